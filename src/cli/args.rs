@@ -1,0 +1,189 @@
+//! The command line, as clap definitions. The forms are a contract: tests and scripts drive
+//! exactly these.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "fairpos",
+    version,
+    about = "Offline-first till for consumption-assistance fairs"
+)]
+pub struct Cli {
+    /// Data directory of the till (default: the platform data directory, e.g.
+    /// ~/.local/share/fairpos).
+    #[arg(long, global = true, env = "FAIRPOS_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Set up a till: the demo fair (T01 at S01), or a fair file with a device and stall.
+    Init(InitArgs),
+    /// The product catalog.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+    /// Stalls of the fair.
+    #[command(subcommand)]
+    Stalls(ImportOnly),
+    /// Volunteer sellers and their teams.
+    #[command(subcommand)]
+    Sellers(ImportOnly),
+    /// Purchasing units (trade unions, organs, SOEs, schools).
+    #[command(subcommand)]
+    Units(ImportOnly),
+    /// Open, move cash in or out of, and close the cash drawer's shift.
+    #[command(subcommand)]
+    Shift(ShiftCommand),
+    /// Sell items: ITEM is a barcode, a scale label, a PLU or a SKU, optionally CODE*N.
+    Sell(SellArgs),
+    /// List this till's sales.
+    Sales(JsonFlag),
+    /// Void a whole sale (lead PIN).
+    Void(VoidArgs),
+    /// Refund chosen lines of a sale.
+    Refund(RefundArgs),
+    /// Sales report by one dimension.
+    Report(ReportArgs),
+    /// The ledger documents.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Use the demo fair shipped with fairpos (device T01 at stall S01).
+    #[arg(long, conflicts_with_all = ["fair", "device", "stall"])]
+    pub demo: bool,
+    /// The fair.toml to set up from.
+    #[arg(long, value_name = "FILE", required_unless_present = "demo")]
+    pub fair: Option<PathBuf>,
+    /// Device code of this till, such as T02.
+    #[arg(long, required_unless_present = "demo")]
+    pub device: Option<String>,
+    /// The stall this till sells for, such as S02.
+    #[arg(long, required_unless_present = "demo")]
+    pub stall: Option<String>,
+    /// PIN of the stall lead, needed for voids.
+    #[arg(long, value_name = "PIN")]
+    pub lead_pin: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CatalogCommand {
+    /// Create or update products from a CSV file (all rows or none).
+    Import { file: PathBuf },
+    /// Write the catalog with current stock as CSV (`-` for standard output).
+    Export { file: PathBuf },
+    /// List products with price and stock.
+    List(JsonFlag),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportOnly {
+    /// Create or update from a CSV file (all rows or none).
+    Import { file: PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ShiftCommand {
+    /// Open a shift with a float in the drawer.
+    Open {
+        #[arg(long)]
+        seller: String,
+        /// Yuan in the drawer at the start.
+        #[arg(long, value_name = "AMOUNT")]
+        float: String,
+    },
+    /// Put cash into the drawer.
+    CashIn {
+        amount: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Take cash out of the drawer.
+    CashOut {
+        amount: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Close the shift with the cash counted in the drawer.
+    Close {
+        #[arg(long, value_name = "AMOUNT")]
+        counted: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct SellArgs {
+    #[arg(long)]
+    pub seller: String,
+    /// Barcode, scale label, PLU or SKU, optionally CODE*N.
+    #[arg(required = true, value_name = "ITEM")]
+    pub items: Vec<String>,
+    /// Credit code of the purchasing unit buying.
+    #[arg(long, value_name = "CREDIT_CODE")]
+    pub unit: Option<String>,
+    /// METHOD:AMOUNT in yuan, or METHOD alone for the rest of what is due.
+    #[arg(long = "pay", required = true, num_args = 1.., value_name = "METHOD:AMOUNT")]
+    pub pay: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct JsonFlag {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct VoidArgs {
+    /// Sale number (T01-000003) or id.
+    pub sale: String,
+    #[arg(long)]
+    pub reason: String,
+    /// Lead PIN.
+    #[arg(long)]
+    pub pin: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RefundArgs {
+    /// Sale number (T01-000003) or id.
+    pub sale: String,
+    /// Line N (from 1), optionally :QTY pieces; without QTY, all that is left of it.
+    #[arg(long = "line", required = true, num_args = 1.., value_name = "N[:QTY]")]
+    pub lines: Vec<String>,
+    /// How the money goes back.
+    #[arg(long = "pay", value_name = "METHOD")]
+    pub pay: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// product, county, unit, team, seller, payment, hour or stall.
+    #[arg(long)]
+    pub by: String,
+    /// table, csv, json or xlsx.
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    /// Write to FILE instead of standard output (needed for xlsx).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LedgerCommand {
+    /// Prove that the tables and the ledger documents agree and that numbering has no gaps.
+    Verify,
+}

@@ -1,0 +1,344 @@
+//! The `fairpos` command line: parses arguments, drives the till controller, prints results.
+//! Output on stdout is the result; warnings and errors go to stderr, one line each.
+
+pub mod args;
+mod views;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use self::args::{CatalogCommand, Cli, Command, ImportOnly, LedgerCommand, ShiftCommand};
+use self::views::{CloseView, ProductView, RefundView, SaleListView, SaleView};
+use crate::catalog_csv;
+use crate::domain::cart::Cart;
+use crate::domain::money::Fen;
+use crate::domain::payment::{Method, Tender};
+use crate::domain::refund::RefundAsk;
+use crate::error::{Error, Result};
+use crate::report::{self, format::OutputFormat, Dimension};
+use crate::store::{verify, InitOptions};
+use crate::till::{Order, Till, Time};
+
+/// The data directory: `--data`, `FAIRPOS_DATA`, or the platform's.
+fn data_dir(cli: &Cli) -> Result<PathBuf> {
+    match &cli.data {
+        Some(d) => Ok(d.clone()),
+        None => dirs::data_dir()
+            .map(|d| d.join("fairpos"))
+            .ok_or_else(|| Error::input("no data directory: give --data DIR")),
+    }
+}
+
+/// Now, at the fair's UTC offset. `FAIRPOS_NOW` (RFC 3339) sets the clock, for tests and for
+/// replaying a day.
+pub fn now(till: &Till) -> Result<Time> {
+    let offset = till.store().identity().fair.utc_offset;
+    match std::env::var("FAIRPOS_NOW") {
+        Ok(text) => DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&offset))
+            .map_err(|e| Error::input(format!("FAIRPOS_NOW {text:?}: {e}"))),
+        Err(_) => Ok(Utc::now().with_timezone(&offset)),
+    }
+}
+
+fn read_input(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| Error::ReadInput {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
+    if path == Path::new("-") {
+        let mut out = std::io::stdout().lock();
+        return out
+            .write_all(bytes)
+            .and_then(|_| out.flush())
+            .map_err(|source| Error::Io {
+                path: path.to_path_buf(),
+                source,
+            });
+    }
+    std::fs::write(path, bytes).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn file_label(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    let text = serde_json::to_string(value).map_err(|e| Error::Other(format!("JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let dir = data_dir(&cli)?;
+    match cli.command {
+        Command::Init(a) => {
+            let till = if a.demo {
+                Till::init_demo(&dir, &a.lead_pin)?
+            } else {
+                let (Some(fair), Some(device), Some(stall)) = (&a.fair, &a.device, &a.stall) else {
+                    return Err(Error::input(
+                        "give --demo, or --fair FILE --device D --stall S",
+                    ));
+                };
+                let fair_toml = read_input(fair)?;
+                Till::init(
+                    &dir,
+                    &InitOptions {
+                        fair_toml: &fair_toml,
+                        device,
+                        stall,
+                        lead_pin: &a.lead_pin,
+                    },
+                )?
+            };
+            let id = till.store().identity();
+            println!(
+                "till {} at stall {} of {} set up in {}",
+                id.device,
+                id.stall,
+                id.fair.name,
+                dir.display()
+            );
+            Ok(())
+        }
+        Command::Catalog(c) => catalog(&dir, c),
+        Command::Stalls(ImportOnly::Import { file }) => {
+            let rows = catalog_csv::parse_stalls(&file_label(&file), &read_input(&file)?)?;
+            Till::open(&dir)?.import_stalls(&rows)?;
+            println!("{} stalls imported", rows.len());
+            Ok(())
+        }
+        Command::Sellers(ImportOnly::Import { file }) => {
+            let rows = catalog_csv::parse_sellers(&file_label(&file), &read_input(&file)?)?;
+            Till::open(&dir)?.import_sellers(&rows)?;
+            println!("{} sellers imported", rows.len());
+            Ok(())
+        }
+        Command::Units(ImportOnly::Import { file }) => {
+            let rows = catalog_csv::parse_units(&file_label(&file), &read_input(&file)?)?;
+            Till::open(&dir)?.import_units(&rows)?;
+            println!("{} units imported", rows.len());
+            Ok(())
+        }
+        Command::Shift(s) => shift(&dir, s),
+        Command::Sell(a) => {
+            let tenders: Vec<Tender> = a
+                .pay
+                .iter()
+                .map(|p| Tender::parse(p))
+                .collect::<Result<_, _>>()?;
+            let mut till = Till::open(&dir)?;
+            let catalog = till.catalog()?;
+            let rules = till.store().identity().fair.barcode_rules.clone();
+            let mut cart = Cart::new();
+            for item in &a.items {
+                cart.add_item(&catalog, &rules, item)?;
+            }
+            let now = now(&till)?;
+            let sale = till.sell(
+                &Order {
+                    seller: &a.seller,
+                    cart: &cart,
+                    unit: a.unit.as_deref(),
+                    tenders: &tenders,
+                },
+                now,
+            )?;
+            for sku in &sale.oversold {
+                eprintln!(
+                    "warning: {sku} is oversold: stock went below zero (sale {} kept)",
+                    sale.number
+                );
+            }
+            if a.json {
+                print_json(&SaleView::new(&sale))?;
+            } else {
+                println!(
+                    "{}  total {}  change {}",
+                    sale.number, sale.total, sale.change
+                );
+            }
+            // The sale is acknowledged; tidying the ledger can wait for another time if it fails.
+            if let Err(e) = till.tidy() {
+                eprintln!("warning: ledger compaction postponed: {e}");
+            }
+            Ok(())
+        }
+        Command::Sales(f) => {
+            let till = Till::open(&dir)?;
+            let sales = crate::store::queries::sales(till.store().conn(), till.device())?;
+            if f.json {
+                print_json(&sales.iter().map(SaleListView::new).collect::<Vec<_>>())
+            } else {
+                for s in &sales {
+                    println!(
+                        "{}  {}  {:>10}  {:<16} {}",
+                        s.number,
+                        s.at,
+                        s.total.to_string(),
+                        s.status(),
+                        s.seller_name
+                    );
+                }
+                Ok(())
+            }
+        }
+        Command::Void(a) => {
+            let mut till = Till::open(&dir)?;
+            let now = now(&till)?;
+            let number = till.void(&a.sale, &a.reason, &a.pin, now)?;
+            println!("voided {number}");
+            Ok(())
+        }
+        Command::Refund(a) => {
+            let asks: Vec<RefundAsk> = a
+                .lines
+                .iter()
+                .map(|l| RefundAsk::parse(l))
+                .collect::<Result<_, _>>()?;
+            let method = Method::parse(&a.pay)?;
+            let mut till = Till::open(&dir)?;
+            let now = now(&till)?;
+            let refunded = till.refund(&a.sale, &asks, method, now)?;
+            if a.json {
+                print_json(&RefundView::new(&refunded))
+            } else {
+                println!(
+                    "refund {} of {}: {} by {}",
+                    refunded.number, refunded.sale_number, refunded.amount, refunded.method
+                );
+                Ok(())
+            }
+        }
+        Command::Report(a) => {
+            let by: Dimension = a.by.parse()?;
+            let format: OutputFormat = a.format.parse()?;
+            if format == OutputFormat::Xlsx && a.out.is_none() {
+                return Err(Error::input("--format xlsx needs --out FILE"));
+            }
+            let till = Till::open(&dir)?;
+            let report = report::build(till.store().conn(), by)?;
+            let bytes = match format {
+                OutputFormat::Table => report::format::table(&report).into_bytes(),
+                OutputFormat::Csv => report::format::csv(&report)?,
+                OutputFormat::Json => {
+                    let mut j = report::format::json(&report)?;
+                    j.push('\n');
+                    j.into_bytes()
+                }
+                OutputFormat::Xlsx => report::format::xlsx(&report)?,
+            };
+            write_output(a.out.as_deref().unwrap_or(Path::new("-")), &bytes)
+        }
+        Command::Ledger(LedgerCommand::Verify) => {
+            let till = Till::open(&dir)?;
+            let v = verify::verify(till.store().conn(), till.device())?;
+            if v.ok() {
+                println!(
+                    "ledger verified: {} documents, {} records, {} sales numbered {}-000001 to {}-{:06} without gaps; tables agree",
+                    v.documents,
+                    v.records,
+                    v.sales,
+                    till.device(),
+                    till.device(),
+                    v.sales
+                );
+                Ok(())
+            } else {
+                for p in &v.problems {
+                    eprintln!("{p}");
+                }
+                Err(Error::Integrity(format!(
+                    "the ledger does not verify: {} problem(s)",
+                    v.problems.len()
+                )))
+            }
+        }
+    }
+}
+
+fn catalog(dir: &Path, c: CatalogCommand) -> Result<()> {
+    match c {
+        CatalogCommand::Import { file } => {
+            let rows = catalog_csv::parse_catalog(&file_label(&file), &read_input(&file)?)?;
+            let (added, updated) = Till::open(dir)?.import_catalog(&rows)?;
+            println!("{added} products added, {updated} updated");
+            Ok(())
+        }
+        CatalogCommand::Export { file } => {
+            let till = Till::open(dir)?;
+            let rows = crate::store::catalog::rows(till.store().conn())?;
+            let bytes = catalog_csv::write_catalog(&rows)
+                .map_err(|e| Error::Other(format!("writing CSV: {e}")))?;
+            write_output(&file, &bytes)
+        }
+        CatalogCommand::List(f) => {
+            let till = Till::open(dir)?;
+            let rows = crate::store::catalog::rows(till.store().conn())?;
+            if f.json {
+                print_json(&rows.iter().map(ProductView::new).collect::<Vec<_>>())
+            } else {
+                for r in &rows {
+                    let p = &r.product;
+                    println!(
+                        "{:<12} {:>9}/{}  stock {:>8}  {}",
+                        p.sku,
+                        p.price.to_string(),
+                        p.unit,
+                        p.units_text(r.stock),
+                        p.name_zh
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn shift(dir: &Path, s: ShiftCommand) -> Result<()> {
+    let mut till = Till::open(dir)?;
+    let now = now(&till)?;
+    match s {
+        ShiftCommand::Open { seller, float } => {
+            let float = Fen::parse_yuan(&float)?;
+            till.open_shift(&seller, float, now)?;
+            println!("shift open: seller {seller}, float {float}");
+        }
+        ShiftCommand::CashIn { amount, reason } => {
+            let amount = Fen::parse_yuan(&amount)?;
+            till.cash_move(amount, &reason, now)?;
+            println!("cash in {amount}: {reason}");
+        }
+        ShiftCommand::CashOut { amount, reason } => {
+            let amount = Fen::parse_yuan(&amount)?;
+            till.cash_move(-amount, &reason, now)?;
+            println!("cash out {amount}: {reason}");
+        }
+        ShiftCommand::Close { counted, json } => {
+            let counted = Fen::parse_yuan(&counted)?;
+            let closed = till.close_shift(counted, now)?;
+            if json {
+                print_json(&CloseView::new(&closed))?;
+            } else {
+                let c = &closed.closing;
+                println!(
+                    "shift closed: expected {}, counted {}, variance {}, last sale {}",
+                    c.expected,
+                    c.counted,
+                    c.variance,
+                    closed.last_sale.as_deref().unwrap_or("none")
+                );
+            }
+        }
+    }
+    Ok(())
+}

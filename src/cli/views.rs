@@ -1,0 +1,234 @@
+//! JSON shapes printed by `--json`. Amounts are integer fen.
+
+use serde::Serialize;
+
+use crate::catalog_csv::CatalogRow;
+use crate::domain::sale::{Buyer, Sale};
+use crate::store::queries::SaleSummary;
+use crate::till::{Refunded, ShiftClosed};
+
+#[derive(Serialize)]
+pub struct SaleView {
+    pub sale: String,
+    pub id: String,
+    pub at: String,
+    pub seller: String,
+    pub team: String,
+    pub unit: Option<String>,
+    pub total_fen: i64,
+    pub change_fen: i64,
+    pub lines: Vec<LineView>,
+    pub payments: Vec<PaymentView>,
+    pub oversold: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub struct LineView {
+    pub line: usize,
+    pub sku: String,
+    pub name_zh: String,
+    /// Pieces, or grams when weighed.
+    pub qty: i64,
+    pub weighed: bool,
+    pub unit: String,
+    pub unit_price_fen: i64,
+    pub amount_fen: i64,
+}
+
+#[derive(Serialize)]
+pub struct PaymentView {
+    pub method: &'static str,
+    pub amount_fen: i64,
+    pub tendered_fen: i64,
+}
+
+impl SaleView {
+    pub fn new(sale: &Sale) -> SaleView {
+        SaleView {
+            sale: sale.number.clone(),
+            id: sale.context.id.clone(),
+            at: crate::till::records::time_text(&sale.context.at),
+            seller: sale.context.seller.id.clone(),
+            team: sale.context.seller.team.clone(),
+            unit: match &sale.context.buyer {
+                Buyer::Individual => None,
+                Buyer::Unit(u) => Some(u.tax_id.clone()),
+            },
+            total_fen: sale.total.0,
+            change_fen: sale.change.0,
+            lines: sale
+                .lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| LineView {
+                    line: i + 1,
+                    sku: l.product.sku.clone(),
+                    name_zh: l.product.name_zh.clone(),
+                    qty: l.qty,
+                    weighed: l.product.weighed,
+                    unit: l.product.unit.clone(),
+                    unit_price_fen: l.product.price.0,
+                    amount_fen: l.amount.0,
+                })
+                .collect(),
+            payments: sale
+                .payments
+                .iter()
+                .map(|p| PaymentView {
+                    method: p.method.as_str(),
+                    amount_fen: p.amount.0,
+                    tendered_fen: p.tendered.0,
+                })
+                .collect(),
+            oversold: sale.oversold.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct SaleListView {
+    pub sale: String,
+    pub id: String,
+    pub at: String,
+    pub seller: String,
+    pub team: String,
+    pub unit: Option<String>,
+    pub total_fen: i64,
+    pub change_fen: i64,
+    pub refunded_fen: i64,
+    pub status: &'static str,
+    pub oversold: bool,
+}
+
+impl SaleListView {
+    pub fn new(s: &SaleSummary) -> SaleListView {
+        SaleListView {
+            sale: s.number.clone(),
+            id: s.id.clone(),
+            at: s.at.clone(),
+            seller: s.seller.clone(),
+            team: s.team.clone(),
+            unit: s.unit_tax_id.clone(),
+            total_fen: s.total.0,
+            change_fen: s.change.0,
+            refunded_fen: s.refunded.0,
+            status: s.status(),
+            oversold: s.oversold,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ProductView {
+    pub sku: String,
+    pub barcode: Option<String>,
+    pub plu: Option<String>,
+    pub name_zh: String,
+    pub name_en: String,
+    pub category: String,
+    pub unit: String,
+    pub price_fen: i64,
+    pub weighed: bool,
+    /// Stock on hand in the product's unit (pieces; 斤 or kg with decimals when weighed).
+    pub stock: serde_json::Number,
+    /// Stock in pieces, or grams when weighed.
+    pub stock_base: i64,
+    pub origin_county_code: String,
+    pub origin_county_name: String,
+    pub supplier: String,
+    pub cert_no: Option<String>,
+    pub stall: String,
+}
+
+impl ProductView {
+    pub fn new(row: &CatalogRow) -> ProductView {
+        let p = &row.product;
+        let stock_text = p.units_text(row.stock);
+        let stock = stock_text
+            .parse::<i64>()
+            .map(serde_json::Number::from)
+            .ok()
+            .or_else(|| {
+                stock_text
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(serde_json::Number::from_f64)
+            })
+            .unwrap_or_else(|| serde_json::Number::from(0));
+        ProductView {
+            sku: p.sku.clone(),
+            barcode: p.barcode.clone(),
+            plu: p.plu.clone(),
+            name_zh: p.name_zh.clone(),
+            name_en: p.name_en.clone(),
+            category: p.category.clone(),
+            unit: p.unit.clone(),
+            price_fen: p.price.0,
+            weighed: p.weighed,
+            stock,
+            stock_base: row.stock,
+            origin_county_code: p.county_code.clone(),
+            origin_county_name: p.county_name.clone(),
+            supplier: p.supplier.clone(),
+            cert_no: p.cert_no.clone(),
+            stall: p.stall.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct CloseView {
+    pub expected_fen: i64,
+    pub counted_fen: i64,
+    pub variance_fen: i64,
+    pub last_sale: Option<String>,
+}
+
+impl CloseView {
+    pub fn new(c: &ShiftClosed) -> CloseView {
+        CloseView {
+            expected_fen: c.closing.expected.0,
+            counted_fen: c.closing.counted.0,
+            variance_fen: c.closing.variance.0,
+            last_sale: c.last_sale.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct RefundView {
+    pub refund: String,
+    pub sale: String,
+    pub method: &'static str,
+    pub amount_fen: i64,
+    pub lines: Vec<RefundLineView>,
+}
+
+#[derive(Serialize)]
+pub struct RefundLineView {
+    pub line: u32,
+    pub sku: String,
+    pub qty: i64,
+    pub amount_fen: i64,
+}
+
+impl RefundView {
+    pub fn new(r: &Refunded) -> RefundView {
+        RefundView {
+            refund: r.number.clone(),
+            sale: r.sale_number.clone(),
+            method: r.method.as_str(),
+            amount_fen: r.amount.0,
+            lines: r
+                .lines
+                .iter()
+                .map(|l| RefundLineView {
+                    line: l.line,
+                    sku: l.sku.clone(),
+                    qty: l.qty,
+                    amount_fen: l.amount.0,
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,441 @@
+//! The cart: lines added by barcode, scale label, PLU or SKU, with quantities and weights.
+
+use super::catalog::{parse_milli, Catalog, Product};
+use super::codes::{parse_gtin, parse_in_store, InStoreValue};
+use super::fair::BarcodeRule;
+use super::money::{weighed_amount, Fen};
+use super::DomainError;
+
+/// Most pieces on one line, and most grams (a tonne): beyond that it is a typing slip.
+const MAX_COUNT: i64 = 100_000;
+const MAX_GRAMS: i64 = 1_000_000;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CartLine {
+    pub product: Product,
+    /// Pieces, or grams for weighed goods.
+    pub qty: i64,
+    pub amount: Fen,
+    /// A scale label that printed the amount itself (`22` codes); the amount is kept as is.
+    pub fixed_amount: bool,
+}
+
+impl CartLine {
+    fn counted(product: Product, qty: i64) -> CartLine {
+        let amount = product.price.times(qty);
+        CartLine {
+            product,
+            qty,
+            amount,
+            fixed_amount: false,
+        }
+    }
+
+    fn weighed(product: Product, grams: i64) -> CartLine {
+        let gpu = product.grams_per_unit().unwrap_or(1000);
+        let amount = weighed_amount(grams, product.price, gpu);
+        CartLine {
+            product,
+            qty: grams,
+            amount,
+            fixed_amount: false,
+        }
+    }
+}
+
+/// What a scanned or typed code turned out to be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resolved<'a> {
+    /// A product by barcode, SKU or PLU; its quantity comes from elsewhere.
+    Product(&'a Product),
+    /// A scale label naming its weighed product and the weight or amount.
+    Label {
+        product: &'a Product,
+        value: InStoreValue,
+    },
+}
+
+/// Finds what `code` names: an exact SKU first, then a scale label through the fair's rules,
+/// then a product barcode (check digit validated), then a PLU of weighed goods.
+pub fn resolve<'a>(
+    catalog: &'a Catalog,
+    rules: &[BarcodeRule],
+    code: &str,
+) -> Result<Resolved<'a>, DomainError> {
+    let code = code.trim();
+    if let Some(p) = catalog.by_sku(code) {
+        return Ok(Resolved::Product(p));
+    }
+    let unknown = || DomainError::UnknownCode {
+        code: code.to_string(),
+    };
+    if let Some(label) = parse_in_store(code, rules)? {
+        let product = catalog.by_plu(&label.plu).ok_or_else(unknown)?;
+        if !product.weighed {
+            return Err(DomainError::BadQuantity {
+                item: code.to_string(),
+                why: format!("PLU {} is {}, which is not weighed", label.plu, product.sku),
+            });
+        }
+        return Ok(Resolved::Label {
+            product,
+            value: label.value,
+        });
+    }
+    if let Some(gtin) = parse_gtin(code)? {
+        return catalog
+            .by_barcode(&gtin.catalog_form())
+            .map(Resolved::Product)
+            .ok_or_else(unknown);
+    }
+    if code.len() <= 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+        if let Some(p) = catalog.by_plu(code).filter(|p| p.weighed) {
+            return Ok(Resolved::Product(p));
+        }
+    }
+    if let Some(p) = catalog.by_sku(&code.to_uppercase()) {
+        return Ok(Resolved::Product(p));
+    }
+    Err(unknown())
+}
+
+/// Splits `CODE*N` into the code and the quantity text.
+pub fn split_item(item: &str) -> (&str, Option<&str>) {
+    match item.rsplit_once('*') {
+        Some((code, qty)) => (code, Some(qty)),
+        None => (item, None),
+    }
+}
+
+fn whole_count(item: &str, text: &str) -> Result<i64, DomainError> {
+    let t = text.trim();
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(DomainError::BadQuantity {
+            item: item.to_string(),
+            why: format!("{text:?} is not a whole number of pieces"),
+        });
+    }
+    let n: i64 = t.parse().unwrap_or(i64::MAX);
+    if n == 0 {
+        return Err(DomainError::ZeroQuantity {
+            item: item.to_string(),
+        });
+    }
+    if n > MAX_COUNT {
+        return Err(DomainError::BadQuantity {
+            item: item.to_string(),
+            why: format!("more than {MAX_COUNT} pieces"),
+        });
+    }
+    Ok(n)
+}
+
+/// A weight typed for a weighed product: in its unit (`1.5` 斤, up to three decimals) or in
+/// grams (`750g`).
+fn typed_grams(item: &str, product: &Product, text: &str) -> Result<i64, DomainError> {
+    let bad = |why: String| DomainError::BadQuantity {
+        item: item.to_string(),
+        why,
+    };
+    let t = text.trim();
+    let grams = if let Some(g) = t.strip_suffix('g').filter(|g| !g.ends_with('k')) {
+        whole_count(item, g).map_err(|e| match e {
+            DomainError::BadQuantity { .. } => {
+                bad(format!("{text:?} is not a whole number of grams"))
+            }
+            other => other,
+        })?
+    } else {
+        let gpu = product.grams_per_unit().unwrap_or(1000);
+        let milli = parse_milli(t).ok_or_else(|| {
+            bad(format!(
+                "{text:?} is not a weight in {} (up to 3 decimals) or grams such as 750g",
+                product.unit
+            ))
+        })?;
+        (milli * gpu + 500) / 1000
+    };
+    if grams == 0 {
+        return Err(DomainError::ZeroQuantity {
+            item: item.to_string(),
+        });
+    }
+    if grams > MAX_GRAMS {
+        return Err(bad(format!("more than {} kg", MAX_GRAMS / 1000)));
+    }
+    Ok(grams)
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cart {
+    lines: Vec<CartLine>,
+}
+
+impl Cart {
+    pub fn new() -> Cart {
+        Cart::default()
+    }
+
+    pub fn lines(&self) -> &[CartLine] {
+        &self.lines
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    pub fn total(&self) -> Fen {
+        self.lines.iter().map(|l| l.amount).sum()
+    }
+
+    /// Adds an item as typed or scanned: `CODE` or `CODE*N`. For counted goods N is pieces;
+    /// for weighed goods named by SKU or PLU it is the weight (`1.5` in the product's unit, or
+    /// `750g`); for a scale label it is how many identical labelled packs. Returns the index
+    /// of the line that changed.
+    pub fn add_item(
+        &mut self,
+        catalog: &Catalog,
+        rules: &[BarcodeRule],
+        item: &str,
+    ) -> Result<usize, DomainError> {
+        let (code, qty) = split_item(item.trim());
+        match resolve(catalog, rules, code)? {
+            Resolved::Product(p) if p.weighed => {
+                let Some(qty) = qty else {
+                    return Err(DomainError::BadQuantity {
+                        item: item.to_string(),
+                        why: format!(
+                            "{} is sold by weight: give it as {}*1.5 ({}) or {}*750g",
+                            p.sku, code, p.unit, code
+                        ),
+                    });
+                };
+                let grams = typed_grams(item, p, qty)?;
+                Ok(self.add_weighed(p.clone(), grams))
+            }
+            Resolved::Product(p) => {
+                let n = match qty {
+                    Some(q) => whole_count(item, q)?,
+                    None => 1,
+                };
+                self.add_counted(p.clone(), n)
+                    .map_err(|_| DomainError::BadQuantity {
+                        item: item.to_string(),
+                        why: format!("more than {MAX_COUNT} pieces on one line"),
+                    })
+            }
+            Resolved::Label { product, value } => {
+                let packs = match qty {
+                    Some(q) => whole_count(item, q)?,
+                    None => 1,
+                };
+                let line = match value {
+                    InStoreValue::Grams(g) => {
+                        if g == 0 {
+                            return Err(DomainError::ZeroQuantity {
+                                item: item.to_string(),
+                            });
+                        }
+                        let mut line = CartLine::weighed(product.clone(), g);
+                        line.qty *= packs;
+                        line.amount = line.amount.times(packs);
+                        line
+                    }
+                    InStoreValue::AmountFen(fen) => {
+                        if fen == 0 {
+                            return Err(DomainError::ZeroQuantity {
+                                item: item.to_string(),
+                            });
+                        }
+                        let gpu = product.grams_per_unit().unwrap_or(1000);
+                        // The label states the amount; the weight follows from the price.
+                        let grams = if product.price.is_positive() {
+                            (2 * fen * gpu + product.price.0) / (2 * product.price.0)
+                        } else {
+                            0
+                        };
+                        CartLine {
+                            product: product.clone(),
+                            qty: grams * packs,
+                            amount: Fen(fen).times(packs),
+                            fixed_amount: true,
+                        }
+                    }
+                };
+                self.lines.push(line);
+                Ok(self.lines.len() - 1)
+            }
+        }
+    }
+
+    /// Adds `n` pieces, on the product's existing line if it has one.
+    pub fn add_counted(&mut self, product: Product, n: i64) -> Result<usize, DomainError> {
+        if let Some(i) = self
+            .lines
+            .iter()
+            .position(|l| !l.product.weighed && l.product.sku == product.sku)
+        {
+            let qty = self.lines[i].qty + n;
+            self.set_count(i, qty)?;
+            return Ok(i);
+        }
+        self.lines.push(CartLine::counted(product, n));
+        Ok(self.lines.len() - 1)
+    }
+
+    /// Adds a weighed line of `grams`.
+    pub fn add_weighed(&mut self, product: Product, grams: i64) -> usize {
+        self.lines.push(CartLine::weighed(product, grams));
+        self.lines.len() - 1
+    }
+
+    /// Sets the pieces of a counted line.
+    pub fn set_count(&mut self, index: usize, n: i64) -> Result<(), DomainError> {
+        let line = self.line_mut(index)?;
+        let item = line.product.sku.clone();
+        if line.product.weighed {
+            return Err(DomainError::BadQuantity {
+                item,
+                why: "a weighed line takes a weight, not pieces".into(),
+            });
+        }
+        if n <= 0 {
+            return Err(DomainError::ZeroQuantity { item });
+        }
+        if n > MAX_COUNT {
+            return Err(DomainError::BadQuantity {
+                item,
+                why: format!("more than {MAX_COUNT} pieces"),
+            });
+        }
+        *line = CartLine::counted(line.product.clone(), n);
+        Ok(())
+    }
+
+    /// Sets the weight of a weighed line, repricing it.
+    pub fn set_grams(&mut self, index: usize, grams: i64) -> Result<(), DomainError> {
+        let line = self.line_mut(index)?;
+        let item = line.product.sku.clone();
+        if !line.product.weighed {
+            return Err(DomainError::BadQuantity {
+                item,
+                why: "a counted line takes pieces, not a weight".into(),
+            });
+        }
+        if grams <= 0 {
+            return Err(DomainError::ZeroQuantity { item });
+        }
+        if grams > MAX_GRAMS {
+            return Err(DomainError::BadQuantity {
+                item,
+                why: format!("more than {} kg", MAX_GRAMS / 1000),
+            });
+        }
+        *line = CartLine::weighed(line.product.clone(), grams);
+        Ok(())
+    }
+
+    pub fn remove(&mut self, index: usize) -> Option<CartLine> {
+        (index < self.lines.len()).then(|| self.lines.remove(index))
+    }
+
+    pub fn clear(&mut self) {
+        self.lines.clear();
+    }
+
+    fn line_mut(&mut self, index: usize) -> Result<&mut CartLine, DomainError> {
+        let len = self.lines.len();
+        self.lines.get_mut(index).ok_or(DomainError::BadQuantity {
+            item: format!("line {}", index + 1),
+            why: format!("the cart has {len} lines"),
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::domain::codes::make_in_store;
+    use crate::domain::fair::Fair;
+
+    pub(crate) fn demo() -> (Catalog, Fair) {
+        let fair = Fair::from_toml(include_str!("../../fixtures/demo-fair/fair.toml")).unwrap();
+        let products = crate::catalog_csv::demo_products().unwrap();
+        (Catalog::new(products).unwrap(), fair)
+    }
+
+    #[test]
+    fn scans_merge_on_one_line() {
+        let (c, f) = demo();
+        let mut cart = Cart::new();
+        cart.add_item(&c, &f.barcode_rules, "6935780100128")
+            .unwrap();
+        cart.add_item(&c, &f.barcode_rules, "BJ-HJC-250*2").unwrap();
+        assert_eq!(cart.lines().len(), 1);
+        assert_eq!(cart.lines()[0].qty, 3);
+        assert_eq!(cart.total(), Fen(38400));
+    }
+
+    #[test]
+    fn weighed_goods_by_label_plu_and_typed_weight() {
+        let (c, f) = demo();
+        let rules = &f.barcode_rules;
+        let mut cart = Cart::new();
+        // 750 g of kiwifruit at 7.80/斤 = 11.70
+        cart.add_item(&c, rules, &make_in_store(&rules[0], "10021", 750))
+            .unwrap();
+        // cured pork label stating 24.00 at 48.00/斤: 250 g
+        cart.add_item(&c, rules, &make_in_store(&rules[1], "10025", 2400))
+            .unwrap();
+        // 1.5 kg of oranges at 12.00/kg by SKU
+        cart.add_item(&c, rules, "MY-BTC-LB*1.5").unwrap();
+        // 333 g of ponkan by PLU at 3.50/斤 = 2.331 -> 2.33
+        cart.add_item(&c, rules, "10024*333g").unwrap();
+        let amounts: Vec<i64> = cart.lines().iter().map(|l| l.amount.0).collect();
+        assert_eq!(amounts, vec![1170, 2400, 1800, 233]);
+        let grams: Vec<i64> = cart.lines().iter().map(|l| l.qty).collect();
+        assert_eq!(grams, vec![750, 250, 1500, 333]);
+    }
+
+    #[test]
+    fn bad_items_are_named() {
+        let (c, f) = demo();
+        let rules = &f.barcode_rules;
+        let mut cart = Cart::new();
+        let cases = [
+            ("6935780100129", "bad check digit"),
+            ("96385075", "bad check digit"),
+            ("6901234567892", "unknown code"),
+            ("NOPE-1", "unknown code"),
+            ("BJ-HJC-250*0", "zero quantity"),
+            ("BJ-HJC-250*1.5", "not a whole number"),
+            ("HY-MHT-LB", "sold by weight"),
+            ("HY-MHT-LB*0", "zero quantity"),
+            ("HY-MHT-LB*1.2345", "up to 3 decimals"),
+        ];
+        for (item, want) in cases {
+            let err = cart.add_item(&c, rules, item).unwrap_err().to_string();
+            assert!(err.contains(want), "{item}: {err}");
+        }
+        assert!(cart.is_empty());
+    }
+
+    #[test]
+    fn quantities_change_and_lines_go() {
+        let (c, f) = demo();
+        let mut cart = Cart::new();
+        cart.add_item(&c, &f.barcode_rules, "GZ-MJ-200").unwrap();
+        cart.add_item(&c, &f.barcode_rules, "LX-PG-LB*1").unwrap();
+        cart.set_count(0, 4).unwrap();
+        assert_eq!(cart.lines()[0].amount, Fen(38400));
+        assert!(matches!(
+            cart.set_count(0, 0),
+            Err(DomainError::ZeroQuantity { .. })
+        ));
+        cart.set_grams(1, 1000).unwrap();
+        assert_eq!(cart.lines()[1].amount, Fen(700));
+        assert!(cart.set_grams(0, 10).is_err());
+        cart.remove(0);
+        assert_eq!(cart.total(), Fen(700));
+    }
+}

@@ -1,0 +1,285 @@
+//! Ledger records projected into SQL tables (see `schema.sql`). The same code serves a till
+//! (its own ledger) and headquarters (every till's), so it is order-tolerant: a void or a
+//! refund may be applied before the sale it names, as happens when documents of different
+//! days arrive out of order.
+
+pub mod compare;
+
+use fairpos_sync::record::{
+    CashMoveRecord, RefundRecord, SaleRecord, ShiftCloseRecord, ShiftOpenRecord, VoidRecord,
+};
+use fairpos_sync::Record;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::{Error, Result};
+
+pub const SCHEMA: &str = include_str!("schema.sql");
+
+/// Projection tables with the columns that order their rows, for rebuilding and comparing.
+pub const TABLES: [(&str, &str); 12] = [
+    ("records", "id"),
+    ("shifts", "id"),
+    ("cash_moves", "id"),
+    ("sales", "id"),
+    ("sale_lines", "sale_id, line"),
+    ("sale_payments", "sale_id, idx"),
+    ("sale_oversold", "sale_id, sku"),
+    ("voids", "id"),
+    ("refunds", "id"),
+    ("refund_lines", "refund_id, line"),
+    ("stock_out", "sku"),
+    ("projected_docs", "doc_key"),
+];
+
+pub fn create(conn: &Connection) -> Result<()> {
+    conn.execute_batch(SCHEMA)?;
+    Ok(())
+}
+
+/// Deletes every projected row (the ledger documents stay).
+pub fn clear(conn: &Connection) -> Result<()> {
+    for (table, _) in TABLES {
+        conn.execute(&format!("DELETE FROM {table}"), [])?;
+    }
+    Ok(())
+}
+
+/// Applies one record from the document `doc_key`. Returns `false` when the record was
+/// already projected. A record that reuses another record's device and sequence number is
+/// refused: that is a forged or corrupted ledger.
+pub fn apply(conn: &Connection, record: &Record, doc_key: &str) -> Result<bool> {
+    let h = record.header();
+    let known: Option<String> = conn
+        .prepare_cached("SELECT id FROM records WHERE id = ?1 OR (device = ?2 AND seq = ?3)")?
+        .query_row(params![h.id, h.device, h.seq as i64], |r| r.get(0))
+        .optional()?;
+    match known {
+        Some(id) if id == h.id => return Ok(false),
+        Some(id) => {
+            return Err(Error::Integrity(format!(
+                "record {} of {} reuses sequence number {} of record {id}",
+                h.id, h.device, h.seq
+            )))
+        }
+        None => {}
+    }
+    conn.prepare_cached(
+        "INSERT INTO records(id, device, seq, kind, at, doc_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        h.id,
+        h.device,
+        h.seq as i64,
+        record.kind(),
+        h.at,
+        doc_key
+    ])?;
+    match record {
+        Record::ShiftOpen(r) => shift_open(conn, r),
+        Record::CashMove(r) => cash_move(conn, r),
+        Record::Sale(r) => sale(conn, r),
+        Record::Void(r) => void(conn, r),
+        Record::Refund(r) => refund(conn, r),
+        Record::ShiftClose(r) => shift_close(conn, r),
+    }?;
+    Ok(true)
+}
+
+/// Records how far the projection has applied a document.
+pub fn set_heads(conn: &Connection, doc_key: &str, heads: &str) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO projected_docs(doc_key, heads) VALUES (?1, ?2)
+         ON CONFLICT(doc_key) DO UPDATE SET heads = excluded.heads",
+    )?
+    .execute(params![doc_key, heads])?;
+    Ok(())
+}
+
+fn shift_open(conn: &Connection, r: &ShiftOpenRecord) -> Result<()> {
+    // A close may have been applied first (out of order at HQ): keep its columns.
+    conn.prepare_cached(
+        "INSERT INTO shifts(id, device, seller, opened_at, float_fen) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(id) DO UPDATE SET seller = excluded.seller,
+             opened_at = excluded.opened_at, float_fen = excluded.float_fen",
+    )?
+    .execute(params![
+        r.shift,
+        r.header.device,
+        r.seller,
+        r.header.at,
+        r.float_fen
+    ])?;
+    Ok(())
+}
+
+fn shift_close(conn: &Connection, r: &ShiftCloseRecord) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO shifts(id, device, seller, opened_at, float_fen, closed_at, expected_fen,
+                            counted_fen, variance_fen, last_sale, last_sale_seq)
+         VALUES (?1, ?2, '', '', 0, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT(id) DO UPDATE SET closed_at = excluded.closed_at,
+             expected_fen = excluded.expected_fen, counted_fen = excluded.counted_fen,
+             variance_fen = excluded.variance_fen, last_sale = excluded.last_sale,
+             last_sale_seq = excluded.last_sale_seq",
+    )?
+    .execute(params![
+        r.shift,
+        r.header.device,
+        r.header.at,
+        r.expected_fen,
+        r.counted_fen,
+        r.variance_fen,
+        r.last_sale,
+        r.last_sale_seq as i64
+    ])?;
+    Ok(())
+}
+
+fn cash_move(conn: &Connection, r: &CashMoveRecord) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO cash_moves(id, device, shift_id, at, amount_fen, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        r.header.id,
+        r.header.device,
+        r.shift,
+        r.header.at,
+        r.amount_fen,
+        r.reason
+    ])?;
+    Ok(())
+}
+
+fn add_stock_out(conn: &Connection, sku: &str, qty: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO stock_out(sku, qty) VALUES (?1, ?2)
+         ON CONFLICT(sku) DO UPDATE SET qty = qty + excluded.qty",
+    )?
+    .execute(params![sku, qty])?;
+    Ok(())
+}
+
+fn sale(conn: &Connection, r: &SaleRecord) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO sales(id, device, number, seq, shift_id, at, stall, seller, seller_name,
+                           team, unit_tax_id, unit_name, total_fen, change_fen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![
+        r.header.id,
+        r.header.device,
+        r.number,
+        r.sale_seq as i64,
+        r.shift,
+        r.header.at,
+        r.stall,
+        r.seller,
+        r.seller_name,
+        r.team,
+        r.unit.as_ref().map(|u| &u.tax_id),
+        r.unit.as_ref().map(|u| &u.name),
+        r.total_fen,
+        r.change_fen
+    ])?;
+    let voided: bool = conn
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM voids WHERE sale_id = ?1)")?
+        .query_row([&r.header.id], |row| row.get(0))?;
+    let mut insert_line = conn.prepare_cached(
+        "INSERT INTO sale_lines(sale_id, line, sku, name_zh, name_en, category, unit, weighed,
+                                qty, unit_price_fen, amount_fen, county_code, county_name,
+                                product_stall, supplier, cert_no)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )?;
+    for l in &r.lines {
+        insert_line.execute(params![
+            r.header.id,
+            l.line,
+            l.sku,
+            l.name_zh,
+            l.name_en,
+            l.category,
+            l.unit,
+            l.weighed,
+            l.qty,
+            l.unit_price_fen,
+            l.amount_fen,
+            l.county_code,
+            l.county_name,
+            l.product_stall,
+            l.supplier,
+            l.cert_no
+        ])?;
+        if !voided {
+            add_stock_out(conn, &l.sku, l.qty)?;
+        }
+    }
+    let mut insert_payment = conn.prepare_cached(
+        "INSERT INTO sale_payments(sale_id, idx, method, amount_fen, tendered_fen)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (i, p) in r.payments.iter().enumerate() {
+        insert_payment.execute(params![
+            r.header.id,
+            i as i64,
+            p.method,
+            p.amount_fen,
+            p.tendered_fen
+        ])?;
+    }
+    for sku in &r.oversold {
+        conn.prepare_cached("INSERT OR IGNORE INTO sale_oversold(sale_id, sku) VALUES (?1, ?2)")?
+            .execute(params![r.header.id, sku])?;
+    }
+    Ok(())
+}
+
+fn void(conn: &Connection, r: &VoidRecord) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO voids(id, device, sale_id, shift_id, at, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        r.header.id,
+        r.header.device,
+        r.sale,
+        r.shift,
+        r.header.at,
+        r.reason
+    ])?;
+    // Goods come back; if the sale is not projected yet, it will see the void and not count.
+    let lines: Vec<(String, i64)> = conn
+        .prepare_cached("SELECT sku, qty FROM sale_lines WHERE sale_id = ?1")?
+        .query_map([&r.sale], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (sku, qty) in lines {
+        add_stock_out(conn, &sku, -qty)?;
+    }
+    Ok(())
+}
+
+fn refund(conn: &Connection, r: &RefundRecord) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO refunds(id, device, number, sale_id, shift_id, at, method, amount_fen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        r.header.id,
+        r.header.device,
+        r.number,
+        r.sale,
+        r.shift,
+        r.header.at,
+        r.method,
+        r.amount_fen
+    ])?;
+    for l in &r.lines {
+        conn.prepare_cached(
+            "INSERT INTO refund_lines(refund_id, line, sku, qty, amount_fen)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![r.header.id, l.line, l.sku, l.qty, l.amount_fen])?;
+        add_stock_out(conn, &l.sku, -l.qty)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,132 @@
+-- Projection of ledger records into SQL: the same tables at a till (its own records) and at
+-- headquarters (every till's). Derived entirely from the ledger documents; a rebuild deletes
+-- these rows and applies every record again. Plain SQL that PostgreSQL also takes.
+
+CREATE TABLE IF NOT EXISTS records (
+    id      TEXT PRIMARY KEY,
+    device  TEXT NOT NULL,
+    seq     BIGINT NOT NULL,
+    kind    TEXT NOT NULL,
+    at      TEXT NOT NULL,
+    doc_key TEXT NOT NULL,
+    UNIQUE (device, seq)
+);
+
+CREATE TABLE IF NOT EXISTS shifts (
+    id            TEXT PRIMARY KEY,
+    device        TEXT NOT NULL,
+    seller        TEXT NOT NULL,
+    opened_at     TEXT NOT NULL,
+    float_fen     BIGINT NOT NULL,
+    closed_at     TEXT,
+    expected_fen  BIGINT,
+    counted_fen   BIGINT,
+    variance_fen  BIGINT,
+    last_sale     TEXT,
+    last_sale_seq BIGINT
+);
+
+CREATE TABLE IF NOT EXISTS cash_moves (
+    id         TEXT PRIMARY KEY,
+    device     TEXT NOT NULL,
+    shift_id   TEXT NOT NULL,
+    at         TEXT NOT NULL,
+    amount_fen BIGINT NOT NULL,
+    reason     TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS sales (
+    id          TEXT PRIMARY KEY,
+    device      TEXT NOT NULL,
+    number      TEXT NOT NULL,
+    seq         BIGINT NOT NULL,
+    shift_id    TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    stall       TEXT NOT NULL,
+    seller      TEXT NOT NULL,
+    seller_name TEXT NOT NULL,
+    team        TEXT NOT NULL,
+    unit_tax_id TEXT,
+    unit_name   TEXT,
+    total_fen   BIGINT NOT NULL,
+    change_fen  BIGINT NOT NULL,
+    UNIQUE (device, seq)
+);
+CREATE INDEX IF NOT EXISTS sales_shift ON sales (shift_id);
+
+CREATE TABLE IF NOT EXISTS sale_lines (
+    sale_id        TEXT NOT NULL,
+    line           INTEGER NOT NULL,
+    sku            TEXT NOT NULL,
+    name_zh        TEXT NOT NULL,
+    name_en        TEXT NOT NULL,
+    category       TEXT NOT NULL,
+    unit           TEXT NOT NULL,
+    weighed        INTEGER NOT NULL,
+    qty            BIGINT NOT NULL,
+    unit_price_fen BIGINT NOT NULL,
+    amount_fen     BIGINT NOT NULL,
+    county_code    TEXT NOT NULL,
+    county_name    TEXT NOT NULL,
+    product_stall  TEXT NOT NULL,
+    supplier       TEXT NOT NULL,
+    cert_no        TEXT,
+    PRIMARY KEY (sale_id, line)
+);
+
+CREATE TABLE IF NOT EXISTS sale_payments (
+    sale_id      TEXT NOT NULL,
+    idx          INTEGER NOT NULL,
+    method       TEXT NOT NULL,
+    amount_fen   BIGINT NOT NULL,
+    tendered_fen BIGINT NOT NULL,
+    PRIMARY KEY (sale_id, idx)
+);
+
+CREATE TABLE IF NOT EXISTS sale_oversold (
+    sale_id TEXT NOT NULL,
+    sku     TEXT NOT NULL,
+    PRIMARY KEY (sale_id, sku)
+);
+
+CREATE TABLE IF NOT EXISTS voids (
+    id       TEXT PRIMARY KEY,
+    device   TEXT NOT NULL,
+    sale_id  TEXT NOT NULL UNIQUE,
+    shift_id TEXT NOT NULL,
+    at       TEXT NOT NULL,
+    reason   TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS refunds (
+    id         TEXT PRIMARY KEY,
+    device     TEXT NOT NULL,
+    number     TEXT NOT NULL,
+    sale_id    TEXT NOT NULL,
+    shift_id   TEXT NOT NULL,
+    at         TEXT NOT NULL,
+    method     TEXT NOT NULL,
+    amount_fen BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS refunds_sale ON refunds (sale_id);
+
+CREATE TABLE IF NOT EXISTS refund_lines (
+    refund_id  TEXT NOT NULL,
+    line       INTEGER NOT NULL,
+    sku        TEXT NOT NULL,
+    qty        BIGINT NOT NULL,
+    amount_fen BIGINT NOT NULL,
+    PRIMARY KEY (refund_id, line)
+);
+
+-- Net quantity gone out per SKU (sold, minus voided, minus refunded): pieces or grams.
+CREATE TABLE IF NOT EXISTS stock_out (
+    sku TEXT PRIMARY KEY,
+    qty BIGINT NOT NULL
+);
+
+-- Heads of each ledger document as far as the projection has applied it.
+CREATE TABLE IF NOT EXISTS projected_docs (
+    doc_key TEXT PRIMARY KEY,
+    heads   TEXT NOT NULL
+);

@@ -1,0 +1,417 @@
+//! The till's SQLite database: identity, catalog, the ledger documents and their projection.
+//!
+//! Every write goes through [`Store::write`]: one `BEGIN IMMEDIATE` transaction in which each
+//! ledger record is appended to its Automerge document (the change stored in
+//! `ledger_changes`) and projected into the SQL tables. The database runs in WAL mode with
+//! `synchronous=FULL`, so when `write` returns the whole of it is on disk; if the process dies
+//! before, none of it is.
+
+pub mod catalog;
+pub mod queries;
+mod schema;
+pub mod verify;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use fairpos_sync::ledger::heads_text;
+use fairpos_sync::{storage, ActorId, LedgerDoc, LedgerId, Record};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::domain::fair::Fair;
+use crate::domain::DomainError;
+use crate::error::{Error, Result};
+use crate::projection;
+
+/// File name of the till database inside the data directory.
+pub const DB_FILE: &str = "till.db";
+
+/// Who this till is. Set once by `init`.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub device: String,
+    pub stall: String,
+    pub fair: Fair,
+    pub actor: ActorId,
+}
+
+/// What `init` needs to make a till.
+pub struct InitOptions<'a> {
+    pub fair_toml: &'a str,
+    pub device: &'a str,
+    pub stall: &'a str,
+    pub lead_pin: &'a str,
+}
+
+pub struct Store {
+    conn: Connection,
+    dir: PathBuf,
+    identity: Identity,
+    /// Ledger documents this process has loaded, kept so that a sale does not reload its day.
+    ledgers: HashMap<LedgerId, LedgerDoc>,
+}
+
+fn open_connection(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::Other(format!(
+            "{}: the database cannot use write-ahead logging (journal mode {mode})",
+            path.display()
+        )));
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+    Ok(conn)
+}
+
+/// A device code: a letter and digits, such as `T01`.
+pub fn check_device_code(code: &str) -> Result<()> {
+    let ok = code.len() >= 2
+        && code.len() <= 8
+        && code.as_bytes()[0].is_ascii_uppercase()
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::input(format!(
+            "bad device code {code:?}: use a capital letter and digits, such as T02"
+        )))
+    }
+}
+
+fn check_pin(pin: &str) -> Result<()> {
+    if (4..=12).contains(&pin.len()) && pin.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(Error::input("a PIN is 4 to 12 digits"))
+    }
+}
+
+impl Store {
+    /// Makes a new till in `dir`. Refused if `dir` already holds one.
+    pub fn init(dir: &Path, options: &InitOptions) -> Result<Store> {
+        let fair = Fair::from_toml(options.fair_toml)?;
+        check_device_code(options.device)?;
+        check_pin(options.lead_pin)?;
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join(DB_FILE);
+        if path.exists() {
+            let existing = Store::open(dir)?;
+            return Err(Error::input(format!(
+                "{} already holds till {} of {}; use another --data directory",
+                dir.display(),
+                existing.identity.device,
+                existing.identity.fair.name
+            )));
+        }
+        let mut conn = open_connection(&path)?;
+        schema::migrate(&mut conn)?;
+        let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
+            .map_err(|e| Error::Other(format!("cannot make a salt: {e}")))?;
+        let pin_hash = Argon2::default()
+            .hash_password(options.lead_pin.as_bytes(), &salt)
+            .map_err(|e| Error::Other(format!("cannot hash the PIN: {e}")))?
+            .to_string();
+        let actor = ActorId::random();
+        let tx = conn.transaction()?;
+        for (key, value) in [
+            ("device", options.device),
+            ("stall", options.stall),
+            ("fair_toml", options.fair_toml),
+            ("actor", actor.to_hex_string().as_str()),
+            ("lead_pin_hash", pin_hash.as_str()),
+        ] {
+            tx.execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2)",
+                params![key, value],
+            )?;
+        }
+        tx.commit()?;
+        Ok(Store {
+            conn,
+            dir: dir.to_path_buf(),
+            identity: Identity {
+                device: options.device.to_string(),
+                stall: options.stall.to_string(),
+                fair,
+                actor,
+            },
+            ledgers: HashMap::new(),
+        })
+    }
+
+    /// Opens the till in `dir`, repairing its projection if it is behind its ledger.
+    pub fn open(dir: &Path) -> Result<Store> {
+        let path = dir.join(DB_FILE);
+        if !path.exists() {
+            return Err(Error::input(format!(
+                "no till in {}: set one up with `fairpos --data {} init --demo --lead-pin PIN`",
+                dir.display(),
+                dir.display()
+            )));
+        }
+        let mut conn = open_connection(&path)?;
+        schema::migrate(&mut conn)?;
+        let meta = |key: &str| -> Result<String> {
+            conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| Error::Integrity(format!("the till's `{key}` is missing")))
+        };
+        let fair = Fair::from_toml(&meta("fair_toml")?)
+            .map_err(|e| Error::Integrity(format!("the stored fair: {e}")))?;
+        let actor = ActorId::try_from(meta("actor")?.as_str())
+            .map_err(|e| Error::Integrity(format!("the till's actor id: {e}")))?;
+        let identity = Identity {
+            device: meta("device")?,
+            stall: meta("stall")?,
+            fair,
+            actor,
+        };
+        let mut store = Store {
+            conn,
+            dir: dir.to_path_buf(),
+            identity,
+            ledgers: HashMap::new(),
+        };
+        if let Some(why) = store.projection_lag()? {
+            let n = store.rebuild_projection()?;
+            eprintln!("repaired the tables from the ledger ({why}): {n} records applied");
+        }
+        Ok(store)
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Checks the lead PIN.
+    pub fn check_lead_pin(&self, pin: &str) -> Result<()> {
+        let stored = self
+            .meta("lead_pin_hash")?
+            .ok_or_else(|| Error::Integrity("the lead PIN is missing".into()))?;
+        let hash = PasswordHash::new(&stored)
+            .map_err(|e| Error::Integrity(format!("the stored lead PIN: {e}")))?;
+        Argon2::default()
+            .verify_password(pin.as_bytes(), &hash)
+            .map_err(|_| Error::Domain(DomainError::WrongPin))
+    }
+
+    /// Runs `f` in one immediate transaction; records it appends reach the ledger and the
+    /// tables together, and nothing of it stays if it fails.
+    pub fn write<T>(&mut self, f: impl FnOnce(&mut Writer<'_>) -> Result<T>) -> Result<T> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut writer = Writer {
+            tx,
+            ledgers: &mut self.ledgers,
+            identity: &self.identity,
+            touched: Vec::new(),
+        };
+        let result = f(&mut writer);
+        let Writer {
+            tx,
+            ledgers,
+            touched,
+            ..
+        } = writer;
+        let outcome = result.and_then(|v| tx.commit().map(|_| v).map_err(Error::from));
+        if outcome.is_err() {
+            // The in-memory documents hold changes that never reached the disk.
+            for id in touched {
+                ledgers.remove(&id);
+            }
+        }
+        outcome
+    }
+
+    /// Why the projection is behind the ledger, if it is.
+    fn projection_lag(&self) -> Result<Option<String>> {
+        let stale: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM ledger_docs d LEFT JOIN projected_docs p ON p.doc_key = d.doc_key
+             WHERE p.heads IS NULL OR p.heads <> d.heads",
+            [],
+            |r| r.get(0),
+        )?;
+        if stale > 0 {
+            return Ok(Some(format!(
+                "{stale} ledger document(s) not fully applied"
+            )));
+        }
+        let (in_ledger, projected, sale_records, sales): (i64, i64, i64, i64) =
+            self.conn.query_row(
+                "SELECT (SELECT COALESCE(SUM(records), 0) FROM ledger_docs),
+                    (SELECT COUNT(*) FROM records),
+                    (SELECT COUNT(*) FROM records WHERE kind = 'sale'),
+                    (SELECT COUNT(*) FROM sales)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )?;
+        if in_ledger != projected {
+            return Ok(Some(format!(
+                "the ledger holds {in_ledger} records, the tables {projected}"
+            )));
+        }
+        if sale_records != sales {
+            return Ok(Some(format!(
+                "the ledger holds {sale_records} sales, the tables {sales}"
+            )));
+        }
+        Ok(None)
+    }
+
+    /// Rebuilds every projected row from the ledger documents. Returns the records applied.
+    pub fn rebuild_projection(&mut self) -> Result<usize> {
+        self.write(|w| {
+            let docs = verify::load_all(w.conn())?;
+            projection::clear(w.conn())?;
+            let mut all: Vec<(&Record, String)> = docs
+                .iter()
+                .flat_map(|(doc, records)| records.iter().map(move |r| (r, doc.id().key())))
+                .collect();
+            all.sort_by(|a, b| {
+                let (x, y) = (a.0.header(), b.0.header());
+                (&x.device, x.seq).cmp(&(&y.device, y.seq))
+            });
+            for (record, key) in &all {
+                projection::apply(w.conn(), record, key)?;
+            }
+            for (doc, _) in &docs {
+                projection::set_heads(w.conn(), &doc.id().key(), &heads_text(&doc.heads()))?;
+            }
+            Ok(all.len())
+        })
+    }
+
+    /// Folds loose ledger changes into snapshots where they have piled up. Off the hot path:
+    /// run after a sale is acknowledged, or when idle.
+    pub fn compact_ledgers(&mut self, threshold: i64) -> Result<usize> {
+        let due: Vec<LedgerId> = storage::stored_docs(&self.conn)?
+            .into_iter()
+            .filter(|d| d.loose >= threshold)
+            .map(|d| d.id)
+            .collect();
+        for id in &due {
+            self.write(|w| w.compact(id))?;
+        }
+        Ok(due.len())
+    }
+}
+
+/// One write transaction of the till.
+pub struct Writer<'a> {
+    tx: rusqlite::Transaction<'a>,
+    ledgers: &'a mut HashMap<LedgerId, LedgerDoc>,
+    identity: &'a Identity,
+    touched: Vec<LedgerId>,
+}
+
+impl Writer<'_> {
+    pub fn conn(&self) -> &Connection {
+        &self.tx
+    }
+
+    pub fn identity(&self) -> &Identity {
+        self.identity
+    }
+
+    /// The next number in this till's sequence of records.
+    pub fn next_record_seq(&self) -> Result<u64> {
+        let max: Option<i64> = self
+            .tx
+            .prepare_cached("SELECT MAX(seq) FROM records WHERE device = ?1")?
+            .query_row([&self.identity.device], |r| r.get(0))?;
+        Ok(max.unwrap_or(0) as u64 + 1)
+    }
+
+    /// The ledger document `id` as stored, loading it (or reloading it, when another process
+    /// wrote to it since) as needed.
+    fn ledger(&mut self, id: &LedgerId) -> Result<Option<&mut LedgerDoc>> {
+        let stored: Option<String> = self
+            .tx
+            .prepare_cached("SELECT heads FROM ledger_docs WHERE doc_key = ?1")?
+            .query_row([id.key()], |r| r.get(0))
+            .optional()?;
+        let fresh = match (self.ledgers.get(id), &stored) {
+            (Some(doc), Some(heads)) => heads_text(&doc.heads()) == *heads,
+            _ => false,
+        };
+        if !fresh {
+            self.ledgers.remove(id);
+            if stored.is_some() {
+                if let Some(mut doc) = storage::load(&self.tx, id)? {
+                    doc.set_actor(self.identity.actor.clone());
+                    self.ledgers.insert(id.clone(), doc);
+                }
+            }
+        }
+        Ok(self.ledgers.get_mut(id))
+    }
+
+    fn compact(&mut self, id: &LedgerId) -> Result<()> {
+        self.ledger(id)?;
+        let doc = self
+            .ledgers
+            .get(id)
+            .ok_or_else(|| Error::Integrity(format!("{} is not stored", id.key())))?;
+        storage::compact(&self.tx, doc)?;
+        Ok(())
+    }
+
+    /// Appends `record` to the ledger document of its day and projects it.
+    pub fn append(&mut self, record: &Record) -> Result<()> {
+        let h = record.header();
+        let at = chrono::DateTime::parse_from_rfc3339(&h.at)
+            .map_err(|e| Error::Other(format!("record time {:?}: {e}", h.at)))?;
+        let id = LedgerId {
+            fair: self.identity.fair.id.clone(),
+            device: self.identity.device.clone(),
+            day: at.format("%Y-%m-%d").to_string(),
+        };
+        let at_ms = at.timestamp_millis();
+        self.touched.push(id.clone());
+        if self.ledger(&id)?.is_none() {
+            let (doc, genesis) = LedgerDoc::create(id.clone(), self.identity.actor.clone(), at_ms)?;
+            storage::store_change(&self.tx, &doc, &genesis)?;
+            self.ledgers.insert(id.clone(), doc);
+        }
+        let doc = self
+            .ledgers
+            .get_mut(&id)
+            .ok_or_else(|| Error::Integrity(format!("{} is not loaded", id.key())))?;
+        let change = doc.append(record, at_ms)?;
+        storage::store_change(&self.tx, doc, &change)?;
+        let key = id.key();
+        if !projection::apply(&self.tx, record, &key)? {
+            return Err(Error::Integrity(format!(
+                "record {} was already written",
+                h.id
+            )));
+        }
+        projection::set_heads(&self.tx, &key, &heads_text(&doc.heads()))?;
+        Ok(())
+    }
+}

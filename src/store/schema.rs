@@ -1,0 +1,71 @@
+//! Schema migrations of the till database, numbered by `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+use crate::error::Result;
+use crate::projection;
+
+/// The till's own tables; the projection and ledger storage have theirs.
+const V1: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE products (
+    sku         TEXT PRIMARY KEY,
+    barcode     TEXT UNIQUE,
+    plu         TEXT UNIQUE,
+    name_zh     TEXT NOT NULL,
+    name_en     TEXT NOT NULL,
+    category    TEXT NOT NULL,
+    unit        TEXT NOT NULL,
+    price_fen   INTEGER NOT NULL,
+    weighed     INTEGER NOT NULL,
+    county_code TEXT NOT NULL,
+    county_name TEXT NOT NULL,
+    supplier    TEXT NOT NULL,
+    cert_no     TEXT,
+    stall       TEXT NOT NULL,
+    -- Stock on hand = stock_base - stock_out.qty (pieces, or grams when weighed).
+    stock_base  INTEGER NOT NULL,
+    position    INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE stalls (
+    id   TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    team TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE sellers (
+    id    TEXT PRIMARY KEY,
+    name  TEXT NOT NULL,
+    team  TEXT NOT NULL,
+    stall TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE units (
+    tax_id TEXT PRIMARY KEY,
+    name   TEXT NOT NULL,
+    kind   TEXT NOT NULL
+) STRICT;
+";
+
+/// Brings the database to the current schema. Each step runs in its own transaction.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let steps: [fn(&Connection) -> Result<()>; 1] = [|c| {
+        c.execute_batch(V1)?;
+        projection::create(c)?;
+        fairpos_sync::storage::migrate(c)?;
+        Ok(())
+    }];
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, step) in steps.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        step(&tx)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,335 @@
+//! The till controller: the operations a volunteer performs, each one store transaction
+//! around pure domain logic. The CLI and the touchscreen both drive a till through this.
+//!
+//! Ids (UUIDs) are made here; times come from the caller, so tests can set the clock.
+
+pub mod records;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use chrono::{DateTime, FixedOffset};
+use fairpos_sync::record::{
+    CashMoveRecord, RefundRecord, ShiftCloseRecord, ShiftOpenRecord, VoidRecord,
+};
+use fairpos_sync::Record;
+
+use crate::catalog_csv::{self, demo, CatalogRow};
+use crate::domain::cart::Cart;
+use crate::domain::catalog::Catalog;
+use crate::domain::codes::parse_credit_code;
+use crate::domain::money::Fen;
+use crate::domain::payment::{Method, Tender};
+use crate::domain::refund::{self, RefundAsk, RefundLine};
+use crate::domain::sale::{self, Buyer, Sale, SaleContext};
+use crate::domain::shift::{self, Closing};
+use crate::domain::DomainError;
+use crate::error::{Error, Result};
+use crate::store::{self, catalog, queries, InitOptions, Store, Writer};
+
+pub type Time = DateTime<FixedOffset>;
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// What a buyer is buying and how they pay.
+pub struct Order<'a> {
+    pub seller: &'a str,
+    pub cart: &'a Cart,
+    /// Credit code of a purchasing unit; `None` for an individual.
+    pub unit: Option<&'a str>,
+    pub tenders: &'a [Tender],
+}
+
+#[derive(Clone, Debug)]
+pub struct ShiftClosed {
+    pub closing: Closing,
+    pub last_sale: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Refunded {
+    pub number: String,
+    pub sale_number: String,
+    pub method: Method,
+    pub amount: Fen,
+    pub lines: Vec<RefundLine>,
+}
+
+pub struct Till {
+    store: Store,
+}
+
+impl Till {
+    /// Sets up a till on the demo fair: device T01 at stall S01, with its catalog, stalls,
+    /// sellers and units.
+    pub fn init_demo(dir: &Path, lead_pin: &str) -> Result<Till> {
+        let mut till = Till::init(
+            dir,
+            &InitOptions {
+                fair_toml: demo::FAIR_TOML,
+                device: "T01",
+                stall: "S01",
+                lead_pin,
+            },
+        )?;
+        till.import_catalog(&catalog_csv::parse_catalog(
+            "catalog.csv",
+            demo::CATALOG_CSV,
+        )?)?;
+        till.import_stalls(&catalog_csv::parse_stalls("stalls.csv", demo::STALLS_CSV)?)?;
+        till.import_sellers(&catalog_csv::parse_sellers(
+            "sellers.csv",
+            demo::SELLERS_CSV,
+        )?)?;
+        till.import_units(&catalog_csv::parse_units("units.csv", demo::UNITS_CSV)?)?;
+        Ok(till)
+    }
+
+    pub fn init(dir: &Path, options: &InitOptions) -> Result<Till> {
+        Ok(Till {
+            store: Store::init(dir, options)?,
+        })
+    }
+
+    pub fn open(dir: &Path) -> Result<Till> {
+        Ok(Till {
+            store: Store::open(dir)?,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    pub fn device(&self) -> &str {
+        &self.store.identity().device
+    }
+
+    pub fn catalog(&self) -> Result<Catalog> {
+        catalog::catalog(self.store.conn())
+    }
+
+    pub fn import_catalog(&mut self, rows: &[CatalogRow]) -> Result<(usize, usize)> {
+        self.store.write(|w| catalog::import(w.conn(), rows))
+    }
+
+    pub fn import_stalls(&mut self, rows: &[crate::domain::catalog::Stall]) -> Result<()> {
+        self.store.write(|w| catalog::import_stalls(w.conn(), rows))
+    }
+
+    pub fn import_sellers(&mut self, rows: &[crate::domain::sale::Seller]) -> Result<()> {
+        self.store
+            .write(|w| catalog::import_sellers(w.conn(), rows))
+    }
+
+    pub fn import_units(&mut self, rows: &[crate::domain::sale::Unit]) -> Result<()> {
+        self.store.write(|w| catalog::import_units(w.conn(), rows))
+    }
+
+    /// Opens a shift with `float` in the drawer.
+    pub fn open_shift(&mut self, seller: &str, float: Fen, now: Time) -> Result<String> {
+        self.store.write(|w| {
+            let device = w.identity().device.clone();
+            if let Some(open) = queries::open_shift(w.conn(), &device)? {
+                return Err(DomainError::ShiftAlreadyOpen {
+                    since: open.opened_at,
+                    seller: open.seller,
+                }
+                .into());
+            }
+            known_seller(w, seller)?;
+            let shift = new_id();
+            let seq = w.next_record_seq()?;
+            w.append(&Record::ShiftOpen(ShiftOpenRecord {
+                header: records::header(new_id(), &device, seq, &now),
+                shift: shift.clone(),
+                seller: seller.to_string(),
+                float_fen: float.0,
+            }))?;
+            Ok(shift)
+        })
+    }
+
+    /// Completes and records a sale. When this returns, the sale is on disk.
+    pub fn sell(&mut self, order: &Order, now: Time) -> Result<Sale> {
+        // Input is checked before the transaction starts.
+        let unit_code = order.unit.map(parse_credit_code).transpose()?;
+        if order.cart.is_empty() {
+            return Err(DomainError::EmptyCart.into());
+        }
+        self.store.write(|w| {
+            let identity = w.identity().clone();
+            let shift = queries::open_shift(w.conn(), &identity.device)?
+                .ok_or(DomainError::NoOpenShift)?;
+            let seller = known_seller(w, order.seller)?;
+            let buyer = match &unit_code {
+                None => Buyer::Individual,
+                Some(code) => Buyer::Unit(catalog::unit(w.conn(), code)?.ok_or_else(|| {
+                    Error::input(format!(
+                        "unknown unit {code}: it is not in the units list (fairpos units import FILE.csv)"
+                    ))
+                })?),
+            };
+            let seq = queries::last_sale(w.conn(), &identity.device)?
+                .map_or(1, |(seq, _)| seq + 1);
+            let mut stock = HashMap::new();
+            for line in order.cart.lines() {
+                let sku = &line.product.sku;
+                if !stock.contains_key(sku) {
+                    stock.insert(sku.clone(), catalog::stock(w.conn(), sku)?);
+                }
+            }
+            let context = SaleContext {
+                id: new_id(),
+                seq,
+                device: identity.device.clone(),
+                stall: identity.stall.clone(),
+                shift: shift.id,
+                at: now,
+                seller,
+                buyer,
+            };
+            let sale = sale::complete(context, order.cart, order.tenders, |sku| {
+                stock.get(sku).copied().unwrap_or(0)
+            })?;
+            let record_seq = w.next_record_seq()?;
+            w.append(&Record::Sale(records::sale_record(&sale, record_seq)))?;
+            Ok(sale)
+        })
+    }
+
+    /// Voids a whole sale. Needs the lead PIN and an open shift (the money goes back from
+    /// its drawer).
+    pub fn void(&mut self, sale: &str, reason: &str, pin: &str, now: Time) -> Result<String> {
+        self.store.check_lead_pin(pin)?;
+        self.store.write(|w| {
+            let device = w.identity().device.clone();
+            let found = queries::find_sale(w.conn(), sale)?
+                .ok_or_else(|| Error::input(format!("no sale {sale} on this till")))?;
+            refund::check_void(
+                &found.number,
+                found.voided,
+                found.refunded.is_positive(),
+                reason,
+            )?;
+            let shift = queries::open_shift(w.conn(), &device)?.ok_or(DomainError::NoOpenShift)?;
+            let seq = w.next_record_seq()?;
+            w.append(&Record::Void(VoidRecord {
+                header: records::header(new_id(), &device, seq, &now),
+                sale: found.id,
+                number: found.number.clone(),
+                shift: shift.id,
+                reason: reason.trim().to_string(),
+            }))?;
+            Ok(found.number)
+        })
+    }
+
+    /// Refunds chosen lines of a sale; goods go back to stock.
+    pub fn refund(
+        &mut self,
+        sale: &str,
+        asks: &[RefundAsk],
+        method: Method,
+        now: Time,
+    ) -> Result<Refunded> {
+        self.store.write(|w| {
+            let device = w.identity().device.clone();
+            let found = queries::find_sale(w.conn(), sale)?
+                .ok_or_else(|| Error::input(format!("no sale {sale} on this till")))?;
+            let sold = queries::sold_lines(w.conn(), &found.id)?;
+            let lines = refund::plan(&found.number, found.voided, &sold, asks)?;
+            let shift = queries::open_shift(w.conn(), &device)?.ok_or(DomainError::NoOpenShift)?;
+            let amount: Fen = lines.iter().map(|l| l.amount).sum();
+            let number = format!(
+                "{device}-R{:06}",
+                queries::refund_count(w.conn(), &device)? + 1
+            );
+            let seq = w.next_record_seq()?;
+            w.append(&Record::Refund(RefundRecord {
+                header: records::header(new_id(), &device, seq, &now),
+                number: number.clone(),
+                sale: found.id,
+                sale_number: found.number.clone(),
+                shift: shift.id,
+                method: method.as_str().to_string(),
+                amount_fen: amount.0,
+                lines: records::refund_lines(&lines),
+            }))?;
+            Ok(Refunded {
+                number,
+                sale_number: found.number,
+                method,
+                amount,
+                lines,
+            })
+        })
+    }
+
+    /// Puts cash into the drawer (`amount` > 0) or takes it out (< 0).
+    pub fn cash_move(&mut self, amount: Fen, reason: &str, now: Time) -> Result<()> {
+        if reason.trim().is_empty() {
+            return Err(DomainError::ReasonNeeded.into());
+        }
+        self.store.write(|w| {
+            let device = w.identity().device.clone();
+            let shift = queries::open_shift(w.conn(), &device)?.ok_or(DomainError::NoOpenShift)?;
+            let seq = w.next_record_seq()?;
+            w.append(&Record::CashMove(CashMoveRecord {
+                header: records::header(new_id(), &device, seq, &now),
+                shift: shift.id,
+                amount_fen: amount.0,
+                reason: reason.trim().to_string(),
+            }))
+        })
+    }
+
+    /// Closes the open shift with the cash counted in the drawer.
+    pub fn close_shift(&mut self, counted: Fen, now: Time) -> Result<ShiftClosed> {
+        self.store.write(|w| {
+            let device = w.identity().device.clone();
+            let shift = queries::open_shift(w.conn(), &device)?.ok_or(DomainError::NoOpenShift)?;
+            let flows = queries::cash_flows(w.conn(), &shift.id)?;
+            let closing = shift::close(&flows, counted);
+            let last = queries::last_sale(w.conn(), &device)?;
+            let seq = w.next_record_seq()?;
+            w.append(&Record::ShiftClose(ShiftCloseRecord {
+                header: records::header(new_id(), &device, seq, &now),
+                shift: shift.id,
+                expected_fen: closing.expected.0,
+                counted_fen: closing.counted.0,
+                variance_fen: closing.variance.0,
+                last_sale: last.as_ref().map(|(_, n)| n.clone()),
+                last_sale_seq: last.as_ref().map_or(0, |(s, _)| *s),
+            }))?;
+            Ok(ShiftClosed {
+                closing,
+                last_sale: last.map(|(_, n)| n),
+            })
+        })
+    }
+
+    /// Compacts ledger documents with many loose changes. Call after a sale is acknowledged.
+    pub fn tidy(&mut self) -> Result<usize> {
+        self.store.compact_ledgers(LOOSE_CHANGES_BEFORE_COMPACTION)
+    }
+}
+
+/// Loose ledger changes a document may gather before it is folded into a snapshot.
+pub const LOOSE_CHANGES_BEFORE_COMPACTION: i64 = 500;
+
+fn known_seller(w: &Writer, id: &str) -> Result<crate::domain::sale::Seller> {
+    catalog::seller(w.conn(), id)?.ok_or_else(|| {
+        Error::input(format!(
+            "unknown seller {id}: not in the sellers list (fairpos sellers import FILE.csv)"
+        ))
+    })
+}
+
+pub use store::verify::Verification;

@@ -1,0 +1,271 @@
+//! Ledger documents: one Automerge document per till and day, written by that till alone.
+//!
+//! Layout of the document root:
+//!
+//! ```text
+//! { "type": "fairpos-ledger", "version": 1,
+//!   "fair": "<fair id>", "device": "T01", "day": "2026-11-22",
+//!   "records": { "<record id>": "<record as JSON text>", ... } }
+//! ```
+//!
+//! A record is one string value: the measured cheapest way to write a sale (one op per sale,
+//! commit cost nearly flat in the size of the document). The genesis change that creates the
+//! root keys is written by the till that owns the ledger; nobody else writes to it.
+
+use automerge::{
+    transaction::{CommitOptions, Transactable},
+    ActorId, Automerge, Change, ChangeHash, ObjId, ObjType, ReadDoc, ROOT,
+};
+
+use crate::{Error, Record, Result};
+
+const DOC_TYPE: &str = "fairpos-ledger";
+const DOC_VERSION: i64 = 1;
+
+/// Which ledger a document is: a fair, a device, a day.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LedgerId {
+    pub fair: String,
+    pub device: String,
+    /// Local date at the fair, `YYYY-MM-DD`.
+    pub day: String,
+}
+
+impl LedgerId {
+    /// The storage key, `ledger/<fair>/<device>/<day>`.
+    pub fn key(&self) -> String {
+        format!("ledger/{}/{}/{}", self.fair, self.device, self.day)
+    }
+
+    /// Parses a key made by [`LedgerId::key`].
+    pub fn from_key(key: &str) -> Option<LedgerId> {
+        let mut parts = key.split('/');
+        match (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) {
+            (Some("ledger"), Some(fair), Some(device), Some(day), None) => Some(LedgerId {
+                fair: fair.to_string(),
+                device: device.to_string(),
+                day: day.to_string(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// One till-day ledger held in memory.
+pub struct LedgerDoc {
+    id: LedgerId,
+    doc: Automerge,
+    records: ObjId,
+}
+
+impl LedgerDoc {
+    /// Starts a new ledger and returns the genesis change, which the caller must store.
+    pub fn create(id: LedgerId, actor: ActorId, at_ms: i64) -> Result<(LedgerDoc, Change)> {
+        let key = id.key();
+        let mut doc = Automerge::new().with_actor(actor);
+        let mut tx = doc.transaction();
+        let am = |source| Error::automerge(&key, source);
+        tx.put(ROOT, "type", DOC_TYPE).map_err(am)?;
+        tx.put(ROOT, "version", DOC_VERSION).map_err(am)?;
+        tx.put(ROOT, "fair", id.fair.as_str()).map_err(am)?;
+        tx.put(ROOT, "device", id.device.as_str()).map_err(am)?;
+        tx.put(ROOT, "day", id.day.as_str()).map_err(am)?;
+        let records = tx.put_object(ROOT, "records", ObjType::Map).map_err(am)?;
+        tx.commit_with(CommitOptions::default().with_time(at_ms));
+        let change = last_change(&doc, &key)?;
+        Ok((LedgerDoc { id, doc, records }, change))
+    }
+
+    /// Wraps a loaded document after checking that it is a ledger for `id`.
+    pub fn open(id: LedgerId, doc: Automerge) -> Result<LedgerDoc> {
+        let key = id.key();
+        let not_ledger = |why: String| Error::NotALedger {
+            key: key.clone(),
+            why,
+        };
+        let text = |field: &str| -> Result<String> {
+            match doc.get(ROOT, field) {
+                Ok(Some((value, _))) => value
+                    .as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| not_ledger(format!("`{field}` is not text"))),
+                Ok(None) => Err(not_ledger(format!("`{field}` is missing"))),
+                Err(source) => Err(Error::automerge(&key, source)),
+            }
+        };
+        if text("type")? != DOC_TYPE {
+            return Err(not_ledger("wrong document type".into()));
+        }
+        for (field, want) in [("fair", &id.fair), ("device", &id.device), ("day", &id.day)] {
+            let have = text(field)?;
+            if &have != want {
+                return Err(not_ledger(format!("`{field}` is {have}, expected {want}")));
+            }
+        }
+        let records = match doc.get(ROOT, "records") {
+            Ok(Some((automerge::Value::Object(ObjType::Map), obj))) => obj,
+            _ => return Err(not_ledger("`records` map is missing".into())),
+        };
+        Ok(LedgerDoc { id, doc, records })
+    }
+
+    pub fn id(&self) -> &LedgerId {
+        &self.id
+    }
+
+    /// Uses `actor` for the changes this process makes from now on.
+    pub fn set_actor(&mut self, actor: ActorId) {
+        self.doc.set_actor(actor);
+    }
+
+    /// Writes `record` as one value and returns the change, which the caller must store in the
+    /// same SQLite transaction as the rest of the record's effects.
+    pub fn append(&mut self, record: &Record, at_ms: i64) -> Result<Change> {
+        let key = self.id.key();
+        let json = record.to_json()?;
+        let mut tx = self.doc.transaction();
+        tx.put(&self.records, record.header().id.as_str(), json)
+            .map_err(|source| Error::automerge(&key, source))?;
+        tx.commit_with(CommitOptions::default().with_time(at_ms));
+        last_change(&self.doc, &key)
+    }
+
+    /// Number of records held.
+    pub fn len(&self) -> usize {
+        self.doc.length(&self.records)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every record, in the order of their ids.
+    pub fn records(&self) -> Result<Vec<Record>> {
+        let key = self.id.key();
+        let mut out = Vec::with_capacity(self.len());
+        for id in self.doc.keys(&self.records) {
+            let value =
+                self.doc
+                    .get(&self.records, id.as_str())
+                    .map_err(|source| Error::automerge(&key, source))?;
+            let json = match value {
+                Some((v, _)) => v.as_str().map(str::to_string),
+                None => None,
+            };
+            let Some(json) = json else {
+                return Err(Error::NotALedger {
+                    key,
+                    why: format!("record {id} is not text"),
+                });
+            };
+            let record: Record =
+                serde_json::from_str(&json).map_err(|source| Error::BadRecord {
+                    key: key.clone(),
+                    id: id.clone(),
+                    source,
+                })?;
+            if record.header().id != id {
+                return Err(Error::NotALedger {
+                    key,
+                    why: format!("record stored under {id} says it is {}", record.header().id),
+                });
+            }
+            out.push(record);
+        }
+        Ok(out)
+    }
+
+    pub fn heads(&self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    pub fn automerge(&self) -> &Automerge {
+        &self.doc
+    }
+}
+
+fn last_change(doc: &Automerge, key: &str) -> Result<Change> {
+    doc.get_last_local_change()
+        .ok_or_else(|| Error::NotALedger {
+            key: key.to_string(),
+            why: "the change just made cannot be found".into(),
+        })
+}
+
+/// Heads as stored and compared: lowercase hex hashes, sorted, comma-separated.
+pub fn heads_text(heads: &[ChangeHash]) -> String {
+    let mut hex: Vec<String> = heads.iter().map(|h| h.to_string()).collect();
+    hex.sort();
+    hex.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{CashMoveRecord, Header};
+
+    fn id() -> LedgerId {
+        LedgerId {
+            fair: "demo".into(),
+            device: "T01".into(),
+            day: "2026-11-22".into(),
+        }
+    }
+
+    fn cash(seq: u64) -> Record {
+        Record::CashMove(CashMoveRecord {
+            header: Header {
+                id: format!("id-{seq:04}"),
+                device: "T01".into(),
+                seq,
+                at: "2026-11-22T10:00:00+08:00".into(),
+            },
+            shift: "s".into(),
+            amount_fen: 100,
+            reason: "r".into(),
+        })
+    }
+
+    #[test]
+    fn changes_replayed_in_a_fresh_document_give_the_same_records() {
+        let (mut doc, genesis) = LedgerDoc::create(id(), ActorId::random(), 0).unwrap();
+        let mut changes = vec![genesis];
+        for seq in 1..=3 {
+            changes.push(doc.append(&cash(seq), 1).unwrap());
+        }
+        let mut replay = Automerge::new();
+        for c in &changes {
+            replay.load_incremental(c.raw_bytes()).unwrap();
+        }
+        let replay = LedgerDoc::open(id(), replay).unwrap();
+        assert_eq!(replay.records().unwrap(), doc.records().unwrap());
+        assert_eq!(replay.len(), 3);
+    }
+
+    #[test]
+    fn a_document_for_another_device_is_refused() {
+        let (doc, _) = LedgerDoc::create(id(), ActorId::random(), 0).unwrap();
+        let bytes = doc.automerge().save();
+        let mut other = id();
+        other.device = "T02".into();
+        let err = LedgerDoc::open(other, Automerge::load(&bytes).unwrap())
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("`device` is T01, expected T02"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn keys_round_trip() {
+        assert_eq!(LedgerId::from_key(&id().key()), Some(id()));
+        assert_eq!(LedgerId::from_key("catalog/demo"), None);
+    }
+}

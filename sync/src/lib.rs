@@ -1,0 +1,21 @@
+//! fairpos-sync: the CRDT side of a till and of headquarters.
+//!
+//! A till writes every event of its day (shift open, sales, voids, refunds, cash moves,
+//! shift close) as one [`Record`] into a [`LedgerDoc`], an Automerge document that only this
+//! till writes (`ledger/<fair>/<device>/<day>`). The change that [`LedgerDoc::append`] returns
+//! is stored with [`storage::store_change`] inside the caller's SQLite transaction, next to
+//! the SQL rows the record projects into, so the sale and its ledger change are durable
+//! together or not at all.
+//!
+//! Key types: [`Record`] (the wire format), [`LedgerId`], [`LedgerDoc`], and the
+//! [`storage`] functions.
+
+mod error;
+pub mod ledger;
+pub mod record;
+pub mod storage;
+
+pub use automerge::ActorId;
+pub use error::{Error, Result};
+pub use ledger::{LedgerDoc, LedgerId};
+pub use record::Record;

@@ -174,8 +174,9 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Sales(f) => {
-            let till = Till::open(&dir)?;
-            let sales = crate::store::queries::sales(till.store().conn(), till.device())?;
+            let mut till = Till::open(&dir)?;
+            let device = till.device().to_string();
+            let sales = crate::store::queries::sales(till.reader()?, &device)?;
             if f.json {
                 print_json(&sales.iter().map(SaleListView::new).collect::<Vec<_>>())
             } else {
@@ -225,8 +226,8 @@ pub fn run(cli: Cli) -> Result<()> {
             if format == OutputFormat::Xlsx && a.out.is_none() {
                 return Err(Error::input("--format xlsx needs --out FILE"));
             }
-            let till = Till::open(&dir)?;
-            let report = report::build(till.store().conn(), by)?;
+            let mut till = Till::open(&dir)?;
+            let report = report::build(till.reader()?, by)?;
             let bytes = match format {
                 OutputFormat::Table => report::format::table(&report).into_bytes(),
                 OutputFormat::Csv => report::format::csv(&report)?,
@@ -240,8 +241,9 @@ pub fn run(cli: Cli) -> Result<()> {
             write_output(a.out.as_deref().unwrap_or(Path::new("-")), &bytes)
         }
         Command::Ledger(LedgerCommand::Verify) => {
-            let till = Till::open(&dir)?;
-            let v = verify::verify(till.store().conn(), till.device())?;
+            let mut till = Till::open(&dir)?;
+            let device = till.device().to_string();
+            let v = verify::verify(till.reader()?, &device)?;
             if v.ok() {
                 println!(
                     "ledger verified: {} documents, {} records, {} sales numbered {}-000001 to {}-{:06} without gaps; tables agree",
@@ -275,15 +277,15 @@ fn catalog(dir: &Path, c: CatalogCommand) -> Result<()> {
             Ok(())
         }
         CatalogCommand::Export { file } => {
-            let till = Till::open(dir)?;
-            let rows = crate::store::catalog::rows(till.store().conn())?;
+            let mut till = Till::open(dir)?;
+            let rows = crate::store::catalog::rows(till.reader()?)?;
             let bytes = catalog_csv::write_catalog(&rows)
                 .map_err(|e| Error::Other(format!("writing CSV: {e}")))?;
             write_output(&file, &bytes)
         }
         CatalogCommand::List(f) => {
-            let till = Till::open(dir)?;
-            let rows = crate::store::catalog::rows(till.store().conn())?;
+            let mut till = Till::open(dir)?;
+            let rows = crate::store::catalog::rows(till.reader()?)?;
             if f.json {
                 print_json(&rows.iter().map(ProductView::new).collect::<Vec<_>>())
             } else {

@@ -2,6 +2,12 @@
 //! (its own ledger) and headquarters (every till's), so it is order-tolerant: a void or a
 //! refund may be applied before the sale it names, as happens when documents of different
 //! days arrive out of order.
+//!
+//! A sale projects in two parts. Its head (the numbered `sales` row) is written by the till
+//! in the sale's own durable transaction; the rest (record index, lines, payments, stock) is
+//! derived data that the till applies just after the sale is acknowledged
+//! ([`apply_sale_rest`]), and that a rebuild from the ledger restores if it is ever lost.
+//! [`apply`] does both at once.
 
 pub mod compare;
 
@@ -9,18 +15,24 @@ use fairpos_sync::record::{
     CashMoveRecord, RefundRecord, SaleRecord, ShiftCloseRecord, ShiftOpenRecord, VoidRecord,
 };
 use fairpos_sync::Record;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 use crate::error::{Error, Result};
 
 pub const SCHEMA: &str = include_str!("schema.sql");
 
-/// Projection tables with the columns that order their rows, for rebuilding and comparing.
-pub const TABLES: [(&str, &str); 12] = [
-    ("records", "id"),
+/// The schema as SQLite takes it.
+pub fn sqlite_schema() -> String {
+    SCHEMA.replace("{clustered}", "WITHOUT ROWID")
+}
+
+/// Projection tables with the columns that order their rows (key columns first), for
+/// rebuilding and comparing.
+pub const TABLES: [(&str, &str); 11] = [
+    ("records", "device, seq"),
     ("shifts", "id"),
     ("cash_moves", "id"),
-    ("sales", "id"),
+    ("sales", "device, seq"),
     ("sale_lines", "sale_id, line"),
     ("sale_payments", "sale_id, idx"),
     ("sale_oversold", "sale_id, sku"),
@@ -28,11 +40,10 @@ pub const TABLES: [(&str, &str); 12] = [
     ("refunds", "id"),
     ("refund_lines", "refund_id, line"),
     ("stock_out", "sku"),
-    ("projected_docs", "doc_key"),
 ];
 
 pub fn create(conn: &Connection) -> Result<()> {
-    conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(&sqlite_schema())?;
     Ok(())
 }
 
@@ -48,36 +59,13 @@ pub fn clear(conn: &Connection) -> Result<()> {
 /// already projected. A record that reuses another record's device and sequence number is
 /// refused: that is a forged or corrupted ledger.
 pub fn apply(conn: &Connection, record: &Record, doc_key: &str) -> Result<bool> {
-    let h = record.header();
-    let known: Option<String> = conn
-        .prepare_cached("SELECT id FROM records WHERE id = ?1 OR (device = ?2 AND seq = ?3)")?
-        .query_row(params![h.id, h.device, h.seq as i64], |r| r.get(0))
-        .optional()?;
-    match known {
-        Some(id) if id == h.id => return Ok(false),
-        Some(id) => {
-            return Err(Error::Integrity(format!(
-                "record {} of {} reuses sequence number {} of record {id}",
-                h.id, h.device, h.seq
-            )))
-        }
-        None => {}
+    if !insert_record(conn, record, doc_key)? {
+        return Ok(false);
     }
-    conn.prepare_cached(
-        "INSERT INTO records(id, device, seq, kind, at, doc_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        h.id,
-        h.device,
-        h.seq as i64,
-        record.kind(),
-        h.at,
-        doc_key
-    ])?;
     match record {
         Record::ShiftOpen(r) => shift_open(conn, r),
         Record::CashMove(r) => cash_move(conn, r),
-        Record::Sale(r) => sale(conn, r),
+        Record::Sale(r) => apply_sale_head(conn, r).and_then(|_| sale_rest(conn, r)),
         Record::Void(r) => void(conn, r),
         Record::Refund(r) => refund(conn, r),
         Record::ShiftClose(r) => shift_close(conn, r),
@@ -85,14 +73,44 @@ pub fn apply(conn: &Connection, record: &Record, doc_key: &str) -> Result<bool> 
     Ok(true)
 }
 
-/// Records how far the projection has applied a document.
-pub fn set_heads(conn: &Connection, doc_key: &str, heads: &str) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO projected_docs(doc_key, heads) VALUES (?1, ?2)
-         ON CONFLICT(doc_key) DO UPDATE SET heads = excluded.heads",
-    )?
-    .execute(params![doc_key, heads])?;
-    Ok(())
+/// The rest of a sale whose head is already written. Returns `false` if it was applied before.
+pub fn apply_sale_rest(conn: &Connection, record: &Record, doc_key: &str) -> Result<bool> {
+    let Record::Sale(r) = record else {
+        return Err(Error::Integrity(format!(
+            "record {} is a {}, not a sale",
+            record.header().id,
+            record.kind()
+        )));
+    };
+    if !insert_record(conn, record, doc_key)? {
+        return Ok(false);
+    }
+    sale_rest(conn, r)?;
+    Ok(true)
+}
+
+/// Indexes a record by device and sequence number; `false` if it is indexed already.
+fn insert_record(conn: &Connection, record: &Record, doc_key: &str) -> Result<bool> {
+    let h = record.header();
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO records(id, device, seq, kind, at, doc_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![h.id, h.device, h.seq as i64, record.kind(), h.at, doc_key])?;
+    if inserted == 0 {
+        let known: String = conn
+            .prepare_cached("SELECT id FROM records WHERE device = ?1 AND seq = ?2")?
+            .query_row(params![h.device, h.seq as i64], |r| r.get(0))?;
+        if known != h.id {
+            return Err(Error::Integrity(format!(
+                "record {} of {} reuses sequence number {} of record {known}",
+                h.id, h.device, h.seq
+            )));
+        }
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 fn shift_open(conn: &Connection, r: &ShiftOpenRecord) -> Result<()> {
@@ -160,15 +178,17 @@ fn add_stock_out(conn: &Connection, sku: &str, qty: i64) -> Result<()> {
     Ok(())
 }
 
-fn sale(conn: &Connection, r: &SaleRecord) -> Result<()> {
+/// The numbered row of a sale: what a till writes in the sale's own transaction.
+pub fn apply_sale_head(conn: &Connection, r: &SaleRecord) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO sales(id, device, number, seq, shift_id, at, stall, seller, seller_name,
-                           team, unit_tax_id, unit_name, total_fen, change_fen)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        "INSERT INTO sales(id, device, record_seq, number, seq, shift_id, at, stall, seller,
+                           seller_name, team, unit_tax_id, unit_name, total_fen, change_fen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         r.header.id,
         r.header.device,
+        r.header.seq as i64,
         r.number,
         r.sale_seq as i64,
         r.shift,
@@ -182,6 +202,10 @@ fn sale(conn: &Connection, r: &SaleRecord) -> Result<()> {
         r.total_fen,
         r.change_fen
     ])?;
+    Ok(())
+}
+
+fn sale_rest(conn: &Connection, r: &SaleRecord) -> Result<()> {
     let voided: bool = conn
         .prepare_cached("SELECT EXISTS(SELECT 1 FROM voids WHERE sale_id = ?1)")?
         .query_row([&r.header.id], |row| row.get(0))?;

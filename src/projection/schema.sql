@@ -1,16 +1,22 @@
 -- Projection of ledger records into SQL: the same tables at a till (its own records) and at
 -- headquarters (every till's). Derived entirely from the ledger documents; a rebuild deletes
--- these rows and applies every record again. Plain SQL that PostgreSQL also takes.
+-- these rows and applies every record again. Plain SQL that PostgreSQL also takes, but for
+-- the {clustered} marker: SQLite's WITHOUT ROWID, which stores a table in its primary key's
+-- b-tree so that a sale touches one b-tree per table, not two.
+--
+-- Keys are what the till makes contiguous: (device, seq). Ids (UUIDs) are not indexed here,
+-- because every index is one more page written inside each sale's fsync; look-ups by id are
+-- rare (a scanned receipt) and headquarters adds its own indexes.
 
 CREATE TABLE IF NOT EXISTS records (
-    id      TEXT PRIMARY KEY,
     device  TEXT NOT NULL,
     seq     BIGINT NOT NULL,
+    id      TEXT NOT NULL,
     kind    TEXT NOT NULL,
     at      TEXT NOT NULL,
     doc_key TEXT NOT NULL,
-    UNIQUE (device, seq)
-);
+    PRIMARY KEY (device, seq)
+) {clustered};
 
 CREATE TABLE IF NOT EXISTS shifts (
     id            TEXT PRIMARY KEY,
@@ -36,10 +42,11 @@ CREATE TABLE IF NOT EXISTS cash_moves (
 );
 
 CREATE TABLE IF NOT EXISTS sales (
-    id          TEXT PRIMARY KEY,
     device      TEXT NOT NULL,
-    number      TEXT NOT NULL,
     seq         BIGINT NOT NULL,
+    id          TEXT NOT NULL,
+    record_seq  BIGINT NOT NULL,
+    number      TEXT NOT NULL,
     shift_id    TEXT NOT NULL,
     at          TEXT NOT NULL,
     stall       TEXT NOT NULL,
@@ -50,9 +57,8 @@ CREATE TABLE IF NOT EXISTS sales (
     unit_name   TEXT,
     total_fen   BIGINT NOT NULL,
     change_fen  BIGINT NOT NULL,
-    UNIQUE (device, seq)
-);
-CREATE INDEX IF NOT EXISTS sales_shift ON sales (shift_id);
+    PRIMARY KEY (device, seq)
+) {clustered};
 
 CREATE TABLE IF NOT EXISTS sale_lines (
     sale_id        TEXT NOT NULL,
@@ -72,7 +78,7 @@ CREATE TABLE IF NOT EXISTS sale_lines (
     supplier       TEXT NOT NULL,
     cert_no        TEXT,
     PRIMARY KEY (sale_id, line)
-);
+) {clustered};
 
 CREATE TABLE IF NOT EXISTS sale_payments (
     sale_id      TEXT NOT NULL,
@@ -81,7 +87,7 @@ CREATE TABLE IF NOT EXISTS sale_payments (
     amount_fen   BIGINT NOT NULL,
     tendered_fen BIGINT NOT NULL,
     PRIMARY KEY (sale_id, idx)
-);
+) {clustered};
 
 CREATE TABLE IF NOT EXISTS sale_oversold (
     sale_id TEXT NOT NULL,
@@ -123,10 +129,4 @@ CREATE TABLE IF NOT EXISTS refund_lines (
 CREATE TABLE IF NOT EXISTS stock_out (
     sku TEXT PRIMARY KEY,
     qty BIGINT NOT NULL
-);
-
--- Heads of each ledger document as far as the projection has applied it.
-CREATE TABLE IF NOT EXISTS projected_docs (
-    doc_key TEXT PRIMARY KEY,
-    heads   TEXT NOT NULL
-);
+) {clustered};

@@ -5,21 +5,33 @@
 //! `ledger_changes`) and projected into the SQL tables. The database runs in WAL mode with
 //! `synchronous=FULL`, so when `write` returns the whole of it is on disk; if the process dies
 //! before, none of it is.
+//!
+//! A sale's transaction holds only what makes the sale durable and numbered: its ledger change
+//! and its `sales` row. The rest of its projection (lines, payments, stock, record index) is
+//! derived data, applied by [`Store::catch_up`] just after, in a transaction that needs no
+//! fsync: if the machine dies first, [`Store::open`] finds the projection behind the ledger
+//! and rebuilds it. Reads that need the whole projection go through [`Store::reader`].
+//!
+//! One process at a time owns a data directory (`till.lock`), which is what lets the store
+//! keep the till's state ([`state::TillState`]) in memory between sales.
 
 pub mod catalog;
 pub mod queries;
 mod schema;
+pub mod state;
 pub mod verify;
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use fairpos_sync::ledger::heads_text;
 use fairpos_sync::{storage, ActorId, LedgerDoc, LedgerId, Record};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use self::state::TillState;
 use crate::domain::fair::Fair;
 use crate::domain::DomainError;
 use crate::error::{Error, Result};
@@ -27,6 +39,10 @@ use crate::projection;
 
 /// File name of the till database inside the data directory.
 pub const DB_FILE: &str = "till.db";
+/// Lock file that gives one process the data directory.
+pub const LOCK_FILE: &str = "till.lock";
+/// How long opening waits for another process to let go of the data directory.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// Who this till is. Set once by `init`.
 #[derive(Clone, Debug)]
@@ -49,13 +65,21 @@ pub struct Store {
     conn: Connection,
     dir: PathBuf,
     identity: Identity,
+    state: TillState,
     /// Ledger documents this process has loaded, kept so that a sale does not reload its day.
     ledgers: HashMap<LedgerId, LedgerDoc>,
+    /// Sales committed whose projection beyond the head is not applied yet, with their
+    /// document keys.
+    pending: Vec<(Record, String)>,
+    _lock: File,
 }
 
 fn open_connection(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    // The till runs a few dozen distinct statements; the default cache of 16 would keep
+    // re-preparing them.
+    conn.set_prepared_statement_cache_capacity(128);
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Error::Other(format!(
@@ -67,7 +91,39 @@ fn open_connection(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-/// A device code: a letter and digits, such as `T01`.
+/// Takes the data directory for this process, waiting a while for another to let go.
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+    let start = Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Other(format!(
+                    "{} is in use by another fairpos process (the till window?); try again when it has finished",
+                    dir.display()
+                )))
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(Error::Io { path, source })
+            }
+        }
+    }
+}
+
+/// A device code: a capital letter and digits, such as `T01`.
 pub fn check_device_code(code: &str) -> Result<()> {
     let ok = code.len() >= 2
         && code.len() <= 8
@@ -92,18 +148,19 @@ fn check_pin(pin: &str) -> Result<()> {
     }
 }
 
+fn meta_value(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
 impl Store {
     /// Makes a new till in `dir`. Refused if `dir` already holds one.
     pub fn init(dir: &Path, options: &InitOptions) -> Result<Store> {
         let fair = Fair::from_toml(options.fair_toml)?;
         check_device_code(options.device)?;
         check_pin(options.lead_pin)?;
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let path = dir.join(DB_FILE);
-        if path.exists() {
+        if dir.join(DB_FILE).exists() {
             let existing = Store::open(dir)?;
             return Err(Error::input(format!(
                 "{} already holds till {} of {}; use another --data directory",
@@ -112,7 +169,12 @@ impl Store {
                 existing.identity.fair.name
             )));
         }
-        let mut conn = open_connection(&path)?;
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let lock = lock_dir(dir)?;
+        let mut conn = open_connection(&dir.join(DB_FILE))?;
         schema::migrate(&mut conn)?;
         let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
             .map_err(|e| Error::Other(format!("cannot make a salt: {e}")))?;
@@ -144,11 +206,14 @@ impl Store {
                 fair,
                 actor,
             },
+            state: TillState::default(),
             ledgers: HashMap::new(),
+            pending: Vec::new(),
+            _lock: lock,
         })
     }
 
-    /// Opens the till in `dir`, repairing its projection if it is behind its ledger.
+    /// Opens the till in `dir`, rebuilding its projection if it is behind its ledger.
     pub fn open(dir: &Path) -> Result<Store> {
         let path = dir.join(DB_FILE);
         if !path.exists() {
@@ -158,11 +223,11 @@ impl Store {
                 dir.display()
             )));
         }
+        let lock = lock_dir(dir)?;
         let mut conn = open_connection(&path)?;
         schema::migrate(&mut conn)?;
         let meta = |key: &str| -> Result<String> {
-            conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-                .optional()?
+            meta_value(&conn, key)?
                 .ok_or_else(|| Error::Integrity(format!("the till's `{key}` is missing")))
         };
         let fair = Fair::from_toml(&meta("fair_toml")?)
@@ -179,12 +244,16 @@ impl Store {
             conn,
             dir: dir.to_path_buf(),
             identity,
+            state: TillState::default(),
             ledgers: HashMap::new(),
+            pending: Vec::new(),
+            _lock: lock,
         };
         if let Some(why) = store.projection_lag()? {
             let n = store.rebuild_projection()?;
             eprintln!("repaired the tables from the ledger ({why}): {n} records applied");
         }
+        store.state = TillState::load(&store.conn, &store.identity.device)?;
         Ok(store)
     }
 
@@ -196,15 +265,19 @@ impl Store {
         &self.dir
     }
 
-    pub fn conn(&self) -> &Connection {
-        &self.conn
+    /// The till's state as of the last write.
+    pub fn state(&self) -> &TillState {
+        &self.state
+    }
+
+    /// The database with its projection complete.
+    pub fn reader(&mut self) -> Result<&Connection> {
+        self.catch_up()?;
+        Ok(&self.conn)
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()?)
+        meta_value(&self.conn, key)
     }
 
     /// Checks the lead PIN.
@@ -222,54 +295,94 @@ impl Store {
     /// Runs `f` in one immediate transaction; records it appends reach the ledger and the
     /// tables together, and nothing of it stays if it fails.
     pub fn write<T>(&mut self, f: impl FnOnce(&mut Writer<'_>) -> Result<T>) -> Result<T> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut writer = Writer {
-            tx,
-            ledgers: &mut self.ledgers,
-            identity: &self.identity,
-            touched: Vec::new(),
+        self.catch_up()?;
+        let (outcome, touched, sales, reload) = {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut writer = Writer {
+                tx,
+                ledgers: &mut self.ledgers,
+                identity: &self.identity,
+                state: &mut self.state,
+                touched: Vec::new(),
+                sales: Vec::new(),
+                reload: false,
+            };
+            let result = f(&mut writer);
+            let Writer {
+                tx,
+                touched,
+                sales,
+                reload,
+                ..
+            } = writer;
+            let outcome = result.and_then(|v| tx.commit().map(|_| v).map_err(Error::from));
+            (outcome, touched, sales, reload)
         };
-        let result = f(&mut writer);
-        let Writer {
-            tx,
-            ledgers,
-            touched,
-            ..
-        } = writer;
-        let outcome = result.and_then(|v| tx.commit().map(|_| v).map_err(Error::from));
-        if outcome.is_err() {
-            // The in-memory documents hold changes that never reached the disk.
-            for id in touched {
-                ledgers.remove(&id);
+        match outcome {
+            Ok(v) => {
+                self.pending.extend(sales);
+                if reload {
+                    self.reload_state()?;
+                }
+                Ok(v)
+            }
+            Err(e) => {
+                // The in-memory documents and state may hold what never reached the disk.
+                for id in touched {
+                    self.ledgers.remove(&id);
+                }
+                if let Err(reload) = self.reload_state() {
+                    eprintln!("warning: the till state could not be reloaded: {reload}");
+                }
+                Err(e)
             }
         }
-        outcome
     }
 
-    /// Why the projection is behind the ledger, if it is.
-    fn projection_lag(&self) -> Result<Option<String>> {
-        let stale: i64 = self.conn.query_row(
-            "SELECT COUNT(*) FROM ledger_docs d LEFT JOIN projected_docs p ON p.doc_key = d.doc_key
-             WHERE p.heads IS NULL OR p.heads <> d.heads",
-            [],
-            |r| r.get(0),
-        )?;
-        if stale > 0 {
-            return Ok(Some(format!(
-                "{stale} ledger document(s) not fully applied"
-            )));
+    fn reload_state(&mut self) -> Result<()> {
+        self.catch_up()?;
+        self.state = TillState::load(&self.conn, &self.identity.device)?;
+        Ok(())
+    }
+
+    /// Applies the rest of the projection of sales already committed. Derived data only, so
+    /// its transaction skips the fsync: a machine that dies before it reaches the disk
+    /// rebuilds it from the ledger on the next start.
+    pub fn catch_up(&mut self) -> Result<usize> {
+        if self.pending.is_empty() {
+            return Ok(0);
         }
-        let (in_ledger, projected, sale_records, sales): (i64, i64, i64, i64) =
-            self.conn.query_row(
-                "SELECT (SELECT COALESCE(SUM(records), 0) FROM ledger_docs),
-                    (SELECT COUNT(*) FROM records),
+        self.conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+        let applied = (|| -> Result<usize> {
+            let tx = self.conn.transaction()?;
+            for (record, key) in &self.pending {
+                projection::apply_sale_rest(&tx, record, key)?;
+            }
+            tx.commit()?;
+            Ok(self.pending.len())
+        })();
+        self.conn.execute_batch("PRAGMA synchronous = FULL")?;
+        let applied = applied?;
+        self.pending.clear();
+        Ok(applied)
+    }
+
+    /// Why the projection is behind the ledger, if it is: the ledger counts its records as
+    /// they are stored, the projection as they are applied.
+    fn projection_lag(&self) -> Result<Option<String>> {
+        let in_ledger: i64 = storage::stored_docs(&self.conn)?
+            .iter()
+            .map(|d| d.records)
+            .sum();
+        let (projected, sale_records, sales): (i64, i64, i64) = self.conn.query_row(
+            "SELECT (SELECT COUNT(*) FROM records),
                     (SELECT COUNT(*) FROM records WHERE kind = 'sale'),
                     (SELECT COUNT(*) FROM sales)",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )?;
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
         if in_ledger != projected {
             return Ok(Some(format!(
                 "the ledger holds {in_ledger} records, the tables {projected}"
@@ -285,6 +398,7 @@ impl Store {
 
     /// Rebuilds every projected row from the ledger documents. Returns the records applied.
     pub fn rebuild_projection(&mut self) -> Result<usize> {
+        self.pending.clear();
         self.write(|w| {
             let docs = verify::load_all(w.conn())?;
             projection::clear(w.conn())?;
@@ -299,9 +413,7 @@ impl Store {
             for (record, key) in &all {
                 projection::apply(w.conn(), record, key)?;
             }
-            for (doc, _) in &docs {
-                projection::set_heads(w.conn(), &doc.id().key(), &heads_text(&doc.heads()))?;
-            }
+            w.reload = true;
             Ok(all.len())
         })
     }
@@ -326,7 +438,12 @@ pub struct Writer<'a> {
     tx: rusqlite::Transaction<'a>,
     ledgers: &'a mut HashMap<LedgerId, LedgerDoc>,
     identity: &'a Identity,
+    state: &'a mut TillState,
     touched: Vec<LedgerId>,
+    /// Sales written, whose projection beyond the head follows after commit.
+    sales: Vec<(Record, String)>,
+    /// Reload the till state after commit: the write changed what it cannot follow.
+    reload: bool,
 }
 
 impl Writer<'_> {
@@ -338,34 +455,26 @@ impl Writer<'_> {
         self.identity
     }
 
-    /// The next number in this till's sequence of records.
-    pub fn next_record_seq(&self) -> Result<u64> {
-        let max: Option<i64> = self
-            .tx
-            .prepare_cached("SELECT MAX(seq) FROM records WHERE device = ?1")?
-            .query_row([&self.identity.device], |r| r.get(0))?;
-        Ok(max.unwrap_or(0) as u64 + 1)
+    pub fn state(&self) -> &TillState {
+        self.state
     }
 
-    /// The ledger document `id` as stored, loading it (or reloading it, when another process
-    /// wrote to it since) as needed.
+    /// Reload the till state after this write commits (imports, voids, refunds).
+    pub fn reload_state_after(&mut self) {
+        self.reload = true;
+    }
+
+    /// The next number in this till's sequence of records.
+    pub fn next_record_seq(&self) -> u64 {
+        self.state.last_record_seq + 1
+    }
+
+    /// The ledger document `id`, loaded from storage if this process has not yet.
     fn ledger(&mut self, id: &LedgerId) -> Result<Option<&mut LedgerDoc>> {
-        let stored: Option<String> = self
-            .tx
-            .prepare_cached("SELECT heads FROM ledger_docs WHERE doc_key = ?1")?
-            .query_row([id.key()], |r| r.get(0))
-            .optional()?;
-        let fresh = match (self.ledgers.get(id), &stored) {
-            (Some(doc), Some(heads)) => heads_text(&doc.heads()) == *heads,
-            _ => false,
-        };
-        if !fresh {
-            self.ledgers.remove(id);
-            if stored.is_some() {
-                if let Some(mut doc) = storage::load(&self.tx, id)? {
-                    doc.set_actor(self.identity.actor.clone());
-                    self.ledgers.insert(id.clone(), doc);
-                }
+        if !self.ledgers.contains_key(id) {
+            if let Some(mut doc) = storage::load(&self.tx, id)? {
+                doc.set_actor(self.identity.actor.clone());
+                self.ledgers.insert(id.clone(), doc);
             }
         }
         Ok(self.ledgers.get_mut(id))
@@ -381,7 +490,8 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Appends `record` to the ledger document of its day and projects it.
+    /// Appends `record` to the ledger document of its day and projects it (a sale: its head;
+    /// the rest follows after commit).
     pub fn append(&mut self, record: &Record) -> Result<()> {
         let h = record.header();
         let at = chrono::DateTime::parse_from_rfc3339(&h.at)
@@ -395,7 +505,7 @@ impl Writer<'_> {
         self.touched.push(id.clone());
         if self.ledger(&id)?.is_none() {
             let (doc, genesis) = LedgerDoc::create(id.clone(), self.identity.actor.clone(), at_ms)?;
-            storage::store_change(&self.tx, &doc, &genesis)?;
+            storage::create(&self.tx, &doc, &genesis)?;
             self.ledgers.insert(id.clone(), doc);
         }
         let doc = self
@@ -403,15 +513,23 @@ impl Writer<'_> {
             .get_mut(&id)
             .ok_or_else(|| Error::Integrity(format!("{} is not loaded", id.key())))?;
         let change = doc.append(record, at_ms)?;
-        storage::store_change(&self.tx, doc, &change)?;
+        storage::store_change(&self.tx, doc, &change, 1)?;
         let key = id.key();
-        if !projection::apply(&self.tx, record, &key)? {
-            return Err(Error::Integrity(format!(
-                "record {} was already written",
-                h.id
-            )));
+        match record {
+            Record::Sale(sale) => {
+                projection::apply_sale_head(&self.tx, sale)?;
+                self.sales.push((record.clone(), key));
+            }
+            _ => {
+                if !projection::apply(&self.tx, record, &key)? {
+                    return Err(Error::Integrity(format!(
+                        "record {} was already written",
+                        h.id
+                    )));
+                }
+            }
         }
-        projection::set_heads(&self.tx, &key, &heads_text(&doc.heads()))?;
+        self.state.observe(record);
         Ok(())
     }
 }

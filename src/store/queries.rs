@@ -1,6 +1,6 @@
 //! Read queries over the projection that the till controller needs.
 
-use rusqlite::{Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::domain::money::Fen;
 use crate::domain::refund::SoldLine;
@@ -78,11 +78,27 @@ pub fn sales(conn: &Connection, device: &str) -> Result<Vec<SaleSummary>> {
 
 /// A sale by its number (`T01-000003`) or id.
 pub fn find_sale(conn: &Connection, key: &str) -> Result<Option<SaleSummary>> {
+    let key = key.trim();
+    if let Some((device, seq)) = key
+        .rsplit_once('-')
+        .and_then(|(d, n)| n.parse::<i64>().ok().map(|n| (d, n)))
+    {
+        let found = conn
+            .prepare_cached(&format!(
+                "SELECT {SALE_COLUMNS} FROM sales s
+                 WHERE s.device = ?1 AND s.seq = ?2 AND s.number = ?3"
+            ))?
+            .query_row(params![device, seq, key], sale_row)
+            .optional()?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT {SALE_COLUMNS} FROM sales s WHERE s.number = ?1 OR s.id = ?1"
+            "SELECT {SALE_COLUMNS} FROM sales s WHERE s.id = ?1"
         ))?
-        .query_row([key.trim()], sale_row)
+        .query_row([key], sale_row)
         .optional()?)
 }
 

@@ -1,7 +1,6 @@
 //! `ledger verify`: proof that the SQL tables and the ledger documents agree, and that the
 //! till's numbering has no gaps.
 
-use fairpos_sync::ledger::heads_text;
 use fairpos_sync::{storage, LedgerDoc, Record};
 use rusqlite::Connection;
 
@@ -127,9 +126,6 @@ pub fn verify(conn: &Connection, device: &str) -> Result<Verification> {
             v.problems
                 .push(format!("record {}: {e}", record.header().id));
         }
-    }
-    for (doc, _) in &docs {
-        projection::set_heads(&fresh, &doc.id().key(), &heads_text(&doc.heads()))?;
     }
     for d in projection::compare::differences(conn, &fresh, 20)? {
         let line = match (&d.tables, &d.ledger) {

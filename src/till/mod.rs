@@ -5,7 +5,6 @@
 
 pub mod records;
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::{DateTime, FixedOffset};
@@ -111,12 +110,20 @@ impl Till {
         &self.store.identity().device
     }
 
-    pub fn catalog(&self) -> Result<Catalog> {
-        catalog::catalog(self.store.conn())
+    /// The database with every record projected, for reading.
+    pub fn reader(&mut self) -> Result<&rusqlite::Connection> {
+        self.store.reader()
+    }
+
+    pub fn catalog(&mut self) -> Result<Catalog> {
+        catalog::catalog(self.store.reader()?)
     }
 
     pub fn import_catalog(&mut self, rows: &[CatalogRow]) -> Result<(usize, usize)> {
-        self.store.write(|w| catalog::import(w.conn(), rows))
+        self.store.write(|w| {
+            w.reload_state_after();
+            catalog::import(w.conn(), rows)
+        })
     }
 
     pub fn import_stalls(&mut self, rows: &[crate::domain::catalog::Stall]) -> Result<()> {
@@ -124,28 +131,33 @@ impl Till {
     }
 
     pub fn import_sellers(&mut self, rows: &[crate::domain::sale::Seller]) -> Result<()> {
-        self.store
-            .write(|w| catalog::import_sellers(w.conn(), rows))
+        self.store.write(|w| {
+            w.reload_state_after();
+            catalog::import_sellers(w.conn(), rows)
+        })
     }
 
     pub fn import_units(&mut self, rows: &[crate::domain::sale::Unit]) -> Result<()> {
-        self.store.write(|w| catalog::import_units(w.conn(), rows))
+        self.store.write(|w| {
+            w.reload_state_after();
+            catalog::import_units(w.conn(), rows)
+        })
     }
 
     /// Opens a shift with `float` in the drawer.
     pub fn open_shift(&mut self, seller: &str, float: Fen, now: Time) -> Result<String> {
         self.store.write(|w| {
             let device = w.identity().device.clone();
-            if let Some(open) = queries::open_shift(w.conn(), &device)? {
+            if let Some(open) = &w.state().shift {
                 return Err(DomainError::ShiftAlreadyOpen {
-                    since: open.opened_at,
-                    seller: open.seller,
+                    since: open.opened_at.clone(),
+                    seller: open.seller.clone(),
                 }
                 .into());
             }
             known_seller(w, seller)?;
             let shift = new_id();
-            let seq = w.next_record_seq()?;
+            let seq = w.next_record_seq();
             w.append(&Record::ShiftOpen(ShiftOpenRecord {
                 header: records::header(new_id(), &device, seq, &now),
                 shift: shift.clone(),
@@ -164,41 +176,32 @@ impl Till {
             return Err(DomainError::EmptyCart.into());
         }
         self.store.write(|w| {
-            let identity = w.identity().clone();
-            let shift = queries::open_shift(w.conn(), &identity.device)?
-                .ok_or(DomainError::NoOpenShift)?;
+            let state = w.state();
+            let shift = state.shift.as_ref().ok_or(DomainError::NoOpenShift)?;
             let seller = known_seller(w, order.seller)?;
             let buyer = match &unit_code {
                 None => Buyer::Individual,
-                Some(code) => Buyer::Unit(catalog::unit(w.conn(), code)?.ok_or_else(|| {
+                Some(code) => Buyer::Unit(state.units.get(code).cloned().ok_or_else(|| {
                     Error::input(format!(
                         "unknown unit {code}: it is not in the units list (fairpos units import FILE.csv)"
                     ))
                 })?),
             };
-            let seq = queries::last_sale(w.conn(), &identity.device)?
-                .map_or(1, |(seq, _)| seq + 1);
-            let mut stock = HashMap::new();
-            for line in order.cart.lines() {
-                let sku = &line.product.sku;
-                if !stock.contains_key(sku) {
-                    stock.insert(sku.clone(), catalog::stock(w.conn(), sku)?);
-                }
-            }
+            let identity = w.identity();
             let context = SaleContext {
                 id: new_id(),
-                seq,
+                seq: state.last_sale_seq + 1,
                 device: identity.device.clone(),
                 stall: identity.stall.clone(),
-                shift: shift.id,
+                shift: shift.id.clone(),
                 at: now,
                 seller,
                 buyer,
             };
             let sale = sale::complete(context, order.cart, order.tenders, |sku| {
-                stock.get(sku).copied().unwrap_or(0)
+                state.stock_of(sku)
             })?;
-            let record_seq = w.next_record_seq()?;
+            let record_seq = w.next_record_seq();
             w.append(&Record::Sale(records::sale_record(&sale, record_seq)))?;
             Ok(sale)
         })
@@ -218,8 +221,9 @@ impl Till {
                 found.refunded.is_positive(),
                 reason,
             )?;
-            let shift = queries::open_shift(w.conn(), &device)?.ok_or(DomainError::NoOpenShift)?;
-            let seq = w.next_record_seq()?;
+            let shift = open_shift(w)?;
+            let seq = w.next_record_seq();
+            w.reload_state_after();
             w.append(&Record::Void(VoidRecord {
                 header: records::header(new_id(), &device, seq, &now),
                 sale: found.id,
@@ -245,13 +249,14 @@ impl Till {
                 .ok_or_else(|| Error::input(format!("no sale {sale} on this till")))?;
             let sold = queries::sold_lines(w.conn(), &found.id)?;
             let lines = refund::plan(&found.number, found.voided, &sold, asks)?;
-            let shift = queries::open_shift(w.conn(), &device)?.ok_or(DomainError::NoOpenShift)?;
+            let shift = open_shift(w)?;
             let amount: Fen = lines.iter().map(|l| l.amount).sum();
             let number = format!(
                 "{device}-R{:06}",
                 queries::refund_count(w.conn(), &device)? + 1
             );
-            let seq = w.next_record_seq()?;
+            let seq = w.next_record_seq();
+            w.reload_state_after();
             w.append(&Record::Refund(RefundRecord {
                 header: records::header(new_id(), &device, seq, &now),
                 number: number.clone(),
@@ -279,8 +284,8 @@ impl Till {
         }
         self.store.write(|w| {
             let device = w.identity().device.clone();
-            let shift = queries::open_shift(w.conn(), &device)?.ok_or(DomainError::NoOpenShift)?;
-            let seq = w.next_record_seq()?;
+            let shift = open_shift(w)?;
+            let seq = w.next_record_seq();
             w.append(&Record::CashMove(CashMoveRecord {
                 header: records::header(new_id(), &device, seq, &now),
                 shift: shift.id,
@@ -294,30 +299,33 @@ impl Till {
     pub fn close_shift(&mut self, counted: Fen, now: Time) -> Result<ShiftClosed> {
         self.store.write(|w| {
             let device = w.identity().device.clone();
-            let shift = queries::open_shift(w.conn(), &device)?.ok_or(DomainError::NoOpenShift)?;
+            let shift = open_shift(w)?;
             let flows = queries::cash_flows(w.conn(), &shift.id)?;
             let closing = shift::close(&flows, counted);
-            let last = queries::last_sale(w.conn(), &device)?;
-            let seq = w.next_record_seq()?;
+            let last_sale = w.state().last_sale_number.clone();
+            let last_sale_seq = w.state().last_sale_seq;
+            let seq = w.next_record_seq();
             w.append(&Record::ShiftClose(ShiftCloseRecord {
                 header: records::header(new_id(), &device, seq, &now),
                 shift: shift.id,
                 expected_fen: closing.expected.0,
                 counted_fen: closing.counted.0,
                 variance_fen: closing.variance.0,
-                last_sale: last.as_ref().map(|(_, n)| n.clone()),
-                last_sale_seq: last.as_ref().map_or(0, |(s, _)| *s),
+                last_sale: last_sale.clone(),
+                last_sale_seq,
             }))?;
-            Ok(ShiftClosed {
-                closing,
-                last_sale: last.map(|(_, n)| n),
-            })
+            Ok(ShiftClosed { closing, last_sale })
         })
     }
 
-    /// Compacts ledger documents with many loose changes. Call after a sale is acknowledged.
-    pub fn tidy(&mut self) -> Result<usize> {
-        self.store.compact_ledgers(LOOSE_CHANGES_BEFORE_COMPACTION)
+    /// Work that follows an acknowledged sale: the rest of its projection, and compaction of
+    /// ledger documents whose loose changes have piled up. The touchscreen runs it when idle;
+    /// the CLI before it exits.
+    pub fn tidy(&mut self) -> Result<()> {
+        self.store.catch_up()?;
+        self.store
+            .compact_ledgers(LOOSE_CHANGES_BEFORE_COMPACTION)?;
+        Ok(())
     }
 }
 
@@ -325,11 +333,15 @@ impl Till {
 pub const LOOSE_CHANGES_BEFORE_COMPACTION: i64 = 500;
 
 fn known_seller(w: &Writer, id: &str) -> Result<crate::domain::sale::Seller> {
-    catalog::seller(w.conn(), id)?.ok_or_else(|| {
+    w.state().sellers.get(id).cloned().ok_or_else(|| {
         Error::input(format!(
             "unknown seller {id}: not in the sellers list (fairpos sellers import FILE.csv)"
         ))
     })
+}
+
+fn open_shift(w: &Writer) -> Result<queries::OpenShift> {
+    Ok(w.state().shift.clone().ok_or(DomainError::NoOpenShift)?)
 }
 
 pub use store::verify::Verification;

@@ -62,6 +62,8 @@ pub struct LedgerDoc {
     id: LedgerId,
     doc: Automerge,
     records: ObjId,
+    /// Records held. Kept here because Automerge counts a map's keys by walking them.
+    len: usize,
 }
 
 impl LedgerDoc {
@@ -79,7 +81,15 @@ impl LedgerDoc {
         let records = tx.put_object(ROOT, "records", ObjType::Map).map_err(am)?;
         tx.commit_with(CommitOptions::default().with_time(at_ms));
         let change = last_change(&doc, &key)?;
-        Ok((LedgerDoc { id, doc, records }, change))
+        Ok((
+            LedgerDoc {
+                id,
+                doc,
+                records,
+                len: 0,
+            },
+            change,
+        ))
     }
 
     /// Wraps a loaded document after checking that it is a ledger for `id`.
@@ -112,7 +122,13 @@ impl LedgerDoc {
             Ok(Some((automerge::Value::Object(ObjType::Map), obj))) => obj,
             _ => return Err(not_ledger("`records` map is missing".into())),
         };
-        Ok(LedgerDoc { id, doc, records })
+        let len = doc.length(&records);
+        Ok(LedgerDoc {
+            id,
+            doc,
+            records,
+            len,
+        })
     }
 
     pub fn id(&self) -> &LedgerId {
@@ -125,7 +141,8 @@ impl LedgerDoc {
     }
 
     /// Writes `record` as one value and returns the change, which the caller must store in the
-    /// same SQLite transaction as the rest of the record's effects.
+    /// same SQLite transaction as the rest of the record's effects. Record ids are unique (the
+    /// caller refuses a repeat), so each append adds one record.
     pub fn append(&mut self, record: &Record, at_ms: i64) -> Result<Change> {
         let key = self.id.key();
         let json = record.to_json()?;
@@ -133,12 +150,13 @@ impl LedgerDoc {
         tx.put(&self.records, record.header().id.as_str(), json)
             .map_err(|source| Error::automerge(&key, source))?;
         tx.commit_with(CommitOptions::default().with_time(at_ms));
+        self.len += 1;
         last_change(&self.doc, &key)
     }
 
     /// Number of records held.
     pub fn len(&self) -> usize {
-        self.doc.length(&self.records)
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
@@ -150,10 +168,10 @@ impl LedgerDoc {
         let key = self.id.key();
         let mut out = Vec::with_capacity(self.len());
         for id in self.doc.keys(&self.records) {
-            let value =
-                self.doc
-                    .get(&self.records, id.as_str())
-                    .map_err(|source| Error::automerge(&key, source))?;
+            let value = self
+                .doc
+                .get(&self.records, id.as_str())
+                .map_err(|source| Error::automerge(&key, source))?;
             let json = match value {
                 Some((v, _)) => v.as_str().map(str::to_string),
                 None => None,
@@ -196,13 +214,6 @@ fn last_change(doc: &Automerge, key: &str) -> Result<Change> {
             key: key.to_string(),
             why: "the change just made cannot be found".into(),
         })
-}
-
-/// Heads as stored and compared: lowercase hex hashes, sorted, comma-separated.
-pub fn heads_text(heads: &[ChangeHash]) -> String {
-    let mut hex: Vec<String> = heads.iter().map(|h| h.to_string()).collect();
-    hex.sort();
-    hex.join(",")
 }
 
 #[cfg(test)]

@@ -2,30 +2,35 @@
 //! record's ledger change commits in the same transaction as everything else it causes.
 //!
 //! A document is a compacted snapshot (`Automerge::save`) plus the changes stored after it,
-//! one row each. Appending a sale stores one small change (constant cost however long the
-//! day); [`compact`] folds the loose changes into a new snapshot off the hot path.
+//! one row each. Appending a sale writes one row to an append-only log (constant cost however
+//! long the day); [`compact`] folds the loose changes into a new snapshot off the hot path.
 
 use automerge::{Automerge, Change, ReadDoc};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::ledger::{heads_text, LedgerDoc, LedgerId};
+use crate::ledger::{LedgerDoc, LedgerId};
 use crate::{Error, Result};
 
 /// Creates the storage tables if they are missing. Idempotent.
 pub fn migrate(conn: &Connection) -> Result<()> {
     conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS ledger_docs(
+        "-- One row per document, written when it is created and when it is compacted.
+         CREATE TABLE IF NOT EXISTS ledger_docs(
              doc_key  TEXT PRIMARY KEY,
-             snapshot BLOB,
-             heads    TEXT NOT NULL,
-             records  INTEGER NOT NULL,
-             loose    INTEGER NOT NULL
+             records  INTEGER NOT NULL  -- records held in the snapshot
+         ) STRICT, WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS ledger_snapshots(
+             doc_key  TEXT PRIMARY KEY,
+             bytes    BLOB NOT NULL
          ) STRICT;
+         -- An append-only log: a change is stored once, when it is made or first received
+         -- (the document knows which changes it has). Compaction keeps it short, so it has
+         -- no index: one b-tree page written per change.
          CREATE TABLE IF NOT EXISTS ledger_changes(
              doc_key TEXT NOT NULL,
              hash    TEXT NOT NULL,
              bytes   BLOB NOT NULL,
-             UNIQUE(doc_key, hash)
+             records INTEGER NOT NULL  -- records the change adds
          ) STRICT;",
     )?;
     Ok(())
@@ -34,16 +39,16 @@ pub fn migrate(conn: &Connection) -> Result<()> {
 /// Loads a ledger document; `None` when nothing is stored under `id`.
 pub fn load(conn: &Connection, id: &LedgerId) -> Result<Option<LedgerDoc>> {
     let key = id.key();
-    let snapshot: Option<Option<Vec<u8>>> = conn
-        .query_row(
-            "SELECT snapshot FROM ledger_docs WHERE doc_key = ?1",
-            [&key],
-            |row| row.get(0),
-        )
-        .optional()?;
-    let Some(snapshot) = snapshot else {
+    let exists: bool = conn
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM ledger_docs WHERE doc_key = ?1)")?
+        .query_row([&key], |row| row.get(0))?;
+    if !exists {
         return Ok(None);
-    };
+    }
+    let snapshot: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT bytes FROM ledger_snapshots WHERE doc_key = ?1")?
+        .query_row([&key], |row| row.get(0))
+        .optional()?;
     let am = |source| Error::automerge(&key, source);
     let mut doc = match snapshot {
         Some(bytes) => Automerge::load(&bytes).map_err(am)?,
@@ -70,26 +75,29 @@ pub fn load(conn: &Connection, id: &LedgerId) -> Result<Option<LedgerDoc>> {
     LedgerDoc::open(id.clone(), doc).map(Some)
 }
 
-/// Stores `change`, just made in `doc`, and the document's new heads. Storing a change
-/// twice is harmless.
-pub fn store_change(conn: &Connection, doc: &LedgerDoc, change: &Change) -> Result<()> {
-    let key = doc.id().key();
-    let inserted = conn
-        .prepare_cached(
-            "INSERT OR IGNORE INTO ledger_changes(doc_key, hash, bytes) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![key, change.hash().to_string(), change.raw_bytes()])?;
+/// Stores a new document with its genesis change.
+pub fn create(conn: &Connection, doc: &LedgerDoc, genesis: &Change) -> Result<()> {
+    conn.prepare_cached("INSERT INTO ledger_docs(doc_key, records) VALUES (?1, 0)")?
+        .execute([doc.id().key()])?;
+    store_change(conn, doc, genesis, 0)
+}
+
+/// Stores `change`, just made in (or first applied to) `doc`, which adds `records` records.
+/// Call it once per change.
+pub fn store_change(
+    conn: &Connection,
+    doc: &LedgerDoc,
+    change: &Change,
+    records: i64,
+) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO ledger_docs(doc_key, snapshot, heads, records, loose)
-         VALUES (?1, NULL, ?2, ?3, ?4)
-         ON CONFLICT(doc_key) DO UPDATE SET
-             heads = excluded.heads, records = excluded.records, loose = loose + ?4",
+        "INSERT INTO ledger_changes(doc_key, hash, bytes, records) VALUES (?1, ?2, ?3, ?4)",
     )?
     .execute(params![
-        key,
-        heads_text(&doc.heads()),
-        doc.len() as i64,
-        inserted as i64
+        doc.id().key(),
+        change.hash().to_string(),
+        change.raw_bytes(),
+        records
     ])?;
     Ok(())
 }
@@ -100,9 +108,13 @@ pub fn compact(conn: &Connection, doc: &LedgerDoc) -> Result<()> {
     let key = doc.id().key();
     let bytes = doc.automerge().save();
     conn.execute(
-        "UPDATE ledger_docs SET snapshot = ?2, heads = ?3, records = ?4, loose = 0
-         WHERE doc_key = ?1",
-        params![key, bytes, heads_text(&doc.heads()), doc.len() as i64],
+        "INSERT INTO ledger_snapshots(doc_key, bytes) VALUES (?1, ?2)
+         ON CONFLICT(doc_key) DO UPDATE SET bytes = excluded.bytes",
+        params![key, bytes],
+    )?;
+    conn.execute(
+        "UPDATE ledger_docs SET records = ?2 WHERE doc_key = ?1",
+        params![key, doc.len() as i64],
     )?;
     conn.execute("DELETE FROM ledger_changes WHERE doc_key = ?1", [&key])?;
     Ok(())
@@ -112,7 +124,7 @@ pub fn compact(conn: &Connection, doc: &LedgerDoc) -> Result<()> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredDoc {
     pub id: LedgerId,
-    pub heads: String,
+    /// Records held, snapshot and loose changes together.
     pub records: i64,
     /// Changes stored since the last snapshot.
     pub loose: i64,
@@ -121,29 +133,25 @@ pub struct StoredDoc {
 /// Every stored ledger document, ordered by key.
 pub fn stored_docs(conn: &Connection) -> Result<Vec<StoredDoc>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT doc_key, heads, records, loose FROM ledger_docs ORDER BY doc_key",
+        "SELECT d.doc_key, d.records + COALESCE(SUM(c.records), 0), COUNT(c.doc_key)
+         FROM ledger_docs d LEFT JOIN ledger_changes c ON c.doc_key = d.doc_key
+         GROUP BY d.doc_key ORDER BY d.doc_key",
     )?;
     let rows = stmt.query_map([], |row| {
         Ok((
             row.get::<_, String>(0)?,
-            row.get::<_, String>(1)?,
+            row.get::<_, i64>(1)?,
             row.get::<_, i64>(2)?,
-            row.get::<_, i64>(3)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (key, heads, records, loose) = row?;
+        let (key, records, loose) = row?;
         let id = LedgerId::from_key(&key).ok_or_else(|| Error::NotALedger {
             key: key.clone(),
             why: "the storage key is not ledger/<fair>/<device>/<day>".into(),
         })?;
-        out.push(StoredDoc {
-            id,
-            heads,
-            records,
-            loose,
-        });
+        out.push(StoredDoc { id, records, loose });
     }
     Ok(out)
 }
@@ -183,26 +191,25 @@ mod tests {
         assert!(load(&conn, &id()).unwrap().is_none());
 
         let (mut doc, genesis) = LedgerDoc::create(id(), ActorId::random(), 0).unwrap();
-        store_change(&conn, &doc, &genesis).unwrap();
+        create(&conn, &doc, &genesis).unwrap();
         for seq in 1..=5 {
             let change = doc.append(&record(seq), 0).unwrap();
-            store_change(&conn, &doc, &change).unwrap();
-            store_change(&conn, &doc, &change).unwrap(); // a repeat is ignored
+            store_change(&conn, &doc, &change, 1).unwrap();
         }
         let stored = stored_docs(&conn).unwrap();
         assert_eq!((stored[0].records, stored[0].loose), (5, 6));
-        assert_eq!(
-            load(&conn, &id()).unwrap().unwrap().records().unwrap(),
-            doc.records().unwrap()
-        );
+        let loaded = load(&conn, &id()).unwrap().unwrap();
+        assert_eq!(loaded.records().unwrap(), doc.records().unwrap());
+        assert_eq!(loaded.len(), 5);
 
         compact(&conn, &doc).unwrap();
         let change = doc.append(&record(6), 0).unwrap();
-        store_change(&conn, &doc, &change).unwrap();
+        store_change(&conn, &doc, &change, 1).unwrap();
         let loaded = load(&conn, &id()).unwrap().unwrap();
         assert_eq!(loaded.len(), 6);
         assert_eq!(loaded.heads(), doc.heads());
-        assert_eq!(stored_docs(&conn).unwrap()[0].loose, 1);
+        let stored = stored_docs(&conn).unwrap();
+        assert_eq!((stored[0].records, stored[0].loose), (6, 1));
     }
 
     #[test]
@@ -210,11 +217,10 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         migrate(&conn).unwrap();
         let (mut doc, genesis) = LedgerDoc::create(id(), ActorId::random(), 0).unwrap();
-        store_change(&conn, &doc, &genesis).unwrap();
-        let lost = doc.append(&record(1), 0).unwrap();
-        let _ = lost; // never stored
+        create(&conn, &doc, &genesis).unwrap();
+        let _lost = doc.append(&record(1), 0).unwrap(); // never stored
         let change = doc.append(&record(2), 0).unwrap();
-        store_change(&conn, &doc, &change).unwrap();
+        store_change(&conn, &doc, &change, 1).unwrap();
         let err = load(&conn, &id()).err().unwrap();
         assert!(err.to_string().contains("not stored"), "{err}");
     }

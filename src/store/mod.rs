@@ -8,9 +8,11 @@
 //!
 //! A sale's transaction holds only what makes the sale durable and numbered: its ledger change
 //! and its `sales` row. The rest of its projection (lines, payments, stock, record index) is
-//! derived data, applied by [`Store::catch_up`] just after, in a transaction that needs no
-//! fsync: if the machine dies first, [`Store::open`] finds the projection behind the ledger
-//! and rebuilds it. Reads that need the whole projection go through [`Store::reader`].
+//! derived data, applied by [`Store::catch_up`] in a second transaction once the sale is
+//! acknowledged (while the receipt prints); if the machine dies in between, [`Store::open`]
+//! finds the projection behind the ledger and rebuilds it. Reads that need the whole
+//! projection go through [`Store::reader`]. WAL checkpoints, too, run off the sale's path
+//! ([`Store::checkpoint_if_due`]).
 //!
 //! One process at a time owns a data directory (`till.lock`), which is what lets the store
 //! keep the till's state ([`state::TillState`]) in memory between sales.
@@ -43,6 +45,8 @@ pub const DB_FILE: &str = "till.db";
 pub const LOCK_FILE: &str = "till.lock";
 /// How long opening waits for another process to let go of the data directory.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// Transactions between WAL checkpoints (each sale makes two).
+const CHECKPOINT_EVERY: u32 = 200;
 
 /// Who this till is. Set once by `init`.
 #[derive(Clone, Debug)]
@@ -71,6 +75,8 @@ pub struct Store {
     /// Sales committed whose projection beyond the head is not applied yet, with their
     /// document keys.
     pending: Vec<(Record, String)>,
+    /// Transactions committed since the last WAL checkpoint.
+    since_checkpoint: u32,
     _lock: File,
 }
 
@@ -87,7 +93,11 @@ fn open_connection(path: &Path) -> Result<Connection> {
             path.display()
         )));
     }
-    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+    // Checkpoints are run by `Store::checkpoint_if_due`, never inside a sale's commit (and
+    // by SQLite itself when the last connection closes).
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;",
+    )?;
     Ok(conn)
 }
 
@@ -209,6 +219,7 @@ impl Store {
             state: TillState::default(),
             ledgers: HashMap::new(),
             pending: Vec::new(),
+            since_checkpoint: 0,
             _lock: lock,
         })
     }
@@ -247,6 +258,7 @@ impl Store {
             state: TillState::default(),
             ledgers: HashMap::new(),
             pending: Vec::new(),
+            since_checkpoint: 0,
             _lock: lock,
         };
         if let Some(why) = store.projection_lag()? {
@@ -320,6 +332,7 @@ impl Store {
             let outcome = result.and_then(|v| tx.commit().map(|_| v).map_err(Error::from));
             (outcome, touched, sales, reload)
         };
+        self.since_checkpoint += 1;
         match outcome {
             Ok(v) => {
                 self.pending.extend(sales);
@@ -347,26 +360,33 @@ impl Store {
         Ok(())
     }
 
-    /// Applies the rest of the projection of sales already committed. Derived data only, so
-    /// its transaction skips the fsync: a machine that dies before it reaches the disk
-    /// rebuilds it from the ledger on the next start.
+    /// Applies the rest of the projection of sales already committed, in its own durable
+    /// transaction. (Left without an fsync, its pages would be flushed by the next sale's.)
     pub fn catch_up(&mut self) -> Result<usize> {
         if self.pending.is_empty() {
             return Ok(0);
         }
-        self.conn.execute_batch("PRAGMA synchronous = NORMAL")?;
-        let applied = (|| -> Result<usize> {
-            let tx = self.conn.transaction()?;
-            for (record, key) in &self.pending {
-                projection::apply_sale_rest(&tx, record, key)?;
-            }
-            tx.commit()?;
-            Ok(self.pending.len())
-        })();
-        self.conn.execute_batch("PRAGMA synchronous = FULL")?;
-        let applied = applied?;
+        let tx = self.conn.transaction()?;
+        for (record, key) in &self.pending {
+            projection::apply_sale_rest(&tx, record, key)?;
+        }
+        tx.commit()?;
+        self.since_checkpoint += 1;
+        let applied = self.pending.len();
         self.pending.clear();
         Ok(applied)
+    }
+
+    /// Copies the write-ahead log into the database once enough transactions have gathered
+    /// in it. Run off the sale's path (`Till::tidy`).
+    pub fn checkpoint_if_due(&mut self) -> Result<bool> {
+        if self.since_checkpoint < CHECKPOINT_EVERY {
+            return Ok(false);
+        }
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        self.since_checkpoint = 0;
+        Ok(true)
     }
 
     /// Why the projection is behind the ledger, if it is: the ledger counts its records as

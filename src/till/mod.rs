@@ -325,6 +325,7 @@ impl Till {
         self.store.catch_up()?;
         self.store
             .compact_ledgers(LOOSE_CHANGES_BEFORE_COMPACTION)?;
+        self.store.checkpoint_if_due()?;
         Ok(())
     }
 }

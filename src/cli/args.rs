@@ -37,11 +37,17 @@ pub enum Command {
     /// Purchasing units (trade unions, organs, SOEs, schools).
     #[command(subcommand)]
     Units(ImportOnly),
+    /// Who this till is, its open shift and its last sale.
+    Status(JsonFlag),
     /// Open, move cash in or out of, and close the cash drawer's shift.
     #[command(subcommand)]
     Shift(ShiftCommand),
     /// Sell items: ITEM is a barcode, a scale label, a PLU or a SKU, optionally CODE*N.
     Sell(SellArgs),
+    /// Sell one sale per line of FILE (`-` for standard input), each a JSON object
+    /// {"seller","items":[...],"pay":[...],"unit"?}; prints one JSON result per sale. Stops at
+    /// the first bad line (exit 2); the sales before it stay.
+    SellBatch { file: PathBuf },
     /// List this till's sales.
     Sales(JsonFlag),
     /// Void a whole sale (lead PIN).

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use self::args::{CatalogCommand, Cli, Command, ImportOnly, LedgerCommand, ShiftCommand};
-use self::views::{CloseView, ProductView, RefundView, SaleListView, SaleView};
+use self::views::{CloseView, ProductView, RefundView, SaleListView, SaleView, StatusView};
 use crate::catalog_csv;
 use crate::domain::cart::Cart;
 use crate::domain::money::Fen;
@@ -130,35 +130,34 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Shift(s) => shift(&dir, s),
+        Command::Status(f) => {
+            let till = Till::open(&dir)?;
+            let view = StatusView::new(&till);
+            if f.json {
+                print_json(&view)
+            } else {
+                println!(
+                    "till {} at stall {} of {} ({})",
+                    view.device, view.stall, view.fair, view.fair_id
+                );
+                match &view.shift {
+                    Some(s) => println!("shift open since {} (seller {}, float {})", s.opened_at, s.seller, Fen(s.float_fen)),
+                    None => println!("no open shift"),
+                }
+                println!("last sale: {}", view.last_sale.as_deref().unwrap_or("none"));
+                Ok(())
+            }
+        }
         Command::Sell(a) => {
-            let tenders: Vec<Tender> = a
-                .pay
-                .iter()
-                .map(|p| Tender::parse(p))
-                .collect::<Result<_, _>>()?;
             let mut till = Till::open(&dir)?;
             let catalog = till.catalog()?;
-            let rules = till.store().identity().fair.barcode_rules.clone();
-            let mut cart = Cart::new();
-            for item in &a.items {
-                cart.add_item(&catalog, &rules, item)?;
-            }
-            let now = now(&till)?;
-            let sale = till.sell(
-                &Order {
-                    seller: &a.seller,
-                    cart: &cart,
-                    unit: a.unit.as_deref(),
-                    tenders: &tenders,
-                },
-                now,
-            )?;
-            for sku in &sale.oversold {
-                eprintln!(
-                    "warning: {sku} is oversold: stock went below zero (sale {} kept)",
-                    sale.number
-                );
-            }
+            let request = SellRequest {
+                seller: a.seller,
+                items: a.items,
+                pay: a.pay,
+                unit: a.unit,
+            };
+            let sale = sell_one(&mut till, &catalog, &request)?;
             if a.json {
                 print_json(&SaleView::new(&sale))?;
             } else {
@@ -167,9 +166,39 @@ pub fn run(cli: Cli) -> Result<()> {
                     sale.number, sale.total, sale.change
                 );
             }
-            // The sale is acknowledged; tidying the ledger can wait for another time if it fails.
-            if let Err(e) = till.tidy() {
-                eprintln!("warning: ledger compaction postponed: {e}");
+            tidy(&mut till);
+            Ok(())
+        }
+        Command::SellBatch { file } => {
+            let text = if file == Path::new("-") {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|source| {
+                    Error::ReadInput {
+                        path: file.clone(),
+                        source,
+                    }
+                })?;
+                s
+            } else {
+                read_input(&file)?
+            };
+            let mut till = Till::open(&dir)?;
+            let catalog = till.catalog()?;
+            for (i, line) in text.lines().enumerate() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let request: SellRequest = serde_json::from_str(line).map_err(|e| {
+                    Error::input(format!("{} line {}: {e}", file_label(&file), i + 1))
+                })?;
+                let sale = sell_one(&mut till, &catalog, &request).map_err(|e| match e {
+                    Error::Domain(_) | Error::Input(_) => {
+                        Error::input(format!("{} line {}: {e}", file_label(&file), i + 1))
+                    }
+                    other => other,
+                })?;
+                print_json(&SaleView::new(&sale))?;
+                tidy(&mut till);
             }
             Ok(())
         }
@@ -265,6 +294,59 @@ pub fn run(cli: Cli) -> Result<()> {
                 )))
             }
         }
+    }
+}
+
+/// One sale as the command line or a batch line gives it.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SellRequest {
+    seller: String,
+    items: Vec<String>,
+    pay: Vec<String>,
+    #[serde(default)]
+    unit: Option<String>,
+}
+
+fn sell_one(
+    till: &mut Till,
+    catalog: &crate::domain::catalog::Catalog,
+    request: &SellRequest,
+) -> Result<crate::domain::sale::Sale> {
+    let tenders: Vec<Tender> = request
+        .pay
+        .iter()
+        .map(|p| Tender::parse(p))
+        .collect::<Result<_, _>>()?;
+    let rules = till.store().identity().fair.barcode_rules.clone();
+    let mut cart = Cart::new();
+    for item in &request.items {
+        cart.add_item(catalog, &rules, item)?;
+    }
+    let now = now(till)?;
+    let sale = till.sell(
+        &Order {
+            seller: &request.seller,
+            cart: &cart,
+            unit: request.unit.as_deref(),
+            tenders: &tenders,
+        },
+        now,
+    )?;
+    for sku in &sale.oversold {
+        eprintln!(
+            "warning: {sku} is oversold: stock went below zero (sale {} kept)",
+            sale.number
+        );
+    }
+    Ok(sale)
+}
+
+/// Work after an acknowledged sale. The sale is on disk; if this fails, the next start
+/// finishes it.
+fn tidy(till: &mut Till) {
+    if let Err(e) = till.tidy() {
+        eprintln!("warning: the work after the sale is postponed to the next start: {e}");
     }
 }
 

@@ -232,3 +232,41 @@ impl RefundView {
         }
     }
 }
+
+#[derive(Serialize)]
+pub struct StatusView {
+    pub device: String,
+    pub stall: String,
+    pub fair: String,
+    pub fair_id: String,
+    pub shift: Option<ShiftView>,
+    pub last_sale: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct ShiftView {
+    pub id: String,
+    pub seller: String,
+    pub opened_at: String,
+    pub float_fen: i64,
+}
+
+impl StatusView {
+    pub fn new(till: &crate::till::Till) -> StatusView {
+        let identity = till.store().identity();
+        let state = till.store().state();
+        StatusView {
+            device: identity.device.clone(),
+            stall: identity.stall.clone(),
+            fair: identity.fair.name.clone(),
+            fair_id: identity.fair.id.clone(),
+            shift: state.shift.as_ref().map(|s| ShiftView {
+                id: s.id.clone(),
+                seller: s.seller.clone(),
+                opened_at: s.opened_at.clone(),
+                float_fen: s.float.0,
+            }),
+            last_sale: state.last_sale_number.clone(),
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Helpers for tests that drive the real `fairpos` binary on a real data directory.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_fairpos");
+pub const PIN: &str = "2468";
+
+/// Absolute path of a file in the demo fair shipped with the repository.
+pub fn demo_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/demo-fair")
+        .join(name)
+}
+
+/// A till in its own temporary data directory, with a clock the test sets.
+pub struct Till {
+    pub dir: TempDir,
+    pub now: String,
+}
+
+impl Till {
+    /// An empty data directory (no till yet).
+    pub fn empty() -> Till {
+        Till {
+            dir: tempfile::tempdir().expect("temp dir"),
+            now: "2026-11-22T10:00:00+08:00".into(),
+        }
+    }
+
+    /// The demo till T01 at stall S01.
+    pub fn demo() -> Till {
+        let till = Till::empty();
+        till.ok(&["init", "--demo", "--lead-pin", PIN]);
+        till
+    }
+
+    pub fn data(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn at(&mut self, time: &str) -> &mut Till {
+        self.now = format!("2026-11-22T{time}:00+08:00");
+        self
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--data")
+            .arg(self.data())
+            .env("FAIRPOS_NOW", &self.now)
+            .env_remove("FAIRPOS_DATA");
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().expect("run fairpos")
+    }
+
+    /// Runs and expects success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "fairpos {args:?} failed ({:?}):\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    /// Runs and expects exit code `code` with `needle` in the one stderr line; returns it.
+    pub fn fails(&self, args: &[&str], code: i32, needle: &str) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "fairpos {args:?}: expected exit {code}, stderr:\n{stderr}"
+        );
+        assert!(
+            stderr.contains(needle),
+            "fairpos {args:?}: stderr lacks {needle:?}:\n{stderr}"
+        );
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "one clear line expected:\n{stderr}"
+        );
+        assert!(out.stdout.is_empty(), "nothing on stdout when failing");
+        stderr
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let text = self.ok(args);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?} gave bad JSON {e}: {text}"))
+    }
+
+    /// Sells and returns the `--json` result.
+    pub fn sell(&self, args: &[&str]) -> Value {
+        let mut all = vec!["sell"];
+        all.extend_from_slice(args);
+        all.push("--json");
+        self.json(&all)
+    }
+
+    pub fn sales(&self) -> Vec<Value> {
+        self.json(&["sales", "--json"])
+            .as_array()
+            .expect("array")
+            .clone()
+    }
+
+    pub fn report(&self, by: &str) -> Value {
+        self.json(&["report", "--by", by, "--format", "json"])
+    }
+
+    /// `key -> net_fen` of a JSON report.
+    pub fn report_nets(&self, by: &str) -> Vec<(String, i64)> {
+        self.report(by)["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| {
+                (
+                    r["key"].as_str().unwrap().to_string(),
+                    r["net_fen"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.data().join("till.db")).expect("open till.db")
+    }
+}

@@ -141,7 +141,12 @@ pub fn run(cli: Cli) -> Result<()> {
                     view.device, view.stall, view.fair, view.fair_id
                 );
                 match &view.shift {
-                    Some(s) => println!("shift open since {} (seller {}, float {})", s.opened_at, s.seller, Fen(s.float_fen)),
+                    Some(s) => println!(
+                        "shift open since {} (seller {}, float {})",
+                        s.opened_at,
+                        s.seller,
+                        Fen(s.float_fen)
+                    ),
                     None => println!("no open shift"),
                 }
                 println!("last sale: {}", view.last_sale.as_deref().unwrap_or("none"));

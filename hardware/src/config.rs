@@ -1,0 +1,128 @@
+//! The `[printer]` and `[scanner]` sections of a till's `fairpos.toml`.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::{Error, Result};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrinterKind {
+    Serial,
+    Network,
+    Usb,
+    File,
+    #[default]
+    None,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TextEncoding {
+    #[default]
+    Gb18030,
+    Gbk,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrinterConfig {
+    pub kind: PrinterKind,
+    /// Serial device, USB printer device file (`/dev/usb/lp0`), or file.
+    pub path: Option<PathBuf>,
+    /// `host:port` of a network printer; host names are resolved.
+    pub address: Option<String>,
+    pub baud: u32,
+    /// 58 (32 columns) or 80 (48 columns).
+    pub width_mm: u32,
+    pub encoding: TextEncoding,
+    /// Pulse the cash drawer on cash sales.
+    pub drawer: bool,
+}
+
+impl Default for PrinterConfig {
+    fn default() -> PrinterConfig {
+        PrinterConfig {
+            kind: PrinterKind::None,
+            path: None,
+            address: None,
+            baud: 9600,
+            width_mm: 80,
+            encoding: TextEncoding::Gb18030,
+            drawer: false,
+        }
+    }
+}
+
+impl PrinterConfig {
+    /// Characters per line of normal text.
+    pub fn columns(&self) -> usize {
+        if self.width_mm == 58 {
+            32
+        } else {
+            48
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.width_mm != 58 && self.width_mm != 80 {
+            return Err(Error::Config(format!(
+                "printer width_mm is {}; use 58 or 80",
+                self.width_mm
+            )));
+        }
+        let needs_path = matches!(
+            self.kind,
+            PrinterKind::Serial | PrinterKind::Usb | PrinterKind::File
+        );
+        if needs_path && self.path.is_none() {
+            return Err(Error::Config(format!(
+                "a {:?} printer needs `path`",
+                self.kind
+            )
+            .to_lowercase()));
+        }
+        if self.kind == PrinterKind::Network && self.address.is_none() {
+            return Err(Error::Config(
+                "a network printer needs `address = \"host:9100\"`".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScannerKind {
+    Serial,
+    #[default]
+    Keyboard,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScannerConfig {
+    pub kind: ScannerKind,
+    pub path: Option<PathBuf>,
+    pub baud: u32,
+}
+
+impl Default for ScannerConfig {
+    fn default() -> ScannerConfig {
+        ScannerConfig {
+            kind: ScannerKind::Keyboard,
+            path: None,
+            baud: 9600,
+        }
+    }
+}
+
+impl ScannerConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.kind == ScannerKind::Serial && self.path.is_none() {
+            return Err(Error::Config("a serial scanner needs `path`".into()));
+        }
+        Ok(())
+    }
+}

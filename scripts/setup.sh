@@ -5,7 +5,7 @@
 set -euo pipefail
 
 run_packages=(pkg-config)
-test_packages=()
+test_packages=(socat)
 
 packages=("${run_packages[@]}")
 if [[ ${1:-} == --test ]]; then

@@ -8,6 +8,7 @@
 
 pub mod catalog_csv;
 pub mod cli;
+pub mod config;
 pub mod domain;
 pub mod error;
 pub mod projection;

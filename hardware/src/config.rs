@@ -77,11 +77,9 @@ impl PrinterConfig {
             PrinterKind::Serial | PrinterKind::Usb | PrinterKind::File
         );
         if needs_path && self.path.is_none() {
-            return Err(Error::Config(format!(
-                "a {:?} printer needs `path`",
-                self.kind
-            )
-            .to_lowercase()));
+            return Err(Error::Config(
+                format!("a {:?} printer needs `path`", self.kind).to_lowercase(),
+            ));
         }
         if self.kind == PrinterKind::Network && self.address.is_none() {
             return Err(Error::Config(

@@ -56,7 +56,12 @@ fn sample() -> Receipt {
 fn hex(bytes: &[u8]) -> String {
     bytes
         .chunks(32)
-        .map(|c| c.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" "))
+        .map(|c| {
+            c.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .collect::<Vec<_>>()
         .join("\n")
         + "\n"
@@ -74,12 +79,20 @@ fn check(width_mm: u32, columns_per_line: usize) {
     expect_file![format!("snapshots/receipt_{width_mm}mm.txt")].assert_eq(&text);
 
     let built = build(&blocks, columns_per_line, TextEncoding::Gb18030, true).unwrap();
-    expect_file![format!("snapshots/receipt_{width_mm}mm.escpos.hex")].assert_eq(&hex(&built.bytes));
+    expect_file![format!("snapshots/receipt_{width_mm}mm.escpos.hex")]
+        .assert_eq(&hex(&built.bytes));
 
     // Read the bytes back: they say what the layout says.
     let events = decode(&built.bytes, TextEncoding::Gb18030);
     assert_eq!(events[0], Event::Init);
-    assert!(matches!(events[1], Event::Drawer { pin: 0, on: 25, off: 250 }));
+    assert!(matches!(
+        events[1],
+        Event::Drawer {
+            pin: 0,
+            on: 25,
+            off: 250
+        }
+    ));
     assert_eq!(events[2], Event::ChineseOn);
     assert!(events.contains(&Event::Qr(receipt.qr.clone().unwrap())));
     assert_eq!(events.last(), Some(&Event::Cut { partial: false }));
@@ -96,7 +109,10 @@ fn check(width_mm: u32, columns_per_line: usize) {
         })
         .collect();
     assert_eq!(printed, shown);
-    assert!(printed.iter().any(|l| l.contains("￥287.60")), "{printed:?}");
+    assert!(
+        printed.iter().any(|l| l.contains("￥287.60")),
+        "{printed:?}"
+    );
 }
 
 #[test]
@@ -127,5 +143,8 @@ fn the_yen_sign_is_the_full_width_one() {
     let built = build(&blocks, 48, TextEncoding::Gb18030, false).unwrap();
     // ￥ is A3 A4 in GB18030; ¥ (U+00A5) would be 81 30 84 36.
     assert!(built.bytes.windows(2).any(|w| w == [0xA3, 0xA4]));
-    assert!(!built.bytes.windows(4).any(|w| w == [0x81, 0x30, 0x84, 0x36]));
+    assert!(!built
+        .bytes
+        .windows(4)
+        .any(|w| w == [0x81, 0x30, 0x84, 0x36]));
 }

@@ -59,6 +59,58 @@ pub enum Command {
     /// The ledger documents.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Receipts: show, print again, and the queue of receipts the printer could not take.
+    #[command(subcommand)]
+    Receipt(ReceiptCommand),
+    /// Diagnostics of printers and scanners.
+    #[command(subcommand)]
+    Hardware(HardwareCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReceiptCommand {
+    /// Print the laid-out receipt of a sale as UTF-8 text, line for line.
+    Show {
+        /// Sale number (T01-000003) or id.
+        sale: String,
+        /// Paper width in mm (58 or 80); default: the configured printer's.
+        #[arg(long)]
+        width: Option<u32>,
+    },
+    /// Receipts waiting for the printer.
+    Pending(JsonFlag),
+    /// Print the waiting receipts now.
+    Retry,
+    /// Print a sale's receipt again, marked as a reprint.
+    Reprint {
+        /// Sale number (T01-000003) or id.
+        sale: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HardwareCommand {
+    /// Serial ports and USB printer devices of this machine.
+    Ports(JsonFlag),
+    /// Print a test receipt (Chinese text, ￥, a QR code) on the configured printer.
+    PrintTest,
+    /// Read codes from a serial scanner and say what each is.
+    Scan {
+        /// Serial device of the scanner, such as /dev/ttyACM0.
+        #[arg(long)]
+        port: PathBuf,
+        #[arg(long, default_value_t = 9600)]
+        baud: u32,
+        /// Stop after N codes.
+        #[arg(long)]
+        count: Option<usize>,
+        /// Give up after SECONDS without N codes (exit 1).
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<u64>,
+        /// One JSON object per line per code.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]

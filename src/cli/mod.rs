@@ -2,6 +2,7 @@
 //! Output on stdout is the result; warnings and errors go to stderr, one line each.
 
 pub mod args;
+mod devices;
 mod views;
 
 use std::io::Write;
@@ -172,6 +173,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 );
             }
             tidy(&mut till);
+            devices::print_after_sale(&mut till, &dir, &sale.context.id);
             Ok(())
         }
         Command::SellBatch { file } => {
@@ -204,6 +206,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 })?;
                 print_json(&SaleView::new(&sale))?;
                 tidy(&mut till);
+                devices::print_after_sale(&mut till, &dir, &sale.context.id);
             }
             Ok(())
         }
@@ -274,6 +277,8 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             write_output(a.out.as_deref().unwrap_or(Path::new("-")), &bytes)
         }
+        Command::Receipt(r) => devices::receipt(&dir, r),
+        Command::Hardware(h) => devices::hardware(&dir, h),
         Command::Ledger(LedgerCommand::Verify) => {
             let mut till = Till::open(&dir)?;
             let device = till.device().to_string();

@@ -1,7 +1,9 @@
 //! The cart: lines added by barcode, scale label, PLU or SKU, with quantities and weights.
 
 use super::catalog::{parse_milli, Catalog, Product};
-use super::codes::{parse_gtin, parse_in_store, InStoreValue};
+use super::codes::{
+    parse_gtin, parse_in_store, payment_code_kind, CodeKind, InStoreValue, ReceiptQr,
+};
 use super::fair::BarcodeRule;
 use super::money::{weighed_amount, Fen};
 use super::DomainError;
@@ -87,6 +89,18 @@ pub fn resolve<'a>(
             .by_barcode(&gtin.catalog_form())
             .map(Resolved::Product)
             .ok_or_else(unknown);
+    }
+    if let Some(kind) = payment_code_kind(code) {
+        return Err(DomainError::PaymentCode {
+            kind: if kind == CodeKind::WechatPay {
+                "WeChat Pay"
+            } else {
+                "Alipay"
+            },
+        });
+    }
+    if let Some(qr) = ReceiptQr::parse(code) {
+        return Err(DomainError::ReceiptScanned { number: qr.number });
     }
     if code.len() <= 6 && code.bytes().all(|b| b.is_ascii_digit()) {
         if let Some(p) = catalog.by_plu(code).filter(|p| p.weighed) {

@@ -284,3 +284,239 @@ mod tests {
         }
     }
 }
+
+/// What a scanned code is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeKind {
+    Ean13,
+    Ean8,
+    Upca,
+    /// A scale label read through one of the fair's in-store rules.
+    Weighed,
+    /// The QR code of one of our receipts.
+    Receipt,
+    /// A WeChat Pay customer code (付款码): 18 digits starting 10-15.
+    WechatPay,
+    /// An Alipay customer code: 16-24 digits starting 25-30.
+    Alipay,
+    Unknown,
+}
+
+impl CodeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CodeKind::Ean13 => "ean13",
+            CodeKind::Ean8 => "ean8",
+            CodeKind::Upca => "upca",
+            CodeKind::Weighed => "weighed",
+            CodeKind::Receipt => "receipt",
+            CodeKind::WechatPay => "wechat_pay",
+            CodeKind::Alipay => "alipay",
+            CodeKind::Unknown => "unknown",
+        }
+    }
+}
+
+/// A scanned code and what the till makes of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Classified {
+    pub code: String,
+    pub kind: CodeKind,
+    pub valid: bool,
+    /// Why the code is not valid, or why the till will not take it.
+    pub reason: Option<String>,
+    pub plu: Option<String>,
+    pub grams: Option<i64>,
+    pub amount_fen: Option<i64>,
+    /// For a receipt: the sale number and id it names.
+    pub sale: Option<ReceiptQr>,
+}
+
+/// Why a customer payment code is refused.
+pub const PAYMENT_CODE_REFUSAL: &str = "the till cannot charge a customer payment code without a payment network: ask the shopper to scan the stall's payment QR, then record the payment";
+
+/// Classifies a scanned code by its shape, the fair's in-store rules and its check digit.
+pub fn classify(code: &str, rules: &[BarcodeRule]) -> Classified {
+    let code = code.trim();
+    let mut out = Classified {
+        code: code.to_string(),
+        kind: CodeKind::Unknown,
+        valid: false,
+        reason: None,
+        plu: None,
+        grams: None,
+        amount_fen: None,
+        sale: None,
+    };
+    if let Some(qr) = ReceiptQr::parse(code) {
+        out.kind = CodeKind::Receipt;
+        out.valid = true;
+        out.sale = Some(qr);
+        return out;
+    }
+    let digits = all_digits(code);
+    match parse_in_store(code, rules) {
+        Ok(Some(label)) => {
+            out.kind = CodeKind::Weighed;
+            out.valid = true;
+            out.plu = Some(label.plu);
+            match label.value {
+                InStoreValue::Grams(g) => out.grams = Some(g),
+                InStoreValue::AmountFen(f) => out.amount_fen = Some(f),
+            }
+            return out;
+        }
+        Err(e) => {
+            out.kind = CodeKind::Weighed;
+            out.reason = Some(e.to_string());
+            return out;
+        }
+        Ok(None) => {}
+    }
+    let gtin_kind = match code.len() {
+        13 => Some(CodeKind::Ean13),
+        12 => Some(CodeKind::Upca),
+        8 => Some(CodeKind::Ean8),
+        _ => None,
+    };
+    if let (true, Some(kind)) = (digits, gtin_kind) {
+        out.kind = kind;
+        match parse_gtin(code) {
+            Ok(_) => out.valid = true,
+            Err(e) => out.reason = Some(e.to_string()),
+        }
+        return out;
+    }
+    if let Some(kind) = payment_code_kind(code) {
+        out.kind = kind;
+        out.valid = true;
+        out.reason = Some(PAYMENT_CODE_REFUSAL.into());
+        return out;
+    }
+    out.reason = Some("not a barcode, scale label, payment code or receipt this till knows".into());
+    out
+}
+
+/// WeChat Pay or Alipay, when `code` is shaped like a customer payment code.
+pub fn payment_code_kind(code: &str) -> Option<CodeKind> {
+    if !all_digits(code) || code.len() < 2 {
+        return None;
+    }
+    let head: u32 = code[..2].parse().ok()?;
+    match (code.len(), head) {
+        (18, 10..=15) => Some(CodeKind::WechatPay),
+        (16..=24, 25..=30) => Some(CodeKind::Alipay),
+        _ => None,
+    }
+}
+
+/// The QR code printed on a receipt: `FPR:<sale number>:<sale id>:<verification code>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceiptQr {
+    pub number: String,
+    pub id: String,
+    pub check: String,
+}
+
+impl ReceiptQr {
+    pub const PREFIX: &'static str = "FPR:";
+
+    pub fn parse(text: &str) -> Option<ReceiptQr> {
+        let rest = text.strip_prefix(Self::PREFIX)?;
+        let mut parts = rest.split(':');
+        let (number, id, check) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || number.is_empty() || id.len() != 36 || check.len() != 8 {
+            return None;
+        }
+        Some(ReceiptQr {
+            number: number.to_string(),
+            id: id.to_string(),
+            check: check.to_string(),
+        })
+    }
+
+    /// The payload for a sale, its check made with the till's receipt key.
+    pub fn new(key: &[u8], number: &str, id: &str) -> ReceiptQr {
+        ReceiptQr {
+            number: number.to_string(),
+            id: id.to_string(),
+            check: receipt_check(key, id),
+        }
+    }
+
+    pub fn payload(&self) -> String {
+        format!("{}{}:{}:{}", Self::PREFIX, self.number, self.id, self.check)
+    }
+
+    /// Whether this till printed it (its key made the check).
+    pub fn verifies(&self, key: &[u8]) -> bool {
+        receipt_check(key, &self.id) == self.check
+    }
+}
+
+/// Short verification code of a sale id: 8 base32 characters of SHA-256(key ‖ id). Anyone
+/// can read a receipt's QR; only the till's key makes a check that verifies.
+pub fn receipt_check(key: &[u8], id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let digest = Sha256::new()
+        .chain_update(key)
+        .chain_update(id.as_bytes())
+        .finalize();
+    let mut bits: u64 = 0;
+    for b in &digest[..5] {
+        bits = (bits << 8) | u64::from(*b);
+    }
+    (0..8)
+        .map(|i| ALPHABET[((bits >> (35 - 5 * i)) & 31) as usize] as char)
+        .collect()
+}
+
+#[cfg(test)]
+mod classify_tests {
+    use super::*;
+    use crate::domain::fair::Fair;
+
+    fn rules() -> Vec<BarcodeRule> {
+        Fair::from_toml(include_str!("../../fixtures/demo-fair/fair.toml"))
+            .unwrap()
+            .barcode_rules
+    }
+
+    #[test]
+    fn every_kind_is_told_apart() {
+        let r = rules();
+        let k = |c: &str| {
+            let x = classify(c, &r);
+            (x.kind, x.valid)
+        };
+        assert_eq!(k("6935780100128"), (CodeKind::Ean13, true));
+        assert_eq!(k("6935780100129"), (CodeKind::Ean13, false));
+        assert_eq!(k("96385074"), (CodeKind::Ean8, true));
+        assert_eq!(k("036000291452"), (CodeKind::Upca, true));
+        assert_eq!(k("2110021007501"), (CodeKind::Weighed, true));
+        assert_eq!(k("2110021007502"), (CodeKind::Weighed, false));
+        assert_eq!(k("134567890123456789"), (CodeKind::WechatPay, true));
+        assert_eq!(k("2812345678901234"), (CodeKind::Alipay, true));
+        assert_eq!(k("hello"), (CodeKind::Unknown, false));
+        let bad = classify("6935780100129", &r);
+        assert!(bad.reason.unwrap().contains("should be 8"));
+        let label = classify("2110021007501", &r);
+        assert_eq!(
+            (label.plu.as_deref(), label.grams),
+            (Some("10021"), Some(750))
+        );
+    }
+
+    #[test]
+    fn receipt_qr_round_trips_and_verifies_with_the_key_only() {
+        let id = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
+        let qr = ReceiptQr::new(b"key one", "T01-000157", id);
+        let parsed = classify(&qr.payload(), &rules());
+        assert_eq!(parsed.kind, CodeKind::Receipt);
+        let back = parsed.sale.unwrap();
+        assert!(back.verifies(b"key one"));
+        assert!(!back.verifies(b"key two"));
+        assert_eq!(back.number, "T01-000157");
+    }
+}

@@ -60,6 +60,15 @@ pub enum DomainError {
     BadRefund(String),
     #[error("a reason is needed")]
     ReasonNeeded,
+    #[error(
+        "this is a {kind} customer payment code: {}",
+        crate::domain::codes::PAYMENT_CODE_REFUSAL
+    )]
+    PaymentCode { kind: &'static str },
+    #[error(
+        "this is the receipt of sale {number}, not an item: open the sale to refund or reprint it"
+    )]
+    ReceiptScanned { number: String },
     #[error("{file} line {line}: {why}")]
     BadCsvRow {
         file: String,

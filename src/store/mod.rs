@@ -553,3 +553,19 @@ impl Writer<'_> {
         Ok(())
     }
 }
+
+/// The fair of the till in `dir` and its receipt key, read without taking the directory
+/// (diagnostics may run while the till sells). The demo fair when there is no till.
+pub fn peek_fair(dir: &Path) -> Result<(Fair, Option<Vec<u8>>)> {
+    let path = dir.join(DB_FILE);
+    if !path.exists() {
+        let fair = Fair::from_toml(crate::catalog_csv::demo::FAIR_TOML)?;
+        return Ok((fair, None));
+    }
+    let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    let toml = meta_value(&conn, "fair_toml")?
+        .ok_or_else(|| Error::Integrity("the till's fair is missing".into()))?;
+    let key = meta_value(&conn, "receipt_key")?.map(String::into_bytes);
+    Ok((Fair::from_toml(&toml)?, key))
+}

@@ -197,3 +197,69 @@ pub fn refund_count(conn: &Connection, device: &str) -> Result<u64> {
         .query_row([device], |r| r.get(0))?;
     Ok(n as u64)
 }
+
+/// A sale with its lines and payments, as a receipt prints it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SaleDetail {
+    pub summary: SaleSummary,
+    pub stall: String,
+    pub stall_name: Option<String>,
+    pub lines: Vec<DetailLine>,
+    /// `(method, amount settled, amount handed over)`.
+    pub payments: Vec<(String, Fen, Fen)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DetailLine {
+    pub name_zh: String,
+    pub unit: String,
+    pub weighed: bool,
+    pub qty: i64,
+    pub unit_price: Fen,
+    pub amount: Fen,
+}
+
+/// The whole of a sale (found by number or id).
+pub fn sale_detail(conn: &Connection, key: &str) -> Result<Option<SaleDetail>> {
+    let Some(summary) = find_sale(conn, key)? else {
+        return Ok(None);
+    };
+    let (stall, stall_name): (String, Option<String>) = conn.query_row(
+        "SELECT s.stall, st.name FROM sales s LEFT JOIN stalls st ON st.id = s.stall
+         WHERE s.id = ?1",
+        [&summary.id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT name_zh, unit, weighed, qty, unit_price_fen, amount_fen FROM sale_lines
+         WHERE sale_id = ?1 ORDER BY line",
+    )?;
+    let lines = stmt
+        .query_map([&summary.id], |r| {
+            Ok(DetailLine {
+                name_zh: r.get(0)?,
+                unit: r.get(1)?,
+                weighed: r.get(2)?,
+                qty: r.get(3)?,
+                unit_price: Fen(r.get(4)?),
+                amount: Fen(r.get(5)?),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT method, amount_fen, tendered_fen FROM sale_payments WHERE sale_id = ?1
+         ORDER BY idx",
+    )?;
+    let payments = stmt
+        .query_map([&summary.id], |r| {
+            Ok((r.get(0)?, Fen(r.get(1)?), Fen(r.get(2)?)))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(SaleDetail {
+        summary,
+        stall,
+        stall_name,
+        lines,
+        payments,
+    }))
+}

@@ -52,14 +52,41 @@ CREATE TABLE units (
 ) STRICT;
 ";
 
+/// Receipts that could not be printed, waiting for the printer; and the key that signs the
+/// QR codes on receipts.
+const V2: &str = "
+CREATE TABLE receipt_queue (
+    sale_id   TEXT PRIMARY KEY,
+    number    TEXT NOT NULL,
+    reprint   INTEGER NOT NULL,
+    reason    TEXT NOT NULL,
+    queued_at TEXT NOT NULL,
+    attempts  INTEGER NOT NULL
+) STRICT;
+";
+
 /// Brings the database to the current schema. Each step runs in its own transaction.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
-    let steps: [fn(&Connection) -> Result<()>; 1] = [|c| {
-        c.execute_batch(V1)?;
-        projection::create(c)?;
-        fairpos_sync::storage::migrate(c)?;
-        Ok(())
-    }];
+    let steps: [fn(&Connection) -> Result<()>; 2] = [
+        |c| {
+            c.execute_batch(V1)?;
+            projection::create(c)?;
+            fairpos_sync::storage::migrate(c)?;
+            Ok(())
+        },
+        |c| {
+            c.execute_batch(V2)?;
+            let key: String = rand::random::<[u8; 16]>()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            c.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('receipt_key', ?1)",
+                [key],
+            )?;
+            Ok(())
+        },
+    ];
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (i, step) in steps.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction()?;

@@ -3,6 +3,8 @@
 //!
 //! Ids (UUIDs) are made here; times come from the caller, so tests can set the clock.
 
+pub mod printing;
+pub mod receipt;
 pub mod records;
 
 use std::path::Path;

@@ -1,6 +1,8 @@
 //! Helpers for tests that drive the real `fairpos` binary on a real data directory.
 #![allow(dead_code)]
 
+pub mod devices;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -48,9 +48,7 @@ impl PrinterStatus {
         let offline = self.offline || self.cover_open || self.paper_out;
         [
             fixed | if offline { 0x08 } else { 0 },
-            fixed
-                | if self.cover_open { 0x04 } else { 0 }
-                | if self.paper_out { 0x20 } else { 0 },
+            fixed | if self.cover_open { 0x04 } else { 0 } | if self.paper_out { 0x20 } else { 0 },
             fixed
                 | if self.paper_out { 0x60 } else { 0 }
                 | if self.paper_near_end { 0x0C } else { 0 },
@@ -79,7 +77,10 @@ fn read_byte(link: &mut impl Read, timeout: Duration) -> std::io::Result<Option<
 
 /// Asks a printer on `link` for its status. `Ok(None)` when it does not answer the first
 /// query within `timeout`. The link's own read timeout should be short.
-pub fn ask(link: &mut (impl Read + Write), timeout: Duration) -> std::io::Result<Option<PrinterStatus>> {
+pub fn ask(
+    link: &mut (impl Read + Write),
+    timeout: Duration,
+) -> std::io::Result<Option<PrinterStatus>> {
     let mut answers = [0u8; 3];
     for (i, n) in [1u8, 2, 4].into_iter().enumerate() {
         link.write_all(&query(n))?;
@@ -115,7 +116,13 @@ mod tests {
             let back = PrinterStatus::from_answers(a, b, c);
             assert_eq!(back.problem(), s.problem());
         }
-        assert_eq!(PrinterStatus::from_answers(0x12, 0x12, 0x72).problem(), Some("paper out"));
-        assert_eq!(PrinterStatus::from_answers(0x1A, 0x16, 0x12).problem(), Some("cover open"));
+        assert_eq!(
+            PrinterStatus::from_answers(0x12, 0x12, 0x72).problem(),
+            Some("paper out")
+        );
+        assert_eq!(
+            PrinterStatus::from_answers(0x1A, 0x16, 0x12).problem(),
+            Some("cover open")
+        );
     }
 }

@@ -20,9 +20,15 @@ pub enum Event {
     /// QR parameters (model, size, error correction): kept as the function and value.
     QrSetting(u8, u8),
     QrPrint,
-    Cut { partial: bool },
+    Cut {
+        partial: bool,
+    },
     /// Cash drawer pulse: pin, on time, off time (units of 2 ms).
-    Drawer { pin: u8, on: u8, off: u8 },
+    Drawer {
+        pin: u8,
+        on: u8,
+        off: u8,
+    },
     /// `DLE EOT n`.
     StatusQuery(u8),
     /// A command this decoder does not know, with the bytes it took.
@@ -65,31 +71,39 @@ pub fn decode(bytes: &[u8], encoding: TextEncoding) -> Vec<Event> {
                     }),
                     4,
                 ),
-                Some(m) => (Some(Event::Cut { partial: m == 1 || m == 49 }), 3),
+                Some(m) => (
+                    Some(Event::Cut {
+                        partial: m == 1 || m == 49,
+                    }),
+                    3,
+                ),
                 None => (None, 2),
             },
-            (0x1D, Some(b'(')) if arg(i + 2) == Some(b'k') => {
-                match (arg(i + 3), arg(i + 4)) {
-                    (Some(pl), Some(ph)) => {
-                        let n = pl as usize + 256 * ph as usize;
-                        let body = bytes.get(i + 5..i + 5 + n).unwrap_or(&[]);
-                        let event = match body {
-                            [49, 80, 48, data @ ..] => {
-                                Some(Event::Qr(String::from_utf8_lossy(data).into_owned()))
-                            }
-                            [49, 81, 48] => Some(Event::QrPrint),
-                            [49, f, v, ..] => Some(Event::QrSetting(*f, *v)),
-                            _ => Some(Event::Other(bytes[i..(i + 5 + n).min(bytes.len())].to_vec())),
-                        };
-                        (event, 5 + n)
-                    }
-                    _ => (None, bytes.len() - i),
+            (0x1D, Some(b'(')) if arg(i + 2) == Some(b'k') => match (arg(i + 3), arg(i + 4)) {
+                (Some(pl), Some(ph)) => {
+                    let n = pl as usize + 256 * ph as usize;
+                    let body = bytes.get(i + 5..i + 5 + n).unwrap_or(&[]);
+                    let event = match body {
+                        [49, 80, 48, data @ ..] => {
+                            Some(Event::Qr(String::from_utf8_lossy(data).into_owned()))
+                        }
+                        [49, 81, 48] => Some(Event::QrPrint),
+                        [49, f, v, ..] => Some(Event::QrSetting(*f, *v)),
+                        _ => Some(Event::Other(
+                            bytes[i..(i + 5 + n).min(bytes.len())].to_vec(),
+                        )),
+                    };
+                    (event, 5 + n)
                 }
-            }
+                _ => (None, bytes.len() - i),
+            },
             (0x10, Some(0x04)) => (arg(i + 2).map(Event::StatusQuery), 3),
             (0x1B, Some(_)) | (0x1D, Some(_)) | (0x1C, Some(_)) => {
                 // Two-byte command with one parameter: ESC M n, GS ! n, GS B n, ESC - n, ...
-                (Some(Event::Other(bytes[i..(i + 3).min(bytes.len())].to_vec())), 3)
+                (
+                    Some(Event::Other(bytes[i..(i + 3).min(bytes.len())].to_vec())),
+                    3,
+                )
             }
             _ => {
                 text.push(b);

@@ -89,11 +89,8 @@ pub fn build(
                     .map_err(fail)?;
             }
             Block::Qr(payload) => {
-                let option = QRCodeOption::new(
-                    QRCodeModel::Model2,
-                    qr_size,
-                    QRCodeCorrectionLevel::M,
-                );
+                let option =
+                    QRCodeOption::new(QRCodeModel::Model2, qr_size, QRCodeCorrectionLevel::M);
                 printer
                     .justify(JustifyMode::CENTER)
                     .and_then(|p| p.qrcode_option(payload, option))

@@ -15,7 +15,11 @@ pub enum Align {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Block {
     /// One line of text, never wider than the paper.
-    Text { text: String, align: Align, bold: bool },
+    Text {
+        text: String,
+        align: Align,
+        bold: bool,
+    },
     /// A dashed line across the paper.
     Rule,
     /// A QR code with this payload.
@@ -32,7 +36,7 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
         let joins = match tokens.last() {
             None => false,
             Some(_) if c == ' ' => true,
-            Some(t) => c.is_ascii() && !t.ends_with(' ') && t.chars().all(|x| x.is_ascii()),
+            Some(t) => c.is_ascii() && !t.ends_with(' ') && t.is_ascii(),
         };
         match tokens.last_mut() {
             Some(t) if joins => t.push(c),
@@ -126,7 +130,11 @@ pub fn layout(receipt: &Receipt, width: usize) -> Vec<Block> {
         true,
     ));
     for (method, fen) in &receipt.payments {
-        out.extend(text(two_columns(method, &yuan(*fen), width), Align::Left, false));
+        out.extend(text(
+            two_columns(method, &yuan(*fen), width),
+            Align::Left,
+            false,
+        ));
     }
     if receipt.change_fen != 0 {
         out.extend(text(
@@ -138,7 +146,11 @@ pub fn layout(receipt: &Receipt, width: usize) -> Vec<Block> {
     if !receipt.buyer.is_empty() {
         out.push(Block::Rule);
         for (label, value) in &receipt.buyer {
-            out.extend(text(wrap(&format!("{label}: {value}"), width), Align::Left, false));
+            out.extend(text(
+                wrap(&format!("{label}: {value}"), width),
+                Align::Left,
+                false,
+            ));
         }
     }
     if let Some(qr) = &receipt.qr {
@@ -191,7 +203,10 @@ mod tests {
             wrap("Shibadong Kiwifruit 2.5kg box", 16),
             vec!["Shibadong", "Kiwifruit 2.5kg", "box"]
         );
-        assert_eq!(wrap("ABCDEFGHIJKLMNOPQRS", 8), vec!["ABCDEFGH", "IJKLMNOP", "QRS"]);
+        assert_eq!(
+            wrap("ABCDEFGHIJKLMNOPQRS", 8),
+            vec!["ABCDEFGH", "IJKLMNOP", "QRS"]
+        );
         for line in wrap("南山牧场纯牛奶 250ml×12 城步苗族自治县出品", 20) {
             assert!(columns(&line) <= 20, "{line}");
         }
@@ -205,7 +220,7 @@ mod tests {
         );
         let long = two_columns("  1.5斤 x ￥7.80/斤 (十八洞猕猴桃)", "￥11.70", 32);
         for line in &long {
-            assert_eq!(columns(line) <= 32, true, "{line}");
+            assert!(columns(line) <= 32, "{line}");
         }
         assert!(long.last().unwrap().ends_with("￥11.70"));
         assert_eq!(columns(long.last().unwrap()), 32);

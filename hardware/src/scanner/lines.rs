@@ -51,7 +51,10 @@ mod tests {
         let mut s = LineSplitter::new();
         assert!(s.push(b"69357801").is_empty());
         assert_eq!(s.push(b"00128\r\n6935780"), vec!["6935780100128"]);
-        assert_eq!(s.push(b"100296\n96385074\t"), vec!["6935780100296", "96385074"]);
+        assert_eq!(
+            s.push(b"100296\n96385074\t"),
+            vec!["6935780100296", "96385074"]
+        );
         assert_eq!(s.push(b"036000291452\r"), vec!["036000291452"]);
         assert_eq!(s.push(b"\n\r\t"), Vec::<String>::new());
         assert!(s.pending().is_empty());

@@ -61,7 +61,11 @@ impl SerialScanner {
 
 impl BarcodeSource for SerialScanner {
     fn describe(&self) -> String {
-        format!("serial scanner {} at {} baud", self.path.display(), self.baud)
+        format!(
+            "serial scanner {} at {} baud",
+            self.path.display(),
+            self.baud
+        )
     }
 
     fn next_code(&mut self, timeout: Duration) -> Result<Option<String>> {

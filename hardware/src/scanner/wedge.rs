@@ -46,7 +46,9 @@ impl BurstDetector {
 
     fn flush_typed(&mut self, out: &mut Vec<WedgeEvent>) {
         if !self.run.is_empty() {
-            out.push(WedgeEvent::Typed(self.run.drain(..).map(|(c, _)| c).collect()));
+            out.push(WedgeEvent::Typed(
+                self.run.drain(..).map(|(c, _)| c).collect(),
+            ));
         }
     }
 
@@ -63,7 +65,9 @@ impl BurstDetector {
         }
         if key == '\n' || key == '\r' {
             if self.run.len() >= self.config.min_len && gap_ok {
-                out.push(WedgeEvent::Scan(self.run.drain(..).map(|(c, _)| c).collect()));
+                out.push(WedgeEvent::Scan(
+                    self.run.drain(..).map(|(c, _)| c).collect(),
+                ));
             } else {
                 self.run.push(('\n', at_ms));
                 self.flush_typed(&mut out);

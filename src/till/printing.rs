@@ -1,0 +1,184 @@
+//! Printing receipts of committed sales. Printer trouble never touches a sale: a receipt the
+//! printer cannot take now goes into a persistent queue (`receipt_queue`) and is printed by
+//! `fairpos receipt retry` (or the touchscreen) when the printer is back.
+
+use chrono::SecondsFormat;
+use fairpos_hardware::config::PrinterConfig;
+use fairpos_hardware::printer::ReceiptPrinter;
+use fairpos_hardware::receipt::escpos_bytes::build;
+use fairpos_hardware::receipt::layout::{layout, to_text};
+use rusqlite::{params, Connection};
+
+use super::receipt::receipt;
+use super::{Till, Time};
+use crate::error::{Error, Result};
+use crate::store::queries;
+
+/// What became of a receipt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PrintOutcome {
+    Printed {
+        number: String,
+        /// Characters the printer's encoding could not hold, printed as substitutes.
+        substituted: Vec<char>,
+    },
+    Queued {
+        number: String,
+        reason: String,
+    },
+}
+
+/// A receipt waiting for the printer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pending {
+    pub sale_id: String,
+    pub number: String,
+    pub reprint: bool,
+    pub reason: String,
+    pub queued_at: String,
+    pub attempts: i64,
+}
+
+fn receipt_key(till: &Till) -> Result<Vec<u8>> {
+    let hex = till
+        .store()
+        .meta("receipt_key")?
+        .ok_or_else(|| Error::Integrity("the till's receipt key is missing".into()))?;
+    Ok(hex.into_bytes())
+}
+
+impl Till {
+    /// The receipt of a sale as UTF-8 text, line for line as a `columns`-wide printer prints
+    /// it.
+    pub fn receipt_text(&mut self, sale: &str, columns: usize) -> Result<String> {
+        let key = receipt_key(self)?;
+        let identity = self.store().identity().clone();
+        let detail = queries::sale_detail(self.reader()?, sale)?
+            .ok_or_else(|| Error::input(format!("no sale {sale} on this till")))?;
+        let blocks = layout(&receipt(&identity, &detail, &key, false), columns);
+        Ok(to_text(&blocks, columns))
+    }
+
+    /// Prints the receipt of `sale` on `printer`, or queues it saying why.
+    pub fn print_receipt(
+        &mut self,
+        printer: &mut dyn ReceiptPrinter,
+        config: &PrinterConfig,
+        sale: &str,
+        reprint: bool,
+        now: Time,
+    ) -> Result<PrintOutcome> {
+        let key = receipt_key(self)?;
+        let identity = self.store().identity().clone();
+        let detail = queries::sale_detail(self.reader()?, sale)?
+            .ok_or_else(|| Error::input(format!("no sale {sale} on this till")))?;
+        let mut r = receipt(&identity, &detail, &key, reprint);
+        r.open_drawer = config.drawer
+            && !reprint
+            && !detail.summary.voided
+            && detail.payments.iter().any(|(m, _, _)| m == "cash");
+        let columns = config.columns();
+        let built = build(
+            &layout(&r, columns),
+            columns,
+            config.encoding,
+            r.open_drawer,
+        )
+        .map_err(|e| Error::Other(e.to_string()))?;
+        let number = detail.summary.number.clone();
+        let trouble = match printer.status() {
+            Err(e) => Some(format!("printer unreachable: {e}")),
+            Ok(Some(status)) => status.problem().map(str::to_string),
+            Ok(None) => None,
+        };
+        let failure = match trouble {
+            Some(why) => Some(why),
+            None => printer
+                .send(&built.bytes)
+                .err()
+                .map(|e| format!("printing failed: {e}")),
+        };
+        let conn = self.reader()?;
+        match failure {
+            None => {
+                conn.execute(
+                    "DELETE FROM receipt_queue WHERE sale_id = ?1",
+                    [&detail.summary.id],
+                )?;
+                Ok(PrintOutcome::Printed {
+                    number,
+                    substituted: built.substituted,
+                })
+            }
+            Some(reason) => {
+                queue(conn, &detail.summary.id, &number, reprint, &reason, now)?;
+                Ok(PrintOutcome::Queued { number, reason })
+            }
+        }
+    }
+
+    /// Receipts waiting for the printer, oldest first.
+    pub fn pending_receipts(&mut self) -> Result<Vec<Pending>> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare(
+            "SELECT sale_id, number, reprint, reason, queued_at, attempts FROM receipt_queue
+             ORDER BY queued_at, number",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Pending {
+                sale_id: r.get(0)?,
+                number: r.get(1)?,
+                reprint: r.get(2)?,
+                reason: r.get(3)?,
+                queued_at: r.get(4)?,
+                attempts: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Prints every waiting receipt it can; returns what became of each.
+    pub fn retry_receipts(
+        &mut self,
+        printer: &mut dyn ReceiptPrinter,
+        config: &PrinterConfig,
+        now: Time,
+    ) -> Result<Vec<PrintOutcome>> {
+        let mut out = Vec::new();
+        for p in self.pending_receipts()? {
+            let outcome = self.print_receipt(printer, config, &p.sale_id, p.reprint, now)?;
+            let stop = matches!(outcome, PrintOutcome::Queued { .. });
+            out.push(outcome);
+            if stop {
+                // The printer is still not ready: the rest wait too.
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Puts a receipt in the queue, or counts another attempt for one already there. Till-local
+/// state, outside the ledger: a receipt is a copy of a sale, not a record of its own.
+fn queue(
+    conn: &Connection,
+    sale_id: &str,
+    number: &str,
+    reprint: bool,
+    reason: &str,
+    now: Time,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO receipt_queue(sale_id, number, reprint, reason, queued_at, attempts)
+         VALUES (?1, ?2, ?3, ?4, ?5, 1)
+         ON CONFLICT(sale_id) DO UPDATE SET reason = excluded.reason, attempts = attempts + 1",
+        params![
+            sale_id,
+            number,
+            reprint,
+            reason,
+            now.to_rfc3339_opts(SecondsFormat::Secs, false)
+        ],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,335 @@
+//! Receipts and scanners over real devices: a serial pty pair (`socat`) and a TCP listener on
+//! 127.0.0.1, with the real `fairpos` binary. The printer end decodes the ESC/POS stream.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::devices::{FakePrinter, PtyPair};
+use common::Till;
+use fairpos_hardware::config::TextEncoding;
+use fairpos_hardware::printer::PrinterStatus;
+use fairpos_hardware::receipt::decode::{decode, text_lines, Event};
+use serde_json::Value;
+
+const CUT: &[u8] = &[0x1D, b'V', b'A', 0];
+
+fn configure(till: &Till, printer: &str) {
+    std::fs::write(till.data().join("fairpos.toml"), printer).unwrap();
+}
+
+fn lines_of(bytes: &[u8]) -> Vec<String> {
+    text_lines(&decode(bytes, TextEncoding::Gb18030))
+}
+
+#[test]
+fn paper_out_queues_the_receipt_and_retry_prints_it() {
+    let till = Till::demo();
+    let pty = PtyPair::new(till.data(), "printer");
+    let printer = FakePrinter::on_pty(&pty.b);
+    printer.set(PrinterStatus {
+        paper_out: true,
+        ..Default::default()
+    });
+    configure(
+        &till,
+        &format!(
+            "[printer]\nkind = \"serial\"\npath = \"{}\"\nbaud = 9600\nwidth_mm = 58\ndrawer = true\n",
+            pty.a.display()
+        ),
+    );
+    till.ok(&["shift", "open", "--seller", "V003", "--float", "100"]);
+
+    // The sale survives paper out: exit 0, a warning, the receipt queued.
+    let out = till.run(&[
+        "sell",
+        "--seller",
+        "V003",
+        "6935780100128*2",
+        "HY-MHT-LB*1.5",
+        "--pay",
+        "cash:300",
+        "--json",
+    ]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not printed (paper out)") && stderr.contains("queued"),
+        "{stderr}"
+    );
+    let sale: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sale["sale"], "T01-000001");
+    assert_eq!(till.sales().len(), 1);
+    let pending = till.json(&["receipt", "pending", "--json"]);
+    assert_eq!(pending[0]["sale"], "T01-000001");
+    assert_eq!(pending[0]["reason"], "paper out");
+    assert!(
+        !printer.received().windows(4).any(|w| w == CUT),
+        "nothing printed while out of paper"
+    );
+
+    // Paper back: retry prints it, whole.
+    printer.set(PrinterStatus::default());
+    assert!(till
+        .ok(&["receipt", "retry"])
+        .contains("printed T01-000001"));
+    let bytes = printer.wait_for(CUT);
+    let events = decode(&bytes, TextEncoding::Gb18030);
+    assert!(events.contains(&Event::ChineseOn));
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Drawer { .. })),
+        "cash sale, drawer = true"
+    );
+    let qr = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Qr(q) => Some(q.clone()),
+            _ => None,
+        })
+        .expect("a QR code");
+    assert!(
+        qr.starts_with(&format!("FPR:T01-000001:{}:", sale["id"].as_str().unwrap())),
+        "{qr}"
+    );
+    let lines = lines_of(&bytes);
+    for want in [
+        "单号 No.",
+        "T01-000001",
+        "保靖黄金茶 250g",
+        "1.5斤 x ￥7.80/斤",
+        "￥267.70",
+        "找零 CHANGE",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(want)),
+            "{want} missing from {lines:#?}"
+        );
+    }
+    assert!(lines
+        .iter()
+        .all(|l| fairpos_hardware::receipt::charset::columns(l) <= 32));
+    assert_eq!(
+        till.json(&["receipt", "pending", "--json"]),
+        serde_json::json!([])
+    );
+
+    // A reprint says so and opens no drawer.
+    let before = printer.received().len();
+    assert!(till
+        .ok(&["receipt", "reprint", "T01-000001"])
+        .contains("reprinted"));
+    let reprint_mark = fairpos_hardware::receipt::charset::codec(TextEncoding::Gb18030)
+        .encode("重印")
+        .0
+        .into_owned();
+    let all = printer.wait_for(&reprint_mark);
+    let again = &all[before..];
+    let events = decode(again, TextEncoding::Gb18030);
+    assert!(!events.iter().any(|e| matches!(e, Event::Drawer { .. })));
+    drop(pty);
+}
+
+#[test]
+fn a_network_printer_by_host_name_prints_every_sale() {
+    let till = Till::demo();
+    let (printer, port) = FakePrinter::on_tcp();
+    configure(
+        &till,
+        &format!("[printer]\nkind = \"network\"\naddress = \"localhost:{port}\"\nwidth_mm = 80\n"),
+    );
+    till.ok(&["shift", "open", "--seller", "V004", "--float", "0"]);
+    till.sell(&[
+        "--seller",
+        "V004",
+        "XP-CZY-5L",
+        "--unit",
+        "12430000444883027E",
+        "--pay",
+        "on_account",
+    ]);
+    let bytes = printer.wait_for(CUT);
+    let events = decode(&bytes, TextEncoding::Gb18030);
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Drawer { .. })),
+        "no cash, no drawer"
+    );
+    let lines = lines_of(&bytes);
+    for want in [
+        "溆浦山茶油 5L",
+        "单位挂账 on_account",
+        "购买单位: 中南大学",
+        "信用代码: 12430000444883027E",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(want)),
+            "{want} missing from {lines:#?}"
+        );
+    }
+    assert!(
+        lines.iter().any(|l| l.len() > 40),
+        "80 mm paper: 48 columns"
+    );
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::Qr(q) if q.starts_with("FPR:T01-000001:"))));
+}
+
+#[test]
+fn an_unreachable_printer_never_stops_a_sale() {
+    let till = Till::demo();
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    configure(
+        &till,
+        &format!("[printer]\nkind = \"network\"\naddress = \"127.0.0.1:{port}\"\n"),
+    );
+    till.ok(&["shift", "open", "--seller", "V004", "--float", "0"]);
+    let out = till.run(&["sell", "--seller", "V004", "LS-MH-1", "--pay", "wechat"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("printer unreachable"));
+    let pending = till.json(&["receipt", "pending", "--json"]);
+    assert_eq!(pending.as_array().unwrap().len(), 1);
+    till.fails(&["receipt", "retry"], 1, "still wait for the printer");
+    // A bad fairpos.toml is named, and does not stop selling either.
+    configure(&till, "[printer]\nkind = \"serial\"\nwidht_mm = 58\n");
+    let out = till.run(&["sell", "--seller", "V004", "LS-MH-1", "--pay", "wechat"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field"));
+    till.fails(&["receipt", "show", "T01-000001"], 2, "fairpos.toml");
+}
+
+#[test]
+fn receipt_show_lays_out_both_widths() {
+    let till = Till::demo();
+    till.ok(&["shift", "open", "--seller", "V001", "--float", "0"]);
+    till.sell(&["--seller", "V001", "STU-BAG-1", "--pay", "cash:20"]);
+    let narrow = till.ok(&["receipt", "show", "T01-000001", "--width", "58"]);
+    let wide = till.ok(&["receipt", "show", "T01-000001", "--width", "80"]);
+    assert!(
+        narrow.contains(&"-".repeat(32)) && !narrow.contains(&"-".repeat(33)),
+        "{narrow}"
+    );
+    assert!(wide.contains(&"-".repeat(48)), "{wide}");
+    assert!(
+        narrow.contains("消费帮扶 帆布袋") && narrow.contains("￥19.90"),
+        "{narrow}"
+    );
+    till.fails(
+        &["receipt", "show", "T01-000001", "--width", "60"],
+        2,
+        "use 58 or 80",
+    );
+}
+
+#[test]
+fn the_scanner_reads_split_writes_every_terminator_and_survives_an_unplug() {
+    let dir = tempfile::tempdir().unwrap();
+    let pty = PtyPair::new(dir.path(), "scanner");
+    let scanner_path = pty.a.clone();
+    let mut child = std::process::Command::new(common::BIN)
+        .args(["--data", dir.path().join("none").to_str().unwrap()])
+        .args(["hardware", "scan", "--port", scanner_path.to_str().unwrap()])
+        .args(["--count", "7", "--timeout", "60", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let wait_connected = |rx: &mpsc::Receiver<String>| loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("scanner state");
+        if line.starts_with("scanner connected") {
+            break;
+        }
+    };
+    wait_connected(&rx);
+
+    let mut device = serialport::new(pty.b.to_string_lossy(), 9600)
+        .timeout(Duration::from_millis(200))
+        .open()
+        .unwrap();
+    let mut send = |bytes: &[u8]| {
+        device.write_all(bytes).unwrap();
+        device.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(60));
+    };
+    send(b"69357801");
+    send(b"00128\r\n");
+    send(b"96385074\n036000291452\t");
+    send(b"6935780100129\r");
+    send(b"134567890123456789\n");
+    send(b"2812345678901234\r\n");
+    drop(device);
+
+    // Unplug: the pair goes away; a new one comes up at the same path.
+    pty.unplug();
+    let line = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a disconnect");
+    assert!(line.starts_with("scanner not connected"), "{line}");
+    let pty = PtyPair::new(dir.path(), "scanner");
+    wait_connected(&rx);
+    let mut device = serialport::new(pty.b.to_string_lossy(), 9600)
+        .timeout(Duration::from_millis(200))
+        .open()
+        .unwrap();
+    device.write_all(b"2110021007501\r\n").unwrap();
+    device.flush().unwrap();
+
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "scan failed");
+    let codes: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary: Vec<(String, String, bool)> = codes
+        .iter()
+        .map(|c| {
+            (
+                c["code"].as_str().unwrap().to_string(),
+                c["kind"].as_str().unwrap().to_string(),
+                c["valid"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let expect = |c: &str, k: &str, v: bool| (c.to_string(), k.to_string(), v);
+    assert_eq!(
+        summary,
+        vec![
+            expect("6935780100128", "ean13", true),
+            expect("96385074", "ean8", true),
+            expect("036000291452", "upca", true),
+            expect("6935780100129", "ean13", false),
+            expect("134567890123456789", "wechat_pay", true),
+            expect("2812345678901234", "alipay", true),
+            expect("2110021007501", "weighed", true),
+        ]
+    );
+    assert!(codes[3]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("bad check digit"));
+    assert!(codes[4]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("cannot charge"));
+    assert_eq!(
+        (codes[6]["plu"].as_str(), codes[6]["grams"].as_i64()),
+        (Some("10021"), Some(750))
+    );
+    drop(pty);
+}

@@ -333,3 +333,53 @@ fn the_scanner_reads_split_writes_every_terminator_and_survives_an_unplug() {
     );
     drop(pty);
 }
+
+#[test]
+fn usb_device_files_print_test_and_ports() {
+    let till = Till::demo();
+    // A USB printer class device is a file that must exist; a plain file is created.
+    let device = till.data().join("lp0");
+    configure(
+        &till,
+        &format!(
+            "[printer]\nkind = \"usb\"\npath = \"{}\"\n",
+            device.display()
+        ),
+    );
+    till.ok(&["shift", "open", "--seller", "V005", "--float", "0"]);
+    let out = till.run(&["sell", "--seller", "V005", "FH-JT-300", "--pay", "alipay"]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("lp0"),
+        "a missing device is named"
+    );
+    std::fs::write(&device, b"").unwrap();
+    till.ok(&["receipt", "retry"]);
+    let lines = lines_of(&std::fs::read(&device).unwrap());
+    assert!(
+        lines.iter().any(|l| l.contains("凤凰姜糖 300g")),
+        "{lines:#?}"
+    );
+
+    let file = till.data().join("test.bin");
+    configure(
+        &till,
+        &format!(
+            "[printer]\nkind = \"file\"\npath = \"{}\"\nencoding = \"gbk\"\n",
+            file.display()
+        ),
+    );
+    let out = till.ok(&["hardware", "print-test"]);
+    assert!(
+        out.contains("does not answer status queries") && out.contains("sent"),
+        "{out}"
+    );
+    let events = decode(&std::fs::read(&file).unwrap(), TextEncoding::Gbk);
+    assert!(events.contains(&Event::Qr("fairpos print test".into())));
+    assert!(text_lines(&events).iter().any(|l| l.contains("保靖黄金茶")));
+
+    let ports = till.json(&["hardware", "ports", "--json"]);
+    assert!(ports.is_array());
+    configure(&till, "[printer]\nkind = \"none\"\n");
+    till.fails(&["hardware", "print-test"], 2, "no printer configured");
+}

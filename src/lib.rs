@@ -11,9 +11,12 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod hq;
 pub mod projection;
 pub mod report;
+pub mod shared_catalog;
 pub mod store;
 pub mod till;
+pub mod uplink;
 
 pub use error::{Error, Result};

@@ -21,6 +21,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run: the size of the larger variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Set up a till: the demo fair (T01 at S01), or a fair file with a device and stall.
@@ -65,6 +67,124 @@ pub enum Command {
     /// Diagnostics of printers and scanners.
     #[command(subcommand)]
     Hardware(HardwareCommand),
+    /// Turn an empty data directory into a till enrolled with headquarters.
+    Enroll {
+        /// Headquarters (or hub) URL, such as http://hq.example:7700.
+        #[arg(long)]
+        hq: String,
+        /// The one-time code from `fairpos hq add-device`.
+        #[arg(long)]
+        code: String,
+        #[arg(long, value_name = "PIN")]
+        lead_pin: String,
+    },
+    /// Sync with headquarters: once (exit 0 only when it holds every local change), or
+    /// `--watch`; `sync status` tells how far it got.
+    Sync(SyncArgs),
+    /// USB bundles, for when no network path opens.
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+    /// Headquarters and the fair hub.
+    #[command(subcommand)]
+    Hq(HqCommand),
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SyncArgs {
+    #[command(subcommand)]
+    pub command: Option<SyncCommand>,
+    /// Sync with this headquarters or hub instead of the one enrolled with.
+    #[arg(long)]
+    pub hq: Option<String>,
+    /// Keep syncing, with backoff after failures.
+    #[arg(long)]
+    pub watch: bool,
+    /// Seconds between passes with --watch.
+    #[arg(long, default_value_t = 5)]
+    pub interval: u64,
+    /// Seconds to wait for headquarters at each step.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SyncCommand {
+    /// The last success and how many sales headquarters has not confirmed.
+    Status(JsonFlag),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BundleCommand {
+    /// Write every ledger document of this till or hub, signed, to FILE.
+    Export { file: PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HqCommand {
+    /// Set up headquarters for the demo fair or a fair file.
+    Init {
+        #[arg(long, conflicts_with = "fair")]
+        demo: bool,
+        #[arg(long, value_name = "FILE", required_unless_present = "demo")]
+        fair: Option<PathBuf>,
+        #[arg(long, value_name = "PW")]
+        organizer_password: String,
+    },
+    /// The catalog, into the shared catalog document.
+    #[command(subcommand)]
+    Catalog(ImportOnly),
+    #[command(subcommand)]
+    Stalls(ImportOnly),
+    #[command(subcommand)]
+    Sellers(ImportOnly),
+    #[command(subcommand)]
+    Units(ImportOnly),
+    /// Serve tills (HTTP and WebSocket) until stopped.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:7700")]
+        listen: std::net::SocketAddr,
+        /// For a hub: the headquarters to relay to (default: the one it enrolled with).
+        #[arg(long)]
+        upstream: Option<String>,
+    },
+    /// Register a till (or a hub) and print its one-time enrolment code.
+    AddDevice {
+        #[arg(long)]
+        device: String,
+        #[arg(long, default_value = "")]
+        stall: String,
+        #[arg(long)]
+        hub: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shut a device out.
+    RevokeDevice { device: String },
+    /// Enrolled devices.
+    Devices(JsonFlag),
+    /// Turn an empty data directory into a hub enrolled with headquarters.
+    Enroll {
+        #[arg(long)]
+        hq: String,
+        #[arg(long)]
+        code: String,
+    },
+    /// Bundles carried from tills and hubs.
+    #[command(subcommand)]
+    Bundle(HqBundleCommand),
+    /// Every till's sales as headquarters holds them.
+    Sales(JsonFlag),
+    /// Sales report over all tills.
+    Report(ReportArgs),
+    /// Refusals and other sync events.
+    Events(JsonFlag),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HqBundleCommand {
+    /// Verify and import a bundle (idempotent).
+    Import { file: PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -132,6 +252,7 @@ pub struct InitArgs {
     pub lead_pin: String,
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum CatalogCommand {
     /// Create or update products from a CSV file (all rows or none).
@@ -140,6 +261,46 @@ pub enum CatalogCommand {
     Export { file: PathBuf },
     /// List products with price and stock.
     List(JsonFlag),
+    /// Add a product at this till; it reaches headquarters' catalog with the next sync.
+    Add(ProductArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ProductArgs {
+    #[arg(long)]
+    pub sku: String,
+    #[arg(long)]
+    pub name_zh: String,
+    #[arg(long, default_value = "")]
+    pub name_en: String,
+    /// Sales unit: 盒, 袋, ... or 斤, kg for weighed goods.
+    #[arg(long)]
+    pub unit: String,
+    /// Yuan per piece, or per unit for weighed goods.
+    #[arg(long)]
+    pub price: String,
+    #[arg(long)]
+    pub barcode: Option<String>,
+    #[arg(long)]
+    pub plu: Option<String>,
+    #[arg(long)]
+    pub weighed: bool,
+    #[arg(long, default_value = "")]
+    pub category: String,
+    #[arg(long, default_value = "")]
+    pub county_code: String,
+    #[arg(long, default_value = "")]
+    pub county_name: String,
+    #[arg(long, default_value = "")]
+    pub supplier: String,
+    #[arg(long)]
+    pub cert_no: Option<String>,
+    /// Stall (default: this till's).
+    #[arg(long)]
+    pub stall: Option<String>,
+    /// Stock on hand, in the product's unit.
+    #[arg(long, default_value = "0")]
+    pub stock: String,
 }
 
 #[derive(Subcommand, Debug)]

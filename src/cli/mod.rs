@@ -3,6 +3,8 @@
 
 pub mod args;
 mod devices;
+mod hq;
+mod remote;
 mod views;
 
 use std::io::Write;
@@ -98,6 +100,7 @@ pub fn run(cli: Cli) -> Result<()> {
                         device,
                         stall,
                         lead_pin: &a.lead_pin,
+                        actor: None,
                     },
                 )?
             };
@@ -258,25 +261,13 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Report(a) => {
-            let by: Dimension = a.by.parse()?;
-            let format: OutputFormat = a.format.parse()?;
-            if format == OutputFormat::Xlsx && a.out.is_none() {
-                return Err(Error::input("--format xlsx needs --out FILE"));
-            }
             let mut till = Till::open(&dir)?;
-            let report = report::build(till.reader()?, by)?;
-            let bytes = match format {
-                OutputFormat::Table => report::format::table(&report).into_bytes(),
-                OutputFormat::Csv => report::format::csv(&report)?,
-                OutputFormat::Json => {
-                    let mut j = report::format::json(&report)?;
-                    j.push('\n');
-                    j.into_bytes()
-                }
-                OutputFormat::Xlsx => report::format::xlsx(&report)?,
-            };
-            write_output(a.out.as_deref().unwrap_or(Path::new("-")), &bytes)
+            report_to(till.reader()?, &a)
         }
+        Command::Enroll { hq, code, lead_pin } => remote::enroll(&dir, &hq, &code, &lead_pin),
+        Command::Sync(a) => remote::sync(&dir, a),
+        Command::Bundle(b) => remote::bundle(&dir, b),
+        Command::Hq(h) => hq::run(&dir, h),
         Command::Receipt(r) => devices::receipt(&dir, r),
         Command::Hardware(h) => devices::hardware(&dir, h),
         Command::Ledger(LedgerCommand::Verify) => {
@@ -360,8 +351,30 @@ fn tidy(till: &mut Till) {
     }
 }
 
+/// Writes the report `a` asks for over the projection in `conn`.
+fn report_to(conn: &rusqlite::Connection, a: &args::ReportArgs) -> Result<()> {
+    let by: Dimension = a.by.parse()?;
+    let format: OutputFormat = a.format.parse()?;
+    if format == OutputFormat::Xlsx && a.out.is_none() {
+        return Err(Error::input("--format xlsx needs --out FILE"));
+    }
+    let report = report::build(conn, by)?;
+    let bytes = match format {
+        OutputFormat::Table => report::format::table(&report).into_bytes(),
+        OutputFormat::Csv => report::format::csv(&report)?,
+        OutputFormat::Json => {
+            let mut j = report::format::json(&report)?;
+            j.push('\n');
+            j.into_bytes()
+        }
+        OutputFormat::Xlsx => report::format::xlsx(&report)?,
+    };
+    write_output(a.out.as_deref().unwrap_or(Path::new("-")), &bytes)
+}
+
 fn catalog(dir: &Path, c: CatalogCommand) -> Result<()> {
     match c {
+        CatalogCommand::Add(a) => remote::add_product(dir, a),
         CatalogCommand::Import { file } => {
             let rows = catalog_csv::parse_catalog(&file_label(&file), &read_input(&file)?)?;
             let (added, updated) = Till::open(dir)?.import_catalog(&rows)?;

@@ -12,7 +12,8 @@
 pub mod compare;
 
 use fairpos_sync::record::{
-    CashMoveRecord, RefundRecord, SaleRecord, ShiftCloseRecord, ShiftOpenRecord, VoidRecord,
+    CashMoveRecord, ProductAddRecord, RefundRecord, SaleRecord, ShiftCloseRecord, ShiftOpenRecord,
+    VoidRecord,
 };
 use fairpos_sync::Record;
 use rusqlite::{params, Connection};
@@ -69,8 +70,16 @@ pub fn apply(conn: &Connection, record: &Record, doc_key: &str) -> Result<bool> 
         Record::Void(r) => void(conn, r),
         Record::Refund(r) => refund(conn, r),
         Record::ShiftClose(r) => shift_close(conn, r),
+        Record::ProductAdd(r) => product_add(conn, r),
     }?;
     Ok(true)
+}
+
+/// A product added at a till: into the catalog tables if its SKU is new there. (Outside the
+/// projected tables: at headquarters the catalog document decides, see `hq::project`.)
+fn product_add(conn: &Connection, r: &ProductAddRecord) -> Result<()> {
+    crate::shared_catalog::insert_new_product(conn, &r.product)?;
+    Ok(())
 }
 
 /// The rest of a sale whose head is already written. Returns `false` if it was applied before.

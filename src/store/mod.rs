@@ -19,7 +19,7 @@
 
 pub mod catalog;
 pub mod queries;
-mod schema;
+pub mod schema;
 pub mod state;
 pub mod verify;
 
@@ -63,6 +63,8 @@ pub struct InitOptions<'a> {
     pub device: &'a str,
     pub stall: &'a str,
     pub lead_pin: &'a str,
+    /// The Automerge actor the till writes its ledgers with (a new one when `None`).
+    pub actor: Option<ActorId>,
 }
 
 pub struct Store {
@@ -192,7 +194,7 @@ impl Store {
             .hash_password(options.lead_pin.as_bytes(), &salt)
             .map_err(|e| Error::Other(format!("cannot hash the PIN: {e}")))?
             .to_string();
-        let actor = ActorId::random();
+        let actor = options.actor.clone().unwrap_or_else(ActorId::random);
         let tx = conn.transaction()?;
         for (key, value) in [
             ("device", options.device),
@@ -290,6 +292,16 @@ impl Store {
 
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
         meta_value(&self.conn, key)
+    }
+
+    /// Sets a value of the till's `meta` table (sync state, credentials).
+    pub fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
     }
 
     /// Checks the lead PIN.

@@ -11,7 +11,11 @@ CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) STRICT;
+";
 
+/// The catalog tables: products with stock, stalls, sellers, units. Headquarters has them
+/// too.
+pub const CATALOG_TABLES: &str = "
 CREATE TABLE products (
     sku         TEXT PRIMARY KEY,
     barcode     TEXT UNIQUE,
@@ -52,6 +56,21 @@ CREATE TABLE units (
 ) STRICT;
 ";
 
+/// What the till knows of its sync with headquarters: per ledger document, the heads and the
+/// number of sales headquarters confirmed holding; and the catalog document as last received.
+const V3: &str = "
+CREATE TABLE sync_docs (
+    doc_key         TEXT PRIMARY KEY,
+    confirmed_heads TEXT NOT NULL,
+    confirmed_sales INTEGER NOT NULL,
+    confirmed_at    TEXT NOT NULL
+) STRICT;
+CREATE TABLE catalog_doc (
+    key   TEXT PRIMARY KEY,
+    bytes BLOB NOT NULL
+) STRICT;
+";
+
 /// Receipts that could not be printed, waiting for the printer; and the key that signs the
 /// QR codes on receipts.
 const V2: &str = "
@@ -67,9 +86,10 @@ CREATE TABLE receipt_queue (
 
 /// Brings the database to the current schema. Each step runs in its own transaction.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
-    let steps: [fn(&Connection) -> Result<()>; 2] = [
+    let steps: [fn(&Connection) -> Result<()>; 3] = [
         |c| {
             c.execute_batch(V1)?;
+            c.execute_batch(CATALOG_TABLES)?;
             projection::create(c)?;
             fairpos_sync::storage::migrate(c)?;
             Ok(())
@@ -84,6 +104,10 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('receipt_key', ?1)",
                 [key],
             )?;
+            Ok(())
+        },
+        |c| {
+            c.execute_batch(V3)?;
             Ok(())
         },
     ];

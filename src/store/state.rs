@@ -75,6 +75,11 @@ impl TillState {
                     *self.stock.entry(l.sku.clone()).or_insert(0) -= l.qty;
                 }
             }
+            Record::ProductAdd(r) => {
+                self.stock
+                    .entry(r.product.sku.clone())
+                    .or_insert(r.product.stock);
+            }
             Record::CashMove(_) | Record::Void(_) | Record::Refund(_) => {}
         }
     }

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use chrono::{DateTime, FixedOffset};
 use fairpos_sync::record::{
-    CashMoveRecord, RefundRecord, ShiftCloseRecord, ShiftOpenRecord, VoidRecord,
+    CashMoveRecord, ProductAddRecord, RefundRecord, ShiftCloseRecord, ShiftOpenRecord, VoidRecord,
 };
 use fairpos_sync::Record;
 
@@ -73,6 +73,7 @@ impl Till {
                 device: "T01",
                 stall: "S01",
                 lead_pin,
+                actor: None,
             },
         )?;
         till.import_catalog(&catalog_csv::parse_catalog(
@@ -317,6 +318,32 @@ impl Till {
                 last_sale_seq,
             }))?;
             Ok(ShiftClosed { closing, last_sale })
+        })
+    }
+
+    /// Adds a product at the till (offline if need be). It goes into the till's ledger, from
+    /// which headquarters folds it into the fair's catalog.
+    pub fn add_product(&mut self, row: &CatalogRow, now: Time) -> Result<()> {
+        row.product.validate().map_err(DomainError::BadCatalog)?;
+        let mut catalog = self.catalog()?.products().to_vec();
+        if catalog.iter().any(|p| p.sku == row.product.sku) {
+            return Err(DomainError::BadCatalog(format!(
+                "sku {} is in the catalog already",
+                row.product.sku
+            ))
+            .into());
+        }
+        catalog.push(row.product.clone());
+        // Barcodes and PLUs must stay unique.
+        Catalog::new(catalog)?;
+        let product = crate::shared_catalog::product_to_doc(row);
+        self.store.write(|w| {
+            let device = w.identity().device.clone();
+            let seq = w.next_record_seq();
+            w.append(&Record::ProductAdd(ProductAddRecord {
+                header: records::header(new_id(), &device, seq, &now),
+                product,
+            }))
         })
     }
 

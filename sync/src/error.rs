@@ -25,7 +25,7 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn automerge(key: &str, source: automerge::AutomergeError) -> Error {
+    pub fn automerge(key: &str, source: automerge::AutomergeError) -> Error {
         Error::Automerge {
             key: key.to_string(),
             source: Box::new(source),

@@ -216,6 +216,13 @@ fn last_change(doc: &Automerge, key: &str) -> Result<Change> {
         })
 }
 
+/// Heads as stored and compared: lowercase hex hashes, sorted, comma-separated.
+pub fn heads_text(heads: &[ChangeHash]) -> String {
+    let mut hex: Vec<String> = heads.iter().map(|h| h.to_string()).collect();
+    hex.sort();
+    hex.join(",")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,12 +10,19 @@
 //! Key types: [`Record`] (the wire format), [`LedgerId`], [`LedgerDoc`], and the
 //! [`storage`] functions.
 
+pub mod bundle;
+pub mod catalog;
 mod error;
+pub mod ids;
+pub mod keys;
 pub mod ledger;
+pub mod net;
 pub mod record;
+pub mod samod_storage;
 pub mod storage;
 
 pub use automerge::ActorId;
 pub use error::{Error, Result};
 pub use ledger::{LedgerDoc, LedgerId};
 pub use record::Record;
+pub use samod;

@@ -18,6 +18,15 @@ pub enum Record {
     Void(VoidRecord),
     Refund(RefundRecord),
     ShiftClose(ShiftCloseRecord),
+    /// A product the till added while offline; headquarters folds it into the catalog.
+    ProductAdd(ProductAddRecord),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductAddRecord {
+    #[serde(flatten)]
+    pub header: Header,
+    pub product: crate::catalog::CatalogProduct,
 }
 
 /// The fields every record has.
@@ -179,6 +188,7 @@ impl Record {
             Record::Void(r) => &r.header,
             Record::Refund(r) => &r.header,
             Record::ShiftClose(r) => &r.header,
+            Record::ProductAdd(r) => &r.header,
         }
     }
 
@@ -191,6 +201,7 @@ impl Record {
             Record::Void(_) => "void",
             Record::Refund(_) => "refund",
             Record::ShiftClose(_) => "shift_close",
+            Record::ProductAdd(_) => "product_add",
         }
     }
 

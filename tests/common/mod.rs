@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod devices;
+pub mod hq;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

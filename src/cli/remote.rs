@@ -1,0 +1,130 @@
+//! Commands of a till's link to headquarters: `enroll`, `sync`, `bundle export`, and
+//! `catalog add` (whose product travels in the till's ledger).
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::args::{BundleCommand, ProductArgs, SyncArgs, SyncCommand};
+use super::{now, print_json, write_output};
+use crate::catalog_csv::CatalogRow;
+use crate::domain::catalog::Product;
+use crate::domain::codes::parse_gtin;
+use crate::domain::money::Fen;
+use crate::error::{Error, Result};
+use crate::hq::{self, Hq};
+use crate::till::Till;
+use crate::uplink::{self, SyncOptions};
+
+pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str) -> Result<()> {
+    let till = uplink::enroll(dir, hq, code, lead_pin)?;
+    let id = till.store().identity();
+    println!(
+        "till {} at stall {} of {} enrolled with {hq}",
+        id.device, id.stall, id.fair.name
+    );
+    Ok(())
+}
+
+pub fn sync(dir: &Path, args: SyncArgs) -> Result<()> {
+    let options = SyncOptions {
+        hq: args.hq.clone(),
+        timeout: Duration::from_secs(args.timeout.max(1)),
+    };
+    match args.command {
+        Some(SyncCommand::Status(f)) => {
+            let mut till = Till::open(dir)?;
+            let status = uplink::status(&mut till)?;
+            if f.json {
+                return print_json(&status);
+            }
+            if !status.enrolled {
+                println!("not enrolled with headquarters");
+            }
+            println!(
+                "headquarters: {}\nlast success: {}\nunconfirmed sales: {}",
+                status.hq.as_deref().unwrap_or("none"),
+                status.last_success.as_deref().unwrap_or("never"),
+                status.unconfirmed_sales
+            );
+            if let Some(e) = &status.last_error {
+                println!("last error: {e}");
+            }
+            Ok(())
+        }
+        None if args.watch => {
+            uplink::watch(dir, &options, Duration::from_secs(args.interval.max(1)))
+        }
+        None => {
+            let mut till = Till::open(dir)?;
+            let report = uplink::sync_once(&mut till, &options)?;
+            println!(
+                "synced with {}: headquarters holds all {} records of {} documents{}",
+                report.hq,
+                report.records,
+                report.documents,
+                if report.catalog_changed {
+                    "; catalog updated"
+                } else {
+                    ""
+                }
+            );
+            Ok(())
+        }
+    }
+}
+
+pub fn bundle(dir: &Path, command: BundleCommand) -> Result<()> {
+    let BundleCommand::Export { file } = command;
+    let bundle = if dir.join(hq::HQ_DB).exists() {
+        hq::bundles::export(&Hq::open(dir)?)?
+    } else {
+        uplink::export_bundle(&mut Till::open(dir)?)?
+    };
+    let bytes = serde_json::to_vec(&bundle).map_err(|e| Error::Other(format!("JSON: {e}")))?;
+    write_output(&file, &bytes)?;
+    eprintln!(
+        "bundle of {} documents from {} written to {}",
+        bundle.docs.len(),
+        bundle.source,
+        file.display()
+    );
+    Ok(())
+}
+
+pub fn add_product(dir: &Path, a: ProductArgs) -> Result<()> {
+    let mut till = Till::open(dir)?;
+    let barcode = match &a.barcode {
+        Some(code) => Some(
+            parse_gtin(code)?
+                .ok_or_else(|| Error::input(format!("{code} is not an EAN-13, EAN-8 or UPC-A")))?
+                .catalog_form(),
+        ),
+        None => None,
+    };
+    let product = Product {
+        sku: a.sku,
+        barcode,
+        plu: a.plu,
+        name_zh: a.name_zh,
+        name_en: a.name_en,
+        category: a.category,
+        unit: a.unit,
+        price: Fen::parse_yuan(&a.price)?,
+        weighed: a.weighed,
+        county_code: a.county_code,
+        county_name: a.county_name,
+        supplier: a.supplier,
+        cert_no: a.cert_no,
+        stall: a
+            .stall
+            .unwrap_or_else(|| till.store().identity().stall.clone()),
+    };
+    let stock = product
+        .base_qty_from_units(&a.stock)
+        .map_err(|why| Error::input(format!("--stock: {why}")))?;
+    let now = now(&till)?;
+    let sku = product.sku.clone();
+    till.add_product(&CatalogRow { product, stock }, now)?;
+    println!("product {sku} added; it reaches headquarters with the next sync");
+    Ok(())
+}

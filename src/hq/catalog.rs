@@ -1,0 +1,141 @@
+//! The fair's catalog at headquarters: one Automerge document in samod's storage (so the
+//! server serves it to tills), and the SQL catalog tables reports read. Edits made from the
+//! command line are appended as change chunks and bump `catalog_version`, which a running
+//! server watches and merges into the document it serves.
+
+use fairpos_sync::catalog::CatalogDoc;
+use fairpos_sync::ids::{catalog_key, document_id};
+use fairpos_sync::ledger::heads_text;
+use fairpos_sync::samod::DocumentId;
+use fairpos_sync::samod_storage::{load_document, put_chunk};
+use fairpos_sync::ActorId;
+use rusqlite::{params, Connection};
+
+use super::{meta, now_text, set_meta, Hq};
+use crate::catalog_csv::CatalogRow;
+use crate::domain::catalog::Stall;
+use crate::domain::sale::{Seller, Unit};
+use crate::error::{Error, Result};
+use crate::shared_catalog;
+
+pub fn key(hq: &Hq) -> String {
+    catalog_key(&hq.fair.id)
+}
+
+pub fn doc_id(hq: &Hq) -> DocumentId {
+    document_id(&key(hq))
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn actor(conn: &Connection) -> Result<ActorId> {
+    let hex = meta(conn, "actor")?.ok_or_else(|| Error::Integrity("no actor".into()))?;
+    ActorId::try_from(hex.as_str()).map_err(|e| Error::Integrity(format!("actor: {e}")))
+}
+
+/// The genesis of the catalog document, made once at `hq init`.
+pub fn create(hq: &Hq) -> Result<()> {
+    let key = key(hq);
+    let id = doc_id(hq);
+    let doc = CatalogDoc::create(&key, &hq.fair.id, actor(&hq.conn)?, now_ms())?;
+    put_chunk(&hq.conn, &id, "snapshot", "genesis", &doc.save())?;
+    register(&hq.conn, &id, &key, &doc)?;
+    Ok(())
+}
+
+fn register(conn: &Connection, id: &DocumentId, key: &str, doc: &CatalogDoc) -> Result<()> {
+    conn.execute(
+        "INSERT INTO hq_docs(doc_id, doc_key, device, heads, records, updated_at)
+         VALUES (?1, ?2, NULL, ?3, 0, ?4)
+         ON CONFLICT(doc_id) DO UPDATE SET heads = excluded.heads, updated_at = excluded.updated_at",
+        params![
+            id.to_string(),
+            key,
+            heads_text(&doc.automerge().get_heads()),
+            now_text()
+        ],
+    )?;
+    Ok(())
+}
+
+/// The catalog document as stored.
+pub fn load(hq: &Hq) -> Result<CatalogDoc> {
+    let id = doc_id(hq);
+    let doc = load_document(&hq.conn, &id)?
+        .ok_or_else(|| Error::Integrity("the catalog document is missing".into()))?;
+    Ok(CatalogDoc::open(&key(hq), &hq.fair.id, doc)?)
+}
+
+/// Stores a catalog document received whole (a hub at enrolment).
+pub fn store_whole(hq: &Hq, bytes: &[u8]) -> Result<()> {
+    let doc = CatalogDoc::load(&key(hq), &hq.fair.id, bytes)?;
+    put_chunk(&hq.conn, &doc_id(hq), "snapshot", "enrolment", bytes)?;
+    register(&hq.conn, &doc_id(hq), &key(hq), &doc)?;
+    shared_catalog::apply(&hq.conn, &doc.contents()?)?;
+    Ok(())
+}
+
+/// Edits the catalog document as headquarters, stores the new changes, and brings the SQL
+/// tables along.
+pub fn edit(hq: &Hq, f: impl FnOnce(&mut CatalogDoc, i64) -> Result<()>) -> Result<()> {
+    let mut doc = load(hq)?;
+    doc.set_actor(actor(&hq.conn)?);
+    let before = doc.automerge().get_heads();
+    f(&mut doc, now_ms())?;
+    let id = doc_id(hq);
+    let tx = hq.conn.unchecked_transaction()?;
+    for change in doc.automerge().get_changes(&before) {
+        put_chunk(
+            &tx,
+            &id,
+            "incremental",
+            &change.hash().to_string(),
+            change.raw_bytes(),
+        )?;
+    }
+    register(&tx, &id, &key(hq), &doc)?;
+    shared_catalog::apply(&tx, &doc.contents()?)?;
+    let version: i64 = meta(&tx, "catalog_version")?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    set_meta(&tx, "catalog_version", &(version + 1).to_string())?;
+    tx.commit()?;
+    Ok(())
+}
+
+pub fn import_products(hq: &Hq, rows: &[CatalogRow]) -> Result<()> {
+    let products: Vec<_> = rows.iter().map(shared_catalog::product_to_doc).collect();
+    edit(hq, |doc, at| {
+        doc.put_products(&products, at)?;
+        Ok(())
+    })?;
+    // The stock column states stock on hand, as at a till.
+    crate::store::catalog::import(&hq.conn, rows)?;
+    Ok(())
+}
+
+pub fn import_stalls(hq: &Hq, rows: &[Stall]) -> Result<()> {
+    let v: Vec<_> = rows.iter().map(shared_catalog::stall_to_doc).collect();
+    edit(hq, |doc, at| {
+        doc.put_stalls(&v, at)?;
+        Ok(())
+    })
+}
+
+pub fn import_sellers(hq: &Hq, rows: &[Seller]) -> Result<()> {
+    let v: Vec<_> = rows.iter().map(shared_catalog::seller_to_doc).collect();
+    edit(hq, |doc, at| {
+        doc.put_sellers(&v, at)?;
+        Ok(())
+    })
+}
+
+pub fn import_units(hq: &Hq, rows: &[Unit]) -> Result<()> {
+    let v: Vec<_> = rows.iter().map(shared_catalog::unit_to_doc).collect();
+    edit(hq, |doc, at| {
+        doc.put_units(&v, at)?;
+        Ok(())
+    })
+}

@@ -1,0 +1,92 @@
+//! What a device proves itself with. Headquarters gives each device a long random secret at
+//! enrolment and keeps only its SHA-256. The device's signing key (Ed25519) is derived from
+//! the same secret; headquarters keeps the public half, and checks bundles with it.
+
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+/// A new secret: 32 random bytes, hex.
+pub fn new_secret() -> String {
+    let bytes: [u8; 32] = rand_bytes();
+    hex(&bytes)
+}
+
+fn rand_bytes() -> [u8; 32] {
+    // uuid's v4 generator is the crate's source of OS randomness; two make 32 bytes.
+    let a = uuid::Uuid::new_v4();
+    let b = uuid::Uuid::new_v4();
+    let mut out = [0u8; 32];
+    out[..16].copy_from_slice(a.as_bytes());
+    out[16..].copy_from_slice(b.as_bytes());
+    out
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// What headquarters stores of a secret.
+pub fn secret_hash(secret: &str) -> String {
+    hex(&Sha256::digest(secret.as_bytes()))
+}
+
+fn signing_key(secret: &str) -> SigningKey {
+    let seed = Sha256::new()
+        .chain_update(b"fairpos-signing-key:")
+        .chain_update(secret.as_bytes())
+        .finalize();
+    let mut bytes = [0u8; 32];
+    bytes.copy_from_slice(&seed);
+    SigningKey::from_bytes(&bytes)
+}
+
+/// The public key of the device holding `secret`, hex.
+pub fn public_key(secret: &str) -> String {
+    hex(signing_key(secret).verifying_key().as_bytes())
+}
+
+/// Signs `message`; hex.
+pub fn sign(secret: &str, message: &[u8]) -> String {
+    hex(&signing_key(secret).sign(message).to_bytes())
+}
+
+/// Whether `signature` (hex) is the holder of `public_key` (hex) signing `message`.
+pub fn verify(public_key: &str, message: &[u8], signature: &str) -> bool {
+    let (Some(pk), Some(sig)) = (unhex(public_key), unhex(signature)) else {
+        return false;
+    };
+    let (Ok(pk), Ok(sig)) = (<[u8; 32]>::try_from(pk), <[u8; 64]>::try_from(sig)) else {
+        return false;
+    };
+    let Ok(key) = VerifyingKey::from_bytes(&pk) else {
+        return false;
+    };
+    key.verify(message, &Signature::from_bytes(&sig)).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_verify_with_the_public_key_only() {
+        let secret = new_secret();
+        assert_eq!(secret.len(), 64);
+        let pk = public_key(&secret);
+        let sig = sign(&secret, b"bundle");
+        assert!(verify(&pk, b"bundle", &sig));
+        assert!(!verify(&pk, b"bundlE", &sig));
+        assert!(!verify(&public_key(&new_secret()), b"bundle", &sig));
+        assert_eq!(unhex(&hex(&[0, 255, 16])), Some(vec![0, 255, 16]));
+    }
+}

@@ -1,0 +1,160 @@
+//! samod's key-value storage in SQLite (`samod_kv`), for headquarters and hubs: documents
+//! survive restarts, and a put tells whoever listens which document changed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use samod::storage::{Storage, StorageKey};
+use samod::DocumentId;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// Creates the table if missing.
+pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS samod_kv(
+             key   TEXT PRIMARY KEY,
+             bytes BLOB NOT NULL
+         ) STRICT, WITHOUT ROWID;",
+    )
+}
+
+fn key_text(key: &StorageKey) -> String {
+    key.to_string()
+}
+
+#[derive(Clone)]
+pub struct SqliteStorage {
+    conn: Arc<Mutex<Connection>>,
+    changed: Option<UnboundedSender<DocumentId>>,
+}
+
+impl SqliteStorage {
+    /// Storage on `conn`; `changed` hears of every document written to.
+    pub fn new(conn: Connection, changed: Option<UnboundedSender<DocumentId>>) -> SqliteStorage {
+        SqliteStorage {
+            conn: Arc::new(Mutex::new(conn)),
+            changed,
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Option<T> {
+        let conn = self.conn.lock().ok()?;
+        match f(&conn) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                eprintln!("samod storage: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// Every stored chunk of one document, by the key's last component.
+pub fn document_chunks(
+    conn: &Connection,
+    doc: &DocumentId,
+) -> rusqlite::Result<Vec<(String, Vec<u8>)>> {
+    let prefix = format!("{doc}/");
+    let end = format!("{doc}0");
+    let mut stmt = conn.prepare_cached(
+        "SELECT key, bytes FROM samod_kv WHERE key > ?1 AND key < ?2 ORDER BY key",
+    )?;
+    let rows = stmt.query_map(params![prefix, end], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+/// Writes one chunk of a document (for imports and seeding), under `kind`
+/// (`snapshot` or `incremental`) and `name`.
+pub fn put_chunk(
+    conn: &Connection,
+    doc: &DocumentId,
+    kind: &str,
+    name: &str,
+    bytes: &[u8],
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO samod_kv(key, bytes) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET bytes = excluded.bytes",
+        params![format!("{doc}/{kind}/{name}"), bytes],
+    )?;
+    Ok(())
+}
+
+impl Storage for SqliteStorage {
+    async fn load(&self, key: StorageKey) -> Option<Vec<u8>> {
+        self.with(|c| {
+            c.prepare_cached("SELECT bytes FROM samod_kv WHERE key = ?1")?
+                .query_row([key_text(&key)], |r| r.get(0))
+                .optional()
+        })
+        .flatten()
+    }
+
+    async fn load_range(&self, prefix: StorageKey) -> HashMap<StorageKey, Vec<u8>> {
+        let p = key_text(&prefix);
+        let rows = self
+            .with(|c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT key, bytes FROM samod_kv WHERE key >= ?1 AND key < ?2",
+                )?;
+                let rows = stmt.query_map(params![p, format!("{p}\u{10FFFF}")], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .unwrap_or_default();
+        rows.into_iter()
+            .filter_map(|(k, v)| {
+                let key = StorageKey::from_parts(k.split('/')).ok()?;
+                prefix.is_prefix_of(&key).then_some((key, v))
+            })
+            .collect()
+    }
+
+    async fn put(&self, key: StorageKey, data: Vec<u8>) {
+        let text = key_text(&key);
+        self.with(|c| {
+            c.prepare_cached(
+                "INSERT INTO samod_kv(key, bytes) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET bytes = excluded.bytes",
+            )?
+            .execute(params![text, data])
+        });
+        if let (Some(tx), Some(first)) = (&self.changed, text.split('/').next()) {
+            if let Ok(doc) = first.parse::<DocumentId>() {
+                let _ = tx.send(doc);
+            }
+        }
+    }
+
+    async fn delete(&self, key: StorageKey) {
+        self.with(|c| {
+            c.prepare_cached("DELETE FROM samod_kv WHERE key = ?1")?
+                .execute([key_text(&key)])
+        });
+    }
+}
+
+/// Loads a document from its stored chunks; `None` when none are stored.
+pub fn load_document(
+    conn: &Connection,
+    doc: &DocumentId,
+) -> crate::Result<Option<automerge::Automerge>> {
+    let chunks = document_chunks(conn, doc)?;
+    if chunks.is_empty() {
+        return Ok(None);
+    }
+    let key = doc.to_string();
+    let mut am = automerge::Automerge::new();
+    // Snapshots first (sorted keys put `snapshot` after `incremental`), then the changes.
+    for (k, bytes) in chunks.iter().filter(|(k, _)| k.contains("/snapshot/")) {
+        am.load_incremental(bytes)
+            .map_err(|e| crate::Error::automerge(&format!("{key} ({k})"), e))?;
+    }
+    for (k, bytes) in chunks.iter().filter(|(k, _)| !k.contains("/snapshot/")) {
+        am.load_incremental(bytes)
+            .map_err(|e| crate::Error::automerge(&format!("{key} ({k})"), e))?;
+    }
+    Ok(Some(am))
+}

@@ -1,0 +1,206 @@
+//! Headquarters for tests: a real data directory and the real `fairpos hq serve` process on
+//! a loopback port.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use super::{Till, BIN, PIN};
+
+pub const PASSWORD: &str = "organizer-pw";
+
+pub struct Hq {
+    pub dir: TempDir,
+}
+
+impl Hq {
+    pub fn demo() -> Hq {
+        let hq = Hq {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        hq.ok(&["hq", "init", "--demo", "--organizer-password", PASSWORD]);
+        hq
+    }
+
+    pub fn data(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new(BIN)
+            .arg("--data")
+            .arg(self.data())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "fairpos {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args)).unwrap()
+    }
+
+    /// A one-time enrolment code for a till.
+    pub fn add_device(&self, device: &str, stall: &str) -> String {
+        let v = self.json(&[
+            "hq",
+            "add-device",
+            "--device",
+            device,
+            "--stall",
+            stall,
+            "--json",
+        ]);
+        v["code"].as_str().unwrap().to_string()
+    }
+
+    pub fn serve(&self) -> Server {
+        Server::start(self.data(), &[])
+    }
+
+    /// `(device, sale number, total)` of every sale headquarters holds.
+    pub fn sales(&self) -> Vec<(String, String, i64)> {
+        self.json(&["hq", "sales", "--json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["device"].as_str().unwrap().to_string(),
+                    s["sale"].as_str().unwrap().to_string(),
+                    s["total_fen"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn events(&self) -> String {
+        self.ok(&["hq", "events"])
+    }
+}
+
+/// A running `fairpos hq serve` (headquarters or hub).
+pub struct Server {
+    child: Child,
+    pub url: String,
+}
+
+impl Server {
+    /// Starts `hq serve` on a free loopback port, or at `--listen ADDR` when `extra` says so.
+    pub fn start(data: &Path, extra: &[&str]) -> Server {
+        let mut args = vec!["hq", "serve"];
+        if !extra.contains(&"--listen") {
+            args.extend(["--listen", "127.0.0.1:0"]);
+        }
+        let mut child = Command::new(BIN)
+            .arg("--data")
+            .arg(data)
+            .args(args)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let url = line
+            .split("serving on ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .trim()
+            .to_string();
+        Server { child, url }
+    }
+
+    /// Stops it as an operator would (SIGTERM), waiting for it to finish.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+
+    /// Kills it as a power cut would (SIGKILL).
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Till {
+    /// A till enrolled with the headquarters at `url`.
+    pub fn enrolled(url: &str, code: &str) -> Till {
+        let till = Till::empty();
+        till.ok(&["enroll", "--hq", url, "--code", code, "--lead-pin", PIN]);
+        till
+    }
+
+    /// One sync pass with a short time limit.
+    pub fn sync(&self, extra: &[&str]) -> std::process::Output {
+        let mut args = vec!["sync", "--timeout", "15"];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
+    pub fn synced(&self) {
+        let out = self.sync(&[]);
+        assert!(
+            out.status.success(),
+            "sync failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `(sale number, total)` of every sale of this till.
+    pub fn sale_totals(&self) -> Vec<(String, i64)> {
+        self.sales()
+            .iter()
+            .map(|s| {
+                (
+                    s["sale"].as_str().unwrap().to_string(),
+                    s["total_fen"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Waits a little: for tests that must let a background server act.
+pub fn pause(ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
+}
+
+impl Till {
+    /// Syncs with the headquarters at `url` (rather than the one enrolled with).
+    pub fn synced_with(&self, url: &str) {
+        let out = self.sync(&["--hq", url]);
+        assert!(
+            out.status.success(),
+            "sync with {url} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

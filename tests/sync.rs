@@ -1,0 +1,341 @@
+//! Sync to headquarters, narrated: real `fairpos` processes, a real HQ server on 127.0.0.1,
+//! real SQLite files. Each test says what happens, step by step.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::hq::{pause, Hq, Server};
+use common::Till;
+use rand::{Rng, SeedableRng};
+
+fn sell_some(till: &Till, seller: &str, n: usize) {
+    till.ok(&["shift", "open", "--seller", seller, "--float", "100"]);
+    let items = [
+        "LS-MH-1",
+        "FH-JT-300*2",
+        "HY-MHT-LB*1.5",
+        "6935780100128",
+        "2110021007501",
+    ];
+    for i in 0..n {
+        till.sell(&[
+            "--seller",
+            seller,
+            items[i % items.len()],
+            "--pay",
+            "wechat",
+        ]);
+    }
+}
+
+fn sorted(mut v: Vec<(String, String, i64)>) -> Vec<(String, String, i64)> {
+    v.sort();
+    v
+}
+
+/// What headquarters should hold: every till's sales, once.
+fn expected(tills: &[(&str, &Till)]) -> Vec<(String, String, i64)> {
+    let mut out = Vec::new();
+    for (device, till) in tills {
+        for (sale, total) in till.sale_totals() {
+            out.push((device.to_string(), sale, total));
+        }
+    }
+    sorted(out)
+}
+
+#[test]
+fn two_tills_sell_offline_then_hq_comes_up_and_holds_every_sale_once() {
+    // Step 0: headquarters enrols two tills, then goes away (the venue has no internet).
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let t1 = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    let t2 = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));
+    let url = server.url.clone();
+    server.stop();
+
+    // Step 1: both sell offline; a sync fails with one clear line, and the sales stand.
+    sell_some(&t1, "V003", 6);
+    sell_some(&t2, "V004", 4);
+    let out = t1.sync(&[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("headquarters unreachable"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let status = t1.json(&["sync", "status", "--json"]);
+    assert_eq!(status["unconfirmed_sales"], 6);
+    assert!(status["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("unreachable"));
+
+    // Step 2: headquarters comes up again at the same address; both tills sync.
+    let server = Server::start(hq.data(), &["--listen", url.trim_start_matches("http://")]);
+    assert_eq!(server.url, url);
+    t1.synced();
+    t2.synced();
+
+    // Step 3: headquarters holds every sale once; syncing again adds nothing.
+    assert_eq!(sorted(hq.sales()), expected(&[("T01", &t1), ("T02", &t2)]));
+    t1.synced();
+    t2.synced();
+    assert_eq!(hq.sales().len(), 10);
+    assert_eq!(
+        t1.json(&["sync", "status", "--json"])["unconfirmed_sales"],
+        0
+    );
+    let report = hq.json(&["hq", "report", "--by", "stall", "--format", "json"]);
+    let till_total = |t: &Till| t.report("stall")["net_fen"].as_i64().unwrap();
+    assert_eq!(
+        report["net_fen"].as_i64().unwrap(),
+        till_total(&t1) + till_total(&t2)
+    );
+}
+
+#[test]
+fn hq_killed_mid_sync_again_and_again_loses_and_doubles_nothing() {
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    let url = server.url.clone();
+    let listen = url.trim_start_matches("http://").to_string();
+    server.kill();
+    // A busy morning: 300 sales to push.
+    till.ok(&["shift", "open", "--seller", "V003", "--float", "0"]);
+    let batch: String = (0..300)
+        .map(|i| {
+            format!(
+                "{{\"seller\":\"V003\",\"items\":[\"{}\"],\"pay\":[\"wechat\"]}}\n",
+                ["LS-MH-1", "FH-JT-300", "6935780100128"][i % 3]
+            )
+        })
+        .collect();
+    let batch_file = till.data().join("batch.jsonl");
+    std::fs::write(&batch_file, batch).unwrap();
+    till.ok(&["sell-batch", batch_file.to_str().unwrap()]);
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(rand::random());
+    let mut kills = 0;
+    while kills < 12 {
+        // Step: headquarters up, a sync starts, headquarters dies with SIGKILL at a random
+        // instant of it.
+        let server = Server::start(hq.data(), &["--listen", &listen]);
+        let mut sync = till
+            .command()
+            .args(["sync", "--timeout", "10"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.random_range(5..400)));
+        server.kill();
+        kills += 1;
+        let _ = sync.wait();
+    }
+    // Finally headquarters stays up and the till syncs to the end.
+    let _server = Server::start(hq.data(), &["--listen", &listen]);
+    till.synced();
+    let held = hq.sales();
+    assert_eq!(held.len(), 300, "every sale, once");
+    assert_eq!(sorted(held), expected(&[("T01", &till)]));
+}
+
+#[test]
+fn a_bundle_travels_on_a_usb_stick_and_imports_once() {
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    server.stop();
+    sell_some(&till, "V003", 5);
+
+    // Step 1: the till writes a bundle; headquarters (not even running) imports it.
+    let bundle = till.data().join("t01.bundle");
+    till.ok(&["bundle", "export", bundle.to_str().unwrap()]);
+    let out = hq.ok(&["hq", "bundle", "import", bundle.to_str().unwrap()]);
+    assert!(out.contains("6 new records"), "{out}");
+    assert_eq!(sorted(hq.sales()), expected(&[("T01", &till)]));
+
+    // Step 2: the same bundle again: nothing new, nothing doubled.
+    let out = hq.ok(&["hq", "bundle", "import", bundle.to_str().unwrap()]);
+    assert!(out.contains("0 new records"), "{out}");
+    assert_eq!(hq.sales().len(), 5);
+
+    // Step 3: the till then syncs online too: still once.
+    let server = hq.serve();
+    till.synced_with(&server.url);
+    assert_eq!(hq.sales().len(), 5);
+
+    // Step 4: an edited bundle, and a bundle for another fair, are refused.
+    let mut edited: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
+    edited["created_at"] = "2030-01-01T00:00:00Z".into();
+    let forged = till.data().join("forged.bundle");
+    std::fs::write(&forged, serde_json::to_vec(&edited).unwrap()).unwrap();
+    let out = hq.run(&["hq", "bundle", "import", forged.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("signature does not verify"));
+
+    let other = Hq {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let fair = till.data().join("other-fair.toml");
+    std::fs::write(&fair, "id = \"other-fair\"\nname = \"另一个展销会\"\n").unwrap();
+    other.ok(&[
+        "hq",
+        "init",
+        "--fair",
+        fair.to_str().unwrap(),
+        "--organizer-password",
+        "organizer-pw",
+    ]);
+    let out = other.run(&["hq", "bundle", "import", bundle.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is for fair"));
+}
+
+#[test]
+fn a_till_whose_clock_is_a_day_off_still_syncs_every_sale() {
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let mut fast = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    let slow = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));
+    // T01's clock runs a day ahead: its sales land in tomorrow's ledger document.
+    fast.now = "2026-11-23T10:00:00+08:00".into();
+    sell_some(&fast, "V003", 3);
+    sell_some(&slow, "V004", 2);
+    fast.synced();
+    slow.synced();
+    assert_eq!(
+        sorted(hq.sales()),
+        expected(&[("T01", &fast), ("T02", &slow)])
+    );
+    let hours = hq.json(&["hq", "report", "--by", "hour", "--format", "json"]);
+    let keys: Vec<&str> = hours["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, vec!["2026-11-22T10", "2026-11-23T10"]);
+}
+
+#[test]
+fn wrong_secrets_and_revoked_tills_are_refused() {
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    let other = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));
+    sell_some(&till, "V003", 2);
+
+    // A code works once.
+    let code = hq.add_device("T03", "S03");
+    Till::enrolled(&server.url, &code);
+    let again = Till::empty();
+    again.fails(
+        &[
+            "enroll",
+            "--hq",
+            &server.url,
+            "--code",
+            &code,
+            "--lead-pin",
+            "1357",
+        ],
+        1,
+        "has been used",
+    );
+
+    // A till whose secret is wrong is refused, in one line, and headquarters logs it.
+    till.db()
+        .execute(
+            "UPDATE meta SET value = 'f00d' WHERE key = 'device_secret'",
+            [],
+        )
+        .unwrap();
+    let out = till.sync(&[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("headquarters refused"), "{err}");
+    assert!(hq.events().contains("authentication failed"));
+    assert!(hq.sales().is_empty());
+
+    // A revoked till is shut out.
+    sell_some(&other, "V004", 1);
+    other.synced();
+    hq.ok(&["hq", "revoke-device", "T02"]);
+    let out = other.sync(&[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refused"));
+}
+
+#[test]
+fn catalog_changes_flow_down_and_products_added_at_a_till_flow_up() {
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let t1 = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    let t2 = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));
+
+    // Headquarters changes a price while serving.
+    let csv = hq.data().join("price.csv");
+    std::fs::write(
+        &csv,
+        "sku,name_zh,unit,price_yuan,stock\nBJ-HJC-250,保靖黄金茶 250g,盒,118.00,40\n",
+    )
+    .unwrap();
+    hq.ok(&["hq", "catalog", "import", csv.to_str().unwrap()]);
+    pause(1500);
+
+    // T02 adds a product offline; it goes up with T02's sync.
+    t2.ok(&[
+        "catalog",
+        "add",
+        "--sku",
+        "LOCAL-1",
+        "--name-zh",
+        "本地蜂蜜 𠮷",
+        "--unit",
+        "瓶",
+        "--price",
+        "35",
+        "--stock",
+        "12",
+    ]);
+    t2.synced();
+    pause(1000);
+    // T01's next sync brings both the new price and T02's product.
+    t1.synced();
+    let list = t1.json(&["catalog", "list", "--json"]);
+    let price = |sku: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["sku"] == sku)
+            .map(|p| p["price_fen"].as_i64().unwrap())
+    };
+    assert_eq!(price("BJ-HJC-250"), Some(11800));
+    assert_eq!(price("LOCAL-1"), Some(3500));
+    let local = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["sku"] == "LOCAL-1")
+        .unwrap();
+    assert_eq!(local["name_zh"], "本地蜂蜜 𠮷");
+    // And T01 can sell it.
+    t1.ok(&["shift", "open", "--seller", "V003", "--float", "0"]);
+    let sale = t1.sell(&["--seller", "V003", "LOCAL-1", "--pay", "cash:35"]);
+    assert_eq!(sale["total_fen"], 3500);
+}
+
+#[test]
+fn sync_needs_an_enrolled_till() {
+    let till = Till::demo();
+    till.fails(&["sync"], 2, "not enrolled");
+    let start = Instant::now();
+    let hq = Hq::demo();
+    let out = hq.run(&["hq", "add-device", "--device", "t1", "--stall", "S01"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(start.elapsed() < Duration::from_secs(60));
+}

@@ -267,6 +267,7 @@ async fn pass(till: &mut Till, hq: &str, token: &str, limit: Duration) -> Result
         store.put(key, bytes.clone()).await;
     }
     let policy_catalog = catalog_id.clone();
+    let own: std::collections::HashSet<DocumentId> = keys.iter().map(|k| document_id(k)).collect();
     let repo = Repo::build_tokio()
         .with_storage(store)
         .with_peer_id(PeerId::from(format!("device:{device}")))
@@ -277,9 +278,11 @@ async fn pass(till: &mut Till, hq: &str, token: &str, limit: Duration) -> Result
                 ShareConfig::none()
             } else if doc == policy_catalog {
                 ShareConfig::read_write()
-            } else {
+            } else if own.contains(&doc) {
                 // Our ledgers: we send, and take nothing back.
                 ShareConfig::read_only()
+            } else {
+                ShareConfig::none()
             };
             futures::stream::iter([config])
         })

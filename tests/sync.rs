@@ -339,3 +339,299 @@ fn sync_needs_an_enrolled_till() {
     assert_eq!(out.status.code(), Some(2));
     assert!(start.elapsed() < Duration::from_secs(60));
 }
+
+/// T02's credentials, read from its database, for playing a rogue till.
+fn secret_of(till: &Till) -> String {
+    till.db()
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'device_secret'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+/// The first ledger document of a till, loaded from its database.
+fn first_ledger(till: &Till) -> fairpos_sync::LedgerDoc {
+    let conn = till.db();
+    let stored = fairpos_sync::storage::stored_docs(&conn).unwrap();
+    fairpos_sync::storage::load(&conn, &stored[0].id)
+        .unwrap()
+        .unwrap()
+}
+
+/// `doc` with one more change, made by an actor that is not its till's: a forged sale.
+fn forge(doc: &fairpos_sync::LedgerDoc, device: &str) -> automerge::Automerge {
+    let mut forged =
+        fairpos_sync::LedgerDoc::open(doc.id().clone(), doc.automerge().fork()).unwrap();
+    let mut record = match doc
+        .records()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.kind() == "sale")
+    {
+        Some(fairpos_sync::Record::Sale(s)) => s,
+        _ => panic!("no sale to copy"),
+    };
+    record.header.id = "00000000-0000-4000-8000-000000000000".into();
+    record.header.device = device.into();
+    record.header.seq = 999;
+    record.sale_seq = 999;
+    record.number = format!("{device}-000999");
+    record.total_fen = 1;
+    forged
+        .append(&fairpos_sync::Record::Sale(record), 0)
+        .unwrap();
+    forged.automerge().clone()
+}
+
+#[test]
+fn a_till_writing_into_another_tills_ledger_is_refused_and_logged() {
+    use fairpos_sync::samod::storage::{InMemoryStorage, Storage, StorageKey};
+    use fairpos_sync::samod::{BackoffConfig, PeerId, Repo};
+
+    // Step 0: T01 sells and syncs; headquarters knows its ledger as T01's.
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let t1 = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    let t2 = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));
+    sell_some(&t1, "V003", 3);
+    t1.synced();
+    let before = sorted(hq.sales());
+
+    // Step 1: with T02's credentials, someone pushes a forged version of T01's ledger over
+    // samod, skipping the announcement.
+    let ledger = first_ledger(&t1);
+    let key = ledger.id().key();
+    let forged = forge(&ledger, "T01");
+    let token = format!("T02.{}", secret_of(&t2));
+    let url = url::Url::parse(&server.url.replace("http://", "ws://")).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = InMemoryStorage::new();
+        let id = fairpos_sync::ids::document_id(&key);
+        let k = StorageKey::from_parts([id.to_string().as_str(), "snapshot", "x"]).unwrap();
+        store.put(k, forged.save()).await;
+        let repo = Repo::build_tokio()
+            .with_storage(store)
+            .with_peer_id(PeerId::from("device:T02"))
+            .load()
+            .await;
+        let dialer = repo
+            .dial(
+                BackoffConfig::default(),
+                std::sync::Arc::new(fairpos_sync::net::WsDialer::new(&url, &token)),
+            )
+            .unwrap();
+        dialer.established().await.unwrap();
+        let _handle = repo.find(id).await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        repo.stop().await;
+    });
+
+    // Step 2: headquarters holds T01's sales as they were, and says who tried what.
+    pause(500);
+    assert_eq!(sorted(hq.sales()), before);
+    let events = hq.events();
+    assert!(
+        events.contains(&format!(
+            "T02 sent sync messages for {key}, the ledger of T01"
+        )),
+        "{events}"
+    );
+
+    // Step 3: the same forgery on a USB stick, signed with T02's key, is refused.
+    let mut bundle = fairpos_sync::bundle::Bundle {
+        format: fairpos_sync::bundle::FORMAT.into(),
+        fair: ledger.id().fair.clone(),
+        source: "T02".into(),
+        created_at: "2026-11-22T12:00:00Z".into(),
+        docs: vec![fairpos_sync::bundle::BundleDoc::new(
+            key.clone(),
+            &forged.save(),
+        )],
+        signature: String::new(),
+    };
+    bundle.sign(&secret_of(&t2));
+    let file = t2.data().join("forged.bundle");
+    std::fs::write(&file, serde_json::to_vec(&bundle).unwrap()).unwrap();
+    let out = hq.run(&["hq", "bundle", "import", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("carries the ledger of T01"));
+
+    // And T02's own ledger with a change by another actor: a forged ledger change.
+    sell_some(&t2, "V004", 1);
+    let own = first_ledger(&t2);
+    let forged_own = forge(&own, "T02");
+    bundle.docs = vec![fairpos_sync::bundle::BundleDoc::new(
+        own.id().key(),
+        &forged_own.save(),
+    )];
+    bundle.sign(&secret_of(&t2));
+    std::fs::write(&file, serde_json::to_vec(&bundle).unwrap()).unwrap();
+    let out = hq.run(&["hq", "bundle", "import", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("forged ledger change"), "{err}");
+    assert_eq!(sorted(hq.sales()), before);
+}
+
+/// A TCP proxy that cuts each of its first `cuts` connections after a random number of bytes
+/// from the client, mid-message, and passes the rest through.
+fn cutting_proxy(target: std::net::SocketAddr, cuts: usize, seed: u64) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        for (n, client) in listener.incoming().enumerate() {
+            let Ok(client) = client else { continue };
+            let Ok(server) = TcpStream::connect(target) else {
+                continue;
+            };
+            let limit = if n < cuts {
+                Some(rng.random_range(40..3000usize))
+            } else {
+                None
+            };
+            let (mut c_read, mut s_write) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut s_read, mut c_write) = (server, client);
+            std::thread::spawn(move || {
+                let mut sent = 0;
+                let mut buf = [0u8; 512];
+                loop {
+                    let Ok(k) = c_read.read(&mut buf) else { break };
+                    if k == 0 {
+                        break;
+                    }
+                    let take = limit.map_or(k, |l| k.min(l.saturating_sub(sent)));
+                    if s_write.write_all(&buf[..take]).is_err() {
+                        break;
+                    }
+                    sent += take;
+                    if limit.is_some_and(|l| sent >= l) {
+                        break;
+                    }
+                }
+                let _ = s_write.shutdown(Shutdown::Both);
+                let _ = c_read.shutdown(Shutdown::Both);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s_read, &mut c_write);
+                let _ = c_write.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_proxy_that_cuts_connections_mid_message_loses_and_doubles_nothing() {
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    sell_some(&till, "V003", 40);
+    let target: std::net::SocketAddr = server.url.trim_start_matches("http://").parse().unwrap();
+    let proxy = cutting_proxy(target, 12, rand::random());
+    let via = format!("http://{proxy}");
+    // The till tries again and again through the bad link until a pass goes through whole.
+    let mut failures = 0;
+    loop {
+        let out = till.run(&["sync", "--hq", &via, "--timeout", "5"]);
+        if out.status.success() {
+            break;
+        }
+        failures += 1;
+        assert!(failures < 30, "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(failures > 0, "the proxy cut nothing");
+    assert_eq!(sorted(hq.sales()), expected(&[("T01", &till)]));
+    till.synced_with(&via);
+    assert_eq!(hq.sales().len(), 40);
+}
+
+/// Every projected row of `device`, table by table, as text.
+fn projected_rows(conn: &rusqlite::Connection, device: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (table, filter) in [
+        ("records", "device = ?1 ORDER BY seq"),
+        ("sales", "device = ?1 ORDER BY seq"),
+        (
+            "sale_lines",
+            "sale_id IN (SELECT id FROM sales WHERE device = ?1) ORDER BY sale_id, line",
+        ),
+        (
+            "sale_payments",
+            "sale_id IN (SELECT id FROM sales WHERE device = ?1) ORDER BY sale_id, idx",
+        ),
+        ("shifts", "device = ?1 ORDER BY id"),
+    ] {
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM {table} WHERE {filter}"))
+            .unwrap();
+        let n = stmt.column_count();
+        let rows = stmt
+            .query_map([device], |r| {
+                let cells: Vec<String> = (0..n)
+                    .map(|i| format!("{:?}", r.get::<_, rusqlite::types::Value>(i).unwrap()))
+                    .collect();
+                Ok(format!("{table}: {}", cells.join(" | ")))
+            })
+            .unwrap();
+        out.extend(rows.map(|r| r.unwrap()));
+    }
+    out
+}
+
+#[test]
+fn a_till_through_the_fair_hub_ends_up_at_hq_as_if_it_synced_directly() {
+    // Step 0: headquarters enrols two tills and a hub for the venue.
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let direct = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    let relayed = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));
+    let hub_code = hq.json(&["hq", "add-device", "--device", "H1", "--hub", "--json"])["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hub = Hq {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    hub.ok(&["hq", "enroll", "--hq", &server.url, "--code", &hub_code]);
+    let hub_server = Server::start(hub.data(), &["--upstream", &server.url]);
+
+    // Step 1: both sell; T01 syncs with headquarters, T02 only with the hub on the LAN.
+    sell_some(&direct, "V003", 5);
+    sell_some(&relayed, "V004", 7);
+    direct.synced();
+    relayed.synced_with(&hub_server.url);
+    assert_eq!(hub.sales().len(), 7, "the hub holds T02's sales");
+
+    // Step 2: the hub relays; headquarters ends up holding T02's ledger as T02 has it.
+    let start = Instant::now();
+    while hq.sales().len() < 12 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the hub never relayed"
+        );
+        pause(200);
+    }
+    pause(500);
+    let hq_db = rusqlite::Connection::open(hq.data().join("hq.db")).unwrap();
+    for (device, till) in [("T01", &direct), ("T02", &relayed)] {
+        assert_eq!(
+            projected_rows(&hq_db, device),
+            projected_rows(&till.db(), device),
+            "headquarters holds {device} exactly as the till does"
+        );
+    }
+    assert_eq!(
+        sorted(hq.sales()),
+        expected(&[("T01", &direct), ("T02", &relayed)])
+    );
+    // And T02's next direct sync finds nothing missing.
+    relayed.synced();
+    assert_eq!(hq.sales().len(), 12);
+}

@@ -30,7 +30,7 @@ use fairpos_sync::samod::{
     BackoffConfig, DocHandle, DocumentId, PeerId, Repo, ShareConfig, SharePolicy, Transport,
 };
 use fairpos_sync::samod_storage::{load_document, SqliteStorage};
-use futures::stream::{self, BoxStream, StreamExt};
+use futures::stream::{self, StreamExt};
 use rusqlite::Connection;
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
@@ -51,6 +51,9 @@ struct AppState {
     catalog_key: String,
     catalog: Option<DocHandle>,
     acceptor: fairpos_sync::samod::AcceptorHandle,
+    /// Documents peers send messages about, for the maintenance thread to check.
+    seen: mpsc::UnboundedSender<(Peer, String)>,
+    announced: Arc<watch::Sender<u64>>,
 }
 
 /// Who may sync which document.
@@ -60,9 +63,20 @@ struct Policy {
     catalog: DocumentId,
     hub: bool,
     revoked: watch::Receiver<HashSet<String>>,
+    /// Bumped whenever a ledger is announced.
+    announced: watch::Receiver<u64>,
 }
 
 impl Policy {
+    /// Whether headquarters has the document announced.
+    fn is_known(&self, doc: &DocumentId) -> bool {
+        self.db
+            .lock()
+            .ok()
+            .and_then(|db| project::announced(&db, doc).ok().flatten())
+            .is_some()
+    }
+
     fn decide(&self, doc: &DocumentId, peer: &str) -> ShareConfig {
         let is_catalog = *doc == self.catalog;
         // Headquarters, seen from a hub: it sends the catalog, and takes our ledgers.
@@ -102,41 +116,71 @@ impl Policy {
     }
 }
 
+/// Where a peer's decision for one document stands.
+enum Watch {
+    /// The first decision is to be made.
+    Start,
+    /// Refused for now: the document is not announced yet.
+    Unannounced(watch::Receiver<u64>),
+    /// Granted to a device: watching for it to be revoked.
+    Granted(String, watch::Receiver<HashSet<String>>),
+    Done,
+}
+
 impl SharePolicy for Policy {
+    /// The first decision; then, for a ledger not announced yet, the decision once it is; and
+    /// for a device, `none` the moment it is revoked.
     fn share(
         &self,
         doc_id: DocumentId,
         peer_id: PeerId,
     ) -> impl futures::Stream<Item = ShareConfig> + Send + 'static {
+        let policy = self.clone();
         let peer = peer_id.to_string();
-        let first = self.decide(&doc_id, &peer);
         let device = peer
             .strip_prefix("device:")
             .or_else(|| peer.strip_prefix("hub:"))
             .map(str::to_string);
-        let revoked = self.revoked.clone();
-        // The first decision, then `none` the moment the device is revoked.
-        let later: BoxStream<'static, ShareConfig> = match device {
-            Some(device) if first != ShareConfig::none() => {
-                stream::unfold(Some(revoked), move |rx| {
-                    let device = device.clone();
-                    async move {
-                        let mut rx = rx?;
-                        loop {
-                            if rx.borrow().contains(&device) {
-                                return Some((ShareConfig::none(), None));
-                            }
-                            if rx.changed().await.is_err() {
-                                return None;
-                            }
-                        }
+        stream::unfold(Watch::Start, move |state| {
+            let policy = policy.clone();
+            let peer = peer.clone();
+            let device = device.clone();
+            let doc_id = doc_id.clone();
+            async move {
+                let after = |d: ShareConfig| match (&device, d == ShareConfig::none()) {
+                    (Some(dev), false) => Watch::Granted(dev.clone(), policy.revoked.clone()),
+                    _ => Watch::Done,
+                };
+                match state {
+                    Watch::Start => {
+                        let d = policy.decide(&doc_id, &peer);
+                        let next = if d == ShareConfig::none()
+                            && device.is_some()
+                            && !policy.is_known(&doc_id)
+                        {
+                            Watch::Unannounced(policy.announced.clone())
+                        } else {
+                            after(d)
+                        };
+                        Some((d, next))
                     }
-                })
-                .boxed()
+                    Watch::Unannounced(mut announced) => loop {
+                        announced.changed().await.ok()?;
+                        if policy.is_known(&doc_id) {
+                            let d = policy.decide(&doc_id, &peer);
+                            return Some((d, after(d)));
+                        }
+                    },
+                    Watch::Granted(dev, mut revoked) => loop {
+                        if revoked.borrow_and_update().contains(&dev) {
+                            return Some((ShareConfig::none(), Watch::Done));
+                        }
+                        revoked.changed().await.ok()?;
+                    },
+                    Watch::Done => None,
+                }
             }
-            _ => stream::empty().boxed(),
-        };
-        stream::iter([first]).chain(later)
+        })
     }
 }
 
@@ -189,14 +233,53 @@ async fn sync_socket(
         Err(r) => return *r,
     };
     let acceptor = state.acceptor.clone();
+    let seen = state.seen.clone();
     ws.max_message_size(256 << 20)
         .on_upgrade(move |socket| async move {
-            let transport =
-                Transport::from_axum(socket).with_expected_peer_id(PeerId::from(peer.peer_id()));
+            let transport = watched_transport(socket, peer.clone(), seen)
+                .with_expected_peer_id(PeerId::from(peer.peer_id()));
             if let Err(e) = acceptor.accept(transport) {
                 eprintln!("sync connection of {}: {e}", peer.name());
             }
         })
+}
+
+/// A samod transport over an axum WebSocket whose inbound messages are reported, with the
+/// authenticated peer, to the maintenance thread: that is where a till sending changes to
+/// another till's ledger is seen and logged (the share policy refuses them silently).
+fn watched_transport(
+    socket: axum::extract::ws::WebSocket,
+    peer: Peer,
+    seen: mpsc::UnboundedSender<(Peer, String)>,
+) -> Transport {
+    use axum::extract::ws::Message;
+    use futures::SinkExt;
+    let (sink, stream) = socket.split();
+    let stream = stream
+        .filter_map(move |m| {
+            let seen = seen.clone();
+            let peer = peer.clone();
+            async move {
+                match m {
+                    Ok(Message::Binary(bytes)) => {
+                        if let Some((kind, Some(doc))) = fairpos_sync::net::peek(&bytes) {
+                            if kind == "sync" || kind == "request" {
+                                let _ = seen.send((peer, doc));
+                            }
+                        }
+                        Some(Ok(bytes.to_vec()))
+                    }
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                }
+            }
+        })
+        .boxed();
+    let sink =
+        Box::pin(sink.with(|bytes: Vec<u8>| async move {
+            Ok::<_, axum::Error>(Message::Binary(bytes.into()))
+        }));
+    Transport::new(stream, sink)
 }
 
 async fn enroll(State(state): State<AppState>, Json(req): Json<EnrollRequest>) -> Response {
@@ -254,10 +337,13 @@ async fn announce(
         return api_error(StatusCode::INTERNAL_SERVER_ERROR, "database");
     };
     match project::announce(&db, &peer, &state.fair.id, &req.docs) {
-        Ok(None) => Json(AnnounceResponse {
-            catalog_key: state.catalog_key.clone(),
-        })
-        .into_response(),
+        Ok(None) => {
+            state.announced.send_modify(|n| *n += 1);
+            Json(AnnounceResponse {
+                catalog_key: state.catalog_key.clone(),
+            })
+            .into_response()
+        }
         Ok(Some(why)) => api_error(StatusCode::FORBIDDEN, why),
         Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
@@ -395,11 +481,14 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
     let db = Arc::new(Mutex::new(hq.conn));
     let (changed_tx, changed_rx) = mpsc::unbounded_channel();
     let storage = SqliteStorage::new(connect(dir)?, Some(changed_tx));
+    let (announced_tx, announced_rx) = watch::channel(0u64);
+    let announced_tx = Arc::new(announced_tx);
     let policy = Policy {
         db: db.clone(),
         catalog: catalog_id.clone(),
         hub: matches!(role, Role::Hub { .. }),
         revoked: revoked_rx,
+        announced: announced_rx,
     };
     let repo = Repo::build_tokio()
         .with_storage(storage)
@@ -426,6 +515,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
                 .map_err(|e| Error::Other(e.to_string()))?,
         )
         .map_err(|e| Error::Other(format!("samod: {e}")))?;
+    let (seen_tx, seen_rx) = mpsc::unbounded_channel();
     let state = AppState {
         db: db.clone(),
         fair: fair.clone(),
@@ -433,6 +523,8 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         catalog_key: catalog_key.clone(),
         catalog: catalog.clone(),
         acceptor,
+        seen: seen_tx,
+        announced: announced_tx,
     };
 
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -443,7 +535,9 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         let role = role.clone();
         let stop = stop.clone();
         std::thread::spawn(move || {
-            maintain(&dir, &fair, &role, changed_rx, catalog, revoked_tx, stop)
+            maintain(
+                &dir, &fair, &role, changed_rx, seen_rx, catalog, revoked_tx, stop,
+            )
         })
     };
     if let Role::Hub { device, upstream } = &role {
@@ -502,13 +596,15 @@ async fn shutdown() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
-/// The maintenance loop: projection as samod stores documents, catalog edits from the
-/// command line, revocations.
+/// The maintenance loop: projection as samod stores documents, intrusions into other
+/// tills' ledgers, catalog edits from the command line, revocations.
+#[allow(clippy::too_many_arguments)]
 fn maintain(
     dir: &Path,
     fair: &Fair,
     role: &Role,
     mut changed: mpsc::UnboundedReceiver<DocumentId>,
+    mut seen: mpsc::UnboundedReceiver<(Peer, String)>,
     catalog: Option<DocHandle>,
     revoked: watch::Sender<HashSet<String>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
@@ -520,7 +616,26 @@ fn maintain(
     let catalog_key = fairpos_sync::ids::catalog_key(&fair.id);
     let mut catalog_version = meta(&conn, "catalog_version").ok().flatten();
     let mut tick: u64 = 0;
+    let mut intrusions: HashSet<(String, String)> = HashSet::new();
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        while let Ok((peer, doc)) = seen.try_recv() {
+            let Peer::Till(device) = &peer else { continue };
+            let Ok(id) = doc.parse::<DocumentId>() else {
+                continue;
+            };
+            if let Ok(Some((key, Some(owner)))) = project::announced(&conn, &id) {
+                if &owner != device && intrusions.insert((device.clone(), doc.clone())) {
+                    Hq::log_event(
+                        &conn,
+                        device,
+                        "refused",
+                        &format!(
+                            "{device} sent sync messages for {key}, the ledger of {owner}: ignored"
+                        ),
+                    );
+                }
+            }
+        }
         let mut dirty = HashSet::new();
         while let Ok(doc) = changed.try_recv() {
             dirty.insert(doc);

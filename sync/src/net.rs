@@ -84,3 +84,21 @@ impl Dialer for WsDialer {
         })
     }
 }
+
+/// The kind and document of an automerge-repo protocol message, read without decoding the
+/// rest: `("sync", Some(doc id))`, `("request", Some(..))`, `("join", None)`, ...
+pub fn peek(message: &[u8]) -> Option<(String, Option<String>)> {
+    let mut d = minicbor::Decoder::new(message);
+    let len = d.map().ok()??;
+    let mut kind = None;
+    let mut doc = None;
+    for _ in 0..len {
+        let key = d.str().ok()?.to_string();
+        match key.as_str() {
+            "type" => kind = Some(d.str().ok()?.to_string()),
+            "documentId" if d.probe().str().is_ok() => doc = Some(d.str().ok()?.to_string()),
+            _ => d.skip().ok()?,
+        }
+    }
+    Some((kind?, doc))
+}

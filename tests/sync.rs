@@ -501,8 +501,7 @@ fn cutting_proxy(target: std::net::SocketAddr, cuts: usize, seed: u64) -> std::n
             std::thread::spawn(move || {
                 let mut sent = 0;
                 let mut buf = [0u8; 512];
-                loop {
-                    let Ok(k) = c_read.read(&mut buf) else { break };
+                while let Ok(k) = c_read.read(&mut buf) {
                     if k == 0 {
                         break;
                     }

@@ -3,18 +3,17 @@
 #   scripts/setup.sh          what the till needs to build and run
 #   scripts/setup.sh --test   also what the test suite needs
 set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
 
-run_packages=(pkg-config)
-test_packages=(socat)
-
-packages=("${run_packages[@]}")
+# Each need: a command that shows it is met, and the Debian package that meets it.
+needs=("pkg-config:pkg-config")
 if [[ ${1:-} == --test ]]; then
-  packages+=("${test_packages[@]}")
+  needs+=("socat:socat" "node:nodejs" "npm:npm")
 fi
 
 missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+for need in "${needs[@]}"; do
+  command -v "${need%%:*}" >/dev/null 2>&1 || missing+=("${need##*:}")
 done
 
 if ((${#missing[@]})); then
@@ -23,6 +22,12 @@ if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The JavaScript automerge-repo peers of the interop test and the sync benchmark.
+if [[ ${1:-} == --test && ! -d $here/interop/node_modules/@automerge/automerge-repo ]]; then
+  echo "installing the npm packages of interop/"
+  npm ci --prefix "$here/interop" --no-audit --no-fund --loglevel=error
 fi
 
 if ! command -v cargo >/dev/null; then

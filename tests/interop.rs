@@ -1,0 +1,107 @@
+//! Interop with the JavaScript automerge-repo: a Node client (`@automerge/automerge-repo`
+//! 2.5.x and its WebSocket adapter, installed into `interop/` by `.ci/run`) connects to
+//! headquarters as an organizer and reads a till's ledger document. What it sums must be
+//! what the till sold.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::hq::{Hq, PASSWORD};
+use common::Till;
+use serde_json::Value;
+
+fn interop_dir() -> &'static Path {
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/interop"));
+    assert!(
+        dir.join("node_modules/@automerge/automerge-repo").exists(),
+        "the npm packages are missing: run `npm ci --prefix interop` (scripts/setup.sh --test does)"
+    );
+    dir
+}
+
+/// An organizer session: `(token, peer id)`.
+fn login(url: &str) -> (String, String) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let r: Value = reqwest::Client::new()
+            .post(format!("{url}/api/v1/login"))
+            .json(&serde_json::json!({ "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (
+            r["token"].as_str().unwrap().to_string(),
+            r["peer_id"].as_str().unwrap().to_string(),
+        )
+    })
+}
+
+fn docs(url: &str, token: &str) -> Vec<Value> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let r = reqwest::Client::new()
+            .get(format!("{url}/api/v1/docs"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        r.json::<Vec<Value>>().await.unwrap()
+    })
+}
+
+#[test]
+fn javascript_automerge_repo_reads_a_tills_ledger_through_hq() {
+    let dir = interop_dir();
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    till.ok(&["shift", "open", "--seller", "V003", "--float", "0"]);
+    for items in [
+        vec!["6935780100128*2", "GZ-MJ-200"],
+        vec!["2110021007501"],
+        vec!["XP-CZY-5L", "LS-MH-1*3"],
+    ] {
+        let mut args = vec!["--seller", "V003"];
+        args.extend(items);
+        args.extend(["--pay", "wechat"]);
+        till.sell(&args);
+    }
+    till.synced();
+
+    let (token, peer_id) = login(&server.url);
+    let ledger = docs(&server.url, &token)
+        .into_iter()
+        .find(|d| d["device"] == "T01")
+        .expect("T01's ledger at headquarters");
+    let ws = format!("{}/sync", server.url.replace("http://", "ws://"));
+    let out = Command::new("node")
+        .current_dir(dir)
+        .args(["read-ledger.mjs", &ws, &token, &peer_id, ledger["doc_id"].as_str().unwrap()])
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "node failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sold: i64 = till.sale_totals().iter().map(|(_, t)| t).sum();
+    assert_eq!(read["device"], "T01");
+    assert_eq!(read["sales"], 3);
+    assert_eq!(read["total_fen"].as_i64(), Some(sold));
+    assert_eq!(read["lines"], 5);
+
+    // Without credentials the same client gets nothing.
+    let out = Command::new("node")
+        .current_dir(dir)
+        .args(["read-ledger.mjs", &ws, "org.wrong", &peer_id, ledger["doc_id"].as_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "an anonymous reader read the ledger");
+}

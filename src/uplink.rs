@@ -16,9 +16,11 @@ use fairpos_sync::bundle::{Bundle, BundleDoc, FORMAT};
 use fairpos_sync::catalog::CatalogDoc;
 use fairpos_sync::ids::{catalog_key, document_id};
 use fairpos_sync::ledger::heads_text;
-use fairpos_sync::net::WsDialer;
+use fairpos_sync::net::{Refused, WsDialer};
 use fairpos_sync::samod::storage::{InMemoryStorage, Storage, StorageKey};
-use fairpos_sync::samod::{BackoffConfig, DocumentId, PeerId, Repo, ShareConfig};
+use fairpos_sync::samod::{
+    BackoffConfig, ConnectionId, DialerHandle, DocumentId, PeerId, Repo, ShareConfig,
+};
 use fairpos_sync::{storage, LedgerDoc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -178,6 +180,11 @@ pub struct SyncReport {
     pub documents: usize,
     pub records: usize,
     pub catalog_changed: bool,
+    /// Milliseconds spent pushing the ledgers, on the catalog, and waiting for headquarters
+    /// to confirm.
+    pub push_ms: f64,
+    pub catalog_ms: f64,
+    pub confirm_ms: f64,
 }
 
 /// Options of a sync pass.
@@ -249,45 +256,31 @@ async fn pass(till: &mut Till, hq: &str, token: &str, limit: Duration) -> Result
     debug_assert_eq!(catalog_key, catalog_key_of(&fair));
 
     // 2. A samod session with a copy of the documents.
-    let store = InMemoryStorage::new();
-    for doc in &docs {
-        let key = StorageKey::from_parts([
-            document_id(&doc.id().key()).to_string().as_str(),
-            "snapshot",
-            "local",
-        ])
-        .map_err(|_| Error::Other("bad storage key".into()))?;
-        store.put(key, doc.automerge().save()).await;
-    }
     let catalog_id = document_id(&catalog_key);
     let local_catalog = stored_catalog(till.reader()?, &catalog_key)?;
+    let mut seeds: Vec<(DocumentId, Vec<u8>)> = docs
+        .iter()
+        .map(|d| (document_id(&d.id().key()), d.automerge().save()))
+        .collect();
     if let Some(bytes) = &local_catalog {
-        let key = StorageKey::from_parts([catalog_id.to_string().as_str(), "snapshot", "local"])
-            .map_err(|_| Error::Other("bad storage key".into()))?;
-        store.put(key, bytes.clone()).await;
+        seeds.push((catalog_id.clone(), bytes.clone()));
     }
     let policy_catalog = catalog_id.clone();
     let own: std::collections::HashSet<DocumentId> = keys.iter().map(|k| document_id(k)).collect();
-    let repo = Repo::build_tokio()
-        .with_storage(store)
-        .with_peer_id(PeerId::from(format!("device:{device}")))
-        .with_share_policy(move |doc: DocumentId, peer: PeerId| {
-            let peer = peer.to_string();
-            let upstream = peer.starts_with("hq:") || peer.starts_with("hub:");
-            let config = if !upstream {
-                ShareConfig::none()
-            } else if doc == policy_catalog {
-                ShareConfig::read_write()
-            } else if own.contains(&doc) {
-                // Our ledgers: we send, and take nothing back.
-                ShareConfig::read_only()
-            } else {
-                ShareConfig::none()
-            };
-            futures::stream::iter([config])
-        })
-        .load()
-        .await;
+    let repo = seeded_repo(&seeds, &format!("device:{device}"), move |doc, peer| {
+        let upstream = peer.starts_with("hq:") || peer.starts_with("hub:");
+        if !upstream {
+            ShareConfig::none()
+        } else if *doc == policy_catalog {
+            ShareConfig::read_write()
+        } else if own.contains(doc) {
+            // Our ledgers: we send, and take nothing back.
+            ShareConfig::read_only()
+        } else {
+            ShareConfig::none()
+        }
+    })
+    .await?;
     let result = session(
         &repo,
         till,
@@ -320,35 +313,10 @@ async fn session(
     have_catalog: bool,
     limit: Duration,
 ) -> Result<SyncReport> {
-    let base =
-        url::Url::parse(hq).map_err(|e| Error::input(format!("bad headquarters URL {hq}: {e}")))?;
-    let mut ws = base.clone();
-    let _ = ws.set_scheme(if base.scheme() == "https" {
-        "wss"
-    } else {
-        "ws"
-    });
-    let backoff = BackoffConfig {
-        initial_delay: Duration::from_millis(100),
-        max_delay: Duration::from_secs(2),
-        max_retries: Some(3),
-    };
-    let dialer = repo
-        .dial(backoff, std::sync::Arc::new(WsDialer::new(&ws, token)))
-        .map_err(|e| Error::Other(format!("samod: {e}")))?;
-    match with_timeout("answer", limit, dialer.established()).await? {
-        Ok(_) => {}
-        Err(e) => {
-            return Err(Error::Other(format!(
-                "headquarters unreachable at {hq}: {e}"
-            )))
-        }
-    }
-    let conn = dialer
-        .connection_id()
-        .ok_or_else(|| unreachable(hq, "the connection closed"))?;
+    let (dialer, conn) = dial(repo, hq, token, limit).await?;
 
     // 3. The ledgers go up.
+    let phase = Instant::now();
     for doc in docs {
         let id = document_id(&doc.id().key());
         let handle = repo
@@ -364,7 +332,10 @@ async fn session(
         .await?;
     }
 
+    let push_ms = phase.elapsed().as_secs_f64() * 1e3;
+
     // 4. The catalog comes down.
+    let phase = Instant::now();
     let mut catalog_changed = false;
     if let Ok(Some(handle)) = repo.find(catalog_id.clone()).await {
         if have_catalog {
@@ -382,7 +353,10 @@ async fn session(
         }
     }
 
+    let catalog_ms = phase.elapsed().as_secs_f64() * 1e3;
+
     // 5. Headquarters confirms, from what it has projected, that it holds everything.
+    let phase = Instant::now();
     let http = reqwest::Client::new();
     let wanted: Vec<(String, String)> = docs
         .iter()
@@ -425,6 +399,8 @@ async fn session(
     }
     dialer.close();
 
+    let confirm_ms = phase.elapsed().as_secs_f64() * 1e3;
+
     // 6. Remember what headquarters holds.
     let records: usize = docs.iter().map(|d| d.len()).sum();
     till.store_mut().write(|w| {
@@ -450,7 +426,71 @@ async fn session(
         documents: docs.len(),
         records,
         catalog_changed,
+        push_ms,
+        catalog_ms,
+        confirm_ms,
     })
+}
+
+/// A samod repo for one session, holding copies of `docs`, speaking as `peer`, sharing as
+/// `decide(document, remote peer)` says.
+pub async fn seeded_repo(
+    docs: &[(DocumentId, Vec<u8>)],
+    peer: &str,
+    decide: impl Fn(&DocumentId, &str) -> ShareConfig + Clone + Send + 'static,
+) -> Result<Repo> {
+    let store = InMemoryStorage::new();
+    for (id, bytes) in docs {
+        let key = StorageKey::from_parts([id.to_string().as_str(), "snapshot", "local"])
+            .map_err(|_| Error::Other("bad storage key".into()))?;
+        store.put(key, bytes.clone()).await;
+    }
+    Ok(Repo::build_tokio()
+        .with_storage(store)
+        .with_peer_id(PeerId::from(peer))
+        .with_share_policy(move |doc: DocumentId, remote: PeerId| {
+            futures::stream::iter([decide(&doc, &remote.to_string())])
+        })
+        .load()
+        .await)
+}
+
+/// Dials the sync endpoint of `hq` (an `http://` base) with `token` and waits for the
+/// connection.
+pub async fn dial(
+    repo: &Repo,
+    hq: &str,
+    token: &str,
+    limit: Duration,
+) -> Result<(DialerHandle<Refused>, ConnectionId)> {
+    let base =
+        url::Url::parse(hq).map_err(|e| Error::input(format!("bad headquarters URL {hq}: {e}")))?;
+    let mut ws = base.clone();
+    let _ = ws.set_scheme(if base.scheme() == "https" {
+        "wss"
+    } else {
+        "ws"
+    });
+    let backoff = BackoffConfig {
+        initial_delay: Duration::from_millis(100),
+        max_delay: Duration::from_secs(2),
+        max_retries: Some(3),
+    };
+    let dialer = repo
+        .dial(backoff, std::sync::Arc::new(WsDialer::new(&ws, token)))
+        .map_err(|e| Error::Other(format!("samod: {e}")))?;
+    match with_timeout("answer", limit, dialer.established()).await? {
+        Ok(_) => {}
+        Err(e) => {
+            return Err(Error::Other(format!(
+                "headquarters unreachable at {hq}: {e}"
+            )))
+        }
+    }
+    let conn = dialer
+        .connection_id()
+        .ok_or_else(|| unreachable(hq, "the connection closed"))?;
+    Ok((dialer, conn))
 }
 
 /// What `fairpos sync status` shows.

@@ -82,7 +82,13 @@ fn javascript_automerge_repo_reads_a_tills_ledger_through_hq() {
     let ws = format!("{}/sync", server.url.replace("http://", "ws://"));
     let out = Command::new("node")
         .current_dir(dir)
-        .args(["read-ledger.mjs", &ws, &token, &peer_id, ledger["doc_id"].as_str().unwrap()])
+        .args([
+            "read-ledger.mjs",
+            &ws,
+            &token,
+            &peer_id,
+            ledger["doc_id"].as_str().unwrap(),
+        ])
         .output()
         .expect("node");
     assert!(
@@ -100,7 +106,13 @@ fn javascript_automerge_repo_reads_a_tills_ledger_through_hq() {
     // Without credentials the same client gets nothing.
     let out = Command::new("node")
         .current_dir(dir)
-        .args(["read-ledger.mjs", &ws, "org.wrong", &peer_id, ledger["doc_id"].as_str().unwrap()])
+        .args([
+            "read-ledger.mjs",
+            &ws,
+            "org.wrong",
+            &peer_id,
+            ledger["doc_id"].as_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success(), "an anonymous reader read the ledger");

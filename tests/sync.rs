@@ -634,3 +634,33 @@ fn a_till_through_the_fair_hub_ends_up_at_hq_as_if_it_synced_directly() {
     relayed.synced();
     assert_eq!(hq.sales().len(), 12);
 }
+
+#[test]
+fn sync_watch_keeps_headquarters_current_while_the_till_sells() {
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    till.ok(&["shift", "open", "--seller", "V003", "--float", "0"]);
+    let mut watch = till
+        .command()
+        .args(["sync", "--watch", "--interval", "1", "--timeout", "10"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The till sells between passes; each sale reaches headquarters without a manual sync.
+    for n in 1..=3 {
+        till.sell(&["--seller", "V003", "LS-MH-1", "--pay", "wechat"]);
+        let start = Instant::now();
+        while hq.sales().len() < n {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "sale {n} never reached HQ"
+            );
+            pause(200);
+        }
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert_eq!(sorted(hq.sales()), expected(&[("T01", &till)]));
+}

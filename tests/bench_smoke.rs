@@ -1,0 +1,44 @@
+//! The benchmarks run and report their figures (tests assert behaviour, not speed; the
+//! figures themselves are in the README and the closing notes).
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn bench(args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_fairpos-bench"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "fairpos-bench {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    serde_json::from_str(text.lines().last().unwrap()).unwrap()
+}
+
+#[test]
+fn the_commit_bench_reports_its_figures() {
+    let v = bench(&["commit", "--sales", "60"]);
+    for key in [
+        "fairpos_p50_us",
+        "fairpos_p99_us",
+        "baseline_p50_us",
+        "ratio_p50",
+        "p50_first_1k_us",
+        "p50_last_1k_us",
+    ] {
+        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key} in {v}");
+    }
+    assert_eq!(v["sales"], 60);
+}
+
+#[test]
+fn the_sync_bench_pushes_to_both_servers() {
+    let v = bench(&["sync", "--sales", "30"]);
+    assert_eq!(v["records"], 31, "30 sales and the shift's opening");
+    assert!(v["fairpos_ms"].as_f64().unwrap() > 0.0);
+    assert!(v["js_sync_server_ms"].as_f64().unwrap() > 0.0);
+}

@@ -633,6 +633,16 @@ fn a_till_through_the_fair_hub_ends_up_at_hq_as_if_it_synced_directly() {
     // And T02's next direct sync finds nothing missing.
     relayed.synced();
     assert_eq!(hq.sales().len(), 12);
+
+    // A hub's USB bundle is signed by the hub, verified, and adds nothing twice.
+    let bundle = hub.data().join("hub.bundle");
+    hub.ok(&["bundle", "export", bundle.to_str().unwrap()]);
+    let out = hq.ok(&["hq", "bundle", "import", bundle.to_str().unwrap()]);
+    assert!(
+        out.contains("from H1") && out.contains("0 new records"),
+        "{out}"
+    );
+    assert_eq!(hq.sales().len(), 12);
 }
 
 #[test]

@@ -27,7 +27,9 @@ fi
 # The JavaScript automerge-repo peers of the interop test and the sync benchmark.
 if [[ ${1:-} == --test && ! -d $here/interop/node_modules/@automerge/automerge-repo ]]; then
   echo "installing the npm packages of interop/"
-  npm ci --prefix "$here/interop" --no-audit --no-fund --loglevel=error
+  # `npm ci` trips over optional native packages that npm leaves out of the lockfile; the
+  # lockfile and the exact versions in package.json still pin what is installed.
+  npm install --prefix "$here/interop" --no-save --no-audit --no-fund --loglevel=error
 fi
 
 if ! command -v cargo >/dev/null; then

@@ -16,7 +16,7 @@ fn interop_dir() -> &'static Path {
     let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/interop"));
     assert!(
         dir.join("node_modules/@automerge/automerge-repo").exists(),
-        "the npm packages are missing: run `npm ci --prefix interop` (scripts/setup.sh --test does)"
+        "the npm packages are missing: run `scripts/setup.sh --test` (scripts/setup.sh --test does)"
     );
     dir
 }

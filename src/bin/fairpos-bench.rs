@@ -278,7 +278,7 @@ fn sync(sales: usize, dir: Option<PathBuf>) -> Result<(), Box<dyn std::error::Er
         .join("node_modules/@automerge/automerge-repo-sync-server")
         .exists()
     {
-        return Err("the npm baseline is missing: run `npm ci --prefix interop`".into());
+        return Err("the npm baseline is missing: run `scripts/setup.sh --test`".into());
     }
     let dir = match dir {
         Some(d) => d,

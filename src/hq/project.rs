@@ -185,3 +185,150 @@ pub fn announce(
     }
     Ok(None)
 }
+
+/// A ledger as the projector holds it between changes.
+struct Held {
+    key: String,
+    device: String,
+    ledger: LedgerDoc,
+    /// Storage keys already loaded into `ledger`.
+    chunks: std::collections::HashSet<String>,
+    /// Heads the projection has applied.
+    projected: Vec<automerge::ChangeHash>,
+    refused: bool,
+}
+
+/// Projection as changes arrive: each ledger stays in memory; a change in storage loads only
+/// the new chunks, checks only the new changes' authors, and applies only the records added
+/// since the heads last projected (an Automerge diff). Headquarters never merges tills into
+/// one document: one held document per ledger.
+#[derive(Default)]
+pub struct Projector {
+    held: std::collections::HashMap<DocumentId, Held>,
+}
+
+impl Projector {
+    pub fn new() -> Projector {
+        Projector::default()
+    }
+
+    /// Projects what is new of the document `doc_id` in storage.
+    pub fn project(&mut self, conn: &Connection, doc_id: &DocumentId) -> Result<Outcome> {
+        if !self.held.contains_key(doc_id) {
+            let Some((key, device)) = announced(conn, doc_id)? else {
+                return Ok(Outcome::Unknown);
+            };
+            let Some(device) = device else {
+                return Ok(Outcome::Catalog);
+            };
+            let Some(id) = LedgerId::from_key(&key) else {
+                return refuse(conn, doc_id, &device, format!("{key} is not a ledger key"));
+            };
+            let keys = fairpos_sync::samod_storage::document_chunk_keys(conn, doc_id)?;
+            if keys.is_empty() {
+                return Ok(Outcome::Unknown);
+            }
+            let Some(doc) = load_document(conn, doc_id)? else {
+                return Ok(Outcome::Unknown);
+            };
+            let ledger = match LedgerDoc::open(id, doc) {
+                Ok(l) => l,
+                // Not whole yet (the genesis may still be on its way): try again later.
+                Err(_) => return Ok(Outcome::Unknown),
+            };
+            // Resume from the heads projected before a restart, when the document has them.
+            let stored: String = conn.query_row(
+                "SELECT heads FROM hq_docs WHERE doc_id = ?1",
+                [doc_id.to_string()],
+                |r| r.get(0),
+            )?;
+            let projected: Vec<automerge::ChangeHash> = stored
+                .split(',')
+                .filter_map(|h| h.parse().ok())
+                .filter(|h| ledger.automerge().get_change_meta_by_hash(h).is_some())
+                .collect();
+            self.held.insert(
+                doc_id.clone(),
+                Held {
+                    key,
+                    device,
+                    ledger,
+                    chunks: keys.into_iter().collect(),
+                    projected,
+                    refused: false,
+                },
+            );
+        } else {
+            let held = self.held.get_mut(doc_id).expect("held");
+            for key in fairpos_sync::samod_storage::document_chunk_keys(conn, doc_id)? {
+                if held.chunks.contains(&key) {
+                    continue;
+                }
+                if let Some(bytes) = fairpos_sync::samod_storage::chunk(conn, &key)? {
+                    held.ledger.load_more(&bytes)?;
+                }
+                held.chunks.insert(key);
+            }
+        }
+        let held = self.held.get_mut(doc_id).expect("held");
+        if held.refused {
+            return Ok(Outcome::Refused("refused before".into()));
+        }
+        // The authors of the new changes.
+        let actor = devices::actor_of(conn, &held.device)?;
+        for change in held.ledger.automerge().get_changes_meta(&held.projected) {
+            let author = change.actor.to_hex_string();
+            if actor.as_deref() != Some(author.as_str()) {
+                held.refused = true;
+                let why = format!(
+                    "forged ledger change {}: written by actor {author}, but {} writes as {}",
+                    change.hash,
+                    held.device,
+                    actor.as_deref().unwrap_or("nobody")
+                );
+                let device = held.device.clone();
+                return refuse(conn, doc_id, &device, why);
+            }
+        }
+        let records = held.ledger.records_since(&held.projected)?;
+        if let Some(r) = records.iter().find(|r| r.header().device != held.device) {
+            held.refused = true;
+            let why = format!(
+                "record {} in {} claims device {}",
+                r.header().id,
+                held.key,
+                r.header().device
+            );
+            let device = held.device.clone();
+            return refuse(conn, doc_id, &device, why);
+        }
+        let tx = conn.unchecked_transaction()?;
+        let mut new_records = 0;
+        let mut product_adds = Vec::new();
+        for record in &records {
+            if projection::apply(&tx, record, &held.key)? {
+                new_records += 1;
+                if let Record::ProductAdd(p) = record {
+                    product_adds.push(p.product.clone());
+                }
+            }
+        }
+        let heads = held.ledger.heads();
+        tx.execute(
+            "UPDATE hq_docs SET heads = ?2, records = ?3, refused = NULL, updated_at = ?4
+             WHERE doc_id = ?1",
+            params![
+                doc_id.to_string(),
+                heads_text(&heads),
+                held.ledger.len() as i64,
+                now_text()
+            ],
+        )?;
+        tx.commit()?;
+        held.projected = heads;
+        Ok(Outcome::Projected {
+            new_records,
+            product_adds,
+        })
+    }
+}

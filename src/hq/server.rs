@@ -617,6 +617,7 @@ fn maintain(
     let mut catalog_version = meta(&conn, "catalog_version").ok().flatten();
     let mut tick: u64 = 0;
     let mut intrusions: HashSet<(String, String)> = HashSet::new();
+    let mut projector = project::Projector::new();
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         while let Ok((peer, doc)) = seen.try_recv() {
             let Peer::Till(device) = &peer else { continue };
@@ -641,7 +642,7 @@ fn maintain(
             dirty.insert(doc);
         }
         for doc in dirty {
-            match project::project(&conn, &doc) {
+            match projector.project(&conn, &doc) {
                 Ok(Outcome::Projected { product_adds, .. }) if !product_adds.is_empty() => {
                     if *role == Role::Hq {
                         if let Some(h) = &catalog {

@@ -203,6 +203,52 @@ impl LedgerDoc {
         self.doc.get_heads()
     }
 
+    /// Adds stored bytes (a saved document or changes) to this one.
+    pub fn load_more(&mut self, bytes: &[u8]) -> Result<()> {
+        let key = self.id.key();
+        self.doc
+            .load_incremental(bytes)
+            .map_err(|e| Error::automerge(&key, e))?;
+        self.len = self.doc.length(&self.records);
+        Ok(())
+    }
+
+    /// The records written after `heads` (all of them for `&[]`), from the document's diff:
+    /// what a projection that has applied up to `heads` has still to apply.
+    pub fn records_since(&self, heads: &[ChangeHash]) -> Result<Vec<Record>> {
+        let key = self.id.key();
+        let now = self.doc.get_heads();
+        let mut out = Vec::new();
+        let patches = self
+            .doc
+            .diff_obj(&self.records, heads, &now, false)
+            .map_err(|e| Error::automerge(&key, e))?;
+        for patch in patches {
+            let automerge::PatchAction::PutMap { key: id, value, .. } = patch.action else {
+                continue;
+            };
+            let Some(json) = value.0.as_str() else {
+                return Err(Error::NotALedger {
+                    key,
+                    why: format!("record {id} is not text"),
+                });
+            };
+            let record: Record = serde_json::from_str(json).map_err(|source| Error::BadRecord {
+                key: key.clone(),
+                id: id.clone(),
+                source,
+            })?;
+            if record.header().id != id {
+                return Err(Error::NotALedger {
+                    key,
+                    why: format!("record stored under {id} says it is {}", record.header().id),
+                });
+            }
+            out.push(record);
+        }
+        Ok(out)
+    }
+
     pub fn automerge(&self) -> &Automerge {
         &self.doc
     }
@@ -279,6 +325,24 @@ mod tests {
             err.to_string().contains("`device` is T01, expected T02"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn records_since_gives_what_was_added_after_some_heads() {
+        let (mut doc, _) = LedgerDoc::create(id(), ActorId::random(), 0).unwrap();
+        doc.append(&cash(1), 0).unwrap();
+        let heads = doc.heads();
+        doc.append(&cash(2), 0).unwrap();
+        doc.append(&cash(3), 0).unwrap();
+        let later: Vec<u64> = doc
+            .records_since(&heads)
+            .unwrap()
+            .iter()
+            .map(|r| r.header().seq)
+            .collect();
+        assert_eq!(later, vec![2, 3]);
+        assert_eq!(doc.records_since(&[]).unwrap().len(), 3);
+        assert!(doc.records_since(&doc.heads()).unwrap().is_empty());
     }
 
     #[test]

@@ -158,3 +158,18 @@ pub fn load_document(
     }
     Ok(Some(am))
 }
+
+/// The keys of a document's stored chunks, without their bytes.
+pub fn document_chunk_keys(conn: &Connection, doc: &DocumentId) -> rusqlite::Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT key FROM samod_kv WHERE key > ?1 AND key < ?2 ORDER BY key")?;
+    let rows = stmt.query_map(params![format!("{doc}/"), format!("{doc}0")], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// One stored chunk by its full key.
+pub fn chunk(conn: &Connection, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.prepare_cached("SELECT bytes FROM samod_kv WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()
+}

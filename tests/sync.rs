@@ -340,17 +340,6 @@ fn sync_needs_an_enrolled_till() {
     assert!(start.elapsed() < Duration::from_secs(60));
 }
 
-/// T02's credentials, read from its database, for playing a rogue till.
-fn secret_of(till: &Till) -> String {
-    till.db()
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'device_secret'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap()
-}
-
 /// The first ledger document of a till, loaded from its database.
 fn first_ledger(till: &Till) -> fairpos_sync::LedgerDoc {
     let conn = till.db();
@@ -404,7 +393,7 @@ fn a_till_writing_into_another_tills_ledger_is_refused_and_logged() {
     let ledger = first_ledger(&t1);
     let key = ledger.id().key();
     let forged = forge(&ledger, "T01");
-    let token = format!("T02.{}", secret_of(&t2));
+    let token = format!("T02.{}", t2.secret());
     let url = url::Url::parse(&server.url.replace("http://", "ws://")).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
@@ -452,7 +441,7 @@ fn a_till_writing_into_another_tills_ledger_is_refused_and_logged() {
         )],
         signature: String::new(),
     };
-    bundle.sign(&secret_of(&t2));
+    bundle.sign(&t2.secret());
     let file = t2.data().join("forged.bundle");
     std::fs::write(&file, serde_json::to_vec(&bundle).unwrap()).unwrap();
     let out = hq.run(&["hq", "bundle", "import", file.to_str().unwrap()]);
@@ -467,7 +456,7 @@ fn a_till_writing_into_another_tills_ledger_is_refused_and_logged() {
         own.id().key(),
         &forged_own.save(),
     )];
-    bundle.sign(&secret_of(&t2));
+    bundle.sign(&t2.secret());
     std::fs::write(&file, serde_json::to_vec(&bundle).unwrap()).unwrap();
     let out = hq.run(&["hq", "bundle", "import", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));

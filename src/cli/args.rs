@@ -179,6 +179,22 @@ pub enum HqCommand {
     Report(ReportArgs),
     /// Refusals and other sync events.
     Events(JsonFlag),
+    /// Per till: sales held, gaps against the numbers stated at shift closes, each shift's
+    /// cash-up; oversold stock; voids and refunds per seller.
+    Reconcile(JsonFlag),
+    /// The competition: net sales and points by team and by seller.
+    Leaderboard(JsonFlag),
+    /// A purchasing unit's itemised list, for its reimbursement.
+    Unit {
+        /// The unit's unified social credit code.
+        code: String,
+        /// table, csv, json or xlsx.
+        #[arg(long, default_value = "table")]
+        format: String,
+        /// Where to write (default: standard output; xlsx needs a file).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

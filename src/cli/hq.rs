@@ -5,10 +5,13 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::args::{HqBundleCommand, HqCommand, ImportOnly};
-use super::{file_label, print_json, read_input, report_to};
+use super::{file_label, print_json, read_input, report_to, write_output};
 use crate::catalog_csv::{self, demo};
+use crate::domain::Fen;
 use crate::error::{Error, Result};
-use crate::hq::{self, bundles, catalog, devices, Hq};
+use crate::hq::reconcile::{self, Reconciliation};
+use crate::hq::unit_items::{self, UnitItems};
+use crate::hq::{self, bundles, catalog, devices, leaderboard, Hq};
 
 #[derive(Serialize)]
 struct CodeView {
@@ -214,6 +217,63 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             let hq = Hq::open(dir)?;
             report_to(&hq.conn, &a)
         }
+        HqCommand::Reconcile(f) => {
+            let hq = Hq::open(dir)?;
+            let rec = reconcile::reconcile(&hq.conn)?;
+            if f.json {
+                return print_json(&rec);
+            }
+            print!("{}", reconciliation_text(&rec));
+            Ok(())
+        }
+        HqCommand::Leaderboard(f) => {
+            let hq = Hq::open(dir)?;
+            let board = leaderboard::of(&hq.conn, &hq.fair)?;
+            if f.json {
+                return print_json(&board);
+            }
+            println!("points per yuan: {}", board.points_per_yuan);
+            for (title, rows) in [("teams", &board.teams), ("sellers", &board.sellers)] {
+                println!("{title}:");
+                for (i, s) in rows.iter().enumerate() {
+                    println!(
+                        "{:>3}. {:<8} {:<24} {:>12} {:>10} pts",
+                        i + 1,
+                        s.key,
+                        s.label,
+                        Fen(s.net_fen).to_string(),
+                        s.points
+                    );
+                }
+            }
+            Ok(())
+        }
+        HqCommand::Unit { code, format, out } => {
+            let hq = Hq::open(dir)?;
+            let Some(items) = unit_items::of(&hq.conn, &code)? else {
+                return Err(Error::input(format!(
+                    "no purchasing unit {code} in the fair's units or sales"
+                )));
+            };
+            let bytes = match format.as_str() {
+                "table" => unit_items_text(&items).into_bytes(),
+                "csv" => unit_items::csv(&items)?,
+                "json" => {
+                    let mut j = serde_json::to_string_pretty(&items)
+                        .map_err(|e| Error::Other(e.to_string()))?;
+                    j.push('\n');
+                    j.into_bytes()
+                }
+                "xlsx" if out.is_some() => unit_items::xlsx(&items)?,
+                "xlsx" => return Err(Error::input("--format xlsx needs --out FILE")),
+                other => {
+                    return Err(Error::input(format!(
+                        "unknown format {other:?}: table, csv, json or xlsx"
+                    )))
+                }
+            };
+            write_output(out.as_deref().unwrap_or(Path::new("-")), &bytes)
+        }
         HqCommand::Events(f) => {
             let hq = Hq::open(dir)?;
             let mut stmt = hq
@@ -238,4 +298,89 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn reconciliation_text(rec: &Reconciliation) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for d in &rec.devices {
+        let _ = writeln!(
+            out,
+            "{} ({}): {} sales held, last {}, closes state up to {}, {}",
+            d.device,
+            d.stall,
+            d.sales_held,
+            d.last_held.as_deref().unwrap_or("none"),
+            d.stated_last_sale.as_deref().unwrap_or("nothing"),
+            if d.complete { "complete" } else { "INCOMPLETE" }
+        );
+        if d.missing_count > 0 {
+            let _ = writeln!(
+                out,
+                "  missing {}: {}",
+                d.missing_count,
+                d.missing.join(", ")
+            );
+        }
+        for s in &d.shifts {
+            let _ = writeln!(
+                out,
+                "  shift {} {} {} to {}: float {} + cash sales {} - voided {} - refunds {} + moves {} = expected {}, counted {}, variance {}",
+                &s.shift[..8.min(s.shift.len())],
+                s.seller,
+                s.opened_at,
+                s.closed_at.as_deref().unwrap_or("open"),
+                Fen(s.float_fen),
+                Fen(s.cash_sales_fen),
+                Fen(s.cash_voided_fen),
+                Fen(s.cash_refunds_fen),
+                Fen(s.cash_moves_fen),
+                Fen(s.expected_fen),
+                s.counted_fen.map_or("-".into(), |c| Fen(c).to_string()),
+                s.variance_fen.map_or("-".into(), |v| Fen(v).to_string()),
+            );
+        }
+    }
+    for o in &rec.oversold {
+        let _ = writeln!(
+            out,
+            "oversold: {} {} {} ({})",
+            o.sale, o.sku, o.name, o.device
+        );
+    }
+    for s in &rec.sellers {
+        let _ = writeln!(
+            out,
+            "{} {} ({}): {} voids {}, {} refunds {}",
+            s.seller,
+            s.name,
+            s.team,
+            s.voids,
+            Fen(s.voided_fen),
+            s.refunds,
+            Fen(s.refunded_fen)
+        );
+    }
+    out
+}
+
+fn unit_items_text(u: &UnitItems) -> String {
+    use std::fmt::Write as _;
+    let mut out = format!("{} {}\n", u.name, u.tax_id);
+    for i in &u.items {
+        let _ = writeln!(
+            out,
+            "{}  {}  {:<10}  {:<24} {:>9} x {:>6} {:<2} {:>10}",
+            i.date,
+            i.sale,
+            i.stall,
+            i.item,
+            Fen(i.unit_price_fen).to_string(),
+            i.quantity,
+            i.unit,
+            Fen(i.amount_fen).to_string()
+        );
+    }
+    let _ = writeln!(out, "total {}", Fen(u.total_fen));
+    out
 }

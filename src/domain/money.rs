@@ -174,6 +174,27 @@ impl PointsRate {
     }
 }
 
+impl fmt::Display for PointsRate {
+    /// The rate as the fair states it: `0.1`, `2`, `0.0125`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let whole = self.per_yuan_e4 / 10_000;
+        let frac = format!("{:04}", self.per_yuan_e4 % 10_000);
+        let frac = frac.trim_end_matches('0');
+        if frac.is_empty() {
+            write!(f, "{whole}")
+        } else {
+            write!(f, "{whole}.{frac}")
+        }
+    }
+}
+
+/// Hundredths (of a point) as a decimal with two places: `-0.05`, `12.30`.
+pub fn centi_text(centi: i64) -> String {
+    let sign = if centi < 0 { "-" } else { "" };
+    let abs = centi.unsigned_abs();
+    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +258,12 @@ mod tests {
         let rate = PointsRate::parse("0.1").unwrap();
         assert_eq!(rate.points_centi(Fen(12800)), 1280); // 128 yuan -> 12.80 points
         assert_eq!(rate.points_centi(Fen(5)), 1); // 0.005 points -> 0.01 half up
+        assert_eq!(rate.to_string(), "0.1");
+        assert_eq!(PointsRate::parse("2").unwrap().to_string(), "2");
+        assert_eq!(PointsRate::parse("0.0125").unwrap().to_string(), "0.0125");
+        assert_eq!(centi_text(1280), "12.80");
+        assert_eq!(centi_text(-5), "-0.05");
+        assert_eq!(centi_text(0), "0.00");
         assert!(PointsRate::parse("0.12345").is_err());
     }
 }

@@ -12,8 +12,12 @@ pub mod api;
 pub mod bundles;
 pub mod catalog;
 pub mod devices;
+pub mod leaderboard;
 pub mod project;
+pub mod reconcile;
 pub mod server;
+pub mod unit_items;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -44,9 +44,9 @@ use crate::error::{Error, Result};
 use crate::shared_catalog;
 
 #[derive(Clone)]
-struct AppState {
-    db: Arc<Mutex<Connection>>,
-    fair: Fair,
+pub struct AppState {
+    pub db: Arc<Mutex<Connection>>,
+    pub fair: Fair,
     role: Role,
     catalog_key: String,
     catalog: Option<DocHandle>,
@@ -563,6 +563,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         .route("/api/v1/docs", get(list_docs))
         .route("/api/v1/hub/registry", get(registry))
         .route("/api/v1/health", get(health))
+        .merge(super::web::routes())
         .with_state(state);
     let kind = match role {
         Role::Hq => "headquarters",

@@ -174,6 +174,18 @@ impl Till {
         );
     }
 
+    /// The till's device secret, read from its database (for playing a rogue till or
+    /// signing a hand-made bundle).
+    pub fn secret(&self) -> String {
+        self.db()
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'device_secret'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
     /// `(sale number, total)` of every sale of this till.
     pub fn sale_totals(&self) -> Vec<(String, i64)> {
         self.sales()

@@ -5,15 +5,17 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
-# Each need: a command that shows it is met, and the Debian package that meets it.
-needs=("pkg-config:pkg-config")
+# Each need: a shell test that shows it is met, and the Debian package that meets it.
+have() { command -v "$1" >/dev/null 2>&1; }
+cjk_font() { ls /usr/share/fonts/opentype/noto/NotoSansCJK-*.ttc >/dev/null 2>&1; }
+needs=("have pkg-config|pkg-config" "cjk_font|fonts-noto-cjk")
 if [[ ${1:-} == --test ]]; then
-  needs+=("socat:socat" "node:nodejs" "npm:npm")
+  needs+=("have socat|socat" "have node|nodejs" "have npm|npm" "have chromium|chromium")
 fi
 
 missing=()
 for need in "${needs[@]}"; do
-  command -v "${need%%:*}" >/dev/null 2>&1 || missing+=("${need##*:}")
+  eval "${need%%|*}" || missing+=("${need##*|}")
 done
 
 if ((${#missing[@]})); then
@@ -24,8 +26,9 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# The JavaScript automerge-repo peers of the interop test and the sync benchmark.
-if [[ ${1:-} == --test && ! -d $here/interop/node_modules/@automerge/automerge-repo ]]; then
+# The JavaScript automerge-repo peers of the interop test and the sync benchmark, and
+# playwright-core, which drives chromium in the dashboard test.
+if [[ ${1:-} == --test && ! ( -d $here/interop/node_modules/@automerge/automerge-repo && -d $here/interop/node_modules/playwright-core ) ]]; then
   echo "installing the npm packages of interop/"
   # `npm ci` trips over optional native packages that npm leaves out of the lockfile; the
   # lockfile and the exact versions in package.json still pin what is installed.

@@ -42,3 +42,16 @@ fn the_sync_bench_pushes_to_both_servers() {
     assert!(v["fairpos_ms"].as_f64().unwrap() > 0.0);
     assert!(v["js_sync_server_ms"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn the_projection_bench_projects_every_sale_cold_then_the_new_ones() {
+    // The bench itself checks that headquarters holds every sale after each step, that the
+    // reconciliation finds every till whole and that it agrees with the report.
+    let v = bench(&["project", "--tills", "3", "--sales", "40", "--new", "7"]);
+    assert_eq!(v["sales"], 120);
+    assert_eq!(v["new_sales"], 7);
+    assert_eq!(v["ledgers_touched"], 3);
+    for key in ["cold_ms", "incremental_ms", "full_reproject_ms"] {
+        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key} in {v}");
+    }
+}

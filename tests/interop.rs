@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::hq::{Hq, PASSWORD};
+use common::hq::{Api, Hq};
 use common::Till;
 use serde_json::Value;
 
@@ -21,38 +21,10 @@ fn interop_dir() -> &'static Path {
     dir
 }
 
-/// An organizer session: `(token, peer id)`.
-fn login(url: &str) -> (String, String) {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let r: Value = reqwest::Client::new()
-            .post(format!("{url}/api/v1/login"))
-            .json(&serde_json::json!({ "password": PASSWORD }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        (
-            r["token"].as_str().unwrap().to_string(),
-            r["peer_id"].as_str().unwrap().to_string(),
-        )
-    })
-}
-
-fn docs(url: &str, token: &str) -> Vec<Value> {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let r = reqwest::Client::new()
-            .get(format!("{url}/api/v1/docs"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "{}", r.status());
-        r.json::<Vec<Value>>().await.unwrap()
-    })
+fn docs(api: &Api, token: &str) -> Vec<Value> {
+    let (status, docs) = api.get("/api/v1/docs", Some(token));
+    assert_eq!(status, 200);
+    docs.as_array().unwrap().clone()
 }
 
 #[test]
@@ -74,8 +46,9 @@ fn javascript_automerge_repo_reads_a_tills_ledger_through_hq() {
     }
     till.synced();
 
-    let (token, peer_id) = login(&server.url);
-    let ledger = docs(&server.url, &token)
+    let api = Api::new(&server.url);
+    let (token, peer_id) = api.login();
+    let ledger = docs(&api, &token)
         .into_iter()
         .find(|d| d["device"] == "T01")
         .expect("T01's ledger at headquarters");

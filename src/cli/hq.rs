@@ -52,22 +52,7 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             };
             let hq = Hq::init(dir, &fair_toml, &organizer_password)?;
             if use_demo {
-                catalog::import_products(
-                    &hq,
-                    &catalog_csv::parse_catalog("catalog.csv", demo::CATALOG_CSV)?,
-                )?;
-                catalog::import_stalls(
-                    &hq,
-                    &catalog_csv::parse_stalls("stalls.csv", demo::STALLS_CSV)?,
-                )?;
-                catalog::import_sellers(
-                    &hq,
-                    &catalog_csv::parse_sellers("sellers.csv", demo::SELLERS_CSV)?,
-                )?;
-                catalog::import_units(
-                    &hq,
-                    &catalog_csv::parse_units("units.csv", demo::UNITS_CSV)?,
-                )?;
+                catalog::import_demo(&hq)?;
             }
             println!(
                 "headquarters of {} ({}) set up in {}",

@@ -139,3 +139,13 @@ pub fn import_units(hq: &Hq, rows: &[Unit]) -> Result<()> {
         Ok(())
     })
 }
+
+/// The demo fair's catalog, stalls, sellers and units (`fairpos hq init --demo`).
+pub fn import_demo(hq: &Hq) -> Result<()> {
+    use crate::catalog_csv::{demo, parse_catalog, parse_sellers, parse_stalls, parse_units};
+    import_products(hq, &parse_catalog("catalog.csv", demo::CATALOG_CSV)?)?;
+    import_stalls(hq, &parse_stalls("stalls.csv", demo::STALLS_CSV)?)?;
+    import_sellers(hq, &parse_sellers("sellers.csv", demo::SELLERS_CSV)?)?;
+    import_units(hq, &parse_units("units.csv", demo::UNITS_CSV)?)?;
+    Ok(())
+}

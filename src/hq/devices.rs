@@ -195,6 +195,17 @@ pub fn revoked(conn: &Connection) -> Result<Vec<String>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Ends the organizer session of `token` (nothing happens for any other token).
+pub fn logout(conn: &Connection, token: &str) -> Result<()> {
+    if let Some(session) = token.strip_prefix("org.") {
+        conn.execute(
+            "DELETE FROM sessions WHERE token_hash = ?1",
+            [keys::secret_hash(session)],
+        )?;
+    }
+    Ok(())
+}
+
 /// An organizer session: `(token, peer id)`.
 pub fn login(conn: &Connection, password: &str) -> Result<(String, String)> {
     super::check_organizer_password(conn, password)?;

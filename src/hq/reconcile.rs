@@ -24,6 +24,9 @@ pub struct Reconciliation {
 pub struct DeviceReport {
     pub device: String,
     pub stall: String,
+    pub stall_name: String,
+    /// Sales not voided, less refunds.
+    pub net_fen: i64,
     /// When headquarters last took in anything of this till.
     pub last_seen: Option<String>,
     pub sales_held: i64,
@@ -84,18 +87,35 @@ pub struct SellerCorrections {
     pub refunded_fen: i64,
 }
 
-fn devices(conn: &Connection) -> Result<Vec<(String, String)>> {
+/// Every till: `(device, stall, stall name)`.
+fn devices(conn: &Connection) -> Result<Vec<(String, String, String)>> {
     let mut stmt = conn.prepare(
-        "SELECT device, stall FROM devices WHERE role = 'till'
-         UNION
-         SELECT DISTINCT device, stall FROM sales WHERE device NOT IN (SELECT device FROM devices)
+        "SELECT d.device, d.stall, COALESCE(st.name, d.stall)
+         FROM (SELECT device, stall FROM devices WHERE role = 'till'
+               UNION
+               SELECT DISTINCT device, stall FROM sales
+               WHERE device NOT IN (SELECT device FROM devices)) d
+         LEFT JOIN stalls st ON st.id = d.stall
          ORDER BY 1",
     )?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn device_report(conn: &Connection, device: &str, stall: &str) -> Result<DeviceReport> {
+fn device_report(
+    conn: &Connection,
+    device: &str,
+    stall: &str,
+    stall_name: &str,
+) -> Result<DeviceReport> {
+    let net_fen: i64 = conn.query_row(
+        "SELECT COALESCE((SELECT SUM(s.total_fen) FROM sales s WHERE s.device = ?1
+                          AND NOT EXISTS (SELECT 1 FROM voids v WHERE v.sale_id = s.id)), 0)
+              - COALESCE((SELECT SUM(r.amount_fen) FROM refunds r JOIN sales s ON s.id = r.sale_id
+                          WHERE s.device = ?1), 0)",
+        [device],
+        |r| r.get(0),
+    )?;
     let last_seen: Option<String> = conn.query_row(
         "SELECT MAX(updated_at) FROM hq_docs WHERE device = ?1 AND records > 0",
         [device],
@@ -168,6 +188,8 @@ fn device_report(conn: &Connection, device: &str, stall: &str) -> Result<DeviceR
     Ok(DeviceReport {
         device: device.to_string(),
         stall: stall.to_string(),
+        stall_name: stall_name.to_string(),
+        net_fen,
         last_seen,
         sales_held: held.len() as i64,
         last_held: held.last().map(|&s| sale_number(device, s)),
@@ -187,8 +209,8 @@ fn device_report(conn: &Connection, device: &str, stall: &str) -> Result<DeviceR
 /// The reconciliation of every till headquarters knows.
 pub fn reconcile(conn: &Connection) -> Result<Reconciliation> {
     let mut out = Vec::new();
-    for (device, stall) in devices(conn)? {
-        out.push(device_report(conn, &device, &stall)?);
+    for (device, stall, name) in devices(conn)? {
+        out.push(device_report(conn, &device, &stall, &name)?);
     }
     let oversold = conn
         .prepare(

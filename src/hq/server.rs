@@ -642,8 +642,16 @@ fn maintain(
         while let Ok(doc) = changed.try_recv() {
             dirty.insert(doc);
         }
-        for doc in dirty {
-            match projector.project(&conn, &doc) {
+        let dirty: Vec<DocumentId> = dirty.into_iter().collect();
+        let outcomes = match projector.project_all(&conn, &dirty) {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("projection: {e}");
+                Vec::new()
+            }
+        };
+        for (doc, outcome) in dirty.iter().zip(outcomes) {
+            match outcome {
                 Ok(Outcome::Projected { product_adds, .. }) if !product_adds.is_empty() => {
                     if *role == Role::Hq {
                         if let Some(h) = &catalog {

@@ -59,8 +59,20 @@ fn esc(text: &str) -> String {
     out
 }
 
+/// A moment as the fair's clock shows it: `2026-11-22 10:15`.
+fn local(state: &AppState, text: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(text) {
+        Ok(t) => t
+            .with_timezone(&state.fair.utc_offset)
+            .format("%Y-%m-%d %H:%M")
+            .to_string(),
+        Err(_) => text.to_string(),
+    }
+}
+
 fn yuan(fen: i64) -> String {
-    format!("￥{}", Fen(fen))
+    let sign = if fen < 0 { "-" } else { "" };
+    format!("{sign}￥{}", Fen(fen.abs()))
 }
 
 /// A money cell: shown in yuan, carrying the fen for machines (tests, scripts).
@@ -223,7 +235,12 @@ async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Re
     }
 }
 
-async fn logout() -> Response {
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = cookie_token(&headers) {
+        if let Ok(db) = state.db.lock() {
+            let _ = devices::logout(&db, &token);
+        }
+    }
     (
         [(header::SET_COOKIE, format!("{COOKIE}=; Max-Age=0; Path=/"))],
         Redirect::to("/login"),
@@ -302,7 +319,7 @@ async fn overview(State(state): State<AppState>, headers: HeaderMap) -> Response
     );
     body.push_str(
         "<h3>收银机 Tills</h3><table id=\"tills\"><tr><th>收银机 Till</th><th>摊位 Stall</th>\
-         <th>最近同步 Last seen</th><th class=\"num\">已收销售 Sales held</th>\
+         <th>最近同步 Last seen</th><th class=\"num\">已收销售 Sales held</th><th class=\"num\">净额 Net</th>\
          <th>班结声明 Stated last</th><th>完整 Complete</th><th>缺失 Missing</th></tr>",
     );
     for d in &rec.devices {
@@ -313,12 +330,17 @@ async fn overview(State(state): State<AppState>, headers: HeaderMap) -> Response
         };
         let _ = write!(
             body,
-            "<tr data-device=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td>{complete}<td>{}</td></tr>",
+            "<tr data-device=\"{}\"><td>{}</td><td>{} {}</td><td>{}</td><td class=\"num\">{}</td>{}<td>{}</td>{complete}<td>{}</td></tr>",
             esc(&d.device),
             esc(&d.device),
             esc(&d.stall),
-            esc(d.last_seen.as_deref().unwrap_or("从未 never")),
+            esc(&d.stall_name),
+            esc(&d
+                .last_seen
+                .as_deref()
+                .map_or_else(|| "从未 never".to_string(), |t| local(&state, t))),
             d.sales_held,
+            money(d.net_fen),
             esc(d.stated_last_sale.as_deref().unwrap_or("—")),
             esc(&d.missing.join(", "))
         );
@@ -367,8 +389,11 @@ async fn stalls(State(state): State<AppState>, headers: HeaderMap) -> Response {
                 esc(&s.shift),
                 esc(&d.device),
                 esc(&s.seller),
-                esc(&s.opened_at),
-                esc(s.closed_at.as_deref().unwrap_or("未结 open")),
+                esc(&local(&state, &s.opened_at)),
+                esc(&s
+                    .closed_at
+                    .as_deref()
+                    .map_or_else(|| "未结 open".to_string(), |t| local(&state, t))),
                 money(s.float_fen),
                 money(s.cash_sales_fen),
                 money(s.cash_voided_fen),
@@ -616,7 +641,11 @@ async fn anomalies(State(state): State<AppState>, headers: HeaderMap) -> Respons
                 "<li class=\"bad\" data-fen=\"{v}\">{} {} {}: {}</li>",
                 esc(&d.device),
                 esc(&s.seller),
-                esc(s.closed_at.as_deref().unwrap_or("")),
+                esc(&s
+                    .closed_at
+                    .as_deref()
+                    .map(|t| local(&state, t))
+                    .unwrap_or_default()),
                 yuan(v)
             );
         }

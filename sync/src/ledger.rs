@@ -252,6 +252,60 @@ impl LedgerDoc {
     pub fn automerge(&self) -> &Automerge {
         &self.doc
     }
+
+    /// What a reader of changes needs to know of this ledger to read its later changes
+    /// without the document (see [`ChangeReader`]).
+    pub fn change_reader(&self) -> ChangeReader {
+        ChangeReader {
+            key: self.id.key(),
+            records: self.records.to_string(),
+        }
+    }
+}
+
+/// Reads the records a ledger change writes straight from the change, without applying it
+/// to the document: applying a change to a loaded Automerge document walks the whole records
+/// map (milliseconds for a day of sales), reading it costs microseconds. A change that does
+/// anything but put new records (as every change after the genesis does) is not read:
+/// [`ChangeReader::records`] answers `None` and the caller falls back to the document.
+#[derive(Clone, Debug)]
+pub struct ChangeReader {
+    key: String,
+    /// The records map's object id, as text (`2@<actor>`).
+    records: String,
+}
+
+impl ChangeReader {
+    pub fn records(&self, change: &Change) -> Result<Option<Vec<Record>>> {
+        use automerge::legacy::{Key, ObjectId, OpType};
+        let mut out = Vec::new();
+        for op in change.decode().operations {
+            let ObjectId::Id(obj) = &op.obj else {
+                return Ok(None);
+            };
+            if format!("{}@{}", obj.0, obj.1) != self.records || op.insert || !op.pred.is_empty() {
+                return Ok(None);
+            }
+            let (Key::Map(id), OpType::Put(automerge::ScalarValue::Str(json))) =
+                (&op.key, &op.action)
+            else {
+                return Ok(None);
+            };
+            let record: Record = serde_json::from_str(json).map_err(|source| Error::BadRecord {
+                key: self.key.clone(),
+                id: id.to_string(),
+                source,
+            })?;
+            if record.header().id != id.as_str() {
+                return Err(Error::NotALedger {
+                    key: self.key.clone(),
+                    why: format!("record stored under {id} says it is {}", record.header().id),
+                });
+            }
+            out.push(record);
+        }
+        Ok(Some(out))
+    }
 }
 
 fn last_change(doc: &Automerge, key: &str) -> Result<Change> {

@@ -142,19 +142,32 @@ pub fn load_document(
     doc: &DocumentId,
 ) -> crate::Result<Option<automerge::Automerge>> {
     let chunks = document_chunks(conn, doc)?;
+    load_chunks(&doc.to_string(), &chunks)
+}
+
+/// Loads a document from chunks read from storage (`(key, bytes)`); `None` for none.
+/// Snapshots go first, then every change chunk in one batch: Automerge applies a batch in
+/// one walk of the document, a chunk at a time would walk it once per chunk.
+pub fn load_chunks(
+    doc: &str,
+    chunks: &[(String, Vec<u8>)],
+) -> crate::Result<Option<automerge::Automerge>> {
     if chunks.is_empty() {
         return Ok(None);
     }
-    let key = doc.to_string();
     let mut am = automerge::Automerge::new();
-    // Snapshots first (sorted keys put `snapshot` after `incremental`), then the changes.
     for (k, bytes) in chunks.iter().filter(|(k, _)| k.contains("/snapshot/")) {
         am.load_incremental(bytes)
-            .map_err(|e| crate::Error::automerge(&format!("{key} ({k})"), e))?;
+            .map_err(|e| crate::Error::automerge(&format!("{doc} ({k})"), e))?;
     }
-    for (k, bytes) in chunks.iter().filter(|(k, _)| !k.contains("/snapshot/")) {
-        am.load_incremental(bytes)
-            .map_err(|e| crate::Error::automerge(&format!("{key} ({k})"), e))?;
+    let changes: Vec<u8> = chunks
+        .iter()
+        .filter(|(k, _)| !k.contains("/snapshot/"))
+        .flat_map(|(_, bytes)| bytes.iter().copied())
+        .collect();
+    if !changes.is_empty() {
+        am.load_incremental(&changes)
+            .map_err(|e| crate::Error::automerge(&format!("{doc} (changes)"), e))?;
     }
     Ok(Some(am))
 }

@@ -216,3 +216,56 @@ impl Till {
         );
     }
 }
+
+/// The organizers' HTTP API on a running headquarters.
+pub struct Api {
+    base: String,
+    client: reqwest::Client,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Api {
+    pub fn new(base: &str) -> Api {
+        Api {
+            base: base.to_string(),
+            client: reqwest::Client::new(),
+            runtime: tokio::runtime::Runtime::new().unwrap(),
+        }
+    }
+
+    /// Status and JSON body (`null` when not JSON) of `GET path`, with a bearer token or none.
+    pub fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        self.runtime.block_on(async {
+            let mut request = self.client.get(format!("{}{path}", self.base));
+            if let Some(t) = token {
+                request = request.bearer_auth(t);
+            }
+            let answer = request.send().await.unwrap();
+            let status = answer.status().as_u16();
+            (status, answer.json().await.unwrap_or(Value::Null))
+        })
+    }
+
+    /// An organizer session from `POST /api/v1/login`: `(token, peer id)`.
+    pub fn login(&self) -> (String, String) {
+        self.runtime.block_on(async {
+            let answer: Value = self
+                .client
+                .post(format!("{}/api/v1/login", self.base))
+                .json(&serde_json::json!({ "password": PASSWORD }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let field = |k: &str| {
+                answer[k]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("no {k} in {answer}"))
+                    .to_string()
+            };
+            (field("token"), field("peer_id"))
+        })
+    }
+}

@@ -3,6 +3,7 @@
 
 pub mod devices;
 pub mod hq;
+pub mod morning;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

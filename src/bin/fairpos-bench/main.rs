@@ -1,0 +1,77 @@
+//! fairpos-bench: measured speed of the till and headquarters, side by side with a baseline,
+//! in one run. Progress goes to stderr; the last line on stdout is one JSON object.
+//!
+//! - `commit`: sale commit latency against one JSON row in plain SQLite (see `commit.rs`);
+//! - `sync`: a till's push to headquarters against the npm automerge-repo sync server;
+//! - `project`: headquarters projecting 50 tills × 2k sales from cold, then 100 new sales,
+//!   against re-projecting the touched ledgers whole.
+
+mod commit;
+mod measure;
+mod project;
+mod sync;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "fairpos-bench",
+    about = "Benchmarks of fairpos against named baselines"
+)]
+struct Args {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Sale commit latency against one JSON row in plain SQLite.
+    Commit {
+        #[arg(long, default_value_t = 20_000)]
+        sales: usize,
+        /// Where the databases go (default: a new directory under the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Projection at headquarters: a whole fair from cold, then a few new sales.
+    Project {
+        #[arg(long, default_value_t = 50)]
+        tills: usize,
+        /// Sales per till.
+        #[arg(long, default_value_t = 2_000)]
+        sales: usize,
+        /// New sales after the cold projection, spread over the tills.
+        #[arg(long, default_value_t = 100)]
+        new: usize,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// A till pushing its sales to headquarters, against the same documents pushed to the npm
+    /// `@automerge/automerge-repo-sync-server` (run from `interop/`, bound to 127.0.0.1).
+    Sync {
+        #[arg(long, default_value_t = 10_000)]
+        sales: usize,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+fn main() {
+    let args = Args::parse();
+    let outcome = match args.bench {
+        Bench::Commit { sales, dir } => commit::run(sales, dir),
+        Bench::Sync { sales, dir } => sync::run(sales, dir),
+        Bench::Project {
+            tills,
+            sales,
+            new,
+            dir,
+        } => project::run(tills, sales, new, dir),
+    };
+    if let Err(e) = outcome {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,101 @@
+//! What every bench shares: a deterministic cart generator, quantiles, child processes.
+
+use std::time::Duration;
+
+use fairpos::domain::cart::Cart;
+use fairpos::domain::catalog::Catalog;
+
+/// A small deterministic generator, so every run sells the same carts.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn next(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+/// One to four lines of the catalog, counted or weighed.
+pub fn random_cart(catalog: &Catalog, rng: &mut Lcg) -> Cart {
+    let products = catalog.products();
+    let mut cart = Cart::new();
+    for _ in 0..1 + rng.next(4) {
+        let p = products[rng.next(products.len())].clone();
+        if p.weighed {
+            cart.add_weighed(p, 200 + rng.next(2000) as i64);
+        } else {
+            let _ = cart.add_counted(p, 1 + rng.next(3) as i64);
+        }
+    }
+    cart
+}
+
+/// The `p`th quantile of sorted samples, in microseconds.
+pub fn quantile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e6
+}
+
+pub fn p50(samples: &[Duration]) -> f64 {
+    let mut s = samples.to_vec();
+    s.sort();
+    quantile(&s, 0.5)
+}
+
+pub fn p99(samples: &[Duration]) -> f64 {
+    let mut s = samples.to_vec();
+    s.sort();
+    quantile(&s, 0.99)
+}
+
+pub fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e4).round() / 10.0
+}
+
+/// A child process that is killed when dropped.
+pub struct Child(pub std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `program args...` and waits for a line of its stdout containing `ready`; returns
+/// the child and that line.
+pub fn start(
+    mut cmd: std::process::Command,
+    ready: &str,
+) -> Result<(Child, String), Box<dyn std::error::Error>> {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut reader = std::io::BufReader::new(stdout);
+    let child = Child(child);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(format!("the process ended before saying {ready:?}").into());
+        }
+        if line.contains(ready) {
+            // Keep draining its output so that it never blocks on a full pipe.
+            std::thread::spawn(move || {
+                let mut sink = String::new();
+                while reader.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
+                    sink.clear();
+                }
+            });
+            return Ok((child, line));
+        }
+    }
+}

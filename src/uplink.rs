@@ -144,21 +144,29 @@ fn stored_catalog(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
         .optional()?)
 }
 
+fn meta(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
 /// The till's credentials: headquarters URL and token.
-fn credentials(till: &Till, hq_override: Option<&str>) -> Result<(String, String)> {
-    let store = till.store();
-    let secret = store.meta(META_SECRET)?.ok_or_else(|| {
+fn credentials(
+    conn: &Connection,
+    device: &str,
+    hq_override: Option<&str>,
+) -> Result<(String, String)> {
+    let secret = meta(conn, META_SECRET)?.ok_or_else(|| {
         Error::input(
             "this till is not enrolled with headquarters (it was set up with `init`); enrol a till with `fairpos enroll`",
         )
     })?;
     let hq = match hq_override {
         Some(h) => h.trim_end_matches('/').to_string(),
-        None => store
-            .meta(META_HQ)?
+        None => meta(conn, META_HQ)?
             .ok_or_else(|| Error::input("no headquarters URL: give --hq URL"))?,
     };
-    let token = crate::hq::devices::token(&store.identity().device, &secret);
+    let token = crate::hq::devices::token(device, &secret);
     Ok((hq, token))
 }
 
@@ -206,205 +214,151 @@ impl Default for SyncOptions {
 
 /// One sync pass. Succeeds only when headquarters holds every local change.
 pub fn sync_once(till: &mut Till, options: &SyncOptions) -> Result<SyncReport> {
-    let (hq, token) = credentials(till, options.hq.as_deref())?;
+    let device = till.store().identity().device.clone();
+    let fair = till.store().identity().fair.id.clone();
+    let job = SyncJob::read(till.reader()?, &fair, &device, options)?;
     till.store_mut()
         .set_meta("last_sync_attempt", &now_text())?;
-    let result = runtime()?.block_on(pass(till, &hq, &token, options.timeout));
-    match &result {
-        Ok(_) => {
-            till.store_mut().set_meta("last_sync_ok", &now_text())?;
-            till.store_mut().set_meta("last_sync_error", "")?;
-        }
-        Err(e) => till
-            .store_mut()
-            .set_meta("last_sync_error", &e.to_string())?,
-    }
-    result
+    let done = job.run();
+    apply(till, done)
 }
 
-async fn with_timeout<T>(
-    what: &str,
+/// A sync pass in three steps, so that a touchscreen can run the network part on a thread of
+/// its own: [`SyncJob::read`] takes what the pass needs from the till's database (any
+/// connection, read-only), [`SyncJob::run`] talks to headquarters and touches no database,
+/// and [`apply`] writes what came of it (on the till's own thread).
+pub struct SyncJob {
+    hq: String,
+    token: String,
+    fair: String,
+    device: String,
+    docs: Vec<LedgerDoc>,
+    local_catalog: Option<Vec<u8>>,
     limit: Duration,
-    f: impl std::future::Future<Output = T>,
-) -> Result<T> {
-    tokio::time::timeout(limit, f).await.map_err(|_| {
-        Error::Other(format!(
-            "headquarters did not {what} within {} s",
-            limit.as_secs()
-        ))
-    })
 }
 
-async fn pass(till: &mut Till, hq: &str, token: &str, limit: Duration) -> Result<SyncReport> {
-    let fair = till.store().identity().fair.id.clone();
-    let device = till.store().identity().device.clone();
-    let docs = ledger_docs(till.reader()?)?;
-    let keys: Vec<String> = docs.iter().map(|d| d.id().key()).collect();
-    let http = reqwest::Client::new();
+/// What a pass brought back, for [`apply`] to write.
+pub struct SyncDone {
+    report: SyncReport,
+    /// The catalog document, when it changed.
+    catalog: Option<(String, Vec<u8>)>,
+    /// The heads headquarters confirmed, per ledger key.
+    confirmed: Vec<(String, String)>,
+}
 
-    // 1. Announce: headquarters registers these ledgers as this till's.
-    let r = http
-        .post(format!("{hq}/api/v1/sync/announce"))
-        .bearer_auth(token)
-        .json(&AnnounceRequest { docs: keys.clone() })
-        .timeout(limit)
-        .send()
-        .await
-        .map_err(|e| unreachable(hq, e))?;
-    let announced: crate::hq::api::AnnounceResponse = answer(hq, r).await?;
-    let catalog_key = announced.catalog_key;
-    debug_assert_eq!(catalog_key, catalog_key_of(&fair));
-
-    // 2. A samod session with a copy of the documents.
-    let catalog_id = document_id(&catalog_key);
-    let local_catalog = stored_catalog(till.reader()?, &catalog_key)?;
-    let mut seeds: Vec<(DocumentId, Vec<u8>)> = docs
-        .iter()
-        .map(|d| (document_id(&d.id().key()), d.automerge().save()))
-        .collect();
-    if let Some(bytes) = &local_catalog {
-        seeds.push((catalog_id.clone(), bytes.clone()));
+impl SyncJob {
+    pub fn read(
+        conn: &Connection,
+        fair: &str,
+        device: &str,
+        options: &SyncOptions,
+    ) -> Result<SyncJob> {
+        let (hq, token) = credentials(conn, device, options.hq.as_deref())?;
+        let docs = ledger_docs(conn)?;
+        let local_catalog = stored_catalog(conn, &catalog_key_of(fair))?;
+        Ok(SyncJob {
+            hq,
+            token,
+            fair: fair.to_string(),
+            device: device.to_string(),
+            docs,
+            local_catalog,
+            limit: options.timeout,
+        })
     }
-    let policy_catalog = catalog_id.clone();
-    let own: std::collections::HashSet<DocumentId> = keys.iter().map(|k| document_id(k)).collect();
-    let repo = seeded_repo(&seeds, &format!("device:{device}"), move |doc, peer| {
-        let upstream = peer.starts_with("hq:") || peer.starts_with("hub:");
-        if !upstream {
-            ShareConfig::none()
-        } else if *doc == policy_catalog {
-            ShareConfig::read_write()
-        } else if own.contains(doc) {
-            // Our ledgers: we send, and take nothing back.
-            ShareConfig::read_only()
-        } else {
-            ShareConfig::none()
-        }
-    })
-    .await?;
-    let result = session(
-        &repo,
-        till,
-        hq,
-        token,
-        &docs,
-        &catalog_key,
-        &catalog_id,
-        local_catalog.is_some(),
-        limit,
-    )
-    .await;
-    repo.stop().await;
-    result
-}
 
-fn catalog_key_of(fair: &str) -> String {
-    catalog_key(fair)
-}
+    /// Headquarters this pass talks to.
+    pub fn hq(&self) -> &str {
+        &self.hq
+    }
 
-#[allow(clippy::too_many_arguments)]
-async fn session(
-    repo: &Repo,
-    till: &mut Till,
-    hq: &str,
-    token: &str,
-    docs: &[LedgerDoc],
-    catalog_key: &str,
-    catalog_id: &DocumentId,
-    have_catalog: bool,
-    limit: Duration,
-) -> Result<SyncReport> {
-    let (dialer, conn) = dial(repo, hq, token, limit).await?;
+    pub fn run(self) -> Result<SyncDone> {
+        runtime()?.block_on(self.pass())
+    }
 
-    // 3. The ledgers go up.
-    let phase = Instant::now();
-    for doc in docs {
-        let id = document_id(&doc.id().key());
-        let handle = repo
-            .find(id)
-            .await
-            .map_err(|e| Error::Other(format!("samod: {e}")))?
-            .ok_or_else(|| Error::Integrity(format!("{} is not in the session", doc.id().key())))?;
-        with_timeout(
-            "take the ledgers",
+    async fn pass(self) -> Result<SyncDone> {
+        let SyncJob {
+            hq,
+            token,
+            fair,
+            device,
+            docs,
+            local_catalog,
             limit,
-            handle.they_have_our_changes(conn),
-        )
-        .await?;
-    }
+        } = self;
+        let keys: Vec<String> = docs.iter().map(|d| d.id().key()).collect();
+        let http = reqwest::Client::new();
 
-    let push_ms = phase.elapsed().as_secs_f64() * 1e3;
-
-    // 4. The catalog comes down.
-    let phase = Instant::now();
-    let mut catalog_changed = false;
-    if let Ok(Some(handle)) = repo.find(catalog_id.clone()).await {
-        if have_catalog {
-            with_timeout(
-                "send the catalog",
-                limit,
-                handle.we_have_their_changes(conn),
-            )
-            .await?;
-        }
-        let bytes = handle.with_document(|d: &mut Automerge| d.save());
-        if stored_catalog(till.reader()?, catalog_key)?.as_deref() != Some(&bytes) {
-            store_catalog(till, catalog_key, &bytes)?;
-            catalog_changed = true;
-        }
-    }
-
-    let catalog_ms = phase.elapsed().as_secs_f64() * 1e3;
-
-    // 5. Headquarters confirms, from what it has projected, that it holds everything.
-    let phase = Instant::now();
-    let http = reqwest::Client::new();
-    let wanted: Vec<(String, String)> = docs
-        .iter()
-        .map(|d| (d.id().key(), heads_text(&d.heads())))
-        .collect();
-    let start = Instant::now();
-    loop {
+        // 1. Announce: headquarters registers these ledgers as this till's.
         let r = http
-            .get(format!("{hq}/api/v1/sync/confirm"))
-            .bearer_auth(token)
+            .post(format!("{hq}/api/v1/sync/announce"))
+            .bearer_auth(&token)
+            .json(&AnnounceRequest { docs: keys.clone() })
             .timeout(limit)
             .send()
             .await
-            .map_err(|e| unreachable(hq, e))?;
-        let confirmed: ConfirmResponse = answer(hq, r).await?;
-        let mut missing = Vec::new();
-        for (key, heads) in &wanted {
-            match confirmed.docs.iter().find(|d| &d.key == key) {
-                Some(d) if d.refused.is_some() => {
-                    return Err(Error::Other(format!(
-                        "headquarters refuses {key}: {}",
-                        d.refused.as_deref().unwrap_or("")
-                    )))
-                }
-                Some(d) if &d.heads == heads => {}
-                _ => missing.push(key.clone()),
+            .map_err(|e| unreachable(&hq, e))?;
+        let announced: crate::hq::api::AnnounceResponse = answer(&hq, r).await?;
+        let catalog_key = announced.catalog_key;
+        debug_assert_eq!(catalog_key, catalog_key_of(&fair));
+
+        // 2. A samod session with a copy of the documents.
+        let catalog_id = document_id(&catalog_key);
+        let mut seeds: Vec<(DocumentId, Vec<u8>)> = docs
+            .iter()
+            .map(|d| (document_id(&d.id().key()), d.automerge().save()))
+            .collect();
+        if let Some(bytes) = &local_catalog {
+            seeds.push((catalog_id.clone(), bytes.clone()));
+        }
+        let policy_catalog = catalog_id.clone();
+        let own: std::collections::HashSet<DocumentId> =
+            keys.iter().map(|k| document_id(k)).collect();
+        let repo = seeded_repo(&seeds, &format!("device:{device}"), move |doc, peer| {
+            let upstream = peer.starts_with("hq:") || peer.starts_with("hub:");
+            if !upstream {
+                ShareConfig::none()
+            } else if *doc == policy_catalog {
+                ShareConfig::read_write()
+            } else if own.contains(doc) {
+                // Our ledgers: we send, and take nothing back.
+                ShareConfig::read_only()
+            } else {
+                ShareConfig::none()
             }
-        }
-        if missing.is_empty() {
-            break;
-        }
-        if start.elapsed() > limit {
-            return Err(Error::Other(format!(
-                "headquarters did not confirm {} within {} s",
-                missing.join(", "),
-                limit.as_secs()
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        })
+        .await?;
+        let session = Session {
+            hq: &hq,
+            token: &token,
+            docs: &docs,
+            catalog_key: &catalog_key,
+            catalog_id: &catalog_id,
+            local_catalog: local_catalog.as_deref(),
+            limit,
+        };
+        let result = session.run(&repo).await;
+        repo.stop().await;
+        result
     }
-    dialer.close();
+}
 
-    let confirm_ms = phase.elapsed().as_secs_f64() * 1e3;
-
-    // 6. Remember what headquarters holds.
-    let records: usize = docs.iter().map(|d| d.len()).sum();
+/// Writes what a pass brought back (or why it failed) into the till: the catalog when it
+/// changed, what headquarters confirmed, the time of the attempt's outcome.
+pub fn apply(till: &mut Till, done: Result<SyncDone>) -> Result<SyncReport> {
+    let done = match done {
+        Ok(d) => d,
+        Err(e) => {
+            till.store_mut()
+                .set_meta("last_sync_error", &e.to_string())?;
+            return Err(e);
+        }
+    };
+    if let Some((key, bytes)) = &done.catalog {
+        store_catalog(till, key, bytes)?;
+    }
     till.store_mut().write(|w| {
-        for (key, heads) in &wanted {
+        for (key, heads) in &done.confirmed {
             let sales: i64 = w.conn().query_row(
                 "SELECT COUNT(*) FROM records WHERE doc_key = ?1 AND kind = 'sale'",
                 [key],
@@ -421,15 +375,150 @@ async fn session(
         }
         Ok(())
     })?;
-    Ok(SyncReport {
-        hq: hq.to_string(),
-        documents: docs.len(),
-        records,
-        catalog_changed,
-        push_ms,
-        catalog_ms,
-        confirm_ms,
+    till.store_mut().set_meta("last_sync_ok", &now_text())?;
+    till.store_mut().set_meta("last_sync_error", "")?;
+    Ok(done.report)
+}
+
+async fn with_timeout<T>(
+    what: &str,
+    limit: Duration,
+    f: impl std::future::Future<Output = T>,
+) -> Result<T> {
+    tokio::time::timeout(limit, f).await.map_err(|_| {
+        Error::Other(format!(
+            "headquarters did not {what} within {} s",
+            limit.as_secs()
+        ))
     })
+}
+
+fn catalog_key_of(fair: &str) -> String {
+    catalog_key(fair)
+}
+
+/// One samod session of a pass.
+struct Session<'a> {
+    hq: &'a str,
+    token: &'a str,
+    docs: &'a [LedgerDoc],
+    catalog_key: &'a str,
+    catalog_id: &'a DocumentId,
+    local_catalog: Option<&'a [u8]>,
+    limit: Duration,
+}
+
+impl Session<'_> {
+    async fn run(&self, repo: &Repo) -> Result<SyncDone> {
+        let Session {
+            hq,
+            token,
+            docs,
+            catalog_key,
+            catalog_id,
+            local_catalog,
+            limit,
+        } = *self;
+        let (dialer, conn) = dial(repo, hq, token, limit).await?;
+
+        // 3. The ledgers go up.
+        let phase = Instant::now();
+        for doc in docs {
+            let id = document_id(&doc.id().key());
+            let handle = repo
+                .find(id)
+                .await
+                .map_err(|e| Error::Other(format!("samod: {e}")))?
+                .ok_or_else(|| {
+                    Error::Integrity(format!("{} is not in the session", doc.id().key()))
+                })?;
+            with_timeout(
+                "take the ledgers",
+                limit,
+                handle.they_have_our_changes(conn),
+            )
+            .await?;
+        }
+        let push_ms = phase.elapsed().as_secs_f64() * 1e3;
+
+        // 4. The catalog comes down.
+        let phase = Instant::now();
+        let mut catalog = None;
+        if let Ok(Some(handle)) = repo.find(catalog_id.clone()).await {
+            if local_catalog.is_some() {
+                with_timeout(
+                    "send the catalog",
+                    limit,
+                    handle.we_have_their_changes(conn),
+                )
+                .await?;
+            }
+            let bytes = handle.with_document(|d: &mut Automerge| d.save());
+            if local_catalog != Some(&bytes[..]) {
+                catalog = Some((catalog_key.to_string(), bytes));
+            }
+        }
+        let catalog_ms = phase.elapsed().as_secs_f64() * 1e3;
+
+        // 5. Headquarters confirms, from what it has projected, that it holds everything.
+        let phase = Instant::now();
+        let http = reqwest::Client::new();
+        let wanted: Vec<(String, String)> = docs
+            .iter()
+            .map(|d| (d.id().key(), heads_text(&d.heads())))
+            .collect();
+        let start = Instant::now();
+        loop {
+            let r = http
+                .get(format!("{hq}/api/v1/sync/confirm"))
+                .bearer_auth(token)
+                .timeout(limit)
+                .send()
+                .await
+                .map_err(|e| unreachable(hq, e))?;
+            let confirmed: ConfirmResponse = answer(hq, r).await?;
+            let mut missing = Vec::new();
+            for (key, heads) in &wanted {
+                match confirmed.docs.iter().find(|d| &d.key == key) {
+                    Some(d) if d.refused.is_some() => {
+                        return Err(Error::Other(format!(
+                            "headquarters refuses {key}: {}",
+                            d.refused.as_deref().unwrap_or("")
+                        )))
+                    }
+                    Some(d) if &d.heads == heads => {}
+                    _ => missing.push(key.clone()),
+                }
+            }
+            if missing.is_empty() {
+                break;
+            }
+            if start.elapsed() > limit {
+                return Err(Error::Other(format!(
+                    "headquarters did not confirm {} within {} s",
+                    missing.join(", "),
+                    limit.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        dialer.close();
+        let confirm_ms = phase.elapsed().as_secs_f64() * 1e3;
+
+        Ok(SyncDone {
+            report: SyncReport {
+                hq: hq.to_string(),
+                documents: docs.len(),
+                records: docs.iter().map(|d| d.len()).sum(),
+                catalog_changed: catalog.is_some(),
+                push_ms,
+                catalog_ms,
+                confirm_ms,
+            },
+            catalog,
+            confirmed: wanted,
+        })
+    }
 }
 
 /// A samod repo for one session, holding copies of `docs`, speaking as `peer`, sharing as
@@ -564,12 +653,12 @@ pub fn watch(dir: &Path, options: &SyncOptions, interval: Duration) -> Result<()
 
 /// Every ledger document of the till, signed, for a USB stick.
 pub fn export_bundle(till: &mut Till) -> Result<Bundle> {
-    let (_, token) = credentials(till, Some("-"))?;
+    let identity = till.store().identity().clone();
+    let (_, token) = credentials(till.reader()?, &identity.device, Some("-"))?;
     let secret = token
         .split_once('.')
         .map(|(_, s)| s.to_string())
         .unwrap_or_default();
-    let identity = till.store().identity().clone();
     let docs = ledger_docs(till.reader()?)?
         .iter()
         .map(|d| BundleDoc::new(d.id().key(), &d.automerge().save()))

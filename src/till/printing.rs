@@ -28,6 +28,34 @@ pub enum PrintOutcome {
     },
 }
 
+/// A receipt built for a printer, ready to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadyReceipt {
+    pub sale_id: String,
+    pub number: String,
+    pub reprint: bool,
+    pub bytes: Vec<u8>,
+    /// Characters the printer's encoding could not hold, printed as substitutes.
+    pub substituted: Vec<char>,
+}
+
+/// Sends a receipt: the printer's status first, then the whole receipt in one write. Returns
+/// why it did not print, if it did not.
+pub fn send_receipt(printer: &mut dyn ReceiptPrinter, bytes: &[u8]) -> Option<String> {
+    let trouble = match printer.status() {
+        Err(e) => Some(format!("printer unreachable: {e}")),
+        Ok(Some(status)) => status.problem().map(str::to_string),
+        Ok(None) => None,
+    };
+    match trouble {
+        Some(why) => Some(why),
+        None => printer
+            .send(bytes)
+            .err()
+            .map(|e| format!("printing failed: {e}")),
+    }
+}
+
 /// A receipt waiting for the printer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pending {
@@ -68,6 +96,19 @@ impl Till {
         reprint: bool,
         now: Time,
     ) -> Result<PrintOutcome> {
+        let ready = self.ready_receipt(config, sale, reprint)?;
+        let failure = send_receipt(printer, &ready.bytes);
+        self.receipt_result(&ready, failure, now)
+    }
+
+    /// The ESC/POS bytes of `sale`'s receipt for the printer `config` describes. Built here
+    /// (the database is the till's), sent by [`send_receipt`] anywhere (a printer thread).
+    pub fn ready_receipt(
+        &mut self,
+        config: &PrinterConfig,
+        sale: &str,
+        reprint: bool,
+    ) -> Result<ReadyReceipt> {
         let key = receipt_key(self)?;
         let identity = self.store().identity().clone();
         let detail = queries::sale_detail(self.reader()?, sale)?
@@ -85,34 +126,48 @@ impl Till {
             r.open_drawer,
         )
         .map_err(|e| Error::Other(e.to_string()))?;
-        let number = detail.summary.number.clone();
-        let trouble = match printer.status() {
-            Err(e) => Some(format!("printer unreachable: {e}")),
-            Ok(Some(status)) => status.problem().map(str::to_string),
-            Ok(None) => None,
-        };
-        let failure = match trouble {
-            Some(why) => Some(why),
-            None => printer
-                .send(&built.bytes)
-                .err()
-                .map(|e| format!("printing failed: {e}")),
-        };
+        Ok(ReadyReceipt {
+            sale_id: detail.summary.id.clone(),
+            number: detail.summary.number.clone(),
+            reprint,
+            bytes: built.bytes,
+            substituted: built.substituted,
+        })
+    }
+
+    /// Records what became of a receipt [`send_receipt`] tried: printed (out of the queue) or
+    /// queued with the reason.
+    pub fn receipt_result(
+        &mut self,
+        ready: &ReadyReceipt,
+        failure: Option<String>,
+        now: Time,
+    ) -> Result<PrintOutcome> {
         let conn = self.reader()?;
         match failure {
             None => {
                 conn.execute(
                     "DELETE FROM receipt_queue WHERE sale_id = ?1",
-                    [&detail.summary.id],
+                    [&ready.sale_id],
                 )?;
                 Ok(PrintOutcome::Printed {
-                    number,
-                    substituted: built.substituted,
+                    number: ready.number.clone(),
+                    substituted: ready.substituted.clone(),
                 })
             }
             Some(reason) => {
-                queue(conn, &detail.summary.id, &number, reprint, &reason, now)?;
-                Ok(PrintOutcome::Queued { number, reason })
+                queue(
+                    conn,
+                    &ready.sale_id,
+                    &ready.number,
+                    ready.reprint,
+                    &reason,
+                    now,
+                )?;
+                Ok(PrintOutcome::Queued {
+                    number: ready.number.clone(),
+                    reason,
+                })
             }
         }
     }

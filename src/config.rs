@@ -1,5 +1,5 @@
-//! `fairpos.toml` in the data directory: the till's devices. A missing file means no printer
-//! and a keyboard-wedge scanner.
+//! `fairpos.toml` in the data directory: the till's devices and its kiosk mode. A missing
+//! file means no printer, a keyboard-wedge scanner and the kiosk's defaults.
 
 use std::path::Path;
 
@@ -17,6 +17,36 @@ pub struct Config {
     pub printer: PrinterConfig,
     #[serde(default)]
     pub scanner: ScannerConfig,
+    #[serde(default)]
+    pub kiosk: KioskConfig,
+}
+
+/// `[kiosk]`: self-checkout at this till.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KioskConfig {
+    /// The seller the kiosk's sales count for (default: the first seller of the till's stall).
+    pub seller: Option<String>,
+    /// What the stall's payment QR code holds (its WeChat or Alipay collection code).
+    pub payment_qr: String,
+    /// The method sales paid through that QR are recorded with.
+    pub payment_method: String,
+    /// Seconds without a touch or scan before the kiosk asks whether the shopper is there.
+    pub idle_warn_s: u64,
+    /// Seconds after the question before the basket is cleared.
+    pub idle_clear_s: u64,
+}
+
+impl Default for KioskConfig {
+    fn default() -> KioskConfig {
+        KioskConfig {
+            seller: None,
+            payment_qr: "https://payapp.weixin.qq.com/demo-stall-collection-code".into(),
+            payment_method: "wechat".into(),
+            idle_warn_s: 60,
+            idle_clear_s: 20,
+        }
+    }
 }
 
 impl Config {

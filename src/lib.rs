@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod gui;
 pub mod hq;
 pub mod projection;
 pub mod report;

@@ -17,14 +17,20 @@ pub struct Cli {
     #[arg(long, global = true, env = "FAIRPOS_DATA", value_name = "DIR")]
     pub data: Option<PathBuf>,
 
+    /// What to do; without one, the till's touchscreen opens.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 // Parsed once per run: the size of the larger variants does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Open the till's touchscreen (what `fairpos` alone does); sets up the demo till on
+    /// first start.
+    Till,
+    /// Open the self-checkout kiosk, full screen; staff leave it with the lead PIN.
+    Kiosk,
     /// Set up a till: the demo fair (T01 at S01), or a fair file with a device and stall.
     Init(InitArgs),
     /// The product catalog.
@@ -33,9 +39,9 @@ pub enum Command {
     /// Stalls of the fair.
     #[command(subcommand)]
     Stalls(ImportOnly),
-    /// Volunteer sellers and their teams.
+    /// Volunteer sellers and their teams; their PINs for the touchscreen.
     #[command(subcommand)]
-    Sellers(ImportOnly),
+    Sellers(SellersCommand),
     /// Purchasing units (trade unions, organs, SOEs, schools).
     #[command(subcommand)]
     Units(ImportOnly),
@@ -323,6 +329,21 @@ pub struct ProductArgs {
 pub enum ImportOnly {
     /// Create or update from a CSV file (all rows or none).
     Import { file: PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SellersCommand {
+    /// Create or update from a CSV file (all rows or none).
+    Import { file: PathBuf },
+    /// Give a seller a PIN of their own for signing in at the touchscreen (without one, a
+    /// seller signs in with the lead PIN).
+    Pin {
+        seller: String,
+        #[arg(long)]
+        pin: String,
+        #[arg(long, value_name = "PIN")]
+        lead_pin: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

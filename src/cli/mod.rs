@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use self::args::{CatalogCommand, Cli, Command, ImportOnly, LedgerCommand, ShiftCommand};
+use self::args::{
+    CatalogCommand, Cli, Command, ImportOnly, LedgerCommand, SellersCommand, ShiftCommand,
+};
 use self::views::{CloseView, ProductView, RefundView, SaleListView, SaleView, StatusView};
 use crate::catalog_csv;
 use crate::domain::cart::Cart;
@@ -82,7 +84,9 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
 
 pub fn run(cli: Cli) -> Result<()> {
     let dir = data_dir(&cli)?;
-    match cli.command {
+    match cli.command.unwrap_or(Command::Till) {
+        Command::Till => crate::gui::run(&dir, crate::gui::Mode::Till),
+        Command::Kiosk => crate::gui::run(&dir, crate::gui::Mode::Kiosk),
         Command::Init(a) => {
             let till = if a.demo {
                 Till::init_demo(&dir, &a.lead_pin)?
@@ -121,10 +125,21 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("{} stalls imported", rows.len());
             Ok(())
         }
-        Command::Sellers(ImportOnly::Import { file }) => {
+        Command::Sellers(SellersCommand::Import { file }) => {
             let rows = catalog_csv::parse_sellers(&file_label(&file), &read_input(&file)?)?;
             Till::open(&dir)?.import_sellers(&rows)?;
             println!("{} sellers imported", rows.len());
+            Ok(())
+        }
+        Command::Sellers(SellersCommand::Pin {
+            seller,
+            pin,
+            lead_pin,
+        }) => {
+            Till::open(&dir)?
+                .store_mut()
+                .set_seller_pin(&seller, &pin, &lead_pin)?;
+            println!("{seller} signs in with their own PIN from now on");
             Ok(())
         }
         Command::Units(ImportOnly::Import { file }) => {

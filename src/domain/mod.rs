@@ -3,6 +3,7 @@
 //! Times and ids are passed in by the caller (the till controller), which is what makes every
 //! rule testable to the fen.
 
+pub mod basket;
 pub mod cart;
 pub mod catalog;
 pub mod codes;
@@ -11,6 +12,7 @@ pub mod money;
 pub mod payment;
 pub mod refund;
 pub mod sale;
+pub mod search;
 pub mod shift;
 
 pub use money::Fen;

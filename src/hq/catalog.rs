@@ -85,7 +85,8 @@ pub fn edit(hq: &Hq, f: impl FnOnce(&mut CatalogDoc, i64) -> Result<()>) -> Resu
     let before = doc.automerge().get_heads();
     f(&mut doc, now_ms())?;
     let id = doc_id(hq);
-    let tx = hq.conn.unchecked_transaction()?;
+    let tx =
+        rusqlite::Transaction::new_unchecked(&hq.conn, rusqlite::TransactionBehavior::Immediate)?;
     for change in doc.automerge().get_changes(&before) {
         put_chunk(
             &tx,

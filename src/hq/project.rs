@@ -116,7 +116,7 @@ pub fn project_ledger(
         );
         return refuse(conn, doc_id, device, why);
     }
-    let tx = conn.unchecked_transaction()?;
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     let mut new_records = 0;
     let mut product_adds = Vec::new();
     for record in &records {
@@ -358,7 +358,8 @@ impl Projector {
         conn: &Connection,
         docs: &[DocumentId],
     ) -> Result<Vec<Result<Outcome>>> {
-        let tx = conn.unchecked_transaction()?;
+        let tx =
+            rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
         let mut outcomes: Vec<Option<Result<Outcome>>> = docs.iter().map(|_| None).collect();
         for (i, d) in docs.iter().enumerate() {
             if self.held.contains_key(d) {

@@ -619,6 +619,7 @@ fn maintain(
     let mut tick: u64 = 0;
     let mut intrusions: HashSet<(String, String)> = HashSet::new();
     let mut projector = project::Projector::new();
+    let mut retry: HashSet<DocumentId> = HashSet::new();
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         while let Ok((peer, doc)) = seen.try_recv() {
             let Peer::Till(device) = &peer else { continue };
@@ -638,7 +639,8 @@ fn maintain(
                 }
             }
         }
-        let mut dirty = HashSet::new();
+        // Documents whose projection failed (a busy database, say) are tried again.
+        let mut dirty: HashSet<DocumentId> = std::mem::take(&mut retry);
         while let Ok(doc) = changed.try_recv() {
             dirty.insert(doc);
         }
@@ -647,10 +649,14 @@ fn maintain(
             Ok(o) => o,
             Err(e) => {
                 eprintln!("projection: {e}");
+                retry.extend(dirty.iter().cloned());
                 Vec::new()
             }
         };
         for (doc, outcome) in dirty.iter().zip(outcomes) {
+            if outcome.is_err() {
+                retry.insert(doc.clone());
+            }
             match outcome {
                 Ok(Outcome::Projected { product_adds, .. }) if !product_adds.is_empty() => {
                     if *role == Role::Hq {

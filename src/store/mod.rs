@@ -188,12 +188,7 @@ impl Store {
         let lock = lock_dir(dir)?;
         let mut conn = open_connection(&dir.join(DB_FILE))?;
         schema::migrate(&mut conn)?;
-        let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
-            .map_err(|e| Error::Other(format!("cannot make a salt: {e}")))?;
-        let pin_hash = Argon2::default()
-            .hash_password(options.lead_pin.as_bytes(), &salt)
-            .map_err(|e| Error::Other(format!("cannot hash the PIN: {e}")))?
-            .to_string();
+        let pin_hash = hash_pin(options.lead_pin)?;
         let actor = options.actor.clone().unwrap_or_else(ActorId::random);
         let tx = conn.transaction()?;
         for (key, value) in [
@@ -304,16 +299,46 @@ impl Store {
         Ok(())
     }
 
+    /// Checks a seller's PIN for signing in: their own when they have one, else the lead PIN
+    /// (a lead signs a volunteer in).
+    pub fn check_seller_pin(&self, seller: &str, pin: &str) -> Result<()> {
+        let own: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT pin_hash FROM seller_pins WHERE seller = ?1",
+                [seller],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match own {
+            Some(stored) => verify_pin(&stored, pin),
+            None => self.check_lead_pin(pin),
+        }
+    }
+
+    /// Gives `seller` a PIN of their own (the lead PIN allows it).
+    pub fn set_seller_pin(&mut self, seller: &str, pin: &str, lead_pin: &str) -> Result<()> {
+        self.check_lead_pin(lead_pin)?;
+        if !self.state.sellers.contains_key(seller) {
+            return Err(Error::input(format!("unknown seller {seller}")));
+        }
+        if pin.len() < 4 || !pin.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::input("a PIN is at least 4 digits"));
+        }
+        self.conn.execute(
+            "INSERT INTO seller_pins(seller, pin_hash) VALUES (?1, ?2)
+             ON CONFLICT(seller) DO UPDATE SET pin_hash = excluded.pin_hash",
+            params![seller, hash_pin(pin)?],
+        )?;
+        Ok(())
+    }
+
     /// Checks the lead PIN.
     pub fn check_lead_pin(&self, pin: &str) -> Result<()> {
         let stored = self
             .meta("lead_pin_hash")?
             .ok_or_else(|| Error::Integrity("the lead PIN is missing".into()))?;
-        let hash = PasswordHash::new(&stored)
-            .map_err(|e| Error::Integrity(format!("the stored lead PIN: {e}")))?;
-        Argon2::default()
-            .verify_password(pin.as_bytes(), &hash)
-            .map_err(|_| Error::Domain(DomainError::WrongPin))
+        verify_pin(&stored, pin)
     }
 
     /// Runs `f` in one immediate transaction; records it appends reach the ledger and the
@@ -580,4 +605,21 @@ pub fn peek_fair(dir: &Path) -> Result<(Fair, Option<Vec<u8>>)> {
         .ok_or_else(|| Error::Integrity("the till's fair is missing".into()))?;
     let key = meta_value(&conn, "receipt_key")?.map(String::into_bytes);
     Ok((Fair::from_toml(&toml)?, key))
+}
+
+fn hash_pin(pin: &str) -> Result<String> {
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
+        .map_err(|e| Error::Other(format!("cannot make a salt: {e}")))?;
+    Ok(Argon2::default()
+        .hash_password(pin.as_bytes(), &salt)
+        .map_err(|e| Error::Other(format!("cannot hash the PIN: {e}")))?
+        .to_string())
+}
+
+fn verify_pin(stored: &str, pin: &str) -> Result<()> {
+    let hash =
+        PasswordHash::new(stored).map_err(|e| Error::Integrity(format!("a stored PIN: {e}")))?;
+    Argon2::default()
+        .verify_password(pin.as_bytes(), &hash)
+        .map_err(|_| Error::Domain(DomainError::WrongPin))
 }

@@ -71,6 +71,15 @@ CREATE TABLE catalog_doc (
 ) STRICT;
 ";
 
+/// Sellers' own PINs for signing in at the touchscreen (argon2 hashes). Till-local secrets:
+/// they never travel in a ledger or the catalog.
+const V4: &str = "
+CREATE TABLE seller_pins (
+    seller   TEXT PRIMARY KEY,
+    pin_hash TEXT NOT NULL
+) STRICT;
+";
+
 /// Receipts that could not be printed, waiting for the printer; and the key that signs the
 /// QR codes on receipts.
 const V2: &str = "
@@ -86,7 +95,7 @@ CREATE TABLE receipt_queue (
 
 /// Brings the database to the current schema. Each step runs in its own transaction.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
-    let steps: [fn(&Connection) -> Result<()>; 3] = [
+    let steps: [fn(&Connection) -> Result<()>; 4] = [
         |c| {
             c.execute_batch(V1)?;
             c.execute_batch(CATALOG_TABLES)?;
@@ -108,6 +117,10 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         },
         |c| {
             c.execute_batch(V3)?;
+            Ok(())
+        },
+        |c| {
+            c.execute_batch(V4)?;
             Ok(())
         },
     ];

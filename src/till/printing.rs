@@ -135,6 +135,21 @@ impl Till {
         })
     }
 
+    /// The ESC/POS bytes of a kiosk's basket slip (see `receipt::basket_slip`).
+    pub fn basket_slip_bytes(
+        &self,
+        config: &PrinterConfig,
+        cart: &crate::domain::cart::Cart,
+        payload: &str,
+        time: &str,
+    ) -> Result<Vec<u8>> {
+        let slip = super::receipt::basket_slip(self.store().identity(), cart, payload, time);
+        let columns = config.columns();
+        let built = build(&layout(&slip, columns), columns, config.encoding, false)
+            .map_err(|e| Error::Other(e.to_string()))?;
+        Ok(built.bytes)
+    }
+
     /// Records what became of a receipt [`send_receipt`] tried: printed (out of the queue) or
     /// queued with the reason.
     pub fn receipt_result(

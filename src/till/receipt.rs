@@ -85,3 +85,52 @@ pub fn receipt(identity: &Identity, sale: &SaleDetail, key: &[u8], reprint: bool
         open_drawer: false,
     }
 }
+
+/// The slip a kiosk prints for "pay at the counter": the basket's lines and total, and the
+/// basket's QR code for the till to scan. Not a receipt: nothing is sold yet.
+pub fn basket_slip(
+    identity: &Identity,
+    cart: &crate::domain::cart::Cart,
+    payload: &str,
+    time: &str,
+) -> Receipt {
+    let lines = cart
+        .lines()
+        .iter()
+        .map(|l| {
+            let p = &l.product;
+            let (quantity, unit_price) = if p.weighed {
+                (
+                    format!("{}{}", p.units_text(l.qty), p.unit),
+                    format!("{}/{}", yuan(p.price.0), p.unit),
+                )
+            } else {
+                (format!("{}{}", l.qty, p.unit), yuan(p.price.0))
+            };
+            ReceiptLine {
+                name: p.name_zh.clone(),
+                quantity,
+                unit_price,
+                amount_fen: l.amount.0,
+            }
+        })
+        .collect();
+    Receipt {
+        title: identity.fair.name.clone(),
+        subtitle: "自助机购物单 Basket".into(),
+        header: vec![
+            ("自助机 Kiosk".to_string(), identity.device.clone()),
+            ("时间".to_string(), time.to_string()),
+        ],
+        lines,
+        total_fen: cart.total().0,
+        payments: Vec::new(),
+        change_fen: 0,
+        buyer: Vec::new(),
+        qr: Some(payload.to_string()),
+        qr_caption: "请到收银台扫码付款 Pay at the counter".into(),
+        footer: vec!["未付款 NOT PAID".into()],
+        reprint: false,
+        open_drawer: false,
+    }
+}

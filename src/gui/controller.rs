@@ -1,0 +1,1127 @@
+//! What every tap and scan at the till does, in plain Rust over a [`Till`]: signing in,
+//! finding and scanning products, the cart, the buyer, payment, shift open and close, voids
+//! and refunds. No Slint here; `till_adapter.rs` shows this state and forwards the taps, and
+//! the tests drive it with no window at all.
+//!
+//! Each method changes the state and says so through [`Changed`], so the adapter redraws only
+//! what changed (the product grid is the one list that can be long).
+
+use crate::domain::basket::Basket;
+use crate::domain::cart::Cart;
+use crate::domain::catalog::{Catalog, Product};
+use crate::domain::codes::ReceiptQr;
+use crate::domain::payment::{Method, Tender};
+use crate::domain::refund::RefundAsk;
+use crate::domain::sale::{Seller, Unit};
+use crate::domain::search::ProductIndex;
+use crate::domain::shift::{count_denominations, DENOMINATIONS};
+use crate::domain::{DomainError, Fen};
+use crate::error::{Error, Result};
+use crate::store::queries;
+use crate::till::{Order, Till, Time};
+
+/// Where a controller reads the time: the command line's clock (`FAIRPOS_NOW` or the
+/// system's), or a test's.
+pub type Clock = Box<dyn Fn(&Till) -> Result<Time>>;
+
+/// Most products the grid shows at once; the rest are found by searching.
+pub const GRID_LIMIT: usize = 60;
+
+/// Stock at or below this shows in red.
+const LOW_STOCK: i64 = 5;
+
+/// The screen shown. Each names what moves it on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Screen {
+    /// Nobody signed in: a seller and a PIN move to `OpenShift` or `Sell`.
+    SignIn,
+    /// Signed in with no shift open: a float opens one.
+    OpenShift,
+    /// Building a cart; "pay" moves to `Pay`.
+    Sell,
+    /// Taking the money; completing moves to `Done`, "back" to `Sell`.
+    Pay,
+    /// The sale is saved: change shown large, receipt printing; "next sale" goes to `Sell`.
+    Done,
+    /// Counting the drawer; closing signs the seller out.
+    CloseShift,
+    /// One sale looked up, for a void or refund behind the lead PIN.
+    Sale,
+    /// Picking a purchasing unit as the buyer.
+    Units,
+}
+
+impl Screen {
+    /// The number the UI's `Nav.screen` uses.
+    pub fn index(self) -> i32 {
+        match self {
+            Screen::SignIn => 0,
+            Screen::OpenShift => 1,
+            Screen::Sell => 2,
+            Screen::Pay => 3,
+            Screen::Done => 4,
+            Screen::CloseShift => 5,
+            Screen::Sale => 6,
+            Screen::Units => 7,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    Zh,
+    En,
+}
+
+/// What a call changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Changed {
+    pub products: bool,
+    pub units: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub text: String,
+    pub bad: bool,
+}
+
+/// A sale just completed: what the done screen shows and what the printer needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Completed {
+    pub id: String,
+    pub number: String,
+    pub total: Fen,
+    pub change: Fen,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProductView {
+    pub sku: String,
+    pub name: String,
+    pub price: String,
+    pub stock: String,
+    pub low: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineView {
+    pub name: String,
+    pub detail: String,
+    pub qty: String,
+    pub amount: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenderView {
+    pub method: String,
+    pub amount: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PayView {
+    pub due: Fen,
+    pub paid: Fen,
+    pub remaining: Fen,
+    pub change: Fen,
+    pub can_complete: bool,
+    pub tenders: Vec<TenderView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShiftView {
+    pub counts: [u32; 8],
+    pub expected: Fen,
+    pub counted: Fen,
+    pub variance: Fen,
+}
+
+/// The weighed product whose weight the keypad is taking.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Weighing {
+    pub product: Product,
+    /// Cart line whose weight is being changed; `None` for a new line.
+    pub line: Option<usize>,
+    pub input: String,
+}
+
+/// A looked-up sale, for a void or a refund.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SaleView {
+    pub id: String,
+    pub number: String,
+    pub status: String,
+    pub total: Fen,
+    pub lines: Vec<SaleLineView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SaleLineView {
+    pub line: u32,
+    pub name: String,
+    pub weighed: bool,
+    /// Pieces or grams that can still be refunded.
+    pub refundable: i64,
+    pub sold: String,
+    /// Pieces (or, for weighed lines, all the grams) the volunteer wants back.
+    pub asked: i64,
+}
+
+pub struct TillController {
+    till: Till,
+    catalog: Catalog,
+    index: ProductIndex,
+    pub lang: Lang,
+    pub screen: Screen,
+    seller: Option<Seller>,
+    pub selected_seller: Option<String>,
+    pin: String,
+    query: String,
+    category: Option<usize>,
+    pub cart: Cart,
+    unit: Option<Unit>,
+    unit_query: String,
+    tenders: Vec<Tender>,
+    pub keypad: String,
+    pub float_input: String,
+    pub weighing: Option<Weighing>,
+    pub counts: [u32; 8],
+    pub completed: Option<Completed>,
+    /// The last sale of this session, for "reprint last".
+    pub last_sale: Option<String>,
+    pub sale: Option<SaleView>,
+    pub message: Option<Message>,
+    clock: Clock,
+}
+
+fn yuan(f: Fen) -> String {
+    format!("￥{f}")
+}
+
+impl TillController {
+    /// A controller over `till`, reading the clock as the command line does (`FAIRPOS_NOW`
+    /// or the system clock, at the fair's offset).
+    pub fn new(till: Till) -> Result<TillController> {
+        TillController::with_clock(till, Box::new(crate::cli::now))
+    }
+
+    pub fn with_clock(mut till: Till, clock: Clock) -> Result<TillController> {
+        let catalog = till.catalog()?;
+        let index = ProductIndex::new(&catalog);
+        Ok(TillController {
+            till,
+            catalog,
+            index,
+            lang: Lang::Zh,
+            screen: Screen::SignIn,
+            seller: None,
+            selected_seller: None,
+            pin: String::new(),
+            query: String::new(),
+            category: None,
+            cart: Cart::new(),
+            unit: None,
+            unit_query: String::new(),
+            tenders: Vec::new(),
+            keypad: String::new(),
+            float_input: String::new(),
+            weighing: None,
+            counts: [0; 8],
+            completed: None,
+            last_sale: None,
+            sale: None,
+            message: None,
+            clock,
+        })
+    }
+
+    pub fn till(&self) -> &Till {
+        &self.till
+    }
+
+    pub fn till_mut(&mut self) -> &mut Till {
+        &mut self.till
+    }
+
+    fn now(&self) -> Result<Time> {
+        (self.clock)(&self.till)
+    }
+
+    fn say(&mut self, zh: &str, en: &str) {
+        let text = match self.lang {
+            Lang::Zh => zh,
+            Lang::En => en,
+        };
+        self.message = Some(Message {
+            text: text.to_string(),
+            bad: false,
+        });
+    }
+
+    fn fail(&mut self, e: impl std::fmt::Display) {
+        self.message = Some(Message {
+            text: e.to_string(),
+            bad: true,
+        });
+    }
+
+    pub fn dismiss_message(&mut self) {
+        self.message = None;
+    }
+
+    /// The catalog changed underneath (a sync brought a new one).
+    pub fn reload_catalog(&mut self) -> Result<Changed> {
+        self.catalog = self.till.catalog()?;
+        self.index = ProductIndex::new(&self.catalog);
+        Ok(Changed {
+            products: true,
+            units: true,
+        })
+    }
+
+    // ----- signing in -----
+
+    /// Sellers of the fair, this till's stall first.
+    pub fn sellers(&self) -> Vec<Seller> {
+        let stall = &self.till.store().identity().stall;
+        let mut sellers: Vec<Seller> = self
+            .till
+            .store()
+            .state()
+            .sellers
+            .values()
+            .cloned()
+            .collect();
+        sellers.sort_by(|a, b| (&a.stall != stall, &a.id).cmp(&(&b.stall != stall, &b.id)));
+        sellers
+    }
+
+    pub fn seller(&self) -> Option<&Seller> {
+        self.seller.as_ref()
+    }
+
+    pub fn select_seller(&mut self, id: &str) {
+        self.selected_seller = Some(id.to_string());
+        self.pin.clear();
+    }
+
+    pub fn pin_dots(&self) -> String {
+        "●".repeat(self.pin.chars().count())
+    }
+
+    pub fn pin_key(&mut self, key: &str) {
+        edit_digits(&mut self.pin, key, false, 12);
+    }
+
+    pub fn sign_in(&mut self) {
+        let Some(id) = self.selected_seller.clone() else {
+            return self.say("请先选择收银员", "Choose who is selling first");
+        };
+        let pin = std::mem::take(&mut self.pin);
+        if let Err(e) = self.till.store().check_seller_pin(&id, &pin) {
+            return self.fail(e);
+        }
+        let Some(seller) = self.till.store().state().sellers.get(&id).cloned() else {
+            return self.fail(format!("unknown seller {id}"));
+        };
+        self.say(
+            &format!("{} 已登录", seller.name),
+            &format!("{} signed in", seller.name),
+        );
+        self.seller = Some(seller);
+        self.screen = if self.till.store().state().shift.is_some() {
+            Screen::Sell
+        } else {
+            Screen::OpenShift
+        };
+    }
+
+    pub fn sign_out(&mut self) {
+        self.seller = None;
+        self.selected_seller = None;
+        self.pin.clear();
+        self.cart.clear();
+        self.unit = None;
+        self.tenders.clear();
+        self.screen = Screen::SignIn;
+    }
+
+    // ----- the shift -----
+
+    pub fn float_key(&mut self, key: &str) {
+        edit_digits(&mut self.float_input, key, true, 9);
+    }
+
+    pub fn open_shift(&mut self) {
+        let Some(seller) = self.seller.clone() else {
+            self.screen = Screen::SignIn;
+            return;
+        };
+        let float = if self.float_input.is_empty() {
+            Ok(Fen::ZERO)
+        } else {
+            Fen::parse_yuan(&self.float_input)
+        };
+        let result = float
+            .map_err(Error::from)
+            .and_then(|f| Ok((f, self.now()?)))
+            .and_then(|(f, now)| self.till.open_shift(&seller.id, f, now));
+        match result {
+            Ok(_) => {
+                self.float_input.clear();
+                self.screen = Screen::Sell;
+                self.say("已开班", "Shift open");
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    pub fn start_close_shift(&mut self) {
+        if self.till.store().state().shift.is_none() {
+            return self.say("没有未结班次", "No shift is open");
+        }
+        self.counts = [0; 8];
+        self.screen = Screen::CloseShift;
+    }
+
+    pub fn count(&mut self, index: usize, delta: i32) {
+        if let Some(c) = self.counts.get_mut(index) {
+            *c = (i64::from(*c) + i64::from(delta)).clamp(0, 99_999) as u32;
+        }
+    }
+
+    pub fn shift_view(&mut self) -> Result<ShiftView> {
+        let expected = match self.till.store().state().shift.clone() {
+            Some(shift) => queries::cash_flows(self.till.reader()?, &shift.id)?.expected(),
+            None => Fen::ZERO,
+        };
+        let counted = count_denominations(&self.counts);
+        Ok(ShiftView {
+            counts: self.counts,
+            expected,
+            counted,
+            variance: counted - expected,
+        })
+    }
+
+    pub fn close_shift(&mut self) {
+        let counted = count_denominations(&self.counts);
+        match self
+            .now()
+            .and_then(|now| self.till.close_shift(counted, now))
+        {
+            Ok(closed) => {
+                let last = closed.last_sale.unwrap_or_else(|| "—".into());
+                let v = closed.closing.variance;
+                self.sign_out();
+                self.say(
+                    &format!("已交班：最后一单 {last}，差额 {}", yuan(v)),
+                    &format!("Shift closed: last sale {last}, variance {}", yuan(v)),
+                );
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    pub fn denomination_labels() -> [String; 8] {
+        DENOMINATIONS.map(|d| yuan(d).replace(".00", ""))
+    }
+
+    // ----- finding products -----
+
+    pub fn categories(&self) -> &[String] {
+        self.index.categories()
+    }
+
+    pub fn category(&self) -> Option<usize> {
+        self.category
+    }
+
+    pub fn set_category(&mut self, category: Option<usize>) -> Changed {
+        self.category = category.filter(|&c| c < self.index.categories().len());
+        Changed {
+            products: true,
+            units: false,
+        }
+    }
+
+    pub fn search(&mut self, query: &str) -> Changed {
+        self.query = query.to_string();
+        Changed {
+            products: true,
+            units: false,
+        }
+    }
+
+    /// Products the grid shows, and how many more the search finds.
+    pub fn products(&self) -> (Vec<ProductView>, usize) {
+        let category = self
+            .category
+            .and_then(|c| self.index.categories().get(c))
+            .map(String::as_str);
+        let found = self.index.find(&self.query, category);
+        let stock = &self.till.store().state().stock;
+        let views = found
+            .iter()
+            .take(GRID_LIMIT)
+            .map(|&i| {
+                let p = &self.catalog.products()[i];
+                let left = stock.get(&p.sku).copied().unwrap_or(0);
+                ProductView {
+                    sku: p.sku.clone(),
+                    name: self.name_of(p).to_string(),
+                    price: format!("{}/{}", yuan(p.price), p.unit),
+                    stock: match self.lang {
+                        Lang::Zh => format!("库存 {}", p.units_text(left)),
+                        Lang::En => format!("stock {}", p.units_text(left)),
+                    },
+                    low: left <= p.grams_per_unit().unwrap_or(1) * LOW_STOCK,
+                }
+            })
+            .collect();
+        (views, found.len().saturating_sub(GRID_LIMIT))
+    }
+
+    fn name_of<'a>(&self, p: &'a Product) -> &'a str {
+        match self.lang {
+            Lang::En if !p.name_en.is_empty() => &p.name_en,
+            _ => &p.name_zh,
+        }
+    }
+
+    // ----- the cart -----
+
+    /// A product tapped in the grid: counted goods go in one at a time, weighed goods ask
+    /// for their weight.
+    pub fn add_product(&mut self, sku: &str) {
+        let Some(p) = self.catalog.by_sku(sku).cloned() else {
+            return self.fail(DomainError::UnknownCode {
+                code: sku.to_string(),
+            });
+        };
+        if p.weighed {
+            self.weighing = Some(Weighing {
+                product: p,
+                line: None,
+                input: String::new(),
+            });
+            return;
+        }
+        if let Err(e) = self.cart.add_counted(p, 1) {
+            self.fail(e);
+        }
+    }
+
+    /// A code from a scanner (serial or keyboard wedge) or typed into the search field: a
+    /// product, a scale label, a kiosk basket, or one of our receipts.
+    pub fn scan(&mut self, code: &str) -> Changed {
+        let code = code.trim();
+        if code.is_empty() {
+            return Changed::default();
+        }
+        if let Some(qr) = ReceiptQr::parse(code) {
+            self.lookup_sale(&qr.payload());
+            return Changed::default();
+        }
+        match self.screen {
+            Screen::Sell => {}
+            Screen::SignIn | Screen::OpenShift => {
+                self.say("请先登录并开班", "Sign in and open a shift first");
+                return Changed::default();
+            }
+            _ => {
+                self.say("扫码请回到购物车页面", "Go back to the cart to scan");
+                return Changed::default();
+            }
+        }
+        if let Some(basket) = Basket::parse(code) {
+            return self.load_basket(&basket);
+        }
+        let rules = self.till.store().identity().fair.barcode_rules.clone();
+        match self.cart.add_item(&self.catalog, &rules, code) {
+            Ok(_) => self.message = None,
+            Err(e) => self.fail(e),
+        }
+        Changed::default()
+    }
+
+    /// Enter in the search field: a code (digits, a SKU, `SKU*N`, a receipt or basket QR)
+    /// goes into the cart and the field empties (`true`); anything else stays a search.
+    pub fn code_entered(&mut self, text: &str) -> bool {
+        let t = text.trim();
+        let code = (t.len() >= 6 && t.bytes().all(|b| b.is_ascii_digit()))
+            || t.contains('*')
+            || ReceiptQr::parse(t).is_some()
+            || Basket::parse(t).is_some()
+            || self.catalog.by_sku(&t.to_uppercase()).is_some();
+        if !code {
+            return false;
+        }
+        self.scan(t);
+        self.query.clear();
+        true
+    }
+
+    fn load_basket(&mut self, basket: &Basket) -> Changed {
+        let rules = self.till.store().identity().fair.barcode_rules.clone();
+        let mut cart = Cart::new();
+        for item in &basket.items {
+            if let Err(e) = cart.add_item(&self.catalog, &rules, item) {
+                self.fail(format!("basket from {}: {e}", basket.kiosk));
+                return Changed::default();
+            }
+        }
+        // Every item is known good now: the till's cart takes them all.
+        for item in &basket.items {
+            if let Err(e) = self.cart.add_item(&self.catalog, &rules, item) {
+                self.fail(e);
+            }
+        }
+        self.say(
+            &format!(
+                "已载入自助机 {} 的购物篮（{} 项）",
+                basket.kiosk,
+                basket.items.len()
+            ),
+            &format!(
+                "Basket from kiosk {} loaded ({} items)",
+                basket.kiosk,
+                basket.items.len()
+            ),
+        );
+        Changed::default()
+    }
+
+    pub fn lines(&self) -> Vec<LineView> {
+        self.cart
+            .lines()
+            .iter()
+            .map(|l| {
+                let p = &l.product;
+                if p.weighed {
+                    LineView {
+                        name: self.name_of(p).to_string(),
+                        detail: format!("{} g @ {}/{}", l.qty, yuan(p.price), p.unit),
+                        qty: format!("{}{}", p.units_text(l.qty), p.unit),
+                        amount: yuan(l.amount),
+                    }
+                } else {
+                    LineView {
+                        name: self.name_of(p).to_string(),
+                        detail: format!("{} × {}", yuan(p.price), l.qty),
+                        qty: l.qty.to_string(),
+                        amount: yuan(l.amount),
+                    }
+                }
+            })
+            .collect()
+    }
+
+    pub fn total(&self) -> Fen {
+        self.cart.total()
+    }
+
+    pub fn item_count(&self) -> usize {
+        self.cart.lines().len()
+    }
+
+    /// One more piece; for a weighed line, the weight keypad.
+    pub fn inc(&mut self, index: usize) {
+        self.step(index, 1);
+    }
+
+    /// One piece fewer (the line goes at zero); for a weighed line, the weight keypad.
+    pub fn dec(&mut self, index: usize) {
+        self.step(index, -1);
+    }
+
+    fn step(&mut self, index: usize, delta: i64) {
+        let Some(line) = self.cart.lines().get(index).cloned() else {
+            return;
+        };
+        if line.product.weighed {
+            if line.fixed_amount {
+                return self.say(
+                    "称重标签的金额不能修改，可删除后重扫",
+                    "A scale label's amount cannot change: remove the line and scan again",
+                );
+            }
+            self.weighing = Some(Weighing {
+                input: line.product.units_text(line.qty),
+                product: line.product,
+                line: Some(index),
+            });
+            return;
+        }
+        let n = line.qty + delta;
+        let result = if n <= 0 {
+            self.cart.remove(index);
+            Ok(())
+        } else {
+            self.cart.set_count(index, n)
+        };
+        if let Err(e) = result {
+            self.fail(e);
+        }
+    }
+
+    pub fn remove(&mut self, index: usize) {
+        self.cart.remove(index);
+    }
+
+    pub fn clear_cart(&mut self) {
+        self.cart.clear();
+        self.unit = None;
+    }
+
+    pub fn weigh_key(&mut self, key: &str) {
+        if let Some(w) = &mut self.weighing {
+            edit_digits(&mut w.input, key, true, 8);
+        }
+    }
+
+    pub fn weigh_cancel(&mut self) {
+        self.weighing = None;
+    }
+
+    pub fn weigh_ok(&mut self) {
+        let Some(w) = self.weighing.take() else {
+            return;
+        };
+        let grams = match w.product.base_qty_from_units(&w.input) {
+            Ok(g) if g > 0 => g,
+            Ok(_) => {
+                self.say("请输入重量", "Type the weight first");
+                self.weighing = Some(w);
+                return;
+            }
+            Err(e) => {
+                self.fail(e);
+                self.weighing = Some(w);
+                return;
+            }
+        };
+        let result = match w.line {
+            Some(i) => self.cart.set_grams(i, grams).map(|_| ()),
+            None => {
+                self.cart.add_weighed(w.product.clone(), grams);
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            self.fail(e);
+        }
+    }
+
+    // ----- the buyer -----
+
+    pub fn buyer_text(&self) -> String {
+        match (&self.unit, self.lang) {
+            (Some(u), _) => format!("{} {}", u.name, u.tax_id),
+            (None, Lang::Zh) => "个人购买".into(),
+            (None, Lang::En) => "Individual".into(),
+        }
+    }
+
+    pub fn choose_buyer(&mut self) -> Changed {
+        self.unit_query.clear();
+        self.screen = Screen::Units;
+        Changed {
+            products: false,
+            units: true,
+        }
+    }
+
+    pub fn search_units(&mut self, query: &str) -> Changed {
+        self.unit_query = query.to_string();
+        Changed {
+            products: false,
+            units: true,
+        }
+    }
+
+    /// Units matching the search, by name or credit code.
+    pub fn units(&self) -> Vec<Unit> {
+        let q = self.unit_query.trim().to_uppercase();
+        let mut units: Vec<Unit> = self
+            .till
+            .store()
+            .state()
+            .units
+            .values()
+            .filter(|u| q.is_empty() || u.tax_id.contains(&q) || u.name.contains(q.as_str()))
+            .cloned()
+            .collect();
+        units.sort_by(|a, b| a.name.cmp(&b.name));
+        units
+    }
+
+    pub fn pick_unit(&mut self, code: &str) {
+        match self.till.store().state().units.get(code).cloned() {
+            Some(u) => {
+                self.unit = Some(u);
+                self.screen = Screen::Sell;
+            }
+            None => self.fail(format!("unknown unit {code}")),
+        }
+    }
+
+    pub fn individual(&mut self) {
+        self.unit = None;
+        self.screen = Screen::Sell;
+    }
+
+    // ----- payment -----
+
+    pub fn start_pay(&mut self) {
+        if self.cart.is_empty() {
+            return self.say("购物车是空的", "The cart is empty");
+        }
+        self.tenders.clear();
+        self.keypad.clear();
+        self.screen = Screen::Pay;
+    }
+
+    pub fn back_to_cart(&mut self) {
+        self.tenders.clear();
+        self.keypad.clear();
+        self.screen = Screen::Sell;
+    }
+
+    pub fn pay_key(&mut self, key: &str) {
+        edit_digits(&mut self.keypad, key, true, 9);
+    }
+
+    fn paid(&self) -> Fen {
+        self.tenders.iter().filter_map(|t| t.amount).sum()
+    }
+
+    /// Adds a tender: the amount typed on the keypad, or what is still due.
+    pub fn tender(&mut self, method: &str) {
+        let method = match Method::parse(method) {
+            Ok(m) => m,
+            Err(e) => return self.fail(e),
+        };
+        let remaining = self.cart.total() - self.paid();
+        let amount = if self.keypad.is_empty() {
+            if !remaining.is_positive() {
+                return self.say("已收足", "Already paid in full");
+            }
+            remaining
+        } else {
+            match Fen::parse_yuan(&self.keypad) {
+                Ok(a) if a.is_positive() => a,
+                Ok(_) => return self.say("金额须大于零", "The amount must be more than zero"),
+                Err(e) => return self.fail(e),
+            }
+        };
+        self.keypad.clear();
+        self.tenders.push(Tender {
+            method,
+            amount: Some(amount),
+        });
+    }
+
+    /// `exact` (cash for what is still due), `50` or `100` (a note of cash).
+    pub fn quick(&mut self, which: &str) {
+        let remaining = self.cart.total() - self.paid();
+        let amount = match which {
+            "exact" if remaining.is_positive() => remaining,
+            "exact" => return self.say("已收足", "Already paid in full"),
+            "50" => Fen(5_000),
+            "100" => Fen(10_000),
+            _ => return,
+        };
+        self.keypad.clear();
+        self.tenders.push(Tender {
+            method: Method::Cash,
+            amount: Some(amount),
+        });
+    }
+
+    pub fn remove_tender(&mut self, index: usize) {
+        if index < self.tenders.len() {
+            self.tenders.remove(index);
+        }
+    }
+
+    pub fn pay_view(&self) -> PayView {
+        let due = self.cart.total();
+        let paid = self.paid();
+        PayView {
+            due,
+            paid,
+            remaining: if paid < due { due - paid } else { Fen::ZERO },
+            change: if paid > due { paid - due } else { Fen::ZERO },
+            can_complete: paid >= due && !self.tenders.is_empty(),
+            tenders: self
+                .tenders
+                .iter()
+                .map(|t| TenderView {
+                    method: match self.lang {
+                        Lang::Zh => t.method.label_zh().to_string(),
+                        Lang::En => t.method.as_str().replace('_', " "),
+                    },
+                    amount: t.amount.map(yuan).unwrap_or_default(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Completes the sale. When this returns `Some`, the sale is on disk; the caller prints
+    /// its receipt.
+    pub fn complete(&mut self) -> Option<Completed> {
+        let Some(seller) = self.seller.clone() else {
+            self.screen = Screen::SignIn;
+            return None;
+        };
+        let unit = self.unit.as_ref().map(|u| u.tax_id.clone());
+        let now = match self.now() {
+            Ok(n) => n,
+            Err(e) => {
+                self.fail(e);
+                return None;
+            }
+        };
+        let order = Order {
+            seller: &seller.id,
+            cart: &self.cart,
+            unit: unit.as_deref(),
+            tenders: &self.tenders,
+        };
+        match self.till.sell(&order, now) {
+            Ok(sale) => {
+                let done = Completed {
+                    id: sale.context.id.clone(),
+                    number: sale.number.clone(),
+                    total: sale.total,
+                    change: sale.change,
+                };
+                if !sale.oversold.is_empty() {
+                    self.say(
+                        &format!("已售出，库存不足：{}", sale.oversold.join(", ")),
+                        &format!("Sold; stock ran out of {}", sale.oversold.join(", ")),
+                    );
+                } else {
+                    self.message = None;
+                }
+                self.cart.clear();
+                self.unit = None;
+                self.tenders.clear();
+                self.keypad.clear();
+                self.last_sale = Some(done.id.clone());
+                self.completed = Some(done.clone());
+                self.screen = Screen::Done;
+                Some(done)
+            }
+            Err(e) => {
+                self.fail(e);
+                None
+            }
+        }
+    }
+
+    pub fn next_sale(&mut self) {
+        self.completed = None;
+        self.screen = Screen::Sell;
+    }
+
+    // ----- voids and refunds -----
+
+    pub fn open_sales(&mut self) {
+        self.sale = None;
+        self.pin.clear();
+        self.screen = Screen::Sale;
+    }
+
+    /// Looks a sale up by number, id, or the payload of its receipt's QR code (which must
+    /// verify: a receipt of another till is refused).
+    pub fn lookup_sale(&mut self, key: &str) {
+        let key = key.trim();
+        let wanted = match ReceiptQr::parse(key) {
+            Some(qr) => {
+                let receipt_key = match self.till.store().meta("receipt_key") {
+                    Ok(Some(k)) => k.into_bytes(),
+                    _ => Vec::new(),
+                };
+                if !qr.verifies(&receipt_key) {
+                    return self.say(
+                        "这张小票不是本机打印的",
+                        "This receipt was not printed by this till",
+                    );
+                }
+                qr.id
+            }
+            None => key.to_string(),
+        };
+        self.pin.clear();
+        match self.load_sale(&wanted) {
+            Ok(Some(view)) => {
+                self.sale = Some(view);
+                self.message = None;
+            }
+            Ok(None) => {
+                self.sale = None;
+                self.fail(format!("no sale {key} on this till"));
+            }
+            Err(e) => self.fail(e),
+        }
+        self.screen = Screen::Sale;
+    }
+
+    fn load_sale(&mut self, key: &str) -> Result<Option<SaleView>> {
+        let conn = self.till.reader()?;
+        let Some(detail) = queries::sale_detail(conn, key)? else {
+            return Ok(None);
+        };
+        let sold = queries::sold_lines(conn, &detail.summary.id)?;
+        let lines = detail
+            .lines
+            .iter()
+            .zip(&sold)
+            .map(|(d, s)| {
+                let refundable = s.qty - s.refunded_qty;
+                SaleLineView {
+                    line: s.line,
+                    name: d.name_zh.clone(),
+                    weighed: s.weighed,
+                    refundable,
+                    sold: if s.weighed {
+                        format!("{} g", s.qty)
+                    } else {
+                        format!("× {}", s.qty)
+                    },
+                    asked: 0,
+                }
+            })
+            .collect();
+        Ok(Some(SaleView {
+            id: detail.summary.id.clone(),
+            number: detail.summary.number.clone(),
+            status: detail.summary.status().to_string(),
+            total: detail.summary.total,
+            lines,
+        }))
+    }
+
+    /// Asks for one more (or fewer) piece of a line back; a weighed line goes back whole.
+    pub fn ask_refund(&mut self, index: usize, delta: i32) {
+        if let Some(l) = self.sale.as_mut().and_then(|s| s.lines.get_mut(index)) {
+            l.asked = if l.weighed {
+                if delta > 0 {
+                    l.refundable
+                } else {
+                    0
+                }
+            } else {
+                (l.asked + i64::from(delta)).clamp(0, l.refundable)
+            };
+        }
+    }
+
+    pub fn void_sale(&mut self, reason: &str) {
+        let Some(sale) = self.sale.clone() else {
+            return;
+        };
+        let pin = std::mem::take(&mut self.pin);
+        match self
+            .now()
+            .and_then(|now| self.till.void(&sale.id, reason, &pin, now))
+        {
+            Ok(number) => {
+                self.say(&format!("{number} 已作废"), &format!("{number} voided"));
+                self.reload_sale(&sale.id);
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    pub fn refund(&mut self, method: &str) {
+        let Some(sale) = self.sale.clone() else {
+            return;
+        };
+        let pin = std::mem::take(&mut self.pin);
+        if let Err(e) = self.till.store().check_lead_pin(&pin) {
+            return self.fail(e);
+        }
+        let asks: Vec<RefundAsk> = sale
+            .lines
+            .iter()
+            .filter(|l| l.asked > 0)
+            .map(|l| RefundAsk {
+                line: l.line,
+                qty: Some(l.asked),
+            })
+            .collect();
+        if asks.is_empty() {
+            return self.say("请选择要退的商品", "Choose what comes back first");
+        }
+        let method = match Method::parse(method) {
+            Ok(m) => m,
+            Err(e) => return self.fail(e),
+        };
+        match self
+            .now()
+            .and_then(|now| self.till.refund(&sale.id, &asks, method, now))
+        {
+            Ok(r) => {
+                self.say(
+                    &format!("退款 {} 已完成：{}", r.number, yuan(r.amount)),
+                    &format!("Refund {} done: {}", r.number, yuan(r.amount)),
+                );
+                self.reload_sale(&sale.id);
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn reload_sale(&mut self, id: &str) {
+        match self.load_sale(id) {
+            Ok(view) => self.sale = view,
+            Err(e) => self.fail(e),
+        }
+    }
+
+    pub fn close_sale(&mut self) {
+        self.sale = None;
+        self.pin.clear();
+        self.screen = if self.seller.is_some() {
+            Screen::Sell
+        } else {
+            Screen::SignIn
+        };
+    }
+
+    /// After a sale: the rest of its projection, WAL checkpoints, compaction. Called when
+    /// the UI is idle; a failure only postpones the work.
+    pub fn tidy(&mut self) {
+        if let Err(e) = self.till.tidy() {
+            eprintln!("the work after the sale is postponed: {e}");
+        }
+    }
+}
+
+/// Edits a keypad entry: a digit, `.` (when `point`), or `back`.
+fn edit_digits(text: &mut String, key: &str, point: bool, max: usize) {
+    match key {
+        "back" => {
+            text.pop();
+        }
+        "." if point && !text.contains('.') => {
+            if text.is_empty() {
+                text.push('0');
+            }
+            text.push('.');
+        }
+        k if k.len() == 1 && k.as_bytes()[0].is_ascii_digit() && text.len() < max => {
+            // At most two decimals for money (three for weights are checked on use).
+            if let Some(dot) = text.find('.') {
+                if text.len() - dot > 3 {
+                    return;
+                }
+            }
+            text.push_str(k);
+        }
+        _ => {}
+    }
+}

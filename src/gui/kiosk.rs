@@ -1,0 +1,454 @@
+//! The self-checkout kiosk, in plain Rust over a [`Till`]: a shopper scans, then pays either
+//! through the stall's payment QR (a staff PIN confirms the money arrived) or at the counter
+//! (a basket QR the till scans). Idle shoppers are asked, then their basket is cleared. Staff
+//! leave kiosk mode with the lead PIN; nothing else of the till is reachable from here.
+//! `kiosk_adapter.rs` shows this state; tests drive it without a window.
+
+use crate::config::KioskConfig;
+use crate::domain::basket::Basket;
+use crate::domain::cart::{resolve, Cart, Resolved};
+use crate::domain::catalog::Catalog;
+use crate::domain::payment::{Method, Tender};
+use crate::domain::Fen;
+use crate::error::{Error, Result};
+use crate::gui::controller::{Clock, Completed, Lang, LineView};
+use crate::till::{Order, Till};
+
+/// The kiosk's screens. Each names what moves it on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KioskScreen {
+    /// Waiting for a shopper: a scan or a touch starts `Shopping`.
+    Attract,
+    /// Scanning into the basket; the shopper picks how to pay.
+    Shopping,
+    /// The stall's payment QR with the amount; a staff PIN confirms: `Thanks`.
+    PayQr,
+    /// The basket's QR for the counter (also printed): "done" goes back to `Attract`.
+    PayCounter,
+    /// The sale is saved.
+    Thanks,
+    /// Staff asked for the lead PIN to leave kiosk mode.
+    Staff,
+}
+
+impl KioskScreen {
+    pub fn index(self) -> i32 {
+        match self {
+            KioskScreen::Attract => 0,
+            KioskScreen::Shopping => 1,
+            KioskScreen::PayQr => 2,
+            KioskScreen::PayCounter => 3,
+            KioskScreen::Thanks => 4,
+            KioskScreen::Staff => 5,
+        }
+    }
+}
+
+/// What [`KioskController::leave`] decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Leave {
+    Stay,
+    Leave,
+}
+
+pub struct KioskController {
+    till: Till,
+    catalog: Catalog,
+    config: KioskConfig,
+    seller: String,
+    method: Method,
+    pub lang: Lang,
+    pub screen: KioskScreen,
+    /// Where the shopper came from when staff was called.
+    before_staff: KioskScreen,
+    pub cart: Cart,
+    pin: String,
+    pub message: String,
+    /// The QR payload shown: the stall's payment code or the basket.
+    pub qr: String,
+    pub caption: String,
+    last_activity_ms: u64,
+    /// Set while the kiosk asks whether the shopper is still there.
+    warned_at_ms: Option<u64>,
+    clock: Clock,
+}
+
+impl KioskController {
+    /// A kiosk over `till`: opens a shift (float 0) for its seller when none is open.
+    pub fn new(till: Till, config: KioskConfig) -> Result<KioskController> {
+        KioskController::with_clock(till, config, Box::new(crate::cli::now))
+    }
+
+    pub fn with_clock(
+        mut till: Till,
+        config: KioskConfig,
+        clock: Clock,
+    ) -> Result<KioskController> {
+        let catalog = till.catalog()?;
+        let method = Method::parse(&config.payment_method)?;
+        let state = till.store().state();
+        let stall = &till.store().identity().stall;
+        let seller = match &config.seller {
+            Some(s) if state.sellers.contains_key(s) => s.clone(),
+            Some(s) => {
+                return Err(Error::input(format!(
+                    "[kiosk] seller {s} is not a seller of the fair"
+                )))
+            }
+            None => {
+                let mut own: Vec<&String> = state
+                    .sellers
+                    .values()
+                    .filter(|s| &s.stall == stall)
+                    .map(|s| &s.id)
+                    .collect();
+                if own.is_empty() {
+                    own = state.sellers.keys().collect();
+                }
+                own.sort();
+                own.first().map(|s| (*s).clone()).ok_or_else(|| {
+                    Error::input("the kiosk needs a seller: import the sellers first")
+                })?
+            }
+        };
+        if till.store().state().shift.is_none() {
+            let now = clock(&till)?;
+            till.open_shift(&seller, Fen::ZERO, now)?;
+        }
+        Ok(KioskController {
+            till,
+            catalog,
+            config,
+            seller,
+            method,
+            lang: Lang::Zh,
+            screen: KioskScreen::Attract,
+            before_staff: KioskScreen::Attract,
+            cart: Cart::new(),
+            pin: String::new(),
+            message: String::new(),
+            qr: String::new(),
+            caption: String::new(),
+            last_activity_ms: 0,
+            warned_at_ms: None,
+            clock,
+        })
+    }
+
+    pub fn till(&self) -> &Till {
+        &self.till
+    }
+
+    pub fn till_mut(&mut self) -> &mut Till {
+        &mut self.till
+    }
+
+    /// Hands the till back (leaving kiosk mode for the till's own screens).
+    pub fn into_till(self) -> Till {
+        self.till
+    }
+
+    fn text(&self, zh: &str, en: &str) -> String {
+        match self.lang {
+            Lang::Zh => zh.to_string(),
+            Lang::En => en.to_string(),
+        }
+    }
+
+    /// A touch or a scan at `now_ms`: the shopper is there.
+    pub fn touched(&mut self, now_ms: u64) {
+        self.last_activity_ms = now_ms;
+        self.warned_at_ms = None;
+    }
+
+    /// Seconds left before the basket clears, while the kiosk asks whether anyone is there.
+    pub fn idle_warning(&self, now_ms: u64) -> Option<u64> {
+        self.warned_at_ms.map(|at| {
+            let end = at + self.config.idle_clear_s * 1000;
+            end.saturating_sub(now_ms).div_ceil(1000)
+        })
+    }
+
+    /// The clock moved on: ask an idle shopper, then clear their basket. Returns whether
+    /// anything changed.
+    pub fn tick(&mut self, now_ms: u64) -> bool {
+        let busy = matches!(
+            self.screen,
+            KioskScreen::Shopping
+                | KioskScreen::PayQr
+                | KioskScreen::PayCounter
+                | KioskScreen::Thanks
+        );
+        if !busy {
+            return false;
+        }
+        match self.warned_at_ms {
+            None if now_ms.saturating_sub(self.last_activity_ms)
+                >= self.config.idle_warn_s * 1000 =>
+            {
+                self.warned_at_ms = Some(now_ms);
+                true
+            }
+            Some(at) if now_ms.saturating_sub(at) >= self.config.idle_clear_s * 1000 => {
+                self.reset();
+                true
+            }
+            Some(_) => true,
+            None => false,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.cart.clear();
+        self.pin.clear();
+        self.message.clear();
+        self.qr.clear();
+        self.caption.clear();
+        self.warned_at_ms = None;
+        self.screen = KioskScreen::Attract;
+    }
+
+    pub fn start(&mut self, now_ms: u64) {
+        self.touched(now_ms);
+        if self.screen == KioskScreen::Attract {
+            self.screen = KioskScreen::Shopping;
+        }
+    }
+
+    /// A scanned code. Only products and scale labels: weighed goods without a label need
+    /// the stall's scale, payment codes and receipts are refused.
+    pub fn scan(&mut self, code: &str, now_ms: u64) {
+        self.touched(now_ms);
+        match self.screen {
+            KioskScreen::Attract => self.screen = KioskScreen::Shopping,
+            KioskScreen::Shopping => {}
+            _ => return,
+        }
+        let rules = self.till.store().identity().fair.barcode_rules.clone();
+        let code = code.trim();
+        if let Ok(Resolved::Product(p)) = resolve(&self.catalog, &rules, code) {
+            if p.weighed {
+                self.message = self.text(
+                    "称重商品请先到摊位过秤，再扫描称重标签",
+                    "Weighed goods: have them weighed at the stall, then scan the scale label",
+                );
+                return;
+            }
+        }
+        match self.cart.add_item(&self.catalog, &rules, code) {
+            Ok(_) => self.message.clear(),
+            Err(e) => {
+                self.message = self.text(
+                    &format!("无法识别此条码（{code}）"),
+                    &format!("This code cannot be sold here: {e}"),
+                )
+            }
+        }
+    }
+
+    pub fn lines(&self) -> Vec<LineView> {
+        self.cart
+            .lines()
+            .iter()
+            .map(|l| {
+                let p = &l.product;
+                let name = match self.lang {
+                    Lang::En if !p.name_en.is_empty() => p.name_en.clone(),
+                    _ => p.name_zh.clone(),
+                };
+                LineView {
+                    name,
+                    detail: if p.weighed {
+                        format!("{} g", l.qty)
+                    } else {
+                        format!("￥{} × {}", p.price, l.qty)
+                    },
+                    qty: if p.weighed {
+                        format!("{}{}", p.units_text(l.qty), p.unit)
+                    } else {
+                        l.qty.to_string()
+                    },
+                    amount: format!("￥{}", l.amount),
+                }
+            })
+            .collect()
+    }
+
+    pub fn step(&mut self, index: usize, delta: i64, now_ms: u64) {
+        self.touched(now_ms);
+        let Some(line) = self.cart.lines().get(index).cloned() else {
+            return;
+        };
+        if line.product.weighed {
+            return;
+        }
+        let n = line.qty + delta;
+        if n <= 0 {
+            self.cart.remove(index);
+        } else if let Err(e) = self.cart.set_count(index, n) {
+            self.message = e.to_string();
+        }
+    }
+
+    pub fn remove(&mut self, index: usize, now_ms: u64) {
+        self.touched(now_ms);
+        self.cart.remove(index);
+    }
+
+    pub fn pay_qr(&mut self, now_ms: u64) {
+        self.touched(now_ms);
+        if self.cart.is_empty() {
+            return;
+        }
+        self.pin.clear();
+        self.qr = self.config.payment_qr.clone();
+        self.caption = self.text(
+            &format!("请支付 ￥{}，然后请工作人员确认", self.cart.total()),
+            &format!("Pay ￥{}, then ask staff to confirm", self.cart.total()),
+        );
+        self.screen = KioskScreen::PayQr;
+    }
+
+    /// Shows the basket's QR; returns the basket for the slip the printer prints.
+    pub fn pay_counter(&mut self, now_ms: u64) -> Option<Basket> {
+        self.touched(now_ms);
+        if self.cart.is_empty() {
+            return None;
+        }
+        let rules = &self.till.store().identity().fair.barcode_rules;
+        let basket = Basket::of_cart(self.till.device(), &self.cart, rules);
+        self.qr = basket.payload();
+        self.caption = self.text(
+            &format!(
+                "共 {} 项，合计 ￥{}",
+                self.cart.lines().len(),
+                self.cart.total()
+            ),
+            &format!("{} items, ￥{}", self.cart.lines().len(), self.cart.total()),
+        );
+        self.screen = KioskScreen::PayCounter;
+        Some(basket)
+    }
+
+    pub fn pin_dots(&self) -> String {
+        "●".repeat(self.pin.chars().count())
+    }
+
+    pub fn pin_key(&mut self, key: &str, now_ms: u64) {
+        self.touched(now_ms);
+        match key {
+            "back" => {
+                self.pin.pop();
+            }
+            k if k.len() == 1 && k.as_bytes()[0].is_ascii_digit() && self.pin.len() < 12 => {
+                self.pin.push_str(k)
+            }
+            _ => {}
+        }
+    }
+
+    /// Staff saw the money arrive through the stall's QR: the sale is recorded. Returns it for
+    /// its receipt.
+    pub fn staff_confirm(&mut self, now_ms: u64) -> Option<Completed> {
+        self.touched(now_ms);
+        if self.screen != KioskScreen::PayQr {
+            return None;
+        }
+        let pin = std::mem::take(&mut self.pin);
+        if let Err(e) = self.till.store().check_seller_pin(&self.seller, &pin) {
+            self.message = e.to_string();
+            return None;
+        }
+        let now = match (self.clock)(&self.till) {
+            Ok(n) => n,
+            Err(e) => {
+                self.message = e.to_string();
+                return None;
+            }
+        };
+        let tenders = [Tender {
+            method: self.method,
+            amount: None,
+        }];
+        let order = Order {
+            seller: &self.seller,
+            cart: &self.cart,
+            unit: None,
+            tenders: &tenders,
+        };
+        match self.till.sell(&order, now) {
+            Ok(sale) => {
+                let done = Completed {
+                    id: sale.context.id.clone(),
+                    number: sale.number.clone(),
+                    total: sale.total,
+                    change: sale.change,
+                };
+                self.cart.clear();
+                self.message.clear();
+                self.qr.clear();
+                self.caption = self.text(
+                    &format!("单号 {}，合计 ￥{}", sale.number, sale.total),
+                    &format!("Sale {}, ￥{}", sale.number, sale.total),
+                );
+                self.screen = KioskScreen::Thanks;
+                Some(done)
+            }
+            Err(e) => {
+                self.message = e.to_string();
+                None
+            }
+        }
+    }
+
+    pub fn back(&mut self, now_ms: u64) {
+        self.touched(now_ms);
+        self.pin.clear();
+        self.message.clear();
+        self.screen = match self.screen {
+            KioskScreen::Staff => self.before_staff,
+            _ if self.cart.is_empty() => KioskScreen::Attract,
+            _ => KioskScreen::Shopping,
+        };
+    }
+
+    /// "Done" or "start over": the next shopper.
+    pub fn finish(&mut self) {
+        self.reset();
+    }
+
+    pub fn staff(&mut self, now_ms: u64) {
+        self.touched(now_ms);
+        if self.screen != KioskScreen::Staff {
+            self.before_staff = self.screen;
+        }
+        self.pin.clear();
+        self.screen = KioskScreen::Staff;
+    }
+
+    /// Leaves kiosk mode when the lead PIN is right.
+    pub fn leave(&mut self) -> Leave {
+        let pin = std::mem::take(&mut self.pin);
+        match self.till.store().check_lead_pin(&pin) {
+            Ok(()) => Leave::Leave,
+            Err(e) => {
+                self.message = e.to_string();
+                Leave::Stay
+            }
+        }
+    }
+
+    pub fn still_here(&mut self, now_ms: u64) {
+        self.touched(now_ms);
+    }
+
+    pub fn total(&self) -> Fen {
+        self.cart.total()
+    }
+
+    pub fn tidy(&mut self) {
+        if let Err(e) = self.till.tidy() {
+            eprintln!("the work after the sale is postponed: {e}");
+        }
+    }
+}

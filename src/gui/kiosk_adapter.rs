@@ -1,0 +1,300 @@
+//! Shows the kiosk controller's state in the kiosk window and forwards taps, scans, the idle
+//! clock and the background threads' events to it.
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+use std::time::{Duration, Instant};
+
+use fairpos_hardware::config::PrinterConfig;
+use fairpos_hardware::scanner::wedge::{BurstDetector, WedgeConfig, WedgeEvent};
+use slint::{
+    ComponentHandle, Image, ModelRc, Rgb8Pixel, SharedPixelBuffer, SharedString, VecModel,
+};
+
+use super::controller::Lang;
+use super::kiosk::{KioskController, Leave};
+use super::services::{Event, Job, Services};
+use super::till_adapter::set_language;
+use super::ui::{CartItem, KioskAdapter, KioskWindow, Nav, Status};
+
+pub struct KioskApp {
+    pub ui: KioskWindow,
+    pub ctl: RefCell<KioskController>,
+    services: Services,
+    printer: PrinterConfig,
+    wedge: RefCell<BurstDetector>,
+    started: Instant,
+    clock: slint::Timer,
+    /// What to do when staff leave kiosk mode (open the till's screens).
+    on_leave: RefCell<Option<Box<dyn FnOnce()>>>,
+}
+
+fn s(text: impl AsRef<str>) -> SharedString {
+    SharedString::from(text.as_ref())
+}
+
+/// A QR code of `payload` as an image, four pixels a module with a quiet zone.
+pub fn qr_image(payload: &str) -> Image {
+    let Ok(code) = qrcode::QrCode::new(payload.as_bytes()) else {
+        return Image::default();
+    };
+    let width = code.width();
+    let colors = code.to_colors();
+    let scale = 4;
+    let quiet = 4;
+    let side = (width + 2 * quiet) * scale;
+    let mut buffer = SharedPixelBuffer::<Rgb8Pixel>::new(side as u32, side as u32);
+    let pixels = buffer.make_mut_slice();
+    for (i, px) in pixels.iter_mut().enumerate() {
+        let (x, y) = (i % side / scale, i / side / scale);
+        let dark = x >= quiet
+            && y >= quiet
+            && x < width + quiet
+            && y < width + quiet
+            && colors[(y - quiet) * width + (x - quiet)] == qrcode::Color::Dark;
+        let v = if dark { 0 } else { 255 };
+        *px = Rgb8Pixel { r: v, g: v, b: v };
+    }
+    Image::from_rgb8(buffer)
+}
+
+impl KioskApp {
+    pub fn new(
+        ui: KioskWindow,
+        ctl: KioskController,
+        services: Services,
+        printer: PrinterConfig,
+    ) -> Rc<KioskApp> {
+        let app = Rc::new(KioskApp {
+            ui,
+            ctl: RefCell::new(ctl),
+            services,
+            printer,
+            wedge: RefCell::new(BurstDetector::new(WedgeConfig::default())),
+            started: Instant::now(),
+            clock: slint::Timer::default(),
+            on_leave: RefCell::new(None),
+        });
+        wire(&app);
+        let weak = Rc::downgrade(&app);
+        app.clock.start(
+            slint::TimerMode::Repeated,
+            Duration::from_millis(500),
+            move || {
+                if let Some(a) = weak.upgrade() {
+                    let now = a.now_ms();
+                    if a.ctl.borrow_mut().tick(now) {
+                        a.render();
+                    }
+                }
+            },
+        );
+        app.render();
+        app
+    }
+
+    /// Called once when staff leave kiosk mode (after the window is hidden).
+    pub fn on_leave(&self, f: impl FnOnce() + 'static) {
+        *self.on_leave.borrow_mut() = Some(Box::new(f));
+    }
+
+    pub fn set_lang(&self, lang: Lang) {
+        set_language(lang);
+        self.ctl.borrow_mut().lang = lang;
+        self.render();
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    pub fn render(&self) {
+        let ctl = self.ctl.borrow();
+        let k = self.ui.global::<KioskAdapter>();
+        let identity = ctl.till().store().identity();
+        self.ui.global::<Status>().set_fair(s(&identity.fair.name));
+        self.ui.global::<Nav>().set_language(s(match ctl.lang {
+            Lang::Zh => "zh_CN",
+            Lang::En => "",
+        }));
+        k.set_screen(ctl.screen.index());
+        k.set_cart(ModelRc::new(VecModel::from(
+            ctl.lines()
+                .into_iter()
+                .map(|l| CartItem {
+                    name: s(&l.name),
+                    detail: s(&l.detail),
+                    qty: s(&l.qty),
+                    amount: s(&l.amount),
+                })
+                .collect::<Vec<_>>(),
+        )));
+        k.set_total(s(format!("￥{}", ctl.total())));
+        k.set_items(s(match ctl.lang {
+            Lang::Zh => format!("{} 项商品", ctl.cart.lines().len()),
+            Lang::En => format!("{} items", ctl.cart.lines().len()),
+        }));
+        if k.get_qr_caption().as_str() != ctl.caption || ctl.qr.is_empty() {
+            k.set_qr(if ctl.qr.is_empty() {
+                Image::default()
+            } else {
+                qr_image(&ctl.qr)
+            });
+        }
+        k.set_qr_caption(s(&ctl.caption));
+        k.set_pin_dots(s(ctl.pin_dots()));
+        k.set_message(s(&ctl.message));
+        let now = self.now_ms();
+        match ctl.idle_warning(now) {
+            Some(left) => {
+                k.set_idle_warning(true);
+                k.set_idle_seconds(left as i32);
+            }
+            None => k.set_idle_warning(false),
+        }
+    }
+
+    fn act(&self, f: impl FnOnce(&mut KioskController, u64)) {
+        let now = self.now_ms();
+        f(&mut self.ctl.borrow_mut(), now);
+        self.render();
+    }
+
+    fn key(self: &Rc<Self>, text: &str) -> bool {
+        let mut chars = text.chars();
+        let (Some(c), None) = (chars.next(), chars.next()) else {
+            return false;
+        };
+        if c.is_control() && c != '\n' && c != '\r' {
+            return false;
+        }
+        let at = self.now_ms();
+        for e in self.wedge.borrow_mut().key(c, at) {
+            if let WedgeEvent::Scan(code) = e {
+                self.act(|k, now| k.scan(&code, now));
+            }
+        }
+        true
+    }
+
+    pub fn scanned(&self, code: &str) {
+        self.act(|k, now| k.scan(code, now));
+    }
+
+    fn print_receipt(&self, sale_id: &str) {
+        if !self.services.has_printer() {
+            return;
+        }
+        let ready = self
+            .ctl
+            .borrow_mut()
+            .till_mut()
+            .ready_receipt(&self.printer, sale_id, false);
+        if let Ok(r) = ready {
+            self.services.print(Job::Receipt(r));
+        }
+    }
+
+    pub fn event(&self, event: Event) {
+        match event {
+            Event::Scanned(code) => self.scanned(&code),
+            Event::Printed { ready, failure } => {
+                let now = crate::cli::now(self.ctl.borrow().till());
+                let _ = now.and_then(|now| {
+                    self.ctl
+                        .borrow_mut()
+                        .till_mut()
+                        .receipt_result(&ready, failure, now)
+                });
+            }
+            Event::SyncFinished(done) => {
+                let _ = crate::uplink::apply(self.ctl.borrow_mut().till_mut(), *done);
+            }
+            _ => {}
+        }
+        self.render();
+    }
+}
+
+fn wire(app: &Rc<KioskApp>) {
+    let ui = &app.ui;
+    macro_rules! on {
+        ($setter:ident, |$a:ident $(, $arg:ident : $t:ty)*| $body:expr) => {{
+            let weak: Weak<KioskApp> = Rc::downgrade(app);
+            ui.global::<KioskAdapter>().$setter(move |$($arg: $t),*| {
+                if let Some($a) = weak.upgrade() {
+                    $body
+                }
+            });
+        }};
+    }
+    {
+        let weak: Weak<KioskApp> = Rc::downgrade(app);
+        ui.global::<Nav>().on_key(move |text| match weak.upgrade() {
+            Some(a) => a.key(&text),
+            None => false,
+        });
+        let weak: Weak<KioskApp> = Rc::downgrade(app);
+        ui.global::<Nav>().on_set_language(move |lang| {
+            if let Some(a) = weak.upgrade() {
+                a.set_lang(if lang.is_empty() { Lang::En } else { Lang::Zh });
+            }
+        });
+    }
+    on!(on_start, |a| a.act(|k, now| k.start(now)));
+    on!(on_inc, |a, i: i32| a
+        .act(|k, now| k.step(i as usize, 1, now)));
+    on!(on_dec, |a, i: i32| a
+        .act(|k, now| k.step(i as usize, -1, now)));
+    on!(on_remove, |a, i: i32| a
+        .act(|k, now| k.remove(i as usize, now)));
+    on!(on_pay_qr, |a| a.act(|k, now| k.pay_qr(now)));
+    on!(on_pay_counter, |a| {
+        let now = a.now_ms();
+        let basket = a.ctl.borrow_mut().pay_counter(now);
+        if let (Some(basket), true) = (basket, a.services.has_printer()) {
+            let ctl = a.ctl.borrow();
+            let time = crate::cli::now(ctl.till())
+                .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_default();
+            if let Ok(bytes) =
+                ctl.till()
+                    .basket_slip_bytes(&a.printer, &ctl.cart, &basket.payload(), &time)
+            {
+                a.services.print(Job::Slip(bytes));
+            }
+        }
+        a.render();
+    });
+    on!(on_pin_key, |a, key: SharedString| a
+        .act(|k, now| k.pin_key(&key, now)));
+    on!(on_staff_confirm, |a| {
+        let now = a.now_ms();
+        let done = a.ctl.borrow_mut().staff_confirm(now);
+        if let Some(done) = done {
+            a.print_receipt(&done.id);
+            a.services.sync_soon();
+            a.ctl.borrow_mut().tidy();
+        }
+        a.render();
+    });
+    on!(on_back, |a| a.act(|k, now| k.back(now)));
+    on!(on_finish, |a| a.act(|k, _| k.finish()));
+    on!(on_staff, |a| a.act(|k, now| k.staff(now)));
+    on!(on_still_here, |a| a.act(|k, now| k.still_here(now)));
+    on!(on_touched, |a| {
+        let now = a.now_ms();
+        a.ctl.borrow_mut().touched(now);
+    });
+    on!(on_leave, |a| {
+        let decision = a.ctl.borrow_mut().leave();
+        a.render();
+        if decision == Leave::Leave {
+            let _ = a.ui.hide();
+            let leave = a.on_leave.borrow_mut().take();
+            if let Some(f) = leave {
+                f();
+            }
+        }
+    });
+}

@@ -1,0 +1,225 @@
+//! The touchscreen: the volunteer's till and the shoppers' self-checkout kiosk, in Slint.
+//!
+//! Layers, from the window in:
+//! - `ui/*.slint` (compiled by build.rs into [`ui`]): screens that read one global adapter
+//!   each and call its callbacks; no state of their own.
+//! - [`till_adapter`] and [`kiosk_adapter`]: the only code that touches the generated types;
+//!   they show a controller's state and forward taps, keys and events to it.
+//! - [`controller`] and [`kiosk`]: what each tap and scan does, in plain Rust over the
+//!   [`Till`](crate::till::Till); tested without a window.
+//! - [`services`]: printer, serial scanner and sync on threads of their own; their results
+//!   come back through the event loop, so nothing slow ever runs on the UI thread.
+
+pub mod controller;
+pub mod kiosk;
+pub mod kiosk_adapter;
+pub mod services;
+pub mod status;
+pub mod till_adapter;
+
+#[allow(clippy::all, unused_qualifications, unreachable_pub)]
+pub mod ui {
+    slint::include_modules!();
+}
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fairpos_hardware::config::{PrinterKind, ScannerKind};
+use slint::ComponentHandle;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::till::Till;
+use controller::{Lang, TillController};
+use kiosk::KioskController;
+use kiosk_adapter::KioskApp;
+use services::{Event, Post, Services, Setup};
+use status::{StatusLine, Sync};
+use till_adapter::TillApp;
+
+/// The lead PIN of the demo till made on first start.
+pub const DEMO_LEAD_PIN: &str = "2468";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Till,
+    Kiosk,
+}
+
+enum Running {
+    Till(Rc<TillApp>),
+    Kiosk(Rc<KioskApp>),
+}
+
+thread_local! {
+    /// The app on the UI thread, for events the background threads post.
+    static APP: RefCell<Option<Running>> = const { RefCell::new(None) };
+}
+
+fn dispatch(event: Event) {
+    APP.with(|app| match &*app.borrow() {
+        Some(Running::Till(t)) => t.event(event),
+        Some(Running::Kiosk(k)) => k.event(event),
+        None => {}
+    });
+}
+
+fn poster() -> Post {
+    Arc::new(|event: Event| {
+        let _ = slint::invoke_from_event_loop(move || dispatch(event));
+    })
+}
+
+/// The till in `dir`, or the demo till (created there) when `dir` holds none.
+pub fn open_or_demo(dir: &Path) -> Result<Till> {
+    if dir.join(crate::store::DB_FILE).exists() {
+        Till::open(dir)
+    } else {
+        eprintln!(
+            "no till in {}: setting up the demo till (lead PIN {DEMO_LEAD_PIN})",
+            dir.display()
+        );
+        Till::init_demo(dir, DEMO_LEAD_PIN)
+    }
+}
+
+/// The language to start in: `FAIRPOS_LANG=en` for English, Chinese otherwise.
+pub fn start_language() -> Lang {
+    match std::env::var("FAIRPOS_LANG").as_deref() {
+        Ok("en") | Ok("en_US") | Ok("") => Lang::En,
+        _ => Lang::Zh,
+    }
+}
+
+fn setup(dir: &Path, till: &Till, config: &Config) -> Setup {
+    let identity = till.store().identity();
+    Setup {
+        dir: dir.to_path_buf(),
+        fair: identity.fair.id.clone(),
+        device: identity.device.clone(),
+        printer: config.printer.clone(),
+        scanner: config.scanner.clone(),
+        enrolled: till.store().meta("device_secret").ok().flatten().is_some(),
+        sync_interval: Duration::from_secs(30),
+    }
+}
+
+/// What the status bar says before the threads have reported.
+pub fn first_status(till: &mut Till, config: &Config) -> StatusLine {
+    let enrolled = till.store().meta("device_secret").ok().flatten().is_some();
+    let unconfirmed = crate::uplink::status(till)
+        .map(|s| s.unconfirmed_sales)
+        .unwrap_or(0);
+    StatusLine {
+        sync: if enrolled {
+            Sync::Waiting
+        } else {
+            Sync::NotEnrolled
+        },
+        unconfirmed: if enrolled { unconfirmed } else { 0 },
+        printer: (config.printer.kind != PrinterKind::None).then_some(None),
+        queued: 0,
+        scanner: (config.scanner.kind == ScannerKind::Serial).then_some(None),
+    }
+}
+
+/// Window size from `FAIRPOS_WINDOW` (`1024x600`), for screenshots and small screens.
+fn window_size() -> Option<slint::LogicalSize> {
+    let text = std::env::var("FAIRPOS_WINDOW").ok()?;
+    let (w, h) = text.split_once('x')?;
+    Some(slint::LogicalSize::new(w.parse().ok()?, h.parse().ok()?))
+}
+
+/// Builds the till's window and app over `till` (nothing shown yet).
+pub fn till_app(till: Till, config: &Config, services: Services) -> Result<Rc<TillApp>> {
+    let mut till = till;
+    let status = first_status(&mut till, config);
+    let mut ctl = TillController::new(till)?;
+    ctl.lang = start_language();
+    // Translations can be chosen once a component exists.
+    let ui = ui::TillWindow::new().map_err(|e| Error::Other(format!("the window: {e}")))?;
+    till_adapter::set_language(ctl.lang);
+    Ok(TillApp::new(
+        ui,
+        ctl,
+        services,
+        config.printer.clone(),
+        status,
+    ))
+}
+
+/// Builds the kiosk's window and app over `till` (nothing shown yet).
+pub fn kiosk_app(till: Till, config: &Config, services: Services) -> Result<Rc<KioskApp>> {
+    let mut ctl = KioskController::new(till, config.kiosk.clone())?;
+    ctl.lang = start_language();
+    let ui = ui::KioskWindow::new().map_err(|e| Error::Other(format!("the window: {e}")))?;
+    till_adapter::set_language(ctl.lang);
+    Ok(KioskApp::new(ui, ctl, services, config.printer.clone()))
+}
+
+fn show_till(dir: PathBuf, till: Till, config: &Config) -> Result<()> {
+    let services = services::start(setup(&dir, &till, config), poster());
+    let app = till_app(till, config, services)?;
+    app.refresh_unconfirmed();
+    if let Some(size) = window_size() {
+        app.ui.window().set_size(size);
+    }
+    app.ui.window().on_close_requested(|| {
+        let _ = slint::quit_event_loop();
+        slint::CloseRequestResponse::HideWindow
+    });
+    app.ui
+        .show()
+        .map_err(|e| Error::Other(format!("cannot open the till's window: {e}")))?;
+    APP.with(|a| *a.borrow_mut() = Some(Running::Till(app)));
+    Ok(())
+}
+
+fn show_kiosk(dir: PathBuf, till: Till, config: &Config) -> Result<()> {
+    let services = services::start(setup(&dir, &till, config), poster());
+    let app = kiosk_app(till, config, services)?;
+    let config = config.clone();
+    app.on_leave(move || {
+        // After this callback returns: drop the kiosk (and its hold on the data directory),
+        // then open the till's own screens.
+        slint::Timer::single_shot(Duration::ZERO, move || {
+            APP.with(|a| a.borrow_mut().take());
+            let opened = Till::open(&dir).and_then(|till| show_till(dir.clone(), till, &config));
+            if let Err(e) = opened {
+                eprintln!("error: {e}");
+                let _ = slint::quit_event_loop();
+            }
+        });
+    });
+    if let Some(size) = window_size() {
+        app.ui.window().set_size(size);
+    } else {
+        app.ui.window().set_fullscreen(true);
+    }
+    app.ui
+        .window()
+        .on_close_requested(|| slint::CloseRequestResponse::KeepWindowShown);
+    app.ui
+        .show()
+        .map_err(|e| Error::Other(format!("cannot open the kiosk's window: {e}")))?;
+    APP.with(|a| *a.borrow_mut() = Some(Running::Kiosk(app)));
+    Ok(())
+}
+
+/// Opens the till (or the kiosk) on `dir` and runs until the window closes.
+pub fn run(dir: &Path, mode: Mode) -> Result<()> {
+    let till = open_or_demo(dir)?;
+    let config = Config::load(dir)?;
+    match mode {
+        Mode::Till => show_till(dir.to_path_buf(), till, &config)?,
+        Mode::Kiosk => show_kiosk(dir.to_path_buf(), till, &config)?,
+    }
+    slint::run_event_loop_until_quit()
+        .map_err(|e| Error::Other(format!("the window's event loop: {e}")))?;
+    APP.with(|a| a.borrow_mut().take());
+    Ok(())
+}

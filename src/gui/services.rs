@@ -1,0 +1,217 @@
+//! The till's slow work, each on a thread of its own so that the touchscreen never waits:
+//! the printer (status, then the whole receipt), the serial scanner (reads, unplugs,
+//! reopens), and sync with headquarters (a pass every half minute, longer after failures).
+//! Results come back as [`Event`]s through `post`, which hands them to the UI's event loop.
+//! The database stays the UI thread's: threads get bytes to print, and sync reads the
+//! ledgers through a read-only connection of its own.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fairpos_hardware::config::{PrinterConfig, ScannerConfig, ScannerKind};
+use fairpos_hardware::printer::{self, ReceiptPrinter};
+use fairpos_hardware::scanner::{BarcodeSource, SerialScanner, SourceState};
+use rusqlite::{Connection, OpenFlags};
+
+use crate::store::DB_FILE;
+use crate::till::printing::{send_receipt, ReadyReceipt};
+use crate::uplink::{SyncDone, SyncJob, SyncOptions};
+
+/// What a background thread reports.
+pub enum Event {
+    /// A receipt went to the printer (`failure: None`) or did not.
+    Printed {
+        ready: ReadyReceipt,
+        failure: Option<String>,
+    },
+    /// A slip (a kiosk basket) went to the printer or did not.
+    SlipPrinted {
+        failure: Option<String>,
+    },
+    /// How the printer is, when it changed: `None` is ready.
+    Printer(Option<String>),
+    Scanned(String),
+    /// How the serial scanner is, when it changed: `None` is connected.
+    Scanner(Option<String>),
+    SyncStarted,
+    SyncFinished(Box<crate::error::Result<SyncDone>>),
+}
+
+pub type Post = Arc<dyn Fn(Event) + Send + Sync>;
+
+/// Something for the printer thread to print.
+pub enum Job {
+    Receipt(ReadyReceipt),
+    Slip(Vec<u8>),
+}
+
+/// Handles to the running threads. Dropping it lets them end.
+pub struct Services {
+    printer: Option<mpsc::Sender<Job>>,
+    sync_now: Option<mpsc::Sender<()>>,
+}
+
+impl Services {
+    /// No threads: what tests and a till without devices or headquarters use.
+    pub fn none() -> Services {
+        Services {
+            printer: None,
+            sync_now: None,
+        }
+    }
+
+    pub fn has_printer(&self) -> bool {
+        self.printer.is_some()
+    }
+
+    /// Queues a print job; `false` when there is no printer thread.
+    pub fn print(&self, job: Job) -> bool {
+        self.printer.as_ref().is_some_and(|p| p.send(job).is_ok())
+    }
+
+    /// Asks for a sync pass now rather than at the next interval.
+    pub fn sync_soon(&self) {
+        if let Some(s) = &self.sync_now {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// What the services need to know of the till.
+pub struct Setup {
+    pub dir: PathBuf,
+    pub fair: String,
+    pub device: String,
+    pub printer: PrinterConfig,
+    pub scanner: ScannerConfig,
+    pub enrolled: bool,
+    pub sync_interval: Duration,
+}
+
+pub fn start(setup: Setup, post: Post) -> Services {
+    let printer = match printer::open(&setup.printer) {
+        Ok(Some(device)) => Some(start_printer(device, post.clone())),
+        Ok(None) => None,
+        Err(e) => {
+            post(Event::Printer(Some(e.to_string())));
+            None
+        }
+    };
+    if setup.scanner.kind == ScannerKind::Serial {
+        if let Some(path) = setup.scanner.path.clone() {
+            let scanner = SerialScanner::new(path, setup.scanner.baud);
+            start_scanner(Box::new(scanner), post.clone());
+        }
+    }
+    let sync_now = setup.enrolled.then(|| start_sync(&setup, post));
+    Services { printer, sync_now }
+}
+
+fn start_printer(mut device: Box<dyn ReceiptPrinter>, post: Post) -> mpsc::Sender<Job> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("printer".into())
+        .spawn(move || {
+            let mut state: Option<Option<String>> = None;
+            let mut report = |now: Option<String>| {
+                if state.as_ref() != Some(&now) {
+                    state = Some(now.clone());
+                    post(Event::Printer(now));
+                }
+            };
+            loop {
+                match rx.recv_timeout(Duration::from_secs(5)) {
+                    Ok(Job::Receipt(ready)) => {
+                        let failure = send_receipt(device.as_mut(), &ready.bytes);
+                        report(failure.clone());
+                        post(Event::Printed { ready, failure });
+                    }
+                    Ok(Job::Slip(bytes)) => {
+                        let failure = send_receipt(device.as_mut(), &bytes);
+                        report(failure.clone());
+                        post(Event::SlipPrinted { failure });
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        // Between receipts, watch the printer so the status bar stays true.
+                        let now = match device.status() {
+                            Err(e) => Some(format!("printer unreachable: {e}")),
+                            Ok(Some(s)) => s.problem().map(str::to_string),
+                            Ok(None) => None,
+                        };
+                        report(now);
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        })
+        .ok();
+    tx
+}
+
+/// Reads a scanner until the UI goes away (its `post` then fails silently and the thread
+/// keeps the port; the process is ending anyway).
+pub fn start_scanner(mut scanner: Box<dyn BarcodeSource>, post: Post) {
+    std::thread::Builder::new()
+        .name("scanner".into())
+        .spawn(move || {
+            let mut state: Option<SourceState> = None;
+            loop {
+                let code = scanner.next_code(Duration::from_millis(500));
+                let now = scanner.state();
+                if state.as_ref() != Some(&now) {
+                    post(Event::Scanner(match &now {
+                        SourceState::Connected => None,
+                        SourceState::Disconnected(why) => Some(why.clone()),
+                    }));
+                    state = Some(now);
+                }
+                match code {
+                    Ok(Some(code)) => post(Event::Scanned(code)),
+                    Ok(None) => {}
+                    Err(_) => std::thread::sleep(Duration::from_millis(500)),
+                }
+            }
+        })
+        .ok();
+}
+
+fn start_sync(setup: &Setup, post: Post) -> mpsc::Sender<()> {
+    let (tx, rx) = mpsc::channel::<()>();
+    let db = setup.dir.join(DB_FILE);
+    let fair = setup.fair.clone();
+    let device = setup.device.clone();
+    let interval = setup.sync_interval;
+    std::thread::Builder::new()
+        .name("sync".into())
+        .spawn(move || {
+            let options = SyncOptions {
+                hq: None,
+                timeout: Duration::from_secs(20),
+            };
+            let mut wait = Duration::from_secs(2);
+            loop {
+                match rx.recv_timeout(wait) {
+                    Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+                post(Event::SyncStarted);
+                let done = Connection::open_with_flags(
+                    &db,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(crate::error::Error::from)
+                .and_then(|conn| SyncJob::read(&conn, &fair, &device, &options))
+                .and_then(SyncJob::run);
+                wait = if done.is_ok() {
+                    interval
+                } else {
+                    (wait * 2).clamp(Duration::from_secs(5), Duration::from_secs(120))
+                };
+                post(Event::SyncFinished(Box::new(done)));
+            }
+        })
+        .ok();
+    tx
+}

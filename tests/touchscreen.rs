@@ -1,0 +1,430 @@
+//! The touchscreen, driven as a volunteer and a shopper drive it: through the accessible
+//! labels of its buttons and keys typed by a keyboard-wedge scanner, on Slint's testing
+//! backend (no display). Each test ends by reading the real SQLite file.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use fairpos::config::Config;
+use fairpos::gui::kiosk_adapter::KioskApp;
+use fairpos::gui::services::Services;
+use fairpos::gui::till_adapter::TillApp;
+use fairpos::gui::{kiosk_app, till_app, DEMO_LEAD_PIN};
+use fairpos::till::Till;
+use i_slint_backend_testing::{ElementHandle, ElementRoot};
+use slint::platform::{Key, WindowEvent};
+use slint::ComponentHandle;
+
+fn flush() {
+    i_slint_backend_testing::mock_elapsed_time(Duration::from_millis(1));
+}
+
+fn find(root: &impl ElementRoot, label: &str) -> ElementHandle {
+    flush();
+    ElementHandle::find_by_accessible_label(root, label)
+        .next()
+        .unwrap_or_else(|| panic!("nothing labelled {label:?} on screen"))
+}
+
+fn click(root: &impl ElementRoot, label: &str) {
+    find(root, label).invoke_accessible_default_action();
+    flush();
+}
+
+fn value(root: &impl ElementRoot, label: &str) -> String {
+    find(root, label)
+        .accessible_value()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Types `code` and Enter as a keyboard-wedge scanner does: a burst of keys.
+fn scan(window: &slint::Window, code: &str) {
+    for c in code.chars() {
+        let text: slint::SharedString = c.to_string().into();
+        window.dispatch_event(WindowEvent::KeyPressed { text: text.clone() });
+        window.dispatch_event(WindowEvent::KeyReleased { text });
+    }
+    let enter: slint::SharedString = Key::Return.into();
+    window.dispatch_event(WindowEvent::KeyPressed {
+        text: enter.clone(),
+    });
+    window.dispatch_event(WindowEvent::KeyReleased { text: enter });
+    flush();
+}
+
+fn demo_till(dir: &std::path::Path) -> Till {
+    Till::init_demo(dir, DEMO_LEAD_PIN).unwrap()
+}
+
+fn open_till(dir: &std::path::Path) -> Rc<TillApp> {
+    let app = till_app(demo_till(dir), &Config::default(), Services::none()).unwrap();
+    // Tests read the English the UI is written in, whatever the machine's language.
+    app.set_lang(fairpos::gui::controller::Lang::En);
+    app.ui.show().unwrap();
+    flush();
+    app
+}
+
+fn sign_in_and_open_shift(ui: &impl ElementRoot) {
+    click(ui, "V003");
+    for d in DEMO_LEAD_PIN.chars() {
+        click(ui, &format!("pin {d}"));
+    }
+    click(ui, "sign in");
+    for d in "200".chars() {
+        click(ui, &format!("float {d}"));
+    }
+    click(ui, "open shift");
+}
+
+/// Lets the UI go idle: the work after a sale (the rest of its projection) runs then.
+fn idle() {
+    i_slint_backend_testing::mock_elapsed_time(Duration::from_millis(200));
+}
+
+/// `(number, total, change, seller, [(method, amount, tendered)])` of the sales in `dir`.
+fn stored_sales(dir: &std::path::Path) -> Vec<(String, i64, i64, String, Vec<(String, i64, i64)>)> {
+    idle();
+    let conn = rusqlite::Connection::open(dir.join("till.db")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT id, number, total_fen, change_fen, seller FROM sales ORDER BY seq")
+        .unwrap();
+    let sales: Vec<(String, String, i64, i64, String)> = stmt
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    sales
+        .into_iter()
+        .map(|(id, number, total, change, seller)| {
+            let payments = conn
+                .prepare("SELECT method, amount_fen, tendered_fen FROM sale_payments WHERE sale_id = ?1 ORDER BY idx")
+                .unwrap()
+                .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            (number, total, change, seller, payments)
+        })
+        .collect()
+}
+
+fn stored_lines(dir: &std::path::Path, number: &str) -> Vec<(String, i64, i64)> {
+    idle();
+    let conn = rusqlite::Connection::open(dir.join("till.db")).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT l.sku, l.qty, l.amount_fen FROM sale_lines l JOIN sales s ON s.id = l.sale_id
+             WHERE s.number = ?1 ORDER BY l.line",
+        )
+        .unwrap();
+    let lines = stmt
+        .query_map([number], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    lines
+}
+
+#[test]
+fn a_volunteer_signs_in_scans_changes_a_quantity_takes_cash_and_reads_the_change() {
+    i_slint_backend_testing::init_no_event_loop();
+    let dir = tempfile::tempdir().unwrap();
+    let app = open_till(dir.path());
+    let ui = &app.ui;
+
+    // A wrong PIN is refused in one line; the right one signs in.
+    click(ui, "V003");
+    click(ui, "pin 1");
+    click(ui, "sign in");
+    assert!(
+        value(ui, "message").contains("wrong PIN"),
+        "{}",
+        value(ui, "message")
+    );
+    sign_in_and_open_shift(ui);
+
+    // Scan 保靖黄金茶 with the wedge scanner, then one more with the + button.
+    scan(ui.window(), "6935780100128");
+    assert_eq!(value(ui, "quantity 0"), "1");
+    click(ui, "more 0");
+    assert_eq!(value(ui, "quantity 0"), "2");
+    // And a 古丈毛尖 tapped in the grid: 2 × 128 + 96 = 352.00.
+    click(ui, "GZ-MJ-200");
+    assert_eq!(value(ui, "total"), "￥352.00");
+
+    // Pay: 400 in cash, typed on the keypad.
+    click(ui, "pay");
+    assert_eq!(value(ui, "due"), "￥352.00");
+    for d in "400".chars() {
+        click(ui, &format!("amount {d}"));
+    }
+    click(ui, "cash");
+    assert_eq!(value(ui, "change"), "￥48.00");
+    click(ui, "complete sale");
+    assert_eq!(value(ui, "change given"), "￥48.00");
+    assert!(value(ui, "receipt").contains("No printer"));
+
+    // The sale is in the store, whole.
+    assert_eq!(
+        stored_sales(dir.path()),
+        vec![(
+            "T01-000001".to_string(),
+            35200,
+            4800,
+            "V003".to_string(),
+            vec![("cash".to_string(), 35200, 40000)]
+        )]
+    );
+    assert_eq!(
+        stored_lines(dir.path(), "T01-000001"),
+        vec![
+            ("BJ-HJC-250".to_string(), 2, 25600),
+            ("GZ-MJ-200".to_string(), 1, 9600)
+        ]
+    );
+
+    // The next sale: a weighed product by its keypad, split between WeChat and cash.
+    click(ui, "next sale");
+    click(ui, "HY-MHT-LB");
+    for k in ["weight 1", "weight point", "weight 5"] {
+        click(ui, k);
+    }
+    click(ui, "add weight");
+    assert_eq!(value(ui, "total"), "￥11.70");
+    click(ui, "pay");
+    for d in "10".chars() {
+        click(ui, &format!("amount {d}"));
+    }
+    click(ui, "wechat");
+    assert_eq!(value(ui, "remaining"), "￥1.70");
+    click(ui, "exact cash");
+    click(ui, "complete sale");
+    let sales = stored_sales(dir.path());
+    assert_eq!(
+        sales[1].4,
+        vec![
+            ("wechat".to_string(), 1000, 1000),
+            ("cash".to_string(), 170, 170)
+        ]
+    );
+}
+
+#[test]
+fn the_language_switches_at_runtime() {
+    i_slint_backend_testing::init_no_event_loop();
+    let dir = tempfile::tempdir().unwrap();
+    let app = open_till(dir.path());
+    let ui = &app.ui;
+    find(ui, "Who is selling?");
+    click(ui, "language");
+    find(ui, "请选择收银员");
+    click(ui, "language");
+    find(ui, "Who is selling?");
+}
+
+#[test]
+fn a_lead_voids_a_sale_found_by_scanning_its_receipt_and_refunds_another() {
+    i_slint_backend_testing::init_no_event_loop();
+    let dir = tempfile::tempdir().unwrap();
+    let app = open_till(dir.path());
+    let ui = &app.ui;
+    sign_in_and_open_shift(ui);
+    for code in ["6935780100128", "6935780200156"] {
+        scan(ui.window(), code);
+        click(ui, "pay");
+        click(ui, "exact cash");
+        click(ui, "complete sale");
+        click(ui, "next sale");
+    }
+    // The QR code printed on the first sale's receipt, scanned at the cart.
+    let payload = {
+        let mut ctl = app.ctl.borrow_mut();
+        let text = ctl.till_mut().receipt_text("T01-000001", 48).unwrap();
+        let key = ctl.till().store().meta("receipt_key").unwrap().unwrap();
+        let id = stored_id(dir.path(), "T01-000001");
+        assert!(text.contains("T01-000001"));
+        fairpos::domain::codes::ReceiptQr::new(key.as_bytes(), "T01-000001", &id).payload()
+    };
+    scan(ui.window(), &payload);
+    assert_eq!(value(ui, "sale"), "T01-000001 completed");
+    for d in DEMO_LEAD_PIN.chars() {
+        click(ui, &format!("lead pin {d}"));
+    }
+    // A void needs a reason: the sale stands without one.
+    click(ui, "void sale");
+    assert!(
+        value(ui, "message").contains("reason"),
+        "{}",
+        value(ui, "message")
+    );
+    find(ui, "void reason").set_accessible_value("扫错了");
+    for d in DEMO_LEAD_PIN.chars() {
+        click(ui, &format!("lead pin {d}"));
+    }
+    click(ui, "void sale");
+    assert_eq!(value(ui, "sale"), "T01-000001 voided");
+
+    // The second sale: its one line refunded in cash, behind the lead PIN.
+    find(ui, "sale lookup").set_accessible_value("T01-000002");
+    click(ui, "find sale");
+    click(ui, "refund more 0");
+    assert_eq!(value(ui, "refund quantity 0"), "1");
+    click(ui, "refund cash");
+    assert!(value(ui, "message").contains("wrong PIN"));
+    for d in DEMO_LEAD_PIN.chars() {
+        click(ui, &format!("lead pin {d}"));
+    }
+    click(ui, "refund more 0");
+    click(ui, "refund cash");
+    assert_eq!(value(ui, "sale"), "T01-000002 refunded");
+    let conn = rusqlite::Connection::open(dir.path().join("till.db")).unwrap();
+    let (voids, refunded): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM voids), (SELECT SUM(amount_fen) FROM refunds)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((voids, refunded), (1, 9600));
+}
+
+fn stored_id(dir: &std::path::Path, number: &str) -> String {
+    let conn = rusqlite::Connection::open(dir.join("till.db")).unwrap();
+    conn.query_row("SELECT id FROM sales WHERE number = ?1", [number], |r| {
+        r.get(0)
+    })
+    .unwrap()
+}
+
+#[test]
+fn closing_the_shift_counts_the_drawer_and_shows_the_variance() {
+    i_slint_backend_testing::init_no_event_loop();
+    let dir = tempfile::tempdir().unwrap();
+    let app = open_till(dir.path());
+    let ui = &app.ui;
+    sign_in_and_open_shift(ui);
+    scan(ui.window(), "6935780100128");
+    click(ui, "pay");
+    click(ui, "exact cash");
+    click(ui, "complete sale");
+    click(ui, "next sale");
+    click(ui, "close shift");
+    // Expected: float 200 + 128 = 328.00. Counted: 3 × 100 + 2 × 10 + 5 × 1 = 325.00.
+    assert_eq!(value(ui, "expected"), "￥328.00");
+    for _ in 0..3 {
+        click(ui, "one more ￥100");
+    }
+    click(ui, "one more ￥10");
+    click(ui, "one more ￥10");
+    for _ in 0..5 {
+        click(ui, "one more ￥1");
+    }
+    assert_eq!(value(ui, "counted"), "￥325.00");
+    assert_eq!(value(ui, "variance"), "￥-3.00");
+    click(ui, "confirm close shift");
+    assert!(value(ui, "message").contains("last sale T01-000001"));
+    let conn = rusqlite::Connection::open(dir.path().join("till.db")).unwrap();
+    let (counted, variance, last): (i64, i64, String) = conn
+        .query_row(
+            "SELECT counted_fen, variance_fen, last_sale FROM shifts WHERE closed_at IS NOT NULL",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (counted, variance, last.as_str()),
+        (32500, -300, "T01-000001")
+    );
+}
+
+fn open_kiosk(dir: &std::path::Path) -> Rc<KioskApp> {
+    let app = kiosk_app(demo_till(dir), &Config::default(), Services::none()).unwrap();
+    app.set_lang(fairpos::gui::controller::Lang::En);
+    app.ui.show().unwrap();
+    flush();
+    app
+}
+
+#[test]
+fn a_shopper_fills_a_kiosk_basket_and_a_till_loads_it_from_its_qr_code() {
+    i_slint_backend_testing::init_no_event_loop();
+    let kiosk_dir = tempfile::tempdir().unwrap();
+    let kiosk = open_kiosk(kiosk_dir.path());
+    let k = &kiosk.ui;
+    // Scanning starts the basket; + adds one; a scale label goes in as labelled.
+    scan(k.window(), "6935780100128");
+    click(k, "more 0");
+    scan(k.window(), "2210025024006");
+    assert_eq!(value(k, "quantity 0"), "2");
+    assert_eq!(value(k, "total"), "￥280.00");
+    click(k, "pay at counter");
+    let basket = kiosk.ctl.borrow().qr.clone();
+    assert!(basket.starts_with("FPB1:T01:"), "{basket}");
+    assert_eq!(value(k, "qr code"), "2 items, ￥280.00");
+    click(k, "done");
+    assert_eq!(kiosk.ctl.borrow().cart.lines().len(), 0);
+
+    // At the counter: the volunteer scans the slip's QR code and takes the money.
+    let till_dir = tempfile::tempdir().unwrap();
+    let app = open_till(till_dir.path());
+    let ui = &app.ui;
+    sign_in_and_open_shift(ui);
+    scan(ui.window(), &basket);
+    assert!(value(ui, "message").contains("Basket from kiosk T01"));
+    assert_eq!(value(ui, "total"), "￥280.00");
+    click(ui, "pay");
+    click(ui, "wechat");
+    click(ui, "complete sale");
+    assert_eq!(
+        stored_lines(till_dir.path(), "T01-000001"),
+        vec![
+            ("BJ-HJC-250".to_string(), 2, 25600),
+            ("YS-LR-LB".to_string(), 250, 2400)
+        ]
+    );
+}
+
+#[test]
+fn a_kiosk_sale_paid_by_the_stall_qr_needs_a_staff_pin_and_an_idle_basket_clears() {
+    i_slint_backend_testing::init_no_event_loop();
+    let dir = tempfile::tempdir().unwrap();
+    let kiosk = open_kiosk(dir.path());
+    let k = &kiosk.ui;
+    scan(k.window(), "6935782200109");
+    click(k, "pay by qr");
+    assert_eq!(value(k, "amount to pay"), "￥19.90");
+    click(k, "staff pin 1");
+    click(k, "payment received");
+    assert!(value(k, "message").contains("wrong PIN"));
+    for d in DEMO_LEAD_PIN.chars() {
+        click(k, &format!("staff pin {d}"));
+    }
+    click(k, "payment received");
+    find(k, "Thank you!");
+    let sales = stored_sales(dir.path());
+    assert_eq!(sales.len(), 1);
+    assert_eq!(sales[0].4, vec![("wechat".to_string(), 1990, 1990)]);
+    click(k, "done");
+
+    // A shopper walks away: the kiosk asks, then clears the basket.
+    scan(k.window(), "6935782200109");
+    assert_eq!(kiosk.ctl.borrow().cart.lines().len(), 1);
+    let now = kiosk.now_ms();
+    assert!(kiosk.ctl.borrow_mut().tick(now + 61_000));
+    kiosk.render();
+    find(k, "still here");
+    assert!(kiosk.ctl.borrow_mut().tick(now + 82_000));
+    kiosk.render();
+    assert_eq!(kiosk.ctl.borrow().cart.lines().len(), 0);
+    find(k, "start");
+
+    // Staff leave kiosk mode only with the lead PIN.
+    click(k, "staff");
+    click(k, "lead pin 1");
+    click(k, "leave kiosk");
+    assert!(value(k, "message").contains("wrong PIN"));
+}

@@ -83,8 +83,13 @@ fn idle() {
     i_slint_backend_testing::mock_elapsed_time(Duration::from_millis(200));
 }
 
-/// `(number, total, change, seller, [(method, amount, tendered)])` of the sales in `dir`.
-fn stored_sales(dir: &std::path::Path) -> Vec<(String, i64, i64, String, Vec<(String, i64, i64)>)> {
+/// `(method, amount settled, amount handed over)`.
+type Payment = (String, i64, i64);
+
+/// `(number, total, change, seller, payments)` of a sale as the till stored it.
+type StoredSale = (String, i64, i64, String, Vec<Payment>);
+
+fn stored_sales(dir: &std::path::Path) -> Vec<StoredSale> {
     idle();
     let conn = rusqlite::Connection::open(dir.join("till.db")).unwrap();
     let mut stmt = conn

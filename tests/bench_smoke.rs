@@ -55,3 +55,12 @@ fn the_projection_bench_projects_every_sale_cold_then_the_new_ones() {
         assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key} in {v}");
     }
 }
+
+#[test]
+fn the_ui_bench_draws_frames_and_starts_a_till() {
+    let v = bench(&["ui", "--sales", "40", "--scans", "12"]);
+    assert_eq!(v["products"], 5000);
+    for key in ["scan_to_frame_p50_ms", "cold_start_ms", "rss_mb"] {
+        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key} in {v}");
+    }
+}

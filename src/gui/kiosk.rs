@@ -66,7 +66,8 @@ pub struct KioskController {
     pub message: String,
     /// The QR payload shown: the stall's payment code or the basket.
     pub qr: String,
-    pub caption: String,
+    /// The sale just made: number and total.
+    sold: Option<(String, Fen)>,
     last_activity_ms: u64,
     /// Set while the kiosk asks whether the shopper is still there.
     warned_at_ms: Option<u64>,
@@ -128,7 +129,7 @@ impl KioskController {
             pin: String::new(),
             message: String::new(),
             qr: String::new(),
-            caption: String::new(),
+            sold: None,
             last_activity_ms: 0,
             warned_at_ms: None,
             clock,
@@ -203,7 +204,7 @@ impl KioskController {
         self.pin.clear();
         self.message.clear();
         self.qr.clear();
-        self.caption.clear();
+        self.sold = None;
         self.warned_at_ms = None;
         self.screen = KioskScreen::Attract;
     }
@@ -302,10 +303,6 @@ impl KioskController {
         }
         self.pin.clear();
         self.qr = self.config.payment_qr.clone();
-        self.caption = self.text(
-            &format!("请支付 ￥{}，然后请工作人员确认", self.cart.total()),
-            &format!("Pay ￥{}, then ask staff to confirm", self.cart.total()),
-        );
         self.screen = KioskScreen::PayQr;
     }
 
@@ -318,16 +315,31 @@ impl KioskController {
         let rules = &self.till.store().identity().fair.barcode_rules;
         let basket = Basket::of_cart(self.till.device(), &self.cart, rules);
         self.qr = basket.payload();
-        self.caption = self.text(
-            &format!(
-                "共 {} 项，合计 ￥{}",
-                self.cart.lines().len(),
-                self.cart.total()
-            ),
-            &format!("{} items, ￥{}", self.cart.lines().len(), self.cart.total()),
-        );
         self.screen = KioskScreen::PayCounter;
         Some(basket)
+    }
+
+    /// The line under the QR code (or the thanks), in the kiosk's language.
+    pub fn caption(&self) -> String {
+        let (n, total) = (self.cart.lines().len(), self.cart.total());
+        match self.screen {
+            KioskScreen::PayQr => self.text(
+                &format!("请支付 ￥{total}，然后请工作人员确认"),
+                &format!("Pay ￥{total}, then ask staff to confirm"),
+            ),
+            KioskScreen::PayCounter => self.text(
+                &format!("共 {n} 项，合计 ￥{total}"),
+                &format!("{n} items, ￥{total}"),
+            ),
+            KioskScreen::Thanks => match &self.sold {
+                Some((number, total)) => self.text(
+                    &format!("单号 {number}，合计 ￥{total}"),
+                    &format!("Sale {number}, ￥{total}"),
+                ),
+                None => String::new(),
+            },
+            _ => String::new(),
+        }
     }
 
     pub fn pin_dots(&self) -> String {
@@ -387,10 +399,7 @@ impl KioskController {
                 self.cart.clear();
                 self.message.clear();
                 self.qr.clear();
-                self.caption = self.text(
-                    &format!("单号 {}，合计 ￥{}", sale.number, sale.total),
-                    &format!("Sale {}, ￥{}", sale.number, sale.total),
-                );
+                self.sold = Some((sale.number.clone(), sale.total));
                 self.screen = KioskScreen::Thanks;
                 Some(done)
             }

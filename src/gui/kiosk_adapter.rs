@@ -25,6 +25,8 @@ pub struct KioskApp {
     wedge: RefCell<BurstDetector>,
     started: Instant,
     clock: slint::Timer,
+    /// The payload of the QR image shown, so it is drawn once.
+    shown_qr: RefCell<String>,
     /// What to do when staff leave kiosk mode (open the till's screens).
     on_leave: RefCell<Option<Box<dyn FnOnce()>>>,
 }
@@ -73,6 +75,7 @@ impl KioskApp {
             wedge: RefCell::new(BurstDetector::new(WedgeConfig::default())),
             started: Instant::now(),
             clock: slint::Timer::default(),
+            shown_qr: RefCell::new(String::new()),
             on_leave: RefCell::new(None),
         });
         wire(&app);
@@ -134,14 +137,15 @@ impl KioskApp {
             Lang::Zh => format!("{} 项商品", ctl.cart.lines().len()),
             Lang::En => format!("{} items", ctl.cart.lines().len()),
         }));
-        if k.get_qr_caption().as_str() != ctl.caption || ctl.qr.is_empty() {
+        if *self.shown_qr.borrow() != ctl.qr {
             k.set_qr(if ctl.qr.is_empty() {
                 Image::default()
             } else {
                 qr_image(&ctl.qr)
             });
+            *self.shown_qr.borrow_mut() = ctl.qr.clone();
         }
-        k.set_qr_caption(s(&ctl.caption));
+        k.set_qr_caption(s(ctl.caption()));
         k.set_pin_dots(s(ctl.pin_dots()));
         k.set_message(s(&ctl.message));
         let now = self.now_ms();

@@ -43,7 +43,7 @@ impl StatusLine {
 
     pub fn sync_text(&self, lang: Lang) -> String {
         let zh = lang == Lang::Zh;
-        let pending = if self.unconfirmed > 0 {
+        let pending = if self.unconfirmed > 0 && self.sync != Sync::NotEnrolled {
             if zh {
                 format!(" · {} 单未同步", self.unconfirmed)
             } else {

@@ -32,6 +32,8 @@ pub struct TillApp {
     flush: slint::Timer,
     /// Runs the work after a sale once the UI is idle.
     tidy: slint::Timer,
+    /// Clears a good-news message after a while (a problem stays until dismissed).
+    fade: slint::Timer,
 }
 
 fn s(text: impl AsRef<str>) -> SharedString {
@@ -75,6 +77,7 @@ impl TillApp {
             started: Instant::now(),
             flush: slint::Timer::default(),
             tidy: slint::Timer::default(),
+            fade: slint::Timer::default(),
         });
         wire(&app);
         app.refresh_queue();
@@ -97,9 +100,26 @@ impl TillApp {
     }
 
     /// Runs `f` on the controller, then redraws.
-    fn act(&self, f: impl FnOnce(&mut TillController) -> Changed) {
+    fn act(self: &Rc<Self>, f: impl FnOnce(&mut TillController) -> Changed) {
         let changed = f(&mut self.ctl.borrow_mut());
         self.render(changed);
+        let good_news = matches!(&self.ctl.borrow().message, Some(m) if !m.bad);
+        if good_news {
+            let weak = Rc::downgrade(self);
+            self.fade.start(
+                slint::TimerMode::SingleShot,
+                Duration::from_secs(6),
+                move || {
+                    if let Some(app) = weak.upgrade() {
+                        let fresh = matches!(&app.ctl.borrow().message, Some(m) if !m.bad);
+                        if fresh {
+                            app.ctl.borrow_mut().dismiss_message();
+                            app.render(Changed::default());
+                        }
+                    }
+                },
+            );
+        }
     }
 
     /// Draws the whole state; the product grid and unit list only when `changed` says.

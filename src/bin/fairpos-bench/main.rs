@@ -4,12 +4,15 @@
 //! - `commit`: sale commit latency against one JSON row in plain SQLite (see `commit.rs`);
 //! - `sync`: a till's push to headquarters against the npm automerge-repo sync server;
 //! - `project`: headquarters projecting 50 tills × 2k sales from cold, then 100 new sales,
-//!   against re-projecting the touched ledgers whole.
+//!   against re-projecting the touched ledgers whole;
+//! - `ui`: the touchscreen on a 5 000-product, 20 000-sale till: scan to frame, cold start,
+//!   resident memory.
 
 mod commit;
 mod measure;
 mod project;
 mod sync;
+mod ui;
 
 use std::path::PathBuf;
 
@@ -48,6 +51,21 @@ enum Bench {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// The touchscreen: scan to frame, cold start, memory, on a 5 000-product till.
+    Ui {
+        #[arg(long, default_value_t = 20_000)]
+        sales: usize,
+        #[arg(long, default_value_t = 300)]
+        scans: usize,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// (Used by `ui`.) Opens the till in DIR and draws its first frame.
+    #[command(hide = true)]
+    UiStart {
+        #[arg(long)]
+        dir: PathBuf,
+    },
     /// A till pushing its sales to headquarters, against the same documents pushed to the npm
     /// `@automerge/automerge-repo-sync-server` (run from `interop/`, bound to 127.0.0.1).
     Sync {
@@ -69,6 +87,8 @@ fn main() {
             new,
             dir,
         } => project::run(tills, sales, new, dir),
+        Bench::Ui { sales, scans, dir } => ui::run(sales, scans, dir),
+        Bench::UiStart { dir } => ui::start(&dir),
     };
     if let Err(e) = outcome {
         eprintln!("error: {e}");

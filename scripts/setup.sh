@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # Installs what fairpos needs from Debian's packages, skipping what is already there.
-#   scripts/setup.sh          what the till needs to build and run
-#   scripts/setup.sh --test   also what the test suite needs
+#   scripts/setup.sh          what the till needs to build and run (its window included)
+#   scripts/setup.sh --test   also what the test suite needs (Xvfb, chromium, socat, node)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 # Each need: a shell test that shows it is met, and the Debian package that meets it.
 have() { command -v "$1" >/dev/null 2>&1; }
+installed() { dpkg -s "$1" >/dev/null 2>&1; }
 cjk_font() { ls /usr/share/fonts/opentype/noto/NotoSansCJK-*.ttc >/dev/null 2>&1; }
 needs=("have pkg-config|pkg-config" "cjk_font|fonts-noto-cjk")
+# What the till's window (winit on X11, Slint's software renderer) loads at run time.
+for lib in libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6 libx11-xcb1 libfontconfig1; do
+  needs+=("installed $lib|$lib")
+done
 if [[ ${1:-} == --test ]]; then
-  needs+=("have socat|socat" "have node|nodejs" "have npm|npm" "have chromium|chromium")
+  needs+=("have socat|socat" "have node|nodejs" "have npm|npm" "have chromium|chromium"
+          "have Xvfb|xvfb" "have xdotool|xdotool" "have import|imagemagick")
 fi
 
 missing=()

@@ -223,3 +223,25 @@ pub fn run(dir: &Path, mode: Mode) -> Result<()> {
     APP.with(|a| a.borrow_mut().take());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every text the screens mark with `@tr` has its Chinese in the bundled translation.
+    #[test]
+    fn every_translatable_text_is_translated() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let po = std::fs::read_to_string(root.join("ui/translations/zh_CN/LC_MESSAGES/fairpos.po"))
+            .unwrap();
+        let mut missing = Vec::new();
+        for file in ["ui/till.slint", "ui/kiosk.slint", "ui/widgets.slint"] {
+            let text = std::fs::read_to_string(root.join(file)).unwrap();
+            for piece in text.split("@tr(\"").skip(1) {
+                let msgid = &piece[..piece.find('"').unwrap()];
+                if !po.contains(&format!("msgid \"{msgid}\"")) {
+                    missing.push(msgid.to_string());
+                }
+            }
+        }
+        assert!(missing.is_empty(), "not translated: {missing:?}");
+    }
+}

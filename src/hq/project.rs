@@ -117,27 +117,41 @@ pub fn project_ledger(
         return refuse(conn, doc_id, device, why);
     }
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let outcome = apply_records(&tx, doc_id, key, &records, &ledger.heads(), records.len())?;
+    tx.commit()?;
+    Ok(outcome)
+}
+
+/// Applies `records` of the ledger `key` and stores the heads they bring it to and how many
+/// records it holds, on `conn`: inside the caller's transaction or savepoint.
+fn apply_records(
+    conn: &Connection,
+    doc_id: &DocumentId,
+    key: &str,
+    records: &[Record],
+    heads: &[ChangeHash],
+    count: usize,
+) -> Result<Outcome> {
     let mut new_records = 0;
     let mut product_adds = Vec::new();
-    for record in &records {
-        if projection::apply(&tx, record, key)? {
+    for record in records {
+        if projection::apply(conn, record, key)? {
             new_records += 1;
             if let Record::ProductAdd(p) = record {
                 product_adds.push(p.product.clone());
             }
         }
     }
-    tx.execute(
+    conn.execute(
         "UPDATE hq_docs SET heads = ?2, records = ?3, refused = NULL, updated_at = ?4
          WHERE doc_id = ?1",
         params![
             doc_id.to_string(),
-            heads_text(&ledger.heads()),
-            records.len() as i64,
+            heads_text(heads),
+            count as i64,
             now_text()
         ],
     )?;
-    tx.commit()?;
     Ok(Outcome::Projected {
         new_records,
         product_adds,
@@ -563,37 +577,19 @@ impl Held {
             return refuse(conn, doc_id, &device, why);
         }
         conn.execute_batch("SAVEPOINT project_ledger")?;
-        let applied = (|| -> Result<(usize, Vec<CatalogProduct>)> {
-            let mut new_records = 0;
-            let mut product_adds = Vec::new();
-            for record in &records {
-                if projection::apply(conn, record, &self.key)? {
-                    new_records += 1;
-                    if let Record::ProductAdd(p) = record {
-                        product_adds.push(p.product.clone());
-                    }
-                }
-            }
-            conn.execute(
-                "UPDATE hq_docs SET heads = ?2, records = ?3, refused = NULL, updated_at = ?4
-                 WHERE doc_id = ?1",
-                params![
-                    doc_id.to_string(),
-                    heads_text(&self.heads),
-                    (self.records + added) as i64,
-                    now_text()
-                ],
-            )?;
-            Ok((new_records, product_adds))
-        })();
+        let applied = apply_records(
+            conn,
+            doc_id,
+            &self.key,
+            &records,
+            &self.heads,
+            self.records + added,
+        );
         match applied {
-            Ok((new_records, product_adds)) => {
+            Ok(outcome) => {
                 conn.execute_batch("RELEASE project_ledger")?;
                 self.records += added;
-                Ok(Outcome::Projected {
-                    new_records,
-                    product_adds,
-                })
+                Ok(outcome)
             }
             Err(e) => {
                 conn.execute_batch("ROLLBACK TO project_ledger; RELEASE project_ledger")?;

@@ -13,7 +13,7 @@ use fairpos::domain::Fen;
 use fairpos::till::{records, Order, Till, LOOSE_CHANGES_BEFORE_COMPACTION};
 use rusqlite::{params, Connection};
 
-use crate::measure::{ms, p50, p99, random_cart, Lcg};
+use crate::measure::{fresh_dir, ms, p50, p99, random_cart, Lcg};
 
 fn baseline_db(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
@@ -29,13 +29,7 @@ pub fn run(sales: usize, dir: Option<PathBuf>) -> Result<(), Box<dyn std::error:
     if sales == 0 {
         return Err("--sales must be at least 1".into());
     }
-    let dir = match dir {
-        Some(d) => d,
-        None => std::env::temp_dir().join(format!("fairpos-bench-{}", std::process::id())),
-    };
-    if dir.exists() {
-        return Err(format!("{} already exists; give an empty --dir", dir.display()).into());
-    }
+    let dir = fresh_dir("commit", dir)?;
     std::fs::create_dir_all(&dir)?;
     let till_dir = dir.join("till");
     let mut till = Till::init_demo(&till_dir, "2468")?;

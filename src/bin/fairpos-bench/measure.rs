@@ -1,5 +1,6 @@
 //! What every bench shares: a deterministic cart generator, quantiles, child processes.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use fairpos::domain::cart::Cart;
@@ -98,4 +99,19 @@ pub fn start(
             return Ok((child, line));
         }
     }
+}
+
+/// Where a bench writes: `--dir` if given (it must not exist yet), else a new directory under
+/// the system's temp directory.
+pub fn fresh_dir(bench: &str, dir: Option<PathBuf>) -> Result<PathBuf, String> {
+    let dir = dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("fairpos-bench-{bench}-{}", std::process::id()))
+    });
+    if dir.exists() {
+        return Err(format!(
+            "{} already exists; give an empty --dir",
+            dir.display()
+        ));
+    }
+    Ok(dir)
 }

@@ -29,7 +29,7 @@ use fairpos_sync::samod_storage::put_chunk;
 use fairpos_sync::{ActorId, LedgerDoc, LedgerId, Record};
 use rusqlite::params;
 
-use crate::measure::{ms, random_cart, Lcg};
+use crate::measure::{fresh_dir, ms, random_cart, Lcg};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -161,13 +161,7 @@ pub fn run(tills: usize, sales: usize, new: usize, dir: Option<PathBuf>) -> Benc
     if tills == 0 || sales == 0 {
         return Err("--tills and --sales must be at least 1".into());
     }
-    let dir = match dir {
-        Some(d) => d,
-        None => std::env::temp_dir().join(format!("fairpos-bench-project-{}", std::process::id())),
-    };
-    if dir.exists() {
-        return Err(format!("{} already exists; give an empty --dir", dir.display()).into());
-    }
+    let dir = fresh_dir("project", dir)?;
     let hq = Hq::init(&dir, demo::FAIR_TOML, "bench-password")?;
     catalog::import_demo(&hq)?;
     let offset = hq.fair.utc_offset;

@@ -8,7 +8,7 @@ use fairpos::domain::payment::Tender;
 use fairpos::domain::Fen;
 use fairpos::till::Order;
 
-use crate::measure::{random_cart, start, Lcg};
+use crate::measure::{fresh_dir, random_cart, start, Lcg};
 
 pub fn run(sales: usize, dir: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
     use fairpos::catalog_csv::demo;
@@ -24,13 +24,7 @@ pub fn run(sales: usize, dir: Option<PathBuf>) -> Result<(), Box<dyn std::error:
     {
         return Err("the npm baseline is missing: run `scripts/setup.sh --test`".into());
     }
-    let dir = match dir {
-        Some(d) => d,
-        None => std::env::temp_dir().join(format!("fairpos-bench-sync-{}", std::process::id())),
-    };
-    if dir.exists() {
-        return Err(format!("{} already exists; give an empty --dir", dir.display()).into());
-    }
+    let dir = fresh_dir("sync", dir)?;
     std::fs::create_dir_all(&dir)?;
 
     // Headquarters, served by the real binary.

@@ -24,7 +24,7 @@ use slint::platform::software_renderer::{MinimalSoftwareWindow, RepaintBufferTyp
 use slint::platform::{Platform, WindowAdapter};
 use slint::ComponentHandle;
 
-use crate::measure::{ms, quantile, Lcg};
+use crate::measure::{fresh_dir, ms, quantile, Lcg};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -162,13 +162,7 @@ pub fn start(dir: &Path) -> BenchResult<()> {
 }
 
 pub fn run(sales: usize, scans: usize, dir: Option<PathBuf>) -> BenchResult<()> {
-    let dir = match dir {
-        Some(d) => d,
-        None => std::env::temp_dir().join(format!("fairpos-bench-ui-{}", std::process::id())),
-    };
-    if dir.exists() {
-        return Err(format!("{} already exists; give an empty --dir", dir.display()).into());
-    }
+    let dir = fresh_dir("ui", dir)?;
     let codes = prepare(&dir, sales)?;
 
     // Cold start: a new process, three times.

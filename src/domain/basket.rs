@@ -64,7 +64,7 @@ impl Basket {
         if check(body) != sum {
             return None;
         }
-        let (kiosk, items) = body[PREFIX.len()..].split_once(':')?;
+        let (kiosk, items) = body.strip_prefix(PREFIX)?.split_once(':')?;
         let items: Vec<String> = items
             .split(',')
             .filter(|i| !i.is_empty())
@@ -122,5 +122,8 @@ mod tests {
         assert!(Basket::parse(&payload.replace("*2", "*3")).is_none());
         assert!(Basket::parse("FPB1:K01::00000000").is_none());
         assert!(Basket::parse("6935780100128").is_none());
+        // A code whose checked body is the bare prefix: refused, not a panic.
+        let bare = format!("FPB1:{}", check("FPB1"));
+        assert!(Basket::parse(&bare).is_none());
     }
 }

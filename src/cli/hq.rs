@@ -311,7 +311,7 @@ fn reconciliation_text(rec: &Reconciliation) -> String {
             let _ = writeln!(
                 out,
                 "  shift {} {} {} to {}: float {} + cash sales {} - voided {} - refunds {} + moves {} = expected {}, counted {}, variance {}",
-                &s.shift[..8.min(s.shift.len())],
+                s.shift.chars().take(8).collect::<String>(),
                 s.seller,
                 s.opened_at,
                 s.closed_at.as_deref().unwrap_or("open"),

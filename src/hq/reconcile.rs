@@ -123,7 +123,8 @@ fn device_report(
     )?;
     let held: Vec<u64> = conn
         .prepare("SELECT seq FROM sales WHERE device = ?1 ORDER BY seq")?
-        .query_map([device], |r| r.get::<_, i64>(0).map(|s| s as u64))?
+        .query_map([device], |r| r.get::<_, i64>(0))?
+        .filter_map(|s| s.map(|s| u64::try_from(s).ok()).transpose())
         .collect::<Result<_, _>>()?;
     let mut stmt = conn.prepare(
         "SELECT id, closed_at, last_sale, last_sale_seq FROM shifts
@@ -137,23 +138,14 @@ fn device_report(
                     closed_at: r.get(1)?,
                     last_sale: r.get(2)?,
                 },
-                r.get::<_, Option<i64>>(3)?.unwrap_or(0) as u64,
+                r.get::<_, Option<i64>>(3)?
+                    .and_then(|s| u64::try_from(s).ok())
+                    .unwrap_or(0),
             ))
         })?
         .collect::<Result<_, _>>()?;
     let stated = closes.iter().map(|(_, s)| *s).max().unwrap_or(0);
-    let top = stated.max(held.last().copied().unwrap_or(0));
-    let mut missing_seqs = Vec::new();
-    let mut it = held.iter().peekable();
-    for seq in 1..=top {
-        while it.peek().is_some_and(|&&h| h < seq) {
-            it.next();
-        }
-        if it.peek() != Some(&&seq) {
-            missing_seqs.push(seq);
-        }
-    }
-    let complete = !missing_seqs.iter().any(|&s| s <= stated);
+    let gaps = Gaps::find(&held, stated);
     let mut stmt = conn.prepare(
         "SELECT id, seller, opened_at, closed_at, counted_fen, variance_fen FROM shifts
          WHERE device = ?1 ORDER BY opened_at",
@@ -195,15 +187,67 @@ fn device_report(
         last_held: held.last().map(|&s| sale_number(device, s)),
         stated_last_sale: (stated > 0).then(|| sale_number(device, stated)),
         closes: closes.into_iter().map(|(c, _)| c).collect(),
-        missing_count: missing_seqs.len(),
-        missing: missing_seqs
+        missing_count: gaps.count,
+        missing: gaps
+            .listed
             .iter()
-            .take(MISSING_LISTED)
             .map(|&s| sale_number(device, s))
             .collect(),
-        complete,
+        complete: gaps.complete,
         shifts,
     })
+}
+
+/// The numbers missing from a till's held sale numbers, found gap by gap: the work grows with
+/// the sales held, not with the highest number (a till cannot make headquarters count to a
+/// number it sent).
+#[derive(Debug, PartialEq, Eq)]
+struct Gaps {
+    /// Numbers not held below the highest stated or held number.
+    count: usize,
+    /// The first of them, at most [`MISSING_LISTED`].
+    listed: Vec<u64>,
+    /// No number up to the highest stated one is missing.
+    complete: bool,
+}
+
+impl Gaps {
+    /// `held`: the numbers held, ascending and distinct; `stated`: the highest number a shift
+    /// close stated (0 for none).
+    fn find(held: &[u64], stated: u64) -> Gaps {
+        let top = stated.max(held.last().copied().unwrap_or(0));
+        let mut gaps = Gaps {
+            count: 0,
+            listed: Vec::new(),
+            complete: true,
+        };
+        let mut add = |from: u64, to: u64| {
+            // The numbers from..=to are missing.
+            if from > to {
+                return;
+            }
+            let n = to - from + 1;
+            gaps.count = gaps
+                .count
+                .saturating_add(usize::try_from(n).unwrap_or(usize::MAX));
+            let room = MISSING_LISTED.saturating_sub(gaps.listed.len()) as u64;
+            gaps.listed.extend(from..from + n.min(room));
+            if from <= stated {
+                gaps.complete = false;
+            }
+        };
+        let mut next = 1;
+        for &h in held.iter().filter(|&&h| h >= 1) {
+            if h > next {
+                add(next, h - 1);
+            }
+            next = next.max(h.saturating_add(1));
+        }
+        if top >= next {
+            add(next, top);
+        }
+        gaps
+    }
 }
 
 /// The reconciliation of every till headquarters knows.
@@ -260,4 +304,35 @@ pub fn reconcile(conn: &Connection) -> Result<Reconciliation> {
         oversold,
         sellers,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gaps(held: &[u64], stated: u64) -> (usize, Vec<u64>, bool) {
+        let g = Gaps::find(held, stated);
+        (g.count, g.listed, g.complete)
+    }
+
+    #[test]
+    fn gaps_are_named_up_to_the_highest_stated_or_held_number() {
+        assert_eq!(gaps(&[], 0), (0, vec![], true));
+        assert_eq!(gaps(&[1, 2, 3], 3), (0, vec![], true));
+        assert_eq!(gaps(&[1, 3, 6], 6), (3, vec![2, 4, 5], false));
+        // Stated further than held: the tail is missing.
+        assert_eq!(gaps(&[1, 2], 4), (2, vec![3, 4], false));
+        // A gap above the last stated close does not make the stated ones incomplete.
+        assert_eq!(gaps(&[1, 2, 5], 2), (2, vec![3, 4], true));
+        assert_eq!(gaps(&[2], 0), (1, vec![1], true));
+    }
+
+    #[test]
+    fn a_huge_number_is_counted_not_walked() {
+        let (count, listed, complete) = gaps(&[1, 1_000_000_000_000], 1);
+        assert_eq!(count, 999_999_999_998);
+        assert_eq!(listed.len(), MISSING_LISTED);
+        assert_eq!(listed[0], 2);
+        assert!(complete);
+    }
 }

@@ -180,6 +180,34 @@ fn typed_grams(item: &str, product: &Product, text: &str) -> Result<i64, DomainE
     Ok(grams)
 }
 
+/// Pieces of one line: at least one, at most [`MAX_COUNT`].
+fn check_count(item: &str, n: i64) -> Result<(), DomainError> {
+    if n <= 0 {
+        return Err(DomainError::ZeroQuantity { item: item.into() });
+    }
+    if n > MAX_COUNT {
+        return Err(DomainError::BadQuantity {
+            item: item.into(),
+            why: format!("more than {MAX_COUNT} pieces"),
+        });
+    }
+    Ok(())
+}
+
+/// Grams of one weighed line: more than none, at most [`MAX_GRAMS`].
+fn check_grams(item: &str, grams: i64) -> Result<(), DomainError> {
+    if grams <= 0 {
+        return Err(DomainError::ZeroQuantity { item: item.into() });
+    }
+    if grams > MAX_GRAMS {
+        return Err(DomainError::BadQuantity {
+            item: item.into(),
+            why: format!("more than {} kg", MAX_GRAMS / 1000),
+        });
+    }
+    Ok(())
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Cart {
     lines: Vec<CartLine>,
@@ -225,7 +253,7 @@ impl Cart {
                     });
                 };
                 let grams = typed_grams(item, p, qty)?;
-                Ok(self.add_weighed(p.clone(), grams))
+                self.add_weighed(p.clone(), grams)
             }
             Resolved::Product(p) => {
                 let n = match qty {
@@ -289,18 +317,20 @@ impl Cart {
             .iter()
             .position(|l| !l.product.weighed && l.product.sku == product.sku)
         {
-            let qty = self.lines[i].qty + n;
+            let qty = self.lines[i].qty.saturating_add(n);
             self.set_count(i, qty)?;
             return Ok(i);
         }
+        check_count(&product.sku, n)?;
         self.lines.push(CartLine::counted(product, n));
         Ok(self.lines.len() - 1)
     }
 
     /// Adds a weighed line of `grams`.
-    pub fn add_weighed(&mut self, product: Product, grams: i64) -> usize {
+    pub fn add_weighed(&mut self, product: Product, grams: i64) -> Result<usize, DomainError> {
+        check_grams(&product.sku, grams)?;
         self.lines.push(CartLine::weighed(product, grams));
-        self.lines.len() - 1
+        Ok(self.lines.len() - 1)
     }
 
     /// Sets the pieces of a counted line.
@@ -313,15 +343,7 @@ impl Cart {
                 why: "a weighed line takes a weight, not pieces".into(),
             });
         }
-        if n <= 0 {
-            return Err(DomainError::ZeroQuantity { item });
-        }
-        if n > MAX_COUNT {
-            return Err(DomainError::BadQuantity {
-                item,
-                why: format!("more than {MAX_COUNT} pieces"),
-            });
-        }
+        check_count(&item, n)?;
         *line = CartLine::counted(line.product.clone(), n);
         Ok(())
     }
@@ -336,15 +358,7 @@ impl Cart {
                 why: "a counted line takes pieces, not a weight".into(),
             });
         }
-        if grams <= 0 {
-            return Err(DomainError::ZeroQuantity { item });
-        }
-        if grams > MAX_GRAMS {
-            return Err(DomainError::BadQuantity {
-                item,
-                why: format!("more than {} kg", MAX_GRAMS / 1000),
-            });
-        }
+        check_grams(&item, grams)?;
         *line = CartLine::weighed(line.product.clone(), grams);
         Ok(())
     }

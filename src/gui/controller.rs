@@ -185,6 +185,8 @@ pub struct TillController {
     pub keypad: String,
     pub float_input: String,
     pub weighing: Option<Weighing>,
+    /// The kiosk basket last loaded, so that scanning it twice does not double the cart.
+    basket_loaded: Option<Basket>,
     pub counts: [u32; 8],
     pub completed: Option<Completed>,
     /// The last sale of this session, for "reprint last".
@@ -226,6 +228,7 @@ impl TillController {
             keypad: String::new(),
             float_input: String::new(),
             weighing: None,
+            basket_loaded: None,
             counts: [0; 8],
             completed: None,
             last_sale: None,
@@ -310,7 +313,7 @@ impl TillController {
     }
 
     pub fn pin_key(&mut self, key: &str) {
-        edit_digits(&mut self.pin, key, false, 12);
+        edit_digits(&mut self.pin, key, 0, 12);
     }
 
     pub fn sign_in(&mut self) {
@@ -349,7 +352,7 @@ impl TillController {
     // ----- the shift -----
 
     pub fn float_key(&mut self, key: &str) {
-        edit_digits(&mut self.float_input, key, true, 9);
+        edit_digits(&mut self.float_input, key, 2, 9);
     }
 
     pub fn open_shift(&mut self) {
@@ -563,6 +566,16 @@ impl TillController {
     }
 
     fn load_basket(&mut self, basket: &Basket) -> Changed {
+        if !self.cart.is_empty() && self.basket_loaded.as_ref() == Some(basket) {
+            self.say(
+                &format!("自助机 {} 的购物篮已在购物车中", basket.kiosk),
+                &format!(
+                    "The basket from kiosk {} is in the cart already",
+                    basket.kiosk
+                ),
+            );
+            return Changed::default();
+        }
         let rules = self.till.store().identity().fair.barcode_rules.clone();
         let mut cart = Cart::new();
         for item in &basket.items {
@@ -577,6 +590,7 @@ impl TillController {
                 self.fail(e);
             }
         }
+        self.basket_loaded = Some(basket.clone());
         self.say(
             &format!(
                 "已载入自助机 {} 的购物篮（{} 项）",
@@ -676,7 +690,7 @@ impl TillController {
 
     pub fn weigh_key(&mut self, key: &str) {
         if let Some(w) = &mut self.weighing {
-            edit_digits(&mut w.input, key, true, 8);
+            edit_digits(&mut w.input, key, 3, 8);
         }
     }
 
@@ -703,13 +717,11 @@ impl TillController {
         };
         let result = match w.line {
             Some(i) => self.cart.set_grams(i, grams).map(|_| ()),
-            None => {
-                self.cart.add_weighed(w.product.clone(), grams);
-                Ok(())
-            }
+            None => self.cart.add_weighed(w.product.clone(), grams).map(|_| ()),
         };
         if let Err(e) = result {
             self.fail(e);
+            self.weighing = Some(w);
         }
     }
 
@@ -789,7 +801,7 @@ impl TillController {
     }
 
     pub fn pay_key(&mut self, key: &str) {
-        edit_digits(&mut self.keypad, key, true, 9);
+        edit_digits(&mut self.keypad, key, 2, 9);
     }
 
     fn paid(&self) -> Fen {
@@ -1101,24 +1113,25 @@ impl TillController {
     }
 }
 
-/// Edits a keypad entry: a digit, `.` (when `point`), or `back`.
-fn edit_digits(text: &mut String, key: &str, point: bool, max: usize) {
+/// Edits a keypad entry of at most `max` characters: a digit, `.` (when `decimals` > 0), or
+/// `back`. Money takes two decimals, weights three.
+fn edit_digits(text: &mut String, key: &str, decimals: usize, max: usize) {
     match key {
         "back" => {
             text.pop();
         }
-        "." if point && !text.contains('.') => {
+        "." if decimals > 0 && !text.contains('.') => {
             if text.is_empty() {
                 text.push('0');
             }
             text.push('.');
         }
         k if k.len() == 1 && k.as_bytes()[0].is_ascii_digit() && text.len() < max => {
-            // At most two decimals for money (three for weights are checked on use).
-            if let Some(dot) = text.find('.') {
-                if text.len() - dot > 3 {
-                    return;
-                }
+            if text
+                .find('.')
+                .is_some_and(|dot| text.len() - dot > decimals)
+            {
+                return;
             }
             text.push_str(k);
         }
@@ -1225,6 +1238,54 @@ mod tests {
         let done = c.complete().expect("sold on account");
         assert_eq!(done.total, Fen(1170));
         assert_eq!(c.screen, Screen::Done);
+    }
+
+    #[test]
+    fn a_weight_beyond_the_limit_is_refused_and_the_keypad_stays_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = signed_in(dir.path());
+        c.add_product("HY-MHT-LB");
+        for k in "99999999".split("").filter(|k| !k.is_empty()) {
+            c.weigh_key(k);
+        }
+        c.weigh_ok();
+        assert!(c.lines().is_empty());
+        assert!(c.message.as_ref().is_some_and(|m| m.bad));
+        assert!(c.weighing.is_some(), "the volunteer can correct the weight");
+    }
+
+    #[test]
+    fn keypads_take_two_decimals_for_money_and_three_for_weights() {
+        let typed = |keys: &str, decimals| {
+            let mut text = String::new();
+            for k in keys.split(' ') {
+                edit_digits(&mut text, k, decimals, 9);
+            }
+            text
+        };
+        assert_eq!(typed("1 . 2 3 4", 2), "1.23");
+        assert_eq!(typed("1 . 2 3 4 5", 3), "1.234");
+        assert_eq!(typed(". 5", 2), "0.5");
+        assert_eq!(typed("1 . 2", 0), "12");
+        assert_eq!(typed("1 2 back 3", 2), "13");
+    }
+
+    #[test]
+    fn a_kiosk_basket_scanned_twice_is_loaded_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = signed_in(dir.path());
+        let rules = c.till.store().identity().fair.barcode_rules.clone();
+        let mut cart = Cart::new();
+        cart.add_item(&c.catalog, &rules, "BJ-HJC-250*2").unwrap();
+        let payload = Basket::of_cart("K01", &cart, &rules).payload();
+        c.scan(&payload);
+        c.scan(&payload);
+        assert_eq!(c.lines().len(), 1);
+        assert_eq!(c.total(), cart.total());
+        assert!(c
+            .message
+            .as_ref()
+            .is_some_and(|m| m.text.contains("already")));
     }
 
     #[test]

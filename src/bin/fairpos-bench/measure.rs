@@ -26,7 +26,7 @@ pub fn random_cart(catalog: &Catalog, rng: &mut Lcg) -> Cart {
     for _ in 0..1 + rng.next(4) {
         let p = products[rng.next(products.len())].clone();
         if p.weighed {
-            cart.add_weighed(p, 200 + rng.next(2000) as i64);
+            let _ = cart.add_weighed(p, 200 + rng.next(2000) as i64);
         } else {
             let _ = cart.add_counted(p, 1 + rng.next(3) as i64);
         }

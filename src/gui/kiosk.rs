@@ -71,7 +71,39 @@ pub struct KioskController {
     last_activity_ms: u64,
     /// Set while the kiosk asks whether the shopper is still there.
     warned_at_ms: Option<u64>,
+    pins: PinGuard,
     clock: Clock,
+}
+
+/// Wrong staff PINs in a row before the kiosk stops taking PINs for a while.
+const PIN_TRIES: u32 = 5;
+const PIN_LOCK_MS: u64 = 60_000;
+
+/// Wrong PINs typed at a kiosk nobody watches: after [`PIN_TRIES`] in a row, every PIN is
+/// refused for [`PIN_LOCK_MS`], so a shopper cannot try PINs until one leaves kiosk mode.
+#[derive(Debug, Default)]
+struct PinGuard {
+    failures: u32,
+    locked_until_ms: u64,
+}
+
+impl PinGuard {
+    /// Seconds before PINs are taken again, while locked.
+    fn locked(&self, now_ms: u64) -> Option<u64> {
+        (now_ms < self.locked_until_ms).then(|| (self.locked_until_ms - now_ms).div_ceil(1000))
+    }
+
+    fn record(&mut self, right: bool, now_ms: u64) {
+        if right {
+            self.failures = 0;
+            return;
+        }
+        self.failures += 1;
+        if self.failures >= PIN_TRIES {
+            self.failures = 0;
+            self.locked_until_ms = now_ms + PIN_LOCK_MS;
+        }
+    }
 }
 
 impl KioskController {
@@ -132,6 +164,7 @@ impl KioskController {
             sold: None,
             last_activity_ms: 0,
             warned_at_ms: None,
+            pins: PinGuard::default(),
             clock,
         })
     }
@@ -156,6 +189,13 @@ impl KioskController {
         }
     }
 
+    /// The catalog changed underneath (a sync brought a new one): scans from now on find new
+    /// products and prices; lines already in the basket keep the price they were scanned at.
+    pub fn reload_catalog(&mut self) -> Result<()> {
+        self.catalog = self.till.catalog()?;
+        Ok(())
+    }
+
     /// A touch or a scan at `now_ms`: the shopper is there.
     pub fn touched(&mut self, now_ms: u64) {
         self.last_activity_ms = now_ms;
@@ -171,14 +211,13 @@ impl KioskController {
     }
 
     /// The clock moved on: ask an idle shopper, then clear their basket. Returns whether
-    /// anything changed.
+    /// anything changed. Never on the payment QR screen: the shopper may have paid the stall
+    /// already and be waiting for staff to confirm it, so only staff (or the shopper's "back")
+    /// leaves that screen.
     pub fn tick(&mut self, now_ms: u64) -> bool {
         let busy = matches!(
             self.screen,
-            KioskScreen::Shopping
-                | KioskScreen::PayQr
-                | KioskScreen::PayCounter
-                | KioskScreen::Thanks
+            KioskScreen::Shopping | KioskScreen::PayCounter | KioskScreen::Thanks
         );
         if !busy {
             return false;
@@ -367,8 +406,9 @@ impl KioskController {
             return None;
         }
         let pin = std::mem::take(&mut self.pin);
-        if let Err(e) = self.till.store().check_seller_pin(&self.seller, &pin) {
-            self.message = e.to_string();
+        let checked = self.till.store().check_seller_pin(&self.seller, &pin);
+        if let Err(e) = self.guard_pin(checked, now_ms) {
+            self.message = e;
             return None;
         }
         let now = match (self.clock)(&self.till) {
@@ -436,15 +476,30 @@ impl KioskController {
     }
 
     /// Leaves kiosk mode when the lead PIN is right.
-    pub fn leave(&mut self) -> Leave {
+    pub fn leave(&mut self, now_ms: u64) -> Leave {
+        self.touched(now_ms);
         let pin = std::mem::take(&mut self.pin);
-        match self.till.store().check_lead_pin(&pin) {
+        let checked = self.till.store().check_lead_pin(&pin);
+        match self.guard_pin(checked, now_ms) {
             Ok(()) => Leave::Leave,
             Err(e) => {
-                self.message = e.to_string();
+                self.message = e;
                 Leave::Stay
             }
         }
+    }
+
+    /// The outcome of a PIN check, through the guard against guessing: while locked, even the
+    /// right PIN is refused.
+    fn guard_pin(&mut self, checked: Result<()>, now_ms: u64) -> std::result::Result<(), String> {
+        if let Some(s) = self.pins.locked(now_ms) {
+            return Err(self.text(
+                &format!("PIN 错误次数过多，请 {s} 秒后再试"),
+                &format!("too many wrong PINs: try again in {s} s"),
+            ));
+        }
+        self.pins.record(checked.is_ok(), now_ms);
+        checked.map_err(|e| e.to_string())
     }
 
     pub fn still_here(&mut self, now_ms: u64) {
@@ -518,5 +573,42 @@ mod tests {
         assert!(k.tick(156_000));
         assert!(k.cart.is_empty());
         assert_eq!(k.screen, KioskScreen::Attract);
+    }
+
+    #[test]
+    fn a_basket_on_the_payment_qr_is_never_cleared_by_the_idle_timer() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut k = kiosk(dir.path());
+        k.scan("6935780100128", 1_000);
+        k.pay_qr(2_000);
+        assert_eq!(k.screen, KioskScreen::PayQr);
+        assert!(!k.tick(200_000));
+        assert_eq!(k.idle_warning(200_000), None);
+        assert_eq!(k.cart.lines().len(), 1);
+        assert_eq!(k.screen, KioskScreen::PayQr);
+    }
+
+    #[test]
+    fn five_wrong_pins_lock_the_staff_pad_for_a_minute() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut k = kiosk(dir.path());
+        let type_pin = |k: &mut KioskController, pin: &str, now| {
+            k.staff(now);
+            for d in pin.chars() {
+                k.pin_key(&d.to_string(), now);
+            }
+        };
+        for _ in 0..5 {
+            type_pin(&mut k, "0000", 1_000);
+            assert_eq!(k.leave(1_000), Leave::Stay);
+            assert!(k.message.contains("wrong PIN"), "{}", k.message);
+        }
+        // Locked: even the lead PIN is refused, and the kiosk says for how long.
+        type_pin(&mut k, "2468", 2_000);
+        assert_eq!(k.leave(2_000), Leave::Stay);
+        assert!(k.message.contains("try again in 59 s"), "{}", k.message);
+        // A minute on, the lead PIN works.
+        type_pin(&mut k, "2468", 61_000);
+        assert_eq!(k.leave(61_000), Leave::Leave);
     }
 }

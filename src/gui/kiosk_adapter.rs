@@ -212,7 +212,13 @@ impl KioskApp {
                 });
             }
             Event::SyncFinished(done) => {
-                let _ = crate::uplink::apply(self.ctl.borrow_mut().till_mut(), *done);
+                let result = crate::uplink::apply(self.ctl.borrow_mut().till_mut(), *done);
+                if matches!(&result, Ok(r) if r.catalog_changed) {
+                    let reloaded = self.ctl.borrow_mut().reload_catalog();
+                    if let Err(e) = reloaded {
+                        eprintln!("the kiosk keeps its catalog: {e}");
+                    }
+                }
             }
             _ => {}
         }
@@ -278,7 +284,13 @@ fn wire(app: &Rc<KioskApp>) {
         if let Some(done) = done {
             a.print_receipt(&done.id);
             a.services.sync_soon();
-            a.ctl.borrow_mut().tidy();
+            // The work after the sale once the thanks screen is drawn.
+            let weak = Rc::downgrade(&a);
+            slint::Timer::single_shot(Duration::from_millis(50), move || {
+                if let Some(a) = weak.upgrade() {
+                    a.ctl.borrow_mut().tidy();
+                }
+            });
         }
         a.render();
     });
@@ -291,7 +303,8 @@ fn wire(app: &Rc<KioskApp>) {
         a.ctl.borrow_mut().touched(now);
     });
     on!(on_leave, |a| {
-        let decision = a.ctl.borrow_mut().leave();
+        let now = a.now_ms();
+        let decision = a.ctl.borrow_mut().leave(now);
         a.render();
         if decision == Leave::Leave {
             let _ = a.ui.hide();

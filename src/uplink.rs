@@ -242,8 +242,9 @@ pub struct SyncDone {
     report: SyncReport,
     /// The catalog document, when it changed.
     catalog: Option<(String, Vec<u8>)>,
-    /// The heads headquarters confirmed, per ledger key.
-    confirmed: Vec<(String, String)>,
+    /// Per ledger key, the heads headquarters confirmed and the sales they hold (counted
+    /// from the documents the pass sent, not from the database, which may have moved on).
+    confirmed: Vec<(String, String, i64)>,
 }
 
 impl SyncJob {
@@ -358,12 +359,7 @@ pub fn apply(till: &mut Till, done: Result<SyncDone>) -> Result<SyncReport> {
         store_catalog(till, key, bytes)?;
     }
     till.store_mut().write(|w| {
-        for (key, heads) in &done.confirmed {
-            let sales: i64 = w.conn().query_row(
-                "SELECT COUNT(*) FROM records WHERE doc_key = ?1 AND kind = 'sale'",
-                [key],
-                |r| r.get(0),
-            )?;
+        for (key, heads, sales) in &done.confirmed {
             w.conn().execute(
                 "INSERT INTO sync_docs(doc_key, confirmed_heads, confirmed_sales, confirmed_at)
                  VALUES (?1, ?2, ?3, ?4)
@@ -504,6 +500,11 @@ impl Session<'_> {
         }
         dialer.close();
         let confirm_ms = phase.elapsed().as_secs_f64() * 1e3;
+        let mut confirmed = Vec::with_capacity(wanted.len());
+        for ((key, heads), doc) in wanted.into_iter().zip(docs) {
+            let sales = doc.sales()?;
+            confirmed.push((key, heads, sales as i64));
+        }
 
         Ok(SyncDone {
             report: SyncReport {
@@ -516,7 +517,7 @@ impl Session<'_> {
                 confirm_ms,
             },
             catalog,
-            confirmed: wanted,
+            confirmed,
         })
     }
 }

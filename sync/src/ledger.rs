@@ -163,6 +163,32 @@ impl LedgerDoc {
         self.len() == 0
     }
 
+    /// Number of sale records held: each record's kind is read, nothing else of it decoded.
+    pub fn sales(&self) -> Result<usize> {
+        #[derive(serde::Deserialize)]
+        struct Kind<'a> {
+            #[serde(borrow)]
+            kind: std::borrow::Cow<'a, str>,
+        }
+        let key = self.id.key();
+        let mut sales = 0;
+        for id in self.doc.keys(&self.records) {
+            let value = self
+                .doc
+                .get(&self.records, id.as_str())
+                .map_err(|source| Error::automerge(&key, source))?;
+            let Some((value, _)) = value else { continue };
+            let Some(json) = value.as_str() else { continue };
+            let k: Kind = serde_json::from_str(json).map_err(|source| Error::BadRecord {
+                key: key.clone(),
+                id: id.clone(),
+                source,
+            })?;
+            sales += usize::from(k.kind == "sale");
+        }
+        Ok(sales)
+    }
+
     /// Every record, in the order of their ids.
     pub fn records(&self) -> Result<Vec<Record>> {
         let key = self.id.key();

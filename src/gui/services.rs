@@ -6,6 +6,7 @@
 //! ledgers through a read-only connection of its own.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,10 +48,18 @@ pub enum Job {
     Slip(Vec<u8>),
 }
 
-/// Handles to the running threads. Dropping it lets them end.
+/// Handles to the running threads. Dropping it ends them: the printer and sync threads when
+/// their channel closes, the scanner thread (and its hold on the port) within one read.
 pub struct Services {
     printer: Option<mpsc::Sender<Job>>,
     sync_now: Option<mpsc::Sender<()>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Services {
@@ -59,6 +68,7 @@ impl Services {
         Services {
             printer: None,
             sync_now: None,
+            stop: Arc::default(),
         }
     }
 
@@ -91,6 +101,7 @@ pub struct Setup {
 }
 
 pub fn start(setup: Setup, post: Post) -> Services {
+    let stop = Arc::new(AtomicBool::new(false));
     let printer = match printer::open(&setup.printer) {
         Ok(Some(device)) => Some(start_printer(device, post.clone())),
         Ok(None) => None,
@@ -102,11 +113,15 @@ pub fn start(setup: Setup, post: Post) -> Services {
     if setup.scanner.kind == ScannerKind::Serial {
         if let Some(path) = setup.scanner.path.clone() {
             let scanner = SerialScanner::new(path, setup.scanner.baud);
-            start_scanner(Box::new(scanner), post.clone());
+            start_scanner(Box::new(scanner), post.clone(), stop.clone());
         }
     }
     let sync_now = setup.enrolled.then(|| start_sync(&setup, post));
-    Services { printer, sync_now }
+    Services {
+        printer,
+        sync_now,
+        stop,
+    }
 }
 
 fn start_printer(mut device: Box<dyn ReceiptPrinter>, post: Post) -> mpsc::Sender<Job> {
@@ -150,14 +165,14 @@ fn start_printer(mut device: Box<dyn ReceiptPrinter>, post: Post) -> mpsc::Sende
     tx
 }
 
-/// Reads a scanner until the UI goes away (its `post` then fails silently and the thread
-/// keeps the port; the process is ending anyway).
-pub fn start_scanner(mut scanner: Box<dyn BarcodeSource>, post: Post) {
+/// Reads a scanner until `stop` is set (its [`Services`] dropped, as when the kiosk hands
+/// over to the till, whose own scanner thread then opens the port).
+pub fn start_scanner(mut scanner: Box<dyn BarcodeSource>, post: Post, stop: Arc<AtomicBool>) {
     std::thread::Builder::new()
         .name("scanner".into())
         .spawn(move || {
             let mut state: Option<SourceState> = None;
-            loop {
+            while !stop.load(Ordering::Relaxed) {
                 let code = scanner.next_code(Duration::from_millis(500));
                 let now = scanner.state();
                 if state.as_ref() != Some(&now) {

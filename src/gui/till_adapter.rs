@@ -3,6 +3,7 @@
 //! the generated UI types.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
@@ -18,7 +19,7 @@ use super::ui::{
     SellerItem, ShiftAdapter, SignInAdapter, Status, TenderItem, TillWindow, UnitAdapter, UnitItem,
 };
 use crate::domain::Fen;
-use crate::till::printing::PrintOutcome;
+use crate::till::printing::{PrintOutcome, ReadyReceipt};
 
 pub struct TillApp {
     pub ui: TillWindow,
@@ -34,6 +35,8 @@ pub struct TillApp {
     tidy: slint::Timer,
     /// Clears a good-news message after a while (a problem stays until dismissed).
     fade: slint::Timer,
+    /// Sales whose receipt is with the printer thread: a retry does not send them again.
+    printing: RefCell<HashSet<String>>,
 }
 
 fn s(text: impl AsRef<str>) -> SharedString {
@@ -78,6 +81,7 @@ impl TillApp {
             flush: slint::Timer::default(),
             tidy: slint::Timer::default(),
             fade: slint::Timer::default(),
+            printing: RefCell::default(),
         });
         wire(&app);
         app.refresh_queue();
@@ -377,7 +381,7 @@ impl TillApp {
                     .ready_receipt(&self.printer, sale_id, reprint);
             match ready {
                 Ok(r) => {
-                    self.services.print(Job::Receipt(r));
+                    self.send_receipt(r);
                     match self.ctl.borrow().lang {
                         Lang::Zh => "正在打印小票…".to_string(),
                         Lang::En => "Printing the receipt…".to_string(),
@@ -403,17 +407,25 @@ impl TillApp {
         self.status.borrow_mut().queued = queued;
     }
 
-    /// Prints the queued receipts once the printer is back.
+    fn send_receipt(&self, r: ReadyReceipt) {
+        self.printing.borrow_mut().insert(r.sale_id.clone());
+        self.services.print(Job::Receipt(r));
+    }
+
+    /// Prints the queued receipts once the printer is back, but for those already on their way.
     fn retry_queue(self: &Rc<Self>) {
         let pending = self.ctl.borrow_mut().till_mut().pending_receipts();
         for p in pending.unwrap_or_default() {
+            if self.printing.borrow().contains(&p.sale_id) {
+                continue;
+            }
             let ready = self.ctl.borrow_mut().till_mut().ready_receipt(
                 &self.printer,
                 &p.sale_id,
                 p.reprint,
             );
             if let Ok(r) = ready {
-                self.services.print(Job::Receipt(r));
+                self.send_receipt(r);
             }
         }
     }
@@ -437,6 +449,7 @@ impl TillApp {
     pub fn event(self: &Rc<Self>, event: Event) {
         match event {
             Event::Printed { ready, failure } => {
+                self.printing.borrow_mut().remove(&ready.sale_id);
                 let now = crate::cli::now(self.ctl.borrow().till());
                 let outcome = now.and_then(|now| {
                     self.ctl

@@ -619,7 +619,9 @@ fn maintain(
     let mut tick: u64 = 0;
     let mut intrusions: HashSet<(String, String)> = HashSet::new();
     let mut projector = project::Projector::new();
-    let mut retry: HashSet<DocumentId> = HashSet::new();
+    // Documents whose projection failed (a busy database, a record that does not decode):
+    // attempts so far and the tick of the next, waits doubling up to a minute.
+    let mut retry: HashMap<DocumentId, (u32, u64)> = HashMap::new();
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         while let Ok((peer, doc)) = seen.try_recv() {
             let Peer::Till(device) = &peer else { continue };
@@ -639,23 +641,34 @@ fn maintain(
                 }
             }
         }
-        // Documents whose projection failed (a busy database, say) are tried again.
-        let mut dirty: HashSet<DocumentId> = std::mem::take(&mut retry);
+        let mut dirty: HashSet<DocumentId> = retry
+            .iter()
+            .filter(|(_, (_, at))| *at <= tick)
+            .map(|(doc, _)| doc.clone())
+            .collect();
         while let Ok(doc) = changed.try_recv() {
             dirty.insert(doc);
         }
         let dirty: Vec<DocumentId> = dirty.into_iter().collect();
-        let outcomes = match projector.project_all(&conn, &dirty) {
-            Ok(o) => o,
-            Err(e) => {
-                eprintln!("projection: {e}");
-                retry.extend(dirty.iter().cloned());
-                Vec::new()
+        let outcomes = if dirty.is_empty() {
+            Vec::new()
+        } else {
+            match projector.project_all(&conn, &dirty) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("projection: {e}");
+                    for doc in &dirty {
+                        retry_later(&mut retry, doc, tick);
+                    }
+                    Vec::new()
+                }
             }
         };
         for (doc, outcome) in dirty.iter().zip(outcomes) {
             if outcome.is_err() {
-                retry.insert(doc.clone());
+                retry_later(&mut retry, doc, tick);
+            } else {
+                retry.remove(doc);
             }
             match outcome {
                 Ok(Outcome::Projected { product_adds, .. }) if !product_adds.is_empty() => {
@@ -709,6 +722,13 @@ fn maintain(
         tick += 1;
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Schedules another try of a document whose projection failed, waiting twice as long as
+/// the time before: 2 ticks of 50 ms, then 4, up to 1 024 (51 s).
+fn retry_later(retry: &mut HashMap<DocumentId, (u32, u64)>, doc: &DocumentId, tick: u64) {
+    let attempts = retry.get(doc).map_or(0, |(n, _)| *n).saturating_add(1);
+    retry.insert(doc.clone(), (attempts, tick + (1u64 << attempts.min(10))));
 }
 
 /// Folds products tills added offline into the catalog served (headquarters only).

@@ -24,11 +24,10 @@ fn always(c: char) -> Option<char> {
     }
 }
 
-/// Variants of characters outside GBK that names of people and places use.
+/// Variants of characters outside GBK that names of people and places use (everything in
+/// U+4E00..U+9FA5 is already in GBK).
 const VARIANTS: &[(char, char)] = &[
     ('\u{20BB7}', '吉'), // 𠮷, the "tǔ" ji of 𠮷野家
-    ('\u{5F45}', '强'),  // 彅
-    ('\u{9FCE}', '鿎'),
 ];
 
 /// What stands for a character the printer cannot print.

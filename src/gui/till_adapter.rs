@@ -408,8 +408,10 @@ impl TillApp {
     }
 
     fn send_receipt(&self, r: ReadyReceipt) {
-        self.printing.borrow_mut().insert(r.sale_id.clone());
-        self.services.print(Job::Receipt(r));
+        let sale = r.sale_id.clone();
+        if self.services.print(Job::Receipt(r)) {
+            self.printing.borrow_mut().insert(sale);
+        }
     }
 
     /// Prints the queued receipts once the printer is back, but for those already on their way.

@@ -4,7 +4,7 @@
 use fairpos_sync::catalog::{
     CatalogContents, CatalogProduct, CatalogSeller, CatalogStall, CatalogUnit,
 };
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 
 use crate::catalog_csv::CatalogRow;
 use crate::domain::catalog::{Product, Stall};
@@ -98,34 +98,8 @@ pub fn insert_new_product(conn: &Connection, p: &CatalogProduct) -> Result<bool>
 /// Brings the SQL tables to what the catalog document says. Products already here keep their
 /// stock on hand (it moves with sales); new ones start with the document's stock.
 pub fn apply(conn: &Connection, contents: &CatalogContents) -> Result<()> {
-    for p in &contents.products {
-        if !insert_new_product(conn, p)? {
-            let row = product_from_doc(p);
-            let q = &row.product;
-            conn.execute(
-                "UPDATE products SET barcode = ?2, plu = ?3, name_zh = ?4, name_en = ?5,
-                     category = ?6, unit = ?7, price_fen = ?8, weighed = ?9, county_code = ?10,
-                     county_name = ?11, supplier = ?12, cert_no = ?13, stall = ?14
-                 WHERE sku = ?1",
-                params![
-                    q.sku,
-                    q.barcode,
-                    q.plu,
-                    q.name_zh,
-                    q.name_en,
-                    q.category,
-                    q.unit,
-                    q.price.0,
-                    q.weighed,
-                    q.county_code,
-                    q.county_name,
-                    q.supplier,
-                    q.cert_no,
-                    q.stall
-                ],
-            )?;
-        }
-    }
+    let rows: Vec<CatalogRow> = contents.products.iter().map(product_from_doc).collect();
+    catalog::import_keeping_stock(conn, &rows)?;
     let stalls: Vec<Stall> = contents
         .stalls
         .iter()

@@ -11,7 +11,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use automerge::{ActorId, Automerge};
-use base64::Engine;
 use fairpos_sync::bundle::{Bundle, BundleDoc, FORMAT};
 use fairpos_sync::catalog::CatalogDoc;
 use fairpos_sync::ids::{catalog_key, document_id};
@@ -72,6 +71,28 @@ async fn answer<T: serde::de::DeserializeOwned>(url: &str, r: reqwest::Response)
     }
 }
 
+/// Redeems a one-time enrolment code at headquarters `base`, for a device writing as `actor`.
+fn redeem(
+    rt: &tokio::runtime::Runtime,
+    base: &str,
+    code: &str,
+    actor: &ActorId,
+) -> Result<EnrollResponse> {
+    rt.block_on(async {
+        let r = reqwest::Client::new()
+            .post(format!("{base}/api/v1/enroll"))
+            .json(&EnrollRequest {
+                code: code.to_string(),
+                actor: actor.to_hex_string(),
+            })
+            .timeout(Duration::from_secs(20))
+            .send()
+            .await
+            .map_err(|e| unreachable(base, e))?;
+        answer(base, r).await
+    })
+}
+
 /// Turns an empty data directory into a till enrolled with headquarters at `hq`.
 pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str) -> Result<Till> {
     if dir.join(DB_FILE).exists() || dir.join(crate::hq::HQ_DB).exists() {
@@ -82,19 +103,7 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str) -> Result<Till> 
     }
     let actor = ActorId::random();
     let base = hq.trim_end_matches('/').to_string();
-    let response: EnrollResponse = runtime()?.block_on(async {
-        let r = reqwest::Client::new()
-            .post(format!("{base}/api/v1/enroll"))
-            .json(&EnrollRequest {
-                code: code.to_string(),
-                actor: actor.to_hex_string(),
-            })
-            .timeout(Duration::from_secs(20))
-            .send()
-            .await
-            .map_err(|e| unreachable(&base, e))?;
-        answer(&base, r).await
-    })?;
+    let response = redeem(&runtime()?, &base, code, &actor)?;
     if response.role != "till" {
         return Err(Error::input(
             "this code enrols a hub: use `fairpos --data DIR hq enroll --hq URL --code CODE`",
@@ -112,9 +121,7 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str) -> Result<Till> 
     )?;
     till.store_mut().set_meta(META_HQ, &base)?;
     till.store_mut().set_meta(META_SECRET, &response.secret)?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(&response.catalog)
-        .map_err(|e| Error::Other(format!("the catalog from headquarters: {e}")))?;
+    let bytes = response.catalog_bytes()?;
     store_catalog(&mut till, &response.catalog_key, &bytes)?;
     Ok(till)
 }
@@ -682,19 +689,7 @@ pub fn enroll_hub(dir: &Path, hq: &str, code: &str) -> Result<crate::hq::Hq> {
     let actor = ActorId::random();
     let base = hq.trim_end_matches('/').to_string();
     let rt = runtime()?;
-    let response: EnrollResponse = rt.block_on(async {
-        let r = reqwest::Client::new()
-            .post(format!("{base}/api/v1/enroll"))
-            .json(&EnrollRequest {
-                code: code.to_string(),
-                actor: actor.to_hex_string(),
-            })
-            .timeout(Duration::from_secs(20))
-            .send()
-            .await
-            .map_err(|e| unreachable(&base, e))?;
-        answer(&base, r).await
-    })?;
+    let response = redeem(&rt, &base, code, &actor)?;
     if response.role != "hub" {
         return Err(Error::input(
             "this code enrols a till: use `fairpos enroll`",
@@ -702,9 +697,7 @@ pub fn enroll_hub(dir: &Path, hq: &str, code: &str) -> Result<crate::hq::Hq> {
     }
     let hub = crate::hq::Hq::init_hub(dir, &response.fair_toml, &response.device, &base)?;
     crate::hq::set_meta(&hub.conn, "secret", &response.secret)?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(&response.catalog)
-        .map_err(|e| Error::Other(format!("the catalog from headquarters: {e}")))?;
+    let bytes = response.catalog_bytes()?;
     crate::hq::catalog::store_whole(&hub, &bytes)?;
     let token = crate::hq::devices::token(&response.device, &response.secret);
     let registry: Vec<crate::hq::api::DeviceEntry> = rt.block_on(async {

@@ -24,6 +24,16 @@ pub struct EnrollResponse {
     pub catalog: String,
 }
 
+impl EnrollResponse {
+    /// The catalog document's bytes.
+    pub fn catalog_bytes(&self) -> crate::error::Result<Vec<u8>> {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(&self.catalog)
+            .map_err(|e| crate::error::Error::Other(format!("the catalog from headquarters: {e}")))
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AnnounceRequest {
     /// Ledger keys the device (or hub) is about to sync.

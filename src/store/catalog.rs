@@ -64,6 +64,17 @@ pub fn stock(conn: &Connection, sku: &str) -> Result<i64> {
 
 /// Creates or updates products by SKU. The stock column states the stock on hand now.
 pub fn import(conn: &Connection, rows: &[CatalogRow]) -> Result<(usize, usize)> {
+    upsert(conn, rows, false)
+}
+
+/// Creates or updates products by SKU, but products already here keep their stock on hand
+/// (it moves with sales); new ones start with the row's stock. What a catalog document
+/// brings to a till.
+pub fn import_keeping_stock(conn: &Connection, rows: &[CatalogRow]) -> Result<(usize, usize)> {
+    upsert(conn, rows, true)
+}
+
+fn upsert(conn: &Connection, rows: &[CatalogRow], keep_stock: bool) -> Result<(usize, usize)> {
     let mut added = 0;
     let mut updated = 0;
     let mut next_position: i64 = conn.query_row(
@@ -108,7 +119,8 @@ pub fn import(conn: &Connection, rows: &[CatalogRow]) -> Result<(usize, usize)> 
                  price_fen = excluded.price_fen, weighed = excluded.weighed,
                  county_code = excluded.county_code, county_name = excluded.county_name,
                  supplier = excluded.supplier, cert_no = excluded.cert_no,
-                 stall = excluded.stall, stock_base = excluded.stock_base",
+                 stall = excluded.stall,
+                 stock_base = CASE WHEN ?17 THEN stock_base ELSE excluded.stock_base END",
             params![
                 p.sku,
                 p.barcode,
@@ -125,7 +137,8 @@ pub fn import(conn: &Connection, rows: &[CatalogRow]) -> Result<(usize, usize)> 
                 p.cert_no,
                 p.stall,
                 stock + out,
-                next_position
+                next_position,
+                keep_stock
             ],
         )?;
         if !exists {

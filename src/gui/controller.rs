@@ -73,6 +73,17 @@ pub enum Lang {
     En,
 }
 
+impl Lang {
+    /// The bundled translation's code: `zh_CN` (the fair's), or `""` for the English the
+    /// screens are written in.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh_CN",
+            Lang::En => "",
+        }
+    }
+}
+
 /// What a call changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Changed {

@@ -7,15 +7,13 @@ use std::time::{Duration, Instant};
 
 use fairpos_hardware::config::PrinterConfig;
 use fairpos_hardware::scanner::wedge::{BurstDetector, WedgeConfig, WedgeEvent};
-use slint::{
-    ComponentHandle, Image, ModelRc, Rgb8Pixel, SharedPixelBuffer, SharedString, VecModel,
-};
+use slint::{ComponentHandle, Image, Rgb8Pixel, SharedPixelBuffer, SharedString};
 
 use super::controller::Lang;
 use super::kiosk::{KioskController, Leave};
 use super::services::{Event, Job, Services};
-use super::till_adapter::set_language;
-use super::ui::{CartItem, KioskAdapter, KioskWindow, Nav, Status};
+use super::till_adapter::{cart_model, set_language, typed_char};
+use super::ui::{KioskAdapter, KioskWindow, Nav, Status};
 
 pub struct KioskApp {
     pub ui: KioskWindow,
@@ -116,22 +114,9 @@ impl KioskApp {
         let k = self.ui.global::<KioskAdapter>();
         let identity = ctl.till().store().identity();
         self.ui.global::<Status>().set_fair(s(&identity.fair.name));
-        self.ui.global::<Nav>().set_language(s(match ctl.lang {
-            Lang::Zh => "zh_CN",
-            Lang::En => "",
-        }));
+        self.ui.global::<Nav>().set_language(s(ctl.lang.code()));
         k.set_screen(ctl.screen.index());
-        k.set_cart(ModelRc::new(VecModel::from(
-            ctl.lines()
-                .into_iter()
-                .map(|l| CartItem {
-                    name: s(&l.name),
-                    detail: s(&l.detail),
-                    qty: s(&l.qty),
-                    amount: s(&l.amount),
-                })
-                .collect::<Vec<_>>(),
-        )));
+        k.set_cart(cart_model(ctl.lines()));
         k.set_total(s(format!("￥{}", ctl.total())));
         k.set_items(s(match ctl.lang {
             Lang::Zh => format!("{} 项商品", ctl.cart.lines().len()),
@@ -165,13 +150,9 @@ impl KioskApp {
     }
 
     fn key(self: &Rc<Self>, text: &str) -> bool {
-        let mut chars = text.chars();
-        let (Some(c), None) = (chars.next(), chars.next()) else {
+        let Some(c) = typed_char(text) else {
             return false;
         };
-        if c.is_control() && c != '\n' && c != '\r' {
-            return false;
-        }
         let at = self.now_ms();
         for e in self.wedge.borrow_mut().key(c, at) {
             if let WedgeEvent::Scan(code) = e {

@@ -11,7 +11,7 @@ use fairpos_hardware::config::PrinterConfig;
 use fairpos_hardware::scanner::wedge::{BurstDetector, WedgeConfig, WedgeEvent};
 use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
 
-use super::controller::{Changed, Lang, Screen, TillController};
+use super::controller::{Changed, Lang, LineView, Screen, TillController};
 use super::services::{Event, Job, Services};
 use super::status::{StatusLine, Sync};
 use super::ui::{
@@ -51,15 +51,39 @@ fn model<T: Clone + 'static>(items: Vec<T>) -> ModelRc<T> {
     ModelRc::new(VecModel::from(items))
 }
 
-/// Picks the UI language: `zh_CN` (the fair's) or `""` (the English the UI is written in).
+/// Picks the UI language from the bundled translations.
 pub fn set_language(lang: Lang) {
-    let code = match lang {
-        Lang::Zh => "zh_CN",
-        Lang::En => "",
-    };
-    if let Err(e) = slint::select_bundled_translation(code) {
-        eprintln!("language {code}: {e}");
+    if let Err(e) = slint::select_bundled_translation(lang.code()) {
+        eprintln!("language {}: {e}", lang.code());
     }
+}
+
+/// The cart lines as the screens' `CartItem` model (the till's and the kiosk's).
+pub fn cart_model(lines: Vec<LineView>) -> ModelRc<CartItem> {
+    model(
+        lines
+            .into_iter()
+            .map(|l| CartItem {
+                name: s(&l.name),
+                detail: s(&l.detail),
+                qty: s(&l.qty),
+                amount: s(&l.amount),
+            })
+            .collect(),
+    )
+}
+
+/// The one character a key event carries, when it is one a scanner or a person types: Enter
+/// or a printable character, not another control or one of Slint's special keys (arrows,
+/// function keys: the private-use range U+F700..U+F8FF).
+pub fn typed_char(text: &str) -> Option<char> {
+    let mut chars = text.chars();
+    let (Some(c), None) = (chars.next(), chars.next()) else {
+        return None;
+    };
+    let enter = c == '\n' || c == '\r';
+    let special = c.is_control() || ('\u{F700}'..='\u{F8FF}').contains(&c);
+    (enter || !special).then_some(c)
 }
 
 impl TillApp {
@@ -132,10 +156,7 @@ impl TillApp {
         let ui = &self.ui;
         let nav = ui.global::<Nav>();
         nav.set_screen(ctl.screen.index());
-        nav.set_language(s(match ctl.lang {
-            Lang::Zh => "zh_CN",
-            Lang::En => "",
-        }));
+        nav.set_language(s(ctl.lang.code()));
         match &ctl.message {
             Some(m) => {
                 nav.set_message(s(&m.text));
@@ -184,17 +205,7 @@ impl TillApp {
                 (n, Lang::En) => format!("{n} more: search or pick a category"),
             }));
         }
-        sell.set_cart(model(
-            ctl.lines()
-                .into_iter()
-                .map(|l| CartItem {
-                    name: s(&l.name),
-                    detail: s(&l.detail),
-                    qty: s(&l.qty),
-                    amount: s(&l.amount),
-                })
-                .collect(),
-        ));
+        sell.set_cart(cart_model(ctl.lines()));
         sell.set_total(yuan(ctl.total()));
         sell.set_items(s(match ctl.lang {
             Lang::Zh => format!("{} 项", ctl.item_count()),
@@ -318,14 +329,9 @@ impl TillApp {
     /// A key the window got while no text field had focus: scanner bursts become scans,
     /// anything typed slowly goes into the search field.
     fn key(self: &Rc<Self>, text: &str) -> bool {
-        let mut chars = text.chars();
-        let (Some(c), None) = (chars.next(), chars.next()) else {
+        let Some(c) = typed_char(text) else {
             return false;
         };
-        let enter = c == '\n' || c == '\r';
-        if !enter && (c.is_control() || ('\u{F700}'..='\u{F8FF}').contains(&c)) {
-            return false;
-        }
         let at = self.started.elapsed().as_millis() as u64;
         let events = self.wedge.borrow_mut().key(c, at);
         self.wedge_events(events);

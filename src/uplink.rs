@@ -26,8 +26,9 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::hq::api::{AnnounceRequest, ConfirmResponse, EnrollRequest, EnrollResponse};
+use crate::hq::now_text;
 use crate::shared_catalog;
-use crate::store::{InitOptions, DB_FILE};
+use crate::store::{meta_value, InitOptions, DB_FILE};
 use crate::till::Till;
 
 const META_HQ: &str = "hq_url";
@@ -39,10 +40,6 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .map_err(|e| Error::Other(format!("cannot start the runtime: {e}")))
-}
-
-fn now_text() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 fn unreachable(url: &str, e: impl std::fmt::Display) -> Error {
@@ -151,26 +148,20 @@ fn stored_catalog(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
         .optional()?)
 }
 
-fn meta(conn: &Connection, key: &str) -> Result<Option<String>> {
-    Ok(conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-        .optional()?)
-}
-
 /// The till's credentials: headquarters URL and token.
 fn credentials(
     conn: &Connection,
     device: &str,
     hq_override: Option<&str>,
 ) -> Result<(String, String)> {
-    let secret = meta(conn, META_SECRET)?.ok_or_else(|| {
+    let secret = meta_value(conn, META_SECRET)?.ok_or_else(|| {
         Error::input(
             "this till is not enrolled with headquarters (it was set up with `init`); enrol a till with `fairpos enroll`",
         )
     })?;
     let hq = match hq_override {
         Some(h) => h.trim_end_matches('/').to_string(),
-        None => meta(conn, META_HQ)?
+        None => meta_value(conn, META_HQ)?
             .ok_or_else(|| Error::input("no headquarters URL: give --hq URL"))?,
     };
     let token = crate::hq::devices::token(device, &secret);
@@ -263,7 +254,7 @@ impl SyncJob {
     ) -> Result<SyncJob> {
         let (hq, token) = credentials(conn, device, options.hq.as_deref())?;
         let docs = ledger_docs(conn)?;
-        let local_catalog = stored_catalog(conn, &catalog_key_of(fair))?;
+        let local_catalog = stored_catalog(conn, &catalog_key(fair))?;
         Ok(SyncJob {
             hq,
             token,
@@ -308,7 +299,7 @@ impl SyncJob {
             .map_err(|e| unreachable(&hq, e))?;
         let announced: crate::hq::api::AnnounceResponse = answer(&hq, r).await?;
         let catalog_key = announced.catalog_key;
-        debug_assert_eq!(catalog_key, catalog_key_of(&fair));
+        debug_assert_eq!(catalog_key, fairpos_sync::ids::catalog_key(&fair));
 
         // 2. A samod session with a copy of the documents.
         let catalog_id = document_id(&catalog_key);
@@ -394,10 +385,6 @@ async fn with_timeout<T>(
             limit.as_secs()
         ))
     })
-}
-
-fn catalog_key_of(fair: &str) -> String {
-    catalog_key(fair)
 }
 
 /// One samod session of a pass.

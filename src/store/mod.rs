@@ -160,7 +160,8 @@ fn check_pin(pin: &str) -> Result<()> {
     }
 }
 
-fn meta_value(conn: &Connection, key: &str) -> Result<Option<String>> {
+/// A value of the `meta` table (a till's and headquarters' alike).
+pub fn meta_value(conn: &Connection, key: &str) -> Result<Option<String>> {
     Ok(conn
         .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
         .optional()?)

@@ -198,45 +198,14 @@ impl LedgerDoc {
                 .doc
                 .get(&self.records, id.as_str())
                 .map_err(|source| Error::automerge(&key, source))?;
-            let json = match value {
-                Some((v, _)) => v.as_str().map(str::to_string),
-                None => None,
-            };
-            let Some(json) = json else {
-                return Err(Error::NotALedger {
-                    key,
-                    why: format!("record {id} is not text"),
-                });
-            };
-            let record: Record =
-                serde_json::from_str(&json).map_err(|source| Error::BadRecord {
-                    key: key.clone(),
-                    id: id.clone(),
-                    source,
-                })?;
-            if record.header().id != id {
-                return Err(Error::NotALedger {
-                    key,
-                    why: format!("record stored under {id} says it is {}", record.header().id),
-                });
-            }
-            out.push(record);
+            let json = value.as_ref().and_then(|(v, _)| v.as_str());
+            out.push(decode_record(&key, &id, json)?);
         }
         Ok(out)
     }
 
     pub fn heads(&self) -> Vec<ChangeHash> {
         self.doc.get_heads()
-    }
-
-    /// Adds stored bytes (a saved document or changes) to this one.
-    pub fn load_more(&mut self, bytes: &[u8]) -> Result<()> {
-        let key = self.id.key();
-        self.doc
-            .load_incremental(bytes)
-            .map_err(|e| Error::automerge(&key, e))?;
-        self.len = self.doc.length(&self.records);
-        Ok(())
     }
 
     /// The records written after `heads` (all of them for `&[]`), from the document's diff:
@@ -253,24 +222,7 @@ impl LedgerDoc {
             let automerge::PatchAction::PutMap { key: id, value, .. } = patch.action else {
                 continue;
             };
-            let Some(json) = value.0.as_str() else {
-                return Err(Error::NotALedger {
-                    key,
-                    why: format!("record {id} is not text"),
-                });
-            };
-            let record: Record = serde_json::from_str(json).map_err(|source| Error::BadRecord {
-                key: key.clone(),
-                id: id.clone(),
-                source,
-            })?;
-            if record.header().id != id {
-                return Err(Error::NotALedger {
-                    key,
-                    why: format!("record stored under {id} says it is {}", record.header().id),
-                });
-            }
-            out.push(record);
+            out.push(decode_record(&key, &id, value.0.as_str())?);
         }
         Ok(out)
     }
@@ -317,21 +269,33 @@ impl ChangeReader {
             else {
                 return Ok(None);
             };
-            let record: Record = serde_json::from_str(json).map_err(|source| Error::BadRecord {
-                key: self.key.clone(),
-                id: id.to_string(),
-                source,
-            })?;
-            if record.header().id != id.as_str() {
-                return Err(Error::NotALedger {
-                    key: self.key.clone(),
-                    why: format!("record stored under {id} says it is {}", record.header().id),
-                });
-            }
-            out.push(record);
+            out.push(decode_record(&self.key, id, Some(json))?);
         }
         Ok(Some(out))
     }
+}
+
+/// The record stored under `id` in ledger `key`: text (`json`) that decodes to a record
+/// which says it is `id`.
+fn decode_record(key: &str, id: &str, json: Option<&str>) -> Result<Record> {
+    let Some(json) = json else {
+        return Err(Error::NotALedger {
+            key: key.to_string(),
+            why: format!("record {id} is not text"),
+        });
+    };
+    let record: Record = serde_json::from_str(json).map_err(|source| Error::BadRecord {
+        key: key.to_string(),
+        id: id.to_string(),
+        source,
+    })?;
+    if record.header().id != id {
+        return Err(Error::NotALedger {
+            key: key.to_string(),
+            why: format!("record stored under {id} says it is {}", record.header().id),
+        });
+    }
+    Ok(record)
 }
 
 fn last_change(doc: &Automerge, key: &str) -> Result<Change> {

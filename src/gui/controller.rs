@@ -18,6 +18,7 @@ use crate::domain::shift::{count_denominations, DENOMINATIONS};
 use crate::domain::{DomainError, Fen};
 use crate::error::{Error, Result};
 use crate::store::queries;
+use crate::till::printing::receipt_key;
 use crate::till::{Order, Till, Time};
 
 /// Where a controller reads the time: the command line's clock (`FAIRPOS_NOW` or the
@@ -104,6 +105,17 @@ pub struct Completed {
     pub number: String,
     pub total: Fen,
     pub change: Fen,
+}
+
+impl Completed {
+    pub fn of(sale: &crate::domain::sale::Sale) -> Completed {
+        Completed {
+            id: sale.context.id.clone(),
+            number: sale.number.clone(),
+            total: sale.total,
+            change: sale.change,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -199,6 +211,8 @@ pub struct TillController {
     /// The kiosk basket last loaded, so that scanning it twice does not double the cart.
     basket_loaded: Option<Basket>,
     pub counts: [u32; 8],
+    /// The cash the drawer should hold, read when the shift close screen opens.
+    close_expected: Fen,
     pub completed: Option<Completed>,
     /// The last sale of this session, for "reprint last".
     pub last_sale: Option<String>,
@@ -241,6 +255,7 @@ impl TillController {
             weighing: None,
             basket_loaded: None,
             counts: [0; 8],
+            close_expected: Fen::ZERO,
             completed: None,
             last_sale: None,
             sale: None,
@@ -391,8 +406,17 @@ impl TillController {
     }
 
     pub fn start_close_shift(&mut self) {
-        if self.till.store().state().shift.is_none() {
+        let Some(shift) = self.till.store().state().shift.clone() else {
             return self.say("没有未结班次", "No shift is open");
+        };
+        // Nothing moves the drawer while the volunteer counts: the expected cash is read once.
+        let expected = self
+            .till
+            .reader()
+            .and_then(|conn| queries::cash_flows(conn, &shift.id));
+        match expected {
+            Ok(flows) => self.close_expected = flows.expected(),
+            Err(e) => return self.fail(e),
         }
         self.counts = [0; 8];
         self.screen = Screen::CloseShift;
@@ -404,18 +428,15 @@ impl TillController {
         }
     }
 
-    pub fn shift_view(&mut self) -> Result<ShiftView> {
-        let expected = match self.till.store().state().shift.clone() {
-            Some(shift) => queries::cash_flows(self.till.reader()?, &shift.id)?.expected(),
-            None => Fen::ZERO,
-        };
+    pub fn shift_view(&self) -> ShiftView {
+        let expected = self.close_expected;
         let counted = count_denominations(&self.counts);
-        Ok(ShiftView {
+        ShiftView {
             counts: self.counts,
             expected,
             counted,
             variance: counted - expected,
-        })
+        }
     }
 
     pub fn close_shift(&mut self) {
@@ -551,8 +572,8 @@ impl TillController {
         if let Some(basket) = Basket::parse(code) {
             return self.load_basket(&basket);
         }
-        let rules = self.till.store().identity().fair.barcode_rules.clone();
-        match self.cart.add_item(&self.catalog, &rules, code) {
+        let rules = &self.till.store().identity().fair.barcode_rules;
+        match self.cart.add_item(&self.catalog, rules, code) {
             Ok(_) => self.message = None,
             Err(e) => self.fail(e),
         }
@@ -914,12 +935,7 @@ impl TillController {
         };
         match self.till.sell(&order, now) {
             Ok(sale) => {
-                let done = Completed {
-                    id: sale.context.id.clone(),
-                    number: sale.number.clone(),
-                    total: sale.total,
-                    change: sale.change,
-                };
+                let done = Completed::of(&sale);
                 if !sale.oversold.is_empty() {
                     self.say(
                         &format!("已售出，库存不足：{}", sale.oversold.join(", ")),
@@ -963,10 +979,7 @@ impl TillController {
         let key = key.trim();
         let wanted = match ReceiptQr::parse(key) {
             Some(qr) => {
-                let receipt_key = match self.till.store().meta("receipt_key") {
-                    Ok(Some(k)) => k.into_bytes(),
-                    _ => Vec::new(),
-                };
+                let receipt_key = receipt_key(&self.till).unwrap_or_default();
                 if !qr.verifies(&receipt_key) {
                     return self.say(
                         "这张小票不是本机打印的",
@@ -1126,7 +1139,7 @@ impl TillController {
 
 /// Edits a keypad entry of at most `max` characters: a digit, `.` (when `decimals` > 0), or
 /// `back`. Money takes two decimals, weights three.
-fn edit_digits(text: &mut String, key: &str, decimals: usize, max: usize) {
+pub(crate) fn edit_digits(text: &mut String, key: &str, decimals: usize, max: usize) {
     match key {
         "back" => {
             text.pop();

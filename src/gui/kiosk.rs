@@ -11,7 +11,7 @@ use crate::domain::catalog::Catalog;
 use crate::domain::payment::{Method, Tender};
 use crate::domain::Fen;
 use crate::error::{Error, Result};
-use crate::gui::controller::{Clock, Completed, Lang, LineView};
+use crate::gui::controller::{edit_digits, Clock, Completed, Lang, LineView};
 use crate::till::{Order, Till};
 
 /// The kiosk's screens. Each names what moves it on.
@@ -264,9 +264,9 @@ impl KioskController {
             KioskScreen::Shopping => {}
             _ => return,
         }
-        let rules = self.till.store().identity().fair.barcode_rules.clone();
+        let rules = &self.till.store().identity().fair.barcode_rules;
         let code = code.trim();
-        if let Ok(Resolved::Product(p)) = resolve(&self.catalog, &rules, code) {
+        if let Ok(Resolved::Product(p)) = resolve(&self.catalog, rules, code) {
             if p.weighed {
                 self.message = self.text(
                     "称重商品请先到摊位过秤，再扫描称重标签",
@@ -387,15 +387,7 @@ impl KioskController {
 
     pub fn pin_key(&mut self, key: &str, now_ms: u64) {
         self.touched(now_ms);
-        match key {
-            "back" => {
-                self.pin.pop();
-            }
-            k if k.len() == 1 && k.as_bytes()[0].is_ascii_digit() && self.pin.len() < 12 => {
-                self.pin.push_str(k)
-            }
-            _ => {}
-        }
+        edit_digits(&mut self.pin, key, 0, 12);
     }
 
     /// Staff saw the money arrive through the stall's QR: the sale is recorded. Returns it for
@@ -406,8 +398,9 @@ impl KioskController {
             return None;
         }
         let pin = std::mem::take(&mut self.pin);
-        let checked = self.till.store().check_seller_pin(&self.seller, &pin);
-        if let Err(e) = self.guard_pin(checked, now_ms) {
+        let seller = self.seller.clone();
+        let checked = self.guard_pin(now_ms, |till| till.store().check_seller_pin(&seller, &pin));
+        if let Err(e) = checked {
             self.message = e;
             return None;
         }
@@ -430,12 +423,7 @@ impl KioskController {
         };
         match self.till.sell(&order, now) {
             Ok(sale) => {
-                let done = Completed {
-                    id: sale.context.id.clone(),
-                    number: sale.number.clone(),
-                    total: sale.total,
-                    change: sale.change,
-                };
+                let done = Completed::of(&sale);
                 self.cart.clear();
                 self.message.clear();
                 self.qr.clear();
@@ -479,8 +467,7 @@ impl KioskController {
     pub fn leave(&mut self, now_ms: u64) -> Leave {
         self.touched(now_ms);
         let pin = std::mem::take(&mut self.pin);
-        let checked = self.till.store().check_lead_pin(&pin);
-        match self.guard_pin(checked, now_ms) {
+        match self.guard_pin(now_ms, |till| till.store().check_lead_pin(&pin)) {
             Ok(()) => Leave::Leave,
             Err(e) => {
                 self.message = e;
@@ -489,15 +476,20 @@ impl KioskController {
         }
     }
 
-    /// The outcome of a PIN check, through the guard against guessing: while locked, even the
-    /// right PIN is refused.
-    fn guard_pin(&mut self, checked: Result<()>, now_ms: u64) -> std::result::Result<(), String> {
+    /// A PIN check behind the guard against guessing: while locked, no PIN is checked (not
+    /// even the right one) and the slow hash is not computed.
+    fn guard_pin(
+        &mut self,
+        now_ms: u64,
+        check: impl FnOnce(&Till) -> Result<()>,
+    ) -> std::result::Result<(), String> {
         if let Some(s) = self.pins.locked(now_ms) {
             return Err(self.text(
                 &format!("PIN 错误次数过多，请 {s} 秒后再试"),
                 &format!("too many wrong PINs: try again in {s} s"),
             ));
         }
+        let checked = check(&self.till);
         self.pins.record(checked.is_ok(), now_ms);
         checked.map_err(|e| e.to_string())
     }

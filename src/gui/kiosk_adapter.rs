@@ -263,12 +263,12 @@ fn wire(app: &Rc<KioskApp>) {
         let now = a.now_ms();
         let done = a.ctl.borrow_mut().staff_confirm(now);
         if let Some(done) = done {
-            a.print_receipt(&done.id);
             a.services.sync_soon();
-            // The work after the sale once the thanks screen is drawn.
+            // The receipt and the work after the sale once the thanks screen is drawn.
             let weak = Rc::downgrade(&a);
             slint::Timer::single_shot(Duration::from_millis(50), move || {
                 if let Some(a) = weak.upgrade() {
+                    a.print_receipt(&done.id);
                     a.ctl.borrow_mut().tidy();
                 }
             });

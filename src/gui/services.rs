@@ -17,7 +17,7 @@ use fairpos_hardware::scanner::{BarcodeSource, SerialScanner, SourceState};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::store::DB_FILE;
-use crate::till::printing::{send_receipt, ReadyReceipt};
+use crate::till::printing::{printer_trouble, send_receipt, ReadyReceipt};
 use crate::uplink::{SyncDone, SyncJob, SyncOptions};
 
 /// What a background thread reports.
@@ -150,12 +150,7 @@ fn start_printer(mut device: Box<dyn ReceiptPrinter>, post: Post) -> mpsc::Sende
                     }
                     Err(mpsc::RecvTimeoutError::Timeout) => {
                         // Between receipts, watch the printer so the status bar stays true.
-                        let now = match device.status() {
-                            Err(e) => Some(format!("printer unreachable: {e}")),
-                            Ok(Some(s)) => s.problem().map(str::to_string),
-                            Ok(None) => None,
-                        };
-                        report(now);
+                        report(printer_trouble(device.as_mut()));
                     }
                     Err(mpsc::RecvTimeoutError::Disconnected) => return,
                 }

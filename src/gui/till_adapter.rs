@@ -152,7 +152,7 @@ impl TillApp {
 
     /// Draws the whole state; the product grid and unit list only when `changed` says.
     pub fn render(&self, changed: Changed) {
-        let mut ctl = self.ctl.borrow_mut();
+        let ctl = self.ctl.borrow();
         let ui = &self.ui;
         let nav = ui.global::<Nav>();
         nav.set_screen(ctl.screen.index());
@@ -251,28 +251,24 @@ impl TillApp {
         let shift = ui.global::<ShiftAdapter>();
         shift.set_float_input(s(&ctl.float_input));
         if ctl.screen == Screen::CloseShift {
-            match ctl.shift_view() {
-                Ok(v) => {
-                    let labels = TillController::denomination_labels();
-                    shift.set_counts(model(
-                        labels
-                            .iter()
-                            .zip(v.counts)
-                            .zip(crate::domain::shift::DENOMINATIONS)
-                            .map(|((label, n), d)| DenomItem {
-                                label: s(label),
-                                count: n as i32,
-                                subtotal: yuan(d.times(i64::from(n))),
-                            })
-                            .collect(),
-                    ));
-                    shift.set_expected(yuan(v.expected));
-                    shift.set_counted(yuan(v.counted));
-                    shift.set_variance(yuan(v.variance));
-                    shift.set_variance_bad(v.variance != Fen::ZERO);
-                }
-                Err(e) => nav.set_message(s(e.to_string())),
-            }
+            let v = ctl.shift_view();
+            let labels = TillController::denomination_labels();
+            shift.set_counts(model(
+                labels
+                    .iter()
+                    .zip(v.counts)
+                    .zip(crate::domain::shift::DENOMINATIONS)
+                    .map(|((label, n), d)| DenomItem {
+                        label: s(label),
+                        count: n as i32,
+                        subtotal: yuan(d.times(i64::from(n))),
+                    })
+                    .collect(),
+            ));
+            shift.set_expected(yuan(v.expected));
+            shift.set_counted(yuan(v.counted));
+            shift.set_variance(yuan(v.variance));
+            shift.set_variance_bad(v.variance != Fen::ZERO);
         }
 
         let sale = ui.global::<SaleAdapter>();
@@ -438,8 +434,22 @@ impl TillApp {
         }
     }
 
+    /// What follows a sale once its done screen is drawn: the receipt (built from the
+    /// database, so after the projection catches up) and the tidying. Without a printer the
+    /// done screen says so at once.
     fn after_sale(self: &Rc<Self>, sale_id: &str) {
-        self.print(sale_id, false);
+        if self.services.has_printer() {
+            // A timer of its own per sale: a receipt is never dropped by a restarted timer.
+            let weak = Rc::downgrade(self);
+            let sale = sale_id.to_string();
+            slint::Timer::single_shot(Duration::from_millis(50), move || {
+                if let Some(app) = weak.upgrade() {
+                    app.print(&sale, false);
+                }
+            });
+        } else {
+            self.print(sale_id, false);
+        }
         self.services.sync_soon();
         let weak = Rc::downgrade(self);
         self.tidy.start(

@@ -50,18 +50,6 @@ pub fn catalog(conn: &Connection) -> Result<Catalog> {
     Ok(Catalog::new(products)?)
 }
 
-/// Stock on hand of one SKU (pieces or grams); 0 for an unknown SKU.
-pub fn stock(conn: &Connection, sku: &str) -> Result<i64> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT p.stock_base - COALESCE(o.qty, 0) FROM products p
-             LEFT JOIN stock_out o ON o.sku = p.sku WHERE p.sku = ?1",
-        )?
-        .query_row([sku], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0))
-}
-
 /// Creates or updates products by SKU. The stock column states the stock on hand now.
 pub fn import(conn: &Connection, rows: &[CatalogRow]) -> Result<(usize, usize)> {
     upsert(conn, rows, false)
@@ -182,18 +170,6 @@ pub fn import_units(conn: &Connection, units: &[Unit]) -> Result<()> {
     Ok(())
 }
 
-pub fn stalls(conn: &Connection) -> Result<Vec<Stall>> {
-    let mut stmt = conn.prepare("SELECT id, name, team FROM stalls ORDER BY id")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(Stall {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            team: r.get(2)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
 pub fn sellers(conn: &Connection) -> Result<Vec<Seller>> {
     let mut stmt = conn.prepare("SELECT id, name, team, stall FROM sellers ORDER BY id")?;
     let rows = stmt.query_map([], |r| {
@@ -207,20 +183,6 @@ pub fn sellers(conn: &Connection) -> Result<Vec<Seller>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn seller(conn: &Connection, id: &str) -> Result<Option<Seller>> {
-    Ok(conn
-        .prepare_cached("SELECT id, name, team, stall FROM sellers WHERE id = ?1")?
-        .query_row([id], |r| {
-            Ok(Seller {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                team: r.get(2)?,
-                stall: r.get(3)?,
-            })
-        })
-        .optional()?)
-}
-
 pub fn units(conn: &Connection) -> Result<Vec<Unit>> {
     let mut stmt = conn.prepare("SELECT tax_id, name, kind FROM units ORDER BY name")?;
     let rows = stmt.query_map([], |r| {
@@ -231,17 +193,4 @@ pub fn units(conn: &Connection) -> Result<Vec<Unit>> {
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
-}
-
-pub fn unit(conn: &Connection, tax_id: &str) -> Result<Option<Unit>> {
-    Ok(conn
-        .prepare_cached("SELECT tax_id, name, kind FROM units WHERE tax_id = ?1")?
-        .query_row([tax_id], |r| {
-            Ok(Unit {
-                tax_id: r.get(0)?,
-                name: r.get(1)?,
-                kind: r.get(2)?,
-            })
-        })
-        .optional()?)
 }

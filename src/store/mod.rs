@@ -25,7 +25,7 @@ pub mod verify;
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -69,7 +69,6 @@ pub struct InitOptions<'a> {
 
 pub struct Store {
     conn: Connection,
-    dir: PathBuf,
     identity: Identity,
     state: TillState,
     /// Ledger documents this process has loaded, kept so that a sale does not reload its day.
@@ -207,7 +206,6 @@ impl Store {
         tx.commit()?;
         Ok(Store {
             conn,
-            dir: dir.to_path_buf(),
             identity: Identity {
                 device: options.device.to_string(),
                 stall: options.stall.to_string(),
@@ -251,7 +249,6 @@ impl Store {
         };
         let mut store = Store {
             conn,
-            dir: dir.to_path_buf(),
             identity,
             state: TillState::default(),
             ledgers: HashMap::new(),
@@ -269,10 +266,6 @@ impl Store {
 
     pub fn identity(&self) -> &Identity {
         &self.identity
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// The till's state as of the last write.

@@ -42,17 +42,22 @@ pub struct ReadyReceipt {
 /// Sends a receipt: the printer's status first, then the whole receipt in one write. Returns
 /// why it did not print, if it did not.
 pub fn send_receipt(printer: &mut dyn ReceiptPrinter, bytes: &[u8]) -> Option<String> {
-    let trouble = match printer.status() {
-        Err(e) => Some(format!("printer unreachable: {e}")),
-        Ok(Some(status)) => status.problem().map(str::to_string),
-        Ok(None) => None,
-    };
-    match trouble {
+    match printer_trouble(printer) {
         Some(why) => Some(why),
         None => printer
             .send(bytes)
             .err()
             .map(|e| format!("printing failed: {e}")),
+    }
+}
+
+/// Why the printer cannot print now (unreachable, paper out, cover open, offline), as far
+/// as it answers status queries; `None` when it can or does not say.
+pub fn printer_trouble(printer: &mut dyn ReceiptPrinter) -> Option<String> {
+    match printer.status() {
+        Err(e) => Some(format!("printer unreachable: {e}")),
+        Ok(Some(status)) => status.problem().map(str::to_string),
+        Ok(None) => None,
     }
 }
 
@@ -67,7 +72,7 @@ pub struct Pending {
     pub attempts: i64,
 }
 
-fn receipt_key(till: &Till) -> Result<Vec<u8>> {
+pub(crate) fn receipt_key(till: &Till) -> Result<Vec<u8>> {
     let hex = till
         .store()
         .meta("receipt_key")?

@@ -275,7 +275,7 @@ impl KioskController {
                 return;
             }
         }
-        match self.cart.add_item(&self.catalog, &rules, code) {
+        match self.cart.add_item(&self.catalog, rules, code) {
             Ok(_) => self.message.clear(),
             Err(e) => {
                 self.message = self.text(

@@ -1,6 +1,13 @@
-//! Compiles the Slint UI (`ui/app.slint`) with its translations bundled into the binary.
+//! Compiles the Slint UI (`ui/app.slint`) with its translations bundled into the binary, when
+//! the touchscreen is built (the `gui` feature).
 
 fn main() {
+    #[cfg(feature = "gui")]
+    compile_ui();
+}
+
+#[cfg(feature = "gui")]
+fn compile_ui() {
     // Element lookup by accessible label (the UI tests) needs the compiler's debug info.
     let debug_info = std::env::var("PROFILE").as_deref() != Ok("release");
     let config = slint_build::CompilerConfiguration::new()

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Sets up what the tests need and runs the whole suite: formatting, lints, every test.
+# Sets up what the tests need and runs the whole suite: formatting, lints, the layout's
+# rules, every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh --test
 cargo fmt --all -- --check
+python3 scripts/check-layout.py
+scripts/check-deps.sh
 cargo clippy --workspace --all-targets -- -D warnings
+# A till without the touchscreen builds on its own (headquarters is its own crate).
+cargo check -p fairpos --no-default-features --bins
 cargo test --workspace

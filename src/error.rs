@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::domain::DomainError;
+use fairpos_domain::DomainError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -30,6 +30,10 @@ pub enum Error {
     Sql(#[from] rusqlite::Error),
     #[error(transparent)]
     Ledger(#[from] fairpos_sync::Error),
+    #[error(transparent)]
+    Tables(#[from] fairpos_projection::Error),
+    #[error(transparent)]
+    Hq(#[from] fairpos_hq::Error),
     /// The ledger and the tables disagree, or a record contradicts another.
     #[error("integrity: {0}")]
     Integrity(String),
@@ -38,11 +42,33 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the input was at fault rather than the machine: retrying cannot mend it.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Error::Domain(_) | Error::Input(_) | Error::ReadInput { .. } => true,
+            Error::Ledger(e) => e.is_bad_input(),
+            Error::Tables(e) => e.is_bad_input(),
+            Error::Hq(e) => e.is_bad_input(),
+            _ => false,
+        }
+    }
+
+    /// The rule of the domain broken, when that is what went wrong.
+    pub fn domain(&self) -> Option<&DomainError> {
+        match self {
+            Error::Domain(e) => Some(e),
+            Error::Tables(fairpos_projection::Error::Domain(e)) => Some(e),
+            Error::Hq(fairpos_hq::Error::Domain(e)) => Some(e),
+            _ => None,
+        }
+    }
+
     /// 2 for bad input, 1 for everything else.
     pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::Domain(_) | Error::Input(_) | Error::ReadInput { .. } => 2,
-            _ => 1,
+        if self.is_bad_input() {
+            2
+        } else {
+            1
         }
     }
 

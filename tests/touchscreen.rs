@@ -60,7 +60,7 @@ fn demo_till(dir: &std::path::Path) -> Till {
 fn open_till(dir: &std::path::Path) -> Rc<TillApp> {
     let app = till_app(demo_till(dir), &Config::default(), Services::none()).unwrap();
     // Tests read the English the UI is written in, whatever the machine's language.
-    app.set_lang(fairpos::gui::controller::Lang::En);
+    app.set_lang(fairpos_domain::Lang::En);
     app.ui.show().unwrap();
     flush();
     app
@@ -252,7 +252,7 @@ fn a_lead_voids_a_sale_found_by_scanning_its_receipt_and_refunds_another() {
         let key = ctl.till().store().meta("receipt_key").unwrap().unwrap();
         let id = stored_id(dir.path(), "T01-000001");
         assert!(text.contains("T01-000001"));
-        fairpos::domain::codes::ReceiptQr::new(key.as_bytes(), "T01-000001", &id).payload()
+        fairpos_domain::codes::ReceiptQr::new(key.as_bytes(), "T01-000001", &id).payload()
     };
     scan(ui.window(), &payload);
     assert_eq!(value(ui, "sale"), "T01-000001 completed");
@@ -348,7 +348,7 @@ fn closing_the_shift_counts_the_drawer_and_shows_the_variance() {
 
 fn open_kiosk(dir: &std::path::Path) -> Rc<KioskApp> {
     let app = kiosk_app(demo_till(dir), &Config::default(), Services::none()).unwrap();
-    app.set_lang(fairpos::gui::controller::Lang::En);
+    app.set_lang(fairpos_domain::Lang::En);
     app.ui.show().unwrap();
     flush();
     app

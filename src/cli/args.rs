@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+pub use fairpos_hq::cli::args::{HqCommand, ImportOnly, JsonFlag, ReportArgs};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -127,89 +128,6 @@ pub enum BundleCommand {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum HqCommand {
-    /// Set up headquarters for the demo fair or a fair file.
-    Init {
-        #[arg(long, conflicts_with = "fair")]
-        demo: bool,
-        #[arg(long, value_name = "FILE", required_unless_present = "demo")]
-        fair: Option<PathBuf>,
-        #[arg(long, value_name = "PW")]
-        organizer_password: String,
-    },
-    /// The catalog, into the shared catalog document.
-    #[command(subcommand)]
-    Catalog(ImportOnly),
-    #[command(subcommand)]
-    Stalls(ImportOnly),
-    #[command(subcommand)]
-    Sellers(ImportOnly),
-    #[command(subcommand)]
-    Units(ImportOnly),
-    /// Serve tills (HTTP and WebSocket) until stopped.
-    Serve {
-        #[arg(long, default_value = "127.0.0.1:7700")]
-        listen: std::net::SocketAddr,
-        /// For a hub: the headquarters to relay to (default: the one it enrolled with).
-        #[arg(long)]
-        upstream: Option<String>,
-    },
-    /// Register a till (or a hub) and print its one-time enrolment code.
-    AddDevice {
-        #[arg(long)]
-        device: String,
-        #[arg(long, default_value = "")]
-        stall: String,
-        #[arg(long)]
-        hub: bool,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Shut a device out.
-    RevokeDevice { device: String },
-    /// Enrolled devices.
-    Devices(JsonFlag),
-    /// Turn an empty data directory into a hub enrolled with headquarters.
-    Enroll {
-        #[arg(long)]
-        hq: String,
-        #[arg(long)]
-        code: String,
-    },
-    /// Bundles carried from tills and hubs.
-    #[command(subcommand)]
-    Bundle(HqBundleCommand),
-    /// Every till's sales as headquarters holds them.
-    Sales(JsonFlag),
-    /// Sales report over all tills.
-    Report(ReportArgs),
-    /// Refusals and other sync events.
-    Events(JsonFlag),
-    /// Per till: sales held, gaps against the numbers stated at shift closes, each shift's
-    /// cash-up; oversold stock; voids and refunds per seller.
-    Reconcile(JsonFlag),
-    /// The competition: net sales and points by team and by seller.
-    Leaderboard(JsonFlag),
-    /// A purchasing unit's itemised list, for its reimbursement.
-    Unit {
-        /// The unit's unified social credit code.
-        code: String,
-        /// table, csv, json or xlsx.
-        #[arg(long, default_value = "table")]
-        format: String,
-        /// Where to write (default: standard output; xlsx needs a file).
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum HqBundleCommand {
-    /// Verify and import a bundle (idempotent).
-    Import { file: PathBuf },
-}
-
-#[derive(Subcommand, Debug)]
 pub enum ReceiptCommand {
     /// Print the laid-out receipt of a sale as UTF-8 text, line for line.
     Show {
@@ -326,12 +244,6 @@ pub struct ProductArgs {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum ImportOnly {
-    /// Create or update from a CSV file (all rows or none).
-    Import { file: PathBuf },
-}
-
-#[derive(Subcommand, Debug)]
 pub enum SellersCommand {
     /// Create or update from a CSV file (all rows or none).
     Import { file: PathBuf },
@@ -395,12 +307,6 @@ pub struct SellArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct JsonFlag {
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Args, Debug)]
 pub struct VoidArgs {
     /// Sale number (T01-000003) or id.
     pub sale: String,
@@ -423,19 +329,6 @@ pub struct RefundArgs {
     pub pay: String,
     #[arg(long)]
     pub json: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct ReportArgs {
-    /// product, county, unit, team, seller, payment, hour or stall.
-    #[arg(long)]
-    pub by: String,
-    /// table, csv, json or xlsx.
-    #[arg(long, default_value = "table")]
-    pub format: String,
-    /// Write to FILE instead of standard output (needed for xlsx).
-    #[arg(long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -11,10 +11,12 @@ use fairpos_hardware::receipt::{Receipt, ReceiptLine};
 use fairpos_hardware::scanner::{BarcodeSource, SerialScanner, SourceState};
 use serde::Serialize;
 
+use fairpos_domain::codes::{classify, Classified};
+
 use super::args::{HardwareCommand, ReceiptCommand};
-use super::{now, print_json};
+use super::print_json;
+use crate::clock::now;
 use crate::config::Config;
-use crate::domain::codes::{classify, Classified};
 use crate::error::{Error, Result};
 use crate::store;
 use crate::till::printing::PrintOutcome;

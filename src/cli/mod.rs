@@ -3,28 +3,30 @@
 
 pub mod args;
 mod devices;
-mod hq;
 mod remote;
 mod views;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
+use fairpos_domain::cart::Cart;
+use fairpos_domain::catalog::Catalog;
+use fairpos_domain::catalog_csv;
+use fairpos_domain::money::Fen;
+use fairpos_domain::payment::{Method, Tender};
+use fairpos_domain::refund::RefundAsk;
+use fairpos_domain::sale::Sale;
+use fairpos_hq::cli::args::ReportArgs;
+use fairpos_hq::cli::kit::{self, file_label, read_input};
+use fairpos_projection::{catalog as catalog_tables, queries};
 
 use self::args::{
     CatalogCommand, Cli, Command, ImportOnly, LedgerCommand, SellersCommand, ShiftCommand,
 };
 use self::views::{CloseView, ProductView, RefundView, SaleListView, SaleView, StatusView};
-use crate::catalog_csv;
-use crate::domain::cart::Cart;
-use crate::domain::money::Fen;
-use crate::domain::payment::{Method, Tender};
-use crate::domain::refund::RefundAsk;
+use crate::clock::now;
 use crate::error::{Error, Result};
-use crate::report::{self, format::OutputFormat, Dimension};
 use crate::store::{verify, InitOptions};
-use crate::till::{Order, Till, Time};
+use crate::till::{Order, Till};
 
 /// The data directory: `--data`, `FAIRPOS_DATA`, or the platform's.
 fn data_dir(cli: &Cli) -> Result<PathBuf> {
@@ -36,57 +38,11 @@ fn data_dir(cli: &Cli) -> Result<PathBuf> {
     }
 }
 
-/// Now, at the fair's UTC offset. `FAIRPOS_NOW` (RFC 3339) sets the clock, for tests and for
-/// replaying a day.
-pub fn now(till: &Till) -> Result<Time> {
-    let offset = till.store().identity().fair.utc_offset;
-    match std::env::var("FAIRPOS_NOW") {
-        Ok(text) => DateTime::parse_from_rfc3339(&text)
-            .map(|t| t.with_timezone(&offset))
-            .map_err(|e| Error::input(format!("FAIRPOS_NOW {text:?}: {e}"))),
-        Err(_) => Ok(Utc::now().with_timezone(&offset)),
-    }
-}
-
-fn read_input(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| Error::ReadInput {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
-    if path == Path::new("-") {
-        let mut out = std::io::stdout().lock();
-        return out
-            .write_all(bytes)
-            .and_then(|_| out.flush())
-            .map_err(|source| Error::Io {
-                path: path.to_path_buf(),
-                source,
-            });
-    }
-    std::fs::write(path, bytes).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-fn file_label(path: &Path) -> String {
-    path.display().to_string()
-}
-
-fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
-    let text = serde_json::to_string(value).map_err(|e| Error::Other(format!("JSON: {e}")))?;
-    println!("{text}");
-    Ok(())
-}
-
 pub fn run(cli: Cli) -> Result<()> {
     let dir = data_dir(&cli)?;
     match cli.command.unwrap_or(Command::Till) {
-        Command::Till => crate::gui::run(&dir, crate::gui::Mode::Till),
-        Command::Kiosk => crate::gui::run(&dir, crate::gui::Mode::Kiosk),
+        Command::Till => touchscreen(&dir, Screen::Till),
+        Command::Kiosk => touchscreen(&dir, Screen::Kiosk),
         Command::Init(a) => {
             let till = if a.demo {
                 Till::init_demo(&dir, &a.lead_pin)?
@@ -216,11 +172,12 @@ pub fn run(cli: Cli) -> Result<()> {
                 let request: SellRequest = serde_json::from_str(line).map_err(|e| {
                     Error::input(format!("{} line {}: {e}", file_label(&file), i + 1))
                 })?;
-                let sale = sell_one(&mut till, &catalog, &request).map_err(|e| match e {
-                    Error::Domain(_) | Error::Input(_) => {
+                let sale = sell_one(&mut till, &catalog, &request).map_err(|e| {
+                    if e.is_bad_input() {
                         Error::input(format!("{} line {}: {e}", file_label(&file), i + 1))
+                    } else {
+                        e
                     }
-                    other => other,
                 })?;
                 print_json(&SaleView::new(&sale))?;
                 tidy(&mut till);
@@ -231,7 +188,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sales(f) => {
             let mut till = Till::open(&dir)?;
             let device = till.device().to_string();
-            let sales = crate::store::queries::sales(till.reader()?, &device)?;
+            let sales = queries::sales(till.reader()?, &device)?;
             if f.json {
                 print_json(&sales.iter().map(SaleListView::new).collect::<Vec<_>>())
             } else {
@@ -282,7 +239,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Enroll { hq, code, lead_pin } => remote::enroll(&dir, &hq, &code, &lead_pin),
         Command::Sync(a) => remote::sync(&dir, a),
         Command::Bundle(b) => remote::bundle(&dir, b),
-        Command::Hq(h) => hq::run(&dir, h),
+        Command::Hq(h) => Ok(fairpos_hq::cli::run(&dir, h)?),
         Command::Receipt(r) => devices::receipt(&dir, r),
         Command::Hardware(h) => devices::hardware(&dir, h),
         Command::Ledger(LedgerCommand::Verify) => {
@@ -324,11 +281,7 @@ struct SellRequest {
     unit: Option<String>,
 }
 
-fn sell_one(
-    till: &mut Till,
-    catalog: &crate::domain::catalog::Catalog,
-    request: &SellRequest,
-) -> Result<crate::domain::sale::Sale> {
+fn sell_one(till: &mut Till, catalog: &Catalog, request: &SellRequest) -> Result<Sale> {
     let tenders: Vec<Tender> = request
         .pay
         .iter()
@@ -366,27 +319,6 @@ fn tidy(till: &mut Till) {
     }
 }
 
-/// Writes the report `a` asks for over the projection in `conn`.
-fn report_to(conn: &rusqlite::Connection, a: &args::ReportArgs) -> Result<()> {
-    let by: Dimension = a.by.parse()?;
-    let format: OutputFormat = a.format.parse()?;
-    if format == OutputFormat::Xlsx && a.out.is_none() {
-        return Err(Error::input("--format xlsx needs --out FILE"));
-    }
-    let report = report::build(conn, by)?;
-    let bytes = match format {
-        OutputFormat::Table => report::format::table(&report).into_bytes(),
-        OutputFormat::Csv => report::format::csv(&report)?,
-        OutputFormat::Json => {
-            let mut j = report::format::json(&report)?;
-            j.push('\n');
-            j.into_bytes()
-        }
-        OutputFormat::Xlsx => report::format::xlsx(&report)?,
-    };
-    write_output(a.out.as_deref().unwrap_or(Path::new("-")), &bytes)
-}
-
 fn catalog(dir: &Path, c: CatalogCommand) -> Result<()> {
     match c {
         CatalogCommand::Add(a) => remote::add_product(dir, a),
@@ -398,14 +330,14 @@ fn catalog(dir: &Path, c: CatalogCommand) -> Result<()> {
         }
         CatalogCommand::Export { file } => {
             let mut till = Till::open(dir)?;
-            let rows = crate::store::catalog::rows(till.reader()?)?;
+            let rows = catalog_tables::rows(till.reader()?)?;
             let bytes = catalog_csv::write_catalog(&rows)
                 .map_err(|e| Error::Other(format!("writing CSV: {e}")))?;
             write_output(&file, &bytes)
         }
         CatalogCommand::List(f) => {
             let mut till = Till::open(dir)?;
-            let rows = crate::store::catalog::rows(till.reader()?)?;
+            let rows = catalog_tables::rows(till.reader()?)?;
             if f.json {
                 print_json(&rows.iter().map(ProductView::new).collect::<Vec<_>>())
             } else {
@@ -463,4 +395,41 @@ fn shift(dir: &Path, s: ShiftCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `value` as JSON on one line of standard output.
+fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    Ok(kit::print_json(value)?)
+}
+
+/// Writes `bytes` to `path`, or to standard output when `path` is `-`.
+fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
+    Ok(kit::write_output(path, bytes)?)
+}
+
+/// Writes the report `a` asks for over the projection in `conn`.
+fn report_to(conn: &rusqlite::Connection, a: &ReportArgs) -> Result<()> {
+    Ok(kit::report_to(conn, a)?)
+}
+
+/// Which touchscreen to open.
+enum Screen {
+    Till,
+    Kiosk,
+}
+
+#[cfg(feature = "gui")]
+fn touchscreen(dir: &Path, screen: Screen) -> Result<()> {
+    let mode = match screen {
+        Screen::Till => crate::gui::Mode::Till,
+        Screen::Kiosk => crate::gui::Mode::Kiosk,
+    };
+    crate::gui::run(dir, mode)
+}
+
+#[cfg(not(feature = "gui"))]
+fn touchscreen(_dir: &Path, _screen: Screen) -> Result<()> {
+    Err(Error::input(
+        "this fairpos was built without the touchscreen (the `gui` feature); use its commands, such as `fairpos sell`",
+    ))
 }

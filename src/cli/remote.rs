@@ -4,14 +4,16 @@
 use std::path::Path;
 use std::time::Duration;
 
+use fairpos_domain::catalog::Product;
+use fairpos_domain::catalog_csv::CatalogRow;
+use fairpos_domain::codes::parse_gtin;
+use fairpos_domain::money::Fen;
+use fairpos_hq::{bundles, Hq, HQ_DB};
+
 use super::args::{BundleCommand, ProductArgs, SyncArgs, SyncCommand};
-use super::{now, print_json, write_output};
-use crate::catalog_csv::CatalogRow;
-use crate::domain::catalog::Product;
-use crate::domain::codes::parse_gtin;
-use crate::domain::money::Fen;
+use super::{print_json, write_output};
+use crate::clock::now;
 use crate::error::{Error, Result};
-use crate::hq::{self, Hq};
 use crate::till::Till;
 use crate::uplink::{self, SyncOptions};
 
@@ -75,8 +77,8 @@ pub fn sync(dir: &Path, args: SyncArgs) -> Result<()> {
 
 pub fn bundle(dir: &Path, command: BundleCommand) -> Result<()> {
     let BundleCommand::Export { file } = command;
-    let bundle = if dir.join(hq::HQ_DB).exists() {
-        hq::bundles::export(&Hq::open(dir)?)?
+    let bundle = if dir.join(HQ_DB).exists() {
+        bundles::export(&Hq::open(dir)?)?
     } else {
         uplink::export_bundle(&mut Till::open(dir)?)?
     };

@@ -2,10 +2,13 @@
 
 use serde::Serialize;
 
-use crate::catalog_csv::CatalogRow;
-use crate::domain::sale::{Buyer, Sale};
-use crate::store::queries::SaleSummary;
-use crate::till::{Refunded, ShiftClosed};
+use fairpos_domain::catalog::Product;
+use fairpos_domain::catalog_csv::CatalogRow;
+use fairpos_domain::sale::{Buyer, Sale};
+use fairpos_projection::queries::SaleSummary;
+use fairpos_sync::convert::time_text;
+
+use crate::till::{Refunded, ShiftClosed, Till};
 
 #[derive(Serialize)]
 pub struct SaleView {
@@ -45,9 +48,9 @@ pub struct PaymentView {
 impl SaleView {
     pub fn new(sale: &Sale) -> SaleView {
         SaleView {
-            sale: sale.number.clone(),
+            sale: sale.number.to_string(),
             id: sale.context.id.clone(),
-            at: crate::till::records::time_text(&sale.context.at),
+            at: time_text(&sale.context.at),
             seller: sale.context.seller.id.clone(),
             team: sale.context.seller.team.clone(),
             unit: match &sale.context.buyer {
@@ -118,30 +121,19 @@ impl SaleListView {
     }
 }
 
+/// A product with its stock on hand, for `catalog list --json`.
 #[derive(Serialize)]
-pub struct ProductView {
-    pub sku: String,
-    pub barcode: Option<String>,
-    pub plu: Option<String>,
-    pub name_zh: String,
-    pub name_en: String,
-    pub category: String,
-    pub unit: String,
-    pub price_fen: i64,
-    pub weighed: bool,
+pub struct ProductView<'a> {
+    #[serde(flatten)]
+    pub product: &'a Product,
     /// Stock on hand in the product's unit (pieces; 斤 or kg with decimals when weighed).
     pub stock: serde_json::Number,
     /// Stock in pieces, or grams when weighed.
     pub stock_base: i64,
-    pub origin_county_code: String,
-    pub origin_county_name: String,
-    pub supplier: String,
-    pub cert_no: Option<String>,
-    pub stall: String,
 }
 
-impl ProductView {
-    pub fn new(row: &CatalogRow) -> ProductView {
+impl ProductView<'_> {
+    pub fn new(row: &CatalogRow) -> ProductView<'_> {
         let p = &row.product;
         let stock_text = p.units_text(row.stock);
         let stock = stock_text
@@ -156,22 +148,9 @@ impl ProductView {
             })
             .unwrap_or_else(|| serde_json::Number::from(0));
         ProductView {
-            sku: p.sku.clone(),
-            barcode: p.barcode.clone(),
-            plu: p.plu.clone(),
-            name_zh: p.name_zh.clone(),
-            name_en: p.name_en.clone(),
-            category: p.category.clone(),
-            unit: p.unit.clone(),
-            price_fen: p.price.0,
-            weighed: p.weighed,
+            product: p,
             stock,
             stock_base: row.stock,
-            origin_county_code: p.county_code.clone(),
-            origin_county_name: p.county_name.clone(),
-            supplier: p.supplier.clone(),
-            cert_no: p.cert_no.clone(),
-            stall: p.stall.clone(),
         }
     }
 }
@@ -252,11 +231,11 @@ pub struct ShiftView {
 }
 
 impl StatusView {
-    pub fn new(till: &crate::till::Till) -> StatusView {
+    pub fn new(till: &Till) -> StatusView {
         let identity = till.store().identity();
         let state = till.store().state();
         StatusView {
-            device: identity.device.clone(),
+            device: identity.device.to_string(),
             stall: identity.stall.clone(),
             fair: identity.fair.name.clone(),
             fair_id: identity.fair.id.clone(),

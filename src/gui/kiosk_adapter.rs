@@ -9,11 +9,12 @@ use fairpos_hardware::config::PrinterConfig;
 use fairpos_hardware::scanner::wedge::{BurstDetector, WedgeConfig, WedgeEvent};
 use slint::{ComponentHandle, Image, Rgb8Pixel, SharedPixelBuffer, SharedString};
 
-use super::controller::Lang;
-use super::kiosk::{KioskController, Leave};
+use fairpos_domain::Lang;
+
+use super::kiosk::{KioskController, KioskScreen, Leave};
 use super::services::{Event, Job, Services};
-use super::till_adapter::{cart_model, set_language, typed_char};
-use super::ui::{KioskAdapter, KioskWindow, Nav, Status};
+use super::till_adapter::{cart_model, set_language, translation, typed_char};
+use super::ui::{self, KioskAdapter, KioskWindow, Nav, Status};
 
 pub struct KioskApp {
     pub ui: KioskWindow,
@@ -56,6 +57,18 @@ pub fn qr_image(payload: &str) -> Image {
         *px = Rgb8Pixel { r: v, g: v, b: v };
     }
     Image::from_rgb8(buffer)
+}
+
+/// The kiosk's screen as the window names it.
+fn ui_screen(screen: KioskScreen) -> ui::KioskScreen {
+    match screen {
+        KioskScreen::Attract => ui::KioskScreen::Attract,
+        KioskScreen::Shopping => ui::KioskScreen::Shopping,
+        KioskScreen::PayQr => ui::KioskScreen::PayQr,
+        KioskScreen::PayCounter => ui::KioskScreen::PayCounter,
+        KioskScreen::Thanks => ui::KioskScreen::Thanks,
+        KioskScreen::Staff => ui::KioskScreen::Staff,
+    }
 }
 
 impl KioskApp {
@@ -114,8 +127,10 @@ impl KioskApp {
         let k = self.ui.global::<KioskAdapter>();
         let identity = ctl.till().store().identity();
         self.ui.global::<Status>().set_fair(s(&identity.fair.name));
-        self.ui.global::<Nav>().set_language(s(ctl.lang.code()));
-        k.set_screen(ctl.screen.index());
+        self.ui
+            .global::<Nav>()
+            .set_language(s(translation(ctl.lang)));
+        k.set_screen(ui_screen(ctl.screen));
         k.set_cart(cart_model(ctl.lines()));
         k.set_total(s(format!("￥{}", ctl.total())));
         k.set_items(s(match ctl.lang {
@@ -184,7 +199,7 @@ impl KioskApp {
         match event {
             Event::Scanned(code) => self.scanned(&code),
             Event::Printed { ready, failure } => {
-                let now = crate::cli::now(self.ctl.borrow().till());
+                let now = crate::clock::now(self.ctl.borrow().till());
                 let _ = now.and_then(|now| {
                     self.ctl
                         .borrow_mut()
@@ -245,7 +260,7 @@ fn wire(app: &Rc<KioskApp>) {
         let basket = a.ctl.borrow_mut().pay_counter(now);
         if let (Some(basket), true) = (basket, a.services.has_printer()) {
             let ctl = a.ctl.borrow();
-            let time = crate::cli::now(ctl.till())
+            let time = crate::clock::now(ctl.till())
                 .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
                 .unwrap_or_default();
             if let Ok(bytes) =

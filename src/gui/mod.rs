@@ -5,17 +5,19 @@
 //!   each and call its callbacks; no state of their own.
 //! - [`till_adapter`] and [`kiosk_adapter`]: the only code that touches the generated types;
 //!   they show a controller's state and forward taps, keys and events to it.
-//! - [`controller`] and [`kiosk`]: what each tap and scan does, in plain Rust over the
-//!   [`Till`](crate::till::Till); tested without a window.
+//! - [`till`] (a file per screen) and [`kiosk`]: what each tap and scan does, in plain Rust
+//!   over the [`Till`](crate::till::Till); tested without a window. [`views`] is what the
+//!   two share.
 //! - [`services`]: printer, serial scanner and sync on threads of their own; their results
 //!   come back through the event loop, so nothing slow ever runs on the UI thread.
 
-pub mod controller;
 pub mod kiosk;
 pub mod kiosk_adapter;
 pub mod services;
 pub mod status;
+pub mod till;
 pub mod till_adapter;
+pub mod views;
 
 #[allow(clippy::all, unused_qualifications, unreachable_pub)]
 pub mod ui {
@@ -31,15 +33,17 @@ use std::time::Duration;
 use fairpos_hardware::config::{PrinterKind, ScannerKind};
 use slint::ComponentHandle;
 
+use fairpos_domain::Lang;
+
+use self::kiosk::KioskController;
+use self::kiosk_adapter::KioskApp;
+use self::services::{Event, Post, Services, Setup};
+use self::status::{StatusLine, Sync};
+use self::till::TillController;
+use self::till_adapter::TillApp;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::till::Till;
-use controller::{Lang, TillController};
-use kiosk::KioskController;
-use kiosk_adapter::KioskApp;
-use services::{Event, Post, Services, Setup};
-use status::{StatusLine, Sync};
-use till_adapter::TillApp;
 
 /// The lead PIN of the demo till made on first start.
 pub const DEMO_LEAD_PIN: &str = "2468";
@@ -100,7 +104,7 @@ fn setup(dir: &Path, till: &Till, config: &Config) -> Setup {
     Setup {
         dir: dir.to_path_buf(),
         fair: identity.fair.id.clone(),
-        device: identity.device.clone(),
+        device: identity.device.to_string(),
         printer: config.printer.clone(),
         scanner: config.scanner.clone(),
         enrolled: till.store().meta("device_secret").ok().flatten().is_some(),
@@ -233,8 +237,15 @@ mod tests {
         let po = std::fs::read_to_string(root.join("ui/translations/zh_CN/LC_MESSAGES/fairpos.po"))
             .unwrap();
         let mut missing = Vec::new();
-        for file in ["ui/till.slint", "ui/kiosk.slint", "ui/widgets.slint"] {
-            let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let files = std::fs::read_dir(root.join("ui")).unwrap();
+        let mut slint: Vec<_> = files
+            .map(|f| f.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "slint"))
+            .collect();
+        slint.sort();
+        assert!(slint.len() > 5, "the screens are in ui/*.slint");
+        for file in slint {
+            let text = std::fs::read_to_string(&file).unwrap();
             for piece in text.split("@tr(\"").skip(1) {
                 let msgid = &piece[..piece.find('"').unwrap()];
                 if !po.contains(&format!("msgid \"{msgid}\"")) {

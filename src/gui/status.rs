@@ -1,7 +1,7 @@
 //! What the status bar says: sync with headquarters, the printer, the scanner. Pure: the
 //! adapters feed it events and show its texts.
 
-use super::controller::Lang;
+use fairpos_domain::Lang;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Sync {
@@ -31,16 +31,6 @@ pub struct StatusLine {
 }
 
 impl StatusLine {
-    /// 0 not enrolled, 1 syncing, 2 synced, 3 offline: the UI's `Status.sync-state`.
-    pub fn sync_state(&self) -> i32 {
-        match self.sync {
-            Sync::NotEnrolled => 0,
-            Sync::Syncing | Sync::Waiting => 1,
-            Sync::Synced(_) => 2,
-            Sync::Offline(_) => 3,
-        }
-    }
-
     pub fn sync_text(&self, lang: Lang) -> String {
         let zh = lang == Lang::Zh;
         let pending = if self.unconfirmed > 0 && self.sync != Sync::NotEnrolled {
@@ -127,7 +117,6 @@ mod tests {
         s.sync = Sync::Offline("headquarters unreachable".into());
         s.unconfirmed = 3;
         assert_eq!(s.sync_text(Lang::Zh), "离线 · 3 单未同步");
-        assert_eq!(s.sync_state(), 3);
         s.printer = Some(Some("paper out".into()));
         s.queued = 2;
         assert_eq!(s.printer_text(Lang::En), "paper out · 2 queued");

@@ -17,8 +17,7 @@
 //! One process at a time owns a data directory (`till.lock`), which is what lets the store
 //! keep the till's state ([`state::TillState`]) in memory between sales.
 
-pub mod catalog;
-pub mod queries;
+mod pins;
 pub mod schema;
 pub mod state;
 pub mod verify;
@@ -28,16 +27,16 @@ use std::fs::File;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use fairpos_sync::{storage, ActorId, LedgerDoc, LedgerId, Record};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, TransactionBehavior};
+
+use fairpos_domain::fair::Fair;
+use fairpos_domain::{demo, DeviceCode};
+use fairpos_projection::apply as projection;
+use fairpos_projection::schema::{clear_projection, meta};
 
 use self::state::TillState;
-use crate::domain::fair::Fair;
-use crate::domain::DomainError;
 use crate::error::{Error, Result};
-use crate::projection;
 
 /// File name of the till database inside the data directory.
 pub const DB_FILE: &str = "till.db";
@@ -51,7 +50,7 @@ const CHECKPOINT_EVERY: u32 = 200;
 /// Who this till is. Set once by `init`.
 #[derive(Clone, Debug)]
 pub struct Identity {
-    pub device: String,
+    pub device: DeviceCode,
     pub stall: String,
     pub fair: Fair,
     pub actor: ActorId,
@@ -134,44 +133,17 @@ fn lock_dir(dir: &Path) -> Result<File> {
     }
 }
 
-/// A device code: a capital letter and digits, such as `T01`.
-pub fn check_device_code(code: &str) -> Result<()> {
-    let ok = code.len() >= 2
-        && code.len() <= 8
-        && code.as_bytes()[0].is_ascii_uppercase()
-        && code
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::input(format!(
-            "bad device code {code:?}: use a capital letter and digits, such as T02"
-        )))
-    }
-}
-
-fn check_pin(pin: &str) -> Result<()> {
-    if (4..=12).contains(&pin.len()) && pin.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(())
-    } else {
-        Err(Error::input("a PIN is 4 to 12 digits"))
-    }
-}
-
-/// A value of the `meta` table (a till's and headquarters' alike).
+/// A value of the `meta` table.
 pub fn meta_value(conn: &Connection, key: &str) -> Result<Option<String>> {
-    Ok(conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-        .optional()?)
+    Ok(meta(conn, key)?)
 }
 
 impl Store {
     /// Makes a new till in `dir`. Refused if `dir` already holds one.
     pub fn init(dir: &Path, options: &InitOptions) -> Result<Store> {
         let fair = Fair::from_toml(options.fair_toml)?;
-        check_device_code(options.device)?;
-        check_pin(options.lead_pin)?;
+        let device = DeviceCode::parse(options.device)?;
+        pins::check_pin(options.lead_pin)?;
         if dir.join(DB_FILE).exists() {
             let existing = Store::open(dir)?;
             return Err(Error::input(format!(
@@ -188,7 +160,7 @@ impl Store {
         let lock = lock_dir(dir)?;
         let mut conn = open_connection(&dir.join(DB_FILE))?;
         schema::migrate(&mut conn)?;
-        let pin_hash = hash_pin(options.lead_pin)?;
+        let pin_hash = pins::hash_pin(options.lead_pin)?;
         let actor = options.actor.clone().unwrap_or_else(ActorId::random);
         let tx = conn.transaction()?;
         for (key, value) in [
@@ -207,7 +179,7 @@ impl Store {
         Ok(Store {
             conn,
             identity: Identity {
-                device: options.device.to_string(),
+                device,
                 stall: options.stall.to_string(),
                 fair,
                 actor,
@@ -241,8 +213,10 @@ impl Store {
             .map_err(|e| Error::Integrity(format!("the stored fair: {e}")))?;
         let actor = ActorId::try_from(meta("actor")?.as_str())
             .map_err(|e| Error::Integrity(format!("the till's actor id: {e}")))?;
+        let device = DeviceCode::parse(&meta("device")?)
+            .map_err(|e| Error::Integrity(format!("the till's device code: {e}")))?;
         let identity = Identity {
-            device: meta("device")?,
+            device,
             stall: meta("stall")?,
             fair,
             actor,
@@ -285,54 +259,9 @@ impl Store {
 
     /// Sets a value of the till's `meta` table (sync state, credentials).
     pub fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO meta(key, value) VALUES (?1, ?2)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            params![key, value],
-        )?;
-        Ok(())
-    }
-
-    /// Checks a seller's PIN for signing in: their own when they have one, else the lead PIN
-    /// (a lead signs a volunteer in).
-    pub fn check_seller_pin(&self, seller: &str, pin: &str) -> Result<()> {
-        let own: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT pin_hash FROM seller_pins WHERE seller = ?1",
-                [seller],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match own {
-            Some(stored) => verify_pin(&stored, pin),
-            None => self.check_lead_pin(pin),
-        }
-    }
-
-    /// Gives `seller` a PIN of their own (the lead PIN allows it).
-    pub fn set_seller_pin(&mut self, seller: &str, pin: &str, lead_pin: &str) -> Result<()> {
-        self.check_lead_pin(lead_pin)?;
-        if !self.state.sellers.contains_key(seller) {
-            return Err(Error::input(format!("unknown seller {seller}")));
-        }
-        if pin.len() < 4 || !pin.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(Error::input("a PIN is at least 4 digits"));
-        }
-        self.conn.execute(
-            "INSERT INTO seller_pins(seller, pin_hash) VALUES (?1, ?2)
-             ON CONFLICT(seller) DO UPDATE SET pin_hash = excluded.pin_hash",
-            params![seller, hash_pin(pin)?],
-        )?;
-        Ok(())
-    }
-
-    /// Checks the lead PIN.
-    pub fn check_lead_pin(&self, pin: &str) -> Result<()> {
-        let stored = self
-            .meta("lead_pin_hash")?
-            .ok_or_else(|| Error::Integrity("the lead PIN is missing".into()))?;
-        verify_pin(&stored, pin)
+        Ok(fairpos_projection::schema::set_meta(
+            &self.conn, key, value,
+        )?)
     }
 
     /// Runs `f` in one immediate transaction; records it appends reach the ledger and the
@@ -452,7 +381,7 @@ impl Store {
         self.pending.clear();
         self.write(|w| {
             let docs = verify::load_all(w.conn())?;
-            projection::clear(w.conn())?;
+            clear_projection(w.conn())?;
             let mut all: Vec<(&Record, String)> = docs
                 .iter()
                 .flat_map(|(doc, records)| records.iter().map(move |r| (r, doc.id().key())))
@@ -549,7 +478,7 @@ impl Writer<'_> {
             .map_err(|e| Error::Other(format!("record time {:?}: {e}", h.at)))?;
         let id = LedgerId {
             fair: self.identity.fair.id.clone(),
-            device: self.identity.device.clone(),
+            device: self.identity.device.to_string(),
             day: at.format("%Y-%m-%d").to_string(),
         };
         let at_ms = at.timestamp_millis();
@@ -590,7 +519,7 @@ impl Writer<'_> {
 pub fn peek_fair(dir: &Path) -> Result<(Fair, Option<Vec<u8>>)> {
     let path = dir.join(DB_FILE);
     if !path.exists() {
-        let fair = Fair::from_toml(crate::catalog_csv::demo::FAIR_TOML)?;
+        let fair = Fair::from_toml(demo::FAIR_TOML)?;
         return Ok((fair, None));
     }
     let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
@@ -599,21 +528,4 @@ pub fn peek_fair(dir: &Path) -> Result<(Fair, Option<Vec<u8>>)> {
         .ok_or_else(|| Error::Integrity("the till's fair is missing".into()))?;
     let key = meta_value(&conn, "receipt_key")?.map(String::into_bytes);
     Ok((Fair::from_toml(&toml)?, key))
-}
-
-fn hash_pin(pin: &str) -> Result<String> {
-    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
-        .map_err(|e| Error::Other(format!("cannot make a salt: {e}")))?;
-    Ok(Argon2::default()
-        .hash_password(pin.as_bytes(), &salt)
-        .map_err(|e| Error::Other(format!("cannot hash the PIN: {e}")))?
-        .to_string())
-}
-
-fn verify_pin(stored: &str, pin: &str) -> Result<()> {
-    let hash =
-        PasswordHash::new(stored).map_err(|e| Error::Integrity(format!("a stored PIN: {e}")))?;
-    Argon2::default()
-        .verify_password(pin.as_bytes(), &hash)
-        .map_err(|_| Error::Domain(DomainError::WrongPin))
 }

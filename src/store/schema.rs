@@ -2,59 +2,9 @@
 
 use rusqlite::Connection;
 
+use fairpos_projection::schema;
+
 use crate::error::Result;
-use crate::projection;
-
-/// The till's own tables; the projection and ledger storage have theirs.
-const V1: &str = "
-CREATE TABLE meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-) STRICT;
-";
-
-/// The catalog tables: products with stock, stalls, sellers, units. Headquarters has them
-/// too.
-pub const CATALOG_TABLES: &str = "
-CREATE TABLE products (
-    sku         TEXT PRIMARY KEY,
-    barcode     TEXT UNIQUE,
-    plu         TEXT UNIQUE,
-    name_zh     TEXT NOT NULL,
-    name_en     TEXT NOT NULL,
-    category    TEXT NOT NULL,
-    unit        TEXT NOT NULL,
-    price_fen   INTEGER NOT NULL,
-    weighed     INTEGER NOT NULL,
-    county_code TEXT NOT NULL,
-    county_name TEXT NOT NULL,
-    supplier    TEXT NOT NULL,
-    cert_no     TEXT,
-    stall       TEXT NOT NULL,
-    -- Stock on hand = stock_base - stock_out.qty (pieces, or grams when weighed).
-    stock_base  INTEGER NOT NULL,
-    position    INTEGER NOT NULL
-) STRICT;
-
-CREATE TABLE stalls (
-    id   TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    team TEXT NOT NULL
-) STRICT;
-
-CREATE TABLE sellers (
-    id    TEXT PRIMARY KEY,
-    name  TEXT NOT NULL,
-    team  TEXT NOT NULL,
-    stall TEXT NOT NULL
-) STRICT;
-
-CREATE TABLE units (
-    tax_id TEXT PRIMARY KEY,
-    name   TEXT NOT NULL,
-    kind   TEXT NOT NULL
-) STRICT;
-";
 
 /// What the till knows of its sync with headquarters: per ledger document, the heads and the
 /// number of sales headquarters confirmed holding; and the catalog document as last received.
@@ -97,9 +47,9 @@ CREATE TABLE receipt_queue (
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let steps: [fn(&Connection) -> Result<()>; 4] = [
         |c| {
-            c.execute_batch(V1)?;
-            c.execute_batch(CATALOG_TABLES)?;
-            projection::create(c)?;
+            c.execute_batch(schema::META)?;
+            c.execute_batch(schema::CATALOG)?;
+            schema::create_projection(c)?;
             fairpos_sync::storage::migrate(c)?;
             Ok(())
         },

@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use fairpos_sync::Record;
 use rusqlite::Connection;
 
-use super::catalog;
-use super::queries::{self, OpenShift};
-use crate::domain::sale::{Seller, Unit};
 use crate::error::Result;
+use fairpos_domain::sale::{Seller, Unit};
+use fairpos_projection::catalog;
+use fairpos_projection::queries::{self, OpenShift};
 
 #[derive(Clone, Debug, Default)]
 pub struct TillState {
@@ -64,7 +64,7 @@ impl TillState {
                     id: r.shift.clone(),
                     seller: r.seller.clone(),
                     opened_at: r.header.at.clone(),
-                    float: crate::domain::Fen(r.float_fen),
+                    float: fairpos_domain::Fen(r.float_fen),
                 })
             }
             Record::ShiftClose(_) => self.shift = None,

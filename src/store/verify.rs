@@ -4,9 +4,9 @@
 use fairpos_sync::{storage, LedgerDoc, Record};
 use rusqlite::Connection;
 
-use crate::domain::sale::sale_number;
 use crate::error::Result;
-use crate::projection;
+use fairpos_domain::SaleNumber;
+use fairpos_projection::{apply as projection, compare, schema};
 
 /// Every stored ledger document with its records.
 pub fn load_all(conn: &Connection) -> Result<Vec<(LedgerDoc, Vec<Record>)>> {
@@ -100,12 +100,11 @@ pub fn verify(conn: &Connection, device: &str) -> Result<Verification> {
     seqs.sort_unstable();
     check_run(&mut v.problems, "sale", seqs.into_iter());
     for s in &sales {
-        if s.number != sale_number(device, s.sale_seq) {
+        let expected = SaleNumber::new(device, s.sale_seq).to_string();
+        if s.number != expected {
             v.problems.push(format!(
                 "sale {} has number {}, expected {}",
-                s.header.id,
-                s.number,
-                sale_number(device, s.sale_seq)
+                s.header.id, s.number, expected
             ));
         }
         let lines: i64 = s.lines.iter().map(|l| l.amount_fen).sum();
@@ -120,14 +119,14 @@ pub fn verify(conn: &Connection, device: &str) -> Result<Verification> {
 
     // The tables must equal a projection rebuilt from the ledger alone.
     let fresh = Connection::open_in_memory()?;
-    projection::create(&fresh)?;
+    schema::create_projection(&fresh)?;
     for (record, key) in &records {
         if let Err(e) = projection::apply(&fresh, record, key) {
             v.problems
                 .push(format!("record {}: {e}", record.header().id));
         }
     }
-    for d in projection::compare::differences(conn, &fresh, 20)? {
+    for d in compare::differences(conn, &fresh, 20)? {
         let line = match (&d.tables, &d.ledger) {
             (Some(t), Some(l)) => format!(
                 "{}: tables have [{t}] where the ledger gives [{l}]",

@@ -5,28 +5,30 @@
 
 pub mod printing;
 pub mod receipt;
-pub mod records;
 
 use std::path::Path;
 
 use chrono::{DateTime, FixedOffset};
+use fairpos_domain::cart::Cart;
+use fairpos_domain::catalog::{Catalog, Stall};
+use fairpos_domain::catalog_csv::{self, CatalogRow};
+use fairpos_domain::codes::parse_credit_code;
+use fairpos_domain::money::Fen;
+use fairpos_domain::payment::{Method, Tender};
+use fairpos_domain::refund::{self, RefundAsk, RefundLine};
+use fairpos_domain::sale::{self, Buyer, Sale, SaleContext, Seller, Unit};
+use fairpos_domain::shift::{self, Closing};
+use fairpos_domain::{demo, DomainError};
+use fairpos_projection::{catalog, queries};
+use fairpos_sync::catalog::CatalogProduct;
+use fairpos_sync::convert::{self as records};
 use fairpos_sync::record::{
     CashMoveRecord, ProductAddRecord, RefundRecord, ShiftCloseRecord, ShiftOpenRecord, VoidRecord,
 };
 use fairpos_sync::Record;
 
-use crate::catalog_csv::{self, demo, CatalogRow};
-use crate::domain::cart::Cart;
-use crate::domain::catalog::Catalog;
-use crate::domain::codes::parse_credit_code;
-use crate::domain::money::Fen;
-use crate::domain::payment::{Method, Tender};
-use crate::domain::refund::{self, RefundAsk, RefundLine};
-use crate::domain::sale::{self, Buyer, Sale, SaleContext};
-use crate::domain::shift::{self, Closing};
-use crate::domain::DomainError;
-use crate::error::{Error, Result};
-use crate::store::{self, catalog, queries, InitOptions, Store, Writer};
+use crate::error::Result;
+use crate::store::{self, InitOptions, Store, Writer};
 
 pub type Time = DateTime<FixedOffset>;
 
@@ -122,38 +124,39 @@ impl Till {
     }
 
     pub fn catalog(&mut self) -> Result<Catalog> {
-        catalog::catalog(self.store.reader()?)
+        Ok(catalog::catalog(self.store.reader()?)?)
     }
 
     pub fn import_catalog(&mut self, rows: &[CatalogRow]) -> Result<(usize, usize)> {
         self.store.write(|w| {
             w.reload_state_after();
-            catalog::import(w.conn(), rows)
+            Ok(catalog::import(w.conn(), rows)?)
         })
     }
 
-    pub fn import_stalls(&mut self, rows: &[crate::domain::catalog::Stall]) -> Result<()> {
-        self.store.write(|w| catalog::import_stalls(w.conn(), rows))
+    pub fn import_stalls(&mut self, rows: &[Stall]) -> Result<()> {
+        self.store
+            .write(|w| Ok(catalog::import_stalls(w.conn(), rows)?))
     }
 
-    pub fn import_sellers(&mut self, rows: &[crate::domain::sale::Seller]) -> Result<()> {
+    pub fn import_sellers(&mut self, rows: &[Seller]) -> Result<()> {
         self.store.write(|w| {
             w.reload_state_after();
-            catalog::import_sellers(w.conn(), rows)
+            Ok(catalog::import_sellers(w.conn(), rows)?)
         })
     }
 
-    pub fn import_units(&mut self, rows: &[crate::domain::sale::Unit]) -> Result<()> {
+    pub fn import_units(&mut self, rows: &[Unit]) -> Result<()> {
         self.store.write(|w| {
             w.reload_state_after();
-            catalog::import_units(w.conn(), rows)
+            Ok(catalog::import_units(w.conn(), rows)?)
         })
     }
 
     /// Opens a shift with `float` in the drawer.
     pub fn open_shift(&mut self, seller: &str, float: Fen, now: Time) -> Result<String> {
         self.store.write(|w| {
-            let device = w.identity().device.clone();
+            let device = w.identity().device.to_string();
             if let Some(open) = &w.state().shift {
                 return Err(DomainError::ShiftAlreadyOpen {
                     since: open.opened_at.clone(),
@@ -187,11 +190,13 @@ impl Till {
             let seller = known_seller(w, order.seller)?;
             let buyer = match &unit_code {
                 None => Buyer::Individual,
-                Some(code) => Buyer::Unit(state.units.get(code).cloned().ok_or_else(|| {
-                    Error::input(format!(
-                        "unknown unit {code}: it is not in the units list (fairpos units import FILE.csv)"
-                    ))
-                })?),
+                Some(code) => Buyer::Unit(
+                    state
+                        .units
+                        .get(code)
+                        .cloned()
+                        .ok_or_else(|| DomainError::UnknownUnit { code: code.clone() })?,
+                ),
             };
             let identity = w.identity();
             let context = SaleContext {
@@ -218,9 +223,8 @@ impl Till {
     pub fn void(&mut self, sale: &str, reason: &str, pin: &str, now: Time) -> Result<String> {
         self.store.check_lead_pin(pin)?;
         self.store.write(|w| {
-            let device = w.identity().device.clone();
-            let found = queries::find_sale(w.conn(), sale)?
-                .ok_or_else(|| Error::input(format!("no sale {sale} on this till")))?;
+            let device = w.identity().device.to_string();
+            let found = find_sale(w, sale)?;
             refund::check_void(
                 &found.number,
                 found.voided,
@@ -250,9 +254,8 @@ impl Till {
         now: Time,
     ) -> Result<Refunded> {
         self.store.write(|w| {
-            let device = w.identity().device.clone();
-            let found = queries::find_sale(w.conn(), sale)?
-                .ok_or_else(|| Error::input(format!("no sale {sale} on this till")))?;
+            let device = w.identity().device.to_string();
+            let found = find_sale(w, sale)?;
             let sold = queries::sold_lines(w.conn(), &found.id)?;
             let lines = refund::plan(&found.number, found.voided, &sold, asks)?;
             let shift = open_shift(w)?;
@@ -289,7 +292,7 @@ impl Till {
             return Err(DomainError::ReasonNeeded.into());
         }
         self.store.write(|w| {
-            let device = w.identity().device.clone();
+            let device = w.identity().device.to_string();
             let shift = open_shift(w)?;
             let seq = w.next_record_seq();
             w.append(&Record::CashMove(CashMoveRecord {
@@ -304,7 +307,7 @@ impl Till {
     /// Closes the open shift with the cash counted in the drawer.
     pub fn close_shift(&mut self, counted: Fen, now: Time) -> Result<ShiftClosed> {
         self.store.write(|w| {
-            let device = w.identity().device.clone();
+            let device = w.identity().device.to_string();
             let shift = open_shift(w)?;
             let flows = queries::cash_flows(w.conn(), &shift.id)?;
             let closing = shift::close(&flows, counted);
@@ -339,9 +342,9 @@ impl Till {
         catalog.push(row.product.clone());
         // Barcodes and PLUs must stay unique.
         Catalog::new(catalog)?;
-        let product = crate::shared_catalog::product_to_doc(row);
+        let product = CatalogProduct::from(row);
         self.store.write(|w| {
-            let device = w.identity().device.clone();
+            let device = w.identity().device.to_string();
             let seq = w.next_record_seq();
             w.append(&Record::ProductAdd(ProductAddRecord {
                 header: records::header(new_id(), &device, seq, &now),
@@ -365,12 +368,21 @@ impl Till {
 /// Loose ledger changes a document may gather before it is folded into a snapshot.
 pub const LOOSE_CHANGES_BEFORE_COMPACTION: i64 = 500;
 
-fn known_seller(w: &Writer, id: &str) -> Result<crate::domain::sale::Seller> {
-    w.state().sellers.get(id).cloned().ok_or_else(|| {
-        Error::input(format!(
-            "unknown seller {id}: not in the sellers list (fairpos sellers import FILE.csv)"
-        ))
-    })
+fn known_seller(w: &Writer, id: &str) -> Result<Seller> {
+    Ok(w.state()
+        .sellers
+        .get(id)
+        .cloned()
+        .ok_or_else(|| DomainError::UnknownSeller { id: id.to_string() })?)
+}
+
+/// A sale of this till by number or id.
+fn find_sale(w: &Writer, key: &str) -> Result<queries::SaleSummary> {
+    Ok(
+        queries::find_sale(w.conn(), key)?.ok_or_else(|| DomainError::UnknownSale {
+            key: key.to_string(),
+        })?,
+    )
 }
 
 fn open_shift(w: &Writer) -> Result<queries::OpenShift> {

@@ -9,10 +9,14 @@ use fairpos_hardware::receipt::escpos_bytes::build;
 use fairpos_hardware::receipt::layout::{layout, to_text};
 use rusqlite::{params, Connection};
 
+use fairpos_domain::cart::Cart;
+use fairpos_domain::DomainError;
+use fairpos_hardware::receipt::Receipt;
+use fairpos_projection::queries::{self, SaleDetail};
+
 use super::receipt::receipt;
 use super::{Till, Time};
 use crate::error::{Error, Result};
-use crate::store::queries;
 
 /// What became of a receipt.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,7 +76,7 @@ pub struct Pending {
     pub attempts: i64,
 }
 
-pub(crate) fn receipt_key(till: &Till) -> Result<Vec<u8>> {
+pub fn receipt_key(till: &Till) -> Result<Vec<u8>> {
     let hex = till
         .store()
         .meta("receipt_key")?
@@ -84,12 +88,20 @@ impl Till {
     /// The receipt of a sale as UTF-8 text, line for line as a `columns`-wide printer prints
     /// it.
     pub fn receipt_text(&mut self, sale: &str, columns: usize) -> Result<String> {
+        let (r, _) = self.receipt_of(sale, false)?;
+        Ok(to_text(&layout(&r, columns), columns))
+    }
+
+    /// The receipt of `sale` (by number or id) in words, and the sale it tells of.
+    fn receipt_of(&mut self, sale: &str, reprint: bool) -> Result<(Receipt, SaleDetail)> {
         let key = receipt_key(self)?;
         let identity = self.store().identity().clone();
-        let detail = queries::sale_detail(self.reader()?, sale)?
-            .ok_or_else(|| Error::input(format!("no sale {sale} on this till")))?;
-        let blocks = layout(&receipt(&identity, &detail, &key, false), columns);
-        Ok(to_text(&blocks, columns))
+        let detail = queries::sale_detail(self.reader()?, sale)?.ok_or_else(|| {
+            DomainError::UnknownSale {
+                key: sale.to_string(),
+            }
+        })?;
+        Ok((receipt(&identity, &detail, &key, reprint), detail))
     }
 
     /// Prints the receipt of `sale` on `printer`, or queues it saying why.
@@ -114,11 +126,7 @@ impl Till {
         sale: &str,
         reprint: bool,
     ) -> Result<ReadyReceipt> {
-        let key = receipt_key(self)?;
-        let identity = self.store().identity().clone();
-        let detail = queries::sale_detail(self.reader()?, sale)?
-            .ok_or_else(|| Error::input(format!("no sale {sale} on this till")))?;
-        let mut r = receipt(&identity, &detail, &key, reprint);
+        let (mut r, detail) = self.receipt_of(sale, reprint)?;
         r.open_drawer = config.drawer
             && !reprint
             && !detail.summary.voided
@@ -144,7 +152,7 @@ impl Till {
     pub fn basket_slip_bytes(
         &self,
         config: &PrinterConfig,
-        cart: &crate::domain::cart::Cart,
+        cart: &Cart,
         payload: &str,
         time: &str,
     ) -> Result<Vec<u8>> {

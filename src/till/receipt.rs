@@ -2,10 +2,12 @@
 
 use fairpos_hardware::receipt::{yuan, Receipt, ReceiptLine};
 
-use crate::domain::catalog::{grams_per_unit, milli_text};
-use crate::domain::codes::ReceiptQr;
-use crate::domain::payment::Method;
-use crate::store::queries::SaleDetail;
+use fairpos_domain::cart::Cart;
+use fairpos_domain::catalog::{grams_per_unit, milli_text};
+use fairpos_domain::codes::ReceiptQr;
+use fairpos_domain::payment::Method;
+use fairpos_projection::queries::SaleDetail;
+
 use crate::store::Identity;
 
 /// What a receipt says of `sale`. `key` signs its QR code.
@@ -88,12 +90,7 @@ pub fn receipt(identity: &Identity, sale: &SaleDetail, key: &[u8], reprint: bool
 
 /// The slip a kiosk prints for "pay at the counter": the basket's lines and total, and the
 /// basket's QR code for the till to scan. Not a receipt: nothing is sold yet.
-pub fn basket_slip(
-    identity: &Identity,
-    cart: &crate::domain::cart::Cart,
-    payload: &str,
-    time: &str,
-) -> Receipt {
+pub fn basket_slip(identity: &Identity, cart: &Cart, payload: &str, time: &str) -> Receipt {
     let lines = cart
         .lines()
         .iter()
@@ -119,7 +116,7 @@ pub fn basket_slip(
         title: identity.fair.name.clone(),
         subtitle: "自助机购物单 Basket".into(),
         header: vec![
-            ("自助机 Kiosk".to_string(), identity.device.clone()),
+            ("自助机 Kiosk".to_string(), identity.device.to_string()),
             ("时间".to_string(), time.to_string()),
         ],
         lines,

@@ -12,6 +12,7 @@
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, Automerge, ObjId, ObjType, ReadDoc, ScalarValue, Value, ROOT};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -20,6 +21,7 @@ const DOC_TYPE: &str = "fairpos-catalog";
 
 /// A product as the catalog document holds it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CatalogProduct {
     pub sku: String,
     pub barcode: Option<String>,
@@ -40,6 +42,7 @@ pub struct CatalogProduct {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CatalogStall {
     pub id: String,
     pub name: String,
@@ -47,6 +50,7 @@ pub struct CatalogStall {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CatalogSeller {
     pub id: String,
     pub name: String,
@@ -55,10 +59,40 @@ pub struct CatalogSeller {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CatalogUnit {
     pub tax_id: String,
     pub name: String,
     pub kind: String,
+}
+
+/// An entry of one of the document's sections: a map of scalar fields under its id. Written
+/// and read through its serde form, so its fields are named once, in its struct.
+pub trait Entry: Serialize + DeserializeOwned {
+    /// The section's name in the document.
+    const SECTION: &'static str;
+    /// The field that is the entry's key in the section rather than a field of its map.
+    const ID: &'static str;
+}
+
+impl Entry for CatalogProduct {
+    const SECTION: &'static str = "products";
+    const ID: &'static str = "sku";
+}
+
+impl Entry for CatalogStall {
+    const SECTION: &'static str = "stalls";
+    const ID: &'static str = "id";
+}
+
+impl Entry for CatalogSeller {
+    const SECTION: &'static str = "sellers";
+    const ID: &'static str = "id";
+}
+
+impl Entry for CatalogUnit {
+    const SECTION: &'static str = "units";
+    const ID: &'static str = "tax_id";
 }
 
 /// Everything in a catalog document.
@@ -75,41 +109,60 @@ pub struct CatalogDoc {
     doc: Automerge,
 }
 
-const SECTIONS: [&str; 4] = ["products", "stalls", "sellers", "units"];
+const SECTIONS: [&str; 4] = [
+    CatalogProduct::SECTION,
+    CatalogStall::SECTION,
+    CatalogSeller::SECTION,
+    CatalogUnit::SECTION,
+];
 
-/// An entry of a section as `(field, value)` pairs, to write.
-type Fields = Vec<(&'static str, ScalarValue)>;
-/// An entry of a section as read: its id and `(field, value)` pairs.
-type Entry = (String, Vec<(String, ScalarValue)>);
-
-fn text(s: &str) -> ScalarValue {
-    ScalarValue::Str(s.into())
-}
-
-fn optional(s: &Option<String>) -> ScalarValue {
-    match s {
-        Some(s) => text(s),
-        None => ScalarValue::Null,
+/// An entry's fields as the document holds them: its serde form, but for its id.
+fn to_scalars<E: Entry>(entry: &E) -> Result<(String, Vec<(String, ScalarValue)>)> {
+    let bad = |why: String| Error::Codec(format!("a catalog {}: {why}", E::SECTION));
+    let serde_json::Value::Object(mut map) =
+        serde_json::to_value(entry).map_err(|e| bad(e.to_string()))?
+    else {
+        return Err(bad("not a map".into()));
+    };
+    let id = match map.remove(E::ID) {
+        Some(serde_json::Value::String(id)) => id,
+        _ => return Err(bad(format!("no `{}`", E::ID))),
+    };
+    let mut fields = Vec::with_capacity(map.len());
+    for (field, value) in map {
+        let scalar = match value {
+            serde_json::Value::Null => ScalarValue::Null,
+            serde_json::Value::Bool(b) => ScalarValue::Boolean(b),
+            serde_json::Value::String(s) => ScalarValue::Str(s.into()),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => ScalarValue::Int(i),
+                None => return Err(bad(format!("`{field}` is not a whole number"))),
+            },
+            _ => return Err(bad(format!("`{field}` is not a scalar"))),
+        };
+        fields.push((field, scalar));
     }
+    Ok((id, fields))
 }
 
-fn product_fields(p: &CatalogProduct) -> Fields {
-    vec![
-        ("barcode", optional(&p.barcode)),
-        ("plu", optional(&p.plu)),
-        ("name_zh", text(&p.name_zh)),
-        ("name_en", text(&p.name_en)),
-        ("category", text(&p.category)),
-        ("unit", text(&p.unit)),
-        ("price_fen", ScalarValue::Int(p.price_fen)),
-        ("weighed", ScalarValue::Boolean(p.weighed)),
-        ("county_code", text(&p.county_code)),
-        ("county_name", text(&p.county_name)),
-        ("supplier", text(&p.supplier)),
-        ("cert_no", optional(&p.cert_no)),
-        ("stall", text(&p.stall)),
-        ("stock", ScalarValue::Int(p.stock)),
-    ]
+/// An entry read back from its id and the scalar fields the document holds.
+fn from_scalars<E: Entry>(id: String, fields: Vec<(String, ScalarValue)>) -> Result<E> {
+    let mut map = serde_json::Map::new();
+    for (field, value) in fields {
+        let json = match value {
+            ScalarValue::Str(s) => serde_json::Value::String(s.to_string()),
+            ScalarValue::Int(i) => i.into(),
+            ScalarValue::Uint(u) => u.into(),
+            ScalarValue::Boolean(b) => b.into(),
+            ScalarValue::Null => serde_json::Value::Null,
+            // A kind of value this catalog never writes: the field keeps its default.
+            _ => continue,
+        };
+        map.insert(field, json);
+    }
+    map.insert(E::ID.to_string(), serde_json::Value::String(id));
+    serde_json::from_value(serde_json::Value::Object(map))
+        .map_err(|e| Error::Codec(format!("a catalog {}: {e}", E::SECTION)))
 }
 
 impl CatalogDoc {
@@ -186,14 +239,11 @@ impl CatalogDoc {
         }
     }
 
-    /// Writes entries into `section` in one change, touching only the fields that differ.
-    fn upsert(
-        &mut self,
-        section: &str,
-        entries: Vec<(String, Fields)>,
-        at_ms: i64,
-    ) -> Result<usize> {
-        let obj = self.section(section)?;
+    /// Creates or updates entries of their section in one change, touching only the fields
+    /// that differ; returns how many fields changed.
+    pub fn put<E: Entry>(&mut self, entries: &[E], at_ms: i64) -> Result<usize> {
+        let obj = self.section(E::SECTION)?;
+        let entries = entries.iter().map(to_scalars).collect::<Result<Vec<_>>>()?;
         let key = self.key.clone();
         let am = |e| Error::automerge(&key, e);
         let mut changed = 0;
@@ -204,15 +254,15 @@ impl CatalogDoc {
                 _ => tx.put_object(&obj, id.as_str(), ObjType::Map).map_err(am)?,
             };
             for (field, value) in fields {
-                let current = tx
-                    .get(&entry, field)
-                    .map_err(am)?
-                    .and_then(|(v, _)| match v {
-                        Value::Scalar(s) => Some(s.into_owned()),
-                        _ => None,
-                    });
+                let current =
+                    tx.get(&entry, field.as_str())
+                        .map_err(am)?
+                        .and_then(|(v, _)| match v {
+                            Value::Scalar(s) => Some(s.into_owned()),
+                            _ => None,
+                        });
                 if current.as_ref() != Some(&value) {
-                    tx.put(&entry, field, value).map_err(am)?;
+                    tx.put(&entry, field.as_str(), value).map_err(am)?;
                     changed += 1;
                 }
             }
@@ -221,55 +271,9 @@ impl CatalogDoc {
         Ok(changed)
     }
 
-    /// Creates or updates products; returns how many fields changed.
-    pub fn put_products(&mut self, products: &[CatalogProduct], at_ms: i64) -> Result<usize> {
-        let entries = products
-            .iter()
-            .map(|p| (p.sku.clone(), product_fields(p)))
-            .collect();
-        self.upsert("products", entries, at_ms)
-    }
-
-    pub fn put_stalls(&mut self, stalls: &[CatalogStall], at_ms: i64) -> Result<usize> {
-        let entries = stalls
-            .iter()
-            .map(|s| {
-                let f: Fields = vec![("name", text(&s.name)), ("team", text(&s.team))];
-                (s.id.clone(), f)
-            })
-            .collect();
-        self.upsert("stalls", entries, at_ms)
-    }
-
-    pub fn put_sellers(&mut self, sellers: &[CatalogSeller], at_ms: i64) -> Result<usize> {
-        let entries = sellers
-            .iter()
-            .map(|s| {
-                let f: Fields = vec![
-                    ("name", text(&s.name)),
-                    ("team", text(&s.team)),
-                    ("stall", text(&s.stall)),
-                ];
-                (s.id.clone(), f)
-            })
-            .collect();
-        self.upsert("sellers", entries, at_ms)
-    }
-
-    pub fn put_units(&mut self, units: &[CatalogUnit], at_ms: i64) -> Result<usize> {
-        let entries = units
-            .iter()
-            .map(|u| {
-                let f: Fields = vec![("name", text(&u.name)), ("kind", text(&u.kind))];
-                (u.tax_id.clone(), f)
-            })
-            .collect();
-        self.upsert("units", entries, at_ms)
-    }
-
-    /// Every entry of `section` as `(id, field -> value)`.
-    fn read(&self, section: &str) -> Result<Vec<Entry>> {
-        let obj = self.section(section)?;
+    /// Every entry of a section.
+    pub fn entries<E: Entry>(&self) -> Result<Vec<E>> {
+        let obj = self.section(E::SECTION)?;
         let mut out = Vec::new();
         for id in self.doc.keys(&obj) {
             let Ok(Some((Value::Object(ObjType::Map), entry))) = self.doc.get(&obj, id.as_str())
@@ -282,87 +286,17 @@ impl CatalogDoc {
                     fields.push((field, s.into_owned()));
                 }
             }
-            out.push((id, fields));
+            out.push(from_scalars(id, fields)?);
         }
         Ok(out)
     }
 
     pub fn contents(&self) -> Result<CatalogContents> {
-        let get = |fields: &[(String, ScalarValue)], name: &str| -> Option<ScalarValue> {
-            fields
-                .iter()
-                .find(|(f, _)| f == name)
-                .map(|(_, v)| v.clone())
-        };
-        let s = |fields: &[(String, ScalarValue)], name: &str| -> String {
-            get(fields, name)
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
-        };
-        let o = |fields: &[(String, ScalarValue)], name: &str| -> Option<String> {
-            get(fields, name).and_then(|v| v.as_str().map(str::to_string))
-        };
-        let i = |fields: &[(String, ScalarValue)], name: &str| -> i64 {
-            match get(fields, name) {
-                Some(ScalarValue::Int(n)) => n,
-                Some(ScalarValue::Uint(n)) => n as i64,
-                _ => 0,
-            }
-        };
-        let products = self
-            .read("products")?
-            .into_iter()
-            .map(|(sku, f)| CatalogProduct {
-                sku,
-                barcode: o(&f, "barcode"),
-                plu: o(&f, "plu"),
-                name_zh: s(&f, "name_zh"),
-                name_en: s(&f, "name_en"),
-                category: s(&f, "category"),
-                unit: s(&f, "unit"),
-                price_fen: i(&f, "price_fen"),
-                weighed: matches!(get(&f, "weighed"), Some(ScalarValue::Boolean(true))),
-                county_code: s(&f, "county_code"),
-                county_name: s(&f, "county_name"),
-                supplier: s(&f, "supplier"),
-                cert_no: o(&f, "cert_no"),
-                stall: s(&f, "stall"),
-                stock: i(&f, "stock"),
-            })
-            .collect();
-        let stalls = self
-            .read("stalls")?
-            .into_iter()
-            .map(|(id, f)| CatalogStall {
-                id,
-                name: s(&f, "name"),
-                team: s(&f, "team"),
-            })
-            .collect();
-        let sellers = self
-            .read("sellers")?
-            .into_iter()
-            .map(|(id, f)| CatalogSeller {
-                id,
-                name: s(&f, "name"),
-                team: s(&f, "team"),
-                stall: s(&f, "stall"),
-            })
-            .collect();
-        let units = self
-            .read("units")?
-            .into_iter()
-            .map(|(tax_id, f)| CatalogUnit {
-                tax_id,
-                name: s(&f, "name"),
-                kind: s(&f, "kind"),
-            })
-            .collect();
         Ok(CatalogContents {
-            products,
-            stalls,
-            sellers,
-            units,
+            products: self.entries()?,
+            stalls: self.entries()?,
+            sellers: self.entries()?,
+            units: self.entries()?,
         })
     }
 }
@@ -385,12 +319,12 @@ mod tests {
     #[test]
     fn replicas_from_one_genesis_merge_edits_of_different_fields() {
         let mut hq = CatalogDoc::create("catalog/f", "f", ActorId::random(), 0).unwrap();
-        hq.put_products(&[product("A", 100)], 0).unwrap();
+        hq.put(&[product("A", 100)], 0).unwrap();
         let mut other = CatalogDoc::load("catalog/f", "f", &hq.save()).unwrap();
         other.set_actor(ActorId::random());
         // HQ changes the price; the other replica adds a product.
-        hq.put_products(&[product("A", 120)], 1).unwrap();
-        other.put_products(&[product("B", 50)], 1).unwrap();
+        hq.put(&[product("A", 120)], 1).unwrap();
+        other.put(&[product("B", 50)], 1).unwrap();
         hq.automerge_mut().merge(other.automerge_mut()).unwrap();
         let c = hq.contents().unwrap();
         let prices: Vec<(String, i64)> = c
@@ -400,7 +334,7 @@ mod tests {
             .collect();
         assert_eq!(prices, vec![("A".into(), 120), ("B".into(), 50)]);
         // Writing the same values again changes nothing.
-        assert_eq!(hq.put_products(&[product("A", 120)], 2).unwrap(), 0);
+        assert_eq!(hq.put(&[product("A", 120)], 2).unwrap(), 0);
     }
 
     #[test]

@@ -22,9 +22,39 @@ pub enum Error {
     },
     #[error("ledger record cannot be written: {0}")]
     Encode(#[source] serde_json::Error),
+    /// A catalog entry or a wire message that does not have the shape it must.
+    #[error("{0}")]
+    Codec(String),
+    #[error("bad headquarters URL {url}: {why}")]
+    BadUrl { url: String, why: String },
+    #[error("headquarters unreachable at {url}: {why}")]
+    Unreachable { url: String, why: String },
+    /// Headquarters turned the credentials or the request down (401, 403).
+    #[error("headquarters refused: {0}")]
+    Refused(String),
+    #[error("headquarters answered {status}: {why}")]
+    Answered { status: String, why: String },
+    #[error("{url}: unexpected answer: {why}")]
+    Unexpected { url: String, why: String },
+    #[error("headquarters did not {what} within {secs} s")]
+    Timeout { what: String, secs: u64 },
+    #[error("samod: {0}")]
+    Samod(String),
 }
 
 impl Error {
+    /// Whether retrying cannot mend it: the input itself is wrong.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, Error::BadUrl { .. })
+    }
+
+    pub fn unreachable(url: &str, why: impl std::fmt::Display) -> Error {
+        Error::Unreachable {
+            url: url.to_string(),
+            why: why.to_string(),
+        }
+    }
+
     pub fn automerge(key: &str, source: automerge::AutomergeError) -> Error {
         Error::Automerge {
             key: key.to_string(),

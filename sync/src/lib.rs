@@ -7,16 +7,23 @@
 //! the SQL rows the record projects into, so the sale and its ledger change are durable
 //! together or not at all.
 //!
+//! The protocol between a till (or hub) and headquarters lives here too: its HTTP routes and
+//! bodies ([`protocol`]), a client of them ([`client`]), and the samod session over
+//! WebSocket ([`net`]). Domain values cross into wire types only through [`convert`].
+//!
 //! Key types: [`Record`] (the wire format), [`LedgerId`], [`LedgerDoc`], and the
 //! [`storage`] functions.
 
 pub mod bundle;
 pub mod catalog;
+pub mod client;
+pub mod convert;
 mod error;
 pub mod ids;
 pub mod keys;
 pub mod ledger;
 pub mod net;
+pub mod protocol;
 pub mod record;
 pub mod samod_storage;
 pub mod storage;

@@ -1,13 +1,22 @@
 //! The till's (and a hub's) way to headquarters: a samod [`Dialer`](samod::Dialer) over a
-//! plain WebSocket (`ws://`), the credentials in the URL's `token` query parameter, as
-//! automerge-repo's own clients can send them. TLS (`wss://`) is not built in: put
-//! headquarters behind a TLS-terminating proxy and tunnel, or sync over the LAN or a bundle.
+//! WebSocket, the credentials in the URL's `token` query parameter, as automerge-repo's own
+//! clients can send them; a session's repo seeded with copies of the documents; and a peek
+//! at a message's kind and document, for headquarters to see who sends what.
+
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::{SinkExt, StreamExt};
-use samod::{DialError, Dialer, Transport};
+use samod::storage::{InMemoryStorage, Storage, StorageKey};
+use samod::{
+    BackoffConfig, ConnectionId, DialError, Dialer, DialerHandle, DocumentId, PeerId, Repo,
+    ShareConfig, Transport,
+};
 use tokio_tungstenite::tungstenite::{self, Message};
 use url::Url;
+
+use crate::protocol::route;
+use crate::{Error, Result};
 
 /// Why a dial will not succeed however often it is tried.
 #[derive(Debug, thiserror::Error)]
@@ -19,13 +28,84 @@ pub struct WsDialer {
 }
 
 impl WsDialer {
-    /// Dials `base` (`ws://host:port`) at `/sync` with `token`.
+    /// Dials headquarters at `base` (`http://host:port`; `https` becomes `wss`) at its sync
+    /// route with `token`.
     pub fn new(base: &Url, token: &str) -> WsDialer {
         let mut url = base.clone();
-        url.set_path("/sync");
+        let scheme = if base.scheme() == "https" {
+            "wss"
+        } else {
+            "ws"
+        };
+        // Only special schemes switch among themselves; http(s) to ws(s) always does.
+        let _ = url.set_scheme(scheme);
+        url.set_path(route::SYNC);
         url.query_pairs_mut().clear().append_pair("token", token);
         WsDialer { url }
     }
+}
+
+/// A samod repo for one session, holding copies of `docs`, speaking as `peer`, sharing as
+/// `decide(document, remote peer)` says.
+pub async fn seeded_repo(
+    docs: &[(DocumentId, Vec<u8>)],
+    peer: &str,
+    decide: impl Fn(&DocumentId, &str) -> ShareConfig + Clone + Send + 'static,
+) -> Result<Repo> {
+    let store = InMemoryStorage::new();
+    for (id, bytes) in docs {
+        let key = StorageKey::from_parts([id.to_string().as_str(), "snapshot", "local"])
+            .map_err(|_| Error::Samod("bad storage key".into()))?;
+        store.put(key, bytes.clone()).await;
+    }
+    Ok(Repo::build_tokio()
+        .with_storage(store)
+        .with_peer_id(PeerId::from(peer))
+        .with_share_policy(move |doc: DocumentId, remote: PeerId| {
+            futures::stream::iter([decide(&doc, &remote.to_string())])
+        })
+        .load()
+        .await)
+}
+
+/// Runs `f`, or says which step headquarters did not finish within `limit`.
+pub async fn within<T>(
+    what: &str,
+    limit: Duration,
+    f: impl std::future::Future<Output = T>,
+) -> Result<T> {
+    tokio::time::timeout(limit, f)
+        .await
+        .map_err(|_| Error::Timeout {
+            what: what.to_string(),
+            secs: limit.as_secs(),
+        })
+}
+
+/// Dials the sync route of headquarters at `base` with `token` and waits for the
+/// connection.
+pub async fn dial(
+    repo: &Repo,
+    base: &Url,
+    token: &str,
+    limit: Duration,
+) -> Result<(DialerHandle<Refused>, ConnectionId)> {
+    let backoff = BackoffConfig {
+        initial_delay: Duration::from_millis(100),
+        max_delay: Duration::from_secs(2),
+        max_retries: Some(3),
+    };
+    let shown = base.as_str().trim_end_matches('/').to_string();
+    let dialer = repo
+        .dial(backoff, std::sync::Arc::new(WsDialer::new(base, token)))
+        .map_err(|e| Error::Samod(e.to_string()))?;
+    if let Err(e) = within("answer", limit, dialer.established()).await? {
+        return Err(Error::unreachable(&shown, e));
+    }
+    let conn = dialer
+        .connection_id()
+        .ok_or_else(|| Error::unreachable(&shown, "the connection closed"))?;
+    Ok((dialer, conn))
 }
 
 /// samod's messages as binary WebSocket frames over a connected socket.

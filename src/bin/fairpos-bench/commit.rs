@@ -8,9 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use fairpos::domain::payment::Tender;
-use fairpos::domain::Fen;
-use fairpos::till::{records, Order, Till, LOOSE_CHANGES_BEFORE_COMPACTION};
+use fairpos::till::{Order, Till, LOOSE_CHANGES_BEFORE_COMPACTION};
+use fairpos_domain::payment::Tender;
+use fairpos_domain::Fen;
+use fairpos_sync::convert as records;
 use rusqlite::{params, Connection};
 
 use crate::measure::{fresh_dir, ms, p50, p99, random_cart, Lcg};

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use fairpos::domain::cart::Cart;
-use fairpos::domain::catalog::Catalog;
+use fairpos_domain::cart::Cart;
+use fairpos_domain::catalog::Catalog;
 
 /// A small deterministic generator, so every run sells the same carts.
 pub struct Lcg(pub u64);

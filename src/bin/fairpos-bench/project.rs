@@ -14,14 +14,14 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, FixedOffset};
-use fairpos::catalog_csv::{self, demo};
-use fairpos::domain::catalog::Catalog;
-use fairpos::domain::payment::Tender;
-use fairpos::domain::sale::{self, Buyer, SaleContext, Seller, Unit};
-use fairpos::hq::project::{self, Outcome, Projector};
-use fairpos::hq::{catalog, reconcile, Hq};
-use fairpos::report::{self, Dimension};
-use fairpos::till::records;
+use fairpos_domain::catalog::Catalog;
+use fairpos_domain::payment::Tender;
+use fairpos_domain::sale::{self, Buyer, SaleContext, Seller, Unit};
+use fairpos_domain::{catalog_csv, demo};
+use fairpos_hq::project::{self, Outcome, Projector};
+use fairpos_hq::{catalog, reconcile, Founding, Hq};
+use fairpos_projection::report::{self, Dimension};
+use fairpos_sync::convert as records;
 use fairpos_sync::ids::document_id;
 use fairpos_sync::record::ShiftOpenRecord;
 use fairpos_sync::samod::DocumentId;
@@ -72,7 +72,7 @@ impl Fair {
         let context = SaleContext {
             id: fairpos::till::new_id(),
             seq: n,
-            device: till.device.clone(),
+            device: fairpos_domain::DeviceCode::parse(&till.device)?,
             stall: till.stall.clone(),
             shift: till.shift.clone(),
             at,
@@ -162,11 +162,17 @@ pub fn run(tills: usize, sales: usize, new: usize, dir: Option<PathBuf>) -> Benc
         return Err("--tills and --sales must be at least 1".into());
     }
     let dir = fresh_dir("project", dir)?;
-    let hq = Hq::init(&dir, demo::FAIR_TOML, "bench-password")?;
+    let hq = Hq::init(
+        &dir,
+        demo::FAIR_TOML,
+        Founding::Hq {
+            organizer_password: "bench-password",
+        },
+    )?;
     catalog::import_demo(&hq)?;
     let offset = hq.fair.utc_offset;
     let mut fair = Fair {
-        catalog: Catalog::new(catalog_csv::demo_products()?)?,
+        catalog: Catalog::new(demo::products()?)?,
         sellers: catalog_csv::parse_sellers("sellers.csv", demo::SELLERS_CSV)?,
         units: catalog_csv::parse_units("units.csv", demo::UNITS_CSV)?,
         start: DateTime::parse_from_rfc3339("2026-11-22T09:00:00+08:00")?.with_timezone(&offset),

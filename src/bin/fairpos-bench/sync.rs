@@ -4,16 +4,16 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use fairpos::domain::payment::Tender;
-use fairpos::domain::Fen;
 use fairpos::till::Order;
+use fairpos_domain::payment::Tender;
+use fairpos_domain::Fen;
 
 use crate::measure::{fresh_dir, random_cart, start, Lcg};
 
 pub fn run(sales: usize, dir: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
-    use fairpos::catalog_csv::demo;
-    use fairpos::hq::{catalog, devices, Hq};
     use fairpos::uplink;
+    use fairpos_domain::demo;
+    use fairpos_hq::{catalog, devices, Founding, Hq};
     use fairpos_sync::ids::document_id;
     use fairpos_sync::samod::ShareConfig;
 
@@ -28,7 +28,13 @@ pub fn run(sales: usize, dir: Option<PathBuf>) -> Result<(), Box<dyn std::error:
     std::fs::create_dir_all(&dir)?;
 
     // Headquarters, served by the real binary.
-    let hq = Hq::init(&dir.join("hq"), demo::FAIR_TOML, "bench-password")?;
+    let hq = Hq::init(
+        &dir.join("hq"),
+        demo::FAIR_TOML,
+        Founding::Hq {
+            organizer_password: "bench-password",
+        },
+    )?;
     catalog::import_demo(&hq)?;
     let code = devices::add_device(&hq, "T01", "S01", false)?;
     drop(hq);
@@ -115,18 +121,14 @@ pub fn run(sales: usize, dir: Option<PathBuf>) -> Result<(), Box<dyn std::error:
     eprintln!("pushing to the npm sync server");
     let runtime = tokio::runtime::Runtime::new()?;
     let js_ms = runtime.block_on(async {
-        let repo = uplink::seeded_repo(&seeds, &format!("device:{device}"), |_, _| {
+        let repo = fairpos_sync::net::seeded_repo(&seeds, &format!("device:{device}"), |_, _| {
             ShareConfig::read_only()
         })
         .await?;
         let t = Instant::now();
-        let (_dialer, conn) = uplink::dial(
-            &repo,
-            &format!("http://127.0.0.1:{port}"),
-            "-",
-            Duration::from_secs(30),
-        )
-        .await?;
+        let base = url::Url::parse(&format!("http://127.0.0.1:{port}"))?;
+        let (_dialer, conn) =
+            fairpos_sync::net::dial(&repo, &base, "-", Duration::from_secs(30)).await?;
         for (id, _) in &seeds {
             let handle = repo
                 .find(id.clone())

@@ -11,15 +11,15 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use fairpos::catalog_csv::{self, CatalogRow};
 use fairpos::config::Config;
-use fairpos::domain::cart::Cart;
-use fairpos::domain::codes::gs1_check_digit;
-use fairpos::domain::payment::Tender;
-use fairpos::domain::Fen;
 use fairpos::gui::services::Services;
 use fairpos::gui::till_app;
 use fairpos::till::{Order, Till};
+use fairpos_domain::cart::Cart;
+use fairpos_domain::catalog_csv::CatalogRow;
+use fairpos_domain::codes::gs1_check_digit;
+use fairpos_domain::payment::Tender;
+use fairpos_domain::Fen;
 use slint::platform::software_renderer::{MinimalSoftwareWindow, RepaintBufferType, Rgb565Pixel};
 use slint::platform::{Platform, WindowAdapter};
 use slint::ComponentHandle;
@@ -69,7 +69,7 @@ fn frame(window: &MinimalSoftwareWindow, buffer: &mut [Rgb565Pixel]) {
 
 /// 5 000 products made from the demo fair's 35: unique SKUs, EAN-13 barcodes and PLUs.
 fn products() -> BenchResult<Vec<CatalogRow>> {
-    let demo = catalog_csv::demo_products()?;
+    let demo = fairpos_domain::demo::products()?;
     Ok((0..5000)
         .map(|i| {
             let mut p = demo[i % demo.len()].clone();
@@ -201,7 +201,7 @@ pub fn run(sales: usize, scans: usize, dir: Option<PathBuf>) -> BenchResult<()> 
         ctl.sign_in();
     }
     let mut buffer = vec![Rgb565Pixel::default(); (WIDTH * HEIGHT) as usize];
-    app.render(fairpos::gui::controller::Changed {
+    app.render(fairpos::gui::till::Changed {
         products: true,
         units: false,
     });

@@ -1,0 +1,244 @@
+//! Products as the fair sells them, and the lookups a till needs.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::money::Fen;
+use crate::DomainError;
+
+/// A product. Its serde form (`--json` output) names its fields as the fair's catalog file
+/// does, with money in integer fen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Product {
+    pub sku: String,
+    /// EAN-13 (UPC-A stored with a leading zero, EAN-8 as is); none for weighed goods.
+    pub barcode: Option<String>,
+    /// Price look-up number of weighed goods, as printed in scale labels.
+    pub plu: Option<String>,
+    pub name_zh: String,
+    pub name_en: String,
+    pub category: String,
+    /// Sales unit: 盒, 袋, ... or, for weighed goods, 斤, kg, ...
+    pub unit: String,
+    /// Per piece, or per `unit` for weighed goods.
+    #[serde(rename = "price_fen")]
+    pub price: Fen,
+    pub weighed: bool,
+    /// GB/T 2260 county code and name of origin.
+    #[serde(rename = "origin_county_code")]
+    pub county_code: String,
+    #[serde(rename = "origin_county_name")]
+    pub county_name: String,
+    pub supplier: String,
+    /// Poverty-alleviation product certificate.
+    pub cert_no: Option<String>,
+    pub stall: String,
+}
+
+/// A stall of the fair and the competition team it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stall {
+    pub id: String,
+    pub name: String,
+    pub team: String,
+}
+
+/// Grams in one weight unit; `None` for units that are not weights.
+pub fn grams_per_unit(unit: &str) -> Option<i64> {
+    match unit.trim() {
+        "斤" => Some(500),
+        "两" => Some(50),
+        "kg" | "KG" | "Kg" | "公斤" | "千克" => Some(1000),
+        "g" | "克" => Some(1),
+        _ => None,
+    }
+}
+
+impl Product {
+    /// Grams per sales unit of a weighed product.
+    pub fn grams_per_unit(&self) -> Option<i64> {
+        if self.weighed {
+            grams_per_unit(&self.unit)
+        } else {
+            None
+        }
+    }
+
+    /// Stock in base quantity (pieces, or grams for weighed goods) from a count in the
+    /// product's own unit, which may carry up to three decimals for weighed goods.
+    pub fn base_qty_from_units(&self, text: &str) -> Result<i64, String> {
+        match self.grams_per_unit() {
+            Some(g) => parse_milli(text)
+                .map(|milli| (milli * g + 500) / 1000)
+                .ok_or_else(|| format!("{text:?} is not a number with at most 3 decimals")),
+            None => text
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| format!("{text:?} is not a whole number")),
+        }
+    }
+
+    /// Base quantity (pieces or grams) written in the product's unit: `12`, `297.5`.
+    pub fn units_text(&self, base: i64) -> String {
+        match self.grams_per_unit() {
+            Some(g) => milli_text(base * 1000 / g),
+            None => base.to_string(),
+        }
+    }
+
+    /// Checks what a catalog row must satisfy beyond its types.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.sku.trim().is_empty() {
+            return Err("sku is empty".into());
+        }
+        if self.sku.contains('*') || self.sku.chars().any(char::is_whitespace) {
+            return Err(format!("sku {:?} must not contain '*' or spaces", self.sku));
+        }
+        if self.name_zh.trim().is_empty() {
+            return Err("name_zh is empty".into());
+        }
+        if self.weighed {
+            if self.grams_per_unit().is_none() {
+                return Err(format!(
+                    "weighed product has unit {:?}; use 斤, 两, kg, 公斤, 千克, g or 克",
+                    self.unit
+                ));
+            }
+            if self.plu.is_none() {
+                return Err("weighed product has no plu".into());
+            }
+        } else if self.barcode.is_none() {
+            // Fine: sold by SKU from the touchscreen.
+        }
+        if let Some(plu) = &self.plu {
+            if plu.is_empty() || !plu.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!("plu {plu:?} is not digits"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses a non-negative decimal with at most three places into thousandths.
+pub fn parse_milli(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
+    if whole.is_empty()
+        || whole.len() > 12
+        || frac.len() > 3
+        || (t.contains('.') && frac.is_empty())
+        || !whole
+            .bytes()
+            .chain(frac.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let mut milli = whole.parse::<i64>().ok()? * 1000;
+    for (i, b) in frac.bytes().enumerate() {
+        milli += i64::from(b - b'0') * 10_i64.pow(2 - i as u32);
+    }
+    Some(milli)
+}
+
+/// Thousandths written as a short decimal: 1500 -> `1.5`, -250 -> `-0.25`.
+pub fn milli_text(milli: i64) -> String {
+    let sign = if milli < 0 { "-" } else { "" };
+    let abs = milli.unsigned_abs();
+    let frac = abs % 1000;
+    if frac == 0 {
+        format!("{sign}{}", abs / 1000)
+    } else {
+        let f = format!("{frac:03}");
+        format!("{sign}{}.{}", abs / 1000, f.trim_end_matches('0'))
+    }
+}
+
+/// The products of a till, indexed for scanning.
+#[derive(Clone, Debug, Default)]
+pub struct Catalog {
+    products: Vec<Product>,
+    by_sku: HashMap<String, usize>,
+    by_barcode: HashMap<String, usize>,
+    by_plu: HashMap<String, usize>,
+}
+
+impl Catalog {
+    /// Indexes `products`; SKUs, barcodes and PLUs must each be unique.
+    pub fn new(products: Vec<Product>) -> Result<Catalog, DomainError> {
+        let mut catalog = Catalog {
+            products: Vec::with_capacity(products.len()),
+            ..Catalog::default()
+        };
+        for p in products {
+            let i = catalog.products.len();
+            let dup = |what: &str, value: &str| {
+                DomainError::BadCatalog(format!("{what} {value} is used by two products"))
+            };
+            if catalog.by_sku.insert(p.sku.clone(), i).is_some() {
+                return Err(dup("sku", &p.sku));
+            }
+            if let Some(b) = &p.barcode {
+                if catalog.by_barcode.insert(b.clone(), i).is_some() {
+                    return Err(dup("barcode", b));
+                }
+            }
+            if let Some(plu) = &p.plu {
+                if catalog.by_plu.insert(plu.clone(), i).is_some() {
+                    return Err(dup("plu", plu));
+                }
+            }
+            catalog.products.push(p);
+        }
+        Ok(catalog)
+    }
+
+    pub fn products(&self) -> &[Product] {
+        &self.products
+    }
+
+    pub fn by_sku(&self, sku: &str) -> Option<&Product> {
+        self.by_sku.get(sku).map(|&i| &self.products[i])
+    }
+
+    pub fn by_barcode(&self, barcode: &str) -> Option<&Product> {
+        self.by_barcode.get(barcode).map(|&i| &self.products[i])
+    }
+
+    /// PLUs match by value, so `10021` and `010021` are the same look-up.
+    pub fn by_plu(&self, plu: &str) -> Option<&Product> {
+        if let Some(&i) = self.by_plu.get(plu) {
+            return Some(&self.products[i]);
+        }
+        let trimmed = plu.trim_start_matches('0');
+        self.products
+            .iter()
+            .find(|p| p.plu.as_deref().map(|x| x.trim_start_matches('0')) == Some(trimmed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_in_thousandths() {
+        assert_eq!(parse_milli("1.5"), Some(1500));
+        assert_eq!(parse_milli("0.125"), Some(125));
+        assert_eq!(parse_milli("300"), Some(300_000));
+        assert_eq!(parse_milli("1.2345"), None);
+        assert_eq!(parse_milli("-1"), None);
+        assert_eq!(milli_text(1500), "1.5");
+        assert_eq!(milli_text(297_532), "297.532");
+        assert_eq!(milli_text(-250), "-0.25");
+        assert_eq!(milli_text(3000), "3");
+    }
+
+    #[test]
+    fn weight_units() {
+        assert_eq!(grams_per_unit("斤"), Some(500));
+        assert_eq!(grams_per_unit("kg"), Some(1000));
+        assert_eq!(grams_per_unit("盒"), None);
+    }
+}

@@ -1,0 +1,375 @@
+//! CSV files of a fair: catalog, stalls, sellers and purchasing units. Columns are found by
+//! header name, a file is taken whole or not at all, and every refusal names the file line.
+
+use std::collections::HashMap;
+
+use crate::catalog::{Product, Stall};
+use crate::codes::{parse_credit_code, parse_gtin};
+use crate::money::Fen;
+use crate::sale::{Seller, Unit};
+use crate::DomainError;
+
+/// A catalog row: the product and its stock on hand (pieces or grams).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CatalogRow {
+    pub product: Product,
+    pub stock: i64,
+}
+
+/// The columns of a catalog file, in the order `export` writes them.
+pub const CATALOG_COLUMNS: [&str; 15] = [
+    "sku",
+    "barcode",
+    "plu",
+    "name_zh",
+    "name_en",
+    "category",
+    "unit",
+    "price_yuan",
+    "weighed",
+    "origin_county_code",
+    "origin_county_name",
+    "supplier",
+    "cert_no",
+    "stall",
+    "stock",
+];
+
+/// Rows of a CSV file with their header, looked up by column name.
+struct Table<'a> {
+    file: &'a str,
+    columns: HashMap<String, usize>,
+    rows: Vec<(u64, csv::StringRecord)>,
+}
+
+impl<'a> Table<'a> {
+    fn read(file: &'a str, text: &str, required: &[&str]) -> Result<Table<'a>, DomainError> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(false)
+            .from_reader(text.as_bytes());
+        let bad_csv = |why: String| DomainError::BadCsv {
+            file: file.to_string(),
+            why,
+        };
+        let headers = reader
+            .headers()
+            .map_err(|e| bad_csv(e.to_string()))?
+            .clone();
+        let mut columns = HashMap::new();
+        for (i, h) in headers.iter().enumerate() {
+            let name = h.trim().to_ascii_lowercase();
+            if !name.is_empty() && columns.insert(name.clone(), i).is_some() {
+                return Err(bad_csv(format!(
+                    "column {name} appears twice in the header"
+                )));
+            }
+        }
+        for r in required {
+            if !columns.contains_key(*r) {
+                return Err(bad_csv(format!("no column named {r} in the header")));
+            }
+        }
+        let mut rows = Vec::new();
+        for record in reader.records() {
+            let record = record.map_err(|e| {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let why = match e.kind() {
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => {
+                        format!("{len} fields, the header has {expected_len}")
+                    }
+                    csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".to_string(),
+                    _ => e.to_string(),
+                };
+                DomainError::BadCsvRow {
+                    file: file.to_string(),
+                    line,
+                    why,
+                }
+            })?;
+            let line = record.position().map(|p| p.line()).unwrap_or(0);
+            if record.iter().all(|f| f.trim().is_empty()) {
+                continue;
+            }
+            rows.push((line, record));
+        }
+        Ok(Table {
+            file,
+            columns,
+            rows,
+        })
+    }
+
+    fn get<'r>(&self, record: &'r csv::StringRecord, column: &str) -> &'r str {
+        self.columns
+            .get(column)
+            .and_then(|&i| record.get(i))
+            .map(str::trim)
+            .unwrap_or("")
+    }
+
+    fn row_error(&self, line: u64, why: String) -> DomainError {
+        DomainError::BadCsvRow {
+            file: self.file.to_string(),
+            line,
+            why,
+        }
+    }
+}
+
+fn optional(text: &str) -> Option<String> {
+    (!text.is_empty()).then(|| text.to_string())
+}
+
+fn parse_bool(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "" | "false" | "0" | "no" | "n" | "否" => Some(false),
+        "true" | "1" | "yes" | "y" | "是" => Some(true),
+        _ => None,
+    }
+}
+
+fn required(
+    table: &Table,
+    line: u64,
+    record: &csv::StringRecord,
+    column: &str,
+) -> Result<String, DomainError> {
+    let v = table.get(record, column);
+    if v.is_empty() {
+        return Err(table.row_error(line, format!("{column} is empty")));
+    }
+    Ok(v.to_string())
+}
+
+/// Reads a catalog CSV. `file` names it in error messages.
+pub fn parse_catalog(file: &str, text: &str) -> Result<Vec<CatalogRow>, DomainError> {
+    let table = Table::read(file, text, &["sku", "name_zh", "unit", "price_yuan"])?;
+    let mut out: Vec<CatalogRow> = Vec::with_capacity(table.rows.len());
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    for (line, record) in &table.rows {
+        let line = *line;
+        let err = |why: String| table.row_error(line, why);
+        let get = |c: &str| table.get(record, c);
+        let barcode = match get("barcode") {
+            "" => None,
+            code => match parse_gtin(code) {
+                Ok(Some(gtin)) => Some(gtin.catalog_form()),
+                Ok(None) => {
+                    return Err(err(format!(
+                        "barcode {code:?} is not an EAN-13, EAN-8 or UPC-A"
+                    )))
+                }
+                Err(e) => return Err(err(e.to_string())),
+            },
+        };
+        let price_text = get("price_yuan");
+        let price = Fen::parse_yuan(price_text).map_err(|e| err(format!("price_yuan: {e}")))?;
+        let weighed = parse_bool(get("weighed"))
+            .ok_or_else(|| err(format!("weighed {:?} is not true or false", get("weighed"))))?;
+        let product = Product {
+            sku: required(&table, line, record, "sku")?,
+            barcode,
+            plu: optional(get("plu")),
+            name_zh: required(&table, line, record, "name_zh")?,
+            name_en: get("name_en").to_string(),
+            category: get("category").to_string(),
+            unit: required(&table, line, record, "unit")?,
+            price,
+            weighed,
+            county_code: get("origin_county_code").to_string(),
+            county_name: get("origin_county_name").to_string(),
+            supplier: get("supplier").to_string(),
+            cert_no: optional(get("cert_no")),
+            stall: get("stall").to_string(),
+        };
+        product.validate().map_err(err)?;
+        let stock = match get("stock") {
+            "" => 0,
+            s => product
+                .base_qty_from_units(s)
+                .map_err(|why| err(format!("stock: {why}")))?,
+        };
+        let mut keys = vec![format!("sku {}", product.sku)];
+        keys.extend(product.barcode.iter().map(|b| format!("barcode {b}")));
+        keys.extend(product.plu.iter().map(|p| format!("plu {p}")));
+        for key in keys {
+            if let Some(first) = seen.insert(key.clone(), line) {
+                return Err(err(format!("{key} is already used on line {first}")));
+            }
+        }
+        out.push(CatalogRow { product, stock });
+    }
+    Ok(out)
+}
+
+/// Writes a catalog CSV with the standard columns.
+pub fn write_catalog(rows: &[CatalogRow]) -> Result<Vec<u8>, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(CATALOG_COLUMNS)?;
+    for CatalogRow { product: p, stock } in rows {
+        let price = p.price.to_string();
+        let stock = p.units_text(*stock);
+        w.write_record([
+            p.sku.as_str(),
+            p.barcode.as_deref().unwrap_or(""),
+            p.plu.as_deref().unwrap_or(""),
+            &p.name_zh,
+            &p.name_en,
+            &p.category,
+            &p.unit,
+            &price,
+            if p.weighed { "true" } else { "false" },
+            &p.county_code,
+            &p.county_name,
+            &p.supplier,
+            p.cert_no.as_deref().unwrap_or(""),
+            &p.stall,
+            &stock,
+        ])?;
+    }
+    w.into_inner().map_err(|e| e.into_error().into())
+}
+
+fn unique_ids<'t, T>(
+    table: &Table<'t>,
+    rows: Vec<(u64, T)>,
+    id: impl Fn(&T) -> &str,
+) -> Result<Vec<T>, DomainError> {
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for (line, row) in rows {
+        if let Some(first) = seen.insert(id(&row).to_string(), line) {
+            return Err(table.row_error(
+                line,
+                format!("{} is already used on line {first}", id(&row)),
+            ));
+        }
+        out.push(row);
+    }
+    Ok(out)
+}
+
+pub fn parse_stalls(file: &str, text: &str) -> Result<Vec<Stall>, DomainError> {
+    let table = Table::read(file, text, &["id", "name"])?;
+    let mut rows = Vec::new();
+    for (line, r) in &table.rows {
+        rows.push((
+            *line,
+            Stall {
+                id: required(&table, *line, r, "id")?,
+                name: required(&table, *line, r, "name")?,
+                team: table.get(r, "team").to_string(),
+            },
+        ));
+    }
+    unique_ids(&table, rows, |s| &s.id)
+}
+
+pub fn parse_sellers(file: &str, text: &str) -> Result<Vec<Seller>, DomainError> {
+    let table = Table::read(file, text, &["id", "name"])?;
+    let mut rows = Vec::new();
+    for (line, r) in &table.rows {
+        rows.push((
+            *line,
+            Seller {
+                id: required(&table, *line, r, "id")?,
+                name: required(&table, *line, r, "name")?,
+                team: table.get(r, "team").to_string(),
+                stall: table.get(r, "stall").to_string(),
+            },
+        ));
+    }
+    unique_ids(&table, rows, |s| &s.id)
+}
+
+/// Kinds of purchasing unit.
+pub const UNIT_KINDS: [&str; 5] = ["union", "organ", "soe", "school", "other"];
+
+pub fn parse_units(file: &str, text: &str) -> Result<Vec<Unit>, DomainError> {
+    let table = Table::read(file, text, &["name", "tax_id"])?;
+    let mut rows = Vec::new();
+    for (line, r) in &table.rows {
+        let tax_id = parse_credit_code(&required(&table, *line, r, "tax_id")?)
+            .map_err(|e| table.row_error(*line, e.to_string()))?;
+        let kind = match table.get(r, "kind") {
+            "" => "other".to_string(),
+            k if UNIT_KINDS.contains(&k) => k.to_string(),
+            k => {
+                return Err(table.row_error(
+                    *line,
+                    format!("kind {k:?} is not one of {}", UNIT_KINDS.join(", ")),
+                ))
+            }
+        };
+        rows.push((
+            *line,
+            Unit {
+                tax_id,
+                name: required(&table, *line, r, "name")?,
+                kind,
+            },
+        ));
+    }
+    unique_ids(&table, rows, |u| &u.tax_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo;
+
+    #[test]
+    fn the_demo_fair_reads_whole() {
+        let rows = parse_catalog("catalog.csv", demo::CATALOG_CSV).unwrap();
+        assert_eq!(rows.len(), 35);
+        let kiwi = rows.iter().find(|r| r.product.sku == "HY-MHT-LB").unwrap();
+        assert_eq!(kiwi.stock, 300 * 500);
+        assert_eq!(kiwi.product.price, Fen(780));
+        let duck = rows.iter().find(|r| r.product.sku == "ZJ-Y-1").unwrap();
+        assert_eq!(duck.product.name_en, "Zhijiang Duck (whole, vacuum)");
+        assert_eq!(parse_stalls("s", demo::STALLS_CSV).unwrap().len(), 6);
+        assert_eq!(parse_sellers("s", demo::SELLERS_CSV).unwrap().len(), 8);
+        assert_eq!(parse_units("u", demo::UNITS_CSV).unwrap().len(), 6);
+    }
+
+    #[test]
+    fn columns_are_found_by_name_and_text_kept_intact() {
+        let text = "price_yuan,name_zh,sku,unit,supplier\n\
+                    12.00,\"𠮷野家, 𪚥 \"\"特制\"\"\",X-1,个,\"a,b\"\n";
+        let rows = parse_catalog("c.csv", text).unwrap();
+        assert_eq!(rows[0].product.name_zh, "𠮷野家, 𪚥 \"特制\"");
+        assert_eq!(rows[0].product.supplier, "a,b");
+        let back = String::from_utf8(write_catalog(&rows).unwrap()).unwrap();
+        let again = parse_catalog("c.csv", &back).unwrap();
+        assert_eq!(again, rows);
+    }
+
+    #[test]
+    fn a_bad_row_is_named_by_its_file_line() {
+        let text = "sku,name_zh,unit,price_yuan\nA,甲,个,1.00\nB,乙,个,1.005\n";
+        let err = parse_catalog("c.csv", text).unwrap_err().to_string();
+        assert!(err.starts_with("c.csv line 3: price_yuan"), "{err}");
+        let text = "sku,name_zh,unit,price_yuan,barcode\nA,甲,个,1.00,6935780100129\n";
+        let err = parse_catalog("c.csv", text).unwrap_err().to_string();
+        assert!(
+            err.contains("line 2") && err.contains("check digit"),
+            "{err}"
+        );
+        let text = "sku,name_zh,unit\nA,甲,个\n";
+        let err = parse_catalog("c.csv", text).unwrap_err().to_string();
+        assert_eq!(err, "c.csv: no column named price_yuan in the header");
+        let text = "sku,name_zh,unit,price_yuan\nA,甲,个,1\nA,乙,个,2\n";
+        let err = parse_catalog("c.csv", text).unwrap_err().to_string();
+        assert!(
+            err.contains("line 3: sku A is already used on line 2"),
+            "{err}"
+        );
+        let text = "name,tax_id,kind\n中南大学,12430000444883027X,school\n";
+        let err = parse_units("u.csv", text).unwrap_err().to_string();
+        assert!(err.starts_with("u.csv line 2: bad credit code"), "{err}");
+    }
+}

@@ -1,0 +1,255 @@
+//! Payment methods, tenders and settling a total: split tender, change from cash only.
+
+use std::fmt;
+
+use crate::money::Fen;
+use crate::{DomainError, PaymentIssue};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Method {
+    Cash,
+    Wechat,
+    Alipay,
+    Unionpay,
+    Voucher,
+    /// A trade union's member card.
+    UnionCard,
+    /// A purchasing unit settles later, by invoice.
+    OnAccount,
+}
+
+impl Method {
+    pub const ALL: [Method; 7] = [
+        Method::Cash,
+        Method::Wechat,
+        Method::Alipay,
+        Method::Unionpay,
+        Method::Voucher,
+        Method::UnionCard,
+        Method::OnAccount,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Cash => "cash",
+            Method::Wechat => "wechat",
+            Method::Alipay => "alipay",
+            Method::Unionpay => "unionpay",
+            Method::Voucher => "voucher",
+            Method::UnionCard => "union_card",
+            Method::OnAccount => "on_account",
+        }
+    }
+
+    /// The name printed on receipts and reports.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Method::Cash => "现金",
+            Method::Wechat => "微信支付",
+            Method::Alipay => "支付宝",
+            Method::Unionpay => "银联",
+            Method::Voucher => "消费券",
+            Method::UnionCard => "工会卡",
+            Method::OnAccount => "单位挂账",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Method, DomainError> {
+        Method::ALL
+            .into_iter()
+            .find(|m| m.as_str() == text.trim())
+            .ok_or_else(|| DomainError::BadPayment {
+                text: text.to_string(),
+                why: PaymentIssue::UnknownMethod(None),
+            })
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the buyer hands over with one method. `amount: None` takes whatever is still due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tender {
+    pub method: Method,
+    pub amount: Option<Fen>,
+}
+
+impl Tender {
+    /// Parses `METHOD:AMOUNT` (yuan) or a bare `METHOD` (the rest of what is due).
+    pub fn parse(text: &str) -> Result<Tender, DomainError> {
+        let (method, amount) = match text.split_once(':') {
+            Some((m, a)) => (m, Some(a)),
+            None => (text, None),
+        };
+        let method = Method::parse(method).map_err(|_| DomainError::BadPayment {
+            text: text.to_string(),
+            why: PaymentIssue::UnknownMethod(Some(method.to_string())),
+        })?;
+        let amount = match amount {
+            Some(a) => {
+                let fen = Fen::parse_yuan(a)?;
+                if !fen.is_positive() {
+                    return Err(DomainError::BadPayment {
+                        text: text.to_string(),
+                        why: PaymentIssue::NotPositive,
+                    });
+                }
+                Some(fen)
+            }
+            None => None,
+        };
+        Ok(Tender { method, amount })
+    }
+}
+
+/// One payment as recorded on a sale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Payment {
+    pub method: Method,
+    /// What it settles of the total: for cash, tendered minus change.
+    pub amount: Fen,
+    /// What was handed over.
+    pub tendered: Fen,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settlement {
+    /// Non-cash payments in the order given, then cash (all cash tenders as one).
+    pub payments: Vec<Payment>,
+    pub change: Fen,
+}
+
+/// Settles `due` with `tenders`. Only cash may exceed what is due; change comes from cash.
+pub fn settle(due: Fen, tenders: &[Tender]) -> Result<Settlement, DomainError> {
+    if tenders.is_empty() {
+        return Err(DomainError::BadPayment {
+            text: String::new(),
+            why: PaymentIssue::NoneGiven,
+        });
+    }
+    let open: Vec<&Tender> = tenders.iter().filter(|t| t.amount.is_none()).collect();
+    if open.len() > 1 {
+        return Err(DomainError::BadPayment {
+            text: open[1].method.to_string(),
+            why: PaymentIssue::TwoWithoutAmount,
+        });
+    }
+    let given: Fen = tenders.iter().filter_map(|t| t.amount).sum();
+    let rest = due - given;
+    if let Some(t) = open.first() {
+        if !rest.is_positive() {
+            return Err(DomainError::BadPayment {
+                text: t.method.to_string(),
+                why: PaymentIssue::NothingLeft,
+            });
+        }
+    }
+    let amount_of = |t: &Tender| t.amount.unwrap_or(rest);
+    let non_cash: Fen = tenders
+        .iter()
+        .filter(|t| t.method != Method::Cash)
+        .map(amount_of)
+        .sum();
+    let cash: Fen = tenders
+        .iter()
+        .filter(|t| t.method == Method::Cash)
+        .map(amount_of)
+        .sum();
+    if non_cash > due {
+        return Err(DomainError::NonCashOverpaid { due, non_cash });
+    }
+    if non_cash + cash < due {
+        return Err(DomainError::Underpaid {
+            due,
+            paid: non_cash + cash,
+        });
+    }
+    if non_cash == due && cash.is_positive() {
+        return Err(DomainError::BadPayment {
+            text: "cash".into(),
+            why: PaymentIssue::AlreadyCovered,
+        });
+    }
+    let change = non_cash + cash - due;
+    let mut payments: Vec<Payment> = tenders
+        .iter()
+        .filter(|t| t.method != Method::Cash)
+        .map(|t| Payment {
+            method: t.method,
+            amount: amount_of(t),
+            tendered: amount_of(t),
+        })
+        .collect();
+    if cash.is_positive() {
+        payments.push(Payment {
+            method: Method::Cash,
+            amount: cash - change,
+            tendered: cash,
+        });
+    }
+    Ok(Settlement { payments, change })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(text: &str) -> Tender {
+        Tender::parse(text).unwrap()
+    }
+
+    #[test]
+    fn cash_gives_change() {
+        let s = settle(Fen(32000), &[t("cash:400")]).unwrap();
+        assert_eq!(s.change, Fen(8000));
+        assert_eq!(
+            s.payments,
+            vec![Payment {
+                method: Method::Cash,
+                amount: Fen(32000),
+                tendered: Fen(40000)
+            }]
+        );
+    }
+
+    #[test]
+    fn split_tender_with_an_open_remainder() {
+        let s = settle(Fen(12800), &[t("voucher:50"), t("wechat")]).unwrap();
+        assert_eq!(s.change, Fen::ZERO);
+        assert_eq!(s.payments[0].amount, Fen(5000));
+        assert_eq!(s.payments[1].method, Method::Wechat);
+        assert_eq!(s.payments[1].amount, Fen(7800));
+    }
+
+    #[test]
+    fn cash_and_non_cash_split_gives_change_from_cash() {
+        let s = settle(Fen(12800), &[t("wechat:100"), t("cash:50")]).unwrap();
+        assert_eq!(s.change, Fen(2200));
+        assert_eq!(s.payments[1].amount, Fen(2800));
+    }
+
+    #[test]
+    fn refusals() {
+        assert!(matches!(
+            settle(Fen(12800), &[t("cash:100")]),
+            Err(DomainError::Underpaid { .. })
+        ));
+        assert!(matches!(
+            settle(Fen(12800), &[t("wechat:130")]),
+            Err(DomainError::NonCashOverpaid { .. })
+        ));
+        assert!(settle(Fen(100), &[t("wechat:1"), t("cash:5")]).is_err());
+        assert!(settle(Fen(100), &[t("wechat"), t("cash")]).is_err());
+        assert!(settle(Fen(100), &[]).is_err());
+        let err = Tender::parse("bitcoin:5").unwrap_err().to_string();
+        assert!(err.contains("unknown method"), "{err}");
+        let err = Tender::parse("cash:0").unwrap_err().to_string();
+        assert!(err.contains("more than zero"), "{err}");
+        let err = Tender::parse("cash:1.005").unwrap_err().to_string();
+        assert!(err.contains("two decimals"), "{err}");
+    }
+}

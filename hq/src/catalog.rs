@@ -1,0 +1,154 @@
+//! The fair's catalog at headquarters: one Automerge document in samod's storage (so the
+//! server serves it to tills), and the SQL catalog tables reports read. Edits made from the
+//! command line are appended as change chunks and bump `catalog_version`, which a running
+//! server watches and merges into the document it serves.
+
+use fairpos_domain::catalog_csv::{parse_catalog, parse_sellers, parse_stalls, parse_units};
+use fairpos_domain::demo;
+use fairpos_sync::catalog::{
+    CatalogDoc, CatalogProduct, CatalogSeller, CatalogStall, CatalogUnit, Entry,
+};
+use fairpos_sync::ids::{catalog_key, document_id};
+use fairpos_sync::ledger::heads_text;
+use fairpos_sync::samod::DocumentId;
+use fairpos_sync::samod_storage::{load_document, put_chunk};
+use fairpos_sync::ActorId;
+use rusqlite::{params, Connection};
+
+use crate::{meta, now_text, set_meta, Hq};
+use crate::{Error, Result};
+use fairpos_domain::catalog_csv::CatalogRow;
+
+pub fn key(hq: &Hq) -> String {
+    catalog_key(&hq.fair.id)
+}
+
+pub fn doc_id(hq: &Hq) -> DocumentId {
+    document_id(&key(hq))
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn actor(conn: &Connection) -> Result<ActorId> {
+    let hex = meta(conn, "actor")?.ok_or_else(|| Error::Integrity("no actor".into()))?;
+    ActorId::try_from(hex.as_str()).map_err(|e| Error::Integrity(format!("actor: {e}")))
+}
+
+/// The genesis of the catalog document, made once at `hq init`.
+pub fn create(hq: &Hq) -> Result<()> {
+    let key = key(hq);
+    let id = doc_id(hq);
+    let doc = CatalogDoc::create(&key, &hq.fair.id, actor(&hq.conn)?, now_ms())?;
+    put_chunk(&hq.conn, &id, "snapshot", "genesis", &doc.save())?;
+    register(&hq.conn, &id, &key, &doc)?;
+    Ok(())
+}
+
+fn register(conn: &Connection, id: &DocumentId, key: &str, doc: &CatalogDoc) -> Result<()> {
+    conn.execute(
+        "INSERT INTO hq_docs(doc_id, doc_key, device, heads, records, updated_at)
+         VALUES (?1, ?2, NULL, ?3, 0, ?4)
+         ON CONFLICT(doc_id) DO UPDATE SET heads = excluded.heads, updated_at = excluded.updated_at",
+        params![
+            id.to_string(),
+            key,
+            heads_text(&doc.automerge().get_heads()),
+            now_text()
+        ],
+    )?;
+    Ok(())
+}
+
+/// The catalog document as stored.
+pub fn load(hq: &Hq) -> Result<CatalogDoc> {
+    let id = doc_id(hq);
+    let doc = load_document(&hq.conn, &id)?
+        .ok_or_else(|| Error::Integrity("the catalog document is missing".into()))?;
+    Ok(CatalogDoc::open(&key(hq), &hq.fair.id, doc)?)
+}
+
+/// Stores a catalog document received whole (a hub at enrolment).
+pub fn store_whole(hq: &Hq, bytes: &[u8]) -> Result<()> {
+    let doc = CatalogDoc::load(&key(hq), &hq.fair.id, bytes)?;
+    put_chunk(&hq.conn, &doc_id(hq), "snapshot", "enrolment", bytes)?;
+    register(&hq.conn, &doc_id(hq), &key(hq), &doc)?;
+    fairpos_projection::catalog::apply_document(&hq.conn, &doc.contents()?)?;
+    Ok(())
+}
+
+/// Edits the catalog document as headquarters, stores the new changes, and brings the SQL
+/// tables along.
+pub fn edit(hq: &Hq, f: impl FnOnce(&mut CatalogDoc, i64) -> Result<()>) -> Result<()> {
+    let mut doc = load(hq)?;
+    doc.set_actor(actor(&hq.conn)?);
+    let before = doc.automerge().get_heads();
+    f(&mut doc, now_ms())?;
+    let id = doc_id(hq);
+    let tx =
+        rusqlite::Transaction::new_unchecked(&hq.conn, rusqlite::TransactionBehavior::Immediate)?;
+    for change in doc.automerge().get_changes(&before) {
+        put_chunk(
+            &tx,
+            &id,
+            "incremental",
+            &change.hash().to_string(),
+            change.raw_bytes(),
+        )?;
+    }
+    register(&tx, &id, &key(hq), &doc)?;
+    fairpos_projection::catalog::apply_document(&tx, &doc.contents()?)?;
+    let version: i64 = meta(&tx, "catalog_version")?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    set_meta(&tx, "catalog_version", &(version + 1).to_string())?;
+    tx.commit()?;
+    Ok(())
+}
+
+pub fn import_products(hq: &Hq, rows: &[CatalogRow]) -> Result<()> {
+    let products: Vec<CatalogProduct> = rows.iter().map(Into::into).collect();
+    edit(hq, |doc, at| {
+        doc.put(&products, at)?;
+        Ok(())
+    })?;
+    // The stock column states stock on hand, as at a till.
+    fairpos_projection::catalog::import(&hq.conn, rows)?;
+    Ok(())
+}
+
+/// Creates or updates stalls, sellers or units in the catalog document.
+pub fn import<E: Entry>(hq: &Hq, entries: &[E]) -> Result<()> {
+    edit(hq, |doc, at| {
+        doc.put(entries, at)?;
+        Ok(())
+    })
+}
+
+/// The demo fair's catalog, stalls, sellers and units (`fairpos hq init --demo`), in one
+/// edit.
+pub fn import_demo(hq: &Hq) -> Result<()> {
+    let rows = parse_catalog("catalog.csv", demo::CATALOG_CSV)?;
+    let products: Vec<CatalogProduct> = rows.iter().map(Into::into).collect();
+    let stalls = wire::<_, CatalogStall>(&parse_stalls("stalls.csv", demo::STALLS_CSV)?);
+    let sellers = wire::<_, CatalogSeller>(&parse_sellers("sellers.csv", demo::SELLERS_CSV)?);
+    let units = wire::<_, CatalogUnit>(&parse_units("units.csv", demo::UNITS_CSV)?);
+    edit(hq, |doc, at| {
+        doc.put(&products, at)?;
+        doc.put(&stalls, at)?;
+        doc.put(&sellers, at)?;
+        doc.put(&units, at)?;
+        Ok(())
+    })?;
+    fairpos_projection::catalog::import(&hq.conn, &rows)?;
+    Ok(())
+}
+
+/// Domain values as the catalog document's entries.
+pub fn wire<'a, T: 'a, E>(rows: &'a [T]) -> Vec<E>
+where
+    &'a T: Into<E>,
+{
+    rows.iter().map(Into::into).collect()
+}

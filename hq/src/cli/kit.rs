@@ -1,0 +1,62 @@
+//! What every command of the `fairpos` command line does alike, the till's and
+//! headquarters': reading an input file, writing a result (a file, or `-` for standard
+//! output), JSON on one line, and a report in the form asked for.
+
+use std::io::Write;
+use std::path::Path;
+
+use fairpos_projection::report::format::OutputFormat;
+use fairpos_projection::report::{self, Dimension};
+use rusqlite::Connection;
+
+use super::args::ReportArgs;
+use crate::{Error, Result};
+
+pub fn read_input(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| Error::ReadInput {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes `bytes` to `path`, or to standard output when `path` is `-`.
+pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if path == Path::new("-") {
+        let mut out = std::io::stdout().lock();
+        return out.write_all(bytes).and_then(|_| out.flush()).map_err(io);
+    }
+    std::fs::write(path, bytes).map_err(io)
+}
+
+/// How a file is named in messages about its lines.
+pub fn file_label(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// `value` as JSON on one line of standard output.
+pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    let text = serde_json::to_string(value).map_err(|e| Error::Other(format!("JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// An output format asked for; xlsx only into a file.
+pub fn output_format(text: &str, out: Option<&Path>) -> Result<OutputFormat> {
+    let format: OutputFormat = text.parse()?;
+    if format == OutputFormat::Xlsx && out.is_none() {
+        return Err(Error::input("--format xlsx needs --out FILE"));
+    }
+    Ok(format)
+}
+
+/// Writes the report `a` asks for over the projection in `conn`.
+pub fn report_to(conn: &Connection, a: &ReportArgs) -> Result<()> {
+    let by: Dimension = a.by.parse()?;
+    let format = output_format(&a.format, a.out.as_deref())?;
+    let bytes = report::format::render(&report::build(conn, by)?, format)?;
+    write_output(a.out.as_deref().unwrap_or(Path::new("-")), &bytes)
+}

@@ -1,0 +1,292 @@
+//! `fairpos hq …` (and the `fairpos-hq` binary): headquarters and the fair hub from the
+//! command line.
+
+pub mod args;
+pub mod kit;
+mod text;
+
+use std::path::Path;
+
+use fairpos_domain::catalog_csv;
+use fairpos_domain::{demo, Fen};
+use fairpos_projection::report::format::OutputFormat;
+use fairpos_sync::catalog::{CatalogSeller, CatalogStall, CatalogUnit};
+use serde::Serialize;
+
+use self::args::{HqBundleCommand, HqCommand, ImportOnly};
+use self::kit::{file_label, output_format, print_json, read_input, report_to, write_output};
+use crate::catalog::wire;
+use crate::{bundles, catalog, devices, hub, leaderboard, reconcile, unit_items};
+use crate::{Error, Founding, Hq, Result, Role};
+
+#[derive(Serialize)]
+struct CodeView {
+    code: String,
+    device: String,
+    stall: String,
+    role: &'static str,
+}
+
+#[derive(Serialize)]
+struct SaleRow {
+    device: String,
+    sale: String,
+    id: String,
+    at: String,
+    total_fen: i64,
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+struct EventRow {
+    at: String,
+    device: String,
+    kind: String,
+    detail: String,
+}
+
+pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
+    match command {
+        HqCommand::Init {
+            demo: use_demo,
+            fair,
+            organizer_password,
+        } => {
+            let fair_toml = match &fair {
+                Some(path) => read_input(path)?,
+                None => demo::FAIR_TOML.to_string(),
+            };
+            let hq = Hq::init(
+                dir,
+                &fair_toml,
+                Founding::Hq {
+                    organizer_password: &organizer_password,
+                },
+            )?;
+            if use_demo {
+                catalog::import_demo(&hq)?;
+            }
+            println!(
+                "headquarters of {} ({}) set up in {}",
+                hq.fair.name,
+                hq.fair.id,
+                dir.display()
+            );
+            Ok(())
+        }
+        HqCommand::Catalog(ImportOnly::Import { file }) => {
+            let rows = catalog_csv::parse_catalog(&file_label(&file), &read_input(&file)?)?;
+            catalog::import_products(&Hq::open(dir)?, &rows)?;
+            println!("{} products imported into the fair's catalog", rows.len());
+            Ok(())
+        }
+        HqCommand::Stalls(ImportOnly::Import { file }) => {
+            let rows = catalog_csv::parse_stalls(&file_label(&file), &read_input(&file)?)?;
+            catalog::import(&Hq::open(dir)?, &wire::<_, CatalogStall>(&rows))?;
+            println!("{} stalls imported", rows.len());
+            Ok(())
+        }
+        HqCommand::Sellers(ImportOnly::Import { file }) => {
+            let rows = catalog_csv::parse_sellers(&file_label(&file), &read_input(&file)?)?;
+            catalog::import(&Hq::open(dir)?, &wire::<_, CatalogSeller>(&rows))?;
+            println!("{} sellers imported", rows.len());
+            Ok(())
+        }
+        HqCommand::Units(ImportOnly::Import { file }) => {
+            let rows = catalog_csv::parse_units(&file_label(&file), &read_input(&file)?)?;
+            catalog::import(&Hq::open(dir)?, &wire::<_, CatalogUnit>(&rows))?;
+            println!("{} units imported", rows.len());
+            Ok(())
+        }
+        HqCommand::Serve { listen, upstream } => {
+            crate::server::serve(dir, crate::server::ServeOptions { listen, upstream })
+        }
+        HqCommand::AddDevice {
+            device,
+            stall,
+            hub,
+            json,
+        } => {
+            let hq = Hq::open(dir)?;
+            if !hub && stall.is_empty() {
+                return Err(Error::input("a till needs --stall"));
+            }
+            let code = devices::add_device(&hq, &device, &stall, hub)?;
+            if json {
+                print_json(&CodeView {
+                    code,
+                    device,
+                    stall,
+                    role: if hub { "hub" } else { "till" },
+                })
+            } else {
+                println!("enrolment code for {device}: {code} (works once)");
+                Ok(())
+            }
+        }
+        HqCommand::RevokeDevice { device } => {
+            let hq = Hq::open(dir)?;
+            devices::revoke(&hq.conn, &device)?;
+            println!("{device} revoked: its credentials no longer work");
+            Ok(())
+        }
+        HqCommand::Devices(f) => {
+            let hq = Hq::open(dir)?;
+            let entries = devices::registry(&hq.conn)?;
+            if f.json {
+                return print_json(&entries);
+            }
+            for e in &entries {
+                let state = if e.revoked {
+                    "revoked"
+                } else if e.secret_hash.is_some() {
+                    "enrolled"
+                } else {
+                    "waiting for enrolment"
+                };
+                println!("{:<6} {:<5} {:<5} {state}", e.device, e.role, e.stall);
+            }
+            Ok(())
+        }
+        HqCommand::Enroll { hq: url, code } => {
+            let hub = hub::enroll(dir, &url, &code)?;
+            println!(
+                "hub {} of {} enrolled with {url}; start it with `fairpos --data {} hq serve`",
+                match &hub.role {
+                    Role::Hub { device, .. } => device.as_str(),
+                    Role::Hq => "?",
+                },
+                hub.fair.name,
+                dir.display()
+            );
+            Ok(())
+        }
+        HqCommand::Bundle(HqBundleCommand::Import { file }) => {
+            let text = read_input(&file)?;
+            let bundle: fairpos_sync::bundle::Bundle = serde_json::from_str(&text)
+                .map_err(|e| Error::input(format!("{}: not a bundle: {e}", file.display())))?;
+            let hq = Hq::open(dir)?;
+            let imported = bundles::import(&hq, &bundle)?;
+            println!(
+                "bundle from {} imported: {} documents, {} new records",
+                bundle.source, imported.documents, imported.new_records
+            );
+            Ok(())
+        }
+        HqCommand::Sales(f) => {
+            let hq = Hq::open(dir)?;
+            let mut stmt = hq.conn.prepare(
+                "SELECT s.device, s.number, s.id, s.at, s.total_fen,
+                        EXISTS(SELECT 1 FROM voids v WHERE v.sale_id = s.id)
+                 FROM sales s ORDER BY s.device, s.seq",
+            )?;
+            let rows: Vec<SaleRow> = stmt
+                .query_map([], |r| {
+                    Ok(SaleRow {
+                        device: r.get(0)?,
+                        sale: r.get(1)?,
+                        id: r.get(2)?,
+                        at: r.get(3)?,
+                        total_fen: r.get(4)?,
+                        status: if r.get::<_, bool>(5)? {
+                            "voided"
+                        } else {
+                            "completed"
+                        },
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            if f.json {
+                return print_json(&rows);
+            }
+            for r in &rows {
+                println!(
+                    "{}  {}  {:>10}  {}",
+                    r.sale,
+                    r.at,
+                    fairpos_domain::Fen(r.total_fen),
+                    r.status
+                );
+            }
+            Ok(())
+        }
+        HqCommand::Report(a) => {
+            let hq = Hq::open(dir)?;
+            report_to(&hq.conn, &a)
+        }
+        HqCommand::Reconcile(f) => {
+            let hq = Hq::open(dir)?;
+            let rec = reconcile::reconcile(&hq.conn)?;
+            if f.json {
+                return print_json(&rec);
+            }
+            print!("{}", text::reconciliation(&rec));
+            Ok(())
+        }
+        HqCommand::Leaderboard(f) => {
+            let hq = Hq::open(dir)?;
+            let board = leaderboard::of(&hq.conn, &hq.fair)?;
+            if f.json {
+                return print_json(&board);
+            }
+            println!("points per yuan: {}", board.points_per_yuan);
+            for (title, rows) in [("teams", &board.teams), ("sellers", &board.sellers)] {
+                println!("{title}:");
+                for (i, s) in rows.iter().enumerate() {
+                    println!(
+                        "{:>3}. {:<8} {:<24} {:>12} {:>10} pts",
+                        i + 1,
+                        s.key,
+                        s.label,
+                        Fen(s.net_fen).to_string(),
+                        s.points
+                    );
+                }
+            }
+            Ok(())
+        }
+        HqCommand::Unit { code, format, out } => {
+            let hq = Hq::open(dir)?;
+            let Some(items) = unit_items::of(&hq.conn, &code)? else {
+                return Err(Error::input(format!(
+                    "no purchasing unit {code} in the fair's units or sales"
+                )));
+            };
+            let bytes = match output_format(&format, out.as_deref())? {
+                OutputFormat::Table => text::unit_items(&items).into_bytes(),
+                OutputFormat::Csv => unit_items::csv(&items)?,
+                OutputFormat::Json => {
+                    let mut j = serde_json::to_string_pretty(&items)
+                        .map_err(|e| Error::Other(e.to_string()))?;
+                    j.push('\n');
+                    j.into_bytes()
+                }
+                OutputFormat::Xlsx => unit_items::xlsx(&items)?,
+            };
+            write_output(out.as_deref().unwrap_or(Path::new("-")), &bytes)
+        }
+        HqCommand::Events(f) => {
+            let hq = Hq::open(dir)?;
+            let mut stmt = hq
+                .conn
+                .prepare("SELECT at, device, kind, detail FROM sync_events ORDER BY id")?;
+            let rows: Vec<EventRow> = stmt
+                .query_map([], |r| {
+                    Ok(EventRow {
+                        at: r.get(0)?,
+                        device: r.get(1)?,
+                        kind: r.get(2)?,
+                        detail: r.get(3)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            if f.json {
+                return print_json(&rows);
+            }
+            for r in &rows {
+                println!("{} {} {}: {}", r.at, r.device, r.kind, r.detail);
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! Enrolled devices (tills and hubs), one-time enrolment codes, tokens and organizer
+//! sessions. Headquarters keeps only hashes of secrets, codes and session tokens.
+
+use fairpos_domain::DeviceCode;
+use fairpos_sync::keys;
+use fairpos_sync::protocol::{split_device_token, DeviceEntry};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::{now_text, Error, Hq, Result};
+
+/// Who a connection or request is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Peer {
+    Till(String),
+    Hub(String),
+    Organizer(String),
+}
+
+impl Peer {
+    /// The samod peer id a connection must claim.
+    pub fn peer_id(&self) -> String {
+        match self {
+            Peer::Till(d) => format!("device:{d}"),
+            Peer::Hub(d) => format!("hub:{d}"),
+            Peer::Organizer(s) => format!("organizer:{s}"),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Peer::Till(d) | Peer::Hub(d) => d,
+            Peer::Organizer(_) => "organizer",
+        }
+    }
+}
+
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+
+fn normalize_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// Registers `device` (a till at `stall`, or a hub) and returns a one-time enrolment code.
+pub fn add_device(hq: &Hq, device: &str, stall: &str, hub: bool) -> Result<String> {
+    DeviceCode::parse(device)?;
+    let enrolled: Option<Option<String>> = hq
+        .conn
+        .query_row(
+            "SELECT revoked_at FROM devices WHERE device = ?1 AND enrolled_at IS NOT NULL",
+            [device],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(None) = enrolled {
+        return Err(Error::input(format!(
+            "{device} is enrolled already; revoke it first to replace it"
+        )));
+    }
+    let role = if hub { "hub" } else { "till" };
+    hq.conn.execute(
+        "INSERT INTO devices(device, stall, role) VALUES (?1, ?2, ?3)
+         ON CONFLICT(device) DO UPDATE SET stall = excluded.stall, role = excluded.role,
+             secret_hash = NULL, public_key = NULL, actor = NULL, enrolled_at = NULL,
+             revoked_at = NULL",
+        params![device, stall, role],
+    )?;
+    let raw: String = (0..12)
+        .map(|_| CODE_ALPHABET[rand::random_range(0..CODE_ALPHABET.len())] as char)
+        .collect();
+    hq.conn.execute(
+        "INSERT INTO enroll_codes(code_hash, device, created_at) VALUES (?1, ?2, ?3)",
+        params![keys::secret_hash(&raw), device, now_text()],
+    )?;
+    Ok(format!("{}-{}-{}", &raw[..4], &raw[4..8], &raw[8..]))
+}
+
+/// What enrolment gives a device.
+pub struct Grant {
+    pub device: String,
+    pub stall: String,
+    pub role: String,
+    pub secret: String,
+}
+
+/// Uses `code` for the device writing with `actor`. A code works once; trying again with
+/// the same actor (a till whose first attempt never heard back) is allowed and issues a new
+/// secret.
+pub fn enroll(conn: &Connection, code: &str, actor: &str) -> Result<Grant> {
+    if fairpos_sync::ActorId::try_from(actor).is_err() {
+        return Err(Error::input("bad actor id"));
+    }
+    let hash = keys::secret_hash(&normalize_code(code));
+    let row: Option<(String, Option<String>)> = conn
+        .query_row(
+            "SELECT device, used_actor FROM enroll_codes WHERE code_hash = ?1",
+            [&hash],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((device, used)) = row else {
+        return Err(Error::input("unknown enrolment code"));
+    };
+    if let Some(used) = used {
+        if used != actor {
+            return Err(Error::input("this enrolment code has been used"));
+        }
+    }
+    let (stall, role): (String, String) = conn.query_row(
+        "SELECT stall, role FROM devices WHERE device = ?1",
+        [&device],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let secret = keys::new_secret();
+    conn.execute(
+        "UPDATE devices SET secret_hash = ?2, public_key = ?3, actor = ?4, enrolled_at = ?5,
+             revoked_at = NULL WHERE device = ?1",
+        params![
+            device,
+            keys::secret_hash(&secret),
+            keys::public_key(&secret),
+            actor,
+            now_text()
+        ],
+    )?;
+    conn.execute(
+        "UPDATE enroll_codes SET used_at = ?2, used_actor = ?3 WHERE code_hash = ?1",
+        params![hash, now_text(), actor],
+    )?;
+    Ok(Grant {
+        device,
+        stall,
+        role,
+        secret,
+    })
+}
+
+/// Who holds `token`: an enrolled device not revoked, or an organizer session.
+pub fn authenticate(conn: &Connection, token: &str) -> Result<Peer> {
+    let refused = || Error::input("unknown or revoked credentials");
+    if let Some(session) = token.strip_prefix("org.") {
+        let peer: Option<String> = conn
+            .query_row(
+                "SELECT peer FROM sessions WHERE token_hash = ?1",
+                [keys::secret_hash(session)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        return peer.map(Peer::Organizer).ok_or_else(refused);
+    }
+    let (device, secret) = split_device_token(token).ok_or_else(refused)?;
+    let row: Option<(String, Option<String>, Option<String>)> = conn
+        .query_row(
+            "SELECT role, secret_hash, revoked_at FROM devices WHERE device = ?1",
+            [device],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    match row {
+        Some((role, Some(hash), None)) if hash == keys::secret_hash(secret) => {
+            Ok(if role == "hub" {
+                Peer::Hub(device.to_string())
+            } else {
+                Peer::Till(device.to_string())
+            })
+        }
+        _ => Err(refused()),
+    }
+}
+
+/// Shuts a device out: its token stops working and its connections are closed.
+pub fn revoke(conn: &Connection, device: &str) -> Result<()> {
+    let n = conn.execute(
+        "UPDATE devices SET revoked_at = ?2 WHERE device = ?1 AND revoked_at IS NULL",
+        params![device, now_text()],
+    )?;
+    if n == 0 {
+        return Err(Error::input(format!("no enrolled device {device}")));
+    }
+    Ok(())
+}
+
+/// Devices revoked so far.
+pub fn revoked(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT device FROM devices WHERE revoked_at IS NOT NULL")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Ends the organizer session of `token` (nothing happens for any other token).
+pub fn logout(conn: &Connection, token: &str) -> Result<()> {
+    if let Some(session) = token.strip_prefix("org.") {
+        conn.execute(
+            "DELETE FROM sessions WHERE token_hash = ?1",
+            [keys::secret_hash(session)],
+        )?;
+    }
+    Ok(())
+}
+
+/// An organizer session: `(token, peer id)`.
+pub fn login(conn: &Connection, password: &str) -> Result<(String, String)> {
+    crate::check_organizer_password(conn, password)?;
+    let session = keys::new_secret();
+    let peer = format!("s{}", &keys::secret_hash(&session)[..12]);
+    conn.execute(
+        "INSERT INTO sessions(token_hash, peer, created_at) VALUES (?1, ?2, ?3)",
+        params![keys::secret_hash(&session), peer, now_text()],
+    )?;
+    Ok((format!("org.{session}"), Peer::Organizer(peer).peer_id()))
+}
+
+/// The actor a device writes its ledgers with.
+pub fn actor_of(conn: &Connection, device: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT actor FROM devices WHERE device = ?1",
+            [device],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten())
+}
+
+pub fn public_key_of(conn: &Connection, device: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT public_key FROM devices WHERE device = ?1 AND revoked_at IS NULL",
+            [device],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten())
+}
+
+/// Every device, for a hub to authenticate tills with.
+pub fn registry(conn: &Connection) -> Result<Vec<DeviceEntry>> {
+    let mut stmt = conn.prepare(
+        "SELECT device, stall, role, secret_hash, public_key, actor, revoked_at IS NOT NULL
+         FROM devices ORDER BY device",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(DeviceEntry {
+            device: r.get(0)?,
+            stall: r.get(1)?,
+            role: r.get(2)?,
+            secret_hash: r.get(3)?,
+            public_key: r.get(4)?,
+            actor: r.get(5)?,
+            revoked: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A hub takes headquarters' registry as its own.
+pub fn apply_registry(conn: &Connection, entries: &[DeviceEntry]) -> Result<()> {
+    for e in entries {
+        conn.execute(
+            "INSERT INTO devices(device, stall, role, secret_hash, public_key, actor, enrolled_at,
+                                 revoked_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT(device) DO UPDATE SET stall = excluded.stall, role = excluded.role,
+                 secret_hash = excluded.secret_hash, public_key = excluded.public_key,
+                 actor = excluded.actor, revoked_at = excluded.revoked_at",
+            params![
+                e.device,
+                e.stall,
+                e.role,
+                e.secret_hash,
+                e.public_key,
+                e.actor,
+                e.secret_hash.as_ref().map(|_| now_text()),
+                e.revoked.then(now_text)
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn codes_normalize() {
+        assert_eq!(super::normalize_code("abcd-efgh-jk2m"), "ABCDEFGHJK2M");
+    }
+}

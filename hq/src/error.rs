@@ -1,0 +1,66 @@
+//! The one error type of headquarters. Bad input (exit code 2) is told apart from failures
+//! of the disk, the database or the ledger (exit code 1).
+
+use std::path::PathBuf;
+
+use fairpos_domain::DomainError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A rule of the fair that the input broke.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// Input that names something that does not exist, or credentials that do not hold.
+    #[error("{0}")]
+    Input(String),
+    #[error("cannot read {path}: {source}")]
+    ReadInput {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Ledger(#[from] fairpos_sync::Error),
+    #[error(transparent)]
+    Tables(#[from] fairpos_projection::Error),
+    /// What headquarters holds contradicts itself.
+    #[error("integrity: {0}")]
+    Integrity(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    pub fn input(msg: impl Into<String>) -> Error {
+        Error::Input(msg.into())
+    }
+
+    /// Whether the input was at fault (exit code 2) rather than the machine.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Error::Domain(_) | Error::Input(_) | Error::ReadInput { .. } => true,
+            Error::Ledger(e) => e.is_bad_input(),
+            Error::Tables(e) => e.is_bad_input(),
+            _ => false,
+        }
+    }
+
+    /// 2 for bad input, 1 for everything else.
+    pub fn exit_code(&self) -> i32 {
+        if self.is_bad_input() {
+            2
+        } else {
+            1
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

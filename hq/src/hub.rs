@@ -1,0 +1,121 @@
+//! A fair hub: headquarters at the venue. It is enrolled with headquarters like a till
+//! ([`enroll`]), serves the venue's tills as headquarters does, and keeps a link upstream
+//! ([`relay`]) that takes the device registry from headquarters and relays every ledger held
+//! here there.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fairpos_sync::client::HqClient;
+use fairpos_sync::net::WsDialer;
+use fairpos_sync::protocol::device_token;
+use fairpos_sync::samod::{BackoffConfig, DocHandle, DocumentId, Repo};
+use fairpos_sync::ActorId;
+use rusqlite::Connection;
+
+use crate::{catalog, devices, set_meta, Error, Founding, Hq, Result};
+
+/// How long a hub waits for headquarters' answer at enrolment.
+const ENROL_LIMIT: Duration = Duration::from_secs(20);
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("cannot start the runtime: {e}")))
+}
+
+/// Turns an empty data directory into a hub enrolled with headquarters at `hq`: the fair, the
+/// catalog, a copy of the device registry, and the hub's own secret.
+pub fn enroll(dir: &Path, hq: &str, code: &str) -> Result<Hq> {
+    let client = HqClient::new(hq)?;
+    let actor = ActorId::random();
+    let rt = runtime()?;
+    let response = rt.block_on(client.enroll(code, &actor.to_hex_string(), ENROL_LIMIT))?;
+    if response.role != "hub" {
+        return Err(Error::input(
+            "this code enrols a till: use `fairpos enroll`",
+        ));
+    }
+    let hub = Hq::init(
+        dir,
+        &response.fair_toml,
+        Founding::Hub {
+            device: &response.device,
+            upstream: client.base(),
+        },
+    )?;
+    set_meta(&hub.conn, "secret", &response.secret)?;
+    catalog::store_whole(&hub, &response.catalog_bytes()?)?;
+    let token = device_token(&response.device, &response.secret);
+    let registry = rt.block_on(client.registry(&token, ENROL_LIMIT))?;
+    devices::apply_registry(&hub.conn, &registry)?;
+    Ok(hub)
+}
+
+/// A hub's link to headquarters: the registry from there, every ledger held here relayed
+/// there. Runs until the server stops.
+pub async fn relay(repo: Repo, db: Arc<Mutex<Connection>>, upstream: String, token: String) {
+    let client = match HqClient::new(&upstream) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("hub: {e}");
+            return;
+        }
+    };
+    let dialer = Arc::new(WsDialer::new(client.url(), &token));
+    let backoff = BackoffConfig {
+        initial_delay: Duration::from_millis(200),
+        max_delay: Duration::from_secs(10),
+        max_retries: None,
+    };
+    let _dial = match repo.dial(backoff, dialer) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("hub: {e}");
+            return;
+        }
+    };
+    let limit = Duration::from_secs(5);
+    let mut announced: HashSet<String> = HashSet::new();
+    let mut handles: HashMap<String, DocHandle> = HashMap::new();
+    loop {
+        // The registry, so that tills enrolled at headquarters can sync here.
+        if let Ok(entries) = client.registry(&token, limit).await {
+            if let Ok(db) = db.lock() {
+                if let Err(e) = devices::apply_registry(&db, &entries) {
+                    eprintln!("hub registry: {e}");
+                }
+            }
+        }
+        let docs = db.lock().ok().and_then(|db| held_ledgers(&db).ok());
+        let docs = docs.unwrap_or_default();
+        let fresh: Vec<String> = docs
+            .iter()
+            .map(|(k, _)| k.clone())
+            .filter(|k| !announced.contains(k))
+            .collect();
+        if !fresh.is_empty() && client.announce(&token, fresh.clone(), limit).await.is_ok() {
+            announced.extend(fresh);
+        }
+        for (key, id) in docs {
+            if announced.contains(&key) && !handles.contains_key(&key) {
+                if let Ok(id) = id.parse::<DocumentId>() {
+                    if let Ok(Some(h)) = repo.find(id).await {
+                        handles.insert(key, h);
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Every ledger this hub holds: `(key, document id)`.
+fn held_ledgers(db: &Connection) -> Result<Vec<(String, String)>> {
+    let mut stmt = db.prepare("SELECT doc_key, doc_id FROM hq_docs WHERE device IS NOT NULL")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -1,0 +1,274 @@
+//! The data directory of a headquarters or a hub: its database (`hq.db`: the catalog and
+//! projection tables a till has, plus devices, codes, sessions, the documents accepted, the
+//! sync event log and samod's key-value store), its fair and its role.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use fairpos_domain::fair::Fair;
+use fairpos_projection::schema;
+use fairpos_sync::samod_storage;
+use rusqlite::{params, Connection};
+
+use crate::{catalog, Error, Result};
+
+pub const HQ_DB: &str = "hq.db";
+
+/// Headquarters proper, or a hub that relays to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    Hq,
+    /// A venue's hub: its device code at headquarters and the headquarters URL.
+    Hub {
+        device: String,
+        upstream: String,
+    },
+}
+
+/// What a new data directory is founded as.
+pub enum Founding<'a> {
+    /// Headquarters proper, with the organizer's password.
+    Hq { organizer_password: &'a str },
+    /// A venue's hub, from what headquarters gave it at enrolment.
+    Hub { device: &'a str, upstream: &'a str },
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS devices (
+    device      TEXT PRIMARY KEY,
+    stall       TEXT NOT NULL,
+    role        TEXT NOT NULL,          -- till | hub
+    secret_hash TEXT,
+    public_key  TEXT,
+    actor       TEXT,
+    enrolled_at TEXT,
+    revoked_at  TEXT
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS enroll_codes (
+    code_hash  TEXT PRIMARY KEY,
+    device     TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    used_at    TEXT,
+    used_actor TEXT
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,
+    peer       TEXT NOT NULL,
+    created_at TEXT NOT NULL
+) STRICT;
+
+-- Every document headquarters accepts: ledgers announced by their tills, and the catalog.
+CREATE TABLE IF NOT EXISTS hq_docs (
+    doc_id     TEXT PRIMARY KEY,
+    doc_key    TEXT NOT NULL UNIQUE,
+    device     TEXT,
+    heads      TEXT NOT NULL,           -- as far as the projection has applied it
+    records    INTEGER NOT NULL,
+    refused    TEXT,                    -- why the projection refuses it, if it does
+    updated_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS sync_events (
+    id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    at     TEXT NOT NULL,
+    device TEXT NOT NULL,
+    kind   TEXT NOT NULL,
+    detail TEXT NOT NULL
+) STRICT;
+
+CREATE INDEX IF NOT EXISTS sales_id ON sales (id);
+CREATE INDEX IF NOT EXISTS sales_shift ON sales (shift_id);
+";
+
+/// Opens the database of the headquarters in `dir`.
+pub fn connect(dir: &Path) -> Result<Connection> {
+    let path = dir.join(HQ_DB);
+    let conn = Connection::open(&path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(128);
+    let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    // Headquarters projects every till into one database: a page cache that holds a fair's
+    // indexes (128 MiB; SQLite's default is 2 MiB) keeps projection from re-reading them.
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -131072;",
+    )?;
+    Ok(conn)
+}
+
+fn create_tables(conn: &Connection) -> Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version == 0 {
+        conn.execute_batch(schema::CATALOG)?;
+        conn.execute_batch("PRAGMA user_version = 1")?;
+    }
+    conn.execute_batch(schema::META)?;
+    schema::create_projection(conn)?;
+    samod_storage::migrate(conn)?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(())
+}
+
+/// Checks the organizer password of the headquarters whose database is `conn`.
+pub fn check_organizer_password(conn: &Connection, password: &str) -> Result<()> {
+    let stored = meta(conn, "organizer_password_hash")?
+        .ok_or_else(|| Error::input("this instance has no organizer password (a hub?)"))?;
+    let hash = PasswordHash::new(&stored)
+        .map_err(|e| Error::Integrity(format!("the stored password: {e}")))?;
+    Argon2::default()
+        .verify_password(password.as_bytes(), &hash)
+        .map_err(|_| Error::input("wrong organizer password"))
+}
+
+/// The data directory of a headquarters or hub.
+pub struct Hq {
+    pub dir: PathBuf,
+    pub conn: Connection,
+    pub fair: Fair,
+    pub role: Role,
+}
+
+pub fn now_text() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A value of the `meta` table.
+pub fn meta(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(schema::meta(conn, key)?)
+}
+
+pub fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    Ok(schema::set_meta(conn, key, value)?)
+}
+
+fn hash_password(password: &str) -> Result<String> {
+    if password.chars().count() < 8 {
+        return Err(Error::input(
+            "the organizer password needs at least 8 characters",
+        ));
+    }
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
+        .map_err(|e| Error::Other(format!("cannot make a salt: {e}")))?;
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| Error::Other(format!("cannot hash the password: {e}")))?
+        .to_string())
+}
+
+/// Refuses a directory that already holds a till or headquarters (a database file).
+fn check_unused(dir: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.ends_with(".db") {
+            return Err(Error::input(format!(
+                "{} already holds a till or headquarters ({name}); use another --data directory",
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Hq {
+    /// Makes a new headquarters or hub in `dir` for the fair in `fair_toml`.
+    pub fn init(dir: &Path, fair_toml: &str, founding: Founding) -> Result<Hq> {
+        let fair = Fair::from_toml(fair_toml)?;
+        let password_hash = match &founding {
+            Founding::Hq { organizer_password } => Some(hash_password(organizer_password)?),
+            Founding::Hub { .. } => None,
+        };
+        check_unused(dir)?;
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let conn = connect(dir)?;
+        create_tables(&conn)?;
+        set_meta(&conn, "fair_toml", fair_toml)?;
+        set_meta(
+            &conn,
+            "actor",
+            &fairpos_sync::ActorId::random().to_hex_string(),
+        )?;
+        let role = match founding {
+            Founding::Hq { .. } => {
+                set_meta(&conn, "role", "hq")?;
+                if let Some(hash) = &password_hash {
+                    set_meta(&conn, "organizer_password_hash", hash)?;
+                }
+                Role::Hq
+            }
+            Founding::Hub { device, upstream } => {
+                set_meta(&conn, "role", "hub")?;
+                set_meta(&conn, "hub_device", device)?;
+                set_meta(&conn, "upstream", upstream)?;
+                Role::Hub {
+                    device: device.to_string(),
+                    upstream: upstream.to_string(),
+                }
+            }
+        };
+        let hq = Hq {
+            dir: dir.to_path_buf(),
+            conn,
+            fair,
+            role,
+        };
+        if hq.role == Role::Hq {
+            // A hub takes headquarters' catalog document whole instead.
+            catalog::create(&hq)?;
+        }
+        Ok(hq)
+    }
+
+    pub fn open(dir: &Path) -> Result<Hq> {
+        if !dir.join(HQ_DB).exists() {
+            return Err(Error::input(format!(
+                "no headquarters in {}: set one up with `fairpos --data {} hq init --demo --organizer-password PW`",
+                dir.display(),
+                dir.display()
+            )));
+        }
+        let conn = connect(dir)?;
+        create_tables(&conn)?;
+        let fair_toml = meta(&conn, "fair_toml")?
+            .ok_or_else(|| Error::Integrity("the headquarters has no fair".into()))?;
+        let fair = Fair::from_toml(&fair_toml)?;
+        let role = match meta(&conn, "role")?.as_deref() {
+            Some("hub") => Role::Hub {
+                device: meta(&conn, "hub_device")?.unwrap_or_default(),
+                upstream: meta(&conn, "upstream")?.unwrap_or_default(),
+            },
+            _ => Role::Hq,
+        };
+        Ok(Hq {
+            dir: dir.to_path_buf(),
+            conn,
+            fair,
+            role,
+        })
+    }
+
+    /// The peer id this instance syncs as.
+    pub fn peer_id(&self) -> String {
+        match &self.role {
+            Role::Hq => format!("hq:{}", self.fair.id),
+            Role::Hub { device, .. } => format!("hub:{device}"),
+        }
+    }
+
+    /// Writes a line to the sync event log (and stderr).
+    pub fn log_event(conn: &Connection, device: &str, kind: &str, detail: &str) {
+        eprintln!("{kind}: {device}: {detail}");
+        let _ = conn.execute(
+            "INSERT INTO sync_events(at, device, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![now_text(), device, kind, detail],
+        );
+    }
+}

@@ -1,0 +1,42 @@
+//! `fairpos-hq`: headquarters (or a fair hub) on a server without a display. The same
+//! commands as `fairpos hq …`, in a binary that links no UI.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use fairpos_hq::cli::args::HqCommand;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "fairpos-hq",
+    version,
+    about = "Headquarters and fair hub of fairpos (the commands of `fairpos hq`)"
+)]
+struct Cli {
+    /// Data directory of the headquarters or hub.
+    #[arg(long, global = true, env = "FAIRPOS_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: HqCommand,
+}
+
+fn main() {
+    // Die quietly when the reader of our output goes away, as Unix tools do.
+    // SAFETY: restoring the default disposition of a signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let cli = Cli::parse();
+    let dir = match cli.data {
+        Some(d) => d,
+        None => {
+            eprintln!("error: give --data DIR (or FAIRPOS_DATA)");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = fairpos_hq::cli::run(&dir, cli.command) {
+        eprintln!("error: {e}");
+        std::process::exit(e.exit_code());
+    }
+}

@@ -1,0 +1,223 @@
+//! Projection at headquarters: a ledger document that changed in storage is loaded, checked
+//! (every change by its till's actor, every record naming its till) and its new records are
+//! applied to the SQL tables, together with the heads now held. A document that fails the
+//! check is refused whole and logged; nothing of it is projected. The [`Projector`] does
+//! this incrementally as samod stores changes.
+
+mod projector;
+#[cfg(test)]
+mod tests;
+
+pub use projector::Projector;
+
+use automerge::{Automerge, ChangeHash};
+use fairpos_sync::catalog::CatalogProduct;
+use fairpos_sync::ledger::heads_text;
+use fairpos_sync::samod::DocumentId;
+use fairpos_sync::samod_storage::load_document;
+use fairpos_sync::{LedgerDoc, LedgerId, Record};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::Result;
+use crate::{devices, now_text, Hq};
+use fairpos_projection::apply as projection;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nobody announced this document: it is not projected.
+    Unknown,
+    /// The catalog changed.
+    Catalog,
+    Projected {
+        new_records: usize,
+        /// Products tills added offline, for headquarters to fold into the catalog.
+        product_adds: Vec<CatalogProduct>,
+    },
+    Refused(String),
+}
+
+/// Checks that every change of `doc` was made by `device`'s actor.
+pub fn check_authors(conn: &Connection, device: &str, doc: &Automerge) -> Result<Option<String>> {
+    let Some(actor) = devices::actor_of(conn, device)? else {
+        return Ok(Some(format!("{device} has no enrolled actor")));
+    };
+    for change in doc.get_changes_meta(&[]) {
+        let author = change.actor.to_hex_string();
+        if author != actor {
+            return Ok(Some(forged(&change.hash, &author, device, Some(&actor))));
+        }
+    }
+    Ok(None)
+}
+
+/// Why a ledger change is refused: another actor than the till's wrote it.
+pub(crate) fn forged(
+    change: &ChangeHash,
+    author: &str,
+    device: &str,
+    actor: Option<&str>,
+) -> String {
+    format!(
+        "forged ledger change {change}: written by actor {author}, but {device} writes as {}",
+        actor.unwrap_or("nobody")
+    )
+}
+
+/// The key and device of an announced document.
+pub fn announced(
+    conn: &Connection,
+    doc_id: &DocumentId,
+) -> Result<Option<(String, Option<String>)>> {
+    Ok(conn
+        .query_row(
+            "SELECT doc_key, device FROM hq_docs WHERE doc_id = ?1",
+            [doc_id.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
+pub(crate) fn refuse(
+    conn: &Connection,
+    doc_id: &DocumentId,
+    device: &str,
+    why: String,
+) -> Result<Outcome> {
+    conn.execute(
+        "UPDATE hq_docs SET refused = ?2, updated_at = ?3 WHERE doc_id = ?1",
+        params![doc_id.to_string(), why, now_text()],
+    )?;
+    Hq::log_event(conn, device, "refused", &why);
+    Ok(Outcome::Refused(why))
+}
+
+/// Projects the document `doc_id` as stored.
+pub fn project(conn: &Connection, doc_id: &DocumentId) -> Result<Outcome> {
+    let Some((key, device)) = announced(conn, doc_id)? else {
+        return Ok(Outcome::Unknown);
+    };
+    let Some(device) = device else {
+        return Ok(Outcome::Catalog);
+    };
+    let Some(doc) = load_document(conn, doc_id)? else {
+        return Ok(Outcome::Unknown);
+    };
+    project_ledger(conn, doc_id, &key, &device, doc)
+}
+
+/// Projects a ledger document already loaded.
+pub fn project_ledger(
+    conn: &Connection,
+    doc_id: &DocumentId,
+    key: &str,
+    device: &str,
+    doc: Automerge,
+) -> Result<Outcome> {
+    if let Some(why) = check_authors(conn, device, &doc)? {
+        return refuse(conn, doc_id, device, why);
+    }
+    let Some(id) = LedgerId::from_key(key) else {
+        return refuse(conn, doc_id, device, format!("{key} is not a ledger key"));
+    };
+    let ledger = match LedgerDoc::open(id, doc) {
+        Ok(l) => l,
+        Err(e) => return refuse(conn, doc_id, device, e.to_string()),
+    };
+    let records = match ledger.records() {
+        Ok(r) => r,
+        Err(e) => return refuse(conn, doc_id, device, e.to_string()),
+    };
+    if let Some(r) = records.iter().find(|r| r.header().device != device) {
+        let why = format!(
+            "record {} in {key} claims device {}",
+            r.header().id,
+            r.header().device
+        );
+        return refuse(conn, doc_id, device, why);
+    }
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let outcome = apply_records(&tx, doc_id, key, &records, &ledger.heads(), records.len())?;
+    tx.commit()?;
+    Ok(outcome)
+}
+
+/// Applies `records` of the ledger `key` and stores the heads they bring it to and how many
+/// records it holds, on `conn`: inside the caller's transaction or savepoint.
+pub(crate) fn apply_records(
+    conn: &Connection,
+    doc_id: &DocumentId,
+    key: &str,
+    records: &[Record],
+    heads: &[ChangeHash],
+    count: usize,
+) -> Result<Outcome> {
+    let mut new_records = 0;
+    let mut product_adds = Vec::new();
+    for record in records {
+        if projection::apply(conn, record, key)? {
+            new_records += 1;
+            if let Record::ProductAdd(p) = record {
+                product_adds.push(p.product.clone());
+            }
+        }
+    }
+    conn.execute(
+        "UPDATE hq_docs SET heads = ?2, records = ?3, refused = NULL, updated_at = ?4
+         WHERE doc_id = ?1",
+        params![
+            doc_id.to_string(),
+            heads_text(heads),
+            count as i64,
+            now_text()
+        ],
+    )?;
+    Ok(Outcome::Projected {
+        new_records,
+        product_adds,
+    })
+}
+
+/// Registers ledger keys `peer` is about to sync. A till may announce only its own ledgers; a
+/// hub, those of enrolled tills. Returns why not, when not.
+pub fn announce(
+    conn: &Connection,
+    peer: &devices::Peer,
+    fair_id: &str,
+    keys: &[String],
+) -> Result<Option<String>> {
+    for key in keys {
+        let Some(id) = LedgerId::from_key(key) else {
+            return Ok(Some(format!("{key} is not a ledger key")));
+        };
+        if id.fair != fair_id {
+            return Ok(Some(format!("{key} belongs to another fair")));
+        }
+        let allowed = match peer {
+            devices::Peer::Till(d) => *d == id.device,
+            devices::Peer::Hub(_) => conn
+                .query_row(
+                    "SELECT EXISTS(SELECT 1 FROM devices WHERE device = ?1 AND role = 'till')",
+                    [&id.device],
+                    |r| r.get(0),
+                )
+                .unwrap_or(false),
+            devices::Peer::Organizer(_) => false,
+        };
+        if !allowed {
+            let why = format!("{} may not sync the ledger of {}", peer.name(), id.device);
+            Hq::log_event(conn, peer.name(), "refused", &why);
+            return Ok(Some(why));
+        }
+        conn.execute(
+            "INSERT INTO hq_docs(doc_id, doc_key, device, heads, records, updated_at)
+             VALUES (?1, ?2, ?3, '', 0, ?4) ON CONFLICT(doc_id) DO NOTHING",
+            params![
+                fairpos_sync::ids::document_id(key).to_string(),
+                key,
+                id.device,
+                now_text()
+            ],
+        )?;
+    }
+    Ok(None)
+}

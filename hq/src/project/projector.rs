@@ -1,0 +1,403 @@
+//! Projection as changes arrive: the first time a ledger changes (or after a restart) its
+//! document is loaded; from then on each new chunk samod stores is read on its own.
+
+use std::collections::{HashMap, HashSet};
+
+use automerge::{Change, ChangeHash};
+use fairpos_sync::ledger::ChangeReader;
+use fairpos_sync::samod::DocumentId;
+use fairpos_sync::{LedgerDoc, LedgerId, Record};
+use rusqlite::Connection;
+
+use super::{announced, apply_records, forged, refuse, Outcome};
+use crate::{devices, Error, Result};
+
+/// A ledger as the projector holds it between changes: not the document, but what reading
+/// its next changes needs.
+struct Held {
+    key: String,
+    device: String,
+    reader: ChangeReader,
+    /// The actor the device enrolled with: every change must be its.
+    actor: Option<String>,
+    /// Changes projected.
+    known: HashSet<ChangeHash>,
+    /// Heads of what is projected.
+    heads: Vec<ChangeHash>,
+    /// Changes read whose dependencies have not all arrived yet.
+    pending: Vec<Change>,
+    /// Storage keys already read.
+    chunks: HashSet<String>,
+    records: usize,
+    refused: bool,
+}
+
+/// Projection as changes arrive. The first time a ledger changes (or after a restart) its
+/// document is loaded from storage and what the stored heads do not cover is projected; from
+/// then on each new chunk samod stores (one change) is read on its own, checked (author,
+/// dependencies) and its records applied, in causal order. A chunk that is not one plain
+/// record-writing change (samod's compacted snapshot, say) sends the ledger back to the
+/// document path. Headquarters never merges tills into one document.
+#[derive(Default)]
+pub struct Projector {
+    held: HashMap<DocumentId, Held>,
+}
+
+impl Projector {
+    pub fn new() -> Projector {
+        Projector::default()
+    }
+
+    /// Projects what is new of the document `doc_id` in storage. After a failure the ledger
+    /// is let go, to be loaded afresh from storage and the stored heads next time.
+    pub fn project(&mut self, conn: &Connection, doc_id: &DocumentId) -> Result<Outcome> {
+        let outcome = if self.held.contains_key(doc_id) {
+            match self.read_new_changes(conn, doc_id) {
+                Ok(None) => {
+                    self.held.remove(doc_id);
+                    self.load(conn, doc_id)
+                }
+                Ok(Some(outcome)) => Ok(outcome),
+                Err(e) => Err(e),
+            }
+        } else {
+            self.load(conn, doc_id)
+        };
+        if outcome.is_err() {
+            self.held.remove(doc_id);
+        }
+        outcome
+    }
+
+    /// The document path: loads the ledger from storage, checks the changes the stored heads
+    /// do not cover and projects their records.
+    fn load(&mut self, conn: &Connection, doc_id: &DocumentId) -> Result<Outcome> {
+        let prepared = read(fetch(conn, doc_id)?)?;
+        self.finish(conn, doc_id, prepared)
+    }
+
+    /// Applies a ledger read by [`read`] and holds it.
+    fn finish(
+        &mut self,
+        conn: &Connection,
+        doc_id: &DocumentId,
+        prepared: Prepared,
+    ) -> Result<Outcome> {
+        match prepared {
+            Prepared::Done(outcome) => Ok(outcome),
+            Prepared::Refused(held, why) => {
+                let device = held.device.clone();
+                self.held.insert(doc_id.clone(), *held);
+                refuse(conn, doc_id, &device, why)
+            }
+            Prepared::Ready(mut held, records) => {
+                let outcome = held.apply(conn, doc_id, records, 0);
+                self.held.insert(doc_id.clone(), *held);
+                outcome
+            }
+        }
+    }
+
+    /// The change path: reads the chunks stored since last time. `None` when one of them
+    /// needs the document path.
+    fn read_new_changes(
+        &mut self,
+        conn: &Connection,
+        doc_id: &DocumentId,
+    ) -> Result<Option<Outcome>> {
+        let held = self.held.get_mut(doc_id).expect("held");
+        if held.refused {
+            return Ok(Some(Outcome::Refused("refused before".into())));
+        }
+        for key in fairpos_sync::samod_storage::document_chunk_keys(conn, doc_id)? {
+            if held.chunks.contains(&key) {
+                continue;
+            }
+            let Some(bytes) = fairpos_sync::samod_storage::chunk(conn, &key)? else {
+                continue;
+            };
+            match Change::from_bytes(bytes) {
+                Ok(change) if !held.known.contains(&change.hash()) => held.pending.push(change),
+                Ok(_) => {}
+                Err(_) => return Ok(None),
+            }
+            held.chunks.insert(key);
+        }
+        // Causal order: a change goes once every change it depends on is projected.
+        let mut ready = Vec::new();
+        loop {
+            let before = ready.len();
+            let mut waiting = Vec::new();
+            for change in std::mem::take(&mut held.pending) {
+                if held.known.contains(&change.hash()) {
+                    continue;
+                }
+                if change.deps().iter().all(|d| held.known.contains(d)) {
+                    held.known.insert(change.hash());
+                    ready.push(change);
+                } else {
+                    waiting.push(change);
+                }
+            }
+            held.pending = waiting;
+            if ready.len() == before {
+                break;
+            }
+        }
+        let mut records = Vec::new();
+        for change in &ready {
+            let author = change.actor_id().to_hex_string();
+            if held.actor.as_deref() != Some(author.as_str()) {
+                held.refused = true;
+                let why = forged(&change.hash(), &author, &held.device, held.actor.as_deref());
+                let device = held.device.clone();
+                return refuse(conn, doc_id, &device, why).map(Some);
+            }
+            match held.reader.records(change)? {
+                Some(r) => records.extend(r),
+                None => return Ok(None),
+            }
+        }
+        for change in &ready {
+            held.heads.retain(|h| !change.deps().contains(h));
+            held.heads.push(change.hash());
+        }
+        let added = records.len();
+        held.apply(conn, doc_id, records, added).map(Some)
+    }
+
+    /// Projects what is new of each of `docs` in one transaction: one commit (one fsync, one
+    /// write of each page touched) per pass instead of one per ledger. Ledgers not held yet
+    /// (all of them after a restart) are decoded on a second thread while this one applies
+    /// the previous ledger's records. A ledger that fails leaves the others projected; if the
+    /// commit fails, nothing is held and the next pass resumes from the heads stored.
+    pub fn project_all(
+        &mut self,
+        conn: &Connection,
+        docs: &[DocumentId],
+    ) -> Result<Vec<Result<Outcome>>> {
+        let tx =
+            rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+        let mut outcomes: Vec<Option<Result<Outcome>>> = docs.iter().map(|_| None).collect();
+        for (i, d) in docs.iter().enumerate() {
+            if self.held.contains_key(d) {
+                outcomes[i] = Some(self.project(&tx, d));
+            }
+        }
+        let cold: Vec<usize> = (0..docs.len()).filter(|&i| outcomes[i].is_none()).collect();
+        std::thread::scope(|scope| {
+            let (to_reader, inbox) = std::sync::mpsc::sync_channel::<Result<Fetched>>(2);
+            let (to_main, results) = std::sync::mpsc::sync_channel::<Result<Prepared>>(2);
+            scope.spawn(move || {
+                for fetched in inbox {
+                    if to_main.send(fetched.and_then(read)).is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut fetching = cold.iter();
+            // Two ledgers in flight ahead of the one being applied.
+            for &i in fetching.by_ref().take(2) {
+                let _ = to_reader.send(fetch(&tx, &docs[i]));
+            }
+            for &i in &cold {
+                let Ok(prepared) = results.recv() else { break };
+                if let Some(&next) = fetching.next() {
+                    let _ = to_reader.send(fetch(&tx, &docs[next]));
+                }
+                let outcome = prepared.and_then(|p| self.finish(&tx, &docs[i], p));
+                if outcome.is_err() {
+                    self.held.remove(&docs[i]);
+                }
+                outcomes[i] = Some(outcome);
+            }
+            drop(to_reader);
+        });
+        if let Err(e) = tx.commit() {
+            self.held.clear();
+            return Err(e.into());
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Err(Error::Other("projection stopped".into()))))
+            .collect())
+    }
+}
+
+/// A ledger's stored state, read from SQLite (cheap) for [`read`] to decode (costly).
+enum Fetched {
+    Done(Outcome),
+    Ledger(Box<Stored>),
+}
+
+/// What storage holds of a ledger, and whose it is.
+struct Stored {
+    key: String,
+    device: String,
+    id: LedgerId,
+    chunks: Vec<(String, Vec<u8>)>,
+    stored_heads: String,
+    actor: Option<String>,
+}
+
+/// A ledger decoded, ready to apply.
+enum Prepared {
+    Done(Outcome),
+    Refused(Box<Held>, String),
+    Ready(Box<Held>, Vec<Record>),
+}
+
+fn fetch(conn: &Connection, doc_id: &DocumentId) -> Result<Fetched> {
+    let Some((key, device)) = announced(conn, doc_id)? else {
+        return Ok(Fetched::Done(Outcome::Unknown));
+    };
+    let Some(device) = device else {
+        return Ok(Fetched::Done(Outcome::Catalog));
+    };
+    let Some(id) = LedgerId::from_key(&key) else {
+        return Ok(Fetched::Done(refuse(
+            conn,
+            doc_id,
+            &device,
+            format!("{key} is not a ledger key"),
+        )?));
+    };
+    let chunks = fairpos_sync::samod_storage::document_chunks(conn, doc_id)?;
+    if chunks.is_empty() {
+        return Ok(Fetched::Done(Outcome::Unknown));
+    }
+    let stored_heads: String = conn.query_row(
+        "SELECT heads FROM hq_docs WHERE doc_id = ?1",
+        [doc_id.to_string()],
+        |r| r.get(0),
+    )?;
+    let actor = devices::actor_of(conn, &device)?;
+    Ok(Fetched::Ledger(Box::new(Stored {
+        key,
+        device,
+        id,
+        chunks,
+        stored_heads,
+        actor,
+    })))
+}
+
+/// Decodes a fetched ledger: the document, the authors of the changes the stored heads do not
+/// cover, their records. No database here: this runs beside the thread applying records.
+fn read(fetched: Fetched) -> Result<Prepared> {
+    let stored = match fetched {
+        Fetched::Done(outcome) => return Ok(Prepared::Done(outcome)),
+        Fetched::Ledger(stored) => *stored,
+    };
+    let Stored {
+        key,
+        device,
+        id,
+        chunks,
+        stored_heads,
+        actor,
+    } = stored;
+    let Some(doc) = fairpos_sync::samod_storage::load_chunks(&key, &chunks)? else {
+        return Ok(Prepared::Done(Outcome::Unknown));
+    };
+    let ledger = match LedgerDoc::open(id, doc) {
+        Ok(l) => l,
+        // Not whole yet (the genesis may still be on its way): try again later.
+        Err(_) => return Ok(Prepared::Done(Outcome::Unknown)),
+    };
+    let doc = ledger.automerge();
+    // Resume from the heads projected before a restart, when the document has them.
+    let projected: Vec<ChangeHash> = stored_heads
+        .split(',')
+        .filter_map(|h| h.parse().ok())
+        .filter(|h| doc.get_change_meta_by_hash(h).is_some())
+        .collect();
+    let mut held = Box::new(Held {
+        key,
+        device,
+        reader: ledger.change_reader(),
+        actor,
+        known: HashSet::new(),
+        heads: ledger.heads(),
+        pending: Vec::new(),
+        chunks: chunks.iter().map(|(k, _)| k.clone()).collect(),
+        records: ledger.len(),
+        refused: false,
+    });
+    for change in doc.get_changes_meta(&projected) {
+        let author = change.actor.to_hex_string();
+        if held.actor.as_deref() != Some(author.as_str()) {
+            let why = forged(&change.hash, &author, &held.device, held.actor.as_deref());
+            held.refused = true;
+            return Ok(Prepared::Refused(held, why));
+        }
+    }
+    let records = if projected.is_empty() {
+        ledger.records()?
+    } else {
+        ledger.records_since(&projected)?
+    };
+    held.known = doc
+        .get_changes_meta(&[])
+        .into_iter()
+        .map(|c| c.hash)
+        .collect();
+    // Single changes stored beside the document that it could not apply yet (their
+    // dependencies are missing) wait in `pending`.
+    for (_, bytes) in chunks
+        .into_iter()
+        .filter(|(k, _)| k.contains("/incremental/"))
+    {
+        if let Ok(change) = Change::from_bytes(bytes) {
+            if !held.known.contains(&change.hash()) {
+                held.pending.push(change);
+            }
+        }
+    }
+    Ok(Prepared::Ready(held, records))
+}
+
+impl Held {
+    /// Checks that `records` name this ledger's device, then applies them with the heads now
+    /// projected, in a savepoint: its own transaction when called alone, a part of the pass's
+    /// transaction under `project_all`.
+    fn apply(
+        &mut self,
+        conn: &Connection,
+        doc_id: &DocumentId,
+        records: Vec<Record>,
+        added: usize,
+    ) -> Result<Outcome> {
+        if let Some(r) = records.iter().find(|r| r.header().device != self.device) {
+            self.refused = true;
+            let why = format!(
+                "record {} in {} claims device {}",
+                r.header().id,
+                self.key,
+                r.header().device
+            );
+            let device = self.device.clone();
+            return refuse(conn, doc_id, &device, why);
+        }
+        conn.execute_batch("SAVEPOINT project_ledger")?;
+        let applied = apply_records(
+            conn,
+            doc_id,
+            &self.key,
+            &records,
+            &self.heads,
+            self.records + added,
+        );
+        match applied {
+            Ok(outcome) => {
+                conn.execute_batch("RELEASE project_ledger")?;
+                self.records += added;
+                Ok(outcome)
+            }
+            Err(e) => {
+                conn.execute_batch("ROLLBACK TO project_ledger; RELEASE project_ledger")?;
+                Err(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! The HTTP routes devices call (see [`fairpos_sync::protocol`]) and the WebSocket they
+//! sync over.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use fairpos_sync::protocol::*;
+use fairpos_sync::samod::{PeerId, Transport};
+use futures::stream::StreamExt;
+use rusqlite::Connection;
+use tokio::sync::mpsc;
+
+use crate::devices::{self, Peer};
+use crate::state::AppState;
+use crate::{meta, project, Error, Hq, Result, Role};
+
+fn api_error(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(ApiError {
+            error: message.into(),
+        }),
+    )
+        .into_response()
+}
+
+fn bearer(headers: &HeaderMap, query: &HashMap<String, String>) -> Option<String> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string)
+        .or_else(|| query.get("token").cloned())
+}
+
+/// Who the request's credentials name; an error response when none or bad.
+fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> std::result::Result<Peer, Box<Response>> {
+    let token = bearer(headers, query)
+        .ok_or_else(|| Box::new(api_error(StatusCode::UNAUTHORIZED, "credentials needed")))?;
+    let db = state
+        .db
+        .lock()
+        .map_err(|_| Box::new(api_error(StatusCode::INTERNAL_SERVER_ERROR, "database")))?;
+    devices::authenticate(&db, &token).map_err(|e| {
+        let who = token.split('.').next().unwrap_or("?").to_string();
+        Hq::log_event(&db, &who, "refused", &format!("authentication failed: {e}"));
+        Box::new(api_error(StatusCode::UNAUTHORIZED, e.to_string()))
+    })
+}
+
+pub async fn sync_socket(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let peer = match authenticate(&state, &headers, &query) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let acceptor = state.acceptor.clone();
+    let seen = state.seen.clone();
+    ws.max_message_size(256 << 20)
+        .on_upgrade(move |socket| async move {
+            let transport = watched_transport(socket, peer.clone(), seen)
+                .with_expected_peer_id(PeerId::from(peer.peer_id()));
+            if let Err(e) = acceptor.accept(transport) {
+                eprintln!("sync connection of {}: {e}", peer.name());
+            }
+        })
+}
+
+/// A samod transport over an axum WebSocket whose inbound messages are reported, with the
+/// authenticated peer, to the maintenance thread: that is where a till sending changes to
+/// another till's ledger is seen and logged (the share policy refuses them silently).
+fn watched_transport(
+    socket: axum::extract::ws::WebSocket,
+    peer: Peer,
+    seen: mpsc::UnboundedSender<(Peer, String)>,
+) -> Transport {
+    use axum::extract::ws::Message;
+    use futures::SinkExt;
+    let (sink, stream) = socket.split();
+    let stream = stream
+        .filter_map(move |m| {
+            let seen = seen.clone();
+            let peer = peer.clone();
+            async move {
+                match m {
+                    Ok(Message::Binary(bytes)) => {
+                        if let Some((kind, Some(doc))) = fairpos_sync::net::peek(&bytes) {
+                            if kind == "sync" || kind == "request" {
+                                let _ = seen.send((peer, doc));
+                            }
+                        }
+                        Some(Ok(bytes.to_vec()))
+                    }
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                }
+            }
+        })
+        .boxed();
+    let sink =
+        Box::pin(sink.with(|bytes: Vec<u8>| async move {
+            Ok::<_, axum::Error>(Message::Binary(bytes.into()))
+        }));
+    Transport::new(stream, sink)
+}
+
+pub async fn enroll(State(state): State<AppState>, Json(req): Json<EnrollRequest>) -> Response {
+    let result = (|| -> Result<EnrollResponse> {
+        let db = state
+            .db
+            .lock()
+            .map_err(|_| Error::Other("database".into()))?;
+        let grant = devices::enroll(&db, &req.code, &req.actor)?;
+        let catalog = match &state.catalog {
+            Some(h) => h.with_document(|d| d.save()),
+            None => Vec::new(),
+        };
+        Ok(EnrollResponse {
+            device: grant.device,
+            stall: grant.stall,
+            role: grant.role,
+            secret: grant.secret,
+            fair_toml: meta(&db, "fair_toml")?.unwrap_or_default(),
+            catalog_key: state.catalog_key.clone(),
+            catalog: base64::engine::general_purpose::STANDARD.encode(catalog),
+        })
+    })();
+    match result {
+        Ok(r) => Json(r).into_response(),
+        Err(e @ (Error::Input(_) | Error::Domain(_))) => {
+            api_error(StatusCode::FORBIDDEN, e.to_string())
+        }
+        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+pub async fn login(State(state): State<AppState>, Json(req): Json<LoginRequest>) -> Response {
+    let Ok(db) = state.db.lock() else {
+        return api_error(StatusCode::INTERNAL_SERVER_ERROR, "database");
+    };
+    match devices::login(&db, &req.password) {
+        Ok((token, peer_id)) => Json(LoginResponse { token, peer_id }).into_response(),
+        Err(e @ Error::Input(_)) => api_error(StatusCode::UNAUTHORIZED, e.to_string()),
+        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+pub async fn announce(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    Json(req): Json<AnnounceRequest>,
+) -> Response {
+    let peer = match authenticate(&state, &headers, &query) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let Ok(db) = state.db.lock() else {
+        return api_error(StatusCode::INTERNAL_SERVER_ERROR, "database");
+    };
+    match project::announce(&db, &peer, &state.fair.id, &req.docs) {
+        Ok(None) => {
+            state.announced.send_modify(|n| *n += 1);
+            Json(AnnounceResponse {
+                catalog_key: state.catalog_key.clone(),
+            })
+            .into_response()
+        }
+        Ok(Some(why)) => api_error(StatusCode::FORBIDDEN, why),
+        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+fn docs_of(db: &Connection, device: Option<&str>) -> Result<Vec<ConfirmedDoc>> {
+    let mut stmt = db.prepare(
+        "SELECT doc_key, heads, records, refused FROM hq_docs
+         WHERE device IS NOT NULL AND (?1 IS NULL OR device = ?1) ORDER BY doc_key",
+    )?;
+    let rows = stmt.query_map([device], |r| {
+        Ok(ConfirmedDoc {
+            key: r.get(0)?,
+            heads: r.get(1)?,
+            records: r.get(2)?,
+            refused: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub async fn confirm(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let peer = match authenticate(&state, &headers, &query) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let Ok(db) = state.db.lock() else {
+        return api_error(StatusCode::INTERNAL_SERVER_ERROR, "database");
+    };
+    let device = match &peer {
+        Peer::Till(d) => Some(d.as_str()),
+        _ => None,
+    };
+    match docs_of(&db, device) {
+        Ok(docs) => Json(ConfirmResponse { docs }).into_response(),
+        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+pub async fn list_docs(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    match authenticate(&state, &headers, &query) {
+        Ok(Peer::Organizer(_)) | Ok(Peer::Hub(_)) => {}
+        Ok(_) => return api_error(StatusCode::FORBIDDEN, "organizers only"),
+        Err(r) => return *r,
+    }
+    let Ok(db) = state.db.lock() else {
+        return api_error(StatusCode::INTERNAL_SERVER_ERROR, "database");
+    };
+    let result = (|| -> Result<Vec<DocInfo>> {
+        let mut stmt =
+            db.prepare("SELECT doc_key, doc_id, device, records FROM hq_docs ORDER BY doc_key")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(DocInfo {
+                key: r.get(0)?,
+                doc_id: r.get(1)?,
+                device: r.get(2)?,
+                records: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    })();
+    match result {
+        Ok(docs) => Json(docs).into_response(),
+        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+pub async fn registry(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    match authenticate(&state, &headers, &query) {
+        Ok(Peer::Hub(_)) => {}
+        Ok(_) => return api_error(StatusCode::FORBIDDEN, "hubs only"),
+        Err(r) => return *r,
+    }
+    let Ok(db) = state.db.lock() else {
+        return api_error(StatusCode::INTERNAL_SERVER_ERROR, "database");
+    };
+    match devices::registry(&db) {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+pub async fn health(State(state): State<AppState>) -> Response {
+    Json(serde_json::json!({
+        "fair": state.fair.id,
+        "role": match state.role { Role::Hq => "hq", Role::Hub { .. } => "hub" },
+    }))
+    .into_response()
+}

@@ -1,0 +1,185 @@
+//! The maintenance loop beside the server: projection as samod stores documents, intrusions
+//! into other tills' ledgers, catalog edits made from the command line, revocations.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fairpos_domain::fair::Fair;
+use fairpos_projection::catalog::apply_document;
+use fairpos_sync::catalog::CatalogDoc;
+use fairpos_sync::ids::document_id;
+use fairpos_sync::samod::{DocHandle, DocumentId};
+use fairpos_sync::samod_storage::load_document;
+use tokio::sync::{mpsc, watch};
+
+use crate::devices::{self, Peer};
+use crate::project::{self, Outcome};
+use crate::{connect, meta, Hq, Role};
+
+/// The maintenance loop: projection as samod stores documents, intrusions into other
+/// tills' ledgers, catalog edits from the command line, revocations.
+#[allow(clippy::too_many_arguments)]
+pub fn maintain(
+    dir: &Path,
+    fair: &Fair,
+    role: &Role,
+    mut changed: mpsc::UnboundedReceiver<DocumentId>,
+    mut seen: mpsc::UnboundedReceiver<(Peer, String)>,
+    catalog: Option<DocHandle>,
+    revoked: watch::Sender<HashSet<String>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let Ok(conn) = connect(dir) else {
+        eprintln!("maintenance: cannot open the database");
+        return;
+    };
+    let catalog_key = fairpos_sync::ids::catalog_key(&fair.id);
+    let mut catalog_version = meta(&conn, "catalog_version").ok().flatten();
+    let mut tick: u64 = 0;
+    let mut intrusions: HashSet<(String, String)> = HashSet::new();
+    let mut projector = project::Projector::new();
+    // Documents whose projection failed (a busy database, a record that does not decode):
+    // attempts so far and the tick of the next, waits doubling up to a minute.
+    let mut retry: HashMap<DocumentId, (u32, u64)> = HashMap::new();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        while let Ok((peer, doc)) = seen.try_recv() {
+            let Peer::Till(device) = &peer else { continue };
+            let Ok(id) = doc.parse::<DocumentId>() else {
+                continue;
+            };
+            if let Ok(Some((key, Some(owner)))) = project::announced(&conn, &id) {
+                if &owner != device && intrusions.insert((device.clone(), doc.clone())) {
+                    Hq::log_event(
+                        &conn,
+                        device,
+                        "refused",
+                        &format!(
+                            "{device} sent sync messages for {key}, the ledger of {owner}: ignored"
+                        ),
+                    );
+                }
+            }
+        }
+        let mut dirty: HashSet<DocumentId> = retry
+            .iter()
+            .filter(|(_, (_, at))| *at <= tick)
+            .map(|(doc, _)| doc.clone())
+            .collect();
+        while let Ok(doc) = changed.try_recv() {
+            dirty.insert(doc);
+        }
+        let dirty: Vec<DocumentId> = dirty.into_iter().collect();
+        let outcomes = if dirty.is_empty() {
+            Vec::new()
+        } else {
+            match projector.project_all(&conn, &dirty) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("projection: {e}");
+                    for doc in &dirty {
+                        retry_later(&mut retry, doc, tick);
+                    }
+                    Vec::new()
+                }
+            }
+        };
+        for (doc, outcome) in dirty.iter().zip(outcomes) {
+            if outcome.is_err() {
+                retry_later(&mut retry, doc, tick);
+            } else {
+                retry.remove(doc);
+            }
+            match outcome {
+                Ok(Outcome::Projected { product_adds, .. }) if !product_adds.is_empty() => {
+                    if *role == Role::Hq {
+                        if let Some(h) = &catalog {
+                            add_products(h, &catalog_key, &fair.id, &product_adds);
+                        }
+                    }
+                }
+                Ok(Outcome::Catalog) => {
+                    if let Some(h) = &catalog {
+                        let contents = h.with_document(|d| {
+                            CatalogDoc::open(&catalog_key, &fair.id, d.clone())
+                                .and_then(|c| c.contents())
+                        });
+                        if let Ok(contents) = contents {
+                            if let Err(e) = apply_document(&conn, &contents) {
+                                eprintln!("catalog: {e}");
+                            }
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => eprintln!("projection of {doc}: {e}"),
+            }
+        }
+        if tick.is_multiple_of(20) {
+            // Catalog edits made by `fairpos hq catalog import` while serving.
+            let version = meta(&conn, "catalog_version").ok().flatten();
+            if version != catalog_version {
+                catalog_version = version;
+                if let (Some(h), Ok(Some(mut stored))) =
+                    (&catalog, load_document(&conn, &document_id(&catalog_key)))
+                {
+                    h.with_document(|d| {
+                        if let Err(e) = d.merge(&mut stored) {
+                            eprintln!("catalog merge: {e}");
+                        }
+                    });
+                }
+            }
+            if let Ok(set) = devices::revoked(&conn) {
+                let set: HashSet<String> = set.into_iter().collect();
+                revoked.send_if_modified(|current| {
+                    let changed = *current != set;
+                    *current = set;
+                    changed
+                });
+            }
+        }
+        tick += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Schedules another try of a document whose projection failed, waiting twice as long as
+/// the time before: 2 ticks of 50 ms, then 4, up to 1 024 (51 s).
+fn retry_later(retry: &mut HashMap<DocumentId, (u32, u64)>, doc: &DocumentId, tick: u64) {
+    let attempts = retry.get(doc).map_or(0, |(n, _)| *n).saturating_add(1);
+    retry.insert(doc.clone(), (attempts, tick + (1u64 << attempts.min(10))));
+}
+
+/// Folds products tills added offline into the catalog served (headquarters only).
+fn add_products(
+    handle: &DocHandle,
+    key: &str,
+    fair: &str,
+    products: &[fairpos_sync::catalog::CatalogProduct],
+) {
+    handle.with_document(|doc| {
+        let fork = doc.fork();
+        let Ok(mut catalog) = CatalogDoc::open(key, fair, fork) else {
+            return;
+        };
+        let Ok(contents) = catalog.contents() else {
+            return;
+        };
+        let new: Vec<_> = products
+            .iter()
+            .filter(|p| !contents.products.iter().any(|q| q.sku == p.sku))
+            .cloned()
+            .collect();
+        if new.is_empty() {
+            return;
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        if catalog.put(&new, now).is_ok() {
+            if let Err(e) = doc.merge(catalog.automerge_mut()) {
+                eprintln!("catalog: {e}");
+            }
+        }
+    });
+}

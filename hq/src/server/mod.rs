@@ -1,0 +1,181 @@
+//! `fairpos hq serve`: one HTTP + WebSocket server (axum and samod) in front of the
+//! headquarters database.
+//!
+//! - `GET /sync?token=…` upgrades to a samod (automerge-repo) connection, bound to the peer
+//!   id its credentials name, so the share [`policy`] decides with an authenticated id.
+//! - The device routes of [`fairpos_sync::protocol::route`] ([`api`]), and the organizers'
+//!   dashboard and JSON API ([`crate::web`]).
+//!
+//! A [`maintenance`] thread projects documents as samod stores them, merges catalog edits
+//! made from the command line into the document served, and turns revocations into share
+//! decisions. A hub also keeps a link upstream ([`crate::hub::relay`]).
+
+pub mod api;
+pub mod maintenance;
+pub mod policy;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use axum::routing::{get, post};
+use axum::Router;
+use fairpos_sync::protocol::{device_token, route};
+use fairpos_sync::samod::{PeerId, Repo};
+use fairpos_sync::samod_storage::SqliteStorage;
+use tokio::sync::{mpsc, watch};
+
+use self::policy::Policy;
+use crate::state::AppState;
+use crate::{catalog, connect, devices, hub, meta, Error, Hq, Result, Role};
+
+/// Options of `hq serve`.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    /// A hub's headquarters; a hub uses the one it enrolled with when not given.
+    pub upstream: Option<String>,
+}
+
+/// Serves until SIGINT or SIGTERM.
+pub fn serve(dir: &Path, options: ServeOptions) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(run(dir, options))
+}
+
+async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
+    let hq = Hq::open(dir)?;
+    let fair = hq.fair.clone();
+    let role = match (&hq.role, &options.upstream) {
+        (Role::Hub { device, .. }, Some(up)) => Role::Hub {
+            device: device.clone(),
+            upstream: up.clone(),
+        },
+        (r, _) => r.clone(),
+    };
+    let catalog_key = catalog::key(&hq);
+    let catalog_id = catalog::doc_id(&hq);
+    let peer_id = hq.peer_id();
+    let (revoked_tx, revoked_rx) =
+        watch::channel(devices::revoked(&hq.conn)?.into_iter().collect());
+    let db = Arc::new(Mutex::new(hq.conn));
+    let (changed_tx, changed_rx) = mpsc::unbounded_channel();
+    let storage = SqliteStorage::new(connect(dir)?, Some(changed_tx));
+    let (announced_tx, announced_rx) = watch::channel(0u64);
+    let announced_tx = Arc::new(announced_tx);
+    let policy = Policy {
+        db: db.clone(),
+        catalog: catalog_id.clone(),
+        hub: matches!(role, Role::Hub { .. }),
+        revoked: revoked_rx,
+        announced: announced_rx,
+    };
+    let repo = Repo::build_tokio()
+        .with_storage(storage)
+        .with_peer_id(PeerId::from(peer_id))
+        .with_share_policy(policy)
+        .load()
+        .await;
+    let catalog = repo
+        .find(catalog_id.clone())
+        .await
+        .map_err(|e| Error::Other(format!("samod: {e}")))?;
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| Error::Io {
+            path: PathBuf::from(options.listen.to_string()),
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Other(e.to_string()))?;
+    let acceptor = repo
+        .make_acceptor(
+            url::Url::parse(&format!("ws://{addr}/sync"))
+                .map_err(|e| Error::Other(e.to_string()))?,
+        )
+        .map_err(|e| Error::Other(format!("samod: {e}")))?;
+    let (seen_tx, seen_rx) = mpsc::unbounded_channel();
+    let state = AppState {
+        db: db.clone(),
+        fair: fair.clone(),
+        role: role.clone(),
+        catalog_key: catalog_key.clone(),
+        catalog: catalog.clone(),
+        acceptor,
+        seen: seen_tx,
+        announced: announced_tx,
+    };
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let maintenance = {
+        let dir = dir.to_path_buf();
+        let catalog = catalog.clone();
+        let fair = fair.clone();
+        let role = role.clone();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            maintenance::maintain(
+                &dir, &fair, &role, changed_rx, seen_rx, catalog, revoked_tx, stop,
+            )
+        })
+    };
+    if let Role::Hub { device, upstream } = &role {
+        let secret = {
+            let conn = db.lock().map_err(|_| Error::Other("database".into()))?;
+            meta(&conn, "secret")?
+                .ok_or_else(|| Error::Integrity("the hub's secret is missing".into()))?
+        };
+        tokio::spawn(hub::relay(
+            repo.clone(),
+            db.clone(),
+            upstream.clone(),
+            device_token(device, &secret),
+        ));
+    }
+
+    let app = Router::new()
+        .route(route::SYNC, get(api::sync_socket))
+        .route(route::ENROLL, post(api::enroll))
+        .route(route::LOGIN, post(api::login))
+        .route(route::ANNOUNCE, post(api::announce))
+        .route(route::CONFIRM, get(api::confirm))
+        .route(route::DOCS, get(api::list_docs))
+        .route(route::REGISTRY, get(api::registry))
+        .route(route::HEALTH, get(api::health))
+        .merge(crate::web::routes())
+        .with_state(state);
+    let kind = match role {
+        Role::Hq => "headquarters",
+        Role::Hub { .. } => "hub",
+    };
+    println!("fairpos {kind} of {} serving on http://{addr}", fair.id);
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await
+        .map_err(|e| Error::Other(format!("server: {e}")))?;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    repo.stop().await;
+    let _ = maintenance.join();
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => futures::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,143 @@
+//! The share policy: who may sync which document. A till syncs its own announced ledgers
+//! read-write and reads the catalog; a hub relays every announced ledger; headquarters, seen
+//! from a hub, sends the catalog and takes the ledgers; organizers read. A decision is a
+//! stream: a ledger not announced yet is granted once it is, and a device's grants end the
+//! moment it is revoked.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use fairpos_sync::samod::{DocumentId, PeerId, ShareConfig, SharePolicy};
+use futures::stream;
+use rusqlite::Connection;
+use tokio::sync::watch;
+
+use crate::project;
+
+/// Who may sync which document.
+#[derive(Clone)]
+pub struct Policy {
+    pub db: Arc<Mutex<Connection>>,
+    pub catalog: DocumentId,
+    pub hub: bool,
+    pub revoked: watch::Receiver<HashSet<String>>,
+    /// Bumped whenever a ledger is announced.
+    pub announced: watch::Receiver<u64>,
+}
+
+impl Policy {
+    /// Whether headquarters has the document announced.
+    fn is_known(&self, doc: &DocumentId) -> bool {
+        self.db
+            .lock()
+            .ok()
+            .and_then(|db| project::announced(&db, doc).ok().flatten())
+            .is_some()
+    }
+
+    fn decide(&self, doc: &DocumentId, peer: &str) -> ShareConfig {
+        let is_catalog = *doc == self.catalog;
+        // Headquarters, seen from a hub: it sends the catalog, and takes our ledgers.
+        if self.hub && peer.starts_with("hq:") {
+            return if is_catalog {
+                ShareConfig::read_write()
+            } else {
+                ShareConfig::read_only()
+            };
+        }
+        if peer.starts_with("organizer:") {
+            return ShareConfig::read_only().with_announce(false);
+        }
+        let Some((kind, device)) = peer.split_once(':') else {
+            return ShareConfig::none();
+        };
+        if is_catalog {
+            return ShareConfig::read_only();
+        }
+        let Ok(db) = self.db.lock() else {
+            return ShareConfig::none();
+        };
+        let owner = project::announced(&db, doc)
+            .ok()
+            .flatten()
+            .and_then(|(_, d)| d);
+        match (kind, owner) {
+            ("device", Some(owner)) if owner == device => ShareConfig::read_write(),
+            ("hub", Some(_)) => ShareConfig::read_write(),
+            // Another till's ledger: samod asks this both for what the peer sends and for
+            // what headquarters would offer it, so a refusal here is routine and not logged;
+            // `Intrusions` logs what a peer actually sends.
+            (_, Some(_)) => ShareConfig::none(),
+            // Not announced: nothing is shared, nothing accepted.
+            (_, None) => ShareConfig::none(),
+        }
+    }
+}
+
+/// Where a peer's decision for one document stands.
+enum Watch {
+    /// The first decision is to be made.
+    Start,
+    /// Refused for now: the document is not announced yet.
+    Unannounced(watch::Receiver<u64>),
+    /// Granted to a device: watching for it to be revoked.
+    Granted(String, watch::Receiver<HashSet<String>>),
+    Done,
+}
+
+impl SharePolicy for Policy {
+    /// The first decision; then, for a ledger not announced yet, the decision once it is; and
+    /// for a device, `none` the moment it is revoked.
+    fn share(
+        &self,
+        doc_id: DocumentId,
+        peer_id: PeerId,
+    ) -> impl futures::Stream<Item = ShareConfig> + Send + 'static {
+        let policy = self.clone();
+        let peer = peer_id.to_string();
+        let device = peer
+            .strip_prefix("device:")
+            .or_else(|| peer.strip_prefix("hub:"))
+            .map(str::to_string);
+        stream::unfold(Watch::Start, move |state| {
+            let policy = policy.clone();
+            let peer = peer.clone();
+            let device = device.clone();
+            let doc_id = doc_id.clone();
+            async move {
+                let after = |d: ShareConfig| match (&device, d == ShareConfig::none()) {
+                    (Some(dev), false) => Watch::Granted(dev.clone(), policy.revoked.clone()),
+                    _ => Watch::Done,
+                };
+                match state {
+                    Watch::Start => {
+                        let d = policy.decide(&doc_id, &peer);
+                        let next = if d == ShareConfig::none()
+                            && device.is_some()
+                            && !policy.is_known(&doc_id)
+                        {
+                            Watch::Unannounced(policy.announced.clone())
+                        } else {
+                            after(d)
+                        };
+                        Some((d, next))
+                    }
+                    Watch::Unannounced(mut announced) => loop {
+                        announced.changed().await.ok()?;
+                        if policy.is_known(&doc_id) {
+                            let d = policy.decide(&doc_id, &peer);
+                            return Some((d, after(d)));
+                        }
+                    },
+                    Watch::Granted(dev, mut revoked) => loop {
+                        if revoked.borrow_and_update().contains(&dev) {
+                            return Some((ShareConfig::none(), Watch::Done));
+                        }
+                        revoked.changed().await.ok()?;
+                    },
+                    Watch::Done => None,
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,25 @@
+//! What every request handler of the server shares: the devices' routes, the dashboard
+//! and its API.
+
+use std::sync::{Arc, Mutex};
+
+use fairpos_domain::fair::Fair;
+use fairpos_sync::samod::{AcceptorHandle, DocHandle};
+use rusqlite::Connection;
+use tokio::sync::{mpsc, watch};
+
+use crate::devices::Peer;
+use crate::Role;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Arc<Mutex<Connection>>,
+    pub fair: Fair,
+    pub role: Role,
+    pub catalog_key: String,
+    pub catalog: Option<DocHandle>,
+    pub acceptor: AcceptorHandle,
+    /// Documents peers send messages about, for the maintenance thread to check.
+    pub seen: mpsc::UnboundedSender<(Peer, String)>,
+    pub announced: Arc<watch::Sender<u64>>,
+}

@@ -1,0 +1,194 @@
+//! A purchasing unit's itemised list for its reimbursement: item, unit price, quantity,
+//! amount, date and stall of every line it bought, net of refunds and without voided sales;
+//! as data, CSV and XLSX.
+
+use rusqlite::Connection;
+use serde::Serialize;
+
+use crate::{Error, Result};
+use fairpos_domain::catalog::{grams_per_unit, milli_text};
+use fairpos_domain::Fen;
+
+/// One line of a unit's itemised list, net of refunds.
+#[derive(Clone, Debug, Serialize)]
+pub struct UnitItem {
+    pub date: String,
+    pub sale: String,
+    pub stall: String,
+    pub item: String,
+    pub unit_price_fen: i64,
+    /// Pieces, or the weight in the product's unit (`1.5`).
+    pub quantity: String,
+    pub unit: String,
+    pub amount_fen: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct UnitItems {
+    pub tax_id: String,
+    pub name: String,
+    pub total_fen: i64,
+    pub items: Vec<UnitItem>,
+}
+
+/// What a purchasing unit bought, item by item, for its reimbursement.
+pub fn of(db: &Connection, tax_id: &str) -> Result<Option<UnitItems>> {
+    let name: Option<String> = db
+        .query_row(
+            "SELECT name FROM units WHERE tax_id = ?1
+             UNION ALL SELECT unit_name FROM sales WHERE unit_tax_id = ?1 LIMIT 1",
+            [tax_id],
+            |r| r.get(0),
+        )
+        .ok();
+    let Some(name) = name else { return Ok(None) };
+    let mut stmt = db.prepare(
+        "SELECT s.at, s.number, COALESCE(st.name, s.stall), l.name_zh, l.unit_price_fen, l.qty,
+                l.unit, l.weighed, l.amount_fen,
+                COALESCE((SELECT SUM(rl.qty) FROM refund_lines rl JOIN refunds r ON r.id = rl.refund_id
+                          WHERE r.sale_id = s.id AND rl.line = l.line), 0),
+                COALESCE((SELECT SUM(rl.amount_fen) FROM refund_lines rl JOIN refunds r ON r.id = rl.refund_id
+                          WHERE r.sale_id = s.id AND rl.line = l.line), 0)
+         FROM sale_lines l JOIN sales s ON s.id = l.sale_id
+         LEFT JOIN stalls st ON st.id = s.stall
+         WHERE s.unit_tax_id = ?1 AND NOT EXISTS (SELECT 1 FROM voids v WHERE v.sale_id = s.id)
+         ORDER BY s.at, s.device, s.seq, l.line",
+    )?;
+    let rows = stmt.query_map([tax_id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, i64>(4)?,
+            r.get::<_, i64>(5)?,
+            r.get::<_, String>(6)?,
+            r.get::<_, bool>(7)?,
+            r.get::<_, i64>(8)?,
+            r.get::<_, i64>(9)?,
+            r.get::<_, i64>(10)?,
+        ))
+    })?;
+    let mut items = Vec::new();
+    for row in rows {
+        let (at, sale, stall, item, price, qty, unit, weighed, amount, back_qty, back_fen) = row?;
+        let left = qty - back_qty;
+        if left <= 0 {
+            continue;
+        }
+        let quantity = match (weighed, grams_per_unit(&unit)) {
+            (true, Some(g)) => milli_text(left * 1000 / g),
+            _ => left.to_string(),
+        };
+        items.push(UnitItem {
+            date: at.get(..10).unwrap_or(&at).to_string(),
+            sale,
+            stall,
+            item,
+            unit_price_fen: price,
+            quantity,
+            unit,
+            amount_fen: amount - back_fen,
+        });
+    }
+    Ok(Some(UnitItems {
+        tax_id: tax_id.to_string(),
+        name,
+        total_fen: items.iter().map(|i| i.amount_fen).sum(),
+        items,
+    }))
+}
+
+pub fn csv(u: &UnitItems) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let fail = |e: csv::Error| Error::Other(format!("CSV: {e}"));
+    w.write_record([
+        "日期 date",
+        "单号 sale",
+        "摊位 stall",
+        "商品 item",
+        "单价 unit_price_yuan",
+        "数量 quantity",
+        "单位 unit",
+        "金额 amount_yuan",
+    ])
+    .map_err(fail)?;
+    for i in &u.items {
+        w.write_record([
+            i.date.as_str(),
+            &i.sale,
+            &i.stall,
+            &i.item,
+            &Fen(i.unit_price_fen).to_string(),
+            &i.quantity,
+            &i.unit,
+            &Fen(i.amount_fen).to_string(),
+        ])
+        .map_err(fail)?;
+    }
+    w.write_record([
+        "",
+        "",
+        "",
+        "合计 total",
+        "",
+        "",
+        "",
+        &Fen(u.total_fen).to_string(),
+    ])
+    .map_err(fail)?;
+    w.into_inner()
+        .map_err(|e| Error::Other(format!("CSV: {}", e.error())))
+}
+
+pub fn xlsx(u: &UnitItems) -> Result<Vec<u8>> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let fail = |e: rust_xlsxwriter::XlsxError| Error::Other(format!("XLSX: {e}"));
+    let mut book = Workbook::new();
+    let bold = Format::new().set_bold();
+    let money = Format::new().set_num_format("#,##0.00");
+    let sheet = book.add_worksheet();
+    sheet
+        .write_with_format(0, 0, format!("{} {}", u.name, u.tax_id), &bold)
+        .map_err(fail)?;
+    for (c, h) in [
+        "日期",
+        "单号",
+        "摊位",
+        "商品",
+        "单价(元)",
+        "数量",
+        "单位",
+        "金额(元)",
+    ]
+    .iter()
+    .enumerate()
+    {
+        sheet
+            .write_with_format(1, c as u16, *h, &bold)
+            .map_err(fail)?;
+    }
+    let yuan = |fen: i64| fen as f64 / 100.0;
+    let mut r = 2u32;
+    for i in &u.items {
+        sheet.write(r, 0, i.date.as_str()).map_err(fail)?;
+        sheet.write(r, 1, i.sale.as_str()).map_err(fail)?;
+        sheet.write(r, 2, i.stall.as_str()).map_err(fail)?;
+        sheet.write(r, 3, i.item.as_str()).map_err(fail)?;
+        sheet
+            .write_with_format(r, 4, yuan(i.unit_price_fen), &money)
+            .map_err(fail)?;
+        sheet.write(r, 5, i.quantity.as_str()).map_err(fail)?;
+        sheet.write(r, 6, i.unit.as_str()).map_err(fail)?;
+        sheet
+            .write_with_format(r, 7, yuan(i.amount_fen), &money)
+            .map_err(fail)?;
+        r += 1;
+    }
+    sheet.write_with_format(r, 3, "合计", &bold).map_err(fail)?;
+    sheet
+        .write_with_format(r, 7, yuan(u.total_fen), &money)
+        .map_err(fail)?;
+    sheet.set_column_width(3, 30).map_err(fail)?;
+    book.save_to_buffer().map_err(fail)
+}

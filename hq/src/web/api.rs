@@ -1,0 +1,72 @@
+//! The organizers' JSON API: the same figures as the pages.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use fairpos_projection::report::{self, Dimension};
+
+use super::{failure, organizer_api, with_db};
+use crate::state::AppState;
+use crate::{leaderboard, reconcile, unit_items};
+
+pub(crate) async fn api_reconciliation(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Response {
+    organizer_api!(state, headers);
+    match with_db(&state, reconcile::reconcile) {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+pub(crate) async fn api_report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    organizer_api!(state, headers);
+    let by = q.get("by").map(String::as_str).unwrap_or("stall");
+    let by: Dimension = match by.parse() {
+        Ok(d) => d,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({"error": e.to_string()})),
+            )
+                .into_response()
+        }
+    };
+    match with_db(&state, |db| Ok(report::build(db, by)?)) {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+pub(crate) async fn api_leaderboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    organizer_api!(state, headers);
+    match with_db(&state, |db| leaderboard::of(db, &state.fair)) {
+        Ok(b) => Json(b).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+pub(crate) async fn api_unit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+) -> Response {
+    organizer_api!(state, headers);
+    match with_db(&state, |db| unit_items::of(db, &code)) {
+        Ok(Some(u)) => Json(u).into_response(),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({"error": "no such unit"})),
+        )
+            .into_response(),
+        Err(e) => failure(e),
+    }
+}

@@ -1,0 +1,120 @@
+//! Who is asking: the organizer's login form and session cookie (or a bearer token).
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use serde::Deserialize;
+
+use super::{esc, failure, STYLE};
+use crate::devices::{self, Peer};
+use crate::state::AppState;
+use crate::Error;
+
+const COOKIE: &str = "fairpos_session";
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The organizer behind a request, by cookie or bearer token.
+pub(crate) fn organizer(state: &AppState, headers: &HeaderMap) -> bool {
+    let token = cookie_token(headers).or_else(|| {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_string)
+    });
+    let Some(token) = token else { return false };
+    let Ok(db) = state.db.lock() else {
+        return false;
+    };
+    matches!(devices::authenticate(&db, &token), Ok(Peer::Organizer(_)))
+}
+
+pub(crate) fn unauthorized_page() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Html(format!(
+            "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>登录 Log in</title>\
+             <style>{STYLE}</style></head><body><main><h2>请登录 Please log in</h2>\
+             <p><a href=\"/login\">组织者登录 Organizer login</a></p></main></body></html>"
+        )),
+    )
+        .into_response()
+}
+
+pub(crate) fn unauthorized_json() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(serde_json::json!({ "error": "organizers only: log in first" })),
+    )
+        .into_response()
+}
+
+pub(crate) async fn login_form(State(state): State<AppState>) -> Response {
+    Html(format!(
+        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>登录 Log in</title>\
+         <style>{STYLE}</style></head><body><header><h1>{}</h1></header><main>\
+         <h2>组织者登录 Organizer login</h2>\
+         <form method=\"post\" action=\"/login\"><label>密码 Password \
+         <input type=\"password\" name=\"password\" autofocus></label> \
+         <button type=\"submit\">登录 Log in</button></form></main></body></html>",
+        esc(&state.fair.name)
+    ))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    password: String,
+}
+
+pub(crate) async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
+    let result = {
+        let Ok(db) = state.db.lock() else {
+            return failure(Error::Other("database".into()));
+        };
+        devices::login(&db, &form.password)
+    };
+    match result {
+        Ok((token, _)) => (
+            [(
+                header::SET_COOKIE,
+                format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"),
+            )],
+            Redirect::to("/"),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::UNAUTHORIZED,
+            Html(format!(
+                "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>登录 Log in</title>\
+                 <style>{STYLE}</style></head><body><main><p class=\"bad\">密码错误 Wrong password</p>\
+                 <p><a href=\"/login\">再试 Try again</a></p></main></body></html>"
+            )),
+        )
+            .into_response(),
+    }
+}
+
+pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = cookie_token(&headers) {
+        if let Ok(db) = state.db.lock() {
+            let _ = devices::logout(&db, &token);
+        }
+    }
+    (
+        [(header::SET_COOKIE, format!("{COOKIE}=; Max-Age=0; Path=/"))],
+        Redirect::to("/login"),
+    )
+        .into_response()
+}

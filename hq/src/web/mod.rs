@@ -1,0 +1,187 @@
+//! The organizers' dashboard and its JSON API, served by `fairpos hq serve`.
+//!
+//! Server-rendered HTML, legible in Chinese, usable without JavaScript, printable. Every page
+//! and API route answers only an organizer: the login form sets an HttpOnly session cookie
+//! (the API also takes `Authorization: Bearer <token>` from `POST /api/v1/login`); anonymous
+//! callers get 401.
+
+mod api;
+mod auth;
+mod pages;
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use fairpos_domain::Fen;
+use fairpos_projection::report;
+use rusqlite::Connection;
+use std::fmt::Write as _;
+
+use crate::state::AppState;
+use crate::{Error, Result};
+
+/// Answers with the login page unless an organizer asks.
+macro_rules! organizer_only {
+    ($state:expr, $headers:expr) => {
+        if !super::auth::organizer(&$state, &$headers) {
+            return super::auth::unauthorized_page();
+        }
+    };
+}
+
+/// Answers 401 in JSON unless an organizer asks.
+macro_rules! organizer_api {
+    ($state:expr, $headers:expr) => {
+        if !super::auth::organizer(&$state, &$headers) {
+            return super::auth::unauthorized_json();
+        }
+    };
+}
+pub(crate) use {organizer_api, organizer_only};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(pages::overview))
+        .route("/login", get(auth::login_form).post(auth::login))
+        .route("/logout", get(auth::logout))
+        .route("/stalls", get(pages::stalls))
+        .route("/counties", get(pages::counties))
+        .route("/units", get(pages::units))
+        .route("/units/{code}", get(pages::unit_page))
+        .route("/leaderboard", get(pages::leaderboard))
+        .route("/anomalies", get(pages::anomalies))
+        .route("/api/v1/reconciliation", get(api::api_reconciliation))
+        .route("/api/v1/report", get(api::api_report))
+        .route("/api/v1/leaderboard", get(api::api_leaderboard))
+        .route("/api/v1/units/{code}", get(api::api_unit))
+}
+
+/// HTML-escapes text.
+pub(crate) fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// A moment as the fair's clock shows it: `2026-11-22 10:15`.
+pub(crate) fn local(state: &AppState, text: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(text) {
+        Ok(t) => t
+            .with_timezone(&state.fair.utc_offset)
+            .format("%Y-%m-%d %H:%M")
+            .to_string(),
+        Err(_) => text.to_string(),
+    }
+}
+
+pub(crate) fn yuan(fen: i64) -> String {
+    let sign = if fen < 0 { "-" } else { "" };
+    format!("{sign}￥{}", Fen(fen.abs()))
+}
+
+/// A money cell: shown in yuan, carrying the fen for machines (tests, scripts).
+pub(crate) fn money(fen: i64) -> String {
+    format!("<td class=\"num\" data-fen=\"{fen}\">{}</td>", yuan(fen))
+}
+
+pub(crate) const STYLE: &str = "
+body { font-family: 'Noto Sans CJK SC', 'Noto Sans SC', 'WenQuanYi Micro Hei', sans-serif;
+       margin: 0; color: #1b1b1b; background: #fafafa; }
+header { background: #8a1c1c; color: #fff; padding: 0.6em 1.2em; }
+header h1 { font-size: 1.2em; margin: 0; }
+nav { background: #fff; border-bottom: 1px solid #ddd; padding: 0.4em 1.2em; }
+nav a { margin-right: 1.2em; color: #8a1c1c; text-decoration: none; }
+nav a.here { font-weight: bold; text-decoration: underline; }
+main { padding: 1em 1.2em; }
+table { border-collapse: collapse; margin: 0.6em 0 1.4em; background: #fff; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }
+th { background: #f0e6e6; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+.bad { color: #b00020; font-weight: bold; }
+.ok { color: #1b6e20; }
+.totals span { display: inline-block; margin-right: 2em; font-size: 1.2em; }
+@media print { nav, .noprint { display: none; } header { background: none; color: #000; }
+               body { background: #fff; } }
+";
+
+const PAGES: [(&str, &str); 6] = [
+    ("/", "总览 Overview"),
+    ("/stalls", "摊位与班次 Stalls & shifts"),
+    ("/counties", "产地县 Counties"),
+    ("/units", "采购单位 Units"),
+    ("/leaderboard", "竞赛排行 Leaderboard"),
+    ("/anomalies", "异常 Anomalies"),
+];
+
+pub(crate) fn page(state: &AppState, here: &str, title: &str, body: &str) -> Response {
+    let mut nav = String::new();
+    for (href, label) in PAGES {
+        let class = if href == here { " class=\"here\"" } else { "" };
+        let _ = write!(nav, "<a href=\"{href}\"{class}>{label}</a>");
+    }
+    nav.push_str("<a href=\"/logout\" class=\"noprint\">退出 Log out</a>");
+    Html(format!(
+        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width\">\
+         <title>{} · {}</title><style>{STYLE}</style></head><body>\
+         <header><h1>{}</h1></header><nav>{nav}</nav><main><h2>{}</h2>{body}</main></body></html>",
+        esc(title),
+        esc(&state.fair.name),
+        esc(&state.fair.name),
+        esc(title)
+    ))
+    .into_response()
+}
+
+pub(crate) fn failure(e: Error) -> Response {
+    (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()
+}
+
+/// Runs `f` on the database for an organizer's page.
+pub(crate) fn with_db<T>(state: &AppState, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    let db = state
+        .db
+        .lock()
+        .map_err(|_| Error::Other("the database lock is poisoned".into()))?;
+    f(&db)
+}
+
+pub(crate) fn report_table(r: &report::Report, key_label: &str) -> String {
+    let mut t = format!(
+        "<table data-report=\"{}\"><tr><th>{}</th><th>名称 Name</th><th class=\"num\">笔数 Sales</th>\
+         <th class=\"num\">销售 Sold</th><th class=\"num\">退款 Refunds</th><th class=\"num\">净额 Net</th></tr>",
+        r.by.as_str(),
+        esc(key_label)
+    );
+    for row in &r.rows {
+        let _ = write!(
+            t,
+            "<tr data-key=\"{}\"><td>{}</td><td>{}</td><td class=\"num\">{}</td>{}{}{}</tr>",
+            esc(&row.key),
+            esc(&row.key),
+            esc(&row.label),
+            row.count,
+            money(row.sales_fen),
+            money(row.refunds_fen),
+            money(row.net_fen)
+        );
+    }
+    let _ = write!(
+        t,
+        "<tr class=\"total\"><th colspan=\"3\">合计 Total</th>{}{}{}</tr></table>",
+        money(r.sales_fen),
+        money(r.refunds_fen),
+        money(r.net_fen)
+    );
+    t
+}

@@ -1,0 +1,280 @@
+//! Ledger records projected into SQL tables (see `schema.sql`). The same code serves a till
+//! (its own ledger) and headquarters (every till's), so it is order-tolerant: a void or a
+//! refund may be applied before the sale it names, as happens when documents of different
+//! days arrive out of order.
+//!
+//! A sale projects in two parts. Its head (the numbered `sales` row) is written by the till
+//! in the sale's own durable transaction; the rest (record index, lines, payments, stock) is
+//! derived data that the till applies just after the sale is acknowledged
+//! ([`apply_sale_rest`]), and that a rebuild from the ledger restores if it is ever lost.
+//! [`apply`] does both at once.
+
+use fairpos_sync::record::{
+    CashMoveRecord, ProductAddRecord, RefundRecord, SaleRecord, ShiftCloseRecord, ShiftOpenRecord,
+    VoidRecord,
+};
+use fairpos_sync::Record;
+use rusqlite::{params, Connection};
+
+use crate::{catalog, Error, Result};
+
+/// Applies one record from the document `doc_key`. Returns `false` when the record was
+/// already projected. A record that reuses another record's device and sequence number is
+/// refused: that is a forged or corrupted ledger.
+pub fn apply(conn: &Connection, record: &Record, doc_key: &str) -> Result<bool> {
+    if !insert_record(conn, record, doc_key)? {
+        return Ok(false);
+    }
+    match record {
+        Record::ShiftOpen(r) => shift_open(conn, r),
+        Record::CashMove(r) => cash_move(conn, r),
+        Record::Sale(r) => apply_sale_head(conn, r).and_then(|_| sale_rest(conn, r)),
+        Record::Void(r) => void(conn, r),
+        Record::Refund(r) => refund(conn, r),
+        Record::ShiftClose(r) => shift_close(conn, r),
+        Record::ProductAdd(r) => product_add(conn, r),
+    }?;
+    Ok(true)
+}
+
+/// A product added at a till: into the catalog tables if its SKU is new there. (Outside the
+/// projected tables: at headquarters the catalog document decides.)
+fn product_add(conn: &Connection, r: &ProductAddRecord) -> Result<()> {
+    catalog::insert_new_product(conn, r.product.clone().into())?;
+    Ok(())
+}
+
+/// The rest of a sale whose head is already written. Returns `false` if it was applied before.
+pub fn apply_sale_rest(conn: &Connection, record: &Record, doc_key: &str) -> Result<bool> {
+    let Record::Sale(r) = record else {
+        return Err(Error::Integrity(format!(
+            "record {} is a {}, not a sale",
+            record.header().id,
+            record.kind()
+        )));
+    };
+    if !insert_record(conn, record, doc_key)? {
+        return Ok(false);
+    }
+    sale_rest(conn, r)?;
+    Ok(true)
+}
+
+/// Indexes a record by device and sequence number; `false` if it is indexed already.
+fn insert_record(conn: &Connection, record: &Record, doc_key: &str) -> Result<bool> {
+    let h = record.header();
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO records(id, device, seq, kind, at, doc_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![h.id, h.device, h.seq as i64, record.kind(), h.at, doc_key])?;
+    if inserted == 0 {
+        let known: String = conn
+            .prepare_cached("SELECT id FROM records WHERE device = ?1 AND seq = ?2")?
+            .query_row(params![h.device, h.seq as i64], |r| r.get(0))?;
+        if known != h.id {
+            return Err(Error::Integrity(format!(
+                "record {} of {} reuses sequence number {} of record {known}",
+                h.id, h.device, h.seq
+            )));
+        }
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+fn shift_open(conn: &Connection, r: &ShiftOpenRecord) -> Result<()> {
+    // A close may have been applied first (out of order at HQ): keep its columns.
+    conn.prepare_cached(
+        "INSERT INTO shifts(id, device, seller, opened_at, float_fen) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(id) DO UPDATE SET seller = excluded.seller,
+             opened_at = excluded.opened_at, float_fen = excluded.float_fen",
+    )?
+    .execute(params![
+        r.shift,
+        r.header.device,
+        r.seller,
+        r.header.at,
+        r.float_fen
+    ])?;
+    Ok(())
+}
+
+fn shift_close(conn: &Connection, r: &ShiftCloseRecord) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO shifts(id, device, seller, opened_at, float_fen, closed_at, expected_fen,
+                            counted_fen, variance_fen, last_sale, last_sale_seq)
+         VALUES (?1, ?2, '', '', 0, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT(id) DO UPDATE SET closed_at = excluded.closed_at,
+             expected_fen = excluded.expected_fen, counted_fen = excluded.counted_fen,
+             variance_fen = excluded.variance_fen, last_sale = excluded.last_sale,
+             last_sale_seq = excluded.last_sale_seq",
+    )?
+    .execute(params![
+        r.shift,
+        r.header.device,
+        r.header.at,
+        r.expected_fen,
+        r.counted_fen,
+        r.variance_fen,
+        r.last_sale,
+        r.last_sale_seq as i64
+    ])?;
+    Ok(())
+}
+
+fn cash_move(conn: &Connection, r: &CashMoveRecord) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO cash_moves(id, device, shift_id, at, amount_fen, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        r.header.id,
+        r.header.device,
+        r.shift,
+        r.header.at,
+        r.amount_fen,
+        r.reason
+    ])?;
+    Ok(())
+}
+
+fn add_stock_out(conn: &Connection, sku: &str, qty: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO stock_out(sku, qty) VALUES (?1, ?2)
+         ON CONFLICT(sku) DO UPDATE SET qty = qty + excluded.qty",
+    )?
+    .execute(params![sku, qty])?;
+    Ok(())
+}
+
+/// The numbered row of a sale: what a till writes in the sale's own transaction.
+pub fn apply_sale_head(conn: &Connection, r: &SaleRecord) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO sales(id, device, record_seq, number, seq, shift_id, at, stall, seller,
+                           seller_name, team, unit_tax_id, unit_name, total_fen, change_fen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?
+    .execute(params![
+        r.header.id,
+        r.header.device,
+        r.header.seq as i64,
+        r.number,
+        r.sale_seq as i64,
+        r.shift,
+        r.header.at,
+        r.stall,
+        r.seller,
+        r.seller_name,
+        r.team,
+        r.unit.as_ref().map(|u| &u.tax_id),
+        r.unit.as_ref().map(|u| &u.name),
+        r.total_fen,
+        r.change_fen
+    ])?;
+    Ok(())
+}
+
+fn sale_rest(conn: &Connection, r: &SaleRecord) -> Result<()> {
+    let voided: bool = conn
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM voids WHERE sale_id = ?1)")?
+        .query_row([&r.header.id], |row| row.get(0))?;
+    let mut insert_line = conn.prepare_cached(
+        "INSERT INTO sale_lines(sale_id, line, sku, name_zh, name_en, category, unit, weighed,
+                                qty, unit_price_fen, amount_fen, county_code, county_name,
+                                product_stall, supplier, cert_no)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )?;
+    for l in &r.lines {
+        insert_line.execute(params![
+            r.header.id,
+            l.line,
+            l.sku,
+            l.name_zh,
+            l.name_en,
+            l.category,
+            l.unit,
+            l.weighed,
+            l.qty,
+            l.unit_price_fen,
+            l.amount_fen,
+            l.county_code,
+            l.county_name,
+            l.product_stall,
+            l.supplier,
+            l.cert_no
+        ])?;
+        if !voided {
+            add_stock_out(conn, &l.sku, l.qty)?;
+        }
+    }
+    let mut insert_payment = conn.prepare_cached(
+        "INSERT INTO sale_payments(sale_id, idx, method, amount_fen, tendered_fen)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (i, p) in r.payments.iter().enumerate() {
+        insert_payment.execute(params![
+            r.header.id,
+            i as i64,
+            p.method,
+            p.amount_fen,
+            p.tendered_fen
+        ])?;
+    }
+    for sku in &r.oversold {
+        conn.prepare_cached("INSERT OR IGNORE INTO sale_oversold(sale_id, sku) VALUES (?1, ?2)")?
+            .execute(params![r.header.id, sku])?;
+    }
+    Ok(())
+}
+
+fn void(conn: &Connection, r: &VoidRecord) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO voids(id, device, sale_id, shift_id, at, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        r.header.id,
+        r.header.device,
+        r.sale,
+        r.shift,
+        r.header.at,
+        r.reason
+    ])?;
+    // Goods come back; if the sale is not projected yet, it will see the void and not count.
+    let lines: Vec<(String, i64)> = conn
+        .prepare_cached("SELECT sku, qty FROM sale_lines WHERE sale_id = ?1")?
+        .query_map([&r.sale], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (sku, qty) in lines {
+        add_stock_out(conn, &sku, -qty)?;
+    }
+    Ok(())
+}
+
+fn refund(conn: &Connection, r: &RefundRecord) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO refunds(id, device, number, sale_id, shift_id, at, method, amount_fen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        r.header.id,
+        r.header.device,
+        r.number,
+        r.sale,
+        r.shift,
+        r.header.at,
+        r.method,
+        r.amount_fen
+    ])?;
+    for l in &r.lines {
+        conn.prepare_cached(
+            "INSERT INTO refund_lines(refund_id, line, sku, qty, amount_fen)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![r.header.id, l.line, l.sku, l.qty, l.amount_fen])?;
+        add_stock_out(conn, &l.sku, -l.qty)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,226 @@
+//! The catalog tables of a till and of headquarters: products with stock, stalls, sellers,
+//! purchasing units.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use fairpos_domain::catalog::{Catalog, Product, Stall};
+use fairpos_domain::catalog_csv::CatalogRow;
+use fairpos_domain::money::Fen;
+use fairpos_domain::sale::{Seller, Unit};
+use fairpos_sync::catalog::CatalogContents;
+
+use crate::Result;
+
+const PRODUCT_COLUMNS: &str = "p.sku, p.barcode, p.plu, p.name_zh, p.name_en, p.category, p.unit,
+    p.price_fen, p.weighed, p.county_code, p.county_name, p.supplier, p.cert_no, p.stall,
+    p.stock_base - COALESCE(o.qty, 0)";
+
+fn product_row(r: &Row) -> rusqlite::Result<CatalogRow> {
+    Ok(CatalogRow {
+        product: Product {
+            sku: r.get(0)?,
+            barcode: r.get(1)?,
+            plu: r.get(2)?,
+            name_zh: r.get(3)?,
+            name_en: r.get(4)?,
+            category: r.get(5)?,
+            unit: r.get(6)?,
+            price: Fen(r.get(7)?),
+            weighed: r.get(8)?,
+            county_code: r.get(9)?,
+            county_name: r.get(10)?,
+            supplier: r.get(11)?,
+            cert_no: r.get(12)?,
+            stall: r.get(13)?,
+        },
+        stock: r.get(14)?,
+    })
+}
+
+/// Every product with its stock on hand, in catalog order.
+pub fn rows(conn: &Connection) -> Result<Vec<CatalogRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {PRODUCT_COLUMNS} FROM products p LEFT JOIN stock_out o ON o.sku = p.sku
+         ORDER BY p.position"
+    ))?;
+    let rows = stmt.query_map([], product_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The catalog, indexed for scanning.
+pub fn catalog(conn: &Connection) -> Result<Catalog> {
+    let products = rows(conn)?.into_iter().map(|r| r.product).collect();
+    Ok(Catalog::new(products)?)
+}
+
+/// Creates or updates products by SKU. The stock column states the stock on hand now.
+pub fn import(conn: &Connection, rows: &[CatalogRow]) -> Result<(usize, usize)> {
+    upsert(conn, rows, false)
+}
+
+/// Creates or updates products by SKU, but products already here keep their stock on hand
+/// (it moves with sales); new ones start with the row's stock. What a catalog document
+/// brings to a till.
+pub fn import_keeping_stock(conn: &Connection, rows: &[CatalogRow]) -> Result<(usize, usize)> {
+    upsert(conn, rows, true)
+}
+
+fn upsert(conn: &Connection, rows: &[CatalogRow], keep_stock: bool) -> Result<(usize, usize)> {
+    let mut added = 0;
+    let mut updated = 0;
+    let mut next_position: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(position), 0) + 1 FROM products",
+        [],
+        |r| r.get(0),
+    )?;
+    for CatalogRow { product: p, stock } in rows {
+        let out: i64 = conn
+            .query_row("SELECT qty FROM stock_out WHERE sku = ?1", [&p.sku], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .unwrap_or(0);
+        let exists: bool = conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM products WHERE sku = ?1)",
+            [&p.sku],
+            |r| r.get(0),
+        )?;
+        if exists {
+            updated += 1;
+        } else {
+            added += 1;
+        }
+        // Barcodes and PLUs may move between SKUs in one import: free them first.
+        conn.execute(
+            "UPDATE products SET barcode = NULL WHERE barcode = ?1 AND sku <> ?2",
+            params![p.barcode, p.sku],
+        )?;
+        conn.execute(
+            "UPDATE products SET plu = NULL WHERE plu = ?1 AND sku <> ?2",
+            params![p.plu, p.sku],
+        )?;
+        conn.execute(
+            "INSERT INTO products(sku, barcode, plu, name_zh, name_en, category, unit, price_fen,
+                                  weighed, county_code, county_name, supplier, cert_no, stall,
+                                  stock_base, position)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+             ON CONFLICT(sku) DO UPDATE SET barcode = excluded.barcode, plu = excluded.plu,
+                 name_zh = excluded.name_zh, name_en = excluded.name_en,
+                 category = excluded.category, unit = excluded.unit,
+                 price_fen = excluded.price_fen, weighed = excluded.weighed,
+                 county_code = excluded.county_code, county_name = excluded.county_name,
+                 supplier = excluded.supplier, cert_no = excluded.cert_no,
+                 stall = excluded.stall,
+                 stock_base = CASE WHEN ?17 THEN stock_base ELSE excluded.stock_base END",
+            params![
+                p.sku,
+                p.barcode,
+                p.plu,
+                p.name_zh,
+                p.name_en,
+                p.category,
+                p.unit,
+                p.price.0,
+                p.weighed,
+                p.county_code,
+                p.county_name,
+                p.supplier,
+                p.cert_no,
+                p.stall,
+                stock + out,
+                next_position,
+                keep_stock
+            ],
+        )?;
+        if !exists {
+            next_position += 1;
+        }
+    }
+    Ok((added, updated))
+}
+
+pub fn import_stalls(conn: &Connection, stalls: &[Stall]) -> Result<()> {
+    for s in stalls {
+        conn.execute(
+            "INSERT INTO stalls(id, name, team) VALUES (?1, ?2, ?3)
+             ON CONFLICT(id) DO UPDATE SET name = excluded.name, team = excluded.team",
+            params![s.id, s.name, s.team],
+        )?;
+    }
+    Ok(())
+}
+
+pub fn import_sellers(conn: &Connection, sellers: &[Seller]) -> Result<()> {
+    for s in sellers {
+        conn.execute(
+            "INSERT INTO sellers(id, name, team, stall) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(id) DO UPDATE SET name = excluded.name, team = excluded.team,
+                 stall = excluded.stall",
+            params![s.id, s.name, s.team, s.stall],
+        )?;
+    }
+    Ok(())
+}
+
+pub fn import_units(conn: &Connection, units: &[Unit]) -> Result<()> {
+    for u in units {
+        conn.execute(
+            "INSERT INTO units(tax_id, name, kind) VALUES (?1, ?2, ?3)
+             ON CONFLICT(tax_id) DO UPDATE SET name = excluded.name, kind = excluded.kind",
+            params![u.tax_id, u.name, u.kind],
+        )?;
+    }
+    Ok(())
+}
+
+pub fn sellers(conn: &Connection) -> Result<Vec<Seller>> {
+    let mut stmt = conn.prepare("SELECT id, name, team, stall FROM sellers ORDER BY id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Seller {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            team: r.get(2)?,
+            stall: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn units(conn: &Connection) -> Result<Vec<Unit>> {
+    let mut stmt = conn.prepare("SELECT tax_id, name, kind FROM units ORDER BY name")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Unit {
+            tax_id: r.get(0)?,
+            name: r.get(1)?,
+            kind: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Inserts a product whose SKU is not in the tables yet; returns whether it did.
+pub fn insert_new_product(conn: &Connection, row: CatalogRow) -> Result<bool> {
+    let exists: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM products WHERE sku = ?1)",
+        [&row.product.sku],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        import(conn, &[row])?;
+    }
+    Ok(!exists)
+}
+
+/// Brings the catalog tables to what the fair's catalog document says. Products already
+/// here keep their stock on hand (it moves with sales); new ones start with the document's.
+pub fn apply_document(conn: &Connection, contents: &CatalogContents) -> Result<()> {
+    let rows: Vec<CatalogRow> = contents.products.iter().cloned().map(Into::into).collect();
+    import_keeping_stock(conn, &rows)?;
+    let stalls: Vec<Stall> = contents.stalls.iter().cloned().map(Into::into).collect();
+    import_stalls(conn, &stalls)?;
+    let sellers: Vec<Seller> = contents.sellers.iter().cloned().map(Into::into).collect();
+    import_sellers(conn, &sellers)?;
+    let units: Vec<Unit> = contents.units.iter().cloned().map(Into::into).collect();
+    import_units(conn, &units)?;
+    Ok(())
+}

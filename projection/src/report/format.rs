@@ -1,0 +1,209 @@
+//! A report written as an aligned text table, CSV, JSON or an XLSX workbook.
+
+use std::str::FromStr;
+
+use rust_xlsxwriter::{Format, Workbook};
+use unicode_width::UnicodeWidthStr;
+
+use super::Report;
+use crate::{Error, Result};
+use fairpos_domain::money::Fen;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Csv,
+    Json,
+    Xlsx,
+}
+
+impl FromStr for OutputFormat {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<OutputFormat> {
+        match s {
+            "table" => Ok(OutputFormat::Table),
+            "csv" => Ok(OutputFormat::Csv),
+            "json" => Ok(OutputFormat::Json),
+            "xlsx" => Ok(OutputFormat::Xlsx),
+            _ => Err(Error::input(format!(
+                "unknown format {s:?}; use table, csv, json or xlsx"
+            ))),
+        }
+    }
+}
+
+/// `report` in `format`, as the bytes of a file (JSON ends with a newline).
+pub fn render(report: &Report, format: OutputFormat) -> Result<Vec<u8>> {
+    Ok(match format {
+        OutputFormat::Table => table(report).into_bytes(),
+        OutputFormat::Csv => csv(report)?,
+        OutputFormat::Json => {
+            let mut j = json(report)?;
+            j.push('\n');
+            j.into_bytes()
+        }
+        OutputFormat::Xlsx => xlsx(report)?,
+    })
+}
+
+const HEADERS: [&str; 6] = ["key", "label", "count", "sales", "refunds", "net"];
+
+/// Pads `text` with spaces to `width` display columns (a CJK character takes two).
+pub fn pad(text: &str, width: usize, right: bool) -> String {
+    let fill = " ".repeat(width.saturating_sub(text.width()));
+    if right {
+        format!("{fill}{text}")
+    } else {
+        format!("{text}{fill}")
+    }
+}
+
+pub fn table(report: &Report) -> String {
+    let mut cells: Vec<[String; 6]> = vec![HEADERS.map(str::to_string)];
+    for r in &report.rows {
+        cells.push([
+            r.key.clone(),
+            r.label.clone(),
+            r.count.to_string(),
+            Fen(r.sales_fen).to_string(),
+            Fen(r.refunds_fen).to_string(),
+            Fen(r.net_fen).to_string(),
+        ]);
+    }
+    cells.push([
+        "TOTAL".into(),
+        String::new(),
+        String::new(),
+        Fen(report.sales_fen).to_string(),
+        Fen(report.refunds_fen).to_string(),
+        Fen(report.net_fen).to_string(),
+    ]);
+    let mut widths = [0usize; 6];
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.width());
+        }
+    }
+    let mut out = format!("by {}\n", report.by.as_str());
+    for (i, row) in cells.iter().enumerate() {
+        if i == cells.len() - 1 {
+            let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+            out.push_str(&rule.join("  "));
+            out.push('\n');
+        }
+        let line: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(j, c)| pad(c, widths[j], j >= 2))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+pub fn csv(report: &Report) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let write = |w: &mut csv::Writer<Vec<u8>>, rec: &[String]| {
+        w.write_record(rec)
+            .map_err(|e| Error::Output(format!("writing CSV: {e}")))
+    };
+    write(
+        &mut w,
+        &[
+            "key",
+            "label",
+            "count",
+            "sales_yuan",
+            "refunds_yuan",
+            "net_yuan",
+        ]
+        .map(String::from),
+    )?;
+    for r in &report.rows {
+        write(
+            &mut w,
+            &[
+                r.key.clone(),
+                r.label.clone(),
+                r.count.to_string(),
+                Fen(r.sales_fen).to_string(),
+                Fen(r.refunds_fen).to_string(),
+                Fen(r.net_fen).to_string(),
+            ],
+        )?;
+    }
+    w.into_inner()
+        .map_err(|e| Error::Output(format!("writing CSV: {}", e.error())))
+}
+
+pub fn json(report: &Report) -> Result<String> {
+    serde_json::to_string_pretty(report).map_err(|e| Error::Output(format!("writing JSON: {e}")))
+}
+
+/// An XLSX workbook with one sheet; amounts are yuan numbers shown with two decimals.
+pub fn xlsx(report: &Report) -> Result<Vec<u8>> {
+    let fail = |e: rust_xlsxwriter::XlsxError| Error::Output(format!("writing XLSX: {e}"));
+    let mut book = Workbook::new();
+    let money = Format::new().set_num_format("#,##0.00");
+    let bold = Format::new().set_bold();
+    let sheet = book.add_worksheet();
+    sheet.set_name(report.by.as_str()).map_err(fail)?;
+    let yuan = |fen: i64| fen as f64 / 100.0;
+    for (c, h) in [
+        "key",
+        "label",
+        "count",
+        "sales (yuan)",
+        "refunds (yuan)",
+        "net (yuan)",
+    ]
+    .iter()
+    .enumerate()
+    {
+        sheet
+            .write_with_format(0, c as u16, *h, &bold)
+            .map_err(fail)?;
+    }
+    let mut r: u32 = 1;
+    for row in &report.rows {
+        sheet.write(r, 0, row.key.as_str()).map_err(fail)?;
+        sheet.write(r, 1, row.label.as_str()).map_err(fail)?;
+        sheet.write(r, 2, row.count as f64).map_err(fail)?;
+        sheet
+            .write_with_format(r, 3, yuan(row.sales_fen), &money)
+            .map_err(fail)?;
+        sheet
+            .write_with_format(r, 4, yuan(row.refunds_fen), &money)
+            .map_err(fail)?;
+        sheet
+            .write_with_format(r, 5, yuan(row.net_fen), &money)
+            .map_err(fail)?;
+        r += 1;
+    }
+    sheet
+        .write_with_format(r, 0, "TOTAL", &bold)
+        .map_err(fail)?;
+    sheet
+        .write_with_format(r, 3, yuan(report.sales_fen), &money)
+        .map_err(fail)?;
+    sheet
+        .write_with_format(r, 4, yuan(report.refunds_fen), &money)
+        .map_err(fail)?;
+    sheet
+        .write_with_format(r, 5, yuan(report.net_fen), &money)
+        .map_err(fail)?;
+    sheet.set_column_width(1, 28).map_err(fail)?;
+    book.save_to_buffer().map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cjk_pads_by_display_width() {
+        assert_eq!(pad("保靖县", 8, false), "保靖县  ");
+        assert_eq!(pad("12.00", 8, true), "   12.00");
+    }
+}

@@ -1,0 +1,236 @@
+//! Sales reports: SQL over the projection tables, so a till (its own sales) and headquarters
+//! (every till's) share them. Net = sales of sales not voided, minus refunds; a refund counts
+//! against the dimensions of the sale it refunds (its product, county, unit, hour, ...).
+
+pub mod format;
+
+use std::str::FromStr;
+
+use rusqlite::{Connection, Row};
+use serde::Serialize;
+
+use crate::{Error, Result};
+use fairpos_domain::payment::Method;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dimension {
+    Product,
+    County,
+    Unit,
+    Team,
+    Seller,
+    Payment,
+    Hour,
+    Stall,
+}
+
+impl Dimension {
+    pub const ALL: [Dimension; 8] = [
+        Dimension::Product,
+        Dimension::County,
+        Dimension::Unit,
+        Dimension::Team,
+        Dimension::Seller,
+        Dimension::Payment,
+        Dimension::Hour,
+        Dimension::Stall,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dimension::Product => "product",
+            Dimension::County => "county",
+            Dimension::Unit => "unit",
+            Dimension::Team => "team",
+            Dimension::Seller => "seller",
+            Dimension::Payment => "payment",
+            Dimension::Hour => "hour",
+            Dimension::Stall => "stall",
+        }
+    }
+}
+
+impl FromStr for Dimension {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Dimension> {
+        Dimension::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| {
+                Error::input(format!(
+                    "unknown report dimension {s:?}; use one of {}",
+                    Dimension::ALL.map(Dimension::as_str).join(", ")
+                ))
+            })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReportRow {
+    pub key: String,
+    pub label: String,
+    pub net_fen: i64,
+    pub sales_fen: i64,
+    pub refunds_fen: i64,
+    /// Sales (not voided) that contribute; for `payment`, payments.
+    pub count: i64,
+    /// Net quantity for `product` rows: pieces, or grams for weighed goods.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qty: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qty_unit: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub by: Dimension,
+    pub net_fen: i64,
+    pub sales_fen: i64,
+    pub refunds_fen: i64,
+    pub rows: Vec<ReportRow>,
+}
+
+const LIVE: &str = "NOT EXISTS (SELECT 1 FROM voids v WHERE v.sale_id = s.id)";
+
+/// Per dimension: the key and label over sales `s` (and lines `l` for line-level
+/// dimensions), and whether the dimension is line-level.
+fn dimension_sql(by: Dimension) -> (&'static str, &'static str, bool) {
+    match by {
+        Dimension::Product => ("l.sku", "MAX(l.name_zh)", true),
+        Dimension::County => ("l.county_code", "MAX(l.county_name)", true),
+        Dimension::Unit => (
+            "COALESCE(s.unit_tax_id, 'individual')",
+            "COALESCE(MAX(s.unit_name), '个人')",
+            false,
+        ),
+        Dimension::Team => ("s.team", "s.team", false),
+        Dimension::Seller => ("s.seller", "MAX(s.seller_name)", false),
+        Dimension::Hour => ("SUBSTR(s.at, 1, 13)", "SUBSTR(s.at, 1, 13)", false),
+        Dimension::Stall => (
+            "s.stall",
+            "COALESCE((SELECT name FROM stalls st WHERE st.id = s.stall), s.stall)",
+            false,
+        ),
+        Dimension::Payment => ("", "", false),
+    }
+}
+
+fn row(r: &Row) -> rusqlite::Result<ReportRow> {
+    let sales: i64 = r.get(2)?;
+    let refunds: i64 = r.get(3)?;
+    Ok(ReportRow {
+        key: r.get(0)?,
+        label: r.get(1)?,
+        net_fen: sales - refunds,
+        sales_fen: sales,
+        refunds_fen: refunds,
+        count: r.get(4)?,
+        qty: None,
+        qty_unit: None,
+    })
+}
+
+/// Builds the report `by` over every sale in `conn`'s projection.
+pub fn build(conn: &Connection, by: Dimension) -> Result<Report> {
+    let mut rows: Vec<ReportRow> = match by {
+        Dimension::Payment => {
+            let sql = format!(
+                "WITH paid AS (
+                   SELECT p.method AS k, SUM(p.amount_fen) AS amt, COUNT(*) AS n
+                   FROM sale_payments p JOIN sales s ON s.id = p.sale_id WHERE {LIVE}
+                   GROUP BY p.method),
+                 back AS (
+                   SELECT method AS k, SUM(amount_fen) AS amt FROM refunds GROUP BY method),
+                 keys AS (SELECT k FROM paid UNION SELECT k FROM back)
+                 SELECT keys.k, keys.k, COALESCE(paid.amt, 0), COALESCE(back.amt, 0),
+                        COALESCE(paid.n, 0)
+                 FROM keys LEFT JOIN paid ON paid.k = keys.k LEFT JOIN back ON back.k = keys.k"
+            );
+            let mut stmt = conn.prepare(&sql)?;
+            let rows = stmt.query_map([], row)?;
+            let mut rows: Vec<ReportRow> = rows.collect::<Result<_, _>>()?;
+            for r in &mut rows {
+                if let Ok(m) = Method::parse(&r.key) {
+                    r.label = m.label_zh().to_string();
+                }
+            }
+            rows
+        }
+        _ => {
+            let (key, label, line_level) = dimension_sql(by);
+            let sql = if line_level {
+                format!(
+                    "WITH sold AS (
+                       SELECT {key} AS k, {label} AS lbl, SUM(l.amount_fen) AS amt,
+                              COUNT(DISTINCT s.id) AS n, SUM(l.qty) AS qty
+                       FROM sale_lines l JOIN sales s ON s.id = l.sale_id WHERE {LIVE}
+                       GROUP BY {key}),
+                     back AS (
+                       SELECT {key} AS k, SUM(rl.amount_fen) AS amt, SUM(rl.qty) AS qty
+                       FROM refund_lines rl JOIN refunds r ON r.id = rl.refund_id
+                       JOIN sale_lines l ON l.sale_id = r.sale_id AND l.line = rl.line
+                       JOIN sales s ON s.id = l.sale_id
+                       GROUP BY {key})
+                     SELECT sold.k, sold.lbl, sold.amt, COALESCE(back.amt, 0), sold.n,
+                            sold.qty - COALESCE(back.qty, 0)
+                     FROM sold LEFT JOIN back ON back.k = sold.k"
+                )
+            } else {
+                format!(
+                    "WITH sold AS (
+                       SELECT {key} AS k, {label} AS lbl, SUM(s.total_fen) AS amt, COUNT(*) AS n
+                       FROM sales s WHERE {LIVE} GROUP BY {key}),
+                     back AS (
+                       SELECT {key} AS k, SUM(r.amount_fen) AS amt
+                       FROM refunds r JOIN sales s ON s.id = r.sale_id GROUP BY {key})
+                     SELECT sold.k, sold.lbl, sold.amt, COALESCE(back.amt, 0), sold.n, NULL
+                     FROM sold LEFT JOIN back ON back.k = sold.k"
+                )
+            };
+            let mut stmt = conn.prepare(&sql)?;
+            let rows = stmt.query_map([], |r| {
+                let mut out = row(r)?;
+                out.qty = r.get(5)?;
+                Ok(out)
+            })?;
+            rows.collect::<Result<_, _>>()?
+        }
+    };
+    if by == Dimension::Product {
+        for r in &mut rows {
+            let (unit, weighed): (String, bool) = conn.query_row(
+                "SELECT unit, weighed FROM sale_lines WHERE sku = ?1 LIMIT 1",
+                [&r.key],
+                |x| Ok((x.get(0)?, x.get(1)?)),
+            )?;
+            r.qty_unit = Some(if weighed { "g".to_string() } else { unit });
+        }
+    }
+    if by == Dimension::Hour {
+        for r in &mut rows {
+            r.label = hour_label(&r.key);
+        }
+        rows.sort_by(|a, b| a.key.cmp(&b.key));
+    } else {
+        rows.sort_by(|a, b| b.net_fen.cmp(&a.net_fen).then_with(|| a.key.cmp(&b.key)));
+    }
+    Ok(Report {
+        by,
+        net_fen: rows.iter().map(|r| r.net_fen).sum(),
+        sales_fen: rows.iter().map(|r| r.sales_fen).sum(),
+        refunds_fen: rows.iter().map(|r| r.refunds_fen).sum(),
+        rows,
+    })
+}
+
+/// `2026-11-22T10` -> `2026-11-22 10:00-11:00`.
+fn hour_label(key: &str) -> String {
+    match key.split_once('T') {
+        Some((day, h)) => match h.parse::<u32>() {
+            Ok(h) => format!("{day} {h:02}:00-{:02}:00", h + 1),
+            Err(_) => key.to_string(),
+        },
+        None => key.to_string(),
+    }
+}

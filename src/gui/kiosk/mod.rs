@@ -1,0 +1,441 @@
+//! The self-checkout kiosk, in plain Rust over a [`Till`]: a shopper scans, then pays either
+//! through the stall's payment QR (a staff PIN confirms the money arrived) or at the counter
+//! (a basket QR the till scans). Idle shoppers are asked, then their basket is cleared. Staff
+//! leave kiosk mode with the lead PIN; nothing else of the till is reachable from here.
+//! `kiosk_adapter.rs` shows this state; tests drive it without a window.
+
+#[cfg(test)]
+mod tests;
+
+use fairpos_domain::basket::Basket;
+use fairpos_domain::cart::{resolve, Cart, Resolved};
+use fairpos_domain::catalog::Catalog;
+use fairpos_domain::payment::{Method, Tender};
+use fairpos_domain::{DomainError, Fen, Lang};
+
+use super::views::{cart_lines, edit_digits, pick, words, Completed, LineView, PinGuard};
+use crate::clock::{self, Clock};
+use crate::config::KioskConfig;
+use crate::error::{Error, Result};
+use crate::till::{Order, Till};
+
+/// The kiosk's screens. Each names what moves it on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KioskScreen {
+    /// Waiting for a shopper: a scan or a touch starts `Shopping`.
+    Attract,
+    /// Scanning into the basket; the shopper picks how to pay.
+    Shopping,
+    /// The stall's payment QR with the amount; a staff PIN confirms: `Thanks`.
+    PayQr,
+    /// The basket's QR for the counter (also printed): "done" goes back to `Attract`.
+    PayCounter,
+    /// The sale is saved.
+    Thanks,
+    /// Staff asked for the lead PIN to leave kiosk mode.
+    Staff,
+}
+
+/// What [`KioskController::leave`] decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Leave {
+    Stay,
+    Leave,
+}
+
+pub struct KioskController {
+    till: Till,
+    catalog: Catalog,
+    config: KioskConfig,
+    seller: String,
+    method: Method,
+    pub lang: Lang,
+    pub screen: KioskScreen,
+    /// Where the shopper came from when staff was called.
+    before_staff: KioskScreen,
+    pub cart: Cart,
+    pin: String,
+    pub message: String,
+    /// The QR payload shown: the stall's payment code or the basket.
+    pub qr: String,
+    /// The sale just made: number and total.
+    sold: Option<(String, Fen)>,
+    last_activity_ms: u64,
+    /// Set while the kiosk asks whether the shopper is still there.
+    warned_at_ms: Option<u64>,
+    pins: PinGuard,
+    clock: Clock,
+}
+
+impl KioskController {
+    /// A kiosk over `till`: opens a shift (float 0) for its seller when none is open.
+    pub fn new(till: Till, config: KioskConfig) -> Result<KioskController> {
+        KioskController::with_clock(till, config, clock::system())
+    }
+
+    pub fn with_clock(
+        mut till: Till,
+        config: KioskConfig,
+        clock: Clock,
+    ) -> Result<KioskController> {
+        let catalog = till.catalog()?;
+        let method = Method::parse(&config.payment_method)?;
+        let state = till.store().state();
+        let stall = &till.store().identity().stall;
+        let seller = match &config.seller {
+            Some(s) if state.sellers.contains_key(s) => s.clone(),
+            Some(s) => {
+                return Err(Error::input(format!(
+                    "[kiosk] seller {s} is not a seller of the fair"
+                )))
+            }
+            None => {
+                let mut own: Vec<&String> = state
+                    .sellers
+                    .values()
+                    .filter(|s| &s.stall == stall)
+                    .map(|s| &s.id)
+                    .collect();
+                if own.is_empty() {
+                    own = state.sellers.keys().collect();
+                }
+                own.sort();
+                own.first().map(|s| (*s).clone()).ok_or_else(|| {
+                    Error::input("the kiosk needs a seller: import the sellers first")
+                })?
+            }
+        };
+        if till.store().state().shift.is_none() {
+            let now = clock(&till)?;
+            till.open_shift(&seller, Fen::ZERO, now)?;
+        }
+        Ok(KioskController {
+            till,
+            catalog,
+            config,
+            seller,
+            method,
+            lang: Lang::Zh,
+            screen: KioskScreen::Attract,
+            before_staff: KioskScreen::Attract,
+            cart: Cart::new(),
+            pin: String::new(),
+            message: String::new(),
+            qr: String::new(),
+            sold: None,
+            last_activity_ms: 0,
+            warned_at_ms: None,
+            pins: PinGuard::default(),
+            clock,
+        })
+    }
+
+    pub fn till(&self) -> &Till {
+        &self.till
+    }
+
+    pub fn till_mut(&mut self) -> &mut Till {
+        &mut self.till
+    }
+
+    /// Hands the till back (leaving kiosk mode for the till's own screens).
+    pub fn into_till(self) -> Till {
+        self.till
+    }
+
+    fn text(&self, zh: &str, en: &str) -> String {
+        pick(self.lang, zh, en).to_string()
+    }
+
+    /// The catalog changed underneath (a sync brought a new one): scans from now on find new
+    /// products and prices; lines already in the basket keep the price they were scanned at.
+    pub fn reload_catalog(&mut self) -> Result<()> {
+        self.catalog = self.till.catalog()?;
+        Ok(())
+    }
+
+    /// A touch or a scan at `now_ms`: the shopper is there.
+    pub fn touched(&mut self, now_ms: u64) {
+        self.last_activity_ms = now_ms;
+        self.warned_at_ms = None;
+    }
+
+    /// Seconds left before the basket clears, while the kiosk asks whether anyone is there.
+    pub fn idle_warning(&self, now_ms: u64) -> Option<u64> {
+        self.warned_at_ms.map(|at| {
+            let end = at + self.config.idle_clear_s * 1000;
+            end.saturating_sub(now_ms).div_ceil(1000)
+        })
+    }
+
+    /// The clock moved on: ask an idle shopper, then clear their basket. Returns whether
+    /// anything changed. Never on the payment QR screen: the shopper may have paid the stall
+    /// already and be waiting for staff to confirm it, so only staff (or the shopper's "back")
+    /// leaves that screen.
+    pub fn tick(&mut self, now_ms: u64) -> bool {
+        let busy = matches!(
+            self.screen,
+            KioskScreen::Shopping | KioskScreen::PayCounter | KioskScreen::Thanks
+        );
+        if !busy {
+            return false;
+        }
+        match self.warned_at_ms {
+            None if now_ms.saturating_sub(self.last_activity_ms)
+                >= self.config.idle_warn_s * 1000 =>
+            {
+                self.warned_at_ms = Some(now_ms);
+                true
+            }
+            Some(at) if now_ms.saturating_sub(at) >= self.config.idle_clear_s * 1000 => {
+                self.reset();
+                true
+            }
+            Some(_) => true,
+            None => false,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.cart.clear();
+        self.pin.clear();
+        self.message.clear();
+        self.qr.clear();
+        self.sold = None;
+        self.warned_at_ms = None;
+        self.screen = KioskScreen::Attract;
+    }
+
+    pub fn start(&mut self, now_ms: u64) {
+        self.touched(now_ms);
+        if self.screen == KioskScreen::Attract {
+            self.screen = KioskScreen::Shopping;
+        }
+    }
+
+    /// A scanned code. Only products and scale labels: weighed goods without a label need
+    /// the stall's scale, payment codes and receipts are refused.
+    pub fn scan(&mut self, code: &str, now_ms: u64) {
+        self.touched(now_ms);
+        match self.screen {
+            KioskScreen::Attract => self.screen = KioskScreen::Shopping,
+            KioskScreen::Shopping => {}
+            _ => return,
+        }
+        let rules = &self.till.store().identity().fair.barcode_rules;
+        let code = code.trim();
+        if let Ok(Resolved::Product(p)) = resolve(&self.catalog, rules, code) {
+            if p.weighed {
+                self.message = self.text(
+                    "称重商品请先到摊位过秤，再扫描称重标签",
+                    "Weighed goods: have them weighed at the stall, then scan the scale label",
+                );
+                return;
+            }
+        }
+        match self.cart.add_item(&self.catalog, rules, code) {
+            Ok(_) => self.message.clear(),
+            Err(e) => {
+                self.message = self.text(
+                    &format!("无法识别此条码（{code}）"),
+                    &format!("This code cannot be sold here: {e}"),
+                )
+            }
+        }
+    }
+
+    pub fn lines(&self) -> Vec<LineView> {
+        cart_lines(&self.cart, self.lang)
+    }
+
+    pub fn step(&mut self, index: usize, delta: i64, now_ms: u64) {
+        self.touched(now_ms);
+        let Some(line) = self.cart.lines().get(index).cloned() else {
+            return;
+        };
+        if line.product.weighed {
+            return;
+        }
+        let n = line.qty + delta;
+        if n <= 0 {
+            self.cart.remove(index);
+        } else if let Err(e) = self.cart.set_count(index, n) {
+            self.message = e.words(self.lang);
+        }
+    }
+
+    pub fn remove(&mut self, index: usize, now_ms: u64) {
+        self.touched(now_ms);
+        self.cart.remove(index);
+    }
+
+    pub fn pay_qr(&mut self, now_ms: u64) {
+        self.touched(now_ms);
+        if self.cart.is_empty() {
+            return;
+        }
+        self.pin.clear();
+        self.qr = self.config.payment_qr.clone();
+        self.screen = KioskScreen::PayQr;
+    }
+
+    /// Shows the basket's QR; returns the basket for the slip the printer prints.
+    pub fn pay_counter(&mut self, now_ms: u64) -> Option<Basket> {
+        self.touched(now_ms);
+        if self.cart.is_empty() {
+            return None;
+        }
+        let rules = &self.till.store().identity().fair.barcode_rules;
+        let basket = Basket::of_cart(self.till.device(), &self.cart, rules);
+        self.qr = basket.payload();
+        self.screen = KioskScreen::PayCounter;
+        Some(basket)
+    }
+
+    /// The line under the QR code (or the thanks), in the kiosk's language.
+    pub fn caption(&self) -> String {
+        let (n, total) = (self.cart.lines().len(), self.cart.total());
+        match self.screen {
+            KioskScreen::PayQr => self.text(
+                &format!("请支付 ￥{total}，然后请工作人员确认"),
+                &format!("Pay ￥{total}, then ask staff to confirm"),
+            ),
+            KioskScreen::PayCounter => self.text(
+                &format!("共 {n} 项，合计 ￥{total}"),
+                &format!("{n} items, ￥{total}"),
+            ),
+            KioskScreen::Thanks => match &self.sold {
+                Some((number, total)) => self.text(
+                    &format!("单号 {number}，合计 ￥{total}"),
+                    &format!("Sale {number}, ￥{total}"),
+                ),
+                None => String::new(),
+            },
+            _ => String::new(),
+        }
+    }
+
+    pub fn pin_dots(&self) -> String {
+        "●".repeat(self.pin.chars().count())
+    }
+
+    pub fn pin_key(&mut self, key: &str, now_ms: u64) {
+        self.touched(now_ms);
+        edit_digits(&mut self.pin, key, 0, 12);
+    }
+
+    /// Staff saw the money arrive through the stall's QR: the sale is recorded. Returns it for
+    /// its receipt.
+    pub fn staff_confirm(&mut self, now_ms: u64) -> Option<Completed> {
+        self.touched(now_ms);
+        if self.screen != KioskScreen::PayQr {
+            return None;
+        }
+        let pin = std::mem::take(&mut self.pin);
+        let seller = self.seller.clone();
+        let checked = self.guard_pin(now_ms, |till| till.store().check_seller_pin(&seller, &pin));
+        if let Err(e) = checked {
+            self.message = e;
+            return None;
+        }
+        let now = match (self.clock)(&self.till) {
+            Ok(n) => n,
+            Err(e) => {
+                self.message = words(&e, self.lang);
+                return None;
+            }
+        };
+        let tenders = [Tender {
+            method: self.method,
+            amount: None,
+        }];
+        let order = Order {
+            seller: &self.seller,
+            cart: &self.cart,
+            unit: None,
+            tenders: &tenders,
+        };
+        match self.till.sell(&order, now) {
+            Ok(sale) => {
+                let done = Completed::of(&sale);
+                self.cart.clear();
+                self.message.clear();
+                self.qr.clear();
+                self.sold = Some((sale.number.to_string(), sale.total));
+                self.screen = KioskScreen::Thanks;
+                Some(done)
+            }
+            Err(e) => {
+                self.message = words(&e, self.lang);
+                None
+            }
+        }
+    }
+
+    pub fn back(&mut self, now_ms: u64) {
+        self.touched(now_ms);
+        self.pin.clear();
+        self.message.clear();
+        self.screen = match self.screen {
+            KioskScreen::Staff => self.before_staff,
+            _ if self.cart.is_empty() => KioskScreen::Attract,
+            _ => KioskScreen::Shopping,
+        };
+    }
+
+    /// "Done" or "start over": the next shopper.
+    pub fn finish(&mut self) {
+        self.reset();
+    }
+
+    pub fn staff(&mut self, now_ms: u64) {
+        self.touched(now_ms);
+        if self.screen != KioskScreen::Staff {
+            self.before_staff = self.screen;
+        }
+        self.pin.clear();
+        self.screen = KioskScreen::Staff;
+    }
+
+    /// Leaves kiosk mode when the lead PIN is right.
+    pub fn leave(&mut self, now_ms: u64) -> Leave {
+        self.touched(now_ms);
+        let pin = std::mem::take(&mut self.pin);
+        match self.guard_pin(now_ms, |till| till.store().check_lead_pin(&pin)) {
+            Ok(()) => Leave::Leave,
+            Err(e) => {
+                self.message = e;
+                Leave::Stay
+            }
+        }
+    }
+
+    /// A PIN check behind the guard against guessing: while locked, no PIN is checked (not
+    /// even the right one) and the slow hash is not computed.
+    fn guard_pin(
+        &mut self,
+        now_ms: u64,
+        check: impl FnOnce(&Till) -> Result<()>,
+    ) -> std::result::Result<(), String> {
+        if let Some(seconds) = self.pins.locked(now_ms) {
+            return Err(DomainError::PinLocked { seconds }.words(self.lang));
+        }
+        let checked = check(&self.till);
+        self.pins.record(checked.is_ok(), now_ms);
+        checked.map_err(|e| words(&e, self.lang))
+    }
+
+    pub fn still_here(&mut self, now_ms: u64) {
+        self.touched(now_ms);
+    }
+
+    pub fn total(&self) -> Fen {
+        self.cart.total()
+    }
+
+    pub fn tidy(&mut self) {
+        if let Err(e) = self.till.tidy() {
+            eprintln!("the work after the sale is postponed: {e}");
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! What every tap and scan at the till does, in plain Rust over a [`Till`]: one file per
+//! screen ([`sign_in`]: signing in and the shift; [`sell`]: products, the cart and the buyer;
+//! [`pay`]; [`sales`]: voids and refunds). No Slint here: `till_adapter` shows this state
+//! and forwards the taps, and the tests drive it with no window at all.
+//!
+//! Each method changes the state and says so through [`Changed`], so the adapter redraws only
+//! what changed (the product grid is the one list that can be long).
+
+pub mod pay;
+pub mod sales;
+pub mod sell;
+pub mod sign_in;
+#[cfg(test)]
+mod tests;
+
+use fairpos_domain::basket::Basket;
+use fairpos_domain::cart::Cart;
+use fairpos_domain::catalog::Catalog;
+use fairpos_domain::payment::Tender;
+use fairpos_domain::sale::{Seller, Unit};
+use fairpos_domain::search::ProductIndex;
+use fairpos_domain::{Fen, Lang};
+
+pub use self::pay::{PayView, TenderView};
+pub use self::sales::{SaleLineView, SaleView};
+pub use self::sell::{ProductView, Weighing, GRID_LIMIT};
+pub use self::sign_in::ShiftView;
+use super::views::{pick, words, Completed, Message};
+use crate::clock::{self, Clock};
+use crate::error::{Error, Result};
+use crate::till::{Till, Time};
+
+/// The screen shown. Each names what moves it on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Screen {
+    /// Nobody signed in: a seller and a PIN move to `OpenShift` or `Sell`.
+    SignIn,
+    /// Signed in with no shift open: a float opens one.
+    OpenShift,
+    /// Building a cart; "pay" moves to `Pay`.
+    Sell,
+    /// Taking the money; completing moves to `Done`, "back" to `Sell`.
+    Pay,
+    /// The sale is saved: change shown large, receipt printing; "next sale" goes to `Sell`.
+    Done,
+    /// Counting the drawer; closing signs the seller out.
+    CloseShift,
+    /// One sale looked up, for a void or refund behind the lead PIN.
+    Sale,
+    /// Picking a purchasing unit as the buyer.
+    Units,
+}
+
+/// What a call changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Changed {
+    pub products: bool,
+    pub units: bool,
+}
+
+pub struct TillController {
+    till: Till,
+    catalog: Catalog,
+    index: ProductIndex,
+    pub lang: Lang,
+    pub screen: Screen,
+    seller: Option<Seller>,
+    pub selected_seller: Option<String>,
+    pin: String,
+    query: String,
+    category: Option<usize>,
+    pub cart: Cart,
+    unit: Option<Unit>,
+    unit_query: String,
+    tenders: Vec<Tender>,
+    pub keypad: String,
+    pub float_input: String,
+    pub weighing: Option<Weighing>,
+    /// The kiosk basket last loaded, so that scanning it twice does not double the cart.
+    basket_loaded: Option<Basket>,
+    pub counts: [u32; 8],
+    /// The cash the drawer should hold, read when the shift close screen opens.
+    close_expected: Fen,
+    pub completed: Option<Completed>,
+    /// The last sale of this session, for "reprint last".
+    pub last_sale: Option<String>,
+    pub sale: Option<SaleView>,
+    pub message: Option<Message>,
+    clock: Clock,
+}
+
+impl TillController {
+    /// A controller over `till`, reading the clock as the command line does (`FAIRPOS_NOW`
+    /// or the system clock, at the fair's offset).
+    pub fn new(till: Till) -> Result<TillController> {
+        TillController::with_clock(till, clock::system())
+    }
+
+    pub fn with_clock(mut till: Till, clock: Clock) -> Result<TillController> {
+        let catalog = till.catalog()?;
+        let index = ProductIndex::new(&catalog);
+        Ok(TillController {
+            till,
+            catalog,
+            index,
+            lang: Lang::Zh,
+            screen: Screen::SignIn,
+            seller: None,
+            selected_seller: None,
+            pin: String::new(),
+            query: String::new(),
+            category: None,
+            cart: Cart::new(),
+            unit: None,
+            unit_query: String::new(),
+            tenders: Vec::new(),
+            keypad: String::new(),
+            float_input: String::new(),
+            weighing: None,
+            basket_loaded: None,
+            counts: [0; 8],
+            close_expected: Fen::ZERO,
+            completed: None,
+            last_sale: None,
+            sale: None,
+            message: None,
+            clock,
+        })
+    }
+
+    pub fn till(&self) -> &Till {
+        &self.till
+    }
+
+    pub fn till_mut(&mut self) -> &mut Till {
+        &mut self.till
+    }
+
+    fn now(&self) -> Result<Time> {
+        (self.clock)(&self.till)
+    }
+
+    /// Good news, or a hint, in the volunteer's language.
+    fn say(&mut self, zh: &str, en: &str) {
+        self.message = Some(Message {
+            text: pick(self.lang, zh, en).to_string(),
+            bad: false,
+        });
+    }
+
+    /// A problem, in the volunteer's language (the rules of the domain) or as it is.
+    fn fail(&mut self, e: impl Into<Error>) {
+        self.message = Some(Message {
+            text: words(&e.into(), self.lang),
+            bad: true,
+        });
+    }
+
+    pub fn dismiss_message(&mut self) {
+        self.message = None;
+    }
+
+    /// The catalog changed underneath (a sync brought a new one).
+    pub fn reload_catalog(&mut self) -> Result<Changed> {
+        self.catalog = self.till.catalog()?;
+        self.index = ProductIndex::new(&self.catalog);
+        Ok(Changed {
+            products: true,
+            units: true,
+        })
+    }
+
+    /// After a sale: the rest of its projection, WAL checkpoints, compaction. Called when
+    /// the UI is idle; a failure only postpones the work.
+    pub fn tidy(&mut self) {
+        if let Err(e) = self.till.tidy() {
+            eprintln!("the work after the sale is postponed: {e}");
+        }
+    }
+}

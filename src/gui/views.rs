@@ -1,0 +1,193 @@
+//! What the till's and the kiosk's controllers share: a message for the volunteer or
+//! shopper, in their language; a sale just completed; cart lines as shown; the keypad's
+//! editing rule; and the guard against PIN guessing. Plain Rust, no Slint.
+
+use fairpos_domain::cart::Cart;
+use fairpos_domain::catalog::Product;
+use fairpos_domain::{Fen, Lang};
+
+use crate::error::Error;
+
+/// Money as the screens show it: `￥128.00`.
+pub fn yuan(f: Fen) -> String {
+    format!("￥{f}")
+}
+
+/// Picks the Chinese or the English.
+pub fn pick<'a>(lang: Lang, zh: &'a str, en: &'a str) -> &'a str {
+    match lang {
+        Lang::Zh => zh,
+        Lang::En => en,
+    }
+}
+
+/// What went wrong, for a screen: a rule of the domain in `lang` and without command-line
+/// flags; anything else (the disk, the database) as it is.
+pub fn words(e: &Error, lang: Lang) -> String {
+    match e.domain() {
+        Some(d) => d.words(lang),
+        None => e.to_string(),
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub text: String,
+    pub bad: bool,
+}
+
+/// A sale just completed: what the done screen shows and what the printer needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Completed {
+    pub id: String,
+    pub number: String,
+    pub total: Fen,
+    pub change: Fen,
+}
+
+impl Completed {
+    pub fn of(sale: &fairpos_domain::sale::Sale) -> Completed {
+        Completed {
+            id: sale.context.id.clone(),
+            number: sale.number.to_string(),
+            total: sale.total,
+            change: sale.change,
+        }
+    }
+}
+
+/// A cart line as the till's and the kiosk's screens show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineView {
+    pub name: String,
+    pub detail: String,
+    pub qty: String,
+    pub amount: String,
+}
+
+/// The name of `p` in `lang` (Chinese when it has no English name).
+pub fn name_of(p: &Product, lang: Lang) -> &str {
+    match lang {
+        Lang::En if !p.name_en.is_empty() => &p.name_en,
+        _ => &p.name_zh,
+    }
+}
+
+/// The cart's lines as shown: name, price and count (or weight), amount.
+pub fn cart_lines(cart: &Cart, lang: Lang) -> Vec<LineView> {
+    cart.lines()
+        .iter()
+        .map(|l| {
+            let p = &l.product;
+            if p.weighed {
+                LineView {
+                    name: name_of(p, lang).to_string(),
+                    detail: format!("{} g @ {}/{}", l.qty, yuan(p.price), p.unit),
+                    qty: format!("{}{}", p.units_text(l.qty), p.unit),
+                    amount: yuan(l.amount),
+                }
+            } else {
+                LineView {
+                    name: name_of(p, lang).to_string(),
+                    detail: format!("{} × {}", yuan(p.price), l.qty),
+                    qty: l.qty.to_string(),
+                    amount: yuan(l.amount),
+                }
+            }
+        })
+        .collect()
+}
+
+/// Edits a keypad entry of at most `max` characters: a digit, `.` (when `decimals` > 0), or
+/// `back`. Money takes two decimals, weights three.
+pub fn edit_digits(text: &mut String, key: &str, decimals: usize, max: usize) {
+    match key {
+        "back" => {
+            text.pop();
+        }
+        "." if decimals > 0 && !text.contains('.') => {
+            if text.is_empty() {
+                text.push('0');
+            }
+            text.push('.');
+        }
+        k if k.len() == 1 && k.as_bytes()[0].is_ascii_digit() && text.len() < max => {
+            if text
+                .find('.')
+                .is_some_and(|dot| text.len() - dot > decimals)
+            {
+                return;
+            }
+            text.push_str(k);
+        }
+        _ => {}
+    }
+}
+
+/// Wrong PINs in a row before a PIN pad stops taking PINs for a while.
+pub const PIN_TRIES: u32 = 5;
+pub const PIN_LOCK_MS: u64 = 60_000;
+
+/// Wrong PINs typed at a pad: after [`PIN_TRIES`] in a row, every PIN is refused for
+/// [`PIN_LOCK_MS`], so nobody can try PINs until one works.
+#[derive(Debug, Default)]
+pub struct PinGuard {
+    failures: u32,
+    locked_until_ms: u64,
+}
+
+impl PinGuard {
+    /// Seconds before PINs are taken again, while locked.
+    pub fn locked(&self, now_ms: u64) -> Option<u64> {
+        (now_ms < self.locked_until_ms).then(|| (self.locked_until_ms - now_ms).div_ceil(1000))
+    }
+
+    pub fn record(&mut self, right: bool, now_ms: u64) {
+        if right {
+            self.failures = 0;
+            return;
+        }
+        self.failures += 1;
+        if self.failures >= PIN_TRIES {
+            self.failures = 0;
+            self.locked_until_ms = now_ms + PIN_LOCK_MS;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keypads_take_two_decimals_for_money_and_three_for_weights() {
+        let typed = |keys: &str, decimals| {
+            let mut text = String::new();
+            for k in keys.split(' ') {
+                edit_digits(&mut text, k, decimals, 9);
+            }
+            text
+        };
+        assert_eq!(typed("1 . 2 3 4", 2), "1.23");
+        assert_eq!(typed("1 . 2 3 4 5", 3), "1.234");
+        assert_eq!(typed(". 5", 2), "0.5");
+        assert_eq!(typed("1 . 2", 0), "12");
+        assert_eq!(typed("1 2 back 3", 2), "13");
+    }
+
+    #[test]
+    fn five_wrong_pins_lock_the_pad_for_a_minute() {
+        let mut g = PinGuard::default();
+        for _ in 0..4 {
+            g.record(false, 1_000);
+        }
+        assert_eq!(g.locked(1_000), None);
+        g.record(true, 1_000);
+        for _ in 0..5 {
+            g.record(false, 2_000);
+        }
+        assert_eq!(g.locked(2_000), Some(60));
+        assert_eq!(g.locked(61_500), Some(1));
+        assert_eq!(g.locked(62_000), None);
+    }
+}

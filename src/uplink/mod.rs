@@ -1,0 +1,259 @@
+//! A till's link to headquarters: enrolment, sync, and bundles for when no network opens.
+//! It speaks the protocol of [`fairpos_sync::protocol`] through its client; it knows nothing
+//! of the server.
+//!
+//! One sync pass: announce the till's ledger keys (HTTP, authenticated), then run a short
+//! samod session over WebSocket in which the ledgers go up (headquarters ignores anything
+//! but its own catalog coming back) and the catalog comes down, then wait until headquarters
+//! confirms, from its projection, that it holds every local change. Only then is the pass a
+//! success. The till's SQLite database stays the only store of truth: samod gets a copy of
+//! the documents for the session.
+
+mod pass;
+
+use std::path::Path;
+use std::time::Duration;
+
+use fairpos_projection::catalog::apply_document;
+use fairpos_sync::bundle::{Bundle, BundleDoc, FORMAT};
+use fairpos_sync::catalog::CatalogDoc;
+use fairpos_sync::client::HqClient;
+use fairpos_sync::protocol::device_token;
+use fairpos_sync::{storage, ActorId, LedgerDoc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+pub use self::pass::{sync_once, SyncDone, SyncJob, SyncOptions, SyncReport};
+use crate::clock::utc_text as now_text;
+use crate::error::{Error, Result};
+use crate::store::{meta_value, InitOptions, DB_FILE};
+use crate::till::Till;
+
+const META_HQ: &str = "hq_url";
+const META_SECRET: &str = "device_secret";
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("cannot start the runtime: {e}")))
+}
+
+/// Turns an empty data directory into a till enrolled with headquarters at `hq`.
+pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str) -> Result<Till> {
+    if dir.join(DB_FILE).exists() || dir.join(fairpos_hq::HQ_DB).exists() {
+        return Err(Error::input(format!(
+            "{} already holds a till or headquarters: enrol into an empty --data directory",
+            dir.display()
+        )));
+    }
+    let client = HqClient::new(hq)?;
+    let actor = ActorId::random();
+    let response = runtime()?.block_on(client.enroll(
+        code,
+        &actor.to_hex_string(),
+        Duration::from_secs(20),
+    ))?;
+    if response.role != "till" {
+        return Err(Error::input(
+            "this code enrols a hub: use `fairpos --data DIR hq enroll --hq URL --code CODE`",
+        ));
+    }
+    let mut till = Till::init(
+        dir,
+        &InitOptions {
+            fair_toml: &response.fair_toml,
+            device: &response.device,
+            stall: &response.stall,
+            lead_pin,
+            actor: Some(actor),
+        },
+    )?;
+    till.store_mut().set_meta(META_HQ, client.base())?;
+    till.store_mut().set_meta(META_SECRET, &response.secret)?;
+    let bytes = response.catalog_bytes()?;
+    store_catalog(&mut till, &response.catalog_key, &bytes)?;
+    Ok(till)
+}
+
+/// Keeps the catalog document as received and brings the catalog tables to it.
+pub(crate) fn store_catalog(till: &mut Till, key: &str, bytes: &[u8]) -> Result<()> {
+    let fair = till.store().identity().fair.id.clone();
+    let doc = CatalogDoc::load(key, &fair, bytes)?;
+    let contents = doc.contents()?;
+    till.store_mut().write(|w| {
+        w.conn().execute(
+            "INSERT INTO catalog_doc(key, bytes) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET bytes = excluded.bytes",
+            params![key, bytes],
+        )?;
+        apply_document(w.conn(), &contents)?;
+        w.reload_state_after();
+        Ok(())
+    })
+}
+
+pub(crate) fn stored_catalog(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
+    Ok(conn
+        .query_row("SELECT bytes FROM catalog_doc WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+/// The till's credentials: headquarters URL and token.
+pub(crate) fn credentials(
+    conn: &Connection,
+    device: &str,
+    hq_override: Option<&str>,
+) -> Result<(String, String)> {
+    let secret = meta_value(conn, META_SECRET)?.ok_or_else(|| {
+        Error::input(
+            "this till is not enrolled with headquarters (it was set up with `init`); enrol a till with `fairpos enroll`",
+        )
+    })?;
+    let hq = match hq_override {
+        Some(h) => h.trim_end_matches('/').to_string(),
+        None => meta_value(conn, META_HQ)?
+            .ok_or_else(|| Error::input("no headquarters URL: give --hq URL"))?,
+    };
+    let token = device_token(device, &secret);
+    Ok((hq, token))
+}
+
+/// Every ledger document of the till, loaded.
+pub(crate) fn ledger_docs(conn: &Connection) -> Result<Vec<LedgerDoc>> {
+    let mut out = Vec::new();
+    for stored in storage::stored_docs(conn)? {
+        if let Some(doc) = storage::load(conn, &stored.id)? {
+            out.push(doc);
+        }
+    }
+    Ok(out)
+}
+
+/// Writes what a pass brought back (or why it failed) into the till: the catalog when it
+/// changed, what headquarters confirmed, the time of the attempt's outcome.
+pub fn apply(till: &mut Till, done: Result<SyncDone>) -> Result<SyncReport> {
+    let done = match done {
+        Ok(d) => d,
+        Err(e) => {
+            till.store_mut()
+                .set_meta("last_sync_error", &e.to_string())?;
+            return Err(e);
+        }
+    };
+    if let Some((key, bytes)) = &done.catalog {
+        store_catalog(till, key, bytes)?;
+    }
+    till.store_mut().write(|w| {
+        for (key, heads, sales) in &done.confirmed {
+            w.conn().execute(
+                "INSERT INTO sync_docs(doc_key, confirmed_heads, confirmed_sales, confirmed_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(doc_key) DO UPDATE SET confirmed_heads = excluded.confirmed_heads,
+                     confirmed_sales = excluded.confirmed_sales,
+                     confirmed_at = excluded.confirmed_at",
+                params![key, heads, sales, now_text()],
+            )?;
+        }
+        Ok(())
+    })?;
+    till.store_mut().set_meta("last_sync_ok", &now_text())?;
+    till.store_mut().set_meta("last_sync_error", "")?;
+    Ok(done.report)
+}
+
+/// What `fairpos sync status` shows.
+#[derive(Clone, Debug, Serialize)]
+pub struct SyncStatus {
+    pub enrolled: bool,
+    pub hq: Option<String>,
+    pub last_success: Option<String>,
+    pub last_attempt: Option<String>,
+    pub last_error: Option<String>,
+    /// Sales headquarters has not confirmed holding.
+    pub unconfirmed_sales: i64,
+}
+
+pub fn status(till: &mut Till) -> Result<SyncStatus> {
+    let store = till.store();
+    let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
+    let enrolled = store.meta(META_SECRET)?.is_some();
+    let hq = store.meta(META_HQ)?;
+    let last_success = nonempty(store.meta("last_sync_ok")?);
+    let last_attempt = nonempty(store.meta("last_sync_attempt")?);
+    let last_error = nonempty(store.meta("last_sync_error")?);
+    let conn = till.reader()?;
+    let total: i64 = conn.query_row("SELECT COUNT(*) FROM sales", [], |r| r.get(0))?;
+    let confirmed: i64 = conn.query_row(
+        "SELECT COALESCE(SUM(confirmed_sales), 0) FROM sync_docs",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(SyncStatus {
+        enrolled,
+        hq,
+        last_success,
+        last_attempt,
+        last_error,
+        unconfirmed_sales: total - confirmed,
+    })
+}
+
+/// Syncs again and again: every `interval` after a success, with doubling waits up to a
+/// minute after failures. Each pass takes the data directory only while it runs, so the
+/// till can sell in between. Returns only on an error that retrying cannot mend.
+pub fn watch(dir: &Path, options: &SyncOptions, interval: Duration) -> Result<()> {
+    let mut wait = interval;
+    loop {
+        let outcome = Till::open(dir).and_then(|mut till| sync_once(&mut till, options));
+        match outcome {
+            Ok(r) => {
+                eprintln!(
+                    "{} synced with {}: {} documents, {} records held there",
+                    now_text(),
+                    r.hq,
+                    r.documents,
+                    r.records
+                );
+                wait = interval;
+            }
+            Err(e) if e.is_bad_input() => return Err(e),
+            Err(e) => {
+                eprintln!(
+                    "{} sync failed: {e}; next try in {} s",
+                    now_text(),
+                    wait.as_secs()
+                );
+                wait = (wait * 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
+            }
+        }
+        std::thread::sleep(wait);
+    }
+}
+
+/// Every ledger document of the till, signed, for a USB stick.
+pub fn export_bundle(till: &mut Till) -> Result<Bundle> {
+    let identity = till.store().identity().clone();
+    let (_, token) = credentials(till.reader()?, &identity.device, Some("-"))?;
+    let secret = token
+        .split_once('.')
+        .map(|(_, s)| s.to_string())
+        .unwrap_or_default();
+    let docs = ledger_docs(till.reader()?)?
+        .iter()
+        .map(|d| BundleDoc::new(d.id().key(), &d.automerge().save()))
+        .collect();
+    let mut bundle = Bundle {
+        format: FORMAT.into(),
+        fair: identity.fair.id,
+        source: identity.device.to_string(),
+        created_at: now_text(),
+        docs,
+        signature: String::new(),
+    };
+    bundle.sign(&secret);
+    Ok(bundle)
+}

@@ -1,0 +1,294 @@
+//! One sync pass, in three steps so that a touchscreen can run the network part on a thread
+//! of its own: read what it needs from the till, run the session, apply what came back.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use fairpos_sync::client::HqClient;
+use fairpos_sync::ids::{catalog_key, document_id};
+use fairpos_sync::ledger::heads_text;
+use fairpos_sync::net::{dial, seeded_repo, within};
+use fairpos_sync::samod::{DocumentId, Repo, ShareConfig};
+use fairpos_sync::LedgerDoc;
+use rusqlite::Connection;
+use serde::Serialize;
+
+use super::{apply, credentials, ledger_docs, runtime, stored_catalog};
+use crate::clock::utc_text as now_text;
+use crate::error::{Error, Result};
+use crate::till::Till;
+
+/// What a sync pass did.
+#[derive(Clone, Debug, Serialize)]
+pub struct SyncReport {
+    pub hq: String,
+    pub documents: usize,
+    pub records: usize,
+    pub catalog_changed: bool,
+    /// Milliseconds spent pushing the ledgers, on the catalog, and waiting for headquarters
+    /// to confirm.
+    pub push_ms: f64,
+    pub catalog_ms: f64,
+    pub confirm_ms: f64,
+}
+
+/// Options of a sync pass.
+#[derive(Clone, Debug)]
+pub struct SyncOptions {
+    pub hq: Option<String>,
+    /// How long to wait for headquarters at each step.
+    pub timeout: Duration,
+}
+
+impl Default for SyncOptions {
+    fn default() -> SyncOptions {
+        SyncOptions {
+            hq: None,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One sync pass. Succeeds only when headquarters holds every local change.
+pub fn sync_once(till: &mut Till, options: &SyncOptions) -> Result<SyncReport> {
+    let device = till.store().identity().device.clone();
+    let fair = till.store().identity().fair.id.clone();
+    let job = SyncJob::read(till.reader()?, &fair, &device, options)?;
+    till.store_mut()
+        .set_meta("last_sync_attempt", &now_text())?;
+    let done = job.run();
+    apply(till, done)
+}
+
+/// A sync pass in three steps, so that a touchscreen can run the network part on a thread of
+/// its own: [`SyncJob::read`] takes what the pass needs from the till's database (any
+/// connection, read-only), [`SyncJob::run`] talks to headquarters and touches no database,
+/// and [`apply`] writes what came of it (on the till's own thread).
+pub struct SyncJob {
+    hq: String,
+    token: String,
+    fair: String,
+    device: String,
+    docs: Vec<LedgerDoc>,
+    local_catalog: Option<Vec<u8>>,
+    limit: Duration,
+}
+
+/// What a pass brought back, for [`apply`] to write.
+pub struct SyncDone {
+    pub(super) report: SyncReport,
+    /// The catalog document, when it changed.
+    pub(super) catalog: Option<(String, Vec<u8>)>,
+    /// Per ledger key, the heads headquarters confirmed and the sales they hold (counted
+    /// from the documents the pass sent, not from the database, which may have moved on).
+    pub(super) confirmed: Vec<(String, String, i64)>,
+}
+
+impl SyncJob {
+    pub fn read(
+        conn: &Connection,
+        fair: &str,
+        device: &str,
+        options: &SyncOptions,
+    ) -> Result<SyncJob> {
+        let (hq, token) = credentials(conn, device, options.hq.as_deref())?;
+        let docs = ledger_docs(conn)?;
+        let local_catalog = stored_catalog(conn, &catalog_key(fair))?;
+        Ok(SyncJob {
+            hq,
+            token,
+            fair: fair.to_string(),
+            device: device.to_string(),
+            docs,
+            local_catalog,
+            limit: options.timeout,
+        })
+    }
+
+    /// Headquarters this pass talks to.
+    pub fn hq(&self) -> &str {
+        &self.hq
+    }
+
+    pub fn run(self) -> Result<SyncDone> {
+        runtime()?.block_on(self.pass())
+    }
+
+    async fn pass(self) -> Result<SyncDone> {
+        let SyncJob {
+            hq,
+            token,
+            fair,
+            device,
+            docs,
+            local_catalog,
+            limit,
+        } = self;
+        let keys: Vec<String> = docs.iter().map(|d| d.id().key()).collect();
+        let client = HqClient::new(&hq)?;
+
+        // 1. Announce: headquarters registers these ledgers as this till's.
+        let announced = client.announce(&token, keys.clone(), limit).await?;
+        let catalog_key = announced.catalog_key;
+        debug_assert_eq!(catalog_key, fairpos_sync::ids::catalog_key(&fair));
+
+        // 2. A samod session with a copy of the documents.
+        let catalog_id = document_id(&catalog_key);
+        let mut seeds: Vec<(DocumentId, Vec<u8>)> = docs
+            .iter()
+            .map(|d| (document_id(&d.id().key()), d.automerge().save()))
+            .collect();
+        if let Some(bytes) = &local_catalog {
+            seeds.push((catalog_id.clone(), bytes.clone()));
+        }
+        let policy_catalog = catalog_id.clone();
+        let own: HashSet<DocumentId> = keys.iter().map(|k| document_id(k)).collect();
+        let repo = seeded_repo(&seeds, &format!("device:{device}"), move |doc, peer| {
+            let upstream = peer.starts_with("hq:") || peer.starts_with("hub:");
+            if !upstream {
+                ShareConfig::none()
+            } else if *doc == policy_catalog {
+                ShareConfig::read_write()
+            } else if own.contains(doc) {
+                // Our ledgers: we send, and take nothing back.
+                ShareConfig::read_only()
+            } else {
+                ShareConfig::none()
+            }
+        })
+        .await?;
+        let session = Session {
+            client: &client,
+            token: &token,
+            docs: &docs,
+            catalog_key: &catalog_key,
+            catalog_id: &catalog_id,
+            local_catalog: local_catalog.as_deref(),
+            limit,
+        };
+        let result = session.run(&repo).await;
+        repo.stop().await;
+        result
+    }
+}
+
+/// One samod session of a pass.
+struct Session<'a> {
+    client: &'a HqClient,
+    token: &'a str,
+    docs: &'a [LedgerDoc],
+    catalog_key: &'a str,
+    catalog_id: &'a DocumentId,
+    local_catalog: Option<&'a [u8]>,
+    limit: Duration,
+}
+
+impl Session<'_> {
+    async fn run(&self, repo: &Repo) -> Result<SyncDone> {
+        let Session {
+            client,
+            token,
+            docs,
+            catalog_key,
+            catalog_id,
+            local_catalog,
+            limit,
+        } = *self;
+        let (dialer, conn) = dial(repo, client.url(), token, limit).await?;
+
+        // 3. The ledgers go up.
+        let phase = Instant::now();
+        for doc in docs {
+            let id = document_id(&doc.id().key());
+            let handle = repo
+                .find(id)
+                .await
+                .map_err(|e| fairpos_sync::Error::Samod(e.to_string()))?
+                .ok_or_else(|| {
+                    Error::Integrity(format!("{} is not in the session", doc.id().key()))
+                })?;
+            within(
+                "take the ledgers",
+                limit,
+                handle.they_have_our_changes(conn),
+            )
+            .await?;
+        }
+        let push_ms = phase.elapsed().as_secs_f64() * 1e3;
+
+        // 4. The catalog comes down.
+        let phase = Instant::now();
+        let mut catalog = None;
+        if let Ok(Some(handle)) = repo.find(catalog_id.clone()).await {
+            if local_catalog.is_some() {
+                within(
+                    "send the catalog",
+                    limit,
+                    handle.we_have_their_changes(conn),
+                )
+                .await?;
+            }
+            let bytes = handle.with_document(|d| d.save());
+            if local_catalog != Some(&bytes[..]) {
+                catalog = Some((catalog_key.to_string(), bytes));
+            }
+        }
+        let catalog_ms = phase.elapsed().as_secs_f64() * 1e3;
+
+        // 5. Headquarters confirms, from what it has projected, that it holds everything.
+        let phase = Instant::now();
+        let wanted: Vec<(String, String)> = docs
+            .iter()
+            .map(|d| (d.id().key(), heads_text(&d.heads())))
+            .collect();
+        let start = Instant::now();
+        loop {
+            let confirmed = client.confirm(token, limit).await?;
+            let mut missing = Vec::new();
+            for (key, heads) in &wanted {
+                match confirmed.docs.iter().find(|d| &d.key == key) {
+                    Some(d) if d.refused.is_some() => {
+                        return Err(Error::Other(format!(
+                            "headquarters refuses {key}: {}",
+                            d.refused.as_deref().unwrap_or("")
+                        )))
+                    }
+                    Some(d) if &d.heads == heads => {}
+                    _ => missing.push(key.clone()),
+                }
+            }
+            if missing.is_empty() {
+                break;
+            }
+            if start.elapsed() > limit {
+                return Err(Error::Other(format!(
+                    "headquarters did not confirm {} within {} s",
+                    missing.join(", "),
+                    limit.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        dialer.close();
+        let confirm_ms = phase.elapsed().as_secs_f64() * 1e3;
+        let mut confirmed = Vec::with_capacity(wanted.len());
+        for ((key, heads), doc) in wanted.into_iter().zip(docs) {
+            let sales = doc.sales()?;
+            confirmed.push((key, heads, sales as i64));
+        }
+
+        Ok(SyncDone {
+            report: SyncReport {
+                hq: client.base().to_string(),
+                documents: docs.len(),
+                records: docs.iter().map(|d| d.len()).sum(),
+                catalog_changed: catalog.is_some(),
+                push_ms,
+                catalog_ms,
+                confirm_ms,
+            },
+            catalog,
+            confirmed,
+        })
+    }
+}

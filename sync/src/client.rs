@@ -1,0 +1,141 @@
+//! The HTTP side of the protocol, as a till or a hub calls it: enrolment, announcing the
+//! ledgers about to sync, asking what headquarters has projected, and a hub's copy of the
+//! device registry. Every call has a time limit; every refusal becomes one line.
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::protocol::{
+    route, AnnounceRequest, AnnounceResponse, ConfirmResponse, DeviceEntry, EnrollRequest,
+    EnrollResponse,
+};
+use crate::{Error, Result};
+
+/// Headquarters (or a hub) at a base URL such as `http://hq.example:7700`.
+#[derive(Clone, Debug)]
+pub struct HqClient {
+    base: String,
+    url: Url,
+    http: reqwest::Client,
+}
+
+impl HqClient {
+    pub fn new(base: &str) -> Result<HqClient> {
+        let base = base.trim_end_matches('/').to_string();
+        let url = Url::parse(&base).map_err(|e| Error::BadUrl {
+            url: base.clone(),
+            why: e.to_string(),
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Error::BadUrl {
+                url: base,
+                why: "use http:// or https://".into(),
+            });
+        }
+        Ok(HqClient {
+            base,
+            url,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    /// The base URL, without a trailing slash.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    fn unreachable(&self, e: impl std::fmt::Display) -> Error {
+        Error::unreachable(&self.base, e)
+    }
+
+    /// Reads a JSON answer, turning an error answer into one line naming it.
+    async fn answer<T: DeserializeOwned>(&self, r: reqwest::Response) -> Result<T> {
+        let status = r.status();
+        if status.is_success() {
+            return r.json::<T>().await.map_err(|e| Error::Unexpected {
+                url: self.base.clone(),
+                why: e.to_string(),
+            });
+        }
+        let body: serde_json::Value = r.json().await.unwrap_or_default();
+        let why = body["error"]
+            .as_str()
+            .unwrap_or("no reason given")
+            .to_string();
+        match status.as_u16() {
+            401 | 403 => Err(Error::Refused(why)),
+            _ => Err(Error::Answered {
+                status: status.to_string(),
+                why,
+            }),
+        }
+    }
+
+    /// Redeems a one-time enrolment code for a device writing as `actor` (hex).
+    pub async fn enroll(&self, code: &str, actor: &str, limit: Duration) -> Result<EnrollResponse> {
+        let r = self
+            .http
+            .post(format!("{}{}", self.base, route::ENROLL))
+            .json(&EnrollRequest {
+                code: code.to_string(),
+                actor: actor.to_string(),
+            })
+            .timeout(limit)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        self.answer(r).await
+    }
+
+    /// Registers the ledgers `docs` (keys) as about to sync.
+    pub async fn announce(
+        &self,
+        token: &str,
+        docs: Vec<String>,
+        limit: Duration,
+    ) -> Result<AnnounceResponse> {
+        let r = self
+            .http
+            .post(format!("{}{}", self.base, route::ANNOUNCE))
+            .bearer_auth(token)
+            .json(&AnnounceRequest { docs })
+            .timeout(limit)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        self.answer(r).await
+    }
+
+    /// The heads headquarters has projected of each ledger of the caller.
+    pub async fn confirm(&self, token: &str, limit: Duration) -> Result<ConfirmResponse> {
+        self.get(route::CONFIRM, token, limit).await
+    }
+
+    /// Every device headquarters knows, for a hub to authenticate tills with.
+    pub async fn registry(&self, token: &str, limit: Duration) -> Result<Vec<DeviceEntry>> {
+        self.get(route::REGISTRY, token, limit).await
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        token: &str,
+        limit: Duration,
+    ) -> Result<T> {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .timeout(limit)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        self.answer(r).await
+    }
+}

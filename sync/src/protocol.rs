@@ -1,0 +1,125 @@
+//! The protocol between a till (or a hub) and headquarters: the HTTP routes, their JSON
+//! bodies and the credentials a device presents. Wire types, frozen once tills are in the
+//! field: add fields only as options. The sync of the documents themselves is samod's
+//! (automerge-repo) protocol over the WebSocket at [`route::SYNC`].
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// The routes headquarters serves and devices call.
+pub mod route {
+    /// WebSocket upgrade to a samod connection; credentials in the `token` query parameter.
+    pub const SYNC: &str = "/sync";
+    pub const ENROLL: &str = "/api/v1/enroll";
+    pub const LOGIN: &str = "/api/v1/login";
+    pub const ANNOUNCE: &str = "/api/v1/sync/announce";
+    pub const CONFIRM: &str = "/api/v1/sync/confirm";
+    pub const DOCS: &str = "/api/v1/docs";
+    pub const REGISTRY: &str = "/api/v1/hub/registry";
+    pub const HEALTH: &str = "/api/v1/health";
+}
+
+/// The token a device presents: `<device>.<secret>`.
+pub fn device_token(device: &str, secret: &str) -> String {
+    format!("{device}.{secret}")
+}
+
+/// The device and secret of a device token.
+pub fn split_device_token(token: &str) -> Option<(&str, &str)> {
+    token.split_once('.')
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    pub code: String,
+    /// The Automerge actor id (hex) the device will write its ledgers with.
+    pub actor: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    pub device: String,
+    pub stall: String,
+    /// `till` or `hub`.
+    pub role: String,
+    /// Shown once; headquarters keeps its hash.
+    pub secret: String,
+    pub fair_toml: String,
+    pub catalog_key: String,
+    /// The whole catalog document, base64.
+    pub catalog: String,
+}
+
+impl EnrollResponse {
+    /// The catalog document's bytes.
+    pub fn catalog_bytes(&self) -> Result<Vec<u8>> {
+        base64::engine::general_purpose::STANDARD
+            .decode(&self.catalog)
+            .map_err(|e| Error::Codec(format!("the catalog from headquarters: {e}")))
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AnnounceRequest {
+    /// Ledger keys the device (or hub) is about to sync.
+    pub docs: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AnnounceResponse {
+    pub catalog_key: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConfirmedDoc {
+    pub key: String,
+    /// Heads headquarters has projected (sorted hex, comma-separated).
+    pub heads: String,
+    pub records: i64,
+    /// Why headquarters refuses the document, if it does.
+    pub refused: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConfirmResponse {
+    pub docs: Vec<ConfirmedDoc>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LoginRequest {
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LoginResponse {
+    pub token: String,
+    /// The peer id a samod/automerge-repo client must use with this token.
+    pub peer_id: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DocInfo {
+    pub key: String,
+    /// The automerge-repo document id.
+    pub doc_id: String,
+    pub device: Option<String>,
+    pub records: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeviceEntry {
+    pub device: String,
+    pub stall: String,
+    pub role: String,
+    pub secret_hash: Option<String>,
+    pub public_key: Option<String>,
+    pub actor: Option<String>,
+    pub revoked: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: String,
+}

@@ -3,11 +3,9 @@
 //! refund may be applied before the sale it names, as happens when documents of different
 //! days arrive out of order.
 //!
-//! A sale projects in two parts. Its head (the numbered `sales` row) is written by the till
-//! in the sale's own durable transaction; the rest (record index, lines, payments, stock) is
-//! derived data that the till applies just after the sale is acknowledged
-//! ([`apply_sale_rest`]), and that a rebuild from the ledger restores if it is ever lost.
-//! [`apply`] does both at once.
+//! A till writes a sale's ledger change alone in the sale's durable transaction, and projects
+//! it with [`apply`] just after the sale is acknowledged; a rebuild from the ledger restores
+//! the rows if they are ever lost.
 
 use fairpos_sync::record::{
     CashMoveRecord, ProductAddRecord, RefundRecord, SaleRecord, ShiftCloseRecord, ShiftOpenRecord,
@@ -42,22 +40,6 @@ pub fn apply(conn: &Connection, record: &Record, doc_key: &str) -> Result<bool> 
 fn product_add(conn: &Connection, r: &ProductAddRecord) -> Result<()> {
     catalog::insert_new_product(conn, r.product.clone().into())?;
     Ok(())
-}
-
-/// The rest of a sale whose head is already written. Returns `false` if it was applied before.
-pub fn apply_sale_rest(conn: &Connection, record: &Record, doc_key: &str) -> Result<bool> {
-    let Record::Sale(r) = record else {
-        return Err(Error::Integrity(format!(
-            "record {} is a {}, not a sale",
-            record.header().id,
-            record.kind()
-        )));
-    };
-    if !insert_record(conn, record, doc_key)? {
-        return Ok(false);
-    }
-    sale_rest(conn, r)?;
-    Ok(true)
 }
 
 /// Indexes a record by device and sequence number; `false` if it is indexed already.
@@ -149,8 +131,8 @@ fn add_stock_out(conn: &Connection, sku: &str, qty: i64) -> Result<()> {
     Ok(())
 }
 
-/// The numbered row of a sale: what a till writes in the sale's own transaction.
-pub fn apply_sale_head(conn: &Connection, r: &SaleRecord) -> Result<()> {
+/// The numbered row of a sale.
+fn apply_sale_head(conn: &Connection, r: &SaleRecord) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO sales(id, device, record_seq, number, seq, shift_id, at, stall, seller,
                            seller_name, team, unit_tax_id, unit_name, total_fen, change_fen)

@@ -165,6 +165,7 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             let mut till = Till::open(&dir)?;
             let catalog = till.catalog()?;
+            let mut sold = 0;
             for (i, line) in text.lines().enumerate() {
                 if line.trim().is_empty() {
                     continue;
@@ -180,9 +181,15 @@ pub fn run(cli: Cli) -> Result<()> {
                     }
                 })?;
                 print_json(&SaleView::new(&sale))?;
-                tidy(&mut till);
                 devices::print_after_sale(&mut till, &dir, &sale.context.id);
+                sold += 1;
+                // Each sale is durable as it is printed; their documents and rows catch up
+                // a batch at a time (and at the end).
+                if sold % TIDY_EVERY == 0 {
+                    tidy(&mut till);
+                }
             }
+            tidy(&mut till);
             Ok(())
         }
         Command::Sales(f) => {
@@ -269,6 +276,9 @@ pub fn run(cli: Cli) -> Result<()> {
         }
     }
 }
+
+/// Sales of a batch between two catch-ups of their documents and rows.
+const TIDY_EVERY: usize = 100;
 
 /// One sale as the command line or a batch line gives it.
 #[derive(serde::Deserialize)]

@@ -6,12 +6,16 @@
 //! `synchronous=FULL`, so when `write` returns the whole of it is on disk; if the process dies
 //! before, none of it is.
 //!
-//! A sale's transaction holds only what makes the sale durable and numbered: its ledger change
-//! and its `sales` row. The rest of its projection (lines, payments, stock, record index) is
-//! derived data, applied by [`Store::catch_up`] in a second transaction once the sale is
-//! acknowledged (while the receipt prints); if the machine dies in between, [`Store::open`]
-//! finds the projection behind the ledger and rebuilds it. Reads that need the whole
-//! projection go through [`Store::reader`]. WAL checkpoints, too, run off the sale's path
+//! A sale goes faster ([`Store::write_sale`]): its transaction holds one row, its record (the
+//! whole sale and its number) in the ledger journal (`ledger_journal`), written as a plain
+//! JSON row would be. That row is what makes the sale durable. [`Store::catch_up`] later
+//! appends the journaled records to their documents, projects them and deletes the rows, in
+//! one transaction of its own, when the till is idle (`Till::tidy`), before any other write
+//! (so the ledger keeps records in their order), and before any read of the tables or the
+//! ledger ([`Store::reader`]). If the machine dies in between, [`Store::open`] catches up
+//! from the journal. The sale's number comes from the till's state in memory (the tables plus
+//! the journal), which only this process changes (the lock below), so no second row is needed
+//! to keep the numbers contiguous. WAL checkpoints, too, run off the sale's path
 //! ([`Store::checkpoint_if_due`]).
 //!
 //! One process at a time owns a data directory (`till.lock`), which is what lets the store
@@ -21,6 +25,9 @@ mod pins;
 pub mod schema;
 pub mod state;
 pub mod verify;
+mod writer;
+
+pub use self::writer::Writer;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -72,9 +79,8 @@ pub struct Store {
     state: TillState,
     /// Ledger documents this process has loaded, kept so that a sale does not reload its day.
     ledgers: HashMap<LedgerId, LedgerDoc>,
-    /// Sales committed whose projection beyond the head is not applied yet, with their
-    /// document keys.
-    pending: Vec<(Record, String)>,
+    /// Records waiting in the journal: durable, not yet in their document or the tables.
+    journaled: usize,
     /// Transactions committed since the last WAL checkpoint.
     since_checkpoint: u32,
     _lock: File,
@@ -186,7 +192,7 @@ impl Store {
             },
             state: TillState::default(),
             ledgers: HashMap::new(),
-            pending: Vec::new(),
+            journaled: 0,
             since_checkpoint: 0,
             _lock: lock,
         })
@@ -226,15 +232,18 @@ impl Store {
             identity,
             state: TillState::default(),
             ledgers: HashMap::new(),
-            pending: Vec::new(),
+            journaled: 0,
             since_checkpoint: 0,
             _lock: lock,
         };
+        // Sales the last process acknowledged but did not get to append to their documents.
+        store.journaled = storage::journaled(&store.conn)?.len();
+        store.catch_up()?;
         if let Some(why) = store.projection_lag()? {
             let n = store.rebuild_projection()?;
             eprintln!("repaired the tables from the ledger ({why}): {n} records applied");
         }
-        store.state = TillState::load(&store.conn, &store.identity.device)?;
+        store.state = store.load_state()?;
         Ok(store)
     }
 
@@ -268,36 +277,34 @@ impl Store {
     /// tables together, and nothing of it stays if it fails.
     pub fn write<T>(&mut self, f: impl FnOnce(&mut Writer<'_>) -> Result<T>) -> Result<T> {
         self.catch_up()?;
-        let (outcome, touched, sales, reload) = {
+        self.transact(f)
+    }
+
+    /// Writes a sale: like [`Store::write`], but sales already waiting in the journal stay
+    /// there (a sale reads only the till's state, never the tables), so a run of sales pays
+    /// one small durable row each and their documents catch up in one go.
+    pub fn write_sale<T>(&mut self, f: impl FnOnce(&mut Writer<'_>) -> Result<T>) -> Result<T> {
+        self.transact(f)
+    }
+
+    fn transact<T>(&mut self, f: impl FnOnce(&mut Writer<'_>) -> Result<T>) -> Result<T> {
+        let (outcome, touched, journaled, reload) = {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut writer = Writer {
-                tx,
-                ledgers: &mut self.ledgers,
-                identity: &self.identity,
-                state: &mut self.state,
-                touched: Vec::new(),
-                sales: Vec::new(),
-                reload: false,
-            };
+            let mut writer = Writer::new(tx, &mut self.ledgers, &self.identity, &mut self.state);
             let result = f(&mut writer);
-            let Writer {
-                tx,
-                touched,
-                sales,
-                reload,
-                ..
-            } = writer;
+            let (tx, touched, journaled, reload) = writer.finish();
             let outcome = result.and_then(|v| tx.commit().map(|_| v).map_err(Error::from));
-            (outcome, touched, sales, reload)
+            (outcome, touched, journaled, reload)
         };
         self.since_checkpoint += 1;
         match outcome {
             Ok(v) => {
-                self.pending.extend(sales);
+                self.journaled += journaled;
                 if reload {
-                    self.reload_state()?;
+                    self.catch_up()?;
+                    self.state = self.load_state()?;
                 }
                 Ok(v)
             }
@@ -306,34 +313,35 @@ impl Store {
                 for id in touched {
                     self.ledgers.remove(&id);
                 }
-                if let Err(reload) = self.reload_state() {
-                    eprintln!("warning: the till state could not be reloaded: {reload}");
+                match self.load_state() {
+                    Ok(state) => self.state = state,
+                    Err(reload) => {
+                        eprintln!("warning: the till state could not be reloaded: {reload}")
+                    }
                 }
                 Err(e)
             }
         }
     }
 
-    fn reload_state(&mut self) -> Result<()> {
-        self.catch_up()?;
-        self.state = TillState::load(&self.conn, &self.identity.device)?;
-        Ok(())
+    /// The till's state from the tables and the records still waiting in the journal.
+    fn load_state(&self) -> Result<TillState> {
+        let mut state = TillState::load(&self.conn, &self.identity.device)?;
+        for waiting in storage::journaled(&self.conn)? {
+            state.observe(&waiting.record);
+        }
+        Ok(state)
     }
 
-    /// Applies the rest of the projection of sales already committed, in its own durable
-    /// transaction. (Left without an fsync, its pages would be flushed by the next sale's.)
+    /// Appends the sales waiting in the journal to their documents and projects them, in a
+    /// durable transaction of their own: the work a sale leaves for after its acknowledgement.
+    /// (Left without an fsync, its pages would be flushed by the next sale's.)
     pub fn catch_up(&mut self) -> Result<usize> {
-        if self.pending.is_empty() {
+        if self.journaled == 0 {
             return Ok(0);
         }
-        let tx = self.conn.transaction()?;
-        for (record, key) in &self.pending {
-            projection::apply_sale_rest(&tx, record, key)?;
-        }
-        tx.commit()?;
-        self.since_checkpoint += 1;
-        let applied = self.pending.len();
-        self.pending.clear();
+        let applied = self.transact(|w| w.flush_journal())?;
+        self.journaled = 0;
         Ok(applied)
     }
 
@@ -378,7 +386,6 @@ impl Store {
 
     /// Rebuilds every projected row from the ledger documents. Returns the records applied.
     pub fn rebuild_projection(&mut self) -> Result<usize> {
-        self.pending.clear();
         self.write(|w| {
             let docs = verify::load_all(w.conn())?;
             clear_projection(w.conn())?;
@@ -393,7 +400,7 @@ impl Store {
             for (record, key) in &all {
                 projection::apply(w.conn(), record, key)?;
             }
-            w.reload = true;
+            w.reload_state_after();
             Ok(all.len())
         })
     }
@@ -410,107 +417,6 @@ impl Store {
             self.write(|w| w.compact(id))?;
         }
         Ok(due.len())
-    }
-}
-
-/// One write transaction of the till.
-pub struct Writer<'a> {
-    tx: rusqlite::Transaction<'a>,
-    ledgers: &'a mut HashMap<LedgerId, LedgerDoc>,
-    identity: &'a Identity,
-    state: &'a mut TillState,
-    touched: Vec<LedgerId>,
-    /// Sales written, whose projection beyond the head follows after commit.
-    sales: Vec<(Record, String)>,
-    /// Reload the till state after commit: the write changed what it cannot follow.
-    reload: bool,
-}
-
-impl Writer<'_> {
-    pub fn conn(&self) -> &Connection {
-        &self.tx
-    }
-
-    pub fn identity(&self) -> &Identity {
-        self.identity
-    }
-
-    pub fn state(&self) -> &TillState {
-        self.state
-    }
-
-    /// Reload the till state after this write commits (imports, voids, refunds).
-    pub fn reload_state_after(&mut self) {
-        self.reload = true;
-    }
-
-    /// The next number in this till's sequence of records.
-    pub fn next_record_seq(&self) -> u64 {
-        self.state.last_record_seq + 1
-    }
-
-    /// The ledger document `id`, loaded from storage if this process has not yet.
-    fn ledger(&mut self, id: &LedgerId) -> Result<Option<&mut LedgerDoc>> {
-        if !self.ledgers.contains_key(id) {
-            if let Some(mut doc) = storage::load(&self.tx, id)? {
-                doc.set_actor(self.identity.actor.clone());
-                self.ledgers.insert(id.clone(), doc);
-            }
-        }
-        Ok(self.ledgers.get_mut(id))
-    }
-
-    fn compact(&mut self, id: &LedgerId) -> Result<()> {
-        self.ledger(id)?;
-        let doc = self
-            .ledgers
-            .get(id)
-            .ok_or_else(|| Error::Integrity(format!("{} is not stored", id.key())))?;
-        storage::compact(&self.tx, doc)?;
-        Ok(())
-    }
-
-    /// Appends `record` to the ledger document of its day and projects it (a sale: its head;
-    /// the rest follows after commit).
-    pub fn append(&mut self, record: &Record) -> Result<()> {
-        let h = record.header();
-        let at = chrono::DateTime::parse_from_rfc3339(&h.at)
-            .map_err(|e| Error::Other(format!("record time {:?}: {e}", h.at)))?;
-        let id = LedgerId {
-            fair: self.identity.fair.id.clone(),
-            device: self.identity.device.to_string(),
-            day: at.format("%Y-%m-%d").to_string(),
-        };
-        let at_ms = at.timestamp_millis();
-        self.touched.push(id.clone());
-        if self.ledger(&id)?.is_none() {
-            let (doc, genesis) = LedgerDoc::create(id.clone(), self.identity.actor.clone(), at_ms)?;
-            storage::create(&self.tx, &doc, &genesis)?;
-            self.ledgers.insert(id.clone(), doc);
-        }
-        let doc = self
-            .ledgers
-            .get_mut(&id)
-            .ok_or_else(|| Error::Integrity(format!("{} is not loaded", id.key())))?;
-        let change = doc.append(record, at_ms)?;
-        storage::store_change(&self.tx, doc, &change, 1)?;
-        let key = id.key();
-        match record {
-            Record::Sale(sale) => {
-                projection::apply_sale_head(&self.tx, sale)?;
-                self.sales.push((record.clone(), key));
-            }
-            _ => {
-                if !projection::apply(&self.tx, record, &key)? {
-                    return Err(Error::Integrity(format!(
-                        "record {} was already written",
-                        h.id
-                    )));
-                }
-            }
-        }
-        self.state.observe(record);
-        Ok(())
     }
 }
 

@@ -45,7 +45,7 @@ CREATE TABLE receipt_queue (
 
 /// Brings the database to the current schema. Each step runs in its own transaction.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
-    let steps: [fn(&Connection) -> Result<()>; 4] = [
+    let steps: [fn(&Connection) -> Result<()>; 5] = [
         |c| {
             c.execute_batch(schema::META)?;
             c.execute_batch(schema::CATALOG)?;
@@ -71,6 +71,11 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         },
         |c| {
             c.execute_batch(V4)?;
+            Ok(())
+        },
+        // The ledger's journal (a sale's one durable row before its document takes it).
+        |c| {
+            fairpos_sync::storage::migrate(c)?;
             Ok(())
         },
     ];

@@ -184,7 +184,7 @@ impl Till {
         if order.cart.is_empty() {
             return Err(DomainError::EmptyCart.into());
         }
-        self.store.write(|w| {
+        self.store.write_sale(|w| {
             let state = w.state();
             let shift = state.shift.as_ref().ok_or(DomainError::NoOpenShift)?;
             let seller = known_seller(w, order.seller)?;

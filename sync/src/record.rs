@@ -208,6 +208,11 @@ impl Record {
     pub fn to_json(&self) -> crate::Result<String> {
         serde_json::to_string(self).map_err(crate::Error::Encode)
     }
+
+    /// A record from its JSON, as `to_json` wrote it.
+    pub fn from_json(json: &str) -> Result<Record, serde_json::Error> {
+        serde_json::from_str(json)
+    }
 }
 
 #[cfg(test)]

@@ -2,13 +2,19 @@
 //! record's ledger change commits in the same transaction as everything else it causes.
 //!
 //! A document is a compacted snapshot (`Automerge::save`) plus the changes stored after it,
-//! one row each. Appending a sale writes one row to an append-only log (constant cost however
-//! long the day); [`compact`] folds the loose changes into a new snapshot off the hot path.
+//! one row each; [`compact`] folds the loose changes into a new snapshot off the hot path.
+//!
+//! A record may also wait in the journal ([`journal`]): one row of its JSON, the cheapest
+//! durable write there is. The record determines its change (the document's heads, the
+//! till's actor, the record's time and value), so appending it to its document just after
+//! the journal row commits ([`journaled`], [`settle`]), or after a crash, makes the same change
+//! byte for byte as making it inside the transaction would.
 
 use automerge::{Automerge, Change, ReadDoc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::ledger::{LedgerDoc, LedgerId};
+use crate::record::Record;
 use crate::{Error, Result};
 
 /// Creates the storage tables if they are missing. Idempotent.
@@ -31,6 +37,12 @@ pub fn migrate(conn: &Connection) -> Result<()> {
              hash    TEXT NOT NULL,
              bytes   BLOB NOT NULL,
              records INTEGER NOT NULL  -- records the change adds
+         ) STRICT;
+         -- Records written durably but not yet appended to their document, in order.
+         CREATE TABLE IF NOT EXISTS ledger_journal(
+             seq     INTEGER PRIMARY KEY,
+             doc_key TEXT NOT NULL,
+             record  TEXT NOT NULL
          ) STRICT;",
     )?;
     Ok(())
@@ -117,6 +129,53 @@ pub fn compact(conn: &Connection, doc: &LedgerDoc) -> Result<()> {
         params![key, doc.len() as i64],
     )?;
     conn.execute("DELETE FROM ledger_changes WHERE doc_key = ?1", [&key])?;
+    Ok(())
+}
+
+/// Writes `record` of the document `id` to the journal: durable, not yet in the document.
+pub fn journal(conn: &Connection, id: &LedgerId, record: &Record) -> Result<()> {
+    conn.prepare_cached("INSERT INTO ledger_journal(doc_key, record) VALUES (?1, ?2)")?
+        .execute(params![id.key(), record.to_json()?])?;
+    Ok(())
+}
+
+/// A record waiting in the journal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Journaled {
+    /// Its place in the journal, for [`settle`].
+    pub seq: i64,
+    pub id: LedgerId,
+    pub record: Record,
+}
+
+/// The records waiting in the journal, in the order they were written.
+pub fn journaled(conn: &Connection) -> Result<Vec<Journaled>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT seq, doc_key, record FROM ledger_journal ORDER BY seq")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, key, json) = row?;
+        let id = LedgerId::from_key(&key).ok_or_else(|| Error::NotALedger {
+            key: key.clone(),
+            why: "the journal's key is not ledger/<fair>/<device>/<day>".into(),
+        })?;
+        let record = Record::from_json(&json).map_err(|source| Error::BadRecord {
+            key: key.clone(),
+            id: format!("journal entry {seq}"),
+            source,
+        })?;
+        out.push(Journaled { seq, id, record });
+    }
+    Ok(out)
+}
+
+/// Takes a journaled record out once its document holds it.
+pub fn settle(conn: &Connection, seq: i64) -> Result<()> {
+    conn.prepare_cached("DELETE FROM ledger_journal WHERE seq = ?1")?
+        .execute([seq])?;
     Ok(())
 }
 

@@ -3,7 +3,9 @@
 //! in between, inserts the same sale as one JSON row into a plain SQLite table with the same
 //! durability (WAL, `synchronous=FULL`) in the same directory. The work that follows each
 //! acknowledged sale (the rest of its projection and WAL checkpoints; compaction every 500
-//! sales) is timed apart and reported too.
+//! sales) is timed apart and reported too. Then `fairpos sell-batch` (the real binary, beside
+//! this one) sells a batch of the same carts, for its throughput beside the baseline's rows
+//! per second.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -13,6 +15,8 @@ use fairpos_domain::payment::Tender;
 use fairpos_domain::Fen;
 use fairpos_sync::convert as records;
 use rusqlite::{params, Connection};
+
+use fairpos_domain::catalog::Catalog;
 
 use crate::measure::{fresh_dir, ms, p50, p99, random_cart, Lcg};
 
@@ -108,6 +112,11 @@ pub fn run(sales: usize, dir: Option<PathBuf>) -> Result<(), Box<dyn std::error:
     }
     drop(reopened);
 
+    let batch = sales.min(5000);
+    let batch_per_s = sell_batch(&dir, &catalog, batch)?;
+    let baseline_rows_per_s =
+        theirs.len() as f64 / theirs.iter().sum::<std::time::Duration>().as_secs_f64();
+
     let k = 1000.min(sales);
     let fairpos_p50 = p50(&ours);
     let baseline_p50 = p50(&theirs);
@@ -119,6 +128,7 @@ pub fn run(sales: usize, dir: Option<PathBuf>) -> Result<(), Box<dyn std::error:
         "baseline_p50_us": baseline_p50.round(),
         "baseline_p99_us": p99(&theirs).round(),
         "ratio_p50": ((fairpos_p50 / baseline_p50) * 100.0).round() / 100.0,
+        "ratio_p99": ((p99(&ours) / p99(&theirs)) * 100.0).round() / 100.0,
         "p50_first_1k_us": p50(&ours[..k]).round(),
         "p50_last_1k_us": p50(&ours[sales - k..]).round(),
         "after_sale_projection_p50_us": p50(&projections).round(),
@@ -127,8 +137,67 @@ pub fn run(sales: usize, dir: Option<PathBuf>) -> Result<(), Box<dyn std::error:
         "compaction_max_ms": ms(compactions.iter().copied().max().unwrap_or_default()),
         "reopen_ms": ms(reopen),
         "verify_ms": ms(verify),
+        "sell_batch_sales": batch,
+        "sell_batch_sales_per_s": batch_per_s.round(),
+        "baseline_rows_per_s": baseline_rows_per_s.round(),
     });
     std::fs::remove_dir_all(&dir)?;
     println!("{result}");
     Ok(())
+}
+
+/// `fairpos sell-batch` of `n` random carts on a new demo till: sales per second, the real
+/// binary's whole run (start, every sale durable and printed as JSON, the catch-ups).
+fn sell_batch(dir: &Path, catalog: &Catalog, n: usize) -> Result<f64, Box<dyn std::error::Error>> {
+    let bin = std::env::current_exe()?.with_file_name("fairpos");
+    if !bin.exists() {
+        return Err(format!("{} is missing: build it with the bench", bin.display()).into());
+    }
+    let data = dir.join("batch-till");
+    let fairpos = |args: &[&str]| -> Result<std::process::Output, std::io::Error> {
+        std::process::Command::new(&bin)
+            .arg("--data")
+            .arg(&data)
+            .args(args)
+            .env("FAIRPOS_NOW", "2026-11-22T09:00:00+08:00")
+            .output()
+    };
+    fairpos(&["init", "--demo", "--lead-pin", "2468"])?;
+    fairpos(&["shift", "open", "--seller", "V003", "--float", "0"])?;
+    let mut rng = Lcg(11);
+    let mut lines = String::new();
+    for _ in 0..n {
+        let cart = random_cart(catalog, &mut rng);
+        let items: Vec<String> = cart
+            .lines()
+            .iter()
+            .map(|l| {
+                if l.product.weighed {
+                    format!("{}*{}g", l.product.sku, l.qty)
+                } else {
+                    format!("{}*{}", l.product.sku, l.qty)
+                }
+            })
+            .collect();
+        let line = serde_json::json!({"seller": "V003", "items": items, "pay": ["wechat"]});
+        lines.push_str(&line.to_string());
+        lines.push('\n');
+    }
+    let file = dir.join("batch.jsonl");
+    std::fs::write(&file, lines)?;
+    let t = Instant::now();
+    let out = fairpos(&["sell-batch", file.to_str().ok_or("path")?])?;
+    let elapsed = t.elapsed();
+    if !out.status.success() {
+        return Err(format!(
+            "sell-batch failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    let sold = String::from_utf8_lossy(&out.stdout).lines().count();
+    if sold != n {
+        return Err(format!("sell-batch sold {sold} of {n}").into());
+    }
+    Ok(n as f64 / elapsed.as_secs_f64())
 }

@@ -1,9 +1,9 @@
 //! `fairpos.toml` in the data directory: the till's devices and its kiosk mode. A missing
-//! file means no printer, a keyboard-wedge scanner and the kiosk's defaults.
+//! file means no printer, a keyboard-wedge scanner, no scale and the kiosk's defaults.
 
 use std::path::Path;
 
-use fairpos_hardware::config::{PrinterConfig, ScannerConfig};
+use fairpos_hardware::config::{PrinterConfig, ScaleConfig, ScannerConfig};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -18,7 +18,23 @@ pub struct Config {
     #[serde(default)]
     pub scanner: ScannerConfig,
     #[serde(default)]
+    pub scale: ScaleConfig,
+    #[serde(default)]
     pub kiosk: KioskConfig,
+    #[serde(default)]
+    pub customer_display: CustomerDisplayConfig,
+}
+
+/// `[customer_display]`: a second screen facing the shopper.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CustomerDisplayConfig {
+    /// Open it beside the till's window.
+    pub enabled: bool,
+    /// `800x480` or `1024x600` (default: 800x480).
+    pub size: Option<String>,
+    /// What the stall's payment QR holds (default: `[kiosk] payment_qr`).
+    pub payment_qr: Option<String>,
 }
 
 /// `[kiosk]`: self-checkout at this till.
@@ -64,6 +80,7 @@ impl Config {
             .printer
             .validate()
             .and_then(|_| config.scanner.validate())
+            .and_then(|_| config.scale.validate())
             .map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
         Ok(config)
     }
@@ -73,6 +90,7 @@ impl Config {
 mod tests {
     use super::*;
     use fairpos_hardware::config::{PrinterKind, ScannerKind, TextEncoding};
+    use fairpos_hardware::scale::Protocol;
 
     #[test]
     fn the_documented_keys_read() {
@@ -91,6 +109,13 @@ mod tests {
             kind = "serial"
             path = "/dev/ttyACM0"
             baud = 9600
+
+            [scale]
+            kind = "serial"
+            path = "/dev/ttyUSB1"
+            baud = 9600
+            framing = "7E1"
+            protocol = "toledo8217"
             "#,
         )
         .unwrap();
@@ -99,6 +124,16 @@ mod tests {
         assert_eq!(c.printer.encoding, TextEncoding::Gbk);
         assert!(c.printer.drawer);
         assert_eq!(c.scanner.kind, ScannerKind::Serial);
+        assert_eq!(c.scale.protocol, Protocol::Toledo8217);
+        assert!(c.scale.validate().is_ok());
+        let sma: Config =
+            toml::from_str("[scale]\nkind = \"serial\"\npath = \"/dev/x\"\nprotocol = \"sma\"\n")
+                .unwrap();
+        assert_eq!(sma.scale.protocol, Protocol::Sma);
+        let bad: Config =
+            toml::from_str("[scale]\nkind = \"serial\"\npath = \"/dev/x\"\nframing = \"9X1\"\n")
+                .unwrap();
+        assert!(bad.scale.validate().is_err());
         assert!(toml::from_str::<Config>("[printer]\nwidht_mm = 58\n").is_err());
     }
 }

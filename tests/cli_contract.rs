@@ -687,3 +687,45 @@ fn verify_names_tables_that_disagree_with_the_ledger() {
     assert!(err.contains("sale_lines: tables have"), "{err}");
     assert!(err.contains("does not verify"), "{err}");
 }
+
+#[test]
+fn catalog_search_finds_words_by_the_readings_people_use() {
+    let till = Till::demo();
+    // 重 reads zhòng first in the dictionary, chóng in 重庆; 长 cháng/zhǎng; 行 xíng/háng.
+    for (sku, name) in [
+        ("CQ-HG-500", "重庆火锅底料"),
+        ("CS-CDF-1", "长沙臭豆腐"),
+        ("YH-LB-1", "银行礼包"),
+    ] {
+        till.ok(&[
+            "catalog",
+            "add",
+            "--sku",
+            sku,
+            "--name-zh",
+            name,
+            "--unit",
+            "袋",
+            "--price",
+            "10",
+        ]);
+    }
+    let first = |query: &str| -> Vec<String> {
+        till.json(&["catalog", "search", query, "--json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["sku"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(first("cq")[0], "CQ-HG-500");
+    assert_eq!(first("cqhgdl"), ["CQ-HG-500"]);
+    assert_eq!(first("cscdf"), ["CS-CDF-1"]);
+    assert_eq!(first("yhlb"), ["YH-LB-1"]);
+    assert_eq!(first("bjhjc")[0], "BJ-HJC-250");
+    // By name and by SKU too, as the touchscreen searches.
+    assert_eq!(first("火锅"), ["CQ-HG-500"]);
+    assert!(first("nothing-like-it").is_empty());
+    let text = till.ok(&["catalog", "search", "cq"]);
+    assert!(text.contains("重庆火锅底料"), "{text}");
+}

@@ -3,11 +3,16 @@
 //! screen (read back from the X server's pixels), takes a volunteer's taps and a wedge
 //! scanner's keys, and keeps every sale when it is stopped.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_fairpos");
+use common::devices::PtyPair;
+use common::scale::FakeScale;
+use common::BIN;
+use fairpos_hardware::scale::{Protocol, ScaleState};
 
 struct Killed(Child);
 
@@ -26,8 +31,22 @@ fn need(tool: &str) {
     assert!(found, "{tool} is missing: run `scripts/setup.sh --test`");
 }
 
-/// Xvfb on the first free display from :50.
+/// One window test at a time: each drives a real window by its timing (on a two-core
+/// machine, two at once starve each other), and picks the first free display.
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Xvfb on the first free display from :50, a 1280×800 screen.
 fn xvfb() -> (Killed, String) {
+    xvfb_sized("1280x800x24")
+}
+
+/// Xvfb with a screen of `size` (`WxHxDEPTH`).
+fn xvfb_sized(size: &str) -> (Killed, String) {
     need("Xvfb");
     for n in 50..90 {
         if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
@@ -37,7 +56,7 @@ fn xvfb() -> (Killed, String) {
         }
         let display = format!(":{n}");
         let child = Command::new("Xvfb")
-            .args([&display, "-nolisten", "tcp", "-screen", "0", "1280x800x24"])
+            .args([&display, "-nolisten", "tcp", "-screen", "0", size])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -98,6 +117,7 @@ fn tap(display: &str, px: u32, py: u32) {
 
 #[test]
 fn fairpos_alone_opens_the_till_window_on_the_demo_fair() {
+    let _turn = turn();
     need("xdotool");
     need("import");
     let (_xvfb, display) = xvfb();
@@ -175,3 +195,204 @@ fn fairpos_alone_opens_the_till_window_on_the_demo_fair() {
     assert_eq!(sales[0]["total_fen"], 12800);
     assert_eq!(sales[0]["seller"], "V003");
 }
+
+/// Starts `fairpos` with `args` on `display`, and waits for a window named `name`.
+fn open(display: &str, data: &Path, args: &[&str], name: &str) -> (Killed, String) {
+    let app = Command::new(BIN)
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env("DISPLAY", display)
+        .env("SLINT_BACKEND", "winit-software")
+        .env("FAIRPOS_LANG", "zh")
+        .env_remove("FAIRPOS_WINDOW")
+        .env_remove("WAYLAND_DISPLAY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut app = Killed(app);
+    let start = Instant::now();
+    loop {
+        let found = x(display, "xdotool", &["search", "--name", name]);
+        if let Some(window) = found.lines().next() {
+            return (app, window.to_string());
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no {name} window"
+        );
+        if let Some(status) = app.0.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(app.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+            panic!("fairpos ended ({status}) before opening {name}: {err}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `(x, y, width, height)` of a window, as the X server has it.
+fn geometry(display: &str, window: &str) -> (i32, i32, u32, u32) {
+    let text = x(
+        display,
+        "xdotool",
+        &["getwindowgeometry", "--shell", window],
+    );
+    let get = |key: &str| -> i64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(-1)
+    };
+    (
+        get("X") as i32,
+        get("Y") as i32,
+        get("WIDTH") as u32,
+        get("HEIGHT") as u32,
+    )
+}
+
+/// A picture of one window (`import -window`), as PNG bytes; kept in `FAIRPOS_SCREENSHOTS`.
+fn window_shot(display: &str, window: &str, name: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("{name}.png"));
+    x(
+        display,
+        "import",
+        &["-window", window, path.to_str().unwrap()],
+    );
+    if let Ok(keep) = std::env::var("FAIRPOS_SCREENSHOTS") {
+        let _ = std::fs::copy(&path, Path::new(&keep).join(format!("{name}.png")));
+    }
+    std::fs::read(&path).unwrap()
+}
+
+#[test]
+fn the_kiosk_fills_a_screen_with_no_window_manager() {
+    let _turn = turn();
+    need("xdotool");
+    let (_xvfb, display) = xvfb();
+    let data = tempfile::tempdir().unwrap();
+    let (_app, window) = open(&display, data.path(), &["kiosk"], "^fairpos kiosk$");
+    // The fullscreen request goes unanswered without a window manager: the kiosk places
+    // itself on the whole 1280×800 screen all the same.
+    let start = Instant::now();
+    loop {
+        let g = geometry(&display, &window);
+        if g == (0, 0, 1280, 800) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the kiosk window is at {g:?}, not on the whole 1280×800 screen"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Its pixels at the screen's far corner are the kiosk's, not the empty root's.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(pixel(&display, 1270, 10), "#8A1C1C");
+}
+
+#[test]
+fn the_customer_display_opens_beside_the_till_and_follows_its_cart() {
+    let _turn = turn();
+    need("xdotool");
+    need("import");
+    // Room for both windows side by side: the till's 1280×800 and the shopper's 800×480.
+    let (_xvfb, display) = xvfb_sized("2100x800x24");
+    let data = tempfile::tempdir().unwrap();
+    // A Mettler Toledo 8217 counter scale on a serial pty, with 1.25 kg of kiwis settled on it.
+    let pty = PtyPair::new(data.path(), "scale");
+    let scale = FakeScale::on_pty(&pty.b, Protocol::Toledo8217);
+    scale.set(1250, ScaleState::Stable);
+    std::fs::write(
+        data.path().join("fairpos.toml"),
+        format!(
+            "[scale]\nkind = \"serial\"\npath = \"{}\"\n",
+            pty.a.display()
+        ),
+    )
+    .unwrap();
+    let (_app, till) = open(
+        &display,
+        data.path(),
+        &["till", "--customer-display"],
+        "^fairpos$",
+    );
+    let start = Instant::now();
+    let customer = loop {
+        let found = x(
+            &display,
+            "xdotool",
+            &["search", "--name", "customer display"],
+        );
+        if let Some(w) = found.lines().next() {
+            break w.to_string();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no customer display"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    x(&display, "xdotool", &["windowmove", &customer, "1290", "0"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let (_, _, w, h) = geometry(&display, &customer);
+    assert_eq!((w, h), (800, 480), "laid out for 800×480 by default");
+    let welcome = window_shot(&display, &customer, "customer-display-welcome-zh");
+
+    // A volunteer signs in and a wedge scanner scans: the shopper's screen changes.
+    x(&display, "xdotool", &["windowmove", &till, "0", "0"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let tap_in = |px: u32, py: u32| {
+        x(&display, "xdotool", &["windowfocus", "--sync", &till]);
+        tap(&display, px, py);
+    };
+    tap_in(388, 152);
+    for (px, py) in [(1016, 499), (863, 368), (1170, 368), (1016, 238)] {
+        tap_in(px, py);
+    }
+    tap_in(1016, 732);
+    tap_in(640, 732);
+    x(&display, "xdotool", &["windowfocus", "--sync", &till]);
+    x(
+        &display,
+        "xdotool",
+        &["type", "--delay", "2", "6935780100128"],
+    );
+    x(&display, "xdotool", &["key", "Return"]);
+    std::thread::sleep(Duration::from_secs(1));
+    let cart = window_shot(&display, &customer, "customer-display-cart-one-zh");
+    assert!(
+        welcome != cart,
+        "the customer display did not follow the cart"
+    );
+
+    // 猕猴桃 (sold by the 斤) tapped in the grid: the weight pad reads the scale.
+    tap_in(695, 380);
+    std::thread::sleep(Duration::from_secs(1));
+    window_shot(&display, &till, "till-scale-zh");
+    assert!(
+        scale.asked().iter().any(|q| q.as_slice() == b"W"),
+        "the till never asked the scale for its weight"
+    );
+    tap_in(WEIGH_ADD.0, WEIGH_ADD.1);
+    std::thread::sleep(Duration::from_secs(1));
+    let weighed = window_shot(&display, &customer, "customer-display-cart-zh");
+    assert!(
+        cart != weighed,
+        "the weighed line did not reach the shopper"
+    );
+    window_shot(&display, &till, "till-with-customer-display-zh");
+
+    // Paying: the shopper sees the amount beside the stall's QR code.
+    tap_in(1099, 690);
+    std::thread::sleep(Duration::from_secs(1));
+    let paying = window_shot(&display, &customer, "customer-display-pay-zh");
+    assert!(paying != weighed, "the shopper never saw the amount to pay");
+    scale.stop();
+}
+
+/// The weight pad's "add" button in the 1280×800 till window.
+const WEIGH_ADD: (u32, u32) = (734, 696);

@@ -28,7 +28,7 @@ pub mod shift;
 
 pub use error::{
     AmountIssue, CreditCodeIssue, DomainError, Lang, LineHint, PaymentIssue, QuantityIssue,
-    RefundIssue, Rule,
+    RefundIssue, Rule, ScaleIssue,
 };
 pub use ids::{DeviceCode, SaleNumber};
 pub use money::Fen;

@@ -1,30 +1,59 @@
 //! Finding products as a volunteer types: by SKU, by name (Chinese or English) or by the
-//! pinyin initials of the Chinese name (保靖黄金茶 ← `bjhjc`). Pure; the index is built once
-//! per catalog.
+//! pinyin initials of the Chinese name (保靖黄金茶 ← `bjhjc`). A character with several
+//! readings is indexed by each of them, so a word is found by the reading people use
+//! (重庆 ← `cq`, though 重's first dictionary reading is zhòng; 长沙 ← `cs`, 银行 ← `yh`).
+//! Pure; the index is built once per catalog.
 
-use pinyin::ToPinyin;
+use pinyin::ToPinyinMulti;
 
 use crate::catalog::{Catalog, Product};
 
-/// The pinyin initials of `text`: a letter per Chinese character, ASCII letters and digits
-/// kept, everything else dropped (`保靖黄金茶 250g` → `bjhjc250g`).
-pub fn initials(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+/// Most readings of one name the index keeps (a name of many characters with several
+/// readings each would otherwise multiply without end).
+const MAX_READINGS: usize = 64;
+
+/// Every way of reading `text` aloud, as pinyin initials: one string per combination of its
+/// characters' readings, first readings first, at most [`MAX_READINGS`]
+/// (`重庆火锅` → `zqhg`, `cqhg`).
+pub fn initials_readings(text: &str) -> Vec<String> {
+    let mut readings = vec![String::new()];
     for c in text.chars() {
-        if let Some(p) = c.to_pinyin() {
-            out.push_str(p.first_letter());
-        } else if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
+        let letters: Vec<&str> = match c.to_pinyin_multi() {
+            Some(multi) => {
+                let mut letters: Vec<&str> = Vec::new();
+                for p in multi {
+                    let l = p.first_letter();
+                    if !letters.contains(&l) {
+                        letters.push(l);
+                    }
+                }
+                letters
+            }
+            None if c.is_ascii_alphanumeric() => {
+                let lower = c.to_ascii_lowercase().to_string();
+                readings.iter_mut().for_each(|r| r.push_str(&lower));
+                continue;
+            }
+            None => continue,
+        };
+        let room = (MAX_READINGS / readings.len()).max(1);
+        let mut next = Vec::with_capacity(readings.len() * letters.len().min(room));
+        for r in &readings {
+            for l in letters.iter().take(room) {
+                next.push(format!("{r}{l}"));
+            }
         }
+        readings = next;
     }
-    out
+    readings
 }
 
 struct Entry {
     sku: String,
     name_zh: String,
     name_en: String,
-    initials: String,
+    /// The name's initials in every reading (the first dictionary reading first).
+    initials: Vec<String>,
     category: String,
 }
 
@@ -48,7 +77,7 @@ impl ProductIndex {
                     sku: p.sku.to_lowercase(),
                     name_zh: p.name_zh.to_lowercase(),
                     name_en: p.name_en.to_lowercase(),
-                    initials: initials(&p.name_zh),
+                    initials: initials_readings(&p.name_zh),
                     category: p.category.clone(),
                 }
             })
@@ -76,11 +105,12 @@ impl ProductIndex {
             if category.is_some_and(|c| c != e.category) {
                 continue;
             }
-            if q.is_empty() || e.sku.starts_with(&q) || e.initials.starts_with(&q) {
+            if q.is_empty() || e.sku.starts_with(&q) || e.initials.iter().any(|r| r.starts_with(&q))
+            {
                 first.push(i);
             } else if e.name_zh.contains(&q)
                 || e.name_en.contains(&q)
-                || e.initials.contains(&q)
+                || e.initials.iter().any(|r| r.contains(&q))
                 || e.sku.contains(&q)
             {
                 then.push(i);
@@ -110,9 +140,40 @@ mod tests {
 
     #[test]
     fn initials_of_chinese_names() {
-        assert_eq!(initials("保靖黄金茶 250g"), "bjhjc250g");
-        assert_eq!(initials("湘西腊肉"), "xxlr");
-        assert_eq!(initials("Ａ·b"), "b");
+        assert_eq!(initials_readings("保靖黄金茶 250g")[0], "bjhjc250g");
+        assert_eq!(initials_readings("湘西腊肉")[0], "xxlr");
+        assert_eq!(initials_readings("Ａ·b"), ["b"]);
+    }
+
+    #[test]
+    fn characters_with_several_readings_are_found_by_each() {
+        let readings = initials_readings("重庆火锅底料");
+        assert_eq!(readings[0], "zqhgdl", "the first dictionary reading first");
+        assert!(readings.contains(&"cqhgdl".to_string()), "{readings:?}");
+        assert!(initials_readings("长沙臭豆腐").contains(&"cscdf".to_string()));
+        assert!(initials_readings("银行").contains(&"yh".to_string()));
+        assert!(initials_readings("音乐盒").contains(&"yyh".to_string()));
+        // Many characters of many readings stay bounded.
+        assert!(initials_readings(&"重长行乐".repeat(8)).len() <= MAX_READINGS);
+    }
+
+    #[test]
+    fn a_word_is_found_by_the_reading_people_use() {
+        let mut products = crate::demo::products().unwrap();
+        for (sku, name) in [("CQ-HG-1", "重庆火锅底料"), ("CS-CDF-1", "长沙臭豆腐")] {
+            let mut p = products[0].clone();
+            p.sku = sku.into();
+            p.name_zh = name.into();
+            p.barcode = None;
+            products.push(p);
+        }
+        let catalog = Catalog::new(products).unwrap();
+        let index = ProductIndex::new(&catalog);
+        assert_eq!(skus(&catalog, &index.find("cq", None))[0], "CQ-HG-1");
+        assert_eq!(skus(&catalog, &index.find("cqhg", None)), ["CQ-HG-1"]);
+        assert_eq!(skus(&catalog, &index.find("cscdf", None)), ["CS-CDF-1"]);
+        // The first dictionary reading still finds it.
+        assert_eq!(skus(&catalog, &index.find("zqhg", None)), ["CQ-HG-1"]);
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! The `[printer]` and `[scanner]` sections of a till's `fairpos.toml`.
+//! The `[printer]`, `[scanner]` and `[scale]` sections of a till's `fairpos.toml`.
 
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::scale::serial::Framing;
+use crate::scale::{Protocol, Scale, SerialScale};
 use crate::{Error, Result};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -122,5 +124,72 @@ impl ScannerConfig {
             return Err(Error::Config("a serial scanner needs `path`".into()));
         }
         Ok(())
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScaleKind {
+    Serial,
+    #[default]
+    None,
+}
+
+/// `[scale]`: a counter scale on a serial port.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScaleConfig {
+    pub kind: ScaleKind,
+    pub path: Option<PathBuf>,
+    pub baud: u32,
+    /// Data bits, parity, stop bits: `7E1`, `8N1`. Default: the protocol's usual.
+    pub framing: Option<String>,
+    pub protocol: Protocol,
+}
+
+impl Default for ScaleConfig {
+    fn default() -> ScaleConfig {
+        ScaleConfig {
+            kind: ScaleKind::None,
+            path: None,
+            baud: 9600,
+            framing: None,
+            protocol: Protocol::Toledo8217,
+        }
+    }
+}
+
+impl ScaleConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.kind == ScaleKind::Serial && self.path.is_none() {
+            return Err(Error::Config("a serial scale needs `path`".into()));
+        }
+        self.framing()?;
+        Ok(())
+    }
+
+    fn framing(&self) -> Result<Framing> {
+        match &self.framing {
+            None => Ok(Framing::default_for(self.protocol)),
+            Some(text) => Framing::parse(text).ok_or_else(|| {
+                Error::Config(format!(
+                    "scale framing {text:?}: use data bits, parity and stop bits, such as 7E1 or 8N1"
+                ))
+            }),
+        }
+    }
+
+    /// The scale configured, if any.
+    pub fn open(&self) -> Result<Option<Box<dyn Scale>>> {
+        match (&self.kind, &self.path) {
+            (ScaleKind::None, _) => Ok(None),
+            (ScaleKind::Serial, None) => Err(Error::Config("a serial scale needs `path`".into())),
+            (ScaleKind::Serial, Some(path)) => Ok(Some(Box::new(SerialScale::new(
+                path.clone(),
+                self.baud,
+                self.framing()?,
+                self.protocol,
+            )))),
+        }
     }
 }

@@ -18,6 +18,8 @@ pub enum Error {
     Config(String),
     #[error("receipt: {0}")]
     Receipt(String),
+    #[error("{0}")]
+    Scale(String),
 }
 
 impl Error {

@@ -10,6 +10,8 @@
 //! - Scanners: [`scanner::BarcodeSource`] yields scanned codes; the serial backend reopens an
 //!   unplugged scanner, and [`scanner::wedge::BurstDetector`] tells a keyboard-wedge scanner's
 //!   burst from a person typing.
+//! - Scales: [`scale::Scale`] answers with the weight on the plate, speaking Mettler Toledo
+//!   8217 or SMA over serial ([`scale::SerialScale`]); [`scale::MemoryScale`] is the double.
 //!
 //! What a code *means* (EAN-13, scale label, payment code, our receipt) is the till's domain
 //! and lives there.
@@ -19,6 +21,7 @@ mod error;
 pub mod ports;
 pub mod printer;
 pub mod receipt;
+pub mod scale;
 pub mod scanner;
 
 pub use error::{Error, Result};

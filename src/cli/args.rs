@@ -29,7 +29,7 @@ pub struct Cli {
 pub enum Command {
     /// Open the till's touchscreen (what `fairpos` alone does); sets up the demo till on
     /// first start.
-    Till,
+    Till(TillArgs),
     /// Open the self-checkout kiosk, full screen; staff leave it with the lead PIN.
     Kiosk,
     /// Set up a till: the demo fair (T01 at S01), or a fair file with a device and stall.
@@ -96,6 +96,17 @@ pub enum Command {
     Hq(HqCommand),
 }
 
+#[derive(Args, Debug, Default)]
+pub struct TillArgs {
+    /// Open the customer display, a second window facing the shopper (also
+    /// `[customer_display] enabled = true` in fairpos.toml).
+    #[arg(long)]
+    pub customer_display: bool,
+    /// Fill the monitor, with or without a window manager.
+    #[arg(long)]
+    pub fullscreen: bool,
+}
+
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct SyncArgs {
@@ -154,6 +165,14 @@ pub enum HardwareCommand {
     Ports(JsonFlag),
     /// Print a test receipt (Chinese text, ￥, a QR code) on the configured printer.
     PrintTest,
+    /// Read the configured scale (`[scale]` in fairpos.toml) once.
+    Weigh {
+        #[arg(long)]
+        json: bool,
+        /// Seconds to wait for the scale's answer.
+        #[arg(long, default_value_t = 2)]
+        timeout: u64,
+    },
     /// Read codes from a serial scanner and say what each is.
     Scan {
         /// Serial device of the scanner, such as /dev/ttyACM0.
@@ -201,6 +220,13 @@ pub enum CatalogCommand {
     Export { file: PathBuf },
     /// List products with price and stock.
     List(JsonFlag),
+    /// Find products as the touchscreen does: by SKU, name, or pinyin initials in any of
+    /// their readings (`cq` finds 重庆火锅底料).
+    Search {
+        query: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Add a product at this till; it reaches headquarters' catalog with the next sync.
     Add(ProductArgs),
 }
@@ -293,7 +319,8 @@ pub enum ShiftCommand {
 pub struct SellArgs {
     #[arg(long)]
     pub seller: String,
-    /// Barcode, scale label, PLU or SKU, optionally CODE*N.
+    /// Barcode, scale label, PLU or SKU, optionally CODE*N; CODE*scale weighs a weighed
+    /// product on the configured scale.
     #[arg(required = true, value_name = "ITEM")]
     pub items: Vec<String>,
     /// Credit code of the purchasing unit buying.

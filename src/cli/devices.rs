@@ -150,6 +150,16 @@ pub fn receipt(dir: &Path, command: ReceiptCommand) -> Result<()> {
     }
 }
 
+/// What `hardware weigh --json` prints.
+#[derive(Serialize)]
+struct WeightView {
+    grams: i64,
+    stable: bool,
+    unit: String,
+    /// `stable`, `motion`, `over_capacity`, `under_zero` or `fault`.
+    state: String,
+}
+
 #[derive(Serialize)]
 struct PortView {
     path: String,
@@ -241,6 +251,38 @@ pub fn hardware(dir: &Path, command: HardwareCommand) -> Result<()> {
             for p in &ports {
                 println!("{:<20} {:<12} {}", p.path, p.kind, p.description);
             }
+            Ok(())
+        }
+        HardwareCommand::Weigh { json, timeout } => {
+            let config = Config::load(dir)?;
+            let mut scale = config
+                .scale
+                .open()
+                .map_err(|e| Error::input(e.to_string()))?
+                .ok_or_else(|| {
+                    Error::input(
+                        "no scale configured: set [scale] in fairpos.toml in the data directory",
+                    )
+                })?;
+            let reading = scale
+                .weigh(Duration::from_secs(timeout.max(1)))
+                .map_err(|e| Error::Other(e.to_string()))?;
+            let view = WeightView {
+                grams: reading.grams,
+                stable: reading.stable(),
+                unit: reading.unit.clone(),
+                state: reading.state.as_str().to_string(),
+            };
+            if json {
+                return print_json(&view);
+            }
+            println!(
+                "{} g ({}, the scale reads in {}) on {}",
+                view.grams,
+                view.state,
+                view.unit,
+                scale.describe()
+            );
             Ok(())
         }
         HardwareCommand::PrintTest => {

@@ -8,24 +8,30 @@ mod views;
 
 use std::path::{Path, PathBuf};
 
-use fairpos_domain::cart::Cart;
+use fairpos_domain::cart::{resolve, Cart, Resolved};
 use fairpos_domain::catalog::Catalog;
 use fairpos_domain::catalog_csv;
+use fairpos_domain::fair::BarcodeRule;
 use fairpos_domain::money::Fen;
 use fairpos_domain::payment::{Method, Tender};
 use fairpos_domain::refund::RefundAsk;
 use fairpos_domain::sale::Sale;
+use fairpos_domain::search::ProductIndex;
+use fairpos_domain::{DomainError, QuantityIssue};
+use fairpos_hardware::scale::Scale;
 use fairpos_hq::cli::args::ReportArgs;
 use fairpos_hq::cli::kit::{self, file_label, read_input};
 use fairpos_projection::{catalog as catalog_tables, queries};
 
 use self::args::{
-    CatalogCommand, Cli, Command, ImportOnly, LedgerCommand, SellersCommand, ShiftCommand,
+    CatalogCommand, Cli, Command, ImportOnly, LedgerCommand, SellersCommand, ShiftCommand, TillArgs,
 };
 use self::views::{CloseView, ProductView, RefundView, SaleListView, SaleView, StatusView};
 use crate::clock::now;
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::store::{verify, InitOptions};
+use crate::till::weighing::weigh_for_sale;
 use crate::till::{Order, Till};
 
 /// The data directory: `--data`, `FAIRPOS_DATA`, or the platform's.
@@ -40,9 +46,9 @@ fn data_dir(cli: &Cli) -> Result<PathBuf> {
 
 pub fn run(cli: Cli) -> Result<()> {
     let dir = data_dir(&cli)?;
-    match cli.command.unwrap_or(Command::Till) {
-        Command::Till => touchscreen(&dir, Screen::Till),
-        Command::Kiosk => touchscreen(&dir, Screen::Kiosk),
+    match cli.command.unwrap_or(Command::Till(TillArgs::default())) {
+        Command::Till(a) => touchscreen(&dir, Screen::Till, &a),
+        Command::Kiosk => touchscreen(&dir, Screen::Kiosk, &TillArgs::default()),
         Command::Init(a) => {
             let till = if a.demo {
                 Till::init_demo(&dir, &a.lead_pin)?
@@ -137,7 +143,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 pay: a.pay,
                 unit: a.unit,
             };
-            let sale = sell_one(&mut till, &catalog, &request)?;
+            let sale = sell_one(&mut till, &catalog, &request, &mut ScaleOnDemand::new(&dir))?;
             if a.json {
                 print_json(&SaleView::new(&sale))?;
             } else {
@@ -165,6 +171,7 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             let mut till = Till::open(&dir)?;
             let catalog = till.catalog()?;
+            let mut scale = ScaleOnDemand::new(&dir);
             let mut sold = 0;
             for (i, line) in text.lines().enumerate() {
                 if line.trim().is_empty() {
@@ -173,7 +180,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 let request: SellRequest = serde_json::from_str(line).map_err(|e| {
                     Error::input(format!("{} line {}: {e}", file_label(&file), i + 1))
                 })?;
-                let sale = sell_one(&mut till, &catalog, &request).map_err(|e| {
+                let sale = sell_one(&mut till, &catalog, &request, &mut scale).map_err(|e| {
                     if e.is_bad_input() {
                         Error::input(format!("{} line {}: {e}", file_label(&file), i + 1))
                     } else {
@@ -291,7 +298,62 @@ struct SellRequest {
     unit: Option<String>,
 }
 
-fn sell_one(till: &mut Till, catalog: &Catalog, request: &SellRequest) -> Result<Sale> {
+/// The till's scale (`[scale]` in fairpos.toml), opened the first time an item asks for it.
+struct ScaleOnDemand<'a> {
+    dir: &'a Path,
+    scale: Option<Box<dyn Scale>>,
+}
+
+impl ScaleOnDemand<'_> {
+    fn new(dir: &Path) -> ScaleOnDemand<'_> {
+        ScaleOnDemand { dir, scale: None }
+    }
+
+    /// The settled weight on the scale now, for a sale.
+    fn grams(&mut self) -> Result<i64> {
+        if self.scale.is_none() {
+            let config = Config::load(self.dir)?;
+            self.scale = config
+                .scale
+                .open()
+                .map_err(|e| Error::input(e.to_string()))?;
+        }
+        let scale = self.scale.as_deref_mut().ok_or_else(|| {
+            Error::input("no scale configured: set [scale] in fairpos.toml in the data directory")
+        })?;
+        weigh_for_sale(scale)
+    }
+}
+
+/// An item as the cart takes it: `CODE*scale` becomes the weighed product at the scale's
+/// settled weight (`CODE*1250g`); anything else stays as it is.
+fn weighed_item(
+    item: &str,
+    catalog: &Catalog,
+    rules: &[BarcodeRule],
+    scale: &mut ScaleOnDemand,
+) -> Result<String> {
+    let Some(code) = item.trim().strip_suffix("*scale") else {
+        return Ok(item.to_string());
+    };
+    if let Resolved::Product(p) = resolve(catalog, rules, code)? {
+        if !p.weighed {
+            return Err(DomainError::BadQuantity {
+                item: item.to_string(),
+                why: QuantityIssue::CountedTakesPieces,
+            }
+            .into());
+        }
+    }
+    Ok(format!("{code}*{}g", scale.grams()?))
+}
+
+fn sell_one(
+    till: &mut Till,
+    catalog: &Catalog,
+    request: &SellRequest,
+    scale: &mut ScaleOnDemand,
+) -> Result<Sale> {
     let tenders: Vec<Tender> = request
         .pay
         .iter()
@@ -300,7 +362,8 @@ fn sell_one(till: &mut Till, catalog: &Catalog, request: &SellRequest) -> Result
     let rules = till.store().identity().fair.barcode_rules.clone();
     let mut cart = Cart::new();
     for item in &request.items {
-        cart.add_item(catalog, &rules, item)?;
+        let item = weighed_item(item, catalog, &rules, scale)?;
+        cart.add_item(catalog, &rules, &item)?;
     }
     let now = now(till)?;
     let sale = till.sell(
@@ -344,6 +407,30 @@ fn catalog(dir: &Path, c: CatalogCommand) -> Result<()> {
             let bytes = catalog_csv::write_catalog(&rows)
                 .map_err(|e| Error::Other(format!("writing CSV: {e}")))?;
             write_output(&file, &bytes)
+        }
+        CatalogCommand::Search { query, json } => {
+            let mut till = Till::open(dir)?;
+            let rows = catalog_tables::rows(till.reader()?)?;
+            let catalog = Catalog::new(rows.iter().map(|r| r.product.clone()).collect())?;
+            let found: Vec<_> = ProductIndex::new(&catalog)
+                .find(&query, None)
+                .into_iter()
+                .map(|i| &rows[i])
+                .collect();
+            if json {
+                return print_json(&found.into_iter().map(ProductView::new).collect::<Vec<_>>());
+            }
+            for r in found {
+                let p = &r.product;
+                println!(
+                    "{:<12} {:>9}/{}  {}",
+                    p.sku,
+                    p.price.to_string(),
+                    p.unit,
+                    p.name_zh
+                );
+            }
+            Ok(())
         }
         CatalogCommand::List(f) => {
             let mut till = Till::open(dir)?;
@@ -429,16 +516,20 @@ enum Screen {
 }
 
 #[cfg(feature = "gui")]
-fn touchscreen(dir: &Path, screen: Screen) -> Result<()> {
+fn touchscreen(dir: &Path, screen: Screen, a: &TillArgs) -> Result<()> {
     let mode = match screen {
         Screen::Till => crate::gui::Mode::Till,
         Screen::Kiosk => crate::gui::Mode::Kiosk,
     };
-    crate::gui::run(dir, mode)
+    let options = crate::gui::Options {
+        customer_display: a.customer_display,
+        fullscreen: a.fullscreen,
+    };
+    crate::gui::run(dir, mode, options)
 }
 
 #[cfg(not(feature = "gui"))]
-fn touchscreen(_dir: &Path, _screen: Screen) -> Result<()> {
+fn touchscreen(_dir: &Path, _screen: Screen, _a: &TillArgs) -> Result<()> {
     Err(Error::input(
         "this fairpos was built without the touchscreen (the `gui` feature); use its commands, such as `fairpos sell`",
     ))

@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 
 use fairpos_hardware::config::PrinterConfig;
 use fairpos_hardware::scanner::wedge::{BurstDetector, WedgeConfig, WedgeEvent};
-use slint::{ComponentHandle, Image, Rgb8Pixel, SharedPixelBuffer, SharedString};
+use slint::{ComponentHandle, Image, SharedString};
 
 use fairpos_domain::Lang;
 
 use super::kiosk::{KioskController, KioskScreen, Leave};
+use super::models::{cart_model, set_language, translation, typed_char};
+use super::qr::qr_image;
 use super::services::{Event, Job, Services};
-use super::till_adapter::{cart_model, set_language, translation, typed_char};
 use super::ui::{self, KioskAdapter, KioskWindow, Nav, Status};
 
 pub struct KioskApp {
@@ -32,31 +33,6 @@ pub struct KioskApp {
 
 fn s(text: impl AsRef<str>) -> SharedString {
     SharedString::from(text.as_ref())
-}
-
-/// A QR code of `payload` as an image, four pixels a module with a quiet zone.
-pub fn qr_image(payload: &str) -> Image {
-    let Ok(code) = qrcode::QrCode::new(payload.as_bytes()) else {
-        return Image::default();
-    };
-    let width = code.width();
-    let colors = code.to_colors();
-    let scale = 4;
-    let quiet = 4;
-    let side = (width + 2 * quiet) * scale;
-    let mut buffer = SharedPixelBuffer::<Rgb8Pixel>::new(side as u32, side as u32);
-    let pixels = buffer.make_mut_slice();
-    for (i, px) in pixels.iter_mut().enumerate() {
-        let (x, y) = (i % side / scale, i / side / scale);
-        let dark = x >= quiet
-            && y >= quiet
-            && x < width + quiet
-            && y < width + quiet
-            && colors[(y - quiet) * width + (x - quiet)] == qrcode::Color::Dark;
-        let v = if dark { 0 } else { 255 };
-        *px = Rgb8Pixel { r: v, g: v, b: v };
-    }
-    Image::from_rgb8(buffer)
 }
 
 /// The kiosk's screen as the window names it.

@@ -11,8 +11,12 @@
 //! - [`services`]: printer, serial scanner and sync on threads of their own; their results
 //!   come back through the event loop, so nothing slow ever runs on the UI thread.
 
+pub mod customer;
 pub mod kiosk;
 pub mod kiosk_adapter;
+pub mod models;
+pub mod placement;
+pub mod qr;
 pub mod services;
 pub mod status;
 pub mod till;
@@ -35,6 +39,7 @@ use slint::ComponentHandle;
 
 use fairpos_domain::Lang;
 
+use self::customer::CustomerDisplay;
 use self::kiosk::KioskController;
 use self::kiosk_adapter::KioskApp;
 use self::services::{Event, Post, Services, Setup};
@@ -52,6 +57,15 @@ pub const DEMO_LEAD_PIN: &str = "2468";
 pub enum Mode {
     Till,
     Kiosk,
+}
+
+/// How the windows open, beyond `fairpos.toml`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Open the customer display beside the till (also `[customer_display] enabled`).
+    pub customer_display: bool,
+    /// The till fills its monitor (the kiosk always does).
+    pub fullscreen: bool,
 }
 
 enum Running {
@@ -107,6 +121,7 @@ fn setup(dir: &Path, till: &Till, config: &Config) -> Setup {
         device: identity.device.to_string(),
         printer: config.printer.clone(),
         scanner: config.scanner.clone(),
+        scale: config.scale.clone(),
         enrolled: till.store().meta("device_secret").ok().flatten().is_some(),
         sync_interval: Duration::from_secs(30),
     }
@@ -144,9 +159,10 @@ pub fn till_app(till: Till, config: &Config, services: Services) -> Result<Rc<Ti
     let status = first_status(&mut till, config);
     let mut ctl = TillController::new(till)?;
     ctl.lang = start_language();
+    ctl.has_scale = services.has_scale();
     // Translations can be chosen once a component exists.
     let ui = ui::TillWindow::new().map_err(|e| Error::Other(format!("the window: {e}")))?;
-    till_adapter::set_language(ctl.lang);
+    models::set_language(ctl.lang);
     Ok(TillApp::new(
         ui,
         ctl,
@@ -161,11 +177,11 @@ pub fn kiosk_app(till: Till, config: &Config, services: Services) -> Result<Rc<K
     let mut ctl = KioskController::new(till, config.kiosk.clone())?;
     ctl.lang = start_language();
     let ui = ui::KioskWindow::new().map_err(|e| Error::Other(format!("the window: {e}")))?;
-    till_adapter::set_language(ctl.lang);
+    models::set_language(ctl.lang);
     Ok(KioskApp::new(ui, ctl, services, config.printer.clone()))
 }
 
-fn show_till(dir: PathBuf, till: Till, config: &Config) -> Result<()> {
+fn show_till(dir: PathBuf, till: Till, config: &Config, options: Options) -> Result<()> {
     let services = services::start(setup(&dir, &till, config), poster());
     let app = till_app(till, config, services)?;
     app.refresh_unconfirmed();
@@ -179,11 +195,31 @@ fn show_till(dir: PathBuf, till: Till, config: &Config) -> Result<()> {
     app.ui
         .show()
         .map_err(|e| Error::Other(format!("cannot open the till's window: {e}")))?;
+    if options.customer_display || config.customer_display.enabled {
+        let display = CustomerDisplay::new(config)?;
+        display
+            .ui
+            .window()
+            .on_close_requested(|| slint::CloseRequestResponse::KeepWindowShown);
+        display
+            .ui
+            .show()
+            .map_err(|e| Error::Other(format!("cannot open the customer display: {e}")))?;
+        app.attach_customer_display(display);
+    }
+    if options.fullscreen {
+        let weak = app.ui.as_weak();
+        slint::Timer::single_shot(Duration::from_millis(100), move || {
+            if let Some(ui) = weak.upgrade() {
+                placement::fill_monitor(ui.window());
+            }
+        });
+    }
     APP.with(|a| *a.borrow_mut() = Some(Running::Till(app)));
     Ok(())
 }
 
-fn show_kiosk(dir: PathBuf, till: Till, config: &Config) -> Result<()> {
+fn show_kiosk(dir: PathBuf, till: Till, config: &Config, options: Options) -> Result<()> {
     let services = services::start(setup(&dir, &till, config), poster());
     let app = kiosk_app(till, config, services)?;
     let config = config.clone();
@@ -192,17 +228,17 @@ fn show_kiosk(dir: PathBuf, till: Till, config: &Config) -> Result<()> {
         // then open the till's own screens.
         slint::Timer::single_shot(Duration::ZERO, move || {
             APP.with(|a| a.borrow_mut().take());
-            let opened = Till::open(&dir).and_then(|till| show_till(dir.clone(), till, &config));
+            let opened =
+                Till::open(&dir).and_then(|till| show_till(dir.clone(), till, &config, options));
             if let Err(e) = opened {
                 eprintln!("error: {e}");
                 let _ = slint::quit_event_loop();
             }
         });
     });
-    if let Some(size) = window_size() {
+    let sized = window_size();
+    if let Some(size) = sized {
         app.ui.window().set_size(size);
-    } else {
-        app.ui.window().set_fullscreen(true);
     }
     app.ui
         .window()
@@ -210,17 +246,27 @@ fn show_kiosk(dir: PathBuf, till: Till, config: &Config) -> Result<()> {
     app.ui
         .show()
         .map_err(|e| Error::Other(format!("cannot open the kiosk's window: {e}")))?;
+    if sized.is_none() {
+        // A kiosk runs a bare X session: it fills its monitor with or without a window
+        // manager to answer a fullscreen request.
+        let weak = app.ui.as_weak();
+        slint::Timer::single_shot(Duration::from_millis(100), move || {
+            if let Some(ui) = weak.upgrade() {
+                placement::fill_monitor(ui.window());
+            }
+        });
+    }
     APP.with(|a| *a.borrow_mut() = Some(Running::Kiosk(app)));
     Ok(())
 }
 
 /// Opens the till (or the kiosk) on `dir` and runs until the window closes.
-pub fn run(dir: &Path, mode: Mode) -> Result<()> {
+pub fn run(dir: &Path, mode: Mode, options: Options) -> Result<()> {
     let till = open_or_demo(dir)?;
     let config = Config::load(dir)?;
     match mode {
-        Mode::Till => show_till(dir.to_path_buf(), till, &config)?,
-        Mode::Kiosk => show_kiosk(dir.to_path_buf(), till, &config)?,
+        Mode::Till => show_till(dir.to_path_buf(), till, &config, options)?,
+        Mode::Kiosk => show_kiosk(dir.to_path_buf(), till, &config, options)?,
     }
     slint::run_event_loop_until_quit()
         .map_err(|e| Error::Other(format!("the window's event loop: {e}")))?;

@@ -1,6 +1,7 @@
 //! The till's slow work, each on a thread of its own so that the touchscreen never waits:
 //! the printer (status, then the whole receipt), the serial scanner (reads, unplugs,
-//! reopens), and sync with headquarters (a pass every half minute, longer after failures).
+//! reopens), the scale (read a few times a second while the weight pad is open; zero, tare),
+//! and sync with headquarters (a pass every half minute, longer after failures).
 //! Results come back as [`Event`]s through `post`, which hands them to the UI's event loop.
 //! The database stays the UI thread's: threads get bytes to print, and sync reads the
 //! ledgers through a read-only connection of its own.
@@ -11,8 +12,9 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fairpos_hardware::config::{PrinterConfig, ScannerConfig, ScannerKind};
+use fairpos_hardware::config::{PrinterConfig, ScaleConfig, ScannerConfig, ScannerKind};
 use fairpos_hardware::printer::{self, ReceiptPrinter};
+use fairpos_hardware::scale::{Reading, Scale};
 use fairpos_hardware::scanner::{BarcodeSource, SerialScanner, SourceState};
 use rusqlite::{Connection, OpenFlags};
 
@@ -38,6 +40,16 @@ pub enum Event {
     Scanner(Option<String>),
     SyncStarted,
     SyncFinished(Box<crate::error::Result<SyncDone>>),
+    /// What the scale shows, or why it shows nothing.
+    Weight(Result<Reading, String>),
+}
+
+/// What the scale thread is asked.
+pub enum ScaleJob {
+    /// Read the scale a few times a second (the weight pad is open), or stop.
+    Watch(bool),
+    Zero,
+    Tare,
 }
 
 pub type Post = Arc<dyn Fn(Event) + Send + Sync>;
@@ -52,6 +64,7 @@ pub enum Job {
 /// their channel closes, the scanner thread (and its hold on the port) within one read.
 pub struct Services {
     printer: Option<mpsc::Sender<Job>>,
+    scale: Option<mpsc::Sender<ScaleJob>>,
     sync_now: Option<mpsc::Sender<()>>,
     stop: Arc<AtomicBool>,
 }
@@ -67,6 +80,7 @@ impl Services {
     pub fn none() -> Services {
         Services {
             printer: None,
+            scale: None,
             sync_now: None,
             stop: Arc::default(),
         }
@@ -79,6 +93,15 @@ impl Services {
     /// Queues a print job; `false` when there is no printer thread.
     pub fn print(&self, job: Job) -> bool {
         self.printer.as_ref().is_some_and(|p| p.send(job).is_ok())
+    }
+
+    pub fn has_scale(&self) -> bool {
+        self.scale.is_some()
+    }
+
+    /// Asks the scale thread; `false` when there is no scale.
+    pub fn scale(&self, job: ScaleJob) -> bool {
+        self.scale.as_ref().is_some_and(|s| s.send(job).is_ok())
     }
 
     /// Asks for a sync pass now rather than at the next interval.
@@ -96,6 +119,7 @@ pub struct Setup {
     pub device: String,
     pub printer: PrinterConfig,
     pub scanner: ScannerConfig,
+    pub scale: ScaleConfig,
     pub enrolled: bool,
     pub sync_interval: Duration,
 }
@@ -116,9 +140,18 @@ pub fn start(setup: Setup, post: Post) -> Services {
             start_scanner(Box::new(scanner), post.clone(), stop.clone());
         }
     }
+    let scale = match setup.scale.open() {
+        Ok(Some(device)) => Some(start_scale(device, post.clone())),
+        Ok(None) => None,
+        Err(e) => {
+            post(Event::Weight(Err(e.to_string())));
+            None
+        }
+    };
     let sync_now = setup.enrolled.then(|| start_sync(&setup, post));
     Services {
         printer,
+        scale,
         sync_now,
         stop,
     }
@@ -153,6 +186,48 @@ fn start_printer(mut device: Box<dyn ReceiptPrinter>, post: Post) -> mpsc::Sende
                         report(printer_trouble(device.as_mut()));
                     }
                     Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        })
+        .ok();
+    tx
+}
+
+/// Reads the scale while it is watched, and zeroes or tares it when asked; ends when its
+/// channel closes. An unplugged scale is reopened by the next question.
+fn start_scale(mut scale: Box<dyn Scale>, post: Post) -> mpsc::Sender<ScaleJob> {
+    let (tx, rx) = mpsc::channel::<ScaleJob>();
+    std::thread::Builder::new()
+        .name("scale".into())
+        .spawn(move || {
+            let answer = Duration::from_millis(800);
+            let mut watching = false;
+            let mut last: Option<Result<Reading, String>> = None;
+            loop {
+                let wait = if watching {
+                    Duration::from_millis(250)
+                } else {
+                    Duration::from_secs(3600)
+                };
+                let reading = match rx.recv_timeout(wait) {
+                    Ok(ScaleJob::Watch(on)) => {
+                        watching = on;
+                        last = None;
+                        if !on {
+                            continue;
+                        }
+                        scale.weigh(answer)
+                    }
+                    Ok(ScaleJob::Zero) => scale.zero(answer),
+                    Ok(ScaleJob::Tare) => scale.tare(answer),
+                    Err(mpsc::RecvTimeoutError::Timeout) => scale.weigh(answer),
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                };
+                let reading = reading.map_err(|e| e.to_string());
+                // Only what changed goes to the screen.
+                if last.as_ref() != Some(&reading) {
+                    last = Some(reading.clone());
+                    post(Event::Weight(reading));
                 }
             }
         })

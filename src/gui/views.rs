@@ -82,7 +82,15 @@ pub fn cart_lines(cart: &Cart, lang: Lang) -> Vec<LineView> {
             if p.weighed {
                 LineView {
                     name: name_of(p, lang).to_string(),
-                    detail: format!("{} g @ {}/{}", l.qty, yuan(p.price), p.unit),
+                    // 2.5斤 × ￥7.80/斤 (1250 g): the shopper's unit, and the scale's grams.
+                    detail: format!(
+                        "{}{} × {}/{} ({} g)",
+                        p.units_text(l.qty),
+                        p.unit,
+                        yuan(p.price),
+                        p.unit,
+                        l.qty
+                    ),
                     qty: format!("{}{}", p.units_text(l.qty), p.unit),
                     amount: yuan(l.amount),
                 }

@@ -5,6 +5,7 @@
 
 pub mod printing;
 pub mod receipt;
+pub mod weighing;
 
 use std::path::Path;
 

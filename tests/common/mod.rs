@@ -4,6 +4,7 @@
 pub mod devices;
 pub mod hq;
 pub mod morning;
+pub mod scale;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -94,6 +94,50 @@ pub enum RefundIssue {
     },
 }
 
+/// Why the weight on the scale cannot be sold now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScaleIssue {
+    Motion,
+    OverCapacity,
+    UnderZero,
+    /// Nothing (or less than a gram) on the plate.
+    Empty,
+    /// The scale reports an error of its own, or does not answer.
+    Fault(String),
+}
+
+impl ScaleIssue {
+    pub(super) fn words(&self, lang: Lang) -> String {
+        match self {
+            ScaleIssue::Motion => say!(
+                lang,
+                "秤还在晃动：请等读数稳定".into(),
+                "the scale is still moving: wait until it settles".into(),
+            ),
+            ScaleIssue::OverCapacity => say!(
+                lang,
+                "超出秤的量程".into(),
+                "the goods are over the scale's capacity".into(),
+            ),
+            ScaleIssue::UnderZero => say!(
+                lang,
+                "秤的读数低于零：请清空秤盘后置零".into(),
+                "the scale reads below zero: empty it and zero it".into(),
+            ),
+            ScaleIssue::Empty => say!(
+                lang,
+                "秤上没有东西".into(),
+                "nothing is on the scale".into(),
+            ),
+            ScaleIssue::Fault(why) => say!(
+                lang,
+                format!("电子秤出错：{why}"),
+                format!("the scale: {why}"),
+            ),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LineHint {
     Format,

@@ -104,6 +104,8 @@ pub enum DomainError {
     UnknownSale {
         key: String,
     },
+    /// The scale's weight cannot be sold now.
+    ScaleNotReady(ScaleIssue),
 }
 
 /// The stable code of each rule: what tests, logs and translations hold on to while the
@@ -140,10 +142,11 @@ pub enum Rule {
     UnknownSeller,
     UnknownUnit,
     UnknownSale,
+    ScaleNotReady,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 30] = [
+    pub const ALL: [Rule; 31] = [
         Rule::BadAmount,
         Rule::BadCheckDigit,
         Rule::UnknownCode,
@@ -174,6 +177,7 @@ impl Rule {
         Rule::UnknownSeller,
         Rule::UnknownUnit,
         Rule::UnknownSale,
+        Rule::ScaleNotReady,
     ];
 
     /// The code as written in logs and JSON: `bad_check_digit`.
@@ -209,6 +213,7 @@ impl Rule {
             Rule::UnknownSeller => "unknown_seller",
             Rule::UnknownUnit => "unknown_unit",
             Rule::UnknownSale => "unknown_sale",
+            Rule::ScaleNotReady => "scale_not_ready",
         }
     }
 }
@@ -226,7 +231,7 @@ macro_rules! say {
 mod issues;
 
 pub use issues::{
-    AmountIssue, CreditCodeIssue, LineHint, PaymentIssue, QuantityIssue, RefundIssue,
+    AmountIssue, CreditCodeIssue, LineHint, PaymentIssue, QuantityIssue, RefundIssue, ScaleIssue,
 };
 
 impl DomainError {
@@ -263,6 +268,7 @@ impl DomainError {
             DomainError::UnknownSeller { .. } => Rule::UnknownSeller,
             DomainError::UnknownUnit { .. } => Rule::UnknownUnit,
             DomainError::UnknownSale { .. } => Rule::UnknownSale,
+            DomainError::ScaleNotReady(_) => Rule::ScaleNotReady,
         }
     }
 
@@ -439,6 +445,7 @@ impl DomainError {
                 format!("本机没有销售单 {key}"),
                 format!("no sale {key} on this till"),
             ),
+            E::ScaleNotReady(why) => why.words(lang),
         }
     }
 }
@@ -538,6 +545,7 @@ mod tests {
             Rule::UnknownSale => E::UnknownSale {
                 key: s("T01-000009"),
             },
+            Rule::ScaleNotReady => E::ScaleNotReady(ScaleIssue::Motion),
         }
     }
 

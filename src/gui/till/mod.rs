@@ -6,12 +6,14 @@
 //! Each method changes the state and says so through [`Changed`], so the adapter redraws only
 //! what changed (the product grid is the one list that can be long).
 
+pub mod customer;
 pub mod pay;
 pub mod sales;
 pub mod sell;
 pub mod sign_in;
 #[cfg(test)]
 mod tests;
+pub mod weigh;
 
 use fairpos_domain::basket::Basket;
 use fairpos_domain::cart::Cart;
@@ -19,13 +21,15 @@ use fairpos_domain::catalog::Catalog;
 use fairpos_domain::payment::Tender;
 use fairpos_domain::sale::{Seller, Unit};
 use fairpos_domain::search::ProductIndex;
-use fairpos_domain::{Fen, Lang};
+use fairpos_domain::{DomainError, Fen, Lang};
 
+pub use self::customer::{CustomerScreen, CustomerView};
 pub use self::pay::{PayView, TenderView};
 pub use self::sales::{SaleLineView, SaleView};
-pub use self::sell::{ProductView, Weighing, GRID_LIMIT};
+pub use self::sell::{ProductView, PAGE_SIZE};
 pub use self::sign_in::ShiftView;
-use super::views::{pick, words, Completed, Message};
+pub use self::weigh::Weighing;
+use super::views::{pick, words, Completed, Message, PinGuard};
 use crate::clock::{self, Clock};
 use crate::error::{Error, Result};
 use crate::till::{Till, Time};
@@ -69,6 +73,8 @@ pub struct TillController {
     pin: String,
     query: String,
     category: Option<usize>,
+    /// The grid's page, from 0.
+    page: usize,
     pub cart: Cart,
     unit: Option<Unit>,
     unit_query: String,
@@ -76,6 +82,10 @@ pub struct TillController {
     pub keypad: String,
     pub float_input: String,
     pub weighing: Option<Weighing>,
+    /// A scale is configured: the weight pad reads it.
+    pub has_scale: bool,
+    /// Wrong PINs typed at the till (sign-in, voids, refunds).
+    pins: PinGuard,
     /// The kiosk basket last loaded, so that scanning it twice does not double the cart.
     basket_loaded: Option<Basket>,
     pub counts: [u32; 8],
@@ -110,6 +120,7 @@ impl TillController {
             pin: String::new(),
             query: String::new(),
             category: None,
+            page: 0,
             cart: Cart::new(),
             unit: None,
             unit_query: String::new(),
@@ -117,6 +128,8 @@ impl TillController {
             keypad: String::new(),
             float_input: String::new(),
             weighing: None,
+            has_scale: false,
+            pins: PinGuard::default(),
             basket_loaded: None,
             counts: [0; 8],
             close_expected: Fen::ZERO,
@@ -158,6 +171,20 @@ impl TillController {
 
     pub fn dismiss_message(&mut self) {
         self.message = None;
+    }
+
+    /// A PIN check behind the guard against guessing: after five wrong PINs in a row, none is
+    /// checked for a minute (not even the right one, and the slow hash is not computed).
+    fn guarded_pin(&mut self, check: impl FnOnce(&Till) -> Result<()>) -> Result<()> {
+        let now_ms = self
+            .now()
+            .map(|t| u64::try_from(t.timestamp_millis()).unwrap_or(0))?;
+        if let Some(seconds) = self.pins.locked(now_ms) {
+            return Err(DomainError::PinLocked { seconds }.into());
+        }
+        let checked = check(&self.till);
+        self.pins.record(checked.is_ok(), now_ms);
+        checked
     }
 
     /// The catalog changed underneath (a sync brought a new one).

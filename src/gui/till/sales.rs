@@ -130,6 +130,9 @@ impl TillController {
             return;
         };
         let pin = std::mem::take(&mut self.pin);
+        if let Err(e) = self.guarded_pin(|till| till.store().check_lead_pin(&pin)) {
+            return self.fail(e);
+        }
         match self
             .now()
             .and_then(|now| self.till.void(&sale.id, reason, &pin, now))
@@ -147,7 +150,7 @@ impl TillController {
             return;
         };
         let pin = std::mem::take(&mut self.pin);
-        if let Err(e) = self.till.store().check_lead_pin(&pin) {
+        if let Err(e) = self.guarded_pin(|till| till.store().check_lead_pin(&pin)) {
             return self.fail(e);
         }
         let asks: Vec<RefundAsk> = sale

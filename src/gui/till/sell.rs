@@ -3,17 +3,17 @@
 
 use fairpos_domain::basket::Basket;
 use fairpos_domain::cart::Cart;
-use fairpos_domain::catalog::Product;
 use fairpos_domain::codes::ReceiptQr;
 use fairpos_domain::sale::Unit;
-use fairpos_domain::{DomainError, Fen, Lang, QuantityIssue};
+use fairpos_domain::{DomainError, Fen, Lang};
 
+use super::weigh::Weighing;
 use super::{Changed, Screen, TillController};
 use crate::error::Error;
-use crate::gui::views::{cart_lines, edit_digits, name_of, yuan, LineView};
+use crate::gui::views::{cart_lines, name_of, yuan, LineView};
 
-/// Most products the grid shows at once; the rest are found by searching.
-pub const GRID_LIMIT: usize = 60;
+/// Products on one page of the grid; the arrows turn the pages.
+pub const PAGE_SIZE: usize = 60;
 
 /// Stock at or below this shows in red.
 const LOW_STOCK: i64 = 5;
@@ -27,15 +27,6 @@ pub struct ProductView {
     pub low: bool,
 }
 
-/// The weighed product whose weight the keypad is taking.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Weighing {
-    pub product: Product,
-    /// Cart line whose weight is being changed; `None` for a new line.
-    pub line: Option<usize>,
-    pub input: String,
-}
-
 impl TillController {
     pub fn categories(&self) -> &[String] {
         self.index.categories()
@@ -47,6 +38,7 @@ impl TillController {
 
     pub fn set_category(&mut self, category: Option<usize>) -> Changed {
         self.category = category.filter(|&c| c < self.index.categories().len());
+        self.page = 0;
         Changed {
             products: true,
             units: false,
@@ -55,23 +47,42 @@ impl TillController {
 
     pub fn search(&mut self, query: &str) -> Changed {
         self.query = query.to_string();
+        self.page = 0;
         Changed {
             products: true,
             units: false,
         }
     }
 
-    /// Products the grid shows, and how many more the search finds.
-    pub fn products(&self) -> (Vec<ProductView>, usize) {
+    /// Turns the grid's page by `delta` (within the pages there are).
+    pub fn turn_page(&mut self, delta: i32) -> Changed {
+        let pages = self.found().len().div_ceil(PAGE_SIZE).max(1);
+        let page = (self.page as i64 + i64::from(delta)).clamp(0, pages as i64 - 1);
+        self.page = page as usize;
+        Changed {
+            products: true,
+            units: false,
+        }
+    }
+
+    fn found(&self) -> Vec<usize> {
         let category = self
             .category
             .and_then(|c| self.index.categories().get(c))
             .map(String::as_str);
-        let found = self.index.find(&self.query, category);
+        self.index.find(&self.query, category)
+    }
+
+    /// The products of the grid's page, the page (from 0) and how many pages there are.
+    pub fn products(&self) -> (Vec<ProductView>, usize, usize) {
+        let found = self.found();
+        let pages = found.len().div_ceil(PAGE_SIZE).max(1);
+        let page = self.page.min(pages - 1);
         let stock = &self.till.store().state().stock;
         let views = found
             .iter()
-            .take(GRID_LIMIT)
+            .skip(page * PAGE_SIZE)
+            .take(PAGE_SIZE)
             .map(|&i| {
                 let p = &self.catalog.products()[i];
                 let left = stock.get(&p.sku).copied().unwrap_or(0);
@@ -87,7 +98,7 @@ impl TillController {
                 }
             })
             .collect();
-        (views, found.len().saturating_sub(GRID_LIMIT))
+        (views, page, pages)
     }
 
     // ----- the cart -----
@@ -101,11 +112,7 @@ impl TillController {
             });
         };
         if p.weighed {
-            self.weighing = Some(Weighing {
-                product: p,
-                line: None,
-                input: String::new(),
-            });
+            self.weighing = Some(Weighing::new(p, None));
             return;
         }
         if let Err(e) = self.cart.add_counted(p, 1) {
@@ -238,11 +245,9 @@ impl TillController {
                     "A scale label's amount cannot change: remove the line and scan again",
                 );
             }
-            self.weighing = Some(Weighing {
-                input: line.product.units_text(line.qty),
-                product: line.product,
-                line: Some(index),
-            });
+            let mut w = Weighing::new(line.product.clone(), Some(index));
+            w.input = line.product.units_text(line.qty);
+            self.weighing = Some(w);
             return;
         }
         let n = line.qty + delta;
@@ -264,49 +269,6 @@ impl TillController {
     pub fn clear_cart(&mut self) {
         self.cart.clear();
         self.unit = None;
-    }
-
-    pub fn weigh_key(&mut self, key: &str) {
-        if let Some(w) = &mut self.weighing {
-            edit_digits(&mut w.input, key, 3, 8);
-        }
-    }
-
-    pub fn weigh_cancel(&mut self) {
-        self.weighing = None;
-    }
-
-    pub fn weigh_ok(&mut self) {
-        let Some(w) = self.weighing.take() else {
-            return;
-        };
-        let grams = match w.product.base_qty_from_units(&w.input) {
-            Ok(g) if g > 0 => g,
-            Ok(_) => {
-                self.say("请输入重量", "Type the weight first");
-                self.weighing = Some(w);
-                return;
-            }
-            Err(_) => {
-                self.fail(DomainError::BadQuantity {
-                    item: w.product.sku.clone(),
-                    why: QuantityIssue::NotAWeight {
-                        text: w.input.clone(),
-                        unit: w.product.unit.clone(),
-                    },
-                });
-                self.weighing = Some(w);
-                return;
-            }
-        };
-        let result = match w.line {
-            Some(i) => self.cart.set_grams(i, grams).map(|_| ()),
-            None => self.cart.add_weighed(w.product.clone(), grams).map(|_| ()),
-        };
-        if let Err(e) = result {
-            self.fail(e);
-            self.weighing = Some(w);
-        }
     }
 
     // ----- the buyer -----

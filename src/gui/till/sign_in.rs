@@ -56,7 +56,7 @@ impl TillController {
             return self.say("请先选择收银员", "Choose who is selling first");
         };
         let pin = std::mem::take(&mut self.pin);
-        if let Err(e) = self.till.store().check_seller_pin(&id, &pin) {
+        if let Err(e) = self.guarded_pin(|till| till.store().check_seller_pin(&id, &pin)) {
             return self.fail(e);
         }
         let Some(seller) = self.till.store().state().sellers.get(&id).cloned() else {

@@ -1,23 +1,39 @@
 //! The till controller without a window.
 
+use std::cell::Cell;
+use std::rc::Rc;
+
 use fairpos_domain::cart::Cart;
 use fairpos_domain::Fen;
+use fairpos_hardware::scale::{Reading, ScaleState};
 
 use super::*;
 
 fn controller(dir: &std::path::Path) -> TillController {
+    controller_at(dir, Rc::new(Cell::new(0)))
+}
+
+/// A controller whose clock reads 10:00 on the fair's day plus `seconds`.
+fn controller_at(dir: &std::path::Path, seconds: Rc<Cell<i64>>) -> TillController {
     let till = Till::init_demo(dir, "2468").unwrap();
-    let clock: Clock = Box::new(|till: &Till| {
+    let clock: Clock = Box::new(move |till: &Till| {
         let offset = till.store().identity().fair.utc_offset;
         Ok(
             chrono::DateTime::parse_from_rfc3339("2026-11-22T10:00:00+08:00")
                 .unwrap()
-                .with_timezone(&offset),
+                .with_timezone(&offset)
+                + chrono::Duration::seconds(seconds.get()),
         )
     });
     let mut c = TillController::with_clock(till, clock).unwrap();
     c.lang = fairpos_domain::Lang::En;
     c
+}
+
+fn type_pin(c: &mut TillController, pin: &str) {
+    for d in pin.chars() {
+        c.pin_key(&d.to_string());
+    }
 }
 
 fn signed_in(dir: &std::path::Path) -> TillController {
@@ -60,9 +76,9 @@ fn the_grid_finds_by_pinyin_initials_and_enter_tells_codes_from_searches() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = signed_in(dir.path());
     c.search("bjhjc");
-    let (found, more) = c.products();
+    let (found, page, pages) = c.products();
     assert_eq!(found[0].sku, "BJ-HJC-250");
-    assert_eq!(more, 0);
+    assert_eq!((page, pages), (0, 1));
     assert_eq!(found[0].price, "￥128.00/盒");
     // Enter on a search term keeps it a search; on a barcode, the cart takes it.
     assert!(!c.code_entered("bjhjc"));
@@ -152,4 +168,141 @@ fn cash_over_the_due_gives_change_and_other_methods_may_not_exceed_it() {
     assert_eq!(c.pay_view().change, Fen(2200));
     let done = c.complete().unwrap();
     assert_eq!(done.change, Fen(2200));
+}
+
+#[test]
+fn five_wrong_pins_lock_the_tills_pin_pad_for_a_minute() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Rc::new(Cell::new(0));
+    let mut c = controller_at(dir.path(), clock.clone());
+    c.select_seller("V003");
+    for _ in 0..5 {
+        type_pin(&mut c, "0000");
+        c.sign_in();
+        assert!(c.message.as_ref().is_some_and(|m| m.text == "wrong PIN"));
+    }
+    // Locked: even the right PIN is refused, and the pad says for how long.
+    clock.set(1);
+    type_pin(&mut c, "2468");
+    c.sign_in();
+    assert_eq!(c.screen, Screen::SignIn);
+    let text = &c.message.as_ref().unwrap().text;
+    assert!(text.contains("try again in 59 s"), "{text}");
+    // In Chinese, without a command-line flag.
+    c.lang = fairpos_domain::Lang::Zh;
+    type_pin(&mut c, "2468");
+    c.sign_in();
+    assert!(c.message.as_ref().unwrap().text.contains("秒后再试"));
+    // A minute on, the right PIN signs in.
+    clock.set(61);
+    type_pin(&mut c, "2468");
+    c.sign_in();
+    assert_eq!(c.screen, Screen::OpenShift);
+}
+
+#[test]
+fn domain_messages_reach_the_screen_in_the_volunteers_language_without_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = controller(dir.path());
+    c.lang = fairpos_domain::Lang::Zh;
+    c.select_seller("V003");
+    type_pin(&mut c, "2468");
+    c.sign_in();
+    // No shift yet: a sale is refused in Chinese, with no `fairpos shift open` in it.
+    c.screen = Screen::Sell;
+    c.scan("6935780100128");
+    c.start_pay();
+    c.quick("exact");
+    assert!(c.complete().is_none());
+    let text = &c.message.as_ref().unwrap().text;
+    assert!(text.contains("请先开班") && !text.contains("--"), "{text}");
+}
+
+fn reading(grams: i64, state: ScaleState) -> Result<Reading, String> {
+    Ok(Reading {
+        grams,
+        state,
+        unit: "kg".into(),
+    })
+}
+
+#[test]
+fn the_weight_pad_takes_the_scales_settled_weight() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = signed_in(dir.path());
+    c.has_scale = true;
+    // 猕猴桃 at 7.80 per 斤: the pad opens and shows the live weight.
+    c.add_product("HY-MHT-LB");
+    c.scale_reading(reading(1370, ScaleState::Motion));
+    let (live, ok) = c.live_weight().unwrap();
+    assert!(live.contains("1.370 kg") && !ok, "{live}");
+    // "Add" while the goods still move: the line goes in once the scale settles.
+    c.weigh_ok();
+    assert!(c.cart.is_empty() && c.weighing.as_ref().unwrap().waiting);
+    c.scale_reading(reading(1250, ScaleState::Stable));
+    assert!(c.weighing.is_none());
+    assert_eq!(c.lines()[0].qty, "2.5斤");
+    assert_eq!(c.total(), Fen(1950));
+    // Over capacity: refused, the pad stays open; a typed weight wins over the scale's.
+    c.add_product("HY-MHT-LB");
+    c.scale_reading(reading(640, ScaleState::Stable));
+    assert_eq!(c.live_weight().unwrap(), ("0.640 kg · stable".into(), true));
+    // An 8217 overloaded answers with its status byte alone: no weight is shown.
+    c.scale_reading(reading(0, ScaleState::OverCapacity));
+    let (live, ok) = c.live_weight().unwrap();
+    assert!(
+        !live.contains("kg") && live.contains("capacity") && !ok,
+        "{live}"
+    );
+    c.weigh_ok();
+    assert!(c
+        .message
+        .as_ref()
+        .is_some_and(|m| m.bad && m.text.contains("capacity")));
+    c.weigh_key("1");
+    c.weigh_ok();
+    assert_eq!(c.cart.lines().len(), 2);
+    assert_eq!(c.cart.lines()[1].qty, 500);
+}
+
+#[test]
+fn a_category_of_two_hundred_products_turns_page_by_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = signed_in(dir.path());
+    let base = c.catalog.products()[0].clone();
+    let rows: Vec<_> = (0..200)
+        .map(|i| {
+            let mut p = base.clone();
+            p.sku = format!("TEA-{i:03}");
+            p.name_zh = format!("茶叶礼盒 {i:03}");
+            p.barcode = None;
+            p.category = "礼盒".into();
+            fairpos_domain::catalog_csv::CatalogRow {
+                product: p,
+                stock: 10,
+            }
+        })
+        .collect();
+    c.till_mut().import_catalog(&rows).unwrap();
+    c.reload_catalog().unwrap();
+    let gifts = c.categories().iter().position(|x| x == "礼盒").unwrap();
+    c.set_category(Some(gifts));
+    let mut seen = Vec::new();
+    loop {
+        let (page, n, pages) = c.products();
+        assert_eq!(pages, 4);
+        assert!(page.len() <= PAGE_SIZE);
+        seen.extend(page.into_iter().map(|p| p.sku));
+        if n + 1 == pages {
+            break;
+        }
+        c.turn_page(1);
+    }
+    assert_eq!(seen.len(), 200, "every product is on a page");
+    assert_eq!(seen[199], "TEA-199");
+    // Past the last page it stays; a new search starts at the first.
+    c.turn_page(1);
+    assert_eq!(c.products().1, 3);
+    c.search("茶叶礼盒 1");
+    assert_eq!(c.products().1, 0);
 }

@@ -2,25 +2,26 @@
 //! background threads' events to it. With `kiosk_adapter.rs`, the only code that touches
 //! the generated UI types.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use fairpos_hardware::config::PrinterConfig;
 use fairpos_hardware::scanner::wedge::{BurstDetector, WedgeConfig, WedgeEvent};
-use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
+use slint::ComponentHandle;
 
 mod render;
 mod wire;
 
-use fairpos_domain::{Fen, Lang};
+use fairpos_domain::Lang;
 
-use super::services::{Event, Job, Services};
+use super::customer::CustomerDisplay;
+use super::models::{s, set_language, typed_char};
+use super::services::{Event, Job, ScaleJob, Services};
 use super::status::{StatusLine, Sync};
 use super::till::{Changed, TillController};
-use super::ui::{CartItem, PayAdapter, SellAdapter, TillWindow};
-use super::views::LineView;
+use super::ui::{PayAdapter, SellAdapter, TillWindow};
 use crate::till::printing::{PrintOutcome, ReadyReceipt};
 
 pub struct TillApp {
@@ -39,62 +40,10 @@ pub struct TillApp {
     fade: slint::Timer,
     /// Sales whose receipt is with the printer thread: a retry does not send them again.
     printing: RefCell<HashSet<String>>,
-}
-
-pub(crate) fn s(text: impl AsRef<str>) -> SharedString {
-    SharedString::from(text.as_ref())
-}
-
-pub(crate) fn yuan(f: Fen) -> SharedString {
-    s(format!("￥{f}"))
-}
-
-pub(crate) fn model<T: Clone + 'static>(items: Vec<T>) -> ModelRc<T> {
-    ModelRc::new(VecModel::from(items))
-}
-
-/// The bundled translation of `lang`: `zh_CN`, or `""` for the English the screens are
-/// written in.
-pub fn translation(lang: Lang) -> &'static str {
-    match lang {
-        Lang::Zh => "zh_CN",
-        Lang::En => "",
-    }
-}
-
-/// Picks the UI language from the bundled translations.
-pub fn set_language(lang: Lang) {
-    if let Err(e) = slint::select_bundled_translation(translation(lang)) {
-        eprintln!("language {}: {e}", translation(lang));
-    }
-}
-
-/// The cart lines as the screens' `CartItem` model (the till's and the kiosk's).
-pub fn cart_model(lines: Vec<LineView>) -> ModelRc<CartItem> {
-    model(
-        lines
-            .into_iter()
-            .map(|l| CartItem {
-                name: s(&l.name),
-                detail: s(&l.detail),
-                qty: s(&l.qty),
-                amount: s(&l.amount),
-            })
-            .collect(),
-    )
-}
-
-/// The one character a key event carries, when it is one a scanner or a person types: Enter
-/// or a printable character, not another control or one of Slint's special keys (arrows,
-/// function keys: the private-use range U+F700..U+F8FF).
-pub fn typed_char(text: &str) -> Option<char> {
-    let mut chars = text.chars();
-    let (Some(c), None) = (chars.next(), chars.next()) else {
-        return None;
-    };
-    let enter = c == '\n' || c == '\r';
-    let special = c.is_control() || ('\u{F700}'..='\u{F8FF}').contains(&c);
-    (enter || !special).then_some(c)
+    /// The scale thread is reading the scale (the weight pad is open).
+    watching_scale: Cell<bool>,
+    /// The second screen facing the shopper, when there is one.
+    pub customer: RefCell<Option<CustomerDisplay>>,
 }
 
 impl TillApp {
@@ -117,6 +66,8 @@ impl TillApp {
             tidy: slint::Timer::default(),
             fade: slint::Timer::default(),
             printing: RefCell::default(),
+            watching_scale: Cell::new(false),
+            customer: RefCell::new(None),
         });
         wire::wire(&app);
         app.refresh_queue();
@@ -141,6 +92,7 @@ impl TillApp {
     /// Runs `f` on the controller, then redraws.
     pub(crate) fn act(self: &Rc<Self>, f: impl FnOnce(&mut TillController) -> Changed) {
         let changed = f(&mut self.ctl.borrow_mut());
+        self.watch_scale();
         self.render(changed);
         let good_news = matches!(&self.ctl.borrow().message, Some(m) if !m.bad);
         if good_news {
@@ -158,6 +110,20 @@ impl TillApp {
                     }
                 },
             );
+        }
+    }
+
+    /// Shows the till's state on a customer display from now on.
+    pub fn attach_customer_display(&self, display: CustomerDisplay) {
+        *self.customer.borrow_mut() = Some(display);
+        self.render(Changed::default());
+    }
+
+    /// Keeps the scale thread reading while the weight pad is open, and only then.
+    fn watch_scale(&self) {
+        let open = self.ctl.borrow().weighing.is_some();
+        if open != self.watching_scale.get() && self.services.scale(ScaleJob::Watch(open)) {
+            self.watching_scale.set(open);
         }
     }
 
@@ -342,6 +308,12 @@ impl TillApp {
                 }
             }
             Event::Scanned(code) => self.scanned(&code),
+            Event::Weight(reading) => {
+                self.ctl.borrow_mut().scale_reading(reading);
+                self.watch_scale();
+                self.render(Changed::default());
+                return;
+            }
             Event::Scanner(state) => self.status.borrow_mut().scanner = Some(state),
             Event::SyncStarted => self.status.borrow_mut().sync = Sync::Syncing,
             Event::SyncFinished(done) => {

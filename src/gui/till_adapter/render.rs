@@ -4,7 +4,8 @@ use fairpos_domain::shift::DENOMINATIONS;
 use fairpos_domain::{Fen, Lang};
 use slint::ComponentHandle;
 
-use super::{cart_model, model, s, translation, yuan, TillApp};
+use super::TillApp;
+use crate::gui::models::{cart_model, model, s, translation, yuan};
 use crate::gui::status::Sync;
 use crate::gui::till::{Changed, Screen, TillController};
 use crate::gui::ui::{
@@ -52,6 +53,7 @@ impl TillApp {
             None => nav.set_message(s("")),
         }
         self.render_status(&ctl);
+        self.render_customer(&ctl);
 
         let sign_in = ui.global::<SignInAdapter>();
         if ctl.screen == Screen::SignIn {
@@ -71,7 +73,7 @@ impl TillApp {
 
         let sell = ui.global::<SellAdapter>();
         if changed.products {
-            let (products, more) = ctl.products();
+            let (products, page, pages) = ctl.products();
             sell.set_categories(model(ctl.categories().iter().map(s).collect()));
             sell.set_category(ctl.category().map_or(-1, |c| c as i32));
             sell.set_products(model(
@@ -86,11 +88,13 @@ impl TillApp {
                     })
                     .collect(),
             ));
-            sell.set_more(s(match (more, ctl.lang) {
-                (0, _) => String::new(),
-                (n, Lang::Zh) => format!("还有 {n} 件商品：请搜索或选择分类"),
-                (n, Lang::En) => format!("{n} more: search or pick a category"),
+            sell.set_page_text(s(match (pages, ctl.lang) {
+                (1, _) => String::new(),
+                (n, Lang::Zh) => format!("第 {} / {n} 页", page + 1),
+                (n, Lang::En) => format!("page {} of {n}", page + 1),
             }));
+            sell.set_has_prev(page > 0);
+            sell.set_has_next(page + 1 < pages);
         }
         sell.set_cart(cart_model(ctl.lines()));
         sell.set_total(yuan(ctl.total()));
@@ -99,6 +103,11 @@ impl TillApp {
             Lang::En => format!("{} lines", ctl.item_count()),
         }));
         sell.set_buyer(s(ctl.buyer_text()));
+        sell.set_has_scale(ctl.has_scale);
+        if let Some((live, ok)) = ctl.live_weight() {
+            sell.set_weigh_live(s(live));
+            sell.set_weigh_live_ok(ok);
+        }
         match &ctl.weighing {
             Some(w) => {
                 sell.set_weighing(true);
@@ -191,6 +200,14 @@ impl TillApp {
                     })
                     .collect(),
             ));
+        }
+    }
+
+    /// The customer display, when there is one, mirrors the till.
+    fn render_customer(&self, ctl: &TillController) {
+        if let Some(display) = &*self.customer.borrow() {
+            let fair = &ctl.till().store().identity().fair.name;
+            display.show(&ctl.customer_view(), fair, ctl.lang);
         }
     }
 

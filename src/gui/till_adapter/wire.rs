@@ -5,7 +5,9 @@ use std::rc::{Rc, Weak};
 use fairpos_domain::Lang;
 use slint::{ComponentHandle, SharedString};
 
-use super::{s, TillApp};
+use super::TillApp;
+use crate::gui::models::s;
+use crate::gui::services::ScaleJob;
 use crate::gui::till::{Changed, Screen};
 use crate::gui::ui::{
     Nav, PayAdapter, SaleAdapter, SellAdapter, ShiftAdapter, SignInAdapter, UnitAdapter,
@@ -96,6 +98,8 @@ pub(super) fn wire(app: &Rc<TillApp>) {
             units: false,
         });
     });
+    on!(SellAdapter, on_turn_page, |a, delta: i32| a
+        .act(|c| c.turn_page(delta)));
     on!(SellAdapter, on_pick_category, |a, i: i32| a
         .act(|c| { c.set_category(usize::try_from(i).ok()) }));
     on!(SellAdapter, on_add, |a, sku: SharedString| a.act(|c| {
@@ -136,6 +140,12 @@ pub(super) fn wire(app: &Rc<TillApp>) {
         c.weigh_cancel();
         Changed::default()
     }));
+    on!(SellAdapter, on_weigh_zero, |a| {
+        a.services.scale(ScaleJob::Zero);
+    });
+    on!(SellAdapter, on_weigh_tare, |a| {
+        a.services.scale(ScaleJob::Tare);
+    });
     on!(SellAdapter, on_open_sales, |a| a.act(|c| {
         c.open_sales();
         Changed::default()

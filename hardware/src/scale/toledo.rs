@@ -1,0 +1,127 @@
+//! Mettler Toledo 8217, the weight-only protocol (as POS clients such as Odoo's IoT box speak
+//! it): 9600 baud, 7 data bits, even parity, one stop bit. The till sends `W`; the scale
+//! answers `STX` + the weight in kg with three decimals + `CR` when the weight is settled, or
+//! `STX ? <status> CR` when it is not, the status byte's low bits saying why: 1 in motion,
+//! 2 over capacity, 4 under zero (and 8 outside the zero capture range, 16 centre of zero,
+//! 32 net weight). `Z` zeroes, `T` tares.
+
+use super::{Ask, Reading, ScaleState};
+
+pub const STX: u8 = 0x02;
+pub const CR: u8 = b'\r';
+
+pub fn command(ask: Ask) -> &'static [u8] {
+    match ask {
+        Ask::Weight => b"W",
+        Ask::Zero => b"Z",
+        Ask::Tare => b"T",
+    }
+}
+
+/// Status bits of the answer to `W` when the weight is not given.
+pub const MOTION: u8 = 1;
+pub const OVER_CAPACITY: u8 = 1 << 1;
+pub const UNDER_ZERO: u8 = 1 << 2;
+
+/// Reads one answer, `STX` to `CR`.
+pub fn parse(answer: &[u8]) -> Result<Reading, String> {
+    let start = answer
+        .iter()
+        .position(|&b| b == STX)
+        .ok_or("no STX in the scale's answer")?;
+    let body = &answer[start + 1..];
+    let body = body.strip_suffix(&[CR]).unwrap_or(body);
+    let reading = |grams, state| Reading {
+        grams,
+        state,
+        unit: "kg".into(),
+    };
+    if let Some(status) = body.strip_prefix(b"?") {
+        let &[status] = status else {
+            return Err("a status answer without its status byte".into());
+        };
+        let state = if status & OVER_CAPACITY != 0 {
+            ScaleState::OverCapacity
+        } else if status & UNDER_ZERO != 0 {
+            ScaleState::UnderZero
+        } else if status & MOTION != 0 {
+            ScaleState::Motion
+        } else {
+            // Centre of zero and the like: nothing on the plate.
+            ScaleState::Stable
+        };
+        return Ok(reading(0, state));
+    }
+    let text = std::str::from_utf8(body).map_err(|_| "the weight is not text")?;
+    let text = text.trim().trim_end_matches('N');
+    let grams = super::grams(text, "kg").ok_or_else(|| format!("bad weight {text:?}"))?;
+    Ok(reading(grams, ScaleState::Stable))
+}
+
+/// What a scale answers to `W`: the simulated scale of the tests, byte for byte.
+pub fn answer(reading: &Reading) -> Vec<u8> {
+    let status = match reading.state {
+        ScaleState::Stable => None,
+        ScaleState::Motion => Some(MOTION),
+        ScaleState::OverCapacity => Some(OVER_CAPACITY),
+        ScaleState::UnderZero => Some(UNDER_ZERO),
+        ScaleState::Fault(_) => Some(MOTION | OVER_CAPACITY),
+    };
+    let mut out = vec![STX];
+    match status {
+        // The status byte keeps bit 6 set, as scales send it: a printable character.
+        Some(bits) => out.extend_from_slice(&[b'?', 0x40 | bits]),
+        None => {
+            let g = reading.grams;
+            out.extend_from_slice(format!("{:>3}.{:03}", g / 1000, g % 1000).as_bytes());
+        }
+    }
+    out.push(CR);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_settled_weight_in_kilograms() {
+        let r = parse(b"\x02  1.250\r").unwrap();
+        assert_eq!((r.grams, r.stable(), r.unit.as_str()), (1250, true, "kg"));
+        assert_eq!(parse(b"\x020.005\r").unwrap().grams, 5);
+    }
+
+    #[test]
+    fn status_bytes_say_why_there_is_no_weight() {
+        assert_eq!(parse(b"\x02?A\r").unwrap().state, ScaleState::Motion);
+        assert_eq!(parse(b"\x02?B\r").unwrap().state, ScaleState::OverCapacity);
+        assert_eq!(parse(b"\x02?D\r").unwrap().state, ScaleState::UnderZero);
+        assert_eq!(parse(b"\x02?P\r").unwrap().state, ScaleState::Stable);
+        assert!(parse(b"1.250\r").is_err());
+        assert!(parse(b"\x02abc\r").is_err());
+    }
+
+    #[test]
+    fn the_simulated_answer_parses_back() {
+        for state in [
+            ScaleState::Stable,
+            ScaleState::Motion,
+            ScaleState::UnderZero,
+        ] {
+            let r = Reading {
+                grams: if state == ScaleState::Stable { 1250 } else { 0 },
+                state,
+                unit: "kg".into(),
+            };
+            assert_eq!(parse(&answer(&r)).unwrap(), r);
+        }
+        assert_eq!(
+            answer(&Reading {
+                grams: 1250,
+                state: ScaleState::Stable,
+                unit: "kg".into()
+            }),
+            b"\x02  1.250\r"
+        );
+    }
+}

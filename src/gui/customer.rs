@@ -1,0 +1,89 @@
+//! The customer display's window: shows what [`TillController::customer_view`] says, in the
+//! till's language, with the stall's payment QR while paying.
+//!
+//! [`TillController::customer_view`]: super::till::TillController::customer_view
+
+use std::cell::RefCell;
+
+use fairpos_domain::{Fen, Lang};
+use slint::{ComponentHandle, Image};
+
+use super::models::{cart_model, s, yuan};
+use super::qr::qr_image;
+use super::till::{CustomerScreen, CustomerView};
+use super::ui::{self, CustomerAdapter, CustomerWindow};
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+pub struct CustomerDisplay {
+    pub ui: CustomerWindow,
+    /// What the stall's payment QR holds.
+    payment_qr: String,
+    /// Whether the QR image is drawn (it is drawn once).
+    qr_drawn: RefCell<bool>,
+}
+
+/// The window size of `[customer_display] size` (`1024x600`), when it is one.
+pub fn display_size(config: &Config) -> Option<slint::LogicalSize> {
+    let text = config.customer_display.size.as_deref()?;
+    let (w, h) = text.split_once('x')?;
+    Some(slint::LogicalSize::new(w.parse().ok()?, h.parse().ok()?))
+}
+
+impl CustomerDisplay {
+    pub fn new(config: &Config) -> Result<CustomerDisplay> {
+        let ui = CustomerWindow::new()
+            .map_err(|e| Error::Other(format!("the customer display's window: {e}")))?;
+        if let Some(size) = display_size(config) {
+            ui.window().set_size(size);
+            ui.set_small(size.height < 560.0);
+        }
+        let payment_qr = config
+            .customer_display
+            .payment_qr
+            .clone()
+            .unwrap_or_else(|| config.kiosk.payment_qr.clone());
+        Ok(CustomerDisplay {
+            ui,
+            payment_qr,
+            qr_drawn: RefCell::new(false),
+        })
+    }
+
+    /// Shows `view` of the till whose fair is `fair`.
+    pub fn show(&self, view: &CustomerView, fair: &str, lang: Lang) {
+        let c = self.ui.global::<CustomerAdapter>();
+        c.set_fair(s(fair));
+        c.set_screen(match view.screen {
+            CustomerScreen::Welcome => ui::CustomerScreen::Welcome,
+            CustomerScreen::Cart => ui::CustomerScreen::Cart,
+            CustomerScreen::Pay => ui::CustomerScreen::Pay,
+            CustomerScreen::Thanks => ui::CustomerScreen::Thanks,
+        });
+        c.set_cart(cart_model(view.lines.clone()));
+        c.set_items(s(&view.items));
+        c.set_total(yuan(view.total));
+        c.set_paid(yuan(view.paid));
+        c.set_remaining(yuan(view.remaining));
+        c.set_change(yuan(view.change));
+        c.set_sale_number(s(&view.sale));
+        if view.screen == CustomerScreen::Pay {
+            if !*self.qr_drawn.borrow() {
+                c.set_qr(if self.payment_qr.is_empty() {
+                    Image::default()
+                } else {
+                    qr_image(&self.payment_qr)
+                });
+                *self.qr_drawn.borrow_mut() = true;
+            }
+            c.set_qr_caption(s(caption(view.remaining, lang)));
+        }
+    }
+}
+
+fn caption(amount: Fen, lang: Lang) -> String {
+    match lang {
+        Lang::Zh => format!("微信或支付宝扫码，支付 ￥{amount}"),
+        Lang::En => format!("Scan with WeChat or Alipay and pay ￥{amount}"),
+    }
+}

@@ -1,0 +1,173 @@
+//! The weight pad: a weighed product's weight, typed on the keypad or read from the stall's
+//! scale. With a scale, the pad shows the live weight; "Add" takes it once it has settled
+//! (pressed while the goods still move, the line goes in the moment the scale settles). A
+//! weight typed on the keypad wins over the scale's.
+
+use fairpos_domain::catalog::Product;
+use fairpos_domain::{DomainError, QuantityIssue, ScaleIssue};
+use fairpos_hardware::scale::Reading;
+
+use super::TillController;
+use crate::gui::views::{edit_digits, pick};
+use crate::till::weighing::sellable_grams;
+
+/// The weighed product whose weight the pad is taking.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Weighing {
+    pub product: Product,
+    /// Cart line whose weight is being changed; `None` for a new line.
+    pub line: Option<usize>,
+    /// What the keypad typed, in the product's unit.
+    pub input: String,
+    /// What the scale shows now, or why it shows nothing; `None` before its first answer.
+    pub live: Option<Result<Reading, String>>,
+    /// "Add" was pressed while the scale had not settled.
+    pub waiting: bool,
+}
+
+impl Weighing {
+    pub fn new(product: Product, line: Option<usize>) -> Weighing {
+        Weighing {
+            product,
+            line,
+            input: String::new(),
+            live: None,
+            waiting: false,
+        }
+    }
+}
+
+impl TillController {
+    pub fn weigh_key(&mut self, key: &str) {
+        if let Some(w) = &mut self.weighing {
+            edit_digits(&mut w.input, key, 3, 8);
+            w.waiting = false;
+        }
+    }
+
+    pub fn weigh_cancel(&mut self) {
+        self.weighing = None;
+    }
+
+    /// "Add": the typed weight, else the scale's settled weight (or as soon as it settles).
+    pub fn weigh_ok(&mut self) {
+        let Some(mut w) = self.weighing.take() else {
+            return;
+        };
+        if !w.input.is_empty() {
+            return self.add_typed(w);
+        }
+        if !self.has_scale {
+            self.say("请输入重量", "Type the weight first");
+            self.weighing = Some(w);
+            return;
+        }
+        match &w.live {
+            Some(Ok(reading)) => match sellable_grams(reading) {
+                Ok(grams) => self.add_weighed(w, grams),
+                Err(DomainError::ScaleNotReady(ScaleIssue::Motion)) => {
+                    w.waiting = true;
+                    self.say(
+                        "秤稳定后自动加入",
+                        "The line goes in as soon as the scale settles",
+                    );
+                    self.weighing = Some(w);
+                }
+                Err(e) => {
+                    self.fail(e);
+                    self.weighing = Some(w);
+                }
+            },
+            Some(Err(why)) => {
+                let why = why.clone();
+                self.fail(DomainError::ScaleNotReady(ScaleIssue::Fault(why)));
+                self.weighing = Some(w);
+            }
+            None => {
+                w.waiting = true;
+                self.weighing = Some(w);
+            }
+        }
+    }
+
+    /// What the scale answered (a background thread reads it while the pad is open).
+    pub fn scale_reading(&mut self, reading: Result<Reading, String>) {
+        let Some(mut w) = self.weighing.take() else {
+            return;
+        };
+        let settled = match &reading {
+            Ok(r) if w.waiting => Some(sellable_grams(r)),
+            _ => None,
+        };
+        w.live = Some(reading);
+        match settled {
+            Some(Ok(grams)) => self.add_weighed(w, grams),
+            // Still moving: keep waiting.
+            Some(Err(DomainError::ScaleNotReady(ScaleIssue::Motion))) | None => {
+                self.weighing = Some(w)
+            }
+            Some(Err(e)) => {
+                w.waiting = false;
+                self.fail(e);
+                self.weighing = Some(w);
+            }
+        }
+    }
+
+    /// The live weight as the pad shows it.
+    pub fn live_weight(&self) -> Option<(String, bool)> {
+        let w = self.weighing.as_ref()?;
+        if !self.has_scale {
+            return None;
+        }
+        let zh = |a: &str, b: &str| pick(self.lang, a, b).to_string();
+        Some(match &w.live {
+            None => (zh("正在读秤…", "Reading the scale…"), false),
+            Some(Err(_)) => (zh("秤未连接", "Scale not connected"), false),
+            Some(Ok(r)) => {
+                let kg = format!("{}.{:03} kg", r.grams / 1000, (r.grams % 1000).abs());
+                match sellable_grams(r) {
+                    Ok(_) => (format!("{kg} · {}", zh("稳定", "stable")), true),
+                    // A scale that answers with its status alone (the 8217 in motion or
+                    // overloaded) gives no weight: only why.
+                    Err(e) if r.grams == 0 => (e.words(self.lang), false),
+                    Err(e) => (format!("{kg} · {}", e.words(self.lang)), false),
+                }
+            }
+        })
+    }
+
+    fn add_typed(&mut self, w: Weighing) {
+        match w.product.base_qty_from_units(&w.input) {
+            Ok(g) if g > 0 => self.add_weighed(w, g),
+            Ok(_) => {
+                self.say("请输入重量", "Type the weight first");
+                self.weighing = Some(w);
+            }
+            Err(_) => {
+                self.fail(DomainError::BadQuantity {
+                    item: w.product.sku.clone(),
+                    why: QuantityIssue::NotAWeight {
+                        text: w.input.clone(),
+                        unit: w.product.unit.clone(),
+                    },
+                });
+                self.weighing = Some(w);
+            }
+        }
+    }
+
+    fn add_weighed(&mut self, w: Weighing, grams: i64) {
+        let result = match w.line {
+            Some(i) => self.cart.set_grams(i, grams).map(|_| ()),
+            None => self.cart.add_weighed(w.product.clone(), grams).map(|_| ()),
+        };
+        match result {
+            Ok(()) => self.message = None,
+            Err(e) => {
+                self.fail(e);
+                self.weighing = Some(w);
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! A counter scale over real serial ptys (socat), speaking Mettler Toledo 8217 and SMA byte
+//! for byte: `fairpos hardware weigh`, `fairpos sell SKU*scale` at the settled weight, and a
+//! sale refused (exit 2, nothing written) while the goods move, over capacity or below zero;
+//! a scale unplugged and plugged back in at the same path is reopened.
+
+mod common;
+
+use common::devices::PtyPair;
+use common::scale::FakeScale;
+use common::Till;
+use fairpos_hardware::scale::{Protocol, ScaleState};
+
+fn with_scale(till: &Till, pty: &PtyPair, protocol: &str) {
+    std::fs::write(
+        till.data().join("fairpos.toml"),
+        format!(
+            "[scale]\nkind = \"serial\"\npath = \"{}\"\nprotocol = \"{protocol}\"\n",
+            pty.a.display()
+        ),
+    )
+    .unwrap();
+}
+
+fn open_shift(till: &Till) {
+    till.ok(&["shift", "open", "--seller", "V003", "--float", "100"]);
+}
+
+/// Sells 猕猴桃 (HY-MHT-LB, 7.80 per 斤) at the scale's weight; its JSON, or the refusal.
+fn sell_kiwi(till: &Till) -> std::process::Output {
+    till.run(&[
+        "sell",
+        "--seller",
+        "V003",
+        "HY-MHT-LB*scale",
+        "--pay",
+        "cash:100",
+        "--json",
+    ])
+}
+
+#[test]
+fn a_toledo_8217_scale_weighs_for_a_sale_and_refuses_an_unsettled_weight() {
+    let dir = tempfile::tempdir().unwrap();
+    let pty = PtyPair::new(dir.path(), "scale");
+    let scale = FakeScale::on_pty(&pty.b, Protocol::Toledo8217);
+    let till = Till::demo();
+    with_scale(&till, &pty, "toledo8217");
+
+    // Step 1: the diagnostic reads the plate.
+    scale.set(1250, ScaleState::Stable);
+    let reading = till.json(&["hardware", "weigh", "--json"]);
+    assert_eq!(reading["grams"], 1250);
+    assert_eq!(reading["stable"], true);
+    assert_eq!(reading["unit"], "kg");
+    // The scale was asked with the protocol's one byte, `W`.
+    assert_eq!(scale.asked(), vec![b"W".to_vec()]);
+
+    // Step 2: a sale at the scale's weight: 1 250 g at 7.80 per 斤 (500 g) is 19.50.
+    open_shift(&till);
+    let out = sell_kiwi(&till);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sale: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sale["lines"][0]["qty"], 1250);
+    assert_eq!(sale["total_fen"], 1950);
+
+    // Step 3: moving, over capacity, below zero, or nothing on it: refused, nothing written.
+    for (state, grams, needle) in [
+        (ScaleState::Motion, 0, "still moving"),
+        (ScaleState::OverCapacity, 0, "capacity"),
+        (ScaleState::UnderZero, 0, "below zero"),
+        (ScaleState::Stable, 0, "nothing is on the scale"),
+    ] {
+        scale.set(grams, state);
+        let out = sell_kiwi(&till);
+        assert_eq!(out.status.code(), Some(2), "{needle}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{err}");
+    }
+    assert_eq!(till.sales().len(), 1, "no sale was written while refused");
+
+    // Step 4: a counted product cannot be sold by the scale.
+    scale.set(800, ScaleState::Stable);
+    till.fails(
+        &[
+            "sell",
+            "--seller",
+            "V003",
+            "BJ-HJC-250*scale",
+            "--pay",
+            "cash:200",
+        ],
+        2,
+        "takes pieces, not a weight",
+    );
+}
+
+#[test]
+fn an_sma_scale_answers_its_standard_reply_and_is_reopened_after_an_unplug() {
+    let dir = tempfile::tempdir().unwrap();
+    let pty = PtyPair::new(dir.path(), "scale");
+    let scale = FakeScale::on_pty(&pty.b, Protocol::Sma);
+    let till = Till::demo();
+    with_scale(&till, &pty, "sma");
+    open_shift(&till);
+
+    scale.set(750, ScaleState::Stable);
+    let reading = till.json(&["hardware", "weigh", "--json"]);
+    assert_eq!(
+        (reading["grams"].as_i64(), reading["stable"].as_bool()),
+        (Some(750), Some(true))
+    );
+    assert_eq!(scale.asked(), vec![b"\nW\r".to_vec()]);
+    scale.set(1370, ScaleState::Motion);
+    let reading = till.json(&["hardware", "weigh", "--json"]);
+    assert_eq!(reading["stable"], false);
+    assert_eq!(reading["state"], "motion");
+
+    // The scale is unplugged: the till says so and writes nothing.
+    scale.stop();
+    let path = pty.a.clone();
+    pty.unplug();
+    let out = sell_kiwi(&till);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("scale"));
+    // Plugged back in at the same path: the next sale weighs on it.
+    let pty = PtyPair::new(dir.path(), "scale");
+    assert_eq!(pty.a, path);
+    let scale = FakeScale::on_pty(&pty.b, Protocol::Sma);
+    scale.set(750, ScaleState::Stable);
+    let out = sell_kiwi(&till);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sale: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sale["total_fen"], 1170);
+    assert_eq!(till.sales().len(), 1);
+}
+
+#[test]
+fn one_serial_scale_is_reopened_when_it_comes_back_at_the_same_path() {
+    use fairpos_hardware::scale::serial::Framing;
+    use fairpos_hardware::scale::{Scale, SerialScale};
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let pty = PtyPair::new(dir.path(), "scale");
+    let fake = FakeScale::on_pty(&pty.b, Protocol::Toledo8217);
+    fake.set(500, ScaleState::Stable);
+    let framing = Framing::default_for(Protocol::Toledo8217);
+    let mut scale = SerialScale::new(pty.a.clone(), 9600, framing, Protocol::Toledo8217);
+    let wait = Duration::from_secs(2);
+    assert_eq!(scale.weigh(wait).unwrap().grams, 500);
+
+    // Unplugged: every question fails, saying so, and nothing panics.
+    fake.stop();
+    pty.unplug();
+    for _ in 0..3 {
+        assert!(scale.weigh(Duration::from_millis(300)).is_err());
+    }
+    // Back at the same path: the same scale object reopens it.
+    let pty = PtyPair::new(dir.path(), "scale");
+    let fake = FakeScale::on_pty(&pty.b, Protocol::Toledo8217);
+    fake.set(2000, ScaleState::Stable);
+    assert_eq!(scale.weigh(wait).unwrap().grams, 2000);
+    // Zero and tare are the protocol's single bytes.
+    assert!(scale.zero(wait).unwrap().stable());
+    assert!(scale.tare(wait).is_ok());
+    assert_eq!(
+        fake.asked(),
+        vec![b"W".to_vec(), b"Z".to_vec(), b"T".to_vec()]
+    );
+}

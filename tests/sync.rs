@@ -6,7 +6,7 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::hq::{pause, Hq, Server};
+use common::hq::{pause, Api, Hq, Server};
 use common::Till;
 use rand::{Rng, SeedableRng};
 
@@ -596,6 +596,19 @@ fn a_till_through_the_fair_hub_ends_up_at_hq_as_if_it_synced_directly() {
     direct.synced();
     relayed.synced_with(&hub_server.url);
     assert_eq!(hub.sales().len(), 7, "the hub holds T02's sales");
+    // The venue's big screen, served by the hub, shows them.
+    let link = hub.json(&["hq", "screen-link", "--base", &hub_server.url, "--json"]);
+    let path = link["url"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches(&hub_server.url);
+    let net: i64 = relayed.sale_totals().iter().map(|(_, fen)| fen).sum();
+    let (status, page) = Api::new(&hub_server.url).get_text(path);
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&format!("id=\"net\" data-fen=\"{net}\"")),
+        "the hub's screen does not show {net}"
+    );
 
     // Step 2: the hub relays; headquarters ends up holding T02's ledger as T02 has it.
     let start = Instant::now();

@@ -109,6 +109,7 @@ fn create_tables(conn: &Connection) -> Result<()> {
     schema::create_projection(conn)?;
     samod_storage::migrate(conn)?;
     conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(crate::screen::tokens::SCHEMA)?;
     Ok(())
 }
 

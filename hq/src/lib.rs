@@ -8,7 +8,8 @@
 //! and projects new records into the same SQL tables a till has
 //! ([`fairpos_projection`]). A till's sync is confirmed only by the heads recorded there,
 //! after the projection committed. Reports, [`reconcile`]iation, the [`leaderboard`] and a
-//! unit's list ([`unit_items`]) are SQL over those tables.
+//! unit's list ([`unit_items`]) are SQL over those tables; the venue's big [`screen`] follows
+//! them live.
 //!
 //! This crate links no UI: the `fairpos-hq` binary (and `fairpos hq …`) runs on a server
 //! without a display.
@@ -23,6 +24,7 @@ mod instance;
 pub mod leaderboard;
 pub mod project;
 pub mod reconcile;
+pub mod screen;
 pub mod server;
 pub mod state;
 pub mod unit_items;

@@ -22,4 +22,14 @@ pub struct AppState {
     /// Documents peers send messages about, for the maintenance thread to check.
     pub seen: mpsc::UnboundedSender<(Peer, String)>,
     pub announced: Arc<watch::Sender<u64>>,
+    /// The big screen's latest figures ([`crate::screen::publish`]).
+    pub screen: watch::Receiver<Option<Arc<Published>>>,
+    /// Set when the server begins to stop: open event streams end.
+    pub stopping: watch::Receiver<bool>,
+}
+
+/// The big screen's figures as its event stream carries them: the JSON one event sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Published {
+    pub json: String,
 }

@@ -246,6 +246,20 @@ impl Api {
         })
     }
 
+    /// Status and body text of `GET path`, with no credentials.
+    pub fn get_text(&self, path: &str) -> (u16, String) {
+        self.runtime.block_on(async {
+            let answer = self
+                .client
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .unwrap();
+            let status = answer.status().as_u16();
+            (status, answer.text().await.unwrap_or_default())
+        })
+    }
+
     /// An organizer session from `POST /api/v1/login`: `(token, peer id)`.
     pub fn login(&self) -> (String, String) {
         self.runtime.block_on(async {

@@ -47,6 +47,9 @@ pub enum HqCommand {
     },
     /// Shut a device out.
     RevokeDevice { device: String },
+    /// A link for the venue's big screen: a read-only screen token a TV opens `/screen` with,
+    /// no login; it opens nothing else.
+    ScreenLink(ScreenLinkArgs),
     /// Enrolled devices.
     Devices(JsonFlag),
     /// Turn an empty data directory into a hub enrolled with headquarters.
@@ -112,4 +115,22 @@ pub struct ReportArgs {
     /// Write to FILE instead of standard output (needed for xlsx).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ScreenLinkArgs {
+    /// The address screens reach this server at.
+    #[arg(long, default_value = "http://127.0.0.1:7700")]
+    pub base: String,
+    /// What the link is for, shown by --list.
+    #[arg(long, default_value = "big screen")]
+    pub label: String,
+    /// Revoke the link whose id is given (its screens stop updating) instead.
+    #[arg(long, conflicts_with = "list")]
+    pub revoke: Option<String>,
+    /// List the links issued.
+    #[arg(long)]
+    pub list: bool,
+    #[arg(long)]
+    pub json: bool,
 }

@@ -13,7 +13,7 @@ use fairpos_projection::report::format::OutputFormat;
 use fairpos_sync::catalog::{CatalogSeller, CatalogStall, CatalogUnit};
 use serde::Serialize;
 
-use self::args::{HqBundleCommand, HqCommand, ImportOnly};
+use self::args::{HqBundleCommand, HqCommand, ImportOnly, ScreenLinkArgs};
 use self::kit::{file_label, output_format, print_json, read_input, report_to, write_output};
 use crate::catalog::wire;
 use crate::{bundles, catalog, devices, hub, leaderboard, reconcile, unit_items};
@@ -124,6 +124,7 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
                 Ok(())
             }
         }
+        HqCommand::ScreenLink(a) => screen_link(dir, a),
         HqCommand::RevokeDevice { device } => {
             let hq = Hq::open(dir)?;
             devices::revoke(&hq.conn, &device)?;
@@ -288,5 +289,45 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// `hq screen-link`: issues, lists or revokes the big screen's tokens.
+fn screen_link(dir: &Path, a: ScreenLinkArgs) -> Result<()> {
+    use crate::screen::tokens;
+    let hq = Hq::open(dir)?;
+    if let Some(id) = a.revoke {
+        tokens::revoke(&hq.conn, &id)?;
+        println!("screen link {id} revoked");
+        return Ok(());
+    }
+    if a.list {
+        let all = tokens::list(&hq.conn)?;
+        if a.json {
+            return print_json(&all);
+        }
+        for t in all {
+            let state = if t.revoked { "revoked" } else { "in use" };
+            println!("{}  {}  {}  {state}", t.id, t.created_at, t.label);
+        }
+        return Ok(());
+    }
+    let base = a.base.trim_end_matches('/');
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        return Err(Error::input(format!(
+            "--base {base}: give the server's address as http://HOST:PORT or https://HOST"
+        )));
+    }
+    let (id, token) = tokens::issue(&hq.conn, &a.label)?;
+    let url = format!("{base}/screen?token={token}");
+    if a.json {
+        print_json(&serde_json::json!({ "id": id, "url": url, "label": a.label }))
+    } else {
+        println!("{url}");
+        eprintln!(
+            "screen link {id} ({}): revoke with `fairpos hq screen-link --revoke {id}`",
+            a.label
+        );
+        Ok(())
     }
 }

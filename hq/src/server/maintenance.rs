@@ -18,19 +18,34 @@ use crate::devices::{self, Peer};
 use crate::project::{self, Outcome};
 use crate::{connect, meta, Hq, Role};
 
+/// What the maintenance loop hears from the server and tells it.
+pub struct Channels {
+    /// Documents samod stored.
+    pub changed: mpsc::UnboundedReceiver<DocumentId>,
+    /// Documents peers sent messages about.
+    pub seen: mpsc::UnboundedReceiver<(Peer, String)>,
+    /// The devices revoked, for the share policy.
+    pub revoked: watch::Sender<HashSet<String>>,
+    /// Counts the passes that projected new records (the big screen follows it).
+    pub projected: watch::Sender<u64>,
+}
+
 /// The maintenance loop: projection as samod stores documents, intrusions into other
 /// tills' ledgers, catalog edits from the command line, revocations.
-#[allow(clippy::too_many_arguments)]
 pub fn maintain(
     dir: &Path,
     fair: &Fair,
     role: &Role,
-    mut changed: mpsc::UnboundedReceiver<DocumentId>,
-    mut seen: mpsc::UnboundedReceiver<(Peer, String)>,
+    channels: Channels,
     catalog: Option<DocHandle>,
-    revoked: watch::Sender<HashSet<String>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) {
+    let Channels {
+        mut changed,
+        mut seen,
+        revoked,
+        projected,
+    } = channels;
     let Ok(conn) = connect(dir) else {
         eprintln!("maintenance: cannot open the database");
         return;
@@ -85,6 +100,12 @@ pub fn maintain(
                 }
             }
         };
+        if outcomes
+            .iter()
+            .any(|o| matches!(o, Ok(Outcome::Projected { .. })))
+        {
+            projected.send_modify(|passes| *passes += 1);
+        }
         for (doc, outcome) in dirty.iter().zip(outcomes) {
             if outcome.is_err() {
                 retry_later(&mut retry, doc, tick);

@@ -99,6 +99,9 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         )
         .map_err(|e| Error::Other(format!("samod: {e}")))?;
     let (seen_tx, seen_rx) = mpsc::unbounded_channel();
+    let (screen_tx, screen_rx) = watch::channel(None);
+    let (stopping_tx, stopping_rx) = watch::channel(false);
+    let (projected_tx, projected_rx) = watch::channel(0u64);
     let state = AppState {
         db: db.clone(),
         fair: fair.clone(),
@@ -108,7 +111,15 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         acceptor,
         seen: seen_tx,
         announced: announced_tx,
+        screen: screen_rx,
+        stopping: stopping_rx,
     };
+    tokio::spawn(crate::screen::publish(
+        connect(dir)?,
+        state.clone(),
+        projected_rx,
+        screen_tx,
+    ));
 
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let maintenance = {
@@ -119,7 +130,17 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         let stop = stop.clone();
         std::thread::spawn(move || {
             maintenance::maintain(
-                &dir, &fair, &role, changed_rx, seen_rx, catalog, revoked_tx, stop,
+                &dir,
+                &fair,
+                &role,
+                maintenance::Channels {
+                    changed: changed_rx,
+                    seen: seen_rx,
+                    revoked: revoked_tx,
+                    projected: projected_tx,
+                },
+                catalog,
+                stop,
             )
         })
     };
@@ -147,6 +168,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         .route(route::REGISTRY, get(api::registry))
         .route(route::HEALTH, get(api::health))
         .merge(crate::web::routes())
+        .merge(crate::screen::routes())
         .with_state(state);
     let kind = match role {
         Role::Hq => "headquarters",
@@ -156,7 +178,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
+        .with_graceful_shutdown(shutdown(stopping_tx))
         .await
         .map_err(|e| Error::Other(format!("server: {e}")))?;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -165,7 +187,8 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
     Ok(())
 }
 
-async fn shutdown() {
+/// Waits for SIGINT or SIGTERM, then tells the open event streams to end.
+async fn shutdown(stopping: watch::Sender<bool>) {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -178,4 +201,5 @@ async fn shutdown() {
         }
     };
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    let _ = stopping.send(true);
 }

@@ -7,7 +7,10 @@
 
 mod api;
 mod auth;
+pub mod chart;
 mod pages;
+
+pub(crate) use auth::organizer;
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -110,8 +113,13 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .bad { color: #b00020; font-weight: bold; }
 .ok { color: #1b6e20; }
 .totals span { display: inline-block; margin-right: 2em; font-size: 1.2em; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr));
+          gap: 1em; margin: 0.6em 0 1.4em; }
+figure.chart { background: #fff; border: 1px solid #ddd; margin: 0; padding: 0.5em; }
+figure.chart figcaption { font-weight: bold; color: #8a1c1c; margin-bottom: 0.3em; }
+figure.chart svg { width: 100%; height: auto; max-height: 360px; }
 @media print { nav, .noprint { display: none; } header { background: none; color: #000; }
-               body { background: #fff; } }
+               body { background: #fff; } figure.chart { break-inside: avoid; } }
 ";
 
 const PAGES: [(&str, &str); 6] = [
@@ -141,6 +149,14 @@ pub(crate) fn page(state: &AppState, here: &str, title: &str, body: &str) -> Res
         esc(title)
     ))
     .into_response()
+}
+
+/// A chart under its caption, for the dashboard's pages.
+pub(crate) fn chart_figure(caption: &str, svg: &str) -> String {
+    format!(
+        "<figure class=\"chart\"><figcaption>{}</figcaption>{svg}</figure>",
+        esc(caption)
+    )
 }
 
 pub(crate) fn failure(e: Error) -> Response {

@@ -8,7 +8,10 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use fairpos_projection::report::{self, Dimension};
 
-use super::{esc, failure, local, money, organizer_only, page, report_table, with_db, yuan};
+use super::{
+    chart, chart_figure, esc, failure, local, money, organizer_only, page, report_table, with_db,
+    yuan,
+};
 use crate::reconcile::{self, Reconciliation};
 use crate::state::AppState;
 use crate::{leaderboard, unit_items, Result};
@@ -23,9 +26,27 @@ pub(crate) async fn overview(State(state): State<AppState>, headers: HeaderMap) 
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
-        Ok((totals, sales, voids, refunds, reconcile::reconcile(db)?))
+        let charts = [
+            chart_figure(
+                "按小时 Sales by hour",
+                &chart::columns(
+                    &chart::hours_of_last_day(&report::build(db, Dimension::Hour)?),
+                    "按小时 By hour",
+                ),
+            ),
+            chart_figure(
+                "支付方式 By payment method",
+                &chart::rows(
+                    &chart::payment_bars(&report::build(db, Dimension::Payment)?),
+                    "支付方式 By payment method",
+                    10,
+                ),
+            ),
+        ];
+        let rec = reconcile::reconcile(db)?;
+        Ok((totals, sales, voids, refunds, rec, charts))
     });
-    let (totals, sales, voids, refunds, rec) = match data {
+    let (totals, sales, voids, refunds, rec, charts) = match data {
         Ok(d) => d,
         Err(e) => return failure(e),
     };
@@ -36,6 +57,7 @@ pub(crate) async fn overview(State(state): State<AppState>, headers: HeaderMap) 
         totals.net_fen,
         yuan(totals.net_fen)
     );
+    let _ = write!(body, "<div class=\"charts\">{}</div>", charts.concat());
     body.push_str(
         "<h3>收银机 Tills</h3><table id=\"tills\"><tr><th>收银机 Till</th><th>摊位 Stall</th>\
          <th>最近同步 Last seen</th><th class=\"num\">已收销售 Sales held</th><th class=\"num\">净额 Net</th>\
@@ -129,12 +151,15 @@ pub(crate) async fn stalls(State(state): State<AppState>, headers: HeaderMap) ->
 pub(crate) async fn counties(State(state): State<AppState>, headers: HeaderMap) -> Response {
     organizer_only!(state, headers);
     match with_db(&state, |db| Ok(report::build(db, Dimension::County)?)) {
-        Ok(r) => page(
-            &state,
-            "/counties",
-            "产地县 Counties",
-            &report_table(&r, "县代码 County code"),
-        ),
+        Ok(r) => {
+            let chart = chart::rows(&chart::labelled_bars(&r), "产地县 By county", 20);
+            let body = format!(
+                "<div class=\"charts\">{}</div>{}",
+                chart_figure("产地县净额 Net by origin county", &chart),
+                report_table(&r, "县代码 County code")
+            );
+            page(&state, "/counties", "产地县 Counties", &body)
+        }
         Err(e) => failure(e),
     }
 }
@@ -285,8 +310,21 @@ pub(crate) async fn leaderboard(State(state): State<AppState>, headers: HeaderMa
         t.push_str("</table>");
         t
     };
+    let bars = |rows: &[leaderboard::Standing]| -> Vec<chart::Bar> {
+        rows.iter()
+            .map(|s| chart::Bar::new(&s.label, s.net_fen))
+            .collect()
+    };
     let body = format!(
-        "<h3>团队 Teams</h3>{}<h3>销售员 Sellers</h3>{}",
+        "<div class=\"charts\">{}{}</div><h3>团队 Teams</h3>{}<h3>销售员 Sellers</h3>{}",
+        chart_figure(
+            "团队净销售额 Teams",
+            &chart::rows(&bars(&board.teams), "团队 Teams", 10)
+        ),
+        chart_figure(
+            "销售员前十 Top sellers",
+            &chart::rows(&bars(&board.sellers), "销售员 Sellers", 10)
+        ),
         table("teams", &board.teams, false),
         table("sellers", &board.sellers, true)
     );

@@ -1,8 +1,8 @@
 //! `fairpos-bench commit --sales 20000 [--dir DIR]`: commits sales through the till (cart,
-//! payment, ledger change and numbered sale row in one `synchronous=FULL` transaction) and,
-//! in between, inserts the same sale as one JSON row into a plain SQLite table with the same
-//! durability (WAL, `synchronous=FULL`) in the same directory. The work that follows each
-//! acknowledged sale (the rest of its projection and WAL checkpoints; compaction every 500
+//! payment, the numbered sale's record as one journal row in one `synchronous=FULL`
+//! transaction) and, in between, inserts the same sale as one JSON row into a plain SQLite
+//! table with the same durability (WAL, `synchronous=FULL`) in the same directory. The work that follows each
+//! acknowledged sale (its ledger change and projection, WAL checkpoints; compaction every 500
 //! sales) is timed apart and reported too. Then `fairpos sell-batch` (the real binary, beside
 //! this one) sells a batch of the same carts, for its throughput beside the baseline's rows
 //! per second.

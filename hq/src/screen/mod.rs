@@ -1,0 +1,227 @@
+//! The fair's live big screen (数据大屏) at `/screen`, on headquarters and on a fair hub.
+//!
+//! One task per server ([`publish`]) recomputes the figures when the projection applies new
+//! records (at most twice a second, and every half minute for the tills' "last seen") and
+//! publishes them on a watch channel; each open screen holds a server-sent event stream
+//! (`/screen/events`) that forwards what is published, so a hundred screens cost one query.
+//! The page is rendered whole on the server first (an askama template, auto-escaped), its
+//! charts as SVG ([`crate::web::chart`]); its one script (`/screen/screen.js`, served from
+//! the binary like everything else it loads) swaps in what the stream brings and counts the
+//! total up. `EventSource` reconnects by itself when the server restarts.
+//!
+//! Who may look: an organizer's session, or a screen token (`fairpos hq screen-link`) in the
+//! query string, which opens nothing else.
+
+pub mod figures;
+pub mod tokens;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures::Stream;
+use rusqlite::Connection;
+use serde::Deserialize;
+use tokio::sync::watch;
+
+use self::figures::Figures;
+use crate::state::{AppState, Published};
+use crate::web::{failure, with_db};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/screen", get(page))
+        .route("/screen/events", get(events))
+        .route("/screen/screen.js", get(script))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Access {
+    token: Option<String>,
+}
+
+/// An organizer, or a valid screen token.
+fn may_watch(state: &AppState, headers: &HeaderMap, access: &Access) -> bool {
+    if crate::web::organizer(state, headers) {
+        return true;
+    }
+    let Some(token) = access.token.as_deref() else {
+        return false;
+    };
+    with_db(state, |db| tokens::valid(db, token)).unwrap_or(false)
+}
+
+fn refused() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Html(
+            "<!doctype html><meta charset=\"utf-8\"><title>大屏 Screen</title>\
+             <p>此链接无效或已撤销。This screen link is not valid or was revoked.</p>",
+        ),
+    )
+        .into_response()
+}
+
+/// Headers every screen response carries: nothing may be loaded from elsewhere.
+const POLICY: (header::HeaderName, &str) = (
+    header::CONTENT_SECURITY_POLICY,
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+     connect-src 'self'; frame-ancestors 'none'",
+);
+
+#[derive(Template)]
+#[template(path = "screen.html")]
+struct ScreenPage<'a> {
+    fair: &'a str,
+    figures: &'a Figures,
+    panels: Vec<figures::Panel>,
+}
+
+async fn page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(access): Query<Access>,
+) -> Response {
+    if !may_watch(&state, &headers, &access) {
+        return refused();
+    }
+    // Read afresh (a page is opened rarely; the stream then carries what is published).
+    let figures = match with_db(&state, |db| Figures::load(db, &state.fair)) {
+        Ok(f) => f,
+        Err(e) => return failure(e),
+    };
+    let page = ScreenPage {
+        fair: &state.fair.name,
+        panels: figures.panels(),
+        figures: &figures,
+    };
+    match page.render() {
+        Ok(html) => ([POLICY], Html(html)).into_response(),
+        Err(e) => failure(crate::Error::Other(format!("the screen's template: {e}"))),
+    }
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("../../assets/screen.js"),
+    )
+        .into_response()
+}
+
+async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(access): Query<Access>,
+) -> Response {
+    if !may_watch(&state, &headers, &access) {
+        return refused();
+    }
+    Sse::new(stream(state.screen.clone(), state.stopping.clone()))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// What is published, as events: the latest at once, then each change, until the server
+/// stops (so a graceful shutdown does not wait on open screens).
+fn stream(
+    screen: watch::Receiver<Option<Arc<Published>>>,
+    stopping: watch::Receiver<bool>,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures::stream::unfold(
+        (screen, stopping, true),
+        |(mut screen, mut stopping, first)| async move {
+            if !first {
+                tokio::select! {
+                    changed = screen.changed() => changed.ok()?,
+                    _ = stopping.wait_for(|s| *s) => return None,
+                }
+            }
+            if *stopping.borrow() {
+                return None;
+            }
+            let latest = screen.borrow_and_update().clone();
+            let event = match latest {
+                // A screen that lost its server retries after a second.
+                Some(p) => Event::default()
+                    .event("figures")
+                    .retry(Duration::from_secs(1))
+                    .data(p.json.clone()),
+                None => Event::default().comment("no figures yet"),
+            };
+            Some((Ok(event), (screen, stopping, false)))
+        },
+    )
+}
+
+/// Recomputes the figures when the projection moves (`projected` counts its passes), and
+/// every half minute regardless; publishes them when they change. Reads on a connection of
+/// its own (WAL: beside the projection's writes, never holding up the device routes), and
+/// waits at least as long as a computation took before the next, so a busy fair's screen
+/// takes at most half a core.
+pub async fn publish(
+    db: Connection,
+    state: AppState,
+    mut projected: watch::Receiver<u64>,
+    out: watch::Sender<Option<Arc<Published>>>,
+) {
+    const PACE: Duration = Duration::from_millis(500);
+    let db = Arc::new(std::sync::Mutex::new(db));
+    let mut stopping = state.stopping.clone();
+    loop {
+        let started = std::time::Instant::now();
+        let loaded = {
+            let (db, fair) = (db.clone(), state.fair.clone());
+            tokio::task::spawn_blocking(move || {
+                let db = db
+                    .lock()
+                    .map_err(|_| crate::Error::Other("the screen's database lock".into()))?;
+                Figures::load(&db, &fair)
+            })
+            .await
+        };
+        match loaded {
+            Ok(Ok(figures)) => {
+                let json = serde_json::json!({
+                    "net_fen": figures.net_fen,
+                    "net": figures.net,
+                    "sales": figures.sales,
+                    "tills": figures.tills,
+                    "synced": figures.synced,
+                    "complete": figures.complete,
+                    "panels": figures
+                        .panels()
+                        .into_iter()
+                        .map(|p| (p.id, p.svg))
+                        .collect::<std::collections::BTreeMap<_, _>>(),
+                })
+                .to_string();
+                out.send_if_modified(|current| {
+                    let fresh = current.as_ref().is_none_or(|c| c.json != json);
+                    if fresh {
+                        *current = Some(Arc::new(Published { json }));
+                    }
+                    fresh
+                });
+            }
+            Ok(Err(e)) => eprintln!("screen figures: {e}"),
+            Err(e) => eprintln!("screen figures: {e}"),
+        }
+        tokio::time::sleep(PACE.max(started.elapsed())).await;
+        tokio::select! {
+            changed = projected.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+            _ = stopping.wait_for(|s| *s) => return,
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! The fair's big screen in a real browser: headless Chromium (driven by `interop/screen.mjs`
+//! through playwright-core) opens `/screen` on a real `fairpos hq serve` with a screen token
+//! from `fairpos hq screen-link`. A till syncs five more sales: the total on the page changes
+//! within two seconds, with no reload. Headquarters restarts on the same port: the page
+//! reconnects by itself and follows the next sale. The page loads nothing from another
+//! origin. The token opens nothing else, and stops working once revoked.
+//!
+//! `FAIRPOS_SCREENSHOTS=DIR` keeps the screen at 1920×1080 and 1280×720.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::hq::{Api, Hq, Server};
+use common::morning::{t01_morning, t02_morning};
+use common::Till;
+use serde_json::Value;
+
+/// Sells `n` tea boxes (128.00 each) on `till`, paid in cash.
+fn sell_tea(till: &Till, n: usize) {
+    for _ in 0..n {
+        till.sell(&["--seller", "V003", "6935780100128", "--pay", "cash"]);
+    }
+}
+
+/// The browser watching the screen: its JSON lines one at a time, told when to expect a
+/// change.
+struct Screen {
+    child: std::process::Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+impl Screen {
+    fn open(url: &str) -> Screen {
+        let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/interop"));
+        assert!(
+            dir.join("node_modules/playwright-core").exists(),
+            "playwright-core is missing: run `scripts/setup.sh --test`"
+        );
+        let mut args = vec!["screen.mjs".to_string(), url.to_string()];
+        if let Some(shots) = std::env::var_os("FAIRPOS_SCREENSHOTS") {
+            std::fs::create_dir_all(&shots).unwrap();
+            let shots = std::fs::canonicalize(shots).unwrap();
+            args.push(shots.to_string_lossy().into_owned());
+        }
+        let mut child = Command::new("node")
+            .current_dir(dir)
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node");
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Screen { child, lines }
+    }
+
+    fn next(&mut self) -> Value {
+        let line = self.lines.next().expect("the browser ended early").unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"))
+    }
+
+    fn tell(&mut self, line: &str) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_big_screen_follows_sales_as_they_sync_and_its_token_opens_nothing_else() {
+    // Two tills' mornings at the demo fair (common/morning.rs) have reached headquarters.
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let mut till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    let mut t02 = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));
+    t01_morning(&mut till);
+    t02_morning(&mut t02);
+    till.synced();
+    t02.synced();
+    let net = |hq: &Hq| {
+        hq.json(&["hq", "report", "--by", "stall", "--format", "json"])["net_fen"]
+            .as_i64()
+            .unwrap()
+    };
+    let sales = |hq: &Hq| {
+        let all = hq.json(&["hq", "sales", "--json"]);
+        let live = all.as_array().unwrap().iter();
+        live.filter(|s| s["status"] != "voided").count() as i64
+    };
+    let (net0, sales0) = (net(&hq), sales(&hq));
+    till.ok(&["shift", "open", "--seller", "V003", "--float", "0"]);
+
+    let link = hq.json(&[
+        "hq",
+        "screen-link",
+        "--base",
+        &server.url,
+        "--label",
+        "hall A",
+        "--json",
+    ]);
+    let url = link["url"].as_str().unwrap().to_string();
+    let token = url.split("token=").nth(1).unwrap().to_string();
+
+    // The token opens the screen and nothing else: no page, no API, as a bearer or a query.
+    let api = Api::new(&server.url);
+    assert_eq!(api.get(&format!("/screen?token={token}"), None).0, 200);
+    for path in ["/", "/stalls", "/leaderboard", "/api/v1/report?by=county"] {
+        assert_eq!(api.get(path, Some(&token)).0, 401, "{path} with the token");
+        let sep = if path.contains('?') { '&' } else { '?' };
+        assert_eq!(
+            api.get(&format!("{path}{sep}token={token}"), None).0,
+            401,
+            "{path}?token="
+        );
+    }
+    assert_eq!(api.get("/screen", None).0, 401, "no token, no screen");
+    assert_eq!(api.get("/screen?token=scr.forged", None).0, 401);
+
+    // The screen shows what headquarters holds.
+    let mut screen = Screen::open(&url);
+    let ready = screen.next();
+    assert_eq!(ready["step"], "ready", "{ready}");
+    assert_eq!(ready["net_fen"], net0, "{ready}");
+    assert_eq!(ready["sales"], sales0, "{ready}");
+
+    // Five more sales reach headquarters: the total moves within two seconds, no reload.
+    sell_tea(&till, 5);
+    till.synced();
+    screen.tell("expect 2000");
+    let moved = screen.next();
+    assert_eq!(moved["step"], "changed", "{moved}");
+    assert_eq!(moved["net_fen"], net0 + 5 * 12800, "{moved}");
+    assert_eq!(moved["sales"], sales0 + 5);
+    assert_eq!(moved["same_document"], true);
+
+    // Headquarters restarts on the same address: the page reconnects and follows on.
+    let listen = server.url.trim_start_matches("http://").to_string();
+    server.stop();
+    let server = Server::start(hq.data(), &["--listen", &listen]);
+    sell_tea(&till, 1);
+    till.synced();
+    screen.tell("expect 15000");
+    let after_restart = screen.next();
+    assert_eq!(after_restart["step"], "changed", "{after_restart}");
+    assert_eq!(
+        after_restart["net_fen"],
+        net0 + 6 * 12800,
+        "{after_restart}"
+    );
+    assert_eq!(after_restart["net_fen"], net(&hq));
+
+    screen.tell("done");
+    let done = screen.next();
+    assert_eq!(done["step"], "done", "{done}");
+    assert_eq!(done["navigations"], 1, "the page reloaded: {done}");
+    assert_eq!(done["same_document"], true, "{done}");
+    assert_eq!(done["foreign"], serde_json::json!([]), "{done}");
+    let yuan = net0 + 6 * 12800;
+    assert_eq!(
+        done["net_text"],
+        format!("￥{}.{:02}", yuan / 100, yuan % 100),
+        "{done}"
+    );
+    assert_eq!(done["charts"], 5, "{done}");
+
+    // Revoked, the link shows nothing more.
+    let id = link["id"].as_str().unwrap();
+    hq.ok(&["hq", "screen-link", "--revoke", id]);
+    assert_eq!(api.get(&format!("/screen?token={token}"), None).0, 401);
+    assert_eq!(
+        api.get(&format!("/screen/events?token={token}"), None).0,
+        401
+    );
+    let listed = hq.json(&["hq", "screen-link", "--list", "--json"]);
+    assert_eq!(listed[0]["label"], "hall A");
+    assert_eq!(listed[0]["revoked"], true);
+    drop(server);
+}

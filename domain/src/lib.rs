@@ -25,6 +25,8 @@ pub mod refund;
 pub mod sale;
 pub mod search;
 pub mod shift;
+pub mod slip;
+pub mod statement;
 
 pub use error::{
     AmountIssue, CreditCodeIssue, DomainError, Lang, LineHint, PaymentIssue, QuantityIssue,

@@ -110,6 +110,8 @@ fn create_tables(conn: &Connection) -> Result<()> {
     samod_storage::migrate(conn)?;
     conn.execute_batch(SCHEMA)?;
     conn.execute_batch(crate::screen::tokens::SCHEMA)?;
+    conn.execute_batch(crate::statements::SCHEMA)?;
+    conn.execute_batch(crate::slips::SCHEMA)?;
     Ok(())
 }
 

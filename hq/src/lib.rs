@@ -24,6 +24,8 @@ mod instance;
 pub mod leaderboard;
 pub mod project;
 pub mod reconcile;
+pub mod slips;
+pub mod statements;
 pub mod screen;
 pub mod server;
 pub mod state;

@@ -1,5 +1,5 @@
 //! Reconciliation: per till, proof that headquarters holds every sale (the last sale number
-//! each shift close stated, against the numbers held), and each shift's cash-up; across the
+//! each shift close or verified shift slip stated, against the numbers held), and each shift's cash-up; across the
 //! fair, oversold stock and the voids and refunds of each seller. Plain SQL over the
 //! projection.
 
@@ -34,7 +34,10 @@ pub struct DeviceReport {
     pub last_held: Option<String>,
     /// The last sale number stated at each shift close, in order.
     pub closes: Vec<StatedClose>,
-    /// The highest number any close stated: up to there, every number must be held.
+    /// The last sale number of each verified shift slip (`hq slip verify`), in order: known
+    /// before the close itself arrives.
+    pub slips: Vec<StatedClose>,
+    /// The highest number any close or slip stated: up to there, every number must be held.
     pub stated_last_sale: Option<String>,
     /// Numbers not held: gaps below the highest stated or held number.
     pub missing: Vec<String>,
@@ -144,7 +147,13 @@ fn device_report(
             ))
         })?
         .collect::<Result<_, _>>()?;
-    let stated = closes.iter().map(|(_, s)| *s).max().unwrap_or(0);
+    let slips = crate::slips::of_device(conn, device)?;
+    let stated = closes
+        .iter()
+        .map(|(_, s)| *s)
+        .chain(slips.iter().map(|s| s.3))
+        .max()
+        .unwrap_or(0);
     let gaps = Gaps::find(&held, stated);
     let mut stmt = conn.prepare(
         "SELECT id, seller, opened_at, closed_at, counted_fen, variance_fen FROM shifts
@@ -187,6 +196,14 @@ fn device_report(
         last_held: held.last().map(|&s| SaleNumber::new(device, s).to_string()),
         stated_last_sale: (stated > 0).then(|| SaleNumber::new(device, stated).to_string()),
         closes: closes.into_iter().map(|(c, _)| c).collect(),
+        slips: slips
+            .into_iter()
+            .map(|(shift, closed_at, last_sale, _)| StatedClose {
+                shift,
+                closed_at,
+                last_sale,
+            })
+            .collect(),
         missing_count: gaps.count,
         missing: gaps
             .listed

@@ -180,6 +180,35 @@ pub fn cash_flows(conn: &Connection, shift_id: &str) -> Result<CashFlows> {
     Ok(row)
 }
 
+/// The sales numbered in a shift: `(first seq, last seq, count)`; voided ones count.
+pub fn shift_sales(conn: &Connection, shift_id: &str) -> Result<Option<(u64, u64, u64)>> {
+    let (first, last, count): (Option<i64>, Option<i64>, i64) = conn
+        .prepare_cached("SELECT MIN(seq), MAX(seq), COUNT(*) FROM sales WHERE shift_id = ?1")?
+        .query_row([shift_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(match (first, last) {
+        (Some(f), Some(l)) => Some((f as u64, l as u64, count as u64)),
+        _ => None,
+    })
+}
+
+/// A shift's net takings per payment method, by method name: payments of its sales, less
+/// those of sales voided in it, less its refunds. Methods that took nothing are left out.
+pub fn shift_method_totals(conn: &Connection, shift_id: &str) -> Result<Vec<(String, Fen)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT method, SUM(fen) FROM (
+           SELECT p.method, p.amount_fen AS fen FROM sale_payments p
+             JOIN sales s ON s.id = p.sale_id WHERE s.shift_id = ?1
+           UNION ALL
+           SELECT p.method, -p.amount_fen FROM sale_payments p
+             JOIN voids v ON v.sale_id = p.sale_id WHERE v.shift_id = ?1
+           UNION ALL
+           SELECT method, -amount_fen FROM refunds WHERE shift_id = ?1)
+         GROUP BY method HAVING SUM(fen) <> 0 ORDER BY method",
+    )?;
+    let rows = stmt.query_map([shift_id], |r| Ok((r.get(0)?, Fen(r.get(1)?))))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// The highest sale sequence number of `device` and its receipt number.
 pub fn last_sale(conn: &Connection, device: &str) -> Result<Option<(u64, String)>> {
     Ok(conn

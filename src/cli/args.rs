@@ -306,12 +306,17 @@ pub enum ShiftCommand {
         #[arg(long)]
         reason: String,
     },
-    /// Close the shift with the cash counted in the drawer.
+    /// Close the shift with the cash counted in the drawer; prints the shift slip.
     Close {
         #[arg(long, value_name = "AMOUNT")]
         counted: String,
         #[arg(long)]
         json: bool,
+    },
+    /// The last shift slip's signed text (what its QR code carries); `--print` prints it again.
+    Slip {
+        #[arg(long)]
+        print: bool,
     },
 }
 

@@ -19,8 +19,10 @@ use crate::clock::now;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::store;
-use crate::till::printing::PrintOutcome;
-use crate::till::Till;
+use crate::till::printing::{send_receipt, PrintOutcome};
+use crate::till::slip::slip_bytes;
+use crate::till::{ShiftClosed, Till};
+use fairpos_domain::slip::ShiftSlip;
 
 /// Prints the receipt of a sale just acknowledged, if a printer is configured. Trouble is a
 /// warning: the sale stands and the receipt waits in the queue.
@@ -48,6 +50,41 @@ pub fn print_after_sale(till: &mut Till, dir: &Path, sale_id: &str) {
             "warning: receipt {number} not printed ({reason}); the sale is saved and the receipt queued: print it with `fairpos receipt retry`"
         ),
         Err(e) => eprintln!("warning: receipt not printed: {e}; the sale is saved"),
+    }
+}
+
+/// Prints a shift's slip, if a printer is configured. Trouble is a warning: the shift is
+/// closed and the slip can be printed again with `fairpos shift slip --print`.
+pub fn print_slip(till: &Till, dir: &Path, closed: &ShiftClosed) {
+    let printed = (|| -> Result<bool> {
+        let config = Config::load(dir)?;
+        let Some(mut printer) =
+            printer::open(&config.printer).map_err(|e| Error::input(e.to_string()))?
+        else {
+            return Ok(false);
+        };
+        let identity = till.store().identity();
+        let bytes = slip_bytes(&config.printer, identity, &closed.slip, &closed.slip_text)?;
+        match send_receipt(printer.as_mut(), &bytes) {
+            None => Ok(true),
+            Some(why) => Err(Error::Other(why)),
+        }
+    })();
+    if let Err(e) = printed {
+        eprintln!(
+            "warning: shift slip not printed: {e}; the shift is closed: print the slip with `fairpos shift slip --print`"
+        );
+    }
+}
+
+/// Prints the till's last shift slip on the configured printer.
+pub fn reprint_slip(till: &Till, dir: &Path, text: &str) -> Result<()> {
+    let (config, mut printer) = configured_printer(dir)?;
+    let (slip, _, _) = ShiftSlip::parse(text).map_err(|e| Error::Integrity(e.to_string()))?;
+    let bytes = slip_bytes(&config.printer, till.store().identity(), &slip, text)?;
+    match send_receipt(printer.as_mut(), &bytes) {
+        None => Ok(()),
+        Some(why) => Err(Error::input(format!("shift slip not printed: {why}"))),
     }
 }
 

@@ -32,7 +32,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::store::{verify, InitOptions};
 use crate::till::weighing::weigh_for_sale;
-use crate::till::{Order, Till};
+use crate::till::{slip, Order, Till};
 
 /// The data directory: `--data`, `FAIRPOS_DATA`, or the platform's.
 fn data_dir(cli: &Cli) -> Result<PathBuf> {
@@ -488,7 +488,17 @@ fn shift(dir: &Path, s: ShiftCommand) -> Result<()> {
                     c.variance,
                     closed.last_sale.as_deref().unwrap_or("none")
                 );
+                println!("shift slip: {}", closed.slip_text);
             }
+            devices::print_slip(&till, dir, &closed);
+        }
+        ShiftCommand::Slip { print } => {
+            let text = slip::last_slip(till.store())?
+                .ok_or_else(|| Error::input("no shift has closed on this till yet"))?;
+            if print {
+                devices::reprint_slip(&till, dir, &text)?;
+            }
+            println!("{text}");
         }
     }
     Ok(())

@@ -161,6 +161,8 @@ pub struct CloseView {
     pub counted_fen: i64,
     pub variance_fen: i64,
     pub last_sale: Option<String>,
+    /// The shift slip's signed text, as its QR code carries it.
+    pub slip: String,
 }
 
 impl CloseView {
@@ -170,6 +172,7 @@ impl CloseView {
             counted_fen: c.closing.counted.0,
             variance_fen: c.closing.variance.0,
             last_sale: c.last_sale.clone(),
+            slip: c.slip_text.clone(),
         }
     }
 }

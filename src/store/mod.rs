@@ -139,6 +139,9 @@ fn lock_dir(dir: &Path) -> Result<File> {
     }
 }
 
+/// The `meta` key of the secret headquarters gave this till at enrolment.
+pub const DEVICE_SECRET: &str = "device_secret";
+
 /// A value of the `meta` table.
 pub fn meta_value(conn: &Connection, key: &str) -> Result<Option<String>> {
     Ok(meta(conn, key)?)

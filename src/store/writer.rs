@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use fairpos_projection::apply as projection;
+use fairpos_sync::ledger::heads_text;
 use fairpos_sync::{storage, LedgerDoc, LedgerId, Record};
 use rusqlite::{Connection, Transaction};
 
@@ -143,6 +144,16 @@ impl<'a> Writer<'a> {
         }
         self.journaled = 0;
         Ok(waiting.len())
+    }
+
+    /// The heads of the document `record` was appended to (sorted hex, comma-separated): what
+    /// a shift slip commits to.
+    pub fn heads_after(&mut self, record: &Record) -> Result<String> {
+        let (id, _) = self.place(record)?;
+        let doc = self
+            .ledger(&id)?
+            .ok_or_else(|| Error::Integrity(format!("{} is not stored", id.key())))?;
+        Ok(heads_text(&doc.heads()))
     }
 
     fn append_to_document(&mut self, id: &LedgerId, record: &Record, at_ms: i64) -> Result<()> {

@@ -5,6 +5,7 @@
 
 pub mod printing;
 pub mod receipt;
+pub mod slip;
 pub mod weighing;
 
 use std::path::Path;
@@ -19,6 +20,7 @@ use fairpos_domain::payment::{Method, Tender};
 use fairpos_domain::refund::{self, RefundAsk, RefundLine};
 use fairpos_domain::sale::{self, Buyer, Sale, SaleContext, Seller, Unit};
 use fairpos_domain::shift::{self, Closing};
+use fairpos_domain::slip::ShiftSlip;
 use fairpos_domain::{demo, DomainError};
 use fairpos_projection::{catalog, queries};
 use fairpos_sync::catalog::CatalogProduct;
@@ -53,6 +55,10 @@ pub struct Order<'a> {
 pub struct ShiftClosed {
     pub closing: Closing,
     pub last_sale: Option<String>,
+    /// What the till states of the shift, for paper and headquarters.
+    pub slip: ShiftSlip,
+    /// The slip's signed QR text.
+    pub slip_text: String,
 }
 
 #[derive(Clone, Debug)]
@@ -305,9 +311,9 @@ impl Till {
         })
     }
 
-    /// Closes the open shift with the cash counted in the drawer.
+    /// Closes the open shift with the cash counted in the drawer, and makes its slip.
     pub fn close_shift(&mut self, counted: Fen, now: Time) -> Result<ShiftClosed> {
-        self.store.write(|w| {
+        let (closing, last_sale, slip) = self.store.write(|w| {
             let device = w.identity().device.to_string();
             let shift = open_shift(w)?;
             let flows = queries::cash_flows(w.conn(), &shift.id)?;
@@ -315,16 +321,25 @@ impl Till {
             let last_sale = w.state().last_sale_number.clone();
             let last_sale_seq = w.state().last_sale_seq;
             let seq = w.next_record_seq();
-            w.append(&Record::ShiftClose(ShiftCloseRecord {
+            let close = Record::ShiftClose(ShiftCloseRecord {
                 header: records::header(new_id(), &device, seq, &now),
-                shift: shift.id,
+                shift: shift.id.clone(),
                 expected_fen: closing.expected.0,
                 counted_fen: closing.counted.0,
                 variance_fen: closing.variance.0,
                 last_sale: last_sale.clone(),
                 last_sale_seq,
-            }))?;
-            Ok(ShiftClosed { closing, last_sale })
+            });
+            w.append(&close)?;
+            let slip = slip::build_slip(w, &shift.id, &closing, &close)?;
+            Ok((closing, last_sale, slip))
+        })?;
+        let slip_text = slip::sign_and_keep(&mut self.store, &slip)?;
+        Ok(ShiftClosed {
+            closing,
+            last_sale,
+            slip,
+            slip_text,
         })
     }
 

@@ -26,11 +26,10 @@ use serde::Serialize;
 pub use self::pass::{sync_once, SyncDone, SyncJob, SyncOptions, SyncReport};
 use crate::clock::utc_text as now_text;
 use crate::error::{Error, Result};
-use crate::store::{meta_value, InitOptions, DB_FILE};
+use crate::store::{meta_value, InitOptions, DB_FILE, DEVICE_SECRET};
 use crate::till::Till;
 
 const META_HQ: &str = "hq_url";
-const META_SECRET: &str = "device_secret";
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -71,7 +70,7 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str) -> Result<Till> 
         },
     )?;
     till.store_mut().set_meta(META_HQ, client.base())?;
-    till.store_mut().set_meta(META_SECRET, &response.secret)?;
+    till.store_mut().set_meta(DEVICE_SECRET, &response.secret)?;
     let bytes = response.catalog_bytes()?;
     store_catalog(&mut till, &response.catalog_key, &bytes)?;
     Ok(till)
@@ -108,7 +107,7 @@ pub(crate) fn credentials(
     device: &str,
     hq_override: Option<&str>,
 ) -> Result<(String, String)> {
-    let secret = meta_value(conn, META_SECRET)?.ok_or_else(|| {
+    let secret = meta_value(conn, DEVICE_SECRET)?.ok_or_else(|| {
         Error::input(
             "this till is not enrolled with headquarters (it was set up with `init`); enrol a till with `fairpos enroll`",
         )
@@ -180,7 +179,7 @@ pub struct SyncStatus {
 pub fn status(till: &mut Till) -> Result<SyncStatus> {
     let store = till.store();
     let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
-    let enrolled = store.meta(META_SECRET)?.is_some();
+    let enrolled = store.meta(DEVICE_SECRET)?.is_some();
     let hq = store.meta(META_HQ)?;
     let last_success = nonempty(store.meta("last_sync_ok")?);
     let last_attempt = nonempty(store.meta("last_sync_attempt")?);

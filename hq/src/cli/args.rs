@@ -73,6 +73,14 @@ pub enum HqCommand {
     Reconcile(JsonFlag),
     /// The competition: net sales and points by team and by seller.
     Leaderboard(JsonFlag),
+    /// Payment providers' statements: import a stall's files as downloaded, and match them
+    /// to the QR payments and refunds the tills recorded.
+    #[command(subcommand)]
+    Statements(StatementsCommand),
+    /// Shift slips: check a slip's QR text (or a photo of it) against the till's key and
+    /// record the till's last sale number.
+    #[command(subcommand)]
+    Slip(SlipCommand),
     /// A purchasing unit's itemised list, for its reimbursement.
     Unit {
         /// The unit's unified social credit code.
@@ -83,6 +91,51 @@ pub enum HqCommand {
         /// Where to write (default: standard output; xlsx needs a file).
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StatementsCommand {
+    /// Import a stall's statement file (all lines or none; importing it again changes nothing).
+    Import {
+        file: PathBuf,
+        /// wechat or alipay.
+        #[arg(long)]
+        provider: String,
+        /// The stall whose merchant account the statement is of.
+        #[arg(long)]
+        stall: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Match every recorded QR payment and refund to a statement line, one to one.
+    Match {
+        /// The same as --format json.
+        #[arg(long)]
+        json: bool,
+        /// table, csv, json or xlsx.
+        #[arg(long, default_value = "table")]
+        format: String,
+        /// Write to FILE instead of standard output (needed for xlsx).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// How far apart a till's record and the statement's time may be.
+        #[arg(long, default_value_t = crate::statements::matching::DEFAULT_WINDOW_MINUTES)]
+        window_minutes: i64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SlipCommand {
+    /// Check a slip and record it: the text its QR code carries, or --image FILE.
+    Verify {
+        #[arg(required_unless_present = "image", conflicts_with = "image")]
+        text: Option<String>,
+        /// A photo or scan of the slip (PNG or JPEG).
+        #[arg(long, value_name = "FILE")]
+        image: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
     },
 }
 

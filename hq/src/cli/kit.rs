@@ -19,6 +19,14 @@ pub fn read_input(path: &Path) -> Result<String> {
     })
 }
 
+/// The bytes of an input file (a statement in GBK, an image).
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::ReadInput {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 /// Writes `bytes` to `path`, or to standard output when `path` is `-`.
 pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
     let io = |source| Error::Io {

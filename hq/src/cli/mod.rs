@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod kit;
+mod money;
 mod text;
 
 use std::path::Path;
@@ -246,6 +247,8 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             }
             Ok(())
         }
+        HqCommand::Statements(c) => money::statements(dir, c),
+        HqCommand::Slip(c) => money::slip(dir, c),
         HqCommand::Unit { code, format, out } => {
             let hq = Hq::open(dir)?;
             let Some(items) = unit_items::of(&hq.conn, &code)? else {

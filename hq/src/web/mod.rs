@@ -9,6 +9,7 @@ mod api;
 mod auth;
 pub mod chart;
 mod pages;
+mod statements;
 
 pub(crate) use auth::organizer;
 
@@ -54,6 +55,8 @@ pub fn routes() -> Router<AppState> {
         .route("/units/{code}", get(pages::unit_page))
         .route("/leaderboard", get(pages::leaderboard))
         .route("/anomalies", get(pages::anomalies))
+        .route("/statements", get(statements::statements_page))
+        .route("/statements/export", get(statements::statements_export))
         .route("/api/v1/reconciliation", get(api::api_reconciliation))
         .route("/api/v1/report", get(api::api_report))
         .route("/api/v1/leaderboard", get(api::api_leaderboard))
@@ -122,13 +125,14 @@ figure.chart svg { width: 100%; height: auto; max-height: 360px; }
                body { background: #fff; } figure.chart { break-inside: avoid; } }
 ";
 
-const PAGES: [(&str, &str); 6] = [
+const PAGES: [(&str, &str); 7] = [
     ("/", "总览 Overview"),
     ("/stalls", "摊位与班次 Stalls & shifts"),
     ("/counties", "产地县 Counties"),
     ("/units", "采购单位 Units"),
     ("/leaderboard", "竞赛排行 Leaderboard"),
     ("/anomalies", "异常 Anomalies"),
+    ("/statements", "账单核对 Statements"),
 ];
 
 pub(crate) fn page(state: &AppState, here: &str, title: &str, body: &str) -> Response {

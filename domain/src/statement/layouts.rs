@@ -1,0 +1,223 @@
+//! The three statement layouts: how each is recognised by its column row, where its rows
+//! end, and what one row means.
+
+use super::{amount, clean, split_row, time, Flow, Provider, StatementLine};
+
+/// A statement's published layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// WeChat Pay's merchant bill (交易账单).
+    WechatBill,
+    /// The WeChat app's 账单明细 export.
+    WechatApp,
+    /// Alipay's account statement (账务明细).
+    AlipayAccount,
+}
+
+/// Columns of a layout: a name, or names it has gone by.
+type Wanted = (&'static str, &'static [&'static str]);
+
+const WECHAT_BILL: &[Wanted] = &[
+    ("time", &["交易时间"]),
+    ("order", &["微信订单号"]),
+    ("status", &["交易状态"]),
+    ("amount", &["订单金额", "应结订单金额"]),
+    ("refund_no", &["微信退款单号"]),
+    ("refund", &["退款金额", "申请退款金额"]),
+    ("goods", &["商品名称"]),
+];
+
+const WECHAT_APP: &[Wanted] = &[
+    ("time", &["交易时间"]),
+    ("type", &["交易类型"]),
+    ("party", &["交易对方"]),
+    ("direction", &["收/支"]),
+    ("amount", &["金额(元)"]),
+    ("status", &["当前状态"]),
+    ("txn", &["交易单号"]),
+];
+
+const ALIPAY_ACCOUNT: &[Wanted] = &[
+    ("txn", &["账务流水号"]),
+    ("time", &["发生时间", "入账时间"]),
+    ("income", &["收入金额(+元)"]),
+    ("expense", &["支出金额(-元)"]),
+    ("business", &["业务类型"]),
+    ("party", &["对方名称", "对方账号"]),
+];
+
+/// Where each wanted column is in a file's column row.
+#[derive(Clone, Debug)]
+pub struct Columns {
+    at: Vec<(&'static str, usize)>,
+}
+
+impl Columns {
+    fn get<'f>(&self, fields: &'f [String], name: &str) -> &'f str {
+        self.at
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, i)| fields.get(*i))
+            .map_or("", String::as_str)
+    }
+
+    /// The highest column index read: a row must reach it.
+    pub fn last(&self) -> usize {
+        self.at.iter().map(|(_, i)| *i).max().unwrap_or(0)
+    }
+}
+
+/// A column name compared as the providers vary it: full-width brackets as ASCII.
+fn normal(name: &str) -> String {
+    name.replace('（', "(").replace('）', ")")
+}
+
+impl Layout {
+    /// The layout whose column row `row` is, with its cleaned column names.
+    pub fn recognise(row: &str) -> Option<(Layout, Vec<String>)> {
+        let names: Vec<String> = split_row(row).ok()?.iter().map(|n| normal(n)).collect();
+        let has = |n: &str| names.iter().any(|x| x == n);
+        let layout = if has("交易时间") && has("微信订单号") && has("交易状态") {
+            Layout::WechatBill
+        } else if has("交易时间") && has("收/支") && has("金额(元)") && has("交易单号") {
+            Layout::WechatApp
+        } else if has("账务流水号") && has("收入金额(+元)") && has("支出金额(-元)") {
+            Layout::AlipayAccount
+        } else {
+            return None;
+        };
+        Some((layout, names))
+    }
+
+    pub fn provider(self) -> Provider {
+        match self {
+            Layout::WechatBill | Layout::WechatApp => Provider::Wechat,
+            Layout::AlipayAccount => Provider::Alipay,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Layout::WechatBill => "a WeChat Pay merchant bill",
+            Layout::WechatApp => "a WeChat 账单明细 export",
+            Layout::AlipayAccount => "an Alipay 账务明细",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::WechatBill => "wechat_bill",
+            Layout::WechatApp => "wechat_app",
+            Layout::AlipayAccount => "alipay_account",
+        }
+    }
+
+    fn wanted(self) -> &'static [Wanted] {
+        match self {
+            Layout::WechatBill => WECHAT_BILL,
+            Layout::WechatApp => WECHAT_APP,
+            Layout::AlipayAccount => ALIPAY_ACCOUNT,
+        }
+    }
+
+    /// Finds each wanted column by name; optional ones (goods, party) may be absent.
+    pub fn columns(self, header: &[String]) -> Result<Columns, String> {
+        let mut at = Vec::new();
+        for (key, names) in self.wanted() {
+            match names
+                .iter()
+                .find_map(|n| header.iter().position(|h| h == n))
+            {
+                Some(i) => at.push((*key, i)),
+                None if matches!(*key, "goods" | "party" | "refund_no" | "refund") => {}
+                None => return Err(format!("no column {} in the column row", names[0])),
+            }
+        }
+        Ok(Columns { at })
+    }
+
+    /// Whether `row` ends the table (the summary or closing comment lines).
+    pub fn ends_at(self, row: &str) -> bool {
+        let t = clean(row);
+        t.starts_with('#') || t.starts_with("---") || t.starts_with("总交易单数")
+    }
+
+    /// What row `fields` records: a payment, a refund, or (`None`) neither.
+    pub fn read(
+        self,
+        c: &Columns,
+        fields: &[String],
+        line: u64,
+    ) -> Result<Option<StatementLine>, String> {
+        let at = time(c.get(fields, "time"))?;
+        let made = |txn: &str, flow: Flow, amount_text: &str, note: &str| {
+            if txn.is_empty() {
+                return Err("no transaction number".to_string());
+            }
+            Ok(Some(StatementLine {
+                line,
+                txn: txn.to_string(),
+                flow,
+                amount: amount(amount_text)?,
+                at,
+                note: note.to_string(),
+            }))
+        };
+        match self {
+            Layout::WechatBill => {
+                let goods = c.get(fields, "goods");
+                match c.get(fields, "status") {
+                    "SUCCESS" => made(
+                        c.get(fields, "order"),
+                        Flow::Payment,
+                        c.get(fields, "amount"),
+                        goods,
+                    ),
+                    "REFUND" => made(
+                        c.get(fields, "refund_no"),
+                        Flow::Refund,
+                        c.get(fields, "refund"),
+                        goods,
+                    ),
+                    "REVOKED" | "CLOSED" | "NOTPAY" | "PAYERROR" => Ok(None),
+                    other => Err(format!("交易状态 {other:?} is none of SUCCESS, REFUND, REVOKED")),
+                }
+            }
+            Layout::WechatApp => {
+                let kind = c.get(fields, "type");
+                let status = c.get(fields, "status");
+                let refund = kind.contains("退款") || status.contains("退款");
+                let flow = match c.get(fields, "direction") {
+                    "收入" => Flow::Payment,
+                    "支出" | "/" | "" if refund => Flow::Refund,
+                    "支出" | "/" | "" => return Ok(None),
+                    other => return Err(format!("收/支 {other:?} is none of 收入, 支出, /")),
+                };
+                made(
+                    c.get(fields, "txn"),
+                    flow,
+                    c.get(fields, "amount"),
+                    c.get(fields, "party"),
+                )
+            }
+            Layout::AlipayAccount => {
+                let business = c.get(fields, "business");
+                let income = c.get(fields, "income");
+                let expense = c.get(fields, "expense");
+                let party = c.get(fields, "party");
+                let some = |t: &str| !t.is_empty() && amount(t).is_ok_and(|f| f.is_positive());
+                if some(income) && !business.contains("退款") {
+                    made(c.get(fields, "txn"), Flow::Payment, income, party)
+                } else if some(expense) && business.contains("退款") {
+                    made(c.get(fields, "txn"), Flow::Refund, expense, party)
+                } else if (income.is_empty() || amount(income).is_ok())
+                    && (expense.is_empty() || amount(expense).is_ok())
+                {
+                    Ok(None)
+                } else {
+                    Err(format!("amounts {income:?} / {expense:?} are not yuan"))
+                }
+            }
+        }
+    }
+}

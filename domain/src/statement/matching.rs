@@ -1,0 +1,155 @@
+//! Matching what a till recorded against what a statement says arrived: one to one, within
+//! a stall, the same provider, the same way and the same amount to the fen, the times within
+//! a window, nearest first.
+
+use std::collections::BTreeMap;
+
+use chrono::{Duration, NaiveDateTime};
+
+use super::{Flow, Provider};
+use crate::money::Fen;
+
+/// What a match is made on. Both sides reduce to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Movement {
+    pub stall: String,
+    pub provider: Provider,
+    pub flow: Flow,
+    pub amount: Fen,
+    /// Beijing time.
+    pub at: NaiveDateTime,
+}
+
+/// Indices into the two lists given to [`match_up`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Matching {
+    /// `(recorded, stated)` pairs.
+    pub matched: Vec<(usize, usize)>,
+    /// Recorded at the till, not in any statement: paid on paper only.
+    pub recorded_only: Vec<usize>,
+    /// In a statement, recorded at no till.
+    pub stated_only: Vec<usize>,
+}
+
+type Key = (String, Provider, Flow, Fen);
+
+fn key(m: &Movement) -> Key {
+    (m.stall.clone(), m.provider, m.flow, m.amount)
+}
+
+/// Pairs `recorded` with `stated`: within each stall, provider, flow and amount, every pair
+/// whose times lie within `window` is a candidate; candidates are taken nearest in time first
+/// (ties: earlier recorded, then earlier stated), each movement at most once.
+pub fn match_up(recorded: &[Movement], stated: &[Movement], window: Duration) -> Matching {
+    let mut groups: BTreeMap<Key, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
+    for (i, m) in recorded.iter().enumerate() {
+        groups.entry(key(m)).or_default().0.push(i);
+    }
+    for (j, m) in stated.iter().enumerate() {
+        groups.entry(key(m)).or_default().1.push(j);
+    }
+    let mut out = Matching::default();
+    let mut recorded_used = vec![false; recorded.len()];
+    let mut stated_used = vec![false; stated.len()];
+    for (mut rs, mut ss) in groups.into_values() {
+        rs.sort_by_key(|&i| (recorded[i].at, i));
+        ss.sort_by_key(|&j| (stated[j].at, j));
+        // Candidates within the window: a sliding start over the stated side, sorted by time.
+        let mut candidates: Vec<(Duration, NaiveDateTime, NaiveDateTime, usize, usize)> =
+            Vec::new();
+        let mut start = 0;
+        for &i in &rs {
+            let t = recorded[i].at;
+            while start < ss.len() && stated[ss[start]].at < t - window {
+                start += 1;
+            }
+            for &j in ss[start..].iter().take_while(|&&j| stated[j].at <= t + window) {
+                let apart = (stated[j].at - t).abs();
+                candidates.push((apart, t, stated[j].at, i, j));
+            }
+        }
+        candidates.sort();
+        for (_, _, _, i, j) in candidates {
+            if !recorded_used[i] && !stated_used[j] {
+                recorded_used[i] = true;
+                stated_used[j] = true;
+                out.matched.push((i, j));
+            }
+        }
+    }
+    out.matched.sort();
+    out.recorded_only = (0..recorded.len()).filter(|&i| !recorded_used[i]).collect();
+    out.stated_only = (0..stated.len()).filter(|&j| !stated_used[j]).collect();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(hms: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(&format!("2026-11-28 {hms}"), "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    fn m(stall: &str, provider: Provider, flow: Flow, fen: i64, hms: &str) -> Movement {
+        Movement {
+            stall: stall.into(),
+            provider,
+            flow,
+            amount: Fen(fen),
+            at: at(hms),
+        }
+    }
+
+    use Flow::{Payment, Refund};
+    use Provider::{Alipay, Wechat};
+
+    #[test]
+    fn nearest_first_one_to_one() {
+        // Two ¥18.80 sales a minute apart; the statement's lines arrive 20 s after each.
+        let recorded = [
+            m("S01", Wechat, Payment, 1880, "10:00:00"),
+            m("S01", Wechat, Payment, 1880, "10:01:00"),
+        ];
+        let stated = [
+            m("S01", Wechat, Payment, 1880, "10:01:20"),
+            m("S01", Wechat, Payment, 1880, "10:00:20"),
+        ];
+        let r = match_up(&recorded, &stated, Duration::minutes(10));
+        assert_eq!(r.matched, vec![(0, 1), (1, 0)]);
+        assert!(r.recorded_only.is_empty() && r.stated_only.is_empty());
+    }
+
+    #[test]
+    fn amount_stall_provider_flow_and_window_all_count() {
+        let recorded = [
+            m("S01", Wechat, Payment, 1880, "10:00:00"),
+            m("S01", Alipay, Payment, 1880, "10:00:00"),
+            m("S02", Wechat, Payment, 1880, "10:00:00"),
+            m("S01", Wechat, Refund, 1880, "10:30:00"),
+            m("S01", Wechat, Payment, 990, "12:00:00"),
+        ];
+        let stated = [
+            m("S01", Wechat, Payment, 1881, "10:00:00"),
+            m("S01", Wechat, Payment, 1880, "10:00:05"),
+            m("S01", Wechat, Refund, 1880, "10:30:30"),
+            m("S01", Wechat, Payment, 990, "12:10:01"),
+        ];
+        let r = match_up(&recorded, &stated, Duration::minutes(10));
+        assert_eq!(r.matched, vec![(0, 1), (3, 2)]);
+        assert_eq!(r.recorded_only, vec![1, 2, 4]);
+        assert_eq!(r.stated_only, vec![0, 3]);
+    }
+
+    #[test]
+    fn a_line_is_used_once() {
+        let recorded = [
+            m("S01", Wechat, Payment, 500, "10:00:00"),
+            m("S01", Wechat, Payment, 500, "10:00:10"),
+        ];
+        let stated = [m("S01", Wechat, Payment, 500, "10:00:08")];
+        let r = match_up(&recorded, &stated, Duration::minutes(10));
+        assert_eq!(r.matched, vec![(1, 0)]);
+        assert_eq!(r.recorded_only, vec![0]);
+    }
+}

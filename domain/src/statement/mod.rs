@@ -1,0 +1,245 @@
+//! The payment providers' statements a stall's merchant account downloads: what really
+//! arrived by WeChat Pay and Alipay, to hold beside what the till recorded.
+//!
+//! Three published layouts are read, each found by its column names (never by position):
+//! - WeChat Pay's merchant bill (商户平台 交易账单): a CSV whose every field is prefixed with a
+//!   backtick, the rows followed by a summary block (`总交易单数,…`);
+//! - the WeChat app's 账单明细 export: header lines (nickname, period, counts) before the
+//!   column row `交易时间,交易类型,交易对方,…,交易单号,商户单号,备注`, amounts as `¥18.80`;
+//! - Alipay's account statement (账务明细): GBK, `#` comment lines before and after the rows,
+//!   fields padded with tabs, income and expense in columns of their own.
+//!
+//! The encoding is detected (UTF-8 with or without a byte-order mark, else GBK/GB18030), line
+//! endings may be CRLF. A file is read whole or not at all: a bad row is named by its line.
+
+mod layouts;
+pub mod matching;
+
+use chrono::NaiveDateTime;
+
+use crate::money::Fen;
+use crate::DomainError;
+
+pub use layouts::Layout;
+
+/// Who issued a statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Provider {
+    Wechat,
+    Alipay,
+}
+
+impl Provider {
+    pub fn parse(text: &str) -> Option<Provider> {
+        match text {
+            "wechat" => Some(Provider::Wechat),
+            "alipay" => Some(Provider::Alipay),
+            _ => None,
+        }
+    }
+
+    /// As the till names the payment method: `wechat`, `alipay`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Wechat => "wechat",
+            Provider::Alipay => "alipay",
+        }
+    }
+}
+
+/// Which way the money went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Flow {
+    /// A shopper paid the stall.
+    Payment,
+    /// The stall gave money back.
+    Refund,
+}
+
+impl Flow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flow::Payment => "payment",
+            Flow::Refund => "refund",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Flow> {
+        match text {
+            "payment" => Some(Flow::Payment),
+            "refund" => Some(Flow::Refund),
+            _ => None,
+        }
+    }
+}
+
+/// One movement of money in a statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatementLine {
+    /// The line of the file it was read from (1-based).
+    pub line: u64,
+    /// The provider's number for this movement: unique within the provider.
+    pub txn: String,
+    pub flow: Flow,
+    /// Always positive; the flow says which way.
+    pub amount: Fen,
+    /// Beijing time, as the providers print it.
+    pub at: NaiveDateTime,
+    /// The other party or the goods, as the statement names them (may be empty).
+    pub note: String,
+}
+
+/// A statement file read whole.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Statement {
+    pub provider: Provider,
+    pub layout: Layout,
+    /// `utf-8` or `gbk`.
+    pub encoding: &'static str,
+    pub lines: Vec<StatementLine>,
+    /// Rows that are neither a payment nor a refund (withdrawals, fees, revoked orders).
+    pub skipped: usize,
+}
+
+/// Reads a statement file downloaded from `provider`. `file` names it in errors.
+pub fn parse(file: &str, bytes: &[u8], provider: Provider) -> Result<Statement, DomainError> {
+    let (text, encoding) = decode(bytes).ok_or_else(|| DomainError::BadCsv {
+        file: file.to_string(),
+        why: "neither UTF-8 nor GBK text: is this the statement file as downloaded?".into(),
+    })?;
+    let rows: Vec<&str> = text.lines().collect();
+    let Some((header_at, layout, header)) = rows
+        .iter()
+        .enumerate()
+        .find_map(|(i, row)| Layout::recognise(row).map(|(l, h)| (i, l, h)))
+    else {
+        return Err(DomainError::BadCsv {
+            file: file.to_string(),
+            why: "no column row of a WeChat Pay bill, a WeChat 账单明细 or an Alipay 账务明细 \
+                  was found"
+                .into(),
+        });
+    };
+    if layout.provider() != provider {
+        return Err(DomainError::BadCsv {
+            file: file.to_string(),
+            why: format!(
+                "this is {}, not a {} statement: check --provider",
+                layout.describe(),
+                provider.as_str()
+            ),
+        });
+    }
+    let columns = layout.columns(&header).map_err(|why| DomainError::BadCsv {
+        file: file.to_string(),
+        why,
+    })?;
+    let mut lines = Vec::new();
+    let mut skipped = 0;
+    for (i, row) in rows.iter().enumerate().skip(header_at + 1) {
+        let line = i as u64 + 1;
+        if row.trim().is_empty() {
+            continue;
+        }
+        if layout.ends_at(row) {
+            break;
+        }
+        let bad = |why: String| DomainError::BadCsvRow {
+            file: file.to_string(),
+            line,
+            why,
+        };
+        let fields = split_row(row).map_err(bad)?;
+        if fields.len() <= columns.last() {
+            return Err(bad(format!(
+                "{} fields where the column row has {}",
+                fields.len(),
+                header.len()
+            )));
+        }
+        match layout.read(&columns, &fields, line).map_err(bad)? {
+            Some(l) => lines.push(l),
+            None => skipped += 1,
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for l in &lines {
+        if !seen.insert((l.txn.as_str(), l.flow)) {
+            return Err(DomainError::BadCsvRow {
+                file: file.to_string(),
+                line: l.line,
+                why: format!("transaction {} appears twice in this file", l.txn),
+            });
+        }
+    }
+    Ok(Statement {
+        provider,
+        layout,
+        encoding,
+        lines,
+        skipped,
+    })
+}
+
+/// The text of `bytes` and its encoding: UTF-8 (a byte-order mark dropped), else GBK (read as
+/// GB18030, its superset). `None` when it is neither.
+fn decode(bytes: &[u8]) -> Option<(String, &'static str)> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return Some((text.to_string(), "utf-8"));
+    }
+    let (text, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(bytes);
+    (!had_errors).then(|| (text.into_owned(), "gbk"))
+}
+
+/// The fields of one CSV row, each trimmed of the padding the providers add: spaces, tabs
+/// and WeChat's leading backtick (which keeps spreadsheets from reading numbers).
+fn split_row(row: &str) -> Result<Vec<String>, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(row.as_bytes());
+    let record = match reader.records().next() {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => return Err(format!("not a CSV row: {e}")),
+        None => return Ok(Vec::new()),
+    };
+    Ok(record.iter().map(clean).collect())
+}
+
+fn clean(field: &str) -> String {
+    let t = field.trim_matches(|c: char| c.is_whitespace());
+    t.strip_prefix('`')
+        .unwrap_or(t)
+        .trim_matches(|c: char| c.is_whitespace())
+        .to_string()
+}
+
+/// An amount as the statements print it: `18.80`, `¥18.80`, `￥18.80`, `+18.80`, `-18.80`,
+/// `1,280.00`. The sign is dropped (the column or flow says which way).
+fn amount(text: &str) -> Result<Fen, String> {
+    let t = text
+        .trim()
+        .trim_start_matches(['+', '-'])
+        .trim_start_matches(['¥', '￥'])
+        .replace(',', "");
+    Fen::parse_yuan(&t).map_err(|_| format!("amount {text:?} is not yuan with at most two decimals"))
+}
+
+/// A time as the statements print it: `2026-11-28 10:15:32` (also with slashes, or without
+/// seconds as a spreadsheet saves it again).
+fn time(text: &str) -> Result<NaiveDateTime, String> {
+    const FORMATS: [&str; 4] = [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y/%m/%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y/%m/%d %H:%M",
+    ];
+    FORMATS
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(text.trim(), f).ok())
+        .ok_or_else(|| format!("time {text:?} is not like 2026-11-28 10:15:32"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,105 @@
+use super::*;
+
+const WECHAT_BILL: &str = "\
+交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注
+`2026-11-28 10:15:32,`wx2421b1c4370ec43b,`1900000109,`0,`,`4200001234202611281234567890,`,`oUpF8uMuAJO_M2pxb1Q9zNjWeS6o,`NATIVE,`SUCCESS,`OTHERS,`CNY,`18.80,`0.00,`0,`0,`0.00,`0.00,`,`,`静宁苹果,`,`0.11000,`0.60%,`18.80,`0.00,`
+`2026-11-28 10:40:02,`wx2421b1c4370ec43b,`1900000109,`0,`,`4200001234202611281234567890,`,`oUpF8uMuAJO_M2pxb1Q9zNjWeS6o,`NATIVE,`REFUND,`OTHERS,`CNY,`0.00,`0.00,`50300001234202611280000000001,`R1,`18.80,`0.00,`ORIGINAL,`SUCCESS,`静宁苹果,`,`-0.11000,`0.60%,`0.00,`18.80,`
+`2026-11-28 11:02:00,`wx2421b1c4370ec43b,`1900000109,`0,`,`4200001234202611281234567891,`,`oUpF8uMuAJO_M2pxb1Q9zNjWeS6o,`NATIVE,`REVOKED,`OTHERS,`CNY,`0.00,`0.00,`0,`0,`0.00,`0.00,`,`,`木耳,`,`0.00000,`0.60%,`9.90,`0.00,`
+总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额
+`3,`18.80,`18.80,`0.00,`0.00000,`28.70,`18.80
+";
+
+#[test]
+fn wechat_merchant_bill_with_backticks_and_summary() {
+    let s = parse("bill.csv", WECHAT_BILL.as_bytes(), Provider::Wechat).unwrap();
+    assert_eq!(s.layout, Layout::WechatBill);
+    assert_eq!(s.encoding, "utf-8");
+    assert_eq!(s.skipped, 1);
+    assert_eq!(s.lines.len(), 2);
+    assert_eq!(s.lines[0].txn, "4200001234202611281234567890");
+    assert_eq!((s.lines[0].flow, s.lines[0].amount), (Flow::Payment, Fen(1880)));
+    assert_eq!(s.lines[0].line, 2);
+    assert_eq!(s.lines[0].at.to_string(), "2026-11-28 10:15:32");
+    assert_eq!(s.lines[1].txn, "50300001234202611280000000001");
+    assert_eq!((s.lines[1].flow, s.lines[1].amount), (Flow::Refund, Fen(1880)));
+    assert_eq!(s.lines[1].note, "静宁苹果");
+}
+
+const WECHAT_APP: &str = "\u{feff}微信支付账单明细,,,,,,,,,,
+微信昵称：[静宁苹果摊],,,,,,,,,,
+起始时间：[2026-11-28 00:00:00] 终止时间：[2026-11-28 23:59:59],,,,,,,,,,
+导出类型：[全部],,,,,,,,,,
+导出时间：[2026-11-29 08:00:00],,,,,,,,,,
+,,,,,,,,,,
+共3笔记录,,,,,,,,,,
+收入：2笔 38.80元,,,,,,,,,,
+支出：1笔 10.00元,,,,,,,,,,
+中性交易：0笔 0.00元,,,,,,,,,,
+,,,,,,,,,,
+----------------------微信支付账单明细列表--------------------,,,,,,,,,,
+交易时间,交易类型,交易对方,商品,收/支,金额(元),支付方式,当前状态,交易单号,商户单号,备注
+2026-11-28 10:15:32,二维码收款,张三,/,收入,¥18.80,/,已收钱,10000500012026112800000000000001\t,/,/
+2026-11-28 10:20:00,二维码收款,李四,/,收入,¥20.00,/,已收钱,10000500012026112800000000000002\t,/,/
+2026-11-28 10:30:00,二维码收款-退款,李四,/,支出,¥10.00,零钱,已退款,10000500012026112800000000000003\t,/,/
+2026-11-28 12:00:00,零钱提现,财付通,/,/,¥5.00,零钱,提现已到账,10000500012026112800000000000004\t,/,/
+";
+
+#[test]
+fn wechat_app_export_with_header_lines_and_a_bom() {
+    let s = parse("app.csv", WECHAT_APP.replace('\n', "\r\n").as_bytes(), Provider::Wechat)
+        .unwrap();
+    assert_eq!(s.layout, Layout::WechatApp);
+    assert_eq!(s.lines.len(), 3);
+    assert_eq!(s.skipped, 1);
+    assert_eq!(s.lines[0].line, 14);
+    assert_eq!(s.lines[1].amount, Fen(2000));
+    assert_eq!(s.lines[2].flow, Flow::Refund);
+    assert_eq!(s.lines[2].txn, "10000500012026112800000000000003");
+}
+
+const ALIPAY: &str = "#支付宝账务明细查询
+#账号：[20881234567890120156]
+#起始日期：[2026年11月28日 00:00:00]   终止日期：[2026年11月29日 00:00:00]
+#-----------------------------------------账务明细列表----------------------------------------
+账务流水号,业务流水号,商户订单号,商品名称,发生时间,对方账号,收入金额（+元）,支出金额（-元）,账户余额（元）,交易渠道,业务类型,备注,
+20261128110070001506780012345678\t,2026112822001456780512345678\t,\t,收钱码收款\t,2026-11-28 10:16:01\t,138****0000\t,+26.50\t,\t,126.50\t,支付宝\t,交易\t,\t,
+20261128110070001506780012345679\t,2026112822001456780512345678\t,\t,收钱码收款\t,2026-11-28 10:16:01\t,支付宝\t,\t,-0.16\t,126.34\t,支付宝\t,收费\t,服务费\t,
+20261128110070001506780012345680\t,2026112822001456780512345678\t,\t,退款-收钱码收款\t,2026-11-28 11:00:00\t,138****0000\t,\t,-26.50\t,99.84\t,支付宝\t,交易退款\t,\t,
+#-----------------------------------------账务明细列表结束------------------------------------
+#收入合计：1笔，26.50元
+#支出合计：2笔，26.66元
+#导出时间：[2026年11月29日 08:00:00]
+";
+
+#[test]
+fn alipay_account_statement_in_gbk() {
+    let (gbk, _, unmappable) = encoding_rs::GBK.encode(ALIPAY);
+    assert!(!unmappable);
+    let s = parse("alipay.csv", &gbk, Provider::Alipay).unwrap();
+    assert_eq!(s.encoding, "gbk");
+    assert_eq!(s.layout, Layout::AlipayAccount);
+    assert_eq!(s.skipped, 1);
+    assert_eq!(s.lines.len(), 2);
+    assert_eq!((s.lines[0].flow, s.lines[0].amount), (Flow::Payment, Fen(2650)));
+    assert_eq!((s.lines[1].flow, s.lines[1].amount), (Flow::Refund, Fen(2650)));
+    assert_eq!(s.lines[1].line, 8);
+}
+
+#[test]
+fn bad_rows_are_named_by_line_and_the_wrong_provider_by_layout() {
+    let bad = WECHAT_BILL.replace("`0.60%,`18.80,", "`0.60%,`18.8O,");
+    let e = parse("bill.csv", bad.as_bytes(), Provider::Wechat).unwrap_err();
+    assert!(
+        e.to_string().contains("bill.csv line 2") && e.to_string().contains("18.8O"),
+        "{e}"
+    );
+    let e = parse("bill.csv", WECHAT_BILL.as_bytes(), Provider::Alipay).unwrap_err();
+    assert!(e.to_string().contains("WeChat Pay merchant bill"), "{e}");
+    let e = parse("x.csv", b"a,b,c\n1,2,3\n", Provider::Wechat).unwrap_err();
+    assert!(e.to_string().contains("no column row"), "{e}");
+    let e = parse("x.csv", &[0xff, 0xff, 0xff, 0x00], Provider::Wechat).unwrap_err();
+    assert!(e.to_string().contains("neither UTF-8 nor GBK"), "{e}");
+    let twice = WECHAT_APP.replace("000000000002", "000000000001");
+    let e = parse("app.csv", twice.as_bytes(), Provider::Wechat).unwrap_err();
+    assert!(e.to_string().contains("line 15"), "{e}");
+}

@@ -1,0 +1,179 @@
+//! `hq statements …` and `hq slip …`: the money after the fair, checked against the payment
+//! providers' statements and the tills' signed shift slips.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use fairpos_domain::statement::Provider;
+use fairpos_domain::Fen;
+use fairpos_projection::report::format::OutputFormat;
+
+use super::args::{SlipCommand, StatementsCommand};
+use super::kit::{file_label, output_format, print_json, read_bytes, write_output};
+use crate::statements::matching::{match_statements, StatementMatch};
+use crate::statements::{self, export};
+use crate::{slips, Error, Hq, Result};
+
+pub fn statements(dir: &Path, command: StatementsCommand) -> Result<()> {
+    match command {
+        StatementsCommand::Import {
+            file,
+            provider,
+            stall,
+            json,
+        } => {
+            let provider = Provider::parse(&provider).ok_or_else(|| {
+                Error::input(format!("--provider {provider}: give wechat or alipay"))
+            })?;
+            let bytes = read_bytes(&file)?;
+            let mut hq = Hq::open(dir)?;
+            let done = statements::import(&mut hq, &file_label(&file), &bytes, provider, &stall)?;
+            if json {
+                return print_json(&done);
+            }
+            println!(
+                "{}: {} ({}) of stall {}: {} new lines, {} held already, {} rows neither payment nor refund",
+                done.file, done.layout, done.encoding, done.stall, done.new, done.already, done.skipped
+            );
+            Ok(())
+        }
+        StatementsCommand::Match {
+            json,
+            format,
+            out,
+            window_minutes,
+        } => {
+            if !(1..=24 * 60).contains(&window_minutes) {
+                return Err(Error::input(
+                    "--window-minutes: give 1 to 1440 minutes",
+                ));
+            }
+            let format = if json { "json" } else { format.as_str() };
+            let format = output_format(format, out.as_deref())?;
+            let hq = Hq::open(dir)?;
+            let m = match_statements(&hq.conn, window_minutes)?;
+            let bytes = match format {
+                OutputFormat::Table => table(&m).into_bytes(),
+                OutputFormat::Json => {
+                    let mut j =
+                        serde_json::to_string(&m).map_err(|e| Error::Other(e.to_string()))?;
+                    j.push('\n');
+                    j.into_bytes()
+                }
+                OutputFormat::Csv => export::csv(&m)?,
+                OutputFormat::Xlsx => export::xlsx(&m)?,
+            };
+            write_output(out.as_deref().unwrap_or(Path::new("-")), &bytes)
+        }
+    }
+}
+
+/// The match in words: the alarms first.
+fn table(m: &StatementMatch) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "{} matched; {} recorded but not in a statement (paid on paper only); {} in a statement but recorded at no till",
+        m.matched.len(),
+        m.recorded_not_in_statement.len(),
+        m.in_statement_not_recorded.len()
+    );
+    if !m.recorded_not_in_statement.is_empty() {
+        let _ = writeln!(t, "paid on paper only, by seller and shift:");
+        for r in &m.recorded_not_in_statement {
+            let _ = writeln!(
+                t,
+                "  {:<8} {:<8} shift {}  {} {} {} {:>10}  {}{}",
+                r.seller,
+                r.seller_name,
+                r.shift.get(..8).unwrap_or(&r.shift),
+                r.sale,
+                r.method,
+                r.flow,
+                Fen(r.amount_fen).to_string(),
+                r.at,
+                if r.record.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", r.record)
+                }
+            );
+        }
+    }
+    if !m.in_statement_not_recorded.is_empty() {
+        let _ = writeln!(t, "in a statement, recorded at no till:");
+        for s in &m.in_statement_not_recorded {
+            let _ = writeln!(
+                t,
+                "  {} {} {} {:>10}  {}  {} ({}:{})",
+                s.stall,
+                s.provider,
+                s.flow,
+                Fen(s.amount_fen).to_string(),
+                s.at,
+                s.txn,
+                s.file,
+                s.line
+            );
+        }
+    }
+    for n in &m.not_covered {
+        let _ = writeln!(
+            t,
+            "not checked: stall {} {}: {} movements ({}) on days no imported statement covers",
+            n.stall,
+            n.method,
+            n.count,
+            Fen(n.amount_fen)
+        );
+    }
+    t
+}
+
+pub fn slip(dir: &Path, command: SlipCommand) -> Result<()> {
+    let SlipCommand::Verify { text, image, json } = command;
+    let text = match (text, image) {
+        (Some(text), _) => text,
+        (None, Some(path)) => slips::read_image(&file_label(&path), &read_bytes(&path)?)?,
+        (None, None) => return Err(Error::input("give the slip's text or --image FILE")),
+    };
+    let hq = Hq::open(dir)?;
+    let v = slips::verify(&hq, &text)?;
+    let rec = crate::reconcile::reconcile(&hq.conn)?;
+    let missing = rec
+        .devices
+        .iter()
+        .find(|d| d.device == v.device)
+        .map(|d| (d.missing.clone(), d.missing_count))
+        .unwrap_or_default();
+    if json {
+        return print_json(&serde_json::json!({
+            "slip": v,
+            "missing": missing.0,
+            "missing_count": missing.1,
+        }));
+    }
+    println!(
+        "slip of {} shift {} closed {} {}: sales {}…{} ({}), expected {}, counted {}, variance {}",
+        v.device,
+        v.shift,
+        v.closed_at,
+        if v.already { "(recorded before)" } else { "verified and recorded" },
+        v.first_sale.as_deref().unwrap_or("-"),
+        v.last_sale.as_deref().unwrap_or("-"),
+        v.sales,
+        Fen(v.expected_fen),
+        Fen(v.counted_fen),
+        Fen(v.variance_fen)
+    );
+    if missing.1 == 0 {
+        println!("headquarters holds every sale of {} up to its last stated number", v.device);
+    } else {
+        println!(
+            "missing at headquarters ({}): {}",
+            missing.1,
+            missing.0.join(", ")
+        );
+    }
+    Ok(())
+}

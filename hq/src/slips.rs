@@ -1,0 +1,154 @@
+//! Shift slips at headquarters: the text of a slip's QR code (typed, pasted, or read from a
+//! photo with a QR decoder) checked against the till's enrolled key and recorded. A recorded
+//! slip tells reconciliation the till's last sale number before any of its data arrive.
+
+use rusqlite::{params, Connection};
+use serde::Serialize;
+
+use crate::{devices, now_text, Error, Hq, Result};
+use fairpos_domain::slip::ShiftSlip;
+use fairpos_sync::keys;
+
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS shift_slips (
+    shift        TEXT PRIMARY KEY,
+    device       TEXT NOT NULL,
+    closed_at    TEXT NOT NULL,
+    first_sale   TEXT,
+    last_sale    TEXT,
+    last_seq     INTEGER,
+    sales        INTEGER NOT NULL,
+    expected_fen INTEGER NOT NULL,
+    counted_fen  INTEGER NOT NULL,
+    variance_fen INTEGER NOT NULL,
+    heads        TEXT NOT NULL,
+    text         TEXT NOT NULL,
+    verified_at  TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS shift_slips_device ON shift_slips (device);
+";
+
+/// A slip verified and recorded.
+#[derive(Clone, Debug, Serialize)]
+pub struct Verified {
+    pub device: String,
+    pub shift: String,
+    pub closed_at: String,
+    pub first_sale: Option<String>,
+    pub last_sale: Option<String>,
+    pub sales: u64,
+    pub expected_fen: i64,
+    pub counted_fen: i64,
+    pub variance_fen: i64,
+    /// Recorded before (the same slip verified again).
+    pub already: bool,
+}
+
+/// Checks `text` (a slip's QR text) against the enrolled till's key and records it.
+pub fn verify(hq: &Hq, text: &str) -> Result<Verified> {
+    let (slip, body, signature) =
+        ShiftSlip::parse(text).map_err(|e| Error::input(e.to_string()))?;
+    if slip.fair != hq.fair.id {
+        return Err(Error::input(format!(
+            "the slip is of fair {}, this is headquarters of {}",
+            slip.fair, hq.fair.id
+        )));
+    }
+    let device = slip.device.to_string();
+    let Some(public_key) = devices::public_key_of(&hq.conn, &device)? else {
+        return Err(Error::input(format!(
+            "till {device} is not enrolled here (or was revoked): its slip cannot be checked"
+        )));
+    };
+    if signature.is_empty() {
+        return Err(Error::input(format!(
+            "the slip is unsigned: till {device} had not enrolled when the shift closed"
+        )));
+    }
+    if !keys::verify(&public_key, body.as_bytes(), &signature) {
+        return Err(Error::input(format!(
+            "the slip's signature does not verify with till {device}'s key: it was altered or is forged"
+        )));
+    }
+    let inserted = hq.conn.execute(
+        "INSERT OR IGNORE INTO shift_slips (shift, device, closed_at, first_sale, last_sale,
+           last_seq, sales, expected_fen, counted_fen, variance_fen, heads, text, verified_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        params![
+            slip.shift,
+            device,
+            slip.closed_at,
+            slip.first_sale.as_ref().map(|n| n.to_string()),
+            slip.last_sale.as_ref().map(|n| n.to_string()),
+            slip.last_sale.as_ref().map(|n| n.seq() as i64),
+            slip.sales as i64,
+            slip.expected.0,
+            slip.counted.0,
+            slip.variance.0,
+            slip.heads,
+            text.trim(),
+            now_text()
+        ],
+    )?;
+    Ok(Verified {
+        device,
+        shift: slip.shift,
+        closed_at: slip.closed_at,
+        first_sale: slip.first_sale.map(|n| n.to_string()),
+        last_sale: slip.last_sale.map(|n| n.to_string()),
+        sales: slip.sales,
+        expected_fen: slip.expected.0,
+        counted_fen: slip.counted.0,
+        variance_fen: slip.variance.0,
+        already: inserted == 0,
+    })
+}
+
+/// A recorded slip: `(shift, closed_at, last_sale, last_seq)`.
+pub type SlipStated = (String, String, Option<String>, u64);
+
+/// The slips recorded for `device`, in order.
+pub fn of_device(conn: &Connection, device: &str) -> Result<Vec<SlipStated>> {
+    let mut stmt = conn.prepare(
+        "SELECT shift, closed_at, last_sale, COALESCE(last_seq, 0) FROM shift_slips
+          WHERE device = ?1 ORDER BY closed_at",
+    )?;
+    let rows = stmt.query_map([device], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The text of the fairpos shift slip in an image (a photo or a scan of the paper, or a
+/// screenshot of the till's screen), read with a QR decoder.
+pub fn read_image(name: &str, bytes: &[u8]) -> Result<String> {
+    let image = image::load_from_memory(bytes)
+        .map_err(|e| Error::input(format!("{name}: not an image this can read: {e}")))?
+        .to_luma8();
+    let (w, h) = image.dimensions();
+    let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(w as usize, h as usize, |x, y| {
+        image.get_pixel(x as u32, y as u32)[0]
+    });
+    let grids = prepared.detect_grids();
+    if grids.is_empty() {
+        return Err(Error::input(format!("{name}: no QR code found in the image")));
+    }
+    let mut unread = 0;
+    for grid in grids {
+        match grid.decode() {
+            Ok((_, text)) if text.starts_with("FPS1;") => return Ok(text),
+            Ok(_) => {}
+            Err(_) => unread += 1,
+        }
+    }
+    Err(Error::input(if unread > 0 {
+        format!("{name}: a QR code was found but could not be read: take the photo again, closer and flat")
+    } else {
+        format!("{name}: the QR code is not a fairpos shift slip")
+    }))
+}

@@ -1,0 +1,116 @@
+//! The statement match as one table, for CSV and XLSX: every movement with its result.
+
+use super::matching::StatementMatch;
+use crate::{Error, Result};
+use fairpos_domain::Fen;
+
+const HEADER: [&str; 13] = [
+    "结果 result",
+    "摊位 stall",
+    "方式 method",
+    "类别 flow",
+    "单号 sale",
+    "退款/作废 record",
+    "收银员 seller",
+    "班次 shift",
+    "金额 amount_yuan",
+    "收银机时间 till_time",
+    "账单时间 statement_time",
+    "账单流水号 txn",
+    "账单文件 file_line",
+];
+
+/// One row per movement: matched, paid on paper only (recorded, not in a statement), or in
+/// a statement only.
+pub fn rows(m: &StatementMatch) -> Vec<[String; 13]> {
+    let mut out = Vec::new();
+    for r in &m.recorded_not_in_statement {
+        out.push([
+            "仅收银机 paper only".into(),
+            r.stall.clone(),
+            r.method.into(),
+            r.flow.into(),
+            r.sale.clone(),
+            r.record.clone(),
+            format!("{} {}", r.seller, r.seller_name),
+            r.shift.clone(),
+            Fen(r.amount_fen).to_string(),
+            r.at.clone(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    for s in &m.in_statement_not_recorded {
+        out.push([
+            "仅账单 statement only".into(),
+            s.stall.clone(),
+            s.provider.into(),
+            s.flow.into(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            Fen(s.amount_fen).to_string(),
+            String::new(),
+            s.at.clone(),
+            s.txn.clone(),
+            format!("{}:{}", s.file, s.line),
+        ]);
+    }
+    for x in &m.matched {
+        let r = &x.recorded;
+        out.push([
+            "已核对 matched".into(),
+            r.stall.clone(),
+            r.method.into(),
+            r.flow.into(),
+            r.sale.clone(),
+            r.record.clone(),
+            format!("{} {}", r.seller, r.seller_name),
+            r.shift.clone(),
+            Fen(r.amount_fen).to_string(),
+            r.at.clone(),
+            x.statement_at.clone(),
+            x.txn.clone(),
+            String::new(),
+        ]);
+    }
+    out
+}
+
+pub fn csv(m: &StatementMatch) -> Result<Vec<u8>> {
+    let fail = |e: csv::Error| Error::Other(format!("CSV: {e}"));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(HEADER).map_err(fail)?;
+    for row in rows(m) {
+        w.write_record(&row).map_err(fail)?;
+    }
+    w.into_inner()
+        .map_err(|e| Error::Other(format!("CSV: {}", e.error())))
+}
+
+pub fn xlsx(m: &StatementMatch) -> Result<Vec<u8>> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let fail = |e: rust_xlsxwriter::XlsxError| Error::Other(format!("XLSX: {e}"));
+    let mut book = Workbook::new();
+    let bold = Format::new().set_bold();
+    let money = Format::new().set_num_format("#,##0.00");
+    let sheet = book.add_worksheet();
+    for (c, h) in HEADER.iter().enumerate() {
+        sheet.write_with_format(0, c as u16, *h, &bold).map_err(fail)?;
+    }
+    for (r, row) in rows(m).iter().enumerate() {
+        let r = r as u32 + 1;
+        for (c, cell) in row.iter().enumerate() {
+            if c == 8 {
+                let yuan: f64 = cell.parse().unwrap_or(0.0);
+                sheet.write_with_format(r, 8, yuan, &money).map_err(fail)?;
+            } else {
+                sheet.write(r, c as u16, cell.as_str()).map_err(fail)?;
+            }
+        }
+    }
+    sheet.set_column_width(0, 22).map_err(fail)?;
+    book.save_to_buffer().map_err(fail)
+}

@@ -1,0 +1,313 @@
+//! The tills' QR payments and refunds against the statements: read both sides from the
+//! database and pair them with [`fairpos_domain::statement::matching::match_up`].
+//!
+//! A till's side: each WeChat or Alipay payment of a sale; each refund by those methods; and
+//! a voided sale's QR payments as money given back. Only movements of a stall and provider
+//! whose statements cover that day are checked; the rest are counted as not covered.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Duration, FixedOffset, NaiveDateTime};
+use rusqlite::Connection;
+use serde::Serialize;
+
+use super::TIME;
+use crate::Result;
+use fairpos_domain::statement::matching::{match_up, Movement};
+use fairpos_domain::statement::{Flow, Provider};
+use fairpos_domain::Fen;
+
+/// Default window between a till's record and the statement's time.
+pub const DEFAULT_WINDOW_MINUTES: i64 = 10;
+
+/// A QR payment or refund as a till recorded it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Recorded {
+    pub stall: String,
+    pub device: String,
+    /// The sale's number.
+    pub sale: String,
+    /// The refund's number, `void` for a voided sale, empty for the payment itself.
+    pub record: String,
+    pub seller: String,
+    pub seller_name: String,
+    pub shift: String,
+    pub method: &'static str,
+    pub flow: &'static str,
+    pub amount_fen: i64,
+    /// Beijing time.
+    pub at: String,
+}
+
+/// A statement line.
+#[derive(Clone, Debug, Serialize)]
+pub struct Stated {
+    pub stall: String,
+    pub provider: &'static str,
+    pub txn: String,
+    pub flow: &'static str,
+    pub amount_fen: i64,
+    pub at: String,
+    pub note: String,
+    pub file: String,
+    pub line: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Matched {
+    #[serde(flatten)]
+    pub recorded: Recorded,
+    pub txn: String,
+    pub statement_at: String,
+    pub seconds_apart: i64,
+}
+
+/// Movements of a stall and method with no statement of that day.
+#[derive(Clone, Debug, Serialize)]
+pub struct NotCovered {
+    pub stall: String,
+    pub method: &'static str,
+    pub count: usize,
+    pub amount_fen: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StatementMatch {
+    pub window_minutes: i64,
+    pub matched: Vec<Matched>,
+    /// Paid on paper only: by seller, then shift, then time.
+    pub recorded_not_in_statement: Vec<Recorded>,
+    pub in_statement_not_recorded: Vec<Stated>,
+    pub not_covered: Vec<NotCovered>,
+}
+
+fn beijing() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).expect("UTC+8 is an offset")
+}
+
+/// A record's RFC 3339 time as Beijing wall time.
+fn to_beijing(at: &str) -> Option<NaiveDateTime> {
+    DateTime::parse_from_rfc3339(at)
+        .ok()
+        .map(|t| t.with_timezone(&beijing()).naive_local())
+}
+
+fn provider_of(method: &str) -> Option<Provider> {
+    Provider::parse(method)
+}
+
+fn recorded(conn: &Connection) -> Result<Vec<(Recorded, Movement)>> {
+    let mut stmt = conn.prepare(
+        "SELECT s.stall, s.device, s.number, '', s.seller, s.seller_name, s.shift_id,
+                p.method, 'payment', p.amount_fen, s.at
+           FROM sale_payments p JOIN sales s ON s.id = p.sale_id
+          WHERE p.method IN ('wechat', 'alipay')
+         UNION ALL
+         SELECT s.stall, s.device, s.number, r.number, COALESCE(sh.seller, s.seller),
+                COALESCE(se.name, sh.seller, s.seller_name), r.shift_id,
+                r.method, 'refund', r.amount_fen, r.at
+           FROM refunds r JOIN sales s ON s.id = r.sale_id
+           LEFT JOIN shifts sh ON sh.id = r.shift_id LEFT JOIN sellers se ON se.id = sh.seller
+          WHERE r.method IN ('wechat', 'alipay')
+         UNION ALL
+         SELECT s.stall, s.device, s.number, 'void', COALESCE(sh.seller, s.seller),
+                COALESCE(se.name, sh.seller, s.seller_name), v.shift_id,
+                p.method, 'refund', p.amount_fen, v.at
+           FROM voids v JOIN sales s ON s.id = v.sale_id
+           JOIN sale_payments p ON p.sale_id = s.id
+           LEFT JOIN shifts sh ON sh.id = v.shift_id LEFT JOIN sellers se ON se.id = sh.seller
+          WHERE p.method IN ('wechat', 'alipay')",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, String>(6)?,
+            r.get::<_, String>(7)?,
+            r.get::<_, String>(8)?,
+            r.get::<_, i64>(9)?,
+            r.get::<_, String>(10)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (stall, device, sale, record, seller, seller_name, shift, method, flow, fen, at) = row?;
+        let (Some(provider), Some(flow), Some(at)) =
+            (provider_of(&method), Flow::parse(&flow), to_beijing(&at))
+        else {
+            continue;
+        };
+        let movement = Movement {
+            stall: stall.clone(),
+            provider,
+            flow,
+            amount: Fen(fen),
+            at,
+        };
+        out.push((
+            Recorded {
+                stall,
+                device,
+                sale,
+                record,
+                seller,
+                seller_name,
+                shift,
+                method: provider.as_str(),
+                flow: flow.as_str(),
+                amount_fen: fen,
+                at: at.format(TIME).to_string(),
+            },
+            movement,
+        ));
+    }
+    Ok(out)
+}
+
+fn stated(conn: &Connection) -> Result<Vec<(Stated, Movement)>> {
+    let mut stmt = conn.prepare(
+        "SELECT l.stall, l.provider, l.txn, l.flow, l.amount_fen, l.at, l.note,
+                COALESCE(f.name, l.file), l.line
+           FROM statement_lines l LEFT JOIN statement_files f ON f.sha256 = l.file
+          ORDER BY l.stall, l.provider, l.at, l.txn",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, i64>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, String>(6)?,
+            r.get::<_, String>(7)?,
+            r.get::<_, i64>(8)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (stall, provider, txn, flow, fen, at, note, file, line) = row?;
+        let (Some(provider), Some(flow), Ok(at)) = (
+            Provider::parse(&provider),
+            Flow::parse(&flow),
+            NaiveDateTime::parse_from_str(&at, TIME),
+        ) else {
+            continue;
+        };
+        out.push((
+            Stated {
+                stall: stall.clone(),
+                provider: provider.as_str(),
+                txn,
+                flow: flow.as_str(),
+                amount_fen: fen,
+                at: at.format(TIME).to_string(),
+                note,
+                file,
+                line,
+            },
+            Movement {
+                stall,
+                provider,
+                flow,
+                amount: Fen(fen),
+                at,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// The days each stall's statements of each provider cover.
+fn covered(conn: &Connection) -> Result<HashSet<(String, String, String)>> {
+    let mut stmt = conn.prepare(
+        "SELECT stall, provider, first_day, last_day FROM statement_files
+          WHERE first_day IS NOT NULL",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    let mut days = HashSet::new();
+    for row in rows {
+        let (stall, provider, first, last) = row?;
+        let parse = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok();
+        let (Some(mut day), Some(last)) = (parse(&first), parse(&last)) else {
+            continue;
+        };
+        while day <= last {
+            days.insert((stall.clone(), provider.clone(), day.to_string()));
+            day = day.succ_opt().unwrap_or(last + Duration::days(1));
+        }
+    }
+    Ok(days)
+}
+
+/// Matches every recorded QR movement against the statements, times within `window_minutes`.
+pub fn match_statements(conn: &Connection, window_minutes: i64) -> Result<StatementMatch> {
+    let covered = covered(conn)?;
+    let mut uncovered: BTreeMap<(String, &'static str), (usize, i64)> = BTreeMap::new();
+    let (checked, left): (Vec<_>, Vec<_>) = recorded(conn)?.into_iter().partition(|(r, m)| {
+        covered.contains(&(
+            r.stall.clone(),
+            r.method.to_string(),
+            m.at.date().to_string(),
+        ))
+    });
+    for (r, _) in left {
+        let e = uncovered.entry((r.stall, r.method)).or_default();
+        e.0 += 1;
+        e.1 += if r.flow == "payment" { r.amount_fen } else { -r.amount_fen };
+    }
+    let stated = stated(conn)?;
+    let recorded_moves: Vec<Movement> = checked.iter().map(|(_, m)| m.clone()).collect();
+    let stated_moves: Vec<Movement> = stated.iter().map(|(_, m)| m.clone()).collect();
+    let result = match_up(
+        &recorded_moves,
+        &stated_moves,
+        Duration::minutes(window_minutes),
+    );
+    let matched = result
+        .matched
+        .iter()
+        .map(|&(i, j)| Matched {
+            recorded: checked[i].0.clone(),
+            txn: stated[j].0.txn.clone(),
+            statement_at: stated[j].0.at.clone(),
+            seconds_apart: (stated[j].1.at - checked[i].1.at).num_seconds(),
+        })
+        .collect();
+    let mut paper_only: Vec<Recorded> = result
+        .recorded_only
+        .iter()
+        .map(|&i| checked[i].0.clone())
+        .collect();
+    paper_only.sort_by(|a, b| (&a.seller, &a.shift, &a.at).cmp(&(&b.seller, &b.shift, &b.at)));
+    Ok(StatementMatch {
+        window_minutes,
+        matched,
+        recorded_not_in_statement: paper_only,
+        in_statement_not_recorded: result
+            .stated_only
+            .iter()
+            .map(|&j| stated[j].0.clone())
+            .collect(),
+        not_covered: uncovered
+            .into_iter()
+            .map(|((stall, method), (count, amount_fen))| NotCovered {
+                stall,
+                method,
+                count,
+                amount_fen,
+            })
+            .collect(),
+    })
+}

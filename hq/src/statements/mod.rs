@@ -1,0 +1,185 @@
+//! Payment providers' statements at headquarters: a stall's WeChat Pay and Alipay files
+//! imported whole or not at all ([`import`]), and matched one to one against the QR payments
+//! and refunds the tills recorded ([`matching`]).
+
+pub mod export;
+pub mod matching;
+
+use chrono::NaiveDateTime;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::{now_text, Error, Hq, Result};
+use fairpos_domain::statement::{self, Provider};
+
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS statement_files (
+    sha256      TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    provider    TEXT NOT NULL,
+    stall       TEXT NOT NULL,
+    layout      TEXT NOT NULL,
+    encoding    TEXT NOT NULL,
+    lines       INTEGER NOT NULL,
+    -- The Beijing days the file's lines span: a till's QR payment on one of them is expected
+    -- in the statement.
+    first_day   TEXT,
+    last_day    TEXT,
+    imported_at TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS statement_lines (
+    provider   TEXT NOT NULL,
+    txn        TEXT NOT NULL,
+    flow       TEXT NOT NULL,
+    stall      TEXT NOT NULL,
+    amount_fen INTEGER NOT NULL,
+    at         TEXT NOT NULL,  -- Beijing time, as the provider prints it
+    note       TEXT NOT NULL,
+    file       TEXT NOT NULL,  -- statement_files.sha256
+    line       INTEGER NOT NULL,
+    PRIMARY KEY (provider, txn, flow)
+) STRICT;
+CREATE INDEX IF NOT EXISTS statement_lines_stall ON statement_lines (stall, provider);
+";
+
+/// The time format statement lines are kept in.
+pub const TIME: &str = "%Y-%m-%d %H:%M:%S";
+
+/// What an import did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Imported {
+    pub file: String,
+    pub provider: &'static str,
+    pub stall: String,
+    pub layout: &'static str,
+    pub encoding: &'static str,
+    /// Lines new to headquarters.
+    pub new: usize,
+    /// Lines it held already (the same file, or an overlapping one, imported before).
+    pub already: usize,
+    /// Rows that are neither a payment nor a refund.
+    pub skipped: usize,
+}
+
+/// Imports a statement file of `stall`'s `provider` account. All its lines or none; the
+/// same lines imported again change nothing.
+pub fn import(
+    hq: &mut Hq,
+    name: &str,
+    bytes: &[u8],
+    provider: Provider,
+    stall: &str,
+) -> Result<Imported> {
+    let known: bool = hq.conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM stalls WHERE id = ?1)",
+        [stall],
+        |r| r.get(0),
+    )?;
+    if !known {
+        return Err(Error::input(format!(
+            "--stall {stall}: no such stall in the fair (see the stalls CSV)"
+        )));
+    }
+    let parsed = statement::parse(name, bytes, provider)?;
+    let sha = fairpos_sync::keys::hex(&Sha256::digest(bytes));
+    let tx = hq.conn.transaction()?;
+    let mut new = 0;
+    let mut already = 0;
+    for l in &parsed.lines {
+        let held: Option<String> = tx
+            .query_row(
+                "SELECT stall FROM statement_lines WHERE provider = ?1 AND txn = ?2 AND flow = ?3",
+                params![provider.as_str(), l.txn, l.flow.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match held {
+            Some(s) if s == stall => already += 1,
+            Some(s) => {
+                return Err(Error::input(format!(
+                    "{name} line {}: transaction {} is in stall {s}'s statement already",
+                    l.line, l.txn
+                )))
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO statement_lines
+                       (provider, txn, flow, stall, amount_fen, at, note, file, line)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        provider.as_str(),
+                        l.txn,
+                        l.flow.as_str(),
+                        stall,
+                        l.amount.0,
+                        l.at.format(TIME).to_string(),
+                        l.note,
+                        sha,
+                        l.line as i64
+                    ],
+                )?;
+                new += 1;
+            }
+        }
+    }
+    let day = |t: Option<&NaiveDateTime>| t.map(|t| t.format("%Y-%m-%d").to_string());
+    tx.execute(
+        "INSERT OR IGNORE INTO statement_files
+           (sha256, name, provider, stall, layout, encoding, lines, first_day, last_day, imported_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            sha,
+            name,
+            provider.as_str(),
+            stall,
+            parsed.layout.as_str(),
+            parsed.encoding,
+            parsed.lines.len() as i64,
+            day(parsed.lines.iter().map(|l| &l.at).min()),
+            day(parsed.lines.iter().map(|l| &l.at).max()),
+            now_text()
+        ],
+    )?;
+    tx.commit()?;
+    Ok(Imported {
+        file: name.to_string(),
+        provider: provider.as_str(),
+        stall: stall.to_string(),
+        layout: parsed.layout.as_str(),
+        encoding: parsed.encoding,
+        new,
+        already,
+        skipped: parsed.skipped,
+    })
+}
+
+/// A statement file imported.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatementFile {
+    pub name: String,
+    pub provider: String,
+    pub stall: String,
+    pub lines: i64,
+    pub first_day: String,
+    pub last_day: String,
+}
+
+/// Statement files imported, oldest first.
+pub fn files(conn: &Connection) -> Result<Vec<StatementFile>> {
+    let mut stmt = conn.prepare(
+        "SELECT name, provider, stall, lines, COALESCE(first_day, ''), COALESCE(last_day, '')
+         FROM statement_files ORDER BY imported_at, name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(StatementFile {
+            name: r.get(0)?,
+            provider: r.get(1)?,
+            stall: r.get(2)?,
+            lines: r.get(3)?,
+            first_day: r.get(4)?,
+            last_day: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

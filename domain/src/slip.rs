@@ -102,10 +102,12 @@ impl ShiftSlip {
             }
         };
         let fair = next("fair")?.to_string();
-        let device = DeviceCode::parse(next("till")?).map_err(|_| bad("till is not a device code"))?;
+        let device =
+            DeviceCode::parse(next("till")?).map_err(|_| bad("till is not a device code"))?;
         let shift = next("shift")?.to_string();
         let closed_at = next("closed")?.to_string();
-        chrono::DateTime::parse_from_rfc3339(&closed_at).map_err(|_| bad("closed is not a time"))?;
+        chrono::DateTime::parse_from_rfc3339(&closed_at)
+            .map_err(|_| bad("closed is not a time"))?;
         let sale = |t: &str| -> Result<Option<SaleNumber>, SlipError> {
             if t.is_empty() {
                 return Ok(None);
@@ -117,10 +119,14 @@ impl ShiftSlip {
         };
         let first_sale = sale(next("first")?)?;
         let last_sale = sale(next("last")?)?;
-        let sales: u64 = next("sales")?.parse().map_err(|_| bad("sales is not a count"))?;
+        let sales: u64 = next("sales")?
+            .parse()
+            .map_err(|_| bad("sales is not a count"))?;
         let mut totals = Vec::new();
         for part in next("pay")?.split(',').filter(|p| !p.is_empty()) {
-            let (m, f) = part.split_once(':').ok_or_else(|| bad("pay is not method:fen"))?;
+            let (m, f) = part
+                .split_once(':')
+                .ok_or_else(|| bad("pay is not method:fen"))?;
             let method = Method::parse(m).map_err(|_| SlipError(format!("no method {m:?}")))?;
             totals.push((method, fen(f)?));
         }
@@ -141,7 +147,9 @@ impl ShiftSlip {
             _ => None,
         };
         if span != Some(sales) {
-            return Err(bad("the sale count does not fit the first and last numbers"));
+            return Err(bad(
+                "the sale count does not fit the first and last numbers",
+            ));
         }
         if counted - expected != variance {
             return Err(bad("variance is not counted minus expected"));

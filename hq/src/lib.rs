@@ -24,11 +24,11 @@ mod instance;
 pub mod leaderboard;
 pub mod project;
 pub mod reconcile;
-pub mod slips;
-pub mod statements;
 pub mod screen;
 pub mod server;
+pub mod slips;
 pub mod state;
+pub mod statements;
 pub mod unit_items;
 pub mod web;
 

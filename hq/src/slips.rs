@@ -131,12 +131,15 @@ pub fn read_image(name: &str, bytes: &[u8]) -> Result<String> {
         .map_err(|e| Error::input(format!("{name}: not an image this can read: {e}")))?
         .to_luma8();
     let (w, h) = image.dimensions();
-    let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(w as usize, h as usize, |x, y| {
-        image.get_pixel(x as u32, y as u32)[0]
-    });
+    let mut prepared =
+        rqrr::PreparedImage::prepare_from_greyscale(w as usize, h as usize, |x, y| {
+            image.get_pixel(x as u32, y as u32)[0]
+        });
     let grids = prepared.detect_grids();
     if grids.is_empty() {
-        return Err(Error::input(format!("{name}: no QR code found in the image")));
+        return Err(Error::input(format!(
+            "{name}: no QR code found in the image"
+        )));
     }
     let mut unread = 0;
     for grid in grids {

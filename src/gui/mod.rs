@@ -122,14 +122,24 @@ fn setup(dir: &Path, till: &Till, config: &Config) -> Setup {
         printer: config.printer.clone(),
         scanner: config.scanner.clone(),
         scale: config.scale.clone(),
-        enrolled: till.store().meta(crate::store::DEVICE_SECRET).ok().flatten().is_some(),
+        enrolled: till
+            .store()
+            .meta(crate::store::DEVICE_SECRET)
+            .ok()
+            .flatten()
+            .is_some(),
         sync_interval: Duration::from_secs(30),
     }
 }
 
 /// What the status bar says before the threads have reported.
 pub fn first_status(till: &mut Till, config: &Config) -> StatusLine {
-    let enrolled = till.store().meta(crate::store::DEVICE_SECRET).ok().flatten().is_some();
+    let enrolled = till
+        .store()
+        .meta(crate::store::DEVICE_SECRET)
+        .ok()
+        .flatten()
+        .is_some();
     let unconfirmed = crate::uplink::status(till)
         .map(|s| s.unconfirmed_sales)
         .unwrap_or(0);

@@ -75,7 +75,11 @@ pub fn last_slip(store: &Store) -> Result<Option<String>> {
 /// The slip as paper: the shift's figures in words and the signed QR code.
 pub fn slip_receipt(identity: &Identity, slip: &ShiftSlip, text: &str) -> Receipt {
     let number = |n: &Option<SaleNumber>| n.as_ref().map_or("-".into(), |n| n.to_string());
-    let time = slip.closed_at.get(..16).unwrap_or(&slip.closed_at).replace('T', " ");
+    let time = slip
+        .closed_at
+        .get(..16)
+        .unwrap_or(&slip.closed_at)
+        .replace('T', " ");
     let signed = !text.ends_with(";sig=");
     Receipt {
         title: identity.fair.name.clone(),
@@ -86,9 +90,18 @@ pub fn slip_receipt(identity: &Identity, slip: &ShiftSlip, text: &str) -> Receip
             ("首单 First".into(), number(&slip.first_sale)),
             ("末单 Last".into(), number(&slip.last_sale)),
             ("笔数 Sales".into(), slip.sales.to_string()),
-            ("应有现金 Expected".into(), fairpos_hardware::receipt::yuan(slip.expected.0)),
-            ("实点现金 Counted".into(), fairpos_hardware::receipt::yuan(slip.counted.0)),
-            ("差额 Variance".into(), fairpos_hardware::receipt::yuan(slip.variance.0)),
+            (
+                "应有现金 Expected".into(),
+                fairpos_hardware::receipt::yuan(slip.expected.0),
+            ),
+            (
+                "实点现金 Counted".into(),
+                fairpos_hardware::receipt::yuan(slip.counted.0),
+            ),
+            (
+                "差额 Variance".into(),
+                fairpos_hardware::receipt::yuan(slip.variance.0),
+            ),
         ],
         lines: Vec::new(),
         total_fen: slip.totals.iter().map(|(_, f)| f.0).sum(),

@@ -5,6 +5,7 @@ pub mod devices;
 pub mod hq;
 pub mod morning;
 pub mod scale;
+pub mod statements;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -79,7 +79,8 @@ impl Layout {
         let has = |n: &str| names.iter().any(|x| x == n);
         let layout = if has("交易时间") && has("微信订单号") && has("交易状态") {
             Layout::WechatBill
-        } else if has("交易时间") && has("收/支") && has("金额(元)") && has("交易单号") {
+        } else if has("交易时间") && has("收/支") && has("金额(元)") && has("交易单号")
+        {
             Layout::WechatApp
         } else if has("账务流水号") && has("收入金额(+元)") && has("支出金额(-元)") {
             Layout::AlipayAccount
@@ -180,7 +181,9 @@ impl Layout {
                         goods,
                     ),
                     "REVOKED" | "CLOSED" | "NOTPAY" | "PAYERROR" => Ok(None),
-                    other => Err(format!("交易状态 {other:?} is none of SUCCESS, REFUND, REVOKED")),
+                    other => Err(format!(
+                        "交易状态 {other:?} is none of SUCCESS, REFUND, REVOKED"
+                    )),
                 }
             }
             Layout::WechatApp => {

@@ -63,7 +63,10 @@ pub fn match_up(recorded: &[Movement], stated: &[Movement], window: Duration) ->
             while start < ss.len() && stated[ss[start]].at < t - window {
                 start += 1;
             }
-            for &j in ss[start..].iter().take_while(|&&j| stated[j].at <= t + window) {
+            for &j in ss[start..]
+                .iter()
+                .take_while(|&&j| stated[j].at <= t + window)
+            {
                 let apart = (stated[j].at - t).abs();
                 candidates.push((apart, t, stated[j].at, i, j));
             }

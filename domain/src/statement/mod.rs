@@ -223,7 +223,8 @@ fn amount(text: &str) -> Result<Fen, String> {
         .trim_start_matches(['+', '-'])
         .trim_start_matches(['¥', '￥'])
         .replace(',', "");
-    Fen::parse_yuan(&t).map_err(|_| format!("amount {text:?} is not yuan with at most two decimals"))
+    Fen::parse_yuan(&t)
+        .map_err(|_| format!("amount {text:?} is not yuan with at most two decimals"))
 }
 
 /// A time as the statements print it: `2026-11-28 10:15:32` (also with slashes, or without

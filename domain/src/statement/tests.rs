@@ -17,11 +17,17 @@ fn wechat_merchant_bill_with_backticks_and_summary() {
     assert_eq!(s.skipped, 1);
     assert_eq!(s.lines.len(), 2);
     assert_eq!(s.lines[0].txn, "4200001234202611281234567890");
-    assert_eq!((s.lines[0].flow, s.lines[0].amount), (Flow::Payment, Fen(1880)));
+    assert_eq!(
+        (s.lines[0].flow, s.lines[0].amount),
+        (Flow::Payment, Fen(1880))
+    );
     assert_eq!(s.lines[0].line, 2);
     assert_eq!(s.lines[0].at.to_string(), "2026-11-28 10:15:32");
     assert_eq!(s.lines[1].txn, "50300001234202611280000000001");
-    assert_eq!((s.lines[1].flow, s.lines[1].amount), (Flow::Refund, Fen(1880)));
+    assert_eq!(
+        (s.lines[1].flow, s.lines[1].amount),
+        (Flow::Refund, Fen(1880))
+    );
     assert_eq!(s.lines[1].note, "静宁苹果");
 }
 
@@ -46,8 +52,12 @@ const WECHAT_APP: &str = "\u{feff}微信支付账单明细,,,,,,,,,,
 
 #[test]
 fn wechat_app_export_with_header_lines_and_a_bom() {
-    let s = parse("app.csv", WECHAT_APP.replace('\n', "\r\n").as_bytes(), Provider::Wechat)
-        .unwrap();
+    let s = parse(
+        "app.csv",
+        WECHAT_APP.replace('\n', "\r\n").as_bytes(),
+        Provider::Wechat,
+    )
+    .unwrap();
     assert_eq!(s.layout, Layout::WechatApp);
     assert_eq!(s.lines.len(), 3);
     assert_eq!(s.skipped, 1);
@@ -80,8 +90,14 @@ fn alipay_account_statement_in_gbk() {
     assert_eq!(s.layout, Layout::AlipayAccount);
     assert_eq!(s.skipped, 1);
     assert_eq!(s.lines.len(), 2);
-    assert_eq!((s.lines[0].flow, s.lines[0].amount), (Flow::Payment, Fen(2650)));
-    assert_eq!((s.lines[1].flow, s.lines[1].amount), (Flow::Refund, Fen(2650)));
+    assert_eq!(
+        (s.lines[0].flow, s.lines[0].amount),
+        (Flow::Payment, Fen(2650))
+    );
+    assert_eq!(
+        (s.lines[1].flow, s.lines[1].amount),
+        (Flow::Refund, Fen(2650))
+    );
     assert_eq!(s.lines[1].line, 8);
 }
 

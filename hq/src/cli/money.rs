@@ -26,8 +26,12 @@ pub fn statements(dir: &Path, command: StatementsCommand) -> Result<()> {
                 Error::input(format!("--provider {provider}: give wechat or alipay"))
             })?;
             let bytes = read_bytes(&file)?;
+            // Kept and shown by its name, as the stall downloaded it.
+            let name = file
+                .file_name()
+                .map_or_else(|| file_label(&file), |n| n.to_string_lossy().into_owned());
             let mut hq = Hq::open(dir)?;
-            let done = statements::import(&mut hq, &file_label(&file), &bytes, provider, &stall)?;
+            let done = statements::import(&mut hq, &name, &bytes, provider, &stall)?;
             if json {
                 return print_json(&done);
             }
@@ -44,9 +48,7 @@ pub fn statements(dir: &Path, command: StatementsCommand) -> Result<()> {
             window_minutes,
         } => {
             if !(1..=24 * 60).contains(&window_minutes) {
-                return Err(Error::input(
-                    "--window-minutes: give 1 to 1440 minutes",
-                ));
+                return Err(Error::input("--window-minutes: give 1 to 1440 minutes"));
             }
             let format = if json { "json" } else { format.as_str() };
             let format = output_format(format, out.as_deref())?;
@@ -158,7 +160,11 @@ pub fn slip(dir: &Path, command: SlipCommand) -> Result<()> {
         v.device,
         v.shift,
         v.closed_at,
-        if v.already { "(recorded before)" } else { "verified and recorded" },
+        if v.already {
+            "(recorded before)"
+        } else {
+            "verified and recorded"
+        },
         v.first_sale.as_deref().unwrap_or("-"),
         v.last_sale.as_deref().unwrap_or("-"),
         v.sales,
@@ -167,7 +173,10 @@ pub fn slip(dir: &Path, command: SlipCommand) -> Result<()> {
         Fen(v.variance_fen)
     );
     if missing.1 == 0 {
-        println!("headquarters holds every sale of {} up to its last stated number", v.device);
+        println!(
+            "headquarters holds every sale of {} up to its last stated number",
+            v.device
+        );
     } else {
         println!(
             "missing at headquarters ({}): {}",

@@ -98,7 +98,9 @@ pub fn xlsx(m: &StatementMatch) -> Result<Vec<u8>> {
     let money = Format::new().set_num_format("#,##0.00");
     let sheet = book.add_worksheet();
     for (c, h) in HEADER.iter().enumerate() {
-        sheet.write_with_format(0, c as u16, *h, &bold).map_err(fail)?;
+        sheet
+            .write_with_format(0, c as u16, *h, &bold)
+            .map_err(fail)?;
     }
     for (r, row) in rows(m).iter().enumerate() {
         let r = r as u32 + 1;

@@ -265,7 +265,11 @@ pub fn match_statements(conn: &Connection, window_minutes: i64) -> Result<Statem
     for (r, _) in left {
         let e = uncovered.entry((r.stall, r.method)).or_default();
         e.0 += 1;
-        e.1 += if r.flow == "payment" { r.amount_fen } else { -r.amount_fen };
+        e.1 += if r.flow == "payment" {
+            r.amount_fen
+        } else {
+            -r.amount_fen
+        };
     }
     let stated = stated(conn)?;
     let recorded_moves: Vec<Movement> = checked.iter().map(|(_, m)| m.clone()).collect();

@@ -1,0 +1,507 @@
+//! Money after the fair, through the real binary: three stalls take WeChat and Alipay at
+//! their tills and sync to a real `fairpos hq serve`; the providers' statements (generated in
+//! the providers' published layouts: a WeChat merchant bill, a WeChat app export with a BOM
+//! and CRLF, Alipay's GBK account statement) are imported and matched one to one. One
+//! recorded payment never reached the stall's account ("paid on paper only"), one statement
+//! line has no sale, a refund at the till meets its refund in the statement, a file with a
+//! bad row is refused whole, and importing a file again changes nothing. The statements page
+//! shows the same in headless Chromium.
+//!
+//! And the shift slip: a till closes its shift with its last sales unsynced; the slip it
+//! prints (ESC/POS to a file printer) is decoded, its QR code drawn to a PNG as a phone photo
+//! of the paper would be, read back by `hq slip verify --image`, and headquarters names the
+//! missing sales from the slip alone. A slip with one digit changed is refused.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::hq::{Hq, PASSWORD};
+use common::statements::{alipay, pay, refund, wechat_app, wechat_bill};
+use common::Till;
+use fairpos_hardware::config::TextEncoding;
+use fairpos_hardware::receipt::decode::{decode, Event};
+use serde_json::Value;
+
+/// Runs `fairpos hq …` expecting failure with `code` and one line containing `needle`.
+fn hq_fails(hq: &Hq, args: &[&str], code: i32, needle: &str) {
+    let out = hq.run(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+    assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn keys(list: &Value, key: &str) -> Vec<String> {
+    let mut v: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x[key].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+fn browse(url: &str) -> Value {
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/interop"));
+    assert!(
+        dir.join("node_modules/playwright-core").exists(),
+        "playwright-core is missing: run `scripts/setup.sh --test`"
+    );
+    let mut args = vec![
+        "statements.mjs".to_string(),
+        url.to_string(),
+        PASSWORD.to_string(),
+    ];
+    if let Some(shots) = std::env::var_os("FAIRPOS_SCREENSHOTS") {
+        std::fs::create_dir_all(&shots).unwrap();
+        args.push(
+            std::fs::canonicalize(shots)
+                .unwrap()
+                .to_string_lossy()
+                .into(),
+        );
+    }
+    let out = Command::new("node")
+        .current_dir(dir)
+        .args(&args)
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "the browser failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn statements_meet_the_tills_qr_payments_one_to_one_and_name_what_is_paid_on_paper_only() {
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let mut t1 = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    let mut t2 = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));
+    let mut t3 = Till::enrolled(&server.url, &hq.add_device("T03", "S03"));
+    let total = |v: Value| v["total_fen"].as_i64().unwrap();
+
+    // S01: two WeChat sales and one Alipay; the 128.00 tea comes back by WeChat.
+    t1.at("10:00");
+    t1.ok(&["shift", "open", "--seller", "V003", "--float", "100"]);
+    t1.at("10:15");
+    let a = total(t1.sell(&["--seller", "V003", "GZ-MJ-200", "--pay", "wechat"]));
+    t1.at("10:30");
+    let b = total(t1.sell(&["--seller", "V003", "FH-JT-300*2", "--pay", "alipay"]));
+    t1.at("10:45");
+    let c = total(t1.sell(&["--seller", "V003", "6935780100128", "--pay", "wechat"]));
+    t1.at("11:00");
+    let back = t1.json(&[
+        "refund",
+        "T01-000003",
+        "--line",
+        "1:1",
+        "--pay",
+        "wechat",
+        "--json",
+    ]);
+    let refund_no = back["refund"].as_str().unwrap_or_default().to_string();
+    // S02: two WeChat sales; the second never reached the stall's account.
+    t2.at("10:05");
+    t2.ok(&["shift", "open", "--seller", "V004", "--float", "100"]);
+    t2.at("10:20");
+    let d = total(t2.sell(&["--seller", "V004", "HY-MHT-5", "--pay", "wechat"]));
+    t2.at("10:50");
+    let e = total(t2.sell(&["--seller", "V004", "YL-HT-10", "--pay", "wechat"]));
+    // S03: one Alipay sale, one WeChat sale no statement covers.
+    t3.at("10:10");
+    t3.ok(&["shift", "open", "--seller", "V005", "--float", "50"]);
+    let f = total(t3.sell(&["--seller", "V005", "TJ-ZS-250", "--pay", "alipay"]));
+    t3.at("10:40");
+    let g = total(t3.sell(&["--seller", "V005", "LS-BH-500", "--pay", "wechat"]));
+    for t in [&t1, &t2, &t3] {
+        t.synced();
+    }
+
+    // The statements the stalls downloaded (a few seconds after the till, as in life).
+    let dir = hq.data();
+    let s01_wechat = write(
+        dir,
+        "s01-wechat.csv",
+        &wechat_bill(&[
+            pay("10:15:31", a, "4200001234202611220000000101"),
+            pay("10:45:08", c, "4200001234202611220000000102"),
+            refund("11:00:40", c, "50300001234202611220000000103"),
+        ]),
+    );
+    let s01_alipay = write(
+        dir,
+        "s01-alipay.csv",
+        &alipay(&[pay("10:30:12", b, "20261122110070001506780000000201")]),
+    );
+    let s02_app = write(
+        dir,
+        "s02-wechat-app.csv",
+        &wechat_app(&[
+            pay("10:20:44", d, "10000500012026112200000000000301"),
+            pay("11:30:00", 4500, "10000500012026112200000000000302"),
+        ]),
+    );
+    let good_s03 = alipay(&[pay("10:10:20", f, "20261122110070001506780000000401")]);
+    // The same file with its amount mistyped: refused whole, naming the line (the sixth).
+    let bad_s03 = encoding_rs::GBK.decode(&good_s03).0.into_owned().replacen(
+        &format!("+{}.{:02}", f / 100, f % 100),
+        "+3X.80",
+        1,
+    );
+    let bad_s03 = write(dir, "s03-bad.csv", &encoding_rs::GBK.encode(&bad_s03).0);
+    let s03 = write(dir, "s03-alipay.csv", &good_s03);
+
+    let import = |file: &str, provider: &str, stall: &str| {
+        hq.json(&[
+            "hq",
+            "statements",
+            "import",
+            file,
+            "--provider",
+            provider,
+            "--stall",
+            stall,
+            "--json",
+        ])
+    };
+    let done = import(&s01_wechat, "wechat", "S01");
+    assert_eq!(
+        (
+            done["new"].as_i64(),
+            done["layout"].as_str(),
+            done["encoding"].as_str()
+        ),
+        (Some(3), Some("wechat_bill"), Some("utf-8"))
+    );
+    let done = import(&s01_alipay, "alipay", "S01");
+    assert_eq!(
+        (done["new"].as_i64(), done["encoding"].as_str()),
+        (Some(1), Some("gbk"))
+    );
+    assert_eq!(
+        done["skipped"], 1,
+        "the service-fee row is neither payment nor refund"
+    );
+    let done = import(&s02_app, "wechat", "S02");
+    assert_eq!(
+        (done["new"].as_i64(), done["layout"].as_str()),
+        (Some(2), Some("wechat_app"))
+    );
+    hq_fails(
+        &hq,
+        &[
+            "hq",
+            "statements",
+            "import",
+            &bad_s03,
+            "--provider",
+            "alipay",
+            "--stall",
+            "S03",
+        ],
+        2,
+        "line 6",
+    );
+    hq_fails(
+        &hq,
+        &[
+            "hq",
+            "statements",
+            "import",
+            &s03,
+            "--provider",
+            "wechat",
+            "--stall",
+            "S03",
+        ],
+        2,
+        "alipay",
+    );
+    assert_eq!(import(&s03, "alipay", "S03")["new"], 1);
+    // Importing a file again changes nothing.
+    let again = import(&s01_wechat, "wechat", "S01");
+    assert_eq!(
+        (again["new"].as_i64(), again["already"].as_i64()),
+        (Some(0), Some(3))
+    );
+    let text = hq.ok(&[
+        "hq",
+        "statements",
+        "import",
+        &s02_app,
+        "--provider",
+        "wechat",
+        "--stall",
+        "S02",
+    ]);
+    assert!(text.contains("0 new lines, 2 held already"), "{text}");
+
+    // The match: one to one, the alarm by seller and shift.
+    let m = hq.json(&["hq", "statements", "match", "--json"]);
+    let matched = m["matched"].as_array().unwrap();
+    let mut amounts: Vec<(String, String, i64)> = matched
+        .iter()
+        .map(|x| {
+            (
+                x["sale"].as_str().unwrap().to_string(),
+                x["flow"].as_str().unwrap().to_string(),
+                x["amount_fen"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    amounts.sort();
+    let expected_matches = vec![
+        ("T01-000001".to_string(), "payment".to_string(), a),
+        ("T01-000002".into(), "payment".into(), b),
+        ("T01-000003".into(), "payment".into(), c),
+        ("T01-000003".into(), "refund".into(), c),
+        ("T02-000001".into(), "payment".into(), d),
+        ("T03-000001".into(), "payment".into(), f),
+    ];
+    assert_eq!(amounts, expected_matches, "{m}");
+    let the_refund = matched.iter().find(|x| x["flow"] == "refund").unwrap();
+    assert_eq!(the_refund["txn"], "50300001234202611220000000103");
+    assert!(refund_no.starts_with("T01-"), "{back}");
+    assert_eq!(the_refund["record"], refund_no.as_str());
+    let paper = m["recorded_not_in_statement"].as_array().unwrap();
+    assert_eq!(paper.len(), 1, "{m}");
+    assert_eq!(
+        (
+            &paper[0]["sale"],
+            &paper[0]["seller"],
+            paper[0]["amount_fen"].as_i64()
+        ),
+        (&Value::from("T02-000002"), &Value::from("V004"), Some(e))
+    );
+    assert!(paper[0]["shift"].as_str().is_some_and(|s| !s.is_empty()));
+    assert_eq!(
+        paper[0]["at"].as_str().map(|s| &s[..16]),
+        Some("2026-11-22 10:50")
+    );
+    let only = m["in_statement_not_recorded"].as_array().unwrap();
+    assert_eq!(
+        keys(&m["in_statement_not_recorded"], "txn"),
+        ["10000500012026112200000000000302"]
+    );
+    assert_eq!(
+        (only[0]["stall"].as_str(), only[0]["amount_fen"].as_i64()),
+        (Some("S02"), Some(4500))
+    );
+    let uncovered = m["not_covered"].as_array().unwrap();
+    assert_eq!(uncovered.len(), 1, "{m}");
+    assert_eq!(
+        (
+            &uncovered[0]["stall"],
+            &uncovered[0]["method"],
+            uncovered[0]["amount_fen"].as_i64()
+        ),
+        (&Value::from("S03"), &Value::from("wechat"), Some(g))
+    );
+    let words = hq.ok(&["hq", "statements", "match"]);
+    assert!(
+        words.starts_with("6 matched; 1 recorded but not in a statement"),
+        "{words}"
+    );
+    assert!(words.contains("T02-000002"), "{words}");
+
+    // The export: one row per movement.
+    let csv_file = dir.join("match.csv");
+    hq.ok(&[
+        "hq",
+        "statements",
+        "match",
+        "--format",
+        "csv",
+        "--out",
+        csv_file.to_str().unwrap(),
+    ]);
+    let mut reader = csv::Reader::from_path(&csv_file).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 8, "6 matched, 1 paper only, 1 statement only");
+    assert!(rows.iter().any(|r| r.iter().any(|f| f == "T02-000002")));
+
+    // The page in a real browser says the same, with nothing fetched from elsewhere.
+    let page = browse(&server.url);
+    assert_eq!(page["anonymous_status"], 401, "{page}");
+    assert_eq!(page["status"], 200, "{page}");
+    assert_eq!(
+        (
+            page["matched"].as_i64(),
+            page["paper_only"].as_i64(),
+            page["statement_only"].as_i64()
+        ),
+        (Some(6), Some(1), Some(1)),
+        "{page}"
+    );
+    assert_eq!(page["paper_only_rows"][0]["key"], "T02-000002");
+    assert_eq!(page["paper_only_rows"][0]["fen"].as_i64(), Some(e));
+    assert!(page["paper_only_rows"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("V004"));
+    assert_eq!(page["statement_only_rows"][0]["fen"], 4500);
+    assert_eq!(page["matched_rows"].as_array().unwrap().len(), 6);
+    assert_eq!(page["not_covered"].as_array().unwrap().len(), 1);
+    assert_eq!(page["files"], 4);
+    assert_eq!(page["csv_status"], 200);
+    assert_eq!(page["csv_lines"], 9);
+    assert_eq!(page["foreign_requests"], Value::Array(vec![]));
+}
+
+/// A QR code drawn as a phone photo of paper would show it: grey paper, dark ink, several
+/// pixels a module, a margin.
+fn qr_photo(text: &str) -> Vec<u8> {
+    let code = qrcode::QrCode::new(text.as_bytes()).unwrap();
+    let width = code.width();
+    let colors = code.to_colors();
+    let (scale, margin) = (5u32, 30u32);
+    let side = width as u32 * scale + 2 * margin;
+    let img = image::GrayImage::from_fn(side, side, |x, y| {
+        let inside = |v: u32| (v >= margin && v < side - margin).then(|| (v - margin) / scale);
+        let dark = match (inside(x), inside(y)) {
+            (Some(cx), Some(cy)) => {
+                colors[cy as usize * width + cx as usize] == qrcode::Color::Dark
+            }
+            _ => false,
+        };
+        // A little unevenness, as light on paper has.
+        let shade = ((x * 7 + y * 13) % 11) as u8;
+        image::Luma([if dark { 40 + shade } else { 215 + shade }])
+    });
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    png
+}
+
+#[test]
+fn a_printed_shift_slip_names_the_sales_headquarters_never_received() {
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let mut till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    let printed = till.data().join("printer.bin");
+    std::fs::write(
+        till.data().join("fairpos.toml"),
+        format!(
+            "[printer]\nkind = \"file\"\npath = \"{}\"\nencoding = \"gbk\"\n",
+            printed.display()
+        ),
+    )
+    .unwrap();
+    till.at("10:00");
+    till.ok(&["shift", "open", "--seller", "V003", "--float", "100"]);
+    till.ok(&["sell", "--seller", "V003", "FH-JT-300", "--pay", "cash:25"]);
+    till.synced();
+    // Two more sales; then the network is gone for the rest of the day.
+    till.at("10:30");
+    till.ok(&["sell", "--seller", "V003", "GZ-MJ-200", "--pay", "wechat"]);
+    till.ok(&[
+        "sell",
+        "--seller",
+        "V003",
+        "FH-JT-300*2",
+        "--pay",
+        "cash:50",
+    ]);
+    server.kill();
+    std::fs::write(&printed, b"").unwrap();
+    till.at("12:00");
+    let closed = till.json(&["shift", "close", "--counted", "174", "--json"]);
+    let text = closed["slip"].as_str().unwrap().to_string();
+    assert!(text.starts_with("FPS1;"), "{text}");
+    assert!(
+        text.contains(";first=T01-000001;last=T01-000003;sales=3;"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cash:7500") && text.contains("wechat:9600"),
+        "{text}"
+    );
+    assert!(
+        text.contains(";expected=17500;counted=17400;variance=-100;"),
+        "{text}"
+    );
+    assert_eq!(till.ok(&["shift", "slip"]).trim(), text);
+
+    // The paper: the figures in words, and the QR code carrying the signed text.
+    let events = decode(&std::fs::read(&printed).unwrap(), TextEncoding::Gbk);
+    let qr = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Qr(t) => Some(t.clone()),
+            _ => None,
+        })
+        .expect("the slip carries a QR code");
+    assert_eq!(qr, text);
+    let words = fairpos_hardware::receipt::decode::text_lines(&events).join("\n");
+    assert!(
+        words.contains("交班单") && words.contains("T01-000003"),
+        "{words}"
+    );
+
+    // Headquarters holds one sale and believes the till complete...
+    let rec = hq.json(&["hq", "reconcile", "--json"]);
+    let t01 = &rec["devices"][0];
+    assert_eq!(
+        (t01["sales_held"].as_i64(), t01["missing_count"].as_i64()),
+        (Some(1), Some(0))
+    );
+    // ...until the slip is read from a photo of the paper.
+    let photo = hq.data().join("slip.png");
+    std::fs::write(&photo, qr_photo(&qr)).unwrap();
+    let verified = hq.json(&[
+        "hq",
+        "slip",
+        "verify",
+        "--image",
+        photo.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(verified["slip"]["last_sale"], "T01-000003");
+    assert_eq!(
+        verified["missing"],
+        serde_json::json!(["T01-000002", "T01-000003"])
+    );
+    let rec = hq.json(&["hq", "reconcile", "--json"]);
+    assert_eq!(rec["devices"][0]["complete"], false);
+    assert_eq!(rec["devices"][0]["stated_last_sale"], "T01-000003");
+    // The same slip again is recorded once.
+    let again = hq.ok(&["hq", "slip", "verify", &text]);
+    assert!(
+        again.contains("recorded before") && again.contains("T01-000002, T01-000003"),
+        "{again}"
+    );
+
+    // One digit changed (counted 174.00 → 175.00 with the variance to match) is refused.
+    let forged = text.replace("counted=17400;variance=-100", "counted=17500;variance=0");
+    assert_ne!(forged, text);
+    hq_fails(
+        &hq,
+        &["hq", "slip", "verify", &forged],
+        2,
+        "signature does not verify",
+    );
+    let forged = text.replace(";sales=3;", ";sales=2;");
+    hq_fails(&hq, &["hq", "slip", "verify", &forged], 2, "slip");
+    // A photo of something else is refused too.
+    let junk = hq.data().join("junk.png");
+    std::fs::write(&junk, qr_photo("https://example.com/")).unwrap();
+    hq_fails(
+        &hq,
+        &["hq", "slip", "verify", "--image", junk.to_str().unwrap()],
+        2,
+        "slip",
+    );
+}

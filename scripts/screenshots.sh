@@ -66,6 +66,8 @@ till_tour() { # LANG SUFFIX
   tap 296 210 # 1 × 50
   tap 296 450 # 1 × 1
   shot 1280x800 "till-close-shift-$sfx"
+  tap 1112 740 # confirm: the shift slip
+  shot 1280x800 "till-shift-slip-$sfx"
   stop
 }
 

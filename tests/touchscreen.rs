@@ -207,6 +207,13 @@ fn closing_the_shift_counts_the_drawer_and_shows_the_variance() {
     assert_eq!(value(ui, "variance"), "￥-3.00");
     click(ui, "confirm close shift");
     assert!(value(ui, "message").contains("last sale T01-000001"));
+    // The slip is shown for the organizers: the shift's figures beside its signed QR code.
+    assert_eq!(value(ui, "slip 首单 First"), "T01-000001");
+    assert_eq!(value(ui, "slip 末单 Last"), "T01-000001");
+    assert_eq!(value(ui, "slip 笔数 Sales"), "1");
+    assert_eq!(value(ui, "slip 差额 Variance"), "-\u{FFE5}3.00");
+    assert!(value(ui, "slip printing").contains("No printer configured"));
+    click(ui, "slip done");
     let conn = rusqlite::Connection::open(dir.path().join("till.db")).unwrap();
     let (counted, variance, last): (i64, i64, String) = conn
         .query_row(

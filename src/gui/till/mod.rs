@@ -47,8 +47,11 @@ pub enum Screen {
     Pay,
     /// The sale is saved: change shown large, receipt printing; "next sale" goes to `Sell`.
     Done,
-    /// Counting the drawer; closing signs the seller out.
+    /// Counting the drawer; closing signs the seller out and moves to `ShiftSlip`.
     CloseShift,
+    /// The closed shift's slip with its signed QR code, for the organizers; "done" goes to
+    /// `SignIn`.
+    ShiftSlip,
     /// One sale looked up, for a void or refund behind the lead PIN.
     Sale,
     /// Picking a purchasing unit as the buyer.
@@ -95,8 +98,17 @@ pub struct TillController {
     /// The last sale of this session, for "reprint last".
     pub last_sale: Option<String>,
     pub sale: Option<SaleView>,
+    /// The slip of the shift just closed, while it is shown.
+    pub slip: Option<ShownSlip>,
     pub message: Option<Message>,
     clock: Clock,
+}
+
+/// A closed shift's slip and the signed text its QR code carries.
+#[derive(Clone, Debug)]
+pub struct ShownSlip {
+    pub slip: fairpos_domain::slip::ShiftSlip,
+    pub text: String,
 }
 
 impl TillController {
@@ -136,6 +148,7 @@ impl TillController {
             completed: None,
             last_sale: None,
             sale: None,
+            slip: None,
             message: None,
             clock,
         })

@@ -6,7 +6,7 @@ use fairpos_domain::shift::{count_denominations, DENOMINATIONS};
 use fairpos_domain::{DomainError, Fen};
 use fairpos_projection::queries;
 
-use super::{Screen, TillController};
+use super::{Screen, ShownSlip, TillController};
 use crate::error::Error;
 use crate::gui::views::{edit_digits, yuan};
 
@@ -158,6 +158,11 @@ impl TillController {
                 let last = closed.last_sale.unwrap_or_else(|| "—".into());
                 let v = closed.closing.variance;
                 self.sign_out();
+                self.slip = Some(ShownSlip {
+                    slip: closed.slip,
+                    text: closed.slip_text,
+                });
+                self.screen = Screen::ShiftSlip;
                 self.say(
                     &format!("已交班：最后一单 {last}，差额 {}", yuan(v)),
                     &format!("Shift closed: last sale {last}, variance {}", yuan(v)),
@@ -165,6 +170,12 @@ impl TillController {
             }
             Err(e) => self.fail(e),
         }
+    }
+
+    /// The slip has been seen (and printed): back to signing in.
+    pub fn slip_done(&mut self) {
+        self.slip = None;
+        self.screen = Screen::SignIn;
     }
 
     pub fn denomination_labels() -> [String; 8] {

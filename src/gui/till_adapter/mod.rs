@@ -21,8 +21,10 @@ use super::models::{s, set_language, typed_char};
 use super::services::{Event, Job, ScaleJob, Services};
 use super::status::{StatusLine, Sync};
 use super::till::{Changed, TillController};
-use super::ui::{PayAdapter, SellAdapter, TillWindow};
+use super::ui::{PayAdapter, SellAdapter, ShiftAdapter, TillWindow};
+use super::views::words;
 use crate::till::printing::{PrintOutcome, ReadyReceipt};
+use crate::till::slip::slip_bytes;
 
 pub struct TillApp {
     pub ui: TillWindow,
@@ -200,6 +202,35 @@ impl TillApp {
         self.ui
             .global::<PayAdapter>()
             .set_done_receipt(s(receipt_line));
+    }
+
+    /// Sends the slip of the shift just closed to the printer, and says so on the slip screen.
+    pub(crate) fn print_slip(&self) {
+        let ctl = self.ctl.borrow();
+        let Some(shown) = &ctl.slip else { return };
+        let zh = ctl.lang == Lang::Zh;
+        let note = if !self.services.has_printer() {
+            if zh {
+                "未配置打印机：交班单未打印".to_string()
+            } else {
+                "No printer configured: the slip was not printed".to_string()
+            }
+        } else {
+            let identity = ctl.till().store().identity();
+            match slip_bytes(&self.printer, identity, &shown.slip, &shown.text) {
+                Ok(bytes) => {
+                    self.services.print(Job::Slip(bytes));
+                    if zh {
+                        "正在打印交班单…"
+                    } else {
+                        "Printing the slip…"
+                    }
+                    .to_string()
+                }
+                Err(e) => words(&e, ctl.lang),
+            }
+        };
+        self.ui.global::<ShiftAdapter>().set_slip_printing(s(note));
     }
 
     /// Receipts waiting in the queue, counted for the status bar.

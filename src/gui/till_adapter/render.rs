@@ -6,12 +6,14 @@ use slint::ComponentHandle;
 
 use super::TillApp;
 use crate::gui::models::{cart_model, model, s, translation, yuan};
+use crate::gui::qr::qr_image;
 use crate::gui::status::Sync;
 use crate::gui::till::{Changed, Screen, TillController};
 use crate::gui::ui::{
     self, DenomItem, Nav, PayAdapter, ProductItem, SaleAdapter, SaleLineItem, SellAdapter,
     SellerItem, ShiftAdapter, SignInAdapter, Status, SyncState, TenderItem, UnitAdapter, UnitItem,
 };
+use crate::till::slip::slip_receipt;
 
 /// The screen as the window names it.
 fn ui_screen(screen: Screen) -> ui::Screen {
@@ -22,6 +24,7 @@ fn ui_screen(screen: Screen) -> ui::Screen {
         Screen::Pay => ui::Screen::Pay,
         Screen::Done => ui::Screen::Done,
         Screen::CloseShift => ui::Screen::CloseShift,
+        Screen::ShiftSlip => ui::Screen::ShiftSlip,
         Screen::Sale => ui::Screen::Sale,
         Screen::Units => ui::Screen::Units,
     }
@@ -165,6 +168,23 @@ impl TillApp {
             shift.set_counted(yuan(v.counted));
             shift.set_variance(yuan(v.variance));
             shift.set_variance_bad(v.variance != Fen::ZERO);
+        }
+        if let (Screen::ShiftSlip, Some(shown)) = (ctl.screen, &ctl.slip) {
+            let paper = slip_receipt(ctl.till().store().identity(), &shown.slip, &shown.text);
+            let rows: Vec<(String, String)> = paper
+                .header
+                .into_iter()
+                .chain(
+                    paper
+                        .payments
+                        .into_iter()
+                        .map(|(m, fen)| (m, yuan(Fen(fen)).into())),
+                )
+                .collect();
+            shift.set_slip_labels(model(rows.iter().map(|(l, _)| s(l)).collect()));
+            shift.set_slip_values(model(rows.iter().map(|(_, v)| s(v)).collect()));
+            shift.set_slip_qr(qr_image(&shown.text));
+            shift.set_slip_caption(s(&paper.qr_caption));
         }
 
         let sale = ui.global::<SaleAdapter>();

@@ -79,8 +79,13 @@ pub(super) fn wire(app: &Rc<TillApp>) {
             c.close_shift();
             Changed::default()
         });
+        a.print_slip();
         a.services.sync_soon();
     });
+    on!(ShiftAdapter, on_slip_done, |a| a.act(|c| {
+        c.slip_done();
+        Changed::default()
+    }));
     on!(ShiftAdapter, on_cancel, |a| a.act(|c| {
         c.screen = Screen::Sell;
         Changed::default()

@@ -358,6 +358,19 @@ fn statements_meet_the_tills_qr_payments_one_to_one_and_name_what_is_paid_on_pap
     assert_eq!(page["csv_status"], 200);
     assert_eq!(page["csv_lines"], 9);
     assert_eq!(page["foreign_requests"], Value::Array(vec![]));
+
+    // S03's WeChat statement of the day arrives, with no money in it at all: the day is
+    // accounted for by the period the file states, so the 59.00 the till recorded is now
+    // paid on paper only.
+    let s03_wechat = write(dir, "s03-wechat-app.csv", &wechat_app(&[]));
+    assert_eq!(import(&s03_wechat, "wechat", "S03")["new"], 0);
+    let m = hq.json(&["hq", "statements", "match", "--json"]);
+    assert_eq!(
+        keys(&m["recorded_not_in_statement"], "sale"),
+        ["T02-000002", "T03-000002"]
+    );
+    assert_eq!(m["not_covered"], Value::Array(vec![]));
+    assert_eq!(m["matched"].as_array().unwrap().len(), 6);
 }
 
 /// A QR code drawn as a phone photo of paper would show it: grey paper, dark ink, several
@@ -422,7 +435,7 @@ fn a_printed_shift_slip_names_the_sales_headquarters_never_received() {
     let text = closed["slip"].as_str().unwrap().to_string();
     assert!(text.starts_with("FPS1;"), "{text}");
     assert!(
-        text.contains(";first=T01-000001;last=T01-000003;sales=3;"),
+        text.contains(";first=T01-000001;last=T01-000003;upto=T01-000003;sales=3;"),
         "{text}"
     );
     assert!(
@@ -495,6 +508,20 @@ fn a_printed_shift_slip_names_the_sales_headquarters_never_received() {
     );
     let forged = text.replace(";sales=3;", ";sales=2;");
     hq_fails(&hq, &["hq", "slip", "verify", &forged], 2, "slip");
+    // A second slip of the same shift, signed with the till's own key, is refused too: the
+    // first one stays.
+    let (body, _) = text.rsplit_once(";sig=").unwrap();
+    let other = body.replace("counted=17400;variance=-100", "counted=17500;variance=0");
+    let resigned = format!(
+        "{other};sig={}",
+        fairpos_sync::keys::sign(&till.secret(), other.as_bytes())
+    );
+    hq_fails(
+        &hq,
+        &["hq", "slip", "verify", &resigned],
+        2,
+        "signed a different slip",
+    );
     // A photo of something else is refused too.
     let junk = hq.data().join("junk.png");
     std::fs::write(&junk, qr_photo("https://example.com/")).unwrap();

@@ -7,11 +7,13 @@
 //!
 //! ```text
 //! FPS1;fair=demo-2026;till=T01;shift=0196…;closed=2026-11-28T17:30:00+08:00;first=T01-000001;
-//! last=T01-000012;sales=12;pay=cash:12000,wechat:3400;expected=22000;counted=21900;
-//! variance=-100;heads=9f2c…;sig=3a1b…
+//! last=T01-000012;upto=T01-000012;sales=12;pay=cash:12000,wechat:3400;expected=22000;
+//! counted=21900;variance=-100;heads=9f2c…;sig=3a1b…
 //! ```
 //!
-//! (on one line). Amounts are fen. `heads` is the SHA-256 of the till-day ledger's heads after
+//! (on one line). Amounts are fen. `first` and `last` are the shift's own sales; `upto` is the
+//! till's last sale number at the close, whichever shift sold it (a shift that sold nothing
+//! still tells headquarters how far the till's numbers go). `heads` is the SHA-256 of the till-day ledger's heads after
 //! the close. `sig` is the till's Ed25519 signature (hex) of everything before `;sig=`; the
 //! signing itself is the caller's (the domain has no keys).
 
@@ -34,6 +36,8 @@ pub struct ShiftSlip {
     /// The shift's first and last sale numbers; `None` for a shift that sold nothing.
     pub first_sale: Option<SaleNumber>,
     pub last_sale: Option<SaleNumber>,
+    /// The till's last sale number at the close (`None` before its first sale).
+    pub till_last: Option<SaleNumber>,
     /// Sales numbered in the shift (voided ones too).
     pub sales: u64,
     /// Net takings per payment method (payments of sales not voided, less refunds).
@@ -60,7 +64,8 @@ impl ShiftSlip {
             let _ = write!(pay, "{sep}{}:{}", method.as_str(), fen.0);
         }
         format!(
-            "{MAGIC};fair={};till={};shift={};closed={};first={};last={};sales={};pay={pay};\
+            "{MAGIC};fair={};till={};shift={};closed={};first={};last={};upto={};sales={};\
+             pay={pay};\
              expected={};counted={};variance={};heads={}",
             self.fair,
             self.device,
@@ -68,6 +73,7 @@ impl ShiftSlip {
             self.closed_at,
             number(&self.first_sale),
             number(&self.last_sale),
+            number(&self.till_last),
             self.sales,
             self.expected.0,
             self.counted.0,
@@ -119,6 +125,7 @@ impl ShiftSlip {
         };
         let first_sale = sale(next("first")?)?;
         let last_sale = sale(next("last")?)?;
+        let till_last = sale(next("upto")?)?;
         let sales: u64 = next("sales")?
             .parse()
             .map_err(|_| bad("sales is not a count"))?;
@@ -142,7 +149,7 @@ impl ShiftSlip {
             return Err(bad("fair, shift or heads is malformed"));
         }
         let span = match (&first_sale, &last_sale) {
-            (Some(f), Some(l)) => l.seq().checked_sub(f.seq()).map(|d| d + 1),
+            (Some(f), Some(l)) => l.seq().checked_sub(f.seq()).and_then(|d| d.checked_add(1)),
             (None, None) => Some(0),
             _ => None,
         };
@@ -151,7 +158,11 @@ impl ShiftSlip {
                 "the sale count does not fit the first and last numbers",
             ));
         }
-        if counted - expected != variance {
+        let seq = |n: &Option<SaleNumber>| n.as_ref().map_or(0, SaleNumber::seq);
+        if seq(&till_last) < seq(&last_sale) || seq(&till_last) > i64::MAX as u64 {
+            return Err(bad("upto is below the shift's last sale"));
+        }
+        if counted.0.checked_sub(expected.0) != Some(variance.0) {
             return Err(bad("variance is not counted minus expected"));
         }
         let slip = ShiftSlip {
@@ -161,6 +172,7 @@ impl ShiftSlip {
             closed_at,
             first_sale,
             last_sale,
+            till_last,
             sales,
             totals,
             expected,
@@ -193,6 +205,7 @@ mod tests {
             closed_at: "2026-11-28T17:30:00+08:00".into(),
             first_sale: Some(SaleNumber::new("T01", 3)),
             last_sale: Some(SaleNumber::new("T01", 14)),
+            till_last: Some(SaleNumber::new("T01", 14)),
             sales: 12,
             totals: vec![(Method::Cash, Fen(12_000)), (Method::Wechat, Fen(3_400))],
             expected: Fen(22_000),
@@ -223,6 +236,11 @@ mod tests {
             ("pay=cash:12000", "pay=cash:12x00"),
             (";sig=", ";sig:"),
             ("counted=21900", "counted=021900"),
+            ("upto=T01-000014", "upto=T01-000013"),
+            ("upto=T01-000014", "upto=T02-000014"),
+            ("first=T01-000003", "first=T01-000000"),
+            ("counted=21900", "counted=9223372036854775807"),
+            ("last=T01-000014", "last=T01-18446744073709551615"),
         ] {
             let changed = text.replace(from, to);
             assert!(ShiftSlip::parse(&changed).is_err(), "{changed}");

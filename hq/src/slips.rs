@@ -2,30 +2,32 @@
 //! photo with a QR decoder) checked against the till's enrolled key and recorded. A recorded
 //! slip tells reconciliation the till's last sale number before any of its data arrive.
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::{devices, now_text, Error, Hq, Result};
 use fairpos_domain::slip::ShiftSlip;
+use fairpos_domain::SaleNumber;
 use fairpos_sync::keys;
 
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS shift_slips (
-    shift        TEXT PRIMARY KEY,
     device       TEXT NOT NULL,
+    shift        TEXT NOT NULL,
     closed_at    TEXT NOT NULL,
-    first_sale   TEXT,
+    first_sale   TEXT,            -- the shift's own first and last sales
     last_sale    TEXT,
-    last_seq     INTEGER,
+    upto         TEXT,            -- the till's last sale at the close, and its number
+    upto_seq     INTEGER,
     sales        INTEGER NOT NULL,
     expected_fen INTEGER NOT NULL,
     counted_fen  INTEGER NOT NULL,
     variance_fen INTEGER NOT NULL,
     heads        TEXT NOT NULL,
     text         TEXT NOT NULL,
-    verified_at  TEXT NOT NULL
+    verified_at  TEXT NOT NULL,
+    PRIMARY KEY (device, shift)
 ) STRICT;
-CREATE INDEX IF NOT EXISTS shift_slips_device ON shift_slips (device);
 ";
 
 /// A slip verified and recorded.
@@ -36,6 +38,8 @@ pub struct Verified {
     pub closed_at: String,
     pub first_sale: Option<String>,
     pub last_sale: Option<String>,
+    /// The till's last sale at the close, whichever shift sold it.
+    pub till_last: Option<String>,
     pub sales: u64,
     pub expected_fen: i64,
     pub counted_fen: i64,
@@ -70,23 +74,47 @@ pub fn verify(hq: &Hq, text: &str) -> Result<Verified> {
             "the slip's signature does not verify with till {device}'s key: it was altered or is forged"
         )));
     }
+    let text = text.trim();
+    let held: Option<String> = hq
+        .conn
+        .query_row(
+            "SELECT text FROM shift_slips WHERE device = ?1 AND shift = ?2",
+            params![device, slip.shift],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if held.as_deref().is_some_and(|h| h != text) {
+        return Err(Error::input(format!(
+            "till {device} signed a different slip for shift {} before: both are kept by the \
+             till's key, so the till itself is in question; the first one stays",
+            slip.shift
+        )));
+    }
+    let number = |n: &Option<SaleNumber>| n.as_ref().map(|n| n.to_string());
+    // Parsing caps every sale number at i64::MAX.
+    let upto_seq = slip
+        .till_last
+        .as_ref()
+        .map(|n| i64::try_from(n.seq()).unwrap_or(i64::MAX));
     let inserted = hq.conn.execute(
-        "INSERT OR IGNORE INTO shift_slips (shift, device, closed_at, first_sale, last_sale,
-           last_seq, sales, expected_fen, counted_fen, variance_fen, heads, text, verified_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        "INSERT OR IGNORE INTO shift_slips (device, shift, closed_at, first_sale, last_sale,
+           upto, upto_seq, sales, expected_fen, counted_fen, variance_fen, heads, text,
+           verified_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         params![
-            slip.shift,
             device,
+            slip.shift,
             slip.closed_at,
-            slip.first_sale.as_ref().map(|n| n.to_string()),
-            slip.last_sale.as_ref().map(|n| n.to_string()),
-            slip.last_sale.as_ref().map(|n| n.seq() as i64),
+            number(&slip.first_sale),
+            number(&slip.last_sale),
+            number(&slip.till_last),
+            upto_seq,
             slip.sales as i64,
             slip.expected.0,
             slip.counted.0,
             slip.variance.0,
             slip.heads,
-            text.trim(),
+            text,
             now_text()
         ],
     )?;
@@ -96,6 +124,7 @@ pub fn verify(hq: &Hq, text: &str) -> Result<Verified> {
         closed_at: slip.closed_at,
         first_sale: slip.first_sale.map(|n| n.to_string()),
         last_sale: slip.last_sale.map(|n| n.to_string()),
+        till_last: slip.till_last.map(|n| n.to_string()),
         sales: slip.sales,
         expected_fen: slip.expected.0,
         counted_fen: slip.counted.0,
@@ -104,13 +133,13 @@ pub fn verify(hq: &Hq, text: &str) -> Result<Verified> {
     })
 }
 
-/// A recorded slip: `(shift, closed_at, last_sale, last_seq)`.
+/// A recorded slip: `(shift, closed_at, the till's last sale, its number)`.
 pub type SlipStated = (String, String, Option<String>, u64);
 
 /// The slips recorded for `device`, in order.
 pub fn of_device(conn: &Connection, device: &str) -> Result<Vec<SlipStated>> {
     let mut stmt = conn.prepare(
-        "SELECT shift, closed_at, last_sale, COALESCE(last_seq, 0) FROM shift_slips
+        "SELECT shift, closed_at, upto, COALESCE(upto_seq, 0) FROM shift_slips
           WHERE device = ?1 ORDER BY closed_at",
     )?;
     let rows = stmt.query_map([device], |r| {

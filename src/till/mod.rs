@@ -332,9 +332,10 @@ impl Till {
             });
             w.append(&close)?;
             let slip = slip::build_slip(w, &shift.id, &closing, &close)?;
-            Ok((closing, last_sale, slip))
+            let slip_text = slip::sign_and_keep(w, &slip)?;
+            Ok((closing, last_sale, (slip, slip_text)))
         })?;
-        let slip_text = slip::sign_and_keep(&mut self.store, &slip)?;
+        let (slip, slip_text) = slip;
         Ok(ShiftClosed {
             closing,
             last_sale,

@@ -15,7 +15,7 @@ use fairpos_sync::{keys, Record};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::store::{Identity, Store, Writer, DEVICE_SECRET};
+use crate::store::{meta_value, Identity, Store, Writer, DEVICE_SECRET};
 
 /// Where the last slip's text is kept, to be shown or printed again.
 const LAST_SLIP: &str = "last_shift_slip";
@@ -46,6 +46,10 @@ pub(super) fn build_slip(
         closed_at: close.header().at.clone(),
         first_sale: span.map(|(first, _, _)| number(first)),
         last_sale: span.map(|(_, last, _)| number(last)),
+        till_last: match w.state().last_sale_seq {
+            0 => None,
+            seq => Some(number(seq)),
+        },
         sales: span.map_or(0, |(_, _, count)| count),
         totals,
         expected: closing.expected,
@@ -56,14 +60,14 @@ pub(super) fn build_slip(
 }
 
 /// The slip's QR text, signed with the till's key (unsigned when the till never enrolled),
-/// kept as the till's last slip.
-pub(super) fn sign_and_keep(store: &mut Store, slip: &ShiftSlip) -> Result<String> {
-    let signature = store
-        .meta(DEVICE_SECRET)?
+/// kept as the till's last slip in the close's own transaction: a close is never without
+/// its slip.
+pub(super) fn sign_and_keep(w: &mut Writer<'_>, slip: &ShiftSlip) -> Result<String> {
+    let signature = meta_value(w.conn(), DEVICE_SECRET)?
         .map(|secret| keys::sign(&secret, slip.body().as_bytes()))
         .unwrap_or_default();
     let text = slip.text(&signature);
-    store.set_meta(LAST_SLIP, &text)?;
+    fairpos_projection::schema::set_meta(w.conn(), LAST_SLIP, &text)?;
     Ok(text)
 }
 

@@ -1,7 +1,10 @@
 //! The three statement layouts: how each is recognised by its column row, where its rows
 //! end, and what one row means.
 
-use super::{amount, clean, split_row, time, Flow, Provider, StatementLine};
+use super::{
+    amount, clean, expense as expense_amount, split_row, time, Flow, Provider, StatementLine,
+};
+use crate::money::Fen;
 
 /// A statement's published layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +27,7 @@ const WECHAT_BILL: &[Wanted] = &[
     ("amount", &["订单金额", "应结订单金额"]),
     ("refund_no", &["微信退款单号"]),
     ("refund", &["退款金额", "申请退款金额"]),
+    ("refund_status", &["退款状态"]),
     ("goods", &["商品名称"]),
 ];
 
@@ -53,7 +57,7 @@ pub struct Columns {
 }
 
 impl Columns {
-    fn get<'f>(&self, fields: &'f [String], name: &str) -> &'f str {
+    pub(super) fn get<'f>(&self, fields: &'f [String], name: &str) -> &'f str {
         self.at
             .iter()
             .find(|(n, _)| *n == name)
@@ -130,7 +134,10 @@ impl Layout {
                 .find_map(|n| header.iter().position(|h| h == n))
             {
                 Some(i) => at.push((*key, i)),
-                None if matches!(*key, "goods" | "party" | "refund_no" | "refund") => {}
+                None if matches!(
+                    *key,
+                    "goods" | "party" | "refund_no" | "refund" | "refund_status"
+                ) => {}
                 None => return Err(format!("no column {} in the column row", names[0])),
             }
         }
@@ -174,12 +181,20 @@ impl Layout {
                         c.get(fields, "amount"),
                         goods,
                     ),
-                    "REFUND" => made(
-                        c.get(fields, "refund_no"),
-                        Flow::Refund,
-                        c.get(fields, "refund"),
-                        goods,
-                    ),
+                    // Money given back once the refund succeeded (退款状态 SUCCESS); one still
+                    // PROCESSING, or FAIL, gave nothing back yet.
+                    "REFUND" => match c.get(fields, "refund_status") {
+                        "SUCCESS" | "" => made(
+                            c.get(fields, "refund_no"),
+                            Flow::Refund,
+                            c.get(fields, "refund"),
+                            goods,
+                        ),
+                        "PROCESSING" | "FAIL" | "CHANGE" => Ok(None),
+                        other => Err(format!(
+                            "退款状态 {other:?} is none of SUCCESS, PROCESSING, FAIL, CHANGE"
+                        )),
+                    },
                     "REVOKED" | "CLOSED" | "NOTPAY" | "PAYERROR" => Ok(None),
                     other => Err(format!(
                         "交易状态 {other:?} is none of SUCCESS, REFUND, REVOKED"
@@ -208,17 +223,32 @@ impl Layout {
                 let income = c.get(fields, "income");
                 let expense = c.get(fields, "expense");
                 let party = c.get(fields, "party");
-                let some = |t: &str| !t.is_empty() && amount(t).is_ok_and(|f| f.is_positive());
-                if some(income) && !business.contains("退款") {
-                    made(c.get(fields, "txn"), Flow::Payment, income, party)
-                } else if some(expense) && business.contains("退款") {
-                    made(c.get(fields, "txn"), Flow::Refund, expense, party)
-                } else if (income.is_empty() || amount(income).is_ok())
-                    && (expense.is_empty() || amount(expense).is_ok())
-                {
-                    Ok(None)
+                let income_fen = if income.is_empty() {
+                    Fen::ZERO
                 } else {
-                    Err(format!("amounts {income:?} / {expense:?} are not yuan"))
+                    amount(income).map_err(|e| format!("收入金额: {e}"))?
+                };
+                let expense_fen = if expense.is_empty() {
+                    Fen::ZERO
+                } else {
+                    expense_amount(expense).map_err(|e| format!("支出金额: {e}"))?
+                };
+                // A shopper's payment is a 交易 (or 在线支付) row with income; a refund a
+                // 交易退款 row with expense. Fees (收费), rebates, transfers and withdrawals
+                // are neither.
+                let refund = business.contains("退款");
+                let sale = matches!(business, "交易" | "在线支付" | "收款");
+                if income_fen.is_positive() && sale {
+                    made(c.get(fields, "txn"), Flow::Payment, income, party)
+                } else if expense_fen.is_positive() && refund {
+                    made(
+                        c.get(fields, "txn"),
+                        Flow::Refund,
+                        expense.trim().trim_start_matches('-'),
+                        party,
+                    )
+                } else {
+                    Ok(None)
                 }
             }
         }

@@ -99,6 +99,11 @@ pub struct Statement {
     pub lines: Vec<StatementLine>,
     /// Rows that are neither a payment nor a refund (withdrawals, fees, revoked orders).
     pub skipped: usize,
+    /// The span of Beijing time the file accounts for: the period its header states (the
+    /// WeChat app's 起始时间/终止时间, Alipay's 起始日期/终止日期), else the whole days of its
+    /// rows (a merchant bill is a day's bill). A till's QR payment inside it and absent from
+    /// the file was not received. `None` for a file with no rows and no stated period.
+    pub covers: Option<(NaiveDateTime, NaiveDateTime)>,
 }
 
 /// Reads a statement file downloaded from `provider`. `file` names it in errors.
@@ -136,6 +141,7 @@ pub fn parse(file: &str, bytes: &[u8], provider: Provider) -> Result<Statement, 
     })?;
     let mut lines = Vec::new();
     let mut skipped = 0;
+    let mut span: Option<(NaiveDateTime, NaiveDateTime)> = None;
     for (i, row) in rows.iter().enumerate().skip(header_at + 1) {
         let line = i as u64 + 1;
         if row.trim().is_empty() {
@@ -157,6 +163,8 @@ pub fn parse(file: &str, bytes: &[u8], provider: Provider) -> Result<Statement, 
                 header.len()
             )));
         }
+        let at = time(columns.get(&fields, "time")).map_err(bad)?;
+        span = Some(span.map_or((at, at), |(a, b)| (a.min(at), b.max(at))));
         match layout.read(&columns, &fields, line).map_err(bad)? {
             Some(l) => lines.push(l),
             None => skipped += 1,
@@ -172,12 +180,36 @@ pub fn parse(file: &str, bytes: &[u8], provider: Provider) -> Result<Statement, 
             });
         }
     }
+    let whole_days = span.and_then(|(first, last)| {
+        Some((
+            first.date().and_hms_opt(0, 0, 0)?,
+            last.date().and_hms_opt(23, 59, 59)?,
+        ))
+    });
     Ok(Statement {
         provider,
         layout,
         encoding,
         lines,
         skipped,
+        covers: stated_period(&rows[..header_at]).or(whole_days),
+    })
+}
+
+/// The period the lines before the column row state: `起始时间：[2026-11-28 00:00:00]
+/// 终止时间：[…]` (WeChat app) or `#起始日期：[2026年11月28日 00:00:00]   终止日期：[…]` (Alipay).
+fn stated_period(rows: &[&str]) -> Option<(NaiveDateTime, NaiveDateTime)> {
+    fn bracketed_after<'a>(row: &'a str, key: &str) -> Option<&'a str> {
+        let rest = &row[row.find(key)?..];
+        let open = rest.find(['[', '［'])?;
+        let inner = &rest[open..];
+        let inner = &inner[inner.chars().next()?.len_utf8()..];
+        Some(&inner[..inner.find([']', '］'])?])
+    }
+    rows.iter().find_map(|row| {
+        let from = time(bracketed_after(row, "起始")?).ok()?;
+        let to = time(bracketed_after(row, "终止")?).ok()?;
+        (from <= to).then_some((from, to))
     })
 }
 
@@ -215,26 +247,36 @@ fn clean(field: &str) -> String {
         .to_string()
 }
 
-/// An amount as the statements print it: `18.80`, `¥18.80`, `￥18.80`, `+18.80`, `-18.80`,
-/// `1,280.00`. The sign is dropped (the column or flow says which way).
+/// An amount of money in, as the statements print it: `18.80`, `¥18.80`, `￥18.80`, `+18.80`,
+/// `1,280.00`. A minus sign is refused: money out belongs in an expense column or a refund.
 fn amount(text: &str) -> Result<Fen, String> {
-    let t = text
-        .trim()
-        .trim_start_matches(['+', '-'])
-        .trim_start_matches(['¥', '￥'])
-        .replace(',', "");
+    let t = text.trim();
+    let t = t.strip_prefix('+').unwrap_or(t);
+    let t = t.trim_start_matches(['¥', '￥']).replace(',', "");
     Fen::parse_yuan(&t)
-        .map_err(|_| format!("amount {text:?} is not yuan with at most two decimals"))
+        .ok()
+        .filter(|f| f.0 >= 0)
+        .ok_or_else(|| format!("amount {text:?} is not yuan with at most two decimals"))
+}
+
+/// An amount in an expense column (Alipay's 支出金额): `-26.50` or `26.50`; never `+`.
+fn expense(text: &str) -> Result<Fen, String> {
+    let t = text.trim();
+    if t.starts_with('+') {
+        return Err(format!("expense {text:?} carries a plus sign"));
+    }
+    amount(t.strip_prefix('-').unwrap_or(t))
 }
 
 /// A time as the statements print it: `2026-11-28 10:15:32` (also with slashes, or without
 /// seconds as a spreadsheet saves it again).
 fn time(text: &str) -> Result<NaiveDateTime, String> {
-    const FORMATS: [&str; 4] = [
+    const FORMATS: [&str; 5] = [
         "%Y-%m-%d %H:%M:%S",
         "%Y/%m/%d %H:%M:%S",
         "%Y-%m-%d %H:%M",
         "%Y/%m/%d %H:%M",
+        "%Y年%m月%d日 %H:%M:%S",
     ];
     FORMATS
         .iter()

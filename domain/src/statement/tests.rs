@@ -119,3 +119,62 @@ fn bad_rows_are_named_by_line_and_the_wrong_provider_by_layout() {
     let e = parse("app.csv", twice.as_bytes(), Provider::Wechat).unwrap_err();
     assert!(e.to_string().contains("line 15"), "{e}");
 }
+
+fn at(text: &str) -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").unwrap()
+}
+
+#[test]
+fn a_file_covers_the_period_it_states_else_the_whole_days_of_its_rows() {
+    let app = parse("app.csv", WECHAT_APP.as_bytes(), Provider::Wechat).unwrap();
+    assert_eq!(
+        app.covers,
+        Some((at("2026-11-28 00:00:00"), at("2026-11-28 23:59:59")))
+    );
+    let (gbk, _, _) = encoding_rs::GBK.encode(ALIPAY);
+    let alipay = parse("alipay.csv", &gbk, Provider::Alipay).unwrap();
+    assert_eq!(
+        alipay.covers,
+        Some((at("2026-11-28 00:00:00"), at("2026-11-29 00:00:00")))
+    );
+    // A merchant bill states no period: it is the bill of the days of its rows, revoked
+    // orders counted.
+    let bill = parse("bill.csv", WECHAT_BILL.as_bytes(), Provider::Wechat).unwrap();
+    assert_eq!(
+        bill.covers,
+        Some((at("2026-11-28 00:00:00"), at("2026-11-28 23:59:59")))
+    );
+    // A statement of a day with no rows at all still covers its day.
+    let empty: String = WECHAT_APP
+        .lines()
+        .take(13)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let quiet = parse("quiet.csv", empty.as_bytes(), Provider::Wechat).unwrap();
+    assert!(quiet.lines.is_empty());
+    assert_eq!(quiet.covers, app.covers);
+}
+
+#[test]
+fn only_money_that_moved_counts() {
+    // A refund still PROCESSING gave nothing back yet.
+    let processing = WECHAT_BILL.replace("`ORIGINAL,`SUCCESS,", "`ORIGINAL,`PROCESSING,");
+    let s = parse("bill.csv", processing.as_bytes(), Provider::Wechat).unwrap();
+    assert_eq!((s.lines.len(), s.skipped), (1, 2));
+    // An Alipay rebate (income that is no sale) is not a payment; a minus sign in the income
+    // column is refused.
+    let rebate = ALIPAY.replace(
+        ",+26.50\t,\t,126.50\t,支付宝\t,交易\t,",
+        ",+26.50\t,\t,126.50\t,支付宝\t,收费返还\t,",
+    );
+    let (gbk, _, _) = encoding_rs::GBK.encode(&rebate);
+    let s = parse("alipay.csv", &gbk, Provider::Alipay).unwrap();
+    assert_eq!((s.lines.len(), s.skipped), (1, 2));
+    let minus = ALIPAY.replace(",+26.50\t,\t,126.50", ",-26.50\t,\t,126.50");
+    let (gbk, _, _) = encoding_rs::GBK.encode(&minus);
+    let e = parse("alipay.csv", &gbk, Provider::Alipay).unwrap_err();
+    assert!(
+        e.to_string().contains("line 6") && e.to_string().contains("收入金额"),
+        "{e}"
+    );
+}

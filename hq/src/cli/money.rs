@@ -122,7 +122,7 @@ fn table(m: &StatementMatch) -> String {
     for n in &m.not_covered {
         let _ = writeln!(
             t,
-            "not checked: stall {} {}: {} movements ({}) on days no imported statement covers",
+            "not checked: stall {} {}: {} movements ({}) at times no imported statement covers",
             n.stall,
             n.method,
             n.count,
@@ -156,7 +156,7 @@ pub fn slip(dir: &Path, command: SlipCommand) -> Result<()> {
         }));
     }
     println!(
-        "slip of {} shift {} closed {} {}: sales {}…{} ({}), expected {}, counted {}, variance {}",
+        "slip of {} shift {} closed {} {}: sales {}…{} ({}), the till's last {}, expected {}, counted {}, variance {}",
         v.device,
         v.shift,
         v.closed_at,
@@ -168,6 +168,7 @@ pub fn slip(dir: &Path, command: SlipCommand) -> Result<()> {
         v.first_sale.as_deref().unwrap_or("-"),
         v.last_sale.as_deref().unwrap_or("-"),
         v.sales,
+        v.till_last.as_deref().unwrap_or("-"),
         Fen(v.expected_fen),
         Fen(v.counted_fen),
         Fen(v.variance_fen)

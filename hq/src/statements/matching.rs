@@ -2,10 +2,11 @@
 //! database and pair them with [`fairpos_domain::statement::matching::match_up`].
 //!
 //! A till's side: each WeChat or Alipay payment of a sale; each refund by those methods; and
-//! a voided sale's QR payments as money given back. Only movements of a stall and provider
-//! whose statements cover that day are checked; the rest are counted as not covered.
+//! a voided sale's QR payments as money given back. Only movements inside the span of time a
+//! statement of that stall and provider accounts for (the period it states, else the whole
+//! days of its rows) are checked; the rest are counted as not covered.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, FixedOffset, NaiveDateTime};
 use rusqlite::Connection;
@@ -62,7 +63,7 @@ pub struct Matched {
     pub seconds_apart: i64,
 }
 
-/// Movements of a stall and method with no statement of that day.
+/// Movements of a stall and method at times no imported statement accounts for.
 #[derive(Clone, Debug, Serialize)]
 pub struct NotCovered {
     pub stall: String,
@@ -222,11 +223,11 @@ fn stated(conn: &Connection) -> Result<Vec<(Stated, Movement)>> {
     Ok(out)
 }
 
-/// The days each stall's statements of each provider cover.
-fn covered(conn: &Connection) -> Result<HashSet<(String, String, String)>> {
+/// The spans of Beijing time each stall's statements of each provider account for.
+fn covered(conn: &Connection) -> Result<Coverage> {
     let mut stmt = conn.prepare(
-        "SELECT stall, provider, first_day, last_day FROM statement_files
-          WHERE first_day IS NOT NULL",
+        "SELECT stall, provider, covers_from, covers_to FROM statement_files
+          WHERE covers_from IS NOT NULL AND covers_to IS NOT NULL",
     )?;
     let rows = stmt.query_map([], |r| {
         Ok((
@@ -236,32 +237,32 @@ fn covered(conn: &Connection) -> Result<HashSet<(String, String, String)>> {
             r.get::<_, String>(3)?,
         ))
     })?;
-    let mut days = HashSet::new();
+    let mut spans = Coverage::new();
     for row in rows {
-        let (stall, provider, first, last) = row?;
-        let parse = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok();
-        let (Some(mut day), Some(last)) = (parse(&first), parse(&last)) else {
-            continue;
-        };
-        while day <= last {
-            days.insert((stall.clone(), provider.clone(), day.to_string()));
-            day = day.succ_opt().unwrap_or(last + Duration::days(1));
+        let (stall, provider, from, to) = row?;
+        let parse = |t: &str| NaiveDateTime::parse_from_str(t, TIME).ok();
+        if let (Some(from), Some(to)) = (parse(&from), parse(&to)) {
+            spans.entry((stall, provider)).or_default().push((from, to));
         }
     }
-    Ok(days)
+    Ok(spans)
+}
+
+/// `(stall, provider)` → the spans its statements account for.
+type Coverage = HashMap<(String, String), Vec<(NaiveDateTime, NaiveDateTime)>>;
+
+fn is_covered(c: &Coverage, stall: &str, provider: &str, at: NaiveDateTime) -> bool {
+    c.get(&(stall.to_string(), provider.to_string()))
+        .is_some_and(|spans| spans.iter().any(|(from, to)| *from <= at && at <= *to))
 }
 
 /// Matches every recorded QR movement against the statements, times within `window_minutes`.
 pub fn match_statements(conn: &Connection, window_minutes: i64) -> Result<StatementMatch> {
     let covered = covered(conn)?;
     let mut uncovered: BTreeMap<(String, &'static str), (usize, i64)> = BTreeMap::new();
-    let (checked, left): (Vec<_>, Vec<_>) = recorded(conn)?.into_iter().partition(|(r, m)| {
-        covered.contains(&(
-            r.stall.clone(),
-            r.method.to_string(),
-            m.at.date().to_string(),
-        ))
-    });
+    let (checked, left): (Vec<_>, Vec<_>) = recorded(conn)?
+        .into_iter()
+        .partition(|(r, m)| is_covered(&covered, &r.stall, r.method, m.at));
     for (r, _) in left {
         let e = uncovered.entry((r.stall, r.method)).or_default();
         e.0 += 1;

@@ -22,10 +22,10 @@ CREATE TABLE IF NOT EXISTS statement_files (
     layout      TEXT NOT NULL,
     encoding    TEXT NOT NULL,
     lines       INTEGER NOT NULL,
-    -- The Beijing days the file's lines span: a till's QR payment on one of them is expected
-    -- in the statement.
-    first_day   TEXT,
-    last_day    TEXT,
+    -- The Beijing time the file accounts for (the period it states, else the whole days of
+    -- its rows): a till's QR movement inside it is expected in the statement.
+    covers_from TEXT,
+    covers_to   TEXT,
     imported_at TEXT NOT NULL
 ) STRICT;
 CREATE TABLE IF NOT EXISTS statement_lines (
@@ -87,16 +87,30 @@ pub fn import(
     let mut new = 0;
     let mut already = 0;
     for l in &parsed.lines {
-        let held: Option<String> = tx
+        let at = l.at.format(TIME).to_string();
+        let held: Option<(String, i64, String)> = tx
             .query_row(
-                "SELECT stall FROM statement_lines WHERE provider = ?1 AND txn = ?2 AND flow = ?3",
+                "SELECT stall, amount_fen, at FROM statement_lines
+                  WHERE provider = ?1 AND txn = ?2 AND flow = ?3",
                 params![provider.as_str(), l.txn, l.flow.as_str()],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
         match held {
-            Some(s) if s == stall => already += 1,
-            Some(s) => {
+            Some((s, fen, held_at)) if s == stall && fen == l.amount.0 && held_at == at => {
+                already += 1
+            }
+            Some((s, fen, held_at)) if s == stall => {
+                return Err(Error::input(format!(
+                    "{name} line {}: transaction {} was imported before as {} at {held_at}, \
+                     here it is {} at {at}: nothing imported; which file is right?",
+                    l.line,
+                    l.txn,
+                    fairpos_domain::Fen(fen),
+                    l.amount
+                )))
+            }
+            Some((s, _, _)) => {
                 return Err(Error::input(format!(
                     "{name} line {}: transaction {} is in stall {s}'s statement already",
                     l.line, l.txn
@@ -113,7 +127,7 @@ pub fn import(
                         l.flow.as_str(),
                         stall,
                         l.amount.0,
-                        l.at.format(TIME).to_string(),
+                        at,
                         l.note,
                         sha,
                         l.line as i64
@@ -123,10 +137,16 @@ pub fn import(
             }
         }
     }
-    let day = |t: Option<&NaiveDateTime>| t.map(|t| t.format("%Y-%m-%d").to_string());
+    let covers = |pick: fn(&(NaiveDateTime, NaiveDateTime)) -> NaiveDateTime| {
+        parsed
+            .covers
+            .as_ref()
+            .map(|c| pick(c).format(TIME).to_string())
+    };
     tx.execute(
         "INSERT OR IGNORE INTO statement_files
-           (sha256, name, provider, stall, layout, encoding, lines, first_day, last_day, imported_at)
+           (sha256, name, provider, stall, layout, encoding, lines, covers_from, covers_to,
+            imported_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             sha,
@@ -136,8 +156,8 @@ pub fn import(
             parsed.layout.as_str(),
             parsed.encoding,
             parsed.lines.len() as i64,
-            day(parsed.lines.iter().map(|l| &l.at).min()),
-            day(parsed.lines.iter().map(|l| &l.at).max()),
+            covers(|c| c.0),
+            covers(|c| c.1),
             now_text()
         ],
     )?;
@@ -161,14 +181,15 @@ pub struct StatementFile {
     pub provider: String,
     pub stall: String,
     pub lines: i64,
-    pub first_day: String,
-    pub last_day: String,
+    /// The Beijing time it accounts for (empty when it accounts for none).
+    pub covers_from: String,
+    pub covers_to: String,
 }
 
 /// Statement files imported, oldest first.
 pub fn files(conn: &Connection) -> Result<Vec<StatementFile>> {
     let mut stmt = conn.prepare(
-        "SELECT name, provider, stall, lines, COALESCE(first_day, ''), COALESCE(last_day, '')
+        "SELECT name, provider, stall, lines, COALESCE(covers_from, ''), COALESCE(covers_to, '')
          FROM statement_files ORDER BY imported_at, name",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -177,8 +198,8 @@ pub fn files(conn: &Connection) -> Result<Vec<StatementFile>> {
             provider: r.get(1)?,
             stall: r.get(2)?,
             lines: r.get(3)?,
-            first_day: r.get(4)?,
-            last_day: r.get(5)?,
+            covers_from: r.get(4)?,
+            covers_to: r.get(5)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -29,6 +29,7 @@ pub mod server;
 pub mod slips;
 pub mod state;
 pub mod statements;
+pub mod throttle;
 pub mod unit_items;
 pub mod web;
 

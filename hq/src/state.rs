@@ -26,6 +26,8 @@ pub struct AppState {
     pub screen: watch::Receiver<Option<Arc<Published>>>,
     /// Set when the server begins to stop: open event streams end.
     pub stopping: watch::Receiver<bool>,
+    /// Failed logins and enrolment codes, per address and account.
+    pub throttle: Arc<crate::throttle::Throttle>,
 }
 
 /// The big screen's figures as its event stream carries them: the JSON one event sends.

@@ -11,13 +11,11 @@ pub fn new_secret() -> String {
     hex(&bytes)
 }
 
+/// 256 bits from the operating system's random source (`getrandom(2)` on Linux).
 fn rand_bytes() -> [u8; 32] {
-    // uuid's v4 generator is the crate's source of OS randomness; two make 32 bytes.
-    let a = uuid::Uuid::new_v4();
-    let b = uuid::Uuid::new_v4();
     let mut out = [0u8; 32];
-    out[..16].copy_from_slice(a.as_bytes());
-    out[16..].copy_from_slice(b.as_bytes());
+    // Without the kernel's randomness no secret can be made safely: stopping is right.
+    getrandom::fill(&mut out).expect("the operating system's random source failed");
     out
 }
 

@@ -2,8 +2,9 @@
 //! sync over.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 
-use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -16,6 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::devices::{self, Peer};
 use crate::state::AppState;
+use crate::throttle::Attempt;
 use crate::{meta, project, Error, Hq, Result, Role};
 
 fn api_error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -116,7 +118,15 @@ fn watched_transport(
     Transport::new(stream, sink)
 }
 
-pub async fn enroll(State(state): State<AppState>, Json(req): Json<EnrollRequest>) -> Response {
+pub async fn enroll(
+    State(state): State<AppState>,
+    ConnectInfo(from): ConnectInfo<SocketAddr>,
+    Json(req): Json<EnrollRequest>,
+) -> Response {
+    let attempt = Attempt::enrolment(&state.throttle, from.ip());
+    if let Some(refused) = attempt.refused() {
+        return refused;
+    }
     let result = (|| -> Result<EnrollResponse> {
         let db = state
             .db
@@ -138,21 +148,39 @@ pub async fn enroll(State(state): State<AppState>, Json(req): Json<EnrollRequest
         })
     })();
     match result {
-        Ok(r) => Json(r).into_response(),
+        Ok(r) => {
+            attempt.succeeded();
+            Json(r).into_response()
+        }
         Err(e @ (Error::Input(_) | Error::Domain(_))) => {
+            attempt.failed();
             api_error(StatusCode::FORBIDDEN, e.to_string())
         }
         Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 
-pub async fn login(State(state): State<AppState>, Json(req): Json<LoginRequest>) -> Response {
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(from): ConnectInfo<SocketAddr>,
+    Json(req): Json<LoginRequest>,
+) -> Response {
+    let attempt = Attempt::login(&state.throttle, from.ip());
+    if let Some(refused) = attempt.refused() {
+        return refused;
+    }
     let Ok(db) = state.db.lock() else {
         return api_error(StatusCode::INTERNAL_SERVER_ERROR, "database");
     };
     match devices::login(&db, &req.password) {
-        Ok((token, peer_id)) => Json(LoginResponse { token, peer_id }).into_response(),
-        Err(e @ Error::Input(_)) => api_error(StatusCode::UNAUTHORIZED, e.to_string()),
+        Ok((token, peer_id)) => {
+            attempt.succeeded();
+            Json(LoginResponse { token, peer_id }).into_response()
+        }
+        Err(e @ Error::Input(_)) => {
+            attempt.failed();
+            api_error(StatusCode::UNAUTHORIZED, e.to_string())
+        }
         Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }

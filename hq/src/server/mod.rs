@@ -113,6 +113,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         announced: announced_tx,
         screen: screen_rx,
         stopping: stopping_rx,
+        throttle: Arc::default(),
     };
     tokio::spawn(crate::screen::publish(
         connect(dir)?,
@@ -169,6 +170,8 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         .route(route::HEALTH, get(api::health))
         .merge(crate::web::routes())
         .merge(crate::screen::routes())
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::map_response(security_headers))
         .with_state(state);
     let kind = match role {
         Role::Hq => "headquarters",
@@ -177,14 +180,46 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
     println!("fairpos {kind} of {} serving on http://{addr}", fair.id);
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown(stopping_tx))
-        .await
-        .map_err(|e| Error::Other(format!("server: {e}")))?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown(stopping_tx))
+    .await
+    .map_err(|e| Error::Other(format!("server: {e}")))?;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     repo.stop().await;
     let _ = maintenance.join();
     Ok(())
+}
+
+/// The largest request body taken (a login, an enrolment, an announcement of documents);
+/// larger ones are answered 413 before they are read whole.
+pub const MAX_BODY: usize = 2 << 20;
+
+/// What every page may load and who may frame it: nothing from elsewhere, no inline
+/// script, no framing. Routes that set their own policy (the big screen) keep it.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; \
+     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Adds the security headers every response carries.
+async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    let headers = response.headers_mut();
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
 }
 
 /// Waits for SIGINT or SIGTERM, then tells the open event streams to end.

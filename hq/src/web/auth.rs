@@ -1,6 +1,8 @@
 //! Who is asking: the organizer's login form and session cookie (or a bearer token).
 
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Form, Json};
@@ -9,6 +11,7 @@ use serde::Deserialize;
 use super::{esc, failure, STYLE};
 use crate::devices::{self, Peer};
 use crate::state::AppState;
+use crate::throttle::Attempt;
 use crate::Error;
 
 const COOKIE: &str = "fairpos_session";
@@ -78,13 +81,26 @@ pub(crate) struct LoginForm {
     password: String,
 }
 
-pub(crate) async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(from): ConnectInfo<SocketAddr>,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let attempt = Attempt::login(&state.throttle, from.ip());
+    if let Some(refused) = attempt.refused() {
+        return refused;
+    }
     let result = {
         let Ok(db) = state.db.lock() else {
             return failure(Error::Other("database".into()));
         };
         devices::login(&db, &form.password)
     };
+    match &result {
+        Ok(_) => attempt.succeeded(),
+        Err(Error::Input(_)) => attempt.failed(),
+        Err(_) => {}
+    }
     match result {
         Ok((token, _)) => (
             [(

@@ -2,11 +2,15 @@
 //! Content-Security-Policy without inline script and `frame-ancestors 'none'`, `nosniff` and
 //! a referrer policy; guessing the organizer password or enrolment codes from one address is
 //! answered 429 after a few failures; an oversized request body is answered 413 and the
-//! server goes on. Against the real `fairpos hq serve` on a loopback port.
+//! server goes on; organizer sessions end when idle, when their absolute lifetime is over
+//! (the cookie's `Max-Age`), and all at once on the operator's word. Against the real
+//! `fairpos hq serve` on a loopback port.
 
 mod common;
 
-use common::hq::{Hq, PASSWORD};
+use std::time::Duration;
+
+use common::hq::{Hq, Server, PASSWORD};
 use reqwest::header::HeaderMap;
 
 struct Http {
@@ -37,6 +41,28 @@ impl Http {
                 .unwrap();
             (r.status().as_u16(), r.headers().clone())
         })
+    }
+
+    fn get_with_cookie(&self, path: &str, cookie: &str) -> u16 {
+        self.runtime.block_on(async {
+            let r = self
+                .client
+                .get(format!("{}{path}", self.base))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            r.status().as_u16()
+        })
+    }
+
+    /// Logs in with the form; returns the session cookie (`name=value`) and its attributes.
+    fn session(&self) -> (String, String) {
+        let (status, h) = self.login_form(PASSWORD);
+        assert_eq!(status, 303);
+        let set = header(&h, "set-cookie").to_string();
+        let cookie = set.split(';').next().unwrap().to_string();
+        (cookie, set)
     }
 
     fn post(&self, path: &str, content_type: &str, body: Vec<u8>) -> (u16, HeaderMap) {
@@ -132,4 +158,51 @@ fn responses_carry_security_headers_and_guessing_is_answered_429() {
     let (status, _) = http.post("/api/v1/enroll", "application/json", huge);
     assert_eq!(status, 413);
     assert_eq!(http.get("/api/v1/health").0, 200);
+}
+
+#[test]
+fn organizer_sessions_end_when_idle_when_their_lifetime_is_over_and_everywhere_at_once() {
+    let hq = Hq::demo();
+    let server = Server::start(hq.data(), &["--session-idle", "3s", "--session-max", "8s"]);
+    let http = Http::new(&server.url);
+    let sleep = |ms: u64| std::thread::sleep(Duration::from_millis(ms));
+
+    // Idle: a session left alone for longer than 3 s is over.
+    let (cookie, set) = http.session();
+    assert!(
+        set.contains("HttpOnly") && set.contains("Max-Age=8"),
+        "{set}"
+    );
+    assert_eq!(http.get_with_cookie("/", &cookie), 200);
+    sleep(3_500);
+    assert_eq!(http.get_with_cookie("/", &cookie), 401, "idle for 3.5 s");
+
+    // Absolute: used every second it stays, until 8 s after login.
+    let (cookie, _) = http.session();
+    for second in 1..=6 {
+        sleep(1_000);
+        assert_eq!(http.get_with_cookie("/", &cookie), 200, "at {second} s");
+    }
+    // Idle for 2.5 s only, but 8.5 s after login.
+    sleep(2_500);
+    assert_eq!(http.get_with_cookie("/", &cookie), 401, "8.5 s after login");
+
+    // Everywhere at once: the operator ends every session.
+    let (cookie, _) = http.session();
+    assert_eq!(http.get_with_cookie("/stalls", &cookie), 200);
+    let said = hq.ok(&["hq", "end-sessions"]);
+    assert!(said.starts_with("1 organizer sessions ended"), "{said}");
+    assert_eq!(http.get_with_cookie("/stalls", &cookie), 401);
+
+    // A span that is not one is refused before the server starts.
+    let out = hq.run(&[
+        "hq",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--session-idle",
+        "soon",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--session-idle soon"));
 }

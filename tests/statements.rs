@@ -331,6 +331,22 @@ fn statements_meet_the_tills_qr_payments_one_to_one_and_name_what_is_paid_on_pap
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 8, "6 matched, 1 paper only, 1 statement only");
     assert!(rows.iter().any(|r| r.iter().any(|f| f == "T02-000002")));
+    let xlsx_file = dir.join("match.xlsx");
+    hq.ok(&[
+        "hq",
+        "statements",
+        "match",
+        "--format",
+        "xlsx",
+        "--out",
+        xlsx_file.to_str().unwrap(),
+    ]);
+    let xlsx = std::fs::read(&xlsx_file).unwrap();
+    let has = |needle: &[u8]| xlsx.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        xlsx.starts_with(b"PK") && has(b"xl/worksheets/sheet1.xml"),
+        "an XLSX package"
+    );
 
     // The page in a real browser says the same, with nothing fetched from elsewhere.
     let page = browse(&server.url);

@@ -6,6 +6,7 @@ use fairpos_sync::keys;
 use fairpos_sync::protocol::{split_device_token, DeviceEntry};
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::sessions::{self, SessionLimits};
 use crate::{now_text, Error, Hq, Result};
 
 /// Who a connection or request is.
@@ -137,17 +138,12 @@ pub fn enroll(conn: &Connection, code: &str, actor: &str) -> Result<Grant> {
     })
 }
 
-/// Who holds `token`: an enrolled device not revoked, or an organizer session.
-pub fn authenticate(conn: &Connection, token: &str) -> Result<Peer> {
-    let refused = || Error::input("unknown or revoked credentials");
+/// Who holds `token`: an enrolled device not revoked, or an organizer session not expired
+/// under `limits`.
+pub fn authenticate(conn: &Connection, token: &str, limits: &SessionLimits) -> Result<Peer> {
+    let refused = || Error::input("unknown, expired or revoked credentials");
     if let Some(session) = token.strip_prefix("org.") {
-        let peer: Option<String> = conn
-            .query_row(
-                "SELECT peer FROM sessions WHERE token_hash = ?1",
-                [keys::secret_hash(session)],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let peer = sessions::live(conn, &keys::secret_hash(session), limits)?;
         return peer.map(Peer::Organizer).ok_or_else(refused);
     }
     let (device, secret) = split_device_token(token).ok_or_else(refused)?;
@@ -205,10 +201,7 @@ pub fn login(conn: &Connection, password: &str) -> Result<(String, String)> {
     crate::check_organizer_password(conn, password)?;
     let session = keys::new_secret();
     let peer = format!("s{}", &keys::secret_hash(&session)[..12]);
-    conn.execute(
-        "INSERT INTO sessions(token_hash, peer, created_at) VALUES (?1, ?2, ?3)",
-        params![keys::secret_hash(&session), peer, now_text()],
-    )?;
+    sessions::open(conn, &keys::secret_hash(&session), &peer)?;
     Ok((format!("org.{session}"), Peer::Organizer(peer).peer_id()))
 }
 

@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS enroll_codes (
 CREATE TABLE IF NOT EXISTS sessions (
     token_hash TEXT PRIMARY KEY,
     peer       TEXT NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    last_seen  TEXT
 ) STRICT;
 
 -- Every document headquarters accepts: ledgers announced by their tills, and the catalog.
@@ -109,6 +110,7 @@ fn create_tables(conn: &Connection) -> Result<()> {
     schema::create_projection(conn)?;
     samod_storage::migrate(conn)?;
     conn.execute_batch(SCHEMA)?;
+    crate::sessions::migrate(conn)?;
     conn.execute_batch(crate::screen::tokens::SCHEMA)?;
     conn.execute_batch(crate::statements::SCHEMA)?;
     conn.execute_batch(crate::slips::SCHEMA)?;

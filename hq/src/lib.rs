@@ -26,6 +26,7 @@ pub mod project;
 pub mod reconcile;
 pub mod screen;
 pub mod server;
+pub mod sessions;
 pub mod slips;
 pub mod state;
 pub mod statements;

@@ -28,6 +28,8 @@ pub struct AppState {
     pub stopping: watch::Receiver<bool>,
     /// Failed logins and enrolment codes, per address and account.
     pub throttle: Arc<crate::throttle::Throttle>,
+    /// How long organizer sessions live.
+    pub sessions: crate::sessions::SessionLimits,
 }
 
 /// The big screen's figures as its event stream carries them: the JSON one event sends.

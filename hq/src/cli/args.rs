@@ -33,7 +33,15 @@ pub enum HqCommand {
         /// For a hub: the headquarters to relay to (default: the one it enrolled with).
         #[arg(long)]
         upstream: Option<String>,
+        /// An organizer session ends after this long without use (90s, 30m, 12h).
+        #[arg(long, default_value = "1h", value_name = "SPAN")]
+        session_idle: String,
+        /// An organizer session ends this long after login, however busy.
+        #[arg(long, default_value = "12h", value_name = "SPAN")]
+        session_max: String,
     },
+    /// End every organizer session now: everyone logs in again.
+    EndSessions,
     /// Register a till (or a hub) and print its one-time enrolment code.
     AddDevice {
         #[arg(long)]

@@ -17,6 +17,7 @@ use serde::Serialize;
 use self::args::{HqBundleCommand, HqCommand, ImportOnly, ScreenLinkArgs};
 use self::kit::{file_label, output_format, print_json, read_input, report_to, write_output};
 use crate::catalog::wire;
+use crate::sessions::{parse_span, SessionLimits};
 use crate::{bundles, catalog, devices, hub, leaderboard, reconcile, unit_items};
 use crate::{Error, Founding, Hq, Result, Role};
 
@@ -99,8 +100,30 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             println!("{} units imported", rows.len());
             Ok(())
         }
-        HqCommand::Serve { listen, upstream } => {
-            crate::server::serve(dir, crate::server::ServeOptions { listen, upstream })
+        HqCommand::Serve {
+            listen,
+            upstream,
+            session_idle,
+            session_max,
+        } => {
+            let sessions = SessionLimits {
+                idle: parse_span("--session-idle", &session_idle)?,
+                absolute: parse_span("--session-max", &session_max)?,
+            };
+            crate::server::serve(
+                dir,
+                crate::server::ServeOptions {
+                    listen,
+                    upstream,
+                    sessions,
+                },
+            )
+        }
+        HqCommand::EndSessions => {
+            let hq = Hq::open(dir)?;
+            let n = crate::sessions::end_all(&hq.conn)?;
+            println!("{n} organizer sessions ended: everyone logs in again");
+            Ok(())
         }
         HqCommand::AddDevice {
             device,

@@ -51,7 +51,7 @@ fn authenticate(
         .db
         .lock()
         .map_err(|_| Box::new(api_error(StatusCode::INTERNAL_SERVER_ERROR, "database")))?;
-    devices::authenticate(&db, &token).map_err(|e| {
+    devices::authenticate(&db, &token, &state.sessions).map_err(|e| {
         let who = token.split('.').next().unwrap_or("?").to_string();
         Hq::log_event(&db, &who, "refused", &format!("authentication failed: {e}"));
         Box::new(api_error(StatusCode::UNAUTHORIZED, e.to_string()))

@@ -35,6 +35,8 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     /// A hub's headquarters; a hub uses the one it enrolled with when not given.
     pub upstream: Option<String>,
+    /// How long organizer sessions live.
+    pub sessions: crate::sessions::SessionLimits,
 }
 
 /// Serves until SIGINT or SIGTERM.
@@ -114,6 +116,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         screen: screen_rx,
         stopping: stopping_rx,
         throttle: Arc::default(),
+        sessions: options.sessions,
     };
     tokio::spawn(crate::screen::publish(
         connect(dir)?,

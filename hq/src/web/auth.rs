@@ -40,7 +40,10 @@ pub(crate) fn organizer(state: &AppState, headers: &HeaderMap) -> bool {
     let Ok(db) = state.db.lock() else {
         return false;
     };
-    matches!(devices::authenticate(&db, &token), Ok(Peer::Organizer(_)))
+    matches!(
+        devices::authenticate(&db, &token, &state.sessions),
+        Ok(Peer::Organizer(_))
+    )
 }
 
 pub(crate) fn unauthorized_page() -> Response {
@@ -105,7 +108,10 @@ pub(crate) async fn login(
         Ok((token, _)) => (
             [(
                 header::SET_COOKIE,
-                format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"),
+                format!(
+                    "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+                    state.sessions.absolute.num_seconds()
+                ),
             )],
             Redirect::to("/"),
         )

@@ -1,0 +1,132 @@
+//! Organizer sessions expire: after a time without use (idle) and, used or not, after a
+//! time since login (absolute). The cookie carries the absolute lifetime as `Max-Age`. Every
+//! session can be ended at once (`fairpos hq end-sessions`).
+
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::{Error, Result};
+
+/// How long an organizer session lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// Ended after this long without a request.
+    pub idle: Duration,
+    /// Ended this long after login, however busy.
+    pub absolute: Duration,
+}
+
+impl Default for SessionLimits {
+    /// An hour idle, twelve hours in all: a fair day.
+    fn default() -> SessionLimits {
+        SessionLimits {
+            idle: Duration::hours(1),
+            absolute: Duration::hours(12),
+        }
+    }
+}
+
+/// A span as an operator writes it: `90s`, `30m`, `12h`, `2d`.
+pub fn parse_span(flag: &str, text: &str) -> Result<Duration> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: i64 = digits
+        .parse()
+        .ok()
+        .filter(|n| (1..=1_000_000).contains(n))
+        .ok_or_else(|| Error::input(format!("{flag} {text}: give a span such as 90s, 30m, 12h")))?;
+    match unit {
+        "s" => Ok(Duration::seconds(n)),
+        "m" => Ok(Duration::minutes(n)),
+        "h" => Ok(Duration::hours(n)),
+        "d" => Ok(Duration::days(n)),
+        _ => Err(Error::input(format!(
+            "{flag} {text}: the unit is s, m, h or d (90s, 30m, 12h)"
+        ))),
+    }
+}
+
+/// Adds what older databases lack.
+pub(crate) fn migrate(conn: &Connection) -> Result<()> {
+    let has_last_seen: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM pragma_table_info('sessions') WHERE name = 'last_seen')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_last_seen {
+        conn.execute_batch("ALTER TABLE sessions ADD COLUMN last_seen TEXT")?;
+    }
+    Ok(())
+}
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Records a new session.
+pub(crate) fn open(conn: &Connection, token_hash: &str, peer: &str) -> Result<()> {
+    let now = stamp(Utc::now());
+    conn.execute(
+        "INSERT INTO sessions(token_hash, peer, created_at, last_seen) VALUES (?1, ?2, ?3, ?3)",
+        params![token_hash, peer, now],
+    )?;
+    Ok(())
+}
+
+/// The peer of a live session, its use recorded; an expired session is removed.
+pub(crate) fn live(
+    conn: &Connection,
+    token_hash: &str,
+    limits: &SessionLimits,
+) -> Result<Option<String>> {
+    let row: Option<(String, String, Option<String>)> = conn
+        .query_row(
+            "SELECT peer, created_at, last_seen FROM sessions WHERE token_hash = ?1",
+            [token_hash],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((peer, created, seen)) = row else {
+        return Ok(None);
+    };
+    let now = Utc::now();
+    let at = |t: &str| {
+        DateTime::parse_from_rfc3339(t)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let created = at(&created);
+    let seen = seen.as_deref().and_then(at).or(created);
+    let alive = matches!((created, seen), (Some(c), Some(s))
+        if now - c < limits.absolute && now - s < limits.idle);
+    if !alive {
+        conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
+        return Ok(None);
+    }
+    conn.execute(
+        "UPDATE sessions SET last_seen = ?2 WHERE token_hash = ?1",
+        params![token_hash, stamp(now)],
+    )?;
+    Ok(Some(peer))
+}
+
+/// Ends every organizer session; how many there were.
+pub fn end_all(conn: &Connection) -> Result<usize> {
+    Ok(conn.execute("DELETE FROM sessions", [])?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_are_read_with_their_unit() {
+        assert_eq!(parse_span("--x", "90s").unwrap(), Duration::seconds(90));
+        assert_eq!(parse_span("--x", "30m").unwrap(), Duration::minutes(30));
+        assert_eq!(parse_span("--x", "12h").unwrap(), Duration::hours(12));
+        for bad in ["", "m", "0s", "12", "3w", "-5m", "1.5h"] {
+            assert!(parse_span("--x", bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -79,9 +79,47 @@ impl Http {
         })
     }
 
+    /// The login page's anti-forgery token, as its cookie and its hidden field.
+    fn login_page(&self) -> (String, String) {
+        self.runtime.block_on(async {
+            let r = self
+                .client
+                .get(format!("{}/login", self.base))
+                .send()
+                .await
+                .unwrap();
+            let set = header(r.headers(), "set-cookie").to_string();
+            let cookie = set.split(';').next().unwrap().to_string();
+            let html = r.text().await.unwrap();
+            let field = html
+                .split("name=\"csrf\" value=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_else(|| panic!("no csrf field in {html}"))
+                .to_string();
+            (cookie, field)
+        })
+    }
+
+    /// Posts the login form as a browser would: with the page's token in cookie and field.
     fn login_form(&self, password: &str) -> (u16, HeaderMap) {
-        let body = format!("password={password}").into_bytes();
-        self.post("/login", "application/x-www-form-urlencoded", body)
+        let (cookie, csrf) = self.login_page();
+        self.post_form(&cookie, &format!("csrf={csrf}&password={password}"))
+    }
+
+    fn post_form(&self, cookie: &str, body: &str) -> (u16, HeaderMap) {
+        self.runtime.block_on(async {
+            let r = self
+                .client
+                .post(format!("{}/login", self.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", cookie)
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.headers().clone())
+        })
     }
 }
 
@@ -126,6 +164,25 @@ fn responses_carry_security_headers_and_guessing_is_answered_429() {
         assert_eq!(header(&h, "x-content-type-options"), "nosniff", "{path}");
         assert_eq!(header(&h, "referrer-policy"), "no-referrer", "{path}");
     }
+
+    // A login form posted without the page's token, or with another one, is refused.
+    let (cookie, csrf) = http.login_page();
+    assert_eq!(
+        http.post_form("", &format!("csrf={csrf}&password={PASSWORD}"))
+            .0,
+        403
+    );
+    assert_eq!(
+        http.post_form(&cookie, &format!("password={PASSWORD}")).0,
+        403
+    );
+    let (_, other) = http.login_page();
+    assert_ne!(other, csrf);
+    assert_eq!(
+        http.post_form(&cookie, &format!("csrf={other}&password={PASSWORD}"))
+            .0,
+        403
+    );
 
     // The right password works; five wrong ones from this address are 401, then 429 with
     // Retry-After, even for the right password, on the form and the API alike.

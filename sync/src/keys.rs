@@ -38,6 +38,12 @@ pub fn secret_hash(secret: &str) -> String {
     hex(&Sha256::digest(secret.as_bytes()))
 }
 
+/// Whether two secrets are the same, compared through their hashes so that the time taken
+/// says nothing about where they differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    Sha256::digest(a.as_bytes()) == Sha256::digest(b.as_bytes())
+}
+
 fn signing_key(secret: &str) -> SigningKey {
     let seed = Sha256::new()
         .chain_update(b"fairpos-signing-key:")

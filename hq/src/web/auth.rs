@@ -13,18 +13,26 @@ use crate::devices::{self, Peer};
 use crate::state::AppState;
 use crate::throttle::Attempt;
 use crate::Error;
+use fairpos_sync::keys;
 
 const COOKIE: &str = "fairpos_session";
+/// The login form's anti-forgery token: set as a cookie with the form, and sent back in it
+/// (a double-submit token: another site can make a browser post, not read the cookie).
+const CSRF_COOKIE: &str = "fairpos_csrf";
 
-fn cookie_token(headers: &HeaderMap) -> Option<String> {
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_string())
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, COOKIE)
 }
 
 /// The organizer behind a request, by cookie or bearer token.
@@ -67,31 +75,50 @@ pub(crate) fn unauthorized_json() -> Response {
 }
 
 pub(crate) async fn login_form(State(state): State<AppState>) -> Response {
-    Html(format!(
+    let csrf = keys::new_secret();
+    let set_csrf = format!("{CSRF_COOKIE}={csrf}; HttpOnly; SameSite=Strict; Path=/login");
+    let page = Html(format!(
         "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>登录 Log in</title>\
          <style>{STYLE}</style></head><body><header><h1>{}</h1></header><main>\
          <h2>组织者登录 Organizer login</h2>\
-         <form method=\"post\" action=\"/login\"><label>密码 Password \
+         <form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"csrf\" \
+         value=\"{csrf}\"><label>密码 Password \
          <input type=\"password\" name=\"password\" autofocus></label> \
          <button type=\"submit\">登录 Log in</button></form></main></body></html>",
         esc(&state.fair.name)
-    ))
-    .into_response()
+    ));
+    ([(header::SET_COOKIE, set_csrf)], page).into_response()
 }
 
 #[derive(Deserialize)]
 pub(crate) struct LoginForm {
     password: String,
+    #[serde(default)]
+    csrf: String,
 }
 
 pub(crate) async fn login(
     State(state): State<AppState>,
     ConnectInfo(from): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let attempt = Attempt::login(&state.throttle, from.ip());
     if let Some(refused) = attempt.refused() {
         return refused;
+    }
+    let genuine = cookie(&headers, CSRF_COOKIE)
+        .is_some_and(|c| !form.csrf.is_empty() && keys::same_secret(&c, &form.csrf));
+    if !genuine {
+        return (
+            StatusCode::FORBIDDEN,
+            Html(format!(
+                "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>登录 Log in</title>\
+                 <style>{STYLE}</style></head><body><main><p class=\"bad\">表单已失效 The form has expired or \
+                 did not come from this site</p><p><a href=\"/login\">重新登录 Log in again</a></p></main></body></html>"
+            )),
+        )
+            .into_response();
     }
     let result = {
         let Ok(db) = state.db.lock() else {

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 
 /// One kind of attempt: how many failures a key may have in how long.
@@ -22,54 +22,81 @@ pub struct Limit {
     pub window: Duration,
 }
 
-/// Failures per key, oldest first.
+/// The longest window of any limit: keys idle longer than this hold nothing.
+const LONGEST_WINDOW: Duration = Duration::from_secs(600);
+/// Beyond this many keys, the idle ones are swept out.
+const SWEEP_AT: usize = 10_000;
+
+/// Attempts per key, oldest first.
 #[derive(Debug, Default)]
 pub struct Throttle {
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    attempts: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+/// Drops the attempts of `seen` older than `window`.
+fn prune(seen: &mut VecDeque<Instant>, window: Duration, now: Instant) {
+    while seen
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= window)
+    {
+        seen.pop_front();
+    }
 }
 
 impl Throttle {
-    /// How long to wait before `key` may try again under `limit`; `None` when it may now.
-    pub fn wait(&self, key: &str, limit: Limit, now: Instant) -> Option<Duration> {
-        let mut all = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let seen = all.get_mut(key)?;
-        while seen
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= limit.window)
-        {
-            seen.pop_front();
+    /// Begins an attempt: refused with the time to wait when any key has had its limit of
+    /// failures in its window; otherwise counted against every key at once, as a failure
+    /// until [`Throttle::undo`] takes it back. Checking and counting under one lock, a burst
+    /// of parallel guesses cannot all pass the check before the first is counted.
+    pub fn begin(&self, keys: &[(&str, Limit)], now: Instant) -> Result<(), Duration> {
+        let mut all = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+        if all.len() > SWEEP_AT {
+            all.retain(|_, seen| {
+                seen.back()
+                    .is_some_and(|t| now.duration_since(*t) < LONGEST_WINDOW)
+            });
         }
-        if seen.is_empty() {
-            all.remove(key);
-            return None;
+        let mut wait = None;
+        for (key, limit) in keys {
+            if let Some(seen) = all.get_mut(*key) {
+                prune(seen, limit.window, now);
+                if seen.len() >= limit.failures {
+                    let oldest = seen[seen.len() - limit.failures];
+                    let w = (limit.window - now.duration_since(oldest)).max(Duration::from_secs(1));
+                    wait = wait.max(Some(w));
+                }
+            }
         }
-        (seen.len() >= limit.failures).then(|| {
-            let oldest = seen[seen.len() - limit.failures];
-            (limit.window - now.duration_since(oldest)).max(Duration::from_secs(1))
-        })
-    }
-
-    /// The first wait any of `keys` must make.
-    pub fn wait_any(&self, keys: &[(&str, Limit)], now: Instant) -> Option<Duration> {
-        keys.iter().filter_map(|(k, l)| self.wait(k, *l, now)).max()
-    }
-
-    /// Counts a failure against each of `keys`.
-    pub fn failed(&self, keys: &[&str], now: Instant) {
-        let mut all = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        for key in keys {
+        if let Some(w) = wait {
+            return Err(w);
+        }
+        for (key, limit) in keys {
             let seen = all.entry((*key).to_string()).or_default();
             seen.push_back(now);
-            // A key never holds more than a window's worth of what it needs.
-            while seen.len() > 1_000 {
+            while seen.len() > limit.failures {
                 seen.pop_front();
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes back the attempt begun at `at` from `key` (it succeeded, or failed for a reason
+    /// other than a wrong guess).
+    pub fn undo(&self, key: &str, at: Instant) {
+        let mut all = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(seen) = all.get_mut(key) {
+            if let Some(i) = seen.iter().rposition(|t| *t == at) {
+                seen.remove(i);
+            }
+            if seen.is_empty() {
+                all.remove(key);
             }
         }
     }
 
-    /// Forgets `key`'s failures (a success from that address).
+    /// Forgets all of `key`'s attempts (a success from that address).
     pub fn forget(&self, key: &str) {
-        let mut all = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
         all.remove(key);
     }
 }
@@ -90,69 +117,138 @@ pub const ENROL_PER_ADDRESS: Limit = Limit {
     window: Duration::from_secs(600),
 };
 
-/// One request's attempt under the limits of its keys, for the HTTP handlers.
+/// The address as a guesser holds it: an IPv4 address, or an IPv6 address's /64 (one host
+/// is usually given a whole /64 to pick from).
+fn address_key(address: IpAddr) -> String {
+    match address {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = a.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
+/// How a refusal is worded: a page for the login form, JSON for the API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Page,
+    Json,
+}
+
+/// One request's attempt under the limits of its keys, for the HTTP handlers: begun before
+/// the guess is checked, settled after.
 pub struct Attempt<'t> {
     throttle: &'t Throttle,
-    what: &'static str,
-    address: String,
-    keys: Vec<(String, Limit)>,
+    at: Instant,
+    /// The address's key first.
+    keys: Vec<String>,
 }
 
 impl<'t> Attempt<'t> {
     /// A login (dashboard form or API) from `address` to the organizer account.
-    pub fn login(throttle: &'t Throttle, address: IpAddr) -> Attempt<'t> {
-        Attempt {
+    pub fn login(
+        throttle: &'t Throttle,
+        address: IpAddr,
+        answer: Answer,
+    ) -> Result<Attempt<'t>, Response> {
+        let from = address_key(address);
+        Attempt::begin(
             throttle,
-            what: "login",
-            address: address.to_string(),
-            keys: vec![
-                (format!("login@{address}"), LOGIN_PER_ADDRESS),
+            "login",
+            &from,
+            vec![
+                (format!("login@{from}"), LOGIN_PER_ADDRESS),
                 ("login:organizer".to_string(), LOGIN_PER_ACCOUNT),
             ],
-        }
-    }
-
-    /// An enrolment code tried from `address`.
-    pub fn enrolment(throttle: &'t Throttle, address: IpAddr) -> Attempt<'t> {
-        Attempt {
-            throttle,
-            what: "enrolment",
-            address: address.to_string(),
-            keys: vec![(format!("enrol@{address}"), ENROL_PER_ADDRESS)],
-        }
-    }
-
-    /// `429 Too Many Requests` with `Retry-After` while a key must wait; logged.
-    pub fn refused(&self) -> Option<Response> {
-        let keys: Vec<(&str, Limit)> = self.keys.iter().map(|(k, l)| (k.as_str(), *l)).collect();
-        let wait = self.throttle.wait_any(&keys, Instant::now())?;
-        let seconds = wait.as_secs().max(1);
-        eprintln!(
-            "{} from {} refused: too many failures, {seconds} s to wait",
-            self.what, self.address
-        );
-        Some(
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                [(header::RETRY_AFTER, seconds.to_string())],
-                Json(serde_json::json!({
-                    "error": format!("too many failed attempts: try again in {seconds} s")
-                })),
-            )
-                .into_response(),
+            answer,
         )
     }
 
-    pub fn failed(&self) {
-        let keys: Vec<&str> = self.keys.iter().map(|(k, _)| k.as_str()).collect();
-        self.throttle.failed(&keys, Instant::now());
+    /// An enrolment code tried from `address`.
+    pub fn enrolment(throttle: &'t Throttle, address: IpAddr) -> Result<Attempt<'t>, Response> {
+        let from = address_key(address);
+        Attempt::begin(
+            throttle,
+            "enrolment",
+            &from,
+            vec![(format!("enrol@{from}"), ENROL_PER_ADDRESS)],
+            Answer::Json,
+        )
     }
 
-    /// A success forgets the address's failures (not the account's).
-    pub fn succeeded(&self) {
-        if let Some((key, _)) = self.keys.first() {
-            self.throttle.forget(key);
+    /// Counts the attempt, or answers `429 Too Many Requests` with `Retry-After` (logged).
+    fn begin(
+        throttle: &'t Throttle,
+        what: &str,
+        from: &str,
+        keys: Vec<(String, Limit)>,
+        answer: Answer,
+    ) -> Result<Attempt<'t>, Response> {
+        let at = Instant::now();
+        let limits: Vec<(&str, Limit)> = keys.iter().map(|(k, l)| (k.as_str(), *l)).collect();
+        match throttle.begin(&limits, at) {
+            Ok(()) => Ok(Attempt {
+                throttle,
+                at,
+                keys: keys.into_iter().map(|(k, _)| k).collect(),
+            }),
+            Err(wait) => {
+                let seconds = wait.as_secs().max(1);
+                eprintln!("{what} from {from} refused: too many failures, {seconds} s to wait");
+                Err(too_many(seconds, answer))
+            }
         }
+    }
+
+    /// The guess was wrong: it stays counted.
+    pub fn failed(self) {}
+
+    /// The guess was right: the address's failures are forgotten, the account's attempt
+    /// taken back.
+    pub fn succeeded(self) {
+        let mut keys = self.keys.iter();
+        if let Some(address) = keys.next() {
+            self.throttle.forget(address);
+        }
+        for key in keys {
+            self.throttle.undo(key, self.at);
+        }
+    }
+
+    /// Neither right nor wrong (the database failed): taken back.
+    pub fn void(self) {
+        for key in &self.keys {
+            self.throttle.undo(key, self.at);
+        }
+    }
+}
+
+fn too_many(seconds: u64, answer: Answer) -> Response {
+    let retry = [(header::RETRY_AFTER, seconds.to_string())];
+    match answer {
+        Answer::Json => (
+            StatusCode::TOO_MANY_REQUESTS,
+            retry,
+            Json(serde_json::json!({
+                "error": format!("too many failed attempts: try again in {seconds} s")
+            })),
+        )
+            .into_response(),
+        Answer::Page => (
+            StatusCode::TOO_MANY_REQUESTS,
+            retry,
+            Html(format!(
+                "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
+                 <title>稍后再试 Try later</title></head><body><main><p>失败次数过多，请 {seconds} 秒后再试。\
+                 Too many failed attempts: try again in {seconds} s.</p>\
+                 <p><a href=\"/login\">登录 Log in</a></p></main></body></html>"
+            )),
+        )
+            .into_response(),
     }
 }
 
@@ -170,27 +266,48 @@ mod tests {
         let t = Throttle::default();
         let start = Instant::now();
         for i in 0..3 {
-            assert_eq!(t.wait("a", THREE, start), None, "try {i}");
-            t.failed(&["a"], start + Duration::from_secs(i * 10));
+            let at = start + Duration::from_secs(i * 10);
+            assert_eq!(t.begin(&[("a", THREE)], at), Ok(()), "try {i}");
         }
         let now = start + Duration::from_secs(25);
-        assert_eq!(t.wait("a", THREE, now), Some(Duration::from_secs(35)));
-        assert_eq!(t.wait("b", THREE, now), None, "other keys are free");
-        assert_eq!(t.wait("a", THREE, start + Duration::from_secs(60)), None);
+        assert_eq!(t.begin(&[("a", THREE)], now), Err(Duration::from_secs(35)));
+        assert_eq!(t.begin(&[("b", THREE)], now), Ok(()), "other keys are free");
+        assert_eq!(
+            t.begin(&[("a", THREE)], start + Duration::from_secs(60)),
+            Ok(())
+        );
         t.forget("a");
-        assert_eq!(t.wait("a", THREE, now), None);
+        assert_eq!(t.begin(&[("a", THREE)], now), Ok(()));
     }
 
     #[test]
-    fn the_longest_wait_of_several_keys_counts() {
+    fn an_attempt_taken_back_does_not_count_and_a_refused_one_counts_nowhere() {
         let t = Throttle::default();
         let now = Instant::now();
-        t.failed(&["addr", "account"], now);
         let one = Limit {
             failures: 1,
             window: Duration::from_secs(100),
         };
-        let got = t.wait_any(&[("addr", THREE), ("account", one)], now);
-        assert_eq!(got, Some(Duration::from_secs(100)));
+        assert_eq!(t.begin(&[("addr", THREE), ("account", one)], now), Ok(()));
+        // The account's one failure refuses the next attempt, which counts against no key.
+        let later = now + Duration::from_secs(1);
+        assert!(t
+            .begin(&[("addr", THREE), ("account", one)], later)
+            .is_err());
+        t.undo("account", now);
+        assert_eq!(t.begin(&[("addr", THREE), ("account", one)], later), Ok(()));
+        // addr holds two attempts (the refused one was not counted).
+        let third = now + Duration::from_secs(2);
+        t.undo("account", later);
+        assert_eq!(t.begin(&[("addr", THREE)], third), Ok(()));
+        assert!(t.begin(&[("addr", THREE)], third).is_err());
+    }
+
+    #[test]
+    fn ipv6_guessers_are_held_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        assert_eq!(address_key(a), address_key(b));
+        assert_eq!(address_key("::ffff:10.0.0.7".parse().unwrap()), "10.0.0.7");
     }
 }

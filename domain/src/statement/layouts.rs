@@ -182,7 +182,8 @@ impl Layout {
                         goods,
                     ),
                     // Money given back once the refund succeeded (退款状态 SUCCESS); one still
-                    // PROCESSING, or FAIL, gave nothing back yet.
+                    // PROCESSING, failed or closed (FAIL, REFUNDCLOSE, CLOSED, ABNORMAL, CHANGE)
+                    // gave nothing back.
                     "REFUND" => match c.get(fields, "refund_status") {
                         "SUCCESS" | "" => made(
                             c.get(fields, "refund_no"),
@@ -190,9 +191,11 @@ impl Layout {
                             c.get(fields, "refund"),
                             goods,
                         ),
-                        "PROCESSING" | "FAIL" | "CHANGE" => Ok(None),
+                        "PROCESSING" | "FAIL" | "CHANGE" | "REFUNDCLOSE" | "CLOSED"
+                        | "ABNORMAL" => Ok(None),
                         other => Err(format!(
-                            "退款状态 {other:?} is none of SUCCESS, PROCESSING, FAIL, CHANGE"
+                            "退款状态 {other:?} is none of SUCCESS, PROCESSING, FAIL, \
+                             REFUNDCLOSE, CLOSED, ABNORMAL, CHANGE"
                         )),
                     },
                     "REVOKED" | "CLOSED" | "NOTPAY" | "PAYERROR" => Ok(None),

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::devices::{self, Peer};
 use crate::state::AppState;
-use crate::throttle::Attempt;
+use crate::throttle::{Answer, Attempt};
 use crate::{meta, project, Error, Hq, Result, Role};
 
 fn api_error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -123,10 +123,10 @@ pub async fn enroll(
     ConnectInfo(from): ConnectInfo<SocketAddr>,
     Json(req): Json<EnrollRequest>,
 ) -> Response {
-    let attempt = Attempt::enrolment(&state.throttle, from.ip());
-    if let Some(refused) = attempt.refused() {
-        return refused;
-    }
+    let attempt = match Attempt::enrolment(&state.throttle, from.ip()) {
+        Ok(a) => a,
+        Err(refused) => return refused,
+    };
     let result = (|| -> Result<EnrollResponse> {
         let db = state
             .db
@@ -156,7 +156,10 @@ pub async fn enroll(
             attempt.failed();
             api_error(StatusCode::FORBIDDEN, e.to_string())
         }
-        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => {
+            attempt.void();
+            api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        }
     }
 }
 
@@ -165,11 +168,12 @@ pub async fn login(
     ConnectInfo(from): ConnectInfo<SocketAddr>,
     Json(req): Json<LoginRequest>,
 ) -> Response {
-    let attempt = Attempt::login(&state.throttle, from.ip());
-    if let Some(refused) = attempt.refused() {
-        return refused;
-    }
+    let attempt = match Attempt::login(&state.throttle, from.ip(), Answer::Json) {
+        Ok(a) => a,
+        Err(refused) => return refused,
+    };
     let Ok(db) = state.db.lock() else {
+        attempt.void();
         return api_error(StatusCode::INTERNAL_SERVER_ERROR, "database");
     };
     match devices::login(&db, &req.password) {
@@ -181,7 +185,10 @@ pub async fn login(
             attempt.failed();
             api_error(StatusCode::UNAUTHORIZED, e.to_string())
         }
-        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => {
+            attempt.void();
+            api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        }
     }
 }
 

@@ -96,8 +96,14 @@ pub fn import(
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
+        // The same movement, its time perhaps without seconds (a file saved again by a
+        // spreadsheet): within a minute.
+        let same_time = |held_at: &str| {
+            NaiveDateTime::parse_from_str(held_at, TIME)
+                .is_ok_and(|h| (h - l.at).num_seconds().abs() < 60)
+        };
         match held {
-            Some((s, fen, held_at)) if s == stall && fen == l.amount.0 && held_at == at => {
+            Some((s, fen, held_at)) if s == stall && fen == l.amount.0 && same_time(&held_at) => {
                 already += 1
             }
             Some((s, fen, held_at)) if s == stall => {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::{esc, failure, STYLE};
 use crate::devices::{self, Peer};
 use crate::state::AppState;
-use crate::throttle::Attempt;
+use crate::throttle::{Answer, Attempt};
 use crate::Error;
 use fairpos_sync::keys;
 
@@ -103,10 +103,6 @@ pub(crate) async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let attempt = Attempt::login(&state.throttle, from.ip());
-    if let Some(refused) = attempt.refused() {
-        return refused;
-    }
     let genuine = cookie(&headers, CSRF_COOKIE)
         .is_some_and(|c| !form.csrf.is_empty() && keys::same_secret(&c, &form.csrf));
     if !genuine {
@@ -120,16 +116,21 @@ pub(crate) async fn login(
         )
             .into_response();
     }
-    let result = {
-        let Ok(db) = state.db.lock() else {
-            return failure(Error::Other("database".into()));
-        };
-        devices::login(&db, &form.password)
+    let attempt = match Attempt::login(&state.throttle, from.ip(), Answer::Page) {
+        Ok(a) => a,
+        Err(refused) => return refused,
+    };
+    let result = match state.db.lock() {
+        Ok(db) => devices::login(&db, &form.password),
+        Err(_) => Err(Error::Other("database".into())),
     };
     match &result {
         Ok(_) => attempt.succeeded(),
         Err(Error::Input(_)) => attempt.failed(),
-        Err(_) => {}
+        Err(e) => {
+            attempt.void();
+            return failure(Error::Other(e.to_string()));
+        }
     }
     match result {
         Ok((token, _)) => (

@@ -154,7 +154,7 @@ impl<'t> Attempt<'t> {
         throttle: &'t Throttle,
         address: IpAddr,
         answer: Answer,
-    ) -> Result<Attempt<'t>, Response> {
+    ) -> Result<Attempt<'t>, Box<Response>> {
         let from = address_key(address);
         Attempt::begin(
             throttle,
@@ -169,7 +169,10 @@ impl<'t> Attempt<'t> {
     }
 
     /// An enrolment code tried from `address`.
-    pub fn enrolment(throttle: &'t Throttle, address: IpAddr) -> Result<Attempt<'t>, Response> {
+    pub fn enrolment(
+        throttle: &'t Throttle,
+        address: IpAddr,
+    ) -> Result<Attempt<'t>, Box<Response>> {
         let from = address_key(address);
         Attempt::begin(
             throttle,
@@ -187,7 +190,7 @@ impl<'t> Attempt<'t> {
         from: &str,
         keys: Vec<(String, Limit)>,
         answer: Answer,
-    ) -> Result<Attempt<'t>, Response> {
+    ) -> Result<Attempt<'t>, Box<Response>> {
         let at = Instant::now();
         let limits: Vec<(&str, Limit)> = keys.iter().map(|(k, l)| (k.as_str(), *l)).collect();
         match throttle.begin(&limits, at) {
@@ -199,7 +202,7 @@ impl<'t> Attempt<'t> {
             Err(wait) => {
                 let seconds = wait.as_secs().max(1);
                 eprintln!("{what} from {from} refused: too many failures, {seconds} s to wait");
-                Err(too_many(seconds, answer))
+                Err(Box::new(too_many(seconds, answer)))
             }
         }
     }

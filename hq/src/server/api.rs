@@ -125,7 +125,7 @@ pub async fn enroll(
 ) -> Response {
     let attempt = match Attempt::enrolment(&state.throttle, from.ip()) {
         Ok(a) => a,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let result = (|| -> Result<EnrollResponse> {
         let db = state
@@ -170,7 +170,7 @@ pub async fn login(
 ) -> Response {
     let attempt = match Attempt::login(&state.throttle, from.ip(), Answer::Json) {
         Ok(a) => a,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let Ok(db) = state.db.lock() else {
         attempt.void();

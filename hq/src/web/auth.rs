@@ -118,7 +118,7 @@ pub(crate) async fn login(
     }
     let attempt = match Attempt::login(&state.throttle, from.ip(), Answer::Page) {
         Ok(a) => a,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let result = match state.db.lock() {
         Ok(db) => devices::login(&db, &form.password),

@@ -279,3 +279,75 @@ fn organizer_sessions_end_when_idle_when_their_lifetime_is_over_and_everywhere_a
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--session-idle soon"));
 }
+
+#[test]
+fn a_product_named_with_markup_shows_as_text_and_nothing_of_it_runs() {
+    use common::Till;
+    const UNIT: &str = "114300000061841387";
+    const NAME: &str = "<script>alert('x')</script><img src=x onerror=\"alert('y')\">腊肉";
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let mut till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    till.ok(&[
+        "catalog",
+        "add",
+        "--sku",
+        "XSS-1",
+        "--name-zh",
+        NAME,
+        "--unit",
+        "包",
+        "--price",
+        "35",
+    ]);
+    till.at("10:00");
+    till.ok(&["shift", "open", "--seller", "V003", "--float", "0"]);
+    till.ok(&[
+        "sell",
+        "--seller",
+        "V003",
+        "XSS-1",
+        "--unit",
+        UNIT,
+        "--pay",
+        "on_account",
+    ]);
+    till.synced();
+
+    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/interop"));
+    let out = std::process::Command::new("node")
+        .current_dir(dir)
+        .args(["markup.mjs", &server.url, PASSWORD, UNIT])
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        seen["dialogs"],
+        serde_json::json!([]),
+        "no script ran: {seen}"
+    );
+    let unit_page = &seen["pages"][format!("/units/{UNIT}")];
+    assert_eq!(unit_page["status"], 200);
+    assert!(
+        unit_page["text"].as_str().unwrap().contains(NAME),
+        "the name shows as text: {unit_page}"
+    );
+    for (path, page) in seen["pages"].as_object().unwrap() {
+        assert_eq!(
+            page["injected"], 0,
+            "{path}: no script or img element of the name"
+        );
+    }
+    let requests: Vec<&str> = seen["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(!requests.iter().any(|p| p.ends_with("/x")), "{requests:?}");
+}

@@ -199,6 +199,11 @@ pub fn logout(conn: &Connection, token: &str) -> Result<()> {
 /// An organizer session: `(token, peer id)`.
 pub fn login(conn: &Connection, password: &str) -> Result<(String, String)> {
     crate::check_organizer_password(conn, password)?;
+    open_session(conn)
+}
+
+/// A new organizer session, the password checked already: `(token, peer id)`.
+pub fn open_session(conn: &Connection) -> Result<(String, String)> {
     let session = keys::new_secret();
     let peer = format!("s{}", &keys::secret_hash(&session)[..12]);
     sessions::open(conn, &keys::secret_hash(&session), &peer)?;

@@ -119,9 +119,19 @@ fn create_tables(conn: &Connection) -> Result<()> {
 
 /// Checks the organizer password of the headquarters whose database is `conn`.
 pub fn check_organizer_password(conn: &Connection, password: &str) -> Result<()> {
-    let stored = meta(conn, "organizer_password_hash")?
-        .ok_or_else(|| Error::input("this instance has no organizer password (a hub?)"))?;
-    let hash = PasswordHash::new(&stored)
+    verify_organizer_password(&organizer_password_hash(conn)?, password)
+}
+
+/// The stored hash of the organizer password.
+pub fn organizer_password_hash(conn: &Connection) -> Result<String> {
+    meta(conn, "organizer_password_hash")?
+        .ok_or_else(|| Error::input("this instance has no organizer password (a hub?)"))
+}
+
+/// Checks `password` against `stored` (Argon2: tens of milliseconds of CPU, so servers call
+/// it off the async workers and without the database lock).
+pub fn verify_organizer_password(stored: &str, password: &str) -> Result<()> {
+    let hash = PasswordHash::new(stored)
         .map_err(|e| Error::Integrity(format!("the stored password: {e}")))?;
     Argon2::default()
         .verify_password(password.as_bytes(), &hash)

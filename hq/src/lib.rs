@@ -36,5 +36,6 @@ pub mod web;
 
 pub use error::{Error, Result};
 pub use instance::{
-    check_organizer_password, connect, meta, now_text, set_meta, Founding, Hq, Role, HQ_DB,
+    check_organizer_password, connect, meta, now_text, organizer_password_hash, set_meta,
+    verify_organizer_password, Founding, Hq, Role, HQ_DB,
 };

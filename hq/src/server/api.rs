@@ -172,11 +172,7 @@ pub async fn login(
         Ok(a) => a,
         Err(refused) => return *refused,
     };
-    let Ok(db) = state.db.lock() else {
-        attempt.void();
-        return api_error(StatusCode::INTERNAL_SERVER_ERROR, "database");
-    };
-    match devices::login(&db, &req.password) {
+    match crate::web::organizer_login(&state, req.password).await {
         Ok((token, peer_id)) => {
             attempt.succeeded();
             Json(LoginResponse { token, peer_id }).into_response()

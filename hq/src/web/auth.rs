@@ -120,10 +120,7 @@ pub(crate) async fn login(
         Ok(a) => a,
         Err(refused) => return *refused,
     };
-    let result = match state.db.lock() {
-        Ok(db) => devices::login(&db, &form.password),
-        Err(_) => Err(Error::Other("database".into())),
-    };
+    let result = organizer_login(&state, form.password).await;
     match &result {
         Ok(_) => attempt.succeeded(),
         Err(Error::Input(_)) => attempt.failed(),
@@ -154,6 +151,27 @@ pub(crate) async fn login(
         )
             .into_response(),
     }
+}
+
+/// Checks the organizer password on a blocking thread, the database locked only to read
+/// the hash and to open the session (not while Argon2 runs): `(token, peer id)`.
+pub(crate) async fn organizer_login(
+    state: &AppState,
+    password: String,
+) -> crate::Result<(String, String)> {
+    fn locked(
+        db: &std::sync::Mutex<rusqlite::Connection>,
+    ) -> crate::Result<std::sync::MutexGuard<'_, rusqlite::Connection>> {
+        db.lock().map_err(|_| Error::Other("database".into()))
+    }
+    let db = state.db.clone();
+    let stored = crate::organizer_password_hash(&*locked(&db)?)?;
+    tokio::task::spawn_blocking(move || {
+        crate::verify_organizer_password(&stored, &password)?;
+        devices::open_session(&*locked(&db)?)
+    })
+    .await
+    .map_err(|e| Error::Other(format!("the login task: {e}")))?
 }
 
 pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {

@@ -11,7 +11,7 @@ pub mod chart;
 mod pages;
 mod statements;
 
-pub(crate) use auth::organizer;
+pub(crate) use auth::{organizer, organizer_login};
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 /// One kind of attempt: how many failures a key may have in how long.
@@ -132,11 +132,27 @@ fn address_key(address: IpAddr) -> String {
     }
 }
 
-/// How a refusal is worded: a page for the login form, JSON for the API.
+/// An attempt refused: how long to wait, for `Retry-After`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Answer {
-    Page,
-    Json,
+pub struct Refused {
+    pub seconds: u64,
+}
+
+impl Refused {
+    pub fn retry_after(self) -> [(header::HeaderName, String); 1] {
+        [(header::RETRY_AFTER, self.seconds.to_string())]
+    }
+
+    /// As the API answers it: 429 with JSON.
+    pub fn json(self) -> Response {
+        let error = format!("too many failed attempts: try again in {} s", self.seconds);
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            self.retry_after(),
+            Json(serde_json::json!({ "error": error })),
+        )
+            .into_response()
+    }
 }
 
 /// One request's attempt under the limits of its keys, for the HTTP handlers: begun before
@@ -150,11 +166,7 @@ pub struct Attempt<'t> {
 
 impl<'t> Attempt<'t> {
     /// A login (dashboard form or API) from `address` to the organizer account.
-    pub fn login(
-        throttle: &'t Throttle,
-        address: IpAddr,
-        answer: Answer,
-    ) -> Result<Attempt<'t>, Box<Response>> {
+    pub fn login(throttle: &'t Throttle, address: IpAddr) -> Result<Attempt<'t>, Refused> {
         let from = address_key(address);
         Attempt::begin(
             throttle,
@@ -164,33 +176,27 @@ impl<'t> Attempt<'t> {
                 (format!("login@{from}"), LOGIN_PER_ADDRESS),
                 ("login:organizer".to_string(), LOGIN_PER_ACCOUNT),
             ],
-            answer,
         )
     }
 
     /// An enrolment code tried from `address`.
-    pub fn enrolment(
-        throttle: &'t Throttle,
-        address: IpAddr,
-    ) -> Result<Attempt<'t>, Box<Response>> {
+    pub fn enrolment(throttle: &'t Throttle, address: IpAddr) -> Result<Attempt<'t>, Refused> {
         let from = address_key(address);
         Attempt::begin(
             throttle,
             "enrolment",
             &from,
             vec![(format!("enrol@{from}"), ENROL_PER_ADDRESS)],
-            Answer::Json,
         )
     }
 
-    /// Counts the attempt, or answers `429 Too Many Requests` with `Retry-After` (logged).
+    /// Counts the attempt, or refuses it (logged) with the time to wait.
     fn begin(
         throttle: &'t Throttle,
         what: &str,
         from: &str,
         keys: Vec<(String, Limit)>,
-        answer: Answer,
-    ) -> Result<Attempt<'t>, Box<Response>> {
+    ) -> Result<Attempt<'t>, Refused> {
         let at = Instant::now();
         let limits: Vec<(&str, Limit)> = keys.iter().map(|(k, l)| (k.as_str(), *l)).collect();
         match throttle.begin(&limits, at) {
@@ -202,7 +208,7 @@ impl<'t> Attempt<'t> {
             Err(wait) => {
                 let seconds = wait.as_secs().max(1);
                 eprintln!("{what} from {from} refused: too many failures, {seconds} s to wait");
-                Err(Box::new(too_many(seconds, answer)))
+                Err(Refused { seconds })
             }
         }
     }
@@ -227,31 +233,6 @@ impl<'t> Attempt<'t> {
         for key in &self.keys {
             self.throttle.undo(key, self.at);
         }
-    }
-}
-
-fn too_many(seconds: u64, answer: Answer) -> Response {
-    let retry = [(header::RETRY_AFTER, seconds.to_string())];
-    match answer {
-        Answer::Json => (
-            StatusCode::TOO_MANY_REQUESTS,
-            retry,
-            Json(serde_json::json!({
-                "error": format!("too many failed attempts: try again in {seconds} s")
-            })),
-        )
-            .into_response(),
-        Answer::Page => (
-            StatusCode::TOO_MANY_REQUESTS,
-            retry,
-            Html(format!(
-                "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
-                 <title>稍后再试 Try later</title></head><body><main><p>失败次数过多，请 {seconds} 秒后再试。\
-                 Too many failed attempts: try again in {seconds} s.</p>\
-                 <p><a href=\"/login\">登录 Log in</a></p></main></body></html>"
-            )),
-        )
-            .into_response(),
     }
 }
 

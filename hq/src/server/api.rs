@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::devices::{self, Peer};
 use crate::state::AppState;
-use crate::throttle::{Answer, Attempt};
+use crate::throttle::Attempt;
 use crate::{meta, project, Error, Hq, Result, Role};
 
 fn api_error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -125,7 +125,7 @@ pub async fn enroll(
 ) -> Response {
     let attempt = match Attempt::enrolment(&state.throttle, from.ip()) {
         Ok(a) => a,
-        Err(refused) => return *refused,
+        Err(refused) => return refused.json(),
     };
     let result = (|| -> Result<EnrollResponse> {
         let db = state
@@ -168,9 +168,9 @@ pub async fn login(
     ConnectInfo(from): ConnectInfo<SocketAddr>,
     Json(req): Json<LoginRequest>,
 ) -> Response {
-    let attempt = match Attempt::login(&state.throttle, from.ip(), Answer::Json) {
+    let attempt = match Attempt::login(&state.throttle, from.ip()) {
         Ok(a) => a,
-        Err(refused) => return *refused,
+        Err(refused) => return refused.json(),
     };
     match crate::web::organizer_login(&state, req.password).await {
         Ok((token, peer_id)) => {

@@ -1,6 +1,6 @@
 //! The statement match as one table, for CSV and XLSX: every movement with its result.
 
-use super::matching::StatementMatch;
+use super::matching::{Recorded, StatementMatch};
 use crate::{Error, Result};
 use fairpos_domain::Fen;
 
@@ -23,26 +23,12 @@ const HEADER: [&str; 13] = [
 /// One row per movement: matched, paid on paper only (recorded, not in a statement), or in
 /// a statement only.
 pub fn rows(m: &StatementMatch) -> Vec<[String; 13]> {
-    let mut out = Vec::new();
-    for r in &m.recorded_not_in_statement {
-        out.push([
-            "仅收银机 paper only".into(),
-            r.stall.clone(),
-            r.method.into(),
-            r.flow.into(),
-            r.sale.clone(),
-            r.record.clone(),
-            format!("{} {}", r.seller, r.seller_name),
-            r.shift.clone(),
-            Fen(r.amount_fen).to_string(),
-            r.at.clone(),
-            String::new(),
-            String::new(),
-            String::new(),
-        ]);
-    }
-    for s in &m.in_statement_not_recorded {
-        out.push([
+    let paper_only = m
+        .recorded_not_in_statement
+        .iter()
+        .map(|r| recorded_row("仅收银机 paper only", r, ["", "", ""]));
+    let statement_only = m.in_statement_not_recorded.iter().map(|s| {
+        [
             "仅账单 statement only".into(),
             s.stall.clone(),
             s.provider.into(),
@@ -56,27 +42,36 @@ pub fn rows(m: &StatementMatch) -> Vec<[String; 13]> {
             s.at.clone(),
             s.txn.clone(),
             format!("{}:{}", s.file, s.line),
-        ]);
-    }
-    for x in &m.matched {
-        let r = &x.recorded;
-        out.push([
-            "已核对 matched".into(),
-            r.stall.clone(),
-            r.method.into(),
-            r.flow.into(),
-            r.sale.clone(),
-            r.record.clone(),
-            format!("{} {}", r.seller, r.seller_name),
-            r.shift.clone(),
-            Fen(r.amount_fen).to_string(),
-            r.at.clone(),
-            x.statement_at.clone(),
-            x.txn.clone(),
-            String::new(),
-        ]);
-    }
-    out
+        ]
+    });
+    let matched = m.matched.iter().map(|x| {
+        recorded_row(
+            "已核对 matched",
+            &x.recorded,
+            [x.statement_at.as_str(), x.txn.as_str(), ""],
+        )
+    });
+    paper_only.chain(statement_only).chain(matched).collect()
+}
+
+/// A till's movement as a row, with the statement's side (time, transaction, file:line).
+fn recorded_row(result: &str, r: &Recorded, statement: [&str; 3]) -> [String; 13] {
+    let [at, txn, file] = statement.map(str::to_string);
+    [
+        result.into(),
+        r.stall.clone(),
+        r.method.into(),
+        r.flow.into(),
+        r.sale.clone(),
+        r.record.clone(),
+        format!("{} {}", r.seller, r.seller_name),
+        r.shift.clone(),
+        Fen(r.amount_fen).to_string(),
+        r.at.clone(),
+        at,
+        txn,
+        file,
+    ]
 }
 
 pub fn csv(m: &StatementMatch) -> Result<Vec<u8>> {

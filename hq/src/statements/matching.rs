@@ -93,10 +93,6 @@ fn to_beijing(at: &str) -> Option<NaiveDateTime> {
         .map(|t| t.with_timezone(&beijing()).naive_local())
 }
 
-fn provider_of(method: &str) -> Option<Provider> {
-    Provider::parse(method)
-}
-
 fn recorded(conn: &Connection) -> Result<Vec<(Recorded, Movement)>> {
     let mut stmt = conn.prepare(
         "SELECT s.stall, s.device, s.number, '', s.seller, s.seller_name, s.shift_id,
@@ -119,54 +115,38 @@ fn recorded(conn: &Connection) -> Result<Vec<(Recorded, Movement)>> {
            LEFT JOIN shifts sh ON sh.id = v.shift_id LEFT JOIN sellers se ON se.id = sh.seller
           WHERE p.method IN ('wechat', 'alipay')",
     )?;
+    // A row whose method, flow or time this cannot read is no QR movement: left out.
     let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, String>(5)?,
-            r.get::<_, String>(6)?,
-            r.get::<_, String>(7)?,
-            r.get::<_, String>(8)?,
-            r.get::<_, i64>(9)?,
-            r.get::<_, String>(10)?,
-        ))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (stall, device, sale, record, seller, seller_name, shift, method, flow, fen, at) = row?;
-        let (Some(provider), Some(flow), Some(at)) =
-            (provider_of(&method), Flow::parse(&flow), to_beijing(&at))
-        else {
-            continue;
+        let (method, flow, at): (String, String, String) = (r.get(7)?, r.get(8)?, r.get(10)?);
+        let (Some(provider), Some(flow), Some(at)) = (
+            Provider::parse(&method),
+            Flow::parse(&flow),
+            to_beijing(&at),
+        ) else {
+            return Ok(None);
         };
-        let movement = Movement {
+        let (stall, amount_fen): (String, i64) = (r.get(0)?, r.get(9)?);
+        let recorded = Recorded {
             stall: stall.clone(),
-            provider,
-            flow,
-            amount: Fen(fen),
-            at,
+            device: r.get(1)?,
+            sale: r.get(2)?,
+            record: r.get(3)?,
+            seller: r.get(4)?,
+            seller_name: r.get(5)?,
+            shift: r.get(6)?,
+            method: provider.as_str(),
+            flow: flow.as_str(),
+            amount_fen,
+            at: at.format(TIME).to_string(),
         };
-        out.push((
-            Recorded {
-                stall,
-                device,
-                sale,
-                record,
-                seller,
-                seller_name,
-                shift,
-                method: provider.as_str(),
-                flow: flow.as_str(),
-                amount_fen: fen,
-                at: at.format(TIME).to_string(),
-            },
-            movement,
-        ));
-    }
-    Ok(out)
+        Ok(Some((
+            recorded,
+            movement(stall, provider, flow, amount_fen, at),
+        )))
+    })?;
+    Ok(rows
+        .filter_map(Result::transpose)
+        .collect::<rusqlite::Result<_>>()?)
 }
 
 fn stated(conn: &Connection) -> Result<Vec<(Stated, Movement)>> {
@@ -177,50 +157,50 @@ fn stated(conn: &Connection) -> Result<Vec<(Stated, Movement)>> {
           ORDER BY l.stall, l.provider, l.at, l.txn",
     )?;
     let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, i64>(4)?,
-            r.get::<_, String>(5)?,
-            r.get::<_, String>(6)?,
-            r.get::<_, String>(7)?,
-            r.get::<_, i64>(8)?,
-        ))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (stall, provider, txn, flow, fen, at, note, file, line) = row?;
+        let (provider, flow, at): (String, String, String) = (r.get(1)?, r.get(3)?, r.get(5)?);
         let (Some(provider), Some(flow), Ok(at)) = (
             Provider::parse(&provider),
             Flow::parse(&flow),
             NaiveDateTime::parse_from_str(&at, TIME),
         ) else {
-            continue;
+            return Ok(None);
         };
-        out.push((
-            Stated {
-                stall: stall.clone(),
-                provider: provider.as_str(),
-                txn,
-                flow: flow.as_str(),
-                amount_fen: fen,
-                at: at.format(TIME).to_string(),
-                note,
-                file,
-                line,
-            },
-            Movement {
-                stall,
-                provider,
-                flow,
-                amount: Fen(fen),
-                at,
-            },
-        ));
+        let (stall, amount_fen): (String, i64) = (r.get(0)?, r.get(4)?);
+        let stated = Stated {
+            stall: stall.clone(),
+            provider: provider.as_str(),
+            txn: r.get(2)?,
+            flow: flow.as_str(),
+            amount_fen,
+            at: at.format(TIME).to_string(),
+            note: r.get(6)?,
+            file: r.get(7)?,
+            line: r.get(8)?,
+        };
+        Ok(Some((
+            stated,
+            movement(stall, provider, flow, amount_fen, at),
+        )))
+    })?;
+    Ok(rows
+        .filter_map(Result::transpose)
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+fn movement(
+    stall: String,
+    provider: Provider,
+    flow: Flow,
+    amount_fen: i64,
+    at: NaiveDateTime,
+) -> Movement {
+    Movement {
+        stall,
+        provider,
+        flow,
+        amount: Fen(amount_fen),
+        at,
     }
-    Ok(out)
 }
 
 /// The spans of Beijing time each stall's statements of each provider account for.

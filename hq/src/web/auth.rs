@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::{esc, failure, STYLE};
 use crate::devices::{self, Peer};
 use crate::state::AppState;
-use crate::throttle::{Answer, Attempt};
+use crate::throttle::Attempt;
 use crate::Error;
 use fairpos_sync::keys;
 
@@ -55,12 +55,25 @@ pub(crate) fn organizer(state: &AppState, headers: &HeaderMap) -> bool {
 }
 
 pub(crate) fn unauthorized_page() -> Response {
-    (
+    notice(
         StatusCode::UNAUTHORIZED,
+        "请登录 Please log in",
+        ("/login", "组织者登录 Organizer login"),
+    )
+}
+
+/// A short page outside the dashboard's frame: one message and where to go next.
+pub(crate) fn notice(status: StatusCode, message: &str, (href, label): (&str, &str)) -> Response {
+    (
+        status,
         Html(format!(
-            "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>登录 Log in</title>\
-             <style>{STYLE}</style></head><body><main><h2>请登录 Please log in</h2>\
-             <p><a href=\"/login\">组织者登录 Organizer login</a></p></main></body></html>"
+            "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{}</title>\
+             <style>{STYLE}</style></head><body><main><h2>{}</h2>\
+             <p><a href=\"{}\">{}</a></p></main></body></html>",
+            esc(message),
+            esc(message),
+            esc(href),
+            esc(label)
         )),
     )
         .into_response()
@@ -106,19 +119,26 @@ pub(crate) async fn login(
     let genuine = cookie(&headers, CSRF_COOKIE)
         .is_some_and(|c| !form.csrf.is_empty() && keys::same_secret(&c, &form.csrf));
     if !genuine {
-        return (
+        return notice(
             StatusCode::FORBIDDEN,
-            Html(format!(
-                "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>登录 Log in</title>\
-                 <style>{STYLE}</style></head><body><main><p class=\"bad\">表单已失效 The form has expired or \
-                 did not come from this site</p><p><a href=\"/login\">重新登录 Log in again</a></p></main></body></html>"
-            )),
-        )
-            .into_response();
+            "表单已失效 The form has expired or did not come from this site",
+            ("/login", "重新登录 Log in again"),
+        );
     }
-    let attempt = match Attempt::login(&state.throttle, from.ip(), Answer::Page) {
+    let attempt = match Attempt::login(&state.throttle, from.ip()) {
         Ok(a) => a,
-        Err(refused) => return *refused,
+        Err(refused) => {
+            let message = format!(
+                "失败次数过多，请 {0} 秒后再试 Too many failed attempts: try again in {0} s",
+                refused.seconds
+            );
+            let page = notice(
+                StatusCode::TOO_MANY_REQUESTS,
+                &message,
+                ("/login", "登录 Log in"),
+            );
+            return (refused.retry_after(), page).into_response();
+        }
     };
     let result = organizer_login(&state, form.password).await;
     match &result {
@@ -141,15 +161,11 @@ pub(crate) async fn login(
             Redirect::to("/"),
         )
             .into_response(),
-        Err(_) => (
+        Err(_) => notice(
             StatusCode::UNAUTHORIZED,
-            Html(format!(
-                "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>登录 Log in</title>\
-                 <style>{STYLE}</style></head><body><main><p class=\"bad\">密码错误 Wrong password</p>\
-                 <p><a href=\"/login\">再试 Try again</a></p></main></body></html>"
-            )),
-        )
-            .into_response(),
+            "密码错误 Wrong password",
+            ("/login", "再试 Try again"),
+        ),
     }
 }
 

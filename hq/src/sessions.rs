@@ -104,10 +104,15 @@ pub(crate) fn live(
         conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
         return Ok(None);
     }
-    conn.execute(
-        "UPDATE sessions SET last_seen = ?2 WHERE token_hash = ?1",
-        params![token_hash, stamp(now)],
-    )?;
+    // The use is written when it moves the idle deadline noticeably (a quarter of the idle
+    // time, at most a minute), not on every request of a page.
+    let stale = seen.is_none_or(|s| now - s >= (limits.idle / 4).min(Duration::minutes(1)));
+    if stale {
+        conn.execute(
+            "UPDATE sessions SET last_seen = ?2 WHERE token_hash = ?1",
+            params![token_hash, stamp(now)],
+        )?;
+    }
     Ok(Some(peer))
 }
 

@@ -6,7 +6,7 @@
 //
 // Figures are read from the `data-fen` / `data-points` attributes the pages carry beside the
 // yuan they display, and checked against the displayed text.
-import { chromium } from "playwright-core";
+import { launch, logIn } from "./browser.mjs";
 import { join } from "node:path";
 
 const [base, password, unit, shots] = process.argv.slice(2);
@@ -15,20 +15,7 @@ if (!base || !password || !unit) {
   process.exit(2);
 }
 
-// playwright gives the browser a fresh profile of its own and removes it afterwards.
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launch();
 const out = {};
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -48,9 +35,7 @@ try {
   await page.fill("input[name=password]", "not-the-password");
   const wrong = await Promise.all([page.waitForNavigation(), page.click("button[type=submit]")]);
   out.wrong_password_status = wrong[0].status();
-  await page.goto(`${base}/login`);
-  await page.fill("input[name=password]", password);
-  const [landing] = await Promise.all([page.waitForNavigation(), page.click("button[type=submit]")]);
+  const landing = await logIn(page, base, password);
   out.login_status = landing.status();
   out.after_login_url = page.url();
 

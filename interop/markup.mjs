@@ -2,19 +2,14 @@
 // an organizer, and reports whether the name shows as text and whether any of it ran.
 //
 //   node markup.mjs BASE_URL PASSWORD UNIT_CODE
-import { chromium } from "playwright-core";
+import { launch, logIn } from "./browser.mjs";
 
 const [base, password, unit] = process.argv.slice(2);
 if (!base || !password || !unit) {
   console.error("usage: node markup.mjs BASE_URL PASSWORD UNIT_CODE");
   process.exit(2);
 }
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 const out = { dialogs: [], requests: [], pages: {} };
 try {
   const page = await (await browser.newContext()).newPage();
@@ -23,9 +18,7 @@ try {
     await d.dismiss();
   });
   page.on("request", (r) => out.requests.push(new URL(r.url()).pathname));
-  await page.goto(`${base}/login`);
-  await page.fill("input[name=password]", password);
-  await Promise.all([page.waitForNavigation(), page.click("button[type=submit]")]);
+  await logIn(page, base, password);
   for (const path of [`/units/${unit}`, "/anomalies", "/"]) {
     const r = await page.goto(`${base}${path}`);
     await page.waitForTimeout(200);

@@ -10,7 +10,7 @@
 //   → {"step":"done","navigations":1,"foreign":[...],"requests":N,"charts":N}
 //
 // Every request the page makes is recorded; any to another origin is reported as foreign.
-import { chromium } from "playwright-core";
+import { launch } from "./browser.mjs";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
 
@@ -24,19 +24,7 @@ const say = (o) => console.log(JSON.stringify(o));
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 const next = async () => (await lines.next()).value ?? "done";
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launch();
 try {
   const context = await browser.newContext({ viewport: { width: 1920, height: 1080 } });
   const page = await context.newPage();

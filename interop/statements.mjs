@@ -3,7 +3,7 @@
 // `fairpos hq statements match --json`.
 //
 //   node statements.mjs BASE_URL PASSWORD [SCREENSHOT_DIR]
-import { chromium } from "playwright-core";
+import { launch, logIn } from "./browser.mjs";
 import { join } from "node:path";
 
 const [base, password, shots] = process.argv.slice(2);
@@ -12,12 +12,7 @@ if (!base || !password) {
   process.exit(2);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 const out = {};
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -28,9 +23,7 @@ try {
   });
 
   out.anonymous_status = (await page.goto(`${base}/statements`)).status();
-  await page.goto(`${base}/login`);
-  await page.fill("input[name=password]", password);
-  await Promise.all([page.waitForNavigation(), page.click("button[type=submit]")]);
+  await logIn(page, base, password);
 
   const r = await page.goto(`${base}/statements`);
   out.status = r.status();

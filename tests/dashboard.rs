@@ -8,49 +8,13 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
+use common::browser::walk;
 use common::hq::{Api, Hq, PASSWORD};
 use common::morning::{bundle_without_first_day, t01_morning, t02_morning, t03_two_days};
 use common::Till;
 use serde_json::Value;
 
 const UNIT: &str = "114300000061841387";
-
-fn browse(url: &str) -> Value {
-    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/interop"));
-    assert!(
-        dir.join("node_modules/playwright-core").exists(),
-        "playwright-core is missing: run `scripts/setup.sh --test`"
-    );
-    assert!(
-        Path::new("/usr/bin/chromium").exists() || std::env::var_os("CHROMIUM").is_some(),
-        "Debian's chromium is missing: run `scripts/setup.sh --test`"
-    );
-    let mut args = vec![
-        "dashboard.mjs".to_string(),
-        url.to_string(),
-        PASSWORD.to_string(),
-        UNIT.to_string(),
-    ];
-    if let Some(shots) = std::env::var_os("FAIRPOS_SCREENSHOTS") {
-        std::fs::create_dir_all(&shots).unwrap();
-        let shots = std::fs::canonicalize(shots).unwrap();
-        args.push(shots.to_string_lossy().into_owned());
-    }
-    let out = Command::new("node")
-        .current_dir(dir)
-        .args(&args)
-        .output()
-        .expect("node");
-    assert!(
-        out.status.success(),
-        "the browser walk failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 /// `(key, net_fen, points)` of a leaderboard table, from the page or the API.
 fn standings(rows: &Value) -> Vec<(String, i64, String)> {
@@ -90,7 +54,7 @@ fn an_organizer_finds_the_api_figures_on_the_dashboard_and_strangers_find_nothin
     let (_, unit) = api.get(&format!("/api/v1/units/{UNIT}"), token);
     let (_, board) = api.get("/api/v1/leaderboard", token);
 
-    let seen = browse(&server.url);
+    let seen = walk("dashboard.mjs", &[&server.url, PASSWORD, UNIT], true);
 
     // Strangers: the page says to log in, with 401; a wrong password is 401 too.
     assert_eq!(seen["anonymous_status"], 401);

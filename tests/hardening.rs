@@ -314,18 +314,7 @@ fn a_product_named_with_markup_shows_as_text_and_nothing_of_it_runs() {
     ]);
     till.synced();
 
-    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/interop"));
-    let out = std::process::Command::new("node")
-        .current_dir(dir)
-        .args(["markup.mjs", &server.url, PASSWORD, UNIT])
-        .output()
-        .expect("node");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seen = common::browser::walk("markup.mjs", &[&server.url, PASSWORD, UNIT], false);
     assert_eq!(
         seen["dialogs"],
         serde_json::json!([]),

@@ -10,7 +10,6 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::hq::{Api, Hq, Server};
@@ -34,19 +33,12 @@ struct Screen {
 
 impl Screen {
     fn open(url: &str) -> Screen {
-        let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/interop"));
-        assert!(
-            dir.join("node_modules/playwright-core").exists(),
-            "playwright-core is missing: run `scripts/setup.sh --test`"
-        );
         let mut args = vec!["screen.mjs".to_string(), url.to_string()];
-        if let Some(shots) = std::env::var_os("FAIRPOS_SCREENSHOTS") {
-            std::fs::create_dir_all(&shots).unwrap();
-            let shots = std::fs::canonicalize(shots).unwrap();
+        if let Some(shots) = common::browser::screenshots_dir() {
             args.push(shots.to_string_lossy().into_owned());
         }
         let mut child = Command::new("node")
-            .current_dir(dir)
+            .current_dir(common::browser::interop_dir())
             .args(&args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -15,8 +15,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
+use common::browser::walk;
 use common::hq::{Hq, PASSWORD};
 use common::statements::{alipay, pay, refund, wechat_app, wechat_bill};
 use common::Till;
@@ -48,39 +48,6 @@ fn keys(list: &Value, key: &str) -> Vec<String> {
         .collect();
     v.sort();
     v
-}
-
-fn browse(url: &str) -> Value {
-    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/interop"));
-    assert!(
-        dir.join("node_modules/playwright-core").exists(),
-        "playwright-core is missing: run `scripts/setup.sh --test`"
-    );
-    let mut args = vec![
-        "statements.mjs".to_string(),
-        url.to_string(),
-        PASSWORD.to_string(),
-    ];
-    if let Some(shots) = std::env::var_os("FAIRPOS_SCREENSHOTS") {
-        std::fs::create_dir_all(&shots).unwrap();
-        args.push(
-            std::fs::canonicalize(shots)
-                .unwrap()
-                .to_string_lossy()
-                .into(),
-        );
-    }
-    let out = Command::new("node")
-        .current_dir(dir)
-        .args(&args)
-        .output()
-        .expect("node");
-    assert!(
-        out.status.success(),
-        "the browser failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]
@@ -349,7 +316,7 @@ fn statements_meet_the_tills_qr_payments_one_to_one_and_name_what_is_paid_on_pap
     );
 
     // The page in a real browser says the same, with nothing fetched from elsewhere.
-    let page = browse(&server.url);
+    let page = walk("statements.mjs", &[&server.url, PASSWORD], true);
     assert_eq!(page["anonymous_status"], 401, "{page}");
     assert_eq!(page["status"], 200, "{page}");
     assert_eq!(

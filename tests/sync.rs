@@ -394,7 +394,8 @@ fn a_till_writing_into_another_tills_ledger_is_refused_and_logged() {
     let key = ledger.id().key();
     let forged = forge(&ledger, "T01");
     let token = format!("T02.{}", t2.secret());
-    let url = url::Url::parse(&server.url.replace("http://", "ws://")).unwrap();
+    let trust = fairpos_sync::tls::Trust::system().unwrap();
+    let hq_client = fairpos_sync::client::HqClient::new(&server.url, &trust).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let store = InMemoryStorage::new();
@@ -409,7 +410,7 @@ fn a_till_writing_into_another_tills_ledger_is_refused_and_logged() {
         let dialer = repo
             .dial(
                 BackoffConfig::default(),
-                std::sync::Arc::new(fairpos_sync::net::WsDialer::new(&url, &token)),
+                std::sync::Arc::new(hq_client.sync_dialer(&token)),
             )
             .unwrap();
         dialer.established().await.unwrap();

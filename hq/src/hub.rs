@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fairpos_sync::client::HqClient;
-use fairpos_sync::net::WsDialer;
 use fairpos_sync::protocol::device_token;
 use fairpos_sync::samod::{BackoffConfig, DocHandle, DocumentId, Repo};
+use fairpos_sync::tls::Trust;
 use fairpos_sync::ActorId;
 use rusqlite::Connection;
 
@@ -27,10 +27,14 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| Error::Other(format!("cannot start the runtime: {e}")))
 }
 
+/// Where a hub keeps the fair's CA it was enrolled with (PEM), for the relay.
+pub const META_UPSTREAM_CA: &str = "upstream_ca";
+
 /// Turns an empty data directory into a hub enrolled with headquarters at `hq`: the fair, the
-/// catalog, a copy of the device registry, and the hub's own secret.
-pub fn enroll(dir: &Path, hq: &str, code: &str) -> Result<Hq> {
-    let client = HqClient::new(hq)?;
+/// catalog, a copy of the device registry, and the hub's own secret. `trust` is kept for
+/// the relay.
+pub fn enroll(dir: &Path, hq: &str, code: &str, trust: &Trust) -> Result<Hq> {
+    let client = HqClient::new(hq, trust)?;
     let actor = ActorId::random();
     let rt = runtime()?;
     let response = rt.block_on(client.enroll(code, &actor.to_hex_string(), ENROL_LIMIT))?;
@@ -48,6 +52,9 @@ pub fn enroll(dir: &Path, hq: &str, code: &str) -> Result<Hq> {
         },
     )?;
     set_meta(&hub.conn, "secret", &response.secret)?;
+    if let Some(ca) = trust.ca_pem() {
+        set_meta(&hub.conn, META_UPSTREAM_CA, ca)?;
+    }
     catalog::store_whole(&hub, &response.catalog_bytes()?)?;
     let token = device_token(&response.device, &response.secret);
     let registry = rt.block_on(client.registry(&token, ENROL_LIMIT))?;
@@ -57,15 +64,21 @@ pub fn enroll(dir: &Path, hq: &str, code: &str) -> Result<Hq> {
 
 /// A hub's link to headquarters: the registry from there, every ledger held here relayed
 /// there. Runs until the server stops.
-pub async fn relay(repo: Repo, db: Arc<Mutex<Connection>>, upstream: String, token: String) {
-    let client = match HqClient::new(&upstream) {
+pub async fn relay(
+    repo: Repo,
+    db: Arc<Mutex<Connection>>,
+    upstream: String,
+    trust: Trust,
+    token: String,
+) {
+    let client = match HqClient::new(&upstream, &trust) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("hub: {e}");
             return;
         }
     };
-    let dialer = Arc::new(WsDialer::new(client.url(), &token));
+    let dialer = Arc::new(client.sync_dialer(&token));
     let backoff = BackoffConfig {
         initial_delay: Duration::from_millis(200),
         max_delay: Duration::from_secs(10),

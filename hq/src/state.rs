@@ -30,6 +30,19 @@ pub struct AppState {
     pub throttle: Arc<crate::throttle::Throttle>,
     /// How long organizer sessions live.
     pub sessions: crate::sessions::SessionLimits,
+    /// Served over TLS: cookies go only over HTTPS.
+    pub tls: bool,
+}
+
+impl AppState {
+    /// What every cookie set carries besides its own attributes: `; Secure` under TLS.
+    pub fn cookie_security(&self) -> &'static str {
+        if self.tls {
+            "; Secure"
+        } else {
+            ""
+        }
+    }
 }
 
 /// The big screen's figures as its event stream carries them: the JSON one event sends.

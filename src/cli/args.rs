@@ -84,6 +84,10 @@ pub enum Command {
         code: String,
         #[arg(long, value_name = "PIN")]
         lead_pin: String,
+        /// The fair's own certificate authority (PEM), trusted besides the system's roots
+        /// under https:// now and at every later sync.
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
     },
     /// Sync with headquarters: once (exit 0 only when it holds every local change), or
     /// `--watch`; `sync status` tells how far it got.

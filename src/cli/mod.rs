@@ -250,7 +250,12 @@ pub fn run(cli: Cli) -> Result<()> {
             let mut till = Till::open(&dir)?;
             report_to(till.reader()?, &a)
         }
-        Command::Enroll { hq, code, lead_pin } => remote::enroll(&dir, &hq, &code, &lead_pin),
+        Command::Enroll {
+            hq,
+            code,
+            lead_pin,
+            ca,
+        } => remote::enroll(&dir, &hq, &code, &lead_pin, ca.as_deref()),
         Command::Sync(a) => remote::sync(&dir, a),
         Command::Bundle(b) => remote::bundle(&dir, b),
         Command::Hq(h) => Ok(fairpos_hq::cli::run(&dir, h)?),

@@ -9,6 +9,7 @@ use fairpos_domain::catalog_csv::CatalogRow;
 use fairpos_domain::codes::parse_gtin;
 use fairpos_domain::money::Fen;
 use fairpos_hq::{bundles, Hq, HQ_DB};
+use fairpos_sync::tls::Trust;
 
 use super::args::{BundleCommand, ProductArgs, SyncArgs, SyncCommand};
 use super::{print_json, write_output};
@@ -17,14 +18,26 @@ use crate::error::{Error, Result};
 use crate::till::Till;
 use crate::uplink::{self, SyncOptions};
 
-pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str) -> Result<()> {
-    let till = uplink::enroll(dir, hq, code, lead_pin)?;
+pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str, ca: Option<&Path>) -> Result<()> {
+    let trust = Trust::with_ca(read_ca(ca)?.as_deref())?;
+    let till = uplink::enroll(dir, hq, code, lead_pin, &trust)?;
     let id = till.store().identity();
     println!(
         "till {} at stall {} of {} enrolled with {hq}",
         id.device, id.stall, id.fair.name
     );
     Ok(())
+}
+
+/// The text of the CA file given with `--ca`, if one was.
+fn read_ca(ca: Option<&Path>) -> Result<Option<String>> {
+    ca.map(|path| {
+        std::fs::read_to_string(path).map_err(|source| Error::ReadInput {
+            path: path.to_path_buf(),
+            source,
+        })
+    })
+    .transpose()
 }
 
 pub fn sync(dir: &Path, args: SyncArgs) -> Result<()> {

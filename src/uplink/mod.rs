@@ -19,6 +19,7 @@ use fairpos_sync::bundle::{Bundle, BundleDoc, FORMAT};
 use fairpos_sync::catalog::CatalogDoc;
 use fairpos_sync::client::HqClient;
 use fairpos_sync::protocol::device_token;
+use fairpos_sync::tls::Trust;
 use fairpos_sync::{storage, ActorId, LedgerDoc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -30,6 +31,8 @@ use crate::store::{meta_value, InitOptions, DB_FILE, DEVICE_SECRET};
 use crate::till::Till;
 
 const META_HQ: &str = "hq_url";
+/// The fair's own certificate authority (PEM), when one was given at enrolment.
+const META_HQ_CA: &str = "hq_ca";
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -39,15 +42,16 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| Error::Other(format!("cannot start the runtime: {e}")))
 }
 
-/// Turns an empty data directory into a till enrolled with headquarters at `hq`.
-pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str) -> Result<Till> {
+/// Turns an empty data directory into a till enrolled with headquarters at `hq`, trusting
+/// `trust` under `https://` then and at every later sync.
+pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str, trust: &Trust) -> Result<Till> {
     if dir.join(DB_FILE).exists() || dir.join(fairpos_hq::HQ_DB).exists() {
         return Err(Error::input(format!(
             "{} already holds a till or headquarters: enrol into an empty --data directory",
             dir.display()
         )));
     }
-    let client = HqClient::new(hq)?;
+    let client = HqClient::new(hq, trust)?;
     let actor = ActorId::random();
     let response = runtime()?.block_on(client.enroll(
         code,
@@ -71,6 +75,9 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str) -> Result<Till> 
     )?;
     till.store_mut().set_meta(META_HQ, client.base())?;
     till.store_mut().set_meta(DEVICE_SECRET, &response.secret)?;
+    if let Some(ca) = trust.ca_pem() {
+        till.store_mut().set_meta(META_HQ_CA, ca)?;
+    }
     let bytes = response.catalog_bytes()?;
     store_catalog(&mut till, &response.catalog_key, &bytes)?;
     Ok(till)
@@ -119,6 +126,11 @@ pub(crate) fn credentials(
     };
     let token = device_token(device, &secret);
     Ok((hq, token))
+}
+
+/// Whom the till trusts under `https://`: the system's roots and the CA given at enrolment.
+pub(crate) fn trust(conn: &Connection) -> Result<Trust> {
+    Ok(Trust::with_ca(meta_value(conn, META_HQ_CA)?.as_deref())?)
 }
 
 /// Every ledger document of the till, loaded.

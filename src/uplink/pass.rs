@@ -9,11 +9,12 @@ use fairpos_sync::ids::{catalog_key, document_id};
 use fairpos_sync::ledger::heads_text;
 use fairpos_sync::net::{dial, seeded_repo, within};
 use fairpos_sync::samod::{DocumentId, Repo, ShareConfig};
+use fairpos_sync::tls::Trust;
 use fairpos_sync::LedgerDoc;
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::{apply, credentials, ledger_docs, runtime, stored_catalog};
+use super::{apply, credentials, ledger_docs, runtime, stored_catalog, trust};
 use crate::clock::utc_text as now_text;
 use crate::error::{Error, Result};
 use crate::till::Till;
@@ -67,6 +68,7 @@ pub fn sync_once(till: &mut Till, options: &SyncOptions) -> Result<SyncReport> {
 pub struct SyncJob {
     hq: String,
     token: String,
+    trust: Trust,
     fair: String,
     device: String,
     docs: Vec<LedgerDoc>,
@@ -92,11 +94,13 @@ impl SyncJob {
         options: &SyncOptions,
     ) -> Result<SyncJob> {
         let (hq, token) = credentials(conn, device, options.hq.as_deref())?;
+        let trust = trust(conn)?;
         let docs = ledger_docs(conn)?;
         let local_catalog = stored_catalog(conn, &catalog_key(fair))?;
         Ok(SyncJob {
             hq,
             token,
+            trust,
             fair: fair.to_string(),
             device: device.to_string(),
             docs,
@@ -118,6 +122,7 @@ impl SyncJob {
         let SyncJob {
             hq,
             token,
+            trust,
             fair,
             device,
             docs,
@@ -125,7 +130,7 @@ impl SyncJob {
             limit,
         } = self;
         let keys: Vec<String> = docs.iter().map(|d| d.id().key()).collect();
-        let client = HqClient::new(&hq)?;
+        let client = HqClient::new(&hq, &trust)?;
 
         // 1. Announce: headquarters registers these ledgers as this till's.
         let announced = client.announce(&token, keys.clone(), limit).await?;
@@ -194,7 +199,7 @@ impl Session<'_> {
             local_catalog,
             limit,
         } = *self;
-        let (dialer, conn) = dial(repo, client.url(), token, limit).await?;
+        let (dialer, conn) = dial(repo, client, token, limit).await?;
 
         // 3. The ledgers go up.
         let phase = Instant::now();

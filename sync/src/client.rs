@@ -7,22 +7,26 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use crate::net::WsDialer;
 use crate::protocol::{
     route, AnnounceRequest, AnnounceResponse, ConfirmResponse, DeviceEntry, EnrollRequest,
     EnrollResponse,
 };
+use crate::tls::Trust;
 use crate::{Error, Result};
 
-/// Headquarters (or a hub) at a base URL such as `http://hq.example:7700`.
+/// Headquarters (or a hub) at a base URL such as `https://hq.example:7700`.
 #[derive(Clone, Debug)]
 pub struct HqClient {
     base: String,
     url: Url,
+    trust: Trust,
     http: reqwest::Client,
 }
 
 impl HqClient {
-    pub fn new(base: &str) -> Result<HqClient> {
+    /// A client of `base` that trusts what `trust` trusts under `https://`.
+    pub fn new(base: &str, trust: &Trust) -> Result<HqClient> {
         let base = base.trim_end_matches('/').to_string();
         let url = Url::parse(&base).map_err(|e| Error::BadUrl {
             url: base.clone(),
@@ -34,11 +38,21 @@ impl HqClient {
                 why: "use http:// or https://".into(),
             });
         }
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(trust.client_config().as_ref().clone())
+            .build()
+            .map_err(|e| Error::Codec(format!("HTTP client: {e}")))?;
         Ok(HqClient {
             base,
             url,
-            http: reqwest::Client::new(),
+            trust: trust.clone(),
+            http,
         })
+    }
+
+    /// The sync socket of this headquarters, dialled with `token`, trusting the same.
+    pub fn sync_dialer(&self, token: &str) -> WsDialer {
+        WsDialer::new(&self.url, token, self.trust.client_config())
     }
 
     /// The base URL, without a trailing slash.
@@ -50,8 +64,8 @@ impl HqClient {
         &self.url
     }
 
-    fn unreachable(&self, e: impl std::fmt::Display) -> Error {
-        Error::unreachable(&self.base, e)
+    fn unreachable(&self, e: reqwest::Error) -> Error {
+        Error::network(&self.base, &e)
     }
 
     /// Reads a JSON answer, turning an error answer into one line naming it.

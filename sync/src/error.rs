@@ -27,6 +27,12 @@ pub enum Error {
     Codec(String),
     #[error("bad headquarters URL {url}: {why}")]
     BadUrl { url: String, why: String },
+    /// The fair's CA given at enrolment cannot be used.
+    #[error("the fair's CA file: {0}")]
+    BadCa(String),
+    /// TLS with headquarters failed: a certificate that does not verify, above all.
+    #[error("headquarters at {url}: {why}")]
+    Tls { url: String, why: String },
     #[error("headquarters unreachable at {url}: {why}")]
     Unreachable { url: String, why: String },
     /// Headquarters turned the credentials or the request down (401, 403).
@@ -45,13 +51,24 @@ pub enum Error {
 impl Error {
     /// Whether retrying cannot mend it: the input itself is wrong.
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, Error::BadUrl { .. })
+        matches!(self, Error::BadUrl { .. } | Error::BadCa(_))
     }
 
     pub fn unreachable(url: &str, why: impl std::fmt::Display) -> Error {
         Error::Unreachable {
             url: url.to_string(),
             why: why.to_string(),
+        }
+    }
+
+    /// A failed request to `url`: a TLS failure said as such, anything else unreachable.
+    pub fn network(url: &str, e: &(dyn std::error::Error + 'static)) -> Error {
+        match crate::tls::failure(e) {
+            Some(why) => Error::Tls {
+                url: url.to_string(),
+                why,
+            },
+            None => Error::unreachable(url, crate::tls::innermost(e)),
         }
     }
 

@@ -8,8 +8,8 @@
 //! together or not at all.
 //!
 //! The protocol between a till (or hub) and headquarters lives here too: its HTTP routes and
-//! bodies ([`protocol`]), a client of them ([`client`]), and the samod session over
-//! WebSocket ([`net`]). Domain values cross into wire types only through [`convert`].
+//! bodies ([`protocol`]), a client of them ([`client`]), the samod session over
+//! WebSocket ([`net`]), and whom they trust over TLS ([`tls`]). Domain values cross into wire types only through [`convert`].
 //!
 //! Key types: [`Record`] (the wire format), [`LedgerId`], [`LedgerDoc`], and the
 //! [`storage`] functions.
@@ -27,6 +27,7 @@ pub mod protocol;
 pub mod record;
 pub mod samod_storage;
 pub mod storage;
+pub mod tls;
 
 pub use automerge::ActorId;
 pub use error::{Error, Result};

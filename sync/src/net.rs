@@ -3,6 +3,7 @@
 //! clients can send them; a session's repo seeded with copies of the documents; and a peek
 //! at a message's kind and document, for headquarters to see who sends what.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -13,8 +14,10 @@ use samod::{
     ShareConfig, Transport,
 };
 use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{connect_async_tls_with_config, Connector};
 use url::Url;
 
+use crate::client::HqClient;
 use crate::protocol::route;
 use crate::{Error, Result};
 
@@ -25,12 +28,13 @@ pub struct Refused(pub String);
 
 pub struct WsDialer {
     url: Url,
+    tls: Arc<rustls::ClientConfig>,
 }
 
 impl WsDialer {
-    /// Dials headquarters at `base` (`http://host:port`; `https` becomes `wss`) at its sync
-    /// route with `token`.
-    pub fn new(base: &Url, token: &str) -> WsDialer {
+    /// Dials headquarters at `base` (`http://host:port`; `https` becomes `wss`, verified as
+    /// `tls` says) at its sync route with `token`.
+    pub fn new(base: &Url, token: &str, tls: Arc<rustls::ClientConfig>) -> WsDialer {
         let mut url = base.clone();
         let scheme = if base.scheme() == "https" {
             "wss"
@@ -41,7 +45,7 @@ impl WsDialer {
         let _ = url.set_scheme(scheme);
         url.set_path(route::SYNC);
         url.query_pairs_mut().clear().append_pair("token", token);
-        WsDialer { url }
+        WsDialer { url, tls }
     }
 }
 
@@ -82,11 +86,10 @@ pub async fn within<T>(
         })
 }
 
-/// Dials the sync route of headquarters at `base` with `token` and waits for the
-/// connection.
+/// Dials the sync route of headquarters `hq` with `token` and waits for the connection.
 pub async fn dial(
     repo: &Repo,
-    base: &Url,
+    hq: &HqClient,
     token: &str,
     limit: Duration,
 ) -> Result<(DialerHandle<Refused>, ConnectionId)> {
@@ -95,9 +98,9 @@ pub async fn dial(
         max_delay: Duration::from_secs(2),
         max_retries: Some(3),
     };
-    let shown = base.as_str().trim_end_matches('/').to_string();
+    let shown = hq.base().to_string();
     let dialer = repo
-        .dial(backoff, std::sync::Arc::new(WsDialer::new(base, token)))
+        .dial(backoff, Arc::new(hq.sync_dialer(token)))
         .map_err(|e| Error::Samod(e.to_string()))?;
     if let Err(e) = within("answer", limit, dialer.established()).await? {
         return Err(Error::unreachable(&shown, e));
@@ -143,8 +146,9 @@ impl Dialer for WsDialer {
 
     fn connect(&self) -> BoxFuture<'static, Result<Transport, DialError<Refused>>> {
         let url = self.url.clone();
+        let tls = Connector::Rustls(self.tls.clone());
         Box::pin(async move {
-            match tokio_tungstenite::connect_async(url.as_str()).await {
+            match connect_async_tls_with_config(url.as_str(), None, false, Some(tls)).await {
                 Ok((socket, _)) => Ok(transport(socket)),
                 Err(tungstenite::Error::Http(response))
                     if matches!(response.status().as_u16(), 401 | 403) =>
@@ -159,7 +163,17 @@ impl Dialer for WsDialer {
                         response.status()
                     ))))
                 }
-                Err(e) => Err(DialError::transient(e)),
+                // A certificate that does not verify will not verify on the next try.
+                Err(e) => match crate::tls::failure(&e) {
+                    Some(why) => {
+                        let mut shown = url.clone();
+                        shown.set_query(None);
+                        Err(DialError::PermanentFailure(Refused(format!(
+                            "{shown}: {why}"
+                        ))))
+                    }
+                    None => Err(DialError::transient(e)),
+                },
             }
         })
     }

@@ -228,7 +228,10 @@ impl Api {
     pub fn new(base: &str) -> Api {
         Api {
             base: base.to_string(),
-            client: reqwest::Client::new(),
+            client: {
+                fairpos_sync::tls::install_crypto_provider();
+                reqwest::Client::new()
+            },
             runtime: tokio::runtime::Runtime::new().unwrap(),
         }
     }

@@ -39,6 +39,12 @@ pub enum HqCommand {
         /// An organizer session ends this long after login, however busy.
         #[arg(long, default_value = "12h", value_name = "SPAN")]
         session_max: String,
+        /// Serve HTTPS and WSS with this certificate chain (PEM, the server's first).
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// End every organizer session now: everyone logs in again.
     EndSessions,
@@ -66,6 +72,10 @@ pub enum HqCommand {
         hq: String,
         #[arg(long)]
         code: String,
+        /// The fair's own certificate authority (PEM), trusted besides the system's roots
+        /// under https:// now and by the relay to headquarters.
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
     },
     /// Bundles carried from tills and hubs.
     #[command(subcommand)]

@@ -105,6 +105,8 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             upstream,
             session_idle,
             session_max,
+            tls_cert,
+            tls_key,
         } => {
             let sessions = SessionLimits {
                 idle: parse_span("--session-idle", &session_idle)?,
@@ -116,6 +118,7 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
                     listen,
                     upstream,
                     sessions,
+                    tls: tls_cert.zip(tls_key),
                 },
             )
         }
@@ -173,8 +176,10 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             }
             Ok(())
         }
-        HqCommand::Enroll { hq: url, code } => {
-            let hub = hub::enroll(dir, &url, &code)?;
+        HqCommand::Enroll { hq: url, code, ca } => {
+            let ca = ca.map(|file| read_input(&file)).transpose()?;
+            let trust = fairpos_sync::tls::Trust::with_ca(ca.as_deref())?;
+            let hub = hub::enroll(dir, &url, &code, &trust)?;
             println!(
                 "hub {} of {} enrolled with {url}; start it with `fairpos --data {} hq serve`",
                 match &hub.role {

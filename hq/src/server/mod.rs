@@ -13,6 +13,7 @@
 pub mod api;
 pub mod maintenance;
 pub mod policy;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use axum::Router;
 use fairpos_sync::protocol::{device_token, route};
 use fairpos_sync::samod::{PeerId, Repo};
 use fairpos_sync::samod_storage::SqliteStorage;
+use fairpos_sync::tls::Trust;
 use tokio::sync::{mpsc, watch};
 
 use self::policy::Policy;
@@ -37,6 +39,8 @@ pub struct ServeOptions {
     pub upstream: Option<String>,
     /// How long organizer sessions live.
     pub sessions: crate::sessions::SessionLimits,
+    /// HTTPS and WSS with this certificate chain and key (PEM files); plain HTTP without.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// Serves until SIGINT or SIGTERM.
@@ -49,6 +53,15 @@ pub fn serve(dir: &Path, options: ServeOptions) -> Result<()> {
 }
 
 async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
+    let tls = match &options.tls {
+        Some((cert, key)) => Some(tls::server_config(cert, key)?),
+        None => None,
+    };
+    let (http, ws) = if tls.is_some() {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
     let hq = Hq::open(dir)?;
     let fair = hq.fair.clone();
     let role = match (&hq.role, &options.upstream) {
@@ -96,7 +109,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         .map_err(|e| Error::Other(e.to_string()))?;
     let acceptor = repo
         .make_acceptor(
-            url::Url::parse(&format!("ws://{addr}/sync"))
+            url::Url::parse(&format!("{ws}://{addr}/sync"))
                 .map_err(|e| Error::Other(e.to_string()))?,
         )
         .map_err(|e| Error::Other(format!("samod: {e}")))?;
@@ -117,6 +130,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         stopping: stopping_rx,
         throttle: Arc::default(),
         sessions: options.sessions,
+        tls: tls.is_some(),
     };
     tokio::spawn(crate::screen::publish(
         connect(dir)?,
@@ -149,15 +163,17 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         })
     };
     if let Role::Hub { device, upstream } = &role {
-        let secret = {
+        let (secret, ca) = {
             let conn = db.lock().map_err(|_| Error::Other("database".into()))?;
-            meta(&conn, "secret")?
-                .ok_or_else(|| Error::Integrity("the hub's secret is missing".into()))?
+            let secret = meta(&conn, "secret")?
+                .ok_or_else(|| Error::Integrity("the hub's secret is missing".into()))?;
+            (secret, meta(&conn, hub::META_UPSTREAM_CA)?)
         };
         tokio::spawn(hub::relay(
             repo.clone(),
             db.clone(),
             upstream.clone(),
+            Trust::with_ca(ca.as_deref())?,
             device_token(device, &secret),
         ));
     }
@@ -174,22 +190,41 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         .merge(crate::web::routes())
         .merge(crate::screen::routes())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::map_response(security_headers))
-        .with_state(state);
+        .layer(axum::middleware::map_response(security_headers));
+    let app = match tls {
+        Some(_) => app.layer(axum::middleware::map_response(strict_transport)),
+        None => app,
+    }
+    .with_state(state);
     let kind = match role {
         Role::Hq => "headquarters",
         Role::Hub { .. } => "hub",
     };
-    println!("fairpos {kind} of {} serving on http://{addr}", fair.id);
+    println!("fairpos {kind} of {} serving on {http}://{addr}", fair.id);
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown(stopping_tx))
-    .await
-    .map_err(|e| Error::Other(format!("server: {e}")))?;
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let served = match tls {
+        Some(config) => {
+            use axum::serve::ListenerExt as _;
+            let listener = tls::TlsListener::new(listener, config)
+                .map_err(|e| Error::Other(format!("server: {e}")))?
+                // Small TLS records go out at once; the tap also gives handlers the
+                // client's address as a plain listener does.
+                .tap_io(|io| {
+                    let _ = io.get_ref().0.set_nodelay(true);
+                });
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown(stopping_tx))
+                .await
+        }
+        None => {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown(stopping_tx))
+                .await
+        }
+    };
+    served.map_err(|e| Error::Other(format!("server: {e}")))?;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     repo.stop().await;
     let _ = maintenance.join();
@@ -221,6 +256,16 @@ async fn security_headers(mut response: axum::response::Response) -> axum::respo
     headers.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+/// Under TLS: browsers are to come back over HTTPS only, for a year.
+async fn strict_transport(mut response: axum::response::Response) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    response.headers_mut().insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
     );
     response
 }

@@ -89,7 +89,10 @@ pub(crate) fn unauthorized_json() -> Response {
 
 pub(crate) async fn login_form(State(state): State<AppState>) -> Response {
     let csrf = keys::new_secret();
-    let set_csrf = format!("{CSRF_COOKIE}={csrf}; HttpOnly; SameSite=Strict; Path=/login");
+    let set_csrf = format!(
+        "{CSRF_COOKIE}={csrf}; HttpOnly; SameSite=Strict; Path=/login{}",
+        state.cookie_security()
+    );
     let page = Html(format!(
         "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>登录 Log in</title>\
          <style>{STYLE}</style></head><body><header><h1>{}</h1></header><main>\
@@ -154,8 +157,9 @@ pub(crate) async fn login(
             [(
                 header::SET_COOKIE,
                 format!(
-                    "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-                    state.sessions.absolute.num_seconds()
+                    "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+                    state.sessions.absolute.num_seconds(),
+                    state.cookie_security()
                 ),
             )],
             Redirect::to("/"),
@@ -197,7 +201,10 @@ pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) ->
         }
     }
     (
-        [(header::SET_COOKIE, format!("{COOKIE}=; Max-Age=0; Path=/"))],
+        [(
+            header::SET_COOKIE,
+            format!("{COOKIE}=; Max-Age=0; Path=/{}", state.cookie_security()),
+        )],
         Redirect::to("/login"),
     )
         .into_response()

@@ -52,7 +52,8 @@ pub fn run(sales: usize, dir: Option<PathBuf>) -> Result<(), Box<dyn std::error:
         .to_string();
 
     // A till that sells offline.
-    let mut till = uplink::enroll(&dir.join("till"), &url, &code, "2468")?;
+    let trust = fairpos_sync::tls::Trust::system()?;
+    let mut till = uplink::enroll(&dir.join("till"), &url, &code, "2468", &trust)?;
     let offset = till.store().identity().fair.utc_offset;
     let start_at =
         chrono::DateTime::parse_from_rfc3339("2026-11-22T09:00:00+08:00")?.with_timezone(&offset);
@@ -126,9 +127,10 @@ pub fn run(sales: usize, dir: Option<PathBuf>) -> Result<(), Box<dyn std::error:
         })
         .await?;
         let t = Instant::now();
-        let base = url::Url::parse(&format!("http://127.0.0.1:{port}"))?;
+        let server =
+            fairpos_sync::client::HqClient::new(&format!("http://127.0.0.1:{port}"), &trust)?;
         let (_dialer, conn) =
-            fairpos_sync::net::dial(&repo, &base, "-", Duration::from_secs(30)).await?;
+            fairpos_sync::net::dial(&repo, &server, "-", Duration::from_secs(30)).await?;
         for (id, _) in &seeds {
             let handle = repo
                 .find(id.clone())

@@ -275,7 +275,7 @@ fn organizer_sessions_end_when_idle_when_their_lifetime_is_over_and_everywhere_a
     let (cookie, _) = http.session();
     assert_eq!(http.get_with_cookie("/stalls", &cookie), 200);
     let said = hq.ok(&["hq", "end-sessions"]);
-    assert!(said.starts_with("1 organizer sessions ended"), "{said}");
+    assert!(said.starts_with("sessions ended: 1;"), "{said}");
     assert_eq!(http.get_with_cookie("/stalls", &cookie), 401);
 
     // A span that is not one is refused before the server starts.

@@ -1,4 +1,4 @@
-//! Enrolled devices (tills and hubs), one-time enrolment codes, tokens and organizer
+//! Enrolled devices (tills and hubs), one-time enrolment codes, tokens and dashboard
 //! sessions. Headquarters keeps only hashes of secrets, codes and session tokens.
 
 use fairpos_domain::DeviceCode;
@@ -6,6 +6,7 @@ use fairpos_sync::keys;
 use fairpos_sync::protocol::{split_device_token, DeviceEntry};
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::accounts::{self, Account};
 use crate::sessions::{self, SessionLimits};
 use crate::{now_text, Error, Hq, Result};
 
@@ -14,7 +15,11 @@ use crate::{now_text, Error, Hq, Result};
 pub enum Peer {
     Till(String),
     Hub(String),
-    Organizer(String),
+    /// Someone logged in to the dashboard: the session's short id and the account.
+    Person {
+        session: String,
+        account: Account,
+    },
 }
 
 impl Peer {
@@ -23,15 +28,23 @@ impl Peer {
         match self {
             Peer::Till(d) => format!("device:{d}"),
             Peer::Hub(d) => format!("hub:{d}"),
-            Peer::Organizer(s) => format!("organizer:{s}"),
+            Peer::Person { session, account } if account.access.is_organizer() => {
+                format!("organizer:{session}")
+            }
+            Peer::Person { session, .. } => format!("account:{session}"),
         }
     }
 
     pub fn name(&self) -> &str {
         match self {
             Peer::Till(d) | Peer::Hub(d) => d,
-            Peer::Organizer(_) => "organizer",
+            Peer::Person { account, .. } => &account.name,
         }
+    }
+
+    /// The account of a dashboard session that may see everything.
+    pub fn is_organizer(&self) -> bool {
+        matches!(self, Peer::Person { account, .. } if account.access.is_organizer())
     }
 }
 
@@ -138,13 +151,18 @@ pub fn enroll(conn: &Connection, code: &str, actor: &str) -> Result<Grant> {
     })
 }
 
-/// Who holds `token`: an enrolled device not revoked, or an organizer session not expired
-/// under `limits`.
+/// Who holds `token`: an enrolled device not revoked, or a dashboard session not expired
+/// under `limits` of an account that still exists.
 pub fn authenticate(conn: &Connection, token: &str, limits: &SessionLimits) -> Result<Peer> {
     let refused = || Error::input("unknown, expired or revoked credentials");
     if let Some(session) = token.strip_prefix("org.") {
-        let peer = sessions::live(conn, &keys::secret_hash(session), limits)?;
-        return peer.map(Peer::Organizer).ok_or_else(refused);
+        let (session, name) =
+            sessions::live(conn, &keys::secret_hash(session), limits)?.ok_or_else(refused)?;
+        let access = accounts::access_of(conn, &name)?.ok_or_else(refused)?;
+        return Ok(Peer::Person {
+            session,
+            account: Account { name, access },
+        });
     }
     let (device, secret) = split_device_token(token).ok_or_else(refused)?;
     let row: Option<(String, Option<String>, Option<String>)> = conn
@@ -185,7 +203,7 @@ pub fn revoked(conn: &Connection) -> Result<Vec<String>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Ends the organizer session of `token` (nothing happens for any other token).
+/// Ends the dashboard session of `token` (nothing happens for any other token).
 pub fn logout(conn: &Connection, token: &str) -> Result<()> {
     if let Some(session) = token.strip_prefix("org.") {
         conn.execute(
@@ -196,18 +214,16 @@ pub fn logout(conn: &Connection, token: &str) -> Result<()> {
     Ok(())
 }
 
-/// An organizer session: `(token, peer id)`.
-pub fn login(conn: &Connection, password: &str) -> Result<(String, String)> {
-    crate::check_organizer_password(conn, password)?;
-    open_session(conn)
-}
-
-/// A new organizer session, the password checked already: `(token, peer id)`.
-pub fn open_session(conn: &Connection) -> Result<(String, String)> {
-    let session = keys::new_secret();
-    let peer = format!("s{}", &keys::secret_hash(&session)[..12]);
-    sessions::open(conn, &keys::secret_hash(&session), &peer)?;
-    Ok((format!("org.{session}"), Peer::Organizer(peer).peer_id()))
+/// A new dashboard session of `account`, its password checked already: `(token, peer id)`.
+pub fn open_session(conn: &Connection, account: &Account) -> Result<(String, String)> {
+    let secret = keys::new_secret();
+    let session = format!("s{}", &keys::secret_hash(&secret)[..12]);
+    sessions::open(conn, &keys::secret_hash(&secret), &session, &account.name)?;
+    let peer = Peer::Person {
+        session,
+        account: account.clone(),
+    };
+    Ok((format!("org.{secret}"), peer.peer_id()))
 }
 
 /// The actor a device writes its ledgers with.

@@ -5,8 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use fairpos_domain::fair::Fair;
 use fairpos_projection::schema;
 use fairpos_sync::samod_storage;
@@ -29,7 +27,7 @@ pub enum Role {
 
 /// What a new data directory is founded as.
 pub enum Founding<'a> {
-    /// Headquarters proper, with the organizer's password.
+    /// Headquarters proper, with the first organizer account's password.
     Hq { organizer_password: &'a str },
     /// A venue's hub, from what headquarters gave it at enrolment.
     Hub { device: &'a str, upstream: &'a str },
@@ -59,7 +57,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     token_hash TEXT PRIMARY KEY,
     peer       TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    last_seen  TEXT
+    last_seen  TEXT,
+    account    TEXT                     -- the account logged in (accounts.name)
 ) STRICT;
 
 -- Every document headquarters accepts: ledgers announced by their tills, and the catalog.
@@ -111,31 +110,11 @@ fn create_tables(conn: &Connection) -> Result<()> {
     samod_storage::migrate(conn)?;
     conn.execute_batch(SCHEMA)?;
     crate::sessions::migrate(conn)?;
+    crate::accounts::migrate(conn)?;
     conn.execute_batch(crate::screen::tokens::SCHEMA)?;
     conn.execute_batch(crate::statements::SCHEMA)?;
     conn.execute_batch(crate::slips::SCHEMA)?;
     Ok(())
-}
-
-/// Checks the organizer password of the headquarters whose database is `conn`.
-pub fn check_organizer_password(conn: &Connection, password: &str) -> Result<()> {
-    verify_organizer_password(&organizer_password_hash(conn)?, password)
-}
-
-/// The stored hash of the organizer password.
-pub fn organizer_password_hash(conn: &Connection) -> Result<String> {
-    meta(conn, "organizer_password_hash")?
-        .ok_or_else(|| Error::input("this instance has no organizer password (a hub?)"))
-}
-
-/// Checks `password` against `stored` (Argon2: tens of milliseconds of CPU, so servers call
-/// it off the async workers and without the database lock).
-pub fn verify_organizer_password(stored: &str, password: &str) -> Result<()> {
-    let hash = PasswordHash::new(stored)
-        .map_err(|e| Error::Integrity(format!("the stored password: {e}")))?;
-    Argon2::default()
-        .verify_password(password.as_bytes(), &hash)
-        .map_err(|_| Error::input("wrong organizer password"))
 }
 
 /// The data directory of a headquarters or hub.
@@ -157,20 +136,6 @@ pub fn meta(conn: &Connection, key: &str) -> Result<Option<String>> {
 
 pub fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
     Ok(schema::set_meta(conn, key, value)?)
-}
-
-fn hash_password(password: &str) -> Result<String> {
-    if password.chars().count() < 8 {
-        return Err(Error::input(
-            "the organizer password needs at least 8 characters",
-        ));
-    }
-    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
-        .map_err(|e| Error::Other(format!("cannot make a salt: {e}")))?;
-    Ok(Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map_err(|e| Error::Other(format!("cannot hash the password: {e}")))?
-        .to_string())
 }
 
 /// Refuses a directory that already holds a till or headquarters (a database file).
@@ -195,7 +160,9 @@ impl Hq {
     pub fn init(dir: &Path, fair_toml: &str, founding: Founding) -> Result<Hq> {
         let fair = Fair::from_toml(fair_toml)?;
         let password_hash = match &founding {
-            Founding::Hq { organizer_password } => Some(hash_password(organizer_password)?),
+            Founding::Hq { organizer_password } => {
+                Some(crate::accounts::hash_password(organizer_password)?)
+            }
             Founding::Hub { .. } => None,
         };
         check_unused(dir)?;
@@ -215,7 +182,7 @@ impl Hq {
             Founding::Hq { .. } => {
                 set_meta(&conn, "role", "hq")?;
                 if let Some(hash) = &password_hash {
-                    set_meta(&conn, "organizer_password_hash", hash)?;
+                    crate::accounts::insert_first_organizer(&conn, hash)?;
                 }
                 Role::Hq
             }

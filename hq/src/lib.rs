@@ -14,6 +14,7 @@
 //! This crate links no UI: the `fairpos-hq` binary (and `fairpos hq …`) runs on a server
 //! without a display.
 
+pub mod accounts;
 pub mod bundles;
 pub mod catalog;
 pub mod cli;
@@ -35,7 +36,4 @@ pub mod unit_items;
 pub mod web;
 
 pub use error::{Error, Result};
-pub use instance::{
-    check_organizer_password, connect, meta, now_text, organizer_password_hash, set_meta,
-    verify_organizer_password, Founding, Hq, Role, HQ_DB,
-};
+pub use instance::{connect, meta, now_text, set_meta, Founding, Hq, Role, HQ_DB};

@@ -267,6 +267,22 @@ impl Gaps {
     }
 }
 
+/// The reconciliation a stall lead sees: the tills of `stall`, what they oversold, and the
+/// corrections of the sellers of that stall.
+pub fn of_stall(conn: &Connection, stall: &str) -> Result<Reconciliation> {
+    let mut all = reconcile(conn)?;
+    let sellers: std::collections::HashSet<String> = conn
+        .prepare("SELECT id FROM sellers WHERE stall = ?1")?
+        .query_map([stall], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    all.devices.retain(|d| d.stall == stall);
+    let tills: std::collections::HashSet<&str> =
+        all.devices.iter().map(|d| d.device.as_str()).collect();
+    all.oversold.retain(|o| tills.contains(o.device.as_str()));
+    all.sellers.retain(|s| sellers.contains(&s.seller));
+    Ok(all)
+}
+
 /// The reconciliation of every till headquarters knows.
 pub fn reconcile(conn: &Connection) -> Result<Reconciliation> {
     let mut out = Vec::new();

@@ -1,4 +1,4 @@
-//! Organizer sessions expire: after a time without use (idle) and, used or not, after a
+//! Dashboard sessions (of every account) expire: after a time without use (idle) and, used or not, after a
 //! time since login (absolute). The cookie carries the absolute lifetime as `Max-Age`. Every
 //! session can be ended at once (`fairpos hq end-sessions`).
 
@@ -7,7 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::{Error, Result};
 
-/// How long an organizer session lives.
+/// How long a dashboard session lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionLimits {
     /// Ended after this long without a request.
@@ -57,6 +57,19 @@ pub(crate) fn migrate(conn: &Connection) -> Result<()> {
     if !has_last_seen {
         conn.execute_batch("ALTER TABLE sessions ADD COLUMN last_seen TEXT")?;
     }
+    let has_account: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM pragma_table_info('sessions') WHERE name = 'account')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_account {
+        // Sessions from before accounts were the one organizer's.
+        conn.execute_batch(&format!(
+            "ALTER TABLE sessions ADD COLUMN account TEXT;
+             UPDATE sessions SET account = '{}';",
+            crate::accounts::FIRST_ORGANIZER
+        ))?;
+    }
     Ok(())
 }
 
@@ -64,30 +77,32 @@ fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Records a new session.
-pub(crate) fn open(conn: &Connection, token_hash: &str, peer: &str) -> Result<()> {
+/// Records a new session of `account`.
+pub(crate) fn open(conn: &Connection, token_hash: &str, peer: &str, account: &str) -> Result<()> {
     let now = stamp(Utc::now());
     conn.execute(
-        "INSERT INTO sessions(token_hash, peer, created_at, last_seen) VALUES (?1, ?2, ?3, ?3)",
-        params![token_hash, peer, now],
+        "INSERT INTO sessions(token_hash, peer, created_at, last_seen, account)
+         VALUES (?1, ?2, ?3, ?3, ?4)",
+        params![token_hash, peer, now, account],
     )?;
     Ok(())
 }
 
-/// The peer of a live session, its use recorded; an expired session is removed.
+/// The peer and account of a live session, its use recorded; an expired session, or one
+/// whose account is gone, is removed.
 pub(crate) fn live(
     conn: &Connection,
     token_hash: &str,
     limits: &SessionLimits,
-) -> Result<Option<String>> {
-    let row: Option<(String, String, Option<String>)> = conn
+) -> Result<Option<(String, String)>> {
+    let row: Option<(String, String, Option<String>, Option<String>)> = conn
         .query_row(
-            "SELECT peer, created_at, last_seen FROM sessions WHERE token_hash = ?1",
+            "SELECT peer, created_at, last_seen, account FROM sessions WHERE token_hash = ?1",
             [token_hash],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .optional()?;
-    let Some((peer, created, seen)) = row else {
+    let Some((peer, created, seen, account)) = row else {
         return Ok(None);
     };
     let now = Utc::now();
@@ -100,10 +115,10 @@ pub(crate) fn live(
     let seen = seen.as_deref().and_then(at).or(created);
     let alive = matches!((created, seen), (Some(c), Some(s))
         if now - c < limits.absolute && now - s < limits.idle);
-    if !alive {
+    let Some(account) = account.filter(|_| alive) else {
         conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
         return Ok(None);
-    }
+    };
     // The use is written when it moves the idle deadline noticeably (a quarter of the idle
     // time, at most a minute), not on every request of a page.
     let stale = seen.is_none_or(|s| now - s >= (limits.idle / 4).min(Duration::minutes(1)));
@@ -113,10 +128,10 @@ pub(crate) fn live(
             params![token_hash, stamp(now)],
         )?;
     }
-    Ok(Some(peer))
+    Ok(Some((peer, account)))
 }
 
-/// Ends every organizer session; how many there were.
+/// Ends every session of every account; how many there were.
 pub fn end_all(conn: &Connection) -> Result<usize> {
     Ok(conn.execute("DELETE FROM sessions", [])?)
 }

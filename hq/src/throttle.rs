@@ -165,8 +165,12 @@ pub struct Attempt<'t> {
 }
 
 impl<'t> Attempt<'t> {
-    /// A login (dashboard form or API) from `address` to the organizer account.
-    pub fn login(throttle: &'t Throttle, address: IpAddr) -> Result<Attempt<'t>, Refused> {
+    /// A login (dashboard form or API) from `address` to the account `name`.
+    pub fn login(
+        throttle: &'t Throttle,
+        address: IpAddr,
+        name: &str,
+    ) -> Result<Attempt<'t>, Refused> {
         let from = address_key(address);
         Attempt::begin(
             throttle,
@@ -174,7 +178,7 @@ impl<'t> Attempt<'t> {
             &from,
             vec![
                 (format!("login@{from}"), LOGIN_PER_ADDRESS),
-                ("login:organizer".to_string(), LOGIN_PER_ACCOUNT),
+                (format!("login:{name}"), LOGIN_PER_ACCOUNT),
             ],
         )
     }

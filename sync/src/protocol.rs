@@ -89,6 +89,9 @@ pub struct ConfirmResponse {
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct LoginRequest {
+    /// The account; the first organizer account when not given.
+    #[serde(default)]
+    pub name: Option<String>,
     pub password: String,
 }
 

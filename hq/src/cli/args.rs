@@ -46,8 +46,11 @@ pub enum HqCommand {
         #[arg(long, value_name = "FILE", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
     },
-    /// End every organizer session now: everyone logs in again.
+    /// End every dashboard session now: everyone logs in again.
     EndSessions,
+    /// Dashboard accounts: organizers, stall leads, purchasing units.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Register a till (or a hub) and print its one-time enrolment code.
     AddDevice {
         #[arg(long)]
@@ -155,6 +158,47 @@ pub enum SlipCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Add an account: an organizer sees everything, a stall lead its stall's sales, shifts
+    /// and cash-up, a unit only its own itemised list.
+    Add {
+        name: String,
+        /// organizer, stall-lead or unit.
+        #[arg(long)]
+        role: String,
+        /// A stall lead's stall.
+        #[arg(long)]
+        stall: Option<String>,
+        /// A unit's unified social credit code.
+        #[arg(long, value_name = "CREDIT_CODE")]
+        unit: Option<String>,
+        /// At least 8 characters.
+        #[arg(
+            long,
+            value_name = "PW",
+            env = "FAIRPOS_USER_PASSWORD",
+            hide_env_values = true
+        )]
+        password: String,
+    },
+    /// Every account, its role and how many sessions it has open.
+    List(JsonFlag),
+    /// A new password for an account; its sessions end.
+    Passwd {
+        name: String,
+        #[arg(
+            long,
+            value_name = "PW",
+            env = "FAIRPOS_USER_PASSWORD",
+            hide_env_values = true
+        )]
+        password: String,
+    },
+    /// Remove an account and end its sessions (the last organizer stays).
+    Remove { name: String },
 }
 
 #[derive(Subcommand, Debug)]

@@ -5,6 +5,7 @@ pub mod args;
 pub mod kit;
 mod money;
 mod text;
+mod users;
 
 use std::path::Path;
 
@@ -125,9 +126,10 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
         HqCommand::EndSessions => {
             let hq = Hq::open(dir)?;
             let n = crate::sessions::end_all(&hq.conn)?;
-            println!("{n} organizer sessions ended: everyone logs in again");
+            println!("sessions ended: {n}; everyone logs in again");
             Ok(())
         }
+        HqCommand::User(c) => users::run(dir, c),
         HqCommand::AddDevice {
             device,
             stall,

@@ -201,7 +201,7 @@ pub fn announce(
                     |r| r.get(0),
                 )
                 .unwrap_or(false),
-            devices::Peer::Organizer(_) => false,
+            devices::Peer::Person { .. } => false,
         };
         if !allowed {
             let why = format!("{} may not sync the ledger of {}", peer.name(), id.device);

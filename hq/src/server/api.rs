@@ -65,6 +65,10 @@ pub async fn sync_socket(
     ws: WebSocketUpgrade,
 ) -> Response {
     let peer = match authenticate(&state, &headers, &query) {
+        // A stall lead's or a unit's login reads only through the dashboard's filters.
+        Ok(p) if matches!(p, Peer::Person { .. }) && !p.is_organizer() => {
+            return api_error(StatusCode::FORBIDDEN, "devices and organizers only");
+        }
         Ok(p) => p,
         Err(r) => return *r,
     };
@@ -168,12 +172,16 @@ pub async fn login(
     ConnectInfo(from): ConnectInfo<SocketAddr>,
     Json(req): Json<LoginRequest>,
 ) -> Response {
-    let attempt = match Attempt::login(&state.throttle, from.ip()) {
+    let name = req
+        .name
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| crate::accounts::FIRST_ORGANIZER.to_string());
+    let attempt = match Attempt::login(&state.throttle, from.ip(), &name) {
         Ok(a) => a,
         Err(refused) => return refused.json(),
     };
-    match crate::web::organizer_login(&state, req.password).await {
-        Ok((token, peer_id)) => {
+    match crate::web::log_in(&state, name, req.password).await {
+        Ok((token, peer_id, _)) => {
             attempt.succeeded();
             Json(LoginResponse { token, peer_id }).into_response()
         }
@@ -258,7 +266,8 @@ pub async fn list_docs(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     match authenticate(&state, &headers, &query) {
-        Ok(Peer::Organizer(_)) | Ok(Peer::Hub(_)) => {}
+        Ok(peer) if peer.is_organizer() => {}
+        Ok(Peer::Hub(_)) => {}
         Ok(_) => return api_error(StatusCode::FORBIDDEN, "organizers only"),
         Err(r) => return *r,
     }

@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use fairpos_projection::report::{self, Dimension};
 
-use super::{failure, organizer_api, with_db};
+use super::{api_for, failure, organizer_api, with_db};
+use crate::accounts::Access;
 use crate::state::AppState;
 use crate::{leaderboard, reconcile, unit_items};
 
@@ -16,8 +17,15 @@ pub(crate) async fn api_reconciliation(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Response {
-    organizer_api!(state, headers);
-    match with_db(&state, reconcile::reconcile) {
+    let account = api_for!(state, headers, |a: &Access| matches!(
+        a,
+        Access::Organizer | Access::StallLead(_)
+    ));
+    let of = |db: &rusqlite::Connection| match &account.access {
+        Access::StallLead(stall) => reconcile::of_stall(db, stall),
+        _ => reconcile::reconcile(db),
+    };
+    match with_db(&state, of) {
         Ok(r) => Json(r).into_response(),
         Err(e) => failure(e),
     }
@@ -59,7 +67,7 @@ pub(crate) async fn api_unit(
     headers: HeaderMap,
     Path(code): Path<String>,
 ) -> Response {
-    organizer_api!(state, headers);
+    api_for!(state, headers, |a: &Access| a.may_see_unit(&code));
     match with_db(&state, |db| unit_items::of(db, &code)) {
         Ok(Some(u)) => Json(u).into_response(),
         Ok(None) => (

@@ -1,4 +1,5 @@
-//! Who is asking: the organizer's login form and session cookie (or a bearer token).
+//! Who is asking: the login form and session cookie (or a bearer token) of an account, and
+//! what its role lets it see.
 
 use std::net::SocketAddr;
 
@@ -9,6 +10,7 @@ use axum::{Form, Json};
 use serde::Deserialize;
 
 use super::{esc, failure, STYLE};
+use crate::accounts::{self, Account, FIRST_ORGANIZER};
 use crate::devices::{self, Peer};
 use crate::state::AppState;
 use crate::throttle::Attempt;
@@ -35,30 +37,49 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
     cookie(headers, COOKIE)
 }
 
-/// The organizer behind a request, by cookie or bearer token.
-pub(crate) fn organizer(state: &AppState, headers: &HeaderMap) -> bool {
+/// The account behind a request, by cookie or bearer token.
+pub(crate) fn viewer(state: &AppState, headers: &HeaderMap) -> Option<Account> {
     let token = cookie_token(headers).or_else(|| {
         headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::to_string)
-    });
-    let Some(token) = token else { return false };
-    let Ok(db) = state.db.lock() else {
-        return false;
-    };
-    matches!(
-        devices::authenticate(&db, &token, &state.sessions),
-        Ok(Peer::Organizer(_))
+    })?;
+    let db = state.db.lock().ok()?;
+    match devices::authenticate(&db, &token, &state.sessions) {
+        Ok(Peer::Person { account, .. }) => Some(account),
+        _ => None,
+    }
+}
+
+/// Whether an organizer asks.
+pub(crate) fn organizer(state: &AppState, headers: &HeaderMap) -> bool {
+    viewer(state, headers).is_some_and(|a| a.access.is_organizer())
+}
+
+/// The page for a login whose role does not reach this page.
+pub(crate) fn forbidden_page(account: &Account) -> Response {
+    notice(
+        StatusCode::FORBIDDEN,
+        "此账号无权查看本页 This account may not see this page",
+        (&account.access.home(), "返回 Back"),
     )
+}
+
+pub(crate) fn forbidden_json() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        Json(serde_json::json!({ "error": "this account's role may not see this" })),
+    )
+        .into_response()
 }
 
 pub(crate) fn unauthorized_page() -> Response {
     notice(
         StatusCode::UNAUTHORIZED,
         "请登录 Please log in",
-        ("/login", "组织者登录 Organizer login"),
+        ("/login", "登录 Log in"),
     )
 }
 
@@ -82,7 +103,7 @@ pub(crate) fn notice(status: StatusCode, message: &str, (href, label): (&str, &s
 pub(crate) fn unauthorized_json() -> Response {
     (
         StatusCode::UNAUTHORIZED,
-        Json(serde_json::json!({ "error": "organizers only: log in first" })),
+        Json(serde_json::json!({ "error": "log in first" })),
     )
         .into_response()
 }
@@ -96,9 +117,11 @@ pub(crate) async fn login_form(State(state): State<AppState>) -> Response {
     let page = Html(format!(
         "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>登录 Log in</title>\
          <style>{STYLE}</style></head><body><header><h1>{}</h1></header><main>\
-         <h2>组织者登录 Organizer login</h2>\
+         <h2>登录 Log in</h2>\
          <form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"csrf\" \
-         value=\"{csrf}\"><label>密码 Password \
+         value=\"{csrf}\"><label>账号 Account \
+         <input name=\"name\" placeholder=\"{FIRST_ORGANIZER}\" autocomplete=\"username\"></label> \
+         <label>密码 Password \
          <input type=\"password\" name=\"password\" autofocus></label> \
          <button type=\"submit\">登录 Log in</button></form></main></body></html>",
         esc(&state.fair.name)
@@ -108,6 +131,9 @@ pub(crate) async fn login_form(State(state): State<AppState>) -> Response {
 
 #[derive(Deserialize)]
 pub(crate) struct LoginForm {
+    /// Empty or missing: the first organizer account.
+    #[serde(default)]
+    name: String,
     password: String,
     #[serde(default)]
     csrf: String,
@@ -128,7 +154,11 @@ pub(crate) async fn login(
             ("/login", "重新登录 Log in again"),
         );
     }
-    let attempt = match Attempt::login(&state.throttle, from.ip()) {
+    let name = match form.name.trim() {
+        "" => FIRST_ORGANIZER.to_string(),
+        given => given.to_string(),
+    };
+    let attempt = match Attempt::login(&state.throttle, from.ip(), &name) {
         Ok(a) => a,
         Err(refused) => {
             let message = format!(
@@ -143,7 +173,7 @@ pub(crate) async fn login(
             return (refused.retry_after(), page).into_response();
         }
     };
-    let result = organizer_login(&state, form.password).await;
+    let result = log_in(&state, name, form.password).await;
     match &result {
         Ok(_) => attempt.succeeded(),
         Err(Error::Input(_)) => attempt.failed(),
@@ -153,7 +183,7 @@ pub(crate) async fn login(
         }
     }
     match result {
-        Ok((token, _)) => (
+        Ok((token, _, account)) => (
             [(
                 header::SET_COOKIE,
                 format!(
@@ -162,33 +192,48 @@ pub(crate) async fn login(
                     state.cookie_security()
                 ),
             )],
-            Redirect::to("/"),
+            Redirect::to(&account.access.home()),
         )
             .into_response(),
         Err(_) => notice(
             StatusCode::UNAUTHORIZED,
-            "密码错误 Wrong password",
+            "账号或密码错误 Wrong account or password",
             ("/login", "再试 Try again"),
         ),
     }
 }
 
-/// Checks the organizer password on a blocking thread, the database locked only to read
-/// the hash and to open the session (not while Argon2 runs): `(token, peer id)`.
-pub(crate) async fn organizer_login(
+/// Checks the password of account `name` on a blocking thread, the database locked only to
+/// read the hash and to open the session (not while Argon2 runs): `(token, peer id,
+/// account)`. An unknown name costs the same Argon2 run as a wrong password, so the time
+/// taken does not tell which names exist.
+pub(crate) async fn log_in(
     state: &AppState,
+    name: String,
     password: String,
-) -> crate::Result<(String, String)> {
+) -> crate::Result<(String, String, Account)> {
     fn locked(
         db: &std::sync::Mutex<rusqlite::Connection>,
     ) -> crate::Result<std::sync::MutexGuard<'_, rusqlite::Connection>> {
         db.lock().map_err(|_| Error::Other("database".into()))
     }
     let db = state.db.clone();
-    let stored = crate::organizer_password_hash(&*locked(&db)?)?;
+    let (stored, access) = {
+        let conn = locked(&db)?;
+        (
+            accounts::password_hash(&conn, &name)?,
+            accounts::access_of(&conn, &name)?,
+        )
+    };
     tokio::task::spawn_blocking(move || {
-        crate::verify_organizer_password(&stored, &password)?;
-        devices::open_session(&*locked(&db)?)
+        let (Some(stored), Some(access)) = (stored, access) else {
+            let _ = accounts::verify_password(accounts::decoy_hash(), &password);
+            return Err(Error::input("wrong name or password"));
+        };
+        accounts::verify_password(&stored, &password)?;
+        let account = Account { name, access };
+        let (token, peer) = devices::open_session(&*locked(&db)?, &account)?;
+        Ok((token, peer, account))
     })
     .await
     .map_err(|e| Error::Other(format!("the login task: {e}")))?

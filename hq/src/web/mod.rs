@@ -1,9 +1,11 @@
 //! The organizers' dashboard and its JSON API, served by `fairpos hq serve`.
 //!
 //! Server-rendered HTML, legible in Chinese, usable without JavaScript, printable. Every page
-//! and API route answers only an organizer: the login form sets an HttpOnly session cookie
-//! (the API also takes `Authorization: Bearer <token>` from `POST /api/v1/login`); anonymous
-//! callers get 401.
+//! and API route answers only a logged-in account whose role reaches it: the login form sets
+//! an HttpOnly session cookie (the API also takes `Authorization: Bearer <token>` from
+//! `POST /api/v1/login`); anonymous callers get 401, other roles 403. An organizer sees
+//! everything; a stall lead the stalls page and the reconciliation of its own stall; a unit
+//! its own itemised list and downloads ([`crate::accounts`]).
 
 mod api;
 mod auth;
@@ -11,7 +13,7 @@ pub mod chart;
 mod pages;
 mod statements;
 
-pub(crate) use auth::{organizer, organizer_login};
+pub(crate) use auth::{log_in, organizer};
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -22,27 +24,51 @@ use fairpos_projection::report;
 use rusqlite::Connection;
 use std::fmt::Write as _;
 
+use crate::accounts::Access;
 use crate::state::AppState;
 use crate::{Error, Result};
 
-/// Answers with the login page unless an organizer asks.
-macro_rules! organizer_only {
-    ($state:expr, $headers:expr) => {
-        if !super::auth::organizer(&$state, &$headers) {
-            return super::auth::unauthorized_page();
+/// The account asking, or the login page (401) for no one; then, unless `$allowed(&access)`,
+/// a page saying this role may not see it (403).
+macro_rules! page_for {
+    ($state:expr, $headers:expr, $allowed:expr) => {
+        match super::auth::viewer(&$state, &$headers) {
+            None => return super::auth::unauthorized_page(),
+            Some(account) if !$allowed(&account.access) => {
+                return super::auth::forbidden_page(&account)
+            }
+            Some(account) => account,
         }
     };
 }
 
-/// Answers 401 in JSON unless an organizer asks.
-macro_rules! organizer_api {
-    ($state:expr, $headers:expr) => {
-        if !super::auth::organizer(&$state, &$headers) {
-            return super::auth::unauthorized_json();
+/// As [`page_for`], answering in JSON.
+macro_rules! api_for {
+    ($state:expr, $headers:expr, $allowed:expr) => {
+        match super::auth::viewer(&$state, &$headers) {
+            None => return super::auth::unauthorized_json(),
+            Some(account) if !$allowed(&account.access) => return super::auth::forbidden_json(),
+            Some(account) => account,
         }
     };
 }
-pub(crate) use {organizer_api, organizer_only};
+
+/// Organizers only: 401 for no one, 403 for other roles.
+macro_rules! organizer_only {
+    ($state:expr, $headers:expr) => {
+        super::page_for!($state, $headers, |a: &crate::accounts::Access| a
+            .is_organizer())
+    };
+}
+
+/// As [`organizer_only`], answering in JSON.
+macro_rules! organizer_api {
+    ($state:expr, $headers:expr) => {
+        super::api_for!($state, $headers, |a: &crate::accounts::Access| a
+            .is_organizer())
+    };
+}
+pub(crate) use {api_for, organizer_api, organizer_only, page_for};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -135,11 +161,29 @@ const PAGES: [(&str, &str); 7] = [
     ("/statements", "账单核对 Statements"),
 ];
 
+/// A dashboard page for an organizer.
 pub(crate) fn page(state: &AppState, here: &str, title: &str, body: &str) -> Response {
+    page_as(state, &Access::Organizer, here, title, body)
+}
+
+/// A dashboard page whose menu holds only what `access` may open.
+pub(crate) fn page_as(
+    state: &AppState,
+    access: &Access,
+    here: &str,
+    title: &str,
+    body: &str,
+) -> Response {
+    let home = access.home();
+    let pages: Vec<(&str, &str)> = match access {
+        Access::Organizer => PAGES.to_vec(),
+        Access::StallLead(_) => vec![(PAGES[1].0, PAGES[1].1)],
+        Access::Unit(_) => vec![(home.as_str(), "本单位采购 Our purchases")],
+    };
     let mut nav = String::new();
-    for (href, label) in PAGES {
+    for (href, label) in pages {
         let class = if href == here { " class=\"here\"" } else { "" };
-        let _ = write!(nav, "<a href=\"{href}\"{class}>{label}</a>");
+        let _ = write!(nav, "<a href=\"{}\"{class}>{label}</a>", esc(href));
     }
     nav.push_str("<a href=\"/logout\" class=\"noprint\">退出 Log out</a>");
     Html(format!(

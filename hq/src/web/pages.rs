@@ -5,19 +5,24 @@ use std::fmt::Write as _;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use fairpos_projection::report::{self, Dimension};
 
+use super::auth::forbidden_page;
 use super::{
-    chart, chart_figure, esc, failure, local, money, organizer_only, page, report_table, with_db,
-    yuan,
+    chart, chart_figure, esc, failure, local, money, organizer_only, page, page_as, page_for,
+    report_table, with_db, yuan,
 };
+use crate::accounts::Access;
 use crate::reconcile::{self, Reconciliation};
 use crate::state::AppState;
 use crate::{leaderboard, unit_items, Result};
 
 pub(crate) async fn overview(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    organizer_only!(state, headers);
+    let account = page_for!(state, headers, |_: &Access| true);
+    if !account.access.is_organizer() {
+        return Redirect::to(&account.access.home()).into_response();
+    }
     let data = with_db(&state, |db| {
         let totals = report::build(db, Dimension::Stall)?;
         let (sales, voids, refunds): (i64, i64, i64) = db.query_row(
@@ -90,13 +95,18 @@ pub(crate) async fn overview(State(state): State<AppState>, headers: HeaderMap) 
     page(&state, "/", "总览 Overview", &body)
 }
 
+/// Every stall for an organizer; a stall lead's own stall for a stall lead.
 pub(crate) async fn stalls(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    organizer_only!(state, headers);
+    let account = page_for!(state, headers, |a: &Access| matches!(
+        a,
+        Access::Organizer | Access::StallLead(_)
+    ));
     let data = with_db(&state, |db| {
-        Ok((
-            report::build(db, Dimension::Stall)?,
-            reconcile::reconcile(db)?,
-        ))
+        let by_stall = report::build(db, Dimension::Stall)?;
+        Ok(match &account.access {
+            Access::StallLead(stall) => (by_stall.only(stall), reconcile::of_stall(db, stall)?),
+            _ => (by_stall, reconcile::reconcile(db)?),
+        })
     });
     let (by_stall, rec) = match data {
         Ok(d) => d,
@@ -145,7 +155,13 @@ pub(crate) async fn stalls(State(state): State<AppState>, headers: HeaderMap) ->
         }
     }
     body.push_str("</table>");
-    page(&state, "/stalls", "摊位与班次 Stalls & shifts", &body)
+    page_as(
+        &state,
+        &account.access,
+        "/stalls",
+        "摊位与班次 Stalls & shifts",
+        &body,
+    )
 }
 
 pub(crate) async fn counties(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -206,11 +222,17 @@ pub(crate) async fn unit_page(
     headers: HeaderMap,
     Path(code): Path<String>,
 ) -> Response {
-    organizer_only!(state, headers);
+    let account = page_for!(state, headers, |a: &Access| matches!(
+        a,
+        Access::Organizer | Access::Unit(_)
+    ));
     let (tax_id, format) = match code.rsplit_once('.') {
         Some((c, f @ ("csv" | "xlsx"))) => (c.to_string(), f),
         _ => (code.clone(), "html"),
     };
+    if !account.access.may_see_unit(&tax_id) {
+        return forbidden_page(&account);
+    }
     let items = match with_db(&state, |db| unit_items::of(db, &tax_id)) {
         Ok(Some(u)) => u,
         Ok(None) => return (StatusCode::NOT_FOUND, "no such unit").into_response(),
@@ -271,9 +293,14 @@ pub(crate) async fn unit_page(
         items.total_fen,
         yuan(items.total_fen)
     );
-    page(
+    let here = match account.access {
+        Access::Organizer => "/units".to_string(),
+        _ => account.access.home(),
+    };
+    page_as(
         &state,
-        "/units",
+        &account.access,
+        &here,
         &format!("{} 采购明细 Items", items.name),
         &body,
     )

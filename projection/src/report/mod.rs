@@ -91,6 +91,17 @@ pub struct Report {
     pub rows: Vec<ReportRow>,
 }
 
+impl Report {
+    /// The row of `key` alone, the totals its own.
+    pub fn only(mut self, key: &str) -> Report {
+        self.rows.retain(|row| row.key == key);
+        self.sales_fen = self.rows.iter().map(|r| r.sales_fen).sum();
+        self.refunds_fen = self.rows.iter().map(|r| r.refunds_fen).sum();
+        self.net_fen = self.rows.iter().map(|r| r.net_fen).sum();
+        self
+    }
+}
+
 const LIVE: &str = "NOT EXISTS (SELECT 1 FROM voids v WHERE v.sale_id = s.id)";
 
 /// Per dimension: the key and label over sales `s` (and lines `l` for line-level

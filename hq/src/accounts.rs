@@ -1,0 +1,360 @@
+//! Who may log in to the dashboard, and what each sees: an organizer sees everything; a
+//! stall lead their stall's sales, shifts and cash-up; a purchasing unit only its own
+//! itemised list and its downloads. A password per account (Argon2; servers check it off
+//! the async workers). The single organizer password of older data directories becomes the
+//! first organizer account, [`FIRST_ORGANIZER`].
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::{meta, now_text, Error, Result};
+
+/// The account `hq init --organizer-password` makes, and the one a login without a name
+/// means.
+pub const FIRST_ORGANIZER: &str = "organizer";
+
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS accounts (
+    name          TEXT PRIMARY KEY,
+    role          TEXT NOT NULL CHECK (role IN ('organizer', 'stall-lead', 'unit')),
+    scope         TEXT,                 -- the stall or the unit's credit code
+    password_hash TEXT NOT NULL,
+    created_at    TEXT NOT NULL
+) STRICT;
+";
+
+/// What an account may see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Access {
+    Organizer,
+    /// The lead of this stall.
+    StallLead(String),
+    /// The purchasing unit of this unified social credit code.
+    Unit(String),
+}
+
+impl Access {
+    /// From `--role` and its `--stall` or `--unit`.
+    pub fn parse(role: &str, stall: Option<&str>, unit: Option<&str>) -> Result<Access> {
+        match (role, stall, unit) {
+            ("organizer", None, None) => Ok(Access::Organizer),
+            ("stall-lead", Some(s), None) => Ok(Access::StallLead(s.to_string())),
+            ("unit", None, Some(u)) => Ok(Access::Unit(u.to_string())),
+            ("organizer", ..) => Err(Error::input(
+                "an organizer sees every stall and unit: give neither --stall nor --unit",
+            )),
+            ("stall-lead", ..) => Err(Error::input(
+                "a stall lead needs --stall STALL (and no --unit)",
+            )),
+            ("unit", ..) => Err(Error::input(
+                "a unit's login needs --unit CREDIT_CODE (and no --stall)",
+            )),
+            (other, ..) => Err(Error::input(format!(
+                "no role {other:?}: organizer, stall-lead or unit"
+            ))),
+        }
+    }
+
+    fn from_row(role: &str, scope: Option<String>) -> Result<Access> {
+        match (role, scope) {
+            ("organizer", _) => Ok(Access::Organizer),
+            ("stall-lead", Some(s)) => Ok(Access::StallLead(s)),
+            ("unit", Some(u)) => Ok(Access::Unit(u)),
+            (role, _) => Err(Error::Integrity(format!("an account's role {role:?}"))),
+        }
+    }
+
+    pub fn role(&self) -> &'static str {
+        match self {
+            Access::Organizer => "organizer",
+            Access::StallLead(_) => "stall-lead",
+            Access::Unit(_) => "unit",
+        }
+    }
+
+    pub fn scope(&self) -> Option<&str> {
+        match self {
+            Access::Organizer => None,
+            Access::StallLead(s) | Access::Unit(s) => Some(s),
+        }
+    }
+
+    pub fn is_organizer(&self) -> bool {
+        *self == Access::Organizer
+    }
+
+    /// Whether the itemised list of unit `code` is this account's to see.
+    pub fn may_see_unit(&self, code: &str) -> bool {
+        match self {
+            Access::Organizer => true,
+            Access::Unit(own) => own == code,
+            Access::StallLead(_) => false,
+        }
+    }
+
+    /// The first page of this account's dashboard.
+    pub fn home(&self) -> String {
+        match self {
+            Access::Organizer => "/".into(),
+            Access::StallLead(_) => "/stalls".into(),
+            Access::Unit(code) => format!("/units/{code}"),
+        }
+    }
+}
+
+/// A logged-in account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub name: String,
+    pub access: Access,
+}
+
+/// An account as `hq user list` shows it.
+#[derive(Debug, Serialize)]
+pub struct Listed {
+    pub name: String,
+    pub role: String,
+    pub scope: Option<String>,
+    pub created_at: String,
+    /// Sessions open now (expired ones included until they are next presented).
+    pub sessions: i64,
+}
+
+/// Creates the table; turns an older directory's single organizer password into the first
+/// organizer account.
+pub(crate) fn migrate(conn: &Connection) -> Result<()> {
+    conn.execute_batch(SCHEMA)?;
+    if let Some(hash) = meta(conn, "organizer_password_hash")? {
+        let tx = conn.unchecked_transaction()?;
+        insert_first_organizer(&tx, &hash)?;
+        tx.execute("DELETE FROM meta WHERE key = 'organizer_password_hash'", [])?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The first organizer account, with a password hashed already.
+pub(crate) fn insert_first_organizer(conn: &Connection, hash: &str) -> Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO accounts(name, role, scope, password_hash, created_at)
+         VALUES (?1, 'organizer', NULL, ?2, ?3)",
+        params![FIRST_ORGANIZER, hash, now_text()],
+    )?;
+    Ok(())
+}
+
+/// A name to log in with: 1 to 64 characters, no spaces or control characters.
+fn check_name(name: &str) -> Result<()> {
+    let fine = !name.is_empty()
+        && name.chars().count() <= 64
+        && !name.chars().any(|c| c.is_whitespace() || c.is_control());
+    if fine {
+        Ok(())
+    } else {
+        Err(Error::input(format!(
+            "{name:?} cannot be an account name: 1 to 64 characters, no spaces"
+        )))
+    }
+}
+
+/// Adds an account. A stall lead's stall and a unit's code must be known to the fair.
+pub fn add(conn: &Connection, name: &str, access: &Access, password: &str) -> Result<()> {
+    check_name(name)?;
+    let known =
+        |sql: &str, key: &str| -> Result<bool> { Ok(conn.query_row(sql, [key], |r| r.get(0))?) };
+    match access {
+        Access::StallLead(stall)
+            if !known("SELECT EXISTS(SELECT 1 FROM stalls WHERE id = ?1)", stall)? =>
+        {
+            return Err(Error::input(format!("no stall {stall} in this fair")));
+        }
+        Access::Unit(code)
+            if !known("SELECT EXISTS(SELECT 1 FROM units WHERE tax_id = ?1)", code)? =>
+        {
+            return Err(Error::input(format!(
+                "no purchasing unit {code} in this fair: import it with `hq units import`"
+            )));
+        }
+        _ => {}
+    }
+    let hash = hash_password(password)?;
+    let added = conn.execute(
+        "INSERT OR IGNORE INTO accounts(name, role, scope, password_hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![name, access.role(), access.scope(), hash, now_text()],
+    )?;
+    if added == 0 {
+        return Err(Error::input(format!("there is an account {name} already")));
+    }
+    Ok(())
+}
+
+/// Every account, by name.
+pub fn list(conn: &Connection) -> Result<Vec<Listed>> {
+    let mut stmt = conn.prepare(
+        "SELECT a.name, a.role, a.scope, a.created_at,
+                (SELECT COUNT(*) FROM sessions s WHERE s.account = a.name)
+         FROM accounts a ORDER BY a.name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Listed {
+            name: r.get(0)?,
+            role: r.get(1)?,
+            scope: r.get(2)?,
+            created_at: r.get(3)?,
+            sessions: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Gives `name` a new password and ends its sessions: how many ended.
+pub fn set_password(conn: &Connection, name: &str, password: &str) -> Result<usize> {
+    let hash = hash_password(password)?;
+    let tx = conn.unchecked_transaction()?;
+    let n = tx.execute(
+        "UPDATE accounts SET password_hash = ?2 WHERE name = ?1",
+        params![name, hash],
+    )?;
+    if n == 0 {
+        return Err(no_account(name));
+    }
+    let ended = tx.execute("DELETE FROM sessions WHERE account = ?1", [name])?;
+    tx.commit()?;
+    Ok(ended)
+}
+
+/// Removes `name` and ends its sessions; the last organizer stays.
+pub fn remove(conn: &Connection, name: &str) -> Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    let access = access_of(&tx, name)?.ok_or_else(|| no_account(name))?;
+    if access.is_organizer() {
+        let organizers: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM accounts WHERE role = 'organizer'",
+            [],
+            |r| r.get(0),
+        )?;
+        if organizers == 1 {
+            return Err(Error::input(format!(
+                "{name} is the last organizer: add another before removing it"
+            )));
+        }
+    }
+    tx.execute("DELETE FROM sessions WHERE account = ?1", [name])?;
+    tx.execute("DELETE FROM accounts WHERE name = ?1", [name])?;
+    tx.commit()?;
+    Ok(())
+}
+
+fn no_account(name: &str) -> Error {
+    Error::input(format!("no account {name}"))
+}
+
+/// What `name` may see, if there is such an account.
+pub fn access_of(conn: &Connection, name: &str) -> Result<Option<Access>> {
+    let row: Option<(String, Option<String>)> = conn
+        .query_row(
+            "SELECT role, scope FROM accounts WHERE name = ?1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    row.map(|(role, scope)| Access::from_row(&role, scope))
+        .transpose()
+}
+
+/// The stored password hash of `name`, if there is such an account.
+pub fn password_hash(conn: &Connection, name: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT password_hash FROM accounts WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Argon2 of a new password, which needs at least 8 characters.
+pub(crate) fn hash_password(password: &str) -> Result<String> {
+    if password.chars().count() < 8 {
+        return Err(Error::input("a password needs at least 8 characters"));
+    }
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
+        .map_err(|e| Error::Other(format!("cannot make a salt: {e}")))?;
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| Error::Other(format!("cannot hash the password: {e}")))?
+        .to_string())
+}
+
+/// A hash of no one's password, checked against when the name is unknown so that a wrong
+/// name takes as long as a wrong password.
+pub fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| {
+        let random = fairpos_sync::keys::new_secret();
+        hash_password(&random).unwrap_or_default()
+    })
+}
+
+/// Checks `password` against `stored` (tens of milliseconds of CPU: servers call it off the
+/// async workers and without the database lock).
+pub fn verify_password(stored: &str, password: &str) -> Result<()> {
+    let hash = PasswordHash::new(stored)
+        .map_err(|e| Error::Integrity(format!("the stored password: {e}")))?;
+    Argon2::default()
+        .verify_password(password.as_bytes(), &hash)
+        .map_err(|_| Error::input("wrong name or password"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_take_exactly_their_scope() {
+        assert_eq!(
+            Access::parse("organizer", None, None).unwrap(),
+            Access::Organizer
+        );
+        assert_eq!(
+            Access::parse("stall-lead", Some("S02"), None).unwrap(),
+            Access::StallLead("S02".into())
+        );
+        assert!(Access::parse("stall-lead", None, None).is_err());
+        assert!(Access::parse("unit", Some("S02"), Some("X")).is_err());
+        assert!(Access::parse("organizer", Some("S02"), None).is_err());
+        assert!(Access::parse("admin", None, None).is_err());
+        assert_eq!(Access::Unit("91X".into()).home(), "/units/91X");
+    }
+
+    #[test]
+    fn the_single_organizer_password_of_an_older_directory_becomes_the_first_account() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(fairpos_projection::schema::META)
+            .unwrap();
+        let hash = hash_password("old-organizer-pw").unwrap();
+        crate::set_meta(&conn, "organizer_password_hash", &hash).unwrap();
+        migrate(&conn).unwrap();
+        migrate(&conn).unwrap();
+        assert_eq!(
+            access_of(&conn, FIRST_ORGANIZER).unwrap(),
+            Some(Access::Organizer)
+        );
+        let stored = password_hash(&conn, FIRST_ORGANIZER).unwrap().unwrap();
+        verify_password(&stored, "old-organizer-pw").unwrap();
+        assert!(verify_password(&stored, "another-pw").is_err());
+        assert_eq!(meta(&conn, "organizer_password_hash").unwrap(), None);
+    }
+
+    #[test]
+    fn names_are_short_and_without_spaces() {
+        assert!(check_name("lead-s02").is_ok());
+        assert!(check_name("张三").is_ok());
+        for bad in ["", "a b", "tab\there", &"x".repeat(65)] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

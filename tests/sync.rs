@@ -410,7 +410,7 @@ fn a_till_writing_into_another_tills_ledger_is_refused_and_logged() {
         let dialer = repo
             .dial(
                 BackoffConfig::default(),
-                std::sync::Arc::new(hq_client.sync_dialer(&token)),
+                std::sync::Arc::new(fairpos_sync::net::WsDialer::to(&hq_client, &token)),
             )
             .unwrap();
         dialer.established().await.unwrap();

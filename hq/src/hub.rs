@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fairpos_sync::client::HqClient;
+use fairpos_sync::net::WsDialer;
 use fairpos_sync::protocol::device_token;
 use fairpos_sync::samod::{BackoffConfig, DocHandle, DocumentId, Repo};
 use fairpos_sync::tls::Trust;
@@ -78,7 +79,7 @@ pub async fn relay(
             return;
         }
     };
-    let dialer = Arc::new(client.sync_dialer(&token));
+    let dialer = Arc::new(WsDialer::to(&client, &token));
     let backoff = BackoffConfig {
         initial_delay: Duration::from_millis(200),
         max_delay: Duration::from_secs(10),

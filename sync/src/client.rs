@@ -7,7 +7,6 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::net::WsDialer;
 use crate::protocol::{
     route, AnnounceRequest, AnnounceResponse, ConfirmResponse, DeviceEntry, EnrollRequest,
     EnrollResponse,
@@ -50,9 +49,9 @@ impl HqClient {
         })
     }
 
-    /// The sync socket of this headquarters, dialled with `token`, trusting the same.
-    pub fn sync_dialer(&self, token: &str) -> WsDialer {
-        WsDialer::new(&self.url, token, self.trust.client_config())
+    /// Whom this client trusts under `https://`, for the sync socket to trust the same.
+    pub fn trust(&self) -> &Trust {
+        &self.trust
     }
 
     /// The base URL, without a trailing slash.

@@ -47,6 +47,11 @@ impl WsDialer {
         url.query_pairs_mut().clear().append_pair("token", token);
         WsDialer { url, tls }
     }
+
+    /// The sync socket of headquarters `hq`, dialled with `token`, trusting what `hq` trusts.
+    pub fn to(hq: &HqClient, token: &str) -> WsDialer {
+        WsDialer::new(hq.url(), token, hq.trust().client_config())
+    }
 }
 
 /// A samod repo for one session, holding copies of `docs`, speaking as `peer`, sharing as
@@ -100,7 +105,7 @@ pub async fn dial(
     };
     let shown = hq.base().to_string();
     let dialer = repo
-        .dial(backoff, Arc::new(hq.sync_dialer(token)))
+        .dial(backoff, Arc::new(WsDialer::to(hq, token)))
         .map_err(|e| Error::Samod(e.to_string()))?;
     if let Err(e) = within("answer", limit, dialer.established()).await? {
         return Err(Error::unreachable(&shown, e));

@@ -520,3 +520,46 @@ fn tills_and_hubs_speak_tls_to_headquarters_trusting_the_fairs_ca() {
     till.sell(&["--seller", "V003", "LS-MH-1", "--pay", "cash"]);
     till.fails(&["sync"], 1, "certificate does not verify");
 }
+
+#[test]
+fn an_oversized_sync_message_is_dropped_and_logged_and_service_goes_on() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let hq = Hq::demo();
+    let server = Server::start(hq.data(), &["--max-sync-message", "1"]);
+    let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+
+    // A till's credentials, a message of 2 MiB on the sync socket: the connection ends.
+    let token = format!("T01.{}", till.secret());
+    let url = format!(
+        "{}/sync?token={token}",
+        server.url.replace("http://", "ws://")
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let answer = runtime.block_on(async {
+        let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .unwrap();
+        let huge = vec![0xa5u8; 2 << 20];
+        let _ = socket.send(Message::Binary(huge.into())).await;
+        tokio::time::timeout(Duration::from_secs(20), socket.next()).await
+    });
+    let ended = match answer {
+        Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => true,
+        Ok(Some(Ok(other))) => panic!("the server answered {other:?}"),
+        Err(_) => false,
+    };
+    assert!(ended, "the connection stayed open");
+
+    // Logged as the till's, and the server goes on: the same till syncs normally.
+    let events = hq.events();
+    assert!(
+        events.contains("T01") && events.contains("too long"),
+        "no event of the dropped message:\n{events}"
+    );
+    assert_eq!(Http::new(&server.url).get("/api/v1/health").0, 200);
+    till.ok(&["shift", "open", "--seller", "V003", "--float", "100"]);
+    till.sell(&["--seller", "V003", "LS-MH-1", "--pay", "cash"]);
+    till.synced();
+    assert_eq!(hq.sales().len(), 1);
+}

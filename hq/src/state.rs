@@ -32,6 +32,8 @@ pub struct AppState {
     pub sessions: crate::sessions::SessionLimits,
     /// Served over TLS: cookies go only over HTTPS.
     pub tls: bool,
+    /// The largest sync message taken, in bytes; a larger one ends its connection, logged.
+    pub max_sync_message: usize,
 }
 
 impl AppState {

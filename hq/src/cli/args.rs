@@ -45,6 +45,11 @@ pub enum HqCommand {
         /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
         #[arg(long, value_name = "FILE", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// The largest sync message taken from a till or hub, in MiB; a larger one ends
+        /// its connection and is logged.
+        #[arg(long, value_name = "MIB", default_value_t = 64,
+              value_parser = clap::value_parser!(u32).range(1..=1024))]
+        max_sync_message: u32,
     },
     /// End every dashboard session now: everyone logs in again.
     EndSessions,

@@ -108,6 +108,7 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             session_max,
             tls_cert,
             tls_key,
+            max_sync_message,
         } => {
             let sessions = SessionLimits {
                 idle: parse_span("--session-idle", &session_idle)?,
@@ -120,6 +121,7 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
                     upstream,
                     sessions,
                     tls: tls_cert.zip(tls_key),
+                    max_sync_message: max_sync_message as usize * 1024 * 1024,
                 },
             )
         }

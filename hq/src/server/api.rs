@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
@@ -74,9 +75,11 @@ pub async fn sync_socket(
     };
     let acceptor = state.acceptor.clone();
     let seen = state.seen.clone();
-    ws.max_message_size(256 << 20)
+    let db = state.db.clone();
+    ws.max_message_size(state.max_sync_message)
+        .max_frame_size(state.max_sync_message)
         .on_upgrade(move |socket| async move {
-            let transport = watched_transport(socket, peer.clone(), seen)
+            let transport = watched_transport(socket, peer.clone(), seen, db)
                 .with_expected_peer_id(PeerId::from(peer.peer_id()));
             if let Err(e) = acceptor.accept(transport) {
                 eprintln!("sync connection of {}: {e}", peer.name());
@@ -86,11 +89,14 @@ pub async fn sync_socket(
 
 /// A samod transport over an axum WebSocket whose inbound messages are reported, with the
 /// authenticated peer, to the maintenance thread: that is where a till sending changes to
-/// another till's ledger is seen and logged (the share policy refuses them silently).
+/// another till's ledger is seen and logged (the share policy refuses them silently). A
+/// connection that fails (a message over the size limit, above all) is logged as a sync
+/// event of its peer.
 fn watched_transport(
     socket: axum::extract::ws::WebSocket,
     peer: Peer,
     seen: mpsc::UnboundedSender<(Peer, String)>,
+    db: Arc<Mutex<Connection>>,
 ) -> Transport {
     use axum::extract::ws::Message;
     use futures::SinkExt;
@@ -99,6 +105,7 @@ fn watched_transport(
         .filter_map(move |m| {
             let seen = seen.clone();
             let peer = peer.clone();
+            let db = db.clone();
             async move {
                 match m {
                     Ok(Message::Binary(bytes)) => {
@@ -110,7 +117,13 @@ fn watched_transport(
                         Some(Ok(bytes.to_vec()))
                     }
                     Ok(_) => None,
-                    Err(e) => Some(Err(e)),
+                    Err(e) => {
+                        if let Ok(db) = db.lock() {
+                            let why = format!("sync connection dropped: {e}");
+                            Hq::log_event(&db, peer.name(), "dropped", &why);
+                        }
+                        Some(Err(e))
+                    }
                 }
             }
         })

@@ -41,6 +41,8 @@ pub struct ServeOptions {
     pub sessions: crate::sessions::SessionLimits,
     /// HTTPS and WSS with this certificate chain and key (PEM files); plain HTTP without.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The largest sync message taken, in bytes.
+    pub max_sync_message: usize,
 }
 
 /// Serves until SIGINT or SIGTERM.
@@ -131,6 +133,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         throttle: Arc::default(),
         sessions: options.sessions,
         tls: tls.is_some(),
+        max_sync_message: options.max_sync_message,
     };
     tokio::spawn(crate::screen::publish(
         connect(dir)?,

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what fairpos needs from Debian's packages, skipping what is already there.
 #   scripts/setup.sh          what the till needs to build and run (its window included)
-#   scripts/setup.sh --test   also what the test suite needs (Xvfb, chromium, socat, node)
+#   scripts/setup.sh --test   also what the test suite needs (Xvfb, chromium, socat, node,
+#                             openssl for the TLS test's certificates, a C++ compiler for
+#                             libFuzzer)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -16,7 +18,8 @@ for lib in libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6 libx11-xcb1 libfontc
 done
 if [[ ${1:-} == --test ]]; then
   needs+=("have socat|socat" "have node|nodejs" "have npm|npm" "have chromium|chromium"
-          "have Xvfb|xvfb" "have xdotool|xdotool" "have import|imagemagick")
+          "have Xvfb|xvfb" "have xdotool|xdotool" "have import|imagemagick"
+          "have openssl|openssl" "have c++|g++")
 fi
 
 missing=()

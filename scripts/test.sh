@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up what the tests need and runs the whole suite: formatting, lints, the layout's
-# rules, every test.
+# rules, every test, the fuzz targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,3 +12,5 @@ cargo clippy --workspace --all-targets -- -D warnings
 # A till without the touchscreen builds on its own (headquarters is its own crate).
 cargo check -p fairpos --no-default-features --bins
 cargo test --workspace
+# Every fuzz target from its corpus, for a bounded time.
+scripts/fuzz.sh 20

@@ -9,7 +9,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use serde::Deserialize;
 
-use super::{esc, failure, STYLE};
+use super::{failure, views, STYLE};
 use crate::accounts::{self, Account, FIRST_ORGANIZER};
 use crate::devices::{self, Peer};
 use crate::state::AppState;
@@ -85,19 +85,16 @@ pub(crate) fn unauthorized_page() -> Response {
 
 /// A short page outside the dashboard's frame: one message and where to go next.
 pub(crate) fn notice(status: StatusCode, message: &str, (href, label): (&str, &str)) -> Response {
-    (
-        status,
-        Html(format!(
-            "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{}</title>\
-             <style>{STYLE}</style></head><body><main><h2>{}</h2>\
-             <p><a href=\"{}\">{}</a></p></main></body></html>",
-            esc(message),
-            esc(message),
-            esc(href),
-            esc(label)
-        )),
-    )
-        .into_response()
+    let page = views::Notice {
+        style: STYLE,
+        message,
+        href,
+        label,
+    };
+    match views::render(&page) {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => failure(e),
+    }
 }
 
 pub(crate) fn unauthorized_json() -> Response {
@@ -114,18 +111,16 @@ pub(crate) async fn login_form(State(state): State<AppState>) -> Response {
         "{CSRF_COOKIE}={csrf}; HttpOnly; SameSite=Strict; Path=/login{}",
         state.cookie_security()
     );
-    let page = Html(format!(
-        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>登录 Log in</title>\
-         <style>{STYLE}</style></head><body><header><h1>{}</h1></header><main>\
-         <h2>登录 Log in</h2>\
-         <form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"csrf\" \
-         value=\"{csrf}\"><label>账号 Account \
-         <input name=\"name\" placeholder=\"{FIRST_ORGANIZER}\" autocomplete=\"username\"></label> \
-         <label>密码 Password \
-         <input type=\"password\" name=\"password\" autofocus></label> \
-         <button type=\"submit\">登录 Log in</button></form></main></body></html>",
-        esc(&state.fair.name)
-    ));
+    let page = views::Login {
+        style: STYLE,
+        fair: &state.fair.name,
+        csrf: &csrf,
+        first_organizer: FIRST_ORGANIZER,
+    };
+    let page = match views::render(&page) {
+        Ok(html) => Html(html),
+        Err(e) => return failure(e),
+    };
     ([(header::SET_COOKIE, set_csrf)], page).into_response()
 }
 

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use fairpos_domain::payment::Method;
 use fairpos_projection::report::Report;
 
-use super::{esc, yuan};
+use super::yuan;
 
 /// One bar: what it stands for and its amount in fen.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -173,6 +173,30 @@ pub fn hours_of_last_day(r: &Report) -> Vec<Bar> {
             Bar::new(format!("{h}时"), fen)
         })
         .collect()
+}
+
+/// A chart under its caption, for the dashboard's pages.
+pub fn figure(caption: &str, svg: &str) -> String {
+    format!(
+        "<figure class=\"chart\"><figcaption>{}</figcaption>{svg}</figure>",
+        esc(caption)
+    )
+}
+
+/// Escapes text for SVG (XML) and HTML: charts are drawn here, not by a template.
+fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod auth;
 pub mod chart;
 mod pages;
 mod statements;
+mod views;
 
 pub(crate) use auth::{log_in, organizer};
 
@@ -22,7 +23,6 @@ use axum::Router;
 use fairpos_domain::Fen;
 use fairpos_projection::report;
 use rusqlite::Connection;
-use std::fmt::Write as _;
 
 use crate::accounts::Access;
 use crate::state::AppState;
@@ -89,27 +89,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/units/{code}", get(api::api_unit))
 }
 
-/// HTML-escapes text.
-pub(crate) fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 /// A moment as the fair's clock shows it: `2026-11-22 10:15`.
-pub(crate) fn local(state: &AppState, text: &str) -> String {
+pub(crate) fn local_at(offset: chrono::FixedOffset, text: &str) -> String {
     match chrono::DateTime::parse_from_rfc3339(text) {
         Ok(t) => t
-            .with_timezone(&state.fair.utc_offset)
+            .with_timezone(&offset)
             .format("%Y-%m-%d %H:%M")
             .to_string(),
         Err(_) => text.to_string(),
@@ -119,11 +103,6 @@ pub(crate) fn local(state: &AppState, text: &str) -> String {
 pub(crate) fn yuan(fen: i64) -> String {
     let sign = if fen < 0 { "-" } else { "" };
     format!("{sign}￥{}", Fen(fen.abs()))
-}
-
-/// A money cell: shown in yuan, carrying the fen for machines (tests, scripts).
-pub(crate) fn money(fen: i64) -> String {
-    format!("<td class=\"num\" data-fen=\"{fen}\">{}</td>", yuan(fen))
 }
 
 pub(crate) const STYLE: &str = "
@@ -166,7 +145,8 @@ pub(crate) fn page(state: &AppState, here: &str, title: &str, body: &str) -> Res
     page_as(state, &Access::Organizer, here, title, body)
 }
 
-/// A dashboard page whose menu holds only what `access` may open.
+/// A dashboard page whose menu holds only what `access` may open; `body` is a rendered
+/// template.
 pub(crate) fn page_as(
     state: &AppState,
     access: &Access,
@@ -177,34 +157,27 @@ pub(crate) fn page_as(
     let home = access.home();
     let pages: Vec<(&str, &str)> = match access {
         Access::Organizer => PAGES.to_vec(),
-        Access::StallLead(_) => vec![(PAGES[1].0, PAGES[1].1)],
+        Access::StallLead(_) => vec![PAGES[1]],
         Access::Unit(_) => vec![(home.as_str(), "本单位采购 Our purchases")],
     };
-    let mut nav = String::new();
-    for (href, label) in pages {
-        let class = if href == here { " class=\"here\"" } else { "" };
-        let _ = write!(nav, "<a href=\"{}\"{class}>{label}</a>", esc(href));
+    let frame = views::Frame {
+        fair: &state.fair.name,
+        title,
+        style: STYLE,
+        nav: pages
+            .into_iter()
+            .map(|(href, label)| views::NavItem {
+                href,
+                label,
+                here: href == here,
+            })
+            .collect(),
+        body,
+    };
+    match views::render(&frame) {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => failure(e),
     }
-    nav.push_str("<a href=\"/logout\" class=\"noprint\">退出 Log out</a>");
-    Html(format!(
-        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width\">\
-         <title>{} · {}</title><style>{STYLE}</style></head><body>\
-         <header><h1>{}</h1></header><nav>{nav}</nav><main><h2>{}</h2>{body}</main></body></html>",
-        esc(title),
-        esc(&state.fair.name),
-        esc(&state.fair.name),
-        esc(title)
-    ))
-    .into_response()
-}
-
-/// A chart under its caption, for the dashboard's pages.
-pub(crate) fn chart_figure(caption: &str, svg: &str) -> String {
-    format!(
-        "<figure class=\"chart\"><figcaption>{}</figcaption>{svg}</figure>",
-        esc(caption)
-    )
 }
 
 pub(crate) fn failure(e: Error) -> Response {
@@ -220,32 +193,11 @@ pub(crate) fn with_db<T>(state: &AppState, f: impl FnOnce(&Connection) -> Result
     f(&db)
 }
 
-pub(crate) fn report_table(r: &report::Report, key_label: &str) -> String {
-    let mut t = format!(
-        "<table data-report=\"{}\"><tr><th>{}</th><th>名称 Name</th><th class=\"num\">笔数 Sales</th>\
-         <th class=\"num\">销售 Sold</th><th class=\"num\">退款 Refunds</th><th class=\"num\">净额 Net</th></tr>",
-        r.by.as_str(),
-        esc(key_label)
-    );
-    for row in &r.rows {
-        let _ = write!(
-            t,
-            "<tr data-key=\"{}\"><td>{}</td><td>{}</td><td class=\"num\">{}</td>{}{}{}</tr>",
-            esc(&row.key),
-            esc(&row.key),
-            esc(&row.label),
-            row.count,
-            money(row.sales_fen),
-            money(row.refunds_fen),
-            money(row.net_fen)
-        );
-    }
-    let _ = write!(
-        t,
-        "<tr class=\"total\"><th colspan=\"3\">合计 Total</th>{}{}{}</tr></table>",
-        money(r.sales_fen),
-        money(r.refunds_fen),
-        money(r.net_fen)
-    );
-    t
+/// A report's table, rendered.
+pub(crate) fn report_table(
+    f: &views::Formats,
+    r: &report::Report,
+    key_label: &str,
+) -> Result<String> {
+    views::render(&views::ReportTable { f, r, key_label })
 }

@@ -1,0 +1,184 @@
+//! The dashboard's pages as askama templates (`hq/templates/dashboard/`): every text from the
+//! fair, the tills or a person goes through the template engine's escaping. What a template
+//! takes pre-rendered (`|safe`) is only another template's output or a chart.
+
+use askama::Template;
+use chrono::FixedOffset;
+use fairpos_projection::report::Report;
+
+use crate::leaderboard::Leaderboard;
+use crate::reconcile::Reconciliation;
+use crate::unit_items::UnitItems;
+use crate::Error;
+
+/// An amount in fen however a template holds it (a field, a reference, a match binding).
+pub(crate) trait AsFen {
+    fn fen(&self) -> i64;
+}
+
+impl AsFen for i64 {
+    fn fen(&self) -> i64 {
+        *self
+    }
+}
+
+impl<T: AsFen + ?Sized> AsFen for &T {
+    fn fen(&self) -> i64 {
+        (**self).fen()
+    }
+}
+
+/// What every page's template can call: money in yuan, a moment on the fair's clock.
+pub(crate) struct Formats {
+    pub offset: FixedOffset,
+}
+
+impl Formats {
+    pub fn yuan<T: AsFen>(&self, fen: T) -> String {
+        super::yuan(fen.fen())
+    }
+
+    pub fn local(&self, text: &str) -> String {
+        super::local_at(self.offset, text)
+    }
+
+    pub fn nonzero<T: AsFen>(&self, fen: T) -> bool {
+        fen.fen() != 0
+    }
+}
+
+/// The helpers of [`Formats`] on a template that holds one as `f`.
+macro_rules! formats {
+    ($($t:ident),*) => {$(
+        impl $t<'_> {
+            fn yuan<T: AsFen>(&self, fen: T) -> String {
+                self.f.yuan(fen)
+            }
+            #[allow(dead_code)]
+            fn local(&self, text: &str) -> String {
+                self.f.local(text)
+            }
+            #[allow(dead_code)]
+            fn nonzero<T: AsFen>(&self, fen: T) -> bool {
+                self.f.nonzero(fen)
+            }
+        }
+    )*};
+}
+
+/// One link of the menu.
+pub(crate) struct NavItem<'a> {
+    pub href: &'a str,
+    pub label: &'a str,
+    pub here: bool,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/frame.html")]
+pub(crate) struct Frame<'a> {
+    pub fair: &'a str,
+    pub title: &'a str,
+    pub style: &'a str,
+    pub nav: Vec<NavItem<'a>>,
+    pub body: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/notice.html")]
+pub(crate) struct Notice<'a> {
+    pub style: &'a str,
+    pub message: &'a str,
+    pub href: &'a str,
+    pub label: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/login.html")]
+pub(crate) struct Login<'a> {
+    pub style: &'a str,
+    pub fair: &'a str,
+    pub csrf: &'a str,
+    pub first_organizer: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/report_table.html")]
+pub(crate) struct ReportTable<'a> {
+    pub f: &'a Formats,
+    pub r: &'a Report,
+    pub key_label: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/overview.html")]
+pub(crate) struct Overview<'a> {
+    pub f: &'a Formats,
+    pub net_fen: i64,
+    pub sales: i64,
+    pub voids: i64,
+    pub refunds: i64,
+    pub charts: &'a [String],
+    pub rec: &'a Reconciliation,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/stalls.html")]
+pub(crate) struct Stalls<'a> {
+    pub f: &'a Formats,
+    pub report: &'a str,
+    pub rec: &'a Reconciliation,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/counties.html")]
+pub(crate) struct Counties<'a> {
+    pub chart: &'a str,
+    pub report: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/units.html")]
+pub(crate) struct Units<'a> {
+    pub f: &'a Formats,
+    pub r: &'a Report,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/unit.html")]
+pub(crate) struct Unit<'a> {
+    pub f: &'a Formats,
+    pub u: &'a UnitItems,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/leaderboard.html")]
+pub(crate) struct Standings<'a> {
+    pub f: &'a Formats,
+    pub board: &'a Leaderboard,
+    pub teams_chart: &'a str,
+    pub sellers_chart: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/anomalies.html")]
+pub(crate) struct Anomalies<'a> {
+    pub f: &'a Formats,
+    pub rec: &'a Reconciliation,
+    pub any_missing: bool,
+}
+
+formats!(
+    ReportTable,
+    Overview,
+    Stalls,
+    Units,
+    Unit,
+    Standings,
+    Anomalies
+);
+
+/// Renders a template, a failure said as the server's error.
+pub(crate) fn render(t: &impl Template) -> crate::Result<String> {
+    t.render()
+        .map_err(|e| Error::Other(format!("a dashboard template: {e}")))
+}

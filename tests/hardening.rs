@@ -563,3 +563,70 @@ fn an_oversized_sync_message_is_dropped_and_logged_and_service_goes_on() {
     till.synced();
     assert_eq!(hq.sales().len(), 1);
 }
+
+#[test]
+fn a_ledger_too_large_or_one_too_many_is_refused_logged_and_taken_no_further() {
+    let hq = Hq::demo();
+    let limits = ["--max-document", "8KiB", "--max-documents-per-device", "2"];
+    let server = Server::start(hq.data(), &limits);
+    let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+
+    // A busy morning: 300 sales, about 14 KiB of ledger, past 8 KiB. Headquarters refuses
+    // the ledger and logs it; the till is never told it holds every change.
+    till.ok(&["shift", "open", "--seller", "V003", "--float", "0"]);
+    let batch: String = (0..300)
+        .map(|i| {
+            let item = ["LS-MH-1", "FH-JT-300", "6935780100128"][i % 3];
+            format!("{{\"seller\":\"V003\",\"items\":[\"{item}\"],\"pay\":[\"wechat\"]}}\n")
+        })
+        .collect();
+    let batch_file = till.data().join("batch.jsonl");
+    std::fs::write(&batch_file, batch).unwrap();
+    till.ok(&["sell-batch", batch_file.to_str().unwrap()]);
+    let sync = || till.run(&["sync", "--timeout", "4"]);
+    assert!(!sync().status.success());
+    let events = hq.events();
+    assert!(
+        events.contains("over the size limit") && events.contains("T01"),
+        "no refusal logged:\n{events}"
+    );
+
+    // Nothing more of it is taken, before and after a restart.
+    let held = hq.sales().len();
+    till.sell(&["--seller", "V003", "LS-MH-1", "--pay", "cash"]);
+    assert!(!sync().status.success());
+    assert_eq!(hq.sales().len(), held);
+    let address = server.url.trim_start_matches("http://").to_string();
+    server.stop();
+    let mut args = limits.to_vec();
+    args.extend(["--listen", &address]);
+    let server = Server::start(hq.data(), &args);
+    assert!(!sync().status.success());
+    assert_eq!(hq.sales().len(), held);
+
+    // Ledgers past the count per till are refused at announcement (403, logged): T01 holds
+    // one, the limit is two, and two more are announced.
+    let token = format!("T01.{}", till.secret());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    fairpos_sync::tls::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let (status, said) = runtime.block_on(async {
+        let health = client.get(format!("{}/api/v1/health", server.url)).send();
+        let health: serde_json::Value = health.await.unwrap().json().await.unwrap();
+        let fair = health["fair"].as_str().unwrap().to_string();
+        let docs: Vec<String> = ["2026-11-23", "2026-11-24"]
+            .iter()
+            .map(|day| format!("ledger/{fair}/T01/{day}"))
+            .collect();
+        let announce = client
+            .post(format!("{}/api/v1/sync/announce", server.url))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "docs": docs }))
+            .send();
+        let answer = announce.await.unwrap();
+        (answer.status().as_u16(), answer.text().await.unwrap())
+    });
+    assert_eq!(status, 403, "{said}");
+    assert!(said.contains("the limit is 2"), "{said}");
+    assert!(hq.events().contains("--max-documents-per-device"));
+}

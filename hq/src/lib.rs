@@ -23,6 +23,7 @@ mod error;
 pub mod hub;
 mod instance;
 pub mod leaderboard;
+pub mod limits;
 pub mod project;
 pub mod reconcile;
 pub mod screen;

@@ -34,6 +34,8 @@ pub struct AppState {
     pub tls: bool,
     /// The largest sync message taken, in bytes; a larger one ends its connection, logged.
     pub max_sync_message: usize,
+    /// How many ledger documents a till may have, and how large each.
+    pub documents: crate::limits::DocumentLimits,
 }
 
 impl AppState {

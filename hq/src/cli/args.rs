@@ -50,6 +50,13 @@ pub enum HqCommand {
         #[arg(long, value_name = "MIB", default_value_t = 64,
               value_parser = clap::value_parser!(u32).range(1..=1024))]
         max_sync_message: u32,
+        /// The most one ledger document may take in storage (64KiB, 256MiB); a larger one
+        /// is refused, logged, and no more of it is taken.
+        #[arg(long, value_name = "SIZE", default_value = "256MiB")]
+        max_document: String,
+        /// The most ledger documents one till may have (one per day it sells).
+        #[arg(long, value_name = "N", default_value_t = 400)]
+        max_documents_per_device: u64,
     },
     /// End every dashboard session now: everyone logs in again.
     EndSessions,

@@ -109,6 +109,8 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             tls_cert,
             tls_key,
             max_sync_message,
+            max_document,
+            max_documents_per_device,
         } => {
             let sessions = SessionLimits {
                 idle: parse_span("--session-idle", &session_idle)?,
@@ -122,6 +124,10 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
                     sessions,
                     tls: tls_cert.zip(tls_key),
                     max_sync_message: max_sync_message as usize * 1024 * 1024,
+                    documents: crate::limits::DocumentLimits {
+                        max_bytes: crate::limits::parse_size("--max-document", &max_document)?,
+                        per_device: max_documents_per_device,
+                    },
                 },
             )
         }

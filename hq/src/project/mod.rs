@@ -184,7 +184,10 @@ pub fn announce(
     peer: &devices::Peer,
     fair_id: &str,
     keys: &[String],
+    limits: &crate::limits::DocumentLimits,
 ) -> Result<Option<String>> {
+    let mut ids = Vec::with_capacity(keys.len());
+    let mut new_per_device: std::collections::BTreeMap<String, u64> = Default::default();
     for key in keys {
         let Some(id) = LedgerId::from_key(key) else {
             return Ok(Some(format!("{key} is not a ledger key")));
@@ -208,15 +211,23 @@ pub fn announce(
             Hq::log_event(conn, peer.name(), "refused", &why);
             return Ok(Some(why));
         }
+        let doc_id = fairpos_sync::ids::document_id(key);
+        if announced(conn, &doc_id)?.is_none() {
+            *new_per_device.entry(id.device.clone()).or_default() += 1;
+        }
+        ids.push((key, doc_id, id));
+    }
+    for (device, new) in &new_per_device {
+        if let Some(why) = crate::limits::too_many(conn, device, *new, limits)? {
+            Hq::log_event(conn, peer.name(), "refused", &why);
+            return Ok(Some(why));
+        }
+    }
+    for (key, doc_id, id) in ids {
         conn.execute(
             "INSERT INTO hq_docs(doc_id, doc_key, device, heads, records, updated_at)
              VALUES (?1, ?2, ?3, '', 0, ?4) ON CONFLICT(doc_id) DO NOTHING",
-            params![
-                fairpos_sync::ids::document_id(key).to_string(),
-                key,
-                id.device,
-                now_text()
-            ],
+            params![doc_id.to_string(), key, id.device, now_text()],
         )?;
     }
     Ok(None)

@@ -222,7 +222,7 @@ pub async fn announce(
     let Ok(db) = state.db.lock() else {
         return api_error(StatusCode::INTERNAL_SERVER_ERROR, "database");
     };
-    match project::announce(&db, &peer, &state.fair.id, &req.docs) {
+    match project::announce(&db, &peer, &state.fair.id, &req.docs, &state.documents) {
         Ok(None) => {
             state.announced.send_modify(|n| *n += 1);
             Json(AnnounceResponse {

@@ -26,8 +26,12 @@ pub struct Channels {
     pub seen: mpsc::UnboundedReceiver<(Peer, String)>,
     /// The devices revoked, for the share policy.
     pub revoked: watch::Sender<HashSet<String>>,
+    /// Ledgers refused for their size, for the share policy.
+    pub oversized: watch::Sender<HashSet<DocumentId>>,
     /// Counts the passes that projected new records (the big screen follows it).
     pub projected: watch::Sender<u64>,
+    /// How large a ledger may grow.
+    pub limits: crate::limits::DocumentLimits,
 }
 
 /// The maintenance loop: projection as samod stores documents, intrusions into other
@@ -44,7 +48,9 @@ pub fn maintain(
         mut changed,
         mut seen,
         revoked,
+        oversized,
         projected,
+        limits,
     } = channels;
     let Ok(conn) = connect(dir) else {
         eprintln!("maintenance: cannot open the database");
@@ -85,7 +91,12 @@ pub fn maintain(
         while let Ok(doc) = changed.try_recv() {
             dirty.insert(doc);
         }
-        let dirty: Vec<DocumentId> = dirty.into_iter().collect();
+        // A ledger grown past its limit is refused before anything of it is projected.
+        check_sizes(&conn, &dirty, &limits, &oversized);
+        let dirty: Vec<DocumentId> = {
+            let refused = oversized.borrow();
+            dirty.into_iter().filter(|d| !refused.contains(d)).collect()
+        };
         let outcomes = if dirty.is_empty() {
             Vec::new()
         } else {
@@ -203,4 +214,33 @@ fn add_products(
             }
         }
     });
+}
+
+/// Refuses the ledgers among `docs` that grew past `limits`, and tells the share policy.
+fn check_sizes(
+    conn: &rusqlite::Connection,
+    docs: &HashSet<DocumentId>,
+    limits: &crate::limits::DocumentLimits,
+    oversized: &watch::Sender<HashSet<DocumentId>>,
+) {
+    for doc in docs {
+        if oversized.borrow().contains(doc) {
+            continue;
+        }
+        let Ok(Some((_, Some(device)))) = project::announced(conn, doc) else {
+            continue;
+        };
+        match crate::limits::oversize(conn, doc, &device, limits) {
+            Ok(Some(why)) => {
+                if let Err(e) = project::refuse(conn, doc, &device, why) {
+                    eprintln!("refusing {doc}: {e}");
+                }
+                oversized.send_modify(|set| {
+                    set.insert(doc.clone());
+                });
+            }
+            Ok(None) => {}
+            Err(e) => eprintln!("size of {doc}: {e}"),
+        }
+    }
 }

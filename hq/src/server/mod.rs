@@ -43,6 +43,8 @@ pub struct ServeOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// The largest sync message taken, in bytes.
     pub max_sync_message: usize,
+    /// How many ledger documents a till may have, and how large each.
+    pub documents: crate::limits::DocumentLimits,
 }
 
 /// Serves until SIGINT or SIGTERM.
@@ -78,6 +80,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
     let peer_id = hq.peer_id();
     let (revoked_tx, revoked_rx) =
         watch::channel(devices::revoked(&hq.conn)?.into_iter().collect());
+    let (oversized_tx, oversized_rx) = watch::channel(crate::limits::oversized(&hq.conn)?);
     let db = Arc::new(Mutex::new(hq.conn));
     let (changed_tx, changed_rx) = mpsc::unbounded_channel();
     let storage = SqliteStorage::new(connect(dir)?, Some(changed_tx));
@@ -88,6 +91,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         catalog: catalog_id.clone(),
         hub: matches!(role, Role::Hub { .. }),
         revoked: revoked_rx,
+        oversized: oversized_rx,
         announced: announced_rx,
     };
     let repo = Repo::build_tokio()
@@ -134,6 +138,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         sessions: options.sessions,
         tls: tls.is_some(),
         max_sync_message: options.max_sync_message,
+        documents: options.documents,
     };
     tokio::spawn(crate::screen::publish(
         connect(dir)?,
@@ -158,7 +163,9 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
                     changed: changed_rx,
                     seen: seen_rx,
                     revoked: revoked_tx,
+                    oversized: oversized_tx,
                     projected: projected_tx,
+                    limits: options.documents,
                 },
                 catalog,
                 stop,

@@ -2,7 +2,7 @@
 //! read-write and reads the catalog; a hub relays every announced ledger; headquarters, seen
 //! from a hub, sends the catalog and takes the ledgers; organizers read. A decision is a
 //! stream: a ledger not announced yet is granted once it is, and a device's grants end the
-//! moment it is revoked.
+//! moment it is revoked, a ledger's the moment it is refused for its size.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -21,6 +21,8 @@ pub struct Policy {
     pub catalog: DocumentId,
     pub hub: bool,
     pub revoked: watch::Receiver<HashSet<String>>,
+    /// Ledgers refused for their size: shared with no one any more.
+    pub oversized: watch::Receiver<HashSet<DocumentId>>,
     /// Bumped whenever a ledger is announced.
     pub announced: watch::Receiver<u64>,
 }
@@ -54,6 +56,9 @@ impl Policy {
         if is_catalog {
             return ShareConfig::read_only();
         }
+        if self.oversized.borrow().contains(doc) {
+            return ShareConfig::none();
+        }
         let Ok(db) = self.db.lock() else {
             return ShareConfig::none();
         };
@@ -80,8 +85,12 @@ enum Watch {
     Start,
     /// Refused for now: the document is not announced yet.
     Unannounced(watch::Receiver<u64>),
-    /// Granted to a device: watching for it to be revoked.
-    Granted(String, watch::Receiver<HashSet<String>>),
+    /// Granted to a device: watching for it to be revoked, or the document to grow too large.
+    Granted(
+        String,
+        watch::Receiver<HashSet<String>>,
+        watch::Receiver<HashSet<DocumentId>>,
+    ),
     Done,
 }
 
@@ -106,7 +115,11 @@ impl SharePolicy for Policy {
             let doc_id = doc_id.clone();
             async move {
                 let after = |d: ShareConfig| match (&device, d == ShareConfig::none()) {
-                    (Some(dev), false) => Watch::Granted(dev.clone(), policy.revoked.clone()),
+                    (Some(dev), false) => Watch::Granted(
+                        dev.clone(),
+                        policy.revoked.clone(),
+                        policy.oversized.clone(),
+                    ),
                     _ => Watch::Done,
                 };
                 match state {
@@ -129,11 +142,16 @@ impl SharePolicy for Policy {
                             return Some((d, after(d)));
                         }
                     },
-                    Watch::Granted(dev, mut revoked) => loop {
-                        if revoked.borrow_and_update().contains(&dev) {
+                    Watch::Granted(dev, mut revoked, mut oversized) => loop {
+                        if revoked.borrow_and_update().contains(&dev)
+                            || oversized.borrow_and_update().contains(&doc_id)
+                        {
                             return Some((ShareConfig::none(), Watch::Done));
                         }
-                        revoked.changed().await.ok()?;
+                        tokio::select! {
+                            changed = revoked.changed() => changed.ok()?,
+                            changed = oversized.changed() => changed.ok()?,
+                        }
                     },
                     Watch::Done => None,
                 }

@@ -1,0 +1,145 @@
+//! What a till or a hub may make headquarters hold: how many ledger documents per till, and
+//! how large one may grow in storage. A ledger over its size is refused (logged, no longer
+//! shared, so samod takes nothing more of it); an announcement past the count is refused.
+//! Together with the sync message limit, a device cannot fill headquarters' disk or memory
+//! with huge or endless documents.
+
+use std::collections::HashSet;
+
+use fairpos_sync::samod::DocumentId;
+use rusqlite::Connection;
+
+use crate::Result;
+
+/// The limits `hq serve` enforces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DocumentLimits {
+    /// Bytes one ledger document may take in storage (samod's chunks).
+    pub max_bytes: u64,
+    /// Ledger documents one till may have (one per day it sold).
+    pub per_device: u64,
+}
+
+impl Default for DocumentLimits {
+    fn default() -> DocumentLimits {
+        DocumentLimits {
+            max_bytes: 256 << 20,
+            per_device: 400,
+        }
+    }
+}
+
+/// A size as `--max-document` takes it: a whole number and `KiB`, `MiB` or `GiB`.
+pub fn parse_size(flag: &str, text: &str) -> Result<u64> {
+    let bad = || {
+        crate::Error::input(format!(
+            "{flag} {text}: a whole number and KiB, MiB or GiB (64KiB, 256MiB)"
+        ))
+    };
+    let digits = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let n: u64 = text[..digits].parse().map_err(|_| bad())?;
+    let shift = match &text[digits..] {
+        "KiB" => 10,
+        "MiB" => 20,
+        "GiB" => 30,
+        _ => return Err(bad()),
+    };
+    match n.checked_shl(shift).filter(|b| *b > 0 && *b >> shift == n) {
+        Some(b) => Ok(b),
+        None => Err(bad()),
+    }
+}
+
+/// Why announcing `new` more documents of `device` would pass the limit, if it would.
+pub fn too_many(
+    conn: &Connection,
+    device: &str,
+    new: u64,
+    limits: &DocumentLimits,
+) -> Result<Option<String>> {
+    let held: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM hq_docs WHERE device = ?1",
+        [device],
+        |r| r.get(0),
+    )?;
+    let held = held.max(0) as u64;
+    Ok((held + new > limits.per_device).then(|| {
+        format!(
+            "{device} would hold {} ledger documents; the limit is {} (--max-documents-per-device)",
+            held + new,
+            limits.per_device
+        )
+    }))
+}
+
+/// The bytes samod holds of `doc` (every chunk under its id).
+pub fn stored_bytes(conn: &Connection, doc: &DocumentId) -> Result<u64> {
+    let prefix = format!("{doc}/");
+    // Keys under the prefix, by range (the primary key's order): `0` follows `/`.
+    let end = format!("{doc}0");
+    let bytes: i64 = conn.query_row(
+        "SELECT COALESCE(SUM(length(bytes)), 0) FROM samod_kv WHERE key >= ?1 AND key < ?2",
+        [&prefix, &end],
+        |r| r.get(0),
+    )?;
+    Ok(bytes.max(0) as u64)
+}
+
+/// The start of the reason an oversized document is refused with.
+pub const OVERSIZED: &str = "over the size limit";
+
+/// Documents refused for their size, as the share policy starts with.
+pub fn oversized(conn: &Connection) -> Result<HashSet<DocumentId>> {
+    let mut stmt = conn.prepare("SELECT doc_id FROM hq_docs WHERE refused LIKE ?1")?;
+    let rows = stmt.query_map([format!("{OVERSIZED}%")], |r| r.get::<_, String>(0))?;
+    let mut out = HashSet::new();
+    for id in rows {
+        if let Ok(id) = id?.parse() {
+            out.insert(id);
+        }
+    }
+    Ok(out)
+}
+
+/// Why a ledger samod just stored is over `limits`, if it is.
+pub fn oversize(
+    conn: &Connection,
+    doc: &DocumentId,
+    device: &str,
+    limits: &DocumentLimits,
+) -> Result<Option<String>> {
+    let bytes = stored_bytes(conn, doc)?;
+    if bytes <= limits.max_bytes {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "{OVERSIZED}: {device}'s ledger {doc} takes {} KiB, the limit is {} KiB \
+         (--max-document); nothing more of it is taken",
+        bytes >> 10,
+        limits.max_bytes >> 10
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_read_with_their_unit() {
+        assert_eq!(parse_size("--x", "64KiB").unwrap(), 64 << 10);
+        assert_eq!(parse_size("--x", "256MiB").unwrap(), 256 << 20);
+        assert_eq!(parse_size("--x", "2GiB").unwrap(), 2 << 30);
+        for bad in [
+            "",
+            "MiB",
+            "0MiB",
+            "12",
+            "3MB",
+            "-5MiB",
+            "1.5GiB",
+            "99999999999999GiB",
+        ] {
+            assert!(parse_size("--x", bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,10 +1,10 @@
 //! Charts as server-rendered SVG: the big screen's and the dashboard pages'. No script and no
 //! chart library to ship, so a page works offline, without JavaScript, and prints as drawn.
-//! Every label is escaped; sizes come from a `viewBox`, so a chart fills whatever box the page
+//! The SVG is an askama template (`hq/templates/dashboard/chart_*.html`), so every label is
+//! escaped by the engine; sizes come from a `viewBox`, so a chart fills whatever box the page
 //! gives it.
 
-use std::fmt::Write as _;
-
+use askama::Template;
 use fairpos_domain::payment::Method;
 use fairpos_projection::report::Report;
 
@@ -40,38 +40,115 @@ fn short_yuan(fen: i64) -> String {
     }
 }
 
+/// A column placed: numbers formatted to a tenth, texts as they are (the template escapes
+/// them). The amount stands above the bar, the label beneath, both centred on `text_x`.
+struct Column {
+    x: String,
+    y: String,
+    width: String,
+    height: String,
+    fen: i64,
+    label: String,
+    amount: String,
+    short: String,
+    text_x: String,
+    amount_y: String,
+    label_y: String,
+}
+
+/// A row's bar placed: the label ends at `label_x`, the amount follows the bar at `amount_x`.
+struct Row {
+    x: String,
+    y: String,
+    width: String,
+    height: String,
+    fill: &'static str,
+    fen: i64,
+    label: String,
+    amount: String,
+    label_x: String,
+    amount_x: String,
+    text_y: String,
+}
+
+fn tenth(v: f64) -> String {
+    format!("{v:.1}")
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/chart_columns.html")]
+struct ColumnsSvg<'a> {
+    w: f64,
+    h: f64,
+    mid_x: String,
+    mid_y: String,
+    title: &'a str,
+    font: String,
+    red: &'static str,
+    marks: Vec<Column>,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/chart_rows.html")]
+struct RowsSvg<'a> {
+    w: f64,
+    h: f64,
+    mid_x: String,
+    mid_y: String,
+    title: &'a str,
+    marks: Vec<Row>,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/chart_figure.html")]
+struct Figure<'a> {
+    caption: &'a str,
+    svg: &'a str,
+}
+
+/// A template's text; a chart that cannot be drawn (a formatting failure) is left out.
+fn drawn(t: &impl Template) -> String {
+    t.render().unwrap_or_default()
+}
+
 /// Columns side by side (sales by hour): amounts above, labels beneath.
 pub fn columns(bars: &[Bar], title: &str) -> String {
     let (w, h, top, bottom) = (1200.0_f64, 300.0_f64, 36.0, 40.0);
-    let mut svg = open(w, h, title);
-    if bars.is_empty() {
-        return empty(svg, w, h);
-    }
     let max = bars.iter().map(|b| b.fen).max().unwrap_or(0).max(1) as f64;
-    let slot = w / bars.len() as f64;
+    let slot = w / bars.len().max(1) as f64;
     let bar_w = (slot * 0.7).clamp(2.0, 90.0);
     let font = (slot * 0.28).clamp(12.0, 26.0);
-    for (i, b) in bars.iter().enumerate() {
-        let bh = (b.fen.max(0) as f64 / max) * (h - top - bottom);
-        let x = i as f64 * slot + (slot - bar_w) / 2.0;
-        let y = h - bottom - bh;
-        let cx = i as f64 * slot + slot / 2.0;
-        let _ = write!(
-            svg,
-            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{bar_w:.1}\" height=\"{bh:.1}\" fill=\"{RED}\" data-fen=\"{}\"><title>{} {}</title></rect>\
-             <text x=\"{cx:.1}\" y=\"{:.1}\" font-size=\"{font:.0}\" text-anchor=\"middle\">{}</text>\
-             <text x=\"{cx:.1}\" y=\"{:.1}\" font-size=\"{font:.0}\" text-anchor=\"middle\" fill=\"#555\">{}</text>",
-            b.fen,
-            esc(&b.label),
-            esc(&yuan(b.fen)),
-            (y - 8.0).max(font),
-            esc(&short_yuan(b.fen)),
-            h - bottom + font + 8.0,
-            esc(&b.label),
-        );
-    }
-    svg.push_str("</svg>");
-    svg
+    let marks = bars
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let bh = (b.fen.max(0) as f64 / max) * (h - top - bottom);
+            let y = h - bottom - bh;
+            Column {
+                x: tenth(i as f64 * slot + (slot - bar_w) / 2.0),
+                y: tenth(y),
+                width: tenth(bar_w),
+                height: tenth(bh),
+                fen: b.fen,
+                label: b.label.clone(),
+                amount: yuan(b.fen),
+                short: short_yuan(b.fen),
+                text_x: tenth(i as f64 * slot + slot / 2.0),
+                amount_y: tenth((y - 8.0).max(font)),
+                label_y: tenth(h - bottom + font + 8.0),
+            }
+        })
+        .collect();
+    drawn(&ColumnsSvg {
+        w,
+        h,
+        mid_x: tenth(w / 2.0),
+        mid_y: tenth(h / 2.0),
+        title,
+        font: format!("{font:.0}"),
+        red: RED,
+        marks,
+    })
 }
 
 /// Rows of bars, largest first as given (counties, teams, sellers, payment methods): the label
@@ -81,53 +158,36 @@ pub fn rows(bars: &[Bar], title: &str, limit: usize) -> String {
     let row_h = 44.0_f64;
     let (w, label_w, value_w) = (640.0_f64, 210.0_f64, 150.0_f64);
     let h = (shown.len().max(1) as f64) * row_h;
-    let mut svg = open(w, h, title);
-    if shown.is_empty() {
-        return empty(svg, w, h);
-    }
     let max = shown.iter().map(|b| b.fen).max().unwrap_or(0).max(1) as f64;
-    for (i, b) in shown.iter().enumerate() {
-        let y = i as f64 * row_h;
-        let bw = (b.fen.max(0) as f64 / max) * (w - label_w - value_w);
-        let fill = if i == 0 { RED } else { PALE };
-        let _ = write!(
-            svg,
-            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"24\" text-anchor=\"end\">{}</text>\
-             <rect x=\"{label_w:.1}\" y=\"{:.1}\" width=\"{bw:.1}\" height=\"{:.1}\" fill=\"{fill}\" data-fen=\"{}\"><title>{} {}</title></rect>\
-             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"24\" font-weight=\"bold\">{}</text>",
-            label_w - 12.0,
-            y + row_h * 0.68,
-            esc(&b.label),
-            y + row_h * 0.15,
-            row_h * 0.7,
-            b.fen,
-            esc(&b.label),
-            esc(&yuan(b.fen)),
-            label_w + bw + 10.0,
-            y + row_h * 0.68,
-            esc(&yuan(b.fen)),
-        );
-    }
-    svg.push_str("</svg>");
-    svg
-}
-
-fn open(w: f64, h: f64, title: &str) -> String {
-    format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" role=\"img\" \
-         aria-label=\"{0}\" class=\"chart\" preserveAspectRatio=\"xMidYMid meet\"><title>{0}</title>",
-        esc(title)
-    )
-}
-
-fn empty(mut svg: String, w: f64, h: f64) -> String {
-    let _ = write!(
-        svg,
-        "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"26\" text-anchor=\"middle\" fill=\"#777\">暂无销售 No sales yet</text></svg>",
-        w / 2.0,
-        h / 2.0
-    );
-    svg
+    let marks = shown
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let y = i as f64 * row_h;
+            let bw = (b.fen.max(0) as f64 / max) * (w - label_w - value_w);
+            Row {
+                x: tenth(label_w),
+                y: tenth(y + row_h * 0.15),
+                width: tenth(bw),
+                height: tenth(row_h * 0.7),
+                fill: if i == 0 { RED } else { PALE },
+                fen: b.fen,
+                label: b.label.clone(),
+                amount: yuan(b.fen),
+                label_x: tenth(label_w - 12.0),
+                amount_x: tenth(label_w + bw + 10.0),
+                text_y: tenth(y + row_h * 0.68),
+            }
+        })
+        .collect();
+    drawn(&RowsSvg {
+        w,
+        h,
+        mid_x: tenth(w / 2.0),
+        mid_y: tenth(h / 2.0),
+        title,
+        marks,
+    })
 }
 
 /// A report's rows as bars, by their labels.
@@ -177,26 +237,7 @@ pub fn hours_of_last_day(r: &Report) -> Vec<Bar> {
 
 /// A chart under its caption, for the dashboard's pages.
 pub fn figure(caption: &str, svg: &str) -> String {
-    format!(
-        "<figure class=\"chart\"><figcaption>{}</figcaption>{svg}</figure>",
-        esc(caption)
-    )
-}
-
-/// Escapes text for SVG (XML) and HTML: charts are drawn here, not by a template.
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
+    drawn(&Figure { caption, svg })
 }
 
 #[cfg(test)]
@@ -211,7 +252,7 @@ mod tests {
             "teams",
             10,
         );
-        assert!(svg.contains("&lt;script&gt;") && !svg.contains("<script>"));
+        assert!(svg.contains("&#60;script&#62;") && !svg.contains("<script>"));
         // The second bar is half the first's width.
         let widths: Vec<f64> = svg
             .match_indices("width=\"")

@@ -122,17 +122,27 @@ fn hq_killed_mid_sync_again_and_again_loses_and_doubles_nothing() {
         // Step: headquarters up, a sync starts, headquarters dies with SIGKILL at a random
         // instant of it.
         let server = Server::start(hq.data(), &["--listen", &listen]);
-        let mut sync = till
+        let sync = till
             .command()
-            .args(["sync", "--timeout", "10"])
+            .args(["sync", "--timeout", "120"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(rng.random_range(5..400)));
         server.kill();
         kills += 1;
-        let _ = sync.wait();
+        // The sync notices: it ends with one line saying what happened, not by running out
+        // a step's time limit (120 s) on a connection that is gone.
+        let out = sync.wait_with_output().unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            assert!(
+                !said.contains("within 120 s"),
+                "the sync waited out its limit: {said}"
+            );
+            assert_eq!(said.trim_end().lines().count(), 1, "one line: {said}");
+        }
     }
     // Finally headquarters stays up and the till syncs to the end.
     let _server = Server::start(hq.data(), &["--listen", &listen]);

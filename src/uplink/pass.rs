@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use fairpos_sync::client::HqClient;
 use fairpos_sync::ids::{catalog_key, document_id};
 use fairpos_sync::ledger::heads_text;
-use fairpos_sync::net::{dial, seeded_repo, within};
+use fairpos_sync::net::{connection_lost, dial, seeded_repo, while_connected};
 use fairpos_sync::samod::{DocumentId, Repo, ShareConfig};
 use fairpos_sync::tls::Trust;
 use fairpos_sync::LedgerDoc;
@@ -200,6 +200,7 @@ impl Session<'_> {
             limit,
         } = *self;
         let (dialer, conn) = dial(repo, client, token, limit).await?;
+        let mut lost = connection_lost(&dialer);
 
         // 3. The ledgers go up.
         let phase = Instant::now();
@@ -212,9 +213,11 @@ impl Session<'_> {
                 .ok_or_else(|| {
                     Error::Integrity(format!("{} is not in the session", doc.id().key()))
                 })?;
-            within(
+            while_connected(
                 "take the ledgers",
                 limit,
+                client.base(),
+                &mut lost,
                 handle.they_have_our_changes(conn),
             )
             .await?;
@@ -226,9 +229,11 @@ impl Session<'_> {
         let mut catalog = None;
         if let Ok(Some(handle)) = repo.find(catalog_id.clone()).await {
             if local_catalog.is_some() {
-                within(
+                while_connected(
                     "send the catalog",
                     limit,
+                    client.base(),
+                    &mut lost,
                     handle.we_have_their_changes(conn),
                 )
                 .await?;

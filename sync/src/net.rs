@@ -10,8 +10,8 @@ use futures::future::BoxFuture;
 use futures::{SinkExt, StreamExt};
 use samod::storage::{InMemoryStorage, Storage, StorageKey};
 use samod::{
-    BackoffConfig, ConnectionId, DialError, Dialer, DialerHandle, DocumentId, PeerId, Repo,
-    ShareConfig, Transport,
+    BackoffConfig, ConnectionId, DialError, Dialer, DialerEvent, DialerHandle, DocumentId, PeerId,
+    Repo, ShareConfig, Transport,
 };
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{connect_async_tls_with_config, Connector};
@@ -114,6 +114,51 @@ pub async fn dial(
         .connection_id()
         .ok_or_else(|| Error::unreachable(&shown, "the connection closed"))?;
     Ok((dialer, conn))
+}
+
+/// A step of a session that waits on headquarters over the dialer's connection.
+pub type Lost = std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send>>;
+
+/// Resolves, with the reason, when the dialer's connection is lost or the dialer gives up.
+/// A wait tied to a connection would otherwise run to its time limit: samod redials, but
+/// the new connection is not the one the wait watches.
+pub fn connection_lost(dialer: &DialerHandle<Refused>) -> Lost {
+    let dialer = dialer.clone();
+    Box::pin(async move {
+        let mut events = dialer.events();
+        // Lost before this watch began: the events told no one.
+        if !dialer.is_connected() {
+            return "the connection closed".into();
+        }
+        while let Some(event) = events.next().await {
+            match event {
+                DialerEvent::Disconnected { reason } => return reason,
+                DialerEvent::MaxRetriesReached | DialerEvent::PermanentFailure => {
+                    return "the connection could not be made again".into()
+                }
+                _ => {}
+            }
+        }
+        std::future::pending().await
+    })
+}
+
+/// Runs `f`, or says which step headquarters did not finish within `limit`, or that the
+/// connection to `hq` was lost first (`lost`, from [`connection_lost`]).
+pub async fn while_connected<T>(
+    what: &str,
+    limit: Duration,
+    hq: &str,
+    lost: &mut Lost,
+    f: impl std::future::Future<Output = T>,
+) -> Result<T> {
+    tokio::select! {
+        done = within(what, limit, f) => done,
+        why = lost => Err(Error::unreachable(
+            hq,
+            format!("the connection closed before headquarters could {what} ({why}); sync again"),
+        )),
+    }
 }
 
 /// samod's messages as binary WebSocket frames over a connected socket.

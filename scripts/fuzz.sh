@@ -14,7 +14,12 @@ if ! command -v cargo-fuzz >/dev/null; then
 fi
 # Unoptimised: a third of the release build's time, and bounds and overflow checks on.
 cargo fuzz build -s none --dev
-for target in $(cargo fuzz list); do
+# An assignment, so that a failing `cargo fuzz list` stops the run (set -e).
+targets=$(cargo fuzz list)
+[[ -n $targets ]] || { echo "no fuzz targets found" >&2; exit 1; }
+scratch="" log=""
+trap 'rm -rf "$scratch" "$log"' EXIT
+for target in $targets; do
   # New inputs go to a scratch directory; the committed corpus is only read.
   scratch=$(mktemp -d)
   log=$(mktemp)

@@ -340,6 +340,7 @@ fn each_role_reaches_its_own_pages_and_routes_and_nothing_else() {
         (&format!("/api/v1{own}"), [200, 403, 200]),
         (&format!("/api/v1{other}"), [200, 403, 403]),
         ("/api/v1/docs", [200, 403, 403]),
+        ("/api/v1/sync/confirm", [200, 403, 403]),
     ]
     .into_iter()
     .map(|(p, s)| (p.to_string(), s))

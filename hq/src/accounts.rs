@@ -145,6 +145,17 @@ pub(crate) fn insert_first_organizer(conn: &Connection, hash: &str) -> Result<()
     Ok(())
 }
 
+/// The account a login asks for: the name given, trimmed; the first organizer when none is
+/// given; a stand-in that names no account when the name could not be one (so the
+/// throttle keeps one count for all such names, not one per name).
+pub fn login_name(given: &str) -> String {
+    match given.trim() {
+        "" => FIRST_ORGANIZER.to_string(),
+        name if check_name(name).is_ok() => name.to_string(),
+        _ => " not a name".to_string(),
+    }
+}
+
 /// A name to log in with: 1 to 64 characters, no spaces or control characters.
 fn check_name(name: &str) -> Result<()> {
     let fine = !name.is_empty()
@@ -227,8 +238,9 @@ pub fn set_password(conn: &Connection, name: &str, password: &str) -> Result<usi
 }
 
 /// Removes `name` and ends its sessions; the last organizer stays.
-pub fn remove(conn: &Connection, name: &str) -> Result<()> {
-    let tx = conn.unchecked_transaction()?;
+pub fn remove(conn: &mut Connection, name: &str) -> Result<()> {
+    // Immediate: two removals at once cannot both see another organizer left.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let access = access_of(&tx, name)?.ok_or_else(|| no_account(name))?;
     if access.is_organizer() {
         let organizers: i64 = tx.query_row(
@@ -328,6 +340,9 @@ mod tests {
         assert!(Access::parse("organizer", Some("S02"), None).is_err());
         assert!(Access::parse("admin", None, None).is_err());
         assert_eq!(Access::Unit("91X".into()).home(), "/units/91X");
+        assert_eq!(login_name("  "), FIRST_ORGANIZER);
+        assert_eq!(login_name(" lead "), "lead");
+        assert!(check_name(&login_name(&"x".repeat(5000))).is_err());
     }
 
     #[test]

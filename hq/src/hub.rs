@@ -6,12 +6,14 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
 
 use fairpos_sync::client::HqClient;
 use fairpos_sync::net::WsDialer;
 use fairpos_sync::protocol::device_token;
-use fairpos_sync::samod::{BackoffConfig, DocHandle, DocumentId, Repo};
+use fairpos_sync::samod::{BackoffConfig, DialerEvent, DocHandle, DocumentId, Repo};
 use fairpos_sync::tls::Trust;
 use fairpos_sync::ActorId;
 use rusqlite::Connection;
@@ -79,22 +81,11 @@ pub async fn relay(
             return;
         }
     };
-    let dialer = Arc::new(WsDialer::to(&client, &token));
-    let backoff = BackoffConfig {
-        initial_delay: Duration::from_millis(200),
-        max_delay: Duration::from_secs(10),
-        max_retries: None,
-    };
-    let _dial = match repo.dial(backoff, dialer) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("hub: {e}");
-            return;
-        }
-    };
+    tokio::spawn(keep_dialling(repo.clone(), client.clone(), token.clone()));
     let limit = Duration::from_secs(5);
     let mut announced: HashSet<String> = HashSet::new();
     let mut handles: HashMap<String, DocHandle> = HashMap::new();
+    let mut refused_until: HashMap<String, Instant> = HashMap::new();
     loop {
         // The registry, so that tills enrolled at headquarters can sync here.
         if let Ok(entries) = client.registry(&token, limit).await {
@@ -111,8 +102,30 @@ pub async fn relay(
             .map(|(k, _)| k.clone())
             .filter(|k| !announced.contains(k))
             .collect();
-        if !fresh.is_empty() && client.announce(&token, fresh.clone(), limit).await.is_ok() {
-            announced.extend(fresh);
+        // Per till, so that one till headquarters turns down (too many ledgers, say) holds
+        // up no other; a refused till is asked for again a minute later.
+        let mut by_till: HashMap<String, Vec<String>> = HashMap::new();
+        for key in fresh {
+            let till = fairpos_sync::LedgerId::from_key(&key).map(|id| id.device);
+            by_till
+                .entry(till.unwrap_or_default())
+                .or_default()
+                .push(key);
+        }
+        for (till, keys) in by_till {
+            if refused_until
+                .get(&till)
+                .is_some_and(|t| *t > Instant::now())
+            {
+                continue;
+            }
+            match client.announce(&token, keys.clone(), limit).await {
+                Ok(_) => announced.extend(keys),
+                Err(e) => {
+                    eprintln!("hub: announcing {till}'s ledgers: {e}");
+                    refused_until.insert(till, Instant::now() + Duration::from_secs(60));
+                }
+            }
         }
         for (key, id) in docs {
             if announced.contains(&key) && !handles.contains_key(&key) {
@@ -124,6 +137,41 @@ pub async fn relay(
             }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Keeps the sync socket to headquarters open: samod redials a lost connection with
+/// backoff; when it gives up (a certificate that does not verify, headquarters refusing the
+/// hub), the reason is printed and it dials again a little later.
+async fn keep_dialling(repo: Repo, client: HqClient, token: String) {
+    let backoff = BackoffConfig {
+        initial_delay: Duration::from_millis(200),
+        max_delay: Duration::from_secs(10),
+        max_retries: None,
+    };
+    loop {
+        match repo.dial(backoff.clone(), Arc::new(WsDialer::to(&client, &token))) {
+            Ok(dialer) => {
+                if let Err(e) = dialer.established().await {
+                    eprintln!("hub: the link to {} failed: {e}", client.base());
+                } else {
+                    // Connected; wait for the dialer to give up for good.
+                    let mut events = dialer.events();
+                    while let Some(event) = events.next().await {
+                        if matches!(
+                            event,
+                            DialerEvent::MaxRetriesReached | DialerEvent::PermanentFailure
+                        ) {
+                            eprintln!("hub: the link to {} gave up", client.base());
+                            break;
+                        }
+                    }
+                }
+                dialer.close();
+            }
+            Err(e) => eprintln!("hub: {e}"),
+        }
+        tokio::time::sleep(Duration::from_secs(30)).await;
     }
 }
 

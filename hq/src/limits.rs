@@ -88,14 +88,24 @@ pub fn stored_bytes(conn: &Connection, doc: &DocumentId) -> Result<u64> {
 /// The start of the reason an oversized document is refused with.
 pub const OVERSIZED: &str = "over the size limit";
 
-/// Documents refused for their size, as the share policy starts with.
-pub fn oversized(conn: &Connection) -> Result<HashSet<DocumentId>> {
+/// Documents refused for their size that are still over `limits`, as the share policy
+/// starts with; one within the limits now (it was raised) is refused no longer.
+pub fn oversized(conn: &Connection, limits: &DocumentLimits) -> Result<HashSet<DocumentId>> {
     let mut stmt = conn.prepare("SELECT doc_id FROM hq_docs WHERE refused LIKE ?1")?;
     let rows = stmt.query_map([format!("{OVERSIZED}%")], |r| r.get::<_, String>(0))?;
     let mut out = HashSet::new();
-    for id in rows {
-        if let Ok(id) = id?.parse() {
+    for text in rows {
+        let text = text?;
+        let Ok(id) = text.parse::<DocumentId>() else {
+            continue;
+        };
+        if stored_bytes(conn, &id)? > limits.max_bytes {
             out.insert(id);
+        } else {
+            conn.execute(
+                "UPDATE hq_docs SET refused = NULL WHERE doc_id = ?1",
+                [&text],
+            )?;
         }
     }
     Ok(out)

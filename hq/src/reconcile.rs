@@ -268,18 +268,14 @@ impl Gaps {
 }
 
 /// The reconciliation a stall lead sees: the tills of `stall`, what they oversold, and the
-/// corrections of the sellers of that stall.
+/// voids and refunds of the sales made at that stall.
 pub fn of_stall(conn: &Connection, stall: &str) -> Result<Reconciliation> {
     let mut all = reconcile(conn)?;
-    let sellers: std::collections::HashSet<String> = conn
-        .prepare("SELECT id FROM sellers WHERE stall = ?1")?
-        .query_map([stall], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
     all.devices.retain(|d| d.stall == stall);
     let tills: std::collections::HashSet<&str> =
         all.devices.iter().map(|d| d.device.as_str()).collect();
     all.oversold.retain(|o| tills.contains(o.device.as_str()));
-    all.sellers.retain(|s| sellers.contains(&s.seller));
+    all.sellers = seller_corrections(conn, Some(stall))?;
     Ok(all)
 }
 
@@ -306,21 +302,32 @@ pub fn reconcile(conn: &Connection) -> Result<Reconciliation> {
             })
         })?
         .collect::<Result<_, _>>()?;
-    let sellers = conn
+    let sellers = seller_corrections(conn, None)?;
+    Ok(Reconciliation {
+        devices: out,
+        oversold,
+        sellers,
+    })
+}
+
+/// Voids and refunds per seller, over the sales of `stall` (every stall when `None`).
+fn seller_corrections(conn: &Connection, stall: Option<&str>) -> Result<Vec<SellerCorrections>> {
+    Ok(conn
         .prepare(
-            "WITH v AS (SELECT s.seller, COUNT(*) AS n, SUM(s.total_fen) AS fen
-                        FROM voids x JOIN sales s ON s.id = x.sale_id GROUP BY s.seller),
+            "WITH s AS (SELECT * FROM sales WHERE ?1 IS NULL OR stall = ?1),
+                  v AS (SELECT s.seller, COUNT(*) AS n, SUM(s.total_fen) AS fen
+                        FROM voids x JOIN s ON s.id = x.sale_id GROUP BY s.seller),
                   r AS (SELECT s.seller, COUNT(*) AS n, SUM(x.amount_fen) AS fen
-                        FROM refunds x JOIN sales s ON s.id = x.sale_id GROUP BY s.seller),
+                        FROM refunds x JOIN s ON s.id = x.sale_id GROUP BY s.seller),
                   who AS (SELECT seller, MAX(seller_name) AS name, MAX(team) AS team
-                          FROM sales GROUP BY seller)
+                          FROM s GROUP BY seller)
              SELECT who.seller, who.name, who.team, COALESCE(v.n, 0), COALESCE(v.fen, 0),
                     COALESCE(r.n, 0), COALESCE(r.fen, 0)
              FROM who LEFT JOIN v ON v.seller = who.seller LEFT JOIN r ON r.seller = who.seller
              WHERE v.n IS NOT NULL OR r.n IS NOT NULL
              ORDER BY who.seller",
         )?
-        .query_map(params![], |r| {
+        .query_map(params![stall], |r| {
             Ok(SellerCorrections {
                 seller: r.get(0)?,
                 name: r.get(1)?,
@@ -331,12 +338,7 @@ pub fn reconcile(conn: &Connection) -> Result<Reconciliation> {
                 refunded_fen: r.get(6)?,
             })
         })?
-        .collect::<Result<_, _>>()?;
-    Ok(Reconciliation {
-        devices: out,
-        oversold,
-        sellers,
-    })
+        .collect::<Result<_, _>>()?)
 }
 
 #[cfg(test)]

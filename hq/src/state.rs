@@ -28,7 +28,7 @@ pub struct AppState {
     pub stopping: watch::Receiver<bool>,
     /// Failed logins and enrolment codes, per address and account.
     pub throttle: Arc<crate::throttle::Throttle>,
-    /// How long organizer sessions live.
+    /// How long dashboard sessions live.
     pub sessions: crate::sessions::SessionLimits,
     /// Served over TLS: cookies go only over HTTPS.
     pub tls: bool,

@@ -200,7 +200,7 @@ impl Session<'_> {
             limit,
         } = *self;
         let (dialer, conn) = dial(repo, client, token, limit).await?;
-        let mut lost = connection_lost(&dialer);
+        let mut lost = connection_lost(&dialer, conn);
 
         // 3. The ledgers go up.
         let phase = Instant::now();

@@ -119,15 +119,15 @@ pub async fn dial(
 /// A step of a session that waits on headquarters over the dialer's connection.
 pub type Lost = std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send>>;
 
-/// Resolves, with the reason, when the dialer's connection is lost or the dialer gives up.
-/// A wait tied to a connection would otherwise run to its time limit: samod redials, but
-/// the new connection is not the one the wait watches.
-pub fn connection_lost(dialer: &DialerHandle<Refused>) -> Lost {
+/// Resolves, with the reason, when the dialer's connection `conn` is lost or the dialer
+/// gives up. A wait tied to a connection would otherwise run to its time limit: samod
+/// redials, but the new connection is not the one the wait watches.
+pub fn connection_lost(dialer: &DialerHandle<Refused>, conn: ConnectionId) -> Lost {
     let dialer = dialer.clone();
     Box::pin(async move {
         let mut events = dialer.events();
-        // Lost before this watch began: the events told no one.
-        if !dialer.is_connected() {
+        // Lost (and perhaps redialled) before this watch began: the events told no one.
+        if dialer.connection_id() != Some(conn) {
             return "the connection closed".into();
         }
         while let Some(event) = events.next().await {

@@ -8,7 +8,7 @@ use crate::accounts::{self, Access};
 use crate::{Hq, Result};
 
 pub fn run(dir: &Path, command: UserCommand) -> Result<()> {
-    let hq = Hq::open(dir)?;
+    let mut hq = Hq::open(dir)?;
     match command {
         UserCommand::Add {
             name,
@@ -49,7 +49,7 @@ pub fn run(dir: &Path, command: UserCommand) -> Result<()> {
             println!("password of {name} changed; sessions ended: {ended}");
         }
         UserCommand::Remove { name } => {
-            accounts::remove(&hq.conn, &name)?;
+            accounts::remove(&mut hq.conn, &name)?;
             println!("account {name} removed; its sessions ended");
         }
     }

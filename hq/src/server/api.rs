@@ -118,9 +118,14 @@ fn watched_transport(
                     }
                     Ok(_) => None,
                     Err(e) => {
-                        if let Ok(db) = db.lock() {
-                            let why = format!("sync connection dropped: {e}");
-                            Hq::log_event(&db, peer.name(), "dropped", &why);
+                        // A message over the limit is the peer's doing: a sync event. A
+                        // connection reset (a till switched off) is only printed.
+                        let why = format!("sync connection dropped: {e}");
+                        match db.lock() {
+                            Ok(db) if why.contains("too long") => {
+                                Hq::log_event(&db, peer.name(), "dropped", &why)
+                            }
+                            _ => eprintln!("{}: {why}", peer.name()),
                         }
                         Some(Err(e))
                     }
@@ -185,10 +190,7 @@ pub async fn login(
     ConnectInfo(from): ConnectInfo<SocketAddr>,
     Json(req): Json<LoginRequest>,
 ) -> Response {
-    let name = req
-        .name
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| crate::accounts::FIRST_ORGANIZER.to_string());
+    let name = crate::accounts::login_name(req.name.as_deref().unwrap_or(""));
     let attempt = match Attempt::login(&state.throttle, from.ip(), &name) {
         Ok(a) => a,
         Err(refused) => return refused.json(),
@@ -257,6 +259,10 @@ pub async fn confirm(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let peer = match authenticate(&state, &headers, &query) {
+        // What headquarters holds of every ledger is for devices and organizers.
+        Ok(p) if matches!(p, Peer::Person { .. }) && !p.is_organizer() => {
+            return api_error(StatusCode::FORBIDDEN, "devices and organizers only");
+        }
         Ok(p) => p,
         Err(r) => return *r,
     };

@@ -37,7 +37,7 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     /// A hub's headquarters; a hub uses the one it enrolled with when not given.
     pub upstream: Option<String>,
-    /// How long organizer sessions live.
+    /// How long dashboard sessions live.
     pub sessions: crate::sessions::SessionLimits,
     /// HTTPS and WSS with this certificate chain and key (PEM files); plain HTTP without.
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -80,7 +80,8 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
     let peer_id = hq.peer_id();
     let (revoked_tx, revoked_rx) =
         watch::channel(devices::revoked(&hq.conn)?.into_iter().collect());
-    let (oversized_tx, oversized_rx) = watch::channel(crate::limits::oversized(&hq.conn)?);
+    let (oversized_tx, oversized_rx) =
+        watch::channel(crate::limits::oversized(&hq.conn, &options.documents)?);
     let db = Arc::new(Mutex::new(hq.conn));
     let (changed_tx, changed_rx) = mpsc::unbounded_channel();
     let storage = SqliteStorage::new(connect(dir)?, Some(changed_tx));

@@ -149,10 +149,7 @@ pub(crate) async fn login(
             ("/login", "重新登录 Log in again"),
         );
     }
-    let name = match form.name.trim() {
-        "" => FIRST_ORGANIZER.to_string(),
-        given => given.to_string(),
-    };
+    let name = accounts::login_name(&form.name);
     let attempt = match Attempt::login(&state.throttle, from.ip(), &name) {
         Ok(a) => a,
         Err(refused) => {

@@ -74,10 +74,20 @@ impl TlsListener {
         let slots = Arc::new(Semaphore::new(HANDSHAKES_AT_ONCE));
         tokio::spawn(async move {
             loop {
-                let Ok(slot) = slots.clone().acquire_owned().await else {
+                // Once the server stops taking connections (the listener dropped), stop
+                // accepting: the port is let go.
+                let slot = tokio::select! {
+                    slot = slots.clone().acquire_owned() => slot,
+                    _ = tx.closed() => return,
+                };
+                let Ok(slot) = slot else {
                     return;
                 };
-                let (stream, peer) = match tcp.accept().await {
+                let accepted = tokio::select! {
+                    accepted = tcp.accept() => accepted,
+                    _ = tx.closed() => return,
+                };
+                let (stream, peer) = match accepted {
                     Ok(accepted) => accepted,
                     Err(e) => {
                         // Out of file descriptors and the like: wait, as axum does.
@@ -99,9 +109,6 @@ impl TlsListener {
                         Err(_) => eprintln!("TLS handshake with {peer} took too long"),
                     }
                 });
-                if tx.is_closed() {
-                    return;
-                }
             }
         });
         Ok(TlsListener { ready, local })

@@ -25,6 +25,7 @@ mod instance;
 pub mod leaderboard;
 pub mod limits;
 pub mod project;
+pub mod readers;
 pub mod reconcile;
 pub mod screen;
 pub mod server;

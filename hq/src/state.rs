@@ -13,7 +13,10 @@ use crate::Role;
 
 #[derive(Clone)]
 pub struct AppState {
+    /// The connection the sync path writes through (and short reads beside it).
     pub db: Arc<Mutex<Connection>>,
+    /// Read-only connections for reports and pages, used on blocking threads.
+    pub readers: Arc<crate::readers::Readers>,
     pub fair: Fair,
     pub role: Role,
     pub catalog_key: String,

@@ -93,7 +93,8 @@ async fn page(
         return refused();
     }
     // Read afresh (a page is opened rarely; the stream then carries what is published).
-    let figures = match with_db(&state, |db| Figures::load(db, &state.fair)) {
+    let fair = state.fair.clone();
+    let figures = match crate::web::read(&state, move |db| Figures::load(db, &fair)).await {
         Ok(f) => f,
         Err(e) => return failure(e),
     };

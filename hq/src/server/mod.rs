@@ -126,6 +126,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
     let (projected_tx, projected_rx) = watch::channel(0u64);
     let state = AppState {
         db: db.clone(),
+        readers: Arc::new(crate::readers::Readers::new(dir.to_path_buf())),
         fair: fair.clone(),
         role: role.clone(),
         catalog_key: catalog_key.clone(),

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use fairpos_projection::report::{self, Dimension};
 
-use super::{api_for, failure, organizer_api, with_db};
+use super::{api_for, failure, organizer_api, read};
 use crate::accounts::Access;
 use crate::state::AppState;
 use crate::{leaderboard, reconcile, unit_items};
@@ -21,11 +21,11 @@ pub(crate) async fn api_reconciliation(
         a,
         Access::Organizer | Access::StallLead(_)
     ));
-    let of = |db: &rusqlite::Connection| match &account.access {
+    let of = move |db: &rusqlite::Connection| match &account.access {
         Access::StallLead(stall) => reconcile::of_stall(db, stall),
         _ => reconcile::reconcile(db),
     };
-    match with_db(&state, of) {
+    match read(&state, of).await {
         Ok(r) => Json(r).into_response(),
         Err(e) => failure(e),
     }
@@ -48,7 +48,7 @@ pub(crate) async fn api_report(
                 .into_response()
         }
     };
-    match with_db(&state, |db| Ok(report::build(db, by)?)) {
+    match read(&state, move |db| Ok(report::build(db, by)?)).await {
         Ok(r) => Json(r).into_response(),
         Err(e) => failure(e),
     }
@@ -56,7 +56,8 @@ pub(crate) async fn api_report(
 
 pub(crate) async fn api_leaderboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
     organizer_api!(state, headers);
-    match with_db(&state, |db| leaderboard::of(db, &state.fair)) {
+    let fair = state.fair.clone();
+    match read(&state, move |db| leaderboard::of(db, &fair)).await {
         Ok(b) => Json(b).into_response(),
         Err(e) => failure(e),
     }
@@ -68,7 +69,7 @@ pub(crate) async fn api_unit(
     Path(code): Path<String>,
 ) -> Response {
     api_for!(state, headers, |a: &Access| a.may_see_unit(&code));
-    match with_db(&state, |db| unit_items::of(db, &code)) {
+    match read(&state, move |db| unit_items::of(db, &code)).await {
         Ok(Some(u)) => Json(u).into_response(),
         Ok(None) => (
             StatusCode::NOT_FOUND,

@@ -184,7 +184,17 @@ pub(crate) fn failure(e: Error) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()
 }
 
-/// Runs `f` on the database for an organizer's page.
+/// Runs `f` on a read-only connection, off the async workers: what every page and API
+/// route reads its figures with.
+pub(crate) async fn read<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    state.readers.read(f).await
+}
+
+/// Runs `f` on the writer's connection, for a short read (a token) where waiting is not
+/// worth a thread.
 pub(crate) fn with_db<T>(state: &AppState, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
     let db = state
         .db

@@ -7,9 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use fairpos_projection::report::{self, Dimension};
 
 use super::auth::forbidden_page;
-use super::{
-    chart, failure, organizer_only, page, page_as, page_for, report_table, views, with_db,
-};
+use super::{chart, failure, organizer_only, page, page_as, page_for, read, report_table, views};
 use crate::accounts::Access;
 use crate::reconcile::{self, Reconciliation};
 use crate::state::AppState;
@@ -20,7 +18,7 @@ pub(crate) async fn overview(State(state): State<AppState>, headers: HeaderMap) 
     if !account.access.is_organizer() {
         return Redirect::to(&account.access.home()).into_response();
     }
-    let data = with_db(&state, |db| {
+    let data = read(&state, |db| {
         let totals = report::build(db, Dimension::Stall)?;
         let (sales, voids, refunds): (i64, i64, i64) = db.query_row(
             "SELECT (SELECT COUNT(*) FROM sales), (SELECT COUNT(*) FROM voids),
@@ -47,7 +45,8 @@ pub(crate) async fn overview(State(state): State<AppState>, headers: HeaderMap) 
         ];
         let rec = reconcile::reconcile(db)?;
         Ok((totals, sales, voids, refunds, rec, charts))
-    });
+    })
+    .await;
     let (totals, sales, voids, refunds, rec, charts) = match data {
         Ok(d) => d,
         Err(e) => return failure(e),
@@ -71,13 +70,15 @@ pub(crate) async fn stalls(State(state): State<AppState>, headers: HeaderMap) ->
         a,
         Access::Organizer | Access::StallLead(_)
     ));
-    let data = with_db(&state, |db| {
+    let access = account.access.clone();
+    let data = read(&state, move |db| {
         let by_stall = report::build(db, Dimension::Stall)?;
-        Ok(match &account.access {
+        Ok(match &access {
             Access::StallLead(stall) => (by_stall.only(stall), reconcile::of_stall(db, stall)?),
             _ => (by_stall, reconcile::reconcile(db)?),
         })
-    });
+    })
+    .await;
     let (by_stall, rec) = match data {
         Ok(d) => d,
         Err(e) => return failure(e),
@@ -104,7 +105,7 @@ pub(crate) async fn stalls(State(state): State<AppState>, headers: HeaderMap) ->
 
 pub(crate) async fn counties(State(state): State<AppState>, headers: HeaderMap) -> Response {
     organizer_only!(state, headers);
-    match with_db(&state, |db| Ok(report::build(db, Dimension::County)?)) {
+    match read(&state, |db| Ok(report::build(db, Dimension::County)?)).await {
         Ok(r) => {
             let chart = chart::rows(&chart::labelled_bars(&r), "产地县 By county", 20);
             let chart = chart::figure("产地县净额 Net by origin county", &chart);
@@ -127,7 +128,7 @@ pub(crate) async fn counties(State(state): State<AppState>, headers: HeaderMap) 
 
 pub(crate) async fn units(State(state): State<AppState>, headers: HeaderMap) -> Response {
     organizer_only!(state, headers);
-    let r = match with_db(&state, |db| Ok(report::build(db, Dimension::Unit)?)) {
+    let r = match read(&state, |db| Ok(report::build(db, Dimension::Unit)?)).await {
         Ok(r) => r,
         Err(e) => return failure(e),
     };
@@ -156,7 +157,8 @@ pub(crate) async fn unit_page(
     if !account.access.may_see_unit(&tax_id) {
         return forbidden_page(&account);
     }
-    let items = match with_db(&state, |db| unit_items::of(db, &tax_id)) {
+    let unit = tax_id.clone();
+    let items = match read(&state, move |db| unit_items::of(db, &unit)).await {
         Ok(Some(u)) => u,
         Ok(None) => return (StatusCode::NOT_FOUND, "no such unit").into_response(),
         Err(e) => return failure(e),
@@ -206,7 +208,8 @@ pub(crate) async fn unit_page(
 
 pub(crate) async fn leaderboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
     organizer_only!(state, headers);
-    let board = match with_db(&state, |db| leaderboard::of(db, &state.fair)) {
+    let fair = state.fair.clone();
+    let board = match read(&state, move |db| leaderboard::of(db, &fair)).await {
         Ok(b) => b,
         Err(e) => return failure(e),
     };
@@ -235,7 +238,7 @@ pub(crate) async fn leaderboard(State(state): State<AppState>, headers: HeaderMa
 
 pub(crate) async fn anomalies(State(state): State<AppState>, headers: HeaderMap) -> Response {
     organizer_only!(state, headers);
-    let rec: Reconciliation = match with_db(&state, reconcile::reconcile) {
+    let rec: Reconciliation = match read(&state, reconcile::reconcile).await {
         Ok(r) => r,
         Err(e) => return failure(e),
     };

@@ -9,7 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::{failure, organizer_only, page, with_db, yuan};
+use super::{failure, organizer_only, page, read, yuan};
 use crate::state::AppState;
 use crate::statements::matching::{match_statements, StatementMatch, DEFAULT_WINDOW_MINUTES};
 use crate::statements::{export, files, StatementFile};
@@ -34,9 +34,10 @@ impl StatementsBody<'_> {
 
 pub(crate) async fn statements_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     organizer_only!(state, headers);
-    let data = with_db(&state, |db| {
+    let data = read(&state, |db| {
         Ok((match_statements(db, DEFAULT_WINDOW_MINUTES)?, files(db)?))
-    });
+    })
+    .await;
     let (m, files) = match data {
         Ok(d) => d,
         Err(e) => return failure(e),
@@ -66,14 +67,15 @@ pub(crate) async fn statements_export(
         ),
         _ => return (StatusCode::BAD_REQUEST, "format: csv or xlsx").into_response(),
     };
-    let bytes = with_db(&state, |db| {
+    let bytes = read(&state, move |db| {
         let m = match_statements(db, DEFAULT_WINDOW_MINUTES)?;
         if extension == "csv" {
             export::csv(&m)
         } else {
             export::xlsx(&m)
         }
-    });
+    })
+    .await;
     match bytes {
         Ok(b) => (
             [

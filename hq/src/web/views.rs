@@ -28,7 +28,8 @@ impl<T: AsFen + ?Sized> AsFen for &T {
     }
 }
 
-/// What every page's template can call: money in yuan, a moment on the fair's clock.
+/// What every page's template calls through its `f`: money in yuan, a moment on the fair's
+/// clock.
 pub(crate) struct Formats {
     pub offset: FixedOffset,
 }
@@ -45,25 +46,6 @@ impl Formats {
     pub fn nonzero<T: AsFen>(&self, fen: T) -> bool {
         fen.fen() != 0
     }
-}
-
-/// The helpers of [`Formats`] on a template that holds one as `f`.
-macro_rules! formats {
-    ($($t:ident),*) => {$(
-        impl $t<'_> {
-            fn yuan<T: AsFen>(&self, fen: T) -> String {
-                self.f.yuan(fen)
-            }
-            #[allow(dead_code)]
-            fn local(&self, text: &str) -> String {
-                self.f.local(text)
-            }
-            #[allow(dead_code)]
-            fn nonzero<T: AsFen>(&self, fen: T) -> bool {
-                self.f.nonzero(fen)
-            }
-        }
-    )*};
 }
 
 /// One link of the menu.
@@ -166,16 +148,6 @@ pub(crate) struct Anomalies<'a> {
     pub rec: &'a Reconciliation,
     pub any_missing: bool,
 }
-
-formats!(
-    ReportTable,
-    Overview,
-    Stalls,
-    Units,
-    Unit,
-    Standings,
-    Anomalies
-);
 
 /// Renders a template, a failure said as the server's error.
 pub(crate) fn render(t: &impl Template) -> crate::Result<String> {

@@ -40,7 +40,9 @@ fn bearer(headers: &HeaderMap, query: &HashMap<String, String>) -> Option<String
         .or_else(|| query.get("token").cloned())
 }
 
-/// Who the request's credentials name; an error response when none or bad.
+/// Who the request's credentials name: a device, or an organizer's session; an error
+/// response when none or bad (401), or a stall lead's or a unit's login (403: those read
+/// only through the dashboard's filters).
 fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
@@ -52,11 +54,18 @@ fn authenticate(
         .db
         .lock()
         .map_err(|_| Box::new(api_error(StatusCode::INTERNAL_SERVER_ERROR, "database")))?;
-    devices::authenticate(&db, &token, &state.sessions).map_err(|e| {
+    let peer = devices::authenticate(&db, &token, &state.sessions).map_err(|e| {
         let who = token.split('.').next().unwrap_or("?").to_string();
         Hq::log_event(&db, &who, "refused", &format!("authentication failed: {e}"));
         Box::new(api_error(StatusCode::UNAUTHORIZED, e.to_string()))
-    })
+    })?;
+    if matches!(peer, Peer::Person { .. }) && !peer.is_organizer() {
+        return Err(Box::new(api_error(
+            StatusCode::FORBIDDEN,
+            "devices and organizers only",
+        )));
+    }
+    Ok(peer)
 }
 
 pub async fn sync_socket(
@@ -66,10 +75,6 @@ pub async fn sync_socket(
     ws: WebSocketUpgrade,
 ) -> Response {
     let peer = match authenticate(&state, &headers, &query) {
-        // A stall lead's or a unit's login reads only through the dashboard's filters.
-        Ok(p) if matches!(p, Peer::Person { .. }) && !p.is_organizer() => {
-            return api_error(StatusCode::FORBIDDEN, "devices and organizers only");
-        }
         Ok(p) => p,
         Err(r) => return *r,
     };
@@ -259,10 +264,6 @@ pub async fn confirm(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let peer = match authenticate(&state, &headers, &query) {
-        // What headquarters holds of every ledger is for devices and organizers.
-        Ok(p) if matches!(p, Peer::Person { .. }) && !p.is_organizer() => {
-            return api_error(StatusCode::FORBIDDEN, "devices and organizers only");
-        }
         Ok(p) => p,
         Err(r) => return *r,
     };

@@ -277,15 +277,18 @@ pub fn access_of(conn: &Connection, name: &str) -> Result<Option<Access>> {
         .transpose()
 }
 
-/// The stored password hash of `name`, if there is such an account.
-pub fn password_hash(conn: &Connection, name: &str) -> Result<Option<String>> {
-    Ok(conn
+/// What `name` may see and its stored password hash, if there is such an account: what a
+/// login checks.
+pub fn credentials(conn: &Connection, name: &str) -> Result<Option<(Access, String)>> {
+    let row: Option<(String, Option<String>, String)> = conn
         .query_row(
-            "SELECT password_hash FROM accounts WHERE name = ?1",
+            "SELECT role, scope, password_hash FROM accounts WHERE name = ?1",
             [name],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
-        .optional()?)
+        .optional()?;
+    row.map(|(role, scope, hash)| Ok((Access::from_row(&role, scope)?, hash)))
+        .transpose()
 }
 
 /// Argon2 of a new password, which needs at least 8 characters.
@@ -354,11 +357,8 @@ mod tests {
         crate::set_meta(&conn, "organizer_password_hash", &hash).unwrap();
         migrate(&conn).unwrap();
         migrate(&conn).unwrap();
-        assert_eq!(
-            access_of(&conn, FIRST_ORGANIZER).unwrap(),
-            Some(Access::Organizer)
-        );
-        let stored = password_hash(&conn, FIRST_ORGANIZER).unwrap().unwrap();
+        let (access, stored) = credentials(&conn, FIRST_ORGANIZER).unwrap().unwrap();
+        assert_eq!(access, Access::Organizer);
         verify_password(&stored, "old-organizer-pw").unwrap();
         assert!(verify_password(&stored, "another-pw").is_err());
         assert_eq!(meta(&conn, "organizer_password_hash").unwrap(), None);

@@ -210,15 +210,9 @@ pub(crate) async fn log_in(
         db.lock().map_err(|_| Error::Other("database".into()))
     }
     let db = state.db.clone();
-    let (stored, access) = {
-        let conn = locked(&db)?;
-        (
-            accounts::password_hash(&conn, &name)?,
-            accounts::access_of(&conn, &name)?,
-        )
-    };
+    let credentials = accounts::credentials(&*locked(&db)?, &name)?;
     tokio::task::spawn_blocking(move || {
-        let (Some(stored), Some(access)) = (stored, access) else {
+        let Some((access, stored)) = credentials else {
             let _ = accounts::verify_password(accounts::decoy_hash(), &password);
             return Err(Error::input("wrong name or password"));
         };

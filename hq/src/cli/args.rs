@@ -187,30 +187,32 @@ pub enum UserCommand {
         /// A unit's unified social credit code.
         #[arg(long, value_name = "CREDIT_CODE")]
         unit: Option<String>,
-        /// At least 8 characters.
-        #[arg(
-            long,
-            value_name = "PW",
-            env = "FAIRPOS_USER_PASSWORD",
-            hide_env_values = true
-        )]
-        password: String,
+        #[command(flatten)]
+        password: NewPassword,
     },
     /// Every account, its role and how many sessions it has open.
     List(JsonFlag),
     /// A new password for an account; its sessions end.
     Passwd {
         name: String,
-        #[arg(
-            long,
-            value_name = "PW",
-            env = "FAIRPOS_USER_PASSWORD",
-            hide_env_values = true
-        )]
-        password: String,
+        #[command(flatten)]
+        password: NewPassword,
     },
     /// Remove an account and end its sessions (the last organizer stays).
     Remove { name: String },
+}
+
+/// An account's new password, from the command line or the environment.
+#[derive(Args, Debug)]
+pub struct NewPassword {
+    /// At least 8 characters.
+    #[arg(
+        long = "password",
+        value_name = "PW",
+        env = "FAIRPOS_USER_PASSWORD",
+        hide_env_values = true
+    )]
+    pub text: String,
 }
 
 #[derive(Subcommand, Debug)]

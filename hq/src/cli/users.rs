@@ -18,7 +18,7 @@ pub fn run(dir: &Path, command: UserCommand) -> Result<()> {
             password,
         } => {
             let access = Access::parse(&role, stall.as_deref(), unit.as_deref())?;
-            accounts::add(&hq.conn, &name, &access, &password)?;
+            accounts::add(&hq.conn, &name, &access, &password.text)?;
             let scope = access
                 .scope()
                 .map(|s| format!(" of {s}"))
@@ -45,7 +45,7 @@ pub fn run(dir: &Path, command: UserCommand) -> Result<()> {
             }
         }
         UserCommand::Passwd { name, password } => {
-            let ended = accounts::set_password(&hq.conn, &name, &password)?;
+            let ended = accounts::set_password(&hq.conn, &name, &password.text)?;
             println!("password of {name} changed; sessions ended: {ended}");
         }
         UserCommand::Remove { name } => {

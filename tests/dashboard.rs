@@ -172,74 +172,6 @@ fn an_organizer_finds_the_api_figures_on_the_dashboard_and_strangers_find_nothin
     drop(server);
 }
 
-/// Requests as one account (a bearer token) or as no one, redirects not followed.
-struct As {
-    base: String,
-    token: Option<String>,
-    client: reqwest::Client,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl As {
-    fn anyone(base: &str) -> As {
-        fairpos_sync::tls::install_crypto_provider();
-        As {
-            base: base.to_string(),
-            token: None,
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            runtime: tokio::runtime::Runtime::new().unwrap(),
-        }
-    }
-
-    /// Logs in as `name` through `POST /api/v1/login`; `None` when refused.
-    fn login(base: &str, name: &str, password: &str) -> Option<As> {
-        let mut who = As::anyone(base);
-        let body = serde_json::json!({ "name": name, "password": password });
-        let answer: Value = who.runtime.block_on(async {
-            let r = who
-                .client
-                .post(format!("{base}/api/v1/login"))
-                .json(&body)
-                .send();
-            r.await.unwrap().json().await.unwrap()
-        });
-        who.token = Some(answer["token"].as_str()?.to_string());
-        Some(who)
-    }
-
-    /// Status, `Location` and body of `GET path` (with the headers of a WebSocket upgrade
-    /// when `upgrade`).
-    fn get(&self, path: &str, upgrade: bool) -> (u16, String, String) {
-        self.runtime.block_on(async {
-            let mut r = self.client.get(format!("{}{path}", self.base));
-            if let Some(t) = &self.token {
-                r = r.bearer_auth(t);
-            }
-            if upgrade {
-                r = r
-                    .header("connection", "upgrade")
-                    .header("upgrade", "websocket")
-                    .header("sec-websocket-version", "13")
-                    .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
-            }
-            let r = r.send().await.unwrap();
-            let status = r.status().as_u16();
-            let location = r
-                .headers()
-                .get("location")
-                .map(|l| l.to_str().unwrap().to_string())
-                .unwrap_or_default();
-            if status == 101 {
-                return (status, location, String::new());
-            }
-            (status, location, r.text().await.unwrap_or_default())
-        })
-    }
-}
-
 #[test]
 fn each_role_reaches_its_own_pages_and_routes_and_nothing_else() {
     // Step 0: two stalls sell (T01 at S01 to one unit, T02 at S02 to another) and sync.
@@ -312,12 +244,12 @@ fn each_role_reaches_its_own_pages_and_routes_and_nothing_else() {
 
     // Step 2: the matrix: every page and API route, for no one and for each role.
     let url = &server.url;
-    let organizer = As::login(url, "organizer", PASSWORD).unwrap();
-    let lead = As::login(url, "lead", pw).unwrap();
-    let buyer = As::login(url, "buyer", pw).unwrap();
-    assert!(As::login(url, "lead", "wrong-password").is_none());
-    assert!(As::login(url, "nobody", pw).is_none());
-    let nobody = As::anyone(url);
+    let api = Api::new(url);
+    let tokens = [("organizer", PASSWORD), ("lead", pw), ("buyer", pw)]
+        .map(|(name, password)| api.token_of(name, password).unwrap());
+    let [organizer, lead, buyer] = tokens.each_ref().map(|t| Some(t.as_str()));
+    assert!(api.token_of("lead", "wrong-password").is_none());
+    assert!(api.token_of("nobody", pw).is_none());
     let own = format!("/units/{UNIT}");
     let other = format!("/units/{OTHER_UNIT}");
     let routes: Vec<(String, [u16; 3])> = [
@@ -346,21 +278,21 @@ fn each_role_reaches_its_own_pages_and_routes_and_nothing_else() {
     .map(|(p, s)| (p.to_string(), s))
     .collect();
     for (path, expected) in &routes {
-        let seen = [&organizer, &lead, &buyer].map(|who| who.get(path, false).0);
+        let seen = [organizer, lead, buyer].map(|who| api.fetch(path, who, false).0);
         assert_eq!(&seen, expected, "{path}: organizer, stall lead, unit");
-        assert_eq!(nobody.get(path, false).0, 401, "{path} for no one");
+        assert_eq!(api.fetch(path, None, false).0, 401, "{path} for no one");
     }
     // The overview sends each role to its first page.
-    assert_eq!(organizer.get("/", false).0, 200);
-    assert_eq!(lead.get("/", false).1, "/stalls");
-    assert_eq!(buyer.get("/", false).1, own);
+    assert_eq!(api.fetch("/", organizer, false).0, 200);
+    assert_eq!(api.fetch("/", lead, false).1, "/stalls");
+    assert_eq!(api.fetch("/", buyer, false).1, own);
     // The sync socket takes devices and organizers only.
-    assert_eq!(organizer.get("/sync", true).0, 101);
-    assert_eq!(lead.get("/sync", true).0, 403);
-    assert_eq!(buyer.get("/sync", true).0, 403);
+    assert_eq!(api.fetch("/sync", organizer, true).0, 101);
+    assert_eq!(api.fetch("/sync", lead, true).0, 403);
+    assert_eq!(api.fetch("/sync", buyer, true).0, 403);
 
     // Step 3: what a stall lead sees is its stall's: T02 alone, S02's row alone.
-    let (_, _, rec) = lead.get("/api/v1/reconciliation", false);
+    let (_, _, rec) = api.fetch("/api/v1/reconciliation", lead, false);
     let rec: Value = serde_json::from_str(&rec).unwrap();
     let tills: Vec<&str> = rec["devices"]
         .as_array()
@@ -369,22 +301,22 @@ fn each_role_reaches_its_own_pages_and_routes_and_nothing_else() {
         .map(|d| d["device"].as_str().unwrap())
         .collect();
     assert_eq!(tills, ["T02"]);
-    let (_, _, page) = lead.get("/stalls", false);
+    let (_, _, page) = api.fetch("/stalls", lead, false);
     assert!(page.contains("data-key=\"S02\"") && !page.contains("data-key=\"S01\""));
     assert!(
         !page.contains("href=\"/counties\""),
         "the menu offers only the stall page"
     );
-    let (_, _, mine) = buyer.get(&format!("/api/v1{own}"), false);
-    let (_, _, theirs) = organizer.get(&format!("/api/v1{own}"), false);
+    let (_, _, mine) = api.fetch(&format!("/api/v1{own}"), buyer, false);
+    let (_, _, theirs) = api.fetch(&format!("/api/v1{own}"), organizer, false);
     assert_eq!(mine, theirs, "a unit sees its list as an organizer does");
 
     // Step 4: a new password ends the account's sessions; removing the last organizer is
     // refused.
     let out = user(&["passwd", "lead", "--password", "new-lead-pw-1"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("sessions ended: 1"));
-    assert_eq!(lead.get("/stalls", false).0, 401);
-    assert!(As::login(url, "lead", "new-lead-pw-1").is_some());
+    assert_eq!(api.fetch("/stalls", lead, false).0, 401);
+    assert!(api.token_of("lead", "new-lead-pw-1").is_some());
     assert!(user(&["remove", "org2"]).status.success());
     let out = user(&["remove", "organizer"]);
     assert_eq!(out.status.code(), Some(2));

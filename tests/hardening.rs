@@ -483,10 +483,7 @@ fn tills_and_hubs_speak_tls_to_headquarters_trusting_the_fairs_ca() {
     assert_eq!(header(&h, "strict-transport-security"), "max-age=31536000");
 
     // Step 4: a hub enrolled with the fair's CA relays to headquarters over TLS.
-    let hub_code = hq.json(&["hq", "add-device", "--device", "H1", "--hub", "--json"])["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let hub_code = hq.add_hub("H1");
     let hub = Hq {
         dir: tempfile::tempdir().unwrap(),
     };

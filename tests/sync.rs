@@ -591,10 +591,7 @@ fn a_till_through_the_fair_hub_ends_up_at_hq_as_if_it_synced_directly() {
     let server = hq.serve();
     let direct = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     let relayed = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));
-    let hub_code = hq.json(&["hq", "add-device", "--device", "H1", "--hub", "--json"])["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let hub_code = hq.add_hub("H1");
     let hub = Hq {
         dir: tempfile::tempdir().unwrap(),
     };

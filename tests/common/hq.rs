@@ -68,6 +68,12 @@ impl Hq {
         v["code"].as_str().unwrap().to_string()
     }
 
+    /// Registers a venue hub `device`; its one-time enrolment code.
+    pub fn add_hub(&self, device: &str) -> String {
+        let v = self.json(&["hq", "add-device", "--device", device, "--hub", "--json"]);
+        v["code"].as_str().unwrap().to_string()
+    }
+
     pub fn serve(&self) -> Server {
         Server::start(self.data(), &[])
     }
@@ -230,7 +236,11 @@ impl Api {
             base: base.to_string(),
             client: {
                 fairpos_sync::tls::install_crypto_provider();
-                reqwest::Client::new()
+                // Redirects are answers to look at (a role sent to its first page).
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .unwrap()
             },
             runtime: tokio::runtime::Runtime::new().unwrap(),
         }
@@ -251,38 +261,67 @@ impl Api {
 
     /// Status and body text of `GET path`, with no credentials.
     pub fn get_text(&self, path: &str) -> (u16, String) {
+        let (status, _, body) = self.fetch(path, None, false);
+        (status, body)
+    }
+
+    /// Status, `Location` and body text of `GET path` with a bearer token or none, and with
+    /// the headers of a WebSocket upgrade when `upgrade`.
+    pub fn fetch(&self, path: &str, token: Option<&str>, upgrade: bool) -> (u16, String, String) {
+        self.runtime.block_on(async {
+            let mut request = self.client.get(format!("{}{path}", self.base));
+            if let Some(t) = token {
+                request = request.bearer_auth(t);
+            }
+            if upgrade {
+                request = request
+                    .header("connection", "upgrade")
+                    .header("upgrade", "websocket")
+                    .header("sec-websocket-version", "13")
+                    .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+            }
+            let answer = request.send().await.unwrap();
+            let status = answer.status().as_u16();
+            let location = answer
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_string())
+                .unwrap_or_default();
+            if status == 101 {
+                // A switched connection has no body to wait for.
+                return (status, location, String::new());
+            }
+            (status, location, answer.text().await.unwrap_or_default())
+        })
+    }
+
+    /// The answer to `POST /api/v1/login` with `body`.
+    fn log_in(&self, body: Value) -> Value {
         self.runtime.block_on(async {
             let answer = self
                 .client
-                .get(format!("{}{path}", self.base))
-                .send()
-                .await
-                .unwrap();
-            let status = answer.status().as_u16();
-            (status, answer.text().await.unwrap_or_default())
+                .post(format!("{}/api/v1/login", self.base))
+                .json(&body)
+                .send();
+            answer.await.unwrap().json().await.unwrap()
         })
+    }
+
+    /// A session of account `name`; `None` when the login is refused.
+    pub fn token_of(&self, name: &str, password: &str) -> Option<String> {
+        let answer = self.log_in(serde_json::json!({ "name": name, "password": password }));
+        Some(answer["token"].as_str()?.to_string())
     }
 
     /// An organizer session from `POST /api/v1/login`: `(token, peer id)`.
     pub fn login(&self) -> (String, String) {
-        self.runtime.block_on(async {
-            let answer: Value = self
-                .client
-                .post(format!("{}/api/v1/login", self.base))
-                .json(&serde_json::json!({ "password": PASSWORD }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let field = |k: &str| {
-                answer[k]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("no {k} in {answer}"))
-                    .to_string()
-            };
-            (field("token"), field("peer_id"))
-        })
+        let answer = self.log_in(serde_json::json!({ "password": PASSWORD }));
+        let field = |k: &str| {
+            answer[k]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {k} in {answer}"))
+                .to_string()
+        };
+        (field("token"), field("peer_id"))
     }
 }

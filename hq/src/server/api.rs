@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use crate::devices::{self, Peer};
 use crate::state::AppState;
 use crate::throttle::Attempt;
+use crate::web::LoginRefused;
 use crate::{meta, project, Error, Hq, Result, Role};
 
 fn api_error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -195,24 +196,12 @@ pub async fn login(
     ConnectInfo(from): ConnectInfo<SocketAddr>,
     Json(req): Json<LoginRequest>,
 ) -> Response {
-    let name = crate::accounts::login_name(req.name.as_deref().unwrap_or(""));
-    let attempt = match Attempt::login(&state.throttle, from.ip(), &name) {
-        Ok(a) => a,
-        Err(refused) => return refused.json(),
-    };
-    match crate::web::log_in(&state, name, req.password).await {
-        Ok((token, peer_id, _)) => {
-            attempt.succeeded();
-            Json(LoginResponse { token, peer_id }).into_response()
-        }
-        Err(e @ Error::Input(_)) => {
-            attempt.failed();
-            api_error(StatusCode::UNAUTHORIZED, e.to_string())
-        }
-        Err(e) => {
-            attempt.void();
-            api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-        }
+    let name = req.name.as_deref().unwrap_or("");
+    match crate::web::log_in(&state, from.ip(), name, req.password).await {
+        Ok((token, peer_id, _)) => Json(LoginResponse { token, peer_id }).into_response(),
+        Err(LoginRefused::TooMany(refused)) => refused.json(),
+        Err(LoginRefused::Wrong(e)) => api_error(StatusCode::UNAUTHORIZED, e.to_string()),
+        Err(LoginRefused::Failed(e)) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 

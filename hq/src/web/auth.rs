@@ -1,7 +1,7 @@
 //! Who is asking: the login form and session cookie (or a bearer token) of an account, and
 //! what its role lets it see.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -13,7 +13,7 @@ use super::{failure, views, STYLE};
 use crate::accounts::{self, Account, FIRST_ORGANIZER};
 use crate::devices::{self, Peer};
 use crate::state::AppState;
-use crate::throttle::Attempt;
+use crate::throttle::{Attempt, Refused};
 use crate::Error;
 use fairpos_sync::keys;
 
@@ -149,32 +149,7 @@ pub(crate) async fn login(
             ("/login", "重新登录 Log in again"),
         );
     }
-    let name = accounts::login_name(&form.name);
-    let attempt = match Attempt::login(&state.throttle, from.ip(), &name) {
-        Ok(a) => a,
-        Err(refused) => {
-            let message = format!(
-                "失败次数过多，请 {0} 秒后再试 Too many failed attempts: try again in {0} s",
-                refused.seconds
-            );
-            let page = notice(
-                StatusCode::TOO_MANY_REQUESTS,
-                &message,
-                ("/login", "登录 Log in"),
-            );
-            return (refused.retry_after(), page).into_response();
-        }
-    };
-    let result = log_in(&state, name, form.password).await;
-    match &result {
-        Ok(_) => attempt.succeeded(),
-        Err(Error::Input(_)) => attempt.failed(),
-        Err(e) => {
-            attempt.void();
-            return failure(Error::Other(e.to_string()));
-        }
-    }
-    match result {
+    match log_in(&state, from.ip(), &form.name, form.password).await {
         Ok((token, _, account)) => (
             [(
                 header::SET_COOKIE,
@@ -187,19 +162,68 @@ pub(crate) async fn login(
             Redirect::to(&account.access.home()),
         )
             .into_response(),
-        Err(_) => notice(
+        Err(LoginRefused::TooMany(refused)) => {
+            let message = format!(
+                "失败次数过多，请 {0} 秒后再试 Too many failed attempts: try again in {0} s",
+                refused.seconds
+            );
+            let page = notice(
+                StatusCode::TOO_MANY_REQUESTS,
+                &message,
+                ("/login", "登录 Log in"),
+            );
+            (refused.retry_after(), page).into_response()
+        }
+        Err(LoginRefused::Wrong(_)) => notice(
             StatusCode::UNAUTHORIZED,
             "账号或密码错误 Wrong account or password",
             ("/login", "再试 Try again"),
         ),
+        Err(LoginRefused::Failed(e)) => failure(e),
     }
 }
 
-/// Checks the password of account `name` on a blocking thread, the database locked only to
-/// read the hash and to open the session (not while Argon2 runs): `(token, peer id,
-/// account)`. An unknown name costs the same Argon2 run as a wrong password, so the time
-/// taken does not tell which names exist.
+/// Why a login did not open a session.
+pub(crate) enum LoginRefused {
+    /// Too many failures from the address or to the account: the wait.
+    TooMany(Refused),
+    /// A wrong name or password (counted).
+    Wrong(Error),
+    /// The server failed (not counted).
+    Failed(Error),
+}
+
+/// A login from `address` to the account named `given` (trimmed; the first organizer when
+/// empty), counted by the throttle before it is checked: `(token, peer id, account)`. The
+/// password is checked on a blocking thread, the database locked only to read the account and
+/// to open the session (not while Argon2 runs). An unknown name costs the same Argon2 run as
+/// a wrong password, so the time taken does not tell which names exist.
 pub(crate) async fn log_in(
+    state: &AppState,
+    address: IpAddr,
+    given: &str,
+    password: String,
+) -> std::result::Result<(String, String, Account), LoginRefused> {
+    let name = accounts::login_name(given);
+    let attempt = Attempt::login(&state.throttle, address, &name).map_err(LoginRefused::TooMany)?;
+    let result = check_and_open(state, name, password).await;
+    match result {
+        Ok(opened) => {
+            attempt.succeeded();
+            Ok(opened)
+        }
+        Err(e @ Error::Input(_)) => {
+            attempt.failed();
+            Err(LoginRefused::Wrong(e))
+        }
+        Err(e) => {
+            attempt.void();
+            Err(LoginRefused::Failed(e))
+        }
+    }
+}
+
+async fn check_and_open(
     state: &AppState,
     name: String,
     password: String,

@@ -14,7 +14,7 @@ mod pages;
 mod statements;
 mod views;
 
-pub(crate) use auth::{log_in, organizer};
+pub(crate) use auth::{log_in, organizer, LoginRefused};
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};

@@ -63,7 +63,8 @@ impl HqClient {
         &self.url
     }
 
-    fn unreachable(&self, e: reqwest::Error) -> Error {
+    /// A request that failed on its way: a TLS failure, or headquarters unreachable.
+    fn failed(&self, e: reqwest::Error) -> Error {
         Error::network(&self.base, &e)
     }
 
@@ -102,7 +103,7 @@ impl HqClient {
             .timeout(limit)
             .send()
             .await
-            .map_err(|e| self.unreachable(e))?;
+            .map_err(|e| self.failed(e))?;
         self.answer(r).await
     }
 
@@ -121,7 +122,7 @@ impl HqClient {
             .timeout(limit)
             .send()
             .await
-            .map_err(|e| self.unreachable(e))?;
+            .map_err(|e| self.failed(e))?;
         self.answer(r).await
     }
 
@@ -148,7 +149,7 @@ impl HqClient {
             .timeout(limit)
             .send()
             .await
-            .map_err(|e| self.unreachable(e))?;
+            .map_err(|e| self.failed(e))?;
         self.answer(r).await
     }
 }

@@ -215,13 +215,8 @@ impl Dialer for WsDialer {
                 }
                 // A certificate that does not verify will not verify on the next try.
                 Err(e) => match crate::tls::failure(&e) {
-                    Some(why) => {
-                        let mut shown = url.clone();
-                        shown.set_query(None);
-                        Err(DialError::PermanentFailure(Refused(format!(
-                            "{shown}: {why}"
-                        ))))
-                    }
+                    // Whoever reports it names headquarters' address.
+                    Some(why) => Err(DialError::PermanentFailure(Refused(why))),
                     None => Err(DialError::transient(e)),
                 },
             }

@@ -23,6 +23,31 @@ impl Drop for Killed {
     }
 }
 
+/// An X server run for a test: stopped with SIGTERM, so that it removes its lock file and
+/// socket (a killed one leaves them, and the displays a later run may take run out).
+struct XServer(Child);
+
+impl Drop for XServer {
+    fn drop(&mut self) {
+        // SAFETY: a plain kill(2) of the child this guard started and still owns.
+        unsafe {
+            libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether a display's lock file names a process that is still running.
+fn held(lock: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(lock) else {
+        return false;
+    };
+    // SAFETY: signal 0 sends nothing; it only asks whether the process exists.
+    text.trim()
+        .parse::<libc::pid_t>()
+        .is_ok_and(|pid| unsafe { libc::kill(pid, 0) } == 0)
+}
+
 fn need(tool: &str) {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
@@ -41,17 +66,16 @@ fn turn() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// Xvfb on the first free display from :50, a 1280×800 screen.
-fn xvfb() -> (Killed, String) {
+fn xvfb() -> (XServer, String) {
     xvfb_sized("1280x800x24")
 }
 
 /// Xvfb with a screen of `size` (`WxHxDEPTH`).
-fn xvfb_sized(size: &str) -> (Killed, String) {
+fn xvfb_sized(size: &str) -> (XServer, String) {
     need("Xvfb");
     for n in 50..90 {
-        if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-            || Path::new(&format!("/tmp/.X{n}-lock")).exists()
-        {
+        // A lock left by a server that is gone is stale: Xvfb takes the display over.
+        if held(Path::new(&format!("/tmp/.X{n}-lock"))) {
             continue;
         }
         let display = format!(":{n}");
@@ -61,10 +85,14 @@ fn xvfb_sized(size: &str) -> (Killed, String) {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let child = Killed(child);
+        let child = XServer(child);
         let start = Instant::now();
+        let lock = format!("/tmp/.X{n}-lock");
         while start.elapsed() < Duration::from_secs(10) {
-            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+            // Ours once its lock names it (a stale socket may still be lying there).
+            let ours = std::fs::read_to_string(&lock)
+                .is_ok_and(|pid| pid.trim() == child.0.id().to_string());
+            if ours && Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
                 return (child, display);
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -12,6 +12,7 @@ pub mod compare;
 mod error;
 pub mod queries;
 pub mod report;
+pub mod rollup;
 pub mod schema;
 
 pub use error::{Error, Result};

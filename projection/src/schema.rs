@@ -40,7 +40,7 @@ pub fn clear_projection(conn: &Connection) -> Result<()> {
     for (table, _) in TABLES {
         conn.execute(&format!("DELETE FROM {table}"), [])?;
     }
-    Ok(())
+    crate::rollup::clear(conn)
 }
 
 /// The catalog tables: products with stock, stalls, sellers, units.

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use rusqlite::{Connection, Row};
 use serde::Serialize;
 
-use crate::{Error, Result};
+use crate::{rollup, Error, Result};
 use fairpos_domain::payment::Method;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -142,9 +142,21 @@ fn row(r: &Row) -> rusqlite::Result<ReportRow> {
     })
 }
 
-/// Builds the report `by` over every sale in `conn`'s projection.
+/// Builds the report `by` over every sale in `conn`'s projection: from its roll-up where it
+/// keeps one (headquarters), else by reading every sale.
 pub fn build(conn: &Connection, by: Dimension) -> Result<Report> {
-    let mut rows: Vec<ReportRow> = match by {
+    let rows = if rollup::installed(conn)? {
+        rollup::report_rows(conn, by)?
+    } else {
+        scan(conn, by)?
+    };
+    Ok(assemble(by, rows))
+}
+
+/// The rows of the report `by`, unsorted, read from every sale. Labels are the greatest name
+/// any sale gave the key (voided sales too), as the roll-up keeps them.
+pub fn scan(conn: &Connection, by: Dimension) -> Result<Vec<ReportRow>> {
+    let rows: Vec<ReportRow> = match by {
         Dimension::Payment => {
             let sql = format!(
                 "WITH paid AS (
@@ -173,51 +185,54 @@ pub fn build(conn: &Connection, by: Dimension) -> Result<Report> {
             let sql = if line_level {
                 format!(
                     "WITH sold AS (
-                       SELECT {key} AS k, {label} AS lbl, SUM(l.amount_fen) AS amt,
+                       SELECT {key} AS k, SUM(l.amount_fen) AS amt,
                               COUNT(DISTINCT s.id) AS n, SUM(l.qty) AS qty
                        FROM sale_lines l JOIN sales s ON s.id = l.sale_id WHERE {LIVE}
                        GROUP BY {key}),
+                     names AS (
+                       SELECT {key} AS k, {label} AS lbl,
+                              MAX(CASE WHEN l.weighed THEN 'g' ELSE l.unit END) AS unit
+                       FROM sale_lines l JOIN sales s ON s.id = l.sale_id GROUP BY {key}),
                      back AS (
                        SELECT {key} AS k, SUM(rl.amount_fen) AS amt, SUM(rl.qty) AS qty
                        FROM refund_lines rl JOIN refunds r ON r.id = rl.refund_id
                        JOIN sale_lines l ON l.sale_id = r.sale_id AND l.line = rl.line
                        JOIN sales s ON s.id = l.sale_id
                        GROUP BY {key})
-                     SELECT sold.k, sold.lbl, sold.amt, COALESCE(back.amt, 0), sold.n,
-                            sold.qty - COALESCE(back.qty, 0)
-                     FROM sold LEFT JOIN back ON back.k = sold.k"
+                     SELECT sold.k, names.lbl, sold.amt, COALESCE(back.amt, 0), sold.n,
+                            sold.qty - COALESCE(back.qty, 0), names.unit
+                     FROM sold JOIN names ON names.k = sold.k LEFT JOIN back ON back.k = sold.k"
                 )
             } else {
                 format!(
                     "WITH sold AS (
-                       SELECT {key} AS k, {label} AS lbl, SUM(s.total_fen) AS amt, COUNT(*) AS n
+                       SELECT {key} AS k, SUM(s.total_fen) AS amt, COUNT(*) AS n
                        FROM sales s WHERE {LIVE} GROUP BY {key}),
+                     names AS (SELECT {key} AS k, {label} AS lbl FROM sales s GROUP BY {key}),
                      back AS (
                        SELECT {key} AS k, SUM(r.amount_fen) AS amt
                        FROM refunds r JOIN sales s ON s.id = r.sale_id GROUP BY {key})
-                     SELECT sold.k, sold.lbl, sold.amt, COALESCE(back.amt, 0), sold.n, NULL
-                     FROM sold LEFT JOIN back ON back.k = sold.k"
+                     SELECT sold.k, names.lbl, sold.amt, COALESCE(back.amt, 0), sold.n, NULL, NULL
+                     FROM sold JOIN names ON names.k = sold.k LEFT JOIN back ON back.k = sold.k"
                 )
             };
             let mut stmt = conn.prepare(&sql)?;
             let rows = stmt.query_map([], |r| {
                 let mut out = row(r)?;
                 out.qty = r.get(5)?;
+                if by == Dimension::Product {
+                    out.qty_unit = r.get(6)?;
+                }
                 Ok(out)
             })?;
             rows.collect::<Result<_, _>>()?
         }
     };
-    if by == Dimension::Product {
-        for r in &mut rows {
-            let (unit, weighed): (String, bool) = conn.query_row(
-                "SELECT unit, weighed FROM sale_lines WHERE sku = ?1 LIMIT 1",
-                [&r.key],
-                |x| Ok((x.get(0)?, x.get(1)?)),
-            )?;
-            r.qty_unit = Some(if weighed { "g".to_string() } else { unit });
-        }
-    }
+    Ok(rows)
+}
+
+/// Labels the hours, sorts (hours in order, else by net, highest first) and totals.
+fn assemble(by: Dimension, mut rows: Vec<ReportRow>) -> Report {
     if by == Dimension::Hour {
         for r in &mut rows {
             r.label = hour_label(&r.key);
@@ -226,13 +241,13 @@ pub fn build(conn: &Connection, by: Dimension) -> Result<Report> {
     } else {
         rows.sort_by(|a, b| b.net_fen.cmp(&a.net_fen).then_with(|| a.key.cmp(&b.key)));
     }
-    Ok(Report {
+    Report {
         by,
         net_fen: rows.iter().map(|r| r.net_fen).sum(),
         sales_fen: rows.iter().map(|r| r.sales_fen).sum(),
         refunds_fen: rows.iter().map(|r| r.refunds_fen).sum(),
         rows,
-    })
+    }
 }
 
 /// `2026-11-22T10` -> `2026-11-22 10:00-11:00`.

@@ -1,0 +1,115 @@
+//! Running totals of the projection (`rollup.sql`), kept by SQLite triggers inside the
+//! transaction that projects each record. Headquarters installs them: its reports and
+//! reconciliation then read a few thousand roll-up rows instead of every sale it holds. A
+//! till does not (it scans its own sales, and every trigger would be one more write inside
+//! each sale's fsync).
+//!
+//! The roll-up gives the same answers as the scans in [`crate::report`] and
+//! [`crate::queries`], to the fen, whatever order records arrive in (the tests below prove
+//! it on randomized ledgers).
+
+mod read;
+#[cfg(test)]
+mod tests;
+
+pub use read::{
+    corrections, device_totals, report_rows, sales_counted, seller_teams, shifts_cash, Corrections,
+    DeviceTotals,
+};
+
+use rusqlite::Connection;
+
+use crate::Result;
+
+/// The conflict clause every trigger's insert ends with: sums add up, names keep the
+/// greatest, numbers the lowest and highest.
+const UPSERT: &str = "ON CONFLICT(dim, scope, key) DO UPDATE SET
+    label = COALESCE(MAX(label, excluded.label), label, excluded.label),
+    detail = COALESCE(MAX(detail, excluded.detail), detail, excluded.detail),
+    sales_fen = sales_fen + excluded.sales_fen,
+    sales_n = sales_n + excluded.sales_n,
+    qty = qty + excluded.qty,
+    refunds_fen = refunds_fen + excluded.refunds_fen,
+    refunds_qty = refunds_qty + excluded.refunds_qty,
+    refunds_n = refunds_n + excluded.refunds_n,
+    voids_n = voids_n + excluded.voids_n,
+    voided_fen = voided_fen + excluded.voided_fen,
+    held = held + excluded.held,
+    low = COALESCE(MIN(low, excluded.low), low, excluded.low),
+    high = COALESCE(MAX(high, excluded.high), high, excluded.high)";
+
+/// The table and its triggers, as SQLite takes them.
+fn schema() -> String {
+    include_str!("rollup.sql").replace("{upsert}", UPSERT)
+}
+
+/// The projection tables the triggers watch, in the order a rebuild inserts their rows: a
+/// sale before its lines and payments, a refund before its lines.
+const WATCHED: [&str; 6] = [
+    "sales",
+    "sale_lines",
+    "sale_payments",
+    "voids",
+    "refunds",
+    "refund_lines",
+];
+
+/// Whether `conn`'s projection keeps a roll-up.
+pub fn installed(conn: &Connection) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'rollup')",
+        )?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// Creates the roll-up and its triggers where they are missing, computing it from the rows
+/// already projected when it is new: all of it or none.
+pub fn install(conn: &Connection) -> Result<()> {
+    conn.execute_batch("SAVEPOINT rollup_install")?;
+    let done = (|| {
+        let new = !installed(conn)?;
+        conn.execute_batch(&schema())?;
+        if new {
+            rebuild(conn)?;
+        }
+        Ok(())
+    })();
+    match done {
+        Ok(()) => conn.execute_batch("RELEASE rollup_install")?,
+        Err(_) => conn.execute_batch("ROLLBACK TO rollup_install; RELEASE rollup_install")?,
+    }
+    done
+}
+
+/// Computes the roll-up anew from the projection tables: their rows are inserted again, in
+/// the order [`WATCHED`] names, so that the triggers that keep it are also what fills it.
+/// Call inside a transaction; takes as long as projecting every sale's rows once more.
+pub fn rebuild(conn: &Connection) -> Result<()> {
+    conn.execute("DELETE FROM rollup", [])?;
+    let held: i64 = conn.query_row("SELECT COUNT(*) FROM sales", [], |r| r.get(0))?;
+    if held == 0 {
+        return Ok(());
+    }
+    for table in WATCHED {
+        conn.execute_batch(&format!(
+            "CREATE TEMP TABLE rollup_{table} AS SELECT * FROM main.{table};
+             DELETE FROM main.{table};"
+        ))?;
+    }
+    for table in WATCHED {
+        conn.execute_batch(&format!(
+            "INSERT INTO main.{table} SELECT * FROM temp.rollup_{table};
+             DROP TABLE temp.rollup_{table};"
+        ))?;
+    }
+    Ok(())
+}
+
+/// Empties the roll-up, if there is one (with the projection it counts).
+pub fn clear(conn: &Connection) -> Result<()> {
+    if installed(conn)? {
+        conn.execute("DELETE FROM rollup", [])?;
+    }
+    Ok(())
+}

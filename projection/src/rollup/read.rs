@@ -1,0 +1,181 @@
+//! What the roll-up answers: report rows, each till's totals and numbers held, a shift's
+//! cash, each seller's voids and refunds.
+
+use std::collections::HashMap;
+
+use rusqlite::{params, Connection};
+use serde::Serialize;
+
+use crate::report::{Dimension, ReportRow};
+use crate::Result;
+use fairpos_domain::money::Fen;
+use fairpos_domain::payment::Method;
+use fairpos_domain::shift::CashFlows;
+
+/// The rows of the report `by`, unsorted, labelled as the scan labels them but for the hour
+/// (the report labels hours itself).
+pub fn report_rows(conn: &Connection, by: Dimension) -> Result<Vec<ReportRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.key, r.label, r.detail, r.sales_fen, r.refunds_fen, r.sales_n,
+                r.qty - r.refunds_qty, st.name
+         FROM rollup r LEFT JOIN stalls st ON r.dim = 'stall' AND st.id = r.key
+         WHERE r.dim = ?1 AND r.scope = ''
+           AND (r.sales_n > 0 OR (r.dim = 'payment' AND r.refunds_n > 0))",
+    )?;
+    let rows = stmt.query_map([by.as_str()], |r| {
+        let key: String = r.get(0)?;
+        let label: Option<String> = r.get(1)?;
+        let detail: Option<String> = r.get(2)?;
+        let sales: i64 = r.get(3)?;
+        let refunds: i64 = r.get(4)?;
+        let qty: i64 = r.get(6)?;
+        let stall_name: Option<String> = r.get(7)?;
+        let label = match by {
+            Dimension::Unit => label.unwrap_or_else(|| "个人".to_string()),
+            Dimension::Team | Dimension::Hour => key.clone(),
+            Dimension::Stall => stall_name.unwrap_or_else(|| key.clone()),
+            Dimension::Payment => Method::parse(&key)
+                .map(|m| m.label_zh().to_string())
+                .unwrap_or_else(|_| key.clone()),
+            _ => label.unwrap_or_default(),
+        };
+        let line_level = matches!(by, Dimension::Product | Dimension::County);
+        Ok(ReportRow {
+            label,
+            net_fen: sales - refunds,
+            sales_fen: sales,
+            refunds_fen: refunds,
+            count: r.get(5)?,
+            qty: line_level.then_some(qty),
+            qty_unit: (by == Dimension::Product).then(|| detail.unwrap_or_default()),
+            key,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Sales held (voided ones too) and live (not voided), over every till.
+pub fn sales_counted(conn: &Connection) -> Result<(i64, i64)> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT COALESCE(SUM(held), 0), COALESCE(SUM(sales_n), 0) FROM rollup
+             WHERE dim = 'device' AND scope = ''",
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?)
+}
+
+/// One till's sales as the roll-up counts them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceTotals {
+    pub device: String,
+    pub stall: String,
+    /// Sales not voided, less refunds of its sales.
+    pub net_fen: i64,
+    /// Sales held (voided ones too), their lowest and highest number.
+    pub held: u64,
+    pub low: u64,
+    pub high: u64,
+}
+
+impl DeviceTotals {
+    /// Every number from 1 to the highest is held: the numbers need not be read to find gaps.
+    pub fn gap_free(&self) -> bool {
+        self.held == 0 || (self.low == 1 && self.high == self.held)
+    }
+}
+
+/// Every till that has sales, by device code.
+pub fn device_totals(conn: &Connection) -> Result<Vec<DeviceTotals>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT key, label, sales_fen - refunds_fen, held, COALESCE(low, 0), COALESCE(high, 0)
+         FROM rollup WHERE dim = 'device' AND scope = '' AND held > 0 ORDER BY key",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(DeviceTotals {
+            device: r.get(0)?,
+            stall: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+            net_fen: r.get(2)?,
+            held: r.get::<_, i64>(3)?.max(0) as u64,
+            low: r.get::<_, i64>(4)?.max(0) as u64,
+            high: r.get::<_, i64>(5)?.max(0) as u64,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The cash that went through the drawer in every shift (every shift opened, and any other
+/// whose cash is counted), as [`crate::queries::cash_flows`] counts it, in one pass.
+pub fn shifts_cash(conn: &Connection) -> Result<HashMap<String, CashFlows>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT k.id, COALESCE(sh.float_fen, 0), COALESCE(r.sales_fen, 0),
+                COALESCE(r.voided_fen, 0), COALESCE(r.refunds_fen, 0), COALESCE(m.cash_in, 0),
+                COALESCE(m.cash_out, 0)
+         FROM (SELECT id FROM shifts
+               UNION SELECT key FROM rollup WHERE dim = 'shift' AND scope = '') k
+         LEFT JOIN shifts sh ON sh.id = k.id
+         LEFT JOIN rollup r ON r.dim = 'shift' AND r.scope = '' AND r.key = k.id
+         LEFT JOIN (SELECT shift_id,
+                           SUM(CASE WHEN amount_fen > 0 THEN amount_fen ELSE 0 END) AS cash_in,
+                           -SUM(CASE WHEN amount_fen < 0 THEN amount_fen ELSE 0 END) AS cash_out
+                    FROM cash_moves GROUP BY shift_id) m ON m.shift_id = k.id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            CashFlows {
+                float: Fen(r.get(1)?),
+                cash_sales: Fen(r.get(2)?),
+                cash_voided: Fen(r.get(3)?),
+                cash_refunds: Fen(r.get(4)?),
+                cash_in: Fen(r.get(5)?),
+                cash_out: Fen(r.get(6)?),
+            },
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One seller's voids and refunds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Corrections {
+    pub seller: String,
+    pub name: String,
+    pub team: String,
+    pub voids: i64,
+    pub voided_fen: i64,
+    pub refunds: i64,
+    pub refunded_fen: i64,
+}
+
+/// Voids and refunds per seller who has any, over the sales made at `stall` (every stall
+/// when `None`), by seller; name and team are the greatest their sales there gave.
+pub fn corrections(conn: &Connection, stall: Option<&str>) -> Result<Vec<Corrections>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT key, MAX(label), MAX(detail), SUM(voids_n), SUM(voided_fen), SUM(refunds_n),
+                SUM(refunds_fen)
+         FROM rollup WHERE dim = 'corrections' AND (?1 IS NULL OR scope = ?1)
+         GROUP BY key HAVING SUM(voids_n) > 0 OR SUM(refunds_n) > 0
+         ORDER BY key",
+    )?;
+    let rows = stmt.query_map(params![stall], |r| {
+        Ok(Corrections {
+            seller: r.get(0)?,
+            name: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+            team: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+            voids: r.get(3)?,
+            voided_fen: r.get(4)?,
+            refunds: r.get(5)?,
+            refunded_fen: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Each seller's team: the greatest any of their sales named.
+pub fn seller_teams(conn: &Connection) -> Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT key, COALESCE(detail, '') FROM rollup WHERE dim = 'seller' AND scope = ''",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -1,0 +1,180 @@
+-- Running totals of the projection, kept by triggers in the same transaction as the rows they
+-- count, so that headquarters answers reports and reconciliation over millions of sales by
+-- reading a few thousand rows. Derived from the projection tables, as they are from the
+-- ledger: `rebuild` recomputes it from them.
+--
+-- One row per (dim, scope, key). Dimensions and what their columns hold:
+--   product, county (line-level): sales_fen, qty = live lines; sales_n = live sales with
+--       such a line; refunds_fen, refunds_qty = refund lines against such lines;
+--       label = the greatest name; detail (product) = the quantity's unit, 'g' if weighed.
+--   unit, team, seller, hour, stall (sale-level): sales_fen, sales_n = live sales;
+--       refunds_fen = refunds of the key's sales; label = the greatest name (NULL where the
+--       name is not kept: hour, stall); detail (seller) = the greatest team.
+--   payment (key: method): sales_fen, sales_n = live payments; refunds_fen, refunds_n =
+--       refunds paid back by the method.
+--   device: sales_fen, sales_n = live sales; refunds_fen = refunds of its sales; held, low,
+--       high = count, lowest and highest number of its sales held (voided ones too);
+--       label = its stall.
+--   corrections (scope: stall, key: seller): voids_n, voided_fen = voided sales;
+--       refunds_n, refunds_fen = refunds of the seller's sales at the stall; label, detail =
+--       the greatest name and team.
+--   shift (key: shift id): sales_fen = cash paid in its sales; voided_fen = cash of the
+--       sales voided in it; refunds_fen = cash refunded in it.
+--
+-- Live: a sale without a void. Every pair of rows that meet (a sale and its void, a sale
+-- line and a refund line against it) is counted by whichever of the two arrives second, so
+-- the totals do not depend on the order records are projected in. A sale's lines and
+-- payments are inserted after the sale itself, and a refund's lines after the refund, in
+-- one transaction (`apply`).
+
+CREATE TABLE IF NOT EXISTS rollup (
+    dim         TEXT NOT NULL,
+    scope       TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    label       TEXT,
+    detail      TEXT,
+    sales_fen   BIGINT NOT NULL DEFAULT 0,
+    sales_n     BIGINT NOT NULL DEFAULT 0,
+    qty         BIGINT NOT NULL DEFAULT 0,
+    refunds_fen BIGINT NOT NULL DEFAULT 0,
+    refunds_qty BIGINT NOT NULL DEFAULT 0,
+    refunds_n   BIGINT NOT NULL DEFAULT 0,
+    voids_n     BIGINT NOT NULL DEFAULT 0,
+    voided_fen  BIGINT NOT NULL DEFAULT 0,
+    held        BIGINT NOT NULL DEFAULT 0,
+    low         BIGINT,
+    high        BIGINT,
+    PRIMARY KEY (dim, scope, key)
+) WITHOUT ROWID;
+
+CREATE TRIGGER IF NOT EXISTS rollup_sale AFTER INSERT ON sales BEGIN
+    INSERT INTO rollup(dim, scope, key, label, detail, sales_fen, sales_n, refunds_fen)
+    SELECT d.dim, '', d.key, d.label, d.detail, x.live * NEW.total_fen, x.live, x.back
+    FROM (SELECT NOT EXISTS (SELECT 1 FROM voids WHERE sale_id = NEW.id) AS live,
+                 (SELECT COALESCE(SUM(amount_fen), 0) FROM refunds WHERE sale_id = NEW.id) AS back) x,
+         (SELECT 'unit' AS dim, COALESCE(NEW.unit_tax_id, 'individual') AS key,
+                 NEW.unit_name AS label, NULL AS detail
+          UNION ALL SELECT 'team', NEW.team, NEW.team, NULL
+          UNION ALL SELECT 'seller', NEW.seller, NEW.seller_name, NEW.team
+          UNION ALL SELECT 'hour', SUBSTR(NEW.at, 1, 13), NULL, NULL
+          UNION ALL SELECT 'stall', NEW.stall, NULL, NULL) d
+    WHERE true {upsert};
+
+    INSERT INTO rollup(dim, scope, key, label, sales_fen, sales_n, refunds_fen, held, low, high)
+    SELECT 'device', '', NEW.device, NEW.stall, x.live * NEW.total_fen, x.live, x.back, 1,
+           NEW.seq, NEW.seq
+    FROM (SELECT NOT EXISTS (SELECT 1 FROM voids WHERE sale_id = NEW.id) AS live,
+                 (SELECT COALESCE(SUM(amount_fen), 0) FROM refunds WHERE sale_id = NEW.id) AS back) x
+    WHERE true {upsert};
+
+    INSERT INTO rollup(dim, scope, key, label, detail, voids_n, voided_fen, refunds_n, refunds_fen)
+    SELECT 'corrections', NEW.stall, NEW.seller, NEW.seller_name, NEW.team,
+           1 - x.live, (1 - x.live) * NEW.total_fen, x.back_n, x.back
+    FROM (SELECT NOT EXISTS (SELECT 1 FROM voids WHERE sale_id = NEW.id) AS live,
+                 (SELECT COUNT(*) FROM refunds WHERE sale_id = NEW.id) AS back_n,
+                 (SELECT COALESCE(SUM(amount_fen), 0) FROM refunds WHERE sale_id = NEW.id) AS back) x
+    WHERE true {upsert};
+END;
+
+CREATE TRIGGER IF NOT EXISTS rollup_sale_line AFTER INSERT ON sale_lines BEGIN
+    INSERT INTO rollup(dim, scope, key, label, detail, sales_fen, sales_n, qty, refunds_fen,
+                       refunds_qty)
+    SELECT d.dim, '', d.key, d.label, d.detail, x.live * NEW.amount_fen, x.live * d.first,
+           x.live * NEW.qty, x.back, x.back_qty
+    FROM (SELECT NOT EXISTS (SELECT 1 FROM voids WHERE sale_id = NEW.sale_id) AS live,
+                 COALESCE(SUM(rl.amount_fen), 0) AS back, COALESCE(SUM(rl.qty), 0) AS back_qty
+          FROM refunds r JOIN refund_lines rl ON rl.refund_id = r.id AND rl.line = NEW.line
+          WHERE r.sale_id = NEW.sale_id) x,
+         (SELECT 'product' AS dim, NEW.sku AS key, NEW.name_zh AS label,
+                 CASE WHEN NEW.weighed THEN 'g' ELSE NEW.unit END AS detail,
+                 NOT EXISTS (SELECT 1 FROM sale_lines o WHERE o.sale_id = NEW.sale_id
+                             AND o.sku = NEW.sku AND o.line <> NEW.line) AS first
+          UNION ALL
+          SELECT 'county', NEW.county_code, NEW.county_name, NULL,
+                 NOT EXISTS (SELECT 1 FROM sale_lines o WHERE o.sale_id = NEW.sale_id
+                             AND o.county_code = NEW.county_code AND o.line <> NEW.line)) d
+    WHERE EXISTS (SELECT 1 FROM sales WHERE id = NEW.sale_id) {upsert};
+END;
+
+CREATE TRIGGER IF NOT EXISTS rollup_sale_payment AFTER INSERT ON sale_payments BEGIN
+    INSERT INTO rollup(dim, scope, key, sales_fen, sales_n)
+    SELECT 'payment', '', NEW.method, x.live * NEW.amount_fen, x.live
+    FROM (SELECT NOT EXISTS (SELECT 1 FROM voids WHERE sale_id = NEW.sale_id) AS live) x
+    WHERE EXISTS (SELECT 1 FROM sales WHERE id = NEW.sale_id) {upsert};
+
+    INSERT INTO rollup(dim, scope, key, sales_fen)
+    SELECT 'shift', '', s.shift_id, NEW.amount_fen FROM sales s
+    WHERE s.id = NEW.sale_id AND NEW.method = 'cash' {upsert};
+
+    INSERT INTO rollup(dim, scope, key, voided_fen)
+    SELECT 'shift', '', v.shift_id, NEW.amount_fen FROM voids v
+    WHERE v.sale_id = NEW.sale_id AND NEW.method = 'cash' {upsert};
+END;
+
+CREATE TRIGGER IF NOT EXISTS rollup_void AFTER INSERT ON voids BEGIN
+    INSERT INTO rollup(dim, scope, key, sales_fen, sales_n)
+    SELECT d.dim, '', d.key, -s.total_fen, -1
+    FROM sales s,
+         (SELECT 'unit' AS dim, COALESCE(unit_tax_id, 'individual') AS key FROM sales WHERE id = NEW.sale_id
+          UNION ALL SELECT 'team', team FROM sales WHERE id = NEW.sale_id
+          UNION ALL SELECT 'seller', seller FROM sales WHERE id = NEW.sale_id
+          UNION ALL SELECT 'hour', SUBSTR(at, 1, 13) FROM sales WHERE id = NEW.sale_id
+          UNION ALL SELECT 'stall', stall FROM sales WHERE id = NEW.sale_id
+          UNION ALL SELECT 'device', device FROM sales WHERE id = NEW.sale_id) d
+    WHERE s.id = NEW.sale_id {upsert};
+
+    INSERT INTO rollup(dim, scope, key, voids_n, voided_fen)
+    SELECT 'corrections', s.stall, s.seller, 1, s.total_fen FROM sales s
+    WHERE s.id = NEW.sale_id {upsert};
+
+    INSERT INTO rollup(dim, scope, key, sales_fen, sales_n, qty)
+    SELECT 'product', '', sku, -SUM(amount_fen), -1, -SUM(qty) FROM sale_lines
+    WHERE sale_id = NEW.sale_id GROUP BY sku {upsert};
+
+    INSERT INTO rollup(dim, scope, key, sales_fen, sales_n, qty)
+    SELECT 'county', '', county_code, -SUM(amount_fen), -1, -SUM(qty) FROM sale_lines
+    WHERE sale_id = NEW.sale_id GROUP BY county_code {upsert};
+
+    INSERT INTO rollup(dim, scope, key, sales_fen, sales_n)
+    SELECT 'payment', '', method, -SUM(amount_fen), -COUNT(*) FROM sale_payments
+    WHERE sale_id = NEW.sale_id GROUP BY method {upsert};
+
+    INSERT INTO rollup(dim, scope, key, voided_fen)
+    SELECT 'shift', '', NEW.shift_id, SUM(amount_fen) FROM sale_payments
+    WHERE sale_id = NEW.sale_id AND method = 'cash' GROUP BY method {upsert};
+END;
+
+CREATE TRIGGER IF NOT EXISTS rollup_refund AFTER INSERT ON refunds BEGIN
+    INSERT INTO rollup(dim, scope, key, refunds_fen, refunds_n)
+    VALUES ('payment', '', NEW.method, NEW.amount_fen, 1) {upsert};
+
+    INSERT INTO rollup(dim, scope, key, refunds_fen)
+    SELECT 'shift', '', NEW.shift_id, NEW.amount_fen WHERE NEW.method = 'cash' {upsert};
+
+    INSERT INTO rollup(dim, scope, key, refunds_fen)
+    SELECT d.dim, '', d.key, NEW.amount_fen
+    FROM (SELECT 'unit' AS dim, COALESCE(unit_tax_id, 'individual') AS key FROM sales WHERE id = NEW.sale_id
+          UNION ALL SELECT 'team', team FROM sales WHERE id = NEW.sale_id
+          UNION ALL SELECT 'seller', seller FROM sales WHERE id = NEW.sale_id
+          UNION ALL SELECT 'hour', SUBSTR(at, 1, 13) FROM sales WHERE id = NEW.sale_id
+          UNION ALL SELECT 'stall', stall FROM sales WHERE id = NEW.sale_id
+          UNION ALL SELECT 'device', device FROM sales WHERE id = NEW.sale_id) d
+    WHERE true {upsert};
+
+    INSERT INTO rollup(dim, scope, key, refunds_n, refunds_fen)
+    SELECT 'corrections', s.stall, s.seller, 1, NEW.amount_fen FROM sales s
+    WHERE s.id = NEW.sale_id {upsert};
+END;
+
+CREATE TRIGGER IF NOT EXISTS rollup_refund_line AFTER INSERT ON refund_lines BEGIN
+    INSERT INTO rollup(dim, scope, key, refunds_fen, refunds_qty)
+    SELECT d.dim, '', d.key, NEW.amount_fen, NEW.qty
+    FROM (SELECT 'product' AS dim, l.sku AS key
+          FROM refunds r JOIN sale_lines l ON l.sale_id = r.sale_id AND l.line = NEW.line
+          WHERE r.id = NEW.refund_id AND EXISTS (SELECT 1 FROM sales WHERE id = r.sale_id)
+          UNION ALL
+          SELECT 'county', l.county_code
+          FROM refunds r JOIN sale_lines l ON l.sale_id = r.sale_id AND l.line = NEW.line
+          WHERE r.id = NEW.refund_id AND EXISTS (SELECT 1 FROM sales WHERE id = r.sale_id)) d
+    WHERE true {upsert};
+END;

@@ -82,6 +82,12 @@ CREATE TABLE IF NOT EXISTS sync_events (
 
 CREATE INDEX IF NOT EXISTS sales_id ON sales (id);
 CREATE INDEX IF NOT EXISTS sales_shift ON sales (shift_id);
+-- What reconciliation and a unit's list look up by, so that they read one till's, one
+-- shift's or one unit's rows at a province's size.
+CREATE INDEX IF NOT EXISTS sales_unit ON sales (unit_tax_id) WHERE unit_tax_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS shifts_device ON shifts (device);
+CREATE INDEX IF NOT EXISTS cash_moves_shift ON cash_moves (shift_id);
+CREATE INDEX IF NOT EXISTS hq_docs_device ON hq_docs (device);
 ";
 
 /// Opens the database of the headquarters in `dir`.
@@ -109,6 +115,8 @@ fn create_tables(conn: &Connection) -> Result<()> {
     schema::create_projection(conn)?;
     samod_storage::migrate(conn)?;
     conn.execute_batch(SCHEMA)?;
+    // Reports and reconciliation read running totals, not every sale.
+    fairpos_projection::rollup::install(conn)?;
     crate::sessions::migrate(conn)?;
     crate::accounts::migrate(conn)?;
     conn.execute_batch(crate::screen::tokens::SCHEMA)?;

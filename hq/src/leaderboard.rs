@@ -11,6 +11,7 @@ use fairpos_domain::fair::Fair;
 use fairpos_domain::money::centi_text;
 use fairpos_domain::Fen;
 use fairpos_projection::report::{self, Dimension};
+use fairpos_projection::rollup;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Standing {
@@ -43,10 +44,7 @@ pub fn of(db: &Connection, fair: &Fair) -> Result<Leaderboard> {
             net_fen: r.net_fen,
         })
         .collect();
-    let team_of: HashMap<String, String> = db
-        .prepare("SELECT seller, MAX(team) FROM sales GROUP BY seller")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<std::result::Result<_, _>>()?;
+    let team_of: HashMap<String, String> = rollup::seller_teams(db)?.into_iter().collect();
     let sellers = report::build(db, Dimension::Seller)?
         .rows
         .into_iter()

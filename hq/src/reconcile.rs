@@ -3,12 +3,16 @@
 //! fair, oversold stock and the voids and refunds of each seller. Plain SQL over the
 //! projection.
 
-use rusqlite::{params, Connection};
+use std::collections::{BTreeMap, HashMap};
+
+use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::Result;
 use fairpos_domain::SaleNumber;
-use fairpos_projection::queries;
+/// A seller's voids and refunds, as the roll-up counts them.
+pub use fairpos_projection::rollup::Corrections as SellerCorrections;
+use fairpos_projection::rollup::{self, DeviceTotals};
 
 /// Most missing numbers listed per till (the count is always whole).
 const MISSING_LISTED: usize = 1000;
@@ -79,74 +83,129 @@ pub struct Oversold {
     pub name: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct SellerCorrections {
-    pub seller: String,
-    pub name: String,
-    pub team: String,
-    pub voids: i64,
-    pub voided_fen: i64,
-    pub refunds: i64,
-    pub refunded_fen: i64,
+/// Every till: enrolled ones and any other whose sales are held, with the roll-up's totals
+/// of its sales (none held: zero), and its stall's name.
+fn devices(conn: &Connection) -> Result<Vec<(DeviceTotals, String)>> {
+    let mut tills: BTreeMap<String, DeviceTotals> = rollup::device_totals(conn)?
+        .into_iter()
+        .map(|t| (t.device.clone(), t))
+        .collect();
+    let mut stmt = conn.prepare("SELECT device, stall, role FROM devices")?;
+    let enrolled = stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, String>(2)?))
+    })?;
+    for row in enrolled {
+        let (device, stall, role) = row?;
+        if role != "till" {
+            tills.remove(&device);
+            continue;
+        }
+        let totals = tills.entry(device.clone()).or_insert(DeviceTotals {
+            device,
+            stall: String::new(),
+            net_fen: 0,
+            held: 0,
+            low: 0,
+            high: 0,
+        });
+        totals.stall = stall;
+    }
+    let mut name = conn.prepare_cached("SELECT name FROM stalls WHERE id = ?1")?;
+    let mut out = Vec::with_capacity(tills.len());
+    for totals in tills.into_values() {
+        let stall_name: Option<String> =
+            name.query_row([&totals.stall], |r| r.get(0)).optional()?;
+        let stall_name = stall_name.unwrap_or_else(|| totals.stall.clone());
+        out.push((totals, stall_name));
+    }
+    Ok(out)
 }
 
-/// Every till: `(device, stall, stall name)`.
-fn devices(conn: &Connection) -> Result<Vec<(String, String, String)>> {
-    let mut stmt = conn.prepare(
-        "SELECT d.device, d.stall, COALESCE(st.name, d.stall)
-         FROM (SELECT device, stall FROM devices WHERE role = 'till'
-               UNION
-               SELECT DISTINCT device, stall FROM sales
-               WHERE device NOT IN (SELECT device FROM devices)) d
-         LEFT JOIN stalls st ON st.id = d.stall
-         ORDER BY 1",
-    )?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+/// What reconciliation reads of every till at once: one pass over each table rather than
+/// queries per till (a province has thousands).
+struct Fleet {
+    last_seen: HashMap<String, String>,
+    /// Per till, its closed shifts in order with the last sale number each stated.
+    closes: HashMap<String, Vec<(StatedClose, u64)>>,
+    /// Per till, its shifts in order, cash counted.
+    shifts: HashMap<String, Vec<ShiftCash>>,
+}
+
+impl Fleet {
+    fn read(conn: &Connection) -> Result<Fleet> {
+        let mut last_seen = HashMap::new();
+        let mut stmt = conn.prepare_cached(
+            "SELECT device, MAX(updated_at) FROM hq_docs
+             WHERE device IS NOT NULL AND records > 0 GROUP BY device",
+        )?;
+        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))? {
+            let (device, at) = row?;
+            last_seen.insert(device, at);
+        }
+        let cash = rollup::shifts_cash(conn)?;
+        let mut closes: HashMap<String, Vec<(StatedClose, u64)>> = HashMap::new();
+        let mut shifts: HashMap<String, Vec<ShiftCash>> = HashMap::new();
+        let mut stmt = conn.prepare_cached(
+            "SELECT device, id, seller, opened_at, closed_at, counted_fen, variance_fen,
+                    last_sale, last_sale_seq
+             FROM shifts ORDER BY device, opened_at",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let device: String = r.get(0)?;
+            let shift: String = r.get(1)?;
+            let closed_at: Option<String> = r.get(4)?;
+            if let Some(closed_at) = &closed_at {
+                let stated = r
+                    .get::<_, Option<i64>>(8)?
+                    .and_then(|s| u64::try_from(s).ok())
+                    .unwrap_or(0);
+                let close = StatedClose {
+                    shift: shift.clone(),
+                    closed_at: closed_at.clone(),
+                    last_sale: r.get(7)?,
+                };
+                closes
+                    .entry(device.clone())
+                    .or_default()
+                    .push((close, stated));
+            }
+            let flows = cash.get(&shift).copied().unwrap_or_default();
+            shifts.entry(device).or_default().push(ShiftCash {
+                seller: r.get(2)?,
+                opened_at: r.get(3)?,
+                closed_at,
+                counted_fen: r.get(5)?,
+                variance_fen: r.get(6)?,
+                float_fen: flows.float.0,
+                cash_sales_fen: flows.cash_sales.0,
+                cash_voided_fen: flows.cash_voided.0,
+                cash_refunds_fen: flows.cash_refunds.0,
+                cash_moves_fen: (flows.cash_in - flows.cash_out).0,
+                expected_fen: flows.expected().0,
+                shift,
+            });
+        }
+        for list in closes.values_mut() {
+            list.sort_by(|a, b| a.0.closed_at.cmp(&b.0.closed_at));
+        }
+        Ok(Fleet {
+            last_seen,
+            closes,
+            shifts,
+        })
+    }
 }
 
 fn device_report(
     conn: &Connection,
-    device: &str,
-    stall: &str,
+    fleet: &mut Fleet,
+    totals: &DeviceTotals,
     stall_name: &str,
 ) -> Result<DeviceReport> {
-    let net_fen: i64 = conn.query_row(
-        "SELECT COALESCE((SELECT SUM(s.total_fen) FROM sales s WHERE s.device = ?1
-                          AND NOT EXISTS (SELECT 1 FROM voids v WHERE v.sale_id = s.id)), 0)
-              - COALESCE((SELECT SUM(r.amount_fen) FROM refunds r JOIN sales s ON s.id = r.sale_id
-                          WHERE s.device = ?1), 0)",
-        [device],
-        |r| r.get(0),
-    )?;
-    let last_seen: Option<String> = conn.query_row(
-        "SELECT MAX(updated_at) FROM hq_docs WHERE device = ?1 AND records > 0",
-        [device],
-        |r| r.get(0),
-    )?;
-    let held: Vec<u64> = conn
-        .prepare("SELECT seq FROM sales WHERE device = ?1 ORDER BY seq")?
-        .query_map([device], |r| r.get::<_, i64>(0))?
-        .filter_map(|s| s.map(|s| u64::try_from(s).ok()).transpose())
-        .collect::<Result<_, _>>()?;
-    let mut stmt = conn.prepare(
-        "SELECT id, closed_at, last_sale, last_sale_seq FROM shifts
-         WHERE device = ?1 AND closed_at IS NOT NULL ORDER BY closed_at",
-    )?;
-    let closes: Vec<(StatedClose, u64)> = stmt
-        .query_map([device], |r| {
-            Ok((
-                StatedClose {
-                    shift: r.get(0)?,
-                    closed_at: r.get(1)?,
-                    last_sale: r.get(2)?,
-                },
-                r.get::<_, Option<i64>>(3)?
-                    .and_then(|s| u64::try_from(s).ok())
-                    .unwrap_or(0),
-            ))
-        })?
-        .collect::<Result<_, _>>()?;
+    let device = totals.device.as_str();
+    let last_seen = fleet.last_seen.remove(device);
+    let closes = fleet.closes.remove(device).unwrap_or_default();
     let slips = crate::slips::of_device(conn, device)?;
     let stated = closes
         .iter()
@@ -154,46 +213,25 @@ fn device_report(
         .chain(slips.iter().map(|s| s.3))
         .max()
         .unwrap_or(0);
-    let gaps = Gaps::find(&held, stated);
-    let mut stmt = conn.prepare(
-        "SELECT id, seller, opened_at, closed_at, counted_fen, variance_fen FROM shifts
-         WHERE device = ?1 ORDER BY opened_at",
-    )?;
-    let mut shifts: Vec<ShiftCash> = stmt
-        .query_map([device], |r| {
-            Ok(ShiftCash {
-                shift: r.get(0)?,
-                seller: r.get(1)?,
-                opened_at: r.get(2)?,
-                closed_at: r.get(3)?,
-                counted_fen: r.get(4)?,
-                variance_fen: r.get(5)?,
-                float_fen: 0,
-                cash_sales_fen: 0,
-                cash_voided_fen: 0,
-                cash_refunds_fen: 0,
-                cash_moves_fen: 0,
-                expected_fen: 0,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
-    for s in &mut shifts {
-        let flows = queries::cash_flows(conn, &s.shift)?;
-        s.float_fen = flows.float.0;
-        s.cash_sales_fen = flows.cash_sales.0;
-        s.cash_voided_fen = flows.cash_voided.0;
-        s.cash_refunds_fen = flows.cash_refunds.0;
-        s.cash_moves_fen = (flows.cash_in - flows.cash_out).0;
-        s.expected_fen = flows.expected().0;
-    }
+    let gaps = if totals.gap_free() {
+        Gaps::after(totals.high, stated)
+    } else {
+        let held: Vec<u64> = conn
+            .prepare_cached("SELECT seq FROM sales WHERE device = ?1 ORDER BY seq")?
+            .query_map([device], |r| r.get::<_, i64>(0))?
+            .filter_map(|s| s.map(|s| u64::try_from(s).ok()).transpose())
+            .collect::<Result<_, _>>()?;
+        Gaps::find(&held, stated)
+    };
+    let shifts = fleet.shifts.remove(device).unwrap_or_default();
     Ok(DeviceReport {
         device: device.to_string(),
-        stall: stall.to_string(),
+        stall: totals.stall.clone(),
         stall_name: stall_name.to_string(),
-        net_fen,
+        net_fen: totals.net_fen,
         last_seen,
-        sales_held: held.len() as i64,
-        last_held: held.last().map(|&s| SaleNumber::new(device, s).to_string()),
+        sales_held: totals.held as i64,
+        last_held: (totals.held > 0).then(|| SaleNumber::new(device, totals.high).to_string()),
         stated_last_sale: (stated > 0).then(|| SaleNumber::new(device, stated).to_string()),
         closes: closes.into_iter().map(|(c, _)| c).collect(),
         slips: slips
@@ -229,6 +267,18 @@ struct Gaps {
 }
 
 impl Gaps {
+    /// The gaps when every number from 1 to `high` is held (none held: `high` is 0).
+    fn after(high: u64, stated: u64) -> Gaps {
+        let mut gaps = Gaps::find(&[], 0);
+        if stated > high {
+            gaps.count = usize::try_from(stated - high).unwrap_or(usize::MAX);
+            let listed = (MISSING_LISTED as u64).min(stated - high);
+            gaps.listed = (high + 1..=high + listed).collect();
+            gaps.complete = false;
+        }
+        gaps
+    }
+
     /// `held`: the numbers held, ascending and distinct; `stated`: the highest number a shift
     /// close stated (0 for none).
     fn find(held: &[u64], stated: u64) -> Gaps {
@@ -275,21 +325,23 @@ pub fn of_stall(conn: &Connection, stall: &str) -> Result<Reconciliation> {
     let tills: std::collections::HashSet<&str> =
         all.devices.iter().map(|d| d.device.as_str()).collect();
     all.oversold.retain(|o| tills.contains(o.device.as_str()));
-    all.sellers = seller_corrections(conn, Some(stall))?;
+    all.sellers = rollup::corrections(conn, Some(stall))?;
     Ok(all)
 }
 
 /// The reconciliation of every till headquarters knows.
 pub fn reconcile(conn: &Connection) -> Result<Reconciliation> {
+    let mut fleet = Fleet::read(conn)?;
     let mut out = Vec::new();
-    for (device, stall, name) in devices(conn)? {
-        out.push(device_report(conn, &device, &stall, &name)?);
+    for (totals, stall_name) in devices(conn)? {
+        out.push(device_report(conn, &mut fleet, &totals, &stall_name)?);
     }
+    // CROSS JOIN: from the few oversold rows to their sales, never the other way round.
     let oversold = conn
         .prepare(
             "SELECT s.device, s.number, o.sku,
                     COALESCE((SELECT name_zh FROM sale_lines l WHERE l.sale_id = s.id AND l.sku = o.sku LIMIT 1), o.sku)
-             FROM sale_oversold o JOIN sales s ON s.id = o.sale_id
+             FROM sale_oversold o CROSS JOIN sales s ON s.id = o.sale_id
              WHERE NOT EXISTS (SELECT 1 FROM voids v WHERE v.sale_id = s.id)
              ORDER BY s.device, s.seq, o.sku",
         )?
@@ -302,43 +354,12 @@ pub fn reconcile(conn: &Connection) -> Result<Reconciliation> {
             })
         })?
         .collect::<Result<_, _>>()?;
-    let sellers = seller_corrections(conn, None)?;
+    let sellers = rollup::corrections(conn, None)?;
     Ok(Reconciliation {
         devices: out,
         oversold,
         sellers,
     })
-}
-
-/// Voids and refunds per seller, over the sales of `stall` (every stall when `None`).
-fn seller_corrections(conn: &Connection, stall: Option<&str>) -> Result<Vec<SellerCorrections>> {
-    Ok(conn
-        .prepare(
-            "WITH s AS (SELECT * FROM sales WHERE ?1 IS NULL OR stall = ?1),
-                  v AS (SELECT s.seller, COUNT(*) AS n, SUM(s.total_fen) AS fen
-                        FROM voids x JOIN s ON s.id = x.sale_id GROUP BY s.seller),
-                  r AS (SELECT s.seller, COUNT(*) AS n, SUM(x.amount_fen) AS fen
-                        FROM refunds x JOIN s ON s.id = x.sale_id GROUP BY s.seller),
-                  who AS (SELECT seller, MAX(seller_name) AS name, MAX(team) AS team
-                          FROM s GROUP BY seller)
-             SELECT who.seller, who.name, who.team, COALESCE(v.n, 0), COALESCE(v.fen, 0),
-                    COALESCE(r.n, 0), COALESCE(r.fen, 0)
-             FROM who LEFT JOIN v ON v.seller = who.seller LEFT JOIN r ON r.seller = who.seller
-             WHERE v.n IS NOT NULL OR r.n IS NOT NULL
-             ORDER BY who.seller",
-        )?
-        .query_map(params![stall], |r| {
-            Ok(SellerCorrections {
-                seller: r.get(0)?,
-                name: r.get(1)?,
-                team: r.get(2)?,
-                voids: r.get(3)?,
-                voided_fen: r.get(4)?,
-                refunds: r.get(5)?,
-                refunded_fen: r.get(6)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?)
 }
 
 #[cfg(test)]
@@ -360,6 +381,18 @@ mod tests {
         // A gap above the last stated close does not make the stated ones incomplete.
         assert_eq!(gaps(&[1, 2, 5], 2), (2, vec![3, 4], true));
         assert_eq!(gaps(&[2], 0), (1, vec![1], true));
+    }
+
+    #[test]
+    fn gaps_after_numbers_held_from_one_are_those_the_walk_finds() {
+        for (high, stated) in [(0, 0), (0, 3), (5, 0), (5, 5), (5, 9), (3, 2000)] {
+            let held: Vec<u64> = (1..=high).collect();
+            assert_eq!(
+                Gaps::after(high, stated),
+                Gaps::find(&held, stated),
+                "{high} held, {stated} stated"
+            );
+        }
     }
 
     #[test]

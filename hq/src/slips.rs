@@ -138,7 +138,7 @@ pub type SlipStated = (String, String, Option<String>, u64);
 
 /// The slips recorded for `device`, in order.
 pub fn of_device(conn: &Connection, device: &str) -> Result<Vec<SlipStated>> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT shift, closed_at, upto, COALESCE(upto_seq, 0) FROM shift_slips
           WHERE device = ?1 ORDER BY closed_at",
     )?;

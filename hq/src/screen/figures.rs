@@ -4,6 +4,7 @@
 
 use fairpos_domain::fair::Fair;
 use fairpos_projection::report::{self, Dimension};
+use fairpos_projection::rollup;
 use rusqlite::Connection;
 use serde::Serialize;
 
@@ -35,11 +36,7 @@ pub struct Figures {
 impl Figures {
     pub fn load(db: &Connection, fair: &Fair) -> Result<Figures> {
         let by_stall = report::build(db, Dimension::Stall)?;
-        let sales: i64 = db.query_row(
-            "SELECT COUNT(*) FROM sales s WHERE NOT EXISTS (SELECT 1 FROM voids v WHERE v.sale_id = s.id)",
-            [],
-            |r| r.get(0),
-        )?;
+        let (_, sales) = rollup::sales_counted(db)?;
         let rec = reconcile::reconcile(db)?;
         let board = leaderboard::of(db, fair)?;
         Ok(Figures {

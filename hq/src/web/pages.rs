@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use fairpos_projection::report::{self, Dimension};
+use fairpos_projection::rollup;
 
 use super::auth::forbidden_page;
 use super::{chart, failure, organizer_only, page, page_as, page_for, read, report_table, views};
@@ -20,11 +21,11 @@ pub(crate) async fn overview(State(state): State<AppState>, headers: HeaderMap) 
     }
     let data = read(&state, |db| {
         let totals = report::build(db, Dimension::Stall)?;
-        let (sales, voids, refunds): (i64, i64, i64) = db.query_row(
-            "SELECT (SELECT COUNT(*) FROM sales), (SELECT COUNT(*) FROM voids),
-                    (SELECT COUNT(*) FROM refunds)",
+        let (sales, _) = rollup::sales_counted(db)?;
+        let (voids, refunds): (i64, i64) = db.query_row(
+            "SELECT (SELECT COUNT(*) FROM voids), (SELECT COUNT(*) FROM refunds)",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         let charts = [
             chart::figure(

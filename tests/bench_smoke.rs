@@ -57,6 +57,22 @@ fn the_projection_bench_projects_every_sale_cold_then_the_new_ones() {
 }
 
 #[test]
+fn the_reports_bench_reads_a_province_and_its_baseline() {
+    // The bench checks every report, the reconciliation, the leaderboard and the busiest
+    // unit's list against what it wrote, to the fen, and the scans against the roll-up.
+    let v = bench(&["reports", "--tills", "7", "--sales", "300", "--baseline"]);
+    assert_eq!(v["sales"], 2100);
+    assert_eq!(v["tills"], 7);
+    assert!(v["unit_lines"].as_u64().is_some_and(|n| n > 0), "{v}");
+    for by in [
+        "product", "county", "unit", "team", "seller", "payment", "hour", "stall",
+    ] {
+        assert!(v["report_ms"][by].is_number(), "{by} in {v}");
+        assert!(v["baseline_scan_ms"][by].is_number(), "{by} in {v}");
+    }
+}
+
+#[test]
 fn the_ui_bench_draws_frames_and_starts_a_till() {
     let v = bench(&["ui", "--sales", "40", "--scans", "12"]);
     assert_eq!(v["products"], 5000);

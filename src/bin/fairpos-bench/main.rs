@@ -5,12 +5,16 @@
 //! - `sync`: a till's push to headquarters against the npm automerge-repo sync server;
 //! - `project`: headquarters projecting 50 tills × 2k sales from cold, then 100 new sales,
 //!   against re-projecting the touched ledgers whole;
+//! - `reports`: reports, reconciliation, the leaderboard and a unit's list over a
+//!   province-sized projection (10 million sales by default) written straight into SQL;
 //! - `ui`: the touchscreen on a 5 000-product, 20 000-sale till: scan to frame, cold start,
 //!   resident memory.
 
 mod commit;
 mod measure;
 mod project;
+mod province;
+mod reports;
 mod sync;
 mod ui;
 
@@ -51,6 +55,25 @@ enum Bench {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Reports, reconciliation, leaderboard and a unit's list over a province's sales.
+    Reports {
+        #[arg(long, default_value_t = 5_000)]
+        tills: usize,
+        /// Sales per till.
+        #[arg(long, default_value_t = 2_000)]
+        sales: usize,
+        #[arg(long, conflicts_with = "reuse")]
+        dir: Option<PathBuf>,
+        /// Keep the database written (in --dir) for `--reuse`.
+        #[arg(long)]
+        keep: bool,
+        /// Time the database a `--keep` run left in DIR again, without writing it.
+        #[arg(long)]
+        reuse: Option<PathBuf>,
+        /// Also time each report read from every sale (the way before the roll-up).
+        #[arg(long)]
+        baseline: bool,
+    },
     /// The touchscreen: scan to frame, cold start, memory, on a 5 000-product till.
     Ui {
         #[arg(long, default_value_t = 20_000)]
@@ -87,6 +110,22 @@ fn main() {
             new,
             dir,
         } => project::run(tills, sales, new, dir),
+        Bench::Reports {
+            tills,
+            sales,
+            dir,
+            keep,
+            reuse,
+            baseline,
+        } => reports::run(
+            tills,
+            sales,
+            match reuse {
+                Some(dir) => reports::Source::Reuse(dir),
+                None => reports::Source::Write { dir, keep },
+            },
+            baseline,
+        ),
         Bench::Ui { sales, scans, dir } => ui::run(sales, scans, dir),
         Bench::UiStart { dir } => ui::start(&dir),
     };

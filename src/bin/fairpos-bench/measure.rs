@@ -1,10 +1,12 @@
 //! What every bench shares: a deterministic cart generator, quantiles, child processes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fairpos_domain::cart::Cart;
 use fairpos_domain::catalog::Catalog;
+use fairpos_domain::demo;
+use fairpos_hq::{catalog, Founding, Hq};
 
 /// A small deterministic generator, so every run sells the same carts.
 pub struct Lcg(pub u64);
@@ -114,4 +116,17 @@ pub fn fresh_dir(bench: &str, dir: Option<PathBuf>) -> Result<PathBuf, String> {
         ));
     }
     Ok(dir)
+}
+
+/// A new headquarters in `dir` for the demo fair, its catalog imported.
+pub fn demo_hq(dir: &Path) -> Result<Hq, Box<dyn std::error::Error>> {
+    let hq = Hq::init(
+        dir,
+        demo::FAIR_TOML,
+        Founding::Hq {
+            organizer_password: "bench-password",
+        },
+    )?;
+    catalog::import_demo(&hq)?;
+    Ok(hq)
 }

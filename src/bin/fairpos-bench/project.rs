@@ -19,7 +19,7 @@ use fairpos_domain::payment::Tender;
 use fairpos_domain::sale::{self, Buyer, SaleContext, Seller, Unit};
 use fairpos_domain::{catalog_csv, demo};
 use fairpos_hq::project::{self, Outcome, Projector};
-use fairpos_hq::{catalog, reconcile, Founding, Hq};
+use fairpos_hq::{reconcile, Hq};
 use fairpos_projection::report::{self, Dimension};
 use fairpos_sync::convert as records;
 use fairpos_sync::ids::document_id;
@@ -29,7 +29,7 @@ use fairpos_sync::samod_storage::put_chunk;
 use fairpos_sync::{ActorId, LedgerDoc, LedgerId, Record};
 use rusqlite::params;
 
-use crate::measure::{fresh_dir, ms, random_cart, Lcg};
+use crate::measure::{demo_hq, fresh_dir, ms, random_cart, Lcg};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -162,14 +162,7 @@ pub fn run(tills: usize, sales: usize, new: usize, dir: Option<PathBuf>) -> Benc
         return Err("--tills and --sales must be at least 1".into());
     }
     let dir = fresh_dir("project", dir)?;
-    let hq = Hq::init(
-        &dir,
-        demo::FAIR_TOML,
-        Founding::Hq {
-            organizer_password: "bench-password",
-        },
-    )?;
-    catalog::import_demo(&hq)?;
+    let hq = demo_hq(&dir)?;
     let offset = hq.fair.utc_offset;
     let mut fair = Fair {
         catalog: Catalog::new(demo::products()?)?,

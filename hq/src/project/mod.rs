@@ -21,6 +21,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::Result;
 use crate::{devices, now_text, Hq};
 use fairpos_projection::apply as projection;
+use fairpos_projection::rollup;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -153,14 +154,18 @@ pub(crate) fn apply_records(
 ) -> Result<Outcome> {
     let mut new_records = 0;
     let mut product_adds = Vec::new();
+    let mut counted = rollup::Batch::default();
     for record in records {
         if projection::apply(conn, record, key)? {
             new_records += 1;
-            if let Record::ProductAdd(p) = record {
-                product_adds.push(p.product.clone());
+            match record {
+                Record::ProductAdd(p) => product_adds.push(p.product.clone()),
+                Record::Sale(sale) => counted.count_sale(conn, &sale.into())?,
+                _ => {}
             }
         }
     }
+    counted.flush(conn)?;
     conn.execute(
         "UPDATE hq_docs SET heads = ?2, records = ?3, refused = NULL, updated_at = ?4
          WHERE doc_id = ?1",

@@ -3,6 +3,7 @@
 //! against the dimensions of the sale it refunds (its product, county, unit, hour, ...).
 
 pub mod format;
+pub(crate) mod rolled;
 
 use std::str::FromStr;
 
@@ -146,7 +147,7 @@ fn row(r: &Row) -> rusqlite::Result<ReportRow> {
 /// keeps one (headquarters), else by reading every sale.
 pub fn build(conn: &Connection, by: Dimension) -> Result<Report> {
     let rows = if rollup::installed(conn)? {
-        rollup::report_rows(conn, by)?
+        rolled::rows(conn, by)?
     } else {
         scan(conn, by)?
     };

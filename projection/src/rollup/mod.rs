@@ -1,20 +1,21 @@
-//! Running totals of the projection (`rollup.sql`), kept by SQLite triggers inside the
-//! transaction that projects each record. Headquarters installs them: its reports and
+//! Running totals of the projection (`rollup.sql`), kept inside the transaction that
+//! projects each record: sales counted by a [`Batch`] in memory and written once per key,
+//! voids and refunds by SQLite triggers. Headquarters installs them: its reports and
 //! reconciliation then read a few thousand roll-up rows instead of every sale it holds. A
-//! till does not (it scans its own sales, and every trigger would be one more write inside
-//! each sale's fsync).
+//! till does not (it scans its own sales; nothing is added to a sale's fsync).
 //!
 //! The roll-up gives the same answers as the scans in [`crate::report`] and
 //! [`crate::queries`], to the fen, whatever order records arrive in (the tests below prove
 //! it on randomized ledgers).
 
+mod batch;
 mod read;
 #[cfg(test)]
 mod tests;
 
+pub use batch::{projected_sale, Batch, CountedLine, CountedSale};
 pub use read::{
-    corrections, device_totals, report_rows, sales_counted, seller_teams, shifts_cash, Corrections,
-    DeviceTotals,
+    corrections, device_totals, sales_counted, seller_teams, shifts_cash, Corrections, DeviceTotals,
 };
 
 use rusqlite::Connection;
@@ -43,16 +44,9 @@ fn schema() -> String {
     include_str!("rollup.sql").replace("{upsert}", UPSERT)
 }
 
-/// The projection tables the triggers watch, in the order a rebuild inserts their rows: a
-/// sale before its lines and payments, a refund before its lines.
-const WATCHED: [&str; 6] = [
-    "sales",
-    "sale_lines",
-    "sale_payments",
-    "voids",
-    "refunds",
-    "refund_lines",
-];
+/// The tables whose rows the triggers count, in the order a rebuild inserts them again: a
+/// refund before its lines.
+const TRIGGERED: [&str; 3] = ["voids", "refunds", "refund_lines"];
 
 /// Whether `conn`'s projection keeps a roll-up.
 pub fn installed(conn: &Connection) -> Result<bool> {
@@ -82,22 +76,29 @@ pub fn install(conn: &Connection) -> Result<()> {
     done
 }
 
-/// Computes the roll-up anew from the projection tables: their rows are inserted again, in
-/// the order [`WATCHED`] names, so that the triggers that keep it are also what fills it.
-/// Call inside a transaction; takes as long as projecting every sale's rows once more.
+/// Computes the roll-up anew from the projection tables: every sale counted as if it had
+/// no void or refund yet, then the voids, refunds and refund lines inserted again so that the
+/// triggers that keep the roll-up are also what count them. Call inside a transaction;
+/// takes about as long as reading every sale's rows once.
 pub fn rebuild(conn: &Connection) -> Result<()> {
     conn.execute("DELETE FROM rollup", [])?;
-    let held: i64 = conn.query_row("SELECT COUNT(*) FROM sales", [], |r| r.get(0))?;
-    if held == 0 {
-        return Ok(());
-    }
-    for table in WATCHED {
+    for table in TRIGGERED {
         conn.execute_batch(&format!(
             "CREATE TEMP TABLE rollup_{table} AS SELECT * FROM main.{table};
              DELETE FROM main.{table};"
         ))?;
     }
-    for table in WATCHED {
+    let mut batch = Batch::default();
+    let mut ids = conn.prepare("SELECT id FROM sales")?;
+    let mut rows = ids.query([])?;
+    while let Some(row) = rows.next()? {
+        let id: String = row.get(0)?;
+        if let Some(sale) = projected_sale(conn, &id)? {
+            batch.count_sale(conn, &sale)?;
+        }
+    }
+    batch.flush(conn)?;
+    for table in TRIGGERED {
         conn.execute_batch(&format!(
             "INSERT INTO main.{table} SELECT * FROM temp.rollup_{table};
              DROP TABLE temp.rollup_{table};"

@@ -1,58 +1,14 @@
-//! What the roll-up answers: report rows, each till's totals and numbers held, a shift's
-//! cash, each seller's voids and refunds.
+//! What the roll-up answers besides reports (`report::rolled`): each till's totals and
+//! numbers held, each shift's cash, each seller's voids and refunds.
 
 use std::collections::HashMap;
 
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
-use crate::report::{Dimension, ReportRow};
 use crate::Result;
 use fairpos_domain::money::Fen;
-use fairpos_domain::payment::Method;
 use fairpos_domain::shift::CashFlows;
-
-/// The rows of the report `by`, unsorted, labelled as the scan labels them but for the hour
-/// (the report labels hours itself).
-pub fn report_rows(conn: &Connection, by: Dimension) -> Result<Vec<ReportRow>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT r.key, r.label, r.detail, r.sales_fen, r.refunds_fen, r.sales_n,
-                r.qty - r.refunds_qty, st.name
-         FROM rollup r LEFT JOIN stalls st ON r.dim = 'stall' AND st.id = r.key
-         WHERE r.dim = ?1 AND r.scope = ''
-           AND (r.sales_n > 0 OR (r.dim = 'payment' AND r.refunds_n > 0))",
-    )?;
-    let rows = stmt.query_map([by.as_str()], |r| {
-        let key: String = r.get(0)?;
-        let label: Option<String> = r.get(1)?;
-        let detail: Option<String> = r.get(2)?;
-        let sales: i64 = r.get(3)?;
-        let refunds: i64 = r.get(4)?;
-        let qty: i64 = r.get(6)?;
-        let stall_name: Option<String> = r.get(7)?;
-        let label = match by {
-            Dimension::Unit => label.unwrap_or_else(|| "个人".to_string()),
-            Dimension::Team | Dimension::Hour => key.clone(),
-            Dimension::Stall => stall_name.unwrap_or_else(|| key.clone()),
-            Dimension::Payment => Method::parse(&key)
-                .map(|m| m.label_zh().to_string())
-                .unwrap_or_else(|_| key.clone()),
-            _ => label.unwrap_or_default(),
-        };
-        let line_level = matches!(by, Dimension::Product | Dimension::County);
-        Ok(ReportRow {
-            label,
-            net_fen: sales - refunds,
-            sales_fen: sales,
-            refunds_fen: refunds,
-            count: r.get(5)?,
-            qty: line_level.then_some(qty),
-            qty_unit: (by == Dimension::Product).then(|| detail.unwrap_or_default()),
-            key,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
 
 /// Sales held (voided ones too) and live (not voided), over every till.
 pub fn sales_counted(conn: &Connection) -> Result<(i64, i64)> {

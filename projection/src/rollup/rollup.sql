@@ -23,9 +23,11 @@
 --
 -- Live: a sale without a void. Every pair of rows that meet (a sale and its void, a sale
 -- line and a refund line against it) is counted by whichever of the two arrives second, so
--- the totals do not depend on the order records are projected in. A sale's lines and
--- payments are inserted after the sale itself, and a refund's lines after the refund, in
--- one transaction (`apply`).
+-- the totals do not depend on the order records are projected in. A sale is counted by
+-- `Batch::count_sale` (in Rust, once per batch of records: thousands of sales make a few
+-- dozen row updates), voids and refunds by the triggers below, which find the sale's rows
+-- in the tables; both only add, so they may run in either order within the transaction. A
+-- refund's lines are inserted after the refund, in one transaction (`apply`).
 
 CREATE TABLE IF NOT EXISTS rollup (
     dim         TEXT NOT NULL,
@@ -46,70 +48,6 @@ CREATE TABLE IF NOT EXISTS rollup (
     high        BIGINT,
     PRIMARY KEY (dim, scope, key)
 ) WITHOUT ROWID;
-
-CREATE TRIGGER IF NOT EXISTS rollup_sale AFTER INSERT ON sales BEGIN
-    INSERT INTO rollup(dim, scope, key, label, detail, sales_fen, sales_n, refunds_fen)
-    SELECT d.dim, '', d.key, d.label, d.detail, x.live * NEW.total_fen, x.live, x.back
-    FROM (SELECT NOT EXISTS (SELECT 1 FROM voids WHERE sale_id = NEW.id) AS live,
-                 (SELECT COALESCE(SUM(amount_fen), 0) FROM refunds WHERE sale_id = NEW.id) AS back) x,
-         (SELECT 'unit' AS dim, COALESCE(NEW.unit_tax_id, 'individual') AS key,
-                 NEW.unit_name AS label, NULL AS detail
-          UNION ALL SELECT 'team', NEW.team, NEW.team, NULL
-          UNION ALL SELECT 'seller', NEW.seller, NEW.seller_name, NEW.team
-          UNION ALL SELECT 'hour', SUBSTR(NEW.at, 1, 13), NULL, NULL
-          UNION ALL SELECT 'stall', NEW.stall, NULL, NULL) d
-    WHERE true {upsert};
-
-    INSERT INTO rollup(dim, scope, key, label, sales_fen, sales_n, refunds_fen, held, low, high)
-    SELECT 'device', '', NEW.device, NEW.stall, x.live * NEW.total_fen, x.live, x.back, 1,
-           NEW.seq, NEW.seq
-    FROM (SELECT NOT EXISTS (SELECT 1 FROM voids WHERE sale_id = NEW.id) AS live,
-                 (SELECT COALESCE(SUM(amount_fen), 0) FROM refunds WHERE sale_id = NEW.id) AS back) x
-    WHERE true {upsert};
-
-    INSERT INTO rollup(dim, scope, key, label, detail, voids_n, voided_fen, refunds_n, refunds_fen)
-    SELECT 'corrections', NEW.stall, NEW.seller, NEW.seller_name, NEW.team,
-           1 - x.live, (1 - x.live) * NEW.total_fen, x.back_n, x.back
-    FROM (SELECT NOT EXISTS (SELECT 1 FROM voids WHERE sale_id = NEW.id) AS live,
-                 (SELECT COUNT(*) FROM refunds WHERE sale_id = NEW.id) AS back_n,
-                 (SELECT COALESCE(SUM(amount_fen), 0) FROM refunds WHERE sale_id = NEW.id) AS back) x
-    WHERE true {upsert};
-END;
-
-CREATE TRIGGER IF NOT EXISTS rollup_sale_line AFTER INSERT ON sale_lines BEGIN
-    INSERT INTO rollup(dim, scope, key, label, detail, sales_fen, sales_n, qty, refunds_fen,
-                       refunds_qty)
-    SELECT d.dim, '', d.key, d.label, d.detail, x.live * NEW.amount_fen, x.live * d.first,
-           x.live * NEW.qty, x.back, x.back_qty
-    FROM (SELECT NOT EXISTS (SELECT 1 FROM voids WHERE sale_id = NEW.sale_id) AS live,
-                 COALESCE(SUM(rl.amount_fen), 0) AS back, COALESCE(SUM(rl.qty), 0) AS back_qty
-          FROM refunds r JOIN refund_lines rl ON rl.refund_id = r.id AND rl.line = NEW.line
-          WHERE r.sale_id = NEW.sale_id) x,
-         (SELECT 'product' AS dim, NEW.sku AS key, NEW.name_zh AS label,
-                 CASE WHEN NEW.weighed THEN 'g' ELSE NEW.unit END AS detail,
-                 NOT EXISTS (SELECT 1 FROM sale_lines o WHERE o.sale_id = NEW.sale_id
-                             AND o.sku = NEW.sku AND o.line <> NEW.line) AS first
-          UNION ALL
-          SELECT 'county', NEW.county_code, NEW.county_name, NULL,
-                 NOT EXISTS (SELECT 1 FROM sale_lines o WHERE o.sale_id = NEW.sale_id
-                             AND o.county_code = NEW.county_code AND o.line <> NEW.line)) d
-    WHERE EXISTS (SELECT 1 FROM sales WHERE id = NEW.sale_id) {upsert};
-END;
-
-CREATE TRIGGER IF NOT EXISTS rollup_sale_payment AFTER INSERT ON sale_payments BEGIN
-    INSERT INTO rollup(dim, scope, key, sales_fen, sales_n)
-    SELECT 'payment', '', NEW.method, x.live * NEW.amount_fen, x.live
-    FROM (SELECT NOT EXISTS (SELECT 1 FROM voids WHERE sale_id = NEW.sale_id) AS live) x
-    WHERE EXISTS (SELECT 1 FROM sales WHERE id = NEW.sale_id) {upsert};
-
-    INSERT INTO rollup(dim, scope, key, sales_fen)
-    SELECT 'shift', '', s.shift_id, NEW.amount_fen FROM sales s
-    WHERE s.id = NEW.sale_id AND NEW.method = 'cash' {upsert};
-
-    INSERT INTO rollup(dim, scope, key, voided_fen)
-    SELECT 'shift', '', v.shift_id, NEW.amount_fen FROM voids v
-    WHERE v.sale_id = NEW.sale_id AND NEW.method = 'cash' {upsert};
-END;
 
 CREATE TRIGGER IF NOT EXISTS rollup_void AFTER INSERT ON voids BEGIN
     INSERT INTO rollup(dim, scope, key, sales_fen, sales_n)

@@ -1,6 +1,7 @@
 //! The roll-up against the scans it replaces, over randomized projections whose records
 //! arrive in random order (voids and refunds before or after their sales, refunds made at
-//! another till, names that change between sales).
+//! another till, names that change between sales), the sales' counts written out at random
+//! moments.
 
 use rusqlite::{params, Connection};
 
@@ -26,7 +27,8 @@ impl Lcg {
 enum Event {
     /// A shift opened, or cash put in or taken out: rows the roll-up does not count.
     Other(String),
-    Sale(Vec<String>),
+    /// The sale's id and its rows.
+    Sale(String, Vec<String>),
     Void(String),
     Refund(Vec<String>),
 }
@@ -39,10 +41,14 @@ const PRODUCTS: [(&str, &str, &str, bool, &str); 5] = [
     ("P5", "米", "kg", true, "532823"),
 ];
 
+/// A sale line: `(line, qty, amount)`.
+type Line = (i64, i64, i64);
+
 /// The events of a randomized fair: three tills, their sales, voids and refunds.
 fn events(rng: &mut Lcg) -> Vec<Event> {
     let mut out = Vec::new();
-    let mut sales: Vec<(String, String, Vec<(i64, i64, i64)>, String)> = Vec::new();
+    // (id, shift, lines as (line, qty, amount), device)
+    let mut sales: Vec<(String, String, Vec<Line>, String)> = Vec::new();
     for d in 1..=3 {
         let device = format!("T{d}");
         let stall = format!("S0{}", d.min(2));
@@ -114,7 +120,7 @@ fn events(rng: &mut Lcg) -> Vec<Event> {
                     total - split
                 ));
             }
-            out.push(Event::Sale(sql));
+            out.push(Event::Sale(id.clone(), sql));
             sales.push((id, shift, lines, device.clone()));
         }
     }
@@ -195,14 +201,26 @@ fn fresh() -> Connection {
     conn
 }
 
-fn project(conn: &Connection, events: &[Event]) {
+/// Projects `events` in order; with a `batch`, counts each sale into it and writes it out
+/// at random moments (and at the end).
+fn project(conn: &Connection, events: &[Event], mut batch: Option<(&mut Batch, &mut Lcg)>) {
     for e in events {
         let sql = match e {
-            Event::Sale(sql) | Event::Refund(sql) => sql.join(";\n"),
+            Event::Sale(_, sql) | Event::Refund(sql) => sql.join(";\n"),
             Event::Void(sql) | Event::Other(sql) => sql.clone(),
         };
         conn.execute_batch(&format!("BEGIN; {sql}; COMMIT;"))
             .unwrap();
+        if let (Event::Sale(id, _), Some((batch, rng))) = (e, batch.as_mut()) {
+            let sale = projected_sale(conn, id).unwrap().unwrap();
+            batch.count_sale(conn, &sale).unwrap();
+            if rng.next(5) == 0 {
+                batch.flush(conn).unwrap();
+            }
+        }
+    }
+    if let Some((batch, _)) = batch {
+        batch.flush(conn).unwrap();
     }
 }
 
@@ -274,7 +292,7 @@ fn devices_scanned(conn: &Connection) -> Vec<DeviceTotals> {
 fn assert_agrees(conn: &Connection) {
     for by in Dimension::ALL {
         assert_eq!(
-            sorted(report_rows(conn, by).unwrap()),
+            sorted(report::rolled::rows(conn, by).unwrap()),
             sorted(report::scan(conn, by).unwrap()),
             "report by {}",
             by.as_str()
@@ -324,7 +342,8 @@ fn the_roll_up_answers_as_the_scans_whatever_order_records_arrive_in() {
         }
         let conn = fresh();
         install(&conn).unwrap();
-        project(&conn, &events);
+        let mut batch = Batch::default();
+        project(&conn, &events, Some((&mut batch, &mut rng)));
         assert_agrees(&conn);
         let net: i64 = report::build(&conn, Dimension::Stall).unwrap().net_fen;
         assert_ne!(net, 0, "seed {seed} sold nothing");
@@ -360,7 +379,7 @@ fn installed_on_a_projection_that_holds_sales_it_counts_them() {
     let mut rng = Lcg(99);
     let events = events(&mut rng);
     let conn = fresh();
-    project(&conn, &events);
+    project(&conn, &events, None);
     assert!(!installed(&conn).unwrap());
     let scanned = report::build(&conn, Dimension::Product).unwrap();
     install(&conn).unwrap();
@@ -368,5 +387,8 @@ fn installed_on_a_projection_that_holds_sales_it_counts_them() {
     assert_eq!(report::build(&conn, Dimension::Product).unwrap(), scanned);
     assert_agrees(&conn);
     clear(&conn).unwrap();
-    assert!(report_rows(&conn, Dimension::Unit).unwrap().is_empty());
+    assert!(report::build(&conn, Dimension::Unit)
+        .unwrap()
+        .rows
+        .is_empty());
 }

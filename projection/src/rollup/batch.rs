@@ -1,0 +1,338 @@
+//! Sales counted into the roll-up in memory, one batch of projected records at a time, and
+//! written as one row update per key touched: a ledger's thousands of sales become a few
+//! dozen updates, where triggers would make fifteen per sale.
+
+use std::collections::HashMap;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::UPSERT;
+use crate::Result;
+use fairpos_sync::record::SaleRecord;
+
+/// What the roll-up counts of a sale: its row, lines and payments as projected.
+#[derive(Clone, Debug)]
+pub struct CountedSale {
+    pub id: String,
+    pub device: String,
+    pub seq: i64,
+    pub shift: String,
+    pub at: String,
+    pub stall: String,
+    pub seller: String,
+    pub seller_name: String,
+    pub team: String,
+    pub unit_tax_id: Option<String>,
+    pub unit_name: Option<String>,
+    pub total_fen: i64,
+    pub lines: Vec<CountedLine>,
+    /// `(method, amount)` per payment.
+    pub payments: Vec<(String, i64)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct CountedLine {
+    pub line: i64,
+    pub sku: String,
+    pub name_zh: String,
+    pub unit: String,
+    pub weighed: bool,
+    pub qty: i64,
+    pub amount_fen: i64,
+    pub county_code: String,
+    pub county_name: String,
+}
+
+impl From<&SaleRecord> for CountedSale {
+    fn from(r: &SaleRecord) -> CountedSale {
+        CountedSale {
+            id: r.header.id.clone(),
+            device: r.header.device.clone(),
+            seq: r.sale_seq as i64,
+            shift: r.shift.clone(),
+            at: r.header.at.clone(),
+            stall: r.stall.clone(),
+            seller: r.seller.clone(),
+            seller_name: r.seller_name.clone(),
+            team: r.team.clone(),
+            unit_tax_id: r.unit.as_ref().map(|u| u.tax_id.clone()),
+            unit_name: r.unit.as_ref().map(|u| u.name.clone()),
+            total_fen: r.total_fen,
+            lines: r
+                .lines
+                .iter()
+                .map(|l| CountedLine {
+                    line: i64::from(l.line),
+                    sku: l.sku.clone(),
+                    name_zh: l.name_zh.clone(),
+                    unit: l.unit.clone(),
+                    weighed: l.weighed,
+                    qty: l.qty,
+                    amount_fen: l.amount_fen,
+                    county_code: l.county_code.clone(),
+                    county_name: l.county_name.clone(),
+                })
+                .collect(),
+            payments: r
+                .payments
+                .iter()
+                .map(|p| (p.method.clone(), p.amount_fen))
+                .collect(),
+        }
+    }
+}
+
+/// What one key's roll-up row changes by.
+#[derive(Default)]
+struct Delta {
+    label: Option<String>,
+    detail: Option<String>,
+    sales_fen: i64,
+    sales_n: i64,
+    qty: i64,
+    refunds_fen: i64,
+    refunds_qty: i64,
+    refunds_n: i64,
+    voids_n: i64,
+    voided_fen: i64,
+    held: i64,
+    low: Option<i64>,
+    high: Option<i64>,
+}
+
+/// The greater of two names, as SQLite's `MAX` compares text (byte by byte).
+fn greatest(kept: &mut Option<String>, name: Option<&str>) {
+    if let Some(name) = name {
+        if kept.as_deref().is_none_or(|k| name > k) {
+            *kept = Some(name.to_string());
+        }
+    }
+}
+
+impl Delta {
+    fn named(&mut self, label: Option<&str>, detail: Option<&str>) -> &mut Delta {
+        greatest(&mut self.label, label);
+        greatest(&mut self.detail, detail);
+        self
+    }
+}
+
+/// The roll-up's changes for the records of one transaction, written by [`Batch::flush`]
+/// before it commits.
+#[derive(Default)]
+pub struct Batch {
+    /// By `dim`, `scope` and `key` joined with U+001F: found without allocating.
+    deltas: HashMap<String, (RowKey, Delta)>,
+    joined: String,
+}
+
+/// `(dim, scope, key)` of a roll-up row.
+type RowKey = (&'static str, String, String);
+
+impl Batch {
+    fn at(&mut self, dim: &'static str, scope: &str, key: &str) -> &mut Delta {
+        self.joined.clear();
+        for part in [dim, "\u{1f}", scope, "\u{1f}", key] {
+            self.joined.push_str(part);
+        }
+        if !self.deltas.contains_key(&self.joined) {
+            let row = (dim, scope.to_string(), key.to_string());
+            self.deltas
+                .insert(self.joined.clone(), (row, Delta::default()));
+        }
+        match self.deltas.get_mut(&self.joined) {
+            Some((_, delta)) => delta,
+            None => unreachable!("inserted above"),
+        }
+    }
+
+    /// Counts `sale`, just projected on `conn`: live unless its void is already there, with
+    /// the refunds of it already there.
+    pub fn count_sale(&mut self, conn: &Connection, sale: &CountedSale) -> Result<()> {
+        let (void_shift, back_n, back): (Option<String>, i64, i64) = conn
+            .prepare_cached(
+                "SELECT (SELECT shift_id FROM voids WHERE sale_id = ?1),
+                        (SELECT COUNT(*) FROM refunds WHERE sale_id = ?1),
+                        (SELECT COALESCE(SUM(amount_fen), 0) FROM refunds WHERE sale_id = ?1)",
+            )?
+            .query_row([&sale.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let live = i64::from(void_shift.is_none());
+        let hour = sale.at.get(..13).unwrap_or(&sale.at);
+        let unit = sale.unit_tax_id.as_deref().unwrap_or("individual");
+        for (dim, key, label, detail) in [
+            ("unit", unit, sale.unit_name.as_deref(), None),
+            ("team", &sale.team, Some(sale.team.as_str()), None),
+            (
+                "seller",
+                &sale.seller,
+                Some(sale.seller_name.as_str()),
+                Some(sale.team.as_str()),
+            ),
+            ("hour", hour, None, None),
+            ("stall", &sale.stall, None, None),
+            ("device", &sale.device, Some(sale.stall.as_str()), None),
+        ] {
+            let d = self.at(dim, "", key).named(label, detail);
+            d.sales_fen += live * sale.total_fen;
+            d.sales_n += live;
+            d.refunds_fen += back;
+        }
+        let d = self.at("device", "", &sale.device);
+        d.held += 1;
+        d.low = Some(d.low.map_or(sale.seq, |l| l.min(sale.seq)));
+        d.high = Some(d.high.map_or(sale.seq, |h| h.max(sale.seq)));
+        let d = self
+            .at("corrections", &sale.stall, &sale.seller)
+            .named(Some(&sale.seller_name), Some(&sale.team));
+        d.voids_n += 1 - live;
+        d.voided_fen += (1 - live) * sale.total_fen;
+        d.refunds_n += back_n;
+        d.refunds_fen += back;
+
+        let mut line_back: HashMap<i64, (i64, i64)> = HashMap::new();
+        if back_n > 0 {
+            let mut stmt = conn.prepare_cached(
+                "SELECT rl.line, SUM(rl.amount_fen), SUM(rl.qty)
+                 FROM refunds r JOIN refund_lines rl ON rl.refund_id = r.id
+                 WHERE r.sale_id = ?1 GROUP BY rl.line",
+            )?;
+            for row in stmt.query_map([&sale.id], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))? {
+                let (line, back) = row?;
+                line_back.insert(line, back);
+            }
+        }
+        for (i, l) in sale.lines.iter().enumerate() {
+            let earlier = &sale.lines[..i];
+            let (back_fen, back_qty) = line_back.get(&l.line).copied().unwrap_or((0, 0));
+            let unit = if l.weighed { "g" } else { l.unit.as_str() };
+            for (dim, key, label, detail, first) in [
+                (
+                    "product",
+                    &l.sku,
+                    &l.name_zh,
+                    Some(unit),
+                    !earlier.iter().any(|e| e.sku == l.sku),
+                ),
+                (
+                    "county",
+                    &l.county_code,
+                    &l.county_name,
+                    None,
+                    !earlier.iter().any(|e| e.county_code == l.county_code),
+                ),
+            ] {
+                let d = self.at(dim, "", key).named(Some(label), detail);
+                d.sales_fen += live * l.amount_fen;
+                d.sales_n += live * i64::from(first);
+                d.qty += live * l.qty;
+                d.refunds_fen += back_fen;
+                d.refunds_qty += back_qty;
+            }
+        }
+        for (method, amount) in &sale.payments {
+            let d = self.at("payment", "", method);
+            d.sales_fen += live * amount;
+            d.sales_n += live;
+            if method == "cash" {
+                self.at("shift", "", &sale.shift).sales_fen += amount;
+                if let Some(shift) = &void_shift {
+                    self.at("shift", "", shift).voided_fen += amount;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the changes counted so far into the roll-up (inside the transaction that
+    /// projected the records).
+    pub fn flush(&mut self, conn: &Connection) -> Result<()> {
+        if self.deltas.is_empty() {
+            return Ok(());
+        }
+        let mut upsert = conn.prepare_cached(&format!(
+            "INSERT INTO rollup(dim, scope, key, label, detail, sales_fen, sales_n, qty,
+                                refunds_fen, refunds_qty, refunds_n, voids_n, voided_fen, held,
+                                low, high)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+             {UPSERT}"
+        ))?;
+        for ((dim, scope, key), d) in self.deltas.drain().map(|(_, row)| row) {
+            upsert.execute(params![
+                dim,
+                scope,
+                key,
+                d.label,
+                d.detail,
+                d.sales_fen,
+                d.sales_n,
+                d.qty,
+                d.refunds_fen,
+                d.refunds_qty,
+                d.refunds_n,
+                d.voids_n,
+                d.voided_fen,
+                d.held,
+                d.low,
+                d.high
+            ])?;
+        }
+        Ok(())
+    }
+}
+
+/// The sale `id` as projected on `conn`, if it is.
+pub fn projected_sale(conn: &Connection, id: &str) -> Result<Option<CountedSale>> {
+    let Some(mut sale) = conn
+        .prepare_cached(
+            "SELECT id, device, seq, shift_id, at, stall, seller, seller_name, team,
+                    unit_tax_id, unit_name, total_fen FROM sales WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok(CountedSale {
+                id: r.get(0)?,
+                device: r.get(1)?,
+                seq: r.get(2)?,
+                shift: r.get(3)?,
+                at: r.get(4)?,
+                stall: r.get(5)?,
+                seller: r.get(6)?,
+                seller_name: r.get(7)?,
+                team: r.get(8)?,
+                unit_tax_id: r.get(9)?,
+                unit_name: r.get(10)?,
+                total_fen: r.get(11)?,
+                lines: Vec::new(),
+                payments: Vec::new(),
+            })
+        })
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT line, sku, name_zh, unit, weighed, qty, amount_fen, county_code, county_name
+         FROM sale_lines WHERE sale_id = ?1 ORDER BY line",
+    )?;
+    sale.lines = stmt
+        .query_map([id], |r| {
+            Ok(CountedLine {
+                line: r.get(0)?,
+                sku: r.get(1)?,
+                name_zh: r.get(2)?,
+                unit: r.get(3)?,
+                weighed: r.get(4)?,
+                qty: r.get(5)?,
+                amount_fen: r.get(6)?,
+                county_code: r.get(7)?,
+                county_name: r.get(8)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT method, amount_fen FROM sale_payments WHERE sale_id = ?1 ORDER BY idx",
+    )?;
+    sale.payments = stmt
+        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(Some(sale))
+}

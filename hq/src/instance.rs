@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fairpos_domain::fair::Fair;
-use fairpos_projection::schema;
+use fairpos_projection::{rollup, schema};
 use fairpos_sync::samod_storage;
 use rusqlite::{params, Connection};
 
@@ -116,7 +116,13 @@ fn create_tables(conn: &Connection) -> Result<()> {
     samod_storage::migrate(conn)?;
     conn.execute_batch(SCHEMA)?;
     // Reports and reconciliation read running totals, not every sale.
-    fairpos_projection::rollup::install(conn)?;
+    if !rollup::installed(conn)? {
+        let held: i64 = conn.query_row("SELECT COUNT(*) FROM sales", [], |r| r.get(0))?;
+        if held > 0 {
+            eprintln!("counting {held} sales into the report roll-up (once; minutes for millions)");
+        }
+    }
+    rollup::install(conn)?;
     crate::sessions::migrate(conn)?;
     crate::accounts::migrate(conn)?;
     conn.execute_batch(crate::screen::tokens::SCHEMA)?;

@@ -42,6 +42,24 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Runs `f` on the writer's connection on a blocking thread, so that the async workers
+    /// carrying every till's sync socket never wait for the lock, the disk or a password
+    /// hash.
+    pub async fn on_writer<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> crate::Result<T> + Send + 'static,
+    ) -> crate::Result<T> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let db = db
+                .lock()
+                .map_err(|_| crate::Error::Other("the database lock is poisoned".into()))?;
+            f(&db)
+        })
+        .await
+        .map_err(|e| crate::Error::Other(format!("database task: {e}")))?
+    }
+
     /// What every cookie set carries besides its own attributes: `; Secure` under TLS.
     pub fn cookie_security(&self) -> &'static str {
         if self.tls {

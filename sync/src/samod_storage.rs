@@ -38,14 +38,29 @@ impl SqliteStorage {
         }
     }
 
-    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Option<T> {
-        let conn = self.conn.lock().ok()?;
-        match f(&conn) {
-            Ok(v) => Some(v),
-            Err(e) => {
+    /// Runs `f` on the connection: on a blocking thread when inside a tokio runtime (each
+    /// write is an fsync; the sync sockets' async workers must not wait on it), else here.
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Option<T> {
+        let conn = self.conn.clone();
+        let run = move || {
+            let conn = conn.lock().ok()?;
+            match f(&conn) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    eprintln!("samod storage: {e}");
+                    None
+                }
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime.spawn_blocking(run).await.unwrap_or_else(|e| {
                 eprintln!("samod storage: {e}");
                 None
-            }
+            }),
+            Err(_) => run(),
         }
     }
 }
@@ -83,18 +98,20 @@ pub fn put_chunk(
 
 impl Storage for SqliteStorage {
     async fn load(&self, key: StorageKey) -> Option<Vec<u8>> {
-        self.with(|c| {
+        let key = key_text(&key);
+        self.with(move |c| {
             c.prepare_cached("SELECT bytes FROM samod_kv WHERE key = ?1")?
-                .query_row([key_text(&key)], |r| r.get(0))
+                .query_row([key], |r| r.get(0))
                 .optional()
         })
+        .await
         .flatten()
     }
 
     async fn load_range(&self, prefix: StorageKey) -> HashMap<StorageKey, Vec<u8>> {
         let p = key_text(&prefix);
         let rows = self
-            .with(|c| {
+            .with(move |c| {
                 let mut stmt = c.prepare_cached(
                     "SELECT key, bytes FROM samod_kv WHERE key >= ?1 AND key < ?2",
                 )?;
@@ -103,6 +120,7 @@ impl Storage for SqliteStorage {
                 })?;
                 rows.collect::<rusqlite::Result<Vec<_>>>()
             })
+            .await
             .unwrap_or_default();
         rows.into_iter()
             .filter_map(|(k, v)| {
@@ -114,13 +132,15 @@ impl Storage for SqliteStorage {
 
     async fn put(&self, key: StorageKey, data: Vec<u8>) {
         let text = key_text(&key);
-        self.with(|c| {
+        let stored = text.clone();
+        self.with(move |c| {
             c.prepare_cached(
                 "INSERT INTO samod_kv(key, bytes) VALUES (?1, ?2)
                  ON CONFLICT(key) DO UPDATE SET bytes = excluded.bytes",
             )?
-            .execute(params![text, data])
-        });
+            .execute(params![stored, data])
+        })
+        .await;
         if let (Some(tx), Some(first)) = (&self.changed, text.split('/').next()) {
             if let Ok(doc) = first.parse::<DocumentId>() {
                 let _ = tx.send(doc);
@@ -129,10 +149,12 @@ impl Storage for SqliteStorage {
     }
 
     async fn delete(&self, key: StorageKey) {
-        self.with(|c| {
+        let key = key_text(&key);
+        self.with(move |c| {
             c.prepare_cached("DELETE FROM samod_kv WHERE key = ?1")?
-                .execute([key_text(&key)])
-        });
+                .execute([key])
+        })
+        .await;
     }
 }
 

@@ -43,23 +43,26 @@ fn bearer(headers: &HeaderMap, query: &HashMap<String, String>) -> Option<String
 
 /// Who the request's credentials name: a device, or an organizer's session; an error
 /// response when none or bad (401), or a stall lead's or a unit's login (403: those read
-/// only through the dashboard's filters).
-fn authenticate(
+/// only through the dashboard's filters). Checked on a blocking thread.
+async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     query: &HashMap<String, String>,
 ) -> std::result::Result<Peer, Box<Response>> {
     let token = bearer(headers, query)
         .ok_or_else(|| Box::new(api_error(StatusCode::UNAUTHORIZED, "credentials needed")))?;
-    let db = state
-        .db
-        .lock()
-        .map_err(|_| Box::new(api_error(StatusCode::INTERNAL_SERVER_ERROR, "database")))?;
-    let peer = devices::authenticate(&db, &token, &state.sessions).map_err(|e| {
-        let who = token.split('.').next().unwrap_or("?").to_string();
-        Hq::log_event(&db, &who, "refused", &format!("authentication failed: {e}"));
-        Box::new(api_error(StatusCode::UNAUTHORIZED, e.to_string()))
-    })?;
+    let sessions = state.sessions;
+    let checked = state
+        .on_writer(move |db| {
+            Ok(devices::authenticate(db, &token, &sessions).map_err(|e| {
+                let who = token.split('.').next().unwrap_or("?").to_string();
+                Hq::log_event(db, &who, "refused", &format!("authentication failed: {e}"));
+                e.to_string()
+            }))
+        })
+        .await
+        .map_err(|e| Box::new(api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())))?;
+    let peer = checked.map_err(|e| Box::new(api_error(StatusCode::UNAUTHORIZED, e)))?;
     if matches!(peer, Peer::Person { .. }) && !peer.is_organizer() {
         return Err(Box::new(api_error(
             StatusCode::FORBIDDEN,
@@ -75,7 +78,7 @@ pub async fn sync_socket(
     Query(query): Query<HashMap<String, String>>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let peer = match authenticate(&state, &headers, &query) {
+    let peer = match authenticate(&state, &headers, &query).await {
         Ok(p) => p,
         Err(r) => return *r,
     };
@@ -155,26 +158,25 @@ pub async fn enroll(
         Ok(a) => a,
         Err(refused) => return refused.json(),
     };
-    let result = (|| -> Result<EnrollResponse> {
-        let db = state
-            .db
-            .lock()
-            .map_err(|_| Error::Other("database".into()))?;
-        let grant = devices::enroll(&db, &req.code, &req.actor)?;
-        let catalog = match &state.catalog {
-            Some(h) => h.with_document(|d| d.save()),
-            None => Vec::new(),
-        };
-        Ok(EnrollResponse {
-            device: grant.device,
-            stall: grant.stall,
-            role: grant.role,
-            secret: grant.secret,
-            fair_toml: meta(&db, "fair_toml")?.unwrap_or_default(),
-            catalog_key: state.catalog_key.clone(),
-            catalog: base64::engine::general_purpose::STANDARD.encode(catalog),
+    let catalog = match &state.catalog {
+        Some(h) => h.with_document(|d| d.save()),
+        None => Vec::new(),
+    };
+    let catalog_key = state.catalog_key.clone();
+    let result = state
+        .on_writer(move |db| {
+            let grant = devices::enroll(db, &req.code, &req.actor)?;
+            Ok(EnrollResponse {
+                device: grant.device,
+                stall: grant.stall,
+                role: grant.role,
+                secret: grant.secret,
+                fair_toml: meta(db, "fair_toml")?.unwrap_or_default(),
+                catalog_key,
+                catalog: base64::engine::general_purpose::STANDARD.encode(catalog),
+            })
         })
-    })();
+        .await;
     match result {
         Ok(r) => {
             attempt.succeeded();
@@ -211,14 +213,15 @@ pub async fn announce(
     Query(query): Query<HashMap<String, String>>,
     Json(req): Json<AnnounceRequest>,
 ) -> Response {
-    let peer = match authenticate(&state, &headers, &query) {
+    let peer = match authenticate(&state, &headers, &query).await {
         Ok(p) => p,
         Err(r) => return *r,
     };
-    let Ok(db) = state.db.lock() else {
-        return api_error(StatusCode::INTERNAL_SERVER_ERROR, "database");
-    };
-    match project::announce(&db, &peer, &state.fair.id, &req.docs, &state.documents) {
+    let (fair, limits) = (state.fair.id.clone(), state.documents);
+    let announced = state
+        .on_writer(move |db| project::announce(db, &peer, &fair, &req.docs, &limits))
+        .await;
+    match announced {
         Ok(None) => {
             state.announced.send_modify(|n| *n += 1);
             Json(AnnounceResponse {
@@ -252,18 +255,18 @@ pub async fn confirm(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let peer = match authenticate(&state, &headers, &query) {
+    let peer = match authenticate(&state, &headers, &query).await {
         Ok(p) => p,
         Err(r) => return *r,
     };
-    let Ok(db) = state.db.lock() else {
-        return api_error(StatusCode::INTERNAL_SERVER_ERROR, "database");
-    };
-    let device = match &peer {
-        Peer::Till(d) => Some(d.as_str()),
+    let device = match peer {
+        Peer::Till(d) => Some(d),
         _ => None,
     };
-    match docs_of(&db, device) {
+    match state
+        .on_writer(move |db| docs_of(db, device.as_deref()))
+        .await
+    {
         Ok(docs) => Json(ConfirmResponse { docs }).into_response(),
         Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
@@ -274,16 +277,13 @@ pub async fn list_docs(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    match authenticate(&state, &headers, &query) {
+    match authenticate(&state, &headers, &query).await {
         Ok(peer) if peer.is_organizer() => {}
         Ok(Peer::Hub(_)) => {}
         Ok(_) => return api_error(StatusCode::FORBIDDEN, "organizers only"),
         Err(r) => return *r,
     }
-    let Ok(db) = state.db.lock() else {
-        return api_error(StatusCode::INTERNAL_SERVER_ERROR, "database");
-    };
-    let result = (|| -> Result<Vec<DocInfo>> {
+    let result = state.on_writer(|db| -> Result<Vec<DocInfo>> {
         let mut stmt =
             db.prepare("SELECT doc_key, doc_id, device, records FROM hq_docs ORDER BY doc_key")?;
         let rows = stmt.query_map([], |r| {
@@ -295,8 +295,8 @@ pub async fn list_docs(
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
-    })();
-    match result {
+    });
+    match result.await {
         Ok(docs) => Json(docs).into_response(),
         Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
@@ -307,15 +307,12 @@ pub async fn registry(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    match authenticate(&state, &headers, &query) {
+    match authenticate(&state, &headers, &query).await {
         Ok(Peer::Hub(_)) => {}
         Ok(_) => return api_error(StatusCode::FORBIDDEN, "hubs only"),
         Err(r) => return *r,
     }
-    let Ok(db) = state.db.lock() else {
-        return api_error(StatusCode::INTERNAL_SERVER_ERROR, "database");
-    };
-    match devices::registry(&db) {
+    match state.on_writer(devices::registry).await {
         Ok(r) => Json(r).into_response(),
         Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }

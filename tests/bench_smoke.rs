@@ -73,6 +73,18 @@ fn the_reports_bench_reads_a_province_and_its_baseline() {
 }
 
 #[test]
+fn the_load_bench_syncs_every_till_at_once_and_probes_the_api() {
+    // The bench fails unless every `fairpos sync` succeeds and headquarters then holds every
+    // sale.
+    let v = bench(&["hq-load", "--tills", "3", "--sales", "20"]);
+    assert_eq!(v["sales"], 60);
+    assert_eq!(v["api_probe_failures"], 0, "{v}");
+    for key in ["till_sync_p50_ms", "till_sync_p99_ms", "ingest_sales_per_s"] {
+        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key} in {v}");
+    }
+}
+
+#[test]
 fn the_ui_bench_draws_frames_and_starts_a_till() {
     let v = bench(&["ui", "--sales", "40", "--scans", "12"]);
     assert_eq!(v["products"], 5000);

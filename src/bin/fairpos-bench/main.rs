@@ -7,10 +7,12 @@
 //!   against re-projecting the touched ledgers whole;
 //! - `reports`: reports, reconciliation, the leaderboard and a unit's list over a
 //!   province-sized projection (10 million sales by default) written straight into SQL;
+//! - `hq-load`: tills syncing with headquarters all at once, the API answering meanwhile;
 //! - `ui`: the touchscreen on a 5 000-product, 20 000-sale till: scan to frame, cold start,
 //!   resident memory.
 
 mod commit;
+mod load;
 mod measure;
 mod project;
 mod province;
@@ -74,6 +76,19 @@ enum Bench {
         #[arg(long)]
         baseline: bool,
     },
+    /// Tills syncing with headquarters all at once, the API answering meanwhile.
+    HqLoad {
+        #[arg(long, default_value_t = 100)]
+        tills: usize,
+        /// Sales per till.
+        #[arg(long, default_value_t = 1_000)]
+        sales: usize,
+        /// The `fairpos` binary that serves headquarters (default: this build's).
+        #[arg(long)]
+        server: Option<PathBuf>,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// The touchscreen: scan to frame, cold start, memory, on a 5 000-product till.
     Ui {
         #[arg(long, default_value_t = 20_000)]
@@ -126,6 +141,12 @@ fn main() {
             },
             baseline,
         ),
+        Bench::HqLoad {
+            tills,
+            sales,
+            server,
+            dir,
+        } => load::run(tills, sales, server, dir),
         Bench::Ui { sales, scans, dir } => ui::run(sales, scans, dir),
         Bench::UiStart { dir } => ui::start(&dir),
     };

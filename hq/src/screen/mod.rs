@@ -33,7 +33,7 @@ use tokio::sync::watch;
 
 use self::figures::Figures;
 use crate::state::{AppState, Published};
-use crate::web::{failure, with_db};
+use crate::web::failure;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -47,15 +47,18 @@ pub(crate) struct Access {
     token: Option<String>,
 }
 
-/// An organizer, or a valid screen token.
-fn may_watch(state: &AppState, headers: &HeaderMap, access: &Access) -> bool {
-    if crate::web::organizer(state, headers) {
+/// An organizer, or a valid screen token (checked on a blocking thread).
+async fn may_watch(state: &AppState, headers: &HeaderMap, access: &Access) -> bool {
+    if crate::web::organizer(state, headers).await {
         return true;
     }
-    let Some(token) = access.token.as_deref() else {
+    let Some(token) = access.token.clone() else {
         return false;
     };
-    with_db(state, |db| tokens::valid(db, token)).unwrap_or(false)
+    state
+        .on_writer(move |db| tokens::valid(db, &token))
+        .await
+        .unwrap_or(false)
 }
 
 fn refused() -> Response {
@@ -89,7 +92,7 @@ async fn page(
     headers: HeaderMap,
     Query(access): Query<Access>,
 ) -> Response {
-    if !may_watch(&state, &headers, &access) {
+    if !may_watch(&state, &headers, &access).await {
         return refused();
     }
     // Read afresh (a page is opened rarely; the stream then carries what is published).
@@ -125,7 +128,7 @@ async fn events(
     headers: HeaderMap,
     Query(access): Query<Access>,
 ) -> Response {
-    if !may_watch(&state, &headers, &access) {
+    if !may_watch(&state, &headers, &access).await {
         return refused();
     }
     Sse::new(stream(state.screen.clone(), state.stopping.clone()))

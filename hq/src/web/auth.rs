@@ -37,8 +37,9 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
     cookie(headers, COOKIE)
 }
 
-/// The account behind a request, by cookie or bearer token.
-pub(crate) fn viewer(state: &AppState, headers: &HeaderMap) -> Option<Account> {
+/// The account behind a request, by cookie or bearer token: checked on the writer's
+/// connection on a blocking thread (not on the async workers, which the sync sockets need).
+pub(crate) async fn viewer(state: &AppState, headers: &HeaderMap) -> Option<Account> {
     let token = cookie_token(headers).or_else(|| {
         headers
             .get(header::AUTHORIZATION)
@@ -46,16 +47,22 @@ pub(crate) fn viewer(state: &AppState, headers: &HeaderMap) -> Option<Account> {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::to_string)
     })?;
-    let db = state.db.lock().ok()?;
-    match devices::authenticate(&db, &token, &state.sessions) {
-        Ok(Peer::Person { account, .. }) => Some(account),
+    let sessions = state.sessions;
+    let peer = state
+        .on_writer(move |db| Ok(devices::authenticate(db, &token, &sessions).ok()))
+        .await
+        .ok()??;
+    match peer {
+        Peer::Person { account, .. } => Some(account),
         _ => None,
     }
 }
 
 /// Whether an organizer asks.
-pub(crate) fn organizer(state: &AppState, headers: &HeaderMap) -> bool {
-    viewer(state, headers).is_some_and(|a| a.access.is_organizer())
+pub(crate) async fn organizer(state: &AppState, headers: &HeaderMap) -> bool {
+    viewer(state, headers)
+        .await
+        .is_some_and(|a| a.access.is_organizer())
 }
 
 /// The page for a login whose role does not reach this page.
@@ -234,8 +241,8 @@ async fn check_and_open(
         db.lock().map_err(|_| Error::Other("database".into()))
     }
     let db = state.db.clone();
-    let credentials = accounts::credentials(&*locked(&db)?, &name)?;
     tokio::task::spawn_blocking(move || {
+        let credentials = accounts::credentials(&*locked(&db)?, &name)?;
         let Some((access, stored)) = credentials else {
             let _ = accounts::verify_password(accounts::decoy_hash(), &password);
             return Err(Error::input("wrong name or password"));
@@ -251,9 +258,7 @@ async fn check_and_open(
 
 pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(token) = cookie_token(&headers) {
-        if let Ok(db) = state.db.lock() {
-            let _ = devices::logout(&db, &token);
-        }
+        let _ = state.on_writer(move |db| devices::logout(db, &token)).await;
     }
     (
         [(

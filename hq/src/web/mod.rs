@@ -32,7 +32,7 @@ use crate::{Error, Result};
 /// a page saying this role may not see it (403).
 macro_rules! page_for {
     ($state:expr, $headers:expr, $allowed:expr) => {
-        match super::auth::viewer(&$state, &$headers) {
+        match super::auth::viewer(&$state, &$headers).await {
             None => return super::auth::unauthorized_page(),
             Some(account) if !$allowed(&account.access) => {
                 return super::auth::forbidden_page(&account)
@@ -45,7 +45,7 @@ macro_rules! page_for {
 /// As [`page_for`], answering in JSON.
 macro_rules! api_for {
     ($state:expr, $headers:expr, $allowed:expr) => {
-        match super::auth::viewer(&$state, &$headers) {
+        match super::auth::viewer(&$state, &$headers).await {
             None => return super::auth::unauthorized_json(),
             Some(account) if !$allowed(&account.access) => return super::auth::forbidden_json(),
             Some(account) => account,
@@ -191,16 +191,6 @@ pub(crate) async fn read<T: Send + 'static>(
     f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
 ) -> Result<T> {
     state.readers.read(f).await
-}
-
-/// Runs `f` on the writer's connection, for a short read (a token) where waiting is not
-/// worth a thread.
-pub(crate) fn with_db<T>(state: &AppState, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-    let db = state
-        .db
-        .lock()
-        .map_err(|_| Error::Other("the database lock is poisoned".into()))?;
-    f(&db)
 }
 
 /// A report's table, rendered.

@@ -155,9 +155,10 @@ pub fn build(conn: &Connection, by: Dimension) -> Result<Report> {
 }
 
 /// The rows of the report `by`, unsorted, read from every sale. Labels are the greatest name
-/// any sale gave the key (voided sales too), as the roll-up keeps them.
+/// any sale gave the key (voided sales too), as the roll-up keeps them; hours and payment
+/// methods are labelled by the report itself.
 pub fn scan(conn: &Connection, by: Dimension) -> Result<Vec<ReportRow>> {
-    let rows: Vec<ReportRow> = match by {
+    Ok(match by {
         Dimension::Payment => {
             let sql = format!(
                 "WITH paid AS (
@@ -173,13 +174,7 @@ pub fn scan(conn: &Connection, by: Dimension) -> Result<Vec<ReportRow>> {
             );
             let mut stmt = conn.prepare(&sql)?;
             let rows = stmt.query_map([], row)?;
-            let mut rows: Vec<ReportRow> = rows.collect::<Result<_, _>>()?;
-            for r in &mut rows {
-                if let Ok(m) = Method::parse(&r.key) {
-                    r.label = m.label_zh().to_string();
-                }
-            }
-            rows
+            rows.collect::<Result<_, _>>()?
         }
         _ => {
             let (key, label, line_level) = dimension_sql(by);
@@ -228,12 +223,19 @@ pub fn scan(conn: &Connection, by: Dimension) -> Result<Vec<ReportRow>> {
             })?;
             rows.collect::<Result<_, _>>()?
         }
-    };
-    Ok(rows)
+    })
 }
 
-/// Labels the hours, sorts (hours in order, else by net, highest first) and totals.
+/// Labels the hours and payment methods, sorts (hours in order, else by net, highest first)
+/// and totals.
 fn assemble(by: Dimension, mut rows: Vec<ReportRow>) -> Report {
+    if by == Dimension::Payment {
+        for r in &mut rows {
+            if let Ok(m) = Method::parse(&r.key) {
+                r.label = m.label_zh().to_string();
+            }
+        }
+    }
     if by == Dimension::Hour {
         for r in &mut rows {
             r.label = hour_label(&r.key);

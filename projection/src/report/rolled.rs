@@ -4,10 +4,8 @@ use rusqlite::Connection;
 
 use super::{Dimension, ReportRow};
 use crate::Result;
-use fairpos_domain::payment::Method;
 
-/// The rows of the report `by`, unsorted, labelled as the scan labels them but for the hour
-/// (the report labels hours itself).
+/// The rows of the report `by`, unsorted, labelled as [`super::scan`] labels them.
 pub fn rows(conn: &Connection, by: Dimension) -> Result<Vec<ReportRow>> {
     let mut stmt = conn.prepare_cached(
         "SELECT r.key, r.label, r.detail, r.sales_fen, r.refunds_fen, r.sales_n,
@@ -26,11 +24,8 @@ pub fn rows(conn: &Connection, by: Dimension) -> Result<Vec<ReportRow>> {
         let stall_name: Option<String> = r.get(7)?;
         let label = match by {
             Dimension::Unit => label.unwrap_or_else(|| "个人".to_string()),
-            Dimension::Team | Dimension::Hour => key.clone(),
+            Dimension::Team | Dimension::Hour | Dimension::Payment => key.clone(),
             Dimension::Stall => stall_name.unwrap_or_else(|| key.clone()),
-            Dimension::Payment => Method::parse(&key)
-                .map(|m| m.label_zh().to_string())
-                .unwrap_or_else(|_| key.clone()),
             _ => label.unwrap_or_default(),
         };
         let line_level = matches!(by, Dimension::Product | Dimension::County);

@@ -151,9 +151,9 @@ impl Batch {
     pub fn count_sale(&mut self, conn: &Connection, sale: &CountedSale) -> Result<()> {
         let (void_shift, back_n, back): (Option<String>, i64, i64) = conn
             .prepare_cached(
-                "SELECT (SELECT shift_id FROM voids WHERE sale_id = ?1),
-                        (SELECT COUNT(*) FROM refunds WHERE sale_id = ?1),
-                        (SELECT COALESCE(SUM(amount_fen), 0) FROM refunds WHERE sale_id = ?1)",
+                "SELECT (SELECT shift_id FROM voids WHERE sale_id = ?1), COUNT(*),
+                        COALESCE(SUM(amount_fen), 0)
+                 FROM refunds WHERE sale_id = ?1",
             )?
             .query_row([&sale.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         let live = i64::from(void_shift.is_none());

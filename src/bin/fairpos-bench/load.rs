@@ -12,13 +12,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use fairpos::till::Order;
 use fairpos::uplink;
-use fairpos_domain::payment::Tender;
-use fairpos_domain::Fen;
 use fairpos_hq::devices;
 
-use crate::measure::{demo_hq, fresh_dir, ms, p50, p99, random_cart, start, Lcg};
+use crate::measure::{demo_hq, fresh_dir, ms, p50, p99, sell_offline, serve_hq, Lcg};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -68,42 +65,16 @@ pub fn run(
     drop(hq);
     let fairpos = std::env::current_exe()?.with_file_name("fairpos");
     let server = server.unwrap_or_else(|| fairpos.clone());
-    let mut cmd = std::process::Command::new(&server);
-    cmd.arg("--data")
-        .arg(dir.join("hq"))
-        .args(["hq", "serve", "--listen", "127.0.0.1:0"]);
-    let (hq_server, line) = start(cmd, "serving on")?;
-    let url = line
-        .split("serving on ")
-        .nth(1)
-        .ok_or("no address")?
-        .trim()
-        .to_string();
+    let (hq_server, url) = serve_hq(&server, &dir.join("hq"))?;
     let addr = url.trim_start_matches("http://").to_string();
 
     eprintln!("enrolling {tills} tills and selling {sales} sales on each, offline");
     let t = Instant::now();
     let trust = fairpos_sync::tls::Trust::system()?;
-    let tenders = [Tender::parse("wechat")?];
     let mut rng = Lcg(17);
     for (i, code) in codes.iter().enumerate() {
         let mut till = uplink::enroll(&dir.join(format!("till{i}")), &url, code, "2468", &trust)?;
-        let offset = till.store().identity().fair.utc_offset;
-        let opened = chrono::DateTime::parse_from_rfc3339("2026-11-22T09:00:00+08:00")?
-            .with_timezone(&offset);
-        till.open_shift("V003", Fen(0), opened)?;
-        let catalog = till.catalog()?;
-        for s in 0..sales {
-            let cart = random_cart(&catalog, &mut rng);
-            let order = Order {
-                seller: "V003",
-                cart: &cart,
-                unit: None,
-                tenders: &tenders,
-            };
-            till.sell(&order, opened + chrono::Duration::seconds(s as i64))?;
-        }
-        till.tidy()?;
+        sell_offline(&mut till, sales, &mut rng)?;
         if (i + 1) % 50 == 0 {
             eprintln!(
                 "  {} tills ready ({:.0} s)",

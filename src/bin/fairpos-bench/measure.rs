@@ -130,3 +130,51 @@ pub fn demo_hq(dir: &Path) -> Result<Hq, Box<dyn std::error::Error>> {
     catalog::import_demo(&hq)?;
     Ok(hq)
 }
+
+/// `fairpos hq serve` by `binary` on the data directory `dir`, on a free loopback port: the
+/// process and its URL.
+pub fn serve_hq(binary: &Path, dir: &Path) -> Result<(Child, String), Box<dyn std::error::Error>> {
+    let mut cmd = std::process::Command::new(binary);
+    cmd.arg("--data")
+        .arg(dir)
+        .args(["hq", "serve", "--listen", "127.0.0.1:0"]);
+    let (server, line) = start(cmd, "serving on")?;
+    let url = line
+        .split("serving on ")
+        .nth(1)
+        .ok_or("no address")?
+        .trim()
+        .to_string();
+    Ok((server, url))
+}
+
+/// Opens a shift on `till` and sells `sales` random carts paid by WeChat, a second apart
+/// from 09:00 on the demo fair's day, offline; then tidies.
+pub fn sell_offline(
+    till: &mut fairpos::till::Till,
+    sales: usize,
+    rng: &mut Lcg,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use fairpos::till::Order;
+    use fairpos_domain::payment::Tender;
+    use fairpos_domain::Fen;
+
+    let offset = till.store().identity().fair.utc_offset;
+    let opened =
+        chrono::DateTime::parse_from_rfc3339("2026-11-22T09:00:00+08:00")?.with_timezone(&offset);
+    till.open_shift("V003", Fen(0), opened)?;
+    let catalog = till.catalog()?;
+    let tenders = [Tender::parse("wechat")?];
+    for i in 0..sales {
+        let cart = random_cart(&catalog, rng);
+        let order = Order {
+            seller: "V003",
+            cart: &cart,
+            unit: None,
+            tenders: &tenders,
+        };
+        till.sell(&order, opened + chrono::Duration::seconds(i as i64))?;
+    }
+    till.tidy()?;
+    Ok(())
+}

@@ -4,16 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use fairpos::till::Order;
-use fairpos_domain::payment::Tender;
-use fairpos_domain::Fen;
-
-use crate::measure::{fresh_dir, random_cart, start, Lcg};
+use crate::measure::{demo_hq, fresh_dir, sell_offline, serve_hq, start, Lcg};
 
 pub fn run(sales: usize, dir: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
     use fairpos::uplink;
-    use fairpos_domain::demo;
-    use fairpos_hq::{catalog, devices, Founding, Hq};
+    use fairpos_hq::devices;
     use fairpos_sync::ids::document_id;
     use fairpos_sync::samod::ShareConfig;
 
@@ -28,51 +23,17 @@ pub fn run(sales: usize, dir: Option<PathBuf>) -> Result<(), Box<dyn std::error:
     std::fs::create_dir_all(&dir)?;
 
     // Headquarters, served by the real binary.
-    let hq = Hq::init(
-        &dir.join("hq"),
-        demo::FAIR_TOML,
-        Founding::Hq {
-            organizer_password: "bench-password",
-        },
-    )?;
-    catalog::import_demo(&hq)?;
+    let hq = demo_hq(&dir.join("hq"))?;
     let code = devices::add_device(&hq, "T01", "S01", false)?;
     drop(hq);
     let fairpos = std::env::current_exe()?.with_file_name("fairpos");
-    let mut cmd = std::process::Command::new(&fairpos);
-    cmd.arg("--data")
-        .arg(dir.join("hq"))
-        .args(["hq", "serve", "--listen", "127.0.0.1:0"]);
-    let (hq_server, line) = start(cmd, "serving on")?;
-    let url = line
-        .split("serving on ")
-        .nth(1)
-        .ok_or("no address")?
-        .trim()
-        .to_string();
+    let (hq_server, url) = serve_hq(&fairpos, &dir.join("hq"))?;
 
     // A till that sells offline.
     let trust = fairpos_sync::tls::Trust::system()?;
     let mut till = uplink::enroll(&dir.join("till"), &url, &code, "2468", &trust)?;
-    let offset = till.store().identity().fair.utc_offset;
-    let start_at =
-        chrono::DateTime::parse_from_rfc3339("2026-11-22T09:00:00+08:00")?.with_timezone(&offset);
-    till.open_shift("V003", Fen(0), start_at)?;
-    let catalog_now = till.catalog()?;
-    let tenders = [Tender::parse("wechat")?];
-    let mut rng = Lcg(11);
     eprintln!("selling {sales} sales offline");
-    for i in 0..sales {
-        let cart = random_cart(&catalog_now, &mut rng);
-        let order = Order {
-            seller: "V003",
-            cart: &cart,
-            unit: None,
-            tenders: &tenders,
-        };
-        till.sell(&order, start_at + chrono::Duration::seconds(i as i64))?;
-        till.tidy()?;
-    }
+    sell_offline(&mut till, sales, &mut Lcg(11))?;
     let device = till.device().to_string();
     let seeds: Vec<(fairpos_sync::samod::DocumentId, Vec<u8>)> = {
         let conn = till.reader()?;

@@ -2,6 +2,7 @@
 //! written as one row update per key touched: a ledger's thousands of sales become a few
 //! dozen updates, where triggers would make fifteen per sale.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -10,73 +11,75 @@ use super::UPSERT;
 use crate::Result;
 use fairpos_sync::record::SaleRecord;
 
-/// What the roll-up counts of a sale: its row, lines and payments as projected.
+/// What the roll-up counts of a sale: its row, lines and payments as projected. Borrowed
+/// from the record the projector just applied (nothing copied on the projection's path), or
+/// owned when read back from the tables ([`projected_sale`]).
 #[derive(Clone, Debug)]
-pub struct CountedSale {
-    pub id: String,
-    pub device: String,
+pub struct CountedSale<'a> {
+    pub id: Cow<'a, str>,
+    pub device: Cow<'a, str>,
     pub seq: i64,
-    pub shift: String,
-    pub at: String,
-    pub stall: String,
-    pub seller: String,
-    pub seller_name: String,
-    pub team: String,
-    pub unit_tax_id: Option<String>,
-    pub unit_name: Option<String>,
+    pub shift: Cow<'a, str>,
+    pub at: Cow<'a, str>,
+    pub stall: Cow<'a, str>,
+    pub seller: Cow<'a, str>,
+    pub seller_name: Cow<'a, str>,
+    pub team: Cow<'a, str>,
+    pub unit_tax_id: Option<Cow<'a, str>>,
+    pub unit_name: Option<Cow<'a, str>>,
     pub total_fen: i64,
-    pub lines: Vec<CountedLine>,
+    pub lines: Vec<CountedLine<'a>>,
     /// `(method, amount)` per payment.
-    pub payments: Vec<(String, i64)>,
+    pub payments: Vec<(Cow<'a, str>, i64)>,
 }
 
 #[derive(Clone, Debug)]
-pub struct CountedLine {
+pub struct CountedLine<'a> {
     pub line: i64,
-    pub sku: String,
-    pub name_zh: String,
-    pub unit: String,
+    pub sku: Cow<'a, str>,
+    pub name_zh: Cow<'a, str>,
+    pub unit: Cow<'a, str>,
     pub weighed: bool,
     pub qty: i64,
     pub amount_fen: i64,
-    pub county_code: String,
-    pub county_name: String,
+    pub county_code: Cow<'a, str>,
+    pub county_name: Cow<'a, str>,
 }
 
-impl From<&SaleRecord> for CountedSale {
-    fn from(r: &SaleRecord) -> CountedSale {
+impl<'a> From<&'a SaleRecord> for CountedSale<'a> {
+    fn from(r: &'a SaleRecord) -> CountedSale<'a> {
         CountedSale {
-            id: r.header.id.clone(),
-            device: r.header.device.clone(),
+            id: r.header.id.as_str().into(),
+            device: r.header.device.as_str().into(),
             seq: r.sale_seq as i64,
-            shift: r.shift.clone(),
-            at: r.header.at.clone(),
-            stall: r.stall.clone(),
-            seller: r.seller.clone(),
-            seller_name: r.seller_name.clone(),
-            team: r.team.clone(),
-            unit_tax_id: r.unit.as_ref().map(|u| u.tax_id.clone()),
-            unit_name: r.unit.as_ref().map(|u| u.name.clone()),
+            shift: r.shift.as_str().into(),
+            at: r.header.at.as_str().into(),
+            stall: r.stall.as_str().into(),
+            seller: r.seller.as_str().into(),
+            seller_name: r.seller_name.as_str().into(),
+            team: r.team.as_str().into(),
+            unit_tax_id: r.unit.as_ref().map(|u| u.tax_id.as_str().into()),
+            unit_name: r.unit.as_ref().map(|u| u.name.as_str().into()),
             total_fen: r.total_fen,
             lines: r
                 .lines
                 .iter()
                 .map(|l| CountedLine {
                     line: i64::from(l.line),
-                    sku: l.sku.clone(),
-                    name_zh: l.name_zh.clone(),
-                    unit: l.unit.clone(),
+                    sku: l.sku.as_str().into(),
+                    name_zh: l.name_zh.as_str().into(),
+                    unit: l.unit.as_str().into(),
                     weighed: l.weighed,
                     qty: l.qty,
                     amount_fen: l.amount_fen,
-                    county_code: l.county_code.clone(),
-                    county_name: l.county_name.clone(),
+                    county_code: l.county_code.as_str().into(),
+                    county_name: l.county_name.as_str().into(),
                 })
                 .collect(),
             payments: r
                 .payments
                 .iter()
-                .map(|p| (p.method.clone(), p.amount_fen))
+                .map(|p| (p.method.as_str().into(), p.amount_fen))
                 .collect(),
         }
     }
@@ -148,29 +151,29 @@ impl Batch {
 
     /// Counts `sale`, just projected on `conn`: live unless its void is already there, with
     /// the refunds of it already there.
-    pub fn count_sale(&mut self, conn: &Connection, sale: &CountedSale) -> Result<()> {
+    pub fn count_sale(&mut self, conn: &Connection, sale: &CountedSale<'_>) -> Result<()> {
         let (void_shift, back_n, back): (Option<String>, i64, i64) = conn
             .prepare_cached(
                 "SELECT (SELECT shift_id FROM voids WHERE sale_id = ?1), COUNT(*),
                         COALESCE(SUM(amount_fen), 0)
                  FROM refunds WHERE sale_id = ?1",
             )?
-            .query_row([&sale.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            .query_row([&*sale.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         let live = i64::from(void_shift.is_none());
         let hour = sale.at.get(..13).unwrap_or(&sale.at);
         let unit = sale.unit_tax_id.as_deref().unwrap_or("individual");
         for (dim, key, label, detail) in [
             ("unit", unit, sale.unit_name.as_deref(), None),
-            ("team", &sale.team, Some(sale.team.as_str()), None),
+            ("team", &sale.team, Some(&*sale.team), None),
             (
                 "seller",
                 &sale.seller,
-                Some(sale.seller_name.as_str()),
-                Some(sale.team.as_str()),
+                Some(&*sale.seller_name),
+                Some(&*sale.team),
             ),
             ("hour", hour, None, None),
             ("stall", &sale.stall, None, None),
-            ("device", &sale.device, Some(sale.stall.as_str()), None),
+            ("device", &sale.device, Some(&*sale.stall), None),
         ] {
             let d = self.at(dim, "", key).named(label, detail);
             d.sales_fen += live * sale.total_fen;
@@ -204,7 +207,7 @@ impl Batch {
         for (i, l) in sale.lines.iter().enumerate() {
             let earlier = &sale.lines[..i];
             let (back_fen, back_qty) = line_back.get(&l.line).copied().unwrap_or((0, 0));
-            let unit = if l.weighed { "g" } else { l.unit.as_str() };
+            let unit = if l.weighed { "g" } else { &*l.unit };
             for (dim, key, label, detail, first) in [
                 (
                     "product",
@@ -281,7 +284,7 @@ impl Batch {
 }
 
 /// The sale `id` as projected on `conn`, if it is.
-pub fn projected_sale(conn: &Connection, id: &str) -> Result<Option<CountedSale>> {
+pub fn projected_sale(conn: &Connection, id: &str) -> Result<Option<CountedSale<'static>>> {
     let Some(mut sale) = conn
         .prepare_cached(
             "SELECT id, device, seq, shift_id, at, stall, seller, seller_name, team,
@@ -289,17 +292,17 @@ pub fn projected_sale(conn: &Connection, id: &str) -> Result<Option<CountedSale>
         )?
         .query_row([id], |r| {
             Ok(CountedSale {
-                id: r.get(0)?,
-                device: r.get(1)?,
+                id: Cow::Owned(r.get(0)?),
+                device: Cow::Owned(r.get(1)?),
                 seq: r.get(2)?,
-                shift: r.get(3)?,
-                at: r.get(4)?,
-                stall: r.get(5)?,
-                seller: r.get(6)?,
-                seller_name: r.get(7)?,
-                team: r.get(8)?,
-                unit_tax_id: r.get(9)?,
-                unit_name: r.get(10)?,
+                shift: Cow::Owned(r.get(3)?),
+                at: Cow::Owned(r.get(4)?),
+                stall: Cow::Owned(r.get(5)?),
+                seller: Cow::Owned(r.get(6)?),
+                seller_name: Cow::Owned(r.get(7)?),
+                team: Cow::Owned(r.get(8)?),
+                unit_tax_id: r.get::<_, Option<String>>(9)?.map(Cow::Owned),
+                unit_name: r.get::<_, Option<String>>(10)?.map(Cow::Owned),
                 total_fen: r.get(11)?,
                 lines: Vec::new(),
                 payments: Vec::new(),
@@ -317,14 +320,14 @@ pub fn projected_sale(conn: &Connection, id: &str) -> Result<Option<CountedSale>
         .query_map([id], |r| {
             Ok(CountedLine {
                 line: r.get(0)?,
-                sku: r.get(1)?,
-                name_zh: r.get(2)?,
-                unit: r.get(3)?,
+                sku: Cow::Owned(r.get(1)?),
+                name_zh: Cow::Owned(r.get(2)?),
+                unit: Cow::Owned(r.get(3)?),
                 weighed: r.get(4)?,
                 qty: r.get(5)?,
                 amount_fen: r.get(6)?,
-                county_code: r.get(7)?,
-                county_name: r.get(8)?,
+                county_code: Cow::Owned(r.get(7)?),
+                county_name: Cow::Owned(r.get(8)?),
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -332,7 +335,7 @@ pub fn projected_sale(conn: &Connection, id: &str) -> Result<Option<CountedSale>
         "SELECT method, amount_fen FROM sale_payments WHERE sale_id = ?1 ORDER BY idx",
     )?;
     sale.payments = stmt
-        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map([id], |r| Ok((Cow::Owned(r.get(0)?), r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     Ok(Some(sale))
 }

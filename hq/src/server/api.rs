@@ -158,25 +158,28 @@ pub async fn enroll(
         Ok(a) => a,
         Err(refused) => return refused.json(),
     };
-    let catalog = match &state.catalog {
-        Some(h) => h.with_document(|d| d.save()),
-        None => Vec::new(),
-    };
-    let catalog_key = state.catalog_key.clone();
-    let result = state
+    let granted = state
         .on_writer(move |db| {
             let grant = devices::enroll(db, &req.code, &req.actor)?;
-            Ok(EnrollResponse {
-                device: grant.device,
-                stall: grant.stall,
-                role: grant.role,
-                secret: grant.secret,
-                fair_toml: meta(db, "fair_toml")?.unwrap_or_default(),
-                catalog_key,
-                catalog: base64::engine::general_purpose::STANDARD.encode(catalog),
-            })
+            Ok((grant, meta(db, "fair_toml")?.unwrap_or_default()))
         })
         .await;
+    // The catalog is saved for a till that enrolled, not for every attempt.
+    let result = granted.map(|(grant, fair_toml)| {
+        let catalog = match &state.catalog {
+            Some(h) => h.with_document(|d| d.save()),
+            None => Vec::new(),
+        };
+        EnrollResponse {
+            device: grant.device,
+            stall: grant.stall,
+            role: grant.role,
+            secret: grant.secret,
+            fair_toml,
+            catalog_key: state.catalog_key.clone(),
+            catalog: base64::engine::general_purpose::STANDARD.encode(catalog),
+        }
+    });
     match result {
         Ok(r) => {
             attempt.succeeded();

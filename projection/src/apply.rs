@@ -45,15 +45,17 @@ fn product_add(conn: &Connection, r: &ProductAddRecord) -> Result<()> {
 /// Indexes a record by device and sequence number; `false` if it is indexed already.
 fn insert_record(conn: &Connection, record: &Record, doc_key: &str) -> Result<bool> {
     let h = record.header();
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO records(id, device, seq, kind, at, doc_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![h.id, h.device, h.seq as i64, record.kind(), h.at, doc_key])?;
+    let inserted = conn.prepare_cached(sql::INSERT_RECORD)?.execute(params![
+        h.id,
+        h.device,
+        h.seq as i64,
+        record.kind(),
+        h.at,
+        doc_key
+    ])?;
     if inserted == 0 {
         let known: String = conn
-            .prepare_cached("SELECT id FROM records WHERE device = ?1 AND seq = ?2")?
+            .prepare_cached(sql::RECORD_AT)?
             .query_row(params![h.device, h.seq as i64], |r| r.get(0))?;
         if known != h.id {
             return Err(Error::Integrity(format!(
@@ -68,12 +70,7 @@ fn insert_record(conn: &Connection, record: &Record, doc_key: &str) -> Result<bo
 
 fn shift_open(conn: &Connection, r: &ShiftOpenRecord) -> Result<()> {
     // A close may have been applied first (out of order at HQ): keep its columns.
-    conn.prepare_cached(
-        "INSERT INTO shifts(id, device, seller, opened_at, float_fen) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT(id) DO UPDATE SET seller = excluded.seller,
-             opened_at = excluded.opened_at, float_fen = excluded.float_fen",
-    )?
-    .execute(params![
+    conn.prepare_cached(sql::SHIFT_OPEN)?.execute(params![
         r.shift,
         r.header.device,
         r.seller,
@@ -84,16 +81,7 @@ fn shift_open(conn: &Connection, r: &ShiftOpenRecord) -> Result<()> {
 }
 
 fn shift_close(conn: &Connection, r: &ShiftCloseRecord) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO shifts(id, device, seller, opened_at, float_fen, closed_at, expected_fen,
-                            counted_fen, variance_fen, last_sale, last_sale_seq)
-         VALUES (?1, ?2, '', '', 0, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT(id) DO UPDATE SET closed_at = excluded.closed_at,
-             expected_fen = excluded.expected_fen, counted_fen = excluded.counted_fen,
-             variance_fen = excluded.variance_fen, last_sale = excluded.last_sale,
-             last_sale_seq = excluded.last_sale_seq",
-    )?
-    .execute(params![
+    conn.prepare_cached(sql::SHIFT_CLOSE)?.execute(params![
         r.shift,
         r.header.device,
         r.header.at,
@@ -107,11 +95,7 @@ fn shift_close(conn: &Connection, r: &ShiftCloseRecord) -> Result<()> {
 }
 
 fn cash_move(conn: &Connection, r: &CashMoveRecord) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO cash_moves(id, device, shift_id, at, amount_fen, reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
+    conn.prepare_cached(sql::CASH_MOVE)?.execute(params![
         r.header.id,
         r.header.device,
         r.shift,
@@ -123,22 +107,14 @@ fn cash_move(conn: &Connection, r: &CashMoveRecord) -> Result<()> {
 }
 
 fn add_stock_out(conn: &Connection, sku: &str, qty: i64) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO stock_out(sku, qty) VALUES (?1, ?2)
-         ON CONFLICT(sku) DO UPDATE SET qty = qty + excluded.qty",
-    )?
-    .execute(params![sku, qty])?;
+    conn.prepare_cached(sql::ADD_STOCK_OUT)?
+        .execute(params![sku, qty])?;
     Ok(())
 }
 
 /// The numbered row of a sale.
 fn apply_sale_head(conn: &Connection, r: &SaleRecord) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO sales(id, device, record_seq, number, seq, shift_id, at, stall, seller,
-                           seller_name, team, unit_tax_id, unit_name, total_fen, change_fen)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-    )?
-    .execute(params![
+    conn.prepare_cached(sql::SALE)?.execute(params![
         r.header.id,
         r.header.device,
         r.header.seq as i64,
@@ -160,14 +136,9 @@ fn apply_sale_head(conn: &Connection, r: &SaleRecord) -> Result<()> {
 
 fn sale_rest(conn: &Connection, r: &SaleRecord) -> Result<()> {
     let voided: bool = conn
-        .prepare_cached("SELECT EXISTS(SELECT 1 FROM voids WHERE sale_id = ?1)")?
+        .prepare_cached(sql::SALE_VOIDED)?
         .query_row([&r.header.id], |row| row.get(0))?;
-    let mut insert_line = conn.prepare_cached(
-        "INSERT INTO sale_lines(sale_id, line, sku, name_zh, name_en, category, unit, weighed,
-                                qty, unit_price_fen, amount_fen, county_code, county_name,
-                                product_stall, supplier, cert_no)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-    )?;
+    let mut insert_line = conn.prepare_cached(sql::SALE_LINE)?;
     for l in &r.lines {
         insert_line.execute(params![
             r.header.id,
@@ -191,10 +162,7 @@ fn sale_rest(conn: &Connection, r: &SaleRecord) -> Result<()> {
             add_stock_out(conn, &l.sku, l.qty)?;
         }
     }
-    let mut insert_payment = conn.prepare_cached(
-        "INSERT INTO sale_payments(sale_id, idx, method, amount_fen, tendered_fen)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
+    let mut insert_payment = conn.prepare_cached(sql::SALE_PAYMENT)?;
     for (i, p) in r.payments.iter().enumerate() {
         insert_payment.execute(params![
             r.header.id,
@@ -205,18 +173,14 @@ fn sale_rest(conn: &Connection, r: &SaleRecord) -> Result<()> {
         ])?;
     }
     for sku in &r.oversold {
-        conn.prepare_cached("INSERT OR IGNORE INTO sale_oversold(sale_id, sku) VALUES (?1, ?2)")?
+        conn.prepare_cached(sql::SALE_OVERSOLD)?
             .execute(params![r.header.id, sku])?;
     }
     Ok(())
 }
 
 fn void(conn: &Connection, r: &VoidRecord) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO voids(id, device, sale_id, shift_id, at, reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
+    conn.prepare_cached(sql::VOID)?.execute(params![
         r.header.id,
         r.header.device,
         r.sale,
@@ -226,7 +190,7 @@ fn void(conn: &Connection, r: &VoidRecord) -> Result<()> {
     ])?;
     // Goods come back; if the sale is not projected yet, it will see the void and not count.
     let lines: Vec<(String, i64)> = conn
-        .prepare_cached("SELECT sku, qty FROM sale_lines WHERE sale_id = ?1")?
+        .prepare_cached(sql::SALE_LINES_STOCK)?
         .query_map([&r.sale], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<Result<_, _>>()?;
     for (sku, qty) in lines {
@@ -236,11 +200,7 @@ fn void(conn: &Connection, r: &VoidRecord) -> Result<()> {
 }
 
 fn refund(conn: &Connection, r: &RefundRecord) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO refunds(id, device, number, sale_id, shift_id, at, method, amount_fen)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
+    conn.prepare_cached(sql::REFUND)?.execute(params![
         r.header.id,
         r.header.device,
         r.number,
@@ -251,12 +211,105 @@ fn refund(conn: &Connection, r: &RefundRecord) -> Result<()> {
         r.amount_fen
     ])?;
     for l in &r.lines {
-        conn.prepare_cached(
-            "INSERT INTO refund_lines(refund_id, line, sku, qty, amount_fen)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![r.header.id, l.line, l.sku, l.qty, l.amount_fen])?;
+        conn.prepare_cached(sql::REFUND_LINE)?.execute(params![
+            r.header.id,
+            l.line,
+            l.sku,
+            l.qty,
+            l.amount_fen
+        ])?;
         add_stock_out(conn, &l.sku, -l.qty)?;
     }
     Ok(())
+}
+
+/// The statements of the projection, in SQL that SQLite and PostgreSQL both take (numbered
+/// parameters `?N`; [`postgres_params`] turns them into PostgreSQL's `$N`).
+pub mod sql {
+    /// A record indexed by device and sequence number; nothing when it is already.
+    pub const INSERT_RECORD: &str =
+        "INSERT INTO records(id, device, seq, kind, at, doc_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT DO NOTHING";
+    /// The id of a device's record of a sequence number.
+    pub const RECORD_AT: &str = "SELECT id FROM records WHERE device = ?1 AND seq = ?2";
+    /// A shift opened (a close applied first keeps its columns).
+    pub const SHIFT_OPEN: &str =
+        "INSERT INTO shifts(id, device, seller, opened_at, float_fen) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(id) DO UPDATE SET seller = excluded.seller,
+         opened_at = excluded.opened_at, float_fen = excluded.float_fen";
+    /// A shift closed (before or after its opening is applied).
+    pub const SHIFT_CLOSE: &str =
+        "INSERT INTO shifts(id, device, seller, opened_at, float_fen, closed_at, expected_fen,
+         counted_fen, variance_fen, last_sale, last_sale_seq)
+         VALUES (?1, ?2, '', '', 0, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT(id) DO UPDATE SET closed_at = excluded.closed_at,
+         expected_fen = excluded.expected_fen, counted_fen = excluded.counted_fen,
+         variance_fen = excluded.variance_fen, last_sale = excluded.last_sale,
+         last_sale_seq = excluded.last_sale_seq";
+    /// Cash paid in or out during a shift.
+    pub const CASH_MOVE: &str =
+        "INSERT INTO cash_moves(id, device, shift_id, at, amount_fen, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    /// Adds to the quantity gone out of a SKU.
+    pub const ADD_STOCK_OUT: &str = "INSERT INTO stock_out(sku, qty) VALUES (?1, ?2)
+         ON CONFLICT(sku) DO UPDATE SET qty = stock_out.qty + excluded.qty";
+    /// The numbered row of a sale.
+    pub const SALE: &str =
+        "INSERT INTO sales(id, device, record_seq, number, seq, shift_id, at, stall, seller,
+         seller_name, team, unit_tax_id, unit_name, total_fen, change_fen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+    /// Whether a sale's void is projected already.
+    pub const SALE_VOIDED: &str = "SELECT EXISTS(SELECT 1 FROM voids WHERE sale_id = ?1)";
+    /// A line of a sale.
+    pub const SALE_LINE: &str =
+        "INSERT INTO sale_lines(sale_id, line, sku, name_zh, name_en, category, unit, weighed,
+         qty, unit_price_fen, amount_fen, county_code, county_name,
+         product_stall, supplier, cert_no)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+    /// A payment of a sale.
+    pub const SALE_PAYMENT: &str =
+        "INSERT INTO sale_payments(sale_id, idx, method, amount_fen, tendered_fen)
+         VALUES (?1, ?2, ?3, ?4, ?5)";
+    /// A SKU a sale sold beyond the stock the till knew.
+    pub const SALE_OVERSOLD: &str =
+        "INSERT INTO sale_oversold(sale_id, sku) VALUES (?1, ?2) ON CONFLICT DO NOTHING";
+    /// A sale voided.
+    pub const VOID: &str = "INSERT INTO voids(id, device, sale_id, shift_id, at, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    /// What a sale's lines took out of stock.
+    pub const SALE_LINES_STOCK: &str = "SELECT sku, qty FROM sale_lines WHERE sale_id = ?1";
+    /// A refund of (part of) a sale.
+    pub const REFUND: &str =
+        "INSERT INTO refunds(id, device, number, sale_id, shift_id, at, method, amount_fen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    /// A line of a refund.
+    pub const REFUND_LINE: &str = "INSERT INTO refund_lines(refund_id, line, sku, qty, amount_fen)
+         VALUES (?1, ?2, ?3, ?4, ?5)";
+
+    /// `sql` with PostgreSQL's parameter marks: `?N` becomes `$N`.
+    pub fn postgres_params(sql: &str) -> String {
+        let mut out = String::with_capacity(sql.len());
+        let mut chars = sql.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
+                out.push('$');
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sql::postgres_params;
+
+    #[test]
+    fn numbered_parameters_become_postgres_marks() {
+        assert_eq!(
+            postgres_params("INSERT INTO t(a, b) VALUES (?1, ?12) -- why? ?x"),
+            "INSERT INTO t(a, b) VALUES ($1, $12) -- why? ?x"
+        );
+    }
 }

@@ -158,39 +158,52 @@ pub fn build(conn: &Connection, by: Dimension) -> Result<Report> {
 /// any sale gave the key (voided sales too), as the roll-up keeps them; hours and payment
 /// methods are labelled by the report itself.
 pub fn scan(conn: &Connection, by: Dimension) -> Result<Vec<ReportRow>> {
-    Ok(match by {
-        Dimension::Payment => {
-            let sql = format!(
-                "WITH paid AS (
-                   SELECT p.method AS k, SUM(p.amount_fen) AS amt, COUNT(*) AS n
-                   FROM sale_payments p JOIN sales s ON s.id = p.sale_id WHERE {LIVE}
-                   GROUP BY p.method),
-                 back AS (
-                   SELECT method AS k, SUM(amount_fen) AS amt FROM refunds GROUP BY method),
-                 keys AS (SELECT k FROM paid UNION SELECT k FROM back)
-                 SELECT keys.k, keys.k, COALESCE(paid.amt, 0), COALESCE(back.amt, 0),
-                        COALESCE(paid.n, 0)
-                 FROM keys LEFT JOIN paid ON paid.k = keys.k LEFT JOIN back ON back.k = keys.k"
-            );
-            let mut stmt = conn.prepare(&sql)?;
-            let rows = stmt.query_map([], row)?;
-            rows.collect::<Result<_, _>>()?
+    let mut stmt = conn.prepare(&scan_sql(by))?;
+    let rows = stmt.query_map([], |r| {
+        let mut out = row(r)?;
+        out.qty = r.get(5)?;
+        if by == Dimension::Product {
+            out.qty_unit = r.get(6)?;
         }
+        Ok(out)
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The query behind [`scan`], in SQL that SQLite and PostgreSQL both take (sums cast back to
+/// BIGINT, which PostgreSQL would widen to NUMERIC). Columns: key, label, sales, refunds,
+/// count, net quantity (line-level dimensions), quantity unit (products).
+pub fn scan_sql(by: Dimension) -> String {
+    match by {
+        Dimension::Payment => format!(
+            "WITH paid AS (
+               SELECT p.method AS k, CAST(SUM(p.amount_fen) AS BIGINT) AS amt, COUNT(*) AS n
+               FROM sale_payments p JOIN sales s ON s.id = p.sale_id WHERE {LIVE}
+               GROUP BY p.method),
+             back AS (
+               SELECT method AS k, CAST(SUM(amount_fen) AS BIGINT) AS amt
+               FROM refunds GROUP BY method),
+             keys AS (SELECT k FROM paid UNION SELECT k FROM back)
+             SELECT keys.k, keys.k, COALESCE(paid.amt, 0), COALESCE(back.amt, 0),
+                    COALESCE(paid.n, 0), CAST(NULL AS BIGINT), CAST(NULL AS TEXT)
+             FROM keys LEFT JOIN paid ON paid.k = keys.k LEFT JOIN back ON back.k = keys.k"
+        ),
         _ => {
             let (key, label, line_level) = dimension_sql(by);
-            let sql = if line_level {
+            if line_level {
                 format!(
                     "WITH sold AS (
-                       SELECT {key} AS k, SUM(l.amount_fen) AS amt,
-                              COUNT(DISTINCT s.id) AS n, SUM(l.qty) AS qty
+                       SELECT {key} AS k, CAST(SUM(l.amount_fen) AS BIGINT) AS amt,
+                              COUNT(DISTINCT s.id) AS n, CAST(SUM(l.qty) AS BIGINT) AS qty
                        FROM sale_lines l JOIN sales s ON s.id = l.sale_id WHERE {LIVE}
                        GROUP BY {key}),
                      names AS (
                        SELECT {key} AS k, {label} AS lbl,
-                              MAX(CASE WHEN l.weighed THEN 'g' ELSE l.unit END) AS unit
+                              MAX(CASE WHEN l.weighed <> 0 THEN 'g' ELSE l.unit END) AS unit
                        FROM sale_lines l JOIN sales s ON s.id = l.sale_id GROUP BY {key}),
                      back AS (
-                       SELECT {key} AS k, SUM(rl.amount_fen) AS amt, SUM(rl.qty) AS qty
+                       SELECT {key} AS k, CAST(SUM(rl.amount_fen) AS BIGINT) AS amt,
+                              CAST(SUM(rl.qty) AS BIGINT) AS qty
                        FROM refund_lines rl JOIN refunds r ON r.id = rl.refund_id
                        JOIN sale_lines l ON l.sale_id = r.sale_id AND l.line = rl.line
                        JOIN sales s ON s.id = l.sale_id
@@ -202,33 +215,24 @@ pub fn scan(conn: &Connection, by: Dimension) -> Result<Vec<ReportRow>> {
             } else {
                 format!(
                     "WITH sold AS (
-                       SELECT {key} AS k, SUM(s.total_fen) AS amt, COUNT(*) AS n
+                       SELECT {key} AS k, CAST(SUM(s.total_fen) AS BIGINT) AS amt, COUNT(*) AS n
                        FROM sales s WHERE {LIVE} GROUP BY {key}),
                      names AS (SELECT {key} AS k, {label} AS lbl FROM sales s GROUP BY {key}),
                      back AS (
-                       SELECT {key} AS k, SUM(r.amount_fen) AS amt
+                       SELECT {key} AS k, CAST(SUM(r.amount_fen) AS BIGINT) AS amt
                        FROM refunds r JOIN sales s ON s.id = r.sale_id GROUP BY {key})
-                     SELECT sold.k, names.lbl, sold.amt, COALESCE(back.amt, 0), sold.n, NULL, NULL
+                     SELECT sold.k, names.lbl, sold.amt, COALESCE(back.amt, 0), sold.n,
+                            CAST(NULL AS BIGINT), CAST(NULL AS TEXT)
                      FROM sold JOIN names ON names.k = sold.k LEFT JOIN back ON back.k = sold.k"
                 )
-            };
-            let mut stmt = conn.prepare(&sql)?;
-            let rows = stmt.query_map([], |r| {
-                let mut out = row(r)?;
-                out.qty = r.get(5)?;
-                if by == Dimension::Product {
-                    out.qty_unit = r.get(6)?;
-                }
-                Ok(out)
-            })?;
-            rows.collect::<Result<_, _>>()?
+            }
         }
-    })
+    }
 }
 
 /// Labels the hours and payment methods, sorts (hours in order, else by net, highest first)
-/// and totals.
-fn assemble(by: Dimension, mut rows: Vec<ReportRow>) -> Report {
+/// and totals: a report from the rows of [`scan`], [`scan_sql`] run elsewhere, or a roll-up.
+pub fn assemble(by: Dimension, mut rows: Vec<ReportRow>) -> Report {
     if by == Dimension::Payment {
         for r in &mut rows {
             if let Ok(m) = Method::parse(&r.key) {

@@ -3,7 +3,8 @@
 #   scripts/setup.sh          what the till needs to build and run (its window included)
 #   scripts/setup.sh --test   also what the test suite needs (Xvfb, chromium, socat, node,
 #                             openssl for the TLS test's certificates, a C++ compiler for
-#                             libFuzzer)
+#                             libFuzzer, PostgreSQL's server for the PostgreSQL backend's
+#                             tests)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -11,6 +12,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 have() { command -v "$1" >/dev/null 2>&1; }
 installed() { dpkg -s "$1" >/dev/null 2>&1; }
 cjk_font() { ls /usr/share/fonts/opentype/noto/NotoSansCJK-*.ttc >/dev/null 2>&1; }
+# Debian keeps PostgreSQL's server programs out of PATH.
+pg_server() { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
 needs=("have pkg-config|pkg-config" "cjk_font|fonts-noto-cjk")
 # What the till's window (winit on X11, Slint's software renderer) loads at run time.
 for lib in libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6 libx11-xcb1 libfontconfig1; do
@@ -19,7 +22,7 @@ done
 if [[ ${1:-} == --test ]]; then
   needs+=("have socat|socat" "have node|nodejs" "have npm|npm" "have chromium|chromium"
           "have Xvfb|xvfb" "have xdotool|xdotool" "have import|imagemagick"
-          "have openssl|openssl" "have c++|g++")
+          "have openssl|openssl" "have c++|g++" "pg_server|postgresql")
 fi
 
 missing=()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up what the tests need and runs the whole suite: formatting, lints, the layout's
-# rules, every test, the fuzz targets.
+# rules, every test (with a PostgreSQL server of their own), the fuzz targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,11 @@ scripts/check-deps.sh
 cargo clippy --workspace --all-targets -- -D warnings
 # A till without the touchscreen builds on its own (headquarters is its own crate).
 cargo check -p fairpos --no-default-features --bins
+# A throwaway PostgreSQL server for the PostgreSQL backend's tests, stopped however the
+# run ends; with FAIRPOS_REQUIRE_POSTGRES those tests fail rather than skip without it.
+eval "$(scripts/postgres.sh start)"
+trap 'scripts/postgres.sh stop' EXIT
+export FAIRPOS_REQUIRE_POSTGRES=1
 cargo test --workspace
 # Every fuzz target from its corpus, for a bounded time.
 scripts/fuzz.sh 20

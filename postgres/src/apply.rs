@@ -1,0 +1,288 @@
+//! Ledger records projected into PostgreSQL by the statements SQLite's projection runs
+//! ([`fairpos_projection::apply::sql`]), so both backends hold the same rows.
+//!
+//! Exactly once, with any number of processes: a record is indexed by (device, sequence
+//! number) with `ON CONFLICT DO NOTHING`, so a record another transaction projected (or is
+//! projecting: PostgreSQL makes the second insert wait for the first to end) adds nothing.
+//! A ledger's records go in one SERIALIZABLE transaction: two processes projecting a sale and
+//! its void at the same moment cannot each miss the other (the void takes the sale's goods
+//! back to stock only if it sees the sale's lines); PostgreSQL refuses one of them, which is
+//! retried from the start. Stock changes are summed per SKU and written last, in SKU order.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use deadpool_postgres::{Object, Transaction};
+use fairpos_projection::apply::sql::{self, postgres_params};
+use fairpos_sync::record::{
+    CashMoveRecord, RefundRecord, SaleRecord, ShiftCloseRecord, ShiftOpenRecord, VoidRecord,
+};
+use fairpos_sync::Record;
+use tokio_postgres::IsolationLevel;
+
+use crate::{Error, Pool, Result};
+
+/// How many times a ledger's transaction is tried again after PostgreSQL refused it for a
+/// conflict with another (each time after a longer wait).
+const RETRIES: u32 = 30;
+
+/// Projects `records` of the ledger `doc_key` in one transaction. Returns how many were new.
+/// Product additions are indexed but not folded into a catalog: the catalog tables are not
+/// in PostgreSQL yet.
+pub async fn project(pool: &Pool, doc_key: &str, records: &[Record]) -> Result<usize> {
+    let mut client = pool.get().await?;
+    let mut attempt = 0;
+    loop {
+        match project_once(&mut client, doc_key, records).await {
+            Err(e) if e.is_retryable() && attempt < RETRIES => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+async fn project_once(client: &mut Object, doc_key: &str, records: &[Record]) -> Result<usize> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::Serializable)
+        .start()
+        .await?;
+    let mut stock = StockOut::default();
+    let mut new = 0;
+    for record in records {
+        if apply(&tx, record, doc_key, &mut stock).await? {
+            new += 1;
+        }
+    }
+    let add = statement(&tx, sql::ADD_STOCK_OUT).await?;
+    for (sku, qty) in stock.0.iter().filter(|(_, &qty)| qty != 0) {
+        tx.execute(&add, &[sku, qty]).await?;
+    }
+    tx.commit().await?;
+    Ok(new)
+}
+
+/// Quantity gone out per SKU in this transaction, written at its end.
+#[derive(Default)]
+struct StockOut(BTreeMap<String, i64>);
+
+impl StockOut {
+    fn add(&mut self, sku: &str, qty: i64) {
+        *self.0.entry(sku.to_string()).or_default() += qty;
+    }
+}
+
+async fn statement(tx: &Transaction<'_>, sqlite: &str) -> Result<tokio_postgres::Statement> {
+    Ok(tx.prepare_cached(&postgres_params(sqlite)).await?)
+}
+
+/// Applies one record; `false` if it was projected already.
+async fn apply(
+    tx: &Transaction<'_>,
+    record: &Record,
+    doc_key: &str,
+    stock: &mut StockOut,
+) -> Result<bool> {
+    if !insert_record(tx, record, doc_key).await? {
+        return Ok(false);
+    }
+    match record {
+        Record::ShiftOpen(r) => shift_open(tx, r).await?,
+        Record::CashMove(r) => cash_move(tx, r).await?,
+        Record::Sale(r) => sale(tx, r, stock).await?,
+        Record::Void(r) => void(tx, r, stock).await?,
+        Record::Refund(r) => refund(tx, r, stock).await?,
+        Record::ShiftClose(r) => shift_close(tx, r).await?,
+        Record::ProductAdd(_) => {}
+    }
+    Ok(true)
+}
+
+async fn insert_record(tx: &Transaction<'_>, record: &Record, doc_key: &str) -> Result<bool> {
+    let h = record.header();
+    let seq = h.seq as i64;
+    let inserted = tx
+        .execute(
+            &statement(tx, sql::INSERT_RECORD).await?,
+            &[&h.id, &h.device, &seq, &record.kind(), &h.at, &doc_key],
+        )
+        .await?;
+    if inserted == 0 {
+        let known: String = tx
+            .query_one(&statement(tx, sql::RECORD_AT).await?, &[&h.device, &seq])
+            .await?
+            .get(0);
+        if known != h.id {
+            return Err(Error::Integrity(format!(
+                "record {} of {} reuses sequence number {} of record {known}",
+                h.id, h.device, h.seq
+            )));
+        }
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+async fn shift_open(tx: &Transaction<'_>, r: &ShiftOpenRecord) -> Result<()> {
+    let h = &r.header;
+    tx.execute(
+        &statement(tx, sql::SHIFT_OPEN).await?,
+        &[&r.shift, &h.device, &r.seller, &h.at, &r.float_fen],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn shift_close(tx: &Transaction<'_>, r: &ShiftCloseRecord) -> Result<()> {
+    let h = &r.header;
+    let last_seq = r.last_sale_seq as i64;
+    tx.execute(
+        &statement(tx, sql::SHIFT_CLOSE).await?,
+        &[
+            &r.shift,
+            &h.device,
+            &h.at,
+            &r.expected_fen,
+            &r.counted_fen,
+            &r.variance_fen,
+            &r.last_sale,
+            &last_seq,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn cash_move(tx: &Transaction<'_>, r: &CashMoveRecord) -> Result<()> {
+    let h = &r.header;
+    tx.execute(
+        &statement(tx, sql::CASH_MOVE).await?,
+        &[&h.id, &h.device, &r.shift, &h.at, &r.amount_fen, &r.reason],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn sale(tx: &Transaction<'_>, r: &SaleRecord, stock: &mut StockOut) -> Result<()> {
+    let h = &r.header;
+    let (record_seq, sale_seq) = (h.seq as i64, r.sale_seq as i64);
+    let unit_tax_id = r.unit.as_ref().map(|u| &u.tax_id);
+    let unit_name = r.unit.as_ref().map(|u| &u.name);
+    tx.execute(
+        &statement(tx, sql::SALE).await?,
+        &[
+            &h.id,
+            &h.device,
+            &record_seq,
+            &r.number,
+            &sale_seq,
+            &r.shift,
+            &h.at,
+            &r.stall,
+            &r.seller,
+            &r.seller_name,
+            &r.team,
+            &unit_tax_id,
+            &unit_name,
+            &r.total_fen,
+            &r.change_fen,
+        ],
+    )
+    .await?;
+    let voided: bool = tx
+        .query_one(&statement(tx, sql::SALE_VOIDED).await?, &[&h.id])
+        .await?
+        .get(0);
+    let insert_line = statement(tx, sql::SALE_LINE).await?;
+    for l in &r.lines {
+        let (line, weighed) = (l.line as i32, i32::from(l.weighed));
+        tx.execute(
+            &insert_line,
+            &[
+                &h.id,
+                &line,
+                &l.sku,
+                &l.name_zh,
+                &l.name_en,
+                &l.category,
+                &l.unit,
+                &weighed,
+                &l.qty,
+                &l.unit_price_fen,
+                &l.amount_fen,
+                &l.county_code,
+                &l.county_name,
+                &l.product_stall,
+                &l.supplier,
+                &l.cert_no,
+            ],
+        )
+        .await?;
+        if !voided {
+            stock.add(&l.sku, l.qty);
+        }
+    }
+    let insert_payment = statement(tx, sql::SALE_PAYMENT).await?;
+    for (i, p) in r.payments.iter().enumerate() {
+        let idx = i as i32;
+        tx.execute(
+            &insert_payment,
+            &[&h.id, &idx, &p.method, &p.amount_fen, &p.tendered_fen],
+        )
+        .await?;
+    }
+    let oversold = statement(tx, sql::SALE_OVERSOLD).await?;
+    for sku in &r.oversold {
+        tx.execute(&oversold, &[&h.id, sku]).await?;
+    }
+    Ok(())
+}
+
+async fn void(tx: &Transaction<'_>, r: &VoidRecord, stock: &mut StockOut) -> Result<()> {
+    let h = &r.header;
+    tx.execute(
+        &statement(tx, sql::VOID).await?,
+        &[&h.id, &h.device, &r.sale, &r.shift, &h.at, &r.reason],
+    )
+    .await?;
+    // Goods come back; if the sale is not projected yet, it will see the void and not count.
+    for line in tx
+        .query(&statement(tx, sql::SALE_LINES_STOCK).await?, &[&r.sale])
+        .await?
+    {
+        let (sku, qty): (String, i64) = (line.get(0), line.get(1));
+        stock.add(&sku, -qty);
+    }
+    Ok(())
+}
+
+async fn refund(tx: &Transaction<'_>, r: &RefundRecord, stock: &mut StockOut) -> Result<()> {
+    let h = &r.header;
+    tx.execute(
+        &statement(tx, sql::REFUND).await?,
+        &[
+            &h.id,
+            &h.device,
+            &r.number,
+            &r.sale,
+            &r.shift,
+            &h.at,
+            &r.method,
+            &r.amount_fen,
+        ],
+    )
+    .await?;
+    let insert_line = statement(tx, sql::REFUND_LINE).await?;
+    for l in &r.lines {
+        let line = l.line as i32;
+        tx.execute(
+            &insert_line,
+            &[&r.header.id, &line, &l.sku, &l.qty, &l.amount_fen],
+        )
+        .await?;
+        stock.add(&l.sku, -l.qty);
+    }
+    Ok(())
+}

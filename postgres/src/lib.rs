@@ -1,0 +1,47 @@
+//! fairpos-postgres: headquarters' projection in PostgreSQL, the first part of the PostgreSQL
+//! backend (issue #12). What is here:
+//! - [`connect`]: a pool of connections (deadpool-postgres over tokio-postgres) from a
+//!   `postgres://USER@HOST:PORT/DB` address;
+//! - [`migrate`]: the projection's tables from the same `schema.sql` a till and a SQLite
+//!   headquarters use, under numbered migrations that several processes may run at once;
+//! - [`project`]: a ledger's records projected in one serializable transaction, each record
+//!   exactly once however many processes project the same ledger at the same time;
+//! - [`report`]: every sales report by the same SQL as SQLite's scan, to the fen.
+//!
+//! Not here yet: samod's document chunks, devices, codes, sessions, sync events, the roll-up
+//! and reconciliation in PostgreSQL, and `hq serve` on it (headquarters still runs on SQLite).
+
+mod apply;
+mod error;
+mod migrate;
+pub mod report;
+
+pub use apply::project;
+pub use deadpool_postgres::Pool;
+pub use error::{Error, Result};
+pub use migrate::{migrate, schema_version, MIGRATIONS};
+
+use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
+
+/// Connections a pool opens at most, unless the address says otherwise.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+/// A pool of connections to the database at `url` (`postgres://USER[:PASSWORD]@HOST:PORT/DB`
+/// or the key=value form libpq takes). Connections are opened when first needed: a wrong
+/// address shows at the first [`Pool::get`], which [`migrate`] makes at once.
+pub fn connect(url: &str) -> Result<Pool> {
+    let config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| Error::Config(format!("the database address {url:?} is not valid: {e}")))?;
+    let manager = Manager::from_config(
+        config,
+        tokio_postgres::NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(DEFAULT_POOL_SIZE)
+        .build()
+        .map_err(|e| Error::Config(format!("the connection pool: {e}")))
+}

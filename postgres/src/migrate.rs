@@ -1,0 +1,109 @@
+//! The schema in PostgreSQL, by numbered migrations. Each runs once, in order, inside one
+//! transaction with the row that records it; a transaction-level advisory lock makes
+//! processes that start together take turns, so two `hq serve` starting at once neither
+//! fail nor apply a migration twice.
+
+use fairpos_projection::schema::PROJECTION;
+
+use crate::{Pool, Result};
+
+/// The advisory lock key every migration holds ("fairpos" in ASCII).
+const MIGRATION_LOCK: i64 = 0x66_6169_7270_6f73;
+
+/// Headquarters' own indexes on the projection, as a SQLite headquarters has them: what
+/// reconciliation, a unit's list and the reports look sales up by.
+const HQ_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS sales_id ON sales (id);
+CREATE INDEX IF NOT EXISTS sales_shift ON sales (shift_id);
+CREATE INDEX IF NOT EXISTS sales_unit ON sales (unit_tax_id) WHERE unit_tax_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS shifts_device ON shifts (device);
+CREATE INDEX IF NOT EXISTS cash_moves_shift ON cash_moves (shift_id);
+";
+
+/// The fair's stalls, which name the rows of a report by stall.
+const STALLS: &str = "
+CREATE TABLE IF NOT EXISTS stalls (
+    id   TEXT NOT NULL PRIMARY KEY,
+    name TEXT NOT NULL,
+    team TEXT NOT NULL
+);
+";
+
+/// The projection's tables as PostgreSQL takes them: a plain heap for SQLite's clustered
+/// tables, and text compared byte by byte (collation "C", SQLite's BINARY), so that the
+/// greatest name of a report key and every ordering are the same on both backends whatever
+/// the database's locale.
+pub fn projection_schema() -> String {
+    PROJECTION
+        .replace("{clustered}", "")
+        .replace(" TEXT ", " TEXT COLLATE \"C\" ")
+        .replace(" TEXT,", " TEXT COLLATE \"C\",")
+        .replace(" TEXT\n", " TEXT COLLATE \"C\"\n")
+}
+
+/// Every migration, in order: its number and what it does.
+pub const MIGRATIONS: [(i32, &str); 1] = [(1, "the projection, headquarters' indexes, stalls")];
+
+fn migration_sql(version: i32) -> String {
+    match version {
+        1 => format!("{}{HQ_INDEXES}{STALLS}", projection_schema()),
+        _ => unreachable!("migration {version} is listed in MIGRATIONS"),
+    }
+}
+
+/// Brings the database to the latest schema. Returns the migrations it applied (none when
+/// another process had already).
+pub async fn migrate(pool: &Pool) -> Result<Vec<i32>> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS fairpos_migrations (
+             version    INTEGER PRIMARY KEY,
+             name       TEXT NOT NULL,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         )",
+    )
+    .await?;
+    let applied: Vec<i32> = tx
+        .query("SELECT version FROM fairpos_migrations", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut now_applied = Vec::new();
+    for (version, name) in MIGRATIONS {
+        if applied.contains(&version) {
+            continue;
+        }
+        tx.batch_execute(&migration_sql(version)).await?;
+        tx.execute(
+            "INSERT INTO fairpos_migrations(version, name) VALUES ($1, $2)",
+            &[&version, &name],
+        )
+        .await?;
+        now_applied.push(version);
+    }
+    tx.commit().await?;
+    Ok(now_applied)
+}
+
+/// The latest migration applied, 0 for a database fairpos never used.
+pub async fn schema_version(pool: &Pool) -> Result<i32> {
+    let client = pool.get().await?;
+    let exists: bool = client
+        .query_one("SELECT to_regclass('fairpos_migrations') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !exists {
+        return Ok(0);
+    }
+    let row = client
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM fairpos_migrations",
+            &[],
+        )
+        .await?;
+    Ok(row.get(0))
+}

@@ -1,0 +1,273 @@
+//! Headquarters' projection in PostgreSQL against SQLite's, on a real server: the same
+//! reports to the fen whatever order the ledgers arrive in, each record exactly once when
+//! two "processes" (two pools) project the same ledgers at the same time, migrations that
+//! two processes run at once, and a forged ledger refused whole.
+
+mod common;
+
+use common::{fair, migrated_pool, server, Lcg, Ledger};
+use fairpos_postgres::{migrate, project, report, schema_version, Error, Pool};
+use fairpos_projection::report::{Dimension, Report};
+use fairpos_projection::schema::{self, TABLES};
+use rusqlite::Connection;
+
+/// The same ledgers projected into SQLite, as a till or a SQLite headquarters does.
+fn sqlite_projection(ledgers: &[Ledger]) -> Connection {
+    let mut conn = Connection::open_in_memory().unwrap();
+    schema::create_projection(&conn).unwrap();
+    conn.execute_batch("CREATE TABLE stalls (id TEXT PRIMARY KEY, name TEXT, team TEXT)")
+        .unwrap();
+    for ledger in ledgers {
+        let tx = conn.transaction().unwrap();
+        for record in &ledger.records {
+            fairpos_projection::apply::apply(&tx, record, &ledger.key).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    conn
+}
+
+fn sqlite_reports(conn: &Connection) -> Vec<Report> {
+    Dimension::ALL
+        .iter()
+        .map(|&by| fairpos_projection::report::build(conn, by).unwrap())
+        .collect()
+}
+
+async fn postgres_reports(pool: &Pool) -> Vec<Report> {
+    let mut out = Vec::new();
+    for by in Dimension::ALL {
+        out.push(report::build(pool, by).await.unwrap());
+    }
+    out
+}
+
+fn sqlite_stock(conn: &Connection) -> Vec<(String, i64)> {
+    let mut stmt = conn
+        .prepare("SELECT sku, qty FROM stock_out ORDER BY sku")
+        .unwrap();
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    rows.collect::<Result<_, _>>().unwrap()
+}
+
+async fn postgres_stock(pool: &Pool) -> Vec<(String, i64)> {
+    let client = pool.get().await.unwrap();
+    let rows = client
+        .query(
+            "SELECT sku, qty FROM stock_out WHERE qty <> 0 ORDER BY sku",
+            &[],
+        )
+        .await
+        .unwrap();
+    rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+}
+
+fn sqlite_counts(conn: &Connection) -> Vec<i64> {
+    TABLES
+        .iter()
+        .map(|(t, _)| {
+            conn.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0))
+                .unwrap()
+        })
+        .collect()
+}
+
+async fn postgres_counts(pool: &Pool) -> Vec<i64> {
+    let client = pool.get().await.unwrap();
+    let mut out = Vec::new();
+    for (t, _) in TABLES {
+        out.push(
+            client
+                .query_one(&format!("SELECT COUNT(*) FROM {t}"), &[])
+                .await
+                .unwrap()
+                .get(0),
+        );
+    }
+    out
+}
+
+/// Asserts that PostgreSQL holds what SQLite does: every report, stock and row count.
+async fn assert_same(pool: &Pool, sqlite: &Connection) {
+    let expected = sqlite_reports(sqlite);
+    assert!(
+        expected.iter().all(|r| !r.rows.is_empty()),
+        "the fair sold something"
+    );
+    assert_eq!(postgres_reports(pool).await, expected);
+    let stock: Vec<_> = sqlite_stock(sqlite)
+        .into_iter()
+        .filter(|(_, q)| *q != 0)
+        .collect();
+    assert_eq!(postgres_stock(pool).await, stock);
+    assert_eq!(postgres_counts(pool).await, sqlite_counts(sqlite));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_equal_sqlites_whatever_order_the_ledgers_arrive_in() {
+    let Some(server) = server() else { return };
+    for seed in [1, 2, 3] {
+        let ledgers = fair(&mut Lcg(seed), 40);
+        let sqlite = sqlite_projection(&ledgers);
+        let pool = migrated_pool(&server).await;
+        // The next day's ledgers first (voids and refunds of sales not projected yet), then
+        // the third till, then the first two in halves: a ledger synced in two steps.
+        let mut added = 0;
+        for ledger in ledgers[3..].iter().chain(&ledgers[2..3]) {
+            added += project(&pool, &ledger.key, &ledger.records).await.unwrap();
+        }
+        for ledger in &ledgers[..2] {
+            let half = ledger.records.len() / 2;
+            added += project(&pool, &ledger.key, &ledger.records[..half])
+                .await
+                .unwrap();
+            added += project(&pool, &ledger.key, &ledger.records).await.unwrap();
+        }
+        let total: usize = ledgers.iter().map(|l| l.records.len()).sum();
+        assert_eq!(added, total, "each record new once (seed {seed})");
+        assert_same(&pool, &sqlite).await;
+        // Everything again: nothing new, nothing doubled.
+        for ledger in &ledgers {
+            assert_eq!(
+                project(&pool, &ledger.key, &ledger.records).await.unwrap(),
+                0
+            );
+        }
+        assert_same(&pool, &sqlite).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_projecting_the_same_ledgers_at_once_count_each_record_once() {
+    let Some(server) = server() else { return };
+    let url = common::fresh_database(&server).await;
+    // Two processes start together: both migrate, one of them applies the schema.
+    let (a, b) = (
+        fairpos_postgres::connect(&url).unwrap(),
+        fairpos_postgres::connect(&url).unwrap(),
+    );
+    let (ma, mb) = tokio::join!(migrate(&a), migrate(&b));
+    let mut applied = [ma.unwrap(), mb.unwrap()].concat();
+    applied.sort();
+    assert_eq!(applied, vec![1], "the migration ran exactly once");
+    assert_eq!(schema_version(&a).await.unwrap(), 1);
+
+    let ledgers = fair(&mut Lcg(7), 60);
+    let sqlite = sqlite_projection(&ledgers);
+    // Each process takes every ledger, in its own order and pieces, several at a time.
+    let run = |pool: Pool, order: Vec<usize>, pieces: usize| {
+        let ledgers: Vec<(String, Vec<_>)> = ledgers
+            .iter()
+            .map(|l| (l.key.clone(), l.records.clone()))
+            .collect();
+        tokio::spawn(async move {
+            let mut added = 0;
+            let mut tasks = Vec::new();
+            for i in order {
+                let (pool, (key, records)) = (pool.clone(), ledgers[i].clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut n = 0;
+                    let step = records.len().div_ceil(pieces);
+                    for end in (step..records.len() + step).step_by(step) {
+                        let end = end.min(records.len());
+                        n += project(&pool, &key, &records[..end]).await.unwrap();
+                    }
+                    n
+                }));
+            }
+            for t in tasks {
+                added += t.await.unwrap();
+            }
+            added
+        })
+    };
+    let (x, y) = tokio::join!(
+        run(a.clone(), vec![0, 1, 2, 3, 4, 5], 3),
+        run(b.clone(), vec![5, 3, 2, 4, 0, 1], 5)
+    );
+    let total: usize = ledgers.iter().map(|l| l.records.len()).sum();
+    assert_eq!(
+        x.unwrap() + y.unwrap(),
+        total,
+        "every record counted new exactly once"
+    );
+    assert_same(&a, &sqlite).await;
+    assert_same(&b, &sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_that_reuses_a_sequence_number_is_refused_whole() {
+    let Some(server) = server() else { return };
+    let pool = migrated_pool(&server).await;
+    let ledgers = fair(&mut Lcg(11), 5);
+    let key = &ledgers[0].key;
+    project(&pool, key, &ledgers[0].records[..3]).await.unwrap();
+    // The same numbers again, under other ids: a forged or corrupted ledger.
+    let mut forged = ledgers[0].records.clone();
+    if let fairpos_sync::Record::Sale(s) = &mut forged[2] {
+        s.header.id = "forged".into();
+    } else {
+        panic!("the third record is a sale");
+    }
+    let err = project(&pool, key, &forged).await.unwrap_err();
+    assert!(matches!(err, Error::Integrity(_)), "{err}");
+    assert!(
+        err.to_string().contains("reuses sequence number 3"),
+        "{err}"
+    );
+    // Nothing of the refused pass stayed.
+    let client = pool.get().await.unwrap();
+    let held: i64 = client
+        .query_one("SELECT COUNT(*) FROM records", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(held, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_compares_byte_by_byte_as_in_sqlite() {
+    let Some(server) = server() else { return };
+    let pool = migrated_pool(&server).await;
+    let client = pool.get().await.unwrap();
+    let tables: Vec<String> = TABLES.iter().map(|(t, _)| t.to_string()).collect();
+    let other: Vec<String> = client
+        .query(
+            "SELECT table_name || '.' || column_name FROM information_schema.columns
+             WHERE table_schema = 'public' AND table_name = ANY($1) AND data_type = 'text'
+               AND collation_name IS DISTINCT FROM 'C'",
+            &[&tables],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        other.is_empty(),
+        "text columns not in collation C: {other:?}"
+    );
+    let text_columns: i64 = client
+        .query_one(
+            "SELECT COUNT(*) FROM information_schema.columns
+             WHERE table_schema = 'public' AND table_name = ANY($1) AND data_type = 'text'",
+            &[&tables],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(text_columns > 40, "{text_columns} text columns");
+}
+
+#[tokio::test]
+async fn a_wrong_address_is_a_clear_error() {
+    let err = fairpos_postgres::connect("postgres://nobody@127.0.0.1:notaport/x").unwrap_err();
+    assert!(err.to_string().contains("is not valid"), "{err}");
+    // A closed port: the pool says it cannot reach the database.
+    let pool = fairpos_postgres::connect("postgres://nobody@127.0.0.1:1/x").unwrap();
+    let err = migrate(&pool).await.unwrap_err();
+    assert!(
+        err.to_string().starts_with("cannot reach the database"),
+        "{err}"
+    );
+}

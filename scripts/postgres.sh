@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL server for the tests: a new cluster in a temporary directory,
+# listening on 127.0.0.1 only, on a free port; `stop` ends it and deletes the directory.
+#   eval "$(scripts/postgres.sh start)"   sets FAIRPOS_TEST_POSTGRES (the server's address,
+#                                         postgres://postgres@127.0.0.1:PORT) and
+#                                         FAIRPOS_TEST_PGDATA (its directory)
+#   scripts/postgres.sh stop              ends the server of FAIRPOS_TEST_PGDATA
+# initdb refuses to run as root: as root, the cluster belongs to the `postgres` user (Debian's
+# package creates it) and runs under runuser. Debian keeps the server programs out of PATH,
+# in /usr/lib/postgresql/VERSION/bin; the newest installed is used.
+set -euo pipefail
+
+bindir() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  if [[ -n $dir && -x $dir/initdb ]]; then
+    echo "$dir"
+  elif command -v initdb >/dev/null; then
+    dirname "$(command -v initdb)"
+  else
+    echo "PostgreSQL's server is not installed (Debian: apt-get install postgresql)" >&2
+    exit 1
+  fi
+}
+
+as_owner() {
+  if [[ $(id -u) -eq 0 ]]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+case ${1:-} in
+  start)
+    bin=$(bindir)
+    dir=$(mktemp -d /tmp/fairpos-pg.XXXXXX)
+    [[ $(id -u) -eq 0 ]] && chown postgres: "$dir"
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    as_owner "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
+      || { cat "$dir/initdb.log" >&2; exit 1; }
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200" start >/dev/null \
+      || { cat "$dir/server.log" >&2; exit 1; }
+    echo "export FAIRPOS_TEST_POSTGRES=postgres://postgres@127.0.0.1:$port FAIRPOS_TEST_PGDATA=$dir"
+    echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') for the tests on 127.0.0.1:$port, in $dir" >&2
+    ;;
+  stop)
+    dir=${FAIRPOS_TEST_PGDATA:?FAIRPOS_TEST_PGDATA is not set}
+    bin=$(bindir)
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
+    rm -rf "$dir"
+    ;;
+  *)
+    echo "usage: scripts/postgres.sh start|stop" >&2
+    exit 2
+    ;;
+esac

@@ -4,10 +4,15 @@
 //! Exactly once, with any number of processes: a record is indexed by (device, sequence
 //! number) with `ON CONFLICT DO NOTHING`, so a record another transaction projected (or is
 //! projecting: PostgreSQL makes the second insert wait for the first to end) adds nothing.
-//! A ledger's records go in one SERIALIZABLE transaction: two processes projecting a sale and
-//! its void at the same moment cannot each miss the other (the void takes the sale's goods
-//! back to stock only if it sees the sale's lines); PostgreSQL refuses one of them, which is
-//! retried from the start. Stock changes are summed per SKU and written last, in SKU order.
+//! A ledger's records go in one transaction (READ COMMITTED: each statement sees what others
+//! committed before it). A sale and its void meet on a transaction-level advisory lock on the
+//! sale's id, so whichever is projected second sees the other (the void takes the sale's goods
+//! back to stock only if the sale's lines are there; the sale counts them only if no void
+//! is). Stock changes are summed per SKU and written last, in SKU order, so two transactions
+//! wait for each other's stock rows rather than deadlock; a deadlock PostgreSQL still reports
+//! (between sale locks) ends one transaction, which is tried again from the start.
+//! (SERIALIZABLE was tried first: two processes projecting whole ledgers at once touch the
+//! same stock rows, and one of them failed 30 times running.)
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -18,12 +23,11 @@ use fairpos_sync::record::{
     CashMoveRecord, RefundRecord, SaleRecord, ShiftCloseRecord, ShiftOpenRecord, VoidRecord,
 };
 use fairpos_sync::Record;
-use tokio_postgres::IsolationLevel;
 
 use crate::{Error, Pool, Result};
 
-/// How many times a ledger's transaction is tried again after PostgreSQL refused it for a
-/// conflict with another (each time after a longer wait).
+/// How many times a ledger's transaction is tried again after PostgreSQL ended it for a
+/// deadlock with another (each time after a longer wait).
 const RETRIES: u32 = 30;
 
 /// Projects `records` of the ledger `doc_key` in one transaction. Returns how many were new.
@@ -44,11 +48,7 @@ pub async fn project(pool: &Pool, doc_key: &str, records: &[Record]) -> Result<u
 }
 
 async fn project_once(client: &mut Object, doc_key: &str, records: &[Record]) -> Result<usize> {
-    let tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::Serializable)
-        .start()
-        .await?;
+    let tx = client.transaction().await?;
     let mut stock = StockOut::default();
     let mut new = 0;
     for record in records {
@@ -165,8 +165,16 @@ async fn cash_move(tx: &Transaction<'_>, r: &CashMoveRecord) -> Result<()> {
     Ok(())
 }
 
+/// Waits for any other transaction projecting the sale `id` or its void to end.
+async fn lock_sale(tx: &Transaction<'_>, id: &str) -> Result<()> {
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&id])
+        .await?;
+    Ok(())
+}
+
 async fn sale(tx: &Transaction<'_>, r: &SaleRecord, stock: &mut StockOut) -> Result<()> {
     let h = &r.header;
+    lock_sale(tx, &h.id).await?;
     let (record_seq, sale_seq) = (h.seq as i64, r.sale_seq as i64);
     let unit_tax_id = r.unit.as_ref().map(|u| &u.tax_id);
     let unit_name = r.unit.as_ref().map(|u| &u.name);
@@ -242,6 +250,7 @@ async fn sale(tx: &Transaction<'_>, r: &SaleRecord, stock: &mut StockOut) -> Res
 
 async fn void(tx: &Transaction<'_>, r: &VoidRecord, stock: &mut StockOut) -> Result<()> {
     let h = &r.header;
+    lock_sale(tx, &r.sale).await?;
     tx.execute(
         &statement(tx, sql::VOID).await?,
         &[&h.id, &h.device, &r.sale, &r.shift, &h.at, &r.reason],

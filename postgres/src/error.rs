@@ -31,8 +31,8 @@ impl fmt::Display for Detailed<'_> {
 }
 
 impl Error {
-    /// True for the errors PostgreSQL asks a client to retry: a serialization failure or a
-    /// deadlock between two transactions.
+    /// True for the errors after which PostgreSQL asks a client to run its transaction
+    /// again: a serialization failure or a deadlock between two transactions.
     pub fn is_retryable(&self) -> bool {
         use tokio_postgres::error::SqlState;
         match self {

@@ -4,8 +4,8 @@
 //!   `postgres://USER@HOST:PORT/DB` address;
 //! - [`migrate`]: the projection's tables from the same `schema.sql` a till and a SQLite
 //!   headquarters use, under numbered migrations that several processes may run at once;
-//! - [`project`]: a ledger's records projected in one serializable transaction, each record
-//!   exactly once however many processes project the same ledger at the same time;
+//! - [`project`]: a ledger's records projected in one transaction, each record exactly once
+//!   however many processes project the same ledger at the same time;
 //! - [`report`]: every sales report by the same SQL as SQLite's scan, to the fen.
 //!
 //! Not here yet: samod's document chunks, devices, codes, sessions, sync events, the roll-up

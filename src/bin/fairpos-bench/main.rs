@@ -15,6 +15,7 @@ mod commit;
 mod load;
 mod measure;
 mod project;
+mod project_pg;
 mod province;
 mod reports;
 mod sync;
@@ -56,6 +57,10 @@ enum Bench {
         new: usize,
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Also project the same ledgers into this empty PostgreSQL database
+        /// (`postgres://USER@HOST:PORT/DB`).
+        #[arg(long)]
+        postgres: Option<String>,
     },
     /// Reports, reconciliation, leaderboard and a unit's list over a province's sales.
     Reports {
@@ -124,7 +129,8 @@ fn main() {
             sales,
             new,
             dir,
-        } => project::run(tills, sales, new, dir),
+            postgres,
+        } => project::run(tills, sales, new, dir, postgres.as_deref()),
         Bench::Reports {
             tills,
             sales,

@@ -20,11 +20,14 @@ use std::time::Duration;
 use deadpool_postgres::{Object, Transaction};
 use fairpos_projection::apply::sql::{self, postgres_params};
 use fairpos_sync::record::{
-    CashMoveRecord, RefundRecord, SaleRecord, ShiftCloseRecord, ShiftOpenRecord, VoidRecord,
+    CashMoveRecord, RefundRecord, ShiftCloseRecord, ShiftOpenRecord, VoidRecord,
 };
 use fairpos_sync::Record;
 
-use crate::{Error, Pool, Result};
+use crate::{bulk, Pool, Result};
+
+/// Records indexed (and sales written) per round of statements.
+const BATCH: usize = 256;
 
 /// How many times a ledger's transaction is tried again after PostgreSQL ended it for a
 /// deadlock with another (each time after a longer wait).
@@ -51,10 +54,17 @@ async fn project_once(client: &mut Object, doc_key: &str, records: &[Record]) ->
     let tx = client.transaction().await?;
     let mut stock = StockOut::default();
     let mut new = 0;
-    for record in records {
-        if apply(&tx, record, doc_key, &mut stock).await? {
+    for batch in records.chunks(BATCH) {
+        let fresh = bulk::index_records(&tx, batch, doc_key).await?;
+        let mut sales = Vec::new();
+        for (record, _) in batch.iter().zip(fresh).filter(|(_, fresh)| *fresh) {
             new += 1;
+            match record {
+                Record::Sale(r) => sales.push(r),
+                other => apply_other(&tx, other, &mut stock).await?,
+            }
         }
+        bulk::sales(&tx, &sales, &mut stock).await?;
     }
     let add = statement(&tx, sql::ADD_STOCK_OUT).await?;
     for (sku, qty) in stock.0.iter().filter(|(_, &qty)| qty != 0) {
@@ -66,10 +76,10 @@ async fn project_once(client: &mut Object, doc_key: &str, records: &[Record]) ->
 
 /// Quantity gone out per SKU in this transaction, written at its end.
 #[derive(Default)]
-struct StockOut(BTreeMap<String, i64>);
+pub(crate) struct StockOut(BTreeMap<String, i64>);
 
 impl StockOut {
-    fn add(&mut self, sku: &str, qty: i64) {
+    pub(crate) fn add(&mut self, sku: &str, qty: i64) {
         *self.0.entry(sku.to_string()).or_default() += qty;
     }
 }
@@ -78,51 +88,16 @@ async fn statement(tx: &Transaction<'_>, sqlite: &str) -> Result<tokio_postgres:
     Ok(tx.prepare_cached(&postgres_params(sqlite)).await?)
 }
 
-/// Applies one record; `false` if it was projected already.
-async fn apply(
-    tx: &Transaction<'_>,
-    record: &Record,
-    doc_key: &str,
-    stock: &mut StockOut,
-) -> Result<bool> {
-    if !insert_record(tx, record, doc_key).await? {
-        return Ok(false);
-    }
+/// Applies a new record other than a sale (those go in batches, [`bulk::sales`]).
+async fn apply_other(tx: &Transaction<'_>, record: &Record, stock: &mut StockOut) -> Result<()> {
     match record {
-        Record::ShiftOpen(r) => shift_open(tx, r).await?,
-        Record::CashMove(r) => cash_move(tx, r).await?,
-        Record::Sale(r) => sale(tx, r, stock).await?,
-        Record::Void(r) => void(tx, r, stock).await?,
-        Record::Refund(r) => refund(tx, r, stock).await?,
-        Record::ShiftClose(r) => shift_close(tx, r).await?,
-        Record::ProductAdd(_) => {}
+        Record::ShiftOpen(r) => shift_open(tx, r).await,
+        Record::CashMove(r) => cash_move(tx, r).await,
+        Record::Void(r) => void(tx, r, stock).await,
+        Record::Refund(r) => refund(tx, r, stock).await,
+        Record::ShiftClose(r) => shift_close(tx, r).await,
+        Record::Sale(_) | Record::ProductAdd(_) => Ok(()),
     }
-    Ok(true)
-}
-
-async fn insert_record(tx: &Transaction<'_>, record: &Record, doc_key: &str) -> Result<bool> {
-    let h = record.header();
-    let seq = h.seq as i64;
-    let inserted = tx
-        .execute(
-            &statement(tx, sql::INSERT_RECORD).await?,
-            &[&h.id, &h.device, &seq, &record.kind(), &h.at, &doc_key],
-        )
-        .await?;
-    if inserted == 0 {
-        let known: String = tx
-            .query_one(&statement(tx, sql::RECORD_AT).await?, &[&h.device, &seq])
-            .await?
-            .get(0);
-        if known != h.id {
-            return Err(Error::Integrity(format!(
-                "record {} of {} reuses sequence number {} of record {known}",
-                h.id, h.device, h.seq
-            )));
-        }
-        return Ok(false);
-    }
-    Ok(true)
 }
 
 async fn shift_open(tx: &Transaction<'_>, r: &ShiftOpenRecord) -> Result<()> {
@@ -169,82 +144,6 @@ async fn cash_move(tx: &Transaction<'_>, r: &CashMoveRecord) -> Result<()> {
 async fn lock_sale(tx: &Transaction<'_>, id: &str) -> Result<()> {
     tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&id])
         .await?;
-    Ok(())
-}
-
-async fn sale(tx: &Transaction<'_>, r: &SaleRecord, stock: &mut StockOut) -> Result<()> {
-    let h = &r.header;
-    lock_sale(tx, &h.id).await?;
-    let (record_seq, sale_seq) = (h.seq as i64, r.sale_seq as i64);
-    let unit_tax_id = r.unit.as_ref().map(|u| &u.tax_id);
-    let unit_name = r.unit.as_ref().map(|u| &u.name);
-    tx.execute(
-        &statement(tx, sql::SALE).await?,
-        &[
-            &h.id,
-            &h.device,
-            &record_seq,
-            &r.number,
-            &sale_seq,
-            &r.shift,
-            &h.at,
-            &r.stall,
-            &r.seller,
-            &r.seller_name,
-            &r.team,
-            &unit_tax_id,
-            &unit_name,
-            &r.total_fen,
-            &r.change_fen,
-        ],
-    )
-    .await?;
-    let voided: bool = tx
-        .query_one(&statement(tx, sql::SALE_VOIDED).await?, &[&h.id])
-        .await?
-        .get(0);
-    let insert_line = statement(tx, sql::SALE_LINE).await?;
-    for l in &r.lines {
-        let (line, weighed) = (l.line as i32, i32::from(l.weighed));
-        tx.execute(
-            &insert_line,
-            &[
-                &h.id,
-                &line,
-                &l.sku,
-                &l.name_zh,
-                &l.name_en,
-                &l.category,
-                &l.unit,
-                &weighed,
-                &l.qty,
-                &l.unit_price_fen,
-                &l.amount_fen,
-                &l.county_code,
-                &l.county_name,
-                &l.product_stall,
-                &l.supplier,
-                &l.cert_no,
-            ],
-        )
-        .await?;
-        if !voided {
-            stock.add(&l.sku, l.qty);
-        }
-    }
-    let insert_payment = statement(tx, sql::SALE_PAYMENT).await?;
-    for (i, p) in r.payments.iter().enumerate() {
-        let idx = i as i32;
-        tx.execute(
-            &insert_payment,
-            &[&h.id, &idx, &p.method, &p.amount_fen, &p.tendered_fen],
-        )
-        .await?;
-    }
-    let oversold = statement(tx, sql::SALE_OVERSOLD).await?;
-    for sku in &r.oversold {
-        tx.execute(&oversold, &[&h.id, sku]).await?;
-    }
     Ok(())
 }
 

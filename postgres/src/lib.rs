@@ -12,6 +12,7 @@
 //! and reconciliation in PostgreSQL, and `hq serve` on it (headquarters still runs on SQLite).
 
 mod apply;
+mod bulk;
 mod error;
 mod migrate;
 pub mod report;

@@ -10,7 +10,11 @@ pub enum Error {
     Pool(#[from] deadpool_postgres::PoolError),
     #[error("database: {}", Detailed(.0))]
     Postgres(#[from] tokio_postgres::Error),
-    /// A ledger that contradicts what is projected (a sequence number reused).
+    /// A stored document that does not read as a ledger.
+    #[error("ledger document: {0}")]
+    Ledger(String),
+    /// A ledger that contradicts what is projected (a sequence number reused), or a
+    /// document that is not the ledger its id says.
     #[error("{0}")]
     Integrity(String),
 }

@@ -6,20 +6,26 @@
 //!   headquarters use, under numbered migrations that several processes may run at once;
 //! - [`project`]: a ledger's records projected in one transaction, each record exactly once
 //!   however many processes project the same ledger at the same time;
-//! - [`report`]: every sales report by the same SQL as SQLite's scan, to the fen.
+//! - [`report`]: every sales report by the same SQL as SQLite's scan, to the fen;
+//! - [`documents`]: samod's document store shared by every process, each put announced to
+//!   every process listening; [`project_document`]: a stored ledger projected by whichever
+//!   process hears of it.
 //!
-//! Not here yet: samod's document chunks, devices, codes, sessions, sync events, the roll-up
-//! and reconciliation in PostgreSQL, and `hq serve` on it (headquarters still runs on SQLite).
+//! Not here yet: devices, codes, sessions, sync events, the roll-up and reconciliation in
+//! PostgreSQL, and `hq serve` on it (headquarters still runs on SQLite).
 
 mod apply;
 mod bulk;
+pub mod documents;
 mod error;
+mod ledgers;
 mod migrate;
 pub mod report;
 
 pub use apply::project;
 pub use deadpool_postgres::Pool;
 pub use error::{Error, Result};
+pub use ledgers::project_document;
 pub use migrate::{migrate, schema_version, MIGRATIONS};
 
 use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};

@@ -42,11 +42,24 @@ pub fn projection_schema() -> String {
 }
 
 /// Every migration, in order: its number and what it does.
-pub const MIGRATIONS: [(i32, &str); 1] = [(1, "the projection, headquarters' indexes, stalls")];
+pub const MIGRATIONS: [(i32, &str); 2] = [
+    (1, "the projection, headquarters' indexes, stalls"),
+    (2, "samod's document chunks"),
+];
+
+/// samod's key-value store: a document's chunks under `<document id>/<kind>/<name>`, keys
+/// compared byte by byte so that a document's keys are one range.
+const DOCUMENTS: &str = "
+CREATE TABLE IF NOT EXISTS samod_kv (
+    key   TEXT COLLATE \"C\" PRIMARY KEY,
+    bytes BYTEA NOT NULL
+);
+";
 
 fn migration_sql(version: i32) -> String {
     match version {
         1 => format!("{}{HQ_INDEXES}{STALLS}", projection_schema()),
+        2 => DOCUMENTS.to_string(),
         _ => unreachable!("migration {version} is listed in MIGRATIONS"),
     }
 }

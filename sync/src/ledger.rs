@@ -131,6 +131,26 @@ impl LedgerDoc {
         })
     }
 
+    /// Wraps a loaded document as the ledger its root names (fair, device, day), for a
+    /// reader that knows only the document: the caller checks that this ledger's document id
+    /// is the one it loaded.
+    pub fn open_claimed(doc: Automerge) -> Result<LedgerDoc> {
+        let field = |name: &str| match doc.get(ROOT, name) {
+            Ok(Some((value, _))) => value.as_str().map(str::to_string),
+            _ => None,
+        };
+        let id = match (field("fair"), field("device"), field("day")) {
+            (Some(fair), Some(device), Some(day)) => LedgerId { fair, device, day },
+            _ => {
+                return Err(Error::NotALedger {
+                    key: "(unnamed)".into(),
+                    why: "the document does not name its fair, device and day".into(),
+                })
+            }
+        };
+        LedgerDoc::open(id, doc)
+    }
+
     pub fn id(&self) -> &LedgerId {
         &self.id
     }

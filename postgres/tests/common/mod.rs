@@ -1,5 +1,10 @@
 //! A database of its own for each test on the PostgreSQL server the test run started
-//! (`scripts/postgres.sh`), and a randomized fair's ledgers to project.
+//! (`scripts/postgres.sh`), a randomized fair's ledgers to project, and the comparison with
+//! SQLite's projection of them.
+// Each test binary uses part of this harness.
+#![allow(dead_code)]
+
+pub mod compare;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -1,0 +1,163 @@
+//! samod's document store in PostgreSQL (`samod_kv`, as SQLite's), shared by every process
+//! of a headquarters: a chunk one process stores, every other can load. Each put is announced
+//! on the channel [`CHANNEL`] (payload: the document's id) in the statement that stores it, so
+//! a process [`Listener`] hears of documents that changed through any process.
+//!
+//! samod writes content-addressed chunks (a change's hash, a snapshot's heads) and compacts by
+//! writing a snapshot before deleting only the chunks it folded in, so two processes writing
+//! and compacting the same document at once lose nothing (the tests prove it for writes).
+
+use std::collections::HashMap;
+
+use fairpos_sync::samod::storage::{Storage, StorageKey};
+use fairpos_sync::samod::DocumentId;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio_postgres::AsyncMessage;
+
+use crate::{Pool, Result};
+
+/// The channel puts are announced on.
+pub const CHANNEL: &str = "fairpos_documents";
+
+/// samod's storage on a pool. Errors are logged (samod's storage interface has no way to
+/// return them) and read as "not stored", as with SQLite's storage.
+#[derive(Clone)]
+pub struct PgStorage {
+    pool: Pool,
+}
+
+impl PgStorage {
+    pub fn new(pool: Pool) -> PgStorage {
+        PgStorage { pool }
+    }
+
+    async fn rows(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Option<Vec<tokio_postgres::Row>> {
+        let outcome = async {
+            let client = self.pool.get().await?;
+            let statement = client.prepare_cached(sql).await?;
+            Ok::<_, crate::Error>(client.query(&statement, params).await?)
+        };
+        match outcome.await {
+            Ok(rows) => Some(rows),
+            Err(e) => {
+                eprintln!("samod storage (PostgreSQL): {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Storage for PgStorage {
+    async fn load(&self, key: StorageKey) -> Option<Vec<u8>> {
+        let key = key.to_string();
+        let rows = self
+            .rows("SELECT bytes FROM samod_kv WHERE key = $1", &[&key])
+            .await?;
+        rows.first().map(|r| r.get(0))
+    }
+
+    async fn load_range(&self, prefix: StorageKey) -> HashMap<StorageKey, Vec<u8>> {
+        let (from, to) = (prefix.to_string(), format!("{prefix}\u{10FFFF}"));
+        let rows = self
+            .rows(
+                "SELECT key, bytes FROM samod_kv WHERE key >= $1 AND key < $2",
+                &[&from, &to],
+            )
+            .await
+            .unwrap_or_default();
+        rows.iter()
+            .filter_map(|r| {
+                let key = StorageKey::from_parts(r.get::<_, &str>(0).split('/')).ok()?;
+                prefix.is_prefix_of(&key).then(|| (key, r.get(1)))
+            })
+            .collect()
+    }
+
+    async fn put(&self, key: StorageKey, data: Vec<u8>) {
+        let text = key.to_string();
+        let doc = text.split('/').next().unwrap_or_default().to_string();
+        self.rows(
+            "WITH put AS (
+                 INSERT INTO samod_kv(key, bytes) VALUES ($1, $2)
+                 ON CONFLICT(key) DO UPDATE SET bytes = excluded.bytes RETURNING 1)
+             SELECT pg_notify($3, $4) FROM put",
+            &[&text, &data, &CHANNEL, &doc],
+        )
+        .await;
+    }
+
+    async fn delete(&self, key: StorageKey) {
+        let key = key.to_string();
+        self.rows("DELETE FROM samod_kv WHERE key = $1", &[&key])
+            .await;
+    }
+}
+
+/// Every stored chunk of one document, `(key, bytes)` in key order, as
+/// [`fairpos_sync::samod_storage::load_chunks`] takes them.
+pub async fn document_chunks(pool: &Pool, doc: &DocumentId) -> Result<Vec<(String, Vec<u8>)>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT key, bytes FROM samod_kv WHERE key > $1 AND key < $2 ORDER BY key",
+            &[&format!("{doc}/"), &format!("{doc}0")],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// A connection of its own that hears which documents any process stored.
+pub struct Listener {
+    documents: mpsc::UnboundedReceiver<DocumentId>,
+    _client: tokio_postgres::Client,
+}
+
+impl Listener {
+    /// Starts listening at `url`: every put stored after this returns is heard.
+    pub async fn start(url: &str) -> Result<Listener> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| crate::Error::Config(format!("the database address {url:?}: {e}")))?;
+        let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
+        let (heard, documents) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(message) = messages.next().await {
+                match message {
+                    Ok(AsyncMessage::Notification(n)) => {
+                        if let Ok(doc) = n.payload().parse::<DocumentId>() {
+                            if heard.send(doc).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        eprintln!("listening for stored documents: {e}");
+                        break;
+                    }
+                }
+            }
+        });
+        client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+        Ok(Listener {
+            documents,
+            _client: client,
+        })
+    }
+
+    /// The next document stored, by any process; `None` when the connection is gone.
+    pub async fn next(&mut self) -> Option<DocumentId> {
+        self.documents.recv().await
+    }
+
+    /// A document stored since the last call, if one was heard already.
+    pub fn try_next(&mut self) -> Option<DocumentId> {
+        self.documents.try_recv().ok()
+    }
+}

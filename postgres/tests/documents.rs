@@ -1,0 +1,202 @@
+//! samod's document store in PostgreSQL shared by several processes (here, pools), on a real
+//! server: chunks of one ledger stored through two processes at once load as one document,
+//! every put is heard by a listener, samod itself finds a document there, and stored ledgers
+//! projected by two processes at once count each record once and equal SQLite's projection.
+
+mod common;
+
+use std::time::Duration;
+
+use common::compare::{assert_same, sqlite_projection};
+use common::{fair, fresh_database, server, Lcg, Ledger};
+use fairpos_postgres::documents::{document_chunks, Listener, PgStorage};
+use fairpos_postgres::{connect, migrate, project_document, Error, Pool};
+use fairpos_sync::ids::document_id;
+use fairpos_sync::samod::storage::{Storage, StorageKey};
+use fairpos_sync::samod::{DocumentId, Repo};
+use fairpos_sync::samod_storage::load_chunks;
+use fairpos_sync::{ActorId, LedgerDoc, LedgerId, Record};
+
+/// The test fair's ledgers as the tills write them: one Automerge document each.
+fn ledger_doc(ledger: &Ledger, records: &[Record]) -> LedgerDoc {
+    let mut parts = ledger.key.split('/');
+    let mut part = || parts.next().unwrap().to_string();
+    let id = LedgerId {
+        fair: part(),
+        device: part(),
+        day: part(),
+    };
+    let (mut doc, _) = LedgerDoc::create(id, ActorId::random(), 0).unwrap();
+    for r in records {
+        doc.append(r, 0).unwrap();
+    }
+    doc
+}
+
+fn key(doc: &DocumentId, kind: &str, name: &str) -> StorageKey {
+    StorageKey::from_parts([doc.to_string(), kind.to_string(), name.to_string()]).unwrap()
+}
+
+/// Two processes of one headquarters, each with its own pool on one database, migrated.
+async fn two_processes(server: &str) -> (String, Pool, Pool) {
+    let url = fresh_database(server).await;
+    let (a, b) = (connect(&url).unwrap(), connect(&url).unwrap());
+    migrate(&a).await.unwrap();
+    (url, a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_stored_through_two_processes_load_as_one_document() {
+    let Some(server) = server() else { return };
+    let (url, a, b) = two_processes(&server).await;
+    let mut listener = Listener::start(&url).await.unwrap();
+    let (through_a, through_b) = (PgStorage::new(a.clone()), PgStorage::new(b.clone()));
+
+    let ledger = &fair(&mut Lcg(3), 10)[0];
+    let (earlier, last_two) = ledger.records.split_at(ledger.records.len() - 2);
+    let mut doc = ledger_doc(ledger, earlier);
+    let id = document_id(&doc.id().key());
+    through_a
+        .put(key(&id, "snapshot", "base"), doc.automerge().save())
+        .await;
+    // The till's next two changes reach headquarters through different processes at once.
+    let first = doc.append(&last_two[0], 1).unwrap();
+    let second = doc.append(&last_two[1], 2).unwrap();
+    let incremental = |c: &automerge::Change| {
+        (
+            key(&id, "incremental", &c.hash().to_string()),
+            c.raw_bytes().to_vec(),
+        )
+    };
+    let ((k1, v1), (k2, v2)) = (incremental(&first), incremental(&second));
+    tokio::join!(through_b.put(k2, v2), through_a.put(k1, v1));
+
+    // Every put is heard, whichever process made it.
+    for _ in 0..3 {
+        let heard = tokio::time::timeout(Duration::from_secs(10), listener.next())
+            .await
+            .expect("a put is announced")
+            .expect("the listener's connection is up");
+        assert_eq!(heard, id);
+    }
+    assert!(listener.try_next().is_none());
+
+    let chunks = document_chunks(&b, &id).await.unwrap();
+    assert_eq!(chunks.len(), 3);
+    let loaded = load_chunks(&id.to_string(), &chunks).unwrap().unwrap();
+    assert_eq!(loaded.get_heads(), doc.heads());
+    let range = through_b.load_range(StorageKey::from_parts([id.to_string()]).unwrap());
+    assert_eq!(range.await.len(), 3);
+
+    // samod itself, on the other process's storage, finds the whole document.
+    let repo = Repo::build_tokio()
+        .with_storage(PgStorage::new(b.clone()))
+        .load()
+        .await;
+    let handle = repo
+        .find(id.clone())
+        .await
+        .unwrap()
+        .expect("samod finds the document in PostgreSQL");
+    assert_eq!(handle.with_document(|d| d.get_heads()), doc.heads());
+    repo.stop().await;
+
+    // Loading, samod compacts: it writes a snapshot of its own there and then deletes the
+    // changes that snapshot holds (when is its business: wait for the snapshot). The base
+    // can then go, and the document stays whole.
+    let samods_snapshot = async {
+        loop {
+            let chunks = document_chunks(&a, &id).await.unwrap();
+            if chunks
+                .iter()
+                .any(|(k, _)| k.contains("/snapshot/") && !k.ends_with("/base"))
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), samods_snapshot)
+        .await
+        .expect("samod writes its snapshot into PostgreSQL");
+    through_a.delete(key(&id, "snapshot", "base")).await;
+    let chunks = document_chunks(&a, &id).await.unwrap();
+    assert!(chunks.iter().all(|(k, _)| !k.ends_with("/base")));
+    let loaded = load_chunks(&id.to_string(), &chunks).unwrap().unwrap();
+    assert_eq!(loaded.get_heads(), doc.heads());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_ledgers_projected_by_two_processes_at_once_count_each_record_once() {
+    let Some(server) = server() else { return };
+    let (_, a, b) = two_processes(&server).await;
+    let ledgers = fair(&mut Lcg(5), 30);
+    let storage = PgStorage::new(a.clone());
+    let mut ids = Vec::new();
+    for ledger in &ledgers {
+        let doc = ledger_doc(ledger, &ledger.records);
+        let id = document_id(&doc.id().key());
+        storage
+            .put(key(&id, "snapshot", "s"), doc.automerge().save())
+            .await;
+        ids.push(id);
+    }
+    let run = |pool: Pool, ids: Vec<DocumentId>| {
+        tokio::spawn(async move {
+            let mut added = 0;
+            for id in ids {
+                added += project_document(&pool, &id).await.unwrap().unwrap();
+            }
+            added
+        })
+    };
+    let reversed = ids.iter().rev().cloned().collect();
+    let (x, y) = tokio::join!(run(a.clone(), ids.clone()), run(b.clone(), reversed));
+    let total: usize = ledgers.iter().map(|l| l.records.len()).sum();
+    assert_eq!(x.unwrap() + y.unwrap(), total);
+    assert_same(&b, &sqlite_projection(&ledgers)).await;
+
+    // A document nobody stored is nothing to project.
+    let unknown = document_id("ledger/fair/T9/2026-11-22");
+    assert_eq!(project_document(&a, &unknown).await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_that_is_not_the_ledger_its_id_says_is_refused() {
+    let Some(server) = server() else { return };
+    let (_, a, _) = two_processes(&server).await;
+    let ledgers = fair(&mut Lcg(9), 3);
+    let doc = ledger_doc(&ledgers[0], &ledgers[0].records);
+    // Stored under the second till's document id.
+    let other = document_id(&doc.id().key().replace("/T1/", "/T2/"));
+    PgStorage::new(a.clone())
+        .put(key(&other, "snapshot", "s"), doc.automerge().save())
+        .await;
+    let err = project_document(&a, &other).await.unwrap_err();
+    assert!(matches!(err, Error::Integrity(_)), "{err}");
+    assert!(
+        err.to_string().contains("holds the ledger ledger/fair/T1/"),
+        "{err}"
+    );
+    // A record that names another device than its ledger's.
+    let mut forged = ledgers[0].records.clone();
+    if let Record::CashMove(m) = &mut forged[4] {
+        m.header.device = "T2".into();
+    } else {
+        panic!("the fifth record is the cash move");
+    }
+    let doc = ledger_doc(&ledgers[0], &forged);
+    let id = document_id(&doc.id().key());
+    PgStorage::new(a.clone())
+        .put(key(&id, "snapshot", "s"), doc.automerge().save())
+        .await;
+    let err = project_document(&a, &id).await.unwrap_err();
+    assert!(err.to_string().contains("claims device T2"), "{err}");
+    let client = a.get().await.unwrap();
+    let held: i64 = client
+        .query_one("SELECT COUNT(*) FROM records", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(held, 0, "nothing of a refused ledger is projected");
+}

@@ -9,7 +9,7 @@
 //! - [`report`]: every sales report by the same SQL as SQLite's scan, to the fen;
 //! - [`documents`]: samod's document store shared by every process, each put announced to
 //!   every process listening; [`project_document`]: a stored ledger projected by whichever
-//!   process hears of it.
+//!   process hears of it; [`follow`]: the loop that does so, which every process may run.
 //!
 //! Not here yet: devices, codes, sessions, sync events, the roll-up and reconciliation in
 //! PostgreSQL, and `hq serve` on it (headquarters still runs on SQLite).
@@ -18,6 +18,7 @@ mod apply;
 mod bulk;
 pub mod documents;
 mod error;
+pub mod follow;
 mod ledgers;
 mod migrate;
 pub mod report;

@@ -1,7 +1,9 @@
 //! samod's document store in PostgreSQL shared by several processes (here, pools), on a real
 //! server: chunks of one ledger stored through two processes at once load as one document,
-//! every put is heard by a listener, samod itself finds a document there, and stored ledgers
-//! projected by two processes at once count each record once and equal SQLite's projection.
+//! every put is heard by a listener, samod itself finds a document there, stored ledgers
+//! projected by two processes at once count each record once and equal SQLite's projection,
+//! and two processes following the store project every ledger once, one of them stopped
+//! mid-work.
 
 mod common;
 
@@ -10,6 +12,7 @@ use std::time::Duration;
 use common::compare::{assert_same, sqlite_projection};
 use common::{fair, fresh_database, server, Lcg, Ledger};
 use fairpos_postgres::documents::{document_chunks, Listener, PgStorage};
+use fairpos_postgres::follow::{catch_up, follow};
 use fairpos_postgres::{connect, migrate, project_document, Error, Pool};
 use fairpos_sync::ids::document_id;
 use fairpos_sync::samod::storage::{Storage, StorageKey};
@@ -199,4 +202,74 @@ async fn a_document_that_is_not_the_ledger_its_id_says_is_refused() {
         .unwrap()
         .get(0);
     assert_eq!(held, 0, "nothing of a refused ledger is projected");
+}
+
+/// Stores `ledger` as a till's sync does: a snapshot of its first half, then one chunk per
+/// later change.
+async fn store_in_pieces(storage: &PgStorage, ledger: &Ledger) {
+    let half = ledger.records.len() / 2;
+    let mut doc = ledger_doc(ledger, &ledger.records[..half]);
+    let id = document_id(&doc.id().key());
+    storage
+        .put(key(&id, "snapshot", "first"), doc.automerge().save())
+        .await;
+    for r in &ledger.records[half..] {
+        let change = doc.append(r, 0).unwrap();
+        let name = change.hash().to_string();
+        storage
+            .put(key(&id, "incremental", &name), change.raw_bytes().to_vec())
+            .await;
+    }
+}
+
+async fn records_held(pool: &Pool) -> usize {
+    let client = pool.get().await.unwrap();
+    let n: i64 = client
+        .query_one("SELECT COUNT(*) FROM records", &[])
+        .await
+        .unwrap()
+        .get(0);
+    n as usize
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_following_the_store_project_every_ledger_once() {
+    let Some(server) = server() else { return };
+    let (url, a, b) = two_processes(&server).await;
+    let ledgers = fair(&mut Lcg(13), 40);
+    let storage = PgStorage::new(b.clone());
+    // Two ledgers were stored before either process started: both catch up, once.
+    for ledger in &ledgers[..2] {
+        store_in_pieces(&storage, ledger).await;
+    }
+    let early: usize = ledgers[..2].iter().map(|l| l.records.len()).sum();
+    let first = catch_up(&a).await.unwrap();
+    assert_eq!((first.documents, first.new_records), (2, early));
+    let second = catch_up(&b).await.unwrap();
+    assert_eq!((second.documents, second.new_records), (2, 0));
+
+    // Both follow the store; the first is stopped while the tills sync.
+    let follower = |pool: Pool, mut listener: Listener| {
+        tokio::spawn(async move { follow(&pool, &mut listener, |_| {}).await })
+    };
+    let first = follower(a.clone(), Listener::start(&url).await.unwrap());
+    let second = follower(b.clone(), Listener::start(&url).await.unwrap());
+    for (i, ledger) in ledgers[2..].iter().enumerate() {
+        store_in_pieces(&storage, ledger).await;
+        if i == 1 {
+            first.abort();
+        }
+    }
+    let total: usize = ledgers.iter().map(|l| l.records.len()).sum();
+    let all_projected = async {
+        while records_held(&a).await < total {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), all_projected)
+        .await
+        .expect("the process still following projects every ledger");
+    assert_same(&a, &sqlite_projection(&ledgers)).await;
+    assert!(first.await.unwrap_err().is_cancelled());
+    second.abort();
 }

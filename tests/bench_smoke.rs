@@ -57,6 +57,63 @@ fn the_projection_bench_projects_every_sale_cold_then_the_new_ones() {
 }
 
 #[test]
+fn the_projection_bench_also_projects_into_postgres() {
+    // The server scripts/test.sh starts; without it (and without FAIRPOS_REQUIRE_POSTGRES)
+    // the test says it is skipped.
+    let Ok(server) = std::env::var("FAIRPOS_TEST_POSTGRES") else {
+        assert!(
+            std::env::var_os("FAIRPOS_REQUIRE_POSTGRES").is_none(),
+            "FAIRPOS_TEST_POSTGRES is not set: start the server with scripts/postgres.sh"
+        );
+        eprintln!("skipped: no PostgreSQL server (FAIRPOS_TEST_POSTGRES)");
+        return;
+    };
+    let db = format!("fairpos_bench_{}", std::process::id());
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {db}"),
+        format!("CREATE DATABASE {db}"),
+    ] {
+        let psql = Command::new("psql")
+            .args([&format!("{server}/postgres"), "-qc", &sql])
+            .status()
+            .unwrap();
+        assert!(psql.success(), "{sql}");
+    }
+    // The bench checks PostgreSQL's report by product against SQLite's to the fen.
+    let url = format!("{server}/{db}");
+    let v = bench(&[
+        "project",
+        "--tills",
+        "3",
+        "--sales",
+        "300",
+        "--postgres",
+        &url,
+    ]);
+    assert_eq!(v["postgres_records"], 3 * 301 + 100, "{v}");
+    assert!(
+        v["postgres_cold_ms"].as_f64().is_some_and(|x| x > 0.0),
+        "{v}"
+    );
+    // A database that holds a projection already is refused, not added to.
+    let out = Command::new(env!("CARGO_BIN_EXE_fairpos-bench"))
+        .args([
+            "project",
+            "--tills",
+            "1",
+            "--sales",
+            "5",
+            "--postgres",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("give the bench an empty database"), "{err}");
+}
+
+#[test]
 fn the_reports_bench_reads_a_province_and_its_baseline() {
     // The bench checks every report, the reconciliation, the leaderboard and the busiest
     // unit's list against what it wrote, to the fen, and the scans against the roll-up.

@@ -2,29 +2,33 @@
 //! ([`fairpos_projection::apply::sql`]), so both backends hold the same rows.
 //!
 //! Exactly once, with any number of processes: a record is indexed by (device, sequence
-//! number) with `ON CONFLICT DO NOTHING`, so a record another transaction projected (or is
-//! projecting: PostgreSQL makes the second insert wait for the first to end) adds nothing.
-//! A ledger's records go in one transaction (READ COMMITTED: each statement sees what others
-//! committed before it). A sale and its void meet on a transaction-level advisory lock on the
-//! sale's id, so whichever is projected second sees the other (the void takes the sale's goods
-//! back to stock only if the sale's lines are there; the sale counts them only if no void
-//! is). Stock changes are summed per SKU and written last, in SKU order, so two transactions
-//! wait for each other's stock rows rather than deadlock; a deadlock PostgreSQL still reports
-//! (between sale locks) ends one transaction, which is tried again from the start.
-//! (SERIALIZABLE was tried first: two processes projecting whole ledgers at once touch the
-//! same stock rows, and one of them failed 30 times running.)
+//! number) with `ON CONFLICT DO NOTHING`, so a record another transaction projected adds
+//! nothing. A ledger's records go in one transaction, and projection transactions take
+//! turns, whichever process runs them: each holds one transaction-level advisory lock
+//! ([`PROJECTION_LOCK`]) from its start, so each sees everything projected before it (a void
+//! takes its sale's goods back to stock, and out of the roll-up, only if the sale is there;
+//! a sale counts only if its void is not). The roll-up's rows are written by every
+//! transaction, the busiest (a payment method, an hour) by all of them: concurrent
+//! projections deadlocked on them within seconds (each deadlock costing PostgreSQL's one
+//! second of detection) before they took turns, as SQLite's one writer does. Storing
+//! documents does not wait for projection. A deadlock PostgreSQL still reports ends the
+//! transaction, which is tried again from the start.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use deadpool_postgres::{Object, Transaction};
 use fairpos_projection::apply::sql::{self, postgres_params};
+use fairpos_projection::rollup::Batch;
 use fairpos_sync::record::{
     CashMoveRecord, RefundRecord, ShiftCloseRecord, ShiftOpenRecord, VoidRecord,
 };
 use fairpos_sync::Record;
 
-use crate::{bulk, Pool, Result};
+use crate::{bulk, rollup, Pool, Result};
+
+/// The advisory lock a projection transaction holds ("project" in ASCII).
+pub const PROJECTION_LOCK: i64 = 0x70_726f_6a65_6374;
 
 /// Records indexed (and sales written) per round of statements.
 const BATCH: usize = 256;
@@ -52,7 +56,10 @@ pub async fn project(pool: &Pool, doc_key: &str, records: &[Record]) -> Result<u
 
 async fn project_once(client: &mut Object, doc_key: &str, records: &[Record]) -> Result<usize> {
     let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PROJECTION_LOCK])
+        .await?;
     let mut stock = StockOut::default();
+    let mut counted = Batch::default();
     let mut new = 0;
     for batch in records.chunks(BATCH) {
         let fresh = bulk::index_records(&tx, batch, doc_key).await?;
@@ -64,8 +71,9 @@ async fn project_once(client: &mut Object, doc_key: &str, records: &[Record]) ->
                 other => apply_other(&tx, other, &mut stock).await?,
             }
         }
-        bulk::sales(&tx, &sales, &mut stock).await?;
+        bulk::sales(&tx, &sales, &mut stock, &mut counted).await?;
     }
+    rollup::flush(&tx, &mut counted).await?;
     let add = statement(&tx, sql::ADD_STOCK_OUT).await?;
     for (sku, qty) in stock.0.iter().filter(|(_, &qty)| qty != 0) {
         tx.execute(&add, &[sku, qty]).await?;
@@ -140,16 +148,8 @@ async fn cash_move(tx: &Transaction<'_>, r: &CashMoveRecord) -> Result<()> {
     Ok(())
 }
 
-/// Waits for any other transaction projecting the sale `id` or its void to end.
-async fn lock_sale(tx: &Transaction<'_>, id: &str) -> Result<()> {
-    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&id])
-        .await?;
-    Ok(())
-}
-
 async fn void(tx: &Transaction<'_>, r: &VoidRecord, stock: &mut StockOut) -> Result<()> {
     let h = &r.header;
-    lock_sale(tx, &r.sale).await?;
     tx.execute(
         &statement(tx, sql::VOID).await?,
         &[&h.id, &h.device, &r.sale, &r.shift, &h.at, &r.reason],

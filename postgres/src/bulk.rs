@@ -6,11 +6,12 @@
 use std::collections::{HashMap, HashSet};
 
 use deadpool_postgres::Transaction;
+use fairpos_projection::rollup::{Batch, CountedSale, Prior};
 use fairpos_sync::record::{LineRecord, SaleRecord, UnitRef};
 use fairpos_sync::Record;
 
 use crate::apply::StockOut;
-use crate::{Error, Result};
+use crate::{rollup, Error, Result};
 
 /// Indexes `records` of the ledger `doc_key` by device and sequence number. Returns, for each,
 /// whether it is new; a record whose number another record already holds is an error.
@@ -75,32 +76,24 @@ pub(crate) async fn sales(
     tx: &Transaction<'_>,
     sales: &[&SaleRecord],
     stock: &mut StockOut,
+    counted: &mut Batch,
 ) -> Result<()> {
     if sales.is_empty() {
         return Ok(());
     }
     let ids: Vec<&str> = sales.iter().map(|s| s.header.id.as_str()).collect();
-    // A void projected at the same moment by another transaction waits, or is waited for.
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtext(id)) FROM unnest($1::text[]) AS id",
-        &[&ids],
-    )
-    .await?;
     write_sales(tx, sales, &ids).await?;
-    let voided: HashSet<String> = tx
-        .query(
-            "SELECT sale_id FROM voids WHERE sale_id = ANY($1::text[])",
-            &[&ids],
-        )
-        .await?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    let priors = rollup::priors(tx, &ids).await?;
     write_lines(tx, sales).await?;
-    for s in sales.iter().filter(|s| !voided.contains(&s.header.id)) {
-        for l in &s.lines {
-            stock.add(&l.sku, l.qty);
+    let none = Prior::default();
+    for s in sales {
+        let prior = priors.get(&s.header.id).unwrap_or(&none);
+        if prior.void_shift.is_none() {
+            for l in &s.lines {
+                stock.add(&l.sku, l.qty);
+            }
         }
+        counted.count(&CountedSale::from(*s), prior);
     }
     write_payments(tx, sales).await?;
     let oversold: Vec<(&str, &str)> = sales

@@ -6,13 +6,14 @@
 //!   headquarters use, under numbered migrations that several processes may run at once;
 //! - [`project`]: a ledger's records projected in one transaction, each record exactly once
 //!   however many processes project the same ledger at the same time;
-//! - [`report`]: every sales report by the same SQL as SQLite's scan, to the fen;
+//! - the roll-up of a SQLite headquarters (running totals per report key, till, shift and
+//!   seller, kept in each ledger's transaction) and [`report`]s read from it, to the fen;
 //! - [`documents`]: samod's document store shared by every process, each put announced to
 //!   every process listening; [`project_document`]: a stored ledger projected by whichever
 //!   process hears of it; [`follow`]: the loop that does so, which every process may run.
 //!
-//! Not here yet: devices, codes, sessions, sync events, the roll-up and reconciliation in
-//! PostgreSQL, and `hq serve` on it (headquarters still runs on SQLite).
+//! Not here yet: devices, codes, sessions, sync events and reconciliation in PostgreSQL, and
+//! `hq serve` on it (headquarters still runs on SQLite).
 
 mod apply;
 mod bulk;
@@ -22,6 +23,7 @@ pub mod follow;
 mod ledgers;
 mod migrate;
 pub mod report;
+mod rollup;
 
 pub use apply::project;
 pub use deadpool_postgres::Pool;

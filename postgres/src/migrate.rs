@@ -43,7 +43,10 @@ pub fn projection_schema() -> String {
 
 /// Every migration, in order: its number and what it does.
 pub const MIGRATIONS: [(i32, &str); 2] = [
-    (1, "the projection, headquarters' indexes, stalls"),
+    (
+        1,
+        "the projection, headquarters' indexes, stalls, the roll-up",
+    ),
     (2, "samod's document chunks"),
 ];
 
@@ -58,7 +61,11 @@ CREATE TABLE IF NOT EXISTS samod_kv (
 
 fn migration_sql(version: i32) -> String {
     match version {
-        1 => format!("{}{HQ_INDEXES}{STALLS}", projection_schema()),
+        1 => format!(
+            "{}{HQ_INDEXES}{STALLS}{}",
+            projection_schema(),
+            crate::rollup::schema()
+        ),
         2 => DOCUMENTS.to_string(),
         _ => unreachable!("migration {version} is listed in MIGRATIONS"),
     }

@@ -1,13 +1,40 @@
-//! Sales reports over the projection in PostgreSQL: the SQL of SQLite's scan
-//! ([`fairpos_projection::report::scan_sql`]) and the same assembly, so both backends give
-//! the same report to the fen.
+//! Sales reports over the projection in PostgreSQL: from the roll-up ([`build`]) or from
+//! every sale ([`scan`], the SQL of SQLite's scan), assembled as SQLite's are, so both
+//! backends give the same report to the fen.
 
+use fairpos_projection::apply::sql::postgres_params;
+use fairpos_projection::report::rolled::{RolledRow, ROWS};
 use fairpos_projection::report::{assemble, scan_sql, Dimension, Report, ReportRow};
 
 use crate::{Pool, Result};
 
-/// The report `by` over every projected sale.
+/// The report `by`, read from the roll-up.
 pub async fn build(pool: &Pool, by: Dimension) -> Result<Report> {
+    let client = pool.get().await?;
+    let statement = client.prepare_cached(&postgres_params(ROWS)).await?;
+    let rows = client
+        .query(&statement, &[&by.as_str()])
+        .await?
+        .iter()
+        .map(|r| {
+            RolledRow {
+                key: r.get(0),
+                label: r.get(1),
+                detail: r.get(2),
+                sales_fen: r.get(3),
+                refunds_fen: r.get(4),
+                count: r.get(5),
+                qty: r.get(6),
+                stall_name: r.get(7),
+            }
+            .into_report_row(by)
+        })
+        .collect();
+    Ok(assemble(by, rows))
+}
+
+/// The report `by`, read from every sale (what [`build`] answers without).
+pub async fn scan(pool: &Pool, by: Dimension) -> Result<Report> {
     let client = pool.get().await?;
     let rows = client
         .query(&scan_sql(by), &[])

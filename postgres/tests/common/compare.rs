@@ -30,10 +30,14 @@ fn sqlite_reports(conn: &Connection) -> Vec<Report> {
         .collect()
 }
 
+/// Every report from PostgreSQL's roll-up, after checking each equals the one read from
+/// every sale there.
 async fn postgres_reports(pool: &Pool) -> Vec<Report> {
     let mut out = Vec::new();
     for by in Dimension::ALL {
-        out.push(report::build(pool, by).await.unwrap());
+        let rolled = report::build(pool, by).await.unwrap();
+        assert_eq!(rolled, report::scan(pool, by).await.unwrap(), "by {by:?}");
+        out.push(rolled);
     }
     out
 }

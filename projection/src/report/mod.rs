@@ -3,7 +3,7 @@
 //! against the dimensions of the sale it refunds (its product, county, unit, hour, ...).
 
 pub mod format;
-pub(crate) mod rolled;
+pub mod rolled;
 
 use std::str::FromStr;
 

@@ -85,22 +85,33 @@ impl<'a> From<&'a SaleRecord> for CountedSale<'a> {
     }
 }
 
+/// What was projected of a sale's void and refunds before the sale itself.
+#[derive(Clone, Debug, Default)]
+pub struct Prior {
+    /// The shift of the sale's void, if it is voided.
+    pub void_shift: Option<String>,
+    pub refunds_n: i64,
+    pub refunds_fen: i64,
+    /// Per line of the sale: amount and quantity refunded.
+    pub lines_back: HashMap<i64, (i64, i64)>,
+}
+
 /// What one key's roll-up row changes by.
-#[derive(Default)]
-struct Delta {
-    label: Option<String>,
-    detail: Option<String>,
-    sales_fen: i64,
-    sales_n: i64,
-    qty: i64,
-    refunds_fen: i64,
-    refunds_qty: i64,
-    refunds_n: i64,
-    voids_n: i64,
-    voided_fen: i64,
-    held: i64,
-    low: Option<i64>,
-    high: Option<i64>,
+#[derive(Clone, Debug, Default)]
+pub struct Delta {
+    pub label: Option<String>,
+    pub detail: Option<String>,
+    pub sales_fen: i64,
+    pub sales_n: i64,
+    pub qty: i64,
+    pub refunds_fen: i64,
+    pub refunds_qty: i64,
+    pub refunds_n: i64,
+    pub voids_n: i64,
+    pub voided_fen: i64,
+    pub held: i64,
+    pub low: Option<i64>,
+    pub high: Option<i64>,
 }
 
 /// The greater of two names, as SQLite's `MAX` compares text (byte by byte).
@@ -130,7 +141,7 @@ pub struct Batch {
 }
 
 /// `(dim, scope, key)` of a roll-up row.
-type RowKey = (&'static str, String, String);
+pub type RowKey = (&'static str, String, String);
 
 impl Batch {
     fn at(&mut self, dim: &'static str, scope: &str, key: &str) -> &mut Delta {
@@ -152,13 +163,38 @@ impl Batch {
     /// Counts `sale`, just projected on `conn`: live unless its void is already there, with
     /// the refunds of it already there.
     pub fn count_sale(&mut self, conn: &Connection, sale: &CountedSale<'_>) -> Result<()> {
-        let (void_shift, back_n, back): (Option<String>, i64, i64) = conn
+        let (void_shift, refunds_n, refunds_fen): (Option<String>, i64, i64) = conn
             .prepare_cached(
                 "SELECT (SELECT shift_id FROM voids WHERE sale_id = ?1), COUNT(*),
                         COALESCE(SUM(amount_fen), 0)
                  FROM refunds WHERE sale_id = ?1",
             )?
             .query_row([&*sale.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let mut prior = Prior {
+            void_shift,
+            refunds_n,
+            refunds_fen,
+            lines_back: HashMap::new(),
+        };
+        if refunds_n > 0 {
+            let mut stmt = conn.prepare_cached(
+                "SELECT rl.line, SUM(rl.amount_fen), SUM(rl.qty)
+                 FROM refunds r JOIN refund_lines rl ON rl.refund_id = r.id
+                 WHERE r.sale_id = ?1 GROUP BY rl.line",
+            )?;
+            for row in stmt.query_map([&sale.id], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))? {
+                let (line, back) = row?;
+                prior.lines_back.insert(line, back);
+            }
+        }
+        self.count(sale, &prior);
+        Ok(())
+    }
+
+    /// Counts `sale` given what was projected of its void and refunds before it ([`Prior`],
+    /// read by the caller: one sale at a time here, many at once by another backend).
+    pub fn count(&mut self, sale: &CountedSale<'_>, prior: &Prior) {
+        let (void_shift, back_n, back) = (&prior.void_shift, prior.refunds_n, prior.refunds_fen);
         let live = i64::from(void_shift.is_none());
         let hour = sale.at.get(..13).unwrap_or(&sale.at);
         let unit = sale.unit_tax_id.as_deref().unwrap_or("individual");
@@ -192,21 +228,9 @@ impl Batch {
         d.refunds_n += back_n;
         d.refunds_fen += back;
 
-        let mut line_back: HashMap<i64, (i64, i64)> = HashMap::new();
-        if back_n > 0 {
-            let mut stmt = conn.prepare_cached(
-                "SELECT rl.line, SUM(rl.amount_fen), SUM(rl.qty)
-                 FROM refunds r JOIN refund_lines rl ON rl.refund_id = r.id
-                 WHERE r.sale_id = ?1 GROUP BY rl.line",
-            )?;
-            for row in stmt.query_map([&sale.id], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))? {
-                let (line, back) = row?;
-                line_back.insert(line, back);
-            }
-        }
         for (i, l) in sale.lines.iter().enumerate() {
             let earlier = &sale.lines[..i];
-            let (back_fen, back_qty) = line_back.get(&l.line).copied().unwrap_or((0, 0));
+            let (back_fen, back_qty) = prior.lines_back.get(&l.line).copied().unwrap_or((0, 0));
             let unit = if l.weighed { "g" } else { &*l.unit };
             for (dim, key, label, detail, first) in [
                 (
@@ -238,12 +262,20 @@ impl Batch {
             d.sales_n += live;
             if method == "cash" {
                 self.at("shift", "", &sale.shift).sales_fen += amount;
-                if let Some(shift) = &void_shift {
+                if let Some(shift) = void_shift {
                     self.at("shift", "", shift).voided_fen += amount;
                 }
             }
         }
-        Ok(())
+    }
+
+    /// The changes counted so far, each row once, in key order (the order two writers lock
+    /// rows in, so that they wait for each other rather than deadlock); the batch is then
+    /// empty.
+    pub fn drain(&mut self) -> Vec<(RowKey, Delta)> {
+        let mut rows: Vec<(RowKey, Delta)> = self.deltas.drain().map(|(_, row)| row).collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows
     }
 
     /// Writes the changes counted so far into the roll-up (inside the transaction that
@@ -259,7 +291,7 @@ impl Batch {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
              {UPSERT}"
         ))?;
-        for ((dim, scope, key), d) in self.deltas.drain().map(|(_, row)| row) {
+        for ((dim, scope, key), d) in self.drain() {
             upsert.execute(params![
                 dim,
                 scope,

@@ -13,7 +13,7 @@ mod read;
 #[cfg(test)]
 mod tests;
 
-pub use batch::{projected_sale, Batch, CountedLine, CountedSale};
+pub use batch::{projected_sale, Batch, CountedLine, CountedSale, Delta, Prior, RowKey};
 pub use read::{
     corrections, device_totals, sales_counted, seller_teams, shifts_cash, Corrections, DeviceTotals,
 };

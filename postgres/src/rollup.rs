@@ -1,0 +1,125 @@
+//! Headquarters' roll-up in PostgreSQL (`rollup.sql`): sales counted in memory by the
+//! projection crate's [`Batch`] from what was projected of their voids and refunds before
+//! them ([`priors`], read for a batch of sales at once), written by [`flush`] at the end of
+//! the ledger's transaction in key order; voids and refunds counted by triggers.
+
+use std::collections::HashMap;
+
+use deadpool_postgres::Transaction;
+use fairpos_projection::rollup::{Batch, Delta, Prior, RowKey};
+
+use crate::Result;
+
+/// The conflict clause of every insert into the roll-up: sums add up, names keep the
+/// greatest, numbers the lowest and highest (`GREATEST` and `LEAST` pass over NULLs, as
+/// SQLite's `COALESCE(MAX(..))` does).
+const UPSERT: &str = "ON CONFLICT (dim, scope, key) DO UPDATE SET
+    label = GREATEST(rollup.label, excluded.label),
+    detail = GREATEST(rollup.detail, excluded.detail),
+    sales_fen = rollup.sales_fen + excluded.sales_fen,
+    sales_n = rollup.sales_n + excluded.sales_n,
+    qty = rollup.qty + excluded.qty,
+    refunds_fen = rollup.refunds_fen + excluded.refunds_fen,
+    refunds_qty = rollup.refunds_qty + excluded.refunds_qty,
+    refunds_n = rollup.refunds_n + excluded.refunds_n,
+    voids_n = rollup.voids_n + excluded.voids_n,
+    voided_fen = rollup.voided_fen + excluded.voided_fen,
+    held = rollup.held + excluded.held,
+    low = LEAST(rollup.low, excluded.low),
+    high = GREATEST(rollup.high, excluded.high)";
+
+/// The roll-up's table, view and triggers.
+pub(crate) fn schema() -> String {
+    include_str!("rollup.sql").replace("{upsert}", UPSERT)
+}
+
+/// What is projected of the voids and refunds of the sales `ids`, by sale.
+pub(crate) async fn priors(tx: &Transaction<'_>, ids: &[&str]) -> Result<HashMap<String, Prior>> {
+    let mut out: HashMap<String, Prior> = HashMap::new();
+    for row in tx
+        .query(
+            "SELECT sale_id, shift_id FROM voids WHERE sale_id = ANY($1::text[])",
+            &[&ids],
+        )
+        .await?
+    {
+        out.entry(row.get(0)).or_default().void_shift = Some(row.get(1));
+    }
+    for row in tx
+        .query(
+            "SELECT sale_id, COUNT(*), CAST(SUM(amount_fen) AS BIGINT) FROM refunds
+             WHERE sale_id = ANY($1::text[]) GROUP BY sale_id",
+            &[&ids],
+        )
+        .await?
+    {
+        let prior = out.entry(row.get(0)).or_default();
+        prior.refunds_n = row.get(1);
+        prior.refunds_fen = row.get(2);
+    }
+    for row in tx
+        .query(
+            "SELECT r.sale_id, rl.line, CAST(SUM(rl.amount_fen) AS BIGINT),
+                    CAST(SUM(rl.qty) AS BIGINT)
+             FROM refunds r JOIN refund_lines rl ON rl.refund_id = r.id
+             WHERE r.sale_id = ANY($1::text[]) GROUP BY r.sale_id, rl.line",
+            &[&ids],
+        )
+        .await?
+    {
+        let line: i32 = row.get(1);
+        out.entry(row.get(0))
+            .or_default()
+            .lines_back
+            .insert(i64::from(line), (row.get(2), row.get(3)));
+    }
+    Ok(out)
+}
+
+/// Writes what `batch` counted, one statement for every row it touches.
+pub(crate) async fn flush(tx: &Transaction<'_>, batch: &mut Batch) -> Result<()> {
+    let rows = batch.drain();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let text = |f: fn(&(RowKey, Delta)) -> Option<&str>| -> Vec<Option<&str>> {
+        rows.iter().map(f).collect()
+    };
+    let big = |f: fn(&Delta) -> i64| -> Vec<i64> { rows.iter().map(|(_, d)| f(d)).collect() };
+    let maybe = |f: fn(&Delta) -> Option<i64>| -> Vec<Option<i64>> {
+        rows.iter().map(|(_, d)| f(d)).collect()
+    };
+    let sql = format!(
+        "INSERT INTO rollup(dim, scope, key, label, detail, sales_fen, sales_n, qty,
+                            refunds_fen, refunds_qty, refunds_n, voids_n, voided_fen, held,
+                            low, high)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                              $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[],
+                              $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[],
+                              $14::bigint[], $15::bigint[], $16::bigint[])
+         {UPSERT}"
+    );
+    tx.execute(
+        &sql,
+        &[
+            &text(|((dim, _, _), _)| Some(*dim)),
+            &text(|((_, scope, _), _)| Some(scope.as_str())),
+            &text(|((_, _, key), _)| Some(key.as_str())),
+            &text(|(_, d)| d.label.as_deref()),
+            &text(|(_, d)| d.detail.as_deref()),
+            &big(|d| d.sales_fen),
+            &big(|d| d.sales_n),
+            &big(|d| d.qty),
+            &big(|d| d.refunds_fen),
+            &big(|d| d.refunds_qty),
+            &big(|d| d.refunds_n),
+            &big(|d| d.voids_n),
+            &big(|d| d.voided_fen),
+            &big(|d| d.held),
+            &maybe(|d| d.low),
+            &maybe(|d| d.high),
+        ],
+    )
+    .await?;
+    Ok(())
+}

@@ -13,6 +13,9 @@ use crate::measure::ms;
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 
+/// A ledger's key and records.
+type KeyedRecords = (String, Vec<Record>);
+
 /// Ledgers handed to the projection at once (each its own transaction on its own connection;
 /// the transactions take turns at the database, the decoding and sending overlap).
 const WORKERS: usize = 4;
@@ -44,7 +47,7 @@ pub fn run(url: &str, ledgers: &[&LedgerDoc], expected: &Report) -> BenchResult<
         for ledger in ledgers {
             queue.push((ledger.id().key(), ledger.records()?));
         }
-        let queue: Arc<Mutex<Vec<(String, Vec<Record>)>>> = Arc::new(Mutex::new(queue));
+        let queue: Arc<Mutex<Vec<KeyedRecords>>> = Arc::new(Mutex::new(queue));
         let mut workers = tokio::task::JoinSet::new();
         for _ in 0..WORKERS {
             let (pool, queue) = (pool.clone(), queue.clone());

@@ -74,6 +74,7 @@ fn the_projection_bench_also_projects_into_postgres() {
         format!("CREATE DATABASE {db}"),
     ] {
         let psql = Command::new("psql")
+            .env("PGOPTIONS", "--client-min-messages=warning")
             .args([&format!("{server}/postgres"), "-qc", &sql])
             .status()
             .unwrap();

@@ -31,6 +31,8 @@ pub enum Error {
     Ledger(#[from] fairpos_sync::Error),
     #[error(transparent)]
     Tables(#[from] fairpos_projection::Error),
+    #[error(transparent)]
+    Postgres(#[from] fairpos_postgres::Error),
     /// What headquarters holds contradicts itself.
     #[error("integrity: {0}")]
     Integrity(String),
@@ -49,6 +51,7 @@ impl Error {
             Error::Domain(_) | Error::Input(_) | Error::ReadInput { .. } => true,
             Error::Ledger(e) => e.is_bad_input(),
             Error::Tables(e) => e.is_bad_input(),
+            Error::Postgres(e) => matches!(e, fairpos_postgres::Error::Config(_)),
             _ => false,
         }
     }

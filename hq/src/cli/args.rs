@@ -114,6 +114,10 @@ pub enum HqCommand {
     /// record the till's last sale number.
     #[command(subcommand)]
     Slip(SlipCommand),
+    /// Headquarters' ledgers, projection and reports in PostgreSQL (beside this SQLite
+    /// headquarters, which `serve` still runs on).
+    #[command(subcommand)]
+    Postgres(PostgresCommand),
     /// A purchasing unit's itemised list, for its reimbursement.
     Unit {
         /// The unit's unified social credit code.
@@ -125,6 +129,37 @@ pub enum HqCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PostgresCommand {
+    /// Bring the database to the latest schema (processes starting at once take turns).
+    Migrate(DatabaseArg),
+    /// Copy this headquarters' ledger documents (every stored chunk) and stall names into
+    /// the database.
+    CopyDocuments(DatabaseArg),
+    /// Project every ledger stored in the database; with --follow, then each one any
+    /// process stores, as it is stored, until stopped. Run as many as you like.
+    Project {
+        #[command(flatten)]
+        db: DatabaseArg,
+        #[arg(long)]
+        follow: bool,
+    },
+    /// A sales report from the database's roll-up.
+    Report {
+        #[command(flatten)]
+        db: DatabaseArg,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct DatabaseArg {
+    /// The database: postgres://USER[:PASSWORD]@HOST:PORT/DB.
+    #[arg(long, env = "FAIRPOS_HQ_DATABASE", value_name = "URL")]
+    pub database: String,
 }
 
 #[derive(Subcommand, Debug)]

@@ -4,6 +4,7 @@
 pub mod args;
 pub mod kit;
 mod money;
+mod postgres;
 mod text;
 mod users;
 
@@ -287,6 +288,7 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
         }
         HqCommand::Statements(c) => money::statements(dir, c),
         HqCommand::Slip(c) => money::slip(dir, c),
+        HqCommand::Postgres(c) => postgres::run(dir, c),
         HqCommand::Unit { code, format, out } => {
             let hq = Hq::open(dir)?;
             let Some(items) = unit_items::of(&hq.conn, &code)? else {

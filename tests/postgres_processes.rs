@@ -1,0 +1,382 @@
+//! A narrated run of headquarters' projection in PostgreSQL with several processes, on the
+//! real server `scripts/postgres.sh` starts: two `fairpos hq postgres project --follow`
+//! processes on one database; four tills' ledgers stored as a sync stores them (a snapshot,
+//! then a chunk per change, the tills interleaved) while one process is SIGKILLed at random
+//! instants while the changes arrive (over about four seconds), eight times, and started
+//! again each time. Afterwards the database holds every
+//! record once, and its totals, by till and in the report, equal the tills' to the fen.
+//! `FAIRPOS_CRASH_SEED` replays a run's kill instants.
+//!
+//! And a SQLite headquarters that tills synced with, copied into PostgreSQL
+//! (`hq postgres copy-documents`, then `project`): every report from PostgreSQL's roll-up
+//! equals the SQLite headquarters' report, to the fen.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fairpos_postgres::documents::PgStorage;
+use fairpos_sync::ids::document_id;
+use fairpos_sync::record::{
+    Header, LineRecord, PaymentRecord, SaleRecord, ShiftOpenRecord, VoidRecord,
+};
+use fairpos_sync::samod::storage::{Storage, StorageKey};
+use fairpos_sync::{ActorId, LedgerDoc, LedgerId, Record};
+use rand::{Rng, SeedableRng};
+
+use common::hq::Hq;
+use common::morning::{bundle_without_first_day, t01_morning, t02_morning, t03_two_days};
+use common::Till;
+
+const TILLS: usize = 4;
+const SALES: u64 = 150;
+const KILLS: usize = 8;
+
+fn fairpos() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_fairpos"))
+}
+
+/// `fairpos hq postgres …` on `url`; its standard output.
+fn hq_postgres(url: &str, args: &[&str]) -> String {
+    let data = tempfile::tempdir().unwrap();
+    let out = fairpos()
+        .args(["--data", data.path().to_str().unwrap(), "hq", "postgres"])
+        .args(args)
+        .args(["--database", url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "hq postgres {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A following projection process, its data directory `data` (unused: everything it
+/// reads and writes is in the database).
+fn follower(url: &str, data: &std::path::Path) -> Child {
+    fairpos()
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "hq",
+            "postgres",
+            "project",
+        ])
+        .args(["--follow", "--database", url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// A new database on the test server (`scripts/postgres.sh`); `None`, said, where no server
+/// runs and none is required.
+fn fresh_database(name: &str) -> Option<String> {
+    let Ok(server) = std::env::var("FAIRPOS_TEST_POSTGRES") else {
+        assert!(
+            std::env::var_os("FAIRPOS_REQUIRE_POSTGRES").is_none(),
+            "FAIRPOS_TEST_POSTGRES is not set: start the server with scripts/postgres.sh"
+        );
+        eprintln!("skipped: no PostgreSQL server (FAIRPOS_TEST_POSTGRES)");
+        return None;
+    };
+    let db = format!("fairpos_{name}_{}", std::process::id());
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {db}"),
+        format!("CREATE DATABASE {db}"),
+    ] {
+        let psql = Command::new("psql")
+            .env("PGOPTIONS", "--client-min-messages=warning")
+            .args([&format!("{server}/postgres"), "-qc", &sql])
+            .status()
+            .unwrap();
+        assert!(psql.success(), "{sql}");
+    }
+    Some(format!("{server}/{db}"))
+}
+
+fn header(device: &str, seq: u64) -> Header {
+    Header {
+        id: format!("{device}-{seq:05}"),
+        device: device.into(),
+        seq,
+        at: format!("2026-11-22T{:02}:{:02}:00+08:00", 9 + seq / 60, seq % 60),
+    }
+}
+
+/// Till `device`'s records: a shift, `SALES` sales, every tenth one voided later.
+fn till_records(device: &str) -> (Vec<Record>, i64) {
+    let mut records = vec![Record::ShiftOpen(ShiftOpenRecord {
+        header: header(device, 1),
+        shift: format!("{device}-shift"),
+        seller: "V1".into(),
+        float_fen: 20_000,
+    })];
+    let mut net = 0;
+    for n in 1..=SALES {
+        let amount = 100 * (n as i64 % 17 + 1);
+        let seq = records.len() as u64 + 1;
+        records.push(Record::Sale(SaleRecord {
+            header: header(device, seq),
+            number: format!("{device}-{n:06}"),
+            sale_seq: n,
+            shift: format!("{device}-shift"),
+            stall: "S01".into(),
+            seller: "V1".into(),
+            seller_name: "张三".into(),
+            team: "一队".into(),
+            unit: None,
+            lines: vec![LineRecord {
+                line: 1,
+                sku: format!("P{}", n % 5),
+                name_zh: "腊肉".into(),
+                name_en: String::new(),
+                category: "土特产".into(),
+                unit: "斤".into(),
+                weighed: false,
+                qty: 1,
+                unit_price_fen: amount,
+                amount_fen: amount,
+                county_code: "433125".into(),
+                county_name: "保靖县".into(),
+                product_stall: "S01".into(),
+                supplier: "合作社".into(),
+                cert_no: None,
+            }],
+            payments: vec![PaymentRecord {
+                method: "wechat".into(),
+                amount_fen: amount,
+                tendered_fen: amount,
+            }],
+            total_fen: amount,
+            change_fen: 0,
+            oversold: vec![],
+        }));
+        net += amount;
+        if n % 10 == 0 {
+            let sale = format!("{device}-{seq:05}");
+            let seq = records.len() as u64 + 1;
+            records.push(Record::Void(VoidRecord {
+                header: header(device, seq),
+                sale,
+                number: String::new(),
+                shift: format!("{device}-shift"),
+                reason: "扫错".into(),
+            }));
+            net -= amount;
+        }
+    }
+    (records, net)
+}
+
+fn key(doc: &fairpos_sync::samod::DocumentId, kind: &str, name: &str) -> StorageKey {
+    StorageKey::from_parts([doc.to_string(), kind.to_string(), name.to_string()]).unwrap()
+}
+
+#[test]
+fn two_projection_processes_one_killed_eight_times_project_every_ledger_once() {
+    let Some(url) = fresh_database("processes") else {
+        return;
+    };
+    let seed: u64 = std::env::var("FAIRPOS_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("FAIRPOS_CRASH_SEED={seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    eprintln!("1. `hq postgres migrate` brings the new database to the schema");
+    let migrated = hq_postgres(&url, &["migrate"]);
+    assert!(migrated.contains("applied migrations 1, 2"), "{migrated}");
+
+    eprintln!("2. two projection processes follow the store");
+    let data = tempfile::tempdir().unwrap();
+    let mut first = follower(&url, data.path());
+    let second = follower(&url, data.path());
+
+    eprintln!("3. four tills sync, interleaved; the first process is killed {KILLS} times");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let storage = PgStorage::new(fairpos_postgres::connect(&url).unwrap());
+    let tills: Vec<(String, Vec<Record>, i64)> = (1..=TILLS)
+        .map(|t| {
+            let device = format!("T{t:02}");
+            let (records, net) = till_records(&device);
+            (device, records, net)
+        })
+        .collect();
+    let mut ledgers: Vec<(fairpos_sync::samod::DocumentId, LedgerDoc)> = tills
+        .iter()
+        .map(|(device, _, _)| {
+            let id = LedgerId {
+                fair: "demo".into(),
+                device: device.clone(),
+                day: "2026-11-22".into(),
+            };
+            let doc_id = document_id(&id.key());
+            let (doc, _) = LedgerDoc::create(id, ActorId::random(), 0).unwrap();
+            (doc_id, doc)
+        })
+        .collect();
+    for (doc_id, doc) in &ledgers {
+        runtime.block_on(storage.put(key(doc_id, "snapshot", "genesis"), doc.automerge().save()));
+    }
+    let longest = tills.iter().map(|t| t.1.len()).max().unwrap();
+    let steps = longest * TILLS;
+    let mut kill_at: Vec<usize> = (0..KILLS).map(|_| rng.random_range(1..steps)).collect();
+    kill_at.sort_unstable();
+    let mut step = 0;
+    let mut kills = 0;
+    for i in 0..longest {
+        for (t, (_, records, _)) in tills.iter().enumerate() {
+            step += 1;
+            if let Some(record) = records.get(i) {
+                let (doc_id, doc) = &mut ledgers[t];
+                let change = doc.append(record, 0).unwrap();
+                let name = change.hash().to_string();
+                runtime.block_on(storage.put(
+                    key(doc_id, "incremental", &name),
+                    change.raw_bytes().to_vec(),
+                ));
+                // Tills sync over a few seconds, so the kills land while the processes work.
+                std::thread::sleep(Duration::from_millis(4));
+            }
+            while kill_at.first() == Some(&step) {
+                kill_at.remove(0);
+                first.kill().unwrap(); // SIGKILL
+                first.wait().unwrap();
+                kills += 1;
+                first = follower(&url, data.path());
+            }
+        }
+    }
+    assert_eq!(kills, KILLS);
+    eprintln!("   {steps} changes stored, {kills} kills");
+
+    eprintln!("4. both processes catch up; the database holds every record once");
+    let total: usize = tills.iter().map(|t| t.1.len()).sum();
+    let pool = fairpos_postgres::connect(&url).unwrap();
+    let held = || {
+        runtime.block_on(async {
+            let client = pool.get().await.unwrap();
+            let n: i64 = client
+                .query_one("SELECT COUNT(*) FROM records", &[])
+                .await
+                .unwrap()
+                .get(0);
+            n as usize
+        })
+    };
+    let start = Instant::now();
+    while held() < total {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{} of {total} records projected after a minute",
+            held()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(held(), total);
+
+    eprintln!("5. each till's sales, numbers and net equal the till's, to the fen");
+    let by_till: Vec<(String, i64, i64, i64)> = runtime.block_on(async {
+        let client = pool.get().await.unwrap();
+        client
+            .query(
+                "SELECT s.device, COUNT(*), MAX(s.seq),
+                        CAST(SUM(CASE WHEN v.id IS NULL THEN s.total_fen ELSE 0 END) AS BIGINT)
+                 FROM sales s LEFT JOIN voids v ON v.sale_id = s.id
+                 GROUP BY s.device ORDER BY s.device",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect()
+    });
+    let expected: Vec<(String, i64, i64, i64)> = tills
+        .iter()
+        .map(|(device, _, net)| (device.clone(), SALES as i64, SALES as i64, *net))
+        .collect();
+    assert_eq!(by_till, expected);
+
+    eprintln!("6. `hq postgres report` (from the roll-up) gives the fair's net to the fen");
+    let report = hq_postgres(&url, &["report", "--by", "stall", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let net: i64 = tills.iter().map(|t| t.2).sum();
+    assert_eq!(report["net_fen"], net, "{report}");
+    assert_eq!(
+        report["rows"][0]["count"],
+        (TILLS as u64 * SALES * 9 / 10),
+        "{report}"
+    );
+
+    for mut process in [first, second] {
+        process.kill().unwrap();
+        process.wait().unwrap();
+    }
+}
+
+#[test]
+fn a_sqlite_headquarters_copied_into_postgres_reports_the_same_to_the_fen() {
+    let Some(url) = fresh_database("copied") else {
+        return;
+    };
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let mut t1 = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    let mut t2 = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));
+    let t3 = Till::enrolled(&server.url, &hq.add_device("T03", "S03"));
+    t01_morning(&mut t1);
+    t02_morning(&mut t2);
+    let mut t3 = t3;
+    t03_two_days(&mut t3);
+    t1.synced();
+    t2.synced();
+    server.stop();
+    let stick = bundle_without_first_day(&t3);
+    hq.ok(&["hq", "bundle", "import", stick.to_str().unwrap()]);
+
+    let copied = hq.ok(&["hq", "postgres", "copy-documents", "--database", &url]);
+    assert!(copied.starts_with("copied "), "{copied}");
+    let projected = hq.ok(&["hq", "postgres", "project", "--database", &url]);
+    assert!(projected.contains(" new records"), "{projected}");
+    assert!(!projected.contains(": 0 new records"), "{projected}");
+    for by in [
+        "product", "county", "unit", "team", "seller", "payment", "hour", "stall",
+    ] {
+        let sqlite = hq.json(&["hq", "report", "--by", by, "--format", "json"]);
+        let postgres = hq.json(&[
+            "hq",
+            "postgres",
+            "report",
+            "--by",
+            by,
+            "--format",
+            "json",
+            "--database",
+            &url,
+        ]);
+        assert!(
+            sqlite["rows"].as_array().is_some_and(|r| !r.is_empty()),
+            "by {by}"
+        );
+        assert_eq!(postgres, sqlite, "by {by}");
+    }
+    // Copying and projecting again changes nothing.
+    hq.ok(&["hq", "postgres", "copy-documents", "--database", &url]);
+    let again = hq.ok(&["hq", "postgres", "project", "--database", &url]);
+    assert!(again.contains(": 0 new records"), "{again}");
+    // A wrong address is bad input, said in one line.
+    let out = hq.run(&[
+        "hq",
+        "postgres",
+        "migrate",
+        "--database",
+        "postgres://x@127.0.0.1:notaport/x",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not valid"));
+}

@@ -1,6 +1,8 @@
 //! The benchmarks run and report their figures (tests assert behaviour, not speed; the
 //! figures themselves are in the README and the closing notes).
 
+mod common;
+
 use std::process::Command;
 
 use serde_json::Value;
@@ -58,30 +60,10 @@ fn the_projection_bench_projects_every_sale_cold_then_the_new_ones() {
 
 #[test]
 fn the_projection_bench_also_projects_into_postgres() {
-    // The server scripts/test.sh starts; without it (and without FAIRPOS_REQUIRE_POSTGRES)
-    // the test says it is skipped.
-    let Ok(server) = std::env::var("FAIRPOS_TEST_POSTGRES") else {
-        assert!(
-            std::env::var_os("FAIRPOS_REQUIRE_POSTGRES").is_none(),
-            "FAIRPOS_TEST_POSTGRES is not set: start the server with scripts/postgres.sh"
-        );
-        eprintln!("skipped: no PostgreSQL server (FAIRPOS_TEST_POSTGRES)");
+    let Some(url) = common::postgres::fresh_database("bench") else {
         return;
     };
-    let db = format!("fairpos_bench_{}", std::process::id());
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {db}"),
-        format!("CREATE DATABASE {db}"),
-    ] {
-        let psql = Command::new("psql")
-            .env("PGOPTIONS", "--client-min-messages=warning")
-            .args([&format!("{server}/postgres"), "-qc", &sql])
-            .status()
-            .unwrap();
-        assert!(psql.success(), "{sql}");
-    }
     // The bench checks PostgreSQL's report by product against SQLite's to the fen.
-    let url = format!("{server}/{db}");
     let v = bench(&[
         "project",
         "--tills",

@@ -27,6 +27,7 @@ use rand::{Rng, SeedableRng};
 
 use common::hq::Hq;
 use common::morning::{bundle_without_first_day, t01_morning, t02_morning, t03_two_days};
+use common::postgres::fresh_database;
 use common::Till;
 
 const TILLS: usize = 4;
@@ -70,32 +71,6 @@ fn follower(url: &str, data: &std::path::Path) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-/// A new database on the test server (`scripts/postgres.sh`); `None`, said, where no server
-/// runs and none is required.
-fn fresh_database(name: &str) -> Option<String> {
-    let Ok(server) = std::env::var("FAIRPOS_TEST_POSTGRES") else {
-        assert!(
-            std::env::var_os("FAIRPOS_REQUIRE_POSTGRES").is_none(),
-            "FAIRPOS_TEST_POSTGRES is not set: start the server with scripts/postgres.sh"
-        );
-        eprintln!("skipped: no PostgreSQL server (FAIRPOS_TEST_POSTGRES)");
-        return None;
-    };
-    let db = format!("fairpos_{name}_{}", std::process::id());
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {db}"),
-        format!("CREATE DATABASE {db}"),
-    ] {
-        let psql = Command::new("psql")
-            .env("PGOPTIONS", "--client-min-messages=warning")
-            .args([&format!("{server}/postgres"), "-qc", &sql])
-            .status()
-            .unwrap();
-        assert!(psql.success(), "{sql}");
-    }
-    Some(format!("{server}/{db}"))
 }
 
 fn header(device: &str, seq: u64) -> Header {

@@ -34,9 +34,12 @@ CREATE TABLE IF NOT EXISTS stalls (
 /// greatest name of a report key and every ordering are the same on both backends whatever
 /// the database's locale.
 pub fn projection_schema() -> String {
-    PROJECTION
-        .replace("{clustered}", "")
-        .replace(" TEXT ", " TEXT COLLATE \"C\" ")
+    postgres_text(&PROJECTION.replace("{clustered}", ""))
+}
+
+/// `sql`'s text columns compared byte by byte (collation "C").
+pub(crate) fn postgres_text(sql: &str) -> String {
+    sql.replace(" TEXT ", " TEXT COLLATE \"C\" ")
         .replace(" TEXT,", " TEXT COLLATE \"C\",")
         .replace(" TEXT\n", " TEXT COLLATE \"C\"\n")
 }

@@ -1,4 +1,5 @@
-//! Headquarters' roll-up in PostgreSQL (`rollup.sql`): sales counted in memory by the
+//! Headquarters' roll-up in PostgreSQL (SQLite's `rollup.sql`, turned into PostgreSQL's
+//! dialect by [`schema`]): sales counted in memory by the
 //! projection crate's [`Batch`] from what was projected of their voids and refunds before
 //! them ([`priors`], read for a batch of sales at once), written by [`flush`] at the end of
 //! the ledger's transaction in key order; voids and refunds counted by triggers.
@@ -28,9 +29,36 @@ const UPSERT: &str = "ON CONFLICT (dim, scope, key) DO UPDATE SET
     low = LEAST(rollup.low, excluded.low),
     high = GREATEST(rollup.high, excluded.high)";
 
-/// The roll-up's table, view and triggers.
+/// The roll-up's table, view and triggers, made from SQLite's (`rollup::SQL`): the same
+/// table with text compared byte by byte, the same view, and each trigger's statements as
+/// the body of a PL/pgSQL function that an `AFTER INSERT` trigger runs for each row.
 pub(crate) fn schema() -> String {
-    include_str!("rollup.sql").replace("{upsert}", UPSERT)
+    let sql = crate::migrate::postgres_text(fairpos_projection::rollup::SQL)
+        .replace(") WITHOUT ROWID;", ");")
+        .replace("CREATE VIEW IF NOT EXISTS", "CREATE OR REPLACE VIEW")
+        .replace("{upsert}", UPSERT);
+    let mut out = String::with_capacity(sql.len() * 2);
+    let mut rest = sql.as_str();
+    while let Some(at) = rest.find("CREATE TRIGGER IF NOT EXISTS ") {
+        out.push_str(&rest[..at]);
+        let trigger = &rest[at + "CREATE TRIGGER IF NOT EXISTS ".len()..];
+        let (head, body_and_more) = trigger
+            .split_once(" BEGIN")
+            .expect("rollup.sql: a trigger has a BEGIN");
+        let (body, more) = body_and_more
+            .split_once("\nEND;")
+            .expect("rollup.sql: a trigger ends with END; on a line of its own");
+        // head: `NAME AFTER INSERT ON TABLE`
+        let name = head.split_whitespace().next().unwrap_or_default();
+        out.push_str(&format!(
+            "CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n\
+             BEGIN{body}\n    RETURN NULL;\nEND $$;\n\
+             CREATE TRIGGER {head} FOR EACH ROW EXECUTE FUNCTION {name}();"
+        ));
+        rest = more;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// What is projected of the voids and refunds of the sales `ids`, by sale.
@@ -122,4 +150,36 @@ pub(crate) async fn flush(tx: &Transaction<'_>, batch: &mut Batch) -> Result<()>
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sqlites_triggers_become_plpgsql_functions_and_triggers() {
+        let sql = super::schema();
+        assert_eq!(sql.matches("RETURNS trigger LANGUAGE plpgsql").count(), 3);
+        for (name, table) in [
+            ("rollup_void", "voids"),
+            ("rollup_refund", "refunds"),
+            ("rollup_refund_line", "refund_lines"),
+        ] {
+            let trigger = format!(
+                "CREATE TRIGGER {name} AFTER INSERT ON {table} FOR EACH ROW \
+                 EXECUTE FUNCTION {name}();"
+            );
+            assert!(sql.contains(&trigger), "{trigger}\n{sql}");
+        }
+        for sqlite_only in [
+            "WITHOUT ROWID",
+            "IF NOT EXISTS rollup_",
+            "{upsert}",
+            "MAX(label",
+        ] {
+            assert!(!sql.contains(sqlite_only), "{sqlite_only}\n{sql}");
+        }
+        assert!(
+            sql.contains("key         TEXT COLLATE \"C\" NOT NULL"),
+            "{sql}"
+        );
+    }
 }

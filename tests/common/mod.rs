@@ -5,6 +5,7 @@ pub mod browser;
 pub mod devices;
 pub mod hq;
 pub mod morning;
+pub mod postgres;
 pub mod scale;
 pub mod statements;
 

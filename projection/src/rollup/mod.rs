@@ -39,9 +39,13 @@ const UPSERT: &str = "ON CONFLICT(dim, scope, key) DO UPDATE SET
     low = COALESCE(MIN(low, excluded.low), low, excluded.low),
     high = COALESCE(MAX(high, excluded.high), high, excluded.high)";
 
+/// The roll-up's table, view and triggers in SQLite's dialect, each insert ending with the
+/// marker `{upsert}` for the backend's conflict clause (PostgreSQL's schema is made from it).
+pub const SQL: &str = include_str!("rollup.sql");
+
 /// The table and its triggers, as SQLite takes them.
 fn schema() -> String {
-    include_str!("rollup.sql").replace("{upsert}", UPSERT)
+    SQL.replace("{upsert}", UPSERT)
 }
 
 /// The tables whose rows the triggers count, in the order a rebuild inserts them again: a

@@ -36,18 +36,27 @@ case ${1:-} in
     bin=$(bindir)
     dir=$(mktemp -d /tmp/fairpos-pg.XXXXXX)
     [[ $(id -u) -eq 0 ]] && chown postgres: "$dir"
+    # initdb and pg_ctl return to the working directory, which `postgres` may not enter.
+    cd /
+    failed() { # what went wrong, in its log; nothing left behind
+      cat "$1" >&2
+      as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+      rm -rf "$dir"
+      exit 1
+    }
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     as_owner "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
-      || { cat "$dir/initdb.log" >&2; exit 1; }
+      || failed "$dir/initdb.log"
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
       -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200" start >/dev/null \
-      || { cat "$dir/server.log" >&2; exit 1; }
+      || failed "$dir/server.log"
     echo "export FAIRPOS_TEST_POSTGRES=postgres://postgres@127.0.0.1:$port FAIRPOS_TEST_PGDATA=$dir"
     echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') for the tests on 127.0.0.1:$port, in $dir" >&2
     ;;
   stop)
     dir=${FAIRPOS_TEST_PGDATA:?FAIRPOS_TEST_PGDATA is not set}
     bin=$(bindir)
+    cd /
     as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
     rm -rf "$dir"
     ;;

@@ -13,7 +13,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo check -p fairpos --no-default-features --bins
 # A throwaway PostgreSQL server for the PostgreSQL backend's tests, stopped however the
 # run ends; with FAIRPOS_REQUIRE_POSTGRES those tests fail rather than skip without it.
-eval "$(scripts/postgres.sh start)"
+# (Assigned first: a failed start then stops the run, which `eval "$(…)"` would not.)
+postgres=$(scripts/postgres.sh start)
+eval "$postgres"
 trap 'scripts/postgres.sh stop' EXIT
 export FAIRPOS_REQUIRE_POSTGRES=1
 cargo test --workspace

@@ -55,6 +55,18 @@ fn hq_postgres(url: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The follower processes, killed however the test ends.
+struct Followers(Vec<Child>);
+
+impl Drop for Followers {
+    fn drop(&mut self) {
+        for process in &mut self.0 {
+            let _ = process.kill();
+            let _ = process.wait();
+        }
+    }
+}
+
 /// A following projection process, its data directory `data` (unused: everything it
 /// reads and writes is in the database).
 fn follower(url: &str, data: &std::path::Path) -> Child {
@@ -168,8 +180,10 @@ fn two_projection_processes_one_killed_eight_times_project_every_ledger_once() {
 
     eprintln!("2. two projection processes follow the store");
     let data = tempfile::tempdir().unwrap();
-    let mut first = follower(&url, data.path());
-    let second = follower(&url, data.path());
+    let mut followers = Followers(vec![
+        follower(&url, data.path()),
+        follower(&url, data.path()),
+    ]);
 
     eprintln!("3. four tills sync, interleaved; the first process is killed {KILLS} times");
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -219,10 +233,11 @@ fn two_projection_processes_one_killed_eight_times_project_every_ledger_once() {
             }
             while kill_at.first() == Some(&step) {
                 kill_at.remove(0);
+                let first = &mut followers.0[0];
                 first.kill().unwrap(); // SIGKILL
                 first.wait().unwrap();
                 kills += 1;
-                first = follower(&url, data.path());
+                *first = follower(&url, data.path());
             }
         }
     }
@@ -287,11 +302,6 @@ fn two_projection_processes_one_killed_eight_times_project_every_ledger_once() {
         (TILLS as u64 * SALES * 9 / 10),
         "{report}"
     );
-
-    for mut process in [first, second] {
-        process.kill().unwrap();
-        process.wait().unwrap();
-    }
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! Ledger records projected into PostgreSQL by the statements SQLite's projection runs
+//! Ledger records projected into PostgreSQL: records and sales in batches ([`bulk`]), shifts,
+//! cash moves, voids and refunds by the statements SQLite's projection runs
 //! ([`fairpos_projection::apply::sql`]), so both backends hold the same rows.
 //!
 //! Exactly once, with any number of processes: a record is indexed by (device, sequence
@@ -25,7 +26,7 @@ use fairpos_sync::record::{
 };
 use fairpos_sync::Record;
 
-use crate::{bulk, rollup, Pool, Result};
+use crate::{bulk, rollup, Error, Pool, Result};
 
 /// The advisory lock a projection transaction holds ("project" in ASCII).
 pub const PROJECTION_LOCK: i64 = 0x70_726f_6a65_6374;
@@ -48,6 +49,11 @@ pub async fn project(pool: &Pool, doc_key: &str, records: &[Record]) -> Result<u
             Err(e) if e.is_retryable() && attempt < RETRIES => {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+            }
+            // Two records that may not both be (a sale's second void, a sale number twice):
+            // this ledger contradicts what is projected; the others go on.
+            Err(e) if e.is_unique_violation() => {
+                return Err(Error::Integrity(format!("{doc_key}: {e}")))
             }
             outcome => return outcome,
         }

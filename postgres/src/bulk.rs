@@ -26,21 +26,26 @@ pub(crate) async fn index_records(
     let seqs: Vec<i64> = headers.iter().map(|h| h.seq as i64).collect();
     let kinds: Vec<&str> = records.iter().map(Record::kind).collect();
     let ats: Vec<&str> = headers.iter().map(|h| h.at.as_str()).collect();
-    let inserted: HashSet<String> = tx
+    let mut inserted: HashSet<(String, i64)> = tx
         .query(
             "INSERT INTO records(id, device, seq, kind, at, doc_key)
              SELECT r.id, r.device, r.seq, r.kind, r.at, $6::text
              FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[])
                   AS r(id, device, seq, kind, at)
-             ON CONFLICT DO NOTHING RETURNING id",
+             ON CONFLICT DO NOTHING RETURNING device, seq",
             &[&ids, &devices, &seqs, &kinds, &ats, &doc_key],
         )
         .await?
         .iter()
-        .map(|row| row.get(0))
+        .map(|row| (row.get(0), row.get(1)))
         .collect();
-    if inserted.len() < records.len() {
-        // The others are known: under the same id (projected before), or forged.
+    // New: the first record of each number inserted now (a record twice in the input is
+    // new once). Every other is known: under the same id (projected before), or forged.
+    let fresh: Vec<bool> = headers
+        .iter()
+        .map(|h| inserted.remove(&(h.device.clone(), h.seq as i64)))
+        .collect();
+    if fresh.iter().any(|f| !f) {
         let known: HashMap<(String, i64), String> = tx
             .query(
                 "SELECT r.device, r.seq, r.id FROM records r
@@ -52,7 +57,7 @@ pub(crate) async fn index_records(
             .iter()
             .map(|row| ((row.get(0), row.get(1)), row.get(2)))
             .collect();
-        for h in headers.iter().filter(|h| !inserted.contains(&h.id)) {
+        for (h, _) in headers.iter().zip(&fresh).filter(|(_, f)| !**f) {
             match known.get(&(h.device.clone(), h.seq as i64)) {
                 Some(id) if *id == h.id => {}
                 other => {
@@ -67,7 +72,7 @@ pub(crate) async fn index_records(
             }
         }
     }
-    Ok(headers.iter().map(|h| inserted.contains(&h.id)).collect())
+    Ok(fresh)
 }
 
 /// Writes new `sales` with their lines, payments and oversold SKUs; what a sale not voided

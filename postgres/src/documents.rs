@@ -98,6 +98,34 @@ impl Storage for PgStorage {
     }
 }
 
+/// Stores `chunks` (`(key, bytes)`, keys as samod makes them) in one transaction, announcing
+/// each document once; unlike [`PgStorage`]'s `put`, a failure is returned, and then nothing
+/// is stored.
+pub async fn put_chunks(pool: &Pool, chunks: &[(String, Vec<u8>)]) -> Result<()> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    for batch in chunks.chunks(500) {
+        let keys: Vec<&str> = batch.iter().map(|(k, _)| k.as_str()).collect();
+        let bytes: Vec<&[u8]> = batch.iter().map(|(_, b)| b.as_slice()).collect();
+        tx.execute(
+            "INSERT INTO samod_kv(key, bytes) SELECT * FROM unnest($1::text[], $2::bytea[])
+             ON CONFLICT(key) DO UPDATE SET bytes = excluded.bytes",
+            &[&keys, &bytes],
+        )
+        .await?;
+    }
+    let documents: std::collections::BTreeSet<&str> = chunks
+        .iter()
+        .filter_map(|(k, _)| k.split('/').next())
+        .collect();
+    for doc in documents {
+        tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &doc])
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Every stored chunk of one document, `(key, bytes)` in key order, as
 /// [`fairpos_sync::samod_storage::load_chunks`] takes them.
 pub async fn document_chunks(pool: &Pool, doc: &DocumentId) -> Result<Vec<(String, Vec<u8>)>> {

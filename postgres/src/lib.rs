@@ -33,7 +33,7 @@ pub use migrate::{migrate, schema_version, MIGRATIONS};
 
 use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
 
-/// Connections a pool opens at most, unless the address says otherwise.
+/// Connections a pool opens at most.
 pub const DEFAULT_POOL_SIZE: usize = 16;
 
 /// A pool of connections to the database at `url` (`postgres://USER[:PASSWORD]@HOST:PORT/DB`

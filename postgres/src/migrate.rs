@@ -1,7 +1,7 @@
 //! The schema in PostgreSQL, by numbered migrations. Each runs once, in order, inside one
 //! transaction with the row that records it; a transaction-level advisory lock makes
-//! processes that start together take turns, so two `hq serve` starting at once neither
-//! fail nor apply a migration twice.
+//! processes that start together take turns, so two `hq postgres project` starting at once
+//! neither fail nor apply a migration twice.
 
 use fairpos_projection::schema::PROJECTION;
 
@@ -37,10 +37,13 @@ pub fn projection_schema() -> String {
     postgres_text(&PROJECTION.replace("{clustered}", ""))
 }
 
-/// `sql`'s text columns compared byte by byte (collation "C").
+/// `sql`'s text columns compared byte by byte (collation "C"). A column's type is followed
+/// by a space, a comma, a closing parenthesis or the end of its line.
 pub(crate) fn postgres_text(sql: &str) -> String {
-    sql.replace(" TEXT ", " TEXT COLLATE \"C\" ")
+    sql.replace("\r\n", "\n")
+        .replace(" TEXT ", " TEXT COLLATE \"C\" ")
         .replace(" TEXT,", " TEXT COLLATE \"C\",")
+        .replace(" TEXT)", " TEXT COLLATE \"C\")")
         .replace(" TEXT\n", " TEXT COLLATE \"C\"\n")
 }
 

@@ -179,3 +179,47 @@ async fn a_wrong_address_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_twice_counts_once_and_a_second_void_of_a_sale_is_refused() {
+    let Some(server) = server() else { return };
+    let pool = migrated_pool(&server).await;
+    let ledgers = fair(&mut Lcg(17), 5);
+    let ledger = &ledgers[0];
+    let mut twice = ledger.records.clone();
+    twice.push(ledger.records[3].clone());
+    let added = project(&pool, &ledger.key, &twice).await.unwrap();
+    assert_eq!(added, ledger.records.len());
+
+    // Another till's ledger voids one of its sales twice, under two numbers: the second void
+    // contradicts the first, and the ledger is refused as such (not a database failure).
+    let other = &ledgers[1];
+    let sale = other
+        .records
+        .iter()
+        .find_map(|r| match r {
+            fairpos_sync::Record::Sale(s) => Some(s.header.id.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let mut voids = other.records.clone();
+    for _ in 0..2 {
+        let seq = voids.len() as u64 + 1;
+        voids.push(fairpos_sync::Record::Void(
+            fairpos_sync::record::VoidRecord {
+                header: fairpos_sync::record::Header {
+                    id: format!("void-{seq}"),
+                    device: "T2".into(),
+                    seq,
+                    at: "2026-11-22T12:00:00+08:00".into(),
+                },
+                sale: sale.clone(),
+                number: String::new(),
+                shift: "T2-shift".into(),
+                reason: String::new(),
+            },
+        ));
+    }
+    let err = project(&pool, &other.key, &voids).await.unwrap_err();
+    assert!(matches!(err, Error::Integrity(_)), "{err}");
+}

@@ -5,11 +5,11 @@
 
 use std::path::Path;
 
-use fairpos_postgres::documents::{Listener, PgStorage};
+use fairpos_postgres::documents::{put_chunks, Listener};
 use fairpos_postgres::follow::{catch_up, follow, Pass};
 use fairpos_postgres::{connect, migrate, Pool};
 use fairpos_projection::report::{self, Dimension};
-use fairpos_sync::samod::storage::{Storage, StorageKey};
+use fairpos_sync::samod::storage::StorageKey;
 
 use super::args::{PostgresCommand, ReportArgs};
 use super::kit::{output_format, write_output};
@@ -67,15 +67,14 @@ async fn copy_documents(dir: &Path, url: &str) -> Result<()> {
         (chunks, stalls)
     };
     let pool = migrated(url).await?;
-    let storage = PgStorage::new(pool.clone());
     let mut documents = std::collections::BTreeSet::new();
-    for (key, bytes) in chunks.iter() {
-        let parsed = StorageKey::from_parts(key.split('/')).map_err(|_| {
+    for (key, _) in &chunks {
+        StorageKey::from_parts(key.split('/')).map_err(|_| {
             Error::Integrity(format!("a stored chunk's key {key:?} is not samod's"))
         })?;
-        storage.put(parsed, bytes.clone()).await;
         documents.insert(key.split('/').next().unwrap_or_default());
     }
+    put_chunks(&pool, &chunks).await?;
     let client = pool.get().await.map_err(fairpos_postgres::Error::from)?;
     for (id, name, team) in &stalls {
         client
@@ -129,7 +128,13 @@ async fn project(url: &str, follow_store: bool) -> Result<()> {
 async fn print_report(url: &str, a: &ReportArgs) -> Result<()> {
     let by: Dimension = a.by.parse()?;
     let format = output_format(&a.format, a.out.as_deref())?;
-    let pool = migrated(url).await?;
+    let pool = connect(url)?;
+    let latest = fairpos_postgres::MIGRATIONS.len() as i32;
+    if fairpos_postgres::schema_version(&pool).await? < latest {
+        return Err(Error::input(
+            "the database does not hold fairpos's tables yet: run `fairpos hq postgres migrate`",
+        ));
+    }
     let built = fairpos_postgres::report::build(&pool, by).await?;
     let bytes = report::format::render(&built, format)?;
     write_output(a.out.as_deref().unwrap_or(Path::new("-")), &bytes)

@@ -8,8 +8,9 @@
 //! `FAIRPOS_CRASH_SEED` replays a run's kill instants.
 //!
 //! And a SQLite headquarters that tills synced with, copied into PostgreSQL
-//! (`hq postgres copy-documents`, then `project`): every report from PostgreSQL's roll-up
-//! equals the SQLite headquarters' report, to the fen.
+//! (`hq postgres copy-documents`, then `project`), or mirroring to it while it serves
+//! (`hq serve --postgres-mirror`, what it lacks copied at start): every report from
+//! PostgreSQL's roll-up equals the SQLite headquarters' report, to the fen.
 
 mod common;
 
@@ -25,7 +26,7 @@ use fairpos_sync::samod::storage::{Storage, StorageKey};
 use fairpos_sync::{ActorId, LedgerDoc, LedgerId, Record};
 use rand::{Rng, SeedableRng};
 
-use common::hq::Hq;
+use common::hq::{Hq, Server};
 use common::morning::{bundle_without_first_day, t01_morning, t02_morning, t03_two_days};
 use common::postgres::fresh_database;
 use common::Till;
@@ -364,4 +365,51 @@ fn a_sqlite_headquarters_copied_into_postgres_reports_the_same_to_the_fen() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not valid"));
+}
+
+#[test]
+fn a_serving_headquarters_mirrors_its_ledgers_to_postgres_live_and_after_a_restart() {
+    let Some(url) = fresh_database("mirror") else {
+        return;
+    };
+    let hq = Hq::demo();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    // T01 syncs while no mirror runs.
+    let server = Server::start(hq.data(), &["--listen", &listen]);
+    let mut t1 = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    let mut t2 = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));
+    t01_morning(&mut t1);
+    t1.synced();
+    server.stop();
+    // Started again with the mirror: what PostgreSQL lacks is copied at the start, and T02's
+    // ledger as it syncs.
+    let server = Server::start(hq.data(), &["--listen", &listen, "--postgres-mirror", &url]);
+    t02_morning(&mut t2);
+    t2.synced();
+    server.stop();
+
+    let projected = hq.ok(&["hq", "postgres", "project", "--database", &url]);
+    assert!(!projected.contains(": 0 new records"), "{projected}");
+    for by in ["county", "unit", "payment", "stall"] {
+        let sqlite = hq.json(&["hq", "report", "--by", by, "--format", "json"]);
+        let postgres = hq.json(&[
+            "hq",
+            "postgres",
+            "report",
+            "--by",
+            by,
+            "--format",
+            "json",
+            "--database",
+            &url,
+        ]);
+        assert_eq!(postgres, sqlite, "by {by}");
+    }
+    let tills = hq.json(&["hq", "report", "--by", "stall", "--format", "json"]);
+    assert_eq!(tills["rows"].as_array().unwrap().len(), 2, "{tills}");
 }

@@ -57,6 +57,10 @@ pub enum HqCommand {
         /// The most ledger documents one till may have (one per day it sells).
         #[arg(long, value_name = "N", default_value_t = 400)]
         max_documents_per_device: u64,
+        /// Copy every ledger chunk stored to this PostgreSQL database too (what it lacks
+        /// first), for `hq postgres project` and `report` there.
+        #[arg(long, value_name = "URL", env = "FAIRPOS_HQ_POSTGRES_MIRROR")]
+        postgres_mirror: Option<String>,
     },
     /// End every dashboard session now: everyone logs in again.
     EndSessions,

@@ -112,6 +112,7 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             max_sync_message,
             max_document,
             max_documents_per_device,
+            postgres_mirror,
         } => {
             let sessions = SessionLimits {
                 idle: parse_span("--session-idle", &session_idle)?,
@@ -129,6 +130,7 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
                         max_bytes: crate::limits::parse_size("--max-document", &max_document)?,
                         per_device: max_documents_per_device,
                     },
+                    postgres_mirror,
                 },
             )
         }

@@ -5,14 +5,14 @@
 
 use std::path::Path;
 
-use fairpos_postgres::documents::{put_chunks, Listener};
+use fairpos_postgres::documents::Listener;
 use fairpos_postgres::follow::{catch_up, follow, Pass};
 use fairpos_postgres::{connect, migrate, Pool};
 use fairpos_projection::report::{self, Dimension};
-use fairpos_sync::samod::storage::StorageKey;
 
 use super::args::{PostgresCommand, ReportArgs};
 use super::kit::{output_format, write_output};
+use crate::server::mirror;
 use crate::{Error, Hq, Result};
 
 pub fn run(dir: &Path, command: PostgresCommand) -> Result<()> {
@@ -49,49 +49,14 @@ async fn migrated(url: &str) -> Result<Pool> {
     Ok(pool)
 }
 
-/// Copies every stored chunk of this headquarters' documents, and its stalls' names, into
-/// the database (what is there already is written again, unchanged).
+/// Copies every stored chunk of this headquarters' documents that the database lacks, and
+/// its stalls' names, into the database.
 async fn copy_documents(dir: &Path, url: &str) -> Result<()> {
-    let (chunks, stalls) = {
-        let hq = Hq::open(dir)?;
-        let mut stmt = hq
-            .conn
-            .prepare("SELECT key, bytes FROM samod_kv ORDER BY key")?;
-        let chunks: Vec<(String, Vec<u8>)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        let mut stmt = hq.conn.prepare("SELECT id, name, team FROM stalls")?;
-        let stalls: Vec<(String, String, String)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        (chunks, stalls)
-    };
+    Hq::open(dir)?;
     let pool = migrated(url).await?;
-    let mut documents = std::collections::BTreeSet::new();
-    for (key, _) in &chunks {
-        StorageKey::from_parts(key.split('/')).map_err(|_| {
-            Error::Integrity(format!("a stored chunk's key {key:?} is not samod's"))
-        })?;
-        documents.insert(key.split('/').next().unwrap_or_default());
-    }
-    put_chunks(&pool, &chunks).await?;
-    let client = pool.get().await.map_err(fairpos_postgres::Error::from)?;
-    for (id, name, team) in &stalls {
-        client
-            .execute(
-                "INSERT INTO stalls(id, name, team) VALUES ($1, $2, $3)
-                 ON CONFLICT(id) DO UPDATE SET name = excluded.name, team = excluded.team",
-                &[&id.as_str(), &name.as_str(), &team.as_str()],
-            )
-            .await
-            .map_err(fairpos_postgres::Error::from)?;
-    }
-    println!(
-        "copied {} chunks of {} documents and {} stalls",
-        chunks.len(),
-        documents.len(),
-        stalls.len()
-    );
+    let chunks = mirror::catch_up(dir, &pool).await?;
+    let stalls = mirror::copy_stalls(dir, &pool).await?;
+    println!("copied {chunks} chunks the database lacked and {stalls} stalls");
     Ok(())
 }
 

@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod maintenance;
+pub mod mirror;
 pub mod policy;
 pub mod tls;
 
@@ -45,6 +46,8 @@ pub struct ServeOptions {
     pub max_sync_message: usize,
     /// How many ledger documents a till may have, and how large each.
     pub documents: crate::limits::DocumentLimits,
+    /// A PostgreSQL database every stored ledger chunk is copied to (`mirror`).
+    pub postgres_mirror: Option<String>,
 }
 
 /// Serves until SIGINT or SIGTERM.
@@ -84,7 +87,23 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         watch::channel(crate::limits::oversized(&hq.conn, &options.documents)?);
     let db = Arc::new(Mutex::new(hq.conn));
     let (changed_tx, changed_rx) = mpsc::unbounded_channel();
-    let storage = SqliteStorage::new(connect(dir)?, Some(changed_tx));
+    let mirror = match &options.postgres_mirror {
+        Some(url) => {
+            let pool = fairpos_postgres::connect(url)?;
+            fairpos_postgres::migrate(&pool).await?;
+            let copied = mirror::catch_up(dir, &pool).await?;
+            mirror::copy_stalls(dir, &pool).await?;
+            if copied > 0 {
+                eprintln!("copied {copied} stored chunks to the PostgreSQL mirror");
+            }
+            Some(fairpos_postgres::documents::PgStorage::new(pool))
+        }
+        None => None,
+    };
+    let storage = mirror::Mirrored {
+        primary: SqliteStorage::new(connect(dir)?, Some(changed_tx)),
+        mirror,
+    };
     let (announced_tx, announced_rx) = watch::channel(0u64);
     let announced_tx = Arc::new(announced_tx);
     let policy = Policy {

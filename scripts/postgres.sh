@@ -4,6 +4,9 @@
 #   eval "$(scripts/postgres.sh start)"   sets FAIRPOS_TEST_POSTGRES (the server's address,
 #                                         postgres://postgres@127.0.0.1:PORT) and
 #                                         FAIRPOS_TEST_PGDATA (its directory)
+#   scripts/postgres.sh start --tls       the same, serving TLS only, with a certificate for
+#                                         127.0.0.1 from a new CA (made by openssl), whose
+#                                         file it sets in FAIRPOS_TEST_POSTGRES_CA
 #   scripts/postgres.sh stop              ends the server of FAIRPOS_TEST_PGDATA
 # initdb refuses to run as root: as root, the cluster belongs to the `postgres` user (Debian's
 # package creates it) and runs under runuser. Debian keeps the server programs out of PATH,
@@ -47,10 +50,30 @@ case ${1:-} in
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     as_owner "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
       || failed "$dir/initdb.log"
-    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200" start >/dev/null \
+    options="-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200"
+    exports="FAIRPOS_TEST_POSTGRES=postgres://postgres@127.0.0.1:$port FAIRPOS_TEST_PGDATA=$dir"
+    if [[ ${2:-} == --tls ]]; then
+      (
+        cd "$dir"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=fairpos test database CA" \
+          -keyout ca.key -out ca.pem
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout data/server.key \
+          -out server.csr
+        printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >server.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+          -extfile server.ext -out data/server.crt
+        chmod 600 data/server.key
+        [[ $(id -u) -eq 0 ]] && chown postgres: data/server.key data/server.crt
+        true
+      ) >"$dir/openssl.log" 2>&1 || failed "$dir/openssl.log"
+      # Every connection over TCP must be TLS.
+      sed -i 's/^host /hostssl /' "$dir/data/pg_hba.conf"
+      options="$options -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key"
+      exports="$exports FAIRPOS_TEST_POSTGRES_CA=$dir/ca.pem"
+    fi
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$options" start >/dev/null \
       || failed "$dir/server.log"
-    echo "export FAIRPOS_TEST_POSTGRES=postgres://postgres@127.0.0.1:$port FAIRPOS_TEST_PGDATA=$dir"
+    echo "export $exports"
     echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') for the tests on 127.0.0.1:$port, in $dir" >&2
     ;;
   stop)

@@ -148,10 +148,8 @@ pub struct Listener {
 impl Listener {
     /// Starts listening at `url`: every put stored after this returns is heard.
     pub async fn start(url: &str) -> Result<Listener> {
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| crate::Error::Config(format!("the database address {url:?}: {e}")))?;
-        let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
+        let (config, tls) = crate::tls::address(url)?;
+        let (client, mut connection) = config.connect(tls).await?;
         let (heard, documents) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));

@@ -5,8 +5,9 @@ pub enum Error {
     /// The database address or the pool's settings.
     #[error("{0}")]
     Config(String),
-    /// A connection could not be had from the pool (the server is down, refused the login).
-    #[error("cannot reach the database: {0}")]
+    /// A connection could not be had from the pool (the server is down, refused the login,
+    /// its certificate did not verify).
+    #[error("cannot reach the database: {}", Cause(.0))]
     Pool(#[from] deadpool_postgres::PoolError),
     #[error("database: {}", Detailed(.0))]
     Postgres(#[from] tokio_postgres::Error),
@@ -20,6 +21,23 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// An error and, when it is another, the first cause in its chain: what happened ("invalid
+/// peer certificate: UnknownIssuer") after what was being done ("error performing TLS
+/// handshake").
+struct Cause<'a>(&'a deadpool_postgres::PoolError);
+
+impl fmt::Display for Cause<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = fairpos_sync::tls::innermost(self.0);
+        let outer = self.0.to_string();
+        if outer.contains(&inner) {
+            write!(f, "{outer}")
+        } else {
+            write!(f, "{outer}: {inner}")
+        }
+    }
+}
 
 /// A PostgreSQL error with the server's message, which tokio-postgres's `Display` leaves out
 /// ("db error" alone).

@@ -1,7 +1,7 @@
 //! fairpos-postgres: headquarters' projection in PostgreSQL, the first part of the PostgreSQL
 //! backend (issue #12). What is here:
-//! - [`connect`]: a pool of connections (deadpool-postgres over tokio-postgres) from a
-//!   `postgres://USER@HOST:PORT/DB` address;
+//! - [`connect`]: a pool of connections (deadpool-postgres over tokio-postgres, TLS by
+//!   rustls) from a `postgres://USER@HOST:PORT/DB` address;
 //! - [`migrate`]: the projection's tables from the same `schema.sql` a till and a SQLite
 //!   headquarters use, under numbered migrations that several processes may run at once;
 //! - [`project`]: a ledger's records projected in one transaction, each record exactly once
@@ -24,6 +24,7 @@ mod ledgers;
 mod migrate;
 pub mod report;
 mod rollup;
+pub mod tls;
 
 pub use apply::project;
 pub use deadpool_postgres::Pool;
@@ -38,14 +39,13 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 
 /// A pool of connections to the database at `url` (`postgres://USER[:PASSWORD]@HOST:PORT/DB`
 /// or the key=value form libpq takes). Connections are opened when first needed: a wrong
-/// address shows at the first [`Pool::get`], which [`migrate`] makes at once.
+/// address shows at the first [`Pool::get`], which [`migrate`] makes at once. TLS as
+/// [`tls::address`] reads it from the address (`sslmode`, `sslrootcert`).
 pub fn connect(url: &str) -> Result<Pool> {
-    let config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| Error::Config(format!("the database address {url:?} is not valid: {e}")))?;
+    let (config, tls) = tls::address(url)?;
     let manager = Manager::from_config(
         config,
-        tokio_postgres::NoTls,
+        tls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },

@@ -89,10 +89,13 @@ fn xvfb_sized(size: &str) -> (XServer, String) {
         let start = Instant::now();
         let lock = format!("/tmp/.X{n}-lock");
         while start.elapsed() < Duration::from_secs(10) {
-            // Ours once its lock names it (a stale socket may still be lying there).
+            // Ours once its lock names it, ready once its socket takes a connection (the
+            // socket's file appears before the server listens on it, and a stale one may
+            // still be lying there).
             let ours = std::fs::read_to_string(&lock)
                 .is_ok_and(|pid| pid.trim() == child.0.id().to_string());
-            if ours && Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+            let socket = format!("/tmp/.X11-unix/X{n}");
+            if ours && std::os::unix::net::UnixStream::connect(&socket).is_ok() {
                 return (child, display);
             }
             std::thread::sleep(Duration::from_millis(50));

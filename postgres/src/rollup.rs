@@ -34,7 +34,7 @@ const UPSERT: &str = "ON CONFLICT (dim, scope, key) DO UPDATE SET
 /// the body of a PL/pgSQL function that an `AFTER INSERT` trigger runs for each row.
 pub(crate) fn schema() -> String {
     let sql = crate::migrate::postgres_text(fairpos_projection::rollup::SQL)
-        .replace(") WITHOUT ROWID;", ");")
+        .replace("{clustered}", "")
         .replace("CREATE VIEW IF NOT EXISTS", "CREATE OR REPLACE VIEW")
         .replace("{upsert}", UPSERT);
     let mut out = String::with_capacity(sql.len() * 2);
@@ -170,7 +170,7 @@ mod tests {
             assert!(sql.contains(&trigger), "{trigger}\n{sql}");
         }
         for sqlite_only in [
-            "WITHOUT ROWID",
+            "{clustered}",
             "IF NOT EXISTS rollup_",
             "{upsert}",
             "MAX(label",

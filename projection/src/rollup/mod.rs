@@ -39,13 +39,15 @@ const UPSERT: &str = "ON CONFLICT(dim, scope, key) DO UPDATE SET
     low = COALESCE(MIN(low, excluded.low), low, excluded.low),
     high = COALESCE(MAX(high, excluded.high), high, excluded.high)";
 
-/// The roll-up's table, view and triggers in SQLite's dialect, each insert ending with the
-/// marker `{upsert}` for the backend's conflict clause (PostgreSQL's schema is made from it).
+/// The roll-up's table, view and triggers in SQLite's dialect, with the markers of
+/// `schema.sql` (`{clustered}`) and `{upsert}` for the backend's conflict clause that each
+/// insert ends with (PostgreSQL's schema is made from it).
 pub const SQL: &str = include_str!("rollup.sql");
 
 /// The table and its triggers, as SQLite takes them.
 fn schema() -> String {
-    SQL.replace("{upsert}", UPSERT)
+    SQL.replace("{clustered}", "WITHOUT ROWID")
+        .replace("{upsert}", UPSERT)
 }
 
 /// The tables whose rows the triggers count, in the order a rebuild inserts them again: a
@@ -98,7 +100,8 @@ pub fn rebuild(conn: &Connection) -> Result<()> {
     while let Some(row) = rows.next()? {
         let id: String = row.get(0)?;
         if let Some(sale) = projected_sale(conn, &id)? {
-            batch.count_sale(conn, &sale)?;
+            // The voids and refunds are set aside: nothing is projected of them yet.
+            batch.count(&sale, &Prior::default());
         }
     }
     batch.flush(conn)?;

@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS rollup (
     low         BIGINT,
     high        BIGINT,
     PRIMARY KEY (dim, scope, key)
-) WITHOUT ROWID;
+) {clustered};
 
 -- A sale's key in each sale-level dimension (as `Batch::count_sale` makes them). Looked up by
 -- `sale_id`, which SQLite pushes into each arm (an index search each, not a scan).

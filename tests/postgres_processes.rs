@@ -305,6 +305,29 @@ fn two_projection_processes_one_killed_eight_times_project_every_ledger_once() {
     );
 }
 
+/// Each report `by` from PostgreSQL's roll-up at `url` equals `hq report`'s, and has rows.
+fn assert_same_reports(hq: &Hq, url: &str, by: &[&str]) {
+    for by in by {
+        let sqlite = hq.json(&["hq", "report", "--by", by, "--format", "json"]);
+        let postgres = hq.json(&[
+            "hq",
+            "postgres",
+            "report",
+            "--by",
+            by,
+            "--format",
+            "json",
+            "--database",
+            url,
+        ]);
+        assert!(
+            sqlite["rows"].as_array().is_some_and(|r| !r.is_empty()),
+            "by {by}"
+        );
+        assert_eq!(postgres, sqlite, "by {by}");
+    }
+}
+
 #[test]
 fn a_sqlite_headquarters_copied_into_postgres_reports_the_same_to_the_fen() {
     let Some(url) = fresh_database("copied") else {
@@ -330,27 +353,13 @@ fn a_sqlite_headquarters_copied_into_postgres_reports_the_same_to_the_fen() {
     let projected = hq.ok(&["hq", "postgres", "project", "--database", &url]);
     assert!(projected.contains(" new records"), "{projected}");
     assert!(!projected.contains(": 0 new records"), "{projected}");
-    for by in [
-        "product", "county", "unit", "team", "seller", "payment", "hour", "stall",
-    ] {
-        let sqlite = hq.json(&["hq", "report", "--by", by, "--format", "json"]);
-        let postgres = hq.json(&[
-            "hq",
-            "postgres",
-            "report",
-            "--by",
-            by,
-            "--format",
-            "json",
-            "--database",
-            &url,
-        ]);
-        assert!(
-            sqlite["rows"].as_array().is_some_and(|r| !r.is_empty()),
-            "by {by}"
-        );
-        assert_eq!(postgres, sqlite, "by {by}");
-    }
+    assert_same_reports(
+        &hq,
+        &url,
+        &[
+            "product", "county", "unit", "team", "seller", "payment", "hour", "stall",
+        ],
+    );
     // Copying and projecting again changes nothing.
     hq.ok(&["hq", "postgres", "copy-documents", "--database", &url]);
     let again = hq.ok(&["hq", "postgres", "project", "--database", &url]);
@@ -395,21 +404,7 @@ fn a_serving_headquarters_mirrors_its_ledgers_to_postgres_live_and_after_a_resta
 
     let projected = hq.ok(&["hq", "postgres", "project", "--database", &url]);
     assert!(!projected.contains(": 0 new records"), "{projected}");
-    for by in ["county", "unit", "payment", "stall"] {
-        let sqlite = hq.json(&["hq", "report", "--by", by, "--format", "json"]);
-        let postgres = hq.json(&[
-            "hq",
-            "postgres",
-            "report",
-            "--by",
-            by,
-            "--format",
-            "json",
-            "--database",
-            &url,
-        ]);
-        assert_eq!(postgres, sqlite, "by {by}");
-    }
+    assert_same_reports(&hq, &url, &["county", "unit", "payment", "stall"]);
     let tills = hq.json(&["hq", "report", "--by", "stall", "--format", "json"]);
     assert_eq!(tills["rows"].as_array().unwrap().len(), 2, "{tills}");
 }

@@ -31,22 +31,11 @@ pub fn address(url: &str) -> Result<(tokio_postgres::Config, MakeRustlsConnect)>
 
 /// `url` without its `sslrootcert` setting, and that setting's file.
 fn take_root_cert(url: &str) -> (String, Option<String>) {
-    const KEY: &str = "sslrootcert=";
     if url.contains("://") {
         let Some((base, query)) = url.split_once('?') else {
             return (url.to_string(), None);
         };
-        let mut file = None;
-        let kept: Vec<&str> = query
-            .split('&')
-            .filter(|part| match part.strip_prefix(KEY) {
-                Some(value) => {
-                    file = Some(value.to_string());
-                    false
-                }
-                None => true,
-            })
-            .collect();
+        let (kept, file) = without_root_cert(query.split('&'));
         let url = if kept.is_empty() {
             base.to_string()
         } else {
@@ -54,19 +43,26 @@ fn take_root_cert(url: &str) -> (String, Option<String>) {
         };
         (url, file)
     } else {
-        let mut file = None;
-        let kept: Vec<&str> = url
-            .split_whitespace()
-            .filter(|part| match part.strip_prefix(KEY) {
-                Some(value) => {
-                    file = Some(value.to_string());
-                    false
-                }
-                None => true,
-            })
-            .collect();
+        let (kept, file) = without_root_cert(url.split_whitespace());
         (kept.join(" "), file)
     }
+}
+
+/// The settings (`key=value`) but `sslrootcert`, and its value.
+fn without_root_cert<'a>(
+    settings: impl Iterator<Item = &'a str>,
+) -> (Vec<&'a str>, Option<String>) {
+    let mut file = None;
+    let kept = settings
+        .filter(|setting| match setting.strip_prefix("sslrootcert=") {
+            Some(value) => {
+                file = Some(value.to_string());
+                false
+            }
+            None => true,
+        })
+        .collect();
+    (kept, file)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::Result;
@@ -110,15 +110,20 @@ fn devices(conn: &Connection) -> Result<Vec<(DeviceTotals, String)>> {
         });
         totals.stall = stall;
     }
-    let mut name = conn.prepare_cached("SELECT name FROM stalls WHERE id = ?1")?;
-    let mut out = Vec::with_capacity(tills.len());
-    for totals in tills.into_values() {
-        let stall_name: Option<String> =
-            name.query_row([&totals.stall], |r| r.get(0)).optional()?;
-        let stall_name = stall_name.unwrap_or_else(|| totals.stall.clone());
-        out.push((totals, stall_name));
-    }
-    Ok(out)
+    let names: HashMap<String, String> = conn
+        .prepare("SELECT id, name FROM stalls")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(tills
+        .into_values()
+        .map(|totals| {
+            let stall_name = names
+                .get(&totals.stall)
+                .cloned()
+                .unwrap_or_else(|| totals.stall.clone());
+            (totals, stall_name)
+        })
+        .collect())
 }
 
 /// What reconciliation reads of every till at once: one pass over each table rather than
@@ -129,6 +134,8 @@ struct Fleet {
     closes: HashMap<String, Vec<(StatedClose, u64)>>,
     /// Per till, its shifts in order, cash counted.
     shifts: HashMap<String, Vec<ShiftCash>>,
+    /// Per till, the shift slips verified, in order.
+    slips: HashMap<String, Vec<crate::slips::SlipStated>>,
 }
 
 impl Fleet {
@@ -193,6 +200,7 @@ impl Fleet {
             last_seen,
             closes,
             shifts,
+            slips: crate::slips::by_device(conn)?,
         })
     }
 }
@@ -206,7 +214,7 @@ fn device_report(
     let device = totals.device.as_str();
     let last_seen = fleet.last_seen.remove(device);
     let closes = fleet.closes.remove(device).unwrap_or_default();
-    let slips = crate::slips::of_device(conn, device)?;
+    let slips = fleet.slips.remove(device).unwrap_or_default();
     let stated = closes
         .iter()
         .map(|(_, s)| *s)

@@ -2,6 +2,8 @@
 //! photo with a QR decoder) checked against the till's enrolled key and recorded. A recorded
 //! slip tells reconciliation the till's last sale number before any of its data arrive.
 
+use std::collections::HashMap;
+
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
@@ -136,21 +138,23 @@ pub fn verify(hq: &Hq, text: &str) -> Result<Verified> {
 /// A recorded slip: `(shift, closed_at, the till's last sale, its number)`.
 pub type SlipStated = (String, String, Option<String>, u64);
 
-/// The slips recorded for `device`, in order.
-pub fn of_device(conn: &Connection, device: &str) -> Result<Vec<SlipStated>> {
+/// The slips recorded, per till in order, in one pass.
+pub fn by_device(conn: &Connection) -> Result<HashMap<String, Vec<SlipStated>>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT shift, closed_at, upto, COALESCE(upto_seq, 0) FROM shift_slips
-          WHERE device = ?1 ORDER BY closed_at",
+        "SELECT device, shift, closed_at, upto, COALESCE(upto_seq, 0) FROM shift_slips
+          ORDER BY device, closed_at",
     )?;
-    let rows = stmt.query_map([device], |r| {
-        Ok((
-            r.get(0)?,
+    let mut out: HashMap<String, Vec<SlipStated>> = HashMap::new();
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        out.entry(r.get(0)?).or_default().push((
             r.get(1)?,
             r.get(2)?,
-            u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
-        ))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+            r.get(3)?,
+            u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+        ));
+    }
+    Ok(out)
 }
 
 /// The text of the fairpos shift slip in an image (a photo or a scan of the paper, or a

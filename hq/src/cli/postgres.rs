@@ -54,8 +54,7 @@ async fn migrated(url: &str) -> Result<Pool> {
 async fn copy_documents(dir: &Path, url: &str) -> Result<()> {
     Hq::open(dir)?;
     let pool = migrated(url).await?;
-    let chunks = mirror::catch_up(dir, &pool).await?;
-    let stalls = mirror::copy_stalls(dir, &pool).await?;
+    let (chunks, stalls) = mirror::copy_all(dir, &pool).await?;
     println!("copied {chunks} chunks the database lacked and {stalls} stalls");
     Ok(())
 }

@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use fairpos_postgres::documents::{put_chunks, PgStorage};
 use fairpos_postgres::Pool;
@@ -32,27 +33,31 @@ impl<S: Storage + Sync> Storage for Mirrored<S> {
         self.primary.load_range(prefix).await
     }
 
+    // Both at once: the sync socket that stored the chunk waits for the slower, not the sum.
     async fn put(&self, key: StorageKey, data: Vec<u8>) {
         match &self.mirror {
             Some(mirror) => {
-                self.primary.put(key.clone(), data.clone()).await;
-                mirror.put(key, data).await;
+                let copy = (key.clone(), data.clone());
+                tokio::join!(self.primary.put(key, data), mirror.put(copy.0, copy.1));
             }
             None => self.primary.put(key, data).await,
         }
     }
 
     async fn delete(&self, key: StorageKey) {
-        if let Some(mirror) = &self.mirror {
-            mirror.delete(key.clone()).await;
+        match &self.mirror {
+            Some(mirror) => {
+                tokio::join!(self.primary.delete(key.clone()), mirror.delete(key));
+            }
+            None => self.primary.delete(key).await,
         }
-        self.primary.delete(key).await;
     }
 }
 
 /// Copies to PostgreSQL every chunk stored in `dir` that it lacks (written while no mirror
-/// ran, or while PostgreSQL was unreachable), in batches. Returns how many it copied.
-pub async fn catch_up(dir: &Path, pool: &Pool) -> Result<usize> {
+/// ran, or while PostgreSQL was unreachable), in batches, and the stalls (their names label
+/// reports by stall). Returns how many chunks and stalls it copied.
+pub async fn copy_all(dir: &Path, pool: &Pool) -> Result<(usize, usize)> {
     let mirrored: HashSet<String> = {
         let client = pool.get().await.map_err(fairpos_postgres::Error::from)?;
         client
@@ -63,57 +68,40 @@ pub async fn catch_up(dir: &Path, pool: &Pool) -> Result<usize> {
             .map(|r| r.get(0))
             .collect()
     };
-    let dir = dir.to_path_buf();
-    let from = dir.clone();
-    let missing: Vec<String> = tokio::task::spawn_blocking(move || -> Result<Vec<String>> {
-        let conn = connect(&from)?;
+    let conn = Arc::new(Mutex::new(connect(dir)?));
+    let (missing, stalls) = blocking(&conn, move |conn| {
         let mut stmt = conn.prepare("SELECT key FROM samod_kv ORDER BY key")?;
-        let keys = stmt.query_map([], |r| r.get::<_, String>(0))?;
         let mut missing = Vec::new();
-        for key in keys {
+        for key in stmt.query_map([], |r| r.get::<_, String>(0))? {
             let key = key?;
             if !mirrored.contains(&key) {
                 missing.push(key);
             }
         }
-        Ok(missing)
+        let mut stmt = conn.prepare("SELECT id, name, team FROM stalls")?;
+        let stalls: Vec<(String, String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok((missing, stalls))
     })
-    .await
-    .map_err(|e| Error::Other(format!("reading the chunks to mirror: {e}")))??;
+    .await?;
     let mut copied = 0;
     for batch in missing.chunks(500) {
-        let (keys, from) = (batch.to_vec(), dir.clone());
-        let chunks = tokio::task::spawn_blocking(move || -> Result<Vec<(String, Vec<u8>)>> {
-            let conn = connect(&from)?;
+        let keys = batch.to_vec();
+        let chunks = blocking(&conn, move |conn| {
             let mut out = Vec::with_capacity(keys.len());
             for key in keys {
                 // A chunk compacted away since the keys were read is not copied.
-                if let Some(bytes) = chunk(&conn, &key)? {
+                if let Some(bytes) = chunk(conn, &key)? {
                     out.push((key, bytes));
                 }
             }
             Ok(out)
         })
-        .await
-        .map_err(|e| Error::Other(format!("reading the chunks to mirror: {e}")))??;
+        .await?;
         put_chunks(pool, &chunks).await?;
         copied += chunks.len();
     }
-    Ok(copied)
-}
-
-/// Writes this headquarters' stalls (their names label reports by stall) into PostgreSQL.
-/// Returns how many.
-pub async fn copy_stalls(dir: &Path, pool: &Pool) -> Result<usize> {
-    let from = dir.to_path_buf();
-    let stalls = tokio::task::spawn_blocking(move || -> Result<Vec<(String, String, String)>> {
-        let conn = connect(&from)?;
-        let mut stmt = conn.prepare("SELECT id, name, team FROM stalls")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    })
-    .await
-    .map_err(|e| Error::Other(format!("reading the stalls: {e}")))??;
     let client = pool.get().await.map_err(fairpos_postgres::Error::from)?;
     for (id, name, team) in &stalls {
         client
@@ -125,5 +113,21 @@ pub async fn copy_stalls(dir: &Path, pool: &Pool) -> Result<usize> {
             .await
             .map_err(fairpos_postgres::Error::from)?;
     }
-    Ok(stalls.len())
+    Ok((copied, stalls.len()))
+}
+
+/// Runs `f` on the SQLite connection on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    conn: &Arc<Mutex<rusqlite::Connection>>,
+    f: impl FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let conn = conn.clone();
+    tokio::task::spawn_blocking(move || {
+        let conn = conn
+            .lock()
+            .map_err(|_| Error::Other("the database lock is poisoned".into()))?;
+        f(&conn)
+    })
+    .await
+    .map_err(|e| Error::Other(format!("reading the chunks to mirror: {e}")))?
 }

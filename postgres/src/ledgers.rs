@@ -4,6 +4,7 @@
 //! each counts once however many processes do the same at the same time.
 
 use fairpos_sync::ids::document_id;
+use fairpos_sync::ledger::foreign_record;
 use fairpos_sync::samod::DocumentId;
 use fairpos_sync::samod_storage::load_chunks;
 use fairpos_sync::{LedgerDoc, Record};
@@ -35,22 +36,15 @@ fn decode(doc: &DocumentId, chunks: &[(String, Vec<u8>)]) -> Result<(String, Vec
         .ok_or_else(|| Error::Ledger(format!("{shown} has no chunks")))
         .and_then(|am| LedgerDoc::open_claimed(am).map_err(|e| Error::Ledger(e.to_string())))?;
     let key = ledger.id().key();
-    if document_id(&key) != *doc {
+    let its_document = document_id(&key);
+    if its_document != *doc {
         return Err(Error::Integrity(format!(
-            "document {shown} holds the ledger {key}, whose document is {}",
-            document_id(&key)
+            "document {shown} holds the ledger {key}, whose document is {its_document}"
         )));
     }
     let records = ledger.records().map_err(|e| Error::Ledger(e.to_string()))?;
-    if let Some(r) = records
-        .iter()
-        .find(|r| r.header().device != ledger.id().device)
-    {
-        return Err(Error::Integrity(format!(
-            "record {} in {key} claims device {}",
-            r.header().id,
-            r.header().device
-        )));
+    if let Some(why) = foreign_record(&key, &ledger.id().device, &records) {
+        return Err(Error::Integrity(why));
     }
     Ok((key, records))
 }

@@ -22,6 +22,17 @@ use crate::{Error, Record, Result};
 const DOC_TYPE: &str = "fairpos-ledger";
 const DOC_VERSION: i64 = 1;
 
+/// Why the ledger `key` of `device` is refused when one of its `records` names another
+/// device (a till writes only its own ledgers), or `None` when each is `device`'s.
+pub fn foreign_record(key: &str, device: &str, records: &[Record]) -> Option<String> {
+    let r = records.iter().find(|r| r.header().device != device)?;
+    Some(format!(
+        "record {} in {key} claims device {}",
+        r.header().id,
+        r.header().device
+    ))
+}
+
 /// Which ledger a document is: a fair, a device, a day.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LedgerId {

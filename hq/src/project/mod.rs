@@ -128,12 +128,7 @@ pub fn project_ledger(
         Ok(r) => r,
         Err(e) => return refuse(conn, doc_id, device, e.to_string()),
     };
-    if let Some(r) = records.iter().find(|r| r.header().device != device) {
-        let why = format!(
-            "record {} in {key} claims device {}",
-            r.header().id,
-            r.header().device
-        );
+    if let Some(why) = fairpos_sync::ledger::foreign_record(key, device, &records) {
         return refuse(conn, doc_id, device, why);
     }
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;

@@ -368,14 +368,8 @@ impl Held {
         records: Vec<Record>,
         added: usize,
     ) -> Result<Outcome> {
-        if let Some(r) = records.iter().find(|r| r.header().device != self.device) {
+        if let Some(why) = fairpos_sync::ledger::foreign_record(&self.key, &self.device, &records) {
             self.refused = true;
-            let why = format!(
-                "record {} in {} claims device {}",
-                r.header().id,
-                self.key,
-                r.header().device
-            );
             let device = self.device.clone();
             return refuse(conn, doc_id, &device, why);
         }

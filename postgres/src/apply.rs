@@ -29,7 +29,7 @@ use fairpos_sync::Record;
 use crate::{bulk, rollup, Error, Pool, Result};
 
 /// The advisory lock a projection transaction holds ("project" in ASCII).
-pub const PROJECTION_LOCK: i64 = 0x70_726f_6a65_6374;
+pub(crate) const PROJECTION_LOCK: i64 = 0x70_726f_6a65_6374;
 
 /// Records indexed (and sales written) per round of statements.
 const BATCH: usize = 256;
@@ -80,10 +80,7 @@ async fn project_once(client: &mut Object, doc_key: &str, records: &[Record]) ->
         bulk::sales(&tx, &sales, &mut stock, &mut counted).await?;
     }
     rollup::flush(&tx, &mut counted).await?;
-    let add = statement(&tx, sql::ADD_STOCK_OUT).await?;
-    for (sku, qty) in stock.0.iter().filter(|(_, &qty)| qty != 0) {
-        tx.execute(&add, &[sku, qty]).await?;
-    }
+    stock.write(&tx).await?;
     tx.commit().await?;
     Ok(new)
 }
@@ -95,6 +92,25 @@ pub(crate) struct StockOut(BTreeMap<String, i64>);
 impl StockOut {
     pub(crate) fn add(&mut self, sku: &str, qty: i64) {
         *self.0.entry(sku.to_string()).or_default() += qty;
+    }
+
+    /// Adds what was summed to `stock_out`, in one statement, rows in SKU order.
+    async fn write(&self, tx: &Transaction<'_>) -> Result<()> {
+        let (skus, qtys): (Vec<&str>, Vec<i64>) = self
+            .0
+            .iter()
+            .filter(|(_, &qty)| qty != 0)
+            .map(|(sku, &qty)| (sku.as_str(), qty))
+            .unzip();
+        if !skus.is_empty() {
+            tx.execute(
+                "INSERT INTO stock_out(sku, qty) SELECT * FROM unnest($1::text[], $2::bigint[])
+                 ON CONFLICT(sku) DO UPDATE SET qty = stock_out.qty + excluded.qty",
+                &[&skus, &qtys],
+            )
+            .await?;
+        }
+        Ok(())
     }
 }
 

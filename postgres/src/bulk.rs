@@ -3,7 +3,7 @@
 //! sent as an array and spread back into rows by `unnest` (one row per sale, as SQLite's
 //! statements write them).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use deadpool_postgres::Transaction;
 use fairpos_projection::rollup::{Batch, CountedSale, Prior};
@@ -40,36 +40,34 @@ pub(crate) async fn index_records(
         .map(|row| (row.get(0), row.get(1)))
         .collect();
     // New: the first record of each number inserted now (a record twice in the input is
-    // new once). Every other is known: under the same id (projected before), or forged.
+    // new once). Every other must be held under its own id (projected before): the first
+    // that is not is a forgery, looked up in one statement.
     let fresh: Vec<bool> = headers
         .iter()
         .map(|h| inserted.remove(&(h.device.clone(), h.seq as i64)))
         .collect();
-    if fresh.iter().any(|f| !f) {
-        let known: HashMap<(String, i64), String> = tx
-            .query(
-                "SELECT r.device, r.seq, r.id FROM records r
-                 JOIN unnest($1::text[], $2::bigint[]) AS k(device, seq)
-                   ON r.device = k.device AND r.seq = k.seq",
-                &[&devices, &seqs],
+    let known: Vec<_> = headers.iter().zip(&fresh).filter(|(_, f)| !**f).collect();
+    if !known.is_empty() {
+        let ids: Vec<&str> = known.iter().map(|(h, _)| h.id.as_str()).collect();
+        let devices: Vec<&str> = known.iter().map(|(h, _)| h.device.as_str()).collect();
+        let seqs: Vec<i64> = known.iter().map(|(h, _)| h.seq as i64).collect();
+        let forged = tx
+            .query_opt(
+                "SELECT k.id, k.device, k.seq, r.id
+                 FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY
+                      AS k(id, device, seq, ord)
+                 LEFT JOIN records r ON r.device = k.device AND r.seq = k.seq
+                 WHERE r.id IS DISTINCT FROM k.id ORDER BY k.ord LIMIT 1",
+                &[&ids, &devices, &seqs],
             )
-            .await?
-            .iter()
-            .map(|row| ((row.get(0), row.get(1)), row.get(2)))
-            .collect();
-        for (h, _) in headers.iter().zip(&fresh).filter(|(_, f)| !**f) {
-            match known.get(&(h.device.clone(), h.seq as i64)) {
-                Some(id) if *id == h.id => {}
-                other => {
-                    return Err(Error::Integrity(format!(
-                        "record {} of {} reuses sequence number {} of record {}",
-                        h.id,
-                        h.device,
-                        h.seq,
-                        other.map_or("being projected", String::as_str)
-                    )))
-                }
-            }
+            .await?;
+        if let Some(row) = forged {
+            let (id, device, seq, held): (String, String, i64, Option<String>) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            return Err(Error::Integrity(format!(
+                "record {id} of {device} reuses sequence number {seq} of record {}",
+                held.as_deref().unwrap_or("being projected")
+            )));
         }
     }
     Ok(fresh)

@@ -1,7 +1,7 @@
 //! samod's document store in PostgreSQL (`samod_kv`, as SQLite's), shared by every process
 //! of a headquarters: a chunk one process stores, every other can load. Each put is announced
-//! on the channel [`CHANNEL`] (payload: the document's id) in the statement that stores it, so
-//! a process [`Listener`] hears of documents that changed through any process.
+//! on the channel `fairpos_documents` (payload: the document's id) in the statement that
+//! stores it, so a process's [`Listener`] hears of documents that changed through any process.
 //!
 //! samod writes content-addressed chunks (a change's hash, a snapshot's heads) and compacts by
 //! writing a snapshot before deleting only the chunks it folded in, so two processes writing
@@ -18,7 +18,7 @@ use tokio_postgres::AsyncMessage;
 use crate::{Pool, Result};
 
 /// The channel puts are announced on.
-pub const CHANNEL: &str = "fairpos_documents";
+pub(crate) const CHANNEL: &str = "fairpos_documents";
 
 /// samod's storage on a pool. Errors are logged (samod's storage interface has no way to
 /// return them) and read as "not stored", as with SQLite's storage.

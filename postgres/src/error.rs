@@ -54,14 +54,14 @@ impl fmt::Display for Detailed<'_> {
 
 impl Error {
     /// True for a row that would break a unique key: data that contradicts itself.
-    pub fn is_unique_violation(&self) -> bool {
+    pub(crate) fn is_unique_violation(&self) -> bool {
         matches!(self, Error::Postgres(e)
             if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION))
     }
 
     /// True for the errors after which PostgreSQL asks a client to run its transaction
     /// again: a serialization failure or a deadlock between two transactions.
-    pub fn is_retryable(&self) -> bool {
+    pub(crate) fn is_retryable(&self) -> bool {
         use tokio_postgres::error::SqlState;
         match self {
             Error::Postgres(e) => matches!(

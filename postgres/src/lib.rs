@@ -24,7 +24,7 @@ mod ledgers;
 mod migrate;
 pub mod report;
 mod rollup;
-pub mod tls;
+mod tls;
 
 pub use apply::project;
 pub use deadpool_postgres::Pool;
@@ -35,12 +35,12 @@ pub use migrate::{migrate, schema_version, MIGRATIONS};
 use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
 
 /// Connections a pool opens at most.
-pub const DEFAULT_POOL_SIZE: usize = 16;
+const DEFAULT_POOL_SIZE: usize = 16;
 
 /// A pool of connections to the database at `url` (`postgres://USER[:PASSWORD]@HOST:PORT/DB`
 /// or the key=value form libpq takes). Connections are opened when first needed: a wrong
 /// address shows at the first [`Pool::get`], which [`migrate`] makes at once. TLS as
-/// [`tls::address`] reads it from the address (`sslmode`, `sslrootcert`).
+/// the address asks for (`sslmode`, `sslrootcert`; see `tls.rs`).
 pub fn connect(url: &str) -> Result<Pool> {
     let (config, tls) = tls::address(url)?;
     let manager = Manager::from_config(

@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS stalls (
 /// tables, and text compared byte by byte (collation "C", SQLite's BINARY), so that the
 /// greatest name of a report key and every ordering are the same on both backends whatever
 /// the database's locale.
-pub fn projection_schema() -> String {
+fn projection_schema() -> String {
     postgres_text(&PROJECTION.replace("{clustered}", ""))
 }
 

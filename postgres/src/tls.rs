@@ -10,7 +10,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use crate::{Error, Result};
 
 /// The connection settings of `url` and the TLS connector its `sslrootcert` asks for.
-pub fn address(url: &str) -> Result<(tokio_postgres::Config, MakeRustlsConnect)> {
+pub(crate) fn address(url: &str) -> Result<(tokio_postgres::Config, MakeRustlsConnect)> {
     let (url, root_cert) = take_root_cert(url);
     let config: tokio_postgres::Config = url
         .parse()

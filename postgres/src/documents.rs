@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use fairpos_sync::samod::storage::{Storage, StorageKey};
 use fairpos_sync::samod::DocumentId;
+use fairpos_sync::samod_storage::{document_bounds, in_range, range_bounds};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_postgres::AsyncMessage;
@@ -62,7 +63,7 @@ impl Storage for PgStorage {
     }
 
     async fn load_range(&self, prefix: StorageKey) -> HashMap<StorageKey, Vec<u8>> {
-        let (from, to) = (prefix.to_string(), format!("{prefix}\u{10FFFF}"));
+        let (from, to) = range_bounds(&prefix);
         let rows = self
             .rows(
                 "SELECT key, bytes FROM samod_kv WHERE key >= $1 AND key < $2",
@@ -70,12 +71,7 @@ impl Storage for PgStorage {
             )
             .await
             .unwrap_or_default();
-        rows.iter()
-            .filter_map(|r| {
-                let key = StorageKey::from_parts(r.get::<_, &str>(0).split('/')).ok()?;
-                prefix.is_prefix_of(&key).then(|| (key, r.get(1)))
-            })
-            .collect()
+        in_range(&prefix, rows.iter().map(|r| (r.get(0), r.get(1))))
     }
 
     async fn put(&self, key: StorageKey, data: Vec<u8>) {
@@ -129,11 +125,12 @@ pub async fn put_chunks(pool: &Pool, chunks: &[(String, Vec<u8>)]) -> Result<()>
 /// Every stored chunk of one document, `(key, bytes)` in key order, as
 /// [`fairpos_sync::samod_storage::load_chunks`] takes them.
 pub async fn document_chunks(pool: &Pool, doc: &DocumentId) -> Result<Vec<(String, Vec<u8>)>> {
+    let (from, to) = document_bounds(doc);
     let client = pool.get().await?;
     let rows = client
         .query(
             "SELECT key, bytes FROM samod_kv WHERE key > $1 AND key < $2 ORDER BY key",
-            &[&format!("{doc}/"), &format!("{doc}0")],
+            &[&from, &to],
         )
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())

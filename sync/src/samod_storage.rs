@@ -23,6 +23,32 @@ fn key_text(key: &StorageKey) -> String {
     key.to_string()
 }
 
+/// The keys (as text, compared byte by byte) from the first to the last that may start with
+/// `prefix`: what a storage reads for samod's `load_range`, then narrows with [`in_range`].
+pub fn range_bounds(prefix: &StorageKey) -> (String, String) {
+    let p = key_text(prefix);
+    let end = format!("{p}\u{10FFFF}");
+    (p, end)
+}
+
+/// The rows read between [`range_bounds`] whose keys are under `prefix`, as samod wants them.
+pub fn in_range(
+    prefix: &StorageKey,
+    rows: impl IntoIterator<Item = (String, Vec<u8>)>,
+) -> HashMap<StorageKey, Vec<u8>> {
+    rows.into_iter()
+        .filter_map(|(k, v)| {
+            let key = StorageKey::from_parts(k.split('/')).ok()?;
+            prefix.is_prefix_of(&key).then_some((key, v))
+        })
+        .collect()
+}
+
+/// The keys (as text) just below and just above every chunk of the document `doc`.
+pub fn document_bounds(doc: &DocumentId) -> (String, String) {
+    (format!("{doc}/"), format!("{doc}0"))
+}
+
 #[derive(Clone)]
 pub struct SqliteStorage {
     conn: Arc<Mutex<Connection>>,
@@ -70,8 +96,7 @@ pub fn document_chunks(
     conn: &Connection,
     doc: &DocumentId,
 ) -> rusqlite::Result<Vec<(String, Vec<u8>)>> {
-    let prefix = format!("{doc}/");
-    let end = format!("{doc}0");
+    let (prefix, end) = document_bounds(doc);
     let mut stmt = conn.prepare_cached(
         "SELECT key, bytes FROM samod_kv WHERE key > ?1 AND key < ?2 ORDER BY key",
     )?;
@@ -109,25 +134,20 @@ impl Storage for SqliteStorage {
     }
 
     async fn load_range(&self, prefix: StorageKey) -> HashMap<StorageKey, Vec<u8>> {
-        let p = key_text(&prefix);
+        let (from, to) = range_bounds(&prefix);
         let rows = self
             .with(move |c| {
                 let mut stmt = c.prepare_cached(
                     "SELECT key, bytes FROM samod_kv WHERE key >= ?1 AND key < ?2",
                 )?;
-                let rows = stmt.query_map(params![p, format!("{p}\u{10FFFF}")], |r| {
+                let rows = stmt.query_map(params![from, to], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
                 })?;
                 rows.collect::<rusqlite::Result<Vec<_>>>()
             })
             .await
             .unwrap_or_default();
-        rows.into_iter()
-            .filter_map(|(k, v)| {
-                let key = StorageKey::from_parts(k.split('/')).ok()?;
-                prefix.is_prefix_of(&key).then_some((key, v))
-            })
-            .collect()
+        in_range(&prefix, rows)
     }
 
     async fn put(&self, key: StorageKey, data: Vec<u8>) {
@@ -198,7 +218,8 @@ pub fn load_chunks(
 pub fn document_chunk_keys(conn: &Connection, doc: &DocumentId) -> rusqlite::Result<Vec<String>> {
     let mut stmt =
         conn.prepare_cached("SELECT key FROM samod_kv WHERE key > ?1 AND key < ?2 ORDER BY key")?;
-    let rows = stmt.query_map(params![format!("{doc}/"), format!("{doc}0")], |r| r.get(0))?;
+    let (from, to) = document_bounds(doc);
+    let rows = stmt.query_map(params![from, to], |r| r.get(0))?;
     rows.collect()
 }
 

@@ -11,7 +11,9 @@ use std::time::Instant;
 
 use fairpos_domain::catalog::Product;
 use fairpos_domain::demo;
+use fairpos_domain::money::weighed_amount;
 use fairpos_domain::SaleNumber;
+use fairpos_projection::apply::sql;
 use rusqlite::{params, Connection};
 
 use crate::measure::Lcg;
@@ -28,8 +30,6 @@ pub struct Written {
     pub sales: usize,
     /// Sales not voided, less refunds.
     pub net_fen: i64,
-    pub voids: usize,
-    pub refunds: usize,
     /// The unit with the most sales, and its net.
     pub unit: String,
     pub unit_net_fen: i64,
@@ -61,8 +61,6 @@ pub fn write(conn: &mut Connection, tills: usize, per_till: usize) -> BenchResul
     let mut written = Written {
         sales: 0,
         net_fen: 0,
-        voids: 0,
-        refunds: 0,
         unit: String::new(),
         unit_net_fen: 0,
     };
@@ -81,33 +79,13 @@ pub fn write(conn: &mut Connection, tills: usize, per_till: usize) -> BenchResul
                                     expected_fen, counted_fen, variance_fen, last_sale, last_sale_seq)
                  VALUES (?1, ?2, ?3, ?4, 20000, ?5, 0, 0, 0, ?6, ?7)",
             )?;
-            let mut sale_row = tx.prepare(
-                "INSERT INTO sales(id, device, record_seq, number, seq, shift_id, at, stall, seller,
-                                   seller_name, team, unit_tax_id, unit_name, total_fen, change_fen)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 0)",
-            )?;
-            let mut line_row = tx.prepare(
-                "INSERT INTO sale_lines(sale_id, line, sku, name_zh, name_en, category, unit,
-                                        weighed, qty, unit_price_fen, amount_fen, county_code,
-                                        county_name, product_stall, supplier, cert_no)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-            )?;
-            let mut payment_row = tx.prepare(
-                "INSERT INTO sale_payments(sale_id, idx, method, amount_fen, tendered_fen)
-                 VALUES (?1, 0, ?2, ?3, ?3)",
-            )?;
-            let mut void_row = tx.prepare(
-                "INSERT INTO voids(id, device, sale_id, shift_id, at, reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'bench')",
-            )?;
-            let mut refund_row = tx.prepare(
-                "INSERT INTO refunds(id, device, number, sale_id, shift_id, at, method, amount_fen)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            let mut refund_line_row = tx.prepare(
-                "INSERT INTO refund_lines(refund_id, line, sku, qty, amount_fen)
-                 VALUES (?1, 1, ?2, ?3, ?4)",
-            )?;
+            // The rows as the projection writes them (its own statements).
+            let mut sale_row = tx.prepare(sql::SALE)?;
+            let mut line_row = tx.prepare(sql::SALE_LINE)?;
+            let mut payment_row = tx.prepare(sql::SALE_PAYMENT)?;
+            let mut void_row = tx.prepare(sql::VOID)?;
+            let mut refund_row = tx.prepare(sql::REFUND)?;
+            let mut refund_line_row = tx.prepare(sql::REFUND_LINE)?;
             let mut seen = tx.prepare(
                 "INSERT INTO hq_docs(doc_id, doc_key, device, heads, records, updated_at)
                  VALUES (?1, ?2, ?3, '', ?4, '2026-11-22T18:00:00Z')",
@@ -160,7 +138,7 @@ pub fn write(conn: &mut Connection, tills: usize, per_till: usize) -> BenchResul
                             1 + rng.next(3) as i64
                         };
                         let amount = if p.weighed {
-                            p.price.0 * qty / 500
+                            weighed_amount(qty, p.price, 500).0
                         } else {
                             p.price.0 * qty
                         };
@@ -189,7 +167,8 @@ pub fn write(conn: &mut Connection, tills: usize, per_till: usize) -> BenchResul
                         team,
                         unit.map(unit_code),
                         unit.map(|u| format!("采购单位{u:03}")),
-                        total
+                        total,
+                        0
                     ])?;
                     for (line, p, qty, amount) in cart {
                         line_row.execute(params![
@@ -211,12 +190,11 @@ pub fn write(conn: &mut Connection, tills: usize, per_till: usize) -> BenchResul
                             p.cert_no
                         ])?;
                     }
-                    payment_row.execute(params![sale_id, method, total])?;
+                    payment_row.execute(params![sale_id, 0, method, total, total])?;
                     let voided = seq % 97 == 0;
                     let mut net = total;
                     if voided {
-                        void_row.execute(params![id(), device, sale_id, shift, at])?;
-                        written.voids += 1;
+                        void_row.execute(params![id(), device, sale_id, shift, at, "bench"])?;
                         net = 0;
                     } else if seq % 151 == 0 {
                         let refund = id();
@@ -231,8 +209,7 @@ pub fn write(conn: &mut Connection, tills: usize, per_till: usize) -> BenchResul
                             method,
                             amount
                         ])?;
-                        refund_line_row.execute(params![refund, sku, qty, amount])?;
-                        written.refunds += 1;
+                        refund_line_row.execute(params![refund, 1, sku, qty, amount])?;
                         net -= amount;
                     }
                     written.net_fen += net;

@@ -50,14 +50,9 @@ impl AppState {
         f: impl FnOnce(&Connection) -> crate::Result<T> + Send + 'static,
     ) -> crate::Result<T> {
         let db = self.db.clone();
-        tokio::task::spawn_blocking(move || {
-            let db = db
-                .lock()
-                .map_err(|_| crate::Error::Other("the database lock is poisoned".into()))?;
-            f(&db)
-        })
-        .await
-        .map_err(|e| crate::Error::Other(format!("database task: {e}")))?
+        tokio::task::spawn_blocking(move || f(&*lock(&db)?))
+            .await
+            .map_err(|e| crate::Error::Other(format!("database task: {e}")))?
     }
 
     /// What every cookie set carries besides its own attributes: `; Secure` under TLS.
@@ -68,6 +63,12 @@ impl AppState {
             ""
         }
     }
+}
+
+/// The writer's connection, locked (on a blocking thread: it may wait for a sync's write).
+pub fn lock(db: &Mutex<Connection>) -> crate::Result<std::sync::MutexGuard<'_, Connection>> {
+    db.lock()
+        .map_err(|_| crate::Error::Other("the database lock is poisoned".into()))
 }
 
 /// The big screen's figures as its event stream carries them: the JSON one event sends.

@@ -235,21 +235,19 @@ async fn check_and_open(
     name: String,
     password: String,
 ) -> crate::Result<(String, String, Account)> {
-    fn locked(
-        db: &std::sync::Mutex<rusqlite::Connection>,
-    ) -> crate::Result<std::sync::MutexGuard<'_, rusqlite::Connection>> {
-        db.lock().map_err(|_| Error::Other("database".into()))
-    }
+    use crate::state::lock;
     let db = state.db.clone();
+    // One blocking task, the lock held for the look-up and for opening the session but not
+    // while the password is hashed.
     tokio::task::spawn_blocking(move || {
-        let credentials = accounts::credentials(&*locked(&db)?, &name)?;
+        let credentials = accounts::credentials(&*lock(&db)?, &name)?;
         let Some((access, stored)) = credentials else {
             let _ = accounts::verify_password(accounts::decoy_hash(), &password);
             return Err(Error::input("wrong name or password"));
         };
         accounts::verify_password(&stored, &password)?;
         let account = Account { name, access };
-        let (token, peer) = devices::open_session(&*locked(&db)?, &account)?;
+        let (token, peer) = devices::open_session(&*lock(&db)?, &account)?;
         Ok((token, peer, account))
     })
     .await

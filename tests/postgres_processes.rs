@@ -337,10 +337,9 @@ fn a_sqlite_headquarters_copied_into_postgres_reports_the_same_to_the_fen() {
     let server = hq.serve();
     let mut t1 = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     let mut t2 = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));
-    let t3 = Till::enrolled(&server.url, &hq.add_device("T03", "S03"));
+    let mut t3 = Till::enrolled(&server.url, &hq.add_device("T03", "S03"));
     t01_morning(&mut t1);
     t02_morning(&mut t2);
-    let mut t3 = t3;
     t03_two_days(&mut t3);
     t1.synced();
     t2.synced();

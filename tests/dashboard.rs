@@ -10,7 +10,7 @@ mod common;
 
 use common::browser::walk;
 use common::hq::{Api, Hq, PASSWORD};
-use common::morning::{bundle_without_first_day, t01_morning, t02_morning, t03_two_days};
+use common::morning::{t01_morning, t02_morning, three_tills_synced};
 use common::Till;
 use serde_json::Value;
 
@@ -35,16 +35,7 @@ fn standings(rows: &Value) -> Vec<(String, i64, String)> {
 fn an_organizer_finds_the_api_figures_on_the_dashboard_and_strangers_find_nothing() {
     let hq = Hq::demo();
     let server = hq.serve();
-    let mut t1 = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
-    let mut t2 = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));
-    let mut t3 = Till::enrolled(&server.url, &hq.add_device("T03", "S03"));
-    t01_morning(&mut t1);
-    t02_morning(&mut t2);
-    t03_two_days(&mut t3);
-    t1.synced();
-    t2.synced();
-    let stick = bundle_without_first_day(&t3);
-    hq.ok(&["hq", "bundle", "import", stick.to_str().unwrap()]);
+    three_tills_synced(&hq, &server.url);
 
     let api = Api::new(&server.url);
     let (token, _) = api.login();

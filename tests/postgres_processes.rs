@@ -27,7 +27,7 @@ use fairpos_sync::{ActorId, LedgerDoc, LedgerId, Record};
 use rand::{Rng, SeedableRng};
 
 use common::hq::{Hq, Server};
-use common::morning::{bundle_without_first_day, t01_morning, t02_morning, t03_two_days};
+use common::morning::{t01_morning, t02_morning, three_tills_synced};
 use common::postgres::fresh_database;
 use common::Till;
 
@@ -335,17 +335,8 @@ fn a_sqlite_headquarters_copied_into_postgres_reports_the_same_to_the_fen() {
     };
     let hq = Hq::demo();
     let server = hq.serve();
-    let mut t1 = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
-    let mut t2 = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));
-    let mut t3 = Till::enrolled(&server.url, &hq.add_device("T03", "S03"));
-    t01_morning(&mut t1);
-    t02_morning(&mut t2);
-    t03_two_days(&mut t3);
-    t1.synced();
-    t2.synced();
+    three_tills_synced(&hq, &server.url);
     server.stop();
-    let stick = bundle_without_first_day(&t3);
-    hq.ok(&["hq", "bundle", "import", stick.to_str().unwrap()]);
 
     let copied = hq.ok(&["hq", "postgres", "copy-documents", "--database", &url]);
     assert!(copied.starts_with("copied "), "{copied}");

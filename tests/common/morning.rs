@@ -1,6 +1,7 @@
 //! A morning at the demo fair on three tills, with every figure worked out by hand in the
 //! tables below: the data of the reconciliation and dashboard tests.
 
+use super::hq::Hq;
 use super::{Till, PIN};
 
 /// T01 at stall S01 (湘西茶香馆), float 200.00. Net 352 + 35.70 + 796 + 75 − 128 = 1130.70.
@@ -151,4 +152,21 @@ pub fn bundle_without_first_day(till: &Till) -> std::path::PathBuf {
     let partial = till.data().join("day2.bundle");
     std::fs::write(&partial, serde_json::to_vec(&bundle).unwrap()).unwrap();
     partial
+}
+
+/// The demo fair's morning at headquarters `hq` served at `url`: T01, T02 and T03 enrolled
+/// and selling their mornings, T01 and T02 synced over the network, T03's second day imported
+/// from a USB stick (its first day missing). The tills, for what a test does next.
+pub fn three_tills_synced(hq: &Hq, url: &str) -> [Till; 3] {
+    let mut t1 = Till::enrolled(url, &hq.add_device("T01", "S01"));
+    let mut t2 = Till::enrolled(url, &hq.add_device("T02", "S02"));
+    let mut t3 = Till::enrolled(url, &hq.add_device("T03", "S03"));
+    t01_morning(&mut t1);
+    t02_morning(&mut t2);
+    t03_two_days(&mut t3);
+    t1.synced();
+    t2.synced();
+    let stick = bundle_without_first_day(&t3);
+    hq.ok(&["hq", "bundle", "import", stick.to_str().unwrap()]);
+    [t1, t2, t3]
 }

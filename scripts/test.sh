@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh --test
+# The disk left for the build, in the log: a full disk shows up as a linker crash.
+df -h . | tail -1
 cargo fmt --all -- --check
 python3 scripts/check-layout.py
 scripts/check-deps.sh

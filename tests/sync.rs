@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::hq::{pause, Api, Hq, Server};
 use common::Till;
+use fairpos_sync::ledger::heads_text;
 use rand::{Rng, SeedableRng};
 
 fn sell_some(till: &Till, seller: &str, n: usize) {
@@ -524,6 +525,65 @@ fn cutting_proxy(target: std::net::SocketAddr, cuts: usize, seed: u64) -> std::n
         }
     });
     addr
+}
+
+#[test]
+fn a_till_asking_for_its_confirmation_is_held_until_headquarters_has_projected() {
+    // Step 0: a till sells and syncs; headquarters has projected its ledger.
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    sell_some(&till, "V003", 3);
+    till.synced();
+    let api = Api::new(&server.url);
+    let token = format!("T01.{}", till.secret());
+    let ledger = first_ledger(&till);
+    let key = ledger.id().key();
+    let heads = heads_text(&ledger.heads());
+    let ask = |heads: &str, wait_ms: u64| {
+        let body =
+            serde_json::json!({ "docs": [{ "key": key, "heads": heads }], "wait_ms": wait_ms });
+        api.post("/api/v1/sync/confirm", Some(&token), &body)
+    };
+
+    // Step 1: asked to confirm what it holds, headquarters answers at once, as to a GET.
+    let (status, held) = ask(&heads, 10_000);
+    assert_eq!(status, 200, "{held}");
+    assert_eq!(held["docs"][0]["heads"], heads.as_str());
+    assert_eq!(held, api.get("/api/v1/sync/confirm", Some(&token)).1);
+
+    // Step 2: asked for heads it will never have, it answers with what it holds once the
+    // wait is over; a question it cannot read is refused, not failed.
+    let (status, answer) = ask("00", 200);
+    assert_eq!(status, 200);
+    assert_eq!(answer["docs"][0]["heads"], heads.as_str());
+    let (status, _) = api.post(
+        "/api/v1/sync/confirm",
+        Some(&token),
+        &serde_json::json!({ "wait_ms": "soon" }),
+    );
+    assert!((400..500).contains(&status), "a bad question: {status}");
+
+    // Step 3: the till sells on; a question for its new heads, asked before it syncs, is
+    // held, and answered when the sync is projected, not when its ten seconds are over.
+    till.sell(&["--seller", "V003", "LS-MH-1", "--pay", "cash"]);
+    let new_heads = heads_text(&first_ledger(&till).heads());
+    assert_ne!(new_heads, heads);
+    let (answer, waited) = std::thread::scope(|scope| {
+        let held = scope.spawn(|| {
+            let asked = Instant::now();
+            (ask(&new_heads, 10_000), asked.elapsed())
+        });
+        pause(200);
+        till.synced();
+        held.join().unwrap()
+    });
+    assert_eq!(answer.0, 200);
+    assert_eq!(answer.1["docs"][0]["heads"], new_heads.as_str());
+    assert!(
+        waited < Duration::from_secs(10),
+        "answered at the wait's end"
+    );
 }
 
 #[test]

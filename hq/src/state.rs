@@ -29,6 +29,9 @@ pub struct AppState {
     pub screen: watch::Receiver<Option<Arc<Published>>>,
     /// Set when the server begins to stop: open event streams end.
     pub stopping: watch::Receiver<bool>,
+    /// Counts the maintenance loop's passes over stored documents, whatever came of them:
+    /// tills waiting for their ledgers' confirmation follow it.
+    pub settled: watch::Receiver<u64>,
     /// Failed logins and enrolment codes, per address and account.
     pub throttle: Arc<crate::throttle::Throttle>,
     /// How long dashboard sessions live.

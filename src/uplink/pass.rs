@@ -8,6 +8,7 @@ use fairpos_sync::client::HqClient;
 use fairpos_sync::ids::{catalog_key, document_id};
 use fairpos_sync::ledger::heads_text;
 use fairpos_sync::net::{connection_lost, dial, seeded_repo, while_connected};
+use fairpos_sync::protocol::WantedDoc;
 use fairpos_sync::samod::{DocumentId, Repo, ShareConfig};
 use fairpos_sync::tls::Trust;
 use fairpos_sync::LedgerDoc;
@@ -247,42 +248,18 @@ impl Session<'_> {
 
         // 5. Headquarters confirms, from what it has projected, that it holds everything.
         let phase = Instant::now();
-        let wanted: Vec<(String, String)> = docs
+        let wanted: Vec<WantedDoc> = docs
             .iter()
-            .map(|d| (d.id().key(), heads_text(&d.heads())))
+            .map(|d| WantedDoc {
+                key: d.id().key(),
+                heads: heads_text(&d.heads()),
+            })
             .collect();
-        let start = Instant::now();
-        loop {
-            let confirmed = client.confirm(token, limit).await?;
-            let mut missing = Vec::new();
-            for (key, heads) in &wanted {
-                match confirmed.docs.iter().find(|d| &d.key == key) {
-                    Some(d) if d.refused.is_some() => {
-                        return Err(Error::Other(format!(
-                            "headquarters refuses {key}: {}",
-                            d.refused.as_deref().unwrap_or("")
-                        )))
-                    }
-                    Some(d) if &d.heads == heads => {}
-                    _ => missing.push(key.clone()),
-                }
-            }
-            if missing.is_empty() {
-                break;
-            }
-            if start.elapsed() > limit {
-                return Err(Error::Other(format!(
-                    "headquarters did not confirm {} within {} s",
-                    missing.join(", "),
-                    limit.as_secs()
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        confirm(client, token, &wanted, limit).await?;
         dialer.close();
         let confirm_ms = phase.elapsed().as_secs_f64() * 1e3;
         let mut confirmed = Vec::with_capacity(wanted.len());
-        for ((key, heads), doc) in wanted.into_iter().zip(docs) {
+        for (WantedDoc { key, heads }, doc) in wanted.into_iter().zip(docs) {
             let sales = doc.sales()?;
             confirmed.push((key, heads, sales as i64));
         }
@@ -300,5 +277,52 @@ impl Session<'_> {
             catalog,
             confirmed,
         })
+    }
+}
+
+/// Waits until headquarters confirms, from what it has projected, every ledger of `wanted`
+/// at its heads: headquarters holds each question until then (up to two seconds a time);
+/// one older than that is asked every 100 ms instead.
+async fn confirm(
+    client: &HqClient,
+    token: &str,
+    wanted: &[WantedDoc],
+    limit: Duration,
+) -> Result<()> {
+    const WAIT: Duration = Duration::from_secs(2);
+    let start = Instant::now();
+    let mut waits = true;
+    loop {
+        let left = limit.saturating_sub(start.elapsed());
+        let confirmed = if waits {
+            match client
+                .confirm_waiting(token, wanted, left.min(WAIT), limit)
+                .await
+            {
+                Err(fairpos_sync::Error::Answered { status, .. }) if status.starts_with("405") => {
+                    waits = false;
+                    continue;
+                }
+                answer => answer?,
+            }
+        } else {
+            client.confirm(token, limit).await?
+        };
+        let missing = confirmed
+            .missing(wanted)
+            .map_err(|(key, why)| Error::Other(format!("headquarters refuses {key}: {why}")))?;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() > limit {
+            return Err(Error::Other(format!(
+                "headquarters did not confirm {} within {} s",
+                missing.join(", "),
+                limit.as_secs()
+            )));
+        }
+        if !waits {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }

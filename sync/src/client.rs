@@ -8,8 +8,8 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::protocol::{
-    route, AnnounceRequest, AnnounceResponse, ConfirmResponse, DeviceEntry, EnrollRequest,
-    EnrollResponse,
+    route, AnnounceRequest, AnnounceResponse, ConfirmRequest, ConfirmResponse, DeviceEntry,
+    EnrollRequest, EnrollResponse, WantedDoc,
 };
 use crate::tls::Trust;
 use crate::{Error, Result};
@@ -129,6 +129,30 @@ impl HqClient {
     /// The heads headquarters has projected of each ledger of the caller.
     pub async fn confirm(&self, token: &str, limit: Duration) -> Result<ConfirmResponse> {
         self.get(route::CONFIRM, token, limit).await
+    }
+
+    /// The heads headquarters has projected of each ledger of the caller, once they are
+    /// those of `wanted` or `wait` has passed (see [`ConfirmRequest`]).
+    pub async fn confirm_waiting(
+        &self,
+        token: &str,
+        wanted: &[WantedDoc],
+        wait: Duration,
+        limit: Duration,
+    ) -> Result<ConfirmResponse> {
+        let r = self
+            .http
+            .post(format!("{}{}", self.base, route::CONFIRM))
+            .bearer_auth(token)
+            .json(&ConfirmRequest {
+                docs: wanted.to_vec(),
+                wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            })
+            .timeout(wait + limit)
+            .send()
+            .await
+            .map_err(|e| self.failed(e))?;
+        self.answer(r).await
     }
 
     /// Every device headquarters knows, for a hub to authenticate tills with.

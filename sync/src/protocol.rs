@@ -87,6 +87,46 @@ pub struct ConfirmResponse {
     pub docs: Vec<ConfirmedDoc>,
 }
 
+impl ConfirmResponse {
+    /// Which of `wanted` headquarters has not yet projected to the heads wanted (keys), or
+    /// the first it refuses: `Err((key, why))`.
+    pub fn missing<'w>(
+        &self,
+        wanted: &'w [WantedDoc],
+    ) -> std::result::Result<Vec<&'w str>, (String, String)> {
+        let mut missing = Vec::new();
+        for want in wanted {
+            match self.docs.iter().find(|d| d.key == want.key) {
+                Some(d) if d.refused.is_some() => {
+                    let why = d.refused.clone().unwrap_or_default();
+                    return Err((want.key.clone(), why));
+                }
+                Some(d) if d.heads == want.heads => {}
+                _ => missing.push(want.key.as_str()),
+            }
+        }
+        Ok(missing)
+    }
+}
+
+/// A ledger and the heads a till waits for headquarters to project.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WantedDoc {
+    pub key: String,
+    /// Sorted hex, comma-separated, as [`ConfirmedDoc::heads`].
+    pub heads: String,
+}
+
+/// A till waiting for headquarters to project its ledgers (`POST` to [`route::CONFIRM`]):
+/// headquarters answers, as `GET` does, once every ledger named is projected to the heads
+/// named or refused, or when `wait_ms` (at most ten seconds) have passed. Headquarters
+/// older than this answers 405; the till then asks with `GET` every 100 ms.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConfirmRequest {
+    pub docs: Vec<WantedDoc>,
+    pub wait_ms: u64,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct LoginRequest {
     /// The account; the first organizer account when not given.

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{params, Connection, OptionalExtension};
 use samod::storage::{Storage, StorageKey};
 use samod::DocumentId;
-use tokio::sync::mpsc::UnboundedSender;
+use std::sync::mpsc::Sender;
 
 /// Creates the table if missing.
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -52,12 +52,12 @@ pub fn document_bounds(doc: &DocumentId) -> (String, String) {
 #[derive(Clone)]
 pub struct SqliteStorage {
     conn: Arc<Mutex<Connection>>,
-    changed: Option<UnboundedSender<DocumentId>>,
+    changed: Option<Sender<DocumentId>>,
 }
 
 impl SqliteStorage {
     /// Storage on `conn`; `changed` hears of every document written to.
-    pub fn new(conn: Connection, changed: Option<UnboundedSender<DocumentId>>) -> SqliteStorage {
+    pub fn new(conn: Connection, changed: Option<Sender<DocumentId>>) -> SqliteStorage {
         SqliteStorage {
             conn: Arc::new(Mutex::new(conn)),
             changed,

@@ -259,6 +259,19 @@ impl Api {
         })
     }
 
+    /// Status and JSON body (`null` when not JSON) of `POST path` with the JSON `body`.
+    pub fn post(&self, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
+        self.runtime.block_on(async {
+            let mut request = self.client.post(format!("{}{path}", self.base)).json(body);
+            if let Some(t) = token {
+                request = request.bearer_auth(t);
+            }
+            let answer = request.send().await.unwrap();
+            let status = answer.status().as_u16();
+            (status, answer.json().await.unwrap_or(Value::Null))
+        })
+    }
+
     /// Status and body text of `GET path`, with no credentials.
     pub fn get_text(&self, path: &str) -> (u16, String) {
         let (status, _, body) = self.fetch(path, None, false);

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
@@ -272,6 +273,56 @@ pub async fn confirm(
     {
         Ok(docs) => Json(ConfirmResponse { docs }).into_response(),
         Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// The longest a till's confirmation is held waiting for the projection.
+const LONGEST_CONFIRM_WAIT: Duration = Duration::from_secs(10);
+
+/// As [`confirm`], held until every ledger the till names is projected to the heads it
+/// names (or refused), a projection pass at a time, or until its wait is over.
+pub async fn confirm_waiting(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    Json(request): Json<ConfirmRequest>,
+) -> Response {
+    let peer = match authenticate(&state, &headers, &query).await {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let device = match peer {
+        Peer::Till(d) => Some(d),
+        _ => None,
+    };
+    let deadline = tokio::time::Instant::now()
+        + Duration::from_millis(request.wait_ms).min(LONGEST_CONFIRM_WAIT);
+    let mut settled = state.settled.clone();
+    let mut stopping = state.stopping.clone();
+    loop {
+        // Marked seen before reading: a pass that ends after the read wakes the wait below.
+        settled.borrow_and_update();
+        let device = device.clone();
+        let docs = match state
+            .readers
+            .read(move |db| docs_of(db, device.as_deref()))
+            .await
+        {
+            Ok(docs) => docs,
+            Err(e) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        };
+        let answer = ConfirmResponse { docs };
+        let settled_all = !matches!(answer.missing(&request.docs), Ok(m) if !m.is_empty());
+        if settled_all || *stopping.borrow() || tokio::time::Instant::now() >= deadline {
+            return Json(answer).into_response();
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => {}
+            passed = settled.changed() => if passed.is_err() {
+                return Json(answer).into_response();
+            },
+            _ = stopping.changed() => {}
+        }
     }
 }
 

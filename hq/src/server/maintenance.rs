@@ -3,8 +3,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fairpos_domain::fair::Fair;
 use fairpos_projection::catalog::apply_document;
@@ -20,8 +21,8 @@ use crate::{connect, meta, Hq, Role};
 
 /// What the maintenance loop hears from the server and tells it.
 pub struct Channels {
-    /// Documents samod stored.
-    pub changed: mpsc::UnboundedReceiver<DocumentId>,
+    /// Documents samod stored: each wakes the loop.
+    pub changed: std::sync::mpsc::Receiver<DocumentId>,
     /// Documents peers sent messages about.
     pub seen: mpsc::UnboundedReceiver<(Peer, String)>,
     /// The devices revoked, for the share policy.
@@ -30,6 +31,9 @@ pub struct Channels {
     pub oversized: watch::Sender<HashSet<DocumentId>>,
     /// Counts the passes that projected new records (the big screen follows it).
     pub projected: watch::Sender<u64>,
+    /// Counts every pass over stored documents, whatever came of it (confirmations wait
+    /// on it).
+    pub settled: watch::Sender<u64>,
     /// How large a ledger may grow.
     pub limits: crate::limits::DocumentLimits,
 }
@@ -45,11 +49,12 @@ pub fn maintain(
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) {
     let Channels {
-        mut changed,
+        changed,
         mut seen,
         revoked,
         oversized,
         projected,
+        settled,
         limits,
     } = channels;
     let Ok(conn) = connect(dir) else {
@@ -58,12 +63,14 @@ pub fn maintain(
     };
     let catalog_key = fairpos_sync::ids::catalog_key(&fair.id);
     let mut catalog_version = meta(&conn, "catalog_version").ok().flatten();
-    let mut tick: u64 = 0;
+    let mut last_checks = Instant::now();
     let mut intrusions: HashSet<(String, String)> = HashSet::new();
     let mut projector = project::Projector::new();
     // Documents whose projection failed (a busy database, a record that does not decode):
-    // attempts so far and the tick of the next, waits doubling up to a minute.
-    let mut retry: HashMap<DocumentId, (u32, u64)> = HashMap::new();
+    // attempts so far and the time of the next, waits doubling up to a minute.
+    let mut retry: HashMap<DocumentId, (u32, Instant)> = HashMap::new();
+    // A document stored while the loop waited, which woke it.
+    let mut woken: Option<DocumentId> = None;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         while let Ok((peer, doc)) = seen.try_recv() {
             let Peer::Till(device) = &peer else { continue };
@@ -83,14 +90,17 @@ pub fn maintain(
                 }
             }
         }
+        let now = Instant::now();
         let mut dirty: HashSet<DocumentId> = retry
             .iter()
-            .filter(|(_, (_, at))| *at <= tick)
+            .filter(|(_, (_, at))| *at <= now)
             .map(|(doc, _)| doc.clone())
             .collect();
+        dirty.extend(woken.take());
         while let Ok(doc) = changed.try_recv() {
             dirty.insert(doc);
         }
+        let passing = !dirty.is_empty();
         // A ledger grown past its limit is refused before anything of it is projected.
         check_sizes(&conn, &dirty, &limits, &oversized);
         let dirty: Vec<DocumentId> = {
@@ -105,7 +115,7 @@ pub fn maintain(
                 Err(e) => {
                     eprintln!("projection: {e}");
                     for doc in &dirty {
-                        retry_later(&mut retry, doc, tick);
+                        retry_later(&mut retry, doc);
                     }
                     Vec::new()
                 }
@@ -119,7 +129,7 @@ pub fn maintain(
         }
         for (doc, outcome) in dirty.iter().zip(outcomes) {
             if outcome.is_err() {
-                retry_later(&mut retry, doc, tick);
+                retry_later(&mut retry, doc);
             } else {
                 retry.remove(doc);
             }
@@ -148,7 +158,11 @@ pub fn maintain(
                 Err(e) => eprintln!("projection of {doc}: {e}"),
             }
         }
-        if tick.is_multiple_of(20) {
+        if passing {
+            settled.send_modify(|passes| *passes += 1);
+        }
+        if last_checks.elapsed() >= CHECKS_EVERY {
+            last_checks = Instant::now();
             // Catalog edits made by `fairpos hq catalog import` while serving.
             let version = meta(&conn, "catalog_version").ok().flatten();
             if version != catalog_version {
@@ -172,16 +186,27 @@ pub fn maintain(
                 });
             }
         }
-        tick += 1;
-        std::thread::sleep(Duration::from_millis(50));
+        // Until samod stores something, or the next look at retries and the stop flag.
+        match changed.recv_timeout(TICK) {
+            Ok(doc) => woken = Some(doc),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(TICK),
+        }
     }
 }
 
+/// The longest the loop sleeps with nothing stored: how soon it sees retries due and stop.
+const TICK: Duration = Duration::from_millis(50);
+
+/// How often catalog edits from the command line and revocations are looked for.
+const CHECKS_EVERY: Duration = Duration::from_secs(1);
+
 /// Schedules another try of a document whose projection failed, waiting twice as long as
-/// the time before: 2 ticks of 50 ms, then 4, up to 1 024 (51 s).
-fn retry_later(retry: &mut HashMap<DocumentId, (u32, u64)>, doc: &DocumentId, tick: u64) {
+/// the time before: 100 ms, then 200 ms, up to 51 s.
+fn retry_later(retry: &mut HashMap<DocumentId, (u32, Instant)>, doc: &DocumentId) {
     let attempts = retry.get(doc).map_or(0, |(n, _)| *n).saturating_add(1);
-    retry.insert(doc.clone(), (attempts, tick + (1u64 << attempts.min(10))));
+    let wait = TICK * (1u32 << attempts.min(10));
+    retry.insert(doc.clone(), (attempts, Instant::now() + wait));
 }
 
 /// Folds products tills added offline into the catalog served (headquarters only).

@@ -86,7 +86,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
     let (oversized_tx, oversized_rx) =
         watch::channel(crate::limits::oversized(&hq.conn, &options.documents)?);
     let db = Arc::new(Mutex::new(hq.conn));
-    let (changed_tx, changed_rx) = mpsc::unbounded_channel();
+    let (changed_tx, changed_rx) = std::sync::mpsc::channel();
     let mirror = match &options.postgres_mirror {
         Some(url) => {
             let pool = fairpos_postgres::connect(url)?;
@@ -142,6 +142,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
     let (screen_tx, screen_rx) = watch::channel(None);
     let (stopping_tx, stopping_rx) = watch::channel(false);
     let (projected_tx, projected_rx) = watch::channel(0u64);
+    let (settled_tx, settled_rx) = watch::channel(0u64);
     let state = AppState {
         db: db.clone(),
         readers: Arc::new(crate::readers::Readers::new(dir.to_path_buf())),
@@ -154,6 +155,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         announced: announced_tx,
         screen: screen_rx,
         stopping: stopping_rx,
+        settled: settled_rx,
         throttle: Arc::default(),
         sessions: options.sessions,
         tls: tls.is_some(),
@@ -185,6 +187,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
                     revoked: revoked_tx,
                     oversized: oversized_tx,
                     projected: projected_tx,
+                    settled: settled_tx,
                     limits: options.documents,
                 },
                 catalog,
@@ -213,7 +216,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         .route(route::ENROLL, post(api::enroll))
         .route(route::LOGIN, post(api::login))
         .route(route::ANNOUNCE, post(api::announce))
-        .route(route::CONFIRM, get(api::confirm))
+        .route(route::CONFIRM, get(api::confirm).post(api::confirm_waiting))
         .route(route::DOCS, get(api::list_docs))
         .route(route::REGISTRY, get(api::registry))
         .route(route::HEALTH, get(api::health))

@@ -12,6 +12,8 @@
 //! commit cost nearly flat in the size of the document). The genesis change that creates the
 //! root keys is written by the till that owns the ledger; nobody else writes to it.
 
+use std::borrow::Cow;
+
 use automerge::{
     transaction::{CommitOptions, Transactable},
     ActorId, Automerge, Change, ChangeHash, ObjId, ObjType, ReadDoc, ROOT,
@@ -203,16 +205,11 @@ impl LedgerDoc {
         }
         let key = self.id.key();
         let mut sales = 0;
-        for id in self.doc.keys(&self.records) {
-            let value = self
-                .doc
-                .get(&self.records, id.as_str())
-                .map_err(|source| Error::automerge(&key, source))?;
-            let Some((value, _)) = value else { continue };
-            let Some(json) = value.as_str() else { continue };
-            let k: Kind = serde_json::from_str(json).map_err(|source| Error::BadRecord {
+        for (id, json) in self.record_texts() {
+            let Some(json) = json else { continue };
+            let k: Kind = serde_json::from_str(&json).map_err(|source| Error::BadRecord {
                 key: key.clone(),
-                id: id.clone(),
+                id: id.to_string(),
                 source,
             })?;
             sales += usize::from(k.kind == "sale");
@@ -220,19 +217,26 @@ impl LedgerDoc {
         Ok(sales)
     }
 
+    /// Each record's id and text (`None` when not text), in the order of their ids: one walk
+    /// over the records map, each text read where it lies (a look-up by id per record took
+    /// as long again as decoding them all).
+    fn record_texts(&self) -> impl Iterator<Item = (Cow<'_, str>, Option<Cow<'_, str>>)> {
+        use automerge::{ScalarValueRef, ValueRef};
+        self.doc.map_range(&self.records, ..).map(|item| {
+            let text = match item.value {
+                ValueRef::Scalar(ScalarValueRef::Str(text)) => Some(text),
+                _ => None,
+            };
+            (item.key, text)
+        })
+    }
+
     /// Every record, in the order of their ids.
     pub fn records(&self) -> Result<Vec<Record>> {
         let key = self.id.key();
-        let mut out = Vec::with_capacity(self.len());
-        for id in self.doc.keys(&self.records) {
-            let value = self
-                .doc
-                .get(&self.records, id.as_str())
-                .map_err(|source| Error::automerge(&key, source))?;
-            let json = value.as_ref().and_then(|(v, _)| v.as_str());
-            out.push(decode_record(&key, &id, json)?);
-        }
-        Ok(out)
+        self.record_texts()
+            .map(|(id, json)| decode_record(&key, &id, json.as_deref()))
+            .collect()
     }
 
     pub fn heads(&self) -> Vec<ChangeHash> {

@@ -1,15 +1,32 @@
 //! What every request handler of the server shares: the devices' routes, the dashboard
 //! and its API.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use fairpos_domain::fair::Fair;
-use fairpos_sync::samod::{AcceptorHandle, DocHandle};
+use fairpos_sync::samod::{AcceptorHandle, DocHandle, DocumentId};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, watch};
 
 use crate::devices::Peer;
 use crate::Role;
+
+/// A pass of the maintenance loop over stored documents: how many there have been, and the
+/// documents this one took. A waiting confirmation asks the database again only when its
+/// ledgers were among them, or when it may have missed a pass.
+#[derive(Clone, Debug, Default)]
+pub struct Settled {
+    pub passes: u64,
+    pub docs: Arc<HashSet<DocumentId>>,
+}
+
+impl Settled {
+    /// Whether a waiter that last saw pass `seen` and waits for `wanted` should look again.
+    pub fn concerns(&self, seen: u64, wanted: &HashSet<DocumentId>) -> bool {
+        self.passes != seen.wrapping_add(1) || self.docs.iter().any(|d| wanted.contains(d))
+    }
+}
 
 #[derive(Clone)]
 pub struct AppState {
@@ -29,9 +46,9 @@ pub struct AppState {
     pub screen: watch::Receiver<Option<Arc<Published>>>,
     /// Set when the server begins to stop: open event streams end.
     pub stopping: watch::Receiver<bool>,
-    /// Counts the maintenance loop's passes over stored documents, whatever came of them:
-    /// tills waiting for their ledgers' confirmation follow it.
-    pub settled: watch::Receiver<u64>,
+    /// The maintenance loop's last pass over stored documents, whatever came of it: tills
+    /// waiting for their ledgers' confirmation follow it.
+    pub settled: watch::Receiver<Settled>,
     /// Failed logins and enrolment codes, per address and account.
     pub throttle: Arc<crate::throttle::Throttle>,
     /// How long dashboard sessions live.
@@ -78,4 +95,27 @@ pub fn lock(db: &Mutex<Connection>) -> crate::Result<std::sync::MutexGuard<'_, C
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Published {
     pub json: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fairpos_sync::ids::document_id;
+
+    #[test]
+    fn a_waiter_looks_again_for_its_own_ledgers_or_when_it_may_have_missed_a_pass() {
+        let (mine, other) = (document_id("ledger/f/T01/d"), document_id("ledger/f/T02/d"));
+        let wanted = HashSet::from([mine.clone()]);
+        let pass = |passes, doc: &DocumentId| Settled {
+            passes,
+            docs: Arc::new(HashSet::from([doc.clone()])),
+        };
+        assert!(!pass(4, &other).concerns(3, &wanted));
+        assert!(pass(4, &mine).concerns(3, &wanted));
+        assert!(pass(5, &other).concerns(3, &wanted), "pass 4 was missed");
+        assert!(
+            !pass(0, &other).concerns(u64::MAX, &HashSet::new()),
+            "the count wraps"
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! The HTTP routes devices call (see [`fairpos_sync::protocol`]) and the WebSocket they
 //! sync over.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
 use fairpos_sync::protocol::*;
-use fairpos_sync::samod::{PeerId, Transport};
+use fairpos_sync::samod::{DocumentId, PeerId, Transport};
 use futures::stream::StreamExt;
 use rusqlite::Connection;
 use tokio::sync::mpsc;
@@ -297,11 +297,16 @@ pub async fn confirm_waiting(
     };
     let deadline = tokio::time::Instant::now()
         + Duration::from_millis(request.wait_ms).min(LONGEST_CONFIRM_WAIT);
+    let wanted: HashSet<DocumentId> = request
+        .docs
+        .iter()
+        .map(|d| fairpos_sync::ids::document_id(&d.key))
+        .collect();
     let mut settled = state.settled.clone();
     let mut stopping = state.stopping.clone();
     loop {
         // Marked seen before reading: a pass that ends after the read wakes the wait below.
-        settled.borrow_and_update();
+        let mut seen = settled.borrow_and_update().passes;
         let device = device.clone();
         let docs = match state
             .readers
@@ -316,12 +321,24 @@ pub async fn confirm_waiting(
         if settled_all || *stopping.borrow() || tokio::time::Instant::now() >= deadline {
             return Json(answer).into_response();
         }
-        tokio::select! {
-            _ = tokio::time::sleep_until(deadline) => {}
-            passed = settled.changed() => if passed.is_err() {
-                return Json(answer).into_response();
-            },
-            _ = stopping.changed() => {}
+        // Until a pass takes one of the ledgers waited for (passes over other tills' ledgers
+        // are let by without a look at the database), the wait ends, or the server stops.
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => break,
+                passed = settled.changed() => {
+                    if passed.is_err() {
+                        return Json(answer).into_response();
+                    }
+                    let last = settled.borrow_and_update();
+                    let concerned = last.concerns(seen, &wanted);
+                    seen = last.passes;
+                    if concerned {
+                        break;
+                    }
+                }
+                _ = stopping.changed() => break,
+            }
         }
     }
 }

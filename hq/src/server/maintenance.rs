@@ -33,7 +33,7 @@ pub struct Channels {
     pub projected: watch::Sender<u64>,
     /// Counts every pass over stored documents, whatever came of it (confirmations wait
     /// on it).
-    pub settled: watch::Sender<u64>,
+    pub settled: watch::Sender<crate::state::Settled>,
     /// How large a ledger may grow.
     pub limits: crate::limits::DocumentLimits,
 }
@@ -71,6 +71,8 @@ pub fn maintain(
     let mut retry: HashMap<DocumentId, (u32, Instant)> = HashMap::new();
     // A document stored while the loop waited, which woke it.
     let mut woken: Option<DocumentId> = None;
+    // When the last pass that had documents to project started.
+    let mut last_pass: Option<Instant> = None;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         while let Ok((peer, doc)) = seen.try_recv() {
             let Peer::Till(device) = &peer else { continue };
@@ -100,7 +102,12 @@ pub fn maintain(
         while let Ok(doc) = changed.try_recv() {
             dirty.insert(doc);
         }
-        let passing = !dirty.is_empty();
+        // What this pass takes, refused ledgers too: their waiting tills hear the refusal.
+        let taken = Arc::new(dirty.clone());
+        let passing = !taken.is_empty();
+        if passing {
+            last_pass = Some(now);
+        }
         // A ledger grown past its limit is refused before anything of it is projected.
         check_sizes(&conn, &dirty, &limits, &oversized);
         let dirty: Vec<DocumentId> = {
@@ -159,7 +166,10 @@ pub fn maintain(
             }
         }
         if passing {
-            settled.send_modify(|passes| *passes += 1);
+            settled.send_modify(|last| {
+                last.passes = last.passes.wrapping_add(1);
+                last.docs = Arc::clone(&taken);
+            });
         }
         if last_checks.elapsed() >= CHECKS_EVERY {
             last_checks = Instant::now();
@@ -188,14 +198,23 @@ pub fn maintain(
         }
         // Until samod stores something, or the next look at retries and the stop flag.
         match changed.recv_timeout(TICK) {
-            Ok(doc) => woken = Some(doc),
+            Ok(doc) => {
+                woken = Some(doc);
+                // Passes start TICK apart at most: under a storm of tills each pass takes
+                // what piled up meanwhile (one commit, one fsync), as before the loop woke
+                // on changes; a change after a quiet spell is projected at once.
+                if let Some(since) = last_pass.map(|at| at.elapsed()) {
+                    std::thread::sleep(TICK.saturating_sub(since));
+                }
+            }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => std::thread::sleep(TICK),
         }
     }
 }
 
-/// The longest the loop sleeps with nothing stored: how soon it sees retries due and stop.
+/// The longest the loop sleeps with nothing stored (how soon it sees retries due and stop),
+/// and the shortest time between the starts of two passes.
 const TICK: Duration = Duration::from_millis(50);
 
 /// How often catalog edits from the command line and revocations are looked for.

@@ -142,7 +142,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
     let (screen_tx, screen_rx) = watch::channel(None);
     let (stopping_tx, stopping_rx) = watch::channel(false);
     let (projected_tx, projected_rx) = watch::channel(0u64);
-    let (settled_tx, settled_rx) = watch::channel(0u64);
+    let (settled_tx, settled_rx) = watch::channel(crate::state::Settled::default());
     let state = AppState {
         db: db.clone(),
         readers: Arc::new(crate::readers::Readers::new(dir.to_path_buf())),

@@ -557,12 +557,14 @@ fn a_till_asking_for_its_confirmation_is_held_until_headquarters_has_projected()
     let (status, answer) = ask("00", 200);
     assert_eq!(status, 200);
     assert_eq!(answer["docs"][0]["heads"], heads.as_str());
-    let (status, _) = api.post(
-        "/api/v1/sync/confirm",
-        Some(&token),
-        &serde_json::json!({ "wait_ms": "soon" }),
+    let bad = serde_json::json!({ "wait_ms": "soon" });
+    let (status, answer) = api.post("/api/v1/sync/confirm", Some(&token), &bad);
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("the question"),
+        "{answer}"
     );
-    assert!((400..500).contains(&status), "a bad question: {status}");
+    assert_eq!(api.post("/api/v1/sync/confirm", None, &bad).0, 401);
 
     // Step 3: the till sells on; a question for its new heads, asked before it syncs, is
     // held, and answered when the sync is projected, not when its ten seconds are over.
@@ -575,6 +577,7 @@ fn a_till_asking_for_its_confirmation_is_held_until_headquarters_has_projected()
             (ask(&new_heads, 10_000), asked.elapsed())
         });
         pause(200);
+        assert!(!held.is_finished(), "answered before the till synced");
         till.synced();
         held.join().unwrap()
     });

@@ -294,6 +294,7 @@ async fn confirm(
     let mut waits = true;
     loop {
         let left = limit.saturating_sub(start.elapsed());
+        let asked = Instant::now();
         let confirmed = if waits {
             match client
                 .confirm_waiting(token, wanted, left.min(WAIT), limit)
@@ -321,7 +322,9 @@ async fn confirm(
                 limit.as_secs()
             )));
         }
-        if !waits {
+        // Polling an older headquarters, or answered before the wait asked for (one that is
+        // stopping): a pause before asking again.
+        if !waits || asked.elapsed() < left.min(WAIT) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

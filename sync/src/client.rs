@@ -148,7 +148,7 @@ impl HqClient {
                 docs: wanted.to_vec(),
                 wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
             })
-            .timeout(wait + limit)
+            .timeout(wait.saturating_add(limit))
             .send()
             .await
             .map_err(|e| self.failed(e))?;

@@ -94,9 +94,11 @@ impl ConfirmResponse {
         &self,
         wanted: &'w [WantedDoc],
     ) -> std::result::Result<Vec<&'w str>, (String, String)> {
+        let held: std::collections::HashMap<&str, &ConfirmedDoc> =
+            self.docs.iter().map(|d| (d.key.as_str(), d)).collect();
         let mut missing = Vec::new();
         for want in wanted {
-            match self.docs.iter().find(|d| d.key == want.key) {
+            match held.get(want.key.as_str()) {
                 Some(d) if d.refused.is_some() => {
                     let why = d.refused.clone().unwrap_or_default();
                     return Err((want.key.clone(), why));

@@ -285,11 +285,16 @@ pub async fn confirm_waiting(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-    Json(request): Json<ConfirmRequest>,
+    body: axum::body::Bytes,
 ) -> Response {
+    // Credentials first: a stranger's body is not read.
     let peer = match authenticate(&state, &headers, &query).await {
         Ok(p) => p,
         Err(r) => return *r,
+    };
+    let request: ConfirmRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return api_error(StatusCode::BAD_REQUEST, format!("the question: {e}")),
     };
     let device = match peer {
         Peer::Till(d) => Some(d),
@@ -328,6 +333,9 @@ pub async fn confirm_waiting(
                 _ = tokio::time::sleep_until(deadline) => break,
                 passed = settled.changed() => {
                     if passed.is_err() {
+                        // No more passes (the maintenance loop has ended): the wait is
+                        // served out, so that tills do not ask again at once.
+                        tokio::time::sleep_until(deadline).await;
                         return Json(answer).into_response();
                     }
                     let last = settled.borrow_and_update();

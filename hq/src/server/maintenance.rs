@@ -200,7 +200,7 @@ pub fn maintain(
         match changed.recv_timeout(TICK) {
             Ok(doc) => {
                 woken = Some(doc);
-                // Passes start TICK apart at most: under a storm of tills each pass takes
+                // Passes start TICK apart at least: under a storm of tills each pass takes
                 // what piled up meanwhile (one commit, one fsync), as before the loop woke
                 // on changes; a change after a quiet spell is projected at once.
                 if let Some(since) = last_pass.map(|at| at.elapsed()) {

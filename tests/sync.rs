@@ -614,6 +614,103 @@ fn a_proxy_that_cuts_connections_mid_message_loses_and_doubles_nothing() {
     assert_eq!(hq.sales().len(), 40);
 }
 
+/// A headquarters older than the held confirmation, played by a proxy in front of the real
+/// one: `POST /api/v1/sync/confirm` is answered 405 (as a route with `GET` alone answers),
+/// everything else passes, the sync socket too. Returns its address and how many confirmation
+/// questions it refused.
+fn headquarters_without_held_confirmation(
+    target: std::net::SocketAddr,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let refused = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = refused.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let (Ok(client), Ok(server)) = (client, TcpStream::connect(target)) else {
+                continue;
+            };
+            let (mut s_read, mut c_write) =
+                (server.try_clone().unwrap(), client.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s_read, &mut c_write);
+                let _ = c_write.shutdown(Shutdown::Both);
+            });
+            let counted = counted.clone();
+            // Request by request (clients send the next only after the last answer): the
+            // head, then as many bytes of body as it says; after an upgrade, bytes as they come.
+            std::thread::spawn(move || {
+                let (mut to_client, mut to_server) = (client.try_clone().unwrap(), server);
+                let mut from_client = BufReader::new(client);
+                loop {
+                    let mut head = String::new();
+                    loop {
+                        let mut line = String::new();
+                        match from_client.read_line(&mut line) {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => head.push_str(&line),
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let lower = head.to_ascii_lowercase();
+                    let length = lower
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map_or(0, |n| n.trim().parse::<u64>().unwrap());
+                    let mut body = Vec::new();
+                    let _ = (&mut from_client).take(length).read_to_end(&mut body);
+                    if head.starts_with("POST /api/v1/sync/confirm") {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        let _ = to_client.write_all(
+                            b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n",
+                        );
+                        continue;
+                    }
+                    if to_server.write_all(head.as_bytes()).is_err()
+                        || to_server.write_all(&body).is_err()
+                    {
+                        return;
+                    }
+                    if lower.contains("upgrade: websocket") {
+                        let _ = std::io::copy(&mut from_client, &mut to_server);
+                        let _ = to_server.shutdown(Shutdown::Both);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, refused)
+}
+
+#[test]
+fn a_till_syncs_with_a_headquarters_older_than_the_held_confirmation() {
+    // Step 0: a till sells; its headquarters, reached through the stand-in, is one that
+    // answers the held confirmation 405.
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    sell_some(&till, "V003", 5);
+    let target: std::net::SocketAddr = server.url.trim_start_matches("http://").parse().unwrap();
+    let (older, refused) = headquarters_without_held_confirmation(target);
+
+    // Step 1: the sync goes through whole: the till asked once, was refused, and asked the
+    // old way until headquarters had projected every sale.
+    till.synced_with(&format!("http://{older}"));
+    assert!(refused.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    assert_eq!(sorted(hq.sales()), expected(&[("T01", &till)]));
+    let status = till.json(&["sync", "status", "--json"]);
+    assert_eq!(status["unconfirmed_sales"], 0, "{status}");
+}
+
 /// Every projected row of `device`, table by table, as text.
 fn projected_rows(conn: &rusqlite::Connection, device: &str) -> Vec<String> {
     let mut out = Vec::new();

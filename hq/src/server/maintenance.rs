@@ -31,8 +31,8 @@ pub struct Channels {
     pub oversized: watch::Sender<HashSet<DocumentId>>,
     /// Counts the passes that projected new records (the big screen follows it).
     pub projected: watch::Sender<u64>,
-    /// Counts every pass over stored documents, whatever came of it (confirmations wait
-    /// on it).
+    /// Each pass over stored documents, whatever came of it: its number and the documents
+    /// it took (held confirmations wait on it).
     pub settled: watch::Sender<crate::state::Settled>,
     /// How large a ledger may grow.
     pub limits: crate::limits::DocumentLimits,

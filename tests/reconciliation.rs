@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::hq::{pause, Api, Hq, Server};
-use common::morning::{bundle_without_first_day, t01_morning, t02_morning, t03_two_days};
+use common::morning::{t01_morning, three_tills_synced};
 use common::Till;
 use serde_json::Value;
 
@@ -97,20 +97,10 @@ fn map(pairs: &[(&str, i64)]) -> BTreeMap<String, i64> {
 #[test]
 fn headquarters_accounts_for_every_fen_of_three_tills_and_names_a_missing_day() {
     // Step 0: headquarters enrols three tills; they sell their mornings.
+    // Step 1: T01 and T02 sync over the network; T03's second day arrives on a USB stick.
     let hq = Hq::demo();
     let server = hq.serve();
-    let mut t1 = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
-    let mut t2 = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));
-    let mut t3 = Till::enrolled(&server.url, &hq.add_device("T03", "S03"));
-    t01_morning(&mut t1);
-    t02_morning(&mut t2);
-    t03_two_days(&mut t3);
-
-    // Step 1: T01 and T02 sync over the network; T03's second day arrives on a USB stick.
-    t1.synced();
-    t2.synced();
-    let stick = bundle_without_first_day(&t3);
-    hq.ok(&["hq", "bundle", "import", stick.to_str().unwrap()]);
+    let [t1, t2, t3] = three_tills_synced(&hq, &server.url);
 
     // Step 2: the reconciliation names T03's first day as missing; T01 and T02 are whole.
     let rec = hq.json(&["hq", "reconcile", "--json"]);

@@ -477,54 +477,62 @@ fn a_till_writing_into_another_tills_ledger_is_refused_and_logged() {
     assert_eq!(sorted(hq.sales()), before);
 }
 
-/// A TCP proxy that cuts each of its first `cuts` connections after a random number of bytes
-/// from the client, mid-message, and passes the rest through.
-fn cutting_proxy(target: std::net::SocketAddr, cuts: usize, seed: u64) -> std::net::SocketAddr {
-    use std::io::{Read, Write};
+/// A TCP proxy in front of `target`: answers flow back untouched; what each client sends
+/// (the `n`th connection) goes through `forward(n, client, server)` on a thread of its own.
+fn proxy(
+    target: std::net::SocketAddr,
+    forward: impl Fn(usize, std::net::TcpStream, std::net::TcpStream) + Clone + Send + 'static,
+) -> std::net::SocketAddr {
     use std::net::{Shutdown, TcpListener, TcpStream};
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         for (n, client) in listener.incoming().enumerate() {
-            let Ok(client) = client else { continue };
-            let Ok(server) = TcpStream::connect(target) else {
+            let (Ok(client), Ok(server)) = (client, TcpStream::connect(target)) else {
                 continue;
             };
-            let limit = if n < cuts {
-                Some(rng.random_range(40..3000usize))
-            } else {
-                None
-            };
-            let (mut c_read, mut s_write) =
-                (client.try_clone().unwrap(), server.try_clone().unwrap());
-            let (mut s_read, mut c_write) = (server, client);
-            std::thread::spawn(move || {
-                let mut sent = 0;
-                let mut buf = [0u8; 512];
-                while let Ok(k) = c_read.read(&mut buf) {
-                    if k == 0 {
-                        break;
-                    }
-                    let take = limit.map_or(k, |l| k.min(l.saturating_sub(sent)));
-                    if s_write.write_all(&buf[..take]).is_err() {
-                        break;
-                    }
-                    sent += take;
-                    if limit.is_some_and(|l| sent >= l) {
-                        break;
-                    }
-                }
-                let _ = s_write.shutdown(Shutdown::Both);
-                let _ = c_read.shutdown(Shutdown::Both);
-            });
+            let (mut s_read, mut c_write) =
+                (server.try_clone().unwrap(), client.try_clone().unwrap());
             std::thread::spawn(move || {
                 let _ = std::io::copy(&mut s_read, &mut c_write);
                 let _ = c_write.shutdown(Shutdown::Both);
             });
+            let forward = forward.clone();
+            std::thread::spawn(move || forward(n, client, server));
         }
     });
     addr
+}
+
+/// A TCP proxy that cuts each of its first `cuts` connections after a random number of bytes
+/// from the client, mid-message, and passes the rest through.
+fn cutting_proxy(target: std::net::SocketAddr, cuts: usize, seed: u64) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    use std::net::Shutdown;
+    let limits: Vec<usize> = {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        (0..cuts).map(|_| rng.random_range(40..3000usize)).collect()
+    };
+    proxy(target, move |n, mut client, mut server| {
+        let limit = limits.get(n).copied();
+        let mut sent = 0;
+        let mut buf = [0u8; 512];
+        while let Ok(k) = client.read(&mut buf) {
+            if k == 0 {
+                break;
+            }
+            let take = limit.map_or(k, |l| k.min(l.saturating_sub(sent)));
+            if server.write_all(&buf[..take]).is_err() {
+                break;
+            }
+            sent += take;
+            if limit.is_some_and(|l| sent >= l) {
+                break;
+            }
+        }
+        let _ = server.shutdown(Shutdown::Both);
+        let _ = client.shutdown(Shutdown::Both);
+    })
 }
 
 #[test]
@@ -625,67 +633,49 @@ fn headquarters_without_held_confirmation(
     std::sync::Arc<std::sync::atomic::AtomicUsize>,
 ) {
     use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::net::Shutdown;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
     let refused = std::sync::Arc::new(AtomicUsize::new(0));
     let counted = refused.clone();
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let (Ok(client), Ok(server)) = (client, TcpStream::connect(target)) else {
-                continue;
-            };
-            let (mut s_read, mut c_write) =
-                (server.try_clone().unwrap(), client.try_clone().unwrap());
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut s_read, &mut c_write);
-                let _ = c_write.shutdown(Shutdown::Both);
-            });
-            let counted = counted.clone();
-            // Request by request (clients send the next only after the last answer): the
-            // head, then as many bytes of body as it says; after an upgrade, bytes as they come.
-            std::thread::spawn(move || {
-                let (mut to_client, mut to_server) = (client.try_clone().unwrap(), server);
-                let mut from_client = BufReader::new(client);
-                loop {
-                    let mut head = String::new();
-                    loop {
-                        let mut line = String::new();
-                        match from_client.read_line(&mut line) {
-                            Ok(0) | Err(_) => return,
-                            Ok(_) => head.push_str(&line),
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                    }
-                    let lower = head.to_ascii_lowercase();
-                    let length = lower
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .map_or(0, |n| n.trim().parse::<u64>().unwrap());
-                    let mut body = Vec::new();
-                    let _ = (&mut from_client).take(length).read_to_end(&mut body);
-                    if head.starts_with("POST /api/v1/sync/confirm") {
-                        counted.fetch_add(1, Ordering::SeqCst);
-                        let _ = to_client.write_all(
-                            b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n",
-                        );
-                        continue;
-                    }
-                    if to_server.write_all(head.as_bytes()).is_err()
-                        || to_server.write_all(&body).is_err()
-                    {
-                        return;
-                    }
-                    if lower.contains("upgrade: websocket") {
-                        let _ = std::io::copy(&mut from_client, &mut to_server);
-                        let _ = to_server.shutdown(Shutdown::Both);
-                        return;
-                    }
+    // Request by request (clients send the next only after the last answer): the head, then
+    // as many bytes of body as it says; after an upgrade, bytes as they come.
+    let addr = proxy(target, move |_, client, mut to_server| {
+        let mut to_client = client.try_clone().unwrap();
+        let mut from_client = BufReader::new(client);
+        loop {
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                match from_client.read_line(&mut line) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => head.push_str(&line),
                 }
-            });
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let lower = head.to_ascii_lowercase();
+            let length = lower
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |n| n.trim().parse::<u64>().unwrap());
+            let mut body = Vec::new();
+            let _ = (&mut from_client).take(length).read_to_end(&mut body);
+            if head.starts_with("POST /api/v1/sync/confirm") {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let _ = to_client
+                    .write_all(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n");
+                continue;
+            }
+            if to_server.write_all(head.as_bytes()).is_err() || to_server.write_all(&body).is_err()
+            {
+                return;
+            }
+            if lower.contains("upgrade: websocket") {
+                let _ = std::io::copy(&mut from_client, &mut to_server);
+                let _ = to_server.shutdown(Shutdown::Both);
+                return;
+            }
         }
     });
     (addr, refused)

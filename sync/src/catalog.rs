@@ -208,6 +208,19 @@ impl CatalogDoc {
         })
     }
 
+    /// Whether `doc`, stored as the document `id`, is the catalog of the fair it names, under
+    /// the id that catalog's key makes: stored beside the ledgers, not one of them.
+    pub fn is_stored_as(doc: &Automerge, id: &crate::samod::DocumentId) -> bool {
+        let Ok(Some((fair, _))) = doc.get(ROOT, "fair") else {
+            return false;
+        };
+        let Some(fair) = fair.as_str() else {
+            return false;
+        };
+        let key = crate::ids::catalog_key(fair);
+        crate::ids::document_id(&key) == *id && CatalogDoc::open(&key, fair, doc.clone()).is_ok()
+    }
+
     pub fn load(key: &str, fair: &str, bytes: &[u8]) -> Result<CatalogDoc> {
         let doc = Automerge::load(bytes).map_err(|e| Error::automerge(key, e))?;
         CatalogDoc::open(key, fair, doc)

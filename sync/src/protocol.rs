@@ -99,10 +99,9 @@ impl ConfirmResponse {
         let mut missing = Vec::new();
         for want in wanted {
             match held.get(want.key.as_str()) {
-                Some(d) if d.refused.is_some() => {
-                    let why = d.refused.clone().unwrap_or_default();
-                    return Err((want.key.clone(), why));
-                }
+                Some(ConfirmedDoc {
+                    refused: Some(why), ..
+                }) => return Err((want.key.clone(), why.clone())),
                 Some(d) if d.heads == want.heads => {}
                 _ => missing.push(want.key.as_str()),
             }

@@ -238,8 +238,23 @@ pub async fn announce(
     }
 }
 
+/// What headquarters has projected of the ledgers `peer` may ask about: a till its own, an
+/// organizer or hub every till's. Read through the read connections: tills asking never
+/// queue on the writer.
+async fn confirmed(state: &AppState, peer: &Peer) -> Result<ConfirmResponse> {
+    let device = match peer {
+        Peer::Till(d) => Some(d.clone()),
+        _ => None,
+    };
+    let docs = state
+        .readers
+        .read(move |db| docs_of(db, device.as_deref()))
+        .await?;
+    Ok(ConfirmResponse { docs })
+}
+
 fn docs_of(db: &Connection, device: Option<&str>) -> Result<Vec<ConfirmedDoc>> {
-    let mut stmt = db.prepare(
+    let mut stmt = db.prepare_cached(
         "SELECT doc_key, heads, records, refused FROM hq_docs
          WHERE device IS NOT NULL AND (?1 IS NULL OR device = ?1) ORDER BY doc_key",
     )?;
@@ -263,15 +278,8 @@ pub async fn confirm(
         Ok(p) => p,
         Err(r) => return *r,
     };
-    let device = match peer {
-        Peer::Till(d) => Some(d),
-        _ => None,
-    };
-    match state
-        .on_writer(move |db| docs_of(db, device.as_deref()))
-        .await
-    {
-        Ok(docs) => Json(ConfirmResponse { docs }).into_response(),
+    match confirmed(&state, &peer).await {
+        Ok(answer) => Json(answer).into_response(),
         Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
@@ -296,10 +304,6 @@ pub async fn confirm_waiting(
         Ok(r) => r,
         Err(e) => return api_error(StatusCode::BAD_REQUEST, format!("the question: {e}")),
     };
-    let device = match peer {
-        Peer::Till(d) => Some(d),
-        _ => None,
-    };
     let deadline = tokio::time::Instant::now()
         + Duration::from_millis(request.wait_ms).min(LONGEST_CONFIRM_WAIT);
     let wanted: HashSet<DocumentId> = request
@@ -312,17 +316,11 @@ pub async fn confirm_waiting(
     loop {
         // Marked seen before reading: a pass that ends after the read wakes the wait below.
         let mut seen = settled.borrow_and_update().passes;
-        let device = device.clone();
-        let docs = match state
-            .readers
-            .read(move |db| docs_of(db, device.as_deref()))
-            .await
-        {
-            Ok(docs) => docs,
+        let answer = match confirmed(&state, &peer).await {
+            Ok(answer) => answer,
             Err(e) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         };
-        let answer = ConfirmResponse { docs };
-        let settled_all = !matches!(answer.missing(&request.docs), Ok(m) if !m.is_empty());
+        let settled_all = answer.missing(&request.docs).map_or(true, |m| m.is_empty());
         if settled_all || *stopping.borrow() || tokio::time::Instant::now() >= deadline {
             return Json(answer).into_response();
         }

@@ -93,18 +93,11 @@ impl HqClient {
 
     /// Redeems a one-time enrolment code for a device writing as `actor` (hex).
     pub async fn enroll(&self, code: &str, actor: &str, limit: Duration) -> Result<EnrollResponse> {
-        let r = self
-            .http
-            .post(format!("{}{}", self.base, route::ENROLL))
-            .json(&EnrollRequest {
-                code: code.to_string(),
-                actor: actor.to_string(),
-            })
-            .timeout(limit)
-            .send()
-            .await
-            .map_err(|e| self.failed(e))?;
-        self.answer(r).await
+        let request = EnrollRequest {
+            code: code.to_string(),
+            actor: actor.to_string(),
+        };
+        self.post(route::ENROLL, None, &request, limit).await
     }
 
     /// Registers the ledgers `docs` (keys) as about to sync.
@@ -114,16 +107,9 @@ impl HqClient {
         docs: Vec<String>,
         limit: Duration,
     ) -> Result<AnnounceResponse> {
-        let r = self
-            .http
-            .post(format!("{}{}", self.base, route::ANNOUNCE))
-            .bearer_auth(token)
-            .json(&AnnounceRequest { docs })
-            .timeout(limit)
-            .send()
+        let request = AnnounceRequest { docs };
+        self.post(route::ANNOUNCE, Some(token), &request, limit)
             .await
-            .map_err(|e| self.failed(e))?;
-        self.answer(r).await
     }
 
     /// The heads headquarters has projected of each ledger of the caller.
@@ -140,24 +126,39 @@ impl HqClient {
         wait: Duration,
         limit: Duration,
     ) -> Result<ConfirmResponse> {
-        let r = self
-            .http
-            .post(format!("{}{}", self.base, route::CONFIRM))
-            .bearer_auth(token)
-            .json(&ConfirmRequest {
-                docs: wanted.to_vec(),
-                wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-            })
-            .timeout(wait.saturating_add(limit))
-            .send()
+        let request = ConfirmRequest {
+            docs: wanted.to_vec(),
+            wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+        };
+        let limit = wait.saturating_add(limit);
+        self.post(route::CONFIRM, Some(token), &request, limit)
             .await
-            .map_err(|e| self.failed(e))?;
-        self.answer(r).await
     }
 
     /// Every device headquarters knows, for a hub to authenticate tills with.
     pub async fn registry(&self, token: &str, limit: Duration) -> Result<Vec<DeviceEntry>> {
         self.get(route::REGISTRY, token, limit).await
+    }
+
+    /// `POST`s the JSON `body` to `path`, with a device's or session's token when given.
+    async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &impl serde::Serialize,
+        limit: Duration,
+    ) -> Result<T> {
+        let mut request = self.http.post(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let r = request
+            .json(body)
+            .timeout(limit)
+            .send()
+            .await
+            .map_err(|e| self.failed(e))?;
+        self.answer(r).await
     }
 
     async fn get<T: DeserializeOwned>(

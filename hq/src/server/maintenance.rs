@@ -103,9 +103,8 @@ pub fn maintain(
             dirty.insert(doc);
         }
         // What this pass takes, refused ledgers too: their waiting tills hear the refusal.
-        let taken = Arc::new(dirty.clone());
-        let passing = !taken.is_empty();
-        if passing {
+        let taken = (!dirty.is_empty()).then(|| Arc::new(dirty.clone()));
+        if taken.is_some() {
             last_pass = Some(now);
         }
         // A ledger grown past its limit is refused before anything of it is projected.
@@ -165,10 +164,10 @@ pub fn maintain(
                 Err(e) => eprintln!("projection of {doc}: {e}"),
             }
         }
-        if passing {
+        if let Some(taken) = taken {
             settled.send_modify(|last| {
                 last.passes = last.passes.wrapping_add(1);
-                last.docs = Arc::clone(&taken);
+                last.docs = taken;
             });
         }
         if last_checks.elapsed() >= CHECKS_EVERY {

@@ -51,7 +51,7 @@ impl Error {
             Error::Domain(_) | Error::Input(_) | Error::ReadInput { .. } => true,
             Error::Ledger(e) => e.is_bad_input(),
             Error::Tables(e) => e.is_bad_input(),
-            Error::Postgres(e) => matches!(e, fairpos_postgres::Error::Config(_)),
+            Error::Postgres(e) => e.is_bad_input(),
             _ => false,
         }
     }

@@ -20,6 +20,14 @@ pub enum Error {
     Integrity(String),
 }
 
+impl Error {
+    /// Whether the caller gave something wrong (the database's address or settings), rather
+    /// than the database or a stored document failing.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, Error::Config(_))
+    }
+}
+
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// An error and, when it is another, the first cause in its chain: what happened ("invalid

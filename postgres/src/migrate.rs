@@ -29,18 +29,14 @@ CREATE TABLE IF NOT EXISTS stalls (
 );
 ";
 
-/// The projection's tables as PostgreSQL takes them: a plain heap for SQLite's clustered
-/// tables, and text compared byte by byte (collation "C", SQLite's BINARY), so that the
-/// greatest name of a report key and every ordering are the same on both backends whatever
-/// the database's locale.
-fn projection_schema() -> String {
-    postgres_text(&PROJECTION.replace("{clustered}", ""))
-}
-
-/// `sql`'s text columns compared byte by byte (collation "C"). A column's type is followed
-/// by a space, a comma, a closing parenthesis or the end of its line.
+/// The projection's SQL (`schema.sql`, `rollup.sql`) as PostgreSQL takes it: a plain heap for
+/// SQLite's clustered tables (`{clustered}`), and text compared byte by byte (collation "C",
+/// SQLite's BINARY), so that the greatest name of a report key and every ordering are the
+/// same on both backends whatever the database's locale. A column's type is followed by a
+/// space, a comma, a closing parenthesis or the end of its line.
 pub(crate) fn postgres_text(sql: &str) -> String {
-    sql.replace("\r\n", "\n")
+    sql.replace("{clustered}", "")
+        .replace("\r\n", "\n")
         .replace(" TEXT ", " TEXT COLLATE \"C\" ")
         .replace(" TEXT,", " TEXT COLLATE \"C\",")
         .replace(" TEXT)", " TEXT COLLATE \"C\")")
@@ -69,7 +65,7 @@ fn migration_sql(version: i32) -> String {
     match version {
         1 => format!(
             "{}{HQ_INDEXES}{STALLS}{}",
-            projection_schema(),
+            postgres_text(PROJECTION),
             crate::rollup::schema()
         ),
         2 => DOCUMENTS.to_string(),

@@ -34,7 +34,6 @@ const UPSERT: &str = "ON CONFLICT (dim, scope, key) DO UPDATE SET
 /// the body of a PL/pgSQL function that an `AFTER INSERT` trigger runs for each row.
 pub(crate) fn schema() -> String {
     let sql = crate::migrate::postgres_text(fairpos_projection::rollup::SQL)
-        .replace("{clustered}", "")
         .replace("CREATE VIEW IF NOT EXISTS", "CREATE OR REPLACE VIEW")
         .replace("{upsert}", UPSERT);
     let mut out = String::with_capacity(sql.len() * 2);

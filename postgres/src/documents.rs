@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use fairpos_sync::samod::storage::{Storage, StorageKey};
 use fairpos_sync::samod::DocumentId;
-use fairpos_sync::samod_storage::{document_bounds, in_range, range_bounds};
+use fairpos_sync::samod_storage::{document_bounds, document_of, in_range, range_bounds};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_postgres::AsyncMessage;
@@ -76,7 +76,7 @@ impl Storage for PgStorage {
 
     async fn put(&self, key: StorageKey, data: Vec<u8>) {
         let text = key.to_string();
-        let doc = text.split('/').next().unwrap_or_default().to_string();
+        let doc = document_of(&text).to_string();
         self.rows(
             "WITH put AS (
                  INSERT INTO samod_kv(key, bytes) VALUES ($1, $2)
@@ -94,26 +94,28 @@ impl Storage for PgStorage {
     }
 }
 
-/// Stores `chunks` (`(key, bytes)`, keys as samod makes them) in one transaction, announcing
-/// each document once; unlike [`PgStorage`]'s `put`, a failure is returned, and then nothing
-/// is stored.
+/// Every key stored, as text.
+pub async fn stored_keys(pool: &Pool) -> Result<std::collections::HashSet<String>> {
+    let client = pool.get().await?;
+    let rows = client.query("SELECT key FROM samod_kv", &[]).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Stores `chunks` (`(key, bytes)`, keys as samod makes them) in one transaction (one
+/// statement), announcing each document once; unlike [`PgStorage`]'s `put`, a failure is
+/// returned, and then nothing is stored.
 pub async fn put_chunks(pool: &Pool, chunks: &[(String, Vec<u8>)]) -> Result<()> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    for batch in chunks.chunks(500) {
-        let keys: Vec<&str> = batch.iter().map(|(k, _)| k.as_str()).collect();
-        let bytes: Vec<&[u8]> = batch.iter().map(|(_, b)| b.as_slice()).collect();
-        tx.execute(
-            "INSERT INTO samod_kv(key, bytes) SELECT * FROM unnest($1::text[], $2::bytea[])
-             ON CONFLICT(key) DO UPDATE SET bytes = excluded.bytes",
-            &[&keys, &bytes],
-        )
-        .await?;
-    }
-    let documents: std::collections::BTreeSet<&str> = chunks
-        .iter()
-        .filter_map(|(k, _)| k.split('/').next())
-        .collect();
+    let keys: Vec<&str> = chunks.iter().map(|(k, _)| k.as_str()).collect();
+    let bytes: Vec<&[u8]> = chunks.iter().map(|(_, b)| b.as_slice()).collect();
+    tx.execute(
+        "INSERT INTO samod_kv(key, bytes) SELECT * FROM unnest($1::text[], $2::bytea[])
+         ON CONFLICT(key) DO UPDATE SET bytes = excluded.bytes",
+        &[&keys, &bytes],
+    )
+    .await?;
+    let documents: std::collections::BTreeSet<&str> = keys.iter().map(|k| document_of(k)).collect();
     for doc in documents {
         tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &doc])
             .await?;

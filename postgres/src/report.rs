@@ -8,6 +8,25 @@ use fairpos_projection::report::{assemble, scan_sql, Dimension, Report, ReportRo
 
 use crate::{Pool, Result};
 
+/// Stores the fair's stalls, `(id, name, team)`, whose names label a report by stall (one
+/// statement; a stall already there takes the name and team given).
+pub async fn put_stalls(pool: &Pool, stalls: &[(String, String, String)]) -> Result<()> {
+    let column = |f: fn(&(String, String, String)) -> &String| -> Vec<&str> {
+        stalls.iter().map(|s| f(s).as_str()).collect()
+    };
+    let (ids, names, teams) = (column(|s| &s.0), column(|s| &s.1), column(|s| &s.2));
+    let client = pool.get().await?;
+    client
+        .execute(
+            "INSERT INTO stalls(id, name, team)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+             ON CONFLICT(id) DO UPDATE SET name = excluded.name, team = excluded.team",
+            &[&ids, &names, &teams],
+        )
+        .await?;
+    Ok(())
+}
+
 /// The report `by`, read from the roll-up.
 pub async fn build(pool: &Pool, by: Dimension) -> Result<Report> {
     let client = pool.get().await?;

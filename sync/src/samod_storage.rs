@@ -44,6 +44,11 @@ pub fn in_range(
         .collect()
 }
 
+/// The document a stored key (as text) belongs to: its first part.
+pub fn document_of(key: &str) -> &str {
+    key.split('/').next().unwrap_or_default()
+}
+
 /// The keys (as text) just below and just above every chunk of the document `doc`.
 pub fn document_bounds(doc: &DocumentId) -> (String, String) {
     (format!("{doc}/"), format!("{doc}0"))
@@ -161,10 +166,8 @@ impl Storage for SqliteStorage {
             .execute(params![stored, data])
         })
         .await;
-        if let (Some(tx), Some(first)) = (&self.changed, text.split('/').next()) {
-            if let Ok(doc) = first.parse::<DocumentId>() {
-                let _ = tx.send(doc);
-            }
+        if let (Some(tx), Ok(doc)) = (&self.changed, document_of(&text).parse::<DocumentId>()) {
+            let _ = tx.send(doc);
         }
     }
 

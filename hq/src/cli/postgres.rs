@@ -52,9 +52,9 @@ async fn migrated(url: &str) -> Result<Pool> {
 /// Copies every stored chunk of this headquarters' documents that the database lacks, and
 /// its stalls' names, into the database.
 async fn copy_documents(dir: &Path, url: &str) -> Result<()> {
-    Hq::open(dir)?;
+    let db = std::sync::Arc::new(std::sync::Mutex::new(Hq::open(dir)?.conn));
     let pool = migrated(url).await?;
-    let (chunks, stalls) = mirror::copy_all(dir, &pool).await?;
+    let (chunks, stalls) = mirror::copy_all(&db, &pool).await?;
     println!("copied {chunks} chunks the database lacked and {stalls} stalls");
     Ok(())
 }

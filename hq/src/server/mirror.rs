@@ -5,17 +5,17 @@
 //! (every chunk PostgreSQL lacks, and the stalls' names) repairs it. `hq postgres
 //! copy-documents` is the same catch-up, by hand.
 
-use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use fairpos_postgres::documents::{put_chunks, PgStorage};
+use fairpos_postgres::documents::{put_chunks, stored_keys, PgStorage};
+use fairpos_postgres::report::put_stalls;
 use fairpos_postgres::Pool;
 use fairpos_sync::samod::storage::{Storage, StorageKey};
-
 use fairpos_sync::samod_storage::chunk;
+use rusqlite::Connection;
 
-use crate::{connect, Error, Result};
+use crate::{Error, Result};
 
 /// samod's storage: SQLite, and a copy of every write in PostgreSQL.
 #[derive(Clone)]
@@ -54,22 +54,12 @@ impl<S: Storage + Sync> Storage for Mirrored<S> {
     }
 }
 
-/// Copies to PostgreSQL every chunk stored in `dir` that it lacks (written while no mirror
-/// ran, or while PostgreSQL was unreachable), in batches, and the stalls (their names label
-/// reports by stall). Returns how many chunks and stalls it copied.
-pub async fn copy_all(dir: &Path, pool: &Pool) -> Result<(usize, usize)> {
-    let mirrored: HashSet<String> = {
-        let client = pool.get().await.map_err(fairpos_postgres::Error::from)?;
-        client
-            .query("SELECT key FROM samod_kv", &[])
-            .await
-            .map_err(fairpos_postgres::Error::from)?
-            .iter()
-            .map(|r| r.get(0))
-            .collect()
-    };
-    let conn = Arc::new(Mutex::new(connect(dir)?));
-    let (missing, stalls) = blocking(&conn, move |conn| {
+/// Copies to PostgreSQL every chunk stored in headquarters' database `db` that it lacks
+/// (written while no mirror ran, or while PostgreSQL was unreachable), in batches, and the
+/// stalls (their names label reports by stall). Returns how many chunks and stalls it copied.
+pub async fn copy_all(db: &Arc<Mutex<Connection>>, pool: &Pool) -> Result<(usize, usize)> {
+    let mirrored = stored_keys(pool).await?;
+    let (missing, stalls) = blocking(db, move |conn| {
         let mut stmt = conn.prepare("SELECT key FROM samod_kv ORDER BY key")?;
         let mut missing = Vec::new();
         for key in stmt.query_map([], |r| r.get::<_, String>(0))? {
@@ -88,7 +78,7 @@ pub async fn copy_all(dir: &Path, pool: &Pool) -> Result<(usize, usize)> {
     let mut copied = 0;
     for batch in missing.chunks(500) {
         let keys = batch.to_vec();
-        let chunks = blocking(&conn, move |conn| {
+        let chunks = blocking(db, move |conn| {
             let mut out = Vec::with_capacity(keys.len());
             for key in keys {
                 // A chunk compacted away since the keys were read is not copied.
@@ -102,32 +92,17 @@ pub async fn copy_all(dir: &Path, pool: &Pool) -> Result<(usize, usize)> {
         put_chunks(pool, &chunks).await?;
         copied += chunks.len();
     }
-    let client = pool.get().await.map_err(fairpos_postgres::Error::from)?;
-    for (id, name, team) in &stalls {
-        client
-            .execute(
-                "INSERT INTO stalls(id, name, team) VALUES ($1, $2, $3)
-                 ON CONFLICT(id) DO UPDATE SET name = excluded.name, team = excluded.team",
-                &[&id.as_str(), &name.as_str(), &team.as_str()],
-            )
-            .await
-            .map_err(fairpos_postgres::Error::from)?;
-    }
+    put_stalls(pool, &stalls).await?;
     Ok((copied, stalls.len()))
 }
 
-/// Runs `f` on the SQLite connection on a blocking thread.
+/// Runs `f` on headquarters' connection on a blocking thread.
 async fn blocking<T: Send + 'static>(
-    conn: &Arc<Mutex<rusqlite::Connection>>,
-    f: impl FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
+    db: &Arc<Mutex<Connection>>,
+    f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    let conn = conn.clone();
-    tokio::task::spawn_blocking(move || {
-        let conn = conn
-            .lock()
-            .map_err(|_| Error::Other("the database lock is poisoned".into()))?;
-        f(&conn)
-    })
-    .await
-    .map_err(|e| Error::Other(format!("reading the chunks to mirror: {e}")))?
+    let db = db.clone();
+    tokio::task::spawn_blocking(move || f(&*crate::state::lock(&db)?))
+        .await
+        .map_err(|e| Error::Other(format!("reading the chunks to mirror: {e}")))?
 }

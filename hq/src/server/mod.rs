@@ -91,7 +91,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         Some(url) => {
             let pool = fairpos_postgres::connect(url)?;
             fairpos_postgres::migrate(&pool).await?;
-            let (copied, _) = mirror::copy_all(dir, &pool).await?;
+            let (copied, _) = mirror::copy_all(&db, &pool).await?;
             if copied > 0 {
                 eprintln!("copied {copied} stored chunks to the PostgreSQL mirror");
             }

@@ -55,3 +55,10 @@ pub fn connect(url: &str) -> Result<Pool> {
         .build()
         .map_err(|e| Error::Config(format!("the connection pool: {e}")))
 }
+
+/// A pool on the database at `url`, brought to the latest schema first.
+pub async fn connect_migrated(url: &str) -> Result<Pool> {
+    let pool = connect(url)?;
+    migrate(&pool).await?;
+    Ok(pool)
+}

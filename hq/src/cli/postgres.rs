@@ -7,7 +7,7 @@ use std::path::Path;
 
 use fairpos_postgres::documents::Listener;
 use fairpos_postgres::follow::{catch_up, follow, Pass};
-use fairpos_postgres::{connect, migrate, Pool};
+use fairpos_postgres::{connect, connect_migrated, migrate};
 use fairpos_projection::report::{self, Dimension};
 
 use super::args::{PostgresCommand, ReportArgs};
@@ -42,18 +42,11 @@ pub fn run(dir: &Path, command: PostgresCommand) -> Result<()> {
     })
 }
 
-/// A pool on a database brought to the latest schema.
-async fn migrated(url: &str) -> Result<Pool> {
-    let pool = connect(url)?;
-    migrate(&pool).await?;
-    Ok(pool)
-}
-
 /// Copies every stored chunk of this headquarters' documents that the database lacks, and
 /// its stalls' names, into the database.
 async fn copy_documents(dir: &Path, url: &str) -> Result<()> {
     let db = std::sync::Arc::new(std::sync::Mutex::new(Hq::open(dir)?.conn));
-    let pool = migrated(url).await?;
+    let pool = connect_migrated(url).await?;
     let (chunks, stalls) = mirror::copy_all(&db, &pool).await?;
     println!("copied {chunks} chunks the database lacked and {stalls} stalls");
     Ok(())
@@ -72,7 +65,7 @@ fn say(pass: &Pass) {
 /// Projects every ledger stored; with `follow`, then each one any process stores, until the
 /// connection ends or the process is stopped.
 async fn project(url: &str, follow_store: bool) -> Result<()> {
-    let pool = migrated(url).await?;
+    let pool = connect_migrated(url).await?;
     // Listening before catching up: a ledger stored in between is heard, not missed.
     let listener = if follow_store {
         Some(Listener::start(url).await?)

@@ -89,8 +89,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
     let (changed_tx, changed_rx) = std::sync::mpsc::channel();
     let mirror = match &options.postgres_mirror {
         Some(url) => {
-            let pool = fairpos_postgres::connect(url)?;
-            fairpos_postgres::migrate(&pool).await?;
+            let pool = fairpos_postgres::connect_migrated(url).await?;
             let (copied, _) = mirror::copy_all(&db, &pool).await?;
             if copied > 0 {
                 eprintln!("copied {copied} stored chunks to the PostgreSQL mirror");

@@ -63,18 +63,34 @@ impl Fixture {
     /// One more cash movement in the ledger; returns its change.
     fn cash_in(&mut self) -> Change {
         self.seq += 1;
-        let record = Record::CashMove(CashMoveRecord {
-            header: Header {
-                id: format!("00000000-0000-7000-8000-{:012}", self.seq),
-                device: "T01".into(),
-                seq: self.seq,
-                at: "2026-11-22T10:00:00+08:00".into(),
-            },
-            shift: "s".into(),
-            amount_fen: 100,
-            reason: "float".into(),
-        });
+        let record = cash_move(self.seq, self.seq);
         self.ledger.append(&record, 0).unwrap()
+    }
+
+    /// T01's ledger of another `day`, announced and stored whole, holding a cash movement
+    /// for each `(seq, id)`.
+    fn other_day(&self, day: &str, actor: &ActorId, records: &[(u64, u64)]) -> DocumentId {
+        let id = LedgerId {
+            fair: self.hq.fair.id.clone(),
+            device: "T01".into(),
+            day: day.into(),
+        };
+        let doc_id = document_id(&id.key());
+        self.hq
+            .conn
+            .execute(
+                "INSERT INTO hq_docs(doc_id, doc_key, device, heads, records, updated_at)
+                 VALUES (?1, ?2, 'T01', '', 0, 'now')",
+                params![doc_id.to_string(), id.key()],
+            )
+            .unwrap();
+        let (mut ledger, _) = LedgerDoc::create(id, actor.clone(), 0).unwrap();
+        for &(seq, n) in records {
+            ledger.append(&cash_move(seq, n), 0).unwrap();
+        }
+        let bytes = ledger.automerge().save();
+        put_chunk(&self.hq.conn, &doc_id, "snapshot", day, &bytes).unwrap();
+        doc_id
     }
 
     fn store_change(&self, change: &Change) {
@@ -100,6 +116,21 @@ impl Fixture {
             .query_row("SELECT COUNT(*) FROM cash_moves", [], |r| r.get(0))
             .unwrap()
     }
+}
+
+/// Cash movement number `n` of T01, at sequence number `seq`.
+fn cash_move(seq: u64, n: u64) -> Record {
+    Record::CashMove(CashMoveRecord {
+        header: Header {
+            id: format!("00000000-0000-7000-8000-{n:012}"),
+            device: "T01".into(),
+            seq,
+            at: "2026-11-22T10:00:00+08:00".into(),
+        },
+        shift: "s".into(),
+        amount_fen: 100,
+        reason: "float".into(),
+    })
 }
 
 fn new_records(outcome: Outcome) -> usize {
@@ -171,4 +202,49 @@ fn a_change_by_another_actor_is_refused_on_the_change_path() {
         "{outcome:?}"
     );
     assert_eq!(f.projected(), 1);
+}
+
+/// A pass over several ledgers runs without savepoints. A ledger failing in it (here one that
+/// reuses another day's sequence number) rolls the pass back, and the pass runs again with
+/// each ledger on its own: the other ledgers are projected, nothing of the failing one is; and
+/// the next pass with that ledger goes ledger by ledger from the start.
+#[test]
+fn a_ledger_failing_in_a_pass_leaves_the_other_ledgers_projected() {
+    let actor = ActorId::random();
+    let mut f = Fixture::new(&actor);
+    for _ in 0..3 {
+        f.cash_in();
+    }
+    f.store_snapshot("first-day");
+    let reusing = f.other_day("2026-11-23", &actor, &[(4, 4), (2, 102), (5, 5)]);
+    let fine = f.other_day("2026-11-24", &actor, &[(6, 6), (7, 7)]);
+    let docs = [f.doc_id.clone(), reusing, fine];
+    let mut p = Projector::new();
+    for pass in 0..2 {
+        let outcomes = p.project_all(&f.hq.conn, &docs).unwrap();
+        let mut outcomes = outcomes.into_iter();
+        let first = outcomes.next().unwrap().unwrap();
+        let failed = outcomes.next().unwrap().unwrap_err();
+        let last = outcomes.next().unwrap().unwrap();
+        let expected = if pass == 0 { (3, 2) } else { (0, 0) };
+        assert_eq!(
+            (new_records(first), new_records(last)),
+            expected,
+            "pass {pass}"
+        );
+        assert!(
+            failed.to_string().contains("reuses sequence number 2"),
+            "{failed}"
+        );
+        let ids: Vec<String> =
+            f.hq.conn
+                .prepare("SELECT id FROM cash_moves ORDER BY id")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<std::result::Result<_, _>>()
+                .unwrap();
+        let numbers: Vec<&str> = ids.iter().map(|id| &id[id.len() - 3..]).collect();
+        assert_eq!(numbers, ["001", "002", "003", "006", "007"], "pass {pass}");
+    }
 }

@@ -15,11 +15,11 @@
 //! documents does not wait for projection. A deadlock PostgreSQL still reports ends the
 //! transaction, which is tried again from the start.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use deadpool_postgres::{Object, Transaction};
 use fairpos_projection::apply::sql::{self, postgres_params};
+use fairpos_projection::apply::StockOut;
 use fairpos_projection::rollup::Batch;
 use fairpos_sync::record::{
     CashMoveRecord, RefundRecord, ShiftCloseRecord, ShiftOpenRecord, VoidRecord,
@@ -80,38 +80,24 @@ async fn project_once(client: &mut Object, doc_key: &str, records: &[Record]) ->
         bulk::sales(&tx, &sales, &mut stock, &mut counted).await?;
     }
     rollup::flush(&tx, &mut counted).await?;
-    stock.write(&tx).await?;
+    write_stock(&tx, &stock).await?;
     tx.commit().await?;
     Ok(new)
 }
 
-/// Quantity gone out per SKU in this transaction, written at its end.
-#[derive(Default)]
-pub(crate) struct StockOut(BTreeMap<String, i64>);
-
-impl StockOut {
-    pub(crate) fn add(&mut self, sku: &str, qty: i64) {
-        *self.0.entry(sku.to_string()).or_default() += qty;
+/// Adds the quantities summed over the transaction to `stock_out`, in one statement, rows
+/// in SKU order.
+async fn write_stock(tx: &Transaction<'_>, stock: &StockOut) -> Result<()> {
+    let (skus, qtys): (Vec<&str>, Vec<i64>) = stock.summed().filter(|&(_, qty)| qty != 0).unzip();
+    if !skus.is_empty() {
+        tx.execute(
+            "INSERT INTO stock_out(sku, qty) SELECT * FROM unnest($1::text[], $2::bigint[])
+             ON CONFLICT(sku) DO UPDATE SET qty = stock_out.qty + excluded.qty",
+            &[&skus, &qtys],
+        )
+        .await?;
     }
-
-    /// Adds what was summed to `stock_out`, in one statement, rows in SKU order.
-    async fn write(&self, tx: &Transaction<'_>) -> Result<()> {
-        let (skus, qtys): (Vec<&str>, Vec<i64>) = self
-            .0
-            .iter()
-            .filter(|(_, &qty)| qty != 0)
-            .map(|(sku, &qty)| (sku.as_str(), qty))
-            .unzip();
-        if !skus.is_empty() {
-            tx.execute(
-                "INSERT INTO stock_out(sku, qty) SELECT * FROM unnest($1::text[], $2::bigint[])
-                 ON CONFLICT(sku) DO UPDATE SET qty = stock_out.qty + excluded.qty",
-                &[&skus, &qtys],
-            )
-            .await?;
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 async fn statement(tx: &Transaction<'_>, sqlite: &str) -> Result<tokio_postgres::Statement> {

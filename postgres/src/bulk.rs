@@ -10,8 +10,8 @@ use fairpos_projection::rollup::{Batch, CountedSale, Prior};
 use fairpos_sync::record::{LineRecord, SaleRecord, UnitRef};
 use fairpos_sync::Record;
 
-use crate::apply::StockOut;
 use crate::{rollup, Error, Result};
+use fairpos_projection::apply::StockOut;
 
 /// Indexes `records` of the ledger `doc_key` by device and sequence number. Returns, for each,
 /// whether it is new; a record whose number another record already holds is an error.

@@ -11,6 +11,8 @@ use fairpos_sync::record::{
     CashMoveRecord, ProductAddRecord, RefundRecord, SaleRecord, ShiftCloseRecord, ShiftOpenRecord,
     VoidRecord,
 };
+use std::collections::BTreeMap;
+
 use fairpos_sync::Record;
 use rusqlite::{params, Connection};
 
@@ -20,19 +22,64 @@ use crate::{catalog, Error, Result};
 /// already projected. A record that reuses another record's device and sequence number is
 /// refused: that is a forged or corrupted ledger.
 pub fn apply(conn: &Connection, record: &Record, doc_key: &str) -> Result<bool> {
+    let mut stock = StockOut::default();
+    let applied = apply_summing(conn, record, doc_key, &mut stock)?;
+    stock.write(conn)?;
+    Ok(applied)
+}
+
+/// [`apply`], but what the record takes out of stock (or brings back) is added to `stock`,
+/// for the caller to write once for many records.
+pub fn apply_summing(
+    conn: &Connection,
+    record: &Record,
+    doc_key: &str,
+    stock: &mut StockOut,
+) -> Result<bool> {
     if !insert_record(conn, record, doc_key)? {
         return Ok(false);
     }
     match record {
         Record::ShiftOpen(r) => shift_open(conn, r),
         Record::CashMove(r) => cash_move(conn, r),
-        Record::Sale(r) => apply_sale_head(conn, r).and_then(|_| sale_rest(conn, r)),
-        Record::Void(r) => void(conn, r),
-        Record::Refund(r) => refund(conn, r),
+        Record::Sale(r) => apply_sale_head(conn, r).and_then(|_| sale_rest(conn, r, stock)),
+        Record::Void(r) => void(conn, r, stock),
+        Record::Refund(r) => refund(conn, r, stock),
         Record::ShiftClose(r) => shift_close(conn, r),
         Record::ProductAdd(r) => product_add(conn, r),
     }?;
     Ok(true)
+}
+
+/// Quantity gone out per SKU (sold, less voided and refunded), summed until written: one
+/// upsert per SKU for a ledger's records instead of one per sale line.
+#[derive(Default)]
+pub struct StockOut(BTreeMap<String, i64>);
+
+impl StockOut {
+    pub fn add(&mut self, sku: &str, qty: i64) {
+        match self.0.get_mut(sku) {
+            Some(sum) => *sum += qty,
+            None => {
+                self.0.insert(sku.to_owned(), qty);
+            }
+        }
+    }
+
+    /// The sums, in SKU order (some may be nought).
+    pub fn summed(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.0.iter().map(|(sku, &qty)| (sku.as_str(), qty))
+    }
+
+    /// Adds the sums to `stock_out`, in SKU order, and starts again from nothing. Every SKU
+    /// touched gets its row, as when each line was added on its own.
+    pub fn write(&mut self, conn: &Connection) -> Result<()> {
+        let mut add = conn.prepare_cached(sql::ADD_STOCK_OUT)?;
+        for (sku, qty) in std::mem::take(&mut self.0) {
+            add.execute(params![sku, qty])?;
+        }
+        Ok(())
+    }
 }
 
 /// A product added at a till: into the catalog tables if its SKU is new there. (Outside the
@@ -106,12 +153,6 @@ fn cash_move(conn: &Connection, r: &CashMoveRecord) -> Result<()> {
     Ok(())
 }
 
-fn add_stock_out(conn: &Connection, sku: &str, qty: i64) -> Result<()> {
-    conn.prepare_cached(sql::ADD_STOCK_OUT)?
-        .execute(params![sku, qty])?;
-    Ok(())
-}
-
 /// The numbered row of a sale.
 fn apply_sale_head(conn: &Connection, r: &SaleRecord) -> Result<()> {
     conn.prepare_cached(sql::SALE)?.execute(params![
@@ -134,7 +175,7 @@ fn apply_sale_head(conn: &Connection, r: &SaleRecord) -> Result<()> {
     Ok(())
 }
 
-fn sale_rest(conn: &Connection, r: &SaleRecord) -> Result<()> {
+fn sale_rest(conn: &Connection, r: &SaleRecord, stock: &mut StockOut) -> Result<()> {
     let voided: bool = conn
         .prepare_cached(sql::SALE_VOIDED)?
         .query_row([&r.header.id], |row| row.get(0))?;
@@ -159,7 +200,7 @@ fn sale_rest(conn: &Connection, r: &SaleRecord) -> Result<()> {
             l.cert_no
         ])?;
         if !voided {
-            add_stock_out(conn, &l.sku, l.qty)?;
+            stock.add(&l.sku, l.qty);
         }
     }
     let mut insert_payment = conn.prepare_cached(sql::SALE_PAYMENT)?;
@@ -179,7 +220,7 @@ fn sale_rest(conn: &Connection, r: &SaleRecord) -> Result<()> {
     Ok(())
 }
 
-fn void(conn: &Connection, r: &VoidRecord) -> Result<()> {
+fn void(conn: &Connection, r: &VoidRecord, stock: &mut StockOut) -> Result<()> {
     conn.prepare_cached(sql::VOID)?.execute(params![
         r.header.id,
         r.header.device,
@@ -194,12 +235,12 @@ fn void(conn: &Connection, r: &VoidRecord) -> Result<()> {
         .query_map([&r.sale], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<Result<_, _>>()?;
     for (sku, qty) in lines {
-        add_stock_out(conn, &sku, -qty)?;
+        stock.add(&sku, -qty);
     }
     Ok(())
 }
 
-fn refund(conn: &Connection, r: &RefundRecord) -> Result<()> {
+fn refund(conn: &Connection, r: &RefundRecord, stock: &mut StockOut) -> Result<()> {
     conn.prepare_cached(sql::REFUND)?.execute(params![
         r.header.id,
         r.header.device,
@@ -218,7 +259,7 @@ fn refund(conn: &Connection, r: &RefundRecord) -> Result<()> {
             l.qty,
             l.amount_fen
         ])?;
-        add_stock_out(conn, &l.sku, -l.qty)?;
+        stock.add(&l.sku, -l.qty);
     }
     Ok(())
 }
@@ -304,6 +345,125 @@ pub mod sql {
 #[cfg(test)]
 mod tests {
     use super::sql::postgres_params;
+    use super::*;
+    use fairpos_sync::record::{Header, LineRecord, PaymentRecord, RefundLineRecord};
+
+    fn header(seq: u64) -> Header {
+        Header {
+            id: format!("r{seq}"),
+            device: "T01".into(),
+            seq,
+            at: "2026-11-22T10:00:00+08:00".into(),
+        }
+    }
+
+    fn sale(seq: u64, lines: &[(&str, i64)]) -> Record {
+        let lines: Vec<LineRecord> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, &(sku, qty))| LineRecord {
+                line: i as u32 + 1,
+                sku: sku.into(),
+                name_zh: "茶".into(),
+                name_en: "tea".into(),
+                category: "tea".into(),
+                unit: "盒".into(),
+                weighed: false,
+                qty,
+                unit_price_fen: 100,
+                amount_fen: 100 * qty,
+                county_code: "433125".into(),
+                county_name: "保靖县".into(),
+                product_stall: "S01".into(),
+                supplier: "".into(),
+                cert_no: None,
+            })
+            .collect();
+        let total_fen = lines.iter().map(|l| l.amount_fen).sum();
+        Record::Sale(SaleRecord {
+            header: header(seq),
+            number: format!("T01-{seq:06}"),
+            sale_seq: seq,
+            shift: "s1".into(),
+            stall: "S01".into(),
+            seller: "V001".into(),
+            seller_name: "张三".into(),
+            team: "".into(),
+            unit: None,
+            lines,
+            payments: vec![PaymentRecord {
+                method: "cash".into(),
+                amount_fen: total_fen,
+                tendered_fen: total_fen,
+            }],
+            total_fen,
+            change_fen: 0,
+            oversold: Vec::new(),
+        })
+    }
+
+    fn stock(conn: &Connection) -> Vec<(String, i64)> {
+        conn.prepare("SELECT sku, qty FROM stock_out ORDER BY sku")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// Stock summed over many records and written once (headquarters) leaves the rows that
+    /// writing each record's (a till) leaves: sales, a void arriving before its sale and one
+    /// after, a refund, a record applied twice.
+    #[test]
+    fn stock_summed_over_records_equals_stock_written_record_by_record() {
+        let void = |seq, sale: u64| {
+            Record::Void(VoidRecord {
+                header: header(seq),
+                sale: format!("r{sale}"),
+                number: format!("T01-{sale:06}"),
+                shift: "s1".into(),
+                reason: "wrong".into(),
+            })
+        };
+        let records = [
+            void(5, 2),
+            sale(1, &[("A", 3), ("B", 1)]),
+            sale(2, &[("A", 2)]),
+            sale(3, &[("B", 4), ("C", 1)]),
+            void(6, 3),
+            Record::Refund(RefundRecord {
+                header: header(7),
+                number: "T01-R000001".into(),
+                sale: "r1".into(),
+                sale_number: "T01-000001".into(),
+                shift: "s1".into(),
+                method: "cash".into(),
+                amount_fen: 100,
+                lines: vec![RefundLineRecord {
+                    line: 1,
+                    sku: "A".into(),
+                    qty: 1,
+                    amount_fen: 100,
+                }],
+            }),
+            sale(1, &[("A", 3), ("B", 1)]),
+        ];
+        let one_by_one = Connection::open_in_memory().unwrap();
+        let summed = Connection::open_in_memory().unwrap();
+        for conn in [&one_by_one, &summed] {
+            crate::schema::create_projection(conn).unwrap();
+        }
+        let mut sums = StockOut::default();
+        for record in &records {
+            let a = apply(&one_by_one, record, "ledger").unwrap();
+            let b = apply_summing(&summed, record, "ledger", &mut sums).unwrap();
+            assert_eq!(a, b);
+        }
+        sums.write(&summed).unwrap();
+        let expected = [("A".into(), 2), ("B".into(), 1), ("C".into(), 0)];
+        assert_eq!(stock(&one_by_one), expected);
+        assert_eq!(stock(&summed), expected);
+    }
 
     #[test]
     fn numbered_parameters_become_postgres_marks() {

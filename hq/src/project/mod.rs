@@ -150,8 +150,9 @@ pub(crate) fn apply_records(
     let mut new_records = 0;
     let mut product_adds = Vec::new();
     let mut counted = rollup::Batch::default();
+    let mut stock = projection::StockOut::default();
     for record in records {
-        if projection::apply(conn, record, key)? {
+        if projection::apply_summing(conn, record, key, &mut stock)? {
             new_records += 1;
             match record {
                 Record::ProductAdd(p) => product_adds.push(p.product.clone()),
@@ -161,6 +162,7 @@ pub(crate) fn apply_records(
         }
     }
     counted.flush(conn)?;
+    stock.write(conn)?;
     conn.execute(
         "UPDATE hq_docs SET heads = ?2, records = ?3, refused = NULL, updated_at = ?4
          WHERE doc_id = ?1",

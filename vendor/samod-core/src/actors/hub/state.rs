@@ -49,6 +49,11 @@ pub(crate) struct State {
     /// Map from document ID to actor ID for quick lookups
     document_to_actor: HashMap<DocumentId, DocumentActorId>,
 
+    /// The keys of `document_to_actor` in the order they were added (documents are never
+    /// removed), so that a connection is offered only the documents added since it was last
+    /// offered some (fairpos patch: see FAIRPOS-PATCH.md).
+    documents_in_order: Vec<DocumentId>,
+
     // Commands we are currently processing
     pending_commands: pending_commands::PendingCommands,
 
@@ -77,6 +82,7 @@ impl State {
             actors: HashMap::new(),
             connections: HashMap::new(),
             document_to_actor: HashMap::new(),
+            documents_in_order: Vec::new(),
             pending_commands: pending_commands::PendingCommands::new(),
             ephemeral_session,
             run_state: RunState::Running,
@@ -252,7 +258,14 @@ impl State {
     ) {
         let handle = ActorInfo::new_with_id(actor_id, document_id.clone());
         self.actors.insert(actor_id, handle);
-        self.document_to_actor.insert(document_id, actor_id);
+        self.searches.mark_changed(actor_id);
+        if self
+            .document_to_actor
+            .insert(document_id.clone(), actor_id)
+            .is_none()
+        {
+            self.documents_in_order.push(document_id);
+        }
     }
 
     pub(crate) fn find_actor_for_document(&self, document_id: &DocumentId) -> Option<&ActorInfo> {
@@ -285,6 +298,7 @@ impl State {
             return;
         };
         actor_info.search_phase = new_phase.clone();
+        self.searches.mark_changed(actor_id);
         let doc_id = actor_info.document_id.clone();
         if new_phase == DocSearchPhase::Ready {
             self.pending_commands
@@ -296,7 +310,15 @@ impl State {
         let mut to_connect = Vec::new();
         for (conn_id, conn) in &mut self.connections {
             if let Some(established) = conn.established_connection_mut() {
-                for (doc_id, doc_actor) in &self.document_to_actor {
+                // fairpos patch: only the documents added since this connection was last
+                // offered some (this walked every document for every connection after
+                // every hub event: quadratic work per event with hundreds of peers).
+                let offered = established.documents_offered();
+                established.set_documents_offered(self.documents_in_order.len());
+                for doc_id in &self.documents_in_order[offered..] {
+                    let Some(doc_actor) = self.document_to_actor.get(doc_id) else {
+                        continue;
+                    };
                     if !established.document_subscriptions().contains_key(doc_id) {
                         to_connect.push((
                             established.remote_peer_id().clone(),

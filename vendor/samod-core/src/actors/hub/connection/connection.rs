@@ -165,6 +165,7 @@ impl Connection {
                         protocol_version: "1".to_string(),
                         established_at: now,
                         document_subscriptions: HashMap::new(),
+                        documents_offered: 0,
                     });
                     vec![ReceiveEvent::HandshakeComplete {
                         remote_peer_id: sender_id,
@@ -219,6 +220,7 @@ impl Connection {
                         protocol_version: selected_protocol_version,
                         established_at: now,
                         document_subscriptions: HashMap::new(),
+                        documents_offered: 0,
                     });
                     vec![ReceiveEvent::HandshakeComplete {
                         remote_peer_id: sender_id,

@@ -21,6 +21,9 @@ pub(crate) struct EstablishedConnection {
     pub(super) established_at: UnixTimestamp,
     /// Documents this connection is actively syncing
     pub(super) document_subscriptions: HashMap<DocumentId, PeerDocState>,
+    /// How many of the hub's documents, in the order the hub added them, this connection has
+    /// been offered (fairpos patch: see FAIRPOS-PATCH.md).
+    pub(super) documents_offered: usize,
 }
 
 impl EstablishedConnection {
@@ -31,6 +34,16 @@ impl EstablishedConnection {
 
     pub(crate) fn document_subscriptions(&self) -> &HashMap<DocumentId, PeerDocState> {
         &self.document_subscriptions
+    }
+
+    /// How many of the hub's documents, in the order it added them, were offered to this
+    /// connection.
+    pub(crate) fn documents_offered(&self) -> usize {
+        self.documents_offered
+    }
+
+    pub(crate) fn set_documents_offered(&mut self, offered: usize) {
+        self.documents_offered = offered;
     }
 
     pub fn add_document_subscription(&mut self, document_id: DocumentId) {

@@ -111,6 +111,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         revoked: revoked_rx,
         oversized: oversized_rx,
         announced: announced_rx,
+        owners: Default::default(),
     };
     let repo = Repo::build_tokio()
         .with_storage(storage)

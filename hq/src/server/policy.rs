@@ -4,8 +4,8 @@
 //! stream: a ledger not announced yet is granted once it is, and a device's grants end the
 //! moment it is revoked, a ledger's the moment it is refused for its size.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 
 use fairpos_sync::samod::{DocumentId, PeerId, ShareConfig, SharePolicy};
 use futures::stream;
@@ -25,16 +25,32 @@ pub struct Policy {
     pub oversized: watch::Receiver<HashSet<DocumentId>>,
     /// Bumped whenever a ledger is announced.
     pub announced: watch::Receiver<u64>,
+    /// Announced documents and the device each belongs to (`None`: no device's), as read
+    /// from `hq_docs`: an announced document never changes hands, so each is read from the
+    /// database once, not once for every peer that might sync it (hundreds of tills at
+    /// closing time, each asked about every document).
+    pub owners: Arc<RwLock<HashMap<DocumentId, Option<String>>>>,
 }
 
 impl Policy {
     /// Whether headquarters has the document announced.
     fn is_known(&self, doc: &DocumentId) -> bool {
-        self.db
-            .lock()
-            .ok()
-            .and_then(|db| project::announced(&db, doc).ok().flatten())
-            .is_some()
+        self.announced_owner(doc).is_some()
+    }
+
+    /// `Some(device)` for an announced document (`Some(None)` when no device owns it),
+    /// `None` when it is not announced (or the database cannot say).
+    fn announced_owner(&self, doc: &DocumentId) -> Option<Option<String>> {
+        if let Some(owner) = self.owners.read().ok().and_then(|o| o.get(doc).cloned()) {
+            return Some(owner);
+        }
+        let db = self.db.lock().ok()?;
+        let (_, owner) = project::announced(&db, doc).ok().flatten()?;
+        drop(db);
+        if let Ok(mut owners) = self.owners.write() {
+            owners.insert(doc.clone(), owner.clone());
+        }
+        Some(owner)
     }
 
     fn decide(&self, doc: &DocumentId, peer: &str) -> ShareConfig {
@@ -59,13 +75,7 @@ impl Policy {
         if self.oversized.borrow().contains(doc) {
             return ShareConfig::none();
         }
-        let Ok(db) = self.db.lock() else {
-            return ShareConfig::none();
-        };
-        let owner = project::announced(&db, doc)
-            .ok()
-            .flatten()
-            .and_then(|(_, d)| d);
+        let owner = self.announced_owner(doc).flatten();
         match (kind, owner) {
             ("device", Some(owner)) if owner == device => ShareConfig::read_write(),
             ("hub", Some(_)) => ShareConfig::read_write(),

@@ -1,4 +1,4 @@
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use automerge::{Automerge, ReadDoc};
@@ -29,8 +29,12 @@ pub(crate) struct DocActorInner {
     change_listeners: Vec<mpsc::UnboundedSender<DocumentChanged>>,
     peer_state_change_listeners: Vec<mpsc::UnboundedSender<HashMap<ConnectionId, PeerDocState>>>,
     actor: DocumentActor,
-    /// The set of peers who are connected to this document as of the last [`DocAtorResult`]
-    last_observed_peers: HashSet<PeerId>,
+    /// The peer of each connection to this document, and how many connections each peer
+    /// has, as of the last [`DocAtorResult`] (fairpos patch: followed by the actor's
+    /// connection changes; see vendor/FAIRPOS-PATCH.md).
+    connection_peers: HashMap<ConnectionId, PeerId>,
+    peer_connections: HashMap<PeerId, usize>,
+    stopped_reported: bool,
     observer: Option<Arc<dyn RepoObserver>>,
 }
 
@@ -52,7 +56,9 @@ impl DocActorInner {
             change_listeners: Vec::new(),
             peer_state_change_listeners: Vec::new(),
             actor,
-            last_observed_peers: HashSet::new(),
+            connection_peers: HashMap::new(),
+            peer_connections: HashMap::new(),
+            stopped_reported: false,
             observer,
         }
     }
@@ -104,15 +110,16 @@ impl DocActorInner {
             pending_sync_messages,
         } = results;
 
-        if let Some(new_peers) = self.connected_peers_changed(stopped) {
+        if let Some((added, removed)) = self.connected_peers_changed(stopped) {
             // Send lifecycle changes before the checks below, including removal
             // of the last connection to a peer even when no check is generated.
             let _ = self.tx_io.unbounded_send(IoLoopTask::DocumentPeersChanged {
                 actor_id: self.actor_id,
-                peers: new_peers,
+                added,
+                removed,
             });
         }
-        let peer_count = self.actor.peers().len();
+        let peer_count = self.actor.peer_count();
         let stats = self.actor.document().stats();
         log_sync_message_stats(
             &self.document_id,
@@ -241,23 +248,56 @@ impl DocActorInner {
         (peers, rx)
     }
 
-    /// Returns the set of peers for this document if it is different to self.last_observed_peers
-    pub(crate) fn connected_peers_changed(&mut self, stopped: bool) -> Option<HashSet<PeerId>> {
-        let peers = self.actor.peers();
-        let peers = if stopped {
-            HashSet::new()
-        } else {
-            peers
-                .keys()
-                .filter_map(|id| self.actor.conn_peer_id(*id))
-                .collect()
-        };
-        if peers != self.last_observed_peers {
-            self.last_observed_peers = peers.clone();
-            Some(peers)
-        } else {
-            None
+    /// The peers that gained their first connection to this document and those that lost
+    /// their last since the last call, if any did; when the actor has stopped, every peer
+    /// (fairpos patch: followed by the actor's connection changes instead of recomputing the
+    /// set of peers from every connection after every step).
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn connected_peers_changed(
+        &mut self,
+        stopped: bool,
+    ) -> Option<(Vec<PeerId>, Vec<PeerId>)> {
+        // Each peer touched, and whether it was connected before these changes.
+        let mut touched: HashMap<PeerId, bool> = HashMap::new();
+        for (conn_id, change) in self.actor.take_connection_changes() {
+            let (peer, opened) = match change {
+                Some(peer) => {
+                    self.connection_peers.insert(conn_id, peer.clone());
+                    (peer, true)
+                }
+                None => match self.connection_peers.remove(&conn_id) {
+                    Some(peer) => (peer, false),
+                    None => continue,
+                },
+            };
+            let was = self.peer_connections.contains_key(&peer);
+            touched.entry(peer.clone()).or_insert(was);
+            if opened {
+                *self.peer_connections.entry(peer).or_insert(0) += 1;
+            } else if let Some(count) = self.peer_connections.get_mut(&peer) {
+                *count -= 1;
+                if *count == 0 {
+                    self.peer_connections.remove(&peer);
+                }
+            }
         }
+        if stopped && !self.stopped_reported {
+            self.stopped_reported = true;
+            self.connection_peers.clear();
+            for (peer, _) in self.peer_connections.drain() {
+                touched.entry(peer).or_insert(true);
+            }
+        }
+        let mut added = Vec::new();
+        let mut removed = Vec::new();
+        for (peer, was) in touched {
+            match (was, self.peer_connections.contains_key(&peer)) {
+                (false, true) => added.push(peer),
+                (true, false) => removed.push(peer),
+                _ => {}
+            }
+        }
+        (!added.is_empty() || !removed.is_empty()).then_some((added, removed))
     }
 }
 

@@ -1,7 +1,4 @@
-use std::{
-    collections::HashSet,
-    sync::{Arc, Mutex},
-};
+use std::sync::{Arc, Mutex};
 
 use futures::{
     FutureExt, SinkExt, StreamExt,
@@ -46,7 +43,11 @@ pub(crate) enum IoLoopTask {
     /// such resources for the document. This does not itself request a policy check.
     DocumentPeersChanged {
         actor_id: DocumentActorId,
-        peers: HashSet<PeerId>,
+        /// Peers that gained their first connection to the document (fairpos patch: the
+        /// changes, not the whole set; see vendor/FAIRPOS-PATCH.md).
+        added: Vec<PeerId>,
+        /// Peers that lost their last connection to it.
+        removed: Vec<PeerId>,
     },
     StopSharePolicies,
     /// Periodic tick to drive time-based connector logic (retry backoff).
@@ -136,8 +137,12 @@ pub(crate) async fn io_loop<S: LocalStorage, A: LocalSharePolicy>(
                             }
                         }
                     },
-                    IoLoopTask::DocumentPeersChanged { actor_id, peers } => {
-                        policies.set_peers(actor_id, peers);
+                    IoLoopTask::DocumentPeersChanged {
+                        actor_id,
+                        added,
+                        removed,
+                    } => {
+                        policies.update_peers(actor_id, added, removed);
                     }
                     IoLoopTask::StopSharePolicies => {
                         policies.clear();

@@ -1,9 +1,6 @@
 //! Policy state belongs to the IO loop. Streams only produce subscription events.
 
-use std::{
-    collections::{HashMap, HashSet},
-    task::Poll,
-};
+use std::{collections::HashMap, task::Poll};
 
 use futures::{
     Stream, StreamExt,
@@ -53,10 +50,19 @@ pub(super) struct PolicyEvent {
 }
 
 impl Policies {
-    pub(super) fn set_peers(&mut self, actor_id: DocumentActorId, peers: HashSet<PeerId>) {
-        self.subscriptions
-            .retain(|(actor, peer), _| *actor != actor_id || peers.contains(peer));
-        for peer in peers {
+    /// Starts following `added` peers of the actor's document and drops what is held for
+    /// the `removed` ones (fairpos patch: the changes, where a `retain` over every actor's
+    /// subscriptions ran each time any actor's set of peers changed).
+    pub(super) fn update_peers(
+        &mut self,
+        actor_id: DocumentActorId,
+        added: Vec<PeerId>,
+        removed: Vec<PeerId>,
+    ) {
+        for peer in removed {
+            self.subscriptions.remove(&(actor_id, peer));
+        }
+        for peer in added {
             self.subscriptions.entry((actor_id, peer)).or_default();
         }
     }

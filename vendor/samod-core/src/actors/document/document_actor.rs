@@ -54,6 +54,9 @@ pub struct DocumentActor {
     run_state: RunState,
     doc: Automerge,
     last_status_update: Option<DocSearchPhase>,
+    /// Connections added (with their peer) and removed since the last
+    /// [`Self::take_connection_changes`] (fairpos patch: see vendor/FAIRPOS-PATCH.md).
+    connection_changes: Vec<(ConnectionId, Option<PeerId>)>,
 }
 
 #[derive(Debug)]
@@ -100,6 +103,7 @@ impl DocumentActor {
             run_state: RunState::Running,
             phase,
             last_status_update: None,
+            connection_changes: Vec::new(),
         };
 
         tracing::trace!(?initial_connections, "applying initial connections");
@@ -460,6 +464,19 @@ impl DocumentActor {
             .collect()
     }
 
+    /// How many peer connections this document has (fairpos patch: `peers().len()` cloned
+    /// every peer's state to count them).
+    pub fn peer_count(&self) -> usize {
+        self.peer_connections.len()
+    }
+
+    /// The connections added (with the peer each is to) and removed since the last call, in
+    /// order (fairpos patch: so that the peers of a document are followed by their changes
+    /// instead of being recomputed from every connection after every step).
+    pub fn take_connection_changes(&mut self) -> Vec<(ConnectionId, Option<PeerId>)> {
+        std::mem::take(&mut self.connection_changes)
+    }
+
     pub fn conn_peer_id(&self, conn_id: ConnectionId) -> Option<PeerId> {
         self.peer_connections
             .get(&conn_id)
@@ -687,7 +704,8 @@ impl DocumentActor {
             "Connection ID already exists"
         );
         self.peer_connections
-            .insert(conn_id, PeerDocConnection::new(peer_id, conn_id));
+            .insert(conn_id, PeerDocConnection::new(peer_id.clone(), conn_id));
+        self.connection_changes.push((conn_id, Some(peer_id)));
         if let Phase::Requesting(request) = &mut self.phase
             && let Some(conn) = self.peer_connections.get(&conn_id)
         {
@@ -696,7 +714,9 @@ impl DocumentActor {
     }
 
     fn remove_connection(&mut self, conn_id: ConnectionId) {
-        self.peer_connections.remove(&conn_id);
+        if self.peer_connections.remove(&conn_id).is_some() {
+            self.connection_changes.push((conn_id, None));
+        }
         self.check_policy_tasks.retain(|_, id| *id != conn_id);
         if let Phase::Requesting(request) = &mut self.phase {
             request.remove_connection(conn_id);

@@ -51,7 +51,7 @@ pub(crate) struct State {
 
     /// The keys of `document_to_actor` in the order they were added (documents are never
     /// removed), so that a connection is offered only the documents added since it was last
-    /// offered some (fairpos patch: see FAIRPOS-PATCH.md).
+    /// offered some (fairpos patch: see vendor/FAIRPOS-PATCH.md).
     documents_in_order: Vec<DocumentId>,
 
     // Commands we are currently processing

@@ -22,7 +22,7 @@ pub(crate) struct EstablishedConnection {
     /// Documents this connection is actively syncing
     pub(super) document_subscriptions: HashMap<DocumentId, PeerDocState>,
     /// How many of the hub's documents, in the order the hub added them, this connection has
-    /// been offered (fairpos patch: see FAIRPOS-PATCH.md).
+    /// been offered (fairpos patch: see vendor/FAIRPOS-PATCH.md).
     pub(super) documents_offered: usize,
 }
 

@@ -12,7 +12,7 @@ pub(super) struct Searches {
     pub(super) phases: HashMap<DocumentActorId, DocSearchPhase>,
     pub(super) last_dialers: HashMap<DialerId, DialerStatus>,
     /// Actors added, or whose phase may have changed, since the last `pop_state_updates`
-    /// (fairpos patch: see FAIRPOS-PATCH.md).
+    /// (fairpos patch: see vendor/FAIRPOS-PATCH.md).
     changed: HashSet<DocumentActorId>,
 }
 
@@ -57,11 +57,7 @@ impl Searches {
             if dialers_changed {
                 Box::new(actors.iter())
             } else {
-                Box::new(
-                    changed
-                        .iter()
-                        .filter_map(|id| actors.get_key_value(id)),
-                )
+                Box::new(changed.iter().filter_map(|id| actors.get_key_value(id)))
             };
         for (actor_id, actor) in candidates {
             let last_phase = self.phases.get(actor_id);

@@ -4,8 +4,10 @@
 //
 //   node screen.mjs SCREEN_URL [SCREENSHOT_DIR]
 //   → {"step":"ready","net_fen":N,"sales":N}
-//   ← "expect WITHIN_MS"   (the test has synced more sales)
-//   → {"step":"changed","net_fen":N,"sales":N,"after_ms":T}   or {"step":"unchanged",...}
+//   ← "expect WITHIN_MS NET_FEN"   (the test has synced more sales, the net is now NET_FEN)
+//   → {"step":"changed","net_fen":N,"sales":N,"after_ms":T} once the screen shows NET_FEN,
+//     or when WITHIN_MS is over {"step":"unchanged",...} (nothing moved) or
+//     {"step":"partial",...} (it moved, not all the way: a pass the sync took in pieces)
 //   ← "done"
 //   → {"step":"done","navigations":1,"foreign":[...],"requests":N,"charts":N}
 //
@@ -48,14 +50,16 @@ try {
 
   let last = start;
   for (let line = await next(); line.startsWith("expect"); line = await next()) {
-    const within = Number(line.split(" ")[1] || 2000);
+    const [, ms, net] = line.split(" ");
+    const within = Number(ms || 2000);
+    const arrived = (now) => now.net_fen === Number(net);
     const t0 = Date.now();
     let now = await figures();
-    while (now.net_fen === last.net_fen && Date.now() - t0 < within) {
+    while (!arrived(now) && Date.now() - t0 < within) {
       await page.waitForTimeout(25);
       now = await figures();
     }
-    const step = now.net_fen === last.net_fen ? "unchanged" : "changed";
+    const step = arrived(now) ? "changed" : now.net_fen === last.net_fen ? "unchanged" : "partial";
     say({ step, ...now, after_ms: Date.now() - t0 });
     last = now;
   }

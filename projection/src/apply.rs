@@ -46,7 +46,9 @@ pub fn apply_summing(
         Record::Void(r) => void(conn, r, stock),
         Record::Refund(r) => refund(conn, r, stock),
         Record::ShiftClose(r) => shift_close(conn, r),
-        Record::ProductAdd(r) => product_add(conn, r),
+        // A new product's stock on hand is counted from `stock_out`: what is summed goes
+        // there first.
+        Record::ProductAdd(r) => stock.write(conn).and_then(|_| product_add(conn, r)),
     }?;
     Ok(true)
 }
@@ -346,6 +348,7 @@ pub mod sql {
 mod tests {
     use super::sql::postgres_params;
     use super::*;
+    use fairpos_sync::catalog::CatalogProduct;
     use fairpos_sync::record::{Header, LineRecord, PaymentRecord, RefundLineRecord};
 
     fn header(seq: u64) -> Header {
@@ -413,7 +416,8 @@ mod tests {
 
     /// Stock summed over many records and written once (headquarters) leaves the rows that
     /// writing each record's (a till) leaves: sales, a void arriving before its sale and one
-    /// after, a refund, a record applied twice.
+    /// after, a refund, a record applied twice, a product added after sales of it (its stock on
+    /// hand counts them).
     #[test]
     fn stock_summed_over_records_equals_stock_written_record_by_record() {
         let void = |seq, sale: u64| {
@@ -447,11 +451,34 @@ mod tests {
                 }],
             }),
             sale(1, &[("A", 3), ("B", 1)]),
+            sale(8, &[("D", 2)]),
+            Record::ProductAdd(ProductAddRecord {
+                header: header(9),
+                product: CatalogProduct {
+                    sku: "D".into(),
+                    barcode: None,
+                    plu: None,
+                    name_zh: "蜂蜜".into(),
+                    name_en: "honey".into(),
+                    category: "honey".into(),
+                    unit: "瓶".into(),
+                    price_fen: 100,
+                    weighed: false,
+                    county_code: "433125".into(),
+                    county_name: "保靖县".into(),
+                    supplier: "".into(),
+                    cert_no: None,
+                    stall: "S01".into(),
+                    stock: 10,
+                },
+            }),
+            sale(10, &[("D", 1)]),
         ];
         let one_by_one = Connection::open_in_memory().unwrap();
         let summed = Connection::open_in_memory().unwrap();
         for conn in [&one_by_one, &summed] {
             crate::schema::create_projection(conn).unwrap();
+            conn.execute_batch(crate::schema::CATALOG).unwrap();
         }
         let mut sums = StockOut::default();
         for record in &records {
@@ -460,9 +487,24 @@ mod tests {
             assert_eq!(a, b);
         }
         sums.write(&summed).unwrap();
-        let expected = [("A".into(), 2), ("B".into(), 1), ("C".into(), 0)];
+        let expected = [
+            ("A".into(), 2),
+            ("B".into(), 1),
+            ("C".into(), 0),
+            ("D".into(), 3),
+        ];
         assert_eq!(stock(&one_by_one), expected);
         assert_eq!(stock(&summed), expected);
+        let on_hand = |conn: &Connection| -> i64 {
+            conn.query_row(
+                "SELECT p.stock_base - COALESCE(o.qty, 0) FROM products p
+                 LEFT JOIN stock_out o ON o.sku = p.sku WHERE p.sku = 'D'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!((on_hand(&one_by_one), on_hand(&summed)), (9, 9));
     }
 
     #[test]

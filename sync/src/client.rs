@@ -152,13 +152,7 @@ impl HqClient {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        let r = request
-            .json(body)
-            .timeout(limit)
-            .send()
-            .await
-            .map_err(|e| self.failed(e))?;
-        self.answer(r).await
+        self.send(request.json(body), limit).await
     }
 
     async fn get<T: DeserializeOwned>(
@@ -167,10 +161,17 @@ impl HqClient {
         token: &str,
         limit: Duration,
     ) -> Result<T> {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token)
+        let request = self.http.get(format!("{}{path}", self.base));
+        self.send(request.bearer_auth(token), limit).await
+    }
+
+    /// Sends `request`, given `limit` to answer, and reads the answer.
+    async fn send<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        limit: Duration,
+    ) -> Result<T> {
+        let r = request
             .timeout(limit)
             .send()
             .await

@@ -593,7 +593,7 @@ fn a_ledger_too_large_or_one_too_many_is_refused_logged_and_taken_no_further() {
     till.sell(&["--seller", "V003", "LS-MH-1", "--pay", "cash"]);
     assert!(!sync().status.success());
     assert_eq!(hq.sales().len(), held);
-    let address = server.url.trim_start_matches("http://").to_string();
+    let address = server.address().to_string();
     server.stop();
     let mut args = limits.to_vec();
     args.extend(["--listen", &address]);

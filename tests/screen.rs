@@ -138,7 +138,7 @@ fn the_big_screen_follows_sales_as_they_sync_and_its_token_opens_nothing_else() 
     assert_eq!(moved["same_document"], true);
 
     // Headquarters restarts on the same address: the page reconnects and follows on.
-    let listen = server.url.trim_start_matches("http://").to_string();
+    let listen = server.address().to_string();
     server.stop();
     let server = Server::start(hq.data(), &["--listen", &listen]);
     sell_tea(&till, 1);

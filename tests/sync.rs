@@ -603,7 +603,7 @@ fn a_proxy_that_cuts_connections_mid_message_loses_and_doubles_nothing() {
     let server = hq.serve();
     let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     sell_some(&till, "V003", 40);
-    let target: std::net::SocketAddr = server.url.trim_start_matches("http://").parse().unwrap();
+    let target = server.address();
     let proxy = cutting_proxy(target, 12, rand::random());
     let via = format!("http://{proxy}");
     // The till tries again and again through the bad link until a pass goes through whole.
@@ -689,7 +689,7 @@ fn a_till_syncs_with_a_headquarters_older_than_the_held_confirmation() {
     let server = hq.serve();
     let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     sell_some(&till, "V003", 5);
-    let target: std::net::SocketAddr = server.url.trim_start_matches("http://").parse().unwrap();
+    let target = server.address();
     let (older, refused) = headquarters_without_held_confirmation(target);
 
     // Step 1: the sync goes through whole: the till asked once, was refused, and asked the

@@ -106,6 +106,14 @@ pub struct Server {
 }
 
 impl Server {
+    /// The loopback address it listens on (for a proxy in front of it, or a restart there).
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.url
+            .trim_start_matches("http://")
+            .parse()
+            .expect("hq serve's URL is http://ADDRESS")
+    }
+
     /// Starts `hq serve` on a free loopback port, or at `--listen ADDR` when `extra` says so.
     pub fn start(data: &Path, extra: &[&str]) -> Server {
         let mut args = vec!["hq", "serve"];

@@ -42,10 +42,32 @@ const RETRIES: u32 = 30;
 /// Product additions are indexed but not folded into a catalog: the catalog tables are not
 /// in PostgreSQL yet.
 pub async fn project(pool: &Pool, doc_key: &str, records: &[Record]) -> Result<usize> {
+    project_held(pool, doc_key, records, None).await
+}
+
+/// How far a ledger document is projected: stored in `hq_docs` in the transaction that
+/// projects it, for tills' confirmations.
+#[derive(Clone, Copy, Debug)]
+pub struct Held<'a> {
+    pub doc_id: &'a str,
+    /// [`fairpos_sync::ledger::heads_text`] of the document projected.
+    pub heads: &'a str,
+    /// How many records it holds.
+    pub records: i64,
+}
+
+/// As [`project`], also storing what `held` says in the document's `hq_docs` row (when it is
+/// announced), unless a transaction of another process stored a later state of it first.
+pub async fn project_held(
+    pool: &Pool,
+    doc_key: &str,
+    records: &[Record],
+    held: Option<Held<'_>>,
+) -> Result<usize> {
     let mut client = pool.get().await?;
     let mut attempt = 0;
     loop {
-        match project_once(&mut client, doc_key, records).await {
+        match project_once(&mut client, doc_key, records, held).await {
             Err(e) if e.is_retryable() && attempt < RETRIES => {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
@@ -60,7 +82,12 @@ pub async fn project(pool: &Pool, doc_key: &str, records: &[Record]) -> Result<u
     }
 }
 
-async fn project_once(client: &mut Object, doc_key: &str, records: &[Record]) -> Result<usize> {
+async fn project_once(
+    client: &mut Object,
+    doc_key: &str,
+    records: &[Record],
+    held: Option<Held<'_>>,
+) -> Result<usize> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PROJECTION_LOCK])
         .await?;
@@ -81,6 +108,15 @@ async fn project_once(client: &mut Object, doc_key: &str, records: &[Record]) ->
     }
     rollup::flush(&tx, &mut counted).await?;
     write_stock(&tx, &stock).await?;
+    if let Some(held) = held {
+        // The ledgers only grow: a state with fewer records than the stored one is older.
+        tx.execute(
+            "UPDATE hq_docs SET heads = $2, records = $3, refused = NULL, updated_at = now()
+             WHERE doc_id = $1 AND records <= $3",
+            &[&held.doc_id, &held.heads, &held.records],
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(new)
 }

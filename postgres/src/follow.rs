@@ -9,13 +9,15 @@ use std::collections::BTreeSet;
 use fairpos_sync::samod::DocumentId;
 
 use crate::documents::Listener;
-use crate::{project_document, Error, Pool, Result};
+use crate::{project_document, registry, Error, Pool, Result};
 
 /// What a pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Pass {
     /// Documents projected.
     pub documents: usize,
+    /// Every document the pass took, projected, refused or neither (the catalog).
+    pub took: Vec<DocumentId>,
     /// Records new to the projection.
     pub new_records: usize,
     /// Documents refused (not a ledger, not the ledger their id says, a forged record), with
@@ -25,6 +27,7 @@ pub struct Pass {
 
 impl Pass {
     async fn project(&mut self, pool: &Pool, doc: &DocumentId) -> Result<()> {
+        self.took.push(doc.clone());
         match project_document(pool, doc).await {
             Ok(Some(new)) => {
                 self.documents += 1;
@@ -32,7 +35,9 @@ impl Pass {
             }
             Ok(None) => {}
             Err(e @ (Error::Integrity(_) | Error::Ledger(_))) => {
-                self.refused.push((doc.clone(), e.to_string()))
+                let why = e.to_string();
+                registry::refuse(pool, &doc.to_string(), &why).await?;
+                self.refused.push((doc.clone(), why))
             }
             Err(e) => return Err(e),
         }

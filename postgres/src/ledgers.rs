@@ -5,17 +5,24 @@
 
 use fairpos_sync::catalog::CatalogDoc;
 use fairpos_sync::ids::document_id;
-use fairpos_sync::ledger::foreign_record;
+use std::collections::BTreeSet;
+
+use fairpos_sync::ledger::{foreign_record, heads_text};
 use fairpos_sync::samod::DocumentId;
 use fairpos_sync::samod_storage::load_chunks;
 use fairpos_sync::{LedgerDoc, Record};
 
+use crate::apply::Held;
 use crate::documents::document_chunks;
-use crate::{Error, Pool, Result};
+use crate::{registry, Error, Pool, Result};
 
 /// Projects the stored document `doc`. Returns how many records were new, or `None` when
-/// nothing of it is stored or it is the fair's catalog (copied with the ledgers). The whole ledger is decoded each time (the records already
-/// projected add nothing): a process keeps no documents between calls yet.
+/// nothing of it is stored or it is the fair's catalog (copied with the ledgers). The whole
+/// ledger is decoded each time (the records already projected add nothing): a process keeps
+/// no documents between calls yet. When the ledger's device is enrolled here (a headquarters
+/// serving from PostgreSQL), every change must be written by the device's actor, and the
+/// heads projected are stored for its confirmations; a database that only mirrors a SQLite
+/// headquarters has no devices, and its ledgers were checked there.
 pub async fn project_document(pool: &Pool, doc: &DocumentId) -> Result<Option<usize>> {
     let chunks = document_chunks(pool, doc).await?;
     if chunks.is_empty() {
@@ -25,15 +32,42 @@ pub async fn project_document(pool: &Pool, doc: &DocumentId) -> Result<Option<us
     let decoded = tokio::task::spawn_blocking(move || decode(&want, &chunks))
         .await
         .map_err(|e| Error::Ledger(format!("decoding {doc}: {e}")))??;
-    let Some((key, records)) = decoded else {
+    let Some(ledger) = decoded else {
         return Ok(None);
     };
-    Ok(Some(crate::project(pool, &key, &records).await?))
+    if let Some(actor) = registry::actor_of(pool, &ledger.device).await? {
+        if let Some(author) = ledger.authors.iter().find(|a| **a != actor) {
+            return Err(Error::Integrity(format!(
+                "forged ledger change: written by actor {author}, but {} writes as {actor}",
+                ledger.device
+            )));
+        }
+    }
+    let shown = doc.to_string();
+    let held = Held {
+        doc_id: &shown,
+        heads: &ledger.heads,
+        records: ledger.records.len() as i64,
+    };
+    Ok(Some(
+        crate::apply::project_held(pool, &ledger.key, &ledger.records, Some(held)).await?,
+    ))
 }
 
-/// The ledger's key and records, from its chunks (`None` for the fair's catalog); refused
-/// unless the document is the ledger its id says and every record is its device's.
-fn decode(doc: &DocumentId, chunks: &[(String, Vec<u8>)]) -> Result<Option<(String, Vec<Record>)>> {
+/// A stored ledger as decoded.
+struct Decoded {
+    key: String,
+    device: String,
+    records: Vec<Record>,
+    /// [`heads_text`] of the document.
+    heads: String,
+    /// Every actor that wrote a change of it, in hex.
+    authors: BTreeSet<String>,
+}
+
+/// The ledger, from its chunks (`None` for the fair's catalog); refused unless the document
+/// is the ledger its id says and every record is its device's.
+fn decode(doc: &DocumentId, chunks: &[(String, Vec<u8>)]) -> Result<Option<Decoded>> {
     let shown = doc.to_string();
     let am = load_chunks(&shown, chunks)
         .map_err(|e| Error::Ledger(e.to_string()))?
@@ -41,6 +75,12 @@ fn decode(doc: &DocumentId, chunks: &[(String, Vec<u8>)]) -> Result<Option<(Stri
     if CatalogDoc::is_stored_as(&am, doc) {
         return Ok(None);
     }
+    let authors = am
+        .get_changes_meta(&[])
+        .into_iter()
+        .map(|c| c.actor.to_hex_string())
+        .collect();
+    let heads = heads_text(&am.get_heads());
     let ledger = LedgerDoc::open_claimed(am).map_err(|e| Error::Ledger(e.to_string()))?;
     let key = ledger.id().key();
     let its_document = document_id(&key);
@@ -50,8 +90,15 @@ fn decode(doc: &DocumentId, chunks: &[(String, Vec<u8>)]) -> Result<Option<(Stri
         )));
     }
     let records = ledger.records().map_err(|e| Error::Ledger(e.to_string()))?;
-    if let Some(why) = foreign_record(&key, &ledger.id().device, &records) {
+    let device = ledger.id().device.clone();
+    if let Some(why) = foreign_record(&key, &device, &records) {
         return Err(Error::Integrity(why));
     }
-    Ok(Some((key, records)))
+    Ok(Some(Decoded {
+        key,
+        device,
+        records,
+        heads,
+        authors,
+    }))
 }

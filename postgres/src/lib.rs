@@ -22,11 +22,12 @@ mod error;
 pub mod follow;
 mod ledgers;
 mod migrate;
+pub mod registry;
 pub mod report;
 mod rollup;
 mod tls;
 
-pub use apply::project;
+pub use apply::{project, project_held, Held};
 pub use deadpool_postgres::Pool;
 pub use error::{Error, Result};
 pub use ledgers::project_document;

@@ -44,12 +44,16 @@ pub(crate) fn postgres_text(sql: &str) -> String {
 }
 
 /// Every migration, in order: its number and what it does.
-pub const MIGRATIONS: [(i32, &str); 2] = [
+pub const MIGRATIONS: [(i32, &str); 3] = [
     (
         1,
         "the projection, headquarters' indexes, stalls, the roll-up",
     ),
     (2, "samod's document chunks"),
+    (
+        3,
+        "devices, enrolment codes, announced documents, sync events",
+    ),
 ];
 
 /// samod's key-value store: a document's chunks under `<document id>/<kind>/<name>`, keys
@@ -69,6 +73,7 @@ fn migration_sql(version: i32) -> String {
             crate::rollup::schema()
         ),
         2 => DOCUMENTS.to_string(),
+        3 => crate::registry::SCHEMA.to_string(),
         _ => unreachable!("migration {version} is listed in MIGRATIONS"),
     }
 }

@@ -1,0 +1,349 @@
+//! What headquarters knows of its devices and their documents, in PostgreSQL, shared by
+//! every `hq serve` process: enrolled devices and one-time enrolment codes (hashes only, as
+//! SQLite's), the ledger documents tills announce and how far each is projected (what a
+//! till's confirmation reads), and sync events. The tables and columns are SQLite's
+//! (`hq/src/instance.rs`); times are `timestamptz` here.
+//!
+//! Each function is one statement or one transaction, so several processes may call any of
+//! them at once: an enrolment code is taken under a row lock, and the heads stored for a
+//! ledger never go back to an older state when two processes project it at once.
+
+use crate::{Pool, Result};
+
+/// The schema of migration 3.
+pub(crate) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS devices (
+    device      TEXT COLLATE \"C\" PRIMARY KEY,
+    stall       TEXT NOT NULL,
+    role        TEXT NOT NULL,          -- till | hub
+    secret_hash TEXT,
+    public_key  TEXT,
+    actor       TEXT,
+    enrolled_at TIMESTAMPTZ,
+    revoked_at  TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS enroll_codes (
+    code_hash  TEXT PRIMARY KEY,
+    device     TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    used_at    TIMESTAMPTZ,
+    used_actor TEXT
+);
+CREATE TABLE IF NOT EXISTS hq_docs (
+    doc_id     TEXT COLLATE \"C\" PRIMARY KEY,
+    doc_key    TEXT COLLATE \"C\" NOT NULL UNIQUE,
+    device     TEXT COLLATE \"C\",
+    heads      TEXT NOT NULL,           -- as far as the projection has applied it
+    records    BIGINT NOT NULL,
+    refused    TEXT,                    -- why the projection refuses it, if it does
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS hq_docs_device ON hq_docs (device);
+CREATE TABLE IF NOT EXISTS sync_events (
+    id     BIGSERIAL PRIMARY KEY,
+    at     TIMESTAMPTZ NOT NULL DEFAULT now(),
+    device TEXT NOT NULL,
+    kind   TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+";
+
+/// A device as its credentials are checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    pub role: String,
+    pub secret_hash: Option<String>,
+    pub revoked: bool,
+}
+
+/// What enrolment gives a device, or why not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Enrolment {
+    Granted {
+        device: String,
+        stall: String,
+        role: String,
+    },
+    UnknownCode,
+    CodeUsed,
+}
+
+/// A ledger document and how far it is projected, as a confirmation reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocState {
+    pub key: String,
+    pub doc_id: String,
+    pub device: Option<String>,
+    pub heads: String,
+    pub records: i64,
+    pub refused: Option<String>,
+}
+
+/// Registers `device` (`role` till or hub, at `stall`) with the enrolment code whose hash is
+/// `code_hash`. Refused (`Ok(false)`) while the device is enrolled and not revoked.
+pub async fn add_device(
+    pool: &Pool,
+    device: &str,
+    stall: &str,
+    role: &str,
+    code_hash: &str,
+) -> Result<bool> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let enrolled = tx
+        .query_opt(
+            "SELECT revoked_at IS NULL FROM devices
+             WHERE device = $1 AND enrolled_at IS NOT NULL FOR UPDATE",
+            &[&device],
+        )
+        .await?;
+    if enrolled.is_some_and(|r| r.get::<_, bool>(0)) {
+        return Ok(false);
+    }
+    tx.execute(
+        "INSERT INTO devices(device, stall, role) VALUES ($1, $2, $3)
+         ON CONFLICT(device) DO UPDATE SET stall = excluded.stall, role = excluded.role,
+             secret_hash = NULL, public_key = NULL, actor = NULL, enrolled_at = NULL,
+             revoked_at = NULL",
+        &[&device, &stall, &role],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO enroll_codes(code_hash, device) VALUES ($1, $2)",
+        &[&code_hash, &device],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Uses the code whose hash is `code_hash` for the device writing with `actor`, storing the
+/// hash and public key of its new secret. A code works once; the same actor may use it again
+/// (a till whose first attempt never heard back). Two processes taking one code at once take
+/// turns on its row.
+pub async fn enroll(
+    pool: &Pool,
+    code_hash: &str,
+    actor: &str,
+    secret_hash: &str,
+    public_key: &str,
+) -> Result<Enrolment> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let Some(code) = tx
+        .query_opt(
+            "SELECT device, used_actor FROM enroll_codes WHERE code_hash = $1 FOR UPDATE",
+            &[&code_hash],
+        )
+        .await?
+    else {
+        return Ok(Enrolment::UnknownCode);
+    };
+    let device: String = code.get(0);
+    if code
+        .get::<_, Option<&str>>(1)
+        .is_some_and(|used| used != actor)
+    {
+        return Ok(Enrolment::CodeUsed);
+    }
+    let row = tx
+        .query_one(
+            "UPDATE devices SET secret_hash = $2, public_key = $3, actor = $4,
+                 enrolled_at = now(), revoked_at = NULL
+             WHERE device = $1 RETURNING stall, role",
+            &[&device, &secret_hash, &public_key, &actor],
+        )
+        .await?;
+    tx.execute(
+        "UPDATE enroll_codes SET used_at = now(), used_actor = $2 WHERE code_hash = $1",
+        &[&code_hash, &actor],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Enrolment::Granted {
+        device,
+        stall: row.get(0),
+        role: row.get(1),
+    })
+}
+
+/// What the credentials of `device` are checked against; `None` for a device never added.
+pub async fn credentials(pool: &Pool, device: &str) -> Result<Option<Credentials>> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "SELECT role, secret_hash, revoked_at IS NOT NULL FROM devices WHERE device = $1",
+        )
+        .await?;
+    Ok(client
+        .query_opt(&statement, &[&device])
+        .await?
+        .map(|r| Credentials {
+            role: r.get(0),
+            secret_hash: r.get(1),
+            revoked: r.get(2),
+        }))
+}
+
+/// Shuts `device` out; `false` when no such device is enrolled and not yet revoked.
+pub async fn revoke(pool: &Pool, device: &str) -> Result<bool> {
+    let client = pool.get().await?;
+    let n = client
+        .execute(
+            "UPDATE devices SET revoked_at = now()
+             WHERE device = $1 AND revoked_at IS NULL AND enrolled_at IS NOT NULL",
+            &[&device],
+        )
+        .await?;
+    Ok(n > 0)
+}
+
+/// Devices revoked so far.
+pub async fn revoked(pool: &Pool) -> Result<Vec<String>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT device FROM devices WHERE revoked_at IS NOT NULL",
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Whether `device` is a till headquarters knows (what a hub may announce ledgers of).
+pub async fn is_till(pool: &Pool, device: &str) -> Result<bool> {
+    let client = pool.get().await?;
+    let row = client
+        .query_one(
+            "SELECT EXISTS(SELECT 1 FROM devices WHERE device = $1 AND role = 'till')",
+            &[&device],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// The actor `device` was enrolled with, if it was.
+pub async fn actor_of(pool: &Pool, device: &str) -> Result<Option<String>> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt("SELECT actor FROM devices WHERE device = $1", &[&device])
+        .await?;
+    Ok(row.and_then(|r| r.get(0)))
+}
+
+/// Records a sync event of `device`.
+pub async fn log_event(pool: &Pool, device: &str, kind: &str, detail: &str) -> Result<()> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "INSERT INTO sync_events(device, kind, detail) VALUES ($1, $2, $3)",
+            &[&device, &kind, &detail],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The latest `limit` sync events, newest first: `(device, kind, detail)`.
+pub async fn events(pool: &Pool, limit: i64) -> Result<Vec<(String, String, String)>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT device, kind, detail FROM sync_events ORDER BY id DESC LIMIT $1",
+            &[&limit],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}
+
+/// How many ledger documents of `device` are announced.
+pub async fn documents_of(pool: &Pool, device: &str) -> Result<u64> {
+    let client = pool.get().await?;
+    let row = client
+        .query_one("SELECT COUNT(*) FROM hq_docs WHERE device = $1", &[&device])
+        .await?;
+    Ok(row.get::<_, i64>(0).max(0) as u64)
+}
+
+/// Which of `doc_ids` are announced already.
+pub async fn announced_among(pool: &Pool, doc_ids: &[String]) -> Result<Vec<String>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT doc_id FROM hq_docs WHERE doc_id = ANY($1)",
+            &[&doc_ids],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Registers ledgers `(key, document id, device)` a device is about to sync (those
+/// registered already are left as they are).
+pub async fn announce(pool: &Pool, docs: &[(String, String, String)]) -> Result<()> {
+    let keys: Vec<&str> = docs.iter().map(|d| d.0.as_str()).collect();
+    let ids: Vec<&str> = docs.iter().map(|d| d.1.as_str()).collect();
+    let devices: Vec<&str> = docs.iter().map(|d| d.2.as_str()).collect();
+    let client = pool.get().await?;
+    client
+        .execute(
+            "INSERT INTO hq_docs(doc_key, doc_id, device, heads, records)
+             SELECT k, i, d, '', 0 FROM unnest($1::text[], $2::text[], $3::text[]) AS t(k, i, d)
+             ON CONFLICT DO NOTHING",
+            &[&keys, &ids, &devices],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The device whose ledger `doc_id` is, when it is announced (`Some(None)`: announced as no
+/// device's).
+pub async fn owner(pool: &Pool, doc_id: &str) -> Result<Option<Option<String>>> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached("SELECT device FROM hq_docs WHERE doc_id = $1")
+        .await?;
+    let row = client.query_opt(&statement, &[&doc_id]).await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// The announced ledgers (of `device`, or of every device) and how far each is projected, by
+/// key.
+pub async fn documents(pool: &Pool, device: Option<&str>) -> Result<Vec<DocState>> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "SELECT doc_key, doc_id, device, heads, records, refused FROM hq_docs
+             WHERE device IS NOT NULL AND ($1::text IS NULL OR device = $1) ORDER BY doc_key",
+        )
+        .await?;
+    let rows = client.query(&statement, &[&device]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| DocState {
+            key: r.get(0),
+            doc_id: r.get(1),
+            device: r.get(2),
+            heads: r.get(3),
+            records: r.get(4),
+            refused: r.get(5),
+        })
+        .collect())
+}
+
+/// Marks the ledger `doc_id` refused, and logs why as a sync event of its device.
+pub async fn refuse(pool: &Pool, doc_id: &str, why: &str) -> Result<()> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            "UPDATE hq_docs SET refused = $2, updated_at = now() WHERE doc_id = $1
+             RETURNING device",
+            &[&doc_id, &why],
+        )
+        .await?;
+    if let Some(device) = row.and_then(|r| r.get::<_, Option<String>>(0)) {
+        log_event(pool, &device, "refused", why).await?;
+    }
+    Ok(())
+}

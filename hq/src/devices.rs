@@ -81,14 +81,26 @@ pub fn add_device(hq: &Hq, device: &str, stall: &str, hub: bool) -> Result<Strin
              revoked_at = NULL",
         params![device, stall, role],
     )?;
+    let (code, hash) = new_code();
+    hq.conn.execute(
+        "INSERT INTO enroll_codes(code_hash, device, created_at) VALUES (?1, ?2, ?3)",
+        params![hash, device, now_text()],
+    )?;
+    Ok(code)
+}
+
+/// A new one-time enrolment code as it is shown (`ABCD-EFGH-JKMN`) and the hash kept of it.
+pub(crate) fn new_code() -> (String, String) {
     let raw: String = (0..12)
         .map(|_| CODE_ALPHABET[rand::random_range(0..CODE_ALPHABET.len())] as char)
         .collect();
-    hq.conn.execute(
-        "INSERT INTO enroll_codes(code_hash, device, created_at) VALUES (?1, ?2, ?3)",
-        params![keys::secret_hash(&raw), device, now_text()],
-    )?;
-    Ok(format!("{}-{}-{}", &raw[..4], &raw[4..8], &raw[8..]))
+    let shown = format!("{}-{}-{}", &raw[..4], &raw[4..8], &raw[8..]);
+    (shown, keys::secret_hash(&raw))
+}
+
+/// The hash an enrolment code is kept as, however it was typed.
+pub(crate) fn code_hash(code: &str) -> String {
+    keys::secret_hash(&normalize_code(code))
 }
 
 /// What enrolment gives a device.
@@ -106,7 +118,7 @@ pub fn enroll(conn: &Connection, code: &str, actor: &str) -> Result<Grant> {
     if fairpos_sync::ActorId::try_from(actor).is_err() {
         return Err(Error::input("bad actor id"));
     }
-    let hash = keys::secret_hash(&normalize_code(code));
+    let hash = code_hash(code);
     let row: Option<(String, Option<String>)> = conn
         .query_row(
             "SELECT device, used_actor FROM enroll_codes WHERE code_hash = ?1",
@@ -172,16 +184,29 @@ pub fn authenticate(conn: &Connection, token: &str, limits: &SessionLimits) -> R
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
-    match row {
-        Some((role, Some(hash), None)) if hash == keys::secret_hash(secret) => {
-            Ok(if role == "hub" {
-                Peer::Hub(device.to_string())
-            } else {
-                Peer::Till(device.to_string())
-            })
-        }
-        _ => Err(refused()),
+    let peer = row.and_then(|(role, hash, revoked)| {
+        device_peer(device, secret, &role, hash.as_deref(), revoked.is_some())
+    });
+    peer.ok_or_else(refused)
+}
+
+/// The device a token of `device` and `secret` names, checked against the device's role,
+/// the hash of its secret and whether it is revoked; `None` when the token does not hold.
+pub(crate) fn device_peer(
+    device: &str,
+    secret: &str,
+    role: &str,
+    secret_hash: Option<&str>,
+    revoked: bool,
+) -> Option<Peer> {
+    if revoked || secret_hash != Some(keys::secret_hash(secret).as_str()) {
+        return None;
     }
+    Some(if role == "hub" {
+        Peer::Hub(device.to_string())
+    } else {
+        Peer::Till(device.to_string())
+    })
 }
 
 /// Shuts a device out: its token stops working and its connections are closed.

@@ -62,14 +62,18 @@ pub fn too_many(
         [device],
         |r| r.get(0),
     )?;
-    let held = held.max(0) as u64;
-    Ok((held + new > limits.per_device).then(|| {
+    Ok(over_limit(device, held.max(0) as u64, new, limits))
+}
+
+/// Why `device`, holding `held` ledger documents, may not have `new` more; `None` if it may.
+pub fn over_limit(device: &str, held: u64, new: u64, limits: &DocumentLimits) -> Option<String> {
+    (held + new > limits.per_device).then(|| {
         format!(
             "{device} would hold {} ledger documents; the limit is {} (--max-documents-per-device)",
             held + new,
             limits.per_device
         )
-    }))
+    })
 }
 
 /// The bytes samod holds of `doc` (every chunk under its id).

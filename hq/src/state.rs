@@ -34,6 +34,9 @@ pub struct AppState {
     pub db: Arc<Mutex<Connection>>,
     /// Read-only connections for reports and pages, used on blocking threads.
     pub readers: Arc<crate::readers::Readers>,
+    /// Headquarters on PostgreSQL: devices, announced documents and sync events are kept
+    /// there, shared by every process ([`crate::server::backend`]); `None` on SQLite.
+    pub pg: Option<fairpos_postgres::Pool>,
     pub fair: Fair,
     pub role: Role,
     pub catalog_key: String,

@@ -16,6 +16,10 @@ pub enum HqCommand {
         fair: Option<PathBuf>,
         #[arg(long, value_name = "PW")]
         organizer_password: String,
+        /// Keep devices, documents and the projection in this PostgreSQL database
+        /// (postgres://USER@HOST:PORT/DB), which every `hq serve` of this headquarters shares.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
     },
     /// The catalog, into the shared catalog document.
     #[command(subcommand)]
@@ -59,8 +63,17 @@ pub enum HqCommand {
         max_documents_per_device: u64,
         /// Copy every ledger chunk stored to this PostgreSQL database too (what it lacks
         /// first), for `hq postgres project` and `report` there.
-        #[arg(long, value_name = "URL", env = "FAIRPOS_HQ_POSTGRES_MIRROR")]
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "FAIRPOS_HQ_POSTGRES_MIRROR",
+            conflicts_with = "database"
+        )]
         postgres_mirror: Option<String>,
+        /// Serve from this PostgreSQL database, with any number of other processes (default:
+        /// the one `hq init --database` named, else SQLite in the data directory).
+        #[arg(long, value_name = "URL", env = "FAIRPOS_HQ_DATABASE")]
+        database: Option<String>,
     },
     /// End every dashboard session now: everyone logs in again.
     EndSessions,
@@ -77,9 +90,18 @@ pub enum HqCommand {
         hub: bool,
         #[arg(long)]
         json: bool,
+        /// The PostgreSQL database headquarters serves from (default: the one `hq init
+        /// --database` named).
+        #[arg(long, value_name = "URL", env = "FAIRPOS_HQ_DATABASE")]
+        database: Option<String>,
     },
     /// Shut a device out.
-    RevokeDevice { device: String },
+    RevokeDevice {
+        device: String,
+        /// As for add-device.
+        #[arg(long, value_name = "URL", env = "FAIRPOS_HQ_DATABASE")]
+        database: Option<String>,
+    },
     /// A link for the venue's big screen: a read-only screen token a TV opens `/screen` with,
     /// no login; it opens nothing else.
     ScreenLink(ScreenLinkArgs),

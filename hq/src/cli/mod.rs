@@ -55,7 +55,12 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             demo: use_demo,
             fair,
             organizer_password,
+            database,
         } => {
+            if let Some(url) = &database {
+                // Before anything is written: a database that cannot be reached fails init.
+                postgres::migrate_at(url)?;
+            }
             let fair_toml = match &fair {
                 Some(path) => read_input(path)?,
                 None => demo::FAIR_TOML.to_string(),
@@ -69,6 +74,9 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             )?;
             if use_demo {
                 catalog::import_demo(&hq)?;
+            }
+            if let Some(url) = &database {
+                crate::set_meta(&hq.conn, postgres::META_DATABASE, url)?;
             }
             println!(
                 "headquarters of {} ({}) set up in {}",
@@ -113,7 +121,9 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             max_document,
             max_documents_per_device,
             postgres_mirror,
+            database,
         } => {
+            let database = postgres::database_of(dir, database)?;
             let sessions = SessionLimits {
                 idle: parse_span("--session-idle", &session_idle)?,
                 absolute: parse_span("--session-max", &session_max)?,
@@ -131,6 +141,7 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
                         per_device: max_documents_per_device,
                     },
                     postgres_mirror,
+                    database,
                 },
             )
         }
@@ -146,12 +157,16 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             stall,
             hub,
             json,
+            database,
         } => {
             let hq = Hq::open(dir)?;
             if !hub && stall.is_empty() {
                 return Err(Error::input("a till needs --stall"));
             }
-            let code = devices::add_device(&hq, &device, &stall, hub)?;
+            let code = match postgres::database_of(dir, database)? {
+                Some(url) => postgres::add_device(&url, &device, &stall, hub)?,
+                None => devices::add_device(&hq, &device, &stall, hub)?,
+            };
             if json {
                 print_json(&CodeView {
                     code,
@@ -165,9 +180,11 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             }
         }
         HqCommand::ScreenLink(a) => screen_link(dir, a),
-        HqCommand::RevokeDevice { device } => {
-            let hq = Hq::open(dir)?;
-            devices::revoke(&hq.conn, &device)?;
+        HqCommand::RevokeDevice { device, database } => {
+            match postgres::database_of(dir, database)? {
+                Some(url) => postgres::revoke(&url, &device)?,
+                None => devices::revoke(&Hq::open(dir)?.conn, &device)?,
+            }
             println!("{device} revoked: its credentials no longer work");
             Ok(())
         }

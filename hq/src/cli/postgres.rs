@@ -7,7 +7,7 @@ use std::path::Path;
 
 use fairpos_postgres::documents::Listener;
 use fairpos_postgres::follow::{catch_up, follow, Pass};
-use fairpos_postgres::{connect, connect_migrated, migrate};
+use fairpos_postgres::{connect, connect_migrated, migrate, registry};
 use fairpos_projection::report::{self, Dimension};
 
 use super::args::{PostgresCommand, ReportArgs};
@@ -15,13 +15,66 @@ use super::kit::{output_format, write_output};
 use crate::server::mirror;
 use crate::{Error, Hq, Result};
 
-pub fn run(dir: &Path, command: PostgresCommand) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+/// The data directory's meta key naming the database `hq init --database` chose.
+pub const META_DATABASE: &str = "database";
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| Error::Other(format!("the async runtime: {e}")))?;
-    runtime.block_on(async {
+        .map_err(|e| Error::Other(format!("the async runtime: {e}")))
+}
+
+/// The PostgreSQL database headquarters in `dir` runs on: `given` (`--database`,
+/// `FAIRPOS_HQ_DATABASE`), else the one `hq init --database` recorded; `None` on SQLite.
+pub fn database_of(dir: &Path, given: Option<String>) -> Result<Option<String>> {
+    match given {
+        Some(url) => Ok(Some(url)),
+        None => crate::meta(&Hq::open(dir)?.conn, META_DATABASE),
+    }
+}
+
+/// Brings the database at `url` to the latest schema (`hq init --database`).
+pub fn migrate_at(url: &str) -> Result<()> {
+    runtime()?.block_on(async {
+        connect_migrated(url).await?;
+        Ok(())
+    })
+}
+
+/// `hq add-device` on a headquarters on PostgreSQL: the device and its one-time code there.
+pub fn add_device(url: &str, device: &str, stall: &str, hub: bool) -> Result<String> {
+    fairpos_domain::DeviceCode::parse(device)?;
+    let (code, hash) = crate::devices::new_code();
+    let role = if hub { "hub" } else { "till" };
+    let added = runtime()?.block_on(async {
+        let pool = connect_migrated(url).await?;
+        registry::add_device(&pool, device, stall, role, &hash).await
+    })?;
+    if !added {
+        return Err(Error::input(format!(
+            "{device} is enrolled already; revoke it first to replace it"
+        )));
+    }
+    Ok(code)
+}
+
+/// `hq revoke-device` on a headquarters on PostgreSQL: every process serving it closes the
+/// device's connections within a second or so.
+pub fn revoke(url: &str, device: &str) -> Result<()> {
+    let revoked = runtime()?.block_on(async {
+        let pool = connect_migrated(url).await?;
+        registry::revoke(&pool, device).await
+    })?;
+    if !revoked {
+        return Err(Error::input(format!("no enrolled device {device}")));
+    }
+    Ok(())
+}
+
+pub fn run(dir: &Path, command: PostgresCommand) -> Result<()> {
+    runtime()?.block_on(async {
         match command {
             PostgresCommand::Migrate(db) => {
                 let pool = connect(&db.database)?;

@@ -179,6 +179,22 @@ pub(crate) fn apply_records(
     })
 }
 
+/// The ledger `key` names, when it is a ledger key of the fair `fair_id`; why not otherwise.
+pub(crate) fn ledger_of(key: &str, fair_id: &str) -> std::result::Result<LedgerId, String> {
+    let Some(id) = LedgerId::from_key(key) else {
+        return Err(format!("{key} is not a ledger key"));
+    };
+    if id.fair != fair_id {
+        return Err(format!("{key} belongs to another fair"));
+    }
+    Ok(id)
+}
+
+/// Why `peer` may not announce a ledger of `device`.
+pub(crate) fn may_not_sync(peer: &devices::Peer, device: &str) -> String {
+    format!("{} may not sync the ledger of {device}", peer.name())
+}
+
 /// Registers ledger keys `peer` is about to sync. A till may announce only its own ledgers; a
 /// hub, those of enrolled tills. Returns why not, when not.
 pub fn announce(
@@ -191,12 +207,10 @@ pub fn announce(
     let mut ids = Vec::with_capacity(keys.len());
     let mut new_per_device: std::collections::BTreeMap<String, u64> = Default::default();
     for key in keys {
-        let Some(id) = LedgerId::from_key(key) else {
-            return Ok(Some(format!("{key} is not a ledger key")));
+        let id = match ledger_of(key, fair_id) {
+            Ok(id) => id,
+            Err(why) => return Ok(Some(why)),
         };
-        if id.fair != fair_id {
-            return Ok(Some(format!("{key} belongs to another fair")));
-        }
         let allowed = match peer {
             devices::Peer::Till(d) => *d == id.device,
             devices::Peer::Hub(_) => conn
@@ -209,7 +223,7 @@ pub fn announce(
             devices::Peer::Person { .. } => false,
         };
         if !allowed {
-            let why = format!("{} may not sync the ledger of {}", peer.name(), id.device);
+            let why = may_not_sync(peer, &id.device);
             Hq::log_event(conn, peer.name(), "refused", &why);
             return Ok(Some(why));
         }

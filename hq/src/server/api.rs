@@ -3,7 +3,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
@@ -14,14 +13,12 @@ use base64::Engine;
 use fairpos_sync::protocol::*;
 use fairpos_sync::samod::{DocumentId, PeerId, Transport};
 use futures::stream::StreamExt;
-use rusqlite::Connection;
-use tokio::sync::mpsc;
 
 use crate::devices::{self, Peer};
 use crate::state::AppState;
 use crate::throttle::Attempt;
 use crate::web::LoginRefused;
-use crate::{meta, project, Error, Hq, Result, Role};
+use crate::{Error, Result, Role};
 
 fn api_error(status: StatusCode, message: impl Into<String>) -> Response {
     (
@@ -31,6 +28,14 @@ fn api_error(status: StatusCode, message: impl Into<String>) -> Response {
         }),
     )
         .into_response()
+}
+
+/// The answer of a route a headquarters on PostgreSQL does not serve yet.
+pub fn not_on_postgres(what: &str) -> Response {
+    api_error(
+        StatusCode::NOT_IMPLEMENTED,
+        format!("{what}: not served from PostgreSQL yet (this headquarters runs on it)"),
+    )
 }
 
 fn bearer(headers: &HeaderMap, query: &HashMap<String, String>) -> Option<String> {
@@ -52,15 +57,8 @@ async fn authenticate(
 ) -> std::result::Result<Peer, Box<Response>> {
     let token = bearer(headers, query)
         .ok_or_else(|| Box::new(api_error(StatusCode::UNAUTHORIZED, "credentials needed")))?;
-    let sessions = state.sessions;
     let checked = state
-        .on_writer(move |db| {
-            Ok(devices::authenticate(db, &token, &sessions).map_err(|e| {
-                let who = token.split('.').next().unwrap_or("?").to_string();
-                Hq::log_event(db, &who, "refused", &format!("authentication failed: {e}"));
-                e.to_string()
-            }))
-        })
+        .authenticate_token(token)
         .await
         .map_err(|e| Box::new(api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())))?;
     let peer = checked.map_err(|e| Box::new(api_error(StatusCode::UNAUTHORIZED, e)))?;
@@ -84,12 +82,11 @@ pub async fn sync_socket(
         Err(r) => return *r,
     };
     let acceptor = state.acceptor.clone();
-    let seen = state.seen.clone();
-    let db = state.db.clone();
-    ws.max_message_size(state.max_sync_message)
-        .max_frame_size(state.max_sync_message)
+    let max = state.max_sync_message;
+    ws.max_message_size(max)
+        .max_frame_size(max)
         .on_upgrade(move |socket| async move {
-            let transport = watched_transport(socket, peer.clone(), seen, db)
+            let transport = watched_transport(socket, peer.clone(), state)
                 .with_expected_peer_id(PeerId::from(peer.peer_id()));
             if let Err(e) = acceptor.accept(transport) {
                 eprintln!("sync connection of {}: {e}", peer.name());
@@ -105,23 +102,21 @@ pub async fn sync_socket(
 fn watched_transport(
     socket: axum::extract::ws::WebSocket,
     peer: Peer,
-    seen: mpsc::UnboundedSender<(Peer, String)>,
-    db: Arc<Mutex<Connection>>,
+    state: AppState,
 ) -> Transport {
     use axum::extract::ws::Message;
     use futures::SinkExt;
     let (sink, stream) = socket.split();
     let stream = stream
         .filter_map(move |m| {
-            let seen = seen.clone();
             let peer = peer.clone();
-            let db = db.clone();
+            let state = state.clone();
             async move {
                 match m {
                     Ok(Message::Binary(bytes)) => {
                         if let Some((kind, Some(doc))) = fairpos_sync::net::peek(&bytes) {
                             if kind == "sync" || kind == "request" {
-                                let _ = seen.send((peer, doc));
+                                let _ = state.seen.send((peer, doc));
                             }
                         }
                         Some(Ok(bytes.to_vec()))
@@ -131,11 +126,10 @@ fn watched_transport(
                         // A message over the limit is the peer's doing: a sync event. A
                         // connection reset (a till switched off) is only printed.
                         let why = format!("sync connection dropped: {e}");
-                        match db.lock() {
-                            Ok(db) if why.contains("too long") => {
-                                Hq::log_event(&db, peer.name(), "dropped", &why)
-                            }
-                            _ => eprintln!("{}: {why}", peer.name()),
+                        if why.contains("too long") {
+                            state.log_event(peer.name(), "dropped", &why).await;
+                        } else {
+                            eprintln!("{}: {why}", peer.name());
                         }
                         Some(Err(e))
                     }
@@ -159,12 +153,7 @@ pub async fn enroll(
         Ok(a) => a,
         Err(refused) => return refused.json(),
     };
-    let granted = state
-        .on_writer(move |db| {
-            let grant = devices::enroll(db, &req.code, &req.actor)?;
-            Ok((grant, meta(db, "fair_toml")?.unwrap_or_default()))
-        })
-        .await;
+    let granted = state.enroll_device(req.code, req.actor).await;
     // The catalog is saved for a till that enrolled, not for every attempt.
     let result = granted.map(|(grant, fair_toml)| {
         let catalog = match &state.catalog {
@@ -202,6 +191,9 @@ pub async fn login(
     ConnectInfo(from): ConnectInfo<SocketAddr>,
     Json(req): Json<LoginRequest>,
 ) -> Response {
+    if state.pg.is_some() {
+        return not_on_postgres("organizers' logins");
+    }
     let name = req.name.as_deref().unwrap_or("");
     match crate::web::log_in(&state, from.ip(), name, req.password).await {
         Ok((token, peer_id, _)) => Json(LoginResponse { token, peer_id }).into_response(),
@@ -221,10 +213,7 @@ pub async fn announce(
         Ok(p) => p,
         Err(r) => return *r,
     };
-    let (fair, limits) = (state.fair.id.clone(), state.documents);
-    let announced = state
-        .on_writer(move |db| project::announce(db, &peer, &fair, &req.docs, &limits))
-        .await;
+    let announced = state.announce_ledgers(peer, req.docs).await;
     match announced {
         Ok(None) => {
             state.announced.send_modify(|n| *n += 1);
@@ -239,34 +228,15 @@ pub async fn announce(
 }
 
 /// What headquarters has projected of the ledgers `peer` may ask about: a till its own, an
-/// organizer or hub every till's. Read through the read connections: tills asking never
-/// queue on the writer.
+/// organizer or hub every till's. Read through the read connections (or the pool): tills
+/// asking never queue on the writer.
 async fn confirmed(state: &AppState, peer: &Peer) -> Result<ConfirmResponse> {
     let device = match peer {
         Peer::Till(d) => Some(d.clone()),
         _ => None,
     };
-    let docs = state
-        .readers
-        .read(move |db| docs_of(db, device.as_deref()))
-        .await?;
+    let docs = state.confirmed_docs(device).await?;
     Ok(ConfirmResponse { docs })
-}
-
-fn docs_of(db: &Connection, device: Option<&str>) -> Result<Vec<ConfirmedDoc>> {
-    let mut stmt = db.prepare_cached(
-        "SELECT doc_key, heads, records, refused FROM hq_docs
-         WHERE device IS NOT NULL AND (?1 IS NULL OR device = ?1) ORDER BY doc_key",
-    )?;
-    let rows = stmt.query_map([device], |r| {
-        Ok(ConfirmedDoc {
-            key: r.get(0)?,
-            heads: r.get(1)?,
-            records: r.get(2)?,
-            refused: r.get(3)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 pub async fn confirm(
@@ -360,19 +330,7 @@ pub async fn list_docs(
         Ok(_) => return api_error(StatusCode::FORBIDDEN, "organizers only"),
         Err(r) => return *r,
     }
-    let result = state.on_writer(|db| -> Result<Vec<DocInfo>> {
-        let mut stmt =
-            db.prepare("SELECT doc_key, doc_id, device, records FROM hq_docs ORDER BY doc_key")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(DocInfo {
-                key: r.get(0)?,
-                doc_id: r.get(1)?,
-                device: r.get(2)?,
-                records: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    });
+    let result = state.documents();
     match result.await {
         Ok(docs) => Json(docs).into_response(),
         Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
@@ -388,6 +346,9 @@ pub async fn registry(
         Ok(Peer::Hub(_)) => {}
         Ok(_) => return api_error(StatusCode::FORBIDDEN, "hubs only"),
         Err(r) => return *r,
+    }
+    if state.pg.is_some() {
+        return not_on_postgres("the device registry for hubs");
     }
     match state.on_writer(devices::registry).await {
         Ok(r) => Json(r).into_response(),

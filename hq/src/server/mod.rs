@@ -11,9 +11,11 @@
 //! decisions. A hub also keeps a link upstream ([`crate::hub::relay`]).
 
 pub mod api;
+pub mod backend;
 pub mod maintenance;
 pub mod mirror;
 pub mod policy;
+pub mod postgres;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -29,6 +31,7 @@ use fairpos_sync::tls::Trust;
 use tokio::sync::{mpsc, watch};
 
 use self::policy::Policy;
+use self::postgres::Stored;
 use crate::state::AppState;
 use crate::{catalog, connect, devices, hub, meta, Error, Hq, Result, Role};
 
@@ -48,6 +51,9 @@ pub struct ServeOptions {
     pub documents: crate::limits::DocumentLimits,
     /// A PostgreSQL database every stored ledger chunk is copied to (`mirror`).
     pub postgres_mirror: Option<String>,
+    /// The PostgreSQL database headquarters runs on, shared by every process naming it
+    /// ([`postgres`]); SQLite in the data directory without.
+    pub database: Option<String>,
 }
 
 /// Serves until SIGINT or SIGTERM.
@@ -81,31 +87,58 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
     let catalog_key = catalog::key(&hq);
     let catalog_id = catalog::doc_id(&hq);
     let peer_id = hq.peer_id();
-    let (revoked_tx, revoked_rx) =
-        watch::channel(devices::revoked(&hq.conn)?.into_iter().collect());
-    let (oversized_tx, oversized_rx) =
-        watch::channel(crate::limits::oversized(&hq.conn, &options.documents)?);
-    let db = Arc::new(Mutex::new(hq.conn));
-    let (changed_tx, changed_rx) = std::sync::mpsc::channel();
-    let mirror = match &options.postgres_mirror {
-        Some(url) => {
-            let pool = fairpos_postgres::connect_migrated(url).await?;
-            let (copied, _) = mirror::copy_all(&db, &pool).await?;
-            if copied > 0 {
-                eprintln!("copied {copied} stored chunks to the PostgreSQL mirror");
-            }
-            Some(fairpos_postgres::documents::PgStorage::new(pool))
+    let pg = match &options.database {
+        Some(_) if matches!(role, Role::Hub { .. }) => {
+            return Err(Error::input(
+                "a hub keeps its data in its own directory: serve it without --database",
+            ))
         }
+        Some(url) => Some(fairpos_postgres::connect_migrated(url).await?),
         None => None,
     };
-    let storage = mirror::Mirrored {
-        primary: SqliteStorage::new(connect(dir)?, Some(changed_tx)),
-        mirror,
+    let revoked_now = match &pg {
+        Some(pool) => fairpos_postgres::registry::revoked(pool).await?,
+        None => devices::revoked(&hq.conn)?,
+    };
+    let (revoked_tx, revoked_rx) = watch::channel(revoked_now.into_iter().collect());
+    // Documents over the size limit are found by the SQLite maintenance loop only.
+    let oversized_now = match &pg {
+        Some(_) => Default::default(),
+        None => crate::limits::oversized(&hq.conn, &options.documents)?,
+    };
+    let (oversized_tx, oversized_rx) = watch::channel(oversized_now);
+    let db = Arc::new(Mutex::new(hq.conn));
+    let (changed_tx, changed_rx) = std::sync::mpsc::channel();
+    let storage = match &pg {
+        // The catalog document (and the stalls' names) from the data directory, where
+        // `hq init` and the catalog commands write them, to the shared store.
+        Some(pool) => {
+            mirror::copy_all(&db, pool).await?;
+            Stored::Postgres(fairpos_postgres::documents::PgStorage::new(pool.clone()))
+        }
+        None => {
+            let mirror = match &options.postgres_mirror {
+                Some(url) => {
+                    let pool = fairpos_postgres::connect_migrated(url).await?;
+                    let (copied, _) = mirror::copy_all(&db, &pool).await?;
+                    if copied > 0 {
+                        eprintln!("copied {copied} stored chunks to the PostgreSQL mirror");
+                    }
+                    Some(fairpos_postgres::documents::PgStorage::new(pool))
+                }
+                None => None,
+            };
+            Stored::Sqlite(mirror::Mirrored {
+                primary: SqliteStorage::new(connect(dir)?, Some(changed_tx)),
+                mirror,
+            })
+        }
     };
     let (announced_tx, announced_rx) = watch::channel(0u64);
     let announced_tx = Arc::new(announced_tx);
     let policy = Policy {
         db: db.clone(),
+        pg: pg.clone(),
         catalog: catalog_id.clone(),
         hub: matches!(role, Role::Hub { .. }),
         revoked: revoked_rx,
@@ -146,6 +179,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
     let state = AppState {
         db: db.clone(),
         readers: Arc::new(crate::readers::Readers::new(dir.to_path_buf())),
+        pg: pg.clone(),
         fair: fair.clone(),
         role: role.clone(),
         catalog_key: catalog_key.clone(),
@@ -162,38 +196,53 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         max_sync_message: options.max_sync_message,
         documents: options.documents,
     };
-    tokio::spawn(crate::screen::publish(
-        connect(dir)?,
-        state.clone(),
-        projected_rx,
-        screen_tx,
-    ));
-
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let maintenance = {
-        let dir = dir.to_path_buf();
-        let catalog = catalog.clone();
-        let fair = fair.clone();
-        let role = role.clone();
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            maintenance::maintain(
-                &dir,
-                &fair,
-                &role,
-                maintenance::Channels {
-                    changed: changed_rx,
-                    seen: seen_rx,
-                    revoked: revoked_tx,
-                    oversized: oversized_tx,
-                    projected: projected_tx,
+    let maintenance = match (&pg, &options.database) {
+        (Some(pool), Some(url)) => {
+            // No big screen yet: its figures are read from SQLite's projection.
+            drop((seen_rx, oversized_tx, projected_rx, screen_tx));
+            tokio::spawn(postgres::maintain(
+                url.clone(),
+                pool.clone(),
+                postgres::Channels {
                     settled: settled_tx,
-                    limits: options.documents,
+                    revoked: revoked_tx,
+                    announced: state.announced.clone(),
                 },
-                catalog,
-                stop,
-            )
-        })
+            ));
+            None
+        }
+        _ => {
+            tokio::spawn(crate::screen::publish(
+                connect(dir)?,
+                state.clone(),
+                projected_rx,
+                screen_tx,
+            ));
+            let dir = dir.to_path_buf();
+            let catalog = catalog.clone();
+            let fair = fair.clone();
+            let role = role.clone();
+            let stop = stop.clone();
+            Some(std::thread::spawn(move || {
+                maintenance::maintain(
+                    &dir,
+                    &fair,
+                    &role,
+                    maintenance::Channels {
+                        changed: changed_rx,
+                        seen: seen_rx,
+                        revoked: revoked_tx,
+                        oversized: oversized_tx,
+                        projected: projected_tx,
+                        settled: settled_tx,
+                        limits: options.documents,
+                    },
+                    catalog,
+                    stop,
+                )
+            }))
+        }
     };
     if let Role::Hub { device, upstream } = &role {
         let (secret, ca) = {
@@ -211,7 +260,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         ));
     }
 
-    let app = Router::new()
+    let device_routes = Router::new()
         .route(route::SYNC, get(api::sync_socket))
         .route(route::ENROLL, post(api::enroll))
         .route(route::LOGIN, post(api::login))
@@ -219,11 +268,16 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         .route(route::CONFIRM, get(api::confirm).post(api::confirm_waiting))
         .route(route::DOCS, get(api::list_docs))
         .route(route::REGISTRY, get(api::registry))
-        .route(route::HEALTH, get(api::health))
-        .merge(crate::web::routes())
-        .merge(crate::screen::routes())
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::map_response(security_headers));
+        .route(route::HEALTH, get(api::health));
+    let app = match &pg {
+        // The dashboard and the big screen read SQLite's projection: not served yet.
+        Some(_) => device_routes.fallback(|| async { api::not_on_postgres("the dashboard") }),
+        None => device_routes
+            .merge(crate::web::routes())
+            .merge(crate::screen::routes()),
+    }
+    .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+    .layer(axum::middleware::map_response(security_headers));
     let app = match tls {
         Some(_) => app.layer(axum::middleware::map_response(strict_transport)),
         None => app,
@@ -233,7 +287,11 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         Role::Hq => "headquarters",
         Role::Hub { .. } => "hub",
     };
-    println!("fairpos {kind} of {} serving on {http}://{addr}", fair.id);
+    let on = if pg.is_some() { " (on PostgreSQL)" } else { "" };
+    println!(
+        "fairpos {kind} of {} serving on {http}://{addr}{on}",
+        fair.id
+    );
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -260,7 +318,9 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
     served.map_err(|e| Error::Other(format!("server: {e}")))?;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     repo.stop().await;
-    let _ = maintenance.join();
+    if let Some(thread) = maintenance {
+        let _ = thread.join();
+    }
     Ok(())
 }
 

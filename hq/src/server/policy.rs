@@ -13,11 +13,14 @@ use rusqlite::Connection;
 use tokio::sync::watch;
 
 use crate::project;
+use fairpos_postgres::registry;
 
 /// Who may sync which document.
 #[derive(Clone)]
 pub struct Policy {
     pub db: Arc<Mutex<Connection>>,
+    /// Where documents are announced when headquarters runs on PostgreSQL.
+    pub pg: Option<fairpos_postgres::Pool>,
     pub catalog: DocumentId,
     pub hub: bool,
     pub revoked: watch::Receiver<HashSet<String>>,
@@ -34,26 +37,33 @@ pub struct Policy {
 
 impl Policy {
     /// Whether headquarters has the document announced.
-    fn is_known(&self, doc: &DocumentId) -> bool {
-        self.announced_owner(doc).is_some()
+    async fn is_known(&self, doc: &DocumentId) -> bool {
+        self.announced_owner(doc).await.is_some()
     }
 
     /// `Some(device)` for an announced document (`Some(None)` when no device owns it),
     /// `None` when it is not announced (or the database cannot say).
-    fn announced_owner(&self, doc: &DocumentId) -> Option<Option<String>> {
+    async fn announced_owner(&self, doc: &DocumentId) -> Option<Option<String>> {
         if let Some(owner) = self.owners.read().ok().and_then(|o| o.get(doc).cloned()) {
             return Some(owner);
         }
-        let db = self.db.lock().ok()?;
-        let (_, owner) = project::announced(&db, doc).ok().flatten()?;
-        drop(db);
+        let owner = match &self.pg {
+            Some(pool) => registry::owner(pool, &doc.to_string())
+                .await
+                .ok()
+                .flatten()?,
+            None => {
+                let db = self.db.lock().ok()?;
+                project::announced(&db, doc).ok().flatten()?.1
+            }
+        };
         if let Ok(mut owners) = self.owners.write() {
             owners.insert(doc.clone(), owner.clone());
         }
         Some(owner)
     }
 
-    fn decide(&self, doc: &DocumentId, peer: &str) -> ShareConfig {
+    async fn decide(&self, doc: &DocumentId, peer: &str) -> ShareConfig {
         let is_catalog = *doc == self.catalog;
         // Headquarters, seen from a hub: it sends the catalog, and takes our ledgers.
         if self.hub && peer.starts_with("hq:") {
@@ -75,7 +85,7 @@ impl Policy {
         if self.oversized.borrow().contains(doc) {
             return ShareConfig::none();
         }
-        let owner = self.announced_owner(doc).flatten();
+        let owner = self.announced_owner(doc).await.flatten();
         match (kind, owner) {
             ("device", Some(owner)) if owner == device => ShareConfig::read_write(),
             ("hub", Some(_)) => ShareConfig::read_write(),
@@ -134,10 +144,10 @@ impl SharePolicy for Policy {
                 };
                 match state {
                     Watch::Start => {
-                        let d = policy.decide(&doc_id, &peer);
+                        let d = policy.decide(&doc_id, &peer).await;
                         let next = if d == ShareConfig::none()
                             && device.is_some()
-                            && !policy.is_known(&doc_id)
+                            && !policy.is_known(&doc_id).await
                         {
                             Watch::Unannounced(policy.announced.clone())
                         } else {
@@ -147,8 +157,8 @@ impl SharePolicy for Policy {
                     }
                     Watch::Unannounced(mut announced) => loop {
                         announced.changed().await.ok()?;
-                        if policy.is_known(&doc_id) {
-                            let d = policy.decide(&doc_id, &peer);
+                        if policy.is_known(&doc_id).await {
+                            let d = policy.decide(&doc_id, &peer).await;
                             return Some((d, after(d)));
                         }
                     },

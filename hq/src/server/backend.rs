@@ -1,0 +1,252 @@
+//! Where the device routes keep what they know: in the data directory's SQLite database, or
+//! in PostgreSQL ([`AppState::pg`]), which every `hq serve` process naming it shares. The
+//! routes ([`super::api`]) ask through these methods and do not care which.
+//!
+//! On PostgreSQL: devices, enrolment codes, announced documents, how far each is projected
+//! and sync events. Dashboard sessions and accounts are not there yet, so an organizer's
+//! token is refused by a PostgreSQL headquarters (and its dashboard is not served).
+
+use fairpos_postgres::registry::{self, Enrolment};
+use fairpos_sync::keys;
+use fairpos_sync::protocol::{split_device_token, ConfirmedDoc, DocInfo};
+use rusqlite::Connection;
+
+use crate::devices::{self, Grant, Peer};
+use crate::limits::over_limit;
+use crate::project::{ledger_of, may_not_sync};
+use crate::state::AppState;
+use crate::{meta, project, Error, Hq, Result};
+
+/// Why a token is refused, whatever the backend.
+const REFUSED: &str = "unknown, expired or revoked credentials";
+
+impl AppState {
+    /// Who `token` names, or why it is refused (logged as a sync event of its holder).
+    pub async fn authenticate_token(
+        &self,
+        token: String,
+    ) -> Result<std::result::Result<Peer, String>> {
+        let who = token.split('.').next().unwrap_or("?").to_string();
+        let checked = match &self.pg {
+            None => {
+                let sessions = self.sessions;
+                return self
+                    .on_writer(move |db| {
+                        Ok(devices::authenticate(db, &token, &sessions).map_err(|e| {
+                            Hq::log_event(
+                                db,
+                                &who,
+                                "refused",
+                                &format!("authentication failed: {e}"),
+                            );
+                            e.to_string()
+                        }))
+                    })
+                    .await;
+            }
+            Some(_) if token.starts_with("org.") => {
+                Err("organizers' sessions are not served from PostgreSQL yet".to_string())
+            }
+            Some(pool) => match split_device_token(&token) {
+                None => Err(REFUSED.to_string()),
+                Some((device, secret)) => registry::credentials(pool, device)
+                    .await?
+                    .and_then(|c| {
+                        devices::device_peer(
+                            device,
+                            secret,
+                            &c.role,
+                            c.secret_hash.as_deref(),
+                            c.revoked,
+                        )
+                    })
+                    .ok_or_else(|| REFUSED.to_string()),
+            },
+        };
+        if let Err(why) = &checked {
+            self.log_event(&who, "refused", &format!("authentication failed: {why}"))
+                .await;
+        }
+        Ok(checked)
+    }
+
+    /// Uses an enrolment code for the device writing with `actor`; the grant, and the fair
+    /// file a till sets itself up with.
+    pub async fn enroll_device(&self, code: String, actor: String) -> Result<(Grant, String)> {
+        let Some(pool) = &self.pg else {
+            return self
+                .on_writer(move |db| {
+                    let grant = devices::enroll(db, &code, &actor)?;
+                    Ok((grant, meta(db, "fair_toml")?.unwrap_or_default()))
+                })
+                .await;
+        };
+        if fairpos_sync::ActorId::try_from(actor.as_str()).is_err() {
+            return Err(Error::input("bad actor id"));
+        }
+        let secret = keys::new_secret();
+        let enrolment = registry::enroll(
+            pool,
+            &devices::code_hash(&code),
+            &actor,
+            &keys::secret_hash(&secret),
+            &keys::public_key(&secret),
+        )
+        .await?;
+        let (device, stall, role) = match enrolment {
+            Enrolment::Granted {
+                device,
+                stall,
+                role,
+            } => (device, stall, role),
+            Enrolment::UnknownCode => return Err(Error::input("unknown enrolment code")),
+            Enrolment::CodeUsed => return Err(Error::input("this enrolment code has been used")),
+        };
+        let fair_toml = self
+            .readers
+            .read(|db| Ok(meta(db, "fair_toml")?.unwrap_or_default()))
+            .await?;
+        let grant = Grant {
+            device,
+            stall,
+            role,
+            secret,
+        };
+        Ok((grant, fair_toml))
+    }
+
+    /// Registers the ledgers `peer` is about to sync; why not, when not (see
+    /// [`project::announce`]).
+    pub async fn announce_ledgers(&self, peer: Peer, keys: Vec<String>) -> Result<Option<String>> {
+        let (fair, limits) = (self.fair.id.clone(), self.documents);
+        let Some(pool) = &self.pg else {
+            return self
+                .on_writer(move |db| project::announce(db, &peer, &fair, &keys, &limits))
+                .await;
+        };
+        let mut docs = Vec::with_capacity(keys.len());
+        for key in keys {
+            let id = match ledger_of(&key, &fair) {
+                Ok(id) => id,
+                Err(why) => return Ok(Some(why)),
+            };
+            let allowed = match &peer {
+                Peer::Till(d) => *d == id.device,
+                Peer::Hub(_) => registry::is_till(pool, &id.device).await?,
+                Peer::Person { .. } => false,
+            };
+            if !allowed {
+                let why = may_not_sync(&peer, &id.device);
+                self.log_event(peer.name(), "refused", &why).await;
+                return Ok(Some(why));
+            }
+            let doc_id = fairpos_sync::ids::document_id(&key).to_string();
+            docs.push((key, doc_id, id.device));
+        }
+        let ids: Vec<String> = docs.iter().map(|d| d.1.clone()).collect();
+        let held = registry::announced_among(pool, &ids).await?;
+        let mut new_per_device: std::collections::BTreeMap<&str, u64> = Default::default();
+        for (_, doc_id, device) in &docs {
+            if !held.contains(doc_id) {
+                *new_per_device.entry(device).or_default() += 1;
+            }
+        }
+        for (device, new) in new_per_device {
+            let holds = registry::documents_of(pool, device).await?;
+            if let Some(why) = over_limit(device, holds, new, &limits) {
+                self.log_event(peer.name(), "refused", &why).await;
+                return Ok(Some(why));
+            }
+        }
+        registry::announce(pool, &docs).await?;
+        Ok(None)
+    }
+
+    /// How far headquarters has projected the ledgers of `device` (every device's: `None`).
+    pub async fn confirmed_docs(&self, device: Option<String>) -> Result<Vec<ConfirmedDoc>> {
+        let Some(pool) = &self.pg else {
+            return self
+                .readers
+                .read(move |db| docs_of(db, device.as_deref()))
+                .await;
+        };
+        let docs = registry::documents(pool, device.as_deref()).await?;
+        Ok(docs
+            .into_iter()
+            .map(|d| ConfirmedDoc {
+                key: d.key,
+                heads: d.heads,
+                records: d.records,
+                refused: d.refused,
+            })
+            .collect())
+    }
+
+    /// Every announced document (the catalog too, on SQLite).
+    pub async fn documents(&self) -> Result<Vec<DocInfo>> {
+        let Some(pool) = &self.pg else {
+            return self.on_writer(all_docs).await;
+        };
+        let docs = registry::documents(pool, None).await?;
+        Ok(docs
+            .into_iter()
+            .map(|d| DocInfo {
+                key: d.key,
+                doc_id: d.doc_id,
+                device: d.device,
+                records: d.records,
+            })
+            .collect())
+    }
+
+    /// Records a sync event (and prints it); a failure to record it is printed too.
+    pub async fn log_event(&self, device: &str, kind: &str, detail: &str) {
+        let Some(pool) = &self.pg else {
+            let (device, kind, detail) = (device.to_string(), kind.to_string(), detail.to_string());
+            let logged = self
+                .on_writer(move |db| {
+                    Hq::log_event(db, &device, &kind, &detail);
+                    Ok(())
+                })
+                .await;
+            if let Err(e) = logged {
+                eprintln!("recording a sync event: {e}");
+            }
+            return;
+        };
+        eprintln!("{kind}: {device}: {detail}");
+        if let Err(e) = registry::log_event(pool, device, kind, detail).await {
+            eprintln!("recording a sync event: {e}");
+        }
+    }
+}
+
+fn docs_of(db: &Connection, device: Option<&str>) -> Result<Vec<ConfirmedDoc>> {
+    let mut stmt = db.prepare_cached(
+        "SELECT doc_key, heads, records, refused FROM hq_docs
+         WHERE device IS NOT NULL AND (?1 IS NULL OR device = ?1) ORDER BY doc_key",
+    )?;
+    let rows = stmt.query_map([device], |r| {
+        Ok(ConfirmedDoc {
+            key: r.get(0)?,
+            heads: r.get(1)?,
+            records: r.get(2)?,
+            refused: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn all_docs(db: &Connection) -> Result<Vec<DocInfo>> {
+    let mut stmt =
+        db.prepare("SELECT doc_key, doc_id, device, records FROM hq_docs ORDER BY doc_key")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(DocInfo {
+            key: r.get(0)?,
+            doc_id: r.get(1)?,
+            device: r.get(2)?,
+            records: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -1,0 +1,131 @@
+//! `hq serve` on PostgreSQL: what each of any number of processes naming one database runs
+//! besides the routes. samod keeps its documents in the shared store
+//! ([`fairpos_postgres::documents`]), so a chunk one process stores, every other loads; the
+//! maintenance loop ([`maintain`]) projects every ledger any process stores, as it hears of
+//! it, and follows revocations made by any process or by `hq revoke-device`.
+//!
+//! Every process projects every ledger it hears of: records count once whoever projects
+//! them (`fairpos-postgres`), so the second projection of a change adds nothing, and a
+//! process killed mid-projection leaves its transaction rolled back for the others. Each
+//! process's passes wake the confirmations its tills wait for.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fairpos_postgres::documents::{Listener, PgStorage};
+use fairpos_postgres::follow::{catch_up, follow, Pass};
+use fairpos_postgres::{registry, Pool};
+use fairpos_sync::samod::storage::{Storage, StorageKey};
+use fairpos_sync::samod_storage::SqliteStorage;
+use tokio::sync::watch;
+
+use super::mirror::Mirrored;
+use crate::state::Settled;
+
+/// How often a process looks for revocations and announcements made through another.
+const POLL: Duration = Duration::from_secs(1);
+
+/// samod's storage: the data directory's SQLite (mirrored or not), or PostgreSQL.
+#[derive(Clone)]
+pub enum Stored {
+    Sqlite(Mirrored<SqliteStorage>),
+    Postgres(PgStorage),
+}
+
+impl Storage for Stored {
+    async fn load(&self, key: StorageKey) -> Option<Vec<u8>> {
+        match self {
+            Stored::Sqlite(s) => s.load(key).await,
+            Stored::Postgres(s) => s.load(key).await,
+        }
+    }
+
+    async fn load_range(&self, prefix: StorageKey) -> HashMap<StorageKey, Vec<u8>> {
+        match self {
+            Stored::Sqlite(s) => s.load_range(prefix).await,
+            Stored::Postgres(s) => s.load_range(prefix).await,
+        }
+    }
+
+    async fn put(&self, key: StorageKey, data: Vec<u8>) {
+        match self {
+            Stored::Sqlite(s) => s.put(key, data).await,
+            Stored::Postgres(s) => s.put(key, data).await,
+        }
+    }
+
+    async fn delete(&self, key: StorageKey) {
+        match self {
+            Stored::Sqlite(s) => s.delete(key).await,
+            Stored::Postgres(s) => s.delete(key).await,
+        }
+    }
+}
+
+/// What the maintenance loop tells the rest of the server.
+pub struct Channels {
+    pub settled: watch::Sender<Settled>,
+    pub revoked: watch::Sender<HashSet<String>>,
+    pub announced: Arc<watch::Sender<u64>>,
+}
+
+/// Projects every ledger stored (and then each one any process stores), and follows
+/// revocations and announcements, until the process stops. A lost connection to the database
+/// is retried every second; what was stored meanwhile is caught up with.
+pub async fn maintain(url: String, pool: Pool, channels: Channels) {
+    let Channels {
+        settled,
+        revoked,
+        announced,
+    } = channels;
+    tokio::spawn(poll(pool.clone(), revoked, announced));
+    let mut passes = 0u64;
+    let mut publish = |pass: &Pass| {
+        for (doc, why) in &pass.refused {
+            eprintln!("refused {doc}: {why}");
+        }
+        passes = passes.wrapping_add(1);
+        settled.send_replace(Settled {
+            passes,
+            docs: Arc::new(pass.took.iter().cloned().collect()),
+        });
+    };
+    loop {
+        // Listening before catching up: a ledger stored in between is heard, not missed.
+        let outcome = async {
+            let mut listener = Listener::start(&url).await?;
+            publish(&catch_up(&pool).await?);
+            follow(&pool, &mut listener, &mut publish).await
+        };
+        match outcome.await {
+            Ok(()) => eprintln!("projection: the connection that hears stored ledgers ended"),
+            Err(e) => eprintln!("projection: {e}"),
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Revocations made anywhere, and a nudge for shares waiting for an announcement (which may
+/// have come through another process), every [`POLL`].
+async fn poll(
+    pool: Pool,
+    revoked: watch::Sender<HashSet<String>>,
+    announced: Arc<watch::Sender<u64>>,
+) {
+    loop {
+        match registry::revoked(&pool).await {
+            Ok(now) => {
+                let now: HashSet<String> = now.into_iter().collect();
+                revoked.send_if_modified(|held| {
+                    let changed = *held != now;
+                    *held = now;
+                    changed
+                });
+            }
+            Err(e) => eprintln!("revocations: {e}"),
+        }
+        announced.send_modify(|n| *n = n.wrapping_add(1));
+        tokio::time::sleep(POLL).await;
+    }
+}

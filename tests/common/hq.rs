@@ -152,6 +152,11 @@ impl Server {
 
     /// Kills it as a power cut would (SIGKILL).
     pub fn kill(mut self) {
+        self.sigkill();
+    }
+
+    /// As [`Server::kill`], in place (for a server about to be replaced).
+    pub fn sigkill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -287,9 +287,9 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         Role::Hq => "headquarters",
         Role::Hub { .. } => "hub",
     };
-    let on = if pg.is_some() { " (on PostgreSQL)" } else { "" };
+    let on = if pg.is_some() { ", on PostgreSQL," } else { "" };
     println!(
-        "fairpos {kind} of {} serving on {http}://{addr}{on}",
+        "fairpos {kind} of {}{on} serving on {http}://{addr}",
         fair.id
     );
     use std::io::Write as _;

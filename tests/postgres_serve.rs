@@ -1,0 +1,220 @@
+//! A narrated run of one headquarters served by two `fairpos hq serve` processes on one
+//! PostgreSQL database (`hq init --database`), on the real server `scripts/postgres.sh`
+//! starts. Two tills enrol through different processes and sell offline; round after round
+//! both sync at the same moment, each through another process, while one of the two
+//! processes is SIGKILLed at a random instant and started again. The run goes on until at
+//! least eight kills have landed while a till's sync through the killed process was still
+//! running. Afterwards each till proves itself complete through either process, and the
+//! sales PostgreSQL holds equal the tills' own, once each, to the fen.
+//! `FAIRPOS_CRASH_SEED` replays a run's kill instants.
+
+mod common;
+
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+
+use common::hq::Server;
+use common::postgres::fresh_database;
+use common::Till;
+
+/// Kills that must land while a sync through the killed process runs.
+const KILLS_MID_SYNC: usize = 8;
+/// The most rounds tried to land them.
+const MOST_ROUNDS: usize = 40;
+const SALES_PER_ROUND: usize = 25;
+const ITEMS: [&str; 4] = [
+    "6935780100128",
+    "6935780200156*2",
+    "6935780700106",
+    "GZ-MJ-200",
+];
+
+fn fairpos() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_fairpos"))
+}
+
+/// `fairpos --data HQ hq …`, which must succeed; its standard output.
+fn hq(data: &std::path::Path, args: &[&str]) -> String {
+    let out = fairpos()
+        .arg("--data")
+        .arg(data)
+        .arg("hq")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "hq {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `n` sales of `till`, made offline (one `sell-batch`).
+fn sell(till: &Till, n: usize, round: usize) {
+    let batch: String = (0..n)
+        .map(|i| {
+            let item = ITEMS[(round * 7 + i) % ITEMS.len()];
+            format!("{{\"seller\":\"V003\",\"items\":[\"{item}\"],\"pay\":[\"wechat\"]}}\n")
+        })
+        .collect();
+    let file = till.data().join("batch.jsonl");
+    std::fs::write(&file, batch).unwrap();
+    till.ok(&["sell-batch", file.to_str().unwrap()]);
+}
+
+/// A `fairpos sync` of `till` through `url`, running.
+fn start_sync(till: &Till, url: &str) -> Child {
+    till.command()
+        .args(["sync", "--timeout", "15", "--hq", url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// `(count, sum of totals)` of each device's sales in the database at `url`.
+fn held_sales(url: &str) -> Vec<(String, i64, i64)> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let pool = fairpos_postgres::connect(url).unwrap();
+        let client = pool.get().await.unwrap();
+        let rows = client
+            .query(
+                "SELECT device, COUNT(*), SUM(total_fen)::BIGINT,
+                        COUNT(DISTINCT id) = COUNT(*)
+                 FROM sales GROUP BY device ORDER BY device",
+                &[],
+            )
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| {
+                assert!(r.get::<_, bool>(3), "a sale is held twice");
+                (r.get(0), r.get(1), r.get(2))
+            })
+            .collect()
+    })
+}
+
+#[test]
+fn two_serve_processes_on_one_postgres_one_killed_mid_sync_lose_and_double_nothing() {
+    let Some(url) = fresh_database("serve") else {
+        return;
+    };
+    let seed: u64 = std::env::var("FAIRPOS_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("FAIRPOS_CRASH_SEED={seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+
+    eprintln!("1. headquarters is set up on PostgreSQL; two tills are added there");
+    let data = tempfile::tempdir().unwrap();
+    let hq_dir = data.path();
+    hq(
+        hq_dir,
+        &[
+            "init",
+            "--demo",
+            "--organizer-password",
+            "pw-organizer-1",
+            "--database",
+            &url,
+        ],
+    );
+    let code = |device: &str, stall: &str| {
+        let out = hq(
+            hq_dir,
+            &["add-device", "--device", device, "--stall", stall, "--json"],
+        );
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["code"].as_str().unwrap().to_string()
+    };
+    let (code1, code2) = (code("T01", "S01"), code("T02", "S02"));
+
+    eprintln!("2. two `hq serve` processes on the same data directory and database");
+    let mut servers = [Server::start(hq_dir, &[]), Server::start(hq_dir, &[])];
+
+    eprintln!("3. T01 enrols through the first process, T02 through the second");
+    let tills = [
+        Till::enrolled(&servers[0].url, &code1),
+        Till::enrolled(&servers[1].url, &code2),
+    ];
+    for till in &tills {
+        till.ok(&["shift", "open", "--seller", "V003", "--float", "0"]);
+    }
+
+    eprintln!("4. rounds: both sell offline, sync at once through different processes, and one process is killed");
+    let (mut kills_mid_sync, mut rounds) = (0, 0);
+    while kills_mid_sync < KILLS_MID_SYNC {
+        assert!(
+            rounds < MOST_ROUNDS,
+            "only {kills_mid_sync} kills landed mid-sync in {rounds} rounds"
+        );
+        for till in &tills {
+            sell(till, SALES_PER_ROUND, rounds);
+        }
+        // T01 through process `rounds % 2`, T02 through the other.
+        let through = [rounds % 2, 1 - rounds % 2];
+        let mut syncs: Vec<Child> = tills
+            .iter()
+            .zip(through)
+            .map(|(till, s)| start_sync(till, &servers[s].url))
+            .collect();
+        let victim = rng.random_range(0..2);
+        std::thread::sleep(Duration::from_millis(rng.random_range(5..250)));
+        let victim_till = through.iter().position(|&s| s == victim).unwrap();
+        let mid_sync = syncs[victim_till].try_wait().unwrap().is_none();
+        servers[victim].sigkill();
+        servers[victim] = Server::start(hq_dir, &[]);
+        if mid_sync {
+            kills_mid_sync += 1;
+        }
+        let outcomes: Vec<bool> = syncs
+            .iter_mut()
+            .map(|s| s.wait().unwrap().success())
+            .collect();
+        eprintln!(
+            "   round {rounds}: process {victim} killed{}; syncs {outcomes:?}",
+            if mid_sync {
+                " mid-sync"
+            } else {
+                " after its sync"
+            }
+        );
+        rounds += 1;
+    }
+
+    eprintln!("5. each till proves itself complete through either process");
+    for till in &tills {
+        for server in &servers {
+            let out = till.sync(&["--hq", &server.url]);
+            let said = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && said.contains("headquarters holds all"),
+                "{said}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
+    eprintln!("6. PostgreSQL holds every sale of each till once, to the fen");
+    let expected: Vec<(String, i64, i64)> = ["T01", "T02"]
+        .iter()
+        .zip(&tills)
+        .map(|(device, till)| {
+            let totals = till.sale_totals();
+            let sum = totals.iter().map(|(_, t)| t).sum();
+            (device.to_string(), totals.len() as i64, sum)
+        })
+        .collect();
+    assert_eq!(
+        expected[0].1,
+        (rounds * SALES_PER_ROUND) as i64,
+        "each round's sales were made"
+    );
+    assert_eq!(held_sales(&url), expected);
+}

@@ -115,12 +115,35 @@ fn the_reports_bench_reads_a_province_and_its_baseline() {
 #[test]
 fn the_load_bench_syncs_every_till_at_once_and_probes_the_api() {
     // The bench fails unless every `fairpos sync` succeeds and headquarters then holds every
-    // sale.
-    let v = bench(&["hq-load", "--tills", "3", "--sales", "20"]);
-    assert_eq!(v["sales"], 60);
-    assert_eq!(v["api_probe_failures"], 0, "{v}");
-    for key in ["till_sync_p50_ms", "till_sync_p99_ms", "ingest_sales_per_s"] {
-        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key} in {v}");
+    // sale. Both backends in one run where PostgreSQL runs: two processes share it.
+    let database = common::postgres::fresh_database("hq_load");
+    let mut args = vec!["hq-load", "--tills", "3", "--sales", "20"];
+    if let Some(url) = &database {
+        args.extend([
+            "--backend",
+            "sqlite,postgres",
+            "--processes",
+            "2",
+            "--database",
+            url,
+        ]);
+    }
+    let v = bench(&args);
+    let runs = v["runs"].as_array().expect("the last line holds every run");
+    let backends: Vec<&str> = runs.iter().filter_map(|r| r["backend"].as_str()).collect();
+    match database {
+        Some(_) => assert_eq!(backends, ["sqlite", "postgres"], "{v}"),
+        None => assert_eq!(backends, ["sqlite"], "{v}"),
+    }
+    for run in runs {
+        assert_eq!(run["sales"], 60);
+        assert_eq!(run["api_probe_failures"], 0, "{run}");
+        for key in ["till_sync_p50_ms", "till_sync_p99_ms", "ingest_sales_per_s"] {
+            assert!(run[key].as_f64().is_some_and(|x| x > 0.0), "{key} in {run}");
+        }
+    }
+    if database.is_some() {
+        assert_eq!(runs[1]["processes"], 2, "{v}");
     }
 }
 

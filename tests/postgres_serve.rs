@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 
-use common::hq::Server;
+use common::hq::{Api, Server};
 use common::postgres::fresh_database;
 use common::Till;
 
@@ -120,7 +120,7 @@ fn two_serve_processes_on_one_postgres_one_killed_mid_sync_lose_and_double_nothi
             "init",
             "--demo",
             "--organizer-password",
-            "pw-organizer-1",
+            common::hq::PASSWORD,
             "--database",
             &url,
         ],
@@ -217,4 +217,29 @@ fn two_serve_processes_on_one_postgres_one_killed_mid_sync_lose_and_double_nothi
         "each round's sales were made"
     );
     assert_eq!(held_sales(&url), expected);
+
+    eprintln!("7. an organizer logs in through one process; the session works at the other, whose report by stall equals the tills' own");
+    let (token, _) = Api::new(&servers[1].url).login();
+    let (status, report) = Api::new(&servers[0].url).get("/api/v1/report?by=stall", Some(&token));
+    assert_eq!(status, 200, "{report}");
+    let nets: Vec<(String, i64)> = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().to_string(),
+                r["net_fen"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let mut tills_nets: Vec<(String, i64)> =
+        tills.iter().flat_map(|t| t.report_nets("stall")).collect();
+    tills_nets.sort();
+    assert_eq!(nets, tills_nets);
+
+    eprintln!("8. `hq end-sessions` ends it for every process");
+    hq(hq_dir, &["end-sessions"]);
+    let (status, _) = Api::new(&servers[1].url).get("/api/v1/report?by=stall", Some(&token));
+    assert_eq!(status, 401);
 }

@@ -57,7 +57,7 @@ impl Access {
         }
     }
 
-    fn from_row(role: &str, scope: Option<String>) -> Result<Access> {
+    pub(crate) fn from_row(role: &str, scope: Option<String>) -> Result<Access> {
         match (role, scope) {
             ("organizer", _) => Ok(Access::Organizer),
             ("stall-lead", Some(s)) => Ok(Access::StallLead(s)),
@@ -172,6 +172,22 @@ fn check_name(name: &str) -> Result<()> {
 
 /// Adds an account. A stall lead's stall and a unit's code must be known to the fair.
 pub fn add(conn: &Connection, name: &str, access: &Access, password: &str) -> Result<()> {
+    check_new(conn, name, access)?;
+    let hash = hash_password(password)?;
+    let added = conn.execute(
+        "INSERT OR IGNORE INTO accounts(name, role, scope, password_hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![name, access.role(), access.scope(), hash, now_text()],
+    )?;
+    if added == 0 {
+        return Err(already(name));
+    }
+    Ok(())
+}
+
+/// Why there cannot be an account `name` of `access` in this fair (its stall or unit read
+/// from the fair's catalog in `conn`), if there cannot.
+pub(crate) fn check_new(conn: &Connection, name: &str, access: &Access) -> Result<()> {
     check_name(name)?;
     let known =
         |sql: &str, key: &str| -> Result<bool> { Ok(conn.query_row(sql, [key], |r| r.get(0))?) };
@@ -190,19 +206,13 @@ pub fn add(conn: &Connection, name: &str, access: &Access, password: &str) -> Re
         }
         _ => {}
     }
-    let hash = hash_password(password)?;
-    let added = conn.execute(
-        "INSERT OR IGNORE INTO accounts(name, role, scope, password_hash, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![name, access.role(), access.scope(), hash, now_text()],
-    )?;
-    if added == 0 {
-        return Err(Error::input(format!("there is an account {name} already")));
-    }
     Ok(())
 }
 
-/// Every account, by name.
+pub(crate) fn already(name: &str) -> Error {
+    Error::input(format!("there is an account {name} already"))
+}
+
 pub fn list(conn: &Connection) -> Result<Vec<Listed>> {
     let mut stmt = conn.prepare(
         "SELECT a.name, a.role, a.scope, a.created_at,
@@ -260,7 +270,7 @@ pub fn remove(conn: &mut Connection, name: &str) -> Result<()> {
     Ok(())
 }
 
-fn no_account(name: &str) -> Error {
+pub(crate) fn no_account(name: &str) -> Error {
     Error::input(format!("no account {name}"))
 }
 

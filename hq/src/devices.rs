@@ -90,7 +90,7 @@ pub fn add_device(hq: &Hq, device: &str, stall: &str, hub: bool) -> Result<Strin
 }
 
 /// A new one-time enrolment code as it is shown (`ABCD-EFGH-JKMN`) and the hash kept of it.
-pub(crate) fn new_code() -> (String, String) {
+pub fn new_code() -> (String, String) {
     let raw: String = (0..12)
         .map(|_| CODE_ALPHABET[rand::random_range(0..CODE_ALPHABET.len())] as char)
         .collect();
@@ -241,14 +241,36 @@ pub fn logout(conn: &Connection, token: &str) -> Result<()> {
 
 /// A new dashboard session of `account`, its password checked already: `(token, peer id)`.
 pub fn open_session(conn: &Connection, account: &Account) -> Result<(String, String)> {
-    let secret = keys::new_secret();
-    let session = format!("s{}", &keys::secret_hash(&secret)[..12]);
-    sessions::open(conn, &keys::secret_hash(&secret), &session, &account.name)?;
-    let peer = Peer::Person {
-        session,
-        account: account.clone(),
-    };
-    Ok((format!("org.{secret}"), peer.peer_id()))
+    let new = NewSession::of(account);
+    sessions::open(conn, &new.token_hash, &new.session, &account.name)?;
+    Ok((new.token, new.peer_id))
+}
+
+/// A dashboard session about to be recorded: the token its holder gets, the hash kept of it,
+/// its short id and the samod peer id it syncs as.
+pub(crate) struct NewSession {
+    pub token: String,
+    pub token_hash: String,
+    pub session: String,
+    pub peer_id: String,
+}
+
+impl NewSession {
+    pub(crate) fn of(account: &Account) -> NewSession {
+        let secret = keys::new_secret();
+        let token_hash = keys::secret_hash(&secret);
+        let session = format!("s{}", &token_hash[..12]);
+        let peer = Peer::Person {
+            session: session.clone(),
+            account: account.clone(),
+        };
+        NewSession {
+            token: format!("org.{secret}"),
+            token_hash,
+            session,
+            peer_id: peer.peer_id(),
+        }
+    }
 }
 
 /// The actor a device writes its ledgers with.

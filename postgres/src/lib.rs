@@ -15,6 +15,7 @@
 //! Not here yet: devices, codes, sessions, sync events and reconciliation in PostgreSQL, and
 //! `hq serve` on it (headquarters still runs on SQLite).
 
+pub mod accounts;
 mod apply;
 mod bulk;
 pub mod documents;

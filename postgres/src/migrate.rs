@@ -44,7 +44,7 @@ pub(crate) fn postgres_text(sql: &str) -> String {
 }
 
 /// Every migration, in order: its number and what it does.
-pub const MIGRATIONS: [(i32, &str); 3] = [
+pub const MIGRATIONS: [(i32, &str); 4] = [
     (
         1,
         "the projection, headquarters' indexes, stalls, the roll-up",
@@ -54,6 +54,7 @@ pub const MIGRATIONS: [(i32, &str); 3] = [
         3,
         "devices, enrolment codes, announced documents, sync events",
     ),
+    (4, "the dashboard's accounts and sessions"),
 ];
 
 /// samod's key-value store: a document's chunks under `<document id>/<kind>/<name>`, keys
@@ -74,6 +75,7 @@ fn migration_sql(version: i32) -> String {
         ),
         2 => DOCUMENTS.to_string(),
         3 => crate::registry::SCHEMA.to_string(),
+        4 => crate::accounts::SCHEMA.to_string(),
         _ => unreachable!("migration {version} is listed in MIGRATIONS"),
     }
 }

@@ -76,6 +76,7 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
                 catalog::import_demo(&hq)?;
             }
             if let Some(url) = &database {
+                postgres::found(&hq, url)?;
                 crate::set_meta(&hq.conn, postgres::META_DATABASE, url)?;
             }
             println!(
@@ -146,8 +147,10 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             )
         }
         HqCommand::EndSessions => {
-            let hq = Hq::open(dir)?;
-            let n = crate::sessions::end_all(&hq.conn)?;
+            let n = match postgres::database_of(dir, None)? {
+                Some(url) => postgres::end_sessions(&url)? as usize,
+                None => crate::sessions::end_all(&Hq::open(dir)?.conn)?,
+            };
             println!("sessions ended: {n}; everyone logs in again");
             Ok(())
         }

@@ -26,21 +26,59 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| Error::Other(format!("the async runtime: {e}")))
 }
 
-/// The PostgreSQL database headquarters in `dir` runs on: `given` (`--database`,
-/// `FAIRPOS_HQ_DATABASE`), else the one `hq init --database` recorded; `None` on SQLite.
+/// The PostgreSQL database headquarters in `dir` runs on: `given` (`--database`), else
+/// `FAIRPOS_HQ_DATABASE`, else the one `hq init --database` recorded; `None` on SQLite.
 pub fn database_of(dir: &Path, given: Option<String>) -> Result<Option<String>> {
-    match given {
+    match given.or_else(|| std::env::var("FAIRPOS_HQ_DATABASE").ok()) {
         Some(url) => Ok(Some(url)),
         None => crate::meta(&Hq::open(dir)?.conn, META_DATABASE),
     }
 }
 
-/// Brings the database at `url` to the latest schema (`hq init --database`).
-pub fn migrate_at(url: &str) -> Result<()> {
-    runtime()?.block_on(async {
-        connect_migrated(url).await?;
+/// Runs `work` with a pool on the database at `url`, brought to the latest schema first.
+pub fn with_pool<T, F, Fut>(url: &str, work: F) -> Result<T>
+where
+    F: FnOnce(fairpos_postgres::Pool) -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    runtime()?.block_on(async { work(connect_migrated(url).await?).await })
+}
+
+/// `hq init --database`: brings the database to the latest schema and gives it the accounts
+/// `hq init` made (the first organizer), unless it has accounts of those names already (a
+/// second data directory naming the same database).
+pub fn found(hq: &Hq, url: &str) -> Result<()> {
+    let mut stmt = hq
+        .conn
+        .prepare("SELECT name, role, scope, password_hash FROM accounts ORDER BY name")?;
+    let made = stmt
+        .query_map([], |r| {
+            let stored = fairpos_postgres::accounts::Stored {
+                role: r.get(1)?,
+                scope: r.get(2)?,
+                password_hash: r.get(3)?,
+            };
+            Ok((r.get::<_, String>(0)?, stored))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    with_pool(url, |pool| async move {
+        for (name, stored) in &made {
+            fairpos_postgres::accounts::add(&pool, name, stored).await?;
+        }
         Ok(())
     })
+}
+
+/// `hq end-sessions` on PostgreSQL: how many sessions there were.
+pub fn end_sessions(url: &str) -> Result<u64> {
+    with_pool(url, |pool| async move {
+        Ok(fairpos_postgres::accounts::end_all(&pool).await?)
+    })
+}
+
+/// Brings the database at `url` to the latest schema (`hq init --database`).
+pub fn migrate_at(url: &str) -> Result<()> {
+    with_pool(url, |_| async { Ok(()) })
 }
 
 /// `hq add-device` on a headquarters on PostgreSQL: the device and its one-time code there.
@@ -48,9 +86,8 @@ pub fn add_device(url: &str, device: &str, stall: &str, hub: bool) -> Result<Str
     fairpos_domain::DeviceCode::parse(device)?;
     let (code, hash) = crate::devices::new_code();
     let role = if hub { "hub" } else { "till" };
-    let added = runtime()?.block_on(async {
-        let pool = connect_migrated(url).await?;
-        registry::add_device(&pool, device, stall, role, &hash).await
+    let added = with_pool(url, |pool| async move {
+        Ok(registry::add_device(&pool, device, stall, role, &hash).await?)
     })?;
     if !added {
         return Err(Error::input(format!(
@@ -63,9 +100,8 @@ pub fn add_device(url: &str, device: &str, stall: &str, hub: bool) -> Result<Str
 /// `hq revoke-device` on a headquarters on PostgreSQL: every process serving it closes the
 /// device's connections within a second or so.
 pub fn revoke(url: &str, device: &str) -> Result<()> {
-    let revoked = runtime()?.block_on(async {
-        let pool = connect_migrated(url).await?;
-        registry::revoke(&pool, device).await
+    let revoked = with_pool(url, |pool| async move {
+        Ok(registry::revoke(&pool, device).await?)
     })?;
     if !revoked {
         return Err(Error::input(format!("no enrolled device {device}")));

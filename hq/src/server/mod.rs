@@ -270,8 +270,10 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         .route(route::REGISTRY, get(api::registry))
         .route(route::HEALTH, get(api::health));
     let app = match &pg {
-        // The dashboard and the big screen read SQLite's projection: not served yet.
-        Some(_) => device_routes.fallback(|| async { api::not_on_postgres("the dashboard") }),
+        // The dashboard's pages and the big screen read SQLite's projection: not served yet.
+        Some(_) => device_routes
+            .merge(crate::web::postgres_routes())
+            .fallback(|| async { api::not_on_postgres("the dashboard") }),
         None => device_routes
             .merge(crate::web::routes())
             .merge(crate::screen::routes()),

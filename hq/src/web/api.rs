@@ -48,7 +48,13 @@ pub(crate) async fn api_report(
                 .into_response()
         }
     };
-    match read(&state, move |db| Ok(report::build(db, by)?)).await {
+    let built = match &state.pg {
+        Some(pool) => fairpos_postgres::report::build(pool, by)
+            .await
+            .map_err(crate::Error::from),
+        None => read(&state, move |db| Ok(report::build(db, by)?)).await,
+    };
+    match built {
         Ok(r) => Json(r).into_response(),
         Err(e) => failure(e),
     }

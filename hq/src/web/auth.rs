@@ -47,11 +47,7 @@ pub(crate) async fn viewer(state: &AppState, headers: &HeaderMap) -> Option<Acco
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::to_string)
     })?;
-    let sessions = state.sessions;
-    let peer = state
-        .on_writer(move |db| Ok(devices::authenticate(db, &token, &sessions).ok()))
-        .await
-        .ok()??;
+    let peer = state.peer_of(token).await.ok()?.ok()?;
     match peer {
         Peer::Person { account, .. } => Some(account),
         _ => None,
@@ -213,7 +209,7 @@ pub(crate) async fn log_in(
 ) -> std::result::Result<(String, String, Account), LoginRefused> {
     let name = accounts::login_name(given);
     let attempt = Attempt::login(&state.throttle, address, &name).map_err(LoginRefused::TooMany)?;
-    let result = check_and_open(state, name, password).await;
+    let result = state.open_session_checked(name, password).await;
     match result {
         Ok(opened) => {
             attempt.succeeded();
@@ -228,30 +224,6 @@ pub(crate) async fn log_in(
             Err(LoginRefused::Failed(e))
         }
     }
-}
-
-async fn check_and_open(
-    state: &AppState,
-    name: String,
-    password: String,
-) -> crate::Result<(String, String, Account)> {
-    use crate::state::lock;
-    let db = state.db.clone();
-    // One blocking task, the lock held for the look-up and for opening the session but not
-    // while the password is hashed.
-    tokio::task::spawn_blocking(move || {
-        let credentials = accounts::credentials(&*lock(&db)?, &name)?;
-        let Some((access, stored)) = credentials else {
-            let _ = accounts::verify_password(accounts::decoy_hash(), &password);
-            return Err(Error::input("wrong name or password"));
-        };
-        accounts::verify_password(&stored, &password)?;
-        let account = Account { name, access };
-        let (token, peer) = devices::open_session(&*lock(&db)?, &account)?;
-        Ok((token, peer, account))
-    })
-    .await
-    .map_err(|e| Error::Other(format!("the login task: {e}")))?
 }
 
 pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {

@@ -89,6 +89,12 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/units/{code}", get(api::api_unit))
 }
 
+/// What a headquarters on PostgreSQL serves of the dashboard so far: the sales report (from
+/// PostgreSQL's roll-up) to organizers' API clients.
+pub fn postgres_routes() -> Router<AppState> {
+    Router::new().route("/api/v1/report", get(api::api_report))
+}
+
 /// A moment as the fair's clock shows it: `2026-11-22 10:15`.
 pub(crate) fn local_at(offset: chrono::FixedOffset, text: &str) -> String {
     match chrono::DateTime::parse_from_rfc3339(text) {

@@ -5,10 +5,16 @@
 //! rate, the API's latencies during the storm, and checks that headquarters holds every sale.
 //! `--server PATH` serves headquarters with another `fairpos` binary (an older build, for a
 //! side-by-side run on the same tills).
+//!
+//! `--backend sqlite,postgres --database URL --processes K` runs the storm once per backend,
+//! in one run: on PostgreSQL (an empty database), K `hq serve` processes share it and the
+//! tills enrol (and sync) round-robin across them. A headquarters on PostgreSQL serves no
+//! dashboard yet, so only its health is asked there during the storm, and what it holds is
+//! counted in the database. One JSON line per backend; the last line holds them all.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -47,33 +53,129 @@ fn get(addr: &str, path: &str, token: &str) -> BenchResult<(u16, String)> {
     )
 }
 
-pub fn run(
-    tills: usize,
-    sales: usize,
-    server: Option<PathBuf>,
-    dir: Option<PathBuf>,
-) -> BenchResult<()> {
-    if tills == 0 || sales == 0 {
-        return Err("--tills and --sales must be at least 1".into());
-    }
-    let dir = fresh_dir("hq-load", dir)?;
-    std::fs::create_dir_all(&dir)?;
-    let hq = demo_hq(&dir.join("hq"))?;
-    let codes = (1..=tills)
-        .map(|n| devices::add_device(&hq, &format!("T{n:04}"), "S01", false))
-        .collect::<Result<Vec<_>, _>>()?;
-    drop(hq);
-    let fairpos = std::env::current_exe()?.with_file_name("fairpos");
-    let server = server.unwrap_or_else(|| fairpos.clone());
-    let (hq_server, url) = serve_hq(&server, &dir.join("hq"))?;
-    let addr = url.trim_start_matches("http://").to_string();
+/// Where headquarters keeps its data in a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
 
-    eprintln!("enrolling {tills} tills and selling {sales} sales on each, offline");
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Backend, String> {
+        match s {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" => Ok(Backend::Postgres),
+            _ => Err(format!("unknown backend {s:?} (sqlite or postgres)")),
+        }
+    }
+}
+
+/// What `hq-load` is asked for.
+pub struct Options {
+    pub tills: usize,
+    pub sales: usize,
+    pub server: Option<PathBuf>,
+    pub dir: Option<PathBuf>,
+    pub backends: Vec<Backend>,
+    /// An empty PostgreSQL database, for `Backend::Postgres`.
+    pub database: Option<String>,
+    /// `hq serve` processes on PostgreSQL.
+    pub processes: usize,
+}
+
+pub fn run(options: Options) -> BenchResult<()> {
+    if options.tills == 0 || options.sales == 0 || options.processes == 0 {
+        return Err("--tills, --sales and --processes must be at least 1".into());
+    }
+    if options.backends.contains(&Backend::Postgres) && options.database.is_none() {
+        return Err("--backend postgres needs --database URL (an empty database)".into());
+    }
+    let mut runs = Vec::new();
+    for &backend in &options.backends {
+        let result = storm(&options, backend)?;
+        println!("{result}");
+        runs.push(result);
+    }
+    println!(
+        "{}",
+        serde_json::json!({ "bench": "hq-load", "runs": runs })
+    );
+    Ok(())
+}
+
+/// Sets up headquarters in `dir` on `backend` with `tills` tills (`T0001`…); their codes.
+fn set_up(
+    dir: &Path,
+    backend: Backend,
+    database: Option<&str>,
+    tills: usize,
+) -> BenchResult<Vec<String>> {
+    let hq = demo_hq(dir)?;
+    let devices: Vec<String> = (1..=tills).map(|n| format!("T{n:04}")).collect();
+    if backend == Backend::Sqlite {
+        return Ok(devices
+            .iter()
+            .map(|d| devices::add_device(&hq, d, "S01", false))
+            .collect::<Result<_, _>>()?);
+    }
+    let url = database.ok_or("no database")?;
+    fairpos_hq::set_meta(&hq.conn, "database", url)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let pool = fairpos_postgres::connect(url)?;
+        if fairpos_postgres::schema_version(&pool).await? != 0 {
+            return Err(format!("{url} is not an empty database").into());
+        }
+        fairpos_postgres::migrate(&pool).await?;
+        let mut codes = Vec::new();
+        for device in &devices {
+            let (code, hash) = devices::new_code();
+            fairpos_postgres::registry::add_device(&pool, device, "S01", "till", &hash).await?;
+            codes.push(code);
+        }
+        Ok::<_, Box<dyn std::error::Error>>(codes)
+    })
+}
+
+/// Sales the database at `url` holds.
+fn held_in_postgres(url: &str) -> BenchResult<i64> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let pool = fairpos_postgres::connect(url)?;
+        let client = pool.get().await?;
+        let row = client.query_one("SELECT COUNT(*) FROM sales", &[]).await?;
+        Ok(row.get(0))
+    })
+}
+
+fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> {
+    let (tills, sales) = (options.tills, options.sales);
+    let processes = match backend {
+        Backend::Sqlite => 1,
+        Backend::Postgres => options.processes,
+    };
+    let dir = fresh_dir("hq-load", options.dir.clone())?;
+    std::fs::create_dir_all(&dir)?;
+    let codes = set_up(&dir.join("hq"), backend, options.database.as_deref(), tills)?;
+    let fairpos = std::env::current_exe()?.with_file_name("fairpos");
+    let server = options.server.clone().unwrap_or_else(|| fairpos.clone());
+    let mut servers = Vec::new();
+    let mut urls = Vec::new();
+    for _ in 0..processes {
+        let (child, url) = serve_hq(&server, &dir.join("hq"))?;
+        servers.push(child);
+        urls.push(url);
+    }
+    let addr = urls[0].trim_start_matches("http://").to_string();
+
+    eprintln!("{backend:?}, {processes} process(es): enrolling {tills} tills and selling {sales} sales on each, offline");
     let t = Instant::now();
     let trust = fairpos_sync::tls::Trust::system()?;
     let mut rng = Lcg(17);
     for (i, code) in codes.iter().enumerate() {
-        let mut till = uplink::enroll(&dir.join(format!("till{i}")), &url, code, "2468", &trust)?;
+        let url = &urls[i % processes];
+        let mut till = uplink::enroll(&dir.join(format!("till{i}")), url, code, "2468", &trust)?;
         sell_offline(&mut till, sales, &mut rng)?;
         if (i + 1) % 50 == 0 {
             eprintln!(
@@ -85,30 +187,38 @@ pub fn run(
     }
     let prepare_s = t.elapsed().as_secs_f64();
 
-    let (status, body) = http(&addr, &{
-        let login = r#"{"name":"organizer","password":"bench-password"}"#;
-        format!(
-            "POST /api/v1/login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-                 Content-Length: {}\r\nConnection: close\r\n\r\n{login}",
-            login.len()
-        )
-    })?;
-    let token = serde_json::from_str::<serde_json::Value>(&body)?["token"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or(format!("login refused ({status}): {body}"))?;
+    // An organizer's session, where the dashboard is served.
+    let token = match backend {
+        Backend::Postgres => String::new(),
+        Backend::Sqlite => {
+            let (status, body) = http(&addr, &{
+                let login = r#"{"name":"organizer","password":"bench-password"}"#;
+                format!(
+                    "POST /api/v1/login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+                         Content-Length: {}\r\nConnection: close\r\n\r\n{login}",
+                    login.len()
+                )
+            })?;
+            serde_json::from_str::<serde_json::Value>(&body)?["token"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or(format!("login refused ({status}): {body}"))?
+        }
+    };
+    let probed: &[&str] = match backend {
+        Backend::Sqlite => &["/api/v1/health", "/api/v1/report?by=stall"],
+        Backend::Postgres => &["/api/v1/health"],
+    };
 
     eprintln!("{tills} tills sync at once");
     let storming = AtomicBool::new(true);
     let storm = Instant::now();
     let (syncs, probes) = std::thread::scope(|scope| -> BenchResult<_> {
         let prober = scope.spawn(|| {
-            let (mut health, mut report, mut failed) = (Vec::new(), Vec::new(), 0usize);
+            let mut times = vec![Vec::new(); probed.len()];
+            let mut failed = 0usize;
             while storming.load(Ordering::Relaxed) {
-                for (path, times) in [
-                    ("/api/v1/health", &mut health),
-                    ("/api/v1/report?by=stall", &mut report),
-                ] {
+                for (path, times) in probed.iter().zip(&mut times) {
                     let t = Instant::now();
                     match get(&addr, path, &token) {
                         Ok((200, _)) => times.push(t.elapsed()),
@@ -117,7 +227,7 @@ pub fn run(
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
-            (health, report, failed)
+            (times, failed)
         });
         let mut children = Vec::new();
         for i in 0..tills {
@@ -149,28 +259,33 @@ pub fn run(
     })?;
     let storm_time = storm.elapsed();
 
-    let (status, body) = get(&addr, "/api/v1/report?by=stall", &token)?;
-    let report: serde_json::Value = serde_json::from_str(&body)?;
-    let held: i64 = report["rows"]
-        .as_array()
-        .map(|rows| rows.iter().filter_map(|r| r["count"].as_i64()).sum())
-        .unwrap_or(0);
-    if status != 200 || held != (tills * sales) as i64 {
-        return Err(format!(
-            "headquarters holds {held} sales of {} ({status})",
-            tills * sales
-        )
-        .into());
+    let held = match (backend, &options.database) {
+        (Backend::Postgres, Some(url)) => held_in_postgres(url)?,
+        _ => {
+            let (status, body) = get(&addr, "/api/v1/report?by=stall", &token)?;
+            let report: serde_json::Value = serde_json::from_str(&body)?;
+            if status != 200 {
+                return Err(format!("the report after the storm: {status} {body}").into());
+            }
+            report["rows"]
+                .as_array()
+                .map(|rows| rows.iter().filter_map(|r| r["count"].as_i64()).sum())
+                .unwrap_or(0)
+        }
+    };
+    if held != (tills * sales) as i64 {
+        return Err(format!("headquarters holds {held} sales of {}", tills * sales).into());
     }
-    drop(hq_server);
+    drop(servers);
     std::fs::remove_dir_all(&dir)?;
 
-    let (health, report_times, probe_failures) = probes;
+    let (times, probe_failures) = probes;
     let in_ms = |us: f64| (us / 100.0).round() / 10.0;
-    let result = serde_json::json!({
+    let report_p99 = times.get(1).map(|t| in_ms(p99(t)));
+    Ok(serde_json::json!({
         "bench": "hq-load",
-        "backend": "sqlite",
-        "processes": 1,
+        "backend": match backend { Backend::Sqlite => "sqlite", Backend::Postgres => "postgres" },
+        "processes": processes,
         "server": server.display().to_string(),
         "tills": tills,
         "sales_per_till": sales,
@@ -180,12 +295,10 @@ pub fn run(
         "ingest_sales_per_s": ((tills * sales) as f64 / storm_time.as_secs_f64()).round(),
         "till_sync_p50_ms": in_ms(p50(&syncs)),
         "till_sync_p99_ms": in_ms(p99(&syncs)),
-        "api_probes": health.len(),
+        "api_probes": times[0].len(),
         "api_probe_failures": probe_failures,
-        "api_health_p99_ms": in_ms(p99(&health)),
-        "api_report_p99_ms": in_ms(p99(&report_times)),
+        "api_health_p99_ms": in_ms(p99(&times[0])),
+        "api_report_p99_ms": report_p99,
         "api_goal_p99_ms": 300,
-    });
-    println!("{result}");
-    Ok(())
+    }))
 }

@@ -93,6 +93,15 @@ enum Bench {
         server: Option<PathBuf>,
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Where headquarters keeps its data, one storm each, in this order.
+        #[arg(long, value_delimiter = ',', default_value = "sqlite")]
+        backend: Vec<load::Backend>,
+        /// An empty PostgreSQL database, for --backend postgres.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+        /// `hq serve` processes sharing the PostgreSQL database.
+        #[arg(long, default_value_t = 1)]
+        processes: usize,
     },
     /// The touchscreen: scan to frame, cold start, memory, on a 5 000-product till.
     Ui {
@@ -152,7 +161,18 @@ fn main() {
             sales,
             server,
             dir,
-        } => load::run(tills, sales, server, dir),
+            backend,
+            database,
+            processes,
+        } => load::run(load::Options {
+            tills,
+            sales,
+            server,
+            dir,
+            backends: backend,
+            database,
+            processes,
+        }),
         Bench::Ui { sales, scans, dir } => ui::run(sales, scans, dir),
         Bench::UiStart { dir } => ui::start(&dir),
     };

@@ -1,75 +1,17 @@
-//! Where the device routes keep what they know: in the data directory's SQLite database, or
-//! in PostgreSQL ([`AppState::pg`]), which every `hq serve` process naming it shares. The
-//! routes ([`super::api`]) ask through these methods and do not care which.
-//!
-//! On PostgreSQL: devices, enrolment codes, announced documents, how far each is projected
-//! and sync events. Dashboard sessions and accounts are not there yet, so an organizer's
-//! token is refused by a PostgreSQL headquarters (and its dashboard is not served).
+//! Enrolment, announcements and confirmations, on either backend.
 
 use fairpos_postgres::registry::{self, Enrolment};
 use fairpos_sync::keys;
-use fairpos_sync::protocol::{split_device_token, ConfirmedDoc, DocInfo};
+use fairpos_sync::protocol::{ConfirmedDoc, DocInfo};
 use rusqlite::Connection;
 
 use crate::devices::{self, Grant, Peer};
 use crate::limits::over_limit;
 use crate::project::{ledger_of, may_not_sync};
 use crate::state::AppState;
-use crate::{meta, project, Error, Hq, Result};
-
-/// Why a token is refused, whatever the backend.
-const REFUSED: &str = "unknown, expired or revoked credentials";
+use crate::{meta, project, Error, Result};
 
 impl AppState {
-    /// Who `token` names, or why it is refused (logged as a sync event of its holder).
-    pub async fn authenticate_token(
-        &self,
-        token: String,
-    ) -> Result<std::result::Result<Peer, String>> {
-        let who = token.split('.').next().unwrap_or("?").to_string();
-        let checked = match &self.pg {
-            None => {
-                let sessions = self.sessions;
-                return self
-                    .on_writer(move |db| {
-                        Ok(devices::authenticate(db, &token, &sessions).map_err(|e| {
-                            Hq::log_event(
-                                db,
-                                &who,
-                                "refused",
-                                &format!("authentication failed: {e}"),
-                            );
-                            e.to_string()
-                        }))
-                    })
-                    .await;
-            }
-            Some(_) if token.starts_with("org.") => {
-                Err("organizers' sessions are not served from PostgreSQL yet".to_string())
-            }
-            Some(pool) => match split_device_token(&token) {
-                None => Err(REFUSED.to_string()),
-                Some((device, secret)) => registry::credentials(pool, device)
-                    .await?
-                    .and_then(|c| {
-                        devices::device_peer(
-                            device,
-                            secret,
-                            &c.role,
-                            c.secret_hash.as_deref(),
-                            c.revoked,
-                        )
-                    })
-                    .ok_or_else(|| REFUSED.to_string()),
-            },
-        };
-        if let Err(why) = &checked {
-            self.log_event(&who, "refused", &format!("authentication failed: {why}"))
-                .await;
-        }
-        Ok(checked)
-    }
-
     /// Uses an enrolment code for the device writing with `actor`; the grant, and the fair
     /// file a till sets itself up with.
     pub async fn enroll_device(&self, code: String, actor: String) -> Result<(Grant, String)> {
@@ -197,27 +139,6 @@ impl AppState {
                 records: d.records,
             })
             .collect())
-    }
-
-    /// Records a sync event (and prints it); a failure to record it is printed too.
-    pub async fn log_event(&self, device: &str, kind: &str, detail: &str) {
-        let Some(pool) = &self.pg else {
-            let (device, kind, detail) = (device.to_string(), kind.to_string(), detail.to_string());
-            let logged = self
-                .on_writer(move |db| {
-                    Hq::log_event(db, &device, &kind, &detail);
-                    Ok(())
-                })
-                .await;
-            if let Err(e) = logged {
-                eprintln!("recording a sync event: {e}");
-            }
-            return;
-        };
-        eprintln!("{kind}: {device}: {detail}");
-        if let Err(e) = registry::log_event(pool, device, kind, detail).await {
-            eprintln!("recording a sync event: {e}");
-        }
     }
 }
 

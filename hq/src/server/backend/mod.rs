@@ -1,0 +1,43 @@
+//! Where the server keeps what it knows: in the data directory's SQLite database, or in
+//! PostgreSQL ([`AppState::pg`]), which every `hq serve` process naming it shares. Routes ask
+//! through these methods of [`AppState`] and do not care which.
+//!
+//! On PostgreSQL: devices, enrolment codes, announced documents, how far each is projected,
+//! sync events ([`devices`]), the dashboard's accounts and sessions ([`sessions`]). The
+//! projection and its reports are there too (`fairpos-postgres`); the dashboard's pages,
+//! reconciliation, the leaderboard and units' lists still read SQLite's projection, so a
+//! headquarters on PostgreSQL does not serve them yet.
+
+mod devices;
+mod sessions;
+
+use fairpos_postgres::registry;
+
+use crate::state::AppState;
+use crate::Hq;
+
+/// Why a token is refused, whatever the backend.
+const REFUSED: &str = "unknown, expired or revoked credentials";
+
+impl AppState {
+    /// Records a sync event (and prints it); a failure to record it is printed too.
+    pub async fn log_event(&self, device: &str, kind: &str, detail: &str) {
+        let Some(pool) = &self.pg else {
+            let (device, kind, detail) = (device.to_string(), kind.to_string(), detail.to_string());
+            let logged = self
+                .on_writer(move |db| {
+                    Hq::log_event(db, &device, &kind, &detail);
+                    Ok(())
+                })
+                .await;
+            if let Err(e) = logged {
+                eprintln!("recording a sync event: {e}");
+            }
+            return;
+        };
+        eprintln!("{kind}: {device}: {detail}");
+        if let Err(e) = registry::log_event(pool, device, kind, detail).await {
+            eprintln!("recording a sync event: {e}");
+        }
+    }
+}

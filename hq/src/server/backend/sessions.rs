@@ -1,0 +1,110 @@
+//! Who a token names (a device, a dashboard session), and logins, on either backend.
+
+use fairpos_postgres::accounts::{self as stored_accounts, Lifetimes};
+use fairpos_postgres::registry;
+use fairpos_sync::keys;
+use fairpos_sync::protocol::split_device_token;
+
+use super::REFUSED;
+use crate::accounts::{self, Access, Account};
+use crate::devices::{self, NewSession, Peer};
+use crate::state::{lock, AppState};
+use crate::{Error, Result};
+
+impl AppState {
+    /// Who `token` names, or why it is refused.
+    pub async fn peer_of(&self, token: String) -> Result<std::result::Result<Peer, String>> {
+        let Some(pool) = &self.pg else {
+            let sessions = self.sessions;
+            return self
+                .on_writer(move |db| {
+                    Ok(devices::authenticate(db, &token, &sessions).map_err(|e| e.to_string()))
+                })
+                .await;
+        };
+        if let Some(secret) = token.strip_prefix("org.") {
+            let live =
+                stored_accounts::live_session(pool, &keys::secret_hash(secret), self.lifetimes())
+                    .await?;
+            let Some((session, name, role, scope)) = live else {
+                return Ok(Err(REFUSED.to_string()));
+            };
+            let access = Access::from_row(&role, scope)?;
+            return Ok(Ok(Peer::Person {
+                session,
+                account: Account { name, access },
+            }));
+        }
+        let Some((device, secret)) = split_device_token(&token) else {
+            return Ok(Err(REFUSED.to_string()));
+        };
+        let peer = registry::credentials(pool, device).await?.and_then(|c| {
+            devices::device_peer(device, secret, &c.role, c.secret_hash.as_deref(), c.revoked)
+        });
+        Ok(peer.ok_or_else(|| REFUSED.to_string()))
+    }
+
+    /// As [`AppState::peer_of`], a refusal logged as a sync event of the token's holder.
+    pub async fn authenticate_token(
+        &self,
+        token: String,
+    ) -> Result<std::result::Result<Peer, String>> {
+        let who = token.split('.').next().unwrap_or("?").to_string();
+        let checked = self.peer_of(token).await?;
+        if let Err(why) = &checked {
+            self.log_event(&who, "refused", &format!("authentication failed: {why}"))
+                .await;
+        }
+        Ok(checked)
+    }
+
+    /// Checks `password` for the account `name` (Argon2 on a blocking thread; an unknown
+    /// name costs the same) and opens a session: `(token, peer id, account)`.
+    pub async fn open_session_checked(
+        &self,
+        name: String,
+        password: String,
+    ) -> Result<(String, String, Account)> {
+        let Some(pool) = &self.pg else {
+            let db = self.db.clone();
+            // One blocking task, the lock held for the look-up and for opening the session
+            // but not while the password is hashed.
+            return tokio::task::spawn_blocking(move || {
+                let credentials = accounts::credentials(&*lock(&db)?, &name)?;
+                let Some((access, stored)) = credentials else {
+                    let _ = accounts::verify_password(accounts::decoy_hash(), &password);
+                    return Err(Error::input("wrong name or password"));
+                };
+                accounts::verify_password(&stored, &password)?;
+                let account = Account { name, access };
+                let (token, peer) = devices::open_session(&*lock(&db)?, &account)?;
+                Ok((token, peer, account))
+            })
+            .await
+            .map_err(|e| Error::Other(format!("the login task: {e}")))?;
+        };
+        let stored = stored_accounts::stored(pool, &name).await?;
+        let (access, hash) = match stored {
+            Some(s) => (Some(Access::from_row(&s.role, s.scope)?), s.password_hash),
+            None => (None, accounts::decoy_hash().to_string()),
+        };
+        tokio::task::spawn_blocking(move || accounts::verify_password(&hash, &password))
+            .await
+            .map_err(|e| Error::Other(format!("the login task: {e}")))??;
+        let access = access.ok_or_else(|| Error::input("wrong name or password"))?;
+        let account = Account { name, access };
+        let new = NewSession::of(&account);
+        stored_accounts::open_session(pool, &new.token_hash, &new.session, &account.name).await?;
+        Ok((new.token, new.peer_id, account))
+    }
+
+    /// How long sessions live, as PostgreSQL compares them.
+    fn lifetimes(&self) -> Lifetimes {
+        let seconds = |d: chrono::Duration| d.num_milliseconds() as f64 / 1000.0;
+        Lifetimes {
+            idle_s: seconds(self.sessions.idle),
+            absolute_s: seconds(self.sessions.absolute),
+            stale_s: seconds((self.sessions.idle / 4).min(chrono::Duration::minutes(1))),
+        }
+    }
+}

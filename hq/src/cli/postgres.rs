@@ -44,28 +44,11 @@ where
     runtime()?.block_on(async { work(connect_migrated(url).await?).await })
 }
 
-/// `hq init --database`: brings the database to the latest schema and gives it the accounts
-/// `hq init` made (the first organizer), unless it has accounts of those names already (a
-/// second data directory naming the same database).
+/// `hq init --database`: the database at the latest schema, given the accounts `hq init` made.
 pub fn found(hq: &Hq, url: &str) -> Result<()> {
-    let mut stmt = hq
-        .conn
-        .prepare("SELECT name, role, scope, password_hash FROM accounts ORDER BY name")?;
-    let made = stmt
-        .query_map([], |r| {
-            let stored = fairpos_postgres::accounts::Stored {
-                role: r.get(1)?,
-                scope: r.get(2)?,
-                password_hash: r.get(3)?,
-            };
-            Ok((r.get::<_, String>(0)?, stored))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let accounts = crate::server::postgres::founding_accounts(hq)?;
     with_pool(url, |pool| async move {
-        for (name, stored) in &made {
-            fairpos_postgres::accounts::add(&pool, name, stored).await?;
-        }
-        Ok(())
+        crate::server::postgres::give_accounts(&pool, &accounts).await
     })
 }
 

@@ -13,6 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use fairpos_postgres::accounts::Stored as StoredAccount;
 use fairpos_postgres::documents::{Listener, PgStorage};
 use fairpos_postgres::follow::{catch_up, follow, Pass};
 use fairpos_postgres::{registry, Pool};
@@ -61,6 +62,32 @@ impl Storage for Stored {
             Stored::Postgres(s) => s.delete(key).await,
         }
     }
+}
+
+/// The accounts a data directory holds (the first organizer, after `hq init`), as
+/// PostgreSQL keeps them: `(name, role, scope, password hash)`.
+pub fn founding_accounts(hq: &crate::Hq) -> crate::Result<Vec<(String, StoredAccount)>> {
+    let mut stmt = hq
+        .conn
+        .prepare("SELECT name, role, scope, password_hash FROM accounts ORDER BY name")?;
+    let rows = stmt.query_map([], |r| {
+        let stored = StoredAccount {
+            role: r.get(1)?,
+            scope: r.get(2)?,
+            password_hash: r.get(3)?,
+        };
+        Ok((r.get::<_, String>(0)?, stored))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Gives the database `accounts` it does not have by those names (a second data directory
+/// naming the same database keeps the database's).
+pub async fn give_accounts(pool: &Pool, accounts: &[(String, StoredAccount)]) -> crate::Result<()> {
+    for (name, stored) in accounts {
+        fairpos_postgres::accounts::add(pool, name, stored).await?;
+    }
+    Ok(())
 }
 
 /// What the maintenance loop tells the rest of the server.

@@ -120,6 +120,7 @@ fn set_up(
     }
     let url = database.ok_or("no database")?;
     fairpos_hq::set_meta(&hq.conn, "database", url)?;
+    let accounts = fairpos_hq::server::postgres::founding_accounts(&hq)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let pool = fairpos_postgres::connect(url)?;
@@ -127,6 +128,7 @@ fn set_up(
             return Err(format!("{url} is not an empty database").into());
         }
         fairpos_postgres::migrate(&pool).await?;
+        fairpos_hq::server::postgres::give_accounts(&pool, &accounts).await?;
         let mut codes = Vec::new();
         for device in &devices {
             let (code, hash) = devices::new_code();

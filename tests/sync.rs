@@ -48,9 +48,19 @@ fn expected(tills: &[(&str, &Till)]) -> Vec<(String, String, i64)> {
 }
 
 #[test]
-fn two_tills_sell_offline_then_hq_comes_up_and_holds_every_sale_once() {
+fn two_tills_sell_offline_then_hq_comes_up_and_holds_every_sale_once_on_sqlite() {
+    two_tills_sell_offline_then_hq_comes_up_and_holds_every_sale_once(Hq::demo());
+}
+
+#[test]
+fn two_tills_sell_offline_then_hq_comes_up_and_holds_every_sale_once_on_postgres() {
+    if let Some(hq) = Hq::demo_postgres("offline") {
+        two_tills_sell_offline_then_hq_comes_up_and_holds_every_sale_once(hq);
+    }
+}
+
+fn two_tills_sell_offline_then_hq_comes_up_and_holds_every_sale_once(hq: Hq) {
     // Step 0: headquarters enrols two tills, then goes away (the venue has no internet).
-    let hq = Hq::demo();
     let server = hq.serve();
     let t1 = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     let t2 = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));
@@ -96,8 +106,18 @@ fn two_tills_sell_offline_then_hq_comes_up_and_holds_every_sale_once() {
 }
 
 #[test]
-fn hq_killed_mid_sync_again_and_again_loses_and_doubles_nothing() {
-    let hq = Hq::demo();
+fn hq_killed_mid_sync_again_and_again_loses_and_doubles_nothing_on_sqlite() {
+    hq_killed_mid_sync_again_and_again_loses_and_doubles_nothing(Hq::demo());
+}
+
+#[test]
+fn hq_killed_mid_sync_again_and_again_loses_and_doubles_nothing_on_postgres() {
+    if let Some(hq) = Hq::demo_postgres("killed") {
+        hq_killed_mid_sync_again_and_again_loses_and_doubles_nothing(hq);
+    }
+}
+
+fn hq_killed_mid_sync_again_and_again_loses_and_doubles_nothing(hq: Hq) {
     let server = hq.serve();
     let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     let url = server.url.clone();
@@ -233,8 +253,18 @@ fn a_till_whose_clock_is_a_day_off_still_syncs_every_sale() {
 }
 
 #[test]
-fn wrong_secrets_and_revoked_tills_are_refused() {
-    let hq = Hq::demo();
+fn wrong_secrets_and_revoked_tills_are_refused_on_sqlite() {
+    wrong_secrets_and_revoked_tills_are_refused(Hq::demo());
+}
+
+#[test]
+fn wrong_secrets_and_revoked_tills_are_refused_on_postgres() {
+    if let Some(hq) = Hq::demo_postgres("refused") {
+        wrong_secrets_and_revoked_tills_are_refused(hq);
+    }
+}
+
+fn wrong_secrets_and_revoked_tills_are_refused(hq: Hq) {
     let server = hq.serve();
     let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     let other = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));
@@ -536,9 +566,19 @@ fn cutting_proxy(target: std::net::SocketAddr, cuts: usize, seed: u64) -> std::n
 }
 
 #[test]
-fn a_till_asking_for_its_confirmation_is_held_until_headquarters_has_projected() {
+fn a_till_asking_for_its_confirmation_is_held_until_headquarters_has_projected_on_sqlite() {
+    a_till_asking_for_its_confirmation_is_held_until_headquarters_has_projected(Hq::demo());
+}
+
+#[test]
+fn a_till_asking_for_its_confirmation_is_held_until_headquarters_has_projected_on_postgres() {
+    if let Some(hq) = Hq::demo_postgres("held") {
+        a_till_asking_for_its_confirmation_is_held_until_headquarters_has_projected(hq);
+    }
+}
+
+fn a_till_asking_for_its_confirmation_is_held_until_headquarters_has_projected(hq: Hq) {
     // Step 0: a till sells and syncs; headquarters has projected its ledger.
-    let hq = Hq::demo();
     let server = hq.serve();
     let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     sell_some(&till, "V003", 3);
@@ -598,8 +638,18 @@ fn a_till_asking_for_its_confirmation_is_held_until_headquarters_has_projected()
 }
 
 #[test]
-fn a_proxy_that_cuts_connections_mid_message_loses_and_doubles_nothing() {
-    let hq = Hq::demo();
+fn a_proxy_that_cuts_connections_mid_message_loses_and_doubles_nothing_on_sqlite() {
+    a_proxy_that_cuts_connections_mid_message_loses_and_doubles_nothing(Hq::demo());
+}
+
+#[test]
+fn a_proxy_that_cuts_connections_mid_message_loses_and_doubles_nothing_on_postgres() {
+    if let Some(hq) = Hq::demo_postgres("proxy") {
+        a_proxy_that_cuts_connections_mid_message_loses_and_doubles_nothing(hq);
+    }
+}
+
+fn a_proxy_that_cuts_connections_mid_message_loses_and_doubles_nothing(hq: Hq) {
     let server = hq.serve();
     let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     sell_some(&till, "V003", 40);
@@ -806,8 +856,18 @@ fn a_till_through_the_fair_hub_ends_up_at_hq_as_if_it_synced_directly() {
 }
 
 #[test]
-fn sync_watch_keeps_headquarters_current_while_the_till_sells() {
-    let hq = Hq::demo();
+fn sync_watch_keeps_headquarters_current_while_the_till_sells_on_sqlite() {
+    sync_watch_keeps_headquarters_current_while_the_till_sells(Hq::demo());
+}
+
+#[test]
+fn sync_watch_keeps_headquarters_current_while_the_till_sells_on_postgres() {
+    if let Some(hq) = Hq::demo_postgres("watch") {
+        sync_watch_keeps_headquarters_current_while_the_till_sells(hq);
+    }
+}
+
+fn sync_watch_keeps_headquarters_current_while_the_till_sells(hq: Hq) {
     let server = hq.serve();
     let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     till.ok(&["shift", "open", "--seller", "V003", "--float", "0"]);

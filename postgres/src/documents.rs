@@ -138,6 +138,30 @@ pub async fn document_chunks(pool: &Pool, doc: &DocumentId) -> Result<Vec<(Strin
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
+/// The keys of every stored chunk of one document, in key order.
+pub async fn document_keys(pool: &Pool, doc: &DocumentId) -> Result<Vec<String>> {
+    let (from, to) = document_bounds(doc);
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached("SELECT key FROM samod_kv WHERE key > $1 AND key < $2 ORDER BY key")
+        .await?;
+    let rows = client.query(&statement, &[&from, &to]).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// A digest of a document's chunk keys (in key order). samod names each chunk by what it
+/// holds (a change's hash, a snapshot's heads), so the same keys are the same content: a
+/// ledger whose digest equals the one stored when it was last projected holds nothing new.
+pub fn chunks_digest<'k>(keys: impl IntoIterator<Item = &'k str>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for key in keys {
+        hash.update(key.as_bytes());
+        hash.update(b"\n");
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A connection of its own that hears which documents any process stored.
 pub struct Listener {
     documents: mpsc::UnboundedReceiver<DocumentId>,

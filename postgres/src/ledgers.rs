@@ -13,7 +13,7 @@ use fairpos_sync::samod_storage::load_chunks;
 use fairpos_sync::{LedgerDoc, Record};
 
 use crate::apply::Held;
-use crate::documents::document_chunks;
+use crate::documents::{chunks_digest, document_chunks, document_keys};
 use crate::{registry, Error, Pool, Result};
 
 /// Projects the stored document `doc`. Returns how many records were new, or `None` when
@@ -24,10 +24,20 @@ use crate::{registry, Error, Pool, Result};
 /// heads projected are stored for its confirmations; a database that only mirrors a SQLite
 /// headquarters has no devices, and its ledgers were checked there.
 pub async fn project_document(pool: &Pool, doc: &DocumentId) -> Result<Option<usize>> {
+    let shown = doc.to_string();
+    // Another process (or this one, for an earlier notification) projected these very
+    // chunks already: nothing to decode.
+    if let Some(done) = registry::projected_chunks(pool, &shown).await? {
+        let keys = document_keys(pool, doc).await?;
+        if chunks_digest(keys.iter().map(String::as_str)) == done {
+            return Ok(Some(0));
+        }
+    }
     let chunks = document_chunks(pool, doc).await?;
     if chunks.is_empty() {
         return Ok(None);
     }
+    let digest = chunks_digest(chunks.iter().map(|(k, _)| k.as_str()));
     let want = doc.clone();
     let decoded = tokio::task::spawn_blocking(move || decode(&want, &chunks))
         .await
@@ -43,11 +53,11 @@ pub async fn project_document(pool: &Pool, doc: &DocumentId) -> Result<Option<us
             )));
         }
     }
-    let shown = doc.to_string();
     let held = Held {
         doc_id: &shown,
         heads: &ledger.heads,
         records: ledger.records.len() as i64,
+        chunks: &digest,
     };
     Ok(Some(
         crate::apply::project_held(pool, &ledger.key, &ledger.records, Some(held)).await?,

@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS hq_docs (
     heads      TEXT NOT NULL,           -- as far as the projection has applied it
     records    BIGINT NOT NULL,
     refused    TEXT,                    -- why the projection refuses it, if it does
-    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    chunks     TEXT                     -- the digest of the stored chunks projected
 );
 CREATE INDEX IF NOT EXISTS hq_docs_device ON hq_docs (device);
 CREATE TABLE IF NOT EXISTS sync_events (
@@ -185,6 +186,30 @@ pub async fn credentials(pool: &Pool, device: &str) -> Result<Option<Credentials
         }))
 }
 
+/// Every device, by code, as a hub's registry lists them.
+pub async fn entries(pool: &Pool) -> Result<Vec<fairpos_sync::protocol::DeviceEntry>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT device, stall, role, secret_hash, public_key, actor, revoked_at IS NOT NULL
+             FROM devices ORDER BY device",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| fairpos_sync::protocol::DeviceEntry {
+            device: r.get(0),
+            stall: r.get(1),
+            role: r.get(2),
+            secret_hash: r.get(3),
+            public_key: r.get(4),
+            actor: r.get(5),
+            revoked: r.get(6),
+        })
+        .collect())
+}
+
 /// Shuts `device` out; `false` when no such device is enrolled and not yet revoked.
 pub async fn revoke(pool: &Pool, device: &str) -> Result<bool> {
     let client = pool.get().await?;
@@ -243,18 +268,37 @@ pub async fn log_event(pool: &Pool, device: &str, kind: &str, detail: &str) -> R
     Ok(())
 }
 
-/// The latest `limit` sync events, newest first: `(device, kind, detail)`.
-pub async fn events(pool: &Pool, limit: i64) -> Result<Vec<(String, String, String)>> {
+/// Every sync event, oldest first: `(at, device, kind, detail)`, `at` in RFC 3339 (UTC).
+pub async fn events(pool: &Pool) -> Result<Vec<(String, String, String, String)>> {
     let client = pool.get().await?;
     let rows = client
         .query(
-            "SELECT device, kind, detail FROM sync_events ORDER BY id DESC LIMIT $1",
-            &[&limit],
+            "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
+                    device, kind, detail
+             FROM sync_events ORDER BY id",
+            &[],
         )
         .await?;
     Ok(rows
         .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect())
+}
+
+/// Every sale projected, by device and sequence: `(device, number, id, at, total, voided)`.
+pub async fn sales(pool: &Pool) -> Result<Vec<(String, String, String, String, i64, bool)>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT s.device, s.number, s.id, s.at, s.total_fen,
+                    EXISTS(SELECT 1 FROM voids v WHERE v.sale_id = s.id)
+             FROM sales s ORDER BY s.device, s.seq",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
         .collect())
 }
 
@@ -330,6 +374,16 @@ pub async fn documents(pool: &Pool, device: Option<&str>) -> Result<Vec<DocState
             refused: r.get(5),
         })
         .collect())
+}
+
+/// The digest of the chunks of `doc_id` last projected, if it is announced and was.
+pub async fn projected_chunks(pool: &Pool, doc_id: &str) -> Result<Option<String>> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached("SELECT chunks FROM hq_docs WHERE doc_id = $1")
+        .await?;
+    let row = client.query_opt(&statement, &[&doc_id]).await?;
+    Ok(row.and_then(|r| r.get(0)))
 }
 
 /// Marks the ledger `doc_id` refused, and logs why as a sync event of its device.

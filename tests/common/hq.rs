@@ -27,6 +27,25 @@ impl Hq {
         hq
     }
 
+    /// The demo headquarters on a new database of the test server (`hq init --database`);
+    /// `None`, said, where no server runs and none is required.
+    pub fn demo_postgres(name: &str) -> Option<Hq> {
+        let url = super::postgres::fresh_database(name)?;
+        let hq = Hq {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        hq.ok(&[
+            "hq",
+            "init",
+            "--demo",
+            "--organizer-password",
+            PASSWORD,
+            "--database",
+            &url,
+        ]);
+        Some(hq)
+    }
+
     pub fn data(&self) -> &Path {
         self.dir.path()
     }

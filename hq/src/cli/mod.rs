@@ -192,8 +192,10 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             Ok(())
         }
         HqCommand::Devices(f) => {
-            let hq = Hq::open(dir)?;
-            let entries = devices::registry(&hq.conn)?;
+            let entries = match postgres::database_of(dir, None)? {
+                Some(url) => postgres::devices(&url)?,
+                None => devices::registry(&Hq::open(dir)?.conn)?,
+            };
             if f.json {
                 return print_json(&entries);
             }
@@ -237,28 +239,20 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             Ok(())
         }
         HqCommand::Sales(f) => {
-            let hq = Hq::open(dir)?;
-            let mut stmt = hq.conn.prepare(
-                "SELECT s.device, s.number, s.id, s.at, s.total_fen,
-                        EXISTS(SELECT 1 FROM voids v WHERE v.sale_id = s.id)
-                 FROM sales s ORDER BY s.device, s.seq",
-            )?;
-            let rows: Vec<SaleRow> = stmt
-                .query_map([], |r| {
-                    Ok(SaleRow {
-                        device: r.get(0)?,
-                        sale: r.get(1)?,
-                        id: r.get(2)?,
-                        at: r.get(3)?,
-                        total_fen: r.get(4)?,
-                        status: if r.get::<_, bool>(5)? {
-                            "voided"
-                        } else {
-                            "completed"
-                        },
+            let rows: Vec<SaleRow> = match postgres::database_of(dir, None)? {
+                Some(url) => postgres::sales(&url)?
+                    .into_iter()
+                    .map(|(device, sale, id, at, total_fen, voided)| SaleRow {
+                        device,
+                        sale,
+                        id,
+                        at,
+                        total_fen,
+                        status: sale_status(voided),
                     })
-                })?
-                .collect::<Result<_, _>>()?;
+                    .collect(),
+                None => sales_in(&Hq::open(dir)?.conn)?,
+            };
             if f.json {
                 return print_json(&rows);
             }
@@ -273,10 +267,10 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             }
             Ok(())
         }
-        HqCommand::Report(a) => {
-            let hq = Hq::open(dir)?;
-            report_to(&hq.conn, &a)
-        }
+        HqCommand::Report(a) => match postgres::database_of(dir, None)? {
+            Some(url) => postgres::report(&url, &a),
+            None => report_to(&Hq::open(dir)?.conn, &a),
+        },
         HqCommand::Reconcile(f) => {
             let hq = Hq::open(dir)?;
             let rec = reconcile::reconcile(&hq.conn)?;
@@ -332,20 +326,18 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             write_output(out.as_deref().unwrap_or(Path::new("-")), &bytes)
         }
         HqCommand::Events(f) => {
-            let hq = Hq::open(dir)?;
-            let mut stmt = hq
-                .conn
-                .prepare("SELECT at, device, kind, detail FROM sync_events ORDER BY id")?;
-            let rows: Vec<EventRow> = stmt
-                .query_map([], |r| {
-                    Ok(EventRow {
-                        at: r.get(0)?,
-                        device: r.get(1)?,
-                        kind: r.get(2)?,
-                        detail: r.get(3)?,
+            let rows: Vec<EventRow> = match postgres::database_of(dir, None)? {
+                Some(url) => postgres::events(&url)?
+                    .into_iter()
+                    .map(|(at, device, kind, detail)| EventRow {
+                        at,
+                        device,
+                        kind,
+                        detail,
                     })
-                })?
-                .collect::<Result<_, _>>()?;
+                    .collect(),
+                None => events_in(&Hq::open(dir)?.conn)?,
+            };
             if f.json {
                 return print_json(&rows);
             }
@@ -395,4 +387,44 @@ fn screen_link(dir: &Path, a: ScreenLinkArgs) -> Result<()> {
         );
         Ok(())
     }
+}
+
+fn sale_status(voided: bool) -> &'static str {
+    if voided {
+        "voided"
+    } else {
+        "completed"
+    }
+}
+
+fn sales_in(conn: &rusqlite::Connection) -> Result<Vec<SaleRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT s.device, s.number, s.id, s.at, s.total_fen,
+                EXISTS(SELECT 1 FROM voids v WHERE v.sale_id = s.id)
+         FROM sales s ORDER BY s.device, s.seq",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(SaleRow {
+            device: r.get(0)?,
+            sale: r.get(1)?,
+            id: r.get(2)?,
+            at: r.get(3)?,
+            total_fen: r.get(4)?,
+            status: sale_status(r.get(5)?),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn events_in(conn: &rusqlite::Connection) -> Result<Vec<EventRow>> {
+    let mut stmt = conn.prepare("SELECT at, device, kind, detail FROM sync_events ORDER BY id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(EventRow {
+            at: r.get(0)?,
+            device: r.get(1)?,
+            kind: r.get(2)?,
+            detail: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

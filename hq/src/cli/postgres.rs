@@ -52,6 +52,33 @@ pub fn found(hq: &Hq, url: &str) -> Result<()> {
     })
 }
 
+/// `hq devices` on PostgreSQL.
+pub fn devices(url: &str) -> Result<Vec<fairpos_sync::protocol::DeviceEntry>> {
+    with_pool(
+        url,
+        |pool| async move { Ok(registry::entries(&pool).await?) },
+    )
+}
+
+/// `hq sales` on PostgreSQL: `(device, number, id, at, total, voided)`.
+#[allow(clippy::type_complexity)]
+pub fn sales(url: &str) -> Result<Vec<(String, String, String, String, i64, bool)>> {
+    with_pool(url, |pool| async move { Ok(registry::sales(&pool).await?) })
+}
+
+/// `hq events` on PostgreSQL: `(at, device, kind, detail)`.
+pub fn events(url: &str) -> Result<Vec<(String, String, String, String)>> {
+    with_pool(
+        url,
+        |pool| async move { Ok(registry::events(&pool).await?) },
+    )
+}
+
+/// `hq report` on PostgreSQL.
+pub fn report(url: &str, a: &ReportArgs) -> Result<()> {
+    runtime()?.block_on(print_report(url, a))
+}
+
 /// `hq end-sessions` on PostgreSQL: how many sessions there were.
 pub fn end_sessions(url: &str) -> Result<u64> {
     with_pool(url, |pool| async move {

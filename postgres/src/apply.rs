@@ -56,7 +56,7 @@ pub struct Held<'a> {
     pub records: i64,
     /// The digest of the keys of the stored chunks it was read from
     /// ([`crate::documents::chunks_digest`]).
-    pub chunks: &'a str,
+    pub chunks_digest: &'a str,
 }
 
 /// As [`project`], also storing what `held` says in the document's `hq_docs` row (when it is
@@ -114,10 +114,15 @@ async fn project_once(
     if let Some(held) = held {
         // The ledgers only grow: a state with fewer records than the stored one is older.
         tx.execute(
-            "UPDATE hq_docs SET heads = $2, records = $3, chunks = $4, refused = NULL,
+            "UPDATE hq_docs SET heads = $2, records = $3, chunks_digest = $4, refused = NULL,
                  updated_at = now()
              WHERE doc_id = $1 AND records <= $3",
-            &[&held.doc_id, &held.heads, &held.records, &held.chunks],
+            &[
+                &held.doc_id,
+                &held.heads,
+                &held.records,
+                &held.chunks_digest,
+            ],
         )
         .await?;
     }

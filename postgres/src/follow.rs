@@ -20,13 +20,20 @@ pub struct Pass {
     pub took: Vec<DocumentId>,
     /// Records new to the projection.
     pub new_records: usize,
-    /// Documents refused (not a ledger, not the ledger their id says, a forged record), with
-    /// why; the others are projected all the same.
+    /// Documents refused (not the ledger their id says, a forged record or change), with
+    /// why; the others are projected all the same. A refusal is stored with the document and
+    /// logged (once) as a sync event of its device.
     pub refused: Vec<(DocumentId, String)>,
+    /// Documents that do not read as a ledger (yet: a till's first changes may still be on
+    /// their way), with why; taken again when more of them is stored.
+    pub unreadable: Vec<(DocumentId, String)>,
+    /// Documents the database failed on (a lost connection, a timeout), with why; the others
+    /// are projected all the same, and [`follow`] takes these again a second later.
+    pub failed: Vec<(DocumentId, String)>,
 }
 
 impl Pass {
-    async fn project(&mut self, pool: &Pool, doc: &DocumentId) -> Result<()> {
+    async fn project(&mut self, pool: &Pool, doc: &DocumentId) {
         self.took.push(doc.clone());
         match project_document(pool, doc).await {
             Ok(Some(new)) => {
@@ -34,14 +41,16 @@ impl Pass {
                 self.new_records += new;
             }
             Ok(None) => {}
-            Err(e @ (Error::Integrity(_) | Error::Ledger(_))) => {
+            Err(e @ Error::Integrity(_)) => {
                 let why = e.to_string();
-                registry::refuse(pool, &doc.to_string(), &why).await?;
-                self.refused.push((doc.clone(), why))
+                match registry::refuse(pool, &doc.to_string(), &why).await {
+                    Ok(()) => self.refused.push((doc.clone(), why)),
+                    Err(e) => self.failed.push((doc.clone(), e.to_string())),
+                }
             }
-            Err(e) => return Err(e),
+            Err(e @ Error::Ledger(_)) => self.unreadable.push((doc.clone(), e.to_string())),
+            Err(e) => self.failed.push((doc.clone(), e.to_string())),
         }
-        Ok(())
     }
 }
 
@@ -60,28 +69,55 @@ pub async fn catch_up(pool: &Pool) -> Result<Pass> {
     drop(client);
     let mut pass = Pass::default();
     for doc in &docs {
-        pass.project(pool, doc).await?;
+        pass.project(pool, doc).await;
     }
     Ok(pass)
 }
 
+/// How long a document the database failed on waits before it is taken again.
+const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Projects each document `listener` hears of (those heard together, once each), calling
-/// `done` after each batch, until the listener's connection ends.
+/// `done` after each batch, until the listener's connection ends. Documents a batch failed
+/// on (and those of `failed_before`, a [`catch_up`]'s) are taken again with the next one, a
+/// second later at the latest.
 pub async fn follow(
     pool: &Pool,
     listener: &mut Listener,
+    failed_before: &Pass,
     mut done: impl FnMut(&Pass),
 ) -> Result<()> {
-    while let Some(first) = listener.next().await {
-        let mut heard = BTreeSet::from([first]);
+    let mut again: BTreeSet<DocumentId> = failed_before
+        .failed
+        .iter()
+        .map(|(doc, _)| doc.clone())
+        .collect();
+    loop {
+        // `Some(None)`: the listener's connection ended; `None`: time to try again.
+        let first = if again.is_empty() {
+            Some(listener.next().await)
+        } else {
+            tokio::select! {
+                heard = listener.next() => Some(heard),
+                _ = tokio::time::sleep(RETRY) => None,
+            }
+        };
+        let mut heard = std::mem::take(&mut again);
+        match first {
+            Some(Some(doc)) => {
+                heard.insert(doc);
+            }
+            Some(None) => return Ok(()),
+            None => {}
+        }
         while let Some(more) = listener.try_next() {
             heard.insert(more);
         }
         let mut pass = Pass::default();
         for doc in &heard {
-            pass.project(pool, doc).await?;
+            pass.project(pool, doc).await;
         }
+        again = pass.failed.iter().map(|(doc, _)| doc.clone()).collect();
         done(&pass);
     }
-    Ok(())
 }

@@ -3,33 +3,37 @@
 //! that ledger's device, then its records into the projection ([`crate::project`]), where
 //! each counts once however many processes do the same at the same time.
 
-use fairpos_sync::catalog::CatalogDoc;
-use fairpos_sync::ids::document_id;
 use std::collections::BTreeSet;
 
-use fairpos_sync::ledger::{foreign_record, heads_text};
+use fairpos_sync::catalog::CatalogDoc;
+use fairpos_sync::ids::document_id;
+use fairpos_sync::ledger::{foreign_record, heads_held, heads_text};
 use fairpos_sync::samod::DocumentId;
 use fairpos_sync::samod_storage::load_chunks;
 use fairpos_sync::{LedgerDoc, Record};
 
 use crate::apply::Held;
 use crate::documents::{chunks_digest, document_chunks, document_keys};
-use crate::{registry, Error, Pool, Result};
+use crate::registry::{self, Authors};
+use crate::{Error, Pool, Result};
 
 /// Projects the stored document `doc`. Returns how many records were new, or `None` when
-/// nothing of it is stored or it is the fair's catalog (copied with the ledgers). The whole
-/// ledger is decoded each time (the records already projected add nothing): a process keeps
-/// no documents between calls yet. When the ledger's device is enrolled here (a headquarters
-/// serving from PostgreSQL), every change must be written by the device's actor, and the
-/// heads projected are stored for its confirmations; a database that only mirrors a SQLite
-/// headquarters has no devices, and its ledgers were checked there.
+/// nothing of it is stored or it is the fair's catalog (copied with the ledgers). A ledger
+/// whose stored chunks are the very ones it was last projected from is not decoded again;
+/// otherwise the whole ledger is decoded (a process keeps no documents between calls) and
+/// its records projected (those projected already add nothing).
+///
+/// On a headquarters served from PostgreSQL (the database knows devices), every change the
+/// heads projected before do not cover must be written by the actor the ledger's device
+/// enrolled with, as on SQLite, and the heads projected are stored for its confirmations. A
+/// database that only mirrors a SQLite headquarters knows no devices; its ledgers were
+/// checked there.
 pub async fn project_document(pool: &Pool, doc: &DocumentId) -> Result<Option<usize>> {
     let shown = doc.to_string();
-    // Another process (or this one, for an earlier notification) projected these very
-    // chunks already: nothing to decode.
-    if let Some(done) = registry::projected_chunks(pool, &shown).await? {
+    let projected = registry::projected(pool, &shown).await?;
+    if let Some((_, Some(done))) = &projected {
         let keys = document_keys(pool, doc).await?;
-        if chunks_digest(keys.iter().map(String::as_str)) == done {
+        if chunks_digest(keys.iter().map(String::as_str)) == *done {
             return Ok(Some(0));
         }
     }
@@ -38,17 +42,24 @@ pub async fn project_document(pool: &Pool, doc: &DocumentId) -> Result<Option<us
         return Ok(None);
     }
     let digest = chunks_digest(chunks.iter().map(|(k, _)| k.as_str()));
+    let heads_before = projected.map(|(heads, _)| heads).unwrap_or_default();
     let want = doc.clone();
-    let decoded = tokio::task::spawn_blocking(move || decode(&want, &chunks))
+    let decoded = tokio::task::spawn_blocking(move || decode(&want, &chunks, &heads_before))
         .await
         .map_err(|e| Error::Ledger(format!("decoding {doc}: {e}")))??;
     let Some(ledger) = decoded else {
         return Ok(None);
     };
-    if let Some(actor) = registry::actor_of(pool, &ledger.device).await? {
-        if let Some(author) = ledger.authors.iter().find(|a| **a != actor) {
+    let actor = match registry::authors_of(pool, &ledger.device).await? {
+        Authors::Unchecked => None,
+        Authors::Actor(actor) => Some(actor),
+        Authors::Nobody => Some(String::new()),
+    };
+    if let Some(actor) = actor {
+        if let Some(author) = ledger.new_authors.iter().find(|a| **a != actor) {
+            let enrolled = if actor.is_empty() { "nobody" } else { &actor };
             return Err(Error::Integrity(format!(
-                "forged ledger change: written by actor {author}, but {} writes as {actor}",
+                "forged ledger change: written by actor {author}, but {} writes as {enrolled}",
                 ledger.device
             )));
         }
@@ -57,7 +68,7 @@ pub async fn project_document(pool: &Pool, doc: &DocumentId) -> Result<Option<us
         doc_id: &shown,
         heads: &ledger.heads,
         records: ledger.records.len() as i64,
-        chunks: &digest,
+        chunks_digest: &digest,
     };
     Ok(Some(
         crate::apply::project_held(pool, &ledger.key, &ledger.records, Some(held)).await?,
@@ -71,13 +82,18 @@ struct Decoded {
     records: Vec<Record>,
     /// [`heads_text`] of the document.
     heads: String,
-    /// Every actor that wrote a change of it, in hex.
-    authors: BTreeSet<String>,
+    /// Every actor that wrote a change the heads projected before do not cover, in hex.
+    new_authors: BTreeSet<String>,
 }
 
 /// The ledger, from its chunks (`None` for the fair's catalog); refused unless the document
-/// is the ledger its id says and every record is its device's.
-fn decode(doc: &DocumentId, chunks: &[(String, Vec<u8>)]) -> Result<Option<Decoded>> {
+/// is the ledger its id says and every record is its device's. `heads_before`: how far it was
+/// projected ([`heads_text`]).
+fn decode(
+    doc: &DocumentId,
+    chunks: &[(String, Vec<u8>)],
+    heads_before: &str,
+) -> Result<Option<Decoded>> {
     let shown = doc.to_string();
     let am = load_chunks(&shown, chunks)
         .map_err(|e| Error::Ledger(e.to_string()))?
@@ -85,8 +101,8 @@ fn decode(doc: &DocumentId, chunks: &[(String, Vec<u8>)]) -> Result<Option<Decod
     if CatalogDoc::is_stored_as(&am, doc) {
         return Ok(None);
     }
-    let authors = am
-        .get_changes_meta(&[])
+    let new_authors = am
+        .get_changes_meta(&heads_held(&am, heads_before))
         .into_iter()
         .map(|c| c.actor.to_hex_string())
         .collect();
@@ -109,6 +125,6 @@ fn decode(doc: &DocumentId, chunks: &[(String, Vec<u8>)]) -> Result<Option<Decod
         device,
         records,
         heads,
-        authors,
+        new_authors,
     }))
 }

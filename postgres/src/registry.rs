@@ -5,8 +5,9 @@
 //! (`hq/src/instance.rs`); times are `timestamptz` here.
 //!
 //! Each function is one statement or one transaction, so several processes may call any of
-//! them at once: an enrolment code is taken under a row lock, and the heads stored for a
-//! ledger never go back to an older state when two processes project it at once.
+//! them at once: an enrolment code is taken under a row lock, announcements of one device
+//! take turns (its document limit holds), a refusal is logged once, and the heads stored for
+//! a ledger never go back to an older state when two processes project it at once.
 
 use crate::{Pool, Result};
 
@@ -37,9 +38,13 @@ CREATE TABLE IF NOT EXISTS hq_docs (
     records    BIGINT NOT NULL,
     refused    TEXT,                    -- why the projection refuses it, if it does
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    chunks     TEXT                     -- the digest of the stored chunks projected
+    chunks_digest TEXT                  -- of the keys of the stored chunks projected
 );
 CREATE INDEX IF NOT EXISTS hq_docs_device ON hq_docs (device);
+CREATE TABLE IF NOT EXISTS hq_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sync_events (
     id     BIGSERIAL PRIMARY KEY,
     at     TIMESTAMPTZ NOT NULL DEFAULT now(),
@@ -48,6 +53,24 @@ CREATE TABLE IF NOT EXISTS sync_events (
     detail TEXT NOT NULL
 );
 ";
+
+/// Makes the database the headquarters of `fair` (by its id) unless it is already another
+/// fair's: then that fair's id is returned, and nothing changes.
+pub async fn claim_fair(pool: &Pool, fair: &str) -> Result<Option<String>> {
+    let client = pool.get().await?;
+    let row = client
+        .query_one(
+            "WITH claimed AS (
+                 INSERT INTO hq_meta(key, value) VALUES ('fair', $1)
+                 ON CONFLICT(key) DO NOTHING RETURNING value)
+             SELECT COALESCE((SELECT value FROM claimed),
+                             (SELECT value FROM hq_meta WHERE key = 'fair'))",
+            &[&fair],
+        )
+        .await?;
+    let held: String = row.get(0);
+    Ok((held != fair).then_some(held))
+}
 
 /// A device as its credentials are checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -210,13 +233,12 @@ pub async fn entries(pool: &Pool) -> Result<Vec<fairpos_sync::protocol::DeviceEn
         .collect())
 }
 
-/// Shuts `device` out; `false` when no such device is enrolled and not yet revoked.
+/// Shuts `device` out; `false` when there is no such device not yet revoked.
 pub async fn revoke(pool: &Pool, device: &str) -> Result<bool> {
     let client = pool.get().await?;
     let n = client
         .execute(
-            "UPDATE devices SET revoked_at = now()
-             WHERE device = $1 AND revoked_at IS NULL AND enrolled_at IS NOT NULL",
+            "UPDATE devices SET revoked_at = now() WHERE device = $1 AND revoked_at IS NULL",
             &[&device],
         )
         .await?;
@@ -247,13 +269,33 @@ pub async fn is_till(pool: &Pool, device: &str) -> Result<bool> {
     Ok(row.get(0))
 }
 
-/// The actor `device` was enrolled with, if it was.
-pub async fn actor_of(pool: &Pool, device: &str) -> Result<Option<String>> {
+/// Whose changes a ledger of a device may hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Authors {
+    /// The database knows no devices: it mirrors a SQLite headquarters, which checked them.
+    Unchecked,
+    /// The actor the device enrolled with.
+    Actor(String),
+    /// The device is unknown, or was added but never enrolled: nobody's.
+    Nobody,
+}
+
+/// Whose changes the ledgers of `device` may hold.
+pub async fn authors_of(pool: &Pool, device: &str) -> Result<Authors> {
     let client = pool.get().await?;
-    let row = client
-        .query_opt("SELECT actor FROM devices WHERE device = $1", &[&device])
+    let statement = client
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM devices), (SELECT actor FROM devices WHERE device = $1)",
+        )
         .await?;
-    Ok(row.and_then(|r| r.get(0)))
+    let row = client.query_one(&statement, &[&device]).await?;
+    Ok(
+        match (row.get::<_, bool>(0), row.get::<_, Option<String>>(1)) {
+            (false, _) => Authors::Unchecked,
+            (true, Some(actor)) => Authors::Actor(actor),
+            (true, None) => Authors::Nobody,
+        },
+    )
 }
 
 /// Records a sync event of `device`.
@@ -268,12 +310,13 @@ pub async fn log_event(pool: &Pool, device: &str, kind: &str, detail: &str) -> R
     Ok(())
 }
 
-/// Every sync event, oldest first: `(at, device, kind, detail)`, `at` in RFC 3339 (UTC).
+/// Every sync event, oldest first: `(at, device, kind, detail)`, `at` in RFC 3339 (UTC, to
+/// the second, as SQLite's).
 pub async fn events(pool: &Pool) -> Result<Vec<(String, String, String, String)>> {
     let client = pool.get().await?;
     let rows = client
         .query(
-            "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
+            "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
                     device, kind, detail
              FROM sync_events ORDER BY id",
             &[],
@@ -302,54 +345,76 @@ pub async fn sales(pool: &Pool) -> Result<Vec<(String, String, String, String, i
         .collect())
 }
 
-/// How many ledger documents of `device` are announced.
-pub async fn documents_of(pool: &Pool, device: &str) -> Result<u64> {
-    let client = pool.get().await?;
-    let row = client
-        .query_one("SELECT COUNT(*) FROM hq_docs WHERE device = $1", &[&device])
-        .await?;
-    Ok(row.get::<_, i64>(0).max(0) as u64)
-}
-
-/// Which of `doc_ids` are announced already.
-pub async fn announced_among(pool: &Pool, doc_ids: &[String]) -> Result<Vec<String>> {
-    let client = pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT doc_id FROM hq_docs WHERE doc_id = ANY($1)",
-            &[&doc_ids],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
-}
-
 /// Registers ledgers `(key, document id, device)` a device is about to sync (those
-/// registered already are left as they are).
-pub async fn announce(pool: &Pool, docs: &[(String, String, String)]) -> Result<()> {
-    let keys: Vec<&str> = docs.iter().map(|d| d.0.as_str()).collect();
-    let ids: Vec<&str> = docs.iter().map(|d| d.1.as_str()).collect();
-    let devices: Vec<&str> = docs.iter().map(|d| d.2.as_str()).collect();
-    let client = pool.get().await?;
-    client
-        .execute(
-            "INSERT INTO hq_docs(doc_key, doc_id, device, heads, records)
-             SELECT k, i, d, '', 0 FROM unnest($1::text[], $2::text[], $3::text[]) AS t(k, i, d)
-             ON CONFLICT DO NOTHING",
-            &[&keys, &ids, &devices],
+/// registered already are left as they are), unless a device would then hold more than
+/// `per_device` ledgers: then nothing is registered and `(device, how many)` is returned.
+/// Announcements of one device through two processes at once take turns, so the limit holds.
+pub async fn announce(
+    pool: &Pool,
+    docs: &[(String, String, String)],
+    per_device: u64,
+) -> Result<Option<(String, u64)>> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let devices: std::collections::BTreeSet<&str> = docs.iter().map(|d| d.2.as_str()).collect();
+    for device in &devices {
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+            &[&ANNOUNCE_LOCK, device],
         )
         .await?;
-    Ok(())
+    }
+    let ids: Vec<&str> = docs.iter().map(|d| d.1.as_str()).collect();
+    let held: std::collections::HashSet<String> = tx
+        .query("SELECT doc_id FROM hq_docs WHERE doc_id = ANY($1)", &[&ids])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for device in devices {
+        let new = docs
+            .iter()
+            .filter(|d| d.2 == device && !held.contains(&d.1))
+            .map(|d| &d.1)
+            .collect::<std::collections::HashSet<_>>()
+            .len() as u64;
+        if new == 0 {
+            continue;
+        }
+        let holds: i64 = tx
+            .query_one("SELECT COUNT(*) FROM hq_docs WHERE device = $1", &[&device])
+            .await?
+            .get(0);
+        let would = holds.max(0) as u64 + new;
+        if would > per_device {
+            return Ok(Some((device.to_string(), would)));
+        }
+    }
+    let keys: Vec<&str> = docs.iter().map(|d| d.0.as_str()).collect();
+    let owners: Vec<&str> = docs.iter().map(|d| d.2.as_str()).collect();
+    tx.execute(
+        "INSERT INTO hq_docs(doc_key, doc_id, device, heads, records)
+         SELECT k, i, d, '', 0 FROM unnest($1::text[], $2::text[], $3::text[]) AS t(k, i, d)
+         ON CONFLICT DO NOTHING",
+        &[&keys, &ids, &owners],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(None)
 }
 
-/// The device whose ledger `doc_id` is, when it is announced (`Some(None)`: announced as no
+/// The class of the advisory locks announcements of one device take turns on ("ann").
+const ANNOUNCE_LOCK: i32 = 0x61_6e6e;
+
+/// The key and device of an announced document (a device `None`: announced as no
 /// device's).
-pub async fn owner(pool: &Pool, doc_id: &str) -> Result<Option<Option<String>>> {
+pub async fn announced(pool: &Pool, doc_id: &str) -> Result<Option<(String, Option<String>)>> {
     let client = pool.get().await?;
     let statement = client
-        .prepare_cached("SELECT device FROM hq_docs WHERE doc_id = $1")
+        .prepare_cached("SELECT doc_key, device FROM hq_docs WHERE doc_id = $1")
         .await?;
     let row = client.query_opt(&statement, &[&doc_id]).await?;
-    Ok(row.map(|r| r.get(0)))
+    Ok(row.map(|r| (r.get(0), r.get(1))))
 }
 
 /// The announced ledgers (of `device`, or of every device) and how far each is projected, by
@@ -376,28 +441,32 @@ pub async fn documents(pool: &Pool, device: Option<&str>) -> Result<Vec<DocState
         .collect())
 }
 
-/// The digest of the chunks of `doc_id` last projected, if it is announced and was.
-pub async fn projected_chunks(pool: &Pool, doc_id: &str) -> Result<Option<String>> {
+/// How far `doc_id` is projected, if it is announced: its heads ([`heads_text`]) and the
+/// digest of the chunks they were read from, if it was projected.
+///
+/// [`heads_text`]: fairpos_sync::ledger::heads_text
+pub async fn projected(pool: &Pool, doc_id: &str) -> Result<Option<(String, Option<String>)>> {
     let client = pool.get().await?;
     let statement = client
-        .prepare_cached("SELECT chunks FROM hq_docs WHERE doc_id = $1")
+        .prepare_cached("SELECT heads, chunks_digest FROM hq_docs WHERE doc_id = $1")
         .await?;
     let row = client.query_opt(&statement, &[&doc_id]).await?;
-    Ok(row.and_then(|r| r.get(0)))
+    Ok(row.map(|r| (r.get(0), r.get(1))))
 }
 
-/// Marks the ledger `doc_id` refused, and logs why as a sync event of its device.
+/// Marks the ledger `doc_id` refused and logs why as a sync event of its device, once: a
+/// refusal already stored (by another process, or at an earlier pass) is not logged again.
 pub async fn refuse(pool: &Pool, doc_id: &str, why: &str) -> Result<()> {
     let client = pool.get().await?;
-    let row = client
-        .query_opt(
-            "UPDATE hq_docs SET refused = $2, updated_at = now() WHERE doc_id = $1
-             RETURNING device",
+    client
+        .execute(
+            "WITH marked AS (
+                 UPDATE hq_docs SET refused = $2, updated_at = now()
+                 WHERE doc_id = $1 AND refused IS DISTINCT FROM $2 RETURNING device)
+             INSERT INTO sync_events(device, kind, detail)
+             SELECT device, 'refused', $2 FROM marked WHERE device IS NOT NULL",
             &[&doc_id, &why],
         )
         .await?;
-    if let Some(device) = row.and_then(|r| r.get::<_, Option<String>>(0)) {
-        log_event(pool, &device, "refused", why).await?;
-    }
     Ok(())
 }

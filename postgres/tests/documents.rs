@@ -250,7 +250,7 @@ async fn two_processes_following_the_store_project_every_ledger_once() {
 
     // Both follow the store; the first is stopped while the tills sync.
     let follower = |pool: Pool, mut listener: Listener| {
-        tokio::spawn(async move { follow(&pool, &mut listener, |_| {}).await })
+        tokio::spawn(async move { follow(&pool, &mut listener, &Default::default(), |_| {}).await })
     };
     let first = follower(a.clone(), Listener::start(&url).await.unwrap());
     let second = follower(b.clone(), Listener::start(&url).await.unwrap());
@@ -297,7 +297,18 @@ async fn an_enrolled_tills_ledger_is_checked_against_its_actor_and_its_heads_are
         .unwrap();
     assert!(matches!(granted, Enrolment::Granted { ref device, .. } if device == "T1"));
     let announced = [(doc.id().key(), shown.clone(), "T1".to_string())];
-    registry::announce(&a, &announced).await.unwrap();
+    assert_eq!(registry::announce(&a, &announced, 1).await.unwrap(), None);
+    // One ledger more than T1 may hold is not announced; announcing a held one again is.
+    let next_day = doc.id().key().replace("2026-11-22", "2026-11-23");
+    let more = [(
+        next_day.clone(),
+        document_id(&next_day).to_string(),
+        "T1".to_string(),
+    )];
+    let refused = registry::announce(&a, &more, 1).await.unwrap();
+    assert_eq!(refused, Some(("T1".to_string(), 2)));
+    assert_eq!(registry::announce(&a, &announced, 1).await.unwrap(), None);
+    assert_eq!(registry::documents(&a, Some("T1")).await.unwrap().len(), 1);
     PgStorage::new(a.clone())
         .put(key(&id, "snapshot", "s"), doc.automerge().save())
         .await;
@@ -315,8 +326,10 @@ async fn an_enrolled_tills_ledger_is_checked_against_its_actor_and_its_heads_are
         held[0].refused.as_deref().unwrap().contains("forged"),
         "{held:?}"
     );
+    // The other process refuses it too, and the refusal is logged once.
+    assert_eq!(catch_up(&a).await.unwrap().refused.len(), 1);
     let events = registry::events(&a).await.unwrap();
-    assert_eq!(events.len(), 1);
+    assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(
         (events[0].1.as_str(), events[0].2.as_str()),
         ("T1", "refused")

@@ -341,6 +341,15 @@ fn last_change(doc: &Automerge, key: &str) -> Result<Change> {
         })
 }
 
+/// The heads `text` ([`heads_text`]) names that `doc` holds: where a projection of `doc`
+/// resumes (changes they do not cover are new to it).
+pub fn heads_held(doc: &Automerge, text: &str) -> Vec<ChangeHash> {
+    text.split(',')
+        .filter_map(|h| h.parse().ok())
+        .filter(|h| doc.get_change_meta_by_hash(h).is_some())
+        .collect()
+}
+
 /// Heads as stored and compared: lowercase hex hashes, sorted, comma-separated.
 pub fn heads_text(heads: &[ChangeHash]) -> String {
     let mut hex: Vec<String> = heads.iter().map(|h| h.to_string()).collect();

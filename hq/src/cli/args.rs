@@ -17,8 +17,9 @@ pub enum HqCommand {
         #[arg(long, value_name = "PW")]
         organizer_password: String,
         /// Keep devices, documents and the projection in this PostgreSQL database
-        /// (postgres://USER@HOST:PORT/DB), which every `hq serve` of this headquarters shares.
-        #[arg(long, value_name = "URL")]
+        /// (postgres://USER@HOST:PORT/DB), which every `hq serve` of this headquarters shares;
+        /// the data directory remembers it.
+        #[arg(long, value_name = "URL", env = "FAIRPOS_HQ_DATABASE")]
         database: Option<String>,
     },
     /// The catalog, into the shared catalog document.
@@ -72,7 +73,7 @@ pub enum HqCommand {
         postgres_mirror: Option<String>,
         /// Serve from this PostgreSQL database, with any number of other processes (default:
         /// the one `hq init --database` named, else SQLite in the data directory).
-        #[arg(long, value_name = "URL", env = "FAIRPOS_HQ_DATABASE")]
+        #[arg(long, value_name = "URL")]
         database: Option<String>,
     },
     /// End every dashboard session now: everyone logs in again.
@@ -92,14 +93,14 @@ pub enum HqCommand {
         json: bool,
         /// The PostgreSQL database headquarters serves from (default: the one `hq init
         /// --database` named).
-        #[arg(long, value_name = "URL", env = "FAIRPOS_HQ_DATABASE")]
+        #[arg(long, value_name = "URL")]
         database: Option<String>,
     },
     /// Shut a device out.
     RevokeDevice {
         device: String,
         /// As for add-device.
-        #[arg(long, value_name = "URL", env = "FAIRPOS_HQ_DATABASE")]
+        #[arg(long, value_name = "URL")]
         database: Option<String>,
     },
     /// A link for the venue's big screen: a read-only screen token a TV opens `/screen` with,

@@ -57,14 +57,16 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             organizer_password,
             database,
         } => {
-            if let Some(url) = &database {
-                // Before anything is written: a database that cannot be reached fails init.
-                postgres::migrate_at(url)?;
-            }
             let fair_toml = match &fair {
                 Some(path) => read_input(path)?,
                 None => demo::FAIR_TOML.to_string(),
             };
+            if let Some(url) = &database {
+                // Before anything is written: a database that cannot be reached, or that is
+                // another fair's headquarters, fails init.
+                let fair = fairpos_domain::fair::Fair::from_toml(&fair_toml)?;
+                postgres::claim_at(url, &fair.id)?;
+            }
             let hq = Hq::init(
                 dir,
                 &fair_toml,
@@ -182,7 +184,10 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
                 Ok(())
             }
         }
-        HqCommand::ScreenLink(a) => screen_link(dir, a),
+        HqCommand::ScreenLink(a) => {
+            postgres::sqlite_only(dir, "big-screen links")?;
+            screen_link(dir, a)
+        }
         HqCommand::RevokeDevice { device, database } => {
             match postgres::database_of(dir, database)? {
                 Some(url) => postgres::revoke(&url, &device)?,
@@ -227,6 +232,7 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             Ok(())
         }
         HqCommand::Bundle(HqBundleCommand::Import { file }) => {
+            postgres::sqlite_only(dir, "importing bundles")?;
             let text = read_input(&file)?;
             let bundle: fairpos_sync::bundle::Bundle = serde_json::from_str(&text)
                 .map_err(|e| Error::input(format!("{}: not a bundle: {e}", file.display())))?;
@@ -272,6 +278,7 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             None => report_to(&Hq::open(dir)?.conn, &a),
         },
         HqCommand::Reconcile(f) => {
+            postgres::sqlite_only(dir, "reconciliation")?;
             let hq = Hq::open(dir)?;
             let rec = reconcile::reconcile(&hq.conn)?;
             if f.json {
@@ -281,6 +288,7 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             Ok(())
         }
         HqCommand::Leaderboard(f) => {
+            postgres::sqlite_only(dir, "the leaderboard")?;
             let hq = Hq::open(dir)?;
             let board = leaderboard::of(&hq.conn, &hq.fair)?;
             if f.json {
@@ -302,10 +310,17 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             }
             Ok(())
         }
-        HqCommand::Statements(c) => money::statements(dir, c),
-        HqCommand::Slip(c) => money::slip(dir, c),
+        HqCommand::Statements(c) => {
+            postgres::sqlite_only(dir, "payment statements")?;
+            money::statements(dir, c)
+        }
+        HqCommand::Slip(c) => {
+            postgres::sqlite_only(dir, "shift slips")?;
+            money::slip(dir, c)
+        }
         HqCommand::Postgres(c) => postgres::run(dir, c),
         HqCommand::Unit { code, format, out } => {
+            postgres::sqlite_only(dir, "a unit's list")?;
             let hq = Hq::open(dir)?;
             let Some(items) = unit_items::of(&hq.conn, &code)? else {
                 return Err(Error::input(format!(

@@ -26,12 +26,25 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| Error::Other(format!("the async runtime: {e}")))
 }
 
-/// The PostgreSQL database headquarters in `dir` runs on: `given` (`--database`), else
-/// `FAIRPOS_HQ_DATABASE`, else the one `hq init --database` recorded; `None` on SQLite.
+/// The PostgreSQL database headquarters in `dir` runs on: `given` (`--database`), else the
+/// one `hq init --database` recorded; `None` on SQLite. (`FAIRPOS_HQ_DATABASE` is read by
+/// `hq init` and the `hq postgres` commands only: set for those, it does not turn a SQLite
+/// headquarters into another.)
 pub fn database_of(dir: &Path, given: Option<String>) -> Result<Option<String>> {
-    match given.or_else(|| std::env::var("FAIRPOS_HQ_DATABASE").ok()) {
+    match given {
         Some(url) => Ok(Some(url)),
         None => crate::meta(&Hq::open(dir)?.conn, META_DATABASE),
+    }
+}
+
+/// Refuses, in one line, a command that reads or writes what a headquarters on PostgreSQL
+/// does not keep there yet (it would find the data directory's SQLite empty).
+pub fn sqlite_only(dir: &Path, what: &str) -> Result<()> {
+    match database_of(dir, None)? {
+        Some(_) => Err(Error::input(format!(
+            "{what}: not built yet for a headquarters on PostgreSQL (this one runs on it)"
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -49,6 +62,14 @@ pub fn found(hq: &Hq, url: &str) -> Result<()> {
     let accounts = crate::server::postgres::founding_accounts(hq)?;
     with_pool(url, |pool| async move {
         crate::server::postgres::give_accounts(&pool, &accounts).await
+    })
+}
+
+/// Brings the database at `url` to the latest schema and makes it the headquarters of the
+/// fair `fair_id`, unless it is another fair's (`hq init --database`, before it writes).
+pub fn claim_at(url: &str, fair_id: &str) -> Result<()> {
+    with_pool(url, |pool| async move {
+        crate::server::postgres::claim_fair(&pool, url, fair_id).await
     })
 }
 
@@ -84,11 +105,6 @@ pub fn end_sessions(url: &str) -> Result<u64> {
     with_pool(url, |pool| async move {
         Ok(fairpos_postgres::accounts::end_all(&pool).await?)
     })
-}
-
-/// Brings the database at `url` to the latest schema (`hq init --database`).
-pub fn migrate_at(url: &str) -> Result<()> {
-    with_pool(url, |_| async { Ok(()) })
 }
 
 /// `hq add-device` on a headquarters on PostgreSQL: the device and its one-time code there.
@@ -159,6 +175,9 @@ fn say(pass: &Pass) {
     for (doc, why) in &pass.refused {
         eprintln!("refused {doc}: {why}");
     }
+    for (doc, why) in &pass.failed {
+        eprintln!("projecting {doc} failed (tried again): {why}");
+    }
 }
 
 /// Projects every ledger stored; with `follow`, then each one any process stores, until the
@@ -171,9 +190,10 @@ async fn project(url: &str, follow_store: bool) -> Result<()> {
     } else {
         None
     };
-    say(&catch_up(&pool).await?);
+    let caught_up = catch_up(&pool).await?;
+    say(&caught_up);
     if let Some(mut listener) = listener {
-        follow(&pool, &mut listener, say).await?;
+        follow(&pool, &mut listener, &caught_up, say).await?;
         return Err(Error::Other(
             "the database connection that hears stored ledgers ended".into(),
         ));

@@ -393,11 +393,7 @@ fn read(fetched: Fetched) -> Result<Prepared> {
     };
     let doc = ledger.automerge();
     // Resume from the heads projected before a restart, when the document has them.
-    let projected: Vec<ChangeHash> = stored_heads
-        .split(',')
-        .filter_map(|h| h.parse().ok())
-        .filter(|h| doc.get_change_meta_by_hash(h).is_some())
-        .collect();
+    let projected = fairpos_sync::ledger::heads_held(doc, &stored_heads);
     let mut held = Box::new(Held {
         key,
         device,

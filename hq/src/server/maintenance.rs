@@ -38,6 +38,11 @@ pub struct Channels {
     pub limits: crate::limits::DocumentLimits,
 }
 
+/// What is logged when a till sends sync messages for another till's ledger.
+pub fn intrusion(device: &str, key: &str, owner: &str) -> String {
+    format!("{device} sent sync messages for {key}, the ledger of {owner}: ignored")
+}
+
 /// The maintenance loop: projection as samod stores documents, intrusions into other
 /// tills' ledgers, catalog edits from the command line, revocations.
 pub fn maintain(
@@ -81,14 +86,7 @@ pub fn maintain(
             };
             if let Ok(Some((key, Some(owner)))) = project::announced(&conn, &id) {
                 if &owner != device && intrusions.insert((device.clone(), doc.clone())) {
-                    Hq::log_event(
-                        &conn,
-                        device,
-                        "refused",
-                        &format!(
-                            "{device} sent sync messages for {key}, the ledger of {owner}: ignored"
-                        ),
-                    );
+                    Hq::log_event(&conn, device, "refused", &intrusion(device, &key, &owner));
                 }
             }
         }

@@ -93,7 +93,11 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
                 "a hub keeps its data in its own directory: serve it without --database",
             ))
         }
-        Some(url) => Some(fairpos_postgres::connect_migrated(url).await?),
+        Some(url) => {
+            let pool = fairpos_postgres::connect_migrated(url).await?;
+            postgres::claim_fair(&pool, url, &fair.id).await?;
+            Some(pool)
+        }
         None => None,
     };
     let revoked_now = match &pg {
@@ -200,7 +204,8 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
     let maintenance = match (&pg, &options.database) {
         (Some(pool), Some(url)) => {
             // No big screen yet: its figures are read from SQLite's projection.
-            drop((seen_rx, oversized_tx, projected_rx, screen_tx));
+            drop((oversized_tx, projected_rx, screen_tx));
+            tokio::spawn(postgres::watch_intrusions(pool.clone(), seen_rx));
             tokio::spawn(postgres::maintain(
                 url.clone(),
                 pool.clone(),

@@ -48,10 +48,13 @@ impl Policy {
             return Some(owner);
         }
         let owner = match &self.pg {
-            Some(pool) => registry::owner(pool, &doc.to_string())
-                .await
-                .ok()
-                .flatten()?,
+            Some(pool) => {
+                registry::announced(pool, &doc.to_string())
+                    .await
+                    .ok()
+                    .flatten()?
+                    .1
+            }
             None => {
                 let db = self.db.lock().ok()?;
                 project::announced(&db, doc).ok().flatten()?.1

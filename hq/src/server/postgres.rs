@@ -64,6 +64,17 @@ impl Storage for Stored {
     }
 }
 
+/// Makes the database at `url` (`pool`) the headquarters of `fair`, or says, in one line,
+/// whose it is already.
+pub async fn claim_fair(pool: &Pool, url: &str, fair: &str) -> crate::Result<()> {
+    match registry::claim_fair(pool, fair).await? {
+        None => Ok(()),
+        Some(other) => Err(crate::Error::input(format!(
+            "{url} holds the headquarters of fair {other}, not of {fair}"
+        ))),
+    }
+}
+
 /// The accounts a data directory holds (the first organizer, after `hq init`), as
 /// PostgreSQL keeps them: `(name, role, scope, password hash)`.
 pub fn founding_accounts(hq: &crate::Hq) -> crate::Result<Vec<(String, StoredAccount)>> {
@@ -90,6 +101,44 @@ pub async fn give_accounts(pool: &Pool, accounts: &[(String, StoredAccount)]) ->
     Ok(())
 }
 
+/// Logs, once per till and document, a till sending sync messages for another till's
+/// ledger (the share policy refuses them silently), as SQLite's maintenance loop does.
+pub async fn watch_intrusions(
+    pool: Pool,
+    mut seen: tokio::sync::mpsc::UnboundedReceiver<(crate::devices::Peer, String)>,
+) {
+    let mut logged: HashSet<(String, String)> = HashSet::new();
+    // Owners of announced documents never change: each is asked for once.
+    let mut owners: HashMap<String, (String, Option<String>)> = HashMap::new();
+    while let Some((peer, doc)) = seen.recv().await {
+        let crate::devices::Peer::Till(device) = peer else {
+            continue;
+        };
+        if !owners.contains_key(&doc) {
+            match registry::announced(&pool, &doc).await {
+                Ok(Some(announced)) => {
+                    owners.insert(doc.clone(), announced);
+                }
+                Ok(None) => continue,
+                Err(e) => {
+                    eprintln!("looking up {doc}: {e}");
+                    continue;
+                }
+            }
+        }
+        let Some((key, Some(owner))) = owners.get(&doc) else {
+            continue;
+        };
+        if *owner != device && logged.insert((device.clone(), doc.clone())) {
+            let why = super::maintenance::intrusion(&device, key, owner);
+            eprintln!("refused: {device}: {why}");
+            if let Err(e) = registry::log_event(&pool, &device, "refused", &why).await {
+                eprintln!("recording a sync event: {e}");
+            }
+        }
+    }
+}
+
 /// What the maintenance loop tells the rest of the server.
 pub struct Channels {
     pub settled: watch::Sender<Settled>,
@@ -112,6 +161,9 @@ pub async fn maintain(url: String, pool: Pool, channels: Channels) {
         for (doc, why) in &pass.refused {
             eprintln!("refused {doc}: {why}");
         }
+        for (doc, why) in &pass.failed {
+            eprintln!("projecting {doc} failed (tried again): {why}");
+        }
         passes = passes.wrapping_add(1);
         settled.send_replace(Settled {
             passes,
@@ -122,8 +174,9 @@ pub async fn maintain(url: String, pool: Pool, channels: Channels) {
         // Listening before catching up: a ledger stored in between is heard, not missed.
         let outcome = async {
             let mut listener = Listener::start(&url).await?;
-            publish(&catch_up(&pool).await?);
-            follow(&pool, &mut listener, &mut publish).await
+            let caught_up = catch_up(&pool).await?;
+            publish(&caught_up);
+            follow(&pool, &mut listener, &caught_up, &mut publish).await
         };
         match outcome.await {
             Ok(()) => eprintln!("projection: the connection that hears stored ledgers ended"),

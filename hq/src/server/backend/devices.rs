@@ -85,23 +85,15 @@ impl AppState {
             let doc_id = fairpos_sync::ids::document_id(&key).to_string();
             docs.push((key, doc_id, id.device));
         }
-        let ids: Vec<String> = docs.iter().map(|d| d.1.clone()).collect();
-        let held = registry::announced_among(pool, &ids).await?;
-        let mut new_per_device: std::collections::BTreeMap<&str, u64> = Default::default();
-        for (_, doc_id, device) in &docs {
-            if !held.contains(doc_id) {
-                *new_per_device.entry(device).or_default() += 1;
-            }
-        }
-        for (device, new) in new_per_device {
-            let holds = registry::documents_of(pool, device).await?;
-            if let Some(why) = over_limit(device, holds, new, &limits) {
+        match registry::announce(pool, &docs, limits.per_device).await? {
+            None => Ok(None),
+            Some((device, would)) => {
+                let why = over_limit(&device, would, 0, &limits)
+                    .unwrap_or_else(|| format!("{device} holds too many ledger documents"));
                 self.log_event(peer.name(), "refused", &why).await;
-                return Ok(Some(why));
+                Ok(Some(why))
             }
         }
-        registry::announce(pool, &docs).await?;
-        Ok(None)
     }
 
     /// How far headquarters has projected the ledgers of `device` (every device's: `None`).

@@ -213,6 +213,7 @@ pub(crate) fn already(name: &str) -> Error {
     Error::input(format!("there is an account {name} already"))
 }
 
+/// Every account, by name.
 pub fn list(conn: &Connection) -> Result<Vec<Listed>> {
     let mut stmt = conn.prepare(
         "SELECT a.name, a.role, a.scope, a.created_at,

@@ -1,5 +1,5 @@
-//! fairpos-postgres: headquarters' projection in PostgreSQL, the first part of the PostgreSQL
-//! backend (issue #12). What is here:
+//! fairpos-postgres: headquarters in PostgreSQL, shared by any number of `hq serve`
+//! processes. What is here:
 //! - [`connect`]: a pool of connections (deadpool-postgres over tokio-postgres, TLS by
 //!   rustls) from a `postgres://USER@HOST:PORT/DB` address;
 //! - [`migrate`]: the projection's tables from the same `schema.sql` a till and a SQLite
@@ -10,10 +10,12 @@
 //!   seller, kept in each ledger's transaction) and [`report`]s read from it, to the fen;
 //! - [`documents`]: samod's document store shared by every process, each put announced to
 //!   every process listening; [`project_document`]: a stored ledger projected by whichever
-//!   process hears of it; [`follow`]: the loop that does so, which every process may run.
+//!   process hears of it; [`follow`]: the loop that does so, which every process may run;
+//! - [`registry`]: devices, enrolment codes, announced ledgers and how far each is projected,
+//!   sync events; [`accounts`]: the dashboard's accounts and sessions.
 //!
-//! Not here yet: devices, codes, sessions, sync events and reconciliation in PostgreSQL, and
-//! `hq serve` on it (headquarters still runs on SQLite).
+//! Not here yet: reconciliation, the leaderboard, units' lists, statements and slips, the
+//! catalog (see ARCHITECTURE.md, "Deliberately absent").
 
 pub mod accounts;
 mod apply;

@@ -78,7 +78,7 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
                 catalog::import_demo(&hq)?;
             }
             if let Some(url) = &database {
-                postgres::found(&hq, url)?;
+                postgres::give_founding_accounts(&hq, url)?;
                 crate::set_meta(&hq.conn, postgres::META_DATABASE, url)?;
             }
             println!(

@@ -1,7 +1,10 @@
-//! `fairpos hq postgres …`: headquarters' ledgers, projection and reports in PostgreSQL
-//! (`fairpos-postgres`), beside the SQLite headquarters `hq serve` still runs on. Any number
-//! of `project --follow` processes may run at once, on any machines: each stored ledger is
-//! projected once, and a process killed at any instant leaves nothing half-done.
+//! The command line of a headquarters on PostgreSQL (`fairpos-postgres`): `hq init
+//! --database` and the commands that then read and write the database rather than the data
+//! directory's SQLite (devices, accounts, sessions, sales, events, reports), or refuse
+//! ([`sqlite_only`]); and `fairpos hq postgres …`, the projection and reports in PostgreSQL
+//! beside a SQLite headquarters. Any number of `project --follow` processes may run at once,
+//! on any machines: each stored ledger is projected once, and a process killed at any
+//! instant leaves nothing half-done.
 
 use std::path::Path;
 
@@ -57,8 +60,8 @@ where
     runtime()?.block_on(async { work(connect_migrated(url).await?).await })
 }
 
-/// `hq init --database`: the database at the latest schema, given the accounts `hq init` made.
-pub fn found(hq: &Hq, url: &str) -> Result<()> {
+/// `hq init --database`: the database given the accounts `hq init` made.
+pub fn give_founding_accounts(hq: &Hq, url: &str) -> Result<()> {
     let accounts = crate::server::postgres::founding_accounts(hq)?;
     with_pool(url, |pool| async move {
         crate::server::postgres::give_accounts(&pool, &accounts).await

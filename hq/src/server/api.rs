@@ -49,7 +49,8 @@ fn bearer(headers: &HeaderMap, query: &HashMap<String, String>) -> Option<String
 
 /// Who the request's credentials name: a device, or an organizer's session; an error
 /// response when none or bad (401), or a stall lead's or a unit's login (403: those read
-/// only through the dashboard's filters). Checked on a blocking thread.
+/// only through the dashboard's filters). Checked off the async workers (a blocking thread
+/// on SQLite, the pool on PostgreSQL).
 async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,

@@ -31,7 +31,7 @@ use fairpos_sync::tls::Trust;
 use tokio::sync::{mpsc, watch};
 
 use self::policy::Policy;
-use self::postgres::Stored;
+use self::postgres::SamodStorage;
 use crate::state::AppState;
 use crate::{catalog, connect, devices, hub, meta, Error, Hq, Result, Role};
 
@@ -118,7 +118,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         // `hq init` and the catalog commands write them, to the shared store.
         Some(pool) => {
             mirror::copy_all(&db, pool).await?;
-            Stored::Postgres(fairpos_postgres::documents::PgStorage::new(pool.clone()))
+            SamodStorage::Postgres(fairpos_postgres::documents::PgStorage::new(pool.clone()))
         }
         None => {
             let mirror = match &options.postgres_mirror {
@@ -132,7 +132,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
                 }
                 None => None,
             };
-            Stored::Sqlite(mirror::Mirrored {
+            SamodStorage::Sqlite(mirror::Mirrored {
                 primary: SqliteStorage::new(connect(dir)?, Some(changed_tx)),
                 mirror,
             })

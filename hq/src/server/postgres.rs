@@ -29,37 +29,37 @@ const POLL: Duration = Duration::from_secs(1);
 
 /// samod's storage: the data directory's SQLite (mirrored or not), or PostgreSQL.
 #[derive(Clone)]
-pub enum Stored {
+pub enum SamodStorage {
     Sqlite(Mirrored<SqliteStorage>),
     Postgres(PgStorage),
 }
 
-impl Storage for Stored {
+impl Storage for SamodStorage {
     async fn load(&self, key: StorageKey) -> Option<Vec<u8>> {
         match self {
-            Stored::Sqlite(s) => s.load(key).await,
-            Stored::Postgres(s) => s.load(key).await,
+            SamodStorage::Sqlite(s) => s.load(key).await,
+            SamodStorage::Postgres(s) => s.load(key).await,
         }
     }
 
     async fn load_range(&self, prefix: StorageKey) -> HashMap<StorageKey, Vec<u8>> {
         match self {
-            Stored::Sqlite(s) => s.load_range(prefix).await,
-            Stored::Postgres(s) => s.load_range(prefix).await,
+            SamodStorage::Sqlite(s) => s.load_range(prefix).await,
+            SamodStorage::Postgres(s) => s.load_range(prefix).await,
         }
     }
 
     async fn put(&self, key: StorageKey, data: Vec<u8>) {
         match self {
-            Stored::Sqlite(s) => s.put(key, data).await,
-            Stored::Postgres(s) => s.put(key, data).await,
+            SamodStorage::Sqlite(s) => s.put(key, data).await,
+            SamodStorage::Postgres(s) => s.put(key, data).await,
         }
     }
 
     async fn delete(&self, key: StorageKey) {
         match self {
-            Stored::Sqlite(s) => s.delete(key).await,
-            Stored::Postgres(s) => s.delete(key).await,
+            SamodStorage::Sqlite(s) => s.delete(key).await,
+            SamodStorage::Postgres(s) => s.delete(key).await,
         }
     }
 }

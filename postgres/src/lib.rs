@@ -14,8 +14,9 @@
 //! - [`registry`]: devices, enrolment codes, announced ledgers and how far each is projected,
 //!   sync events; [`accounts`]: the dashboard's accounts and sessions.
 //!
-//! Not here yet: reconciliation, the leaderboard, units' lists, statements and slips, the
-//! catalog (see ARCHITECTURE.md, "Deliberately absent").
+//! Reconciliation runs its SQL on a pool from here (`fairpos-hq`'s `reconcile::postgres`).
+//! Not here yet: the leaderboard, units' lists, statements and slips, the catalog (see
+//! ARCHITECTURE.md, "Deliberately absent").
 
 pub mod accounts;
 mod apply;

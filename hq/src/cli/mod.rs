@@ -278,9 +278,12 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             None => report_to(&Hq::open(dir)?.conn, &a),
         },
         HqCommand::Reconcile(f) => {
-            postgres::sqlite_only(dir, "reconciliation")?;
-            let hq = Hq::open(dir)?;
-            let rec = reconcile::reconcile(&hq.conn)?;
+            let rec = match postgres::database_of(dir, None)? {
+                Some(url) => postgres::with_pool(&url, |pool| async move {
+                    reconcile::postgres::reconcile(&pool, None).await
+                })?,
+                None => reconcile::reconcile(&Hq::open(dir)?.conn)?,
+            };
             if f.json {
                 return print_json(&rec);
             }

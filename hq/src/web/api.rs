@@ -21,11 +21,21 @@ pub(crate) async fn api_reconciliation(
         a,
         Access::Organizer | Access::StallLead(_)
     ));
-    let of = move |db: &rusqlite::Connection| match &account.access {
-        Access::StallLead(stall) => reconcile::of_stall(db, stall),
-        _ => reconcile::reconcile(db),
+    let stall = match &account.access {
+        Access::StallLead(stall) => Some(stall.clone()),
+        _ => None,
     };
-    match read(&state, of).await {
+    let reconciled = match &state.pg {
+        Some(pool) => reconcile::postgres::reconcile(pool, stall.as_deref()).await,
+        None => {
+            let of = move |db: &rusqlite::Connection| match &stall {
+                Some(stall) => reconcile::of_stall(db, stall),
+                None => reconcile::reconcile(db),
+            };
+            read(&state, of).await
+        }
+    };
+    match reconciled {
         Ok(r) => Json(r).into_response(),
         Err(e) => failure(e),
     }

@@ -89,10 +89,12 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/units/{code}", get(api::api_unit))
 }
 
-/// What a headquarters on PostgreSQL serves of the dashboard so far: the sales report (from
-/// PostgreSQL's roll-up) to organizers' API clients.
+/// What a headquarters on PostgreSQL serves of the dashboard so far, to API clients: the
+/// sales report (from PostgreSQL's roll-up) and reconciliation.
 pub fn postgres_routes() -> Router<AppState> {
-    Router::new().route("/api/v1/report", get(api::api_report))
+    Router::new()
+        .route("/api/v1/reconciliation", get(api::api_reconciliation))
+        .route("/api/v1/report", get(api::api_report))
 }
 
 /// A moment as the fair's clock shows it: `2026-11-22 10:15`.

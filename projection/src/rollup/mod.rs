@@ -15,7 +15,8 @@ mod tests;
 
 pub use batch::{projected_sale, Batch, CountedLine, CountedSale, Delta, Prior, RowKey};
 pub use read::{
-    corrections, device_totals, sales_counted, seller_teams, shifts_cash, Corrections, DeviceTotals,
+    corrections, device_totals, sales_counted, seller_teams, shifts_cash, Corrections,
+    DeviceTotals, CORRECTIONS, DEVICE_TOTALS, SHIFTS_CASH,
 };
 
 use rusqlite::Connection;

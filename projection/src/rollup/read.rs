@@ -40,12 +40,14 @@ impl DeviceTotals {
     }
 }
 
+/// [`device_totals`]'s SQL, which PostgreSQL runs too: key, stall, net, held, low, high.
+pub const DEVICE_TOTALS: &str = "
+    SELECT key, label, sales_fen - refunds_fen, held, COALESCE(low, 0), COALESCE(high, 0)
+    FROM rollup WHERE dim = 'device' AND scope = '' AND held > 0 ORDER BY key";
+
 /// Every till that has sales, by device code.
 pub fn device_totals(conn: &Connection) -> Result<Vec<DeviceTotals>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT key, label, sales_fen - refunds_fen, held, COALESCE(low, 0), COALESCE(high, 0)
-         FROM rollup WHERE dim = 'device' AND scope = '' AND held > 0 ORDER BY key",
-    )?;
+    let mut stmt = conn.prepare_cached(DEVICE_TOTALS)?;
     let rows = stmt.query_map([], |r| {
         Ok(DeviceTotals {
             device: r.get(0)?,
@@ -59,22 +61,27 @@ pub fn device_totals(conn: &Connection) -> Result<Vec<DeviceTotals>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// [`shifts_cash`]'s SQL, which PostgreSQL runs too (sums cast back to BIGINT, which
+/// PostgreSQL sums into NUMERIC): shift, float, cash sales, voided, refunded, in, out.
+pub const SHIFTS_CASH: &str = "
+    SELECT k.id, COALESCE(sh.float_fen, 0), COALESCE(r.sales_fen, 0),
+           COALESCE(r.voided_fen, 0), COALESCE(r.refunds_fen, 0), COALESCE(m.cash_in, 0),
+           COALESCE(m.cash_out, 0)
+    FROM (SELECT id FROM shifts
+          UNION SELECT key FROM rollup WHERE dim = 'shift' AND scope = '') k
+    LEFT JOIN shifts sh ON sh.id = k.id
+    LEFT JOIN rollup r ON r.dim = 'shift' AND r.scope = '' AND r.key = k.id
+    LEFT JOIN (SELECT shift_id,
+                      CAST(SUM(CASE WHEN amount_fen > 0 THEN amount_fen ELSE 0 END) AS BIGINT)
+                          AS cash_in,
+                      CAST(-SUM(CASE WHEN amount_fen < 0 THEN amount_fen ELSE 0 END) AS BIGINT)
+                          AS cash_out
+               FROM cash_moves GROUP BY shift_id) m ON m.shift_id = k.id";
+
 /// The cash that went through the drawer in every shift (every shift opened, and any other
 /// whose cash is counted), as [`crate::queries::cash_flows`] counts it, in one pass.
 pub fn shifts_cash(conn: &Connection) -> Result<HashMap<String, CashFlows>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT k.id, COALESCE(sh.float_fen, 0), COALESCE(r.sales_fen, 0),
-                COALESCE(r.voided_fen, 0), COALESCE(r.refunds_fen, 0), COALESCE(m.cash_in, 0),
-                COALESCE(m.cash_out, 0)
-         FROM (SELECT id FROM shifts
-               UNION SELECT key FROM rollup WHERE dim = 'shift' AND scope = '') k
-         LEFT JOIN shifts sh ON sh.id = k.id
-         LEFT JOIN rollup r ON r.dim = 'shift' AND r.scope = '' AND r.key = k.id
-         LEFT JOIN (SELECT shift_id,
-                           SUM(CASE WHEN amount_fen > 0 THEN amount_fen ELSE 0 END) AS cash_in,
-                           -SUM(CASE WHEN amount_fen < 0 THEN amount_fen ELSE 0 END) AS cash_out
-                    FROM cash_moves GROUP BY shift_id) m ON m.shift_id = k.id",
-    )?;
+    let mut stmt = conn.prepare_cached(SHIFTS_CASH)?;
     let rows = stmt.query_map([], |r| {
         Ok((
             r.get::<_, String>(0)?,
@@ -103,16 +110,19 @@ pub struct Corrections {
     pub refunded_fen: i64,
 }
 
+/// [`corrections`]'s SQL, which PostgreSQL runs too (`?1`: the stall, or NULL for all).
+pub const CORRECTIONS: &str = "
+    SELECT key, MAX(label), MAX(detail), CAST(SUM(voids_n) AS BIGINT),
+           CAST(SUM(voided_fen) AS BIGINT), CAST(SUM(refunds_n) AS BIGINT),
+           CAST(SUM(refunds_fen) AS BIGINT)
+    FROM rollup WHERE dim = 'corrections' AND (CAST(?1 AS TEXT) IS NULL OR scope = ?1)
+    GROUP BY key HAVING SUM(voids_n) > 0 OR SUM(refunds_n) > 0
+    ORDER BY key";
+
 /// Voids and refunds per seller who has any, over the sales made at `stall` (every stall
 /// when `None`), by seller; name and team are the greatest their sales there gave.
 pub fn corrections(conn: &Connection, stall: Option<&str>) -> Result<Vec<Corrections>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT key, MAX(label), MAX(detail), SUM(voids_n), SUM(voided_fen), SUM(refunds_n),
-                SUM(refunds_fen)
-         FROM rollup WHERE dim = 'corrections' AND (?1 IS NULL OR scope = ?1)
-         GROUP BY key HAVING SUM(voids_n) > 0 OR SUM(refunds_n) > 0
-         ORDER BY key",
-    )?;
+    let mut stmt = conn.prepare_cached(CORRECTIONS)?;
     let rows = stmt.query_map(params![stall], |r| {
         Ok(Corrections {
             seller: r.get(0)?,

@@ -4,9 +4,9 @@
 //!
 //! On PostgreSQL: devices, enrolment codes, announced documents, how far each is projected,
 //! sync events ([`devices`]), the dashboard's accounts and sessions ([`sessions`]). The
-//! projection and its reports are there too (`fairpos-postgres`); the dashboard's pages,
-//! reconciliation, the leaderboard and units' lists still read SQLite's projection, so a
-//! headquarters on PostgreSQL does not serve them yet.
+//! projection, its reports and reconciliation read from there too (`fairpos-postgres`,
+//! `crate::reconcile::postgres`); the dashboard's pages, the leaderboard and units' lists
+//! still read SQLite's projection, so a headquarters on PostgreSQL does not serve them yet.
 
 mod devices;
 mod sessions;

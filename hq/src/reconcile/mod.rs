@@ -3,16 +3,20 @@
 //! fair, oversold stock and the voids and refunds of each seller. Plain SQL over the
 //! projection.
 
+pub mod postgres;
+mod sqlite;
+
 use std::collections::{BTreeMap, HashMap};
 
+use fairpos_domain::shift::CashFlows;
+use fairpos_domain::SaleNumber;
 use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::Result;
-use fairpos_domain::SaleNumber;
 /// A seller's voids and refunds, as the roll-up counts them.
 pub use fairpos_projection::rollup::Corrections as SellerCorrections;
-use fairpos_projection::rollup::{self, DeviceTotals};
+use fairpos_projection::rollup::DeviceTotals;
 
 /// Most missing numbers listed per till (the count is always whole).
 const MISSING_LISTED: usize = 1000;
@@ -83,19 +87,65 @@ pub struct Oversold {
     pub name: String,
 }
 
+/// What reconciliation reads, from either backend: each in one pass over its table rather
+/// than queries per till (a province has thousands).
+pub(crate) struct Read {
+    /// The roll-up's totals of every till that has sales.
+    pub totals: Vec<DeviceTotals>,
+    /// Devices headquarters knows: `(device, stall, role)`.
+    pub devices: Vec<(String, String, String)>,
+    /// Stall names by id.
+    pub stall_names: HashMap<String, String>,
+    /// When headquarters last took in anything of each till.
+    pub last_seen: HashMap<String, String>,
+    /// The cash of every shift.
+    pub cash: HashMap<String, CashFlows>,
+    /// Every shift, by till and opening.
+    pub shifts: Vec<ShiftRow>,
+    /// Per till, the shift slips verified, in order.
+    pub slips: HashMap<String, Vec<crate::slips::SlipStated>>,
+    pub oversold: Vec<Oversold>,
+    pub corrections: Vec<SellerCorrections>,
+}
+
+/// A shift as the projection holds it.
+pub(crate) struct ShiftRow {
+    pub device: String,
+    pub id: String,
+    pub seller: String,
+    pub opened_at: String,
+    pub closed_at: Option<String>,
+    pub counted_fen: Option<i64>,
+    pub variance_fen: Option<i64>,
+    pub last_sale: Option<String>,
+    pub last_sale_seq: Option<i64>,
+}
+
+/// The shifts' SQL, which PostgreSQL runs too.
+pub(crate) const SHIFTS: &str = "SELECT device, id, seller, opened_at, closed_at, counted_fen,
+        variance_fen, last_sale, last_sale_seq
+    FROM shifts ORDER BY device, opened_at";
+
+/// Oversold lines of sales not voided. CROSS JOIN: from the few oversold rows to their sales,
+/// never the other way round. PostgreSQL runs it too.
+pub(crate) const OVERSOLD: &str = "SELECT s.device, s.number, o.sku,
+        COALESCE((SELECT name_zh FROM sale_lines l WHERE l.sale_id = s.id AND l.sku = o.sku
+                  LIMIT 1), o.sku)
+    FROM sale_oversold o CROSS JOIN sales s ON s.id = o.sale_id
+    WHERE NOT EXISTS (SELECT 1 FROM voids v WHERE v.sale_id = s.id)
+    ORDER BY s.device, s.seq, o.sku";
+
+/// The sale numbers (sequence) a till's sales hold, ascending; PostgreSQL runs it too.
+pub(crate) const SEQS: &str = "SELECT seq FROM sales WHERE device = ?1 ORDER BY seq";
+
 /// Every till: enrolled ones and any other whose sales are held, with the roll-up's totals
 /// of its sales (none held: zero), and its stall's name.
-fn devices(conn: &Connection) -> Result<Vec<(DeviceTotals, String)>> {
-    let mut tills: BTreeMap<String, DeviceTotals> = rollup::device_totals(conn)?
+fn devices_of(read: &mut Read) -> Vec<(DeviceTotals, String)> {
+    let mut tills: BTreeMap<String, DeviceTotals> = std::mem::take(&mut read.totals)
         .into_iter()
         .map(|t| (t.device.clone(), t))
         .collect();
-    let mut stmt = conn.prepare("SELECT device, stall, role FROM devices")?;
-    let enrolled = stmt.query_map([], |r| {
-        Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, String>(2)?))
-    })?;
-    for row in enrolled {
-        let (device, stall, role) = row?;
+    for (device, stall, role) in std::mem::take(&mut read.devices) {
         if role != "till" {
             tills.remove(&device);
             continue;
@@ -110,24 +160,20 @@ fn devices(conn: &Connection) -> Result<Vec<(DeviceTotals, String)>> {
         });
         totals.stall = stall;
     }
-    let names: HashMap<String, String> = conn
-        .prepare("SELECT id, name FROM stalls")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    Ok(tills
+    tills
         .into_values()
         .map(|totals| {
-            let stall_name = names
+            let stall_name = read
+                .stall_names
                 .get(&totals.stall)
                 .cloned()
                 .unwrap_or_else(|| totals.stall.clone());
             (totals, stall_name)
         })
-        .collect())
+        .collect()
 }
 
-/// What reconciliation reads of every till at once: one pass over each table rather than
-/// queries per till (a province has thousands).
+/// What reconciliation reads of every till, by till.
 struct Fleet {
     last_seen: HashMap<String, String>,
     /// Per till, its closed shifts in order with the last sale number each stated.
@@ -139,74 +185,55 @@ struct Fleet {
 }
 
 impl Fleet {
-    fn read(conn: &Connection) -> Result<Fleet> {
-        let mut last_seen = HashMap::new();
-        let mut stmt = conn.prepare_cached(
-            "SELECT device, MAX(updated_at) FROM hq_docs
-             WHERE device IS NOT NULL AND records > 0 GROUP BY device",
-        )?;
-        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))? {
-            let (device, at) = row?;
-            last_seen.insert(device, at);
-        }
-        let cash = rollup::shifts_cash(conn)?;
+    fn of(read: &mut Read) -> Fleet {
         let mut closes: HashMap<String, Vec<(StatedClose, u64)>> = HashMap::new();
         let mut shifts: HashMap<String, Vec<ShiftCash>> = HashMap::new();
-        let mut stmt = conn.prepare_cached(
-            "SELECT device, id, seller, opened_at, closed_at, counted_fen, variance_fen,
-                    last_sale, last_sale_seq
-             FROM shifts ORDER BY device, opened_at",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let device: String = r.get(0)?;
-            let shift: String = r.get(1)?;
-            let closed_at: Option<String> = r.get(4)?;
-            if let Some(closed_at) = &closed_at {
-                let stated = r
-                    .get::<_, Option<i64>>(8)?
+        for row in std::mem::take(&mut read.shifts) {
+            if let Some(closed_at) = &row.closed_at {
+                let stated = row
+                    .last_sale_seq
                     .and_then(|s| u64::try_from(s).ok())
                     .unwrap_or(0);
                 let close = StatedClose {
-                    shift: shift.clone(),
+                    shift: row.id.clone(),
                     closed_at: closed_at.clone(),
-                    last_sale: r.get(7)?,
+                    last_sale: row.last_sale.clone(),
                 };
                 closes
-                    .entry(device.clone())
+                    .entry(row.device.clone())
                     .or_default()
                     .push((close, stated));
             }
-            let flows = cash.get(&shift).copied().unwrap_or_default();
-            shifts.entry(device).or_default().push(ShiftCash {
-                seller: r.get(2)?,
-                opened_at: r.get(3)?,
-                closed_at,
-                counted_fen: r.get(5)?,
-                variance_fen: r.get(6)?,
+            let flows = read.cash.get(&row.id).copied().unwrap_or_default();
+            shifts.entry(row.device).or_default().push(ShiftCash {
+                seller: row.seller,
+                opened_at: row.opened_at,
+                closed_at: row.closed_at,
+                counted_fen: row.counted_fen,
+                variance_fen: row.variance_fen,
                 float_fen: flows.float.0,
                 cash_sales_fen: flows.cash_sales.0,
                 cash_voided_fen: flows.cash_voided.0,
                 cash_refunds_fen: flows.cash_refunds.0,
                 cash_moves_fen: (flows.cash_in - flows.cash_out).0,
                 expected_fen: flows.expected().0,
-                shift,
+                shift: row.id,
             });
         }
         for list in closes.values_mut() {
             list.sort_by(|a, b| a.0.closed_at.cmp(&b.0.closed_at));
         }
-        Ok(Fleet {
-            last_seen,
+        Fleet {
+            last_seen: std::mem::take(&mut read.last_seen),
             closes,
             shifts,
-            slips: crate::slips::by_device(conn)?,
-        })
+            slips: std::mem::take(&mut read.slips),
+        }
     }
 }
 
 fn device_report(
-    conn: &Connection,
+    seqs: &mut impl FnMut(&str) -> Result<Vec<u64>>,
     fleet: &mut Fleet,
     totals: &DeviceTotals,
     stall_name: &str,
@@ -224,12 +251,7 @@ fn device_report(
     let gaps = if totals.gap_free() {
         Gaps::after(totals.high, stated)
     } else {
-        let held: Vec<u64> = conn
-            .prepare_cached("SELECT seq FROM sales WHERE device = ?1 ORDER BY seq")?
-            .query_map([device], |r| r.get::<_, i64>(0))?
-            .filter_map(|s| s.map(|s| u64::try_from(s).ok()).transpose())
-            .collect::<Result<_, _>>()?;
-        Gaps::find(&held, stated)
+        Gaps::find(&seqs(device)?, stated)
     };
     let shifts = fleet.shifts.remove(device).unwrap_or_default();
     Ok(DeviceReport {
@@ -328,45 +350,43 @@ impl Gaps {
 /// The reconciliation a stall lead sees: the tills of `stall`, what they oversold, and the
 /// voids and refunds of the sales made at that stall.
 pub fn of_stall(conn: &Connection, stall: &str) -> Result<Reconciliation> {
-    let mut all = reconcile(conn)?;
-    all.devices.retain(|d| d.stall == stall);
-    let tills: std::collections::HashSet<&str> =
-        all.devices.iter().map(|d| d.device.as_str()).collect();
-    all.oversold.retain(|o| tills.contains(o.device.as_str()));
-    all.sellers = rollup::corrections(conn, Some(stall))?;
-    Ok(all)
+    let read = sqlite::read(conn, Some(stall))?;
+    let all = assemble(read, |device| sqlite::seqs(conn, device))?;
+    Ok(only_stall(all, stall))
 }
 
 /// The reconciliation of every till headquarters knows.
 pub fn reconcile(conn: &Connection) -> Result<Reconciliation> {
-    let mut fleet = Fleet::read(conn)?;
+    let read = sqlite::read(conn, None)?;
+    assemble(read, |device| sqlite::seqs(conn, device))
+}
+
+/// Of everything, the tills of `stall` and what they oversold (the corrections were read for
+/// the stall already).
+pub(crate) fn only_stall(mut all: Reconciliation, stall: &str) -> Reconciliation {
+    all.devices.retain(|d| d.stall == stall);
+    let tills: std::collections::HashSet<&str> =
+        all.devices.iter().map(|d| d.device.as_str()).collect();
+    all.oversold.retain(|o| tills.contains(o.device.as_str()));
+    all
+}
+
+/// The reconciliation from what was read; `seqs` gives the numbers a till holds, asked only
+/// for tills whose numbers are not all held from one up.
+pub(crate) fn assemble(
+    mut read: Read,
+    mut seqs: impl FnMut(&str) -> Result<Vec<u64>>,
+) -> Result<Reconciliation> {
+    let devices = devices_of(&mut read);
+    let mut fleet = Fleet::of(&mut read);
     let mut out = Vec::new();
-    for (totals, stall_name) in devices(conn)? {
-        out.push(device_report(conn, &mut fleet, &totals, &stall_name)?);
+    for (totals, stall_name) in devices {
+        out.push(device_report(&mut seqs, &mut fleet, &totals, &stall_name)?);
     }
-    // CROSS JOIN: from the few oversold rows to their sales, never the other way round.
-    let oversold = conn
-        .prepare(
-            "SELECT s.device, s.number, o.sku,
-                    COALESCE((SELECT name_zh FROM sale_lines l WHERE l.sale_id = s.id AND l.sku = o.sku LIMIT 1), o.sku)
-             FROM sale_oversold o CROSS JOIN sales s ON s.id = o.sale_id
-             WHERE NOT EXISTS (SELECT 1 FROM voids v WHERE v.sale_id = s.id)
-             ORDER BY s.device, s.seq, o.sku",
-        )?
-        .query_map([], |r| {
-            Ok(Oversold {
-                device: r.get(0)?,
-                sale: r.get(1)?,
-                sku: r.get(2)?,
-                name: r.get(3)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
-    let sellers = rollup::corrections(conn, None)?;
     Ok(Reconciliation {
         devices: out,
-        oversold,
-        sellers,
+        oversold: read.oversold,
+        sellers: read.corrections,
     })
 }
 

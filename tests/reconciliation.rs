@@ -334,7 +334,7 @@ fn same_run_apart(mut value: Value) -> Value {
 }
 
 #[test]
-fn reconciliation_and_reports_on_postgres_equal_sqlites_to_the_fen() {
+fn reconciliation_reports_leaderboard_and_units_on_postgres_equal_sqlites_to_the_fen() {
     let Some(on_postgres) = Hq::demo_postgres("reconcile") else {
         return;
     };
@@ -358,14 +358,30 @@ fn reconciliation_and_reports_on_postgres_equal_sqlites_to_the_fen() {
         let (status, served) = api.get("/api/v1/reconciliation", Some(&token));
         assert_eq!(status, 200, "{served}");
         assert_eq!(strip_seen(served), strip_seen(rec.clone()));
-        let reports: Vec<Value> = ["stall", "county", "unit", "seller", "product", "payment"]
+        let mut reports: Vec<Value> = ["stall", "county", "unit", "seller", "product", "payment"]
             .iter()
             .map(|by| hq.json(&["hq", "report", "--by", by, "--format", "json"]))
             .collect();
+        // The competition and the unit's reimbursement list, by command and over the API.
+        reports.push(hq.json(&["hq", "leaderboard", "--json"]));
+        let (status, board) = api.get("/api/v1/leaderboard", Some(&token));
+        assert_eq!((status, &board), (200, reports.last().unwrap()));
+        let unit = "114300000061841387";
+        reports.push(hq.json(&["hq", "unit", unit, "--format", "json"]));
+        let (status, listed) = api.get(&format!("/api/v1/units/{unit}"), Some(&token));
+        assert_eq!((status, &listed), (200, reports.last().unwrap()));
         answers.push((same_run_apart(rec), reports));
     }
     assert_eq!(answers[0].0, answers[1].0, "reconciliation");
-    assert_eq!(answers[0].1, answers[1].1, "reports");
+    assert_eq!(
+        answers[0].1, answers[1].1,
+        "reports, leaderboard, the unit's list"
+    );
+    let listed = &answers[1].1[7];
+    assert!(
+        listed["items"].as_array().is_some_and(|i| !i.is_empty()),
+        "{listed}"
+    );
     // And both are the tills' own figures: T01 whole, its cash-up 0.50 short.
     let d1 = device(&answers[1].0, "T01");
     assert_eq!(d1["net_fen"], 113070);

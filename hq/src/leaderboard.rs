@@ -31,9 +31,40 @@ pub struct Leaderboard {
 }
 
 pub fn of(db: &Connection, fair: &Fair) -> Result<Leaderboard> {
+    Ok(standings(
+        fair,
+        report::build(db, Dimension::Team)?,
+        report::build(db, Dimension::Seller)?,
+        rollup::seller_teams(db)?,
+    ))
+}
+
+/// The same, from a headquarters on PostgreSQL (its roll-up, by the same SQL).
+pub async fn of_postgres(pool: &fairpos_postgres::Pool, fair: &Fair) -> Result<Leaderboard> {
+    use fairpos_postgres::report::build;
+    let teams = build(pool, Dimension::Team).await?;
+    let sellers = build(pool, Dimension::Seller).await?;
+    let client = pool.get().await.map_err(fairpos_postgres::Error::from)?;
+    let seller_teams = client
+        .query(rollup::SELLER_TEAMS, &[])
+        .await
+        .map_err(fairpos_postgres::Error::from)?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    Ok(standings(fair, teams, sellers, seller_teams))
+}
+
+/// Standings from the reports by team and by seller, and each seller's team.
+fn standings(
+    fair: &Fair,
+    teams: report::Report,
+    sellers: report::Report,
+    seller_teams: Vec<(String, String)>,
+) -> Leaderboard {
     let rate = fair.points_per_yuan;
     let points = |fen: i64| centi_text(rate.points_centi(Fen(fen)));
-    let teams = report::build(db, Dimension::Team)?
+    let teams = teams
         .rows
         .into_iter()
         .map(|r| Standing {
@@ -44,8 +75,8 @@ pub fn of(db: &Connection, fair: &Fair) -> Result<Leaderboard> {
             net_fen: r.net_fen,
         })
         .collect();
-    let team_of: HashMap<String, String> = rollup::seller_teams(db)?.into_iter().collect();
-    let sellers = report::build(db, Dimension::Seller)?
+    let team_of: HashMap<String, String> = seller_teams.into_iter().collect();
+    let sellers = sellers
         .rows
         .into_iter()
         .map(|r| Standing {
@@ -56,9 +87,9 @@ pub fn of(db: &Connection, fair: &Fair) -> Result<Leaderboard> {
             net_fen: r.net_fen,
         })
         .collect();
-    Ok(Leaderboard {
+    Leaderboard {
         points_per_yuan: rate.to_string(),
         teams,
         sellers,
-    })
+    }
 }

@@ -31,6 +31,38 @@ pub struct UnitItems {
     pub items: Vec<UnitItem>,
 }
 
+/// Every line a unit bought in sales not voided, with what of it was refunded; SQL both
+/// backends run (`?1`: the unit's credit code).
+const LINES: &str = "
+    SELECT s.at, s.number, COALESCE(st.name, s.stall), l.name_zh, l.unit_price_fen, l.qty,
+           l.unit, l.weighed <> 0, l.amount_fen,
+           CAST(COALESCE((SELECT SUM(rl.qty) FROM refund_lines rl
+                          JOIN refunds r ON r.id = rl.refund_id
+                          WHERE r.sale_id = s.id AND rl.line = l.line), 0) AS BIGINT),
+           CAST(COALESCE((SELECT SUM(rl.amount_fen) FROM refund_lines rl
+                          JOIN refunds r ON r.id = rl.refund_id
+                          WHERE r.sale_id = s.id AND rl.line = l.line), 0) AS BIGINT)
+    FROM sale_lines l JOIN sales s ON s.id = l.sale_id
+    LEFT JOIN stalls st ON st.id = s.stall
+    WHERE s.unit_tax_id = ?1 AND NOT EXISTS (SELECT 1 FROM voids v WHERE v.sale_id = s.id)
+    ORDER BY s.at, s.device, s.seq, l.line";
+
+/// A row of [`LINES`]: at, sale, stall, item, price, quantity, unit, weighed, amount, and the
+/// quantity and amount refunded.
+type LineRow = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    String,
+    bool,
+    i64,
+    i64,
+    i64,
+);
+
 /// What a purchasing unit bought, item by item, for its reimbursement.
 pub fn of(db: &Connection, tax_id: &str) -> Result<Option<UnitItems>> {
     let name: Option<String> = db
@@ -42,36 +74,70 @@ pub fn of(db: &Connection, tax_id: &str) -> Result<Option<UnitItems>> {
         )
         .ok();
     let Some(name) = name else { return Ok(None) };
-    let mut stmt = db.prepare(
-        "SELECT s.at, s.number, COALESCE(st.name, s.stall), l.name_zh, l.unit_price_fen, l.qty,
-                l.unit, l.weighed, l.amount_fen,
-                COALESCE((SELECT SUM(rl.qty) FROM refund_lines rl JOIN refunds r ON r.id = rl.refund_id
-                          WHERE r.sale_id = s.id AND rl.line = l.line), 0),
-                COALESCE((SELECT SUM(rl.amount_fen) FROM refund_lines rl JOIN refunds r ON r.id = rl.refund_id
-                          WHERE r.sale_id = s.id AND rl.line = l.line), 0)
-         FROM sale_lines l JOIN sales s ON s.id = l.sale_id
-         LEFT JOIN stalls st ON st.id = s.stall
-         WHERE s.unit_tax_id = ?1 AND NOT EXISTS (SELECT 1 FROM voids v WHERE v.sale_id = s.id)
-         ORDER BY s.at, s.device, s.seq, l.line",
-    )?;
-    let rows = stmt.query_map([tax_id], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, i64>(4)?,
-            r.get::<_, i64>(5)?,
-            r.get::<_, String>(6)?,
-            r.get::<_, bool>(7)?,
-            r.get::<_, i64>(8)?,
-            r.get::<_, i64>(9)?,
-            r.get::<_, i64>(10)?,
-        ))
-    })?;
+    let mut stmt = db.prepare(LINES)?;
+    let rows = stmt
+        .query_map([tax_id], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+                r.get(10)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<LineRow>>>()?;
+    Ok(Some(listed(tax_id, name, rows)))
+}
+
+/// The same, from a headquarters on PostgreSQL. The catalog's units are not kept there: a
+/// unit is known by the name its sales recorded, so one that bought nothing is not found.
+pub async fn of_postgres(pool: &fairpos_postgres::Pool, tax_id: &str) -> Result<Option<UnitItems>> {
+    use fairpos_postgres::Error as Pg;
+    let client = pool.get().await.map_err(Pg::from)?;
+    let name = client
+        .query_opt(
+            "SELECT unit_name FROM sales WHERE unit_tax_id = $1 LIMIT 1",
+            &[&tax_id],
+        )
+        .await
+        .map_err(Pg::from)?
+        .and_then(|r| r.get::<_, Option<String>>(0));
+    let Some(name) = name else { return Ok(None) };
+    let sql = fairpos_projection::apply::sql::postgres_params(LINES);
+    let rows = client
+        .query(&sql, &[&tax_id])
+        .await
+        .map_err(Pg::from)?
+        .iter()
+        .map(|r| {
+            (
+                r.get(0),
+                r.get(1),
+                r.get(2),
+                r.get(3),
+                r.get(4),
+                r.get(5),
+                r.get(6),
+                r.get(7),
+                r.get(8),
+                r.get(9),
+                r.get(10),
+            )
+        })
+        .collect();
+    Ok(Some(listed(tax_id, name, rows)))
+}
+
+/// The list from the unit's lines, net of refunds (lines refunded whole left out).
+fn listed(tax_id: &str, name: String, rows: Vec<LineRow>) -> UnitItems {
     let mut items = Vec::new();
-    for row in rows {
-        let (at, sale, stall, item, price, qty, unit, weighed, amount, back_qty, back_fen) = row?;
+    for (at, sale, stall, item, price, qty, unit, weighed, amount, back_qty, back_fen) in rows {
         let left = qty - back_qty;
         if left <= 0 {
             continue;
@@ -91,12 +157,12 @@ pub fn of(db: &Connection, tax_id: &str) -> Result<Option<UnitItems>> {
             amount_fen: amount - back_fen,
         });
     }
-    Ok(Some(UnitItems {
+    UnitItems {
         tax_id: tax_id.to_string(),
         name,
         total_fen: items.iter().map(|i| i.amount_fen).sum(),
         items,
-    }))
+    }
 }
 
 pub fn csv(u: &UnitItems) -> Result<Vec<u8>> {

@@ -14,9 +14,9 @@
 //! - [`registry`]: devices, enrolment codes, announced ledgers and how far each is projected,
 //!   sync events; [`accounts`]: the dashboard's accounts and sessions.
 //!
-//! Reconciliation runs its SQL on a pool from here (`fairpos-hq`'s `reconcile::postgres`).
-//! Not here yet: the leaderboard, units' lists, statements and slips, the catalog (see
-//! ARCHITECTURE.md, "Deliberately absent").
+//! Reconciliation, the leaderboard and units' lists run their SQL on a pool from here
+//! (`fairpos-hq`). Not here yet: statements and slips, the catalog (see ARCHITECTURE.md,
+//! "Deliberately absent").
 
 pub mod accounts;
 mod apply;

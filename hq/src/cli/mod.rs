@@ -291,9 +291,13 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             Ok(())
         }
         HqCommand::Leaderboard(f) => {
-            postgres::sqlite_only(dir, "the leaderboard")?;
             let hq = Hq::open(dir)?;
-            let board = leaderboard::of(&hq.conn, &hq.fair)?;
+            let board = match postgres::database_of(dir, None)? {
+                Some(url) => postgres::with_pool(&url, |pool| async move {
+                    leaderboard::of_postgres(&pool, &hq.fair).await
+                })?,
+                None => leaderboard::of(&hq.conn, &hq.fair)?,
+            };
             if f.json {
                 return print_json(&board);
             }
@@ -323,9 +327,16 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
         }
         HqCommand::Postgres(c) => postgres::run(dir, c),
         HqCommand::Unit { code, format, out } => {
-            postgres::sqlite_only(dir, "a unit's list")?;
-            let hq = Hq::open(dir)?;
-            let Some(items) = unit_items::of(&hq.conn, &code)? else {
+            let items = match postgres::database_of(dir, None)? {
+                Some(url) => {
+                    let code = code.as_str();
+                    postgres::with_pool(&url, |pool| async move {
+                        unit_items::of_postgres(&pool, code).await
+                    })?
+                }
+                None => unit_items::of(&Hq::open(dir)?.conn, &code)?,
+            };
+            let Some(items) = items else {
                 return Err(Error::input(format!(
                     "no purchasing unit {code} in the fair's units or sales"
                 )));

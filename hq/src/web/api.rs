@@ -73,7 +73,11 @@ pub(crate) async fn api_report(
 pub(crate) async fn api_leaderboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
     organizer_api!(state, headers);
     let fair = state.fair.clone();
-    match read(&state, move |db| leaderboard::of(db, &fair)).await {
+    let board = match &state.pg {
+        Some(pool) => leaderboard::of_postgres(pool, &fair).await,
+        None => read(&state, move |db| leaderboard::of(db, &fair)).await,
+    };
+    match board {
         Ok(b) => Json(b).into_response(),
         Err(e) => failure(e),
     }
@@ -85,7 +89,11 @@ pub(crate) async fn api_unit(
     Path(code): Path<String>,
 ) -> Response {
     api_for!(state, headers, |a: &Access| a.may_see_unit(&code));
-    match read(&state, move |db| unit_items::of(db, &code)).await {
+    let listed = match &state.pg {
+        Some(pool) => unit_items::of_postgres(pool, &code).await,
+        None => read(&state, move |db| unit_items::of(db, &code)).await,
+    };
+    match listed {
         Ok(Some(u)) => Json(u).into_response(),
         Ok(None) => (
             StatusCode::NOT_FOUND,

@@ -16,7 +16,7 @@ mod tests;
 pub use batch::{projected_sale, Batch, CountedLine, CountedSale, Delta, Prior, RowKey};
 pub use read::{
     corrections, device_totals, sales_counted, seller_teams, shifts_cash, Corrections,
-    DeviceTotals, CORRECTIONS, DEVICE_TOTALS, SHIFTS_CASH,
+    DeviceTotals, CORRECTIONS, DEVICE_TOTALS, SELLER_TEAMS, SHIFTS_CASH,
 };
 
 use rusqlite::Connection;

@@ -137,11 +137,13 @@ pub fn corrections(conn: &Connection, stall: Option<&str>) -> Result<Vec<Correct
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// [`seller_teams`]'s SQL, which PostgreSQL runs too.
+pub const SELLER_TEAMS: &str =
+    "SELECT key, COALESCE(detail, '') FROM rollup WHERE dim = 'seller' AND scope = ''";
+
 /// Each seller's team: the greatest any of their sales named.
 pub fn seller_teams(conn: &Connection) -> Result<Vec<(String, String)>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT key, COALESCE(detail, '') FROM rollup WHERE dim = 'seller' AND scope = ''",
-    )?;
+    let mut stmt = conn.prepare_cached(SELLER_TEAMS)?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

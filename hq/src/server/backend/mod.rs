@@ -4,9 +4,9 @@
 //!
 //! On PostgreSQL: devices, enrolment codes, announced documents, how far each is projected,
 //! sync events ([`devices`]), the dashboard's accounts and sessions ([`sessions`]). The
-//! projection, its reports and reconciliation read from there too (`fairpos-postgres`,
-//! `crate::reconcile::postgres`); the dashboard's pages, the leaderboard and units' lists
-//! still read SQLite's projection, so a headquarters on PostgreSQL does not serve them yet.
+//! projection is there too, and the organizers' JSON API reads it (reports, reconciliation,
+//! the leaderboard, units' lists); the dashboard's pages still read SQLite's projection, so a
+//! headquarters on PostgreSQL does not serve them yet.
 
 mod devices;
 mod sessions;

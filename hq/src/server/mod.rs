@@ -275,10 +275,11 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         .route(route::REGISTRY, get(api::registry))
         .route(route::HEALTH, get(api::health));
     let app = match &pg {
-        // The dashboard's pages and the big screen read SQLite's projection: not served yet.
+        // The big screen reads SQLite's projection: not served yet (nor statements, whose
+        // routes say so).
         Some(_) => device_routes
-            .merge(crate::web::postgres_routes())
-            .fallback(|| async { api::not_on_postgres("the dashboard") }),
+            .merge(crate::web::routes())
+            .fallback(|| async { api::not_on_postgres("this page") }),
         None => device_routes
             .merge(crate::web::routes())
             .merge(crate::screen::routes()),

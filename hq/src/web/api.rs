@@ -6,12 +6,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use fairpos_projection::report::{self, Dimension};
+use fairpos_projection::report::Dimension;
 
-use super::{api_for, failure, organizer_api, read};
+use super::{api_for, failure, organizer_api};
 use crate::accounts::Access;
 use crate::state::AppState;
-use crate::{leaderboard, reconcile, unit_items};
 
 pub(crate) async fn api_reconciliation(
     State(state): State<AppState>,
@@ -25,17 +24,7 @@ pub(crate) async fn api_reconciliation(
         Access::StallLead(stall) => Some(stall.clone()),
         _ => None,
     };
-    let reconciled = match &state.pg {
-        Some(pool) => reconcile::postgres::reconcile(pool, stall.as_deref()).await,
-        None => {
-            let of = move |db: &rusqlite::Connection| match &stall {
-                Some(stall) => reconcile::of_stall(db, stall),
-                None => reconcile::reconcile(db),
-            };
-            read(&state, of).await
-        }
-    };
-    match reconciled {
+    match state.reconciliation(stall).await {
         Ok(r) => Json(r).into_response(),
         Err(e) => failure(e),
     }
@@ -58,13 +47,7 @@ pub(crate) async fn api_report(
                 .into_response()
         }
     };
-    let built = match &state.pg {
-        Some(pool) => fairpos_postgres::report::build(pool, by)
-            .await
-            .map_err(crate::Error::from),
-        None => read(&state, move |db| Ok(report::build(db, by)?)).await,
-    };
-    match built {
+    match state.report(by).await {
         Ok(r) => Json(r).into_response(),
         Err(e) => failure(e),
     }
@@ -72,12 +55,7 @@ pub(crate) async fn api_report(
 
 pub(crate) async fn api_leaderboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
     organizer_api!(state, headers);
-    let fair = state.fair.clone();
-    let board = match &state.pg {
-        Some(pool) => leaderboard::of_postgres(pool, &fair).await,
-        None => read(&state, move |db| leaderboard::of(db, &fair)).await,
-    };
-    match board {
+    match state.leaderboard().await {
         Ok(b) => Json(b).into_response(),
         Err(e) => failure(e),
     }
@@ -89,11 +67,7 @@ pub(crate) async fn api_unit(
     Path(code): Path<String>,
 ) -> Response {
     api_for!(state, headers, |a: &Access| a.may_see_unit(&code));
-    let listed = match &state.pg {
-        Some(pool) => unit_items::of_postgres(pool, &code).await,
-        None => read(&state, move |db| unit_items::of(db, &code)).await,
-    };
-    match listed {
+    match state.unit_items(code).await {
         Ok(Some(u)) => Json(u).into_response(),
         Ok(None) => (
             StatusCode::NOT_FOUND,

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::{failure, views, STYLE};
 use crate::accounts::{self, Account, FIRST_ORGANIZER};
-use crate::devices::{self, Peer};
+use crate::devices::Peer;
 use crate::state::AppState;
 use crate::throttle::{Attempt, Refused};
 use crate::Error;
@@ -228,7 +228,9 @@ pub(crate) async fn log_in(
 
 pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(token) = cookie_token(&headers) {
-        let _ = state.on_writer(move |db| devices::logout(db, &token)).await;
+        if let Err(e) = state.log_out(token).await {
+            eprintln!("ending a session: {e}");
+        }
     }
     (
         [(

@@ -89,17 +89,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/units/{code}", get(api::api_unit))
 }
 
-/// What a headquarters on PostgreSQL serves of the dashboard so far: its JSON API (the
-/// report, from PostgreSQL's roll-up, reconciliation, the leaderboard, a unit's list); not
-/// its pages yet.
-pub fn postgres_routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/reconciliation", get(api::api_reconciliation))
-        .route("/api/v1/report", get(api::api_report))
-        .route("/api/v1/leaderboard", get(api::api_leaderboard))
-        .route("/api/v1/units/{code}", get(api::api_unit))
-}
-
 /// A moment as the fair's clock shows it: `2026-11-22 10:15`.
 pub(crate) fn local_at(offset: chrono::FixedOffset, text: &str) -> String {
     match chrono::DateTime::parse_from_rfc3339(text) {

@@ -4,13 +4,12 @@
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use fairpos_projection::report::{self, Dimension};
-use fairpos_projection::rollup;
+use fairpos_projection::report::Dimension;
 
 use super::auth::forbidden_page;
-use super::{chart, failure, organizer_only, page, page_as, page_for, read, report_table, views};
+use super::{chart, failure, organizer_only, page, page_as, page_for, report_table, views};
 use crate::accounts::Access;
-use crate::reconcile::{self, Reconciliation};
+use crate::reconcile::Reconciliation;
 use crate::state::AppState;
 use crate::{leaderboard, unit_items, Result};
 
@@ -19,34 +18,36 @@ pub(crate) async fn overview(State(state): State<AppState>, headers: HeaderMap) 
     if !account.access.is_organizer() {
         return Redirect::to(&account.access.home()).into_response();
     }
-    let data = read(&state, |db| {
-        let totals = report::build(db, Dimension::Stall)?;
-        let (sales, _) = rollup::sales_counted(db)?;
-        let (voids, refunds): (i64, i64) = db.query_row(
-            "SELECT (SELECT COUNT(*) FROM voids), (SELECT COUNT(*) FROM refunds)",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+    let data = async {
+        let totals = state.report(Dimension::Stall).await?;
+        let counted = state.counted().await?;
         let charts = [
             chart::figure(
                 "按小时 Sales by hour",
                 &chart::columns(
-                    &chart::hours_of_last_day(&report::build(db, Dimension::Hour)?),
+                    &chart::hours_of_last_day(&state.report(Dimension::Hour).await?),
                     "按小时 By hour",
                 ),
             ),
             chart::figure(
                 "支付方式 By payment method",
                 &chart::rows(
-                    &chart::payment_bars(&report::build(db, Dimension::Payment)?),
+                    &chart::payment_bars(&state.report(Dimension::Payment).await?),
                     "支付方式 By payment method",
                     10,
                 ),
             ),
         ];
-        let rec = reconcile::reconcile(db)?;
-        Ok((totals, sales, voids, refunds, rec, charts))
-    })
+        let rec = state.reconciliation(None).await?;
+        Ok::<_, crate::Error>((
+            totals,
+            counted.sales,
+            counted.voids,
+            counted.refunds,
+            rec,
+            charts,
+        ))
+    }
     .await;
     let (totals, sales, voids, refunds, rec, charts) = match data {
         Ok(d) => d,
@@ -71,14 +72,16 @@ pub(crate) async fn stalls(State(state): State<AppState>, headers: HeaderMap) ->
         a,
         Access::Organizer | Access::StallLead(_)
     ));
-    let access = account.access.clone();
-    let data = read(&state, move |db| {
-        let by_stall = report::build(db, Dimension::Stall)?;
-        Ok(match &access {
-            Access::StallLead(stall) => (by_stall.only(stall), reconcile::of_stall(db, stall)?),
-            _ => (by_stall, reconcile::reconcile(db)?),
+    let data = async {
+        let by_stall = state.report(Dimension::Stall).await?;
+        Ok::<_, crate::Error>(match &account.access {
+            Access::StallLead(stall) => (
+                by_stall.only(stall),
+                state.reconciliation(Some(stall.clone())).await?,
+            ),
+            _ => (by_stall, state.reconciliation(None).await?),
         })
-    })
+    }
     .await;
     let (by_stall, rec) = match data {
         Ok(d) => d,
@@ -106,7 +109,7 @@ pub(crate) async fn stalls(State(state): State<AppState>, headers: HeaderMap) ->
 
 pub(crate) async fn counties(State(state): State<AppState>, headers: HeaderMap) -> Response {
     organizer_only!(state, headers);
-    match read(&state, |db| Ok(report::build(db, Dimension::County)?)).await {
+    match state.report(Dimension::County).await {
         Ok(r) => {
             let chart = chart::rows(&chart::labelled_bars(&r), "产地县 By county", 20);
             let chart = chart::figure("产地县净额 Net by origin county", &chart);
@@ -129,7 +132,7 @@ pub(crate) async fn counties(State(state): State<AppState>, headers: HeaderMap) 
 
 pub(crate) async fn units(State(state): State<AppState>, headers: HeaderMap) -> Response {
     organizer_only!(state, headers);
-    let r = match read(&state, |db| Ok(report::build(db, Dimension::Unit)?)).await {
+    let r = match state.report(Dimension::Unit).await {
         Ok(r) => r,
         Err(e) => return failure(e),
     };
@@ -159,7 +162,7 @@ pub(crate) async fn unit_page(
         return forbidden_page(&account);
     }
     let unit = tax_id.clone();
-    let items = match read(&state, move |db| unit_items::of(db, &unit)).await {
+    let items = match state.unit_items(unit).await {
         Ok(Some(u)) => u,
         Ok(None) => return (StatusCode::NOT_FOUND, "no such unit").into_response(),
         Err(e) => return failure(e),
@@ -209,8 +212,7 @@ pub(crate) async fn unit_page(
 
 pub(crate) async fn leaderboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
     organizer_only!(state, headers);
-    let fair = state.fair.clone();
-    let board = match read(&state, move |db| leaderboard::of(db, &fair)).await {
+    let board = match state.leaderboard().await {
         Ok(b) => b,
         Err(e) => return failure(e),
     };
@@ -239,7 +241,7 @@ pub(crate) async fn leaderboard(State(state): State<AppState>, headers: HeaderMa
 
 pub(crate) async fn anomalies(State(state): State<AppState>, headers: HeaderMap) -> Response {
     organizer_only!(state, headers);
-    let rec: Reconciliation = match read(&state, reconcile::reconcile).await {
+    let rec: Reconciliation = match state.reconciliation(None).await {
         Ok(r) => r,
         Err(e) => return failure(e),
     };

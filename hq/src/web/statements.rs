@@ -34,6 +34,9 @@ impl StatementsBody<'_> {
 
 pub(crate) async fn statements_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     organizer_only!(state, headers);
+    if state.pg.is_some() {
+        return crate::server::api::not_on_postgres("payment statements");
+    }
     let data = read(&state, |db| {
         Ok((match_statements(db, DEFAULT_WINDOW_MINUTES)?, files(db)?))
     })
@@ -58,6 +61,9 @@ pub(crate) async fn statements_export(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     organizer_only!(state, headers);
+    if state.pg.is_some() {
+        return crate::server::api::not_on_postgres("payment statements");
+    }
     let format = q.get("format").map_or("csv", String::as_str);
     let (content_type, extension) = match format {
         "csv" => ("text/csv; charset=utf-8", "csv"),

@@ -3,13 +3,15 @@
 //! through these methods of [`AppState`] and do not care which.
 //!
 //! On PostgreSQL: devices, enrolment codes, announced documents, how far each is projected,
-//! sync events ([`devices`]), the dashboard's accounts and sessions ([`sessions`]). The
-//! projection is there too, and the organizers' JSON API reads it (reports, reconciliation,
-//! the leaderboard, units' lists); the dashboard's pages still read SQLite's projection, so a
-//! headquarters on PostgreSQL does not serve them yet.
+//! sync events ([`devices`]), the dashboard's accounts and sessions ([`sessions`]), and the
+//! projection the dashboard's pages and JSON API read ([`figures`]). Statements, slips and the
+//! big screen still read SQLite, so a headquarters on PostgreSQL does not serve them yet.
 
 mod devices;
+mod figures;
 mod sessions;
+
+pub use figures::Counted;
 
 use fairpos_postgres::registry;
 

@@ -98,6 +98,19 @@ impl AppState {
         Ok((new.token, new.peer_id, account))
     }
 
+    /// Ends the dashboard session of `token` (nothing happens for any other token).
+    pub async fn log_out(&self, token: String) -> Result<()> {
+        match &self.pg {
+            None => self.on_writer(move |db| devices::logout(db, &token)).await,
+            Some(pool) => match token.strip_prefix("org.") {
+                Some(secret) => {
+                    Ok(stored_accounts::end_session(pool, &keys::secret_hash(secret)).await?)
+                }
+                None => Ok(()),
+            },
+        }
+    }
+
     /// How long sessions live, as PostgreSQL compares them.
     fn lifetimes(&self) -> Lifetimes {
         let seconds = |d: chrono::Duration| d.num_milliseconds() as f64 / 1000.0;

@@ -562,8 +562,18 @@ fn an_oversized_sync_message_is_dropped_and_logged_and_service_goes_on() {
 }
 
 #[test]
-fn a_ledger_too_large_or_one_too_many_is_refused_logged_and_taken_no_further() {
-    let hq = Hq::demo();
+fn a_ledger_too_large_or_one_too_many_is_refused_logged_and_taken_no_further_on_sqlite() {
+    a_ledger_too_large_or_one_too_many_is_refused_logged_and_taken_no_further(Hq::demo());
+}
+
+#[test]
+fn a_ledger_too_large_or_one_too_many_is_refused_logged_and_taken_no_further_on_postgres() {
+    if let Some(hq) = Hq::demo_postgres("limits") {
+        a_ledger_too_large_or_one_too_many_is_refused_logged_and_taken_no_further(hq);
+    }
+}
+
+fn a_ledger_too_large_or_one_too_many_is_refused_logged_and_taken_no_further(hq: Hq) {
     let limits = ["--max-document", "8KiB", "--max-documents-per-device", "2"];
     let server = Server::start(hq.data(), &limits);
     let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));

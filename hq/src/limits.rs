@@ -89,8 +89,7 @@ pub fn stored_bytes(conn: &Connection, doc: &DocumentId) -> Result<u64> {
     Ok(bytes.max(0) as u64)
 }
 
-/// The start of the reason an oversized document is refused with.
-pub const OVERSIZED: &str = "over the size limit";
+pub use fairpos_sync::protocol::OVERSIZED;
 
 /// Documents refused for their size that are still over `limits`, as the share policy
 /// starts with; one within the limits now (it was raised) is refused no longer.
@@ -122,16 +121,17 @@ pub fn oversize(
     device: &str,
     limits: &DocumentLimits,
 ) -> Result<Option<String>> {
-    let bytes = stored_bytes(conn, doc)?;
-    if bytes <= limits.max_bytes {
-        return Ok(None);
-    }
-    Ok(Some(format!(
-        "{OVERSIZED}: {device}'s ledger {doc} takes {} KiB, the limit is {} KiB \
-         (--max-document); nothing more of it is taken",
-        bytes >> 10,
-        limits.max_bytes >> 10
-    )))
+    Ok(over_size(doc, device, stored_bytes(conn, doc)?, limits))
+}
+
+/// Why `device`'s ledger `doc`, taking `bytes` in storage, is over `limits`, if it is.
+pub fn over_size(
+    doc: &DocumentId,
+    device: &str,
+    bytes: u64,
+    limits: &DocumentLimits,
+) -> Option<String> {
+    fairpos_sync::protocol::over_size(&doc.to_string(), device, bytes, limits.max_bytes)
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 use fairpos_sync::samod::DocumentId;
 
 use crate::documents::Listener;
-use crate::{project_document, registry, Error, Pool, Result};
+use crate::ledgers::project_within;
+use crate::{registry, Error, Pool, Result};
 
 /// What a pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -33,9 +34,9 @@ pub struct Pass {
 }
 
 impl Pass {
-    async fn project(&mut self, pool: &Pool, doc: &DocumentId) {
+    async fn project(&mut self, pool: &Pool, doc: &DocumentId, max_bytes: Option<u64>) {
         self.took.push(doc.clone());
-        match project_document(pool, doc).await {
+        match project_within(pool, doc, max_bytes).await {
             Ok(Some(new)) => {
                 self.documents += 1;
                 self.new_records += new;
@@ -54,8 +55,8 @@ impl Pass {
     }
 }
 
-/// Projects every document stored.
-pub async fn catch_up(pool: &Pool) -> Result<Pass> {
+/// Projects every document stored (a ledger over `max_bytes` refused).
+pub async fn catch_up(pool: &Pool, max_bytes: Option<u64>) -> Result<Pass> {
     let client = pool.get().await?;
     let docs: Vec<DocumentId> = client
         .query(
@@ -69,7 +70,7 @@ pub async fn catch_up(pool: &Pool) -> Result<Pass> {
     drop(client);
     let mut pass = Pass::default();
     for doc in &docs {
-        pass.project(pool, doc).await;
+        pass.project(pool, doc, max_bytes).await;
     }
     Ok(pass)
 }
@@ -84,6 +85,7 @@ const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 pub async fn follow(
     pool: &Pool,
     listener: &mut Listener,
+    max_bytes: Option<u64>,
     failed_before: &Pass,
     mut done: impl FnMut(&Pass),
 ) -> Result<()> {
@@ -115,7 +117,7 @@ pub async fn follow(
         }
         let mut pass = Pass::default();
         for doc in &heard {
-            pass.project(pool, doc).await;
+            pass.project(pool, doc, max_bytes).await;
         }
         again = pass.failed.iter().map(|(doc, _)| doc.clone()).collect();
         done(&pass);

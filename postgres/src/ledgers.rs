@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use fairpos_sync::catalog::CatalogDoc;
 use fairpos_sync::ids::document_id;
 use fairpos_sync::ledger::{foreign_record, heads_held, heads_text};
+use fairpos_sync::protocol::over_size;
 use fairpos_sync::samod::DocumentId;
 use fairpos_sync::samod_storage::load_chunks;
 use fairpos_sync::{LedgerDoc, Record};
@@ -29,6 +30,16 @@ use crate::{Error, Pool, Result};
 /// database that only mirrors a SQLite headquarters knows no devices; its ledgers were
 /// checked there.
 pub async fn project_document(pool: &Pool, doc: &DocumentId) -> Result<Option<usize>> {
+    project_within(pool, doc, None).await
+}
+
+/// As [`project_document`]; a ledger whose chunks take more than `max_bytes` is refused
+/// before anything of it is projected.
+pub async fn project_within(
+    pool: &Pool,
+    doc: &DocumentId,
+    max_bytes: Option<u64>,
+) -> Result<Option<usize>> {
     let shown = doc.to_string();
     let projected = registry::projected(pool, &shown).await?;
     if let Some((_, Some(done))) = &projected {
@@ -42,6 +53,7 @@ pub async fn project_document(pool: &Pool, doc: &DocumentId) -> Result<Option<us
         return Ok(None);
     }
     let digest = chunks_digest(chunks.iter().map(|(k, _)| k.as_str()));
+    let bytes: u64 = chunks.iter().map(|(_, b)| b.len() as u64).sum();
     let heads_before = projected.map(|(heads, _)| heads).unwrap_or_default();
     let want = doc.clone();
     let decoded = tokio::task::spawn_blocking(move || decode(&want, &chunks, &heads_before))
@@ -50,6 +62,9 @@ pub async fn project_document(pool: &Pool, doc: &DocumentId) -> Result<Option<us
     let Some(ledger) = decoded else {
         return Ok(None);
     };
+    if let Some(why) = max_bytes.and_then(|max| over_size(&shown, &ledger.device, bytes, max)) {
+        return Err(Error::Integrity(why));
+    }
     let actor = match registry::authors_of(pool, &ledger.device).await? {
         Authors::Unchecked => None,
         Authors::Actor(actor) => Some(actor),

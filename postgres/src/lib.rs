@@ -24,7 +24,7 @@ mod bulk;
 pub mod documents;
 mod error;
 pub mod follow;
-mod ledgers;
+pub mod ledgers;
 mod migrate;
 pub mod registry;
 pub mod report;

@@ -454,6 +454,50 @@ pub async fn projected(pool: &Pool, doc_id: &str) -> Result<Option<(String, Opti
     Ok(row.map(|r| (r.get(0), r.get(1))))
 }
 
+/// The bytes samod holds of each of `doc_ids` that is an announced ledger, and its device:
+/// `(document id, device, bytes)`.
+pub async fn stored_sizes(pool: &Pool, doc_ids: &[String]) -> Result<Vec<(String, String, i64)>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT d.doc_id, d.device,
+                    (SELECT CAST(COALESCE(SUM(octet_length(k.bytes)), 0) AS BIGINT)
+                     FROM samod_kv k
+                     WHERE k.key > d.doc_id || '/' AND k.key < d.doc_id || '0')
+             FROM hq_docs d WHERE d.doc_id = ANY($1) AND d.device IS NOT NULL",
+            &[&doc_ids],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}
+
+/// The ledgers refused with a reason that starts with `why`.
+pub async fn refused_for(pool: &Pool, why: &str) -> Result<Vec<String>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT doc_id FROM hq_docs WHERE starts_with(refused, $1)",
+            &[&why],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Takes back the refusal of `doc_id` (a limit was raised).
+pub async fn unrefuse(pool: &Pool, doc_id: &str) -> Result<()> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "UPDATE hq_docs SET refused = NULL WHERE doc_id = $1",
+            &[&doc_id],
+        )
+        .await?;
+    Ok(())
+}
+
 /// Marks the ledger `doc_id` refused and logs why as a sync event of its device, once: a
 /// refusal already stored (by another process, or at an earlier pass) is not logged again.
 pub async fn refuse(pool: &Pool, doc_id: &str, why: &str) -> Result<()> {

@@ -243,14 +243,16 @@ async fn two_processes_following_the_store_project_every_ledger_once() {
         store_in_pieces(&storage, ledger).await;
     }
     let early: usize = ledgers[..2].iter().map(|l| l.records.len()).sum();
-    let first = catch_up(&a).await.unwrap();
+    let first = catch_up(&a, None).await.unwrap();
     assert_eq!((first.documents, first.new_records), (2, early));
-    let second = catch_up(&b).await.unwrap();
+    let second = catch_up(&b, None).await.unwrap();
     assert_eq!((second.documents, second.new_records), (2, 0));
 
     // Both follow the store; the first is stopped while the tills sync.
     let follower = |pool: Pool, mut listener: Listener| {
-        tokio::spawn(async move { follow(&pool, &mut listener, &Default::default(), |_| {}).await })
+        tokio::spawn(async move {
+            follow(&pool, &mut listener, None, &Default::default(), |_| {}).await
+        })
     };
     let first = follower(a.clone(), Listener::start(&url).await.unwrap());
     let second = follower(b.clone(), Listener::start(&url).await.unwrap());
@@ -314,7 +316,7 @@ async fn an_enrolled_tills_ledger_is_checked_against_its_actor_and_its_heads_are
         .await;
 
     // Refused whole, the refusal held for the till's confirmation and logged.
-    let pass = catch_up(&b).await.unwrap();
+    let pass = catch_up(&b, None).await.unwrap();
     assert_eq!(pass.refused.len(), 1, "{pass:?}");
     assert!(
         pass.refused[0].1.contains("forged ledger change"),
@@ -327,7 +329,7 @@ async fn an_enrolled_tills_ledger_is_checked_against_its_actor_and_its_heads_are
         "{held:?}"
     );
     // The other process refuses it too, and the refusal is logged once.
-    assert_eq!(catch_up(&a).await.unwrap().refused.len(), 1);
+    assert_eq!(catch_up(&a, None).await.unwrap().refused.len(), 1);
     let events = registry::events(&a).await.unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(
@@ -349,7 +351,7 @@ async fn an_enrolled_tills_ledger_is_checked_against_its_actor_and_its_heads_are
         )
         .await
         .unwrap();
-    let pass = catch_up(&b).await.unwrap();
+    let pass = catch_up(&b, None).await.unwrap();
     assert!(pass.refused.is_empty(), "{pass:?}");
     assert_eq!(records_held(&b).await, earlier.len());
     let held = registry::documents(&a, Some("T1")).await.unwrap();

@@ -87,6 +87,22 @@ pub struct ConfirmResponse {
     pub docs: Vec<ConfirmedDoc>,
 }
 
+/// The start of the reason a ledger is refused for its size.
+pub const OVERSIZED: &str = "over the size limit";
+
+/// Why `device`'s ledger `doc`, taking `bytes` in storage, is over `max_bytes`, if it is:
+/// what headquarters stores and logs, on either backend.
+pub fn over_size(doc: &str, device: &str, bytes: u64, max_bytes: u64) -> Option<String> {
+    (bytes > max_bytes).then(|| {
+        format!(
+            "{OVERSIZED}: {device}'s ledger {doc} takes {} KiB, the limit is {} KiB \
+             (--max-document); nothing more of it is taken",
+            bytes >> 10,
+            max_bytes >> 10
+        )
+    })
+}
+
 impl ConfirmResponse {
     /// Which of `wanted` headquarters has not yet projected to the heads wanted (keys), or
     /// the first it refuses: `Err((key, why))`.

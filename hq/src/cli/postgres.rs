@@ -193,10 +193,10 @@ async fn project(url: &str, follow_store: bool) -> Result<()> {
     } else {
         None
     };
-    let caught_up = catch_up(&pool).await?;
+    let caught_up = catch_up(&pool, None).await?;
     say(&caught_up);
     if let Some(mut listener) = listener {
-        follow(&pool, &mut listener, &caught_up, say).await?;
+        follow(&pool, &mut listener, None, &caught_up, say).await?;
         return Err(Error::Other(
             "the database connection that hears stored ledgers ended".into(),
         ));

@@ -105,9 +105,8 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         None => devices::revoked(&hq.conn)?,
     };
     let (revoked_tx, revoked_rx) = watch::channel(revoked_now.into_iter().collect());
-    // Documents over the size limit are found by the SQLite maintenance loop only.
     let oversized_now = match &pg {
-        Some(_) => Default::default(),
+        Some(pool) => postgres::oversized_at_start(pool, &options.documents).await?,
         None => crate::limits::oversized(&hq.conn, &options.documents)?,
     };
     let (oversized_tx, oversized_rx) = watch::channel(oversized_now);
@@ -204,7 +203,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
     let maintenance = match (&pg, &options.database) {
         (Some(pool), Some(url)) => {
             // No big screen yet: its figures are read from SQLite's projection.
-            drop((oversized_tx, projected_rx, screen_tx));
+            drop((projected_rx, screen_tx));
             tokio::spawn(postgres::watch_intrusions(pool.clone(), seen_rx));
             tokio::spawn(postgres::maintain(
                 url.clone(),
@@ -213,6 +212,8 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
                     settled: settled_tx,
                     revoked: revoked_tx,
                     announced: state.announced.clone(),
+                    oversized: oversized_tx,
+                    limits: options.documents,
                 },
             ));
             None

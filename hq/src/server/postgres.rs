@@ -18,6 +18,7 @@ use fairpos_postgres::documents::{Listener, PgStorage};
 use fairpos_postgres::follow::{catch_up, follow, Pass};
 use fairpos_postgres::{registry, Pool};
 use fairpos_sync::samod::storage::{Storage, StorageKey};
+use fairpos_sync::samod::DocumentId;
 use fairpos_sync::samod_storage::SqliteStorage;
 use tokio::sync::watch;
 
@@ -144,6 +145,29 @@ pub struct Channels {
     pub settled: watch::Sender<Settled>,
     pub revoked: watch::Sender<HashSet<String>>,
     pub announced: Arc<watch::Sender<u64>>,
+    /// Ledgers over the size limit, which the share policy takes no more of.
+    pub oversized: watch::Sender<HashSet<DocumentId>>,
+    pub limits: crate::limits::DocumentLimits,
+}
+
+/// The ledgers refused for their size that are still over `limits`, as the share policy
+/// starts with; one within the limits now (it was raised) is refused no longer.
+pub async fn oversized_at_start(
+    pool: &Pool,
+    limits: &crate::limits::DocumentLimits,
+) -> crate::Result<HashSet<DocumentId>> {
+    let refused = registry::refused_for(pool, crate::limits::OVERSIZED).await?;
+    let mut still = HashSet::new();
+    for (doc, _, bytes) in registry::stored_sizes(pool, &refused).await? {
+        if bytes.max(0) as u64 > limits.max_bytes {
+            if let Ok(id) = doc.parse() {
+                still.insert(id);
+            }
+        } else {
+            registry::unrefuse(pool, &doc).await?;
+        }
+    }
+    Ok(still)
 }
 
 /// Projects every ledger stored (and then each one any process stores), and follows
@@ -154,8 +178,11 @@ pub async fn maintain(url: String, pool: Pool, channels: Channels) {
         settled,
         revoked,
         announced,
+        oversized,
+        limits,
     } = channels;
     tokio::spawn(poll(pool.clone(), revoked, announced));
+
     let mut passes = 0u64;
     let mut publish = |pass: &Pass| {
         for (doc, why) in &pass.refused {
@@ -163,6 +190,16 @@ pub async fn maintain(url: String, pool: Pool, channels: Channels) {
         }
         for (doc, why) in &pass.failed {
             eprintln!("projecting {doc} failed (tried again): {why}");
+        }
+        // A ledger refused for its size: the share policy takes no more of it.
+        let over: Vec<&DocumentId> = pass
+            .refused
+            .iter()
+            .filter(|(_, why)| why.starts_with(crate::limits::OVERSIZED))
+            .map(|(doc, _)| doc)
+            .collect();
+        if !over.is_empty() {
+            oversized.send_modify(|set| set.extend(over.into_iter().cloned()));
         }
         passes = passes.wrapping_add(1);
         settled.send_replace(Settled {
@@ -174,9 +211,16 @@ pub async fn maintain(url: String, pool: Pool, channels: Channels) {
         // Listening before catching up: a ledger stored in between is heard, not missed.
         let outcome = async {
             let mut listener = Listener::start(&url).await?;
-            let caught_up = catch_up(&pool).await?;
+            let caught_up = catch_up(&pool, Some(limits.max_bytes)).await?;
             publish(&caught_up);
-            follow(&pool, &mut listener, &caught_up, &mut publish).await
+            follow(
+                &pool,
+                &mut listener,
+                Some(limits.max_bytes),
+                &caught_up,
+                &mut publish,
+            )
+            .await
         };
         match outcome.await {
             Ok(()) => eprintln!("projection: the connection that hears stored ledgers ended"),

@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::hq::{pause, Api, Hq, Server};
-use common::morning::{t01_morning, t02_morning, t03_two_days, three_tills_synced};
+use common::morning::{t01_morning, three_tills_synced};
 use common::Till;
 use serde_json::Value;
 
@@ -339,19 +339,12 @@ fn reconciliation_reports_leaderboard_and_units_on_postgres_equal_sqlites_to_the
         return;
     };
     // The same three mornings, synced by tills of a SQLite headquarters and by tills of one
-    // on PostgreSQL (T03's two days over the network: bundles are not taken there yet).
+    // on PostgreSQL: T01 and T02 over the network, T03's second day on a USB stick (its first
+    // day missing).
     let mut answers = Vec::new();
     for (run, hq) in [Hq::demo(), on_postgres].into_iter().enumerate() {
         let server = hq.serve();
-        let mut t1 = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
-        let mut t2 = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));
-        let mut t3 = Till::enrolled(&server.url, &hq.add_device("T03", "S03"));
-        t01_morning(&mut t1);
-        t02_morning(&mut t2);
-        t03_two_days(&mut t3);
-        for till in [&t1, &t2, &t3] {
-            till.synced();
-        }
+        three_tills_synced(&hq, &server.url);
         let rec = hq.json(&["hq", "reconcile", "--json"]);
         let api = Api::new(&server.url);
         let (token, _) = api.login();
@@ -408,7 +401,10 @@ fn reconciliation_reports_leaderboard_and_units_on_postgres_equal_sqlites_to_the
         listed["items"].as_array().is_some_and(|i| !i.is_empty()),
         "{listed}"
     );
-    // And both are the tills' own figures: T01 whole, its cash-up 0.50 short.
+    // And both are the tills' own figures: T01 whole, its cash-up 0.50 short; T03's first
+    // day missing.
+    let d3 = device(&answers[1].0, "T03");
+    assert_eq!(strings(&d3["missing"]), ["T03-000001", "T03-000002"]);
     let d1 = device(&answers[1].0, "T01");
     assert_eq!(d1["net_fen"], 113070);
     assert_eq!(

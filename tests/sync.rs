@@ -174,8 +174,18 @@ fn hq_killed_mid_sync_again_and_again_loses_and_doubles_nothing(hq: Hq) {
 }
 
 #[test]
-fn a_bundle_travels_on_a_usb_stick_and_imports_once() {
-    let hq = Hq::demo();
+fn a_bundle_travels_on_a_usb_stick_and_imports_once_on_sqlite() {
+    a_bundle_travels_on_a_usb_stick_and_imports_once(Hq::demo());
+}
+
+#[test]
+fn a_bundle_travels_on_a_usb_stick_and_imports_once_on_postgres() {
+    if let Some(hq) = Hq::demo_postgres("bundle") {
+        a_bundle_travels_on_a_usb_stick_and_imports_once(hq);
+    }
+}
+
+fn a_bundle_travels_on_a_usb_stick_and_imports_once(hq: Hq) {
     let server = hq.serve();
     let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     server.stop();
@@ -417,24 +427,17 @@ fn forge(doc: &fairpos_sync::LedgerDoc, device: &str) -> automerge::Automerge {
 
 #[test]
 fn a_till_writing_into_another_tills_ledger_is_refused_and_logged_on_sqlite() {
-    a_till_writing_into_another_tills_ledger_is_refused_and_logged(Hq::demo(), Bundles::Taken);
+    a_till_writing_into_another_tills_ledger_is_refused_and_logged(Hq::demo());
 }
 
 #[test]
 fn a_till_writing_into_another_tills_ledger_is_refused_and_logged_on_postgres() {
     if let Some(hq) = Hq::demo_postgres("intrusion") {
-        a_till_writing_into_another_tills_ledger_is_refused_and_logged(hq, Bundles::NotYet);
+        a_till_writing_into_another_tills_ledger_is_refused_and_logged(hq);
     }
 }
 
-/// Whether headquarters takes bundles from USB sticks (not yet on PostgreSQL).
-#[derive(PartialEq)]
-enum Bundles {
-    Taken,
-    NotYet,
-}
-
-fn a_till_writing_into_another_tills_ledger_is_refused_and_logged(hq: Hq, bundles: Bundles) {
+fn a_till_writing_into_another_tills_ledger_is_refused_and_logged(hq: Hq) {
     use fairpos_sync::samod::storage::{InMemoryStorage, Storage, StorageKey};
     use fairpos_sync::samod::{BackoffConfig, PeerId, Repo};
 
@@ -506,14 +509,6 @@ fn a_till_writing_into_another_tills_ledger_is_refused_and_logged(hq: Hq, bundle
     let out = hq.run(&["hq", "bundle", "import", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    if bundles == Bundles::NotYet {
-        assert!(
-            err.contains("not built yet for a headquarters on PostgreSQL"),
-            "{err}"
-        );
-        assert_eq!(sorted(hq.sales()), before);
-        return;
-    }
     assert!(err.contains("carries the ledger of T01"), "{err}");
 
     // And T02's own ledger with a change by another actor: a forged ledger change.

@@ -2,6 +2,8 @@
 //! exporting what it holds. An import is checked whole before anything is written: the fair,
 //! the source's signature, and every ledger change's author. Importing twice changes nothing.
 
+use std::collections::HashMap;
+
 use automerge::Automerge;
 use fairpos_sync::bundle::{Bundle, BundleDoc, FORMAT};
 use fairpos_sync::ids::document_id;
@@ -10,7 +12,7 @@ use fairpos_sync::samod_storage::{load_document, put_chunk};
 use fairpos_sync::LedgerId;
 use rusqlite::params;
 
-use crate::project::{check_authors, project_ledger, Outcome};
+use crate::project::{first_forged, project_ledger, Outcome};
 use crate::{devices, meta, now_text, Hq, Role};
 use crate::{Error, Result};
 
@@ -21,50 +23,62 @@ pub struct Imported {
     pub new_records: usize,
 }
 
-/// Verifies and imports `bundle`.
-pub fn import(hq: &Hq, bundle: &Bundle) -> Result<Imported> {
+/// The source of a bundle as headquarters knows it: its role and public key, if it is an
+/// enrolled device not revoked.
+pub(crate) struct Source {
+    pub role: String,
+    pub public_key: String,
+}
+
+/// A ledger of a bundle, checked: its key, device and document.
+pub(crate) type Checked = (String, String, Automerge);
+
+/// What checking a bundle found wrong with a ledger's changes: a sync event of its source.
+pub(crate) struct Forged {
+    pub key: String,
+    pub why: String,
+}
+
+/// Checks `bundle` whole before anything is written: the format, the fair `fair_id`, its
+/// `source`'s signature, every ledger's key and device, and every change's author
+/// (`actors`: the actor each device enrolled with).
+pub(crate) fn check(
+    bundle: &Bundle,
+    fair_id: &str,
+    source: Option<Source>,
+    actors: &HashMap<String, Option<String>>,
+) -> Result<std::result::Result<Vec<Checked>, Forged>> {
     if bundle.format != FORMAT {
         return Err(Error::input(format!(
             "not a fairpos bundle ({})",
             bundle.format
         )));
     }
-    if bundle.fair != hq.fair.id {
+    if bundle.fair != fair_id {
         return Err(Error::input(format!(
-            "the bundle is for fair {}, this headquarters runs {}",
-            bundle.fair, hq.fair.id
+            "the bundle is for fair {}, this headquarters runs {fair_id}",
+            bundle.fair
         )));
     }
-    let role: Option<String> = hq
-        .conn
-        .query_row(
-            "SELECT role FROM devices WHERE device = ?1 AND revoked_at IS NULL",
-            [&bundle.source],
-            |r| r.get(0),
-        )
-        .ok();
-    let Some(role) = role else {
+    let Some(source) = source else {
         return Err(Error::input(format!(
             "the bundle comes from {}, which is not an enrolled device",
             bundle.source
         )));
     };
-    let key = devices::public_key_of(&hq.conn, &bundle.source)?.unwrap_or_default();
-    if !bundle.verify(&key) {
+    if !bundle.verify(&source.public_key) {
         return Err(Error::input(format!(
             "the bundle's signature does not verify: it was not written by {} as it is",
             bundle.source
         )));
     }
-    // Check every document before writing any.
-    let mut docs: Vec<(String, String, Automerge)> = Vec::new();
+    let mut docs = Vec::new();
     for d in &bundle.docs {
-        let id = LedgerId::from_key(&d.key)
-            .ok_or_else(|| Error::input(format!("{} is not a ledger key", d.key)))?;
-        if id.fair != hq.fair.id {
+        let id = ledger_of(d)?;
+        if id.fair != fair_id {
             return Err(Error::input(format!("{} belongs to another fair", d.key)));
         }
-        if role == "till" && id.device != bundle.source {
+        if source.role == "till" && id.device != bundle.source {
             return Err(Error::input(format!(
                 "forged ledger change: {} carries the ledger of {}",
                 bundle.source, id.device
@@ -75,17 +89,67 @@ pub fn import(hq: &Hq, bundle: &Bundle) -> Result<Imported> {
             .ok_or_else(|| Error::input(format!("{}: the document is not base64", d.key)))?;
         let doc = Automerge::load(&bytes)
             .map_err(|e| Error::input(format!("{}: the document does not load: {e}", d.key)))?;
-        if let Some(why) = check_authors(&hq.conn, &id.device, &doc)? {
-            Hq::log_event(&hq.conn, &bundle.source, "refused", &why);
-            return Err(Error::input(format!("{}: {why}", d.key)));
+        let actor = actors.get(&id.device).cloned().flatten();
+        if let Some(why) = first_forged(&doc, &id.device, actor.as_deref()) {
+            return Ok(Err(Forged {
+                key: d.key.clone(),
+                why,
+            }));
         }
         docs.push((d.key.clone(), id.device, doc));
     }
+    Ok(Ok(docs))
+}
+
+/// The ledger a bundle's document says it is.
+pub(crate) fn ledger_of(d: &BundleDoc) -> Result<LedgerId> {
+    LedgerId::from_key(&d.key).ok_or_else(|| Error::input(format!("{} is not a ledger key", d.key)))
+}
+
+/// The name a bundle's document is stored under: made from its heads, so that importing it
+/// again writes nothing new.
+pub(crate) fn chunk_name(doc: &Automerge) -> String {
+    format!("bundle-{}", &keys_digest(&heads_text(&doc.get_heads())))
+}
+
+/// Verifies and imports `bundle`.
+pub fn import(hq: &Hq, bundle: &Bundle) -> Result<Imported> {
+    let source: Option<(String, Option<String>)> = hq
+        .conn
+        .query_row(
+            "SELECT role, public_key FROM devices WHERE device = ?1 AND revoked_at IS NULL",
+            [&bundle.source],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .ok();
+    let source = source.map(|(role, key)| Source {
+        role,
+        public_key: key.unwrap_or_default(),
+    });
+    let mut actors = HashMap::new();
+    for d in &bundle.docs {
+        if let Ok(id) = ledger_of(d) {
+            let actor = devices::actor_of(&hq.conn, &id.device)?;
+            actors.insert(id.device, actor);
+        }
+    }
+    let docs = match check(bundle, &hq.fair.id, source, &actors)? {
+        Ok(docs) => docs,
+        Err(Forged { key, why }) => {
+            Hq::log_event(&hq.conn, &bundle.source, "refused", &why);
+            return Err(Error::input(format!("{key}: {why}")));
+        }
+    };
     let mut out = Imported::default();
     for (key, device, doc) in docs {
         let doc_id = document_id(&key);
-        let name = format!("bundle-{}", &keys_digest(&heads_text(&doc.get_heads())));
-        put_chunk(&hq.conn, &doc_id, "snapshot", &name, &doc.save())?;
+        put_chunk(
+            &hq.conn,
+            &doc_id,
+            "snapshot",
+            &chunk_name(&doc),
+            &doc.save(),
+        )?;
         hq.conn.execute(
             "INSERT INTO hq_docs(doc_id, doc_key, device, heads, records, updated_at)
              VALUES (?1, ?2, ?3, '', 0, ?4) ON CONFLICT(doc_id) DO NOTHING",
@@ -97,6 +161,59 @@ pub fn import(hq: &Hq, bundle: &Bundle) -> Result<Imported> {
             Outcome::Projected { new_records, .. } => out.new_records += new_records,
             Outcome::Refused(why) => return Err(Error::input(format!("{key}: {why}"))),
             _ => {}
+        }
+        out.documents += 1;
+    }
+    Ok(out)
+}
+
+/// Verifies and imports `bundle` into a headquarters on PostgreSQL: its ledgers are stored
+/// in the shared store (every serving process hears of them) and projected at once.
+pub async fn import_postgres(
+    pool: &fairpos_postgres::Pool,
+    fair_id: &str,
+    bundle: &Bundle,
+) -> Result<Imported> {
+    use fairpos_postgres::registry::{self, Authors};
+    let source = registry::bundle_source(pool, &bundle.source)
+        .await?
+        .map(|(role, key)| Source {
+            role,
+            public_key: key.unwrap_or_default(),
+        });
+    let mut actors = HashMap::new();
+    for d in &bundle.docs {
+        if let Ok(id) = ledger_of(d) {
+            let actor = match registry::authors_of(pool, &id.device).await? {
+                Authors::Actor(actor) => Some(actor),
+                Authors::Unchecked | Authors::Nobody => None,
+            };
+            actors.insert(id.device, actor);
+        }
+    }
+    let docs = match check(bundle, fair_id, source, &actors)? {
+        Ok(docs) => docs,
+        Err(Forged { key, why }) => {
+            registry::log_event(pool, &bundle.source, "refused", &why).await?;
+            return Err(Error::input(format!("{key}: {why}")));
+        }
+    };
+    let mut out = Imported::default();
+    for (key, device, doc) in docs {
+        let doc_id = document_id(&key);
+        let announced = [(key.clone(), doc_id.to_string(), device)];
+        registry::announce(pool, &announced, u64::MAX).await?;
+        let chunk = format!("{doc_id}/snapshot/{}", chunk_name(&doc));
+        fairpos_postgres::documents::put_chunks(pool, &[(chunk, doc.save())]).await?;
+        // Project what is stored now: earlier syncs and this bundle together.
+        match fairpos_postgres::ledgers::project_within(pool, &doc_id, None).await {
+            Ok(new) => out.new_records += new.unwrap_or(0),
+            Err(e @ fairpos_postgres::Error::Integrity(_)) => {
+                let why = e.to_string();
+                registry::refuse(pool, &doc_id.to_string(), &why).await?;
+                return Err(Error::input(format!("{key}: {why}")));
+            }
+            Err(e) => return Err(e.into()),
         }
         out.documents += 1;
     }

@@ -233,6 +233,19 @@ pub async fn entries(pool: &Pool) -> Result<Vec<fairpos_sync::protocol::DeviceEn
         .collect())
 }
 
+/// The role and public key of `device`, if it is enrolled and not revoked (what a bundle's
+/// source is checked against).
+pub async fn bundle_source(pool: &Pool, device: &str) -> Result<Option<(String, Option<String>)>> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            "SELECT role, public_key FROM devices WHERE device = $1 AND revoked_at IS NULL",
+            &[&device],
+        )
+        .await?;
+    Ok(row.map(|r| (r.get(0), r.get(1))))
+}
+
 /// Shuts `device` out; `false` when there is no such device not yet revoked.
 pub async fn revoke(pool: &Pool, device: &str) -> Result<bool> {
     let client = pool.get().await?;

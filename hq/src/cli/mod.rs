@@ -232,12 +232,19 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             Ok(())
         }
         HqCommand::Bundle(HqBundleCommand::Import { file }) => {
-            postgres::sqlite_only(dir, "importing bundles")?;
             let text = read_input(&file)?;
             let bundle: fairpos_sync::bundle::Bundle = serde_json::from_str(&text)
                 .map_err(|e| Error::input(format!("{}: not a bundle: {e}", file.display())))?;
             let hq = Hq::open(dir)?;
-            let imported = bundles::import(&hq, &bundle)?;
+            let imported = match postgres::database_of(dir, None)? {
+                Some(url) => {
+                    let (fair, bundle) = (&hq.fair.id, &bundle);
+                    postgres::with_pool(&url, |pool| async move {
+                        bundles::import_postgres(&pool, fair, bundle).await
+                    })?
+                }
+                None => bundles::import(&hq, &bundle)?,
+            };
             println!(
                 "bundle from {} imported: {} documents, {} new records",
                 bundle.source, imported.documents, imported.new_records

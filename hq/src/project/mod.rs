@@ -39,16 +39,20 @@ pub enum Outcome {
 
 /// Checks that every change of `doc` was made by `device`'s actor.
 pub fn check_authors(conn: &Connection, device: &str, doc: &Automerge) -> Result<Option<String>> {
-    let Some(actor) = devices::actor_of(conn, device)? else {
-        return Ok(Some(format!("{device} has no enrolled actor")));
+    let actor = devices::actor_of(conn, device)?;
+    Ok(first_forged(doc, device, actor.as_deref()))
+}
+
+/// Why `doc` is refused, if a change of it was not made by `actor`, `device`'s (`None`:
+/// `device` never enrolled).
+pub(crate) fn first_forged(doc: &Automerge, device: &str, actor: Option<&str>) -> Option<String> {
+    let Some(actor) = actor else {
+        return Some(format!("{device} has no enrolled actor"));
     };
-    for change in doc.get_changes_meta(&[]) {
+    doc.get_changes_meta(&[]).into_iter().find_map(|change| {
         let author = change.actor.to_hex_string();
-        if author != actor {
-            return Ok(Some(forged(&change.hash, &author, device, Some(&actor))));
-        }
-    }
-    Ok(None)
+        (author != actor).then(|| forged(&change.hash, &author, device, Some(actor)))
+    })
 }
 
 /// Why a ledger change is refused: another actor than the till's wrote it.

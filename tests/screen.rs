@@ -69,9 +69,19 @@ impl Drop for Screen {
 }
 
 #[test]
-fn the_big_screen_follows_sales_as_they_sync_and_its_token_opens_nothing_else() {
+fn the_big_screen_follows_sales_as_they_sync_and_its_token_opens_nothing_else_on_sqlite() {
+    the_big_screen_follows_sales_as_they_sync_and_its_token_opens_nothing_else(Hq::demo());
+}
+
+#[test]
+fn the_big_screen_follows_sales_as_they_sync_and_its_token_opens_nothing_else_on_postgres() {
+    if let Some(hq) = Hq::demo_postgres("screen") {
+        the_big_screen_follows_sales_as_they_sync_and_its_token_opens_nothing_else(hq);
+    }
+}
+
+fn the_big_screen_follows_sales_as_they_sync_and_its_token_opens_nothing_else(hq: Hq) {
     // Two tills' mornings at the demo fair (common/morning.rs) have reached headquarters.
-    let hq = Hq::demo();
     let server = hq.serve();
     let mut till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     let mut t02 = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));

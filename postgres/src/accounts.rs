@@ -1,4 +1,4 @@
-//! The dashboard's accounts and sessions in PostgreSQL, shared by every `hq serve` process:
+//! The dashboard's accounts and sessions, and the big screen's tokens, in PostgreSQL, shared by every `hq serve` process:
 //! SQLite's tables (`hq/src/accounts.rs`, `hq/src/sessions.rs`), times as `timestamptz`.
 //! Password hashes are made and checked by the caller (Argon2, off the async workers); this
 //! keeps only hashes of passwords and session tokens.
@@ -22,6 +22,13 @@ CREATE TABLE IF NOT EXISTS sessions (
     account    TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_account ON sessions (account);
+CREATE TABLE IF NOT EXISTS screen_tokens (
+    id         TEXT PRIMARY KEY,        -- short, printed, for revoking
+    token_hash TEXT NOT NULL UNIQUE,
+    label      TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    revoked_at TIMESTAMPTZ
+);
 ";
 
 /// An account's role, its scope (a stall, a unit's credit code) and its password's hash.
@@ -241,4 +248,58 @@ pub async fn end_session(pool: &Pool, token_hash: &str) -> Result<()> {
 pub async fn end_all(pool: &Pool) -> Result<u64> {
     let client = pool.get().await?;
     Ok(client.execute("DELETE FROM sessions", &[]).await?)
+}
+
+/// Keeps a new big-screen token (its hash) under `id`, labelled `label`.
+pub async fn screen_token_issue(pool: &Pool, id: &str, hash: &str, label: &str) -> Result<()> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "INSERT INTO screen_tokens(id, token_hash, label) VALUES ($1, $2, $3)",
+            &[&id, &hash, &label],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Whether the big-screen token whose hash is `hash` was issued and not revoked.
+pub async fn screen_token_valid(pool: &Pool, hash: &str) -> Result<bool> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM screen_tokens
+                           WHERE token_hash = $1 AND revoked_at IS NULL)",
+        )
+        .await?;
+    Ok(client.query_one(&statement, &[&hash]).await?.get(0))
+}
+
+/// Revokes the big-screen token `id`; `false` when none such is in use.
+pub async fn screen_token_revoke(pool: &Pool, id: &str) -> Result<bool> {
+    let client = pool.get().await?;
+    let n = client
+        .execute(
+            "UPDATE screen_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+            &[&id],
+        )
+        .await?;
+    Ok(n > 0)
+}
+
+/// Every big-screen token: `(id, label, created at (RFC 3339, UTC), revoked)`.
+pub async fn screen_tokens(pool: &Pool) -> Result<Vec<(String, String, String, bool)>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT id, label,
+                    to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                    revoked_at IS NOT NULL
+             FROM screen_tokens ORDER BY created_at, id",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect())
 }

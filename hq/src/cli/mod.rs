@@ -184,10 +184,7 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
                 Ok(())
             }
         }
-        HqCommand::ScreenLink(a) => {
-            postgres::sqlite_only(dir, "big-screen links")?;
-            screen_link(dir, a)
-        }
+        HqCommand::ScreenLink(a) => screen_link(dir, a),
         HqCommand::RevokeDevice { device, database } => {
             match postgres::database_of(dir, database)? {
                 Some(url) => postgres::revoke(&url, &device)?,
@@ -389,13 +386,20 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
 fn screen_link(dir: &Path, a: ScreenLinkArgs) -> Result<()> {
     use crate::screen::tokens;
     let hq = Hq::open(dir)?;
+    let database = postgres::database_of(dir, None)?;
     if let Some(id) = a.revoke {
-        tokens::revoke(&hq.conn, &id)?;
+        match &database {
+            Some(url) => postgres::revoke_screen_token(url, &id)?,
+            None => tokens::revoke(&hq.conn, &id)?,
+        }
         println!("screen link {id} revoked");
         return Ok(());
     }
     if a.list {
-        let all = tokens::list(&hq.conn)?;
+        let all = match &database {
+            Some(url) => postgres::screen_tokens(url)?,
+            None => tokens::list(&hq.conn)?,
+        };
         if a.json {
             return print_json(&all);
         }
@@ -411,7 +415,10 @@ fn screen_link(dir: &Path, a: ScreenLinkArgs) -> Result<()> {
             "--base {base}: give the server's address as http://HOST:PORT or https://HOST"
         )));
     }
-    let (id, token) = tokens::issue(&hq.conn, &a.label)?;
+    let (id, token) = match &database {
+        Some(url) => postgres::issue_screen_token(url, &a.label)?,
+        None => tokens::issue(&hq.conn, &a.label)?,
+    };
     let url = format!("{base}/screen?token={token}");
     if a.json {
         print_json(&serde_json::json!({ "id": id, "url": url, "label": a.label }))

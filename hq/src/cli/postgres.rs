@@ -103,6 +103,44 @@ pub fn report(url: &str, a: &ReportArgs) -> Result<()> {
     runtime()?.block_on(print_report(url, a))
 }
 
+/// `hq screen-link` on PostgreSQL: a new token for the big screen, `(id, token)`.
+pub fn issue_screen_token(url: &str, label: &str) -> Result<(String, String)> {
+    let (id, token, hash) = crate::screen::tokens::new_token();
+    with_pool(url, |pool| async move {
+        fairpos_postgres::accounts::screen_token_issue(&pool, &id, &hash, label).await?;
+        Ok((id, token))
+    })
+}
+
+/// `hq screen-link --revoke` on PostgreSQL.
+pub fn revoke_screen_token(url: &str, id: &str) -> Result<()> {
+    let revoked = with_pool(url, |pool| async move {
+        Ok(fairpos_postgres::accounts::screen_token_revoke(&pool, id).await?)
+    })?;
+    if !revoked {
+        return Err(crate::screen::tokens::not_in_use(id));
+    }
+    Ok(())
+}
+
+/// `hq screen-link --list` on PostgreSQL.
+pub fn screen_tokens(url: &str) -> Result<Vec<crate::screen::tokens::ScreenToken>> {
+    let all = with_pool(url, |pool| async move {
+        Ok(fairpos_postgres::accounts::screen_tokens(&pool).await?)
+    })?;
+    Ok(all
+        .into_iter()
+        .map(
+            |(id, label, created_at, revoked)| crate::screen::tokens::ScreenToken {
+                id,
+                label,
+                created_at,
+                revoked,
+            },
+        )
+        .collect())
+}
+
 /// `hq end-sessions` on PostgreSQL: how many sessions there were.
 pub fn end_sessions(url: &str) -> Result<u64> {
     with_pool(url, |pool| async move {

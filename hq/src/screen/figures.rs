@@ -2,15 +2,13 @@
 //! hour of the latest day, net by origin county, the competition's teams and sellers, and how
 //! many tills are synced and complete.
 
-use fairpos_domain::fair::Fair;
-use fairpos_projection::report::{self, Dimension};
-use fairpos_projection::rollup;
-use rusqlite::Connection;
+use fairpos_projection::report::Dimension;
 use serde::Serialize;
 
+use crate::state::AppState;
 use crate::web::chart::{self, hours_of_last_day, labelled_bars, payment_bars, Bar};
 use crate::web::yuan;
-use crate::{leaderboard, reconcile, Result};
+use crate::Result;
 
 /// Rows the screen's bar lists show.
 const TOP: usize = 8;
@@ -34,11 +32,13 @@ pub struct Figures {
 }
 
 impl Figures {
-    pub fn load(db: &Connection, fair: &Fair) -> Result<Figures> {
-        let by_stall = report::build(db, Dimension::Stall)?;
-        let (_, sales) = rollup::sales_counted(db)?;
-        let rec = reconcile::reconcile(db)?;
-        let board = leaderboard::of(db, fair)?;
+    /// The figures as they stand, read through `state` (SQLite's read connections or
+    /// PostgreSQL's pool).
+    pub async fn gather(state: &AppState) -> Result<Figures> {
+        let by_stall = state.report(Dimension::Stall).await?;
+        let sales = state.counted().await?.live;
+        let rec = state.reconciliation(None).await?;
+        let board = state.leaderboard().await?;
         Ok(Figures {
             net_fen: by_stall.net_fen,
             net: yuan(by_stall.net_fen),
@@ -46,9 +46,9 @@ impl Figures {
             tills: rec.devices.len(),
             synced: rec.devices.iter().filter(|d| d.last_seen.is_some()).count(),
             complete: rec.devices.iter().filter(|d| d.complete).count(),
-            hours: hours_of_last_day(&report::build(db, Dimension::Hour)?),
-            counties: labelled_bars(&report::build(db, Dimension::County)?),
-            payments: payment_bars(&report::build(db, Dimension::Payment)?),
+            hours: hours_of_last_day(&state.report(Dimension::Hour).await?),
+            counties: labelled_bars(&state.report(Dimension::County).await?),
+            payments: payment_bars(&state.report(Dimension::Payment).await?),
             teams: board
                 .teams
                 .iter()

@@ -27,7 +27,6 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use futures::Stream;
-use rusqlite::Connection;
 use serde::Deserialize;
 use tokio::sync::watch;
 
@@ -55,10 +54,7 @@ async fn may_watch(state: &AppState, headers: &HeaderMap, access: &Access) -> bo
     let Some(token) = access.token.clone() else {
         return false;
     };
-    state
-        .on_writer(move |db| tokens::valid(db, &token))
-        .await
-        .unwrap_or(false)
+    state.screen_token_valid(token).await.unwrap_or(false)
 }
 
 fn refused() -> Response {
@@ -96,8 +92,7 @@ async fn page(
         return refused();
     }
     // Read afresh (a page is opened rarely; the stream then carries what is published).
-    let fair = state.fair.clone();
-    let figures = match crate::web::read(&state, move |db| Figures::load(db, &fair)).await {
+    let figures = match Figures::gather(&state).await {
         Ok(f) => f,
         Err(e) => return failure(e),
     };
@@ -174,28 +169,17 @@ fn stream(
 /// waits at least as long as a computation took before the next, so a busy fair's screen
 /// takes at most half a core.
 pub async fn publish(
-    db: Connection,
     state: AppState,
     mut projected: watch::Receiver<u64>,
     out: watch::Sender<Option<Arc<Published>>>,
 ) {
     const PACE: Duration = Duration::from_millis(500);
-    let db = Arc::new(std::sync::Mutex::new(db));
     let mut stopping = state.stopping.clone();
     loop {
         let started = std::time::Instant::now();
-        let loaded = {
-            let (db, fair) = (db.clone(), state.fair.clone());
-            tokio::task::spawn_blocking(move || {
-                let db = db
-                    .lock()
-                    .map_err(|_| crate::Error::Other("the screen's database lock".into()))?;
-                Figures::load(&db, &fair)
-            })
-            .await
-        };
+        let loaded = Figures::gather(&state).await;
         match loaded {
-            Ok(Ok(figures)) => {
+            Ok(figures) => {
                 let json = serde_json::json!({
                     "net_fen": figures.net_fen,
                     "net": figures.net,
@@ -218,7 +202,6 @@ pub async fn publish(
                     fresh
                 });
             }
-            Ok(Err(e)) => eprintln!("screen figures: {e}"),
             Err(e) => eprintln!("screen figures: {e}"),
         }
         tokio::time::sleep(PACE.max(started.elapsed())).await;

@@ -31,19 +31,36 @@ pub struct ScreenToken {
 
 /// A new screen token labelled `label`: `(id, token)`. Only its hash is kept.
 pub fn issue(conn: &Connection, label: &str) -> Result<(String, String)> {
-    let secret = keys::new_secret();
-    let hash = keys::secret_hash(&secret);
-    let id = hash[..8].to_string();
+    let (id, token, hash) = new_token();
     conn.execute(
         "INSERT INTO screen_tokens(id, token_hash, label, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![id, hash, label, now_text()],
     )?;
-    Ok((id, format!("{PREFIX}{secret}")))
+    Ok((id, token))
+}
+
+/// The secret of a screen token, if `token` is one by its form.
+pub fn secret_of(token: &str) -> Option<&str> {
+    token.strip_prefix(PREFIX)
+}
+
+/// A new token: `(id, token, hash kept)`.
+pub fn new_token() -> (String, String, String) {
+    let secret = keys::new_secret();
+    let hash = keys::secret_hash(&secret);
+    (hash[..8].to_string(), format!("{PREFIX}{secret}"), hash)
+}
+
+/// Why `id` cannot be revoked: no such token in use.
+pub fn not_in_use(id: &str) -> Error {
+    Error::input(format!(
+        "no screen token {id} in use (see `fairpos hq screen-link --list`)"
+    ))
 }
 
 /// Whether `token` is a screen token issued here and not revoked.
 pub fn valid(conn: &Connection, token: &str) -> Result<bool> {
-    let Some(secret) = token.strip_prefix(PREFIX) else {
+    let Some(secret) = secret_of(token) else {
         return Ok(false);
     };
     let revoked: Option<Option<String>> = conn
@@ -63,9 +80,7 @@ pub fn revoke(conn: &Connection, id: &str) -> Result<()> {
         params![id, now_text()],
     )?;
     if n == 0 {
-        return Err(Error::input(format!(
-            "no screen token {id} in use (see `fairpos hq screen-link --list`)"
-        )));
+        return Err(not_in_use(id));
     }
     Ok(())
 }

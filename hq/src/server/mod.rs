@@ -202,8 +202,11 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let maintenance = match (&pg, &options.database) {
         (Some(pool), Some(url)) => {
-            // No big screen yet: its figures are read from SQLite's projection.
-            drop((projected_rx, screen_tx));
+            tokio::spawn(crate::screen::publish(
+                state.clone(),
+                projected_rx,
+                screen_tx,
+            ));
             tokio::spawn(postgres::watch_intrusions(pool.clone(), seen_rx));
             tokio::spawn(postgres::maintain(
                 url.clone(),
@@ -213,6 +216,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
                     revoked: revoked_tx,
                     announced: state.announced.clone(),
                     oversized: oversized_tx,
+                    projected: projected_tx,
                     limits: options.documents,
                 },
             ));
@@ -220,7 +224,6 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         }
         _ => {
             tokio::spawn(crate::screen::publish(
-                connect(dir)?,
                 state.clone(),
                 projected_rx,
                 screen_tx,
@@ -276,10 +279,10 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         .route(route::REGISTRY, get(api::registry))
         .route(route::HEALTH, get(api::health));
     let app = match &pg {
-        // The big screen reads SQLite's projection: not served yet (nor statements, whose
-        // routes say so).
+        // Statements are not served from PostgreSQL yet: their routes say so.
         Some(_) => device_routes
             .merge(crate::web::routes())
+            .merge(crate::screen::routes())
             .fallback(|| async { api::not_on_postgres("this page") }),
         None => device_routes
             .merge(crate::web::routes())

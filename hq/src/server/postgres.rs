@@ -147,6 +147,8 @@ pub struct Channels {
     pub announced: Arc<watch::Sender<u64>>,
     /// Ledgers over the size limit, which the share policy takes no more of.
     pub oversized: watch::Sender<HashSet<DocumentId>>,
+    /// Counts the passes that projected new records (the big screen follows it).
+    pub projected: watch::Sender<u64>,
     pub limits: crate::limits::DocumentLimits,
 }
 
@@ -179,6 +181,7 @@ pub async fn maintain(url: String, pool: Pool, channels: Channels) {
         revoked,
         announced,
         oversized,
+        projected,
         limits,
     } = channels;
     tokio::spawn(poll(pool.clone(), revoked, announced));
@@ -200,6 +203,9 @@ pub async fn maintain(url: String, pool: Pool, channels: Channels) {
             .collect();
         if !over.is_empty() {
             oversized.send_modify(|set| set.extend(over.into_iter().cloned()));
+        }
+        if pass.new_records > 0 {
+            projected.send_modify(|n| *n = n.wrapping_add(1));
         }
         passes = passes.wrapping_add(1);
         settled.send_replace(Settled {

@@ -14,7 +14,10 @@ use crate::Result;
 /// Sales held, and voids and refunds, over every till.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Counted {
+    /// Sales held, voided ones too.
     pub sales: i64,
+    /// Sales held and not voided.
+    pub live: i64,
     pub voids: i64,
     pub refunds: i64,
 }
@@ -42,11 +45,12 @@ impl AppState {
             return self
                 .readers
                 .read(|db| {
-                    let (sales, _) = rollup::sales_counted(db)?;
+                    let (sales, live) = rollup::sales_counted(db)?;
                     let (voids, refunds) =
                         db.query_row(VOIDS_AND_REFUNDS, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
                     Ok(Counted {
                         sales,
+                        live,
                         voids,
                         refunds,
                     })
@@ -55,21 +59,22 @@ impl AppState {
         };
         use fairpos_postgres::Error as Pg;
         let client = pool.get().await.map_err(Pg::from)?;
-        let sales: i64 = client
+        let held = client
             .query_one(
-                "SELECT CAST(COALESCE(SUM(held), 0) AS BIGINT) FROM rollup
-                 WHERE dim = 'device' AND scope = ''",
+                "SELECT CAST(COALESCE(SUM(held), 0) AS BIGINT),
+                        CAST(COALESCE(SUM(sales_n), 0) AS BIGINT)
+                 FROM rollup WHERE dim = 'device' AND scope = ''",
                 &[],
             )
             .await
-            .map_err(Pg::from)?
-            .get(0);
+            .map_err(Pg::from)?;
         let row = client
             .query_one(VOIDS_AND_REFUNDS, &[])
             .await
             .map_err(Pg::from)?;
         Ok(Counted {
-            sales,
+            sales: held.get(0),
+            live: held.get(1),
             voids: row.get(0),
             refunds: row.get(1),
         })
@@ -100,6 +105,22 @@ impl AppState {
                     .read(move |db| leaderboard::of(db, &fair))
                     .await
             }
+        }
+    }
+
+    /// Whether `token` is a big-screen token issued here and not revoked.
+    pub async fn screen_token_valid(&self, token: String) -> Result<bool> {
+        use crate::screen::tokens;
+        let Some(pool) = &self.pg else {
+            return self.on_writer(move |db| tokens::valid(db, &token)).await;
+        };
+        match tokens::secret_of(&token) {
+            Some(secret) => Ok(fairpos_postgres::accounts::screen_token_valid(
+                pool,
+                &fairpos_sync::keys::secret_hash(secret),
+            )
+            .await?),
+            None => Ok(false),
         }
     }
 

@@ -4,8 +4,9 @@
 //!
 //! On PostgreSQL: devices, enrolment codes, announced documents, how far each is projected,
 //! sync events ([`devices`]), the dashboard's accounts and sessions ([`sessions`]), and the
-//! projection the dashboard's pages and JSON API read ([`figures`]). Statements, slips and the
-//! big screen still read SQLite, so a headquarters on PostgreSQL does not serve them yet.
+//! projection the dashboard's pages, the big screen and the JSON API read ([`figures`]).
+//! Statements and slips still read SQLite, so a headquarters on PostgreSQL does not serve them
+//! yet.
 
 mod devices;
 mod figures;

@@ -102,7 +102,7 @@ pub async fn of_postgres(pool: &fairpos_postgres::Pool, tax_id: &str) -> Result<
     let client = pool.get().await.map_err(Pg::from)?;
     let name = client
         .query_opt(
-            "SELECT unit_name FROM sales WHERE unit_tax_id = $1 LIMIT 1",
+            "SELECT unit_name FROM sales WHERE unit_tax_id = $1 ORDER BY device, seq LIMIT 1",
             &[&tax_id],
         )
         .await

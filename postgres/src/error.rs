@@ -67,6 +67,12 @@ impl Error {
             if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION))
     }
 
+    /// True for a value PostgreSQL will never take (SQLSTATE class 22, "data exception": a
+    /// NUL character in text, a number out of range): trying again cannot help.
+    pub(crate) fn is_data_error(&self) -> bool {
+        matches!(self, Error::Postgres(e) if e.code().is_some_and(|c| c.code().starts_with("22")))
+    }
+
     /// True for the errors after which PostgreSQL asks a client to run its transaction
     /// again: a serialization failure or a deadlock between two transactions.
     pub(crate) fn is_retryable(&self) -> bool {

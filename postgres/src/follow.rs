@@ -4,7 +4,8 @@
 //! doing the same work waste time but double nothing, and a process that dies mid-pass
 //! leaves its transaction rolled back for the others to do.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
 
 use fairpos_sync::samod::DocumentId;
 
@@ -42,7 +43,8 @@ impl Pass {
                 self.new_records += new;
             }
             Ok(None) => {}
-            Err(e @ Error::Integrity(_)) => {
+            // A value PostgreSQL never takes is the ledger's, not the moment's: refused.
+            Err(e) if matches!(e, Error::Integrity(_)) || e.is_data_error() => {
                 let why = e.to_string();
                 match registry::refuse(pool, &doc.to_string(), &why).await {
                     Ok(()) => self.refused.push((doc.clone(), why)),
@@ -75,13 +77,15 @@ pub async fn catch_up(pool: &Pool, max_bytes: Option<u64>) -> Result<Pass> {
     Ok(pass)
 }
 
-/// How long a document the database failed on waits before it is taken again.
-const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long a document the database failed on first waits before it is taken again; each
+/// failure after doubles it, up to [`LONGEST_RETRY`].
+const RETRY: Duration = Duration::from_secs(1);
+const LONGEST_RETRY: Duration = Duration::from_secs(60);
 
 /// Projects each document `listener` hears of (those heard together, once each), calling
 /// `done` after each batch, until the listener's connection ends. Documents a batch failed
-/// on (and those of `failed_before`, a [`catch_up`]'s) are taken again with the next one, a
-/// second later at the latest.
+/// on (and those of `failed_before`, a [`catch_up`]'s) are taken again later, a second after
+/// the first failure, waits doubling up to a minute.
 pub async fn follow(
     pool: &Pool,
     listener: &mut Listener,
@@ -89,22 +93,27 @@ pub async fn follow(
     failed_before: &Pass,
     mut done: impl FnMut(&Pass),
 ) -> Result<()> {
-    let mut again: BTreeSet<DocumentId> = failed_before
-        .failed
-        .iter()
-        .map(|(doc, _)| doc.clone())
-        .collect();
+    // Per document the database failed on: failures so far and when to try again.
+    let mut again: HashMap<DocumentId, (u32, Instant)> = HashMap::new();
+    let first_wait = Instant::now() + RETRY;
+    for (doc, _) in &failed_before.failed {
+        again.insert(doc.clone(), (1, first_wait));
+    }
     loop {
         // `Some(None)`: the listener's connection ended; `None`: time to try again.
-        let first = if again.is_empty() {
-            Some(listener.next().await)
-        } else {
-            tokio::select! {
+        let first = match again.values().map(|(_, at)| *at).min() {
+            None => Some(listener.next().await),
+            Some(at) => tokio::select! {
                 heard = listener.next() => Some(heard),
-                _ = tokio::time::sleep(RETRY) => None,
-            }
+                _ = tokio::time::sleep_until(at.into()) => None,
+            },
         };
-        let mut heard = std::mem::take(&mut again);
+        let now = Instant::now();
+        let mut heard: BTreeSet<DocumentId> = again
+            .iter()
+            .filter(|(_, (_, at))| *at <= now)
+            .map(|(doc, _)| doc.clone())
+            .collect();
         match first {
             Some(Some(doc)) => {
                 heard.insert(doc);
@@ -115,11 +124,22 @@ pub async fn follow(
         while let Some(more) = listener.try_next() {
             heard.insert(more);
         }
+        // What each document taken now had failed before.
+        let before: HashMap<DocumentId, u32> = heard
+            .iter()
+            .filter_map(|doc| again.remove(doc).map(|(n, _)| (doc.clone(), n)))
+            .collect();
         let mut pass = Pass::default();
         for doc in &heard {
             pass.project(pool, doc, max_bytes).await;
         }
-        again = pass.failed.iter().map(|(doc, _)| doc.clone()).collect();
+        for (doc, _) in &pass.failed {
+            let failures = before.get(doc).copied().unwrap_or(0) + 1;
+            let wait = RETRY
+                .saturating_mul(1 << (failures - 1).min(6))
+                .min(LONGEST_RETRY);
+            again.insert(doc.clone(), (failures, Instant::now() + wait));
+        }
         done(&pass);
     }
 }

@@ -33,8 +33,8 @@ pub async fn project_document(pool: &Pool, doc: &DocumentId) -> Result<Option<us
     project_within(pool, doc, None).await
 }
 
-/// As [`project_document`]; a ledger whose chunks take more than `max_bytes` is refused
-/// before anything of it is projected.
+/// As [`project_document`]; an announced ledger whose chunks take more than `max_bytes` is
+/// refused before anything of it is loaded or projected.
 pub async fn project_within(
     pool: &Pool,
     doc: &DocumentId,
@@ -48,12 +48,20 @@ pub async fn project_within(
             return Ok(Some(0));
         }
     }
+    // Over the size limit: refused before its chunks are even loaded, let alone read.
+    if let Some(max) = max_bytes {
+        let sized = registry::stored_sizes(pool, std::slice::from_ref(&shown)).await?;
+        if let Some((_, device, bytes)) = sized.first() {
+            if let Some(why) = over_size(&shown, device, (*bytes).max(0) as u64, max) {
+                return Err(Error::Integrity(why));
+            }
+        }
+    }
     let chunks = document_chunks(pool, doc).await?;
     if chunks.is_empty() {
         return Ok(None);
     }
     let digest = chunks_digest(chunks.iter().map(|(k, _)| k.as_str()));
-    let bytes: u64 = chunks.iter().map(|(_, b)| b.len() as u64).sum();
     let heads_before = projected.map(|(heads, _)| heads).unwrap_or_default();
     let want = doc.clone();
     let decoded = tokio::task::spawn_blocking(move || decode(&want, &chunks, &heads_before))
@@ -62,9 +70,6 @@ pub async fn project_within(
     let Some(ledger) = decoded else {
         return Ok(None);
     };
-    if let Some(why) = max_bytes.and_then(|max| over_size(&shown, &ledger.device, bytes, max)) {
-        return Err(Error::Integrity(why));
-    }
     let actor = match registry::authors_of(pool, &ledger.device).await? {
         Authors::Unchecked => None,
         Authors::Actor(actor) => Some(actor),

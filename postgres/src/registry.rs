@@ -60,11 +60,9 @@ pub async fn claim_fair(pool: &Pool, fair: &str) -> Result<Option<String>> {
     let client = pool.get().await?;
     let row = client
         .query_one(
-            "WITH claimed AS (
-                 INSERT INTO hq_meta(key, value) VALUES ('fair', $1)
-                 ON CONFLICT(key) DO NOTHING RETURNING value)
-             SELECT COALESCE((SELECT value FROM claimed),
-                             (SELECT value FROM hq_meta WHERE key = 'fair'))",
+            // Two claims at once: the second waits for the first's row and returns it.
+            "INSERT INTO hq_meta(key, value) VALUES ('fair', $1)
+             ON CONFLICT(key) DO UPDATE SET value = hq_meta.value RETURNING value",
             &[&fair],
         )
         .await?;

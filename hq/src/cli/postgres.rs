@@ -217,7 +217,7 @@ fn say(pass: &Pass) {
         eprintln!("refused {doc}: {why}");
     }
     for (doc, why) in &pass.failed {
-        eprintln!("projecting {doc} failed (tried again): {why}");
+        eprintln!("projecting {doc} failed: {why}");
     }
 }
 
@@ -233,6 +233,12 @@ async fn project(url: &str, follow_store: bool) -> Result<()> {
     };
     let caught_up = catch_up(&pool, None).await?;
     say(&caught_up);
+    if listener.is_none() && !caught_up.failed.is_empty() {
+        return Err(Error::Other(format!(
+            "{} documents could not be projected (see above): run `hq postgres project` again",
+            caught_up.failed.len()
+        )));
+    }
     if let Some(mut listener) = listener {
         follow(&pool, &mut listener, None, &caught_up, say).await?;
         return Err(Error::Other(

@@ -130,7 +130,7 @@ pub(crate) const SHIFTS: &str = "SELECT device, id, seller, opened_at, closed_at
 /// never the other way round. PostgreSQL runs it too.
 pub(crate) const OVERSOLD: &str = "SELECT s.device, s.number, o.sku,
         COALESCE((SELECT name_zh FROM sale_lines l WHERE l.sale_id = s.id AND l.sku = o.sku
-                  LIMIT 1), o.sku)
+                  ORDER BY l.line LIMIT 1), o.sku)
     FROM sale_oversold o CROSS JOIN sales s ON s.id = o.sale_id
     WHERE NOT EXISTS (SELECT 1 FROM voids v WHERE v.sale_id = s.id)
     ORDER BY s.device, s.seq, o.sku";

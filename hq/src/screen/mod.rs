@@ -164,10 +164,10 @@ fn stream(
 }
 
 /// Recomputes the figures when the projection moves (`projected` counts its passes), and
-/// every half minute regardless; publishes them when they change. Reads on a connection of
-/// its own (WAL: beside the projection's writes, never holding up the device routes), and
-/// waits at least as long as a computation took before the next, so a busy fair's screen
-/// takes at most half a core.
+/// every half minute regardless; publishes them when they change. Reads through `state`
+/// (SQLite's read connections, beside the projection's writes, never holding up the device
+/// routes; or PostgreSQL's pool), and waits at least as long as a computation took before the
+/// next, so a busy fair's screen takes at most half a core.
 pub async fn publish(
     state: AppState,
     mut projected: watch::Receiver<u64>,

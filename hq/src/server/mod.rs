@@ -207,7 +207,11 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
                 projected_rx,
                 screen_tx,
             ));
-            tokio::spawn(postgres::watch_intrusions(pool.clone(), seen_rx));
+            tokio::spawn(postgres::watch_intrusions(
+                pool.clone(),
+                catalog_id.clone(),
+                seen_rx,
+            ));
             tokio::spawn(postgres::maintain(
                 url.clone(),
                 pool.clone(),
@@ -278,18 +282,12 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         .route(route::DOCS, get(api::list_docs))
         .route(route::REGISTRY, get(api::registry))
         .route(route::HEALTH, get(api::health));
-    let app = match &pg {
-        // Statements are not served from PostgreSQL yet: their routes say so.
-        Some(_) => device_routes
-            .merge(crate::web::routes())
-            .merge(crate::screen::routes())
-            .fallback(|| async { api::not_on_postgres("this page") }),
-        None => device_routes
-            .merge(crate::web::routes())
-            .merge(crate::screen::routes()),
-    }
-    .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
-    .layer(axum::middleware::map_response(security_headers));
+    // On PostgreSQL, statements' routes say they are not served from it yet.
+    let app = device_routes
+        .merge(crate::web::routes())
+        .merge(crate::screen::routes())
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::map_response(security_headers));
     let app = match tls {
         Some(_) => app.layer(axum::middleware::map_response(strict_transport)),
         None => app,

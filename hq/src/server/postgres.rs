@@ -106,8 +106,10 @@ pub async fn give_accounts(pool: &Pool, accounts: &[(String, StoredAccount)]) ->
 /// ledger (the share policy refuses them silently), as SQLite's maintenance loop does.
 pub async fn watch_intrusions(
     pool: Pool,
+    catalog: DocumentId,
     mut seen: tokio::sync::mpsc::UnboundedReceiver<(crate::devices::Peer, String)>,
 ) {
+    let catalog = catalog.to_string();
     let mut logged: HashSet<(String, String)> = HashSet::new();
     // Owners of announced documents never change: each is asked for once.
     let mut owners: HashMap<String, (String, Option<String>)> = HashMap::new();
@@ -115,6 +117,10 @@ pub async fn watch_intrusions(
         let crate::devices::Peer::Till(device) = peer else {
             continue;
         };
+        // Every till reads the fair's catalog: not an intrusion, and not in `hq_docs` here.
+        if doc == catalog {
+            continue;
+        }
         if !owners.contains_key(&doc) {
             match registry::announced(&pool, &doc).await {
                 Ok(Some(announced)) => {
@@ -147,7 +153,7 @@ pub struct Channels {
     pub announced: Arc<watch::Sender<u64>>,
     /// Ledgers over the size limit, which the share policy takes no more of.
     pub oversized: watch::Sender<HashSet<DocumentId>>,
-    /// Counts the passes that projected new records (the big screen follows it).
+    /// Counts the passes that took ledgers (the big screen follows it).
     pub projected: watch::Sender<u64>,
     pub limits: crate::limits::DocumentLimits,
 }
@@ -204,7 +210,9 @@ pub async fn maintain(url: String, pool: Pool, channels: Channels) {
         if !over.is_empty() {
             oversized.send_modify(|set| set.extend(over.into_iter().cloned()));
         }
-        if pass.new_records > 0 {
+        // Another process may have projected these ledgers first (this pass then finds
+        // nothing new): the screen looks again all the same.
+        if pass.documents > 0 {
             projected.send_modify(|n| *n = n.wrapping_add(1));
         }
         passes = passes.wrapping_add(1);

@@ -30,14 +30,6 @@ fn api_error(status: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
-/// The answer of a route a headquarters on PostgreSQL does not serve yet.
-pub fn not_on_postgres(what: &str) -> Response {
-    api_error(
-        StatusCode::NOT_IMPLEMENTED,
-        format!("{what}: not served from PostgreSQL yet (this headquarters runs on it)"),
-    )
-}
-
 fn bearer(headers: &HeaderMap, query: &HashMap<String, String>) -> Option<String> {
     headers
         .get("authorization")
@@ -346,7 +338,7 @@ pub async fn registry(
         Err(r) => return *r,
     }
     if state.pg.is_some() {
-        return not_on_postgres("the device registry for hubs");
+        return crate::web::not_on_postgres("the device registry for hubs");
     }
     match state.on_writer(devices::registry).await {
         Ok(r) => Json(r).into_response(),

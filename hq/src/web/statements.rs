@@ -35,7 +35,7 @@ impl StatementsBody<'_> {
 pub(crate) async fn statements_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     organizer_only!(state, headers);
     if state.pg.is_some() {
-        return crate::server::api::not_on_postgres("payment statements");
+        return super::not_on_postgres("payment statements");
     }
     let data = read(&state, |db| {
         Ok((match_statements(db, DEFAULT_WINDOW_MINUTES)?, files(db)?))
@@ -62,7 +62,7 @@ pub(crate) async fn statements_export(
 ) -> Response {
     organizer_only!(state, headers);
     if state.pg.is_some() {
-        return crate::server::api::not_on_postgres("payment statements");
+        return super::not_on_postgres("payment statements");
     }
     let format = q.get("format").map_or("csv", String::as_str);
     let (content_type, extension) = match format {

@@ -4,10 +4,11 @@
 //! maintenance loop ([`maintain`]) projects every ledger any process stores, as it hears of
 //! it, and follows revocations made by any process or by `hq revoke-device`.
 //!
-//! Every process projects every ledger it hears of: records count once whoever projects
-//! them (`fairpos-postgres`), so the second projection of a change adds nothing, and a
-//! process killed mid-projection leaves its transaction rolled back for the others. Each
-//! process's passes wake the confirmations its tills wait for.
+//! Every process takes every ledger it hears of: records count once whoever projects them
+//! (`fairpos-postgres`), a ledger whose stored chunks were projected already is not decoded
+//! again, and a process killed mid-projection leaves its transaction rolled back for the
+//! others. Each process's passes wake the confirmations its tills wait for and its big
+//! screens.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -383,8 +383,18 @@ fn qr_photo(text: &str) -> Vec<u8> {
 }
 
 #[test]
-fn a_printed_shift_slip_names_the_sales_headquarters_never_received() {
-    let hq = Hq::demo();
+fn a_printed_shift_slip_names_the_sales_headquarters_never_received_on_sqlite() {
+    a_printed_shift_slip_names_the_sales_headquarters_never_received(Hq::demo());
+}
+
+#[test]
+fn a_printed_shift_slip_names_the_sales_headquarters_never_received_on_postgres() {
+    if let Some(hq) = Hq::demo_postgres("slip") {
+        a_printed_shift_slip_names_the_sales_headquarters_never_received(hq);
+    }
+}
+
+fn a_printed_shift_slip_names_the_sales_headquarters_never_received(hq: Hq) {
     let server = hq.serve();
     let mut till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     let printed = till.data().join("printer.bin");

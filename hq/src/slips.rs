@@ -52,30 +52,10 @@ pub struct Verified {
 
 /// Checks `text` (a slip's QR text) against the enrolled till's key and records it.
 pub fn verify(hq: &Hq, text: &str) -> Result<Verified> {
-    let (slip, body, signature) =
-        ShiftSlip::parse(text).map_err(|e| Error::input(e.to_string()))?;
-    if slip.fair != hq.fair.id {
-        return Err(Error::input(format!(
-            "the slip is of fair {}, this is headquarters of {}",
-            slip.fair, hq.fair.id
-        )));
-    }
+    let (slip, body, signature) = parse(&hq.fair.id, text)?;
     let device = slip.device.to_string();
-    let Some(public_key) = devices::public_key_of(&hq.conn, &device)? else {
-        return Err(Error::input(format!(
-            "till {device} is not enrolled here (or was revoked): its slip cannot be checked"
-        )));
-    };
-    if signature.is_empty() {
-        return Err(Error::input(format!(
-            "the slip is unsigned: till {device} had not enrolled when the shift closed"
-        )));
-    }
-    if !keys::verify(&public_key, body.as_bytes(), &signature) {
-        return Err(Error::input(format!(
-            "the slip's signature does not verify with till {device}'s key: it was altered or is forged"
-        )));
-    }
+    let public_key = devices::public_key_of(&hq.conn, &device)?;
+    check_signature(&device, public_key, &body, &signature)?;
     let text = text.trim();
     let held: Option<String> = hq
         .conn
@@ -85,43 +65,130 @@ pub fn verify(hq: &Hq, text: &str) -> Result<Verified> {
             |r| r.get(0),
         )
         .optional()?;
-    if held.as_deref().is_some_and(|h| h != text) {
-        return Err(Error::input(format!(
-            "till {device} signed a different slip for shift {} before: both are kept by the \
-             till's key, so the till itself is in question; the first one stays",
-            slip.shift
-        )));
-    }
-    let number = |n: &Option<SaleNumber>| n.as_ref().map(|n| n.to_string());
-    // Parsing caps every sale number at i64::MAX.
-    let upto_seq = slip
-        .till_last
-        .as_ref()
-        .map(|n| i64::try_from(n.seq()).unwrap_or(i64::MAX));
+    check_first(&device, &slip.shift, held.as_deref(), text)?;
+    let row = kept(&slip, text);
     let inserted = hq.conn.execute(
         "INSERT OR IGNORE INTO shift_slips (device, shift, closed_at, first_sale, last_sale,
            upto, upto_seq, sales, expected_fen, counted_fen, variance_fen, heads, text,
            verified_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         params![
-            device,
-            slip.shift,
-            slip.closed_at,
-            number(&slip.first_sale),
-            number(&slip.last_sale),
-            number(&slip.till_last),
-            upto_seq,
-            slip.sales as i64,
-            slip.expected.0,
-            slip.counted.0,
-            slip.variance.0,
-            slip.heads,
-            text,
+            row.device,
+            row.shift,
+            row.closed_at,
+            row.first_sale,
+            row.last_sale,
+            row.upto,
+            row.upto_seq,
+            row.sales,
+            row.expected_fen,
+            row.counted_fen,
+            row.variance_fen,
+            row.heads,
+            row.text,
             now_text()
         ],
     )?;
-    Ok(Verified {
-        device,
+    Ok(verified(slip, inserted == 0))
+}
+
+/// The same on a headquarters on PostgreSQL.
+pub async fn verify_postgres(
+    pool: &fairpos_postgres::Pool,
+    fair_id: &str,
+    text: &str,
+) -> Result<Verified> {
+    use fairpos_postgres::registry;
+    let (slip, body, signature) = parse(fair_id, text)?;
+    let device = slip.device.to_string();
+    let public_key = registry::bundle_source(pool, &device)
+        .await?
+        .and_then(|(_, key)| key);
+    check_signature(&device, public_key, &body, &signature)?;
+    let text = text.trim();
+    let held = registry::slip_text(pool, &device, &slip.shift).await?;
+    check_first(&device, &slip.shift, held.as_deref(), text)?;
+    let inserted = registry::record_slip(pool, &kept(&slip, text)).await?;
+    Ok(verified(slip, !inserted))
+}
+
+/// A slip's text read: the slip, the body its signature covers and the signature; refused
+/// when it is not a slip of the fair `fair_id`.
+fn parse(fair_id: &str, text: &str) -> Result<(ShiftSlip, String, String)> {
+    let (slip, body, signature) =
+        ShiftSlip::parse(text).map_err(|e| Error::input(e.to_string()))?;
+    if slip.fair != fair_id {
+        return Err(Error::input(format!(
+            "the slip is of fair {}, this is headquarters of {fair_id}",
+            slip.fair
+        )));
+    }
+    Ok((slip, body.to_string(), signature.to_string()))
+}
+
+/// Refuses a slip that `device`'s key (`None`: not enrolled, or revoked) did not sign.
+fn check_signature(
+    device: &str,
+    public_key: Option<String>,
+    body: &str,
+    signature: &str,
+) -> Result<()> {
+    let Some(public_key) = public_key else {
+        return Err(Error::input(format!(
+            "till {device} is not enrolled here (or was revoked): its slip cannot be checked"
+        )));
+    };
+    if signature.is_empty() {
+        return Err(Error::input(format!(
+            "the slip is unsigned: till {device} had not enrolled when the shift closed"
+        )));
+    }
+    if !keys::verify(&public_key, body.as_bytes(), signature) {
+        return Err(Error::input(format!(
+            "the slip's signature does not verify with till {device}'s key: it was altered or is forged"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a second, different slip of one shift (`held`: the one recorded, if any).
+fn check_first(device: &str, shift: &str, held: Option<&str>, text: &str) -> Result<()> {
+    if held.is_some_and(|h| h != text) {
+        return Err(Error::input(format!(
+            "till {device} signed a different slip for shift {shift} before: both are kept by \
+             the till's key, so the till itself is in question; the first one stays"
+        )));
+    }
+    Ok(())
+}
+
+/// What is kept of a verified slip.
+fn kept(slip: &ShiftSlip, text: &str) -> fairpos_postgres::registry::SlipRow {
+    let number = |n: &Option<SaleNumber>| n.as_ref().map(|n| n.to_string());
+    fairpos_postgres::registry::SlipRow {
+        device: slip.device.to_string(),
+        shift: slip.shift.clone(),
+        closed_at: slip.closed_at.clone(),
+        first_sale: number(&slip.first_sale),
+        last_sale: number(&slip.last_sale),
+        upto: number(&slip.till_last),
+        // Parsing caps every sale number at i64::MAX.
+        upto_seq: slip
+            .till_last
+            .as_ref()
+            .map(|n| i64::try_from(n.seq()).unwrap_or(i64::MAX)),
+        sales: slip.sales as i64,
+        expected_fen: slip.expected.0,
+        counted_fen: slip.counted.0,
+        variance_fen: slip.variance.0,
+        heads: slip.heads.clone(),
+        text: text.to_string(),
+    }
+}
+
+fn verified(slip: ShiftSlip, already: bool) -> Verified {
+    Verified {
+        device: slip.device.to_string(),
         shift: slip.shift,
         closed_at: slip.closed_at,
         first_sale: slip.first_sale.map(|n| n.to_string()),
@@ -131,8 +198,8 @@ pub fn verify(hq: &Hq, text: &str) -> Result<Verified> {
         expected_fen: slip.expected.0,
         counted_fen: slip.counted.0,
         variance_fen: slip.variance.0,
-        already: inserted == 0,
-    })
+        already,
+    }
 }
 
 /// A recorded slip: `(shift, closed_at, the till's last sale, its number)`.

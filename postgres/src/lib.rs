@@ -15,7 +15,7 @@
 //!   sync events; [`accounts`]: the dashboard's accounts and sessions.
 //!
 //! Reconciliation, the leaderboard and units' lists run their SQL on a pool from here
-//! (`fairpos-hq`). Not here yet: statements and slips, the catalog (see ARCHITECTURE.md,
+//! (`fairpos-hq`). Not here yet: payment statements, the catalog (see ARCHITECTURE.md,
 //! "Deliberately absent").
 
 pub mod accounts;

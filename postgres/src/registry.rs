@@ -41,6 +41,23 @@ CREATE TABLE IF NOT EXISTS hq_docs (
     chunks_digest TEXT                  -- of the keys of the stored chunks projected
 );
 CREATE INDEX IF NOT EXISTS hq_docs_device ON hq_docs (device);
+CREATE TABLE IF NOT EXISTS shift_slips (
+    device       TEXT COLLATE \"C\" NOT NULL,
+    shift        TEXT NOT NULL,
+    closed_at    TEXT NOT NULL,
+    first_sale   TEXT,            -- the shift's own first and last sales
+    last_sale    TEXT,
+    upto         TEXT,            -- the till's last sale at the close, and its number
+    upto_seq     BIGINT,
+    sales        BIGINT NOT NULL,
+    expected_fen BIGINT NOT NULL,
+    counted_fen  BIGINT NOT NULL,
+    variance_fen BIGINT NOT NULL,
+    heads        TEXT NOT NULL,
+    text         TEXT NOT NULL,
+    verified_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (device, shift)
+);
 CREATE TABLE IF NOT EXISTS hq_meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -53,6 +70,82 @@ CREATE TABLE IF NOT EXISTS sync_events (
     detail TEXT NOT NULL
 );
 ";
+
+/// A verified shift slip as it is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlipRow {
+    pub device: String,
+    pub shift: String,
+    pub closed_at: String,
+    pub first_sale: Option<String>,
+    pub last_sale: Option<String>,
+    pub upto: Option<String>,
+    pub upto_seq: Option<i64>,
+    pub sales: i64,
+    pub expected_fen: i64,
+    pub counted_fen: i64,
+    pub variance_fen: i64,
+    pub heads: String,
+    pub text: String,
+}
+
+/// The text of the slip recorded for `device`'s `shift`, if one is.
+pub async fn slip_text(pool: &Pool, device: &str, shift: &str) -> Result<Option<String>> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            "SELECT text FROM shift_slips WHERE device = $1 AND shift = $2",
+            &[&device, &shift],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// Records a verified slip; `false` when one of that shift was recorded already (kept).
+pub async fn record_slip(pool: &Pool, slip: &SlipRow) -> Result<bool> {
+    let client = pool.get().await?;
+    let n = client
+        .execute(
+            "INSERT INTO shift_slips (device, shift, closed_at, first_sale, last_sale, upto,
+                 upto_seq, sales, expected_fen, counted_fen, variance_fen, heads, text)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             ON CONFLICT (device, shift) DO NOTHING",
+            &[
+                &slip.device,
+                &slip.shift,
+                &slip.closed_at,
+                &slip.first_sale,
+                &slip.last_sale,
+                &slip.upto,
+                &slip.upto_seq,
+                &slip.sales,
+                &slip.expected_fen,
+                &slip.counted_fen,
+                &slip.variance_fen,
+                &slip.heads,
+                &slip.text,
+            ],
+        )
+        .await?;
+    Ok(n > 0)
+}
+
+/// Every recorded slip, by device and close: `(device, shift, closed_at, the till's last
+/// sale, its number)`.
+pub async fn slips(pool: &Pool) -> Result<Vec<(String, String, String, Option<String>, i64)>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT device, shift, closed_at, upto, COALESCE(upto_seq, 0) FROM shift_slips
+             ORDER BY device, closed_at",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect())
+}
 
 /// Makes the database the headquarters of `fair` (by its id) unless it is already another
 /// fair's: then that fair's id is returned, and nothing changes.

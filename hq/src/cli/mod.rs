@@ -325,10 +325,7 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             postgres::sqlite_only(dir, "payment statements")?;
             money::statements(dir, c)
         }
-        HqCommand::Slip(c) => {
-            postgres::sqlite_only(dir, "shift slips")?;
-            money::slip(dir, c)
-        }
+        HqCommand::Slip(c) => money::slip(dir, c),
         HqCommand::Postgres(c) => postgres::run(dir, c),
         HqCommand::Unit { code, format, out } => {
             let items = match postgres::database_of(dir, None)? {

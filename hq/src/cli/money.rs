@@ -140,8 +140,19 @@ pub fn slip(dir: &Path, command: SlipCommand) -> Result<()> {
         (None, None) => return Err(Error::input("give the slip's text or --image FILE")),
     };
     let hq = Hq::open(dir)?;
-    let v = slips::verify(&hq, &text)?;
-    let rec = crate::reconcile::reconcile(&hq.conn)?;
+    let (v, rec) = match super::postgres::database_of(dir, None)? {
+        Some(url) => {
+            let (fair, text) = (&hq.fair.id, &text);
+            super::postgres::with_pool(&url, |pool| async move {
+                let v = slips::verify_postgres(&pool, fair, text).await?;
+                Ok((v, crate::reconcile::postgres::reconcile(&pool, None).await?))
+            })?
+        }
+        None => {
+            let v = slips::verify(&hq, &text)?;
+            (v, crate::reconcile::reconcile(&hq.conn)?)
+        }
+    };
     let missing = rec
         .devices
         .iter()

@@ -1,6 +1,6 @@
 //! What reconciliation reads from a headquarters on PostgreSQL: the same SQL as SQLite's for
 //! the projection and its roll-up (`?N` made `$N`), headquarters' own tables as PostgreSQL
-//! holds them. Shift slips are not kept there yet: none are read.
+//! holds them.
 
 use std::collections::HashMap;
 
@@ -136,6 +136,16 @@ async fn read(pool: &Pool, stall: Option<&str>) -> Result<Read> {
             refunded_fen: r.get(6),
         })
         .collect();
+    let mut slips: HashMap<String, Vec<crate::slips::SlipStated>> = HashMap::new();
+    for (device, shift, closed_at, upto, upto_seq) in
+        fairpos_postgres::registry::slips(pool).await?
+    {
+        let stated = u64::try_from(upto_seq).unwrap_or(0);
+        slips
+            .entry(device)
+            .or_default()
+            .push((shift, closed_at, upto, stated));
+    }
     Ok(Read {
         totals,
         devices,
@@ -143,7 +153,7 @@ async fn read(pool: &Pool, stall: Option<&str>) -> Result<Read> {
         last_seen,
         cash,
         shifts,
-        slips: HashMap::new(),
+        slips,
         oversold,
         corrections,
     })

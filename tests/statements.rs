@@ -51,8 +51,20 @@ fn keys(list: &Value, key: &str) -> Vec<String> {
 }
 
 #[test]
-fn statements_meet_the_tills_qr_payments_one_to_one_and_name_what_is_paid_on_paper_only() {
-    let hq = Hq::demo();
+fn statements_meet_the_tills_qr_payments_one_to_one_and_name_what_is_paid_on_paper_only_on_sqlite()
+{
+    statements_meet_the_tills_qr_payments_one_to_one_and_name_what_is_paid_on_paper_only(Hq::demo());
+}
+
+#[test]
+fn statements_meet_the_tills_qr_payments_one_to_one_and_name_what_is_paid_on_paper_only_on_postgres(
+) {
+    if let Some(hq) = Hq::demo_postgres("statements") {
+        statements_meet_the_tills_qr_payments_one_to_one_and_name_what_is_paid_on_paper_only(hq);
+    }
+}
+
+fn statements_meet_the_tills_qr_payments_one_to_one_and_name_what_is_paid_on_paper_only(hq: Hq) {
     let server = hq.serve();
     let mut t1 = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     let mut t2 = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));

@@ -12,11 +12,12 @@
 //!   every process listening; [`project_document`]: a stored ledger projected by whichever
 //!   process hears of it; [`follow`]: the loop that does so, which every process may run;
 //! - [`registry`]: devices, enrolment codes, announced ledgers and how far each is projected,
-//!   sync events; [`accounts`]: the dashboard's accounts and sessions.
+//!   sync events, shift slips, payment statements; [`accounts`]: the dashboard's accounts and
+//!   sessions, the big screen's tokens.
 //!
-//! Reconciliation, the leaderboard and units' lists run their SQL on a pool from here
-//! (`fairpos-hq`). Not here yet: payment statements, the catalog (see ARCHITECTURE.md,
-//! "Deliberately absent").
+//! Reconciliation, the leaderboard, units' lists and statements run their SQL on a pool from
+//! here (`fairpos-hq`). Not here: the catalog, which stays in the data directory (see
+//! ARCHITECTURE.md, "Deliberately absent").
 
 pub mod accounts;
 mod apply;

@@ -58,6 +58,31 @@ CREATE TABLE IF NOT EXISTS shift_slips (
     verified_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (device, shift)
 );
+CREATE TABLE IF NOT EXISTS statement_files (
+    sha256      TEXT PRIMARY KEY,
+    name        TEXT COLLATE \"C\" NOT NULL,
+    provider    TEXT COLLATE \"C\" NOT NULL,
+    stall       TEXT COLLATE \"C\" NOT NULL,
+    layout      TEXT NOT NULL,
+    encoding    TEXT NOT NULL,
+    lines       BIGINT NOT NULL,
+    covers_from TEXT,               -- Beijing time, as SQLite's
+    covers_to   TEXT,
+    imported_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+);
+CREATE TABLE IF NOT EXISTS statement_lines (
+    provider   TEXT COLLATE \"C\" NOT NULL,
+    txn        TEXT COLLATE \"C\" NOT NULL,
+    flow       TEXT NOT NULL,
+    stall      TEXT COLLATE \"C\" NOT NULL,
+    amount_fen BIGINT NOT NULL,
+    at         TEXT COLLATE \"C\" NOT NULL,  -- Beijing time, as the provider prints it
+    note       TEXT NOT NULL,
+    file       TEXT NOT NULL,             -- statement_files.sha256
+    line       BIGINT NOT NULL,
+    PRIMARY KEY (provider, txn, flow)
+);
+CREATE INDEX IF NOT EXISTS statement_lines_stall ON statement_lines (stall, provider);
 CREATE TABLE IF NOT EXISTS hq_meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL

@@ -321,10 +321,7 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             }
             Ok(())
         }
-        HqCommand::Statements(c) => {
-            postgres::sqlite_only(dir, "payment statements")?;
-            money::statements(dir, c)
-        }
+        HqCommand::Statements(c) => money::statements(dir, c),
         HqCommand::Slip(c) => money::slip(dir, c),
         HqCommand::Postgres(c) => postgres::run(dir, c),
         HqCommand::Unit { code, format, out } => {

@@ -31,7 +31,16 @@ pub fn statements(dir: &Path, command: StatementsCommand) -> Result<()> {
                 .file_name()
                 .map_or_else(|| file_label(&file), |n| n.to_string_lossy().into_owned());
             let mut hq = Hq::open(dir)?;
-            let done = statements::import(&mut hq, &name, &bytes, provider, &stall)?;
+            let done = match super::postgres::database_of(dir, None)? {
+                Some(url) => {
+                    statements::check_stall(&hq.conn, &stall)?;
+                    let (name, bytes, stall) = (&name, &bytes, &stall);
+                    super::postgres::with_pool(&url, |pool| async move {
+                        statements::postgres::import(&pool, name, bytes, provider, stall).await
+                    })?
+                }
+                None => statements::import(&mut hq, &name, &bytes, provider, &stall)?,
+            };
             if json {
                 return print_json(&done);
             }
@@ -53,7 +62,20 @@ pub fn statements(dir: &Path, command: StatementsCommand) -> Result<()> {
             let format = if json { "json" } else { format.as_str() };
             let format = output_format(format, out.as_deref())?;
             let hq = Hq::open(dir)?;
-            let m = match_statements(&hq.conn, window_minutes)?;
+            let m = match super::postgres::database_of(dir, None)? {
+                Some(url) => {
+                    let sellers = statements::matching::seller_names(&hq.conn)?;
+                    super::postgres::with_pool(&url, |pool| async move {
+                        statements::matching::match_statements_postgres(
+                            &pool,
+                            sellers,
+                            window_minutes,
+                        )
+                        .await
+                    })?
+                }
+                None => match_statements(&hq.conn, window_minutes)?,
+            };
             let bytes = match format {
                 OutputFormat::Table => table(&m).into_bytes(),
                 OutputFormat::Json => {

@@ -1,7 +1,7 @@
 //! The command line of a headquarters on PostgreSQL (`fairpos-postgres`): `hq init
 //! --database` and the commands that then read and write the database rather than the data
-//! directory's SQLite (devices, accounts, sessions, sales, events, reports), or refuse
-//! ([`sqlite_only`]); and `fairpos hq postgres …`, the projection and reports in PostgreSQL
+//! directory's SQLite (devices, accounts, sessions, sales, events, reports, reconciliation,
+//! statements, slips, bundles); and `fairpos hq postgres …`, the projection and reports in PostgreSQL
 //! beside a SQLite headquarters. Any number of `project --follow` processes may run at once,
 //! on any machines: each stored ledger is projected once, and a process killed at any
 //! instant leaves nothing half-done.
@@ -37,17 +37,6 @@ pub fn database_of(dir: &Path, given: Option<String>) -> Result<Option<String>> 
     match given {
         Some(url) => Ok(Some(url)),
         None => crate::meta(&Hq::open(dir)?.conn, META_DATABASE),
-    }
-}
-
-/// Refuses, in one line, a command that reads or writes what a headquarters on PostgreSQL
-/// does not keep there yet (it would find the data directory's SQLite empty).
-pub fn sqlite_only(dir: &Path, what: &str) -> Result<()> {
-    match database_of(dir, None)? {
-        Some(_) => Err(Error::input(format!(
-            "{what}: not built yet for a headquarters on PostgreSQL (this one runs on it)"
-        ))),
-        None => Ok(()),
     }
 }
 

@@ -93,98 +93,257 @@ fn to_beijing(at: &str) -> Option<NaiveDateTime> {
         .map(|t| t.with_timezone(&beijing()).naive_local())
 }
 
-fn recorded(conn: &Connection) -> Result<Vec<(Recorded, Movement)>> {
-    let mut stmt = conn.prepare(
-        "SELECT s.stall, s.device, s.number, '', s.seller, s.seller_name, s.shift_id,
-                p.method, 'payment', p.amount_fen, s.at
-           FROM sale_payments p JOIN sales s ON s.id = p.sale_id
-          WHERE p.method IN ('wechat', 'alipay')
-         UNION ALL
-         SELECT s.stall, s.device, s.number, r.number, COALESCE(sh.seller, s.seller),
-                COALESCE(se.name, sh.seller, s.seller_name), r.shift_id,
-                r.method, 'refund', r.amount_fen, r.at
-           FROM refunds r JOIN sales s ON s.id = r.sale_id
-           LEFT JOIN shifts sh ON sh.id = r.shift_id LEFT JOIN sellers se ON se.id = sh.seller
-          WHERE r.method IN ('wechat', 'alipay')
-         UNION ALL
-         SELECT s.stall, s.device, s.number, 'void', COALESCE(sh.seller, s.seller),
-                COALESCE(se.name, sh.seller, s.seller_name), v.shift_id,
-                p.method, 'refund', p.amount_fen, v.at
-           FROM voids v JOIN sales s ON s.id = v.sale_id
-           JOIN sale_payments p ON p.sale_id = s.id
-           LEFT JOIN shifts sh ON sh.id = v.shift_id LEFT JOIN sellers se ON se.id = sh.seller
-          WHERE p.method IN ('wechat', 'alipay')",
-    )?;
-    // A row whose method, flow or time this cannot read is no QR movement: left out.
-    let rows = stmt.query_map([], |r| {
-        let (method, flow, at): (String, String, String) = (r.get(7)?, r.get(8)?, r.get(10)?);
-        let (Some(provider), Some(flow), Some(at)) = (
-            Provider::parse(&method),
-            Flow::parse(&flow),
-            to_beijing(&at),
-        ) else {
-            return Ok(None);
-        };
-        let (stall, amount_fen): (String, i64) = (r.get(0)?, r.get(9)?);
-        let recorded = Recorded {
-            stall: stall.clone(),
-            device: r.get(1)?,
-            sale: r.get(2)?,
-            record: r.get(3)?,
-            seller: r.get(4)?,
-            seller_name: r.get(5)?,
-            shift: r.get(6)?,
-            method: provider.as_str(),
-            flow: flow.as_str(),
-            amount_fen,
-            at: at.format(TIME).to_string(),
-        };
-        Ok(Some((
-            recorded,
-            movement(stall, provider, flow, amount_fen, at),
-        )))
-    })?;
-    Ok(rows
-        .filter_map(Result::transpose)
+/// The tills' QR movements, SQL both backends run: stall, device, sale, record (a refund's
+/// number, `void`, or empty for a payment), the sale's seller and their name, the seller of
+/// the shift that gave the money back (refunds and voids), shift, method, flow, amount, time.
+const RECORDED: &str = "
+    SELECT s.stall, s.device, s.number, '', s.seller, s.seller_name, NULL, s.shift_id,
+           p.method, 'payment', p.amount_fen, s.at
+      FROM sale_payments p JOIN sales s ON s.id = p.sale_id
+     WHERE p.method IN ('wechat', 'alipay')
+    UNION ALL
+    SELECT s.stall, s.device, s.number, r.number, s.seller, s.seller_name, sh.seller,
+           r.shift_id, r.method, 'refund', r.amount_fen, r.at
+      FROM refunds r JOIN sales s ON s.id = r.sale_id
+      LEFT JOIN shifts sh ON sh.id = r.shift_id
+     WHERE r.method IN ('wechat', 'alipay')
+    UNION ALL
+    SELECT s.stall, s.device, s.number, 'void', s.seller, s.seller_name, sh.seller,
+           v.shift_id, p.method, 'refund', p.amount_fen, v.at
+      FROM voids v JOIN sales s ON s.id = v.sale_id
+      JOIN sale_payments p ON p.sale_id = s.id
+      LEFT JOIN shifts sh ON sh.id = v.shift_id
+     WHERE p.method IN ('wechat', 'alipay')";
+
+/// A row of [`RECORDED`].
+pub(crate) struct RecordedRow {
+    pub stall: String,
+    pub device: String,
+    pub sale: String,
+    pub record: String,
+    pub seller: String,
+    pub seller_name: String,
+    pub shift_seller: Option<String>,
+    pub shift: String,
+    pub method: String,
+    pub flow: String,
+    pub amount_fen: i64,
+    pub at: String,
+}
+
+/// The statements' lines, SQL both backends run.
+const STATED: &str = "
+    SELECT l.stall, l.provider, l.txn, l.flow, l.amount_fen, l.at, l.note,
+           COALESCE(f.name, l.file), l.line
+      FROM statement_lines l LEFT JOIN statement_files f ON f.sha256 = l.file
+     ORDER BY l.stall, l.provider, l.at, l.txn";
+
+/// A row of [`STATED`].
+pub(crate) struct StatedRow {
+    pub stall: String,
+    pub provider: String,
+    pub txn: String,
+    pub flow: String,
+    pub amount_fen: i64,
+    pub at: String,
+    pub note: String,
+    pub file: String,
+    pub line: i64,
+}
+
+/// The spans statement files account for: stall, provider, from, to.
+const COVERED: &str = "
+    SELECT stall, provider, covers_from, covers_to FROM statement_files
+     WHERE covers_from IS NOT NULL AND covers_to IS NOT NULL";
+
+/// What matching reads, from either backend; `sellers`: the catalog's names by id.
+pub(crate) struct Rows {
+    pub recorded: Vec<RecordedRow>,
+    pub stated: Vec<StatedRow>,
+    pub covered: Vec<(String, String, String, String)>,
+    pub sellers: HashMap<String, String>,
+}
+
+fn read(conn: &Connection) -> Result<Rows> {
+    let recorded = conn
+        .prepare(RECORDED)?
+        .query_map([], |r| {
+            Ok(RecordedRow {
+                stall: r.get(0)?,
+                device: r.get(1)?,
+                sale: r.get(2)?,
+                record: r.get(3)?,
+                seller: r.get(4)?,
+                seller_name: r.get(5)?,
+                shift_seller: r.get(6)?,
+                shift: r.get(7)?,
+                method: r.get(8)?,
+                flow: r.get(9)?,
+                amount_fen: r.get(10)?,
+                at: r.get(11)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let stated = conn
+        .prepare(STATED)?
+        .query_map([], |r| {
+            Ok(StatedRow {
+                stall: r.get(0)?,
+                provider: r.get(1)?,
+                txn: r.get(2)?,
+                flow: r.get(3)?,
+                amount_fen: r.get(4)?,
+                at: r.get(5)?,
+                note: r.get(6)?,
+                file: r.get(7)?,
+                line: r.get(8)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let covered = conn
+        .prepare(COVERED)?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Rows {
+        recorded,
+        stated,
+        covered,
+        sellers: seller_names(conn)?,
+    })
+}
+
+/// The catalog's sellers' names, by id (the catalog stays in the data directory).
+pub(crate) fn seller_names(conn: &Connection) -> Result<HashMap<String, String>> {
+    Ok(conn
+        .prepare("SELECT id, name FROM sellers")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?)
 }
 
-fn stated(conn: &Connection) -> Result<Vec<(Stated, Movement)>> {
-    let mut stmt = conn.prepare(
-        "SELECT l.stall, l.provider, l.txn, l.flow, l.amount_fen, l.at, l.note,
-                COALESCE(f.name, l.file), l.line
-           FROM statement_lines l LEFT JOIN statement_files f ON f.sha256 = l.file
-          ORDER BY l.stall, l.provider, l.at, l.txn",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        let (provider, flow, at): (String, String, String) = (r.get(1)?, r.get(3)?, r.get(5)?);
-        let (Some(provider), Some(flow), Ok(at)) = (
-            Provider::parse(&provider),
-            Flow::parse(&flow),
-            NaiveDateTime::parse_from_str(&at, TIME),
-        ) else {
-            return Ok(None);
-        };
-        let (stall, amount_fen): (String, i64) = (r.get(0)?, r.get(4)?);
-        let stated = Stated {
-            stall: stall.clone(),
-            provider: provider.as_str(),
-            txn: r.get(2)?,
-            flow: flow.as_str(),
-            amount_fen,
-            at: at.format(TIME).to_string(),
-            note: r.get(6)?,
-            file: r.get(7)?,
-            line: r.get(8)?,
-        };
-        Ok(Some((
-            stated,
-            movement(stall, provider, flow, amount_fen, at),
-        )))
-    })?;
-    Ok(rows
-        .filter_map(Result::transpose)
-        .collect::<rusqlite::Result<_>>()?)
+/// What matching reads from a headquarters on PostgreSQL; the sellers' names from the data
+/// directory's catalog (`sellers`).
+pub(crate) async fn read_postgres(
+    pool: &fairpos_postgres::Pool,
+    sellers: HashMap<String, String>,
+) -> Result<Rows> {
+    use fairpos_postgres::Error as Pg;
+    let client = pool.get().await.map_err(Pg::from)?;
+    let recorded = client
+        .query(RECORDED, &[])
+        .await
+        .map_err(Pg::from)?
+        .iter()
+        .map(|r| RecordedRow {
+            stall: r.get(0),
+            device: r.get(1),
+            sale: r.get(2),
+            record: r.get(3),
+            seller: r.get(4),
+            seller_name: r.get(5),
+            shift_seller: r.get(6),
+            shift: r.get(7),
+            method: r.get(8),
+            flow: r.get(9),
+            amount_fen: r.get(10),
+            at: r.get(11),
+        })
+        .collect();
+    let stated = client
+        .query(STATED, &[])
+        .await
+        .map_err(Pg::from)?
+        .iter()
+        .map(|r| StatedRow {
+            stall: r.get(0),
+            provider: r.get(1),
+            txn: r.get(2),
+            flow: r.get(3),
+            amount_fen: r.get(4),
+            at: r.get(5),
+            note: r.get(6),
+            file: r.get(7),
+            line: r.get(8),
+        })
+        .collect();
+    let covered = client
+        .query(COVERED, &[])
+        .await
+        .map_err(Pg::from)?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    Ok(Rows {
+        recorded,
+        stated,
+        covered,
+        sellers,
+    })
+}
+
+/// The tills' QR movements; a row whose method, flow or time this cannot read is no QR
+/// movement: left out. Money given back is the shift's seller's (named by the catalog).
+fn recorded(
+    rows: Vec<RecordedRow>,
+    sellers: &HashMap<String, String>,
+) -> Vec<(Recorded, Movement)> {
+    rows.into_iter()
+        .filter_map(|r| {
+            let (Some(provider), Some(flow), Some(at)) = (
+                Provider::parse(&r.method),
+                Flow::parse(&r.flow),
+                to_beijing(&r.at),
+            ) else {
+                return None;
+            };
+            let (seller, seller_name) = match r.shift_seller {
+                Some(id) => (id.clone(), sellers.get(&id).cloned().unwrap_or(id)),
+                None => (r.seller, r.seller_name),
+            };
+            let moved = movement(r.stall.clone(), provider, flow, r.amount_fen, at);
+            let recorded = Recorded {
+                stall: r.stall,
+                device: r.device,
+                sale: r.sale,
+                record: r.record,
+                seller,
+                seller_name,
+                shift: r.shift,
+                method: provider.as_str(),
+                flow: flow.as_str(),
+                amount_fen: r.amount_fen,
+                at: at.format(TIME).to_string(),
+            };
+            Some((recorded, moved))
+        })
+        .collect()
+}
+
+/// The statements' lines; one whose provider, flow or time this cannot read is left out.
+fn stated(rows: Vec<StatedRow>) -> Vec<(Stated, Movement)> {
+    rows.into_iter()
+        .filter_map(|r| {
+            let (Some(provider), Some(flow), Ok(at)) = (
+                Provider::parse(&r.provider),
+                Flow::parse(&r.flow),
+                NaiveDateTime::parse_from_str(&r.at, TIME),
+            ) else {
+                return None;
+            };
+            let moved = movement(r.stall.clone(), provider, flow, r.amount_fen, at);
+            let stated = Stated {
+                stall: r.stall,
+                provider: provider.as_str(),
+                txn: r.txn,
+                flow: flow.as_str(),
+                amount_fen: r.amount_fen,
+                at: at.format(TIME).to_string(),
+                note: r.note,
+                file: r.file,
+                line: r.line,
+            };
+            Some((stated, moved))
+        })
+        .collect()
 }
 
 fn movement(
@@ -204,28 +363,15 @@ fn movement(
 }
 
 /// The spans of Beijing time each stall's statements of each provider account for.
-fn covered(conn: &Connection) -> Result<Coverage> {
-    let mut stmt = conn.prepare(
-        "SELECT stall, provider, covers_from, covers_to FROM statement_files
-          WHERE covers_from IS NOT NULL AND covers_to IS NOT NULL",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-        ))
-    })?;
+fn covered(rows: Vec<(String, String, String, String)>) -> Coverage {
     let mut spans = Coverage::new();
-    for row in rows {
-        let (stall, provider, from, to) = row?;
+    for (stall, provider, from, to) in rows {
         let parse = |t: &str| NaiveDateTime::parse_from_str(t, TIME).ok();
         if let (Some(from), Some(to)) = (parse(&from), parse(&to)) {
             spans.entry((stall, provider)).or_default().push((from, to));
         }
     }
-    Ok(spans)
+    spans
 }
 
 /// `(stall, provider)` → the spans its statements account for.
@@ -238,9 +384,25 @@ fn is_covered(c: &Coverage, stall: &str, provider: &str, at: NaiveDateTime) -> b
 
 /// Matches every recorded QR movement against the statements, times within `window_minutes`.
 pub fn match_statements(conn: &Connection, window_minutes: i64) -> Result<StatementMatch> {
-    let covered = covered(conn)?;
+    Ok(match_rows(read(conn)?, window_minutes))
+}
+
+/// The same on a headquarters on PostgreSQL; `sellers`: the catalog's names by id.
+pub async fn match_statements_postgres(
+    pool: &fairpos_postgres::Pool,
+    sellers: HashMap<String, String>,
+    window_minutes: i64,
+) -> Result<StatementMatch> {
+    Ok(match_rows(
+        read_postgres(pool, sellers).await?,
+        window_minutes,
+    ))
+}
+
+fn match_rows(rows: Rows, window_minutes: i64) -> StatementMatch {
+    let covered = covered(rows.covered);
     let mut uncovered: BTreeMap<(String, &'static str), (usize, i64)> = BTreeMap::new();
-    let (checked, left): (Vec<_>, Vec<_>) = recorded(conn)?
+    let (checked, left): (Vec<_>, Vec<_>) = recorded(rows.recorded, &rows.sellers)
         .into_iter()
         .partition(|(r, m)| is_covered(&covered, &r.stall, r.method, m.at));
     for (r, _) in left {
@@ -252,7 +414,7 @@ pub fn match_statements(conn: &Connection, window_minutes: i64) -> Result<Statem
             -r.amount_fen
         };
     }
-    let stated = stated(conn)?;
+    let stated = stated(rows.stated);
     let recorded_moves: Vec<Movement> = checked.iter().map(|(_, m)| m.clone()).collect();
     let stated_moves: Vec<Movement> = stated.iter().map(|(_, m)| m.clone()).collect();
     let result = match_up(
@@ -276,7 +438,7 @@ pub fn match_statements(conn: &Connection, window_minutes: i64) -> Result<Statem
         .map(|&i| checked[i].0.clone())
         .collect();
     paper_only.sort_by(|a, b| (&a.seller, &a.shift, &a.at).cmp(&(&b.seller, &b.shift, &b.at)));
-    Ok(StatementMatch {
+    StatementMatch {
         window_minutes,
         matched,
         recorded_not_in_statement: paper_only,
@@ -294,5 +456,5 @@ pub fn match_statements(conn: &Connection, window_minutes: i64) -> Result<Statem
                 amount_fen,
             })
             .collect(),
-    })
+    }
 }

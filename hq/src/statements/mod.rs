@@ -4,6 +4,7 @@
 
 pub mod export;
 pub mod matching;
+pub mod postgres;
 
 use chrono::NaiveDateTime;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -71,16 +72,7 @@ pub fn import(
     provider: Provider,
     stall: &str,
 ) -> Result<Imported> {
-    let known: bool = hq.conn.query_row(
-        "SELECT EXISTS(SELECT 1 FROM stalls WHERE id = ?1)",
-        [stall],
-        |r| r.get(0),
-    )?;
-    if !known {
-        return Err(Error::input(format!(
-            "--stall {stall}: no such stall in the fair (see the stalls CSV)"
-        )));
-    }
+    check_stall(&hq.conn, stall)?;
     let parsed = statement::parse(name, bytes, provider)?;
     let sha = fairpos_sync::keys::hex(&Sha256::digest(bytes));
     let tx = hq.conn.transaction()?;
@@ -96,59 +88,29 @@ pub fn import(
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        // The same movement, its time perhaps without seconds (a file saved again by a
-        // spreadsheet): within a minute.
-        let same_time = |held_at: &str| {
-            NaiveDateTime::parse_from_str(held_at, TIME)
-                .is_ok_and(|h| (h - l.at).num_seconds().abs() < 60)
-        };
-        match held {
-            Some((s, fen, held_at)) if s == stall && fen == l.amount.0 && same_time(&held_at) => {
-                already += 1
-            }
-            Some((s, fen, held_at)) if s == stall => {
-                return Err(Error::input(format!(
-                    "{name} line {}: transaction {} was imported before as {} at {held_at}, \
-                     here it is {} at {at}: nothing imported; which file is right?",
-                    l.line,
-                    l.txn,
-                    fairpos_domain::Fen(fen),
-                    l.amount
-                )))
-            }
-            Some((s, _, _)) => {
-                return Err(Error::input(format!(
-                    "{name} line {}: transaction {} is in stall {s}'s statement already",
-                    l.line, l.txn
-                )))
-            }
-            None => {
-                tx.execute(
-                    "INSERT INTO statement_lines
-                       (provider, txn, flow, stall, amount_fen, at, note, file, line)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    params![
-                        provider.as_str(),
-                        l.txn,
-                        l.flow.as_str(),
-                        stall,
-                        l.amount.0,
-                        at,
-                        l.note,
-                        sha,
-                        l.line as i64
-                    ],
-                )?;
-                new += 1;
-            }
+        if held_already(name, stall, l, held)? {
+            already += 1;
+            continue;
         }
+        tx.execute(
+            "INSERT INTO statement_lines
+               (provider, txn, flow, stall, amount_fen, at, note, file, line)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                provider.as_str(),
+                l.txn,
+                l.flow.as_str(),
+                stall,
+                l.amount.0,
+                at,
+                l.note,
+                sha,
+                l.line as i64
+            ],
+        )?;
+        new += 1;
     }
-    let covers = |pick: fn(&(NaiveDateTime, NaiveDateTime)) -> NaiveDateTime| {
-        parsed
-            .covers
-            .as_ref()
-            .map(|c| pick(c).format(TIME).to_string())
-    };
+    let (covers_from, covers_to) = covers(&parsed);
     tx.execute(
         "INSERT OR IGNORE INTO statement_files
            (sha256, name, provider, stall, layout, encoding, lines, covers_from, covers_to,
@@ -162,8 +124,8 @@ pub fn import(
             parsed.layout.as_str(),
             parsed.encoding,
             parsed.lines.len() as i64,
-            covers(|c| c.0),
-            covers(|c| c.1),
+            covers_from,
+            covers_to,
             now_text()
         ],
     )?;
@@ -178,6 +140,66 @@ pub fn import(
         already,
         skipped: parsed.skipped,
     })
+}
+
+/// Refuses a statement of a stall the fair's catalog does not have.
+pub(crate) fn check_stall(conn: &Connection, stall: &str) -> Result<()> {
+    let known: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM stalls WHERE id = ?1)",
+        [stall],
+        |r| r.get(0),
+    )?;
+    if !known {
+        return Err(Error::input(format!(
+            "--stall {stall}: no such stall in the fair (see the stalls CSV)"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether line `l` of the file `name` of `stall` is held already (`held`: the line of the
+/// same provider, transaction and flow headquarters holds: stall, amount, time); refused
+/// when what is held contradicts it.
+pub(crate) fn held_already(
+    name: &str,
+    stall: &str,
+    l: &statement::StatementLine,
+    held: Option<(String, i64, String)>,
+) -> Result<bool> {
+    // The same movement, its time perhaps without seconds (a file saved again by a
+    // spreadsheet): within a minute.
+    let same_time = |held_at: &str| {
+        NaiveDateTime::parse_from_str(held_at, TIME)
+            .is_ok_and(|h| (h - l.at).num_seconds().abs() < 60)
+    };
+    let at = l.at.format(TIME);
+    match held {
+        None => Ok(false),
+        Some((s, fen, held_at)) if s == stall && fen == l.amount.0 && same_time(&held_at) => {
+            Ok(true)
+        }
+        Some((s, fen, held_at)) if s == stall => Err(Error::input(format!(
+            "{name} line {}: transaction {} was imported before as {} at {held_at}, \
+             here it is {} at {at}: nothing imported; which file is right?",
+            l.line,
+            l.txn,
+            fairpos_domain::Fen(fen),
+            l.amount
+        ))),
+        Some((s, _, _)) => Err(Error::input(format!(
+            "{name} line {}: transaction {} is in stall {s}'s statement already",
+            l.line, l.txn
+        ))),
+    }
+}
+
+/// The Beijing time a parsed file accounts for: `(from, to)`, kept as text.
+pub(crate) fn covers(parsed: &statement::Statement) -> (Option<String>, Option<String>) {
+    let at = |t: NaiveDateTime| t.format(TIME).to_string();
+    match &parsed.covers {
+        Some((from, to)) => (Some(at(*from)), Some(at(*to))),
+        None => (None, None),
+    }
 }
 
 /// A statement file imported.

@@ -32,15 +32,34 @@ impl StatementsBody<'_> {
     }
 }
 
+/// The match on a headquarters on PostgreSQL: sellers' names from the data directory's
+/// catalog, the rest from the database.
+async fn matched_on_postgres(
+    state: &AppState,
+    pool: &fairpos_postgres::Pool,
+) -> crate::Result<crate::statements::matching::StatementMatch> {
+    let sellers = read(state, crate::statements::matching::seller_names).await?;
+    crate::statements::matching::match_statements_postgres(pool, sellers, DEFAULT_WINDOW_MINUTES)
+        .await
+}
+
 pub(crate) async fn statements_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     organizer_only!(state, headers);
-    if state.pg.is_some() {
-        return super::not_on_postgres("payment statements");
-    }
-    let data = read(&state, |db| {
-        Ok((match_statements(db, DEFAULT_WINDOW_MINUTES)?, files(db)?))
-    })
-    .await;
+    let data = match &state.pg {
+        Some(pool) => {
+            async {
+                let m = matched_on_postgres(&state, pool).await?;
+                Ok((m, crate::statements::postgres::files(pool).await?))
+            }
+            .await
+        }
+        None => {
+            read(&state, |db| {
+                Ok((match_statements(db, DEFAULT_WINDOW_MINUTES)?, files(db)?))
+            })
+            .await
+        }
+    };
     let (m, files) = match data {
         Ok(d) => d,
         Err(e) => return failure(e),
@@ -61,9 +80,6 @@ pub(crate) async fn statements_export(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     organizer_only!(state, headers);
-    if state.pg.is_some() {
-        return super::not_on_postgres("payment statements");
-    }
     let format = q.get("format").map_or("csv", String::as_str);
     let (content_type, extension) = match format {
         "csv" => ("text/csv; charset=utf-8", "csv"),
@@ -73,15 +89,17 @@ pub(crate) async fn statements_export(
         ),
         _ => return (StatusCode::BAD_REQUEST, "format: csv or xlsx").into_response(),
     };
-    let bytes = read(&state, move |db| {
-        let m = match_statements(db, DEFAULT_WINDOW_MINUTES)?;
+    let matched = match &state.pg {
+        Some(pool) => matched_on_postgres(&state, pool).await,
+        None => read(&state, |db| match_statements(db, DEFAULT_WINDOW_MINUTES)).await,
+    };
+    let bytes = matched.and_then(|m| {
         if extension == "csv" {
             export::csv(&m)
         } else {
             export::xlsx(&m)
         }
-    })
-    .await;
+    });
     match bytes {
         Ok(b) => (
             [

@@ -5,8 +5,6 @@
 //! On PostgreSQL: devices, enrolment codes, announced documents, how far each is projected,
 //! sync events ([`devices`]), the dashboard's accounts and sessions ([`sessions`]), and the
 //! projection the dashboard's pages, the big screen and the JSON API read ([`figures`]).
-//! Payment statements still read SQLite, so a headquarters on PostgreSQL does not serve them
-//! yet.
 
 mod devices;
 mod figures;

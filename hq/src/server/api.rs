@@ -337,10 +337,13 @@ pub async fn registry(
         Ok(_) => return api_error(StatusCode::FORBIDDEN, "hubs only"),
         Err(r) => return *r,
     }
-    if state.pg.is_some() {
-        return crate::web::not_on_postgres("the device registry for hubs");
-    }
-    match state.on_writer(devices::registry).await {
+    let entries = match &state.pg {
+        Some(pool) => fairpos_postgres::registry::entries(pool)
+            .await
+            .map_err(Error::from),
+        None => state.on_writer(devices::registry).await,
+    };
+    match entries {
         Ok(r) => Json(r).into_response(),
         Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }

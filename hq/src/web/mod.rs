@@ -89,18 +89,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/units/{code}", get(api::api_unit))
 }
 
-/// The answer of a route a headquarters on PostgreSQL does not serve yet (501, with the JSON
-/// error every route answers with).
-pub fn not_on_postgres(what: &str) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let error = format!("{what}: not served from PostgreSQL yet (this headquarters runs on it)");
-    (
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        axum::Json(serde_json::json!({ "error": error })),
-    )
-        .into_response()
-}
-
 /// A moment as the fair's clock shows it: `2026-11-22 10:15`.
 pub(crate) fn local_at(offset: chrono::FixedOffset, text: &str) -> String {
     match chrono::DateTime::parse_from_rfc3339(text) {

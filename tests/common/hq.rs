@@ -46,6 +46,17 @@ impl Hq {
         Some(hq)
     }
 
+    /// Whether this headquarters runs on PostgreSQL (`hq init --database`).
+    pub fn on_postgres(&self) -> bool {
+        let db = rusqlite::Connection::open(self.data().join("hq.db")).unwrap();
+        db.query_row(
+            "SELECT EXISTS(SELECT 1 FROM meta WHERE key = 'database')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
     pub fn data(&self) -> &Path {
         self.dir.path()
     }

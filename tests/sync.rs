@@ -322,9 +322,21 @@ fn wrong_secrets_and_revoked_tills_are_refused(hq: Hq) {
 }
 
 #[test]
-fn catalog_changes_flow_down_and_products_added_at_a_till_flow_up() {
-    let hq = Hq::demo();
+fn catalog_changes_flow_down_and_products_added_at_a_till_flow_up_on_sqlite() {
+    catalog_changes_flow_down_and_products_added_at_a_till_flow_up(Hq::demo());
+}
+
+#[test]
+fn catalog_changes_flow_down_and_products_added_at_a_till_flow_up_on_postgres() {
+    if let Some(hq) = Hq::demo_postgres("catalog") {
+        catalog_changes_flow_down_and_products_added_at_a_till_flow_up(hq);
+    }
+}
+
+/// On PostgreSQL, T01 syncs through a second process: what the first took in reaches it.
+fn catalog_changes_flow_down_and_products_added_at_a_till_flow_up(hq: Hq) {
     let server = hq.serve();
+    let second = hq.on_postgres().then(|| hq.serve());
     let t1 = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     let t2 = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));
 
@@ -356,7 +368,10 @@ fn catalog_changes_flow_down_and_products_added_at_a_till_flow_up() {
     t2.synced();
     pause(1000);
     // T01's next sync brings both the new price and T02's product.
-    t1.synced();
+    match &second {
+        Some(other) => t1.synced_with(&other.url),
+        None => t1.synced(),
+    }
     let list = t1.json(&["catalog", "list", "--json"]);
     let price = |sku: &str| {
         list.as_array()

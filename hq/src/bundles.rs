@@ -207,7 +207,7 @@ pub async fn import_postgres(
         fairpos_postgres::documents::put_chunks(pool, &[(chunk, doc.save())]).await?;
         // Project what is stored now: earlier syncs and this bundle together.
         match fairpos_postgres::ledgers::project_within(pool, &doc_id, None).await {
-            Ok(new) => out.new_records += new.unwrap_or(0),
+            Ok(projected) => out.new_records += projected.map_or(0, |p| p.new),
             Err(e @ fairpos_postgres::Error::Integrity(_)) => {
                 let why = e.to_string();
                 registry::refuse(pool, &doc_id.to_string(), &why).await?;

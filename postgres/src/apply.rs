@@ -42,7 +42,17 @@ const RETRIES: u32 = 30;
 /// Product additions are indexed but not folded into a catalog: the catalog tables are not
 /// in PostgreSQL yet.
 pub async fn project(pool: &Pool, doc_key: &str, records: &[Record]) -> Result<usize> {
-    project_held(pool, doc_key, records, None).await
+    Ok(project_held(pool, doc_key, records, None).await?.new)
+}
+
+/// What projecting a ledger did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Projected {
+    /// Records new to the projection.
+    pub new: usize,
+    /// Products the till added offline, in records new to the projection: for headquarters
+    /// to fold into the fair's catalog.
+    pub product_adds: Vec<fairpos_sync::catalog::CatalogProduct>,
 }
 
 /// How far a ledger document is projected: stored in `hq_docs` in the transaction that
@@ -66,7 +76,7 @@ pub async fn project_held(
     doc_key: &str,
     records: &[Record],
     held: Option<Held<'_>>,
-) -> Result<usize> {
+) -> Result<Projected> {
     let mut client = pool.get().await?;
     let mut attempt = 0;
     loop {
@@ -90,20 +100,21 @@ async fn project_once(
     doc_key: &str,
     records: &[Record],
     held: Option<Held<'_>>,
-) -> Result<usize> {
+) -> Result<Projected> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PROJECTION_LOCK])
         .await?;
     let mut stock = StockOut::default();
     let mut counted = Batch::default();
-    let mut new = 0;
+    let mut done = Projected::default();
     for batch in records.chunks(BATCH) {
         let fresh = bulk::index_records(&tx, batch, doc_key).await?;
         let mut sales = Vec::new();
         for (record, _) in batch.iter().zip(fresh).filter(|(_, fresh)| *fresh) {
-            new += 1;
+            done.new += 1;
             match record {
                 Record::Sale(r) => sales.push(r),
+                Record::ProductAdd(p) => done.product_adds.push(p.product.clone()),
                 other => apply_other(&tx, other, &mut stock).await?,
             }
         }
@@ -127,7 +138,7 @@ async fn project_once(
         .await?;
     }
     tx.commit().await?;
-    Ok(new)
+    Ok(done)
 }
 
 /// Adds the quantities summed over the transaction to `stock_out`, in one statement, rows

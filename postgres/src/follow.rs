@@ -22,6 +22,9 @@ pub struct Pass {
     pub took: Vec<DocumentId>,
     /// Records new to the projection.
     pub new_records: usize,
+    /// Products tills added offline, in those records: for headquarters to fold into the
+    /// fair's catalog.
+    pub product_adds: Vec<fairpos_sync::catalog::CatalogProduct>,
     /// Documents refused (not the ledger their id says, a forged record or change), with
     /// why; the others are projected all the same. A refusal is stored with the document and
     /// logged (once) as a sync event of its device.
@@ -38,9 +41,10 @@ impl Pass {
     async fn project(&mut self, pool: &Pool, doc: &DocumentId, max_bytes: Option<u64>) {
         self.took.push(doc.clone());
         match project_within(pool, doc, max_bytes).await {
-            Ok(Some(new)) => {
+            Ok(Some(projected)) => {
                 self.documents += 1;
-                self.new_records += new;
+                self.new_records += projected.new;
+                self.product_adds.extend(projected.product_adds);
             }
             Ok(None) => {}
             // A value PostgreSQL never takes is the ledger's, not the moment's: refused.

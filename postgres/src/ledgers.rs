@@ -13,7 +13,7 @@ use fairpos_sync::samod::DocumentId;
 use fairpos_sync::samod_storage::load_chunks;
 use fairpos_sync::{LedgerDoc, Record};
 
-use crate::apply::Held;
+use crate::apply::{Held, Projected};
 use crate::documents::{chunks_digest, document_chunks, document_keys};
 use crate::registry::{self, Authors};
 use crate::{Error, Pool, Result};
@@ -30,7 +30,7 @@ use crate::{Error, Pool, Result};
 /// database that only mirrors a SQLite headquarters knows no devices; its ledgers were
 /// checked there.
 pub async fn project_document(pool: &Pool, doc: &DocumentId) -> Result<Option<usize>> {
-    project_within(pool, doc, None).await
+    Ok(project_within(pool, doc, None).await?.map(|p| p.new))
 }
 
 /// As [`project_document`]; an announced ledger whose chunks take more than `max_bytes` is
@@ -39,13 +39,13 @@ pub async fn project_within(
     pool: &Pool,
     doc: &DocumentId,
     max_bytes: Option<u64>,
-) -> Result<Option<usize>> {
+) -> Result<Option<Projected>> {
     let shown = doc.to_string();
     let projected = registry::projected(pool, &shown).await?;
     if let Some((_, Some(done))) = &projected {
         let keys = document_keys(pool, doc).await?;
         if chunks_digest(keys.iter().map(String::as_str)) == *done {
-            return Ok(Some(0));
+            return Ok(Some(Projected::default()));
         }
     }
     // Over the size limit: refused before its chunks are even loaded, let alone read.

@@ -32,7 +32,7 @@ pub mod report;
 mod rollup;
 mod tls;
 
-pub use apply::{project, project_held, Held};
+pub use apply::{project, project_held, Held, Projected};
 pub use deadpool_postgres::Pool;
 pub use error::{Error, Result};
 pub use ledgers::project_document;

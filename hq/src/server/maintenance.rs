@@ -226,7 +226,9 @@ fn retry_later(retry: &mut HashMap<DocumentId, (u32, Instant)>, doc: &DocumentId
 }
 
 /// Folds products tills added offline into the catalog served (headquarters only).
-fn add_products(
+/// Folds the products tills added offline into the catalog document `handle` holds (those
+/// the catalog has already, by SKU, left as they are).
+pub(crate) fn add_products(
     handle: &DocHandle,
     key: &str,
     fair: &str,

@@ -221,6 +221,13 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
                     announced: state.announced.clone(),
                     oversized: oversized_tx,
                     projected: projected_tx,
+                    catalog: catalog.clone().map(|handle| postgres::Catalog {
+                        handle,
+                        id: catalog_id.clone(),
+                        key: catalog_key.clone(),
+                        fair: fair.id.clone(),
+                        dir: dir.to_path_buf(),
+                    }),
                     limits: options.documents,
                 },
             ));

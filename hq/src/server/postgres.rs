@@ -11,6 +11,7 @@
 //! screens.
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use fairpos_postgres::documents::{Listener, PgStorage};
 use fairpos_postgres::follow::{catch_up, follow, Pass};
 use fairpos_postgres::{registry, Pool};
 use fairpos_sync::samod::storage::{Storage, StorageKey};
-use fairpos_sync::samod::DocumentId;
+use fairpos_sync::samod::{DocHandle, DocumentId};
 use fairpos_sync::samod_storage::SqliteStorage;
 use tokio::sync::watch;
 
@@ -147,6 +148,69 @@ pub async fn watch_intrusions(
     }
 }
 
+/// The fair's catalog as this process serves it: what tills added offline is folded into it,
+/// and what other processes (or `hq catalog import`) changed of it is merged in.
+pub struct Catalog {
+    pub handle: DocHandle,
+    pub id: DocumentId,
+    pub key: String,
+    pub fair: String,
+    /// The data directory, where `hq catalog import` writes.
+    pub dir: PathBuf,
+}
+
+/// Merges the catalog as stored in the database (every process's changes) into `handle`.
+async fn merge_stored_catalog(pool: Pool, handle: DocHandle, id: DocumentId) {
+    let chunks = match fairpos_postgres::documents::document_chunks(&pool, &id).await {
+        Ok(chunks) => chunks,
+        Err(e) => return eprintln!("catalog: {e}"),
+    };
+    match fairpos_sync::samod_storage::load_chunks(&id.to_string(), &chunks) {
+        Ok(Some(mut stored)) => handle.with_document(|d| {
+            if let Err(e) = d.merge(&mut stored) {
+                eprintln!("catalog merge: {e}");
+            }
+        }),
+        Ok(None) => {}
+        Err(e) => eprintln!("catalog: {e}"),
+    }
+}
+
+/// Merges catalog edits `hq catalog import` wrote in the data directory into `catalog`, from
+/// where samod stores them in the database and every other process merges them.
+async fn follow_catalog_edits(catalog: Arc<Catalog>) {
+    let mut seen: Option<String> = None;
+    loop {
+        let (dir, id) = (catalog.dir.clone(), catalog.id.clone());
+        let read = tokio::task::spawn_blocking(move || -> crate::Result<_> {
+            let conn = crate::connect(&dir)?;
+            let version = crate::meta(&conn, "catalog_version")?;
+            Ok((
+                version,
+                fairpos_sync::samod_storage::load_document(&conn, &id)?,
+            ))
+        })
+        .await;
+        match read {
+            Ok(Ok((version, stored))) => {
+                if seen.is_some() && version != seen {
+                    if let Some(mut stored) = stored {
+                        catalog.handle.with_document(|d| {
+                            if let Err(e) = d.merge(&mut stored) {
+                                eprintln!("catalog merge: {e}");
+                            }
+                        });
+                    }
+                }
+                seen = version.or(Some(String::new()));
+            }
+            Ok(Err(e)) => eprintln!("catalog edits: {e}"),
+            Err(e) => eprintln!("catalog edits: {e}"),
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 /// What the maintenance loop tells the rest of the server.
 pub struct Channels {
     pub settled: watch::Sender<Settled>,
@@ -156,6 +220,8 @@ pub struct Channels {
     pub oversized: watch::Sender<HashSet<DocumentId>>,
     /// Counts the passes that took ledgers (the big screen follows it).
     pub projected: watch::Sender<u64>,
+    /// The catalog, on a headquarters (a hub keeps its data in its own directory).
+    pub catalog: Option<Catalog>,
     pub limits: crate::limits::DocumentLimits,
 }
 
@@ -189,8 +255,13 @@ pub async fn maintain(url: String, pool: Pool, channels: Channels) {
         announced,
         oversized,
         projected,
+        catalog,
         limits,
     } = channels;
+    let catalog = catalog.map(Arc::new);
+    if let Some(catalog) = &catalog {
+        tokio::spawn(follow_catalog_edits(catalog.clone()));
+    }
     tokio::spawn(poll(pool.clone(), revoked, announced));
 
     let mut passes = 0u64;
@@ -200,6 +271,25 @@ pub async fn maintain(url: String, pool: Pool, channels: Channels) {
         }
         for (doc, why) in &pass.failed {
             eprintln!("projecting {doc} failed (tried again): {why}");
+        }
+        if let Some(catalog) = &catalog {
+            // Products tills added offline, new to the projection: this process projected
+            // them first, so it folds them in (the others merge what it stores).
+            if !pass.product_adds.is_empty() {
+                super::maintenance::add_products(
+                    &catalog.handle,
+                    &catalog.key,
+                    &catalog.fair,
+                    &pass.product_adds,
+                );
+            }
+            if pass.took.contains(&catalog.id) {
+                tokio::spawn(merge_stored_catalog(
+                    pool.clone(),
+                    catalog.handle.clone(),
+                    catalog.id.clone(),
+                ));
+            }
         }
         // A ledger refused for its size: the share policy takes no more of it.
         let over: Vec<&DocumentId> = pass

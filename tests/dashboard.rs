@@ -32,8 +32,18 @@ fn standings(rows: &Value) -> Vec<(String, i64, String)> {
 }
 
 #[test]
-fn an_organizer_finds_the_api_figures_on_the_dashboard_and_strangers_find_nothing() {
-    let hq = Hq::demo();
+fn an_organizer_finds_the_api_figures_on_the_dashboard_and_strangers_find_nothing_on_sqlite() {
+    an_organizer_finds_the_api_figures_on_the_dashboard_and_strangers_find_nothing(Hq::demo());
+}
+
+#[test]
+fn an_organizer_finds_the_api_figures_on_the_dashboard_and_strangers_find_nothing_on_postgres() {
+    if let Some(hq) = Hq::demo_postgres("dash_api") {
+        an_organizer_finds_the_api_figures_on_the_dashboard_and_strangers_find_nothing(hq);
+    }
+}
+
+fn an_organizer_finds_the_api_figures_on_the_dashboard_and_strangers_find_nothing(hq: Hq) {
     let server = hq.serve();
     three_tills_synced(&hq, &server.url);
 
@@ -164,9 +174,19 @@ fn an_organizer_finds_the_api_figures_on_the_dashboard_and_strangers_find_nothin
 }
 
 #[test]
-fn each_role_reaches_its_own_pages_and_routes_and_nothing_else() {
+fn each_role_reaches_its_own_pages_and_routes_and_nothing_else_on_sqlite() {
+    each_role_reaches_its_own_pages_and_routes_and_nothing_else(Hq::demo());
+}
+
+#[test]
+fn each_role_reaches_its_own_pages_and_routes_and_nothing_else_on_postgres() {
+    if let Some(hq) = Hq::demo_postgres("dash_roles") {
+        each_role_reaches_its_own_pages_and_routes_and_nothing_else(hq);
+    }
+}
+
+fn each_role_reaches_its_own_pages_and_routes_and_nothing_else(hq: Hq) {
     // Step 0: two stalls sell (T01 at S01 to one unit, T02 at S02 to another) and sync.
-    let hq = Hq::demo();
     let server = hq.serve();
     let mut t1 = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     let mut t2 = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));

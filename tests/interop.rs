@@ -28,9 +28,19 @@ fn docs(api: &Api, token: &str) -> Vec<Value> {
 }
 
 #[test]
-fn javascript_automerge_repo_reads_a_tills_ledger_through_hq() {
+fn javascript_automerge_repo_reads_a_tills_ledger_through_hq_on_sqlite() {
+    javascript_automerge_repo_reads_a_tills_ledger_through_hq(Hq::demo());
+}
+
+#[test]
+fn javascript_automerge_repo_reads_a_tills_ledger_through_hq_on_postgres() {
+    if let Some(hq) = Hq::demo_postgres("interop") {
+        javascript_automerge_repo_reads_a_tills_ledger_through_hq(hq);
+    }
+}
+
+fn javascript_automerge_repo_reads_a_tills_ledger_through_hq(hq: Hq) {
     let dir = interop_dir();
-    let hq = Hq::demo();
     let server = hq.serve();
     let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     till.ok(&["shift", "open", "--seller", "V003", "--float", "0"]);

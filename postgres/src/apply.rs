@@ -4,16 +4,20 @@
 //!
 //! Exactly once, with any number of processes: a record is indexed by (device, sequence
 //! number) with `ON CONFLICT DO NOTHING`, so a record another transaction projected adds
-//! nothing. A ledger's records go in one transaction, and projection transactions take
-//! turns, whichever process runs them: each holds one transaction-level advisory lock
-//! ([`PROJECTION_LOCK`]) from its start, so each sees everything projected before it (a void
-//! takes its sale's goods back to stock, and out of the roll-up, only if the sale is there;
-//! a sale counts only if its void is not). The roll-up's rows are written by every
-//! transaction, the busiest (a payment method, an hour) by all of them: concurrent
-//! projections deadlocked on them within seconds (each deadlock costing PostgreSQL's one
-//! second of detection) before they took turns, as SQLite's one writer does. Storing
-//! documents does not wait for projection. A deadlock PostgreSQL still reports ends the
-//! transaction, which is tried again from the start.
+//! nothing. A ledger's records go in one transaction. Two transactions of one ledger take
+//! turns from their start ([`LEDGER_LOCK`]). Transactions of different ledgers write their
+//! records' rows side by side up to the ledger's first void or refund, then take turns,
+//! whichever process runs them, on one transaction-level advisory lock ([`PROJECTION_LOCK`])
+//! held to the commit, under which all the rest is done: what the sales count for, voids,
+//! refunds, shifts, the roll-up and stock. So each decides by everything projected before it
+//! (a void takes its sale's goods back to stock, and out of the roll-up, only if the sale is
+//! there; a sale counts only if its void is not), and rows written before the lock are seen by
+//! no other transaction until then. The roll-up's rows are written by every transaction, the
+//! busiest (a payment method, an hour) by all of them: concurrent projections deadlocked on
+//! them within seconds (each deadlock costing PostgreSQL's one second of detection) before
+//! they took turns, as SQLite's one writer does. Storing documents does not wait for
+//! projection. A deadlock PostgreSQL still reports ends the transaction, which is tried again
+//! from the start.
 
 use std::time::Duration;
 
@@ -22,7 +26,7 @@ use fairpos_projection::apply::sql::{self, postgres_params};
 use fairpos_projection::apply::StockOut;
 use fairpos_projection::rollup::Batch;
 use fairpos_sync::record::{
-    CashMoveRecord, RefundRecord, ShiftCloseRecord, ShiftOpenRecord, VoidRecord,
+    CashMoveRecord, RefundRecord, SaleRecord, ShiftCloseRecord, ShiftOpenRecord, VoidRecord,
 };
 use fairpos_sync::Record;
 
@@ -31,8 +35,12 @@ use crate::{bulk, rollup, Error, Pool, Result};
 /// The advisory lock a projection transaction holds ("project" in ASCII).
 pub(crate) const PROJECTION_LOCK: i64 = 0x70_726f_6a65_6374;
 
+/// The class of the advisory locks that one ledger's projections take turns on, the second
+/// key the hash of its key ("led" in ASCII).
+const LEDGER_LOCK: i32 = 0x6c_6564;
+
 /// Records indexed (and sales written) per round of statements.
-const BATCH: usize = 256;
+const BATCH: usize = 1024;
 
 /// How many times a ledger's transaction is tried again after PostgreSQL ended it for a
 /// deadlock with another (each time after a longer wait).
@@ -102,23 +110,58 @@ async fn project_once(
     held: Option<Held<'_>>,
 ) -> Result<Projected> {
     let tx = client.transaction().await?;
+    // Two projections of one ledger (every process hears every store) take turns from the
+    // start: the second finds every record held, and neither waits on the other's rows.
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+        &[&LEDGER_LOCK, &doc_key],
+    )
+    .await?;
+    let mut done = Projected::default();
+    // Up to its first void or refund, a ledger's sales rows are written before the
+    // projection lock is taken, beside other ledgers' (they are invisible to others until
+    // the commit, which comes after the lock); what they count for is decided under it.
+    let ahead = records
+        .iter()
+        .position(|r| matches!(r, Record::Void(_) | Record::Refund(_)))
+        .unwrap_or(records.len());
+    let mut waiting = Vec::new();
+    for batch in records[..ahead].chunks(BATCH) {
+        let fresh = bulk::index_records(&tx, batch, doc_key).await?;
+        let new: Vec<&Record> = batch
+            .iter()
+            .zip(fresh)
+            .filter_map(|(record, fresh)| fresh.then_some(record))
+            .collect();
+        let sales: Vec<&SaleRecord> = new.iter().filter_map(|r| sale_of(r)).collect();
+        bulk::write_sales_rows(&tx, &sales).await?;
+        waiting.extend(new);
+    }
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PROJECTION_LOCK])
         .await?;
     let mut stock = StockOut::default();
     let mut counted = Batch::default();
-    let mut done = Projected::default();
-    for batch in records.chunks(BATCH) {
+    // The records ahead hold no void or refund, so no order among them matters here.
+    let sales: Vec<&SaleRecord> = waiting.iter().filter_map(|r| sale_of(r)).collect();
+    for batch in sales.chunks(BATCH) {
+        bulk::count_sales(&tx, batch, &mut stock, &mut counted).await?;
+    }
+    for record in &waiting {
+        take_other(&tx, record, &mut stock, &mut done).await?;
+    }
+    done.new += waiting.len();
+    for batch in records[ahead..].chunks(BATCH) {
         let fresh = bulk::index_records(&tx, batch, doc_key).await?;
         let mut sales = Vec::new();
         for (record, _) in batch.iter().zip(fresh).filter(|(_, fresh)| *fresh) {
             done.new += 1;
-            match record {
-                Record::Sale(r) => sales.push(r),
-                Record::ProductAdd(p) => done.product_adds.push(p.product.clone()),
-                other => apply_other(&tx, other, &mut stock).await?,
+            match sale_of(record) {
+                Some(sale) => sales.push(sale),
+                None => take_other(&tx, record, &mut stock, &mut done).await?,
             }
         }
-        bulk::sales(&tx, &sales, &mut stock, &mut counted).await?;
+        bulk::write_sales_rows(&tx, &sales).await?;
+        bulk::count_sales(&tx, &sales, &mut stock, &mut counted).await?;
     }
     rollup::flush(&tx, &mut counted).await?;
     write_stock(&tx, &stock).await?;
@@ -139,6 +182,31 @@ async fn project_once(
     }
     tx.commit().await?;
     Ok(done)
+}
+
+fn sale_of(record: &Record) -> Option<&SaleRecord> {
+    match record {
+        Record::Sale(sale) => Some(sale),
+        _ => None,
+    }
+}
+
+/// A new record other than a sale: a product the till added is kept for the catalog, the
+/// rest applied ([`apply_other`]).
+async fn take_other(
+    tx: &Transaction<'_>,
+    record: &Record,
+    stock: &mut StockOut,
+    done: &mut Projected,
+) -> Result<()> {
+    match record {
+        Record::Sale(_) => Ok(()),
+        Record::ProductAdd(p) => {
+            done.product_adds.push(p.product.clone());
+            Ok(())
+        }
+        other => apply_other(tx, other, stock).await,
+    }
 }
 
 /// Adds the quantities summed over the transaction to `stock_out`, in one statement, rows

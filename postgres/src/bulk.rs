@@ -1,14 +1,18 @@
-//! What most of a ledger is, in few round trips: its records indexed and its sales with their
-//! lines, payments and oversold SKUs written by one statement each per batch, every column
-//! sent as an array and spread back into rows by `unnest` (one row per sale, as SQLite's
-//! statements write them).
+//! What most of a ledger is, in few round trips: its records indexed by one statement per
+//! batch, every column sent as an array and spread back into rows by `unnest`; its sales with
+//! their lines and payments written by one binary `COPY` per table and batch (one row per
+//! sale, line and payment, as SQLite's statements write them).
 
 use std::collections::HashSet;
+use std::pin::pin;
 
 use deadpool_postgres::Transaction;
 use fairpos_projection::rollup::{Batch, CountedSale, Prior};
-use fairpos_sync::record::{LineRecord, SaleRecord, UnitRef};
+use fairpos_sync::record::SaleRecord;
 use fairpos_sync::Record;
+
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::Type;
 
 use crate::{rollup, Error, Result};
 use fairpos_projection::apply::StockOut;
@@ -73,31 +77,14 @@ pub(crate) async fn index_records(
     Ok(fresh)
 }
 
-/// Writes new `sales` with their lines, payments and oversold SKUs; what a sale not voided
-/// took goes into `stock`.
-pub(crate) async fn sales(
-    tx: &Transaction<'_>,
-    sales: &[&SaleRecord],
-    stock: &mut StockOut,
-    counted: &mut Batch,
-) -> Result<()> {
+/// Writes the rows of new `sales`: each sale with its lines, payments and oversold SKUs.
+/// What they count for is [`count_sales`]'s, under the projection lock.
+pub(crate) async fn write_sales_rows(tx: &Transaction<'_>, sales: &[&SaleRecord]) -> Result<()> {
     if sales.is_empty() {
         return Ok(());
     }
-    let ids: Vec<&str> = sales.iter().map(|s| s.header.id.as_str()).collect();
-    write_sales(tx, sales, &ids).await?;
-    let priors = rollup::priors(tx, &ids).await?;
+    write_sales(tx, sales).await?;
     write_lines(tx, sales).await?;
-    let none = Prior::default();
-    for s in sales {
-        let prior = priors.get(&s.header.id).unwrap_or(&none);
-        if prior.void_shift.is_none() {
-            for l in &s.lines {
-                stock.add(&l.sku, l.qty);
-            }
-        }
-        counted.count(&CountedSale::from(*s), prior);
-    }
     write_payments(tx, sales).await?;
     let oversold: Vec<(&str, &str)> = sales
         .iter()
@@ -119,106 +106,190 @@ pub(crate) async fn sales(
     Ok(())
 }
 
-async fn write_sales(tx: &Transaction<'_>, sales: &[&SaleRecord], ids: &[&str]) -> Result<()> {
-    let text = |f: fn(&SaleRecord) -> &str| -> Vec<&str> { sales.iter().map(|s| f(s)).collect() };
-    let big = |f: fn(&SaleRecord) -> i64| -> Vec<i64> { sales.iter().map(|s| f(s)).collect() };
-    let unit = |f: fn(&UnitRef) -> &str| -> Vec<Option<&str>> {
-        sales.iter().map(|s| s.unit.as_ref().map(f)).collect()
-    };
-    tx.execute(
-        "INSERT INTO sales(id, device, record_seq, number, seq, shift_id, at, stall, seller,
-                           seller_name, team, unit_tax_id, unit_name, total_fen, change_fen)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bigint[],
-                              $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-                              $11::text[], $12::text[], $13::text[], $14::bigint[],
-                              $15::bigint[])",
+/// Counts new `sales` (their rows written) into the roll-up `counted`, and what a sale not
+/// voided took into `stock`, by the voids and refunds projected before them: run under the
+/// projection lock, so that those are every one committed.
+pub(crate) async fn count_sales(
+    tx: &Transaction<'_>,
+    sales: &[&SaleRecord],
+    stock: &mut StockOut,
+    counted: &mut Batch,
+) -> Result<()> {
+    if sales.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = sales.iter().map(|s| s.header.id.as_str()).collect();
+    let priors = rollup::priors(tx, &ids).await?;
+    let none = Prior::default();
+    for s in sales {
+        let prior = priors.get(&s.header.id).unwrap_or(&none);
+        if prior.void_shift.is_none() {
+            for l in &s.lines {
+                stock.add(&l.sku, l.qty);
+            }
+        }
+        counted.count(&CountedSale::from(*s), prior);
+    }
+    Ok(())
+}
+
+/// Opens a binary `COPY` into `table (columns)` whose columns have `types`.
+async fn copy_into(
+    tx: &Transaction<'_>,
+    table: &str,
+    columns: &str,
+    types: &[Type],
+) -> Result<BinaryCopyInWriter> {
+    let sink = tx
+        .copy_in(&format!(
+            "COPY {table} ({columns}) FROM STDIN (FORMAT binary)"
+        ))
+        .await?;
+    Ok(BinaryCopyInWriter::new(sink, types))
+}
+
+async fn write_sales(tx: &Transaction<'_>, sales: &[&SaleRecord]) -> Result<()> {
+    use Type as T;
+    let copy = copy_into(
+        tx,
+        "sales",
+        "id, device, record_seq, number, seq, shift_id, at, stall, seller, seller_name, team,
+         unit_tax_id, unit_name, total_fen, change_fen",
         &[
-            &ids,
-            &text(|s| &s.header.device),
-            &big(|s| s.header.seq as i64),
-            &text(|s| &s.number),
-            &big(|s| s.sale_seq as i64),
-            &text(|s| &s.shift),
-            &text(|s| &s.header.at),
-            &text(|s| &s.stall),
-            &text(|s| &s.seller),
-            &text(|s| &s.seller_name),
-            &text(|s| &s.team),
-            &unit(|u| &u.tax_id),
-            &unit(|u| &u.name),
-            &big(|s| s.total_fen),
-            &big(|s| s.change_fen),
+            T::TEXT,
+            T::TEXT,
+            T::INT8,
+            T::TEXT,
+            T::INT8,
+            T::TEXT,
+            T::TEXT,
+            T::TEXT,
+            T::TEXT,
+            T::TEXT,
+            T::TEXT,
+            T::TEXT,
+            T::TEXT,
+            T::INT8,
+            T::INT8,
         ],
     )
     .await?;
+    let mut copy = pin!(copy);
+    for s in sales {
+        let h = &s.header;
+        let (record_seq, seq) = (h.seq as i64, s.sale_seq as i64);
+        let unit_tax_id = s.unit.as_ref().map(|u| u.tax_id.as_str());
+        let unit_name = s.unit.as_ref().map(|u| u.name.as_str());
+        copy.as_mut()
+            .write(&[
+                &h.id,
+                &h.device,
+                &record_seq,
+                &s.number,
+                &seq,
+                &s.shift,
+                &h.at,
+                &s.stall,
+                &s.seller,
+                &s.seller_name,
+                &s.team,
+                &unit_tax_id,
+                &unit_name,
+                &s.total_fen,
+                &s.change_fen,
+            ])
+            .await?;
+    }
+    copy.finish().await?;
     Ok(())
 }
 
 async fn write_lines(tx: &Transaction<'_>, sales: &[&SaleRecord]) -> Result<()> {
-    let lines: Vec<(&str, &LineRecord)> = sales
-        .iter()
-        .flat_map(|s| s.lines.iter().map(|l| (s.header.id.as_str(), l)))
-        .collect();
-    if lines.is_empty() {
+    use Type as T;
+    if sales.iter().all(|s| s.lines.is_empty()) {
         return Ok(());
     }
-    let text =
-        |f: fn(&LineRecord) -> &str| -> Vec<&str> { lines.iter().map(|(_, l)| f(l)).collect() };
-    let big = |f: fn(&LineRecord) -> i64| -> Vec<i64> { lines.iter().map(|(_, l)| f(l)).collect() };
-    let int = |f: fn(&LineRecord) -> i32| -> Vec<i32> { lines.iter().map(|(_, l)| f(l)).collect() };
-    let sale_ids: Vec<&str> = lines.iter().map(|(id, _)| *id).collect();
-    let cert: Vec<Option<&str>> = lines.iter().map(|(_, l)| l.cert_no.as_deref()).collect();
-    tx.execute(
-        "INSERT INTO sale_lines(sale_id, line, sku, name_zh, name_en, category, unit, weighed,
-                                qty, unit_price_fen, amount_fen, county_code, county_name,
-                                product_stall, supplier, cert_no)
-         SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[],
-                              $6::text[], $7::text[], $8::int[], $9::bigint[], $10::bigint[],
-                              $11::bigint[], $12::text[], $13::text[], $14::text[],
-                              $15::text[], $16::text[])",
+    let copy = copy_into(
+        tx,
+        "sale_lines",
+        "sale_id, line, sku, name_zh, name_en, category, unit, weighed, qty, unit_price_fen,
+         amount_fen, county_code, county_name, product_stall, supplier, cert_no",
         &[
-            &sale_ids,
-            &int(|l| l.line as i32),
-            &text(|l| &l.sku),
-            &text(|l| &l.name_zh),
-            &text(|l| &l.name_en),
-            &text(|l| &l.category),
-            &text(|l| &l.unit),
-            &int(|l| i32::from(l.weighed)),
-            &big(|l| l.qty),
-            &big(|l| l.unit_price_fen),
-            &big(|l| l.amount_fen),
-            &text(|l| &l.county_code),
-            &text(|l| &l.county_name),
-            &text(|l| &l.product_stall),
-            &text(|l| &l.supplier),
-            &cert,
+            T::TEXT,
+            T::INT4,
+            T::TEXT,
+            T::TEXT,
+            T::TEXT,
+            T::TEXT,
+            T::TEXT,
+            T::INT4,
+            T::INT8,
+            T::INT8,
+            T::INT8,
+            T::TEXT,
+            T::TEXT,
+            T::TEXT,
+            T::TEXT,
+            T::TEXT,
         ],
     )
     .await?;
+    let mut copy = pin!(copy);
+    for s in sales {
+        for l in &s.lines {
+            let (line, weighed) = (l.line as i32, i32::from(l.weighed));
+            copy.as_mut()
+                .write(&[
+                    &s.header.id,
+                    &line,
+                    &l.sku,
+                    &l.name_zh,
+                    &l.name_en,
+                    &l.category,
+                    &l.unit,
+                    &weighed,
+                    &l.qty,
+                    &l.unit_price_fen,
+                    &l.amount_fen,
+                    &l.county_code,
+                    &l.county_name,
+                    &l.product_stall,
+                    &l.supplier,
+                    &l.cert_no,
+                ])
+                .await?;
+        }
+    }
+    copy.finish().await?;
     Ok(())
 }
 
 async fn write_payments(tx: &Transaction<'_>, sales: &[&SaleRecord]) -> Result<()> {
-    let (mut ids, mut idx, mut methods, mut amounts, mut tendered) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for s in sales {
-        for (i, p) in s.payments.iter().enumerate() {
-            ids.push(s.header.id.as_str());
-            idx.push(i as i32);
-            methods.push(p.method.as_str());
-            amounts.push(p.amount_fen);
-            tendered.push(p.tendered_fen);
-        }
-    }
-    if ids.is_empty() {
+    if sales.iter().all(|s| s.payments.is_empty()) {
         return Ok(());
     }
-    tx.execute(
-        "INSERT INTO sale_payments(sale_id, idx, method, amount_fen, tendered_fen)
-         SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::bigint[], $5::bigint[])",
-        &[&ids, &idx, &methods, &amounts, &tendered],
+    let copy = copy_into(
+        tx,
+        "sale_payments",
+        "sale_id, idx, method, amount_fen, tendered_fen",
+        &[Type::TEXT, Type::INT4, Type::TEXT, Type::INT8, Type::INT8],
     )
     .await?;
+    let mut copy = pin!(copy);
+    for s in sales {
+        for (i, p) in s.payments.iter().enumerate() {
+            let idx = i as i32;
+            copy.as_mut()
+                .write(&[
+                    &s.header.id,
+                    &idx,
+                    &p.method,
+                    &p.amount_fen,
+                    &p.tendered_fen,
+                ])
+                .await?;
+        }
+    }
+    copy.finish().await?;
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! Headquarters' projection in PostgreSQL against SQLite's, on a real server: the same
 //! reports to the fen whatever order the ledgers arrive in, each record exactly once when
 //! two "processes" (two pools) project the same ledgers at the same time, migrations that
-//! two processes run at once, and a forged ledger refused whole.
+//! two processes run at once, ledgers with sales after a void projected at once, and a forged
+//! ledger refused whole.
 
 mod common;
 
@@ -9,12 +10,14 @@ use common::compare::{assert_same, sqlite_projection};
 use common::{fair, migrated_pool, server, Lcg};
 use fairpos_postgres::{migrate, project, schema_version, Error, Pool};
 use fairpos_projection::schema::TABLES;
+use fairpos_sync::record::Header;
+use fairpos_sync::Record;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_equal_sqlites_whatever_order_the_ledgers_arrive_in() {
     let Some(server) = server() else { return };
-    // The last fair's ledgers are longer than a batch of records (256).
-    for (seed, sales) in [(1, 40), (2, 40), (3, 300)] {
+    // The last fair's ledgers are longer than a batch of records (1 024).
+    for (seed, sales) in [(1, 40), (2, 40), (3, 1100)] {
         let ledgers = fair(&mut Lcg(seed), sales);
         let sqlite = sqlite_projection(&ledgers);
         let pool = migrated_pool(&server).await;
@@ -223,4 +226,59 @@ async fn a_record_twice_counts_once_and_a_second_void_of_a_sale_is_refused() {
     }
     let err = project(&pool, &other.key, &voids).await.unwrap_err();
     assert!(matches!(err, Error::Integrity(_)), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledgers_projected_at_once_with_sales_after_a_void_equal_sqlites() {
+    let Some(server) = server() else { return };
+    // A void moved to just after its sale, and the records numbered again in their new
+    // order: the sales after it are written under the projection lock, the ones before it
+    // beside the other ledgers'.
+    let mut ledgers = fair(&mut Lcg(23), 40);
+    let moved = ledgers[..3].iter_mut().find_map(|ledger| {
+        let records = &mut ledger.records;
+        let at = records.iter().position(|r| matches!(r, Record::Void(_)))?;
+        let Record::Void(void) = &records[at] else {
+            unreachable!("found as a void")
+        };
+        let sale = records.iter().position(|r| r.header().id == void.sale)?;
+        let void = records.remove(at);
+        records.insert(sale + 1, void);
+        for (n, record) in records.iter_mut().enumerate() {
+            header_mut(record).seq = n as u64 + 1;
+        }
+        Some(sale)
+    });
+    let sale = moved.expect("a day's ledger voids one of its own sales");
+    assert!(sale < 20, "sales follow the void");
+    let sqlite = sqlite_projection(&ledgers);
+    let pool = migrated_pool(&server).await;
+    for round in 0..2 {
+        let tasks: Vec<_> = ledgers
+            .iter()
+            .map(|l| {
+                let (pool, key, records) = (pool.clone(), l.key.clone(), l.records.clone());
+                tokio::spawn(async move { project(&pool, &key, &records).await.unwrap() })
+            })
+            .collect();
+        let mut added = 0;
+        for task in tasks {
+            added += task.await.unwrap();
+        }
+        let total: usize = ledgers.iter().map(|l| l.records.len()).sum();
+        assert_eq!(added, if round == 0 { total } else { 0 }, "round {round}");
+        assert_same(&pool, &sqlite).await;
+    }
+}
+
+fn header_mut(record: &mut Record) -> &mut Header {
+    match record {
+        Record::ShiftOpen(r) => &mut r.header,
+        Record::CashMove(r) => &mut r.header,
+        Record::Sale(r) => &mut r.header,
+        Record::Void(r) => &mut r.header,
+        Record::Refund(r) => &mut r.header,
+        Record::ShiftClose(r) => &mut r.header,
+        Record::ProductAdd(r) => &mut r.header,
+    }
 }

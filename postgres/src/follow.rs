@@ -5,7 +5,10 @@
 //! leaves its transaction rolled back for the others to do.
 
 use std::collections::{BTreeSet, HashMap};
+use std::pin::pin;
 use std::time::{Duration, Instant};
+
+use futures::{stream, StreamExt};
 
 use fairpos_sync::samod::DocumentId;
 
@@ -37,10 +40,41 @@ pub struct Pass {
     pub failed: Vec<(DocumentId, String)>,
 }
 
+/// Documents a pass projects at once: one is decoded while another's rows are written and a
+/// third's transaction holds the projection lock.
+const AT_ONCE: usize = 4;
+
 impl Pass {
-    async fn project(&mut self, pool: &Pool, doc: &DocumentId, max_bytes: Option<u64>) {
+    /// Projects `docs`, [`AT_ONCE`] at a time; what each came to is taken in their order.
+    async fn project_all<'a>(
+        &mut self,
+        pool: &Pool,
+        docs: impl IntoIterator<Item = &'a DocumentId>,
+        max_bytes: Option<u64>,
+    ) {
+        let projecting = stream::iter(docs.into_iter().cloned())
+            .map(|doc| {
+                let pool = pool.clone();
+                async move {
+                    let outcome = project_within(&pool, &doc, max_bytes).await;
+                    (doc, outcome)
+                }
+            })
+            .buffered(AT_ONCE);
+        let mut projecting = pin!(projecting);
+        while let Some((doc, outcome)) = projecting.next().await {
+            self.take(pool, &doc, outcome).await;
+        }
+    }
+
+    async fn take(
+        &mut self,
+        pool: &Pool,
+        doc: &DocumentId,
+        outcome: Result<Option<crate::Projected>>,
+    ) {
         self.took.push(doc.clone());
-        match project_within(pool, doc, max_bytes).await {
+        match outcome {
             Ok(Some(projected)) => {
                 self.documents += 1;
                 self.new_records += projected.new;
@@ -75,9 +109,7 @@ pub async fn catch_up(pool: &Pool, max_bytes: Option<u64>) -> Result<Pass> {
         .collect();
     drop(client);
     let mut pass = Pass::default();
-    for doc in &docs {
-        pass.project(pool, doc, max_bytes).await;
-    }
+    pass.project_all(pool, &docs, max_bytes).await;
     Ok(pass)
 }
 
@@ -134,9 +166,7 @@ pub async fn follow(
             .filter_map(|doc| again.remove(doc).map(|(n, _)| (doc.clone(), n)))
             .collect();
         let mut pass = Pass::default();
-        for doc in &heard {
-            pass.project(pool, doc, max_bytes).await;
-        }
+        pass.project_all(pool, &heard, max_bytes).await;
         for (doc, _) in &pass.failed {
             let failures = before.get(doc).copied().unwrap_or(0) + 1;
             let wait = RETRY

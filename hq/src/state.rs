@@ -37,6 +37,10 @@ pub struct AppState {
     /// Headquarters on PostgreSQL: devices, announced documents and sync events are kept
     /// there, shared by every process ([`crate::server::backend`]); `None` on SQLite.
     pub pg: Option<fairpos_postgres::Pool>,
+    /// On PostgreSQL, organizers' own few connections (the dashboard's pages and API, their
+    /// sessions), so that what they read never waits for a connection behind the tills'
+    /// syncs, as on SQLite the read connections do not wait for the writer.
+    pub pg_organizers: Option<fairpos_postgres::Pool>,
     pub fair: Fair,
     pub role: Role,
     pub catalog_key: String,

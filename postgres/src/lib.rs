@@ -48,6 +48,11 @@ const DEFAULT_POOL_SIZE: usize = 16;
 /// address shows at the first [`Pool::get`], which [`migrate`] makes at once. TLS as
 /// the address asks for (`sslmode`, `sslrootcert`; see `tls.rs`).
 pub fn connect(url: &str) -> Result<Pool> {
+    connect_sized(url, DEFAULT_POOL_SIZE)
+}
+
+/// As [`connect`], a pool of at most `connections`.
+pub fn connect_sized(url: &str, connections: usize) -> Result<Pool> {
     let (config, tls) = tls::address(url)?;
     let manager = Manager::from_config(
         config,
@@ -57,7 +62,7 @@ pub fn connect(url: &str) -> Result<Pool> {
         },
     );
     Pool::builder(manager)
-        .max_size(DEFAULT_POOL_SIZE)
+        .max_size(connections)
         .build()
         .map_err(|e| Error::Config(format!("the connection pool: {e}")))
 }

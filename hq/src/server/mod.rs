@@ -96,10 +96,12 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         Some(url) => {
             let pool = fairpos_postgres::connect_migrated(url).await?;
             postgres::claim_fair(&pool, url, &fair.id).await?;
-            Some(pool)
+            let organizers = fairpos_postgres::connect_sized(url, ORGANIZERS_CONNECTIONS)?;
+            Some((pool, organizers))
         }
         None => None,
     };
+    let (pg, pg_organizers) = pg.unzip();
     let revoked_now = match &pg {
         Some(pool) => fairpos_postgres::registry::revoked(pool).await?,
         None => devices::revoked(&hq.conn)?,
@@ -183,6 +185,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         db: db.clone(),
         readers: Arc::new(crate::readers::Readers::new(dir.to_path_buf())),
         pg: pg.clone(),
+        pg_organizers,
         fair: fair.clone(),
         role: role.clone(),
         catalog_key: catalog_key.clone(),
@@ -344,6 +347,10 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
 /// The largest request body taken (a login, an enrolment, an announcement of documents);
 /// larger ones are answered 413 before they are read whole.
 pub const MAX_BODY: usize = 2 << 20;
+
+/// Connections to PostgreSQL kept for organizers ([`AppState::pg_organizers`]), beside the
+/// pool the tills' syncs, samod's storage and the projection share.
+const ORGANIZERS_CONNECTIONS: usize = 4;
 
 /// What every page may load and who may frame it: nothing from elsewhere, no inline
 /// script, no framing. Routes that set their own policy (the big screen) keep it.

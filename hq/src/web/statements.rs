@@ -45,7 +45,7 @@ async fn matched_on_postgres(
 
 pub(crate) async fn statements_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     organizer_only!(state, headers);
-    let data = match &state.pg {
+    let data = match &state.pg_organizers {
         Some(pool) => {
             async {
                 let m = matched_on_postgres(&state, pool).await?;
@@ -89,7 +89,7 @@ pub(crate) async fn statements_export(
         ),
         _ => return (StatusCode::BAD_REQUEST, "format: csv or xlsx").into_response(),
     };
-    let matched = match &state.pg {
+    let matched = match &state.pg_organizers {
         Some(pool) => matched_on_postgres(&state, pool).await,
         None => read(&state, |db| match_statements(db, DEFAULT_WINDOW_MINUTES)).await,
     };

@@ -29,7 +29,7 @@ const VOIDS_AND_REFUNDS: &str =
 impl AppState {
     /// The sales report `by`, from the roll-up.
     pub async fn report(&self, by: Dimension) -> Result<Report> {
-        match &self.pg {
+        match &self.pg_organizers {
             Some(pool) => Ok(fairpos_postgres::report::build(pool, by).await?),
             None => {
                 self.readers
@@ -41,7 +41,7 @@ impl AppState {
 
     /// Sales held, voids and refunds.
     pub async fn counted(&self) -> Result<Counted> {
-        let Some(pool) = &self.pg else {
+        let Some(pool) = &self.pg_organizers else {
             return self
                 .readers
                 .read(|db| {
@@ -82,7 +82,7 @@ impl AppState {
 
     /// The reconciliation of every till, or of the tills of `stall` (a stall lead's).
     pub async fn reconciliation(&self, stall: Option<String>) -> Result<Reconciliation> {
-        match &self.pg {
+        match &self.pg_organizers {
             Some(pool) => reconcile::postgres::reconcile(pool, stall.as_deref()).await,
             None => {
                 self.readers
@@ -98,7 +98,7 @@ impl AppState {
     /// The competition's standings.
     pub async fn leaderboard(&self) -> Result<Leaderboard> {
         let fair = self.fair.clone();
-        match &self.pg {
+        match &self.pg_organizers {
             Some(pool) => leaderboard::of_postgres(pool, &fair).await,
             None => {
                 self.readers
@@ -111,7 +111,7 @@ impl AppState {
     /// Whether `token` is a big-screen token issued here and not revoked.
     pub async fn screen_token_valid(&self, token: String) -> Result<bool> {
         use crate::screen::tokens;
-        let Some(pool) = &self.pg else {
+        let Some(pool) = &self.pg_organizers else {
             return self.on_writer(move |db| tokens::valid(db, &token)).await;
         };
         match tokens::secret_of(&token) {
@@ -126,7 +126,7 @@ impl AppState {
 
     /// A purchasing unit's itemised list; `None` for a unit not known.
     pub async fn unit_items(&self, code: String) -> Result<Option<UnitItems>> {
-        match &self.pg {
+        match &self.pg_organizers {
             Some(pool) => unit_items::of_postgres(pool, &code).await,
             None => self.readers.read(move |db| unit_items::of(db, &code)).await,
         }

@@ -14,7 +14,7 @@ use crate::{Error, Result};
 impl AppState {
     /// Who `token` names, or why it is refused.
     pub async fn peer_of(&self, token: String) -> Result<std::result::Result<Peer, String>> {
-        let Some(pool) = &self.pg else {
+        let Some(pool) = &self.pg_organizers else {
             let sessions = self.sessions;
             return self
                 .on_writer(move |db| {
@@ -65,7 +65,7 @@ impl AppState {
         name: String,
         password: String,
     ) -> Result<(String, String, Account)> {
-        let Some(pool) = &self.pg else {
+        let Some(pool) = &self.pg_organizers else {
             let db = self.db.clone();
             // One blocking task, the lock held for the look-up and for opening the session
             // but not while the password is hashed.
@@ -100,7 +100,7 @@ impl AppState {
 
     /// Ends the dashboard session of `token` (nothing happens for any other token).
     pub async fn log_out(&self, token: String) -> Result<()> {
-        match &self.pg {
+        match &self.pg_organizers {
             None => self.on_writer(move |db| devices::logout(db, &token)).await,
             Some(pool) => match token.strip_prefix("org.") {
                 Some(secret) => {

@@ -363,6 +363,13 @@ fn reconciliation_reports_leaderboard_and_units_on_postgres_equal_sqlites_to_the
         reports.push(hq.json(&["hq", "unit", unit, "--format", "json"]));
         let (status, listed) = api.get(&format!("/api/v1/units/{unit}"), Some(&token));
         assert_eq!((status, &listed), (200, reports.last().unwrap()));
+        // A unit of the fair's catalog that bought nothing: an empty list, on either backend.
+        let idle = "81430100MB0K7P2Q0P";
+        reports.push(hq.json(&["hq", "unit", idle, "--format", "json"]));
+        let (status, listed) = api.get(&format!("/api/v1/units/{idle}"), Some(&token));
+        assert_eq!((status, &listed), (200, reports.last().unwrap()));
+        assert_eq!(listed["name"], "长沙理工大学工会", "{listed}");
+        assert_eq!(listed["items"], serde_json::json!([]), "{listed}");
         // The dashboard's pages: those without a run's own ids and times are compared whole.
         let mut pages = Vec::new();
         for path in ["/", "/stalls", "/anomalies"] {

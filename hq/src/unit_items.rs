@@ -2,7 +2,7 @@
 //! amount, date and stall of every line it bought, net of refunds and without voided sales;
 //! as data, CSV and XLSX.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::{Error, Result};
@@ -95,19 +95,36 @@ pub fn of(db: &Connection, tax_id: &str) -> Result<Option<UnitItems>> {
     Ok(Some(listed(tax_id, name, rows)))
 }
 
-/// The same, from a headquarters on PostgreSQL. The catalog's units are not kept there: a
-/// unit is known by the name its sales recorded, so one that bought nothing is not found.
-pub async fn of_postgres(pool: &fairpos_postgres::Pool, tax_id: &str) -> Result<Option<UnitItems>> {
+/// The unit's name in the fair's catalog (the data directory's `units`), if it is there.
+pub fn catalog_name(db: &Connection, tax_id: &str) -> Result<Option<String>> {
+    Ok(db
+        .query_row("SELECT name FROM units WHERE tax_id = ?1", [tax_id], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+/// The same, from a headquarters on PostgreSQL, whose sales are there while the catalog's
+/// units stay in the data directory: `catalog_name` is the unit's name there
+/// ([`catalog_name`]); a unit not in the catalog is known by the name its sales recorded.
+pub async fn of_postgres(
+    pool: &fairpos_postgres::Pool,
+    tax_id: &str,
+    catalog_name: Option<String>,
+) -> Result<Option<UnitItems>> {
     use fairpos_postgres::Error as Pg;
     let client = pool.get().await.map_err(Pg::from)?;
-    let name = client
-        .query_opt(
-            "SELECT unit_name FROM sales WHERE unit_tax_id = $1 ORDER BY device, seq LIMIT 1",
-            &[&tax_id],
-        )
-        .await
-        .map_err(Pg::from)?
-        .and_then(|r| r.get::<_, Option<String>>(0));
+    let name = match catalog_name {
+        Some(name) => Some(name),
+        None => client
+            .query_opt(
+                "SELECT unit_name FROM sales WHERE unit_tax_id = $1 ORDER BY device, seq LIMIT 1",
+                &[&tax_id],
+            )
+            .await
+            .map_err(Pg::from)?
+            .and_then(|r| r.get::<_, Option<String>>(0)),
+    };
     let Some(name) = name else { return Ok(None) };
     let sql = fairpos_projection::apply::sql::postgres_params(LINES);
     let rows = client

@@ -327,9 +327,10 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
         HqCommand::Unit { code, format, out } => {
             let items = match postgres::database_of(dir, None)? {
                 Some(url) => {
+                    let known = unit_items::catalog_name(&Hq::open(dir)?.conn, &code)?;
                     let code = code.as_str();
                     postgres::with_pool(&url, |pool| async move {
-                        unit_items::of_postgres(&pool, code).await
+                        unit_items::of_postgres(&pool, code, known).await
                     })?
                 }
                 None => unit_items::of(&Hq::open(dir)?.conn, &code)?,

@@ -127,7 +127,13 @@ impl AppState {
     /// A purchasing unit's itemised list; `None` for a unit not known.
     pub async fn unit_items(&self, code: String) -> Result<Option<UnitItems>> {
         match &self.pg_organizers {
-            Some(pool) => unit_items::of_postgres(pool, &code).await,
+            Some(pool) => {
+                let (known, code) = self
+                    .readers
+                    .read(move |db| Ok((unit_items::catalog_name(db, &code)?, code)))
+                    .await?;
+                unit_items::of_postgres(pool, &code, known).await
+            }
             None => self.readers.read(move |db| unit_items::of(db, &code)).await,
         }
     }

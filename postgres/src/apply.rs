@@ -121,6 +121,9 @@ async fn project_once(
     // Up to its first void or refund, a ledger's sales rows are written before the
     // projection lock is taken, beside other ledgers' (they are invisible to others until
     // the commit, which comes after the lock); what they count for is decided under it.
+    // Honest ledgers share no row written here; two that do (a sequence number reused by
+    // another day's ledger) may deadlock with a transaction holding the lock, which
+    // PostgreSQL ends after its deadlock timeout, and the retry refuses the forgery.
     let ahead = records
         .iter()
         .position(|r| matches!(r, Record::Void(_) | Record::Refund(_)))
@@ -228,7 +231,8 @@ async fn statement(tx: &Transaction<'_>, sqlite: &str) -> Result<tokio_postgres:
     Ok(tx.prepare_cached(&postgres_params(sqlite)).await?)
 }
 
-/// Applies a new record other than a sale (those go in batches, [`bulk::sales`]).
+/// Applies a new record other than a sale (those go in batches, [`bulk::write_sales_rows`]
+/// and [`bulk::count_sales`]).
 async fn apply_other(tx: &Transaction<'_>, record: &Record, stock: &mut StockOut) -> Result<()> {
     match record {
         Record::ShiftOpen(r) => shift_open(tx, r).await,

@@ -5,7 +5,6 @@
 //! leaves its transaction rolled back for the others to do.
 
 use std::collections::{BTreeSet, HashMap};
-use std::pin::pin;
 use std::time::{Duration, Instant};
 
 use futures::{stream, StreamExt};
@@ -61,8 +60,10 @@ impl Pass {
                 }
             })
             .buffered(AT_ONCE);
-        let mut projecting = pin!(projecting);
-        while let Some((doc, outcome)) = projecting.next().await {
+        // Taken once all are done: a refusal stored meanwhile would leave the others unpolled,
+        // one of them perhaps holding the projection lock every process waits for.
+        let outcomes: Vec<_> = projecting.collect().await;
+        for (doc, outcome) in outcomes {
             self.take(pool, &doc, outcome).await;
         }
     }

@@ -136,6 +136,9 @@ async fn read(pool: &Pool, stall: Option<&str>) -> Result<Read> {
             refunded_fen: r.get(6),
         })
         .collect();
+    // The slips take a connection of their own: this one goes back first, so that readers
+    // never hold one connection while waiting for another (organizers' pool is small).
+    drop(client);
     let mut slips: HashMap<String, Vec<crate::slips::SlipStated>> = HashMap::new();
     for (device, shift, closed_at, upto, upto_seq) in
         fairpos_postgres::registry::slips(pool).await?

@@ -12,9 +12,10 @@ use crate::state::{lock, AppState};
 use crate::{Error, Result};
 
 impl AppState {
-    /// Who `token` names, or why it is refused.
+    /// Who `token` names, or why it is refused. On PostgreSQL, a dashboard session is looked
+    /// up through organizers' connections, a device's token through the tills'.
     pub async fn peer_of(&self, token: String) -> Result<std::result::Result<Peer, String>> {
-        let Some(pool) = &self.pg_organizers else {
+        let (Some(organizers), Some(pool)) = (&self.pg_organizers, &self.pg) else {
             let sessions = self.sessions;
             return self
                 .on_writer(move |db| {
@@ -23,9 +24,8 @@ impl AppState {
                 .await;
         };
         if let Some(secret) = token.strip_prefix("org.") {
-            let live =
-                stored_accounts::live_session(pool, &keys::secret_hash(secret), self.lifetimes())
-                    .await?;
+            let hash = keys::secret_hash(secret);
+            let live = stored_accounts::live_session(organizers, &hash, self.lifetimes()).await?;
             let Some((session, name, role, scope)) = live else {
                 return Ok(Err(REFUSED.to_string()));
             };

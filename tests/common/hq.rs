@@ -302,6 +302,29 @@ impl Api {
         })
     }
 
+    /// The statuses of `n` requests `GET path` sent at once, each given a minute (0: no
+    /// answer within it).
+    pub fn get_at_once(&self, path: &str, token: Option<&str>, n: usize) -> Vec<u16> {
+        self.runtime.block_on(async {
+            let requests = (0..n).map(|_| {
+                let mut request = self
+                    .client
+                    .get(format!("{}{path}", self.base))
+                    .timeout(std::time::Duration::from_secs(60));
+                if let Some(t) = token {
+                    request = request.bearer_auth(t);
+                }
+                async move {
+                    match request.send().await {
+                        Ok(answer) => answer.status().as_u16(),
+                        Err(_) => 0,
+                    }
+                }
+            });
+            futures::future::join_all(requests).await
+        })
+    }
+
     /// Status and JSON body (`null` when not JSON) of `POST path` with the JSON `body`.
     pub fn post(&self, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
         self.runtime.block_on(async {

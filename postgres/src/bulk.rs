@@ -133,47 +133,74 @@ pub(crate) async fn count_sales(
     Ok(())
 }
 
-/// Opens a binary `COPY` into `table (columns)` whose columns have `types`.
+/// Columns a binary `COPY` fills, in the order each row's values are written, with their
+/// types in the schema (`TEXT`, `INTEGER` as `INT4`, `BIGINT` as `INT8`).
+type Columns = [(&'static str, Type)];
+
+const SALES: [(&str, Type); 15] = [
+    ("id", Type::TEXT),
+    ("device", Type::TEXT),
+    ("record_seq", Type::INT8),
+    ("number", Type::TEXT),
+    ("seq", Type::INT8),
+    ("shift_id", Type::TEXT),
+    ("at", Type::TEXT),
+    ("stall", Type::TEXT),
+    ("seller", Type::TEXT),
+    ("seller_name", Type::TEXT),
+    ("team", Type::TEXT),
+    ("unit_tax_id", Type::TEXT),
+    ("unit_name", Type::TEXT),
+    ("total_fen", Type::INT8),
+    ("change_fen", Type::INT8),
+];
+
+const SALE_LINES: [(&str, Type); 16] = [
+    ("sale_id", Type::TEXT),
+    ("line", Type::INT4),
+    ("sku", Type::TEXT),
+    ("name_zh", Type::TEXT),
+    ("name_en", Type::TEXT),
+    ("category", Type::TEXT),
+    ("unit", Type::TEXT),
+    ("weighed", Type::INT4),
+    ("qty", Type::INT8),
+    ("unit_price_fen", Type::INT8),
+    ("amount_fen", Type::INT8),
+    ("county_code", Type::TEXT),
+    ("county_name", Type::TEXT),
+    ("product_stall", Type::TEXT),
+    ("supplier", Type::TEXT),
+    ("cert_no", Type::TEXT),
+];
+
+const SALE_PAYMENTS: [(&str, Type); 5] = [
+    ("sale_id", Type::TEXT),
+    ("idx", Type::INT4),
+    ("method", Type::TEXT),
+    ("amount_fen", Type::INT8),
+    ("tendered_fen", Type::INT8),
+];
+
+/// Opens a binary `COPY` into `table`'s `columns`.
 async fn copy_into(
     tx: &Transaction<'_>,
     table: &str,
-    columns: &str,
-    types: &[Type],
+    columns: &Columns,
 ) -> Result<BinaryCopyInWriter> {
+    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    let types: Vec<Type> = columns.iter().map(|(_, t)| t.clone()).collect();
     let sink = tx
         .copy_in(&format!(
-            "COPY {table} ({columns}) FROM STDIN (FORMAT binary)"
+            "COPY {table} ({}) FROM STDIN (FORMAT binary)",
+            names.join(", ")
         ))
         .await?;
-    Ok(BinaryCopyInWriter::new(sink, types))
+    Ok(BinaryCopyInWriter::new(sink, &types))
 }
 
 async fn write_sales(tx: &Transaction<'_>, sales: &[&SaleRecord]) -> Result<()> {
-    use Type as T;
-    let copy = copy_into(
-        tx,
-        "sales",
-        "id, device, record_seq, number, seq, shift_id, at, stall, seller, seller_name, team,
-         unit_tax_id, unit_name, total_fen, change_fen",
-        &[
-            T::TEXT,
-            T::TEXT,
-            T::INT8,
-            T::TEXT,
-            T::INT8,
-            T::TEXT,
-            T::TEXT,
-            T::TEXT,
-            T::TEXT,
-            T::TEXT,
-            T::TEXT,
-            T::TEXT,
-            T::TEXT,
-            T::INT8,
-            T::INT8,
-        ],
-    )
-    .await?;
+    let copy = copy_into(tx, "sales", &SALES).await?;
     let mut copy = pin!(copy);
     for s in sales {
         let h = &s.header;
@@ -205,35 +232,10 @@ async fn write_sales(tx: &Transaction<'_>, sales: &[&SaleRecord]) -> Result<()> 
 }
 
 async fn write_lines(tx: &Transaction<'_>, sales: &[&SaleRecord]) -> Result<()> {
-    use Type as T;
     if sales.iter().all(|s| s.lines.is_empty()) {
         return Ok(());
     }
-    let copy = copy_into(
-        tx,
-        "sale_lines",
-        "sale_id, line, sku, name_zh, name_en, category, unit, weighed, qty, unit_price_fen,
-         amount_fen, county_code, county_name, product_stall, supplier, cert_no",
-        &[
-            T::TEXT,
-            T::INT4,
-            T::TEXT,
-            T::TEXT,
-            T::TEXT,
-            T::TEXT,
-            T::TEXT,
-            T::INT4,
-            T::INT8,
-            T::INT8,
-            T::INT8,
-            T::TEXT,
-            T::TEXT,
-            T::TEXT,
-            T::TEXT,
-            T::TEXT,
-        ],
-    )
-    .await?;
+    let copy = copy_into(tx, "sale_lines", &SALE_LINES).await?;
     let mut copy = pin!(copy);
     for s in sales {
         for l in &s.lines {
@@ -268,13 +270,7 @@ async fn write_payments(tx: &Transaction<'_>, sales: &[&SaleRecord]) -> Result<(
     if sales.iter().all(|s| s.payments.is_empty()) {
         return Ok(());
     }
-    let copy = copy_into(
-        tx,
-        "sale_payments",
-        "sale_id, idx, method, amount_fen, tendered_fen",
-        &[Type::TEXT, Type::INT4, Type::TEXT, Type::INT8, Type::INT8],
-    )
-    .await?;
+    let copy = copy_into(tx, "sale_payments", &SALE_PAYMENTS).await?;
     let mut copy = pin!(copy);
     for s in sales {
         for (i, p) in s.payments.iter().enumerate() {

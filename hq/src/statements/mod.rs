@@ -47,6 +47,16 @@ CREATE INDEX IF NOT EXISTS statement_lines_stall ON statement_lines (stall, prov
 /// The time format statement lines are kept in.
 pub const TIME: &str = "%Y-%m-%d %H:%M:%S";
 
+/// A statement line held already under the same provider, transaction and flow; SQL both
+/// backends run.
+const HELD_LINE: &str = "SELECT stall, amount_fen, at FROM statement_lines
+     WHERE provider = ?1 AND txn = ?2 AND flow = ?3";
+
+/// A statement line kept; SQL both backends run.
+const INSERT_LINE: &str = "INSERT INTO statement_lines
+       (provider, txn, flow, stall, amount_fen, at, note, file, line)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
 /// What an import did.
 #[derive(Clone, Debug, Serialize)]
 pub struct Imported {
@@ -82,8 +92,7 @@ pub fn import(
         let at = l.at.format(TIME).to_string();
         let held: Option<(String, i64, String)> = tx
             .query_row(
-                "SELECT stall, amount_fen, at FROM statement_lines
-                  WHERE provider = ?1 AND txn = ?2 AND flow = ?3",
+                HELD_LINE,
                 params![provider.as_str(), l.txn, l.flow.as_str()],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
@@ -93,9 +102,7 @@ pub fn import(
             continue;
         }
         tx.execute(
-            "INSERT INTO statement_lines
-               (provider, txn, flow, stall, amount_fen, at, note, file, line)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            INSERT_LINE,
             params![
                 provider.as_str(),
                 l.txn,
@@ -130,16 +137,29 @@ pub fn import(
         ],
     )?;
     tx.commit()?;
-    Ok(Imported {
-        file: name.to_string(),
-        provider: provider.as_str(),
-        stall: stall.to_string(),
-        layout: parsed.layout.as_str(),
-        encoding: parsed.encoding,
-        new,
-        already,
-        skipped: parsed.skipped,
-    })
+    Ok(Imported::of(name, provider, stall, &parsed, (new, already)))
+}
+
+impl Imported {
+    /// What importing `parsed` did: `(new, already)` lines.
+    fn of(
+        name: &str,
+        provider: Provider,
+        stall: &str,
+        parsed: &statement::Statement,
+        (new, already): (usize, usize),
+    ) -> Imported {
+        Imported {
+            file: name.to_string(),
+            provider: provider.as_str(),
+            stall: stall.to_string(),
+            layout: parsed.layout.as_str(),
+            encoding: parsed.encoding,
+            new,
+            already,
+            skipped: parsed.skipped,
+        }
+    }
 }
 
 /// Refuses a statement of a stall the fair's catalog does not have.

@@ -4,9 +4,10 @@
 
 use sha2::{Digest, Sha256};
 
-use super::{covers, held_already, Imported, StatementFile, TIME};
+use super::{covers, held_already, Imported, StatementFile, HELD_LINE, INSERT_LINE, TIME};
 use crate::Result;
 use fairpos_domain::statement::{self, Provider};
+use fairpos_projection::apply::sql::postgres_params;
 
 /// The advisory lock statement imports take turns on ("stm").
 const IMPORT_LOCK: i64 = 0x73_746d;
@@ -33,8 +34,7 @@ pub async fn import(
     for l in &parsed.lines {
         let held = tx
             .query_opt(
-                "SELECT stall, amount_fen, at FROM statement_lines
-                  WHERE provider = $1 AND txn = $2 AND flow = $3",
+                &postgres_params(HELD_LINE),
                 &[&provider.as_str(), &l.txn, &l.flow.as_str()],
             )
             .await
@@ -45,9 +45,7 @@ pub async fn import(
             continue;
         }
         tx.execute(
-            "INSERT INTO statement_lines
-               (provider, txn, flow, stall, amount_fen, at, note, file, line)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &postgres_params(INSERT_LINE),
             &[
                 &provider.as_str(),
                 &l.txn,
@@ -84,16 +82,7 @@ pub async fn import(
     .await
     .map_err(Pg::from)?;
     tx.commit().await.map_err(Pg::from)?;
-    Ok(Imported {
-        file: name.to_string(),
-        provider: provider.as_str(),
-        stall: stall.to_string(),
-        layout: parsed.layout.as_str(),
-        encoding: parsed.encoding,
-        new,
-        already,
-        skipped: parsed.skipped,
-    })
+    Ok(Imported::of(name, provider, stall, &parsed, (new, already)))
 }
 
 /// Statement files imported, oldest first.

@@ -61,14 +61,13 @@ pub struct Lifetimes {
 
 /// Adds an account; `false` when there is one of that name already.
 pub async fn add(pool: &Pool, name: &str, stored: &Stored) -> Result<bool> {
-    let client = pool.get().await?;
-    let n = client
-        .execute(
-            "INSERT INTO accounts(name, role, scope, password_hash) VALUES ($1, $2, $3, $4)
+    let n = crate::execute(
+        pool,
+        "INSERT INTO accounts(name, role, scope, password_hash) VALUES ($1, $2, $3, $4)
              ON CONFLICT(name) DO NOTHING",
-            &[&name, &stored.role, &stored.scope, &stored.password_hash],
-        )
-        .await?;
+        &[&name, &stored.role, &stored.scope, &stored.password_hash],
+    )
+    .await?;
     Ok(n > 0)
 }
 
@@ -175,13 +174,12 @@ pub async fn remove(pool: &Pool, name: &str) -> Result<Removal> {
 
 /// Records a new session of `account`.
 pub async fn open_session(pool: &Pool, token_hash: &str, peer: &str, account: &str) -> Result<()> {
-    let client = pool.get().await?;
-    client
-        .execute(
-            "INSERT INTO sessions(token_hash, peer, account) VALUES ($1, $2, $3)",
-            &[&token_hash, &peer, &account],
-        )
-        .await?;
+    crate::execute(
+        pool,
+        "INSERT INTO sessions(token_hash, peer, account) VALUES ($1, $2, $3)",
+        &[&token_hash, &peer, &account],
+    )
+    .await?;
     Ok(())
 }
 
@@ -237,10 +235,12 @@ pub async fn live_session(
 
 /// Ends the session of `token_hash`.
 pub async fn end_session(pool: &Pool, token_hash: &str) -> Result<()> {
-    let client = pool.get().await?;
-    client
-        .execute("DELETE FROM sessions WHERE token_hash = $1", &[&token_hash])
-        .await?;
+    crate::execute(
+        pool,
+        "DELETE FROM sessions WHERE token_hash = $1",
+        &[&token_hash],
+    )
+    .await?;
     Ok(())
 }
 
@@ -252,13 +252,12 @@ pub async fn end_all(pool: &Pool) -> Result<u64> {
 
 /// Keeps a new big-screen token (its hash) under `id`, labelled `label`.
 pub async fn screen_token_issue(pool: &Pool, id: &str, hash: &str, label: &str) -> Result<()> {
-    let client = pool.get().await?;
-    client
-        .execute(
-            "INSERT INTO screen_tokens(id, token_hash, label) VALUES ($1, $2, $3)",
-            &[&id, &hash, &label],
-        )
-        .await?;
+    crate::execute(
+        pool,
+        "INSERT INTO screen_tokens(id, token_hash, label) VALUES ($1, $2, $3)",
+        &[&id, &hash, &label],
+    )
+    .await?;
     Ok(())
 }
 
@@ -276,13 +275,12 @@ pub async fn screen_token_valid(pool: &Pool, hash: &str) -> Result<bool> {
 
 /// Revokes the big-screen token `id`; `false` when none such is in use.
 pub async fn screen_token_revoke(pool: &Pool, id: &str) -> Result<bool> {
-    let client = pool.get().await?;
-    let n = client
-        .execute(
-            "UPDATE screen_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
-            &[&id],
-        )
-        .await?;
+    let n = crate::execute(
+        pool,
+        "UPDATE screen_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+        &[&id],
+    )
+    .await?;
     Ok(n > 0)
 }
 

@@ -73,3 +73,12 @@ pub async fn connect_migrated(url: &str) -> Result<Pool> {
     migrate(&pool).await?;
     Ok(pool)
 }
+
+/// Runs one statement on a connection of `pool`; returns how many rows it changed.
+pub(crate) async fn execute(
+    pool: &Pool,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<u64> {
+    Ok(pool.get().await?.execute(sql, params).await?)
+}

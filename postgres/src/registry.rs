@@ -128,30 +128,29 @@ pub async fn slip_text(pool: &Pool, device: &str, shift: &str) -> Result<Option<
 
 /// Records a verified slip; `false` when one of that shift was recorded already (kept).
 pub async fn record_slip(pool: &Pool, slip: &SlipRow) -> Result<bool> {
-    let client = pool.get().await?;
-    let n = client
-        .execute(
-            "INSERT INTO shift_slips (device, shift, closed_at, first_sale, last_sale, upto,
+    let n = crate::execute(
+        pool,
+        "INSERT INTO shift_slips (device, shift, closed_at, first_sale, last_sale, upto,
                  upto_seq, sales, expected_fen, counted_fen, variance_fen, heads, text)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
              ON CONFLICT (device, shift) DO NOTHING",
-            &[
-                &slip.device,
-                &slip.shift,
-                &slip.closed_at,
-                &slip.first_sale,
-                &slip.last_sale,
-                &slip.upto,
-                &slip.upto_seq,
-                &slip.sales,
-                &slip.expected_fen,
-                &slip.counted_fen,
-                &slip.variance_fen,
-                &slip.heads,
-                &slip.text,
-            ],
-        )
-        .await?;
+        &[
+            &slip.device,
+            &slip.shift,
+            &slip.closed_at,
+            &slip.first_sale,
+            &slip.last_sale,
+            &slip.upto,
+            &slip.upto_seq,
+            &slip.sales,
+            &slip.expected_fen,
+            &slip.counted_fen,
+            &slip.variance_fen,
+            &slip.heads,
+            &slip.text,
+        ],
+    )
+    .await?;
     Ok(n > 0)
 }
 
@@ -364,13 +363,12 @@ pub async fn bundle_source(pool: &Pool, device: &str) -> Result<Option<(String, 
 
 /// Shuts `device` out; `false` when there is no such device not yet revoked.
 pub async fn revoke(pool: &Pool, device: &str) -> Result<bool> {
-    let client = pool.get().await?;
-    let n = client
-        .execute(
-            "UPDATE devices SET revoked_at = now() WHERE device = $1 AND revoked_at IS NULL",
-            &[&device],
-        )
-        .await?;
+    let n = crate::execute(
+        pool,
+        "UPDATE devices SET revoked_at = now() WHERE device = $1 AND revoked_at IS NULL",
+        &[&device],
+    )
+    .await?;
     Ok(n > 0)
 }
 
@@ -429,13 +427,12 @@ pub async fn authors_of(pool: &Pool, device: &str) -> Result<Authors> {
 
 /// Records a sync event of `device`.
 pub async fn log_event(pool: &Pool, device: &str, kind: &str, detail: &str) -> Result<()> {
-    let client = pool.get().await?;
-    client
-        .execute(
-            "INSERT INTO sync_events(device, kind, detail) VALUES ($1, $2, $3)",
-            &[&device, &kind, &detail],
-        )
-        .await?;
+    crate::execute(
+        pool,
+        "INSERT INTO sync_events(device, kind, detail) VALUES ($1, $2, $3)",
+        &[&device, &kind, &detail],
+    )
+    .await?;
     Ok(())
 }
 
@@ -617,29 +614,27 @@ pub async fn refused_for(pool: &Pool, why: &str) -> Result<Vec<String>> {
 
 /// Takes back the refusal of `doc_id` (a limit was raised).
 pub async fn unrefuse(pool: &Pool, doc_id: &str) -> Result<()> {
-    let client = pool.get().await?;
-    client
-        .execute(
-            "UPDATE hq_docs SET refused = NULL WHERE doc_id = $1",
-            &[&doc_id],
-        )
-        .await?;
+    crate::execute(
+        pool,
+        "UPDATE hq_docs SET refused = NULL WHERE doc_id = $1",
+        &[&doc_id],
+    )
+    .await?;
     Ok(())
 }
 
 /// Marks the ledger `doc_id` refused and logs why as a sync event of its device, once: a
 /// refusal already stored (by another process, or at an earlier pass) is not logged again.
 pub async fn refuse(pool: &Pool, doc_id: &str, why: &str) -> Result<()> {
-    let client = pool.get().await?;
-    client
-        .execute(
-            "WITH marked AS (
+    crate::execute(
+        pool,
+        "WITH marked AS (
                  UPDATE hq_docs SET refused = $2, updated_at = now()
                  WHERE doc_id = $1 AND refused IS DISTINCT FROM $2 RETURNING device)
              INSERT INTO sync_events(device, kind, detail)
              SELECT device, 'refused', $2 FROM marked WHERE device IS NOT NULL",
-            &[&doc_id, &why],
-        )
-        .await?;
+        &[&doc_id, &why],
+    )
+    .await?;
     Ok(())
 }

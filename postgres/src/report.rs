@@ -15,15 +15,14 @@ pub async fn put_stalls(pool: &Pool, stalls: &[(String, String, String)]) -> Res
         stalls.iter().map(|s| f(s).as_str()).collect()
     };
     let (ids, names, teams) = (column(|s| &s.0), column(|s| &s.1), column(|s| &s.2));
-    let client = pool.get().await?;
-    client
-        .execute(
-            "INSERT INTO stalls(id, name, team)
+    crate::execute(
+        pool,
+        "INSERT INTO stalls(id, name, team)
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
              ON CONFLICT(id) DO UPDATE SET name = excluded.name, team = excluded.team",
-            &[&ids, &names, &teams],
-        )
-        .await?;
+        &[&ids, &names, &teams],
+    )
+    .await?;
     Ok(())
 }
 

@@ -182,15 +182,17 @@ pub async fn import_postgres(
             public_key: key.unwrap_or_default(),
         });
     let mut actors = HashMap::new();
+    let client = pool.get().await.map_err(fairpos_postgres::Error::from)?;
     for d in &bundle.docs {
         if let Ok(id) = ledger_of(d) {
-            let actor = match registry::authors_of(pool, &id.device).await? {
+            let actor = match registry::authors_of(&client, &id.device).await? {
                 Authors::Actor(actor) => Some(actor),
                 Authors::Unchecked | Authors::Nobody => None,
             };
             actors.insert(id.device, actor);
         }
     }
+    drop(client);
     let docs = match check(bundle, fair_id, source, &actors)? {
         Ok(docs) => docs,
         Err(Forged { key, why }) => {

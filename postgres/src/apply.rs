@@ -36,7 +36,7 @@ use crate::{bulk, rollup, Error, Pool, Result};
 pub(crate) const PROJECTION_LOCK: i64 = 0x70_726f_6a65_6374;
 
 /// The class of the advisory locks that one ledger's projections take turns on, the second
-/// key the hash of its key ("led" in ASCII).
+/// key the hash of its document id ("led" in ASCII).
 const LEDGER_LOCK: i32 = 0x6c_6564;
 
 /// Records indexed (and sales written) per round of statements.
@@ -86,37 +86,70 @@ pub async fn project_held(
     held: Option<Held<'_>>,
 ) -> Result<Projected> {
     let mut client = pool.get().await?;
+    let doc_id = fairpos_sync::ids::document_id(doc_key).to_string();
     let mut attempt = 0;
     loop {
-        match project_once(&mut client, doc_key, records, held).await {
-            Err(e) if e.is_retryable() && attempt < RETRIES => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
-            }
-            // Two records that may not both be (a sale's second void, a sale number twice):
-            // this ledger contradicts what is projected; the others go on.
-            Err(e) if e.is_unique_violation() => {
-                return Err(Error::Integrity(format!("{doc_key}: {e}")))
-            }
-            outcome => return outcome,
+        let outcome = async {
+            let tx = ledger_turn(&mut client, &doc_id).await?;
+            project_in(tx, doc_key, records, held).await
+        };
+        match outcome.await {
+            Err(e) => again_after(e, &mut attempt).await?,
+            done => return done,
         }
     }
 }
 
-async fn project_once(
-    client: &mut Object,
+/// A transaction in which it is the ledger document `doc_id`'s turn: two projections of one
+/// ledger (every process hears every store) take turns from their start, so the second finds
+/// what the first did (the digest of the chunks it read, its records held), and neither
+/// waits on the other's rows.
+pub(crate) async fn ledger_turn<'c>(
+    client: &'c mut Object,
+    doc_id: &str,
+) -> Result<Transaction<'c>> {
+    let tx = client.transaction().await?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+        &[&LEDGER_LOCK, &doc_id],
+    )
+    .await?;
+    Ok(tx)
+}
+
+/// After a ledger's transaction failed with `e`: waits before it is tried again when
+/// PostgreSQL ended it for a deadlock or a serialization failure (up to [`RETRIES`] times,
+/// each wait longer); otherwise gives `e` back.
+pub(crate) async fn again_after(e: Error, attempt: &mut u32) -> Result<()> {
+    if !e.is_retryable() || *attempt >= RETRIES {
+        return Err(e);
+    }
+    *attempt += 1;
+    tokio::time::sleep(Duration::from_millis(5 * u64::from(*attempt))).await;
+    Ok(())
+}
+
+/// Projects `records` of the ledger `doc_key` in `tx`, a [`ledger_turn`], and commits it.
+/// Two records that may not both be (a sale's second void, a sale number twice) refuse the
+/// ledger: it contradicts what is projected.
+pub(crate) async fn project_in(
+    tx: Transaction<'_>,
     doc_key: &str,
     records: &[Record],
     held: Option<Held<'_>>,
 ) -> Result<Projected> {
-    let tx = client.transaction().await?;
-    // Two projections of one ledger (every process hears every store) take turns from the
-    // start: the second finds every record held, and neither waits on the other's rows.
-    tx.execute(
-        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-        &[&LEDGER_LOCK, &doc_key],
-    )
-    .await?;
+    match write_ledger(tx, doc_key, records, held).await {
+        Err(e) if e.is_unique_violation() => Err(Error::Integrity(format!("{doc_key}: {e}"))),
+        outcome => outcome,
+    }
+}
+
+async fn write_ledger(
+    tx: Transaction<'_>,
+    doc_key: &str,
+    records: &[Record],
+    held: Option<Held<'_>>,
+) -> Result<Projected> {
     let mut done = Projected::default();
     // Up to its first void or refund, a ledger's sales rows are written before the
     // projection lock is taken, beside other ledgers' (they are invisible to others until

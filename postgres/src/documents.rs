@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 
+use deadpool_postgres::GenericClient;
 use fairpos_sync::samod::storage::{Storage, StorageKey};
 use fairpos_sync::samod::DocumentId;
 use fairpos_sync::samod_storage::{document_bounds, document_of, in_range, range_bounds};
@@ -127,8 +128,15 @@ pub async fn put_chunks(pool: &Pool, chunks: &[(String, Vec<u8>)]) -> Result<()>
 /// Every stored chunk of one document, `(key, bytes)` in key order, as
 /// [`fairpos_sync::samod_storage::load_chunks`] takes them.
 pub async fn document_chunks(pool: &Pool, doc: &DocumentId) -> Result<Vec<(String, Vec<u8>)>> {
+    chunks_in(&pool.get().await?, doc).await
+}
+
+/// [`document_chunks`], read through `client` (a transaction, say).
+pub(crate) async fn chunks_in(
+    client: &impl GenericClient,
+    doc: &DocumentId,
+) -> Result<Vec<(String, Vec<u8>)>> {
     let (from, to) = document_bounds(doc);
-    let client = pool.get().await?;
     let rows = client
         .query(
             "SELECT key, bytes FROM samod_kv WHERE key > $1 AND key < $2 ORDER BY key",
@@ -139,9 +147,11 @@ pub async fn document_chunks(pool: &Pool, doc: &DocumentId) -> Result<Vec<(Strin
 }
 
 /// The keys of every stored chunk of one document, in key order.
-pub async fn document_keys(pool: &Pool, doc: &DocumentId) -> Result<Vec<String>> {
+pub(crate) async fn document_keys(
+    client: &impl GenericClient,
+    doc: &DocumentId,
+) -> Result<Vec<String>> {
     let (from, to) = document_bounds(doc);
-    let client = pool.get().await?;
     let statement = client
         .prepare_cached("SELECT key FROM samod_kv WHERE key > $1 AND key < $2 ORDER BY key")
         .await?;

@@ -13,8 +13,10 @@ use fairpos_sync::samod::DocumentId;
 use fairpos_sync::samod_storage::load_chunks;
 use fairpos_sync::{LedgerDoc, Record};
 
-use crate::apply::{Held, Projected};
-use crate::documents::{chunks_digest, document_chunks, document_keys};
+use deadpool_postgres::Transaction;
+
+use crate::apply::{self, Held, Projected};
+use crate::documents::{chunks_digest, chunks_in, document_keys};
 use crate::registry::{self, Authors};
 use crate::{Error, Pool, Result};
 
@@ -35,19 +37,17 @@ pub async fn project_document(pool: &Pool, doc: &DocumentId) -> Result<Option<us
 
 /// As [`project_document`]; an announced ledger whose chunks take more than `max_bytes` is
 /// refused before anything of it is loaded or projected.
+///
+/// The chunks are read, and their digest compared, in the ledger's turn
+/// ([`apply::ledger_turn`]), held until the projection commits: when two processes hear of
+/// the same store, the second waits for the first and then finds the chunks projected,
+/// instead of decoding the whole ledger again only to find its records held.
 pub async fn project_within(
     pool: &Pool,
     doc: &DocumentId,
     max_bytes: Option<u64>,
 ) -> Result<Option<Projected>> {
     let shown = doc.to_string();
-    let projected = registry::projected(pool, &shown).await?;
-    if let Some((_, Some(done))) = &projected {
-        let keys = document_keys(pool, doc).await?;
-        if chunks_digest(keys.iter().map(String::as_str)) == *done {
-            return Ok(Some(Projected::default()));
-        }
-    }
     // Over the size limit: refused before its chunks are even loaded, let alone read.
     if let Some(max) = max_bytes {
         let sized = registry::stored_sizes(pool, std::slice::from_ref(&shown)).await?;
@@ -57,7 +57,28 @@ pub async fn project_within(
             }
         }
     }
-    let chunks = document_chunks(pool, doc).await?;
+    let mut client = pool.get().await?;
+    let mut attempt = 0;
+    loop {
+        let tx = apply::ledger_turn(&mut client, &shown).await?;
+        match project_turn(tx, doc).await {
+            Err(e) => apply::again_after(e, &mut attempt).await?,
+            outcome => return outcome,
+        }
+    }
+}
+
+/// [`project_within`] in the ledger's turn `tx`.
+async fn project_turn(tx: Transaction<'_>, doc: &DocumentId) -> Result<Option<Projected>> {
+    let shown = doc.to_string();
+    let projected = registry::projected(&tx, &shown).await?;
+    if let Some((_, Some(done))) = &projected {
+        let keys = document_keys(&tx, doc).await?;
+        if chunks_digest(keys.iter().map(String::as_str)) == *done {
+            return Ok(Some(Projected::default()));
+        }
+    }
+    let chunks = chunks_in(&tx, doc).await?;
     if chunks.is_empty() {
         return Ok(None);
     }
@@ -70,7 +91,7 @@ pub async fn project_within(
     let Some(ledger) = decoded else {
         return Ok(None);
     };
-    let actor = match registry::authors_of(pool, &ledger.device).await? {
+    let actor = match registry::authors_of(&tx, &ledger.device).await? {
         Authors::Unchecked => None,
         Authors::Actor(actor) => Some(actor),
         Authors::Nobody => Some(String::new()),
@@ -90,9 +111,8 @@ pub async fn project_within(
         records: ledger.records.len() as i64,
         chunks_digest: &digest,
     };
-    Ok(Some(
-        crate::apply::project_held(pool, &ledger.key, &ledger.records, Some(held)).await?,
-    ))
+    let projected = apply::project_in(tx, &ledger.key, &ledger.records, Some(held)).await?;
+    Ok(Some(projected))
 }
 
 /// A stored ledger as decoded.

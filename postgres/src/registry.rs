@@ -9,6 +9,8 @@
 //! take turns (its document limit holds), a refusal is logged once, and the heads stored for
 //! a ledger never go back to an older state when two processes project it at once.
 
+use deadpool_postgres::GenericClient;
+
 use crate::{Pool, Result};
 
 /// The schema of migration 3.
@@ -408,8 +410,7 @@ pub enum Authors {
 }
 
 /// Whose changes the ledgers of `device` may hold.
-pub async fn authors_of(pool: &Pool, device: &str) -> Result<Authors> {
-    let client = pool.get().await?;
+pub async fn authors_of(client: &impl GenericClient, device: &str) -> Result<Authors> {
     let statement = client
         .prepare_cached(
             "SELECT EXISTS(SELECT 1 FROM devices), (SELECT actor FROM devices WHERE device = $1)",
@@ -571,8 +572,10 @@ pub async fn documents(pool: &Pool, device: Option<&str>) -> Result<Vec<DocState
 /// digest of the chunks they were read from, if it was projected.
 ///
 /// [`heads_text`]: fairpos_sync::ledger::heads_text
-pub async fn projected(pool: &Pool, doc_id: &str) -> Result<Option<(String, Option<String>)>> {
-    let client = pool.get().await?;
+pub async fn projected(
+    client: &impl GenericClient,
+    doc_id: &str,
+) -> Result<Option<(String, Option<String>)>> {
     let statement = client
         .prepare_cached("SELECT heads, chunks_digest FROM hq_docs WHERE doc_id = $1")
         .await?;

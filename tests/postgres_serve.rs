@@ -243,3 +243,95 @@ fn two_serve_processes_on_one_postgres_one_killed_mid_sync_lose_and_double_nothi
     let (status, _) = Api::new(&servers[1].url).get("/api/v1/report?by=stall", Some(&token));
     assert_eq!(status, 401);
 }
+
+/// The price, in fen, `till` lists `sku` at, if it lists it.
+fn listed_price(till: &Till, sku: &str) -> Option<i64> {
+    let list = till.json(&["catalog", "list", "--json"]);
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["sku"] == sku)
+        .map(|p| p["price_fen"].as_i64().unwrap())
+}
+
+#[test]
+fn two_data_directories_naming_one_database_serve_one_headquarters() {
+    let Some(url) = fresh_database("directories") else {
+        return;
+    };
+    let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let init = |dir: &std::path::Path| {
+        let args = [
+            "init",
+            "--demo",
+            "--organizer-password",
+            common::hq::PASSWORD,
+        ];
+        hq(dir, &[&args[..], &["--database", &url]].concat())
+    };
+    let import = |dir: &std::path::Path, csv: &str| {
+        let file = dir.join("import.csv");
+        let rows = format!("sku,name_zh,unit,price_yuan,stock\n{csv}\n");
+        std::fs::write(&file, rows).unwrap();
+        hq(dir, &["catalog", "import", file.to_str().unwrap()]);
+    };
+
+    eprintln!("1. the first data directory is made the demo fair's headquarters on the database, and a price changed there");
+    init(first.path());
+    import(first.path(), "BJ-HJC-250,保靖黄金茶 250g,盒,118.00,40");
+    let out = hq(
+        first.path(),
+        &["add-device", "--device", "T01", "--stall", "S01", "--json"],
+    );
+    let code: serde_json::Value = serde_json::from_str(&out).unwrap();
+
+    eprintln!("2. a second data directory made later joins it, keeping the database's catalog");
+    let said = init(second.path());
+    assert!(said.contains("the fair's catalog there is kept"), "{said}");
+    let servers = [
+        Server::start(first.path(), &[]),
+        Server::start(second.path(), &[]),
+    ];
+
+    eprintln!("3. a till enrols through the second process with a code the first directory made");
+    let till = Till::enrolled(&servers[1].url, code["code"].as_str().unwrap());
+
+    eprintln!("4. imports through either directory, while serving, reach the till through either process; the later price wins");
+    import(
+        second.path(),
+        "BJ-HJC-250,保靖黄金茶 250g,盒,108.00,40\nDIR2-1,第二目录的蜂蜜,瓶,36.00,10",
+    );
+    import(first.path(), "DIR1-1,第一目录的木耳,袋,20.00,10");
+    let want = [Some(10800), Some(3600), Some(2000)];
+    let mut seen = [None; 3];
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(500));
+        for server in &servers {
+            till.synced_with(&server.url);
+        }
+        seen = ["BJ-HJC-250", "DIR2-1", "DIR1-1"].map(|sku| listed_price(&till, sku));
+        if seen == want {
+            break;
+        }
+    }
+    assert_eq!(seen, want, "every import reaches the till");
+
+    eprintln!("5. it sells; each process reports the sale, to the fen");
+    till.ok(&["shift", "open", "--seller", "V003", "--float", "0"]);
+    till.sell(&[
+        "--seller",
+        "V003",
+        "BJ-HJC-250",
+        "DIR2-1",
+        "--pay",
+        "cash:144",
+    ]);
+    till.synced_with(&servers[0].url);
+    let (token, _) = Api::new(&servers[1].url).login();
+    for server in &servers {
+        let (status, report) = Api::new(&server.url).get("/api/v1/report?by=stall", Some(&token));
+        assert_eq!(status, 200, "{report}");
+        assert_eq!(report["rows"][0]["net_fen"], 14400, "{report}");
+    }
+    assert_eq!(held_sales(&url), vec![("T01".to_string(), 1, 14400)]);
+}

@@ -40,7 +40,7 @@ fn actor(conn: &Connection) -> Result<ActorId> {
 pub fn create(hq: &Hq) -> Result<()> {
     let key = key(hq);
     let id = doc_id(hq);
-    let doc = CatalogDoc::create(&key, &hq.fair.id, actor(&hq.conn)?, now_ms())?;
+    let doc = CatalogDoc::create(&key, &hq.fair.id, actor(&hq.conn)?)?;
     put_chunk(&hq.conn, &id, "snapshot", "genesis", &doc.save())?;
     register(&hq.conn, &id, &key, &doc)?;
     Ok(())
@@ -116,6 +116,18 @@ pub fn import_products(hq: &Hq, rows: &[CatalogRow]) -> Result<()> {
     // The stock column states stock on hand, as at a till.
     fairpos_projection::catalog::import(&hq.conn, rows)?;
     Ok(())
+}
+
+/// Merges `stored`, the catalog as another copy holds it (the database several data
+/// directories share), into the data directory's, changes new to it stored as edits are: what
+/// is edited here afterwards follows every edit made there, instead of racing it.
+pub fn merge_in(hq: &Hq, mut stored: automerge::Automerge) -> Result<()> {
+    edit(hq, |doc, _| {
+        doc.automerge_mut()
+            .merge(&mut stored)
+            .map_err(|e| Error::Integrity(format!("merging the stored catalog: {e}")))?;
+        Ok(())
+    })
 }
 
 /// Creates or updates stalls, sellers or units in the catalog document.

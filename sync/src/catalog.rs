@@ -165,10 +165,29 @@ fn from_scalars<E: Entry>(id: String, fields: Vec<(String, ScalarValue)>) -> Res
         .map_err(|e| Error::Codec(format!("a catalog {}: {e}", E::SECTION)))
 }
 
+/// The actor that writes the genesis of `fair`'s catalog: the first 16 bytes of the SHA-256
+/// of the fair's id, the same at every headquarters of the fair.
+pub fn genesis_actor(fair: &str) -> ActorId {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::new()
+        .chain_update(b"fairpos catalog genesis\n")
+        .chain_update(fair.as_bytes())
+        .finalize();
+    ActorId::from(&hash[..16])
+}
+
 impl CatalogDoc {
-    /// The genesis: an empty catalog for `fair`, made once, by headquarters.
-    pub fn create(key: &str, fair: &str, actor: ActorId, at_ms: i64) -> Result<CatalogDoc> {
-        let mut doc = Automerge::new().with_actor(actor);
+    /// The genesis: an empty catalog for `fair`, made by headquarters, which edits it as
+    /// `actor` from then on.
+    ///
+    /// The genesis change itself is the same wherever it is made: written by an actor named
+    /// after the fair ([`genesis_actor`]), at time 0. Two data directories made the
+    /// headquarters of one fair (several `hq serve` hosts naming one PostgreSQL database)
+    /// thus hold one genesis, and their edits land in the same section maps. Two different
+    /// geneses would each put their own map at every section, and merged, one map would hide
+    /// the other's products from every till.
+    pub fn create(key: &str, fair: &str, actor: ActorId) -> Result<CatalogDoc> {
+        let mut doc = Automerge::new().with_actor(genesis_actor(fair));
         let am = |e| Error::automerge(key, e);
         let mut tx = doc.transaction();
         tx.put(ROOT, "type", DOC_TYPE).map_err(am)?;
@@ -177,7 +196,8 @@ impl CatalogDoc {
         for section in SECTIONS {
             tx.put_object(ROOT, section, ObjType::Map).map_err(am)?;
         }
-        tx.commit_with(CommitOptions::default().with_time(at_ms));
+        tx.commit_with(CommitOptions::default().with_time(0));
+        doc.set_actor(actor);
         Ok(CatalogDoc {
             key: key.to_string(),
             doc,
@@ -331,7 +351,7 @@ mod tests {
 
     #[test]
     fn replicas_from_one_genesis_merge_edits_of_different_fields() {
-        let mut hq = CatalogDoc::create("catalog/f", "f", ActorId::random(), 0).unwrap();
+        let mut hq = CatalogDoc::create("catalog/f", "f", ActorId::random()).unwrap();
         hq.put(&[product("A", 100)], 0).unwrap();
         let mut other = CatalogDoc::load("catalog/f", "f", &hq.save()).unwrap();
         other.set_actor(ActorId::random());
@@ -351,8 +371,36 @@ mod tests {
     }
 
     #[test]
+    fn catalogs_of_one_fair_made_apart_share_their_genesis_and_merge_every_product() {
+        let mut first = CatalogDoc::create("catalog/f", "f", ActorId::random()).unwrap();
+        let mut second = CatalogDoc::create("catalog/f", "f", ActorId::random()).unwrap();
+        assert_eq!(
+            first.automerge().get_heads(),
+            second.automerge().get_heads(),
+            "one genesis"
+        );
+        first.put(&[product("A", 100)], 1).unwrap();
+        second.put(&[product("B", 50)], 1).unwrap();
+        first.automerge_mut().merge(second.automerge_mut()).unwrap();
+        let skus: Vec<String> = first
+            .contents()
+            .unwrap()
+            .products
+            .into_iter()
+            .map(|p| p.sku)
+            .collect();
+        assert_eq!(skus, ["A", "B"]);
+        // Another fair's genesis is another change.
+        let other = CatalogDoc::create("catalog/g", "g", ActorId::random()).unwrap();
+        assert_ne!(
+            other.automerge().get_heads(),
+            second.automerge().get_heads()
+        );
+    }
+
+    #[test]
     fn a_catalog_of_another_fair_is_refused() {
-        let hq = CatalogDoc::create("catalog/f", "f", ActorId::random(), 0).unwrap();
+        let hq = CatalogDoc::create("catalog/f", "f", ActorId::random()).unwrap();
         assert!(CatalogDoc::load("catalog/g", "g", &hq.save()).is_err());
     }
 }

@@ -49,6 +49,22 @@ struct EventRow {
     detail: String,
 }
 
+/// Runs `import` on the catalog of the headquarters in `dir`. On PostgreSQL, the catalog is
+/// caught up with the database's first, so that the import follows every edit made through
+/// any data directory, and stored there after.
+fn import_into(dir: &Path, import: impl FnOnce(&Hq) -> Result<()>) -> Result<()> {
+    let hq = Hq::open(dir)?;
+    let database = crate::meta(&hq.conn, postgres::META_DATABASE)?;
+    if let Some(url) = &database {
+        postgres::catch_up_catalog(&hq, url)?;
+    }
+    import(&hq)?;
+    if let Some(url) = &database {
+        postgres::store_catalog(&hq, url)?;
+    }
+    Ok(())
+}
+
 pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
     match command {
         HqCommand::Init {
@@ -74,10 +90,17 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
                     organizer_password: &organizer_password,
                 },
             )?;
-            if use_demo {
+            // Another data directory made the database this fair's headquarters first: its
+            // catalog is the fair's, and the demo's is not imported over it.
+            let joined = match &database {
+                Some(url) => postgres::catch_up_catalog(&hq, url)?,
+                None => false,
+            };
+            if use_demo && !joined {
                 catalog::import_demo(&hq)?;
             }
             if let Some(url) = &database {
+                postgres::store_catalog(&hq, url)?;
                 postgres::give_founding_accounts(&hq, url)?;
                 crate::set_meta(&hq.conn, postgres::META_DATABASE, url)?;
             }
@@ -87,29 +110,40 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
                 hq.fair.id,
                 dir.display()
             );
+            if joined {
+                println!(
+                    "the database was its headquarters already: the fair's catalog there is kept"
+                );
+            }
             Ok(())
         }
         HqCommand::Catalog(ImportOnly::Import { file }) => {
             let rows = catalog_csv::parse_catalog(&file_label(&file), &read_input(&file)?)?;
-            catalog::import_products(&Hq::open(dir)?, &rows)?;
+            import_into(dir, |hq| catalog::import_products(hq, &rows))?;
             println!("{} products imported into the fair's catalog", rows.len());
             Ok(())
         }
         HqCommand::Stalls(ImportOnly::Import { file }) => {
             let rows = catalog_csv::parse_stalls(&file_label(&file), &read_input(&file)?)?;
-            catalog::import(&Hq::open(dir)?, &wire::<_, CatalogStall>(&rows))?;
+            import_into(dir, |hq| {
+                catalog::import(hq, &wire::<_, CatalogStall>(&rows))
+            })?;
             println!("{} stalls imported", rows.len());
             Ok(())
         }
         HqCommand::Sellers(ImportOnly::Import { file }) => {
             let rows = catalog_csv::parse_sellers(&file_label(&file), &read_input(&file)?)?;
-            catalog::import(&Hq::open(dir)?, &wire::<_, CatalogSeller>(&rows))?;
+            import_into(dir, |hq| {
+                catalog::import(hq, &wire::<_, CatalogSeller>(&rows))
+            })?;
             println!("{} sellers imported", rows.len());
             Ok(())
         }
         HqCommand::Units(ImportOnly::Import { file }) => {
             let rows = catalog_csv::parse_units(&file_label(&file), &read_input(&file)?)?;
-            catalog::import(&Hq::open(dir)?, &wire::<_, CatalogUnit>(&rows))?;
+            import_into(dir, |hq| {
+                catalog::import(hq, &wire::<_, CatalogUnit>(&rows))
+            })?;
             println!("{} units imported", rows.len());
             Ok(())
         }

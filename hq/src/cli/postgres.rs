@@ -65,6 +65,34 @@ pub fn claim_at(url: &str, fair_id: &str) -> Result<()> {
     })
 }
 
+/// Merges the fair's catalog as the database at `url` holds it (every data directory's and
+/// every serving process's edits) into the data directory's, before anything is imported
+/// into it here. Returns whether the database held the catalog.
+pub fn catch_up_catalog(hq: &Hq, url: &str) -> Result<bool> {
+    let id = crate::catalog::doc_id(hq);
+    let shown = id.to_string();
+    let chunks = with_pool(url, |pool| async move {
+        Ok(fairpos_postgres::documents::document_chunks(&pool, &id).await?)
+    })?;
+    let stored = fairpos_sync::samod_storage::load_chunks(&shown, &chunks)
+        .map_err(|e| Error::Integrity(format!("the catalog in {url}: {e}")))?;
+    match stored {
+        Some(stored) => crate::catalog::merge_in(hq, stored).map(|()| true),
+        None => Ok(false),
+    }
+}
+
+/// Stores the data directory's catalog document in the database at `url` (chunks it has
+/// already are written again, unchanged): every serving process hears of it and merges it in,
+/// and a data directory that joins later finds it there.
+pub fn store_catalog(hq: &Hq, url: &str) -> Result<()> {
+    let chunks =
+        fairpos_sync::samod_storage::document_chunks(&hq.conn, &crate::catalog::doc_id(hq))?;
+    with_pool(url, |pool| async move {
+        Ok(fairpos_postgres::documents::put_chunks(&pool, &chunks).await?)
+    })
+}
+
 /// `hq devices` on PostgreSQL.
 pub fn devices(url: &str) -> Result<Vec<fairpos_sync::protocol::DeviceEntry>> {
     with_pool(

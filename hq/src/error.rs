@@ -56,6 +56,12 @@ impl Error {
         }
     }
 
+    /// Whether the database was too busy to give a connection in time: a request may be
+    /// answered "503, try again" rather than "500".
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Error::Postgres(e) if e.is_busy())
+    }
+
     /// 2 for bad input, 1 for everything else.
     pub fn exit_code(&self) -> i32 {
         if self.is_bad_input() {

@@ -26,6 +26,17 @@ impl Error {
     pub fn is_bad_input(&self) -> bool {
         matches!(self, Error::Config(_))
     }
+
+    /// Whether every connection of a pool that waits only so long ([`crate::connect_waiting`])
+    /// stayed taken: the database is busy, and asking again later may work.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            Error::Pool(deadpool_postgres::PoolError::Timeout(
+                deadpool_postgres::TimeoutType::Wait
+            ))
+        )
+    }
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -38,7 +38,9 @@ pub use error::{Error, Result};
 pub use ledgers::project_document;
 pub use migrate::{migrate, schema_version, MIGRATIONS};
 
-use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod, Runtime};
 
 /// Connections a pool opens at most.
 const DEFAULT_POOL_SIZE: usize = 16;
@@ -51,8 +53,21 @@ pub fn connect(url: &str) -> Result<Pool> {
     connect_sized(url, DEFAULT_POOL_SIZE)
 }
 
-/// As [`connect`], a pool of at most `connections`.
+/// As [`connect`], a pool of at most `connections`; a caller waits for one as long as it
+/// takes.
 pub fn connect_sized(url: &str, connections: usize) -> Result<Pool> {
+    build(url, connections, None)
+}
+
+/// As [`connect_sized`], but a caller waits at most `wait` for a connection; then it is
+/// told the database is busy ([`Error::is_busy`]) rather than left waiting. For what a
+/// person waits on (the dashboard), not for the tills' syncs, which their own step timeouts
+/// bound and whose storage has no way to say "busy".
+pub fn connect_waiting(url: &str, connections: usize, wait: Duration) -> Result<Pool> {
+    build(url, connections, Some(wait))
+}
+
+fn build(url: &str, connections: usize, wait: Option<Duration>) -> Result<Pool> {
     let (config, tls) = tls::address(url)?;
     let manager = Manager::from_config(
         config,
@@ -63,6 +78,8 @@ pub fn connect_sized(url: &str, connections: usize) -> Result<Pool> {
     );
     Pool::builder(manager)
         .max_size(connections)
+        .wait_timeout(wait)
+        .runtime(Runtime::Tokio1)
         .build()
         .map_err(|e| Error::Config(format!("the connection pool: {e}")))
 }

@@ -30,6 +30,14 @@ fn api_error(status: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
+/// A request that failed, saying why in JSON (503 when the database was busy).
+fn failed(e: Error) -> Response {
+    let body = Json(ApiError {
+        error: e.to_string(),
+    });
+    crate::web::failed_with(&e, body)
+}
+
 fn bearer(headers: &HeaderMap, query: &HashMap<String, String>) -> Option<String> {
     headers
         .get("authorization")
@@ -53,7 +61,7 @@ async fn authenticate(
     let checked = state
         .authenticate_token(token)
         .await
-        .map_err(|e| Box::new(api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())))?;
+        .map_err(|e| Box::new(failed(e)))?;
     let peer = checked.map_err(|e| Box::new(api_error(StatusCode::UNAUTHORIZED, e)))?;
     if matches!(peer, Peer::Person { .. }) && !peer.is_organizer() {
         return Err(Box::new(api_error(
@@ -174,7 +182,7 @@ pub async fn enroll(
         }
         Err(e) => {
             attempt.void();
-            api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+            failed(e)
         }
     }
 }
@@ -189,7 +197,7 @@ pub async fn login(
         Ok((token, peer_id, _)) => Json(LoginResponse { token, peer_id }).into_response(),
         Err(LoginRefused::TooMany(refused)) => refused.json(),
         Err(LoginRefused::Wrong(e)) => api_error(StatusCode::UNAUTHORIZED, e.to_string()),
-        Err(LoginRefused::Failed(e)) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(LoginRefused::Failed(e)) => failed(e),
     }
 }
 
@@ -213,7 +221,7 @@ pub async fn announce(
             .into_response()
         }
         Ok(Some(why)) => api_error(StatusCode::FORBIDDEN, why),
-        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => failed(e),
     }
 }
 
@@ -240,7 +248,7 @@ pub async fn confirm(
     };
     match confirmed(&state, &peer).await {
         Ok(answer) => Json(answer).into_response(),
-        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => failed(e),
     }
 }
 
@@ -278,7 +286,7 @@ pub async fn confirm_waiting(
         let mut seen = settled.borrow_and_update().passes;
         let answer = match confirmed(&state, &peer).await {
             Ok(answer) => answer,
-            Err(e) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            Err(e) => return failed(e),
         };
         let settled_all = answer.missing(&request.docs).map_or(true, |m| m.is_empty());
         if settled_all || *stopping.borrow() || tokio::time::Instant::now() >= deadline {
@@ -323,7 +331,7 @@ pub async fn list_docs(
     let result = state.documents();
     match result.await {
         Ok(docs) => Json(docs).into_response(),
-        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => failed(e),
     }
 }
 
@@ -345,7 +353,7 @@ pub async fn registry(
     };
     match entries {
         Ok(r) => Json(r).into_response(),
-        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => failed(e),
     }
 }
 

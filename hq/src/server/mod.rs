@@ -96,7 +96,8 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         Some(url) => {
             let pool = fairpos_postgres::connect_migrated(url).await?;
             postgres::claim_fair(&pool, url, &fair.id).await?;
-            let organizers = fairpos_postgres::connect_sized(url, ORGANIZERS_CONNECTIONS)?;
+            let organizers =
+                fairpos_postgres::connect_waiting(url, ORGANIZERS_CONNECTIONS, ORGANIZERS_WAIT)?;
             Some((pool, organizers))
         }
         None => None,
@@ -351,6 +352,10 @@ pub const MAX_BODY: usize = 2 << 20;
 /// Connections to PostgreSQL kept for organizers ([`AppState::pg_organizers`]), beside the
 /// pool the tills' syncs, samod's storage and the projection share.
 const ORGANIZERS_CONNECTIONS: usize = 4;
+
+/// How long an organizer's request waits for one of those connections before it is answered
+/// 503 (the database is busy; try again) instead of waiting on.
+const ORGANIZERS_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What every page may load and who may frame it: nothing from elsewhere, no inline
 /// script, no framing. Routes that set their own policy (the big screen) keep it.

@@ -180,8 +180,24 @@ pub(crate) fn page_as(
     }
 }
 
+/// How long a client told the database is busy is asked to wait before trying again, in
+/// seconds (`Retry-After`).
+const BUSY_RETRY_AFTER_S: &str = "2";
+
+/// A request that failed with `e`, answered with `body`: 503 with `Retry-After` when the
+/// database was too busy to give a connection in time ([`Error::is_busy`]), otherwise 500.
+pub(crate) fn failed_with(e: &Error, body: impl IntoResponse) -> Response {
+    if e.is_busy() {
+        let retry = [(axum::http::header::RETRY_AFTER, BUSY_RETRY_AFTER_S)];
+        (StatusCode::SERVICE_UNAVAILABLE, retry, body).into_response()
+    } else {
+        (StatusCode::INTERNAL_SERVER_ERROR, body).into_response()
+    }
+}
+
+/// A page that failed, saying why ([`failed_with`]).
 pub(crate) fn failure(e: Error) -> Response {
-    (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()
+    failed_with(&e, e.to_string())
 }
 
 /// Runs `f` on a read-only connection, off the async workers: what every page and API
@@ -200,4 +216,32 @@ pub(crate) fn report_table(
     key_label: &str,
 ) -> Result<String> {
     views::render(&views::ReportTable { f, r, key_label })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_database_is_answered_503_with_when_to_try_again_other_failures_500() {
+        use deadpool_postgres::{PoolError, TimeoutType};
+        let busy = Error::Postgres(fairpos_postgres::Error::Pool(PoolError::Timeout(
+            TimeoutType::Wait,
+        )));
+        assert!(busy.is_busy());
+        let answer = failure(busy);
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(answer.headers()["retry-after"], BUSY_RETRY_AFTER_S);
+        // Not a wait that ran out: a connection that could not be made at all.
+        let down = Error::Postgres(fairpos_postgres::Error::Pool(PoolError::Timeout(
+            TimeoutType::Create,
+        )));
+        let answer = failure(down);
+        assert_eq!(answer.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!answer.headers().contains_key("retry-after"));
+        assert_eq!(
+            failure(Error::Other("x".into())).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
 }

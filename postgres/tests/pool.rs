@@ -1,0 +1,43 @@
+//! Pools that wait only so long (`connect_waiting`, organizers' at headquarters): with every
+//! connection taken, a caller is told the database is busy once the wait is over, and gets a
+//! connection again as soon as one is given back; a pool that waits on (`connect_sized`)
+//! hands the connection over when it comes back.
+
+mod common;
+
+use std::time::Duration;
+
+use fairpos_postgres::{connect_sized, connect_waiting};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_that_waits_so_long_says_busy_then_serves_again() {
+    let Some(url) = common::server() else {
+        return;
+    };
+    let url = format!("{url}/postgres");
+    let pool = connect_waiting(&url, 1, Duration::from_millis(300)).unwrap();
+    let held = pool.get().await.unwrap();
+    let refused = tokio::time::timeout(Duration::from_secs(10), pool.get())
+        .await
+        .expect("told within its wait, not left waiting")
+        .map_err(fairpos_postgres::Error::from);
+    let e = refused.expect_err("the only connection is taken");
+    assert!(e.is_busy(), "{e}");
+    assert!(!e.is_bad_input());
+    drop(held);
+    let again = pool.get().await.unwrap();
+    let one: i32 = again.query_one("SELECT 1", &[]).await.unwrap().get(0);
+    assert_eq!(one, 1);
+
+    // Waiting on: the second caller gets the connection once the first gives it back.
+    let patient = connect_sized(&url, 1).unwrap();
+    let held = patient.get().await.unwrap();
+    let waiting = tokio::spawn({
+        let patient = patient.clone();
+        async move { patient.get().await.map(|_| ()).map_err(|e| e.to_string()) }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!waiting.is_finished(), "no connection is free yet");
+    drop(held);
+    assert_eq!(waiting.await.unwrap(), Ok(()));
+}

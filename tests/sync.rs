@@ -191,9 +191,38 @@ fn a_bundle_travels_on_a_usb_stick_and_imports_once(hq: Hq) {
     server.stop();
     sell_some(&till, "V003", 5);
 
-    // Step 1: the till writes a bundle; headquarters (not even running) imports it.
+    // Step 1: the till writes a bundle; headquarters (not even running) imports it. Held to
+    // a sync's limits, it is refused whole first: a ledger over the size limit, a till past
+    // its number of ledgers.
     let bundle = till.data().join("t01.bundle");
     till.ok(&["bundle", "export", bundle.to_str().unwrap()]);
+    let import = |flags: &[&str]| {
+        let args = [
+            &["hq", "bundle", "import", bundle.to_str().unwrap()][..],
+            flags,
+        ]
+        .concat();
+        hq.run(&args)
+    };
+    for (flags, why) in [
+        (
+            ["--max-document", "1KiB"],
+            "the limit is 1 KiB (--max-document)",
+        ),
+        (
+            ["--max-documents-per-device", "0"],
+            "T01 would hold 1 ledger documents; the limit is 0",
+        ),
+    ] {
+        let out = import(&flags);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{said}");
+        assert!(said.contains(why), "{said}");
+        assert!(
+            hq.sales().is_empty(),
+            "nothing of a refused bundle is imported"
+        );
+    }
     let out = hq.ok(&["hq", "bundle", "import", bundle.to_str().unwrap()]);
     assert!(out.contains("6 new records"), "{out}");
     assert_eq!(sorted(hq.sales()), expected(&[("T01", &till)]));

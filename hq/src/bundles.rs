@@ -8,10 +8,12 @@ use automerge::Automerge;
 use fairpos_sync::bundle::{Bundle, BundleDoc, FORMAT};
 use fairpos_sync::ids::document_id;
 use fairpos_sync::ledger::heads_text;
+use fairpos_sync::protocol::over_size;
 use fairpos_sync::samod_storage::{load_document, put_chunk};
 use fairpos_sync::LedgerId;
 use rusqlite::params;
 
+use crate::limits::DocumentLimits;
 use crate::project::{first_forged, project_ledger, Outcome};
 use crate::{devices, meta, now_text, Hq, Role};
 use crate::{Error, Result};
@@ -40,13 +42,14 @@ pub(crate) struct Forged {
 }
 
 /// Checks `bundle` whole before anything is written: the format, the fair `fair_id`, its
-/// `source`'s signature, every ledger's key and device, and every change's author
-/// (`actors`: the actor each device enrolled with).
+/// `source`'s signature, every ledger's key, device and size (`max_bytes`, as when it is
+/// synced), and every change's author (`actors`: the actor each device enrolled with).
 pub(crate) fn check(
     bundle: &Bundle,
     fair_id: &str,
     source: Option<Source>,
     actors: &HashMap<String, Option<String>>,
+    max_bytes: u64,
 ) -> Result<std::result::Result<Vec<Checked>, Forged>> {
     if bundle.format != FORMAT {
         return Err(Error::input(format!(
@@ -87,6 +90,10 @@ pub(crate) fn check(
         let bytes = d
             .bytes()
             .ok_or_else(|| Error::input(format!("{}: the document is not base64", d.key)))?;
+        let shown = document_id(&d.key).to_string();
+        if let Some(why) = over_size(&shown, &id.device, bytes.len() as u64, max_bytes) {
+            return Err(Error::input(why));
+        }
         let doc = Automerge::load(&bytes)
             .map_err(|e| Error::input(format!("{}: the document does not load: {e}", d.key)))?;
         let actor = actors.get(&id.device).cloned().flatten();
@@ -112,8 +119,23 @@ pub(crate) fn chunk_name(doc: &Automerge) -> String {
     format!("bundle-{}", &keys_digest(&heads_text(&doc.get_heads())))
 }
 
-/// Verifies and imports `bundle`.
-pub fn import(hq: &Hq, bundle: &Bundle) -> Result<Imported> {
+/// The ledgers of `docs` headquarters does not hold yet, per device.
+fn new_per_device(
+    docs: &[Checked],
+    held: impl Fn(&str) -> Result<bool>,
+) -> Result<HashMap<&str, u64>> {
+    let mut new: HashMap<&str, u64> = HashMap::new();
+    for (key, device, _) in docs {
+        if !held(key)? {
+            *new.entry(device.as_str()).or_default() += 1;
+        }
+    }
+    Ok(new)
+}
+
+/// Verifies and imports `bundle`, held to `limits` as a sync is: no ledger over the size
+/// limit, no till past its number of ledgers.
+pub fn import(hq: &Hq, bundle: &Bundle, limits: &DocumentLimits) -> Result<Imported> {
     let source: Option<(String, Option<String>)> = hq
         .conn
         .query_row(
@@ -133,13 +155,26 @@ pub fn import(hq: &Hq, bundle: &Bundle) -> Result<Imported> {
             actors.insert(id.device, actor);
         }
     }
-    let docs = match check(bundle, &hq.fair.id, source, &actors)? {
+    let docs = match check(bundle, &hq.fair.id, source, &actors, limits.max_bytes)? {
         Ok(docs) => docs,
         Err(Forged { key, why }) => {
             Hq::log_event(&hq.conn, &bundle.source, "refused", &why);
             return Err(Error::input(format!("{key}: {why}")));
         }
     };
+    let held = |key: &str| -> Result<bool> {
+        let n: i64 = hq.conn.query_row(
+            "SELECT COUNT(*) FROM hq_docs WHERE doc_key = ?1",
+            [key],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
+    };
+    for (device, new) in new_per_device(&docs, held)? {
+        if let Some(why) = crate::limits::too_many(&hq.conn, device, new, limits)? {
+            return Err(Error::input(why));
+        }
+    }
     let mut out = Imported::default();
     for (key, device, doc) in docs {
         let doc_id = document_id(&key);
@@ -173,6 +208,7 @@ pub async fn import_postgres(
     pool: &fairpos_postgres::Pool,
     fair_id: &str,
     bundle: &Bundle,
+    limits: &DocumentLimits,
 ) -> Result<Imported> {
     use fairpos_postgres::registry::{self, Authors};
     let source = registry::bundle_source(pool, &bundle.source)
@@ -193,18 +229,27 @@ pub async fn import_postgres(
         }
     }
     drop(client);
-    let docs = match check(bundle, fair_id, source, &actors)? {
+    let docs = match check(bundle, fair_id, source, &actors, limits.max_bytes)? {
         Ok(docs) => docs,
         Err(Forged { key, why }) => {
             registry::log_event(pool, &bundle.source, "refused", &why).await?;
             return Err(Error::input(format!("{key}: {why}")));
         }
     };
+    // Every ledger announced at once, under the devices' announcement locks: none if one
+    // till would pass its number of ledgers.
+    let announced: Vec<(String, String, String)> = docs
+        .iter()
+        .map(|(key, device, _)| (key.clone(), document_id(key).to_string(), device.clone()))
+        .collect();
+    if let Some((device, would)) = registry::announce(pool, &announced, limits.per_device).await? {
+        let why = crate::limits::over_limit(&device, would, 0, limits)
+            .unwrap_or_else(|| format!("{device} would hold too many ledger documents"));
+        return Err(Error::input(why));
+    }
     let mut out = Imported::default();
-    for (key, device, doc) in docs {
+    for (key, _, doc) in docs {
         let doc_id = document_id(&key);
-        let announced = [(key.clone(), doc_id.to_string(), device)];
-        registry::announce(pool, &announced, u64::MAX).await?;
         let chunk = format!("{doc_id}/snapshot/{}", chunk_name(&doc));
         fairpos_postgres::documents::put_chunks(pool, &[(chunk, doc.save())]).await?;
         // Project what is stored now: earlier syncs and this bundle together.

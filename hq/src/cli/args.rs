@@ -279,8 +279,17 @@ pub struct NewPassword {
 
 #[derive(Subcommand, Debug)]
 pub enum HqBundleCommand {
-    /// Verify and import a bundle (idempotent).
-    Import { file: PathBuf },
+    /// Verify and import a bundle (idempotent), held to the limits a sync is held to.
+    Import {
+        file: PathBuf,
+        /// The most one ledger document in the bundle may take (KiB, MiB or GiB); a bundle
+        /// with a larger one is refused whole.
+        #[arg(long, value_name = "SIZE", default_value = "256MiB")]
+        max_document: String,
+        /// The most ledger documents one till may have, with the bundle's.
+        #[arg(long, value_name = "N", default_value_t = 400)]
+        max_documents_per_device: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -262,19 +262,27 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             );
             Ok(())
         }
-        HqCommand::Bundle(HqBundleCommand::Import { file }) => {
+        HqCommand::Bundle(HqBundleCommand::Import {
+            file,
+            max_document,
+            max_documents_per_device,
+        }) => {
+            let limits = crate::limits::DocumentLimits {
+                max_bytes: crate::limits::parse_size("--max-document", &max_document)?,
+                per_device: max_documents_per_device,
+            };
             let text = read_input(&file)?;
             let bundle: fairpos_sync::bundle::Bundle = serde_json::from_str(&text)
                 .map_err(|e| Error::input(format!("{}: not a bundle: {e}", file.display())))?;
             let hq = Hq::open(dir)?;
             let imported = match postgres::database_of(dir, None)? {
                 Some(url) => {
-                    let (fair, bundle) = (&hq.fair.id, &bundle);
+                    let (fair, bundle, limits) = (&hq.fair.id, &bundle, &limits);
                     postgres::with_pool(&url, |pool| async move {
-                        bundles::import_postgres(&pool, fair, bundle).await
+                        bundles::import_postgres(&pool, fair, bundle, limits).await
                     })?
                 }
-                None => bundles::import(&hq, &bundle)?,
+                None => bundles::import(&hq, &bundle, &limits)?,
             };
             println!(
                 "bundle from {} imported: {} documents, {} new records",

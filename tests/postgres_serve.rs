@@ -287,7 +287,10 @@ fn two_data_directories_naming_one_database_serve_one_headquarters() {
 
     eprintln!("2. a second data directory made later joins it, keeping the database's catalog");
     let said = init(second.path());
-    assert!(said.contains("the fair's catalog there is kept"), "{said}");
+    assert!(
+        said.contains("the fair's catalog and accounts there are kept"),
+        "{said}"
+    );
     let servers = [
         Server::start(first.path(), &[]),
         Server::start(second.path(), &[]),
@@ -296,13 +299,13 @@ fn two_data_directories_naming_one_database_serve_one_headquarters() {
     eprintln!("3. a till enrols through the second process with a code the first directory made");
     let till = Till::enrolled(&servers[1].url, code["code"].as_str().unwrap());
 
-    eprintln!("4. imports through either directory, while serving, reach the till through either process; the later price wins");
+    eprintln!("4. imports through either directory, while serving, reach the till through either process; the later price wins, and the price changed before the second directory joined stands");
+    import(second.path(), "DIR2-1,第二目录的蜂蜜,瓶,36.00,10");
     import(
-        second.path(),
-        "BJ-HJC-250,保靖黄金茶 250g,盒,108.00,40\nDIR2-1,第二目录的蜂蜜,瓶,36.00,10",
+        first.path(),
+        "DIR2-1,第二目录的蜂蜜,瓶,38.00,10\nDIR1-1,第一目录的木耳,袋,20.00,10",
     );
-    import(first.path(), "DIR1-1,第一目录的木耳,袋,20.00,10");
-    let want = [Some(10800), Some(3600), Some(2000)];
+    let want = [Some(11800), Some(3800), Some(2000)];
     let mut seen = [None; 3];
     for _ in 0..20 {
         std::thread::sleep(Duration::from_millis(500));
@@ -324,14 +327,14 @@ fn two_data_directories_naming_one_database_serve_one_headquarters() {
         "BJ-HJC-250",
         "DIR2-1",
         "--pay",
-        "cash:144",
+        "cash:156",
     ]);
     till.synced_with(&servers[0].url);
     let (token, _) = Api::new(&servers[1].url).login();
     for server in &servers {
         let (status, report) = Api::new(&server.url).get("/api/v1/report?by=stall", Some(&token));
         assert_eq!(status, 200, "{report}");
-        assert_eq!(report["rows"][0]["net_fen"], 14400, "{report}");
+        assert_eq!(report["rows"][0]["net_fen"], 15600, "{report}");
     }
-    assert_eq!(held_sales(&url), vec![("T01".to_string(), 1, 14400)]);
+    assert_eq!(held_sales(&url), vec![("T01".to_string(), 1, 15600)]);
 }

@@ -118,6 +118,27 @@ pub fn import_products(hq: &Hq, rows: &[CatalogRow]) -> Result<()> {
     Ok(())
 }
 
+/// Makes `stored`, the catalog as the database this data directory joins holds it, the data
+/// directory's: its own catalog (the genesis `hq init` just made) is dropped, not merged. A
+/// database made by a build whose genesis was not the fair's ([`CatalogDoc::create`]) would
+/// otherwise hold two geneses, whose section maps hide each other's.
+pub fn adopt(hq: &Hq, stored: automerge::Automerge) -> Result<()> {
+    let (id, key) = (doc_id(hq), key(hq));
+    let doc = CatalogDoc::open(&key, &hq.fair.id, stored)?;
+    let (from, to) = fairpos_sync::samod_storage::document_bounds(&id);
+    let tx =
+        rusqlite::Transaction::new_unchecked(&hq.conn, rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute(
+        "DELETE FROM samod_kv WHERE key > ?1 AND key < ?2",
+        params![from, to],
+    )?;
+    put_chunk(&tx, &id, "snapshot", "adopted", &doc.save())?;
+    register(&tx, &id, &key, &doc)?;
+    fairpos_projection::catalog::apply_document(&tx, &doc.contents()?)?;
+    tx.commit()?;
+    Ok(())
+}
+
 /// Merges `stored`, the catalog as another copy holds it (the database several data
 /// directories share), into the data directory's, changes new to it stored as edits are: what
 /// is edited here afterwards follows every edit made there, instead of racing it.
@@ -163,4 +184,61 @@ where
     &'a T: Into<E>,
 {
     rows.iter().map(Into::into).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::instance::Founding;
+
+    #[test]
+    fn a_catalog_adopted_replaces_the_one_made_here_even_when_its_genesis_was_made_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let hq = Hq::init(
+            dir.path(),
+            demo::FAIR_TOML,
+            Founding::Hq {
+                organizer_password: "organizer-pw",
+            },
+        )
+        .unwrap();
+        // A catalog begun by a build whose genesis was each headquarters' own.
+        let mut elsewhere =
+            CatalogDoc::create_by(&key(&hq), &hq.fair.id, ActorId::random(), ActorId::random())
+                .unwrap();
+        let product = CatalogProduct {
+            sku: "ELSEWHERE-1".into(),
+            name_zh: "别处的茶".into(),
+            unit: "盒".into(),
+            price_fen: 2500,
+            stock: 5,
+            ..Default::default()
+        };
+        elsewhere.put(&[product], 1).unwrap();
+        adopt(&hq, elsewhere.automerge().clone()).unwrap();
+
+        let held = load(&hq).unwrap();
+        assert_eq!(
+            held.automerge().get_heads(),
+            elsewhere.automerge().get_heads(),
+            "only the adopted catalog's history is held"
+        );
+        let skus: Vec<String> = held
+            .contents()
+            .unwrap()
+            .products
+            .into_iter()
+            .map(|p| p.sku)
+            .collect();
+        assert_eq!(skus, ["ELSEWHERE-1"]);
+        let in_tables: String = hq
+            .conn
+            .query_row(
+                "SELECT name_zh FROM products WHERE sku = 'ELSEWHERE-1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(in_tables, "别处的茶");
+    }
 }

@@ -187,7 +187,19 @@ impl CatalogDoc {
     /// geneses would each put their own map at every section, and merged, one map would hide
     /// the other's products from every till.
     pub fn create(key: &str, fair: &str, actor: ActorId) -> Result<CatalogDoc> {
-        let mut doc = Automerge::new().with_actor(genesis_actor(fair));
+        CatalogDoc::create_by(key, fair, genesis_actor(fair), actor)
+    }
+
+    /// [`CatalogDoc::create`] with the genesis written by `genesis`: what builds before the
+    /// fair's genesis actor made (each headquarters its own), kept for what must meet such
+    /// a catalog.
+    pub fn create_by(
+        key: &str,
+        fair: &str,
+        genesis: ActorId,
+        actor: ActorId,
+    ) -> Result<CatalogDoc> {
+        let mut doc = Automerge::new().with_actor(genesis);
         let am = |e| Error::automerge(key, e);
         let mut tx = doc.transaction();
         tx.put(ROOT, "type", DOC_TYPE).map_err(am)?;
@@ -395,6 +407,25 @@ mod tests {
         assert_ne!(
             other.automerge().get_heads(),
             second.automerge().get_heads()
+        );
+    }
+
+    /// Data directories made by different builds share a database only while they make the
+    /// same genesis: a change to the genesis (its fields, the sections, the actor, the
+    /// encoding) must change this hash knowingly, and say so where several directories
+    /// share a database.
+    #[test]
+    fn the_genesis_of_a_fair_is_pinned() {
+        let doc = CatalogDoc::create("catalog/f", "f", ActorId::random()).unwrap();
+        let heads: Vec<String> = doc
+            .automerge()
+            .get_heads()
+            .iter()
+            .map(|h| h.to_string())
+            .collect();
+        assert_eq!(
+            heads,
+            ["84fc080b42ec81f08f8dcf35efe97eb16511186b8b594cf9c738735ce2121e58"]
         );
     }
 

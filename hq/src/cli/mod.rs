@@ -93,7 +93,7 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             // Another data directory made the database this fair's headquarters first: its
             // catalog is the fair's, and the demo's is not imported over it.
             let joined = match &database {
-                Some(url) => postgres::catch_up_catalog(&hq, url)?,
+                Some(url) => postgres::adopt_catalog(&hq, url)?,
                 None => false,
             };
             if use_demo && !joined {
@@ -112,7 +112,8 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             );
             if joined {
                 println!(
-                    "the database was its headquarters already: the fair's catalog there is kept"
+                    "the database was its headquarters already: the fair's catalog and \
+                     accounts there are kept"
                 );
             }
             Ok(())

@@ -65,19 +65,33 @@ pub fn claim_at(url: &str, fair_id: &str) -> Result<()> {
     })
 }
 
-/// Merges the fair's catalog as the database at `url` holds it (every data directory's and
-/// every serving process's edits) into the data directory's, before anything is imported
-/// into it here. Returns whether the database held the catalog.
-pub fn catch_up_catalog(hq: &Hq, url: &str) -> Result<bool> {
+/// The fair's catalog as the database at `url` holds it (every data directory's and every
+/// serving process's edits), if it holds one.
+fn stored_catalog(hq: &Hq, url: &str) -> Result<Option<automerge::Automerge>> {
     let id = crate::catalog::doc_id(hq);
     let shown = id.to_string();
     let chunks = with_pool(url, |pool| async move {
         Ok(fairpos_postgres::documents::document_chunks(&pool, &id).await?)
     })?;
-    let stored = fairpos_sync::samod_storage::load_chunks(&shown, &chunks)
-        .map_err(|e| Error::Integrity(format!("the catalog in {url}: {e}")))?;
-    match stored {
-        Some(stored) => crate::catalog::merge_in(hq, stored).map(|()| true),
+    fairpos_sync::samod_storage::load_chunks(&shown, &chunks)
+        .map_err(|e| Error::Integrity(format!("the catalog in {url}: {e}")))
+}
+
+/// Merges the database's catalog into the data directory's, before anything is imported into
+/// it here.
+pub fn catch_up_catalog(hq: &Hq, url: &str) -> Result<()> {
+    match stored_catalog(hq, url)? {
+        Some(stored) => crate::catalog::merge_in(hq, stored),
+        None => Ok(()),
+    }
+}
+
+/// `hq init --database` joining a database that is the fair's headquarters already: the data
+/// directory takes the database's catalog as its own ([`crate::catalog::adopt`]). Returns
+/// whether the database held one.
+pub fn adopt_catalog(hq: &Hq, url: &str) -> Result<bool> {
+    match stored_catalog(hq, url)? {
+        Some(stored) => crate::catalog::adopt(hq, stored).map(|()| true),
         None => Ok(false),
     }
 }

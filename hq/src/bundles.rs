@@ -119,18 +119,22 @@ pub(crate) fn chunk_name(doc: &Automerge) -> String {
     format!("bundle-{}", &keys_digest(&heads_text(&doc.get_heads())))
 }
 
-/// The ledgers of `docs` headquarters does not hold yet, per device.
+/// The ledgers of `docs` headquarters does not hold yet, per device (a ledger the bundle
+/// carries twice counted once).
 fn new_per_device(
     docs: &[Checked],
     held: impl Fn(&str) -> Result<bool>,
 ) -> Result<HashMap<&str, u64>> {
-    let mut new: HashMap<&str, u64> = HashMap::new();
+    let mut new: HashMap<&str, std::collections::BTreeSet<&str>> = HashMap::new();
     for (key, device, _) in docs {
         if !held(key)? {
-            *new.entry(device.as_str()).or_default() += 1;
+            new.entry(device.as_str()).or_default().insert(key.as_str());
         }
     }
-    Ok(new)
+    Ok(new
+        .into_iter()
+        .map(|(device, keys)| (device, keys.len() as u64))
+        .collect())
 }
 
 /// Verifies and imports `bundle`, held to `limits` as a sync is: no ledger over the size
@@ -253,7 +257,9 @@ pub async fn import_postgres(
         let chunk = format!("{doc_id}/snapshot/{}", chunk_name(&doc));
         fairpos_postgres::documents::put_chunks(pool, &[(chunk, doc.save())]).await?;
         // Project what is stored now: earlier syncs and this bundle together.
-        match fairpos_postgres::ledgers::project_within(pool, &doc_id, None).await {
+        // Held to the size limit as a sync's ledger is: what was stored before and this bundle.
+        let max_bytes = Some(limits.max_bytes);
+        match fairpos_postgres::ledgers::project_within(pool, &doc_id, max_bytes).await {
             Ok(projected) => out.new_records += projected.map_or(0, |p| p.new),
             Err(e @ fairpos_postgres::Error::Integrity(_)) => {
                 let why = e.to_string();

@@ -20,11 +20,16 @@ pub struct DocumentLimits {
     pub per_device: u64,
 }
 
+/// `--max-document`'s default, for `hq serve` and `hq bundle import` alike.
+pub const DEFAULT_MAX_DOCUMENT: &str = "256MiB";
+/// `--max-documents-per-device`'s default, for `hq serve` and `hq bundle import` alike.
+pub const DEFAULT_MAX_DOCUMENTS_PER_DEVICE: u64 = 400;
+
 impl Default for DocumentLimits {
     fn default() -> DocumentLimits {
         DocumentLimits {
             max_bytes: 256 << 20,
-            per_device: 400,
+            per_device: DEFAULT_MAX_DOCUMENTS_PER_DEVICE,
         }
     }
 }
@@ -137,6 +142,15 @@ pub fn over_size(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_flags_defaults_are_the_default_limits() {
+        let flags = DocumentLimits {
+            max_bytes: parse_size("--max-document", DEFAULT_MAX_DOCUMENT).unwrap(),
+            per_device: DEFAULT_MAX_DOCUMENTS_PER_DEVICE,
+        };
+        assert_eq!(flags, DocumentLimits::default());
+    }
 
     #[test]
     fn sizes_are_read_with_their_unit() {

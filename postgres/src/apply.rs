@@ -103,12 +103,17 @@ pub async fn project_held(
 /// A transaction in which it is the ledger document `doc_id`'s turn: two projections of one
 /// ledger (every process hears every store) take turns from their start, so the second finds
 /// what the first did (the digest of the chunks it read, its records held), and neither
-/// waits on the other's rows.
+/// waits on the other's rows. Read committed whatever the database's default, so that what
+/// the transaction reads after the lock is what the first committed.
 pub(crate) async fn ledger_turn<'c>(
     client: &'c mut Object,
     doc_id: &str,
 ) -> Result<Transaction<'c>> {
-    let tx = client.transaction().await?;
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+        .start()
+        .await?;
     tx.execute(
         "SELECT pg_advisory_xact_lock($1, hashtext($2))",
         &[&LEDGER_LOCK, &doc_id],

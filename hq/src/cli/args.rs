@@ -57,10 +57,10 @@ pub enum HqCommand {
         max_sync_message: u32,
         /// The most one ledger document may take in storage (64KiB, 256MiB); a larger one
         /// is refused, logged, and no more of it is taken.
-        #[arg(long, value_name = "SIZE", default_value = "256MiB")]
+        #[arg(long, value_name = "SIZE", default_value = crate::limits::DEFAULT_MAX_DOCUMENT)]
         max_document: String,
         /// The most ledger documents one till may have (one per day it sells).
-        #[arg(long, value_name = "N", default_value_t = 400)]
+        #[arg(long, value_name = "N", default_value_t = crate::limits::DEFAULT_MAX_DOCUMENTS_PER_DEVICE)]
         max_documents_per_device: u64,
         /// Copy every ledger chunk stored to this PostgreSQL database too (what it lacks
         /// first), for `hq postgres project` and `report` there.
@@ -284,10 +284,10 @@ pub enum HqBundleCommand {
         file: PathBuf,
         /// The most one ledger document in the bundle may take (KiB, MiB or GiB); a bundle
         /// with a larger one is refused whole.
-        #[arg(long, value_name = "SIZE", default_value = "256MiB")]
+        #[arg(long, value_name = "SIZE", default_value = crate::limits::DEFAULT_MAX_DOCUMENT)]
         max_document: String,
         /// The most ledger documents one till may have, with the bundle's.
-        #[arg(long, value_name = "N", default_value_t = 400)]
+        #[arg(long, value_name = "N", default_value_t = crate::limits::DEFAULT_MAX_DOCUMENTS_PER_DEVICE)]
         max_documents_per_device: u64,
     },
 }

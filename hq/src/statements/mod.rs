@@ -85,7 +85,12 @@ pub fn import(
     check_stall(&hq.conn, stall)?;
     let parsed = statement::parse(name, bytes, provider)?;
     let sha = fairpos_sync::keys::hex(&Sha256::digest(bytes));
-    let tx = hq.conn.transaction()?;
+    // Immediate: the write lock is waited for (busy_timeout) at the start. A deferred
+    // transaction that read first would be refused at once, "database is locked", if a
+    // serving headquarters committed meanwhile (its snapshot could not become a writer).
+    let tx = hq
+        .conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut new = 0;
     let mut already = 0;
     for l in &parsed.lines {

@@ -60,7 +60,13 @@ fn import_into(dir: &Path, import: impl FnOnce(&Hq) -> Result<()>) -> Result<()>
     }
     import(&hq)?;
     if let Some(url) = &database {
-        postgres::store_catalog(&hq, url)?;
+        postgres::store_catalog(&hq, url).map_err(|e| {
+            Error::Other(format!(
+                "imported into {}, but not stored in the database yet ({e}); the next \
+                 import, or `hq serve` starting, stores it",
+                dir.display()
+            ))
+        })?;
     }
     Ok(())
 }

@@ -72,9 +72,21 @@ pub fn load(hq: &Hq) -> Result<CatalogDoc> {
 /// Stores a catalog document received whole (a hub at enrolment).
 pub fn store_whole(hq: &Hq, bytes: &[u8]) -> Result<()> {
     let doc = CatalogDoc::load(&key(hq), &hq.fair.id, bytes)?;
-    put_chunk(&hq.conn, &doc_id(hq), "snapshot", "enrolment", bytes)?;
-    register(&hq.conn, &doc_id(hq), &key(hq), &doc)?;
-    fairpos_projection::catalog::apply_document(&hq.conn, &doc.contents()?)?;
+    store_snapshot(&hq.conn, hq, "enrolment", &doc, bytes)
+}
+
+/// Stores `doc` (saved: `bytes`) as a snapshot chunk named `name`, registers it, and brings
+/// the SQL tables to it.
+fn store_snapshot(
+    conn: &Connection,
+    hq: &Hq,
+    name: &str,
+    doc: &CatalogDoc,
+    bytes: &[u8],
+) -> Result<()> {
+    put_chunk(conn, &doc_id(hq), "snapshot", name, bytes)?;
+    register(conn, &doc_id(hq), &key(hq), doc)?;
+    fairpos_projection::catalog::apply_document(conn, &doc.contents()?)?;
     Ok(())
 }
 
@@ -132,9 +144,7 @@ pub fn adopt(hq: &Hq, stored: automerge::Automerge) -> Result<()> {
         "DELETE FROM samod_kv WHERE key > ?1 AND key < ?2",
         params![from, to],
     )?;
-    put_chunk(&tx, &id, "snapshot", "adopted", &doc.save())?;
-    register(&tx, &id, &key, &doc)?;
-    fairpos_projection::catalog::apply_document(&tx, &doc.contents()?)?;
+    store_snapshot(&tx, hq, "adopted", &doc, &doc.save())?;
     tx.commit()?;
     Ok(())
 }

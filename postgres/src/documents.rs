@@ -147,6 +147,11 @@ pub(crate) async fn chunks_in(
 }
 
 /// The keys of every stored chunk of one document, in key order.
+pub async fn chunk_keys(pool: &Pool, doc: &DocumentId) -> Result<Vec<String>> {
+    document_keys(&pool.get().await?, doc).await
+}
+
+/// [`chunk_keys`], read through `client` (a transaction, say).
 pub(crate) async fn document_keys(
     client: &impl GenericClient,
     doc: &DocumentId,

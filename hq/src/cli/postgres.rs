@@ -96,14 +96,26 @@ pub fn adopt_catalog(hq: &Hq, url: &str) -> Result<bool> {
     }
 }
 
-/// Stores the data directory's catalog document in the database at `url` (chunks it has
-/// already are written again, unchanged): every serving process hears of it and merges it in,
-/// and a data directory that joins later finds it there.
+/// Stores the chunks of the data directory's catalog document the database at `url` lacks:
+/// every serving process hears of them and merges them in, and a data directory that joins
+/// later finds the catalog there.
 pub fn store_catalog(hq: &Hq, url: &str) -> Result<()> {
-    let chunks =
-        fairpos_sync::samod_storage::document_chunks(&hq.conn, &crate::catalog::doc_id(hq))?;
+    let id = crate::catalog::doc_id(hq);
+    let chunks = fairpos_sync::samod_storage::document_chunks(&hq.conn, &id)?;
     with_pool(url, |pool| async move {
-        Ok(fairpos_postgres::documents::put_chunks(&pool, &chunks).await?)
+        let held: std::collections::HashSet<String> =
+            fairpos_postgres::documents::chunk_keys(&pool, &id)
+                .await?
+                .into_iter()
+                .collect();
+        let lacking: Vec<_> = chunks
+            .into_iter()
+            .filter(|(key, _)| !held.contains(key))
+            .collect();
+        if !lacking.is_empty() {
+            fairpos_postgres::documents::put_chunks(&pool, &lacking).await?;
+        }
+        Ok(())
     })
 }
 

@@ -21,6 +21,7 @@ CRATES = {
     "fairpos-hardware": "hardware/src",
     "fairpos-projection": "projection/src",
     "fairpos-hq": "hq/src",
+    "fairpos-postgres": "postgres/src",
 }
 
 

@@ -98,7 +98,7 @@ pub async fn verify_postgres(
     fair_id: &str,
     text: &str,
 ) -> Result<Verified> {
-    use fairpos_postgres::registry;
+    use fairpos_postgres::{registry, slips as kept_slips};
     let (slip, body, signature) = parse(fair_id, text)?;
     let device = slip.device.to_string();
     let public_key = registry::bundle_source(pool, &device)
@@ -106,9 +106,9 @@ pub async fn verify_postgres(
         .and_then(|(_, key)| key);
     check_signature(&device, public_key, &body, &signature)?;
     let text = text.trim();
-    let held = registry::slip_text(pool, &device, &slip.shift).await?;
+    let held = kept_slips::slip_text(pool, &device, &slip.shift).await?;
     check_first(&device, &slip.shift, held.as_deref(), text)?;
-    let inserted = registry::record_slip(pool, &kept(&slip, text)).await?;
+    let inserted = kept_slips::record_slip(pool, &kept(&slip, text)).await?;
     Ok(verified(slip, !inserted))
 }
 
@@ -163,9 +163,9 @@ fn check_first(device: &str, shift: &str, held: Option<&str>, text: &str) -> Res
 }
 
 /// What is kept of a verified slip.
-fn kept(slip: &ShiftSlip, text: &str) -> fairpos_postgres::registry::SlipRow {
+fn kept(slip: &ShiftSlip, text: &str) -> fairpos_postgres::slips::SlipRow {
     let number = |n: &Option<SaleNumber>| n.as_ref().map(|n| n.to_string());
-    fairpos_postgres::registry::SlipRow {
+    fairpos_postgres::slips::SlipRow {
         device: slip.device.to_string(),
         shift: slip.shift.clone(),
         closed_at: slip.closed_at.clone(),

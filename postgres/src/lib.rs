@@ -22,6 +22,7 @@
 pub mod accounts;
 mod apply;
 mod bulk;
+mod dialect;
 pub mod documents;
 mod error;
 pub mod follow;
@@ -30,6 +31,7 @@ mod migrate;
 pub mod registry;
 pub mod report;
 mod rollup;
+pub mod slips;
 mod tls;
 
 pub use apply::{project, project_held, Held, Projected};

@@ -29,20 +29,6 @@ CREATE TABLE IF NOT EXISTS stalls (
 );
 ";
 
-/// The projection's SQL (`schema.sql`, `rollup.sql`) as PostgreSQL takes it: a plain heap for
-/// SQLite's clustered tables (`{clustered}`), and text compared byte by byte (collation "C",
-/// SQLite's BINARY), so that the greatest name of a report key and every ordering are the
-/// same on both backends whatever the database's locale. A column's type is followed by a
-/// space, a comma, a closing parenthesis or the end of its line.
-pub(crate) fn postgres_text(sql: &str) -> String {
-    sql.replace("{clustered}", "")
-        .replace("\r\n", "\n")
-        .replace(" TEXT ", " TEXT COLLATE \"C\" ")
-        .replace(" TEXT,", " TEXT COLLATE \"C\",")
-        .replace(" TEXT)", " TEXT COLLATE \"C\")")
-        .replace(" TEXT\n", " TEXT COLLATE \"C\"\n")
-}
-
 /// Every migration, in order: its number and what it does.
 pub const MIGRATIONS: [(i32, &str); 4] = [
     (
@@ -70,7 +56,7 @@ fn migration_sql(version: i32) -> String {
     match version {
         1 => format!(
             "{}{HQ_INDEXES}{STALLS}{}",
-            postgres_text(PROJECTION),
+            crate::dialect::postgres_text(PROJECTION),
             crate::rollup::schema()
         ),
         2 => DOCUMENTS.to_string(),

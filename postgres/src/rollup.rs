@@ -33,7 +33,7 @@ const UPSERT: &str = "ON CONFLICT (dim, scope, key) DO UPDATE SET
 /// table with text compared byte by byte, the same view, and each trigger's statements as
 /// the body of a PL/pgSQL function that an `AFTER INSERT` trigger runs for each row.
 pub(crate) fn schema() -> String {
-    let sql = crate::migrate::postgres_text(fairpos_projection::rollup::SQL)
+    let sql = crate::dialect::postgres_text(fairpos_projection::rollup::SQL)
         .replace("CREATE VIEW IF NOT EXISTS", "CREATE OR REPLACE VIEW")
         .replace("{upsert}", UPSERT);
     let mut out = String::with_capacity(sql.len() * 2);

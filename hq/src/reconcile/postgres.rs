@@ -140,9 +140,7 @@ async fn read(pool: &Pool, stall: Option<&str>) -> Result<Read> {
     // never hold one connection while waiting for another (organizers' pool is small).
     drop(client);
     let mut slips: HashMap<String, Vec<crate::slips::SlipStated>> = HashMap::new();
-    for (device, shift, closed_at, upto, upto_seq) in
-        fairpos_postgres::registry::slips(pool).await?
-    {
+    for (device, shift, closed_at, upto, upto_seq) in fairpos_postgres::slips::slips(pool).await? {
         let stated = u64::try_from(upto_seq).unwrap_or(0);
         slips
             .entry(device)

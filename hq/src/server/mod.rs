@@ -158,6 +158,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         .with_share_policy(policy)
         .load()
         .await;
+    repo.set_offer_filter(policy::offered_unasked(catalog_id.clone()));
     let catalog = repo
         .find(catalog_id.clone())
         .await

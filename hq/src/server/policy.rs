@@ -102,6 +102,17 @@ impl Policy {
     }
 }
 
+/// What headquarters offers a peer unasked: a till only the catalog, anyone else every
+/// document. A till asks for its own ledgers itself (it holds them) and gets any document
+/// its share policy grants when it asks; offering it every other document as well made
+/// work for every pair of document and connection (hundreds of each at closing time) that
+/// the policy then refused.
+pub fn offered_unasked(
+    catalog: DocumentId,
+) -> impl Fn(&PeerId, &DocumentId) -> bool + Send + Sync + 'static {
+    move |peer, doc| !peer.as_str().starts_with("device:") || *doc == catalog
+}
+
 /// Where a peer's decision for one document stands.
 enum Watch {
     /// The first decision is to be made.
@@ -180,5 +191,23 @@ impl SharePolicy for Policy {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_till_is_offered_only_the_catalog_unasked_anyone_else_everything() {
+        let catalog = DocumentId::new(&mut rand::rng());
+        let ledger = DocumentId::new(&mut rand::rng());
+        let offered = offered_unasked(catalog.clone());
+        let till = PeerId::from("device:T0001");
+        assert!(offered(&till, &catalog));
+        assert!(!offered(&till, &ledger));
+        for peer in ["hub:H01", "hq:fair", "organizer:7"] {
+            assert!(offered(&PeerId::from(peer), &ledger), "{peer}");
+        }
     }
 }

@@ -732,6 +732,21 @@ impl Repo {
         self.inner.lock().unwrap().hub.peer_id().clone()
     }
 
+    /// Offers a document to a peer unasked only where `filter(peer, document)` is true; a
+    /// peer still gets any document it asks for, as its share policy decides. Set it before
+    /// accepting connections. (fairpos patch: see `samod_core::actors::hub::Hub::
+    /// set_offer_filter`.)
+    pub fn set_offer_filter(
+        &self,
+        filter: impl Fn(&PeerId, &DocumentId) -> bool + Send + Sync + 'static,
+    ) {
+        self.inner
+            .lock()
+            .unwrap()
+            .hub
+            .set_offer_filter(Arc::new(filter));
+    }
+
     /// Get the currently connected peers and a stream of changes to the connected peers
     ///
     /// The returned stream will be the entire state of the connected peers,
@@ -1405,7 +1420,11 @@ impl TaskSetup {
     ) -> TaskSetup {
         let mut rng = rand::rngs::StdRng::from_rng(&mut rand::rng());
         let peer_id = peer_id.unwrap_or_else(|| PeerId::new_with_rng(&mut rng));
-        let hub = load_hub(storage.clone(), Hub::load(peer_id.clone())).await;
+        let mut hub = load_hub(storage.clone(), Hub::load(peer_id.clone())).await;
+        // fairpos patch: samod never reads a `StateChanged` event's state (its connection
+        // listeners are sent `Hub::connections()`), so the hub need not clone every
+        // document's state into one after every message.
+        hub.set_document_states_in_events(false);
 
         let (tx_storage, rx_storage) = unbounded::channel();
         let tx_io_for_tick = tx_storage.clone();

@@ -27,6 +27,10 @@ pub struct Hub {
     state: State,
 }
 
+/// Whether a hub offers a document (second) to a peer (first) unasked (fairpos patch: see
+/// [`Hub::set_offer_filter`]).
+pub type OfferFilter = std::sync::Arc<dyn Fn(&PeerId, &crate::DocumentId) -> bool + Send + Sync>;
+
 impl Hub {
     pub(crate) fn new(state: State) -> Self {
         Hub { state }
@@ -107,6 +111,24 @@ impl Hub {
     /// A vector of all connection IDs currently managed by this instance.
     pub fn connections(&self) -> Vec<ConnectionInfo> {
         self.state.connections()
+    }
+
+    /// Whether the `new_state` of each `ConnectionEvent::StateChanged` carries the
+    /// connection's state of every document (`docs`); it does unless set otherwise. Every
+    /// document is offered to every connection, so with many of both, cloning them after
+    /// every message is most of a hub's work. [`Hub::connections`] carries them either way.
+    /// (fairpos patch.)
+    pub fn set_document_states_in_events(&mut self, wanted: bool) {
+        self.state.set_document_states_in_events(wanted);
+    }
+
+    /// Offers a document to a peer unasked only where `filter` says so (fairpos patch). By
+    /// default every document is offered to every established connection: with hundreds of
+    /// each, most of a hub's work is pairs its share policy then refuses. A pair the filter
+    /// leaves out is connected when the peer sends a message for the document, before the
+    /// message is handled; a document spawned for a peer's message is connected to that peer.
+    pub fn set_offer_filter(&mut self, filter: OfferFilter) {
+        self.state.set_offer_filter(filter);
     }
 
     /// Returns a list of all established peer connections.

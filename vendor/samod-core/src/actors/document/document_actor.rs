@@ -2,6 +2,8 @@
 mod tests;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use automerge::{Automerge, ChangeHash};
@@ -57,6 +59,9 @@ pub struct DocumentActor {
     /// Connections added (with their peer) and removed since the last
     /// [`Self::take_connection_changes`] (fairpos patch: see vendor/FAIRPOS-PATCH.md).
     connection_changes: Vec<(ConnectionId, Option<PeerId>)>,
+    /// Set when any peer's state changed since `new_peer_states` last looked (fairpos patch:
+    /// it asked every peer after every step).
+    peers_changed: Arc<AtomicBool>,
 }
 
 #[derive(Debug)]
@@ -104,6 +109,7 @@ impl DocumentActor {
             phase,
             last_status_update: None,
             connection_changes: Vec::new(),
+            peers_changed: Arc::new(AtomicBool::new(false)),
         };
 
         tracing::trace!(?initial_connections, "applying initial connections");
@@ -443,8 +449,19 @@ impl DocumentActor {
                 .into_iter()
                 .map(|s| s.map(DocumentIoTask::Storage)),
         );
-        let status = self.doc_status();
-        if Some(&status) != self.last_status_update.as_ref() {
+        // fairpos patch: compared with the last status before building a new one (a search's
+        // status is a map over every connection, and was built, cloned and dropped after
+        // every step).
+        let unchanged = match (&self.phase, &self.last_status_update) {
+            (Phase::Loading(_), Some(DocSearchPhase::Loading))
+            | (Phase::Ready(_), Some(DocSearchPhase::Ready)) => true,
+            (Phase::Requesting(request), Some(DocSearchPhase::Searching(last))) => {
+                request.peer_states_are(last)
+            }
+            _ => false,
+        };
+        if !unchanged {
+            let status = self.doc_status();
             out.update_search_state(status.clone());
             self.last_status_update = Some(status);
         }
@@ -676,15 +693,15 @@ impl DocumentActor {
     fn doc_status(&self) -> DocSearchPhase {
         match &self.phase {
             Phase::Loading(_) => DocSearchPhase::Loading,
-            Phase::Requesting(request) => {
-                let peer_states = request.peer_states().clone();
-                DocSearchPhase::Searching(peer_states)
-            }
+            Phase::Requesting(request) => DocSearchPhase::Searching(request.peer_states()),
             Phase::Ready(_) => DocSearchPhase::Ready,
         }
     }
 
     fn new_peer_states(&mut self) -> Option<HashMap<ConnectionId, PeerDocState>> {
+        if !self.peers_changed.swap(false, Ordering::Relaxed) {
+            return None;
+        }
         let mut new_states = HashMap::new();
         for (conn_id, peer) in &mut self.peer_connections {
             if let Some(new_state) = peer.pop() {
@@ -703,8 +720,9 @@ impl DocumentActor {
             !self.peer_connections.contains_key(&conn_id),
             "Connection ID already exists"
         );
-        self.peer_connections
-            .insert(conn_id, PeerDocConnection::new(peer_id.clone(), conn_id));
+        let peer = PeerDocConnection::new(peer_id.clone(), conn_id)
+            .reporting_to(self.peers_changed.clone());
+        self.peer_connections.insert(conn_id, peer);
         self.connection_changes.push((conn_id, Some(peer_id)));
         if let Phase::Requesting(request) = &mut self.phase
             && let Some(conn) = self.peer_connections.get(&conn_id)

@@ -1,6 +1,8 @@
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use automerge::{
@@ -21,6 +23,9 @@ pub(crate) struct PeerDocConnection {
     pub(super) has_requested: bool,
     // Whether this state has changed since the last pop
     dirty: bool,
+    // Set with `dirty`, and shared by every peer of the document, so that the actor need not
+    // ask each of its peers after every step whether its state changed (fairpos patch).
+    any_dirty: Arc<AtomicBool>,
     state: PeerDocState,
     pub(super) share_policy: SharePolicyState,
     last_share_config: Option<ShareConfig>,
@@ -44,10 +49,23 @@ impl PeerDocConnection {
             has_requested: false,
             state: PeerDocState::empty(),
             dirty: false,
+            any_dirty: Arc::new(AtomicBool::new(false)),
             share_policy: SharePolicyState::Unknown,
             last_share_config: None,
             pending_sync_messages: Vec::new(),
         }
+    }
+
+    /// This connection reporting its changes to `any_dirty`, which the document's other
+    /// peers share (fairpos patch).
+    pub(super) fn reporting_to(mut self, any_dirty: Arc<AtomicBool>) -> Self {
+        self.any_dirty = any_dirty;
+        self
+    }
+
+    fn mark_dirty(&mut self) {
+        self.dirty = true;
+        self.any_dirty.store(true, Ordering::Relaxed);
     }
 
     pub(super) fn reset_sync_state(&mut self) {
@@ -69,14 +87,14 @@ impl PeerDocConnection {
             self.state.shared_heads = Some(self.sync_state.shared_heads.clone());
             self.state.their_heads = self.sync_state.their_heads.clone();
             self.state.peer_read_only = self.sync_state.is_peer_read_only();
-            self.dirty = true;
+            self.mark_dirty();
         }
     }
 
     pub(super) fn mark_requested(&mut self) {
         if !self.has_requested {
             self.has_requested = true;
-            self.dirty = true; // Mark as dirty since the request status changed
+            self.mark_dirty(); // Mark as dirty since the request status changed
         }
     }
 
@@ -89,7 +107,7 @@ impl PeerDocConnection {
         let start = Instant::now();
         doc.receive_sync_message(&mut self.sync_state, msg)?;
         let duration = start.elapsed();
-        self.dirty = true;
+        self.mark_dirty();
         self.state.last_received = Some(now);
         self.state.last_acked_heads = self.sync_state.their_heads.clone();
         self.state.shared_heads = Some(self.sync_state.shared_heads.clone());
@@ -123,7 +141,7 @@ impl PeerDocConnection {
             self.state.last_sent = Some(now);
             self.state.last_sent_heads = Some(msg.heads.clone());
             self.state.shared_heads = Some(self.sync_state.shared_heads.clone());
-            self.dirty = true;
+            self.mark_dirty();
             messages.push((msg, duration));
             if !follow_up {
                 break;
@@ -218,7 +236,7 @@ impl PeerDocConnection {
             self.state.peer_read_only = self.sync_state.is_peer_read_only();
         }
         self.state.share_config = Some(config);
-        self.dirty = true;
+        self.mark_dirty();
         previous
     }
 }

@@ -54,6 +54,14 @@ pub(crate) struct State {
     /// offered some (fairpos patch: see vendor/FAIRPOS-PATCH.md).
     documents_in_order: Vec<DocumentId>,
 
+    /// Whether `ConnectionEvent::StateChanged` carries each document's state (fairpos patch:
+    /// see `set_document_states_in_events`).
+    document_states_in_events: bool,
+
+    /// Which documents are offered to which peers unasked (fairpos patch: see
+    /// `Hub::set_offer_filter`); every document to every peer when `None`.
+    offer_filter: Option<crate::actors::hub::OfferFilter>,
+
     // Commands we are currently processing
     pending_commands: pending_commands::PendingCommands,
 
@@ -83,6 +91,8 @@ impl State {
             connections: HashMap::new(),
             document_to_actor: HashMap::new(),
             documents_in_order: Vec::new(),
+            document_states_in_events: true,
+            offer_filter: None,
             pending_commands: pending_commands::PendingCommands::new(),
             ephemeral_session,
             run_state: RunState::Running,
@@ -319,7 +329,12 @@ impl State {
                     let Some(doc_actor) = self.document_to_actor.get(doc_id) else {
                         continue;
                     };
-                    if !established.document_subscriptions().contains_key(doc_id) {
+                    let offered_unasked = self
+                        .offer_filter
+                        .as_ref()
+                        .is_none_or(|offer| offer(established.remote_peer_id(), doc_id));
+                    if offered_unasked && !established.document_subscriptions().contains_key(doc_id)
+                    {
                         to_connect.push((
                             established.remote_peer_id().clone(),
                             *conn_id,
@@ -374,10 +389,40 @@ impl State {
     }
 
     pub(crate) fn pop_new_connection_info(&mut self) -> HashMap<ConnectionId, ConnectionInfo> {
+        let with_docs = self.document_states_in_events;
         self.connections
             .iter_mut()
-            .filter_map(|(conn_id, conn)| conn.pop_new_info().map(|info| (*conn_id, info)))
+            .filter_map(|(conn_id, conn)| conn.pop_new_info(with_docs).map(|info| (*conn_id, info)))
             .collect()
+    }
+
+    pub(crate) fn set_document_states_in_events(&mut self, wanted: bool) {
+        self.document_states_in_events = wanted;
+    }
+
+    pub(crate) fn set_offer_filter(&mut self, filter: crate::actors::hub::OfferFilter) {
+        self.offer_filter = Some(filter);
+    }
+
+    /// Whether `doc_id` is offered to `peer_id` unasked (fairpos patch).
+    fn offers(&self, peer_id: &PeerId, doc_id: &DocumentId) -> bool {
+        self.offer_filter
+            .as_ref()
+            .is_none_or(|offer| offer(peer_id, doc_id))
+    }
+
+    /// The peer of an established connection not subscribed to `doc_id` (fairpos patch).
+    fn unsubscribed_peer(
+        &self,
+        connection_id: &ConnectionId,
+        doc_id: &DocumentId,
+    ) -> Option<PeerId> {
+        let established = self
+            .connections
+            .get(connection_id)?
+            .established_connection()?;
+        (!established.document_subscriptions().contains_key(doc_id))
+            .then(|| established.remote_peer_id().clone())
     }
 
     pub(crate) fn next_ephemeral_msg_details(&mut self) -> OutgoingSessionDetails {
@@ -774,9 +819,22 @@ impl State {
 
         // Ensure there's a document actor for this document
         if let Some(existing_actor) = self.find_actor_for_document(&doc_id) {
+            let actor_id = existing_actor.actor_id;
+            // fairpos patch: a document the offer filter kept from this peer is connected to
+            // it when the peer asks for it, before its message.
+            if let Some(peer_id) = self.unsubscribed_peer(&connection_id, &doc_id) {
+                self.add_document_to_connection(&connection_id, doc_id.clone());
+                out.send_to_doc_actor(
+                    actor_id,
+                    HubToDocMsgPayload::NewConnection {
+                        connection_id,
+                        peer_id,
+                    },
+                );
+            }
             // Forward the request to the document actor
             out.send_to_doc_actor(
-                existing_actor.actor_id,
+                actor_id,
                 HubToDocMsgPayload::HandleDocMessage {
                     connection_id,
                     message: msg,
@@ -906,9 +964,13 @@ impl State {
         // Create the actor and initialize it
         self.add_document_actor(actor_id, document_id.clone());
 
+        // fairpos patch: only the peers the offer filter names, and the one whose message
+        // this actor is spawned for.
+        let asking = from_sync_msg.as_ref().map(|(conn_id, _)| *conn_id);
         let mut initial_connections: HashMap<ConnectionId, (PeerId, Option<DocMessage>)> = self
             .established_peers()
             .iter()
+            .filter(|(c, p)| Some(*c) == asking || self.offers(p, &document_id))
             .map(|(c, p)| (*c, (p.clone(), None)))
             .collect();
 

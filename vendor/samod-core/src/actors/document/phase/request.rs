@@ -299,26 +299,18 @@ impl Request {
     pub(crate) fn peer_states(&self) -> HashMap<ConnectionId, PeerRequestState> {
         self.peer_states
             .iter()
-            .map(|(conn_id, peer)| {
-                let state = if peer.policy_pending {
-                    PeerRequestState::Requested
-                } else {
-                    match &peer.state {
-                        PeerState::Requesting(Requesting::BlockedByPolicy)
-                        | PeerState::RequestedFromUs {
-                            blocked_by_policy: true,
-                            ..
-                        } => PeerRequestState::BlockedByPolicy,
-                        PeerState::Requesting(_) | PeerState::RequestedFromUs { .. } => {
-                            PeerRequestState::Requested
-                        }
-                        PeerState::Unavailable => PeerRequestState::Unavailable,
-                        PeerState::Syncing { .. } => PeerRequestState::Syncing,
-                    }
-                };
-                (*conn_id, state)
-            })
+            .map(|(conn_id, peer)| (*conn_id, request_state(peer)))
             .collect()
+    }
+
+    /// Whether [`Request::peer_states`] would equal `states`, built without allocating
+    /// (fairpos patch: the actor compared a fresh copy with its last after every step).
+    pub(crate) fn peer_states_are(&self, states: &HashMap<ConnectionId, PeerRequestState>) -> bool {
+        self.peer_states.len() == states.len()
+            && self
+                .peer_states
+                .iter()
+                .all(|(conn_id, peer)| states.get(conn_id) == Some(&request_state(peer)))
     }
 
     pub(crate) fn share_policy_changed(
@@ -388,5 +380,22 @@ fn apply_sync_data(
             peer.state = PeerState::Unavailable;
             None
         }
+    }
+}
+
+/// How a peer's part in a request is reported.
+fn request_state(peer: &Peer) -> PeerRequestState {
+    if peer.policy_pending {
+        return PeerRequestState::Requested;
+    }
+    match &peer.state {
+        PeerState::Requesting(Requesting::BlockedByPolicy)
+        | PeerState::RequestedFromUs {
+            blocked_by_policy: true,
+            ..
+        } => PeerRequestState::BlockedByPolicy,
+        PeerState::Requesting(_) | PeerState::RequestedFromUs { .. } => PeerRequestState::Requested,
+        PeerState::Unavailable => PeerRequestState::Unavailable,
+        PeerState::Syncing { .. } => PeerRequestState::Syncing,
     }
 }

@@ -493,12 +493,31 @@ impl Connection {
 
     // If this connection state has changed since the last call to
     // `pop_new_info`, return the new info
-    pub(crate) fn pop_new_info(&mut self) -> Option<ConnectionInfo> {
-        if self.dirty {
-            self.dirty = false;
-            Some(self.info())
-        } else {
-            None
+    //
+    // fairpos patch: `with_docs` false leaves `docs` empty. Every document is offered to
+    // every connection, so cloning this connection's state of each document after every
+    // message it sent or received was work over all documents per message (a fifth of
+    // headquarters' CPU with 500 tills syncing).
+    pub(crate) fn pop_new_info(&mut self, with_docs: bool) -> Option<ConnectionInfo> {
+        if !self.dirty {
+            return None;
         }
+        self.dirty = false;
+        if with_docs {
+            return Some(self.info());
+        }
+        let state = match &self.phase {
+            ConnectionPhase::Established(established) => ConnectionState::Connected {
+                their_peer_id: established.remote_peer_id().clone(),
+            },
+            _ => ConnectionState::Handshaking,
+        };
+        Some(ConnectionInfo {
+            id: self.id,
+            last_received: self.last_received,
+            last_sent: self.last_sent,
+            docs: HashMap::new(),
+            state,
+        })
     }
 }

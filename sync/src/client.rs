@@ -38,7 +38,7 @@ impl HqClient {
             });
         }
         let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(trust.client_config().as_ref().clone())
+            .tls_backend_preconfigured(trust.client_config_for(&url).as_ref().clone())
             .build()
             .map_err(|e| Error::Codec(format!("HTTP client: {e}")))?;
         Ok(HqClient {

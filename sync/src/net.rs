@@ -50,7 +50,7 @@ impl WsDialer {
 
     /// The sync socket of headquarters `hq`, dialled with `token`, trusting what `hq` trusts.
     pub fn to(hq: &HqClient, token: &str) -> WsDialer {
-        WsDialer::new(hq.url(), token, hq.trust().client_config())
+        WsDialer::new(hq.url(), token, hq.trust().client_config_for(hq.url()))
     }
 }
 

@@ -7,15 +7,21 @@ use std::sync::{Arc, OnceLock};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
-use rustls::{ClientConfig, RootCertStore};
+use rustls::{ClientConfig, ConfigBuilder, RootCertStore, WantsVerifier};
 
 use crate::{Error, Result};
 
 /// The trust of one device: the system's roots and, perhaps, a fair's CA.
+///
+/// The system's roots are read when a configuration is first asked for, not when the trust
+/// is made: a till syncing with `http://` on a fair's LAN never reads them (reading them was
+/// about a tenth of a one-shot `fairpos sync`'s work). A fair's CA is checked at once.
 #[derive(Clone)]
 pub struct Trust {
     ca_pem: Option<String>,
-    config: Arc<ClientConfig>,
+    fair_roots: RootCertStore,
+    builder: ConfigBuilder<ClientConfig, WantsVerifier>,
+    config: Arc<OnceLock<Arc<ClientConfig>>>,
 }
 
 impl std::fmt::Debug for Trust {
@@ -36,30 +42,28 @@ impl Trust {
     /// certificates), refused when it holds none or one that cannot be a root.
     pub fn with_ca(ca_pem: Option<&str>) -> Result<Trust> {
         install_crypto_provider();
-        let mut roots = system_roots().clone();
+        let mut fair_roots = RootCertStore::empty();
         if let Some(pem) = ca_pem {
-            let mut found = 0;
             for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
                 let cert = cert.map_err(|e| bad_ca(format!("not PEM: {e}")))?;
-                roots
+                fair_roots
                     .add(cert)
                     .map_err(|e| bad_ca(format!("not a usable CA certificate: {e}")))?;
-                found += 1;
             }
-            if found == 0 {
+            if fair_roots.is_empty() {
                 return Err(bad_ca(
                     "no certificate in it (expected -----BEGIN CERTIFICATE-----)".into(),
                 ));
             }
         }
-        let config = ClientConfig::builder_with_provider(provider())
+        let builder = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Codec(format!("TLS: {e}")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            .map_err(|e| Error::Codec(format!("TLS: {e}")))?;
         Ok(Trust {
             ca_pem: ca_pem.map(str::to_string),
-            config: Arc::new(config),
+            fair_roots,
+            builder,
+            config: Arc::default(),
         })
     }
 
@@ -68,8 +72,35 @@ impl Trust {
         self.ca_pem.as_deref()
     }
 
+    /// The client configuration: the system's roots (read once per process) and the fair's.
     pub fn client_config(&self) -> Arc<ClientConfig> {
-        self.config.clone()
+        self.config
+            .get_or_init(|| {
+                let mut roots = system_roots().clone();
+                roots.roots.extend(self.fair_roots.roots.iter().cloned());
+                Arc::new(
+                    self.builder
+                        .clone()
+                        .with_root_certificates(roots)
+                        .with_no_client_auth(),
+                )
+            })
+            .clone()
+    }
+
+    /// The configuration for `url`: [`Trust::client_config`] under `https://` and `wss://`;
+    /// under any other scheme one trusting no one, which plain TCP never consults, so that
+    /// the system's roots are not read for it.
+    pub fn client_config_for(&self, url: &url::Url) -> Arc<ClientConfig> {
+        if matches!(url.scheme(), "https" | "wss") {
+            return self.client_config();
+        }
+        Arc::new(
+            self.builder
+                .clone()
+                .with_root_certificates(RootCertStore::empty())
+                .with_no_client_auth(),
+        )
     }
 }
 

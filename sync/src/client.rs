@@ -23,6 +23,27 @@ pub struct HqClient {
     http: reqwest::Client,
 }
 
+/// Redirects followed within one scheme, up to ten as reqwest's default; a redirect to
+/// another scheme (a reverse proxy sending `http://` on to `https://`) is refused, naming
+/// the address to give instead: the sync socket follows no redirect, and a client of an
+/// `http://` address carries no roots to verify a certificate with.
+fn same_scheme_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let from = attempt.previous().last().map(|u| u.scheme().to_string());
+        if from.as_deref() != Some(attempt.url().scheme()) {
+            let to = attempt.url().clone();
+            return attempt.error(format!(
+                "headquarters redirects to {to}: give its address as {}://…",
+                to.scheme()
+            ));
+        }
+        if attempt.previous().len() > 10 {
+            return attempt.error("too many redirects");
+        }
+        attempt.follow()
+    })
+}
+
 impl HqClient {
     /// A client of `base` that trusts what `trust` trusts under `https://`.
     pub fn new(base: &str, trust: &Trust) -> Result<HqClient> {
@@ -39,6 +60,7 @@ impl HqClient {
         }
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(trust.client_config_for(&url).as_ref().clone())
+            .redirect(same_scheme_redirects())
             .build()
             .map_err(|e| Error::Codec(format!("HTTP client: {e}")))?;
         Ok(HqClient {
@@ -177,5 +199,45 @@ impl HqClient {
             .await
             .map_err(|e| self.failed(e))?;
         self.answer(r).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// A server on 127.0.0.1 answering every request with `answer`; its address.
+    fn answering(answer: &'static str) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(4) {
+                let Ok(mut stream) = stream else { return };
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn a_redirect_from_http_to_https_is_refused_naming_the_address_to_give() {
+        let base = answering(
+            "HTTP/1.1 308 Permanent Redirect\r\nLocation: https://hq.example/api/v1/enroll\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        let client = HqClient::new(&base, &Trust::system().unwrap()).unwrap();
+        let err = client
+            .enroll("CODE", "actor", Duration::from_secs(10))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("redirects to https://hq.example/api/v1/enroll")
+                && err.contains("give its address as https://"),
+            "{err}"
+        );
     }
 }

@@ -733,8 +733,9 @@ impl Repo {
     }
 
     /// Offers a document to a peer unasked only where `filter(peer, document)` is true; a
-    /// peer still gets any document it asks for, as its share policy decides. Set it before
-    /// accepting connections. (fairpos patch: see `samod_core::actors::hub::Hub::
+    /// peer still gets any document it asks for, as its share policy decides. A local
+    /// search (`find` of a document this repo lacks) asks only the peers the filter names.
+    /// Set it before accepting connections. (fairpos patch: see `samod_core::actors::hub::Hub::
     /// set_offer_filter`.)
     pub fn set_offer_filter(
         &self,

@@ -190,6 +190,36 @@ pub fn authenticate(conn: &Connection, token: &str, limits: &SessionLimits) -> R
     peer.ok_or_else(refused)
 }
 
+/// As [`authenticate`] on a reading connection: `None` when the answer needs a write (a
+/// session to remove, or its use to record, at most once a minute), to be asked again on
+/// the writer. Organizers' pages and tills' calls are then answered beside the writer, which
+/// syncing tills keep busy.
+pub fn authenticate_reading(
+    conn: &Connection,
+    token: &str,
+    limits: &SessionLimits,
+) -> Option<Result<Peer>> {
+    let Some(session) = token.strip_prefix("org.") else {
+        return Some(authenticate(conn, token, limits));
+    };
+    let refused = || Error::input("unknown, expired or revoked credentials");
+    let looked = sessions::look(conn, &keys::secret_hash(session), limits);
+    let (peer, name) = match looked {
+        Err(e) => return Some(Err(e)),
+        Ok(sessions::Looked::Missing) => return Some(Err(refused())),
+        Ok(sessions::Looked::Ended | sessions::Looked::Live { stale: true, .. }) => return None,
+        Ok(sessions::Looked::Live { peer, account, .. }) => (peer, account),
+    };
+    Some(match accounts::access_of(conn, &name) {
+        Ok(Some(access)) => Ok(Peer::Person {
+            session: peer,
+            account: Account { name, access },
+        }),
+        Ok(None) => Err(refused()),
+        Err(e) => Err(e),
+    })
+}
+
 /// The device a token of `device` and `secret` names, checked against the device's role,
 /// the hash of its secret and whether it is revoked; `None` when the token does not hold.
 pub(crate) fn device_peer(
@@ -343,8 +373,60 @@ pub fn apply_registry(conn: &Connection, entries: &[DeviceEntry]) -> Result<()> 
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::accounts::Access;
+    use crate::Founding;
+
     #[test]
     fn codes_normalize() {
         assert_eq!(super::normalize_code("abcd-efgh-jk2m"), "ABCDEFGHJK2M");
+    }
+
+    #[test]
+    fn a_reading_connection_answers_live_sessions_and_hands_what_must_be_written_to_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let hq = Hq::init(
+            dir.path(),
+            fairpos_domain::demo::FAIR_TOML,
+            Founding::Hq {
+                organizer_password: "organizer-pw",
+            },
+        )
+        .unwrap();
+        let organizer = Account {
+            name: "organizer".into(),
+            access: Access::Organizer,
+        };
+        let (token, _) = open_session(&hq.conn, &organizer).unwrap();
+        let limits = SessionLimits::default();
+        let read = |token: &str| authenticate_reading(&hq.conn, token, &limits);
+        let ago =
+            |minutes: i64| (chrono::Utc::now() - chrono::Duration::minutes(minutes)).to_rfc3339();
+
+        match read(&token) {
+            Some(Ok(Peer::Person { account, .. })) => assert_eq!(account, organizer),
+            _ => panic!("a fresh session is answered by a reader"),
+        }
+        assert!(matches!(read("org.unknown"), Some(Err(_))));
+
+        // A use worth recording goes to the writer, which records it.
+        hq.conn
+            .execute("UPDATE sessions SET last_seen = ?1", [ago(10)])
+            .unwrap();
+        assert!(read(&token).is_none());
+        authenticate(&hq.conn, &token, &limits).unwrap();
+        assert!(matches!(read(&token), Some(Ok(_))));
+
+        // An expired session too: the writer removes it, and then a reader refuses it.
+        hq.conn
+            .execute("UPDATE sessions SET created_at = ?1", [ago(13 * 60)])
+            .unwrap();
+        assert!(read(&token).is_none());
+        assert!(authenticate(&hq.conn, &token, &limits).is_err());
+        assert!(matches!(read(&token), Some(Err(_))));
+
+        // A till's token is answered by a reader too (refused here: a code is not a secret).
+        let code = add_device(&hq, "T01", "S01", false).unwrap();
+        assert!(matches!(read(&format!("T01.{code}")), Some(Err(_))));
     }
 }

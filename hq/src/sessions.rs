@@ -88,13 +88,23 @@ pub(crate) fn open(conn: &Connection, token_hash: &str, peer: &str, account: &st
     Ok(())
 }
 
-/// The peer and account of a live session, its use recorded; an expired session, or one
-/// whose account is gone, is removed.
-pub(crate) fn live(
-    conn: &Connection,
-    token_hash: &str,
-    limits: &SessionLimits,
-) -> Result<Option<(String, String)>> {
+/// What the sessions table says of a token, without writing.
+pub(crate) enum Looked {
+    /// No such session.
+    Missing,
+    /// Expired, or its account is gone: to be removed.
+    Ended,
+    /// Live: its peer and account, and whether its use is worth recording now.
+    Live {
+        peer: String,
+        account: String,
+        stale: bool,
+    },
+}
+
+/// Reads what the session of `token_hash` is under `limits`; writes nothing, so a reading
+/// connection can answer most requests.
+pub(crate) fn look(conn: &Connection, token_hash: &str, limits: &SessionLimits) -> Result<Looked> {
     let row: Option<(String, String, Option<String>, Option<String>)> = conn
         .query_row(
             "SELECT peer, created_at, last_seen, account FROM sessions WHERE token_hash = ?1",
@@ -103,7 +113,7 @@ pub(crate) fn live(
         )
         .optional()?;
     let Some((peer, created, seen, account)) = row else {
-        return Ok(None);
+        return Ok(Looked::Missing);
     };
     let now = Utc::now();
     let at = |t: &str| {
@@ -116,19 +126,45 @@ pub(crate) fn live(
     let alive = matches!((created, seen), (Some(c), Some(s))
         if now - c < limits.absolute && now - s < limits.idle);
     let Some(account) = account.filter(|_| alive) else {
-        conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
-        return Ok(None);
+        return Ok(Looked::Ended);
     };
     // The use is written when it moves the idle deadline noticeably (a quarter of the idle
     // time, at most a minute), not on every request of a page.
     let stale = seen.is_none_or(|s| now - s >= (limits.idle / 4).min(Duration::minutes(1)));
-    if stale {
-        conn.execute(
-            "UPDATE sessions SET last_seen = ?2 WHERE token_hash = ?1",
-            params![token_hash, stamp(now)],
-        )?;
+    Ok(Looked::Live {
+        peer,
+        account,
+        stale,
+    })
+}
+
+/// The peer and account of a live session, its use recorded; an expired session, or one
+/// whose account is gone, is removed.
+pub(crate) fn live(
+    conn: &Connection,
+    token_hash: &str,
+    limits: &SessionLimits,
+) -> Result<Option<(String, String)>> {
+    match look(conn, token_hash, limits)? {
+        Looked::Missing => Ok(None),
+        Looked::Ended => {
+            conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
+            Ok(None)
+        }
+        Looked::Live {
+            peer,
+            account,
+            stale,
+        } => {
+            if stale {
+                conn.execute(
+                    "UPDATE sessions SET last_seen = ?2 WHERE token_hash = ?1",
+                    params![token_hash, stamp(Utc::now())],
+                )?;
+            }
+            Ok(Some((peer, account)))
+        }
     }
-    Ok(Some((peer, account)))
 }
 
 /// Ends every session of every account; how many there were.

@@ -17,6 +17,14 @@ impl AppState {
     pub async fn peer_of(&self, token: String) -> Result<std::result::Result<Peer, String>> {
         let (Some(organizers), Some(pool)) = (&self.pg_organizers, &self.pg) else {
             let sessions = self.sessions;
+            let asked = token.clone();
+            let read = self
+                .readers
+                .read(move |db| Ok(devices::authenticate_reading(db, &asked, &sessions)))
+                .await?;
+            if let Some(checked) = read {
+                return Ok(checked.map_err(|e| e.to_string()));
+            }
             return self
                 .on_writer(move |db| {
                     Ok(devices::authenticate(db, &token, &sessions).map_err(|e| e.to_string()))

@@ -166,15 +166,10 @@ pub fn enroll(conn: &Connection, code: &str, actor: &str) -> Result<Grant> {
 /// Who holds `token`: an enrolled device not revoked, or a dashboard session not expired
 /// under `limits` of an account that still exists.
 pub fn authenticate(conn: &Connection, token: &str, limits: &SessionLimits) -> Result<Peer> {
-    let refused = || Error::input("unknown, expired or revoked credentials");
     if let Some(session) = token.strip_prefix("org.") {
         let (session, name) =
             sessions::live(conn, &keys::secret_hash(session), limits)?.ok_or_else(refused)?;
-        let access = accounts::access_of(conn, &name)?.ok_or_else(refused)?;
-        return Ok(Peer::Person {
-            session,
-            account: Account { name, access },
-        });
+        return person(conn, session, name);
     }
     let (device, secret) = split_device_token(token).ok_or_else(refused)?;
     let row: Option<(String, Option<String>, Option<String>)> = conn
@@ -202,21 +197,25 @@ pub fn authenticate_reading(
     let Some(session) = token.strip_prefix("org.") else {
         return Some(authenticate(conn, token, limits));
     };
-    let refused = || Error::input("unknown, expired or revoked credentials");
-    let looked = sessions::look(conn, &keys::secret_hash(session), limits);
-    let (peer, name) = match looked {
-        Err(e) => return Some(Err(e)),
-        Ok(sessions::Looked::Missing) => return Some(Err(refused())),
-        Ok(sessions::Looked::Ended | sessions::Looked::Live { stale: true, .. }) => return None,
-        Ok(sessions::Looked::Live { peer, account, .. }) => (peer, account),
-    };
-    Some(match accounts::access_of(conn, &name) {
-        Ok(Some(access)) => Ok(Peer::Person {
-            session: peer,
-            account: Account { name, access },
-        }),
-        Ok(None) => Err(refused()),
-        Err(e) => Err(e),
+    match sessions::look(conn, &keys::secret_hash(session), limits) {
+        Err(e) => Some(Err(e)),
+        Ok(sessions::Looked::Missing) => Some(Err(refused())),
+        Ok(sessions::Looked::Ended | sessions::Looked::Live { stale: true, .. }) => None,
+        Ok(sessions::Looked::Live { peer, account, .. }) => Some(person(conn, peer, account)),
+    }
+}
+
+fn refused() -> Error {
+    Error::input("unknown, expired or revoked credentials")
+}
+
+/// The person a live session of `session` (its peer) and account `name` is, refused when
+/// the account is gone.
+fn person(conn: &Connection, session: String, name: String) -> Result<Peer> {
+    let access = accounts::access_of(conn, &name)?.ok_or_else(refused)?;
+    Ok(Peer::Person {
+        session,
+        account: Account { name, access },
     })
 }
 

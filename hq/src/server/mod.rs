@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use axum::routing::{get, post};
 use axum::Router;
 use fairpos_sync::protocol::{device_token, route};
-use fairpos_sync::samod::{ConcurrencyConfig, PeerId, Repo};
+use fairpos_sync::samod::{PeerId, Repo};
 use fairpos_sync::samod_storage::SqliteStorage;
 use fairpos_sync::tls::Trust;
 use tokio::sync::{mpsc, watch};
@@ -63,16 +63,6 @@ pub fn serve(dir: &Path, options: ServeOptions) -> Result<()> {
         .build()
         .map_err(|e| Error::Other(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(run(dir, options))
-}
-
-/// The threads documents' actors run on, one per core: decoding and applying a till's
-/// changes is CPU work, which on the async workers kept every request (even health) waiting
-/// behind it while tills synced.
-fn documents_pool() -> Result<rayon::ThreadPool> {
-    rayon::ThreadPoolBuilder::new()
-        .thread_name(|i| format!("fairpos-documents-{i}"))
-        .build()
-        .map_err(|e| Error::Other(format!("cannot start the documents' threads: {e}")))
 }
 
 async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
@@ -166,7 +156,6 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         .with_storage(storage)
         .with_peer_id(PeerId::from(peer_id))
         .with_share_policy(policy)
-        .with_concurrency(ConcurrencyConfig::Threadpool(documents_pool()?))
         .load()
         .await;
     repo.set_offer_filter(policy::offered_unasked(catalog_id.clone()));

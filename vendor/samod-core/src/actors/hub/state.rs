@@ -329,10 +329,8 @@ impl State {
                     let Some(doc_actor) = self.document_to_actor.get(doc_id) else {
                         continue;
                     };
-                    let offered_unasked = self
-                        .offer_filter
-                        .as_ref()
-                        .is_none_or(|offer| offer(established.remote_peer_id(), doc_id));
+                    let offered_unasked =
+                        offers_unasked(&self.offer_filter, established.remote_peer_id(), doc_id);
                     if offered_unasked && !established.document_subscriptions().contains_key(doc_id)
                     {
                         to_connect.push((
@@ -406,9 +404,7 @@ impl State {
 
     /// Whether `doc_id` is offered to `peer_id` unasked (fairpos patch).
     fn offers(&self, peer_id: &PeerId, doc_id: &DocumentId) -> bool {
-        self.offer_filter
-            .as_ref()
-            .is_none_or(|offer| offer(peer_id, doc_id))
+        offers_unasked(&self.offer_filter, peer_id, doc_id)
     }
 
     /// The peer of an established connection not subscribed to `doc_id` (fairpos patch).
@@ -1419,4 +1415,15 @@ impl<'a> From<&'a ConnectionId> for RemoveConnArgs<'a> {
             notify_doc_actors: true,
         }
     }
+}
+
+/// Whether `filter` offers `doc_id` to `peer_id` unasked; every document to every peer
+/// without one (fairpos patch: a free function, so that a loop over the connections, which
+/// holds them mutably, can ask it too).
+fn offers_unasked(
+    filter: &Option<crate::actors::hub::OfferFilter>,
+    peer_id: &PeerId,
+    doc_id: &DocumentId,
+) -> bool {
+    filter.as_ref().is_none_or(|offer| offer(peer_id, doc_id))
 }

@@ -473,9 +473,18 @@ impl Connection {
     }
 
     pub(crate) fn info(&self) -> ConnectionInfo {
+        self.info_with(true)
+    }
+
+    // fairpos patch: `with_docs` false leaves `docs` empty (see `pop_new_info`).
+    fn info_with(&self, with_docs: bool) -> ConnectionInfo {
         let (doc_connections, state) = match &self.phase {
             ConnectionPhase::Established(established) => (
-                established.document_subscriptions().clone(),
+                if with_docs {
+                    established.document_subscriptions().clone()
+                } else {
+                    HashMap::new()
+                },
                 ConnectionState::Connected {
                     their_peer_id: established.remote_peer_id().clone(),
                 },
@@ -503,21 +512,6 @@ impl Connection {
             return None;
         }
         self.dirty = false;
-        if with_docs {
-            return Some(self.info());
-        }
-        let state = match &self.phase {
-            ConnectionPhase::Established(established) => ConnectionState::Connected {
-                their_peer_id: established.remote_peer_id().clone(),
-            },
-            _ => ConnectionState::Handshaking,
-        };
-        Some(ConnectionInfo {
-            id: self.id,
-            last_received: self.last_received,
-            last_sent: self.last_sent,
-            docs: HashMap::new(),
-            state,
-        })
+        Some(self.info_with(with_docs))
     }
 }

@@ -241,3 +241,99 @@ pub fn peek(message: &[u8]) -> Option<(String, Option<String>)> {
     }
     Some((kind?, doc))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use automerge::transaction::Transactable;
+    use automerge::{Automerge, ROOT};
+
+    use super::*;
+    use crate::ids::document_id;
+
+    /// An in-memory storage that records what is written to it: `put KEY`, `delete KEY`.
+    #[derive(Clone, Default)]
+    struct Recording {
+        inner: InMemoryStorage,
+        writes: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Storage for Recording {
+        async fn load(&self, key: StorageKey) -> Option<Vec<u8>> {
+            self.inner.load(key).await
+        }
+        async fn load_range(&self, prefix: StorageKey) -> HashMap<StorageKey, Vec<u8>> {
+            self.inner.load_range(prefix).await
+        }
+        async fn put(&self, key: StorageKey, data: Vec<u8>) {
+            self.writes.lock().unwrap().push(format!("put {key}"));
+            self.inner.put(key, data).await
+        }
+        async fn delete(&self, key: StorageKey) {
+            self.writes.lock().unwrap().push(format!("delete {key}"));
+            self.inner.delete(key).await
+        }
+    }
+
+    fn change(doc: &mut Automerge, n: i64) {
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "n", n).unwrap();
+        tx.commit();
+    }
+
+    /// samod saved a document it had just loaded again whole (compressed) and deleted what it
+    /// had loaded it from; with the patch (vendor/FAIRPOS-PATCH.md, 9) only the changes made
+    /// after the load are written.
+    #[test]
+    fn a_document_loaded_from_storage_is_not_written_back_only_its_later_changes() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut doc = Automerge::new();
+            for n in 0..20 {
+                change(&mut doc, n);
+            }
+            let id = document_id("ledger/fair/T01/2026-12-02");
+            let store = Recording::default();
+            let key =
+                StorageKey::from_parts([id.to_string().as_str(), "snapshot", "local"]).unwrap();
+            store.inner.put(key.clone(), doc.save()).await;
+
+            let repo = Repo::build_tokio()
+                .with_storage(store.clone())
+                .with_peer_id(PeerId::from("test"))
+                .load()
+                .await;
+            let handle = repo.find(id.clone()).await.unwrap().unwrap();
+            assert_eq!(handle.with_document(|d| d.get_heads()), doc.get_heads());
+            handle.with_document(|d| change(d, 99));
+            repo.stop().await;
+
+            let prefix = format!("put {id}/");
+            let writes = store.writes.lock().unwrap().clone();
+            let of_doc: Vec<&String> = writes
+                .iter()
+                .filter(|w| w.contains(&id.to_string()))
+                .collect();
+            assert_eq!(of_doc.len(), 1, "{writes:?}");
+            assert!(
+                of_doc[0].starts_with(&format!("{prefix}incremental/")),
+                "{writes:?}"
+            );
+            let stored = store
+                .inner
+                .load_range(StorageKey::from_parts([id.to_string().as_str()]).unwrap())
+                .await;
+            assert!(stored.contains_key(&key), "what it was loaded from is kept");
+            let mut reloaded = Automerge::new();
+            for bytes in stored.values() {
+                reloaded.load_incremental(bytes).unwrap();
+            }
+            assert_eq!(reloaded.get_changes(&[]).len(), 21);
+        });
+    }
+}

@@ -622,15 +622,24 @@ impl DocumentActor {
         incrementals: &HashMap<StorageKey, Vec<u8>>,
     ) {
         tracing::trace!("handling load");
+        let before = self.doc.get_heads();
+        let mut all_loaded = true;
         for (key, snapshot) in snapshots {
             if let Err(e) = self.doc.load_incremental(snapshot) {
                 tracing::warn!(err=?e, %key, "error loading snapshot chunk");
+                all_loaded = false;
             }
         }
         for (key, incremental) in incrementals {
             if let Err(e) = self.doc.load_incremental(incremental) {
                 tracing::warn!(err=?e, %key, "error loading incremental chunk");
+                all_loaded = false;
             }
+        }
+        // fairpos patch: what was loaded is on disk; only later changes are saved (a chunk
+        // that failed to load leaves the next save a whole compaction, as upstream).
+        if all_loaded {
+            self.on_disk_state.loaded(&before, self.doc.get_heads());
         }
 
         if let Phase::Loading(loading) = &mut self.phase {

@@ -39,6 +39,20 @@ impl OnDiskState {
         }
     }
 
+    /// Records that what was loaded from storage, taking the document from heads `before` to
+    /// `after`, is on disk already, so that the next save writes only what changed since
+    /// (fairpos patch: see vendor/FAIRPOS-PATCH.md; a document loaded was saved again whole,
+    /// compressed, at once). Only when everything before the load was saved too.
+    pub(super) fn loaded(
+        &mut self,
+        before: &[automerge::ChangeHash],
+        after: Vec<automerge::ChangeHash>,
+    ) {
+        if self.last_saved_heads.as_deref().unwrap_or_default() == before {
+            self.last_saved_heads = Some(after);
+        }
+    }
+
     /// Add keys that we know are now on disk
     pub(super) fn add_keys<I: Iterator<Item = StorageKey>>(&mut self, contents: I) {
         self.on_disk.extend(contents);

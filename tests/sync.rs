@@ -396,10 +396,21 @@ fn catalog_changes_flow_down_and_products_added_at_a_till_flow_up(hq: Hq) {
     ]);
     t2.synced();
     pause(1000);
-    // T01's next sync brings both the new price and T02's product.
-    match &second {
-        Some(other) => t1.synced_with(&other.url),
-        None => t1.synced(),
+    // T01's next sync brings both the new price and T02's product, and says so; the one
+    // after it brings nothing new, and says nothing of the catalog.
+    let through: Vec<&str> = match &second {
+        Some(other) => vec!["--hq", other.url.as_str()],
+        None => vec![],
+    };
+    for (pass, updated) in [(1, true), (2, false)] {
+        let out = t1.sync(&through);
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "sync {pass} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(said.contains("catalog updated"), updated, "sync {pass}: {said}");
     }
     let list = t1.json(&["catalog", "list", "--json"]);
     let price = |sku: &str| {

@@ -138,11 +138,12 @@ impl SyncJob {
         let catalog_key = announced.catalog_key;
         debug_assert_eq!(catalog_key, fairpos_sync::ids::catalog_key(&fair));
 
-        // 2. A samod session with a copy of the documents.
+        // 2. A samod session with a copy of the documents (uncompressed: the copy lives in
+        // memory for this session only, and deflate was a tenth of a pass's work).
         let catalog_id = document_id(&catalog_key);
         let mut seeds: Vec<(DocumentId, Vec<u8>)> = docs
             .iter()
-            .map(|d| (document_id(&d.id().key()), d.automerge().save()))
+            .map(|d| (document_id(&d.id().key()), d.automerge().save_nocompress()))
             .collect();
         if let Some(bytes) = &local_catalog {
             seeds.push((catalog_id.clone(), bytes.clone()));
@@ -200,6 +201,16 @@ impl Session<'_> {
             local_catalog,
             limit,
         } = *self;
+        // The catalog's heads as the till holds it, before headquarters can change it: the
+        // pass stores the catalog again only when they moved (saving it whole, compressed,
+        // to compare bytes was a tenth of a pass's work).
+        let held_heads = match local_catalog {
+            Some(_) => match repo.find(catalog_id.clone()).await {
+                Ok(Some(handle)) => Some(handle.with_document(|d| d.get_heads())),
+                _ => None,
+            },
+            None => None,
+        };
         let (dialer, conn) = dial(repo, client, token, limit).await?;
         let mut lost = connection_lost(&dialer, conn);
 
@@ -239,9 +250,9 @@ impl Session<'_> {
                 )
                 .await?;
             }
-            let bytes = handle.with_document(|d| d.save());
-            if local_catalog != Some(&bytes[..]) {
-                catalog = Some((catalog_key.to_string(), bytes));
+            let moved = held_heads.as_ref() != Some(&handle.with_document(|d| d.get_heads()));
+            if moved {
+                catalog = Some((catalog_key.to_string(), handle.with_document(|d| d.save())));
             }
         }
         let catalog_ms = phase.elapsed().as_secs_f64() * 1e3;

@@ -410,7 +410,11 @@ fn catalog_changes_flow_down_and_products_added_at_a_till_flow_up(hq: Hq) {
             "sync {pass} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert_eq!(said.contains("catalog updated"), updated, "sync {pass}: {said}");
+        assert_eq!(
+            said.contains("catalog updated"),
+            updated,
+            "sync {pass}: {said}"
+        );
     }
     let list = t1.json(&["catalog", "list", "--json"]);
     let price = |sku: &str| {

@@ -40,7 +40,10 @@ pub fn run(sales: usize, dir: Option<PathBuf>) -> Result<(), Box<dyn std::error:
         let mut out = Vec::new();
         for stored in fairpos_sync::storage::stored_docs(conn)? {
             if let Some(doc) = fairpos_sync::storage::load(conn, &stored.id)? {
-                out.push((document_id(&doc.id().key()), doc.automerge().save_nocompress()));
+                out.push((
+                    document_id(&doc.id().key()),
+                    doc.automerge().save_nocompress(),
+                ));
             }
         }
         out

@@ -138,8 +138,8 @@ impl SyncJob {
         let catalog_key = announced.catalog_key;
         debug_assert_eq!(catalog_key, fairpos_sync::ids::catalog_key(&fair));
 
-        // 2. A samod session with a copy of the documents (uncompressed: the copy lives in
-        // memory for this session only, and deflate was a tenth of a pass's work).
+        // 2. A samod session with a copy of the documents, saved uncompressed: the copy
+        // lives in memory for this session only, and deflating it cost CPU for nothing.
         let catalog_id = document_id(&catalog_key);
         let mut seeds: Vec<(DocumentId, Vec<u8>)> = docs
             .iter()
@@ -202,8 +202,8 @@ impl Session<'_> {
             limit,
         } = *self;
         // The catalog's heads as the till holds it, before headquarters can change it: the
-        // pass stores the catalog again only when they moved (saving it whole, compressed,
-        // to compare bytes was a tenth of a pass's work).
+        // pass stores the catalog again only when they moved (it used to save the catalog
+        // whole, compressed, in every pass to compare the bytes).
         let held_heads = match local_catalog {
             Some(_) => match repo.find(catalog_id.clone()).await {
                 Ok(Some(handle)) => Some(handle.with_document(|d| d.get_heads())),

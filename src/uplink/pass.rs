@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use fairpos_sync::client::HqClient;
 use fairpos_sync::ids::{catalog_key, document_id};
 use fairpos_sync::ledger::heads_text;
-use fairpos_sync::net::{connection_lost, dial, seeded_repo, while_connected};
+use fairpos_sync::net::{connection_lost, dial, seed, seeded_repo, while_connected};
 use fairpos_sync::protocol::WantedDoc;
 use fairpos_sync::samod::{DocumentId, Repo, ShareConfig};
 use fairpos_sync::tls::Trust;
@@ -138,13 +138,9 @@ impl SyncJob {
         let catalog_key = announced.catalog_key;
         debug_assert_eq!(catalog_key, fairpos_sync::ids::catalog_key(&fair));
 
-        // 2. A samod session with a copy of the documents, saved uncompressed: the copy
-        // lives in memory for this session only, and deflating it cost CPU for nothing.
+        // 2. A samod session with a copy of the documents.
         let catalog_id = document_id(&catalog_key);
-        let mut seeds: Vec<(DocumentId, Vec<u8>)> = docs
-            .iter()
-            .map(|d| (document_id(&d.id().key()), d.automerge().save_nocompress()))
-            .collect();
+        let mut seeds: Vec<(DocumentId, Vec<u8>)> = docs.iter().map(seed).collect();
         if let Some(bytes) = &local_catalog {
             seeds.push((catalog_id.clone(), bytes.clone()));
         }
@@ -201,14 +197,19 @@ impl Session<'_> {
             local_catalog,
             limit,
         } = *self;
-        // The catalog's heads as the till holds it, before headquarters can change it: the
-        // pass stores the catalog again only when they moved (it used to save the catalog
-        // whole, compressed, in every pass to compare the bytes).
-        let held_heads = match local_catalog {
-            Some(_) => match repo.find(catalog_id.clone()).await {
-                Ok(Some(handle)) => Some(handle.with_document(|d| d.get_heads())),
-                _ => None,
-            },
+        // The catalog as the till holds it and its heads, before headquarters can change it:
+        // the pass stores the catalog again only when they moved (it used to save the
+        // catalog whole, compressed, in every pass to compare the bytes).
+        let held = match local_catalog {
+            Some(_) => repo
+                .find(catalog_id.clone())
+                .await
+                .ok()
+                .flatten()
+                .map(|handle| {
+                    let heads = handle.with_document(|d| d.get_heads());
+                    (handle, heads)
+                }),
             None => None,
         };
         let (dialer, conn) = dial(repo, client, token, limit).await?;
@@ -239,7 +240,12 @@ impl Session<'_> {
         // 4. The catalog comes down.
         let phase = Instant::now();
         let mut catalog = None;
-        if let Ok(Some(handle)) = repo.find(catalog_id.clone()).await {
+        // A till without a catalog finds headquarters' now, over the connection.
+        let (handle, held_heads) = match held {
+            Some((handle, heads)) => (Some(handle), Some(heads)),
+            None => (repo.find(catalog_id.clone()).await.ok().flatten(), None),
+        };
+        if let Some(handle) = handle {
             if local_catalog.is_some() {
                 while_connected(
                     "send the catalog",

@@ -19,6 +19,7 @@ use url::Url;
 
 use crate::client::HqClient;
 use crate::protocol::route;
+use crate::LedgerDoc;
 use crate::{Error, Result};
 
 /// Why a dial will not succeed however often it is tried.
@@ -52,6 +53,16 @@ impl WsDialer {
     pub fn to(hq: &HqClient, token: &str) -> WsDialer {
         WsDialer::new(hq.url(), token, hq.trust().client_config_for(hq.url()))
     }
+}
+
+/// A ledger as a session's seed for [`seeded_repo`]: its document id and the document saved
+/// uncompressed (the copy lives in memory for one session only; deflating it cost CPU for
+/// nothing).
+pub fn seed(doc: &LedgerDoc) -> (DocumentId, Vec<u8>) {
+    (
+        crate::ids::document_id(&doc.id().key()),
+        doc.automerge().save_nocompress(),
+    )
 }
 
 /// A samod repo for one session, holding copies of `docs`, speaking as `peer`, sharing as

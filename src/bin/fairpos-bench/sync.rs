@@ -9,7 +9,6 @@ use crate::measure::{demo_hq, fresh_dir, sell_offline, serve_hq, start, Lcg};
 pub fn run(sales: usize, dir: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
     use fairpos::uplink;
     use fairpos_hq::devices;
-    use fairpos_sync::ids::document_id;
     use fairpos_sync::samod::ShareConfig;
 
     let interop = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop");
@@ -40,10 +39,7 @@ pub fn run(sales: usize, dir: Option<PathBuf>) -> Result<(), Box<dyn std::error:
         let mut out = Vec::new();
         for stored in fairpos_sync::storage::stored_docs(conn)? {
             if let Some(doc) = fairpos_sync::storage::load(conn, &stored.id)? {
-                out.push((
-                    document_id(&doc.id().key()),
-                    doc.automerge().save_nocompress(),
-                ));
+                out.push(fairpos_sync::net::seed(&doc));
             }
         }
         out

@@ -298,6 +298,19 @@ fn window_shot(display: &str, window: &str, name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap()
 }
 
+/// The window's picture once it differs from `before`, taken again until it does or 15 s
+/// pass (a loaded machine redraws late); the last picture either way.
+fn shot_once_changed(display: &str, window: &str, name: &str, before: &[u8]) -> Vec<u8> {
+    let start = Instant::now();
+    loop {
+        let shot = window_shot(display, window, name);
+        if shot != before || start.elapsed() > Duration::from_secs(15) {
+            return shot;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 #[test]
 fn the_kiosk_fills_a_screen_with_no_window_manager() {
     let _turn = turn();
@@ -393,8 +406,12 @@ fn the_customer_display_opens_beside_the_till_and_follows_its_cart() {
         &["type", "--delay", "2", "6935780100128"],
     );
     x(&display, "xdotool", &["key", "Return"]);
-    std::thread::sleep(Duration::from_secs(1));
-    let cart = window_shot(&display, &customer, "customer-display-cart-one-zh");
+    let cart = shot_once_changed(
+        &display,
+        &customer,
+        "customer-display-cart-one-zh",
+        &welcome,
+    );
     assert!(
         welcome != cart,
         "the customer display did not follow the cart"
@@ -402,6 +419,12 @@ fn the_customer_display_opens_beside_the_till_and_follows_its_cart() {
 
     // 猕猴桃 (sold by the 斤) tapped in the grid: the weight pad reads the scale.
     tap_in(695, 380);
+    let start = Instant::now();
+    while !scale.asked().iter().any(|q| q.as_slice() == b"W")
+        && start.elapsed() < Duration::from_secs(15)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     std::thread::sleep(Duration::from_secs(1));
     window_shot(&display, &till, "till-scale-zh");
     assert!(
@@ -409,8 +432,7 @@ fn the_customer_display_opens_beside_the_till_and_follows_its_cart() {
         "the till never asked the scale for its weight"
     );
     tap_in(WEIGH_ADD.0, WEIGH_ADD.1);
-    std::thread::sleep(Duration::from_secs(1));
-    let weighed = window_shot(&display, &customer, "customer-display-cart-zh");
+    let weighed = shot_once_changed(&display, &customer, "customer-display-cart-zh", &cart);
     assert!(
         cart != weighed,
         "the weighed line did not reach the shopper"
@@ -419,8 +441,7 @@ fn the_customer_display_opens_beside_the_till_and_follows_its_cart() {
 
     // Paying: the shopper sees the amount beside the stall's QR code.
     tap_in(1099, 690);
-    std::thread::sleep(Duration::from_secs(1));
-    let paying = window_shot(&display, &customer, "customer-display-pay-zh");
+    let paying = shot_once_changed(&display, &customer, "customer-display-pay-zh", &weighed);
     assert!(paying != weighed, "the shopper never saw the amount to pay");
     scale.stop();
 }

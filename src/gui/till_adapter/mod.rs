@@ -159,16 +159,34 @@ impl TillApp {
                 WedgeEvent::Scan(code) => self.scanned(&code),
                 WedgeEvent::Typed(text) => {
                     let typed: String = text.chars().filter(|c| !c.is_control()).collect();
-                    if typed.is_empty() {
-                        continue;
-                    }
                     let sell = self.ui.global::<SellAdapter>();
                     let query = format!("{}{typed}", sell.get_query());
-                    sell.set_query(s(&query));
-                    self.act(|c| c.search(&query));
+                    if !typed.is_empty() {
+                        sell.set_query(s(&query));
+                        self.act(|c| c.search(&query));
+                    }
+                    // Enter typed with no field focused is Enter in the search field: a
+                    // whole code goes into the cart, whether keyed by hand or a scan the
+                    // machine slowed down below a burst.
+                    if text.ends_with('\n') && !query.trim().is_empty() {
+                        self.code_entered(&query);
+                    }
                 }
             }
         }
+    }
+
+    /// Enter in the search field: a code there goes into the cart and the field empties;
+    /// anything else stays a search.
+    pub(crate) fn code_entered(self: &Rc<Self>, text: &str) {
+        let cleared = self.ctl.borrow_mut().code_entered(text);
+        if cleared {
+            self.ui.global::<SellAdapter>().set_query(s(""));
+        }
+        self.render(Changed {
+            products: true,
+            units: false,
+        });
     }
 
     /// A code from any scanner.

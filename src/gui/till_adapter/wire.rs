@@ -6,7 +6,6 @@ use fairpos_domain::Lang;
 use slint::{ComponentHandle, SharedString};
 
 use super::TillApp;
-use crate::gui::models::s;
 use crate::gui::services::ScaleJob;
 use crate::gui::till::{Changed, Screen};
 use crate::gui::ui::{
@@ -93,16 +92,8 @@ pub(super) fn wire(app: &Rc<TillApp>) {
 
     on!(SellAdapter, on_search, |a, q: SharedString| a
         .act(|c| c.search(&q)));
-    on!(SellAdapter, on_code_entered, |a, text: SharedString| {
-        let cleared = a.ctl.borrow_mut().code_entered(&text);
-        if cleared {
-            a.ui.global::<SellAdapter>().set_query(s(""));
-        }
-        a.render(Changed {
-            products: true,
-            units: false,
-        });
-    });
+    on!(SellAdapter, on_code_entered, |a, text: SharedString| a
+        .code_entered(&text));
     on!(SellAdapter, on_turn_page, |a, delta: i32| a
         .act(|c| c.turn_page(delta)));
     on!(SellAdapter, on_pick_category, |a, i: i32| a

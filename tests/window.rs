@@ -211,7 +211,19 @@ fn fairpos_alone_opens_the_till_window_on_the_demo_fair() {
     tap(&display, 1099, 690); // pay
     tap(&display, 1175, 247); // exact cash
     tap(&display, 1006, 722); // complete sale
-    std::thread::sleep(Duration::from_secs(1));
+                              // Once the sale is in the till's database (read beside the running till, as WAL lets):
+                              // a loaded machine takes its time over the taps.
+    let db = rusqlite::Connection::open(data.path().join("till.db")).unwrap();
+    let start = Instant::now();
+    while db
+        .query_row("SELECT COUNT(*) FROM sales", [], |r| r.get::<_, i64>(0))
+        .unwrap_or(0)
+        == 0
+        && start.elapsed() < Duration::from_secs(15)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(db);
 
     // Stopped like a power cut, it has kept the sale.
     drop(app);

@@ -8,7 +8,8 @@
 //!
 //! A [`maintenance`] thread projects documents as samod stores them, merges catalog edits
 //! made from the command line into the document served, and turns revocations into share
-//! decisions. A hub also keeps a link upstream ([`crate::hub::relay`]).
+//! decisions. A hub also keeps a link upstream ([`crate::hub::relay`]). The HTTP side and
+//! samod run on two runtimes of their own ([`serve`]).
 
 pub mod api;
 pub mod backend;
@@ -58,14 +59,27 @@ pub struct ServeOptions {
 
 /// Serves until SIGINT or SIGTERM.
 pub fn serve(dir: &Path, options: ServeOptions) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Other(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(run(dir, options))
+    let runtime = |name: &str| {
+        tokio::runtime::Builder::new_multi_thread()
+            .thread_name(name)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Other(format!("cannot start the runtime: {e}")))
+    };
+    let http = runtime("hq-http")?;
+    // The documents' sync (samod's connections and document actors) on workers of its own:
+    // an organizer's request is then never queued behind hundreds of tills' sync work on the
+    // same two workers, and the system schedules the two kinds of work side by side.
+    let sync = runtime("hq-sync")?;
+    let served = http.block_on(run(dir, options, sync.handle().clone()));
+    sync.shutdown_timeout(SYNC_STOP);
+    served
 }
 
-async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
+/// How long the sync runtime's last tasks get once the server has stopped samod.
+const SYNC_STOP: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) -> Result<()> {
     let tls = match &options.tls {
         Some((cert, key)) => Some(tls::server_config(cert, key)?),
         None => None,
@@ -152,7 +166,7 @@ async fn run(dir: &Path, options: ServeOptions) -> Result<()> {
         announced: announced_rx,
         owners: Default::default(),
     };
-    let repo = Repo::build_tokio()
+    let repo = Repo::builder(sync)
         .with_storage(storage)
         .with_peer_id(PeerId::from(peer_id))
         .with_share_policy(policy)

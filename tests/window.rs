@@ -211,8 +211,9 @@ fn fairpos_alone_opens_the_till_window_on_the_demo_fair() {
     tap(&display, 1099, 690); // pay
     tap(&display, 1175, 247); // exact cash
     tap(&display, 1006, 722); // complete sale
-                              // Once the sale is in the till's database (read beside the running till, as WAL lets):
-                              // a loaded machine takes its time over the taps.
+
+    // Wait until the sale is in the till's database (read beside the running till, as WAL
+    // lets): a loaded machine takes its time over the taps.
     let db = rusqlite::Connection::open(data.path().join("till.db")).unwrap();
     let start = Instant::now();
     while db

@@ -1,8 +1,11 @@
 //! samod's key-value storage in SQLite (`samod_kv`), for headquarters and hubs: documents
-//! survive restarts, and a put tells whoever listens which document changed.
+//! survive restarts, and a put tells whoever listens which document changed. One thread of
+//! its own owns the connection and takes the operations queued meanwhile together: their
+//! writes go in one transaction (group commit), one fsync for many tills' puts, each put
+//! answered only once that transaction is committed.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::Receiver;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use samod::storage::{Storage, StorageKey};
@@ -56,42 +59,88 @@ pub fn document_bounds(doc: &DocumentId) -> (String, String) {
 
 #[derive(Clone)]
 pub struct SqliteStorage {
-    conn: Arc<Mutex<Connection>>,
+    jobs: Sender<Job>,
     changed: Option<Sender<DocumentId>>,
 }
 
+/// One operation for the storage's thread. `run` does it on the connection and returns what
+/// hands its result over, called once the batch it was in is committed.
+struct Job {
+    writes: bool,
+    run: Box<dyn FnOnce(&Connection) -> Box<dyn FnOnce() + Send> + Send>,
+}
+
+/// The most operations taken together.
+const BATCH: usize = 64;
+
 impl SqliteStorage {
-    /// Storage on `conn`; `changed` hears of every document written to.
-    pub fn new(conn: Connection, changed: Option<Sender<DocumentId>>) -> SqliteStorage {
-        SqliteStorage {
-            conn: Arc::new(Mutex::new(conn)),
-            changed,
-        }
+    /// Storage on `conn`, served by a thread of its own; `changed` hears of every document
+    /// written to.
+    pub fn new(
+        conn: Connection,
+        changed: Option<Sender<DocumentId>>,
+    ) -> std::io::Result<SqliteStorage> {
+        let (jobs, queue) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("samod-storage".into())
+            .spawn(move || serve(&conn, &queue))?;
+        Ok(SqliteStorage { jobs, changed })
     }
 
-    /// Runs `f` on the connection: on a blocking thread when inside a tokio runtime (each
-    /// write is an fsync; the sync sockets' async workers must not wait on it), else here.
+    /// Runs `f` on the storage's thread (each commit is an fsync: the sync sockets' async
+    /// workers must not wait on it) and waits for its batch to be committed.
     async fn with<T: Send + 'static>(
         &self,
+        writes: bool,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Option<T> {
-        let conn = self.conn.clone();
-        let run = move || {
-            let conn = conn.lock().ok()?;
-            match f(&conn) {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        let run = Box::new(move |conn: &Connection| -> Box<dyn FnOnce() + Send> {
+            let result = match f(conn) {
                 Ok(v) => Some(v),
                 Err(e) => {
                     eprintln!("samod storage: {e}");
                     None
                 }
+            };
+            Box::new(move || {
+                let _ = tx.send(result);
+            })
+        });
+        if self.jobs.send(Job { writes, run }).is_err() {
+            eprintln!("samod storage: its thread has stopped");
+            return None;
+        }
+        rx.await.ok().flatten()
+    }
+}
+
+/// The storage's thread: takes what has queued (up to [`BATCH`]), runs it, writes of more
+/// than one operation in one transaction, and answers each once committed. It ends when
+/// every handle on the storage is gone.
+fn serve(conn: &Connection, queue: &Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
             }
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => runtime.spawn_blocking(run).await.unwrap_or_else(|e| {
-                eprintln!("samod storage: {e}");
-                None
-            }),
-            Err(_) => run(),
+        }
+        let together = batch.iter().filter(|j| j.writes).count() > 1
+            && conn.execute_batch("BEGIN IMMEDIATE").is_ok();
+        let answers: Vec<_> = batch.into_iter().map(|job| (job.run)(conn)).collect();
+        if together {
+            if let Err(e) = conn.execute_batch("COMMIT") {
+                eprintln!(
+                    "samod storage: committing {} operations: {e}",
+                    answers.len()
+                );
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+        }
+        for answer in answers {
+            answer();
         }
     }
 }
@@ -129,7 +178,7 @@ pub fn put_chunk(
 impl Storage for SqliteStorage {
     async fn load(&self, key: StorageKey) -> Option<Vec<u8>> {
         let key = key_text(&key);
-        self.with(move |c| {
+        self.with(false, move |c| {
             c.prepare_cached("SELECT bytes FROM samod_kv WHERE key = ?1")?
                 .query_row([key], |r| r.get(0))
                 .optional()
@@ -141,7 +190,7 @@ impl Storage for SqliteStorage {
     async fn load_range(&self, prefix: StorageKey) -> HashMap<StorageKey, Vec<u8>> {
         let (from, to) = range_bounds(&prefix);
         let rows = self
-            .with(move |c| {
+            .with(false, move |c| {
                 let mut stmt = c.prepare_cached(
                     "SELECT key, bytes FROM samod_kv WHERE key >= ?1 AND key < ?2",
                 )?;
@@ -158,7 +207,7 @@ impl Storage for SqliteStorage {
     async fn put(&self, key: StorageKey, data: Vec<u8>) {
         let text = key_text(&key);
         let stored = text.clone();
-        self.with(move |c| {
+        self.with(true, move |c| {
             c.prepare_cached(
                 "INSERT INTO samod_kv(key, bytes) VALUES (?1, ?2)
                  ON CONFLICT(key) DO UPDATE SET bytes = excluded.bytes",
@@ -173,7 +222,7 @@ impl Storage for SqliteStorage {
 
     async fn delete(&self, key: StorageKey) {
         let key = key_text(&key);
-        self.with(move |c| {
+        self.with(true, move |c| {
             c.prepare_cached("DELETE FROM samod_kv WHERE key = ?1")?
                 .execute([key])
         })
@@ -231,4 +280,61 @@ pub fn chunk(conn: &Connection, key: &str) -> rusqlite::Result<Option<Vec<u8>>> 
     conn.prepare_cached("SELECT bytes FROM samod_kv WHERE key = ?1")?
         .query_row([key], |r| r.get(0))
         .optional()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Puts made at once are taken together, and each is answered only once it is committed:
+    /// another connection (headquarters' projection reads on one) sees every row it was told
+    /// of, and the listener hears of each document.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn puts_taken_together_are_answered_once_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hq.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+            .unwrap();
+        migrate(&conn).unwrap();
+        let (changed_tx, changed_rx) = std::sync::mpsc::channel();
+        let storage = SqliteStorage::new(conn, Some(changed_tx)).unwrap();
+        let docs: Vec<DocumentId> = (0u64..200)
+            .map(|n| {
+                let mut bytes = [7u8; 16];
+                bytes[..8].copy_from_slice(&n.to_be_bytes());
+                DocumentId::try_from(bytes.to_vec()).unwrap()
+            })
+            .collect();
+        let tasks: Vec<_> = docs
+            .iter()
+            .map(|doc| {
+                let storage = storage.clone();
+                let key = StorageKey::from_parts([doc.to_string(), "snapshot".into(), "x".into()])
+                    .unwrap();
+                let path = path.clone();
+                tokio::spawn(async move {
+                    storage.put(key.clone(), b"bytes".to_vec()).await;
+                    let reader = Connection::open(&path).unwrap();
+                    let seen: Option<Vec<u8>> = reader
+                        .query_row(
+                            "SELECT bytes FROM samod_kv WHERE key = ?1",
+                            [key_text(&key)],
+                            |r| r.get(0),
+                        )
+                        .optional()
+                        .unwrap();
+                    seen
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap().as_deref(), Some(&b"bytes"[..]));
+        }
+        let heard: std::collections::HashSet<DocumentId> = changed_rx.try_iter().collect();
+        assert_eq!(heard.len(), docs.len());
+        // Loads go through the same thread and see what was put.
+        let first = StorageKey::from_parts([docs[0].to_string()]).unwrap();
+        assert_eq!(storage.load_range(first).await.len(), 1);
+    }
 }

@@ -149,7 +149,8 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
                 None => None,
             };
             SamodStorage::Sqlite(mirror::Mirrored {
-                primary: SqliteStorage::new(connect(dir)?, Some(changed_tx)),
+                primary: SqliteStorage::new(connect(dir)?, Some(changed_tx))
+                    .map_err(|e| Error::Other(format!("samod storage thread: {e}")))?,
                 mirror,
             })
         }

@@ -67,8 +67,11 @@ pub struct SqliteStorage {
 /// hands its result over, called once the batch it was in is committed.
 struct Job {
     writes: bool,
-    run: Box<dyn FnOnce(&Connection) -> Box<dyn FnOnce() + Send> + Send>,
+    run: Box<dyn FnOnce(&Connection) -> Answer + Send>,
 }
+
+/// Hands an operation's result to whoever waits for it.
+type Answer = Box<dyn FnOnce() + Send>;
 
 /// The most operations taken together.
 const BATCH: usize = 64;
@@ -95,7 +98,7 @@ impl SqliteStorage {
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Option<T> {
         let (tx, rx) = futures::channel::oneshot::channel();
-        let run = Box::new(move |conn: &Connection| -> Box<dyn FnOnce() + Send> {
+        let run = Box::new(move |conn: &Connection| -> Answer {
             let result = match f(conn) {
                 Ok(v) => Some(v),
                 Err(e) => {

@@ -63,18 +63,22 @@ pub struct SqliteStorage {
     changed: Option<Sender<DocumentId>>,
 }
 
-/// One operation for the storage's thread. `run` does it on the connection and returns what
-/// hands its result over, called once the batch it was in is committed.
+/// One operation for the storage's thread.
 struct Job {
     writes: bool,
-    run: Box<dyn FnOnce(&Connection) -> Answer + Send>,
+    /// Does the operation on the connection; `false` when it failed (logged). Runs again,
+    /// alone, when its batch's transaction did not commit.
+    run: Box<dyn FnMut(&Connection) -> bool + Send>,
+    /// Hands the last run's result over, once its batch is committed.
+    answer: Box<dyn FnOnce() + Send>,
 }
-
-/// Hands an operation's result to whoever waits for it.
-type Answer = Box<dyn FnOnce() + Send>;
 
 /// The most operations taken together.
 const BATCH: usize = 64;
+
+/// How often a commit refused because the database is busy is tried again (each try waits
+/// out the connection's busy timeout first).
+const COMMIT_TRIES: usize = 3;
 
 impl SqliteStorage {
     /// Storage on `conn`, served by a thread of its own; `changed` hears of every document
@@ -91,26 +95,34 @@ impl SqliteStorage {
     }
 
     /// Runs `f` on the storage's thread (each commit is an fsync: the sync sockets' async
-    /// workers must not wait on it) and waits for its batch to be committed.
+    /// workers must not wait on it) and waits for its batch to be committed. `f` may run
+    /// twice: it must do the same thing again (an upsert, a delete, a read).
     async fn with<T: Send + 'static>(
         &self,
         writes: bool,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        f: impl Fn(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Option<T> {
         let (tx, rx) = futures::channel::oneshot::channel();
-        let run = Box::new(move |conn: &Connection| -> Answer {
-            let result = match f(conn) {
-                Ok(v) => Some(v),
-                Err(e) => {
-                    eprintln!("samod storage: {e}");
-                    None
-                }
-            };
-            Box::new(move || {
-                let _ = tx.send(result);
-            })
+        let slot = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let filled = slot.clone();
+        let run = Box::new(move |conn: &Connection| {
+            let result = f(conn).map_err(|e| eprintln!("samod storage: {e}")).ok();
+            let done = result.is_some();
+            if let Ok(mut slot) = filled.lock() {
+                *slot = result;
+            }
+            done
         });
-        if self.jobs.send(Job { writes, run }).is_err() {
+        let answer = Box::new(move || {
+            let result = slot.lock().ok().and_then(|mut slot| slot.take());
+            let _ = tx.send(result);
+        });
+        let job = Job {
+            writes,
+            run,
+            answer,
+        };
+        if self.jobs.send(job).is_err() {
             eprintln!("samod storage: its thread has stopped");
             return None;
         }
@@ -119,8 +131,11 @@ impl SqliteStorage {
 }
 
 /// The storage's thread: takes what has queued (up to [`BATCH`]), runs it, writes of more
-/// than one operation in one transaction, and answers each once committed. It ends when
-/// every handle on the storage is gone.
+/// than one operation in one transaction, and answers each once committed. A batch whose
+/// transaction does not commit (rolled back by SQLite on an I/O error or a full disk, or
+/// refused) is rolled back and run again one operation at a time, so that no operation is
+/// answered for a write that is not on disk. It ends when every handle on the storage is
+/// gone.
 fn serve(conn: &Connection, queue: &Receiver<Job>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
@@ -130,22 +145,57 @@ fn serve(conn: &Connection, queue: &Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let together = batch.iter().filter(|j| j.writes).count() > 1
-            && conn.execute_batch("BEGIN IMMEDIATE").is_ok();
-        let answers: Vec<_> = batch.into_iter().map(|job| (job.run)(conn)).collect();
-        if together {
-            if let Err(e) = conn.execute_batch("COMMIT") {
-                eprintln!(
-                    "samod storage: committing {} operations: {e}",
-                    answers.len()
-                );
-                let _ = conn.execute_batch("ROLLBACK");
+        let together = batch.iter().filter(|j| j.writes).count() > 1 && begin(conn);
+        for job in &mut batch {
+            (job.run)(conn);
+        }
+        if together && !commit(conn) {
+            eprintln!(
+                "samod storage: {} operations taken together did not commit; each again alone",
+                batch.len()
+            );
+            for job in &mut batch {
+                (job.run)(conn);
             }
         }
-        for answer in answers {
-            answer();
+        // Whatever happened, the next batch starts outside a transaction.
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for job in batch {
+            (job.answer)();
         }
     }
+}
+
+fn begin(conn: &Connection) -> bool {
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| eprintln!("samod storage: BEGIN: {e}"))
+        .is_ok()
+}
+
+/// Commits the open transaction; `false`, rolled back, when it cannot (SQLite may already
+/// have rolled it back on an error inside it). A busy database is tried again.
+fn commit(conn: &Connection) -> bool {
+    for _ in 0..COMMIT_TRIES {
+        if conn.is_autocommit() {
+            // Rolled back by SQLite after an error inside it.
+            return false;
+        }
+        match conn.execute_batch("COMMIT") {
+            Ok(()) => return true,
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy => {}
+            Err(e) => {
+                eprintln!("samod storage: COMMIT: {e}");
+                break;
+            }
+        }
+    }
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    false
 }
 
 /// Every stored chunk of one document, by the key's last component.
@@ -183,7 +233,7 @@ impl Storage for SqliteStorage {
         let key = key_text(&key);
         self.with(false, move |c| {
             c.prepare_cached("SELECT bytes FROM samod_kv WHERE key = ?1")?
-                .query_row([key], |r| r.get(0))
+                .query_row([&key], |r| r.get(0))
                 .optional()
         })
         .await
@@ -227,7 +277,7 @@ impl Storage for SqliteStorage {
         let key = key_text(&key);
         self.with(true, move |c| {
             c.prepare_cached("DELETE FROM samod_kv WHERE key = ?1")?
-                .execute([key])
+                .execute([&key])
         })
         .await;
     }

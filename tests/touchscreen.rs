@@ -7,7 +7,6 @@ mod touch;
 use fairpos::gui::kiosk_adapter::KioskApp;
 use fairpos::gui::kiosk_app;
 use i_slint_backend_testing::ElementHandle;
-use slint::platform::{Key, WindowEvent};
 use slint::ComponentHandle;
 use touch::*;
 
@@ -105,31 +104,23 @@ fn a_code_keyed_slowly_and_enter_go_into_the_cart_as_a_scan_does() {
     let ui = &app.ui;
     sign_in_and_open_shift(ui);
 
-    let key = |text: &str| {
-        let text: slint::SharedString = text.into();
-        let window = ui.window();
-        window.dispatch_event(WindowEvent::KeyPressed { text: text.clone() });
-        window.dispatch_event(WindowEvent::KeyReleased { text });
-        // Slower than any scanner: the till reads each key as typed, not as a burst.
-        std::thread::sleep(Duration::from_millis(40));
+    // Slower than any scanner: the till reads each key as typed, not as a burst.
+    let typed = |keys: &str| {
+        for c in keys.chars() {
+            press(ui.window(), c.to_string());
+            std::thread::sleep(Duration::from_millis(40));
+        }
+        press(ui.window(), slint::platform::Key::Return);
+        flush();
     };
-    let enter: slint::SharedString = Key::Return.into();
-    for c in "bjhjc".chars() {
-        key(&c.to_string());
-    }
-    key(&enter);
-    flush();
+    typed("bjhjc");
     assert_eq!(value(ui, "search"), "bjhjc", "words stay a search");
     assert!(ElementHandle::find_by_accessible_label(ui, "quantity 0")
         .next()
         .is_none());
 
     click(ui, "clear search");
-    for c in "6935780100128".chars() {
-        key(&c.to_string());
-    }
-    key(&enter);
-    flush();
+    typed("6935780100128");
     assert_eq!(value(ui, "quantity 0"), "1", "{}", value(ui, "message"));
     assert_eq!(value(ui, "total"), "￥128.00");
     assert_eq!(value(ui, "search"), "", "the code left the search field");

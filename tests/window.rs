@@ -215,15 +215,10 @@ fn fairpos_alone_opens_the_till_window_on_the_demo_fair() {
     // Wait until the sale is in the till's database (read beside the running till, as WAL
     // lets): a loaded machine takes its time over the taps.
     let db = rusqlite::Connection::open(data.path().join("till.db")).unwrap();
-    let start = Instant::now();
-    while db
-        .query_row("SELECT COUNT(*) FROM sales", [], |r| r.get::<_, i64>(0))
-        .unwrap_or(0)
-        == 0
-        && start.elapsed() < Duration::from_secs(15)
-    {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(|| {
+        db.query_row("SELECT COUNT(*) FROM sales", [], |r| r.get::<_, i64>(0))
+            .is_ok_and(|n| n > 0)
+    });
     drop(db);
 
     // Stopped like a power cut, it has kept the sale.
@@ -311,17 +306,24 @@ fn window_shot(display: &str, window: &str, name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap()
 }
 
-/// The window's picture once it differs from `before`, taken again until it does or 15 s
-/// pass (a loaded machine redraws late); the last picture either way.
-fn shot_once_changed(display: &str, window: &str, name: &str, before: &[u8]) -> Vec<u8> {
+/// Waits until `done` holds or 15 s pass (a loaded machine takes its time over taps and
+/// redraws); the caller asserts what it waited for.
+fn wait_until(mut done: impl FnMut() -> bool) {
     let start = Instant::now();
-    loop {
-        let shot = window_shot(display, window, name);
-        if shot != before || start.elapsed() > Duration::from_secs(15) {
-            return shot;
-        }
-        std::thread::sleep(Duration::from_millis(250));
+    while !done() && start.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The window's picture once it differs from `before` (or after 15 s); the last picture
+/// either way.
+fn shot_once_changed(display: &str, window: &str, name: &str, before: &[u8]) -> Vec<u8> {
+    let mut shot = Vec::new();
+    wait_until(|| {
+        shot = window_shot(display, window, name);
+        shot != before
+    });
+    shot
 }
 
 #[test]
@@ -432,16 +434,12 @@ fn the_customer_display_opens_beside_the_till_and_follows_its_cart() {
 
     // 猕猴桃 (sold by the 斤) tapped in the grid: the weight pad reads the scale.
     tap_in(695, 380);
-    let start = Instant::now();
-    while !scale.asked().iter().any(|q| q.as_slice() == b"W")
-        && start.elapsed() < Duration::from_secs(15)
-    {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let asked_weight = || scale.asked().iter().any(|q| q.as_slice() == b"W");
+    wait_until(asked_weight);
     std::thread::sleep(Duration::from_secs(1));
     window_shot(&display, &till, "till-scale-zh");
     assert!(
-        scale.asked().iter().any(|q| q.as_slice() == b"W"),
+        asked_weight(),
         "the till never asked the scale for its weight"
     );
     tap_in(WEIGH_ADD.0, WEIGH_ADD.1);

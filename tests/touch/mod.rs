@@ -37,18 +37,19 @@ pub fn value(root: &impl ElementRoot, label: &str) -> String {
         .to_string()
 }
 
+/// One key pressed and released (`text` as Slint gives it: a character, or a [`Key`]).
+pub fn press(window: &slint::Window, text: impl Into<slint::SharedString>) {
+    let text = text.into();
+    window.dispatch_event(WindowEvent::KeyPressed { text: text.clone() });
+    window.dispatch_event(WindowEvent::KeyReleased { text });
+}
+
 /// Types `code` and Enter as a keyboard-wedge scanner does: a burst of keys.
 pub fn scan(window: &slint::Window, code: &str) {
     for c in code.chars() {
-        let text: slint::SharedString = c.to_string().into();
-        window.dispatch_event(WindowEvent::KeyPressed { text: text.clone() });
-        window.dispatch_event(WindowEvent::KeyReleased { text });
+        press(window, c.to_string());
     }
-    let enter: slint::SharedString = Key::Return.into();
-    window.dispatch_event(WindowEvent::KeyPressed {
-        text: enter.clone(),
-    });
-    window.dispatch_event(WindowEvent::KeyReleased { text: enter });
+    press(window, Key::Return);
     flush();
 }
 

@@ -117,7 +117,15 @@ fn the_load_bench_syncs_every_till_at_once_and_probes_the_api() {
     // The bench fails unless every `fairpos sync` succeeds and headquarters then holds every
     // sale. Both backends in one run where PostgreSQL runs: two processes share it.
     let database = common::postgres::fresh_database("hq_load");
-    let mut args = vec!["hq-load", "--tills", "3", "--sales", "20"];
+    let mut args = vec![
+        "hq-load",
+        "--tills",
+        "3",
+        "--sales",
+        "20",
+        "--tills-nice",
+        "5",
+    ];
     if let Some(url) = &database {
         args.extend([
             "--backend",
@@ -137,9 +145,17 @@ fn the_load_bench_syncs_every_till_at_once_and_probes_the_api() {
     }
     for run in runs {
         assert_eq!(run["sales"], 60);
+        assert_eq!(run["tills_nice"], 5, "{run}");
         assert_eq!(run["api_probe_failures"], 0, "{run}");
         for key in ["till_sync_p50_ms", "till_sync_p99_ms", "ingest_sales_per_s"] {
             assert!(run[key].as_f64().is_some_and(|x| x > 0.0), "{key} in {run}");
+        }
+        // CPU time is counted in hundredths of a second: three small tills may take none.
+        for key in ["hq_cpu_s", "tills_cpu_s"] {
+            assert!(
+                run[key].as_f64().is_some_and(|x| x >= 0.0),
+                "{key} in {run}"
+            );
         }
     }
     if database.is_some() {

@@ -10,6 +10,11 @@
 //! in one run: on PostgreSQL (an empty database), K `hq serve` processes share it and the
 //! tills enrol (and sync) round-robin across them; the API is asked at the first. One JSON
 //! line per backend; the last line holds them all.
+//!
+//! The tills' `fairpos sync` processes run at `--tills-nice` (10 unless told): on this 2-core
+//! machine they stand for devices elsewhere, and at the server's own priority the 500 of them
+//! would take from headquarters the CPU it has to itself in the field. `--tills-nice 0`
+//! shares the CPU equally, as earlier rounds measured.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -20,7 +25,7 @@ use std::time::{Duration, Instant};
 use fairpos::uplink;
 use fairpos_hq::devices;
 
-use crate::measure::{demo_hq, fresh_dir, ms, p50, p99, sell_offline, serve_hq, Lcg};
+use crate::measure::{demo_hq, fresh_dir, ms, p50, p99, sell_offline, serve_hq, Child, Lcg};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -52,6 +57,33 @@ fn get(addr: &str, path: &str, token: &str) -> BenchResult<(u16, String)> {
     )
 }
 
+/// CPU seconds from `/proc/PID/stat` (`self` for this process): the process's own (user and
+/// system, all its threads), and its children's that it has waited for. In USER_HZ ticks,
+/// 100 a second on Linux.
+fn cpu_seconds(pid: &str) -> BenchResult<(f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The fields after the command's closing parenthesis start at the third, the state.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .ok_or("no command in /proc/PID/stat")?
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks = |field: usize| -> BenchResult<f64> {
+        let value: u64 = fields.get(field - 3).ok_or("a short stat")?.parse()?;
+        Ok(value as f64 / 100.0)
+    };
+    Ok((ticks(14)? + ticks(15)?, ticks(16)? + ticks(17)?))
+}
+
+/// The CPU seconds `servers` have used.
+fn servers_cpu(servers: &[Child]) -> BenchResult<f64> {
+    servers
+        .iter()
+        .map(|s| Ok(cpu_seconds(&s.0.id().to_string())?.0))
+        .sum()
+}
+
 /// Where headquarters keeps its data in a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -81,6 +113,8 @@ pub struct Options {
     pub database: Option<String>,
     /// `hq serve` processes on PostgreSQL.
     pub processes: usize,
+    /// The nice value the tills' sync processes run at.
+    pub tills_nice: u8,
 }
 
 pub fn run(options: Options) -> BenchResult<()> {
@@ -140,7 +174,7 @@ fn set_up(
 }
 
 fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> {
-    let (tills, sales) = (options.tills, options.sales);
+    let (tills, sales, nice) = (options.tills, options.sales, options.tills_nice);
     let processes = match backend {
         Backend::Sqlite => 1,
         Backend::Postgres => options.processes,
@@ -191,8 +225,9 @@ fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> 
         .ok_or(format!("login refused ({status}): {body}"))?;
     let probed = ["/api/v1/health", "/api/v1/report?by=stall"];
 
-    eprintln!("{tills} tills sync at once");
+    eprintln!("{tills} tills sync at once (nice {nice})");
     let storming = AtomicBool::new(true);
+    let (servers_before, tills_before) = (servers_cpu(&servers)?, cpu_seconds("self")?.1);
     let storm = Instant::now();
     let (syncs, probes) = std::thread::scope(|scope| -> BenchResult<_> {
         let prober = scope.spawn(|| {
@@ -212,8 +247,10 @@ fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> 
         });
         let mut children = Vec::new();
         for i in 0..tills {
-            let mut cmd = std::process::Command::new(&fairpos);
-            cmd.arg("--data")
+            let mut cmd = std::process::Command::new("nice");
+            cmd.args(["-n", &nice.to_string()])
+                .arg(&fairpos)
+                .arg("--data")
                 .arg(dir.join(format!("till{i}")))
                 .args(["sync", "--timeout", "600"])
                 .stdout(std::process::Stdio::null())
@@ -239,6 +276,8 @@ fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> 
         Ok((syncs, probes))
     })?;
     let storm_time = storm.elapsed();
+    let servers_used = servers_cpu(&servers)? - servers_before;
+    let tills_used = cpu_seconds("self")?.1 - tills_before;
 
     let (status, body) = get(&addr, "/api/v1/report?by=stall", &token)?;
     if status != 200 {
@@ -265,9 +304,12 @@ fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> 
         "tills": tills,
         "sales_per_till": sales,
         "sales": tills * sales,
+        "tills_nice": nice,
         "prepare_s": prepare_s.round(),
         "storm_ms": ms(storm_time),
         "ingest_sales_per_s": ((tills * sales) as f64 / storm_time.as_secs_f64()).round(),
+        "hq_cpu_s": (servers_used * 100.0).round() / 100.0,
+        "tills_cpu_s": (tills_used * 100.0).round() / 100.0,
         "till_sync_p50_ms": in_ms(p50(&syncs)),
         "till_sync_p99_ms": in_ms(p99(&syncs)),
         "api_probes": times[0].len(),

@@ -102,6 +102,11 @@ enum Bench {
         /// `hq serve` processes sharing the PostgreSQL database.
         #[arg(long, default_value_t = 1)]
         processes: usize,
+        /// The nice value the tills' `fairpos sync` processes run at: they stand for devices
+        /// elsewhere, and at headquarters' own priority they take the CPU it would have to
+        /// itself (0: the same priority, as in earlier rounds).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=19))]
+        tills_nice: u8,
     },
     /// The touchscreen: scan to frame, cold start, memory, on a 5 000-product till.
     Ui {
@@ -164,6 +169,7 @@ fn main() {
             backend,
             database,
             processes,
+            tills_nice,
         } => load::run(load::Options {
             tills,
             sales,
@@ -172,6 +178,7 @@ fn main() {
             backends: backend,
             database,
             processes,
+            tills_nice,
         }),
         Bench::Ui { sales, scans, dir } => ui::run(sales, scans, dir),
         Bench::UiStart { dir } => ui::start(&dir),

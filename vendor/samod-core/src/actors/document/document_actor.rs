@@ -595,6 +595,11 @@ impl DocumentActor {
                 duration
             }
         };
+        // fairpos patch: a whole document received into an empty one is stored as it came
+        // rather than saved (compressed) again.
+        if let Some((heads, bytes)) = peer_conn.take_received_document() {
+            self.on_disk_state.received_whole(heads, bytes);
+        }
 
         if let Some(duration) = duration {
             let queue_duration = if now >= received_at {

@@ -19,6 +19,8 @@ pub(super) struct OnDiskState {
     deletions: HashSet<StorageKey>,
     running_puts: HashMap<IoTaskId, StorageKey>,
     running_deletes: HashMap<IoTaskId, StorageKey>,
+    // fairpos patch: a peer's whole document as it came, and its heads (`received_whole`).
+    received: Option<(Vec<automerge::ChangeHash>, Vec<u8>)>,
 }
 
 #[derive(Debug)]
@@ -36,7 +38,17 @@ impl OnDiskState {
             deletions: HashSet::new(),
             running_deletes: HashMap::new(),
             running_puts: HashMap::new(),
+            received: None,
         }
+    }
+
+    /// A peer's whole document, one document chunk as it came over the wire, which made an
+    /// empty document the document of `heads` (fairpos patch: see vendor/FAIRPOS-PATCH.md).
+    /// The next save keeps these bytes as its compaction if the document's heads are still
+    /// `heads`, instead of saving (compressing) the same document again; otherwise it saves
+    /// as upstream.
+    pub(super) fn received_whole(&mut self, heads: Vec<automerge::ChangeHash>, bytes: Vec<u8>) {
+        self.received = Some((heads, bytes));
     }
 
     /// Records that what was loaded from storage, taking the document from heads `before` to
@@ -73,9 +85,15 @@ impl OnDiskState {
                 num_on_disk = self.on_disk.len(),
                 "compacting changes"
             );
-            let hash = CompactionHash::new(&doc.get_heads());
+            let heads = doc.get_heads();
+            let hash = CompactionHash::new(&heads);
             let key = StorageKey::snapshot_path(doc_id, &hash);
-            let put_id = out.put(key.clone(), doc.save());
+            // fairpos patch: the document as a peer sent it whole, when it is still that.
+            let bytes = match self.received.take() {
+                Some((received, bytes)) if received == heads => bytes,
+                _ => doc.save(),
+            };
+            let put_id = out.put(key.clone(), bytes);
             let mut supercedes = self.on_disk.clone();
             // Make sure that we don't delete the compaction we're producing
             // somehow One way this can happen is if a previous process got
@@ -95,6 +113,7 @@ impl OnDiskState {
             }
         }
 
+        self.received = None;
         for deletion in self.deletions.drain() {
             let delete_id = out.delete(deletion.clone());
             self.running_deletes.insert(delete_id, deletion);
@@ -154,5 +173,67 @@ impl OnDiskState {
         // Probably this has already been removed in the handling of the compaction completion, but
         // we might as well be robust
         self.on_disk.remove(&key);
+    }
+}
+
+// fairpos patch: a compaction keeps a peer's whole document as it came.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actors::document::io::DocumentIoTask;
+    use crate::io::StorageTask;
+
+    /// A document of `changes` changes, each a long text (so that a save compresses it).
+    fn document(changes: usize) -> Automerge {
+        let mut doc = Automerge::new();
+        for n in 0..changes {
+            let mut tx = doc.transaction();
+            let text = format!("{n} ").repeat(100);
+            automerge::transaction::Transactable::put(&mut tx, automerge::ROOT, "n", text).unwrap();
+            tx.commit();
+        }
+        doc
+    }
+
+    /// The values of the puts a save asked for.
+    fn puts(out: DocActorResult) -> Vec<Vec<u8>> {
+        out.io_tasks
+            .into_iter()
+            .filter_map(|task| match task.action {
+                DocumentIoTask::Storage(StorageTask::Put { value, .. }) => Some(value),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_compaction_stores_the_document_received_whole_while_its_heads_hold() {
+        let doc = document(20);
+        let doc_id = DocumentId::new(&mut rand::rng());
+        // Uncompressed, so that the bytes differ from what `doc.save()` writes.
+        let received = doc.save_nocompress();
+        assert_ne!(received, doc.save());
+
+        let mut state = OnDiskState::new();
+        state.received_whole(doc.get_heads(), received.clone());
+        let mut out = DocActorResult::new();
+        state.save_new_changes(&mut out, &doc_id, &doc);
+        assert_eq!(puts(out), [received.clone()]);
+
+        // Heads that moved since: saved as upstream.
+        let mut state = OnDiskState::new();
+        state.received_whole(document(19).get_heads(), received.clone());
+        let mut out = DocActorResult::new();
+        state.save_new_changes(&mut out, &doc_id, &doc);
+        assert_eq!(puts(out), [doc.save()]);
+
+        // Kept for the next save only (here one of three changes, not compacted).
+        let mut state = OnDiskState::new();
+        state.received_whole(doc.get_heads(), received);
+        state.save_new_changes(&mut DocActorResult::new(), &doc_id, &document(3));
+        state.last_saved_heads = None;
+        let mut out = DocActorResult::new();
+        state.save_new_changes(&mut out, &doc_id, &doc);
+        assert_eq!(puts(out), [doc.save()]);
     }
 }

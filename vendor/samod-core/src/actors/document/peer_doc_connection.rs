@@ -31,6 +31,10 @@ pub(crate) struct PeerDocConnection {
     last_share_config: Option<ShareConfig>,
     // Preserve message ordering while the asynchronous policy lookup is pending.
     pub(super) pending_sync_messages: Vec<(SyncMessage, UnixTimestamp)>,
+    // fairpos patch: the peer's whole document (one document chunk, as `Automerge::save`
+    // writes it) and its heads, when a message from the peer made an empty document that
+    // document; storage may keep these bytes instead of saving the document again.
+    received_document: Option<(Vec<automerge::ChangeHash>, Vec<u8>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +57,7 @@ impl PeerDocConnection {
             share_policy: SharePolicyState::Unknown,
             last_share_config: None,
             pending_sync_messages: Vec::new(),
+            received_document: None,
         }
     }
 
@@ -105,7 +110,21 @@ impl PeerDocConnection {
         msg: sync::Message,
     ) -> Result<Duration, AutomergeError> {
         let start = Instant::now();
+        // fairpos patch: a whole document sent to an empty one is kept as it came.
+        let whole = match msg.changes.iter().next() {
+            Some(chunk)
+                if msg.changes.len() == 1
+                    && doc.get_heads().is_empty()
+                    && is_one_document_chunk(chunk) =>
+            {
+                let mut heads = msg.heads.clone();
+                heads.sort();
+                Some((heads, chunk.to_vec()))
+            }
+            _ => None,
+        };
         doc.receive_sync_message(&mut self.sync_state, msg)?;
+        self.received_document = whole.filter(|(heads, _)| *heads == doc.get_heads());
         let duration = start.elapsed();
         self.mark_dirty();
         self.state.last_received = Some(now);
@@ -114,6 +133,14 @@ impl PeerDocConnection {
         self.state.their_heads = self.sync_state.their_heads.clone();
         self.state.peer_read_only = self.sync_state.is_peer_read_only();
         Ok(duration)
+    }
+
+    /// The peer's whole document, as it came, when its last message made an empty document
+    /// that document (fairpos patch).
+    pub(super) fn take_received_document(
+        &mut self,
+    ) -> Option<(Vec<automerge::ChangeHash>, Vec<u8>)> {
+        self.received_document.take()
     }
 
     /// Generate messages in wire order, with timing for each message.
@@ -239,4 +266,31 @@ impl PeerDocConnection {
         self.mark_dirty();
         previous
     }
+}
+
+/// Whether `bytes` are one automerge document chunk and nothing more (fairpos patch): the
+/// magic bytes, a 4-byte checksum, the chunk type 0 (a document), its length as an unsigned
+/// LEB128, and then exactly that many bytes. automerge's loading of a sync message ignores
+/// bytes after its chunks, so a copy kept as it came must hold none.
+fn is_one_document_chunk(bytes: &[u8]) -> bool {
+    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    const DOCUMENT: u8 = 0;
+    let Some(rest) = bytes.strip_prefix(&MAGIC[..]) else {
+        return false;
+    };
+    let Some((&DOCUMENT, mut rest)) = rest.get(4..).and_then(<[u8]>::split_first) else {
+        return false;
+    };
+    let mut length: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let Some((&byte, after)) = rest.split_first() else {
+            return false;
+        };
+        rest = after;
+        length |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return rest.len() as u64 == length;
+        }
+    }
+    false
 }

@@ -145,3 +145,89 @@ fn only_the_first_message_of_a_request_batch_initiates_a_request() {
     };
     assert_eq!(sync::Message::decode(data).unwrap().heads, doc.get_heads());
 }
+
+// fairpos patch: a peer's whole document received into an empty one is kept as it came.
+fn whole_document_message(bytes: Vec<u8>, heads: Vec<automerge::ChangeHash>) -> sync::Message {
+    sync::Message {
+        heads,
+        need: Vec::new(),
+        have: Vec::new(),
+        changes: bytes.into(),
+        flags: None,
+        version: sync::MessageVersion::V2,
+    }
+}
+
+/// A connection that takes the peer's changes.
+fn writable_connection() -> PeerDocConnection {
+    let mut conn = connection();
+    conn.set_share_config(ShareConfig::read_write());
+    conn
+}
+
+fn sender() -> Automerge {
+    let mut remote = Automerge::new();
+    for n in 0..20 {
+        let mut tx = remote.transaction();
+        automerge::transaction::Transactable::put(&mut tx, automerge::ROOT, "n", n as i64).unwrap();
+        tx.commit();
+    }
+    remote
+}
+
+#[test]
+fn a_whole_document_received_into_an_empty_one_is_kept_as_it_came() {
+    let remote = sender();
+    let saved = remote.save();
+    let mut conn = writable_connection();
+    let mut doc = Automerge::new();
+    let message = whole_document_message(saved.clone(), remote.get_heads());
+    conn.receive_sync_message(UnixTimestamp::now(), &mut doc, message)
+        .unwrap();
+    assert_eq!(doc.get_heads(), remote.get_heads());
+    assert_eq!(
+        conn.take_received_document(),
+        Some((remote.get_heads(), saved))
+    );
+    assert_eq!(conn.take_received_document(), None);
+}
+
+#[test]
+fn a_whole_document_is_not_kept_with_bytes_after_it_or_into_a_document_that_had_changes() {
+    let remote = sender();
+    // The document and then one of its changes again: automerge loads both (the change
+    // changes nothing), so only the check of the bytes tells them from a document.
+    let mut padded = remote.save();
+    padded.extend_from_slice(remote.get_last_local_change().unwrap().raw_bytes());
+    let mut conn = writable_connection();
+    let mut doc = Automerge::new();
+    let message = whole_document_message(padded, remote.get_heads());
+    conn.receive_sync_message(UnixTimestamp::now(), &mut doc, message)
+        .unwrap();
+    assert_eq!(
+        doc.get_heads(),
+        remote.get_heads(),
+        "they load all the same"
+    );
+    assert_eq!(conn.take_received_document(), None);
+
+    let mut conn = writable_connection();
+    let mut doc = document();
+    let message = whole_document_message(remote.save(), remote.get_heads());
+    conn.receive_sync_message(UnixTimestamp::now(), &mut doc, message)
+        .unwrap();
+    assert_eq!(conn.take_received_document(), None);
+}
+
+#[test]
+fn only_one_document_chunk_counts_as_a_whole_document() {
+    let remote = sender();
+    assert!(is_one_document_chunk(&remote.save()));
+    assert!(is_one_document_chunk(&remote.save_nocompress()));
+    let change = remote.get_last_local_change().unwrap().raw_bytes().to_vec();
+    assert!(!is_one_document_chunk(&change));
+    let saved = remote.save();
+    assert!(!is_one_document_chunk(&saved[..saved.len() - 1]));
+    assert!(!is_one_document_chunk(&[saved.clone(), saved].concat()));
+    assert!(!is_one_document_chunk(&[]));
+}

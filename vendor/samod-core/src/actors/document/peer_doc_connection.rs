@@ -110,11 +110,14 @@ impl PeerDocConnection {
         msg: sync::Message,
     ) -> Result<Duration, AutomergeError> {
         let start = Instant::now();
-        // fairpos patch: a whole document sent to an empty one is kept as it came.
+        // fairpos patch: a whole document sent to an empty one is kept as it came. Empty as
+        // automerge means it (no changes, none queued): only then does it load the chunk as
+        // a document, checking the heads the chunk declares.
         let whole = match msg.changes.iter().next() {
             Some(chunk)
                 if msg.changes.len() == 1
-                    && doc.get_heads().is_empty()
+                    && doc.is_empty()
+                    && !msg.heads.is_empty()
                     && is_one_document_chunk(chunk) =>
             {
                 let mut heads = msg.heads.clone();

@@ -193,7 +193,7 @@ fn a_whole_document_received_into_an_empty_one_is_kept_as_it_came() {
 }
 
 #[test]
-fn a_whole_document_is_not_kept_with_bytes_after_it_or_into_a_document_that_had_changes() {
+fn a_whole_document_is_not_kept_with_bytes_after_it_or_into_a_document_that_is_not_empty() {
     let remote = sender();
     // The document and then one of its changes again: automerge loads both (the change
     // changes nothing), so only the check of the bytes tells them from a document.
@@ -214,6 +214,26 @@ fn a_whole_document_is_not_kept_with_bytes_after_it_or_into_a_document_that_had_
     let mut conn = writable_connection();
     let mut doc = document();
     let message = whole_document_message(remote.save(), remote.get_heads());
+    conn.receive_sync_message(UnixTimestamp::now(), &mut doc, message)
+        .unwrap();
+    assert_eq!(conn.take_received_document(), None);
+
+    // A document with no heads but a change waiting for its dependencies is not empty:
+    // automerge then takes the chunk's changes without checking the heads it declares.
+    let mut conn = writable_connection();
+    let mut doc = Automerge::new();
+    let orphan = remote.get_last_local_change().unwrap().clone();
+    doc.apply_changes([orphan]).unwrap();
+    assert!(doc.get_heads().is_empty() && !doc.is_empty());
+    let message = whole_document_message(remote.save(), remote.get_heads());
+    conn.receive_sync_message(UnixTimestamp::now(), &mut doc, message)
+        .unwrap();
+    assert_eq!(conn.take_received_document(), None);
+
+    // Nor is a message that names no heads (here an empty document's) kept.
+    let mut conn = writable_connection();
+    let mut doc = Automerge::new();
+    let message = whole_document_message(Automerge::new().save(), Vec::new());
     conn.receive_sync_message(UnixTimestamp::now(), &mut doc, message)
         .unwrap();
     assert_eq!(conn.take_received_document(), None);

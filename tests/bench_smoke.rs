@@ -150,13 +150,13 @@ fn the_load_bench_syncs_every_till_at_once_and_probes_the_api() {
         for key in ["till_sync_p50_ms", "till_sync_p99_ms", "ingest_sales_per_s"] {
             assert!(run[key].as_f64().is_some_and(|x| x > 0.0), "{key} in {run}");
         }
-        // CPU time is counted in hundredths of a second: three small tills may take none.
-        for key in ["hq_cpu_s", "tills_cpu_s"] {
-            assert!(
-                run[key].as_f64().is_some_and(|x| x >= 0.0),
-                "{key} in {run}"
-            );
-        }
+        // Three `fairpos sync` processes take some CPU; headquarters' share of so small a
+        // storm is counted in ticks of 10 ms and may be none.
+        assert!(
+            run["tills_cpu_s"].as_f64().is_some_and(|x| x > 0.0),
+            "{run}"
+        );
+        assert!(run["hq_cpu_s"].as_f64().is_some_and(|x| x >= 0.0), "{run}");
     }
     if database.is_some() {
         assert_eq!(runs[1]["processes"], 2, "{v}");

@@ -14,7 +14,8 @@
 //! The tills' `fairpos sync` processes run at `--tills-nice` (10 unless told): on this 2-core
 //! machine they stand for devices elsewhere, and at the server's own priority the 500 of them
 //! would take from headquarters the CPU it has to itself in the field. `--tills-nice 0`
-//! shares the CPU equally, as earlier rounds measured.
+//! shares the CPU equally, as earlier rounds measured. Each storm reports the CPU seconds the
+//! `hq serve` processes it started (a `--server` wrapper must `exec`) and the tills used.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -61,7 +62,11 @@ fn get(addr: &str, path: &str, token: &str) -> BenchResult<(u16, String)> {
 /// system, all its threads), and its children's that it has waited for. In USER_HZ ticks,
 /// 100 a second on Linux.
 fn cpu_seconds(pid: &str) -> BenchResult<(f64, f64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    stat_cpu_seconds(&std::fs::read_to_string(format!("/proc/{pid}/stat"))?)
+}
+
+/// [`cpu_seconds`] of the text of a `/proc/PID/stat`.
+fn stat_cpu_seconds(stat: &str) -> BenchResult<(f64, f64)> {
     // The fields after the command's closing parenthesis start at the third, the state.
     let fields: Vec<&str> = stat
         .rsplit_once(')')
@@ -318,4 +323,21 @@ fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> 
         "api_report_p99_ms": in_ms(p99(&times[1])),
         "api_goal_p99_ms": 300,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stat_cpu_seconds;
+
+    #[test]
+    fn cpu_seconds_are_read_after_the_command_whatever_it_holds() {
+        // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+        // utime stime cutime cstime ...
+        let stat = "4242 (a) (b c) S 1 2 3 4 5 6 7 8 9 10 150 25 700 50 20 10 1 0";
+        let (own, children) = stat_cpu_seconds(stat).unwrap();
+        assert!((own - 1.75).abs() < 1e-9, "{own}");
+        assert!((children - 7.5).abs() < 1e-9, "{children}");
+        assert!(stat_cpu_seconds("4242 (short) S 1 2").is_err());
+        assert!(stat_cpu_seconds("no command").is_err());
+    }
 }

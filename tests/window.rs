@@ -146,6 +146,12 @@ fn tap(display: &str, px: u32, py: u32) {
     std::thread::sleep(Duration::from_millis(300));
 }
 
+/// [`tap`] in `window`, given the keyboard focus first (the customer display may hold it).
+fn tap_in(display: &str, window: &str, px: u32, py: u32) {
+    x(display, "xdotool", &["windowfocus", "--sync", window]);
+    tap(display, px, py);
+}
+
 /// Signs 张伟 (V003) in with the demo's lead PIN on the till in `window` (at the screen's
 /// top left, its data in `data`) and opens a shift with no float, one tap at a time: each
 /// waits until the till's picture has changed, so that no tap lands on a screen not drawn
@@ -163,8 +169,7 @@ fn sign_in_and_open_shift(display: &str, window: &str, data: &Path) {
     ];
     for (step, px, py) in steps {
         let before = window_shot(display, window, "till-before-tap");
-        x(display, "xdotool", &["windowfocus", "--sync", window]);
-        tap(display, px, py);
+        tap_in(display, window, px, py);
         let after = shot_once_changed(display, window, "till-after-tap", &before);
         assert!(after != before, "the till did not answer the tap on {step}");
     }
@@ -435,10 +440,6 @@ fn the_customer_display_opens_beside_the_till_and_follows_its_cart() {
     x(&display, "xdotool", &["windowmove", &till, "0", "0"]);
     std::thread::sleep(Duration::from_millis(500));
     sign_in_and_open_shift(&display, &till, data.path());
-    let tap_in = |px: u32, py: u32| {
-        x(&display, "xdotool", &["windowfocus", "--sync", &till]);
-        tap(&display, px, py);
-    };
     x(&display, "xdotool", &["windowfocus", "--sync", &till]);
     x(
         &display,
@@ -458,7 +459,7 @@ fn the_customer_display_opens_beside_the_till_and_follows_its_cart() {
     );
 
     // 猕猴桃 (sold by the 斤) tapped in the grid: the weight pad reads the scale.
-    tap_in(695, 380);
+    tap_in(&display, &till, 695, 380);
     let asked_weight = || scale.asked().iter().any(|q| q.as_slice() == b"W");
     wait_until(asked_weight);
     std::thread::sleep(Duration::from_secs(1));
@@ -467,7 +468,7 @@ fn the_customer_display_opens_beside_the_till_and_follows_its_cart() {
         asked_weight(),
         "the till never asked the scale for its weight"
     );
-    tap_in(WEIGH_ADD.0, WEIGH_ADD.1);
+    tap_in(&display, &till, WEIGH_ADD.0, WEIGH_ADD.1);
     let weighed = shot_once_changed(&display, &customer, "customer-display-cart-zh", &cart);
     assert!(
         cart != weighed,
@@ -476,7 +477,7 @@ fn the_customer_display_opens_beside_the_till_and_follows_its_cart() {
     window_shot(&display, &till, "till-with-customer-display-zh");
 
     // Paying: the shopper sees the amount beside the stall's QR code.
-    tap_in(1099, 690);
+    tap_in(&display, &till, 1099, 690);
     let paying = shot_once_changed(&display, &customer, "customer-display-pay-zh", &weighed);
     assert!(paying != weighed, "the shopper never saw the amount to pay");
     scale.stop();

@@ -66,9 +66,9 @@ pub struct SqliteStorage {
 /// One operation for the storage's thread.
 struct Job {
     writes: bool,
-    /// Does the operation on the connection; `false` when it failed (logged). Runs again,
-    /// alone, when its batch's transaction did not commit.
-    run: Box<dyn FnMut(&Connection) -> bool + Send>,
+    /// Does the operation on the connection (a failure is logged and answered as none). Runs
+    /// again, alone, when its batch's transaction did not commit.
+    run: Box<dyn FnMut(&Connection) + Send>,
     /// Hands the last run's result over, once its batch is committed.
     answer: Box<dyn FnOnce() + Send>,
 }
@@ -107,11 +107,9 @@ impl SqliteStorage {
         let filled = slot.clone();
         let run = Box::new(move |conn: &Connection| {
             let result = f(conn).map_err(|e| eprintln!("samod storage: {e}")).ok();
-            let done = result.is_some();
             if let Ok(mut slot) = filled.lock() {
                 *slot = result;
             }
-            done
         });
         let answer = Box::new(move || {
             let result = slot.lock().ok().and_then(|mut slot| slot.take());

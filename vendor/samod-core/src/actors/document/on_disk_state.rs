@@ -76,12 +76,16 @@ impl OnDiskState {
         doc_id: &DocumentId,
         doc: &Automerge,
     ) {
-        let new_changes = doc.get_changes(self.last_saved_heads.as_ref().unwrap_or(&Vec::new()));
+        let saved_heads = self.last_saved_heads.as_deref().unwrap_or(&[]);
+        // fairpos patch: counted from the changes' metadata; a change is encoded (its ops
+        // collected again from the op set) only to be stored on its own, not to be counted
+        // before a compaction that stores none of them.
+        let new_changes = doc.get_changes_meta(saved_heads).len();
 
-        let eligible_for_compaction = new_changes.len() > 10 || self.on_disk.len() > 10;
+        let eligible_for_compaction = new_changes > 10 || self.on_disk.len() > 10;
         if self.compaction.is_none() && eligible_for_compaction {
             tracing::debug!(
-                num_changes = new_changes.len(),
+                num_changes = new_changes,
                 num_on_disk = self.on_disk.len(),
                 "compacting changes"
             );
@@ -106,7 +110,7 @@ impl OnDiskState {
             });
             self.running_puts.insert(put_id, key);
         } else {
-            for change in new_changes {
+            for change in doc.get_changes(saved_heads) {
                 let key = StorageKey::incremental_path(doc_id, change.hash());
                 let put_id = out.put(key.clone(), change.raw_bytes().to_vec());
                 self.running_puts.insert(put_id, key);

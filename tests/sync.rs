@@ -450,6 +450,38 @@ fn sync_needs_an_enrolled_till() {
     assert!(start.elapsed() < Duration::from_secs(60));
 }
 
+#[test]
+fn a_ledger_missing_a_stored_change_is_refused_and_nothing_of_it_is_counted() {
+    // Step 0: a till sells three sales; one of its stored ledger changes then goes missing
+    // (a damaged database), so the ledger's later changes depend on one that is not there.
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    sell_some(&till, "V003", 3);
+    let conn = till.db();
+    let removed = conn
+        .execute(
+            "DELETE FROM ledger_changes WHERE rowid =
+                 (SELECT rowid FROM ledger_changes ORDER BY rowid LIMIT 1 OFFSET 2)",
+            [],
+        )
+        .unwrap();
+    assert_eq!(removed, 1);
+    drop(conn);
+
+    // Step 1: the sync ends with one line naming the ledger and why, and headquarters
+    // counts none of the sales that ledger holds.
+    let out = till.sync(&[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("1 change(s) it depends on are not stored"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(hq.sales().is_empty());
+}
+
 /// The first ledger document of a till, loaded from its database.
 fn first_ledger(till: &Till) -> fairpos_sync::LedgerDoc {
     let conn = till.db();

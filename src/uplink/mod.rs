@@ -20,7 +20,7 @@ use fairpos_sync::catalog::CatalogDoc;
 use fairpos_sync::client::HqClient;
 use fairpos_sync::protocol::device_token;
 use fairpos_sync::tls::Trust;
-use fairpos_sync::{storage, ActorId, LedgerDoc};
+use fairpos_sync::{storage, ActorId, LedgerDoc, LedgerId};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
@@ -138,6 +138,17 @@ pub(crate) fn ledger_docs(conn: &Connection) -> Result<Vec<LedgerDoc>> {
     for stored in storage::stored_docs(conn)? {
         if let Some(doc) = storage::load(conn, &stored.id)? {
             out.push(doc);
+        }
+    }
+    Ok(out)
+}
+
+/// Every stored ledger and its stored chunks, not loaded (see [`storage::stored_bytes`]).
+pub(crate) fn stored_ledgers(conn: &Connection) -> Result<Vec<(LedgerId, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for stored in storage::stored_docs(conn)? {
+        if let Some(bytes) = storage::stored_bytes(conn, &stored.id)? {
+            out.push((stored.id, bytes));
         }
     }
     Ok(out)

@@ -7,15 +7,15 @@ use std::time::{Duration, Instant};
 use fairpos_sync::client::HqClient;
 use fairpos_sync::ids::{catalog_key, document_id};
 use fairpos_sync::ledger::heads_text;
-use fairpos_sync::net::{connection_lost, dial, seed, seeded_repo, while_connected};
+use fairpos_sync::net::{connection_lost, dial, seeded_repo, while_connected};
 use fairpos_sync::protocol::WantedDoc;
 use fairpos_sync::samod::{DocumentId, Repo, ShareConfig};
 use fairpos_sync::tls::Trust;
-use fairpos_sync::LedgerDoc;
+use fairpos_sync::{storage, LedgerDoc, LedgerId};
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::{apply, credentials, ledger_docs, runtime, stored_catalog, trust};
+use super::{apply, credentials, runtime, stored_catalog, stored_ledgers, trust};
 use crate::clock::utc_text as now_text;
 use crate::error::{Error, Result};
 use crate::till::Till;
@@ -72,7 +72,8 @@ pub struct SyncJob {
     trust: Trust,
     fair: String,
     device: String,
-    docs: Vec<LedgerDoc>,
+    /// Each ledger as stored (its chunks, not loaded: the session's copy is the one load).
+    ledgers: Vec<(LedgerId, Vec<u8>)>,
     local_catalog: Option<Vec<u8>>,
     limit: Duration,
 }
@@ -96,7 +97,7 @@ impl SyncJob {
     ) -> Result<SyncJob> {
         let (hq, token) = credentials(conn, device, options.hq.as_deref())?;
         let trust = trust(conn)?;
-        let docs = ledger_docs(conn)?;
+        let ledgers = stored_ledgers(conn)?;
         let local_catalog = stored_catalog(conn, &catalog_key(fair))?;
         Ok(SyncJob {
             hq,
@@ -104,7 +105,7 @@ impl SyncJob {
             trust,
             fair: fair.to_string(),
             device: device.to_string(),
-            docs,
+            ledgers,
             local_catalog,
             limit: options.timeout,
         })
@@ -126,11 +127,12 @@ impl SyncJob {
             trust,
             fair,
             device,
-            docs,
+            ledgers,
             local_catalog,
             limit,
         } = self;
-        let keys: Vec<String> = docs.iter().map(|d| d.id().key()).collect();
+        let (ids, chunks): (Vec<LedgerId>, Vec<Vec<u8>>) = ledgers.into_iter().unzip();
+        let keys: Vec<String> = ids.iter().map(LedgerId::key).collect();
         let client = HqClient::new(&hq, &trust)?;
 
         // 1. Announce: headquarters registers these ledgers as this till's.
@@ -140,7 +142,8 @@ impl SyncJob {
 
         // 2. A samod session with a copy of the documents.
         let catalog_id = document_id(&catalog_key);
-        let mut seeds: Vec<(DocumentId, Vec<u8>)> = docs.iter().map(seed).collect();
+        let mut seeds: Vec<(DocumentId, Vec<u8>)> =
+            keys.iter().map(|k| document_id(k)).zip(chunks).collect();
         if let Some(bytes) = &local_catalog {
             seeds.push((catalog_id.clone(), bytes.clone()));
         }
@@ -160,6 +163,13 @@ impl SyncJob {
             }
         })
         .await?;
+        let docs = match session_ledgers(&repo, &ids).await {
+            Ok(docs) => docs,
+            Err(e) => {
+                repo.stop().await;
+                return Err(e);
+            }
+        };
         let session = Session {
             client: &client,
             token: &token,
@@ -173,6 +183,23 @@ impl SyncJob {
         repo.stop().await;
         result
     }
+}
+
+/// The session's copies of the till's ledgers, as samod loaded them from the seeds, each
+/// checked as the till's own load checks a stored ledger: whole, and a ledger.
+async fn session_ledgers(repo: &Repo, ids: &[LedgerId]) -> Result<Vec<LedgerDoc>> {
+    let mut docs = Vec::with_capacity(ids.len());
+    for id in ids {
+        let key = id.key();
+        let handle = repo
+            .find(document_id(&key))
+            .await
+            .map_err(|e| fairpos_sync::Error::Samod(e.to_string()))?
+            .ok_or_else(|| Error::Integrity(format!("the stored ledger {key} does not load")))?;
+        let doc = storage::whole(&key, handle.with_document(|d| d.clone()))?;
+        docs.push(LedgerDoc::open(id.clone(), doc)?);
+    }
+    Ok(docs)
 }
 
 /// One samod session of a pass.

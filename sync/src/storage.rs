@@ -51,40 +51,66 @@ pub fn migrate(conn: &Connection) -> Result<()> {
 /// Loads a ledger document; `None` when nothing is stored under `id`.
 pub fn load(conn: &Connection, id: &LedgerId) -> Result<Option<LedgerDoc>> {
     let key = id.key();
-    let exists: bool = conn
-        .prepare_cached("SELECT EXISTS(SELECT 1 FROM ledger_docs WHERE doc_key = ?1)")?
-        .query_row([&key], |row| row.get(0))?;
-    if !exists {
+    let Some((snapshot, loose)) = stored_chunks(conn, &key)? else {
         return Ok(None);
-    }
-    let snapshot: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT bytes FROM ledger_snapshots WHERE doc_key = ?1")?
-        .query_row([&key], |row| row.get(0))
-        .optional()?;
+    };
     let am = |source| Error::automerge(&key, source);
     let mut doc = match snapshot {
         Some(bytes) => Automerge::load(&bytes).map_err(am)?,
         None => Automerge::new(),
     };
+    if !loose.is_empty() {
+        doc.load_incremental(&loose).map_err(am)?;
+    }
+    LedgerDoc::open(id.clone(), whole(&key, doc)?).map(Some)
+}
+
+/// The stored bytes of a ledger as one run of chunks (the snapshot, then the changes stored
+/// after it), without loading them: what a sync session loads into its own copy, which
+/// [`whole`] then checks. `None` when nothing is stored under `id`.
+pub fn stored_bytes(conn: &Connection, id: &LedgerId) -> Result<Option<Vec<u8>>> {
+    Ok(stored_chunks(conn, &id.key())?.map(|(snapshot, loose)| {
+        let mut bytes = snapshot.unwrap_or_default();
+        bytes.extend_from_slice(&loose);
+        bytes
+    }))
+}
+
+/// `doc`, loaded from the chunks stored under `key`, when it holds every change its changes
+/// depend on; a document some of whose changes wait for others is not the ledger stored.
+pub fn whole(key: &str, doc: Automerge) -> Result<Automerge> {
+    let missing = doc.get_missing_deps(&[]);
+    if !missing.is_empty() {
+        return Err(Error::NotALedger {
+            key: key.to_string(),
+            why: format!("{} change(s) it depends on are not stored", missing.len()),
+        });
+    }
+    Ok(doc)
+}
+
+/// The snapshot stored under `key` (if any) and the changes stored after it, concatenated;
+/// `None` when no such document is stored.
+fn stored_chunks(conn: &Connection, key: &str) -> Result<Option<(Option<Vec<u8>>, Vec<u8>)>> {
+    let exists: bool = conn
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM ledger_docs WHERE doc_key = ?1)")?
+        .query_row([key], |row| row.get(0))?;
+    if !exists {
+        return Ok(None);
+    }
+    let snapshot: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT bytes FROM ledger_snapshots WHERE doc_key = ?1")?
+        .query_row([key], |row| row.get(0))
+        .optional()?;
     let mut stmt =
         conn.prepare_cached("SELECT bytes FROM ledger_changes WHERE doc_key = ?1 ORDER BY rowid")?;
-    let mut rows = stmt.query([&key])?;
+    let mut rows = stmt.query([key])?;
     let mut loose = Vec::new();
     while let Some(row) = rows.next()? {
         let bytes: Vec<u8> = row.get(0)?;
         loose.extend_from_slice(&bytes);
     }
-    if !loose.is_empty() {
-        doc.load_incremental(&loose).map_err(am)?;
-    }
-    let missing = doc.get_missing_deps(&[]);
-    if !missing.is_empty() {
-        return Err(Error::NotALedger {
-            key,
-            why: format!("{} change(s) it depends on are not stored", missing.len()),
-        });
-    }
-    LedgerDoc::open(id.clone(), doc).map(Some)
+    Ok(Some((snapshot, loose)))
 }
 
 /// Stores a new document with its genesis change.
@@ -260,6 +286,7 @@ mod tests {
         let loaded = load(&conn, &id()).unwrap().unwrap();
         assert_eq!(loaded.records().unwrap(), doc.records().unwrap());
         assert_eq!(loaded.len(), 5);
+        assert_eq!(session_copy(&conn).get_heads(), doc.heads());
 
         compact(&conn, &doc).unwrap();
         let change = doc.append(&record(6), 0).unwrap();
@@ -267,8 +294,17 @@ mod tests {
         let loaded = load(&conn, &id()).unwrap().unwrap();
         assert_eq!(loaded.len(), 6);
         assert_eq!(loaded.heads(), doc.heads());
+        assert_eq!(session_copy(&conn).get_heads(), doc.heads());
         let stored = stored_docs(&conn).unwrap();
         assert_eq!((stored[0].records, stored[0].loose), (6, 1));
+    }
+
+    /// The stored bytes loaded as a sync session's samod loads a seed, then checked whole.
+    fn session_copy(conn: &Connection) -> Automerge {
+        let bytes = stored_bytes(conn, &id()).unwrap().unwrap();
+        let mut copy = Automerge::new();
+        copy.load_incremental(&bytes).unwrap();
+        whole(&id().key(), copy).unwrap()
     }
 
     #[test]
@@ -282,5 +318,16 @@ mod tests {
         store_change(&conn, &doc, &change, 1).unwrap();
         let err = load(&conn, &id()).err().unwrap();
         assert!(err.to_string().contains("not stored"), "{err}");
+        // A session's copy of the same bytes loads, holding the change back: checked whole,
+        // it is refused the same way.
+        let mut copy = Automerge::new();
+        copy.load_incremental(&stored_bytes(&conn, &id()).unwrap().unwrap())
+            .unwrap();
+        let err = whole(&id().key(), copy).err().unwrap();
+        assert!(
+            err.to_string()
+                .contains("1 change(s) it depends on are not stored"),
+            "{err}"
+        );
     }
 }

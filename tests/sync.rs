@@ -451,9 +451,11 @@ fn sync_needs_an_enrolled_till() {
 }
 
 #[test]
-fn a_ledger_missing_a_stored_change_is_refused_and_nothing_of_it_is_counted() {
-    // Step 0: a till sells three sales; one of its stored ledger changes then goes missing
-    // (a damaged database), so the ledger's later changes depend on one that is not there.
+fn a_ledger_missing_a_stored_change_is_refused_by_the_pass_and_nothing_of_it_is_counted() {
+    // Step 0: a till sells three sales; one of its stored ledger changes (a sale's) then goes
+    // missing, so the ledger's later changes depend on one that is not there. The stored
+    // record count is left as it was, so that the till still opens (its tables agree with
+    // it) and it is the sync pass that meets the damage.
     let hq = Hq::demo();
     let server = hq.serve();
     let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
@@ -467,18 +469,23 @@ fn a_ledger_missing_a_stored_change_is_refused_and_nothing_of_it_is_counted() {
         )
         .unwrap();
     assert_eq!(removed, 1);
+    conn.execute("UPDATE ledger_docs SET records = records + 1", [])
+        .unwrap();
     drop(conn);
 
-    // Step 1: the sync ends with one line naming the ledger and why, and headquarters
-    // counts none of the sales that ledger holds.
+    // Step 1: the sync ends with one line naming the ledger and why, the pass records it
+    // as the last error, and headquarters counts none of the sales that ledger holds.
     let out = till.sync(&[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("1 change(s) it depends on are not stored"),
-        "{err}"
-    );
+    let why = "1 change(s) it depends on are not stored";
+    assert!(err.contains(why), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let status = till.json(&["sync", "status", "--json"]);
+    assert!(
+        status["last_error"].as_str().unwrap().contains(why),
+        "{status}"
+    );
     assert!(hq.sales().is_empty());
 }
 

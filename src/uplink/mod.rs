@@ -2,7 +2,8 @@
 //! It speaks the protocol of [`fairpos_sync::protocol`] through its client; it knows nothing
 //! of the server.
 //!
-//! One sync pass: announce the till's ledger keys (HTTP, authenticated), then run a short
+//! One sync pass: load the till's ledgers into a session's samod copy and check them, announce
+//! their keys (HTTP, authenticated), then run a short
 //! samod session over WebSocket in which the ledgers go up (headquarters ignores anything
 //! but its own catalog coming back) and the catalog comes down, then wait until headquarters
 //! confirms, from its projection, that it holds every local change. Only then is the pass a
@@ -20,7 +21,7 @@ use fairpos_sync::catalog::CatalogDoc;
 use fairpos_sync::client::HqClient;
 use fairpos_sync::protocol::device_token;
 use fairpos_sync::tls::Trust;
-use fairpos_sync::{storage, ActorId, LedgerDoc, LedgerId};
+use fairpos_sync::{storage, ActorId, LedgerDoc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
@@ -144,11 +145,11 @@ pub(crate) fn ledger_docs(conn: &Connection) -> Result<Vec<LedgerDoc>> {
 }
 
 /// Every stored ledger and its stored chunks, not loaded (see [`storage::stored_bytes`]).
-pub(crate) fn stored_ledgers(conn: &Connection) -> Result<Vec<(LedgerId, Vec<u8>)>> {
+pub(crate) fn stored_ledgers(conn: &Connection) -> Result<Vec<(storage::StoredDoc, Vec<u8>)>> {
     let mut out = Vec::new();
     for stored in storage::stored_docs(conn)? {
         if let Some(bytes) = storage::stored_bytes(conn, &stored.id)? {
-            out.push((stored.id, bytes));
+            out.push((stored, bytes));
         }
     }
     Ok(out)

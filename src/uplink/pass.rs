@@ -10,8 +10,9 @@ use fairpos_sync::ledger::heads_text;
 use fairpos_sync::net::{connection_lost, dial, seeded_repo, while_connected};
 use fairpos_sync::protocol::WantedDoc;
 use fairpos_sync::samod::{DocumentId, Repo, ShareConfig};
+use fairpos_sync::storage::{self, StoredDoc};
 use fairpos_sync::tls::Trust;
-use fairpos_sync::{storage, LedgerDoc, LedgerId};
+use fairpos_sync::LedgerDoc;
 use rusqlite::Connection;
 use serde::Serialize;
 
@@ -73,7 +74,7 @@ pub struct SyncJob {
     fair: String,
     device: String,
     /// Each ledger as stored (its chunks, not loaded: the session's copy is the one load).
-    ledgers: Vec<(LedgerId, Vec<u8>)>,
+    ledgers: Vec<(StoredDoc, Vec<u8>)>,
     local_catalog: Option<Vec<u8>>,
     limit: Duration,
 }
@@ -131,16 +132,12 @@ impl SyncJob {
             local_catalog,
             limit,
         } = self;
-        let (ids, chunks): (Vec<LedgerId>, Vec<Vec<u8>>) = ledgers.into_iter().unzip();
-        let keys: Vec<String> = ids.iter().map(LedgerId::key).collect();
-        let client = HqClient::new(&hq, &trust)?;
+        let (stored, chunks): (Vec<StoredDoc>, Vec<Vec<u8>>) = ledgers.into_iter().unzip();
+        let keys: Vec<String> = stored.iter().map(|s| s.id.key()).collect();
 
-        // 1. Announce: headquarters registers these ledgers as this till's.
-        let announced = client.announce(&token, keys.clone(), limit).await?;
-        let catalog_key = announced.catalog_key;
-        debug_assert_eq!(catalog_key, fairpos_sync::ids::catalog_key(&fair));
-
-        // 2. A samod session with a copy of the documents.
+        // 1. A samod session with a copy of the documents, each checked before anything is
+        //    sent: a damaged ledger fails here, whether or not headquarters can be reached.
+        let catalog_key = catalog_key(&fair);
         let catalog_id = document_id(&catalog_key);
         let mut seeds: Vec<(DocumentId, Vec<u8>)> =
             keys.iter().map(|k| document_id(k)).zip(chunks).collect();
@@ -163,41 +160,47 @@ impl SyncJob {
             }
         })
         .await?;
-        let docs = match session_ledgers(&repo, &ids).await {
-            Ok(docs) => docs,
-            Err(e) => {
-                repo.stop().await;
-                return Err(e);
-            }
-        };
-        let session = Session {
-            client: &client,
-            token: &token,
-            docs: &docs,
-            catalog_key: &catalog_key,
-            catalog_id: &catalog_id,
-            local_catalog: local_catalog.as_deref(),
-            limit,
-        };
-        let result = session.run(&repo).await;
+        let result = async {
+            let docs = session_ledgers(&repo, &stored).await?;
+            let client = HqClient::new(&hq, &trust)?;
+
+            // 2. Announce: headquarters registers these ledgers as this till's.
+            let announced = client.announce(&token, keys, limit).await?;
+            debug_assert_eq!(announced.catalog_key, catalog_key);
+            let session = Session {
+                client: &client,
+                token: &token,
+                docs: &docs,
+                catalog_key: &catalog_key,
+                catalog_id: &catalog_id,
+                local_catalog: local_catalog.as_deref(),
+                limit,
+            };
+            session.run(&repo).await
+        }
+        .await;
         repo.stop().await;
         result
     }
 }
 
 /// The session's copies of the till's ledgers, as samod loaded them from the seeds, each
-/// checked as the till's own load checks a stored ledger: whole, and a ledger.
-async fn session_ledgers(repo: &Repo, ids: &[LedgerId]) -> Result<Vec<LedgerDoc>> {
-    let mut docs = Vec::with_capacity(ids.len());
-    for id in ids {
-        let key = id.key();
+/// checked as a stored ledger (see [`storage::session_ledger`]).
+async fn session_ledgers(repo: &Repo, stored: &[StoredDoc]) -> Result<Vec<LedgerDoc>> {
+    let mut docs = Vec::with_capacity(stored.len());
+    for ledger in stored {
+        let key = ledger.id.key();
         let handle = repo
             .find(document_id(&key))
             .await
             .map_err(|e| fairpos_sync::Error::Samod(e.to_string()))?
-            .ok_or_else(|| Error::Integrity(format!("the stored ledger {key} does not load")))?;
-        let doc = storage::whole(&key, handle.with_document(|d| d.clone()))?;
-        docs.push(LedgerDoc::open(id.clone(), doc)?);
+            .ok_or_else(|| {
+                Error::Integrity(format!(
+                    "the stored ledger {key} does not load as a document"
+                ))
+            })?;
+        let doc = handle.with_document(|d| d.clone());
+        docs.push(storage::session_ledger(ledger, doc)?);
     }
     Ok(docs)
 }

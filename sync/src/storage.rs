@@ -51,7 +51,7 @@ pub fn migrate(conn: &Connection) -> Result<()> {
 /// Loads a ledger document; `None` when nothing is stored under `id`.
 pub fn load(conn: &Connection, id: &LedgerId) -> Result<Option<LedgerDoc>> {
     let key = id.key();
-    let Some((snapshot, loose)) = stored_chunks(conn, &key)? else {
+    let Some(StoredChunks { snapshot, loose }) = stored_chunks(conn, &key)? else {
         return Ok(None);
     };
     let am = |source| Error::automerge(&key, source);
@@ -67,18 +67,41 @@ pub fn load(conn: &Connection, id: &LedgerId) -> Result<Option<LedgerDoc>> {
 
 /// The stored bytes of a ledger as one run of chunks (the snapshot, then the changes stored
 /// after it), without loading them: what a sync session loads into its own copy, which
-/// [`whole`] then checks. `None` when nothing is stored under `id`.
+/// [`session_ledger`] then checks. `None` when nothing is stored under `id`.
 pub fn stored_bytes(conn: &Connection, id: &LedgerId) -> Result<Option<Vec<u8>>> {
-    Ok(stored_chunks(conn, &id.key())?.map(|(snapshot, loose)| {
-        let mut bytes = snapshot.unwrap_or_default();
-        bytes.extend_from_slice(&loose);
-        bytes
-    }))
+    Ok(
+        stored_chunks(conn, &id.key())?.map(|StoredChunks { snapshot, loose }| {
+            let mut bytes = snapshot.unwrap_or_default();
+            bytes.extend_from_slice(&loose);
+            bytes
+        }),
+    )
+}
+
+/// The ledger `stored` describes, from `doc`: a copy loaded (as a sync session's samod
+/// loads one, leniently) from its [`stored_bytes`]. Refused as [`load`] refuses a stored
+/// ledger some of whose changes wait for a missing one, and when the copy holds fewer
+/// records than are stored: automerge drops the changes after one that does not parse
+/// (checksum, truncation) rather than fail such a load.
+pub fn session_ledger(stored: &StoredDoc, doc: Automerge) -> Result<LedgerDoc> {
+    let key = stored.id.key();
+    let ledger = LedgerDoc::open(stored.id.clone(), whole(&key, doc)?)?;
+    if ledger.len() as i64 != stored.records {
+        return Err(Error::NotALedger {
+            key,
+            why: format!(
+                "{} of its {} stored records load (a stored change is damaged)",
+                ledger.len(),
+                stored.records
+            ),
+        });
+    }
+    Ok(ledger)
 }
 
 /// `doc`, loaded from the chunks stored under `key`, when it holds every change its changes
 /// depend on; a document some of whose changes wait for others is not the ledger stored.
-pub fn whole(key: &str, doc: Automerge) -> Result<Automerge> {
+fn whole(key: &str, doc: Automerge) -> Result<Automerge> {
     let missing = doc.get_missing_deps(&[]);
     if !missing.is_empty() {
         return Err(Error::NotALedger {
@@ -89,9 +112,16 @@ pub fn whole(key: &str, doc: Automerge) -> Result<Automerge> {
     Ok(doc)
 }
 
-/// The snapshot stored under `key` (if any) and the changes stored after it, concatenated;
-/// `None` when no such document is stored.
-fn stored_chunks(conn: &Connection, key: &str) -> Result<Option<(Option<Vec<u8>>, Vec<u8>)>> {
+/// What is stored of one ledger document.
+struct StoredChunks {
+    /// Its last compaction, if it had one.
+    snapshot: Option<Vec<u8>>,
+    /// The changes stored after it, concatenated in the order they were stored.
+    loose: Vec<u8>,
+}
+
+/// What is stored under `key`; `None` when no such document is stored.
+fn stored_chunks(conn: &Connection, key: &str) -> Result<Option<StoredChunks>> {
     let exists: bool = conn
         .prepare_cached("SELECT EXISTS(SELECT 1 FROM ledger_docs WHERE doc_key = ?1)")?
         .query_row([key], |row| row.get(0))?;
@@ -110,7 +140,7 @@ fn stored_chunks(conn: &Connection, key: &str) -> Result<Option<(Option<Vec<u8>>
         let bytes: Vec<u8> = row.get(0)?;
         loose.extend_from_slice(&bytes);
     }
-    Ok(Some((snapshot, loose)))
+    Ok(Some(StoredChunks { snapshot, loose }))
 }
 
 /// Stores a new document with its genesis change.
@@ -286,7 +316,7 @@ mod tests {
         let loaded = load(&conn, &id()).unwrap().unwrap();
         assert_eq!(loaded.records().unwrap(), doc.records().unwrap());
         assert_eq!(loaded.len(), 5);
-        assert_eq!(session_copy(&conn).get_heads(), doc.heads());
+        assert_eq!(session_copy(&conn).unwrap().heads(), doc.heads());
 
         compact(&conn, &doc).unwrap();
         let change = doc.append(&record(6), 0).unwrap();
@@ -294,17 +324,57 @@ mod tests {
         let loaded = load(&conn, &id()).unwrap().unwrap();
         assert_eq!(loaded.len(), 6);
         assert_eq!(loaded.heads(), doc.heads());
-        assert_eq!(session_copy(&conn).get_heads(), doc.heads());
+        assert_eq!(session_copy(&conn).unwrap().heads(), doc.heads());
         let stored = stored_docs(&conn).unwrap();
         assert_eq!((stored[0].records, stored[0].loose), (6, 1));
     }
 
-    /// The stored bytes loaded as a sync session's samod loads a seed, then checked whole.
-    fn session_copy(conn: &Connection) -> Automerge {
+    /// The stored bytes loaded as a sync session's samod loads a seed (`load_incremental`
+    /// into an empty document), then checked.
+    fn session_copy(conn: &Connection) -> Result<LedgerDoc> {
         let bytes = stored_bytes(conn, &id()).unwrap().unwrap();
         let mut copy = Automerge::new();
         copy.load_incremental(&bytes).unwrap();
-        whole(&id().key(), copy).unwrap()
+        session_ledger(&stored_docs(conn).unwrap()[0], copy)
+    }
+
+    #[test]
+    fn a_session_copy_missing_a_damaged_change_is_refused() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        let (mut doc, genesis) = LedgerDoc::create(id(), ActorId::random(), 0).unwrap();
+        create(&conn, &doc, &genesis).unwrap();
+        for seq in 1..=3 {
+            let change = doc.append(&record(seq), 0).unwrap();
+            store_change(&conn, &doc, &change, 1).unwrap();
+        }
+        compact(&conn, &doc).unwrap();
+        for seq in 4..=6 {
+            let change = doc.append(&record(seq), 0).unwrap();
+            store_change(&conn, &doc, &change, 1).unwrap();
+        }
+        assert_eq!(session_copy(&conn).unwrap().len(), 6);
+        // The last byte of the second change after the snapshot turned: its checksum fails,
+        // and automerge keeps the snapshot alone.
+        let (rowid, mut bytes): (i64, Vec<u8>) = conn
+            .query_row(
+                "SELECT rowid, bytes FROM ledger_changes ORDER BY rowid LIMIT 1 OFFSET 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        *bytes.last_mut().unwrap() ^= 0xff;
+        conn.execute(
+            "UPDATE ledger_changes SET bytes = ?1 WHERE rowid = ?2",
+            params![bytes, rowid],
+        )
+        .unwrap();
+        let err = session_copy(&conn).err().unwrap();
+        assert!(
+            err.to_string()
+                .contains("3 of its 6 stored records load (a stored change is damaged)"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -323,7 +393,9 @@ mod tests {
         let mut copy = Automerge::new();
         copy.load_incremental(&stored_bytes(&conn, &id()).unwrap().unwrap())
             .unwrap();
-        let err = whole(&id().key(), copy).err().unwrap();
+        let err = session_ledger(&stored_docs(&conn).unwrap()[0], copy)
+            .err()
+            .unwrap();
         assert!(
             err.to_string()
                 .contains("1 change(s) it depends on are not stored"),

@@ -299,6 +299,23 @@ mod tests {
         })
     }
 
+    /// A database with the storage tables and one new ledger stored in it.
+    fn stored_ledger() -> (Connection, LedgerDoc) {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        let (doc, genesis) = LedgerDoc::create(id(), ActorId::random(), 0).unwrap();
+        create(&conn, &doc, &genesis).unwrap();
+        (conn, doc)
+    }
+
+    /// Appends the records numbered `seqs` to `doc`, storing each change as it is made.
+    fn append_stored(conn: &Connection, doc: &mut LedgerDoc, seqs: std::ops::RangeInclusive<u64>) {
+        for seq in seqs {
+            let change = doc.append(&record(seq), 0).unwrap();
+            store_change(conn, doc, &change, 1).unwrap();
+        }
+    }
+
     #[test]
     fn loose_changes_and_snapshots_load_to_the_same_document() {
         let conn = Connection::open_in_memory().unwrap();
@@ -307,10 +324,7 @@ mod tests {
 
         let (mut doc, genesis) = LedgerDoc::create(id(), ActorId::random(), 0).unwrap();
         create(&conn, &doc, &genesis).unwrap();
-        for seq in 1..=5 {
-            let change = doc.append(&record(seq), 0).unwrap();
-            store_change(&conn, &doc, &change, 1).unwrap();
-        }
+        append_stored(&conn, &mut doc, 1..=5);
         let stored = stored_docs(&conn).unwrap();
         assert_eq!((stored[0].records, stored[0].loose), (5, 6));
         let loaded = load(&conn, &id()).unwrap().unwrap();
@@ -319,8 +333,7 @@ mod tests {
         assert_eq!(session_copy(&conn).unwrap().heads(), doc.heads());
 
         compact(&conn, &doc).unwrap();
-        let change = doc.append(&record(6), 0).unwrap();
-        store_change(&conn, &doc, &change, 1).unwrap();
+        append_stored(&conn, &mut doc, 6..=6);
         let loaded = load(&conn, &id()).unwrap().unwrap();
         assert_eq!(loaded.len(), 6);
         assert_eq!(loaded.heads(), doc.heads());
@@ -340,19 +353,10 @@ mod tests {
 
     #[test]
     fn a_session_copy_missing_a_damaged_change_is_refused() {
-        let conn = Connection::open_in_memory().unwrap();
-        migrate(&conn).unwrap();
-        let (mut doc, genesis) = LedgerDoc::create(id(), ActorId::random(), 0).unwrap();
-        create(&conn, &doc, &genesis).unwrap();
-        for seq in 1..=3 {
-            let change = doc.append(&record(seq), 0).unwrap();
-            store_change(&conn, &doc, &change, 1).unwrap();
-        }
+        let (conn, mut doc) = stored_ledger();
+        append_stored(&conn, &mut doc, 1..=3);
         compact(&conn, &doc).unwrap();
-        for seq in 4..=6 {
-            let change = doc.append(&record(seq), 0).unwrap();
-            store_change(&conn, &doc, &change, 1).unwrap();
-        }
+        append_stored(&conn, &mut doc, 4..=6);
         assert_eq!(session_copy(&conn).unwrap().len(), 6);
         // The last byte of the second change after the snapshot turned: its checksum fails,
         // and automerge keeps the snapshot alone.
@@ -379,10 +383,7 @@ mod tests {
 
     #[test]
     fn a_missing_change_is_reported_not_hidden() {
-        let conn = Connection::open_in_memory().unwrap();
-        migrate(&conn).unwrap();
-        let (mut doc, genesis) = LedgerDoc::create(id(), ActorId::random(), 0).unwrap();
-        create(&conn, &doc, &genesis).unwrap();
+        let (conn, mut doc) = stored_ledger();
         let _lost = doc.append(&record(1), 0).unwrap(); // never stored
         let change = doc.append(&record(2), 0).unwrap();
         store_change(&conn, &doc, &change, 1).unwrap();

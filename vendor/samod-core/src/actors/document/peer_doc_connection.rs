@@ -35,6 +35,13 @@ pub(crate) struct PeerDocConnection {
     // writes it) and its heads, when a message from the peer made an empty document that
     // document; storage may keep these bytes instead of saving the document again.
     received_document: Option<(Vec<automerge::ChangeHash>, Vec<u8>)>,
+    // fairpos patch: the document's heads when automerge last had nothing to send this peer,
+    // kept until the sync state changes. Automerge decides whether to send from the
+    // document's changes (which its heads determine) and the sync state alone, and a call
+    // with nothing to send changes neither; so while both hold, it has nothing to send
+    // still, and is not asked (a document's actor asks every peer after every step: at
+    // headquarters, the catalog's hundreds of tills at every message from any of them).
+    quiet_heads: Option<Vec<automerge::ChangeHash>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +65,7 @@ impl PeerDocConnection {
             last_share_config: None,
             pending_sync_messages: Vec::new(),
             received_document: None,
+            quiet_heads: None,
         }
     }
 
@@ -74,6 +82,7 @@ impl PeerDocConnection {
     }
 
     pub(super) fn reset_sync_state(&mut self) {
+        self.quiet_heads = None;
         self.sync_state = if self.can_write() {
             sync::State::new()
         } else {
@@ -87,6 +96,7 @@ impl PeerDocConnection {
         // read-write transition. This resets local bookkeeping and tells the
         // remote to resend changes; replacing the state alone would not do that.
         if self.state.last_sent.is_some() || self.state.last_received.is_some() {
+            self.quiet_heads = None;
             self.sync_state.set_read_only(true);
             self.sync_state.set_read_only(false);
             self.state.shared_heads = Some(self.sync_state.shared_heads.clone());
@@ -126,6 +136,7 @@ impl PeerDocConnection {
             }
             _ => None,
         };
+        self.quiet_heads = None;
         doc.receive_sync_message(&mut self.sync_state, msg)?;
         self.received_document = whole.filter(|(heads, _)| *heads == doc.get_heads());
         let duration = start.elapsed();
@@ -153,10 +164,14 @@ impl PeerDocConnection {
         doc: &Automerge,
     ) -> Vec<(sync::Message, Duration)> {
         let heads = doc.get_heads();
+        if self.quiet_heads.as_ref() == Some(&heads) {
+            return Vec::new();
+        }
         let mut messages = Vec::new();
         loop {
             let start = Instant::now();
             let Some(msg) = doc.generate_sync_message(&mut self.sync_state) else {
+                self.quiet_heads = Some(heads);
                 break;
             };
             let duration = start.elapsed();
@@ -250,6 +265,7 @@ impl PeerDocConnection {
     }
 
     pub(super) fn set_share_config(&mut self, config: ShareConfig) -> Option<ShareConfig> {
+        self.quiet_heads = None;
         let previous = self.last_share_config.replace(config);
         self.share_policy = SharePolicyState::Ready(config);
         if self.state.last_sent.is_none() && self.state.last_received.is_none() {

@@ -251,3 +251,79 @@ fn only_one_document_chunk_counts_as_a_whole_document() {
     assert!(!is_one_document_chunk(&[saved.clone(), saved].concat()));
     assert!(!is_one_document_chunk(&[]));
 }
+
+/// Exchanges messages between `conn` (for `doc`) and `remote` until neither has one to send
+/// (fairpos patch).
+fn exchange(
+    conn: &mut PeerDocConnection,
+    doc: &mut Automerge,
+    remote: &mut Automerge,
+    remote_state: &mut sync::State,
+) {
+    let now = UnixTimestamp::now();
+    for _ in 0..20 {
+        let mut quiet = true;
+        for (message, _) in conn.generate_sync_messages(now, doc) {
+            quiet = false;
+            remote.receive_sync_message(remote_state, message).unwrap();
+        }
+        if let Some(reply) = remote.generate_sync_message(remote_state) {
+            quiet = false;
+            conn.receive_sync_message(now, doc, reply).unwrap();
+        }
+        if quiet {
+            return;
+        }
+    }
+    panic!("sync did not become quiescent");
+}
+
+#[test]
+fn a_quiet_peer_is_asked_again_once_its_sync_state_or_the_document_moves() {
+    let now = UnixTimestamp::now();
+    let mut doc = document();
+    let mut conn = writable_connection();
+    let mut remote = Automerge::new();
+    let mut remote_state = sync::State::new();
+    exchange(&mut conn, &mut doc, &mut remote, &mut remote_state);
+    assert_eq!(remote.get_heads(), doc.get_heads());
+    assert_eq!(conn.quiet_heads, Some(doc.get_heads()));
+    assert!(conn.generate_sync_messages(now, &doc).is_empty());
+
+    // A message that leaves the document as it was still moves the sync state: here an
+    // empty peer's first message on the same connection, which is to be sent the document.
+    let hello = Automerge::new()
+        .generate_sync_message(&mut sync::State::new())
+        .unwrap();
+    let heads = doc.get_heads();
+    conn.receive_sync_message(now, &mut doc, hello).unwrap();
+    assert_eq!(doc.get_heads(), heads);
+    let mut empty = Automerge::new();
+    let mut empty_state = sync::State::new();
+    let reply = conn.generate_sync_messages(now, &doc);
+    assert!(!reply.is_empty(), "the empty peer is sent nothing");
+    for (message, _) in reply {
+        empty.receive_sync_message(&mut empty_state, message).unwrap();
+    }
+    assert_eq!(empty.get_heads(), doc.get_heads());
+
+    // A change to the document is sent to a quiet peer.
+    exchange(&mut conn, &mut doc, &mut empty, &mut empty_state);
+    assert!(conn.quiet_heads.is_some());
+    doc.empty_commit(Default::default());
+    exchange(&mut conn, &mut doc, &mut empty, &mut empty_state);
+    assert_eq!(empty.get_heads(), doc.get_heads());
+
+    // Whatever else moves the sync state forgets the quiet heads.
+    assert!(conn.quiet_heads.is_some());
+    conn.set_share_config(ShareConfig::read_only());
+    assert!(conn.quiet_heads.is_none());
+    exchange(&mut conn, &mut doc, &mut empty, &mut empty_state);
+    assert!(conn.quiet_heads.is_some());
+    conn.prepare_request();
+    assert!(conn.quiet_heads.is_none());
+    exchange(&mut conn, &mut doc, &mut empty, &mut empty_state);
+    assert!(conn.quiet_heads.is_some());
+    conn.reset_sync_state();
+    assert!(conn.quiet_heads.is_none());
+}

@@ -319,7 +319,7 @@ fn decode_record(key: &str, id: &str, json: Option<&str>) -> Result<Record> {
             why: format!("record {id} is not text"),
         });
     };
-    let record: Record = serde_json::from_str(json).map_err(|source| Error::BadRecord {
+    let record = Record::from_json(json).map_err(|source| Error::BadRecord {
         key: key.to_string(),
         id: id.to_string(),
         source,

@@ -161,6 +161,26 @@ fn the_load_bench_syncs_every_till_at_once_and_probes_the_api() {
     if database.is_some() {
         assert_eq!(runs[1]["processes"], 2, "{v}");
     }
+    assert!(runs.iter().all(|r| r["tills_as"] == "processes"), "{v}");
+
+    // The tills on threads of the bench: the same sessions, without a program start each.
+    let v = bench(&[
+        "hq-load",
+        "--tills",
+        "3",
+        "--sales",
+        "20",
+        "--tills-as",
+        "threads",
+    ]);
+    let run = &v["runs"][0];
+    assert_eq!(run["tills_as"], "threads", "{v}");
+    assert_eq!(run["sales"], 60, "{v}");
+    assert_eq!(run["tills_nice"], 10, "{v}");
+    assert!(
+        run["tills_cpu_s"].as_f64().is_some_and(|x| x > 0.0),
+        "{run}"
+    );
 }
 
 #[test]

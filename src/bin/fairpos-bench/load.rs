@@ -1,21 +1,22 @@
 //! `fairpos-bench hq-load`: closing time at headquarters. `--tills` tills, enrolled with the
-//! real `fairpos hq serve` and each holding `--sales` sales made offline, run `fairpos sync`
-//! (the real binary, one process each) all at once, while an organizer's client asks the
-//! API for its health and a report every 100 ms. Reports each till's sync time, the ingest
-//! rate, the API's latencies during the storm, and checks that headquarters holds every sale.
-//! `--server PATH` serves headquarters with another `fairpos` binary (an older build, for a
-//! side-by-side run on the same tills).
+//! real `fairpos hq serve` and each holding `--sales` sales made offline, sync all at once,
+//! while an organizer's client asks the API for its health and a report every 100 ms.
+//! Reports each till's sync time, the ingest rate, the API's latencies during the storm, and
+//! checks that headquarters holds every sale. `--server PATH` serves headquarters with
+//! another `fairpos` binary (an older build, for a side-by-side run on the same tills).
 //!
 //! `--backend sqlite,postgres --database URL --processes K` runs the storm once per backend,
 //! in one run: on PostgreSQL (an empty database), K `hq serve` processes share it and the
 //! tills enrol (and sync) round-robin across them; the API is asked at the first. One JSON
 //! line per backend; the last line holds them all.
 //!
-//! The tills' `fairpos sync` processes run at `--tills-nice` (10 unless told): on this 2-core
-//! machine they stand for devices elsewhere, and at the server's own priority the 500 of them
-//! would take from headquarters the CPU it has to itself in the field. `--tills-nice 0`
-//! shares the CPU equally, as earlier rounds measured. Each storm reports the CPU seconds the
-//! `hq serve` processes it started (a `--server` wrapper must `exec`) and the tills used.
+//! Each till runs `fairpos sync` (the real binary, one process each), or with `--tills-as
+//! threads` the same sync pass on a thread of the bench ([`tills`]). The tills run at
+//! `--tills-nice` (10 unless told): on this 2-core machine they stand for devices elsewhere,
+//! and at the server's own priority the 500 of them would take from headquarters the CPU it
+//! has to itself in the field. `--tills-nice 0` shares the CPU equally, as earlier rounds
+//! measured. Each storm reports the CPU seconds the `hq serve` processes it started (a
+//! `--server` wrapper must `exec`) and the tills used.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -25,6 +26,10 @@ use std::time::{Duration, Instant};
 
 use fairpos::uplink;
 use fairpos_hq::devices;
+
+pub use self::tills::TillsAs;
+
+mod tills;
 
 use crate::measure::{demo_hq, fresh_dir, ms, p50, p99, sell_offline, serve_hq, Child, Lcg};
 
@@ -81,28 +86,6 @@ fn stat_cpu_seconds(stat: &str) -> BenchResult<(f64, f64)> {
     Ok((ticks(14)? + ticks(15)?, ticks(16)? + ticks(17)?))
 }
 
-/// Sets process `pid`'s nice value. The bench starts each till at its own priority and sets
-/// the till's right after: through `nice(1)` every till would pay another program's start,
-/// through a `pre_exec` hook every start would be a full `fork` of the bench, and from a
-/// thread of the bench's running at the tills' nice value the tills would start no faster
-/// than that thread gets the CPU among them. A till that has already ended is no error.
-fn renice(pid: u32, nice: u8) -> std::io::Result<()> {
-    // SAFETY: a plain system call on a process id.
-    let done = unsafe {
-        libc::setpriority(
-            libc::PRIO_PROCESS,
-            libc::id_t::from(pid),
-            libc::c_int::from(nice),
-        )
-    };
-    let error = std::io::Error::last_os_error();
-    if done == 0 || error.raw_os_error() == Some(libc::ESRCH) {
-        Ok(())
-    } else {
-        Err(error)
-    }
-}
-
 /// The CPU seconds `servers` have used.
 fn servers_cpu(servers: &[Child]) -> BenchResult<f64> {
     servers
@@ -140,8 +123,10 @@ pub struct Options {
     pub database: Option<String>,
     /// `hq serve` processes on PostgreSQL.
     pub processes: usize,
-    /// The nice value the tills' sync processes run at.
+    /// The nice value the tills' syncs run at.
     pub tills_nice: u8,
+    /// Whether each till syncs in a `fairpos sync` process or on a thread of the bench.
+    pub tills_as: TillsAs,
 }
 
 pub fn run(options: Options) -> BenchResult<()> {
@@ -201,7 +186,12 @@ fn set_up(
 }
 
 fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> {
-    let (tills, sales, nice) = (options.tills, options.sales, options.tills_nice);
+    let (tills, sales, nice, how) = (
+        options.tills,
+        options.sales,
+        options.tills_nice,
+        options.tills_as,
+    );
     let processes = match backend {
         Backend::Sqlite => 1,
         Backend::Postgres => options.processes,
@@ -252,11 +242,15 @@ fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> 
         .ok_or(format!("login refused ({status}): {body}"))?;
     let probed = ["/api/v1/health", "/api/v1/report?by=stall"];
 
-    eprintln!("{tills} tills sync at once (nice {nice})");
+    eprintln!(
+        "{tills} tills sync at once (as {}, nice {nice})",
+        how.name()
+    );
+    let till_dirs: Vec<PathBuf> = (0..tills).map(|i| dir.join(format!("till{i}"))).collect();
     let storming = AtomicBool::new(true);
-    let (servers_before, tills_before) = (servers_cpu(&servers)?, cpu_seconds("self")?.1);
+    let servers_before = servers_cpu(&servers)?;
     let storm = Instant::now();
-    let (syncs, probes) = std::thread::scope(|scope| -> BenchResult<_> {
+    let (syncs, tills_used, probes) = std::thread::scope(|scope| -> BenchResult<_> {
         let prober = scope.spawn(|| {
             let mut times = vec![Vec::new(); probed.len()];
             let mut failed = 0usize;
@@ -272,38 +266,8 @@ fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> 
             }
             (times, failed)
         });
-        // Each till is waited for on a thread of its own, so that its sync time is its own
-        // and not that of every till started before it.
-        let mut waiters = Vec::with_capacity(tills);
-        for i in 0..tills {
-            let began = Instant::now();
-            let child = std::process::Command::new(&fairpos)
-                .arg("--data")
-                .arg(dir.join(format!("till{i}")))
-                .args(["sync", "--timeout", "600"])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .spawn()?;
-            renice(child.id(), nice)?;
-            waiters.push(
-                std::thread::Builder::new()
-                    .stack_size(64 * 1024)
-                    .spawn_scoped(scope, move || {
-                        let out = child.wait_with_output();
-                        (began.elapsed(), out)
-                    })?,
-            );
-        }
-        let mut syncs = Vec::new();
-        let mut failures = Vec::new();
-        for waiter in waiters {
-            let (took, out) = waiter.join().map_err(|_| "a till's waiter panicked")?;
-            let out = out?;
-            syncs.push(took);
-            if !out.status.success() {
-                failures.push(String::from_utf8_lossy(&out.stderr).trim().to_string());
-            }
-        }
+        let (syncs, tills_used) = tills::sync_at_once(&till_dirs, how, &fairpos, nice)?;
+        let failures: Vec<&String> = syncs.iter().filter_map(|s| s.1.as_ref().err()).collect();
         storming.store(false, Ordering::Relaxed);
         let probes = prober.join().map_err(|_| "the prober panicked")?;
         if let Some(first) = failures.first() {
@@ -311,11 +275,11 @@ fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> 
                 format!("{} of {tills} syncs failed; first: {first}", failures.len()).into(),
             );
         }
-        Ok((syncs, probes))
+        let syncs: Vec<Duration> = syncs.iter().map(|s| s.0).collect();
+        Ok((syncs, tills_used, probes))
     })?;
     let storm_time = storm.elapsed();
     let servers_used = servers_cpu(&servers)? - servers_before;
-    let tills_used = cpu_seconds("self")?.1 - tills_before;
 
     let (status, body) = get(&addr, "/api/v1/report?by=stall", &token)?;
     if status != 200 {
@@ -343,6 +307,7 @@ fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> 
         "sales_per_till": sales,
         "sales": tills * sales,
         "tills_nice": nice,
+        "tills_as": how.name(),
         "prepare_s": prepare_s.round(),
         "storm_ms": ms(storm_time),
         "ingest_sales_per_s": ((tills * sales) as f64 / storm_time.as_secs_f64()).round(),
@@ -360,41 +325,7 @@ fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> 
 
 #[cfg(test)]
 mod tests {
-    use super::{renice, stat_cpu_seconds};
-    use std::io::Write;
-
-    #[test]
-    fn a_reniced_process_runs_at_its_nice_value() {
-        // A shell that waits for a line, then prints its own stat.
-        let mut child = std::process::Command::new("sh")
-            .args(["-c", "read line; cat /proc/$$/stat"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        renice(child.id(), 7).unwrap();
-        child.stdin.take().unwrap().write_all(b"go\n").unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success());
-        let stat = String::from_utf8(out.stdout).unwrap();
-        // The nice value is the 19th field; the fields after the command start at the third.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .unwrap()
-            .1
-            .split_whitespace()
-            .collect();
-        assert_eq!(fields[19 - 3], "7", "{stat}");
-        // A process that has ended and been waited for is no error.
-        renice(child_that_ended(), 7).unwrap();
-    }
-
-    /// The id of a process that has ended and been waited for.
-    fn child_that_ended() -> u32 {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        child.wait().unwrap();
-        child.id()
-    }
+    use super::stat_cpu_seconds;
 
     #[test]
     fn cpu_seconds_are_read_after_the_command_whatever_it_holds() {

@@ -102,11 +102,15 @@ enum Bench {
         /// `hq serve` processes sharing the PostgreSQL database.
         #[arg(long, default_value_t = 1)]
         processes: usize,
-        /// The nice value the tills' `fairpos sync` processes run at: they stand for devices
+        /// The nice value the tills' syncs run at: they stand for devices
         /// elsewhere, and at headquarters' own priority they take the CPU it would have to
         /// itself (0: the same priority, as in earlier rounds).
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=19))]
         tills_nice: u8,
+        /// `processes`: each till runs `fairpos sync`, the real binary; `threads`: each till
+        /// runs the same sync pass on a thread of the bench, without a program start each.
+        #[arg(long, default_value = "processes")]
+        tills_as: load::TillsAs,
     },
     /// The touchscreen: scan to frame, cold start, memory, on a 5 000-product till.
     Ui {
@@ -170,6 +174,7 @@ fn main() {
             database,
             processes,
             tills_nice,
+            tills_as,
         } => load::run(load::Options {
             tills,
             sales,
@@ -179,6 +184,7 @@ fn main() {
             database,
             processes,
             tills_nice,
+            tills_as,
         }),
         Bench::Ui { sales, scans, dir } => ui::run(sales, scans, dir),
         Bench::UiStart { dir } => ui::start(&dir),

@@ -174,6 +174,46 @@ fn hq_killed_mid_sync_again_and_again_loses_and_doubles_nothing(hq: Hq) {
 }
 
 #[test]
+fn a_ledger_stored_but_not_projected_when_headquarters_died_is_projected_when_it_starts() {
+    // Step 1: headquarters cannot project sales (a trigger refuses them, as a crash between
+    // samod's store and the projection's commit would leave it), but samod stores what a
+    // till sends. The till sells and syncs: its ledger is stored, its confirmation never
+    // comes.
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    sell_some(&till, "V003", 4);
+    let db = || rusqlite::Connection::open(hq.data().join("hq.db")).unwrap();
+    db().execute_batch(
+        "CREATE TRIGGER no_sales BEFORE INSERT ON sales BEGIN SELECT RAISE(ABORT, 'no'); END;",
+    )
+    .unwrap();
+    let out = till.run(&["sync", "--timeout", "3"]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("did not confirm"), "{said}");
+    let chunks: i64 = db()
+        .query_row(
+            "SELECT count(*) FROM samod_kv WHERE key LIKE '%/%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(chunks > 0, "the ledger is stored");
+    assert!(hq.sales().is_empty());
+
+    // Step 2: headquarters dies with what it stored unprojected, and comes up again able to
+    // project. The till has nothing more to send; the next pass is confirmed all the same,
+    // and headquarters holds every sale once.
+    let listen = server.url.trim_start_matches("http://").to_string();
+    server.kill();
+    db().execute_batch("DROP TRIGGER no_sales;").unwrap();
+    let _server = Server::start(hq.data(), &["--listen", &listen]);
+    till.synced();
+    assert_eq!(sorted(hq.sales()), expected(&[("T01", &till)]));
+}
+
+#[test]
 fn a_bundle_travels_on_a_usb_stick_and_imports_once_on_sqlite() {
     a_bundle_travels_on_a_usb_stick_and_imports_once(Hq::demo());
 }

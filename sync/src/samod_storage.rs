@@ -326,6 +326,28 @@ pub fn document_chunk_keys(conn: &Connection, doc: &DocumentId) -> rusqlite::Res
     rows.collect()
 }
 
+/// Every document with a chunk stored, in the order of their ids as text: one index seek
+/// each, as a document's keys are `{document}/…` and `{document}0` is the first text after
+/// all of them. Keys that do not start with a document id are passed over.
+pub fn stored_documents(conn: &Connection) -> rusqlite::Result<Vec<DocumentId>> {
+    let mut next =
+        conn.prepare_cached("SELECT key FROM samod_kv WHERE key >= ?1 ORDER BY key LIMIT 1")?;
+    let mut docs = Vec::new();
+    let mut from = String::new();
+    while let Some(key) = next
+        .query_row([&from], |r| r.get::<_, String>(0))
+        .optional()?
+    {
+        let doc = document_of(&key);
+        if let Ok(id) = doc.parse::<DocumentId>() {
+            docs.push(id);
+        }
+        // Past every key of this document (or past this key, which names none).
+        from = format!("{doc}0");
+    }
+    Ok(docs)
+}
+
 /// One stored chunk by its full key.
 pub fn chunk(conn: &Connection, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
     conn.prepare_cached("SELECT bytes FROM samod_kv WHERE key = ?1")?
@@ -336,6 +358,30 @@ pub fn chunk(conn: &Connection, key: &str) -> rusqlite::Result<Option<Vec<u8>>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_stored_document_is_found_once() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        let doc = |n: u8| DocumentId::try_from(vec![n; 16]).unwrap();
+        let put = |key: String| {
+            conn.execute("INSERT INTO samod_kv(key, bytes) VALUES (?1, x'00')", [key])
+                .unwrap();
+        };
+        assert!(stored_documents(&conn).unwrap().is_empty());
+        for n in [3u8, 1, 2] {
+            put(format!("{}/snapshot/a", doc(n)));
+            put(format!("{}/incremental/b", doc(n)));
+            put(format!("{}/incremental/c", doc(n)));
+        }
+        // Keys that name no document.
+        put("0-not-a-document".into());
+        put(format!("{}", doc(1)).replace(|c: char| c.is_alphanumeric(), "z"));
+        put("storage-adapter-id".into());
+        let mut expected = vec![doc(1), doc(2), doc(3)];
+        expected.sort_by_key(|d| d.to_string());
+        assert_eq!(stored_documents(&conn).unwrap(), expected);
+    }
 
     /// Puts made at once are taken together, and each is answered only once it is committed:
     /// another connection (headquarters' projection reads on one) sees every row it was told

@@ -76,6 +76,17 @@ pub fn maintain(
     let mut retry: HashMap<DocumentId, (u32, Instant)> = HashMap::new();
     // A document stored while the loop waited, which woke it.
     let mut woken: Option<DocumentId> = None;
+    // The first pass takes every stored document, as PostgreSQL's catch-up does: a process
+    // killed after samod stored a ledger and before its projection committed left it
+    // stored and not projected, and the till, which headquarters now tells it holds
+    // everything, may never send the change that would wake the loop for it.
+    let mut at_start = match fairpos_sync::samod_storage::stored_documents(&conn) {
+        Ok(docs) => docs,
+        Err(e) => {
+            eprintln!("projection: the stored documents: {e}");
+            Vec::new()
+        }
+    };
     // When the last pass that had documents to project started.
     let mut last_pass: Option<Instant> = None;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -97,6 +108,7 @@ pub fn maintain(
             .map(|(doc, _)| doc.clone())
             .collect();
         dirty.extend(woken.take());
+        dirty.extend(std::mem::take(&mut at_start));
         while let Ok(doc) = changed.try_recv() {
             dirty.insert(doc);
         }

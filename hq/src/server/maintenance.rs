@@ -76,10 +76,11 @@ pub fn maintain(
     let mut retry: HashMap<DocumentId, (u32, Instant)> = HashMap::new();
     // A document stored while the loop waited, which woke it.
     let mut woken: Option<DocumentId> = None;
-    // The first pass takes every stored document, as PostgreSQL's catch-up does: a process
+    // The first passes take every stored document, as PostgreSQL's catch-up does: a process
     // killed after samod stored a ledger and before its projection committed left it
     // stored and not projected, and the till, which headquarters now tells it holds
-    // everything, may never send the change that would wake the loop for it.
+    // everything, may never send the change that would wake the loop for it. A few at a
+    // time, back to back: a pass is one write transaction, which samod's storage waits for.
     let mut at_start = match fairpos_sync::samod_storage::stored_documents(&conn) {
         Ok(docs) => docs,
         Err(e) => {
@@ -108,7 +109,8 @@ pub fn maintain(
             .map(|(doc, _)| doc.clone())
             .collect();
         dirty.extend(woken.take());
-        dirty.extend(std::mem::take(&mut at_start));
+        let first_of_the_rest = at_start.len().saturating_sub(AT_START_PER_PASS);
+        dirty.extend(at_start.drain(first_of_the_rest..));
         while let Ok(doc) = changed.try_recv() {
             dirty.insert(doc);
         }
@@ -205,8 +207,14 @@ pub fn maintain(
                 });
             }
         }
-        // Until samod stores something, or the next look at retries and the stop flag.
-        match changed.recv_timeout(TICK) {
+        // Until samod stores something, or the next look at retries and the stop flag (at
+        // once while stored documents wait for their first pass).
+        let wait = if at_start.is_empty() {
+            TICK
+        } else {
+            Duration::ZERO
+        };
+        match changed.recv_timeout(wait) {
             Ok(doc) => {
                 woken = Some(doc);
                 // Passes start TICK apart at least: under a storm of tills each pass takes
@@ -225,6 +233,9 @@ pub fn maintain(
 /// The longest the loop sleeps with nothing stored (how soon it sees retries due and stop),
 /// and the shortest time between the starts of two passes.
 const TICK: Duration = Duration::from_millis(50);
+
+/// How many of the documents stored before the start a pass takes.
+const AT_START_PER_PASS: usize = 64;
 
 /// How often catalog edits from the command line and revocations are looked for.
 const CHECKS_EVERY: Duration = Duration::from_secs(1);

@@ -266,9 +266,11 @@ fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> 
             }
             (times, failed)
         });
-        let (syncs, tills_used) = tills::sync_at_once(&till_dirs, how, &fairpos, nice)?;
-        let failures: Vec<&String> = syncs.iter().filter_map(|s| s.1.as_ref().err()).collect();
+        let synced = tills::sync_at_once(&till_dirs, how, &fairpos, nice);
+        // The prober stops whatever came of the storm: the scope waits for it.
         storming.store(false, Ordering::Relaxed);
+        let (syncs, tills_used) = synced?;
+        let failures: Vec<&String> = syncs.iter().filter_map(|s| s.1.as_ref().err()).collect();
         let probes = prober.join().map_err(|_| "the prober panicked")?;
         if let Some(first) = failures.first() {
             return Err(

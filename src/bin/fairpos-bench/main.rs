@@ -102,9 +102,9 @@ enum Bench {
         /// `hq serve` processes sharing the PostgreSQL database.
         #[arg(long, default_value_t = 1)]
         processes: usize,
-        /// The nice value the tills' syncs run at: they stand for devices
-        /// elsewhere, and at headquarters' own priority they take the CPU it would have to
-        /// itself (0: the same priority, as in earlier rounds).
+        /// How much nicer than the bench the tills' syncs run, as `nice -n` counts: they stand
+        /// for devices elsewhere, and at headquarters' own priority they take the CPU it would
+        /// have to itself (0: the same priority, as in earlier rounds).
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=19))]
         tills_nice: u8,
         /// `processes`: each till runs `fairpos sync`, the real binary; `threads`: each till

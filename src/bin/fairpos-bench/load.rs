@@ -11,11 +11,11 @@
 //! line per backend; the last line holds them all.
 //!
 //! Each till runs `fairpos sync` (the real binary, one process each), or with `--tills-as
-//! threads` the same sync pass on a thread of the bench ([`tills`]). The tills run at
-//! `--tills-nice` (10 unless told): on this 2-core machine they stand for devices elsewhere,
-//! and at the server's own priority the 500 of them would take from headquarters the CPU it
-//! has to itself in the field. `--tills-nice 0` shares the CPU equally, as earlier rounds
-//! measured. Each storm reports the CPU seconds the `hq serve` processes it started (a
+//! threads` the same sync pass on a thread of the bench ([`tills`]). The tills run
+//! `--tills-nice` steps nicer than the bench, as `nice -n` counts (10 unless told): on this
+//! 2-core machine they stand for devices elsewhere, and at the server's own priority the 500
+//! of them would take from headquarters the CPU it has to itself in the field.
+//! `--tills-nice 0` shares the CPU equally, as earlier rounds measured. Each storm reports the CPU seconds the `hq serve` processes it started (a
 //! `--server` wrapper must `exec`) and the tills used.
 
 use std::io::{Read, Write};
@@ -123,7 +123,7 @@ pub struct Options {
     pub database: Option<String>,
     /// `hq serve` processes on PostgreSQL.
     pub processes: usize,
-    /// The nice value the tills' syncs run at.
+    /// How much nicer than the bench the tills' syncs run, as `nice -n` counts.
     pub tills_nice: u8,
     /// Whether each till syncs in a `fairpos sync` process or on a thread of the bench.
     pub tills_as: TillsAs,

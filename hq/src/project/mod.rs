@@ -68,6 +68,17 @@ pub(crate) fn forged(
     )
 }
 
+/// Every document samod has stored, but the ledgers the projection has refused.
+pub fn stored_not_refused(conn: &Connection) -> Result<Vec<DocumentId>> {
+    let refused: std::collections::HashSet<String> = conn
+        .prepare("SELECT doc_id FROM hq_docs WHERE refused IS NOT NULL")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut docs = fairpos_sync::samod_storage::stored_documents(conn)?;
+    docs.retain(|doc| !refused.contains(&doc.to_string()));
+    Ok(docs)
+}
+
 /// The key and device of an announced document.
 pub fn announced(
     conn: &Connection,

@@ -83,7 +83,7 @@ pub fn maintain(
     // time, back to back: a pass is one write transaction, which samod's storage waits for.
     // Ledgers refused already wait for more of them, as before: taken again, each would
     // only be refused (and logged) once more at every start.
-    let mut at_start = match stored_not_refused(&conn) {
+    let mut at_start = match project::stored_not_refused(&conn) {
         Ok(docs) => docs,
         Err(e) => {
             eprintln!("projection: the stored documents: {e}");
@@ -235,17 +235,6 @@ pub fn maintain(
 /// The longest the loop sleeps with nothing stored (how soon it sees retries due and stop),
 /// and the shortest time between the starts of two passes.
 const TICK: Duration = Duration::from_millis(50);
-
-/// Every document samod has stored, but the ledgers headquarters has refused.
-fn stored_not_refused(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<DocumentId>> {
-    let refused: HashSet<String> = conn
-        .prepare("SELECT doc_id FROM hq_docs WHERE refused IS NOT NULL")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut docs = fairpos_sync::samod_storage::stored_documents(conn)?;
-    docs.retain(|doc| !refused.contains(&doc.to_string()));
-    Ok(docs)
-}
 
 /// How many of the documents stored before the start a pass takes.
 const AT_START_PER_PASS: usize = 64;

@@ -72,18 +72,27 @@ fn cpu_seconds(pid: &str) -> BenchResult<(f64, f64)> {
 
 /// [`cpu_seconds`] of the text of a `/proc/PID/stat`.
 fn stat_cpu_seconds(stat: &str) -> BenchResult<(f64, f64)> {
-    // The fields after the command's closing parenthesis start at the third, the state.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .ok_or("no command in /proc/PID/stat")?
-        .1
-        .split_whitespace()
-        .collect();
     let ticks = |field: usize| -> BenchResult<f64> {
-        let value: u64 = fields.get(field - 3).ok_or("a short stat")?.parse()?;
+        let value: u64 = stat_field(stat, field).ok_or("a short stat")?.parse()?;
         Ok(value as f64 / 100.0)
     };
     Ok((ticks(14)? + ticks(15)?, ticks(16)? + ticks(17)?))
+}
+
+/// Field `n` (from 1, as `proc(5)` counts them) of the text of a `/proc/…/stat`, for the
+/// fields after the command, which start at the third; the command may hold anything.
+fn stat_field(stat: &str, n: usize) -> Option<&str> {
+    let (_, fields) = stat.rsplit_once(')')?;
+    fields.split_whitespace().nth(n.checked_sub(3)?)
+}
+
+/// The name a value of `--backend` or `--tills-as` is given on the command line, for the
+/// JSON.
+fn value_name(value: impl clap::ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
 }
 
 /// The CPU seconds `servers` have used.
@@ -95,21 +104,10 @@ fn servers_cpu(servers: &[Child]) -> BenchResult<f64> {
 }
 
 /// Where headquarters keeps its data in a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
     Sqlite,
     Postgres,
-}
-
-impl std::str::FromStr for Backend {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Backend, String> {
-        match s {
-            "sqlite" => Ok(Backend::Sqlite),
-            "postgres" => Ok(Backend::Postgres),
-            _ => Err(format!("unknown backend {s:?} (sqlite or postgres)")),
-        }
-    }
 }
 
 /// What `hq-load` is asked for.
@@ -244,7 +242,7 @@ fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> 
 
     eprintln!(
         "{tills} tills sync at once (as {}, nice {nice})",
-        how.name()
+        value_name(how)
     );
     let till_dirs: Vec<PathBuf> = (0..tills).map(|i| dir.join(format!("till{i}"))).collect();
     let storming = AtomicBool::new(true);
@@ -302,14 +300,14 @@ fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> 
     let in_ms = |us: f64| (us / 100.0).round() / 10.0;
     Ok(serde_json::json!({
         "bench": "hq-load",
-        "backend": match backend { Backend::Sqlite => "sqlite", Backend::Postgres => "postgres" },
+        "backend": value_name(backend),
         "processes": processes,
         "server": server.display().to_string(),
         "tills": tills,
         "sales_per_till": sales,
         "sales": tills * sales,
         "tills_nice": nice,
-        "tills_as": how.name(),
+        "tills_as": value_name(how),
         "prepare_s": prepare_s.round(),
         "storm_ms": ms(storm_time),
         "ingest_sales_per_s": ((tills * sales) as f64 / storm_time.as_secs_f64()).round(),

@@ -14,35 +14,13 @@ use std::time::{Duration, Instant};
 use fairpos::till::Till;
 use fairpos::uplink::{self, SyncOptions};
 
-use super::{cpu_seconds, BenchResult};
+use super::{cpu_seconds, stat_field, BenchResult};
 
 /// Where the tills run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum TillsAs {
     Processes,
     Threads,
-}
-
-impl std::str::FromStr for TillsAs {
-    type Err = String;
-    fn from_str(s: &str) -> Result<TillsAs, String> {
-        match s {
-            "processes" => Ok(TillsAs::Processes),
-            "threads" => Ok(TillsAs::Threads),
-            _ => Err(format!(
-                "unknown way to run tills {s:?} (processes or threads)"
-            )),
-        }
-    }
-}
-
-impl TillsAs {
-    pub fn name(self) -> &'static str {
-        match self {
-            TillsAs::Processes => "processes",
-            TillsAs::Threads => "threads",
-        }
-    }
 }
 
 /// One till's sync: how long it took from its start, and why it failed if it did.
@@ -151,17 +129,15 @@ fn thread_cpu_nanos() -> u64 {
     u64::try_from(now.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(now.tv_nsec).unwrap_or(0)
 }
 
-/// The calling thread's nice value: the 19th field of its `/proc/thread-self/stat` (the
-/// fields after the command start at the third).
+/// The calling thread's nice value, from its `/proc/thread-self/stat`.
 fn own_nice() -> Result<i32, String> {
     let stat = std::fs::read_to_string("/proc/thread-self/stat").map_err(|e| e.to_string())?;
     nice_in(&stat)
 }
 
-/// The nice value in the text of a `/proc/…/stat`.
+/// The nice value in the text of a `/proc/…/stat`: its 19th field.
 fn nice_in(stat: &str) -> Result<i32, String> {
-    stat.rsplit_once(')')
-        .and_then(|(_, fields)| fields.split_whitespace().nth(19 - 3))
+    stat_field(stat, 19)
         .and_then(|nice| nice.parse().ok())
         .ok_or_else(|| format!("no nice value in {stat:?}"))
 }

@@ -17,6 +17,7 @@
 pub mod accounts;
 pub mod bundles;
 pub mod catalog;
+pub mod checkpoints;
 pub mod cli;
 pub mod devices;
 mod error;

@@ -15,6 +15,7 @@ use fairpos_sync::samod::{DocHandle, DocumentId};
 use fairpos_sync::samod_storage::load_document;
 use tokio::sync::{mpsc, watch};
 
+use crate::checkpoints::Checkpointer;
 use crate::devices::{self, Peer};
 use crate::project::{self, Outcome};
 use crate::{connect, meta, Hq, Role};
@@ -36,6 +37,8 @@ pub struct Channels {
     pub settled: watch::Sender<crate::state::Settled>,
     /// How large a ledger may grow.
     pub limits: crate::limits::DocumentLimits,
+    /// The thread the loop's commits leave WAL checkpoints to, if any.
+    pub checkpoints: Option<Arc<Checkpointer>>,
 }
 
 /// What is logged when a till sends sync messages for another till's ledger.
@@ -61,11 +64,17 @@ pub fn maintain(
         projected,
         settled,
         limits,
+        checkpoints,
     } = channels;
     let Ok(conn) = connect(dir) else {
         eprintln!("maintenance: cannot open the database");
         return;
     };
+    if checkpoints.is_some() {
+        if let Err(e) = crate::checkpoints::hand_over(&conn) {
+            eprintln!("maintenance: its commits go on copying the WAL themselves: {e}");
+        }
+    }
     let catalog_key = fairpos_sync::ids::catalog_key(&fair.id);
     let mut catalog_version = meta(&conn, "catalog_version").ok().flatten();
     let mut last_checks = Instant::now();

@@ -33,6 +33,7 @@ use tokio::sync::{mpsc, watch};
 
 use self::policy::Policy;
 use self::postgres::SamodStorage;
+use crate::checkpoints::{self, Checkpointer};
 use crate::state::AppState;
 use crate::{catalog, connect, devices, hub, meta, Error, Hq, Result, Role};
 
@@ -127,6 +128,16 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         None => crate::limits::oversized(&hq.conn, &options.documents)?,
     };
     let (oversized_tx, oversized_rx) = watch::channel(oversized_now);
+    // On SQLite, the log is copied into the database by a thread of its own, not inside the
+    // commits of the projection, of samod's storage and of organizers' requests.
+    let checkpoints = match &pg {
+        Some(_) => None,
+        None => {
+            let checkpointer = Arc::new(Checkpointer::start(dir)?);
+            checkpoints::hand_over(&hq.conn)?;
+            Some(checkpointer)
+        }
+    };
     let db = Arc::new(Mutex::new(hq.conn));
     let (changed_tx, changed_rx) = std::sync::mpsc::channel();
     let storage = match &pg {
@@ -148,8 +159,12 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
                 }
                 None => None,
             };
+            let conn = connect(dir)?;
+            if checkpoints.is_some() {
+                checkpoints::hand_over(&conn)?;
+            }
             SamodStorage::Sqlite(mirror::Mirrored {
-                primary: SqliteStorage::new(connect(dir)?, Some(changed_tx))
+                primary: SqliteStorage::new(conn, Some(changed_tx))
                     .map_err(|e| Error::Other(format!("samod storage thread: {e}")))?,
                 mirror,
             })
@@ -277,6 +292,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
                         projected: projected_tx,
                         settled: settled_tx,
                         limits: options.documents,
+                        checkpoints,
                     },
                     catalog,
                     stop,

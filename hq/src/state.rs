@@ -51,6 +51,8 @@ pub struct AppState {
     pub announced: Arc<watch::Sender<u64>>,
     /// The big screen's latest figures ([`crate::screen::publish`]).
     pub screen: watch::Receiver<Option<Arc<Published>>>,
+    /// The screens open, whose figures are computed only while there is one.
+    pub screen_watchers: Arc<crate::screen::publisher::Watchers>,
     /// Set when the server begins to stop: open event streams end.
     pub stopping: watch::Receiver<bool>,
     /// The maintenance loop's last pass over stored documents, whatever came of it: tills

@@ -1,8 +1,8 @@
 //! The fair's live big screen (数据大屏) at `/screen`, on headquarters and on a fair hub.
 //!
-//! One task per server ([`publish`]) recomputes the figures when the projection applies new
-//! records (at most twice a second, and every half minute for the tills' "last seen") and
-//! publishes them on a watch channel; each open screen holds a server-sent event stream
+//! One task per server ([`publish`]) recomputes the figures, while a screen is open, when the
+//! projection applies new records (at most twice a second, and every half minute for the
+//! tills' "last seen") and publishes them on a watch channel ([`publisher`]); each open screen holds a server-sent event stream
 //! (`/screen/events`) that forwards what is published, so a hundred screens cost one query.
 //! The page is rendered whole on the server first (an askama template, auto-escaped), its
 //! charts as SVG ([`crate::web::chart`]); its one script (`/screen/screen.js`, served from
@@ -13,6 +13,7 @@
 //! query string, which opens nothing else.
 
 pub mod figures;
+pub mod publisher;
 pub mod tokens;
 
 use std::convert::Infallible;
@@ -126,20 +127,27 @@ async fn events(
     if !may_watch(&state, &headers, &access).await {
         return refused();
     }
-    Sse::new(stream(state.screen.clone(), state.stopping.clone()))
-        .keep_alive(KeepAlive::default())
-        .into_response()
+    let watching = state.screen_watchers.enter();
+    Sse::new(stream(
+        state.screen.clone(),
+        state.stopping.clone(),
+        watching,
+    ))
+    .keep_alive(KeepAlive::default())
+    .into_response()
 }
 
 /// What is published, as events: the latest at once, then each change, until the server
-/// stops (so a graceful shutdown does not wait on open screens).
+/// stops (so a graceful shutdown does not wait on open screens). The screen counts among
+/// those `watching` until its stream is dropped.
 fn stream(
     screen: watch::Receiver<Option<Arc<Published>>>,
     stopping: watch::Receiver<bool>,
+    watching: publisher::Watching,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     futures::stream::unfold(
-        (screen, stopping, true),
-        |(mut screen, mut stopping, first)| async move {
+        (screen, stopping, true, watching),
+        |(mut screen, mut stopping, first, watching)| async move {
             if !first {
                 tokio::select! {
                     changed = screen.changed() => changed.ok()?,
@@ -158,57 +166,48 @@ fn stream(
                     .data(p.json.clone()),
                 None => Event::default().comment("no figures yet"),
             };
-            Some((Ok(event), (screen, stopping, false)))
+            Some((Ok(event), (screen, stopping, false, watching)))
         },
     )
 }
 
-/// Recomputes the figures when the projection moves (`projected` counts its passes), and
-/// every half minute regardless; publishes them when they change. Reads through `state`
-/// (SQLite's read connections, beside the projection's writes, never holding up the device
-/// routes; or PostgreSQL's pool), and waits at least as long as a computation took before the
-/// next, so a busy fair's screen takes at most half a core.
+/// Computes the figures and publishes them on `out` while a screen watches
+/// ([`publisher::run`]). Reads through `state` (SQLite's read connections, beside the
+/// projection's writes, never holding up the device routes; or PostgreSQL's pool).
 pub async fn publish(
     state: AppState,
-    mut projected: watch::Receiver<u64>,
+    projected: watch::Receiver<u64>,
     out: watch::Sender<Option<Arc<Published>>>,
 ) {
-    const PACE: Duration = Duration::from_millis(500);
-    let mut stopping = state.stopping.clone();
-    loop {
-        let started = std::time::Instant::now();
-        let loaded = Figures::gather(&state).await;
-        match loaded {
-            Ok(figures) => {
-                let json = serde_json::json!({
-                    "net_fen": figures.net_fen,
-                    "net": figures.net,
-                    "sales": figures.sales,
-                    "tills": figures.tills,
-                    "synced": figures.synced,
-                    "complete": figures.complete,
-                    "panels": figures
-                        .panels()
-                        .into_iter()
-                        .map(|p| (p.id, p.svg))
-                        .collect::<std::collections::BTreeMap<_, _>>(),
-                })
-                .to_string();
-                out.send_if_modified(|current| {
-                    let fresh = current.as_ref().is_none_or(|c| c.json != json);
-                    if fresh {
-                        *current = Some(Arc::new(Published { json }));
-                    }
-                    fresh
-                });
-            }
-            Err(e) => eprintln!("screen figures: {e}"),
-        }
-        tokio::time::sleep(PACE.max(started.elapsed())).await;
-        tokio::select! {
-            changed = projected.changed() => if changed.is_err() { return },
-            _ = tokio::time::sleep(Duration::from_secs(30)) => {}
-            _ = stopping.wait_for(|s| *s) => return,
-        }
-    }
+    let figures = || async {
+        let figures = Figures::gather(&state).await?;
+        Ok(serde_json::json!({
+            "net_fen": figures.net_fen,
+            "net": figures.net,
+            "sales": figures.sales,
+            "tills": figures.tills,
+            "synced": figures.synced,
+            "complete": figures.complete,
+            "panels": figures
+                .panels()
+                .into_iter()
+                .map(|p| (p.id, p.svg))
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        })
+        .to_string())
+    };
+    let pace = publisher::Pace {
+        least: Duration::from_millis(500),
+        most: Duration::from_secs(30),
+    };
+    let stopping = state.stopping.clone();
+    publisher::run(
+        figures,
+        &state.screen_watchers,
+        projected,
+        out,
+        stopping,
+        pace,
+    )
+    .await
 }

@@ -226,6 +226,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         seen: seen_tx,
         announced: announced_tx,
         screen: screen_rx,
+        screen_watchers: Arc::default(),
         stopping: stopping_rx,
         settled: settled_rx,
         throttle: Arc::default(),

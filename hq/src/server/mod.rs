@@ -129,7 +129,8 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
     };
     let (oversized_tx, oversized_rx) = watch::channel(oversized_now);
     // On SQLite, the log is copied into the database by a thread of its own, not inside the
-    // commits of the projection, of samod's storage and of organizers' requests.
+    // commits of the projection, of samod's storage and of organizers' requests; it runs
+    // until the server and the maintenance loop have both stopped.
     let checkpoints = match &pg {
         Some(_) => None,
         None => {
@@ -293,7 +294,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
                         projected: projected_tx,
                         settled: settled_tx,
                         limits: options.documents,
-                        checkpoints,
+                        checkpoints: checkpoints.clone(),
                     },
                     catalog,
                     stop,

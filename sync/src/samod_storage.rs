@@ -66,8 +66,9 @@ pub struct SqliteStorage {
 /// One operation for the storage's thread.
 struct Job {
     writes: bool,
-    /// Does the operation on the connection (a failure is logged and answered as none). Runs
-    /// again, alone, when its batch's transaction did not commit.
+    /// Does the operation on the connection (a failure is logged and answered as none; a
+    /// put's stops the process: [`lost`]). Runs again, alone, when its batch's transaction
+    /// did not commit.
     run: Box<dyn FnMut(&Connection) + Send>,
     /// Hands the last run's result over, once its batch is committed.
     answer: Box<dyn FnOnce() + Send>,
@@ -121,11 +122,25 @@ impl SqliteStorage {
             answer,
         };
         if self.jobs.send(job).is_err() {
-            eprintln!("samod storage: its thread has stopped");
-            return None;
+            lost("its thread has stopped");
         }
-        rx.await.ok().flatten()
+        match rx.await {
+            Ok(result) => result,
+            // The thread dropped the answer: it panicked.
+            Err(_) => lost("its thread stopped on an operation"),
+        }
     }
+}
+
+/// samod's storage reports nothing to samod: a put it lost would leave samod holding in
+/// memory changes no disk holds, which it would then never ask the tills for again, and a
+/// read lost with the thread would read as a document not found. So the process stops at
+/// once, as after a crash (every put it answered is committed); started again, it projects
+/// what is stored and the tills send what it lacks. (A delete that fails leaves a chunk
+/// samod compacted into another: nothing is lost, and it is only logged.)
+fn lost(why: &str) -> ! {
+    eprintln!("samod storage: {why}; stopping headquarters rather than go on without it");
+    std::process::abort()
 }
 
 /// The storage's thread: takes what has queued (up to [`BATCH`]), runs it, writes of more
@@ -258,14 +273,18 @@ impl Storage for SqliteStorage {
     async fn put(&self, key: StorageKey, data: Vec<u8>) {
         let text = key_text(&key);
         let stored = text.clone();
-        self.with(true, move |c| {
-            c.prepare_cached(
-                "INSERT INTO samod_kv(key, bytes) VALUES (?1, ?2)
+        let written = self
+            .with(true, move |c| {
+                c.prepare_cached(
+                    "INSERT INTO samod_kv(key, bytes) VALUES (?1, ?2)
                  ON CONFLICT(key) DO UPDATE SET bytes = excluded.bytes",
-            )?
-            .execute(params![stored, data])
-        })
-        .await;
+                )?
+                .execute(params![stored, data])
+            })
+            .await;
+        if written.is_none() {
+            lost(&format!("storing {text} failed"));
+        }
         if let (Some(tx), Ok(doc)) = (&self.changed, document_of(&text).parse::<DocumentId>()) {
             let _ = tx.send(doc);
         }
@@ -359,11 +378,14 @@ pub fn chunk(conn: &Connection, key: &str) -> rusqlite::Result<Option<Vec<u8>>> 
 mod tests {
     use super::*;
 
+    fn doc(n: u8) -> DocumentId {
+        DocumentId::try_from(vec![n; 16]).unwrap()
+    }
+
     #[test]
     fn every_stored_document_is_found_once() {
         let conn = Connection::open_in_memory().unwrap();
         migrate(&conn).unwrap();
-        let doc = |n: u8| DocumentId::try_from(vec![n; 16]).unwrap();
         let put = |key: String| {
             conn.execute("INSERT INTO samod_kv(key, bytes) VALUES (?1, x'00')", [key])
                 .unwrap();
@@ -433,5 +455,76 @@ mod tests {
         // Loads go through the same thread and see what was put.
         let first = StorageKey::from_parts([docs[0].to_string()]).unwrap();
         assert_eq!(storage.load_range(first).await.len(), 1);
+    }
+
+    /// How the storage is broken in [`a_storage_that_fails_stops_the_process`]'s child.
+    const BREAK: &str = "FAIRPOS_TEST_BREAK_SAMOD_STORAGE";
+
+    /// Run only as a child of the test below, which names the way to break the storage: a
+    /// put the database refuses, or the storage's thread stopped by a panic. Either stops
+    /// the process before the put or the load is answered.
+    #[tokio::test]
+    #[ignore = "run by a_storage_that_fails_stops_the_process, in a process of its own"]
+    async fn broken_storage_child() {
+        let Ok(how) = std::env::var(BREAK) else {
+            return;
+        };
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        conn.execute_batch(
+            "CREATE TRIGGER refused BEFORE INSERT ON samod_kv WHEN NEW.key LIKE '%/refused'
+             BEGIN SELECT RAISE(ABORT, 'the disk is full'); END;",
+        )
+        .unwrap();
+        let storage = SqliteStorage::new(conn, None).unwrap();
+        let key = |last: &str| {
+            StorageKey::from_parts([doc(1).to_string(), "incremental".into(), last.into()]).unwrap()
+        };
+        storage.put(key("kept"), b"kept".to_vec()).await;
+        match how.as_str() {
+            "put" => storage.put(key("refused"), b"lost".to_vec()).await,
+            "panic" => {
+                let _: Option<()> = storage
+                    .with(false, |_| -> rusqlite::Result<()> {
+                        panic!("a bug in an operation")
+                    })
+                    .await;
+            }
+            other => panic!("unknown way to break the storage: {other}"),
+        }
+        println!("answered after the storage broke");
+    }
+
+    /// A put the database refuses, or a storage thread gone, stops the process (SIGABRT)
+    /// with one line saying why, instead of answering samod as if the chunk were stored.
+    #[test]
+    fn a_storage_that_fails_stops_the_process() {
+        use std::os::unix::process::ExitStatusExt;
+        for (how, why) in [
+            ("put", "storing "),
+            ("panic", "its thread stopped on an operation"),
+        ] {
+            let child = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "samod_storage::tests::broken_storage_child",
+                    "--ignored",
+                    "--nocapture",
+                ])
+                .env(BREAK, how)
+                .output()
+                .unwrap();
+            let (out, err) = (
+                String::from_utf8_lossy(&child.stdout),
+                String::from_utf8_lossy(&child.stderr),
+            );
+            assert_eq!(child.status.signal(), Some(6), "{how}: {out}\n{err}");
+            assert!(!out.contains("answered after"), "{how}: {out}");
+            assert!(
+                err.contains(&format!("samod storage: {why}")),
+                "{how}: {err}"
+            );
+            assert!(err.contains("stopping headquarters"), "{how}: {err}");
+        }
     }
 }

@@ -52,7 +52,7 @@ pub struct AppState {
     /// The big screen's latest figures ([`crate::screen::publish`]).
     pub screen: watch::Receiver<Option<Arc<Published>>>,
     /// The screens open, whose figures are computed only while there is one.
-    pub screen_watchers: Arc<crate::screen::publisher::Watchers>,
+    pub screen_watchers: Arc<Watchers>,
     /// Set when the server begins to stop: open event streams end.
     pub stopping: watch::Receiver<bool>,
     /// The maintenance loop's last pass over stored documents, whatever came of it: tills
@@ -104,6 +104,40 @@ pub fn lock(db: &Mutex<Connection>) -> crate::Result<std::sync::MutexGuard<'_, C
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Published {
     pub json: String,
+}
+
+/// How many screens follow the figures (open event streams): the big screen's publisher
+/// computes them only while there is one.
+#[derive(Debug)]
+pub struct Watchers(watch::Sender<usize>);
+
+impl Default for Watchers {
+    fn default() -> Watchers {
+        Watchers(watch::Sender::new(0))
+    }
+}
+
+impl Watchers {
+    /// One more screen follows the figures, until the guard is dropped.
+    pub fn enter(self: &Arc<Self>) -> Watching {
+        self.0.send_modify(|n| *n += 1);
+        Watching(self.clone())
+    }
+
+    /// How many screens follow the figures, now and as it changes.
+    pub fn count(&self) -> watch::Receiver<usize> {
+        self.0.subscribe()
+    }
+}
+
+/// An open screen's place among the [`Watchers`].
+#[derive(Debug)]
+pub struct Watching(Arc<Watchers>);
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.0 .0.send_modify(|n| *n = n.saturating_sub(1));
+    }
 }
 
 #[cfg(test)]

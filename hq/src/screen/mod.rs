@@ -143,7 +143,7 @@ async fn events(
 fn stream(
     screen: watch::Receiver<Option<Arc<Published>>>,
     stopping: watch::Receiver<bool>,
-    watching: publisher::Watching,
+    watching: crate::state::Watching,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     futures::stream::unfold(
         (screen, stopping, true, watching),

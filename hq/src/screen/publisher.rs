@@ -10,35 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::state::Published;
-
-/// How many screens follow the figures (open event streams), for [`run`] to wait on.
-#[derive(Debug)]
-pub struct Watchers(watch::Sender<usize>);
-
-impl Default for Watchers {
-    fn default() -> Watchers {
-        Watchers(watch::Sender::new(0))
-    }
-}
-
-impl Watchers {
-    /// One more screen follows the figures, until the guard is dropped.
-    pub fn enter(self: &Arc<Self>) -> Watching {
-        self.0.send_modify(|n| *n += 1);
-        Watching(self.clone())
-    }
-}
-
-/// An open screen's place among the [`Watchers`].
-#[derive(Debug)]
-pub struct Watching(Arc<Watchers>);
-
-impl Drop for Watching {
-    fn drop(&mut self) {
-        self.0 .0.send_modify(|n| *n = n.saturating_sub(1));
-    }
-}
+use crate::state::{Published, Watchers};
 
 /// The shortest time between two computations, and how long after the last one the
 /// figures are computed again anyway (for the tills' "last seen").
@@ -63,7 +35,7 @@ pub(crate) async fn run<F, Fut>(
     F: FnMut() -> Fut,
     Fut: Future<Output = crate::Result<String>>,
 {
-    let mut watching = watchers.0.subscribe();
+    let mut watching = watchers.count();
     loop {
         if *watching.borrow_and_update() == 0 {
             out.send_replace(None);

@@ -8,6 +8,7 @@
 //! and compacting the same document at once lose nothing (the tests prove it for writes).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use deadpool_postgres::GenericClient;
 use fairpos_sync::samod::storage::{Storage, StorageKey};
@@ -22,8 +23,12 @@ use crate::{Pool, Result};
 /// The channel puts are announced on.
 pub(crate) const CHANNEL: &str = "fairpos_documents";
 
+/// How long a put the database refuses is tried again before the process stops.
+const PUT_PATIENCE: Duration = Duration::from_secs(6);
+
 /// samod's storage on a pool. Errors are logged (samod's storage interface has no way to
-/// return them) and read as "not stored", as with SQLite's storage.
+/// return them); a load that fails reads as "not stored", and a put that keeps failing
+/// stops the process ([`PgStorage`]'s `put`).
 #[derive(Clone)]
 pub struct PgStorage {
     pool: Pool,
@@ -75,17 +80,40 @@ impl Storage for PgStorage {
         in_range(&prefix, rows.iter().map(|r| (r.get(0), r.get(1))))
     }
 
+    /// A put the database does not take is tried again, waits doubling from 0.1 s, for
+    /// about [`PUT_PATIENCE`] (a server restarting, a connection lost); then the process
+    /// stops, as SQLite's storage does at once: samod would otherwise hold in memory
+    /// changes no database holds, and never ask the tills for them again.
     async fn put(&self, key: StorageKey, data: Vec<u8>) {
         let text = key.to_string();
         let doc = document_of(&text).to_string();
-        self.rows(
-            "WITH put AS (
-                 INSERT INTO samod_kv(key, bytes) VALUES ($1, $2)
-                 ON CONFLICT(key) DO UPDATE SET bytes = excluded.bytes RETURNING 1)
-             SELECT pg_notify($3, $4) FROM put",
-            &[&text, &data, &CHANNEL, &doc],
-        )
-        .await;
+        let mut wait = Duration::from_millis(100);
+        let mut waited = Duration::ZERO;
+        loop {
+            let stored = self
+                .rows(
+                    "WITH put AS (
+                         INSERT INTO samod_kv(key, bytes) VALUES ($1, $2)
+                         ON CONFLICT(key) DO UPDATE SET bytes = excluded.bytes RETURNING 1)
+                     SELECT pg_notify($3, $4) FROM put",
+                    &[&text, &data, &CHANNEL, &doc],
+                )
+                .await;
+            if stored.is_some() {
+                return;
+            }
+            if waited >= PUT_PATIENCE {
+                eprintln!(
+                    "samod storage (PostgreSQL): storing {text} failed for {} s; \
+                     stopping headquarters rather than go on without it",
+                    waited.as_secs()
+                );
+                std::process::abort();
+            }
+            tokio::time::sleep(wait).await;
+            waited += wait;
+            wait *= 2;
+        }
     }
 
     async fn delete(&self, key: StorageKey) {

@@ -3,7 +3,8 @@
 //! every put is heard by a listener, samod itself finds a document there, stored ledgers
 //! projected by two processes at once count each record once and equal SQLite's projection,
 //! and two processes following the store project every ledger once, one of them stopped
-//! mid-work.
+//! mid-work; a put the server refuses for a moment is stored when tried again, and one it
+//! keeps refusing stops the process.
 
 mod common;
 
@@ -385,4 +386,98 @@ async fn an_enrolled_tills_ledger_is_checked_against_its_actor_and_its_heads_are
     assert_eq!(held[0].heads, heads_text(&doc.heads()));
     assert_eq!(held[0].records, ledger.records.len() as i64);
     assert_eq!(records_held(&b).await, ledger.records.len());
+}
+
+/// How [`a_put_postgresql_refuses_is_tried_again_then_stops_the_process`] breaks the store
+/// in its child, and the child's database.
+const BREAK: &str = "FAIRPOS_TEST_BREAK_PG_STORAGE";
+const BROKEN_DATABASE: &str = "FAIRPOS_TEST_BROKEN_PG_DATABASE";
+
+/// Run only as a child of the test below: a put PostgreSQL refuses, for half a second
+/// (`for-a-while`) or for good (`for-good`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by a_put_postgresql_refuses_is_tried_again_then_stops_the_process"]
+async fn refused_put_child() {
+    let (Ok(how), Ok(url)) = (std::env::var(BREAK), std::env::var(BROKEN_DATABASE)) else {
+        return;
+    };
+    let pool = connect(&url).unwrap();
+    migrate(&pool).await.unwrap();
+    pool.get()
+        .await
+        .unwrap()
+        .batch_execute(
+            "CREATE TABLE refusing(since timestamptz);
+             INSERT INTO refusing VALUES (now());
+             CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF EXISTS (SELECT 1 FROM refusing) THEN
+                     RAISE EXCEPTION 'the database refuses it';
+                 END IF;
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER refused BEFORE INSERT ON samod_kv
+                 FOR EACH ROW EXECUTE FUNCTION refuse();",
+        )
+        .await
+        .unwrap();
+    if how == "for-a-while" {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let client = pool.get().await.unwrap();
+            client.batch_execute("DELETE FROM refusing").await.unwrap();
+        });
+    }
+    let doc = document_id("ledger/fair/T1/2026-11-22");
+    PgStorage::new(pool.clone())
+        .put(key(&doc, "incremental", "h"), b"change".to_vec())
+        .await;
+    let stored: i64 = pool
+        .get()
+        .await
+        .unwrap()
+        .query_one("SELECT COUNT(*) FROM samod_kv", &[])
+        .await
+        .unwrap()
+        .get(0);
+    println!("answered, {stored} chunk stored");
+}
+
+/// A put PostgreSQL refuses for a moment (a restart, a lost connection) is tried again and
+/// stored; one it keeps refusing stops the process (SIGABRT) with one line saying why,
+/// instead of answering samod as if the chunk were stored.
+#[test]
+fn a_put_postgresql_refuses_is_tried_again_then_stops_the_process() {
+    use std::os::unix::process::ExitStatusExt;
+    let Some(server) = server() else { return };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for how in ["for-a-while", "for-good"] {
+        let url = runtime.block_on(fresh_database(&server));
+        let child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "refused_put_child", "--ignored", "--nocapture"])
+            .env(BREAK, how)
+            .env(BROKEN_DATABASE, &url)
+            .output()
+            .unwrap();
+        let (out, err) = (
+            String::from_utf8_lossy(&child.stdout),
+            String::from_utf8_lossy(&child.stderr),
+        );
+        assert!(
+            err.contains("the database refuses it"),
+            "{how}: the refusal is logged: {err}"
+        );
+        if how == "for-a-while" {
+            assert!(child.status.success(), "{how}: {out}\n{err}");
+            assert!(out.contains("answered, 1 chunk stored"), "{how}: {out}");
+        } else {
+            assert_eq!(child.status.signal(), Some(6), "{how}: {out}\n{err}");
+            assert!(!out.contains("answered"), "{how}: {out}");
+            assert!(
+                err.contains("failed for 6 s; stopping headquarters"),
+                "{how}: {err}"
+            );
+        }
+    }
 }

@@ -277,7 +277,7 @@ impl Storage for SqliteStorage {
             .with(true, move |c| {
                 c.prepare_cached(
                     "INSERT INTO samod_kv(key, bytes) VALUES (?1, ?2)
-                 ON CONFLICT(key) DO UPDATE SET bytes = excluded.bytes",
+                     ON CONFLICT(key) DO UPDATE SET bytes = excluded.bytes",
                 )?
                 .execute(params![stored, data])
             })

@@ -2,8 +2,9 @@
 //!
 //! One task per server ([`publish`]) recomputes the figures, while a screen is open, when the
 //! projection applies new records (at most twice a second, and every half minute for the
-//! tills' "last seen") and publishes them on a watch channel ([`publisher`]); each open screen holds a server-sent event stream
-//! (`/screen/events`) that forwards what is published, so a hundred screens cost one query.
+//! tills' "last seen") and publishes them on a watch channel ([`publisher`]); each open
+//! screen holds a server-sent event stream (`/screen/events`) that forwards what is
+//! published, so a hundred screens cost one query.
 //! The page is rendered whole on the server first (an askama template, auto-escaped), its
 //! charts as SVG ([`crate::web::chart`]); its one script (`/screen/screen.js`, served from
 //! the binary like everything else it loads) swaps in what the stream brings and counts the

@@ -172,9 +172,15 @@ fn the_load_bench_syncs_every_till_at_once_and_probes_the_api() {
         "20",
         "--tills-as",
         "threads",
+        "--screen",
     ]);
     let run = &v["runs"][0];
     assert_eq!(run["tills_as"], "threads", "{v}");
+    // The big screen followed the storm over its event stream and got figures.
+    assert!(
+        run["screen_events"].as_u64().is_some_and(|n| n >= 1),
+        "{run}"
+    );
     assert_eq!(run["sales"], 60, "{v}");
     assert_eq!(run["tills_nice"], 10, "{v}");
     assert!(

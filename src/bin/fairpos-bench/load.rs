@@ -125,6 +125,56 @@ pub struct Options {
     pub tills_nice: u8,
     /// Whether each till syncs in a `fairpos sync` process or on a thread of the bench.
     pub tills_as: TillsAs,
+    /// Whether the big screen follows the storm.
+    pub screen: bool,
+}
+
+/// Follows the big screen's event stream at `addr` until `storming` ends (and its first
+/// figures came, 10 s at most after); how many sets of figures it brought.
+fn watch_screen(addr: &str, token: &str, storming: &AtomicBool) -> BenchResult<usize> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_millis(100)))?;
+    stream.write_all(
+        format!(
+            "GET /screen/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n"
+        )
+        .as_bytes(),
+    )?;
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 64 * 1024];
+    let figures = |seen: &[u8]| {
+        String::from_utf8_lossy(seen)
+            .matches("event: figures")
+            .count()
+    };
+    let mut ended: Option<Instant> = None;
+    loop {
+        if !storming.load(Ordering::Relaxed) {
+            let ended = *ended.get_or_insert_with(Instant::now);
+            if figures(&seen) > 0 || ended.elapsed() > Duration::from_secs(10) {
+                break;
+            }
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) => return Err("the big screen's stream ended during the storm".into()),
+            Ok(n) => seen.extend_from_slice(&buffer[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let seen = String::from_utf8_lossy(&seen);
+    if !seen.starts_with("HTTP/1.1 200") {
+        return Err(format!(
+            "the big screen was refused: {}",
+            seen.lines().next().unwrap_or("")
+        )
+        .into());
+    }
+    Ok(figures(seen.as_bytes()))
 }
 
 pub fn run(options: Options) -> BenchResult<()> {
@@ -248,36 +298,44 @@ fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> 
     let storming = AtomicBool::new(true);
     let servers_before = servers_cpu(&servers)?;
     let storm = Instant::now();
-    let (syncs, tills_used, probes) = std::thread::scope(|scope| -> BenchResult<_> {
-        let prober = scope.spawn(|| {
-            let mut times = vec![Vec::new(); probed.len()];
-            let mut failed = 0usize;
-            while storming.load(Ordering::Relaxed) {
-                for (path, times) in probed.iter().zip(&mut times) {
-                    let t = Instant::now();
-                    match get(&addr, path, &token) {
-                        Ok((200, _)) => times.push(t.elapsed()),
-                        _ => failed += 1,
+    let (syncs, tills_used, probes, screen_events) =
+        std::thread::scope(|scope| -> BenchResult<_> {
+            let screen = options.screen.then(|| {
+                scope.spawn(|| watch_screen(&addr, &token, &storming).map_err(|e| e.to_string()))
+            });
+            let prober = scope.spawn(|| {
+                let mut times = vec![Vec::new(); probed.len()];
+                let mut failed = 0usize;
+                while storming.load(Ordering::Relaxed) {
+                    for (path, times) in probed.iter().zip(&mut times) {
+                        let t = Instant::now();
+                        match get(&addr, path, &token) {
+                            Ok((200, _)) => times.push(t.elapsed()),
+                            _ => failed += 1,
+                        }
                     }
+                    std::thread::sleep(Duration::from_millis(100));
                 }
-                std::thread::sleep(Duration::from_millis(100));
+                (times, failed)
+            });
+            let synced = tills::sync_at_once(&till_dirs, how, &fairpos, nice);
+            // The prober stops whatever came of the storm: the scope waits for it.
+            storming.store(false, Ordering::Relaxed);
+            let (syncs, tills_used) = synced?;
+            let failures: Vec<&String> = syncs.iter().filter_map(|s| s.1.as_ref().err()).collect();
+            let probes = prober.join().map_err(|_| "the prober panicked")?;
+            let screen_events = match screen {
+                Some(screen) => Some(screen.join().map_err(|_| "the screen panicked")??),
+                None => None,
+            };
+            if let Some(first) = failures.first() {
+                return Err(
+                    format!("{} of {tills} syncs failed; first: {first}", failures.len()).into(),
+                );
             }
-            (times, failed)
-        });
-        let synced = tills::sync_at_once(&till_dirs, how, &fairpos, nice);
-        // The prober stops whatever came of the storm: the scope waits for it.
-        storming.store(false, Ordering::Relaxed);
-        let (syncs, tills_used) = synced?;
-        let failures: Vec<&String> = syncs.iter().filter_map(|s| s.1.as_ref().err()).collect();
-        let probes = prober.join().map_err(|_| "the prober panicked")?;
-        if let Some(first) = failures.first() {
-            return Err(
-                format!("{} of {tills} syncs failed; first: {first}", failures.len()).into(),
-            );
-        }
-        let syncs: Vec<Duration> = syncs.iter().map(|s| s.0).collect();
-        Ok((syncs, tills_used, probes))
-    })?;
+            let syncs: Vec<Duration> = syncs.iter().map(|s| s.0).collect();
+            Ok((syncs, tills_used, probes, screen_events))
+        })?;
     let storm_time = storm.elapsed();
     let servers_used = servers_cpu(&servers)? - servers_before;
 
@@ -320,6 +378,7 @@ fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> 
         "api_health_p99_ms": in_ms(p99(&times[0])),
         "api_report_p99_ms": in_ms(p99(&times[1])),
         "api_goal_p99_ms": 300,
+        "screen_events": screen_events,
     }))
 }
 

@@ -111,6 +111,11 @@ enum Bench {
         /// runs the same sync pass on a thread of the bench, without a program start each.
         #[arg(long, default_value = "processes")]
         tills_as: load::TillsAs,
+        /// Keep the big screen open during the storm (its event stream, on the first
+        /// process), as at a venue whose screen follows the sales: its figures are then
+        /// computed as the projection moves.
+        #[arg(long)]
+        screen: bool,
     },
     /// The touchscreen: scan to frame, cold start, memory, on a 5 000-product till.
     Ui {
@@ -175,6 +180,7 @@ fn main() {
             processes,
             tills_nice,
             tills_as,
+            screen,
         } => load::run(load::Options {
             tills,
             sales,
@@ -185,6 +191,7 @@ fn main() {
             processes,
             tills_nice,
             tills_as,
+            screen,
         }),
         Bench::Ui { sales, scans, dir } => ui::run(sales, scans, dir),
         Bench::UiStart { dir } => ui::start(&dir),

@@ -127,7 +127,7 @@ pub(crate) const SHIFTS: &str = "SELECT device, id, seller, opened_at, closed_at
     FROM shifts ORDER BY device, opened_at";
 
 /// Oversold lines of sales not voided. CROSS JOIN: from the few oversold rows to their sales,
-/// never the other way round. PostgreSQL runs it too.
+/// never the other way round. PostgreSQL runs its own version (`postgres::OVERSOLD_PG`).
 pub(crate) const OVERSOLD: &str = "SELECT s.device, s.number, o.sku,
         COALESCE((SELECT name_zh FROM sale_lines l WHERE l.sale_id = s.id AND l.sku = o.sku
                   ORDER BY l.line LIMIT 1), o.sku)

@@ -67,8 +67,8 @@ pub struct SqliteStorage {
 struct Job {
     writes: bool,
     /// Does the operation on the connection (a failure is logged and answered as none; a
-    /// put's stops the process: [`lost`]). Runs again, alone, when its batch's transaction
-    /// did not commit.
+    /// put's is tried again, then stops the process: [`lost`]). Runs again, alone, when its
+    /// batch's transaction did not commit.
     run: Box<dyn FnMut(&Connection) + Send>,
     /// Hands the last run's result over, once its batch is committed.
     answer: Box<dyn FnOnce() + Send>,
@@ -76,6 +76,9 @@ struct Job {
 
 /// The most operations taken together.
 const BATCH: usize = 64;
+
+/// How many times a put is tried before the process stops.
+const PUT_TRIES: usize = 3;
 
 /// How often a commit refused because the database is busy is tried again (each try waits
 /// out the connection's busy timeout first).
@@ -270,20 +273,29 @@ impl Storage for SqliteStorage {
         in_range(&prefix, rows)
     }
 
+    /// A put that fails (each try waits out the connection's busy timeout first) is tried
+    /// again [`PUT_TRIES`] times in all, a second apart, before the process stops ([`lost`]).
     async fn put(&self, key: StorageKey, data: Vec<u8>) {
         let text = key_text(&key);
-        let stored = text.clone();
-        let written = self
-            .with(true, move |c| {
-                c.prepare_cached(
-                    "INSERT INTO samod_kv(key, bytes) VALUES (?1, ?2)
-                     ON CONFLICT(key) DO UPDATE SET bytes = excluded.bytes",
-                )?
-                .execute(params![stored, data])
-            })
-            .await;
-        if written.is_none() {
-            lost(&format!("storing {text} failed"));
+        let data = std::sync::Arc::new(data);
+        for tried in 1.. {
+            let (stored, data) = (text.clone(), data.clone());
+            let written = self
+                .with(true, move |c| {
+                    c.prepare_cached(
+                        "INSERT INTO samod_kv(key, bytes) VALUES (?1, ?2)
+                         ON CONFLICT(key) DO UPDATE SET bytes = excluded.bytes",
+                    )?
+                    .execute(params![stored, &data[..]])
+                })
+                .await;
+            if written.is_some() {
+                break;
+            }
+            if tried >= PUT_TRIES {
+                lost(&format!("storing {text} failed {tried} times"));
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
         if let (Some(tx), Ok(doc)) = (&self.changed, document_of(&text).parse::<DocumentId>()) {
             let _ = tx.send(doc);
@@ -461,7 +473,8 @@ mod tests {
     const BREAK: &str = "FAIRPOS_TEST_BREAK_SAMOD_STORAGE";
 
     /// Run only as a child of the test below, which names the way to break the storage: a
-    /// put the database refuses, or the storage's thread stopped by a panic. Either stops
+    /// put the database refuses for a second (`put-for-a-while`: stored when tried again)
+    /// or for good (`put`), or the storage's thread stopped by a panic. The last two stop
     /// the process before the put or the load is answered.
     #[tokio::test]
     #[ignore = "run by a_storage_that_fails_stops_the_process, in a process of its own"]
@@ -469,10 +482,16 @@ mod tests {
         let Ok(how) = std::env::var(BREAK) else {
             return;
         };
-        let conn = Connection::open_in_memory().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hq.db");
+        let conn = Connection::open(&path).unwrap();
         migrate(&conn).unwrap();
         conn.execute_batch(
-            "CREATE TRIGGER refused BEFORE INSERT ON samod_kv WHEN NEW.key LIKE '%/refused'
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE refusing(since TEXT);
+             INSERT INTO refusing VALUES ('now');
+             CREATE TRIGGER refused BEFORE INSERT ON samod_kv
+             WHEN NEW.key LIKE '%/refused' AND EXISTS (SELECT 1 FROM refusing)
              BEGIN SELECT RAISE(ABORT, 'the disk is full'); END;",
         )
         .unwrap();
@@ -483,6 +502,17 @@ mod tests {
         storage.put(key("kept"), b"kept".to_vec()).await;
         match how.as_str() {
             "put" => storage.put(key("refused"), b"lost".to_vec()).await,
+            "put-for-a-while" => {
+                let clearing = std::thread::spawn(move || {
+                    std::thread::sleep(std::time::Duration::from_millis(1500));
+                    let other = Connection::open(&path).unwrap();
+                    other.execute_batch("DELETE FROM refusing").unwrap();
+                });
+                storage.put(key("refused"), b"kept too".to_vec()).await;
+                clearing.join().unwrap();
+                let first = StorageKey::from_parts([doc(1).to_string()]).unwrap();
+                println!("stored: {}", storage.load_range(first).await.len());
+            }
             "panic" => {
                 let _: Option<()> = storage
                     .with(false, |_| -> rusqlite::Result<()> {
@@ -495,16 +525,14 @@ mod tests {
         println!("answered after the storage broke");
     }
 
-    /// A put the database refuses, or a storage thread gone, stops the process (SIGABRT)
-    /// with one line saying why, instead of answering samod as if the chunk were stored.
+    /// A put the database refuses for a second is stored when tried again; one it keeps
+    /// refusing, or a storage thread gone, stops the process (SIGABRT) with one line saying
+    /// why, instead of answering samod as if the chunk were stored.
     #[test]
     fn a_storage_that_fails_stops_the_process() {
         use std::os::unix::process::ExitStatusExt;
-        for (how, why) in [
-            ("put", "storing "),
-            ("panic", "its thread stopped on an operation"),
-        ] {
-            let child = std::process::Command::new(std::env::current_exe().unwrap())
+        let child = |how: &str| {
+            std::process::Command::new(std::env::current_exe().unwrap())
                 .args([
                     "--exact",
                     "samod_storage::tests::broken_storage_child",
@@ -513,7 +541,22 @@ mod tests {
                 ])
                 .env(BREAK, how)
                 .output()
-                .unwrap();
+                .unwrap()
+        };
+        let passing = child("put-for-a-while");
+        let out = String::from_utf8_lossy(&passing.stdout);
+        let err = String::from_utf8_lossy(&passing.stderr);
+        assert!(passing.status.success(), "{out}\n{err}");
+        assert!(out.contains("stored: 2"), "{out}");
+        assert!(
+            err.contains("the disk is full"),
+            "the refusal is logged: {err}"
+        );
+        for (how, why) in [
+            ("put", "storing "),
+            ("panic", "its thread stopped on an operation"),
+        ] {
+            let child = child(how);
             let (out, err) = (
                 String::from_utf8_lossy(&child.stdout),
                 String::from_utf8_lossy(&child.stderr),
@@ -525,6 +568,10 @@ mod tests {
                 "{how}: {err}"
             );
             assert!(err.contains("stopping headquarters"), "{how}: {err}");
+            if how == "put" {
+                assert!(err.contains("failed 3 times"), "tried three times: {err}");
+                assert_eq!(err.matches("the disk is full").count(), 3, "{err}");
+            }
         }
     }
 }

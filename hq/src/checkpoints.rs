@@ -99,8 +99,8 @@ pub fn hand_over(conn: &Connection) -> Result<()> {
 impl Drop for Checkpointer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
+        self.nudge();
         if let Some(thread) = self.thread.take() {
-            thread.thread().unpark();
             let _ = thread.join();
         }
     }

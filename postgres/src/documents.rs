@@ -13,7 +13,7 @@ use std::time::Duration;
 use deadpool_postgres::GenericClient;
 use fairpos_sync::samod::storage::{Storage, StorageKey};
 use fairpos_sync::samod::DocumentId;
-use fairpos_sync::samod_storage::{document_bounds, document_of, in_range, range_bounds};
+use fairpos_sync::samod_storage::{document_bounds, document_of, in_range, lost, range_bounds};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_postgres::AsyncMessage;
@@ -82,8 +82,8 @@ impl Storage for PgStorage {
 
     /// A put the database does not take is tried again, waits doubling from 0.1 s, for
     /// about [`PUT_PATIENCE`] (a server restarting, a connection lost); then the process
-    /// stops, as SQLite's storage does at once: samod would otherwise hold in memory
-    /// changes no database holds, and never ask the tills for them again.
+    /// stops ([`lost`]), as SQLite's storage does after its tries: samod would otherwise
+    /// hold in memory changes no database holds, and never ask the tills for them again.
     async fn put(&self, key: StorageKey, data: Vec<u8>) {
         let text = key.to_string();
         let doc = document_of(&text).to_string();
@@ -103,12 +103,10 @@ impl Storage for PgStorage {
                 return;
             }
             if waited >= PUT_PATIENCE {
-                eprintln!(
-                    "samod storage (PostgreSQL): storing {text} failed for {} s; \
-                     stopping headquarters rather than go on without it",
+                lost(&format!(
+                    "(PostgreSQL) storing {text} failed for {} s",
                     waited.as_secs()
-                );
-                std::process::abort();
+                ));
             }
             tokio::time::sleep(wait).await;
             waited += wait;

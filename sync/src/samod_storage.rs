@@ -140,8 +140,9 @@ impl SqliteStorage {
 /// read lost with the thread would read as a document not found. So the process stops at
 /// once, as after a crash (every put it answered is committed); started again, it projects
 /// what is stored and the tills send what it lacks. (A delete that fails leaves a chunk
-/// samod compacted into another: nothing is lost, and it is only logged.)
-fn lost(why: &str) -> ! {
+/// samod compacted into another: nothing is lost, and it is only logged.) PostgreSQL's
+/// storage stops the same way.
+pub fn lost(why: &str) -> ! {
     eprintln!("samod storage: {why}; stopping headquarters rather than go on without it");
     std::process::abort()
 }

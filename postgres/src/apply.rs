@@ -36,8 +36,8 @@ use crate::{bulk, rollup, Error, Pool, Result};
 pub(crate) const PROJECTION_LOCK: i64 = 0x70_726f_6a65_6374;
 
 /// The class of the advisory locks that one ledger's projections take turns on, the second
-/// key the hash of its document id ("led" in ASCII).
-const LEDGER_LOCK: i32 = 0x6c_6564;
+/// key the hash of its document id (`hashtext`) ("led" in ASCII): as `pg_locks` shows them.
+pub const LEDGER_LOCK: i32 = 0x6c_6564;
 
 /// Records indexed (and sales written) per round of statements.
 const BATCH: usize = 1024;

@@ -1,7 +1,9 @@
 //! samod's document store in PostgreSQL (`samod_kv`, as SQLite's), shared by every process
 //! of a headquarters: a chunk one process stores, every other can load. Each put is announced
-//! on the channel `fairpos_documents` (payload: the document's id) in the statement that
-//! stores it, so a process's [`Listener`] hears of documents that changed through any process.
+//! on the channel `fairpos_documents` in the statement that stores it (payload: the
+//! document's id, then the [`Origin`] of a process that projects what it stores), so a
+//! process's [`Listener`] hears of documents that changed through any process, and which of
+//! them another process is projecting already.
 //!
 //! samod writes content-addressed chunks (a change's hash, a snapshot's heads) and compacts by
 //! writing a snapshot before deleting only the chunks it folded in, so two processes writing
@@ -26,17 +28,52 @@ pub(crate) const CHANNEL: &str = "fairpos_documents";
 /// How long a put the database refuses is tried again before the process stops.
 const PUT_PATIENCE: Duration = Duration::from_secs(6);
 
+/// A process of a headquarters that projects the ledgers it stores itself, as its puts name
+/// it on the channel: chosen at random when the process starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin(String);
+
+impl Origin {
+    pub fn new() -> Origin {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        Origin(id[..16].to_string())
+    }
+}
+
+impl Default for Origin {
+    fn default() -> Origin {
+        Origin::new()
+    }
+}
+
 /// samod's storage on a pool. Errors are logged (samod's storage interface has no way to
 /// return them); a load that fails reads as "not stored", and a put that keeps failing
 /// stops the process ([`PgStorage`]'s `put`).
 #[derive(Clone)]
 pub struct PgStorage {
     pool: Pool,
+    /// What each put's announcement says after the document's id: empty, or the origin
+    /// of [`PgStorage::announcing_as`].
+    origin: String,
 }
 
 impl PgStorage {
+    /// Storage whose puts any process that hears of them projects.
     pub fn new(pool: Pool) -> PgStorage {
-        PgStorage { pool }
+        PgStorage {
+            pool,
+            origin: String::new(),
+        }
+    }
+
+    /// The same storage, its puts announced as `origin`'s: the process that follows the
+    /// store as `origin` projects them, so the others leave them to it for a while
+    /// ([`Heard::left_to_another`]).
+    pub fn announcing_as(self, origin: &Origin) -> PgStorage {
+        PgStorage {
+            origin: origin.0.clone(),
+            ..self
+        }
     }
 
     async fn rows(
@@ -86,7 +123,10 @@ impl Storage for PgStorage {
     /// hold in memory changes no database holds, and never ask the tills for them again.
     async fn put(&self, key: StorageKey, data: Vec<u8>) {
         let text = key.to_string();
-        let doc = document_of(&text).to_string();
+        let announced = match self.origin.as_str() {
+            "" => document_of(&text).to_string(),
+            origin => format!("{} {origin}", document_of(&text)),
+        };
         let mut wait = Duration::from_millis(100);
         let mut waited = Duration::ZERO;
         loop {
@@ -96,7 +136,7 @@ impl Storage for PgStorage {
                          INSERT INTO samod_kv(key, bytes) VALUES ($1, $2)
                          ON CONFLICT(key) DO UPDATE SET bytes = excluded.bytes RETURNING 1)
                      SELECT pg_notify($3, $4) FROM put",
-                    &[&text, &data, &CHANNEL, &doc],
+                    &[&text, &data, &CHANNEL, &announced],
                 )
                 .await;
             if stored.is_some() {
@@ -203,15 +243,41 @@ pub fn chunks_digest<'k>(keys: impl IntoIterator<Item = &'k str>) -> String {
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A document stored, as a [`Listener`] hears it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Heard {
+    pub doc: DocumentId,
+    /// Stored by another process that projects what it stores (its [`Origin`] is not the
+    /// listener's): this one need not take it at once.
+    pub left_to_another: bool,
+}
+
+impl Heard {
+    /// What a put's announcement says, heard by the process `own`, which takes `its_own`
+    /// itself whoever stored them.
+    fn from_payload(payload: &str, own: &Origin, its_own: &[DocumentId]) -> Option<Heard> {
+        let (doc, origin) = payload.split_once(' ').unwrap_or((payload, ""));
+        let doc: DocumentId = doc.parse().ok()?;
+        let left_to_another = !origin.is_empty() && origin != own.0 && !its_own.contains(&doc);
+        Some(Heard {
+            doc,
+            left_to_another,
+        })
+    }
+}
+
 /// A connection of its own that hears which documents any process stored.
 pub struct Listener {
-    documents: mpsc::UnboundedReceiver<DocumentId>,
+    documents: mpsc::UnboundedReceiver<Heard>,
     _client: tokio_postgres::Client,
 }
 
 impl Listener {
-    /// Starts listening at `url`: every put stored after this returns is heard.
-    pub async fn start(url: &str) -> Result<Listener> {
+    /// Starts listening at `url` for the process `own`: every put stored after this returns
+    /// is heard. Puts of `its_own` are never left to another process (the fair's catalog,
+    /// which each process merges into its own copy).
+    pub async fn start(url: &str, own: &Origin, its_own: &[DocumentId]) -> Result<Listener> {
+        let (own, its_own) = (own.clone(), its_own.to_vec());
         let (config, tls) = crate::tls::address(url)?;
         let (client, mut connection) = config.connect(tls).await?;
         let (heard, documents) = mpsc::unbounded_channel();
@@ -220,8 +286,8 @@ impl Listener {
             while let Some(message) = messages.next().await {
                 match message {
                     Ok(AsyncMessage::Notification(n)) => {
-                        if let Ok(doc) = n.payload().parse::<DocumentId>() {
-                            if heard.send(doc).is_err() {
+                        if let Some(stored) = Heard::from_payload(n.payload(), &own, &its_own) {
+                            if heard.send(stored).is_err() {
                                 break;
                             }
                         }
@@ -242,12 +308,12 @@ impl Listener {
     }
 
     /// The next document stored, by any process; `None` when the connection is gone.
-    pub async fn next(&mut self) -> Option<DocumentId> {
+    pub async fn next(&mut self) -> Option<Heard> {
         self.documents.recv().await
     }
 
     /// A document stored since the last call, if one was heard already.
-    pub fn try_next(&mut self) -> Option<DocumentId> {
+    pub fn try_next(&mut self) -> Option<Heard> {
         self.documents.try_recv().ok()
     }
 }

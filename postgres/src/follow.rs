@@ -119,10 +119,21 @@ pub async fn catch_up(pool: &Pool, max_bytes: Option<u64>) -> Result<Pass> {
 const RETRY: Duration = Duration::from_secs(1);
 const LONGEST_RETRY: Duration = Duration::from_secs(60);
 
+/// How long a ledger another process stored (and projects itself) is left to it before this
+/// process looks whether it was projected, and projects it if not: the other process may
+/// have been killed between its store and its projection.
+pub const LEFT_TO_ANOTHER: Duration = Duration::from_secs(3);
+
 /// Projects each document `listener` hears of (those heard together, once each), calling
-/// `done` after each batch, until the listener's connection ends. Documents a batch failed
-/// on (and those of `failed_before`, a [`catch_up`]'s) are taken again later, a second after
-/// the first failure, waits doubling up to a minute.
+/// `done` after each batch that took any, until the listener's connection ends. Documents a
+/// batch failed on (and those of `failed_before`, a [`catch_up`]'s) are taken again later, a
+/// second after the first failure, waits doubling up to a minute.
+///
+/// A ledger another process stored ([`Heard::left_to_another`](crate::documents::Heard)) is
+/// left to it for [`LEFT_TO_ANOTHER`]; then those of them whose chunks were projected meanwhile
+/// are only reported to `done` (a till waiting here for its confirmation asks again), and the
+/// others projected here. So two processes do not both wait for each ledger's turn, and a
+/// ledger whose process died is projected all the same.
 pub async fn follow(
     pool: &Pool,
     listener: &mut Listener,
@@ -132,13 +143,20 @@ pub async fn follow(
 ) -> Result<()> {
     // Per document the database failed on: failures so far and when to try again.
     let mut again: HashMap<DocumentId, (u32, Instant)> = HashMap::new();
+    // Per ledger left to another process: when to look whether it was projected.
+    let mut left: HashMap<DocumentId, Instant> = HashMap::new();
     let first_wait = Instant::now() + RETRY;
     for (doc, _) in &failed_before.failed {
         again.insert(doc.clone(), (1, first_wait));
     }
     loop {
-        // `Some(None)`: the listener's connection ended; `None`: time to try again.
-        let first = match again.values().map(|(_, at)| *at).min() {
+        // `Some(None)`: the listener's connection ended; `None`: time to look again.
+        let next_look = again
+            .values()
+            .map(|(_, at)| *at)
+            .chain(left.values().copied())
+            .min();
+        let first = match next_look {
             None => Some(listener.next().await),
             Some(at) => tokio::select! {
                 heard = listener.next() => Some(heard),
@@ -151,22 +169,31 @@ pub async fn follow(
             .filter(|(_, (_, at))| *at <= now)
             .map(|(doc, _)| doc.clone())
             .collect();
+        let mut stored = Vec::new();
         match first {
-            Some(Some(doc)) => {
-                heard.insert(doc);
-            }
+            Some(Some(one)) => stored.push(one),
             Some(None) => return Ok(()),
             None => {}
         }
         while let Some(more) = listener.try_next() {
-            heard.insert(more);
+            stored.push(more);
         }
+        for one in stored {
+            if one.left_to_another {
+                left.entry(one.doc).or_insert(now + LEFT_TO_ANOTHER);
+            } else {
+                // Projected here now, from every chunk stored so far, whoever stored it.
+                left.remove(&one.doc);
+                heard.insert(one.doc);
+            }
+        }
+        let mut pass = Pass::default();
+        take_due(pool, &mut left, now, &mut heard, &mut pass).await;
         // What each document taken now had failed before.
         let before: HashMap<DocumentId, u32> = heard
             .iter()
             .filter_map(|doc| again.remove(doc).map(|(n, _)| (doc.clone(), n)))
             .collect();
-        let mut pass = Pass::default();
         pass.project_all(pool, &heard, max_bytes).await;
         for (doc, _) in &pass.failed {
             let failures = before.get(doc).copied().unwrap_or(0) + 1;
@@ -175,6 +202,45 @@ pub async fn follow(
                 .min(LONGEST_RETRY);
             again.insert(doc.clone(), (failures, Instant::now() + wait));
         }
-        done(&pass);
+        // Nothing but ledgers left to another process heard: nothing to tell.
+        if !(pass.took.is_empty() && pass.failed.is_empty()) {
+            done(&pass);
+        }
+    }
+}
+
+/// Looks at the ledgers of `left` due by `now` (and not in `heard`, taken anyway) in one
+/// query: those projected meanwhile are reported as taken by `pass`, the others added to
+/// `heard`. If the query fails, they are the pass's failures, taken again later.
+async fn take_due(
+    pool: &Pool,
+    left: &mut HashMap<DocumentId, Instant>,
+    now: Instant,
+    heard: &mut BTreeSet<DocumentId>,
+    pass: &mut Pass,
+) {
+    let due: Vec<DocumentId> = left
+        .iter()
+        .filter(|(doc, at)| **at <= now && !heard.contains(*doc))
+        .map(|(doc, _)| doc.clone())
+        .collect();
+    if due.is_empty() {
+        return;
+    }
+    for doc in &due {
+        left.remove(doc);
+    }
+    match crate::ledgers::unprojected(pool, &due).await {
+        Ok(unprojected) => {
+            let unprojected: BTreeSet<DocumentId> = unprojected.into_iter().collect();
+            let (todo, projected): (Vec<_>, Vec<_>) =
+                due.into_iter().partition(|doc| unprojected.contains(doc));
+            pass.documents += projected.len();
+            pass.took.extend(projected);
+            heard.extend(todo);
+        }
+        Err(e) => pass
+            .failed
+            .extend(due.into_iter().map(|doc| (doc, e.to_string()))),
     }
 }

@@ -3,7 +3,7 @@
 //! that ledger's device, then its records into the projection ([`crate::project`]), where
 //! each counts once however many processes do the same at the same time.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use fairpos_sync::catalog::CatalogDoc;
 use fairpos_sync::ids::document_id;
@@ -167,4 +167,44 @@ fn decode(
         heads,
         new_authors,
     }))
+}
+
+/// Of `docs`, those whose stored chunks are not the ones they were last projected from
+/// (never projected, or more stored since, or nothing stored: the fair's catalog among them),
+/// read in one go and outside any ledger's turn: for ledgers another process was left to
+/// project, most of which it has.
+pub async fn unprojected(pool: &Pool, docs: &[DocumentId]) -> Result<Vec<DocumentId>> {
+    let shown: Vec<String> = docs.iter().map(DocumentId::to_string).collect();
+    let client = pool.get().await?;
+    let keys = client
+        .query(
+            "SELECT d.doc, k.key FROM unnest($1::text[]) AS d(doc)
+             JOIN samod_kv k ON k.key > d.doc || '/' AND k.key < d.doc || '0'
+             ORDER BY d.doc, k.key",
+            &[&shown],
+        )
+        .await?;
+    let projected = client
+        .query(
+            "SELECT doc_id, chunks_digest FROM hq_docs
+             WHERE doc_id = ANY($1) AND chunks_digest IS NOT NULL",
+            &[&shown],
+        )
+        .await?;
+    let mut stored: HashMap<&str, Vec<&str>> = HashMap::new();
+    for row in &keys {
+        stored.entry(row.get(0)).or_default().push(row.get(1));
+    }
+    let done: HashMap<&str, &str> = projected.iter().map(|r| (r.get(0), r.get(1))).collect();
+    Ok(docs
+        .iter()
+        .zip(&shown)
+        .filter(|(_, shown)| {
+            let digest = stored
+                .get(shown.as_str())
+                .map(|keys| chunks_digest(keys.iter().copied()));
+            digest.is_none() || digest.as_deref() != done.get(shown.as_str()).copied()
+        })
+        .map(|(doc, _)| doc.clone())
+        .collect())
 }

@@ -34,7 +34,7 @@ mod rollup;
 pub mod slips;
 mod tls;
 
-pub use apply::{project, project_held, Held, Projected};
+pub use apply::{project, project_held, Held, Projected, LEDGER_LOCK};
 pub use deadpool_postgres::Pool;
 pub use error::{Error, Result};
 pub use ledgers::project_document;

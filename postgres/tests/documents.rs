@@ -14,8 +14,8 @@ use automerge::transaction::Transactable;
 
 use common::compare::{assert_same, sqlite_projection};
 use common::{fair, fresh_database, server, Lcg, Ledger};
-use fairpos_postgres::documents::{document_chunks, Listener, PgStorage};
-use fairpos_postgres::follow::{catch_up, follow};
+use fairpos_postgres::documents::{document_chunks, Listener, Origin, PgStorage};
+use fairpos_postgres::follow::{self, catch_up, follow};
 use fairpos_postgres::{connect, migrate, project_document, Error, Pool};
 use fairpos_sync::ids::document_id;
 use fairpos_sync::samod::storage::{Storage, StorageKey};
@@ -55,13 +55,19 @@ async fn two_processes(server: &str) -> (String, Pool, Pool) {
 async fn chunks_stored_through_two_processes_load_as_one_document() {
     let Some(server) = server() else { return };
     let (url, a, b) = two_processes(&server).await;
-    let mut listener = Listener::start(&url).await.unwrap();
-    let (through_a, through_b) = (PgStorage::new(a.clone()), PgStorage::new(b.clone()));
-
     let ledger = &fair(&mut Lcg(3), 10)[0];
     let (earlier, last_two) = ledger.records.split_at(ledger.records.len() - 2);
     let mut doc = ledger_doc(ledger, earlier);
     let id = document_id(&doc.id().key());
+    // The listeners are process A's; each process's puts are announced as its own. The
+    // second takes this document itself whoever stores it (as each takes the catalog).
+    let (origin_a, origin_b) = (Origin::new(), Origin::new());
+    let mut listener = Listener::start(&url, &origin_a, &[]).await.unwrap();
+    let mut taking_itself = Listener::start(&url, &origin_a, std::slice::from_ref(&id))
+        .await
+        .unwrap();
+    let through_a = PgStorage::new(a.clone()).announcing_as(&origin_a);
+    let through_b = PgStorage::new(b.clone()).announcing_as(&origin_b);
     through_a
         .put(key(&id, "snapshot", "base"), doc.automerge().save())
         .await;
@@ -77,15 +83,22 @@ async fn chunks_stored_through_two_processes_load_as_one_document() {
     let ((k1, v1), (k2, v2)) = (incremental(&first), incremental(&second));
     tokio::join!(through_b.put(k2, v2), through_a.put(k1, v1));
 
-    // Every put is heard, whichever process made it.
+    // Every put is heard, whichever process made it; B's as left to B.
+    let mut left_to_another = 0;
     for _ in 0..3 {
         let heard = tokio::time::timeout(Duration::from_secs(10), listener.next())
             .await
             .expect("a put is announced")
             .expect("the listener's connection is up");
-        assert_eq!(heard, id);
+        assert_eq!(heard.doc, id);
+        left_to_another += usize::from(heard.left_to_another);
     }
+    assert_eq!(left_to_another, 1);
     assert!(listener.try_next().is_none());
+    for _ in 0..3 {
+        let heard = tokio::time::timeout(Duration::from_secs(10), taking_itself.next());
+        assert!(!heard.await.unwrap().unwrap().left_to_another);
+    }
 
     let chunks = document_chunks(&b, &id).await.unwrap();
     assert_eq!(chunks.len(), 3);
@@ -249,7 +262,10 @@ async fn two_processes_following_the_store_project_every_ledger_once() {
     let Some(server) = server() else { return };
     let (url, a, b) = two_processes(&server).await;
     let ledgers = fair(&mut Lcg(13), 40);
-    let storage = PgStorage::new(b.clone());
+    // The tills sync through the first process, which is stopped while they do: the second
+    // projects what the first stored and did not project itself.
+    let (origin_a, origin_b) = (Origin::new(), Origin::new());
+    let storage = PgStorage::new(b.clone()).announcing_as(&origin_a);
     // Two ledgers were stored before either process started: both catch up, once.
     for ledger in &ledgers[..2] {
         store_in_pieces(&storage, ledger).await;
@@ -266,8 +282,14 @@ async fn two_processes_following_the_store_project_every_ledger_once() {
             follow(&pool, &mut listener, None, &Default::default(), |_| {}).await
         })
     };
-    let first = follower(a.clone(), Listener::start(&url).await.unwrap());
-    let second = follower(b.clone(), Listener::start(&url).await.unwrap());
+    let first = follower(
+        a.clone(),
+        Listener::start(&url, &origin_a, &[]).await.unwrap(),
+    );
+    let second = follower(
+        b.clone(),
+        Listener::start(&url, &origin_b, &[]).await.unwrap(),
+    );
     for (i, ledger) in ledgers[2..].iter().enumerate() {
         store_in_pieces(&storage, ledger).await;
         if i == 1 {
@@ -286,6 +308,100 @@ async fn two_processes_following_the_store_project_every_ledger_once() {
     assert_same(&a, &sqlite_projection(&ledgers)).await;
     assert!(first.await.unwrap_err().is_cancelled());
     second.abort();
+}
+
+/// The next pass `passed` reports that took `doc`.
+async fn taking(
+    passed: &mut tokio::sync::mpsc::UnboundedReceiver<follow::Pass>,
+    doc: &DocumentId,
+) -> follow::Pass {
+    loop {
+        let pass = passed.recv().await.expect("the follower runs");
+        if pass.took.contains(doc) {
+            return pass;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_another_process_stored_is_left_to_it_and_projected_here_if_it_did_not() {
+    let Some(server) = server() else { return };
+    let (url, a, b) = two_processes(&server).await;
+    let fair = fair(&mut Lcg(17), 3);
+    let ledgers = &fair[..3];
+    // Announced, as a till announces its ledgers before it syncs: what was projected of each
+    // is held with it.
+    let announced: Vec<(String, String, String)> = ledgers
+        .iter()
+        .map(|l| {
+            let ledger = ledger_doc(l, &[]).id().clone();
+            let id = document_id(&ledger.key()).to_string();
+            (ledger.key(), id, ledger.device)
+        })
+        .collect();
+    let ids: Vec<DocumentId> = announced.iter().map(|a| a.1.parse().unwrap()).collect();
+    let refused = fairpos_postgres::registry::announce(&a, &announced, 10);
+    assert_eq!(refused.await.unwrap(), None);
+    let (origin_a, origin_b) = (Origin::new(), Origin::new());
+    let through_a = PgStorage::new(a.clone()).announcing_as(&origin_a);
+    // Process B follows the store; its passes are watched here.
+    let mut listener = Listener::start(&url, &origin_b, &[]).await.unwrap();
+    let (passes, mut passed) = tokio::sync::mpsc::unbounded_channel();
+    let follower = tokio::spawn({
+        let b = b.clone();
+        async move {
+            let done = |pass: &follow::Pass| drop(passes.send(pass.clone()));
+            follow::follow(&b, &mut listener, None, &Default::default(), done).await
+        }
+    });
+
+    // A stores the first ledger and projects it; its turn is then held (as by a projection
+    // that never ends): B sees it projected without waiting for the turn.
+    store_in_pieces(&through_a, &ledgers[0]).await;
+    let held = ledgers[0].records.len();
+    assert_eq!(project_document(&a, &ids[0]).await.unwrap(), Some(held));
+    let mut turn = connect(&url).unwrap().get().await.unwrap();
+    let tx = turn.transaction().await.unwrap();
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+        &[&fairpos_postgres::LEDGER_LOCK, &ids[0].to_string()],
+    )
+    .await
+    .unwrap();
+    let pass = tokio::time::timeout(Duration::from_secs(20), taking(&mut passed, &ids[0]))
+        .await
+        .expect("B reports the ledger A projected, without its turn");
+    assert_eq!((pass.documents, pass.new_records), (1, 0));
+    tx.rollback().await.unwrap();
+
+    // A stores the second and dies before projecting it: B projects it.
+    store_in_pieces(&through_a, &ledgers[1]).await;
+    let pass = tokio::time::timeout(Duration::from_secs(20), taking(&mut passed, &ids[1]))
+        .await
+        .expect("B projects a ledger A stored and did not project");
+    assert!(pass.new_records > 0);
+
+    // What B stores itself, B projects.
+    store_in_pieces(
+        &PgStorage::new(b.clone()).announcing_as(&origin_b),
+        &ledgers[2],
+    )
+    .await;
+    let pass = tokio::time::timeout(Duration::from_secs(20), taking(&mut passed, &ids[2]))
+        .await
+        .expect("B projects what it stores");
+    assert!(pass.new_records > 0);
+    let total: usize = ledgers.iter().map(|l| l.records.len()).sum();
+    let all_projected = async {
+        while records_held(&a).await < total {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), all_projected)
+        .await
+        .expect("every record is projected");
+    assert_same(&a, &sqlite_projection(ledgers)).await;
+    follower.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

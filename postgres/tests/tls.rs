@@ -8,7 +8,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use fairpos_postgres::documents::Listener;
+use fairpos_postgres::documents::{Listener, Origin};
 use fairpos_postgres::{connect, migrate};
 
 fn script() -> PathBuf {
@@ -80,7 +80,9 @@ async fn the_database_is_reached_over_tls_trusting_the_ca_the_address_names() {
         .unwrap()
         .get(0);
     assert!(over_tls);
-    Listener::start(&trusted).await.unwrap();
+    Listener::start(&trusted, &Origin::new(), &[])
+        .await
+        .unwrap();
 
     // Without the CA: the certificate does not verify, and that is said.
     let untrusted = connect(&format!("{}/postgres?sslmode=require", server.url)).unwrap();

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use fairpos_postgres::documents::Listener;
+use fairpos_postgres::documents::{Listener, Origin};
 use fairpos_postgres::follow::{catch_up, follow, Pass};
 use fairpos_postgres::{connect, connect_migrated, migrate, registry};
 use fairpos_projection::report::{self, Dimension};
@@ -270,7 +270,7 @@ async fn project(url: &str, follow_store: bool) -> Result<()> {
     let pool = connect_migrated(url).await?;
     // Listening before catching up: a ledger stored in between is heard, not missed.
     let listener = if follow_store {
-        Some(Listener::start(url).await?)
+        Some(Listener::start(url, &Origin::new(), &[]).await?)
     } else {
         None
     };

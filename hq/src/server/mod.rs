@@ -118,6 +118,9 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         None => None,
     };
     let (pg, pg_organizers) = pg.unzip();
+    // This process's name among those of the headquarters, on the channel of stored
+    // documents: the others leave what it stores to its projection.
+    let origin = fairpos_postgres::documents::Origin::new();
     let revoked_now = match &pg {
         Some(pool) => fairpos_postgres::registry::revoked(pool).await?,
         None => devices::revoked(&hq.conn)?,
@@ -146,7 +149,9 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         // `hq init` and the catalog commands write them, to the shared store.
         Some(pool) => {
             mirror::copy_all(&db, pool).await?;
-            SamodStorage::Postgres(fairpos_postgres::documents::PgStorage::new(pool.clone()))
+            SamodStorage::Postgres(
+                fairpos_postgres::documents::PgStorage::new(pool.clone()).announcing_as(&origin),
+            )
         }
         None => {
             let mirror = match &options.postgres_mirror {
@@ -253,6 +258,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
                 url.clone(),
                 pool.clone(),
                 postgres::Channels {
+                    origin,
                     settled: settled_tx,
                     revoked: revoked_tx,
                     announced: state.announced.clone(),

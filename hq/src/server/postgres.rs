@@ -4,7 +4,9 @@
 //! maintenance loop ([`maintain`]) projects every ledger any process stores, as it hears of
 //! it, and follows revocations made by any process or by `hq revoke-device`.
 //!
-//! Every process takes every ledger it hears of: records count once whoever projects them
+//! Each process projects the ledgers it stores as it hears of them, and those another process
+//! stored a few seconds later unless that process projected them meanwhile
+//! ([`fairpos_postgres::follow::follow`]): records count once whoever projects them
 //! (`fairpos-postgres`), a ledger whose stored chunks were projected already is not decoded
 //! again, and a process killed mid-projection leaves its transaction rolled back for the
 //! others. Each process's passes wake the confirmations its tills wait for and its big
@@ -16,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fairpos_postgres::accounts::Stored as StoredAccount;
-use fairpos_postgres::documents::{Listener, PgStorage};
+use fairpos_postgres::documents::{Listener, Origin, PgStorage};
 use fairpos_postgres::follow::{catch_up, follow, Pass};
 use fairpos_postgres::{registry, Pool};
 use fairpos_sync::samod::storage::{Storage, StorageKey};
@@ -213,6 +215,8 @@ async fn follow_catalog_edits(catalog: Arc<Catalog>) {
 
 /// What the maintenance loop tells the rest of the server.
 pub struct Channels {
+    /// This process's name on the channel of stored documents (its storage's).
+    pub origin: Origin,
     pub settled: watch::Sender<Settled>,
     pub revoked: watch::Sender<HashSet<String>>,
     pub announced: Arc<watch::Sender<u64>>,
@@ -250,6 +254,7 @@ pub async fn oversized_at_start(
 /// is retried every second; what was stored meanwhile is caught up with.
 pub async fn maintain(url: String, pool: Pool, channels: Channels) {
     let Channels {
+        origin,
         settled,
         revoked,
         announced,
@@ -259,6 +264,8 @@ pub async fn maintain(url: String, pool: Pool, channels: Channels) {
         limits,
     } = channels;
     let catalog = catalog.map(Arc::new);
+    // The catalog another process stores is merged here at once: every process keeps a copy.
+    let merged_here: Vec<DocumentId> = catalog.iter().map(|c| c.id.clone()).collect();
     if let Some(catalog) = &catalog {
         tokio::spawn(follow_catalog_edits(catalog.clone()));
     }
@@ -315,7 +322,7 @@ pub async fn maintain(url: String, pool: Pool, channels: Channels) {
     loop {
         // Listening before catching up: a ledger stored in between is heard, not missed.
         let outcome = async {
-            let mut listener = Listener::start(&url).await?;
+            let mut listener = Listener::start(&url, &origin, &merged_here).await?;
             let caught_up = catch_up(&pool, Some(limits.max_bytes)).await?;
             publish(&caught_up);
             follow(

@@ -29,6 +29,7 @@ use fairpos_sync::record::{
     CashMoveRecord, RefundRecord, SaleRecord, ShiftCloseRecord, ShiftOpenRecord, VoidRecord,
 };
 use fairpos_sync::Record;
+use tokio_postgres::types::ToSql;
 
 use crate::{bulk, rollup, Error, Pool, Result};
 
@@ -178,13 +179,25 @@ async fn write_ledger(
         bulk::write_sales_rows(&tx, &sales).await?;
         waiting.extend(new);
     }
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PROJECTION_LOCK])
+    // Under the lock every other projection waits, so what is done there goes in few round
+    // trips: the lock and the first sales' priors in one (the server reads them once it
+    // grants the lock), the roll-up, stock and the ledger's heads in another, then the commit.
+    let lock = tx
+        .prepare_cached("SELECT pg_advisory_xact_lock($1)")
         .await?;
     let mut stock = StockOut::default();
     let mut counted = Batch::default();
     // The records ahead hold no void or refund, so no order among them matters here.
     let sales: Vec<&SaleRecord> = waiting.iter().filter_map(|r| sale_of(r)).collect();
-    for batch in sales.chunks(BATCH) {
+    let mut batches = sales.chunks(BATCH);
+    let first = batches.next().unwrap_or_default();
+    let ids: Vec<&str> = first.iter().map(|s| s.header.id.as_str()).collect();
+    let (_, priors) = futures::try_join!(
+        async { Ok(tx.execute(&lock, &[&PROJECTION_LOCK]).await?) },
+        rollup::priors(&tx, &ids),
+    )?;
+    bulk::count_known(first, &priors, &mut stock, &mut counted);
+    for batch in batches {
         bulk::count_sales(&tx, batch, &mut stock, &mut counted).await?;
     }
     for record in &waiting {
@@ -204,23 +217,31 @@ async fn write_ledger(
         bulk::write_sales_rows(&tx, &sales).await?;
         bulk::count_sales(&tx, &sales, &mut stock, &mut counted).await?;
     }
-    rollup::flush(&tx, &mut counted).await?;
-    write_stock(&tx, &stock).await?;
-    if let Some(held) = held {
-        // The ledgers only grow: a state with fewer records than the stored one is older.
-        tx.execute(
-            "UPDATE hq_docs SET heads = $2, records = $3, chunks_digest = $4, refused = NULL,
-                 updated_at = now()
-             WHERE doc_id = $1 AND records <= $3",
-            &[
+    let heads = async {
+        if let Some(held) = held {
+            // The ledgers only grow: a state with fewer records than the stored one is older.
+            let update = tx
+                .prepare_cached(
+                    "UPDATE hq_docs SET heads = $2, records = $3, chunks_digest = $4,
+                         refused = NULL, updated_at = now()
+                     WHERE doc_id = $1 AND records <= $3",
+                )
+                .await?;
+            let params: [&(dyn ToSql + Sync); 4] = [
                 &held.doc_id,
                 &held.heads,
                 &held.records,
                 &held.chunks_digest,
-            ],
-        )
-        .await?;
-    }
+            ];
+            tx.execute(&update, &params).await?;
+        }
+        Ok(())
+    };
+    futures::try_join!(
+        rollup::flush(&tx, &mut counted),
+        write_stock(&tx, &stock),
+        heads
+    )?;
     tx.commit().await?;
     Ok(done)
 }
@@ -255,12 +276,13 @@ async fn take_other(
 async fn write_stock(tx: &Transaction<'_>, stock: &StockOut) -> Result<()> {
     let (skus, qtys): (Vec<&str>, Vec<i64>) = stock.summed().filter(|&(_, qty)| qty != 0).unzip();
     if !skus.is_empty() {
-        tx.execute(
-            "INSERT INTO stock_out(sku, qty) SELECT * FROM unnest($1::text[], $2::bigint[])
-             ON CONFLICT(sku) DO UPDATE SET qty = stock_out.qty + excluded.qty",
-            &[&skus, &qtys],
-        )
-        .await?;
+        let add = tx
+            .prepare_cached(
+                "INSERT INTO stock_out(sku, qty) SELECT * FROM unnest($1::text[], $2::bigint[])
+                 ON CONFLICT(sku) DO UPDATE SET qty = stock_out.qty + excluded.qty",
+            )
+            .await?;
+        tx.execute(&add, &[&skus, &qtys]).await?;
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! their lines and payments written by one binary `COPY` per table and batch (one row per
 //! sale, line and payment, as SQLite's statements write them).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::pin::pin;
 
 use deadpool_postgres::Transaction;
@@ -120,6 +120,17 @@ pub(crate) async fn count_sales(
     }
     let ids: Vec<&str> = sales.iter().map(|s| s.header.id.as_str()).collect();
     let priors = rollup::priors(tx, &ids).await?;
+    count_known(sales, &priors, stock, counted);
+    Ok(())
+}
+
+/// [`count_sales`] with the voids and refunds projected before them already read.
+pub(crate) fn count_known(
+    sales: &[&SaleRecord],
+    priors: &HashMap<String, Prior>,
+    stock: &mut StockOut,
+    counted: &mut Batch,
+) {
     let none = Prior::default();
     for s in sales {
         let prior = priors.get(&s.header.id).unwrap_or(&none);
@@ -130,7 +141,6 @@ pub(crate) async fn count_sales(
         }
         counted.count(&CountedSale::from(*s), prior);
     }
-    Ok(())
 }
 
 /// Columns a binary `COPY` fills, in the order each row's values are written, with their

@@ -60,40 +60,42 @@ pub(crate) fn schema() -> String {
     out
 }
 
-/// What is projected of the voids and refunds of the sales `ids`, by sale.
+/// What is projected of the voids and refunds of the sales `ids`, by sale. The three reads go
+/// in one round trip.
 pub(crate) async fn priors(tx: &Transaction<'_>, ids: &[&str]) -> Result<HashMap<String, Prior>> {
-    let mut out: HashMap<String, Prior> = HashMap::new();
-    for row in tx
-        .query(
-            "SELECT sale_id, shift_id FROM voids WHERE sale_id = ANY($1::text[])",
-            &[&ids],
-        )
-        .await?
-    {
-        out.entry(row.get(0)).or_default().void_shift = Some(row.get(1));
-    }
-    for row in tx
-        .query(
+    let voids = tx
+        .prepare_cached("SELECT sale_id, shift_id FROM voids WHERE sale_id = ANY($1::text[])")
+        .await?;
+    let refunds = tx
+        .prepare_cached(
             "SELECT sale_id, COUNT(*), CAST(SUM(amount_fen) AS BIGINT) FROM refunds
              WHERE sale_id = ANY($1::text[]) GROUP BY sale_id",
-            &[&ids],
         )
-        .await?
-    {
-        let prior = out.entry(row.get(0)).or_default();
-        prior.refunds_n = row.get(1);
-        prior.refunds_fen = row.get(2);
-    }
-    for row in tx
-        .query(
+        .await?;
+    let lines = tx
+        .prepare_cached(
             "SELECT r.sale_id, rl.line, CAST(SUM(rl.amount_fen) AS BIGINT),
                     CAST(SUM(rl.qty) AS BIGINT)
              FROM refunds r JOIN refund_lines rl ON rl.refund_id = r.id
              WHERE r.sale_id = ANY($1::text[]) GROUP BY r.sale_id, rl.line",
-            &[&ids],
         )
-        .await?
-    {
+        .await?;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&ids];
+    let (voids, refunds, lines) = futures::try_join!(
+        tx.query(&voids, &params),
+        tx.query(&refunds, &params),
+        tx.query(&lines, &params),
+    )?;
+    let mut out: HashMap<String, Prior> = HashMap::new();
+    for row in voids {
+        out.entry(row.get(0)).or_default().void_shift = Some(row.get(1));
+    }
+    for row in refunds {
+        let prior = out.entry(row.get(0)).or_default();
+        prior.refunds_n = row.get(1);
+        prior.refunds_fen = row.get(2);
+    }
+    for row in lines {
         let line: i32 = row.get(1);
         out.entry(row.get(0))
             .or_default()
@@ -127,7 +129,7 @@ pub(crate) async fn flush(tx: &Transaction<'_>, batch: &mut Batch) -> Result<()>
          {UPSERT}"
     );
     tx.execute(
-        &sql,
+        &tx.prepare_cached(&sql).await?,
         &[
             &text(|((dim, _, _), _)| Some(*dim)),
             &text(|((_, scope, _), _)| Some(scope.as_str())),

@@ -171,4 +171,31 @@ mod tests {
             .unwrap();
         assert_eq!(n, 5000);
     }
+
+    /// A log grown past the limit by one big commit is cut back to it when it starts over.
+    #[test]
+    fn a_log_grown_past_the_limit_is_cut_back_once_copied() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = dir.path().join(format!("{}-wal", crate::HQ_DB));
+        let writer = connect(dir.path()).unwrap();
+        hand_over(&writer).unwrap();
+        let blobs = crate::instance::WAL_SIZE_LIMIT / 4000 + 2_000;
+        writer
+            .execute_batch(&format!(
+                "CREATE TABLE t(x BLOB);
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {blobs})
+                 INSERT INTO t SELECT randomblob(4000) FROM n;"
+            ))
+            .unwrap();
+        let grown = file_len(&wal);
+        assert!(grown > crate::instance::WAL_SIZE_LIMIT as u64, "{grown}");
+        let copied = checkpoint(&writer).unwrap();
+        assert_eq!(copied.log_frames, copied.copied_frames);
+        // The next commit starts the log over, and cuts the file back.
+        writer
+            .execute_batch("INSERT INTO t VALUES (x'00')")
+            .unwrap();
+        let cut = file_len(&wal);
+        assert!(cut <= crate::instance::WAL_SIZE_LIMIT as u64, "{cut}");
+    }
 }

@@ -102,12 +102,17 @@ pub fn connect(dir: &Path) -> Result<Connection> {
     // Statement journals in memory: each upsert and multi-row insert inside projection's
     // transaction otherwise writes its undo pages to a temporary file (a quarter of a cold
     // projection's time went to those writes).
-    conn.execute_batch(
+    conn.execute_batch(&format!(
         "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -131072;
-         PRAGMA temp_store = MEMORY;",
-    )?;
+         PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};",
+    ))?;
     Ok(conn)
 }
+
+/// The size the write-ahead log is cut back to when it starts over, once a checkpoint has
+/// copied all of it: a storm of syncs grows it to hundreds of megabytes, which SQLite would
+/// otherwise keep on disk for good.
+pub const WAL_SIZE_LIMIT: i64 = 64 << 20;
 
 fn create_tables(conn: &Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -247,6 +247,21 @@ async fn store_in_pieces(storage: &PgStorage, ledger: &Ledger) {
     }
 }
 
+/// Waits (30 s at most, else `what` fails the test) until `pool` holds every record of
+/// `ledgers`, then compares its projection with SQLite's.
+async fn every_record_projected(pool: &Pool, ledgers: &[Ledger], what: &str) {
+    let total: usize = ledgers.iter().map(|l| l.records.len()).sum();
+    let all_projected = async {
+        while records_held(pool).await < total {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), all_projected)
+        .await
+        .expect(what);
+    assert_same(pool, &sqlite_projection(ledgers)).await;
+}
+
 async fn records_held(pool: &Pool) -> usize {
     let client = pool.get().await.unwrap();
     let n: i64 = client
@@ -296,16 +311,12 @@ async fn two_processes_following_the_store_project_every_ledger_once() {
             first.abort();
         }
     }
-    let total: usize = ledgers.iter().map(|l| l.records.len()).sum();
-    let all_projected = async {
-        while records_held(&a).await < total {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(30), all_projected)
-        .await
-        .expect("the process still following projects every ledger");
-    assert_same(&a, &sqlite_projection(&ledgers)).await;
+    every_record_projected(
+        &a,
+        &ledgers,
+        "the process still following projects every ledger",
+    )
+    .await;
     assert!(first.await.unwrap_err().is_cancelled());
     second.abort();
 }
@@ -391,16 +402,7 @@ async fn a_ledger_another_process_stored_is_left_to_it_and_projected_here_if_it_
         .await
         .expect("B projects what it stores");
     assert!(pass.new_records > 0);
-    let total: usize = ledgers.iter().map(|l| l.records.len()).sum();
-    let all_projected = async {
-        while records_held(&a).await < total {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(20), all_projected)
-        .await
-        .expect("every record is projected");
-    assert_same(&a, &sqlite_projection(ledgers)).await;
+    every_record_projected(&a, ledgers, "every record is projected").await;
     follower.abort();
 }
 

@@ -115,11 +115,10 @@ pub(crate) async fn ledger_turn<'c>(
         .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
         .start()
         .await?;
-    tx.execute(
-        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-        &[&LEDGER_LOCK, &doc_id],
-    )
-    .await?;
+    let turn = tx
+        .prepare_cached("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .await?;
+    tx.execute(&turn, &[&LEDGER_LOCK, &doc_id]).await?;
     Ok(tx)
 }
 

@@ -30,15 +30,17 @@ pub(crate) async fn index_records(
     let seqs: Vec<i64> = headers.iter().map(|h| h.seq as i64).collect();
     let kinds: Vec<&str> = records.iter().map(Record::kind).collect();
     let ats: Vec<&str> = headers.iter().map(|h| h.at.as_str()).collect();
-    let mut inserted: HashSet<(String, i64)> = tx
-        .query(
+    let index = tx
+        .prepare_cached(
             "INSERT INTO records(id, device, seq, kind, at, doc_key)
              SELECT r.id, r.device, r.seq, r.kind, r.at, $6::text
              FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[])
                   AS r(id, device, seq, kind, at)
              ON CONFLICT DO NOTHING RETURNING device, seq",
-            &[&ids, &devices, &seqs, &kinds, &ats, &doc_key],
         )
+        .await?;
+    let mut inserted: HashSet<(String, i64)> = tx
+        .query(&index, &[&ids, &devices, &seqs, &kinds, &ats, &doc_key])
         .await?
         .iter()
         .map(|row| (row.get(0), row.get(1)))
@@ -96,12 +98,13 @@ pub(crate) async fn write_sales_rows(tx: &Transaction<'_>, sales: &[&SaleRecord]
         .collect();
     if !oversold.is_empty() {
         let (sale_ids, skus): (Vec<&str>, Vec<&str>) = oversold.into_iter().unzip();
-        tx.execute(
-            "INSERT INTO sale_oversold(sale_id, sku)
-             SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
-            &[&sale_ids, &skus],
-        )
-        .await?;
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO sale_oversold(sale_id, sku)
+                 SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+            )
+            .await?;
+        tx.execute(&insert, &[&sale_ids, &skus]).await?;
     }
     Ok(())
 }
@@ -200,12 +203,13 @@ async fn copy_into(
 ) -> Result<BinaryCopyInWriter> {
     let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
     let types: Vec<Type> = columns.iter().map(|(_, t)| t.clone()).collect();
-    let sink = tx
-        .copy_in(&format!(
+    let copy = tx
+        .prepare_cached(&format!(
             "COPY {table} ({}) FROM STDIN (FORMAT binary)",
             names.join(", ")
         ))
         .await?;
+    let sink = tx.copy_in(&copy).await?;
     Ok(BinaryCopyInWriter::new(sink, &types))
 }
 

@@ -203,12 +203,10 @@ pub(crate) async fn chunks_in(
     doc: &DocumentId,
 ) -> Result<Vec<(String, Vec<u8>)>> {
     let (from, to) = document_bounds(doc);
-    let rows = client
-        .query(
-            "SELECT key, bytes FROM samod_kv WHERE key > $1 AND key < $2 ORDER BY key",
-            &[&from, &to],
-        )
+    let statement = client
+        .prepare_cached("SELECT key, bytes FROM samod_kv WHERE key > $1 AND key < $2 ORDER BY key")
         .await?;
+    let rows = client.query(&statement, &[&from, &to]).await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 

@@ -217,7 +217,7 @@ async fn write_ledger(
         bulk::count_sales(&tx, &sales, &mut stock, &mut counted).await?;
     }
     let heads = async {
-        if let Some(held) = held {
+        if let Some(held) = &held {
             // The ledgers only grow: a state with fewer records than the stored one is older.
             let update = tx
                 .prepare_cached(
@@ -236,10 +236,21 @@ async fn write_ledger(
         }
         Ok(())
     };
+    // Heard by every process on commit: one that left this ledger to this process looks at
+    // once, for a till waiting for its confirmation there.
+    let announce = async {
+        if let Some(held) = &held {
+            let notify = tx.prepare_cached("SELECT pg_notify($1, $2)").await?;
+            tx.execute(&notify, &[&crate::documents::PROJECTED, &held.doc_id])
+                .await?;
+        }
+        Ok(())
+    };
     futures::try_join!(
         rollup::flush(&tx, &mut counted),
         write_stock(&tx, &stock),
-        heads
+        heads,
+        announce
     )?;
     tx.commit().await?;
     Ok(done)

@@ -3,7 +3,8 @@
 //! on the channel `fairpos_documents` in the statement that stores it (payload: the
 //! document's id, then the [`Origin`] of a process that projects what it stores), so a
 //! process's [`Listener`] hears of documents that changed through any process, and which of
-//! them another process is projecting already.
+//! them another process is projecting already; each projection of a ledger is announced on
+//! `fairpos_projected` when it commits.
 //!
 //! samod writes content-addressed chunks (a change's hash, a snapshot's heads) and compacts by
 //! writing a snapshot before deleting only the chunks it folded in, so two processes writing
@@ -24,6 +25,9 @@ use crate::{Pool, Result};
 
 /// The channel puts are announced on.
 pub(crate) const CHANNEL: &str = "fairpos_documents";
+
+/// The channel a ledger's projection is announced on when it commits (payload: its id).
+pub(crate) const PROJECTED: &str = "fairpos_projected";
 
 /// How long a put the database refuses is tried again before the process stops.
 const PUT_PATIENCE: Duration = Duration::from_secs(6);
@@ -68,7 +72,7 @@ impl PgStorage {
 
     /// The same storage, its puts announced as `origin`'s: the process that follows the
     /// store as `origin` projects them, so the others leave them to it for a while
-    /// ([`Heard::left_to_another`]).
+    /// ([`Heard::LeftToAnother`]).
     pub fn announcing_as(self, origin: &Origin) -> PgStorage {
         PgStorage {
             origin: origin.0.clone(),
@@ -241,30 +245,42 @@ pub fn chunks_digest<'k>(keys: impl IntoIterator<Item = &'k str>) -> String {
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A document stored, as a [`Listener`] hears it.
+/// What a [`Listener`] hears of a document.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Heard {
-    pub doc: DocumentId,
-    /// Stored by another process that projects what it stores (its [`Origin`] is not the
+pub enum Heard {
+    /// Stored, for whoever hears it to project: by this process, or by one that does not
+    /// project what it stores (a mirror, a copy).
+    Stored(DocumentId),
+    /// Stored by another process, which projects what it stores (its [`Origin`] is not the
     /// listener's): this one need not take it at once.
-    pub left_to_another: bool,
+    LeftToAnother(DocumentId),
+    /// A process committed a projection of it.
+    Projected(DocumentId),
 }
 
 impl Heard {
-    /// What a put's announcement says, heard by the process `own`, which takes `its_own`
-    /// itself whoever stored them.
-    fn from_payload(payload: &str, own: &Origin, its_own: &[DocumentId]) -> Option<Heard> {
+    /// What a put's announcement on [`CHANNEL`] says, heard by the process `own`, which takes
+    /// `its_own` itself whoever stored them.
+    fn stored(payload: &str, own: &Origin, its_own: &[DocumentId]) -> Option<Heard> {
         let (doc, origin) = payload.split_once(' ').unwrap_or((payload, ""));
         let doc: DocumentId = doc.parse().ok()?;
-        let left_to_another = !origin.is_empty() && origin != own.0 && !its_own.contains(&doc);
-        Some(Heard {
-            doc,
-            left_to_another,
-        })
+        Some(
+            if !origin.is_empty() && origin != own.0 && !its_own.contains(&doc) {
+                Heard::LeftToAnother(doc)
+            } else {
+                Heard::Stored(doc)
+            },
+        )
+    }
+
+    pub fn doc(&self) -> &DocumentId {
+        match self {
+            Heard::Stored(doc) | Heard::LeftToAnother(doc) | Heard::Projected(doc) => doc,
+        }
     }
 }
 
-/// A connection of its own that hears which documents any process stored.
+/// A connection of its own that hears which documents any process stored or projected.
 pub struct Listener {
     documents: mpsc::UnboundedReceiver<Heard>,
     _client: tokio_postgres::Client,
@@ -284,8 +300,12 @@ impl Listener {
             while let Some(message) = messages.next().await {
                 match message {
                     Ok(AsyncMessage::Notification(n)) => {
-                        if let Some(stored) = Heard::from_payload(n.payload(), &own, &its_own) {
-                            if heard.send(stored).is_err() {
+                        let news = match n.channel() {
+                            PROJECTED => n.payload().parse().ok().map(Heard::Projected),
+                            _ => Heard::stored(n.payload(), &own, &its_own),
+                        };
+                        if let Some(news) = news {
+                            if heard.send(news).is_err() {
                                 break;
                             }
                         }
@@ -298,19 +318,22 @@ impl Listener {
                 }
             }
         });
-        client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+        client
+            .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {PROJECTED}"))
+            .await?;
         Ok(Listener {
             documents,
             _client: client,
         })
     }
 
-    /// The next document stored, by any process; `None` when the connection is gone.
+    /// What is heard next of a document stored or projected by any process; `None` when the
+    /// connection is gone.
     pub async fn next(&mut self) -> Option<Heard> {
         self.documents.recv().await
     }
 
-    /// A document stored since the last call, if one was heard already.
+    /// What was heard since the last call, if anything was.
     pub fn try_next(&mut self) -> Option<Heard> {
         self.documents.try_recv().ok()
     }

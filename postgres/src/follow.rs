@@ -11,7 +11,7 @@ use futures::{stream, StreamExt};
 
 use fairpos_sync::samod::DocumentId;
 
-use crate::documents::Listener;
+use crate::documents::{Heard, Listener};
 use crate::ledgers::project_within;
 use crate::{registry, Error, Pool, Result};
 
@@ -129,16 +129,36 @@ pub const LEFT_TO_ANOTHER: Duration = Duration::from_secs(3);
 /// batch failed on (and those of `failed_before`, a [`catch_up`]'s) are taken again later, a
 /// second after the first failure, waits doubling up to a minute.
 ///
-/// A ledger another process stored ([`Heard::left_to_another`](crate::documents::Heard)) is
-/// left to it for [`LEFT_TO_ANOTHER`]; then those of them whose chunks were projected meanwhile
-/// are only reported to `done` (a till waiting here for its confirmation asks again), and the
-/// others projected here. So two processes do not both wait for each ledger's turn, and a
-/// ledger whose process died is projected all the same.
+/// A ledger another process stored ([`Heard::LeftToAnother`]) is left to it for
+/// [`LEFT_TO_ANOTHER`], or until a projection of it is heard of; then, if its chunks were
+/// projected meanwhile, it is only reported to `done` (a till waiting here for its
+/// confirmation asks again), else projected here. So two processes do not both wait for each
+/// ledger's turn, and a ledger whose process died is projected all the same.
 pub async fn follow(
     pool: &Pool,
     listener: &mut Listener,
     max_bytes: Option<u64>,
     failed_before: &Pass,
+    done: impl FnMut(&Pass),
+) -> Result<()> {
+    follow_leaving(
+        pool,
+        listener,
+        max_bytes,
+        failed_before,
+        LEFT_TO_ANOTHER,
+        done,
+    )
+    .await
+}
+
+/// [`follow`], leaving ledgers another process stored to it for `left_for`.
+pub async fn follow_leaving(
+    pool: &Pool,
+    listener: &mut Listener,
+    max_bytes: Option<u64>,
+    failed_before: &Pass,
+    left_for: Duration,
     mut done: impl FnMut(&Pass),
 ) -> Result<()> {
     // Per document the database failed on: failures so far and when to try again.
@@ -178,13 +198,22 @@ pub async fn follow(
         while let Some(more) = listener.try_next() {
             stored.push(more);
         }
-        for one in stored {
-            if one.left_to_another {
-                left.entry(one.doc).or_insert(now + LEFT_TO_ANOTHER);
-            } else {
+        for news in stored {
+            match news {
+                Heard::LeftToAnother(doc) => {
+                    left.entry(doc).or_insert(now + left_for);
+                }
                 // Projected here now, from every chunk stored so far, whoever stored it.
-                left.remove(&one.doc);
-                heard.insert(one.doc);
+                Heard::Stored(doc) => {
+                    left.remove(&doc);
+                    heard.insert(doc);
+                }
+                // Looked at now rather than later: a till may wait here for its confirmation.
+                Heard::Projected(doc) => {
+                    if let Some(at) = left.get_mut(&doc) {
+                        *at = now;
+                    }
+                }
             }
         }
         let mut pass = Pass::default();

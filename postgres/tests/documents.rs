@@ -14,7 +14,7 @@ use automerge::transaction::Transactable;
 
 use common::compare::{assert_same, sqlite_projection};
 use common::{fair, fresh_database, server, Lcg, Ledger};
-use fairpos_postgres::documents::{document_chunks, Listener, Origin, PgStorage};
+use fairpos_postgres::documents::{document_chunks, Heard, Listener, Origin, PgStorage};
 use fairpos_postgres::follow::{self, catch_up, follow};
 use fairpos_postgres::{connect, migrate, project_document, Error, Pool};
 use fairpos_sync::ids::document_id;
@@ -90,14 +90,15 @@ async fn chunks_stored_through_two_processes_load_as_one_document() {
             .await
             .expect("a put is announced")
             .expect("the listener's connection is up");
-        assert_eq!(heard.doc, id);
-        left_to_another += usize::from(heard.left_to_another);
+        assert_eq!(heard.doc(), &id);
+        assert!(!matches!(heard, Heard::Projected(_)));
+        left_to_another += usize::from(matches!(heard, Heard::LeftToAnother(_)));
     }
     assert_eq!(left_to_another, 1);
     assert!(listener.try_next().is_none());
     for _ in 0..3 {
         let heard = tokio::time::timeout(Duration::from_secs(10), taking_itself.next());
-        assert!(!heard.await.unwrap().unwrap().left_to_another);
+        assert_eq!(heard.await.unwrap().unwrap(), Heard::Stored(id.clone()));
     }
 
     let chunks = document_chunks(&b, &id).await.unwrap();
@@ -321,6 +322,42 @@ async fn two_processes_following_the_store_project_every_ledger_once() {
     second.abort();
 }
 
+/// `ledgers` announced, as a till announces its ledgers before it syncs (what was projected
+/// of each is then held with it): their document ids.
+async fn announced(pool: &Pool, ledgers: &[Ledger]) -> Vec<DocumentId> {
+    let announced: Vec<(String, String, String)> = ledgers
+        .iter()
+        .map(|l| {
+            let ledger = ledger_doc(l, &[]).id().clone();
+            let id = document_id(&ledger.key()).to_string();
+            (ledger.key(), id, ledger.device)
+        })
+        .collect();
+    let refused = fairpos_postgres::registry::announce(pool, &announced, 10);
+    assert_eq!(refused.await.unwrap(), None);
+    announced.iter().map(|a| a.1.parse().unwrap()).collect()
+}
+
+/// A process following the store through `listener` on `pool`, leaving what another stores
+/// to it for `left_for`: its task, and the passes it reports.
+fn following(
+    pool: &Pool,
+    mut listener: Listener,
+    left_for: Duration,
+) -> (
+    tokio::task::JoinHandle<fairpos_postgres::Result<()>>,
+    tokio::sync::mpsc::UnboundedReceiver<follow::Pass>,
+) {
+    let (passes, passed) = tokio::sync::mpsc::unbounded_channel();
+    let pool = pool.clone();
+    let task = tokio::spawn(async move {
+        let done = |pass: &follow::Pass| drop(passes.send(pass.clone()));
+        let failed_before = follow::Pass::default();
+        follow::follow_leaving(&pool, &mut listener, None, &failed_before, left_for, done).await
+    });
+    (task, passed)
+}
+
 /// The next pass `passed` reports that took `doc`.
 async fn taking(
     passed: &mut tokio::sync::mpsc::UnboundedReceiver<follow::Pass>,
@@ -340,31 +377,12 @@ async fn a_ledger_another_process_stored_is_left_to_it_and_projected_here_if_it_
     let (url, a, b) = two_processes(&server).await;
     let fair = fair(&mut Lcg(17), 3);
     let ledgers = &fair[..3];
-    // Announced, as a till announces its ledgers before it syncs: what was projected of each
-    // is held with it.
-    let announced: Vec<(String, String, String)> = ledgers
-        .iter()
-        .map(|l| {
-            let ledger = ledger_doc(l, &[]).id().clone();
-            let id = document_id(&ledger.key()).to_string();
-            (ledger.key(), id, ledger.device)
-        })
-        .collect();
-    let ids: Vec<DocumentId> = announced.iter().map(|a| a.1.parse().unwrap()).collect();
-    let refused = fairpos_postgres::registry::announce(&a, &announced, 10);
-    assert_eq!(refused.await.unwrap(), None);
+    let ids = announced(&a, ledgers).await;
     let (origin_a, origin_b) = (Origin::new(), Origin::new());
     let through_a = PgStorage::new(a.clone()).announcing_as(&origin_a);
     // Process B follows the store; its passes are watched here.
-    let mut listener = Listener::start(&url, &origin_b, &[]).await.unwrap();
-    let (passes, mut passed) = tokio::sync::mpsc::unbounded_channel();
-    let follower = tokio::spawn({
-        let b = b.clone();
-        async move {
-            let done = |pass: &follow::Pass| drop(passes.send(pass.clone()));
-            follow::follow(&b, &mut listener, None, &Default::default(), done).await
-        }
-    });
+    let listener = Listener::start(&url, &origin_b, &[]).await.unwrap();
+    let (follower, mut passed) = following(&b, listener, follow::LEFT_TO_ANOTHER);
 
     // A stores the first ledger and projects it; its turn is then held (as by a projection
     // that never ends): B sees it projected without waiting for the turn.
@@ -403,6 +421,26 @@ async fn a_ledger_another_process_stored_is_left_to_it_and_projected_here_if_it_
         .expect("B projects what it stores");
     assert!(pass.new_records > 0);
     every_record_projected(&a, ledgers, "every record is projected").await;
+    follower.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_another_process_projected_is_reported_when_its_projection_is_heard_of() {
+    let Some(server) = server() else { return };
+    let (url, a, b) = two_processes(&server).await;
+    let ledger = &fair(&mut Lcg(19), 1)[0];
+    let id = announced(&a, std::slice::from_ref(ledger)).await.remove(0);
+    // B leaves what A stores to A for an hour: only A's projection, heard of, ends the wait.
+    let (origin_a, origin_b) = (Origin::new(), Origin::new());
+    let listener = Listener::start(&url, &origin_b, &[]).await.unwrap();
+    let (follower, mut passed) = following(&b, listener, Duration::from_secs(3600));
+    store_in_pieces(&PgStorage::new(a.clone()).announcing_as(&origin_a), ledger).await;
+    let held = ledger.records.len();
+    assert_eq!(project_document(&a, &id).await.unwrap(), Some(held));
+    let pass = tokio::time::timeout(Duration::from_secs(20), taking(&mut passed, &id))
+        .await
+        .expect("B reports the ledger once A's projection is heard of");
+    assert_eq!((pass.documents, pass.new_records), (1, 0));
     follower.abort();
 }
 

@@ -124,6 +124,11 @@ const LONGEST_RETRY: Duration = Duration::from_secs(60);
 /// have been killed between its store and its projection.
 pub const LEFT_TO_ANOTHER: Duration = Duration::from_secs(3);
 
+/// How soon a ledger left to another process is looked at once its projection is heard of;
+/// those due within as long again are looked at with it, in the same query: in a storm,
+/// about one query a second instead of one per ledger.
+const LOOK_SOON: Duration = Duration::from_millis(500);
+
 /// Projects each document `listener` hears of (those heard together, once each), calling
 /// `done` after each batch that took any, until the listener's connection ends. Documents a
 /// batch failed on (and those of `failed_before`, a [`catch_up`]'s) are taken again later, a
@@ -164,7 +169,7 @@ pub async fn follow_leaving(
     // Per document the database failed on: failures so far and when to try again.
     let mut again: HashMap<DocumentId, (u32, Instant)> = HashMap::new();
     // Per ledger left to another process: when to look whether it was projected.
-    let mut left: HashMap<DocumentId, Instant> = HashMap::new();
+    let mut left: HashMap<DocumentId, Look> = HashMap::new();
     let first_wait = Instant::now() + RETRY;
     for (doc, _) in &failed_before.failed {
         again.insert(doc.clone(), (1, first_wait));
@@ -174,7 +179,7 @@ pub async fn follow_leaving(
         let next_look = again
             .values()
             .map(|(_, at)| *at)
-            .chain(left.values().copied())
+            .chain(left.values().map(|look| look.at))
             .min();
         let first = match next_look {
             None => Some(listener.next().await),
@@ -201,23 +206,27 @@ pub async fn follow_leaving(
         for news in stored {
             match news {
                 Heard::LeftToAnother(doc) => {
-                    left.entry(doc).or_insert(now + left_for);
+                    left.entry(doc).or_insert(Look {
+                        at: now + left_for,
+                        heard_projected: false,
+                    });
                 }
                 // Projected here now, from every chunk stored so far, whoever stored it.
                 Heard::Stored(doc) => {
                     left.remove(&doc);
                     heard.insert(doc);
                 }
-                // Looked at now rather than later: a till may wait here for its confirmation.
+                // Looked at soon rather than later: a till may wait here for its confirmation.
                 Heard::Projected(doc) => {
-                    if let Some(at) = left.get_mut(&doc) {
-                        *at = now;
+                    if let Some(look) = left.get_mut(&doc) {
+                        look.at = look.at.min(now + LOOK_SOON);
+                        look.heard_projected = true;
                     }
                 }
             }
         }
         let mut pass = Pass::default();
-        take_due(pool, &mut left, now, &mut heard, &mut pass).await;
+        take_due(pool, &mut left, now, left_for, &mut heard, &mut pass).await;
         // What each document taken now had failed before.
         let before: HashMap<DocumentId, u32> = heard
             .iter()
@@ -238,38 +247,62 @@ pub async fn follow_leaving(
     }
 }
 
-/// Looks at the ledgers of `left` due by `now` (and not in `heard`, taken anyway) in one
-/// query: those projected meanwhile are reported as taken by `pass`, the others added to
-/// `heard`. If the query fails, they are the pass's failures, taken again later.
+/// When to look whether a ledger left to another process was projected.
+struct Look {
+    at: Instant,
+    /// A projection of it was heard of: the other process is at work on it.
+    heard_projected: bool,
+}
+
+/// Once one ledger of `left` is due by `now`, looks at those due within [`LOOK_SOON`] (and
+/// not in `heard`, taken anyway) in one query: those projected meanwhile are reported as
+/// taken by `pass`; those still unprojected are added to `heard`, unless a projection of
+/// them was heard of (the other process is at work on them, and stored more since it read
+/// them): those are left to it for `left_for` again. If the query fails, they are the
+/// pass's failures, taken again later.
 async fn take_due(
     pool: &Pool,
-    left: &mut HashMap<DocumentId, Instant>,
+    left: &mut HashMap<DocumentId, Look>,
     now: Instant,
+    left_for: Duration,
     heard: &mut BTreeSet<DocumentId>,
     pass: &mut Pass,
 ) {
-    let due: Vec<DocumentId> = left
+    if !left.values().any(|look| look.at <= now) {
+        return;
+    }
+    let due: Vec<(DocumentId, bool)> = left
         .iter()
-        .filter(|(doc, at)| **at <= now && !heard.contains(*doc))
-        .map(|(doc, _)| doc.clone())
+        .filter(|(doc, look)| look.at <= now + LOOK_SOON && !heard.contains(*doc))
+        .map(|(doc, look)| (doc.clone(), look.heard_projected))
         .collect();
     if due.is_empty() {
         return;
     }
-    for doc in &due {
+    for (doc, _) in &due {
         left.remove(doc);
     }
-    match crate::ledgers::unprojected(pool, &due).await {
+    let docs: Vec<DocumentId> = due.iter().map(|(doc, _)| doc.clone()).collect();
+    match crate::ledgers::unprojected(pool, &docs).await {
         Ok(unprojected) => {
             let unprojected: BTreeSet<DocumentId> = unprojected.into_iter().collect();
-            let (todo, projected): (Vec<_>, Vec<_>) =
-                due.into_iter().partition(|doc| unprojected.contains(doc));
-            pass.documents += projected.len();
-            pass.took.extend(projected);
-            heard.extend(todo);
+            for (doc, heard_projected) in due {
+                if !unprojected.contains(&doc) {
+                    pass.documents += 1;
+                    pass.took.push(doc);
+                } else if heard_projected {
+                    let again = Look {
+                        at: now + left_for,
+                        heard_projected: false,
+                    };
+                    left.insert(doc, again);
+                } else {
+                    heard.insert(doc);
+                }
+            }
         }
         Err(e) => pass
             .failed
-            .extend(due.into_iter().map(|doc| (doc, e.to_string()))),
+            .extend(docs.into_iter().map(|doc| (doc, e.to_string()))),
     }
 }

@@ -168,8 +168,10 @@ pub async fn follow_leaving(
 ) -> Result<()> {
     // Per document the database failed on: failures so far and when to try again.
     let mut again: HashMap<DocumentId, (u32, Instant)> = HashMap::new();
-    // Per ledger left to another process: when to look whether it was projected.
-    let mut left: HashMap<DocumentId, Look> = HashMap::new();
+    let mut left = LeftToOthers {
+        looks: HashMap::new(),
+        left_for,
+    };
     let first_wait = Instant::now() + RETRY;
     for (doc, _) in &failed_before.failed {
         again.insert(doc.clone(), (1, first_wait));
@@ -179,7 +181,7 @@ pub async fn follow_leaving(
         let next_look = again
             .values()
             .map(|(_, at)| *at)
-            .chain(left.values().map(|look| look.at))
+            .chain(left.next_look())
             .min();
         let first = match next_look {
             None => Some(listener.next().await),
@@ -194,39 +196,16 @@ pub async fn follow_leaving(
             .filter(|(_, (_, at))| *at <= now)
             .map(|(doc, _)| doc.clone())
             .collect();
-        let mut stored = Vec::new();
         match first {
-            Some(Some(one)) => stored.push(one),
+            Some(Some(news)) => left.hear(news, now, &mut heard),
             Some(None) => return Ok(()),
             None => {}
         }
-        while let Some(more) = listener.try_next() {
-            stored.push(more);
-        }
-        for news in stored {
-            match news {
-                Heard::LeftToAnother(doc) => {
-                    left.entry(doc).or_insert(Look {
-                        at: now + left_for,
-                        heard_projected: false,
-                    });
-                }
-                // Projected here now, from every chunk stored so far, whoever stored it.
-                Heard::Stored(doc) => {
-                    left.remove(&doc);
-                    heard.insert(doc);
-                }
-                // Looked at soon rather than later: a till may wait here for its confirmation.
-                Heard::Projected(doc) => {
-                    if let Some(look) = left.get_mut(&doc) {
-                        look.at = look.at.min(now + LOOK_SOON);
-                        look.heard_projected = true;
-                    }
-                }
-            }
+        while let Some(news) = listener.try_next() {
+            left.hear(news, now, &mut heard);
         }
         let mut pass = Pass::default();
-        take_due(pool, &mut left, now, left_for, &mut heard, &mut pass).await;
+        left.take_due(pool, now, &mut heard, &mut pass).await;
         // What each document taken now had failed before.
         let before: HashMap<DocumentId, u32> = heard
             .iter()
@@ -247,6 +226,13 @@ pub async fn follow_leaving(
     }
 }
 
+/// The ledgers another process stored and projects itself, left to it for `left_for`, and
+/// when to look whether it did.
+struct LeftToOthers {
+    looks: HashMap<DocumentId, Look>,
+    left_for: Duration,
+}
+
 /// When to look whether a ledger left to another process was projected.
 struct Look {
     at: Instant,
@@ -254,55 +240,81 @@ struct Look {
     heard_projected: bool,
 }
 
-/// Once one ledger of `left` is due by `now`, looks at those due within [`LOOK_SOON`] (and
-/// not in `heard`, taken anyway) in one query: those projected meanwhile are reported as
-/// taken by `pass`; those still unprojected are added to `heard`, unless a projection of
-/// them was heard of (the other process is at work on them, and stored more since it read
-/// them): those are left to it for `left_for` again. If the query fails, they are the
-/// pass's failures, taken again later.
-async fn take_due(
-    pool: &Pool,
-    left: &mut HashMap<DocumentId, Look>,
-    now: Instant,
-    left_for: Duration,
-    heard: &mut BTreeSet<DocumentId>,
-    pass: &mut Pass,
-) {
-    if !left.values().any(|look| look.at <= now) {
-        return;
+impl LeftToOthers {
+    fn next_look(&self) -> Option<Instant> {
+        self.looks.values().map(|look| look.at).min()
     }
-    let due: Vec<(DocumentId, bool)> = left
-        .iter()
-        .filter(|(doc, look)| look.at <= now + LOOK_SOON && !heard.contains(*doc))
-        .map(|(doc, look)| (doc.clone(), look.heard_projected))
-        .collect();
-    if due.is_empty() {
-        return;
-    }
-    for (doc, _) in &due {
-        left.remove(doc);
-    }
-    let docs: Vec<DocumentId> = due.iter().map(|(doc, _)| doc.clone()).collect();
-    match crate::ledgers::unprojected(pool, &docs).await {
-        Ok(unprojected) => {
-            let unprojected: BTreeSet<DocumentId> = unprojected.into_iter().collect();
-            for (doc, heard_projected) in due {
-                if !unprojected.contains(&doc) {
-                    pass.documents += 1;
-                    pass.took.push(doc);
-                } else if heard_projected {
-                    let again = Look {
-                        at: now + left_for,
-                        heard_projected: false,
-                    };
-                    left.insert(doc, again);
-                } else {
-                    heard.insert(doc);
+
+    /// Takes in what was heard at `now`; a document to project here now goes to `heard`.
+    fn hear(&mut self, news: Heard, now: Instant, heard: &mut BTreeSet<DocumentId>) {
+        match news {
+            Heard::LeftToAnother(doc) => {
+                self.looks.entry(doc).or_insert(Look {
+                    at: now + self.left_for,
+                    heard_projected: false,
+                });
+            }
+            // Projected here now, from every chunk stored so far, whoever stored it.
+            Heard::Stored(doc) => {
+                self.looks.remove(&doc);
+                heard.insert(doc);
+            }
+            // Looked at soon rather than later: a till may wait here for its confirmation.
+            Heard::Projected(doc) => {
+                if let Some(look) = self.looks.get_mut(&doc) {
+                    look.at = look.at.min(now + LOOK_SOON);
+                    look.heard_projected = true;
                 }
             }
         }
-        Err(e) => pass
-            .failed
-            .extend(docs.into_iter().map(|doc| (doc, e.to_string()))),
+    }
+
+    /// Once one ledger is due by `now`, looks at those due within [`LOOK_SOON`] (and not in
+    /// `heard`, taken anyway) in one query: those projected meanwhile are reported as taken
+    /// by `pass`; those still unprojected are added to `heard`, unless a projection of them
+    /// was heard of (the other process is at work on them, and stored more since it read
+    /// them): those are left to it again. If the query fails, they are the pass's failures,
+    /// taken again later.
+    async fn take_due(
+        &mut self,
+        pool: &Pool,
+        now: Instant,
+        heard: &mut BTreeSet<DocumentId>,
+        pass: &mut Pass,
+    ) {
+        if !self.looks.values().any(|look| look.at <= now) {
+            return;
+        }
+        let due: Vec<(DocumentId, bool)> = self
+            .looks
+            .iter()
+            .filter(|(doc, look)| look.at <= now + LOOK_SOON && !heard.contains(*doc))
+            .map(|(doc, look)| (doc.clone(), look.heard_projected))
+            .collect();
+        for (doc, _) in &due {
+            self.looks.remove(doc);
+        }
+        let docs: Vec<DocumentId> = due.iter().map(|(doc, _)| doc.clone()).collect();
+        if docs.is_empty() {
+            return;
+        }
+        match crate::ledgers::unprojected(pool, &docs).await {
+            Ok(unprojected) => {
+                let unprojected: BTreeSet<DocumentId> = unprojected.into_iter().collect();
+                for (doc, heard_projected) in due {
+                    if !unprojected.contains(&doc) {
+                        pass.documents += 1;
+                        pass.took.push(doc);
+                    } else if heard_projected {
+                        self.hear(Heard::LeftToAnother(doc), now, heard);
+                    } else {
+                        heard.insert(doc);
+                    }
+                }
+            }
+            Err(e) => pass
+                .failed
+                .extend(docs.into_iter().map(|doc| (doc, e.to_string()))),
+        }
     }
 }

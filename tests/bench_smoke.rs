@@ -53,7 +53,13 @@ fn the_projection_bench_projects_every_sale_cold_then_the_new_ones() {
     assert_eq!(v["sales"], 120);
     assert_eq!(v["new_sales"], 7);
     assert_eq!(v["ledgers_touched"], 3);
-    for key in ["cold_ms", "incremental_ms", "full_reproject_ms"] {
+    for key in [
+        "cold_ms",
+        "incremental_ms",
+        "full_reproject_ms",
+        "restart_ms",
+        "restart_every_ledger_ms",
+    ] {
         assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key} in {v}");
     }
 }

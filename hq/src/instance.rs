@@ -69,7 +69,8 @@ CREATE TABLE IF NOT EXISTS hq_docs (
     heads      TEXT NOT NULL,           -- as far as the projection has applied it
     records    INTEGER NOT NULL,
     refused    TEXT,                    -- why the projection refuses it, if it does
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    chunks_digest TEXT                  -- of the keys of the stored chunks projected
 ) STRICT;
 
 CREATE TABLE IF NOT EXISTS sync_events (
@@ -114,6 +115,20 @@ pub fn connect(dir: &Path) -> Result<Connection> {
 /// otherwise keep on disk for good.
 pub const WAL_SIZE_LIMIT: i64 = 64 << 20;
 
+/// Headquarters from before the digest: its ledgers are each taken once more at the next
+/// start, which stores their digests.
+fn add_chunks_digest(conn: &Connection) -> Result<()> {
+    let has_it: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM pragma_table_info('hq_docs') WHERE name = 'chunks_digest')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_it {
+        conn.execute_batch("ALTER TABLE hq_docs ADD COLUMN chunks_digest TEXT")?;
+    }
+    Ok(())
+}
+
 fn create_tables(conn: &Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version == 0 {
@@ -124,6 +139,7 @@ fn create_tables(conn: &Connection) -> Result<()> {
     schema::create_projection(conn)?;
     samod_storage::migrate(conn)?;
     conn.execute_batch(SCHEMA)?;
+    add_chunks_digest(conn)?;
     // Reports and reconciliation read running totals, not every sale.
     if !rollup::installed(conn)? {
         let held: i64 = conn.query_row("SELECT COUNT(*) FROM sales", [], |r| r.get(0))?;

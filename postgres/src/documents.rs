@@ -232,19 +232,6 @@ pub(crate) async fn document_keys(
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-/// A digest of a document's chunk keys (in key order). samod names each chunk by what it
-/// holds (a change's hash, a snapshot's heads), so the same keys are the same content: a
-/// ledger whose digest equals the one stored when it was last projected holds nothing new.
-pub fn chunks_digest<'k>(keys: impl IntoIterator<Item = &'k str>) -> String {
-    use sha2::{Digest, Sha256};
-    let mut hash = Sha256::new();
-    for key in keys {
-        hash.update(key.as_bytes());
-        hash.update(b"\n");
-    }
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// What a [`Listener`] hears of a document.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Heard {

@@ -10,13 +10,13 @@ use fairpos_sync::ids::document_id;
 use fairpos_sync::ledger::{foreign_record, heads_held, heads_text};
 use fairpos_sync::protocol::over_size;
 use fairpos_sync::samod::DocumentId;
-use fairpos_sync::samod_storage::load_chunks;
+use fairpos_sync::samod_storage::{chunks_digest, load_chunks};
 use fairpos_sync::{LedgerDoc, Record};
 
 use deadpool_postgres::Transaction;
 
 use crate::apply::{self, Held, Projected};
-use crate::documents::{chunks_digest, chunks_in, document_keys};
+use crate::documents::{chunks_in, document_keys};
 use crate::registry::{self, Authors};
 use crate::{Error, Pool, Result};
 

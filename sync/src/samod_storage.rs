@@ -57,6 +57,19 @@ pub fn document_bounds(doc: &DocumentId) -> (String, String) {
     (format!("{doc}/"), format!("{doc}0"))
 }
 
+/// A digest of a document's chunk keys (in key order). samod names each chunk by what it
+/// holds (a change's hash, a snapshot's heads), so the same keys are the same content: a
+/// ledger whose digest equals the one stored when it was last projected holds nothing new.
+pub fn chunks_digest<'k>(keys: impl IntoIterator<Item = &'k str>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for key in keys {
+        hash.update(key.as_bytes());
+        hash.update(b"\n");
+    }
+    crate::keys::hex(&hash.finalize())
+}
+
 #[derive(Clone)]
 pub struct SqliteStorage {
     jobs: Sender<Job>,

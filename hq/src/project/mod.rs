@@ -10,11 +10,13 @@ mod tests;
 
 pub use projector::Projector;
 
+use std::collections::HashMap;
+
 use automerge::{Automerge, ChangeHash};
 use fairpos_sync::catalog::CatalogProduct;
 use fairpos_sync::ledger::heads_text;
 use fairpos_sync::samod::DocumentId;
-use fairpos_sync::samod_storage::load_document;
+use fairpos_sync::samod_storage::{chunks_digest, load_document};
 use fairpos_sync::{LedgerDoc, LedgerId, Record};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -77,6 +79,30 @@ pub fn stored_not_refused(conn: &Connection) -> Result<Vec<DocumentId>> {
     let mut docs = fairpos_sync::samod_storage::stored_documents(conn)?;
     docs.retain(|doc| !refused.contains(&doc.to_string()));
     Ok(docs)
+}
+
+/// What a start takes: every stored document not refused whose stored chunks are not the
+/// ones its projection was read from (by their keys' digest), or were never recorded. A
+/// ledger stored and projected before the last stop is not loaded again; one stored after
+/// its last projection committed (a process killed in between) is.
+pub fn stored_since_projected(conn: &Connection) -> Result<Vec<DocumentId>> {
+    let projected: HashMap<String, String> = conn
+        .prepare("SELECT doc_id, chunks_digest FROM hq_docs WHERE chunks_digest IS NOT NULL")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut docs = stored_not_refused(conn)?;
+    let mut since = Vec::with_capacity(docs.len());
+    for doc in docs.drain(..) {
+        let Some(done) = projected.get(&doc.to_string()) else {
+            since.push(doc);
+            continue;
+        };
+        let keys = fairpos_sync::samod_storage::document_chunk_keys(conn, &doc)?;
+        if chunks_digest(keys.iter().map(String::as_str)) != *done {
+            since.push(doc);
+        }
+    }
+    Ok(since)
 }
 
 /// The key and device of an announced document.
@@ -147,20 +173,37 @@ pub fn project_ledger(
         return refuse(conn, doc_id, device, why);
     }
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-    let outcome = apply_records(&tx, doc_id, key, &records, &ledger.heads(), records.len())?;
+    // Not read from stored chunks: the digest is left unknown, so the ledger is taken at the
+    // next start.
+    let done = Projection {
+        heads: &ledger.heads(),
+        records: records.len(),
+        chunks_digest: None,
+    };
+    let outcome = apply_records(&tx, doc_id, key, &records, &done)?;
     tx.commit()?;
     Ok(outcome)
 }
 
-/// Applies `records` of the ledger `key` and stores the heads they bring it to and how many
-/// records it holds, on `conn`: inside the caller's transaction or savepoint.
+/// What a ledger's projection covers once its records are applied.
+pub(crate) struct Projection<'a> {
+    /// The heads of the changes applied.
+    pub heads: &'a [ChangeHash],
+    /// How many records the ledger holds.
+    pub records: usize,
+    /// The digest of the keys of the stored chunks they were read from
+    /// ([`fairpos_sync::samod_storage::chunks_digest`]), when they were read from storage.
+    pub chunks_digest: Option<&'a str>,
+}
+
+/// Applies `records` of the ledger `key` and stores what the projection now covers, on
+/// `conn`: inside the caller's transaction or savepoint.
 pub(crate) fn apply_records(
     conn: &Connection,
     doc_id: &DocumentId,
     key: &str,
     records: &[Record],
-    heads: &[ChangeHash],
-    count: usize,
+    done: &Projection,
 ) -> Result<Outcome> {
     let mut new_records = 0;
     let mut product_adds = Vec::new();
@@ -178,16 +221,17 @@ pub(crate) fn apply_records(
     }
     counted.flush(conn)?;
     stock.write(conn)?;
-    conn.execute(
-        "UPDATE hq_docs SET heads = ?2, records = ?3, refused = NULL, updated_at = ?4
-         WHERE doc_id = ?1",
-        params![
-            doc_id.to_string(),
-            heads_text(heads),
-            count as i64,
-            now_text()
-        ],
-    )?;
+    conn.prepare_cached(
+        "UPDATE hq_docs SET heads = ?2, records = ?3, chunks_digest = ?4, refused = NULL,
+         updated_at = ?5 WHERE doc_id = ?1",
+    )?
+    .execute(params![
+        doc_id.to_string(),
+        heads_text(done.heads),
+        done.records as i64,
+        done.chunks_digest,
+        now_text()
+    ])?;
     Ok(Outcome::Projected {
         new_records,
         product_adds,

@@ -6,10 +6,11 @@ use std::collections::{HashMap, HashSet};
 use automerge::{Change, ChangeHash};
 use fairpos_sync::ledger::ChangeReader;
 use fairpos_sync::samod::DocumentId;
+use fairpos_sync::samod_storage::chunks_digest;
 use fairpos_sync::{LedgerDoc, LedgerId, Record};
 use rusqlite::Connection;
 
-use super::{announced, apply_records, forged, refuse, Outcome};
+use super::{announced, apply_records, forged, refuse, Outcome, Projection};
 use crate::{devices, Error, Result};
 
 /// A ledger as the projector holds it between changes: not the document, but what reading
@@ -28,6 +29,9 @@ struct Held {
     pending: Vec<Change>,
     /// Storage keys already read.
     chunks: HashSet<String>,
+    /// The digest of the stored keys the projection has read, stored with it: a start does
+    /// not load a ledger whose stored keys still have this digest.
+    chunks_digest: String,
     records: usize,
     refused: bool,
 }
@@ -149,11 +153,12 @@ impl Projector {
         if held.refused {
             return Ok(Some(Outcome::Refused("refused before".into())));
         }
-        for key in fairpos_sync::samod_storage::document_chunk_keys(conn, doc_id)? {
-            if held.chunks.contains(&key) {
+        let keys = fairpos_sync::samod_storage::document_chunk_keys(conn, doc_id)?;
+        for key in &keys {
+            if held.chunks.contains(key) {
                 continue;
             }
-            let Some(bytes) = fairpos_sync::samod_storage::chunk(conn, &key)? else {
+            let Some(bytes) = fairpos_sync::samod_storage::chunk(conn, key)? else {
                 continue;
             };
             match Change::from_bytes(bytes) {
@@ -161,8 +166,10 @@ impl Projector {
                 Ok(_) => {}
                 Err(_) => return Ok(None),
             }
-            held.chunks.insert(key);
+            held.chunks.insert(key.clone());
         }
+        // Every key listed is read now (or was gone when read, and the digest will differ).
+        held.chunks_digest = chunks_digest(keys.iter().map(String::as_str));
         // Causal order: a change goes once every change it depends on is projected.
         let mut ready = Vec::new();
         loop {
@@ -414,6 +421,7 @@ fn read(fetched: Fetched) -> Result<Prepared> {
         heads: ledger.heads(),
         pending: Vec::new(),
         chunks: chunks.iter().map(|(k, _)| k.clone()).collect(),
+        chunks_digest: chunks_digest(chunks.iter().map(|(k, _)| k.as_str())),
         records: ledger.len(),
         refused: false,
     });
@@ -468,11 +476,16 @@ impl Held {
             return refuse(conn, doc_id, &device, why);
         }
         let count = self.records + added;
+        let done = Projection {
+            heads: &self.heads,
+            records: count,
+            chunks_digest: Some(&self.chunks_digest),
+        };
         let applied = match isolation {
-            Isolation::None => apply_records(conn, doc_id, &self.key, records, &self.heads, count),
+            Isolation::None => apply_records(conn, doc_id, &self.key, records, &done),
             Isolation::Savepoint => {
                 conn.execute_batch("SAVEPOINT project_ledger")?;
-                let applied = apply_records(conn, doc_id, &self.key, records, &self.heads, count);
+                let applied = apply_records(conn, doc_id, &self.key, records, &done);
                 let end = match applied {
                     Ok(_) => "RELEASE project_ledger",
                     Err(_) => "ROLLBACK TO project_ledger; RELEASE project_ledger",

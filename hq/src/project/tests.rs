@@ -13,7 +13,7 @@ use fairpos_sync::LedgerId;
 /// Headquarters in a temporary directory, with till T01 enrolled as `actor` and its
 /// ledger for one day announced and stored as a snapshot of its first `n` records.
 struct Fixture {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     hq: Hq,
     ledger: LedgerDoc,
     doc_id: DocumentId,
@@ -52,7 +52,7 @@ impl Fixture {
             .unwrap();
         let (ledger, _) = LedgerDoc::create(id, actor.clone(), 0).unwrap();
         Fixture {
-            _dir: dir,
+            dir,
             hq,
             ledger,
             doc_id,
@@ -247,4 +247,73 @@ fn a_ledger_failing_in_a_pass_leaves_the_other_ledgers_projected() {
         let numbers: Vec<&str> = ids.iter().map(|id| &id[id.len() - 3..]).collect();
         assert_eq!(numbers, ["001", "002", "003", "006", "007"], "pass {pass}");
     }
+}
+
+/// A start takes the ledgers stored since their projection (by their chunk keys' digest), and
+/// those whose digest was never recorded; not the ones projected from what is stored, whether
+/// by the document path or the change path.
+#[test]
+fn a_start_takes_only_the_ledgers_stored_since_their_projection() {
+    let actor = ActorId::random();
+    let mut f = Fixture::new(&actor);
+    for _ in 0..3 {
+        f.cash_in();
+    }
+    f.store_snapshot("first");
+    let other = f.other_day("2026-11-23", &actor, &[(10, 10), (11, 11)]);
+    // The catalog is not projected: every start takes it.
+    let catalog = document_id(&fairpos_sync::ids::catalog_key(&f.hq.fair.id));
+    let since = |f: &Fixture, ledgers: &[&DocumentId]| {
+        let mut docs = stored_since_projected(&f.hq.conn).unwrap();
+        docs.sort_by_key(|d| d.to_string());
+        let mut expected: Vec<DocumentId> = ledgers.iter().map(|&d| d.clone()).collect();
+        expected.push(catalog.clone());
+        expected.sort_by_key(|d| d.to_string());
+        (docs, expected)
+    };
+    let (taken, expected) = since(&f, &[&f.doc_id, &other]);
+    assert_eq!(taken, expected, "never projected");
+
+    let mut p = Projector::new();
+    for outcome in p
+        .project_all(&f.hq.conn, &[f.doc_id.clone(), other.clone()])
+        .unwrap()
+    {
+        outcome.unwrap();
+    }
+    let (taken, expected) = since(&f, &[]);
+    assert_eq!(taken, expected, "projected from storage");
+
+    // Stored, and the process stops before projecting it.
+    let change = f.cash_in();
+    f.store_change(&change);
+    let (taken, expected) = since(&f, &[&f.doc_id]);
+    assert_eq!(taken, expected, "a change stored since");
+    // The change path records the keys it read.
+    assert_eq!(new_records(p.project(&f.hq.conn, &f.doc_id).unwrap()), 1);
+    let (taken, expected) = since(&f, &[]);
+    assert_eq!(taken, expected, "the change projected");
+
+    // Projected from a document loaded elsewhere: which chunks it covers is unknown.
+    assert_eq!(new_records(project(&f.hq.conn, &other).unwrap()), 0);
+    let (taken, expected) = since(&f, &[&other]);
+    assert_eq!(taken, expected, "projected without its chunks");
+    assert_eq!(f.projected(), 6);
+}
+
+/// A headquarters from before the digest gains its column when opened, and its ledgers are
+/// taken at the next start.
+#[test]
+fn a_headquarters_from_before_the_digest_takes_its_ledgers_once_more() {
+    let actor = ActorId::random();
+    let mut f = Fixture::new(&actor);
+    f.cash_in();
+    f.store_snapshot("first");
+    new_records(Projector::new().project(&f.hq.conn, &f.doc_id).unwrap());
+    f.hq.conn
+        .execute_batch("ALTER TABLE hq_docs DROP COLUMN chunks_digest")
+        .unwrap();
+    let reopened = Hq::open(f.dir.path()).unwrap();
+    let taken = stored_since_projected(&reopened.conn).unwrap();
+    assert!(taken.contains(&f.doc_id), "{taken:?}");
 }

@@ -85,14 +85,16 @@ pub fn maintain(
     let mut retry: HashMap<DocumentId, (u32, Instant)> = HashMap::new();
     // A document stored while the loop waited, which woke it.
     let mut woken: Option<DocumentId> = None;
-    // The first passes take every stored document, as PostgreSQL's catch-up does: a process
-    // killed after samod stored a ledger and before its projection committed left it
-    // stored and not projected, and the till, which headquarters now tells it holds
-    // everything, may never send the change that would wake the loop for it. A few at a
-    // time, back to back: a pass is one write transaction, which samod's storage waits for.
-    // Ledgers refused already wait for more of them, as before: taken again, each would
-    // only be refused (and logged) once more at every start.
-    let mut at_start = match project::stored_not_refused(&conn) {
+    // The first passes take every document stored since its projection, as PostgreSQL's
+    // catch-up does: a process killed after samod stored a ledger and before its projection
+    // committed left it stored and not projected, and the till, which headquarters now
+    // tells it holds everything, may never send the change that would wake the loop for it.
+    // A ledger whose stored chunks are those its projection was read from is not loaded (it
+    // is when it next changes). A few at a time, back to back: a pass is one write
+    // transaction, which samod's storage waits for. Ledgers refused already wait for more
+    // of them, as before: taken again, each would only be refused (and logged) once more at
+    // every start.
+    let mut at_start = match project::stored_since_projected(&conn) {
         Ok(docs) => docs,
         Err(e) => {
             eprintln!("projection: the stored documents: {e}");

@@ -119,6 +119,33 @@ fn the_reports_bench_reads_a_province_and_its_baseline() {
 }
 
 #[test]
+fn the_reports_bench_reads_the_same_province_in_postgres() {
+    let Some(url) = common::postgres::fresh_database("reports") else {
+        return;
+    };
+    // The bench checks each of PostgreSQL's answers against SQLite's, to the fen: the
+    // reports, both reconciliations (oversold lines included), the leaderboard, a unit's list.
+    let v = bench(&[
+        "reports",
+        "--tills",
+        "7",
+        "--sales",
+        "600",
+        "--postgres",
+        &url,
+    ]);
+    assert_eq!(v["sales"], 4200);
+    assert_eq!(v["oversold_lines"], 7, "one in 499 sales: {v}");
+    assert_eq!(v["postgres_oversold_lines"], 7, "{v}");
+    for by in [
+        "product", "county", "unit", "team", "seller", "payment", "hour", "stall",
+    ] {
+        assert!(v["postgres_report_ms"][by].is_number(), "{by} in {v}");
+    }
+    assert!(v["postgres_reconcile_ms"].is_number(), "{v}");
+}
+
+#[test]
 fn the_load_bench_syncs_every_till_at_once_and_probes_the_api() {
     // The bench fails unless every `fairpos sync` succeeds and headquarters then holds every
     // sale. Both backends in one run where PostgreSQL runs: two processes share it.

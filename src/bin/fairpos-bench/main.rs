@@ -18,6 +18,7 @@ mod project;
 mod project_pg;
 mod province;
 mod reports;
+mod reports_pg;
 mod sync;
 mod ui;
 
@@ -80,6 +81,10 @@ enum Bench {
         /// Also time each report read from every sale (the way before the roll-up).
         #[arg(long)]
         baseline: bool,
+        /// Also copy the province into this empty PostgreSQL database and time the same
+        /// reads there (`postgres://USER@HOST:PORT/DB`).
+        #[arg(long)]
+        postgres: Option<String>,
     },
     /// Tills syncing with headquarters all at once, the API answering meanwhile.
     HqLoad {
@@ -161,6 +166,7 @@ fn main() {
             keep,
             reuse,
             baseline,
+            postgres,
         } => reports::run(
             tills,
             sales,
@@ -169,6 +175,7 @@ fn main() {
                 None => reports::Source::Write { dir, keep },
             },
             baseline,
+            postgres.as_deref(),
         ),
         Bench::HqLoad {
             tills,

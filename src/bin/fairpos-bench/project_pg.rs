@@ -63,7 +63,7 @@ pub fn run(url: &str, ledgers: &[&LedgerDoc], expected: &Report) -> BenchResult<
 }
 
 /// A pool on the database at `url`, migrated, refused unless it holds no projected record.
-async fn empty_database(url: &str) -> BenchResult<Pool> {
+pub async fn empty_database(url: &str) -> BenchResult<Pool> {
     let pool = fairpos_postgres::connect(url)?;
     fairpos_postgres::migrate(&pool).await?;
     let held: i64 = pool

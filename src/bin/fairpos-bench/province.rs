@@ -1,9 +1,10 @@
 //! A province-sized projection written straight into a headquarters database: `tills` tills
 //! of `per_till` sales each, as the projection would hold them after every ledger was synced
 //! (sales with one to three lines of the demo catalog, their payments, a void in every 97
-//! sales, a refund of a first line in every 151, one purchasing unit's sale in every 20,
-//! shifts of 500 sales closed with the last sale they made). Ledger documents are not written:
-//! this is what reports, reconciliation, the leaderboard and a unit's list read.
+//! sales, a refund of a first line in every 151, a first line sold past its stock in every
+//! 499, one purchasing unit's sale in every 20, shifts of 500 sales closed with the last sale
+//! they made). Ledger documents are not written: this is what reports, reconciliation, the
+//! leaderboard and a unit's list read.
 //!
 //! Record ids are made in the order they are written, like the UUID v7 ids tills make.
 
@@ -33,6 +34,8 @@ pub struct Written {
     /// The unit with the most sales, and its net.
     pub unit: String,
     pub unit_net_fen: i64,
+    /// Lines sold past their stock and not voided: what the reconciliation lists.
+    pub oversold: usize,
 }
 
 /// A record id in writing order, shaped as a UUID.
@@ -63,6 +66,7 @@ pub fn write(conn: &mut Connection, tills: usize, per_till: usize) -> BenchResul
         net_fen: 0,
         unit: String::new(),
         unit_net_fen: 0,
+        oversold: 0,
     };
     let mut unit_net = vec![0i64; UNITS];
     let start = Instant::now();
@@ -86,6 +90,7 @@ pub fn write(conn: &mut Connection, tills: usize, per_till: usize) -> BenchResul
             let mut void_row = tx.prepare(sql::VOID)?;
             let mut refund_row = tx.prepare(sql::REFUND)?;
             let mut refund_line_row = tx.prepare(sql::REFUND_LINE)?;
+            let mut oversold_row = tx.prepare(sql::SALE_OVERSOLD)?;
             let mut seen = tx.prepare(
                 "INSERT INTO hq_docs(doc_id, doc_key, device, heads, records, updated_at)
                  VALUES (?1, ?2, ?3, '', ?4, '2026-11-22T18:00:00Z')",
@@ -192,6 +197,11 @@ pub fn write(conn: &mut Connection, tills: usize, per_till: usize) -> BenchResul
                     }
                     payment_row.execute(params![sale_id, 0, method, total, total])?;
                     let voided = seq % 97 == 0;
+                    // A line sold past the stock the till knew of, in one sale of 499.
+                    if seq % 499 == 0 {
+                        oversold_row.execute(params![sale_id, first_line.0])?;
+                        written.oversold += usize::from(!voided);
+                    }
                     let mut net = total;
                     if voided {
                         void_row.execute(params![id(), device, sale_id, shift, at, "bench"])?;

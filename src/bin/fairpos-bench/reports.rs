@@ -6,7 +6,8 @@
 //! purchasing unit's list. Every answer is checked against what was written, to the fen.
 //! `--keep` keeps the database for another run (`--reuse DIR` times it again without
 //! writing it anew); `--baseline` also times each report read from every sale, as reports
-//! were read before the roll-up.
+//! were read before the roll-up; `--postgres URL` copies the province into PostgreSQL and
+//! times the same reads there (`reports_pg.rs`), each answer checked against SQLite's.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -33,7 +34,13 @@ fn timed<T>(what: &str, f: impl FnOnce() -> BenchResult<T>) -> BenchResult<(T, D
     Ok((out, took))
 }
 
-pub fn run(tills: usize, sales: usize, source: Source, baseline: bool) -> BenchResult<()> {
+pub fn run(
+    tills: usize,
+    sales: usize,
+    source: Source,
+    baseline: bool,
+    postgres: Option<&str>,
+) -> BenchResult<()> {
     if tills == 0 || sales == 0 {
         return Err("--tills and --sales must be at least 1".into());
     }
@@ -58,6 +65,7 @@ pub fn run(tills: usize, sales: usize, source: Source, baseline: bool) -> BenchR
     eprintln!("{held} sales held; timing what organizers read");
 
     let mut reports = serde_json::Map::new();
+    let mut answers = Vec::new();
     let mut slowest = Duration::ZERO;
     let mut net = None;
     for by in Dimension::ALL {
@@ -69,6 +77,7 @@ pub fn run(tills: usize, sales: usize, source: Source, baseline: bool) -> BenchR
         }
         slowest = slowest.max(took);
         reports.insert(by.as_str().to_string(), ms(took).into());
+        answers.push((by, r));
     }
     let net = net.unwrap_or(0);
     // The baseline: each report read from every sale, as before the roll-up.
@@ -118,12 +127,33 @@ pub fn run(tills: usize, sales: usize, source: Source, baseline: bool) -> BenchR
             )
             .into());
         }
+        if w.oversold != rec.oversold.len() {
+            return Err(format!(
+                "written {} oversold lines, the reconciliation lists {}",
+                w.oversold,
+                rec.oversold.len()
+            )
+            .into());
+        }
     }
+    let on_postgres = match postgres {
+        Some(url) => {
+            let expected = crate::reports_pg::Expected {
+                reports: &answers,
+                reconciliation: &rec,
+                stall: ("S02", &lead),
+                leaderboard: &board,
+                unit: (&unit, &items),
+            };
+            crate::reports_pg::run(url, db, &hq.fair, &expected)?
+        }
+        None => serde_json::json!({}),
+    };
     drop(hq);
     if !keep {
         std::fs::remove_dir_all(&dir)?;
     }
-    let result = serde_json::json!({
+    let mut result = serde_json::json!({
         "bench": "reports",
         "sales": held,
         "tills": rec.devices.len(),
@@ -136,8 +166,12 @@ pub fn run(tills: usize, sales: usize, source: Source, baseline: bool) -> BenchR
         "leaderboard_ms": ms(board_time),
         "unit_list_ms": ms(unit_time),
         "unit_lines": items.items.len(),
+        "oversold_lines": rec.oversold.len(),
         "goal_ms": 2000,
     });
+    if let (Some(all), Some(pg)) = (result.as_object_mut(), on_postgres.as_object()) {
+        all.extend(pg.clone());
+    }
     println!("{result}");
     Ok(())
 }

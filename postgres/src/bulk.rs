@@ -88,23 +88,36 @@ pub(crate) async fn write_sales_rows(tx: &Transaction<'_>, sales: &[&SaleRecord]
     write_sales(tx, sales).await?;
     write_lines(tx, sales).await?;
     write_payments(tx, sales).await?;
-    let oversold: Vec<(&str, &str)> = sales
+    let oversold: Vec<(&SaleRecord, &str)> = sales
         .iter()
-        .flat_map(|s| {
-            s.oversold
-                .iter()
-                .map(|sku| (s.header.id.as_str(), sku.as_str()))
-        })
+        .flat_map(|s| s.oversold.iter().map(move |sku| (*s, sku.as_str())))
         .collect();
     if !oversold.is_empty() {
-        let (sale_ids, skus): (Vec<&str>, Vec<&str>) = oversold.into_iter().unzip();
+        let sale_ids: Vec<&str> = oversold.iter().map(|(s, _)| s.header.id.as_str()).collect();
+        let skus: Vec<&str> = oversold.iter().map(|(_, sku)| *sku).collect();
+        let devices: Vec<&str> = oversold
+            .iter()
+            .map(|(s, _)| s.header.device.as_str())
+            .collect();
+        let seqs: Vec<i64> = oversold.iter().map(|(s, _)| s.sale_seq as i64).collect();
+        let numbers: Vec<&str> = oversold.iter().map(|(s, _)| s.number.as_str()).collect();
+        let names: Vec<Option<&str>> = oversold
+            .iter()
+            .map(|(s, sku)| s.oversold_name(sku))
+            .collect();
         let insert = tx
             .prepare_cached(
-                "INSERT INTO sale_oversold(sale_id, sku)
-                 SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+                "INSERT INTO sale_oversold(sale_id, sku, device, seq, number, name_zh)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[],
+                                      $5::text[], $6::text[])
+                 ON CONFLICT DO NOTHING",
             )
             .await?;
-        tx.execute(&insert, &[&sale_ids, &skus]).await?;
+        tx.execute(
+            &insert,
+            &[&sale_ids, &skus, &devices, &seqs, &numbers, &names],
+        )
+        .await?;
     }
     Ok(())
 }

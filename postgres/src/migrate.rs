@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS stalls (
 ";
 
 /// Every migration, in order: its number and what it does.
-pub const MIGRATIONS: [(i32, &str); 4] = [
+pub const MIGRATIONS: [(i32, &str); 5] = [
     (
         1,
         "the projection, headquarters' indexes, stalls, the roll-up",
@@ -41,7 +41,22 @@ pub const MIGRATIONS: [(i32, &str); 4] = [
         "devices, enrolment codes, announced documents, sync events",
     ),
     (4, "the dashboard's accounts and sessions"),
+    (5, "oversold lines with their sale's till, number and name"),
 ];
+
+/// `sale_oversold`'s sale and name columns (`schema.sql`), for a projection made before
+/// them, filled from the sales and lines projected.
+fn oversold_sales() -> String {
+    format!(
+        "ALTER TABLE sale_oversold
+             ADD COLUMN IF NOT EXISTS device TEXT COLLATE \"C\",
+             ADD COLUMN IF NOT EXISTS seq BIGINT,
+             ADD COLUMN IF NOT EXISTS number TEXT COLLATE \"C\",
+             ADD COLUMN IF NOT EXISTS name_zh TEXT COLLATE \"C\";
+         {}",
+        fairpos_projection::schema::FILL_OVERSOLD_SALES
+    )
+}
 
 /// samod's key-value store: a document's chunks under `<document id>/<kind>/<name>`, keys
 /// compared byte by byte so that a document's keys are one range.
@@ -62,6 +77,7 @@ fn migration_sql(version: i32) -> String {
         2 => DOCUMENTS.to_string(),
         3 => crate::registry::SCHEMA.to_string(),
         4 => crate::accounts::SCHEMA.to_string(),
+        5 => oversold_sales(),
         _ => unreachable!("migration {version} is listed in MIGRATIONS"),
     }
 }

@@ -282,3 +282,59 @@ fn header_mut(record: &mut Record) -> &mut Header {
         Record::ProductAdd(r) => &mut r.header,
     }
 }
+
+/// Migration 5 gives a projection from before it `sale_oversold`'s sale and name columns,
+/// filled as the projection now writes them, which are SQLite's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversold_rows_from_before_migration_5_get_their_sales_and_names() {
+    let Some(server) = server() else { return };
+    let ledgers = fair(&mut Lcg(5), 60);
+    let sqlite = sqlite_projection(&ledgers);
+    let pool = migrated_pool(&server).await;
+    for ledger in &ledgers {
+        project(&pool, &ledger.key, &ledger.records).await.unwrap();
+    }
+    let query = "SELECT sale_id, sku, device, seq, number, name_zh FROM sale_oversold
+                 ORDER BY sale_id, sku";
+    type Row = (String, String, String, i64, String, Option<String>);
+    let in_sqlite: Vec<Row> = sqlite
+        .prepare(query)
+        .unwrap()
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(in_sqlite.len() > 3, "the fair has oversold lines");
+    let in_postgres = || async {
+        let client = pool.get().await.unwrap();
+        client
+            .query(query, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+            .collect::<Vec<Row>>()
+    };
+    assert_eq!(in_postgres().await, in_sqlite, "as projected");
+    pool.get()
+        .await
+        .unwrap()
+        .batch_execute(
+            "ALTER TABLE sale_oversold DROP COLUMN device, DROP COLUMN seq,
+                 DROP COLUMN number, DROP COLUMN name_zh;
+             DELETE FROM fairpos_migrations WHERE version = 5;",
+        )
+        .await
+        .unwrap();
+    assert_eq!(migrate(&pool).await.unwrap(), [5]);
+    assert_eq!(in_postgres().await, in_sqlite, "as migration 5 fills them");
+}

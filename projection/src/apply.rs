@@ -216,8 +216,14 @@ fn sale_rest(conn: &Connection, r: &SaleRecord, stock: &mut StockOut) -> Result<
         ])?;
     }
     for sku in &r.oversold {
-        conn.prepare_cached(sql::SALE_OVERSOLD)?
-            .execute(params![r.header.id, sku])?;
+        conn.prepare_cached(sql::SALE_OVERSOLD)?.execute(params![
+            r.header.id,
+            sku,
+            r.header.device,
+            r.sale_seq as i64,
+            r.number,
+            r.oversold_name(sku)
+        ])?;
     }
     Ok(())
 }
@@ -313,9 +319,11 @@ pub mod sql {
     pub const SALE_PAYMENT: &str =
         "INSERT INTO sale_payments(sale_id, idx, method, amount_fen, tendered_fen)
          VALUES (?1, ?2, ?3, ?4, ?5)";
-    /// A SKU a sale sold beyond the stock the till knew.
+    /// A SKU a sale sold beyond the stock the till knew, beside the sale's till, sequence
+    /// and number and the line's name.
     pub const SALE_OVERSOLD: &str =
-        "INSERT INTO sale_oversold(sale_id, sku) VALUES (?1, ?2) ON CONFLICT DO NOTHING";
+        "INSERT INTO sale_oversold(sale_id, sku, device, seq, number, name_zh)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING";
     /// A sale voided.
     pub const VOID: &str = "INSERT INTO voids(id, device, sale_id, shift_id, at, reason)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)";

@@ -32,8 +32,39 @@ pub const TABLES: [(&str, &str); 11] = [
 /// Creates the projection's tables where they are missing.
 pub fn create_projection(conn: &Connection) -> Result<()> {
     conn.execute_batch(&sqlite_projection())?;
+    add_oversold_sales(conn)
+}
+
+/// Gives a projection from before them `sale_oversold`'s sale and name columns, filled from
+/// the sales and lines projected (once; nothing to do on a projection that has them).
+pub fn add_oversold_sales(conn: &Connection) -> Result<()> {
+    let has_them: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM pragma_table_info('sale_oversold') WHERE name = 'device')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_them {
+        conn.execute_batch(&format!(
+            "ALTER TABLE sale_oversold ADD COLUMN device TEXT;
+             ALTER TABLE sale_oversold ADD COLUMN seq BIGINT;
+             ALTER TABLE sale_oversold ADD COLUMN number TEXT;
+             ALTER TABLE sale_oversold ADD COLUMN name_zh TEXT;
+             {FILL_OVERSOLD_SALES}"
+        ))?;
+    }
     Ok(())
 }
+
+/// Fills the sale and name columns of oversold rows projected before them, from the sales
+/// and lines projected (both backends run it).
+pub const FILL_OVERSOLD_SALES: &str = "UPDATE sale_oversold SET
+        device = s.device,
+        seq = s.seq,
+        number = s.number,
+        name_zh = (SELECT l.name_zh FROM sale_lines l
+                   WHERE l.sale_id = s.id AND l.sku = sale_oversold.sku
+                   ORDER BY l.line LIMIT 1)
+    FROM sales s WHERE s.id = sale_oversold.sale_id AND sale_oversold.device IS NULL;";
 
 /// Deletes every projected row (the ledger documents stay).
 pub fn clear_projection(conn: &Connection) -> Result<()> {
@@ -108,4 +139,98 @@ pub fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
         params![key, value],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::sql;
+
+    /// A projection made before `sale_oversold` held its sale's till, number and name gains
+    /// the columns, filled from the sales and lines (the name of the first line selling the
+    /// SKU, none when no line sells it); a second call changes nothing.
+    #[test]
+    fn oversold_rows_from_before_their_sale_columns_are_filled() {
+        let conn = Connection::open_in_memory().unwrap();
+        let before = sqlite_projection().replace(
+            "    device  TEXT,\n    seq     BIGINT,\n    number  TEXT,\n    name_zh TEXT,\n",
+            "",
+        );
+        assert_ne!(before, sqlite_projection(), "the old table's columns");
+        conn.execute_batch(&before).unwrap();
+        conn.execute(
+            sql::SALE,
+            params![
+                "sale-7",
+                "T01",
+                9,
+                "T01-000007",
+                7,
+                "s1",
+                "2026-11-22T10:00:00+08:00",
+                "S01",
+                "V001",
+                "张三",
+                "",
+                None::<String>,
+                None::<String>,
+                300,
+                0
+            ],
+        )
+        .unwrap();
+        for (line, sku, name) in [(1, "X", "甲"), (2, "Y", "乙"), (3, "X", "丙")] {
+            conn.execute(
+                sql::SALE_LINE,
+                params![
+                    "sale-7",
+                    line,
+                    sku,
+                    name,
+                    "",
+                    "",
+                    "",
+                    false,
+                    1,
+                    100,
+                    100,
+                    "",
+                    "",
+                    "",
+                    "",
+                    None::<String>
+                ],
+            )
+            .unwrap();
+        }
+        for sku in ["X", "Z"] {
+            conn.execute(
+                "INSERT INTO sale_oversold(sale_id, sku) VALUES ('sale-7', ?1)",
+                [sku],
+            )
+            .unwrap();
+        }
+        for _ in 0..2 {
+            add_oversold_sales(&conn).unwrap();
+            let rows: Vec<(String, String, i64, String, Option<String>)> = conn
+                .prepare("SELECT sku, device, seq, number, name_zh FROM sale_oversold ORDER BY sku")
+                .unwrap()
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            let row = |sku: &str, name: Option<&str>| {
+                (
+                    sku.into(),
+                    "T01".into(),
+                    7,
+                    "T01-000007".into(),
+                    name.map(Into::into),
+                )
+            };
+            assert_eq!(rows, [row("X", Some("甲")), row("Z", None)]);
+        }
+    }
 }

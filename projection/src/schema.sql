@@ -89,9 +89,17 @@ CREATE TABLE IF NOT EXISTS sale_payments (
     PRIMARY KEY (sale_id, idx)
 ) {clustered};
 
+-- A SKU a sale sold beyond the stock the till knew, with the sale's till, sequence and
+-- number and the line's name beside it: reconciliation lists these without looking each sale
+-- up among millions (a read from disk each, at a province's size). Empty in rows projected
+-- before these columns until `schema::add_oversold_sales` fills them.
 CREATE TABLE IF NOT EXISTS sale_oversold (
     sale_id TEXT NOT NULL,
     sku     TEXT NOT NULL,
+    device  TEXT,
+    seq     BIGINT,
+    number  TEXT,
+    name_zh TEXT,
     PRIMARY KEY (sale_id, sku)
 );
 

@@ -45,7 +45,7 @@ CREATE TABLE receipt_queue (
 
 /// Brings the database to the current schema. Each step runs in its own transaction.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
-    let steps: [fn(&Connection) -> Result<()>; 5] = [
+    let steps: [fn(&Connection) -> Result<()>; 6] = [
         |c| {
             c.execute_batch(schema::META)?;
             c.execute_batch(schema::CATALOG)?;
@@ -76,6 +76,11 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         // The ledger's journal (a sale's one durable row before its document takes it).
         |c| {
             fairpos_sync::storage::migrate(c)?;
+            Ok(())
+        },
+        // Oversold lines with their sale's till, number and name beside them.
+        |c| {
+            schema::add_oversold_sales(c)?;
             Ok(())
         },
     ];

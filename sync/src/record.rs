@@ -86,6 +86,18 @@ pub struct SaleRecord {
     pub oversold: Vec<String>,
 }
 
+impl SaleRecord {
+    /// The name of the first line selling `sku`, which an oversold SKU is listed by; `None`
+    /// when no line sells it.
+    pub fn oversold_name(&self, sku: &str) -> Option<&str> {
+        self.lines
+            .iter()
+            .filter(|l| l.sku == sku)
+            .min_by_key(|l| l.line)
+            .map(|l| l.name_zh.as_str())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnitRef {
     /// 18-character unified social credit code.

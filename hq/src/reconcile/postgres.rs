@@ -11,22 +11,8 @@ use fairpos_projection::apply::sql::postgres_params;
 use fairpos_projection::rollup::{self, Corrections, DeviceTotals};
 
 use super::{assemble, only_stall, Oversold, Read, Reconciliation, ShiftRow};
-use super::{SEQS, SHIFTS};
+use super::{OVERSOLD, SEQS, SHIFTS};
 use crate::Result;
-
-/// [`super::OVERSOLD`], from the few oversold rows to their sales in PostgreSQL too. Its
-/// planner orders joins itself (SQLite's `CROSS JOIN … ON` is not even its syntax): during
-/// a storm, its statistics still those of empty tables, it read every sale and looked each
-/// up among the oversold (211 ms over 20 000 sales, and over all of them at a province's
-/// size). A lateral subquery with `OFFSET 0` is not flattened into the join, so each
-/// oversold row looks up its sale by id (25 ms then; 6 ms against 11 ms once analysed).
-const OVERSOLD_PG: &str = "SELECT s.device, s.number, o.sku,
-        COALESCE((SELECT name_zh FROM sale_lines l WHERE l.sale_id = s.id AND l.sku = o.sku
-                  ORDER BY l.line LIMIT 1), o.sku)
-    FROM sale_oversold o
-    CROSS JOIN LATERAL (SELECT id, device, number, seq FROM sales WHERE id = o.sale_id OFFSET 0) s
-    WHERE NOT EXISTS (SELECT 1 FROM voids v WHERE v.sale_id = s.id)
-    ORDER BY s.device, s.seq, o.sku";
 
 /// The reconciliation of every till (those of `stall` only, and its corrections, when given).
 pub async fn reconcile(pool: &Pool, stall: Option<&str>) -> Result<Reconciliation> {
@@ -122,7 +108,7 @@ async fn read(pool: &Pool, stall: Option<&str>) -> Result<Read> {
         })
         .collect();
     let oversold = client
-        .query(OVERSOLD_PG, &[])
+        .query(OVERSOLD, &[])
         .await
         .map_err(Pg::from)?
         .iter()

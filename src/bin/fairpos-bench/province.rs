@@ -133,6 +133,7 @@ pub fn write(conn: &mut Connection, tills: usize, per_till: usize) -> BenchResul
                     let lines = 1 + rng.next(3);
                     let mut total = 0i64;
                     let mut first_line = (String::new(), 0i64, 0i64);
+                    let mut first_name = String::new();
                     // As `apply` inserts them: the sale, then its lines and payment.
                     let mut cart = Vec::with_capacity(lines);
                     for line in 1..=lines {
@@ -150,6 +151,7 @@ pub fn write(conn: &mut Connection, tills: usize, per_till: usize) -> BenchResul
                         total += amount;
                         if line == 1 {
                             first_line = (p.sku.clone(), qty, amount);
+                            first_name = p.name_zh.clone();
                         }
                         cart.push((line, p, qty, amount));
                     }
@@ -199,7 +201,14 @@ pub fn write(conn: &mut Connection, tills: usize, per_till: usize) -> BenchResul
                     let voided = seq % 97 == 0;
                     // A line sold past the stock the till knew of, in one sale of 499.
                     if seq % 499 == 0 {
-                        oversold_row.execute(params![sale_id, first_line.0])?;
+                        oversold_row.execute(params![
+                            sale_id,
+                            first_line.0,
+                            device,
+                            seq as i64,
+                            SaleNumber::new(&device, seq as u64).to_string(),
+                            first_name
+                        ])?;
                         written.oversold += usize::from(!voided);
                     }
                     let mut net = total;

@@ -90,9 +90,8 @@ pub fn stored_since_projected(conn: &Connection) -> Result<Vec<DocumentId>> {
         .prepare("SELECT doc_id, chunks_digest FROM hq_docs WHERE chunks_digest IS NOT NULL")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    let mut docs = stored_not_refused(conn)?;
-    let mut since = Vec::with_capacity(docs.len());
-    for doc in docs.drain(..) {
+    let mut since = Vec::new();
+    for doc in stored_not_refused(conn)? {
         let Some(done) = projected.get(&doc.to_string()) else {
             since.push(doc);
             continue;

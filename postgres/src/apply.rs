@@ -74,7 +74,7 @@ pub struct Held<'a> {
     /// How many records it holds.
     pub records: i64,
     /// The digest of the keys of the stored chunks it was read from
-    /// ([`crate::documents::chunks_digest`]).
+    /// ([`fairpos_sync::samod_storage::chunks_digest`]).
     pub chunks_digest: &'a str,
 }
 

@@ -35,28 +35,56 @@ pub fn create_projection(conn: &Connection) -> Result<()> {
     add_oversold_sales(conn)
 }
 
-/// Gives a projection from before them `sale_oversold`'s sale and name columns, filled from
-/// the sales and lines projected (once; nothing to do on a projection that has them).
+/// Gives a projection from before them `sale_oversold`'s sale and name columns, and fills
+/// them where they are empty (rows projected before them, or by an older build since) from
+/// the sales and lines projected: one transaction, so that a stop halfway leaves the columns
+/// to be added again, never added and left empty. Cheap when nothing is empty.
 pub fn add_oversold_sales(conn: &Connection) -> Result<()> {
-    let has_them: bool = conn.query_row(
-        "SELECT EXISTS(SELECT 1 FROM pragma_table_info('sale_oversold') WHERE name = 'device')",
-        [],
-        |r| r.get(0),
-    )?;
-    if !has_them {
-        conn.execute_batch(&format!(
-            "ALTER TABLE sale_oversold ADD COLUMN device TEXT;
-             ALTER TABLE sale_oversold ADD COLUMN seq BIGINT;
-             ALTER TABLE sale_oversold ADD COLUMN number TEXT;
-             ALTER TABLE sale_oversold ADD COLUMN name_zh TEXT;
-             {FILL_OVERSOLD_SALES}"
-        ))?;
+    // Its own transaction, taking the write lock at once (two processes opening together
+    // take turns), or a savepoint inside the caller's.
+    let (begin, commit, rollback) = if conn.is_autocommit() {
+        ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+    } else {
+        (
+            "SAVEPOINT add_oversold_sales",
+            "RELEASE add_oversold_sales",
+            "ROLLBACK TO add_oversold_sales; RELEASE add_oversold_sales",
+        )
+    };
+    conn.execute_batch(begin)?;
+    let added = (|| -> Result<()> {
+        let has_them: bool = conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM pragma_table_info('sale_oversold')
+                           WHERE name = 'device')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_them {
+            conn.execute_batch(
+                "ALTER TABLE sale_oversold ADD COLUMN device TEXT;
+                 ALTER TABLE sale_oversold ADD COLUMN seq BIGINT;
+                 ALTER TABLE sale_oversold ADD COLUMN number TEXT;
+                 ALTER TABLE sale_oversold ADD COLUMN name_zh TEXT;",
+            )?;
+        }
+        conn.execute_batch(FILL_OVERSOLD_SALES)?;
+        Ok(())
+    })();
+    match added {
+        Ok(()) => conn.execute_batch(commit)?,
+        Err(e) => {
+            let _ = conn.execute_batch(rollback);
+            return Err(e);
+        }
     }
     Ok(())
 }
 
-/// Fills the sale and name columns of oversold rows projected before them, from the sales
-/// and lines projected (both backends run it).
+/// Fills the sale and name columns of oversold rows that lack them, from the sales and lines
+/// projected (both backends run it: SQLite at every open, so rows an older build wrote since
+/// are filled too; PostgreSQL in migration 5, its processes being upgraded together). A row
+/// whose sale is not projected stays empty, and the reconciliation does not list it, as it
+/// never listed an oversold line without its sale.
 pub const FILL_OVERSOLD_SALES: &str = "UPDATE sale_oversold SET
         device = s.device,
         seq = s.seq,
@@ -148,7 +176,8 @@ mod tests {
 
     /// A projection made before `sale_oversold` held its sale's till, number and name gains
     /// the columns, filled from the sales and lines (the name of the first line selling the
-    /// SKU, none when no line sells it); a second call changes nothing.
+    /// SKU, none when no line sells it); a second call changes nothing; a row written without
+    /// them later is filled by the next call.
     #[test]
     fn oversold_rows_from_before_their_sale_columns_are_filled() {
         let conn = Connection::open_in_memory().unwrap();
@@ -232,5 +261,20 @@ mod tests {
             };
             assert_eq!(rows, [row("X", Some("甲")), row("Z", None)]);
         }
+        // A row an older build wrote since, without them, is filled at the next call.
+        conn.execute(
+            "INSERT INTO sale_oversold(sale_id, sku) VALUES ('sale-7', 'Y')",
+            [],
+        )
+        .unwrap();
+        add_oversold_sales(&conn).unwrap();
+        let filled: (String, String) = conn
+            .query_row(
+                "SELECT number, name_zh FROM sale_oversold WHERE sku = 'Y'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(filled, ("T01-000007".into(), "乙".into()));
     }
 }

@@ -131,37 +131,36 @@ async fn broken_storage_child() {
             println!("stored: {}", storage.load_range(first).await.len());
         }
         "batch" => {
-            let clearing = std::thread::spawn(move || {
-                std::thread::sleep(std::time::Duration::from_millis(1500));
-                let other = Connection::open(&path).unwrap();
-                other.execute_batch("DELETE FROM refusing").unwrap();
-            });
-            // The storage's thread kept busy, so that the next three puts queue and are
-            // taken together: the third rolls the transaction back, and with it what the
-            // first two wrote.
-            let storage_busy = storage.clone();
-            let busy = tokio::spawn(async move {
-                let _: Option<()> = storage_busy
-                    .with(false, |_| {
-                        std::thread::sleep(std::time::Duration::from_millis(1000));
-                        Ok(())
-                    })
-                    .await;
-            });
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            // A second storage on the same file whose thread starts only once the three puts
+            // are queued, so that it takes them together: the third rolls the transaction
+            // back, and with it what the first two wrote.
+            let (jobs, queue) = std::sync::mpsc::channel();
+            let deferred = SqliteStorage {
+                jobs,
+                changed: None,
+            };
             let mut puts = Vec::new();
             for last in ["first", "second", "rolled-back"] {
-                let (storage, key) = (storage.clone(), key(last));
+                let (storage, key) = (deferred.clone(), key(last));
                 puts.push(tokio::spawn(async move {
                     storage.put(key, b"taken together".to_vec()).await
                 }));
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                // The put runs until it waits for its answer: its job is queued.
+                tokio::task::yield_now().await;
             }
-            busy.await.unwrap();
+            let conn = Connection::open(&path).unwrap();
+            std::thread::spawn(move || serve(&conn, &queue));
+            let rolled_back = puts.pop().unwrap();
             for put in puts {
                 put.await.unwrap();
             }
-            clearing.join().unwrap();
+            // The first two are stored (run again alone); the third, refused again alone, is
+            // tried again a second after its answer, and stored then.
+            Connection::open(&path)
+                .unwrap()
+                .execute_batch("DELETE FROM refusing")
+                .unwrap();
+            rolled_back.await.unwrap();
             let first = StorageKey::from_parts([doc(1).to_string()]).unwrap();
             println!("stored: {}", storage.load_range(first).await.len());
         }

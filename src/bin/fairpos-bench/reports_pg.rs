@@ -173,7 +173,7 @@ fn same_json<T: serde::Serialize>(what: &str, pg: &T, sqlite: &T) -> BenchResult
 /// Copies the columns `table` has in both databases, every row, by text `COPY`.
 async fn copy_table(db: &Connection, pool: &Pool, table: &str) -> BenchResult<()> {
     let t = Instant::now();
-    let client = pool.get().await?;
+    let mut client = pool.get().await?;
     let in_postgres: Vec<String> = client
         .query(
             "SELECT column_name::text FROM information_schema.columns
@@ -198,12 +198,12 @@ async fn copy_table(db: &Connection, pool: &Pool, table: &str) -> BenchResult<()
         return Err(format!("{table}: no column in both databases").into());
     }
     let list = columns.join(", ");
-    client
-        .batch_execute(&format!("ALTER TABLE {table} DISABLE TRIGGER USER"))
+    // One transaction: a copy that fails leaves neither rows nor the triggers off.
+    let tx = client.transaction().await?;
+    tx.batch_execute(&format!("ALTER TABLE {table} DISABLE TRIGGER USER"))
         .await?;
     let mut sink = pin!(
-        client
-            .copy_in::<_, VecDeque<u8>>(&format!("COPY {table} ({list}) FROM STDIN"))
+        tx.copy_in::<_, VecDeque<u8>>(&format!("COPY {table} ({list}) FROM STDIN"))
             .await?
     );
     let mut select = db.prepare(&format!("SELECT {list} FROM {table}"))?;
@@ -229,9 +229,9 @@ async fn copy_table(db: &Connection, pool: &Pool, table: &str) -> BenchResult<()
         sink.send(VecDeque::from(piece)).await?;
     }
     sink.as_mut().finish().await?;
-    client
-        .batch_execute(&format!("ALTER TABLE {table} ENABLE TRIGGER USER"))
+    tx.batch_execute(&format!("ALTER TABLE {table} ENABLE TRIGGER USER"))
         .await?;
+    tx.commit().await?;
     eprintln!(
         "  {table}: {copied} rows in {:.1} s",
         t.elapsed().as_secs_f64()

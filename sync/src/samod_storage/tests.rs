@@ -195,21 +195,25 @@ fn a_storage_that_fails_stops_the_process() {
             .output()
             .unwrap()
     };
-    let passing = child("put-for-a-while");
-    let out = String::from_utf8_lossy(&passing.stdout);
-    let err = String::from_utf8_lossy(&passing.stderr);
-    assert!(passing.status.success(), "{out}\n{err}");
-    assert!(out.contains("stored: 2"), "{out}");
+    // A child that ends well, `stored` chunks stored; what it logged.
+    let passes = |how: &str, stored: usize| -> String {
+        let run = child(how);
+        let out = String::from_utf8_lossy(&run.stdout);
+        let err = String::from_utf8_lossy(&run.stderr).into_owned();
+        assert!(run.status.success(), "{how}: {out}\n{err}");
+        assert!(
+            out.contains(&format!("stored: {stored}")),
+            "{how}: {out}\n{err}"
+        );
+        err
+    };
+    let err = passes("put-for-a-while", 2);
     assert!(
         err.contains("the disk is full"),
         "the refusal is logged: {err}"
     );
     // A batch rolled back whole: each put again alone, none answered unstored.
-    let batch = child("batch");
-    let out = String::from_utf8_lossy(&batch.stdout);
-    let err = String::from_utf8_lossy(&batch.stderr);
-    assert!(batch.status.success(), "{out}\n{err}");
-    assert!(out.contains("stored: 4"), "{out}\n{err}");
+    let err = passes("batch", 4);
     assert!(
         err.contains("3 operations taken together did not commit; each again alone"),
         "{err}"

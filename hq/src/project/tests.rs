@@ -317,3 +317,21 @@ fn a_headquarters_from_before_the_digest_takes_its_ledgers_once_more() {
     let taken = stored_since_projected(&reopened.conn).unwrap();
     assert!(taken.contains(&f.doc_id), "{taken:?}");
 }
+
+/// A stored snapshot that does not load fails the ledger's projection with the chunk's key
+/// and automerge's reason, and projects nothing of it.
+#[test]
+fn a_corrupt_snapshot_fails_with_automerges_reason() {
+    let actor = ActorId::random();
+    let mut f = Fixture::new(&actor);
+    f.cash_in();
+    let torn = b"\x85\x6f\x4a\x83 not a document";
+    put_chunk(&f.hq.conn, &f.doc_id, "snapshot", "torn", torn).unwrap();
+    let shown = Projector::new()
+        .project(&f.hq.conn, &f.doc_id)
+        .unwrap_err()
+        .to_string();
+    assert!(shown.contains("snapshot/torn"), "{shown}");
+    assert!(shown.contains("unable to parse chunk"), "{shown}");
+    assert_eq!(f.projected(), 0);
+}

@@ -85,6 +85,10 @@ enum Bench {
         /// reads there (`postgres://USER@HOST:PORT/DB`).
         #[arg(long)]
         postgres: Option<String>,
+        /// The --postgres database holds this province already (a run with --postgres and
+        /// --reuse copied it): time the reads there without copying, say after a restart.
+        #[arg(long, requires = "postgres")]
+        postgres_copied: bool,
     },
     /// Tills syncing with headquarters all at once, the API answering meanwhile.
     HqLoad {
@@ -167,6 +171,7 @@ fn main() {
             reuse,
             baseline,
             postgres,
+            postgres_copied,
         } => reports::run(
             tills,
             sales,
@@ -175,7 +180,7 @@ fn main() {
                 None => reports::Source::Write { dir, keep },
             },
             baseline,
-            postgres.as_deref(),
+            postgres.as_deref().map(|url| (url, postgres_copied)),
         ),
         Bench::HqLoad {
             tills,

@@ -7,7 +7,8 @@
 //! `--keep` keeps the database for another run (`--reuse DIR` times it again without
 //! writing it anew); `--baseline` also times each report read from every sale, as reports
 //! were read before the roll-up; `--postgres URL` copies the province into PostgreSQL and
-//! times the same reads there (`reports_pg.rs`), each answer checked against SQLite's.
+//! times the same reads there (`reports_pg.rs`), each answer checked against SQLite's
+//! (`--postgres-copied`: the database holds it already, from such a run).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -39,7 +40,7 @@ pub fn run(
     sales: usize,
     source: Source,
     baseline: bool,
-    postgres: Option<&str>,
+    postgres: Option<(&str, bool)>,
 ) -> BenchResult<()> {
     if tills == 0 || sales == 0 {
         return Err("--tills and --sales must be at least 1".into());
@@ -137,7 +138,7 @@ pub fn run(
         }
     }
     let on_postgres = match postgres {
-        Some(url) => {
+        Some((url, copied)) => {
             let expected = crate::reports_pg::Expected {
                 reports: &answers,
                 reconciliation: &rec,
@@ -145,7 +146,7 @@ pub fn run(
                 leaderboard: &board,
                 unit: (&unit, &items),
             };
-            crate::reports_pg::run(url, db, &hq.fair, &expected)?
+            crate::reports_pg::run(url, copied, db, &hq.fair, &expected)?
         }
         None => serde_json::json!({}),
     };

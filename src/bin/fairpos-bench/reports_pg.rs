@@ -56,10 +56,12 @@ pub struct Expected<'a> {
     pub unit: (&'a str, &'a UnitItems),
 }
 
-/// Copies the province in `db` into the empty database at `url` and times the same reads
-/// there; returns the figures for the bench's JSON line.
+/// Copies the province in `db` into the empty database at `url` (or, `copied`, finds it
+/// there already, as a run with `copied` false left it) and times the same reads there;
+/// returns the figures for the bench's JSON line.
 pub fn run(
     url: &str,
+    copied: bool,
     db: &Connection,
     fair: &Fair,
     expected: &Expected,
@@ -68,27 +70,49 @@ pub fn run(
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let pool = crate::project_pg::empty_database(url).await?;
-        eprintln!("copying the province into PostgreSQL");
-        let t = Instant::now();
-        for table in TABLES {
-            copy_table(db, &pool, table).await?;
-        }
-        pool.get().await?.batch_execute("ANALYZE").await?;
-        let copy_time = t.elapsed();
-        eprintln!(
-            "copied and analysed in {:.0} s; timing what organizers read",
-            copy_time.as_secs_f64()
+        let copy_time = if copied {
+            None
+        } else {
+            Some(copy(url, db).await?)
+        };
+        let pool = fairpos_postgres::connect(url)?;
+        let (in_sqlite, in_postgres): (i64, i64) = (
+            db.query_row("SELECT COUNT(*) FROM sales", [], |r| r.get(0))?,
+            pool.get()
+                .await?
+                .query_one("SELECT COUNT(*) FROM sales", &[])
+                .await?
+                .get(0),
         );
+        if in_sqlite != in_postgres {
+            return Err(format!(
+                "{url} holds {in_postgres} sales, the province {in_sqlite}: copy it first"
+            )
+            .into());
+        }
+        eprintln!("timing what organizers read in PostgreSQL");
         read_and_compare(&pool, fair, expected, copy_time).await
     })
+}
+
+/// Copies the province into the empty database at `url`, and analyses it.
+async fn copy(url: &str, db: &Connection) -> BenchResult<Duration> {
+    let pool = crate::project_pg::empty_database(url).await?;
+    eprintln!("copying the province into PostgreSQL");
+    let t = Instant::now();
+    for table in TABLES {
+        copy_table(db, &pool, table).await?;
+    }
+    pool.get().await?.batch_execute("ANALYZE").await?;
+    eprintln!("copied and analysed in {:.0} s", t.elapsed().as_secs_f64());
+    Ok(t.elapsed())
 }
 
 async fn read_and_compare(
     pool: &Pool,
     fair: &Fair,
     expected: &Expected<'_>,
-    copy_time: Duration,
+    copy_time: Option<Duration>,
 ) -> BenchResult<serde_json::Value> {
     let mut reports = serde_json::Map::new();
     let mut slowest = Duration::ZERO;
@@ -126,7 +150,7 @@ async fn read_and_compare(
         return Err("PostgreSQL's unit list differs".into());
     }
     Ok(serde_json::json!({
-        "postgres_copy_s": copy_time.as_secs(),
+        "postgres_copy_s": copy_time.map(|t| t.as_secs()),
         "postgres_report_ms": reports,
         "postgres_slowest_report_ms": ms(slowest),
         "postgres_reconcile_ms": ms(reconcile_time),

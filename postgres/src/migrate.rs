@@ -82,8 +82,9 @@ fn migration_sql(version: i32) -> String {
     }
 }
 
-/// Brings the database to the latest schema. Returns the migrations it applied (none when
-/// another process had already).
+/// Brings the database to the latest schema, and fills the oversold rows an older build
+/// wrote without their sale. Returns the migrations it applied (none when another process
+/// had already).
 pub async fn migrate(pool: &Pool) -> Result<Vec<i32>> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
@@ -115,6 +116,12 @@ pub async fn migrate(pool: &Pool) -> Result<Vec<i32>> {
         )
         .await?;
         now_applied.push(version);
+    }
+    if !now_applied.contains(&5) {
+        // Oversold rows an older build's process wrote since migration 5, without their sale
+        // and name (as a SQLite headquarters fills them at every open). Cheap when none are.
+        tx.batch_execute(fairpos_projection::schema::FILL_OVERSOLD_SALES)
+            .await?;
     }
     tx.commit().await?;
     Ok(now_applied)

@@ -329,4 +329,30 @@ async fn oversold_rows_from_before_migration_5_get_their_sales_and_names() {
         .unwrap();
     assert_eq!(migrate(&pool).await.unwrap(), [5]);
     assert_eq!(in_postgres().await, in_sqlite, "as migration 5 fills them");
+    // A process of an older build, still serving, writes oversold rows without their sale:
+    // the next start (its migration check) fills them.
+    pool.get()
+        .await
+        .unwrap()
+        .batch_execute(
+            "UPDATE sale_oversold SET device = NULL, seq = NULL, number = NULL, name_zh = NULL
+             WHERE sale_id IN (SELECT sale_id FROM sale_oversold ORDER BY sale_id LIMIT 2)",
+        )
+        .await
+        .unwrap();
+    let emptied = || async {
+        let client = pool.get().await.unwrap();
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM sale_oversold WHERE device IS NULL",
+                &[],
+            )
+            .await
+            .unwrap();
+        row.get::<_, i64>(0)
+    };
+    assert_eq!(emptied().await, 2);
+    assert!(migrate(&pool).await.unwrap().is_empty());
+    assert_eq!(emptied().await, 0);
+    assert_eq!(in_postgres().await, in_sqlite, "filled at the next start");
 }

@@ -81,8 +81,9 @@ pub fn add_oversold_sales(conn: &Connection) -> Result<()> {
 }
 
 /// Fills the sale and name columns of oversold rows that lack them, from the sales and lines
-/// projected (both backends run it: SQLite at every open, so rows an older build wrote since
-/// are filled too; PostgreSQL in migration 5, its processes being upgraded together). A row
+/// projected (both backends run it at every start, SQLite at every open and PostgreSQL in
+/// migration 5 and every migration check after it, so rows an older build's process wrote
+/// since are filled too; until then the reconciliation does not list them). A row
 /// whose sale is not projected stays empty, and the reconciliation does not list it, as it
 /// never listed an oversold line without its sale.
 pub const FILL_OVERSOLD_SALES: &str = "UPDATE sale_oversold SET

@@ -20,6 +20,7 @@ pub mod catalog;
 pub mod checkpoints;
 pub mod cli;
 pub mod devices;
+pub mod disk;
 mod error;
 pub mod hub;
 mod instance;

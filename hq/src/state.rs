@@ -68,6 +68,8 @@ pub struct AppState {
     pub max_sync_message: usize,
     /// How many ledger documents a till may have, and how large each.
     pub documents: crate::limits::DocumentLimits,
+    /// The free space left on the data directory's disk.
+    pub disk: Arc<crate::disk::DiskWatch>,
 }
 
 impl AppState {

@@ -146,6 +146,11 @@ impl Server {
 
     /// Starts `hq serve` on a free loopback port, or at `--listen ADDR` when `extra` says so.
     pub fn start(data: &Path, extra: &[&str]) -> Server {
+        Server::start_logging(data, extra, Stdio::inherit())
+    }
+
+    /// As [`Server::start`], its log (stderr) going to `log`.
+    pub fn start_logging(data: &Path, extra: &[&str], log: impl Into<Stdio>) -> Server {
         let mut args = vec!["hq", "serve"];
         if !extra.contains(&"--listen") {
             args.extend(["--listen", "127.0.0.1:0"]);
@@ -156,7 +161,7 @@ impl Server {
             .args(args)
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();

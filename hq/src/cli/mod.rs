@@ -166,6 +166,7 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             max_documents_per_device,
             postgres_mirror,
             database,
+            min_free_disk,
         } => {
             let database = postgres::database_of(dir, database)?;
             let sessions = SessionLimits {
@@ -186,6 +187,7 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
                     },
                     postgres_mirror,
                     database,
+                    min_free_disk: crate::limits::parse_size("--min-free-disk", &min_free_disk)?,
                 },
             )
         }

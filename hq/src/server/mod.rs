@@ -56,6 +56,9 @@ pub struct ServeOptions {
     /// The PostgreSQL database headquarters runs on, shared by every process naming it
     /// ([`postgres`]); SQLite in the data directory without.
     pub database: Option<String>,
+    /// Below this many bytes free on the data directory's disk, it is logged and
+    /// `/api/v1/health` says so ([`crate::disk`]).
+    pub min_free_disk: u64,
 }
 
 /// Serves until SIGINT or SIGTERM.
@@ -91,6 +94,8 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         ("http", "ws")
     };
     let hq = Hq::open(dir)?;
+    let disk = Arc::new(crate::disk::DiskWatch::new(dir, options.min_free_disk));
+    tokio::spawn(disk.clone().keep_watching());
     let fair = hq.fair.clone();
     let role = match (&hq.role, &options.upstream) {
         (Role::Hub { device, .. }, Some(up)) => Role::Hub {
@@ -240,6 +245,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         tls: tls.is_some(),
         max_sync_message: options.max_sync_message,
         documents: options.documents,
+        disk,
     };
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let maintenance = match (&pg, &options.database) {

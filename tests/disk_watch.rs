@@ -1,38 +1,35 @@
 //! Headquarters watches the free space on its data directory's disk: below
 //! `--min-free-disk` (or `FAIRPOS_HQ_MIN_FREE_DISK`) the real `fairpos hq serve` logs one
-//! line naming the directory and both sizes, and `/api/v1/health` says `"disk": "low"`; with
-//! room it says `"ok"` and logs nothing of it. The disk is this machine's, read as the
-//! server reads it; "low" comes from asking for more room than any disk has.
+//! line naming the directory and both sizes, `/api/v1/health` says `"disk": "low"` and the
+//! organizers' overview says so at its top; with room, `"ok"`, no banner and nothing logged.
+//! The disk is this machine's, read as the server reads it; "low" comes from asking for
+//! more room than any disk has.
 
 mod common;
 
 use std::fs::File;
 
-use common::hq::{Hq, Server};
-use serde_json::Value;
+use common::hq::{Api, Hq, Server};
 
-fn health(url: &str) -> Value {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    // The client a till builds (reqwest's TLS provider is fairpos's own).
-    let trust = fairpos_sync::tls::Trust::with_ca(None).unwrap();
-    let client = reqwest::Client::builder()
-        .tls_backend_preconfigured(trust.client_config().as_ref().clone())
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        client
-            .get(format!("{url}/api/v1/health"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    })
+/// The health answer's `disk`, and whether an organizer's overview shows the banner.
+fn disk_as_served(url: &str) -> (String, bool) {
+    let api = Api::new(url);
+    let (status, health) = api.get("/api/v1/health", None);
+    assert_eq!(status, 200);
+    assert_eq!(health["role"], "hq", "{health}");
+    let (token, _) = api.login();
+    let (status, _, overview) = api.fetch("/", Some(&token), false);
+    assert_eq!(status, 200);
+    assert!(
+        overview.contains("id=\"tills\""),
+        "not the overview:\n{overview}"
+    );
+    let disk = health["disk"].as_str().unwrap_or_default().to_string();
+    (disk, overview.contains("id=\"disk-low\""))
 }
 
 #[test]
-fn a_disk_short_of_room_is_logged_once_and_health_says_low() {
+fn a_disk_short_of_room_is_logged_once_and_health_and_the_overview_say_so() {
     let hq = Hq::demo();
     let log_path = hq.data().join("serve.log");
 
@@ -41,9 +38,7 @@ fn a_disk_short_of_room_is_logged_once_and_health_says_low() {
         &["--min-free-disk", "1000000000GiB"],
         File::create(&log_path).unwrap(),
     );
-    let answer = health(&server.url);
-    assert_eq!(answer["disk"], "low", "{answer}");
-    assert_eq!(answer["role"], "hq", "{answer}");
+    assert_eq!(disk_as_served(&server.url), ("low".to_string(), true));
     server.stop();
     let log = std::fs::read_to_string(&log_path).unwrap();
     let lines: Vec<&str> = log.lines().filter(|l| l.contains("MiB free")).collect();
@@ -57,8 +52,7 @@ fn a_disk_short_of_room_is_logged_once_and_health_says_low() {
 
     // The default (2 GiB) on this machine's disk, which has more: nothing logged.
     let server = Server::start_logging(hq.data(), &[], File::create(&log_path).unwrap());
-    let answer = health(&server.url);
-    assert_eq!(answer["disk"], "ok", "{answer}");
+    assert_eq!(disk_as_served(&server.url), ("ok".to_string(), false));
     server.stop();
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(!log.contains("MiB free"), "{log}");

@@ -101,6 +101,8 @@ pub(crate) struct Overview<'a> {
     pub refunds: i64,
     pub charts: &'a [String],
     pub rec: &'a Reconciliation,
+    /// The MiB left on the data directory's disk, when under `--min-free-disk`.
+    pub disk_low_mib: Option<u64>,
 }
 
 #[derive(Template)]

@@ -119,9 +119,20 @@ pub async fn migrate(pool: &Pool) -> Result<Vec<i32>> {
     }
     if !now_applied.contains(&5) {
         // Oversold rows an older build's process wrote since migration 5, without their sale
-        // and name (as a SQLite headquarters fills them at every open). Cheap when none are.
-        tx.batch_execute(fairpos_projection::schema::FILL_OVERSOLD_SALES)
-            .await?;
+        // and name (as a SQLite headquarters fills them at every open). Looked for first
+        // among the oversold rows alone, so that a start where there are none never lets
+        // the planner choose to read every sale.
+        let empty: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM sale_oversold WHERE device IS NULL)",
+                &[],
+            )
+            .await?
+            .get(0);
+        if empty {
+            tx.batch_execute(fairpos_projection::schema::FILL_OVERSOLD_SALES)
+                .await?;
+        }
     }
     tx.commit().await?;
     Ok(now_applied)

@@ -35,7 +35,8 @@ fn a_disk_short_of_room_is_logged_once_and_health_and_the_overview_say_so() {
 
     let server = Server::start_logging(
         hq.data(),
-        &["--min-free-disk", "1000000000GiB"],
+        &[],
+        &[("FAIRPOS_HQ_MIN_FREE_DISK", "1000000000GiB")],
         File::create(&log_path).unwrap(),
     );
     assert_eq!(disk_as_served(&server.url), ("low".to_string(), true));
@@ -50,8 +51,13 @@ fn a_disk_short_of_room_is_logged_once_and_health_and_the_overview_say_so() {
         lines[0]
     );
 
-    // The default (2 GiB) on this machine's disk, which has more: nothing logged.
-    let server = Server::start_logging(hq.data(), &[], File::create(&log_path).unwrap());
+    // With room: nothing logged.
+    let server = Server::start_logging(
+        hq.data(),
+        &["--min-free-disk", "1KiB"],
+        &[],
+        File::create(&log_path).unwrap(),
+    );
     assert_eq!(disk_as_served(&server.url), ("ok".to_string(), false));
     server.stop();
     let log = std::fs::read_to_string(&log_path).unwrap();

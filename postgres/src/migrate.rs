@@ -121,7 +121,9 @@ pub async fn migrate(pool: &Pool) -> Result<Vec<i32>> {
         // Oversold rows an older build's process wrote since migration 5, without their sale
         // and name (as a SQLite headquarters fills them at every open). Looked for first
         // among the oversold rows alone, so that a start where there are none never lets
-        // the planner choose to read every sale.
+        // the planner choose to read every sale. (A row whose sale is not projected would
+        // stay empty and be looked for at every start; none can be, as a projection writes
+        // a sale and its oversold rows in one transaction.)
         let empty: bool = tx
             .query_one(
                 "SELECT EXISTS (SELECT 1 FROM sale_oversold WHERE device IS NULL)",

@@ -146,11 +146,17 @@ impl Server {
 
     /// Starts `hq serve` on a free loopback port, or at `--listen ADDR` when `extra` says so.
     pub fn start(data: &Path, extra: &[&str]) -> Server {
-        Server::start_logging(data, extra, Stdio::inherit())
+        Server::start_logging(data, extra, &[], Stdio::inherit())
     }
 
-    /// As [`Server::start`], its log (stderr) going to `log`.
-    pub fn start_logging(data: &Path, extra: &[&str], log: impl Into<Stdio>) -> Server {
+    /// As [`Server::start`], with the environment variables `env` too, its log (stderr)
+    /// going to `log`.
+    pub fn start_logging(
+        data: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        log: impl Into<Stdio>,
+    ) -> Server {
         let mut args = vec!["hq", "serve"];
         if !extra.contains(&"--listen") {
             args.extend(["--listen", "127.0.0.1:0"]);
@@ -160,6 +166,7 @@ impl Server {
             .arg(data)
             .args(args)
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

@@ -75,8 +75,8 @@ pub enum HqCommand {
         /// the one `hq init --database` named, else SQLite in the data directory).
         #[arg(long, value_name = "URL")]
         database: Option<String>,
-        /// Below this much free space on the data directory's disk (512MiB, 2GiB), it is
-        /// logged and /api/v1/health says "disk": "low".
+        /// Below this much free space on the data directory's disk (512MiB, 2GiB; 0: never),
+        /// it is logged, /api/v1/health says "disk": "low" and the overview shows it.
         #[arg(long, value_name = "SIZE", env = "FAIRPOS_HQ_MIN_FREE_DISK",
               default_value = crate::disk::DEFAULT_MIN_FREE)]
         min_free_disk: String,

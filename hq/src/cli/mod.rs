@@ -187,7 +187,10 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
                     },
                     postgres_mirror,
                     database,
-                    min_free_disk: crate::limits::parse_size("--min-free-disk", &min_free_disk)?,
+                    min_free_disk: match min_free_disk.as_str() {
+                        "0" => 0,
+                        size => crate::limits::parse_size("--min-free-disk", size)?,
+                    },
                 },
             )
         }

@@ -361,7 +361,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
     Json(serde_json::json!({
         "fair": state.fair.id,
         "role": match state.role { Role::Hq => "hq", Role::Hub { .. } => "hub" },
-        "disk": if state.disk.is_low() { "low" } else { "ok" },
+        "disk": state.disk.state().as_str(),
     }))
     .into_response()
 }

@@ -357,6 +357,47 @@ pub async fn registry(
     }
 }
 
+/// How long `/api/v1/ready` waits for the database's answer.
+const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether this process can serve now, for a load balancer's check: its database answers a
+/// query within [`READY_WAIT`] (PostgreSQL on organizers' own connections, SQLite on a
+/// read connection). 200 `{"ready": true}`, else 503 saying why. `/api/v1/health` answers
+/// for as long as the process runs, whatever its database does.
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let asked = async {
+        match &state.pg_organizers {
+            Some(pool) => {
+                let client = pool.get().await.map_err(|e| e.to_string())?;
+                client
+                    .simple_query("SELECT 1")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(())
+            }
+            None => state
+                .readers
+                .read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+                .await
+                .map_err(|e| e.to_string()),
+        }
+    };
+    let why = match tokio::time::timeout(READY_WAIT, asked).await {
+        Ok(Ok(())) => return Json(serde_json::json!({ "ready": true })).into_response(),
+        Ok(Err(e)) => format!("the database: {e}"),
+        Err(_) => format!(
+            "the database did not answer within {} s",
+            READY_WAIT.as_secs()
+        ),
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(axum::http::header::RETRY_AFTER, "2")],
+        Json(serde_json::json!({ "ready": false, "why": why })),
+    )
+        .into_response()
+}
+
 pub async fn health(State(state): State<AppState>) -> Response {
     Json(serde_json::json!({
         "fair": state.fair.id,

@@ -338,7 +338,8 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         .route(route::CONFIRM, get(api::confirm).post(api::confirm_waiting))
         .route(route::DOCS, get(api::list_docs))
         .route(route::REGISTRY, get(api::registry))
-        .route(route::HEALTH, get(api::health));
+        .route(route::HEALTH, get(api::health))
+        .route(READY, get(api::ready));
     // On PostgreSQL, statements' routes say they are not served from it yet.
     let app = device_routes
         .merge(crate::web::routes())
@@ -390,6 +391,9 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
     }
     Ok(())
 }
+
+/// Whether this process can serve now ([`api::ready`]), for load balancers.
+pub const READY: &str = "/api/v1/ready";
 
 /// The largest request body taken (a login, an enrolment, an announcement of documents);
 /// larger ones are answered 413 before they are read whole.

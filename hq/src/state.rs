@@ -41,6 +41,8 @@ pub struct AppState {
     /// sessions), so that what they read never waits for a connection behind the tills'
     /// syncs, as on SQLite the read connections do not wait for the writer.
     pub pg_organizers: Option<fairpos_postgres::Pool>,
+    /// On PostgreSQL, one connection of its own for `/api/v1/ready`.
+    pub pg_ready: Option<fairpos_postgres::Pool>,
     pub fair: Fair,
     pub role: Role,
     pub catalog_key: String,

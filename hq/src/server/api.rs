@@ -358,15 +358,16 @@ pub async fn registry(
 }
 
 /// How long `/api/v1/ready` waits for the database's answer.
-const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+pub const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Whether this process can serve now, for a load balancer's check: its database answers a
-/// query within [`READY_WAIT`] (PostgreSQL on organizers' own connections, SQLite on a
-/// read connection). 200 `{"ready": true}`, else 503 saying why. `/api/v1/health` answers
-/// for as long as the process runs, whatever its database does.
+/// query within [`READY_WAIT`] (PostgreSQL on a connection kept for this alone, so that
+/// busy syncs or organizers do not make it look down; SQLite on a read connection). 200
+/// `{"ready": true}`, else 503 saying why. `/api/v1/health` answers for as long as the
+/// process runs, whatever its database does.
 pub async fn ready(State(state): State<AppState>) -> Response {
     let asked = async {
-        match &state.pg_organizers {
+        match &state.pg_ready {
             Some(pool) => {
                 let client = pool.get().await.map_err(|e| e.to_string())?;
                 client

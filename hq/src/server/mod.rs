@@ -118,11 +118,14 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
             postgres::claim_fair(&pool, url, &fair.id).await?;
             let organizers =
                 fairpos_postgres::connect_waiting(url, ORGANIZERS_CONNECTIONS, ORGANIZERS_WAIT)?;
-            Some((pool, organizers))
+            // Readiness's own connection: busy syncs or organizers never make it look down.
+            let ready = fairpos_postgres::connect_waiting(url, 1, api::READY_WAIT)?;
+            Some((pool, (organizers, ready)))
         }
         None => None,
     };
     let (pg, pg_organizers) = pg.unzip();
+    let (pg_organizers, pg_ready) = pg_organizers.unzip();
     // This process's name among those of the headquarters, on the channel of stored
     // documents: the others leave what it stores to its projection.
     let origin = fairpos_postgres::documents::Origin::new();
@@ -229,6 +232,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         readers: Arc::new(crate::readers::Readers::new(dir.to_path_buf())),
         pg: pg.clone(),
         pg_organizers,
+        pg_ready,
         fair: fair.clone(),
         role: role.clone(),
         catalog_key: catalog_key.clone(),

@@ -1,6 +1,7 @@
 //! `fairpos-bench hq-load`: closing time at headquarters. `--tills` tills, enrolled with the
 //! real `fairpos hq serve` and each holding `--sales` sales made offline, sync all at once,
-//! while an organizer's client asks the API for its health and a report every 100 ms.
+//! while an organizer's client asks the API for its health, a report and its readiness
+//! every 100 ms (a probe answered other than 200 is counted as failed).
 //! Reports each till's sync time, the ingest rate, the API's latencies during the storm, and
 //! checks that headquarters holds every sale. `--server PATH` serves headquarters with
 //! another `fairpos` binary (an older build, for a side-by-side run on the same tills).
@@ -288,7 +289,7 @@ fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> 
         .as_str()
         .map(str::to_string)
         .ok_or(format!("login refused ({status}): {body}"))?;
-    let probed = ["/api/v1/health", "/api/v1/report?by=stall"];
+    let probed = ["/api/v1/health", "/api/v1/report?by=stall", READY];
 
     eprintln!(
         "{tills} tills sync at once (as {}, nice {nice})",
@@ -311,6 +312,8 @@ fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> 
                         let t = Instant::now();
                         match get(&addr, path, &token) {
                             Ok((200, _)) => times.push(t.elapsed()),
+                            // An older build (`--server`) has no readiness route.
+                            Ok((404, _)) if *path == READY => {}
                             _ => failed += 1,
                         }
                     }
@@ -377,10 +380,15 @@ fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> 
         "api_probe_failures": probe_failures,
         "api_health_p99_ms": in_ms(p99(&times[0])),
         "api_report_p99_ms": in_ms(p99(&times[1])),
+        // None from a build without the route.
+        "api_ready_p99_ms": (!times[2].is_empty()).then(|| in_ms(p99(&times[2]))),
         "api_goal_p99_ms": 300,
         "screen_events": screen_events,
     }))
 }
+
+/// Readiness, which builds before it do not serve.
+const READY: &str = "/api/v1/ready";
 
 #[cfg(test)]
 mod tests {

@@ -118,12 +118,7 @@ pub const WAL_SIZE_LIMIT: i64 = 64 << 20;
 /// Headquarters from before the digest: its ledgers are each taken once more at the next
 /// start, which stores their digests.
 fn add_chunks_digest(conn: &Connection) -> Result<()> {
-    let has_it: bool = conn.query_row(
-        "SELECT EXISTS(SELECT 1 FROM pragma_table_info('hq_docs') WHERE name = 'chunks_digest')",
-        [],
-        |r| r.get(0),
-    )?;
-    if !has_it {
+    if !schema::has_column(conn, "hq_docs", "chunks_digest")? {
         conn.execute_batch("ALTER TABLE hq_docs ADD COLUMN chunks_digest TEXT")?;
     }
     Ok(())

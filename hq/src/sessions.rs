@@ -49,20 +49,11 @@ pub fn parse_span(flag: &str, text: &str) -> Result<Duration> {
 
 /// Adds what older databases lack.
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {
-    let has_last_seen: bool = conn.query_row(
-        "SELECT EXISTS(SELECT 1 FROM pragma_table_info('sessions') WHERE name = 'last_seen')",
-        [],
-        |r| r.get(0),
-    )?;
-    if !has_last_seen {
+    use fairpos_projection::schema::has_column;
+    if !has_column(conn, "sessions", "last_seen")? {
         conn.execute_batch("ALTER TABLE sessions ADD COLUMN last_seen TEXT")?;
     }
-    let has_account: bool = conn.query_row(
-        "SELECT EXISTS(SELECT 1 FROM pragma_table_info('sessions') WHERE name = 'account')",
-        [],
-        |r| r.get(0),
-    )?;
-    if !has_account {
+    if !has_column(conn, "sessions", "account")? {
         // Sessions from before accounts were the one organizer's.
         conn.execute_batch(&format!(
             "ALTER TABLE sessions ADD COLUMN account TEXT;

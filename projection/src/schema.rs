@@ -35,6 +35,15 @@ pub fn create_projection(conn: &Connection) -> Result<()> {
     add_oversold_sales(conn)
 }
 
+/// Whether SQLite's `table` has the column `column` (a database from before it lacks it).
+pub fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
+        params![table, column],
+        |r| r.get(0),
+    )
+}
+
 /// Gives a projection from before them `sale_oversold`'s sale and name columns, and fills
 /// them where they are empty (rows projected before them, or by an older build since) from
 /// the sales and lines projected: one transaction, so that a stop halfway leaves the columns
@@ -53,13 +62,7 @@ pub fn add_oversold_sales(conn: &Connection) -> Result<()> {
     };
     conn.execute_batch(begin)?;
     let added = (|| -> Result<()> {
-        let has_them: bool = conn.query_row(
-            "SELECT EXISTS(SELECT 1 FROM pragma_table_info('sale_oversold')
-                           WHERE name = 'device')",
-            [],
-            |r| r.get(0),
-        )?;
-        if !has_them {
+        if !has_column(conn, "sale_oversold", "device")? {
             conn.execute_batch(
                 "ALTER TABLE sale_oversold ADD COLUMN device TEXT;
                  ALTER TABLE sale_oversold ADD COLUMN seq BIGINT;

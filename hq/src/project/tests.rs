@@ -263,16 +263,16 @@ fn a_start_takes_only_the_ledgers_stored_since_their_projection() {
     let other = f.other_day("2026-11-23", &actor, &[(10, 10), (11, 11)]);
     // The catalog is not projected: every start takes it.
     let catalog = document_id(&fairpos_sync::ids::catalog_key(&f.hq.fair.id));
-    let since = |f: &Fixture, ledgers: &[&DocumentId]| {
-        let mut docs = stored_since_projected(&f.hq.conn).unwrap();
-        docs.sort_by_key(|d| d.to_string());
+    // A start takes `ledgers` and the catalog, no more.
+    let takes = |f: &Fixture, ledgers: &[&DocumentId], when: &str| {
+        let mut taken = stored_since_projected(&f.hq.conn).unwrap();
+        taken.sort_by_key(|d| d.to_string());
         let mut expected: Vec<DocumentId> = ledgers.iter().map(|&d| d.clone()).collect();
         expected.push(catalog.clone());
         expected.sort_by_key(|d| d.to_string());
-        (docs, expected)
+        assert_eq!(taken, expected, "{when}");
     };
-    let (taken, expected) = since(&f, &[&f.doc_id, &other]);
-    assert_eq!(taken, expected, "never projected");
+    takes(&f, &[&f.doc_id, &other], "never projected");
 
     let mut p = Projector::new();
     for outcome in p
@@ -281,23 +281,19 @@ fn a_start_takes_only_the_ledgers_stored_since_their_projection() {
     {
         outcome.unwrap();
     }
-    let (taken, expected) = since(&f, &[]);
-    assert_eq!(taken, expected, "projected from storage");
+    takes(&f, &[], "projected from storage");
 
     // Stored, and the process stops before projecting it.
     let change = f.cash_in();
     f.store_change(&change);
-    let (taken, expected) = since(&f, &[&f.doc_id]);
-    assert_eq!(taken, expected, "a change stored since");
+    takes(&f, &[&f.doc_id], "a change stored since");
     // The change path records the keys it read.
     assert_eq!(new_records(p.project(&f.hq.conn, &f.doc_id).unwrap()), 1);
-    let (taken, expected) = since(&f, &[]);
-    assert_eq!(taken, expected, "the change projected");
+    takes(&f, &[], "the change projected");
 
     // Projected from a document loaded elsewhere: which chunks it covers is unknown.
     assert_eq!(new_records(project(&f.hq.conn, &other).unwrap()), 0);
-    let (taken, expected) = since(&f, &[&other]);
-    assert_eq!(taken, expected, "projected without its chunks");
+    takes(&f, &[&other], "projected without its chunks");
     assert_eq!(f.projected(), 6);
 }
 

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use fairpos::uplink;
 use fairpos_hq::devices;
+use fairpos_hq::server::READY;
 
 pub use self::tills::TillsAs;
 
@@ -312,7 +313,7 @@ fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> 
                         let t = Instant::now();
                         match get(&addr, path, &token) {
                             Ok((200, _)) => times.push(t.elapsed()),
-                            // An older build (`--server`) has no readiness route.
+                            // An older build (`--server`) serves no readiness.
                             Ok((404, _)) if *path == READY => {}
                             _ => failed += 1,
                         }
@@ -386,9 +387,6 @@ fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> 
         "screen_events": screen_events,
     }))
 }
-
-/// Readiness, which builds before it do not serve.
-const READY: &str = "/api/v1/ready";
 
 #[cfg(test)]
 mod tests {

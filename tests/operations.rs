@@ -214,3 +214,172 @@ fn ready_follows_whether_postgresql_answers_and_health_answers_throughout() {
     assert!(!token.is_empty());
     server.stop();
 }
+
+/// The value of `series` (its name and labels, as encoded) in a scrape's text.
+fn value_of(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().unwrap())
+        })
+}
+
+/// Records headquarters' projection holds, counted in its database.
+fn records_held(hq: &Hq) -> f64 {
+    let local = rusqlite::Connection::open(hq.data().join("hq.db")).unwrap();
+    let count: i64 = if hq.on_postgres() {
+        let url: String = local
+            .query_row("SELECT value FROM meta WHERE key = 'database'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let psql = std::process::Command::new("psql")
+            .args([&url, "-tAc", "SELECT count(*) FROM records"])
+            .output()
+            .unwrap();
+        assert!(psql.status.success(), "{psql:?}");
+        String::from_utf8(psql.stdout)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    } else {
+        local
+            .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+            .unwrap()
+    };
+    count as f64
+}
+
+/// A till enrols and syncs a morning's sales, an organizer's tool asks for health three
+/// times and for a page that is not there; the scrape says so, in both formats.
+fn metrics_follow_what_the_server_does(hq: &Hq, backend: &str) {
+    let server = Server::start(hq.data(), &["--metrics-listen", "127.0.0.1:0"]);
+    let scraped_at = server
+        .metrics
+        .clone()
+        .expect("a line saying where metrics are");
+    let monitor = Api::new(scraped_at.strip_suffix("/metrics").unwrap());
+    let api = Api::new(&server.url);
+    let scrape = || monitor.get_accepting("/metrics", "text/plain").2;
+    let value = |text: &str, series: &str| value_of(text, &format!("fairpos_hq_{series}"));
+
+    // Metrics only there, and nothing but metrics there.
+    assert_eq!(api.get_text("/metrics").0, 404);
+    assert_eq!(monitor.get_text("/").0, 404);
+    let before = scrape();
+    assert_eq!(
+        value(&before, "sync_connections_total"),
+        Some(0.0),
+        "{before}"
+    );
+    assert_eq!(value(&before, "projection_records_total"), Some(0.0));
+
+    let mut till = common::Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    common::morning::t01_morning(&mut till);
+    till.synced();
+    for _ in 0..3 {
+        assert_eq!(api.get("/api/v1/health", None).0, 200);
+    }
+    assert_eq!(api.get_text("/no/such/page").0, 404);
+
+    // The till's connection closes, and this process counts what it projected, once the
+    // sync has ended.
+    let held = records_held(hq);
+    assert!(held > 0.0);
+    let since = Instant::now();
+    let text = loop {
+        let text = scrape();
+        let settled = value(&text, "sync_connections_open") == Some(0.0)
+            && value(&text, "projection_records_total") == Some(held);
+        if settled || since.elapsed() > Duration::from_secs(30) {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(value(&text, "sync_connections_open"), Some(0.0), "{text}");
+    assert_eq!(
+        value(&text, "projection_records_total"),
+        Some(held),
+        "{text}"
+    );
+    let at_least_one = [
+        "sync_connections_total",
+        "sync_received_bytes_total",
+        "sync_sent_bytes_total",
+        "projection_passes_total",
+        "projection_ledgers_total",
+        r#"http_requests_total{method="POST",route="/api/v1/enroll",status="200"}"#,
+        r#"http_requests_total{method="GET",route="/sync",status="101"}"#,
+        "disk_free_bytes",
+    ];
+    for series in at_least_one {
+        assert!(value(&text, series) >= Some(1.0), "{series}:\n{text}");
+    }
+    for (series, want) in [
+        ("projection_failures_total", 0.0),
+        ("projection_refused_total", 0.0),
+        (
+            r#"http_requests_total{method="GET",route="/api/v1/health",status="200"}"#,
+            3.0,
+        ),
+        (
+            r#"http_requests_total{method="GET",route="unmatched",status="404"}"#,
+            2.0,
+        ),
+        ("disk_min_free_bytes", (2u64 << 30) as f64),
+        ("disk_low", 0.0),
+    ] {
+        assert_eq!(value(&text, series), Some(want), "{series}:\n{text}");
+    }
+    let build = format!(
+        r#"build_info{{version="{}",role="hq",backend="{backend}"}}"#,
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(value(&text, &build), Some(1.0), "{text}");
+    let pools = [
+        ("sync", None),
+        ("organizers", Some(4.0)),
+        ("ready", Some(1.0)),
+    ];
+    for (pool, max) in pools {
+        let series = format!(r#"db_connections_max{{pool="{pool}"}}"#);
+        match (backend, max) {
+            ("postgres", Some(max)) => assert_eq!(value(&text, &series), Some(max), "{text}"),
+            ("postgres", None) => assert!(value(&text, &series) >= Some(1.0), "{text}"),
+            _ => assert_eq!(value(&text, &series), None, "no pools on SQLite:\n{text}"),
+        }
+    }
+
+    // As Prometheus asks by default, and as OpenMetrics when asked for it.
+    let (status, kind, _) = monitor.get_accepting("/metrics", "text/plain");
+    assert_eq!(
+        (status, kind.as_str()),
+        (200, "text/plain; version=0.0.4; charset=utf-8")
+    );
+    let accept = "application/openmetrics-text;version=1.0.0,text/plain;q=0.5";
+    let (status, kind, openmetrics) = monitor.get_accepting("/metrics", accept);
+    assert_eq!(status, 200);
+    assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
+    assert!(openmetrics.ends_with("# EOF\n"), "{openmetrics}");
+    server.stop();
+
+    // Off unless asked for.
+    let server = Server::start(hq.data(), &[]);
+    assert_eq!(server.metrics, None);
+    server.stop();
+}
+
+#[test]
+fn metrics_for_monitoring_follow_a_sqlite_headquarters() {
+    metrics_follow_what_the_server_does(&Hq::demo(), "sqlite");
+}
+
+#[test]
+fn metrics_for_monitoring_follow_a_postgresql_headquarters() {
+    let Some(hq) = Hq::demo_postgres("metrics") else {
+        return;
+    };
+    metrics_follow_what_the_server_does(&hq, "postgres");
+}

@@ -106,6 +106,11 @@ impl DiskWatch {
         self.free.load(Ordering::Relaxed)
     }
 
+    /// The free space under which the disk is low (0: never).
+    pub fn min_free(&self) -> u64 {
+        self.min_free
+    }
+
     /// Reads the free space again and logs what [`DiskWatch::record`] gives.
     pub fn check(&self) {
         if let Some(line) = self.record(free_bytes(&self.dir)) {

@@ -26,6 +26,7 @@ pub mod hub;
 mod instance;
 pub mod leaderboard;
 pub mod limits;
+pub mod metrics;
 pub mod project;
 pub mod readers;
 pub mod reconcile;

@@ -72,6 +72,8 @@ pub struct AppState {
     pub documents: crate::limits::DocumentLimits,
     /// The free space left on the data directory's disk.
     pub disk: Arc<crate::disk::DiskWatch>,
+    /// What `/metrics` serves ([`crate::server::scrape`]).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {

@@ -133,6 +133,8 @@ impl Hq {
 pub struct Server {
     child: Child,
     pub url: String,
+    /// Where `/metrics` is served, with `--metrics-listen`.
+    pub metrics: Option<String>,
 }
 
 impl Server {
@@ -171,16 +173,29 @@ impl Server {
             .stderr(log)
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let url = line
-            .split("serving on ")
-            .nth(1)
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .trim()
-            .to_string();
-        Server { child, url }
+        // Lines it prints before the last, which says where it serves.
+        let mut metrics = None;
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = loop {
+            let line = match lines.next() {
+                Some(Ok(line)) => line,
+                end => panic!("hq serve ended its output ({end:?}) before serving"),
+            };
+            if let Some(url) = line.split("metrics for monitoring on ").nth(1) {
+                metrics = Some(url.trim().to_string());
+            } else {
+                let url = line.split("serving on ").nth(1);
+                break url
+                    .unwrap_or_else(|| panic!("no address in {line:?}"))
+                    .trim()
+                    .to_string();
+            }
+        };
+        Server {
+            child,
+            url,
+            metrics,
+        }
     }
 
     /// Stops it as an operator would (SIGTERM), waiting for it to finish.
@@ -383,6 +398,26 @@ impl Api {
                 return (status, location, String::new());
             }
             (status, location, answer.text().await.unwrap_or_default())
+        })
+    }
+
+    /// Status, `Content-Type` and body text of `GET path` asking for `accept`.
+    pub fn get_accepting(&self, path: &str, accept: &str) -> (u16, String, String) {
+        self.runtime.block_on(async {
+            let answer = self
+                .client
+                .get(format!("{}{path}", self.base))
+                .header("accept", accept)
+                .send()
+                .await
+                .unwrap();
+            let status = answer.status().as_u16();
+            let kind = answer
+                .headers()
+                .get("content-type")
+                .map(|t| t.to_str().unwrap().to_string())
+                .unwrap_or_default();
+            (status, kind, answer.text().await.unwrap_or_default())
         })
     }
 

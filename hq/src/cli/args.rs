@@ -80,6 +80,10 @@ pub enum HqCommand {
         #[arg(long, value_name = "SIZE", env = "FAIRPOS_HQ_MIN_FREE_DISK",
               default_value = crate::disk::DEFAULT_MIN_FREE)]
         min_free_disk: String,
+        /// Serve /metrics for Prometheus on this address too (plain HTTP: a monitoring
+        /// network's, not the one the tills come from).
+        #[arg(long, value_name = "ADDR", env = "FAIRPOS_HQ_METRICS_LISTEN")]
+        metrics_listen: Option<std::net::SocketAddr>,
     },
     /// End every dashboard session now: everyone logs in again.
     EndSessions,

@@ -167,6 +167,7 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             postgres_mirror,
             database,
             min_free_disk,
+            metrics_listen,
         } => {
             let database = postgres::database_of(dir, database)?;
             let sessions = SessionLimits {
@@ -191,6 +192,7 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
                         "0" => 0,
                         size => crate::limits::parse_size("--min-free-disk", size)?,
                     },
+                    metrics_listen,
                 },
             )
         }

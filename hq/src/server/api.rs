@@ -108,13 +108,18 @@ fn watched_transport(
     use axum::extract::ws::Message;
     use futures::SinkExt;
     let (sink, stream) = socket.split();
+    // Counted open for as long as samod keeps the connection's stream.
+    let open = state.metrics.sync_opened();
+    let sent = state.metrics.clone();
     let stream = stream
         .filter_map(move |m| {
+            let _open = &open;
             let peer = peer.clone();
             let state = state.clone();
             async move {
                 match m {
                     Ok(Message::Binary(bytes)) => {
+                        state.metrics.sync_received(bytes.len());
                         if let Some((kind, Some(doc))) = fairpos_sync::net::peek(&bytes) {
                             if kind == "sync" || kind == "request" {
                                 let _ = state.seen.send((peer, doc));
@@ -138,10 +143,10 @@ fn watched_transport(
             }
         })
         .boxed();
-    let sink =
-        Box::pin(sink.with(|bytes: Vec<u8>| async move {
-            Ok::<_, axum::Error>(Message::Binary(bytes.into()))
-        }));
+    let sink = Box::pin(sink.with(move |bytes: Vec<u8>| {
+        sent.sync_sent(bytes.len());
+        async move { Ok::<_, axum::Error>(Message::Binary(bytes.into())) }
+    }));
     Transport::new(stream, sink)
 }
 

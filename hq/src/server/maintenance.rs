@@ -39,6 +39,8 @@ pub struct Channels {
     pub limits: crate::limits::DocumentLimits,
     /// The thread the loop's commits leave WAL checkpoints to, if any.
     pub checkpoints: Option<Arc<Checkpointer>>,
+    /// What each pass did, counted for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// What is logged when a till sends sync messages for another till's ledger.
@@ -65,6 +67,7 @@ pub fn maintain(
         settled,
         limits,
         checkpoints,
+        metrics,
     } = channels;
     let Ok(conn) = connect(dir) else {
         eprintln!("maintenance: cannot open the database");
@@ -133,7 +136,10 @@ pub fn maintain(
             last_pass = Some(now);
         }
         // A ledger grown past its limit is refused before anything of it is projected.
-        check_sizes(&conn, &dirty, &limits, &oversized);
+        let mut counted = crate::metrics::Projected {
+            refused: check_sizes(&conn, &dirty, &limits, &oversized),
+            ..Default::default()
+        };
         let dirty: Vec<DocumentId> = {
             let refused = oversized.borrow();
             dirty.into_iter().filter(|d| !refused.contains(d)).collect()
@@ -148,6 +154,7 @@ pub fn maintain(
                     for doc in &dirty {
                         retry_later(&mut retry, doc);
                     }
+                    counted.failed = dirty.len();
                     Vec::new()
                 }
             }
@@ -164,6 +171,7 @@ pub fn maintain(
             } else {
                 retry.remove(doc);
             }
+            count(&mut counted, &outcome);
             match outcome {
                 Ok(Outcome::Projected { product_adds, .. }) if !product_adds.is_empty() => {
                     if *role == Role::Hq {
@@ -190,6 +198,7 @@ pub fn maintain(
             }
         }
         if let Some(taken) = taken {
+            metrics.projected(counted);
             settled.send_modify(|last| {
                 last.passes = last.passes.wrapping_add(1);
                 last.docs = taken;
@@ -301,7 +310,8 @@ fn check_sizes(
     docs: &HashSet<DocumentId>,
     limits: &crate::limits::DocumentLimits,
     oversized: &watch::Sender<HashSet<DocumentId>>,
-) {
+) -> usize {
+    let mut refused = 0;
     for doc in docs {
         if oversized.borrow().contains(doc) {
             continue;
@@ -317,9 +327,24 @@ fn check_sizes(
                 oversized.send_modify(|set| {
                     set.insert(doc.clone());
                 });
+                refused += 1;
             }
             Ok(None) => {}
             Err(e) => eprintln!("size of {doc}: {e}"),
         }
+    }
+    refused
+}
+
+/// Adds what projecting one document came to.
+fn count(counted: &mut crate::metrics::Projected, outcome: &crate::Result<Outcome>) {
+    match outcome {
+        Ok(Outcome::Projected { new_records, .. }) => {
+            counted.ledgers += 1;
+            counted.records += new_records;
+        }
+        Ok(Outcome::Refused(_)) => counted.refused += 1,
+        Ok(Outcome::Unknown | Outcome::Catalog) => {}
+        Err(_) => counted.failed += 1,
     }
 }

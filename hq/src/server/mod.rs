@@ -17,6 +17,7 @@ pub mod maintenance;
 pub mod mirror;
 pub mod policy;
 pub mod postgres;
+pub mod scrape;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -59,6 +60,8 @@ pub struct ServeOptions {
     /// Below this many bytes free on the data directory's disk, it is logged and
     /// `/api/v1/health` says so ([`crate::disk`]).
     pub min_free_disk: u64,
+    /// Serve `/metrics` for a monitoring system on this address too ([`scrape`]).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Serves until SIGINT or SIGTERM.
@@ -226,6 +229,13 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
     let (screen_tx, screen_rx) = watch::channel(None);
     let (stopping_tx, stopping_rx) = watch::channel(false);
     let (projected_tx, projected_rx) = watch::channel(0u64);
+    let metrics = Arc::new(crate::metrics::Metrics::new(
+        match role {
+            Role::Hq => "hq",
+            Role::Hub { .. } => "hub",
+        },
+        if pg.is_some() { "postgres" } else { "sqlite" },
+    ));
     let (settled_tx, settled_rx) = watch::channel(crate::state::Settled::default());
     let state = AppState {
         db: db.clone(),
@@ -250,6 +260,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         max_sync_message: options.max_sync_message,
         documents: options.documents,
         disk,
+        metrics: metrics.clone(),
     };
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let maintenance = match (&pg, &options.database) {
@@ -282,6 +293,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
                         dir: dir.to_path_buf(),
                     }),
                     limits: options.documents,
+                    metrics,
                 },
             ));
             None
@@ -311,6 +323,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
                         settled: settled_tx,
                         limits: options.documents,
                         checkpoints: checkpoints.clone(),
+                        metrics,
                     },
                     catalog,
                     stop,
@@ -334,6 +347,14 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         ));
     }
 
+    // Printed before the line that says the server serves, which comes last.
+    if let Some(addr) = options.metrics_listen {
+        let bound = scrape::listen(addr, state.clone()).await?;
+        println!(
+            "metrics for monitoring on http://{bound}{}",
+            scrape::METRICS
+        );
+    }
     let device_routes = Router::new()
         .route(route::SYNC, get(api::sync_socket))
         .route(route::ENROLL, post(api::enroll))
@@ -347,7 +368,16 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
     // On PostgreSQL, statements' routes say they are not served from it yet.
     let app = device_routes
         .merge(crate::web::routes())
-        .merge(crate::screen::routes())
+        .merge(crate::screen::routes());
+    // Requests are counted only for a monitoring system that scrapes them.
+    let app = match options.metrics_listen {
+        Some(_) => app.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            scrape::count_requests,
+        )),
+        None => app,
+    };
+    let app = app
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::map_response(security_headers));
     let app = match tls {

@@ -227,6 +227,8 @@ pub struct Channels {
     /// The catalog, on a headquarters (a hub keeps its data in its own directory).
     pub catalog: Option<Catalog>,
     pub limits: crate::limits::DocumentLimits,
+    /// What each pass did, counted for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The ledgers refused for their size that are still over `limits`, as the share policy
@@ -262,6 +264,7 @@ pub async fn maintain(url: String, pool: Pool, channels: Channels) {
         projected,
         catalog,
         limits,
+        metrics,
     } = channels;
     let catalog = catalog.map(Arc::new);
     // The catalog another process stores is merged here at once: every process keeps a copy.
@@ -312,6 +315,14 @@ pub async fn maintain(url: String, pool: Pool, channels: Channels) {
         // nothing new): the screen looks again all the same.
         if pass.documents > 0 {
             projected.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        if !pass.took.is_empty() {
+            metrics.projected(crate::metrics::Projected {
+                ledgers: pass.documents,
+                records: pass.new_records,
+                failed: pass.failed.len() + pass.unreadable.len(),
+                refused: pass.refused.len(),
+            });
         }
         passes = passes.wrapping_add(1);
         settled.send_replace(Settled {

@@ -1,0 +1,375 @@
+//! What a monitoring system (Prometheus, or anything that reads its text format) scrapes from
+//! a headquarters process: its requests, its tills' sync connections, its projection, its
+//! database pools and its disk. `hq serve --metrics-listen ADDR` serves them at `/metrics`
+//! on a listener of their own ([`crate::server::scrape`]), for the province's monitoring
+//! network rather than the internet the tills come from.
+//!
+//! Every figure is this process's own since it started (counters) or as it is now (gauges):
+//! a monitoring system sums them over a headquarters' processes. Counters are kept with
+//! `prometheus-client` (the Prometheus project's Rust client); the gauges read at a scrape
+//! (the disk, the pools, the screens) are set by the scrape just before it encodes.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::{Registry, Unit};
+
+/// A request counted: its method, the route it matched (not the path asked, so a scan of
+/// made-up paths adds one series, `unmatched`) and the status answered.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Answered {
+    method: &'static str,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Route {
+    method: &'static str,
+    route: String,
+}
+
+/// One of the PostgreSQL pools of a process ([`crate::state::AppState`]).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolName {
+    pool: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolConnections {
+    pool: &'static str,
+    state: &'static str,
+}
+
+/// A series without labels that may be absent (a [`Family`] of one).
+type Unlabelled = [(&'static str, &'static str); 0];
+
+/// The label a request's route gets when it matched none.
+pub const UNMATCHED: &str = "unmatched";
+
+/// A pool's figures at a scrape, as deadpool gives them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PoolStatus {
+    pub max: usize,
+    pub open: usize,
+    pub idle: usize,
+    pub waiting: usize,
+}
+
+/// What the scrape reads from the running server just before it encodes.
+#[derive(Clone, Debug, Default)]
+pub struct Now {
+    /// Free bytes on the data directory's disk when last read; `None`: not read.
+    pub disk_free: Option<u64>,
+    pub disk_min_free: u64,
+    pub disk_low: bool,
+    /// Big screens following the figures.
+    pub screens: usize,
+    /// Each PostgreSQL pool by name; none on SQLite.
+    pub pools: Vec<(&'static str, PoolStatus)>,
+}
+
+/// What one pass of the projection did, as the maintenance loops tell it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Projected {
+    /// Ledger documents projected.
+    pub ledgers: usize,
+    /// Records new to the projection in them.
+    pub records: usize,
+    /// Documents whose projection failed, to be tried again.
+    pub failed: usize,
+    /// Documents refused (forged, not their till's, over the size limit).
+    pub refused: usize,
+}
+
+/// Every metric of the process.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    answered: Family<Answered, Counter>,
+    durations: Family<Route, Histogram>,
+    sync_open: Gauge,
+    sync_connections: Counter,
+    sync_received: Counter,
+    sync_sent: Counter,
+    passes: Counter,
+    ledgers: Counter,
+    records: Counter,
+    failed: Counter,
+    refused: Counter,
+    /// No series until the disk has been read.
+    disk_free: Family<Unlabelled, Gauge<u64, AtomicU64>>,
+    disk_min_free: Gauge<u64, AtomicU64>,
+    disk_low: Gauge,
+    screens: Gauge,
+    pool_connections: Family<PoolConnections, Gauge>,
+    pool_max: Family<PoolName, Gauge>,
+    pool_waiting: Family<PoolName, Gauge>,
+}
+
+impl Metrics {
+    /// The metrics of a process serving as `role` (`hq`, `hub`) on `backend` (`sqlite`,
+    /// `postgres`), all at zero.
+    pub fn new(role: &'static str, backend: &'static str) -> Metrics {
+        let mut registry = Registry::with_prefix("fairpos_hq");
+        let mut m = Metrics {
+            registry: Registry::default(),
+            answered: Family::default(),
+            durations: Family::new_with_constructor(request_buckets),
+            sync_open: Gauge::default(),
+            sync_connections: Counter::default(),
+            sync_received: Counter::default(),
+            sync_sent: Counter::default(),
+            passes: Counter::default(),
+            ledgers: Counter::default(),
+            records: Counter::default(),
+            failed: Counter::default(),
+            refused: Counter::default(),
+            disk_free: Family::default(),
+            disk_min_free: Gauge::default(),
+            disk_low: Gauge::default(),
+            screens: Gauge::default(),
+            pool_connections: Family::default(),
+            pool_max: Family::default(),
+            pool_waiting: Family::default(),
+        };
+        let r = &mut registry;
+        r.register(
+            "build",
+            "This build's version, and how the process serves",
+            Info::new(vec![
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("role", role),
+                ("backend", backend),
+            ]),
+        );
+        r.register(
+            "http_requests",
+            "HTTP requests answered, by method, route and status",
+            m.answered.clone(),
+        );
+        r.register_with_unit(
+            "http_request_duration",
+            "How long requests took to answer, by method and route",
+            Unit::Seconds,
+            m.durations.clone(),
+        );
+        r.register(
+            "sync_connections_open",
+            "Sync connections (tills, hubs) open now",
+            m.sync_open.clone(),
+        );
+        r.register(
+            "sync_connections",
+            "Sync connections accepted",
+            m.sync_connections.clone(),
+        );
+        r.register_with_unit(
+            "sync_received",
+            "Sync messages' bytes received",
+            Unit::Bytes,
+            m.sync_received.clone(),
+        );
+        r.register_with_unit(
+            "sync_sent",
+            "Sync messages' bytes sent",
+            Unit::Bytes,
+            m.sync_sent.clone(),
+        );
+        let projection = [
+            (
+                "passes",
+                "Projection passes that took stored documents",
+                &m.passes,
+            ),
+            ("ledgers", "Ledger documents projected", &m.ledgers),
+            (
+                "records",
+                "Ledger records new to the projection",
+                &m.records,
+            ),
+            (
+                "failures",
+                "Documents whose projection failed, each tried again",
+                &m.failed,
+            ),
+            (
+                "refused",
+                "Documents refused (forged, not their till's, too large)",
+                &m.refused,
+            ),
+        ];
+        for (name, help, counter) in projection {
+            r.register(format!("projection_{name}"), help, counter.clone());
+        }
+        r.register_with_unit(
+            "disk_free",
+            "Free space on the data directory's disk when last read (absent: never read)",
+            Unit::Bytes,
+            m.disk_free.clone(),
+        );
+        r.register_with_unit(
+            "disk_min_free",
+            "The free space under which the disk is low (--min-free-disk; 0: never)",
+            Unit::Bytes,
+            m.disk_min_free.clone(),
+        );
+        r.register(
+            "disk_low",
+            "1 while the disk is under its minimum",
+            m.disk_low.clone(),
+        );
+        r.register(
+            "screens_open",
+            "Big screens following the figures",
+            m.screens.clone(),
+        );
+        r.register(
+            "db_connections",
+            "PostgreSQL connections of each pool, in use or idle",
+            m.pool_connections.clone(),
+        );
+        r.register(
+            "db_connections_max",
+            "The most connections each PostgreSQL pool opens",
+            m.pool_max.clone(),
+        );
+        r.register(
+            "db_waiting",
+            "Tasks waiting for a connection of each PostgreSQL pool",
+            m.pool_waiting.clone(),
+        );
+        m.registry = registry;
+        m
+    }
+
+    /// A request answered `status` after `seconds`.
+    pub fn answered(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let method = known_method(method);
+        self.answered
+            .get_or_create(&Answered {
+                method,
+                route: route.to_string(),
+                status,
+            })
+            .inc();
+        self.durations
+            .get_or_create(&Route {
+                method,
+                route: route.to_string(),
+            })
+            .observe(seconds);
+    }
+
+    /// A sync connection accepted: open until the guard is dropped.
+    pub fn sync_opened(self: &std::sync::Arc<Self>) -> SyncOpen {
+        self.sync_connections.inc();
+        self.sync_open.inc();
+        SyncOpen(self.clone())
+    }
+
+    /// A sync message of `bytes` received.
+    pub fn sync_received(&self, bytes: usize) {
+        self.sync_received.inc_by(bytes as u64);
+    }
+
+    /// A sync message of `bytes` sent.
+    pub fn sync_sent(&self, bytes: usize) {
+        self.sync_sent.inc_by(bytes as u64);
+    }
+
+    /// A pass of the projection that took stored documents.
+    pub fn projected(&self, pass: Projected) {
+        self.passes.inc();
+        self.ledgers.inc_by(pass.ledgers as u64);
+        self.records.inc_by(pass.records as u64);
+        self.failed.inc_by(pass.failed as u64);
+        self.refused.inc_by(pass.refused as u64);
+    }
+
+    /// The text a scrape answers, with the gauges read from `now`: OpenMetrics
+    /// (`application/openmetrics-text`), or Prometheus' text format 0.0.4.
+    pub fn encode(&self, now: &Now, openmetrics: bool) -> Result<String, std::fmt::Error> {
+        match now.disk_free {
+            Some(free) => {
+                self.disk_free.get_or_create(&[]).set(free);
+            }
+            None => self.disk_free.clear(),
+        }
+        self.disk_min_free.set(now.disk_min_free);
+        self.disk_low.set(i64::from(now.disk_low));
+        self.screens.set(gauge(now.screens));
+        for (pool, status) in &now.pools {
+            let connections = |state| PoolConnections { pool, state };
+            let in_use = status.open.saturating_sub(status.idle);
+            let connections_of = &self.pool_connections;
+            connections_of
+                .get_or_create(&connections("in_use"))
+                .set(gauge(in_use));
+            connections_of
+                .get_or_create(&connections("idle"))
+                .set(gauge(status.idle));
+            self.pool_max
+                .get_or_create(&PoolName { pool })
+                .set(gauge(status.max));
+            self.pool_waiting
+                .get_or_create(&PoolName { pool })
+                .set(gauge(status.waiting));
+        }
+        let mut text = String::new();
+        if openmetrics {
+            prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
+        } else {
+            prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry)?;
+        }
+        Ok(text)
+    }
+}
+
+/// The `Content-Type` of [`Metrics::encode`]'s text.
+pub fn content_type(openmetrics: bool) -> &'static str {
+    if openmetrics {
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    } else {
+        prometheus_client::encoding::prometheus_text::CONTENT_TYPE
+    }
+}
+
+/// An open sync connection, counted until dropped.
+#[derive(Debug)]
+pub struct SyncOpen(std::sync::Arc<Metrics>);
+
+impl Drop for SyncOpen {
+    fn drop(&mut self) {
+        self.0.sync_open.dec();
+    }
+}
+
+/// 5 ms to about 10 s, doubling: a page, a report, a confirmation waiting for its pass.
+fn request_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 12))
+}
+
+/// HTTP's methods by name; anything else (a client's own extension method) is `other`, so
+/// that no request can add series of its choosing.
+fn known_method(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method)
+        .unwrap_or("other")
+}
+
+fn gauge(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests;

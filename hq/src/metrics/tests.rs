@@ -1,0 +1,209 @@
+use std::sync::Arc;
+
+use super::*;
+
+/// The value of the series `series` (its name and labels as encoded) in `text`, if there.
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().unwrap())
+        })
+}
+
+fn scraped(metrics: &Metrics, now: &Now) -> String {
+    metrics.encode(now, false).unwrap()
+}
+
+#[test]
+fn requests_are_counted_by_method_route_and_status_and_odd_methods_add_no_series() {
+    let metrics = Metrics::new("hq", "sqlite");
+    metrics.answered("GET", "/api/v1/health", 200, 0.001);
+    metrics.answered("GET", "/api/v1/health", 200, 0.002);
+    metrics.answered("POST", "/api/v1/login", 401, 0.3);
+    metrics.answered("BREW", UNMATCHED, 404, 0.001);
+    let text = scraped(&metrics, &Now::default());
+    let health = r#"method="GET",route="/api/v1/health""#;
+    assert_eq!(
+        value(
+            &text,
+            &format!("fairpos_hq_http_requests_total{{{health},status=\"200\"}}")
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"fairpos_hq_http_requests_total{method="POST",route="/api/v1/login",status="401"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"fairpos_hq_http_requests_total{method="other",route="unmatched",status="404"}"#
+        ),
+        Some(1.0)
+    );
+    assert!(!text.contains("BREW"), "{text}");
+    assert_eq!(
+        value(
+            &text,
+            &format!("fairpos_hq_http_request_duration_seconds_count{{{health}}}")
+        ),
+        Some(2.0)
+    );
+    // 1 ms and 2 ms are both under the first bucket, 5 ms; 0.3 s is not under 0.16 s.
+    assert_eq!(
+        value(
+            &text,
+            &format!("fairpos_hq_http_request_duration_seconds_bucket{{{health},le=\"0.005\"}}")
+        ),
+        Some(2.0)
+    );
+    let login = r#"method="POST",route="/api/v1/login""#;
+    assert_eq!(
+        value(
+            &text,
+            &format!("fairpos_hq_http_request_duration_seconds_bucket{{{login},le=\"0.16\"}}")
+        ),
+        Some(0.0)
+    );
+}
+
+#[test]
+fn a_sync_connection_is_open_until_its_guard_is_dropped() {
+    let metrics = Arc::new(Metrics::new("hq", "sqlite"));
+    let first = metrics.sync_opened();
+    let second = metrics.sync_opened();
+    metrics.sync_received(300);
+    metrics.sync_sent(20);
+    metrics.sync_sent(22);
+    drop(first);
+    let text = scraped(&metrics, &Now::default());
+    assert_eq!(value(&text, "fairpos_hq_sync_connections_open"), Some(1.0));
+    assert_eq!(value(&text, "fairpos_hq_sync_connections_total"), Some(2.0));
+    assert_eq!(
+        value(&text, "fairpos_hq_sync_received_bytes_total"),
+        Some(300.0)
+    );
+    assert_eq!(value(&text, "fairpos_hq_sync_sent_bytes_total"), Some(42.0));
+    drop(second);
+    let text = scraped(&metrics, &Now::default());
+    assert_eq!(value(&text, "fairpos_hq_sync_connections_open"), Some(0.0));
+}
+
+#[test]
+fn projection_passes_add_up() {
+    let metrics = Metrics::new("hq", "postgres");
+    metrics.projected(Projected {
+        ledgers: 2,
+        records: 40,
+        failed: 1,
+        refused: 0,
+    });
+    metrics.projected(Projected {
+        ledgers: 1,
+        records: 3,
+        failed: 0,
+        refused: 1,
+    });
+    let text = scraped(&metrics, &Now::default());
+    for (series, want) in [
+        ("passes", 2.0),
+        ("ledgers", 3.0),
+        ("records", 43.0),
+        ("failures", 1.0),
+        ("refused", 1.0),
+    ] {
+        assert_eq!(
+            value(&text, &format!("fairpos_hq_projection_{series}_total")),
+            Some(want),
+            "{series}"
+        );
+    }
+}
+
+#[test]
+fn the_disk_pools_and_screens_are_as_the_scrape_reads_them() {
+    let metrics = Metrics::new("hq", "postgres");
+    let unread = Now {
+        disk_min_free: 2 << 30,
+        ..Now::default()
+    };
+    let text = scraped(&metrics, &unread);
+    assert_eq!(value(&text, "fairpos_hq_disk_free_bytes"), None, "{text}");
+    assert_eq!(
+        value(&text, "fairpos_hq_disk_min_free_bytes"),
+        Some((2u64 << 30) as f64)
+    );
+    let now = Now {
+        disk_free: Some(1 << 30),
+        disk_min_free: 2 << 30,
+        disk_low: true,
+        screens: 3,
+        pools: vec![
+            (
+                "sync",
+                PoolStatus {
+                    max: 16,
+                    open: 10,
+                    idle: 4,
+                    waiting: 2,
+                },
+            ),
+            (
+                "ready",
+                PoolStatus {
+                    max: 1,
+                    open: 1,
+                    idle: 1,
+                    waiting: 0,
+                },
+            ),
+        ],
+    };
+    let text = scraped(&metrics, &now);
+    assert_eq!(
+        value(&text, "fairpos_hq_disk_free_bytes"),
+        Some((1u64 << 30) as f64)
+    );
+    assert_eq!(value(&text, "fairpos_hq_disk_low"), Some(1.0));
+    assert_eq!(value(&text, "fairpos_hq_screens_open"), Some(3.0));
+    for (series, want) in [
+        (r#"db_connections{pool="sync",state="in_use"}"#, 6.0),
+        (r#"db_connections{pool="sync",state="idle"}"#, 4.0),
+        (r#"db_connections_max{pool="sync"}"#, 16.0),
+        (r#"db_waiting{pool="sync"}"#, 2.0),
+        (r#"db_connections{pool="ready",state="in_use"}"#, 0.0),
+        (r#"db_connections_max{pool="ready"}"#, 1.0),
+    ] {
+        assert_eq!(
+            value(&text, &format!("fairpos_hq_{series}")),
+            Some(want),
+            "{series}"
+        );
+    }
+    // Read again without a disk reading: its series goes.
+    let text = scraped(&metrics, &unread);
+    assert_eq!(value(&text, "fairpos_hq_disk_free_bytes"), None, "{text}");
+}
+
+#[test]
+fn both_formats_name_the_build_and_only_openmetrics_ends_with_eof() {
+    let metrics = Metrics::new("hub", "sqlite");
+    let prometheus = metrics.encode(&Now::default(), false).unwrap();
+    let openmetrics = metrics.encode(&Now::default(), true).unwrap();
+    let build = format!(
+        "fairpos_hq_build_info{{version=\"{}\",role=\"hub\",backend=\"sqlite\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(value(&prometheus, &build), Some(1.0), "{prometheus}");
+    assert_eq!(value(&openmetrics, &build), Some(1.0), "{openmetrics}");
+    assert!(openmetrics.ends_with("# EOF\n"));
+    assert!(!prometheus.contains("# EOF"));
+    assert!(prometheus.contains("# TYPE fairpos_hq_sync_connections_total counter"));
+    assert!(content_type(true).starts_with("application/openmetrics-text"));
+    assert!(content_type(false).starts_with("text/plain; version=0.0.4"));
+}

@@ -210,7 +210,8 @@ fn the_load_bench_syncs_every_till_at_once_and_probes_the_api() {
     }
     assert!(runs.iter().all(|r| r["tills_as"] == "processes"), "{v}");
 
-    // The tills on threads of the bench: the same sessions, without a program start each.
+    // The tills on threads of the bench: the same sessions, without a program start each;
+    // a storm without metrics, then one with them scraped throughout.
     let v = bench(&[
         "hq-load",
         "--tills",
@@ -220,8 +221,31 @@ fn the_load_bench_syncs_every_till_at_once_and_probes_the_api() {
         "--tills-as",
         "threads",
         "--screen",
+        "--metrics",
+        "off,on",
     ]);
-    let run = &v["runs"][0];
+    let runs = v["runs"].as_array().expect("the last line holds every run");
+    let modes: Vec<&str> = runs.iter().filter_map(|r| r["metrics"].as_str()).collect();
+    assert_eq!(modes, ["off", "on"], "{v}");
+    assert_eq!(runs[0]["metrics_counted"], serde_json::Value::Null, "{v}");
+    let with_metrics = &runs[1];
+    // Every scrape during the storm answered (a failed one is a failed probe), and after it
+    // the process's counters held every till's connection and every sale projected.
+    assert_eq!(with_metrics["api_probe_failures"], 0, "{with_metrics}");
+    assert!(with_metrics["metrics_scrape_p99_ms"]
+        .as_f64()
+        .is_some_and(|x| x > 0.0));
+    let counted = &with_metrics["metrics_counted"];
+    assert!(
+        counted["sync_connections"].as_f64() >= Some(3.0),
+        "{counted}"
+    );
+    assert!(
+        counted["projection_records"].as_f64() >= Some(60.0),
+        "{counted}"
+    );
+    assert_eq!(counted["projection_failures"], 0.0, "{counted}");
+    let run = &runs[0];
     assert_eq!(run["tills_as"], "threads", "{v}");
     // The big screen followed the storm over its event stream and got figures.
     assert!(

@@ -18,6 +18,11 @@
 //! of them would take from headquarters the CPU it has to itself in the field.
 //! `--tills-nice 0` shares the CPU equally, as earlier rounds measured. Each storm reports the CPU seconds the `hq serve` processes it started (a
 //! `--server` wrapper must `exec`) and the tills used.
+//!
+//! `--metrics off,on` runs each backend's storm without and with `hq serve --metrics-listen`
+//! (what counting requests and sync traffic costs, side by side): with it, the prober also
+//! scrapes the first process's `/metrics`, and after the storm every process's figures are
+//! summed and checked against the storm (every till's connection, every sale projected).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -33,7 +38,9 @@ pub use self::tills::TillsAs;
 
 mod tills;
 
-use crate::measure::{demo_hq, fresh_dir, ms, p50, p99, sell_offline, serve_hq, Child, Lcg};
+use crate::measure::{
+    demo_hq, fresh_dir, ms, p50, p99, sell_offline, serve_hq, Child, Lcg, Served,
+};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -105,6 +112,43 @@ fn servers_cpu(servers: &[Child]) -> BenchResult<f64> {
         .sum()
 }
 
+/// Whether the storm's `hq serve` processes serve `/metrics`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Metrics {
+    Off,
+    On,
+}
+
+/// The sum over `scrapes` (texts of `/metrics`) of the series `series` (no labels).
+fn summed(scrapes: &[String], series: &str) -> f64 {
+    scrapes
+        .iter()
+        .flat_map(|text| text.lines())
+        .filter_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .filter_map(|value| value.trim().parse::<f64>().ok())
+        .sum()
+}
+
+/// Every process's `/metrics` once the storm's sales are all counted as projected (10 s at
+/// most: a process counts a pass just after its commit, which a till may hear of first).
+fn scrape_settled(at: &[&str], sales: usize) -> BenchResult<Vec<String>> {
+    let since = Instant::now();
+    loop {
+        let scrapes = at
+            .iter()
+            .map(|addr| match get(addr, "/metrics", "")? {
+                (200, text) => Ok(text),
+                (status, text) => Err(format!("/metrics answered {status}: {text}").into()),
+            })
+            .collect::<BenchResult<Vec<String>>>()?;
+        let records = summed(&scrapes, "fairpos_hq_projection_records_total");
+        if records >= sales as f64 || since.elapsed() > Duration::from_secs(10) {
+            return Ok(scrapes);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Where headquarters keeps its data in a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
@@ -129,6 +173,8 @@ pub struct Options {
     pub tills_as: TillsAs,
     /// Whether the big screen follows the storm.
     pub screen: bool,
+    /// A storm per backend without and/or with metrics served, in this order.
+    pub metrics: Vec<Metrics>,
 }
 
 /// Follows the big screen's event stream at `addr` until `storming` ends (and its first
@@ -188,9 +234,11 @@ pub fn run(options: Options) -> BenchResult<()> {
     }
     let mut runs = Vec::new();
     for &backend in &options.backends {
-        let result = storm(&options, backend)?;
-        println!("{result}");
-        runs.push(result);
+        for &metrics in &options.metrics {
+            let result = storm(&options, backend, metrics)?;
+            println!("{result}");
+            runs.push(result);
+        }
     }
     println!(
         "{}",
@@ -235,7 +283,7 @@ fn set_up(
     })
 }
 
-fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> {
+fn storm(options: &Options, backend: Backend, metrics: Metrics) -> BenchResult<serde_json::Value> {
     let (tills, sales, nice, how) = (
         options.tills,
         options.sales,
@@ -253,12 +301,26 @@ fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> 
     let server = options.server.clone().unwrap_or_else(|| fairpos.clone());
     let mut servers = Vec::new();
     let mut urls = Vec::new();
+    let mut scraped_at = Vec::new();
+    let extra: &[&str] = match metrics {
+        Metrics::Off => &[],
+        Metrics::On => &["--metrics-listen", "127.0.0.1:0"],
+    };
     for _ in 0..processes {
-        let (child, url) = serve_hq(&server, &dir.join("hq"))?;
-        servers.push(child);
+        let Served {
+            process,
+            url,
+            metrics: at,
+        } = serve_hq(&server, &dir.join("hq"), extra)?;
+        servers.push(process);
         urls.push(url);
+        if metrics == Metrics::On {
+            scraped_at.push(at.ok_or("hq serve --metrics-listen said no address")?);
+        }
     }
     let addr = urls[0].trim_start_matches("http://").to_string();
+    // Scraped during the storm (at the first process) as the API is probed.
+    let scrape_first = scraped_at.first().cloned();
 
     eprintln!("{backend:?}, {processes} process(es): enrolling {tills} tills and selling {sales} sales on each, offline");
     let t = Instant::now();
@@ -307,6 +369,7 @@ fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> 
             });
             let prober = scope.spawn(|| {
                 let mut times = vec![Vec::new(); probed.len()];
+                let mut scrapes = Vec::new();
                 let mut failed = 0usize;
                 while storming.load(Ordering::Relaxed) {
                     for (path, times) in probed.iter().zip(&mut times) {
@@ -318,9 +381,16 @@ fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> 
                             _ => failed += 1,
                         }
                     }
+                    if let Some(at) = &scrape_first {
+                        let t = Instant::now();
+                        match get(at, "/metrics", "") {
+                            Ok((200, _)) => scrapes.push(t.elapsed()),
+                            _ => failed += 1,
+                        }
+                    }
                     std::thread::sleep(Duration::from_millis(100));
                 }
-                (times, failed)
+                (times, scrapes, failed)
             });
             let synced = tills::sync_at_once(&till_dirs, how, &fairpos, nice);
             // The prober stops whatever came of the storm: the scope waits for it.
@@ -355,10 +425,30 @@ fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> 
     if held != (tills * sales) as i64 {
         return Err(format!("headquarters holds {held} sales of {}", tills * sales).into());
     }
+    let at: Vec<&str> = scraped_at.iter().map(String::as_str).collect();
+    let counted = if at.is_empty() {
+        None
+    } else {
+        let scrapes = scrape_settled(&at, tills * sales)?;
+        let total = |series| summed(&scrapes, series);
+        let counted = serde_json::json!({
+            "sync_connections": total("fairpos_hq_sync_connections_total"),
+            "sync_received_bytes": total("fairpos_hq_sync_received_bytes_total"),
+            "projection_ledgers": total("fairpos_hq_projection_ledgers_total"),
+            "projection_records": total("fairpos_hq_projection_records_total"),
+            "projection_failures": total("fairpos_hq_projection_failures_total"),
+        });
+        if counted["sync_connections"].as_f64() < Some(tills as f64)
+            || counted["projection_records"].as_f64() < Some((tills * sales) as f64)
+        {
+            return Err(format!("the metrics missed part of the storm: {counted}").into());
+        }
+        Some(counted)
+    };
     drop(servers);
     std::fs::remove_dir_all(&dir)?;
 
-    let (times, probe_failures) = probes;
+    let (times, scrapes, probe_failures) = probes;
     let in_ms = |us: f64| (us / 100.0).round() / 10.0;
     Ok(serde_json::json!({
         "bench": "hq-load",
@@ -385,6 +475,9 @@ fn storm(options: &Options, backend: Backend) -> BenchResult<serde_json::Value> 
         "api_ready_p99_ms": (!times[2].is_empty()).then(|| in_ms(p99(&times[2]))),
         "api_goal_p99_ms": 300,
         "screen_events": screen_events,
+        "metrics": value_name(metrics),
+        "metrics_scrape_p99_ms": (!scrapes.is_empty()).then(|| in_ms(p99(&scrapes))),
+        "metrics_counted": counted,
     }))
 }
 

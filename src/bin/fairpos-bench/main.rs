@@ -125,6 +125,10 @@ enum Bench {
         /// computed as the projection moves.
         #[arg(long)]
         screen: bool,
+        /// A storm per backend with `hq serve` not serving `/metrics` (`off`) and/or serving
+        /// them (`on`, scraped during the storm and checked after), in this order.
+        #[arg(long, value_delimiter = ',', default_value = "off")]
+        metrics: Vec<load::Metrics>,
     },
     /// The touchscreen: scan to frame, cold start, memory, on a 5 000-product till.
     Ui {
@@ -193,6 +197,7 @@ fn main() {
             tills_nice,
             tills_as,
             screen,
+            metrics,
         } => load::run(load::Options {
             tills,
             sales,
@@ -204,6 +209,7 @@ fn main() {
             tills_nice,
             tills_as,
             screen,
+            metrics,
         }),
         Bench::Ui { sales, scans, dir } => ui::run(sales, scans, dir),
         Bench::UiStart { dir } => ui::start(&dir),

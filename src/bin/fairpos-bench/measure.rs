@@ -74,9 +74,18 @@ impl Drop for Child {
 /// Starts `program args...` and waits for a line of its stdout containing `ready`; returns
 /// the child and that line.
 pub fn start(
-    mut cmd: std::process::Command,
+    cmd: std::process::Command,
     ready: &str,
 ) -> Result<(Child, String), Box<dyn std::error::Error>> {
+    let (child, mut lines) = start_saying(cmd, ready)?;
+    Ok((child, lines.pop().unwrap_or_default()))
+}
+
+/// As [`start`]; every line its stdout said up to `ready`'s, which is the last.
+pub fn start_saying(
+    mut cmd: std::process::Command,
+    ready: &str,
+) -> Result<(Child, Vec<String>), Box<dyn std::error::Error>> {
     use std::io::BufRead;
     let mut child = cmd
         .stdout(std::process::Stdio::piped())
@@ -85,12 +94,15 @@ pub fn start(
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let mut reader = std::io::BufReader::new(stdout);
     let child = Child(child);
+    let mut said = Vec::new();
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 {
             return Err(format!("the process ended before saying {ready:?}").into());
         }
-        if line.contains(ready) {
+        let ready = line.contains(ready);
+        said.push(line);
+        if ready {
             // Keep draining its output so that it never blocks on a full pipe.
             std::thread::spawn(move || {
                 let mut sink = String::new();
@@ -98,7 +110,7 @@ pub fn start(
                     sink.clear();
                 }
             });
-            return Ok((child, line));
+            return Ok((child, said));
         }
     }
 }
@@ -131,21 +143,40 @@ pub fn demo_hq(dir: &Path) -> Result<Hq, Box<dyn std::error::Error>> {
     Ok(hq)
 }
 
-/// `fairpos hq serve` by `binary` on the data directory `dir`, on a free loopback port: the
-/// process and its URL.
-pub fn serve_hq(binary: &Path, dir: &Path) -> Result<(Child, String), Box<dyn std::error::Error>> {
+/// A running `fairpos hq serve` of a bench.
+pub struct Served {
+    pub process: Child,
+    pub url: String,
+    /// Where it serves `/metrics` (`host:port`), when started with `--metrics-listen`.
+    pub metrics: Option<String>,
+}
+
+/// `fairpos hq serve` by `binary` on the data directory `dir`, on a free loopback port, with
+/// the arguments `extra`.
+pub fn serve_hq(
+    binary: &Path,
+    dir: &Path,
+    extra: &[&str],
+) -> Result<Served, Box<dyn std::error::Error>> {
     let mut cmd = std::process::Command::new(binary);
     cmd.arg("--data")
         .arg(dir)
-        .args(["hq", "serve", "--listen", "127.0.0.1:0"]);
-    let (server, line) = start(cmd, "serving on")?;
-    let url = line
-        .split("serving on ")
-        .nth(1)
-        .ok_or("no address")?
-        .trim()
-        .to_string();
-    Ok((server, url))
+        .args(["hq", "serve", "--listen", "127.0.0.1:0"])
+        .args(extra);
+    let (process, said) = start_saying(cmd, "serving on")?;
+    let after = |words: &str| {
+        said.iter()
+            .find_map(|line| line.split(words).nth(1))
+            .map(|rest| rest.trim().to_string())
+    };
+    let url = after("serving on ").ok_or("no address")?;
+    let metrics = after("metrics for monitoring on http://")
+        .map(|at| at.trim_end_matches("/metrics").to_string());
+    Ok(Served {
+        process,
+        url,
+        metrics,
+    })
 }
 
 /// Opens a shift on `till` and sells `sales` random carts paid by WeChat, a second apart

@@ -26,7 +26,8 @@ pub fn run(sales: usize, dir: Option<PathBuf>) -> Result<(), Box<dyn std::error:
     let code = devices::add_device(&hq, "T01", "S01", false)?;
     drop(hq);
     let fairpos = std::env::current_exe()?.with_file_name("fairpos");
-    let (hq_server, url) = serve_hq(&fairpos, &dir.join("hq"))?;
+    let served = serve_hq(&fairpos, &dir.join("hq"), &[])?;
+    let (hq_server, url) = (served.process, served.url);
 
     // A till that sells offline.
     let trust = fairpos_sync::tls::Trust::system()?;

@@ -162,7 +162,9 @@ fn the_reports_bench_reads_the_same_province_in_postgres() {
 #[test]
 fn the_load_bench_syncs_every_till_at_once_and_probes_the_api() {
     // The bench fails unless every `fairpos sync` succeeds and headquarters then holds every
-    // sale. Both backends in one run where PostgreSQL runs: two processes share it.
+    // sale. Both backends in one run where PostgreSQL runs: two processes share it, in a
+    // storm without metrics and then one with them (the database the first filled is
+    // emptied for the second).
     let database = common::postgres::fresh_database("hq_load");
     let mut args = vec![
         "hq-load",
@@ -181,13 +183,19 @@ fn the_load_bench_syncs_every_till_at_once_and_probes_the_api() {
             "2",
             "--database",
             url,
+            "--metrics",
+            "off,on",
         ]);
     }
     let v = bench(&args);
     let runs = v["runs"].as_array().expect("the last line holds every run");
     let backends: Vec<&str> = runs.iter().filter_map(|r| r["backend"].as_str()).collect();
     match database {
-        Some(_) => assert_eq!(backends, ["sqlite", "postgres"], "{v}"),
+        Some(_) => assert_eq!(
+            backends,
+            ["sqlite", "sqlite", "postgres", "postgres"],
+            "{v}"
+        ),
         None => assert_eq!(backends, ["sqlite"], "{v}"),
     }
     for run in runs {
@@ -206,7 +214,14 @@ fn the_load_bench_syncs_every_till_at_once_and_probes_the_api() {
         assert!(run["hq_cpu_s"].as_f64().is_some_and(|x| x >= 0.0), "{run}");
     }
     if database.is_some() {
-        assert_eq!(runs[1]["processes"], 2, "{v}");
+        assert_eq!(runs[3]["processes"], 2, "{v}");
+        // Both processes' counters, summed: every record projected once.
+        let counted = &runs[3]["metrics_counted"];
+        assert_eq!(
+            counted["projection_records"], counted["records_held"],
+            "{v}"
+        );
+        assert!(counted["records_held"].as_f64() >= Some(60.0), "{v}");
     }
     assert!(runs.iter().all(|r| r["tills_as"] == "processes"), "{v}");
 
@@ -240,10 +255,11 @@ fn the_load_bench_syncs_every_till_at_once_and_probes_the_api() {
         counted["sync_connections"].as_f64() >= Some(3.0),
         "{counted}"
     );
-    assert!(
-        counted["projection_records"].as_f64() >= Some(60.0),
+    assert_eq!(
+        counted["projection_records"], counted["records_held"],
         "{counted}"
     );
+    assert!(counted["records_held"].as_f64() >= Some(60.0), "{counted}");
     assert_eq!(counted["projection_failures"], 0.0, "{counted}");
     let run = &runs[0];
     assert_eq!(run["tills_as"], "threads", "{v}");

@@ -129,9 +129,29 @@ fn summed(scrapes: &[String], series: &str) -> f64 {
         .sum()
 }
 
-/// Every process's `/metrics` once the storm's sales are all counted as projected (10 s at
-/// most: a process counts a pass just after its commit, which a till may hear of first).
-fn scrape_settled(at: &[&str], sales: usize) -> BenchResult<Vec<String>> {
+/// Records headquarters' projection holds: in `hq` (its data directory) on SQLite, in
+/// `database` on PostgreSQL.
+fn records_held(hq: &Path, backend: Backend, database: Option<&str>) -> BenchResult<f64> {
+    let count: i64 = match backend {
+        Backend::Sqlite => {
+            fairpos_hq::connect(hq)?.query_row("SELECT count(*) FROM records", [], |r| r.get(0))?
+        }
+        Backend::Postgres => tokio::runtime::Runtime::new()?.block_on(async {
+            let pool = fairpos_postgres::connect(database.ok_or("no database")?)?;
+            let row = pool
+                .get()
+                .await?
+                .query_one("SELECT count(*) FROM records", &[])
+                .await?;
+            Ok::<i64, Box<dyn std::error::Error>>(row.get(0))
+        })?,
+    };
+    Ok(count as f64)
+}
+
+/// Every process's `/metrics` once their projected records add up to `held` (10 s at most:
+/// a process counts a pass just after its commit, which a till may hear of first).
+fn scrape_settled(at: &[&str], held: f64) -> BenchResult<Vec<String>> {
     let since = Instant::now();
     loop {
         let scrapes = at
@@ -142,7 +162,7 @@ fn scrape_settled(at: &[&str], sales: usize) -> BenchResult<Vec<String>> {
             })
             .collect::<BenchResult<Vec<String>>>()?;
         let records = summed(&scrapes, "fairpos_hq_projection_records_total");
-        if records >= sales as f64 || since.elapsed() > Duration::from_secs(10) {
+        if records == held || since.elapsed() > Duration::from_secs(10) {
             return Ok(scrapes);
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -234,8 +254,8 @@ pub fn run(options: Options) -> BenchResult<()> {
     }
     let mut runs = Vec::new();
     for &backend in &options.backends {
-        for &metrics in &options.metrics {
-            let result = storm(&options, backend, metrics)?;
+        for (i, &metrics) in options.metrics.iter().enumerate() {
+            let result = storm(&options, backend, metrics, i > 0)?;
             println!("{result}");
             runs.push(result);
         }
@@ -248,11 +268,14 @@ pub fn run(options: Options) -> BenchResult<()> {
 }
 
 /// Sets up headquarters in `dir` on `backend` with `tills` tills (`T0001`…); their codes.
+/// `filled_here`: an earlier storm of this run filled the database, which is emptied first
+/// (any other must be empty).
 fn set_up(
     dir: &Path,
     backend: Backend,
     database: Option<&str>,
     tills: usize,
+    filled_here: bool,
 ) -> BenchResult<Vec<String>> {
     let hq = demo_hq(dir)?;
     let devices: Vec<String> = (1..=tills).map(|n| format!("T{n:04}")).collect();
@@ -268,6 +291,12 @@ fn set_up(
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let pool = fairpos_postgres::connect(url)?;
+        if filled_here {
+            pool.get()
+                .await?
+                .batch_execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+                .await?;
+        }
         if fairpos_postgres::schema_version(&pool).await? != 0 {
             return Err(format!("{url} is not an empty database").into());
         }
@@ -283,7 +312,13 @@ fn set_up(
     })
 }
 
-fn storm(options: &Options, backend: Backend, metrics: Metrics) -> BenchResult<serde_json::Value> {
+/// One storm; `again`: after another of this run on the same backend.
+fn storm(
+    options: &Options,
+    backend: Backend,
+    metrics: Metrics,
+    again: bool,
+) -> BenchResult<serde_json::Value> {
     let (tills, sales, nice, how) = (
         options.tills,
         options.sales,
@@ -296,7 +331,13 @@ fn storm(options: &Options, backend: Backend, metrics: Metrics) -> BenchResult<s
     };
     let dir = fresh_dir("hq-load", options.dir.clone())?;
     std::fs::create_dir_all(&dir)?;
-    let codes = set_up(&dir.join("hq"), backend, options.database.as_deref(), tills)?;
+    let codes = set_up(
+        &dir.join("hq"),
+        backend,
+        options.database.as_deref(),
+        tills,
+        again,
+    )?;
     let fairpos = std::env::current_exe()?.with_file_name("fairpos");
     let server = options.server.clone().unwrap_or_else(|| fairpos.clone());
     let mut servers = Vec::new();
@@ -429,7 +470,8 @@ fn storm(options: &Options, backend: Backend, metrics: Metrics) -> BenchResult<s
     let counted = if at.is_empty() {
         None
     } else {
-        let scrapes = scrape_settled(&at, tills * sales)?;
+        let held = records_held(&dir.join("hq"), backend, options.database.as_deref())?;
+        let scrapes = scrape_settled(&at, held)?;
         let total = |series| summed(&scrapes, series);
         let counted = serde_json::json!({
             "sync_connections": total("fairpos_hq_sync_connections_total"),
@@ -437,9 +479,12 @@ fn storm(options: &Options, backend: Backend, metrics: Metrics) -> BenchResult<s
             "projection_ledgers": total("fairpos_hq_projection_ledgers_total"),
             "projection_records": total("fairpos_hq_projection_records_total"),
             "projection_failures": total("fairpos_hq_projection_failures_total"),
+            "records_held": held,
         });
+        // Each record projected once, whichever process took it.
         if counted["sync_connections"].as_f64() < Some(tills as f64)
-            || counted["projection_records"].as_f64() < Some((tills * sales) as f64)
+            || counted["projection_records"].as_f64() != Some(held)
+            || held < (tills * sales) as f64
         {
             return Err(format!("the metrics missed part of the storm: {counted}").into());
         }

@@ -9,6 +9,8 @@
 //!   database. On PostgreSQL, reached through a TCP gate the test closes (every connection
 //!   cut, new ones refused) and opens again, it turns 503 and back to 200, while
 //!   `/api/v1/health` answers throughout.
+//! - What a monitoring system scrapes from `--metrics-listen`, on both backends, against
+//!   what a till's sync and an organizer's requests did.
 
 mod common;
 
@@ -313,6 +315,7 @@ fn metrics_follow_what_the_server_does(hq: &Hq, backend: &str) {
         r#"http_requests_total{method="POST",route="/api/v1/enroll",status="200"}"#,
         r#"http_requests_total{method="GET",route="/sync",status="101"}"#,
         "disk_free_bytes",
+        "database_size_bytes",
     ];
     for series in at_least_one {
         assert!(value(&text, series) >= Some(1.0), "{series}:\n{text}");

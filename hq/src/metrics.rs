@@ -72,6 +72,8 @@ pub struct Now {
     pub screens: usize,
     /// Each PostgreSQL pool by name; none on SQLite.
     pub pools: Vec<(&'static str, PoolStatus)>,
+    /// The database's size; `None`: it could not be read.
+    pub database_bytes: Option<u64>,
 }
 
 /// What one pass of the projection did, as the maintenance loops tell it.
@@ -104,6 +106,8 @@ pub struct Metrics {
     refused: Counter,
     /// No series until the disk has been read.
     disk_free: Family<Unlabelled, Gauge<u64, AtomicU64>>,
+    /// No series while the size cannot be read.
+    database_bytes: Family<Unlabelled, Gauge<u64, AtomicU64>>,
     disk_min_free: Gauge<u64, AtomicU64>,
     disk_low: Gauge,
     screens: Gauge,
@@ -131,6 +135,7 @@ impl Metrics {
             failed: Counter::default(),
             refused: Counter::default(),
             disk_free: Family::default(),
+            database_bytes: Family::default(),
             disk_min_free: Gauge::default(),
             disk_low: Gauge::default(),
             screens: Gauge::default(),
@@ -224,6 +229,13 @@ impl Metrics {
             "1 while the disk is under its minimum",
             m.disk_low.clone(),
         );
+        r.register_with_unit(
+            "database_size",
+            "Headquarters' database: SQLite's files in the data directory (with its log), or \
+             PostgreSQL's pg_database_size, shared by every process on it",
+            Unit::Bytes,
+            m.database_bytes.clone(),
+        );
         r.register(
             "screens_open",
             "Big screens following the figures",
@@ -295,11 +307,16 @@ impl Metrics {
     /// The text a scrape answers, with the gauges read from `now`: OpenMetrics
     /// (`application/openmetrics-text`), or Prometheus' text format 0.0.4.
     pub fn encode(&self, now: &Now, openmetrics: bool) -> Result<String, std::fmt::Error> {
-        match now.disk_free {
-            Some(free) => {
-                self.disk_free.get_or_create(&[]).set(free);
+        for (family, value) in [
+            (&self.disk_free, now.disk_free),
+            (&self.database_bytes, now.database_bytes),
+        ] {
+            match value {
+                Some(value) => {
+                    family.get_or_create(&[]).set(value);
+                }
+                None => family.clear(),
             }
-            None => self.disk_free.clear(),
         }
         self.disk_min_free.set(now.disk_min_free);
         self.disk_low.set(i64::from(now.disk_low));

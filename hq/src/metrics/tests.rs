@@ -134,6 +134,7 @@ fn the_disk_pools_and_screens_are_as_the_scrape_reads_them() {
     };
     let text = scraped(&metrics, &unread);
     assert_eq!(value(&text, "fairpos_hq_disk_free_bytes"), None, "{text}");
+    assert_eq!(value(&text, "fairpos_hq_database_size_bytes"), None);
     assert_eq!(
         value(&text, "fairpos_hq_disk_min_free_bytes"),
         Some((2u64 << 30) as f64)
@@ -143,6 +144,7 @@ fn the_disk_pools_and_screens_are_as_the_scrape_reads_them() {
         disk_min_free: 2 << 30,
         disk_low: true,
         screens: 3,
+        database_bytes: Some(7 << 20),
         pools: vec![
             (
                 "sync",
@@ -170,6 +172,10 @@ fn the_disk_pools_and_screens_are_as_the_scrape_reads_them() {
         Some((1u64 << 30) as f64)
     );
     assert_eq!(value(&text, "fairpos_hq_disk_low"), Some(1.0));
+    assert_eq!(
+        value(&text, "fairpos_hq_database_size_bytes"),
+        Some((7u64 << 20) as f64)
+    );
     assert_eq!(value(&text, "fairpos_hq_screens_open"), Some(3.0));
     for (series, want) in [
         (r#"db_connections{pool="sync",state="in_use"}"#, 6.0),
@@ -185,9 +191,10 @@ fn the_disk_pools_and_screens_are_as_the_scrape_reads_them() {
             "{series}"
         );
     }
-    // Read again without a disk reading: its series goes.
+    // Read again without a disk reading or a size: their series go.
     let text = scraped(&metrics, &unread);
     assert_eq!(value(&text, "fairpos_hq_disk_free_bytes"), None, "{text}");
+    assert_eq!(value(&text, "fairpos_hq_database_size_bytes"), None);
 }
 
 #[test]

@@ -349,7 +349,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
 
     // Printed before the line that says the server serves, which comes last.
     if let Some(addr) = options.metrics_listen {
-        let bound = scrape::listen(addr, state.clone()).await?;
+        let bound = scrape::listen(addr, state.clone(), dir).await?;
         println!(
             "metrics for monitoring on http://{bound}{}",
             scrape::METRICS

@@ -3,8 +3,8 @@
 //! counts every request the main listener answers.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -44,9 +44,19 @@ pub async fn count_requests(
     response
 }
 
-/// Listens on `addr` for scrapes; what it listens on, for the line `hq serve` prints. The
-/// listener stops with the server.
-pub async fn listen(addr: SocketAddr, state: AppState) -> Result<SocketAddr> {
+/// What a scrape reads: the server's state, and the data directory (SQLite's files).
+#[derive(Clone)]
+struct Scraped {
+    state: AppState,
+    dir: PathBuf,
+}
+
+/// How long a scrape waits for PostgreSQL's size of the database before leaving it out.
+const SIZE_WAIT: Duration = Duration::from_secs(2);
+
+/// Listens on `addr` for scrapes of the server serving `dir`; what it listens on, for the
+/// line `hq serve` prints. The listener stops with the server.
+pub async fn listen(addr: SocketAddr, state: AppState, dir: &Path) -> Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| Error::Io {
@@ -57,7 +67,12 @@ pub async fn listen(addr: SocketAddr, state: AppState) -> Result<SocketAddr> {
         .local_addr()
         .map_err(|e| Error::Other(e.to_string()))?;
     let mut stopping = state.stopping.clone();
-    let app = Router::new().route(METRICS, get(scrape)).with_state(state);
+    let app = Router::new()
+        .route(METRICS, get(scrape))
+        .with_state(Scraped {
+            state,
+            dir: dir.to_path_buf(),
+        });
     tokio::spawn(async move {
         let stopped = async move {
             let _ = stopping.wait_for(|stopping| *stopping).await;
@@ -74,7 +89,7 @@ pub async fn listen(addr: SocketAddr, state: AppState) -> Result<SocketAddr> {
 
 /// The metrics, in OpenMetrics when the scraper asks for it (`Accept`), else in Prometheus'
 /// text format.
-async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn scrape(State(Scraped { state, dir }): State<Scraped>, headers: HeaderMap) -> Response {
     let openmetrics = headers
         .get_all(header::ACCEPT)
         .iter()
@@ -85,6 +100,8 @@ async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
         ("organizers", &state.pg_organizers),
         ("ready", &state.pg_ready),
     ];
+    // Asked before the rest is read: no borrow of a watched value is held across it.
+    let database_bytes = database_size(&state, &dir).await;
     let now = Now {
         disk_free: (state.disk.state() != DiskState::Unknown).then(|| state.disk.free()),
         disk_min_free: state.disk.min_free(),
@@ -105,6 +122,7 @@ async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
                 ))
             })
             .collect(),
+        database_bytes,
     };
     match state.metrics.encode(&now, openmetrics) {
         Ok(text) => (
@@ -117,4 +135,25 @@ async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
             .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("metrics: {e}")).into_response(),
     }
+}
+
+/// The database's size: PostgreSQL's (asked on organizers' pool, [`SIZE_WAIT`] at most), or
+/// SQLite's file and its log in `dir`; `None` when it cannot be read.
+async fn database_size(state: &AppState, dir: &Path) -> Option<u64> {
+    let Some(pool) = &state.pg_organizers else {
+        let size = |name: String| std::fs::metadata(dir.join(name)).map(|m| m.len());
+        // The log may be absent (checkpointed and removed); the database may not.
+        let database = size(crate::HQ_DB.to_string()).ok()?;
+        let log = size(format!("{}-wal", crate::HQ_DB)).unwrap_or(0);
+        return Some(database + log);
+    };
+    let asked = async {
+        let client = pool.get().await.ok()?;
+        let row = client
+            .query_one("SELECT pg_database_size(current_database())", &[])
+            .await
+            .ok()?;
+        u64::try_from(row.get::<_, i64>(0)).ok()
+    };
+    tokio::time::timeout(SIZE_WAIT, asked).await.ok().flatten()
 }

@@ -1,4 +1,4 @@
-//! What whoever runs headquarters watches, against the real `fairpos hq serve`.
+//! What whoever runs headquarters watches and does, against the real `fairpos hq serve`.
 //!
 //! - The free space on its data directory's disk: below `--min-free-disk` (or
 //!   `FAIRPOS_HQ_MIN_FREE_DISK`) it logs one line naming the directory and both sizes,
@@ -11,6 +11,8 @@
 //!   `/api/v1/health` answers throughout.
 //! - What a monitoring system scrapes from `--metrics-listen`, on both backends, against
 //!   what a till's sync and an organizer's requests did.
+//! - A renewed TLS certificate, served after SIGHUP without a restart; files that do not make
+//!   an identity are logged and the one served stays.
 
 mod common;
 
@@ -385,4 +387,109 @@ fn metrics_for_monitoring_follow_a_postgresql_headquarters() {
         return;
     };
     metrics_follow_what_the_server_does(&hq, "postgres");
+}
+
+/// The issuer of the certificate served at `addr`, as `openssl s_client` receives it.
+fn served_issuer(addr: SocketAddr) -> String {
+    let openssl = |args: &[&str], input: &[u8]| {
+        use std::io::Write;
+        let mut child = std::process::Command::new("openssl")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap().stdout
+    };
+    let connect = addr.to_string();
+    let shown = openssl(&["s_client", "-connect", &connect], b"");
+    String::from_utf8(openssl(&["x509", "-noout", "-issuer"], &shown)).unwrap()
+}
+
+/// `path`'s text once it holds `needle`, for up to 10 s.
+fn text_with(path: &std::path::Path, needle: &str) -> String {
+    let since = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.contains(needle) || since.elapsed() > Duration::from_secs(10) {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_renewed_certificate_is_served_after_sighup_and_files_that_do_not_match_are_not() {
+    use common::tls::{certificates, path};
+    let certs = tempfile::tempdir().unwrap();
+    let (_, first_cert, first_key) = certificates(certs.path(), "first");
+    let (second_ca, second_cert, second_key) = certificates(certs.path(), "second");
+    // The files the server is started with, replaced in place as a renewal does.
+    let (cert, key) = (certs.path().join("hq.pem"), certs.path().join("hq.key"));
+    let install = |from_cert: &std::path::Path, from_key: &std::path::Path| {
+        std::fs::copy(from_cert, &cert).unwrap();
+        std::fs::copy(from_key, &key).unwrap();
+    };
+    install(&first_cert, &first_key);
+    let hq = Hq::demo();
+    let log = hq.data().join("serve.log");
+    let server = Server::start_logging(
+        hq.data(),
+        &["--tls-cert", path(&cert), "--tls-key", path(&key)],
+        &[],
+        File::create(&log).unwrap(),
+    );
+    let issuer = served_issuer(server.address());
+    assert!(issuer.contains("first certificate authority"), "{issuer:?}");
+    // A till given the second certificate's authority cannot enrol yet.
+    let till = common::Till::empty();
+    let code = hq.add_device("T01", "S01");
+    let enroll = [
+        "enroll",
+        "--hq",
+        server.url.as_str(),
+        "--code",
+        code.as_str(),
+        "--lead-pin",
+        common::PIN,
+        "--ca",
+        path(&second_ca),
+    ];
+    till.fails(&enroll, 1, "certificate does not verify");
+
+    // Renewed: the new files are served from the next handshake on, without a restart.
+    install(&second_cert, &second_key);
+    server.hang_up();
+    let logged = text_with(&log, "serving the TLS certificate in");
+    assert!(
+        logged.contains(&format!(
+            "serving the TLS certificate in {} now",
+            path(&cert)
+        )),
+        "{logged}"
+    );
+    let issuer = served_issuer(server.address());
+    assert!(
+        issuer.contains("second certificate authority"),
+        "{issuer:?}"
+    );
+    till.ok(&enroll);
+
+    // A key that is not the certificate's: logged, and the renewed identity still served.
+    std::fs::copy(&first_key, &key).unwrap();
+    server.hang_up();
+    let logged = text_with(&log, "still serving the certificate before");
+    assert!(logged.contains("do not make a TLS identity"), "{logged}");
+    let issuer = served_issuer(server.address());
+    assert!(
+        issuer.contains("second certificate authority"),
+        "{issuer:?}"
+    );
+    till.ok(&["shift", "open", "--seller", "V003", "--float", "100"]);
+    till.sell(&["--seller", "V003", "LS-MH-1", "--pay", "wechat"]);
+    till.synced();
+    assert_eq!(hq.sales().len(), 1);
+    server.stop();
 }

@@ -142,6 +142,7 @@ impl Server {
     pub fn address(&self) -> std::net::SocketAddr {
         self.url
             .trim_start_matches("http://")
+            .trim_start_matches("https://")
             .parse()
             .expect("hq serve's URL is http://ADDRESS")
     }
@@ -205,6 +206,14 @@ impl Server {
             .arg(self.child.id().to_string())
             .status();
         let _ = self.child.wait();
+    }
+
+    /// Sends it SIGHUP, as `systemctl reload` would.
+    pub fn hang_up(&self) {
+        let _ = Command::new("kill")
+            .arg("-HUP")
+            .arg(self.child.id().to_string())
+            .status();
     }
 
     /// Kills it as a power cut would (SIGKILL).

@@ -8,6 +8,7 @@ pub mod morning;
 pub mod postgres;
 pub mod scale;
 pub mod statements;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -88,7 +88,11 @@ const SYNC_STOP: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) -> Result<()> {
     let tls = match &options.tls {
-        Some((cert, key)) => Some(tls::server_config(cert, key)?),
+        Some((cert, key)) => {
+            let identity = tls::Identity::load(cert, key)?;
+            tokio::spawn(identity.clone().reload_on_hangup());
+            Some(tls::server_config(identity)?)
+        }
         None => None,
     };
     let (http, ws) = if tls.is_some() {

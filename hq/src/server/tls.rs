@@ -1,17 +1,24 @@
 //! `hq serve --tls-cert FILE --tls-key FILE`: HTTPS and WSS with rustls (ring provider).
 //!
+//! The certificate served is an [`Identity`] read from those files again on SIGHUP, as
+//! web servers do: a renewed certificate is served to every new connection without a
+//! restart, and files that do not make an identity are logged and leave the one served.
+//!
 //! [`TlsListener`] is an axum [`Listener`]: one task accepts TCP connections and runs each
 //! handshake on a task of its own, with a time limit and a bound on how many run at once, so
 //! a slow or silent client holds up no one; finished handshakes are handed to the server.
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::serve::Listener;
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
@@ -25,9 +32,89 @@ const HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
 /// Handshakes under way at once; further connections wait to be accepted.
 const HANDSHAKES_AT_ONCE: usize = 256;
 
-/// The server's TLS configuration from a PEM certificate chain and its private key,
-/// checked to belong together.
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
+/// The certificate chain and key served, from their PEM files, read again by
+/// [`Identity::reload`].
+#[derive(Debug)]
+pub struct Identity {
+    cert: PathBuf,
+    key: PathBuf,
+    provider: Arc<CryptoProvider>,
+    served: RwLock<Arc<CertifiedKey>>,
+}
+
+impl Identity {
+    /// Reads `cert` (a PEM chain, the server's first) and `key`, checked to belong together.
+    pub fn load(cert: &Path, key: &Path) -> Result<Arc<Identity>> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let served = certified_key(cert, key, &provider)?;
+        Ok(Arc::new(Identity {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            provider,
+            served: RwLock::new(served),
+        }))
+    }
+
+    /// Reads the files again and serves what they hold from the next handshake on; on an
+    /// error the identity served stays.
+    pub fn reload(&self) -> Result<()> {
+        let read = certified_key(&self.cert, &self.key, &self.provider)?;
+        *self
+            .served
+            .write()
+            .map_err(|_| Error::Other("the TLS identity's lock is poisoned".into()))? = read;
+        Ok(())
+    }
+
+    /// Reloads at every SIGHUP, logging what came of it, for as long as the server runs.
+    pub async fn reload_on_hangup(self: Arc<Self>) {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(e) => {
+                eprintln!("SIGHUP cannot reload the TLS certificate: {e}");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            let identity = self.clone();
+            let reloaded = tokio::task::spawn_blocking(move || identity.reload()).await;
+            match reloaded {
+                Ok(Ok(())) => eprintln!(
+                    "SIGHUP: serving the TLS certificate in {} now",
+                    self.cert.display()
+                ),
+                Ok(Err(e)) => {
+                    eprintln!("SIGHUP: still serving the certificate before, not this one: {e}")
+                }
+                Err(e) => eprintln!("SIGHUP: reloading the TLS certificate: {e}"),
+            }
+        }
+    }
+}
+
+impl ResolvesServerCert for Identity {
+    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        // A poisoned lock still holds a whole identity: each write replaces it in one step.
+        let served = self.served.read().unwrap_or_else(|e| e.into_inner());
+        Some(served.clone())
+    }
+}
+
+/// The server's TLS configuration, serving `identity`.
+pub fn server_config(identity: Arc<Identity>) -> Result<Arc<ServerConfig>> {
+    let mut config = ServerConfig::builder_with_provider(identity.provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Other(format!("TLS: {e}")))?
+        .with_no_client_auth()
+        .with_cert_resolver(identity);
+    // HTTP/1.1 only: the sync socket is a WebSocket upgrade.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A PEM certificate chain and its private key, checked to belong together.
+fn certified_key(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<Arc<CertifiedKey>> {
     let bad = |path: &Path, why: String| Error::input(format!("{}: {why}", path.display()));
     let chain = CertificateDer::pem_file_iter(cert)
         .map_err(|e| bad(cert, format!("cannot read the certificate: {e}")))?
@@ -41,22 +128,14 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
     }
     let private = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| bad(key, format!("not a PEM private key: {e}")))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Other(format!("TLS: {e}")))?
-        .with_no_client_auth()
-        .with_single_cert(chain, private)
-        .map_err(|e| {
-            Error::input(format!(
-                "{} and {} do not make a TLS identity: {e}",
-                cert.display(),
-                key.display()
-            ))
-        })?;
-    // HTTP/1.1 only: the sync socket is a WebSocket upgrade.
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    let certified = CertifiedKey::from_der(chain, private, provider).map_err(|e| {
+        Error::input(format!(
+            "{} and {} do not make a TLS identity: {e}",
+            cert.display(),
+            key.display()
+        ))
+    })?;
+    Ok(Arc::new(certified))
 }
 
 /// TLS connections, handshaken, for axum to serve.

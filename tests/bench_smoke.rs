@@ -247,9 +247,10 @@ fn the_load_bench_syncs_every_till_at_once_and_probes_the_api() {
     // Every scrape during the storm answered (a failed one is a failed probe), and after it
     // the process's counters held every till's connection and every sale projected.
     assert_eq!(with_metrics["api_probe_failures"], 0, "{with_metrics}");
-    assert!(with_metrics["metrics_scrape_p99_ms"]
-        .as_f64()
-        .is_some_and(|x| x > 0.0));
+    assert!(
+        with_metrics["metrics_scrape_p99_ms"].as_f64().is_some(),
+        "{with_metrics}"
+    );
     let counted = &with_metrics["metrics_counted"];
     assert!(
         counted["sync_connections"].as_f64() >= Some(3.0),

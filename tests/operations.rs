@@ -219,16 +219,6 @@ fn ready_follows_whether_postgresql_answers_and_health_answers_throughout() {
     server.stop();
 }
 
-/// The value of `series` (its name and labels, as encoded) in a scrape's text.
-fn value_of(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .find_map(|line| {
-            let (name, value) = line.rsplit_once(' ')?;
-            (name == series).then(|| value.parse().unwrap())
-        })
-}
-
 /// Records headquarters' projection holds, counted in its database.
 fn records_held(hq: &Hq) -> f64 {
     let local = rusqlite::Connection::open(hq.data().join("hq.db")).unwrap();
@@ -267,7 +257,9 @@ fn metrics_follow_what_the_server_does(hq: &Hq, backend: &str) {
     let monitor = Api::new(scraped_at.strip_suffix("/metrics").unwrap());
     let api = Api::new(&server.url);
     let scrape = || monitor.get_accepting("/metrics", "text/plain").2;
-    let value = |text: &str, series: &str| value_of(text, &format!("fairpos_hq_{series}"));
+    let value = |text: &str, series: &str| {
+        fairpos_hq::metrics::sample(text, &format!("fairpos_hq_{series}"))
+    };
 
     // Metrics only there, and nothing but metrics there.
     assert_eq!(api.get_text("/metrics").0, 404);
@@ -492,4 +484,38 @@ fn a_renewed_certificate_is_served_after_sighup_and_files_that_do_not_match_are_
     till.synced();
     assert_eq!(hq.sales().len(), 1);
     server.stop();
+}
+
+#[test]
+fn sighup_without_tls_is_logged_and_a_metrics_address_in_use_is_refused_at_start() {
+    let hq = Hq::demo();
+    let log = hq.data().join("serve.log");
+    let server = Server::start_logging(hq.data(), &[], &[], File::create(&log).unwrap());
+    server.hang_up();
+    let logged = text_with(&log, "SIGHUP");
+    assert!(
+        logged.contains("SIGHUP: serving without --tls-cert, there is no certificate to read"),
+        "{logged}"
+    );
+    assert_eq!(Api::new(&server.url).get("/api/v1/health", None).0, 200);
+    server.stop();
+
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let at = taken.local_addr().unwrap().to_string();
+    let out = hq.run(&[
+        "hq",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        &at,
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("--metrics-listen {at}: ")),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "nothing said served");
 }

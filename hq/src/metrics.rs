@@ -5,9 +5,13 @@
 //! network rather than the internet the tills come from.
 //!
 //! Every figure is this process's own since it started (counters) or as it is now (gauges):
-//! a monitoring system sums them over a headquarters' processes. Counters are kept with
-//! `prometheus-client` (the Prometheus project's Rust client); the gauges read at a scrape
-//! (the disk, the pools, the screens) are set by the scrape just before it encodes.
+//! a monitoring system sums the counters over a headquarters' processes. The database's size
+//! (one PostgreSQL database for them all) and the disk (shared by processes on one host) are
+//! not to be summed. Counters are kept with `prometheus-client` (the Prometheus project's
+//! Rust client); the gauges read at a scrape (the disk, the database, the pools, the
+//! screens) are set by the scrape just before it encodes. A request's duration is the time
+//! to its response's head: for a sync socket (101) or an event stream, not how long it stays
+//! open.
 
 use std::sync::atomic::AtomicU64;
 
@@ -64,7 +68,8 @@ pub struct PoolStatus {
 /// What the scrape reads from the running server just before it encodes.
 #[derive(Clone, Debug, Default)]
 pub struct Now {
-    /// Free bytes on the data directory's disk when last read; `None`: not read.
+    /// Free bytes on the data directory's disk when last read; `None`: not read yet, or the
+    /// last read failed.
     pub disk_free: Option<u64>,
     pub disk_min_free: u64,
     pub disk_low: bool,
@@ -79,7 +84,8 @@ pub struct Now {
 /// What one pass of the projection did, as the maintenance loops tell it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Projected {
-    /// Ledger documents projected.
+    /// Ledger documents in which this process projected new records (not those found
+    /// projected already).
     pub ledgers: usize,
     /// Records new to the projection in them.
     pub records: usize,
@@ -120,9 +126,8 @@ impl Metrics {
     /// The metrics of a process serving as `role` (`hq`, `hub`) on `backend` (`sqlite`,
     /// `postgres`), all at zero.
     pub fn new(role: &'static str, backend: &'static str) -> Metrics {
-        let mut registry = Registry::with_prefix("fairpos_hq");
         let mut m = Metrics {
-            registry: Registry::default(),
+            registry: Registry::with_prefix("fairpos_hq"),
             answered: Family::default(),
             durations: Family::new_with_constructor(request_buckets),
             sync_open: Gauge::default(),
@@ -143,7 +148,7 @@ impl Metrics {
             pool_max: Family::default(),
             pool_waiting: Family::default(),
         };
-        let r = &mut registry;
+        let r = &mut m.registry;
         r.register(
             "build",
             "This build's version, and how the process serves",
@@ -192,7 +197,11 @@ impl Metrics {
                 "Projection passes that took stored documents",
                 &m.passes,
             ),
-            ("ledgers", "Ledger documents projected", &m.ledgers),
+            (
+                "ledgers",
+                "Ledger documents in which new records were projected (by this process)",
+                &m.ledgers,
+            ),
             (
                 "records",
                 "Ledger records new to the projection",
@@ -214,7 +223,8 @@ impl Metrics {
         }
         r.register_with_unit(
             "disk_free",
-            "Free space on the data directory's disk when last read (absent: never read)",
+            "Free space on the data directory's disk when last read (absent: not read yet, or \
+             the last read failed)",
             Unit::Bytes,
             m.disk_free.clone(),
         );
@@ -256,7 +266,6 @@ impl Metrics {
             "Tasks waiting for a connection of each PostgreSQL pool",
             m.pool_waiting.clone(),
         );
-        m.registry = registry;
         m
     }
 
@@ -346,6 +355,16 @@ impl Metrics {
         }
         Ok(text)
     }
+}
+
+/// The value of the series `series` (its name and labels, as encoded) in a scrape's text.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().ok()).flatten()
+        })
 }
 
 /// The `Content-Type` of [`Metrics::encode`]'s text.

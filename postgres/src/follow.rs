@@ -18,8 +18,11 @@ use crate::{registry, Error, Pool, Result};
 /// What a pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Pass {
-    /// Documents projected.
+    /// Documents projected, or found projected already.
     pub documents: usize,
+    /// Of those, the documents with records new to the projection: not found projected
+    /// already (by this process before, or by another).
+    pub with_new_records: usize,
     /// Every document the pass took, projected, refused or neither (the catalog).
     pub took: Vec<DocumentId>,
     /// Records new to the projection.
@@ -78,6 +81,9 @@ impl Pass {
         match outcome {
             Ok(Some(projected)) => {
                 self.documents += 1;
+                if projected.new > 0 {
+                    self.with_new_records += 1;
+                }
                 self.new_records += projected.new;
                 self.product_adds.extend(projected.product_adds);
             }

@@ -289,8 +289,13 @@ async fn two_processes_following_the_store_project_every_ledger_once() {
     let early: usize = ledgers[..2].iter().map(|l| l.records.len()).sum();
     let first = catch_up(&a, None).await.unwrap();
     assert_eq!((first.documents, first.new_records), (2, early));
+    assert_eq!(first.with_new_records, 2);
     let second = catch_up(&b, None).await.unwrap();
     assert_eq!((second.documents, second.new_records), (2, 0));
+    assert_eq!(
+        second.with_new_records, 0,
+        "both found projected by the first"
+    );
 
     // Both follow the store; the first is stopped while the tills sync.
     let follower = |pool: Pool, mut listener: Listener| {

@@ -1,16 +1,7 @@
 use std::sync::Arc;
 
+use super::sample as value;
 use super::*;
-
-/// The value of the series `series` (its name and labels as encoded) in `text`, if there.
-fn value(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .find_map(|line| {
-            let (name, value) = line.rsplit_once(' ')?;
-            (name == series).then(|| value.parse().unwrap())
-        })
-}
 
 fn scraped(metrics: &Metrics, now: &Now) -> String {
     metrics.encode(now, false).unwrap()

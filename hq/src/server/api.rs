@@ -381,10 +381,10 @@ pub async fn ready(State(state): State<AppState>) -> Response {
                     .map_err(|e| e.to_string())?;
                 Ok(())
             }
-            // A table's row, not `SELECT 1`, which SQLite answers without its file.
+            // A table read, not `SELECT 1`, which SQLite answers without its file.
             None => state
                 .readers
-                .read(|conn| Ok(conn.query_row("SELECT 1 FROM meta LIMIT 1", [], |_| Ok(()))?))
+                .read(|conn| Ok(conn.query_row("SELECT count(*) FROM meta", [], |_| Ok(()))?))
                 .await
                 .map_err(|e| e.to_string()),
         }

@@ -340,7 +340,7 @@ fn check_sizes(
 fn count(counted: &mut crate::metrics::Projected, outcome: &crate::Result<Outcome>) {
     match outcome {
         Ok(Outcome::Projected { new_records, .. }) => {
-            counted.ledgers += 1;
+            counted.ledgers += usize::from(*new_records > 0);
             counted.records += new_records;
         }
         Ok(Outcome::Refused(_)) => counted.refused += 1,

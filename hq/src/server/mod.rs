@@ -87,12 +87,13 @@ pub fn serve(dir: &Path, options: ServeOptions) -> Result<()> {
 const SYNC_STOP: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) -> Result<()> {
-    let tls = match &options.tls {
-        Some((cert, key)) => {
-            let identity = tls::Identity::load(cert, key)?;
-            tokio::spawn(identity.clone().reload_on_hangup());
-            Some(tls::server_config(identity)?)
-        }
+    let identity = match &options.tls {
+        Some((cert, key)) => Some(tls::Identity::load(cert, key)?),
+        None => None,
+    };
+    tokio::spawn(tls::on_hangup(identity.clone())?);
+    let tls = match identity {
+        Some(identity) => Some(tls::server_config(identity)?),
         None => None,
     };
     let (http, ws) = if tls.is_some() {
@@ -223,6 +224,10 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Other(e.to_string()))?;
+    let metrics_listener = match options.metrics_listen {
+        Some(at) => Some(scrape::bind(at).await?),
+        None => None,
+    };
     let acceptor = repo
         .make_acceptor(
             url::Url::parse(&format!("{ws}://{addr}/sync"))
@@ -352,8 +357,8 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
     }
 
     // Printed before the line that says the server serves, which comes last.
-    if let Some(addr) = options.metrics_listen {
-        let bound = scrape::listen(addr, state.clone(), dir).await?;
+    if let Some(listener) = metrics_listener {
+        let bound = scrape::serve(listener, state.clone(), dir)?;
         println!(
             "metrics for monitoring on http://{bound}{}",
             scrape::METRICS

@@ -316,11 +316,13 @@ pub async fn maintain(url: String, pool: Pool, channels: Channels) {
         if pass.documents > 0 {
             projected.send_modify(|n| *n = n.wrapping_add(1));
         }
-        if !pass.took.is_empty() {
+        // Ledgers not yet readable (a till's first changes still on their way) are not
+        // failures: they are taken again when more of them is stored.
+        if !(pass.took.is_empty() && pass.failed.is_empty()) {
             metrics.projected(crate::metrics::Projected {
-                ledgers: pass.documents,
+                ledgers: pass.with_new_records,
                 records: pass.new_records,
-                failed: pass.failed.len() + pass.unreadable.len(),
+                failed: pass.failed.len(),
                 refused: pass.refused.len(),
             });
         }

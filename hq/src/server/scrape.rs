@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -44,25 +45,40 @@ pub async fn count_requests(
     response
 }
 
-/// What a scrape reads: the server's state, and the data directory (SQLite's files).
+/// What a scrape reads: the server's state, the data directory (SQLite's files), and the
+/// database's size as last read.
 #[derive(Clone)]
 struct Scraped {
     state: AppState,
     dir: PathBuf,
+    size: Arc<tokio::sync::Mutex<SizeRead>>,
 }
 
-/// How long a scrape waits for PostgreSQL's size of the database before leaving it out.
+/// The database's size as last read, and when it was asked.
+#[derive(Debug, Default)]
+struct SizeRead {
+    asked: Option<Instant>,
+    bytes: Option<u64>,
+}
+
+/// How long a scrape waits for PostgreSQL's size of the database; the size before is given
+/// meanwhile.
 const SIZE_WAIT: Duration = Duration::from_secs(2);
 
-/// Listens on `addr` for scrapes of the server serving `dir`; what it listens on, for the
-/// line `hq serve` prints. The listener stops with the server.
-pub async fn listen(addr: SocketAddr, state: AppState, dir: &Path) -> Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(addr)
+/// How often the database's size is asked at most, however often scrapes come: on
+/// PostgreSQL each asking takes one of organizers' connections.
+const SIZE_EVERY: Duration = Duration::from_secs(30);
+
+/// Binds `--metrics-listen`'s address, before the server starts its work.
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|source| Error::Io {
-            path: PathBuf::from(format!("--metrics-listen {addr}")),
-            source,
-        })?;
+        .map_err(|e| Error::input(format!("--metrics-listen {addr}: {e}")))
+}
+
+/// Serves scrapes on `listener` of the server serving `dir`; the address it listens on,
+/// for the line `hq serve` prints. It stops with the server.
+pub fn serve(listener: tokio::net::TcpListener, state: AppState, dir: &Path) -> Result<SocketAddr> {
     let bound = listener
         .local_addr()
         .map_err(|e| Error::Other(e.to_string()))?;
@@ -72,6 +88,7 @@ pub async fn listen(addr: SocketAddr, state: AppState, dir: &Path) -> Result<Soc
         .with_state(Scraped {
             state,
             dir: dir.to_path_buf(),
+            size: Arc::default(),
         });
     tokio::spawn(async move {
         let stopped = async move {
@@ -89,19 +106,20 @@ pub async fn listen(addr: SocketAddr, state: AppState, dir: &Path) -> Result<Soc
 
 /// The metrics, in OpenMetrics when the scraper asks for it (`Accept`), else in Prometheus'
 /// text format.
-async fn scrape(State(Scraped { state, dir }): State<Scraped>, headers: HeaderMap) -> Response {
+async fn scrape(State(scraped): State<Scraped>, headers: HeaderMap) -> Response {
     let openmetrics = headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.contains("application/openmetrics-text"));
+    // Asked before the rest is read: no borrow of a watched value is held across it.
+    let database_bytes = size_lately(&scraped).await;
+    let state = scraped.state;
     let pools = [
         ("sync", &state.pg),
         ("organizers", &state.pg_organizers),
         ("ready", &state.pg_ready),
     ];
-    // Asked before the rest is read: no borrow of a watched value is held across it.
-    let database_bytes = database_size(&state, &dir).await;
     let now = Now {
         disk_free: (state.disk.state() != DiskState::Unknown).then(|| state.disk.free()),
         disk_min_free: state.disk.min_free(),
@@ -135,6 +153,19 @@ async fn scrape(State(Scraped { state, dir }): State<Scraped>, headers: HeaderMa
             .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("metrics: {e}")).into_response(),
     }
+}
+
+/// The database's size as read at most [`SIZE_EVERY`] ago: one scrape asks at a time, the
+/// others wait for its answer; a failed read gives the size read before.
+async fn size_lately(scraped: &Scraped) -> Option<u64> {
+    let mut read = scraped.size.lock().await;
+    if read.asked.is_none_or(|at| at.elapsed() >= SIZE_EVERY) {
+        read.asked = Some(Instant::now());
+        if let Some(bytes) = database_size(&scraped.state, &scraped.dir).await {
+            read.bytes = Some(bytes);
+        }
+    }
+    read.bytes
 }
 
 /// The database's size: PostgreSQL's (asked on organizers' pool, [`SIZE_WAIT`] at most), or

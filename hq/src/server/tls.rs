@@ -1,13 +1,15 @@
 //! `hq serve --tls-cert FILE --tls-key FILE`: HTTPS and WSS with rustls (ring provider).
 //!
-//! The certificate served is an [`Identity`] read from those files again on SIGHUP, as
-//! web servers do: a renewed certificate is served to every new connection without a
-//! restart, and files that do not make an identity are logged and leave the one served.
+//! The certificate served is an [`Identity`] read from those files again on SIGHUP
+//! ([`on_hangup`]), as web servers do: a renewed certificate is served to every new
+//! connection without a restart, and files that do not make an identity are logged and
+//! leave the one served.
 //!
 //! [`TlsListener`] is an axum [`Listener`]: one task accepts TCP connections and runs each
 //! handshake on a task of its own, with a time limit and a bound on how many run at once, so
 //! a slow or silent client holds up no one; finished handshakes are handed to the server.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -59,46 +61,43 @@ impl Identity {
     /// error the identity served stays.
     pub fn reload(&self) -> Result<()> {
         let read = certified_key(&self.cert, &self.key, &self.provider)?;
-        *self
-            .served
-            .write()
-            .map_err(|_| Error::Other("the TLS identity's lock is poisoned".into()))? = read;
+        // A poisoned lock still holds a whole identity: each write replaces it in one step.
+        *self.served.write().unwrap_or_else(|e| e.into_inner()) = read;
         Ok(())
     }
+}
 
-    /// Reloads at every SIGHUP, logging what came of it, for as long as the server runs.
-    pub async fn reload_on_hangup(self: Arc<Self>) {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(hangups) => hangups,
-            Err(e) => {
-                eprintln!("SIGHUP cannot reload the TLS certificate: {e}");
-                return;
-            }
-        };
+impl ResolvesServerCert for Identity {
+    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let served = self.served.read().unwrap_or_else(|e| e.into_inner());
+        Some(served.clone())
+    }
+}
+
+/// Takes SIGHUP from now on (by default it would end the server) and returns what handles
+/// each, for as long as the server runs: `identity`, if serving TLS, is read again
+/// ([`Identity::reload`]), and what came of it logged; without TLS there is nothing to read
+/// again, which is logged.
+pub fn on_hangup(identity: Option<Arc<Identity>>) -> Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = signal(SignalKind::hangup())
+        .map_err(|e| Error::Other(format!("cannot take SIGHUP: {e}")))?;
+    Ok(async move {
         while hangups.recv().await.is_some() {
-            let identity = self.clone();
-            let reloaded = tokio::task::spawn_blocking(move || identity.reload()).await;
-            match reloaded {
-                Ok(Ok(())) => eprintln!(
-                    "SIGHUP: serving the TLS certificate in {} now",
-                    self.cert.display()
-                ),
+            let Some(identity) = identity.clone() else {
+                eprintln!("SIGHUP: serving without --tls-cert, there is no certificate to read");
+                continue;
+            };
+            let cert = identity.cert.display().to_string();
+            match tokio::task::spawn_blocking(move || identity.reload()).await {
+                Ok(Ok(())) => eprintln!("SIGHUP: serving the TLS certificate in {cert} now"),
                 Ok(Err(e)) => {
                     eprintln!("SIGHUP: still serving the certificate before, not this one: {e}")
                 }
                 Err(e) => eprintln!("SIGHUP: reloading the TLS certificate: {e}"),
             }
         }
-    }
-}
-
-impl ResolvesServerCert for Identity {
-    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        // A poisoned lock still holds a whole identity: each write replaces it in one step.
-        let served = self.served.read().unwrap_or_else(|e| e.into_inner());
-        Some(served.clone())
-    }
+    })
 }
 
 /// The server's TLS configuration, serving `identity`.

@@ -119,13 +119,11 @@ pub enum Metrics {
     On,
 }
 
-/// The sum over `scrapes` (texts of `/metrics`) of the series `series` (no labels).
+/// The sum over `scrapes` (texts of `/metrics`) of the series `series`.
 fn summed(scrapes: &[String], series: &str) -> f64 {
     scrapes
         .iter()
-        .flat_map(|text| text.lines())
-        .filter_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .filter_map(|value| value.trim().parse::<f64>().ok())
+        .filter_map(|text| fairpos_hq::metrics::sample(text, series))
         .sum()
 }
 

@@ -300,6 +300,12 @@ fn metrics_follow_what_the_server_does(hq: &Hq, backend: &str) {
         Some(held),
         "{text}"
     );
+    // Every pass that took documents was timed.
+    assert_eq!(
+        value(&text, "projection_pass_duration_seconds_count"),
+        value(&text, "projection_passes_total"),
+        "{text}"
+    );
     let at_least_one = [
         "sync_connections_total",
         "sync_received_bytes_total",

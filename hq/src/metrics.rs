@@ -93,6 +93,8 @@ pub struct Projected {
     pub failed: usize,
     /// Documents refused (forged, not their till's, over the size limit).
     pub refused: usize,
+    /// How long the pass took.
+    pub took: std::time::Duration,
 }
 
 /// Every metric of the process.
@@ -110,6 +112,7 @@ pub struct Metrics {
     records: Counter,
     failed: Counter,
     refused: Counter,
+    pass_durations: Histogram,
     /// No series until the disk has been read.
     disk_free: Family<Unlabelled, Gauge<u64, AtomicU64>>,
     /// No series while the size cannot be read.
@@ -139,6 +142,7 @@ impl Metrics {
             records: Counter::default(),
             failed: Counter::default(),
             refused: Counter::default(),
+            pass_durations: pass_buckets(),
             disk_free: Family::default(),
             database_bytes: Family::default(),
             disk_min_free: Gauge::default(),
@@ -221,6 +225,12 @@ impl Metrics {
         for (name, help, counter) in projection {
             r.register(format!("projection_{name}"), help, counter.clone());
         }
+        r.register_with_unit(
+            "projection_pass_duration",
+            "How long projection passes took (a storm's passes take what piled up meanwhile)",
+            Unit::Seconds,
+            m.pass_durations.clone(),
+        );
         r.register_with_unit(
             "disk_free",
             "Free space on the data directory's disk when last read (absent: not read yet, or \
@@ -311,6 +321,7 @@ impl Metrics {
         self.records.inc_by(pass.records as u64);
         self.failed.inc_by(pass.failed as u64);
         self.refused.inc_by(pass.refused as u64);
+        self.pass_durations.observe(pass.took.as_secs_f64());
     }
 
     /// The text a scrape answers, with the gauges read from `now`: OpenMetrics
@@ -389,6 +400,12 @@ impl Drop for SyncOpen {
 /// 5 ms to about 10 s, doubling: a page, a report, a confirmation waiting for its pass.
 fn request_buckets() -> Histogram {
     Histogram::new(exponential_buckets(0.005, 2.0, 12))
+}
+
+/// 1 ms to about 33 s, doubling: a till's few sales, a storm's pile, a province's catch-up
+/// passes at start.
+fn pass_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
 }
 
 /// HTTP's methods by name; anything else (a client's own extension method) is `other`, so

@@ -40,6 +40,8 @@ pub struct Pass {
     /// Documents the database failed on (a lost connection, a timeout), with why; the others
     /// are projected all the same, and [`follow`] takes these again a second later.
     pub failed: Vec<(DocumentId, String)>,
+    /// How long the pass took, from taking its documents to their last outcome.
+    pub took_time: Duration,
 }
 
 /// Documents a pass projects at once: one is decoded while another's rows are written and a
@@ -115,8 +117,10 @@ pub async fn catch_up(pool: &Pool, max_bytes: Option<u64>) -> Result<Pass> {
         .filter_map(|r| r.get::<_, &str>(0).parse().ok())
         .collect();
     drop(client);
+    let started = Instant::now();
     let mut pass = Pass::default();
     pass.project_all(pool, &docs, max_bytes).await;
+    pass.took_time = started.elapsed();
     Ok(pass)
 }
 
@@ -210,6 +214,7 @@ pub async fn follow_leaving(
         while let Some(news) = listener.try_next() {
             left.hear(news, now, &mut heard);
         }
+        let started = Instant::now();
         let mut pass = Pass::default();
         left.take_due(pool, now, &mut heard, &mut pass).await;
         // What each document taken now had failed before.
@@ -225,6 +230,7 @@ pub async fn follow_leaving(
                 .min(LONGEST_RETRY);
             again.insert(doc.clone(), (failures, Instant::now() + wait));
         }
+        pass.took_time = started.elapsed();
         // Nothing but ledgers left to another process heard: nothing to tell.
         if !(pass.took.is_empty() && pass.failed.is_empty()) {
             done(&pass);

@@ -93,12 +93,14 @@ fn projection_passes_add_up() {
         records: 40,
         failed: 1,
         refused: 0,
+        took: std::time::Duration::from_millis(3),
     });
     metrics.projected(Projected {
         ledgers: 1,
         records: 3,
         failed: 0,
         refused: 1,
+        took: std::time::Duration::from_millis(1500),
     });
     let text = scraped(&metrics, &Now::default());
     for (series, want) in [
@@ -113,6 +115,16 @@ fn projection_passes_add_up() {
             Some(want),
             "{series}"
         );
+    }
+    // Both passes timed: 3 ms is under 4 ms, 1.5 s is not under 1.024 s but is under 2.048 s.
+    let duration = "fairpos_hq_projection_pass_duration_seconds";
+    for (series, want) in [
+        (format!("{duration}_count"), 2.0),
+        (format!("{duration}_bucket{{le=\"0.004\"}}"), 1.0),
+        (format!("{duration}_bucket{{le=\"1.024\"}}"), 1.0),
+        (format!("{duration}_bucket{{le=\"2.048\"}}"), 2.0),
+    ] {
+        assert_eq!(value(&text, &series), Some(want), "{series}:\n{text}");
     }
 }
 

@@ -198,6 +198,7 @@ pub fn maintain(
             }
         }
         if let Some(taken) = taken {
+            counted.took = now.elapsed();
             metrics.projected(counted);
             settled.send_modify(|last| {
                 last.passes = last.passes.wrapping_add(1);

@@ -324,6 +324,7 @@ pub async fn maintain(url: String, pool: Pool, channels: Channels) {
                 records: pass.new_records,
                 failed: pass.failed.len(),
                 refused: pass.refused.len(),
+                took: pass.took_time,
             });
         }
         passes = passes.wrapping_add(1);

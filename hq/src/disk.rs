@@ -101,9 +101,10 @@ impl DiskWatch {
         self.state() == DiskState::Low
     }
 
-    /// The free bytes when last read.
-    pub fn free(&self) -> u64 {
-        self.free.load(Ordering::Relaxed)
+    /// The free bytes when last read; `None` while the state is unknown (not read yet, or
+    /// the last read failed).
+    pub fn free(&self) -> Option<u64> {
+        (self.state() != DiskState::Unknown).then(|| self.free.load(Ordering::Relaxed))
     }
 
     /// The free space under which the disk is low (0: never).
@@ -217,14 +218,17 @@ mod tests {
             .record(Ok(1 << 30))
             .unwrap()
             .contains("1024 MiB free, under"));
-        assert_eq!((watch.state(), watch.free()), (DiskState::Low, 1 << 30));
+        assert_eq!(
+            (watch.state(), watch.free()),
+            (DiskState::Low, Some(1 << 30))
+        );
         assert_eq!(watch.record(Ok(1 << 29)), None);
         let gone = std::io::Error::from(std::io::ErrorKind::NotFound);
         assert!(watch
             .record(Err(gone))
             .unwrap()
             .starts_with("cannot read the free space"));
-        assert_eq!(watch.state(), DiskState::Unknown);
+        assert_eq!((watch.state(), watch.free()), (DiskState::Unknown, None));
         let gone = std::io::Error::from(std::io::ErrorKind::NotFound);
         assert_eq!(watch.record(Err(gone)), None, "a failure is logged once");
         assert_eq!(watch.record(Ok(3 << 30)), None);

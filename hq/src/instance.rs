@@ -25,6 +25,16 @@ pub enum Role {
     },
 }
 
+impl Role {
+    /// As `/api/v1/health` and `/metrics` name it: `hq` or `hub`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Hq => "hq",
+            Role::Hub { .. } => "hub",
+        }
+    }
+}
+
 /// What a new data directory is founded as.
 pub enum Founding<'a> {
     /// Headquarters proper, with the first organizer account's password.

@@ -18,7 +18,7 @@ use crate::devices::{self, Peer};
 use crate::state::AppState;
 use crate::throttle::Attempt;
 use crate::web::LoginRefused;
-use crate::{Error, Result, Role};
+use crate::{Error, Result};
 
 fn api_error(status: StatusCode, message: impl Into<String>) -> Response {
     (
@@ -408,7 +408,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 pub async fn health(State(state): State<AppState>) -> Response {
     Json(serde_json::json!({
         "fair": state.fair.id,
-        "role": match state.role { Role::Hq => "hq", Role::Hub { .. } => "hub" },
+        "role": state.role.as_str(),
         "disk": state.disk.state().as_str(),
     }))
     .into_response()

@@ -239,10 +239,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
     let (stopping_tx, stopping_rx) = watch::channel(false);
     let (projected_tx, projected_rx) = watch::channel(0u64);
     let metrics = Arc::new(crate::metrics::Metrics::new(
-        match role {
-            Role::Hq => "hq",
-            Role::Hub { .. } => "hub",
-        },
+        role.as_str(),
         if pg.is_some() { "postgres" } else { "sqlite" },
     ));
     let (settled_tx, settled_rx) = watch::channel(crate::state::Settled::default());

@@ -14,7 +14,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::disk::DiskState;
 use crate::metrics::{Now, PoolStatus, UNMATCHED};
 use crate::state::AppState;
 use crate::{Error, Result};
@@ -121,7 +120,7 @@ async fn scrape(State(scraped): State<Scraped>, headers: HeaderMap) -> Response 
         ("ready", &state.pg_ready),
     ];
     let now = Now {
-        disk_free: (state.disk.state() != DiskState::Unknown).then(|| state.disk.free()),
+        disk_free: state.disk.free(),
         disk_min_free: state.disk.min_free(),
         disk_low: state.disk.is_low(),
         screens: *state.screen_watchers.count().borrow(),

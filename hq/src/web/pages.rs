@@ -62,7 +62,11 @@ pub(crate) async fn overview(State(state): State<AppState>, headers: HeaderMap) 
         refunds,
         charts: &charts,
         rec: &rec,
-        disk_low_mib: state.disk.is_low().then(|| state.disk.free() >> 20),
+        disk_low_mib: state
+            .disk
+            .free()
+            .filter(|_| state.disk.is_low())
+            .map(|free| free >> 20),
     };
     rendered(&state, "/", "总览 Overview", &body)
 }

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use fairpos::uplink;
 use fairpos_hq::devices;
+use fairpos_hq::server::scrape::METRICS;
 use fairpos_hq::server::READY;
 
 pub use self::tills::TillsAs;
@@ -154,7 +155,7 @@ fn scrape_settled(at: &[&str], held: f64) -> BenchResult<Vec<String>> {
     loop {
         let scrapes = at
             .iter()
-            .map(|addr| match get(addr, "/metrics", "")? {
+            .map(|addr| match get(addr, METRICS, "")? {
                 (200, text) => Ok(text),
                 (status, text) => Err(format!("/metrics answered {status}: {text}").into()),
             })
@@ -422,7 +423,7 @@ fn storm(
                     }
                     if let Some(at) = &scrape_first {
                         let t = Instant::now();
-                        match get(at, "/metrics", "") {
+                        match get(at, METRICS, "") {
                             Ok((200, _)) => scrapes.push(t.elapsed()),
                             _ => failed += 1,
                         }

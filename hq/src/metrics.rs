@@ -6,12 +6,12 @@
 //!
 //! Every figure is this process's own since it started (counters) or as it is now (gauges):
 //! a monitoring system sums the counters over a headquarters' processes. The database's size
-//! (one PostgreSQL database for them all) and the disk (shared by processes on one host) are
-//! not to be summed. Counters are kept with `prometheus-client` (the Prometheus project's
-//! Rust client); the gauges read at a scrape (the disk, the database, the pools, the
-//! screens) are set by the scrape just before it encodes. A request's duration is the time
-//! to its response's head: for a sync socket (101) or an event stream, not how long it stays
-//! open.
+//! and the projection's backlog (one PostgreSQL database for them all) and the disk (shared
+//! by processes on one host) are not to be summed. Counters are kept with
+//! `prometheus-client` (the Prometheus project's Rust client); the gauges read at a scrape
+//! (the disk, the database, the backlog, the pools, the screens) are set by the scrape just
+//! before it encodes. A request's duration is the time to its response's head: for a sync
+//! socket (101) or an event stream, not how long it stays open.
 
 use std::sync::atomic::AtomicU64;
 
@@ -79,6 +79,9 @@ pub struct Now {
     pub pools: Vec<(&'static str, PoolStatus)>,
     /// The database's size; `None`: it could not be read.
     pub database_bytes: Option<u64>,
+    /// The projection's backlog (ledgers stored since their projection); `None`: it could
+    /// not be read.
+    pub backlog: Option<u64>,
 }
 
 /// What one pass of the projection did, as the maintenance loops tell it.
@@ -117,6 +120,8 @@ pub struct Metrics {
     disk_free: Family<Unlabelled, Gauge<u64, AtomicU64>>,
     /// No series while the size cannot be read.
     database_bytes: Family<Unlabelled, Gauge<u64, AtomicU64>>,
+    /// No series while the backlog cannot be read.
+    backlog: Family<Unlabelled, Gauge<u64, AtomicU64>>,
     disk_min_free: Gauge<u64, AtomicU64>,
     disk_low: Gauge,
     screens: Gauge,
@@ -145,6 +150,7 @@ impl Metrics {
             pass_durations: pass_buckets(),
             disk_free: Family::default(),
             database_bytes: Family::default(),
+            backlog: Family::default(),
             disk_min_free: Gauge::default(),
             disk_low: Gauge::default(),
             screens: Gauge::default(),
@@ -225,6 +231,12 @@ impl Metrics {
         for (name, help, counter) in projection {
             r.register(format!("projection_{name}"), help, counter.clone());
         }
+        r.register(
+            "projection_backlog_ledgers",
+            "Ledgers stored (through any process) and not projected yet, read with the \
+             database's size: one that stays above 0 is a projection falling behind, or failing",
+            m.backlog.clone(),
+        );
         r.register_with_unit(
             "projection_pass_duration",
             "How long projection passes took (a storm's passes take what piled up meanwhile)",
@@ -330,6 +342,7 @@ impl Metrics {
         for (family, value) in [
             (&self.disk_free, now.disk_free),
             (&self.database_bytes, now.database_bytes),
+            (&self.backlog, now.backlog),
         ] {
             match value {
                 Some(value) => {

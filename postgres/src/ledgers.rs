@@ -208,3 +208,30 @@ pub async fn unprojected(pool: &Pool, docs: &[DocumentId]) -> Result<Vec<Documen
         .map(|(doc, _)| doc.clone())
         .collect())
 }
+
+/// The projection's backlog: ledgers announced by their tills and not refused, with chunks
+/// stored that they were not last projected from (more stored since, or never projected),
+/// whichever process stored them. Read in one query, outside any ledger's turn: a monitoring
+/// system watches it to see the projection fall behind. The fair's catalog (announced by no
+/// till) is never projected, so never counted.
+pub async fn backlog(pool: &Pool) -> Result<usize> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT d.doc_id, d.chunks_digest, k.key FROM hq_docs d
+             JOIN samod_kv k ON k.key > d.doc_id || '/' AND k.key < d.doc_id || '0'
+             WHERE d.device IS NOT NULL AND d.refused IS NULL
+             ORDER BY d.doc_id, k.key",
+            &[],
+        )
+        .await?;
+    let waiting = rows
+        .chunk_by(|a, b| a.get::<_, &str>(0) == b.get::<_, &str>(0))
+        .filter(|chunks| {
+            let projected: Option<&str> = chunks[0].get(1);
+            let stored = chunks_digest(chunks.iter().map(|r| r.get::<_, &str>(2)));
+            projected != Some(stored.as_str())
+        })
+        .count();
+    Ok(waiting)
+}

@@ -138,6 +138,7 @@ fn the_disk_pools_and_screens_are_as_the_scrape_reads_them() {
     let text = scraped(&metrics, &unread);
     assert_eq!(value(&text, "fairpos_hq_disk_free_bytes"), None, "{text}");
     assert_eq!(value(&text, "fairpos_hq_database_size_bytes"), None);
+    assert_eq!(value(&text, "fairpos_hq_projection_backlog_ledgers"), None);
     assert_eq!(
         value(&text, "fairpos_hq_disk_min_free_bytes"),
         Some((2u64 << 30) as f64)
@@ -148,6 +149,7 @@ fn the_disk_pools_and_screens_are_as_the_scrape_reads_them() {
         disk_low: true,
         screens: 3,
         database_bytes: Some(7 << 20),
+        backlog: Some(12),
         pools: vec![
             (
                 "sync",
@@ -180,6 +182,10 @@ fn the_disk_pools_and_screens_are_as_the_scrape_reads_them() {
         Some((7u64 << 20) as f64)
     );
     assert_eq!(value(&text, "fairpos_hq_screens_open"), Some(3.0));
+    assert_eq!(
+        value(&text, "fairpos_hq_projection_backlog_ledgers"),
+        Some(12.0)
+    );
     for (series, want) in [
         (r#"db_connections{pool="sync",state="in_use"}"#, 6.0),
         (r#"db_connections{pool="sync",state="idle"}"#, 4.0),
@@ -194,10 +200,11 @@ fn the_disk_pools_and_screens_are_as_the_scrape_reads_them() {
             "{series}"
         );
     }
-    // Read again without a disk reading or a size: their series go.
+    // Read again without a disk reading, a size or a backlog: their series go.
     let text = scraped(&metrics, &unread);
     assert_eq!(value(&text, "fairpos_hq_disk_free_bytes"), None, "{text}");
     assert_eq!(value(&text, "fairpos_hq_database_size_bytes"), None);
+    assert_eq!(value(&text, "fairpos_hq_projection_backlog_ledgers"), None);
 }
 
 #[test]

@@ -104,6 +104,34 @@ pub fn stored_since_projected(conn: &Connection) -> Result<Vec<DocumentId>> {
     Ok(since)
 }
 
+/// The projection's backlog: ledgers announced by their tills and not refused, with chunks
+/// stored that their projection was not read from (more stored since, or never projected).
+/// A monitoring system watches it to see the projection fall behind; the fair's catalog
+/// (announced by no till) and documents nobody announced are never projected, so never
+/// counted.
+pub fn backlog(conn: &Connection) -> Result<usize> {
+    let ledgers: Vec<(String, Option<String>)> = conn
+        .prepare(
+            "SELECT doc_id, chunks_digest FROM hq_docs
+             WHERE device IS NOT NULL AND refused IS NULL",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut waiting = 0;
+    for (doc, projected) in ledgers {
+        let Ok(doc) = doc.parse::<DocumentId>() else {
+            continue;
+        };
+        let keys = fairpos_sync::samod_storage::document_chunk_keys(conn, &doc)?;
+        if !keys.is_empty()
+            && projected.as_deref() != Some(chunks_digest(keys.iter().map(String::as_str)).as_str())
+        {
+            waiting += 1;
+        }
+    }
+    Ok(waiting)
+}
+
 /// The key and device of an announced document.
 pub fn announced(
     conn: &Connection,

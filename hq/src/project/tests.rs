@@ -196,12 +196,15 @@ fn a_change_by_another_actor_is_refused_on_the_change_path() {
     f.ledger.set_actor(ActorId::random());
     let forged = f.cash_in();
     f.store_change(&forged);
+    assert_eq!(backlog(&f.hq.conn).unwrap(), 1, "the forged change stored");
     let outcome = p.project(&f.hq.conn, &f.doc_id).unwrap();
     assert!(
         matches!(&outcome, Outcome::Refused(why) if why.contains("forged ledger change")),
         "{outcome:?}"
     );
     assert_eq!(f.projected(), 1);
+    // Refused, it is not waiting for the projection.
+    assert_eq!(backlog(&f.hq.conn).unwrap(), 0);
 }
 
 /// A pass over several ledgers runs without savepoints. A ledger failing in it (here one that
@@ -271,6 +274,12 @@ fn a_start_takes_only_the_ledgers_stored_since_their_projection() {
         expected.push(catalog.clone());
         expected.sort_by_key(|d| d.to_string());
         assert_eq!(taken, expected, "{when}");
+        // The backlog is those ledgers; the catalog is never projected, so not counted.
+        assert_eq!(
+            backlog(&f.hq.conn).unwrap(),
+            ledgers.len(),
+            "backlog {when}"
+        );
     };
     takes(&f, &[&f.doc_id, &other], "never projected");
 

@@ -45,28 +45,30 @@ pub async fn count_requests(
 }
 
 /// What a scrape reads: the server's state, the data directory (SQLite's files), and the
-/// database's size as last read.
+/// database's figures as last read.
 #[derive(Clone)]
 struct Scraped {
     state: AppState,
     dir: PathBuf,
-    size: Arc<tokio::sync::Mutex<SizeRead>>,
+    database: Arc<tokio::sync::Mutex<DatabaseRead>>,
 }
 
-/// The database's size as last read, and when it was asked.
+/// The database's figures as last read, and when they were asked.
 #[derive(Debug, Default)]
-struct SizeRead {
+struct DatabaseRead {
     asked: Option<Instant>,
     bytes: Option<u64>,
+    backlog: Option<u64>,
 }
 
-/// How long a scrape waits for PostgreSQL's size of the database; the size before is given
+/// How long a scrape waits for each of the database's figures; those read before are given
 /// meanwhile.
-const SIZE_WAIT: Duration = Duration::from_secs(2);
+const DATABASE_WAIT: Duration = Duration::from_secs(2);
 
-/// How often the database's size is asked at most, however often scrapes come: on
-/// PostgreSQL each asking takes one of organizers' connections.
-const SIZE_EVERY: Duration = Duration::from_secs(30);
+/// How often the database's figures are asked at most, however often scrapes come: each
+/// asking reads every announced ledger's chunk keys (for the backlog) and, on PostgreSQL,
+/// takes one of organizers' connections.
+const DATABASE_EVERY: Duration = Duration::from_secs(15);
 
 /// Binds `--metrics-listen`'s address, before the server starts its work.
 pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
@@ -87,7 +89,7 @@ pub fn serve(listener: tokio::net::TcpListener, state: AppState, dir: &Path) -> 
         .with_state(Scraped {
             state,
             dir: dir.to_path_buf(),
-            size: Arc::default(),
+            database: Arc::default(),
         });
     tokio::spawn(async move {
         let stopped = async move {
@@ -112,7 +114,7 @@ async fn scrape(State(scraped): State<Scraped>, headers: HeaderMap) -> Response 
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.contains("application/openmetrics-text"));
     // Asked before the rest is read: no borrow of a watched value is held across it.
-    let database_bytes = size_lately(&scraped).await;
+    let (database_bytes, backlog) = database_lately(&scraped).await;
     let state = scraped.state;
     let pools = [
         ("sync", &state.pg),
@@ -140,6 +142,7 @@ async fn scrape(State(scraped): State<Scraped>, headers: HeaderMap) -> Response 
             })
             .collect(),
         database_bytes,
+        backlog,
     };
     match state.metrics.encode(&now, openmetrics) {
         Ok(text) => (
@@ -154,21 +157,54 @@ async fn scrape(State(scraped): State<Scraped>, headers: HeaderMap) -> Response 
     }
 }
 
-/// The database's size as read at most [`SIZE_EVERY`] ago: one scrape asks at a time, the
-/// others wait for its answer; a failed read gives the size read before.
-async fn size_lately(scraped: &Scraped) -> Option<u64> {
-    let mut read = scraped.size.lock().await;
-    if read.asked.is_none_or(|at| at.elapsed() >= SIZE_EVERY) {
+/// The database's size and the projection's backlog as read at most [`DATABASE_EVERY`] ago:
+/// one scrape asks at a time, the others wait for its answer; a failed read gives the figure
+/// read before.
+async fn database_lately(scraped: &Scraped) -> (Option<u64>, Option<u64>) {
+    let mut read = scraped.database.lock().await;
+    if read.asked.is_none_or(|at| at.elapsed() >= DATABASE_EVERY) {
         read.asked = Some(Instant::now());
-        if let Some(bytes) = database_size(&scraped.state, &scraped.dir).await {
-            read.bytes = Some(bytes);
-        }
+        let (bytes, backlog) = tokio::join!(
+            database_size(&scraped.state, &scraped.dir),
+            backlog(&scraped.state)
+        );
+        read.bytes = bytes.or(read.bytes);
+        read.backlog = backlog.or(read.backlog);
     }
-    read.bytes
+    (read.bytes, read.backlog)
 }
 
-/// The database's size: PostgreSQL's (asked on organizers' pool, [`SIZE_WAIT`] at most), or
-/// SQLite's file and its log in `dir`; `None` when it cannot be read.
+/// The projection's backlog ([`crate::project::backlog`], or PostgreSQL's
+/// [`fairpos_postgres::ledgers::backlog`] on organizers' pool), [`DATABASE_WAIT`] at most;
+/// `None` when it cannot be read.
+async fn backlog(state: &AppState) -> Option<u64> {
+    let counted = async {
+        let waiting = match &state.pg_organizers {
+            Some(pool) => fairpos_postgres::ledgers::backlog(pool)
+                .await
+                .map_err(|e| e.to_string()),
+            None => state
+                .readers
+                .read(crate::project::backlog)
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        match waiting {
+            Ok(waiting) => u64::try_from(waiting).ok(),
+            Err(e) => {
+                eprintln!("metrics: the projection's backlog: {e}");
+                None
+            }
+        }
+    };
+    tokio::time::timeout(DATABASE_WAIT, counted)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// The database's size: PostgreSQL's (asked on organizers' pool, [`DATABASE_WAIT`] at most),
+/// or SQLite's file and its log in `dir`; `None` when it cannot be read.
 async fn database_size(state: &AppState, dir: &Path) -> Option<u64> {
     let Some(pool) = &state.pg_organizers else {
         let size = |name: String| std::fs::metadata(dir.join(name)).map(|m| m.len());
@@ -185,5 +221,8 @@ async fn database_size(state: &AppState, dir: &Path) -> Option<u64> {
             .ok()?;
         u64::try_from(row.get::<_, i64>(0)).ok()
     };
-    tokio::time::timeout(SIZE_WAIT, asked).await.ok().flatten()
+    tokio::time::timeout(DATABASE_WAIT, asked)
+        .await
+        .ok()
+        .flatten()
 }

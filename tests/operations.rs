@@ -11,9 +11,11 @@
 //!   `/api/v1/health` answers throughout.
 //! - What a monitoring system scrapes from `--metrics-listen`, on both backends, against
 //!   what a till's sync and an organizer's requests did; and the projection's backlog once a
-//!   ledger can no longer be projected (a chunk torn while headquarters was stopped).
-//! - A renewed TLS certificate, served after SIGHUP without a restart; files that do not make
-//!   an identity are logged and the one served stays.
+//!   ledger can no longer be projected (a chunk torn while headquarters was stopped). Beside
+//!   TLS, `/metrics` is served over TLS and, with `--metrics-token-file`, only to a scraper
+//!   sending its token.
+//! - A renewed TLS certificate, served after SIGHUP without a restart (on `/metrics`' listener
+//!   too); files that do not make an identity are logged and the one served stays.
 
 mod common;
 
@@ -462,6 +464,128 @@ fn served_issuer(addr: SocketAddr) -> String {
     String::from_utf8(openssl(&["x509", "-noout", "-issuer"], &shown)).unwrap()
 }
 
+/// Where `server` serves `/metrics` (host and port).
+fn metrics_address(server: &Server) -> SocketAddr {
+    let url = server
+        .metrics
+        .as_deref()
+        .expect("a line saying where metrics are");
+    let (_, at) = url.split_once("://").unwrap();
+    at.strip_suffix("/metrics").unwrap().parse().unwrap()
+}
+
+/// `GET path` from `at` over TLS, trusting only the certificate authority `ca` (and checking
+/// the certificate is for 127.0.0.1), with `authorization` if given, by `openssl s_client`:
+/// the whole HTTP answer, empty if the certificate does not verify.
+fn https_get(at: SocketAddr, ca: &std::path::Path, path: &str, authorization: &str) -> String {
+    use std::io::Write;
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {at}\r\nConnection: close\r\n");
+    if !authorization.is_empty() {
+        request.push_str(&format!("Authorization: {authorization}\r\n"));
+    }
+    request.push_str("\r\n");
+    let connect = at.to_string();
+    let mut child = std::process::Command::new("openssl")
+        .args(["s_client", "-quiet", "-connect", &connect])
+        .args(["-CAfile", common::tls::path(ca), "-verify_return_error"])
+        .args(["-verify_ip", "127.0.0.1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `/metrics` over TLS asks for `--metrics-token-file`'s token: a scraper without it, or with
+/// another, is answered 401 and sees no figure; plain HTTP gets no answer there. A token file
+/// that does not hold a token stops `hq serve` in one line, and a token without
+/// `--metrics-listen` is refused.
+#[test]
+fn metrics_over_tls_are_served_only_with_the_token() {
+    use common::tls::{certificates, path};
+    let hq = Hq::demo();
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(certs.path(), "monitoring");
+    let token = "9f86d081884c7d659a2feaa0c55ad015";
+    let token_file = certs.path().join("metrics.token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let tls = ["--tls-cert", path(&cert), "--tls-key", path(&key)];
+    let metrics = ["--metrics-listen", "127.0.0.1:0"];
+    let mut args = [&tls[..], &metrics[..]].concat();
+    args.extend(["--metrics-token-file", path(&token_file)]);
+    let server = Server::start(hq.data(), &args);
+    let url = server.metrics.clone().unwrap();
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let at = metrics_address(&server);
+
+    let answer = https_get(at, &ca, "/metrics", &format!("Bearer {token}"));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let build = r#"fairpos_hq_build_info{version="#;
+    assert!(answer.contains(build), "{answer}");
+    let wrong = format!("Bearer {}0", &token[..token.len() - 1]);
+    for authorization in ["", wrong.as_str(), token] {
+        let answer = https_get(at, &ca, "/metrics", authorization);
+        assert!(
+            answer.starts_with("HTTP/1.1 401"),
+            "{authorization}: {answer}"
+        );
+        let asks = "www-authenticate: Bearer realm=\"fairpos metrics\"";
+        assert!(
+            answer.to_lowercase().contains(&asks.to_lowercase()),
+            "{answer}"
+        );
+        assert!(!answer.contains("fairpos_hq_"), "{answer}");
+    }
+    // Plain HTTP is not answered there.
+    let mut plain = TcpStream::connect(at).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    use std::io::{Read, Write};
+    plain
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answered = Vec::new();
+    let _ = plain.read_to_end(&mut answered);
+    assert!(!answered.starts_with(b"HTTP/1.1 200"), "{answered:?}");
+    server.stop();
+
+    let serve = |token_file: &str| {
+        let mut args = vec!["hq", "serve", "--listen", "127.0.0.1:0"];
+        args.extend(metrics);
+        args.extend(["--metrics-token-file", token_file]);
+        hq.run(&args)
+    };
+    std::fs::write(&token_file, "secret\n").unwrap();
+    let missing = certs.path().join("no-such-file");
+    for (file, why) in [
+        (path(&token_file), "6 characters; a token needs at least 16"),
+        (path(&missing), "cannot read it"),
+    ] {
+        let out = serve(file);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains(&format!("--metrics-token-file {file}: {why}")),
+            "{stderr}"
+        );
+        assert!(out.stdout.is_empty(), "nothing said served");
+    }
+    let out = hq.run(&["hq", "serve", "--metrics-token-file", path(&token_file)]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--metrics-listen"), "{stderr}");
+}
+
 /// `path`'s text once it holds `needle`, for up to 10 s.
 fn text_with(path: &std::path::Path, needle: &str) -> String {
     let since = Instant::now();
@@ -491,12 +615,23 @@ fn a_renewed_certificate_is_served_after_sighup_and_files_that_do_not_match_are_
     let log = hq.data().join("serve.log");
     let server = Server::start_logging(
         hq.data(),
-        &["--tls-cert", path(&cert), "--tls-key", path(&key)],
+        &[
+            "--tls-cert",
+            path(&cert),
+            "--tls-key",
+            path(&key),
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
         &[],
         File::create(&log).unwrap(),
     );
-    let issuer = served_issuer(server.address());
-    assert!(issuer.contains("first certificate authority"), "{issuer:?}");
+    // `/metrics` is served over TLS too, with the same certificate.
+    let scraped_at = metrics_address(&server);
+    for at in [server.address(), scraped_at] {
+        let issuer = served_issuer(at);
+        assert!(issuer.contains("first certificate authority"), "{issuer:?}");
+    }
     // A till given the second certificate's authority cannot enrol yet.
     let till = common::Till::empty();
     let code = hq.add_device("T01", "S01");
@@ -524,11 +659,13 @@ fn a_renewed_certificate_is_served_after_sighup_and_files_that_do_not_match_are_
         )),
         "{logged}"
     );
-    let issuer = served_issuer(server.address());
-    assert!(
-        issuer.contains("second certificate authority"),
-        "{issuer:?}"
-    );
+    for at in [server.address(), scraped_at] {
+        let issuer = served_issuer(at);
+        assert!(
+            issuer.contains("second certificate authority"),
+            "{issuer:?}"
+        );
+    }
     till.ok(&enroll);
 
     // A key that is not the certificate's: logged, and the renewed identity still served.

@@ -183,7 +183,8 @@ impl Server {
                 end => panic!("hq serve ended its output ({end:?}) before serving"),
             };
             if let Some(url) = line.split("metrics for monitoring on ").nth(1) {
-                metrics = Some(url.trim().to_string());
+                // The URL, without what follows it (whether a token is asked for).
+                metrics = url.split_whitespace().next().map(str::to_string);
             } else {
                 let url = line.split("serving on ").nth(1);
                 break url

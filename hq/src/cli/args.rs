@@ -80,10 +80,19 @@ pub enum HqCommand {
         #[arg(long, value_name = "SIZE", env = "FAIRPOS_HQ_MIN_FREE_DISK",
               default_value = crate::disk::DEFAULT_MIN_FREE)]
         min_free_disk: String,
-        /// Serve /metrics for Prometheus on this address too (plain HTTP: a monitoring
-        /// network's, not the one the tills come from).
+        /// Serve /metrics for Prometheus on this address too: a monitoring network's, not
+        /// the one the tills come from (HTTPS with --tls-cert, else plain HTTP).
         #[arg(long, value_name = "ADDR", env = "FAIRPOS_HQ_METRICS_LISTEN")]
         metrics_listen: Option<std::net::SocketAddr>,
+        /// /metrics asks for the bearer token in this file (one word, 16 characters or
+        /// more: openssl rand -hex 32), as Prometheus' credentials_file sends it.
+        #[arg(
+            long,
+            value_name = "FILE",
+            env = "FAIRPOS_HQ_METRICS_TOKEN_FILE",
+            requires = "metrics_listen"
+        )]
+        metrics_token_file: Option<PathBuf>,
     },
     /// End every dashboard session now: everyone logs in again.
     EndSessions,

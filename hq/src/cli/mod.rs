@@ -168,6 +168,7 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             database,
             min_free_disk,
             metrics_listen,
+            metrics_token_file,
         } => {
             let database = postgres::database_of(dir, database)?;
             let sessions = SessionLimits {
@@ -193,6 +194,10 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
                         size => crate::limits::parse_size("--min-free-disk", size)?,
                     },
                     metrics_listen,
+                    metrics_token: metrics_token_file
+                        .as_deref()
+                        .map(crate::server::scrape::Token::read)
+                        .transpose()?,
                 },
             )
         }

@@ -62,6 +62,8 @@ pub struct ServeOptions {
     pub min_free_disk: u64,
     /// Serve `/metrics` for a monitoring system on this address too ([`scrape`]).
     pub metrics_listen: Option<SocketAddr>,
+    /// The bearer token `/metrics` asks for, if any.
+    pub metrics_token: Option<scrape::Token>,
 }
 
 /// Serves until SIGINT or SIGTERM.
@@ -355,11 +357,17 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
 
     // Printed before the line that says the server serves, which comes last.
     if let Some(listener) = metrics_listener {
-        let bound = scrape::serve(listener, state.clone(), dir)?;
-        println!(
-            "metrics for monitoring on http://{bound}{}",
-            scrape::METRICS
-        );
+        let guarded = scrape::Guarded {
+            tls: tls.clone(),
+            token: options.metrics_token.clone(),
+        };
+        let at = scrape::serve(listener, state.clone(), dir, guarded)?;
+        let token = if options.metrics_token.is_some() {
+            " (with its bearer token)"
+        } else {
+            ""
+        };
+        println!("metrics for monitoring on {at}{token}");
     }
     let device_routes = Router::new()
         .route(route::SYNC, get(api::sync_socket))

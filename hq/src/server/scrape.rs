@@ -1,6 +1,8 @@
-//! `hq serve --metrics-listen ADDR`: `GET /metrics` on a listener of its own, plain HTTP,
-//! for the province's monitoring network ([`crate::metrics`]); and the middleware that
-//! counts every request the main listener answers.
+//! `hq serve --metrics-listen ADDR`: `GET /metrics` on a listener of its own, for the
+//! province's monitoring network ([`crate::metrics`]): over TLS with the server's own
+//! certificate when it has one (renewed with it on SIGHUP), else plain HTTP; asking for a
+//! bearer token when `--metrics-token-file` gives one. And the middleware that counts every
+//! request the main listener answers.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -51,6 +53,63 @@ struct Scraped {
     state: AppState,
     dir: PathBuf,
     database: Arc<tokio::sync::Mutex<DatabaseRead>>,
+    token: Option<Arc<Token>>,
+}
+
+/// The bearer token a scraper must send (`Authorization: Bearer …`), as
+/// `--metrics-token-file` holds it. Its `Debug` does not show it.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(hidden)")
+    }
+}
+
+/// The fewest characters a token may have.
+const SHORTEST_TOKEN: usize = 16;
+
+impl Token {
+    /// The token in `file`, its whitespace around trimmed (as Prometheus reads its
+    /// `credentials_file`): one word of at least [`SHORTEST_TOKEN`] visible ASCII characters.
+    pub fn read(file: &Path) -> Result<Token> {
+        let bad =
+            |why: String| Error::input(format!("--metrics-token-file {}: {why}", file.display()));
+        let text =
+            std::fs::read_to_string(file).map_err(|e| bad(format!("cannot read it: {e}")))?;
+        let token = text.trim();
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(bad(
+                "a token is one word of visible ASCII characters (openssl rand -hex 32)".into(),
+            ));
+        }
+        if token.len() < SHORTEST_TOKEN {
+            return Err(bad(format!(
+                "{} characters; a token needs at least {SHORTEST_TOKEN} (openssl rand -hex 32)",
+                token.len()
+            )));
+        }
+        Ok(Token(token.to_string()))
+    }
+
+    /// Whether `headers` carry this token (compared in time that says nothing of where a
+    /// wrong one differs).
+    fn is_in(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|sent| fairpos_sync::keys::same_secret(sent.trim(), &self.0))
+    }
+}
+
+/// How `/metrics` is served: over TLS (the main listener's configuration, so a renewed
+/// certificate is served on both), and whether a token is asked for.
+#[derive(Clone, Debug, Default)]
+pub struct Guarded {
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub token: Option<Token>,
 }
 
 /// The database's figures as last read, and when they were asked.
@@ -77,9 +136,14 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
         .map_err(|e| Error::input(format!("--metrics-listen {addr}: {e}")))
 }
 
-/// Serves scrapes on `listener` of the server serving `dir`; the address it listens on,
-/// for the line `hq serve` prints. It stops with the server.
-pub fn serve(listener: tokio::net::TcpListener, state: AppState, dir: &Path) -> Result<SocketAddr> {
+/// Serves scrapes on `listener` of the server serving `dir`, as `guarded` says; the URL
+/// scrapes are served at, for the line `hq serve` prints. It stops with the server.
+pub fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    dir: &Path,
+    guarded: Guarded,
+) -> Result<String> {
     let bound = listener
         .local_addr()
         .map_err(|e| Error::Other(e.to_string()))?;
@@ -90,24 +154,54 @@ pub fn serve(listener: tokio::net::TcpListener, state: AppState, dir: &Path) -> 
             state,
             dir: dir.to_path_buf(),
             database: Arc::default(),
+            token: guarded.token.map(Arc::new),
         });
+    let scheme = if guarded.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let listener = match guarded.tls {
+        Some(config) => Either::Left(
+            super::tls::TlsListener::new(listener, config)
+                .map_err(|e| Error::Other(format!("metrics listener: {e}")))?,
+        ),
+        None => Either::Right(listener),
+    };
     tokio::spawn(async move {
         let stopped = async move {
             let _ = stopping.wait_for(|stopping| *stopping).await;
         };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stopped)
-            .await
-        {
+        let served = match listener {
+            Either::Left(tls) => axum::serve(tls, app).with_graceful_shutdown(stopped).await,
+            Either::Right(plain) => {
+                axum::serve(plain, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }
+        };
+        if let Err(e) = served {
             eprintln!("metrics listener: {e}");
         }
     });
-    Ok(bound)
+    Ok(format!("{scheme}://{bound}{METRICS}"))
+}
+
+/// One listener or the other.
+enum Either<L, R> {
+    Left(L),
+    Right(R),
 }
 
 /// The metrics, in OpenMetrics when the scraper asks for it (`Accept`), else in Prometheus'
 /// text format.
 async fn scrape(State(scraped): State<Scraped>, headers: HeaderMap) -> Response {
+    if let Some(token) = &scraped.token {
+        if !token.is_in(&headers) {
+            let asks = [(header::WWW_AUTHENTICATE, "Bearer realm=\"fairpos metrics\"")];
+            return (StatusCode::UNAUTHORIZED, asks, "a bearer token is needed\n").into_response();
+        }
+    }
     let openmetrics = headers
         .get_all(header::ACCEPT)
         .iter()

@@ -505,8 +505,9 @@ fn https_get(at: SocketAddr, ca: &std::path::Path, path: &str, authorization: &s
 }
 
 /// `/metrics` over TLS asks for `--metrics-token-file`'s token: a scraper without it, or with
-/// another, is answered 401 and sees no figure; plain HTTP gets no answer there. A token file
-/// that does not hold a token stops `hq serve` in one line, and a token without
+/// another, is answered 401 and sees no figure; plain HTTP gets no answer there. SIGHUP reads
+/// the file again: a new token is asked for, a file without one is logged and changes nothing.
+/// A token file that does not hold a token stops `hq serve` in one line, and a token without
 /// `--metrics-listen` is refused.
 #[test]
 fn metrics_over_tls_are_served_only_with_the_token() {
@@ -521,7 +522,8 @@ fn metrics_over_tls_are_served_only_with_the_token() {
     let metrics = ["--metrics-listen", "127.0.0.1:0"];
     let mut args = [&tls[..], &metrics[..]].concat();
     args.extend(["--metrics-token-file", path(&token_file)]);
-    let server = Server::start(hq.data(), &args);
+    let log = hq.data().join("serve.log");
+    let server = Server::start_logging(hq.data(), &args, &[], File::create(&log).unwrap());
     let url = server.metrics.clone().unwrap();
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
     let at = metrics_address(&server);
@@ -556,6 +558,25 @@ fn metrics_over_tls_are_served_only_with_the_token() {
     let mut answered = Vec::new();
     let _ = plain.read_to_end(&mut answered);
     assert!(!answered.starts_with(b"HTTP/1.1 200"), "{answered:?}");
+
+    // A new token, read on SIGHUP: asked for from the next scrape on, the old one refused.
+    let renewed = "60303ae22b998861bce3b28f33eec1be";
+    std::fs::write(&token_file, renewed).unwrap();
+    server.hang_up();
+    let logged = text_with(&log, "/metrics asks for the token in");
+    assert!(logged.contains(path(&token_file)), "{logged}");
+    let status = |token: &str| {
+        let answer = https_get(at, &ca, "/metrics", &format!("Bearer {token}"));
+        answer.lines().next().unwrap_or_default().to_string()
+    };
+    assert_eq!(status(renewed), "HTTP/1.1 200 OK");
+    assert_eq!(status(token), "HTTP/1.1 401 Unauthorized");
+    // A file that holds no token then: logged, and the renewed token still asked for.
+    std::fs::write(&token_file, "short").unwrap();
+    server.hang_up();
+    let logged = text_with(&log, "/metrics still asks for the token before");
+    assert!(logged.contains("5 characters"), "{logged}");
+    assert_eq!(status(renewed), "HTTP/1.1 200 OK");
     server.stop();
 
     let serve = |token_file: &str| {

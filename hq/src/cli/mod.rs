@@ -197,7 +197,8 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
                     metrics_token: metrics_token_file
                         .as_deref()
                         .map(crate::server::scrape::Token::read)
-                        .transpose()?,
+                        .transpose()?
+                        .map(std::sync::Arc::new),
                 },
             )
         }

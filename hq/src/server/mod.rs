@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod backend;
+pub mod hangup;
 pub mod maintenance;
 pub mod mirror;
 pub mod policy;
@@ -62,8 +63,8 @@ pub struct ServeOptions {
     pub min_free_disk: u64,
     /// Serve `/metrics` for a monitoring system on this address too ([`scrape`]).
     pub metrics_listen: Option<SocketAddr>,
-    /// The bearer token `/metrics` asks for, if any.
-    pub metrics_token: Option<scrape::Token>,
+    /// The bearer token `/metrics` asks for, if any (read again on SIGHUP).
+    pub metrics_token: Option<Arc<scrape::Token>>,
 }
 
 /// Serves until SIGINT or SIGTERM.
@@ -93,7 +94,10 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         Some((cert, key)) => Some(tls::Identity::load(cert, key)?),
         None => None,
     };
-    tokio::spawn(tls::on_hangup(identity.clone())?);
+    tokio::spawn(hangup::on_hangup(
+        identity.clone(),
+        options.metrics_token.clone(),
+    )?);
     let tls = match identity {
         Some(identity) => Some(tls::server_config(identity)?),
         None => None,

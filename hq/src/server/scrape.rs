@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -57,13 +57,17 @@ struct Scraped {
 }
 
 /// The bearer token a scraper must send (`Authorization: Bearer …`), as
-/// `--metrics-token-file` holds it. Its `Debug` does not show it.
-#[derive(Clone)]
-pub struct Token(String);
+/// `--metrics-token-file` holds it, read again by [`Token::reload`]. Its `Debug` does not
+/// show it.
+pub struct Token {
+    /// The file, as named to `--metrics-token-file`.
+    pub file: PathBuf,
+    asked: RwLock<String>,
+}
 
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Token(hidden)")
+        write!(f, "Token(in {})", self.file.display())
     }
 }
 
@@ -74,34 +78,50 @@ impl Token {
     /// The token in `file`, its whitespace around trimmed (as Prometheus reads its
     /// `credentials_file`): one word of at least [`SHORTEST_TOKEN`] visible ASCII characters.
     pub fn read(file: &Path) -> Result<Token> {
-        let bad =
-            |why: String| Error::input(format!("--metrics-token-file {}: {why}", file.display()));
-        let text =
-            std::fs::read_to_string(file).map_err(|e| bad(format!("cannot read it: {e}")))?;
-        let token = text.trim();
-        if !token.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(bad(
-                "a token is one word of visible ASCII characters (openssl rand -hex 32)".into(),
-            ));
-        }
-        if token.len() < SHORTEST_TOKEN {
-            return Err(bad(format!(
-                "{} characters; a token needs at least {SHORTEST_TOKEN} (openssl rand -hex 32)",
-                token.len()
-            )));
-        }
-        Ok(Token(token.to_string()))
+        Ok(Token {
+            file: file.to_path_buf(),
+            asked: RwLock::new(token_in(file)?),
+        })
+    }
+
+    /// Reads the file again and asks for what it holds from the next scrape on; on an error
+    /// the token asked for stays.
+    pub fn reload(&self) -> Result<()> {
+        let read = token_in(&self.file)?;
+        // A poisoned lock still holds a whole token: each write replaces it in one step.
+        *self.asked.write().unwrap_or_else(|e| e.into_inner()) = read;
+        Ok(())
     }
 
     /// Whether `headers` carry this token (compared in time that says nothing of where a
     /// wrong one differs).
     fn is_in(&self, headers: &HeaderMap) -> bool {
+        let asked = self.asked.read().unwrap_or_else(|e| e.into_inner());
         headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|sent| fairpos_sync::keys::same_secret(sent.trim(), &self.0))
+            .is_some_and(|sent| fairpos_sync::keys::same_secret(sent.trim(), &asked))
     }
+}
+
+/// The token `file` holds ([`Token::read`]).
+fn token_in(file: &Path) -> Result<String> {
+    let bad = |why: String| Error::input(format!("--metrics-token-file {}: {why}", file.display()));
+    let text = std::fs::read_to_string(file).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let token = text.trim();
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad(
+            "a token is one word of visible ASCII characters (openssl rand -hex 32)".into(),
+        ));
+    }
+    if token.len() < SHORTEST_TOKEN {
+        return Err(bad(format!(
+            "{} characters; a token needs at least {SHORTEST_TOKEN} (openssl rand -hex 32)",
+            token.len()
+        )));
+    }
+    Ok(token.to_string())
 }
 
 /// How `/metrics` is served: over TLS (the main listener's configuration, so a renewed
@@ -109,7 +129,7 @@ impl Token {
 #[derive(Clone, Debug, Default)]
 pub struct Guarded {
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    pub token: Option<Token>,
+    pub token: Option<Arc<Token>>,
 }
 
 /// The database's figures as last read, and when they were asked.
@@ -154,7 +174,7 @@ pub fn serve(
             state,
             dir: dir.to_path_buf(),
             database: Arc::default(),
-            token: guarded.token.map(Arc::new),
+            token: guarded.token,
         });
     let scheme = if guarded.tls.is_some() {
         "https"

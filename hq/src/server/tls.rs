@@ -1,7 +1,7 @@
 //! `hq serve --tls-cert FILE --tls-key FILE`: HTTPS and WSS with rustls (ring provider).
 //!
 //! The certificate served is an [`Identity`] read from those files again on SIGHUP
-//! ([`on_hangup`]), as web servers do: a renewed certificate is served to every new
+//! ([`super::hangup`]), as web servers do: a renewed certificate is served to every new
 //! connection without a restart, and files that do not make an identity are logged and
 //! leave the one served.
 //!
@@ -9,7 +9,6 @@
 //! handshake on a task of its own, with a time limit and a bound on how many run at once, so
 //! a slow or silent client holds up no one; finished handshakes are handed to the server.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -38,7 +37,8 @@ const HANDSHAKES_AT_ONCE: usize = 256;
 /// [`Identity::reload`].
 #[derive(Debug)]
 pub struct Identity {
-    cert: PathBuf,
+    /// The certificate file, as named to `--tls-cert`.
+    pub cert: PathBuf,
     key: PathBuf,
     provider: Arc<CryptoProvider>,
     served: RwLock<Arc<CertifiedKey>>,
@@ -72,32 +72,6 @@ impl ResolvesServerCert for Identity {
         let served = self.served.read().unwrap_or_else(|e| e.into_inner());
         Some(served.clone())
     }
-}
-
-/// Takes SIGHUP from now on (by default it would end the server) and returns what handles
-/// each, for as long as the server runs: `identity`, if serving TLS, is read again
-/// ([`Identity::reload`]), and what came of it logged; without TLS there is nothing to read
-/// again, which is logged.
-pub fn on_hangup(identity: Option<Arc<Identity>>) -> Result<impl Future<Output = ()>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hangups = signal(SignalKind::hangup())
-        .map_err(|e| Error::Other(format!("cannot take SIGHUP: {e}")))?;
-    Ok(async move {
-        while hangups.recv().await.is_some() {
-            let Some(identity) = identity.clone() else {
-                eprintln!("SIGHUP: serving without --tls-cert, there is no certificate to read");
-                continue;
-            };
-            let cert = identity.cert.display().to_string();
-            match tokio::task::spawn_blocking(move || identity.reload()).await {
-                Ok(Ok(())) => eprintln!("SIGHUP: serving the TLS certificate in {cert} now"),
-                Ok(Err(e)) => {
-                    eprintln!("SIGHUP: still serving the certificate before, not this one: {e}")
-                }
-                Err(e) => eprintln!("SIGHUP: reloading the TLS certificate: {e}"),
-            }
-        }
-    })
 }
 
 /// The server's TLS configuration, serving `identity`.

@@ -1,0 +1,51 @@
+//! SIGHUP, as web servers take it: the files `hq serve` was started with are read again
+//! without a restart. The TLS certificate and key ([`super::tls::Identity`]) are served from
+//! the next handshake on; `/metrics`' token ([`super::scrape::Token`]) is asked for from the
+//! next scrape on. Files that do not read are logged, and what was served before stays.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use super::scrape::Token;
+use super::tls::Identity;
+use crate::{Error, Result};
+
+/// Takes SIGHUP from now on (by default it would end the server) and returns what handles
+/// each, for as long as the server runs: `identity` (if serving TLS) and `token` (if
+/// `/metrics` asks for one) are read again, and what came of each is logged.
+pub fn on_hangup(
+    identity: Option<Arc<Identity>>,
+    token: Option<Arc<Token>>,
+) -> Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = signal(SignalKind::hangup())
+        .map_err(|e| Error::Other(format!("cannot take SIGHUP: {e}")))?;
+    Ok(async move {
+        while hangups.recv().await.is_some() {
+            match identity.clone() {
+                Some(identity) => reload_identity(identity).await,
+                None => {
+                    eprintln!("SIGHUP: serving without --tls-cert, there is no certificate to read")
+                }
+            }
+            if let Some(token) = &token {
+                match token.reload() {
+                    Ok(()) => eprintln!(
+                        "SIGHUP: /metrics asks for the token in {} now",
+                        token.file.display()
+                    ),
+                    Err(e) => eprintln!("SIGHUP: /metrics still asks for the token before: {e}"),
+                }
+            }
+        }
+    })
+}
+
+async fn reload_identity(identity: Arc<Identity>) {
+    let cert = identity.cert.display().to_string();
+    match tokio::task::spawn_blocking(move || identity.reload()).await {
+        Ok(Ok(())) => eprintln!("SIGHUP: serving the TLS certificate in {cert} now"),
+        Ok(Err(e)) => eprintln!("SIGHUP: still serving the certificate before, not this one: {e}"),
+        Err(e) => eprintln!("SIGHUP: reloading the TLS certificate: {e}"),
+    }
+}

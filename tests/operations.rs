@@ -399,32 +399,23 @@ fn metrics_follow_what_the_server_does(hq: &Hq, backend: &str) {
     assert_eq!(status, 200);
     assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
     assert!(openmetrics.ends_with("# EOF\n"), "{openmetrics}");
-    assert_eq!(
-        value(&text, "projection_backlog_ledgers"),
-        Some(0.0),
-        "{text}"
-    );
     server.stop();
 
-    // A ledger that cannot be projected any more is the projection's backlog.
+    // The backlog, read afresh by a new process's first scrape: none once every ledger is
+    // projected; one once a ledger can no longer be projected.
+    let backlog_at_start = || {
+        let server = Server::start(hq.data(), &["--metrics-listen", "127.0.0.1:0"]);
+        let at = server.metrics.clone().unwrap();
+        let text = Api::new(at.strip_suffix("/metrics").unwrap())
+            .get_accepting("/metrics", "text/plain")
+            .2;
+        server.stop();
+        value(&text, "projection_backlog_ledgers")
+    };
+    assert_eq!(backlog_at_start(), Some(0.0));
     tear_t01s_ledger(hq);
-    let server = Server::start(hq.data(), &["--metrics-listen", "127.0.0.1:0"]);
-    let monitor = Api::new(
-        server
-            .metrics
-            .as_ref()
-            .unwrap()
-            .strip_suffix("/metrics")
-            .unwrap(),
-    );
-    let text = monitor.get_accepting("/metrics", "text/plain").2;
-    assert_eq!(
-        value(&text, "projection_backlog_ledgers"),
-        Some(1.0),
-        "{text}"
-    );
+    assert_eq!(backlog_at_start(), Some(1.0));
     assert_eq!(records_held(hq), held, "nothing of it is lost");
-    server.stop();
 
     // Off unless asked for.
     let server = Server::start(hq.data(), &[]);
@@ -557,7 +548,7 @@ fn metrics_over_tls_are_served_only_with_the_token() {
         .unwrap();
     let mut answered = Vec::new();
     let _ = plain.read_to_end(&mut answered);
-    assert!(!answered.starts_with(b"HTTP/1.1 200"), "{answered:?}");
+    assert!(!answered.starts_with(b"HTTP/"), "{answered:?}");
 
     // A new token, read on SIGHUP: asked for from the next scrape on, the old one refused.
     let renewed = "60303ae22b998861bce3b28f33eec1be";
@@ -714,7 +705,9 @@ fn sighup_without_tls_is_logged_and_a_metrics_address_in_use_is_refused_at_start
     server.hang_up();
     let logged = text_with(&log, "SIGHUP");
     assert!(
-        logged.contains("SIGHUP: serving without --tls-cert, there is no certificate to read"),
+        logged.contains(
+            "SIGHUP: serving without --tls-cert or --metrics-token-file, there is no file to read"
+        ),
         "{logged}"
     );
     assert_eq!(Api::new(&server.url).get("/api/v1/health", None).0, 200);

@@ -267,6 +267,11 @@ fn a_bundle_travels_on_a_usb_stick_and_imports_once(hq: Hq) {
     let out = hq.ok(&["hq", "bundle", "import", bundle.to_str().unwrap()]);
     assert!(out.contains("6 new records"), "{out}");
     assert_eq!(sorted(hq.sales()), expected(&[("T01", &till)]));
+    if !hq.on_postgres() {
+        // Projected from what is stored, and recorded so: not left in the backlog.
+        let conn = rusqlite::Connection::open(hq.data().join("hq.db")).unwrap();
+        assert_eq!(fairpos_hq::project::backlog(&conn).unwrap(), 0);
+    }
 
     // Step 2: the same bundle again: nothing new, nothing doubled.
     let out = hq.ok(&["hq", "bundle", "import", bundle.to_str().unwrap()]);

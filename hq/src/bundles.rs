@@ -14,7 +14,7 @@ use fairpos_sync::LedgerId;
 use rusqlite::params;
 
 use crate::limits::DocumentLimits;
-use crate::project::{first_forged, project_ledger, Outcome};
+use crate::project::{first_forged, project_stored, Outcome};
 use crate::{devices, meta, now_text, Hq, Role};
 use crate::{Error, Result};
 
@@ -195,8 +195,7 @@ pub fn import(hq: &Hq, bundle: &Bundle, limits: &DocumentLimits) -> Result<Impor
             params![doc_id.to_string(), key, device, now_text()],
         )?;
         // Project what is stored now: earlier syncs and this bundle together.
-        let stored = load_document(&hq.conn, &doc_id)?.unwrap_or(doc);
-        match project_ledger(&hq.conn, &doc_id, &key, &device, stored)? {
+        match project_stored(&hq.conn, &doc_id, &key, &device)? {
             Outcome::Projected { new_records, .. } => out.new_records += new_records,
             Outcome::Refused(why) => return Err(Error::input(format!("{key}: {why}"))),
             _ => {}

@@ -234,7 +234,8 @@ impl Metrics {
         r.register(
             "projection_backlog_ledgers",
             "Ledgers stored (through any process) and not projected yet, read with the \
-             database's size: one that stays above 0 is a projection falling behind, or failing",
+             database's size: one that stays above 0 is a projection falling behind, or failing \
+             (changes held back for an earlier one not received yet are not counted)",
             m.backlog.clone(),
         );
         r.register_with_unit(

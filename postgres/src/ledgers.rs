@@ -211,27 +211,39 @@ pub async fn unprojected(pool: &Pool, docs: &[DocumentId]) -> Result<Vec<Documen
 
 /// The projection's backlog: ledgers announced by their tills and not refused, with chunks
 /// stored that they were not last projected from (more stored since, or never projected),
-/// whichever process stored them. Read in one query, outside any ledger's turn: a monitoring
-/// system watches it to see the projection fall behind. The fair's catalog (announced by no
-/// till) is never projected, so never counted.
-pub async fn backlog(pool: &Pool) -> Result<usize> {
-    let client = pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT d.doc_id, d.chunks_digest, k.key FROM hq_docs d
-             JOIN samod_kv k ON k.key > d.doc_id || '/' AND k.key < d.doc_id || '0'
-             WHERE d.device IS NOT NULL AND d.refused IS NULL
-             ORDER BY d.doc_id, k.key",
+/// whichever process stored them. A monitoring system watches it to see the projection fall
+/// behind. The fair's catalog (announced by no till) is never projected, so never counted.
+///
+/// Counted in the database, in one statement outside any ledger's turn: each ledger's digest
+/// of its chunk keys is [`chunks_digest`]'s, computed by PostgreSQL (SHA-256 of the keys in
+/// byte order, each followed by a newline), so one row comes back however many ledgers there
+/// are. The statement is cancelled by the server after `within`, so that a slow one does
+/// not hold the connection after its caller has given up.
+pub async fn backlog(pool: &Pool, within: std::time::Duration) -> Result<usize> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.batch_execute(&format!(
+        "SET LOCAL statement_timeout = {}",
+        within.as_millis().max(1)
+    ))
+    .await?;
+    let waiting: i64 = tx
+        .query_one(
+            "SELECT count(*) FROM (
+                 SELECT d.chunks_digest,
+                        encode(sha256(convert_to(
+                            string_agg(k.key || E'\\n', '' ORDER BY k.key), 'UTF8')), 'hex')
+                            AS stored
+                 FROM hq_docs d
+                 JOIN samod_kv k ON k.key > d.doc_id || '/' AND k.key < d.doc_id || '0'
+                 WHERE d.device IS NOT NULL AND d.refused IS NULL
+                 GROUP BY d.doc_id, d.chunks_digest
+             ) ledgers
+             WHERE stored IS DISTINCT FROM chunks_digest",
             &[],
         )
-        .await?;
-    let waiting = rows
-        .chunk_by(|a, b| a.get::<_, &str>(0) == b.get::<_, &str>(0))
-        .filter(|chunks| {
-            let projected: Option<&str> = chunks[0].get(1);
-            let stored = chunks_digest(chunks.iter().map(|r| r.get::<_, &str>(2)));
-            projected != Some(stored.as_str())
-        })
-        .count();
-    Ok(waiting)
+        .await?
+        .get(0);
+    tx.commit().await?;
+    Ok(waiting as usize)
 }

@@ -455,34 +455,35 @@ async fn a_ledger_another_process_projected_is_reported_when_its_projection_is_h
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_backlog_is_the_announced_ledgers_stored_since_their_projection() {
     use fairpos_postgres::ledgers::backlog;
+    const LONG: Duration = Duration::from_secs(30);
     let Some(server) = server() else { return };
     let (_, a, b) = two_processes(&server).await;
     let fair = fair(&mut Lcg(23), 4);
     let (unannounced, ledgers) = (&fair[0], &fair[1..3]);
     let ids = announced(&a, ledgers).await;
-    assert_eq!(backlog(&a).await.unwrap(), 0, "nothing stored yet");
+    assert_eq!(backlog(&a, LONG).await.unwrap(), 0, "nothing stored yet");
     let through_b = PgStorage::new(b.clone());
     store_in_pieces(&through_b, unannounced).await;
-    assert_eq!(backlog(&a).await.unwrap(), 0, "announced by no till");
+    assert_eq!(backlog(&a, LONG).await.unwrap(), 0, "announced by no till");
     for ledger in ledgers {
         store_in_pieces(&through_b, ledger).await;
     }
-    assert_eq!(backlog(&a).await.unwrap(), 2, "stored through b");
+    assert_eq!(backlog(&a, LONG).await.unwrap(), 2, "stored through b");
     project_document(&a, &ids[0]).await.unwrap();
-    assert_eq!(backlog(&b).await.unwrap(), 1, "one projected");
+    assert_eq!(backlog(&b, LONG).await.unwrap(), 1, "one projected");
     catch_up(&b, None).await.unwrap();
-    assert_eq!(backlog(&a).await.unwrap(), 0, "all projected");
+    assert_eq!(backlog(&a, LONG).await.unwrap(), 0, "all projected");
 
     // A chunk stored since: waiting again, until the ledger is refused.
     let doc = ledger_doc(&ledgers[1], &ledgers[1].records);
     through_b
         .put(key(&ids[1], "snapshot", "since"), doc.automerge().save())
         .await;
-    assert_eq!(backlog(&a).await.unwrap(), 1, "a chunk stored since");
+    assert_eq!(backlog(&a, LONG).await.unwrap(), 1, "a chunk stored since");
     fairpos_postgres::registry::refuse(&a, &ids[1].to_string(), "for the test")
         .await
         .unwrap();
-    assert_eq!(backlog(&a).await.unwrap(), 0, "refused");
+    assert_eq!(backlog(&a, LONG).await.unwrap(), 0, "refused");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

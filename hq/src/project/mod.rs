@@ -16,7 +16,7 @@ use automerge::{Automerge, ChangeHash};
 use fairpos_sync::catalog::CatalogProduct;
 use fairpos_sync::ledger::heads_text;
 use fairpos_sync::samod::DocumentId;
-use fairpos_sync::samod_storage::{chunks_digest, load_document};
+use fairpos_sync::samod_storage::{chunks_digest, load_chunks};
 use fairpos_sync::{LedgerDoc, LedgerId, Record};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -168,19 +168,35 @@ pub fn project(conn: &Connection, doc_id: &DocumentId) -> Result<Outcome> {
     let Some(device) = device else {
         return Ok(Outcome::Catalog);
     };
-    let Some(doc) = load_document(conn, doc_id)? else {
-        return Ok(Outcome::Unknown);
-    };
-    project_ledger(conn, doc_id, &key, &device, doc)
+    project_stored(conn, doc_id, &key, &device)
 }
 
-/// Projects a ledger document already loaded.
-pub fn project_ledger(
+/// Projects the ledger `key` of `device` from every chunk stored of it now, recording which
+/// (their keys' digest): a start does not take it again, and it is not counted in the
+/// [`backlog`].
+pub fn project_stored(
+    conn: &Connection,
+    doc_id: &DocumentId,
+    key: &str,
+    device: &str,
+) -> Result<Outcome> {
+    let chunks = fairpos_sync::samod_storage::document_chunks(conn, doc_id)?;
+    let Some(doc) = load_chunks(&doc_id.to_string(), &chunks)? else {
+        return Ok(Outcome::Unknown);
+    };
+    let digest = chunks_digest(chunks.iter().map(|(k, _)| k.as_str()));
+    project_ledger(conn, doc_id, key, device, doc, &digest)
+}
+
+/// Projects a ledger document loaded from the stored chunks whose keys' digest is
+/// `chunks_digest`.
+fn project_ledger(
     conn: &Connection,
     doc_id: &DocumentId,
     key: &str,
     device: &str,
     doc: Automerge,
+    chunks_digest: &str,
 ) -> Result<Outcome> {
     if let Some(why) = check_authors(conn, device, &doc)? {
         return refuse(conn, doc_id, device, why);
@@ -200,12 +216,10 @@ pub fn project_ledger(
         return refuse(conn, doc_id, device, why);
     }
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-    // Not read from stored chunks: the digest is left unknown, so the ledger is taken at the
-    // next start.
     let done = Projection {
         heads: &ledger.heads(),
         records: records.len(),
-        chunks_digest: None,
+        chunks_digest: Some(chunks_digest),
     };
     let outcome = apply_records(&tx, doc_id, key, &records, &done)?;
     tx.commit()?;

@@ -300,10 +300,25 @@ fn a_start_takes_only_the_ledgers_stored_since_their_projection() {
     assert_eq!(new_records(p.project(&f.hq.conn, &f.doc_id).unwrap()), 1);
     takes(&f, &[], "the change projected");
 
-    // Projected from a document loaded elsewhere: which chunks it covers is unknown.
-    assert_eq!(new_records(project(&f.hq.conn, &other).unwrap()), 0);
-    takes(&f, &[&other], "projected without its chunks");
-    assert_eq!(f.projected(), 6);
+    // Stored since, and projected whole from what is stored (as a bundle's import does):
+    // which chunks it was read from is recorded too.
+    let id = LedgerId {
+        fair: f.hq.fair.id.clone(),
+        device: "T01".into(),
+        day: "2026-11-23".into(),
+    };
+    let stored = fairpos_sync::samod_storage::load_document(&f.hq.conn, &other)
+        .unwrap()
+        .unwrap();
+    let mut more = LedgerDoc::open(id, stored).unwrap();
+    more.set_actor(actor.clone());
+    more.append(&cash_move(12, 12), 0).unwrap();
+    let bytes = more.automerge().save();
+    put_chunk(&f.hq.conn, &other, "snapshot", "more", &bytes).unwrap();
+    takes(&f, &[&other], "a snapshot stored since");
+    assert_eq!(new_records(project(&f.hq.conn, &other).unwrap()), 1);
+    takes(&f, &[], "projected whole from storage");
+    assert_eq!(f.projected(), 7);
 }
 
 /// A headquarters from before the digest gains its column when opened, and its ledgers are

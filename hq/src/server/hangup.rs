@@ -22,19 +22,18 @@ pub fn on_hangup(
         .map_err(|e| Error::Other(format!("cannot take SIGHUP: {e}")))?;
     Ok(async move {
         while hangups.recv().await.is_some() {
-            match identity.clone() {
-                Some(identity) => reload_identity(identity).await,
-                None => {
-                    eprintln!("SIGHUP: serving without --tls-cert, there is no certificate to read")
-                }
-            }
-            if let Some(token) = &token {
-                match token.reload() {
-                    Ok(()) => eprintln!(
-                        "SIGHUP: /metrics asks for the token in {} now",
-                        token.file.display()
-                    ),
-                    Err(e) => eprintln!("SIGHUP: /metrics still asks for the token before: {e}"),
+            match (identity.clone(), token.clone()) {
+                (None, None) => eprintln!(
+                    "SIGHUP: serving without --tls-cert or --metrics-token-file, there is no \
+                     file to read"
+                ),
+                (identity, token) => {
+                    if let Some(identity) = identity {
+                        reload_identity(identity).await;
+                    }
+                    if let Some(token) = token {
+                        reload_token(token).await;
+                    }
                 }
             }
         }
@@ -42,10 +41,19 @@ pub fn on_hangup(
 }
 
 async fn reload_identity(identity: Arc<Identity>) {
-    let cert = identity.cert.display().to_string();
+    let cert = identity.cert_file().display().to_string();
     match tokio::task::spawn_blocking(move || identity.reload()).await {
         Ok(Ok(())) => eprintln!("SIGHUP: serving the TLS certificate in {cert} now"),
         Ok(Err(e)) => eprintln!("SIGHUP: still serving the certificate before, not this one: {e}"),
         Err(e) => eprintln!("SIGHUP: reloading the TLS certificate: {e}"),
+    }
+}
+
+async fn reload_token(token: Arc<Token>) {
+    let file = token.file.display().to_string();
+    match tokio::task::spawn_blocking(move || token.reload()).await {
+        Ok(Ok(())) => eprintln!("SIGHUP: /metrics asks for the token in {file} now"),
+        Ok(Err(e)) => eprintln!("SIGHUP: /metrics still asks for the token before: {e}"),
+        Err(e) => eprintln!("SIGHUP: reloading the metrics token: {e}"),
     }
 }

@@ -361,11 +361,17 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
 
     // Printed before the line that says the server serves, which comes last.
     if let Some(listener) = metrics_listener {
-        let guarded = scrape::Guarded {
+        let access = scrape::MetricsAccess {
             tls: tls.clone(),
             token: options.metrics_token.clone(),
         };
-        let at = scrape::serve(listener, state.clone(), dir, guarded)?;
+        if access.token.is_some() && access.tls.is_none() {
+            eprintln!(
+                "--metrics-token-file without --tls-cert: the token crosses the network in the \
+                 clear; serve TLS, or keep /metrics on a network only the monitoring system is on"
+            );
+        }
+        let at = scrape::serve(listener, state.clone(), dir, access)?;
         let token = if options.metrics_token.is_some() {
             " (with its bearer token)"
         } else {

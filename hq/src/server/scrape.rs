@@ -93,22 +93,38 @@ impl Token {
         Ok(())
     }
 
-    /// Whether `headers` carry this token (compared in time that says nothing of where a
-    /// wrong one differs).
+    /// Whether `headers` carry this token, as `Authorization: Bearer TOKEN` (the scheme's
+    /// case aside, RFC 9110), compared in time that says nothing of where a wrong one differs.
     fn is_in(&self, headers: &HeaderMap) -> bool {
-        let asked = self.asked.read().unwrap_or_else(|e| e.into_inner());
-        headers
+        let Some((scheme, sent)) = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|sent| fairpos_sync::keys::same_secret(sent.trim(), &asked))
+            .and_then(|v| v.trim().split_once(' '))
+        else {
+            return false;
+        };
+        let asked = self.asked.read().unwrap_or_else(|e| e.into_inner());
+        scheme.eq_ignore_ascii_case("Bearer")
+            && fairpos_sync::keys::same_secret(sent.trim_start(), &asked)
     }
 }
 
+/// The most a token file may hold, in bytes: more is not a token file.
+const LARGEST_TOKEN_FILE: u64 = 4096;
+
 /// The token `file` holds ([`Token::read`]).
 fn token_in(file: &Path) -> Result<String> {
+    use std::io::Read as _;
     let bad = |why: String| Error::input(format!("--metrics-token-file {}: {why}", file.display()));
-    let text = std::fs::read_to_string(file).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let mut text = String::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(LARGEST_TOKEN_FILE + 1).read_to_string(&mut text))
+        .map_err(|e| bad(format!("cannot read it: {e}")))?;
+    if text.len() as u64 > LARGEST_TOKEN_FILE {
+        return Err(bad(format!(
+            "over {LARGEST_TOKEN_FILE} bytes: not a token file"
+        )));
+    }
     let token = text.trim();
     if !token.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(bad(
@@ -124,10 +140,10 @@ fn token_in(file: &Path) -> Result<String> {
     Ok(token.to_string())
 }
 
-/// How `/metrics` is served: over TLS (the main listener's configuration, so a renewed
-/// certificate is served on both), and whether a token is asked for.
+/// Who may scrape `/metrics`, and how: over TLS (the main listener's configuration, so a
+/// renewed certificate is served on both) or not, with a token or without.
 #[derive(Clone, Debug, Default)]
-pub struct Guarded {
+pub struct MetricsAccess {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub token: Option<Arc<Token>>,
 }
@@ -156,13 +172,13 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
         .map_err(|e| Error::input(format!("--metrics-listen {addr}: {e}")))
 }
 
-/// Serves scrapes on `listener` of the server serving `dir`, as `guarded` says; the URL
+/// Serves scrapes on `listener` of the server serving `dir`, as `access` says; the URL
 /// scrapes are served at, for the line `hq serve` prints. It stops with the server.
 pub fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     dir: &Path,
-    guarded: Guarded,
+    access: MetricsAccess,
 ) -> Result<String> {
     let bound = listener
         .local_addr()
@@ -174,14 +190,14 @@ pub fn serve(
             state,
             dir: dir.to_path_buf(),
             database: Arc::default(),
-            token: guarded.token,
+            token: access.token,
         });
-    let scheme = if guarded.tls.is_some() {
+    let scheme = if access.tls.is_some() {
         "https"
     } else {
         "http"
     };
-    let listener = match guarded.tls {
+    let listener = match access.tls {
         Some(config) => Either::Left(
             super::tls::TlsListener::new(listener, config)
                 .map_err(|e| Error::Other(format!("metrics listener: {e}")))?,
@@ -272,8 +288,8 @@ async fn scrape(State(scraped): State<Scraped>, headers: HeaderMap) -> Response 
 }
 
 /// The database's size and the projection's backlog as read at most [`DATABASE_EVERY`] ago:
-/// one scrape asks at a time, the others wait for its answer; a failed read gives the figure
-/// read before.
+/// one scrape asks at a time, the others wait for its answer. A failed read of the size gives
+/// the size read before; of the backlog, none.
 async fn database_lately(scraped: &Scraped) -> (Option<u64>, Option<u64>) {
     let mut read = scraped.database.lock().await;
     if read.asked.is_none_or(|at| at.elapsed() >= DATABASE_EVERY) {
@@ -283,7 +299,9 @@ async fn database_lately(scraped: &Scraped) -> (Option<u64>, Option<u64>) {
             backlog(&scraped.state)
         );
         read.bytes = bytes.or(read.bytes);
-        read.backlog = backlog.or(read.backlog);
+        // Not the backlog before: a read failing, or too slow, is when a projection may be
+        // falling behind, and an old figure would hide it. Its series goes instead.
+        read.backlog = backlog;
     }
     (read.bytes, read.backlog)
 }
@@ -294,7 +312,7 @@ async fn database_lately(scraped: &Scraped) -> (Option<u64>, Option<u64>) {
 async fn backlog(state: &AppState) -> Option<u64> {
     let counted = async {
         let waiting = match &state.pg_organizers {
-            Some(pool) => fairpos_postgres::ledgers::backlog(pool)
+            Some(pool) => fairpos_postgres::ledgers::backlog(pool, DATABASE_WAIT)
                 .await
                 .map_err(|e| e.to_string()),
             None => state
@@ -339,4 +357,79 @@ async fn database_size(state: &AppState, dir: &Path) -> Option<u64> {
         .await
         .ok()
         .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(asked: &str) -> Token {
+        Token {
+            file: PathBuf::from("metrics.token"),
+            asked: RwLock::new(asked.to_string()),
+        }
+    }
+
+    fn authorized(token: &Token, authorization: &[u8]) -> bool {
+        let mut headers = HeaderMap::new();
+        let value = axum::http::HeaderValue::from_bytes(authorization).unwrap();
+        headers.insert(header::AUTHORIZATION, value);
+        token.is_in(&headers)
+    }
+
+    #[test]
+    fn a_token_is_taken_as_a_bearer_credential_and_nothing_else() {
+        let t = token("9f86d081884c7d659a2feaa0c55ad015");
+        for sent in [
+            "Bearer 9f86d081884c7d659a2feaa0c55ad015",
+            "bearer 9f86d081884c7d659a2feaa0c55ad015",
+            "BEARER  9f86d081884c7d659a2feaa0c55ad015 ",
+        ] {
+            assert!(authorized(&t, sent.as_bytes()), "{sent}");
+        }
+        for sent in [
+            &b"Bearer 9f86d081884c7d659a2feaa0c55ad01"[..],
+            b"Bearer 9f86d081884c7d659a2feaa0c55ad0150",
+            b"Basic 9f86d081884c7d659a2feaa0c55ad015",
+            b"9f86d081884c7d659a2feaa0c55ad015",
+            b"Bearer",
+            b"Bearer ",
+            b"Bearer \xe9\x9a\x8f",
+        ] {
+            assert!(!authorized(&t, sent), "{}", String::from_utf8_lossy(sent));
+        }
+        assert!(!t.is_in(&HeaderMap::new()), "no header");
+        assert!(!format!("{t:?}").contains("9f86"), "Debug shows no token");
+    }
+
+    #[test]
+    fn a_token_file_holds_one_word_of_sixteen_visible_characters_or_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("metrics.token");
+        let read = |text: &[u8]| {
+            std::fs::write(&file, text).unwrap();
+            Token::read(&file).map(|t| t.asked.into_inner().unwrap())
+        };
+        assert_eq!(
+            read(b"  9f86d081884c7d659a2feaa0c55ad015\n").unwrap(),
+            "9f86d081884c7d659a2feaa0c55ad015"
+        );
+        for (text, why) in [
+            (&b"short\n"[..], "5 characters; a token needs at least 16"),
+            (
+                b"two words of a token\n",
+                "one word of visible ASCII characters",
+            ),
+            (
+                "随机的口令是十六个汉字以上的一个词".as_bytes(),
+                "visible ASCII",
+            ),
+            (b"\xff\xfe not UTF-8 at all", "cannot read it"),
+            (&[b'a'; 5000][..], "over 4096 bytes"),
+        ] {
+            let e = read(text).unwrap_err().to_string();
+            assert!(e.starts_with("--metrics-token-file "), "{e}");
+            assert!(e.contains(why), "{e}");
+        }
+    }
 }

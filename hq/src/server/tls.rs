@@ -37,8 +37,7 @@ const HANDSHAKES_AT_ONCE: usize = 256;
 /// [`Identity::reload`].
 #[derive(Debug)]
 pub struct Identity {
-    /// The certificate file, as named to `--tls-cert`.
-    pub cert: PathBuf,
+    cert: PathBuf,
     key: PathBuf,
     provider: Arc<CryptoProvider>,
     served: RwLock<Arc<CertifiedKey>>,
@@ -55,6 +54,11 @@ impl Identity {
             provider,
             served: RwLock::new(served),
         }))
+    }
+
+    /// The certificate file, as named to `--tls-cert`.
+    pub fn cert_file(&self) -> &Path {
+        &self.cert
     }
 
     /// Reads the files again and serves what they hold from the next handshake on; on an

@@ -148,6 +148,31 @@ fn records_held(hq: &Path, backend: Backend, database: Option<&str>) -> BenchRes
     Ok(count as f64)
 }
 
+/// The projection's backlog as `/metrics` reads it ([`fairpos_hq::project::backlog`], or
+/// PostgreSQL's), once it is 0 or 10 s have passed: after a storm whose records are all
+/// projected, what stays is a ledger counted as waiting when nothing of it is.
+fn backlog_settled(hq: &Path, backend: Backend, database: Option<&str>) -> BenchResult<usize> {
+    let since = Instant::now();
+    let runtime = tokio::runtime::Runtime::new()?;
+    let pool = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(fairpos_postgres::connect(database.ok_or("no database")?)?),
+    };
+    loop {
+        let waiting = match &pool {
+            None => fairpos_hq::project::backlog(&fairpos_hq::connect(hq)?)?,
+            Some(pool) => runtime.block_on(fairpos_postgres::ledgers::backlog(
+                pool,
+                Duration::from_secs(10),
+            ))?,
+        };
+        if waiting == 0 || since.elapsed() > Duration::from_secs(10) {
+            return Ok(waiting);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Every process's `/metrics` once their projected records add up to `held` (10 s at most:
 /// a process counts a pass just after its commit, which a till may hear of first).
 fn scrape_settled(at: &[&str], held: f64) -> BenchResult<Vec<String>> {
@@ -479,6 +504,11 @@ fn storm(
             "projection_records": total("fairpos_hq_projection_records_total"),
             "projection_failures": total("fairpos_hq_projection_failures_total"),
             "records_held": held,
+            "backlog_after": backlog_settled(
+                &dir.join("hq"),
+                backend,
+                options.database.as_deref()
+            )?,
         });
         // Each record projected once, whichever process took it.
         if counted["sync_connections"].as_f64() < Some(tills as f64)

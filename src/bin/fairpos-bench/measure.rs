@@ -170,8 +170,10 @@ pub fn serve_hq(
             .map(|rest| rest.trim().to_string())
     };
     let url = after("serving on ").ok_or("no address")?;
+    // Plain HTTP only (the bench serves no TLS); the address, without what may follow it.
     let metrics = after("metrics for monitoring on http://")
-        .map(|at| at.trim_end_matches("/metrics").to_string());
+        .and_then(|rest| rest.split_whitespace().next().map(str::to_string))
+        .map(|url| url.trim_end_matches("/metrics").to_string());
     Ok(Served {
         process,
         url,

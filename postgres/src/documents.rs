@@ -56,8 +56,8 @@ impl Default for Origin {
 #[derive(Clone)]
 pub struct PgStorage {
     pool: Pool,
-    /// What each put's announcement says after the document's id: empty, or the origin
-    /// of [`PgStorage::announcing_as`].
+    /// What each put's or delete's announcement says after the document's id: empty, or
+    /// the origin of [`PgStorage::announcing_as`].
     origin: String,
 }
 
@@ -77,6 +77,14 @@ impl PgStorage {
         PgStorage {
             origin: origin.0.clone(),
             ..self
+        }
+    }
+
+    /// What a put or delete of `key` announces: its document's id, then the origin if any.
+    fn announced(&self, key: &str) -> String {
+        match self.origin.as_str() {
+            "" => document_of(key).to_string(),
+            origin => format!("{} {origin}", document_of(key)),
         }
     }
 
@@ -127,10 +135,7 @@ impl Storage for PgStorage {
     /// hold in memory changes no database holds, and never ask the tills for them again.
     async fn put(&self, key: StorageKey, data: Vec<u8>) {
         let text = key.to_string();
-        let announced = match self.origin.as_str() {
-            "" => document_of(&text).to_string(),
-            origin => format!("{} {origin}", document_of(&text)),
-        };
+        let announced = self.announced(&text);
         let mut wait = Duration::from_millis(100);
         let mut waited = Duration::ZERO;
         loop {
@@ -158,10 +163,18 @@ impl Storage for PgStorage {
         }
     }
 
+    /// A delete is announced as a put is: samod compacts by storing a snapshot and then
+    /// deleting the chunks it supersedes, and a projection that read the document's keys in
+    /// between (recording which chunks it read) reads them again.
     async fn delete(&self, key: StorageKey) {
         let key = key.to_string();
-        self.rows("DELETE FROM samod_kv WHERE key = $1", &[&key])
-            .await;
+        let announced = self.announced(&key);
+        self.rows(
+            "WITH gone AS (DELETE FROM samod_kv WHERE key = $1 RETURNING 1)
+             SELECT pg_notify($2, $3) FROM gone",
+            &[&key, &CHANNEL, &announced],
+        )
+        .await;
     }
 }
 

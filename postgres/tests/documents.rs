@@ -155,6 +155,39 @@ async fn chunks_stored_through_two_processes_load_as_one_document() {
     assert_eq!(loaded.get_heads(), heads);
 }
 
+/// A delete is announced as a put is, with the process that made it: samod's compaction
+/// deletes the chunks its snapshot supersedes, and whoever read the keys in between reads them
+/// again. Deleting nothing announces nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_is_announced_as_a_put_is() {
+    let Some(server) = server() else { return };
+    let (url, a, b) = two_processes(&server).await;
+    let ledger = &fair(&mut Lcg(29), 4)[0];
+    let doc = ledger_doc(ledger, &ledger.records);
+    let id = document_id(&doc.id().key());
+    let (origin_a, origin_b) = (Origin::new(), Origin::new());
+    let mut listener = Listener::start(&url, &origin_a, &[]).await.unwrap();
+    let through_a = PgStorage::new(a.clone()).announcing_as(&origin_a);
+    let through_b = PgStorage::new(b.clone()).announcing_as(&origin_b);
+    let base = key(&id, "snapshot", "base");
+    through_a.put(base.clone(), doc.automerge().save()).await;
+    async fn heard(listener: &mut Listener) -> Heard {
+        tokio::time::timeout(Duration::from_secs(10), listener.next())
+            .await
+            .expect("announced")
+            .expect("the listener's connection is up")
+    }
+    assert_eq!(heard(&mut listener).await, Heard::Stored(id.clone()));
+    through_b.delete(key(&id, "snapshot", "none such")).await;
+    through_b.delete(base).await;
+    assert_eq!(heard(&mut listener).await, Heard::LeftToAnother(id.clone()));
+    assert!(document_chunks(&a, &id).await.unwrap().is_empty());
+    assert!(
+        listener.try_next().is_none(),
+        "deleting nothing announces nothing"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stored_ledgers_projected_by_two_processes_at_once_count_each_record_once() {
     let Some(server) = server() else { return };

@@ -1,5 +1,5 @@
 //! samod's key-value storage in SQLite (`samod_kv`), for headquarters and hubs: documents
-//! survive restarts, and a put tells whoever listens which document changed. One thread of
+//! survive restarts, and a put or a delete tells whoever listens which document changed. One thread of
 //! its own owns the connection and takes the operations queued meanwhile together: their
 //! writes go in one transaction (group commit), one fsync for many tills' puts, each put
 //! answered only once that transaction is committed.
@@ -316,13 +316,20 @@ impl Storage for SqliteStorage {
         }
     }
 
+    /// A delete is heard of as a put is: samod compacts by storing a snapshot and then
+    /// deleting the chunks it supersedes, and a listener that read the document's keys in
+    /// between (headquarters' projection, recording which chunks it read) reads them again.
     async fn delete(&self, key: StorageKey) {
         let key = key_text(&key);
+        let doc = document_of(&key).parse::<DocumentId>();
         self.with(true, move |c| {
             c.prepare_cached("DELETE FROM samod_kv WHERE key = ?1")?
                 .execute([&key])
         })
         .await;
+        if let (Some(tx), Ok(doc)) = (&self.changed, doc) {
+            let _ = tx.send(doc);
+        }
     }
 }
 

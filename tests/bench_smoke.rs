@@ -222,6 +222,8 @@ fn the_load_bench_syncs_every_till_at_once_and_probes_the_api() {
             "{v}"
         );
         assert!(counted["records_held"].as_f64() >= Some(60.0), "{v}");
+        // And nothing left waiting for the projection, once the storm is projected.
+        assert_eq!(counted["backlog_after"], 0, "{v}");
     }
     assert!(runs.iter().all(|r| r["tills_as"] == "processes"), "{v}");
 
@@ -262,6 +264,7 @@ fn the_load_bench_syncs_every_till_at_once_and_probes_the_api() {
     );
     assert!(counted["records_held"].as_f64() >= Some(60.0), "{counted}");
     assert_eq!(counted["projection_failures"], 0.0, "{counted}");
+    assert_eq!(counted["backlog_after"], 0, "{counted}");
     let run = &runs[0];
     assert_eq!(run["tills_as"], "threads", "{v}");
     // The big screen followed the storm over its event stream and got figures.

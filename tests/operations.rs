@@ -581,6 +581,10 @@ fn metrics_over_tls_are_served_only_with_the_token() {
     };
     assert_eq!(status(renewed), "HTTP/1.1 200 OK");
     assert_eq!(status(token), "HTTP/1.1 401 Unauthorized");
+    // Every refusal counted: the three above, and this one.
+    let answer = https_get(at, &ca, "/metrics", &format!("Bearer {renewed}"));
+    let refused = fairpos_hq::metrics::sample(&answer, "fairpos_hq_metrics_scrapes_refused_total");
+    assert_eq!(refused, Some(4.0), "{answer}");
     // A file that holds no token then: logged, and the renewed token still asked for.
     std::fs::write(&token_file, "short").unwrap();
     server.hang_up();

@@ -125,6 +125,7 @@ pub struct Metrics {
     disk_min_free: Gauge<u64, AtomicU64>,
     disk_low: Gauge,
     screens: Gauge,
+    scrapes_refused: Counter,
     pool_connections: Family<PoolConnections, Gauge>,
     pool_max: Family<PoolName, Gauge>,
     pool_waiting: Family<PoolName, Gauge>,
@@ -154,6 +155,7 @@ impl Metrics {
             disk_min_free: Gauge::default(),
             disk_low: Gauge::default(),
             screens: Gauge::default(),
+            scrapes_refused: Counter::default(),
             pool_connections: Family::default(),
             pool_max: Family::default(),
             pool_waiting: Family::default(),
@@ -270,6 +272,11 @@ impl Metrics {
             m.database_bytes.clone(),
         );
         r.register(
+            "metrics_scrapes_refused",
+            "Scrapes of /metrics refused for want of --metrics-token-file's token",
+            m.scrapes_refused.clone(),
+        );
+        r.register(
             "screens_open",
             "Big screens following the figures",
             m.screens.clone(),
@@ -325,6 +332,11 @@ impl Metrics {
     /// A sync message of `bytes` sent.
     pub fn sync_sent(&self, bytes: usize) {
         self.sync_sent.inc_by(bytes as u64);
+    }
+
+    /// A scrape refused: it did not send the token asked for.
+    pub fn scrape_refused(&self) {
+        self.scrapes_refused.inc();
     }
 
     /// A pass of the projection that took stored documents.

@@ -234,6 +234,7 @@ enum Either<L, R> {
 async fn scrape(State(scraped): State<Scraped>, headers: HeaderMap) -> Response {
     if let Some(token) = &scraped.token {
         if !token.is_in(&headers) {
+            scraped.state.metrics.scrape_refused();
             let asks = [(header::WWW_AUTHENTICATE, "Bearer realm=\"fairpos metrics\"")];
             return (StatusCode::UNAUTHORIZED, asks, "a bearer token is needed\n").into_response();
         }

@@ -226,12 +226,7 @@ fn ready_follows_whether_postgresql_answers_and_health_answers_throughout() {
 /// the first column of its first row as text, empty if it gives none.
 fn on_database(hq: &Hq, sql: &str) -> String {
     let local = rusqlite::Connection::open(hq.data().join("hq.db")).unwrap();
-    if hq.on_postgres() {
-        let url: String = local
-            .query_row("SELECT value FROM meta WHERE key = 'database'", [], |r| {
-                r.get(0)
-            })
-            .unwrap();
+    if let Some(url) = postgres_url(hq) {
         let psql = std::process::Command::new("psql")
             .args([&url, "-v", "ON_ERROR_STOP=1", "-tAc", sql])
             .output()
@@ -248,6 +243,44 @@ fn on_database(hq: &Hq, sql: &str) -> String {
         rusqlite::types::ValueRef::Integer(n) => n.to_string(),
         rusqlite::types::ValueRef::Text(text) => String::from_utf8(text.to_vec()).unwrap(),
         other => panic!("{sql} gave {other:?}"),
+    }
+}
+
+/// The PostgreSQL database headquarters serves from, as `hq init --database` recorded it.
+fn postgres_url(hq: &Hq) -> Option<String> {
+    hq.on_postgres().then(|| {
+        rusqlite::Connection::open(hq.data().join("hq.db"))
+            .unwrap()
+            .query_row("SELECT value FROM meta WHERE key = 'database'", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    })
+}
+
+/// The projection's backlog, read from headquarters' database as `/metrics` reads it, once it
+/// is 0 or 10 s have passed.
+fn backlog_settled(hq: &Hq) -> usize {
+    let since = Instant::now();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let pool = postgres_url(hq).map(|url| fairpos_postgres::connect(&url).unwrap());
+    loop {
+        let waiting = match &pool {
+            Some(pool) => runtime
+                .block_on(fairpos_postgres::ledgers::backlog(
+                    pool,
+                    Duration::from_secs(10),
+                ))
+                .unwrap(),
+            None => {
+                let conn = rusqlite::Connection::open(hq.data().join("hq.db")).unwrap();
+                fairpos_hq::project::backlog(&conn).unwrap()
+            }
+        };
+        if waiting == 0 || since.elapsed() > Duration::from_secs(10) {
+            return waiting;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -327,6 +360,12 @@ fn metrics_follow_what_the_server_does(hq: &Hq, backend: &str) {
     .parse()
     .unwrap();
     assert!(chunks < 12, "compacted: {chunks} chunks");
+    // Read while this process runs (a new one would take the ledger at its start again).
+    assert_eq!(
+        backlog_settled(hq),
+        0,
+        "the compacted ledger is not left waiting"
+    );
     for _ in 0..3 {
         assert_eq!(api.get("/api/v1/health", None).0, 200);
     }
@@ -581,7 +620,7 @@ fn metrics_over_tls_are_served_only_with_the_token() {
     };
     assert_eq!(status(renewed), "HTTP/1.1 200 OK");
     assert_eq!(status(token), "HTTP/1.1 401 Unauthorized");
-    // Every refusal counted: the three above, and this one.
+    // Every refusal counted: the three before SIGHUP, and the old token's after it.
     let answer = https_get(at, &ca, "/metrics", &format!("Bearer {renewed}"));
     let refused = fairpos_hq::metrics::sample(&answer, "fairpos_hq_metrics_scrapes_refused_total");
     assert_eq!(refused, Some(4.0), "{answer}");

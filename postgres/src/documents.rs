@@ -1,6 +1,7 @@
 //! samod's document store in PostgreSQL (`samod_kv`, as SQLite's), shared by every process
-//! of a headquarters: a chunk one process stores, every other can load. Each put is announced
-//! on the channel `fairpos_documents` in the statement that stores it (payload: the
+//! of a headquarters: a chunk one process stores, every other can load. Each put (and each
+//! delete that deletes a chunk) is announced on the channel `fairpos_documents` in the
+//! statement that makes it (payload: the
 //! document's id, then the [`Origin`] of a process that projects what it stores), so a
 //! process's [`Listener`] hears of documents that changed through any process, and which of
 //! them another process is projecting already; each projection of a ledger is announced on
@@ -23,7 +24,7 @@ use tokio_postgres::AsyncMessage;
 
 use crate::{Pool, Result};
 
-/// The channel puts are announced on.
+/// The channel puts and deletes are announced on.
 pub(crate) const CHANNEL: &str = "fairpos_documents";
 
 /// The channel a ledger's projection is announced on when it commits (payload: its id).
@@ -259,8 +260,8 @@ pub enum Heard {
 }
 
 impl Heard {
-    /// What a put's announcement on [`CHANNEL`] says, heard by the process `own`, which takes
-    /// `its_own` itself whoever stored them.
+    /// What a put's (or a delete's) announcement on [`CHANNEL`] says, heard by the process
+    /// `own`, which takes `its_own` itself whoever stored them.
     fn stored(payload: &str, own: &Origin, its_own: &[DocumentId]) -> Option<Heard> {
         let (doc, origin) = payload.split_once(' ').unwrap_or((payload, ""));
         let doc: DocumentId = doc.parse().ok()?;
@@ -287,9 +288,9 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Starts listening at `url` for the process `own`: every put stored after this returns
-    /// is heard. Puts of `its_own` are never left to another process (the fair's catalog,
-    /// which each process merges into its own copy).
+    /// Starts listening at `url` for the process `own`: every put stored (and every chunk
+    /// deleted) after this returns is heard. Puts of `its_own` are never left to another
+    /// process (the fair's catalog, which each process merges into its own copy).
     pub async fn start(url: &str, own: &Origin, its_own: &[DocumentId]) -> Result<Listener> {
         let (own, its_own) = (own.clone(), its_own.to_vec());
         let (config, tls) = crate::tls::address(url)?;

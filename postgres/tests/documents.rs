@@ -178,7 +178,11 @@ async fn a_delete_is_announced_as_a_put_is() {
             .expect("the listener's connection is up")
     }
     assert_eq!(heard(&mut listener).await, Heard::Stored(id.clone()));
+    // Deleting nothing: the next thing heard is a marker stored after it.
     through_b.delete(key(&id, "snapshot", "none such")).await;
+    let marker = document_id("ledger/fair/T9/2026-11-22");
+    through_a.put(key(&marker, "snapshot", "m"), vec![1]).await;
+    assert_eq!(heard(&mut listener).await, Heard::Stored(marker));
     through_b.delete(base).await;
     assert_eq!(heard(&mut listener).await, Heard::LeftToAnother(id.clone()));
     assert!(document_chunks(&a, &id).await.unwrap().is_empty());

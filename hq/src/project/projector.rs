@@ -170,6 +170,8 @@ impl Projector {
         }
         // Every key listed is read now (or was gone when read, and the digest will differ).
         held.chunks_digest = chunks_digest(keys.iter().map(String::as_str));
+        // Those a compaction deleted are not kept (the keys come in order).
+        held.chunks.retain(|k| keys.binary_search(k).is_ok());
         // Causal order: a change goes once every change it depends on is projected.
         let mut ready = Vec::new();
         loop {

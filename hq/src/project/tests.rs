@@ -355,3 +355,36 @@ fn a_corrupt_snapshot_fails_with_automerges_reason() {
     assert!(shown.contains("unable to parse chunk"), "{shown}");
     assert_eq!(f.projected(), 0);
 }
+
+/// samod compacts by storing a snapshot and then deleting the chunks it holds. A projection
+/// that read the keys in between recorded chunks deleted since: the ledger reads as waiting
+/// (the backlog) until it is projected again, which a delete wakes, and then not, with no
+/// record added.
+#[test]
+fn a_compactions_deletes_leave_the_ledger_waiting_until_it_is_projected_again() {
+    let actor = ActorId::random();
+    let mut f = Fixture::new(&actor);
+    f.cash_in();
+    f.store_snapshot("first");
+    let mut deleted = vec![format!("{}/snapshot/first", f.doc_id)];
+    for _ in 0..2 {
+        let change = f.cash_in();
+        f.store_change(&change);
+        deleted.push(format!("{}/incremental/{}", f.doc_id, change.hash()));
+    }
+    let mut p = Projector::new();
+    assert_eq!(new_records(p.project(&f.hq.conn, &f.doc_id).unwrap()), 3);
+    // The compaction's snapshot, projected before its deletes.
+    f.store_snapshot("compacted");
+    assert_eq!(new_records(p.project(&f.hq.conn, &f.doc_id).unwrap()), 0);
+    assert_eq!(backlog(&f.hq.conn).unwrap(), 0);
+    for key in &deleted {
+        f.hq.conn
+            .execute("DELETE FROM samod_kv WHERE key = ?1", [key])
+            .unwrap();
+    }
+    assert_eq!(backlog(&f.hq.conn).unwrap(), 1, "chunks deleted since");
+    assert_eq!(new_records(p.project(&f.hq.conn, &f.doc_id).unwrap()), 0);
+    assert_eq!(backlog(&f.hq.conn).unwrap(), 0, "projected again");
+    assert_eq!(f.projected(), 3);
+}

@@ -365,7 +365,10 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
             tls: tls.clone(),
             token: options.metrics_token.clone(),
         };
-        if access.token.is_some() && access.tls.is_none() {
+        let on_loopback = options
+            .metrics_listen
+            .is_some_and(|at| at.ip().is_loopback());
+        if access.token.is_some() && access.tls.is_none() && !on_loopback {
             eprintln!(
                 "--metrics-token-file without --tls-cert: the token crosses the network in the \
                  clear; serve TLS, or keep /metrics on a network only the monitoring system is on"

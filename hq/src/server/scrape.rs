@@ -116,15 +116,16 @@ const LARGEST_TOKEN_FILE: u64 = 4096;
 fn token_in(file: &Path) -> Result<String> {
     use std::io::Read as _;
     let bad = |why: String| Error::input(format!("--metrics-token-file {}: {why}", file.display()));
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     std::fs::File::open(file)
-        .and_then(|f| f.take(LARGEST_TOKEN_FILE + 1).read_to_string(&mut text))
+        .and_then(|f| f.take(LARGEST_TOKEN_FILE + 1).read_to_end(&mut bytes))
         .map_err(|e| bad(format!("cannot read it: {e}")))?;
-    if text.len() as u64 > LARGEST_TOKEN_FILE {
+    if bytes.len() as u64 > LARGEST_TOKEN_FILE {
         return Err(bad(format!(
             "over {LARGEST_TOKEN_FILE} bytes: not a token file"
         )));
     }
+    let text = String::from_utf8(bytes).map_err(|e| bad(format!("cannot read it: {e}")))?;
     let token = text.trim();
     if !token.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(bad(
@@ -156,9 +157,14 @@ struct DatabaseRead {
     backlog: Option<u64>,
 }
 
-/// How long a scrape waits for each of the database's figures; those read before are given
-/// meanwhile.
+/// How long a scrape waits for each of the database's figures: the size read before is given
+/// meanwhile, the backlog not at all.
 const DATABASE_WAIT: Duration = Duration::from_secs(2);
+
+/// How long PostgreSQL itself lets the backlog's statement run: less than [`DATABASE_WAIT`],
+/// which also covers waiting for a connection, so the server cancels the statement before
+/// the scrape gives up on it and the connection goes back to the pool free.
+const BACKLOG_STATEMENT: Duration = Duration::from_millis(1500);
 
 /// How often the database's figures are asked at most, however often scrapes come: each
 /// asking reads every announced ledger's chunk keys (for the backlog) and, on PostgreSQL,
@@ -313,7 +319,7 @@ async fn database_lately(scraped: &Scraped) -> (Option<u64>, Option<u64>) {
 async fn backlog(state: &AppState) -> Option<u64> {
     let counted = async {
         let waiting = match &state.pg_organizers {
-            Some(pool) => fairpos_postgres::ledgers::backlog(pool, DATABASE_WAIT)
+            Some(pool) => fairpos_postgres::ledgers::backlog(pool, BACKLOG_STATEMENT)
                 .await
                 .map_err(|e| e.to_string()),
             None => state
@@ -330,10 +336,16 @@ async fn backlog(state: &AppState) -> Option<u64> {
             }
         }
     };
-    tokio::time::timeout(DATABASE_WAIT, counted)
-        .await
-        .ok()
-        .flatten()
+    match tokio::time::timeout(DATABASE_WAIT, counted).await {
+        Ok(waiting) => waiting,
+        Err(_) => {
+            eprintln!(
+                "metrics: the projection's backlog was not read within {} s",
+                DATABASE_WAIT.as_secs()
+            );
+            None
+        }
+    }
 }
 
 /// The database's size: PostgreSQL's (asked on organizers' pool, [`DATABASE_WAIT`] at most),

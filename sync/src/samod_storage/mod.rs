@@ -322,12 +322,14 @@ impl Storage for SqliteStorage {
     async fn delete(&self, key: StorageKey) {
         let key = key_text(&key);
         let doc = document_of(&key).parse::<DocumentId>();
-        self.with(true, move |c| {
-            c.prepare_cached("DELETE FROM samod_kv WHERE key = ?1")?
-                .execute([&key])
-        })
-        .await;
-        if let (Some(tx), Ok(doc)) = (&self.changed, doc) {
+        let deleted = self
+            .with(true, move |c| {
+                c.prepare_cached("DELETE FROM samod_kv WHERE key = ?1")?
+                    .execute([&key])
+            })
+            .await;
+        // Deleting nothing (or failing to) changes nothing to hear of.
+        if let (Some(tx), Ok(doc), Some(1..)) = (&self.changed, doc, deleted) {
             let _ = tx.send(doc);
         }
     }

@@ -76,14 +76,17 @@ async fn puts_taken_together_are_answered_once_committed() {
     }
     let heard: std::collections::HashSet<DocumentId> = changed_rx.try_iter().collect();
     assert_eq!(heard.len(), docs.len());
-    // A delete is heard of too (a compaction's, after its snapshot).
-    let gone =
-        StorageKey::from_parts([docs[1].to_string(), "snapshot".into(), "x".into()]).unwrap();
-    storage.delete(gone).await;
+    // A delete is heard of too (a compaction's, after its snapshot); deleting nothing is not.
+    let chunk = |doc: &DocumentId, name: &str| {
+        StorageKey::from_parts([doc.to_string(), "snapshot".into(), name.into()]).unwrap()
+    };
+    storage.delete(chunk(&docs[2], "none such")).await;
+    storage.delete(chunk(&docs[1], "x")).await;
     assert_eq!(
         changed_rx.try_iter().collect::<Vec<_>>(),
         vec![docs[1].clone()]
     );
+    assert!(storage.load(chunk(&docs[1], "x")).await.is_none());
     // Loads go through the same thread and see what was put.
     let first = StorageKey::from_parts([docs[0].to_string()]).unwrap();
     assert_eq!(storage.load_range(first).await.len(), 1);

@@ -180,16 +180,21 @@ pub fn project_stored(
     key: &str,
     device: &str,
 ) -> Result<Outcome> {
-    let chunks = fairpos_sync::samod_storage::document_chunks(conn, doc_id)?;
+    // Read inside the write transaction: a serving process cannot store, or project, the
+    // ledger between the chunks read here and the digest recorded of them.
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let chunks = fairpos_sync::samod_storage::document_chunks(&tx, doc_id)?;
     let Some(doc) = load_chunks(&doc_id.to_string(), &chunks)? else {
         return Ok(Outcome::Unknown);
     };
     let digest = chunks_digest(chunks.iter().map(|(k, _)| k.as_str()));
-    project_ledger(conn, doc_id, key, device, doc, &digest)
+    let outcome = project_ledger(&tx, doc_id, key, device, doc, &digest)?;
+    tx.commit()?;
+    Ok(outcome)
 }
 
 /// Projects a ledger document loaded from the stored chunks whose keys' digest is
-/// `chunks_digest`.
+/// `chunks_digest`, inside the caller's transaction (a refusal too).
 fn project_ledger(
     conn: &Connection,
     doc_id: &DocumentId,
@@ -215,15 +220,12 @@ fn project_ledger(
     if let Some(why) = fairpos_sync::ledger::foreign_record(key, device, &records) {
         return refuse(conn, doc_id, device, why);
     }
-    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     let done = Projection {
         heads: &ledger.heads(),
         records: records.len(),
         chunks_digest: Some(chunks_digest),
     };
-    let outcome = apply_records(&tx, doc_id, key, &records, &done)?;
-    tx.commit()?;
-    Ok(outcome)
+    apply_records(conn, doc_id, key, &records, &done)
 }
 
 /// What a ledger's projection covers once its records are applied.

@@ -459,16 +459,24 @@ fn metrics_follow_what_the_server_does(hq: &Hq, backend: &str) {
     assert!(openmetrics.ends_with("# EOF\n"), "{openmetrics}");
     server.stop();
 
-    // The backlog, read afresh by a new process's first scrape: none once every ledger is
-    // projected; one once a ledger can no longer be projected.
+    // The backlog, as a new process first reads it: none once every ledger is projected;
+    // one once a ledger can no longer be projected.
     let backlog_at_start = || {
         let server = Server::start(hq.data(), &["--metrics-listen", "127.0.0.1:0"]);
         let at = server.metrics.clone().unwrap();
-        let text = Api::new(at.strip_suffix("/metrics").unwrap())
-            .get_accepting("/metrics", "text/plain")
-            .2;
+        let monitor = Api::new(at.strip_suffix("/metrics").unwrap());
+        // Read beside the scrapes, as soon as the process starts: there within 10 s.
+        let since = Instant::now();
+        let backlog = loop {
+            let text = monitor.get_accepting("/metrics", "text/plain").2;
+            let backlog = value(&text, "projection_backlog_ledgers");
+            if backlog.is_some() || since.elapsed() > Duration::from_secs(10) {
+                break backlog;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
         server.stop();
-        value(&text, "projection_backlog_ledgers")
+        backlog
     };
     assert_eq!(backlog_at_start(), Some(0.0));
     tear_t01s_ledger(hq);

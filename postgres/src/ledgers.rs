@@ -222,8 +222,9 @@ pub async fn unprojected(pool: &Pool, docs: &[DocumentId]) -> Result<Vec<Documen
 pub async fn backlog(pool: &Pool, within: std::time::Duration) -> Result<usize> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
+    // Without JIT: compiling the statement took a tenth of its time, every 15 s.
     tx.batch_execute(&format!(
-        "SET LOCAL statement_timeout = {}",
+        "SET LOCAL statement_timeout = {}; SET LOCAL jit = off",
         within.as_millis().max(1)
     ))
     .await?;

@@ -158,8 +158,8 @@ struct DatabaseRead {
 const SIZE_WAIT: Duration = Duration::from_secs(2);
 
 /// How long PostgreSQL itself lets the backlog's statement run (over a season's 150 000
-/// ledgers it took 1.1 s on this machine, quiet): it is cancelled by the server, so the
-/// connection goes back to the pool free.
+/// ledgers it took about a second on this machine, quiet): it is cancelled by the server, so
+/// the connection goes back to the pool free.
 const BACKLOG_STATEMENT: Duration = Duration::from_secs(10);
 
 /// How long the backlog may take to read, a connection's wait included; past it, or on an

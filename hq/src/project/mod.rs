@@ -174,58 +174,83 @@ pub fn project(conn: &Connection, doc_id: &DocumentId) -> Result<Outcome> {
 /// Projects the ledger `key` of `device` from every chunk stored of it now, recording which
 /// (their keys' digest): a start does not take it again, and it is not counted in the
 /// [`backlog`].
+///
+/// The ledger is read and decoded outside the write transaction, so that a serving process's
+/// writes do not wait for it; inside, its chunk keys are read again, and if a serving process
+/// stored (or compacted) it meanwhile, it is read once more, [`READS`] times at most.
 pub fn project_stored(
     conn: &Connection,
     doc_id: &DocumentId,
     key: &str,
     device: &str,
 ) -> Result<Outcome> {
-    // Read inside the write transaction: a serving process cannot store, or project, the
-    // ledger between the chunks read here and the digest recorded of them.
-    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-    let chunks = fairpos_sync::samod_storage::document_chunks(&tx, doc_id)?;
-    let Some(doc) = load_chunks(&doc_id.to_string(), &chunks)? else {
-        return Ok(Outcome::Unknown);
-    };
-    let digest = chunks_digest(chunks.iter().map(|(k, _)| k.as_str()));
-    let outcome = project_ledger(&tx, doc_id, key, device, doc, &digest)?;
-    tx.commit()?;
-    Ok(outcome)
+    for _ in 0..READS {
+        let chunks = fairpos_sync::samod_storage::document_chunks(conn, doc_id)?;
+        let Some(doc) = load_chunks(&doc_id.to_string(), &chunks)? else {
+            return Ok(Outcome::Unknown);
+        };
+        let digest = chunks_digest(chunks.iter().map(|(k, _)| k.as_str()));
+        let decoded = decode(conn, key, device, doc)?;
+        let tx =
+            rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+        let keys = fairpos_sync::samod_storage::document_chunk_keys(&tx, doc_id)?;
+        if chunks_digest(keys.iter().map(String::as_str)) != digest {
+            continue;
+        }
+        let outcome = match decoded {
+            Decoded::Refused(why) => refuse(&tx, doc_id, device, why)?,
+            Decoded::Ledger { heads, records } => {
+                let done = Projection {
+                    heads: &heads,
+                    records: records.len(),
+                    chunks_digest: Some(&digest),
+                };
+                apply_records(&tx, doc_id, key, &records, &done)?
+            }
+        };
+        tx.commit()?;
+        return Ok(outcome);
+    }
+    Err(crate::Error::Other(format!(
+        "{key} changed every time it was read ({READS} times): try again"
+    )))
 }
 
-/// Projects a ledger document loaded from the stored chunks whose keys' digest is
-/// `chunks_digest`, inside the caller's transaction (a refusal too).
-fn project_ledger(
-    conn: &Connection,
-    doc_id: &DocumentId,
-    key: &str,
-    device: &str,
-    doc: Automerge,
-    chunks_digest: &str,
-) -> Result<Outcome> {
+/// How often [`project_stored`] reads a ledger that keeps changing.
+const READS: usize = 3;
+
+/// A ledger as decoded from its chunks: why it is refused, or its heads and records.
+enum Decoded {
+    Refused(String),
+    Ledger {
+        heads: Vec<ChangeHash>,
+        records: Vec<Record>,
+    },
+}
+
+/// Decodes the ledger `key` of `device` from `doc`, checking its authors and its records.
+fn decode(conn: &Connection, key: &str, device: &str, doc: Automerge) -> Result<Decoded> {
     if let Some(why) = check_authors(conn, device, &doc)? {
-        return refuse(conn, doc_id, device, why);
+        return Ok(Decoded::Refused(why));
     }
     let Some(id) = LedgerId::from_key(key) else {
-        return refuse(conn, doc_id, device, format!("{key} is not a ledger key"));
+        return Ok(Decoded::Refused(format!("{key} is not a ledger key")));
     };
     let ledger = match LedgerDoc::open(id, doc) {
         Ok(l) => l,
-        Err(e) => return refuse(conn, doc_id, device, e.to_string()),
+        Err(e) => return Ok(Decoded::Refused(e.to_string())),
     };
     let records = match ledger.records() {
         Ok(r) => r,
-        Err(e) => return refuse(conn, doc_id, device, e.to_string()),
+        Err(e) => return Ok(Decoded::Refused(e.to_string())),
     };
     if let Some(why) = fairpos_sync::ledger::foreign_record(key, device, &records) {
-        return refuse(conn, doc_id, device, why);
+        return Ok(Decoded::Refused(why));
     }
-    let done = Projection {
-        heads: &ledger.heads(),
-        records: records.len(),
-        chunks_digest: Some(chunks_digest),
-    };
-    apply_records(conn, doc_id, key, &records, &done)
+    Ok(Decoded::Ledger {
+        heads: ledger.heads(),
+        records,
+    })
 }
 
 /// What a ledger's projection covers once its records are applied.

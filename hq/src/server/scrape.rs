@@ -152,19 +152,32 @@ pub struct MetricsAccess {
 struct DatabaseRead {
     bytes: Option<u64>,
     backlog: Option<u64>,
+    /// When the backlog was read.
+    backlog_read: Option<Instant>,
+}
+
+impl DatabaseRead {
+    /// The backlog, unless it was read longer than [`BACKLOG_STALE`] ago (the reading task
+    /// stuck, or gone): an old figure would hide a projection falling behind.
+    fn backlog(&self) -> Option<u64> {
+        self.backlog_read
+            .filter(|at| at.elapsed() < BACKLOG_STALE)
+            .and(self.backlog)
+    }
 }
 
 /// How long the database's size may take to read; the size read before stays meanwhile.
 const SIZE_WAIT: Duration = Duration::from_secs(2);
 
 /// How long PostgreSQL itself lets the backlog's statement run (over a season's 150 000
-/// ledgers it took about a second on this machine, quiet): it is cancelled by the server, so
-/// the connection goes back to the pool free.
+/// ledgers it took about a second on this machine, quiet): past it the server cancels it
+/// (and the series goes), so the connection goes back to the pool free. The wait for the
+/// connection is organizers' pool's own.
 const BACKLOG_STATEMENT: Duration = Duration::from_secs(10);
 
-/// How long the backlog may take to read, a connection's wait included; past it, or on an
-/// error, its series goes (an old figure would hide a projection falling behind).
-const BACKLOG_WAIT: Duration = Duration::from_secs(12);
+/// How old a backlog a scrape still serves: a reading every [`DATABASE_EVERY`], each taking
+/// at most the pool's wait and [`BACKLOG_STATEMENT`], with room to spare.
+const BACKLOG_STALE: Duration = Duration::from_secs(60);
 
 /// How often the database's figures are read, beside the scrapes (which never wait for
 /// them): each reading reads every announced ledger's chunk keys (for the backlog) and, on
@@ -191,11 +204,7 @@ pub fn serve(
         .map_err(|e| Error::Other(e.to_string()))?;
     let mut stopping = state.stopping.clone();
     let database: Arc<RwLock<DatabaseRead>> = Arc::default();
-    tokio::spawn(read_database(
-        state.clone(),
-        dir.to_path_buf(),
-        database.clone(),
-    ));
+    let reading = read_database(state.clone(), dir.to_path_buf(), database.clone());
     let app = Router::new()
         .route(METRICS, get(scrape))
         .with_state(Scraped {
@@ -215,6 +224,7 @@ pub fn serve(
         ),
         None => Either::Right(listener),
     };
+    tokio::spawn(reading);
     tokio::spawn(async move {
         let stopped = async move {
             let _ = stopping.wait_for(|stopping| *stopping).await;
@@ -283,7 +293,7 @@ async fn scrape(State(scraped): State<Scraped>, headers: HeaderMap) -> Response 
             })
             .collect(),
         database_bytes: database.bytes,
-        backlog: database.backlog,
+        backlog: database.backlog(),
     };
     match state.metrics.encode(&now, openmetrics) {
         Ok(text) => (
@@ -298,10 +308,11 @@ async fn scrape(State(scraped): State<Scraped>, headers: HeaderMap) -> Response 
     }
 }
 
-/// Reads the database's size and the projection's backlog into `database` every
-/// [`DATABASE_EVERY`] from now until the server stops, so that a scrape never waits for the
-/// database (over a season's ledgers the backlog takes a second to count). A failed read of
-/// the size leaves the size read before; of the backlog, none.
+/// Reads the database's size and the projection's backlog into `database`, again
+/// [`DATABASE_EVERY`] after each reading ends, until the server stops: a scrape never waits
+/// for the database (over a season's ledgers the backlog takes a second to count). Until the
+/// first reading, neither has a series. A failed read of the size leaves the size read
+/// before; of the backlog, none.
 async fn read_database(state: AppState, dir: PathBuf, database: Arc<RwLock<DatabaseRead>>) {
     let mut stopping = state.stopping.clone();
     loop {
@@ -309,9 +320,10 @@ async fn read_database(state: AppState, dir: PathBuf, database: Arc<RwLock<Datab
         {
             let mut read = database.write().unwrap_or_else(|e| e.into_inner());
             read.bytes = bytes.or(read.bytes);
-            // Not the backlog before: a read failing, or too slow, is when a projection may
-            // be falling behind, and an old figure would hide it. Its series goes instead.
+            // Not the backlog before: a read failing is when a projection may be falling
+            // behind, and an old figure would hide it. Its series goes instead.
             read.backlog = backlog;
+            read.backlog_read = Some(Instant::now());
         }
         tokio::select! {
             _ = tokio::time::sleep(DATABASE_EVERY) => {}
@@ -320,36 +332,26 @@ async fn read_database(state: AppState, dir: PathBuf, database: Arc<RwLock<Datab
     }
 }
 
-/// The projection's backlog ([`crate::project::backlog`], or PostgreSQL's
-/// [`fairpos_postgres::ledgers::backlog`] on organizers' pool), [`BACKLOG_WAIT`] at most;
-/// `None` when it cannot be read.
+/// The projection's backlog ([`crate::project::backlog`] on a read connection, or
+/// PostgreSQL's [`fairpos_postgres::ledgers::backlog`] on organizers' pool, its statement
+/// [`BACKLOG_STATEMENT`] at most); `None` when it cannot be read. Not cut short here: a read
+/// dropped midway would go on (SQLite's on its blocking thread, PostgreSQL's statement on a
+/// connection back in the pool).
 async fn backlog(state: &AppState) -> Option<u64> {
-    let counted = async {
-        let waiting = match &state.pg_organizers {
-            Some(pool) => fairpos_postgres::ledgers::backlog(pool, BACKLOG_STATEMENT)
-                .await
-                .map_err(|e| e.to_string()),
-            None => state
-                .readers
-                .read(crate::project::backlog)
-                .await
-                .map_err(|e| e.to_string()),
-        };
-        match waiting {
-            Ok(waiting) => u64::try_from(waiting).ok(),
-            Err(e) => {
-                eprintln!("metrics: the projection's backlog: {e}");
-                None
-            }
-        }
+    let waiting = match &state.pg_organizers {
+        Some(pool) => fairpos_postgres::ledgers::backlog(pool, BACKLOG_STATEMENT)
+            .await
+            .map_err(|e| e.to_string()),
+        None => state
+            .readers
+            .read(crate::project::backlog)
+            .await
+            .map_err(|e| e.to_string()),
     };
-    match tokio::time::timeout(BACKLOG_WAIT, counted).await {
-        Ok(waiting) => waiting,
-        Err(_) => {
-            eprintln!(
-                "metrics: the projection's backlog was not read within {} s",
-                BACKLOG_WAIT.as_secs()
-            );
+    match waiting {
+        Ok(waiting) => u64::try_from(waiting).ok(),
+        Err(e) => {
+            eprintln!("metrics: the projection's backlog: {e}");
             None
         }
     }
@@ -417,6 +419,19 @@ mod tests {
         }
         assert!(!t.is_in(&HeaderMap::new()), "no header");
         assert!(!format!("{t:?}").contains("9f86"), "Debug shows no token");
+    }
+
+    #[test]
+    fn a_backlog_read_too_long_ago_is_not_served() {
+        let read_at = |ago: u64| DatabaseRead {
+            bytes: Some(1),
+            backlog: Some(3),
+            backlog_read: Instant::now().checked_sub(Duration::from_secs(ago)),
+        };
+        assert_eq!(read_at(0).backlog(), Some(3));
+        assert_eq!(read_at(59).backlog(), Some(3));
+        assert_eq!(read_at(61).backlog(), None);
+        assert_eq!(DatabaseRead::default().backlog(), None, "never read");
     }
 
     #[test]

@@ -79,8 +79,18 @@ fn xvfb_sized(size: &str) -> (XServer, String) {
             continue;
         }
         let display = format!(":{n}");
+        // -noreset: by default the server resets when its last client leaves, which the
+        // readiness probe below is; a window opening during that reset finds no server.
         let child = Command::new("Xvfb")
-            .args([&display, "-nolisten", "tcp", "-screen", "0", size])
+            .args([
+                &display,
+                "-noreset",
+                "-nolisten",
+                "tcp",
+                "-screen",
+                "0",
+                size,
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -22,50 +22,22 @@ VACUUM ANALYZE;
 \timing on
 -- The statement as fairpos_postgres::ledgers::backlog runs it (keep the two the same):
 -- without JIT, twice, then with it (as before the statement turned it off).
+PREPARE backlog AS
+SELECT count(*) FROM (
+     SELECT d.chunks_digest,
+            encode(sha256(convert_to(
+                string_agg(k.key || E'\n', '' ORDER BY k.key), 'UTF8')), 'hex')
+                AS stored
+     FROM hq_docs d
+     JOIN samod_kv k ON k.key > d.doc_id || '/' AND k.key < d.doc_id || '0'
+     WHERE d.device IS NOT NULL AND d.refused IS NULL
+     GROUP BY d.doc_id, d.chunks_digest
+ ) ledgers
+ WHERE stored IS DISTINCT FROM chunks_digest;
 SET jit = off;
-SELECT count(*) FROM (
-     SELECT d.chunks_digest,
-            encode(sha256(convert_to(
-                string_agg(k.key || E'\n', '' ORDER BY k.key), 'UTF8')), 'hex')
-                AS stored
-     FROM hq_docs d
-     JOIN samod_kv k ON k.key > d.doc_id || '/' AND k.key < d.doc_id || '0'
-     WHERE d.device IS NOT NULL AND d.refused IS NULL
-     GROUP BY d.doc_id, d.chunks_digest
- ) ledgers
- WHERE stored IS DISTINCT FROM chunks_digest;
-SELECT count(*) FROM (
-     SELECT d.chunks_digest,
-            encode(sha256(convert_to(
-                string_agg(k.key || E'\n', '' ORDER BY k.key), 'UTF8')), 'hex')
-                AS stored
-     FROM hq_docs d
-     JOIN samod_kv k ON k.key > d.doc_id || '/' AND k.key < d.doc_id || '0'
-     WHERE d.device IS NOT NULL AND d.refused IS NULL
-     GROUP BY d.doc_id, d.chunks_digest
- ) ledgers
- WHERE stored IS DISTINCT FROM chunks_digest;
+EXECUTE backlog;
+EXECUTE backlog;
 RESET jit;
-SELECT count(*) FROM (
-     SELECT d.chunks_digest,
-            encode(sha256(convert_to(
-                string_agg(k.key || E'\n', '' ORDER BY k.key), 'UTF8')), 'hex')
-                AS stored
-     FROM hq_docs d
-     JOIN samod_kv k ON k.key > d.doc_id || '/' AND k.key < d.doc_id || '0'
-     WHERE d.device IS NOT NULL AND d.refused IS NULL
-     GROUP BY d.doc_id, d.chunks_digest
- ) ledgers
- WHERE stored IS DISTINCT FROM chunks_digest;
+EXECUTE backlog;
 SET jit = off;
-EXPLAIN ANALYZE SELECT count(*) FROM (
-     SELECT d.chunks_digest,
-            encode(sha256(convert_to(
-                string_agg(k.key || E'\n', '' ORDER BY k.key), 'UTF8')), 'hex')
-                AS stored
-     FROM hq_docs d
-     JOIN samod_kv k ON k.key > d.doc_id || '/' AND k.key < d.doc_id || '0'
-     WHERE d.device IS NOT NULL AND d.refused IS NULL
-     GROUP BY d.doc_id, d.chunks_digest
- ) ledgers
- WHERE stored IS DISTINCT FROM chunks_digest;
+EXPLAIN ANALYZE EXECUTE backlog;

@@ -179,12 +179,7 @@ fn ready_follows_whether_postgresql_answers_and_health_answers_throughout() {
         return;
     };
     // The database `hq init --database` recorded, reached through the gate instead.
-    let url: String = rusqlite::Connection::open(hq.data().join("hq.db"))
-        .unwrap()
-        .query_row("SELECT value FROM meta WHERE key = 'database'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    let url = hq.database_url().unwrap();
     let target: SocketAddr = url
         .split('@')
         .nth(1)
@@ -226,7 +221,7 @@ fn ready_follows_whether_postgresql_answers_and_health_answers_throughout() {
 /// the first column of its first row as text, empty if it gives none.
 fn on_database(hq: &Hq, sql: &str) -> String {
     let local = rusqlite::Connection::open(hq.data().join("hq.db")).unwrap();
-    if let Some(url) = postgres_url(hq) {
+    if let Some(url) = hq.database_url() {
         let psql = std::process::Command::new("psql")
             .args([&url, "-v", "ON_ERROR_STOP=1", "-tAc", sql])
             .output()
@@ -246,24 +241,14 @@ fn on_database(hq: &Hq, sql: &str) -> String {
     }
 }
 
-/// The PostgreSQL database headquarters serves from, as `hq init --database` recorded it.
-fn postgres_url(hq: &Hq) -> Option<String> {
-    hq.on_postgres().then(|| {
-        rusqlite::Connection::open(hq.data().join("hq.db"))
-            .unwrap()
-            .query_row("SELECT value FROM meta WHERE key = 'database'", [], |r| {
-                r.get(0)
-            })
-            .unwrap()
-    })
-}
-
 /// The projection's backlog, read from headquarters' database as `/metrics` reads it, once it
 /// is 0 or 10 s have passed.
 fn backlog_settled(hq: &Hq) -> usize {
     let since = Instant::now();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let pool = postgres_url(hq).map(|url| fairpos_postgres::connect(&url).unwrap());
+    let pool = hq
+        .database_url()
+        .map(|url| fairpos_postgres::connect(&url).unwrap());
     loop {
         let waiting = match &pool {
             Some(pool) => runtime

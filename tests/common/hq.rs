@@ -46,15 +46,21 @@ impl Hq {
         Some(hq)
     }
 
+    /// The PostgreSQL database this headquarters runs on, as `hq init --database` recorded
+    /// it; `None` on SQLite.
+    pub fn database_url(&self) -> Option<String> {
+        use rusqlite::OptionalExtension;
+        let db = rusqlite::Connection::open(self.data().join("hq.db")).unwrap();
+        db.query_row("SELECT value FROM meta WHERE key = 'database'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .unwrap()
+    }
+
     /// Whether this headquarters runs on PostgreSQL (`hq init --database`).
     pub fn on_postgres(&self) -> bool {
-        let db = rusqlite::Connection::open(self.data().join("hq.db")).unwrap();
-        db.query_row(
-            "SELECT EXISTS(SELECT 1 FROM meta WHERE key = 'database')",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap()
+        self.database_url().is_some()
     }
 
     pub fn data(&self) -> &Path {

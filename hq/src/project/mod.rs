@@ -92,16 +92,20 @@ pub fn stored_since_projected(conn: &Connection) -> Result<Vec<DocumentId>> {
         .collect::<rusqlite::Result<_>>()?;
     let mut since = Vec::new();
     for doc in stored_not_refused(conn)? {
-        let Some(done) = projected.get(&doc.to_string()) else {
-            since.push(doc);
-            continue;
-        };
-        let keys = fairpos_sync::samod_storage::document_chunk_keys(conn, &doc)?;
-        if chunks_digest(keys.iter().map(String::as_str)) != *done {
+        let done = projected.get(&doc.to_string()).map(String::as_str);
+        if stored_since(conn, &doc, done)? {
             since.push(doc);
         }
     }
     Ok(since)
+}
+
+/// Whether `doc` has chunks stored that its projection, whose chunks' digest is `projected`
+/// (`None`: never projected, or projected before digests were recorded), was not read from.
+fn stored_since(conn: &Connection, doc: &DocumentId, projected: Option<&str>) -> Result<bool> {
+    let keys = fairpos_sync::samod_storage::document_chunk_keys(conn, doc)?;
+    Ok(!keys.is_empty()
+        && projected != Some(chunks_digest(keys.iter().map(String::as_str)).as_str()))
 }
 
 /// The projection's backlog: ledgers announced by their tills and not refused, with chunks
@@ -122,12 +126,7 @@ pub fn backlog(conn: &Connection) -> Result<usize> {
         let Ok(doc) = doc.parse::<DocumentId>() else {
             continue;
         };
-        let keys = fairpos_sync::samod_storage::document_chunk_keys(conn, &doc)?;
-        if !keys.is_empty()
-            && projected.as_deref() != Some(chunks_digest(keys.iter().map(String::as_str)).as_str())
-        {
-            waiting += 1;
-        }
+        waiting += usize::from(stored_since(conn, &doc, projected.as_deref())?);
     }
     Ok(waiting)
 }

@@ -22,38 +22,38 @@ pub fn on_hangup(
         .map_err(|e| Error::Other(format!("cannot take SIGHUP: {e}")))?;
     Ok(async move {
         while hangups.recv().await.is_some() {
-            match (identity.clone(), token.clone()) {
-                (None, None) => eprintln!(
+            if identity.is_none() && token.is_none() {
+                eprintln!(
                     "SIGHUP: serving without --tls-cert or --metrics-token-file, there is no \
                      file to read"
-                ),
-                (identity, token) => {
-                    if let Some(identity) = identity {
-                        reload_identity(identity).await;
-                    }
-                    if let Some(token) = token {
-                        reload_token(token).await;
-                    }
-                }
+                );
+            }
+            if let Some(identity) = identity.clone() {
+                let now = format!(
+                    "serving the TLS certificate in {} now",
+                    identity.cert_file().display()
+                );
+                let before = "still serving the certificate before, not this one";
+                reread(move || identity.reload(), now, before).await;
+            }
+            if let Some(token) = token.clone() {
+                let now = format!(
+                    "/metrics asks for the token in {} now",
+                    token.file.display()
+                );
+                let before = "/metrics still asks for the token before";
+                reread(move || token.reload(), now, before).await;
             }
         }
     })
 }
 
-async fn reload_identity(identity: Arc<Identity>) {
-    let cert = identity.cert_file().display().to_string();
-    match tokio::task::spawn_blocking(move || identity.reload()).await {
-        Ok(Ok(())) => eprintln!("SIGHUP: serving the TLS certificate in {cert} now"),
-        Ok(Err(e)) => eprintln!("SIGHUP: still serving the certificate before, not this one: {e}"),
-        Err(e) => eprintln!("SIGHUP: reloading the TLS certificate: {e}"),
-    }
-}
-
-async fn reload_token(token: Arc<Token>) {
-    let file = token.file.display().to_string();
-    match tokio::task::spawn_blocking(move || token.reload()).await {
-        Ok(Ok(())) => eprintln!("SIGHUP: /metrics asks for the token in {file} now"),
-        Ok(Err(e)) => eprintln!("SIGHUP: /metrics still asks for the token before: {e}"),
-        Err(e) => eprintln!("SIGHUP: reloading the metrics token: {e}"),
+/// Runs `reload` off the async workers (it reads files) and logs what came of it: `now` when
+/// it read them, `before` (what stays served) and why when it did not.
+async fn reread(reload: impl FnOnce() -> Result<()> + Send + 'static, now: String, before: &str) {
+    match tokio::task::spawn_blocking(reload).await {
+        Ok(Ok(())) => eprintln!("SIGHUP: {now}"),
+        Ok(Err(e)) => eprintln!("SIGHUP: {before}: {e}"),
+        Err(e) => eprintln!("SIGHUP: {before}: the reading failed: {e}"),
     }
 }

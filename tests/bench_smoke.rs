@@ -160,6 +160,34 @@ fn the_reports_bench_reads_the_same_province_in_postgres() {
 }
 
 #[test]
+fn the_backlog_bench_counts_the_ledgers_written_waiting_both_ways() {
+    let Some(url) = common::postgres::fresh_database("backlog") else {
+        return;
+    };
+    let args = ["backlog", "--database", &url, "--ledgers", "300"];
+    let v = bench(&[&args[..], &["--waiting", "5", "--runs", "2"]].concat());
+    assert_eq!(
+        (v["ledgers"].as_u64(), v["chunks"].as_u64()),
+        (Some(300), Some(900)),
+        "{v}"
+    );
+    assert_eq!(v["waiting"], 5, "{v}");
+    for figures in ["count_ms", "baseline_ms"] {
+        let runs = v[figures].as_array().unwrap();
+        assert_eq!(runs.len(), 2, "{v}");
+        assert!(runs.iter().all(serde_json::Value::is_number), "{v}");
+    }
+    // A database that holds documents already is refused, not added to.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fairpos-bench"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("give an empty one"), "{said}");
+}
+
+#[test]
 fn the_load_bench_syncs_every_till_at_once_and_probes_the_api() {
     // The bench fails unless every `fairpos sync` succeeds and headquarters then holds every
     // sale. Both backends in one run where PostgreSQL runs: two processes share it, in a

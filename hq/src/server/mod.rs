@@ -368,14 +368,15 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         let on_loopback = options
             .metrics_listen
             .is_some_and(|at| at.ip().is_loopback());
-        if access.token.is_some() && access.tls.is_none() && !on_loopback {
+        let asks_token = access.token.is_some();
+        if asks_token && access.tls.is_none() && !on_loopback {
             eprintln!(
                 "--metrics-token-file without --tls-cert: the token crosses the network in the \
                  clear; serve TLS, or keep /metrics on a network only the monitoring system is on"
             );
         }
         let at = scrape::serve(listener, state.clone(), dir, access)?;
-        let token = if options.metrics_token.is_some() {
+        let token = if asks_token {
             " (with its bearer token)"
         } else {
             ""

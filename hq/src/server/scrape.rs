@@ -170,7 +170,7 @@ impl DatabaseRead {
 const SIZE_WAIT: Duration = Duration::from_secs(2);
 
 /// How long PostgreSQL itself lets the backlog's statement run (over a season's 150 000
-/// ledgers it took about a second on this machine, quiet): past it the server cancels it
+/// ledgers about a second here: `fairpos-bench backlog`): past it the server cancels it
 /// (and the series goes), so the connection goes back to the pool free. The wait for the
 /// connection is organizers' pool's own.
 const BACKLOG_STATEMENT: Duration = Duration::from_secs(10);

@@ -8,9 +8,12 @@
 //! - `reports`: reports, reconciliation, the leaderboard and a unit's list over a
 //!   province-sized projection (10 million sales by default) written straight into SQL;
 //! - `hq-load`: tills syncing with headquarters all at once, the API answering meanwhile;
+//! - `backlog`: the projection's backlog counted in PostgreSQL over a season's ledgers,
+//!   against bringing every chunk key to the process;
 //! - `ui`: the touchscreen on a 5 000-product, 20 000-sale till: scan to frame, cold start,
 //!   resident memory.
 
+mod backlog;
 mod commit;
 mod load;
 mod measure;
@@ -130,6 +133,21 @@ enum Bench {
         #[arg(long, value_delimiter = ',', default_value = "off")]
         metrics: Vec<load::Metrics>,
     },
+    /// The projection's backlog as `/metrics` counts it on PostgreSQL, over a season's
+    /// ledgers written into an empty database, against digesting every key in the process.
+    Backlog {
+        /// An empty PostgreSQL database (`postgres://USER@HOST:PORT/DB`).
+        #[arg(long)]
+        database: String,
+        #[arg(long, default_value_t = 150_000)]
+        ledgers: usize,
+        /// Of those, ledgers never projected.
+        #[arg(long, default_value_t = 7)]
+        waiting: usize,
+        /// Counts of each, one after the other.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// The touchscreen: scan to frame, cold start, memory, on a 5 000-product till.
     Ui {
         #[arg(long, default_value_t = 20_000)]
@@ -211,6 +229,12 @@ fn main() {
             screen,
             metrics,
         }),
+        Bench::Backlog {
+            database,
+            ledgers,
+            waiting,
+            runs,
+        } => backlog::run(&database, ledgers, waiting, runs),
         Bench::Ui { sales, scans, dir } => ui::run(sales, scans, dir),
         Bench::UiStart { dir } => ui::start(&dir),
     };

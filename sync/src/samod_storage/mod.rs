@@ -1,7 +1,7 @@
 //! samod's key-value storage in SQLite (`samod_kv`), for headquarters and hubs: documents
-//! survive restarts, and a put or a delete tells whoever listens which document changed. One thread of
-//! its own owns the connection and takes the operations queued meanwhile together: their
-//! writes go in one transaction (group commit), one fsync for many tills' puts, each put
+//! survive restarts, and a put or a delete tells whoever listens which document changed. One
+//! thread of its own owns the connection and takes the operations queued meanwhile together:
+//! their writes go in one transaction (group commit), one fsync for many tills' puts, each put
 //! answered only once that transaction is committed.
 
 use std::collections::HashMap;

@@ -140,6 +140,11 @@ pub enum HqCommand {
     /// Bundles carried from tills and hubs.
     #[command(subcommand)]
     Bundle(HqBundleCommand),
+    /// Copy this headquarters' (or hub's) database, while it serves, into a new file.
+    Backup(CopyFile),
+    /// Put a backup in place of this headquarters' database (stop `hq serve` first); the
+    /// database it replaces is kept beside it, renamed.
+    Restore(CopyFile),
     /// Every till's sales as headquarters holds them.
     Sales(JsonFlag),
     /// Sales report over all tills.
@@ -314,6 +319,14 @@ pub enum HqBundleCommand {
 pub enum ImportOnly {
     /// Create or update from a CSV file (all rows or none).
     Import { file: PathBuf },
+}
+
+#[derive(Args, Debug)]
+pub struct CopyFile {
+    /// The backup file (a SQLite database).
+    pub file: PathBuf,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

@@ -2,6 +2,7 @@
 //! command line.
 
 pub mod args;
+mod backups;
 pub mod kit;
 mod money;
 mod postgres;
@@ -310,6 +311,8 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             );
             Ok(())
         }
+        HqCommand::Backup(a) => backups::backup(dir, a),
+        HqCommand::Restore(a) => backups::restore(dir, a),
         HqCommand::Sales(f) => {
             let rows: Vec<SaleRow> = match postgres::database_of(dir, None)? {
                 Some(url) => postgres::sales(&url)?

@@ -1,0 +1,206 @@
+//! Backups and restores of real SQLite files in temporary directories.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use super::*;
+use crate::{Founding, Hq};
+
+fn hq_in(dir: &Path, fair_toml: &str) -> Hq {
+    Hq::init(
+        dir,
+        fair_toml,
+        Founding::Hq {
+            organizer_password: "organizer-pw",
+        },
+    )
+    .unwrap()
+}
+
+fn demo_hq(dir: &Path) -> Hq {
+    hq_in(dir, fairpos_domain::demo::FAIR_TOML)
+}
+
+/// A device row, so that a copy can be told from the database it was taken of.
+fn add_device(hq: &Hq, device: &str) {
+    hq.conn
+        .execute(
+            "INSERT INTO devices(device, stall, role) VALUES (?1, 'S01', 'till')",
+            [device],
+        )
+        .unwrap();
+}
+
+fn devices_in(path: &Path) -> Vec<String> {
+    let conn = Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT device FROM devices ORDER BY device")
+        .unwrap();
+    let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+    rows.map(|r| r.unwrap()).collect()
+}
+
+fn quiet(_: u64, _: u64) {}
+
+#[test]
+fn a_backup_taken_while_the_database_is_open_holds_what_was_committed_and_is_never_written_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let hq = demo_hq(&dir.path().join("hq"));
+    add_device(&hq, "T01");
+    // A write not committed when the copy is taken is not in it.
+    hq.conn.execute_batch("BEGIN").unwrap();
+    add_device(&hq, "T02");
+    let to = dir.path().join("monday.db");
+    let holding = backup(&hq.dir, &to, quiet).unwrap();
+    hq.conn.execute_batch("COMMIT").unwrap();
+
+    assert_eq!(holding.role, "hq");
+    assert_eq!(
+        holding.fair,
+        Fair::from_toml(fairpos_domain::demo::FAIR_TOML).unwrap().id
+    );
+    assert_eq!((holding.ledgers, holding.sales), (0, 0));
+    assert_eq!(holding.bytes, std::fs::metadata(&to).unwrap().len());
+    assert_eq!(devices_in(&to), ["T01"]);
+    // Nothing but the copy is left beside it.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+
+    let again = backup(&hq.dir, &to, quiet).unwrap_err();
+    assert!(again.is_bad_input(), "{again}");
+    assert!(again.to_string().contains("never written over"), "{again}");
+    assert_eq!(devices_in(&to), ["T01"], "the first copy stands");
+
+    let nowhere = backup(&dir.path().join("none"), &dir.path().join("x.db"), quiet);
+    assert!(nowhere
+        .unwrap_err()
+        .to_string()
+        .contains("no headquarters in"));
+}
+
+#[test]
+fn a_long_backup_tells_its_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let hq = demo_hq(dir.path());
+    // About 30 MiB to copy, told of every 5 ms from the start (every second after two
+    // seconds, when run): a few times at least.
+    hq.conn
+        .execute_batch(
+            "CREATE TABLE ballast(b BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 7500)
+             INSERT INTO ballast SELECT randomblob(4096) FROM n;",
+        )
+        .unwrap();
+    let told = Arc::new(Mutex::new(Vec::new()));
+    let heard = told.clone();
+    let to = dir.path().join("big.db");
+    let telling = Telling {
+        after: Duration::ZERO,
+        every: Duration::from_millis(5),
+    };
+    let tell = move |copied, about| heard.lock().unwrap().push((copied, about));
+    let holding = backup_telling(&hq.dir, &to, tell, telling).unwrap();
+    let told = told.lock().unwrap();
+    assert!(!told.is_empty());
+    let mut before = 0;
+    for &(copied, about) in told.iter() {
+        assert!(about > 30 << 20 && about < 40 << 20, "{about}");
+        assert!(copied >= before && copied <= holding.bytes, "{told:?}");
+        before = copied;
+    }
+}
+
+#[test]
+fn a_restore_waits_for_headquarters_to_stop_then_keeps_what_it_replaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let hq = demo_hq(&dir.path().join("hq"));
+    add_device(&hq, "T01");
+    let monday = dir.path().join("monday.db");
+    backup(&hq.dir, &monday, quiet).unwrap();
+    add_device(&hq, "T02");
+
+    // Open in another connection, as a serving process holds it: refused, nothing moved.
+    let refused = restore(&hq.dir, &monday).unwrap_err();
+    assert!(refused.is_bad_input(), "{refused}");
+    assert!(
+        refused.to_string().contains("stop `hq serve` first"),
+        "{refused}"
+    );
+    let data = hq.dir.clone();
+    assert_eq!(devices_in(&data.join(HQ_DB)), ["T01", "T02"]);
+
+    drop(hq);
+    let restored = restore(&data, &monday).unwrap();
+    assert_eq!(devices_in(&data.join(HQ_DB)), ["T01"]);
+    let kept = restored.replaced_kept_as.unwrap();
+    assert!(kept.starts_with(&data), "{kept:?}");
+    assert_eq!(devices_in(&kept), ["T01", "T02"], "nothing of it is lost");
+    assert!(!data.join("hq.db-wal").exists());
+    // What was restored opens as headquarters.
+    assert_eq!(Hq::open(&data).unwrap().role, crate::Role::Hq);
+}
+
+#[test]
+fn a_restore_onto_a_new_machine_needs_no_headquarters_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let hq = demo_hq(&dir.path().join("hq"));
+    add_device(&hq, "T01");
+    let monday = dir.path().join("monday.db");
+    backup(&hq.dir, &monday, quiet).unwrap();
+    let new_machine = dir.path().join("new");
+    let restored = restore(&new_machine, &monday).unwrap();
+    assert_eq!(restored.replaced_kept_as, None);
+    assert_eq!(devices_in(&new_machine.join(HQ_DB)), ["T01"]);
+}
+
+#[test]
+fn a_restore_refuses_what_is_not_a_backup_of_this_fair() {
+    let dir = tempfile::tempdir().unwrap();
+    let hq = demo_hq(&dir.path().join("hq"));
+    let data = hq.dir.clone();
+    drop(hq);
+    let refused = |from: &Path, needle: &str| {
+        let e = restore(&data, from).unwrap_err();
+        assert!(e.is_bad_input(), "{e}");
+        assert!(e.to_string().contains(needle), "{needle}: {e}");
+        assert!(Hq::open(&data).is_ok(), "headquarters is left as it was");
+    };
+    refused(&dir.path().join("missing.db"), "is not a backup");
+    let text = dir.path().join("notes.txt");
+    std::fs::write(
+        &text,
+        "not a database at all, only some words to fill a page",
+    )
+    .unwrap();
+    refused(&text, "is not a backup");
+    let till_like = dir.path().join("other.db");
+    Connection::open(&till_like)
+        .unwrap()
+        .execute_batch("CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT)")
+        .unwrap();
+    refused(&till_like, "is not a backup");
+
+    let other_fair = fairpos_domain::demo::FAIR_TOML.replacen("name = \"", "name = \"Other ", 1);
+    assert_ne!(other_fair, fairpos_domain::demo::FAIR_TOML);
+    let other = hq_in(&dir.path().join("other"), &other_fair);
+    let theirs = dir.path().join("theirs.db");
+    backup(&other.dir, &theirs, quiet).unwrap();
+    refused(&theirs, "restore it into a new --data directory");
+}
+
+#[test]
+fn a_headquarters_on_postgresql_is_sent_to_its_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let hq = demo_hq(dir.path());
+    crate::set_meta(&hq.conn, META_DATABASE, "postgres://hq@127.0.0.1:1/hq").unwrap();
+    let e = backup(&hq.dir, &dir.path().join("x.db"), quiet).unwrap_err();
+    assert!(e.is_bad_input(), "{e}");
+    assert!(e.to_string().contains("pg_dump"), "{e}");
+    assert!(
+        !e.to_string().contains("127.0.0.1"),
+        "no URL, which may hold a password: {e}"
+    );
+}

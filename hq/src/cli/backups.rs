@@ -1,0 +1,70 @@
+//! `hq backup` and `hq restore` as an operator runs them: one line on what the copy holds,
+//! progress on stderr while a big one is written.
+
+use std::path::Path;
+
+use super::args::CopyFile;
+use super::kit::print_json;
+use crate::backup::{self, Holding};
+use crate::Result;
+
+/// `bytes` as an operator reads a file's size.
+fn size(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
+}
+
+fn holds(h: &Holding) -> String {
+    format!(
+        "{} ledgers, {} sales, {}",
+        h.ledgers,
+        h.sales,
+        size(h.bytes)
+    )
+}
+
+pub fn backup(dir: &Path, args: CopyFile) -> Result<()> {
+    let holding = backup::backup(dir, &args.file, |copied, about| {
+        eprintln!("backing up: {} of about {}", size(copied), size(about));
+    })?;
+    if args.json {
+        return print_json(&holding);
+    }
+    println!(
+        "backed up the {} of fair {} to {}: {}",
+        role_name(&holding.role),
+        holding.fair,
+        args.file.display(),
+        holds(&holding)
+    );
+    Ok(())
+}
+
+pub fn restore(dir: &Path, args: CopyFile) -> Result<()> {
+    let restored = backup::restore(dir, &args.file)?;
+    if args.json {
+        return print_json(&restored);
+    }
+    let h = &restored.holding;
+    println!(
+        "restored the {} of fair {} from {}: {}",
+        role_name(&h.role),
+        h.fair,
+        args.file.display(),
+        holds(h)
+    );
+    if let Some(kept) = &restored.replaced_kept_as {
+        println!("the database it replaced is kept as {}", kept.display());
+    }
+    println!(
+        "each till's next sync brings back what it sold since the backup; a till enrolled \
+         since is given a new code (hq add-device) and runs `fairpos enroll --again`"
+    );
+    Ok(())
+}
+
+fn role_name(role: &str) -> &'static str {
+    match role {
+        "hub" => "hub",
+        _ => "headquarters",
+    }
+}

@@ -7,45 +7,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::hq::{pause, Api, Hq, Server};
-use common::Till;
+use common::{expected, sell_some, sorted, Till};
 use fairpos_sync::ledger::heads_text;
 use rand::{Rng, SeedableRng};
-
-fn sell_some(till: &Till, seller: &str, n: usize) {
-    till.ok(&["shift", "open", "--seller", seller, "--float", "100"]);
-    let items = [
-        "LS-MH-1",
-        "FH-JT-300*2",
-        "HY-MHT-LB*1.5",
-        "6935780100128",
-        "2110021007501",
-    ];
-    for i in 0..n {
-        till.sell(&[
-            "--seller",
-            seller,
-            items[i % items.len()],
-            "--pay",
-            "wechat",
-        ]);
-    }
-}
-
-fn sorted(mut v: Vec<(String, String, i64)>) -> Vec<(String, String, i64)> {
-    v.sort();
-    v
-}
-
-/// What headquarters should hold: every till's sales, once.
-fn expected(tills: &[(&str, &Till)]) -> Vec<(String, String, i64)> {
-    let mut out = Vec::new();
-    for (device, till) in tills {
-        for (sale, total) in till.sale_totals() {
-            out.push((device.to_string(), sale, total));
-        }
-    }
-    sorted(out)
-}
 
 #[test]
 fn two_tills_sell_offline_then_hq_comes_up_and_holds_every_sale_once_on_sqlite() {

@@ -3,7 +3,7 @@
 
 use fairpos_domain::DeviceCode;
 use fairpos_sync::keys;
-use fairpos_sync::protocol::{split_device_token, DeviceEntry};
+use fairpos_sync::protocol::{split_device_token, DeviceEntry, EnrolledAs};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::accounts::{self, Account};
@@ -111,10 +111,34 @@ pub struct Grant {
     pub secret: String,
 }
 
+/// Refuses a till enrolling `again` as a device of another fair than `fair_toml`'s.
+pub fn check_same_fair(again: Option<&EnrolledAs>, fair_toml: &str) -> Result<()> {
+    let Some(again) = again else {
+        return Ok(());
+    };
+    let fair = fairpos_domain::fair::Fair::from_toml(fair_toml)?;
+    if fair.id != again.fair {
+        return Err(Error::input(format!(
+            "this till sells at fair {}, and this headquarters is fair {}",
+            again.fair, fair.id
+        )));
+    }
+    Ok(())
+}
+
+/// Why a till enrolling again as `till` is refused a code for `code_for`.
+pub fn code_for_another(code_for: &str, till: &str) -> Error {
+    Error::input(format!(
+        "this code is for {code_for}, and this till is {till}: ask for a code for {till} \
+         (the code is still unused)"
+    ))
+}
+
 /// Uses `code` for the device writing with `actor`. A code works once; trying again with
 /// the same actor (a till whose first attempt never heard back) is allowed and issues a new
-/// secret.
-pub fn enroll(conn: &Connection, code: &str, actor: &str) -> Result<Grant> {
+/// secret. A till enrolling again as device `again` is refused a code for another device,
+/// which stays unused.
+pub fn enroll(conn: &Connection, code: &str, actor: &str, again: Option<&str>) -> Result<Grant> {
     if fairpos_sync::ActorId::try_from(actor).is_err() {
         return Err(Error::input("bad actor id"));
     }
@@ -129,6 +153,9 @@ pub fn enroll(conn: &Connection, code: &str, actor: &str) -> Result<Grant> {
     let Some((device, used)) = row else {
         return Err(Error::input("unknown enrolment code"));
     };
+    if let Some(till) = again.filter(|till| *till != device) {
+        return Err(code_for_another(&device, till));
+    }
     if let Some(used) = used {
         if used != actor {
             return Err(Error::input("this enrolment code has been used"));
@@ -427,5 +454,46 @@ mod tests {
         // A till's token is answered by a reader too (refused here: a code is not a secret).
         let code = add_device(&hq, "T01", "S01", false).unwrap();
         assert!(matches!(read(&format!("T01.{code}")), Some(Err(_))));
+    }
+
+    #[test]
+    fn a_till_enrolling_again_is_refused_a_code_for_another_device_or_fair_the_code_unused() {
+        let dir = tempfile::tempdir().unwrap();
+        let demo = fairpos_domain::demo::FAIR_TOML;
+        let hq = Hq::init(
+            dir.path(),
+            demo,
+            Founding::Hq {
+                organizer_password: "organizer-pw",
+            },
+        )
+        .unwrap();
+        let actor = fairpos_sync::ActorId::random().to_hex_string();
+        let code = add_device(&hq, "T03", "S03", false).unwrap();
+        let refused = enroll(&hq.conn, &code, &actor, Some("T02")).err().unwrap();
+        assert!(refused.is_bad_input());
+        assert!(refused
+            .to_string()
+            .contains("this code is for T03, and this till is T02"));
+        // Unused: T02 enrolling again with its own code, or T03 with this one, are granted.
+        assert_eq!(enroll(&hq.conn, &code, &actor, None).unwrap().device, "T03");
+        let code = add_device(&hq, "T02", "S02", false).unwrap();
+        assert_eq!(
+            enroll(&hq.conn, &code, &actor, Some("T02")).unwrap().device,
+            "T02"
+        );
+
+        let fair = fairpos_domain::fair::Fair::from_toml(demo).unwrap().id;
+        let as_till = |fair: &str| EnrolledAs {
+            fair: fair.into(),
+            device: "T02".into(),
+        };
+        assert!(check_same_fair(None, demo).is_ok());
+        assert!(check_same_fair(Some(&as_till(&fair)), demo).is_ok());
+        let other = check_same_fair(Some(&as_till("other-fair")), demo).unwrap_err();
+        assert!(
+            other.to_string().contains("sells at fair other-fair"),
+            "{other}"
+        );
     }
 }

@@ -12,7 +12,7 @@ use futures::StreamExt;
 
 use fairpos_sync::client::HqClient;
 use fairpos_sync::net::WsDialer;
-use fairpos_sync::protocol::device_token;
+use fairpos_sync::protocol::{device_token, EnrollRequest};
 use fairpos_sync::samod::{BackoffConfig, DialerEvent, DocHandle, DocumentId, Repo};
 use fairpos_sync::tls::Trust;
 use fairpos_sync::ActorId;
@@ -40,7 +40,12 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, trust: &Trust) -> Result<Hq> {
     let client = HqClient::new(hq, trust)?;
     let actor = ActorId::random();
     let rt = runtime()?;
-    let response = rt.block_on(client.enroll(code, &actor.to_hex_string(), ENROL_LIMIT))?;
+    let request = EnrollRequest {
+        code: code.to_string(),
+        actor: actor.to_hex_string(),
+        again: None,
+    };
+    let response = rt.block_on(client.enroll(&request, ENROL_LIMIT))?;
     if response.role != "hub" {
         return Err(Error::input(
             "this code enrols a till: use `fairpos enroll`",

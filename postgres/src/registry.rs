@@ -132,6 +132,11 @@ pub enum Enrolment {
     },
     UnknownCode,
     CodeUsed,
+    /// The code is for device `code_for`, and the till enrolling again is `till`.
+    OtherDevice {
+        code_for: String,
+        till: String,
+    },
 }
 
 /// A ledger document and how far it is projected, as a confirmation reports it.
@@ -185,12 +190,14 @@ pub async fn add_device(
 
 /// Uses the code whose hash is `code_hash` for the device writing with `actor`, storing the
 /// hash and public key of its new secret. A code works once; the same actor may use it again
-/// (a till whose first attempt never heard back). Two processes taking one code at once take
-/// turns on its row.
+/// (a till whose first attempt never heard back). A till enrolling again as device `again`
+/// is refused a code for another device, which stays unused. Two processes taking one code
+/// at once take turns on its row.
 pub async fn enroll(
     pool: &Pool,
     code_hash: &str,
     actor: &str,
+    again: Option<&str>,
     secret_hash: &str,
     public_key: &str,
 ) -> Result<Enrolment> {
@@ -206,6 +213,12 @@ pub async fn enroll(
         return Ok(Enrolment::UnknownCode);
     };
     let device: String = code.get(0);
+    if let Some(till) = again.filter(|till| *till != device) {
+        return Ok(Enrolment::OtherDevice {
+            code_for: device,
+            till: till.to_string(),
+        });
+    }
     if code
         .get::<_, Option<&str>>(1)
         .is_some_and(|used| used != actor)

@@ -541,7 +541,18 @@ async fn an_enrolled_tills_ledger_is_checked_against_its_actor_and_its_heads_are
         .await
         .unwrap());
     let other_actor = ActorId::random().to_hex_string();
-    let granted = registry::enroll(&a, "code", &other_actor, "secret", "key")
+    // A till enrolling again as another device is refused this code, which stays unused.
+    let refused = registry::enroll(&a, "code", &other_actor, Some("T2"), "secret", "key")
+        .await
+        .unwrap();
+    assert_eq!(
+        refused,
+        Enrolment::OtherDevice {
+            code_for: "T1".into(),
+            till: "T2".into()
+        }
+    );
+    let granted = registry::enroll(&a, "code", &other_actor, Some("T1"), "secret", "key")
         .await
         .unwrap();
     assert!(matches!(granted, Enrolment::Granted { ref device, .. } if device == "T1"));
@@ -586,7 +597,7 @@ async fn an_enrolled_tills_ledger_is_checked_against_its_actor_and_its_heads_are
 
     // Enrolled again with the ledger's actor (the same code, as a till whose first attempt
     // never heard back may not: another actor), it is projected and its heads are held.
-    let again = registry::enroll(&a, "code", &actor, "secret", "key")
+    let again = registry::enroll(&a, "code", &actor, None, "secret", "key")
         .await
         .unwrap();
     assert_eq!(again, Enrolment::CodeUsed);

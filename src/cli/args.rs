@@ -74,21 +74,9 @@ pub enum Command {
     /// Diagnostics of printers and scanners.
     #[command(subcommand)]
     Hardware(HardwareCommand),
-    /// Turn an empty data directory into a till enrolled with headquarters.
-    Enroll {
-        /// Headquarters (or hub) URL, such as http://hq.example:7700.
-        #[arg(long)]
-        hq: String,
-        /// The one-time code from `fairpos hq add-device`.
-        #[arg(long)]
-        code: String,
-        #[arg(long, value_name = "PIN")]
-        lead_pin: String,
-        /// The fair's own certificate authority (PEM), trusted besides the system's roots
-        /// under https:// now and at every later sync.
-        #[arg(long, value_name = "FILE")]
-        ca: Option<PathBuf>,
-    },
+    /// Turn an empty data directory into a till enrolled with headquarters (or, with
+    /// --again, enrol this till again).
+    Enroll(EnrollArgs),
     /// Sync with headquarters: once (exit 0 only when it holds every local change), or
     /// `--watch`; `sync status` tells how far it got.
     Sync(SyncArgs),
@@ -109,6 +97,27 @@ pub struct TillArgs {
     /// Fill the monitor, with or without a window manager.
     #[arg(long)]
     pub fullscreen: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct EnrollArgs {
+    /// Headquarters (or hub) URL, such as http://hq.example:7700.
+    #[arg(long)]
+    pub hq: String,
+    /// The one-time code from `fairpos hq add-device`.
+    #[arg(long)]
+    pub code: String,
+    #[arg(long, value_name = "PIN")]
+    pub lead_pin: String,
+    /// The fair's own certificate authority (PEM), trusted besides the system's roots
+    /// under https:// now and at every later sync.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Enrol this till again, keeping its sales and ledgers, with a new code for the same
+    /// device: after headquarters was restored from an older backup, or the device was
+    /// revoked and added again.
+    #[arg(long)]
+    pub again: bool,
 }
 
 #[derive(Args, Debug)]

@@ -250,12 +250,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let mut till = Till::open(&dir)?;
             report_to(till.reader()?, &a)
         }
-        Command::Enroll {
-            hq,
-            code,
-            lead_pin,
-            ca,
-        } => remote::enroll(&dir, &hq, &code, &lead_pin, ca.as_deref()),
+        Command::Enroll(a) => remote::enroll(&dir, a),
         Command::Sync(a) => remote::sync(&dir, a),
         Command::Bundle(b) => remote::bundle(&dir, b),
         Command::Hq(h) => Ok(fairpos_hq::cli::run(&dir, h)?),

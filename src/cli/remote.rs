@@ -11,20 +11,27 @@ use fairpos_domain::money::Fen;
 use fairpos_hq::{bundles, Hq, HQ_DB};
 use fairpos_sync::tls::Trust;
 
-use super::args::{BundleCommand, ProductArgs, SyncArgs, SyncCommand};
+use super::args::{BundleCommand, EnrollArgs, ProductArgs, SyncArgs, SyncCommand};
 use super::{print_json, write_output};
 use crate::clock::now;
 use crate::error::{Error, Result};
 use crate::till::Till;
 use crate::uplink::{self, SyncOptions};
 
-pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str, ca: Option<&Path>) -> Result<()> {
-    let trust = Trust::with_ca(read_ca(ca)?.as_deref())?;
-    let till = uplink::enroll(dir, hq, code, lead_pin, &trust)?;
+pub fn enroll(dir: &Path, args: EnrollArgs) -> Result<()> {
+    let ca = read_ca(args.ca.as_deref())?;
+    let (till, again) = if args.again {
+        let till = uplink::enroll_again(dir, &args.hq, &args.code, &args.lead_pin, ca.as_deref())?;
+        (till, " again")
+    } else {
+        let trust = Trust::with_ca(ca.as_deref())?;
+        let till = uplink::enroll(dir, &args.hq, &args.code, &args.lead_pin, &trust)?;
+        (till, "")
+    };
     let id = till.store().identity();
     println!(
-        "till {} at stall {} of {} enrolled with {hq}",
-        id.device, id.stall, id.fair.name
+        "till {} at stall {} of {} enrolled{again} with {}",
+        id.device, id.stall, id.fair.name, args.hq
     );
     Ok(())
 }

@@ -19,7 +19,7 @@ use fairpos_projection::catalog::apply_document;
 use fairpos_sync::bundle::{Bundle, BundleDoc, FORMAT};
 use fairpos_sync::catalog::CatalogDoc;
 use fairpos_sync::client::HqClient;
-use fairpos_sync::protocol::device_token;
+use fairpos_sync::protocol::{device_token, EnrollRequest, EnrollResponse, EnrolledAs};
 use fairpos_sync::tls::Trust;
 use fairpos_sync::{storage, ActorId, LedgerDoc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -45,24 +45,28 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// Turns an empty data directory into a till enrolled with headquarters at `hq`, trusting
 /// `trust` under `https://` then and at every later sync.
 pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str, trust: &Trust) -> Result<Till> {
-    if dir.join(DB_FILE).exists() || dir.join(fairpos_hq::HQ_DB).exists() {
+    if dir.join(DB_FILE).exists() {
         return Err(Error::input(format!(
-            "{} already holds a till or headquarters: enrol into an empty --data directory",
+            "{} already holds a till: enrol into an empty --data directory, or enrol this \
+             till again with --again (it keeps its sales)",
+            dir.display()
+        )));
+    }
+    if dir.join(fairpos_hq::HQ_DB).exists() {
+        return Err(Error::input(format!(
+            "{} already holds headquarters: enrol into an empty --data directory",
             dir.display()
         )));
     }
     let client = HqClient::new(hq, trust)?;
     let actor = ActorId::random();
-    let response = runtime()?.block_on(client.enroll(
-        code,
-        &actor.to_hex_string(),
-        Duration::from_secs(20),
-    ))?;
-    if response.role != "till" {
-        return Err(Error::input(
-            "this code enrols a hub: use `fairpos --data DIR hq enroll --hq URL --code CODE`",
-        ));
-    }
+    let request = EnrollRequest {
+        code: code.to_string(),
+        actor: actor.to_hex_string(),
+        again: None,
+    };
+    let response = runtime()?.block_on(client.enroll(&request, ENROL_LIMIT))?;
+    check_till_code(&response)?;
     let mut till = Till::init(
         dir,
         &InitOptions {
@@ -80,6 +84,59 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str, trust: &Trust) -
     }
     let bytes = response.catalog_bytes()?;
     store_catalog(&mut till, &response.catalog_key, &bytes)?;
+    Ok(till)
+}
+
+/// How long an enrolment may take.
+const ENROL_LIMIT: Duration = Duration::from_secs(20);
+
+fn check_till_code(response: &EnrollResponse) -> Result<()> {
+    if response.role != "till" {
+        return Err(Error::input(
+            "this code enrols a hub: use `fairpos --data DIR hq enroll --hq URL --code CODE`",
+        ));
+    }
+    Ok(())
+}
+
+/// Enrols the till in `dir` again, with a new code headquarters at `hq` gave for the same
+/// device: after headquarters was restored from a backup older than the till's enrolment,
+/// or the device was revoked and added again. The till keeps its sales, its ledgers and the
+/// actor they are written with, and takes the new secret (and `hq` as its headquarters,
+/// trusting the certificate authority `ca` (PEM) under `https://`, else the one it was
+/// given before). Headquarters refuses, the code unused, a code for another device or a
+/// headquarters of another fair; the lead PIN is asked for.
+pub fn enroll_again(
+    dir: &Path,
+    hq: &str,
+    code: &str,
+    lead_pin: &str,
+    ca: Option<&str>,
+) -> Result<Till> {
+    let mut till = Till::open(dir)?;
+    till.store().check_lead_pin(lead_pin)?;
+    let identity = till.store().identity().clone();
+    let trust = match ca {
+        Some(pem) => Trust::with_ca(Some(pem))?,
+        None => trust(till.reader()?)?,
+    };
+    let client = HqClient::new(hq, &trust)?;
+    let request = EnrollRequest {
+        code: code.to_string(),
+        actor: identity.actor.to_hex_string(),
+        again: Some(EnrolledAs {
+            fair: identity.fair.id.clone(),
+            device: identity.device.to_string(),
+        }),
+    };
+    let response = runtime()?.block_on(client.enroll(&request, ENROL_LIMIT))?;
+    check_till_code(&response)?;
+    // The catalog stays as the till has it: its next sync merges headquarters' in.
+    till.store_mut().set_meta(META_HQ, client.base())?;
+    till.store_mut().set_meta(DEVICE_SECRET, &response.secret)?;
+    if let Some(ca) = trust.ca_pem() {
+        till.store_mut().set_meta(META_HQ_CA, ca)?;
+    }
     Ok(till)
 }
 

@@ -114,12 +114,8 @@ impl HqClient {
     }
 
     /// Redeems a one-time enrolment code for a device writing as `actor` (hex).
-    pub async fn enroll(&self, code: &str, actor: &str, limit: Duration) -> Result<EnrollResponse> {
-        let request = EnrollRequest {
-            code: code.to_string(),
-            actor: actor.to_string(),
-        };
-        self.post(route::ENROLL, None, &request, limit).await
+    pub async fn enroll(&self, request: &EnrollRequest, limit: Duration) -> Result<EnrollResponse> {
+        self.post(route::ENROLL, None, request, limit).await
     }
 
     /// Registers the ledgers `docs` (keys) as about to sync.
@@ -230,7 +226,14 @@ mod tests {
         );
         let client = HqClient::new(&base, &Trust::system().unwrap()).unwrap();
         let err = client
-            .enroll("CODE", "actor", Duration::from_secs(10))
+            .enroll(
+                &EnrollRequest {
+                    code: "CODE".into(),
+                    actor: "actor".into(),
+                    again: None,
+                },
+                Duration::from_secs(10),
+            )
             .await
             .unwrap_err()
             .to_string();

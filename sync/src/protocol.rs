@@ -36,6 +36,18 @@ pub struct EnrollRequest {
     pub code: String,
     /// The Automerge actor id (hex) the device will write its ledgers with.
     pub actor: String,
+    /// For a till enrolling again (`fairpos enroll --again`): who it already is. A code
+    /// for another device, or headquarters of another fair, refuses it, the code unused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub again: Option<EnrolledAs>,
+}
+
+/// The fair and device a till enrolling again already is.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EnrolledAs {
+    /// The fair's id.
+    pub fair: String,
+    pub device: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

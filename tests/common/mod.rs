@@ -147,3 +147,45 @@ impl Till {
         rusqlite::Connection::open(self.data().join("till.db")).expect("open till.db")
     }
 }
+
+/// Opens a shift for `seller` and sells `n` sales of the demo catalog, paid by WeChat.
+pub fn sell_some(till: &Till, seller: &str, n: usize) {
+    till.ok(&["shift", "open", "--seller", seller, "--float", "100"]);
+    sell_more(till, seller, n);
+}
+
+/// `n` more sales by `seller`, whose shift is open.
+pub fn sell_more(till: &Till, seller: &str, n: usize) {
+    let items = [
+        "LS-MH-1",
+        "FH-JT-300*2",
+        "HY-MHT-LB*1.5",
+        "6935780100128",
+        "2110021007501",
+    ];
+    for i in 0..n {
+        till.sell(&[
+            "--seller",
+            seller,
+            items[i % items.len()],
+            "--pay",
+            "wechat",
+        ]);
+    }
+}
+
+pub fn sorted(mut v: Vec<(String, String, i64)>) -> Vec<(String, String, i64)> {
+    v.sort();
+    v
+}
+
+/// What headquarters should hold: every till's sales, once.
+pub fn expected(tills: &[(&str, &Till)]) -> Vec<(String, String, i64)> {
+    let mut out = Vec::new();
+    for (device, till) in tills {
+        for (sale, total) in till.sale_totals() {
+            out.push((device.to_string(), sale, total));
+        }
+    }
+    sorted(out)
+}

@@ -159,7 +159,7 @@ pub async fn enroll(
         Ok(a) => a,
         Err(refused) => return refused.json(),
     };
-    let granted = state.enroll_device(req.code, req.actor).await;
+    let granted = state.enroll_device(req.code, req.actor, req.again).await;
     // The catalog is saved for a till that enrolled, not for every attempt.
     let result = granted.map(|(grant, fair_toml)| {
         let catalog = match &state.catalog {

@@ -2,7 +2,7 @@
 
 use fairpos_postgres::registry::{self, Enrolment};
 use fairpos_sync::keys;
-use fairpos_sync::protocol::{ConfirmedDoc, DocInfo};
+use fairpos_sync::protocol::{ConfirmedDoc, DocInfo, EnrolledAs};
 use rusqlite::Connection;
 
 use crate::devices::{self, Grant, Peer};
@@ -12,25 +12,40 @@ use crate::state::AppState;
 use crate::{meta, project, Error, Result};
 
 impl AppState {
-    /// Uses an enrolment code for the device writing with `actor`; the grant, and the fair
-    /// file a till sets itself up with.
-    pub async fn enroll_device(&self, code: String, actor: String) -> Result<(Grant, String)> {
+    /// Uses an enrolment code for the device writing with `actor` (a till that is `again`
+    /// this fair's device, enrolling again); the grant, and the fair file a till sets itself
+    /// up with.
+    pub async fn enroll_device(
+        &self,
+        code: String,
+        actor: String,
+        again: Option<EnrolledAs>,
+    ) -> Result<(Grant, String)> {
         let Some(pool) = &self.pg else {
             return self
                 .on_writer(move |db| {
-                    let grant = devices::enroll(db, &code, &actor)?;
-                    Ok((grant, meta(db, "fair_toml")?.unwrap_or_default()))
+                    let fair_toml = meta(db, "fair_toml")?.unwrap_or_default();
+                    devices::check_same_fair(again.as_ref(), &fair_toml)?;
+                    let device = again.as_ref().map(|a| a.device.as_str());
+                    let grant = devices::enroll(db, &code, &actor, device)?;
+                    Ok((grant, fair_toml))
                 })
                 .await;
         };
         if fairpos_sync::ActorId::try_from(actor.as_str()).is_err() {
             return Err(Error::input("bad actor id"));
         }
+        let fair_toml = self
+            .readers
+            .read(|db| Ok(meta(db, "fair_toml")?.unwrap_or_default()))
+            .await?;
+        devices::check_same_fair(again.as_ref(), &fair_toml)?;
         let secret = keys::new_secret();
         let enrolment = registry::enroll(
             pool,
             &devices::code_hash(&code),
             &actor,
+            again.as_ref().map(|a| a.device.as_str()),
             &keys::secret_hash(&secret),
             &keys::public_key(&secret),
         )
@@ -43,11 +58,10 @@ impl AppState {
             } => (device, stall, role),
             Enrolment::UnknownCode => return Err(Error::input("unknown enrolment code")),
             Enrolment::CodeUsed => return Err(Error::input("this enrolment code has been used")),
+            Enrolment::OtherDevice { code_for, till } => {
+                return Err(devices::code_for_another(&code_for, &till))
+            }
         };
-        let fair_toml = self
-            .readers
-            .read(|db| Ok(meta(db, "fair_toml")?.unwrap_or_default()))
-            .await?;
         let grant = Grant {
             device,
             stall,

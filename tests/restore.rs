@@ -1,0 +1,223 @@
+//! Headquarters restored from a backup taken before its tills' last syncs, narrated against
+//! the real `fairpos hq serve` on SQLite (`hq backup`, `hq restore`) and on PostgreSQL
+//! (`pg_dump`, `pg_restore`, as a province's IT department runs them). Nothing synced after
+//! the backup is lost: each till still holds every sale, and its next sync gives the
+//! restored headquarters back what the backup lacked, counted once. A till enrolled after
+//! the backup is unknown to it, and is enrolled again (`fairpos enroll --again`), keeping
+//! its sales.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::hq::{Hq, Server, PASSWORD};
+use common::{expected, sell_more, sell_some, sorted, Till, PIN};
+
+/// How a backend's headquarters is backed up and restored.
+struct Copies {
+    /// Backs up the headquarters (serving) to the new file given.
+    backup: fn(&Hq, &Path),
+    /// Restores the headquarters (stopped) from that file.
+    restore: fn(&Hq, &Path),
+}
+
+#[test]
+fn a_restored_sqlite_headquarters_gets_back_from_its_tills_what_its_backup_lacked() {
+    let copies = Copies {
+        backup: |hq, file| {
+            let said = hq.ok(&["hq", "backup", file.to_str().unwrap()]);
+            assert!(
+                said.starts_with("backed up the headquarters of fair "),
+                "{said}"
+            );
+            assert!(said.contains(": 1 ledgers, 3 sales, "), "{said}");
+        },
+        restore: |hq, file| {
+            let said = hq.ok(&["hq", "restore", file.to_str().unwrap()]);
+            assert!(said.contains(": 1 ledgers, 3 sales, "), "{said}");
+            assert!(said.contains("enroll --again"), "{said}");
+            // What it replaced is kept, every sale of it.
+            let kept = said
+                .lines()
+                .find_map(|l| l.strip_prefix("the database it replaced is kept as "))
+                .expect("where the replaced database is kept");
+            let sales: i64 = rusqlite::Connection::open(kept)
+                .unwrap()
+                .query_row("SELECT count(*) FROM sales", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(sales, 7);
+        },
+    };
+    restored_headquarters_gets_back_what_its_backup_lacked(Hq::demo(), &copies);
+}
+
+#[test]
+fn a_restored_postgresql_headquarters_gets_back_from_its_tills_what_its_backup_lacked() {
+    let Some(hq) = Hq::demo_postgres("restore") else {
+        return;
+    };
+    let copies = Copies {
+        backup: |hq, file| {
+            // `hq backup` sends it to PostgreSQL's tools, naming no URL (it may hold a
+            // password).
+            let out = hq.run(&["hq", "backup", file.to_str().unwrap()]);
+            let said = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{said}");
+            assert!(
+                said.contains("pg_dump") && !said.contains("127.0.0.1"),
+                "{said}"
+            );
+            assert_eq!(said.trim().lines().count(), 1, "{said}");
+            let url = hq.database_url().unwrap();
+            run(
+                "pg_dump",
+                &["--format=custom", "--file", file.to_str().unwrap(), &url],
+            );
+        },
+        restore: |hq, file| {
+            let url = hq.database_url().unwrap();
+            let dbname = format!("--dbname={url}");
+            let args = [
+                "--clean",
+                "--if-exists",
+                "--single-transaction",
+                "--no-owner",
+            ];
+            let mut all = args.to_vec();
+            all.extend([dbname.as_str(), file.to_str().unwrap()]);
+            run("pg_restore", &all);
+        },
+    };
+    restored_headquarters_gets_back_what_its_backup_lacked(hq, &copies);
+}
+
+fn run(program: &str, args: &[&str]) {
+    let out = Command::new(program).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn restored_headquarters_gets_back_what_its_backup_lacked(hq: Hq, copies: &Copies) {
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("monday-noon.backup");
+
+    // Morning: T01 sells three and syncs; at noon headquarters is backed up, serving.
+    let server = hq.serve();
+    let url = server.url.clone();
+    let t1 = Till::enrolled(&url, &hq.add_device("T01", "S01"));
+    sell_some(&t1, "V003", 3);
+    t1.synced();
+    (copies.backup)(&hq, &backup);
+
+    // Afternoon: T01 sells two more; T02, enrolled after the backup, sells two. Both sync.
+    sell_more(&t1, "V003", 2);
+    t1.synced();
+    let t2 = Till::enrolled(&url, &hq.add_device("T02", "S02"));
+    sell_some(&t2, "V004", 2);
+    t2.synced();
+    assert_eq!(hq.sales().len(), 7);
+
+    // Evening: headquarters' disk is lost. A restore is refused while it serves; then it
+    // is stopped, restored from noon's backup, and started again at its address.
+    if !hq.on_postgres() {
+        let out = hq.run(&["hq", "restore", backup.to_str().unwrap()]);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{said}");
+        assert!(said.contains("stop `hq serve` first"), "{said}");
+        assert_eq!(hq.sales().len(), 7, "nothing was moved");
+    }
+    server.stop();
+    (copies.restore)(&hq, &backup);
+    assert_eq!(hq.sales().len(), 3, "noon's headquarters");
+    let server = Server::start(hq.data(), &["--listen", url.trim_start_matches("http://")]);
+    assert_eq!(server.url, url);
+
+    // T01 syncs, with nothing new sold: headquarters has its afternoon back.
+    t1.synced();
+    assert_eq!(sorted(hq.sales()), expected(&[("T01", &t1)]));
+
+    // T02 is unknown to noon's headquarters: refused in one line, its sales standing.
+    let out = t2.sync(&[]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(said.contains("credentials"), "{said}");
+    assert_eq!(t2.sales().len(), 2);
+
+    // Enrolling it again: a code for another device is refused and stays unused; so is a
+    // wrong lead PIN; a plain enrolment says --again.
+    let t3_code = hq.add_device("T03", "S03");
+    let again = |code: &str, pin: &str| {
+        t2.run(&[
+            "enroll",
+            "--again",
+            "--hq",
+            &url,
+            "--code",
+            code,
+            "--lead-pin",
+            pin,
+        ])
+    };
+    t2.fails(
+        &[
+            "enroll",
+            "--again",
+            "--hq",
+            &url,
+            "--code",
+            &t3_code,
+            "--lead-pin",
+            PIN,
+        ],
+        1,
+        "this code is for T03, and this till is T02",
+    );
+    let t3 = Till::enrolled(&url, &t3_code);
+    assert_eq!(t3.json(&["sync", "status", "--json"])["enrolled"], true);
+    let t2_code = hq.add_device("T02", "S02");
+    let out = again(&t2_code, "0000");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("PIN"), "{said}");
+    t2.fails(
+        &[
+            "enroll",
+            "--hq",
+            &url,
+            "--code",
+            &t2_code,
+            "--lead-pin",
+            PIN,
+        ],
+        2,
+        "--again",
+    );
+    let out = again(&t2_code, PIN);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("T02 at stall S02"));
+
+    // T02 sells one more and syncs: headquarters holds every sale of both tills, once.
+    sell_more(&t2, "V004", 1);
+    t2.synced();
+    t1.synced();
+    assert_eq!(sorted(hq.sales()), expected(&[("T01", &t1), ("T02", &t2)]));
+    assert_eq!(hq.sales().len(), 8);
+    for till in [&t1, &t2] {
+        let status = till.json(&["sync", "status", "--json"]);
+        assert_eq!(status["unconfirmed_sales"], 0, "{status}");
+    }
+    let report = hq.json(&["hq", "report", "--by", "stall", "--format", "json"]);
+    let net = |t: &Till| t.report("stall")["net_fen"].as_i64().unwrap();
+    assert_eq!(report["net_fen"].as_i64().unwrap(), net(&t1) + net(&t2));
+    // Organizers log in as at noon.
+    let api = common::hq::Api::new(&url);
+    assert!(api.token_of("organizer", PASSWORD).is_some());
+    server.stop();
+}

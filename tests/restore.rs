@@ -101,6 +101,46 @@ fn run(program: &str, args: &[&str]) {
     );
 }
 
+/// Sets `sku`'s price in headquarters' catalog (`hq catalog import`, one row).
+fn set_price(hq: &Hq, sku: &str, yuan: &str) {
+    let csv = std::fs::read_to_string(common::demo_file("catalog.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with(&format!("{sku},")))
+        .unwrap();
+    let mut fields: Vec<&str> = row.split(',').collect();
+    let at = header.split(',').position(|h| h == "price_yuan").unwrap();
+    fields[at] = yuan;
+    let file = hq.data().join(format!("price-{sku}.csv"));
+    std::fs::write(&file, format!("{header}\n{}\n", fields.join(","))).unwrap();
+    hq.ok(&["hq", "catalog", "import", file.to_str().unwrap()]);
+}
+
+/// `sku`'s price at `till`, in fen.
+fn price_at(till: &Till, sku: &str) -> i64 {
+    till.db()
+        .query_row(
+            "SELECT price_fen FROM products WHERE sku = ?1",
+            [sku],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+/// Syncs `till` until `sku` costs `fen` there (a running headquarters takes a catalog
+/// import in within a second or so); every sync must succeed.
+fn synced_until_price(till: &Till, sku: &str, fen: i64) {
+    for _ in 0..20 {
+        till.synced();
+        if price_at(till, sku) == fen {
+            return;
+        }
+        common::hq::pause(300);
+    }
+    panic!("{sku} never came to cost {fen} fen at the till");
+}
+
 fn restored_headquarters_gets_back_what_its_backup_lacked(hq: Hq, copies: &Copies) {
     let dir = tempfile::tempdir().unwrap();
     let backup = dir.path().join("monday-noon.backup");
@@ -113,9 +153,11 @@ fn restored_headquarters_gets_back_what_its_backup_lacked(hq: Hq, copies: &Copie
     t1.synced();
     (copies.backup)(&hq, &backup);
 
-    // Afternoon: T01 sells two more; T02, enrolled after the backup, sells two. Both sync.
+    // Afternoon: an organizer lowers a price; T01 sells two more; T02, enrolled after the
+    // backup, sells two. Both sync.
+    set_price(&hq, "BJ-HJC-100", "11.00");
     sell_more(&t1, "V003", 2);
-    t1.synced();
+    synced_until_price(&t1, "BJ-HJC-100", 1100);
     let t2 = Till::enrolled(&url, &hq.add_device("T02", "S02"));
     sell_some(&t2, "V004", 2);
     t2.synced();
@@ -139,6 +181,12 @@ fn restored_headquarters_gets_back_what_its_backup_lacked(hq: Hq, copies: &Copie
     // T01 syncs, with nothing new sold: headquarters has its afternoon back.
     t1.synced();
     assert_eq!(sorted(hq.sales()), expected(&[("T01", &t1)]));
+
+    // The catalog goes on reaching the tills: an edit after the restore arrives (the edits
+    // of a data directory written by one actor throughout would have been numbered as the
+    // afternoon's, which T01 holds, and refused).
+    set_price(&hq, "BJ-HJC-250", "99.00");
+    synced_until_price(&t1, "BJ-HJC-250", 9900);
 
     // T02 is unknown to noon's headquarters: refused in one line, its sales standing.
     let out = t2.sync(&[]);

@@ -31,16 +31,20 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn actor(conn: &Connection) -> Result<ActorId> {
-    let hex = meta(conn, "actor")?.ok_or_else(|| Error::Integrity("no actor".into()))?;
-    ActorId::try_from(hex.as_str()).map_err(|e| Error::Integrity(format!("actor: {e}")))
+/// The actor an edit of the catalog is written with: a new one each time. Automerge numbers
+/// an actor's changes one after another, and refuses a second change under a number it
+/// holds already. An actor kept for the data directory would, once its database was
+/// restored from a backup (`hq restore`, `pg_restore`), number its next edit as one the
+/// tills hold from before the restore, and the catalog would reach them no more.
+fn edit_actor() -> ActorId {
+    ActorId::random()
 }
 
 /// The genesis of the catalog document, made once at `hq init`.
 pub fn create(hq: &Hq) -> Result<()> {
     let key = key(hq);
     let id = doc_id(hq);
-    let doc = CatalogDoc::create(&key, &hq.fair.id, actor(&hq.conn)?)?;
+    let doc = CatalogDoc::create(&key, &hq.fair.id, edit_actor())?;
     put_chunk(&hq.conn, &id, "snapshot", "genesis", &doc.save())?;
     register(&hq.conn, &id, &key, &doc)?;
     Ok(())
@@ -94,7 +98,7 @@ fn store_snapshot(
 /// tables along.
 pub fn edit(hq: &Hq, f: impl FnOnce(&mut CatalogDoc, i64) -> Result<()>) -> Result<()> {
     let mut doc = load(hq)?;
-    doc.set_actor(actor(&hq.conn)?);
+    doc.set_actor(edit_actor());
     let before = doc.automerge().get_heads();
     f(&mut doc, now_ms())?;
     let id = doc_id(hq);

@@ -191,44 +191,37 @@ pub fn restore(dir: &Path, from: &Path) -> Result<Restored> {
         source,
     })?;
     let current = dir.join(HQ_DB);
-    // Held until the copy is in place: a server starting meanwhile waits for it.
     let mut holding_current = None;
     let mut replaced_kept_as = None;
     if current.exists() {
         let conn = Connection::open(&current)?;
         conn.busy_timeout(Duration::from_secs(1))?;
-        if crate::meta(&conn, META_DATABASE)?.is_some() {
+        check_stopped(dir, &conn)?;
+        // A database that cannot be read (what the restore is for, perhaps) is replaced
+        // all the same; one that can must be this fair's, on SQLite.
+        if let Ok(Some(_)) = crate::meta(&conn, META_DATABASE) {
             return Err(pg_tools_instead("restore the database with pg_restore"));
         }
-        let fair = fair_of(&conn)?;
-        if fair != from_holding.fair {
-            return Err(Error::input(format!(
-                "{} is a backup of fair {}, and {} holds fair {fair}: restore it into a new \
-                 --data directory",
-                from.display(),
-                from_holding.fair,
-                dir.display()
-            )));
-        }
-        // Leaving write-ahead logging needs every other connection closed: a serving
-        // process keeps one open. It also folds the log into the file, which is then whole.
-        let mode: std::result::Result<String, _> =
-            conn.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0));
-        match mode {
-            Ok(mode) if mode == "delete" => {}
-            Ok(_) | Err(_) => {
+        if let Ok(fair) = fair_of(&conn) {
+            if fair != from_holding.fair {
                 return Err(Error::input(format!(
-                    "headquarters in {} is running (another process has {HQ_DB} open): stop \
-                     `hq serve` first",
+                    "{} is a backup of fair {}, and {} holds fair {fair}: restore it into a \
+                     new --data directory",
+                    from.display(),
+                    from_holding.fair,
                     dir.display()
-                )))
+                )));
             }
         }
-        conn.execute_batch("BEGIN EXCLUSIVE")?;
-        let kept = dir.join(format!(
-            "{HQ_DB}.before-restore-{}",
-            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-        ));
+        // Held (where the file still takes locks) until the copy is in place.
+        let _ = conn.execute_batch("BEGIN EXCLUSIVE");
+        let kept = unused_name(
+            dir,
+            &format!(
+                "{HQ_DB}.before-restore-{}",
+                chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+            ),
+        );
         std::fs::rename(&current, &kept).map_err(|source| Error::Io {
             path: current.clone(),
             source,
@@ -261,6 +254,60 @@ pub fn restore(dir: &Path, from: &Path) -> Result<Restored> {
         holding: from_holding,
         replaced_kept_as,
     })
+}
+
+/// Refuses a database `conn` another process has open: leaving write-ahead logging needs
+/// every other connection closed, and a serving process keeps one. Leaving it also folds
+/// the log into the file, which is then whole. A database too damaged to say is taken as
+/// stopped when no log is beside it (SQLite removes it when the last connection closes).
+fn check_stopped(dir: &Path, conn: &Connection) -> Result<()> {
+    let running = || {
+        Error::input(format!(
+            "headquarters in {} is running (another process has {HQ_DB} open): stop `hq \
+             serve` first",
+            dir.display()
+        ))
+    };
+    match conn.query_row("PRAGMA journal_mode = DELETE", [], |r| {
+        r.get::<_, String>(0)
+    }) {
+        Ok(mode) if mode == "delete" => Ok(()),
+        Ok(_) => Err(running()),
+        Err(e) if is_busy(&e) => Err(running()),
+        Err(e) => {
+            let log_beside = ["-wal", "-shm"]
+                .iter()
+                .any(|end| dir.join(format!("{HQ_DB}{end}")).exists());
+            if log_beside {
+                return Err(Error::input(format!(
+                    "{HQ_DB} in {} cannot be read ({e}) and its write-ahead log is beside it: \
+                     if `hq serve` is stopped, move {HQ_DB}, {HQ_DB}-wal and {HQ_DB}-shm aside, \
+                     then restore again",
+                    dir.display()
+                )));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `dir/name`, or `dir/name-2`, `-3`… whichever is not taken: a restore never renames a
+/// database over one kept before.
+fn unused_name(dir: &Path, name: &str) -> PathBuf {
+    let mut path = dir.join(name);
+    let mut n = 1;
+    while path.exists() {
+        n += 1;
+        path = dir.join(format!("{name}-{n}"));
+    }
+    path
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 fn read_only(path: &Path) -> Result<Connection> {

@@ -144,6 +144,36 @@ fn a_restore_waits_for_headquarters_to_stop_then_keeps_what_it_replaces() {
 }
 
 #[test]
+fn a_damaged_database_is_replaced_when_no_write_ahead_log_is_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let hq = demo_hq(&dir.path().join("hq"));
+    add_device(&hq, "T01");
+    let monday = dir.path().join("monday.db");
+    backup(&hq.dir, &monday, quiet).unwrap();
+    let data = hq.dir.clone();
+    drop(hq);
+    let damaged = b"SQLite format 3\0 and then nothing a database would hold".repeat(80);
+    std::fs::write(data.join(HQ_DB), &damaged).unwrap();
+
+    // A log beside it may be a server's still running on it: the operator is asked.
+    std::fs::write(data.join("hq.db-wal"), b"").unwrap();
+    let refused = restore(&data, &monday).unwrap_err();
+    assert!(refused.to_string().contains("cannot be read"), "{refused}");
+    assert!(refused
+        .to_string()
+        .contains("move hq.db, hq.db-wal and hq.db-shm aside"));
+    std::fs::remove_file(data.join("hq.db-wal")).unwrap();
+
+    // Twice, the second keeping what the first put in place beside the damaged file.
+    let first = restore(&data, &monday).unwrap().replaced_kept_as.unwrap();
+    let second = restore(&data, &monday).unwrap().replaced_kept_as.unwrap();
+    assert_ne!(first, second);
+    assert_eq!(std::fs::read(&first).unwrap(), damaged, "kept as it was");
+    assert_eq!(devices_in(&second), ["T01"]);
+    assert_eq!(devices_in(&data.join(HQ_DB)), ["T01"]);
+}
+
+#[test]
 fn a_restore_onto_a_new_machine_needs_no_headquarters_there() {
     let dir = tempfile::tempdir().unwrap();
     let hq = demo_hq(&dir.path().join("hq"));

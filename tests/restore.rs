@@ -222,7 +222,7 @@ fn restored_headquarters_gets_back_what_its_backup_lacked(hq: Hq, copies: &Copie
             PIN,
         ],
         1,
-        "this code is for T03, and this till is T02",
+        "this code is for T03, not T02",
     );
     let t3 = Till::enrolled(&url, &t3_code);
     assert_eq!(t3.json(&["sync", "status", "--json"])["enrolled"], true);
@@ -267,5 +267,73 @@ fn restored_headquarters_gets_back_what_its_backup_lacked(hq: Hq, copies: &Copie
     // Organizers log in as at noon.
     let api = common::hq::Api::new(&url);
     assert!(api.token_of("organizer", PASSWORD).is_some());
+    server.stop();
+}
+
+#[test]
+fn a_hub_enrolled_after_the_backup_enrols_again_and_relays_what_it_holds() {
+    let hq = Hq::demo();
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("before-the-venue.db");
+    let server = hq.serve();
+    let url = server.url.clone();
+    let till = Till::enrolled(&url, &hq.add_device("T01", "S01"));
+    hq.ok(&["hq", "backup", backup.to_str().unwrap()]);
+
+    // The venue's hub is enrolled after the backup; T01 sells and syncs with it alone.
+    let hub = Hq {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    hub.ok(&["hq", "enroll", "--hq", &url, "--code", &hq.add_hub("H1")]);
+    let hub_server = Server::start(hub.data(), &["--upstream", &url]);
+    sell_some(&till, "V003", 3);
+    till.synced_with(&hub_server.url);
+    hub_server.stop();
+
+    // Headquarters is restored from before the hub: its relay would be refused. Given a
+    // new code, the hub enrols again (a code for another device refused first) and relays
+    // what it holds.
+    server.stop();
+    hq.ok(&["hq", "restore", backup.to_str().unwrap()]);
+    assert_eq!(hq.sales().len(), 0);
+    let server = Server::start(hq.data(), &["--listen", url.trim_start_matches("http://")]);
+    let hub_server = Server::start(hub.data(), &["--upstream", &url]);
+    let since = std::time::Instant::now();
+    let refused_h1 = |events: String| {
+        events
+            .lines()
+            .any(|l| l.contains("H1") && l.contains("refused"))
+    };
+    while !refused_h1(hq.events()) {
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(30),
+            "the hub's relay was never refused"
+        );
+        common::hq::pause(200);
+    }
+    assert_eq!(hq.sales().len(), 0, "{}", hq.events());
+    hub_server.stop();
+    let other = hq.add_hub("H2");
+    let out = hub.run(&["hq", "enroll", "--again", "--hq", &url, "--code", &other]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("this code is for H2, not H1"), "{said}");
+    let code = hq.add_hub("H1");
+    let said = hub.ok(&["hq", "enroll", "--again", "--hq", &url, "--code", &code]);
+    assert!(
+        said.contains("hub H1") && said.contains("enrolled again"),
+        "{said}"
+    );
+    let hub_server = Server::start(hub.data(), &["--upstream", &url]);
+    let since = std::time::Instant::now();
+    while hq.sales().len() < 3 {
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(30),
+            "the hub never relayed"
+        );
+        common::hq::pause(200);
+    }
+    assert_eq!(sorted(hq.sales()), expected(&[("T01", &till)]));
+    hub_server.stop();
     server.stop();
 }

@@ -126,18 +126,18 @@ pub fn check_same_fair(again: Option<&EnrolledAs>, fair_toml: &str) -> Result<()
     Ok(())
 }
 
-/// Why a till enrolling again as `till` is refused a code for `code_for`.
-pub fn code_for_another(code_for: &str, till: &str) -> Error {
+/// Why a device enrolling again as `enrolling` is refused a code for `code_for`.
+pub fn code_for_another(code_for: &str, enrolling: &str) -> Error {
     Error::input(format!(
-        "this code is for {code_for}, and this till is {till}: ask for a code for {till} \
-         (the code is still unused)"
+        "this code is for {code_for}, not {enrolling}: ask for a code for {enrolling} (the \
+         code is still unused)"
     ))
 }
 
 /// Uses `code` for the device writing with `actor`. A code works once; trying again with
 /// the same actor (a till whose first attempt never heard back) is allowed and issues a new
-/// secret. A till enrolling again as device `again` is refused a code for another device,
-/// which stays unused.
+/// secret. A till or hub enrolling again as device `again` is refused a code for another
+/// device, which stays unused.
 pub fn enroll(conn: &Connection, code: &str, actor: &str, again: Option<&str>) -> Result<Grant> {
     if fairpos_sync::ActorId::try_from(actor).is_err() {
         return Err(Error::input("bad actor id"));
@@ -153,8 +153,8 @@ pub fn enroll(conn: &Connection, code: &str, actor: &str, again: Option<&str>) -
     let Some((device, used)) = row else {
         return Err(Error::input("unknown enrolment code"));
     };
-    if let Some(till) = again.filter(|till| *till != device) {
-        return Err(code_for_another(&device, till));
+    if let Some(enrolling) = again.filter(|enrolling| *enrolling != device) {
+        return Err(code_for_another(&device, enrolling));
     }
     if let Some(used) = used {
         if used != actor {
@@ -474,7 +474,7 @@ mod tests {
         assert!(refused.is_bad_input());
         assert!(refused
             .to_string()
-            .contains("this code is for T03, and this till is T02"));
+            .contains("this code is for T03, not T02"));
         // Unused: T02 enrolling again with its own code, or T03 with this one, are granted.
         assert_eq!(enroll(&hq.conn, &code, &actor, None).unwrap().device, "T03");
         let code = add_device(&hq, "T02", "S02", false).unwrap();

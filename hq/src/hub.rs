@@ -12,13 +12,13 @@ use futures::StreamExt;
 
 use fairpos_sync::client::HqClient;
 use fairpos_sync::net::WsDialer;
-use fairpos_sync::protocol::{device_token, EnrollRequest};
+use fairpos_sync::protocol::{device_token, EnrollRequest, EnrolledAs};
 use fairpos_sync::samod::{BackoffConfig, DialerEvent, DocHandle, DocumentId, Repo};
 use fairpos_sync::tls::Trust;
 use fairpos_sync::ActorId;
 use rusqlite::Connection;
 
-use crate::{catalog, devices, set_meta, Error, Founding, Hq, Result};
+use crate::{catalog, devices, set_meta, Error, Founding, Hq, Result, Role};
 
 /// How long a hub waits for headquarters' answer at enrolment.
 const ENROL_LIMIT: Duration = Duration::from_secs(20);
@@ -68,6 +68,46 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, trust: &Trust) -> Result<Hq> {
     let registry = rt.block_on(client.registry(&token, ENROL_LIMIT))?;
     devices::apply_registry(&hub.conn, &registry)?;
     Ok(hub)
+}
+
+/// Enrols the hub in `dir` again, with a new code headquarters at `hq` gave for the same
+/// device: after headquarters was restored from a backup older than the hub's enrolment, or
+/// the hub was revoked and added again. It keeps every ledger it holds and takes the new
+/// secret, relaying to `hq` from then on, trusting the CA `ca` (PEM) under `https://`, else
+/// the one it was enrolled with. Headquarters refuses, the code unused, a code for another
+/// device or a headquarters of another fair.
+pub fn enroll_again(dir: &Path, hq: &str, code: &str, ca: Option<&str>) -> Result<Hq> {
+    let hub = Hq::open(dir)?;
+    let Role::Hub { device, .. } = &hub.role else {
+        return Err(Error::input(format!(
+            "{} holds headquarters, not a hub: --again enrols a hub again",
+            dir.display()
+        )));
+    };
+    let stored_ca = crate::meta(&hub.conn, META_UPSTREAM_CA)?;
+    let trust = Trust::with_ca(ca.or(stored_ca.as_deref()))?;
+    let client = HqClient::new(hq, &trust)?;
+    let request = EnrollRequest {
+        code: code.to_string(),
+        actor: ActorId::random().to_hex_string(),
+        again: Some(EnrolledAs {
+            fair: hub.fair.id.clone(),
+            device: device.clone(),
+        }),
+    };
+    let response = runtime()?.block_on(client.enroll(&request, ENROL_LIMIT))?;
+    if response.role != "hub" {
+        return Err(Error::input(
+            "this code enrols a till: a hub enrols again with a code from `hq add-device --hub`",
+        ));
+    }
+    set_meta(&hub.conn, "secret", &response.secret)?;
+    set_meta(&hub.conn, "upstream", client.base())?;
+    if let Some(ca) = ca {
+        set_meta(&hub.conn, META_UPSTREAM_CA, ca)?;
+    }
+    drop(hub);
+    Hq::open(dir)
 }
 
 /// A hub's link to headquarters: the registry from there, every ledger held here relayed

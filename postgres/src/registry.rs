@@ -132,10 +132,10 @@ pub enum Enrolment {
     },
     UnknownCode,
     CodeUsed,
-    /// The code is for device `code_for`, and the till enrolling again is `till`.
+    /// The code is for device `code_for`, and the device enrolling again is `enrolling`.
     OtherDevice {
         code_for: String,
-        till: String,
+        enrolling: String,
     },
 }
 
@@ -190,8 +190,8 @@ pub async fn add_device(
 
 /// Uses the code whose hash is `code_hash` for the device writing with `actor`, storing the
 /// hash and public key of its new secret. A code works once; the same actor may use it again
-/// (a till whose first attempt never heard back). A till enrolling again as device `again`
-/// is refused a code for another device, which stays unused. Two processes taking one code
+/// (a till whose first attempt never heard back). A till or hub enrolling again as device
+/// `again` is refused a code for another device, which stays unused. Two processes taking one code
 /// at once take turns on its row.
 pub async fn enroll(
     pool: &Pool,
@@ -213,10 +213,10 @@ pub async fn enroll(
         return Ok(Enrolment::UnknownCode);
     };
     let device: String = code.get(0);
-    if let Some(till) = again.filter(|till| *till != device) {
+    if let Some(enrolling) = again.filter(|enrolling| *enrolling != device) {
         return Ok(Enrolment::OtherDevice {
             code_for: device,
-            till: till.to_string(),
+            enrolling: enrolling.to_string(),
         });
     }
     if code

@@ -549,7 +549,7 @@ async fn an_enrolled_tills_ledger_is_checked_against_its_actor_and_its_heads_are
         refused,
         Enrolment::OtherDevice {
             code_for: "T1".into(),
-            till: "T2".into()
+            enrolling: "T2".into()
         }
     );
     let granted = registry::enroll(&a, "code", &other_actor, Some("T1"), "secret", "key")

@@ -136,6 +136,11 @@ pub enum HqCommand {
         /// under https:// now and by the relay to headquarters.
         #[arg(long, value_name = "FILE")]
         ca: Option<PathBuf>,
+        /// Enrol this hub again, keeping every ledger it holds, with a new code for the same
+        /// device: after headquarters was restored from an older backup, or the hub was
+        /// revoked and added again.
+        #[arg(long)]
+        again: bool,
     },
     /// Bundles carried from tills and hubs.
     #[command(subcommand)]

@@ -268,12 +268,22 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
             }
             Ok(())
         }
-        HqCommand::Enroll { hq: url, code, ca } => {
+        HqCommand::Enroll {
+            hq: url,
+            code,
+            ca,
+            again,
+        } => {
             let ca = ca.map(|file| read_input(&file)).transpose()?;
-            let trust = fairpos_sync::tls::Trust::with_ca(ca.as_deref())?;
-            let hub = hub::enroll(dir, &url, &code, &trust)?;
+            let hub = if again {
+                hub::enroll_again(dir, &url, &code, ca.as_deref())?
+            } else {
+                let trust = fairpos_sync::tls::Trust::with_ca(ca.as_deref())?;
+                hub::enroll(dir, &url, &code, &trust)?
+            };
+            let again = if again { " again" } else { "" };
             println!(
-                "hub {} of {} enrolled with {url}; start it with `fairpos --data {} hq serve`",
+                "hub {} of {} enrolled{again} with {url}; start it with `fairpos --data {} hq serve`",
                 match &hub.role {
                     Role::Hub { device, .. } => device.as_str(),
                     Role::Hq => "?",

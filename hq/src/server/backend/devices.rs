@@ -58,9 +58,10 @@ impl AppState {
             } => (device, stall, role),
             Enrolment::UnknownCode => return Err(Error::input("unknown enrolment code")),
             Enrolment::CodeUsed => return Err(Error::input("this enrolment code has been used")),
-            Enrolment::OtherDevice { code_for, till } => {
-                return Err(devices::code_for_another(&code_for, &till))
-            }
+            Enrolment::OtherDevice {
+                code_for,
+                enrolling,
+            } => return Err(devices::code_for_another(&code_for, &enrolling)),
         };
         let grant = Grant {
             device,

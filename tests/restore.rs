@@ -37,6 +37,11 @@ fn a_restored_sqlite_headquarters_gets_back_from_its_tills_what_its_backup_lacke
             let said = hq.ok(&["hq", "restore", file.to_str().unwrap()]);
             assert!(said.contains(": 1 ledgers, 3 sales, "), "{said}");
             assert!(said.contains("enroll --again"), "{said}");
+            // The afternoon's price change, which the replaced database holds, is kept.
+            assert!(
+                said.contains("catalog changes made since the backup"),
+                "{said}"
+            );
             // What it replaced is kept, every sale of it.
             let kept = said
                 .lines()
@@ -117,15 +122,26 @@ fn set_price(hq: &Hq, sku: &str, yuan: &str) {
     hq.ok(&["hq", "catalog", "import", file.to_str().unwrap()]);
 }
 
-/// `sku`'s price at `till`, in fen.
+/// `sku`'s price in fen in the catalog tables of `db` (a till's, or headquarters' in its
+/// data directory on either backend).
+fn price_in(db: &rusqlite::Connection, sku: &str) -> i64 {
+    db.query_row(
+        "SELECT price_fen FROM products WHERE sku = ?1",
+        [sku],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
 fn price_at(till: &Till, sku: &str) -> i64 {
-    till.db()
-        .query_row(
-            "SELECT price_fen FROM products WHERE sku = ?1",
-            [sku],
-            |r| r.get(0),
-        )
-        .unwrap()
+    price_in(&till.db(), sku)
+}
+
+fn price_at_headquarters(hq: &Hq, sku: &str) -> i64 {
+    price_in(
+        &rusqlite::Connection::open(hq.data().join("hq.db")).unwrap(),
+        sku,
+    )
 }
 
 /// Syncs `till` until `sku` costs `fen` there (a running headquarters takes a catalog
@@ -187,6 +203,10 @@ fn restored_headquarters_gets_back_what_its_backup_lacked(hq: Hq, copies: &Copie
     // afternoon's, which T01 holds, and refused).
     set_price(&hq, "BJ-HJC-250", "99.00");
     synced_until_price(&t1, "BJ-HJC-250", 9900);
+    // The afternoon's price is headquarters' too: merged back from the database the restore
+    // replaced (SQLite), or stored again from the data directory's own copy (PostgreSQL).
+    assert_eq!(price_at_headquarters(&hq, "BJ-HJC-100"), 1100);
+    assert_eq!(price_at(&t1, "BJ-HJC-100"), 1100);
 
     // T02 is unknown to noon's headquarters: refused in one line, its sales standing.
     let out = t2.sync(&[]);

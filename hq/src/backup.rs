@@ -45,6 +45,11 @@ pub struct Restored {
     pub holding: Holding,
     /// Where the database the restore replaced was kept, if there was one.
     pub replaced_kept_as: Option<PathBuf>,
+    /// Devices the replaced database held revoked and the backup does not: to revoke again.
+    pub revoked_since: Vec<String>,
+    /// Catalog changes the replaced database held and the backup lacked, merged in (the
+    /// tills that synced since hold them).
+    pub catalog_changes_merged: usize,
 }
 
 fn pg_tools_instead(what: &str) -> Error {
@@ -169,15 +174,27 @@ fn backup_telling(
 }
 
 /// Puts the copy `from` (made by [`backup`]) in place of the database of the headquarters
-/// in `dir`, which must be stopped: the database it replaces is kept beside it, renamed. Into
-/// a directory without a headquarters (a new machine), the copy is only put in place.
+/// in `dir`, which must be stopped. The copy is written and checked beside the database
+/// first; the database it replaces is then kept beside it, renamed (its owner and mode go to
+/// the copy), and the catalog edits it holds since the backup, which the tills hold too, are
+/// merged in. Into a directory without a headquarters (a new machine), the copy is only put
+/// in place.
 pub fn restore(dir: &Path, from: &Path) -> Result<Restored> {
-    let from_holding = holding_of(from).map_err(|e| {
+    let not_a_backup = |why: String| {
         Error::input(format!(
-            "{} is not a backup of a fairpos headquarters: {e}",
+            "{} is not a backup of a fairpos headquarters: {why}",
             from.display()
         ))
-    })?;
+    };
+    let log = PathBuf::from(format!("{}-wal", from.display()));
+    if std::fs::metadata(&log).is_ok_and(|m| m.len() > 0) {
+        return Err(not_a_backup(format!(
+            "a write-ahead log is beside it ({}): it is a database in use; make a backup of it \
+             with `hq backup`",
+            log.display()
+        )));
+    }
+    let from_holding = holding_of(from).map_err(|e| not_a_backup(e.to_string()))?;
     if read_only(from)
         .and_then(|c| crate::meta(&c, META_DATABASE))?
         .is_some()
@@ -186,74 +203,173 @@ pub fn restore(dir: &Path, from: &Path) -> Result<Restored> {
             "the backup is of its data directory only; restore the database with pg_restore",
         ));
     }
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
     let current = dir.join(HQ_DB);
-    let mut holding_current = None;
-    let mut replaced_kept_as = None;
-    if current.exists() {
+    if same_file(from, &current) {
+        return Err(Error::input(format!(
+            "{} is this headquarters' own database: restore from a backup of it",
+            from.display()
+        )));
+    }
+
+    // The copy, whole, beside the database it is to replace.
+    let placing = tempfile::Builder::new()
+        .prefix(".fairpos-restore-")
+        .tempfile_in(dir)
+        .map_err(io(dir))?;
+    std::fs::copy(from, placing.path()).map_err(io(placing.path()))?;
+    placing.as_file().sync_all().map_err(io(placing.path()))?;
+    holding_of(placing.path()).map_err(|e| {
+        Error::Other(format!(
+            "the copy did not read back whole, so it was not put in place: {e}"
+        ))
+    })?;
+
+    let mut restored = Restored {
+        holding: from_holding,
+        replaced_kept_as: None,
+        revoked_since: Vec::new(),
+        catalog_changes_merged: 0,
+    };
+    if !current.exists() {
+        placing.persist_noclobber(&current).map_err(|e| Error::Io {
+            path: current.clone(),
+            source: e.error,
+        })?;
+        sync_directory(dir)?;
+        return Ok(restored);
+    }
+    let replaced = Replaced::read(dir, &restored.holding, placing.path())?;
+    let kept = unused_name(
+        dir,
+        &format!(
+            "{HQ_DB}.before-restore-{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+        ),
+    );
+    std::fs::rename(&current, &kept).map_err(io(&current))?;
+    if let Err(e) = placing.persist_noclobber(&current) {
+        let put_back = std::fs::rename(&kept, &current).is_ok();
+        return Err(Error::Other(format!(
+            "{}: {} (the database it was to replace is {})",
+            current.display(),
+            e.error,
+            if put_back {
+                current.display()
+            } else {
+                kept.display()
+            }
+        )));
+    }
+    replaced.give_owner_and_mode(&current);
+    sync_directory(dir)?;
+    restored.replaced_kept_as = Some(kept);
+    restored.revoked_since = replaced.revoked_since;
+    if let Some(catalog) = replaced.catalog {
+        restored.catalog_changes_merged = merge_catalog(dir, catalog)?;
+    }
+    Ok(restored)
+}
+
+/// What is taken from the database a restore replaces, checked stopped, of the same fair and
+/// role as the backup, and read as far as it can be (it may be what the restore is for).
+struct Replaced {
+    metadata: Option<std::fs::Metadata>,
+    revoked_since: Vec<String>,
+    catalog: Option<automerge::Automerge>,
+}
+
+impl Replaced {
+    fn read(dir: &Path, backup: &Holding, copy: &Path) -> Result<Replaced> {
+        let current = dir.join(HQ_DB);
         let conn = Connection::open(&current)?;
         conn.busy_timeout(Duration::from_secs(1))?;
         check_stopped(dir, &conn)?;
-        // A database that cannot be read (what the restore is for, perhaps) is replaced
-        // all the same; one that can must be this fair's, on SQLite.
         if let Ok(Some(_)) = crate::meta(&conn, META_DATABASE) {
             return Err(pg_tools_instead("restore the database with pg_restore"));
         }
         if let Ok(fair) = fair_of(&conn) {
-            if fair != from_holding.fair {
+            if fair != backup.fair {
                 return Err(Error::input(format!(
-                    "{} is a backup of fair {}, and {} holds fair {fair}: restore it into a \
+                    "this backup is of fair {}, and {} holds fair {fair}: restore it into a \
                      new --data directory",
-                    from.display(),
-                    from_holding.fair,
+                    backup.fair,
                     dir.display()
                 )));
             }
         }
-        // Held (where the file still takes locks) until the copy is in place.
-        let _ = conn.execute_batch("BEGIN EXCLUSIVE");
-        let kept = unused_name(
-            dir,
-            &format!(
-                "{HQ_DB}.before-restore-{}",
-                chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
-            ),
-        );
-        std::fs::rename(&current, &kept).map_err(|source| Error::Io {
-            path: current.clone(),
-            source,
-        })?;
-        replaced_kept_as = Some(kept);
-        holding_current = Some(conn);
+        if let Ok(Some(role)) = crate::meta(&conn, "role") {
+            if role != backup.role {
+                return Err(Error::input(format!(
+                    "this backup is of a {}, and {} holds a {role}: restore it into a new \
+                     --data directory",
+                    backup.role,
+                    dir.display()
+                )));
+            }
+        }
+        let catalog_id =
+            fairpos_sync::ids::document_id(&fairpos_sync::ids::catalog_key(&backup.fair));
+        Ok(Replaced {
+            metadata: std::fs::metadata(&current).ok(),
+            revoked_since: revoked_since(&conn, copy).unwrap_or_default(),
+            catalog: fairpos_sync::samod_storage::load_document(&conn, &catalog_id)
+                .ok()
+                .flatten(),
+        })
     }
-    let placing = tempfile::Builder::new()
-        .prefix(".fairpos-restore-")
-        .tempfile_in(dir)
-        .map_err(|source| Error::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    std::fs::copy(from, placing.path()).map_err(|source| Error::Io {
-        path: from.to_path_buf(),
-        source,
-    })?;
-    placing.as_file().sync_all().map_err(|source| Error::Io {
-        path: placing.path().to_path_buf(),
-        source,
-    })?;
-    placing.persist_noclobber(&current).map_err(|e| Error::Io {
-        path: current.clone(),
-        source: e.error,
-    })?;
-    sync_directory(dir)?;
-    drop(holding_current);
-    Ok(Restored {
-        holding: from_holding,
-        replaced_kept_as,
-    })
+
+    /// The replaced database's owner (when this process may give it) and mode, to `path`:
+    /// a restore run as root must not leave `hq serve`'s user unable to open it.
+    fn give_owner_and_mode(&self, path: &Path) {
+        use std::os::unix::fs::MetadataExt;
+        let Some(m) = &self.metadata else { return };
+        let _ = std::fs::set_permissions(path, m.permissions());
+        let _ = std::os::unix::fs::chown(path, Some(m.uid()), Some(m.gid()));
+    }
+}
+
+/// Devices revoked in `conn`'s database that the copy at `copy` holds unrevoked: a restore
+/// lets them in again.
+fn revoked_since(conn: &Connection, copy: &Path) -> Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare("SELECT device FROM devices WHERE revoked_at IS NOT NULL ORDER BY device")?;
+    let revoked: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<std::result::Result<_, _>>()?;
+    let copy = read_only(copy)?;
+    let mut live =
+        copy.prepare("SELECT 1 FROM devices WHERE device = ?1 AND revoked_at IS NULL")?;
+    let mut out = Vec::new();
+    for device in revoked {
+        if live.exists([&device])? {
+            out.push(device);
+        }
+    }
+    Ok(out)
+}
+
+/// Merges `catalog` (the catalog as the replaced database held it) into the restored one;
+/// how many of its changes were new to it.
+fn merge_catalog(dir: &Path, catalog: automerge::Automerge) -> Result<usize> {
+    let hq = crate::Hq::open(dir)?;
+    let before = crate::catalog::load(&hq)?.automerge().get_heads();
+    crate::catalog::merge_in(&hq, catalog)?;
+    let after = crate::catalog::load(&hq)?;
+    Ok(after.automerge().get_changes(&before).len())
+}
+
+/// Whether `a` and `b` are one file (both existing).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 /// Refuses a database `conn` another process has open: leaving write-ahead logging needs

@@ -111,19 +111,15 @@ pub struct Grant {
     pub secret: String,
 }
 
-/// Refuses a till enrolling `again` as a device of another fair than `fair_toml`'s.
-pub fn check_same_fair(again: Option<&EnrolledAs>, fair_toml: &str) -> Result<()> {
-    let Some(again) = again else {
-        return Ok(());
-    };
-    let fair = fairpos_domain::fair::Fair::from_toml(fair_toml)?;
-    if fair.id != again.fair {
-        return Err(Error::input(format!(
-            "this till sells at fair {}, and this headquarters is fair {}",
-            again.fair, fair.id
-        )));
+/// Refuses a till or hub enrolling `again` as a device of another fair than `fair`.
+pub fn check_same_fair(again: Option<&EnrolledAs>, fair: &str) -> Result<()> {
+    match again {
+        Some(again) if again.fair != fair => Err(Error::input(format!(
+            "this device is of fair {}, and this headquarters is fair {fair}",
+            again.fair
+        ))),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Why a device enrolling again as `enrolling` is refused a code for `code_for`.
@@ -153,13 +149,13 @@ pub fn enroll(conn: &Connection, code: &str, actor: &str, again: Option<&str>) -
     let Some((device, used)) = row else {
         return Err(Error::input("unknown enrolment code"));
     };
-    if let Some(enrolling) = again.filter(|enrolling| *enrolling != device) {
-        return Err(code_for_another(&device, enrolling));
-    }
     if let Some(used) = used {
         if used != actor {
             return Err(Error::input("this enrolment code has been used"));
         }
+    }
+    if let Some(enrolling) = again.filter(|enrolling| *enrolling != device) {
+        return Err(code_for_another(&device, enrolling));
     }
     let (stall, role): (String, String) = conn.query_row(
         "SELECT stall, role FROM devices WHERE device = ?1",
@@ -488,12 +484,9 @@ mod tests {
             fair: fair.into(),
             device: "T02".into(),
         };
-        assert!(check_same_fair(None, demo).is_ok());
-        assert!(check_same_fair(Some(&as_till(&fair)), demo).is_ok());
-        let other = check_same_fair(Some(&as_till("other-fair")), demo).unwrap_err();
-        assert!(
-            other.to_string().contains("sells at fair other-fair"),
-            "{other}"
-        );
+        assert!(check_same_fair(None, &fair).is_ok());
+        assert!(check_same_fair(Some(&as_till(&fair)), &fair).is_ok());
+        let other = check_same_fair(Some(&as_till("other-fair")), &fair).unwrap_err();
+        assert!(other.to_string().contains("of fair other-fair"), "{other}");
     }
 }

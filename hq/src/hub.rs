@@ -101,6 +101,15 @@ pub fn enroll_again(dir: &Path, hq: &str, code: &str, ca: Option<&str>) -> Resul
             "this code enrols a till: a hub enrols again with a code from `hq add-device --hub`",
         ));
     }
+    // A headquarters from before `again` grants whatever device its code is for.
+    let fair = fairpos_domain::fair::Fair::from_toml(&response.fair_toml)?.id;
+    if response.device != *device || fair != hub.fair.id {
+        return Err(Error::input(format!(
+            "headquarters enrolled that code as {} of fair {fair}, and this hub is {device} of \
+             fair {}: nothing was changed here",
+            response.device, hub.fair.id
+        )));
+    }
     set_meta(&hub.conn, "secret", &response.secret)?;
     set_meta(&hub.conn, "upstream", client.base())?;
     if let Some(ca) = ca {

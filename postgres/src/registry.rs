@@ -213,17 +213,17 @@ pub async fn enroll(
         return Ok(Enrolment::UnknownCode);
     };
     let device: String = code.get(0);
-    if let Some(enrolling) = again.filter(|enrolling| *enrolling != device) {
-        return Ok(Enrolment::OtherDevice {
-            code_for: device,
-            enrolling: enrolling.to_string(),
-        });
-    }
     if code
         .get::<_, Option<&str>>(1)
         .is_some_and(|used| used != actor)
     {
         return Ok(Enrolment::CodeUsed);
+    }
+    if let Some(enrolling) = again.filter(|enrolling| *enrolling != device) {
+        return Ok(Enrolment::OtherDevice {
+            code_for: device,
+            enrolling: enrolling.to_string(),
+        });
     }
     let row = tx
         .query_one(

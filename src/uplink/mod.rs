@@ -131,6 +131,23 @@ pub fn enroll_again(
     };
     let response = runtime()?.block_on(client.enroll(&request, ENROL_LIMIT))?;
     check_till_code(&response)?;
+    // A headquarters from before `again` grants whatever device its code is for.
+    let (device, fair) = (&response.device, fair_id(&response.fair_toml)?);
+    if *device != identity.device.as_str() || fair != identity.fair.id {
+        return Err(Error::input(format!(
+            "headquarters enrolled that code as {device} of fair {fair}, and this till is {} \
+             of fair {}: nothing was changed here; ask for {device} to be revoked and for a \
+             code for {}",
+            identity.device, identity.fair.id, identity.device
+        )));
+    }
+    if response.stall != identity.stall {
+        eprintln!(
+            "warning: headquarters places {device} at stall {}; this till stays at stall {} \
+             (its sales say so)",
+            response.stall, identity.stall
+        );
+    }
     // The catalog stays as the till has it: its next sync merges headquarters' in.
     till.store_mut().set_meta(META_HQ, client.base())?;
     till.store_mut().set_meta(DEVICE_SECRET, &response.secret)?;
@@ -138,6 +155,10 @@ pub fn enroll_again(
         till.store_mut().set_meta(META_HQ_CA, ca)?;
     }
     Ok(till)
+}
+
+fn fair_id(fair_toml: &str) -> Result<String> {
+    Ok(fairpos_domain::fair::Fair::from_toml(fair_toml)?.id)
 }
 
 /// Keeps the catalog document as received and brings the catalog tables to it.

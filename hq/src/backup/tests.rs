@@ -120,7 +120,35 @@ fn a_restore_waits_for_headquarters_to_stop_then_keeps_what_it_replaces() {
     add_device(&hq, "T01");
     let monday = dir.path().join("monday.db");
     backup(&hq.dir, &monday, quiet).unwrap();
+    // Since the backup: T02 added, T01 revoked, a price changed (and sent to the tills).
     add_device(&hq, "T02");
+    hq.conn
+        .execute(
+            "UPDATE devices SET revoked_at = 'now' WHERE device = 'T01'",
+            [],
+        )
+        .unwrap();
+    let price_of = |hq: &Hq| -> i64 {
+        hq.conn
+            .query_row(
+                "SELECT price_fen FROM products WHERE sku = 'BJ-HJC-100'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let mut rows = fairpos_domain::catalog_csv::parse_catalog(
+        "catalog.csv",
+        fairpos_domain::demo::CATALOG_CSV,
+    )
+    .unwrap();
+    rows.retain(|r| r.product.sku == "BJ-HJC-100");
+    rows[0].product.price = fairpos_domain::Fen::parse_yuan("11.00").unwrap();
+    crate::catalog::import_products(&hq, &rows).unwrap();
+    assert_eq!(price_of(&hq), 1100);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::Permissions::from_mode(0o640);
+    std::fs::set_permissions(hq.dir.join(HQ_DB), mode).unwrap();
 
     // Open in another connection, as a serving process holds it: refused, nothing moved.
     let refused = restore(&hq.dir, &monday).unwrap_err();
@@ -135,12 +163,54 @@ fn a_restore_waits_for_headquarters_to_stop_then_keeps_what_it_replaces() {
     drop(hq);
     let restored = restore(&data, &monday).unwrap();
     assert_eq!(devices_in(&data.join(HQ_DB)), ["T01"]);
-    let kept = restored.replaced_kept_as.unwrap();
+    let kept = restored.replaced_kept_as.clone().unwrap();
     assert!(kept.starts_with(&data), "{kept:?}");
     assert_eq!(devices_in(&kept), ["T01", "T02"], "nothing of it is lost");
     assert!(!data.join("hq.db-wal").exists());
-    // What was restored opens as headquarters.
-    assert_eq!(Hq::open(&data).unwrap().role, crate::Role::Hq);
+    // Told what the backup undoes; the tills' catalog merged back; the file as it was.
+    assert_eq!(restored.revoked_since, ["T01"]);
+    assert!(restored.catalog_changes_merged >= 1, "{restored:?}");
+    let restored_hq = Hq::open(&data).unwrap();
+    assert_eq!(restored_hq.role, crate::Role::Hq);
+    assert_eq!(price_of(&restored_hq), 1100);
+    let mode = std::fs::metadata(data.join(HQ_DB))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o640);
+
+    // Its own database, or one in use, is no backup; nor is a hub's.
+    let own = restore(&data, &data.join(HQ_DB)).unwrap_err();
+    assert!(own.to_string().contains("own database"), "{own}");
+    drop(restored_hq);
+    let live = Connection::open(data.join(HQ_DB)).unwrap();
+    live.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
+                        CREATE TABLE scratch(x); INSERT INTO scratch VALUES (1);",
+    )
+    .unwrap();
+    let copied_live = dir.path().join("live.db");
+    std::fs::copy(data.join(HQ_DB), &copied_live).unwrap();
+    std::fs::copy(data.join("hq.db-wal"), dir.path().join("live.db-wal")).unwrap();
+    drop(live);
+    let in_use = restore(&data, &copied_live).unwrap_err();
+    assert!(
+        in_use.to_string().contains("write-ahead log is beside it"),
+        "{in_use}"
+    );
+    let hub = Hq::init(
+        &dir.path().join("hub"),
+        fairpos_domain::demo::FAIR_TOML,
+        Founding::Hub {
+            device: "H1",
+            upstream: "http://127.0.0.1:1",
+        },
+    )
+    .unwrap();
+    let hubs = dir.path().join("hub.db");
+    backup(&hub.dir, &hubs, quiet).unwrap();
+    let not_ours = restore(&data, &hubs).unwrap_err();
+    assert!(not_ours.to_string().contains("is of a hub"), "{not_ours}");
 }
 
 #[test]

@@ -55,6 +55,19 @@ pub fn restore(dir: &Path, args: CopyFile) -> Result<()> {
     if let Some(kept) = &restored.replaced_kept_as {
         println!("the database it replaced is kept as {}", kept.display());
     }
+    if restored.catalog_changes_merged > 0 {
+        println!(
+            "{} catalog changes made since the backup (the tills hold them) were merged in",
+            restored.catalog_changes_merged
+        );
+    }
+    if !restored.revoked_since.is_empty() {
+        println!(
+            "revoked since the backup, and let in again by it: {}; revoke them again (hq \
+             revoke-device DEVICE)",
+            restored.revoked_since.join(", ")
+        );
+    }
     println!(
         "each till's next sync brings back what it sold since the backup; a till enrolled \
          since is given a new code (hq add-device) and runs `fairpos enroll --again`"

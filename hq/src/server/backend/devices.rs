@@ -21,11 +21,11 @@ impl AppState {
         actor: String,
         again: Option<EnrolledAs>,
     ) -> Result<(Grant, String)> {
+        devices::check_same_fair(again.as_ref(), &self.fair.id)?;
         let Some(pool) = &self.pg else {
             return self
                 .on_writer(move |db| {
                     let fair_toml = meta(db, "fair_toml")?.unwrap_or_default();
-                    devices::check_same_fair(again.as_ref(), &fair_toml)?;
                     let device = again.as_ref().map(|a| a.device.as_str());
                     let grant = devices::enroll(db, &code, &actor, device)?;
                     Ok((grant, fair_toml))
@@ -35,11 +35,6 @@ impl AppState {
         if fairpos_sync::ActorId::try_from(actor.as_str()).is_err() {
             return Err(Error::input("bad actor id"));
         }
-        let fair_toml = self
-            .readers
-            .read(|db| Ok(meta(db, "fair_toml")?.unwrap_or_default()))
-            .await?;
-        devices::check_same_fair(again.as_ref(), &fair_toml)?;
         let secret = keys::new_secret();
         let enrolment = registry::enroll(
             pool,
@@ -63,6 +58,10 @@ impl AppState {
                 enrolling,
             } => return Err(devices::code_for_another(&code_for, &enrolling)),
         };
+        let fair_toml = self
+            .readers
+            .read(|db| Ok(meta(db, "fair_toml")?.unwrap_or_default()))
+            .await?;
         let grant = Grant {
             device,
             stall,

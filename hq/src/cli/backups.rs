@@ -52,8 +52,11 @@ pub fn restore(dir: &Path, args: CopyFile) -> Result<()> {
         args.file.display(),
         holds(h)
     );
-    if let Some(kept) = &restored.replaced_kept_as {
-        println!("the database it replaced is kept as {}", kept.display());
+    match &restored.replaced_kept_as {
+        Some(kept) => println!("the database it replaced is kept as {}", kept.display()),
+        None => {
+            println!("devices revoked after the backup are let in again by it: revoke them again")
+        }
     }
     if restored.catalog_changes_merged > 0 {
         println!(

@@ -332,13 +332,18 @@ fn a_hub_enrolled_after_the_backup_enrols_again_and_relays_what_it_holds() {
         common::hq::pause(200);
     }
     assert_eq!(hq.sales().len(), 0, "{}", hq.events());
+    // Not while it serves (it would go on relaying with the secret it started with).
+    let code = hq.add_hub("H1");
+    let out = hub.run(&["hq", "enroll", "--again", "--hq", &url, "--code", &code]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("stop `hq serve` first"), "{said}");
     hub_server.stop();
     let other = hq.add_hub("H2");
     let out = hub.run(&["hq", "enroll", "--again", "--hq", &url, "--code", &other]);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{said}");
     assert!(said.contains("this code is for H2, not H1"), "{said}");
-    let code = hq.add_hub("H1");
     let said = hub.ok(&["hq", "enroll", "--again", "--hq", &url, "--code", &code]);
     assert!(
         said.contains("hub H1") && said.contains("enrolled again"),

@@ -77,6 +77,12 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, trust: &Trust) -> Result<Hq> {
 /// the one it was enrolled with. Headquarters refuses, the code unused, a code for another
 /// device or a headquarters of another fair.
 pub fn enroll_again(dir: &Path, hq: &str, code: &str, ca: Option<&str>) -> Result<Hq> {
+    // A serving hub would go on relaying with the secret it read when it started.
+    if dir.join(crate::HQ_DB).exists() {
+        let conn = Connection::open(dir.join(crate::HQ_DB))?;
+        conn.busy_timeout(Duration::from_secs(1))?;
+        crate::backup::check_stopped(dir, &conn)?;
+    }
     let hub = Hq::open(dir)?;
     let Role::Hub { device, .. } = &hub.role else {
         return Err(Error::input(format!(
@@ -106,8 +112,9 @@ pub fn enroll_again(dir: &Path, hq: &str, code: &str, ca: Option<&str>) -> Resul
     if response.device != *device || fair != hub.fair.id {
         return Err(Error::input(format!(
             "headquarters enrolled that code as {} of fair {fair}, and this hub is {device} of \
-             fair {}: nothing was changed here",
-            response.device, hub.fair.id
+             fair {}: nothing was changed here; ask for {} to be revoked and for a code for \
+             {device}",
+            response.device, hub.fair.id, response.device
         )));
     }
     set_meta(&hub.conn, "secret", &response.secret)?;

@@ -103,8 +103,13 @@ CREATE INDEX IF NOT EXISTS hq_docs_device ON hq_docs (device);
 
 /// Opens the database of the headquarters in `dir`.
 pub fn connect(dir: &Path) -> Result<Connection> {
-    let path = dir.join(HQ_DB);
-    let conn = Connection::open(&path)?;
+    connect_file(&dir.join(HQ_DB))
+}
+
+/// Opens the headquarters' database file at `path` (a copy `hq restore` is about to put in
+/// place, say) as [`connect`] opens it.
+pub(crate) fn connect_file(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.set_prepared_statement_cache_capacity(128);
     let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -261,7 +266,13 @@ impl Hq {
                 dir.display()
             )));
         }
-        let conn = connect(dir)?;
+        Hq::open_file(dir, &dir.join(HQ_DB))
+    }
+
+    /// The headquarters of `dir` as its database file at `path` holds it, brought to the
+    /// latest schema.
+    pub(crate) fn open_file(dir: &Path, path: &Path) -> Result<Hq> {
+        let conn = connect_file(path)?;
         create_tables(&conn)?;
         let fair_toml = meta(&conn, "fair_toml")?
             .ok_or_else(|| Error::Integrity("the headquarters has no fair".into()))?;

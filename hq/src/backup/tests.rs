@@ -42,6 +42,18 @@ fn devices_in(path: &Path) -> Vec<String> {
 
 fn quiet(_: u64, _: u64) {}
 
+/// Sets BJ-HJC-100's price in `hq`'s catalog, as `hq catalog import` does.
+fn set_price(hq: &Hq, yuan: &str) {
+    let mut rows = fairpos_domain::catalog_csv::parse_catalog(
+        "catalog.csv",
+        fairpos_domain::demo::CATALOG_CSV,
+    )
+    .unwrap();
+    rows.retain(|r| r.product.sku == "BJ-HJC-100");
+    rows[0].product.price = fairpos_domain::Fen::parse_yuan(yuan).unwrap();
+    crate::catalog::import_products(hq, &rows).unwrap();
+}
+
 #[test]
 fn a_backup_taken_while_the_database_is_open_holds_what_was_committed_and_is_never_written_over() {
     let dir = tempfile::tempdir().unwrap();
@@ -137,14 +149,7 @@ fn a_restore_waits_for_headquarters_to_stop_then_keeps_what_it_replaces() {
             )
             .unwrap()
     };
-    let mut rows = fairpos_domain::catalog_csv::parse_catalog(
-        "catalog.csv",
-        fairpos_domain::demo::CATALOG_CSV,
-    )
-    .unwrap();
-    rows.retain(|r| r.product.sku == "BJ-HJC-100");
-    rows[0].product.price = fairpos_domain::Fen::parse_yuan("11.00").unwrap();
-    crate::catalog::import_products(&hq, &rows).unwrap();
+    set_price(&hq, "11.00");
     assert_eq!(price_of(&hq), 1100);
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::Permissions::from_mode(0o640);
@@ -168,7 +173,8 @@ fn a_restore_waits_for_headquarters_to_stop_then_keeps_what_it_replaces() {
     assert_eq!(devices_in(&kept), ["T01", "T02"], "nothing of it is lost");
     assert!(!data.join("hq.db-wal").exists());
     // Told what the backup undoes; the tills' catalog merged back; the file as it was.
-    assert_eq!(restored.revoked_since, ["T01"]);
+    assert_eq!(restored.revoked_since, Some(vec!["T01".to_string()]));
+    assert!(restored.warnings.is_empty(), "{:?}", restored.warnings);
     assert!(restored.catalog_changes_merged >= 1, "{restored:?}");
     let restored_hq = Hq::open(&data).unwrap();
     assert_eq!(restored_hq.role, crate::Role::Hq);
@@ -251,9 +257,51 @@ fn a_restore_onto_a_new_machine_needs_no_headquarters_there() {
     let monday = dir.path().join("monday.db");
     backup(&hq.dir, &monday, quiet).unwrap();
     let new_machine = dir.path().join("new");
+    // A log left where the database was moved away from would be replayed into the copy.
+    std::fs::create_dir_all(&new_machine).unwrap();
+    std::fs::write(new_machine.join("hq.db-wal"), b"a log").unwrap();
+    let refused = restore(&new_machine, &monday).unwrap_err();
+    assert!(
+        refused.to_string().contains("left without its database"),
+        "{refused}"
+    );
+    std::fs::remove_file(new_machine.join("hq.db-wal")).unwrap();
     let restored = restore(&new_machine, &monday).unwrap();
+    assert_eq!(
+        restored.revoked_since, None,
+        "not known without the database replaced"
+    );
     assert_eq!(restored.replaced_kept_as, None);
     assert_eq!(devices_in(&new_machine.join(HQ_DB)), ["T01"]);
+}
+
+#[test]
+fn the_catalog_of_another_headquarters_of_the_fair_is_not_merged_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = demo_hq(&dir.path().join("first"));
+    set_price(&first, "11.00");
+    let monday = dir.path().join("monday.db");
+    backup(&first.dir, &monday, quiet).unwrap();
+    // Set up again after a loss, then restored over: its catalog is not the backup's grown.
+    let again = demo_hq(&dir.path().join("again"));
+    set_price(&again, "22.00");
+    let data = again.dir.clone();
+    drop(again);
+    let restored = restore(&data, &monday).unwrap();
+    assert_eq!(restored.catalog_changes_merged, 0);
+    assert_eq!(restored.warnings.len(), 1, "{:?}", restored.warnings);
+    assert!(restored.warnings[0].contains("does not descend"));
+    assert_eq!(
+        crate::catalog::load(&Hq::open(&data).unwrap())
+            .unwrap()
+            .automerge()
+            .get_heads(),
+        crate::catalog::load(&first)
+            .unwrap()
+            .automerge()
+            .get_heads(),
+        "the backup's catalog, as it was"
+    );
 }
 
 #[test]

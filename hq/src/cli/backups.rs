@@ -52,11 +52,8 @@ pub fn restore(dir: &Path, args: CopyFile) -> Result<()> {
         args.file.display(),
         holds(h)
     );
-    match &restored.replaced_kept_as {
-        Some(kept) => println!("the database it replaced is kept as {}", kept.display()),
-        None => {
-            println!("devices revoked after the backup are let in again by it: revoke them again")
-        }
+    if let Some(kept) = &restored.replaced_kept_as {
+        println!("the database it replaced is kept as {}", kept.display());
     }
     if restored.catalog_changes_merged > 0 {
         println!(
@@ -64,12 +61,20 @@ pub fn restore(dir: &Path, args: CopyFile) -> Result<()> {
             restored.catalog_changes_merged
         );
     }
-    if !restored.revoked_since.is_empty() {
-        println!(
+    match &restored.revoked_since {
+        Some(devices) if !devices.is_empty() => println!(
             "revoked since the backup, and let in again by it: {}; revoke them again (hq \
              revoke-device DEVICE)",
-            restored.revoked_since.join(", ")
-        );
+            devices.join(", ")
+        ),
+        Some(_) => {}
+        None if h.role == "hub" => {}
+        None => {
+            println!("devices revoked after the backup are let in again by it: revoke them again")
+        }
+    }
+    for warning in &restored.warnings {
+        eprintln!("warning: {warning}");
     }
     println!(
         "each till's next sync brings back what it sold since the backup; a till enrolled \

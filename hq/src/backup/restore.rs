@@ -1,0 +1,326 @@
+//! `hq restore`: a backup put in place of a stopped headquarters' (or hub's) database. The
+//! copy is written, checked and completed beside the database before anything is moved;
+//! the database it replaces is kept, renamed. Once the copy is in place the restore has
+//! happened: what fails after that is told as a warning, not as a failed restore.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use automerge::ReadDoc;
+use rusqlite::Connection;
+use serde::Serialize;
+
+use super::{
+    check_stopped, fair_of, holding_of, pg_tools_instead, read_only, sync_directory, Holding,
+    META_DATABASE,
+};
+use crate::instance::HQ_DB;
+use crate::{Error, Hq, Result};
+
+/// What `hq restore` did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Restored {
+    #[serde(flatten)]
+    pub holding: Holding,
+    /// Where the database the restore replaced was kept, if there was one.
+    pub replaced_kept_as: Option<PathBuf>,
+    /// Devices the replaced database held revoked and the backup does not: to revoke again.
+    /// `None` when that is not known (no database replaced, or one that could not be read).
+    /// Always empty for a hub, which takes its registry from headquarters.
+    pub revoked_since: Option<Vec<String>>,
+    /// Catalog changes the replaced database held and the backup lacked, merged in (the
+    /// tills that synced since hold them).
+    pub catalog_changes_merged: usize,
+    /// What did not go as it should once the copy was in place.
+    pub warnings: Vec<String>,
+}
+
+/// Puts the copy `from` (made by [`super::backup`]) in place of the database of the
+/// headquarters in `dir`, which must be stopped. The copy is written beside the database,
+/// checked, and given the catalog changes the database it replaces holds since the backup
+/// (which the tills hold too) when that catalog descends from the backup's. The database is
+/// then kept beside it, renamed, and its owner and mode go to the copy. Into a directory
+/// without a headquarters (a new machine), the copy is only put in place, owned as the
+/// directory is.
+pub fn restore(dir: &Path, from: &Path) -> Result<Restored> {
+    let from_holding = check_backup(from)?;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let current = dir.join(HQ_DB);
+    if same_file(from, &current) {
+        return Err(Error::input(format!(
+            "{} is this headquarters' own database: restore from a backup of it",
+            from.display()
+        )));
+    }
+    let replaced = if current.exists() {
+        Some(Replaced::read(dir, &from_holding, from)?)
+    } else {
+        check_no_log_left(dir)?;
+        None
+    };
+
+    // The copy, whole, beside the database it is to replace.
+    let placing = tempfile::Builder::new()
+        .prefix(".fairpos-restore-")
+        .tempfile_in(dir)
+        .map_err(io(dir))?;
+    std::fs::copy(from, placing.path()).map_err(io(placing.path()))?;
+    holding_of(placing.path()).map_err(|e| {
+        Error::Other(format!(
+            "the copy did not read back whole, so it was not put in place: {e}"
+        ))
+    })?;
+    let mut restored = Restored {
+        holding: from_holding,
+        replaced_kept_as: None,
+        revoked_since: replaced.as_ref().and_then(|r| r.revoked_since.clone()),
+        catalog_changes_merged: 0,
+        warnings: Vec::new(),
+    };
+    if let Some(catalog) = replaced.as_ref().and_then(|r| r.catalog.clone()) {
+        match merge_catalog(dir, placing.path(), catalog)? {
+            Merged::Changes(n) => restored.catalog_changes_merged = n,
+            Merged::NotDescended => restored.warnings.push(
+                "the catalog of the database replaced does not descend from the backup's \
+                 (another headquarters' catalog): it was not merged in"
+                    .into(),
+            ),
+        }
+    }
+    placing.as_file().sync_all().map_err(io(placing.path()))?;
+
+    match &replaced {
+        None => {
+            placing.persist_noclobber(&current).map_err(|e| Error::Io {
+                path: current.clone(),
+                source: e.error,
+            })?;
+            let owner = std::fs::metadata(dir).ok();
+            give_owner(&current, owner.as_ref(), None, &mut restored.warnings);
+        }
+        Some(replaced) => {
+            let kept = unused_name(
+                dir,
+                &format!(
+                    "{HQ_DB}.before-restore-{}",
+                    chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+                ),
+            );
+            std::fs::rename(&current, &kept).map_err(io(&current))?;
+            if let Err(e) = placing.persist_noclobber(&current) {
+                let put_back = std::fs::rename(&kept, &current).is_ok();
+                let now_at = if put_back { &current } else { &kept };
+                return Err(Error::Other(format!(
+                    "{}: {} (nothing was restored; the database is {})",
+                    current.display(),
+                    e.error,
+                    now_at.display()
+                )));
+            }
+            let was = replaced.metadata.as_ref();
+            let mode = was.map(|m| m.permissions());
+            give_owner(&current, was, mode, &mut restored.warnings);
+            restored.replaced_kept_as = Some(kept);
+        }
+    }
+    if let Err(e) = sync_directory(dir) {
+        restored
+            .warnings
+            .push(format!("the rename may not be on disk yet: {e}"));
+    }
+    Ok(restored)
+}
+
+/// What the backup `from` holds, refused when it is not a whole headquarters database at
+/// rest (a database in use has its write-ahead log beside it, which a copy of the file alone
+/// leaves out) or is a PostgreSQL headquarters' data directory.
+fn check_backup(from: &Path) -> Result<Holding> {
+    let not_a_backup = |why: String| {
+        Error::input(format!(
+            "{} is not a backup of a fairpos headquarters: {why}",
+            from.display()
+        ))
+    };
+    let log = PathBuf::from(format!("{}-wal", from.display()));
+    if std::fs::metadata(&log).is_ok_and(|m| m.len() > 0) {
+        return Err(not_a_backup(format!(
+            "a write-ahead log is beside it ({}): it is a database in use; make a backup of it \
+             with `hq backup`",
+            log.display()
+        )));
+    }
+    let holding = holding_of(from).map_err(|e| not_a_backup(e.to_string()))?;
+    if crate::meta(&read_only(from)?, META_DATABASE)?.is_some() {
+        return Err(pg_tools_instead(
+            "the backup is of its data directory only; restore the database with pg_restore",
+        ));
+    }
+    Ok(holding)
+}
+
+/// Refuses a directory without `hq.db` but with its write-ahead log or shared memory left
+/// (a database moved aside without them): SQLite would replay that log into the copy.
+fn check_no_log_left(dir: &Path) -> Result<()> {
+    for end in ["-wal", "-shm"] {
+        let left = dir.join(format!("{HQ_DB}{end}"));
+        if left.exists() {
+            return Err(Error::input(format!(
+                "{} is left without its database: move it aside too, then restore again",
+                left.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What is taken from the database a restore replaces, checked stopped, of the same fair and
+/// role as the backup, and read as far as it can be (it may be what the restore is for).
+struct Replaced {
+    metadata: Option<std::fs::Metadata>,
+    revoked_since: Option<Vec<String>>,
+    catalog: Option<automerge::Automerge>,
+}
+
+impl Replaced {
+    fn read(dir: &Path, backup: &Holding, backup_file: &Path) -> Result<Replaced> {
+        let current = dir.join(HQ_DB);
+        let conn = Connection::open(&current)?;
+        conn.busy_timeout(Duration::from_secs(1))?;
+        check_stopped(dir, &conn)?;
+        if let Ok(Some(_)) = crate::meta(&conn, META_DATABASE) {
+            return Err(pg_tools_instead("restore the database with pg_restore"));
+        }
+        if let Ok(fair) = fair_of(&conn) {
+            if fair != backup.fair {
+                return Err(Error::input(format!(
+                    "this backup is of fair {}, and {} holds fair {fair}: restore it into a \
+                     new --data directory",
+                    backup.fair,
+                    dir.display()
+                )));
+            }
+        }
+        if let Ok(Some(role)) = crate::meta(&conn, "role") {
+            if role != backup.role {
+                return Err(Error::input(format!(
+                    "this backup is of a {}, and {} holds a {role}: restore it into a new \
+                     --data directory",
+                    backup.role,
+                    dir.display()
+                )));
+            }
+        }
+        let revoked_since = if backup.role == "hub" {
+            Some(Vec::new())
+        } else {
+            revoked_since(&conn, backup_file).ok()
+        };
+        let catalog_id =
+            fairpos_sync::ids::document_id(&fairpos_sync::ids::catalog_key(&backup.fair));
+        Ok(Replaced {
+            metadata: std::fs::metadata(&current).ok(),
+            revoked_since,
+            catalog: fairpos_sync::samod_storage::load_document(&conn, &catalog_id)
+                .ok()
+                .flatten(),
+        })
+    }
+}
+
+/// Devices revoked in `conn`'s database that the backup at `backup_file` holds unrevoked: a
+/// restore lets them in again.
+fn revoked_since(conn: &Connection, backup_file: &Path) -> Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare("SELECT device FROM devices WHERE revoked_at IS NOT NULL ORDER BY device")?;
+    let revoked: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<std::result::Result<_, _>>()?;
+    let backup = read_only(backup_file)?;
+    let mut live =
+        backup.prepare("SELECT 1 FROM devices WHERE device = ?1 AND revoked_at IS NULL")?;
+    let mut out = Vec::new();
+    for device in revoked {
+        if live.exists([&device])? {
+            out.push(device);
+        }
+    }
+    Ok(out)
+}
+
+enum Merged {
+    /// How many changes were new to the copy's catalog.
+    Changes(usize),
+    /// The catalog given lacks some of the copy's: not the same catalog grown since.
+    NotDescended,
+}
+
+/// Merges `catalog` (as the replaced database held it) into the catalog of the copy at
+/// `copy`, stored as edits are, if it descends from it (holds every change the copy's has).
+fn merge_catalog(dir: &Path, copy: &Path, catalog: automerge::Automerge) -> Result<Merged> {
+    let hq = Hq::open_file(dir, copy)?;
+    let before = crate::catalog::load(&hq)?.automerge().get_heads();
+    if before
+        .iter()
+        .any(|head| catalog.get_change_by_hash(head).is_none())
+    {
+        return Ok(Merged::NotDescended);
+    }
+    crate::catalog::merge_in(&hq, catalog)?;
+    let after = crate::catalog::load(&hq)?;
+    Ok(Merged::Changes(
+        after.automerge().get_changes(&before).len(),
+    ))
+}
+
+/// Gives `path` the owner of `like` (when this process may) and `mode`, saying in `warnings`
+/// what could not be done: a restore run as root must not leave `hq serve`'s user unable to
+/// open the database.
+fn give_owner(
+    path: &Path,
+    like: Option<&std::fs::Metadata>,
+    mode: Option<std::fs::Permissions>,
+    warnings: &mut Vec<String>,
+) {
+    use std::os::unix::fs::MetadataExt;
+    if let Some(mode) = mode {
+        if let Err(e) = std::fs::set_permissions(path, mode) {
+            warnings.push(format!("{}: its mode was not set: {e}", path.display()));
+        }
+    }
+    let Some(like) = like else { return };
+    let already = std::fs::metadata(path).is_ok_and(|m| m.uid() == like.uid());
+    if !already {
+        if let Err(e) = std::os::unix::fs::chown(path, Some(like.uid()), Some(like.gid())) {
+            warnings.push(format!(
+                "{} is not owned by user {} as the database before it was: {e}",
+                path.display(),
+                like.uid()
+            ));
+        }
+    }
+}
+
+/// `dir/name`, or `dir/name-2`, `-3`… whichever is not taken: a restore never renames a
+/// database over one kept before.
+fn unused_name(dir: &Path, name: &str) -> PathBuf {
+    let mut path = dir.join(name);
+    let mut n = 1;
+    while path.exists() {
+        n += 1;
+        path = dir.join(format!("{name}-{n}"));
+    }
+    path
+}
+
+/// Whether `a` and `b` are one file (both existing).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}

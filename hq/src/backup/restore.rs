@@ -43,7 +43,7 @@ pub struct Restored {
 /// without a headquarters (a new machine), the copy is only put in place, owned as the
 /// directory is.
 pub fn restore(dir: &Path, from: &Path) -> Result<Restored> {
-    let from_holding = check_backup(from)?;
+    let whose = check_backup(from)?;
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| Error::Io { path, source }
@@ -57,7 +57,7 @@ pub fn restore(dir: &Path, from: &Path) -> Result<Restored> {
         )));
     }
     let replaced = if current.exists() {
-        Some(Replaced::read(dir, &from_holding, from)?)
+        Some(Replaced::read(dir, &whose, from)?)
     } else {
         check_no_log_left(dir)?;
         None
@@ -69,13 +69,14 @@ pub fn restore(dir: &Path, from: &Path) -> Result<Restored> {
         .tempfile_in(dir)
         .map_err(io(dir))?;
     std::fs::copy(from, placing.path()).map_err(io(placing.path()))?;
-    holding_of(placing.path()).map_err(|e| {
-        Error::Other(format!(
-            "the copy did not read back whole, so it was not put in place: {e}"
+    let holding = holding_of(placing.path()).map_err(|e| {
+        Error::input(format!(
+            "{} does not read back whole, so nothing was restored: {e}",
+            from.display()
         ))
     })?;
     let mut restored = Restored {
-        holding: from_holding,
+        holding,
         replaced_kept_as: None,
         revoked_since: replaced.as_ref().and_then(|r| r.revoked_since.clone()),
         catalog_changes_merged: 0,
@@ -135,10 +136,17 @@ pub fn restore(dir: &Path, from: &Path) -> Result<Restored> {
     Ok(restored)
 }
 
-/// What the backup `from` holds, refused when it is not a whole headquarters database at
-/// rest (a database in use has its write-ahead log beside it, which a copy of the file alone
-/// leaves out) or is a PostgreSQL headquarters' data directory.
-fn check_backup(from: &Path) -> Result<Holding> {
+/// Whose the backup is: its fair and role (`hq` or `hub`).
+struct Whose {
+    fair: String,
+    role: String,
+}
+
+/// Whose the backup `from` is, refused when it is not a headquarters database at rest (a
+/// database in use has its write-ahead log beside it, which a copy of the file alone leaves
+/// out) or is a PostgreSQL headquarters' data directory. Only what says whose it is is read
+/// here: every page is checked once, in the copy.
+fn check_backup(from: &Path) -> Result<Whose> {
     let not_a_backup = |why: String| {
         Error::input(format!(
             "{} is not a backup of a fairpos headquarters: {why}",
@@ -153,13 +161,21 @@ fn check_backup(from: &Path) -> Result<Holding> {
             log.display()
         )));
     }
-    let holding = holding_of(from).map_err(|e| not_a_backup(e.to_string()))?;
-    if crate::meta(&read_only(from)?, META_DATABASE)?.is_some() {
+    let whose = || -> Result<(Whose, bool)> {
+        let conn = read_only(from)?;
+        let role = crate::meta(&conn, "role")?
+            .ok_or_else(|| Error::Integrity("no role: not a headquarters' database".into()))?;
+        let on_postgres = crate::meta(&conn, META_DATABASE)?.is_some();
+        let fair = fair_of(&conn)?;
+        Ok((Whose { fair, role }, on_postgres))
+    };
+    let (whose, on_postgres) = whose().map_err(|e| not_a_backup(e.to_string()))?;
+    if on_postgres {
         return Err(pg_tools_instead(
             "the backup is of its data directory only; restore the database with pg_restore",
         ));
     }
-    Ok(holding)
+    Ok(whose)
 }
 
 /// Refuses a directory without `hq.db` but with its write-ahead log or shared memory left
@@ -186,7 +202,7 @@ struct Replaced {
 }
 
 impl Replaced {
-    fn read(dir: &Path, backup: &Holding, backup_file: &Path) -> Result<Replaced> {
+    fn read(dir: &Path, backup: &Whose, backup_file: &Path) -> Result<Replaced> {
         let current = dir.join(HQ_DB);
         let conn = Connection::open(&current)?;
         conn.busy_timeout(Duration::from_secs(1))?;

@@ -18,10 +18,8 @@ use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
 use crate::instance::{connect, HQ_DB};
+use crate::META_DATABASE;
 use crate::{Error, Result};
-
-/// The `meta` key a data directory on PostgreSQL names its database under.
-pub(crate) const META_DATABASE: &str = "database";
 
 /// What a copy of a headquarters' database holds, read from the copy itself.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]

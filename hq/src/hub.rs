@@ -93,13 +93,14 @@ pub fn enroll_again(dir: &Path, hq: &str, code: &str, ca: Option<&str>) -> Resul
     let stored_ca = crate::meta(&hub.conn, META_UPSTREAM_CA)?;
     let trust = Trust::with_ca(ca.or(stored_ca.as_deref()))?;
     let client = HqClient::new(hq, &trust)?;
+    let again = EnrolledAs {
+        fair: hub.fair.id.clone(),
+        device: device.clone(),
+    };
     let request = EnrollRequest {
         code: code.to_string(),
         actor: ActorId::random().to_hex_string(),
-        again: Some(EnrolledAs {
-            fair: hub.fair.id.clone(),
-            device: device.clone(),
-        }),
+        again: Some(again.clone()),
     };
     let response = runtime()?.block_on(client.enroll(&request, ENROL_LIMIT))?;
     if response.role != "hub" {
@@ -107,13 +108,10 @@ pub fn enroll_again(dir: &Path, hq: &str, code: &str, ca: Option<&str>) -> Resul
             "this code enrols a till: a hub enrols again with a code from `hq add-device --hub`",
         ));
     }
-    // A headquarters from before `again` grants whatever device its code is for.
-    let fair = fairpos_domain::fair::Fair::from_toml(&response.fair_toml)?.id;
-    if response.device != *device || fair != hub.fair.id {
+    if !response.grants(&again)? {
         return Err(Error::input(format!(
-            "headquarters enrolled that code as {} of fair {fair}, and this hub is {device} of \
-             fair {}: nothing was changed here; ask for {} to be revoked and for a code for \
-             {device}",
+            "headquarters enrolled that code as {}, and this hub is {device} of fair {}: \
+             nothing was changed here; ask for {} to be revoked and for a code for {device}",
             response.device, hub.fair.id, response.device
         )));
     }

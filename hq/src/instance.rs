@@ -14,6 +14,9 @@ use crate::{catalog, Error, Result};
 
 pub const HQ_DB: &str = "hq.db";
 
+/// The data directory's meta key naming the database `hq init --database` chose.
+pub const META_DATABASE: &str = "database";
+
 /// Headquarters proper, or a hub that relays to it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Role {

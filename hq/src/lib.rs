@@ -42,4 +42,4 @@ pub mod unit_items;
 pub mod web;
 
 pub use error::{Error, Result};
-pub use instance::{connect, meta, now_text, set_meta, Founding, Hq, Role, HQ_DB};
+pub use instance::{connect, meta, now_text, set_meta, Founding, Hq, Role, HQ_DB, META_DATABASE};

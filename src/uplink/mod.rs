@@ -121,23 +121,22 @@ pub fn enroll_again(
         None => trust(till.reader()?)?,
     };
     let client = HqClient::new(hq, &trust)?;
+    let again = EnrolledAs {
+        fair: identity.fair.id.clone(),
+        device: identity.device.to_string(),
+    };
     let request = EnrollRequest {
         code: code.to_string(),
         actor: identity.actor.to_hex_string(),
-        again: Some(EnrolledAs {
-            fair: identity.fair.id.clone(),
-            device: identity.device.to_string(),
-        }),
+        again: Some(again.clone()),
     };
     let response = runtime()?.block_on(client.enroll(&request, ENROL_LIMIT))?;
     check_till_code(&response)?;
-    // A headquarters from before `again` grants whatever device its code is for.
-    let (device, fair) = (&response.device, fair_id(&response.fair_toml)?);
-    if *device != identity.device.as_str() || fair != identity.fair.id {
+    let device = &response.device;
+    if !response.grants(&again)? {
         return Err(Error::input(format!(
-            "headquarters enrolled that code as {device} of fair {fair}, and this till is {} \
-             of fair {}: nothing was changed here; ask for {device} to be revoked and for a \
-             code for {}",
+            "headquarters enrolled that code as {device}, and this till is {} of fair {}: \
+             nothing was changed here; ask for {device} to be revoked and for a code for {}",
             identity.device, identity.fair.id, identity.device
         )));
     }
@@ -155,10 +154,6 @@ pub fn enroll_again(
         till.store_mut().set_meta(META_HQ_CA, ca)?;
     }
     Ok(till)
-}
-
-fn fair_id(fair_toml: &str) -> Result<String> {
-    Ok(fairpos_domain::fair::Fair::from_toml(fair_toml)?.id)
 }
 
 /// Keeps the catalog document as received and brings the catalog tables to it.

@@ -71,6 +71,14 @@ impl EnrollResponse {
             .decode(&self.catalog)
             .map_err(|e| Error::Codec(format!("the catalog from headquarters: {e}")))
     }
+
+    /// Whether this grant is for the device and fair `again` names: a headquarters from
+    /// before [`EnrollRequest::again`] grants whatever device its code is for.
+    pub fn grants(&self, again: &EnrolledAs) -> Result<bool> {
+        let fair = fairpos_domain::fair::Fair::from_toml(&self.fair_toml)
+            .map_err(|e| Error::Codec(format!("the fair from headquarters: {e}")))?;
+        Ok(self.device == again.device && fair.id == again.fair)
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -194,4 +202,36 @@ pub struct DeviceEntry {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ApiError {
     pub error: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grant_is_for_the_device_and_fair_enrolling_again_or_not() {
+        let fair = fairpos_domain::fair::Fair::from_toml(fairpos_domain::demo::FAIR_TOML)
+            .unwrap()
+            .id;
+        let grant = |device: &str| EnrollResponse {
+            device: device.into(),
+            stall: "S02".into(),
+            role: "till".into(),
+            secret: "s".into(),
+            fair_toml: fairpos_domain::demo::FAIR_TOML.into(),
+            catalog_key: "k".into(),
+            catalog: String::new(),
+        };
+        let again = |fair: &str| EnrolledAs {
+            fair: fair.into(),
+            device: "T02".into(),
+        };
+        assert!(grant("T02").grants(&again(&fair)).unwrap());
+        // What a headquarters that ignores `again` may grant.
+        assert!(!grant("T03").grants(&again(&fair)).unwrap());
+        assert!(!grant("T02").grants(&again("another-fair")).unwrap());
+        let mut torn = grant("T02");
+        torn.fair_toml = "name = ".into();
+        assert!(torn.grants(&again(&fair)).is_err());
+    }
 }

@@ -18,8 +18,7 @@ use super::kit::{output_format, write_output};
 use crate::server::mirror;
 use crate::{Error, Hq, Result};
 
-/// The data directory's meta key naming the database `hq init --database` chose.
-pub const META_DATABASE: &str = "database";
+pub use crate::META_DATABASE;
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

@@ -119,6 +119,34 @@ fn the_reports_bench_reads_a_province_and_its_baseline() {
 }
 
 #[test]
+fn the_backup_bench_copies_a_kept_province_three_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let province = dir.path().join("province");
+    let kept = province.to_str().unwrap();
+    bench(&[
+        "reports", "--tills", "3", "--sales", "200", "--dir", kept, "--keep",
+    ]);
+    let v = bench(&["backup", "--reuse", kept]);
+    // `hq backup`'s own count, read from its checked copy.
+    assert_eq!(v["sales"], 600, "{v}");
+    let size = v["db_bytes"].as_u64().unwrap();
+    assert_eq!(v["hq_backup_bytes"], size, "page for page: {v}");
+    assert!(
+        v["vacuum_into_bytes"].as_u64().is_some_and(|n| n > 0),
+        "{v}"
+    );
+    assert!(v["cp_sync_s"].is_number(), "{v}");
+    // The copies are removed: the province is as it was kept.
+    let mut left: Vec<_> = std::fs::read_dir(&province)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|name| name.contains("backup"))
+        .collect();
+    left.sort();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
 fn the_reports_bench_reads_the_same_province_in_postgres() {
     let Some(url) = common::postgres::fresh_database("reports") else {
         return;

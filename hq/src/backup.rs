@@ -1,19 +1,19 @@
 //! `hq backup` and `hq restore` ([`restore`]): a copy of a SQLite headquarters (or hub)
 //! taken while it serves, and that copy put back while it is stopped. Everything headquarters holds is in
-//! its database (`hq.db`), so the copy is of that: one read transaction of it (`VACUUM
-//! INTO`), which its tills' syncs go on writing beside, checked whole before it takes its
-//! name. A headquarters on PostgreSQL is backed up with PostgreSQL's own tools.
+//! its database (`hq.db`), so the copy is of that: its pages as one read transaction sees
+//! them (SQLite's online backup), which its tills' syncs go on writing beside, checked whole
+//! before it takes its name. A headquarters on PostgreSQL is backed up with PostgreSQL's own
+//! tools.
 //!
 //! What was synced after a backup is not lost with it: every till still holds every sale it
 //! made, and its next sync gives the restored headquarters back what the copy lacks (a till
 //! enrolled after the backup is enrolled again first: `fairpos enroll --again`).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fairpos_domain::fair::Fair;
+use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
@@ -44,34 +44,37 @@ pub(crate) fn pg_tools_instead(what: &str) -> Error {
 }
 
 /// Copies the database of the headquarters in `dir`, serving or not, into the new file
-/// `to`; `progress(copied, about)` is called every second or so while a copy takes longer
+/// `to`; `progress(copied, of)` is called every second or so while a copy takes longer
 /// than two seconds. The copy is written under a temporary name beside `to`, checked
 /// (`PRAGMA quick_check`), flushed to disk, and only then named `to`: an interrupted backup
 /// leaves no file that looks whole.
-pub fn backup(
-    dir: &Path,
-    to: &Path,
-    progress: impl Fn(u64, u64) + Send + 'static,
-) -> Result<Holding> {
-    let telling = Telling {
+pub fn backup(dir: &Path, to: &Path, progress: impl FnMut(u64, u64)) -> Result<Holding> {
+    let pace = Pace {
         after: Duration::from_secs(2),
         every: Duration::from_secs(1),
+        pages: 4096,
     };
-    backup_telling(dir, to, progress, telling)
+    backup_paced(dir, to, progress, pace)
 }
 
-/// When a copy's progress is told: first once it has taken `after`, then `every` so often.
+/// How a copy goes: `pages` pages a step, its progress told first once it has taken
+/// `after`, then `every` so often.
 #[derive(Clone, Copy, Debug)]
-struct Telling {
+struct Pace {
     after: Duration,
     every: Duration,
+    pages: i32,
 }
 
-fn backup_telling(
+/// Steps that found the copy busy, one after another, before the backup gives up (about ten
+/// seconds): neither file is another connection's to lock, so this is not expected.
+const BUSY_STEPS: u32 = 1000;
+
+fn backup_paced(
     dir: &Path,
     to: &Path,
-    progress: impl Fn(u64, u64) + Send + 'static,
-    telling: Telling,
+    mut progress: impl FnMut(u64, u64),
+    pace: Pace,
 ) -> Result<Holding> {
     if !dir.join(HQ_DB).exists() {
         return Err(Error::input(format!(
@@ -85,7 +88,7 @@ fn backup_telling(
             to.display()
         )));
     }
-    let conn = connect(dir)?;
+    let mut conn = connect(dir)?;
     if crate::meta(&conn, META_DATABASE)?.is_some() {
         return Err(pg_tools_instead(
             "back it up with pg_dump (pg_dump --format=custom --file=FILE URL) and restore \
@@ -105,43 +108,57 @@ fn backup_telling(
         .tempfile_in(&parent)
         .map_err(io(&parent))?;
     let partial_path = partial.path().to_path_buf();
-    let Some(partial_text) = partial_path.to_str() else {
-        return Err(Error::input(format!(
-            "{}: back up to a path that is UTF-8",
-            to.display()
-        )));
-    };
-    let about: u64 = conn.query_row(
-        "SELECT (page_count - freelist_count) * page_size
-         FROM pragma_page_count, pragma_freelist_count, pragma_page_size",
-        [],
-        |r| r.get::<_, i64>(0),
-    )? as u64;
 
-    let done = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let done = done.clone();
-        let watched = partial_path.clone();
-        std::thread::spawn(move || {
-            let mut next = Instant::now() + telling.after;
-            let glance = telling.every.min(Duration::from_millis(100));
-            while !done.load(Ordering::Relaxed) {
-                std::thread::sleep(glance);
-                if Instant::now() >= next && !done.load(Ordering::Relaxed) {
-                    let copied = std::fs::metadata(&watched).map(|m| m.len()).unwrap_or(0);
-                    progress(copied, about);
-                    next += telling.every;
+    // One read transaction, held from the first page to the last: the tills' syncs commit
+    // beside it, and the copy is the database as it stood when it began. (A backup that
+    // took a read transaction per step would start over after each commit, and never end
+    // while tills sync.)
+    let reading = conn.transaction()?;
+    // The read that begins it (a pragma reads no page, and so begins none).
+    let _: i64 = reading.query_row("SELECT COUNT(*) FROM sqlite_schema", [], |r| r.get(0))?;
+    let page_size: i64 = reading.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let page_size = page_size as u64;
+    let mut copy = Connection::open(&partial_path)?;
+    // The copy is flushed once, whole, before it is named; until then it is a temporary
+    // file that a failure throws away, so it needs neither a journal nor a flush per step.
+    copy.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")?;
+    {
+        let backup = Backup::new(&reading, &mut copy)?;
+        let mut next = Instant::now() + pace.after;
+        let mut busy = 0;
+        loop {
+            match backup.step(pace.pages)? {
+                StepResult::Done => break,
+                StepResult::More => busy = 0,
+                _ => {
+                    busy += 1;
+                    if busy > BUSY_STEPS {
+                        return Err(Error::Other(
+                            "the backup found the database busy for ten seconds".into(),
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
                 }
             }
-        })
-    };
-    // One read transaction: the tills' syncs commit beside it, and the copy is the
-    // database as it stood when it began.
-    let copied = conn.execute("VACUUM INTO ?1", [partial_text]);
-    done.store(true, Ordering::Relaxed);
-    let _ = watcher.join();
+            if Instant::now() >= next {
+                let at = backup.progress();
+                let pages = at.pagecount as u64;
+                let left = at.remaining as u64;
+                progress((pages - left.min(pages)) * page_size, pages * page_size);
+                next = Instant::now() + pace.every;
+            }
+        }
+    }
+    drop(reading);
     drop(conn);
-    copied?;
+    // The pages copied say write-ahead logging, as the database's do; the copy is one file.
+    let mode: String = copy.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
+    if mode != "delete" {
+        return Err(Error::Other(format!(
+            "the copy stayed in journal mode {mode}, so it was not kept"
+        )));
+    }
+    copy.close().map_err(|(_, e)| e)?;
 
     let holding = holding_of(&partial_path).map_err(|e| {
         Error::Other(format!(

@@ -109,20 +109,77 @@ fn a_long_backup_tells_its_progress() {
     let told = Arc::new(Mutex::new(Vec::new()));
     let heard = told.clone();
     let to = dir.path().join("big.db");
-    let telling = Telling {
+    let pace = Pace {
         after: Duration::ZERO,
         every: Duration::from_millis(5),
+        pages: 256,
     };
-    let tell = move |copied, about| heard.lock().unwrap().push((copied, about));
-    let holding = backup_telling(&hq.dir, &to, tell, telling).unwrap();
+    let tell = move |copied, of| heard.lock().unwrap().push((copied, of));
+    let holding = backup_paced(&hq.dir, &to, tell, pace).unwrap();
     let told = told.lock().unwrap();
     assert!(!told.is_empty());
     let mut before = 0;
-    for &(copied, about) in told.iter() {
-        assert!(about > 30 << 20 && about < 40 << 20, "{about}");
-        assert!(copied >= before && copied <= holding.bytes, "{told:?}");
+    for &(copied, of) in told.iter() {
+        assert!(of > 30 << 20 && of < 40 << 20, "{of}");
+        // The copy is the database page for page: as large as what was to copy.
+        assert_eq!(of, holding.bytes);
+        assert!(copied > before && copied < holding.bytes, "{told:?}");
         before = copied;
     }
+}
+
+#[test]
+fn syncs_committed_while_a_backup_copies_neither_restart_it_nor_reach_the_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let hq = demo_hq(dir.path());
+    add_device(&hq, "T01");
+    hq.conn
+        .execute_batch(
+            "CREATE TABLE ballast(b BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+             INSERT INTO ballast SELECT randomblob(4096) FROM n;",
+        )
+        .unwrap();
+    // Between every two steps of 64 pages, another connection commits a device, as a till's
+    // sync would (20 of them, so that a backup that started over would still end). Each
+    // step is told of, and each is 64 pages further on: a copy that starts over at a
+    // commit (one read transaction per step) is told of 64 pages again and again.
+    let syncing = crate::instance::connect(dir.path()).unwrap();
+    let told = Arc::new(Mutex::new(Vec::new()));
+    let heard = told.clone();
+    let tell = move |copied: u64, _of: u64| {
+        let mut told = heard.lock().unwrap();
+        if told.len() < 20 {
+            let device = format!("T{:02}", told.len() + 2);
+            syncing
+                .execute(
+                    "INSERT INTO devices(device, stall, role) VALUES (?1, 'S01', 'till')",
+                    [device],
+                )
+                .unwrap();
+        }
+        told.push(copied);
+    };
+    let pace = Pace {
+        after: Duration::ZERO,
+        every: Duration::ZERO,
+        pages: 64,
+    };
+    let to = dir.path().join("busy.db");
+    backup_paced(dir.path(), &to, tell, pace).unwrap();
+
+    let told = told.lock().unwrap();
+    assert!(told.len() > 20, "{} steps", told.len());
+    assert!(
+        told.windows(2).all(|w| w[0] < w[1]),
+        "the copy started over: {told:?}"
+    );
+    assert_eq!(devices_in(&to), ["T01"]);
+    assert_eq!(devices_in(&dir.path().join(HQ_DB)).len(), 21);
+    // The copy is one file, with no write-ahead log to look for: bytes 18 and 19 of its
+    // header say a rollback journal.
+    let header = std::fs::read(&to).unwrap();
+    assert_eq!(header[18..20], [1, 1]);
 }
 
 #[test]

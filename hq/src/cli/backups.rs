@@ -23,8 +23,8 @@ fn holds(h: &Holding) -> String {
 }
 
 pub fn backup(dir: &Path, args: CopyFile) -> Result<()> {
-    let holding = backup::backup(dir, &args.file, |copied, about| {
-        eprintln!("backing up: {} of about {}", size(copied), size(about));
+    let holding = backup::backup(dir, &args.file, |copied, of| {
+        eprintln!("backing up: {} of {}", size(copied), size(of));
     })?;
     if args.json {
         return print_json(&holding);

@@ -10,10 +10,13 @@
 //! - `hq-load`: tills syncing with headquarters all at once, the API answering meanwhile;
 //! - `backlog`: the projection's backlog counted in PostgreSQL over a season's ledgers,
 //!   against bringing every chunk key to the process;
+//! - `backup`: `hq backup` of a province's database, against `cp` and `sync` of the stopped
+//!   file and against `VACUUM INTO` (how it copied before);
 //! - `ui`: the touchscreen on a 5 000-product, 20 000-sale till: scan to frame, cold start,
 //!   resident memory.
 
 mod backlog;
+mod backup;
 mod commit;
 mod load;
 mod measure;
@@ -148,6 +151,15 @@ enum Bench {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// `hq backup` of the database a `reports --keep` run left in DIR, against `cp` and
+    /// `sync` of the file and against `VACUUM INTO`.
+    Backup {
+        #[arg(long)]
+        reuse: PathBuf,
+        /// Empty the page cache before each copy (root only).
+        #[arg(long)]
+        cold: bool,
+    },
     /// The touchscreen: scan to frame, cold start, memory, on a 5 000-product till.
     Ui {
         #[arg(long, default_value_t = 20_000)]
@@ -235,6 +247,7 @@ fn main() {
             waiting,
             runs,
         } => backlog::run(&database, ledgers, waiting, runs),
+        Bench::Backup { reuse, cold } => backup::run(&reuse, cold),
         Bench::Ui { sales, scans, dir } => ui::run(sales, scans, dir),
         Bench::UiStart { dir } => ui::start(&dir),
     };

@@ -548,7 +548,8 @@ fn https_get(at: SocketAddr, ca: &std::path::Path, path: &str, authorization: &s
 
 /// `/metrics` over TLS asks for `--metrics-token-file`'s token: a scraper without it, or with
 /// another, is answered 401 and sees no figure; plain HTTP gets no answer there. SIGHUP reads
-/// the file again: a new token is asked for, a file without one is logged and changes nothing.
+/// the file again: a new token is asked for (the old one too while the file holds both), a
+/// file without one is logged and changes nothing.
 /// A token file that does not hold a token stops `hq serve` in one line, and a token without
 /// `--metrics-listen` is refused.
 #[test]
@@ -601,16 +602,24 @@ fn metrics_over_tls_are_served_only_with_the_token() {
     let _ = plain.read_to_end(&mut answered);
     assert!(!answered.starts_with(b"HTTP/"), "{answered:?}");
 
-    // A new token, read on SIGHUP: asked for from the next scrape on, the old one refused.
+    // A new token, read on SIGHUP: asked for from the next scrape on. While it is changed
+    // the file holds both, and either is taken (no scrape refused while the scrapers move
+    // to the new one); then the new one alone, and the old one is refused.
     let renewed = "60303ae22b998861bce3b28f33eec1be";
-    std::fs::write(&token_file, renewed).unwrap();
+    std::fs::write(&token_file, format!("{token}\n{renewed}\n")).unwrap();
     server.hang_up();
-    let logged = text_with(&log, "/metrics asks for the token in");
+    let logged = text_with(&log, "/metrics asks for any of the 2 tokens in");
     assert!(logged.contains(path(&token_file)), "{logged}");
     let status = |token: &str| {
         let answer = https_get(at, &ca, "/metrics", &format!("Bearer {token}"));
         answer.lines().next().unwrap_or_default().to_string()
     };
+    assert_eq!(status(token), "HTTP/1.1 200 OK");
+    assert_eq!(status(renewed), "HTTP/1.1 200 OK");
+    std::fs::write(&token_file, renewed).unwrap();
+    server.hang_up();
+    let logged = text_with(&log, "/metrics asks for the token in");
+    assert!(logged.contains(path(&token_file)), "{logged}");
     assert_eq!(status(renewed), "HTTP/1.1 200 OK");
     assert_eq!(status(token), "HTTP/1.1 401 Unauthorized");
     // Every refusal counted: the three before SIGHUP, and the old token's after it.
@@ -634,7 +643,10 @@ fn metrics_over_tls_are_served_only_with_the_token() {
     std::fs::write(&token_file, "secret\n").unwrap();
     let missing = certs.path().join("no-such-file");
     for (file, why) in [
-        (path(&token_file), "6 characters; a token needs at least 16"),
+        (
+            path(&token_file),
+            "line 1: 6 characters; a token needs at least 16",
+        ),
         (path(&missing), "cannot read it"),
     ] {
         let out = serve(file);

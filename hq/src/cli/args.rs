@@ -85,7 +85,8 @@ pub enum HqCommand {
         #[arg(long, value_name = "ADDR", env = "FAIRPOS_HQ_METRICS_LISTEN")]
         metrics_listen: Option<std::net::SocketAddr>,
         /// /metrics asks for the bearer token in this file (one word, 16 characters or
-        /// more: openssl rand -hex 32), as Prometheus' credentials_file sends it.
+        /// more: openssl rand -hex 32), as Prometheus' credentials_file sends it; or any of
+        /// several, one per line, while it is changed.
         #[arg(
             long,
             value_name = "FILE",

@@ -29,30 +29,39 @@ pub fn on_hangup(
                 );
             }
             if let Some(identity) = identity.clone() {
-                let now = format!(
-                    "serving the TLS certificate in {} now",
-                    identity.cert_file().display()
-                );
                 let before = "still serving the certificate before, not this one";
-                reread(move || identity.reload(), now, before).await;
+                let reload = move || {
+                    identity.reload()?;
+                    Ok(format!(
+                        "serving the TLS certificate in {} now",
+                        identity.cert_file().display()
+                    ))
+                };
+                reread(reload, before).await;
             }
             if let Some(token) = token.clone() {
-                let now = format!(
-                    "/metrics asks for the token in {} now",
-                    token.file.display()
-                );
                 let before = "/metrics still asks for the token before";
-                reread(move || token.reload(), now, before).await;
+                let reload = move || {
+                    let which = match token.reload()? {
+                        1 => "the token".to_string(),
+                        n => format!("any of the {n} tokens"),
+                    };
+                    Ok(format!(
+                        "/metrics asks for {which} in {} now",
+                        token.file.display()
+                    ))
+                };
+                reread(reload, before).await;
             }
         }
     })
 }
 
-/// Runs `reload` off the async workers (it reads files) and logs what came of it: `now` when
-/// it read them, `before` (what stays served) and why when it did not.
-async fn reread(reload: impl FnOnce() -> Result<()> + Send + 'static, now: String, before: &str) {
+/// Runs `reload` off the async workers (it reads files) and logs what came of it: what it
+/// says it serves now when it read them, `before` (what stays served) and why when it did not.
+async fn reread(reload: impl FnOnce() -> Result<String> + Send + 'static, before: &str) {
     match tokio::task::spawn_blocking(reload).await {
-        Ok(Ok(())) => eprintln!("SIGHUP: {now}"),
+        Ok(Ok(now)) => eprintln!("SIGHUP: {now}"),
         Ok(Err(e)) => eprintln!("SIGHUP: {before}: {e}"),
         Err(e) => eprintln!("SIGHUP: {before}: the reading failed: {e}"),
     }

@@ -55,12 +55,14 @@ struct Scraped {
 }
 
 /// The bearer token a scraper must send (`Authorization: Bearer …`), as
-/// `--metrics-token-file` holds it, read again by [`Token::reload`]. Its `Debug` does not
-/// show it.
+/// `--metrics-token-file` holds it, read again by [`Token::reload`]. The file may hold
+/// several, one per line, any of which is taken: a token is changed without a refused scrape
+/// by adding the new one, moving the scrapers to it, then removing the old one. Its `Debug`
+/// does not show them.
 pub struct Token {
     /// The file, as named to `--metrics-token-file`.
     pub file: PathBuf,
-    asked: RwLock<String>,
+    asked: RwLock<Vec<String>>,
 }
 
 impl std::fmt::Debug for Token {
@@ -73,26 +75,29 @@ impl std::fmt::Debug for Token {
 const SHORTEST_TOKEN: usize = 16;
 
 impl Token {
-    /// The token in `file`, its whitespace around trimmed (as Prometheus reads its
-    /// `credentials_file`): one word of at least [`SHORTEST_TOKEN`] visible ASCII characters.
+    /// The tokens in `file`, one per line, the whitespace around each trimmed (as Prometheus
+    /// reads its `credentials_file`, which holds one): each one word of at least
+    /// [`SHORTEST_TOKEN`] visible ASCII characters.
     pub fn read(file: &Path) -> Result<Token> {
         Ok(Token {
             file: file.to_path_buf(),
-            asked: RwLock::new(token_in(file)?),
+            asked: RwLock::new(tokens_in(file)?),
         })
     }
 
-    /// Reads the file again and asks for what it holds from the next scrape on; on an error
-    /// the token asked for stays.
-    pub fn reload(&self) -> Result<()> {
-        let read = token_in(&self.file)?;
-        // A poisoned lock still holds a whole token: each write replaces it in one step.
+    /// Reads the file again and asks for what it holds from the next scrape on; how many
+    /// tokens it holds. On an error the tokens asked for stay.
+    pub fn reload(&self) -> Result<usize> {
+        let read = tokens_in(&self.file)?;
+        let count = read.len();
+        // A poisoned lock still holds whole tokens: each write replaces them in one step.
         *self.asked.write().unwrap_or_else(|e| e.into_inner()) = read;
-        Ok(())
+        Ok(count)
     }
 
-    /// Whether `headers` carry this token, as `Authorization: Bearer TOKEN` (the scheme's
-    /// case aside, RFC 9110), compared in time that says nothing of where a wrong one differs.
+    /// Whether `headers` carry one of these tokens, as `Authorization: Bearer TOKEN` (the
+    /// scheme's case aside, RFC 9110), each compared in time that says nothing of where a
+    /// wrong one differs, and every one compared.
     fn is_in(&self, headers: &HeaderMap) -> bool {
         let Some((scheme, sent)) = headers
             .get(header::AUTHORIZATION)
@@ -102,16 +107,19 @@ impl Token {
             return false;
         };
         let asked = self.asked.read().unwrap_or_else(|e| e.into_inner());
-        scheme.eq_ignore_ascii_case("Bearer")
-            && fairpos_sync::keys::same_secret(sent.trim_start(), &asked)
+        let sent = sent.trim_start();
+        let matched = asked.iter().fold(false, |found, token| {
+            fairpos_sync::keys::same_secret(sent, token) | found
+        });
+        scheme.eq_ignore_ascii_case("Bearer") && matched
     }
 }
 
 /// The most a token file may hold, in bytes: more is not a token file.
 const LARGEST_TOKEN_FILE: u64 = 4096;
 
-/// The token `file` holds ([`Token::read`]).
-fn token_in(file: &Path) -> Result<String> {
+/// The tokens `file` holds ([`Token::read`]).
+fn tokens_in(file: &Path) -> Result<Vec<String>> {
     use std::io::Read as _;
     let bad = |why: String| Error::input(format!("--metrics-token-file {}: {why}", file.display()));
     let mut bytes = Vec::new();
@@ -124,19 +132,32 @@ fn token_in(file: &Path) -> Result<String> {
         )));
     }
     let text = String::from_utf8(bytes).map_err(|e| bad(format!("cannot read it: {e}")))?;
-    let token = text.trim();
-    if !token.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(bad(
-            "a token is one word of visible ASCII characters (openssl rand -hex 32)".into(),
-        ));
+    let mut tokens = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let token = line.trim();
+        if token.is_empty() {
+            continue;
+        }
+        let at = |why: String| bad(format!("line {}: {why}", number + 1));
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(at(
+                "a token is one word of visible ASCII characters, one per line (openssl rand \
+                 -hex 32)"
+                    .into(),
+            ));
+        }
+        if token.len() < SHORTEST_TOKEN {
+            return Err(at(format!(
+                "{} characters; a token needs at least {SHORTEST_TOKEN} (openssl rand -hex 32)",
+                token.len()
+            )));
+        }
+        tokens.push(token.to_string());
     }
-    if token.len() < SHORTEST_TOKEN {
-        return Err(bad(format!(
-            "{} characters; a token needs at least {SHORTEST_TOKEN} (openssl rand -hex 32)",
-            token.len()
-        )));
+    if tokens.is_empty() {
+        return Err(bad("it holds no token (openssl rand -hex 32 > FILE)".into()));
     }
-    Ok(token.to_string())
+    Ok(tokens)
 }
 
 /// Who may scrape `/metrics`, and how: over TLS (the main listener's configuration, so a
@@ -385,7 +406,7 @@ mod tests {
     fn token(asked: &str) -> Token {
         Token {
             file: PathBuf::from("metrics.token"),
-            asked: RwLock::new(asked.to_string()),
+            asked: RwLock::new(asked.split(' ').map(str::to_string).collect()),
         }
     }
 
@@ -419,6 +440,25 @@ mod tests {
         }
         assert!(!t.is_in(&HeaderMap::new()), "no header");
         assert!(!format!("{t:?}").contains("9f86"), "Debug shows no token");
+
+        // Two while one is changed: either is taken, nothing else.
+        let both = token("9f86d081884c7d659a2feaa0c55ad015 60303ae22b998861bce3b28f33eec1be");
+        assert!(authorized(
+            &both,
+            b"Bearer 9f86d081884c7d659a2feaa0c55ad015"
+        ));
+        assert!(authorized(
+            &both,
+            b"Bearer 60303ae22b998861bce3b28f33eec1be"
+        ));
+        assert!(!authorized(
+            &both,
+            b"Bearer 60303ae22b998861bce3b28f33eec1b"
+        ));
+        assert!(!authorized(
+            &both,
+            b"Bearer 9f86d081884c7d659a2feaa0c55ad015 60303ae22b998861bce3b28f33eec1be"
+        ));
     }
 
     #[test]
@@ -444,14 +484,31 @@ mod tests {
         };
         assert_eq!(
             read(b"  9f86d081884c7d659a2feaa0c55ad015\n").unwrap(),
-            "9f86d081884c7d659a2feaa0c55ad015"
+            ["9f86d081884c7d659a2feaa0c55ad015"]
+        );
+        // While a token is changed: the old and the new, one per line.
+        assert_eq!(
+            read(b"9f86d081884c7d659a2feaa0c55ad015\r\n\n  60303ae22b998861bce3b28f33eec1be\n")
+                .unwrap(),
+            [
+                "9f86d081884c7d659a2feaa0c55ad015",
+                "60303ae22b998861bce3b28f33eec1be"
+            ]
         );
         for (text, why) in [
-            (&b"short\n"[..], "5 characters; a token needs at least 16"),
+            (
+                &b"short\n"[..],
+                "line 1: 5 characters; a token needs at least 16",
+            ),
+            (
+                b"9f86d081884c7d659a2feaa0c55ad015\nshort\n",
+                "line 2: 5 characters",
+            ),
             (
                 b"two words of a token\n",
                 "one word of visible ASCII characters",
             ),
+            (b"\n \n", "it holds no token"),
             (
                 "随机的口令是十六个汉字以上的一个词".as_bytes(),
                 "visible ASCII",

@@ -362,3 +362,66 @@ fn a_hub_enrolled_after_the_backup_enrols_again_and_relays_what_it_holds() {
     hub_server.stop();
     server.stop();
 }
+
+/// `hq restore` holds the data directory's lock (`hq.lock`) alone, from its first look at
+/// the database to the copy's rename, and every other command holds it shared while it runs:
+/// a command started during a restore is refused in one line instead of opening the
+/// database being replaced, and a restore is refused while a command (a cron `hq backup`,
+/// say) runs. The test holds the lock as each of them would.
+#[test]
+fn no_command_starts_during_a_restore_and_no_restore_during_a_command() {
+    let hq = Hq::demo();
+    let backups = tempfile::tempdir().unwrap();
+    let backup = backups.path().join("noon.db");
+    let backup = backup.to_str().unwrap();
+    hq.ok(&["hq", "backup", backup]);
+    let lock_file = || {
+        std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(hq.data().join("hq.lock"))
+            .unwrap()
+    };
+    let refused = |args: &[&str], why: &str| {
+        let out = hq.run(args);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {said}");
+        assert_eq!(said.trim_end().lines().count(), 1, "{said}");
+        assert!(said.contains(why), "{said}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    };
+
+    let restoring = lock_file();
+    restoring.try_lock().unwrap();
+    let later = backups.path().join("later.db");
+    for args in [
+        &["hq", "serve", "--listen", "127.0.0.1:0"][..],
+        &["hq", "backup", later.to_str().unwrap()],
+        &["hq", "sales"],
+        &["hq", "restore", backup],
+    ] {
+        let why = if args[1] == "restore" {
+            "is in use by another fairpos process"
+        } else {
+            "`hq restore` is replacing the database"
+        };
+        refused(args, why);
+    }
+    assert!(!later.exists());
+    drop(restoring);
+
+    let backing_up = lock_file();
+    backing_up.try_lock_shared().unwrap();
+    refused(
+        &["hq", "restore", backup],
+        "is in use by another fairpos process: stop `hq serve` first",
+    );
+    drop(backing_up);
+    let said = hq.ok(&["hq", "restore", backup]);
+    assert!(
+        said.contains("the database it replaced is kept as "),
+        "{said}"
+    );
+}

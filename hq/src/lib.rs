@@ -21,6 +21,7 @@ pub mod catalog;
 pub mod checkpoints;
 pub mod cli;
 pub mod devices;
+pub mod dir_lock;
 pub mod disk;
 mod error;
 pub mod hub;

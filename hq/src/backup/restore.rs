@@ -14,6 +14,7 @@ use super::{
     check_stopped, fair_of, holding_of, pg_tools_instead, read_only, sync_directory, Holding,
     META_DATABASE,
 };
+use crate::dir_lock::DirLock;
 use crate::instance::HQ_DB;
 use crate::{Error, Hq, Result};
 
@@ -49,6 +50,8 @@ pub fn restore(dir: &Path, from: &Path) -> Result<Restored> {
         move |source| Error::Io { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
+    // Held until the copy is in place: no command starts on the database being replaced.
+    let _alone = DirLock::alone(dir)?;
     let current = dir.join(HQ_DB);
     if same_file(from, &current) {
         return Err(Error::input(format!(

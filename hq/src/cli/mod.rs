@@ -20,6 +20,7 @@ use serde::Serialize;
 use self::args::{HqBundleCommand, HqCommand, ImportOnly, ScreenLinkArgs};
 use self::kit::{file_label, output_format, print_json, read_input, report_to, write_output};
 use crate::catalog::wire;
+use crate::dir_lock::DirLock;
 use crate::sessions::{parse_span, SessionLimits};
 use crate::{bundles, catalog, devices, hub, leaderboard, reconcile, unit_items};
 use crate::{Error, Founding, Hq, Result, Role};
@@ -73,6 +74,16 @@ fn import_into(dir: &Path, import: impl FnOnce(&Hq) -> Result<()>) -> Result<()>
 }
 
 pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
+    // Every command holds the data directory's lock shared while it runs, `hq serve` for as
+    // long as it serves; `hq restore` takes it alone, and `hq init` makes the directory.
+    let _in_use = match &command {
+        HqCommand::Init { .. } | HqCommand::Restore(_) => None,
+        _ => DirLock::shared(dir)?,
+    };
+    run_command(dir, command)
+}
+
+fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
     match command {
         HqCommand::Init {
             demo: use_demo,

@@ -425,3 +425,69 @@ fn no_command_starts_during_a_restore_and_no_restore_during_a_command() {
         "{said}"
     );
 }
+
+/// Headquarters' disk is lost with an afternoon's price change, and noon's backup restored
+/// onto a new machine: the restore has no replaced database to take the change from. A till
+/// that synced it gives it back (`fairpos bundle export --catalog`, then `hq catalog
+/// recover`, shown with `--dry-run` first), and a price set after that reaches the till
+/// (without it, the new price would race the lost one there, and could lose).
+#[test]
+fn a_price_change_lost_with_headquarters_disk_is_taken_back_from_a_till() {
+    let sku = "BJ-HJC-100";
+    let hq = Hq::demo();
+    let backups = tempfile::tempdir().unwrap();
+    let noon = backups.path().join("noon.db");
+    let noon = noon.to_str().unwrap();
+    let server = hq.serve();
+    let url = server.url.clone();
+    let till = Till::enrolled(&url, &hq.add_device("T01", "S01"));
+    till.synced();
+    hq.ok(&["hq", "backup", noon]);
+    set_price(&hq, sku, "61.00");
+    synced_until_price(&till, sku, 6100);
+    server.stop();
+
+    let new = Hq {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    new.ok(&["hq", "restore", noon]);
+    let server = Server::start(new.data(), &["--listen", url.trim_start_matches("http://")]);
+    assert_eq!(price_at_headquarters(&new, sku), 5800, "noon's price");
+    till.synced();
+    assert_eq!(price_at(&till, sku), 6100, "the till keeps the afternoon's");
+
+    let bundle = backups.path().join("t01-catalog.json");
+    let bundle = bundle.to_str().unwrap();
+    till.ok(&["bundle", "export", "--catalog", bundle]);
+    let out = new.run(&["hq", "bundle", "import", bundle]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("hq catalog recover"), "{said}");
+
+    let shown = new.ok(&["hq", "catalog", "recover", "--dry-run", bundle]);
+    assert!(
+        shown.contains("T01's catalog holds 1 change headquarters lacks"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("products {sku}: price_fen 5800 -> 6100")),
+        "{shown}"
+    );
+    assert!(shown.contains("--dry-run: nothing was taken"), "{shown}");
+    assert_eq!(price_at_headquarters(&new, sku), 5800);
+    let taken = new.ok(&["hq", "catalog", "recover", bundle]);
+    assert!(
+        taken.contains("taken: headquarters' catalog holds them now"),
+        "{taken}"
+    );
+    assert_eq!(price_at_headquarters(&new, sku), 6100);
+
+    set_price(&new, sku, "62.00");
+    synced_until_price(&till, sku, 6200);
+    assert!(
+        new.events().contains("catalog recovered"),
+        "{}",
+        new.events()
+    );
+    server.stop();
+}

@@ -51,32 +51,15 @@ pub(crate) fn check(
     actors: &HashMap<String, Option<String>>,
     max_bytes: u64,
 ) -> Result<std::result::Result<Vec<Checked>, Forged>> {
-    if bundle.format != FORMAT {
-        return Err(Error::input(format!(
-            "not a fairpos bundle ({})",
-            bundle.format
-        )));
-    }
-    if bundle.fair != fair_id {
-        return Err(Error::input(format!(
-            "the bundle is for fair {}, this headquarters runs {fair_id}",
-            bundle.fair
-        )));
-    }
-    let Some(source) = source else {
-        return Err(Error::input(format!(
-            "the bundle comes from {}, which is not an enrolled device",
-            bundle.source
-        )));
-    };
-    if !bundle.verify(&source.public_key) {
-        return Err(Error::input(format!(
-            "the bundle's signature does not verify: it was not written by {} as it is",
-            bundle.source
-        )));
-    }
+    let source = check_signed(bundle, fair_id, source)?;
     let mut docs = Vec::new();
     for d in &bundle.docs {
+        if d.key == fairpos_sync::ids::catalog_key(fair_id) {
+            return Err(Error::input(
+                "this bundle carries a till's copy of the catalog (`bundle export --catalog`): \
+                 take edits headquarters lost from it with `hq catalog recover`",
+            ));
+        }
         let id = ledger_of(d)?;
         if id.fair != fair_id {
             return Err(Error::input(format!("{} belongs to another fair", d.key)));
@@ -106,6 +89,56 @@ pub(crate) fn check(
         docs.push((d.key.clone(), id.device, doc));
     }
     Ok(Ok(docs))
+}
+
+/// Checks what every bundle must be: of the format, of the fair `fair_id`, from an enrolled
+/// device (`source`) and signed by it as it is.
+pub(crate) fn check_signed(
+    bundle: &Bundle,
+    fair_id: &str,
+    source: Option<Source>,
+) -> Result<Source> {
+    if bundle.format != FORMAT {
+        return Err(Error::input(format!(
+            "not a fairpos bundle ({})",
+            bundle.format
+        )));
+    }
+    if bundle.fair != fair_id {
+        return Err(Error::input(format!(
+            "the bundle is for fair {}, this headquarters runs {fair_id}",
+            bundle.fair
+        )));
+    }
+    let Some(source) = source else {
+        return Err(Error::input(format!(
+            "the bundle comes from {}, which is not an enrolled device",
+            bundle.source
+        )));
+    };
+    if !bundle.verify(&source.public_key) {
+        return Err(Error::input(format!(
+            "the bundle's signature does not verify: it was not written by {} as it is",
+            bundle.source
+        )));
+    }
+    Ok(source)
+}
+
+/// The source of `bundle` as `hq` knows it ([`Source`]): `None` for a device not enrolled, or
+/// revoked.
+pub(crate) fn source_of(hq: &Hq, bundle: &Bundle) -> Option<Source> {
+    hq.conn
+        .query_row(
+            "SELECT role, public_key FROM devices WHERE device = ?1 AND revoked_at IS NULL",
+            [&bundle.source],
+            |r| Ok((r.get(0)?, r.get::<_, Option<String>>(1)?)),
+        )
+        .ok()
+        .map(|(role, key)| Source {
+            role,
+            public_key: key.unwrap_or_default(),
+        })
 }
 
 /// The ledger a bundle's document says it is.
@@ -140,18 +173,7 @@ fn new_per_device(
 /// Verifies and imports `bundle`, held to `limits` as a sync is: no ledger over the size
 /// limit, no till past its number of ledgers.
 pub fn import(hq: &Hq, bundle: &Bundle, limits: &DocumentLimits) -> Result<Imported> {
-    let source: Option<(String, Option<String>)> = hq
-        .conn
-        .query_row(
-            "SELECT role, public_key FROM devices WHERE device = ?1 AND revoked_at IS NULL",
-            [&bundle.source],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .ok();
-    let source = source.map(|(role, key)| Source {
-        role,
-        public_key: key.unwrap_or_default(),
-    });
+    let source = source_of(hq, bundle);
     let mut actors = HashMap::new();
     for d in &bundle.docs {
         if let Ok(id) = ledger_of(d) {

@@ -19,6 +19,10 @@ use crate::{meta, now_text, set_meta, Hq};
 use crate::{Error, Result};
 use fairpos_domain::catalog_csv::CatalogRow;
 
+mod recover;
+pub(crate) use recover::recover;
+pub use recover::{Changed, Recovery};
+
 pub fn key(hq: &Hq) -> String {
     catalog_key(&hq.fair.id)
 }

@@ -148,7 +148,13 @@ pub enum SyncCommand {
 #[derive(Subcommand, Debug)]
 pub enum BundleCommand {
     /// Write every ledger document of this till or hub, signed, to FILE.
-    Export { file: PathBuf },
+    Export {
+        file: PathBuf,
+        /// Write this till's copy of headquarters' catalog instead, for `hq catalog
+        /// recover` (after a restore lost catalog edits the tills hold).
+        #[arg(long)]
+        catalog: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -96,17 +96,26 @@ pub fn sync(dir: &Path, args: SyncArgs) -> Result<()> {
 }
 
 pub fn bundle(dir: &Path, command: BundleCommand) -> Result<()> {
-    let BundleCommand::Export { file } = command;
-    let bundle = if dir.join(HQ_DB).exists() {
-        bundles::export(&Hq::open(dir)?)?
-    } else {
-        uplink::export_bundle(&mut Till::open(dir)?)?
+    let BundleCommand::Export { file, catalog } = command;
+    let bundle = match (dir.join(HQ_DB).exists(), catalog) {
+        (true, false) => bundles::export(&Hq::open(dir)?)?,
+        (true, true) => {
+            return Err(Error::input(
+                "--catalog takes the catalog from a till: a hub's copy is headquarters' own",
+            ))
+        }
+        (false, false) => uplink::export_bundle(&mut Till::open(dir)?)?,
+        (false, true) => uplink::export_catalog_bundle(&mut Till::open(dir)?)?,
     };
     let bytes = serde_json::to_vec(&bundle).map_err(|e| Error::Other(format!("JSON: {e}")))?;
     write_output(&file, &bytes)?;
+    let what = if catalog {
+        "the catalog".to_string()
+    } else {
+        format!("{} documents", bundle.docs.len())
+    };
     eprintln!(
-        "bundle of {} documents from {} written to {}",
-        bundle.docs.len(),
+        "bundle of {what} from {} written to {}",
         bundle.source,
         file.display()
     );

@@ -331,16 +331,31 @@ pub fn watch(dir: &Path, options: &SyncOptions, interval: Duration) -> Result<()
 
 /// Every ledger document of the till, signed, for a USB stick.
 pub fn export_bundle(till: &mut Till) -> Result<Bundle> {
+    let docs = ledger_docs(till.reader()?)?
+        .iter()
+        .map(|d| BundleDoc::new(d.id().key(), &d.automerge().save()))
+        .collect();
+    signed_bundle(till, docs)
+}
+
+/// The till's copy of headquarters' catalog document, signed, for a USB stick: what `hq
+/// catalog recover` takes back catalog edits from when headquarters lost them.
+pub fn export_catalog_bundle(till: &mut Till) -> Result<Bundle> {
+    let key = fairpos_sync::ids::catalog_key(&till.store().identity().fair.id);
+    let bytes = stored_catalog(till.reader()?, &key)?.ok_or_else(|| {
+        Error::input("this till holds no catalog from headquarters: it has never synced")
+    })?;
+    signed_bundle(till, vec![BundleDoc::new(key, &bytes)])
+}
+
+/// A bundle of `docs` from this till, signed with its secret.
+fn signed_bundle(till: &mut Till, docs: Vec<BundleDoc>) -> Result<Bundle> {
     let identity = till.store().identity().clone();
     let (_, token) = credentials(till.reader()?, &identity.device, Some("-"))?;
     let secret = token
         .split_once('.')
         .map(|(_, s)| s.to_string())
         .unwrap_or_default();
-    let docs = ledger_docs(till.reader()?)?
-        .iter()
-        .map(|d| BundleDoc::new(d.id().key(), &d.automerge().save()))
-        .collect();
     let mut bundle = Bundle {
         format: FORMAT.into(),
         fair: identity.fair.id,

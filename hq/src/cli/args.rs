@@ -24,7 +24,7 @@ pub enum HqCommand {
     },
     /// The catalog, into the shared catalog document.
     #[command(subcommand)]
-    Catalog(ImportOnly),
+    Catalog(HqCatalogCommand),
     #[command(subcommand)]
     Stalls(ImportOnly),
     #[command(subcommand)]
@@ -318,6 +318,23 @@ pub enum HqBundleCommand {
         /// The most ledger documents one till may have, with the bundle's.
         #[arg(long, value_name = "N", default_value_t = crate::limits::DEFAULT_MAX_DOCUMENTS_PER_DEVICE)]
         max_documents_per_device: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HqCatalogCommand {
+    /// Create or update products from a CSV file (all rows or none).
+    Import { file: PathBuf },
+    /// Take back catalog edits headquarters lost (a restore from a backup taken before
+    /// them) from a till's copy: BUNDLE from `fairpos bundle export --catalog` at a till
+    /// synced since. Shows what they change first.
+    Recover {
+        bundle: PathBuf,
+        /// Show what the till's copy would change, and take nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
     },
 }
 

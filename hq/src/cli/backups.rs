@@ -1,12 +1,17 @@
 //! `hq backup` and `hq restore` as an operator runs them: one line on what the copy holds,
-//! progress on stderr while a big one is written.
+//! progress on stderr while a big one is written. And `hq catalog recover`, which takes back
+//! from a till the catalog edits a restore lost.
 
 use std::path::Path;
 
+use fairpos_sync::bundle::Bundle;
+
 use super::args::CopyFile;
-use super::kit::print_json;
+use super::kit::{print_json, read_input};
+use super::{import_into, postgres};
 use crate::backup::{self, Holding};
-use crate::Result;
+use crate::bundles::{self, Source};
+use crate::{catalog, Error, Hq, Result};
 
 /// `bytes` as an operator reads a file's size.
 fn size(bytes: u64) -> String {
@@ -88,4 +93,67 @@ fn role_name(role: &str) -> &'static str {
         "hub" => "hub",
         _ => "headquarters",
     }
+}
+
+pub fn recover_catalog(dir: &Path, file: &Path, dry_run: bool, json: bool) -> Result<()> {
+    let bundle: Bundle = serde_json::from_str(&read_input(file)?)
+        .map_err(|e| Error::input(format!("{}: not a bundle: {e}", file.display())))?;
+    let source = match postgres::database_of(dir, None)? {
+        Some(url) => {
+            let device = bundle.source.clone();
+            postgres::with_pool(&url, |pool| async move {
+                Ok(fairpos_postgres::registry::bundle_source(&pool, &device).await?)
+            })?
+            .map(|(role, key)| Source {
+                role,
+                public_key: key.unwrap_or_default(),
+            })
+        }
+        None => bundles::source_of(&Hq::open(dir)?, &bundle),
+    };
+    let mut recovered = None;
+    import_into(dir, |hq| {
+        recovered = Some(catalog::recover(hq, &bundle, source, dry_run)?);
+        Ok(())
+    })?;
+    let Some(recovery) = recovered else {
+        return Err(Error::Other("the recovery did not run".into()));
+    };
+    if json {
+        return print_json(&recovery);
+    }
+    if recovery.changes == 0 {
+        println!(
+            "headquarters holds every catalog change {}'s copy holds: nothing to take",
+            recovery.source
+        );
+        return Ok(());
+    }
+    let changes = match recovery.changes {
+        1 => "1 change".to_string(),
+        n => format!("{n} changes"),
+    };
+    println!(
+        "{}'s catalog holds {changes} headquarters lacks; what they change:",
+        recovery.source
+    );
+    for changed in &recovery.changed {
+        let fields: Vec<String> = changed
+            .fields
+            .iter()
+            .map(|(field, before, after)| format!("{field} {before} -> {after}"))
+            .collect();
+        println!(
+            "  {} {}: {}",
+            changed.section,
+            changed.id,
+            fields.join(", ")
+        );
+    }
+    if recovery.taken {
+        println!("taken: headquarters' catalog holds them now");
+    } else {
+        println!("--dry-run: nothing was taken");
+    }
+    Ok(())
 }

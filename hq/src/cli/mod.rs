@@ -17,7 +17,7 @@ use fairpos_projection::report::format::OutputFormat;
 use fairpos_sync::catalog::{CatalogSeller, CatalogStall, CatalogUnit};
 use serde::Serialize;
 
-use self::args::{HqBundleCommand, HqCommand, ImportOnly, ScreenLinkArgs};
+use self::args::{HqBundleCommand, HqCatalogCommand, HqCommand, ImportOnly, ScreenLinkArgs};
 use self::kit::{file_label, output_format, print_json, read_input, report_to, write_output};
 use crate::catalog::wire;
 use crate::dir_lock::DirLock;
@@ -136,12 +136,17 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
             }
             Ok(())
         }
-        HqCommand::Catalog(ImportOnly::Import { file }) => {
+        HqCommand::Catalog(HqCatalogCommand::Import { file }) => {
             let rows = catalog_csv::parse_catalog(&file_label(&file), &read_input(&file)?)?;
             import_into(dir, |hq| catalog::import_products(hq, &rows))?;
             println!("{} products imported into the fair's catalog", rows.len());
             Ok(())
         }
+        HqCommand::Catalog(HqCatalogCommand::Recover {
+            bundle,
+            dry_run,
+            json,
+        }) => backups::recover_catalog(dir, &bundle, dry_run, json),
         HqCommand::Stalls(ImportOnly::Import { file }) => {
             let rows = catalog_csv::parse_stalls(&file_label(&file), &read_input(&file)?)?;
             import_into(dir, |hq| {

@@ -385,7 +385,7 @@ fn no_command_starts_during_a_restore_and_no_restore_during_a_command() {
             .unwrap()
     };
     let refused = |args: &[&str], why: &str| {
-        let out = hq.run(args);
+        let out = ended_within_30_s(hq.data(), args);
         let said = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {said}");
         assert_eq!(said.trim_end().lines().count(), 1, "{said}");
@@ -490,4 +490,28 @@ fn a_price_change_lost_with_headquarters_disk_is_taken_back_from_a_till() {
         new.events()
     );
     server.stop();
+}
+
+/// `fairpos --data DATA ARGS` run to its end, killed (and the test failed) if it runs 30 s: a
+/// refused `hq serve` ends at once, one that was let in would serve on.
+fn ended_within_30_s(data: &Path, args: &[&str]) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = Command::new(common::BIN)
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let since = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if since.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("fairpos {args:?} was not refused: it ran for 30 s");
+        }
+        common::hq::pause(50);
+    }
+    child.wait_with_output().unwrap()
 }

@@ -97,6 +97,9 @@ pub fn sync(dir: &Path, args: SyncArgs) -> Result<()> {
 
 pub fn bundle(dir: &Path, command: BundleCommand) -> Result<()> {
     let BundleCommand::Export { file, catalog } = command;
+    // A hub's database is held as every `hq` command holds it, so that no restore replaces
+    // it meanwhile.
+    let _in_use = fairpos_hq::dir_lock::DirLock::shared(dir)?;
     let bundle = match (dir.join(HQ_DB).exists(), catalog) {
         (true, false) => bundles::export(&Hq::open(dir)?)?,
         (true, true) => {

@@ -140,7 +140,7 @@ fn syncs_committed_while_a_backup_copies_neither_restart_it_nor_reach_the_copy()
              INSERT INTO ballast SELECT randomblob(4096) FROM n;",
         )
         .unwrap();
-    // Between every two steps of 64 pages, another connection commits a device, as a till's
+    // Between the steps of 64 pages, another connection commits a device, as a till's
     // sync would (20 of them, so that a backup that started over would still end). Each
     // step is told of, and each is 64 pages further on: a copy that starts over at a
     // commit (one read transaction per step) is told of 64 pages again and again.

@@ -75,9 +75,9 @@ fn import_into(dir: &Path, import: impl FnOnce(&Hq) -> Result<()>) -> Result<()>
 
 pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
     // Every command holds the data directory's lock shared while it runs, `hq serve` for as
-    // long as it serves; `hq restore` takes it alone, and `hq init` makes the directory.
+    // long as it serves; `hq restore` takes it alone.
     let _in_use = match &command {
-        HqCommand::Init { .. } | HqCommand::Restore(_) => None,
+        HqCommand::Restore(_) => None,
         _ => DirLock::shared(dir)?,
     };
     run_command(dir, command)

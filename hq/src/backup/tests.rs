@@ -42,6 +42,17 @@ fn devices_in(path: &Path) -> Vec<String> {
 
 fn quiet(_: u64, _: u64) {}
 
+/// `rows` random blobs of 4 KiB in a table of their own: pages to copy.
+fn add_ballast(hq: &Hq, rows: u32) {
+    hq.conn
+        .execute_batch(&format!(
+            "CREATE TABLE ballast(b BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})
+             INSERT INTO ballast SELECT randomblob(4096) FROM n;"
+        ))
+        .unwrap();
+}
+
 /// Sets BJ-HJC-100's price in `hq`'s catalog, as `hq catalog import` does.
 fn set_price(hq: &Hq, yuan: &str) {
     let mut rows = fairpos_domain::catalog_csv::parse_catalog(
@@ -99,13 +110,7 @@ fn a_long_backup_tells_its_progress() {
     let hq = demo_hq(dir.path());
     // About 30 MiB to copy, told of every 5 ms from the start (every second after two
     // seconds, when run): a few times at least.
-    hq.conn
-        .execute_batch(
-            "CREATE TABLE ballast(b BLOB);
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 7500)
-             INSERT INTO ballast SELECT randomblob(4096) FROM n;",
-        )
-        .unwrap();
+    add_ballast(&hq, 7500);
     let told = Arc::new(Mutex::new(Vec::new()));
     let heard = told.clone();
     let to = dir.path().join("big.db");
@@ -133,13 +138,7 @@ fn syncs_committed_while_a_backup_copies_neither_restart_it_nor_reach_the_copy()
     let dir = tempfile::tempdir().unwrap();
     let hq = demo_hq(dir.path());
     add_device(&hq, "T01");
-    hq.conn
-        .execute_batch(
-            "CREATE TABLE ballast(b BLOB);
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
-             INSERT INTO ballast SELECT randomblob(4096) FROM n;",
-        )
-        .unwrap();
+    add_ballast(&hq, 2000);
     // Between the steps of 64 pages, another connection commits a device, as a till's
     // sync would (20 of them, so that a backup that started over would still end). Each
     // step is told of, and each is 64 pages further on: a copy that starts over at a
@@ -274,6 +273,33 @@ fn a_restore_waits_for_headquarters_to_stop_then_keeps_what_it_replaces() {
     backup(&hub.dir, &hubs, quiet).unwrap();
     let not_ours = restore(&data, &hubs).unwrap_err();
     assert!(not_ours.to_string().contains("is of a hub"), "{not_ours}");
+}
+
+/// `hq restore` is often run as root on a database `hq serve` opens as its own user: the copy
+/// must be that user's too. Runs as root only (as CI and `scripts/test.sh` do), the one user
+/// who may give a file to another.
+#[test]
+fn a_restore_run_as_root_gives_the_copy_the_owner_of_the_database_it_replaces() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let me = std::fs::metadata(dir.path()).unwrap().uid();
+    if me != 0 {
+        eprintln!("not root (uid {me}): a file cannot be given to another user, skipped");
+        return;
+    }
+    let hq = demo_hq(&dir.path().join("hq"));
+    let monday = dir.path().join("monday.db");
+    backup(&hq.dir, &monday, quiet).unwrap();
+    let data = hq.dir.clone();
+    drop(hq);
+    // `nobody`, as a service user would be.
+    std::os::unix::fs::chown(data.join(HQ_DB), Some(65534), Some(65534)).unwrap();
+    let restored = restore(&data, &monday).unwrap();
+    assert!(restored.warnings.is_empty(), "{:?}", restored.warnings);
+    let copy = std::fs::metadata(data.join(HQ_DB)).unwrap();
+    assert_eq!((copy.uid(), copy.gid()), (65534, 65534));
+    let kept = std::fs::metadata(restored.replaced_kept_as.unwrap()).unwrap();
+    assert_eq!(kept.uid(), 65534, "the replaced file keeps its owner");
 }
 
 #[test]

@@ -427,30 +427,89 @@ fn no_command_starts_during_a_restore_and_no_restore_during_a_command() {
 }
 
 /// Headquarters' disk is lost with an afternoon's price change, and noon's backup restored
-/// onto a new machine: the restore has no replaced database to take the change from. A till
-/// that synced it gives it back (`fairpos bundle export --catalog`, then `hq catalog
-/// recover`, shown with `--dry-run` first), and a price set after that reaches the till
-/// (without it, the new price would race the lost one there, and could lose).
+/// onto a new machine: there is no replaced database to take the change from. A till that
+/// synced it gives it back (`fairpos bundle export --catalog`, then `hq catalog recover`,
+/// shown with `--dry-run` first), and a price set after that reaches the till (without it,
+/// the new price would race the lost one there, and could lose).
 #[test]
 fn a_price_change_lost_with_headquarters_disk_is_taken_back_from_a_till() {
+    let backup: fn(&Hq, &Path) = |hq, file| {
+        hq.ok(&["hq", "backup", file.to_str().unwrap()]);
+    };
+    let new_machine: fn(&Hq, &Path) -> Hq = |_, file| {
+        let new = Hq {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        new.ok(&["hq", "restore", file.to_str().unwrap()]);
+        new
+    };
+    price_change_lost_with_the_disk_is_taken_back(Hq::demo(), backup, new_machine);
+}
+
+/// The same on PostgreSQL: noon's `pg_dump` restored, and a new data directory joining the
+/// database (`hq init --database`), whose catalog it adopts.
+#[test]
+fn a_price_change_lost_with_the_postgresql_database_is_taken_back_from_a_till() {
+    let Some(hq) = Hq::demo_postgres("recover") else {
+        return;
+    };
+    let backup: fn(&Hq, &Path) = |hq, file| {
+        let url = hq.database_url().unwrap();
+        run(
+            "pg_dump",
+            &["--format=custom", "--file", file.to_str().unwrap(), &url],
+        );
+    };
+    let new_machine: fn(&Hq, &Path) -> Hq = |hq, file| {
+        let url = hq.database_url().unwrap();
+        let dbname = format!("--dbname={url}");
+        run(
+            "pg_restore",
+            &[
+                "--clean",
+                "--if-exists",
+                "--single-transaction",
+                "--no-owner",
+                &dbname,
+                file.to_str().unwrap(),
+            ],
+        );
+        let new = Hq {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        new.ok(&[
+            "hq",
+            "init",
+            "--demo",
+            "--organizer-password",
+            PASSWORD,
+            "--database",
+            &url,
+        ]);
+        new
+    };
+    price_change_lost_with_the_disk_is_taken_back(hq, backup, new_machine);
+}
+
+fn price_change_lost_with_the_disk_is_taken_back(
+    hq: Hq,
+    backup: fn(&Hq, &Path),
+    new_machine: fn(&Hq, &Path) -> Hq,
+) {
     let sku = "BJ-HJC-100";
-    let hq = Hq::demo();
     let backups = tempfile::tempdir().unwrap();
     let noon = backups.path().join("noon.db");
-    let noon = noon.to_str().unwrap();
     let server = hq.serve();
     let url = server.url.clone();
     let till = Till::enrolled(&url, &hq.add_device("T01", "S01"));
     till.synced();
-    hq.ok(&["hq", "backup", noon]);
+    backup(&hq, &noon);
     set_price(&hq, sku, "61.00");
     synced_until_price(&till, sku, 6100);
     server.stop();
 
-    let new = Hq {
-        dir: tempfile::tempdir().unwrap(),
-    };
-    new.ok(&["hq", "restore", noon]);
+    let new = new_machine(&hq, &noon);
+    drop(hq);
     let server = Server::start(new.data(), &["--listen", url.trim_start_matches("http://")]);
     assert_eq!(price_at_headquarters(&new, sku), 5800, "noon's price");
     till.synced();

@@ -45,7 +45,8 @@ pub struct Changed {
 }
 
 /// Checks `bundle` (from `source`, as headquarters knows it) and what its catalog brings
-/// `hq`; merges it in as an edit unless `dry_run`.
+/// `hq`; merges it in as an edit unless `dry_run` (the caller logs it where the
+/// headquarters keeps its events).
 pub(crate) fn recover(
     hq: &Hq,
     bundle: &Bundle,
@@ -89,12 +90,6 @@ pub(crate) fn recover(
     let changed = changed(&held, &after)?;
     if !dry_run && changes > 0 {
         merge_in(hq, copy.automerge().clone())?;
-        Hq::log_event(
-            &hq.conn,
-            &bundle.source,
-            "catalog recovered",
-            &format!("{changes} catalog changes taken from its copy"),
-        );
     }
     Ok(Recovery {
         source: bundle.source.clone(),

@@ -98,10 +98,11 @@ fn role_name(role: &str) -> &'static str {
 pub fn recover_catalog(dir: &Path, file: &Path, dry_run: bool, json: bool) -> Result<()> {
     let bundle: Bundle = serde_json::from_str(&read_input(file)?)
         .map_err(|e| Error::input(format!("{}: not a bundle: {e}", file.display())))?;
-    let source = match postgres::database_of(dir, None)? {
+    let database = postgres::database_of(dir, None)?;
+    let source = match &database {
         Some(url) => {
             let device = bundle.source.clone();
-            postgres::with_pool(&url, |pool| async move {
+            postgres::with_pool(url, |pool| async move {
                 Ok(fairpos_postgres::registry::bundle_source(&pool, &device).await?)
             })?
             .map(|(role, key)| Source {
@@ -119,6 +120,24 @@ pub fn recover_catalog(dir: &Path, file: &Path, dry_run: bool, json: bool) -> Re
     let Some(recovery) = recovered else {
         return Err(Error::Other("the recovery did not run".into()));
     };
+    if recovery.taken {
+        let (kind, detail) = (
+            "catalog recovered",
+            format!("{} catalog changes taken from its copy", recovery.changes),
+        );
+        match &database {
+            Some(url) => {
+                let device = recovery.source.clone();
+                postgres::with_pool(url, |pool| async move {
+                    Ok(
+                        fairpos_postgres::registry::log_event(&pool, &device, kind, &detail)
+                            .await?,
+                    )
+                })?
+            }
+            None => Hq::log_event(&Hq::open(dir)?.conn, &recovery.source, kind, &detail),
+        }
+    }
     if json {
         return print_json(&recovery);
     }

@@ -635,6 +635,17 @@ fn metrics_over_tls_are_served_only_with_the_token() {
     let logged = text_with(&log, "/metrics still asks for the token before");
     assert!(logged.contains("5 characters"), "{logged}");
     assert_eq!(status(renewed), "HTTP/1.1 200 OK");
+    // Guessing: the right token forgot this address's wrong ones; 20 more wrong ones in
+    // the window, and every scrape from here is refused (429, Retry-After), the right
+    // token's too, and counted.
+    for guess in 0..20 {
+        assert_eq!(status(&format!("{guess:032}")), "HTTP/1.1 401 Unauthorized");
+    }
+    let answer = https_get(at, &ca, "/metrics", &format!("Bearer {renewed}"));
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("retry-after: "), "{answer}");
+    let logged = text_with(&log, "scrape from 127.0.0.1 refused: too many failures");
+    assert!(logged.contains("scrape from 127.0.0.1 refused"), "{logged}");
     server.stop();
 
     let serve = |token_file: &str| {

@@ -117,6 +117,14 @@ pub const ENROL_PER_ADDRESS: Limit = Limit {
     window: Duration::from_secs(600),
 };
 
+/// Scrapes of `/metrics` with a wrong token from one address: 20 in 10 minutes (a
+/// Prometheus sent the wrong token, every 15 s, is refused for the rest of the window once
+/// it has made 20).
+pub const SCRAPE_PER_ADDRESS: Limit = Limit {
+    failures: 20,
+    window: Duration::from_secs(600),
+};
+
 /// The address as a guesser holds it: an IPv4 address, or an IPv6 address's /64 (one host
 /// is usually given a whole /64 to pick from).
 fn address_key(address: IpAddr) -> String {
@@ -191,6 +199,17 @@ impl<'t> Attempt<'t> {
             "enrolment",
             &from,
             vec![(format!("enrol@{from}"), ENROL_PER_ADDRESS)],
+        )
+    }
+
+    /// A scrape of `/metrics` from `address`, with a token to check.
+    pub fn scrape(throttle: &'t Throttle, address: IpAddr) -> Result<Attempt<'t>, Refused> {
+        let from = address_key(address);
+        Attempt::begin(
+            throttle,
+            "scrape",
+            &from,
+            vec![(format!("scrape@{from}"), SCRAPE_PER_ADDRESS)],
         )
     }
 

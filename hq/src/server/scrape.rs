@@ -1,7 +1,8 @@
 //! `hq serve --metrics-listen ADDR`: `GET /metrics` on a listener of its own, for the
 //! province's monitoring network ([`crate::metrics`]): over TLS with the server's own
 //! certificate when it has one (renewed with it on SIGHUP), else plain HTTP; asking for a
-//! bearer token when `--metrics-token-file` gives one. And the middleware that counts every
+//! bearer token when `--metrics-token-file` gives one (wrong ones counted per address, and
+//! refused past a limit, as logins are). And the middleware that counts every
 //! request the main listener answers.
 
 use std::net::SocketAddr;
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -18,6 +19,7 @@ use axum::Router;
 
 use crate::metrics::{Now, PoolStatus, UNMATCHED};
 use crate::state::AppState;
+use crate::throttle::Attempt;
 use crate::{Error, Result};
 
 /// Where a monitoring system scrapes.
@@ -250,8 +252,16 @@ pub fn serve(
         let stopped = async move {
             let _ = stopping.wait_for(|stopping| *stopping).await;
         };
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let served = match listener {
-            Either::Left(tls) => axum::serve(tls, app).with_graceful_shutdown(stopped).await,
+            Either::Left(tls) => {
+                use axum::serve::ListenerExt as _;
+                // The tap gives the handler the scraper's address, as a plain listener does.
+                let tls = tls.tap_io(|io| {
+                    let _ = io.get_ref().0.set_nodelay(true);
+                });
+                axum::serve(tls, app).with_graceful_shutdown(stopped).await
+            }
             Either::Right(plain) => {
                 axum::serve(plain, app)
                     .with_graceful_shutdown(stopped)
@@ -273,13 +283,34 @@ enum Either<L, R> {
 
 /// The metrics, in OpenMetrics when the scraper asks for it (`Accept`), else in Prometheus'
 /// text format.
-async fn scrape(State(scraped): State<Scraped>, headers: HeaderMap) -> Response {
+async fn scrape(
+    State(scraped): State<Scraped>,
+    ConnectInfo(from): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
     if let Some(token) = &scraped.token {
+        // Wrong tokens are counted per address, as logins are: past the limit, every scrape
+        // from there is refused until the window moves on, the right token's too (or a
+        // guesser would learn the right one by the answer).
+        let attempt = match Attempt::scrape(&scraped.state.throttle, from.ip()) {
+            Ok(attempt) => attempt,
+            Err(refused) => {
+                scraped.state.metrics.scrape_refused();
+                let wait = format!(
+                    "too many scrapes with a wrong token: try again in {} s\n",
+                    refused.seconds
+                );
+                return (StatusCode::TOO_MANY_REQUESTS, refused.retry_after(), wait)
+                    .into_response();
+            }
+        };
         if !token.is_in(&headers) {
+            attempt.failed();
             scraped.state.metrics.scrape_refused();
             let asks = [(header::WWW_AUTHENTICATE, "Bearer realm=\"fairpos metrics\"")];
             return (StatusCode::UNAUTHORIZED, asks, "a bearer token is needed\n").into_response();
         }
+        attempt.succeeded();
     }
     let openmetrics = headers
         .get_all(header::ACCEPT)

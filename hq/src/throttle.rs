@@ -1,6 +1,7 @@
-//! Guessing limits: failed logins and enrolment codes counted per key (an address, an
-//! account) in a sliding window; once a key has failed `limit` times in the window, further
-//! attempts are refused (HTTP 429 with `Retry-After`) until the oldest failure leaves it.
+//! Guessing limits: failed logins, enrolment codes and `/metrics` tokens counted per key (an
+//! address, an account) in a sliding window; once a key has failed `limit` times in the
+//! window, further attempts are refused (HTTP 429 with `Retry-After`) until the oldest
+//! failure leaves it.
 //!
 //! Kept in memory by each server process: a restart forgets the counts (a guesser gains one
 //! window per restart an operator makes). Behind a load balancer the address is the

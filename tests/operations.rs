@@ -643,7 +643,10 @@ fn metrics_over_tls_are_served_only_with_the_token() {
     }
     let answer = https_get(at, &ca, "/metrics", &format!("Bearer {renewed}"));
     assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
-    assert!(answer.to_ascii_lowercase().contains("retry-after: "), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: "),
+        "{answer}"
+    );
     let logged = text_with(&log, "scrape from 127.0.0.1 refused: too many failures");
     assert!(logged.contains("scrape from 127.0.0.1 refused"), "{logged}");
     server.stop();

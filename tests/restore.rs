@@ -523,7 +523,25 @@ fn price_change_lost_with_the_disk_is_taken_back(
     assert_eq!(out.status.code(), Some(2), "{said}");
     assert!(said.contains("hq catalog recover"), "{said}");
 
+    let catalog_version = || -> Option<String> {
+        use rusqlite::OptionalExtension;
+        rusqlite::Connection::open(new.data().join("hq.db"))
+            .unwrap()
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'catalog_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .unwrap()
+    };
+    let before = catalog_version();
     let shown = new.ok(&["hq", "catalog", "recover", "--dry-run", bundle]);
+    assert_eq!(
+        catalog_version(),
+        before,
+        "a dry run writes no catalog edit"
+    );
     assert!(
         shown.contains("T01's catalog holds 1 change headquarters lacks"),
         "{shown}"

@@ -20,8 +20,8 @@ use crate::{Error, Result};
 use fairpos_domain::catalog_csv::CatalogRow;
 
 mod recover;
-pub(crate) use recover::recover;
-pub use recover::{Changed, Recovery};
+pub(crate) use recover::examine;
+pub use recover::{largest_copy, Changed, Recovery};
 
 pub fn key(hq: &Hq) -> String {
     catalog_key(&hq.fair.id)

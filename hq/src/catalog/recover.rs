@@ -4,23 +4,23 @@
 //! them in a bundle (`fairpos bundle export --catalog`), signed as its ledgers are.
 //!
 //! A till never edits the catalog, so every change its copy holds that headquarters lacks
-//! was headquarters' own, or was forged at the till. Nothing in a change says which: what
-//! the changes would change is shown first (`--dry-run` shows only that), and an organizer
-//! takes them from a till they hold. Only a copy that holds every change of headquarters'
-//! catalog is taken (a till synced since the restore, whatever headquarters edited since):
-//! one that lacks some is behind, or of another headquarters' lineage.
+//! was headquarters' own, or was forged at the till. Nothing in a change says which: all
+//! the changes would change is listed first (the whole document compared, as JSON, before
+//! and after: every field of every entry, entries removed, anything else), `--dry-run`
+//! lists only that, and an organizer takes them from a till they hold. Only a copy that
+//! holds every change of headquarters' catalog is taken (a till synced since the restore,
+//! whatever headquarters edited since): one that lacks some is behind, or of another
+//! headquarters' lineage.
 
-use automerge::{ChangeHash, ReadDoc};
+use automerge::ReadDoc;
 use fairpos_sync::bundle::Bundle;
-use fairpos_sync::catalog::{
-    CatalogDoc, CatalogProduct, CatalogSeller, CatalogStall, CatalogUnit, Entry,
-};
+use fairpos_sync::catalog::CatalogDoc;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{key, load, merge_in};
+use super::key;
 use crate::bundles::{check_signed, Source};
-use crate::{Error, Hq, Result};
+use crate::{Error, Hq, Result, Role};
 
 /// What a till's copy of the catalog brings headquarters.
 #[derive(Debug, Serialize)]
@@ -29,31 +29,49 @@ pub struct Recovery {
     pub source: String,
     /// Changes the copy holds and headquarters lacks.
     pub changes: usize,
-    /// The entries they change, as headquarters would hold them after.
+    /// What they change, as headquarters would hold it after.
     pub changed: Vec<Changed>,
     /// Whether they were taken (not with `--dry-run`).
     pub taken: bool,
 }
 
-/// One entry a recovery changes: its section (`products`…), its id (a SKU…), and each field
-/// that differs, before and after (`null` for an entry headquarters does not hold).
+/// One entry a recovery changes: its section (`products`…, or `catalog` for the document's
+/// own fields), its id (a SKU…), and each field that differs, before and after (`null` for
+/// one that is not there: an entry added, or removed). An entry that is not an object (which
+/// headquarters never writes) is one field, `entry`, its whole value.
 #[derive(Debug, Serialize, PartialEq)]
 pub struct Changed {
-    pub section: &'static str,
+    pub section: String,
     pub id: String,
     pub fields: Vec<(String, Value, Value)>,
 }
 
-/// Checks `bundle` (from `source`, as headquarters knows it) and what its catalog brings
-/// `hq`; merges it in as an edit unless `dry_run` (the caller logs it where the
-/// headquarters keeps its events).
-pub(crate) fn recover(
+/// The most a catalog bundle's document may be, in bytes: a sync's limit on a document.
+pub fn largest_copy() -> u64 {
+    crate::limits::DocumentLimits::default().max_bytes
+}
+
+/// Checks `bundle` (from `source`, as headquarters knows it) against `held`, the catalog
+/// headquarters holds, and lists what the copy would change; with the copy itself, to
+/// take ([`super::merge_in`]) or not.
+pub(crate) fn examine(
     hq: &Hq,
+    held: &CatalogDoc,
     bundle: &Bundle,
     source: Option<Source>,
-    dry_run: bool,
-) -> Result<Recovery> {
-    check_signed(bundle, &hq.fair.id, source)?;
+) -> Result<(Recovery, automerge::Automerge)> {
+    if hq.role != Role::Hq {
+        return Err(Error::input(
+            "a hub takes headquarters' catalog whole: recover the catalog at headquarters",
+        ));
+    }
+    let source = check_signed(bundle, &hq.fair.id, source)?;
+    if source.role != "till" {
+        return Err(Error::input(format!(
+            "{} is a {}, not a till: take the catalog from a till's copy",
+            bundle.source, source.role
+        )));
+    }
     let key = key(hq);
     let [doc] = bundle.docs.as_slice() else {
         return Err(not_a_catalog(bundle));
@@ -64,9 +82,16 @@ pub(crate) fn recover(
     let bytes = doc
         .bytes()
         .ok_or_else(|| Error::input(format!("{}: the document is not base64", doc.key)))?;
+    if bytes.len() as u64 > largest_copy() {
+        return Err(Error::input(format!(
+            "{}'s catalog is {} bytes, over the {} a document may be",
+            bundle.source,
+            bytes.len(),
+            largest_copy()
+        )));
+    }
     let copy = CatalogDoc::load(&key, &hq.fair.id, &bytes)
         .map_err(|e| Error::input(format!("{}'s catalog: {e}", bundle.source)))?;
-    let held = load(hq)?;
     let heads = held.automerge().get_heads();
     let lacking = heads
         .iter()
@@ -80,23 +105,20 @@ pub(crate) fn recover(
             bundle.source
         )));
     }
-    let changes = new_changes(&copy, &heads);
+    let changes = copy.automerge().get_changes_meta(&heads).len();
     let mut merged = held.automerge().clone();
     let mut incoming = copy.automerge().clone();
     merged
         .merge(&mut incoming)
         .map_err(|e| Error::input(format!("{}'s catalog does not merge: {e}", bundle.source)))?;
-    let after = CatalogDoc::open(&key, &hq.fair.id, merged)?;
-    let changed = changed(&held, &after)?;
-    if !dry_run && changes > 0 {
-        merge_in(hq, copy.automerge().clone())?;
-    }
-    Ok(Recovery {
+    let changed = changed(&as_json(held.automerge())?, &as_json(&merged)?);
+    let recovery = Recovery {
         source: bundle.source.clone(),
         changes,
         changed,
-        taken: !dry_run && changes > 0,
-    })
+        taken: false,
+    };
+    Ok((recovery, incoming))
 }
 
 fn not_a_catalog(bundle: &Bundle) -> Error {
@@ -107,67 +129,85 @@ fn not_a_catalog(bundle: &Bundle) -> Error {
     ))
 }
 
-/// How many changes `copy` holds beyond `heads` (which it holds).
-fn new_changes(copy: &CatalogDoc, heads: &[ChangeHash]) -> usize {
-    copy.automerge().get_changes(heads).len()
+/// The whole document as JSON: every map, list and value in it.
+fn as_json(doc: &automerge::Automerge) -> Result<Map<String, Value>> {
+    match serde_json::to_value(automerge::AutoSerde::from(doc)) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Error::Integrity("a catalog that is not a map".into())),
+        Err(e) => Err(Error::Integrity(format!("a catalog as JSON: {e}"))),
+    }
 }
 
-/// Every entry that differs between `before` and `after`, section by section.
-fn changed(before: &CatalogDoc, after: &CatalogDoc) -> Result<Vec<Changed>> {
+/// Everything that differs between the documents `before` and `after`: each entry of each
+/// section field by field, and the document's other fields as entries of `catalog`.
+fn changed(before: &Map<String, Value>, after: &Map<String, Value>) -> Vec<Changed> {
     let mut out = Vec::new();
-    section::<CatalogProduct>(before, after, &mut out)?;
-    section::<CatalogStall>(before, after, &mut out)?;
-    section::<CatalogSeller>(before, after, &mut out)?;
-    section::<CatalogUnit>(before, after, &mut out)?;
-    Ok(out)
-}
-
-fn section<E: Entry>(
-    before: &CatalogDoc,
-    after: &CatalogDoc,
-    out: &mut Vec<Changed>,
-) -> Result<()> {
-    let by_id = |doc: &CatalogDoc| -> Result<Vec<(String, Map<String, Value>)>> {
-        let mut rows = Vec::new();
-        for entry in doc.entries::<E>()? {
-            let Ok(Value::Object(mut fields)) = serde_json::to_value(entry) else {
-                continue;
-            };
-            let id = match fields.remove(E::ID) {
-                Some(Value::String(id)) => id,
-                Some(other) => other.to_string(),
-                None => continue,
-            };
-            rows.push((id, fields));
+    let mut own = Vec::new();
+    for key in keys_of(before, after) {
+        let (then, now) = (value_at(before, &key), value_at(after, &key));
+        if then == now {
+            continue;
         }
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(rows)
-    };
-    let was = by_id(before)?;
-    for (id, now) in by_id(after)? {
-        let then = was
-            .binary_search_by(|(i, _)| i.cmp(&id))
-            .ok()
-            .map(|at| &was[at].1);
-        let mut fields = Vec::new();
-        for (field, value) in &now {
-            let old = then
-                .and_then(|t| t.get(field))
-                .cloned()
-                .unwrap_or(Value::Null);
-            if &old != value {
-                fields.push((field.clone(), old, value.clone()));
+        match (then, now) {
+            (Value::Object(then), Value::Object(now)) if is_section(&key) => {
+                for id in keys_of(&then, &now) {
+                    let fields = entry_changes(value_at(&then, &id), value_at(&now, &id));
+                    if !fields.is_empty() {
+                        out.push(Changed {
+                            section: key.clone(),
+                            id,
+                            fields,
+                        });
+                    }
+                }
             }
-        }
-        if !fields.is_empty() {
-            out.push(Changed {
-                section: E::SECTION,
-                id,
-                fields,
-            });
+            (then, now) => own.push((key, then, now)),
         }
     }
-    Ok(())
+    if !own.is_empty() {
+        out.push(Changed {
+            section: "catalog".into(),
+            id: "(the document)".into(),
+            fields: own,
+        });
+    }
+    out
+}
+
+fn is_section(key: &str) -> bool {
+    ["products", "stalls", "sellers", "units"].contains(&key)
+}
+
+/// Each field of an entry that differs, before and after.
+fn entry_changes(then: Value, now: Value) -> Vec<(String, Value, Value)> {
+    match (then, now) {
+        (then, now) if then == now => Vec::new(),
+        (then @ (Value::Object(_) | Value::Null), now @ (Value::Object(_) | Value::Null)) => {
+            let empty = Map::new();
+            let then = then.as_object().unwrap_or(&empty);
+            let now = now.as_object().unwrap_or(&empty);
+            keys_of(then, now)
+                .into_iter()
+                .filter_map(|field| {
+                    let (a, b) = (value_at(then, &field), value_at(now, &field));
+                    (a != b).then_some((field, a, b))
+                })
+                .collect()
+        }
+        (then, now) => vec![("entry".into(), then, now)],
+    }
+}
+
+/// The keys of `a` and `b`, sorted, each once.
+fn keys_of(a: &Map<String, Value>, b: &Map<String, Value>) -> Vec<String> {
+    let mut keys: Vec<String> = a.keys().chain(b.keys()).cloned().collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+fn value_at(map: &Map<String, Value>, key: &str) -> Value {
+    map.get(key).cloned().unwrap_or(Value::Null)
 }
 
 #[cfg(test)]

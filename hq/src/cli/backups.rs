@@ -96,6 +96,19 @@ fn role_name(role: &str) -> &'static str {
 }
 
 pub fn recover_catalog(dir: &Path, file: &Path, dry_run: bool, json: bool) -> Result<()> {
+    let too_big = |bytes: u64| {
+        Error::input(format!(
+            "{}: {bytes} bytes, too big for a catalog bundle (a document may be {} bytes)",
+            file.display(),
+            catalog::largest_copy()
+        ))
+    };
+    // Base64 in JSON: a third more than the document, and a little.
+    if let Ok(meta) = std::fs::metadata(file) {
+        if meta.len() > catalog::largest_copy() / 3 * 4 + (1 << 20) {
+            return Err(too_big(meta.len()));
+        }
+    }
     let bundle: Bundle = serde_json::from_str(&read_input(file)?)
         .map_err(|e| Error::input(format!("{}: not a bundle: {e}", file.display())))?;
     let database = postgres::database_of(dir, None)?;
@@ -112,34 +125,70 @@ pub fn recover_catalog(dir: &Path, file: &Path, dry_run: bool, json: bool) -> Re
         }
         None => bundles::source_of(&Hq::open(dir)?, &bundle),
     };
-    let mut recovered = None;
-    import_into(dir, |hq| {
-        recovered = Some(catalog::recover(hq, &bundle, source, dry_run)?);
-        Ok(())
-    })?;
-    let Some(recovery) = recovered else {
-        return Err(Error::Other("the recovery did not run".into()));
-    };
-    if recovery.taken {
-        let (kind, detail) = (
-            "catalog recovered",
-            format!("{} catalog changes taken from its copy", recovery.changes),
-        );
-        match &database {
-            Some(url) => {
-                let device = recovery.source.clone();
-                postgres::with_pool(url, |pool| async move {
-                    Ok(
-                        fairpos_postgres::registry::log_event(&pool, &device, kind, &detail)
-                            .await?,
-                    )
-                })?
+    if dry_run {
+        // Read only: the catalog as the database holds it, merged in memory.
+        let hq = Hq::open(dir)?;
+        let mut held = catalog::load(&hq)?;
+        if let Some(url) = &database {
+            if let Some(mut stored) = postgres::stored_catalog(&hq, url)? {
+                held.automerge_mut()
+                    .merge(&mut stored)
+                    .map_err(|e| Error::Integrity(format!("the stored catalog: {e}")))?;
             }
-            None => Hq::log_event(&Hq::open(dir)?.conn, &recovery.source, kind, &detail),
+        }
+        let (recovery, _) = catalog::examine(&hq, &held, &bundle, source)?;
+        return tell(&recovery, json);
+    }
+    let mut recovered = None;
+    let stored = import_into(dir, |hq| {
+        let held = catalog::load(hq)?;
+        let (mut recovery, copy) = catalog::examine(hq, &held, &bundle, source)?;
+        if recovery.changes > 0 {
+            catalog::merge_in(hq, copy)?;
+            recovery.taken = true;
+        }
+        recovered = Some(recovery);
+        Ok(())
+    });
+    // Told and logged once taken, even when the database did not store it yet (the next
+    // import, or `hq serve` starting, stores it: the error says so).
+    if let Some(recovery) = recovered.as_ref().filter(|r| r.taken) {
+        tell(recovery, json)?;
+        let detail = format!("{} catalog changes taken from its copy", recovery.changes);
+        if let Err(e) = log_recovery(dir, database.as_deref(), &recovery.source, &detail) {
+            eprintln!("warning: the recovery was not logged: {e}");
+        }
+        return stored;
+    }
+    stored?;
+    match recovered {
+        Some(recovery) => tell(&recovery, json),
+        None => Err(Error::Other("the recovery did not run".into())),
+    }
+}
+
+/// Logs a recovery where the headquarters keeps its events.
+fn log_recovery(dir: &Path, database: Option<&str>, device: &str, detail: &str) -> Result<()> {
+    const KIND: &str = "catalog recovered";
+    match database {
+        Some(url) => {
+            let (device, detail) = (device.to_string(), detail.to_string());
+            postgres::with_pool(url, |pool| async move {
+                Ok(fairpos_postgres::registry::log_event(&pool, &device, KIND, &detail).await?)
+            })
+        }
+        None => {
+            Hq::log_event(&Hq::open(dir)?.conn, device, KIND, detail);
+            Ok(())
         }
     }
+}
+
+/// What a recovery brings, as an organizer reads it before taking it (ids and field names
+/// escaped: they come from the till).
+fn tell(recovery: &catalog::Recovery, json: bool) -> Result<()> {
     if json {
-        return print_json(&recovery);
+        return print_json(recovery);
     }
     if recovery.changes == 0 {
         println!(
@@ -156,16 +205,19 @@ pub fn recover_catalog(dir: &Path, file: &Path, dry_run: bool, json: bool) -> Re
         "{}'s catalog holds {changes} headquarters lacks; what they change:",
         recovery.source
     );
+    if recovery.changed.is_empty() {
+        println!("  nothing: every value they write is the value headquarters holds");
+    }
     for changed in &recovery.changed {
         let fields: Vec<String> = changed
             .fields
             .iter()
-            .map(|(field, before, after)| format!("{field} {before} -> {after}"))
+            .map(|(field, before, after)| format!("{} {before} -> {after}", field.escape_debug()))
             .collect();
         println!(
             "  {} {}: {}",
-            changed.section,
-            changed.id,
+            changed.section.escape_debug(),
+            changed.id.escape_debug(),
             fields.join(", ")
         );
     }

@@ -66,7 +66,7 @@ pub fn claim_at(url: &str, fair_id: &str) -> Result<()> {
 
 /// The fair's catalog as the database at `url` holds it (every data directory's and every
 /// serving process's edits), if it holds one.
-fn stored_catalog(hq: &Hq, url: &str) -> Result<Option<automerge::Automerge>> {
+pub(super) fn stored_catalog(hq: &Hq, url: &str) -> Result<Option<automerge::Automerge>> {
     let id = crate::catalog::doc_id(hq);
     let shown = id.to_string();
     let chunks = with_pool(url, |pool| async move {

@@ -5,9 +5,11 @@
 use std::path::Path;
 
 use fairpos_sync::bundle::{BundleDoc, FORMAT};
+use fairpos_sync::catalog::CatalogProduct;
 use fairpos_sync::keys;
 
 use super::*;
+use crate::catalog::{load, merge_in};
 use crate::{backup, bundles::source_of, Founding};
 
 const SKU: &str = "BJ-HJC-100";
@@ -59,6 +61,18 @@ fn price_at(hq: &Hq) -> (i64, i64) {
     (in_sql, in_doc)
 }
 
+/// What `hq catalog recover` does: the copy examined against headquarters' catalog, and
+/// taken unless `dry_run`.
+fn recover(hq: &Hq, bundle: &Bundle, dry_run: bool) -> Result<Recovery> {
+    let held = load(hq)?;
+    let (mut recovery, copy) = examine(hq, &held, bundle, source_of(hq, bundle))?;
+    if !dry_run && recovery.changes > 0 {
+        merge_in(hq, copy)?;
+        recovery.taken = true;
+    }
+    Ok(recovery)
+}
+
 /// A till's catalog bundle, signed with `secret`.
 fn catalog_bundle(hq: &Hq, device: &str, secret: &str, bytes: &[u8]) -> Bundle {
     let mut bundle = Bundle {
@@ -97,26 +111,26 @@ fn a_price_change_the_restore_lost_is_taken_back_from_a_tills_copy() {
     assert_eq!(price_at(&hq), (1000, 1000), "noon's price");
     let bundle = catalog_bundle(&hq, "T01", &secret, &till_copy);
 
-    let shown = recover(&hq, &bundle, source_of(&hq, &bundle), true).unwrap();
+    let shown = recover(&hq, &bundle, true).unwrap();
     assert_eq!((shown.changes, shown.taken), (1, false));
     assert_eq!(
         shown.changed,
         [Changed {
-            section: "products",
+            section: "products".into(),
             id: SKU.into(),
             fields: vec![("price_fen".into(), 1000.into(), 1100.into())],
         }]
     );
     assert_eq!(price_at(&hq), (1000, 1000), "a dry run takes nothing");
 
-    let taken = recover(&hq, &bundle, source_of(&hq, &bundle), false).unwrap();
+    let taken = recover(&hq, &bundle, false).unwrap();
     assert_eq!((taken.changes, taken.taken), (1, true));
     assert_eq!(price_at(&hq), (1100, 1100));
     // Headquarters now holds the change: a price set after it wins at every till, and the
     // same copy brings nothing more.
     set_price(&hq, "12.00");
     assert_eq!(price_at(&hq), (1200, 1200));
-    let again = recover(&hq, &bundle, source_of(&hq, &bundle), false).unwrap_err();
+    let again = recover(&hq, &bundle, false).unwrap_err();
     assert!(
         again
             .to_string()
@@ -140,7 +154,7 @@ fn a_copy_synced_since_the_restore_brings_the_lost_change_beside_the_new_ones() 
     rows.truncate(1);
     crate::catalog::import_products(&hq, &rows).unwrap();
     let stale = catalog_bundle(&hq, "T01", &secret, &till_copy);
-    let refused = recover(&hq, &stale, source_of(&hq, &stale), true).unwrap_err();
+    let refused = recover(&hq, &stale, true).unwrap_err();
     assert!(refused.is_bad_input(), "{refused}");
     assert!(refused.to_string().contains("sync the till"), "{refused}");
 
@@ -149,7 +163,7 @@ fn a_copy_synced_since_the_restore_brings_the_lost_change_beside_the_new_ones() 
         .merge(&mut load(&hq).unwrap().automerge().clone())
         .unwrap();
     let bundle = catalog_bundle(&hq, "T01", &secret, &synced.save());
-    let taken = recover(&hq, &bundle, source_of(&hq, &bundle), false).unwrap();
+    let taken = recover(&hq, &bundle, false).unwrap();
     assert_eq!(taken.changes, 1);
     assert_eq!(taken.changed.len(), 1, "{:?}", taken.changed);
     assert_eq!(price_at(&hq), (1100, 1100));
@@ -161,7 +175,7 @@ fn only_a_tills_signed_catalog_of_this_fair_is_taken() {
     let secret = keys::new_secret();
     let (hq, till_copy) = restored_without_the_afternoon(dir.path(), &secret);
     let refused = |bundle: &Bundle, why: &str| {
-        let e = recover(&hq, bundle, source_of(&hq, bundle), true).unwrap_err();
+        let e = recover(&hq, bundle, true).unwrap_err();
         assert!(e.is_bad_input(), "{e}");
         assert!(e.to_string().contains(why), "{e}");
     };
@@ -197,4 +211,55 @@ fn only_a_tills_signed_catalog_of_this_fair_is_taken() {
         "not an enrolled device",
     );
     assert_eq!(price_at(&hq), (1000, 1000), "nothing taken");
+}
+
+/// Whatever the copy's extra changes do is listed, not only the fields of entries a till
+/// would show: an entry removed, a field headquarters never writes, a field of the document
+/// itself. And a hub's copy is not taken.
+#[test]
+fn everything_a_copy_would_change_is_listed() {
+    use automerge::transaction::Transactable;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = keys::new_secret();
+    let (hq, till_copy) = restored_without_the_afternoon(dir.path(), &secret);
+    let mut doc = automerge::Automerge::load(&till_copy).unwrap();
+    let mut tx = doc.transaction();
+    let (_, products) = tx.get(automerge::ROOT, "products").unwrap().unwrap();
+    let (_, entry) = tx.get(&products, SKU).unwrap().unwrap();
+    tx.put(&entry, "note", "\u{1b}[2Kcheaper").unwrap();
+    tx.put(automerge::ROOT, "extra", 1_i64).unwrap();
+    tx.commit();
+    let bundle = catalog_bundle(&hq, "T01", &secret, &doc.save());
+    let shown = recover(&hq, &bundle, true).unwrap();
+    assert_eq!(shown.changes, 2);
+    let product = &shown.changed[0];
+    assert_eq!(
+        (product.section.as_str(), product.id.as_str()),
+        ("products", SKU)
+    );
+    let fields: Vec<&str> = product.fields.iter().map(|f| f.0.as_str()).collect();
+    assert_eq!(fields, ["note", "price_fen"]);
+    assert_eq!(shown.changed[1].section, "catalog");
+    assert_eq!(shown.changed[1].fields[0].0, "extra");
+
+    let mut tx = doc.transaction();
+    tx.delete(&products, SKU).unwrap();
+    tx.commit();
+    let bundle = catalog_bundle(&hq, "T01", &secret, &doc.save());
+    let shown = recover(&hq, &bundle, true).unwrap();
+    let removed = shown.changed.iter().find(|c| c.id == SKU).unwrap();
+    assert!(
+        removed.fields.iter().all(|(_, _, after)| after.is_null()),
+        "{removed:?}"
+    );
+    assert!(removed
+        .fields
+        .iter()
+        .any(|(f, before, _)| f == "price_fen" && before == 1000));
+
+    hq.conn
+        .execute("UPDATE devices SET role = 'hub' WHERE device = 'T01'", [])
+        .unwrap();
+    let e = recover(&hq, &bundle, true).unwrap_err();
+    assert!(e.to_string().contains("T01 is a hub, not a till"), "{e}");
 }

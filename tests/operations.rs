@@ -647,8 +647,9 @@ fn metrics_over_tls_are_served_only_with_the_token() {
         answer.to_ascii_lowercase().contains("retry-after: "),
         "{answer}"
     );
-    let logged = text_with(&log, "scrape from 127.0.0.1 refused: too many failures");
-    assert!(logged.contains("scrape from 127.0.0.1 refused"), "{logged}");
+    let refused = "scrapes from 127.0.0.1 refused: too many wrong tokens";
+    let logged = text_with(&log, refused);
+    assert!(logged.contains(refused), "{logged}");
     server.stop();
 
     let serve = |token_file: &str| {

@@ -15,6 +15,7 @@ use rusqlite::params;
 
 use crate::limits::DocumentLimits;
 use crate::project::{first_forged, project_stored, Outcome};
+use crate::untrusted::shown;
 use crate::{devices, meta, now_text, Hq, Role};
 use crate::{Error, Result};
 
@@ -101,25 +102,25 @@ pub(crate) fn check_signed(
     if bundle.format != FORMAT {
         return Err(Error::input(format!(
             "not a fairpos bundle ({})",
-            bundle.format
+            shown(&bundle.format)
         )));
     }
     if bundle.fair != fair_id {
         return Err(Error::input(format!(
             "the bundle is for fair {}, this headquarters runs {fair_id}",
-            bundle.fair
+            shown(&bundle.fair)
         )));
     }
     let Some(source) = source else {
         return Err(Error::input(format!(
             "the bundle comes from {}, which is not an enrolled device",
-            bundle.source
+            shown(&bundle.source)
         )));
     };
     if !bundle.verify(&source.public_key) {
         return Err(Error::input(format!(
             "the bundle's signature does not verify: it was not written by {} as it is",
-            bundle.source
+            shown(&bundle.source)
         )));
     }
     Ok(source)

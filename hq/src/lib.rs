@@ -40,6 +40,7 @@ pub mod state;
 pub mod statements;
 pub mod throttle;
 pub mod unit_items;
+pub mod untrusted;
 pub mod web;
 
 pub use error::{Error, Result};

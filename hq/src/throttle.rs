@@ -203,15 +203,24 @@ impl<'t> Attempt<'t> {
         )
     }
 
-    /// A scrape of `/metrics` from `address`, with a token to check.
+    /// A scrape of `/metrics` from `address`, with a token to check. Keyed by the whole
+    /// address, not an IPv6 address's /64 as logins are: a neighbour on Prometheus' network
+    /// would otherwise refuse Prometheus' scrapes by guessing. Not logged here: a refused
+    /// scraper comes back every few seconds (`scrape` logs the first refusal of a while).
     pub fn scrape(throttle: &'t Throttle, address: IpAddr) -> Result<Attempt<'t>, Refused> {
-        let from = address_key(address);
-        Attempt::begin(
-            throttle,
-            "scrape",
-            &from,
-            vec![(format!("scrape@{from}"), SCRAPE_PER_ADDRESS)],
-        )
+        let from = address.to_canonical().to_string();
+        let key = format!("scrape@{from}");
+        let at = Instant::now();
+        match throttle.begin(&[(key.as_str(), SCRAPE_PER_ADDRESS)], at) {
+            Ok(()) => Ok(Attempt {
+                throttle,
+                at,
+                keys: vec![key],
+            }),
+            Err(wait) => Err(Refused {
+                seconds: wait.as_secs().max(1),
+            }),
+        }
     }
 
     /// Counts the attempt, or refuses it (logged) with the time to wait.

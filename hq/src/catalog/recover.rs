@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 
 use super::key;
 use crate::bundles::{check_signed, Source};
+use crate::untrusted::shown;
 use crate::{Error, Hq, Result, Role};
 
 /// What a till's copy of the catalog brings headquarters.
@@ -111,6 +112,22 @@ pub(crate) fn examine(
     merged
         .merge(&mut incoming)
         .map_err(|e| Error::input(format!("{}'s catalog does not merge: {e}", bundle.source)))?;
+    only_what_headquarters_writes(&merged).map_err(|why| {
+        Error::input(format!(
+            "{}'s catalog {why}, which headquarters never writes: not taken",
+            bundle.source
+        ))
+    })?;
+    // Read as headquarters and the tills read it: a copy that leaves an entry unreadable is
+    // refused before anything is listed.
+    CatalogDoc::open(&key, &hq.fair.id, merged.clone())?
+        .contents()
+        .map_err(|e| {
+            Error::input(format!(
+                "{}'s catalog would leave the catalog unreadable ({e}): not taken",
+                bundle.source
+            ))
+        })?;
     let changed = changed(&as_json(held.automerge())?, &as_json(&merged)?);
     let recovery = Recovery {
         source: bundle.source.clone(),
@@ -119,6 +136,84 @@ pub(crate) fn examine(
         taken: false,
     };
     Ok((recovery, incoming))
+}
+
+/// Checks that `doc` holds only what headquarters writes into a catalog: scalars at the
+/// root beside the four sections, each section a map of entries, each entry a map of
+/// strings, integers, booleans and nulls. The list of what a copy changes is read as JSON,
+/// which shows a counter, a timestamp or a float as a number, a text as a string and a
+/// table as a map: those would change what tills read (a price written as a counter reads
+/// as none) unseen. Says where the first other thing is.
+fn only_what_headquarters_writes(doc: &automerge::Automerge) -> std::result::Result<(), String> {
+    use automerge::{ObjType, ScalarValue, Value as Am, ROOT};
+    let scalar_ok = |v: &Am| {
+        matches!(
+            v,
+            Am::Scalar(s) if matches!(
+                s.as_ref(),
+                ScalarValue::Str(_)
+                    | ScalarValue::Int(_)
+                    | ScalarValue::Uint(_)
+                    | ScalarValue::Boolean(_)
+                    | ScalarValue::Null
+            )
+        )
+    };
+    let kind = |v: &Am| match v {
+        Am::Object(t) => format!("a {t:?}").to_lowercase(),
+        Am::Scalar(s) => scalar_kind(s.as_ref()).to_string(),
+    };
+    for key in doc.keys(ROOT) {
+        let Ok(Some((value, section))) = doc.get(ROOT, key.as_str()) else {
+            continue;
+        };
+        if !is_section(&key) {
+            if !scalar_ok(&value) {
+                return Err(format!("writes {} at {}", kind(&value), shown(&key)));
+            }
+            continue;
+        }
+        if value != Am::Object(ObjType::Map) {
+            return Err(format!("writes {} as the section {key}", kind(&value)));
+        }
+        for id in doc.keys(&section) {
+            let Ok(Some((value, entry))) = doc.get(&section, id.as_str()) else {
+                continue;
+            };
+            if value != Am::Object(ObjType::Map) {
+                return Err(format!("writes {} as {key} {}", kind(&value), shown(&id)));
+            }
+            for field in doc.keys(&entry) {
+                let Ok(Some((value, _))) = doc.get(&entry, field.as_str()) else {
+                    continue;
+                };
+                if !scalar_ok(&value) {
+                    return Err(format!(
+                        "writes {} into {key} {} {}",
+                        kind(&value),
+                        shown(&id),
+                        shown(&field)
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn scalar_kind(s: &automerge::ScalarValue) -> &'static str {
+    use automerge::ScalarValue as S;
+    match s {
+        S::Bytes(_) => "bytes",
+        S::Str(_) => "a string",
+        S::Int(_) | S::Uint(_) => "an integer",
+        S::F64(_) => "a float",
+        S::Counter(_) => "a counter",
+        S::Timestamp(_) => "a timestamp",
+        S::Boolean(_) => "a boolean",
+        S::Unknown { .. } => "a value of an unknown type",
+        S::Null => "a null",
+    }
 }
 
 fn not_a_catalog(bundle: &Bundle) -> Error {

@@ -7,10 +7,11 @@ use std::path::Path;
 use fairpos_sync::bundle::Bundle;
 
 use super::args::CopyFile;
-use super::kit::{print_json, read_input};
+use super::kit::print_json;
 use super::{import_into, postgres};
 use crate::backup::{self, Holding};
 use crate::bundles::{self, Source};
+use crate::untrusted::shown;
 use crate::{catalog, Error, Hq, Result};
 
 /// `bytes` as an operator reads a file's size.
@@ -96,20 +97,28 @@ fn role_name(role: &str) -> &'static str {
 }
 
 pub fn recover_catalog(dir: &Path, file: &Path, dry_run: bool, json: bool) -> Result<()> {
-    let too_big = |bytes: u64| {
-        Error::input(format!(
-            "{}: {bytes} bytes, too big for a catalog bundle (a document may be {} bytes)",
+    // Base64 in JSON: a third more than the document, and a little. Read no further than
+    // that, whatever the file says its length is (a pipe says 0).
+    let largest = catalog::largest_copy() / 3 * 4 + (1 << 20);
+    let mut text = String::new();
+    {
+        use std::io::Read as _;
+        let read =
+            std::fs::File::open(file).and_then(|f| f.take(largest + 1).read_to_string(&mut text));
+        read.map_err(|source| Error::ReadInput {
+            path: file.to_path_buf(),
+            source,
+        })?;
+    }
+    if text.len() as u64 > largest {
+        return Err(Error::input(format!(
+            "{}: over {largest} bytes, too big for a catalog bundle (a document may be {} \
+             bytes)",
             file.display(),
             catalog::largest_copy()
-        ))
-    };
-    // Base64 in JSON: a third more than the document, and a little.
-    if let Ok(meta) = std::fs::metadata(file) {
-        if meta.len() > catalog::largest_copy() / 3 * 4 + (1 << 20) {
-            return Err(too_big(meta.len()));
-        }
+        )));
     }
-    let bundle: Bundle = serde_json::from_str(&read_input(file)?)
+    let bundle: Bundle = serde_json::from_str(&text)
         .map_err(|e| Error::input(format!("{}: not a bundle: {e}", file.display())))?;
     let database = postgres::database_of(dir, None)?;
     let source = match &database {
@@ -153,11 +162,11 @@ pub fn recover_catalog(dir: &Path, file: &Path, dry_run: bool, json: bool) -> Re
     // Told and logged once taken, even when the database did not store it yet (the next
     // import, or `hq serve` starting, stores it: the error says so).
     if let Some(recovery) = recovered.as_ref().filter(|r| r.taken) {
-        tell(recovery, json)?;
         let detail = format!("{} catalog changes taken from its copy", recovery.changes);
         if let Err(e) = log_recovery(dir, database.as_deref(), &recovery.source, &detail) {
             eprintln!("warning: the recovery was not logged: {e}");
         }
+        tell(recovery, json)?;
         return stored;
     }
     stored?;
@@ -184,8 +193,8 @@ fn log_recovery(dir: &Path, database: Option<&str>, device: &str, detail: &str) 
     }
 }
 
-/// What a recovery brings, as an organizer reads it before taking it (ids and field names
-/// escaped: they come from the till).
+/// What a recovery brings, as an organizer reads it before taking it (what came from the
+/// till escaped).
 fn tell(recovery: &catalog::Recovery, json: bool) -> Result<()> {
     if json {
         return print_json(recovery);
@@ -203,7 +212,7 @@ fn tell(recovery: &catalog::Recovery, json: bool) -> Result<()> {
     };
     println!(
         "{}'s catalog holds {changes} headquarters lacks; what they change:",
-        recovery.source
+        shown(&recovery.source)
     );
     if recovery.changed.is_empty() {
         println!("  nothing: every value they write is the value headquarters holds");
@@ -212,12 +221,15 @@ fn tell(recovery: &catalog::Recovery, json: bool) -> Result<()> {
         let fields: Vec<String> = changed
             .fields
             .iter()
-            .map(|(field, before, after)| format!("{} {before} -> {after}", field.escape_debug()))
+            .map(|(field, before, after)| {
+                let (before, after) = (shown(&before.to_string()), shown(&after.to_string()));
+                format!("{} {before} -> {after}", shown(field))
+            })
             .collect();
         println!(
             "  {} {}: {}",
-            changed.section.escape_debug(),
-            changed.id.escape_debug(),
+            shown(&changed.section),
+            shown(&changed.id),
             fields.join(", ")
         );
     }

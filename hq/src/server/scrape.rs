@@ -275,6 +275,22 @@ pub fn serve(
     Ok(format!("{scheme}://{bound}{METRICS}"))
 }
 
+/// Logs a scrape refused for its address's wrong tokens, at most once a minute (a refused
+/// Prometheus comes back every few seconds; the refused scrapes are counted all the same).
+fn tell_refused(from: SocketAddr, seconds: u64) {
+    static LAST: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if last.is_some_and(|at| at.elapsed() < Duration::from_secs(60)) {
+        return;
+    }
+    *last = Some(Instant::now());
+    eprintln!(
+        "scrapes from {} refused: too many wrong tokens, {seconds} s to wait (logged at most \
+         once a minute)",
+        from.ip()
+    );
+}
+
 /// One listener or the other.
 enum Either<L, R> {
     Left(L),
@@ -296,6 +312,7 @@ async fn scrape(
             Ok(attempt) => attempt,
             Err(refused) => {
                 scraped.state.metrics.scrape_refused();
+                tell_refused(from, refused.seconds);
                 let wait = format!(
                     "too many scrapes with a wrong token: try again in {} s\n",
                     refused.seconds

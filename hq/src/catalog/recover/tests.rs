@@ -263,3 +263,51 @@ fn everything_a_copy_would_change_is_listed() {
     let e = recover(&hq, &bundle, true).unwrap_err();
     assert!(e.to_string().contains("T01 is a hub, not a till"), "{e}");
 }
+
+/// What JSON would show as the value before (a counter or a timestamp as a number, a text as
+/// a string, a table as a map) but tills would read otherwise is refused: a price written as
+/// a counter reads as no price.
+#[test]
+fn a_copy_that_writes_what_headquarters_never_writes_is_refused() {
+    use automerge::transaction::Transactable;
+    use automerge::{ObjType, ScalarValue};
+    let dir = tempfile::tempdir().unwrap();
+    let secret = keys::new_secret();
+    let (hq, till_copy) = restored_without_the_afternoon(dir.path(), &secret);
+    let forged = |forge: &dyn Fn(&mut automerge::transaction::Transaction, &automerge::ObjId)| {
+        let mut doc = automerge::Automerge::load(&till_copy).unwrap();
+        let mut tx = doc.transaction();
+        let (_, products) = tx.get(automerge::ROOT, "products").unwrap().unwrap();
+        let (_, entry) = tx.get(&products, SKU).unwrap().unwrap();
+        forge(&mut tx, &entry);
+        tx.commit();
+        catalog_bundle(&hq, "T01", &secret, &doc.save())
+    };
+    for (bundle, why) in [
+        (
+            forged(&|tx, entry| {
+                tx.put(entry, "price_fen", ScalarValue::counter(1100))
+                    .unwrap();
+            }),
+            "writes a counter into products BJ-HJC-100 price_fen",
+        ),
+        (
+            forged(&|tx, entry| {
+                let text = tx.put_object(entry, "name_zh", ObjType::Text).unwrap();
+                tx.splice_text(&text, 0, 0, "保靖黄金茶").unwrap();
+            }),
+            "writes a text into products BJ-HJC-100 name_zh",
+        ),
+        (
+            forged(&|tx, entry| {
+                tx.put(entry, "price_fen", ScalarValue::Null).unwrap();
+            }),
+            "would leave the catalog unreadable",
+        ),
+    ] {
+        let e = recover(&hq, &bundle, true).unwrap_err();
+        assert!(e.is_bad_input(), "{e}");
+        assert!(e.to_string().contains(why), "{e}");
+    }
+    assert_eq!(price_at(&hq), (1000, 1000));
+}

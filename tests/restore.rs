@@ -474,19 +474,7 @@ fn a_price_change_lost_with_the_postgresql_database_is_taken_back_from_a_till() 
                 file.to_str().unwrap(),
             ],
         );
-        let new = Hq {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        new.ok(&[
-            "hq",
-            "init",
-            "--demo",
-            "--organizer-password",
-            PASSWORD,
-            "--database",
-            &url,
-        ]);
-        new
+        Hq::demo_on(&url)
     };
     price_change_lost_with_the_disk_is_taken_back(hq, backup, new_machine);
 }

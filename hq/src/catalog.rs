@@ -204,6 +204,16 @@ where
     rows.iter().map(Into::into).collect()
 }
 
+/// Sets `sku`'s price in `hq`'s catalog to `yuan`, as `hq catalog import` of the demo
+/// catalog's row with that price does (for tests).
+#[cfg(test)]
+pub(crate) fn set_demo_price(hq: &Hq, sku: &str, yuan: &str) {
+    let mut rows = parse_catalog("catalog.csv", demo::CATALOG_CSV).unwrap();
+    rows.retain(|r| r.product.sku == sku);
+    rows[0].product.price = fairpos_domain::Fen::parse_yuan(yuan).unwrap();
+    import_products(hq, &rows).unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

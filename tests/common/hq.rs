@@ -31,6 +31,12 @@ impl Hq {
     /// `None`, said, where no server runs and none is required.
     pub fn demo_postgres(name: &str) -> Option<Hq> {
         let url = super::postgres::fresh_database(name)?;
+        Some(Hq::demo_on(&url))
+    }
+
+    /// A new data directory of the demo headquarters on the PostgreSQL database `url`
+    /// (`hq init --database`): a new one, or one joining the database's headquarters.
+    pub fn demo_on(url: &str) -> Hq {
         let hq = Hq {
             dir: tempfile::tempdir().unwrap(),
         };
@@ -41,9 +47,9 @@ impl Hq {
             "--organizer-password",
             PASSWORD,
             "--database",
-            &url,
+            url,
         ]);
-        Some(hq)
+        hq
     }
 
     /// The PostgreSQL database this headquarters runs on, as `hq init --database` recorded

@@ -53,16 +53,9 @@ fn add_ballast(hq: &Hq, rows: u32) {
         .unwrap();
 }
 
-/// Sets BJ-HJC-100's price in `hq`'s catalog, as `hq catalog import` does.
+/// Sets the product's price in `hq`'s catalog, as `hq catalog import` does.
 fn set_price(hq: &Hq, yuan: &str) {
-    let mut rows = fairpos_domain::catalog_csv::parse_catalog(
-        "catalog.csv",
-        fairpos_domain::demo::CATALOG_CSV,
-    )
-    .unwrap();
-    rows.retain(|r| r.product.sku == "BJ-HJC-100");
-    rows[0].product.price = fairpos_domain::Fen::parse_yuan(yuan).unwrap();
-    crate::catalog::import_products(hq, &rows).unwrap();
+    crate::catalog::set_demo_price(hq, "BJ-HJC-100", yuan);
 }
 
 #[test]

@@ -37,14 +37,7 @@ fn enrol(hq: &Hq, device: &str, secret: &str) {
 
 /// Sets the product's price in `hq`'s catalog, as `hq catalog import` does.
 fn set_price(hq: &Hq, yuan: &str) {
-    let mut rows = fairpos_domain::catalog_csv::parse_catalog(
-        "catalog.csv",
-        fairpos_domain::demo::CATALOG_CSV,
-    )
-    .unwrap();
-    rows.retain(|r| r.product.sku == SKU);
-    rows[0].product.price = fairpos_domain::Fen::parse_yuan(yuan).unwrap();
-    crate::catalog::import_products(hq, &rows).unwrap();
+    crate::catalog::set_demo_price(hq, SKU, yuan);
 }
 
 fn price_at(hq: &Hq) -> (i64, i64) {

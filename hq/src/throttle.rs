@@ -148,6 +148,14 @@ pub struct Refused {
 }
 
 impl Refused {
+    /// Logs `what` from `from` refused.
+    fn log(&self, what: &str, from: &str) {
+        eprintln!(
+            "{what} from {from} refused: too many failures, {} s to wait",
+            self.seconds
+        );
+    }
+
     pub fn retry_after(self) -> [(header::HeaderName, String); 1] {
         [(header::RETRY_AFTER, self.seconds.to_string())]
     }
@@ -181,26 +189,18 @@ impl<'t> Attempt<'t> {
         name: &str,
     ) -> Result<Attempt<'t>, Refused> {
         let from = address_key(address);
-        Attempt::begin(
-            throttle,
-            "login",
-            &from,
-            vec![
-                (format!("login@{from}"), LOGIN_PER_ADDRESS),
-                (format!("login:{name}"), LOGIN_PER_ACCOUNT),
-            ],
-        )
+        let keys = vec![
+            (format!("login@{from}"), LOGIN_PER_ADDRESS),
+            (format!("login:{name}"), LOGIN_PER_ACCOUNT),
+        ];
+        Attempt::begin(throttle, keys).inspect_err(|r| r.log("login", &from))
     }
 
     /// An enrolment code tried from `address`.
     pub fn enrolment(throttle: &'t Throttle, address: IpAddr) -> Result<Attempt<'t>, Refused> {
         let from = address_key(address);
-        Attempt::begin(
-            throttle,
-            "enrolment",
-            &from,
-            vec![(format!("enrol@{from}"), ENROL_PER_ADDRESS)],
-        )
+        let keys = vec![(format!("enrol@{from}"), ENROL_PER_ADDRESS)];
+        Attempt::begin(throttle, keys).inspect_err(|r| r.log("enrolment", &from))
     }
 
     /// A scrape of `/metrics` from `address`, with a token to check. Keyed by the whole
@@ -208,28 +208,15 @@ impl<'t> Attempt<'t> {
     /// would otherwise refuse Prometheus' scrapes by guessing. Not logged here: a refused
     /// scraper comes back every few seconds (`scrape` logs the first refusal of a while).
     pub fn scrape(throttle: &'t Throttle, address: IpAddr) -> Result<Attempt<'t>, Refused> {
-        let from = address.to_canonical().to_string();
-        let key = format!("scrape@{from}");
-        let at = Instant::now();
-        match throttle.begin(&[(key.as_str(), SCRAPE_PER_ADDRESS)], at) {
-            Ok(()) => Ok(Attempt {
-                throttle,
-                at,
-                keys: vec![key],
-            }),
-            Err(wait) => Err(Refused {
-                seconds: wait.as_secs().max(1),
-            }),
-        }
+        let from = address.to_canonical();
+        Attempt::begin(
+            throttle,
+            vec![(format!("scrape@{from}"), SCRAPE_PER_ADDRESS)],
+        )
     }
 
-    /// Counts the attempt, or refuses it (logged) with the time to wait.
-    fn begin(
-        throttle: &'t Throttle,
-        what: &str,
-        from: &str,
-        keys: Vec<(String, Limit)>,
-    ) -> Result<Attempt<'t>, Refused> {
+    /// Counts the attempt, or refuses it with the time to wait.
+    fn begin(throttle: &'t Throttle, keys: Vec<(String, Limit)>) -> Result<Attempt<'t>, Refused> {
         let at = Instant::now();
         let limits: Vec<(&str, Limit)> = keys.iter().map(|(k, l)| (k.as_str(), *l)).collect();
         match throttle.begin(&limits, at) {
@@ -238,11 +225,9 @@ impl<'t> Attempt<'t> {
                 at,
                 keys: keys.into_iter().map(|(k, _)| k).collect(),
             }),
-            Err(wait) => {
-                let seconds = wait.as_secs().max(1);
-                eprintln!("{what} from {from} refused: too many failures, {seconds} s to wait");
-                Err(Refused { seconds })
-            }
+            Err(wait) => Err(Refused {
+                seconds: wait.as_secs().max(1),
+            }),
         }
     }
 

@@ -133,13 +133,29 @@ pub(crate) fn source_of(hq: &Hq, bundle: &Bundle) -> Option<Source> {
         .query_row(
             "SELECT role, public_key FROM devices WHERE device = ?1 AND revoked_at IS NULL",
             [&bundle.source],
-            |r| Ok((r.get(0)?, r.get::<_, Option<String>>(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .ok()
-        .map(|(role, key)| Source {
+        .map(Source::from_row)
+}
+
+/// [`source_of`] a headquarters on PostgreSQL.
+pub(crate) async fn source_in_postgres(
+    pool: &fairpos_postgres::Pool,
+    bundle: &Bundle,
+) -> Result<Option<Source>> {
+    let row = fairpos_postgres::registry::bundle_source(pool, &bundle.source).await?;
+    Ok(row.map(Source::from_row))
+}
+
+impl Source {
+    /// From a device's role and public key as the registry holds them.
+    fn from_row((role, key): (String, Option<String>)) -> Source {
+        Source {
             role,
             public_key: key.unwrap_or_default(),
-        })
+        }
+    }
 }
 
 /// The ledger a bundle's document says it is.
@@ -237,12 +253,7 @@ pub async fn import_postgres(
     limits: &DocumentLimits,
 ) -> Result<Imported> {
     use fairpos_postgres::registry::{self, Authors};
-    let source = registry::bundle_source(pool, &bundle.source)
-        .await?
-        .map(|(role, key)| Source {
-            role,
-            public_key: key.unwrap_or_default(),
-        });
+    let source = source_in_postgres(pool, bundle).await?;
     let mut actors = HashMap::new();
     let client = pool.get().await.map_err(fairpos_postgres::Error::from)?;
     for d in &bundle.docs {

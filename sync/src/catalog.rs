@@ -109,7 +109,8 @@ pub struct CatalogDoc {
     doc: Automerge,
 }
 
-const SECTIONS: [&str; 4] = [
+/// The document's four sections, each a map of entries by id.
+pub const SECTIONS: [&str; 4] = [
     CatalogProduct::SECTION,
     CatalogStall::SECTION,
     CatalogSeller::SECTION,

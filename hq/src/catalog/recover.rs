@@ -14,7 +14,7 @@
 
 use automerge::ReadDoc;
 use fairpos_sync::bundle::Bundle;
-use fairpos_sync::catalog::CatalogDoc;
+use fairpos_sync::catalog::{CatalogDoc, SECTIONS};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -38,8 +38,7 @@ pub struct Recovery {
 
 /// One entry a recovery changes: its section (`products`…, or `catalog` for the document's
 /// own fields), its id (a SKU…), and each field that differs, before and after (`null` for
-/// one that is not there: an entry added, or removed). An entry that is not an object (which
-/// headquarters never writes) is one field, `entry`, its whole value.
+/// one that is not there: an entry added, or removed).
 #[derive(Debug, Serialize, PartialEq)]
 pub struct Changed {
     pub section: String,
@@ -120,15 +119,14 @@ pub(crate) fn examine(
     })?;
     // Read as headquarters and the tills read it: a copy that leaves an entry unreadable is
     // refused before anything is listed.
-    CatalogDoc::open(&key, &hq.fair.id, merged.clone())?
-        .contents()
-        .map_err(|e| {
-            Error::input(format!(
-                "{}'s catalog would leave the catalog unreadable ({e}): not taken",
-                bundle.source
-            ))
-        })?;
-    let changed = changed(&as_json(held.automerge())?, &as_json(&merged)?);
+    let merged = CatalogDoc::open(&key, &hq.fair.id, merged)?;
+    merged.contents().map_err(|e| {
+        Error::input(format!(
+            "{}'s catalog would leave the catalog unreadable ({e}): not taken",
+            bundle.source
+        ))
+    })?;
+    let changed = changed(&as_json(held.automerge())?, &as_json(merged.automerge())?);
     let recovery = Recovery {
         source: bundle.source.clone(),
         changes,
@@ -246,7 +244,7 @@ fn changed(before: &Map<String, Value>, after: &Map<String, Value>) -> Vec<Chang
         match (then, now) {
             (Value::Object(then), Value::Object(now)) if is_section(&key) => {
                 for id in keys_of(&then, &now) {
-                    let fields = entry_changes(value_at(&then, &id), value_at(&now, &id));
+                    let fields = entry_changes(&value_at(&then, &id), &value_at(&now, &id));
                     if !fields.is_empty() {
                         out.push(Changed {
                             section: key.clone(),
@@ -270,27 +268,22 @@ fn changed(before: &Map<String, Value>, after: &Map<String, Value>) -> Vec<Chang
 }
 
 fn is_section(key: &str) -> bool {
-    ["products", "stalls", "sellers", "units"].contains(&key)
+    SECTIONS.contains(&key)
 }
 
-/// Each field of an entry that differs, before and after.
-fn entry_changes(then: Value, now: Value) -> Vec<(String, Value, Value)> {
-    match (then, now) {
-        (then, now) if then == now => Vec::new(),
-        (then @ (Value::Object(_) | Value::Null), now @ (Value::Object(_) | Value::Null)) => {
-            let empty = Map::new();
-            let then = then.as_object().unwrap_or(&empty);
-            let now = now.as_object().unwrap_or(&empty);
-            keys_of(then, now)
-                .into_iter()
-                .filter_map(|field| {
-                    let (a, b) = (value_at(then, &field), value_at(now, &field));
-                    (a != b).then_some((field, a, b))
-                })
-                .collect()
-        }
-        (then, now) => vec![("entry".into(), then, now)],
-    }
+/// Each field of an entry that differs, before and after. Entries are maps (checked by
+/// [`only_what_headquarters_writes`]); one not there (added, or removed) has no fields.
+fn entry_changes(then: &Value, now: &Value) -> Vec<(String, Value, Value)> {
+    let empty = Map::new();
+    let then = then.as_object().unwrap_or(&empty);
+    let now = now.as_object().unwrap_or(&empty);
+    keys_of(then, now)
+        .into_iter()
+        .filter_map(|field| {
+            let (a, b) = (value_at(then, &field), value_at(now, &field));
+            (a != b).then_some((field, a, b))
+        })
+        .collect()
 }
 
 /// The keys of `a` and `b`, sorted, each once.

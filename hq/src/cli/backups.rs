@@ -10,7 +10,7 @@ use super::args::CopyFile;
 use super::kit::print_json;
 use super::{import_into, postgres};
 use crate::backup::{self, Holding};
-use crate::bundles::{self, Source};
+use crate::bundles;
 use crate::untrusted::shown;
 use crate::{catalog, Error, Hq, Result};
 
@@ -121,22 +121,18 @@ pub fn recover_catalog(dir: &Path, file: &Path, dry_run: bool, json: bool) -> Re
     let bundle: Bundle = serde_json::from_str(&text)
         .map_err(|e| Error::input(format!("{}: not a bundle: {e}", file.display())))?;
     let database = postgres::database_of(dir, None)?;
+    let hq = Hq::open(dir)?;
     let source = match &database {
         Some(url) => {
-            let device = bundle.source.clone();
+            let bundle = &bundle;
             postgres::with_pool(url, |pool| async move {
-                Ok(fairpos_postgres::registry::bundle_source(&pool, &device).await?)
+                bundles::source_in_postgres(&pool, bundle).await
             })?
-            .map(|(role, key)| Source {
-                role,
-                public_key: key.unwrap_or_default(),
-            })
         }
-        None => bundles::source_of(&Hq::open(dir)?, &bundle),
+        None => bundles::source_of(&hq, &bundle),
     };
     if dry_run {
         // Read only: the catalog as the database holds it, merged in memory.
-        let hq = Hq::open(dir)?;
         let mut held = catalog::load(&hq)?;
         if let Some(url) = &database {
             if let Some(mut stored) = postgres::stored_catalog(&hq, url)? {
@@ -159,25 +155,24 @@ pub fn recover_catalog(dir: &Path, file: &Path, dry_run: bool, json: bool) -> Re
         recovered = Some(recovery);
         Ok(())
     });
-    // Told and logged once taken, even when the database did not store it yet (the next
+    let Some(recovery) = recovered else {
+        stored?;
+        return Err(Error::Other("the recovery did not run".into()));
+    };
+    // Logged and told once taken, even when the database did not store it yet (the next
     // import, or `hq serve` starting, stores it: the error says so).
-    if let Some(recovery) = recovered.as_ref().filter(|r| r.taken) {
+    if recovery.taken {
         let detail = format!("{} catalog changes taken from its copy", recovery.changes);
-        if let Err(e) = log_recovery(dir, database.as_deref(), &recovery.source, &detail) {
+        if let Err(e) = log_recovery(&hq, database.as_deref(), &recovery.source, &detail) {
             eprintln!("warning: the recovery was not logged: {e}");
         }
-        tell(recovery, json)?;
-        return stored;
     }
-    stored?;
-    match recovered {
-        Some(recovery) => tell(&recovery, json),
-        None => Err(Error::Other("the recovery did not run".into())),
-    }
+    tell(&recovery, json)?;
+    stored
 }
 
 /// Logs a recovery where the headquarters keeps its events.
-fn log_recovery(dir: &Path, database: Option<&str>, device: &str, detail: &str) -> Result<()> {
+fn log_recovery(hq: &Hq, database: Option<&str>, device: &str, detail: &str) -> Result<()> {
     const KIND: &str = "catalog recovered";
     match database {
         Some(url) => {
@@ -187,7 +182,7 @@ fn log_recovery(dir: &Path, database: Option<&str>, device: &str, detail: &str) 
             })
         }
         None => {
-            Hq::log_event(&Hq::open(dir)?.conn, device, KIND, detail);
+            Hq::log_event(&hq.conn, device, KIND, detail);
             Ok(())
         }
     }

@@ -5,7 +5,8 @@
 //!
 //! Kept in memory by each server process: a restart forgets the counts (a guesser gains one
 //! window per restart an operator makes). Behind a load balancer the address is the
-//! balancer's unless it passes the connection through.
+//! balancer's unless `hq serve --proxy-protocol` names it (`server::proxy`): then it is the
+//! client's, from the balancer's PROXY header.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;

@@ -32,69 +32,8 @@ pub enum HqCommand {
     #[command(subcommand)]
     Units(ImportOnly),
     /// Serve tills (HTTP and WebSocket) until stopped.
-    Serve {
-        #[arg(long, default_value = "127.0.0.1:7700")]
-        listen: std::net::SocketAddr,
-        /// For a hub: the headquarters to relay to (default: the one it enrolled with).
-        #[arg(long)]
-        upstream: Option<String>,
-        /// An organizer session ends after this long without use (90s, 30m, 12h).
-        #[arg(long, default_value = "1h", value_name = "SPAN")]
-        session_idle: String,
-        /// An organizer session ends this long after login, however busy.
-        #[arg(long, default_value = "12h", value_name = "SPAN")]
-        session_max: String,
-        /// Serve HTTPS and WSS with this certificate chain (PEM, the server's first).
-        #[arg(long, value_name = "FILE", requires = "tls_key")]
-        tls_cert: Option<PathBuf>,
-        /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
-        #[arg(long, value_name = "FILE", requires = "tls_cert")]
-        tls_key: Option<PathBuf>,
-        /// The largest sync message taken from a till or hub, in MiB; a larger one ends
-        /// its connection and is logged.
-        #[arg(long, value_name = "MIB", default_value_t = 64,
-              value_parser = clap::value_parser!(u32).range(1..=1024))]
-        max_sync_message: u32,
-        /// The most one ledger document may take in storage (64KiB, 256MiB); a larger one
-        /// is refused, logged, and no more of it is taken.
-        #[arg(long, value_name = "SIZE", default_value = crate::limits::DEFAULT_MAX_DOCUMENT)]
-        max_document: String,
-        /// The most ledger documents one till may have (one per day it sells).
-        #[arg(long, value_name = "N", default_value_t = crate::limits::DEFAULT_MAX_DOCUMENTS_PER_DEVICE)]
-        max_documents_per_device: u64,
-        /// Copy every ledger chunk stored to this PostgreSQL database too (what it lacks
-        /// first), for `hq postgres project` and `report` there.
-        #[arg(
-            long,
-            value_name = "URL",
-            env = "FAIRPOS_HQ_POSTGRES_MIRROR",
-            conflicts_with = "database"
-        )]
-        postgres_mirror: Option<String>,
-        /// Serve from this PostgreSQL database, with any number of other processes (default:
-        /// the one `hq init --database` named, else SQLite in the data directory).
-        #[arg(long, value_name = "URL")]
-        database: Option<String>,
-        /// Below this much free space on the data directory's disk (512MiB, 2GiB; 0: never),
-        /// it is logged, /api/v1/health says "disk": "low" and the overview shows it.
-        #[arg(long, value_name = "SIZE", env = "FAIRPOS_HQ_MIN_FREE_DISK",
-              default_value = crate::disk::DEFAULT_MIN_FREE)]
-        min_free_disk: String,
-        /// Serve /metrics for Prometheus on this address too: a monitoring network's, not
-        /// the one the tills come from (HTTPS with --tls-cert, else plain HTTP).
-        #[arg(long, value_name = "ADDR", env = "FAIRPOS_HQ_METRICS_LISTEN")]
-        metrics_listen: Option<std::net::SocketAddr>,
-        /// /metrics asks for the bearer token in this file (one word, 16 characters or
-        /// more: openssl rand -hex 32), as Prometheus' credentials_file sends it; or any of
-        /// several, one per line, while it is changed.
-        #[arg(
-            long,
-            value_name = "FILE",
-            env = "FAIRPOS_HQ_METRICS_TOKEN_FILE",
-            requires = "metrics_listen"
-        )]
-        metrics_token_file: Option<PathBuf>,
-    },
+    // Boxed: its options are many times the size of any other command's.
+    Serve(Box<ServeArgs>),
     /// End every dashboard session now: everyone logs in again.
     EndSessions,
     /// Dashboard accounts: organizers, stall leads, purchasing units.
@@ -185,6 +124,78 @@ pub enum HqCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// `hq serve`'s options.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[arg(long, default_value = "127.0.0.1:7700")]
+    pub listen: std::net::SocketAddr,
+    /// For a hub: the headquarters to relay to (default: the one it enrolled with).
+    #[arg(long)]
+    pub upstream: Option<String>,
+    /// An organizer session ends after this long without use (90s, 30m, 12h).
+    #[arg(long, default_value = "1h", value_name = "SPAN")]
+    pub session_idle: String,
+    /// An organizer session ends this long after login, however busy.
+    #[arg(long, default_value = "12h", value_name = "SPAN")]
+    pub session_max: String,
+    /// Serve HTTPS and WSS with this certificate chain (PEM, the server's first).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// The largest sync message taken from a till or hub, in MiB; a larger one ends
+    /// its connection and is logged.
+    #[arg(long, value_name = "MIB", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_sync_message: u32,
+    /// The most one ledger document may take in storage (64KiB, 256MiB); a larger one
+    /// is refused, logged, and no more of it is taken.
+    #[arg(long, value_name = "SIZE", default_value = crate::limits::DEFAULT_MAX_DOCUMENT)]
+    pub max_document: String,
+    /// The most ledger documents one till may have (one per day it sells).
+    #[arg(long, value_name = "N", default_value_t = crate::limits::DEFAULT_MAX_DOCUMENTS_PER_DEVICE)]
+    pub max_documents_per_device: u64,
+    /// Copy every ledger chunk stored to this PostgreSQL database too (what it lacks
+    /// first), for `hq postgres project` and `report` there.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "FAIRPOS_HQ_POSTGRES_MIRROR",
+        conflicts_with = "database"
+    )]
+    pub postgres_mirror: Option<String>,
+    /// Serve from this PostgreSQL database, with any number of other processes (default:
+    /// the one `hq init --database` named, else SQLite in the data directory).
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+    /// Below this much free space on the data directory's disk (512MiB, 2GiB; 0: never),
+    /// it is logged, /api/v1/health says "disk": "low" and the overview shows it.
+    #[arg(long, value_name = "SIZE", env = "FAIRPOS_HQ_MIN_FREE_DISK",
+          default_value = crate::disk::DEFAULT_MIN_FREE)]
+    pub min_free_disk: String,
+    /// Serve /metrics for Prometheus on this address too: a monitoring network's, not
+    /// the one the tills come from (HTTPS with --tls-cert, else plain HTTP).
+    #[arg(long, value_name = "ADDR", env = "FAIRPOS_HQ_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// /metrics asks for the bearer token in this file (one word, 16 characters or
+    /// more: openssl rand -hex 32), as Prometheus' credentials_file sends it; or any of
+    /// several, one per line, while it is changed.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "FAIRPOS_HQ_METRICS_TOKEN_FILE",
+        requires = "metrics_listen"
+    )]
+    pub metrics_token_file: Option<PathBuf>,
+    /// Every connection comes through a TCP load balancer at one of these addresses or
+    /// networks (10.0.0.2,10.0.1.0/24) and begins with its PROXY protocol header (v1 or
+    /// v2: HAProxy's send-proxy, nginx's proxy_protocol), whose client address logins
+    /// are throttled by and the log names; any other connection is closed.
+    #[arg(long, value_name = "FROM", env = "FAIRPOS_HQ_PROXY_PROTOCOL")]
+    pub proxy_protocol: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

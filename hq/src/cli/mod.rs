@@ -17,7 +17,9 @@ use fairpos_projection::report::format::OutputFormat;
 use fairpos_sync::catalog::{CatalogSeller, CatalogStall, CatalogUnit};
 use serde::Serialize;
 
-use self::args::{HqBundleCommand, HqCatalogCommand, HqCommand, ImportOnly, ScreenLinkArgs};
+use self::args::{
+    HqBundleCommand, HqCatalogCommand, HqCommand, ImportOnly, ScreenLinkArgs, ServeArgs,
+};
 use self::kit::{file_label, output_format, print_json, read_input, report_to, write_output};
 use crate::catalog::wire;
 use crate::dir_lock::DirLock;
@@ -171,22 +173,24 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
             println!("{} units imported", rows.len());
             Ok(())
         }
-        HqCommand::Serve {
-            listen,
-            upstream,
-            session_idle,
-            session_max,
-            tls_cert,
-            tls_key,
-            max_sync_message,
-            max_document,
-            max_documents_per_device,
-            postgres_mirror,
-            database,
-            min_free_disk,
-            metrics_listen,
-            metrics_token_file,
-        } => {
+        HqCommand::Serve(serve) => {
+            let ServeArgs {
+                listen,
+                upstream,
+                session_idle,
+                session_max,
+                tls_cert,
+                tls_key,
+                max_sync_message,
+                max_document,
+                max_documents_per_device,
+                postgres_mirror,
+                database,
+                min_free_disk,
+                metrics_listen,
+                metrics_token_file,
+                proxy_protocol,
+            } = *serve;
             let database = postgres::database_of(dir, database)?;
             let sessions = SessionLimits {
                 idle: parse_span("--session-idle", &session_idle)?,
@@ -214,6 +218,11 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
                     metrics_token: metrics_token_file
                         .as_deref()
                         .map(crate::server::scrape::Token::read)
+                        .transpose()?
+                        .map(std::sync::Arc::new),
+                    proxy_protocol: proxy_protocol
+                        .as_deref()
+                        .map(crate::server::proxy::Trusted::parse)
                         .transpose()?
                         .map(std::sync::Arc::new),
                 },

@@ -11,6 +11,7 @@
 //! decisions. A hub also keeps a link upstream ([`crate::hub::relay`]). The HTTP side and
 //! samod run on two runtimes of their own ([`serve`]).
 
+pub mod accept;
 pub mod api;
 pub mod backend;
 pub mod hangup;
@@ -18,6 +19,7 @@ pub mod maintenance;
 pub mod mirror;
 pub mod policy;
 pub mod postgres;
+pub mod proxy;
 pub mod scrape;
 pub mod tls;
 
@@ -65,6 +67,9 @@ pub struct ServeOptions {
     pub metrics_listen: Option<SocketAddr>,
     /// The bearer token `/metrics` asks for, if any (read again on SIGHUP).
     pub metrics_token: Option<Arc<scrape::Token>>,
+    /// Every connection comes through these load balancers and begins with a PROXY
+    /// protocol header naming the client ([`proxy`]).
+    pub proxy_protocol: Option<Arc<proxy::Trusted>>,
 }
 
 /// Serves until SIGINT or SIGTERM.
@@ -418,6 +423,9 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         Role::Hub { .. } => "hub",
     };
     let on = if pg.is_some() { ", on PostgreSQL," } else { "" };
+    if let Some(trusted) = &options.proxy_protocol {
+        println!("clients' addresses from the PROXY headers of {trusted}");
+    }
     println!(
         "fairpos {kind} of {}{on} serving on {http}://{addr}",
         fair.id
@@ -425,27 +433,29 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    let served = match tls {
-        Some(config) => {
-            use axum::serve::ListenerExt as _;
-            let listener = tls::TlsListener::new(listener, config)
-                .map_err(|e| Error::Other(format!("server: {e}")))?
-                // Small TLS records go out at once; the tap also gives handlers the
-                // client's address as a plain listener does.
-                .tap_io(|io| {
-                    let _ = io.get_ref().0.set_nodelay(true);
-                });
+    let server_error = |e: std::io::Error| Error::Other(format!("server: {e}"));
+    let served = match (tls, options.proxy_protocol) {
+        (Some(config), proxy) => {
+            let listener = tls::listener(listener, config, proxy).map_err(server_error)?;
+            let listener = listener.tapped();
             axum::serve(listener, service)
                 .with_graceful_shutdown(shutdown(stopping_tx))
                 .await
         }
-        None => {
+        (None, Some(trusted)) => {
+            let listener = proxy::listener(listener, trusted).map_err(server_error)?;
+            let listener = listener.tapped();
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown(stopping_tx))
+                .await
+        }
+        (None, None) => {
             axum::serve(listener, service)
                 .with_graceful_shutdown(shutdown(stopping_tx))
                 .await
         }
     };
-    served.map_err(|e| Error::Other(format!("server: {e}")))?;
+    served.map_err(server_error)?;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     repo.stop().await;
     if let Some(thread) = maintenance {

@@ -242,7 +242,7 @@ pub fn serve(
     };
     let listener = match access.tls {
         Some(config) => Either::Left(
-            super::tls::TlsListener::new(listener, config)
+            super::tls::listener(listener, config, None)
                 .map_err(|e| Error::Other(format!("metrics listener: {e}")))?,
         ),
         None => Either::Right(listener),
@@ -255,12 +255,9 @@ pub fn serve(
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let served = match listener {
             Either::Left(tls) => {
-                use axum::serve::ListenerExt as _;
-                // The tap gives the handler the scraper's address, as a plain listener does.
-                let tls = tls.tap_io(|io| {
-                    let _ = io.get_ref().0.set_nodelay(true);
-                });
-                axum::serve(tls, app).with_graceful_shutdown(stopped).await
+                axum::serve(tls.tapped(), app)
+                    .with_graceful_shutdown(stopped)
+                    .await
             }
             Either::Right(plain) => {
                 axum::serve(plain, app)

@@ -5,16 +5,12 @@
 //! connection without a restart, and files that do not make an identity are logged and
 //! leave the one served.
 //!
-//! [`TlsListener`] is an axum [`Listener`]: one task accepts TCP connections and runs each
-//! handshake on a task of its own, with a time limit and a bound on how many run at once, so
-//! a slow or silent client holds up no one; finished handshakes are handed to the server.
+//! [`listener`] runs each handshake on a task of its own, with a time limit and a bound on
+//! how many run at once ([`super::accept`]), so a slow or silent client holds up no one.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
-use axum::serve::Listener;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -22,16 +18,12 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+use super::accept::Prepared;
+use super::proxy::Trusted;
 use crate::{Error, Result};
-
-/// How long a client may take over its handshake.
-const HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
-/// Handshakes under way at once; further connections wait to be accepted.
-const HANDSHAKES_AT_ONCE: usize = 256;
 
 /// The certificate chain and key served, from their PEM files, read again by
 /// [`Identity::reload`].
@@ -115,75 +107,33 @@ fn certified_key(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<A
     Ok(Arc::new(certified))
 }
 
-/// TLS connections, handshaken, for axum to serve.
-pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl TlsListener {
-    /// Accepts on `tcp` and handshakes as `config` says, on tasks of the current runtime.
-    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<TlsListener> {
-        let local = tcp.local_addr()?;
-        let (tx, ready) = mpsc::channel(HANDSHAKES_AT_ONCE);
-        let acceptor = TlsAcceptor::from(config);
-        let slots = Arc::new(Semaphore::new(HANDSHAKES_AT_ONCE));
-        tokio::spawn(async move {
-            loop {
-                // Once the server stops taking connections (the listener dropped), stop
-                // accepting: the port is let go.
-                let slot = tokio::select! {
-                    slot = slots.clone().acquire_owned() => slot,
-                    _ = tx.closed() => return,
-                };
-                let Ok(slot) = slot else {
-                    return;
-                };
-                let accepted = tokio::select! {
-                    accepted = tcp.accept() => accepted,
-                    _ = tx.closed() => return,
-                };
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of file descriptors and the like: wait, as axum does.
-                        eprintln!("accept: {e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let acceptor = acceptor.clone();
-                let hand_over = tx.clone();
-                tokio::spawn(async move {
-                    let shaken = tokio::time::timeout(HANDSHAKE_LIMIT, acceptor.accept(stream));
-                    match shaken.await {
-                        Ok(Ok(tls)) => {
-                            drop(slot);
-                            let _ = hand_over.send((tls, peer)).await;
-                        }
-                        Ok(Err(e)) => eprintln!("TLS handshake with {peer} failed: {e}"),
-                        Err(_) => eprintln!("TLS handshake with {peer} took too long"),
-                    }
-                });
+/// TLS connections, handshaken as `config` says, for axum to serve: each after its load
+/// balancer's PROXY protocol header when `proxy` names the load balancers
+/// ([`super::proxy`]), the client's address the header's.
+pub fn listener(
+    tcp: TcpListener,
+    config: Arc<ServerConfig>,
+    proxy: Option<Arc<Trusted>>,
+) -> std::io::Result<Prepared<TlsStream<TcpStream>>> {
+    let acceptor = TlsAcceptor::from(config);
+    let step = match proxy {
+        Some(_) => "PROXY header and TLS handshake",
+        None => "TLS handshake",
+    };
+    Prepared::new(tcp, step, move |mut tcp, peer| {
+        let acceptor = acceptor.clone();
+        let proxy = proxy.clone();
+        async move {
+            let client = match proxy {
+                Some(trusted) => super::proxy::client_of(&mut tcp, peer, &trusted).await?,
+                None => peer,
+            };
+            // Small TLS records go out at once.
+            let _ = tcp.set_nodelay(true);
+            match acceptor.accept(tcp).await {
+                Ok(tls) => Ok((tls, client)),
+                Err(e) => Err(format!("TLS handshake with {client} failed: {e}")),
             }
-        });
-        Ok(TlsListener { ready, local })
-    }
-}
-
-impl Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(accepted) => accepted,
-            // The accepting task ended (the runtime is stopping): accept nothing more.
-            None => std::future::pending().await,
         }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
-    }
+    })
 }

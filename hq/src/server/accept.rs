@@ -1,0 +1,115 @@
+//! Connections that need a step of their own before they are served: a TLS handshake
+//! ([`super::tls`]), a load balancer's PROXY protocol header ([`super::proxy`]), or both.
+//!
+//! [`Prepared`] is an axum [`Listener`]: one task accepts TCP connections and runs each
+//! connection's step on a task of its own, with a time limit and a bound on how many run at
+//! once, so a slow or silent client holds up no one; connections whose step is done are
+//! handed to the server with the client's address the step found.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::serve::{Listener, ListenerExt, TapIo};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
+
+/// How long a client may take over its step (a handshake, a header).
+const STEP_LIMIT: Duration = Duration::from_secs(10);
+/// Steps under way at once; further connections wait to be accepted.
+const STEPS_AT_ONCE: usize = 256;
+
+/// Connections accepted and prepared, with their clients' addresses, for axum to serve.
+pub struct Prepared<Io> {
+    ready: mpsc::Receiver<(Io, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl<Io: Send + 'static> Prepared<Io> {
+    /// Accepts on `tcp` and runs `prepare` on each connection (with the address it came
+    /// from), on tasks of the current runtime. `prepare` answers the connection to serve and
+    /// the client's address, or why it is dropped, which is logged; `step` names it for a
+    /// client that takes too long.
+    pub fn new<F, Fut>(tcp: TcpListener, step: &'static str, prepare: F) -> std::io::Result<Self>
+    where
+        F: Fn(TcpStream, SocketAddr) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(Io, SocketAddr), String>> + Send + 'static,
+    {
+        let local = tcp.local_addr()?;
+        let (tx, ready) = mpsc::channel(STEPS_AT_ONCE);
+        let slots = Arc::new(Semaphore::new(STEPS_AT_ONCE));
+        tokio::spawn(async move {
+            loop {
+                // Once the server stops taking connections (the listener dropped), stop
+                // accepting: the port is let go.
+                let slot = tokio::select! {
+                    slot = slots.clone().acquire_owned() => slot,
+                    _ = tx.closed() => return,
+                };
+                let Ok(slot) = slot else {
+                    return;
+                };
+                let accepted = tokio::select! {
+                    accepted = tcp.accept() => accepted,
+                    _ = tx.closed() => return,
+                };
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait, as axum does.
+                        eprintln!("accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let prepared = prepare(stream, peer);
+                let hand_over = tx.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(STEP_LIMIT, prepared).await {
+                        Ok(Ok(connection)) => {
+                            drop(slot);
+                            let _ = hand_over.send(connection).await;
+                        }
+                        Ok(Err(why)) => eprintln!("{why}"),
+                        Err(_) => eprintln!("{step} with {peer} took too long"),
+                    }
+                });
+            }
+        });
+        Ok(Prepared { ready, local })
+    }
+}
+
+impl<Io> Prepared<Io>
+where
+    Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    /// The listener to give `axum::serve`: axum gives the handlers of a tapped listener's
+    /// connections their client's address (`ConnectInfo<SocketAddr>`), as it does a
+    /// `TcpListener`'s, and has no other way for a listener of ours.
+    pub fn tapped(self) -> TapIo<Self, fn(&mut Io)> {
+        self.tap_io(|_| {})
+    }
+}
+
+impl<Io> Listener for Prepared<Io>
+where
+    Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Io = Io;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(accepted) => accepted,
+            // The accepting task ended (the runtime is stopping): accept nothing more.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}

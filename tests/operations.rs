@@ -590,16 +590,10 @@ fn metrics_over_tls_are_served_only_with_the_token() {
         assert!(!answer.contains("fairpos_hq_"), "{answer}");
     }
     // Plain HTTP is not answered there.
-    let mut plain = TcpStream::connect(at).unwrap();
-    plain
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    use std::io::{Read, Write};
-    plain
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut answered = Vec::new();
-    let _ = plain.read_to_end(&mut answered);
+    let answered = common::hq::answer_to_raw(
+        at,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     assert!(!answered.starts_with(b"HTTP/"), "{answered:?}");
 
     // A new token, read on SIGHUP: asked for from the next scrape on. While it is changed

@@ -186,7 +186,8 @@ impl Server {
             .stderr(log)
             .spawn()
             .unwrap();
-        // Lines it prints before the last, which says where it serves.
+        // Lines it prints before the last, which says where it serves (another says where
+        // clients' addresses come from, with --proxy-protocol).
         let mut metrics = None;
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let url = loop {
@@ -197,12 +198,8 @@ impl Server {
             if let Some(url) = line.split("metrics for monitoring on ").nth(1) {
                 // The URL, without what follows it (whether a token is asked for).
                 metrics = url.split_whitespace().next().map(str::to_string);
-            } else {
-                let url = line.split("serving on ").nth(1);
-                break url
-                    .unwrap_or_else(|| panic!("no address in {line:?}"))
-                    .trim()
-                    .to_string();
+            } else if let Some(url) = line.split("serving on ").nth(1) {
+                break url.trim().to_string();
             }
         };
         Server {
@@ -298,6 +295,21 @@ impl Till {
     }
 }
 
+/// What a server at `at` answers `bytes` sent on a plain TCP connection, read until it
+/// closes (20 s at most): empty when it closes without answering (a reset, which a close
+/// with the bytes unread may come as, included).
+pub fn answer_to_raw(at: std::net::SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(at).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let _ = stream.write_all(bytes);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    answer
+}
+
 /// Waits a little: for tests that must let a background server act.
 pub fn pause(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
@@ -324,16 +336,24 @@ pub struct Api {
 
 impl Api {
     pub fn new(base: &str) -> Api {
+        Api::from(base, None, None)
+    }
+
+    /// As [`Api::new`], its connections from the loopback address `local` (any of 127/8, to
+    /// play several clients) when given, trusting the CA certificate (PEM) `ca` too.
+    pub fn from(base: &str, local: Option<std::net::IpAddr>, ca: Option<&Path>) -> Api {
+        fairpos_sync::tls::install_crypto_provider();
+        // Redirects are answers to look at (a role sent to its first page).
+        let mut client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(local);
+        if let Some(ca) = ca {
+            let pem = std::fs::read(ca).unwrap();
+            client = client.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+        }
         Api {
             base: base.to_string(),
-            client: {
-                fairpos_sync::tls::install_crypto_provider();
-                // Redirects are answers to look at (a role sent to its first page).
-                reqwest::Client::builder()
-                    .redirect(reqwest::redirect::Policy::none())
-                    .build()
-                    .unwrap()
-            },
+            client: client.build().unwrap(),
             runtime: tokio::runtime::Runtime::new().unwrap(),
         }
     }

@@ -1,0 +1,257 @@
+//! Headquarters behind a real TCP load balancer: HAProxy (Debian's `haproxy`) in TCP mode in
+//! front of `hq serve --proxy-protocol`, sending the PROXY protocol header (version 2, then
+//! version 1 with TLS passed through to headquarters).
+//!
+//! Clients play different hosts by connecting from different loopback addresses (127.0.0.2,
+//! 127.0.0.3, …); HAProxy itself reaches headquarters from 127.0.0.1. So without the header
+//! every client would be 127.0.0.1 to headquarters, and a guesser's five wrong passwords
+//! would lock every organizer out; with it:
+//! - a till enrols and syncs through the balancer (HTTP and the WebSocket);
+//! - a guesser's wrong passwords are answered 429 to the guesser alone, and logged under
+//!   its address, while an organizer at another address logs in;
+//! - HAProxy's health checks (`check-send-proxy`, asking `/api/v1/ready`) pass;
+//! - a connection straight to headquarters, without a header, is closed unanswered and
+//!   logged, and one from an address `--proxy-protocol` does not name is closed too.
+
+mod common;
+
+use std::fs::File;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::hq::{answer_to_raw, Api, Hq, Server, PASSWORD};
+use common::{sell_some, Till};
+use serde_json::json;
+
+/// A running HAProxy, stopped when dropped.
+struct Haproxy {
+    child: Child,
+    at: SocketAddr,
+}
+
+impl Haproxy {
+    /// HAProxy on a free loopback port, passing every connection (TCP mode) to `backend`
+    /// with the server options `server` (`send-proxy-v2`, health checks); `check` is the
+    /// backend's health check option line, if any.
+    fn start(dir: &Path, backend: SocketAddr, server: &str, check: &str) -> Haproxy {
+        let at = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap();
+        let config = dir.join("haproxy.cfg");
+        std::fs::write(
+            &config,
+            format!(
+                "global\n  maxconn 256\n\
+                 defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  \
+                 timeout server 60s\n  timeout check 2s\n\
+                 frontend fair\n  bind {at}\n  default_backend hq\n\
+                 backend hq\n  {check}\n  server hq1 {backend} {server}\n"
+            ),
+        )
+        .unwrap();
+        // Debian puts it in /usr/sbin, which only root's PATH has.
+        let program = ["/usr/sbin/haproxy", "haproxy"]
+            .into_iter()
+            .find(|p| Command::new(p).arg("-v").output().is_ok())
+            .expect("haproxy is missing: scripts/setup.sh --test installs it");
+        let child = Command::new(program)
+            .arg("-db") // in the foreground, this process its child
+            .arg("-f")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(File::create(dir.join("haproxy.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while TcpStream::connect(at).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "haproxy did not listen on {at}: {}",
+                std::fs::read_to_string(dir.join("haproxy.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Haproxy { child, at }
+    }
+
+    fn url(&self, scheme: &str) -> String {
+        format!("{scheme}://{}", self.at)
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn from(address: &str) -> Option<IpAddr> {
+    Some(address.parse().unwrap())
+}
+
+/// What a login with `password` is answered, through `api`.
+fn login(api: &Api, password: &str) -> u16 {
+    api.post("/api/v1/login", None, &json!({ "password": password }))
+        .0
+}
+
+/// Five wrong passwords from `guesser`, then the right one: 401 five times, then 429; and
+/// the right one from `organizer` (another address) is taken.
+fn a_guesser_locks_out_only_itself(guesser: &Api, organizer: &Api) {
+    for i in 0..5 {
+        assert_eq!(login(guesser, &format!("guess-{i}")), 401, "guess {i}");
+    }
+    assert_eq!(
+        login(guesser, PASSWORD),
+        429,
+        "the guesser's address is throttled"
+    );
+    assert_eq!(login(organizer, PASSWORD), 200, "another address is not");
+}
+
+#[test]
+fn behind_haproxy_each_client_is_known_by_its_own_address() {
+    let hq = Hq::demo();
+    let code = hq.add_device("T01", "S01");
+    let log = hq.data().join("serve.log");
+    let server = Server::start_logging(
+        hq.data(),
+        &["--proxy-protocol", "127.0.0.1"],
+        &[],
+        File::create(&log).unwrap(),
+    );
+    let balancer = Haproxy::start(
+        hq.data(),
+        server.address(),
+        "send-proxy-v2 check check-send-proxy inter 200ms fall 3 rise 1",
+        "option httpchk GET /api/v1/ready",
+    );
+    let url = balancer.url("http");
+
+    // A till enrols and syncs through the balancer, its sales reaching headquarters.
+    let till = Till::enrolled(&url, &code);
+    sell_some(&till, "V003", 3);
+    till.synced();
+    assert_eq!(hq.sales().len(), 3);
+
+    a_guesser_locks_out_only_itself(
+        &Api::from(&url, from("127.0.0.2"), None),
+        &Api::from(&url, from("127.0.0.3"), None),
+    );
+
+    // Straight to headquarters, with no header: closed unanswered.
+    let answer = answer_to_raw(
+        server.address(),
+        b"GET /api/v1/health HTTP/1.1\r\nHost: hq\r\n\r\n",
+    );
+    assert_eq!(answer, b"");
+    // Health checks went on meanwhile (five a second): had three in a row failed, HAProxy
+    // would have taken the server down and closed this request unanswered.
+    std::thread::sleep(Duration::from_millis(800));
+    let api = Api::new(&url);
+    assert_eq!(api.get("/api/v1/ready", None).0, 200);
+    server.stop();
+
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains("login from 127.0.0.2 refused: too many failures"),
+        "the guesser by its own address:\n{log}"
+    );
+    // HAProxy may pass on the probe that waited for it to listen, closed before HAProxy
+    // sent a header: that one is logged as ended early, and is not counted.
+    let closed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" closed: ") && !l.contains("ended before its PROXY header did"))
+        .collect();
+    assert_eq!(
+        closed.len(),
+        1,
+        "only the connection without a header:\n{log}"
+    );
+    assert!(
+        closed[0].starts_with("connection from 127.0.0.1:")
+            && closed[0].contains("does not begin with a PROXY protocol header"),
+        "{}",
+        closed[0]
+    );
+}
+
+#[test]
+fn tls_passed_through_haproxy_and_headers_only_from_the_balancers_named() {
+    let hq = Hq::demo();
+    let (ca, cert, key) = common::tls::certificates(hq.data(), "fair");
+    let tls = [
+        "--tls-cert",
+        common::tls::path(&cert),
+        "--tls-key",
+        common::tls::path(&key),
+    ];
+    let mut args = vec!["--proxy-protocol", "127.0.0.1,10.0.0.0/8"];
+    args.extend(tls);
+    let server = Server::start(hq.data(), &args);
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    // Version 1 this time; HAProxy passes TLS through, headquarters' certificate served,
+    // and its health checks speak HTTPS (as the README's example says to).
+    let server_options = format!(
+        "send-proxy check check-send-proxy check-ssl verify required ca-file {} \
+         inter 200ms fall 3 rise 1",
+        common::tls::path(&ca)
+    );
+    let balancer = Haproxy::start(
+        hq.data(),
+        server.address(),
+        &server_options,
+        "option httpchk GET /api/v1/ready",
+    );
+    let url = balancer.url("https");
+    let api = Api::from(&url, from("127.0.0.4"), Some(&ca));
+    let (status, health) = api.get("/api/v1/health", None);
+    assert_eq!(status, 200, "{health}");
+    a_guesser_locks_out_only_itself(&api, &Api::from(&url, from("127.0.0.5"), Some(&ca)));
+    // Had three checks in a row failed, the server would be down and this unanswered.
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(api.get("/api/v1/ready", None).0, 200);
+    server.stop();
+
+    // Headers believed only from the balancers named: from 127.0.0.1 here, a connection
+    // sending a good header to a server that trusts only 10.0.0.0/8 is closed.
+    let log = hq.data().join("elsewhere.log");
+    let mut args = vec!["--proxy-protocol", "10.0.0.0/8"];
+    args.extend(tls);
+    let server = Server::start_logging(hq.data(), &args, &[], File::create(&log).unwrap());
+    let answer = answer_to_raw(
+        server.address(),
+        b"PROXY TCP4 203.0.113.7 127.0.0.1 5000 7700\r\n",
+    );
+    assert_eq!(answer, b"", "closed unanswered");
+    server.stop();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains("closed: not a load balancer --proxy-protocol names"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_list_that_names_no_address_is_refused_at_start() {
+    let hq = Hq::demo();
+    let out = hq.run(&[
+        "hq",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--proxy-protocol",
+        "balancer.example",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .contains("--proxy-protocol: \"balancer.example\" is neither an address nor a network"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

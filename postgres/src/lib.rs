@@ -13,7 +13,8 @@
 //!   process hears of it; [`follow`]: the loop that does so, which every process may run;
 //! - [`registry`]: devices, enrolment codes, announced ledgers and how far each is projected,
 //!   sync events, shift slips, payment statements; [`accounts`]: the dashboard's accounts and
-//!   sessions, the big screen's tokens.
+//!   sessions, the big screen's tokens; [`throttle`]: failed logins and enrolment codes,
+//!   counted by every process together.
 //!
 //! Reconciliation, the leaderboard, units' lists and statements run their SQL on a pool from
 //! here (`fairpos-hq`). Not here: the catalog, which stays in the data directory (see
@@ -32,6 +33,7 @@ pub mod registry;
 pub mod report;
 mod rollup;
 pub mod slips;
+pub mod throttle;
 mod tls;
 
 pub use apply::{project, project_held, Held, Projected, LEDGER_LOCK};

@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS stalls (
 ";
 
 /// Every migration, in order: its number and what it does.
-pub const MIGRATIONS: [(i32, &str); 5] = [
+pub const MIGRATIONS: [(i32, &str); 6] = [
     (
         1,
         "the projection, headquarters' indexes, stalls, the roll-up",
@@ -42,6 +42,10 @@ pub const MIGRATIONS: [(i32, &str); 5] = [
     ),
     (4, "the dashboard's accounts and sessions"),
     (5, "oversold lines with their sale's till, number and name"),
+    (
+        6,
+        "failed logins and enrolment codes, counted by every process",
+    ),
 ];
 
 /// `sale_oversold`'s sale and name columns (`schema.sql`), for a projection made before
@@ -78,6 +82,7 @@ fn migration_sql(version: i32) -> String {
         3 => crate::registry::SCHEMA.to_string(),
         4 => crate::accounts::SCHEMA.to_string(),
         5 => oversold_sales(),
+        6 => crate::throttle::SCHEMA.to_string(),
         _ => unreachable!("migration {version} is listed in MIGRATIONS"),
     }
 }

@@ -11,7 +11,9 @@
 //!   its address, while an organizer at another address logs in;
 //! - HAProxy's health checks (`check-send-proxy`, asking `/api/v1/ready`) pass;
 //! - a connection straight to headquarters, without a header, is closed unanswered and
-//!   logged, and one from an address `--proxy-protocol` does not name is closed too.
+//!   logged, and one from an address `--proxy-protocol` does not name is closed too;
+//! - with two processes on one PostgreSQL database behind it, taking connections in turn,
+//!   the guesser's failures are counted together: refused after five, by either process.
 
 mod common;
 
@@ -32,14 +34,19 @@ struct Haproxy {
 }
 
 impl Haproxy {
-    /// HAProxy on a free loopback port, passing every connection (TCP mode) to `backend`
-    /// with the server options `server` (`send-proxy-v2`, health checks); `check` is the
-    /// backend's health check option line, if any.
-    fn start(dir: &Path, backend: SocketAddr, server: &str, check: &str) -> Haproxy {
+    /// HAProxy on a free loopback port, passing every connection (TCP mode) to one of
+    /// `backends` in turn, with the server options `server` (`send-proxy-v2`, health
+    /// checks); `check` is the backend's health check option line, if any.
+    fn start(dir: &Path, backends: &[SocketAddr], server: &str, check: &str) -> Haproxy {
         let at = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .unwrap();
         let config = dir.join("haproxy.cfg");
+        let servers: String = backends
+            .iter()
+            .enumerate()
+            .map(|(i, at)| format!("  server hq{i} {at} {server}\n"))
+            .collect();
         std::fs::write(
             &config,
             format!(
@@ -47,7 +54,7 @@ impl Haproxy {
                  defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  \
                  timeout server 60s\n  timeout check 2s\n\
                  frontend fair\n  bind {at}\n  default_backend hq\n\
-                 backend hq\n  {check}\n  server hq1 {backend} {server}\n"
+                 backend hq\n  balance roundrobin\n  {check}\n{servers}"
             ),
         )
         .unwrap();
@@ -125,7 +132,7 @@ fn behind_haproxy_each_client_is_known_by_its_own_address() {
     );
     let balancer = Haproxy::start(
         hq.data(),
-        server.address(),
+        &[server.address()],
         "send-proxy-v2 check check-send-proxy inter 200ms fall 3 rise 1",
         "option httpchk GET /api/v1/ready",
     );
@@ -202,7 +209,7 @@ fn tls_passed_through_haproxy_and_headers_only_from_the_balancers_named() {
     );
     let balancer = Haproxy::start(
         hq.data(),
-        server.address(),
+        &[server.address()],
         &server_options,
         "option httpchk GET /api/v1/ready",
     );
@@ -254,4 +261,41 @@ fn a_list_that_names_no_address_is_refused_at_start() {
         "{stderr}"
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn two_processes_on_postgresql_count_a_guessers_failures_together() {
+    let Some(url) = common::postgres::fresh_database("load_balancer") else {
+        return;
+    };
+    // Two processes of one headquarters, each with a data directory of its own.
+    let (first, second) = (Hq::demo_on(&url), Hq::demo_on(&url));
+    let logs = [first.data().join("a.log"), second.data().join("b.log")];
+    let trusting = ["--proxy-protocol", "127.0.0.1"];
+    let start = |hq: &Hq, log: &Path| {
+        Server::start_logging(hq.data(), &trusting, &[], File::create(log).unwrap())
+    };
+    let servers = [start(&first, &logs[0]), start(&second, &logs[1])];
+    let addresses: Vec<SocketAddr> = servers.iter().map(Server::address).collect();
+    // Each connection to the next process in turn; each request on a connection of its own.
+    let balancer = Haproxy::start(first.data(), &addresses, "send-proxy-v2", "");
+    let url = balancer.url("http");
+    let guesser = Api::from(&url, from("127.0.0.6"), None);
+
+    // Five wrong passwords spread over both processes: counted together, the sixth attempt
+    // is refused; kept by each process, each would have seen three at most.
+    a_guesser_locks_out_only_itself(&guesser, &Api::from(&url, from("127.0.0.7"), None));
+    // Refused by either process.
+    assert_eq!(login(&guesser, PASSWORD), 429);
+    assert_eq!(login(&guesser, PASSWORD), 429);
+    for server in servers {
+        server.stop();
+    }
+    for log in &logs {
+        let log = std::fs::read_to_string(log).unwrap();
+        assert!(
+            log.contains("login from 127.0.0.6 refused: too many failures"),
+            "each process refused the guesser:\n{log}"
+        );
+    }
 }

@@ -3,10 +3,13 @@
 //! window, further attempts are refused (HTTP 429 with `Retry-After`) until the oldest
 //! failure leaves it.
 //!
-//! Kept in memory by each server process: a restart forgets the counts (a guesser gains one
-//! window per restart an operator makes). Behind a load balancer the address is the
-//! balancer's unless `hq serve --proxy-protocol` names it (`server::proxy`): then it is the
-//! client's, from the balancer's PROXY header.
+//! Kept in memory by a SQLite headquarters' process: a restart forgets the counts (a guesser
+//! gains one window per restart an operator makes). On PostgreSQL, logins and enrolment
+//! codes are counted in the database ([`fairpos_postgres::throttle`]), by every process
+//! together and across restarts; `/metrics` tokens, which each process's own listener
+//! takes, stay in its memory. Behind a load balancer the address is the balancer's unless
+//! `hq serve --proxy-protocol` names it (`server::proxy`): then it is the client's, from
+//! the balancer's PROXY header.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -16,6 +19,7 @@ use std::time::{Duration, Instant};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use fairpos_postgres::throttle::KeyLimit;
 
 /// One kind of attempt: how many failures a key may have in how long.
 #[derive(Clone, Copy, Debug)]
@@ -29,10 +33,12 @@ const LONGEST_WINDOW: Duration = Duration::from_secs(600);
 /// Beyond this many keys, the idle ones are swept out.
 const SWEEP_AT: usize = 10_000;
 
-/// Attempts per key, oldest first.
-#[derive(Debug, Default)]
+/// Attempts per key, oldest first; and on PostgreSQL, the database where logins and
+/// enrolment codes are counted instead.
+#[derive(Default)]
 pub struct Throttle {
     attempts: Mutex<HashMap<String, VecDeque<Instant>>>,
+    shared: Option<fairpos_postgres::Pool>,
 }
 
 /// Drops the attempts of `seen` older than `window`.
@@ -46,6 +52,15 @@ fn prune(seen: &mut VecDeque<Instant>, window: Duration, now: Instant) {
 }
 
 impl Throttle {
+    /// A throttle that counts logins and enrolment codes in `pool`'s database, with every
+    /// other process of the headquarters.
+    pub fn shared_in(pool: fairpos_postgres::Pool) -> Throttle {
+        Throttle {
+            shared: Some(pool),
+            ..Throttle::default()
+        }
+    }
+
     /// Begins an attempt: refused with the time to wait when any key has had its limit of
     /// failures in its window; otherwise counted against every key at once, as a failure
     /// until [`Throttle::undo`] takes it back. Checking and counting under one lock, a burst
@@ -177,14 +192,22 @@ impl Refused {
 /// the guess is checked, settled after.
 pub struct Attempt<'t> {
     throttle: &'t Throttle,
-    at: Instant,
     /// The address's key first.
     keys: Vec<String>,
+    counted: Counted,
+}
+
+/// Where an attempt was counted.
+enum Counted {
+    /// In this process's memory, at this instant.
+    Here(Instant),
+    /// In the database, as these rows (one per key, in the keys' order).
+    Shared(Vec<i64>),
 }
 
 impl<'t> Attempt<'t> {
     /// A login (dashboard form or API) from `address` to the account `name`.
-    pub fn login(
+    pub async fn login(
         throttle: &'t Throttle,
         address: IpAddr,
         name: &str,
@@ -194,37 +217,68 @@ impl<'t> Attempt<'t> {
             (format!("login@{from}"), LOGIN_PER_ADDRESS),
             (format!("login:{name}"), LOGIN_PER_ACCOUNT),
         ];
-        Attempt::begin(throttle, keys).inspect_err(|r| r.log("login", &from))
+        let shared = throttle.shared.as_ref();
+        Attempt::begin(throttle, keys, shared)
+            .await
+            .inspect_err(|r| r.log("login", &from))
     }
 
     /// An enrolment code tried from `address`.
-    pub fn enrolment(throttle: &'t Throttle, address: IpAddr) -> Result<Attempt<'t>, Refused> {
+    pub async fn enrolment(
+        throttle: &'t Throttle,
+        address: IpAddr,
+    ) -> Result<Attempt<'t>, Refused> {
         let from = address_key(address);
         let keys = vec![(format!("enrol@{from}"), ENROL_PER_ADDRESS)];
-        Attempt::begin(throttle, keys).inspect_err(|r| r.log("enrolment", &from))
+        let shared = throttle.shared.as_ref();
+        Attempt::begin(throttle, keys, shared)
+            .await
+            .inspect_err(|r| r.log("enrolment", &from))
     }
 
-    /// A scrape of `/metrics` from `address`, with a token to check. Keyed by the whole
-    /// address, not an IPv6 address's /64 as logins are: a neighbour on Prometheus' network
-    /// would otherwise refuse Prometheus' scrapes by guessing. Not logged here: a refused
-    /// scraper comes back every few seconds (`scrape` logs the first refusal of a while).
-    pub fn scrape(throttle: &'t Throttle, address: IpAddr) -> Result<Attempt<'t>, Refused> {
+    /// A scrape of `/metrics` from `address`, with a token to check, counted by this process
+    /// (whose own listener it came to). Keyed by the whole address, not an IPv6 address's
+    /// /64 as logins are: a neighbour on Prometheus' network would otherwise refuse
+    /// Prometheus' scrapes by guessing. Not logged here: a refused scraper comes back every
+    /// few seconds (`scrape` logs the first refusal of a while).
+    pub async fn scrape(throttle: &'t Throttle, address: IpAddr) -> Result<Attempt<'t>, Refused> {
         let from = address.to_canonical();
-        Attempt::begin(
-            throttle,
-            vec![(format!("scrape@{from}"), SCRAPE_PER_ADDRESS)],
-        )
+        let keys = vec![(format!("scrape@{from}"), SCRAPE_PER_ADDRESS)];
+        Attempt::begin(throttle, keys, None).await
     }
 
-    /// Counts the attempt, or refuses it with the time to wait.
-    fn begin(throttle: &'t Throttle, keys: Vec<(String, Limit)>) -> Result<Attempt<'t>, Refused> {
+    /// Counts the attempt, or refuses it with the time to wait: in `shared`'s database when
+    /// given (in memory should the database not answer, which is logged), else here.
+    async fn begin(
+        throttle: &'t Throttle,
+        keys: Vec<(String, Limit)>,
+        shared: Option<&fairpos_postgres::Pool>,
+    ) -> Result<Attempt<'t>, Refused> {
+        if let Some(pool) = shared {
+            let limits: Vec<(&str, KeyLimit)> = keys
+                .iter()
+                .map(|(k, l)| (k.as_str(), l.in_database()))
+                .collect();
+            let longest = LONGEST_WINDOW.as_secs() as u32;
+            match fairpos_postgres::throttle::begin(pool, &limits, longest).await {
+                Ok(Ok(ids)) => {
+                    return Ok(Attempt {
+                        throttle,
+                        keys: keys.into_iter().map(|(k, _)| k).collect(),
+                        counted: Counted::Shared(ids),
+                    })
+                }
+                Ok(Err(seconds)) => return Err(Refused { seconds }),
+                Err(e) => eprintln!("counting an attempt in the database: {e}; counted here"),
+            }
+        }
         let at = Instant::now();
         let limits: Vec<(&str, Limit)> = keys.iter().map(|(k, l)| (k.as_str(), *l)).collect();
         match throttle.begin(&limits, at) {
             Ok(()) => Ok(Attempt {
                 throttle,
-                at,
                 keys: keys.into_iter().map(|(k, _)| k).collect(),
+                counted: Counted::Here(at),
             }),
             Err(wait) => Err(Refused {
                 seconds: wait.as_secs().max(1),
@@ -237,20 +291,59 @@ impl<'t> Attempt<'t> {
 
     /// The guess was right: the address's failures are forgotten, the account's attempt
     /// taken back.
-    pub fn succeeded(self) {
-        let mut keys = self.keys.iter();
-        if let Some(address) = keys.next() {
-            self.throttle.forget(address);
-        }
-        for key in keys {
-            self.throttle.undo(key, self.at);
+    pub async fn succeeded(self) {
+        let Some((address, others)) = self.keys.split_first() else {
+            return;
+        };
+        match &self.counted {
+            Counted::Here(at) => {
+                self.throttle.forget(address);
+                for key in others {
+                    self.throttle.undo(key, *at);
+                }
+            }
+            Counted::Shared(ids) => {
+                let pool = self.throttle.shared.as_ref().expect("counted in it");
+                let mut taken = fairpos_postgres::throttle::forget(pool, address).await;
+                for id in ids.iter().skip(1) {
+                    if taken.is_ok() {
+                        taken = fairpos_postgres::throttle::undo(pool, *id).await;
+                    }
+                }
+                if let Err(e) = taken {
+                    eprintln!("taking back an attempt that succeeded: {e}");
+                }
+            }
         }
     }
 
     /// Neither right nor wrong (the database failed): taken back.
-    pub fn void(self) {
-        for key in &self.keys {
-            self.throttle.undo(key, self.at);
+    pub async fn void(self) {
+        match &self.counted {
+            Counted::Here(at) => {
+                for key in &self.keys {
+                    self.throttle.undo(key, *at);
+                }
+            }
+            Counted::Shared(ids) => {
+                let pool = self.throttle.shared.as_ref().expect("counted in it");
+                for id in ids {
+                    if let Err(e) = fairpos_postgres::throttle::undo(pool, *id).await {
+                        eprintln!("taking back an attempt: {e}");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Limit {
+    /// The limit as the database counts it.
+    fn in_database(self) -> KeyLimit {
+        KeyLimit {
+            failures: self.failures as u32,
+            window_seconds: self.window.as_secs() as u32,
         }
     }
 }

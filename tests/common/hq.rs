@@ -336,17 +336,29 @@ pub struct Api {
 
 impl Api {
     pub fn new(base: &str) -> Api {
-        Api::from(base, None, None)
+        Api::built(base, None, None, usize::MAX)
     }
 
     /// As [`Api::new`], its connections from the loopback address `local` (any of 127/8, to
-    /// play several clients) when given, trusting the CA certificate (PEM) `ca` too.
+    /// play several clients) when given, trusting the CA certificate (PEM) `ca` too, and
+    /// each request on a connection of its own (which a load balancer may pass to another
+    /// server).
     pub fn from(base: &str, local: Option<std::net::IpAddr>, ca: Option<&Path>) -> Api {
+        Api::built(base, local, ca, 0)
+    }
+
+    fn built(
+        base: &str,
+        local: Option<std::net::IpAddr>,
+        ca: Option<&Path>,
+        idle_connections: usize,
+    ) -> Api {
         fairpos_sync::tls::install_crypto_provider();
         // Redirects are answers to look at (a role sent to its first page).
         let mut client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .local_address(local);
+            .local_address(local)
+            .pool_max_idle_per_host(idle_connections);
         if let Some(ca) = ca {
             let pem = std::fs::read(ca).unwrap();
             client = client.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());

@@ -155,7 +155,7 @@ pub async fn enroll(
     ConnectInfo(from): ConnectInfo<SocketAddr>,
     Json(req): Json<EnrollRequest>,
 ) -> Response {
-    let attempt = match Attempt::enrolment(&state.throttle, from.ip()) {
+    let attempt = match Attempt::enrolment(&state.throttle, from.ip()).await {
         Ok(a) => a,
         Err(refused) => return refused.json(),
     };
@@ -178,7 +178,7 @@ pub async fn enroll(
     });
     match result {
         Ok(r) => {
-            attempt.succeeded();
+            attempt.succeeded().await;
             Json(r).into_response()
         }
         Err(e @ (Error::Input(_) | Error::Domain(_))) => {
@@ -186,7 +186,7 @@ pub async fn enroll(
             api_error(StatusCode::FORBIDDEN, e.to_string())
         }
         Err(e) => {
-            attempt.void();
+            attempt.void().await;
             failed(e)
         }
     }

@@ -258,7 +258,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         db: db.clone(),
         readers: Arc::new(crate::readers::Readers::new(dir.to_path_buf())),
         pg: pg.clone(),
-        pg_organizers,
+        pg_organizers: pg_organizers.clone(),
         pg_ready,
         fair: fair.clone(),
         role: role.clone(),
@@ -271,7 +271,12 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         screen_watchers: Arc::default(),
         stopping: stopping_rx,
         settled: settled_rx,
-        throttle: Arc::default(),
+        // On PostgreSQL, logins and enrolment codes counted by every process together, on
+        // organizers' connections (a storm of syncs does not hold them up).
+        throttle: Arc::new(match &pg_organizers {
+            Some(pool) => crate::throttle::Throttle::shared_in(pool.clone()),
+            None => crate::throttle::Throttle::default(),
+        }),
         sessions: options.sessions,
         tls: tls.is_some(),
         max_sync_message: options.max_sync_message,

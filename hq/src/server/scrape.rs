@@ -305,7 +305,7 @@ async fn scrape(
         // Wrong tokens are counted per address, as logins are: past the limit, every scrape
         // from there is refused until the window moves on, the right token's too (or a
         // guesser would learn the right one by the answer).
-        let attempt = match Attempt::scrape(&scraped.state.throttle, from.ip()) {
+        let attempt = match Attempt::scrape(&scraped.state.throttle, from.ip()).await {
             Ok(attempt) => attempt,
             Err(refused) => {
                 scraped.state.metrics.scrape_refused();
@@ -324,7 +324,7 @@ async fn scrape(
             let asks = [(header::WWW_AUTHENTICATE, "Bearer realm=\"fairpos metrics\"")];
             return (StatusCode::UNAUTHORIZED, asks, "a bearer token is needed\n").into_response();
         }
-        attempt.succeeded();
+        attempt.succeeded().await;
     }
     let openmetrics = headers
         .get_all(header::ACCEPT)

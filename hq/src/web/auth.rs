@@ -208,11 +208,13 @@ pub(crate) async fn log_in(
     password: String,
 ) -> std::result::Result<(String, String, Account), LoginRefused> {
     let name = accounts::login_name(given);
-    let attempt = Attempt::login(&state.throttle, address, &name).map_err(LoginRefused::TooMany)?;
+    let attempt = Attempt::login(&state.throttle, address, &name)
+        .await
+        .map_err(LoginRefused::TooMany)?;
     let result = state.open_session_checked(name, password).await;
     match result {
         Ok(opened) => {
-            attempt.succeeded();
+            attempt.succeeded().await;
             Ok(opened)
         }
         Err(e @ Error::Input(_)) => {
@@ -220,7 +222,7 @@ pub(crate) async fn log_in(
             Err(LoginRefused::Wrong(e))
         }
         Err(e) => {
-            attempt.void();
+            attempt.void().await;
             Err(LoginRefused::Failed(e))
         }
     }

@@ -288,6 +288,16 @@ fn two_processes_on_postgresql_count_a_guessers_failures_together() {
     // Refused by either process.
     assert_eq!(login(&guesser, PASSWORD), 429);
     assert_eq!(login(&guesser, PASSWORD), 429);
+    // An organizer who mistypes four times and then logs in starts afresh, whichever
+    // process took the login: five more mistakes are each answered 401.
+    let mistyper = Api::from(&url, from("127.0.0.8"), None);
+    for i in 0..4 {
+        assert_eq!(login(&mistyper, &format!("typo-{i}")), 401);
+    }
+    assert_eq!(login(&mistyper, PASSWORD), 200);
+    for i in 4..9 {
+        assert_eq!(login(&mistyper, &format!("typo-{i}")), 401, "typo {i}");
+    }
     for server in servers {
         server.stop();
     }
@@ -297,5 +307,6 @@ fn two_processes_on_postgresql_count_a_guessers_failures_together() {
             log.contains("login from 127.0.0.6 refused: too many failures"),
             "each process refused the guesser:\n{log}"
         );
+        assert!(!log.contains("counted here"), "{log}");
     }
 }

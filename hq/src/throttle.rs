@@ -38,7 +38,67 @@ const SWEEP_AT: usize = 10_000;
 #[derive(Default)]
 pub struct Throttle {
     attempts: Mutex<HashMap<String, VecDeque<Instant>>>,
-    shared: Option<fairpos_postgres::Pool>,
+    shared: Option<Shared>,
+}
+
+/// On PostgreSQL: the database attempts are counted in, and what this process remembers of
+/// its answers.
+struct Shared {
+    pool: fairpos_postgres::Pool,
+    /// Sets of keys the database refused, and until when: not asked again before, so that a
+    /// flood of refused guesses takes no connection organizers need. (Another process's
+    /// success from the address does not shorten it here.)
+    refused: Mutex<HashMap<Vec<String>, Instant>>,
+    /// When attempts of keys no one tries again were last swept out of the database.
+    swept: Mutex<Option<Instant>>,
+}
+
+/// How often a process sweeps old attempts out of the database.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+impl Shared {
+    /// How long `keys` are still refused, if the database refused them lately.
+    fn refused_for(&self, keys: &[String], now: Instant) -> Option<Duration> {
+        let refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        let until = *refused.get(keys)?;
+        (until > now).then(|| until - now)
+    }
+
+    fn remember_refused(&self, keys: Vec<String>, wait: Duration, now: Instant) {
+        let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        if refused.len() > SWEEP_AT {
+            refused.retain(|_, until| *until > now);
+        }
+        refused.insert(keys, now + wait);
+    }
+
+    /// Sweeps old attempts out of the database, once a minute at most.
+    async fn sweep_now_and_then(&self) {
+        let now = Instant::now();
+        {
+            let mut swept = self.swept.lock().unwrap_or_else(|p| p.into_inner());
+            if swept.is_some_and(|at| now.duration_since(at) < SWEEP_EVERY) {
+                return;
+            }
+            *swept = Some(now);
+        }
+        let longest = LONGEST_WINDOW.as_secs() as u32;
+        if let Err(e) = fairpos_postgres::throttle::sweep(&self.pool, longest).await {
+            eprintln!("sweeping old attempts out of the database: {e}");
+        }
+    }
+
+    /// Takes back `ids`, and every attempt on `forgotten` (an address a success came from,
+    /// whose refusals remembered here are forgotten too) when given.
+    async fn take_back(&self, forgotten: Option<&str>, ids: &[i64]) {
+        if let Some(key) = forgotten {
+            let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+            refused.retain(|keys, _| !keys.iter().any(|k| k == key));
+        }
+        if let Err(e) = fairpos_postgres::throttle::take_back(&self.pool, forgotten, ids).await {
+            eprintln!("taking back an attempt: {e}");
+        }
+    }
 }
 
 /// Drops the attempts of `seen` older than `window`.
@@ -56,7 +116,11 @@ impl Throttle {
     /// other process of the headquarters.
     pub fn shared_in(pool: fairpos_postgres::Pool) -> Throttle {
         Throttle {
-            shared: Some(pool),
+            shared: Some(Shared {
+                pool,
+                refused: Mutex::default(),
+                swept: Mutex::default(),
+            }),
             ..Throttle::default()
         }
     }
@@ -164,6 +228,13 @@ pub struct Refused {
 }
 
 impl Refused {
+    /// Refused for `wait`, a second at least.
+    fn after(wait: Duration) -> Refused {
+        Refused {
+            seconds: wait.as_secs().max(1),
+        }
+    }
+
     /// Logs `what` from `from` refused.
     fn log(&self, what: &str, from: &str) {
         eprintln!(
@@ -194,15 +265,15 @@ pub struct Attempt<'t> {
     throttle: &'t Throttle,
     /// The address's key first.
     keys: Vec<String>,
-    counted: Counted,
+    counted: Counted<'t>,
 }
 
 /// Where an attempt was counted.
-enum Counted {
+enum Counted<'t> {
     /// In this process's memory, at this instant.
     Here(Instant),
     /// In the database, as these rows (one per key, in the keys' order).
-    Shared(Vec<i64>),
+    Shared(&'t Shared, Vec<i64>),
 }
 
 impl<'t> Attempt<'t> {
@@ -252,23 +323,32 @@ impl<'t> Attempt<'t> {
     async fn begin(
         throttle: &'t Throttle,
         keys: Vec<(String, Limit)>,
-        shared: Option<&fairpos_postgres::Pool>,
+        shared: Option<&'t Shared>,
     ) -> Result<Attempt<'t>, Refused> {
-        if let Some(pool) = shared {
+        if let Some(shared) = shared {
+            let names: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
+            let now = Instant::now();
+            if let Some(wait) = shared.refused_for(&names, now) {
+                return Err(Refused::after(wait));
+            }
             let limits: Vec<(&str, KeyLimit)> = keys
                 .iter()
                 .map(|(k, l)| (k.as_str(), l.in_database()))
                 .collect();
-            let longest = LONGEST_WINDOW.as_secs() as u32;
-            match fairpos_postgres::throttle::begin(pool, &limits, longest).await {
+            match fairpos_postgres::throttle::begin(&shared.pool, &limits).await {
                 Ok(Ok(ids)) => {
+                    shared.sweep_now_and_then().await;
                     return Ok(Attempt {
                         throttle,
-                        keys: keys.into_iter().map(|(k, _)| k).collect(),
-                        counted: Counted::Shared(ids),
-                    })
+                        keys: names,
+                        counted: Counted::Shared(shared, ids),
+                    });
                 }
-                Ok(Err(seconds)) => return Err(Refused { seconds }),
+                Ok(Err(seconds)) => {
+                    let wait = Duration::from_secs(seconds);
+                    shared.remember_refused(names, wait, now);
+                    return Err(Refused::after(wait));
+                }
                 Err(e) => eprintln!("counting an attempt in the database: {e}; counted here"),
             }
         }
@@ -280,9 +360,7 @@ impl<'t> Attempt<'t> {
                 keys: keys.into_iter().map(|(k, _)| k).collect(),
                 counted: Counted::Here(at),
             }),
-            Err(wait) => Err(Refused {
-                seconds: wait.as_secs().max(1),
-            }),
+            Err(wait) => Err(Refused::after(wait)),
         }
     }
 
@@ -302,17 +380,9 @@ impl<'t> Attempt<'t> {
                     self.throttle.undo(key, *at);
                 }
             }
-            Counted::Shared(ids) => {
-                let pool = self.throttle.shared.as_ref().expect("counted in it");
-                let mut taken = fairpos_postgres::throttle::forget(pool, address).await;
-                for id in ids.iter().skip(1) {
-                    if taken.is_ok() {
-                        taken = fairpos_postgres::throttle::undo(pool, *id).await;
-                    }
-                }
-                if let Err(e) = taken {
-                    eprintln!("taking back an attempt that succeeded: {e}");
-                }
+            Counted::Shared(shared, ids) => {
+                // Ids in the keys' order: the other keys' are all but the first.
+                shared.take_back(Some(address), &ids[1..]).await;
             }
         }
     }
@@ -325,14 +395,8 @@ impl<'t> Attempt<'t> {
                     self.throttle.undo(key, *at);
                 }
             }
-            Counted::Shared(ids) => {
-                let pool = self.throttle.shared.as_ref().expect("counted in it");
-                for id in ids {
-                    if let Err(e) = fairpos_postgres::throttle::undo(pool, *id).await {
-                        eprintln!("taking back an attempt: {e}");
-                        return;
-                    }
-                }
+            Counted::Shared(shared, ids) => {
+                shared.take_back(None, ids).await;
             }
         }
     }

@@ -5,8 +5,9 @@
 //!
 //! An attempt is counted before its guess is checked, under a transaction-level advisory
 //! lock per key, so parallel guesses through several processes get no more tries; it is
-//! then taken back ([`undo`], [`forget`]) when the guess was right. Times are the
-//! database's, the one clock every process shares.
+//! then taken back ([`take_back`]) when the guess was right. Times are the database's, the
+//! one clock every process shares. Each key keeps no more attempts than its limit, and
+//! [`sweep`] deletes those of keys no one tries again.
 
 use crate::{Pool, Result};
 
@@ -33,49 +34,59 @@ pub struct KeyLimit {
 
 /// Begins an attempt on every key of `keys` at once: refused with the seconds to wait when
 /// any key has had its limit of failures in its window (then counted nowhere); otherwise
-/// counted against each, answering each key's attempt's id, in `keys`' order. Attempts
-/// older than `longest_window_seconds` are swept out of every key.
+/// counted against each, answering each key's attempt's id, in `keys`' order.
 pub async fn begin(
     pool: &Pool,
     keys: &[(&str, KeyLimit)],
-    longest_window_seconds: u32,
 ) -> Result<std::result::Result<Vec<i64>, u64>> {
     let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    // In one order, so two attempts on the same keys never wait for each other crosswise.
-    let mut locked: Vec<&str> = keys.iter().map(|(key, _)| *key).collect();
-    locked.sort_unstable();
-    locked.dedup();
-    for key in locked {
+    // Read committed whatever the database's default, so that what is read after a lock is
+    // what the attempt before it committed.
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+        .start()
+        .await?;
+    // The keys' locks in the order of what is locked (their hashes), so two attempts never
+    // wait for each other crosswise, two keys of one hash included.
+    let names: Vec<&str> = keys.iter().map(|(key, _)| *key).collect();
+    let hashes: Vec<i32> = tx
+        .query(
+            "SELECT DISTINCT hashtext(k) FROM unnest($1::text[]) AS k ORDER BY 1",
+            &[&names],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for hash in hashes {
         tx.execute(
-            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-            &[&THROTTLE_LOCK, &key],
+            "SELECT pg_advisory_xact_lock($1, $2)",
+            &[&THROTTLE_LOCK, &hash],
         )
         .await?;
     }
-    tx.execute(
-        "DELETE FROM hq_attempts
-          WHERE at < clock_timestamp() - make_interval(secs => $1::int)",
-        &[&(longest_window_seconds as i32)],
-    )
-    .await?;
+    // Each statement's time from here on is read after the locks were granted.
     let mut wait: Option<u64> = None;
     for (key, limit) in keys {
+        let window = limit.window_seconds as i32;
+        tx.execute(
+            "DELETE FROM hq_attempts
+              WHERE key = $1 AND at < statement_timestamp() - make_interval(secs => $2::int)",
+            &[key, &window],
+        )
+        .await?;
         // The failures-th newest attempt in the window: the key is free again once it
         // leaves the window.
         let row = tx
             .query_opt(
                 "SELECT ceil(extract(epoch FROM
-                             at + make_interval(secs => $2::int) - clock_timestamp()))::bigint
+                             at + make_interval(secs => $2::int) - statement_timestamp()))::bigint
                    FROM hq_attempts
-                  WHERE key = $1 AND at >= clock_timestamp() - make_interval(secs => $2::int)
+                  WHERE key = $1
                   ORDER BY at DESC, id DESC
                  OFFSET $3 LIMIT 1",
-                &[
-                    key,
-                    &(limit.window_seconds as i32),
-                    &(i64::from(limit.failures) - 1),
-                ],
+                &[key, &window, &(i64::from(limit.failures) - 1)],
             )
             .await?;
         if let Some(row) = row {
@@ -90,7 +101,8 @@ pub async fn begin(
     for (key, limit) in keys {
         let id: i64 = tx
             .query_one(
-                "INSERT INTO hq_attempts(key, at) VALUES ($1, clock_timestamp()) RETURNING id",
+                "INSERT INTO hq_attempts(key, at) VALUES ($1, statement_timestamp())
+                 RETURNING id",
                 &[key],
             )
             .await?
@@ -110,20 +122,32 @@ pub async fn begin(
     Ok(Ok(ids))
 }
 
-/// Takes back one attempt (it succeeded, or failed for a reason other than a wrong guess).
-pub async fn undo(pool: &Pool, id: i64) -> Result<()> {
+/// Takes attempts back: every attempt on `forgotten` (a success from that address) and the
+/// attempts `ids` (a success on another key, or a failure that was no wrong guess), in one
+/// statement.
+pub async fn take_back(pool: &Pool, forgotten: Option<&str>, ids: &[i64]) -> Result<()> {
     let client = pool.get().await?;
     client
-        .execute("DELETE FROM hq_attempts WHERE id = $1", &[&id])
+        .execute(
+            "DELETE FROM hq_attempts WHERE key = $1 OR id = ANY($2)",
+            &[&forgotten, &ids],
+        )
         .await?;
     Ok(())
 }
 
-/// Forgets every attempt on `key` (a success from that address).
-pub async fn forget(pool: &Pool, key: &str) -> Result<()> {
+/// Deletes the attempts older than `seconds` on every key (those of keys no one tries
+/// again), skipping rows an attempt holds: it never waits for one, nor one for it long.
+pub async fn sweep(pool: &Pool, seconds: u32) -> Result<u64> {
     let client = pool.get().await?;
-    client
-        .execute("DELETE FROM hq_attempts WHERE key = $1", &[&key])
+    let swept = client
+        .execute(
+            "DELETE FROM hq_attempts WHERE id IN (
+                 SELECT id FROM hq_attempts
+                  WHERE at < statement_timestamp() - make_interval(secs => $1::int)
+                  FOR UPDATE SKIP LOCKED)",
+            &[&(seconds as i32)],
+        )
         .await?;
-    Ok(())
+    Ok(swept)
 }

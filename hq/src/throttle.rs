@@ -463,6 +463,52 @@ mod tests {
         assert!(t.begin(&[("addr", THREE)], third).is_err());
     }
 
+    /// A pool whose database never answers: nothing listens on port 1.
+    fn unreachable() -> fairpos_postgres::Pool {
+        fairpos_postgres::connect("postgres://fairpos@127.0.0.1:1/none").unwrap()
+    }
+
+    #[tokio::test]
+    async fn attempts_the_database_cannot_count_are_counted_here() {
+        let t = Throttle::shared_in(unreachable());
+        let address: IpAddr = "203.0.113.7".parse().unwrap();
+        for i in 0..5 {
+            let attempt = Attempt::login(&t, address, "organizer").await;
+            attempt.unwrap_or_else(|_| panic!("try {i}")).failed();
+        }
+        let refused = Attempt::login(&t, address, "organizer").await.err();
+        let refused = refused.expect("the sixth, refused by this process's count");
+        assert!(refused.seconds > 590, "{refused:?}");
+    }
+
+    #[tokio::test]
+    async fn a_refusal_of_the_database_is_answered_here_until_its_wait_is_over() {
+        let t = Throttle::shared_in(unreachable());
+        let shared = t.shared.as_ref().unwrap();
+        let address: IpAddr = "203.0.113.7".parse().unwrap();
+        let keys = ["login@203.0.113.7", "login:organizer"].map(String::from);
+        let now = Instant::now();
+        shared.remember_refused(keys.to_vec(), Duration::from_secs(30), now);
+        // Not asked of the database, which would not answer (and the attempt would then be
+        // counted here, and taken).
+        let refused = Attempt::login(&t, address, "organizer").await.err();
+        let refused = refused.expect("remembered");
+        assert!((29..=30).contains(&refused.seconds), "{refused:?}");
+        // Another account from the address was not refused: asked (here, counted here).
+        Attempt::login(&t, address, "lead1").await.unwrap().failed();
+        // A success from the address forgets what was refused with it.
+        shared.take_back(Some("login@203.0.113.7"), &[]).await;
+        Attempt::login(&t, address, "organizer")
+            .await
+            .unwrap()
+            .failed();
+        // A refusal whose wait is over is asked again.
+        let other = ["enrol@198.51.100.1".to_string()];
+        shared.remember_refused(other.to_vec(), Duration::ZERO, now);
+        let from: IpAddr = "198.51.100.1".parse().unwrap();
+        assert!(Attempt::enrolment(&t, from).await.is_ok());
+    }
+
     #[test]
     fn ipv6_guessers_are_held_by_their_64() {
         let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();

@@ -288,8 +288,7 @@ impl<'t> Attempt<'t> {
             (format!("login@{from}"), LOGIN_PER_ADDRESS),
             (format!("login:{name}"), LOGIN_PER_ACCOUNT),
         ];
-        let shared = throttle.shared.as_ref();
-        Attempt::begin(throttle, keys, shared)
+        Attempt::begin(throttle, keys, throttle.shared.as_ref())
             .await
             .inspect_err(|r| r.log("login", &from))
     }
@@ -301,8 +300,7 @@ impl<'t> Attempt<'t> {
     ) -> Result<Attempt<'t>, Refused> {
         let from = address_key(address);
         let keys = vec![(format!("enrol@{from}"), ENROL_PER_ADDRESS)];
-        let shared = throttle.shared.as_ref();
-        Attempt::begin(throttle, keys, shared)
+        Attempt::begin(throttle, keys, throttle.shared.as_ref())
             .await
             .inspect_err(|r| r.log("enrolment", &from))
     }
@@ -325,17 +323,18 @@ impl<'t> Attempt<'t> {
         keys: Vec<(String, Limit)>,
         shared: Option<&'t Shared>,
     ) -> Result<Attempt<'t>, Refused> {
+        let (names, limits): (Vec<String>, Vec<Limit>) = keys.into_iter().unzip();
         if let Some(shared) = shared {
-            let names: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
             let now = Instant::now();
             if let Some(wait) = shared.refused_for(&names, now) {
                 return Err(Refused::after(wait));
             }
-            let limits: Vec<(&str, KeyLimit)> = keys
+            let in_database: Vec<(&str, KeyLimit)> = names
                 .iter()
+                .zip(&limits)
                 .map(|(k, l)| (k.as_str(), l.in_database()))
                 .collect();
-            match fairpos_postgres::throttle::begin(&shared.pool, &limits).await {
+            match fairpos_postgres::throttle::begin(&shared.pool, &in_database).await {
                 Ok(Ok(ids)) => {
                     shared.sweep_now_and_then().await;
                     return Ok(Attempt {
@@ -352,12 +351,13 @@ impl<'t> Attempt<'t> {
                 Err(e) => eprintln!("counting an attempt in the database: {e}; counted here"),
             }
         }
+        // Taken again: the database may have taken its time to fail.
         let at = Instant::now();
-        let limits: Vec<(&str, Limit)> = keys.iter().map(|(k, l)| (k.as_str(), *l)).collect();
-        match throttle.begin(&limits, at) {
+        let here: Vec<(&str, Limit)> = names.iter().map(String::as_str).zip(limits).collect();
+        match throttle.begin(&here, at) {
             Ok(()) => Ok(Attempt {
                 throttle,
-                keys: keys.into_iter().map(|(k, _)| k).collect(),
+                keys: names,
                 counted: Counted::Here(at),
             }),
             Err(wait) => Err(Refused::after(wait)),

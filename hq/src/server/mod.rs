@@ -20,6 +20,7 @@ pub mod mirror;
 pub mod policy;
 pub mod postgres;
 pub mod proxy;
+pub mod quiet_log;
 pub mod scrape;
 pub mod tls;
 

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, LazyLock, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
+use super::quiet_log::QuietLog;
 use crate::metrics::{Now, PoolStatus, UNMATCHED};
 use crate::state::AppState;
 use crate::throttle::Attempt;
@@ -275,17 +276,13 @@ pub fn serve(
 /// Logs a scrape refused for its address's wrong tokens, at most once a minute (a refused
 /// Prometheus comes back every few seconds; the refused scrapes are counted all the same).
 fn tell_refused(from: SocketAddr, seconds: u64) {
-    static LAST: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
-    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
-    if last.is_some_and(|at| at.elapsed() < Duration::from_secs(60)) {
-        return;
-    }
-    *last = Some(Instant::now());
-    eprintln!(
+    static REFUSALS: LazyLock<QuietLog> = LazyLock::new(QuietLog::default);
+    let line = format!(
         "scrapes from {} refused: too many wrong tokens, {seconds} s to wait (logged at most \
          once a minute)",
         from.ip()
     );
+    REFUSALS.write("refused".into(), line);
 }
 
 /// One listener or the other.

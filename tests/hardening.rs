@@ -279,16 +279,9 @@ fn organizer_sessions_end_when_idle_when_their_lifetime_is_over_and_everywhere_a
     assert_eq!(http.get_with_cookie("/stalls", &cookie), 401);
 
     // A span that is not one is refused before the server starts.
-    let out = hq.run(&[
-        "hq",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--session-idle",
-        "soon",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--session-idle soon"));
+    let (code, stderr) = hq.serve_refused(&["--session-idle", "soon"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("--session-idle soon"), "{stderr}");
 }
 
 #[test]

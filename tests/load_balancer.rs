@@ -248,16 +248,8 @@ fn tls_passed_through_haproxy_and_headers_only_from_the_balancers_named() {
 #[test]
 fn a_list_that_names_no_address_is_refused_at_start() {
     let hq = Hq::demo();
-    let out = hq.run(&[
-        "hq",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--proxy-protocol",
-        "balancer.example",
-    ]);
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (code, stderr) = hq.serve_refused(&["--proxy-protocol", "balancer.example"]);
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr
             .contains("--proxy-protocol: \"balancer.example\" is neither an address nor a network"),

@@ -90,16 +90,7 @@ fn a_disk_short_of_room_is_logged_once_and_health_and_the_overview_say_so() {
 #[test]
 fn a_minimum_that_is_not_a_size_is_refused_in_one_line() {
     let hq = Hq::demo();
-    let out = hq.run(&[
-        "hq",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--min-free-disk",
-        "2GB",
-    ]);
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (_, stderr) = hq.serve_refused(&["--min-free-disk", "2GB"]);
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert!(
         stderr.contains("--min-free-disk 2GB: a whole number and KiB, MiB or GiB"),
@@ -646,11 +637,10 @@ fn metrics_over_tls_are_served_only_with_the_token() {
     assert!(logged.contains(refused), "{logged}");
     server.stop();
 
-    let serve = |token_file: &str| {
-        let mut args = vec!["hq", "serve", "--listen", "127.0.0.1:0"];
-        args.extend(metrics);
+    let serve_refused = |token_file: &str| {
+        let mut args = metrics.to_vec();
         args.extend(["--metrics-token-file", token_file]);
-        hq.run(&args)
+        hq.serve_refused(&args).1
     };
     std::fs::write(&token_file, "secret\n").unwrap();
     let missing = certs.path().join("no-such-file");
@@ -661,15 +651,12 @@ fn metrics_over_tls_are_served_only_with_the_token() {
         ),
         (path(&missing), "cannot read it"),
     ] {
-        let out = serve(file);
-        assert!(!out.status.success());
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = serve_refused(file);
         assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
         assert!(
             stderr.contains(&format!("--metrics-token-file {file}: {why}")),
             "{stderr}"
         );
-        assert!(out.stdout.is_empty(), "nothing said served");
     }
     let out = hq.run(&["hq", "serve", "--metrics-token-file", path(&token_file)]);
     assert!(!out.status.success());
@@ -794,20 +781,10 @@ fn sighup_without_tls_is_logged_and_a_metrics_address_in_use_is_refused_at_start
 
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let at = taken.local_addr().unwrap().to_string();
-    let out = hq.run(&[
-        "hq",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--metrics-listen",
-        &at,
-    ]);
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (_, stderr) = hq.serve_refused(&["--metrics-listen", &at]);
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert!(
         stderr.contains(&format!("--metrics-listen {at}: ")),
         "{stderr}"
     );
-    assert!(out.stdout.is_empty(), "nothing said served");
 }

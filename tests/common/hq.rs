@@ -116,6 +116,20 @@ impl Hq {
         v["code"].as_str().unwrap().to_string()
     }
 
+    /// How `hq serve` with `extra`, on a free port, refuses to start, which it must, saying
+    /// nothing of serving: its exit code and what it wrote to stderr.
+    pub fn serve_refused(&self, extra: &[&str]) -> (Option<i32>, String) {
+        let mut args = vec!["hq", "serve", "--listen", "127.0.0.1:0"];
+        args.extend(extra);
+        let out = self.run(&args);
+        assert!(!out.status.success(), "{out:?}");
+        assert!(out.stdout.is_empty(), "nothing said served: {out:?}");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     pub fn serve(&self) -> Server {
         Server::start(self.data(), &[])
     }

@@ -34,12 +34,12 @@ pub struct Prepared<Io> {
 impl<Io: Send + 'static> Prepared<Io> {
     /// Accepts on `tcp` and runs `prepare` on each connection (with the address it came
     /// from), on tasks of the current runtime. `prepare` answers the connection to serve and
-    /// the client's address, or why it is dropped, which is logged; `step` names it for a
-    /// client that takes too long.
+    /// the client's address, or why it is dropped ([`Failed`]), which is logged; `step`
+    /// names it for a client that takes too long.
     pub fn new<F, Fut>(tcp: TcpListener, step: &'static str, prepare: F) -> std::io::Result<Self>
     where
         F: Fn(TcpStream, SocketAddr) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<(Io, SocketAddr), String>> + Send + 'static,
+        Fut: Future<Output = Result<(Io, SocketAddr), Failed>> + Send + 'static,
     {
         let local = tcp.local_addr()?;
         let (tx, ready) = mpsc::channel(STEPS_AT_ONCE);
@@ -78,7 +78,9 @@ impl<Io: Send + 'static> Prepared<Io> {
                             drop(slot);
                             let _ = hand_over.send(connection).await;
                         }
-                        Ok(Err(why)) => failures.write(reason(&why, peer), why),
+                        Ok(Err(Failed { about, line })) => {
+                            failures.write(reason(&line, about), line)
+                        }
                         Err(_) => {
                             let why = format!("{step} with {peer} took too long");
                             failures.write(reason(&why, peer), why)
@@ -123,10 +125,17 @@ where
     }
 }
 
-/// What a failed step's line is held back by: the line with the peer's port left out, so
-/// that one address's connections count as one.
-fn reason(line: &str, peer: SocketAddr) -> String {
-    line.replace(&peer.to_string(), &peer.ip().to_string())
+/// Why a connection's step failed: the line to log, and the address it names (the peer's,
+/// or the client's its PROXY header gave), by which like lines are held back.
+pub struct Failed {
+    pub about: SocketAddr,
+    pub line: String,
+}
+
+/// What a failed step's line is held back by: the line with the port of the address it
+/// names left out, so that one address's connections count as one.
+fn reason(line: &str, about: SocketAddr) -> String {
+    line.replace(&about.to_string(), &about.ip().to_string())
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use ppp::{v1, v2};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::accept::Prepared;
+use super::accept::{Failed, Prepared};
 use crate::{Error, Result};
 
 /// The first twelve bytes of a version 2 header.
@@ -78,7 +78,9 @@ pub fn listener(tcp: TcpListener, trusted: Arc<Trusted>) -> std::io::Result<Prep
     Prepared::new(tcp, "PROXY header", move |mut tcp, peer| {
         let trusted = trusted.clone();
         async move {
-            let client = client_of(&mut tcp, peer, &trusted).await?;
+            let client = client_of(&mut tcp, peer, &trusted)
+                .await
+                .map_err(|line| Failed { about: peer, line })?;
             Ok((tcp, client))
         }
     })

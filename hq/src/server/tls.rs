@@ -21,7 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-use super::accept::Prepared;
+use super::accept::{Failed, Prepared};
 use super::proxy::Trusted;
 use crate::{Error, Result};
 
@@ -125,14 +125,19 @@ pub fn listener(
         let proxy = proxy.clone();
         async move {
             let client = match proxy {
-                Some(trusted) => super::proxy::client_of(&mut tcp, peer, &trusted).await?,
+                Some(trusted) => super::proxy::client_of(&mut tcp, peer, &trusted)
+                    .await
+                    .map_err(|line| Failed { about: peer, line })?,
                 None => peer,
             };
             // Small TLS records go out at once.
             let _ = tcp.set_nodelay(true);
             match acceptor.accept(tcp).await {
                 Ok(tls) => Ok((tls, client)),
-                Err(e) => Err(format!("TLS handshake with {client} failed: {e}")),
+                Err(e) => Err(Failed {
+                    about: client,
+                    line: format!("TLS handshake with {client} failed: {e}"),
+                }),
             }
         }
     })

@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::{header, StatusCode};
@@ -49,8 +49,6 @@ struct Shared {
     /// flood of refused guesses takes no connection organizers need. (Another process's
     /// success from the address does not shorten it here.)
     refused: Mutex<HashMap<Vec<String>, Instant>>,
-    /// When attempts of keys no one tries again were last swept out of the database.
-    swept: Mutex<Option<Instant>>,
 }
 
 /// How often a process sweeps old attempts out of the database.
@@ -72,19 +70,16 @@ impl Shared {
         refused.insert(keys, now + wait);
     }
 
-    /// Sweeps old attempts out of the database, once a minute at most.
-    async fn sweep_now_and_then(&self) {
-        let now = Instant::now();
-        {
-            let mut swept = self.swept.lock().unwrap_or_else(|p| p.into_inner());
-            if swept.is_some_and(|at| now.duration_since(at) < SWEEP_EVERY) {
-                return;
-            }
-            *swept = Some(now);
-        }
+    /// Sweeps the attempts of keys no one tries again out of the database, every minute, for
+    /// as long as the runtime runs.
+    async fn keep_swept(&self) {
         let longest = LONGEST_WINDOW.as_secs() as u32;
-        if let Err(e) = fairpos_postgres::throttle::sweep(&self.pool, longest).await {
-            eprintln!("sweeping old attempts out of the database: {e}");
+        let mut every = tokio::time::interval(SWEEP_EVERY);
+        loop {
+            every.tick().await;
+            if let Err(e) = fairpos_postgres::throttle::sweep(&self.pool, longest).await {
+                eprintln!("sweeping old attempts out of the database: {e}");
+            }
         }
     }
 
@@ -119,10 +114,19 @@ impl Throttle {
             shared: Some(Shared {
                 pool,
                 refused: Mutex::default(),
-                swept: Mutex::default(),
             }),
             ..Throttle::default()
         }
+    }
+
+    /// On PostgreSQL, sweeps old attempts out of the database every minute, on a task of the
+    /// current runtime (not on a login's way).
+    pub fn keep_swept(throttle: Arc<Throttle>) {
+        tokio::spawn(async move {
+            if let Some(shared) = &throttle.shared {
+                shared.keep_swept().await;
+            }
+        });
     }
 
     /// Begins an attempt: refused with the time to wait when any key has had its limit of
@@ -336,7 +340,6 @@ impl<'t> Attempt<'t> {
                 .collect();
             match fairpos_postgres::throttle::begin(&shared.pool, &in_database).await {
                 Ok(Ok(ids)) => {
-                    shared.sweep_now_and_then().await;
                     return Ok(Attempt {
                         throttle,
                         keys: names,

@@ -285,6 +285,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         disk,
         metrics: metrics.clone(),
     };
+    crate::throttle::Throttle::keep_swept(state.throttle.clone());
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let maintenance = match (&pg, &options.database) {
         (Some(pool), Some(url)) => {

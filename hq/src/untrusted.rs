@@ -1,5 +1,18 @@
-//! Text that came from outside (a till's bundle, a copy of the catalog), as an organizer's
-//! terminal may show it.
+//! What comes from outside: text (a till's bundle, a copy of the catalog) as an organizer's
+//! terminal may show it, and files read no further than they may hold.
+
+use std::path::Path;
+
+/// The bytes of `path`, read no further than `limit` whatever the file says its length is
+/// (a pipe says 0): `None` when it holds more.
+pub fn read_at_most(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= limit).then_some(bytes))
+}
 
 /// `text` with its control and format characters (terminal escapes, bidi overrides,
 /// zero-width characters) written as `\u{…}`, so that what it says cannot redraw or reorder
@@ -29,5 +42,15 @@ mod tests {
         assert_eq!(shown("a\u{1b}[2Kb"), "a\\u{1b}[2Kb");
         assert_eq!(shown("x\ny\u{9b}"), "x\\u{a}y\\u{9b}");
         assert_eq!(shown("\u{202e}cba"), "\\u{202e}cba");
+    }
+
+    #[test]
+    fn a_file_is_read_no_further_than_its_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("five");
+        std::fs::write(&file, b"12345").unwrap();
+        assert_eq!(read_at_most(&file, 5).unwrap(), Some(b"12345".to_vec()));
+        assert_eq!(read_at_most(&file, 4).unwrap(), None, "one byte too many");
+        assert!(read_at_most(&dir.path().join("none"), 5).is_err());
     }
 }

@@ -100,24 +100,20 @@ pub fn recover_catalog(dir: &Path, file: &Path, dry_run: bool, json: bool) -> Re
     // Base64 in JSON: a third more than the document, and a little. Read no further than
     // that, whatever the file says its length is (a pipe says 0).
     let largest = catalog::largest_copy() / 3 * 4 + (1 << 20);
-    let mut text = String::new();
-    {
-        use std::io::Read as _;
-        let read =
-            std::fs::File::open(file).and_then(|f| f.take(largest + 1).read_to_string(&mut text));
-        read.map_err(|source| Error::ReadInput {
-            path: file.to_path_buf(),
-            source,
-        })?;
-    }
-    if text.len() as u64 > largest {
+    let unreadable = |source| Error::ReadInput {
+        path: file.to_path_buf(),
+        source,
+    };
+    let Some(bytes) = crate::untrusted::read_at_most(file, largest).map_err(unreadable)? else {
         return Err(Error::input(format!(
             "{}: over {largest} bytes, too big for a catalog bundle (a document may be {} \
              bytes)",
             file.display(),
             catalog::largest_copy()
         )));
-    }
+    };
+    let text = String::from_utf8(bytes)
+        .map_err(|e| unreadable(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
     let bundle: Bundle = serde_json::from_str(&text)
         .map_err(|e| Error::input(format!("{}: not a bundle: {e}", file.display())))?;
     let database = postgres::database_of(dir, None)?;

@@ -123,17 +123,10 @@ const LARGEST_TOKEN_FILE: u64 = 4096;
 
 /// The tokens `file` holds ([`Token::read`]).
 fn tokens_in(file: &Path) -> Result<Vec<String>> {
-    use std::io::Read as _;
     let bad = |why: String| Error::input(format!("--metrics-token-file {}: {why}", file.display()));
-    let mut bytes = Vec::new();
-    std::fs::File::open(file)
-        .and_then(|f| f.take(LARGEST_TOKEN_FILE + 1).read_to_end(&mut bytes))
-        .map_err(|e| bad(format!("cannot read it: {e}")))?;
-    if bytes.len() as u64 > LARGEST_TOKEN_FILE {
-        return Err(bad(format!(
-            "over {LARGEST_TOKEN_FILE} bytes: not a token file"
-        )));
-    }
+    let bytes = crate::untrusted::read_at_most(file, LARGEST_TOKEN_FILE)
+        .map_err(|e| bad(format!("cannot read it: {e}")))?
+        .ok_or_else(|| bad(format!("over {LARGEST_TOKEN_FILE} bytes: not a token file")))?;
     let text = String::from_utf8(bytes).map_err(|e| bad(format!("cannot read it: {e}")))?;
     let mut tokens = Vec::new();
     for (number, line) in text.lines().enumerate() {

@@ -116,8 +116,8 @@ pub fn recover_catalog(dir: &Path, file: &Path, dry_run: bool, json: bool) -> Re
         .map_err(|e| unreadable(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
     let bundle: Bundle = serde_json::from_str(&text)
         .map_err(|e| Error::input(format!("{}: not a bundle: {e}", file.display())))?;
-    let database = postgres::database_of(dir, None)?;
     let hq = Hq::open(dir)?;
+    let database = crate::meta(&hq.conn, crate::META_DATABASE)?;
     let source = match &database {
         Some(url) => {
             let bundle = &bundle;

@@ -6,7 +6,8 @@
 //! once, so a slow or silent client holds up no one; connections whose step is done are
 //! handed to the server with the client's address the step found. Steps that fail are
 //! logged at most once a minute for each address and reason ([`super::quiet_log`]), so a
-//! port scan or a misconfigured balancer does not write a line per connection.
+//! port scan or a misconfigured balancer does not write a line per connection (those held
+//! back are counted in a line once the minute is over).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -44,7 +45,7 @@ impl<Io: Send + 'static> Prepared<Io> {
         let local = tcp.local_addr()?;
         let (tx, ready) = mpsc::channel(STEPS_AT_ONCE);
         let slots = Arc::new(Semaphore::new(STEPS_AT_ONCE));
-        let failures = Arc::new(QuietLog::default());
+        let failures = QuietLog::told_when_due();
         tokio::spawn(async move {
             loop {
                 // Once the server stops taking connections (the listener dropped), stop

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -55,6 +55,8 @@ struct Scraped {
     state: AppState,
     database: Arc<RwLock<DatabaseRead>>,
     token: Option<Arc<Token>>,
+    /// Refused scrapes' lines, at most one a minute.
+    refusals: Arc<QuietLog>,
 }
 
 /// The bearer token a scraper must send (`Authorization: Bearer …`), as
@@ -228,6 +230,7 @@ pub fn serve(
             state,
             database,
             token: access.token,
+            refusals: QuietLog::told_when_due(),
         });
     let scheme = if access.tls.is_some() {
         "https"
@@ -268,14 +271,13 @@ pub fn serve(
 
 /// Logs a scrape refused for its address's wrong tokens, at most once a minute (a refused
 /// Prometheus comes back every few seconds; the refused scrapes are counted all the same).
-fn tell_refused(from: SocketAddr, seconds: u64) {
-    static REFUSALS: LazyLock<QuietLog> = LazyLock::new(QuietLog::default);
+fn tell_refused(refusals: &QuietLog, from: SocketAddr, seconds: u64) {
     let line = format!(
         "scrapes from {} refused: too many wrong tokens, {seconds} s to wait (logged at most \
          once a minute)",
         from.ip()
     );
-    REFUSALS.write("refused".into(), line);
+    refusals.write("refused".into(), line);
 }
 
 /// One listener or the other.
@@ -299,7 +301,7 @@ async fn scrape(
             Ok(attempt) => attempt,
             Err(refused) => {
                 scraped.state.metrics.scrape_refused();
-                tell_refused(from, refused.seconds);
+                tell_refused(&scraped.refusals, from, refused.seconds);
                 let wait = format!(
                     "too many scrapes with a wrong token: try again in {} s\n",
                     refused.seconds

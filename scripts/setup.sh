@@ -4,7 +4,8 @@
 #   scripts/setup.sh --test   also what the test suite needs (Xvfb, chromium, socat, node,
 #                             openssl for the TLS test's certificates, a C++ compiler for
 #                             libFuzzer, PostgreSQL's server for the PostgreSQL backend's
-#                             tests, HAProxy for the load balancer's test)
+#                             tests, HAProxy and nginx for the load balancer's and the
+#                             reverse proxy's tests)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -12,10 +13,11 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 have() { command -v "$1" >/dev/null 2>&1; }
 installed() { dpkg -s "$1" >/dev/null 2>&1; }
 cjk_font() { ls /usr/share/fonts/opentype/noto/NotoSansCJK-*.ttc >/dev/null 2>&1; }
-# Debian keeps PostgreSQL's server programs out of PATH, and HAProxy in /usr/sbin, which
+# Debian keeps PostgreSQL's server programs out of PATH, and HAProxy and nginx in /usr/sbin, which
 # is in root's PATH only.
 pg_server() { ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
 haproxy_installed() { [[ -x /usr/sbin/haproxy ]] || have haproxy; }
+nginx_installed() { [[ -x /usr/sbin/nginx ]] || have nginx; }
 needs=("have pkg-config|pkg-config" "cjk_font|fonts-noto-cjk")
 # What the till's window (winit on X11, Slint's software renderer) loads at run time.
 for lib in libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6 libx11-xcb1 libfontconfig1; do
@@ -25,7 +27,7 @@ if [[ ${1:-} == --test ]]; then
   needs+=("have socat|socat" "have node|nodejs" "have npm|npm" "have chromium|chromium"
           "have Xvfb|xvfb" "have xdotool|xdotool" "have import|imagemagick"
           "have openssl|openssl" "have c++|g++" "pg_server|postgresql"
-          "haproxy_installed|haproxy")
+          "haproxy_installed|haproxy" "nginx_installed|nginx")
 fi
 
 missing=()

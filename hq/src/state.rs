@@ -64,8 +64,6 @@ pub struct AppState {
     pub throttle: Arc<crate::throttle::Throttle>,
     /// How long dashboard sessions live.
     pub sessions: crate::sessions::SessionLimits,
-    /// Served over TLS: cookies go only over HTTPS.
-    pub tls: bool,
     /// The largest sync message taken, in bytes; a larger one ends its connection, logged.
     pub max_sync_message: usize,
     /// How many ledger documents a till may have, and how large each.
@@ -89,10 +87,18 @@ impl AppState {
             .await
             .map_err(|e| crate::Error::Other(format!("database task: {e}")))?
     }
+}
 
-    /// What every cookie set carries besides its own attributes: `; Secure` under TLS.
-    pub fn cookie_security(&self) -> &'static str {
-        if self.tls {
+/// Whether a request's client reached headquarters over HTTPS: to this server, or to a
+/// reverse proxy named in `--forwarded-for` that says so (`crate::server::forwarded`, which
+/// gives every request this).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Https(pub bool);
+
+impl Https {
+    /// What every cookie set carries besides its own attributes: `; Secure` over HTTPS.
+    pub fn cookie_attributes(self) -> &'static str {
+        if self.0 {
             "; Secure"
         } else {
             ""

@@ -422,10 +422,20 @@ impl Api {
 
     /// Status and JSON body (`null` when not JSON) of `POST path` with the JSON `body`.
     pub fn post(&self, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = bearer
+            .iter()
+            .map(|b| ("authorization", b.as_str()))
+            .collect();
+        self.post_with(path, &headers, body)
+    }
+
+    /// As [`Api::post`], with the request headers `headers`.
+    pub fn post_with(&self, path: &str, headers: &[(&str, &str)], body: &Value) -> (u16, Value) {
         self.runtime.block_on(async {
             let mut request = self.client.post(format!("{}{path}", self.base)).json(body);
-            if let Some(t) = token {
-                request = request.bearer_auth(t);
+            for (name, value) in headers {
+                request = request.header(*name, *value);
             }
             let answer = request.send().await.unwrap();
             let status = answer.status().as_u16();

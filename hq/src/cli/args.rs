@@ -196,6 +196,12 @@ pub struct ServeArgs {
     /// are throttled by and the log names; any other connection is closed.
     #[arg(long, value_name = "FROM", env = "FAIRPOS_HQ_PROXY_PROTOCOL")]
     pub proxy_protocol: Option<String>,
+    /// Requests come through an HTTP reverse proxy at one of these addresses or networks
+    /// (nginx's proxy_pass, HAProxy's mode http), which names the client in
+    /// X-Forwarded-For and its scheme in X-Forwarded-Proto: logins are throttled by that
+    /// client, and cookies are Secure when it came over HTTPS. Others' headers are ignored.
+    #[arg(long, value_name = "FROM", env = "FAIRPOS_HQ_FORWARDED_FOR")]
+    pub forwarded_for: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -23,6 +23,7 @@ use self::args::{
 use self::kit::{file_label, output_format, print_json, read_input, report_to, write_output};
 use crate::catalog::wire;
 use crate::dir_lock::DirLock;
+use crate::server::proxy::Trusted;
 use crate::sessions::{parse_span, SessionLimits};
 use crate::{bundles, catalog, devices, hub, leaderboard, reconcile, unit_items};
 use crate::{Error, Founding, Hq, Result, Role};
@@ -190,6 +191,7 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
                 metrics_listen,
                 metrics_token_file,
                 proxy_protocol,
+                forwarded_for,
             } = *serve;
             let database = postgres::database_of(dir, database)?;
             let sessions = SessionLimits {
@@ -221,10 +223,12 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
                         .transpose()?
                         .map(std::sync::Arc::new),
                     proxy_protocol: proxy_protocol
-                        .as_deref()
-                        .map(crate::server::proxy::Trusted::parse)
+                        .map(|list| Trusted::parse("--proxy-protocol", &list))
                         .transpose()?
                         .map(std::sync::Arc::new),
+                    forwarded_for: forwarded_for
+                        .map(|list| Trusted::parse("--forwarded-for", &list))
+                        .transpose()?,
                 },
             )
         }

@@ -14,6 +14,7 @@
 pub mod accept;
 pub mod api;
 pub mod backend;
+pub mod forwarded;
 pub mod hangup;
 pub mod maintenance;
 pub mod mirror;
@@ -71,6 +72,9 @@ pub struct ServeOptions {
     /// Every connection comes through these load balancers and begins with a PROXY
     /// protocol header naming the client ([`proxy`]).
     pub proxy_protocol: Option<Arc<proxy::Trusted>>,
+    /// An HTTP reverse proxy's addresses, whose requests name the client and its scheme
+    /// ([`forwarded`]).
+    pub forwarded_for: Option<proxy::Trusted>,
 }
 
 /// Serves until SIGINT or SIGTERM.
@@ -279,7 +283,6 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
             None => crate::throttle::Throttle::default(),
         }),
         sessions: options.sessions,
-        tls: tls.is_some(),
         max_sync_message: options.max_sync_message,
         documents: options.documents,
         disk,
@@ -420,11 +423,13 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
     let app = app
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::map_response(security_headers));
-    let app = match tls {
-        Some(_) => app.layer(axum::middleware::map_response(strict_transport)),
-        None => app,
-    }
-    .with_state(state);
+    let forwarding = forwarded::Forwarding::new(options.forwarded_for.clone(), tls.is_some());
+    let app = app
+        .layer(axum::middleware::from_fn_with_state(
+            forwarding,
+            forwarded::client,
+        ))
+        .with_state(state);
     let kind = match role {
         Role::Hq => "headquarters",
         Role::Hub { .. } => "hub",
@@ -432,6 +437,9 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
     let on = if pg.is_some() { ", on PostgreSQL," } else { "" };
     if let Some(trusted) = &options.proxy_protocol {
         println!("clients' addresses from the PROXY headers of {trusted}");
+    }
+    if let Some(proxies) = &options.forwarded_for {
+        println!("clients' addresses and schemes from the X-Forwarded-For and X-Forwarded-Proto of {proxies}");
     }
     println!(
         "fairpos {kind} of {}{on} serving on {http}://{addr}",
@@ -507,16 +515,6 @@ async fn security_headers(mut response: axum::response::Response) -> axum::respo
     headers.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
-    );
-    response
-}
-
-/// Under TLS: browsers are to come back over HTTPS only, for a year.
-async fn strict_transport(mut response: axum::response::Response) -> axum::response::Response {
-    use axum::http::{header, HeaderValue};
-    response.headers_mut().insert(
-        header::STRICT_TRANSPORT_SECURITY,
-        HeaderValue::from_static("max-age=31536000"),
     );
     response
 }

@@ -33,14 +33,14 @@ const V1_LONGEST: usize = 107;
 /// The shortest header of either version (`PROXY UNKNOWN\r\n`), read at once.
 const SHORTEST: usize = 15;
 
-/// The load balancers whose headers are believed: addresses and networks.
+/// The load balancers or proxies whose headers are believed: addresses and networks.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Trusted(Vec<IpNet>);
 
 impl Trusted {
-    /// Reads `--proxy-protocol`'s list: addresses and networks, separated by commas
-    /// (`10.0.0.2,10.0.1.0/24,fd00::/8`).
-    pub fn parse(list: &str) -> Result<Trusted> {
+    /// Reads the list given to `flag` (`--proxy-protocol`, `--forwarded-for`): addresses
+    /// and networks, separated by commas (`10.0.0.2,10.0.1.0/24,fd00::/8`).
+    pub fn parse(flag: &str, list: &str) -> Result<Trusted> {
         let mut nets = Vec::new();
         for item in list.split(',').map(str::trim) {
             let net = match (item.parse::<IpNet>(), item.parse::<IpAddr>()) {
@@ -48,7 +48,7 @@ impl Trusted {
                 (_, Ok(address)) => IpNet::from(address.to_canonical()),
                 _ => {
                     return Err(Error::input(format!(
-                        "--proxy-protocol: {item:?} is neither an address nor a network \
+                        "{flag}: {item:?} is neither an address nor a network \
                          (10.0.0.2, 10.0.1.0/24, fd00::/8)"
                     )))
                 }

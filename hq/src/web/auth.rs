@@ -6,13 +6,13 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::{Form, Json};
+use axum::{Extension, Form, Json};
 use serde::Deserialize;
 
 use super::{failure, views, STYLE};
 use crate::accounts::{self, Account, FIRST_ORGANIZER};
 use crate::devices::Peer;
-use crate::state::AppState;
+use crate::state::{AppState, Https};
 use crate::throttle::{Attempt, Refused};
 use crate::Error;
 use fairpos_sync::keys;
@@ -108,11 +108,14 @@ pub(crate) fn unauthorized_json() -> Response {
         .into_response()
 }
 
-pub(crate) async fn login_form(State(state): State<AppState>) -> Response {
+pub(crate) async fn login_form(
+    State(state): State<AppState>,
+    Extension(https): Extension<Https>,
+) -> Response {
     let csrf = keys::new_secret();
     let set_csrf = format!(
         "{CSRF_COOKIE}={csrf}; HttpOnly; SameSite=Strict; Path=/login{}",
-        state.cookie_security()
+        https.cookie_attributes()
     );
     let page = views::Login {
         style: STYLE,
@@ -140,6 +143,7 @@ pub(crate) struct LoginForm {
 pub(crate) async fn login(
     State(state): State<AppState>,
     ConnectInfo(from): ConnectInfo<SocketAddr>,
+    Extension(https): Extension<Https>,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
@@ -159,7 +163,7 @@ pub(crate) async fn login(
                 format!(
                     "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
                     state.sessions.absolute.num_seconds(),
-                    state.cookie_security()
+                    https.cookie_attributes()
                 ),
             )],
             Redirect::to(&account.access.home()),
@@ -228,7 +232,11 @@ pub(crate) async fn log_in(
     }
 }
 
-pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    Extension(https): Extension<Https>,
+    headers: HeaderMap,
+) -> Response {
     if let Some(token) = cookie_token(&headers) {
         if let Err(e) = state.log_out(token).await {
             eprintln!("ending a session: {e}");
@@ -237,7 +245,7 @@ pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) ->
     (
         [(
             header::SET_COOKIE,
-            format!("{COOKIE}=; Max-Age=0; Path=/{}", state.cookie_security()),
+            format!("{COOKIE}=; Max-Age=0; Path=/{}", https.cookie_attributes()),
         )],
         Redirect::to("/login"),
     )

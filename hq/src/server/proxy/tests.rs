@@ -3,7 +3,7 @@ use super::*;
 const BALANCER: &str = "10.0.0.2:40000";
 
 fn trusted() -> Trusted {
-    Trusted::parse("10.0.0.2, 10.0.1.0/24,fd00::/8").unwrap()
+    Trusted::parse("--proxy-protocol", "10.0.0.2, 10.0.1.0/24,fd00::/8").unwrap()
 }
 
 /// The client's address read from `bytes` on a connection from the balancer, and what is
@@ -159,10 +159,12 @@ fn the_list_names_addresses_and_networks() {
     }
     assert_eq!(trusted.to_string(), "10.0.0.2/32, 10.0.1.0/24, fd00::/8");
     // A balancer named by its IPv4-mapped address is its IPv4 address.
-    let mapped = Trusted::parse("::ffff:10.0.0.9").unwrap();
+    let mapped = Trusted::parse("--proxy-protocol", "::ffff:10.0.0.9").unwrap();
     assert!(mapped.admits("10.0.0.9".parse().unwrap()));
     for bad in ["", "10.0.0", "10.0.0.2,", "balancer.example", "10.0.0.0/33"] {
-        let error = Trusted::parse(bad).unwrap_err().to_string();
+        let error = Trusted::parse("--proxy-protocol", bad)
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("is neither an address nor a network"),
             "{bad}: {error}"

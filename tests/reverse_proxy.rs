@@ -1,0 +1,296 @@
+//! Headquarters behind a real HTTP reverse proxy that ends TLS itself: nginx (Debian's
+//! `nginx`) serving HTTPS with a certificate made by `openssl`, passing requests and the
+//! sync WebSocket to `hq serve --forwarded-for 127.0.0.1` over plain HTTP, with
+//! `X-Forwarded-For $proxy_add_x_forwarded_for` and `X-Forwarded-Proto $scheme`.
+//!
+//! Clients play different hosts by connecting from different loopback addresses; nginx
+//! reaches headquarters from 127.0.0.1. So without the headers every client would be
+//! 127.0.0.1 to headquarters, and its cookies would lack `Secure` (it serves plain HTTP);
+//! with them:
+//! - a till trusting the fair's CA enrols and syncs through nginx (HTTPS and WSS);
+//! - a guesser's wrong passwords are answered 429 to the guesser alone, and logged under
+//!   its address, while an organizer at another address logs in;
+//! - the login form's cookie is `Secure` and the page carries `Strict-Transport-Security`;
+//! - a client straight to headquarters is known by its own address, whatever
+//!   `X-Forwarded-For` it writes, and gets neither `Secure` nor HSTS for its
+//!   `X-Forwarded-Proto: https`;
+//! - a request from the proxy whose `X-Forwarded-For` names no address is answered 400 and
+//!   logged.
+
+mod common;
+
+use std::fs::File;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::hq::{answer_to_raw, Api, Hq, Server, PASSWORD};
+use common::tls::path;
+use common::{sell_some, Till, PIN};
+use serde_json::json;
+
+/// A running nginx, stopped when dropped.
+struct Nginx {
+    child: Child,
+    at: SocketAddr,
+}
+
+impl Nginx {
+    /// nginx on a free loopback port, serving HTTPS with `cert` and `key` and passing every
+    /// request to `backend` as the README's example does.
+    fn start(dir: &Path, backend: SocketAddr, cert: &Path, key: &Path) -> Nginx {
+        let at = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap();
+        let prefix = dir.join("nginx");
+        std::fs::create_dir_all(&prefix).unwrap();
+        let config = prefix.join("nginx.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "worker_processes 1;\n\
+                 pid {prefix}/nginx.pid;\n\
+                 error_log {prefix}/error.log;\n\
+                 events {{ worker_connections 256; }}\n\
+                 http {{\n\
+                 access_log off;\n\
+                 client_body_temp_path {prefix}/body;\n\
+                 proxy_temp_path {prefix}/proxy;\n\
+                 fastcgi_temp_path {prefix}/fastcgi;\n\
+                 uwsgi_temp_path {prefix}/uwsgi;\n\
+                 scgi_temp_path {prefix}/scgi;\n\
+                 map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}\n\
+                 server {{\n\
+                 listen {at} ssl;\n\
+                 ssl_certificate {cert};\n\
+                 ssl_certificate_key {key};\n\
+                 location / {{\n\
+                 proxy_pass http://{backend};\n\
+                 proxy_http_version 1.1;\n\
+                 proxy_buffering off;\n\
+                 proxy_request_buffering off;\n\
+                 proxy_read_timeout 300s;\n\
+                 proxy_set_header Host $host;\n\
+                 proxy_set_header Upgrade $http_upgrade;\n\
+                 proxy_set_header Connection $connection_upgrade;\n\
+                 proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
+                 proxy_set_header X-Forwarded-Proto $scheme;\n\
+                 }}\n}}\n}}\n",
+                prefix = path(&prefix),
+                cert = path(cert),
+                key = path(key),
+            ),
+        )
+        .unwrap();
+        // Debian puts it in /usr/sbin, which only root's PATH has.
+        let program = ["/usr/sbin/nginx", "nginx"]
+            .into_iter()
+            .find(|p| Command::new(p).arg("-v").output().is_ok())
+            .expect("nginx is missing: scripts/setup.sh --test installs it");
+        let log = prefix.join("stderr.log");
+        let mut command = Command::new(program);
+        command
+            .args(["-p", path(&prefix), "-e", "stderr", "-c", path(&config)])
+            .args(["-g", "daemon off;"]);
+        // As root its workers would run as `nobody`, which cannot read this directory.
+        if unsafe { libc::geteuid() } == 0 {
+            command.args(["-g", "user root;"]);
+        }
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while TcpStream::connect(at).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "nginx did not listen on {at}: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Nginx { child, at }
+    }
+
+    fn url(&self) -> String {
+        format!("https://{}", self.at)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn from(address: &str) -> Option<IpAddr> {
+    Some(address.parse().unwrap())
+}
+
+/// What a login with `password` is answered, through `api`.
+fn login(api: &Api, password: &str) -> u16 {
+    api.post("/api/v1/login", None, &json!({ "password": password }))
+        .0
+}
+
+/// The answer's status, `Set-Cookie` and `Strict-Transport-Security` headers (empty when
+/// missing) to `GET /login` at `base`, from the loopback address `local`, trusting `ca`,
+/// with the extra request headers `headers`.
+fn login_form(
+    base: &str,
+    local: &str,
+    ca: Option<&Path>,
+    headers: &[(&str, &str)],
+) -> (u16, String, String) {
+    fairpos_sync::tls::install_crypto_provider();
+    let mut client = reqwest::Client::builder().local_address(from(local));
+    if let Some(ca) = ca {
+        let pem = std::fs::read(ca).unwrap();
+        client = client.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+    }
+    let client = client.build().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut request = client.get(format!("{base}/login"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let answer = request.send().await.unwrap();
+        let header = |name: &str| {
+            answer
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default()
+        };
+        let found = (header("set-cookie"), header("strict-transport-security"));
+        (answer.status().as_u16(), found.0, found.1)
+    })
+}
+
+/// `POST /api/v1/login` with a wrong password, straight to `at` from 127.0.0.9, naming
+/// `claimed` in `X-Forwarded-For`: the status.
+fn wrong_password_claiming(at: SocketAddr, claimed: &str) -> u16 {
+    let api = Api::from(&format!("http://{at}"), from("127.0.0.9"), None);
+    api.post_with(
+        "/api/v1/login",
+        &[("x-forwarded-for", claimed)],
+        &json!({ "password": "guess" }),
+    )
+    .0
+}
+
+#[test]
+fn behind_nginx_ending_tls_each_client_is_known_by_its_own_address_and_scheme() {
+    let hq = Hq::demo();
+    let code = hq.add_device("T01", "S01");
+    let (ca, cert, key) = common::tls::certificates(hq.data(), "fair");
+    let log = hq.data().join("serve.log");
+    let server = Server::start_logging(
+        hq.data(),
+        &["--forwarded-for", "127.0.0.1"],
+        &[],
+        File::create(&log).unwrap(),
+    );
+    assert!(server.url.starts_with("http://"), "{}", server.url);
+    let proxy = Nginx::start(hq.data(), server.address(), &cert, &key);
+    let url = proxy.url();
+
+    // A till trusting the fair's CA enrols and syncs through nginx: HTTPS, and the sync's
+    // WebSocket upgraded through it.
+    let till = Till::empty();
+    till.ok(&[
+        "enroll",
+        "--hq",
+        &url,
+        "--code",
+        &code,
+        "--lead-pin",
+        PIN,
+        "--ca",
+        path(&ca),
+    ]);
+    sell_some(&till, "V003", 3);
+    till.synced();
+    assert_eq!(hq.sales().len(), 3);
+
+    // Five wrong passwords from 127.0.0.2 lock out 127.0.0.2 alone.
+    let guesser = Api::from(&url, from("127.0.0.2"), Some(&ca));
+    for i in 0..5 {
+        assert_eq!(login(&guesser, &format!("guess-{i}")), 401, "guess {i}");
+    }
+    assert_eq!(login(&guesser, PASSWORD), 429, "the guesser is throttled");
+    let organizer = Api::from(&url, from("127.0.0.3"), Some(&ca));
+    assert_eq!(login(&organizer, PASSWORD), 200, "another address is not");
+
+    // The client came over HTTPS, to nginx: the cookie is Secure, and HSTS is sent.
+    let (status, cookie, hsts) = login_form(&url, "127.0.0.3", Some(&ca), &[]);
+    assert_eq!(status, 200);
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert_eq!(hsts, "max-age=31536000");
+
+    // Straight to headquarters from 127.0.0.9, claiming to be the organizer at 127.0.0.3:
+    // its five wrong passwords count against 127.0.0.9, and the organizer still logs in.
+    for _ in 0..5 {
+        assert_eq!(wrong_password_claiming(server.address(), "127.0.0.3"), 401);
+    }
+    assert_eq!(wrong_password_claiming(server.address(), "127.0.0.3"), 429);
+    assert_eq!(
+        login(&organizer, PASSWORD),
+        200,
+        "not locked out by a claim"
+    );
+    // Nor is its claim to HTTPS believed.
+    let direct = format!("http://{}", server.address());
+    let (status, cookie, hsts) = login_form(
+        &direct,
+        "127.0.0.9",
+        None,
+        &[("x-forwarded-proto", "https")],
+    );
+    assert_eq!(status, 200);
+    assert!(!cookie.is_empty() && !cookie.contains("Secure"), "{cookie}");
+    assert_eq!(hsts, "");
+
+    // From the proxy's address, a header that names no address: 400, and logged.
+    let answer = answer_to_raw(
+        server.address(),
+        b"GET /api/v1/health HTTP/1.1\r\nHost: hq\r\nX-Forwarded-For: unknown\r\n\
+          Connection: close\r\n\r\n",
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    // The proxy's own request (no header) is its own: health answers.
+    assert_eq!(Api::new(&direct).get("/api/v1/health", None).0, 200);
+    server.stop();
+
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains("login from 127.0.0.2 refused: too many failures"),
+        "the guesser by its own address:\n{log}"
+    );
+    assert!(
+        log.contains("login from 127.0.0.9 refused: too many failures"),
+        "the direct client by its own address:\n{log}"
+    );
+    assert!(
+        log.contains("request from the proxy 127.0.0.1:")
+            && log.contains("X-Forwarded-For names \"unknown\", which is not an address"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_forwarded_for_list_that_names_no_address_is_refused_at_start() {
+    let hq = Hq::demo();
+    let (code, stderr) = hq.serve_refused(&["--forwarded-for", "proxy.example"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--forwarded-for: \"proxy.example\" is neither an address nor a network"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

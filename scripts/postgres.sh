@@ -50,6 +50,9 @@ case ${1:-} in
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     as_owner "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
       || failed "$dir/initdb.log"
+    # Members of fairpos_password_users log in with a password (tests/postgres_password.rs);
+    # everyone else is trusted.
+    sed -i '1i host all +fairpos_password_users 127.0.0.1/32 scram-sha-256' "$dir/data/pg_hba.conf"
     options="-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200"
     exports="FAIRPOS_TEST_POSTGRES=postgres://postgres@127.0.0.1:$port FAIRPOS_TEST_PGDATA=$dir"
     if [[ ${2:-} == --tls ]]; then

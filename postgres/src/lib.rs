@@ -29,6 +29,7 @@ mod error;
 pub mod follow;
 pub mod ledgers;
 mod migrate;
+mod password;
 pub mod registry;
 pub mod report;
 mod rollup;
@@ -41,6 +42,7 @@ pub use deadpool_postgres::Pool;
 pub use error::{Error, Result};
 pub use ledgers::project_document;
 pub use migrate::{migrate, schema_version, MIGRATIONS};
+pub use password::shown as shown_address;
 
 use std::time::Duration;
 
@@ -50,7 +52,8 @@ use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod, Runtime};
 const DEFAULT_POOL_SIZE: usize = 16;
 
 /// A pool of connections to the database at `url` (`postgres://USER[:PASSWORD]@HOST:PORT/DB`
-/// or the key=value form libpq takes). Connections are opened when first needed: a wrong
+/// or the key=value form libpq takes; without a password, `PGPASSWORD` or the password file,
+/// as libpq reads them: see `password.rs`). Connections are opened when first needed: a wrong
 /// address shows at the first [`Pool::get`], which [`migrate`] makes at once. TLS as
 /// the address asks for (`sslmode`, `sslrootcert`; see `tls.rs`).
 pub fn connect(url: &str) -> Result<Pool> {

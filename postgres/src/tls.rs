@@ -12,9 +12,11 @@ use crate::{Error, Result};
 /// The connection settings of `url` and the TLS connector its `sslrootcert` asks for.
 pub(crate) fn address(url: &str) -> Result<(tokio_postgres::Config, MakeRustlsConnect)> {
     let (url, root_cert) = take_root_cert(url);
-    let config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| Error::Config(format!("the database address {url:?} is not valid: {e}")))?;
+    let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+        let shown = crate::password::shown(&url);
+        Error::Config(format!("the database address {shown:?} is not valid: {e}"))
+    })?;
+    crate::password::fill(&mut config);
     let ca = match &root_cert {
         Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
             Error::Config(format!(

@@ -124,6 +124,14 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
                 postgres::store_catalog(&hq, url)?;
                 postgres::give_founding_accounts(&hq, url)?;
                 crate::set_meta(&hq.conn, postgres::META_DATABASE, url)?;
+                if fairpos_postgres::shown_address(url) != *url {
+                    eprintln!(
+                        "warning: the database's password is kept with its address in {}; \
+                         leave it out of --database and give it as libpq's programs take \
+                         it: PGPASSWORD, or a password file (PGPASSFILE, ~/.pgpass)",
+                        dir.join(crate::HQ_DB).display()
+                    );
+                }
             }
             println!(
                 "headquarters of {} ({}) set up in {}",

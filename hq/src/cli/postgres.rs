@@ -72,8 +72,10 @@ pub(super) fn stored_catalog(hq: &Hq, url: &str) -> Result<Option<automerge::Aut
     let chunks = with_pool(url, |pool| async move {
         Ok(fairpos_postgres::documents::document_chunks(&pool, &id).await?)
     })?;
-    fairpos_sync::samod_storage::load_chunks(&shown, &chunks)
-        .map_err(|e| Error::Integrity(format!("the catalog in {url}: {e}")))
+    fairpos_sync::samod_storage::load_chunks(&shown, &chunks).map_err(|e| {
+        let shown = fairpos_postgres::shown_address(url);
+        Error::Integrity(format!("the catalog in {shown}: {e}"))
+    })
 }
 
 /// Merges the database's catalog into the data directory's, before anything is imported into

@@ -9,7 +9,8 @@
 //! with them:
 //! - a till trusting the fair's CA enrols and syncs through nginx (HTTPS and WSS);
 //! - a guesser's wrong passwords are answered 429 to the guesser alone, and logged under
-//!   its address, while an organizer at another address logs in;
+//!   its address, while an organizer at another address logs in, though the guesser wrote
+//!   the organizer's address in an `X-Forwarded-For` of its own;
 //! - the login form's cookie is `Secure` and the page carries `Strict-Transport-Security`;
 //! - a client straight to headquarters is known by its own address, whatever
 //!   `X-Forwarded-For` it writes, and gets neither `Secure` nor HSTS for its
@@ -217,10 +218,14 @@ fn behind_nginx_ending_tls_each_client_is_known_by_its_own_address_and_scheme() 
     till.synced();
     assert_eq!(hq.sales().len(), 3);
 
-    // Five wrong passwords from 127.0.0.2 lock out 127.0.0.2 alone.
+    // Five wrong passwords from 127.0.0.2 lock out 127.0.0.2 alone, though it names the
+    // organizer's address in an X-Forwarded-For of its own (nginx adds 127.0.0.2 after it).
     let guesser = Api::from(&url, from("127.0.0.2"), Some(&ca));
+    let claim = [("x-forwarded-for", "127.0.0.3")];
     for i in 0..5 {
-        assert_eq!(login(&guesser, &format!("guess-{i}")), 401, "guess {i}");
+        let guess = json!({ "password": format!("guess-{i}") });
+        let (status, _) = guesser.post_with("/api/v1/login", &claim, &guess);
+        assert_eq!(status, 401, "guess {i}");
     }
     assert_eq!(login(&guesser, PASSWORD), 429, "the guesser is throttled");
     let organizer = Api::from(&url, from("127.0.0.3"), Some(&ca));

@@ -2,9 +2,12 @@
 //! (which `hq init --database` keeps in the data directory, and which a command line shows
 //! to anyone who lists processes): an address without a password takes `PGPASSWORD`, else
 //! the first matching line of the password file, `PGPASSFILE` or `~/.pgpass`
-//! (`hostname:port:database:username:password`, `*` matching anything, `\` escaping `:` and
-//! `\`, `#` starting a comment line). As libpq does, a password file that its group or
-//! others may read is ignored, with a warning.
+//! (`hostname:port:database:username:password`, an unescaped `*` matching anything, `\`
+//! escaping `:` and `\`, `#` starting a comment line), read by libpq's rules (its
+//! `passwordFromFile`): the password ends at the next unescaped `:`; a user not named is
+//! the system user, as tokio-postgres logs in as. As libpq does, a password file that its
+//! group or others may read is ignored, with a warning. Of several hosts, the first is
+//! looked up (tokio-postgres takes one password for all).
 //!
 //! And addresses as they are shown in errors: with their password masked ([`shown`]).
 
@@ -42,27 +45,32 @@ fn password_file() -> Option<PathBuf> {
 
 /// What a line of the password file must match.
 #[derive(Debug)]
-struct Wanted<'a> {
+struct Wanted {
     host: String,
     port: String,
-    database: &'a str,
-    user: &'a str,
+    database: String,
+    user: String,
 }
 
-impl<'a> Wanted<'a> {
-    /// The first host of `config` (a Unix socket is `localhost`, as for libpq), its port,
-    /// the database (the user's name when none is given) and the user.
-    fn of(config: &'a tokio_postgres::Config) -> Wanted<'a> {
-        let host = match config.get_hosts().first() {
-            Some(Host::Tcp(name)) => name.clone(),
+impl Wanted {
+    /// The first host of `config` (a Unix socket is `localhost`, as for libpq; with only
+    /// `hostaddr`, that address), its port, the user (the system user when none is given, as
+    /// tokio-postgres logs in) and the database (the user's name when none is given).
+    fn of(config: &tokio_postgres::Config) -> Wanted {
+        let host = match (config.get_hosts().first(), config.get_hostaddrs().first()) {
+            (Some(Host::Tcp(name)), _) => name.clone(),
+            (None, Some(address)) => address.to_string(),
             _ => "localhost".to_string(),
         };
         let port = config.get_ports().first().copied().unwrap_or(DEFAULT_PORT);
-        let user = config.get_user().unwrap_or_default();
+        let user = match config.get_user() {
+            Some(user) => user.to_string(),
+            None => whoami::username().unwrap_or_default(),
+        };
         Wanted {
             host,
             port: port.to_string(),
-            database: config.get_dbname().unwrap_or(user),
+            database: config.get_dbname().unwrap_or(&user).to_string(),
             user,
         }
     }
@@ -92,113 +100,165 @@ fn from_file(path: &Path, wanted: &Wanted) -> Option<String> {
 
 /// The password of the first line of `text` that matches `wanted`.
 fn matching(text: &str, wanted: &Wanted) -> Option<String> {
-    let asked = [
-        wanted.host.as_str(),
-        wanted.port.as_str(),
-        wanted.database,
-        wanted.user,
-    ];
+    let asked = [&wanted.host, &wanted.port, &wanted.database, &wanted.user];
     text.lines()
-        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .filter(|line| !line.starts_with('#'))
         .find_map(|line| {
-            let fields = fields(line);
-            let [host, port, database, user, password] = fields.as_slice() else {
-                return None;
-            };
-            let matches = [host, port, database, user]
-                .into_iter()
-                .zip(asked)
-                .all(|(field, asked)| field == "*" || field == asked);
-            matches.then(|| password.clone())
+            let mut rest = line;
+            for asked in asked {
+                rest = field_matching(rest, asked)?;
+            }
+            Some(password_of(rest))
         })
 }
 
-/// A line's fields: split at `:` not escaped by `\`, escapes taken out. The password, the
-/// last, keeps any `:` after it.
-fn fields(line: &str) -> Vec<String> {
-    let mut fields = vec![String::new()];
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                if let Some(next) = chars.next() {
-                    fields.last_mut().unwrap().push(next);
-                }
-            }
-            ':' if fields.len() < 5 => fields.push(String::new()),
-            c => fields.last_mut().unwrap().push(c),
+/// What follows a line's next field and its `:`, if that field matches `asked`: an
+/// unescaped `*`, or `asked` with `:` and `\` escaped (libpq's `pwdfMatchesString`).
+fn field_matching<'a>(line: &'a str, asked: &str) -> Option<&'a str> {
+    if let Some(rest) = line.strip_prefix("*:") {
+        return Some(rest);
+    }
+    let mut chars = line.char_indices();
+    let mut asked = asked.chars();
+    while let Some((at, c)) = chars.next() {
+        let c = match c {
+            ':' => return asked.next().is_none().then(|| &line[at + 1..]),
+            '\\' => chars.next()?.1,
+            c => c,
+        };
+        if asked.next() != Some(c) {
+            return None;
         }
     }
-    fields
+    None
+}
+
+/// The password at the start of `rest`: up to an unescaped `:` or the line's end, escapes
+/// taken out (a `\` at the very end is kept, as libpq keeps it).
+fn password_of(rest: &str) -> String {
+    let mut password = String::new();
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            ':' => break,
+            '\\' if chars.peek().is_some() => password.extend(chars.next()),
+            c => password.push(c),
+        }
+    }
+    password
 }
 
 /// `address` with any password in it masked, to be shown (`postgres://hq:***@db/fairpos`,
-/// `password=*** host=db`).
+/// `…?password=***`, `password=*** host=db`).
 pub fn shown(address: &str) -> String {
-    if let Some((scheme, rest)) = address.split_once("://") {
-        // The user information ends at the last `@` before the path.
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let Some(at) = rest[..authority_end].rfind('@') else {
-            return address.to_string();
-        };
-        let Some((user, _)) = rest[..at].split_once(':') else {
-            return address.to_string();
-        };
-        return format!("{scheme}://{user}:***{}", &rest[at..]);
+    match address.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{}", shown_url(rest)),
+        None => shown_settings(address),
     }
-    // key=value settings: the password's value, quoted or not.
-    let Some(start) = address.find("password=") else {
-        return address.to_string();
+}
+
+/// After `scheme://`: the user information (up to the first `@`, as tokio-postgres reads
+/// it) without its password, and any `password` parameter masked.
+fn shown_url(rest: &str) -> String {
+    let rest = match rest.split_once('@') {
+        Some((credentials, after)) => match credentials.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{after}"),
+            None => rest.to_string(),
+        },
+        None => rest.to_string(),
     };
-    let value = &address[start + "password=".len()..];
-    let end = match value.strip_prefix('\'') {
-        Some(quoted) => {
-            let mut escaped = false;
-            let closing = quoted.char_indices().find(|&(_, c)| {
-                let closes = c == '\'' && !escaped;
-                escaped = c == '\\' && !escaped;
-                closes
-            });
-            closing.map_or(value.len(), |(i, _)| i + 2)
-        }
-        None => value.find(char::is_whitespace).unwrap_or(value.len()),
+    let Some((base, query)) = rest.split_once('?') else {
+        return rest;
     };
-    format!("{}password=***{}", &address[..start], &value[end..])
+    let query: Vec<String> = query
+        .split('&')
+        .map(|parameter| match parameter.split_once('=') {
+            Some(("password", _)) => "password=***".to_string(),
+            _ => parameter.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
+}
+
+/// `key = value` settings with the password's value (quoted or not) masked.
+fn shown_settings(address: &str) -> String {
+    let mut shown = String::new();
+    let mut rest = address;
+    loop {
+        // The next `password` key: at the start or after a space, `=` after spaces.
+        let found = rest.match_indices("password").find(|&(at, _)| {
+            let starts = rest[..at]
+                .chars()
+                .next_back()
+                .is_none_or(char::is_whitespace);
+            starts && rest[at + "password".len()..].trim_start().starts_with('=')
+        });
+        let Some((at, _)) = found else {
+            shown.push_str(rest);
+            return shown;
+        };
+        let after_key = &rest[at + "password".len()..];
+        let value = after_key.trim_start()[1..].trim_start();
+        let value_end = match value.strip_prefix('\'') {
+            Some(quoted) => {
+                let mut escaped = false;
+                let closing = quoted.char_indices().find(|&(_, c)| {
+                    let closes = c == '\'' && !escaped;
+                    escaped = c == '\\' && !escaped;
+                    closes
+                });
+                closing.map_or(value.len(), |(i, _)| i + 2)
+            }
+            None => value.find(char::is_whitespace).unwrap_or(value.len()),
+        };
+        shown.push_str(&rest[..at]);
+        shown.push_str("password=***");
+        rest = &value[value_end..];
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn wanted<'a>(host: &str, port: u16, database: &'a str, user: &'a str) -> Wanted<'a> {
+    fn wanted(host: &str, port: u16, database: &str, user: &str) -> Wanted {
         Wanted {
             host: host.into(),
             port: port.to_string(),
-            database,
-            user,
+            database: database.into(),
+            user: user.into(),
         }
     }
 
     #[test]
-    fn the_first_matching_line_gives_the_password() {
+    fn the_first_matching_line_gives_the_password_by_libpqs_rules() {
         let text = "# hostname:port:database:username:password\n\
                     db.example:5432:other:hq:not-this\n\
                     \n\
-                    db.example:*:fairpos:hq:s3cret\\:with\\\\escapes:and-a-colon\n\
-                    *:*:*:hq:fallback\n\
+                    db.example:*:fair\\:pos:hq:s3cret\\:with\\\\escapes:ignored\n\
+                    \\*:*:*:hq:only-for-a-host-named-star\n\
+                    *:*:*:hq:fallback\\\n\
                     short:line\n";
+        let password =
+            |host, port, database, user| matching(text, &wanted(host, port, database, user));
+        // Escapes taken out; the password ends at the next unescaped `:`.
         assert_eq!(
-            matching(text, &wanted("db.example", 5432, "fairpos", "hq")).as_deref(),
-            Some("s3cret:with\\escapes:and-a-colon")
+            password("db.example", 5432, "fair:pos", "hq").as_deref(),
+            Some("s3cret:with\\escapes")
+        );
+        // An escaped `*` is a host named `*`, not a wildcard; a final `\` is kept.
+        assert_eq!(
+            password("*", 1, "x", "hq").as_deref(),
+            Some("only-for-a-host-named-star")
         );
         assert_eq!(
-            matching(text, &wanted("elsewhere", 6000, "fairpos", "hq")).as_deref(),
-            Some("fallback")
+            password("elsewhere", 6000, "fairpos", "hq").as_deref(),
+            Some("fallback\\")
         );
-        assert_eq!(
-            matching(text, &wanted("db.example", 5432, "fairpos", "x")),
-            None
-        );
+        assert_eq!(password("db.example", 5432, "fairpos", "x"), None);
+        // A prefix of a field is not the field.
+        assert_eq!(matching("db:1:d:hq:pw\n", &wanted("db", 1, "d", "h")), None);
+        assert_eq!(matching("db:1:d:h\n", &wanted("db", 1, "d", "h")), None);
     }
 
     #[test]
@@ -206,12 +266,7 @@ mod tests {
         let config: tokio_postgres::Config = "postgres://hq@db.example/fairpos".parse().unwrap();
         let asked = Wanted::of(&config);
         assert_eq!(
-            (
-                asked.host.as_str(),
-                asked.port.as_str(),
-                asked.database,
-                asked.user
-            ),
+            (&*asked.host, &*asked.port, &*asked.database, &*asked.user),
             ("db.example", "5432", "fairpos", "hq")
         );
         // No database: the user's name. A Unix socket: localhost.
@@ -219,39 +274,54 @@ mod tests {
             "host=/run/postgresql port=5433 user=hq".parse().unwrap();
         let asked = Wanted::of(&config);
         assert_eq!(
-            (
-                asked.host.as_str(),
-                asked.port.as_str(),
-                asked.database,
-                asked.user
-            ),
+            (&*asked.host, &*asked.port, &*asked.database, &*asked.user),
             ("localhost", "5433", "hq", "hq")
+        );
+        // No user: the system's, as tokio-postgres logs in as; only hostaddr: that.
+        let config: tokio_postgres::Config = "hostaddr=10.0.0.9".parse().unwrap();
+        let asked = Wanted::of(&config);
+        let me = whoami::username().unwrap();
+        assert_eq!(
+            (&*asked.host, &*asked.database, &*asked.user),
+            ("10.0.0.9", me.as_str(), me.as_str())
         );
     }
 
     #[test]
     fn a_password_is_never_shown() {
-        assert_eq!(
-            shown("postgres://hq:s3cret@db.example:5432/fairpos?sslmode=require"),
-            "postgres://hq:***@db.example:5432/fairpos?sslmode=require"
-        );
-        // An `@` in the password, percent-encoded or not.
-        assert_eq!(
-            shown("postgresql://hq:p@ss%40w@db/fairpos"),
-            "postgresql://hq:***@db/fairpos"
-        );
-        assert_eq!(
-            shown("postgres://hq@db.example/fairpos"),
-            "postgres://hq@db.example/fairpos"
-        );
-        assert_eq!(
-            shown("host=db user=hq password=s3cret dbname=fairpos"),
-            "host=db user=hq password=*** dbname=fairpos"
-        );
-        assert_eq!(
-            shown(r"host=db password='two \' words' dbname=fairpos"),
-            "host=db password=*** dbname=fairpos"
-        );
-        assert_eq!(shown("password=last"), "password=***");
+        for (address, masked) in [
+            (
+                "postgres://hq:s3cret@db.example:5432/fairpos?sslmode=require",
+                "postgres://hq:***@db.example:5432/fairpos?sslmode=require",
+            ),
+            // Up to the first `@`, as tokio-postgres reads it, whatever comes before.
+            (
+                "postgresql://hq:ab/cd?e@db/fairpos",
+                "postgresql://hq:***@db/fairpos",
+            ),
+            (
+                "postgres://hq@db/fairpos?sslmode=require&password=s3cret",
+                "postgres://hq@db/fairpos?sslmode=require&password=***",
+            ),
+            (
+                "postgres://hq@db.example/fairpos",
+                "postgres://hq@db.example/fairpos",
+            ),
+            (
+                "host=db user=hq password=s3cret dbname=fairpos",
+                "host=db user=hq password=*** dbname=fairpos",
+            ),
+            (
+                "host=db password = s3cret sslpassword=other",
+                "host=db password=*** sslpassword=other",
+            ),
+            (
+                r"host=db password='two \' words' dbname=fairpos",
+                "host=db password=*** dbname=fairpos",
+            ),
+            ("password=last", "password=***"),
+        ] {
+            assert_eq!(shown(address), masked, "{address}");
+        }
     }
 }

@@ -8,7 +8,8 @@
 //! ignored, so a client cannot name another address to dodge the login throttle. Of the
 //! addresses in `X-Forwarded-For` the rightmost that is not one of the proxies is the
 //! client: a proxy appends the address it took the request from, and whatever the client
-//! wrote itself stands left of it. A request from a proxy with no such header is the proxy's
+//! wrote itself stands left of it, never read. Of `X-Forwarded-Proto`, the last value
+//! counts: the nearest proxy's. A request from a proxy with no such header is the proxy's
 //! own (a health check). A header from a proxy that names something other than an address
 //! is answered 400 and logged, a line a minute at most for each proxy.
 //!
@@ -91,16 +92,19 @@ pub async fn client(
 /// The client `X-Forwarded-For` names: the rightmost address that is not a proxy's (the
 /// leftmost when all are); `None` without the header.
 fn client_named(headers: &HeaderMap, proxies: &Trusted) -> Result<Option<IpAddr>, String> {
-    let mut named = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
-        let value = value
-            .to_str()
-            .map_err(|_| "X-Forwarded-For is not text".to_string())?;
-        named.extend(value.split(',').map(str::trim));
-    }
+    // Read from the right, entry by entry, as bytes: what stands left of the client (the
+    // client's own writing) is never decoded.
+    let lines: Vec<&HeaderValue> = headers.get_all("x-forwarded-for").iter().collect();
+    let named = lines
+        .into_iter()
+        .rev()
+        .flat_map(|line| line.as_bytes().rsplit(|&b| b == b','));
     let mut leftmost = None;
-    for item in named.iter().rev() {
-        let address = address_in(item).ok_or_else(|| {
+    for item in named {
+        let item = item.trim_ascii();
+        let address = std::str::from_utf8(item).ok().and_then(address_in);
+        let address = address.ok_or_else(|| {
+            let item = String::from_utf8_lossy(item);
             format!("X-Forwarded-For names {item:?}, which is not an address (the proxy's setting)")
         })?;
         if !proxies.admits(address) {
@@ -125,14 +129,16 @@ fn address_in(item: &str) -> Option<IpAddr> {
     Some(address.to_canonical())
 }
 
-/// Whether `X-Forwarded-Proto` says the client came over HTTPS (its first value: the proxy
-/// the client reached).
+/// Whether `X-Forwarded-Proto` says the client came over HTTPS: its last value, the one the
+/// proxy nearest to headquarters wrote (nginx's `proxy_set_header` and HAProxy's
+/// `set-header` replace whatever the client sent; a proxy that appends puts its own last).
 fn came_over_https(headers: &HeaderMap) -> bool {
     headers
-        .get("x-forwarded-proto")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(',').next())
-        .is_some_and(|scheme| scheme.trim().eq_ignore_ascii_case("https"))
+        .get_all("x-forwarded-proto")
+        .iter()
+        .next_back()
+        .and_then(|line| line.as_bytes().rsplit(|&b| b == b',').next())
+        .is_some_and(|scheme| scheme.trim_ascii().eq_ignore_ascii_case(b"https"))
 }
 
 #[cfg(test)]
@@ -182,16 +188,26 @@ mod tests {
         assert!(refused.contains("\"unknown\""), "{refused}");
         // Left of the client, anything at all: it is never read.
         assert_eq!(named("garbage, 192.0.2.7"), Ok(ip("192.0.2.7")));
+        let mut bytes = HeaderMap::new();
+        let raw = HeaderValue::from_bytes(b"\xff\xfe, 192.0.2.7").unwrap();
+        bytes.append("x-forwarded-for", raw);
+        assert_eq!(client_named(&bytes, &proxies), Ok(ip("192.0.2.7")));
     }
 
     #[test]
-    fn https_as_the_proxy_the_client_reached_says() {
+    fn https_as_the_nearest_proxy_says() {
         let proto = |value: &str| came_over_https(&headers(&[("x-forwarded-proto", value)]));
         assert!(proto("https"));
         assert!(proto("HTTPS"));
-        assert!(proto("https, http"));
+        assert!(proto("http, https"));
         assert!(!proto("http"));
-        assert!(!proto("http, https"));
+        // The client's own `https`, before the proxy's `http`.
+        assert!(!proto("https, http"));
+        let lines = headers(&[
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-proto", "http"),
+        ]);
+        assert!(!came_over_https(&lines));
         assert!(!came_over_https(&HeaderMap::new()));
         assert_eq!(Https(true).cookie_attributes(), "; Secure");
         assert_eq!(Https(false).cookie_attributes(), "");

@@ -75,7 +75,8 @@ pub async fn claim_fair(pool: &Pool, url: &str, fair: &str) -> crate::Result<()>
     match registry::claim_fair(pool, fair).await? {
         None => Ok(()),
         Some(other) => Err(crate::Error::input(format!(
-            "{url} holds the headquarters of fair {other}, not of {fair}"
+            "{} holds the headquarters of fair {other}, not of {fair}",
+            fairpos_postgres::shown_address(url)
         ))),
     }
 }

@@ -65,7 +65,8 @@ impl QuietLog {
     fn line(&self, kind: String, line: String, now: Instant) -> Option<String> {
         let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
         if written.len() > REMEMBERED {
-            written.retain(|_, kind| now.duration_since(kind.at) < QUIET);
+            // Those with lines held back stay, to be told.
+            written.retain(|_, kind| now.duration_since(kind.at) < QUIET || kind.last.is_some());
         }
         let Some(seen) = written.get_mut(&kind) else {
             let first = Kind {

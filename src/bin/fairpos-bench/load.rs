@@ -322,7 +322,8 @@ fn set_up(
                 .await?;
         }
         if fairpos_postgres::schema_version(&pool).await? != 0 {
-            return Err(format!("{url} is not an empty database").into());
+            let shown = fairpos_postgres::shown_address(url);
+            return Err(format!("{shown} is not an empty database").into());
         }
         fairpos_postgres::migrate(&pool).await?;
         fairpos_hq::server::postgres::give_accounts(&pool, &accounts).await?;

@@ -73,8 +73,9 @@ pub async fn empty_database(url: &str) -> BenchResult<Pool> {
         .await?
         .get(0);
     if held > 0 {
+        let shown = fairpos_postgres::shown_address(url);
         return Err(format!(
-            "{url} holds {held} projected records already: give the bench an empty database"
+            "{shown} holds {held} projected records already: give the bench an empty database"
         )
         .into());
     }

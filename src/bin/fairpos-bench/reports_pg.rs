@@ -85,8 +85,9 @@ pub fn run(
                 .get(0),
         );
         if in_sqlite != in_postgres {
+            let shown = fairpos_postgres::shown_address(url);
             return Err(format!(
-                "{url} holds {in_postgres} sales, the province {in_sqlite}: copy it first"
+                "{shown} holds {in_postgres} sales, the province {in_sqlite}: copy it first"
             )
             .into());
         }

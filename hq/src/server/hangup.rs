@@ -22,6 +22,7 @@ pub fn on_hangup(
         .map_err(|e| Error::Other(format!("cannot take SIGHUP: {e}")))?;
     Ok(async move {
         while hangups.recv().await.is_some() {
+            super::service_manager::reloading();
             if identity.is_none() && token.is_none() {
                 eprintln!(
                     "SIGHUP: serving without --tls-cert or --metrics-token-file, there is no \
@@ -53,6 +54,7 @@ pub fn on_hangup(
                 };
                 reread(reload, before).await;
             }
+            super::service_manager::reloaded();
         }
     })
 }

@@ -23,6 +23,7 @@ pub mod postgres;
 pub mod proxy;
 pub mod quiet_log;
 pub mod scrape;
+mod service_manager;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -447,6 +448,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
     );
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
+    service_manager::ready(&format!("serving on {http}://{addr}"));
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     let server_error = |e: std::io::Error| Error::Other(format!("server: {e}"));
     let served = match (tls, options.proxy_protocol) {
@@ -533,5 +535,6 @@ async fn shutdown(stopping: watch::Sender<bool>) {
         }
     };
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    service_manager::stopping();
     let _ = stopping.send(true);
 }

@@ -572,3 +572,80 @@ fn a_ledger_too_large_or_one_too_many_is_refused_logged_and_taken_no_further(hq:
     assert!(said.contains("the limit is 2"), "{said}");
     assert!(hq.events().contains("--max-documents-per-device"));
 }
+
+/// What a plain TCP client at `at` that sends `bytes` then waits gets: `Some(answer)` once
+/// headquarters closes the connection (what it sent before, if anything), `None` when it is
+/// still open after 15 s.
+fn closed_after(at: std::net::SocketAddr, bytes: &[u8]) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(at).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    stream.write_all(bytes).unwrap();
+    let mut answer = Vec::new();
+    let mut chunk = [0; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return Some(String::from_utf8_lossy(&answer).into_owned()),
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            // A reset is headquarters closing too.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Some(String::from_utf8_lossy(&answer).into_owned())
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+#[test]
+fn a_client_slow_to_send_a_request_head_or_idle_between_requests_is_disconnected() {
+    let hq = Hq::demo();
+    let server = Server::start(hq.data(), &["--request-head-timeout", "2s"]);
+    // Half a request line, then nothing (a slowloris): closed, with nothing served.
+    let answer = closed_after(server.address(), b"GET /api/v1/health HTTP/1.1\r\nHost: h");
+    let answer = answer.expect("a request head that never ends is cut off");
+    assert!(!answer.contains("200 OK"), "{answer}");
+    // A whole request is answered; the connection, kept alive and then idle, is closed.
+    let answer = closed_after(
+        server.address(),
+        b"GET /api/v1/health HTTP/1.1\r\nHost: hq\r\n\r\n",
+    );
+    let answer = answer.expect("an idle kept-alive connection is closed");
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    // A till syncs through, its WebSocket upgraded; a sync socket, idle past the limit,
+    // stays open: a ping after 3 s is answered.
+    let code = hq.add_device("T01", "S01");
+    let till = Till::enrolled(&server.url, &code);
+    common::sell_some(&till, "V003", 2);
+    till.synced();
+    assert_eq!(hq.sales().len(), 2);
+    let url = format!(
+        "{}/sync?token=T01.{}",
+        server.url.replace("http://", "ws://"),
+        till.secret()
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let answer = runtime.block_on(async {
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        socket
+            .send(Message::Ping(b"still there".to_vec().into()))
+            .await
+            .unwrap();
+        loop {
+            let next = tokio::time::timeout(Duration::from_secs(10), socket.next()).await;
+            match next {
+                Ok(Some(Ok(Message::Pong(payload)))) => return Some(payload.to_vec()),
+                Ok(Some(Ok(_))) => continue,
+                _ => return None,
+            }
+        }
+    });
+    assert_eq!(answer.as_deref(), Some(&b"still there"[..]));
+    server.stop();
+}

@@ -140,6 +140,15 @@ pub struct ServeArgs {
     /// An organizer session ends this long after login, however busy.
     #[arg(long, default_value = "12h", value_name = "SPAN")]
     pub session_max: String,
+    /// A client that takes longer than this to send a request's head (or keeps a
+    /// connection idle this long between requests) is disconnected (90s, 2m).
+    #[arg(
+        long,
+        default_value = "30s",
+        value_name = "SPAN",
+        env = "FAIRPOS_HQ_REQUEST_HEAD_TIMEOUT"
+    )]
+    pub request_head_timeout: String,
     /// Serve HTTPS and WSS with this certificate chain (PEM, the server's first).
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

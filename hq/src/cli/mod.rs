@@ -187,6 +187,7 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
                 listen,
                 upstream,
                 session_idle,
+                request_head_timeout,
                 session_max,
                 tls_cert,
                 tls_key,
@@ -212,6 +213,12 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
                     listen,
                     upstream,
                     sessions,
+                    request_head_timeout: parse_span(
+                        "--request-head-timeout",
+                        &request_head_timeout,
+                    )?
+                    .to_std()
+                    .map_err(|e| Error::input(format!("--request-head-timeout: {e}")))?,
                     tls: tls_cert.zip(tls_key),
                     max_sync_message: max_sync_message as usize * 1024 * 1024,
                     documents: crate::limits::DocumentLimits {

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::{Listener, ListenerExt, TapIo};
+use axum::serve::Listener;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
@@ -91,18 +91,6 @@ impl<Io: Send + 'static> Prepared<Io> {
             }
         });
         Ok(Prepared { ready, local })
-    }
-}
-
-impl<Io> Prepared<Io>
-where
-    Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    /// The listener to give `axum::serve`: axum gives the handlers of a tapped listener's
-    /// connections their client's address (`ConnectInfo<SocketAddr>`), as it does a
-    /// `TcpListener`'s, and has no other way for a listener of ours.
-    pub fn tapped(self) -> TapIo<Self, fn(&mut Io)> {
-        self.tap_io(|_| {})
     }
 }
 

@@ -16,6 +16,7 @@ pub mod api;
 pub mod backend;
 pub mod forwarded;
 pub mod hangup;
+pub mod http;
 pub mod maintenance;
 pub mod mirror;
 pub mod policy;
@@ -52,6 +53,8 @@ pub struct ServeOptions {
     pub upstream: Option<String>,
     /// How long dashboard sessions live.
     pub sessions: crate::sessions::SessionLimits,
+    /// How long a client may take over a request's head ([`http`]).
+    pub request_head_timeout: std::time::Duration,
     /// HTTPS and WSS with this certificate chain and key (PEM files); plain HTTP without.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// The largest sync message taken, in bytes.
@@ -449,30 +452,19 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     service_manager::ready(&format!("serving on {http}://{addr}"));
-    let service = app.into_make_service_with_connect_info::<SocketAddr>();
     let server_error = |e: std::io::Error| Error::Other(format!("server: {e}"));
-    let served = match (tls, options.proxy_protocol) {
+    let (stopped, head) = (shutdown(stopping_tx), options.request_head_timeout);
+    match (tls, options.proxy_protocol) {
         (Some(config), proxy) => {
             let listener = tls::listener(listener, config, proxy).map_err(server_error)?;
-            let listener = listener.tapped();
-            axum::serve(listener, service)
-                .with_graceful_shutdown(shutdown(stopping_tx))
-                .await
+            http::serve(listener, app, head, stopped).await
         }
         (None, Some(trusted)) => {
             let listener = proxy::listener(listener, trusted).map_err(server_error)?;
-            let listener = listener.tapped();
-            axum::serve(listener, service)
-                .with_graceful_shutdown(shutdown(stopping_tx))
-                .await
+            http::serve(listener, app, head, stopped).await
         }
-        (None, None) => {
-            axum::serve(listener, service)
-                .with_graceful_shutdown(shutdown(stopping_tx))
-                .await
-        }
-    };
-    served.map_err(server_error)?;
+        (None, None) => http::serve(listener, app, head, stopped).await,
+    }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     repo.stop().await;
     if let Some(thread) = maintenance {

@@ -249,21 +249,10 @@ pub fn serve(
         let stopped = async move {
             let _ = stopping.wait_for(|stopping| *stopping).await;
         };
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        let served = match listener {
-            Either::Left(tls) => {
-                axum::serve(tls.tapped(), app)
-                    .with_graceful_shutdown(stopped)
-                    .await
-            }
-            Either::Right(plain) => {
-                axum::serve(plain, app)
-                    .with_graceful_shutdown(stopped)
-                    .await
-            }
-        };
-        if let Err(e) = served {
-            eprintln!("metrics listener: {e}");
+        let head = super::http::REQUEST_HEAD_TIMEOUT;
+        match listener {
+            Either::Left(tls) => super::http::serve(tls, app, head, stopped).await,
+            Either::Right(plain) => super::http::serve(plain, app, head, stopped).await,
         }
     });
     Ok(format!("{scheme}://{bound}{METRICS}"))

@@ -9,7 +9,11 @@
 //! Each connection is served on a task of its own; its handlers get the client's address
 //! as axum's `ConnectInfo<SocketAddr>`. When `stop` ends, no connection is accepted any
 //! more, those open finish the request under way (graceful shutdown), and this returns once
-//! they have.
+//! they have, or after [`SHUTDOWN_WAIT`] at most (a client that sends a body slowly, or
+//! never reads its answer, would otherwise hold the stop up for good), saying how many
+//! were left.
+//!
+//! Not limited here: how long a request's body or its answer takes once its head is in.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -23,11 +27,11 @@ use hyper_util::service::TowerToHyperService;
 use tokio::sync::watch;
 use tower::ServiceExt as _;
 
-/// How long a client may take over a request's head by default, idle time before it on a
-/// kept-alive connection included.
-pub const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a stop waits for the connections open to finish.
+pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 
-/// Serves `app` on `listener` until `stop` ends, giving each request's head `head_timeout`.
+/// Serves `app` on `listener` until `stop` ends, giving each request's head `head_timeout`
+/// (idle time before it on a kept-alive connection included).
 pub async fn serve<L>(
     mut listener: L,
     app: Router,
@@ -75,5 +79,14 @@ pub async fn serve<L>(
     drop(listener);
     drop(stopping_rx);
     let _ = stopping.send(true);
-    stopping.closed().await;
+    if tokio::time::timeout(SHUTDOWN_WAIT, stopping.closed())
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "stopping: {} connections still open after {} s are left",
+            stopping.receiver_count(),
+            SHUTDOWN_WAIT.as_secs()
+        );
+    }
 }

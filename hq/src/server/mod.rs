@@ -383,6 +383,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         let access = scrape::MetricsAccess {
             tls: tls.clone(),
             token: options.metrics_token.clone(),
+            head_timeout: options.request_head_timeout,
         };
         let on_loopback = options
             .metrics_listen

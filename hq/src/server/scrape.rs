@@ -160,10 +160,12 @@ fn tokens_in(file: &Path) -> Result<Vec<String>> {
 
 /// Who may scrape `/metrics`, and how: over TLS (the main listener's configuration, so a
 /// renewed certificate is served on both) or not, with a token or without.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct MetricsAccess {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub token: Option<Arc<Token>>,
+    /// `--request-head-timeout`, as on the main listener.
+    pub head_timeout: Duration,
 }
 
 /// The database's figures as last read ([`read_database`]).
@@ -249,7 +251,7 @@ pub fn serve(
         let stopped = async move {
             let _ = stopping.wait_for(|stopping| *stopping).await;
         };
-        let head = super::http::REQUEST_HEAD_TIMEOUT;
+        let head = access.head_timeout;
         match listener {
             Either::Left(tls) => super::http::serve(tls, app, head, stopped).await,
             Either::Right(plain) => super::http::serve(plain, app, head, stopped).await,

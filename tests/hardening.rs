@@ -599,9 +599,10 @@ fn closed_after(at: std::net::SocketAddr, bytes: &[u8]) -> Option<String> {
 }
 
 #[test]
-fn a_client_slow_to_send_a_request_head_or_idle_between_requests_is_disconnected() {
+fn a_client_slow_to_send_a_request_or_idle_between_requests_is_disconnected() {
     let hq = Hq::demo();
-    let server = Server::start(hq.data(), &["--request-head-timeout", "2s"]);
+    let limits = ["--request-head-timeout", "2s", "--request-timeout", "4s"];
+    let server = Server::start(hq.data(), &limits);
     // Half a request line, then nothing (a slowloris): closed, with nothing served.
     let answer = closed_after(server.address(), b"GET /api/v1/health HTTP/1.1\r\nHost: h");
     let answer = answer.expect("a request head that never ends is cut off");
@@ -612,6 +613,11 @@ fn a_client_slow_to_send_a_request_head_or_idle_between_requests_is_disconnected
     let answer = closed_after(server.address(), &[&health[..], &health[..]].concat());
     let answer = answer.expect("an idle kept-alive connection is closed");
     assert_eq!(answer.matches("HTTP/1.1 200 OK").count(), 2, "{answer}");
+    // A whole head, then a tenth of the body it announces: 408.
+    let slow_body = b"POST /api/v1/login HTTP/1.1\r\nHost: hq\r\n\
+        Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"password";
+    let answer = closed_after(server.address(), slow_body).expect("a slow body is cut off");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     // A till syncs through, its WebSocket upgraded; a sync socket, idle past the limit,
     // stays open: a ping after 3 s is answered.
     let code = hq.add_device("T01", "S01");

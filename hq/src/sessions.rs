@@ -47,6 +47,13 @@ pub fn parse_span(flag: &str, text: &str) -> Result<Duration> {
     }
 }
 
+/// As [`parse_span`], as a standard duration (for timers).
+pub fn parse_std_span(flag: &str, text: &str) -> Result<std::time::Duration> {
+    parse_span(flag, text)?
+        .to_std()
+        .map_err(|e| Error::input(format!("{flag} {text}: {e}")))
+}
+
 /// Adds what older databases lack.
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {
     use fairpos_projection::schema::has_column;

@@ -149,6 +149,15 @@ pub struct ServeArgs {
         env = "FAIRPOS_HQ_REQUEST_HEAD_TIMEOUT"
     )]
     pub request_head_timeout: String,
+    /// A request whose body and answer take longer than this, once its head is in, is
+    /// answered 408 (a sync socket, once open, and the big screen's stream are not).
+    #[arg(
+        long,
+        default_value = "60s",
+        value_name = "SPAN",
+        env = "FAIRPOS_HQ_REQUEST_TIMEOUT"
+    )]
+    pub request_timeout: String,
     /// Serve HTTPS and WSS with this certificate chain (PEM, the server's first).
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -24,7 +24,7 @@ use self::kit::{file_label, output_format, print_json, read_input, report_to, wr
 use crate::catalog::wire;
 use crate::dir_lock::DirLock;
 use crate::server::proxy::Trusted;
-use crate::sessions::{parse_span, SessionLimits};
+use crate::sessions::{parse_span, parse_std_span, SessionLimits};
 use crate::{bundles, catalog, devices, hub, leaderboard, reconcile, unit_items};
 use crate::{Error, Founding, Hq, Result, Role};
 
@@ -188,6 +188,7 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
                 upstream,
                 session_idle,
                 request_head_timeout,
+                request_timeout,
                 session_max,
                 tls_cert,
                 tls_key,
@@ -213,12 +214,11 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
                     listen,
                     upstream,
                     sessions,
-                    request_head_timeout: parse_span(
+                    request_head_timeout: parse_std_span(
                         "--request-head-timeout",
                         &request_head_timeout,
-                    )?
-                    .to_std()
-                    .map_err(|e| Error::input(format!("--request-head-timeout: {e}")))?,
+                    )?,
+                    request_timeout: parse_std_span("--request-timeout", &request_timeout)?,
                     tls: tls_cert.zip(tls_key),
                     max_sync_message: max_sync_message as usize * 1024 * 1024,
                     documents: crate::limits::DocumentLimits {

@@ -13,7 +13,8 @@
 //! never reads its answer, would otherwise hold the stop up for good), saying how many
 //! were left.
 //!
-//! Not limited here: how long a request's body or its answer takes once its head is in.
+//! How long a request may take once its head is in is `--request-timeout`, a layer of the
+//! router (`mod.rs`).
 
 use std::future::Future;
 use std::net::SocketAddr;

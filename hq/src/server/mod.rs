@@ -55,6 +55,8 @@ pub struct ServeOptions {
     pub sessions: crate::sessions::SessionLimits,
     /// How long a client may take over a request's head ([`http`]).
     pub request_head_timeout: std::time::Duration,
+    /// How long a request may take once its head is in: then it is answered 408.
+    pub request_timeout: std::time::Duration,
     /// HTTPS and WSS with this certificate chain and key (PEM files); plain HTTP without.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// The largest sync message taken, in bytes.
@@ -425,7 +427,12 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         )),
         None => app,
     };
+    let timeout = tower_http::timeout::TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        options.request_timeout,
+    );
     let app = app
+        .layer(timeout)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::map_response(security_headers));
     let forwarding = forwarded::Forwarding::new(options.forwarded_for.clone(), tls.is_some());

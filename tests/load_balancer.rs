@@ -18,91 +18,41 @@
 mod common;
 
 use std::fs::File;
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use common::hq::{answer_to_raw, Api, Hq, Server, PASSWORD};
+use common::proxy::{from, login, Proxy};
 use common::{sell_some, Till};
-use serde_json::json;
 
-/// A running HAProxy, stopped when dropped.
-struct Haproxy {
-    child: Child,
-    at: SocketAddr,
-}
-
-impl Haproxy {
-    /// HAProxy on a free loopback port, passing every connection (TCP mode) to one of
-    /// `backends` in turn, with the server options `server` (`send-proxy-v2`, health
-    /// checks); `check` is the backend's health check option line, if any.
-    fn start(dir: &Path, backends: &[SocketAddr], server: &str, check: &str) -> Haproxy {
-        let at = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap();
-        let config = dir.join("haproxy.cfg");
-        let servers: String = backends
-            .iter()
-            .enumerate()
-            .map(|(i, at)| format!("  server hq{i} {at} {server}\n"))
-            .collect();
-        std::fs::write(
-            &config,
-            format!(
-                "global\n  maxconn 256\n\
-                 defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  \
-                 timeout server 60s\n  timeout check 2s\n\
-                 frontend fair\n  bind {at}\n  default_backend hq\n\
-                 backend hq\n  balance roundrobin\n  {check}\n{servers}"
-            ),
-        )
-        .unwrap();
-        // Debian puts it in /usr/sbin, which only root's PATH has.
-        let program = ["/usr/sbin/haproxy", "haproxy"]
-            .into_iter()
-            .find(|p| Command::new(p).arg("-v").output().is_ok())
-            .expect("haproxy is missing: scripts/setup.sh --test installs it");
-        let child = Command::new(program)
-            .arg("-db") // in the foreground, this process its child
-            .arg("-f")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(File::create(dir.join("haproxy.log")).unwrap())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        while TcpStream::connect(at).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "haproxy did not listen on {at}: {}",
-                std::fs::read_to_string(dir.join("haproxy.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Haproxy { child, at }
-    }
-
-    fn url(&self, scheme: &str) -> String {
-        format!("{scheme}://{}", self.at)
-    }
-}
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn from(address: &str) -> Option<IpAddr> {
-    Some(address.parse().unwrap())
-}
-
-/// What a login with `password` is answered, through `api`.
-fn login(api: &Api, password: &str) -> u16 {
-    api.post("/api/v1/login", None, &json!({ "password": password }))
-        .0
+/// HAProxy on a free loopback port, passing every connection (TCP mode) to one of
+/// `backends` in turn, with the server options `server` (`send-proxy-v2`, health checks);
+/// `check` is the backend's health check option line, if any.
+fn haproxy(dir: &Path, backends: &[SocketAddr], server: &str, check: &str) -> Proxy {
+    let at = Proxy::free_address();
+    let config = dir.join("haproxy.cfg");
+    let servers: String = backends
+        .iter()
+        .enumerate()
+        .map(|(i, at)| format!("  server hq{i} {at} {server}\n"))
+        .collect();
+    std::fs::write(
+        &config,
+        format!(
+            "global\n  maxconn 256\n\
+             defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  \
+             timeout server 60s\n  timeout check 2s\n\
+             frontend fair\n  bind {at}\n  default_backend hq\n\
+             backend hq\n  balance roundrobin\n  {check}\n{servers}"
+        ),
+    )
+    .unwrap();
+    let mut command = Command::new(Proxy::program("haproxy"));
+    // In the foreground, this process its child.
+    command.arg("-db").arg("-f").arg(&config);
+    Proxy::start(command, at, &dir.join("haproxy.log"))
 }
 
 /// Five wrong passwords from `guesser`, then the right one: 401 five times, then 429; and
@@ -130,7 +80,7 @@ fn behind_haproxy_each_client_is_known_by_its_own_address() {
         &[],
         File::create(&log).unwrap(),
     );
-    let balancer = Haproxy::start(
+    let balancer = haproxy(
         hq.data(),
         &[server.address()],
         "send-proxy-v2 check check-send-proxy inter 200ms fall 3 rise 1",
@@ -210,7 +160,7 @@ fn tls_passed_through_haproxy_and_headers_only_from_the_balancers_named() {
          inter 200ms fall 3 rise 1",
         common::tls::path(&ca)
     );
-    let balancer = Haproxy::start(
+    let balancer = haproxy(
         hq.data(),
         &[server.address()],
         &server_options,
@@ -273,7 +223,7 @@ fn two_processes_on_postgresql_count_a_guessers_failures_together() {
     let servers = [start(&first, &logs[0]), start(&second, &logs[1])];
     let addresses: Vec<SocketAddr> = servers.iter().map(Server::address).collect();
     // Each connection to the next process in turn; each request on a connection of its own.
-    let balancer = Haproxy::start(first.data(), &addresses, "send-proxy-v2", "");
+    let balancer = haproxy(first.data(), &addresses, "send-proxy-v2", "");
     let url = balancer.url("http");
     let guesser = Api::from(&url, from("127.0.0.6"), None);
 

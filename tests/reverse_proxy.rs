@@ -21,120 +21,69 @@
 mod common;
 
 use std::fs::File;
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use common::hq::{answer_to_raw, Api, Hq, Server, PASSWORD};
+use common::proxy::{from, login, Proxy};
 use common::tls::path;
 use common::{sell_some, Till, PIN};
 use serde_json::json;
 
-/// A running nginx, stopped when dropped.
-struct Nginx {
-    child: Child,
-    at: SocketAddr,
-}
-
-impl Nginx {
-    /// nginx on a free loopback port, serving HTTPS with `cert` and `key` and passing every
-    /// request to `backend` as the README's example does.
-    fn start(dir: &Path, backend: SocketAddr, cert: &Path, key: &Path) -> Nginx {
-        let at = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap();
-        let prefix = dir.join("nginx");
-        std::fs::create_dir_all(&prefix).unwrap();
-        let config = prefix.join("nginx.conf");
-        std::fs::write(
-            &config,
-            format!(
-                "worker_processes 1;\n\
-                 pid {prefix}/nginx.pid;\n\
-                 error_log {prefix}/error.log;\n\
-                 events {{ worker_connections 256; }}\n\
-                 http {{\n\
-                 access_log off;\n\
-                 client_body_temp_path {prefix}/body;\n\
-                 proxy_temp_path {prefix}/proxy;\n\
-                 fastcgi_temp_path {prefix}/fastcgi;\n\
-                 uwsgi_temp_path {prefix}/uwsgi;\n\
-                 scgi_temp_path {prefix}/scgi;\n\
-                 map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}\n\
-                 server {{\n\
-                 listen {at} ssl;\n\
-                 ssl_certificate {cert};\n\
-                 ssl_certificate_key {key};\n\
-                 location / {{\n\
-                 proxy_pass http://{backend};\n\
-                 proxy_http_version 1.1;\n\
-                 proxy_buffering off;\n\
-                 proxy_request_buffering off;\n\
-                 proxy_read_timeout 300s;\n\
-                 proxy_set_header Host $host;\n\
-                 proxy_set_header Upgrade $http_upgrade;\n\
-                 proxy_set_header Connection $connection_upgrade;\n\
-                 proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
-                 proxy_set_header X-Forwarded-Proto $scheme;\n\
-                 }}\n}}\n}}\n",
-                prefix = path(&prefix),
-                cert = path(cert),
-                key = path(key),
-            ),
-        )
-        .unwrap();
-        // Debian puts it in /usr/sbin, which only root's PATH has.
-        let program = ["/usr/sbin/nginx", "nginx"]
-            .into_iter()
-            .find(|p| Command::new(p).arg("-v").output().is_ok())
-            .expect("nginx is missing: scripts/setup.sh --test installs it");
-        let log = prefix.join("stderr.log");
-        let mut command = Command::new(program);
-        command
-            .args(["-p", path(&prefix), "-e", "stderr", "-c", path(&config)])
-            .args(["-g", "daemon off;"]);
-        // As root its workers would run as `nobody`, which cannot read this directory.
-        if unsafe { libc::geteuid() } == 0 {
-            command.args(["-g", "user root;"]);
-        }
-        let child = command
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        while TcpStream::connect(at).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "nginx did not listen on {at}: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Nginx { child, at }
+/// nginx on a free loopback port, serving HTTPS with `cert` and `key` and passing every
+/// request to `backend` as the README's example does.
+fn nginx(dir: &Path, backend: SocketAddr, cert: &Path, key: &Path) -> Proxy {
+    let at = Proxy::free_address();
+    let prefix = dir.join("nginx");
+    std::fs::create_dir_all(&prefix).unwrap();
+    let config = prefix.join("nginx.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "worker_processes 1;\n\
+             pid {prefix}/nginx.pid;\n\
+             error_log {prefix}/error.log;\n\
+             events {{ worker_connections 256; }}\n\
+             http {{\n\
+             access_log off;\n\
+             client_body_temp_path {prefix}/body;\n\
+             proxy_temp_path {prefix}/proxy;\n\
+             fastcgi_temp_path {prefix}/fastcgi;\n\
+             uwsgi_temp_path {prefix}/uwsgi;\n\
+             scgi_temp_path {prefix}/scgi;\n\
+             map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}\n\
+             server {{\n\
+             listen {at} ssl;\n\
+             ssl_certificate {cert};\n\
+             ssl_certificate_key {key};\n\
+             location / {{\n\
+             proxy_pass http://{backend};\n\
+             proxy_http_version 1.1;\n\
+             proxy_buffering off;\n\
+             proxy_request_buffering off;\n\
+             proxy_read_timeout 300s;\n\
+             proxy_set_header Host $host;\n\
+             proxy_set_header Upgrade $http_upgrade;\n\
+             proxy_set_header Connection $connection_upgrade;\n\
+             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
+             proxy_set_header X-Forwarded-Proto $scheme;\n\
+             }}\n}}\n}}\n",
+            prefix = path(&prefix),
+            cert = path(cert),
+            key = path(key),
+        ),
+    )
+    .unwrap();
+    let mut command = Command::new(Proxy::program("nginx"));
+    command
+        .args(["-p", path(&prefix), "-e", "stderr", "-c", path(&config)])
+        .args(["-g", "daemon off;"]);
+    // As root its workers would run as `nobody`, which cannot read this directory.
+    if unsafe { libc::geteuid() } == 0 {
+        command.args(["-g", "user root;"]);
     }
-
-    fn url(&self) -> String {
-        format!("https://{}", self.at)
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn from(address: &str) -> Option<IpAddr> {
-    Some(address.parse().unwrap())
-}
-
-/// What a login with `password` is answered, through `api`.
-fn login(api: &Api, password: &str) -> u16 {
-    api.post("/api/v1/login", None, &json!({ "password": password }))
-        .0
+    Proxy::start(command, at, &prefix.join("stderr.log"))
 }
 
 /// The answer's status, `Set-Cookie` and `Strict-Transport-Security` headers (empty when
@@ -197,8 +146,8 @@ fn behind_nginx_ending_tls_each_client_is_known_by_its_own_address_and_scheme() 
         File::create(&log).unwrap(),
     );
     assert!(server.url.starts_with("http://"), "{}", server.url);
-    let proxy = Nginx::start(hq.data(), server.address(), &cert, &key);
-    let url = proxy.url();
+    let proxy = nginx(hq.data(), server.address(), &cert, &key);
+    let url = proxy.url("https");
 
     // A till trusting the fair's CA enrols and syncs through nginx: HTTPS, and the sync's
     // WebSocket upgraded through it.

@@ -6,6 +6,7 @@ pub mod devices;
 pub mod hq;
 pub mod morning;
 pub mod postgres;
+pub mod proxy;
 pub mod scale;
 pub mod statements;
 pub mod tls;

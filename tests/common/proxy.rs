@@ -1,0 +1,79 @@
+//! A load balancer or reverse proxy the tests start in front of headquarters (HAProxy,
+//! nginx): a free loopback port for it, the program found where Debian puts it, the process
+//! waited for until it listens and stopped when dropped; and what clients at several
+//! loopback addresses do through it.
+
+use std::fs::File;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::hq::Api;
+
+/// A running proxy, stopped when dropped.
+pub struct Proxy {
+    child: Child,
+    pub at: SocketAddr,
+}
+
+impl Proxy {
+    /// A free loopback address for a proxy to listen on.
+    pub fn free_address() -> SocketAddr {
+        TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+    }
+
+    /// `program` (tried in /usr/sbin first, which only root's PATH has), which
+    /// `scripts/setup.sh --test` installs.
+    pub fn program(program: &str) -> String {
+        [format!("/usr/sbin/{program}"), program.to_string()]
+            .into_iter()
+            .find(|p| Command::new(p).arg("-v").output().is_ok())
+            .unwrap_or_else(|| panic!("{program} is missing: scripts/setup.sh --test installs it"))
+    }
+
+    /// Runs `command` in the foreground, its stderr into `log`, until it listens at `at`.
+    pub fn start(mut command: Command, at: SocketAddr, log: &Path) -> Proxy {
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while TcpStream::connect(at).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{command:?} did not listen on {at}: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Proxy { child, at }
+    }
+
+    pub fn url(&self, scheme: &str) -> String {
+        format!("{scheme}://{}", self.at)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback address for a client to play a host of its own.
+pub fn from(address: &str) -> Option<IpAddr> {
+    Some(address.parse().unwrap())
+}
+
+/// What a login with `password` is answered, through `api`.
+pub fn login(api: &Api, password: &str) -> u16 {
+    api.post("/api/v1/login", None, &json!({ "password": password }))
+        .0
+}

@@ -23,6 +23,9 @@ pub struct HqClient {
     http: reqwest::Client,
 }
 
+/// How long an idle connection is kept for the next request: under headquarters' 30 s.
+const IDLE_CONNECTION: Duration = Duration::from_secs(20);
+
 /// Redirects followed within one scheme, up to ten as reqwest's default; a redirect to
 /// another scheme (a reverse proxy sending `http://` on to `https://`) is refused, naming
 /// the address to give instead: the sync socket follows no redirect, and a client of an
@@ -59,6 +62,10 @@ impl HqClient {
             });
         }
         let http = reqwest::Client::builder()
+            // Let go of an idle connection before headquarters does (it closes those idle
+            // for its --request-head-timeout, 30 s by default), so that a request is never
+            // sent on one it is closing.
+            .pool_idle_timeout(IDLE_CONNECTION)
             .tls_backend_preconfigured(trust.client_config_for(&url).as_ref().clone())
             .redirect(same_scheme_redirects())
             .build()

@@ -94,10 +94,7 @@ pub async fn client(
 fn client_named(headers: &HeaderMap, proxies: &Trusted) -> Result<Option<IpAddr>, String> {
     // Read from the right, entry by entry, as bytes: what stands left of the client (the
     // client's own writing) is never decoded.
-    let lines: Vec<&HeaderValue> = headers.get_all("x-forwarded-for").iter().collect();
-    let named = lines
-        .into_iter()
-        .rev()
+    let named = (headers.get_all("x-forwarded-for").iter().rev())
         .flat_map(|line| line.as_bytes().rsplit(|&b| b == b','));
     let mut leftmost = None;
     for item in named {

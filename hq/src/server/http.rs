@@ -74,7 +74,6 @@ pub async fn serve<L>(
             }
             connection.as_mut().graceful_shutdown();
             let _ = connection.await;
-            drop(stopping);
         });
     }
     drop(listener);

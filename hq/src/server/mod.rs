@@ -451,7 +451,10 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         println!("clients' addresses from the PROXY headers of {trusted}");
     }
     if let Some(proxies) = &options.forwarded_for {
-        println!("clients' addresses and schemes from the X-Forwarded-For and X-Forwarded-Proto of {proxies}");
+        println!(
+            "clients' addresses and schemes from the X-Forwarded-For and X-Forwarded-Proto \
+             of {proxies}"
+        );
     }
     println!(
         "fairpos {kind} of {}{on} serving on {http}://{addr}",

@@ -197,15 +197,7 @@ fn tls_passed_through_haproxy_and_headers_only_from_the_balancers_named() {
 
 #[test]
 fn a_list_that_names_no_address_is_refused_at_start() {
-    let hq = Hq::demo();
-    let (code, stderr) = hq.serve_refused(&["--proxy-protocol", "balancer.example"]);
-    assert_eq!(code, Some(2), "{stderr}");
-    assert!(
-        stderr
-            .contains("--proxy-protocol: \"balancer.example\" is neither an address nor a network"),
-        "{stderr}"
-    );
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    common::proxy::a_list_naming_no_address_is_refused("--proxy-protocol", "balancer.example");
 }
 
 #[test]

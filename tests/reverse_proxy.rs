@@ -239,12 +239,5 @@ fn behind_nginx_ending_tls_each_client_is_known_by_its_own_address_and_scheme() 
 
 #[test]
 fn a_forwarded_for_list_that_names_no_address_is_refused_at_start() {
-    let hq = Hq::demo();
-    let (code, stderr) = hq.serve_refused(&["--forwarded-for", "proxy.example"]);
-    assert_eq!(code, Some(2), "{stderr}");
-    assert!(
-        stderr.contains("--forwarded-for: \"proxy.example\" is neither an address nor a network"),
-        "{stderr}"
-    );
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    common::proxy::a_list_naming_no_address_is_refused("--forwarded-for", "proxy.example");
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::hq::Api;
+use super::hq::{Api, Hq};
 
 /// A running proxy, stopped when dropped.
 pub struct Proxy {
@@ -76,4 +76,15 @@ pub fn from(address: &str) -> Option<IpAddr> {
 pub fn login(api: &Api, password: &str) -> u16 {
     api.post("/api/v1/login", None, &json!({ "password": password }))
         .0
+}
+
+/// `hq serve FLAG NAME`, a list of proxies naming `name`, which is no address: refused at
+/// start with exit 2, in one line that says so.
+pub fn a_list_naming_no_address_is_refused(flag: &str, name: &str) {
+    let hq = Hq::demo();
+    let (code, stderr) = hq.serve_refused(&[flag, name]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let said = format!("{flag}: \"{name}\" is neither an address nor a network");
+    assert!(stderr.contains(&said), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }

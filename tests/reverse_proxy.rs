@@ -1,17 +1,20 @@
-//! Headquarters behind a real HTTP reverse proxy that ends TLS itself: nginx (Debian's
-//! `nginx`) serving HTTPS with a certificate made by `openssl`, passing requests and the
-//! sync WebSocket to `hq serve --forwarded-for 127.0.0.1` over plain HTTP, with
-//! `X-Forwarded-For $proxy_add_x_forwarded_for` and `X-Forwarded-Proto $scheme`.
+//! Headquarters behind a real HTTP reverse proxy that ends TLS itself, serving HTTPS with a
+//! certificate made by `openssl` and passing requests and the sync WebSocket to `hq serve
+//! --forwarded-for 127.0.0.1` over plain HTTP: nginx (Debian's `nginx`) with `X-Forwarded-For
+//! $proxy_add_x_forwarded_for` and `X-Forwarded-Proto $scheme`, and HAProxy (Debian's
+//! `haproxy`) in `mode http` with `option forwardfor` and `X-Forwarded-Proto` set from
+//! `ssl_fc`, as the README gives them.
 //!
-//! Clients play different hosts by connecting from different loopback addresses; nginx
+//! Clients play different hosts by connecting from different loopback addresses; the proxy
 //! reaches headquarters from 127.0.0.1. So without the headers every client would be
 //! 127.0.0.1 to headquarters, and its cookies would lack `Secure` (it serves plain HTTP);
 //! with them:
-//! - a till trusting the fair's CA enrols and syncs through nginx (HTTPS and WSS);
+//! - a till trusting the fair's CA enrols and syncs through the proxy (HTTPS and WSS);
 //! - a guesser's wrong passwords are answered 429 to the guesser alone, and logged under
 //!   its address, while an organizer at another address logs in, though the guesser wrote
 //!   the organizer's address in an `X-Forwarded-For` of its own;
-//! - the login form's cookie is `Secure` and the page carries `Strict-Transport-Security`;
+//! - the login form's cookie is `Secure` and the page carries `Strict-Transport-Security`,
+//!   though the client wrote `X-Forwarded-Proto: http` itself;
 //! - a client straight to headquarters is known by its own address, whatever
 //!   `X-Forwarded-For` it writes, and gets neither `Secure` nor HSTS for its
 //!   `X-Forwarded-Proto: https`;
@@ -86,6 +89,38 @@ fn nginx(dir: &Path, backend: SocketAddr, cert: &Path, key: &Path) -> Proxy {
     Proxy::start(command, at, &prefix.join("stderr.log"))
 }
 
+/// HAProxy in `mode http` on a free loopback port, ending TLS with `cert` and `key` and
+/// passing every request to `backend` with the README's lines: `option forwardfor`, the
+/// scheme set in `X-Forwarded-Proto`, and `timeout tunnel` for the sync's WebSocket.
+fn haproxy_http(dir: &Path, backend: SocketAddr, cert: &Path, key: &Path) -> Proxy {
+    let at = Proxy::free_address();
+    // HAProxy takes the certificate and its key in one file.
+    let identity = dir.join("haproxy.pem");
+    let mut pem = std::fs::read(cert).unwrap();
+    pem.extend(std::fs::read(key).unwrap());
+    std::fs::write(&identity, pem).unwrap();
+    let config = dir.join("haproxy.cfg");
+    std::fs::write(
+        &config,
+        format!(
+            "global\n  maxconn 256\n\
+             defaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  \
+             timeout server 60s\n  timeout tunnel 300s\n\
+             frontend fair\n  bind {at} ssl crt {identity}\n  option forwardfor\n  \
+             http-request set-header X-Forwarded-Proto https if {{ ssl_fc }}\n  \
+             http-request set-header X-Forwarded-Proto http if !{{ ssl_fc }}\n  \
+             default_backend hq\n\
+             backend hq\n  server hq0 {backend}\n",
+            identity = path(&identity),
+        ),
+    )
+    .unwrap();
+    let mut command = Command::new(Proxy::program("haproxy"));
+    // In the foreground, this process its child.
+    command.arg("-db").arg("-f").arg(&config);
+    Proxy::start(command, at, &dir.join("haproxy.log"))
+}
+
 /// The answer's status, `Set-Cookie` and `Strict-Transport-Security` headers (empty when
 /// missing) to `GET /login` at `base`, from the loopback address `local`, trusting `ca`,
 /// with the extra request headers `headers`.
@@ -136,7 +171,6 @@ fn wrong_password_claiming(at: SocketAddr, claimed: &str) -> u16 {
 #[test]
 fn behind_nginx_ending_tls_each_client_is_known_by_its_own_address_and_scheme() {
     let hq = Hq::demo();
-    let code = hq.add_device("T01", "S01");
     let (ca, cert, key) = common::tls::certificates(hq.data(), "fair");
     let log = hq.data().join("serve.log");
     let server = Server::start_logging(
@@ -145,12 +179,40 @@ fn behind_nginx_ending_tls_each_client_is_known_by_its_own_address_and_scheme() 
         &[],
         File::create(&log).unwrap(),
     );
-    assert!(server.url.starts_with("http://"), "{}", server.url);
     let proxy = nginx(hq.data(), server.address(), &cert, &key);
-    let url = proxy.url("https");
+    each_client_is_known_by_its_own_address_and_scheme(&hq, server, &proxy, &ca, &log);
+}
 
-    // A till trusting the fair's CA enrols and syncs through nginx: HTTPS, and the sync's
-    // WebSocket upgraded through it.
+#[test]
+fn behind_haproxy_in_http_mode_ending_tls_each_client_is_known_by_its_own_address_and_scheme() {
+    let hq = Hq::demo();
+    let (ca, cert, key) = common::tls::certificates(hq.data(), "fair");
+    let log = hq.data().join("serve.log");
+    let server = Server::start_logging(
+        hq.data(),
+        &["--forwarded-for", "127.0.0.1"],
+        &[],
+        File::create(&log).unwrap(),
+    );
+    let proxy = haproxy_http(hq.data(), server.address(), &cert, &key);
+    each_client_is_known_by_its_own_address_and_scheme(&hq, server, &proxy, &ca, &log);
+}
+
+/// What the module's header says, through `proxy` (ending TLS with a certificate `ca`
+/// issued) in front of `server` (`--forwarded-for 127.0.0.1`, logging into `log`).
+fn each_client_is_known_by_its_own_address_and_scheme(
+    hq: &Hq,
+    server: Server,
+    proxy: &Proxy,
+    ca: &Path,
+    log: &Path,
+) {
+    assert!(server.url.starts_with("http://"), "{}", server.url);
+    let url = proxy.url("https");
+    let code = hq.add_device("T01", "S01");
+
+    // A till trusting the fair's CA enrols and syncs through the proxy: HTTPS, and the
+    // sync's WebSocket upgraded through it.
     let till = Till::empty();
     till.ok(&[
         "enroll",
@@ -161,15 +223,16 @@ fn behind_nginx_ending_tls_each_client_is_known_by_its_own_address_and_scheme() 
         "--lead-pin",
         PIN,
         "--ca",
-        path(&ca),
+        path(ca),
     ]);
     sell_some(&till, "V003", 3);
     till.synced();
     assert_eq!(hq.sales().len(), 3);
 
     // Five wrong passwords from 127.0.0.2 lock out 127.0.0.2 alone, though it names the
-    // organizer's address in an X-Forwarded-For of its own (nginx adds 127.0.0.2 after it).
-    let guesser = Api::from(&url, from("127.0.0.2"), Some(&ca));
+    // organizer's address in an X-Forwarded-For of its own (the proxy adds 127.0.0.2 after
+    // it: nginx on the same line, HAProxy on a line of its own).
+    let guesser = Api::from(&url, from("127.0.0.2"), Some(ca));
     let claim = [("x-forwarded-for", "127.0.0.3")];
     for i in 0..5 {
         let guess = json!({ "password": format!("guess-{i}") });
@@ -177,15 +240,16 @@ fn behind_nginx_ending_tls_each_client_is_known_by_its_own_address_and_scheme() 
         assert_eq!(status, 401, "guess {i}");
     }
     assert_eq!(login(&guesser, PASSWORD), 429, "the guesser is throttled");
-    let organizer = Api::from(&url, from("127.0.0.3"), Some(&ca));
+    let organizer = Api::from(&url, from("127.0.0.3"), Some(ca));
     assert_eq!(login(&organizer, PASSWORD), 200, "another address is not");
 
-    // The client came over HTTPS, to nginx: the cookie is Secure, and HSTS is sent.
-    let (status, cookie, hsts) = login_form(&url, "127.0.0.3", Some(&ca), &[]);
+    // The client came over HTTPS, to the proxy: the cookie is Secure, and HSTS is sent,
+    // though the client wrote an X-Forwarded-Proto of its own (the proxy replaces it).
+    let claim = [("x-forwarded-proto", "http")];
+    let (status, cookie, hsts) = login_form(&url, "127.0.0.3", Some(ca), &claim);
     assert_eq!(status, 200);
     assert!(cookie.contains("; Secure"), "{cookie}");
     assert_eq!(hsts, "max-age=31536000");
-
     // Straight to headquarters from 127.0.0.9, claiming to be the organizer at 127.0.0.3:
     // its five wrong passwords count against 127.0.0.9, and the organizer still logs in.
     for _ in 0..5 {
@@ -221,7 +285,7 @@ fn behind_nginx_ending_tls_each_client_is_known_by_its_own_address_and_scheme() 
     assert_eq!(Api::new(&direct).get("/api/v1/health", None).0, 200);
     server.stop();
 
-    let log = std::fs::read_to_string(&log).unwrap();
+    let log = std::fs::read_to_string(log).unwrap();
     assert!(
         log.contains("login from 127.0.0.2 refused: too many failures"),
         "the guesser by its own address:\n{log}"
@@ -235,6 +299,72 @@ fn behind_nginx_ending_tls_each_client_is_known_by_its_own_address_and_scheme() 
             && log.contains("X-Forwarded-For names \"unknown\", which is not an address"),
         "{log}"
     );
+}
+
+/// A wrong password as a TCP load balancer passes it on from 127.0.0.1: a PROXY header
+/// naming `peer`, the connection it took, then a login whose `X-Forwarded-For` is
+/// `forwarded`. The status.
+fn wrong_password_relayed(at: SocketAddr, peer: &str, forwarded: &str) -> u16 {
+    let body = r#"{"password":"guess"}"#;
+    let request = format!(
+        "PROXY TCP4 {peer} 127.0.0.1 40000 7700\r\n\
+         POST /api/v1/login HTTP/1.1\r\nHost: hq\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nX-Forwarded-For: {forwarded}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let answer = answer_to_raw(at, request.as_bytes());
+    let answer = String::from_utf8_lossy(&answer);
+    let status = answer.strip_prefix("HTTP/1.1 ").and_then(|a| a.get(..3));
+    status
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{answer:?}"))
+}
+
+/// A reverse proxy behind a TCP load balancer (`--proxy-protocol` and `--forwarded-for`
+/// together): the PROXY header names the connection's client, and only when that is one of
+/// the proxies named is its `X-Forwarded-For` believed.
+#[test]
+fn behind_a_proxy_and_a_load_balancer_the_header_is_believed_only_from_the_proxy() {
+    let hq = Hq::demo();
+    let log = hq.data().join("serve.log");
+    let server = Server::start_logging(
+        hq.data(),
+        &[
+            "--proxy-protocol",
+            "127.0.0.1",
+            "--forwarded-for",
+            "10.0.0.5",
+        ],
+        &[],
+        File::create(&log).unwrap(),
+    );
+    let at = server.address();
+    // Through the proxy at 10.0.0.5, a client at 203.0.113.7 that wrote another address
+    // itself: five wrong passwords lock out 203.0.113.7 alone.
+    let guessed = "203.0.113.9, 203.0.113.7";
+    for i in 0..5 {
+        assert_eq!(wrong_password_relayed(at, "10.0.0.5", guessed), 401, "{i}");
+    }
+    assert_eq!(wrong_password_relayed(at, "10.0.0.5", guessed), 429);
+    assert_eq!(wrong_password_relayed(at, "10.0.0.5", "203.0.113.8"), 401);
+    // A client the balancer took straight, not from the proxy: its own header is not
+    // believed, and it locks out only itself.
+    for i in 0..5 {
+        let status = wrong_password_relayed(at, "198.51.100.4", "203.0.113.8");
+        assert_eq!(status, 401, "{i}");
+    }
+    assert_eq!(
+        wrong_password_relayed(at, "198.51.100.4", "203.0.113.8"),
+        429
+    );
+    assert_eq!(wrong_password_relayed(at, "10.0.0.5", "203.0.113.8"), 401);
+    server.stop();
+    let log = std::fs::read_to_string(&log).unwrap();
+    for client in ["203.0.113.7", "198.51.100.4"] {
+        let said = format!("login from {client} refused: too many failures");
+        assert!(log.contains(&said), "{said}:\n{log}");
+    }
+    assert!(!log.contains("login from 203.0.113.8 refused"), "{log}");
 }
 
 #[test]

@@ -14,8 +14,16 @@ pub enum HqCommand {
         demo: bool,
         #[arg(long, value_name = "FILE", required_unless_present = "demo")]
         fair: Option<PathBuf>,
-        #[arg(long, value_name = "PW")]
-        organizer_password: String,
+        /// The first organizer's password (at least 8 characters); without it or
+        /// FAIRPOS_ORGANIZER_PASSWORD, it is read from standard input (typed twice at a
+        /// terminal, unshown).
+        #[arg(
+            long,
+            value_name = "PW",
+            env = "FAIRPOS_ORGANIZER_PASSWORD",
+            hide_env_values = true
+        )]
+        organizer_password: Option<String>,
         /// Keep devices, documents and the projection in this PostgreSQL database
         /// (postgres://USER@HOST:PORT/DB), which every `hq serve` of this headquarters shares;
         /// the data directory remembers it.
@@ -328,17 +336,19 @@ pub enum UserCommand {
     Remove { name: String },
 }
 
-/// An account's new password, from the command line or the environment.
+/// An account's new password, from the command line or the environment, else from
+/// standard input.
 #[derive(Args, Debug)]
 pub struct NewPassword {
-    /// At least 8 characters.
+    /// At least 8 characters; without it or FAIRPOS_USER_PASSWORD, it is read from standard
+    /// input (typed twice at a terminal, unshown).
     #[arg(
         long = "password",
         value_name = "PW",
         env = "FAIRPOS_USER_PASSWORD",
         hide_env_values = true
     )]
-    pub text: String,
+    pub text: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

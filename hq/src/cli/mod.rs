@@ -5,6 +5,7 @@ pub mod args;
 mod backups;
 pub mod kit;
 mod money;
+mod new_password;
 mod postgres;
 mod text;
 mod users;
@@ -98,6 +99,14 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
                 Some(path) => read_input(path)?,
                 None => demo::FAIR_TOML.to_string(),
             };
+            let organizer_password = new_password::read(
+                organizer_password.as_deref(),
+                "the organizer",
+                new_password::GivenBy {
+                    option: "--organizer-password",
+                    variable: "FAIRPOS_ORGANIZER_PASSWORD",
+                },
+            )?;
             if let Some(url) = &database {
                 // Before anything is written: a database that cannot be reached, or that is
                 // another fair's headquarters, fails init.

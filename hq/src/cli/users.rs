@@ -22,12 +22,12 @@ pub fn run(dir: &Path, command: UserCommand) -> Result<()> {
             password,
         } => {
             let access = Access::parse(&role, stall.as_deref(), unit.as_deref())?;
-            accounts::add(&hq.conn, &name, &access, &password.text)?;
+            accounts::add(&hq.conn, &name, &access, &password.read(&name)?)?;
             added(&name, &access);
         }
         UserCommand::List(f) => show(&accounts::list(&hq.conn)?, f.json)?,
         UserCommand::Passwd { name, password } => {
-            let ended = accounts::set_password(&hq.conn, &name, &password.text)?;
+            let ended = accounts::set_password(&hq.conn, &name, &password.read(&name)?)?;
             println!("password of {name} changed; sessions ended: {ended}");
         }
         UserCommand::Remove { name } => {
@@ -83,7 +83,7 @@ fn on_postgres(hq: &Hq, url: &str, command: UserCommand) -> Result<()> {
                 let account = Stored {
                     role: access.role().to_string(),
                     scope: access.scope().map(str::to_string),
-                    password_hash: accounts::hash_password(&password.text)?,
+                    password_hash: accounts::hash_password(&password.read(&name)?)?,
                 };
                 if !stored::add(&pool, &name, &account).await? {
                     return Err(accounts::already(&name));
@@ -105,7 +105,7 @@ fn on_postgres(hq: &Hq, url: &str, command: UserCommand) -> Result<()> {
                 show(&listed, f.json)?;
             }
             UserCommand::Passwd { name, password } => {
-                let hash = accounts::hash_password(&password.text)?;
+                let hash = accounts::hash_password(&password.read(&name)?)?;
                 let ended = stored::set_password(&pool, &name, &hash)
                     .await?
                     .ok_or_else(|| accounts::no_account(&name))?;

@@ -157,6 +157,15 @@ pub struct ServeArgs {
         env = "FAIRPOS_HQ_REQUEST_HEAD_TIMEOUT"
     )]
     pub request_head_timeout: String,
+    /// A client that takes none of its answer for this long (it reads nothing) is
+    /// disconnected; one that takes some of it now and then is served to the end.
+    #[arg(
+        long,
+        default_value = "60s",
+        value_name = "SPAN",
+        env = "FAIRPOS_HQ_SEND_TIMEOUT"
+    )]
+    pub send_timeout: String,
     /// A request whose body and answer take longer than this, once its head is in, is
     /// answered 408 (a sync socket, once open, and the big screen's stream are not).
     #[arg(

@@ -197,6 +197,7 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
                 upstream,
                 session_idle,
                 request_head_timeout,
+                send_timeout,
                 request_timeout,
                 session_max,
                 tls_cert,
@@ -223,10 +224,10 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
                     listen,
                     upstream,
                     sessions,
-                    request_head_timeout: parse_std_span(
-                        "--request-head-timeout",
-                        &request_head_timeout,
-                    )?,
+                    client_limits: crate::server::http::ClientLimits {
+                        head: parse_std_span("--request-head-timeout", &request_head_timeout)?,
+                        send: parse_std_span("--send-timeout", &send_timeout)?,
+                    },
                     request_timeout: parse_std_span("--request-timeout", &request_timeout)?,
                     tls: tls_cert.zip(tls_key),
                     max_sync_message: max_sync_message as usize * 1024 * 1024,

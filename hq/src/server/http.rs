@@ -13,11 +13,20 @@
 //! never reads its answer, would otherwise hold the stop up for good), saying how many
 //! were left.
 //!
+//! A client that takes none of its answer for `--send-timeout` (its receive window full:
+//! it reads nothing) is disconnected too: otherwise a client that asks for answers and
+//! never reads them holds its connection, and the answers' buffers, for good (a "slow
+//! read"). The limit is on each write waiting, not on a whole answer: a slow link that
+//! takes some of it every few seconds is served to the end. Such a client is logged (a line
+//! a minute at most for each address). The limit applies to an upgraded sync WebSocket too
+//! (a till that reads nothing for that long is gone).
+//!
 //! How long a request may take once its head is in is `--request-timeout`, a layer of the
 //! router (`mod.rs`).
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request};
@@ -26,17 +35,29 @@ use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::sync::watch;
+use tokio_io_timeout::TimeoutStream;
 use tower::ServiceExt as _;
+
+use super::quiet_log::QuietLog;
 
 /// How long a stop waits for the connections open to finish.
 pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 
-/// Serves `app` on `listener` until `stop` ends, giving each request's head `head_timeout`
-/// (idle time before it on a kept-alive connection included).
+/// How long a client may keep the server waiting.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientLimits {
+    /// For a request's head (idle time before it on a kept-alive connection included):
+    /// `--request-head-timeout`.
+    pub head: Duration,
+    /// For a write of its answer to be taken: `--send-timeout`.
+    pub send: Duration,
+}
+
+/// Serves `app` on `listener` until `stop` ends, holding each client to `limits`.
 pub async fn serve<L>(
     mut listener: L,
     app: Router,
-    head_timeout: Duration,
+    limits: ClientLimits,
     stop: impl Future<Output = ()>,
 ) where
     L: Listener<Addr = SocketAddr>,
@@ -44,10 +65,11 @@ pub async fn serve<L>(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(head_timeout);
+        .header_read_timeout(limits.head);
     // Told to the connections when it is time to stop; each holds a receiver, so that the
     // sender sees when the last has finished.
     let (stopping, stopping_rx) = watch::channel(false);
+    let cut_off = QuietLog::told_when_due();
     tokio::pin!(stop);
     loop {
         let (io, client) = tokio::select! {
@@ -61,15 +83,30 @@ pub async fn serve<L>(
                 request.extensions_mut().insert(ConnectInfo(client));
                 request
             });
+        // A write that waits longer than the limit fails, and with it the connection.
+        let mut io = TimeoutStream::new(io);
+        io.set_write_timeout(Some(limits.send));
+        let io = TokioIo::new(Box::pin(io));
         let connection = builder
-            .serve_connection(TokioIo::new(io), TowerToHyperService::new(service))
+            .serve_connection(io, TowerToHyperService::new(service))
             .with_upgrades();
         let mut stopping = stopping_rx.clone();
+        let cut_off = Arc::clone(&cut_off);
         tokio::spawn(async move {
             tokio::pin!(connection);
             tokio::select! {
-                // A failed connection (a client gone, a head too slow) is the client's.
-                _ = connection.as_mut() => return,
+                // A failed connection (a client gone, a head too slow) is the client's; one
+                // that read none of its answer in time is told.
+                served = connection.as_mut() => {
+                    if served.as_ref().is_err_and(write_timed_out) {
+                        let line = format!(
+                            "connection from {client} closed: it took none of its answer for {} s",
+                            limits.send.as_secs_f64()
+                        );
+                        cut_off.write(client.ip().to_string(), line);
+                    }
+                    return;
+                }
                 _ = stopping.wait_for(|stop| *stop) => {}
             }
             connection.as_mut().graceful_shutdown();
@@ -89,4 +126,17 @@ pub async fn serve<L>(
             SHUTDOWN_WAIT.as_secs()
         );
     }
+}
+
+/// Whether a connection failed because a write of its answer waited too long
+/// ([`TimeoutStream`]'s error, under hyper's).
+fn write_timed_out(error: &hyper::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::TimedOut;
+        }
+        source = cause.source();
+    }
+    false
 }

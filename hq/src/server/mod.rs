@@ -53,8 +53,8 @@ pub struct ServeOptions {
     pub upstream: Option<String>,
     /// How long dashboard sessions live.
     pub sessions: crate::sessions::SessionLimits,
-    /// How long a client may take over a request's head ([`http`]).
-    pub request_head_timeout: std::time::Duration,
+    /// How long a client may take over a request's head, and to take its answer ([`http`]).
+    pub client_limits: http::ClientLimits,
     /// How long a request may take once its head is in: then it is answered 408.
     pub request_timeout: std::time::Duration,
     /// HTTPS and WSS with this certificate chain and key (PEM files); plain HTTP without.
@@ -385,7 +385,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         let access = scrape::MetricsAccess {
             tls: tls.clone(),
             token: options.metrics_token.clone(),
-            head_timeout: options.request_head_timeout,
+            limits: options.client_limits,
         };
         let on_loopback = options
             .metrics_listen
@@ -464,17 +464,17 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
     let _ = std::io::stdout().flush();
     service_manager::ready(&format!("serving on {http}://{addr}"));
     let server_error = |e: std::io::Error| Error::Other(format!("server: {e}"));
-    let (stopped, head) = (shutdown(stopping_tx), options.request_head_timeout);
+    let (stopped, limits) = (shutdown(stopping_tx), options.client_limits);
     match (tls, options.proxy_protocol) {
         (Some(config), proxy) => {
             let listener = tls::listener(listener, config, proxy).map_err(server_error)?;
-            http::serve(listener, app, head, stopped).await
+            http::serve(listener, app, limits, stopped).await
         }
         (None, Some(trusted)) => {
             let listener = proxy::listener(listener, trusted).map_err(server_error)?;
-            http::serve(listener, app, head, stopped).await
+            http::serve(listener, app, limits, stopped).await
         }
-        (None, None) => http::serve(listener, app, head, stopped).await,
+        (None, None) => http::serve(listener, app, limits, stopped).await,
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     repo.stop().await;

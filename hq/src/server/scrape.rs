@@ -164,8 +164,8 @@ fn tokens_in(file: &Path) -> Result<Vec<String>> {
 pub struct MetricsAccess {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub token: Option<Arc<Token>>,
-    /// `--request-head-timeout`, as on the main listener.
-    pub head_timeout: Duration,
+    /// `--request-head-timeout` and `--send-timeout`, as on the main listener.
+    pub limits: super::http::ClientLimits,
 }
 
 /// The database's figures as last read ([`read_database`]).
@@ -251,10 +251,10 @@ pub fn serve(
         let stopped = async move {
             let _ = stopping.wait_for(|stopping| *stopping).await;
         };
-        let head = access.head_timeout;
+        let limits = access.limits;
         match listener {
-            Either::Left(tls) => super::http::serve(tls, app, head, stopped).await,
-            Either::Right(plain) => super::http::serve(plain, app, head, stopped).await,
+            Either::Left(tls) => super::http::serve(tls, app, limits, stopped).await,
+            Either::Right(plain) => super::http::serve(plain, app, limits, stopped).await,
         }
     });
     Ok(format!("{scheme}://{bound}{METRICS}"))

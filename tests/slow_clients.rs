@@ -1,0 +1,186 @@
+//! Clients that keep headquarters waiting, against the real `fairpos hq serve` on a
+//! loopback port with short limits: a request head sent slowly or never finished, a
+//! connection kept idle between requests (`--request-head-timeout`), a body sent slowly
+//! (`--request-timeout`), and answers asked for and never read (`--send-timeout`, a "slow
+//! read"); each is disconnected, while a till's sync socket idle between messages, and a
+//! client that reads its answers slowly but steadily, are served.
+
+mod common;
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::hq::{Hq, Server};
+use common::Till;
+
+/// What a plain TCP client at `at` that sends `bytes` then waits gets: `Some(answer)` once
+/// headquarters closes the connection (what it sent before, if anything), `None` when it is
+/// still open after 15 s.
+fn closed_after(at: SocketAddr, bytes: &[u8]) -> Option<String> {
+    let mut stream = TcpStream::connect(at).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    stream.write_all(bytes).unwrap();
+    let mut answer = Vec::new();
+    let mut chunk = [0; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return Some(String::from_utf8_lossy(&answer).into_owned()),
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            // A reset is headquarters closing too.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Some(String::from_utf8_lossy(&answer).into_owned())
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+#[test]
+fn a_client_slow_to_send_a_request_or_idle_between_requests_is_disconnected() {
+    let hq = Hq::demo();
+    let limits = ["--request-head-timeout", "2s", "--request-timeout", "4s"];
+    let server = Server::start(hq.data(), &limits);
+    // Half a request line, then nothing (a slowloris): closed, with nothing served.
+    let answer = closed_after(server.address(), b"GET /api/v1/health HTTP/1.1\r\nHost: h");
+    let answer = answer.expect("a request head that never ends is cut off");
+    assert!(!answer.contains("200 OK"), "{answer}");
+    // Two whole requests on one connection are answered (it is kept alive between them);
+    // idle after the second, it is closed.
+    let health = b"GET /api/v1/health HTTP/1.1\r\nHost: hq\r\n\r\n";
+    let answer = closed_after(server.address(), &[&health[..], &health[..]].concat());
+    let answer = answer.expect("an idle kept-alive connection is closed");
+    assert_eq!(answer.matches("HTTP/1.1 200 OK").count(), 2, "{answer}");
+    // A whole head, then a tenth of the body it announces: 408.
+    let slow_body = b"POST /api/v1/login HTTP/1.1\r\nHost: hq\r\n\
+        Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"password";
+    let answer = closed_after(server.address(), slow_body).expect("a slow body is cut off");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // A till syncs through, its WebSocket upgraded; a sync socket, idle past the limit,
+    // stays open: a ping after 3 s is answered.
+    let code = hq.add_device("T01", "S01");
+    let till = Till::enrolled(&server.url, &code);
+    common::sell_some(&till, "V003", 2);
+    till.synced();
+    assert_eq!(hq.sales().len(), 2);
+    let url = format!(
+        "{}/sync?token=T01.{}",
+        server.url.replace("http://", "ws://"),
+        till.secret()
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let answer = runtime.block_on(async {
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        socket
+            .send(Message::Ping(b"still there".to_vec().into()))
+            .await
+            .unwrap();
+        loop {
+            let next = tokio::time::timeout(Duration::from_secs(10), socket.next()).await;
+            match next {
+                Ok(Some(Ok(Message::Pong(payload)))) => return Some(payload.to_vec()),
+                Ok(Some(Ok(_))) => continue,
+                _ => return None,
+            }
+        }
+    });
+    assert_eq!(answer.as_deref(), Some(&b"still there"[..]));
+    server.stop();
+}
+
+/// The login page, asked for `n` times at once on one connection whose answers wait for
+/// the test to read them (the requests written by a thread of their own). With
+/// `small_buffer`, the connection's receive buffer is small, so that they wait in
+/// headquarters rather than in this process.
+fn ask_for_answers(at: SocketAddr, n: usize, small_buffer: bool) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None);
+    let socket = socket.unwrap();
+    if small_buffer {
+        socket.set_recv_buffer_size(16 * 1024).unwrap();
+    }
+    socket.connect(&at.into()).unwrap();
+    let stream = TcpStream::from(socket);
+    let mut writer = stream.try_clone().unwrap();
+    let requests = b"GET /login HTTP/1.1\r\nHost: hq\r\n\r\n".repeat(n);
+    // Fails once headquarters closes the connection: what was sent by then is enough.
+    std::thread::spawn(move || writer.write_all(&requests));
+    stream
+}
+
+/// How many answers `stream` is sent, reading `chunk` bytes at a time and waiting `pause`
+/// after each read, and whether headquarters then closed the connection (rather than
+/// leaving it open with nothing more to read for 5 s).
+fn read_answers(mut stream: TcpStream, chunk: usize, pause: Duration) -> (usize, bool) {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut answers = Vec::new();
+    let mut buffer = vec![0; chunk];
+    let closed = loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break true,
+            Ok(n) => answers.extend_from_slice(&buffer[..n]),
+            // A reset is headquarters closing too.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(_) => break false,
+        }
+        std::thread::sleep(pause);
+    };
+    let answers = String::from_utf8_lossy(&answers);
+    (answers.matches("HTTP/1.1 200 OK").count(), closed)
+}
+
+/// `path`'s text once it has a line holding `needle`, waiting up to 60 s.
+fn logged(path: &std::path::Path, needle: &str) -> String {
+    let since = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(path).unwrap();
+        let whole_line = text
+            .find(needle)
+            .is_some_and(|at| text[at..].contains('\n'));
+        if whole_line || since.elapsed() > Duration::from_secs(60) {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_client_that_never_reads_its_answers_is_disconnected_and_a_slow_reader_is_served() {
+    let hq = Hq::demo();
+    let log = hq.data().join("serve.log");
+    let limit = ["--send-timeout", "5s"];
+    let server = Server::start_logging(hq.data(), &limit, &[], File::create(&log).unwrap());
+    // 3 000 login pages (about 8 MB, more than the connection's buffers hold) asked for
+    // and not read: once a write has waited 5 s, the connection is closed and logged.
+    let asked = 3000;
+    let stream = ask_for_answers(server.address(), asked, true);
+    let needle = "closed: it took none of its answer for 5 s";
+    let text = logged(&log, needle);
+    assert!(text.contains("connection from 127.0.0.1:"), "{text}");
+    assert!(text.contains(needle), "{text}");
+    assert_eq!(text.matches(needle).count(), 1, "{text}");
+    let (read, closed) = read_answers(stream, 1 << 20, Duration::ZERO);
+    assert!(closed && read < asked, "{read} answers, closed: {closed}");
+
+    // 6 000 pages (about 16 MB, more than the buffers hold) read 2 MiB at a time with a
+    // second between reads: the writes wait, but never 5 s, and every answer comes.
+    let stream = ask_for_answers(server.address(), 6000, false);
+    let (read, closed) = read_answers(stream, 2 << 20, Duration::from_secs(1));
+    assert_eq!(
+        (read, closed),
+        (6000, false),
+        "kept alive after the last answer"
+    );
+    server.stop();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.matches(needle).count(), 1, "{text}");
+}

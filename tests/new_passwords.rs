@@ -1,14 +1,16 @@
 //! Passwords kept off the command line: `hq init` without `--organizer-password` and `hq
-//! user add|passwd` without `--password` read the password from standard input. Piped in,
-//! its first line is the password; at a terminal (a real pseudo-terminal here, the process
-//! leading a session with it as its controlling terminal, as a login shell's commands do),
-//! it is typed twice, and the terminal's echo is off while it is typed.
+//! user add|passwd` without `--password`. With `--organizer-password-stdin` or
+//! `--password-stdin`, the first line of standard input is the password; at a terminal (a
+//! real pseudo-terminal here, the process leading a session with it as its controlling
+//! terminal, as a login shell's commands do) it is typed twice, and the terminal's echo is
+//! off while it is typed; with neither, the command is refused at once.
 
 mod common;
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::FromRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -18,17 +20,9 @@ use std::time::{Duration, Instant};
 use common::hq::{Api, Hq, Server, PASSWORD};
 use common::BIN;
 
-/// `fairpos --data dir ARGS` with `input` on its standard input.
+/// `fairpos --data dir ARGS` with `input` on its standard input, which is then closed.
 fn with_input(dir: &Path, args: &[&str], input: &str) -> Output {
-    let mut child = Command::new(BIN)
-        .arg("--data")
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(dir, args);
     child
         .stdin
         .take()
@@ -38,50 +32,96 @@ fn with_input(dir: &Path, args: &[&str], input: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+fn spawn_piped(dir: &Path, args: &[&str]) -> Child {
+    Command::new(BIN)
+        .arg("--data")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// `fairpos --data dir ARGS` with a pipe on its standard input that nobody writes to or
+/// closes (as `ssh host fairpos …` without a terminal gives): its exit code and standard
+/// error, once it ends by itself (within 20 s).
+fn with_input_left_open(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = spawn_piped(dir, args);
+    let open = child.stdin.take();
+    let since = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if since.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("{args:?} waits on its standard input");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(open);
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), stderr(&out))
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]
-fn a_password_not_given_is_the_first_line_of_standard_input() {
+fn a_password_is_read_from_standard_input_only_when_asked() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
-    let out = with_input(data, &["hq", "init", "--demo"], "first-organizer-pw\n");
+    let init = ["hq", "init", "--demo", "--organizer-password-stdin"];
+    let out = with_input(data, &init, "first-organizer-pw\n");
     assert!(out.status.success(), "{}", stderr(&out));
-    let add = |name: &str, input: &str| {
-        let args = ["hq", "user", "add", name, "--role", "stall-lead"];
-        with_input(data, &[&args[..], &["--stall", "S01"]].concat(), input)
-    };
-    // A line ending in CR LF, as a file written on Windows has; spaces are the password's.
-    let out = add("lead1", " lead one pw\r\nnot read\n");
+    let add = [
+        "hq",
+        "user",
+        "add",
+        "lead1",
+        "--role",
+        "stall-lead",
+        "--stall",
+        "S01",
+    ];
+    let with_stdin = [&add[..], &["--password-stdin"]].concat();
+    // A file from a Windows editor: a byte order mark, CR LF; its spaces are the password's.
+    let out = with_input(data, &with_stdin, "\u{feff} lead one pw\r\nnot read\n");
     assert!(out.status.success(), "{}", stderr(&out));
-    // Nothing piped in: refused in one line, and no account made.
-    let out = add("lead2", "");
+    let add2 = [&["hq", "user", "add", "lead2"][..], &add[4..]].concat();
+    let add2_stdin = [&add2[..], &["--password-stdin"]].concat();
+    // Nothing on standard input, or too short: refused in one line, no account made.
+    let out = with_input(data, &add2_stdin, "");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let said = "no password for lead2: give --password or FAIRPOS_USER_PASSWORD, type it at a \
-                terminal, or write it on standard input";
-    assert_eq!(stderr(&out).trim_end(), format!("error: {said}"));
-    let out = add("lead2", "short\n");
+    let said = "error: --password-stdin: standard input holds no password for lead2";
+    assert_eq!(stderr(&out).trim_end(), said);
+    let out = with_input(data, &add2_stdin, "short\n");
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("at least 8 characters"),
         "{}",
         stderr(&out)
     );
+    // Not asked to read standard input, and no terminal: refused at once, though the pipe
+    // stays open, and nothing read from it.
+    let (code, said) = with_input_left_open(data, &add2);
+    assert_eq!(code, Some(2), "{said}");
+    let expected = "error: no password for lead2: give --password or FAIRPOS_USER_PASSWORD, or \
+                    --password-stdin with it on standard input, or type it at a terminal";
+    assert_eq!(said.trim_end(), expected);
+    // An account that exists is refused before any password is asked for.
+    let (code, said) = with_input_left_open(data, &add);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("there is an account lead1 already"), "{said}");
     let out = with_input(data, &["hq", "user", "list"], "");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("lead2"));
-    // init too says where its password may be given.
+    // init says where its password may be given.
     let other = tempfile::tempdir().unwrap();
-    let out = with_input(other.path(), &["hq", "init", "--demo"], "\n");
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains(
-            "no password for the organizer: give --organizer-password or \
-             FAIRPOS_ORGANIZER_PASSWORD"
-        ),
-        "{}",
-        stderr(&out)
-    );
+    let (code, said) = with_input_left_open(other.path(), &["hq", "init", "--demo"]);
+    assert_eq!(code, Some(2), "{said}");
+    let expected = "no password for the organizer: give --organizer-password or \
+                    FAIRPOS_ORGANIZER_PASSWORD, or --organizer-password-stdin with it";
+    assert!(said.contains(expected), "{said}");
 
     let server = Server::start(data, &[]);
     let api = Api::new(&server.url);
@@ -95,8 +135,9 @@ fn a_password_not_given_is_the_first_line_of_standard_input() {
 fn a_password_typed_at_a_terminal_is_asked_twice_and_never_shown() {
     let hq = Hq::demo();
     let passwd = ["hq", "user", "passwd", "organizer"];
+    let first = "New password for organizer: ";
     let mut typed = OnTerminal::start(hq.data(), &passwd);
-    typed.answer("New password for organizer: ", "typed-new-pw");
+    typed.answer(first, "typed-new-pw");
     typed.answer("The same again: ", "typed-new-pw");
     let (code, shown) = typed.finish();
     assert_eq!(code, Some(0), "{shown}");
@@ -108,7 +149,7 @@ fn a_password_typed_at_a_terminal_is_asked_twice_and_never_shown() {
 
     // Two that differ: refused, and the password stays.
     let mut typed = OnTerminal::start(hq.data(), &passwd);
-    typed.answer("New password for organizer: ", "other-pw-one");
+    typed.answer(first, "other-pw-one");
     typed.answer("The same again: ", "other-pw-two");
     let (code, shown) = typed.finish();
     assert_eq!(code, Some(2), "{shown}");
@@ -116,6 +157,22 @@ fn a_password_typed_at_a_terminal_is_asked_twice_and_never_shown() {
         shown.contains("the two passwords typed differ; nothing was changed"),
         "{shown}"
     );
+    // One too short: refused before it is asked for again.
+    let mut typed = OnTerminal::start(hq.data(), &passwd);
+    typed.answer(first, "short");
+    let (code, shown) = typed.finish();
+    assert_eq!(code, Some(2), "{shown}");
+    assert!(shown.contains("at least 8 characters"), "{shown}");
+    assert!(!shown.contains("The same again"), "{shown}");
+    // An account that exists: refused before any prompt.
+    let add = ["hq", "user", "add", "organizer", "--role", "organizer"];
+    let (code, shown) = OnTerminal::start(hq.data(), &add).finish();
+    assert_eq!(code, Some(2), "{shown}");
+    assert!(
+        shown.contains("there is an account organizer already"),
+        "{shown}"
+    );
+    assert!(!shown.contains("New password"), "{shown}");
 
     let server = hq.serve();
     let api = Api::new(&server.url);
@@ -136,11 +193,29 @@ struct OnTerminal {
 
 impl OnTerminal {
     fn start(dir: &Path, args: &[&str]) -> OnTerminal {
-        let (mut ours, mut theirs) = (0, 0);
-        let (name, settings, size) = (std::ptr::null_mut(), std::ptr::null(), std::ptr::null());
-        let opened = unsafe { libc::openpty(&mut ours, &mut theirs, name, settings, size) };
-        assert_eq!(opened, 0, "openpty: {}", std::io::Error::last_os_error());
-        let (terminal, theirs) = unsafe { (File::from_raw_fd(ours), OwnedFd::from_raw_fd(theirs)) };
+        // Both sides close-on-exec, so that no process another test starts meanwhile holds
+        // them (its copies of this side are made for it alone, as its standard streams).
+        let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+        let ours = unsafe { libc::posix_openpt(flags) };
+        assert!(
+            ours >= 0,
+            "posix_openpt: {}",
+            std::io::Error::last_os_error()
+        );
+        let terminal = unsafe { File::from_raw_fd(ours) };
+        let mut name = [0 as libc::c_char; 128];
+        unsafe {
+            assert_eq!(libc::grantpt(ours), 0, "grantpt");
+            assert_eq!(libc::unlockpt(ours), 0, "unlockpt");
+            assert_eq!(libc::ptsname_r(ours, name.as_mut_ptr(), name.len()), 0);
+        }
+        let name = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) };
+        let theirs = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(name.to_str().unwrap())
+            .unwrap();
         let mut command = Command::new(BIN);
         command
             .arg("--data")
@@ -222,6 +297,12 @@ impl OnTerminal {
             std::thread::sleep(Duration::from_millis(20));
         };
         // Everything it wrote, read once its side of the terminal is closed.
+        let since = Instant::now();
+        while !self.reader.is_finished() {
+            let shown = self.shown();
+            assert!(since.elapsed() < Duration::from_secs(20), "{shown}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let shown = Arc::clone(&self.shown);
         self.reader.join().unwrap();
         let shown = String::from_utf8_lossy(&shown.lock().unwrap()).into_owned();

@@ -97,15 +97,12 @@ fn a_client_slow_to_send_a_request_or_idle_between_requests_is_disconnected() {
 }
 
 /// The login page, asked for `n` times at once on one connection whose answers wait for
-/// the test to read them (the requests written by a thread of their own). With
-/// `small_buffer`, the connection's receive buffer is small, so that they wait in
-/// headquarters rather than in this process.
-fn ask_for_answers(at: SocketAddr, n: usize, small_buffer: bool) -> TcpStream {
+/// the test to read them (the requests written by a thread of their own), its receive
+/// buffer `receive_buffer` bytes (the system doubles it; it then stays that size).
+fn ask_for_answers(at: SocketAddr, n: usize, receive_buffer: usize) -> TcpStream {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None);
     let socket = socket.unwrap();
-    if small_buffer {
-        socket.set_recv_buffer_size(16 * 1024).unwrap();
-    }
+    socket.set_recv_buffer_size(receive_buffer).unwrap();
     socket.connect(&at.into()).unwrap();
     let stream = TcpStream::from(socket);
     let mut writer = stream.try_clone().unwrap();
@@ -113,6 +110,23 @@ fn ask_for_answers(at: SocketAddr, n: usize, small_buffer: bool) -> TcpStream {
     // Fails once headquarters closes the connection: what was sent by then is enough.
     std::thread::spawn(move || writer.write_all(&requests));
     stream
+}
+
+/// How many login pages it takes to fill more than twice what a connection's buffers can
+/// hold with `receive_buffer` (so that headquarters' writes must wait for the reader):
+/// the most this system gives a socket to send (`tcp_wmem`'s last figure), and the
+/// receive buffer, doubled.
+fn pages_filling(at: SocketAddr, receive_buffer: usize) -> usize {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem").unwrap();
+    let send_max: usize = text.split_whitespace().last().unwrap().parse().unwrap();
+    let mut stream = TcpStream::connect(at).unwrap();
+    stream
+        .write_all(b"GET /login HTTP/1.1\r\nHost: hq\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut page = Vec::new();
+    stream.read_to_end(&mut page).unwrap();
+    assert!(page.starts_with(b"HTTP/1.1 200 OK"));
+    2 * (send_max + 2 * receive_buffer) / page.len() + 1
 }
 
 /// How many answers `stream` is sent, reading `chunk` bytes at a time and waiting `pause`
@@ -159,27 +173,30 @@ fn a_client_that_never_reads_its_answers_is_disconnected_and_a_slow_reader_is_se
     let log = hq.data().join("serve.log");
     let limit = ["--send-timeout", "5s"];
     let server = Server::start_logging(hq.data(), &limit, &[], File::create(&log).unwrap());
-    // 3 000 login pages (about 8 MB, more than the connection's buffers hold) asked for
-    // and not read: once a write has waited 5 s, the connection is closed and logged.
-    let asked = 3000;
-    let stream = ask_for_answers(server.address(), asked, true);
+    // Login pages asked for and not read, on a connection with a small receive buffer:
+    // once a write has waited 5 s, the connection is closed and logged.
+    let small = 16 << 10;
+    let asked = pages_filling(server.address(), small);
+    let stream = ask_for_answers(server.address(), asked, small);
     let needle = "closed: it took none of its answer for 5 s";
     let text = logged(&log, needle);
     assert!(text.contains("connection from 127.0.0.1:"), "{text}");
     assert!(text.contains(needle), "{text}");
     assert_eq!(text.matches(needle).count(), 1, "{text}");
     let (read, closed) = read_answers(stream, 1 << 20, Duration::ZERO);
-    assert!(closed && read < asked, "{read} answers, closed: {closed}");
-
-    // 6 000 pages (about 16 MB, more than the buffers hold) read 2 MiB at a time with a
-    // second between reads: the writes wait, but never 5 s, and every answer comes.
-    let stream = ask_for_answers(server.address(), 6000, false);
-    let (read, closed) = read_answers(stream, 2 << 20, Duration::from_secs(1));
-    assert_eq!(
-        (read, closed),
-        (6000, false),
-        "kept alive after the last answer"
+    assert!(
+        closed && read < asked,
+        "{read} of {asked} answers, closed: {closed}"
     );
+
+    // Pages read 2 MiB (the whole receive buffer) at a time, 2 s between reads: the writes
+    // wait, but never 5 s, and every answer comes.
+    let buffer = 1 << 20;
+    let asked = pages_filling(server.address(), buffer);
+    let stream = ask_for_answers(server.address(), asked, buffer);
+    let (read, closed) = read_answers(stream, 2 * buffer, Duration::from_secs(2));
+    let kept_alive = "every answer, the connection kept alive after the last";
+    assert_eq!((read, closed), (asked, false), "{kept_alive}");
     server.stop();
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(text.matches(needle).count(), 1, "{text}");

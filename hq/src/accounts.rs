@@ -304,15 +304,21 @@ pub fn credentials(conn: &Connection, name: &str) -> Result<Option<(Access, Stri
 
 /// Argon2 of a new password, which needs at least 8 characters.
 pub(crate) fn hash_password(password: &str) -> Result<String> {
-    if password.chars().count() < 8 {
-        return Err(Error::input("a password needs at least 8 characters"));
-    }
+    check_password_rule(password)?;
     let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
         .map_err(|e| Error::Other(format!("cannot make a salt: {e}")))?;
     Ok(Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map_err(|e| Error::Other(format!("cannot hash the password: {e}")))?
         .to_string())
+}
+
+/// Why `password` cannot be a new password, if it cannot: it needs at least 8 characters.
+pub(crate) fn check_password_rule(password: &str) -> Result<()> {
+    if password.chars().count() < 8 {
+        return Err(Error::input("a password needs at least 8 characters"));
+    }
+    Ok(())
 }
 
 /// A hash of no one's password, checked against when the name is unknown so that a wrong

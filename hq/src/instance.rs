@@ -191,7 +191,7 @@ pub fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
 }
 
 /// Refuses a directory that already holds a till or headquarters (a database file).
-fn check_unused(dir: &Path) -> Result<()> {
+pub(crate) fn check_unused(dir: &Path) -> Result<()> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(());
     };

@@ -14,9 +14,9 @@ pub enum HqCommand {
         demo: bool,
         #[arg(long, value_name = "FILE", required_unless_present = "demo")]
         fair: Option<PathBuf>,
-        /// The first organizer's password (at least 8 characters); without it or
-        /// FAIRPOS_ORGANIZER_PASSWORD, it is read from standard input (typed twice at a
-        /// terminal, unshown).
+        /// The first organizer's password (at least 8 characters); without it, the
+        /// variable or --organizer-password-stdin, it is typed twice at the terminal,
+        /// unshown.
         #[arg(
             long,
             value_name = "PW",
@@ -24,6 +24,9 @@ pub enum HqCommand {
             hide_env_values = true
         )]
         organizer_password: Option<String>,
+        /// Read the first organizer's password from the first line of standard input.
+        #[arg(long, conflicts_with = "organizer_password")]
+        organizer_password_stdin: bool,
         /// Keep devices, documents and the projection in this PostgreSQL database
         /// (postgres://USER@HOST:PORT/DB), which every `hq serve` of this headquarters shares;
         /// the data directory remembers it.
@@ -345,12 +348,12 @@ pub enum UserCommand {
     Remove { name: String },
 }
 
-/// An account's new password, from the command line or the environment, else from
-/// standard input.
+/// An account's new password: from the command line, the environment or standard input,
+/// else typed at the terminal.
 #[derive(Args, Debug)]
 pub struct NewPassword {
-    /// At least 8 characters; without it or FAIRPOS_USER_PASSWORD, it is read from standard
-    /// input (typed twice at a terminal, unshown).
+    /// At least 8 characters; without it, the variable or --password-stdin, it is typed
+    /// twice at the terminal, unshown.
     #[arg(
         long = "password",
         value_name = "PW",
@@ -358,6 +361,9 @@ pub struct NewPassword {
         hide_env_values = true
     )]
     pub text: Option<String>,
+    /// Read the password from the first line of standard input.
+    #[arg(long = "password-stdin", conflicts_with = "text")]
+    pub stdin: bool,
 }
 
 #[derive(Subcommand, Debug)]

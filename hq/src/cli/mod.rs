@@ -93,24 +93,23 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
             demo: use_demo,
             fair,
             organizer_password,
+            organizer_password_stdin,
             database,
         } => {
             let fair_toml = match &fair {
                 Some(path) => read_input(path)?,
                 None => demo::FAIR_TOML.to_string(),
             };
-            let organizer_password = new_password::read(
+            // What would refuse init is checked before a password is asked for.
+            let fair = fairpos_domain::fair::Fair::from_toml(&fair_toml)?;
+            crate::instance::check_unused(dir)?;
+            let organizer_password = new_password::of_first_organizer(
                 organizer_password.as_deref(),
-                "the organizer",
-                new_password::GivenBy {
-                    option: "--organizer-password",
-                    variable: "FAIRPOS_ORGANIZER_PASSWORD",
-                },
+                organizer_password_stdin,
             )?;
             if let Some(url) = &database {
                 // Before anything is written: a database that cannot be reached, or that is
                 // another fair's headquarters, fails init.
-                let fair = fairpos_domain::fair::Fair::from_toml(&fair_toml)?;
                 postgres::claim_at(url, &fair.id)?;
             }
             let hq = Hq::init(

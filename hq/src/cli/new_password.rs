@@ -1,67 +1,93 @@
 //! A new password for `hq init` and `hq user add|passwd`: the one its option or environment
-//! variable gives, else one from standard input, typed twice at a terminal without being
-//! shown, or the first line of what is piped in. So a password need not be written on a
-//! command line, where every user of the machine sees it (`ps`) and the shell keeps it.
+//! variable gives; else the first line of standard input when asked to read it there
+//! (`--password-stdin`, as `docker login` has it); else, at a terminal, one typed twice
+//! without being shown. So a password need not be written on a command line, where every
+//! user of the machine sees it (`ps`) and the shell keeps it. Standard input is read only
+//! when asked: a command given a pipe that nobody writes to (`ssh host fairpos …` without a
+//! terminal) is refused at once rather than left waiting, and a loop over a file of names
+//! cannot take the next name for a password.
 
 use std::io::{BufRead, IsTerminal};
 
 use super::args::NewPassword;
+use crate::accounts::check_password_rule;
 use crate::{Error, Result};
 
 impl NewPassword {
-    /// The password given, else one read from standard input for the account `name`.
+    /// The password given, else one read for the account `name`.
     pub fn read(&self, name: &str) -> Result<String> {
         let given_by = GivenBy {
             option: "--password",
             variable: "FAIRPOS_USER_PASSWORD",
+            stdin_option: "--password-stdin",
         };
-        read(self.text.as_deref(), name, given_by)
+        read(self.text.as_deref(), self.stdin, name, &given_by)
     }
 }
 
-/// Where a password may be given instead of standard input, for the message when none is.
-pub struct GivenBy {
-    pub option: &'static str,
-    pub variable: &'static str,
+/// The first organizer's password for `hq init`: `given`, else read as [`read`] does.
+pub fn of_first_organizer(given: Option<&str>, from_stdin: bool) -> Result<String> {
+    let given_by = GivenBy {
+        option: "--organizer-password",
+        variable: "FAIRPOS_ORGANIZER_PASSWORD",
+        stdin_option: "--organizer-password-stdin",
+    };
+    read(given, from_stdin, "the organizer", &given_by)
 }
 
-/// The password `given`, else one read from standard input for `whose` account.
-pub fn read(given: Option<&str>, whose: &str, given_by: GivenBy) -> Result<String> {
+/// Where a password may be given, for the messages.
+struct GivenBy {
+    option: &'static str,
+    variable: &'static str,
+    stdin_option: &'static str,
+}
+
+/// The password `given`; else the first line of standard input if `from_stdin`; else one
+/// typed at the terminal for `whose` account.
+fn read(given: Option<&str>, from_stdin: bool, whose: &str, given_by: &GivenBy) -> Result<String> {
     if let Some(text) = given {
         return Ok(text.to_string());
     }
     let stdin = std::io::stdin();
-    let text = if stdin.is_terminal() {
-        typed_twice(whose)?
-    } else {
+    if from_stdin {
         let mut line = String::new();
         stdin
             .lock()
             .read_line(&mut line)
             .map_err(|e| Error::input(format!("the password on standard input: {e}")))?;
-        first_line(&line).to_string()
-    };
-    if text.is_empty() {
+        let text = first_line(&line);
+        if text.is_empty() {
+            return Err(Error::input(format!(
+                "{}: standard input holds no password for {whose}",
+                given_by.stdin_option
+            )));
+        }
+        return Ok(text.to_string());
+    }
+    if !stdin.is_terminal() {
         return Err(Error::input(format!(
-            "no password for {whose}: give {} or {}, type it at a terminal, or write it on \
-             standard input",
-            given_by.option, given_by.variable
+            "no password for {whose}: give {} or {}, or {} with it on standard input, or \
+             type it at a terminal",
+            given_by.option, given_by.variable, given_by.stdin_option
         )));
     }
-    Ok(text)
+    typed_twice(whose, given_by)
 }
 
 /// The password typed at the terminal twice, neither time shown (rpassword reads the
-/// process's terminal, `/dev/tty`, with its echo off).
-fn typed_twice(whose: &str) -> Result<String> {
+/// process's terminal, `/dev/tty`, with its echo off); one too short is refused at once.
+fn typed_twice(whose: &str, given_by: &GivenBy) -> Result<String> {
     let prompt = |text: &str| {
-        rpassword::prompt_password(text)
-            .map_err(|e| Error::input(format!("the password typed at the terminal: {e}")))
+        rpassword::prompt_password(text).map_err(|e| {
+            Error::input(format!(
+                "cannot ask for the password at the terminal (/dev/tty): {e}; give it with {} \
+                 instead",
+                given_by.stdin_option
+            ))
+        })
     };
     let first = prompt(&format!("New password for {whose}: "))?;
-    if first.is_empty() {
-        return Ok(first);
-    }
+    check_password_rule(&first)?;
     let again = prompt("The same again: ")?;
     if first != again {
         return Err(Error::input(
@@ -71,9 +97,11 @@ fn typed_twice(whose: &str) -> Result<String> {
     Ok(first)
 }
 
-/// A line without its ending (`\n` or `\r\n`); nothing else is trimmed, as a password may
-/// begin or end with spaces.
+/// A line without its ending (`\n` or `\r\n`) and without the byte order mark a Windows
+/// editor may put first; nothing else is trimmed, as a password may begin or end with
+/// spaces.
 fn first_line(text: &str) -> &str {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let line = text.strip_suffix('\n').unwrap_or(text);
     line.strip_suffix('\r').unwrap_or(line)
 }
@@ -83,11 +111,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_line_loses_only_its_ending() {
+    fn a_line_loses_only_its_ending_and_a_byte_order_mark() {
         assert_eq!(first_line("pw-1234\n"), "pw-1234");
         assert_eq!(first_line("pw-1234\r\n"), "pw-1234");
+        assert_eq!(first_line("\u{feff}pw-1234\r\n"), "pw-1234");
         assert_eq!(first_line(" pw 1234 \n"), " pw 1234 ");
         assert_eq!(first_line("pw-1234"), "pw-1234");
+        assert_eq!(first_line("pw\u{feff}\n"), "pw\u{feff}");
         assert_eq!(first_line("\n"), "");
         assert_eq!(first_line(""), "");
     }

@@ -22,11 +22,19 @@ pub fn run(dir: &Path, command: UserCommand) -> Result<()> {
             password,
         } => {
             let access = Access::parse(&role, stall.as_deref(), unit.as_deref())?;
+            // What would refuse the account is checked before its password is asked for.
+            accounts::check_new(&hq.conn, &name, &access)?;
+            if accounts::access_of(&hq.conn, &name)?.is_some() {
+                return Err(accounts::already(&name));
+            }
             accounts::add(&hq.conn, &name, &access, &password.read(&name)?)?;
             added(&name, &access);
         }
         UserCommand::List(f) => show(&accounts::list(&hq.conn)?, f.json)?,
         UserCommand::Passwd { name, password } => {
+            if accounts::access_of(&hq.conn, &name)?.is_none() {
+                return Err(accounts::no_account(&name));
+            }
             let ended = accounts::set_password(&hq.conn, &name, &password.read(&name)?)?;
             println!("password of {name} changed; sessions ended: {ended}");
         }
@@ -80,6 +88,9 @@ fn on_postgres(hq: &Hq, url: &str, command: UserCommand) -> Result<()> {
             } => {
                 let access = Access::parse(&role, stall.as_deref(), unit.as_deref())?;
                 accounts::check_new(&hq.conn, &name, &access)?;
+                if stored::stored(&pool, &name).await?.is_some() {
+                    return Err(accounts::already(&name));
+                }
                 let account = Stored {
                     role: access.role().to_string(),
                     scope: access.scope().map(str::to_string),
@@ -105,6 +116,9 @@ fn on_postgres(hq: &Hq, url: &str, command: UserCommand) -> Result<()> {
                 show(&listed, f.json)?;
             }
             UserCommand::Passwd { name, password } => {
+                if stored::stored(&pool, &name).await?.is_none() {
+                    return Err(accounts::no_account(&name));
+                }
                 let hash = accounts::hash_password(&password.read(&name)?)?;
                 let ended = stored::set_password(&pool, &name, &hash)
                     .await?

@@ -18,8 +18,9 @@
 //! never reads them holds its connection, and the answers' buffers, for good (a "slow
 //! read"). The limit is on each write waiting, not on a whole answer: a slow link that
 //! takes some of it every few seconds is served to the end. Such a client is logged (a line
-//! a minute at most for each address). The limit applies to an upgraded sync WebSocket too
-//! (a till that reads nothing for that long is gone).
+//! a minute at most for each address). The limit applies to an upgraded sync WebSocket too:
+//! a till that reads nothing for that long is gone, and its socket ends as one whose
+//! connection dropped does (samod's, not logged here).
 //!
 //! How long a request may take once its head is in is `--request-timeout`, a layer of the
 //! router (`mod.rs`).
@@ -134,7 +135,8 @@ fn write_timed_out(error: &hyper::Error) -> bool {
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            return io.kind() == std::io::ErrorKind::TimedOut;
+            // The system's own ETIMEDOUT (a peer gone silent) carries its code; this does not.
+            return io.kind() == std::io::ErrorKind::TimedOut && io.raw_os_error().is_none();
         }
         source = cause.source();
     }

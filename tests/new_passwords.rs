@@ -157,6 +157,17 @@ fn a_password_typed_at_a_terminal_is_asked_twice_and_never_shown() {
         shown.contains("the two passwords typed differ; nothing was changed"),
         "{shown}"
     );
+    // Ctrl-C at the prompt: nothing changed, and the terminal echoes again (rpassword
+    // raises SIGINT with the echo still off).
+    let mut typed = OnTerminal::start(hq.data(), &passwd);
+    typed.answer(first, "\u{3}");
+    let (code, shown, echoes) = typed.finish_echoing();
+    assert_eq!(code, Some(2), "{shown}");
+    assert!(
+        shown.contains("interrupted; nothing was changed"),
+        "{shown}"
+    );
+    assert!(echoes, "the terminal was left without its echo");
     // One too short: refused before it is asked for again.
     let mut typed = OnTerminal::start(hq.data(), &passwd);
     typed.answer(first, "short");
@@ -188,7 +199,15 @@ struct OnTerminal {
     child: Child,
     terminal: File,
     shown: Arc<Mutex<Vec<u8>>>,
-    reader: std::thread::JoinHandle<()>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for OnTerminal {
+    /// A test that failed midway leaves no process waiting on the terminal.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl OnTerminal {
@@ -239,13 +258,13 @@ impl OnTerminal {
         drop(command);
         let shown = Arc::new(Mutex::new(Vec::new()));
         let (mut from, into) = (terminal.try_clone().unwrap(), Arc::clone(&shown));
-        let reader = std::thread::spawn(move || {
+        let reader = Some(std::thread::spawn(move || {
             let mut buffer = [0u8; 1024];
             // Until the process's side closes (EIO).
             while let Ok(n @ 1..) = from.read(&mut buffer) {
                 into.lock().unwrap().extend_from_slice(&buffer[..n]);
             }
-        });
+        }));
         OnTerminal {
             child,
             terminal,
@@ -284,28 +303,36 @@ impl OnTerminal {
     }
 
     /// The process's exit code, and all the terminal showed.
-    fn finish(mut self) -> (Option<i32>, String) {
+    fn finish(self) -> (Option<i32>, String) {
+        let (code, shown, _) = self.finish_echoing();
+        (code, shown)
+    }
+
+    /// The process's exit code, all the terminal showed, and whether the terminal echoes
+    /// what is typed once the process has ended.
+    fn finish_echoing(mut self) -> (Option<i32>, String, bool) {
         let since = Instant::now();
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 break status;
             }
-            if since.elapsed() > Duration::from_secs(30) {
-                let _ = self.child.kill();
-                panic!("still running: {}", self.shown());
-            }
+            assert!(
+                since.elapsed() < Duration::from_secs(30),
+                "still running: {}",
+                self.shown()
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
+        let echoes = self.echoes();
         // Everything it wrote, read once its side of the terminal is closed.
         let since = Instant::now();
-        while !self.reader.is_finished() {
+        let reader = self.reader.take().unwrap();
+        while !reader.is_finished() {
             let shown = self.shown();
             assert!(since.elapsed() < Duration::from_secs(20), "{shown}");
             std::thread::sleep(Duration::from_millis(20));
         }
-        let shown = Arc::clone(&self.shown);
-        self.reader.join().unwrap();
-        let shown = String::from_utf8_lossy(&shown.lock().unwrap()).into_owned();
-        (status.code(), shown)
+        reader.join().unwrap();
+        (status.code(), self.shown(), echoes)
     }
 }

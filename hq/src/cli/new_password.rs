@@ -77,13 +77,15 @@ fn read(given: Option<&str>, from_stdin: bool, whose: &str, given_by: &GivenBy) 
 /// The password typed at the terminal twice, neither time shown (rpassword reads the
 /// process's terminal, `/dev/tty`, with its echo off); one too short is refused at once.
 fn typed_twice(whose: &str, given_by: &GivenBy) -> Result<String> {
+    let _interrupt_ends_the_read = SigintIgnored::new();
     let prompt = |text: &str| {
-        rpassword::prompt_password(text).map_err(|e| {
-            Error::input(format!(
+        rpassword::prompt_password(text).map_err(|e| match e.kind() {
+            std::io::ErrorKind::Interrupted => Error::input("interrupted; nothing was changed"),
+            _ => Error::input(format!(
                 "cannot ask for the password at the terminal (/dev/tty): {e}; give it with {} \
                  instead",
                 given_by.stdin_option
-            ))
+            )),
         })
     };
     let first = prompt(&format!("New password for {whose}: "))?;
@@ -95,6 +97,24 @@ fn typed_twice(whose: &str, given_by: &GivenBy) -> Result<String> {
         ));
     }
     Ok(first)
+}
+
+/// SIGINT ignored while it lives. rpassword answers Ctrl-C by raising SIGINT while the
+/// terminal's echo is still off: by SIGINT's default action the process would end there,
+/// leaving the terminal showing nothing typed. Ignored, the read ends as interrupted, and
+/// rpassword gives the terminal back as it was.
+struct SigintIgnored(libc::sighandler_t);
+
+impl SigintIgnored {
+    fn new() -> SigintIgnored {
+        SigintIgnored(unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) })
+    }
+}
+
+impl Drop for SigintIgnored {
+    fn drop(&mut self) {
+        unsafe { libc::signal(libc::SIGINT, self.0) };
+    }
 }
 
 /// A line without its ending (`\n` or `\r\n`) and without the byte order mark a Windows

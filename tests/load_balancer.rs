@@ -20,7 +20,6 @@ mod common;
 use std::fs::File;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::hq::{answer_to_raw, Api, Hq, Server, PASSWORD};
@@ -32,27 +31,19 @@ use common::{sell_some, Till};
 /// `check` is the backend's health check option line, if any.
 fn haproxy(dir: &Path, backends: &[SocketAddr], server: &str, check: &str) -> Proxy {
     let at = Proxy::free_address();
-    let config = dir.join("haproxy.cfg");
     let servers: String = backends
         .iter()
         .enumerate()
         .map(|(i, at)| format!("  server hq{i} {at} {server}\n"))
         .collect();
-    std::fs::write(
-        &config,
-        format!(
-            "global\n  maxconn 256\n\
-             defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  \
-             timeout server 60s\n  timeout check 2s\n\
-             frontend fair\n  bind {at}\n  default_backend hq\n\
-             backend hq\n  balance roundrobin\n  {check}\n{servers}"
-        ),
-    )
-    .unwrap();
-    let mut command = Command::new(Proxy::program("haproxy"));
-    // In the foreground, this process its child.
-    command.arg("-db").arg("-f").arg(&config);
-    Proxy::start(command, at, &dir.join("haproxy.log"))
+    let config = format!(
+        "global\n  maxconn 256\n\
+         defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  \
+         timeout server 60s\n  timeout check 2s\n\
+         frontend fair\n  bind {at}\n  default_backend hq\n\
+         backend hq\n  balance roundrobin\n  {check}\n{servers}"
+    );
+    Proxy::haproxy(dir, at, &config)
 }
 
 /// Five wrong passwords from `guesser`, then the right one: 401 five times, then 429; and

@@ -664,20 +664,9 @@ fn metrics_over_tls_are_served_only_with_the_token() {
     assert!(stderr.contains("--metrics-listen"), "{stderr}");
 }
 
-/// `path`'s text once it holds the whole line with `needle` in it, for up to 10 s. A line
-/// on standard error may be written in several pieces, so it counts once its newline is in.
+/// `path`'s text once a whole line of it holds `needle`, for up to 10 s.
 fn text_with(path: &std::path::Path, needle: &str) -> String {
-    let since = Instant::now();
-    loop {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let whole_line = text
-            .find(needle)
-            .is_some_and(|at| text[at..].contains('\n'));
-        if whole_line || since.elapsed() > Duration::from_secs(10) {
-            return text;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::text_with_line(path, needle, Duration::from_secs(10))
 }
 
 #[test]

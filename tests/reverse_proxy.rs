@@ -99,26 +99,18 @@ fn haproxy_http(dir: &Path, backend: SocketAddr, cert: &Path, key: &Path) -> Pro
     let mut pem = std::fs::read(cert).unwrap();
     pem.extend(std::fs::read(key).unwrap());
     std::fs::write(&identity, pem).unwrap();
-    let config = dir.join("haproxy.cfg");
-    std::fs::write(
-        &config,
-        format!(
-            "global\n  maxconn 256\n\
-             defaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  \
-             timeout server 60s\n  timeout tunnel 300s\n\
-             frontend fair\n  bind {at} ssl crt {identity}\n  option forwardfor\n  \
-             http-request set-header X-Forwarded-Proto https if {{ ssl_fc }}\n  \
-             http-request set-header X-Forwarded-Proto http if !{{ ssl_fc }}\n  \
-             default_backend hq\n\
-             backend hq\n  server hq0 {backend}\n",
-            identity = path(&identity),
-        ),
-    )
-    .unwrap();
-    let mut command = Command::new(Proxy::program("haproxy"));
-    // In the foreground, this process its child.
-    command.arg("-db").arg("-f").arg(&config);
-    Proxy::start(command, at, &dir.join("haproxy.log"))
+    let config = format!(
+        "global\n  maxconn 256\n\
+         defaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  \
+         timeout server 60s\n  timeout tunnel 300s\n\
+         frontend fair\n  bind {at} ssl crt {identity}\n  option forwardfor\n  \
+         http-request set-header X-Forwarded-Proto https if {{ ssl_fc }}\n  \
+         http-request set-header X-Forwarded-Proto http if !{{ ssl_fc }}\n  \
+         default_backend hq\n\
+         backend hq\n  server hq0 {backend}\n",
+        identity = path(&identity),
+    );
+    Proxy::haproxy(dir, at, &config)
 }
 
 /// The answer's status, `Set-Cookie` and `Strict-Transport-Security` headers (empty when
@@ -170,21 +162,20 @@ fn wrong_password_claiming(at: SocketAddr, claimed: &str) -> u16 {
 
 #[test]
 fn behind_nginx_ending_tls_each_client_is_known_by_its_own_address_and_scheme() {
-    let hq = Hq::demo();
-    let (ca, cert, key) = common::tls::certificates(hq.data(), "fair");
-    let log = hq.data().join("serve.log");
-    let server = Server::start_logging(
-        hq.data(),
-        &["--forwarded-for", "127.0.0.1"],
-        &[],
-        File::create(&log).unwrap(),
-    );
-    let proxy = nginx(hq.data(), server.address(), &cert, &key);
-    each_client_is_known_by_its_own_address_and_scheme(&hq, server, &proxy, &ca, &log);
+    each_client_is_known_by_its_own_address_and_scheme(nginx);
 }
 
 #[test]
 fn behind_haproxy_in_http_mode_ending_tls_each_client_is_known_by_its_own_address_and_scheme() {
+    each_client_is_known_by_its_own_address_and_scheme(haproxy_http);
+}
+
+/// What the module's header says, through the proxy `start_proxy` starts (in a directory,
+/// in front of a backend, ending TLS with a certificate and key) in front of `hq serve
+/// --forwarded-for 127.0.0.1`.
+fn each_client_is_known_by_its_own_address_and_scheme(
+    start_proxy: fn(&Path, SocketAddr, &Path, &Path) -> Proxy,
+) {
     let hq = Hq::demo();
     let (ca, cert, key) = common::tls::certificates(hq.data(), "fair");
     let log = hq.data().join("serve.log");
@@ -194,19 +185,8 @@ fn behind_haproxy_in_http_mode_ending_tls_each_client_is_known_by_its_own_addres
         &[],
         File::create(&log).unwrap(),
     );
-    let proxy = haproxy_http(hq.data(), server.address(), &cert, &key);
-    each_client_is_known_by_its_own_address_and_scheme(&hq, server, &proxy, &ca, &log);
-}
-
-/// What the module's header says, through `proxy` (ending TLS with a certificate `ca`
-/// issued) in front of `server` (`--forwarded-for 127.0.0.1`, logging into `log`).
-fn each_client_is_known_by_its_own_address_and_scheme(
-    hq: &Hq,
-    server: Server,
-    proxy: &Proxy,
-    ca: &Path,
-    log: &Path,
-) {
+    let proxy = start_proxy(hq.data(), server.address(), &cert, &key);
+    let (ca, log) = (ca.as_path(), log.as_path());
     assert!(server.url.starts_with("http://"), "{}", server.url);
     let url = proxy.url("https");
     let code = hq.add_device("T01", "S01");

@@ -10,7 +10,7 @@ mod common;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::hq::{Hq, Server};
 use common::Till;
@@ -152,21 +152,6 @@ fn read_answers(mut stream: TcpStream, chunk: usize, pause: Duration) -> (usize,
     (answers.matches("HTTP/1.1 200 OK").count(), closed)
 }
 
-/// `path`'s text once it has a line holding `needle`, waiting up to 60 s.
-fn logged(path: &std::path::Path, needle: &str) -> String {
-    let since = Instant::now();
-    loop {
-        let text = std::fs::read_to_string(path).unwrap();
-        let whole_line = text
-            .find(needle)
-            .is_some_and(|at| text[at..].contains('\n'));
-        if whole_line || since.elapsed() > Duration::from_secs(60) {
-            return text;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn a_client_that_never_reads_its_answers_is_disconnected_and_a_slow_reader_is_served() {
     let hq = Hq::demo();
@@ -179,7 +164,7 @@ fn a_client_that_never_reads_its_answers_is_disconnected_and_a_slow_reader_is_se
     let asked = pages_filling(server.address(), small);
     let stream = ask_for_answers(server.address(), asked, small);
     let needle = "closed: it took none of its answer for 5 s";
-    let text = logged(&log, needle);
+    let text = common::text_with_line(&log, needle, Duration::from_secs(60));
     assert!(text.contains("connection from 127.0.0.1:"), "{text}");
     assert!(text.contains(needle), "{text}");
     assert_eq!(text.matches(needle).count(), 1, "{text}");

@@ -190,3 +190,19 @@ pub fn expected(tills: &[(&str, &Till)]) -> Vec<(String, String, i64)> {
     }
     sorted(out)
 }
+
+/// `path`'s text once a whole line of it holds `needle` (its newline written: a line on
+/// standard error may be written in pieces), waiting up to `wait`; else what it holds then.
+pub fn text_with_line(path: &Path, needle: &str, wait: std::time::Duration) -> String {
+    let since = std::time::Instant::now();
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let whole_line = text
+            .find(needle)
+            .is_some_and(|at| text[at..].contains('\n'));
+        if whole_line || since.elapsed() > wait {
+            return text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

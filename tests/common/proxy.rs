@@ -55,6 +55,16 @@ impl Proxy {
         Proxy { child, at }
     }
 
+    /// HAProxy (Debian's `haproxy`) in the foreground, this process its child, with the
+    /// configuration `config` (written into `dir`), once it listens at `at`.
+    pub fn haproxy(dir: &Path, at: SocketAddr, config: &str) -> Proxy {
+        let file = dir.join("haproxy.cfg");
+        std::fs::write(&file, config).unwrap();
+        let mut command = Command::new(Proxy::program("haproxy"));
+        command.arg("-db").arg("-f").arg(&file);
+        Proxy::start(command, at, &dir.join("haproxy.log"))
+    }
+
     pub fn url(&self, scheme: &str) -> String {
         format!("{scheme}://{}", self.at)
     }

@@ -175,6 +175,17 @@ fn a_password_typed_at_a_terminal_is_asked_twice_and_never_shown() {
     assert_eq!(code, Some(2), "{shown}");
     assert!(shown.contains("at least 8 characters"), "{shown}");
     assert!(!shown.contains("The same again"), "{shown}");
+    // A process without a controlling terminal, the terminal only its standard streams
+    // (`su user -c …`): asked there, unshown, all the same.
+    let mut typed = OnTerminal::start_controlling(hq.data(), &passwd, false);
+    typed.answer(first, "typed-new-pw");
+    typed.answer("The same again: ", "typed-new-pw");
+    let (code, shown) = typed.finish();
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(
+        !shown.contains("typed-new-pw"),
+        "the password was shown: {shown}"
+    );
     // An account that exists: refused before any prompt.
     let add = ["hq", "user", "add", "organizer", "--role", "organizer"];
     let (code, shown) = OnTerminal::start(hq.data(), &add).finish();
@@ -211,7 +222,15 @@ impl Drop for OnTerminal {
 }
 
 impl OnTerminal {
+    /// On the terminal as its controlling terminal.
     fn start(dir: &Path, args: &[&str]) -> OnTerminal {
+        OnTerminal::start_controlling(dir, args, true)
+    }
+
+    /// With `controlling`, the process leads a session with the terminal as its controlling
+    /// terminal (`/dev/tty` is it); without, it leads a session that has none, the terminal
+    /// only its standard streams (as under `su user -c`).
+    fn start_controlling(dir: &Path, args: &[&str], controlling: bool) -> OnTerminal {
         // Both sides close-on-exec, so that no process another test starts meanwhile holds
         // them (its copies of this side are made for it alone, as its standard streams).
         let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
@@ -243,10 +262,10 @@ impl OnTerminal {
             .stdin(theirs.try_clone().unwrap())
             .stdout(theirs.try_clone().unwrap())
             .stderr(theirs);
-        // A session of its own, with this terminal as its controlling terminal.
+        // A session of its own, with this terminal as its controlling terminal or none.
         unsafe {
-            command.pre_exec(|| {
-                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+            command.pre_exec(move || {
+                if libc::setsid() < 0 || (controlling && libc::ioctl(0, libc::TIOCSCTTY, 0) < 0) {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())

@@ -79,7 +79,7 @@ fn read(given: Option<&str>, from_stdin: bool, whose: &str, given_by: &GivenBy) 
 fn typed_twice(whose: &str, given_by: &GivenBy) -> Result<String> {
     let _interrupt_ends_the_read = SigintIgnored::new();
     let prompt = |text: &str| {
-        rpassword::prompt_password(text).map_err(|e| match e.kind() {
+        prompt_at_the_terminal(text).map_err(|e| match e.kind() {
             std::io::ErrorKind::Interrupted => Error::input("interrupted; nothing was changed"),
             _ => Error::input(format!(
                 "cannot ask for the password at the terminal (/dev/tty): {e}; give it with {} \
@@ -97,6 +97,22 @@ fn typed_twice(whose: &str, given_by: &GivenBy) -> Result<String> {
         ));
     }
     Ok(first)
+}
+
+/// The password typed after `prompt`, unshown, at the process's terminal; or, for a
+/// process that has none (`su user -c …` starts a session without one) though its standard
+/// input is a terminal, at that one, prompting on standard error.
+fn prompt_at_the_terminal(prompt: &str) -> std::io::Result<String> {
+    match rpassword::prompt_password(prompt) {
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+            let on_standard_streams = rpassword::ConfigBuilder::new()
+                .input_file_path("/dev/stdin")
+                .output_file_path("/dev/stderr")
+                .build();
+            rpassword::prompt_password_with_config(prompt, on_standard_streams)
+        }
+        typed => typed,
+    }
 }
 
 /// SIGINT ignored while it lives. rpassword answers Ctrl-C by raising SIGINT while the

@@ -22,7 +22,12 @@ use common::BIN;
 
 /// `fairpos --data dir ARGS` with `input` on its standard input, which is then closed.
 fn with_input(dir: &Path, args: &[&str], input: &str) -> Output {
-    let mut child = spawn_piped(dir, args);
+    with_input_in(dir, args, input, &[])
+}
+
+/// [`with_input`], with the variables `environment` set.
+fn with_input_in(dir: &Path, args: &[&str], input: &str, environment: &[(&str, &str)]) -> Output {
+    let mut child = spawn_piped(dir, args, environment);
     child
         .stdin
         .take()
@@ -32,11 +37,12 @@ fn with_input(dir: &Path, args: &[&str], input: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn spawn_piped(dir: &Path, args: &[&str]) -> Child {
+fn spawn_piped(dir: &Path, args: &[&str], environment: &[(&str, &str)]) -> Child {
     Command::new(BIN)
         .arg("--data")
         .arg(dir)
         .args(args)
+        .envs(environment.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -48,7 +54,7 @@ fn spawn_piped(dir: &Path, args: &[&str]) -> Child {
 /// closes (as `ssh host fairpos …` without a terminal gives): its exit code and standard
 /// error, once it ends by itself (within 20 s).
 fn with_input_left_open(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
-    let mut child = spawn_piped(dir, args);
+    let mut child = spawn_piped(dir, args, &[]);
     let open = child.stdin.take();
     let since = Instant::now();
     while child.try_wait().unwrap().is_none() {
@@ -86,7 +92,10 @@ fn a_password_is_read_from_standard_input_only_when_asked() {
     ];
     let with_stdin = [&add[..], &["--password-stdin"]].concat();
     // A file from a Windows editor: a byte order mark, CR LF; its spaces are the password's.
-    let out = with_input(data, &with_stdin, "\u{feff} lead one pw\r\nnot read\n");
+    // Asked for, standard input goes before the variable.
+    let input = "\u{feff} lead one pw\r\nnot read\n";
+    let environment = [("FAIRPOS_USER_PASSWORD", "from-the-environment")];
+    let out = with_input_in(data, &with_stdin, input, &environment);
     assert!(out.status.success(), "{}", stderr(&out));
     let add2 = [&["hq", "user", "add", "lead2"][..], &add[4..]].concat();
     let add2_stdin = [&add2[..], &["--password-stdin"]].concat();
@@ -128,6 +137,7 @@ fn a_password_is_read_from_standard_input_only_when_asked() {
     assert!(api.token_of("organizer", "first-organizer-pw").is_some());
     assert!(api.token_of("lead1", " lead one pw").is_some());
     assert!(api.token_of("lead1", "lead one pw").is_none());
+    assert!(api.token_of("lead1", "from-the-environment").is_none());
     server.stop();
 }
 

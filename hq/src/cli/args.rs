@@ -24,8 +24,9 @@ pub enum HqCommand {
             hide_env_values = true
         )]
         organizer_password: Option<String>,
-        /// Read the first organizer's password from the first line of standard input.
-        #[arg(long, conflicts_with = "organizer_password")]
+        /// Read the first organizer's password from the first line of standard input
+        /// (before --organizer-password and its variable).
+        #[arg(long)]
         organizer_password_stdin: bool,
         /// Keep devices, documents and the projection in this PostgreSQL database
         /// (postgres://USER@HOST:PORT/DB), which every `hq serve` of this headquarters shares;
@@ -361,8 +362,9 @@ pub struct NewPassword {
         hide_env_values = true
     )]
     pub text: Option<String>,
-    /// Read the password from the first line of standard input.
-    #[arg(long = "password-stdin", conflicts_with = "text")]
+    /// Read the password from the first line of standard input (before --password and its
+    /// variable).
+    #[arg(long = "password-stdin")]
     pub stdin: bool,
 }
 

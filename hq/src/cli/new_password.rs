@@ -1,7 +1,7 @@
-//! A new password for `hq init` and `hq user add|passwd`: the one its option or environment
-//! variable gives; else the first line of standard input when asked to read it there
-//! (`--password-stdin`, as `docker login` has it); else, at a terminal, one typed twice
-//! without being shown. So a password need not be written on a command line, where every
+//! A new password for `hq init` and `hq user add|passwd`: the first line of standard input
+//! when asked to read it there (`--password-stdin`, as `docker login` has it); else the one
+//! its option or environment variable gives; else, at a terminal, one typed twice without
+//! being shown. So a password need not be written on a command line, where every
 //! user of the machine sees it (`ps`) and the shell keeps it. Standard input is read only
 //! when asked: a command given a pipe that nobody writes to (`ssh host fairpos …` without a
 //! terminal) is refused at once rather than left waiting, and a loop over a file of names
@@ -42,12 +42,10 @@ struct GivenBy {
     stdin_option: &'static str,
 }
 
-/// The password `given`; else the first line of standard input if `from_stdin`; else one
-/// typed at the terminal for `whose` account.
+/// The first line of standard input if `from_stdin` (asked for explicitly, it goes before a
+/// password in the environment); else the password `given`; else one typed at the terminal
+/// for `whose` account.
 fn read(given: Option<&str>, from_stdin: bool, whose: &str, given_by: &GivenBy) -> Result<String> {
-    if let Some(text) = given {
-        return Ok(text.to_string());
-    }
     let stdin = std::io::stdin();
     if from_stdin {
         let mut line = String::new();
@@ -62,6 +60,9 @@ fn read(given: Option<&str>, from_stdin: bool, whose: &str, given_by: &GivenBy) 
                 given_by.stdin_option
             )));
         }
+        return Ok(text.to_string());
+    }
+    if let Some(text) = given {
         return Ok(text.to_string());
     }
     if !stdin.is_terminal() {

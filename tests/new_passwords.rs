@@ -42,6 +42,8 @@ fn spawn_piped(dir: &Path, args: &[&str], environment: &[(&str, &str)]) -> Child
         .arg("--data")
         .arg(dir)
         .args(args)
+        .env_remove("FAIRPOS_USER_PASSWORD")
+        .env_remove("FAIRPOS_ORGANIZER_PASSWORD")
         .envs(environment.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -269,6 +271,8 @@ impl OnTerminal {
             .arg("--data")
             .arg(dir)
             .args(args)
+            .env_remove("FAIRPOS_USER_PASSWORD")
+            .env_remove("FAIRPOS_ORGANIZER_PASSWORD")
             .stdin(theirs.try_clone().unwrap())
             .stdout(theirs.try_clone().unwrap())
             .stderr(theirs);

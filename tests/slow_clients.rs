@@ -96,26 +96,31 @@ fn a_client_slow_to_send_a_request_or_idle_between_requests_is_disconnected() {
     server.stop();
 }
 
-/// The login page, asked for `n` times at once on one connection whose answers wait for
-/// the test to read them (the requests written by a thread of their own), its receive
-/// buffer `receive_buffer` bytes (the system doubles it; it then stays that size).
-fn ask_for_answers(at: SocketAddr, n: usize, receive_buffer: usize) -> TcpStream {
+/// A connection to `at` whose receive buffer is set to `receive_buffer` bytes (so it does
+/// not grow as it is read), and the size the system gave it (doubled, within
+/// `net.core.rmem_max`).
+fn connect_with_buffer(at: SocketAddr, receive_buffer: usize) -> (TcpStream, usize) {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None);
     let socket = socket.unwrap();
     socket.set_recv_buffer_size(receive_buffer).unwrap();
     socket.connect(&at.into()).unwrap();
-    let stream = TcpStream::from(socket);
+    let given = socket.recv_buffer_size().unwrap();
+    (TcpStream::from(socket), given)
+}
+
+/// The login page asked for `n` times at once on `stream`, by a thread of its own; the
+/// answers wait for the test to read them.
+fn ask_for_pages(stream: &TcpStream, n: usize) {
     let mut writer = stream.try_clone().unwrap();
     let requests = b"GET /login HTTP/1.1\r\nHost: hq\r\n\r\n".repeat(n);
     // Fails once headquarters closes the connection: what was sent by then is enough.
     std::thread::spawn(move || writer.write_all(&requests));
-    stream
 }
 
 /// How many login pages it takes to fill more than twice what a connection's buffers can
-/// hold with `receive_buffer` (so that headquarters' writes must wait for the reader):
-/// the most this system gives a socket to send (`tcp_wmem`'s last figure), and the
-/// receive buffer, doubled.
+/// hold with a receive buffer of `receive_buffer` bytes (so that headquarters' writes must
+/// wait for the reader): the most this system gives a socket to send (`tcp_wmem`'s last
+/// figure), and the receive buffer.
 fn pages_filling(at: SocketAddr, receive_buffer: usize) -> usize {
     let text = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem").unwrap();
     let send_max: usize = text.split_whitespace().last().unwrap().parse().unwrap();
@@ -126,7 +131,7 @@ fn pages_filling(at: SocketAddr, receive_buffer: usize) -> usize {
     let mut page = Vec::new();
     stream.read_to_end(&mut page).unwrap();
     assert!(page.starts_with(b"HTTP/1.1 200 OK"));
-    2 * (send_max + 2 * receive_buffer) / page.len() + 1
+    2 * (send_max + receive_buffer) / page.len() + 1
 }
 
 /// How many answers `stream` is sent, reading `chunk` bytes at a time and waiting `pause`
@@ -160,9 +165,9 @@ fn a_client_that_never_reads_its_answers_is_disconnected_and_a_slow_reader_is_se
     let server = Server::start_logging(hq.data(), &limit, &[], File::create(&log).unwrap());
     // Login pages asked for and not read, on a connection with a small receive buffer:
     // once a write has waited 5 s, the connection is closed and logged.
-    let small = 16 << 10;
-    let asked = pages_filling(server.address(), small);
-    let stream = ask_for_answers(server.address(), asked, small);
+    let (stream, buffer) = connect_with_buffer(server.address(), 16 << 10);
+    let asked = pages_filling(server.address(), buffer);
+    ask_for_pages(&stream, asked);
     let needle = "closed: it took none of its answer for 5 s";
     let text = common::text_with_line(&log, needle, Duration::from_secs(60));
     assert!(text.contains("connection from 127.0.0.1:"), "{text}");
@@ -174,12 +179,12 @@ fn a_client_that_never_reads_its_answers_is_disconnected_and_a_slow_reader_is_se
         "{read} of {asked} answers, closed: {closed}"
     );
 
-    // Pages read 2 MiB (the whole receive buffer) at a time, 2 s between reads: the writes
-    // wait, but never 5 s, and every answer comes.
-    let buffer = 1 << 20;
+    // Pages read a whole receive buffer (2 MiB here) at a time, 2 s between reads: the
+    // writes wait, but never 5 s, and every answer comes.
+    let (stream, buffer) = connect_with_buffer(server.address(), 1 << 20);
     let asked = pages_filling(server.address(), buffer);
-    let stream = ask_for_answers(server.address(), asked, buffer);
-    let (read, closed) = read_answers(stream, 2 * buffer, Duration::from_secs(2));
+    ask_for_pages(&stream, asked);
+    let (read, closed) = read_answers(stream, buffer, Duration::from_secs(2));
     let kept_alive = "every answer, the connection kept alive after the last";
     assert_eq!((read, closed), (asked, false), "{kept_alive}");
     server.stop();

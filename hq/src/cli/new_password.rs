@@ -82,9 +82,11 @@ fn typed_twice(whose: &str, given_by: &GivenBy) -> Result<String> {
     let prompt = |text: &str| {
         prompt_at_the_terminal(text).map_err(|e| match e.kind() {
             std::io::ErrorKind::Interrupted => Error::input("interrupted; nothing was changed"),
+            std::io::ErrorKind::UnexpectedEof => {
+                Error::input("no password typed; nothing was changed")
+            }
             _ => Error::input(format!(
-                "cannot ask for the password at the terminal (/dev/tty): {e}; give it with {} \
-                 instead",
+                "cannot ask for the password at the terminal: {e}; give it with {} instead",
                 given_by.stdin_option
             )),
         })
@@ -100,19 +102,63 @@ fn typed_twice(whose: &str, given_by: &GivenBy) -> Result<String> {
     Ok(first)
 }
 
-/// The password typed after `prompt`, unshown, at the process's terminal; or, for a
-/// process that has none (`su user -c …` starts a session without one) though its standard
-/// input is a terminal, at that one, prompting on standard error.
+/// The password typed after `prompt`, unshown, at the process's terminal (`/dev/tty`); or,
+/// for a process that has none (`su user -c …` starts a session without one) though its
+/// standard input is a terminal, at that one.
 fn prompt_at_the_terminal(prompt: &str) -> std::io::Result<String> {
     match rpassword::prompt_password(prompt) {
-        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
-            let on_standard_streams = rpassword::ConfigBuilder::new()
-                .input_file_path("/dev/stdin")
-                .output_file_path("/dev/stderr")
-                .build();
-            rpassword::prompt_password_with_config(prompt, on_standard_streams)
-        }
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => prompt_on_standard_input(prompt),
         typed => typed,
+    }
+}
+
+/// The prompt written to the terminal on standard input and the password read from it,
+/// through the descriptor the process was given (opening its path again may not be this
+/// user's right, as after `su`), the terminal's echo off meanwhile.
+fn prompt_on_standard_input(prompt: &str) -> std::io::Result<String> {
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    let mut terminal = std::fs::File::from(std::io::stdin().as_fd().try_clone_to_owned()?);
+    let _unechoed = Unechoed::new(&terminal)?;
+    let read_from = rpassword::ConfigBuilder::new()
+        .input_reader(terminal.try_clone()?)
+        .output_writer(terminal.try_clone()?)
+        .build();
+    let typed = rpassword::prompt_password_with_config(prompt, read_from);
+    // The line Enter ended, which the terminal does not show with its echo off.
+    terminal.write_all(b"\n")?;
+    typed
+}
+
+/// A terminal shows nothing typed and hands over each key as it comes, while this lives
+/// (as rpassword sets the terminal it opens itself); then it is as it was.
+struct Unechoed {
+    terminal: std::os::fd::RawFd,
+    before: libc::termios,
+}
+
+impl Unechoed {
+    fn new(terminal: &std::fs::File) -> std::io::Result<Unechoed> {
+        use std::os::fd::AsRawFd;
+        let terminal = terminal.as_raw_fd();
+        let mut before: libc::termios = unsafe { std::mem::zeroed() };
+        if unsafe { libc::tcgetattr(terminal, &mut before) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut raw = before;
+        raw.c_lflag &= !(libc::ECHO | libc::ICANON | libc::ECHONL | libc::ISIG);
+        raw.c_cc[libc::VMIN] = 1;
+        raw.c_cc[libc::VTIME] = 0;
+        if unsafe { libc::tcsetattr(terminal, libc::TCSANOW, &raw) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Unechoed { terminal, before })
+    }
+}
+
+impl Drop for Unechoed {
+    fn drop(&mut self) {
+        unsafe { libc::tcsetattr(self.terminal, libc::TCSANOW, &self.before) };
     }
 }
 

@@ -159,6 +159,17 @@ fn a_password_typed_at_a_terminal_is_asked_twice_and_never_shown() {
         "the password was shown: {shown}"
     );
 
+    // Asked to read standard input, which is the terminal: typed the same way, unshown.
+    let with_stdin = [&passwd[..], &["--password-stdin"]].concat();
+    let mut typed = OnTerminal::start(hq.data(), &with_stdin);
+    typed.answer(first, "typed-new-pw");
+    typed.answer("The same again: ", "typed-new-pw");
+    let (code, shown) = typed.finish();
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(
+        !shown.contains("typed-new-pw"),
+        "the password was shown: {shown}"
+    );
     // Two that differ: refused, and the password stays.
     let mut typed = OnTerminal::start(hq.data(), &passwd);
     typed.answer(first, "other-pw-one");

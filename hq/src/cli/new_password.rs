@@ -43,10 +43,13 @@ struct GivenBy {
 }
 
 /// The first line of standard input if `from_stdin` (asked for explicitly, it goes before a
-/// password in the environment); else the password `given`; else one typed at the terminal
-/// for `whose` account.
+/// password in the environment; at a terminal it is typed, unshown, as without the flag);
+/// else the password `given`; else one typed at the terminal for `whose` account.
 fn read(given: Option<&str>, from_stdin: bool, whose: &str, given_by: &GivenBy) -> Result<String> {
     let stdin = std::io::stdin();
+    if from_stdin && stdin.is_terminal() {
+        return typed_twice(whose, given_by);
+    }
     if from_stdin {
         let mut line = String::new();
         stdin

@@ -103,15 +103,15 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
             // What would refuse init is checked before a password is asked for.
             let fair = fairpos_domain::fair::Fair::from_toml(&fair_toml)?;
             crate::instance::check_unused(dir)?;
-            let organizer_password = new_password::of_first_organizer(
-                organizer_password.as_deref(),
-                organizer_password_stdin,
-            )?;
             if let Some(url) = &database {
                 // Before anything is written: a database that cannot be reached, or that is
                 // another fair's headquarters, fails init.
                 postgres::claim_at(url, &fair.id)?;
             }
+            let organizer_password = new_password::of_first_organizer(
+                organizer_password.as_deref(),
+                organizer_password_stdin,
+            )?;
             let hq = Hq::init(
                 dir,
                 &fair_toml,

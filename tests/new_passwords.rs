@@ -155,28 +155,11 @@ fn a_password_typed_at_a_terminal_is_asked_twice_and_never_shown() {
     let hq = Hq::demo();
     let passwd = ["hq", "user", "passwd", "organizer"];
     let first = "New password for organizer: ";
-    let mut typed = OnTerminal::start(hq.data(), &passwd);
-    typed.answer(first, "typed-new-pw");
-    typed.answer("The same again: ", "typed-new-pw");
-    let (code, shown) = typed.finish();
-    assert_eq!(code, Some(0), "{shown}");
+    let shown = changed_at_a_terminal(hq.data(), &passwd, true, "typed-new-pw");
     assert!(shown.contains("password of organizer changed"), "{shown}");
-    assert!(
-        !shown.contains("typed-new-pw"),
-        "the password was shown: {shown}"
-    );
-
     // Asked to read standard input, which is the terminal: typed the same way, unshown.
     let with_stdin = [&passwd[..], &["--password-stdin"]].concat();
-    let mut typed = OnTerminal::start(hq.data(), &with_stdin);
-    typed.answer(first, "typed-new-pw");
-    typed.answer("The same again: ", "typed-new-pw");
-    let (code, shown) = typed.finish();
-    assert_eq!(code, Some(0), "{shown}");
-    assert!(
-        !shown.contains("typed-new-pw"),
-        "the password was shown: {shown}"
-    );
+    changed_at_a_terminal(hq.data(), &with_stdin, true, "typed-new-pw");
     // Two that differ: refused, and the password stays.
     let mut typed = OnTerminal::start(hq.data(), &passwd);
     typed.answer(first, "other-pw-one");
@@ -207,15 +190,7 @@ fn a_password_typed_at_a_terminal_is_asked_twice_and_never_shown() {
     assert!(!shown.contains("The same again"), "{shown}");
     // A process without a controlling terminal, the terminal only its standard streams
     // (`su user -c …`): asked there, unshown, all the same.
-    let mut typed = OnTerminal::start_controlling(hq.data(), &passwd, false);
-    typed.answer(first, "typed-new-pw");
-    typed.answer("The same again: ", "typed-new-pw");
-    let (code, shown) = typed.finish();
-    assert_eq!(code, Some(0), "{shown}");
-    assert!(
-        !shown.contains("typed-new-pw"),
-        "the password was shown: {shown}"
-    );
+    changed_at_a_terminal(hq.data(), &passwd, false, "typed-new-pw");
     // An account that exists: refused before any prompt.
     let add = ["hq", "user", "add", "organizer", "--role", "organizer"];
     let (code, shown) = OnTerminal::start(hq.data(), &add).finish();
@@ -232,6 +207,19 @@ fn a_password_typed_at_a_terminal_is_asked_twice_and_never_shown() {
     assert!(api.token_of("organizer", PASSWORD).is_none());
     assert!(api.token_of("organizer", "other-pw-one").is_none());
     server.stop();
+}
+
+/// `ARGS` changing the organizer's password on a terminal of its own (as
+/// [`OnTerminal::start_controlling`] starts it), `password` typed at both prompts: it ends
+/// well and the password is never shown. All the terminal showed.
+fn changed_at_a_terminal(dir: &Path, args: &[&str], controlling: bool, password: &str) -> String {
+    let mut typed = OnTerminal::start_controlling(dir, args, controlling);
+    typed.answer("New password for organizer: ", password);
+    typed.answer("The same again: ", password);
+    let (code, shown) = typed.finish();
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(!shown.contains(password), "the password was shown: {shown}");
+    shown
 }
 
 /// `fairpos` on a pseudo-terminal of its own, as its controlling terminal; the test holds

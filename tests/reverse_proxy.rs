@@ -78,14 +78,17 @@ fn nginx(dir: &Path, backend: SocketAddr, cert: &Path, key: &Path) -> Proxy {
         ),
     )
     .unwrap();
+    // In the foreground, this process its child, so that dropping the proxy stops it. As
+    // root its workers would run as `nobody`, which cannot read this directory. One `-g`:
+    // nginx takes the last one given, and a second would leave it a daemon, never stopped.
+    let mut directives = String::from("daemon off;");
+    if unsafe { libc::geteuid() } == 0 {
+        directives.push_str(" user root;");
+    }
     let mut command = Command::new(Proxy::program("nginx"));
     command
         .args(["-p", path(&prefix), "-e", "stderr", "-c", path(&config)])
-        .args(["-g", "daemon off;"]);
-    // As root its workers would run as `nobody`, which cannot read this directory.
-    if unsafe { libc::geteuid() } == 0 {
-        command.args(["-g", "user root;"]);
-    }
+        .args(["-g", &directives]);
     Proxy::start(command, at, &prefix.join("stderr.log"))
 }
 

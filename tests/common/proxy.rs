@@ -71,7 +71,18 @@ impl Proxy {
 }
 
 impl Drop for Proxy {
+    /// Asked to stop (SIGTERM), so that a proxy with worker processes (nginx) stops them
+    /// too, which SIGKILL to its master would leave running; killed if it has not within
+    /// 10 s.
     fn drop(&mut self) {
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let asked = Instant::now();
+        while asked.elapsed() < Duration::from_secs(10) {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

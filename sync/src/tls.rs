@@ -131,7 +131,7 @@ fn system_roots() -> &'static RootCertStore {
 
 /// The errors `error` wraps, itself first; inside I/O errors too, whose `source` skips the
 /// error they wrap.
-fn chain<'e>(
+pub fn chain<'e>(
     error: &'e (dyn std::error::Error + 'static),
 ) -> impl Iterator<Item = &'e (dyn std::error::Error + 'static)> {
     std::iter::successors(Some(error), |e| match e.downcast_ref::<std::io::Error>() {

@@ -132,13 +132,7 @@ pub async fn serve<L>(
 /// Whether a connection failed because a write of its answer waited too long
 /// ([`TimeoutStream`]'s error, under hyper's).
 fn write_timed_out(error: &hyper::Error) -> bool {
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            // The system's own ETIMEDOUT (a peer gone silent) carries its code; this does not.
-            return io.kind() == std::io::ErrorKind::TimedOut && io.raw_os_error().is_none();
-        }
-        source = cause.source();
-    }
-    false
+    let io = fairpos_sync::tls::chain(error).find_map(|e| e.downcast_ref::<std::io::Error>());
+    // The system's own ETIMEDOUT (a peer gone silent) carries its code; this does not.
+    io.is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut && io.raw_os_error().is_none())
 }

@@ -126,14 +126,25 @@ fn a_password_is_read_from_standard_input_only_when_asked() {
     assert!(said.contains("there is an account lead1 already"), "{said}");
     let out = with_input(data, &["hq", "user", "list"], "");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("lead2"));
-    // A database that cannot be reached is refused before any password is asked for.
+    // A database that cannot be reached is refused before any password is asked for, in a
+    // line naming its address, the database's password masked.
     let other = tempfile::tempdir().unwrap();
-    let nowhere = ["--database", "postgres://fairpos@127.0.0.1:1/fairpos"];
+    let nowhere = [
+        "--database",
+        "postgres://fairpos:hunter2@127.0.0.1:1/fairpos",
+    ];
     let init_on = [&["hq", "init", "--demo"][..], &nowhere].concat();
     let (code, said) = with_input_left_open(other.path(), &init_on);
     assert_ne!(code, Some(0), "{said}");
-    assert!(!said.contains("password"), "{said}");
-    assert!(said.contains("cannot reach the database"), "{said}");
+    assert!(
+        !said.contains("password") && !said.contains("hunter2"),
+        "{said}"
+    );
+    let expected =
+        "error: cannot reach the database at postgres://fairpos:***@127.0.0.1:1/fairpos: \
+                    error connecting to server: ";
+    assert!(said.starts_with(expected), "{said}");
+    assert_eq!(said.trim_end().lines().count(), 1, "{said}");
     // init says where its password may be given.
     let (code, said) = with_input_left_open(other.path(), &["hq", "init", "--demo"]);
     assert_eq!(code, Some(2), "{said}");

@@ -9,6 +9,13 @@ pub enum Error {
     /// its certificate did not verify).
     #[error("cannot reach the database: {}", Cause(.0))]
     Pool(#[from] deadpool_postgres::PoolError),
+    /// As [`Error::Pool`], for the first connection of a command or a server: the address
+    /// is named (its password masked), as what to look at first.
+    #[error("cannot reach the database at {address}: {}", Cause(.source))]
+    Unreachable {
+        address: String,
+        source: deadpool_postgres::PoolError,
+    },
     #[error("database: {}", Detailed(.0))]
     Postgres(#[from] tokio_postgres::Error),
     /// A stored document that does not read as a ledger.
@@ -43,13 +50,18 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 /// An error and, when it is another, the first cause in its chain: what happened ("invalid
 /// peer certificate: UnknownIssuer") after what was being done ("error performing TLS
-/// handshake").
+/// handshake"). The driver's error is shown without the pool's words before it ("Error
+/// occurred while creating a new object"), which say nothing to the reader.
 struct Cause<'a>(&'a deadpool_postgres::PoolError);
 
 impl fmt::Display for Cause<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let inner = fairpos_sync::tls::innermost(self.0);
-        let outer = self.0.to_string();
+        let error: &(dyn std::error::Error + 'static) = match self.0 {
+            deadpool_postgres::PoolError::Backend(driver) => driver,
+            pool => pool,
+        };
+        let inner = fairpos_sync::tls::innermost(error);
+        let outer = error.to_string();
         if outer.contains(&inner) {
             write!(f, "{outer}")
         } else {

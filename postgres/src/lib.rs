@@ -94,8 +94,23 @@ fn build(url: &str, connections: usize, wait: Option<Duration>) -> Result<Pool> 
 /// A pool on the database at `url`, brought to the latest schema first.
 pub async fn connect_migrated(url: &str) -> Result<Pool> {
     let pool = connect(url)?;
+    reach(&pool, url).await?;
     migrate(&pool).await?;
     Ok(pool)
+}
+
+/// Whether the database at `url` (`pool`'s) can be reached: a connection is had from the
+/// pool (and kept in it), or the error names the address, its password masked
+/// ([`Error::Unreachable`]). For a command's or a server's first use of the database, where
+/// a wrong address is the likeliest cause.
+pub async fn reach(pool: &Pool, url: &str) -> Result<()> {
+    match pool.get().await {
+        Ok(_) => Ok(()),
+        Err(source) => Err(Error::Unreachable {
+            address: shown_address(url),
+            source,
+        }),
+    }
 }
 
 /// Runs one statement on a connection of `pool`; returns how many rows it changed.

@@ -179,9 +179,24 @@ async fn a_wrong_address_is_a_clear_error() {
     let pool = fairpos_postgres::connect("postgres://nobody@127.0.0.1:1/x").unwrap();
     let err = migrate(&pool).await.unwrap_err();
     assert!(
-        err.to_string().starts_with("cannot reach the database"),
+        err.to_string()
+            .starts_with("cannot reach the database: error connecting"),
         "{err}"
     );
+    // A command's first connection names the address, its password masked; the pool's own
+    // words ("Error occurred while creating a new object") are left out.
+    let err = fairpos_postgres::connect_migrated("postgres://nobody:hunter2@127.0.0.1:1/x")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(
+            "cannot reach the database at postgres://nobody:***@127.0.0.1:1/x: \
+             error connecting to server: "
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2") && !err.contains("object"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

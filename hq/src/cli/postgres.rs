@@ -10,7 +10,7 @@ use std::path::Path;
 
 use fairpos_postgres::documents::{Listener, Origin};
 use fairpos_postgres::follow::{catch_up, follow, Pass};
-use fairpos_postgres::{connect, connect_migrated, migrate, registry};
+use fairpos_postgres::{connect, connect_migrated, migrate, reach, registry};
 use fairpos_projection::report::{self, Dimension};
 
 use super::args::{PostgresCommand, ReportArgs};
@@ -225,6 +225,7 @@ pub fn run(dir: &Path, command: PostgresCommand) -> Result<()> {
         match command {
             PostgresCommand::Migrate(db) => {
                 let pool = connect(&db.database)?;
+                reach(&pool, &db.database).await?;
                 let applied = migrate(&pool).await?;
                 let version = fairpos_postgres::schema_version(&pool).await?;
                 if applied.is_empty() {
@@ -296,6 +297,7 @@ async fn print_report(url: &str, a: &ReportArgs) -> Result<()> {
     let by: Dimension = a.by.parse()?;
     let format = output_format(&a.format, a.out.as_deref())?;
     let pool = connect(url)?;
+    reach(&pool, url).await?;
     let latest = fairpos_postgres::MIGRATIONS.len() as i32;
     if fairpos_postgres::schema_version(&pool).await? < latest {
         return Err(Error::input(

@@ -152,9 +152,28 @@ fn a_password_is_read_from_standard_input_only_when_asked() {
                     FAIRPOS_ORGANIZER_PASSWORD, or --organizer-password-stdin with it";
     assert!(said.contains(expected), "{said}");
 
+    // The option and the stdin flag together are refused (as docker login refuses them),
+    // nothing read and no account made; the variable alone is taken.
+    let add3 = [&["hq", "user", "add", "lead3"][..], &add[4..]].concat();
+    let both = [
+        &add3[..],
+        &["--password", "lead3-on-the-line", "--password-stdin"],
+    ]
+    .concat();
+    let out = with_input(data, &both, "lead3-from-stdin\n");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let said = "error: the argument '--password <PW>' cannot be used with '--password-stdin'";
+    assert!(stderr(&out).starts_with(said), "{}", stderr(&out));
+    let environment = [("FAIRPOS_USER_PASSWORD", "lead3-from-the-environment")];
+    let out = with_input_in(data, &add3, "lead3-not-read\n", &environment);
+    assert!(out.status.success(), "{}", stderr(&out));
+
     let server = Server::start(data, &[]);
     let api = Api::new(&server.url);
     assert!(api.token_of("organizer", "first-organizer-pw").is_some());
+    assert!(api
+        .token_of("lead3", "lead3-from-the-environment")
+        .is_some());
     assert!(api.token_of("lead1", " lead one pw").is_some());
     assert!(api.token_of("lead1", "lead one pw").is_none());
     assert!(api.token_of("lead1", "from-the-environment").is_none());

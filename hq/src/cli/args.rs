@@ -14,18 +14,13 @@ pub enum HqCommand {
         demo: bool,
         #[arg(long, value_name = "FILE", required_unless_present = "demo")]
         fair: Option<PathBuf>,
-        /// The first organizer's password (at least 8 characters); without it, the
-        /// variable or --organizer-password-stdin, it is typed twice at the terminal,
-        /// unshown.
-        #[arg(
-            long,
-            value_name = "PW",
-            env = "FAIRPOS_ORGANIZER_PASSWORD",
-            hide_env_values = true
-        )]
+        /// The first organizer's password (at least 8 characters), else
+        /// FAIRPOS_ORGANIZER_PASSWORD's; without either or --organizer-password-stdin, it is
+        /// typed twice at the terminal, unshown.
+        #[arg(long, value_name = "PW", conflicts_with = "organizer_password_stdin")]
         organizer_password: Option<String>,
         /// Read the first organizer's password from the first line of standard input
-        /// (before --organizer-password and its variable).
+        /// (before FAIRPOS_ORGANIZER_PASSWORD; not with --organizer-password).
         #[arg(long)]
         organizer_password_stdin: bool,
         /// Keep devices, documents and the projection in this PostgreSQL database
@@ -353,17 +348,12 @@ pub enum UserCommand {
 /// else typed at the terminal.
 #[derive(Args, Debug)]
 pub struct NewPassword {
-    /// At least 8 characters; without it, the variable or --password-stdin, it is typed
-    /// twice at the terminal, unshown.
-    #[arg(
-        long = "password",
-        value_name = "PW",
-        env = "FAIRPOS_USER_PASSWORD",
-        hide_env_values = true
-    )]
+    /// At least 8 characters, else FAIRPOS_USER_PASSWORD's; without either or
+    /// --password-stdin, it is typed twice at the terminal, unshown.
+    #[arg(long = "password", value_name = "PW", conflicts_with = "stdin")]
     pub text: Option<String>,
-    /// Read the password from the first line of standard input (before --password and its
-    /// variable).
+    /// Read the password from the first line of standard input (before
+    /// FAIRPOS_USER_PASSWORD; not with --password).
     #[arg(long = "password-stdin")]
     pub stdin: bool,
 }

@@ -1,7 +1,7 @@
 //! A new password for `hq init` and `hq user add|passwd`: the first line of standard input
-//! when asked to read it there (`--password-stdin`, as `docker login` has it); else the one
-//! its option or environment variable gives; else, at a terminal, one typed twice without
-//! being shown. So a password need not be written on a command line, where every
+//! when asked to read it there (`--password-stdin`, as `docker login` has it, which refuses
+//! the option beside it); else the one its option or environment variable gives; else, at a
+//! terminal, one typed twice without being shown. So a password need not be written on a command line, where every
 //! user of the machine sees it (`ps`) and the shell keeps it. Standard input is read only
 //! when asked: a command given a pipe that nobody writes to (`ssh host fairpos …` without a
 //! terminal) is refused at once rather than left waiting, and a loop over a file of names
@@ -44,7 +44,8 @@ struct GivenBy {
 
 /// The first line of standard input if `from_stdin` (asked for explicitly, it goes before a
 /// password in the environment; at a terminal it is typed, unshown, as without the flag);
-/// else the password `given`; else one typed at the terminal for `whose` account.
+/// else the password `given` on the command line, or in the environment; else one typed at
+/// the terminal for `whose` account.
 fn read(given: Option<&str>, from_stdin: bool, whose: &str, given_by: &GivenBy) -> Result<String> {
     let stdin = std::io::stdin();
     if from_stdin && stdin.is_terminal() {
@@ -68,6 +69,9 @@ fn read(given: Option<&str>, from_stdin: bool, whose: &str, given_by: &GivenBy) 
     if let Some(text) = given {
         return Ok(text.to_string());
     }
+    if let Some(text) = in_the_environment(given_by.variable)? {
+        return Ok(text);
+    }
     if !stdin.is_terminal() {
         return Err(Error::input(format!(
             "no password for {whose}: give {} or {}, or {} with it on standard input, or \
@@ -76,6 +80,19 @@ fn read(given: Option<&str>, from_stdin: bool, whose: &str, given_by: &GivenBy) 
         )));
     }
     typed_twice(whose, given_by)
+}
+
+/// The password the environment's `variable` holds, if it holds one (empty is none, as clap
+/// takes a variable). Read here rather than by clap, which would count it as the option
+/// given and refuse it beside the stdin flag that goes before it.
+fn in_the_environment(variable: &str) -> Result<Option<String>> {
+    match std::env::var(variable) {
+        Ok(text) if !text.is_empty() => Ok(Some(text)),
+        Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(Error::input(format!("{variable} does not hold UTF-8 text")))
+        }
+    }
 }
 
 /// The password typed at the terminal twice, neither time shown (rpassword reads the

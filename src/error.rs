@@ -53,6 +53,12 @@ impl Error {
         }
     }
 
+    /// Whether the command was interrupted (Ctrl-C at a prompt): it ends as by SIGINT
+    /// ([`fairpos_hq::cli::end_interrupted`]).
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, Error::Hq(fairpos_hq::Error::Interrupted))
+    }
+
     /// The rule of the domain broken, when that is what went wrong.
     pub fn domain(&self) -> Option<&DomainError> {
         match self {

@@ -10,6 +10,9 @@ fn main() {
     let cli = fairpos::cli::args::Cli::parse();
     if let Err(e) = fairpos::cli::run(cli) {
         eprintln!("error: {e}");
+        if e.is_interrupted() {
+            fairpos_hq::cli::end_interrupted();
+        }
         std::process::exit(e.exit_code());
     }
 }

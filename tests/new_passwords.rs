@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::FromRawFd;
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -200,12 +200,13 @@ fn a_password_typed_at_a_terminal_is_asked_twice_and_never_shown() {
         shown.contains("the two passwords typed differ; nothing was changed"),
         "{shown}"
     );
-    // Ctrl-C at the prompt: nothing changed, and the terminal echoes again (rpassword
-    // raises SIGINT with the echo still off).
+    // Ctrl-C at the prompt: nothing changed, the terminal echoes again (rpassword raises
+    // SIGINT with the echo still off), and then the process ends by SIGINT, so that the
+    // shell that ran it sees it interrupted.
     let mut typed = OnTerminal::start(hq.data(), &passwd);
     typed.answer(first, "\u{3}");
-    let (code, shown, echoes) = typed.finish_echoing();
-    assert_eq!(code, Some(2), "{shown}");
+    let (status, shown, echoes) = typed.finish_echoing();
+    assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}: {shown}");
     assert!(
         shown.contains("interrupted; nothing was changed"),
         "{shown}"
@@ -373,13 +374,13 @@ impl OnTerminal {
 
     /// The process's exit code, and all the terminal showed.
     fn finish(self) -> (Option<i32>, String) {
-        let (code, shown, _) = self.finish_echoing();
-        (code, shown)
+        let (status, shown, _) = self.finish_echoing();
+        (status.code(), shown)
     }
 
-    /// The process's exit code, all the terminal showed, and whether the terminal echoes
-    /// what is typed once the process has ended.
-    fn finish_echoing(mut self) -> (Option<i32>, String, bool) {
+    /// How the process ended, all the terminal showed, and whether the terminal echoes what
+    /// is typed once the process has ended.
+    fn finish_echoing(mut self) -> (std::process::ExitStatus, String, bool) {
         let since = Instant::now();
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -402,6 +403,6 @@ impl OnTerminal {
             std::thread::sleep(Duration::from_millis(20));
         }
         reader.join().unwrap();
-        (status.code(), self.shown(), echoes)
+        (status, self.shown(), echoes)
     }
 }

@@ -38,6 +38,10 @@ pub enum Error {
     Integrity(String),
     #[error("{0}")]
     Other(String),
+    /// Ctrl-C at a prompt: the command ends without changing anything, as by SIGINT
+    /// ([`crate::cli::end_interrupted`]).
+    #[error("interrupted; nothing was changed")]
+    Interrupted,
 }
 
 impl Error {
@@ -49,6 +53,7 @@ impl Error {
     pub fn is_bad_input(&self) -> bool {
         match self {
             Error::Domain(_) | Error::Input(_) | Error::ReadInput { .. } => true,
+            Error::Interrupted => true,
             Error::Ledger(e) => e.is_bad_input(),
             Error::Tables(e) => e.is_bad_input(),
             Error::Postgres(e) => e.is_bad_input(),

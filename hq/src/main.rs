@@ -37,6 +37,9 @@ fn main() {
     };
     if let Err(e) = fairpos_hq::cli::run(&dir, cli.command) {
         eprintln!("error: {e}");
+        if matches!(e, fairpos_hq::Error::Interrupted) {
+            fairpos_hq::cli::end_interrupted();
+        }
         std::process::exit(e.exit_code());
     }
 }

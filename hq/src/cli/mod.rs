@@ -10,6 +10,8 @@ mod postgres;
 mod text;
 mod users;
 
+pub use new_password::end_interrupted;
+
 use std::path::Path;
 
 use fairpos_domain::catalog_csv;

@@ -101,7 +101,7 @@ fn typed_twice(whose: &str, given_by: &GivenBy) -> Result<String> {
     let _interrupt_ends_the_read = SigintIgnored::new();
     let prompt = |text: &str| {
         prompt_at_the_terminal(text).map_err(|e| match e.kind() {
-            std::io::ErrorKind::Interrupted => Error::input("interrupted; nothing was changed"),
+            std::io::ErrorKind::Interrupted => Error::Interrupted,
             std::io::ErrorKind::UnexpectedEof => {
                 Error::input("no password typed; nothing was changed")
             }
@@ -198,6 +198,21 @@ impl Drop for SigintIgnored {
     fn drop(&mut self) {
         unsafe { libc::signal(libc::SIGINT, self.0) };
     }
+}
+
+/// Ends the process as Ctrl-C ends a program, by SIGINT's default action once what was
+/// asked is let go of (the terminal echoes again): the shell or script that ran it then
+/// sees an interrupted command, not a failed one, and stops too (a loop over accounts does
+/// not go on to the next). A process that was started with SIGINT ignored exits 130, as a
+/// shell reports an interrupted command.
+pub fn end_interrupted() -> ! {
+    // SAFETY: setting a signal's disposition and raising it; nothing else runs after.
+    unsafe {
+        if libc::signal(libc::SIGINT, libc::SIG_DFL) != libc::SIG_IGN {
+            libc::raise(libc::SIGINT);
+        }
+    }
+    std::process::exit(130)
 }
 
 /// A line without its ending (`\n` or `\r\n`) and without the byte order mark a Windows

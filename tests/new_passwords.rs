@@ -212,6 +212,16 @@ fn a_password_typed_at_a_terminal_is_asked_twice_and_never_shown() {
         "{shown}"
     );
     assert!(echoes, "the terminal was left without its echo");
+    // Ctrl-D at an empty prompt: no password typed, nothing changed, the echo back on.
+    let mut typed = OnTerminal::start(hq.data(), &passwd);
+    typed.answer(first, "\u{4}");
+    let (status, shown, echoes) = typed.finish_echoing();
+    assert_eq!(status.code(), Some(2), "{shown}");
+    assert!(
+        shown.contains("no password typed; nothing was changed"),
+        "{shown}"
+    );
+    assert!(echoes, "the terminal was left without its echo");
     // One too short: refused before it is asked for again.
     let mut typed = OnTerminal::start(hq.data(), &passwd);
     typed.answer(first, "short");

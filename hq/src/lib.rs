@@ -15,6 +15,7 @@
 //! without a display.
 
 pub mod accounts;
+pub mod audit;
 pub mod backup;
 pub mod bundles;
 pub mod catalog;

@@ -22,6 +22,7 @@
 
 pub mod accounts;
 mod apply;
+pub mod audit;
 mod bulk;
 mod dialect;
 pub mod documents;

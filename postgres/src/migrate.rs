@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS stalls (
 ";
 
 /// Every migration, in order: its number and what it does.
-pub const MIGRATIONS: [(i32, &str); 6] = [
+pub const MIGRATIONS: [(i32, &str); 7] = [
     (
         1,
         "the projection, headquarters' indexes, stalls, the roll-up",
@@ -46,6 +46,7 @@ pub const MIGRATIONS: [(i32, &str); 6] = [
         6,
         "failed logins and enrolment codes, counted by every process",
     ),
+    (7, "who did what at headquarters: the audit log"),
 ];
 
 /// `sale_oversold`'s sale and name columns (`schema.sql`), for a projection made before
@@ -83,6 +84,7 @@ fn migration_sql(version: i32) -> String {
         4 => crate::accounts::SCHEMA.to_string(),
         5 => oversold_sales(),
         6 => crate::throttle::SCHEMA.to_string(),
+        7 => crate::audit::SCHEMA.to_string(),
         _ => unreachable!("migration {version} is listed in MIGRATIONS"),
     }
 }

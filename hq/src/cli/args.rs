@@ -103,6 +103,10 @@ pub enum HqCommand {
     Report(ReportArgs),
     /// Refusals and other sync events.
     Events(JsonFlag),
+    /// Who did what: each command that changed headquarters (by the system user, and the
+    /// address of their SSH session) and each login (by the account and the client's
+    /// address), oldest first.
+    Audit(JsonFlag),
     /// Per till: sales held, gaps against the numbers stated at shift closes, each shift's
     /// cash-up; oversold stock; voids and refunds per seller.
     Reconcile(JsonFlag),

@@ -4,6 +4,7 @@
 pub mod args;
 mod backups;
 pub mod kit;
+mod logs;
 mod money;
 mod new_password;
 mod postgres;
@@ -49,14 +50,6 @@ struct SaleRow {
     status: &'static str,
 }
 
-#[derive(Serialize)]
-struct EventRow {
-    at: String,
-    device: String,
-    kind: String,
-    detail: String,
-}
-
 /// Runs `import` on the catalog of the headquarters in `dir`. On PostgreSQL, the catalog is
 /// caught up with the database's first, so that the import follows every edit made through
 /// any data directory, and stored there after.
@@ -86,7 +79,12 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
         HqCommand::Restore(_) => None,
         _ => DirLock::shared(dir)?,
     };
-    run_command(dir, command)
+    let done = logs::done_by(&command);
+    run_command(dir, command)?;
+    if let Some(done) = done {
+        logs::record(dir, done);
+    }
+    Ok(())
 }
 
 fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
@@ -483,27 +481,8 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
             };
             write_output(out.as_deref().unwrap_or(Path::new("-")), &bytes)
         }
-        HqCommand::Events(f) => {
-            let rows: Vec<EventRow> = match postgres::database_of(dir, None)? {
-                Some(url) => postgres::events(&url)?
-                    .into_iter()
-                    .map(|(at, device, kind, detail)| EventRow {
-                        at,
-                        device,
-                        kind,
-                        detail,
-                    })
-                    .collect(),
-                None => events_in(&Hq::open(dir)?.conn)?,
-            };
-            if f.json {
-                return print_json(&rows);
-            }
-            for r in &rows {
-                println!("{} {} {}: {}", r.at, r.device, r.kind, r.detail);
-            }
-            Ok(())
-        }
+        HqCommand::Events(f) => logs::print_events(dir, f.json),
+        HqCommand::Audit(f) => logs::print_audit(dir, f.json),
     }
 }
 
@@ -579,19 +558,6 @@ fn sales_in(conn: &rusqlite::Connection) -> Result<Vec<SaleRow>> {
             at: r.get(3)?,
             total_fen: r.get(4)?,
             status: sale_status(r.get(5)?),
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-fn events_in(conn: &rusqlite::Connection) -> Result<Vec<EventRow>> {
-    let mut stmt = conn.prepare("SELECT at, device, kind, detail FROM sync_events ORDER BY id")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(EventRow {
-            at: r.get(0)?,
-            device: r.get(1)?,
-            kind: r.get(2)?,
-            detail: r.get(3)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

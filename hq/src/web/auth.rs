@@ -156,7 +156,7 @@ pub(crate) async fn login(
             ("/login", "重新登录 Log in again"),
         );
     }
-    match log_in(&state, from.ip(), &form.name, form.password).await {
+    match log_in(&state, from.ip(), &form.name, form.password, "dashboard").await {
         Ok((token, _, account)) => (
             [(
                 header::SET_COOKIE,
@@ -201,28 +201,40 @@ pub(crate) enum LoginRefused {
 }
 
 /// A login from `address` to the account named `given` (trimmed; the first organizer when
-/// empty), counted by the throttle before it is checked: `(token, peer id, account)`. The
-/// password is checked on a blocking thread, the database locked only to read the account and
-/// to open the session (not while Argon2 runs). An unknown name costs the same Argon2 run as
-/// a wrong password, so the time taken does not tell which names exist.
+/// empty) `via` the dashboard or the API, counted by the throttle before it is checked:
+/// `(token, peer id, account)`. The password is checked on a blocking thread, the database
+/// locked only to read the account and to open the session (not while Argon2 runs). An
+/// unknown name costs the same Argon2 run as a wrong password, so the time taken does not
+/// tell which names exist. A login that opens a session, and one refused for a wrong name or
+/// password, go in the audit log (one the throttle refuses unchecked does not: those are as
+/// many as a guesser sends, and the lockout is logged).
 pub(crate) async fn log_in(
     state: &AppState,
     address: IpAddr,
     given: &str,
     password: String,
+    via: &str,
 ) -> std::result::Result<(String, String, Account), LoginRefused> {
     let name = accounts::login_name(given);
     let attempt = Attempt::login(&state.throttle, address, &name)
         .await
         .map_err(LoginRefused::TooMany)?;
-    let result = state.open_session_checked(name, password).await;
+    let result = state.open_session_checked(name.clone(), password).await;
     match result {
         Ok(opened) => {
             attempt.succeeded().await;
+            state.audit(&opened.2.name, address, "login", via).await;
             Ok(opened)
         }
         Err(e @ Error::Input(_)) => {
             attempt.failed();
+            // As given: a name that cannot be an account's is counted under a stand-in.
+            let given = match given.trim() {
+                "" => name,
+                given => crate::audit::given_name(given),
+            };
+            let why = format!("{via}: wrong account or password");
+            state.audit(&given, address, "login refused", &why).await;
             Err(LoginRefused::Wrong(e))
         }
         Err(e) => {

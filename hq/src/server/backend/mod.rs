@@ -12,6 +12,8 @@ mod sessions;
 
 pub use figures::Counted;
 
+use std::net::IpAddr;
+
 use fairpos_postgres::registry;
 
 use crate::state::AppState;
@@ -39,6 +41,28 @@ impl AppState {
         eprintln!("{kind}: {device}: {detail}");
         if let Err(e) = registry::log_event(pool, device, kind, detail).await {
             eprintln!("recording a sync event: {e}");
+        }
+    }
+
+    /// Writes to the audit log what `actor` from `address` did ([`crate::audit`]); a
+    /// failure to write it is printed.
+    pub async fn audit(&self, actor: &str, address: IpAddr, action: &str, detail: &str) {
+        let address = address.to_string();
+        let written = match &self.pg {
+            Some(pool) => fairpos_postgres::audit::record(pool, actor, &address, action, detail)
+                .await
+                .map_err(crate::Error::from),
+            None => {
+                let (actor, action, detail) =
+                    (actor.to_string(), action.to_string(), detail.to_string());
+                self.on_writer(move |db| {
+                    crate::audit::record(db, &actor, &address, &action, &detail)
+                })
+                .await
+            }
+        };
+        if let Err(e) = written {
+            eprintln!("writing to the audit log: {e}");
         }
     }
 }

@@ -2,8 +2,9 @@
 //! commands that change headquarters, run as `sudo` does from an SSH session, are written
 //! down with the system user, who ran sudo, and the session's address; logins through the
 //! API, refused or not, with the account and the client's address; commands that only read,
-//! and one refused, add nothing; no password or enrolment code is ever in it. On PostgreSQL
-//! the log is the database's: what one data directory and its server did, another lists.
+//! and one refused, add nothing; no password or enrolment code is ever in it; organizers
+//! see it at `/audit`, newest first. On PostgreSQL the log is the database's: what one data
+//! directory and its server did, another lists.
 
 mod common;
 
@@ -92,6 +93,11 @@ fn who_did_what(hq: Hq, joined: Option<(Hq, String)>) {
         format!("{me} (sudo by alice)")
     };
     let from_ssh = "203.0.113.9";
+    let init = match &joined {
+        // Both data directories' `hq init`, the database's address shown as given.
+        Some((_, url)) => vec![format!("the demo fair on {url}"); 2],
+        None => vec!["the demo fair".to_string()],
+    };
     let data = hq.data();
     let other = joined.as_ref().map_or(data, |(j, _)| j.data());
     // Commands that change headquarters, the second data directory's too.
@@ -127,12 +133,27 @@ fn who_did_what(hq: Hq, joined: Option<(Hq, String)>) {
     let again = run_as_alice(data, &add, "other-pw-123\n");
     assert_eq!(again.status.code(), Some(2));
 
-    // Logins through the API: one that opens a session, two refused.
+    // Logins through the API: one that opens a session, three refused.
     let server = hq.serve();
     let api = Api::new(&server.url);
-    assert!(api.token_of("organizer", PASSWORD).is_some());
+    let organizer = api.token_of("organizer", PASSWORD).unwrap();
     assert!(api.token_of("lead1", "not-the-password").is_none());
     assert!(api.token_of("x\ny", "not-the-password").is_none());
+    assert!(api.token_of("<b>x</b>", "not-the-password").is_none());
+    // The organizers' page: the latest first, what a client gave escaped.
+    let (status, _, page) = api.fetch("/audit", Some(&organizer), false);
+    assert_eq!(status, 200, "{page}");
+    let rows: Vec<&str> = page.split("<tr data-action=").skip(1).collect();
+    assert_eq!(rows.len(), init.len() + 9, "{page}");
+    assert!(rows[0].starts_with("\"login refused\""), "{}", rows[0]);
+    assert!(
+        rows[0].contains("<td>&#60;b&#62;x&#60;/b&#62;</td>"),
+        "{}",
+        rows[0]
+    );
+    assert!(rows.last().unwrap().starts_with("\"init\""), "{page}");
+    assert!(!page.contains("<b>x"), "{page}");
+    assert_eq!(api.fetch("/audit", None, false).0, 401);
     server.stop();
 
     let listed = entries(joined.as_ref().map_or(&hq, |(j, _)| j));
@@ -141,11 +162,6 @@ fn who_did_what(hq: Hq, joined: Option<(Hq, String)>) {
         (s(action), s(actor), s(address), s(detail))
     };
     let mut expected = Vec::new();
-    let init = match &joined {
-        // Both data directories' `hq init`, the database's address shown as given.
-        Some((_, url)) => vec![format!("the demo fair on {url}"); 2],
-        None => vec!["the demo fair".to_string()],
-    };
     for detail in &init {
         expected.push(entry("init", &me, "local", detail));
     }
@@ -166,6 +182,12 @@ fn who_did_what(hq: Hq, joined: Option<(Hq, String)>) {
         entry(
             "login refused",
             "x\\u{a}y",
+            "127.0.0.1",
+            "api: wrong account or password",
+        ),
+        entry(
+            "login refused",
+            "<b>x</b>",
             "127.0.0.1",
             "api: wrong account or password",
         ),

@@ -51,11 +51,15 @@ pub fn record(
     Ok(())
 }
 
-/// Every entry, oldest first.
-pub fn entries(conn: &Connection) -> Result<Vec<Entry>> {
-    let mut stmt =
-        conn.prepare("SELECT at, actor, address, action, detail FROM audit_log ORDER BY id")?;
-    let rows = stmt.query_map([], |r| {
+/// The last `latest` entries (every one for `None`), oldest first.
+pub fn entries(conn: &Connection, latest: Option<u32>) -> Result<Vec<Entry>> {
+    let mut stmt = conn.prepare(
+        "SELECT at, actor, address, action, detail
+         FROM (SELECT * FROM audit_log ORDER BY id DESC LIMIT ?1) ORDER BY id",
+    )?;
+    // SQLite takes a negative limit as none.
+    let limit = latest.map_or(-1, i64::from);
+    let rows = stmt.query_map([limit], |r| {
         Ok(Entry {
             at: r.get(0)?,
             actor: r.get(1)?,
@@ -66,6 +70,20 @@ pub fn entries(conn: &Connection) -> Result<Vec<Entry>> {
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// An entry as `fairpos_postgres::audit::entries` gives it.
+pub fn from_postgres((at, actor, address, action, detail): StoredEntry) -> Entry {
+    Entry {
+        at,
+        actor,
+        address,
+        action,
+        detail,
+    }
+}
+
+/// `(at, actor, address, action, detail)`.
+type StoredEntry = (String, String, String, String, String);
 
 /// An account name a client gave at a login, as it may be written down: at most
 /// [`LONGEST_GIVEN_NAME`] characters, control characters (a forged line break) shown as
@@ -147,14 +165,17 @@ mod tests {
     }
 
     #[test]
-    fn entries_are_listed_oldest_first() {
+    fn entries_are_listed_oldest_first_the_last_few_when_asked() {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(SCHEMA).unwrap();
         record(&conn, "alice", "local", "user add", "lead1").unwrap();
         record(&conn, "lead1", "10.0.0.9", "login", "").unwrap();
-        let listed = entries(&conn).unwrap();
+        record(&conn, "lead1", "10.0.0.9", "login", "").unwrap();
+        let listed = entries(&conn, None).unwrap();
         let actions: Vec<&str> = listed.iter().map(|e| e.action.as_str()).collect();
-        assert_eq!(actions, ["user add", "login"]);
+        assert_eq!(actions, ["user add", "login", "login"]);
         assert_eq!(listed[1].address, "10.0.0.9");
+        let last_two = entries(&conn, Some(2)).unwrap();
+        assert_eq!(last_two, listed[1..]);
     }
 }

@@ -32,16 +32,20 @@ pub async fn record(
     Ok(())
 }
 
-/// Every entry, oldest first: `(at, actor, address, action, detail)`, `at` in RFC 3339
-/// (UTC, to the second, as SQLite's).
-pub async fn entries(pool: &Pool) -> Result<Vec<(String, String, String, String, String)>> {
+/// The last `latest` entries (every one for `None`), oldest first: `(at, actor, address,
+/// action, detail)`, `at` in RFC 3339 (UTC, to the second, as SQLite's).
+pub async fn entries(
+    pool: &Pool,
+    latest: Option<u32>,
+) -> Result<Vec<(String, String, String, String, String)>> {
     let client = pool.get().await?;
+    let limit = latest.map(i64::from);
     let rows = client
         .query(
             "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
                     actor, address, action, detail
-             FROM audit_log ORDER BY id",
-            &[],
+             FROM (SELECT * FROM audit_log ORDER BY id DESC LIMIT $1) AS latest ORDER BY id",
+            &[&limit],
         )
         .await?;
     Ok(rows

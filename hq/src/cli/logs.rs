@@ -12,7 +12,7 @@ use super::args::{
 };
 use super::kit::print_json;
 use super::postgres::{database_of, with_pool};
-use crate::audit::{self, Entry};
+use crate::audit;
 use crate::{Hq, Result};
 
 #[derive(Serialize)]
@@ -63,18 +63,12 @@ fn events_in(conn: &rusqlite::Connection) -> Result<Vec<EventRow>> {
 pub fn print_audit(dir: &Path, json: bool) -> Result<()> {
     let entries = match database_of(dir, None)? {
         Some(url) => with_pool(&url, |pool| async move {
-            Ok(fairpos_postgres::audit::entries(&pool).await?)
+            Ok(fairpos_postgres::audit::entries(&pool, None).await?)
         })?
         .into_iter()
-        .map(|(at, actor, address, action, detail)| Entry {
-            at,
-            actor,
-            address,
-            action,
-            detail,
-        })
+        .map(audit::from_postgres)
         .collect(),
-        None => audit::entries(&Hq::open(dir)?.conn)?,
+        None => audit::entries(&Hq::open(dir)?.conn, None)?,
     };
     if json {
         return print_json(&entries);

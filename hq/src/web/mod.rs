@@ -83,6 +83,7 @@ pub fn routes() -> Router<AppState> {
         .route("/anomalies", get(pages::anomalies))
         .route("/statements", get(statements::statements_page))
         .route("/statements/export", get(statements::statements_export))
+        .route("/audit", get(pages::audit))
         .route("/api/v1/reconciliation", get(api::api_reconciliation))
         .route("/api/v1/report", get(api::api_report))
         .route("/api/v1/leaderboard", get(api::api_leaderboard))
@@ -130,7 +131,7 @@ figure.chart svg { width: 100%; height: auto; max-height: 360px; }
                body { background: #fff; } figure.chart { break-inside: avoid; } }
 ";
 
-const PAGES: [(&str, &str); 7] = [
+const PAGES: [(&str, &str); 8] = [
     ("/", "总览 Overview"),
     ("/stalls", "摊位与班次 Stalls & shifts"),
     ("/counties", "产地县 Counties"),
@@ -138,6 +139,7 @@ const PAGES: [(&str, &str); 7] = [
     ("/leaderboard", "竞赛排行 Leaderboard"),
     ("/anomalies", "异常 Anomalies"),
     ("/statements", "账单核对 Statements"),
+    ("/audit", "操作记录 Audit log"),
 ];
 
 /// A dashboard page for an organizer.

@@ -259,6 +259,23 @@ pub(crate) async fn anomalies(State(state): State<AppState>, headers: HeaderMap)
     rendered(&state, "/anomalies", "异常 Anomalies", &body)
 }
 
+/// The audit log's latest entries an organizer sees at `/audit`.
+const AUDIT_PAGE_ENTRIES: u32 = 500;
+
+pub(crate) async fn audit(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    organizer_only!(state, headers);
+    let entries = match state.audit_entries(AUDIT_PAGE_ENTRIES).await {
+        Ok(e) => e,
+        Err(e) => return failure(e),
+    };
+    let f = formats(&state);
+    let body = views::AuditLog {
+        f: &f,
+        entries: &entries,
+    };
+    rendered(&state, "/audit", "操作记录 Audit log", &body)
+}
+
 /// The fair's formats for a page's template.
 fn formats(state: &AppState) -> views::Formats {
     views::Formats {

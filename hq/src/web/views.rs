@@ -151,6 +151,14 @@ pub(crate) struct Anomalies<'a> {
     pub any_missing: bool,
 }
 
+#[derive(Template)]
+#[template(path = "dashboard/audit.html")]
+pub(crate) struct AuditLog<'a> {
+    pub f: &'a Formats,
+    /// Oldest first.
+    pub entries: &'a [crate::audit::Entry],
+}
+
 /// Renders a template, a failure said as the server's error.
 pub(crate) fn render(t: &impl Template) -> crate::Result<String> {
     t.render()

@@ -65,4 +65,21 @@ impl AppState {
             eprintln!("writing to the audit log: {e}");
         }
     }
+
+    /// The audit log's last `latest` entries, oldest first; on PostgreSQL through
+    /// organizers' connections, on SQLite a read connection.
+    pub async fn audit_entries(&self, latest: u32) -> crate::Result<Vec<crate::audit::Entry>> {
+        match &self.pg_organizers {
+            Some(pool) => Ok(fairpos_postgres::audit::entries(pool, Some(latest))
+                .await?
+                .into_iter()
+                .map(crate::audit::from_postgres)
+                .collect()),
+            None => {
+                self.readers
+                    .read(move |db| crate::audit::entries(db, Some(latest)))
+                    .await
+            }
+        }
+    }
 }

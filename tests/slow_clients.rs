@@ -1,9 +1,11 @@
 //! Clients that keep headquarters waiting, against the real `fairpos hq serve` on a
 //! loopback port with short limits: a request head sent slowly or never finished, a
 //! connection kept idle between requests (`--request-head-timeout`), a body sent slowly
-//! (`--request-timeout`), and answers asked for and never read (`--send-timeout`, a "slow
-//! read"); each is disconnected, while a till's sync socket idle between messages, and a
-//! client that reads its answers slowly but steadily, are served.
+//! (`--request-timeout`), answers asked for and never read (`--send-timeout`, a "slow
+//! read"), and a till's sync socket that reads none of the pongs to its pings; each is
+//! disconnected, while a till's sync socket idle between messages, and a client that reads
+//! its answers slowly but steadily, are served. A till that pings faster than it reads
+//! cannot make headquarters keep the pongs without bound.
 
 mod common;
 
@@ -190,4 +192,99 @@ fn a_client_that_never_reads_its_answers_is_disconnected_and_a_slow_reader_is_se
     server.stop();
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(text.matches(needle).count(), 1, "{text}");
+}
+
+/// The memory process `pid` holds (its resident set), in bytes.
+fn resident(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib << 10
+}
+
+/// A WebSocket on `url` (a sync socket) over a connection whose receive buffer is 16 KiB.
+fn small_socket(at: SocketAddr, url: &str) -> tokio_tungstenite::tungstenite::WebSocket<TcpStream> {
+    let (stream, _) = connect_with_buffer(at, 16 << 10);
+    stream
+        .set_write_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    tokio_tungstenite::tungstenite::client(url, stream)
+        .unwrap()
+        .0
+}
+
+/// Sends up to `n` pings (125 bytes each) on `socket`, reading nothing; how many it sent
+/// before a send failed.
+fn ping_flood(
+    socket: &mut tokio_tungstenite::tungstenite::WebSocket<TcpStream>,
+    n: usize,
+) -> usize {
+    let ping = tokio_tungstenite::tungstenite::Message::Ping(vec![0x55; 125].into());
+    (0..n)
+        .take_while(|_| socket.send(ping.clone()).is_ok())
+        .count()
+}
+
+#[test]
+fn a_till_that_pings_without_reading_cannot_make_headquarters_hold_its_pongs_without_bound() {
+    let hq = Hq::demo();
+    let server = Server::start(hq.data(), &[]);
+    let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    let url = format!("ws://{}/sync?token=T01.{}", server.address(), till.secret());
+    let before = resident(server.pid());
+    let mut socket = small_socket(server.address(), &url);
+    // 4 000 000 pings, 508 MB of pongs to answer, none read (headquarters reads on, so
+    // every ping is sent).
+    assert_eq!(ping_flood(&mut socket, 4_000_000), 4_000_000);
+    let grown = resident(server.pid()).saturating_sub(before);
+    assert!(
+        grown < 160 << 20,
+        "headquarters grew by {} MiB",
+        grown >> 20
+    );
+    // The socket goes on: pongs come once it is read.
+    socket
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let pong = loop {
+        match socket.read() {
+            Ok(tokio_tungstenite::tungstenite::Message::Pong(payload)) => break payload,
+            Ok(_) => continue,
+            Err(e) => panic!("no pong: {e}"),
+        }
+    };
+    assert_eq!(pong.len(), 125);
+    server.stop();
+}
+
+#[test]
+fn a_till_that_reads_nothing_on_its_sync_socket_is_cut_off_and_logged_once() {
+    let hq = Hq::demo();
+    let log = hq.data().join("serve.log");
+    let limit = ["--send-timeout", "5s"];
+    let server = Server::start_logging(hq.data(), &limit, &[], File::create(&log).unwrap());
+    let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    let url = format!("ws://{}/sync?token=T01.{}", server.address(), till.secret());
+    let mut socket = small_socket(server.address(), &url);
+    // More pongs to answer than the connection's buffers and the socket's bound hold,
+    // none read: once a write has waited 5 s, the socket is closed, and that is logged.
+    ping_flood(&mut socket, 1_000_000);
+    let needle = "T01: sync connection closed: it took none of what was sent for 5 s";
+    let text = common::text_with_line(&log, needle, Duration::from_secs(60));
+    let stream = socket.get_mut();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let end = stream.read_to_end(&mut rest);
+    let reset = |e: &std::io::Error| e.kind() == std::io::ErrorKind::ConnectionReset;
+    assert!(
+        end.is_ok() || end.as_ref().is_err_and(reset),
+        "still open: {end:?}"
+    );
+    server.stop();
+    let text_after = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text_after.matches(needle).count(), 1, "{text_after}");
+    assert!(!text.contains("sync connection dropped"), "{text}");
 }

@@ -66,6 +66,8 @@ pub struct AppState {
     pub sessions: crate::sessions::SessionLimits,
     /// The largest sync message taken, in bytes; a larger one ends its connection, logged.
     pub max_sync_message: usize,
+    /// How long a write to a client may wait for it to read (`--send-timeout`).
+    pub send_timeout: std::time::Duration,
     /// How many ledger documents a till may have, and how large each.
     pub documents: crate::limits::DocumentLimits,
     /// The free space left on the data directory's disk.

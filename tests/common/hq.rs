@@ -223,6 +223,11 @@ impl Server {
         }
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops it as an operator would (SIGTERM), waiting for it to finish.
     pub fn stop(mut self) {
         let _ = Command::new("kill")

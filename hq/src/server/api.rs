@@ -1,18 +1,17 @@
-//! The HTTP routes devices call (see [`fairpos_sync::protocol`]) and the WebSocket they
-//! sync over.
+//! The HTTP routes devices call (see [`fairpos_sync::protocol`]); the WebSocket they sync
+//! over is `sync_socket.rs`'s.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
 use fairpos_sync::protocol::*;
-use fairpos_sync::samod::{DocumentId, PeerId, Transport};
-use futures::stream::StreamExt;
+use fairpos_sync::samod::DocumentId;
 
 use crate::devices::{self, Peer};
 use crate::state::AppState;
@@ -51,7 +50,7 @@ fn bearer(headers: &HeaderMap, query: &HashMap<String, String>) -> Option<String
 /// response when none or bad (401), or a stall lead's or a unit's login (403: those read
 /// only through the dashboard's filters). Checked off the async workers (a blocking thread
 /// on SQLite, the pool on PostgreSQL).
-async fn authenticate(
+pub(super) async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     query: &HashMap<String, String>,
@@ -70,84 +69,6 @@ async fn authenticate(
         )));
     }
     Ok(peer)
-}
-
-pub async fn sync_socket(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-    ws: WebSocketUpgrade,
-) -> Response {
-    let peer = match authenticate(&state, &headers, &query).await {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
-    let acceptor = state.acceptor.clone();
-    let max = state.max_sync_message;
-    ws.max_message_size(max)
-        .max_frame_size(max)
-        .on_upgrade(move |socket| async move {
-            let transport = watched_transport(socket, peer.clone(), state)
-                .with_expected_peer_id(PeerId::from(peer.peer_id()));
-            if let Err(e) = acceptor.accept(transport) {
-                eprintln!("sync connection of {}: {e}", peer.name());
-            }
-        })
-}
-
-/// A samod transport over an axum WebSocket whose inbound messages are reported, with the
-/// authenticated peer, to the maintenance thread: that is where a till sending changes to
-/// another till's ledger is seen and logged (the share policy refuses them silently). A
-/// connection that fails (a message over the size limit, above all) is logged as a sync
-/// event of its peer.
-fn watched_transport(
-    socket: axum::extract::ws::WebSocket,
-    peer: Peer,
-    state: AppState,
-) -> Transport {
-    use axum::extract::ws::Message;
-    use futures::SinkExt;
-    let (sink, stream) = socket.split();
-    // Counted open for as long as samod keeps the connection's stream.
-    let open = state.metrics.sync_opened();
-    let sent = state.metrics.clone();
-    let stream = stream
-        .filter_map(move |m| {
-            let _open = &open;
-            let peer = peer.clone();
-            let state = state.clone();
-            async move {
-                match m {
-                    Ok(Message::Binary(bytes)) => {
-                        state.metrics.sync_received(bytes.len());
-                        if let Some((kind, Some(doc))) = fairpos_sync::net::peek(&bytes) {
-                            if kind == "sync" || kind == "request" {
-                                let _ = state.seen.send((peer, doc));
-                            }
-                        }
-                        Some(Ok(bytes.to_vec()))
-                    }
-                    Ok(_) => None,
-                    Err(e) => {
-                        // A message over the limit is the peer's doing: a sync event. A
-                        // connection reset (a till switched off) is only printed.
-                        let why = format!("sync connection dropped: {e}");
-                        if why.contains("too long") {
-                            state.log_event(peer.name(), "dropped", &why).await;
-                        } else {
-                            eprintln!("{}: {why}", peer.name());
-                        }
-                        Some(Err(e))
-                    }
-                }
-            }
-        })
-        .boxed();
-    let sink = Box::pin(sink.with(move |bytes: Vec<u8>| {
-        sent.sync_sent(bytes.len());
-        async move { Ok::<_, axum::Error>(Message::Binary(bytes.into())) }
-    }));
-    Transport::new(stream, sink)
 }
 
 pub async fn enroll(

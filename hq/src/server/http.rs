@@ -20,7 +20,7 @@
 //! takes some of it every few seconds is served to the end. Such a client is logged (a line
 //! a minute at most for each address). The limit applies to an upgraded sync WebSocket too:
 //! a till that reads nothing for that long is gone, and its socket ends as one whose
-//! connection dropped does (samod's, not logged here).
+//! connection dropped does, logged once (`sync_socket.rs`).
 //!
 //! How long a request may take once its head is in is `--request-timeout`, a layer of the
 //! router (`mod.rs`).
@@ -99,7 +99,7 @@ pub async fn serve<L>(
                 // A failed connection (a client gone, a head too slow) is the client's; one
                 // that read none of its answer in time is told.
                 served = connection.as_mut() => {
-                    if served.as_ref().is_err_and(write_timed_out) {
+                    if served.as_ref().is_err_and(|e| write_timed_out(e)) {
                         let line = format!(
                             "connection from {client} closed: it took none of its answer for {} s",
                             limits.send.as_secs_f64()
@@ -130,8 +130,8 @@ pub async fn serve<L>(
 }
 
 /// Whether a connection failed because a write of its answer waited too long
-/// ([`TimeoutStream`]'s error, under hyper's).
-fn write_timed_out(error: &hyper::Error) -> bool {
+/// ([`TimeoutStream`]'s error, under hyper's or the WebSocket's).
+pub(super) fn write_timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
     let io = fairpos_sync::tls::chain(error).find_map(|e| e.downcast_ref::<std::io::Error>());
     // The system's own ETIMEDOUT (a peer gone silent) carries its code; this does not.
     io.is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut && io.raw_os_error().is_none())

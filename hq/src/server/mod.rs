@@ -25,6 +25,7 @@ pub mod proxy;
 pub mod quiet_log;
 pub mod scrape;
 mod service_manager;
+pub mod sync_socket;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -290,6 +291,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         }),
         sessions: options.sessions,
         max_sync_message: options.max_sync_message,
+        send_timeout: options.client_limits.send,
         documents: options.documents,
         disk,
         metrics: metrics.clone(),
@@ -406,7 +408,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         println!("metrics for monitoring on {at}{token}");
     }
     let device_routes = Router::new()
-        .route(route::SYNC, get(api::sync_socket))
+        .route(route::SYNC, get(sync_socket::sync_socket))
         .route(route::ENROLL, post(api::enroll))
         .route(route::LOGIN, post(api::login))
         .route(route::ANNOUNCE, post(api::announce))

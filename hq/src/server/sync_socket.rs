@@ -1,0 +1,143 @@
+//! `GET /sync`: the WebSocket a till, a hub or an organizer's client syncs over, handed to
+//! samod once its credentials hold. What comes in is watched (a message about another till's
+//! ledger is checked by the maintenance thread; one over the size limit is logged as the
+//! peer's sync event). What goes out may wait in memory only so long as the peer reads: at
+//! most [`SYNC_WRITE_BUFFER`] bytes (a peer that sends pings and reads none of the pongs
+//! would otherwise have them kept without bound), and for at most `--send-timeout`, after
+//! which the socket is closed and that is logged once.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::extract::ws::{Message, WebSocket};
+use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use fairpos_sync::samod::{PeerId, Transport};
+use futures::{SinkExt, StreamExt};
+
+use super::api::authenticate;
+use super::http::write_timed_out;
+use crate::devices::Peer;
+use crate::state::AppState;
+
+/// The most a sync socket's outgoing messages may take in memory while the peer has not
+/// read them: the largest message a till or hub takes (tungstenite's default, 64 MiB), and
+/// a little. A pong answering a ping beyond it is not queued: the latest one waits.
+pub const SYNC_WRITE_BUFFER: usize = (64 << 20) + (1 << 20);
+
+pub async fn sync_socket(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let peer = match authenticate(&state, &headers, &query).await {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let acceptor = state.acceptor.clone();
+    let max = state.max_sync_message;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .max_write_buffer_size(SYNC_WRITE_BUFFER)
+        .on_upgrade(move |socket| async move {
+            let transport = watched_transport(socket, peer.clone(), state)
+                .with_expected_peer_id(PeerId::from(peer.peer_id()));
+            if let Err(e) = acceptor.accept(transport) {
+                eprintln!("sync connection of {}: {e}", peer.name());
+            }
+        })
+}
+
+/// A samod transport over an axum WebSocket whose inbound messages are reported, with the
+/// authenticated peer, to the maintenance thread: that is where a till sending changes to
+/// another till's ledger is seen and logged (the share policy refuses them silently). A
+/// connection that fails (a message over the size limit, above all) is logged as a sync
+/// event of its peer; one the peer read nothing of for `--send-timeout` is logged once,
+/// whether a write of samod's or an answer to its pings waited.
+fn watched_transport(socket: WebSocket, peer: Peer, state: AppState) -> Transport {
+    let (sink, stream) = socket.split();
+    // Counted open for as long as samod keeps the connection's stream.
+    let open = state.metrics.sync_opened();
+    let sent = state.metrics.clone();
+    let cut_off = CutOff::new(&peer, &state);
+    let cut_off_writing = cut_off.clone();
+    let stream = stream
+        .filter_map(move |m| {
+            let _open = &open;
+            let peer = peer.clone();
+            let state = state.clone();
+            let cut_off = cut_off.clone();
+            async move {
+                match m {
+                    Ok(Message::Binary(bytes)) => {
+                        state.metrics.sync_received(bytes.len());
+                        if let Some((kind, Some(doc))) = fairpos_sync::net::peek(&bytes) {
+                            if kind == "sync" || kind == "request" {
+                                let _ = state.seen.send((peer, doc));
+                            }
+                        }
+                        Some(Ok(bytes.to_vec()))
+                    }
+                    Ok(_) => None,
+                    Err(e) if write_timed_out(&e) => {
+                        cut_off.tell();
+                        Some(Err(e))
+                    }
+                    Err(e) => {
+                        // A message over the limit is the peer's doing: a sync event. A
+                        // connection reset (a till switched off) is only printed.
+                        let why = format!("sync connection dropped: {e}");
+                        if why.contains("too long") {
+                            state.log_event(peer.name(), "dropped", &why).await;
+                        } else {
+                            eprintln!("{}: {why}", peer.name());
+                        }
+                        Some(Err(e))
+                    }
+                }
+            }
+        })
+        .boxed();
+    let sink = sink.sink_map_err(move |e: axum::Error| {
+        if write_timed_out(&e) {
+            cut_off_writing.tell();
+        }
+        e
+    });
+    let sink = Box::pin(sink.with(move |bytes: Vec<u8>| {
+        sent.sync_sent(bytes.len());
+        async move { Ok::<_, axum::Error>(Message::Binary(bytes.into())) }
+    }));
+    Transport::new(stream, sink)
+}
+
+/// The line said, once for a connection, when its peer read nothing of it for the send
+/// limit.
+#[derive(Clone)]
+struct CutOff {
+    line: Arc<String>,
+    told: Arc<AtomicBool>,
+}
+
+impl CutOff {
+    fn new(peer: &Peer, state: &AppState) -> CutOff {
+        let line = format!(
+            "{}: sync connection closed: it took none of what was sent for {} s",
+            peer.name(),
+            state.send_timeout.as_secs_f64()
+        );
+        CutOff {
+            line: Arc::new(line),
+            told: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn tell(&self) {
+        if !self.told.swap(true, Ordering::Relaxed) {
+            eprintln!("{}", self.line);
+        }
+    }
+}

@@ -1,10 +1,12 @@
 //! The audit log, against the real `fairpos` binary and `hq serve` on a loopback port: the
-//! commands that change headquarters, run as `sudo` does from an SSH session, are written
-//! down with the system user, who ran sudo, and the session's address; logins through the
-//! API, refused or not, with the account and the client's address; commands that only read,
-//! and one refused, add nothing; no password or enrolment code is ever in it; organizers
-//! see it at `/audit`, newest first. On PostgreSQL the log is the database's: what one data
-//! directory and its server did, another lists.
+//! commands run to change headquarters, as `sudo` runs them from an SSH session, are written
+//! down with the system user, who ran sudo (or logged in), and the session's address, a
+//! refused one with why; a till enrolling through the API, and an enrolment refused; logins
+//! through the API, refused or not, with the account (never a name that is none) and the
+//! client's address; commands that only read add nothing; no password, token or enrolment
+//! code is ever in it; organizers see it at `/audit`, newest first, what a person typed
+//! escaped. On PostgreSQL the log is the database's: what one data directory and its server
+//! did, another lists.
 
 mod common;
 
@@ -13,20 +15,28 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use common::hq::{Api, Hq, PASSWORD};
-use common::BIN;
+use common::{Till, BIN};
 use serde_json::Value;
 
 const LEAD_PASSWORD: &str = "lead1-secret-pw";
 
-/// `fairpos --data DIR args…` as `sudo` runs it for alice in her SSH session from
-/// 203.0.113.9, `input` on its standard input.
-fn run_as_alice(data: &Path, args: &[&str], input: &str) -> Output {
+/// An SSH session's variables: alice's, from 203.0.113.9, as `sudo` keeps them when told
+/// to (`env_keep`).
+const ALICE_OVER_SSH: [(&str, &str); 2] = [
+    ("SUDO_USER", "alice"),
+    ("SSH_CONNECTION", "203.0.113.9 52044 10.0.0.1 22"),
+];
+
+/// `fairpos --data DIR args…` with only `env` of the variables sudo and SSH set, `input`
+/// on its standard input.
+fn run_with(data: &Path, args: &[&str], input: &str, env: &[(&str, &str)]) -> Output {
     let mut child = Command::new(BIN)
         .arg("--data")
         .arg(data)
         .args(args)
-        .env("SUDO_USER", "alice")
-        .env("SSH_CONNECTION", "203.0.113.9 52044 10.0.0.1 22")
+        .env_remove("SUDO_USER")
+        .env_remove("SSH_CONNECTION")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -38,18 +48,56 @@ fn run_as_alice(data: &Path, args: &[&str], input: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn ok_as_alice(data: &Path, args: &[&str], input: &str) -> String {
-    let out = run_as_alice(data, args, input);
+fn ok_with(data: &Path, args: &[&str], input: &str, env: &[(&str, &str)]) -> String {
+    let out = run_with(data, args, input, env);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{args:?}: {said}");
     assert!(!said.contains("audit log"), "{args:?}: {said}");
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// The user this test runs as, by the system's name for it.
-fn me() -> String {
-    let out = Command::new("id").arg("-un").output().unwrap();
+/// The demo headquarters set up outside sudo and SSH, on `database` if given.
+fn demo(database: Option<&str>) -> Hq {
+    let hq = Hq {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let mut init = vec!["hq", "init", "--demo", "--organizer-password", PASSWORD];
+    init.extend(
+        database
+            .map(|url| ["--database", url])
+            .into_iter()
+            .flatten(),
+    );
+    ok_with(hq.data(), &init, "", &[]);
+    hq
+}
+
+/// `id ARGS…`'s answer.
+fn id(args: &[&str]) -> String {
+    let out = Command::new("id").args(args).output().unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// The name the system gives user `uid` (`id -u` for this one), else `uid N`.
+fn name_of(uid: &str) -> String {
+    match id(&["-un", uid]) {
+        name if name.is_empty() => format!("uid {uid}"),
+        name => name,
+    }
+}
+
+/// Who a command run as by sudo for alice is written down as: by the login user the kernel
+/// records for this session when it has one (and it is not this user), else by `SUDO_USER`.
+fn by_sudo(me: &str) -> String {
+    let login = std::fs::read_to_string("/proc/self/loginuid").unwrap_or_default();
+    let login = login.trim();
+    if !login.is_empty() && login != "4294967295" && login != id(&["-u"]) {
+        return format!("{me} (logged in as {})", name_of(login));
+    }
+    match me {
+        "alice" => me.to_string(),
+        _ => format!("{me} (sudo by alice)"),
+    }
 }
 
 /// `(action, actor, address, detail)` of each entry, oldest first.
@@ -70,57 +118,62 @@ fn entries(hq: &Hq) -> Vec<(String, String, String, String)> {
 
 #[test]
 fn who_did_what_is_written_down_on_sqlite() {
-    who_did_what(Hq::demo(), None);
+    who_did_what(demo(None), None);
 }
 
 #[test]
 fn who_did_what_is_written_down_on_postgres() {
-    let Some(hq) = Hq::demo_postgres("audit") else {
+    let Some(url) = common::postgres::fresh_database("audit") else {
         return;
     };
-    let url = hq.database_url().unwrap();
-    let joined = Hq::demo_on(&url);
-    who_did_what(hq, Some((joined, url)));
+    // The test server takes its user without a password: one in the address is there to
+    // be masked.
+    let url = url.replacen("://postgres@", "://postgres:pw-in-the-url@", 1);
+    let hq = demo(Some(&url));
+    let joined = demo(Some(&url));
+    who_did_what(hq, Some(joined));
 }
 
 /// Changes made through `hq` (and, on PostgreSQL, through `joined`, a second data directory
 /// of the same database), then listed through `joined` (else `hq`).
-fn who_did_what(hq: Hq, joined: Option<(Hq, String)>) {
-    let me = me();
-    let by_sudo = if me == "alice" {
-        me.clone()
-    } else {
-        format!("{me} (sudo by alice)")
-    };
+fn who_did_what(hq: Hq, joined: Option<Hq>) {
+    let me = name_of(&id(&["-u"]));
+    let by_sudo = by_sudo(&me);
     let from_ssh = "203.0.113.9";
+    let data = hq.data();
+    let other = joined.as_ref().map_or(data, |j| j.data());
     let init = match &joined {
-        // Both data directories' `hq init`, the database's address shown as given.
-        Some((_, url)) => vec![format!("the demo fair on {url}"); 2],
+        // Both data directories' `hq init`, the database's password masked.
+        Some(j) => {
+            let url = j.database_url().unwrap().replace("pw-in-the-url", "***");
+            vec![format!("the demo fair on {url}"); 2]
+        }
         None => vec!["the demo fair".to_string()],
     };
-    let data = hq.data();
-    let other = joined.as_ref().map_or(data, |(j, _)| j.data());
-    // Commands that change headquarters, the second data directory's too.
+    // Commands run to change headquarters, the second data directory's too.
     let add = ["hq", "user", "add", "lead1", "--role", "stall-lead"];
     let add = [&add[..], &["--stall", "S01", "--password-stdin"]].concat();
-    ok_as_alice(data, &add, &format!("{LEAD_PASSWORD}\n"));
-    let added = ok_as_alice(
-        other,
-        &["hq", "add-device", "--device", "T01", "--stall", "S01"],
+    let lead_line = format!("{LEAD_PASSWORD}\n");
+    ok_with(data, &add, &lead_line, &ALICE_OVER_SSH);
+    let device = ["hq", "add-device", "--device", "T01", "--stall", "S01"];
+    let added = ok_with(other, &device, "", &ALICE_OVER_SSH);
+    let code = added.trim().rsplit(": ").next().unwrap().split(' ').next();
+    let code = code.unwrap().to_string();
+    ok_with(data, &["hq", "revoke-device", "T01"], "", &ALICE_OVER_SSH);
+    let label = ["hq", "screen-link", "--label", "<b>hall A</b>"];
+    let link = ok_with(data, &label, "", &ALICE_OVER_SSH);
+    let screen_token = link.split("token=").nth(1).unwrap().trim().to_string();
+    // sudo without being told to keep SSH_CONNECTION: where from is not known.
+    ok_with(other, &["hq", "end-sessions"], "", &ALICE_OVER_SSH[..1]);
+    let t02 = ok_with(
+        data,
+        &["hq", "add-device", "--device", "T02", "--stall", "S02"],
         "",
+        &[],
     );
-    let code = added
-        .trim()
-        .rsplit(": ")
-        .next()
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap();
-    ok_as_alice(data, &["hq", "revoke-device", "T01"], "");
-    ok_as_alice(data, &["hq", "screen-link", "--label", "hall A"], "");
-    ok_as_alice(other, &["hq", "end-sessions"], "");
-    // Commands that only read, and one refused, add nothing.
+    let t02_code = t02.trim().rsplit(": ").next().unwrap().split(' ').next();
+    let t02_code = t02_code.unwrap().to_string();
+    // Commands that only read add nothing; one refused is written with why.
     for read in [
         &["hq", "devices"][..],
         &["hq", "user", "list"],
@@ -128,84 +181,94 @@ fn who_did_what(hq: Hq, joined: Option<(Hq, String)>) {
         &["hq", "events"],
         &["hq", "audit"],
     ] {
-        ok_as_alice(data, read, "");
+        ok_with(data, read, "", &ALICE_OVER_SSH);
     }
-    let again = run_as_alice(data, &add, "other-pw-123\n");
+    let again = run_with(data, &add, "other-pw-123\n", &ALICE_OVER_SSH);
     assert_eq!(again.status.code(), Some(2));
 
-    // Logins through the API: one that opens a session, three refused.
     let server = hq.serve();
+    // A till enrols through the API; then another device tries its code.
+    Till::enrolled(&server.url, &t02_code);
     let api = Api::new(&server.url);
+    let other_actor = serde_json::json!({ "code": t02_code, "actor": "0123456789abcdef" });
+    let (status, answer) = api.post("/api/v1/enroll", None, &other_actor);
+    assert_eq!(status, 403, "{answer}");
+    // Logins through the API: one that opens a session, three refused, two of them for
+    // names that are no account's (one a password typed in the wrong field).
     let organizer = api.token_of("organizer", PASSWORD).unwrap();
     assert!(api.token_of("lead1", "not-the-password").is_none());
+    assert!(api.token_of(LEAD_PASSWORD, "lead1").is_none());
     assert!(api.token_of("x\ny", "not-the-password").is_none());
-    assert!(api.token_of("<b>x</b>", "not-the-password").is_none());
-    // The organizers' page: the latest first, what a client gave escaped.
+    // The organizers' page: the latest first, what a person typed escaped.
     let (status, _, page) = api.fetch("/audit", Some(&organizer), false);
     assert_eq!(status, 200, "{page}");
     let rows: Vec<&str> = page.split("<tr data-action=").skip(1).collect();
-    assert_eq!(rows.len(), init.len() + 9, "{page}");
+    assert_eq!(rows.len(), init.len() + 13, "{page}");
     assert!(rows[0].starts_with("\"login refused\""), "{}", rows[0]);
-    assert!(
-        rows[0].contains("<td>&#60;b&#62;x&#60;/b&#62;</td>"),
-        "{}",
-        rows[0]
-    );
     assert!(rows.last().unwrap().starts_with("\"init\""), "{page}");
-    assert!(!page.contains("<b>x"), "{page}");
+    let label = "<td>&#60;b&#62;hall A&#60;/b&#62;</td>";
+    assert!(rows.iter().any(|r| r.contains(label)), "{page}");
+    assert!(!page.contains("<b>hall"), "{page}");
     assert_eq!(api.fetch("/audit", None, false).0, 401);
     server.stop();
 
-    let listed = entries(joined.as_ref().map_or(&hq, |(j, _)| j));
+    let listed = entries(joined.as_ref().unwrap_or(&hq));
     let entry = |action: &str, actor: &str, address: &str, detail: &str| {
         let s = str::to_string;
         (s(action), s(actor), s(address), s(detail))
     };
-    let mut expected = Vec::new();
-    for detail in &init {
-        expected.push(entry("init", &me, "local", detail));
-    }
+    let mut expected: Vec<_> = init
+        .iter()
+        .map(|detail| entry("init", &me, "local", detail))
+        .collect();
     let lead = "lead1, stall-lead of stall S01";
+    let refused = "api: wrong name or password";
+    let no_one = "(no such account)";
+    let local = "127.0.0.1";
     expected.extend([
         entry("user add", &by_sudo, from_ssh, lead),
         entry("add-device", &by_sudo, from_ssh, "T01, a till of stall S01"),
         entry("revoke-device", &by_sudo, from_ssh, "T01"),
-        entry("screen-link", &by_sudo, from_ssh, "hall A"),
-        entry("end-sessions", &by_sudo, from_ssh, ""),
-        entry("login", "organizer", "127.0.0.1", "api"),
+        entry("screen-link", &by_sudo, from_ssh, "<b>hall A</b>"),
+        entry("end-sessions", &by_sudo, "unknown", ""),
+        entry("add-device", &me, "local", "T02, a till of stall S02"),
         entry(
-            "login refused",
-            "lead1",
-            "127.0.0.1",
-            "api: wrong account or password",
+            "user add",
+            &by_sudo,
+            from_ssh,
+            &format!("{lead} — failed: there is an account lead1 already"),
         ),
+        entry("enroll", "T02", local, "a till of stall S02"),
         entry(
-            "login refused",
-            "x\\u{a}y",
-            "127.0.0.1",
-            "api: wrong account or password",
+            "enroll refused",
+            "(no device)",
+            local,
+            "this enrolment code has been used",
         ),
-        entry(
-            "login refused",
-            "<b>x</b>",
-            "127.0.0.1",
-            "api: wrong account or password",
-        ),
+        entry("login", "organizer", local, "api"),
+        entry("login refused", "lead1", local, refused),
+        entry("login refused", no_one, local, refused),
+        entry("login refused", no_one, local, refused),
     ]);
     assert_eq!(listed, expected);
 
-    // As text: a line for each, and no password or code anywhere.
+    // As text: a line for each, and no password, token or code anywhere.
     let text = hq.ok(&["hq", "audit"]);
     assert_eq!(text.lines().count(), expected.len(), "{text}");
     let line = format!("user add by {by_sudo} from {from_ssh}: {lead}");
     assert!(text.lines().any(|l| l.ends_with(&line)), "{text}");
-    for secret in [
+    let secrets = [
         LEAD_PASSWORD,
         PASSWORD,
         "other-pw-123",
         "not-the-password",
-        code,
-    ] {
+        "pw-in-the-url",
+        &code,
+        &t02_code,
+        &screen_token,
+    ];
+    for secret in secrets {
         assert!(!text.contains(secret), "{secret} in {text}");
+        assert!(!page.contains(secret), "{secret} in {page}");
     }
 }

@@ -164,6 +164,23 @@ fn a_password_is_read_from_standard_input_only_when_asked() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let said = "error: the argument '--password <PW>' cannot be used with '--password-stdin'";
     assert!(stderr(&out).starts_with(said), "{}", stderr(&out));
+    let other = tempfile::tempdir().unwrap();
+    let init_both = [
+        "hq",
+        "init",
+        "--demo",
+        "--organizer-password",
+        "organizer-pw-1",
+    ];
+    let init_both = [&init_both[..], &["--organizer-password-stdin"]].concat();
+    let out = with_input(other.path(), &init_both, "organizer-pw-2\n");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot be used with"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!other.path().join("hq.db").exists());
     let environment = [("FAIRPOS_USER_PASSWORD", "lead3-from-the-environment")];
     let out = with_input_in(data, &add3, "lead3-not-read\n", &environment);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -1,10 +1,13 @@
-//! Who did what at headquarters (the audit log): each command that changed it (accounts,
-//! devices, screen links, imports, statements, slips, backups and restores), by the system
-//! user who ran it and, over SSH, the address they came from; and each login to the
-//! dashboard or the API, refused or not, by the account and the client's address. Kept in the
-//! data directory's database, or in PostgreSQL for a headquarters there, which every process
-//! and data directory naming it shares (`fairpos_postgres::audit`). Passwords, tokens and
-//! enrolment codes are never written to it. `hq audit` lists it.
+//! Who did what at headquarters (the audit log): each command run to change it (`init`,
+//! accounts, devices, screen links, sessions ended, imports, statements, slips, enrolling a
+//! hub, backups and restores, PostgreSQL migrations), done or failed, by the system user who
+//! ran it and, over SSH, the address they came from; each device enrolling through the API,
+//! refused or not; and each login to the dashboard or the API, refused or not, by the
+//! account and the client's address. Kept in the data directory's database, or in
+//! PostgreSQL for a headquarters there, which every process and data directory naming it
+//! shares (`fairpos_postgres::audit`). Passwords, tokens and enrolment codes are never
+//! written to it, nor a name given at a login that is no account's. `hq audit` and the
+//! dashboard's `/audit` list it.
 
 use rusqlite::{params, Connection};
 use serde::Serialize;
@@ -21,9 +24,6 @@ CREATE TABLE IF NOT EXISTS audit_log (
     detail  TEXT NOT NULL
 ) STRICT;
 ";
-
-/// The longest an account name given at a login is kept (a client may send anything).
-const LONGEST_GIVEN_NAME: usize = 64;
 
 /// One thing done, as the log holds it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -49,6 +49,48 @@ pub fn record(
         params![now_text(), actor, address, action, detail],
     )?;
     Ok(())
+}
+
+/// Writes `entry` as it was, its time kept (an entry carried into a restored database).
+pub fn insert(conn: &Connection, entry: &Entry) -> Result<()> {
+    let Entry {
+        at,
+        actor,
+        address,
+        action,
+        detail,
+    } = entry;
+    conn.execute(
+        "INSERT INTO audit_log(at, actor, address, action, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![at, actor, address, action, detail],
+    )?;
+    Ok(())
+}
+
+/// Every entry with its number, oldest first.
+pub fn numbered(conn: &Connection) -> Result<Vec<(i64, Entry)>> {
+    let mut stmt =
+        conn.prepare("SELECT id, at, actor, address, action, detail FROM audit_log ORDER BY id")?;
+    let rows = stmt.query_map([], |r| {
+        let entry = Entry {
+            at: r.get(1)?,
+            actor: r.get(2)?,
+            address: r.get(3)?,
+            action: r.get(4)?,
+            detail: r.get(5)?,
+        };
+        Ok((r.get(0)?, entry))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The last entry's number (0 for none).
+pub fn last_number(conn: &Connection) -> Result<i64> {
+    Ok(
+        conn.query_row("SELECT COALESCE(MAX(id), 0) FROM audit_log", [], |r| {
+            r.get(0)
+        })?,
+    )
 }
 
 /// The last `latest` entries (every one for `None`), oldest first.
@@ -85,84 +127,91 @@ pub fn from_postgres((at, actor, address, action, detail): StoredEntry) -> Entry
 /// `(at, actor, address, action, detail)`.
 type StoredEntry = (String, String, String, String, String);
 
-/// An account name a client gave at a login, as it may be written down: at most
-/// [`LONGEST_GIVEN_NAME`] characters, control characters (a forged line break) shown as
-/// `\u{…}` escapes.
-pub fn given_name(name: &str) -> String {
-    let mut shown: String = name
-        .chars()
-        .take(LONGEST_GIVEN_NAME)
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_unicode().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect();
-    if name.chars().count() > LONGEST_GIVEN_NAME {
-        shown.push('…');
-    }
-    shown
-}
+/// The actor of a refused login whose name is no account's: the name is not written down,
+/// as it may be a password typed in the wrong field.
+pub const NO_SUCH_ACCOUNT: &str = "(no such account)";
 
-/// The system user running this process, as a command's actor: `alice`, or `root (sudo by
-/// alice)` when sudo ran it; the user id when the system has no name for it.
+/// The actor of a refused enrolment: the code named no device that may enrol.
+pub const NO_DEVICE: &str = "(no device)";
+
+/// The login user id the kernel gives a process none of (`/proc/self/loginuid`).
+const NO_LOGIN_UID: u32 = u32::MAX;
+
+/// The system user running this process, as a command's actor: `alice`; `root (logged in
+/// as alice)` when the kernel records that the session was opened by another user
+/// (`/proc/self/loginuid`, which sudo and su keep and a user cannot change); else `root
+/// (sudo by alice)` when sudo says so (`SUDO_USER`); the user id when the system has no name
+/// for it.
 pub fn system_user() -> String {
     // SAFETY: geteuid cannot fail.
     let uid = unsafe { libc::geteuid() };
-    let name = user_name(uid).unwrap_or_else(|| format!("uid {uid}"));
+    let name = name_of(uid);
+    let login = std::fs::read_to_string("/proc/self/loginuid")
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok())
+        .filter(|&login| login != NO_LOGIN_UID && login != uid);
+    if let Some(login) = login {
+        return format!("{name} (logged in as {})", name_of(login));
+    }
     match std::env::var("SUDO_USER") {
         Ok(by) if !by.is_empty() && by != name => format!("{name} (sudo by {by})"),
         _ => name,
     }
 }
 
-/// The name the system's user database gives user `uid`.
+/// The name the system's user database gives user `uid`, else `uid N`.
+fn name_of(uid: libc::uid_t) -> String {
+    user_name(uid).unwrap_or_else(|| format!("uid {uid}"))
+}
+
+/// The name the system's user database gives user `uid`, if it has one.
 fn user_name(uid: libc::uid_t) -> Option<String> {
-    let mut buffer = vec![0 as libc::c_char; 4096];
-    // SAFETY: an all-zero passwd is a valid out-parameter; getpwuid_r writes only into it and
-    // `buffer` (whose length it is told), and `found` points at it or is null.
-    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut found: *mut libc::passwd = std::ptr::null_mut();
-    let failed = unsafe {
-        libc::getpwuid_r(
-            uid,
-            &mut entry,
-            buffer.as_mut_ptr(),
-            buffer.len(),
-            &mut found,
-        )
-    };
-    if failed != 0 || found.is_null() || entry.pw_name.is_null() {
-        return None;
+    let mut buffer = vec![0 as libc::c_char; 1024];
+    loop {
+        // SAFETY: an all-zero passwd is a valid out-parameter; getpwuid_r writes only into
+        // it and `buffer` (whose length it is told), and `found` points at it or is null.
+        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let failed = unsafe {
+            libc::getpwuid_r(
+                uid,
+                &mut entry,
+                buffer.as_mut_ptr(),
+                buffer.len(),
+                &mut found,
+            )
+        };
+        if failed == libc::ERANGE && buffer.len() < 1 << 20 {
+            buffer.resize(buffer.len() * 4, 0);
+            continue;
+        }
+        if failed != 0 || found.is_null() || entry.pw_name.is_null() {
+            return None;
+        }
+        // SAFETY: pw_name points into `buffer`, a NUL-terminated string getpwuid_r wrote.
+        let name = unsafe { std::ffi::CStr::from_ptr(entry.pw_name) };
+        return Some(name.to_string_lossy().into_owned());
     }
-    // SAFETY: pw_name points into `buffer`, a NUL-terminated string getpwuid_r wrote.
-    let name = unsafe { std::ffi::CStr::from_ptr(entry.pw_name) };
-    Some(name.to_string_lossy().into_owned())
 }
 
 /// Where the user running this process came from: the client's address of the SSH session
-/// it runs in (`SSH_CONNECTION`), else `local`.
+/// it runs in (`SSH_CONNECTION`); `unknown` under sudo, which leaves that variable out
+/// unless told to keep it (`Defaults env_keep += "SSH_CONNECTION"`); else `local`.
 pub fn system_user_address() -> String {
-    std::env::var("SSH_CONNECTION")
+    let ssh = std::env::var("SSH_CONNECTION")
         .ok()
         .and_then(|c| c.split_whitespace().next().map(str::to_string))
-        .filter(|a| a.parse::<std::net::IpAddr>().is_ok())
-        .unwrap_or_else(|| "local".to_string())
+        .filter(|a| a.parse::<std::net::IpAddr>().is_ok());
+    match ssh {
+        Some(address) => address,
+        None if std::env::var_os("SUDO_USER").is_some() => "unknown".to_string(),
+        None => "local".to_string(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_name_given_at_a_login_is_cut_short_and_its_control_characters_escaped() {
-        assert_eq!(given_name("organizer"), "organizer");
-        assert_eq!(given_name("a\nb"), "a\\u{a}b");
-        let long = "x".repeat(100);
-        assert_eq!(given_name(&long), format!("{}…", "x".repeat(64)));
-    }
 
     #[test]
     fn entries_are_listed_oldest_first_the_last_few_when_asked() {

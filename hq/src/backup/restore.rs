@@ -16,7 +16,7 @@ use super::{
 };
 use crate::dir_lock::DirLock;
 use crate::instance::HQ_DB;
-use crate::{Error, Hq, Result};
+use crate::{audit, Error, Hq, Result};
 
 /// What `hq restore` did.
 #[derive(Clone, Debug, Serialize)]
@@ -32,6 +32,9 @@ pub struct Restored {
     /// Catalog changes the replaced database held and the backup lacked, merged in (the
     /// tills that synced since hold them).
     pub catalog_changes_merged: usize,
+    /// Audit log entries the replaced database held beyond the backup's, kept: a restore
+    /// does not undo the record of who did what.
+    pub audit_entries_kept: usize,
     /// What did not go as it should once the copy was in place.
     pub warnings: Vec<String>,
 }
@@ -83,8 +86,12 @@ pub fn restore(dir: &Path, from: &Path) -> Result<Restored> {
         replaced_kept_as: None,
         revoked_since: replaced.as_ref().and_then(|r| r.revoked_since.clone()),
         catalog_changes_merged: 0,
+        audit_entries_kept: 0,
         warnings: Vec::new(),
     };
+    if let Some(replaced) = &replaced {
+        restored.audit_entries_kept = keep_audit_log(dir, placing.path(), &replaced.audit_log)?;
+    }
     if let Some(catalog) = replaced.as_ref().and_then(|r| r.catalog.clone()) {
         match merge_catalog(dir, placing.path(), catalog)? {
             Merged::Changes(n) => restored.catalog_changes_merged = n,
@@ -202,6 +209,8 @@ struct Replaced {
     metadata: Option<std::fs::Metadata>,
     revoked_since: Option<Vec<String>>,
     catalog: Option<automerge::Automerge>,
+    /// Its audit log, numbered (none for a database older than the log).
+    audit_log: Vec<(i64, audit::Entry)>,
 }
 
 impl Replaced {
@@ -246,6 +255,7 @@ impl Replaced {
             catalog: fairpos_sync::samod_storage::load_document(&conn, &catalog_id)
                 .ok()
                 .flatten(),
+            audit_log: audit::numbered(&conn).unwrap_or_default(),
         })
     }
 }
@@ -293,6 +303,22 @@ fn merge_catalog(dir: &Path, copy: &Path, catalog: automerge::Automerge) -> Resu
     Ok(Merged::Changes(
         after.automerge().get_changes(&before).len(),
     ))
+}
+
+/// The entries of `replaced` (the replaced database's audit log) numbered beyond the last of
+/// the copy at `copy`, a backup of it, written into the copy as they were; how many.
+fn keep_audit_log(dir: &Path, copy: &Path, replaced: &[(i64, audit::Entry)]) -> Result<usize> {
+    let hq = Hq::open_file(dir, copy)?;
+    let last = audit::last_number(&hq.conn)?;
+    let later: Vec<&audit::Entry> = replaced
+        .iter()
+        .filter(|(number, _)| *number > last)
+        .map(|(_, entry)| entry)
+        .collect();
+    for entry in &later {
+        audit::insert(&hq.conn, entry)?;
+    }
+    Ok(later.len())
 }
 
 /// Gives `path` the owner of `like` (when this process may) and `mode`, saying in `warnings`

@@ -179,10 +179,15 @@ fn a_restore_waits_for_headquarters_to_stop_then_keeps_what_it_replaces() {
     let dir = tempfile::tempdir().unwrap();
     let hq = demo_hq(&dir.path().join("hq"));
     add_device(&hq, "T01");
+    crate::audit::record(&hq.conn, "alice", "local", "add-device", "T01").unwrap();
     let monday = dir.path().join("monday.db");
     backup(&hq.dir, &monday, quiet).unwrap();
-    // Since the backup: T02 added, T01 revoked, a price changed (and sent to the tills).
+    // Since the backup: T02 added, T01 revoked, a price changed (and sent to the tills),
+    // and that written in the audit log.
     add_device(&hq, "T02");
+    crate::audit::record(&hq.conn, "alice", "local", "add-device", "T02").unwrap();
+    crate::audit::record(&hq.conn, "alice", "local", "revoke-device", "T01").unwrap();
+    let logged = crate::audit::entries(&hq.conn, None).unwrap();
     hq.conn
         .execute(
             "UPDATE devices SET revoked_at = 'now' WHERE device = 'T01'",
@@ -226,6 +231,12 @@ fn a_restore_waits_for_headquarters_to_stop_then_keeps_what_it_replaces() {
     assert!(restored.warnings.is_empty(), "{:?}", restored.warnings);
     assert!(restored.catalog_changes_merged >= 1, "{restored:?}");
     let restored_hq = Hq::open(&data).unwrap();
+    // The audit log is not undone: the backup's entry and the two after it, as they were.
+    assert_eq!(restored.audit_entries_kept, 2);
+    assert_eq!(
+        crate::audit::entries(&restored_hq.conn, None).unwrap(),
+        logged
+    );
     assert_eq!(restored_hq.role, crate::Role::Hq);
     assert_eq!(price_of(&restored_hq), 1100);
     let mode = std::fs::metadata(data.join(HQ_DB))

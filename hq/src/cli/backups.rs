@@ -67,6 +67,12 @@ pub fn restore(dir: &Path, args: CopyFile) -> Result<()> {
             restored.catalog_changes_merged
         );
     }
+    if restored.audit_entries_kept > 0 {
+        println!(
+            "{} audit log entries written since the backup were kept",
+            restored.audit_entries_kept
+        );
+    }
     match &restored.revoked_since {
         Some(devices) if !devices.is_empty() => println!(
             "revoked since the backup, and let in again by it: {}; revoke them again (hq \

@@ -7,13 +7,14 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::args::{
-    HqBundleCommand, HqCatalogCommand, HqCommand, ImportOnly, SlipCommand, StatementsCommand,
-    UserCommand,
+    HqBundleCommand, HqCatalogCommand, HqCommand, ImportOnly, PostgresCommand, SlipCommand,
+    StatementsCommand, UserCommand,
 };
 use super::kit::print_json;
 use super::postgres::{database_of, with_pool};
 use crate::audit;
-use crate::{Hq, Result};
+use crate::untrusted::shown;
+use crate::{Error, Hq, Result};
 
 #[derive(Serialize)]
 struct EventRow {
@@ -73,16 +74,15 @@ pub fn print_audit(dir: &Path, json: bool) -> Result<()> {
     if json {
         return print_json(&entries);
     }
+    // What a person typed (a label, a file name) cannot start a line of its own.
     for e in &entries {
         let detail = if e.detail.is_empty() {
             String::new()
         } else {
-            format!(": {}", e.detail)
+            format!(": {}", shown(&e.detail))
         };
-        println!(
-            "{} {} by {} from {}{detail}",
-            e.at, e.action, e.actor, e.address
-        );
+        let (actor, address) = (shown(&e.actor), shown(&e.address));
+        println!("{} {} by {actor} from {address}{detail}", e.at, e.action);
     }
     Ok(())
 }
@@ -104,10 +104,18 @@ impl Done {
             database: None,
         })
     }
+
+    /// The same, done to `database` when the command named one.
+    fn on(self, database: &Option<String>) -> Done {
+        Done {
+            database: database.clone(),
+            ..self
+        }
+    }
 }
 
-/// The audit log's entry for `command`, if it changes headquarters: its action and what it
-/// was given, never a password or a code. `None` for one that only reads or serves.
+/// The audit log's entry for `command`, if it is run to change headquarters: its action and
+/// what it was given, never a password or a code. `None` for one that only reads or serves.
 pub fn done_by(command: &HqCommand) -> Option<Done> {
     let file = |path: &Path| path.display().to_string();
     match command {
@@ -123,30 +131,16 @@ pub fn done_by(command: &HqCommand) -> Option<Done> {
             Done::new("catalog import", file(f))
         }
         HqCommand::Catalog(HqCatalogCommand::Recover {
-            bundle,
-            dry_run: false,
-            ..
-        }) => Done::new("catalog recover", file(bundle)),
+            bundle, dry_run, ..
+        }) => match dry_run {
+            true => None,
+            false => Done::new("catalog recover", file(bundle)),
+        },
         HqCommand::Stalls(ImportOnly::Import { file: f }) => Done::new("stalls import", file(f)),
         HqCommand::Sellers(ImportOnly::Import { file: f }) => Done::new("sellers import", file(f)),
         HqCommand::Units(ImportOnly::Import { file: f }) => Done::new("units import", file(f)),
         HqCommand::EndSessions => Done::new("end-sessions", ""),
-        HqCommand::User(UserCommand::Add {
-            name,
-            role,
-            stall,
-            unit,
-            ..
-        }) => {
-            let scope = match (stall, unit) {
-                (Some(stall), _) => format!(" of stall {stall}"),
-                (None, Some(unit)) => format!(" of unit {unit}"),
-                (None, None) => String::new(),
-            };
-            Done::new("user add", format!("{name}, {role}{scope}"))
-        }
-        HqCommand::User(UserCommand::Passwd { name, .. }) => Done::new("user passwd", name),
-        HqCommand::User(UserCommand::Remove { name }) => Done::new("user remove", name),
+        HqCommand::User(user) => done_to_an_account(user),
         HqCommand::AddDevice {
             device,
             stall,
@@ -158,19 +152,15 @@ pub fn done_by(command: &HqCommand) -> Option<Done> {
                 true => format!("{device}, a hub"),
                 false => format!("{device}, a till of stall {stall}"),
             };
-            let mut done = Done::new("add-device", what)?;
-            done.database = database.clone();
-            Some(done)
+            Done::new("add-device", what).map(|done| done.on(database))
         }
         HqCommand::RevokeDevice { device, database } => {
-            let mut done = Done::new("revoke-device", device)?;
-            done.database = database.clone();
-            Some(done)
+            Done::new("revoke-device", device).map(|done| done.on(database))
         }
-        HqCommand::ScreenLink(a) => match &a.revoke {
-            Some(id) => Done::new("screen-link revoke", id),
-            None if !a.list => Done::new("screen-link", &a.label),
-            None => None,
+        HqCommand::ScreenLink(a) => match (&a.revoke, a.list) {
+            (Some(id), _) => Done::new("screen-link revoke", id),
+            (None, false) => Done::new("screen-link", &a.label),
+            (None, true) => None,
         },
         HqCommand::Enroll { hq, again, .. } => {
             let again = if *again { " again" } else { "" };
@@ -190,32 +180,210 @@ pub fn done_by(command: &HqCommand) -> Option<Done> {
             "statements import",
             format!("{}, {provider}, stall {stall}", file(f)),
         ),
+        HqCommand::Statements(StatementsCommand::Match { .. }) => None,
         HqCommand::Slip(SlipCommand::Verify { image, .. }) => match image {
             Some(image) => Done::new("slip verify", format!("image {}", file(image))),
             None => Done::new("slip verify", "its text"),
         },
-        _ => None,
+        HqCommand::Postgres(PostgresCommand::Migrate(db)) => {
+            let shown = fairpos_postgres::shown_address(&db.database);
+            Done::new("postgres migrate", shown).map(|done| done.on(&Some(db.database.clone())))
+        }
+        HqCommand::Postgres(PostgresCommand::CopyDocuments(db)) => {
+            let shown = fairpos_postgres::shown_address(&db.database);
+            let done = Done::new("postgres copy-documents", shown);
+            done.map(|done| done.on(&Some(db.database.clone())))
+        }
+        HqCommand::Postgres(PostgresCommand::Project { .. } | PostgresCommand::Report { .. }) => {
+            None
+        }
+        HqCommand::Serve(_)
+        | HqCommand::Devices(_)
+        | HqCommand::Sales(_)
+        | HqCommand::Report(_)
+        | HqCommand::Events(_)
+        | HqCommand::Audit(_)
+        | HqCommand::Reconcile(_)
+        | HqCommand::Leaderboard(_)
+        | HqCommand::Unit { .. } => None,
+    }
+}
+
+/// The entry for `hq user …`.
+fn done_to_an_account(command: &UserCommand) -> Option<Done> {
+    match command {
+        UserCommand::Add {
+            name,
+            role,
+            stall,
+            unit,
+            ..
+        } => {
+            let scope = match (stall, unit) {
+                (Some(stall), _) => format!(" of stall {stall}"),
+                (None, Some(unit)) => format!(" of unit {unit}"),
+                (None, None) => String::new(),
+            };
+            Done::new("user add", format!("{name}, {role}{scope}"))
+        }
+        UserCommand::Passwd { name, .. } => Done::new("user passwd", name),
+        UserCommand::Remove { name } => Done::new("user remove", name),
+        UserCommand::List(_) => None,
     }
 }
 
 /// Writes `done` to the audit log of the headquarters in `dir` (its database's, on
-/// PostgreSQL), by the system user running this. The command has taken effect already: a
-/// failure here is said, not made the command's.
-pub fn record(dir: &Path, done: Done) {
+/// PostgreSQL), by the system user running this, with why it `failed` if it did (the first
+/// line of the error). A failed command is written only where there is a headquarters to
+/// write to. The command has taken effect, or failed, already: a failure to write is said
+/// after a command that succeeded, not made the command's.
+pub fn record(dir: &Path, done: Done, failed: Option<&Error>) {
     let actor = audit::system_user();
     let address = audit::system_user_address();
-    let recorded = database_of(dir, done.database.clone()).and_then(|database| match database {
-        Some(url) => with_pool(&url, |pool| async move {
-            let (actor, address) = (&actor, &address);
-            let (action, detail) = (done.action, &done.detail);
+    let mut detail = done.detail;
+    if let Some(e) = failed {
+        let why = e.to_string();
+        let why = why.lines().next().unwrap_or_default();
+        detail = match detail.is_empty() {
+            true => format!("failed: {why}"),
+            false => format!("{detail} — failed: {why}"),
+        };
+    }
+    let action = done.action;
+    let recorded = match database_of_a_headquarters(dir, done.database) {
+        Ok(Some(Some(url))) => with_pool(&url, |pool| async move {
+            let (actor, address, detail) = (&actor, &address, &detail);
             Ok(fairpos_postgres::audit::record(&pool, actor, address, action, detail).await?)
         }),
-        None => {
-            let hq = Hq::open(dir)?;
-            audit::record(&hq.conn, &actor, &address, done.action, &done.detail)
+        Ok(Some(None)) => {
+            Hq::open(dir).and_then(|hq| audit::record(&hq.conn, &actor, &address, action, &detail))
         }
-    });
-    if let Err(e) = recorded {
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
+    };
+    if let (Err(e), None) = (recorded, failed) {
         eprintln!("warning: done, but not written to the audit log: {e}");
+    }
+}
+
+/// The database a headquarters in `dir` keeps its log in: `Some(Some(url))` on PostgreSQL
+/// (`given`, else the one the data directory names), `Some(None)` in its own SQLite
+/// database, `None` when there is neither (a data directory never set up).
+fn database_of_a_headquarters(dir: &Path, given: Option<String>) -> Result<Option<Option<String>>> {
+    if given.is_some() {
+        return Ok(Some(given));
+    }
+    if !dir.join(crate::HQ_DB).exists() {
+        return Ok(None);
+    }
+    database_of(dir, None).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: HqCommand,
+    }
+
+    /// The action `fairpos hq ARGS…` is written down as, if any.
+    fn action(args: &str) -> Option<&'static str> {
+        let cli = Cli::try_parse_from(["hq"].into_iter().chain(args.split(' '))).unwrap();
+        done_by(&cli.command).map(|done| done.action)
+    }
+
+    #[test]
+    fn commands_run_to_change_headquarters_are_written_down_and_those_that_read_are_not() {
+        let url = "--database postgres://hq:secret@db/fairpos";
+        let written = [
+            ("init --demo", "init"),
+            ("catalog import c.csv", "catalog import"),
+            ("catalog recover b.json", "catalog recover"),
+            ("stalls import s.csv", "stalls import"),
+            ("sellers import s.csv", "sellers import"),
+            ("units import u.csv", "units import"),
+            ("end-sessions", "end-sessions"),
+            ("user add a --role organizer", "user add"),
+            ("user passwd a", "user passwd"),
+            ("user remove a", "user remove"),
+            ("add-device --device T01 --stall S01", "add-device"),
+            ("revoke-device T01", "revoke-device"),
+            ("screen-link", "screen-link"),
+            ("screen-link --revoke abc", "screen-link revoke"),
+            ("enroll --hq https://hq --code C", "enroll"),
+            ("bundle import b.json", "bundle import"),
+            ("backup b.db", "backup"),
+            ("restore b.db", "restore"),
+            (
+                "statements import f.csv --provider wechat --stall S01",
+                "statements import",
+            ),
+            ("slip verify FPS1", "slip verify"),
+            (&format!("postgres migrate {url}"), "postgres migrate"),
+            (
+                &format!("postgres copy-documents {url}"),
+                "postgres copy-documents",
+            ),
+        ];
+        for (args, expected) in written {
+            assert_eq!(action(args), Some(expected), "{args}");
+        }
+        let read_only = [
+            "serve".to_string(),
+            "devices".into(),
+            "sales".into(),
+            "report --by stall".into(),
+            "events".into(),
+            "audit".into(),
+            "reconcile".into(),
+            "leaderboard".into(),
+            "unit 91430000MA4L0000X1".into(),
+            "statements match".into(),
+            "user list".into(),
+            "screen-link --list".into(),
+            "catalog recover --dry-run b.json".into(),
+            format!("postgres project {url}"),
+            format!("postgres report {url} --by stall"),
+        ];
+        for args in &read_only {
+            assert_eq!(action(args), None, "{args}");
+        }
+    }
+
+    #[test]
+    fn what_a_command_is_written_down_with_holds_no_password_or_code() {
+        let cli = Cli::try_parse_from([
+            "hq",
+            "init",
+            "--demo",
+            "--organizer-password",
+            "first-pw-1",
+            "--database",
+            "postgres://hq:db-secret@db/fairpos",
+        ])
+        .unwrap();
+        let done = done_by(&cli.command).unwrap();
+        assert_eq!(done.detail, "the demo fair on postgres://hq:***@db/fairpos");
+        let cli = Cli::try_parse_from(["hq", "enroll", "--hq", "https://hq", "--code", "AB-CD"]);
+        let done = done_by(&cli.unwrap().command).unwrap();
+        assert_eq!(done.detail, "with https://hq");
+        let add = [
+            "hq",
+            "user",
+            "add",
+            "a",
+            "--role",
+            "stall-lead",
+            "--stall",
+            "S01",
+        ];
+        let cli = Cli::try_parse_from(add.into_iter().chain(["--password", "lead-pw-1"]));
+        let done = done_by(&cli.unwrap().command).unwrap();
+        assert_eq!(done.detail, "a, stall-lead of stall S01");
     }
 }

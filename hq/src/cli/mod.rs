@@ -80,11 +80,11 @@ pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
         _ => DirLock::shared(dir)?,
     };
     let done = logs::done_by(&command);
-    run_command(dir, command)?;
+    let result = run_command(dir, command);
     if let Some(done) = done {
-        logs::record(dir, done);
+        logs::record(dir, done, result.as_ref().err());
     }
-    Ok(())
+    result
 }
 
 fn run_command(dir: &Path, command: HqCommand) -> Result<()> {

@@ -1,8 +1,8 @@
 //! A new password for `hq init` and `hq user add|passwd`: the first line of standard input
 //! when asked to read it there (`--password-stdin`, as `docker login` has it, which refuses
 //! the option beside it); else the one its option or environment variable gives; else, at a
-//! terminal, one typed twice without being shown. So a password need not be written on a command line, where every
-//! user of the machine sees it (`ps`) and the shell keeps it. Standard input is read only
+//! terminal, one typed twice without being shown. So a password need not be written on a
+//! command line, where every user of the machine sees it (`ps`) and the shell keeps it. Standard input is read only
 //! when asked: a command given a pipe that nobody writes to (`ssh host fairpos …` without a
 //! terminal) is refused at once rather than left waiting, and a loop over a file of names
 //! cannot take the next name for a password.

@@ -100,10 +100,19 @@ pub async fn enroll(
     match result {
         Ok(r) => {
             attempt.succeeded().await;
+            let what = match r.role.as_str() {
+                "hub" => "a hub".to_string(),
+                _ => format!("a till of stall {}", r.stall),
+            };
+            state.audit(&r.device, from.ip(), "enroll", &what).await;
             Json(r).into_response()
         }
         Err(e @ (Error::Input(_) | Error::Domain(_))) => {
             attempt.failed();
+            let device = crate::audit::NO_DEVICE;
+            state
+                .audit(device, from.ip(), "enroll refused", &e.to_string())
+                .await;
             api_error(StatusCode::FORBIDDEN, e.to_string())
         }
         Err(e) => {

@@ -207,7 +207,8 @@ pub(crate) enum LoginRefused {
 /// unknown name costs the same Argon2 run as a wrong password, so the time taken does not
 /// tell which names exist. A login that opens a session, and one refused for a wrong name or
 /// password, go in the audit log (one the throttle refuses unchecked does not: those are as
-/// many as a guesser sends, and the lockout is logged).
+/// many as a guesser sends, and the lockout is logged); a name that is no account's is not
+/// written down, as it may be a password typed in the wrong field.
 pub(crate) async fn log_in(
     state: &AppState,
     address: IpAddr,
@@ -228,13 +229,16 @@ pub(crate) async fn log_in(
         }
         Err(e @ Error::Input(_)) => {
             attempt.failed();
-            // As given: a name that cannot be an account's is counted under a stand-in.
-            let given = match given.trim() {
-                "" => name,
-                given => crate::audit::given_name(given),
+            let actor = match state.is_account(name.clone()).await {
+                Ok(true) => name,
+                Ok(false) => crate::audit::NO_SUCH_ACCOUNT.to_string(),
+                Err(e) => {
+                    eprintln!("looking up an account for the audit log: {e}");
+                    crate::audit::NO_SUCH_ACCOUNT.to_string()
+                }
             };
-            let why = format!("{via}: wrong account or password");
-            state.audit(&given, address, "login refused", &why).await;
+            let why = format!("{via}: wrong name or password");
+            state.audit(&actor, address, "login refused", &why).await;
             Err(LoginRefused::Wrong(e))
         }
         Err(e) => {

@@ -45,10 +45,11 @@ impl AppState {
     }
 
     /// Writes to the audit log what `actor` from `address` did ([`crate::audit`]); a
-    /// failure to write it is printed.
+    /// failure to write it is printed. On PostgreSQL through organizers' connections: a
+    /// login never waits for one behind the tills' syncs.
     pub async fn audit(&self, actor: &str, address: IpAddr, action: &str, detail: &str) {
         let address = address.to_string();
-        let written = match &self.pg {
+        let written = match &self.pg_organizers {
             Some(pool) => fairpos_postgres::audit::record(pool, actor, &address, action, detail)
                 .await
                 .map_err(crate::Error::from),
@@ -63,6 +64,21 @@ impl AppState {
         };
         if let Err(e) = written {
             eprintln!("writing to the audit log: {e}");
+        }
+    }
+
+    /// Whether there is an account named `name` (for the audit log: a name that is none,
+    /// perhaps a password typed in the wrong field, is not written down).
+    pub async fn is_account(&self, name: String) -> crate::Result<bool> {
+        match &self.pg_organizers {
+            Some(pool) => Ok(fairpos_postgres::accounts::stored(pool, &name)
+                .await?
+                .is_some()),
+            None => {
+                self.readers
+                    .read(move |db| Ok(crate::accounts::access_of(db, &name)?.is_some()))
+                    .await
+            }
         }
     }
 

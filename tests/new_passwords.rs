@@ -229,6 +229,13 @@ fn a_password_typed_at_a_terminal_is_asked_twice_and_never_shown() {
         "{shown}"
     );
     assert!(echoes, "the terminal was left without its echo");
+    // Started with SIGINT ignored (in the background of a script): it exits 130, as a
+    // shell reports an interrupted command, rather than setting SIGINT's action itself.
+    let mut typed = OnTerminal::start_with(hq.data(), &passwd, true, true);
+    typed.answer(first, "\u{3}");
+    let (status, shown, echoes) = typed.finish_echoing();
+    assert_eq!(status.code(), Some(130), "{status:?}: {shown}");
+    assert!(echoes, "the terminal was left without its echo");
     // Ctrl-D at an empty prompt: no password typed, nothing changed, the echo back on.
     let mut typed = OnTerminal::start(hq.data(), &passwd);
     typed.answer(first, "\u{4}");
@@ -307,6 +314,18 @@ impl OnTerminal {
     /// terminal (`/dev/tty` is it); without, it leads a session that has none, the terminal
     /// only its standard streams (as under `su user -c`).
     fn start_controlling(dir: &Path, args: &[&str], controlling: bool) -> OnTerminal {
+        OnTerminal::start_with(dir, args, controlling, false)
+    }
+
+    /// As [`OnTerminal::start_controlling`]; SIGINT as a shell leaves it to a command it
+    /// runs in the foreground (its default action), or ignored, as for one run in the
+    /// background of a script (as this test may be run).
+    fn start_with(
+        dir: &Path,
+        args: &[&str],
+        controlling: bool,
+        sigint_ignored: bool,
+    ) -> OnTerminal {
         // Both sides close-on-exec, so that no process another test starts meanwhile holds
         // them (its copies of this side are made for it alone, as its standard streams).
         let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
@@ -344,6 +363,14 @@ impl OnTerminal {
         unsafe {
             command.pre_exec(move || {
                 if libc::setsid() < 0 || (controlling && libc::ioctl(0, libc::TIOCSCTTY, 0) < 0) {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let sigint = if sigint_ignored {
+                    libc::SIG_IGN
+                } else {
+                    libc::SIG_DFL
+                };
+                if libc::signal(libc::SIGINT, sigint) == libc::SIG_ERR {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())

@@ -86,17 +86,27 @@ fn name_of(uid: &str) -> String {
     }
 }
 
-/// Who a command run as by sudo for alice is written down as: by the login user the kernel
-/// records for this session when it has one (and it is not this user), else by `SUDO_USER`.
-fn by_sudo(me: &str) -> String {
-    let login = std::fs::read_to_string("/proc/self/loginuid").unwrap_or_default();
-    let login = login.trim();
-    if !login.is_empty() && login != "4294967295" && login != id(&["-u"]) {
-        return format!("{me} (logged in as {})", name_of(login));
-    }
-    match me {
-        "alice" => me.to_string(),
-        _ => format!("{me} (sudo by alice)"),
+/// The login user the kernel records for this session, when it records one that is not
+/// this user (then every command is written down by it, and from `unknown` without SSH).
+fn login_user() -> Option<String> {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let login = read("/proc/self/loginuid").trim().to_string();
+    let overflow = read("/proc/sys/kernel/overflowuid").trim().to_string();
+    let me = id(&["-u"]);
+    let unset = ["", "4294967295", overflow.as_str(), me.as_str()];
+    (!unset.contains(&login.as_str())).then(|| name_of(&login))
+}
+
+/// Who this test's commands are written down as, outside sudo and under sudo for alice,
+/// and from where when not over SSH.
+fn actors(me: &str) -> (String, String, &'static str) {
+    match login_user() {
+        Some(login) => {
+            let actor = format!("{me} (logged in as {login})");
+            (actor.clone(), actor, "unknown")
+        }
+        None if me == "alice" => (me.to_string(), me.to_string(), "local"),
+        None => (me.to_string(), format!("{me} (sudo by alice)"), "local"),
     }
 }
 
@@ -137,8 +147,7 @@ fn who_did_what_is_written_down_on_postgres() {
 /// Changes made through `hq` (and, on PostgreSQL, through `joined`, a second data directory
 /// of the same database), then listed through `joined` (else `hq`).
 fn who_did_what(hq: Hq, joined: Option<Hq>) {
-    let me = name_of(&id(&["-u"]));
-    let by_sudo = by_sudo(&me);
+    let (me, by_sudo, here) = actors(&name_of(&id(&["-u"])));
     let from_ssh = "203.0.113.9";
     let data = hq.data();
     let other = joined.as_ref().map_or(data, |j| j.data());
@@ -219,7 +228,7 @@ fn who_did_what(hq: Hq, joined: Option<Hq>) {
     };
     let mut expected: Vec<_> = init
         .iter()
-        .map(|detail| entry("init", &me, "local", detail))
+        .map(|detail| entry("init", &me, here, detail))
         .collect();
     let lead = "lead1, stall-lead of stall S01";
     let refused = "api: wrong name or password";
@@ -231,7 +240,7 @@ fn who_did_what(hq: Hq, joined: Option<Hq>) {
         entry("revoke-device", &by_sudo, from_ssh, "T01"),
         entry("screen-link", &by_sudo, from_ssh, "<b>hall A</b>"),
         entry("end-sessions", &by_sudo, "unknown", ""),
-        entry("add-device", &me, "local", "T02, a till of stall S02"),
+        entry("add-device", &me, here, "T02, a till of stall S02"),
         entry(
             "user add",
             &by_sudo,
@@ -241,7 +250,7 @@ fn who_did_what(hq: Hq, joined: Option<Hq>) {
         entry("enroll", "T02", local, "a till of stall S02"),
         entry(
             "enroll refused",
-            "(no device)",
+            "(a device)",
             local,
             "this enrolment code has been used",
         ),

@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS audit_log (
 ";
 
 /// One thing done, as the log holds it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Entry {
     /// RFC 3339, UTC, to the second.
     pub at: String,
@@ -84,15 +84,6 @@ pub fn numbered(conn: &Connection) -> Result<Vec<(i64, Entry)>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// The last entry's number (0 for none).
-pub fn last_number(conn: &Connection) -> Result<i64> {
-    Ok(
-        conn.query_row("SELECT COALESCE(MAX(id), 0) FROM audit_log", [], |r| {
-            r.get(0)
-        })?,
-    )
-}
-
 /// The last `latest` entries (every one for `None`), oldest first.
 pub fn entries(conn: &Connection, latest: Option<u32>) -> Result<Vec<Entry>> {
     let mut stmt = conn.prepare(
@@ -131,8 +122,8 @@ type StoredEntry = (String, String, String, String, String);
 /// as it may be a password typed in the wrong field.
 pub const NO_SUCH_ACCOUNT: &str = "(no such account)";
 
-/// The actor of a refused enrolment: the code named no device that may enrol.
-pub const NO_DEVICE: &str = "(no device)";
+/// The actor of a refused enrolment (the device a code names is not told).
+pub const NO_DEVICE: &str = "(a device)";
 
 /// The login user id the kernel gives a process none of (`/proc/self/loginuid`).
 const NO_LOGIN_UID: u32 = u32::MAX;
@@ -146,17 +137,26 @@ pub fn system_user() -> String {
     // SAFETY: geteuid cannot fail.
     let uid = unsafe { libc::geteuid() };
     let name = name_of(uid);
-    let login = std::fs::read_to_string("/proc/self/loginuid")
-        .ok()
-        .and_then(|text| text.trim().parse::<u32>().ok())
-        .filter(|&login| login != NO_LOGIN_UID && login != uid);
-    if let Some(login) = login {
+    if let Some(login) = login_user() {
         return format!("{name} (logged in as {})", name_of(login));
     }
     match std::env::var("SUDO_USER") {
         Ok(by) if !by.is_empty() && by != name => format!("{name} (sudo by {by})"),
         _ => name,
     }
+}
+
+/// The user the kernel records as having opened this process's session, when it records
+/// one and it is not the user running it (`/proc/self/loginuid`; in a user namespace one
+/// it cannot map reads as the overflow user, which is not taken).
+fn login_user() -> Option<libc::uid_t> {
+    let read =
+        |path: &str| -> Option<u32> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
+    // SAFETY: geteuid cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let overflow = read("/proc/sys/kernel/overflowuid");
+    read("/proc/self/loginuid")
+        .filter(|&login| login != NO_LOGIN_UID && login != uid && Some(login) != overflow)
 }
 
 /// The name the system's user database gives user `uid`, else `uid N`.
@@ -195,16 +195,18 @@ fn user_name(uid: libc::uid_t) -> Option<String> {
 }
 
 /// Where the user running this process came from: the client's address of the SSH session
-/// it runs in (`SSH_CONNECTION`); `unknown` under sudo, which leaves that variable out
-/// unless told to keep it (`Defaults env_keep += "SSH_CONNECTION"`); else `local`.
+/// it runs in (`SSH_CONNECTION`); `unknown` when another user opened the session (sudo
+/// and `su -` leave that variable out, sudo unless told to keep it: `Defaults env_keep +=
+/// "SSH_CONNECTION"`); else `local`.
 pub fn system_user_address() -> String {
     let ssh = std::env::var("SSH_CONNECTION")
         .ok()
         .and_then(|c| c.split_whitespace().next().map(str::to_string))
         .filter(|a| a.parse::<std::net::IpAddr>().is_ok());
+    let switched = login_user().is_some() || std::env::var_os("SUDO_USER").is_some();
     match ssh {
         Some(address) => address,
-        None if std::env::var_os("SUDO_USER").is_some() => "unknown".to_string(),
+        None if switched => "unknown".to_string(),
         None => "local".to_string(),
     }
 }

@@ -67,6 +67,11 @@ impl Error {
         matches!(self, Error::Postgres(e) if e.is_busy())
     }
 
+    /// Whether a PostgreSQL database could not be reached.
+    pub fn is_database_unreachable(&self) -> bool {
+        matches!(self, Error::Postgres(e) if e.is_unreachable())
+    }
+
     /// 2 for bad input, 1 for everything else.
     pub fn exit_code(&self) -> i32 {
         if self.is_bad_input() {

@@ -34,6 +34,11 @@ impl Error {
         matches!(self, Error::Config(_))
     }
 
+    /// Whether the database could not be reached (or gave no connection in time).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Error::Pool(_) | Error::Unreachable { .. })
+    }
+
     /// Whether every connection of a pool that waits only so long ([`crate::connect_waiting`])
     /// stayed taken: the database is busy, and asking again later may work.
     pub fn is_busy(&self) -> bool {

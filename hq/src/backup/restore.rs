@@ -3,6 +3,7 @@
 //! the database it replaces is kept, renamed. Once the copy is in place the restore has
 //! happened: what fails after that is told as a warning, not as a failed restore.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -90,7 +91,15 @@ pub fn restore(dir: &Path, from: &Path) -> Result<Restored> {
         warnings: Vec::new(),
     };
     if let Some(replaced) = &replaced {
-        restored.audit_entries_kept = keep_audit_log(dir, placing.path(), &replaced.audit_log)?;
+        let (kept, continued) = keep_audit_log(dir, placing.path(), &replaced.audit_log)?;
+        restored.audit_entries_kept = kept;
+        if !continued {
+            restored.warnings.push(format!(
+                "the audit log of the database replaced does not continue the backup's \
+                 (another machine's, or a headquarters set up again): the {kept} entries of \
+                 it the backup lacks were added after the backup's"
+            ));
+        }
     }
     if let Some(catalog) = replaced.as_ref().and_then(|r| r.catalog.clone()) {
         match merge_catalog(dir, placing.path(), catalog)? {
@@ -305,20 +314,41 @@ fn merge_catalog(dir: &Path, copy: &Path, catalog: automerge::Automerge) -> Resu
     ))
 }
 
-/// The entries of `replaced` (the replaced database's audit log) numbered beyond the last of
-/// the copy at `copy`, a backup of it, written into the copy as they were; how many.
-fn keep_audit_log(dir: &Path, copy: &Path, replaced: &[(i64, audit::Entry)]) -> Result<usize> {
+/// The entries of `replaced` (the replaced database's audit log) that the copy at `copy`
+/// lacks, written into the copy as they were: those numbered beyond the copy's last entry
+/// when the replaced log holds that entry under the same number (it continues the
+/// backup's), else every entry it holds that the copy does not. How many, and whether it
+/// continued the backup's.
+fn keep_audit_log(
+    dir: &Path,
+    copy: &Path,
+    replaced: &[(i64, audit::Entry)],
+) -> Result<(usize, bool)> {
     let hq = Hq::open_file(dir, copy)?;
-    let last = audit::last_number(&hq.conn)?;
-    let later: Vec<&audit::Entry> = replaced
-        .iter()
-        .filter(|(number, _)| *number > last)
-        .map(|(_, entry)| entry)
-        .collect();
+    let backup_log = audit::numbered(&hq.conn)?;
+    let continued = match backup_log.last() {
+        None => true,
+        Some(last) => replaced.contains(last),
+    };
+    let later: Vec<&audit::Entry> = if continued {
+        let last = backup_log.last().map_or(0, |(number, _)| *number);
+        replaced
+            .iter()
+            .filter(|(number, _)| *number > last)
+            .map(|(_, entry)| entry)
+            .collect()
+    } else {
+        let held: HashSet<&audit::Entry> = backup_log.iter().map(|(_, entry)| entry).collect();
+        replaced
+            .iter()
+            .map(|(_, entry)| entry)
+            .filter(|entry| !held.contains(entry))
+            .collect()
+    };
     for entry in &later {
         audit::insert(&hq.conn, entry)?;
     }
-    Ok(later.len())
+    Ok((later.len(), continued))
 }
 
 /// Gives `path` the owner of `like` (when this process may) and `mode`, saying in `warnings`

@@ -363,21 +363,35 @@ fn a_restore_onto_a_new_machine_needs_no_headquarters_there() {
 }
 
 #[test]
-fn the_catalog_of_another_headquarters_of_the_fair_is_not_merged_in() {
+fn the_catalog_of_another_headquarters_of_the_fair_is_not_merged_in_and_its_audit_log_is_kept() {
     let dir = tempfile::tempdir().unwrap();
     let first = demo_hq(&dir.path().join("first"));
     set_price(&first, "11.00");
+    crate::audit::record(&first.conn, "alice", "local", "catalog import", "a.csv").unwrap();
     let monday = dir.path().join("monday.db");
     backup(&first.dir, &monday, quiet).unwrap();
-    // Set up again after a loss, then restored over: its catalog is not the backup's grown.
+    // Set up again after a loss, then restored over: its catalog is not the backup's grown,
+    // and its audit log, numbered from 1 as the backup's is, does not continue the backup's.
     let again = demo_hq(&dir.path().join("again"));
     set_price(&again, "22.00");
+    crate::audit::record(&again.conn, "bob", "local", "init", "the demo fair").unwrap();
+    crate::audit::record(&again.conn, "bob", "local", "catalog import", "b.csv").unwrap();
     let data = again.dir.clone();
     drop(again);
     let restored = restore(&data, &monday).unwrap();
     assert_eq!(restored.catalog_changes_merged, 0);
-    assert_eq!(restored.warnings.len(), 1, "{:?}", restored.warnings);
-    assert!(restored.warnings[0].contains("does not descend"));
+    assert_eq!(restored.warnings.len(), 2, "{:?}", restored.warnings);
+    let warned = |about: &str| restored.warnings.iter().any(|w| w.contains(about));
+    assert!(warned("does not descend"), "{:?}", restored.warnings);
+    assert!(
+        warned("does not continue the backup's"),
+        "{:?}",
+        restored.warnings
+    );
+    assert_eq!(restored.audit_entries_kept, 2);
+    let log = crate::audit::entries(&Hq::open(&data).unwrap().conn, None).unwrap();
+    let actors: Vec<&str> = log.iter().map(|e| e.actor.as_str()).collect();
+    assert_eq!(actors, ["alice", "bob", "bob"]);
     assert_eq!(
         crate::catalog::load(&Hq::open(&data).unwrap())
             .unwrap()

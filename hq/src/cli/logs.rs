@@ -11,7 +11,7 @@ use super::args::{
     StatementsCommand, UserCommand,
 };
 use super::kit::print_json;
-use super::postgres::{database_of, with_pool};
+use super::postgres::{database_of, with_pool, with_pool_as_it_is};
 use crate::audit;
 use crate::untrusted::shown;
 use crate::{Error, Hq, Result};
@@ -235,9 +235,13 @@ fn done_to_an_account(command: &UserCommand) -> Option<Done> {
 /// Writes `done` to the audit log of the headquarters in `dir` (its database's, on
 /// PostgreSQL), by the system user running this, with why it `failed` if it did (the first
 /// line of the error). A failed command is written only where there is a headquarters to
-/// write to. The command has taken effect, or failed, already: a failure to write is said
-/// after a command that succeeded, not made the command's.
+/// write to, and only to a database as it is (not migrated, not when it was the database
+/// that could not be reached). The command has taken effect, or failed, already: a failure
+/// to write is said after a command that succeeded, not made the command's.
 pub fn record(dir: &Path, done: Done, failed: Option<&Error>) {
+    if failed.is_some_and(Error::is_database_unreachable) {
+        return;
+    }
     let actor = audit::system_user();
     let address = audit::system_user_address();
     let mut detail = done.detail;
@@ -251,10 +255,17 @@ pub fn record(dir: &Path, done: Done, failed: Option<&Error>) {
     }
     let action = done.action;
     let recorded = match database_of_a_headquarters(dir, done.database) {
-        Ok(Some(Some(url))) => with_pool(&url, |pool| async move {
-            let (actor, address, detail) = (&actor, &address, &detail);
-            Ok(fairpos_postgres::audit::record(&pool, actor, address, action, detail).await?)
-        }),
+        Ok(Some(Some(url))) => {
+            let write = |pool| async move {
+                let (actor, address, detail) = (&actor, &address, &detail);
+                let pool = &pool;
+                Ok(fairpos_postgres::audit::record(pool, actor, address, action, detail).await?)
+            };
+            match failed {
+                None => with_pool(&url, write),
+                Some(_) => with_pool_as_it_is(&url, write),
+            }
+        }
         Ok(Some(None)) => {
             Hq::open(dir).and_then(|hq| audit::record(&hq.conn, &actor, &address, action, &detail))
         }

@@ -48,6 +48,20 @@ where
     runtime()?.block_on(async { work(connect_migrated(url).await?).await })
 }
 
+/// As [`with_pool`], on the database as it is: not brought to the latest schema (for a
+/// write after a command that failed, which must change nothing else).
+pub fn with_pool_as_it_is<T, F, Fut>(url: &str, work: F) -> Result<T>
+where
+    F: FnOnce(fairpos_postgres::Pool) -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    runtime()?.block_on(async {
+        let pool = connect(url)?;
+        reach(&pool, url).await?;
+        work(pool).await
+    })
+}
+
 /// `hq init --database`: the database given the accounts `hq init` made.
 pub fn give_founding_accounts(hq: &Hq, url: &str) -> Result<()> {
     let accounts = crate::server::postgres::founding_accounts(hq)?;

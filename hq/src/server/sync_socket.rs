@@ -4,7 +4,8 @@
 //! peer's sync event). What goes out may wait in memory only so long as the peer reads: at
 //! most [`SYNC_WRITE_BUFFER`] bytes (a peer that sends pings and reads none of the pongs
 //! would otherwise have them kept without bound), and for at most `--send-timeout`, after
-//! which the socket is closed and that is logged once.
+//! which the socket is closed and that is logged once; a message too large for the buffer
+//! closes it too, logged.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,8 +24,11 @@ use crate::devices::Peer;
 use crate::state::AppState;
 
 /// The most a sync socket's outgoing messages may take in memory while the peer has not
-/// read them: the largest message a till or hub takes (tungstenite's default, 64 MiB), and
-/// a little. A pong answering a ping beyond it is not queued: the latest one waits.
+/// read them: 64 MiB, and a little. Tills and hubs take no message over 16 MiB (tungstenite's
+/// default frame limit; a message goes as one frame); an organizer's automerge-repo client
+/// takes more, but a message samod sends is one document's changes, and a day's ledger of
+/// 2 000 sales is well under 1 MiB. A pong answering a ping beyond it is not queued: the
+/// latest one waits. A larger message closes the socket, logged.
 pub const SYNC_WRITE_BUFFER: usize = (64 << 20) + (1 << 20);
 
 pub async fn sync_socket(
@@ -56,7 +60,8 @@ pub async fn sync_socket(
 /// another till's ledger is seen and logged (the share policy refuses them silently). A
 /// connection that fails (a message over the size limit, above all) is logged as a sync
 /// event of its peer; one the peer read nothing of for `--send-timeout` is logged once,
-/// whether a write of samod's or an answer to its pings waited.
+/// whether a write of samod's or an answer to its pings waited, and so is one whose message
+/// did not fit [`SYNC_WRITE_BUFFER`].
 fn watched_transport(socket: WebSocket, peer: Peer, state: AppState) -> Transport {
     let (sink, stream) = socket.split();
     // Counted open for as long as samod keeps the connection's stream.
@@ -83,7 +88,7 @@ fn watched_transport(socket: WebSocket, peer: Peer, state: AppState) -> Transpor
                     }
                     Ok(_) => None,
                     Err(e) if write_timed_out(&e) => {
-                        cut_off.tell();
+                        cut_off.tell_timed_out();
                         Some(Err(e))
                     }
                     Err(e) => {
@@ -103,7 +108,12 @@ fn watched_transport(socket: WebSocket, peer: Peer, state: AppState) -> Transpor
         .boxed();
     let sink = sink.sink_map_err(move |e: axum::Error| {
         if write_timed_out(&e) {
-            cut_off_writing.tell();
+            cut_off_writing.tell_timed_out();
+        } else if let Some(bytes) = too_large(&e) {
+            cut_off_writing.tell(&format!(
+                "a message of {bytes} bytes does not fit its send buffer ({} MiB)",
+                SYNC_WRITE_BUFFER >> 20
+            ));
         }
         e
     });
@@ -114,30 +124,44 @@ fn watched_transport(socket: WebSocket, peer: Peer, state: AppState) -> Transpor
     Transport::new(stream, sink)
 }
 
-/// The line said, once for a connection, when its peer read nothing of it for the send
-/// limit.
+/// The size of the message that did not fit the socket's write buffer, if that is why
+/// `error` happened.
+fn too_large(error: &axum::Error) -> Option<usize> {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    let ws = fairpos_sync::tls::chain(error).find_map(|e| e.downcast_ref::<WsError>());
+    match ws? {
+        WsError::WriteBufferFull(message) => Some(message.len()),
+        _ => None,
+    }
+}
+
+/// Why a connection was cut off, said once for it.
 #[derive(Clone)]
 struct CutOff {
-    line: Arc<String>,
+    peer: Arc<String>,
+    send_timeout: std::time::Duration,
     told: Arc<AtomicBool>,
 }
 
 impl CutOff {
     fn new(peer: &Peer, state: &AppState) -> CutOff {
-        let line = format!(
-            "{}: sync connection closed: it took none of what was sent for {} s",
-            peer.name(),
-            state.send_timeout.as_secs_f64()
-        );
         CutOff {
-            line: Arc::new(line),
+            peer: Arc::new(peer.name().to_string()),
+            send_timeout: state.send_timeout,
             told: Arc::new(AtomicBool::new(false)),
         }
     }
 
-    fn tell(&self) {
+    /// The peer read nothing of it for the send limit.
+    fn tell_timed_out(&self) {
+        let secs = self.send_timeout.as_secs_f64();
+        self.tell(&format!("it took none of what was sent for {secs} s"));
+    }
+
+    /// The connection was closed for `why`: said unless it was said already.
+    fn tell(&self, why: &str) {
         if !self.told.swap(true, Ordering::Relaxed) {
-            eprintln!("{}", self.line);
+            eprintln!("{}: sync connection closed: {why}", self.peer);
         }
     }
 }

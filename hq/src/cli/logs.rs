@@ -1,6 +1,6 @@
 //! What headquarters logged: `hq events` (refusals and other sync events) and `hq audit`
-//! (who did what, [`crate::audit`]); and the audit log's entry for each command that changes
-//! headquarters, written once the command has succeeded.
+//! (who did what, [`crate::audit`]); and the audit log's entry for each command run to
+//! change headquarters, written once the command has run (with why, when it failed).
 
 use std::path::Path;
 
@@ -87,7 +87,7 @@ pub fn print_audit(dir: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// What a command that changes headquarters did, for the audit log.
+/// What a command run to change headquarters was given, for the audit log.
 pub struct Done {
     action: &'static str,
     detail: String,

@@ -63,6 +63,26 @@ fn an_organizer_finds_the_api_figures_on_the_dashboard_and_strangers_find_nothin
     assert_eq!(seen["wrong_password_status"], 401);
     assert_eq!(seen["login_status"], 200);
     assert_eq!(seen["after_login_url"], format!("{}/", server.url));
+    // Both are in the audit log, as logins through the form (no name given: the first
+    // organizer), from this machine.
+    let logged = hq.json(&["hq", "audit", "--json"]);
+    let form_logins: Vec<(&str, &str, &str)> = logged
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["detail"].as_str().unwrap().starts_with("dashboard"))
+        .map(|e| {
+            let field = |k: &str| e[k].as_str().unwrap();
+            (field("action"), field("actor"), field("address"))
+        })
+        .collect();
+    assert_eq!(
+        form_logins,
+        [
+            ("login refused", "organizer", "127.0.0.1"),
+            ("login", "organizer", "127.0.0.1")
+        ]
+    );
 
     // Overview: the fair's net, in fen and in the yuan shown, and each till's completeness.
     let overview = &seen["overview"];

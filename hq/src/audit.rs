@@ -118,6 +118,18 @@ pub fn from_postgres((at, actor, address, action, detail): StoredEntry) -> Entry
 /// `(at, actor, address, action, detail)`.
 type StoredEntry = (String, String, String, String, String);
 
+/// The most characters an entry keeps of what a client sent (why its enrolment was refused
+/// may quote it): the rest is cut, so that a client cannot make one entry megabytes long.
+const LONGEST_FROM_A_CLIENT: usize = 200;
+
+/// `text`, from a client, cut to [`LONGEST_FROM_A_CLIENT`] characters (`…` marks the cut).
+pub fn cut_short(text: &str) -> String {
+    match text.char_indices().nth(LONGEST_FROM_A_CLIENT) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
 /// The actor of a refused login whose name is no account's: the name is not written down,
 /// as it may be a password typed in the wrong field.
 pub const NO_SUCH_ACCOUNT: &str = "(no such account)";
@@ -214,6 +226,16 @@ pub fn system_user_address() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_client_sent_is_cut_short() {
+        assert_eq!(cut_short("a till of stall S01"), "a till of stall S01");
+        let long = "这".repeat(250);
+        let cut = cut_short(&long);
+        assert_eq!(cut.chars().count(), 201);
+        assert!(cut.ends_with("这…"), "{cut}");
+        assert_eq!(cut_short(&"x".repeat(200)), "x".repeat(200));
+    }
 
     #[test]
     fn entries_are_listed_oldest_first_the_last_few_when_asked() {

@@ -44,11 +44,17 @@ impl AppState {
         }
     }
 
-    /// Writes to the audit log what `actor` from `address` did ([`crate::audit`]); a
-    /// failure to write it is printed. On PostgreSQL through organizers' connections: a
-    /// login never waits for one behind the tills' syncs.
+    /// Writes to the audit log what `actor` from `address` did ([`crate::audit`]), the
+    /// actor and the detail cut short (a client may have sent them); a failure to write it
+    /// is printed. On PostgreSQL through organizers' connections: a login never waits for
+    /// one behind the tills' syncs.
     pub async fn audit(&self, actor: &str, address: IpAddr, action: &str, detail: &str) {
         let address = address.to_string();
+        let (actor, detail) = (
+            crate::audit::cut_short(actor),
+            crate::audit::cut_short(detail),
+        );
+        let (actor, detail) = (actor.as_str(), detail.as_str());
         let written = match &self.pg_organizers {
             Some(pool) => fairpos_postgres::audit::record(pool, actor, &address, action, detail)
                 .await

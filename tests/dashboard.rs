@@ -64,7 +64,7 @@ fn an_organizer_finds_the_api_figures_on_the_dashboard_and_strangers_find_nothin
     assert_eq!(seen["login_status"], 200);
     assert_eq!(seen["after_login_url"], format!("{}/", server.url));
     // Both are in the audit log, as logins through the form (no name given: the first
-    // organizer), from this machine.
+    // organizer), from this machine, and so is the walk's logout at its end.
     let logged = hq.json(&["hq", "audit", "--json"]);
     let form_logins: Vec<(&str, &str, &str)> = logged
         .as_array()
@@ -80,7 +80,8 @@ fn an_organizer_finds_the_api_figures_on_the_dashboard_and_strangers_find_nothin
         form_logins,
         [
             ("login refused", "organizer", "127.0.0.1"),
-            ("login", "organizer", "127.0.0.1")
+            ("login", "organizer", "127.0.0.1"),
+            ("logout", "organizer", "127.0.0.1")
         ]
     );
 

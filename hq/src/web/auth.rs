@@ -248,14 +248,24 @@ pub(crate) async fn log_in(
     }
 }
 
+/// Ends the session of the cookie, if it names one (written in the audit log with its
+/// account), and sends the browser to the login page.
 pub(crate) async fn logout(
     State(state): State<AppState>,
+    ConnectInfo(from): ConnectInfo<SocketAddr>,
     Extension(https): Extension<Https>,
     headers: HeaderMap,
 ) -> Response {
     if let Some(token) = cookie_token(&headers) {
-        if let Err(e) = state.log_out(token).await {
-            eprintln!("ending a session: {e}");
+        let account = viewer(&state, &headers).await;
+        match state.log_out(token).await {
+            Err(e) => eprintln!("ending a session: {e}"),
+            Ok(()) => {
+                if let Some(account) = account {
+                    let name = &account.name;
+                    state.audit(name, from.ip(), "logout", "dashboard").await;
+                }
+            }
         }
     }
     (

@@ -2,8 +2,8 @@
 //! accounts, devices, screen links, sessions ended, imports, statements, slips, enrolling a
 //! hub, backups and restores, PostgreSQL migrations), done or failed, by the system user who
 //! ran it and, over SSH, the address they came from; each device enrolling through the API,
-//! refused or not; and each login to the dashboard or the API, refused or not, by the
-//! account and the client's address. Kept in the data directory's database, or in
+//! refused or not; each login to the dashboard or the API, refused or not, and each logout
+//! from the dashboard, by the account and the client's address. Kept in the data directory's database, or in
 //! PostgreSQL for a headquarters there, which every process and data directory naming it
 //! shares (`fairpos_postgres::audit`). Passwords, tokens and enrolment codes are never
 //! written to it, nor a name given at a login that is no account's. `hq audit` and the

@@ -36,7 +36,7 @@ pub struct Entry {
     pub detail: String,
 }
 
-/// Writes what `actor` from `address` did.
+/// Writes what `actor` from `address` did, now.
 pub fn record(
     conn: &Connection,
     actor: &str,
@@ -44,11 +44,14 @@ pub fn record(
     action: &str,
     detail: &str,
 ) -> Result<()> {
-    conn.execute(
-        "INSERT INTO audit_log(at, actor, address, action, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![now_text(), actor, address, action, detail],
-    )?;
-    Ok(())
+    let entry = Entry {
+        at: now_text(),
+        actor: actor.to_string(),
+        address: address.to_string(),
+        action: action.to_string(),
+        detail: detail.to_string(),
+    };
+    insert(conn, &entry)
 }
 
 /// Writes `entry` as it was, its time kept (an entry carried into a restored database).
@@ -67,11 +70,15 @@ pub fn insert(conn: &Connection, entry: &Entry) -> Result<()> {
     Ok(())
 }
 
-/// Every entry with its number, oldest first.
-pub fn numbered(conn: &Connection) -> Result<Vec<(i64, Entry)>> {
-    let mut stmt =
-        conn.prepare("SELECT id, at, actor, address, action, detail FROM audit_log ORDER BY id")?;
-    let rows = stmt.query_map([], |r| {
+/// The last `latest` entries (every one for `None`) with their numbers, oldest first.
+pub fn numbered(conn: &Connection, latest: Option<u32>) -> Result<Vec<(i64, Entry)>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, at, actor, address, action, detail
+         FROM (SELECT * FROM audit_log ORDER BY id DESC LIMIT ?1) ORDER BY id",
+    )?;
+    // SQLite takes a negative limit as none.
+    let limit = latest.map_or(-1, i64::from);
+    let rows = stmt.query_map([limit], |r| {
         let entry = Entry {
             at: r.get(1)?,
             actor: r.get(2)?,
@@ -84,24 +91,12 @@ pub fn numbered(conn: &Connection) -> Result<Vec<(i64, Entry)>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// The last `latest` entries (every one for `None`), oldest first.
+/// As [`numbered`], without the numbers.
 pub fn entries(conn: &Connection, latest: Option<u32>) -> Result<Vec<Entry>> {
-    let mut stmt = conn.prepare(
-        "SELECT at, actor, address, action, detail
-         FROM (SELECT * FROM audit_log ORDER BY id DESC LIMIT ?1) ORDER BY id",
-    )?;
-    // SQLite takes a negative limit as none.
-    let limit = latest.map_or(-1, i64::from);
-    let rows = stmt.query_map([limit], |r| {
-        Ok(Entry {
-            at: r.get(0)?,
-            actor: r.get(1)?,
-            address: r.get(2)?,
-            action: r.get(3)?,
-            detail: r.get(4)?,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(numbered(conn, latest)?
+        .into_iter()
+        .map(|(_, entry)| entry)
+        .collect())
 }
 
 /// An entry as `fairpos_postgres::audit::entries` gives it.

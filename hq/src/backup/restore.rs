@@ -264,7 +264,7 @@ impl Replaced {
             catalog: fairpos_sync::samod_storage::load_document(&conn, &catalog_id)
                 .ok()
                 .flatten(),
-            audit_log: audit::numbered(&conn).unwrap_or_default(),
+            audit_log: audit::numbered(&conn, None).unwrap_or_default(),
         })
     }
 }
@@ -325,7 +325,7 @@ fn keep_audit_log(
     replaced: &[(i64, audit::Entry)],
 ) -> Result<(usize, bool)> {
     let hq = Hq::open_file(dir, copy)?;
-    let backup_log = audit::numbered(&hq.conn)?;
+    let backup_log = audit::numbered(&hq.conn, None)?;
     let continued = match backup_log.last() {
         None => true,
         Some(last) => replaced.contains(last),

@@ -254,8 +254,8 @@ pub fn record(dir: &Path, done: Done, failed: Option<&Error>) {
         };
     }
     let action = done.action;
-    let recorded = match database_of_a_headquarters(dir, done.database) {
-        Ok(Some(Some(url))) => {
+    let recorded = match log_of(dir, done.database) {
+        Ok(Log::Postgres(url)) => {
             let write = |pool| async move {
                 let (actor, address, detail) = (&actor, &address, &detail);
                 let pool = &pool;
@@ -266,10 +266,10 @@ pub fn record(dir: &Path, done: Done, failed: Option<&Error>) {
                 Some(_) => with_pool_as_it_is(&url, write),
             }
         }
-        Ok(Some(None)) => {
+        Ok(Log::Sqlite) => {
             Hq::open(dir).and_then(|hq| audit::record(&hq.conn, &actor, &address, action, &detail))
         }
-        Ok(None) => Ok(()),
+        Ok(Log::None) => Ok(()),
         Err(e) => Err(e),
     };
     if let (Err(e), None) = (recorded, failed) {
@@ -277,17 +277,29 @@ pub fn record(dir: &Path, done: Done, failed: Option<&Error>) {
     }
 }
 
-/// The database a headquarters in `dir` keeps its log in: `Some(Some(url))` on PostgreSQL
-/// (`given`, else the one the data directory names), `Some(None)` in its own SQLite
-/// database, `None` when there is neither (a data directory never set up).
-fn database_of_a_headquarters(dir: &Path, given: Option<String>) -> Result<Option<Option<String>>> {
-    if given.is_some() {
-        return Ok(Some(given));
+/// Where a headquarters keeps its audit log.
+enum Log {
+    /// In this PostgreSQL database.
+    Postgres(String),
+    /// In its data directory's SQLite database.
+    Sqlite,
+    /// Nowhere: the data directory was never set up.
+    None,
+}
+
+/// Where the headquarters in `dir` keeps its log: in the database `given`, else the one
+/// the data directory names, else its own.
+fn log_of(dir: &Path, given: Option<String>) -> Result<Log> {
+    if let Some(url) = given {
+        return Ok(Log::Postgres(url));
     }
     if !dir.join(crate::HQ_DB).exists() {
-        return Ok(None);
+        return Ok(Log::None);
     }
-    database_of(dir, None).map(Some)
+    Ok(match database_of(dir, None)? {
+        Some(url) => Log::Postgres(url),
+        None => Log::Sqlite,
+    })
 }
 
 #[cfg(test)]

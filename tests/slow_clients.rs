@@ -5,7 +5,8 @@
 //! read"), and a till's sync socket that reads none of the pongs to its pings; each is
 //! disconnected, while a till's sync socket idle between messages, and a client that reads
 //! its answers slowly but steadily, are served. A till that pings faster than it reads
-//! cannot make headquarters keep the pongs without bound.
+//! cannot make headquarters keep the pongs without bound. A sync socket over which nothing
+//! is heard (`--sync-idle`) is closed; one whose client answers headquarters' pings is kept.
 
 mod common;
 
@@ -293,4 +294,71 @@ fn a_till_that_reads_nothing_on_its_sync_socket_is_cut_off_and_logged_once() {
         !text_after.contains("sync connection dropped"),
         "{text_after}"
     );
+}
+
+#[test]
+fn a_sync_socket_over_which_nothing_is_heard_is_closed_and_one_that_answers_pings_is_kept() {
+    let hq = Hq::demo();
+    let log = hq.data().join("serve.log");
+    let idle = ["--sync-idle", "3s"];
+    let server = Server::start_logging(hq.data(), &idle, &[], File::create(&log).unwrap());
+    let socket_url = |name: &str, till: &Till| {
+        let secret = till.secret();
+        format!("ws://{}/sync?token={name}.{secret}", server.address())
+    };
+    let live = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    let gone = Till::enrolled(&server.url, &hq.add_device("T02", "S01"));
+    // T02 opens its socket and is then never heard from again, as a till whose network
+    // dropped without a word: it neither reads nor sends.
+    let mut silent = small_socket(server.address(), &socket_url("T02", &gone));
+    // T01 reads what comes for 7 s (its WebSocket answers pings on its own), then pings.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (pinged, answer) = runtime.block_on(async {
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let (mut socket, _) = tokio_tungstenite::connect_async(socket_url("T01", &live).as_str())
+            .await
+            .unwrap();
+        let mut pinged = 0;
+        let until = tokio::time::Instant::now() + Duration::from_secs(7);
+        while let Ok(Some(Ok(message))) = tokio::time::timeout_at(until, socket.next()).await {
+            pinged += usize::from(matches!(message, Message::Ping(_)));
+        }
+        socket
+            .send(Message::Ping(b"still there".to_vec().into()))
+            .await
+            .unwrap();
+        loop {
+            let next = tokio::time::timeout(Duration::from_secs(10), socket.next()).await;
+            match next {
+                Ok(Some(Ok(Message::Pong(payload)))) => return (pinged, Some(payload.to_vec())),
+                Ok(Some(Ok(_))) => continue,
+                _ => return (pinged, None),
+            }
+        }
+    });
+    assert!(pinged >= 3, "headquarters pinged T01 {pinged} times in 7 s");
+    assert_eq!(answer.as_deref(), Some(&b"still there"[..]), "T01 kept");
+    // T02's socket was closed: what it was sent (pings), then the end.
+    let stream = silent.get_mut();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let since = std::time::Instant::now();
+    let mut chunk = [0; 4096];
+    let end = loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => break Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break Ok(()),
+            Ok(_) if since.elapsed() < Duration::from_secs(10) => continue,
+            Ok(_) => break Err("still sent to after 10 s".to_string()),
+            Err(e) => break Err(e.to_string()),
+        }
+    };
+    assert_eq!(end, Ok(()), "T02's socket still open");
+    server.stop();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let closed = "sync connection closed: nothing heard for 3 s";
+    assert_eq!(text.matches(&format!("T02: {closed}")).count(), 1, "{text}");
+    assert!(!text.contains(&format!("T01: {closed}")), "{text}");
 }

@@ -68,6 +68,8 @@ pub struct AppState {
     pub max_sync_message: usize,
     /// How long a write to a client may wait for it to read (`--send-timeout`).
     pub send_timeout: std::time::Duration,
+    /// How long a sync socket may go with nothing heard over it (`--sync-idle`).
+    pub sync_idle: std::time::Duration,
     /// How many ledger documents a till may have, and how large each.
     pub documents: crate::limits::DocumentLimits,
     /// The free space left on the data directory's disk.

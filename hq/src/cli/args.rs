@@ -178,6 +178,16 @@ pub struct ServeArgs {
         env = "FAIRPOS_HQ_REQUEST_TIMEOUT"
     )]
     pub request_timeout: String,
+    /// A sync connection over which nothing is heard for this long (a till whose network
+    /// dropped without closing it) is closed; headquarters pings it every third of that,
+    /// which a live WebSocket client answers on its own.
+    #[arg(
+        long,
+        default_value = "90s",
+        value_name = "SPAN",
+        env = "FAIRPOS_HQ_SYNC_IDLE"
+    )]
+    pub sync_idle: String,
     /// Serve HTTPS and WSS with this certificate chain (PEM, the server's first).
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -198,6 +198,7 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
                 request_head_timeout,
                 send_timeout,
                 request_timeout,
+                sync_idle,
                 session_max,
                 tls_cert,
                 tls_key,
@@ -230,6 +231,7 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
                     request_timeout: parse_std_span("--request-timeout", &request_timeout)?,
                     tls: tls_cert.zip(tls_key),
                     max_sync_message: max_sync_message as usize * 1024 * 1024,
+                    sync_idle: parse_std_span("--sync-idle", &sync_idle)?,
                     documents: crate::limits::DocumentLimits {
                         max_bytes: crate::limits::parse_size("--max-document", &max_document)?,
                         per_device: max_documents_per_device,

@@ -62,6 +62,8 @@ pub struct ServeOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// The largest sync message taken, in bytes.
     pub max_sync_message: usize,
+    /// A sync socket over which nothing is heard for this long is closed ([`sync_socket`]).
+    pub sync_idle: std::time::Duration,
     /// How many ledger documents a till may have, and how large each.
     pub documents: crate::limits::DocumentLimits,
     /// A PostgreSQL database every stored ledger chunk is copied to (`mirror`).
@@ -292,6 +294,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         sessions: options.sessions,
         max_sync_message: options.max_sync_message,
         send_timeout: options.client_limits.send,
+        sync_idle: options.sync_idle,
         documents: options.documents,
         disk,
         metrics: metrics.clone(),

@@ -5,18 +5,23 @@
 //! most [`SYNC_WRITE_BUFFER`] bytes (a peer that sends pings and reads none of the pongs
 //! would otherwise have them kept without bound), and for at most `--send-timeout`, after
 //! which the socket is closed and that is logged once; a message too large for the buffer
-//! closes it too, logged.
+//! closes it too, logged. A peer gone without closing (a till whose network dropped) is
+//! found out: headquarters pings every third of `--sync-idle`, which a live client
+//! answers, and closes the socket once nothing at all has been heard for that long.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
 use axum::extract::{Query, State, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use fairpos_sync::samod::{PeerId, Transport};
-use futures::{SinkExt, StreamExt};
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, Stream, StreamExt};
+use tokio::sync::oneshot;
 
 use super::api::authenticate;
 use super::http::write_timed_out;
@@ -61,15 +66,22 @@ pub async fn sync_socket(
 /// connection that fails (a message over the size limit, above all) is logged as a sync
 /// event of its peer; one the peer read nothing of for `--send-timeout` is logged once,
 /// whether a write of samod's or an answer to its pings waited, and so is one whose message
-/// did not fit [`SYNC_WRITE_BUFFER`].
+/// did not fit [`SYNC_WRITE_BUFFER`] and one over which nothing was heard for `--sync-idle`.
+///
+/// samod's messages go to the socket through a task of their own ([`write_and_ping`]),
+/// which pings the peer between them; when it ends (the socket failed), so does what samod
+/// reads, and samod lets the connection go.
 fn watched_transport(socket: WebSocket, peer: Peer, state: AppState) -> Transport {
     let (sink, stream) = socket.split();
     // Counted open for as long as samod keeps the connection's stream.
     let open = state.metrics.sync_opened();
     let sent = state.metrics.clone();
     let cut_off = CutOff::new(&peer, &state);
-    let cut_off_writing = cut_off.clone();
-    let stream = stream
+    let (outbox, inbox) = futures::channel::mpsc::channel(0);
+    let (writing, written) = tokio::sync::oneshot::channel();
+    let every = state.sync_idle / 3;
+    tokio::spawn(write_and_ping(sink, inbox, every, cut_off.clone(), writing));
+    let stream = heard_within(stream, state.sync_idle, written, cut_off.clone())
         .filter_map(move |m| {
             let _open = &open;
             let peer = peer.clone();
@@ -106,22 +118,83 @@ fn watched_transport(socket: WebSocket, peer: Peer, state: AppState) -> Transpor
             }
         })
         .boxed();
-    let sink = sink.sink_map_err(move |e: axum::Error| {
-        if write_timed_out(&e) {
-            cut_off_writing.tell_timed_out();
-        } else if let Some(bytes) = too_large(&e) {
-            cut_off_writing.tell(&format!(
-                "a message of {bytes} bytes does not fit its send buffer ({} MiB)",
-                SYNC_WRITE_BUFFER >> 20
-            ));
-        }
-        e
-    });
-    let sink = Box::pin(sink.with(move |bytes: Vec<u8>| {
+    let outbox = outbox.with(move |bytes: Vec<u8>| {
         sent.sync_sent(bytes.len());
-        async move { Ok::<_, axum::Error>(Message::Binary(bytes.into())) }
-    }));
-    Transport::new(stream, sink)
+        futures::future::ready(Ok::<_, futures::channel::mpsc::SendError>(bytes))
+    });
+    Transport::new(stream, Box::pin(outbox))
+}
+
+/// The frames `stream` brings for as long as one comes within `idle` of the last (a ping's
+/// answer counts) and `written` has not ended (the socket's writing failed). Nothing heard
+/// for `idle` ends them, told once.
+fn heard_within(
+    stream: SplitStream<WebSocket>,
+    idle: Duration,
+    written: oneshot::Receiver<()>,
+    cut_off: CutOff,
+) -> impl Stream<Item = Result<Message, axum::Error>> {
+    let inbound = (stream, written);
+    futures::stream::unfold(inbound, move |(mut stream, mut written)| {
+        let cut_off = cut_off.clone();
+        async move {
+            tokio::select! {
+                frame = tokio::time::timeout(idle, stream.next()) => match frame {
+                    Ok(Some(frame)) => Some((frame, (stream, written))),
+                    Ok(None) => None,
+                    Err(_) => {
+                        cut_off.tell(&format!("nothing heard for {} s", idle.as_secs_f64()));
+                        None
+                    }
+                },
+                _ = &mut written => None,
+            }
+        }
+    })
+    .fuse()
+}
+
+/// Writes what samod sends (`inbox`) to `sink`, and a ping whenever `every` has passed, so
+/// that a peer still there is heard from (WebSocket clients answer pings on their own). A
+/// ping that does not fit the write buffer (a peer that sends and reads nothing) is left
+/// out. Ends when samod closes the connection (the socket then closed too) or a write fails
+/// (told); `writing` is dropped as it ends.
+async fn write_and_ping(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut inbox: futures::channel::mpsc::Receiver<Vec<u8>>,
+    every: Duration,
+    cut_off: CutOff,
+    writing: oneshot::Sender<()>,
+) {
+    let _writing = writing;
+    let mut pings = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let message = tokio::select! {
+            next = inbox.next() => match next {
+                Some(bytes) => Message::Binary(bytes.into()),
+                None => break,
+            },
+            _ = pings.tick() => Message::Ping(Default::default()),
+        };
+        let ping = matches!(message, Message::Ping(_));
+        match sink.send(message).await {
+            Ok(()) => {}
+            Err(e) if ping && too_large(&e).is_some() => {}
+            Err(e) => {
+                if write_timed_out(&e) {
+                    cut_off.tell_timed_out();
+                } else if let Some(bytes) = too_large(&e) {
+                    cut_off.tell(&format!(
+                        "a message of {bytes} bytes does not fit its send buffer ({} MiB)",
+                        SYNC_WRITE_BUFFER >> 20
+                    ));
+                }
+                return;
+            }
+        }
+    }
+    let _ = sink.close().await;
 }
 
 /// The size of the message that did not fit the socket's write buffer, if that is why

@@ -188,6 +188,16 @@ pub struct ServeArgs {
         env = "FAIRPOS_HQ_SYNC_IDLE"
     )]
     pub sync_idle: String,
+    /// The most sync connections one till, hub or dashboard session may hold open to this
+    /// process; one more lets its oldest go (one its network dropped, most likely).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 8,
+        value_parser = clap::value_parser!(u16).range(1..),
+        env = "FAIRPOS_HQ_MAX_SYNC_SOCKETS"
+    )]
+    pub max_sync_sockets: u16,
     /// Serve HTTPS and WSS with this certificate chain (PEM, the server's first).
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -199,6 +199,7 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
                 send_timeout,
                 request_timeout,
                 sync_idle,
+                max_sync_sockets,
                 session_max,
                 tls_cert,
                 tls_key,
@@ -232,6 +233,7 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
                     tls: tls_cert.zip(tls_key),
                     max_sync_message: max_sync_message as usize * 1024 * 1024,
                     sync_idle: parse_std_span("--sync-idle", &sync_idle)?,
+                    max_sync_sockets: max_sync_sockets.into(),
                     documents: crate::limits::DocumentLimits {
                         max_bytes: crate::limits::parse_size("--max-document", &max_document)?,
                         per_device: max_documents_per_device,

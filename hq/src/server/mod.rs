@@ -25,6 +25,7 @@ pub mod proxy;
 pub mod quiet_log;
 pub mod scrape;
 mod service_manager;
+pub mod sync_slots;
 pub mod sync_socket;
 pub mod tls;
 
@@ -64,6 +65,8 @@ pub struct ServeOptions {
     pub max_sync_message: usize,
     /// A sync socket over which nothing is heard for this long is closed ([`sync_socket`]).
     pub sync_idle: std::time::Duration,
+    /// The most sync sockets one peer may hold open to this process ([`sync_slots`]).
+    pub max_sync_sockets: usize,
     /// How many ledger documents a till may have, and how large each.
     pub documents: crate::limits::DocumentLimits,
     /// A PostgreSQL database every stored ledger chunk is copied to (`mirror`).
@@ -411,7 +414,12 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         println!("metrics for monitoring on {at}{token}");
     }
     let device_routes = Router::new()
-        .route(route::SYNC, get(sync_socket::sync_socket))
+        .route(
+            route::SYNC,
+            get(sync_socket::sync_socket).layer(axum::Extension(sync_slots::SyncSlots::new(
+                options.max_sync_sockets,
+            ))),
+        )
         .route(route::ENROLL, post(api::enroll))
         .route(route::LOGIN, post(api::login))
         .route(route::ANNOUNCE, post(api::announce))

@@ -18,13 +18,16 @@ use axum::extract::ws::{Message, WebSocket};
 use axum::extract::{Query, State, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use axum::Extension;
 use fairpos_sync::samod::{PeerId, Transport};
+use futures::future::BoxFuture;
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, Stream, StreamExt};
 use tokio::sync::oneshot;
 
 use super::api::authenticate;
 use super::http::write_timed_out;
+use super::sync_slots::{SyncSlot, SyncSlots};
 use crate::devices::Peer;
 use crate::state::AppState;
 
@@ -38,6 +41,7 @@ pub const SYNC_WRITE_BUFFER: usize = (64 << 20) + (1 << 20);
 
 pub async fn sync_socket(
     State(state): State<AppState>,
+    Extension(slots): Extension<Arc<SyncSlots>>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
     ws: WebSocketUpgrade,
@@ -52,7 +56,8 @@ pub async fn sync_socket(
         .max_frame_size(max)
         .max_write_buffer_size(SYNC_WRITE_BUFFER)
         .on_upgrade(move |socket| async move {
-            let transport = watched_transport(socket, peer.clone(), state)
+            let slot = slots.take(&peer.peer_id(), peer.name());
+            let transport = watched_transport(socket, peer.clone(), slot, state)
                 .with_expected_peer_id(PeerId::from(peer.peer_id()));
             if let Err(e) = acceptor.accept(transport) {
                 eprintln!("sync connection of {}: {e}", peer.name());
@@ -69,19 +74,31 @@ pub async fn sync_socket(
 /// did not fit [`SYNC_WRITE_BUFFER`] and one over which nothing was heard for `--sync-idle`.
 ///
 /// samod's messages go to the socket through a task of their own ([`write_and_ping`]),
-/// which pings the peer between them; when it ends (the socket failed), so does what samod
-/// reads, and samod lets the connection go.
-fn watched_transport(socket: WebSocket, peer: Peer, state: AppState) -> Transport {
+/// which pings the peer between them. When it ends (the socket failed), or the peer's
+/// `slot` is wanted for a newer socket of its own, what samod reads ends, and samod lets
+/// the connection go.
+fn watched_transport(
+    socket: WebSocket,
+    peer: Peer,
+    (slot, let_go): (SyncSlot, oneshot::Receiver<()>),
+    state: AppState,
+) -> Transport {
     let (sink, stream) = socket.split();
-    // Counted open for as long as samod keeps the connection's stream.
-    let open = state.metrics.sync_opened();
+    // Counted open, and holding its place, for as long as samod keeps the stream.
+    let open = (state.metrics.sync_opened(), slot);
     let sent = state.metrics.clone();
     let cut_off = CutOff::new(&peer, &state);
     let (outbox, inbox) = futures::channel::mpsc::channel(0);
-    let (writing, written) = tokio::sync::oneshot::channel();
+    let (writing, written) = oneshot::channel();
     let every = state.sync_idle / 3;
     tokio::spawn(write_and_ping(sink, inbox, every, cut_off.clone(), writing));
-    let stream = heard_within(stream, state.sync_idle, written, cut_off.clone())
+    let ended = Box::pin(async move {
+        tokio::select! {
+            _ = written => {}
+            Ok(()) = let_go => {}
+        }
+    });
+    let stream = heard_within(stream, state.sync_idle, ended, cut_off.clone())
         .filter_map(move |m| {
             let _open = &open;
             let peer = peer.clone();
@@ -126,28 +143,28 @@ fn watched_transport(socket: WebSocket, peer: Peer, state: AppState) -> Transpor
 }
 
 /// The frames `stream` brings for as long as one comes within `idle` of the last (a ping's
-/// answer counts) and `written` has not ended (the socket's writing failed). Nothing heard
-/// for `idle` ends them, told once.
+/// answer counts) and `ended` has not (the socket's writing failed, or it was let go).
+/// Nothing heard for `idle` ends them, told once.
 fn heard_within(
     stream: SplitStream<WebSocket>,
     idle: Duration,
-    written: oneshot::Receiver<()>,
+    ended: BoxFuture<'static, ()>,
     cut_off: CutOff,
 ) -> impl Stream<Item = Result<Message, axum::Error>> {
-    let inbound = (stream, written);
-    futures::stream::unfold(inbound, move |(mut stream, mut written)| {
+    let inbound = (stream, ended);
+    futures::stream::unfold(inbound, move |(mut stream, mut ended)| {
         let cut_off = cut_off.clone();
         async move {
             tokio::select! {
                 frame = tokio::time::timeout(idle, stream.next()) => match frame {
-                    Ok(Some(frame)) => Some((frame, (stream, written))),
+                    Ok(Some(frame)) => Some((frame, (stream, ended))),
                     Ok(None) => None,
                     Err(_) => {
                         cut_off.tell(&format!("nothing heard for {} s", idle.as_secs_f64()));
                         None
                     }
                 },
-                _ = &mut written => None,
+                _ = &mut ended => None,
             }
         }
     })

@@ -17,7 +17,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use common::hq::{Hq, Server};
+use common::hq::{Api, Hq, Server};
 use common::Till;
 
 /// What a plain TCP client at `at` that sends `bytes` then waits gets: `Some(answer)` once
@@ -197,6 +197,20 @@ fn a_client_that_never_reads_its_answers_is_disconnected_and_a_slow_reader_is_se
     assert_eq!(text.matches(needle).count(), 1, "{text}");
 }
 
+/// How many sync connections `server` (started with `--metrics-listen`) closed for `why`,
+/// as its `/metrics` says.
+fn cut_off(server: &Server, why: &str) -> Option<f64> {
+    let at = server
+        .metrics
+        .as_deref()
+        .expect("served with --metrics-listen");
+    let text = Api::new(at.strip_suffix("/metrics").unwrap())
+        .get_accepting("/metrics", "text/plain")
+        .2;
+    let series = format!("fairpos_hq_sync_connections_cut_off_total{{why=\"{why}\"}}");
+    fairpos_hq::metrics::sample(&text, &series)
+}
+
 /// The memory process `pid` holds (its resident set), in bytes.
 fn resident(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -266,7 +280,7 @@ fn a_till_that_pings_without_reading_cannot_make_headquarters_hold_its_pongs_wit
 fn a_till_that_reads_nothing_on_its_sync_socket_is_cut_off_and_logged_once() {
     let hq = Hq::demo();
     let log = hq.data().join("serve.log");
-    let limit = ["--send-timeout", "5s"];
+    let limit = ["--send-timeout", "5s", "--metrics-listen", "127.0.0.1:0"];
     let server = Server::start_logging(hq.data(), &limit, &[], File::create(&log).unwrap());
     let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     let url = format!("ws://{}/sync?token=T01.{}", server.address(), till.secret());
@@ -288,6 +302,8 @@ fn a_till_that_reads_nothing_on_its_sync_socket_is_cut_off_and_logged_once() {
         end.is_ok() || end.as_ref().is_err_and(reset),
         "still open: {end:?}"
     );
+    assert_eq!(cut_off(&server, "send_timeout"), Some(1.0));
+    assert_eq!(cut_off(&server, "idle"), Some(0.0));
     server.stop();
     let text_after = std::fs::read_to_string(&log).unwrap();
     assert_eq!(text_after.matches(needle).count(), 1, "{text_after}");
@@ -302,7 +318,7 @@ fn a_till_that_reads_nothing_on_its_sync_socket_is_cut_off_and_logged_once() {
 fn a_sync_socket_over_which_nothing_is_heard_is_closed_and_one_that_answers_pings_is_kept() {
     let hq = Hq::demo();
     let log = hq.data().join("serve.log");
-    let idle = ["--sync-idle", "3s"];
+    let idle = ["--sync-idle", "3s", "--metrics-listen", "127.0.0.1:0"];
     let server = Server::start_logging(hq.data(), &idle, &[], File::create(&log).unwrap());
     let socket_url = |name: &str, till: &Till| {
         let secret = till.secret();
@@ -358,6 +374,8 @@ fn a_sync_socket_over_which_nothing_is_heard_is_closed_and_one_that_answers_ping
         }
     };
     assert_eq!(end, Ok(()), "T02's socket still open");
+    assert_eq!(cut_off(&server, "idle"), Some(1.0), "T02's, and not T01's");
+    assert_eq!(cut_off(&server, "replaced"), Some(0.0));
     server.stop();
     let text = std::fs::read_to_string(&log).unwrap();
     let closed = "sync connection closed: nothing heard for 3 s";
@@ -400,7 +418,7 @@ fn a_till_opening_more_sync_sockets_than_its_share_has_its_oldest_let_go() {
     }
     let hq = Hq::demo();
     let log = hq.data().join("serve.log");
-    let share = ["--max-sync-sockets", "2"];
+    let share = ["--max-sync-sockets", "2", "--metrics-listen", "127.0.0.1:0"];
     let server = Server::start_logging(hq.data(), &share, &[], File::create(&log).unwrap());
     let t01 = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     let t02 = Till::enrolled(&server.url, &hq.add_device("T02", "S01"));
@@ -449,6 +467,8 @@ fn a_till_opening_more_sync_sockets_than_its_share_has_its_oldest_let_go() {
         assert!(answers(&mut fourth).await);
         assert_eq!(hq.sales().len(), sold);
     });
+    assert_eq!(cut_off(&server, "replaced"), Some(2.0));
+    assert_eq!(cut_off(&server, "idle"), Some(0.0));
     server.stop();
     let text = std::fs::read_to_string(&log).unwrap();
     let line = "T01: sync connection closed: a newer one came, and 2 is the most one peer may \

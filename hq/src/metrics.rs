@@ -44,6 +44,12 @@ struct PoolName {
     pool: &'static str,
 }
 
+/// Why headquarters closed a sync connection ([`Metrics::SYNC_CUT_OFF`]).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CutOffWhy {
+    why: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolConnections {
     pool: &'static str,
@@ -110,6 +116,7 @@ pub struct Metrics {
     sync_connections: Counter,
     sync_received: Counter,
     sync_sent: Counter,
+    sync_cut_off: Family<CutOffWhy, Counter>,
     passes: Counter,
     ledgers: Counter,
     records: Counter,
@@ -143,6 +150,7 @@ impl Metrics {
             sync_connections: Counter::default(),
             sync_received: Counter::default(),
             sync_sent: Counter::default(),
+            sync_cut_off: Family::default(),
             passes: Counter::default(),
             ledgers: Counter::default(),
             records: Counter::default(),
@@ -191,6 +199,18 @@ impl Metrics {
             "Sync connections accepted",
             m.sync_connections.clone(),
         );
+        r.register(
+            "sync_connections_cut_off",
+            "Sync connections headquarters closed, by why: nothing heard for --sync-idle \
+             (idle), a newer one of the same peer past --max-sync-sockets (replaced), the peer \
+             read nothing for --send-timeout (send_timeout), a message larger than the send \
+             buffer (too_large)",
+            m.sync_cut_off.clone(),
+        );
+        // Every reason at zero from the start, so that a rate of each can be drawn.
+        for why in Metrics::SYNC_CUT_OFF {
+            let _ = m.sync_cut_off.get_or_create(&CutOffWhy { why });
+        }
         r.register_with_unit(
             "sync_received",
             "Sync messages' bytes received",
@@ -322,6 +342,15 @@ impl Metrics {
         self.sync_connections.inc();
         self.sync_open.inc();
         SyncOpen(self.clone())
+    }
+
+    /// Why headquarters may close a sync connection: the `why` label's values.
+    pub const SYNC_CUT_OFF: [&'static str; 4] = ["idle", "replaced", "send_timeout", "too_large"];
+
+    /// A sync connection closed by headquarters for `why`, one of [`Metrics::SYNC_CUT_OFF`].
+    pub fn sync_cut_off(&self, why: &'static str) {
+        debug_assert!(Metrics::SYNC_CUT_OFF.contains(&why), "{why}");
+        self.sync_cut_off.get_or_create(&CutOffWhy { why }).inc();
     }
 
     /// A sync message of `bytes` received.

@@ -224,3 +224,17 @@ fn both_formats_name_the_build_and_only_openmetrics_ends_with_eof() {
     assert!(content_type(true).starts_with("application/openmetrics-text"));
     assert!(content_type(false).starts_with("text/plain; version=0.0.4"));
 }
+
+#[test]
+fn sync_connections_cut_off_are_counted_by_why_each_at_zero_from_the_start() {
+    let metrics = Metrics::new("hq", "sqlite");
+    metrics.sync_cut_off("idle");
+    metrics.sync_cut_off("idle");
+    metrics.sync_cut_off("replaced");
+    let text = scraped(&metrics, &Now::default());
+    let series = |why: &str| format!("fairpos_hq_sync_connections_cut_off_total{{why=\"{why}\"}}");
+    assert_eq!(value(&text, &series("idle")), Some(2.0), "{text}");
+    assert_eq!(value(&text, &series("replaced")), Some(1.0));
+    assert_eq!(value(&text, &series("send_timeout")), Some(0.0));
+    assert_eq!(value(&text, &series("too_large")), Some(0.0));
+}

@@ -92,10 +92,11 @@ fn watched_transport(
     let (writing, written) = oneshot::channel();
     let every = state.sync_idle / 3;
     tokio::spawn(write_and_ping(sink, inbox, every, cut_off.clone(), writing));
+    let replaced = cut_off.clone();
     let ended = Box::pin(async move {
         tokio::select! {
             _ = written => {}
-            Ok(()) = let_go => {}
+            Ok(()) = let_go => replaced.tell(Cut::Replaced),
         }
     });
     let stream = heard_within(stream, state.sync_idle, ended, cut_off.clone())
@@ -117,7 +118,7 @@ fn watched_transport(
                     }
                     Ok(_) => None,
                     Err(e) if write_timed_out(&e) => {
-                        cut_off.tell_timed_out();
+                        cut_off.tell(Cut::TimedOut);
                         Some(Err(e))
                     }
                     Err(e) => {
@@ -160,7 +161,7 @@ fn heard_within(
                     Ok(Some(frame)) => Some((frame, (stream, ended))),
                     Ok(None) => None,
                     Err(_) => {
-                        cut_off.tell(&format!("nothing heard for {} s", idle.as_secs_f64()));
+                        cut_off.tell(Cut::Idle);
                         None
                     }
                 },
@@ -200,12 +201,9 @@ async fn write_and_ping(
             Err(e) if ping && too_large(&e).is_some() => {}
             Err(e) => {
                 if write_timed_out(&e) {
-                    cut_off.tell_timed_out();
+                    cut_off.tell(Cut::TimedOut);
                 } else if let Some(bytes) = too_large(&e) {
-                    cut_off.tell(&format!(
-                        "a message of {bytes} bytes does not fit its send buffer ({} MiB)",
-                        SYNC_WRITE_BUFFER >> 20
-                    ));
+                    cut_off.tell(Cut::TooLarge(bytes));
                 }
                 return;
             }
@@ -225,11 +223,24 @@ fn too_large(error: &axum::Error) -> Option<usize> {
     }
 }
 
-/// Why a connection was cut off, said once for it.
+/// Why headquarters closed a sync connection.
+enum Cut {
+    /// The peer read nothing of what was sent for `--send-timeout`.
+    TimedOut,
+    /// A message of this many bytes did not fit the write buffer.
+    TooLarge(usize),
+    /// Nothing was heard from the peer for `--sync-idle`.
+    Idle,
+    /// A newer socket of the same peer took its place ([`SyncSlots`], which logs it).
+    Replaced,
+}
+
+/// Why a connection was cut off, counted and said once for it.
 #[derive(Clone)]
 struct CutOff {
     peer: Arc<String>,
-    send_timeout: std::time::Duration,
+    limits: (Duration, Duration),
+    metrics: Arc<crate::metrics::Metrics>,
     told: Arc<AtomicBool>,
 }
 
@@ -237,20 +248,41 @@ impl CutOff {
     fn new(peer: &Peer, state: &AppState) -> CutOff {
         CutOff {
             peer: Arc::new(peer.name().to_string()),
-            send_timeout: state.send_timeout,
+            limits: (state.send_timeout, state.sync_idle),
+            metrics: state.metrics.clone(),
             told: Arc::new(AtomicBool::new(false)),
         }
     }
 
-    /// The peer read nothing of it for the send limit.
-    fn tell_timed_out(&self) {
-        let secs = self.send_timeout.as_secs_f64();
-        self.tell(&format!("it took none of what was sent for {secs} s"));
-    }
-
-    /// The connection was closed for `why`: said unless it was said already.
-    fn tell(&self, why: &str) {
-        if !self.told.swap(true, Ordering::Relaxed) {
+    /// The connection was closed for `cut`: counted and said unless it was already.
+    fn tell(&self, cut: Cut) {
+        if self.told.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let (send_timeout, sync_idle) = self.limits;
+        let (label, why) = match cut {
+            Cut::TimedOut => (
+                "send_timeout",
+                format!(
+                    "it took none of what was sent for {} s",
+                    send_timeout.as_secs_f64()
+                ),
+            ),
+            Cut::TooLarge(bytes) => (
+                "too_large",
+                format!(
+                    "a message of {bytes} bytes does not fit its send buffer ({} MiB)",
+                    SYNC_WRITE_BUFFER >> 20
+                ),
+            ),
+            Cut::Idle => (
+                "idle",
+                format!("nothing heard for {} s", sync_idle.as_secs_f64()),
+            ),
+            Cut::Replaced => ("replaced", String::new()),
+        };
+        self.metrics.sync_cut_off(label);
+        if !why.is_empty() {
             eprintln!("{}: sync connection closed: {why}", self.peer);
         }
     }

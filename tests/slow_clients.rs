@@ -211,6 +211,21 @@ fn cut_off(server: &Server, why: &str) -> Option<f64> {
     fairpos_hq::metrics::sample(&text, &series)
 }
 
+/// What `/metrics` at `url` says (an HTTP/1.1 GET over a plain TCP connection, for use
+/// inside a test's own runtime).
+async fn scraped(url: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let at = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics");
+    let mut stream = tokio::net::TcpStream::connect(at).await.unwrap();
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {at}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    answer
+}
+
 /// The memory process `pid` holds (its resident set), in bytes.
 fn resident(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -418,7 +433,15 @@ fn a_till_opening_more_sync_sockets_than_its_share_has_its_oldest_let_go() {
     }
     let hq = Hq::demo();
     let log = hq.data().join("serve.log");
-    let share = ["--max-sync-sockets", "2", "--metrics-listen", "127.0.0.1:0"];
+    // Idle for as long as the test may take: only the share closes sockets here.
+    let share = [
+        "--max-sync-sockets",
+        "2",
+        "--sync-idle",
+        "1h",
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ];
     let server = Server::start_logging(hq.data(), &share, &[], File::create(&log).unwrap());
     let t01 = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     let t02 = Till::enrolled(&server.url, &hq.add_device("T02", "S01"));
@@ -430,19 +453,39 @@ fn a_till_opening_more_sync_sockets_than_its_share_has_its_oldest_let_go() {
         )
     };
     let (t01_url, t02_url) = (url("T01", &t01), url("T02", &t02));
+    let metrics = server.metrics.clone().unwrap();
+    // Each socket is opened once the one before has its place (taken after the upgrade).
+    let open_now = || {
+        let metrics = metrics.clone();
+        async move {
+            let text = scraped(&metrics).await;
+            fairpos_hq::metrics::sample(&text, "fairpos_hq_sync_connections_open").unwrap()
+        }
+    };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let open = |url: String| async move {
-            tokio_tungstenite::connect_async(url.as_str())
-                .await
-                .unwrap()
-                .0
+        let opened = std::cell::Cell::new(0.0);
+        let open = |url: String| {
+            opened.set(opened.get() + 1.0);
+            let want = opened.get();
+            async move {
+                let socket = tokio_tungstenite::connect_async(url.as_str())
+                    .await
+                    .unwrap()
+                    .0;
+                let until = tokio::time::Instant::now() + Duration::from_secs(10);
+                while open_now().await < want && tokio::time::Instant::now() < until {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                socket
+            }
         };
         let mut first = open(t01_url.clone()).await;
         let mut second = open(t01_url.clone()).await;
         let mut other = open(t02_url.clone()).await;
         assert!(!closed_within(&mut first, 1).await, "two are T01's share");
         // A third of T01's: its oldest is let go, the rest answer on.
+        opened.set(opened.get() - 1.0);
         let mut third = open(t01_url.clone()).await;
         assert!(closed_within(&mut first, 10).await, "T01's oldest let go");
         assert!(answers(&mut second).await);
@@ -451,7 +494,11 @@ fn a_till_opening_more_sync_sockets_than_its_share_has_its_oldest_let_go() {
         // One closed by T01 itself frees its place: a new one lets no other go.
         second.close(None).await.unwrap();
         assert!(closed_within(&mut second, 10).await);
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let until = tokio::time::Instant::now() + Duration::from_secs(10);
+        while open_now().await > 2.0 && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        opened.set(opened.get() - 1.0);
         let mut fourth = open(t01_url.clone()).await;
         assert!(answers(&mut third).await);
         assert!(answers(&mut fourth).await);
@@ -476,4 +523,31 @@ fn a_till_opening_more_sync_sockets_than_its_share_has_its_oldest_let_go() {
     // Once a minute at most: the second is held back, told when the server stops or later.
     assert_eq!(text.matches(line).count(), 1, "{text}");
     assert!(!text.contains("T02: sync connection closed"), "{text}");
+}
+
+#[test]
+fn a_till_sending_one_large_message_slowly_is_heard_all_along() {
+    let hq = Hq::demo();
+    let log = hq.data().join("serve.log");
+    let idle = ["--sync-idle", "2s", "--metrics-listen", "127.0.0.1:0"];
+    let server = Server::start_logging(hq.data(), &idle, &[], File::create(&log).unwrap());
+    let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    let url = format!("ws://{}/sync?token=T01.{}", server.address(), till.secret());
+    let mut socket = small_socket(server.address(), &url);
+    // One binary frame of 48 KiB (masked with a zero key), 1 KiB every 125 ms: 6 s, three
+    // times the limit, with nothing read, so no ping answered, until its last byte.
+    let stream = socket.get_mut();
+    let kib: u64 = 48;
+    let mut head = vec![0x82, 0x80 | 127];
+    head.extend((kib << 10).to_be_bytes());
+    head.extend([0; 4]);
+    stream.write_all(&head).unwrap();
+    for _ in 0..kib {
+        stream.write_all(&[0xA0; 1024]).unwrap();
+        std::thread::sleep(Duration::from_millis(125));
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("nothing heard"), "{text}");
+    assert_eq!(cut_off(&server, "idle"), Some(0.0));
+    server.stop();
 }

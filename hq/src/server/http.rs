@@ -7,7 +7,8 @@
 //! WebSocket) is handed to its handler, and the limit no longer applies to it.
 //!
 //! Each connection is served on a task of its own; its handlers get the client's address
-//! as axum's `ConnectInfo<SocketAddr>`. When `stop` ends, no connection is accepted any
+//! as axum's `ConnectInfo<SocketAddr>`, and when the connection last read a byte
+//! ([`super::last_read`]). When `stop` ends, no connection is accepted any
 //! more, those open finish the request under way (graceful shutdown), and this returns once
 //! they have, or after [`SHUTDOWN_WAIT`] at most (a client that sends a body slowly, or
 //! never reads its answer, would otherwise hold the stop up for good), saying how many
@@ -39,6 +40,7 @@ use tokio::sync::watch;
 use tokio_io_timeout::TimeoutStream;
 use tower::ServiceExt as _;
 
+use super::last_read::Reading;
 use super::quiet_log::QuietLog;
 
 /// How long a stop waits for the connections open to finish.
@@ -77,17 +79,19 @@ pub async fn serve<L>(
             accepted = listener.accept() => accepted,
             _ = &mut stop => break,
         };
+        // A write that waits longer than the limit fails, and with it the connection.
+        let mut io = TimeoutStream::new(io);
+        io.set_write_timeout(Some(limits.send));
+        let (io, last_read) = Reading::new(Box::pin(io));
+        let io = TokioIo::new(io);
         let service = app
             .clone()
             .map_request(move |request: Request<hyper::body::Incoming>| {
                 let mut request = request.map(axum::body::Body::new);
                 request.extensions_mut().insert(ConnectInfo(client));
+                request.extensions_mut().insert(last_read.clone());
                 request
             });
-        // A write that waits longer than the limit fails, and with it the connection.
-        let mut io = TimeoutStream::new(io);
-        io.set_write_timeout(Some(limits.send));
-        let io = TokioIo::new(Box::pin(io));
         let connection = builder
             .serve_connection(io, TowerToHyperService::new(service))
             .with_upgrades();

@@ -17,6 +17,7 @@ pub mod backend;
 pub mod forwarded;
 pub mod hangup;
 pub mod http;
+pub mod last_read;
 pub mod maintenance;
 pub mod mirror;
 pub mod policy;
@@ -232,6 +233,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         announced: announced_rx,
         owners: Default::default(),
     };
+    let sync_runtime = sync.clone();
     let repo = Repo::builder(sync)
         .with_storage(storage)
         .with_peer_id(PeerId::from(peer_id))
@@ -416,9 +418,10 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
     let device_routes = Router::new()
         .route(
             route::SYNC,
-            get(sync_socket::sync_socket).layer(axum::Extension(sync_slots::SyncSlots::new(
-                options.max_sync_sockets,
-            ))),
+            get(sync_socket::sync_socket).layer(axum::Extension(sync_socket::SyncSockets {
+                slots: sync_slots::SyncSlots::new(options.max_sync_sockets),
+                runtime: sync_runtime,
+            })),
         )
         .route(route::ENROLL, post(api::enroll))
         .route(route::LOGIN, post(api::login))

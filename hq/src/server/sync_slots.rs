@@ -55,8 +55,9 @@ impl SyncSlots {
         let sockets = open.by_peer.entry(peer_id.to_string()).or_default();
         sockets.push_back((number, go));
         if sockets.len() > self.max {
-            if let Some((_, oldest)) = sockets.pop_front() {
-                let _ = oldest.send(());
+            // One that is ending already (its slot not yet given back) is not told.
+            let told = sockets.pop_front().map(|(_, oldest)| oldest.send(()));
+            if told == Some(Ok(())) {
                 self.told.write(
                     format!("sync slots of {peer_id}"),
                     format!(

@@ -20,13 +20,14 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Extension;
 use fairpos_sync::samod::{PeerId, Transport};
-use futures::future::BoxFuture;
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, Stream, StreamExt};
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use super::api::authenticate;
 use super::http::write_timed_out;
+use super::last_read::LastRead;
 use super::sync_slots::{SyncSlot, SyncSlots};
 use crate::devices::Peer;
 use crate::state::AppState;
@@ -39,9 +40,18 @@ use crate::state::AppState;
 /// latest one waits. A larger message closes the socket, logged.
 pub const SYNC_WRITE_BUFFER: usize = (64 << 20) + (1 << 20);
 
+/// What the sync route holds beside the state: each peer's sockets, and the runtime
+/// samod's connections run on, where each socket's writer runs too (not on the requests').
+#[derive(Clone)]
+pub struct SyncSockets {
+    pub slots: Arc<SyncSlots>,
+    pub runtime: tokio::runtime::Handle,
+}
+
 pub async fn sync_socket(
     State(state): State<AppState>,
-    Extension(slots): Extension<Arc<SyncSlots>>,
+    Extension(sockets): Extension<SyncSockets>,
+    last_read: Option<Extension<LastRead>>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
     ws: WebSocketUpgrade,
@@ -52,17 +62,43 @@ pub async fn sync_socket(
     };
     let acceptor = state.acceptor.clone();
     let max = state.max_sync_message;
+    let last_read = last_read.map(|Extension(at)| at).unwrap_or_default();
     ws.max_message_size(max)
         .max_frame_size(max)
         .max_write_buffer_size(SYNC_WRITE_BUFFER)
         .on_upgrade(move |socket| async move {
-            let slot = slots.take(&peer.peer_id(), peer.name());
-            let transport = watched_transport(socket, peer.clone(), slot, state)
+            let slot = sockets.slots.take(&peer.peer_id(), peer.name());
+            let link = Link {
+                slot,
+                last_read,
+                runtime: sockets.runtime,
+            };
+            let transport = watched_transport(socket, peer.clone(), link, state)
                 .with_expected_peer_id(PeerId::from(peer.peer_id()));
             if let Err(e) = acceptor.accept(transport) {
                 eprintln!("sync connection of {}: {e}", peer.name());
             }
         })
+}
+
+/// What a sync socket's reading and writing halves share beyond the socket.
+struct Link {
+    /// Its place among its peer's sockets, and what tells it to go for a newer one.
+    slot: (SyncSlot, oneshot::Receiver<()>),
+    /// When its connection last read a byte.
+    last_read: LastRead,
+    /// Where its writer runs.
+    runtime: tokio::runtime::Handle,
+}
+
+/// What the reading half tells the writing half, and the other way round.
+#[derive(Default)]
+struct Halves {
+    /// The writer is writing one of samod's messages (the send limit watches it: the peer
+    /// taking it is the peer still there).
+    writing: AtomicBool,
+    /// Nothing was heard for `--sync-idle`: the writer is to stop at once.
+    stop: tokio::sync::Notify,
 }
 
 /// A samod transport over an axum WebSocket whose inbound messages are reported, with the
@@ -74,32 +110,36 @@ pub async fn sync_socket(
 /// did not fit [`SYNC_WRITE_BUFFER`] and one over which nothing was heard for `--sync-idle`.
 ///
 /// samod's messages go to the socket through a task of their own ([`write_and_ping`]),
-/// which pings the peer between them. When it ends (the socket failed), or the peer's
-/// `slot` is wanted for a newer socket of its own, what samod reads ends, and samod lets
-/// the connection go.
-fn watched_transport(
-    socket: WebSocket,
-    peer: Peer,
-    (slot, let_go): (SyncSlot, oneshot::Receiver<()>),
-    state: AppState,
-) -> Transport {
+/// which pings the peer between them. When it ends (the socket failed, or the peer's slot
+/// is wanted for a newer socket of its own), what samod reads ends, and samod lets the
+/// connection go.
+fn watched_transport(socket: WebSocket, peer: Peer, link: Link, state: AppState) -> Transport {
     let (sink, stream) = socket.split();
+    let (slot, let_go) = link.slot;
     // Counted open, and holding its place, for as long as samod keeps the stream.
     let open = (state.metrics.sync_opened(), slot);
     let sent = state.metrics.clone();
     let cut_off = CutOff::new(&peer, &state);
+    let halves = Arc::new(Halves::default());
     let (outbox, inbox) = futures::channel::mpsc::channel(0);
     let (writing, written) = oneshot::channel();
-    let every = state.sync_idle / 3;
-    tokio::spawn(write_and_ping(sink, inbox, every, cut_off.clone(), writing));
-    let replaced = cut_off.clone();
-    let ended = Box::pin(async move {
-        tokio::select! {
-            _ = written => {}
-            Ok(()) = let_go => replaced.tell(Cut::Replaced),
-        }
-    });
-    let stream = heard_within(stream, state.sync_idle, ended, cut_off.clone())
+    let writer = Writer {
+        sink,
+        inbox,
+        every: state.sync_idle / 3,
+        cut_off: cut_off.clone(),
+        halves: halves.clone(),
+        let_go,
+        writing,
+    };
+    link.runtime.spawn(write_and_ping(writer));
+    let heard = Heard {
+        idle: state.sync_idle,
+        last_read: link.last_read,
+        halves,
+        cut_off: cut_off.clone(),
+    };
+    let stream = heard_within(stream, written, heard)
         .filter_map(move |m| {
             let _open = &open;
             let peer = peer.clone();
@@ -143,49 +183,93 @@ fn watched_transport(
     Transport::new(stream, Box::pin(outbox))
 }
 
-/// The frames `stream` brings for as long as one comes within `idle` of the last (a ping's
-/// answer counts) and `ended` has not (the socket's writing failed, or it was let go).
-/// Nothing heard for `idle` ends them, told once.
+/// How the reading half knows the peer is still there.
+struct Heard {
+    idle: Duration,
+    last_read: LastRead,
+    halves: Arc<Halves>,
+    cut_off: CutOff,
+}
+
+/// The frames `stream` brings for as long as the connection reads something (a byte of a
+/// message under way, a ping's answer) within `idle` of the last, or the writer is writing
+/// one of samod's messages, and until `written` ends (the writer stopped). Nothing heard for
+/// `idle` ends them, told once, and stops the writer.
 fn heard_within(
     stream: SplitStream<WebSocket>,
-    idle: Duration,
-    ended: BoxFuture<'static, ()>,
-    cut_off: CutOff,
+    written: oneshot::Receiver<()>,
+    heard: Heard,
 ) -> impl Stream<Item = Result<Message, axum::Error>> {
-    let inbound = (stream, ended);
-    futures::stream::unfold(inbound, move |(mut stream, mut ended)| {
-        let cut_off = cut_off.clone();
+    let heard = Arc::new(heard);
+    futures::stream::unfold((stream, written), move |(mut stream, mut written)| {
+        let heard = heard.clone();
         async move {
-            tokio::select! {
-                frame = tokio::time::timeout(idle, stream.next()) => match frame {
-                    Ok(Some(frame)) => Some((frame, (stream, ended))),
-                    Ok(None) => None,
-                    Err(_) => {
-                        cut_off.tell(Cut::Idle);
-                        None
+            let frame = {
+                let next = stream.next();
+                tokio::pin!(next);
+                // While the writer writes, look again a third of the limit on.
+                let mut not_before = Instant::now();
+                loop {
+                    let quiet_until = (heard.last_read.at() + heard.idle).max(not_before);
+                    tokio::select! {
+                        frame = &mut next => break frame,
+                        _ = &mut written => return None,
+                        _ = tokio::time::sleep_until(quiet_until) => {
+                            if heard.last_read.at() + heard.idle > Instant::now() {
+                                continue;
+                            }
+                            if heard.halves.writing.load(Ordering::Relaxed) {
+                                not_before = Instant::now() + heard.idle / 3;
+                                continue;
+                            }
+                            heard.cut_off.tell(Cut::Idle);
+                            heard.halves.stop.notify_one();
+                            return None;
+                        }
                     }
-                },
-                _ = &mut ended => None,
-            }
+                }
+            };
+            // A frame is heard even where the connection's reads are not marked.
+            heard.last_read.mark();
+            Some((frame?, (stream, written)))
         }
     })
     .fuse()
 }
 
-/// Writes what samod sends (`inbox`) to `sink`, and a ping whenever `every` has passed, so
-/// that a peer still there is heard from (WebSocket clients answer pings on their own). A
-/// ping that does not fit the write buffer (a peer that sends and reads nothing) is left
-/// out. Ends when samod closes the connection (the socket then closed too) or a write fails
-/// (told); `writing` is dropped as it ends.
-async fn write_and_ping(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut inbox: futures::channel::mpsc::Receiver<Vec<u8>>,
+/// The writing half of a sync socket.
+struct Writer {
+    sink: SplitSink<WebSocket, Message>,
+    /// What samod sends.
+    inbox: futures::channel::mpsc::Receiver<Vec<u8>>,
+    /// How often the peer is pinged.
     every: Duration,
     cut_off: CutOff,
+    halves: Arc<Halves>,
+    /// Resolves once the socket's slot is wanted for a newer one.
+    let_go: oneshot::Receiver<()>,
+    /// Dropped as the writer ends.
     writing: oneshot::Sender<()>,
-) {
-    let _writing = writing;
-    let mut pings = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+}
+
+/// Writes what samod sends to the socket, and a ping whenever `every` has passed, so that a
+/// peer still there is heard from (WebSocket clients answer pings on their own). A ping
+/// that does not fit the write buffer (a peer that sends and reads nothing) is left out.
+/// Ends when samod closes the connection (the socket then closed too), when a write fails
+/// (told), or at once, the socket let go, when its slot is wanted or nothing was heard.
+async fn write_and_ping(writer: Writer) {
+    use futures::FutureExt;
+    let Writer {
+        mut sink,
+        mut inbox,
+        every,
+        cut_off,
+        halves,
+        let_go,
+        writing: _writing,
+    } = writer;
+    let mut let_go = let_go.fuse();
+    let mut pings = tokio::time::interval_at(Instant::now() + every, every);
     pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let message = tokio::select! {
@@ -194,22 +278,28 @@ async fn write_and_ping(
                 None => break,
             },
             _ = pings.tick() => Message::Ping(Default::default()),
+            Ok(()) = &mut let_go => return cut_off.tell(Cut::Replaced),
+            _ = halves.stop.notified() => return,
         };
         let ping = matches!(message, Message::Ping(_));
-        match sink.send(message).await {
+        halves.writing.store(!ping, Ordering::Relaxed);
+        let sent = tokio::select! {
+            sent = sink.send(message) => sent,
+            Ok(()) = &mut let_go => return cut_off.tell(Cut::Replaced),
+            _ = halves.stop.notified() => return,
+        };
+        halves.writing.store(false, Ordering::Relaxed);
+        match sent {
             Ok(()) => {}
             Err(e) if ping && too_large(&e).is_some() => {}
-            Err(e) => {
-                if write_timed_out(&e) {
-                    cut_off.tell(Cut::TimedOut);
-                } else if let Some(bytes) = too_large(&e) {
-                    cut_off.tell(Cut::TooLarge(bytes));
-                }
-                return;
-            }
+            Err(e) => return cut_off.write_failed(&e),
         }
     }
-    let _ = sink.close().await;
+    tokio::select! {
+        _ = sink.close() => {}
+        Ok(()) = &mut let_go => cut_off.tell(Cut::Replaced),
+        _ = halves.stop.notified() => {}
+    }
 }
 
 /// The size of the message that did not fit the socket's write buffer, if that is why
@@ -251,6 +341,22 @@ impl CutOff {
             limits: (state.send_timeout, state.sync_idle),
             metrics: state.metrics.clone(),
             told: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// A write to the socket failed with `error`: said, and counted if it was a limit.
+    fn write_failed(&self, error: &axum::Error) {
+        use tokio_tungstenite::tungstenite::Error as WsError;
+        if write_timed_out(error) {
+            self.tell(Cut::TimedOut);
+        } else if let Some(bytes) = too_large(error) {
+            self.tell(Cut::TooLarge(bytes));
+        } else {
+            let ws = fairpos_sync::tls::chain(error).find_map(|e| e.downcast_ref::<WsError>());
+            // A socket closed already is one that ended as it should.
+            if !matches!(ws, Some(WsError::ConnectionClosed | WsError::AlreadyClosed)) {
+                eprintln!("{}: sync connection dropped: {error}", self.peer);
+            }
         }
     }
 

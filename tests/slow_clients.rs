@@ -245,6 +245,32 @@ fn small_socket(at: SocketAddr, url: &str) -> tokio_tungstenite::tungstenite::We
         .0
 }
 
+/// Headquarters on the demo fair served with `extra`, its log (stderr) going to a file in
+/// its data directory.
+fn logged_server(extra: &[&str]) -> (Hq, Server, std::path::PathBuf) {
+    let hq = Hq::demo();
+    let log = hq.data().join("serve.log");
+    let server = Server::start_logging(hq.data(), extra, &[], File::create(&log).unwrap());
+    (hq, server, log)
+}
+
+/// Till `name` enrolled with `server`, and a sync socket opened with its token over a
+/// small receive buffer ([`small_socket`]).
+fn till_with_socket(
+    hq: &Hq,
+    server: &Server,
+    name: &str,
+) -> (Till, tokio_tungstenite::tungstenite::WebSocket<TcpStream>) {
+    let till = Till::enrolled(&server.url, &hq.add_device(name, "S01"));
+    let url = format!(
+        "ws://{}/sync?token={name}.{}",
+        server.address(),
+        till.secret()
+    );
+    let socket = small_socket(server.address(), &url);
+    (till, socket)
+}
+
 /// Sends up to `n` pings (125 bytes each) on `socket`, reading nothing; how many it sent
 /// before a send failed.
 fn ping_flood(
@@ -293,13 +319,9 @@ fn a_till_that_pings_without_reading_cannot_make_headquarters_hold_its_pongs_wit
 
 #[test]
 fn a_till_that_reads_nothing_on_its_sync_socket_is_cut_off_and_logged_once() {
-    let hq = Hq::demo();
-    let log = hq.data().join("serve.log");
     let limit = ["--send-timeout", "5s", "--metrics-listen", "127.0.0.1:0"];
-    let server = Server::start_logging(hq.data(), &limit, &[], File::create(&log).unwrap());
-    let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
-    let url = format!("ws://{}/sync?token=T01.{}", server.address(), till.secret());
-    let mut socket = small_socket(server.address(), &url);
+    let (hq, server, log) = logged_server(&limit);
+    let (_till, mut socket) = till_with_socket(&hq, &server, "T01");
     // More pongs to answer than the connection's buffers and the socket's bound hold,
     // none read: once a write has waited 5 s, the socket is closed, and that is logged.
     ping_flood(&mut socket, 1_000_000);
@@ -331,25 +353,19 @@ fn a_till_that_reads_nothing_on_its_sync_socket_is_cut_off_and_logged_once() {
 
 #[test]
 fn a_sync_socket_over_which_nothing_is_heard_is_closed_and_one_that_answers_pings_is_kept() {
-    let hq = Hq::demo();
-    let log = hq.data().join("serve.log");
     let idle = ["--sync-idle", "3s", "--metrics-listen", "127.0.0.1:0"];
-    let server = Server::start_logging(hq.data(), &idle, &[], File::create(&log).unwrap());
-    let socket_url = |name: &str, till: &Till| {
-        let secret = till.secret();
-        format!("ws://{}/sync?token={name}.{secret}", server.address())
-    };
+    let (hq, server, log) = logged_server(&idle);
     let live = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
-    let gone = Till::enrolled(&server.url, &hq.add_device("T02", "S01"));
+    let live_url = format!("ws://{}/sync?token=T01.{}", server.address(), live.secret());
     // T02 opens its socket and is then never heard from again, as a till whose network
     // dropped without a word: it neither reads nor sends.
-    let mut silent = small_socket(server.address(), &socket_url("T02", &gone));
+    let (_gone, mut silent) = till_with_socket(&hq, &server, "T02");
     // T01 reads what comes for 7 s (its WebSocket answers pings on its own), then pings.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (pinged, answer) = runtime.block_on(async {
         use futures::{SinkExt, StreamExt};
         use tokio_tungstenite::tungstenite::Message;
-        let (mut socket, _) = tokio_tungstenite::connect_async(socket_url("T01", &live).as_str())
+        let (mut socket, _) = tokio_tungstenite::connect_async(live_url.as_str())
             .await
             .unwrap();
         let mut pinged = 0;
@@ -431,8 +447,6 @@ fn a_till_opening_more_sync_sockets_than_its_share_has_its_oldest_let_go() {
             }
         }
     }
-    let hq = Hq::demo();
-    let log = hq.data().join("serve.log");
     // Idle for as long as the test may take: only the share closes sockets here.
     let share = [
         "--max-sync-sockets",
@@ -442,7 +456,7 @@ fn a_till_opening_more_sync_sockets_than_its_share_has_its_oldest_let_go() {
         "--metrics-listen",
         "127.0.0.1:0",
     ];
-    let server = Server::start_logging(hq.data(), &share, &[], File::create(&log).unwrap());
+    let (hq, server, log) = logged_server(&share);
     let t01 = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     let t02 = Till::enrolled(&server.url, &hq.add_device("T02", "S01"));
     let url = |name: &str, till: &Till| {
@@ -527,13 +541,9 @@ fn a_till_opening_more_sync_sockets_than_its_share_has_its_oldest_let_go() {
 
 #[test]
 fn a_till_sending_one_large_message_slowly_is_heard_all_along() {
-    let hq = Hq::demo();
-    let log = hq.data().join("serve.log");
     let idle = ["--sync-idle", "2s", "--metrics-listen", "127.0.0.1:0"];
-    let server = Server::start_logging(hq.data(), &idle, &[], File::create(&log).unwrap());
-    let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
-    let url = format!("ws://{}/sync?token=T01.{}", server.address(), till.secret());
-    let mut socket = small_socket(server.address(), &url);
+    let (hq, server, log) = logged_server(&idle);
+    let (_till, mut socket) = till_with_socket(&hq, &server, "T01");
     // One binary frame of 48 KiB (masked with a zero key), 1 KiB every 125 ms: 6 s, three
     // times the limit, with nothing read, so no ping answered, until its last byte.
     let stream = socket.get_mut();

@@ -81,7 +81,7 @@ pub async fn sync_socket(
         })
 }
 
-/// What a sync socket's reading and writing halves share beyond the socket.
+/// What the route gives a sync socket beside its peer and the state.
 struct Link {
     /// Its place among its peer's sockets, and what tells it to go for a newer one.
     slot: (SyncSlot, oneshot::Receiver<()>),

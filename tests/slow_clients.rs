@@ -20,6 +20,28 @@ use std::time::Duration;
 use common::hq::{Api, Hq, Server};
 use common::Till;
 
+/// A sync socket opened by `tokio_tungstenite::connect_async`.
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Whether `socket` still answers a ping (reading on to its pong, 10 s at most).
+async fn answers(socket: &mut Socket) -> bool {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let ping = Message::Ping(b"still there".to_vec().into());
+    if socket.send(ping).await.is_err() {
+        return false;
+    }
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(until, socket.next()).await {
+            Ok(Some(Ok(Message::Pong(p)))) if &p[..] == b"still there" => return true,
+            Ok(Some(Ok(_))) => continue,
+            _ => return false,
+        }
+    }
+}
+
 /// What a plain TCP client at `at` that sends `bytes` then waits gets: `Some(answer)` once
 /// headquarters closes the connection (what it sent before, if anything), `None` when it is
 /// still open after 15 s.
@@ -77,27 +99,14 @@ fn a_client_slow_to_send_a_request_or_idle_between_requests_is_disconnected() {
         till.secret()
     );
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let answer = runtime.block_on(async {
-        use futures::{SinkExt, StreamExt};
-        use tokio_tungstenite::tungstenite::Message;
+    let answered = runtime.block_on(async {
         let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_secs(3)).await;
-        socket
-            .send(Message::Ping(b"still there".to_vec().into()))
-            .await
-            .unwrap();
-        loop {
-            let next = tokio::time::timeout(Duration::from_secs(10), socket.next()).await;
-            match next {
-                Ok(Some(Ok(Message::Pong(payload)))) => return Some(payload.to_vec()),
-                Ok(Some(Ok(_))) => continue,
-                _ => return None,
-            }
-        }
+        answers(&mut socket).await
     });
-    assert_eq!(answer.as_deref(), Some(&b"still there"[..]));
+    assert!(answered, "the idle sync socket answers a ping");
     server.stop();
 }
 
@@ -362,8 +371,8 @@ fn a_sync_socket_over_which_nothing_is_heard_is_closed_and_one_that_answers_ping
     let (_gone, mut silent) = till_with_socket(&hq, &server, "T02");
     // T01 reads what comes for 7 s (its WebSocket answers pings on its own), then pings.
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (pinged, answer) = runtime.block_on(async {
-        use futures::{SinkExt, StreamExt};
+    let (pinged, answered) = runtime.block_on(async {
+        use futures::StreamExt;
         use tokio_tungstenite::tungstenite::Message;
         let (mut socket, _) = tokio_tungstenite::connect_async(live_url.as_str())
             .await
@@ -373,21 +382,10 @@ fn a_sync_socket_over_which_nothing_is_heard_is_closed_and_one_that_answers_ping
         while let Ok(Some(Ok(message))) = tokio::time::timeout_at(until, socket.next()).await {
             pinged += usize::from(matches!(message, Message::Ping(_)));
         }
-        socket
-            .send(Message::Ping(b"still there".to_vec().into()))
-            .await
-            .unwrap();
-        loop {
-            let next = tokio::time::timeout(Duration::from_secs(10), socket.next()).await;
-            match next {
-                Ok(Some(Ok(Message::Pong(payload)))) => return (pinged, Some(payload.to_vec())),
-                Ok(Some(Ok(_))) => continue,
-                _ => return (pinged, None),
-            }
-        }
+        (pinged, answers(&mut socket).await)
     });
     assert!(pinged >= 3, "headquarters pinged T01 {pinged} times in 7 s");
-    assert_eq!(answer.as_deref(), Some(&b"still there"[..]), "T01 kept");
+    assert!(answered, "T01 kept");
     // T02's socket was closed: what it was sent (pings), then the end.
     let stream = silent.get_mut();
     stream
@@ -416,11 +414,8 @@ fn a_sync_socket_over_which_nothing_is_heard_is_closed_and_one_that_answers_ping
 
 #[test]
 fn a_till_opening_more_sync_sockets_than_its_share_has_its_oldest_let_go() {
-    use futures::{SinkExt, StreamExt};
+    use futures::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
-    type Socket = tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >;
     /// Whether headquarters closes `socket` within `secs` (its pings answered meanwhile).
     async fn closed_within(socket: &mut Socket, secs: u64) -> bool {
         let until = tokio::time::Instant::now() + Duration::from_secs(secs);
@@ -429,21 +424,6 @@ fn a_till_opening_more_sync_sockets_than_its_share_has_its_oldest_let_go() {
                 Err(_) => return false,
                 Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => return true,
                 Ok(Some(Ok(_))) => continue,
-            }
-        }
-    }
-    /// Whether `socket` still answers a ping.
-    async fn answers(socket: &mut Socket) -> bool {
-        let ping = Message::Ping(b"there?".to_vec().into());
-        if socket.send(ping).await.is_err() {
-            return false;
-        }
-        let until = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            match tokio::time::timeout_at(until, socket.next()).await {
-                Ok(Some(Ok(Message::Pong(p)))) if &p[..] == b"there?" => return true,
-                Ok(Some(Ok(_))) => continue,
-                _ => return false,
             }
         }
     }

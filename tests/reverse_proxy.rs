@@ -20,6 +20,9 @@
 //!   `X-Forwarded-Proto: https`;
 //! - a request from the proxy whose `X-Forwarded-For` names no address is answered 400 and
 //!   logged.
+//!
+//! And nginx's read timeout does not cut a quiet sync socket that headquarters pings more
+//! often than it.
 
 mod common;
 
@@ -37,6 +40,18 @@ use serde_json::json;
 /// nginx on a free loopback port, serving HTTPS with `cert` and `key` and passing every
 /// request to `backend` as the README's example does.
 fn nginx(dir: &Path, backend: SocketAddr, cert: &Path, key: &Path) -> Proxy {
+    nginx_reading_for(dir, backend, cert, key, "300s")
+}
+
+/// As [`nginx`], with `read_timeout` as its `proxy_read_timeout`: a proxied connection
+/// over which headquarters sends nothing for that long is closed.
+fn nginx_reading_for(
+    dir: &Path,
+    backend: SocketAddr,
+    cert: &Path,
+    key: &Path,
+    read_timeout: &str,
+) -> Proxy {
     let at = Proxy::free_address();
     let prefix = dir.join("nginx");
     std::fs::create_dir_all(&prefix).unwrap();
@@ -65,7 +80,7 @@ fn nginx(dir: &Path, backend: SocketAddr, cert: &Path, key: &Path) -> Proxy {
              proxy_http_version 1.1;\n\
              proxy_buffering off;\n\
              proxy_request_buffering off;\n\
-             proxy_read_timeout 300s;\n\
+             proxy_read_timeout {read_timeout};\n\
              proxy_set_header Host $host;\n\
              proxy_set_header Upgrade $http_upgrade;\n\
              proxy_set_header Connection $connection_upgrade;\n\
@@ -353,4 +368,67 @@ fn behind_a_proxy_and_a_load_balancer_the_header_is_believed_only_from_the_proxy
 #[test]
 fn a_forwarded_for_list_that_names_no_address_is_refused_at_start() {
     common::proxy::a_list_naming_no_address_is_refused("--forwarded-for", "proxy.example");
+}
+
+/// Whether a sync socket of till T01 opened through `proxy_url` (trusting `ca`) is still
+/// open after 5 s of quiet, reading what comes (pings, answered on their own): it answers
+/// a ping then.
+fn quiet_sync_socket_kept(proxy_url: &str, ca: &Path, till: &Till) -> bool {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let ca = std::fs::read_to_string(ca).unwrap();
+    let tls = fairpos_sync::tls::Trust::with_ca(Some(&ca))
+        .unwrap()
+        .client_config();
+    let url = format!("{proxy_url}/sync?token=T01.{}", till.secret());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let connector = tokio_tungstenite::Connector::Rustls(tls);
+        let (mut socket, _) =
+            tokio_tungstenite::connect_async_tls_with_config(url, None, false, Some(connector))
+                .await
+                .unwrap();
+        let quiet_until = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match tokio::time::timeout_at(quiet_until, socket.next()).await {
+                Err(_) => break,
+                Ok(Some(Ok(Message::Close(_)) | Err(_)) | None) => return false,
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+        let ping = Message::Ping(b"still there".to_vec().into());
+        if socket.send(ping).await.is_err() {
+            return false;
+        }
+        let answer_by = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match tokio::time::timeout_at(answer_by, socket.next()).await {
+                Ok(Some(Ok(Message::Pong(p)))) if &p[..] == b"still there" => return true,
+                Ok(Some(Ok(_))) => continue,
+                _ => return false,
+            }
+        }
+    })
+}
+
+/// nginx closes a proxied WebSocket that headquarters sends nothing over for its
+/// `proxy_read_timeout` (2 s here). Headquarters' pings, a third of `--sync-idle` apart,
+/// keep a quiet sync socket open through it when they come more often than that (1 s), and
+/// do not when they come less often (10 s), as the README says.
+#[test]
+fn headquarters_pings_keep_a_quiet_sync_socket_open_through_nginx_only_when_more_often() {
+    for (sync_idle, kept) in [("3s", true), ("30s", false)] {
+        let hq = Hq::demo();
+        let (ca, cert, key) = common::tls::certificates(hq.data(), "fair");
+        let server = Server::start(hq.data(), &["--sync-idle", sync_idle]);
+        let proxy = nginx_reading_for(hq.data(), server.address(), &cert, &key, "2s");
+        let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+        assert_eq!(
+            quiet_sync_socket_kept(&proxy.url("wss"), &ca, &till),
+            kept,
+            "--sync-idle {sync_idle} behind a read timeout of 2 s"
+        );
+        drop(proxy);
+        server.stop();
+    }
 }

@@ -26,14 +26,14 @@ fn epoch() -> Instant {
 
 impl LastRead {
     /// Marked now.
-    pub fn new() -> LastRead {
+    fn new() -> LastRead {
         let mark = LastRead(Arc::new(AtomicU64::new(0)));
         mark.mark();
         mark
     }
 
     /// Something was read now.
-    pub fn mark(&self) {
+    fn mark(&self) {
         let since = epoch().elapsed().as_millis() as u64;
         self.0.fetch_max(since, Ordering::Relaxed);
     }
@@ -41,12 +41,6 @@ impl LastRead {
     /// When something was last read.
     pub fn at(&self) -> Instant {
         epoch() + Duration::from_millis(self.0.load(Ordering::Relaxed))
-    }
-}
-
-impl Default for LastRead {
-    fn default() -> LastRead {
-        LastRead::new()
     }
 }
 

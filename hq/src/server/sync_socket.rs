@@ -24,6 +24,7 @@ use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, Stream, StreamExt};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Error as WsError;
 
 use super::api::authenticate;
 use super::http::write_timed_out;
@@ -51,7 +52,7 @@ pub struct SyncSockets {
 pub async fn sync_socket(
     State(state): State<AppState>,
     Extension(sockets): Extension<SyncSockets>,
-    last_read: Option<Extension<LastRead>>,
+    Extension(last_read): Extension<LastRead>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
     ws: WebSocketUpgrade,
@@ -62,7 +63,6 @@ pub async fn sync_socket(
     };
     let acceptor = state.acceptor.clone();
     let max = state.max_sync_message;
-    let last_read = last_read.map(|Extension(at)| at).unwrap_or_default();
     ws.max_message_size(max)
         .max_frame_size(max)
         .max_write_buffer_size(SYNC_WRITE_BUFFER)
@@ -229,8 +229,6 @@ fn heard_within(
                     }
                 }
             };
-            // A frame is heard even where the connection's reads are not marked.
-            heard.last_read.mark();
             Some((frame?, (stream, written)))
         }
     })
@@ -258,7 +256,6 @@ struct Writer {
 /// Ends when samod closes the connection (the socket then closed too), when a write fails
 /// (told), or at once, the socket let go, when its slot is wanted or nothing was heard.
 async fn write_and_ping(writer: Writer) {
-    use futures::FutureExt;
     let Writer {
         mut sink,
         mut inbox,
@@ -268,7 +265,14 @@ async fn write_and_ping(writer: Writer) {
         let_go,
         writing: _writing,
     } = writer;
-    let mut let_go = let_go.fuse();
+    // Done once the socket is to go at once: its slot wanted (told), or nothing heard.
+    let go = async {
+        tokio::select! {
+            Ok(()) = let_go => cut_off.tell(Cut::Replaced),
+            _ = halves.stop.notified() => {}
+        }
+    };
+    tokio::pin!(go);
     let mut pings = tokio::time::interval_at(Instant::now() + every, every);
     pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -278,15 +282,13 @@ async fn write_and_ping(writer: Writer) {
                 None => break,
             },
             _ = pings.tick() => Message::Ping(Default::default()),
-            Ok(()) = &mut let_go => return cut_off.tell(Cut::Replaced),
-            _ = halves.stop.notified() => return,
+            _ = &mut go => return,
         };
         let ping = matches!(message, Message::Ping(_));
         halves.writing.store(!ping, Ordering::Relaxed);
         let sent = tokio::select! {
             sent = sink.send(message) => sent,
-            Ok(()) = &mut let_go => return cut_off.tell(Cut::Replaced),
-            _ = halves.stop.notified() => return,
+            _ = &mut go => return,
         };
         halves.writing.store(false, Ordering::Relaxed);
         match sent {
@@ -297,20 +299,22 @@ async fn write_and_ping(writer: Writer) {
     }
     tokio::select! {
         _ = sink.close() => {}
-        Ok(()) = &mut let_go => cut_off.tell(Cut::Replaced),
-        _ = halves.stop.notified() => {}
+        _ = &mut go => {}
     }
 }
 
 /// The size of the message that did not fit the socket's write buffer, if that is why
 /// `error` happened.
 fn too_large(error: &axum::Error) -> Option<usize> {
-    use tokio_tungstenite::tungstenite::Error as WsError;
-    let ws = fairpos_sync::tls::chain(error).find_map(|e| e.downcast_ref::<WsError>());
-    match ws? {
+    match tungstenite_error(error)? {
         WsError::WriteBufferFull(message) => Some(message.len()),
         _ => None,
     }
+}
+
+/// The WebSocket's own error under `error`, if any.
+fn tungstenite_error(error: &axum::Error) -> Option<&WsError> {
+    fairpos_sync::tls::chain(error).find_map(|e| e.downcast_ref::<WsError>())
 }
 
 /// Why headquarters closed a sync connection.
@@ -346,15 +350,17 @@ impl CutOff {
 
     /// A write to the socket failed with `error`: said, and counted if it was a limit.
     fn write_failed(&self, error: &axum::Error) {
-        use tokio_tungstenite::tungstenite::Error as WsError;
         if write_timed_out(error) {
             self.tell(Cut::TimedOut);
         } else if let Some(bytes) = too_large(error) {
             self.tell(Cut::TooLarge(bytes));
         } else {
-            let ws = fairpos_sync::tls::chain(error).find_map(|e| e.downcast_ref::<WsError>());
             // A socket closed already is one that ended as it should.
-            if !matches!(ws, Some(WsError::ConnectionClosed | WsError::AlreadyClosed)) {
+            let closed = matches!(
+                tungstenite_error(error),
+                Some(WsError::ConnectionClosed | WsError::AlreadyClosed)
+            );
+            if !closed {
                 eprintln!("{}: sync connection dropped: {error}", self.peer);
             }
         }

@@ -325,19 +325,20 @@ fn keep_audit_log(
     replaced: &[(i64, audit::Entry)],
 ) -> Result<(usize, bool)> {
     let hq = Hq::open_file(dir, copy)?;
-    let backup_log = audit::numbered(&hq.conn, None)?;
-    let continued = match backup_log.last() {
-        None => true,
-        Some(last) => replaced.contains(last),
-    };
+    // The backup's last entry decides; its whole log is read only when the two part.
+    let backup_last = audit::numbered(&hq.conn, Some(1))?.pop();
+    let continued = backup_last
+        .as_ref()
+        .is_none_or(|last| replaced.contains(last));
     let later: Vec<&audit::Entry> = if continued {
-        let last = backup_log.last().map_or(0, |(number, _)| *number);
+        let last = backup_last.map_or(0, |(number, _)| number);
         replaced
             .iter()
             .filter(|(number, _)| *number > last)
             .map(|(_, entry)| entry)
             .collect()
     } else {
+        let backup_log = audit::numbered(&hq.conn, None)?;
         let held: HashSet<&audit::Entry> = backup_log.iter().map(|(_, entry)| entry).collect();
         replaced
             .iter()
@@ -345,9 +346,12 @@ fn keep_audit_log(
             .filter(|entry| !held.contains(entry))
             .collect()
     };
+    // One transaction: each entry its own would wait for its own flush to disk.
+    let tx = hq.conn.unchecked_transaction()?;
     for entry in &later {
-        audit::insert(&hq.conn, entry)?;
+        audit::insert(&tx, entry)?;
     }
+    tx.commit()?;
     Ok((later.len(), continued))
 }
 

@@ -235,8 +235,8 @@ fn done_to_an_account(command: &UserCommand) -> Option<Done> {
 /// Writes `done` to the audit log of the headquarters in `dir` (its database's, on
 /// PostgreSQL), by the system user running this, with why it `failed` if it did (the first
 /// line of the error). A failed command is written only where there is a headquarters to
-/// write to, and only to a database as it is (not migrated, not when it was the database
-/// that could not be reached). The command has taken effect, or failed, already: a failure
+/// write to: on PostgreSQL, to the database as it is (not migrated, and not when it was the
+/// database that could not be reached); on SQLite, opened as every command opens it. The command has taken effect, or failed, already: a failure
 /// to write is said after a command that succeeded, not made the command's.
 pub fn record(dir: &Path, done: Done, failed: Option<&Error>) {
     if failed.is_some_and(Error::is_database_unreachable) {
@@ -266,9 +266,7 @@ pub fn record(dir: &Path, done: Done, failed: Option<&Error>) {
                 Some(_) => with_pool_as_it_is(&url, write),
             }
         }
-        Ok(Log::Sqlite) => {
-            Hq::open(dir).and_then(|hq| audit::record(&hq.conn, &actor, &address, action, &detail))
-        }
+        Ok(Log::Sqlite(hq)) => audit::record(&hq.conn, &actor, &address, action, &detail),
         Ok(Log::None) => Ok(()),
         Err(e) => Err(e),
     };
@@ -281,8 +279,8 @@ pub fn record(dir: &Path, done: Done, failed: Option<&Error>) {
 enum Log {
     /// In this PostgreSQL database.
     Postgres(String),
-    /// In its data directory's SQLite database.
-    Sqlite,
+    /// In its data directory's SQLite database, opened.
+    Sqlite(Box<Hq>),
     /// Nowhere: the data directory was never set up.
     None,
 }
@@ -296,9 +294,10 @@ fn log_of(dir: &Path, given: Option<String>) -> Result<Log> {
     if !dir.join(crate::HQ_DB).exists() {
         return Ok(Log::None);
     }
-    Ok(match database_of(dir, None)? {
+    let hq = Hq::open(dir)?;
+    Ok(match crate::meta(&hq.conn, crate::META_DATABASE)? {
         Some(url) => Log::Postgres(url),
-        None => Log::Sqlite,
+        None => Log::Sqlite(Box::new(hq)),
     })
 }
 

@@ -94,19 +94,19 @@ fn build(url: &str, connections: usize, wait: Option<Duration>) -> Result<Pool> 
 
 /// A pool on the database at `url`, brought to the latest schema first.
 pub async fn connect_migrated(url: &str) -> Result<Pool> {
-    let pool = connect(url)?;
-    reach(&pool, url).await?;
+    let pool = connect_reached(url).await?;
     migrate(&pool).await?;
     Ok(pool)
 }
 
-/// Whether the database at `url` (`pool`'s) can be reached: a connection is had from the
-/// pool (and kept in it), or the error names the address, its password masked
+/// A pool on the database at `url` once it is reached: a connection is had from the pool
+/// (and kept in it), or the error names the address, its password masked
 /// ([`Error::Unreachable`]). For a command's or a server's first use of the database, where
 /// a wrong address is the likeliest cause.
-pub async fn reach(pool: &Pool, url: &str) -> Result<()> {
+pub async fn connect_reached(url: &str) -> Result<Pool> {
+    let pool = connect(url)?;
     match pool.get().await {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(pool),
         Err(source) => Err(Error::Unreachable {
             address: shown_address(url),
             source,

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use fairpos_postgres::documents::{Listener, Origin};
 use fairpos_postgres::follow::{catch_up, follow, Pass};
-use fairpos_postgres::{connect, connect_migrated, migrate, reach, registry};
+use fairpos_postgres::{connect_migrated, connect_reached, migrate, registry};
 use fairpos_projection::report::{self, Dimension};
 
 use super::args::{PostgresCommand, ReportArgs};
@@ -55,11 +55,7 @@ where
     F: FnOnce(fairpos_postgres::Pool) -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
-    runtime()?.block_on(async {
-        let pool = connect(url)?;
-        reach(&pool, url).await?;
-        work(pool).await
-    })
+    runtime()?.block_on(async { work(connect_reached(url).await?).await })
 }
 
 /// `hq init --database`: the database given the accounts `hq init` made.
@@ -238,8 +234,7 @@ pub fn run(dir: &Path, command: PostgresCommand) -> Result<()> {
     runtime()?.block_on(async {
         match command {
             PostgresCommand::Migrate(db) => {
-                let pool = connect(&db.database)?;
-                reach(&pool, &db.database).await?;
+                let pool = connect_reached(&db.database).await?;
                 let applied = migrate(&pool).await?;
                 let version = fairpos_postgres::schema_version(&pool).await?;
                 if applied.is_empty() {
@@ -310,8 +305,7 @@ async fn project(url: &str, follow_store: bool) -> Result<()> {
 async fn print_report(url: &str, a: &ReportArgs) -> Result<()> {
     let by: Dimension = a.by.parse()?;
     let format = output_format(&a.format, a.out.as_deref())?;
-    let pool = connect(url)?;
-    reach(&pool, url).await?;
+    let pool = connect_reached(url).await?;
     let latest = fairpos_postgres::MIGRATIONS.len() as i32;
     if fairpos_postgres::schema_version(&pool).await? < latest {
         return Err(Error::input(

@@ -47,8 +47,12 @@ pub(crate) async fn viewer(state: &AppState, headers: &HeaderMap) -> Option<Acco
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::to_string)
     })?;
-    let peer = state.peer_of(token).await.ok()?.ok()?;
-    match peer {
+    account_of(state, token).await
+}
+
+/// The account whose dashboard session `token` is, if it is one.
+async fn account_of(state: &AppState, token: String) -> Option<Account> {
+    match state.peer_of(token).await.ok()?.ok()? {
         Peer::Person { account, .. } => Some(account),
         _ => None,
     }
@@ -257,7 +261,7 @@ pub(crate) async fn logout(
     headers: HeaderMap,
 ) -> Response {
     if let Some(token) = cookie_token(&headers) {
-        let account = viewer(&state, &headers).await;
+        let account = account_of(&state, token.clone()).await;
         match state.log_out(token).await {
             Err(e) => eprintln!("ending a session: {e}"),
             Ok(()) => {

@@ -2,7 +2,9 @@
 //! every data directory naming the database writes to (the commands that changed it, the
 //! logins), as a SQLite headquarters keeps it in its own database.
 
-use crate::{Pool, Result};
+use futures::StreamExt;
+
+use crate::{Error, Pool, Result};
 
 pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS audit_log (
@@ -34,10 +36,7 @@ pub async fn record(
 
 /// The last `latest` entries (every one for `None`), oldest first: `(at, actor, address,
 /// action, detail)`, `at` in RFC 3339 (UTC, to the second, as SQLite's).
-pub async fn entries(
-    pool: &Pool,
-    latest: Option<u32>,
-) -> Result<Vec<(String, String, String, String, String)>> {
+pub async fn entries(pool: &Pool, latest: Option<u32>) -> Result<Vec<StoredEntry>> {
     let client = pool.get().await?;
     let limit = latest.map(i64::from);
     let rows = client
@@ -53,3 +52,102 @@ pub async fn entries(
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
         .collect())
 }
+
+/// An entry as [`entries`] gives it: `(at, actor, address, action, detail)`.
+pub type StoredEntry = (String, String, String, String, String);
+
+/// The advisory lock prunes of the log take turns on ("audit" in ASCII).
+const PRUNE_LOCK: i64 = 0x61_7564_6974;
+
+/// How many entries were written before `before` (a time PostgreSQL reads, RFC 3339), and
+/// when the first and the last of them were (RFC 3339, UTC).
+pub async fn count_before(
+    pool: &Pool,
+    before: &str,
+) -> Result<(u64, Option<String>, Option<String>)> {
+    let client = pool.get().await?;
+    let row = client
+        .query_one(
+            "SELECT COUNT(*),
+                    to_char(MIN(at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                    to_char(MAX(at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
+             FROM audit_log WHERE at < $1::text::timestamptz",
+            &[&before],
+        )
+        .await?;
+    let count: i64 = row.get(0);
+    Ok((count.unsigned_abs(), row.get(1), row.get(2)))
+}
+
+/// Where a prune's entries go.
+pub trait Archive {
+    type Error: From<Error>;
+    /// Takes entry `id`, the next oldest.
+    fn add(&mut self, id: i64, entry: StoredEntry) -> std::result::Result<(), Self::Error>;
+    /// Keeps the `count` entries taken, before they leave the log; the entry that says so.
+    fn keep(&mut self, count: u64) -> std::result::Result<NewEntry, Self::Error>;
+}
+
+/// Moves the entries written before `before` (a time PostgreSQL reads, RFC 3339) out of
+/// the log into `archive`, oldest first, in one transaction with the entry it gives once it
+/// has kept them. None before: nothing is written or removed, and nothing kept. Prunes from
+/// any process take turns; an entry written meanwhile is written now, so never before
+/// `before`. How many were removed.
+pub async fn prune<A: Archive>(
+    pool: &Pool,
+    before: &str,
+    archive: &mut A,
+) -> std::result::Result<u64, A::Error> {
+    let mut client = pool.get().await.map_err(Error::from)?;
+    let tx = client.transaction().await.map_err(Error::from)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PRUNE_LOCK])
+        .await
+        .map_err(Error::from)?;
+    let before_param: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&before];
+    let rows = tx
+        .query_raw(
+            "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                    actor, address, action, detail
+             FROM audit_log WHERE at < $1::text::timestamptz ORDER BY id",
+            before_param,
+        )
+        .await
+        .map_err(Error::from)?;
+    futures::pin_mut!(rows);
+    let (mut count, mut last) = (0u64, 0i64);
+    while let Some(row) = rows.next().await {
+        let row = row.map_err(Error::from)?;
+        last = row.get(0);
+        let entry = (row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
+        archive.add(last, entry)?;
+        count += 1;
+    }
+    if count == 0 {
+        return Ok(0);
+    }
+    let removed = tx
+        .execute(
+            "DELETE FROM audit_log WHERE at < $1::text::timestamptz AND id <= $2",
+            &[&before, &last],
+        )
+        .await
+        .map_err(Error::from)?;
+    if removed != count {
+        return Err(Error::Integrity(format!(
+            "the audit log: {count} entries read before {before}, but {removed} to remove"
+        ))
+        .into());
+    }
+    let (actor, address, action, detail) = archive.keep(count)?;
+    tx.execute(
+        "INSERT INTO audit_log(actor, address, action, detail) VALUES ($1, $2, $3, $4)",
+        &[&actor, &address, &action, &detail],
+    )
+    .await
+    .map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(count)
+}
+
+/// An entry to write: `(actor, address, action, detail)`.
+pub type NewEntry = (String, String, String, String);

@@ -106,7 +106,7 @@ pub enum HqCommand {
     /// Who did what: each command that changed headquarters (by the system user, and the
     /// address of their SSH session) and each login (by the account and the client's
     /// address), oldest first.
-    Audit(JsonFlag),
+    Audit(AuditArgs),
     /// Per till: sales held, gaps against the numbers stated at shift closes, each shift's
     /// cash-up; oversold stock; voids and refunds per seller.
     Reconcile(JsonFlag),
@@ -426,6 +426,33 @@ pub struct CopyFile {
     pub file: PathBuf,
     #[arg(long)]
     pub json: bool,
+}
+
+/// `hq audit`: the log listed, or pruned.
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub prune: Option<AuditCommand>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Move the entries written before a day into an archive file (JSON Lines), never one
+    /// of the last six months (the Cybersecurity Law of the PRC, Art. 21).
+    Prune {
+        /// The first day kept, at the fair's local time: six months ago at the latest.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        before: chrono::NaiveDate,
+        /// A new file for the entries moved out (never written over).
+        #[arg(long, value_name = "FILE", required_unless_present = "dry_run")]
+        archive: Option<PathBuf>,
+        /// Say how many entries would go, and change nothing.
+        #[arg(long, conflicts_with = "archive")]
+        dry_run: bool,
+    },
 }
 
 #[derive(Args, Debug)]

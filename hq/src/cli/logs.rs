@@ -4,15 +4,16 @@
 
 use std::path::Path;
 
+use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::args::{
-    HqBundleCommand, HqCatalogCommand, HqCommand, ImportOnly, PostgresCommand, SlipCommand,
-    StatementsCommand, UserCommand,
+    AuditArgs, AuditCommand, HqBundleCommand, HqCatalogCommand, HqCommand, ImportOnly,
+    PostgresCommand, SlipCommand, StatementsCommand, UserCommand,
 };
 use super::kit::print_json;
 use super::postgres::{database_of, with_pool, with_pool_as_it_is};
-use crate::audit;
+use crate::audit::{self, prune};
 use crate::untrusted::shown;
 use crate::{Error, Hq, Result};
 
@@ -60,8 +61,95 @@ fn events_in(conn: &rusqlite::Connection) -> Result<Vec<EventRow>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// `hq audit`, and `hq audit prune`.
+pub fn audit(dir: &Path, args: AuditArgs) -> Result<()> {
+    match args.prune {
+        None => print_audit(dir, args.json),
+        Some(AuditCommand::Prune {
+            before,
+            archive,
+            dry_run,
+        }) => match archive {
+            Some(archive) if !dry_run => prune_audit(dir, before, &archive),
+            _ => audit_to_prune(dir, before),
+        },
+    }
+}
+
+/// `hq audit prune --dry-run`: what a prune would move.
+fn audit_to_prune(dir: &Path, before: NaiveDate) -> Result<()> {
+    let hq = Hq::open(dir)?;
+    let offset = hq.fair.utc_offset;
+    let cutoff = prune::cutoff(before, offset, chrono::Utc::now())?;
+    let found = match crate::meta(&hq.conn, crate::META_DATABASE)? {
+        Some(url) => with_pool(&url, |pool| async move {
+            let at = prune::as_logged(cutoff);
+            let (entries, first_at, last_at) =
+                fairpos_postgres::audit::count_before(&pool, &at).await?;
+            Ok(prune::Found {
+                entries,
+                first_at,
+                last_at,
+            })
+        })?,
+        None => prune::found(&hq.conn, cutoff)?,
+    };
+    match (found.entries, found.first_at, found.last_at) {
+        (0, ..) => println!("no entries written before {before} ({offset}): none would go"),
+        (n, Some(first), Some(last)) => println!(
+            "{n} entries written before {before} ({offset}), from {first} to {last}, \
+             would be archived and removed"
+        ),
+        (n, ..) => println!("{n} entries written before {before} ({offset}) would go"),
+    }
+    Ok(())
+}
+
+/// `hq audit prune`: the entries written before day `before` moved into a new file at
+/// `path`, with an entry saying so.
+fn prune_audit(dir: &Path, before: NaiveDate, path: &Path) -> Result<()> {
+    let mut hq = Hq::open(dir)?;
+    let offset = hq.fair.utc_offset;
+    let cutoff = prune::cutoff(before, offset, chrono::Utc::now())?;
+    let archive = prune::Archive::create(path)?;
+    let (actor, address) = (audit::system_user(), audit::system_user_address());
+    let by = (actor.as_str(), address.as_str());
+    let detail = |kept: &prune::Kept| prune::detail(kept, before, offset);
+    let kept = match crate::meta(&hq.conn, crate::META_DATABASE)? {
+        Some(url) => with_pool(&url, |pool| async move {
+            let mut archive = prune::ForPostgres::new(archive, by, &detail);
+            let at = prune::as_logged(cutoff);
+            match fairpos_postgres::audit::prune(&pool, &at, &mut archive).await {
+                Ok(_) => Ok(archive.kept),
+                // Kept, then the transaction failed (the connection lost at its commit):
+                // whether the entries left the log is the database's to say.
+                Err(e) => match archive.kept {
+                    Some(kept) => Err(Error::Other(format!(
+                        "{e}; the archive {} was kept: `hq audit` shows whether its entries \
+                         are still in the log",
+                        kept.path.display()
+                    ))),
+                    None => Err(e),
+                },
+            }
+        })?,
+        None => prune::prune(&mut hq.conn, cutoff, archive, by, detail)?,
+    };
+    match kept {
+        Some(kept) => println!(
+            "{} entries written before {before} ({offset}) archived to {} (sha256 {}) and \
+             removed from the audit log",
+            kept.entries,
+            kept.path.display(),
+            kept.sha256
+        ),
+        None => println!("no entries written before {before} ({offset}): nothing archived"),
+    }
+    Ok(())
+}
+
 /// `hq audit`: who did what, oldest first.
-pub fn print_audit(dir: &Path, json: bool) -> Result<()> {
+fn print_audit(dir: &Path, json: bool) -> Result<()> {
     let entries = match database_of(dir, None)? {
         Some(url) => with_pool(&url, |pool| async move {
             Ok(fairpos_postgres::audit::entries(&pool, None).await?)
@@ -91,6 +179,9 @@ pub fn print_audit(dir: &Path, json: bool) -> Result<()> {
 pub struct Done {
     action: &'static str,
     detail: String,
+    /// Written by the command itself when it succeeds (with what only it knows, in its own
+    /// transaction): here only when it failed.
+    only_failed: bool,
     /// The database the command named itself (`--database`), which it changed instead of
     /// the data directory's.
     database: Option<String>,
@@ -101,8 +192,17 @@ impl Done {
         Some(Done {
             action,
             detail: detail.into(),
+            only_failed: false,
             database: None,
         })
+    }
+
+    /// The same, written by the command itself when it succeeds.
+    fn only_failed(self) -> Done {
+        Done {
+            only_failed: true,
+            ..self
+        }
     }
 
     /// The same, done to `database` when the command named one.
@@ -197,12 +297,22 @@ pub fn done_by(command: &HqCommand) -> Option<Done> {
         HqCommand::Postgres(PostgresCommand::Project { .. } | PostgresCommand::Report { .. }) => {
             None
         }
+        HqCommand::Audit(AuditArgs {
+            prune: Some(AuditCommand::Prune {
+                before, archive, ..
+            }),
+            ..
+        }) => match archive {
+            Some(to) => Done::new(prune::ACTION, format!("before {before} to {}", file(to)))
+                .map(Done::only_failed),
+            None => None,
+        },
         HqCommand::Serve(_)
         | HqCommand::Devices(_)
         | HqCommand::Sales(_)
         | HqCommand::Report(_)
         | HqCommand::Events(_)
-        | HqCommand::Audit(_)
+        | HqCommand::Audit(AuditArgs { prune: None, .. })
         | HqCommand::Reconcile(_)
         | HqCommand::Leaderboard(_)
         | HqCommand::Unit { .. } => None,
@@ -239,7 +349,8 @@ fn done_to_an_account(command: &UserCommand) -> Option<Done> {
 /// database that could not be reached); on SQLite, opened as every command opens it. The command has taken effect, or failed, already: a failure
 /// to write is said after a command that succeeded, not made the command's.
 pub fn record(dir: &Path, done: Done, failed: Option<&Error>) {
-    if failed.is_some_and(Error::is_database_unreachable) {
+    if failed.is_some_and(Error::is_database_unreachable) || (failed.is_none() && done.only_failed)
+    {
         return;
     }
     let actor = audit::system_user();
@@ -346,6 +457,10 @@ mod tests {
                 "statements import",
             ),
             ("slip verify FPS1", "slip verify"),
+            (
+                "audit prune --before 2025-01-01 --archive a.jsonl",
+                "audit prune",
+            ),
             (&format!("postgres migrate {url}"), "postgres migrate"),
             (
                 &format!("postgres copy-documents {url}"),
@@ -369,6 +484,7 @@ mod tests {
             "user list".into(),
             "screen-link --list".into(),
             "catalog recover --dry-run b.json".into(),
+            "audit prune --before 2025-01-01 --dry-run".into(),
             format!("postgres project {url}"),
             format!("postgres report {url} --by stall"),
         ];

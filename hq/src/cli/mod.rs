@@ -486,7 +486,7 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
             write_output(out.as_deref().unwrap_or(Path::new("-")), &bytes)
         }
         HqCommand::Events(f) => logs::print_events(dir, f.json),
-        HqCommand::Audit(f) => logs::print_audit(dir, f.json),
+        HqCommand::Audit(a) => logs::audit(dir, a),
     }
 }
 

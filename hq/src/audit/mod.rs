@@ -3,12 +3,16 @@
 //! hub, backups and restores, PostgreSQL migrations), done or failed, by the system user who
 //! ran it and, over SSH, the address they came from; each device enrolling through the API,
 //! refused or not; each login to the dashboard or the API, refused or not, and each logout
-//! from the dashboard, by the account and the client's address. Kept in the data directory's database, or in
-//! PostgreSQL for a headquarters there, which every process and data directory naming it
-//! shares (`fairpos_postgres::audit`). Passwords, tokens and enrolment codes are never
-//! written to it, nor a name given at a login that is no account's. `hq audit` and the
-//! dashboard's `/audit` list it.
+//! from the dashboard, by the account and the client's address. Kept in the data
+//! directory's database, or in PostgreSQL for a headquarters there, which every process and
+//! data directory naming it shares (`fairpos_postgres::audit`). Passwords, tokens and
+//! enrolment codes are never written to it, nor a name given at a login that is no
+//! account's. `hq audit` and the dashboard's `/audit` list it; `hq audit prune` moves what
+//! is older than six months into an archive file ([`prune`]).
 
+pub mod prune;
+
+use fairpos_postgres::audit::StoredEntry;
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
@@ -109,9 +113,6 @@ pub fn from_postgres((at, actor, address, action, detail): StoredEntry) -> Entry
         detail,
     }
 }
-
-/// `(at, actor, address, action, detail)`.
-type StoredEntry = (String, String, String, String, String);
 
 /// The most characters an entry keeps of what a client sent (why its enrolment was refused
 /// may quote it): the rest is cut, so that a client cannot make one entry megabytes long.

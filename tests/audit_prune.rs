@@ -1,0 +1,234 @@
+//! `hq audit prune`, against the real `fairpos` binary, on both backends (on PostgreSQL
+//! through two data directories of one database): entries older than the day named go to a
+//! new archive file, whose SHA-256 the log's own entry of the prune holds; nothing of the
+//! last six months ever goes (refused, and the refusal written down); a dry run changes
+//! nothing; an archive is never written over, and a prune that cannot keep its archive
+//! removes nothing.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use chrono::{Duration, FixedOffset, Utc};
+use common::hq::Hq;
+use serde_json::Value;
+
+#[test]
+fn old_entries_are_archived_and_removed_on_sqlite() {
+    let hq = Hq::demo();
+    old_entries_are_archived_and_removed(&hq, &hq);
+}
+
+#[test]
+fn old_entries_are_archived_and_removed_on_postgres() {
+    let Some(hq) = Hq::demo_postgres("audit_prune") else {
+        return;
+    };
+    let joined = Hq::demo_on(&hq.database_url().unwrap());
+    old_entries_are_archived_and_removed(&hq, &joined);
+}
+
+/// Writes an entry of `action` and `detail` into the log of `hq` as if written `days_ago`.
+fn written_long_ago(hq: &Hq, days_ago: i64, action: &str, detail: &str) {
+    let at =
+        (Utc::now() - Duration::days(days_ago)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    match hq.database_url() {
+        Some(url) => {
+            let sql = format!(
+                "INSERT INTO audit_log(at, actor, address, action, detail) \
+                 VALUES ('{at}', 'lead1', '10.0.0.9', '{action}', '{detail}')"
+            );
+            let psql = Command::new("psql").args([&url, "-qc", &sql]).status();
+            assert!(psql.unwrap().success(), "{sql}");
+        }
+        None => {
+            let db = rusqlite::Connection::open(hq.data().join("hq.db")).unwrap();
+            db.execute(
+                "INSERT INTO audit_log(at, actor, address, action, detail)
+                 VALUES (?1, 'lead1', '10.0.0.9', ?2, ?3)",
+                [&at, action, detail],
+            )
+            .unwrap();
+        }
+    }
+}
+
+/// `(action, detail)` of each entry, oldest first.
+fn listed(hq: &Hq) -> Vec<(String, String)> {
+    let listed = hq.json(&["hq", "audit", "--json"]);
+    let field = |e: &Value, k: &str| e[k].as_str().unwrap().to_string();
+    let entries = listed.as_array().unwrap().iter();
+    entries
+        .map(|e| (field(e, "action"), field(e, "detail")))
+        .collect()
+}
+
+/// The details of the entries `hq` lists that are not prunes' own.
+fn kept_details(hq: &Hq) -> Vec<String> {
+    let entries = listed(hq).into_iter();
+    entries
+        .filter(|(action, _)| action != "audit prune")
+        .map(|(_, detail)| detail)
+        .collect()
+}
+
+/// The day `days_ago` at the demo fair (+08:00), as `--before` takes it.
+fn fair_day(days_ago: i64) -> String {
+    let beijing = FixedOffset::east_opt(8 * 3600).unwrap();
+    let at = (Utc::now() - Duration::days(days_ago)).with_timezone(&beijing);
+    at.date_naive().to_string()
+}
+
+fn sha256sum(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    let out = String::from_utf8(out.stdout).unwrap();
+    out.split_whitespace().next().unwrap().to_string()
+}
+
+/// Entries 400, 200 and 10 days old; then prunes through `hq`, listed through `lister`.
+fn old_entries_are_archived_and_removed(hq: &Hq, lister: &Hq) {
+    written_long_ago(hq, 400, "login", "old-400");
+    written_long_ago(hq, 200, "user add", "old-200");
+    written_long_ago(hq, 10, "login", "recent-10");
+    let before = fair_day(190);
+    let files = tempfile::tempdir().unwrap();
+    let archive = files.path().join("audit-old.jsonl");
+    let archive_arg = archive.to_str().unwrap();
+    let everything = kept_details(lister);
+    assert!(everything.ends_with(&["old-400", "old-200", "recent-10"].map(String::from)));
+
+    // Three months back is within the six months kept: refused, and the refusal written.
+    let recent = fair_day(91);
+    let out = hq.run(&[
+        "hq",
+        "audit",
+        "prune",
+        "--before",
+        &recent,
+        "--archive",
+        archive_arg,
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("Cybersecurity Law") && said.contains("six months"),
+        "{said}"
+    );
+    assert!(!archive.exists());
+    assert_eq!(kept_details(lister), everything);
+    let (action, detail) = listed(lister).pop().unwrap();
+    assert_eq!(action, "audit prune");
+    assert!(detail.starts_with(&format!(
+        "before {recent} to {archive_arg} — failed: refused"
+    )));
+
+    // A dry run says what would go and changes nothing.
+    let said = hq.ok(&["hq", "audit", "prune", "--before", &before, "--dry-run"]);
+    assert!(
+        said.starts_with(&format!(
+            "2 entries written before {before} (+08:00), from "
+        )),
+        "{said}"
+    );
+    assert!(said.contains("would be archived and removed"), "{said}");
+    assert_eq!(kept_details(lister), everything);
+    assert!(!archive.exists());
+
+    // An archive that cannot be kept (its folder is not there): nothing is removed.
+    let nowhere = files.path().join("gone").join("a.jsonl");
+    let out = hq.run(&[
+        "hq",
+        "audit",
+        "prune",
+        "--before",
+        &before,
+        "--archive",
+        nowhere.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert_eq!(kept_details(lister), everything);
+
+    // The prune: the two old entries to the archive, oldest first, and out of the log.
+    let said = hq.ok(&[
+        "hq",
+        "audit",
+        "prune",
+        "--before",
+        &before,
+        "--archive",
+        archive_arg,
+    ]);
+    let digest = sha256sum(&archive);
+    assert_eq!(
+        said.trim(),
+        format!(
+            "2 entries written before {before} (+08:00) archived to {archive_arg} (sha256 \
+             {digest}) and removed from the audit log"
+        )
+    );
+    let text = std::fs::read_to_string(&archive).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let details: Vec<&str> = lines
+        .iter()
+        .map(|l| l["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(details, ["old-400", "old-200"]);
+    assert!(lines[0]["id"].as_i64() < lines[1]["id"].as_i64());
+    assert_eq!(lines[1]["action"], "user add");
+    assert_eq!(lines[1]["address"], "10.0.0.9");
+    let young: Vec<String> = everything
+        .iter()
+        .filter(|d| !d.starts_with("old-"))
+        .cloned()
+        .collect();
+    assert_eq!(kept_details(lister), young);
+    let (action, detail) = listed(lister).pop().unwrap();
+    assert_eq!(action, "audit prune");
+    assert_eq!(
+        detail,
+        format!(
+            "2 entries written before {before} (+08:00), archived to {archive_arg}, sha256 \
+             {digest}"
+        )
+    );
+
+    // Nothing older left: nothing archived, no file, nothing written.
+    let none = files.path().join("none.jsonl");
+    let said = hq.ok(&[
+        "hq",
+        "audit",
+        "prune",
+        "--before",
+        &before,
+        "--archive",
+        none.to_str().unwrap(),
+    ]);
+    assert!(said.starts_with("no entries written before"), "{said}");
+    assert!(!none.exists());
+
+    // An archive is never written over: refused, and the entry older stays.
+    written_long_ago(hq, 300, "login", "old-300");
+    let out = hq.run(&[
+        "hq",
+        "audit",
+        "prune",
+        "--before",
+        &before,
+        "--archive",
+        archive_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("never written over"));
+    assert_eq!(sha256sum(&archive), digest);
+    assert!(kept_details(lister).contains(&"old-300".to_string()));
+    // Only the archive is in the folder: no temporary file was left.
+    let names: Vec<_> = std::fs::read_dir(files.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["audit-old.jsonl"]);
+}

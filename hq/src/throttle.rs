@@ -186,9 +186,17 @@ impl Throttle {
     }
 }
 
-/// Logins from one address: 5 failures in 10 minutes.
-pub const LOGIN_PER_ADDRESS: Limit = Limit {
+/// Logins to one account from one address: 5 failures in 10 minutes. Someone who mistypes
+/// their own password locks out only themselves from where they are, not everyone behind
+/// the venue's one NAT address.
+pub const LOGIN_PER_ADDRESS_AND_ACCOUNT: Limit = Limit {
     failures: 5,
+    window: Duration::from_secs(600),
+};
+/// Logins from one address to any accounts: 30 failures in 10 minutes (a guesser trying
+/// many accounts; a venue of stall leads behind one address mistyping now and then).
+pub const LOGIN_PER_ADDRESS: Limit = Limit {
+    failures: 30,
     window: Duration::from_secs(600),
 };
 /// Logins to one account from anywhere: 20 failures in 10 minutes.
@@ -267,7 +275,8 @@ impl Refused {
 /// the guess is checked, settled after.
 pub struct Attempt<'t> {
     throttle: &'t Throttle,
-    /// The address's key first.
+    /// The key whose failures a success forgets first (the address's, or for a login the
+    /// address and account's).
     keys: Vec<String>,
     counted: Counted<'t>,
 }
@@ -288,7 +297,12 @@ impl<'t> Attempt<'t> {
         name: &str,
     ) -> Result<Attempt<'t>, Refused> {
         let from = address_key(address);
+        // The pair first: a success forgets its failures alone.
         let keys = vec![
+            (
+                format!("login@{from}:{name}"),
+                LOGIN_PER_ADDRESS_AND_ACCOUNT,
+            ),
             (format!("login@{from}"), LOGIN_PER_ADDRESS),
             (format!("login:{name}"), LOGIN_PER_ACCOUNT),
         ];
@@ -370,22 +384,23 @@ impl<'t> Attempt<'t> {
     /// The guess was wrong: it stays counted.
     pub fn failed(self) {}
 
-    /// The guess was right: the address's failures are forgotten, the account's attempt
-    /// taken back.
+    /// The guess was right: the first key's failures are forgotten (the address's; for a
+    /// login, those of the account from the address), the others' attempt taken back (the
+    /// failures of a login's address to other accounts stay).
     pub async fn succeeded(self) {
-        let Some((address, others)) = self.keys.split_first() else {
+        let Some((first, others)) = self.keys.split_first() else {
             return;
         };
         match &self.counted {
             Counted::Here(at) => {
-                self.throttle.forget(address);
+                self.throttle.forget(first);
                 for key in others {
                     self.throttle.undo(key, *at);
                 }
             }
             Counted::Shared(shared, ids) => {
                 // Ids in the keys' order: the other keys' are all but the first.
-                shared.take_back(Some(address), &ids[1..]).await;
+                shared.take_back(Some(first), &ids[1..]).await;
             }
         }
     }
@@ -489,7 +504,12 @@ mod tests {
         let t = Throttle::shared_in(unreachable());
         let shared = t.shared.as_ref().unwrap();
         let address: IpAddr = "203.0.113.7".parse().unwrap();
-        let keys = ["login@203.0.113.7", "login:organizer"].map(String::from);
+        let keys = [
+            "login@203.0.113.7:organizer",
+            "login@203.0.113.7",
+            "login:organizer",
+        ]
+        .map(String::from);
         let now = Instant::now();
         shared.remember_refused(keys.to_vec(), Duration::from_secs(30), now);
         // Not asked of the database, which would not answer (and the attempt would then be
@@ -499,8 +519,10 @@ mod tests {
         assert!((29..=30).contains(&refused.seconds), "{refused:?}");
         // Another account from the address was not refused: asked (here, counted here).
         Attempt::login(&t, address, "lead1").await.unwrap().failed();
-        // A success from the address forgets what was refused with it.
-        shared.take_back(Some("login@203.0.113.7"), &[]).await;
+        // A success of the account from the address forgets what was refused with it.
+        shared
+            .take_back(Some("login@203.0.113.7:organizer"), &[])
+            .await;
         Attempt::login(&t, address, "organizer")
             .await
             .unwrap()
@@ -510,6 +532,65 @@ mod tests {
         shared.remember_refused(other.to_vec(), Duration::ZERO, now);
         let from: IpAddr = "198.51.100.1".parse().unwrap();
         assert!(Attempt::enrolment(&t, from).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn one_person_mistyping_locks_out_only_their_account_from_their_address() {
+        let t = Throttle::default();
+        let venue: IpAddr = "198.51.100.20".parse().unwrap();
+        for i in 0..5 {
+            let attempt = Attempt::login(&t, venue, "lead1").await;
+            attempt.unwrap_or_else(|_| panic!("try {i}")).failed();
+        }
+        assert!(Attempt::login(&t, venue, "lead1").await.is_err());
+        // Another lead behind the venue's address, and lead1 from elsewhere, log in.
+        Attempt::login(&t, venue, "lead2")
+            .await
+            .unwrap()
+            .succeeded()
+            .await;
+        let home: IpAddr = "203.0.113.1".parse().unwrap();
+        Attempt::login(&t, home, "lead1")
+            .await
+            .unwrap()
+            .succeeded()
+            .await;
+        // A guesser trying account after account from one address: 30 failures, then
+        // every account is refused from there, lead2 too.
+        for i in 0..25 {
+            let attempt = Attempt::login(&t, venue, &format!("name{i}")).await;
+            attempt.unwrap_or_else(|_| panic!("name {i}")).failed();
+        }
+        let refused = Attempt::login(&t, venue, "lead2").await.err();
+        assert!(refused.expect("the address's limit").seconds > 590);
+        // Elsewhere lead2 is not.
+        Attempt::login(&t, home, "lead2").await.unwrap().failed();
+    }
+
+    #[tokio::test]
+    async fn a_success_forgets_the_accounts_own_failures_from_its_address_only() {
+        let t = Throttle::default();
+        let venue: IpAddr = "198.51.100.20".parse().unwrap();
+        for _ in 0..4 {
+            Attempt::login(&t, venue, "lead1").await.unwrap().failed();
+        }
+        Attempt::login(&t, venue, "lead1")
+            .await
+            .unwrap()
+            .succeeded()
+            .await;
+        // lead1's four are forgotten: five more may fail before a refusal.
+        for i in 0..5 {
+            let attempt = Attempt::login(&t, venue, "lead1").await;
+            attempt.unwrap_or_else(|_| panic!("try {i}")).failed();
+        }
+        assert!(Attempt::login(&t, venue, "lead1").await.is_err());
+        // The address still holds all nine failures: 21 more to any other accounts refuse it.
+        for i in 0..21 {
+            let attempt = Attempt::login(&t, venue, &format!("name{i}")).await;
+            attempt.unwrap_or_else(|_| panic!("name {i}")).failed();
+        }
+        assert!(Attempt::login(&t, venue, "lead2").await.is_err());
     }
 
     #[test]

@@ -169,9 +169,11 @@ fn who_did_what(hq: Hq, joined: Option<Hq>) {
     let code = added.trim().rsplit(": ").next().unwrap().split(' ').next();
     let code = code.unwrap().to_string();
     ok_with(data, &["hq", "revoke-device", "T01"], "", &ALICE_OVER_SSH);
-    let label = ["hq", "screen-link", "--label", "<b>hall A</b>"];
-    let link = ok_with(data, &label, "", &ALICE_OVER_SSH);
-    let screen_token = link.split("token=").nth(1).unwrap().trim().to_string();
+    let label = ["hq", "screen-link", "--label", "<b>hall A</b>", "--json"];
+    let link: Value = serde_json::from_str(&ok_with(data, &label, "", &ALICE_OVER_SSH)).unwrap();
+    let url = link["url"].as_str().unwrap();
+    let screen_token = url.split("token=").nth(1).unwrap().trim().to_string();
+    let link_id = link["id"].as_str().unwrap().to_string();
     // sudo without being told to keep SSH_CONNECTION: where from is not known.
     ok_with(other, &["hq", "end-sessions"], "", &ALICE_OVER_SSH[..1]);
     let t02 = ok_with(
@@ -215,8 +217,8 @@ fn who_did_what(hq: Hq, joined: Option<Hq>) {
     assert_eq!(rows.len(), init.len() + 13, "{page}");
     assert!(rows[0].starts_with("\"login refused\""), "{}", rows[0]);
     assert!(rows.last().unwrap().starts_with("\"init\""), "{page}");
-    let label = "<td>&#60;b&#62;hall A&#60;/b&#62;</td>";
-    assert!(rows.iter().any(|r| r.contains(label)), "{page}");
+    let label = format!("<td>&#60;b&#62;hall A&#60;/b&#62;, link {link_id}</td>");
+    assert!(rows.iter().any(|r| r.contains(&label)), "{page}");
     assert!(!page.contains("<b>hall"), "{page}");
     assert_eq!(api.fetch("/audit", None, false).0, 401);
     server.stop();
@@ -238,8 +240,13 @@ fn who_did_what(hq: Hq, joined: Option<Hq>) {
         entry("user add", &by_sudo, from_ssh, lead),
         entry("add-device", &by_sudo, from_ssh, "T01, a till of stall S01"),
         entry("revoke-device", &by_sudo, from_ssh, "T01"),
-        entry("screen-link", &by_sudo, from_ssh, "<b>hall A</b>"),
-        entry("end-sessions", &by_sudo, "unknown", ""),
+        entry(
+            "screen-link",
+            &by_sudo,
+            from_ssh,
+            &format!("<b>hall A</b>, link {link_id}"),
+        ),
+        entry("end-sessions", &by_sudo, "unknown", "0 sessions ended"),
         entry("add-device", &me, here, "T02, a till of stall S02"),
         entry(
             "user add",

@@ -527,6 +527,28 @@ fn a_printed_shift_slip_names_the_sales_headquarters_never_received(hq: Hq) {
         2,
         "signed a different slip",
     );
+    // In the audit log: the till, the shift and its last sale, the photo's file; the
+    // second reading as recorded before; the three refused with why.
+    let photo_name = photo.display().to_string();
+    let audit = hq.json(&["hq", "audit", "--json"]);
+    let slips: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "slip verify")
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    let shift = verified["slip"]["shift"].as_str().unwrap();
+    assert_eq!(slips.len(), 5, "{slips:?}");
+    assert_eq!(
+        slips[0],
+        format!("image {photo_name}: T01 shift {shift}, last sale T01-000003, recorded")
+    );
+    assert_eq!(
+        slips[1],
+        format!("its text: T01 shift {shift}, last sale T01-000003, recorded before")
+    );
+    assert!(slips[2].starts_with("its text — failed: "), "{}", slips[2]);
     // A photo of something else is refused too.
     let junk = hq.data().join("junk.png");
     std::fs::write(&junk, qr_photo("https://example.com/")).unwrap();

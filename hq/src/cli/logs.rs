@@ -239,7 +239,8 @@ pub fn done_by(command: &HqCommand) -> Option<Done> {
         HqCommand::Stalls(ImportOnly::Import { file: f }) => Done::new("stalls import", file(f)),
         HqCommand::Sellers(ImportOnly::Import { file: f }) => Done::new("sellers import", file(f)),
         HqCommand::Units(ImportOnly::Import { file: f }) => Done::new("units import", file(f)),
-        HqCommand::EndSessions => Done::new("end-sessions", ""),
+        // Written with how many were ended.
+        HqCommand::EndSessions => Done::new("end-sessions", "").map(Done::only_failed),
         HqCommand::User(user) => done_to_an_account(user),
         HqCommand::AddDevice {
             device,
@@ -259,7 +260,8 @@ pub fn done_by(command: &HqCommand) -> Option<Done> {
         }
         HqCommand::ScreenLink(a) => match (&a.revoke, a.list) {
             (Some(id), _) => Done::new("screen-link revoke", id),
-            (None, false) => Done::new("screen-link", &a.label),
+            // Written with the new link's id once issued.
+            (None, false) => Done::new("screen-link", &a.label).map(Done::only_failed),
             (None, true) => None,
         },
         HqCommand::Enroll { hq, again, .. } => {
@@ -281,10 +283,10 @@ pub fn done_by(command: &HqCommand) -> Option<Done> {
             format!("{}, {provider}, stall {stall}", file(f)),
         ),
         HqCommand::Statements(StatementsCommand::Match { .. }) => None,
-        HqCommand::Slip(SlipCommand::Verify { image, .. }) => match image {
-            Some(image) => Done::new("slip verify", format!("image {}", file(image))),
-            None => Done::new("slip verify", "its text"),
-        },
+        // Written with the till, the shift and its last sale once verified.
+        HqCommand::Slip(SlipCommand::Verify { image, .. }) => {
+            Done::new("slip verify", slip_given(image.as_deref())).map(Done::only_failed)
+        }
         HqCommand::Postgres(PostgresCommand::Migrate(db)) => {
             let shown = fairpos_postgres::shown_address(&db.database);
             Done::new("postgres migrate", shown).map(|done| done.on(&Some(db.database.clone())))
@@ -340,6 +342,27 @@ fn done_to_an_account(command: &UserCommand) -> Option<Done> {
         UserCommand::Remove { name } => Done::new("user remove", name),
         UserCommand::List(_) => None,
     }
+}
+
+/// What `hq slip verify` was given, as its entry says: a photo's file, or the text.
+pub fn slip_given(image: Option<&Path>) -> String {
+    match image {
+        Some(image) => format!("image {}", image.display()),
+        None => "its text".to_string(),
+    }
+}
+
+/// Writes the entry of a command that succeeded, written by the command itself with what
+/// came of it (`detail`) rather than by [`record`] with what it was given
+/// ([`Done::only_failed`]).
+pub fn record_outcome(dir: &Path, action: &'static str, detail: String) {
+    let done = Done {
+        action,
+        detail,
+        only_failed: false,
+        database: None,
+    };
+    record(dir, done, None);
 }
 
 /// Writes `done` to the audit log of the headquarters in `dir` (its database's, on

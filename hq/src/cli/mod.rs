@@ -266,6 +266,7 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
                 None => crate::sessions::end_all(&Hq::open(dir)?.conn)?,
             };
             println!("sessions ended: {n}; everyone logs in again");
+            logs::record_outcome(dir, "end-sessions", format!("{n} sessions ended"));
             Ok(())
         }
         HqCommand::User(c) => users::run(dir, c),
@@ -528,6 +529,7 @@ fn screen_link(dir: &Path, a: ScreenLinkArgs) -> Result<()> {
         None => tokens::issue(&hq.conn, &a.label)?,
     };
     let url = format!("{base}/screen?token={token}");
+    logs::record_outcome(dir, "screen-link", format!("{}, link {id}", a.label));
     if a.json {
         print_json(&serde_json::json!({ "id": id, "url": url, "label": a.label }))
     } else {

@@ -156,6 +156,7 @@ fn table(m: &StatementMatch) -> String {
 
 pub fn slip(dir: &Path, command: SlipCommand) -> Result<()> {
     let SlipCommand::Verify { text, image, json } = command;
+    let given = super::logs::slip_given(image.as_deref());
     let text = match (text, image) {
         (Some(text), _) => text,
         (None, Some(path)) => slips::read_image(&file_label(&path), &read_bytes(&path)?)?,
@@ -175,6 +176,17 @@ pub fn slip(dir: &Path, command: SlipCommand) -> Result<()> {
             (v, crate::reconcile::reconcile(&hq.conn)?)
         }
     };
+    let recorded = if v.already {
+        "recorded before"
+    } else {
+        "recorded"
+    };
+    let last = v.last_sale.as_deref().unwrap_or("none");
+    let outcome = format!(
+        "{given}: {} shift {}, last sale {last}, {recorded}",
+        v.device, v.shift
+    );
+    super::logs::record_outcome(dir, "slip verify", outcome);
     let missing = rec
         .devices
         .iter()

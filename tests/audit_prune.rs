@@ -3,7 +3,7 @@
 //! new archive file, whose SHA-256 the log's own entry of the prune holds; nothing of the
 //! last six months ever goes (refused, and the refusal written down); a dry run changes
 //! nothing; an archive is never written over, and a prune that cannot keep its archive
-//! removes nothing.
+//! removes nothing. And the log's entries found by day (at the fair), action and actor.
 
 mod common;
 
@@ -97,6 +97,27 @@ fn old_entries_are_archived_and_removed(hq: &Hq, lister: &Hq) {
     let archive_arg = archive.to_str().unwrap();
     let everything = kept_details(lister);
     assert!(everything.ends_with(&["old-400", "old-200", "recent-10"].map(String::from)));
+
+    // Found by the day they were written at the fair, by action, by actor.
+    let found = |options: &[&str]| -> Vec<String> {
+        let args = [&["hq", "audit", "--json"][..], options].concat();
+        let listed = lister.json(&args);
+        let entries = listed.as_array().unwrap().iter();
+        entries
+            .map(|e| e["detail"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let day = fair_day(200);
+    assert_eq!(found(&["--since", &day, "--until", &day]), ["old-200"]);
+    assert_eq!(
+        found(&["--actor", "lead", "--action", "login"]),
+        ["old-400", "recent-10"]
+    );
+    assert_eq!(
+        found(&["--since", &fair_day(201), "--actor", "lead1"]),
+        ["old-200", "recent-10"]
+    );
+    assert!(found(&["--until", &fair_day(401)]).is_empty());
 
     // Three months back is within the six months kept: refused, and the refusal written.
     let recent = fair_day(91);

@@ -53,6 +53,41 @@ pub async fn entries(pool: &Pool, latest: Option<u32>) -> Result<Vec<StoredEntry
         .collect())
 }
 
+/// Which entries to list: each condition given must hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Written at or after this time (RFC 3339).
+    pub since: Option<String>,
+    /// Written before this time (RFC 3339).
+    pub until: Option<String>,
+    /// Of this action (`login refused`).
+    pub action: Option<String>,
+    /// By an actor whose name holds this text (`alice` finds `root (sudo by alice)`).
+    pub actor: Option<String>,
+}
+
+/// The entries `filter` lets through, oldest first, as [`entries`] gives them.
+pub async fn entries_where(pool: &Pool, filter: &Filter) -> Result<Vec<StoredEntry>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                    actor, address, action, detail
+             FROM audit_log
+             WHERE ($1::text IS NULL OR at >= $1::text::timestamptz)
+               AND ($2::text IS NULL OR at < $2::text::timestamptz)
+               AND ($3::text IS NULL OR action = $3)
+               AND ($4::text IS NULL OR strpos(actor, $4) > 0)
+             ORDER BY id",
+            &[&filter.since, &filter.until, &filter.action, &filter.actor],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect())
+}
+
 /// An entry as [`entries`] gives it: `(at, actor, address, action, detail)`.
 pub type StoredEntry = (String, String, String, String, String);
 

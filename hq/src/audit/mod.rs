@@ -12,11 +12,12 @@
 
 pub mod prune;
 
-use fairpos_postgres::audit::StoredEntry;
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, Utc};
+use fairpos_postgres::audit::{Filter, StoredEntry};
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
-use crate::{now_text, Result};
+use crate::{now_text, Error, Result};
 
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS audit_log (
@@ -91,6 +92,66 @@ pub fn numbered(conn: &Connection, latest: Option<u32>) -> Result<Vec<(i64, Entr
             detail: r.get(5)?,
         };
         Ok((r.get(0)?, entry))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The instant `day` begins at the fair (`offset`).
+pub fn day_begins(day: NaiveDate, offset: FixedOffset) -> Result<DateTime<Utc>> {
+    let midnight = day.and_time(NaiveTime::MIN).and_local_timezone(offset);
+    let midnight = midnight
+        .single()
+        .ok_or_else(|| Error::input(format!("{day} has no midnight at {offset}")))?;
+    Ok(midnight.with_timezone(&Utc))
+}
+
+/// The entries from day `since` to day `until` (both at the fair, `offset`; either end
+/// open), of `action`, by an actor holding `actor`: as [`entries_where`] takes them.
+pub fn filter(
+    since: Option<NaiveDate>,
+    until: Option<NaiveDate>,
+    offset: FixedOffset,
+    action: Option<String>,
+    actor: Option<String>,
+) -> Result<Filter> {
+    let logged = |at: DateTime<Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let until = match until.map(|day| day.succ_opt()) {
+        Some(None) => return Err(Error::input("--until: no day after it")),
+        Some(Some(next)) => Some(logged(day_begins(next, offset)?)),
+        None => None,
+    };
+    Ok(Filter {
+        since: since
+            .map(|day| day_begins(day, offset).map(logged))
+            .transpose()?,
+        until,
+        action,
+        actor,
+    })
+}
+
+/// The entries `filter` lets through, oldest first.
+pub fn entries_where(conn: &Connection, filter: &Filter) -> Result<Vec<Entry>> {
+    let mut stmt = conn.prepare(
+        "SELECT at, actor, address, action, detail FROM audit_log
+         WHERE (?1 IS NULL OR at >= ?1) AND (?2 IS NULL OR at < ?2)
+           AND (?3 IS NULL OR action = ?3) AND (?4 IS NULL OR instr(actor, ?4) > 0)
+         ORDER BY id",
+    )?;
+    let Filter {
+        since,
+        until,
+        action,
+        actor,
+    } = filter;
+    let rows = stmt.query_map(params![since, until, action, actor], |r| {
+        Ok(Entry {
+            at: r.get(0)?,
+            actor: r.get(1)?,
+            address: r.get(2)?,
+            action: r.get(3)?,
+            detail: r.get(4)?,
+        })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -231,6 +292,53 @@ mod tests {
         assert_eq!(cut.chars().count(), 201);
         assert!(cut.ends_with("这…"), "{cut}");
         assert_eq!(cut_short(&"x".repeat(200)), "x".repeat(200));
+    }
+
+    #[test]
+    fn entries_are_listed_by_time_action_and_actor() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        for (at, actor, action) in [
+            ("2026-11-26T15:59:59Z", "root (sudo by alice)", "user add"),
+            ("2026-11-26T16:00:00Z", "lead1", "login"),
+            (
+                "2026-11-27T09:00:00Z",
+                "root (sudo by alice)",
+                "revoke-device",
+            ),
+            ("2026-11-28T16:00:00Z", "lead1", "login refused"),
+        ] {
+            let entry = Entry {
+                at: at.into(),
+                actor: actor.into(),
+                address: "local".into(),
+                action: action.into(),
+                detail: String::new(),
+            };
+            insert(&conn, &entry).unwrap();
+        }
+        let actions = |filter: Filter| -> Vec<String> {
+            let listed = entries_where(&conn, &filter).unwrap();
+            listed.into_iter().map(|e| e.action).collect()
+        };
+        assert_eq!(actions(Filter::default()).len(), 4);
+        let window = Filter {
+            since: Some("2026-11-26T16:00:00Z".into()),
+            until: Some("2026-11-28T16:00:00Z".into()),
+            ..Filter::default()
+        };
+        assert_eq!(actions(window), ["login", "revoke-device"]);
+        let alice = Filter {
+            actor: Some("alice".into()),
+            ..Filter::default()
+        };
+        assert_eq!(actions(alice), ["user add", "revoke-device"]);
+        let refused = Filter {
+            action: Some("login refused".into()),
+            actor: Some("lead1".into()),
+            ..Filter::default()
+        };
+        assert_eq!(actions(refused), ["login refused"]);
     }
 
     #[test]

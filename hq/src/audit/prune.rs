@@ -12,7 +12,7 @@
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, FixedOffset, Months, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, FixedOffset, Months, NaiveDate, Utc};
 use fairpos_postgres::audit::{NewEntry, StoredEntry};
 use rusqlite::{params, Connection, TransactionBehavior};
 use serde::Serialize;
@@ -45,12 +45,7 @@ pub fn cutoff(before: NaiveDate, offset: FixedOffset, now: DateTime<Utc>) -> Res
              name {latest} or an earlier day"
         )));
     }
-    Ok(before
-        .and_time(NaiveTime::MIN)
-        .and_local_timezone(offset)
-        .single()
-        .ok_or_else(|| Error::input(format!("{before} has no midnight at {offset}")))?
-        .with_timezone(&Utc))
+    super::day_begins(before, offset)
 }
 
 /// `at` as the log writes its times (RFC 3339, UTC, to the second), which compare as text.

@@ -436,6 +436,18 @@ pub struct AuditArgs {
     pub prune: Option<AuditCommand>,
     #[arg(long)]
     pub json: bool,
+    /// Only entries written on this day or after (at the fair's local time).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub since: Option<chrono::NaiveDate>,
+    /// Only entries written on this day or before (at the fair's local time).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub until: Option<chrono::NaiveDate>,
+    /// Only entries of this action ("login refused", "user add", …).
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Only entries by an actor whose name holds this ("alice" finds "root (sudo by alice)").
+    #[arg(long)]
+    pub actor: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

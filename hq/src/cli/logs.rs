@@ -64,7 +64,7 @@ fn events_in(conn: &rusqlite::Connection) -> Result<Vec<EventRow>> {
 /// `hq audit`, and `hq audit prune`.
 pub fn audit(dir: &Path, args: AuditArgs) -> Result<()> {
     match args.prune {
-        None => print_audit(dir, args.json),
+        None => print_audit(dir, args),
         Some(AuditCommand::Prune {
             before,
             archive,
@@ -148,18 +148,24 @@ fn prune_audit(dir: &Path, before: NaiveDate, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `hq audit`: who did what, oldest first.
-fn print_audit(dir: &Path, json: bool) -> Result<()> {
-    let entries = match database_of(dir, None)? {
-        Some(url) => with_pool(&url, |pool| async move {
-            Ok(fairpos_postgres::audit::entries(&pool, None).await?)
-        })?
-        .into_iter()
-        .map(audit::from_postgres)
-        .collect(),
-        None => audit::entries(&Hq::open(dir)?.conn, None)?,
+/// `hq audit`: who did what, oldest first (those the options let through).
+fn print_audit(dir: &Path, args: AuditArgs) -> Result<()> {
+    let hq = Hq::open(dir)?;
+    let offset = hq.fair.utc_offset;
+    let filter = audit::filter(args.since, args.until, offset, args.action, args.actor)?;
+    let entries = match crate::meta(&hq.conn, crate::META_DATABASE)? {
+        Some(url) => {
+            let filter = &filter;
+            with_pool(&url, |pool| async move {
+                Ok(fairpos_postgres::audit::entries_where(&pool, filter).await?)
+            })?
+            .into_iter()
+            .map(audit::from_postgres)
+            .collect()
+        }
+        None => audit::entries_where(&hq.conn, &filter)?,
     };
-    if json {
+    if args.json {
         return print_json(&entries);
     }
     // What a person typed (a label, a file name) cannot start a line of its own.

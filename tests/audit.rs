@@ -110,6 +110,13 @@ fn actors(me: &str) -> (String, String, &'static str) {
     }
 }
 
+/// The day `days` ago at the demo fair (+08:00), as `/audit?since=` takes it.
+fn days_ago_at_the_fair(days: i64) -> String {
+    let beijing = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let at = chrono::Utc::now() - chrono::Duration::days(days);
+    at.with_timezone(&beijing).date_naive().to_string()
+}
+
 /// `(action, actor, address, detail)` of each entry, oldest first.
 fn entries(hq: &Hq) -> Vec<(String, String, String, String)> {
     let listed = hq.json(&["hq", "audit", "--json"]);
@@ -221,6 +228,23 @@ fn who_did_what(hq: Hq, joined: Option<Hq>) {
     assert!(rows.iter().any(|r| r.contains(&label)), "{page}");
     assert!(!page.contains("<b>hall"), "{page}");
     assert_eq!(api.fetch("/audit", None, false).0, 401);
+    // Found by action (and by today, at the fair), what was asked shown back escaped.
+    let (yesterday, today) = (days_ago_at_the_fair(1), days_ago_at_the_fair(0));
+    let path = format!("/audit?action=login+refused&since={yesterday}&until={today}&actor=");
+    let (status, _, found) = api.fetch(&path, Some(&organizer), false);
+    assert_eq!(status, 200, "{found}");
+    let rows: Vec<&str> = found.split("<tr data-action=").skip(1).collect();
+    assert_eq!(rows.len(), 3, "{found}");
+    assert!(
+        rows.iter().all(|r| r.starts_with("\"login refused\"")),
+        "{found}"
+    );
+    let (_, _, asked) = api.fetch("/audit?actor=%3Cb%3E", Some(&organizer), false);
+    assert!(asked.contains("value=\"&#60;b&#62;\""), "{asked}");
+    assert!(asked.contains(">无 none<"), "{asked}");
+    let (status, _, refused) = api.fetch("/audit?since=yesterday", Some(&organizer), false);
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused.contains("not a day"), "{refused}");
     server.stop();
 
     let listed = entries(joined.as_ref().unwrap_or(&hq));

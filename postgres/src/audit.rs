@@ -66,20 +66,33 @@ pub struct Filter {
     pub actor: Option<String>,
 }
 
-/// The entries `filter` lets through, oldest first, as [`entries`] gives them.
-pub async fn entries_where(pool: &Pool, filter: &Filter) -> Result<Vec<StoredEntry>> {
+/// The last `latest` entries `filter` lets through (every one for `None`), oldest first, as
+/// [`entries`] gives them.
+pub async fn entries_where(
+    pool: &Pool,
+    filter: &Filter,
+    latest: Option<u32>,
+) -> Result<Vec<StoredEntry>> {
     let client = pool.get().await?;
+    let limit = latest.map(i64::from);
     let rows = client
         .query(
             "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
                     actor, address, action, detail
-             FROM audit_log
-             WHERE ($1::text IS NULL OR at >= $1::text::timestamptz)
-               AND ($2::text IS NULL OR at < $2::text::timestamptz)
-               AND ($3::text IS NULL OR action = $3)
-               AND ($4::text IS NULL OR strpos(actor, $4) > 0)
+             FROM (SELECT * FROM audit_log
+                   WHERE ($1::text IS NULL OR at >= $1::text::timestamptz)
+                     AND ($2::text IS NULL OR at < $2::text::timestamptz)
+                     AND ($3::text IS NULL OR action = $3)
+                     AND ($4::text IS NULL OR strpos(actor, $4) > 0)
+                   ORDER BY id DESC LIMIT $5) AS latest
              ORDER BY id",
-            &[&filter.since, &filter.until, &filter.action, &filter.actor],
+            &[
+                &filter.since,
+                &filter.until,
+                &filter.action,
+                &filter.actor,
+                &limit,
+            ],
         )
         .await?;
     Ok(rows

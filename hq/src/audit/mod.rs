@@ -130,12 +130,18 @@ pub fn filter(
     })
 }
 
-/// The entries `filter` lets through, oldest first.
-pub fn entries_where(conn: &Connection, filter: &Filter) -> Result<Vec<Entry>> {
+/// The last `latest` entries `filter` lets through (every one for `None`), oldest first.
+pub fn entries_where(
+    conn: &Connection,
+    filter: &Filter,
+    latest: Option<u32>,
+) -> Result<Vec<Entry>> {
     let mut stmt = conn.prepare(
-        "SELECT at, actor, address, action, detail FROM audit_log
-         WHERE (?1 IS NULL OR at >= ?1) AND (?2 IS NULL OR at < ?2)
-           AND (?3 IS NULL OR action = ?3) AND (?4 IS NULL OR instr(actor, ?4) > 0)
+        "SELECT at, actor, address, action, detail FROM (
+             SELECT * FROM audit_log
+             WHERE (?1 IS NULL OR at >= ?1) AND (?2 IS NULL OR at < ?2)
+               AND (?3 IS NULL OR action = ?3) AND (?4 IS NULL OR instr(actor, ?4) > 0)
+             ORDER BY id DESC LIMIT ?5)
          ORDER BY id",
     )?;
     let Filter {
@@ -144,7 +150,9 @@ pub fn entries_where(conn: &Connection, filter: &Filter) -> Result<Vec<Entry>> {
         action,
         actor,
     } = filter;
-    let rows = stmt.query_map(params![since, until, action, actor], |r| {
+    // SQLite takes a negative limit as none.
+    let limit = latest.map_or(-1, i64::from);
+    let rows = stmt.query_map(params![since, until, action, actor, limit], |r| {
         Ok(Entry {
             at: r.get(0)?,
             actor: r.get(1)?,
@@ -318,7 +326,7 @@ mod tests {
             insert(&conn, &entry).unwrap();
         }
         let actions = |filter: Filter| -> Vec<String> {
-            let listed = entries_where(&conn, &filter).unwrap();
+            let listed = entries_where(&conn, &filter, None).unwrap();
             listed.into_iter().map(|e| e.action).collect()
         };
         assert_eq!(actions(Filter::default()).len(), 4);
@@ -339,6 +347,13 @@ mod tests {
             ..Filter::default()
         };
         assert_eq!(actions(refused), ["login refused"]);
+        let lead1 = Filter {
+            actor: Some("lead1".into()),
+            ..Filter::default()
+        };
+        let last = entries_where(&conn, &lead1, Some(1)).unwrap();
+        assert_eq!(last.len(), 1);
+        assert_eq!(last[0].action, "login refused");
     }
 
     #[test]

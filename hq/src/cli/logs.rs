@@ -157,13 +157,13 @@ fn print_audit(dir: &Path, args: AuditArgs) -> Result<()> {
         Some(url) => {
             let filter = &filter;
             with_pool(&url, |pool| async move {
-                Ok(fairpos_postgres::audit::entries_where(&pool, filter).await?)
+                Ok(fairpos_postgres::audit::entries_where(&pool, filter, None).await?)
             })?
             .into_iter()
             .map(audit::from_postgres)
             .collect()
         }
-        None => audit::entries_where(&hq.conn, &filter)?,
+        None => audit::entries_where(&hq.conn, &filter, None)?,
     };
     if args.json {
         return print_json(&entries);

@@ -1,12 +1,14 @@
 //! The dashboard's pages: server-rendered HTML, legible in Chinese, usable without
 //! JavaScript, printable.
 
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use fairpos_projection::report::Dimension;
 
-use super::auth::forbidden_page;
+use super::auth::{forbidden_page, notice};
 use super::{chart, failure, organizer_only, page, page_as, page_for, report_table, views};
 use crate::accounts::Access;
 use crate::reconcile::Reconciliation;
@@ -262,16 +264,61 @@ pub(crate) async fn anomalies(State(state): State<AppState>, headers: HeaderMap)
 /// The audit log's latest entries an organizer sees at `/audit`.
 const AUDIT_PAGE_ENTRIES: u32 = 500;
 
-pub(crate) async fn audit(State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// `/audit`: the latest entries the form's fields let through (`since` and `until` days at
+/// the fair, `action`, `actor`), newest first.
+pub(crate) async fn audit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(asked): Query<HashMap<String, String>>,
+) -> Response {
     organizer_only!(state, headers);
-    let entries = match state.audit_entries(AUDIT_PAGE_ENTRIES).await {
+    // An empty field asks nothing.
+    let field = |name: &str| asked.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let day = |name: &str| match field(name) {
+        None => Ok(None),
+        Some(text) => text
+            .parse::<chrono::NaiveDate>()
+            .map(Some)
+            .map_err(|_| format!("{name}: {text:?} is not a day (YYYY-MM-DD) 不是日期")),
+    };
+    let (since, until) = match (day("since"), day("until")) {
+        (Ok(since), Ok(until)) => (since, until),
+        (Err(why), _) | (_, Err(why)) => {
+            return notice(
+                StatusCode::BAD_REQUEST,
+                &why,
+                ("/audit", "操作记录 Audit log"),
+            )
+        }
+    };
+    let (action, actor) = (
+        field("action").map(str::to_string),
+        field("actor").map(str::to_string),
+    );
+    let filter = match crate::audit::filter(since, until, state.fair.utc_offset, action, actor) {
+        Ok(filter) => filter,
+        Err(e) => {
+            return notice(
+                StatusCode::BAD_REQUEST,
+                &e.to_string(),
+                ("/audit", "操作记录 Audit log"),
+            )
+        }
+    };
+    let entries = match state.audit_entries(&filter, AUDIT_PAGE_ENTRIES).await {
         Ok(e) => e,
         Err(e) => return failure(e),
     };
     let f = formats(&state);
+    let text = |name: &str| field(name).unwrap_or_default().to_string();
     let body = views::AuditLog {
         f: &f,
         entries: &entries,
+        since: text("since"),
+        until: text("until"),
+        action: text("action"),
+        actor: text("actor"),
+        filtered: filter != Default::default(),
     };
     rendered(&state, "/audit", "操作记录 Audit log", &body)
 }

@@ -157,6 +157,13 @@ pub(crate) struct AuditLog<'a> {
     pub f: &'a Formats,
     /// Oldest first.
     pub entries: &'a [crate::audit::Entry],
+    /// The form's fields as asked (empty: not asked).
+    pub since: String,
+    pub until: String,
+    pub action: String,
+    pub actor: String,
+    /// Whether any field was asked.
+    pub filtered: bool,
 }
 
 /// Renders a template, a failure said as the server's error.

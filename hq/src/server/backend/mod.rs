@@ -88,18 +88,25 @@ impl AppState {
         }
     }
 
-    /// The audit log's last `latest` entries, oldest first; on PostgreSQL through
-    /// organizers' connections, on SQLite a read connection.
-    pub async fn audit_entries(&self, latest: u32) -> crate::Result<Vec<crate::audit::Entry>> {
+    /// The audit log's last `latest` entries `filter` lets through, oldest first; on
+    /// PostgreSQL through organizers' connections, on SQLite a read connection.
+    pub async fn audit_entries(
+        &self,
+        filter: &fairpos_postgres::audit::Filter,
+        latest: u32,
+    ) -> crate::Result<Vec<crate::audit::Entry>> {
         match &self.pg_organizers {
-            Some(pool) => Ok(fairpos_postgres::audit::entries(pool, Some(latest))
-                .await?
-                .into_iter()
-                .map(crate::audit::from_postgres)
-                .collect()),
+            Some(pool) => Ok(
+                fairpos_postgres::audit::entries_where(pool, filter, Some(latest))
+                    .await?
+                    .into_iter()
+                    .map(crate::audit::from_postgres)
+                    .collect(),
+            ),
             None => {
+                let filter = filter.clone();
                 self.readers
-                    .read(move |db| crate::audit::entries(db, Some(latest)))
+                    .read(move |db| crate::audit::entries_where(db, &filter, Some(latest)))
                     .await
             }
         }

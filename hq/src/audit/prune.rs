@@ -134,6 +134,13 @@ impl Archive {
         Ok(())
     }
 
+    /// Flushes what was written to disk (a long archive's before the log is locked).
+    pub fn flush(&mut self) -> Result<()> {
+        self.file.flush().map_err(|e| self.io(e))?;
+        let synced = self.file.get_ref().as_file().sync_data();
+        synced.map_err(|e| self.io(e))
+    }
+
     /// Flushes the archive to disk and gives it its name, unless something took that name
     /// meanwhile.
     pub fn keep(self) -> Result<Kept> {
@@ -255,9 +262,15 @@ pub fn found(conn: &Connection, before: DateTime<Utc>) -> Result<Found> {
     })
 }
 
-/// Moves the entries of a SQLite log written before `before` into `archive`, in one
-/// transaction with the entry `by` writes of it (`(actor, address)`; its detail from
-/// `detail`). None before: nothing written, no archive kept. The archive kept, if any.
+/// Moves the entries of a SQLite log written before `before` into `archive`, then removes
+/// them in one transaction with the entry `by` writes of it (`(actor, address)`; its
+/// detail from `detail`). None before: nothing written, no archive kept. The archive kept,
+/// if any.
+///
+/// The entries are read, and the archive written and flushed to disk, before the log is
+/// taken for writing: a serving headquarters' writer waits only for the removal. No entry
+/// before `before` can be written meanwhile (each is written with the time it is written);
+/// should another prune have removed some, nothing is removed and no archive kept.
 pub fn prune(
     conn: &mut Connection,
     before: DateTime<Utc>,
@@ -266,11 +279,11 @@ pub fn prune(
     detail: impl FnOnce(&Kept) -> String,
 ) -> Result<Option<Kept>> {
     let before = as_logged(before);
-    // Taken for writing at once: an entry written meanwhile waits for the removal.
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut last = 0i64;
     {
-        let mut stmt = tx.prepare(
+        // One read transaction: what is read is one moment's log.
+        let read = conn.transaction()?;
+        let mut stmt = read.prepare(
             "SELECT id, at, actor, address, action, detail FROM audit_log
              WHERE at < ?1 ORDER BY id",
         )?;
@@ -290,13 +303,16 @@ pub fn prune(
     if archive.entries == 0 {
         return Ok(None);
     }
+    archive.flush()?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let removed = tx.execute(
         "DELETE FROM audit_log WHERE at < ?1 AND id <= ?2",
         params![before, last],
     )?;
     if removed as u64 != archive.entries {
         return Err(Error::Integrity(format!(
-            "the audit log: {} entries read before {before}, but {removed} to remove",
+            "the audit log: {} entries read before {before}, but {removed} to remove \
+             (another prune at the same time?); nothing was removed",
             archive.entries
         )));
     }

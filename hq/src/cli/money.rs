@@ -163,19 +163,17 @@ pub fn slip(dir: &Path, command: SlipCommand) -> Result<()> {
         (None, None) => return Err(Error::input("give the slip's text or --image FILE")),
     };
     let hq = Hq::open(dir)?;
-    let (v, rec) = match super::postgres::database_of(dir, None)? {
+    let database = super::postgres::database_of(dir, None)?;
+    let v = match &database {
         Some(url) => {
             let (fair, text) = (&hq.fair.id, &text);
-            super::postgres::with_pool(&url, |pool| async move {
-                let v = slips::verify_postgres(&pool, fair, text).await?;
-                Ok((v, crate::reconcile::postgres::reconcile(&pool, None).await?))
+            super::postgres::with_pool(url, |pool| async move {
+                slips::verify_postgres(&pool, fair, text).await
             })?
         }
-        None => {
-            let v = slips::verify(&hq, &text)?;
-            (v, crate::reconcile::reconcile(&hq.conn)?)
-        }
+        None => slips::verify(&hq, &text)?,
     };
+    // Written once the slip is recorded, whatever then comes of reading the reconciliation.
     let recorded = if v.already {
         "recorded before"
     } else {
@@ -187,6 +185,12 @@ pub fn slip(dir: &Path, command: SlipCommand) -> Result<()> {
         v.device, v.shift
     );
     super::logs::record_outcome(dir, "slip verify", outcome);
+    let rec = match &database {
+        Some(url) => super::postgres::with_pool(url, |pool| async move {
+            crate::reconcile::postgres::reconcile(&pool, None).await
+        })?,
+        None => crate::reconcile::reconcile(&hq.conn)?,
+    };
     let missing = rec
         .devices
         .iter()

@@ -45,29 +45,32 @@ pub struct Throttle {
 /// its answers.
 struct Shared {
     pool: fairpos_postgres::Pool,
-    /// Sets of keys the database refused, and until when: not asked again before, so that a
-    /// flood of refused guesses takes no connection organizers need. (Another process's
-    /// success from the address does not shorten it here.)
-    refused: Mutex<HashMap<Vec<String>, Instant>>,
+    /// Keys the database found at their limit, and until when: an attempt on any of them is
+    /// refused here before, so that a flood of refused guesses (a guesser trying name after
+    /// name from one address) takes no connection organizers need. (Another process's
+    /// success does not shorten it here.)
+    refused: Mutex<HashMap<String, Instant>>,
 }
 
 /// How often a process sweeps old attempts out of the database.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 impl Shared {
-    /// How long `keys` are still refused, if the database refused them lately.
+    /// How long an attempt on `keys` is still refused, if the database found one of them at
+    /// its limit lately.
     fn refused_for(&self, keys: &[String], now: Instant) -> Option<Duration> {
         let refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
-        let until = *refused.get(keys)?;
-        (until > now).then(|| until - now)
+        let until = keys.iter().filter_map(|k| refused.get(k)).max()?;
+        (*until > now).then(|| *until - now)
     }
 
-    fn remember_refused(&self, keys: Vec<String>, wait: Duration, now: Instant) {
+    /// Remembers that `key` is at its limit for `wait`.
+    fn remember_refused(&self, key: &str, wait: Duration, now: Instant) {
         let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
         if refused.len() > SWEEP_AT {
             refused.retain(|_, until| *until > now);
         }
-        refused.insert(keys, now + wait);
+        refused.insert(key.to_string(), now + wait);
     }
 
     /// Sweeps the attempts of keys no one tries again out of the database, every minute, for
@@ -83,12 +86,12 @@ impl Shared {
         }
     }
 
-    /// Takes back `ids`, and every attempt on `forgotten` (an address a success came from,
-    /// whose refusals remembered here are forgotten too) when given.
+    /// Takes back `ids`, and every attempt on `forgotten` (the key whose failures a success
+    /// forgets, whose refusal remembered here is forgotten too) when given.
     async fn take_back(&self, forgotten: Option<&str>, ids: &[i64]) {
         if let Some(key) = forgotten {
             let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
-            refused.retain(|keys, _| !keys.iter().any(|k| k == key));
+            refused.remove(key);
         }
         if let Err(e) = fairpos_postgres::throttle::take_back(&self.pool, forgotten, ids).await {
             eprintln!("taking back an attempt: {e}");
@@ -179,7 +182,7 @@ impl Throttle {
         }
     }
 
-    /// Forgets all of `key`'s attempts (a success from that address).
+    /// Forgets all of `key`'s attempts (the key whose failures a success forgets).
     pub fn forget(&self, key: &str) {
         let mut all = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
         all.remove(key);
@@ -275,8 +278,8 @@ impl Refused {
 /// the guess is checked, settled after.
 pub struct Attempt<'t> {
     throttle: &'t Throttle,
-    /// The key whose failures a success forgets first (the address's, or for a login the
-    /// address and account's).
+    /// The keys the attempt counts against; first the one whose failures a success forgets
+    /// (the address's, or for a login the account's from the address).
     keys: Vec<String>,
     counted: Counted<'t>,
 }
@@ -360,10 +363,16 @@ impl<'t> Attempt<'t> {
                         counted: Counted::Shared(shared, ids),
                     });
                 }
-                Ok(Err(seconds)) => {
-                    let wait = Duration::from_secs(seconds);
-                    shared.remember_refused(names, wait, now);
-                    return Err(Refused::after(wait));
+                Ok(Err(at_limit)) => {
+                    let mut longest = Duration::ZERO;
+                    for (place, seconds) in at_limit {
+                        let wait = Duration::from_secs(seconds);
+                        if let Some(key) = names.get(place) {
+                            shared.remember_refused(key, wait, now);
+                        }
+                        longest = longest.max(wait);
+                    }
+                    return Err(Refused::after(longest));
                 }
                 Err(e) => eprintln!("counting an attempt in the database: {e}; counted here"),
             }
@@ -504,14 +513,8 @@ mod tests {
         let t = Throttle::shared_in(unreachable());
         let shared = t.shared.as_ref().unwrap();
         let address: IpAddr = "203.0.113.7".parse().unwrap();
-        let keys = [
-            "login@203.0.113.7:organizer",
-            "login@203.0.113.7",
-            "login:organizer",
-        ]
-        .map(String::from);
         let now = Instant::now();
-        shared.remember_refused(keys.to_vec(), Duration::from_secs(30), now);
+        shared.remember_refused("login@203.0.113.7:organizer", Duration::from_secs(30), now);
         // Not asked of the database, which would not answer (and the attempt would then be
         // counted here, and taken).
         let refused = Attempt::login(&t, address, "organizer").await.err();
@@ -527,9 +530,21 @@ mod tests {
             .await
             .unwrap()
             .failed();
+        // The address at its limit: every account from it refused here, lead2 too, the
+        // longest wait said; not from elsewhere.
+        shared.remember_refused("login@203.0.113.7", Duration::from_secs(200), now);
+        shared.remember_refused("login:lead2", Duration::from_secs(50), now);
+        let refused = Attempt::login(&t, address, "lead2").await.err();
+        assert!((199..=200).contains(&refused.expect("the address").seconds));
+        let elsewhere: IpAddr = "192.0.2.1".parse().unwrap();
+        let refused = Attempt::login(&t, elsewhere, "lead2").await.err();
+        assert!((49..=50).contains(&refused.expect("the account").seconds));
+        Attempt::login(&t, elsewhere, "lead1")
+            .await
+            .unwrap()
+            .failed();
         // A refusal whose wait is over is asked again.
-        let other = ["enrol@198.51.100.1".to_string()];
-        shared.remember_refused(other.to_vec(), Duration::ZERO, now);
+        shared.remember_refused("enrol@198.51.100.1", Duration::ZERO, now);
         let from: IpAddr = "198.51.100.1".parse().unwrap();
         assert!(Attempt::enrolment(&t, from).await.is_ok());
     }

@@ -32,13 +32,17 @@ pub struct KeyLimit {
     pub window_seconds: u32,
 }
 
-/// Begins an attempt on every key of `keys` at once: refused with the seconds to wait when
-/// any key has had its limit of failures in its window (then counted nowhere); otherwise
-/// counted against each, answering each key's attempt's id, in `keys`' order.
+/// The keys of an attempt refused at their limit: each one's place in the keys given, and
+/// the seconds until it is free again.
+pub type AtLimit = Vec<(usize, u64)>;
+
+/// Begins an attempt on every key of `keys` at once: refused, with the keys at their limit,
+/// when any key has had its limit of failures in its window (then counted nowhere);
+/// otherwise counted against each, answering each key's attempt's id, in `keys`' order.
 pub async fn begin(
     pool: &Pool,
     keys: &[(&str, KeyLimit)],
-) -> Result<std::result::Result<Vec<i64>, u64>> {
+) -> Result<std::result::Result<Vec<i64>, AtLimit>> {
     let mut client = pool.get().await?;
     // Read committed whatever the database's default, so that what is read after a lock is
     // what the attempt before it committed.
@@ -67,8 +71,8 @@ pub async fn begin(
         .await?;
     }
     // Each statement's time from here on is read after the locks were granted.
-    let mut wait: Option<u64> = None;
-    for (key, limit) in keys {
+    let mut at_limit = AtLimit::new();
+    for (place, (key, limit)) in keys.iter().enumerate() {
         let window = limit.window_seconds as i32;
         tx.execute(
             "DELETE FROM hq_attempts
@@ -91,11 +95,11 @@ pub async fn begin(
             .await?;
         if let Some(row) = row {
             let seconds = row.get::<_, i64>(0).max(1) as u64;
-            wait = wait.max(Some(seconds));
+            at_limit.push((place, seconds));
         }
     }
-    if let Some(seconds) = wait {
-        return Ok(Err(seconds));
+    if !at_limit.is_empty() {
+        return Ok(Err(at_limit));
     }
     let mut ids = Vec::with_capacity(keys.len());
     for (key, limit) in keys {
@@ -122,9 +126,9 @@ pub async fn begin(
     Ok(Ok(ids))
 }
 
-/// Takes attempts back: every attempt on `forgotten` (a success from that address) and the
-/// attempts `ids` (a success on another key, or a failure that was no wrong guess), in one
-/// statement.
+/// Takes attempts back: every attempt on `forgotten` (the key whose failures a success
+/// forgets) and the attempts `ids` (a success's on the other keys, or a failure that was no
+/// wrong guess), in one statement.
 pub async fn take_back(pool: &Pool, forgotten: Option<&str>, ids: &[i64]) -> Result<()> {
     let client = pool.get().await?;
     client

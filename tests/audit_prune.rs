@@ -198,7 +198,8 @@ fn old_entries_are_archived_and_removed(hq: &Hq, lister: &Hq) {
         .map(|l| l["detail"].as_str().unwrap())
         .collect();
     assert_eq!(details, ["old-400", "old-200"]);
-    assert!(lines[0]["id"].as_i64() < lines[1]["id"].as_i64());
+    let id = |line: &Value| line["id"].as_i64().unwrap();
+    assert!(id(&lines[0]) < id(&lines[1]));
     assert_eq!(lines[1]["action"], "user add");
     assert_eq!(lines[1]["address"], "10.0.0.9");
     let young: Vec<String> = everything

@@ -178,8 +178,15 @@ pub struct Hq {
     pub role: Role,
 }
 
+/// Now as headquarters writes its times (RFC 3339, UTC, to the second), which compare as
+/// text.
 pub fn now_text() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    time_text(chrono::Utc::now())
+}
+
+/// `at` as headquarters writes its times ([`now_text`]).
+pub fn time_text(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// A value of the `meta` table.

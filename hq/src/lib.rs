@@ -45,4 +45,6 @@ pub mod untrusted;
 pub mod web;
 
 pub use error::{Error, Result};
-pub use instance::{connect, meta, now_text, set_meta, Founding, Hq, Role, HQ_DB, META_DATABASE};
+pub use instance::{
+    connect, meta, now_text, set_meta, time_text, Founding, Hq, Role, HQ_DB, META_DATABASE,
+};

@@ -34,23 +34,16 @@ pub async fn record(
     Ok(())
 }
 
+/// The time `column` gives, as SQLite writes an entry's (RFC 3339, UTC, to the second), in
+/// a query.
+fn as_text(column: &str) -> String {
+    format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
+}
+
 /// The last `latest` entries (every one for `None`), oldest first: `(at, actor, address,
 /// action, detail)`, `at` in RFC 3339 (UTC, to the second, as SQLite's).
 pub async fn entries(pool: &Pool, latest: Option<u32>) -> Result<Vec<StoredEntry>> {
-    let client = pool.get().await?;
-    let limit = latest.map(i64::from);
-    let rows = client
-        .query(
-            "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-                    actor, address, action, detail
-             FROM (SELECT * FROM audit_log ORDER BY id DESC LIMIT $1) AS latest ORDER BY id",
-            &[&limit],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
-        .collect())
+    entries_where(pool, &Filter::default(), latest).await
 }
 
 /// Which entries to list: each condition given must hold.
@@ -75,25 +68,25 @@ pub async fn entries_where(
 ) -> Result<Vec<StoredEntry>> {
     let client = pool.get().await?;
     let limit = latest.map(i64::from);
+    let query = format!(
+        "SELECT {}, actor, address, action, detail
+         FROM (SELECT * FROM audit_log
+               WHERE ($1::text IS NULL OR at >= $1::text::timestamptz)
+                 AND ($2::text IS NULL OR at < $2::text::timestamptz)
+                 AND ($3::text IS NULL OR action = $3)
+                 AND ($4::text IS NULL OR strpos(actor, $4) > 0)
+               ORDER BY id DESC LIMIT $5) AS latest
+         ORDER BY id",
+        as_text("at")
+    );
+    let Filter {
+        since,
+        until,
+        action,
+        actor,
+    } = filter;
     let rows = client
-        .query(
-            "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-                    actor, address, action, detail
-             FROM (SELECT * FROM audit_log
-                   WHERE ($1::text IS NULL OR at >= $1::text::timestamptz)
-                     AND ($2::text IS NULL OR at < $2::text::timestamptz)
-                     AND ($3::text IS NULL OR action = $3)
-                     AND ($4::text IS NULL OR strpos(actor, $4) > 0)
-                   ORDER BY id DESC LIMIT $5) AS latest
-             ORDER BY id",
-            &[
-                &filter.since,
-                &filter.until,
-                &filter.action,
-                &filter.actor,
-                &limit,
-            ],
-        )
+        .query(&query, &[since, until, action, actor, &limit])
         .await?;
     Ok(rows
         .iter()
@@ -104,61 +97,84 @@ pub async fn entries_where(
 /// An entry as [`entries`] gives it: `(at, actor, address, action, detail)`.
 pub type StoredEntry = (String, String, String, String, String);
 
+/// An entry to write: `(actor, address, action, detail)`.
+pub type NewEntry = (String, String, String, String);
+
 /// The advisory lock prunes of the log take turns on ("audit" in ASCII).
 const PRUNE_LOCK: i64 = 0x61_7564_6974;
 
-/// How many entries were written before `before` (a time PostgreSQL reads, RFC 3339), and
-/// when the first and the last of them were (RFC 3339, UTC).
-pub async fn count_before(
-    pool: &Pool,
-    before: &str,
-) -> Result<(u64, Option<String>, Option<String>)> {
+/// Entries written before a time: how many, and when the first and the last were (RFC
+/// 3339, UTC).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Found {
+    /// How many.
+    pub entries: u64,
+    /// When the first was written (none for none).
+    pub first_at: Option<String>,
+    /// When the last was written.
+    pub last_at: Option<String>,
+}
+
+/// What the log holds written before `before` (a time PostgreSQL reads, RFC 3339).
+pub async fn found_before(pool: &Pool, before: &str) -> Result<Found> {
     let client = pool.get().await?;
-    let row = client
-        .query_one(
-            "SELECT COUNT(*),
-                    to_char(MIN(at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-                    to_char(MAX(at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
-             FROM audit_log WHERE at < $1::text::timestamptz",
-            &[&before],
-        )
-        .await?;
-    let count: i64 = row.get(0);
-    Ok((count.unsigned_abs(), row.get(1), row.get(2)))
+    let query = format!(
+        "SELECT COUNT(*), {}, {} FROM audit_log WHERE at < $1::text::timestamptz",
+        as_text("MIN(at)"),
+        as_text("MAX(at)"),
+    );
+    let row = client.query_one(&query, &[&before]).await?;
+    let entries: i64 = row.get(0);
+    Ok(Found {
+        entries: entries.unsigned_abs(),
+        first_at: row.get(1),
+        last_at: row.get(2),
+    })
 }
 
 /// Where a prune's entries go.
 pub trait Archive {
+    /// What the archive's own steps fail with.
     type Error: From<Error>;
     /// Takes entry `id`, the next oldest.
     fn add(&mut self, id: i64, entry: StoredEntry) -> std::result::Result<(), Self::Error>;
-    /// Keeps the `count` entries taken, before they leave the log; the entry that says so.
-    fn keep(&mut self, count: u64) -> std::result::Result<NewEntry, Self::Error>;
+    /// Flushes the `count` entries taken to disk; the entry that says so, to be written as
+    /// they leave the log.
+    fn finish(&mut self, count: u64) -> std::result::Result<NewEntry, Self::Error>;
+    /// Gives the archive its name: the last step before the entries leave the log.
+    fn name(&mut self) -> std::result::Result<(), Self::Error>;
 }
 
 /// Moves the entries written before `before` (a time PostgreSQL reads, RFC 3339) out of
 /// the log into `archive`, oldest first, in one transaction with the entry it gives once it
-/// has kept them. None before: nothing is written or removed, and nothing kept. Prunes from
-/// any process take turns; an entry written meanwhile is written now, so never before
-/// `before`. How many were removed.
+/// has them on disk, and names it just before the commit. None before: nothing is written
+/// or removed, and nothing kept. Prunes from any process take turns; an entry written
+/// meanwhile is written now, so never before `before`. How many were removed.
 pub async fn prune<A: Archive>(
     pool: &Pool,
     before: &str,
     archive: &mut A,
 ) -> std::result::Result<u64, A::Error> {
     let mut client = pool.get().await.map_err(Error::from)?;
-    let tx = client.transaction().await.map_err(Error::from)?;
+    // Read committed whatever the database's default: the prune before, waited for at the
+    // lock, is seen committed.
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+        .start()
+        .await
+        .map_err(Error::from)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PRUNE_LOCK])
         .await
         .map_err(Error::from)?;
     let before_param: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&before];
+    let query = format!(
+        "SELECT id, {}, actor, address, action, detail
+         FROM audit_log WHERE at < $1::text::timestamptz ORDER BY id",
+        as_text("at")
+    );
     let rows = tx
-        .query_raw(
-            "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-                    actor, address, action, detail
-             FROM audit_log WHERE at < $1::text::timestamptz ORDER BY id",
-            before_param,
-        )
+        .query_raw(&query, before_param)
         .await
         .map_err(Error::from)?;
     futures::pin_mut!(rows);
@@ -186,16 +202,14 @@ pub async fn prune<A: Archive>(
         ))
         .into());
     }
-    let (actor, address, action, detail) = archive.keep(count)?;
+    let (actor, address, action, detail) = archive.finish(count)?;
     tx.execute(
         "INSERT INTO audit_log(actor, address, action, detail) VALUES ($1, $2, $3, $4)",
         &[&actor, &address, &action, &detail],
     )
     .await
     .map_err(Error::from)?;
+    archive.name()?;
     tx.commit().await.map_err(Error::from)?;
     Ok(count)
 }
-
-/// An entry to write: `(actor, address, action, detail)`.
-pub type NewEntry = (String, String, String, String);

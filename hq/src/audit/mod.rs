@@ -10,6 +10,7 @@
 //! account's. `hq audit` and the dashboard's `/audit` list it; `hq audit prune` moves what
 //! is older than six months into an archive file ([`prune`]).
 
+pub mod archive;
 pub mod prune;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, Utc};
@@ -17,7 +18,7 @@ use fairpos_postgres::audit::{Filter, StoredEntry};
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
-use crate::{now_text, Error, Result};
+use crate::{now_text, time_text, Error, Result};
 
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS audit_log (
@@ -83,16 +84,7 @@ pub fn numbered(conn: &Connection, latest: Option<u32>) -> Result<Vec<(i64, Entr
     )?;
     // SQLite takes a negative limit as none.
     let limit = latest.map_or(-1, i64::from);
-    let rows = stmt.query_map([limit], |r| {
-        let entry = Entry {
-            at: r.get(1)?,
-            actor: r.get(2)?,
-            address: r.get(3)?,
-            action: r.get(4)?,
-            detail: r.get(5)?,
-        };
-        Ok((r.get(0)?, entry))
-    })?;
+    let rows = stmt.query_map([limit], |r| Ok((r.get(0)?, entry_from(r, 1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -114,15 +106,14 @@ pub fn filter(
     action: Option<String>,
     actor: Option<String>,
 ) -> Result<Filter> {
-    let logged = |at: DateTime<Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let until = match until.map(|day| day.succ_opt()) {
         Some(None) => return Err(Error::input("--until: no day after it")),
-        Some(Some(next)) => Some(logged(day_begins(next, offset)?)),
+        Some(Some(next)) => Some(time_text(day_begins(next, offset)?)),
         None => None,
     };
     Ok(Filter {
         since: since
-            .map(|day| day_begins(day, offset).map(logged))
+            .map(|day| day_begins(day, offset).map(time_text))
             .transpose()?,
         until,
         action,
@@ -153,23 +144,25 @@ pub fn entries_where(
     // SQLite takes a negative limit as none.
     let limit = latest.map_or(-1, i64::from);
     let rows = stmt.query_map(params![since, until, action, actor, limit], |r| {
-        Ok(Entry {
-            at: r.get(0)?,
-            actor: r.get(1)?,
-            address: r.get(2)?,
-            action: r.get(3)?,
-            detail: r.get(4)?,
-        })
+        entry_from(r, 0)
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// As [`numbered`], without the numbers.
+/// The last `latest` entries (every one for `None`), oldest first.
 pub fn entries(conn: &Connection, latest: Option<u32>) -> Result<Vec<Entry>> {
-    Ok(numbered(conn, latest)?
-        .into_iter()
-        .map(|(_, entry)| entry)
-        .collect())
+    entries_where(conn, &Filter::default(), latest)
+}
+
+/// The entry in `row`'s columns from `first` on: `at, actor, address, action, detail`.
+fn entry_from(row: &rusqlite::Row, first: usize) -> rusqlite::Result<Entry> {
+    Ok(Entry {
+        at: row.get(first)?,
+        actor: row.get(first + 1)?,
+        address: row.get(first + 2)?,
+        action: row.get(first + 3)?,
+        detail: row.get(first + 4)?,
+    })
 }
 
 /// An entry as `fairpos_postgres::audit::entries` gives it.

@@ -432,8 +432,10 @@ pub struct CopyFile {
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct AuditArgs {
+    /// `hq audit prune`; none to list.
     #[command(subcommand)]
     pub prune: Option<AuditCommand>,
+    /// The entries as a JSON array.
     #[arg(long)]
     pub json: bool,
     /// Only entries written on this day or after (at the fair's local time).
@@ -450,6 +452,7 @@ pub struct AuditArgs {
     pub actor: Option<String>,
 }
 
+/// What `hq audit` does besides listing.
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
     /// Move the entries written before a day into an archive file (JSON Lines), never one

@@ -13,6 +13,7 @@ use super::args::{
 };
 use super::kit::print_json;
 use super::postgres::{database_of, with_pool, with_pool_as_it_is};
+use crate::audit::archive::{Archive, Kept};
 use crate::audit::{self, prune};
 use crate::untrusted::shown;
 use crate::{Error, Hq, Result};
@@ -83,14 +84,8 @@ fn audit_to_prune(dir: &Path, before: NaiveDate) -> Result<()> {
     let cutoff = prune::cutoff(before, offset, chrono::Utc::now())?;
     let found = match crate::meta(&hq.conn, crate::META_DATABASE)? {
         Some(url) => with_pool(&url, |pool| async move {
-            let at = prune::as_logged(cutoff);
-            let (entries, first_at, last_at) =
-                fairpos_postgres::audit::count_before(&pool, &at).await?;
-            Ok(prune::Found {
-                entries,
-                first_at,
-                last_at,
-            })
+            let at = crate::time_text(cutoff);
+            Ok(fairpos_postgres::audit::found_before(&pool, &at).await?)
         })?,
         None => prune::found(&hq.conn, cutoff)?,
     };
@@ -111,26 +106,22 @@ fn prune_audit(dir: &Path, before: NaiveDate, path: &Path) -> Result<()> {
     let mut hq = Hq::open(dir)?;
     let offset = hq.fair.utc_offset;
     let cutoff = prune::cutoff(before, offset, chrono::Utc::now())?;
-    let archive = prune::Archive::create(path)?;
+    let archive = Archive::create(path)?;
     let (actor, address) = (audit::system_user(), audit::system_user_address());
     let by = (actor.as_str(), address.as_str());
-    let detail = |kept: &prune::Kept| prune::detail(kept, before, offset);
+    let detail = |kept: &Kept| prune::detail(kept, before, offset);
     let kept = match crate::meta(&hq.conn, crate::META_DATABASE)? {
         Some(url) => with_pool(&url, |pool| async move {
             let mut archive = prune::ForPostgres::new(archive, by, &detail);
-            let at = prune::as_logged(cutoff);
+            let at = crate::time_text(cutoff);
             match fairpos_postgres::audit::prune(&pool, &at, &mut archive).await {
                 Ok(_) => Ok(archive.kept),
-                // Kept, then the transaction failed (the connection lost at its commit):
-                // whether the entries left the log is the database's to say.
-                Err(e) => match archive.kept {
-                    Some(kept) => Err(Error::Other(format!(
-                        "{e}; the archive {} was kept: `hq audit` shows whether its entries \
-                         are still in the log",
-                        kept.path.display()
-                    ))),
-                    None => Err(e),
-                },
+                // Named, then the commit failed (the connection lost at it): whether the
+                // entries left the log is the database's to say.
+                Err(e) => Err(match &archive.kept {
+                    Some(kept) => prune::archive_kept(e, kept),
+                    None => e,
+                }),
             }
         })?,
         None => prune::prune(&mut hq.conn, cutoff, archive, by, detail)?,
@@ -185,8 +176,8 @@ fn print_audit(dir: &Path, args: AuditArgs) -> Result<()> {
 pub struct Done {
     action: &'static str,
     detail: String,
-    /// Written by the command itself when it succeeds (with what only it knows, in its own
-    /// transaction): here only when it failed.
+    /// Written by the command itself when it succeeds (with what came of it, which only it
+    /// knows; `audit prune` in its own transaction): here only when it failed.
     only_failed: bool,
     /// The database the command named itself (`--database`), which it changed instead of
     /// the data directory's.

@@ -86,6 +86,27 @@ fn sha256sum(path: &Path) -> String {
     out.split_whitespace().next().unwrap().to_string()
 }
 
+/// `hq audit prune --before BEFORE --archive ARCHIVE` through `hq`.
+fn prune_into(hq: &Hq, before: &str, archive: &str) -> std::process::Output {
+    hq.run(&[
+        "hq",
+        "audit",
+        "prune",
+        "--before",
+        before,
+        "--archive",
+        archive,
+    ])
+}
+
+/// As [`prune_into`], which must succeed: what it said.
+fn pruned_into(hq: &Hq, before: &str, archive: &str) -> String {
+    let out = prune_into(hq, before, archive);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Entries 400, 200 and 10 days old; then prunes through `hq`, listed through `lister`.
 fn old_entries_are_archived_and_removed(hq: &Hq, lister: &Hq) {
     written_long_ago(hq, 400, "login", "old-400");
@@ -121,15 +142,7 @@ fn old_entries_are_archived_and_removed(hq: &Hq, lister: &Hq) {
 
     // Three months back is within the six months kept: refused, and the refusal written.
     let recent = fair_day(91);
-    let out = hq.run(&[
-        "hq",
-        "audit",
-        "prune",
-        "--before",
-        &recent,
-        "--archive",
-        archive_arg,
-    ]);
+    let out = prune_into(hq, &recent, archive_arg);
     let said = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{said}");
     assert!(
@@ -158,28 +171,12 @@ fn old_entries_are_archived_and_removed(hq: &Hq, lister: &Hq) {
 
     // An archive that cannot be kept (its folder is not there): nothing is removed.
     let nowhere = files.path().join("gone").join("a.jsonl");
-    let out = hq.run(&[
-        "hq",
-        "audit",
-        "prune",
-        "--before",
-        &before,
-        "--archive",
-        nowhere.to_str().unwrap(),
-    ]);
+    let out = prune_into(hq, &before, nowhere.to_str().unwrap());
     assert!(!out.status.success());
     assert_eq!(kept_details(lister), everything);
 
     // The prune: the two old entries to the archive, oldest first, and out of the log.
-    let said = hq.ok(&[
-        "hq",
-        "audit",
-        "prune",
-        "--before",
-        &before,
-        "--archive",
-        archive_arg,
-    ]);
+    let said = pruned_into(hq, &before, archive_arg);
     let digest = sha256sum(&archive);
     assert_eq!(
         said.trim(),
@@ -220,29 +217,13 @@ fn old_entries_are_archived_and_removed(hq: &Hq, lister: &Hq) {
 
     // Nothing older left: nothing archived, no file, nothing written.
     let none = files.path().join("none.jsonl");
-    let said = hq.ok(&[
-        "hq",
-        "audit",
-        "prune",
-        "--before",
-        &before,
-        "--archive",
-        none.to_str().unwrap(),
-    ]);
+    let said = pruned_into(hq, &before, none.to_str().unwrap());
     assert!(said.starts_with("no entries written before"), "{said}");
     assert!(!none.exists());
 
     // An archive is never written over: refused, and the entry older stays.
     written_long_ago(hq, 300, "login", "old-300");
-    let out = hq.run(&[
-        "hq",
-        "audit",
-        "prune",
-        "--before",
-        &before,
-        "--archive",
-        archive_arg,
-    ]);
+    let out = prune_into(hq, &before, archive_arg);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("never written over"));
     assert_eq!(sha256sum(&archive), digest);

@@ -198,6 +198,17 @@ pub struct ServeArgs {
         env = "FAIRPOS_HQ_MAX_SYNC_SOCKETS"
     )]
     pub max_sync_sockets: u16,
+    /// How many steps nicer (as `nice` counts) the tills' sync and, on SQLite, the
+    /// projection run than the server: in a storm of tills, organizers' pages and the API
+    /// take the cores' time first. 0: the same.
+    #[arg(
+        long,
+        value_name = "STEPS",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(u8).range(0..=19),
+        env = "FAIRPOS_HQ_BACKGROUND_NICE"
+    )]
+    pub background_nice: u8,
     /// Serve HTTPS and WSS with this certificate chain (PEM, the server's first).
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

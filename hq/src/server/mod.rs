@@ -68,6 +68,9 @@ pub struct ServeOptions {
     pub sync_idle: std::time::Duration,
     /// The most sync sockets one peer may hold open to this process ([`sync_slots`]).
     pub max_sync_sockets: usize,
+    /// How many steps nicer than the server its background work runs: the sync's threads,
+    /// and on SQLite the projection's ([`run_nicer`]).
+    pub background_nice: i32,
     /// How many ledger documents a till may have, and how large each.
     pub documents: crate::limits::DocumentLimits,
     /// A PostgreSQL database every stored ledger chunk is copied to (`mirror`).
@@ -92,21 +95,44 @@ pub struct ServeOptions {
 
 /// Serves until SIGINT or SIGTERM.
 pub fn serve(dir: &Path, options: ServeOptions) -> Result<()> {
-    let runtime = |name: &str| {
+    let runtime = |name: &str, nicer: i32| {
         tokio::runtime::Builder::new_multi_thread()
             .thread_name(name)
+            .on_thread_start(move || run_nicer(nicer))
             .enable_all()
             .build()
             .map_err(|e| Error::Other(format!("cannot start the runtime: {e}")))
     };
-    let http = runtime("hq-http")?;
+    let http = runtime("hq-http", 0)?;
     // The documents' sync (samod's connections and document actors) on workers of its own:
     // an organizer's request is then never queued behind hundreds of tills' sync work on the
-    // same two workers, and the system schedules the two kinds of work side by side.
-    let sync = runtime("hq-sync")?;
+    // same two workers, and the system schedules the two kinds of work side by side, the
+    // sync's threads (and their blocking threads, the storage's writes) a few steps nicer,
+    // so that a storm of tills takes the cores' time before organizers' requests only when
+    // they leave it.
+    let sync = runtime("hq-sync", options.background_nice)?;
     let served = http.block_on(run(dir, options, sync.handle().clone()));
     sync.shutdown_timeout(SYNC_STOP);
     served
+}
+
+/// Makes the calling thread `steps` nicer (Linux keeps a nice value per thread), no nicer
+/// than 19; a thread may always lower its own priority.
+pub(crate) fn run_nicer(steps: i32) {
+    if steps == 0 {
+        return;
+    }
+    // SAFETY: gettid, getpriority and setpriority have no preconditions; errno is the
+    // thread's own.
+    unsafe {
+        let thread = libc::gettid() as libc::id_t;
+        *libc::__errno_location() = 0;
+        let now = libc::getpriority(libc::PRIO_PROCESS, thread);
+        if now == -1 && *libc::__errno_location() != 0 {
+            return;
+        }
+        libc::setpriority(libc::PRIO_PROCESS, thread, (now + steps).min(19));
+    }
 }
 
 /// How long the sync runtime's last tasks get once the server has stopped samod.
@@ -306,74 +332,81 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
     };
     crate::throttle::Throttle::keep_swept(state.throttle.clone());
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let maintenance = match (&pg, &options.database) {
-        (Some(pool), Some(url)) => {
-            tokio::spawn(crate::screen::publish(
-                state.clone(),
-                projected_rx,
-                screen_tx,
-            ));
-            tokio::spawn(postgres::watch_intrusions(
-                pool.clone(),
-                catalog_id.clone(),
-                seen_rx,
-            ));
-            tokio::spawn(postgres::maintain(
-                url.clone(),
-                pool.clone(),
-                postgres::Channels {
-                    origin,
-                    settled: settled_tx,
-                    revoked: revoked_tx,
-                    announced: state.announced.clone(),
-                    oversized: oversized_tx,
-                    projected: projected_tx,
-                    catalog: catalog.clone().map(|handle| postgres::Catalog {
-                        handle,
-                        id: catalog_id.clone(),
-                        key: catalog_key.clone(),
-                        fair: fair.id.clone(),
-                        dir: dir.to_path_buf(),
-                    }),
-                    limits: options.documents,
-                    metrics,
-                },
-            ));
-            None
-        }
-        _ => {
-            tokio::spawn(crate::screen::publish(
-                state.clone(),
-                projected_rx,
-                screen_tx,
-            ));
-            let dir = dir.to_path_buf();
-            let catalog = catalog.clone();
-            let fair = fair.clone();
-            let role = role.clone();
-            let stop = stop.clone();
-            Some(std::thread::spawn(move || {
-                maintenance::maintain(
-                    &dir,
-                    &fair,
-                    &role,
-                    maintenance::Channels {
-                        changed: changed_rx,
-                        seen: seen_rx,
+    let maintenance =
+        match (&pg, &options.database) {
+            (Some(pool), Some(url)) => {
+                tokio::spawn(crate::screen::publish(
+                    state.clone(),
+                    projected_rx,
+                    screen_tx,
+                ));
+                tokio::spawn(postgres::watch_intrusions(
+                    pool.clone(),
+                    catalog_id.clone(),
+                    seen_rx,
+                ));
+                tokio::spawn(postgres::maintain(
+                    url.clone(),
+                    pool.clone(),
+                    postgres::Channels {
+                        origin,
+                        settled: settled_tx,
                         revoked: revoked_tx,
+                        announced: state.announced.clone(),
                         oversized: oversized_tx,
                         projected: projected_tx,
-                        settled: settled_tx,
+                        catalog: catalog.clone().map(|handle| postgres::Catalog {
+                            handle,
+                            id: catalog_id.clone(),
+                            key: catalog_key.clone(),
+                            fair: fair.id.clone(),
+                            dir: dir.to_path_buf(),
+                        }),
                         limits: options.documents,
-                        checkpoints: checkpoints.clone(),
                         metrics,
                     },
-                    catalog,
-                    stop,
-                )
-            }))
-        }
-    };
+                ));
+                None
+            }
+            _ => {
+                tokio::spawn(crate::screen::publish(
+                    state.clone(),
+                    projected_rx,
+                    screen_tx,
+                ));
+                let dir = dir.to_path_buf();
+                let catalog = catalog.clone();
+                let fair = fair.clone();
+                let role = role.clone();
+                let stop = stop.clone();
+                let nicer = options.background_nice;
+                let projection = std::thread::Builder::new().name("hq-projection".into());
+                let projection = projection.spawn(move || {
+                    run_nicer(nicer);
+                    maintenance::maintain(
+                        &dir,
+                        &fair,
+                        &role,
+                        maintenance::Channels {
+                            changed: changed_rx,
+                            seen: seen_rx,
+                            revoked: revoked_tx,
+                            oversized: oversized_tx,
+                            projected: projected_tx,
+                            settled: settled_tx,
+                            limits: options.documents,
+                            checkpoints: checkpoints.clone(),
+                            metrics,
+                        },
+                        catalog,
+                        stop,
+                    )
+                });
+                Some(projection.map_err(|e| {
+                    Error::Other(format!("cannot start the projection's thread: {e}"))
+                })?)
+            }
+        };
     if let Role::Hub { device, upstream } = &role {
         let (secret, ca) = {
             let conn = db.lock().map_err(|_| Error::Other("database".into()))?;

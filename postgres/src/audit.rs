@@ -17,6 +17,10 @@ CREATE TABLE IF NOT EXISTS audit_log (
 );
 ";
 
+/// An index of the log by time: `hq audit --since`, the dashboard's days and `hq audit
+/// prune` find a day's entries in a province's log without reading all of it.
+pub(crate) const BY_TIME: &str = "CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);";
+
 /// Writes what `actor` from `address` did.
 pub async fn record(
     pool: &Pool,

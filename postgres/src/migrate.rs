@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS stalls (
 ";
 
 /// Every migration, in order: its number and what it does.
-pub const MIGRATIONS: [(i32, &str); 7] = [
+pub const MIGRATIONS: [(i32, &str); 8] = [
     (
         1,
         "the projection, headquarters' indexes, stalls, the roll-up",
@@ -47,6 +47,7 @@ pub const MIGRATIONS: [(i32, &str); 7] = [
         "failed logins and enrolment codes, counted by every process",
     ),
     (7, "who did what at headquarters: the audit log"),
+    (8, "the audit log by time, for finding and pruning by day"),
 ];
 
 /// `sale_oversold`'s sale and name columns (`schema.sql`), for a projection made before
@@ -85,6 +86,7 @@ fn migration_sql(version: i32) -> String {
         5 => oversold_sales(),
         6 => crate::throttle::SCHEMA.to_string(),
         7 => crate::audit::SCHEMA.to_string(),
+        8 => crate::audit::BY_TIME.to_string(),
         _ => unreachable!("migration {version} is listed in MIGRATIONS"),
     }
 }

@@ -102,9 +102,12 @@ pub fn prune(
     {
         // One read transaction: what is read is one moment's log.
         let read = conn.transaction()?;
+        // In the order of the numbers, up to the last entry before (found by the index of
+        // times): the log is not read past it.
         let mut stmt = read.prepare(
             "SELECT id, at, actor, address, action, detail FROM audit_log
-             WHERE at < ?1 ORDER BY id",
+             WHERE id <= (SELECT max(id) FROM audit_log WHERE at < ?1) AND at < ?1
+             ORDER BY id",
         )?;
         let mut rows = stmt.query([&before])?;
         while let Some(r) = rows.next()? {

@@ -185,23 +185,34 @@ pub fn slip(dir: &Path, command: SlipCommand) -> Result<()> {
         v.device, v.shift
     );
     super::logs::record_outcome(dir, "slip verify", outcome);
+    // The slip is recorded: a reconciliation that cannot be read is said, not made the
+    // command's failure (which would write "failed" for a slip it recorded).
     let rec = match &database {
         Some(url) => super::postgres::with_pool(url, |pool| async move {
             crate::reconcile::postgres::reconcile(&pool, None).await
-        })?,
-        None => crate::reconcile::reconcile(&hq.conn)?,
+        }),
+        None => crate::reconcile::reconcile(&hq.conn),
     };
-    let missing = rec
-        .devices
-        .iter()
-        .find(|d| d.device == v.device)
-        .map(|d| (d.missing.clone(), d.missing_count))
-        .unwrap_or_default();
+    let missing = match rec {
+        Ok(rec) => Some(
+            rec.devices
+                .iter()
+                .find(|d| d.device == v.device)
+                .map(|d| (d.missing.clone(), d.missing_count))
+                .unwrap_or_default(),
+        ),
+        Err(e) => {
+            eprintln!(
+                "warning: the slip is recorded, but the reconciliation could not be read: {e}"
+            );
+            None
+        }
+    };
     if json {
         return print_json(&serde_json::json!({
             "slip": v,
-            "missing": missing.0,
-            "missing_count": missing.1,
+            "missing": missing.as_ref().map(|m| &m.0),
+            "missing_count": missing.as_ref().map(|m| m.1),
         }));
     }
     println!(
@@ -222,17 +233,15 @@ pub fn slip(dir: &Path, command: SlipCommand) -> Result<()> {
         Fen(v.counted_fen),
         Fen(v.variance_fen)
     );
-    if missing.1 == 0 {
-        println!(
+    match missing {
+        None => println!("missing at headquarters: not known (see the warning)"),
+        Some((_, 0)) => println!(
             "headquarters holds every sale of {} up to its last stated number",
             v.device
-        );
-    } else {
-        println!(
-            "missing at headquarters ({}): {}",
-            missing.1,
-            missing.0.join(", ")
-        );
+        ),
+        Some((missing, count)) => {
+            println!("missing at headquarters ({count}): {}", missing.join(", "))
+        }
     }
     Ok(())
 }

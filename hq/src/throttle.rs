@@ -86,12 +86,16 @@ impl Shared {
         }
     }
 
-    /// Takes back `ids`, and every attempt on `forgotten` (the key whose failures a success
-    /// forgets, whose refusal remembered here is forgotten too) when given.
-    async fn take_back(&self, forgotten: Option<&str>, ids: &[i64]) {
-        if let Some(key) = forgotten {
+    /// Takes back `ids` (an attempt's, on its `keys`), and every attempt on `forgotten`
+    /// (the key whose failures a success forgets) when given. Each of `keys` may then be
+    /// below its limit: what is remembered of them here is forgotten (the database is asked
+    /// again).
+    async fn take_back(&self, keys: &[String], forgotten: Option<&str>, ids: &[i64]) {
+        {
             let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
-            refused.remove(key);
+            for key in keys {
+                refused.remove(key);
+            }
         }
         if let Err(e) = fairpos_postgres::throttle::take_back(&self.pool, forgotten, ids).await {
             eprintln!("taking back an attempt: {e}");
@@ -409,7 +413,7 @@ impl<'t> Attempt<'t> {
             }
             Counted::Shared(shared, ids) => {
                 // Ids in the keys' order: the other keys' are all but the first.
-                shared.take_back(Some(first), &ids[1..]).await;
+                shared.take_back(&self.keys, Some(first), &ids[1..]).await;
             }
         }
     }
@@ -423,7 +427,7 @@ impl<'t> Attempt<'t> {
                 }
             }
             Counted::Shared(shared, ids) => {
-                shared.take_back(None, ids).await;
+                shared.take_back(&self.keys, None, ids).await;
             }
         }
     }
@@ -523,9 +527,8 @@ mod tests {
         // Another account from the address was not refused: asked (here, counted here).
         Attempt::login(&t, address, "lead1").await.unwrap().failed();
         // A success of the account from the address forgets what was refused with it.
-        shared
-            .take_back(Some("login@203.0.113.7:organizer"), &[])
-            .await;
+        let pair = "login@203.0.113.7:organizer";
+        shared.take_back(&[pair.to_string()], Some(pair), &[]).await;
         Attempt::login(&t, address, "organizer")
             .await
             .unwrap()
@@ -543,6 +546,16 @@ mod tests {
             .await
             .unwrap()
             .failed();
+        // An attempt taken back on the address (another one, in flight, that succeeded):
+        // the address may be below its limit again, so the database is asked again.
+        let keys = [
+            "login@203.0.113.7:lead3",
+            "login@203.0.113.7",
+            "login:lead3",
+        ];
+        let keys = keys.map(String::from);
+        shared.take_back(&keys, Some(&keys[0]), &[]).await;
+        Attempt::login(&t, address, "lead4").await.unwrap().failed();
         // A refusal whose wait is over is asked again.
         shared.remember_refused("enrol@198.51.100.1", Duration::ZERO, now);
         let from: IpAddr = "198.51.100.1".parse().unwrap();

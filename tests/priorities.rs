@@ -28,18 +28,33 @@ fn nice_by_thread(pid: u32) -> BTreeMap<String, i32> {
     by_name
 }
 
+/// [`nice_by_thread`] once the server's threads have all started (the projection's may
+/// start after the server answers).
+fn nice_of_started(server: &Server) -> BTreeMap<String, i32> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let nice = nice_by_thread(server.pid());
+        let started = ["hq-http", "hq-sync", "hq-projection"];
+        if started.iter().all(|name| nice.contains_key(*name)) {
+            return nice;
+        }
+        assert!(std::time::Instant::now() < deadline, "{nice:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn the_tills_sync_and_the_projection_run_nicer_than_organizers_requests() {
     let hq = Hq::demo();
     let server = Server::start(hq.data(), &[]);
-    let nice = nice_by_thread(server.pid());
+    let nice = nice_of_started(&server);
     let http = nice["hq-http"];
     assert_eq!(nice["hq-sync"], (http + 5).min(19), "{nice:?}");
     assert_eq!(nice["hq-projection"], (http + 5).min(19), "{nice:?}");
     drop(server);
 
     let server = Server::start(hq.data(), &["--background-nice", "0"]);
-    let nice = nice_by_thread(server.pid());
+    let nice = nice_of_started(&server);
     let http = nice["hq-http"];
     assert_eq!(
         (nice["hq-sync"], nice["hq-projection"]),

@@ -1,8 +1,9 @@
 //! The file `hq audit prune` moves entries into: JSON Lines, one entry a line with its
 //! number in the log, oldest first. Written under a temporary name beside where it goes and
 //! hashed as it is written ([`Archive`]); flushed to disk and hashed whole ([`Finished`])
-//! before the log is locked; given its name ([`Finished::name`]) as the last step before the
-//! transaction that removes the entries commits, never over another file.
+//! before the entries are removed (on SQLite before the log is locked); given its name
+//! ([`Finished::name`]) as the last step before the transaction that removes them commits,
+//! never over another file. A process killed before leaves the temporary file.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};

@@ -129,13 +129,21 @@ pub fn entries_where(
     filter: &Filter,
     latest: Option<u32>,
 ) -> Result<Vec<Entry>> {
+    let (query, values) = filtered(filter, latest);
+    let mut stmt = conn.prepare(&query)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| entry_from(r, 0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The query of [`entries_where`] and the values it takes: only the conditions asked, so
+/// that SQLite can find a time's entries by the index of times.
+fn filtered(filter: &Filter, latest: Option<u32>) -> (String, Vec<&String>) {
     let Filter {
         since,
         until,
         action,
         actor,
     } = filter;
-    // Only the conditions asked, so that SQLite can find a time's entries by the index.
     let asked = [
         (since, "at >= ?"),
         (until, "at < ?"),
@@ -154,9 +162,7 @@ pub fn entries_where(
     // SQLite takes a negative limit as none.
     let limit = latest.map_or(-1, i64::from);
     query += &format!(" ORDER BY id DESC LIMIT {limit}) ORDER BY id");
-    let mut stmt = conn.prepare(&query)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| entry_from(r, 0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    (query, values)
 }
 
 /// The last `latest` entries (every one for `None`), oldest first.
@@ -357,6 +363,38 @@ mod tests {
         let last = entries_where(&conn, &lead1, Some(1)).unwrap();
         assert_eq!(last.len(), 1);
         assert_eq!(last[0].action, "login refused");
+    }
+
+    /// What SQLite's plan for `query` says it does, step by step.
+    fn plan(conn: &Connection, query: &str, values: usize) -> String {
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {query}"))
+            .unwrap();
+        let none = vec![rusqlite::types::Null; values];
+        let steps = stmt.query_map(rusqlite::params_from_iter(none), |r| r.get::<_, String>(3));
+        steps
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    #[test]
+    fn a_days_entries_are_found_by_the_index_of_times() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        let days = Filter {
+            since: Some("2026-11-26T16:00:00Z".into()),
+            until: Some("2026-11-27T16:00:00Z".into()),
+            ..Filter::default()
+        };
+        let (query, values) = filtered(&days, Some(500));
+        let found = plan(&conn, &query, values.len());
+        assert!(found.contains("USING INDEX audit_log_at"), "{found}");
+        // A prune reads by number, up to the last entry before (found by the index).
+        let read = plan(&conn, prune::READ_BEFORE, 1);
+        assert!(read.contains("INTEGER PRIMARY KEY (rowid<?)"), "{read}");
+        assert!(!read.contains("SCAN audit_log"), "{read}");
     }
 
     #[test]

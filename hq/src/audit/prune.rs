@@ -79,6 +79,12 @@ pub fn found(conn: &Connection, before: DateTime<Utc>) -> Result<Found> {
     })
 }
 
+/// The entries of a SQLite log written before `?1`, in the order of their numbers, up to
+/// the last one before (found by the index of times): the log is not read past it.
+pub(crate) const READ_BEFORE: &str = "SELECT id, at, actor, address, action, detail FROM audit_log
+     WHERE id <= (SELECT max(id) FROM audit_log WHERE at < ?1) AND at < ?1
+     ORDER BY id";
+
 /// Moves the entries of a SQLite log written before `before` into `archive`, then removes
 /// them in one transaction with the entry `by` writes of it (`(actor, address)`; its
 /// detail from `detail`). None before: nothing written, no archive kept. The archive kept,
@@ -102,13 +108,7 @@ pub fn prune(
     {
         // One read transaction: what is read is one moment's log.
         let read = conn.transaction()?;
-        // In the order of the numbers, up to the last entry before (found by the index of
-        // times): the log is not read past it.
-        let mut stmt = read.prepare(
-            "SELECT id, at, actor, address, action, detail FROM audit_log
-             WHERE id <= (SELECT max(id) FROM audit_log WHERE at < ?1) AND at < ?1
-             ORDER BY id",
-        )?;
+        let mut stmt = read.prepare(READ_BEFORE)?;
         let mut rows = stmt.query([&before])?;
         while let Some(r) = rows.next()? {
             last = r.get(0)?;

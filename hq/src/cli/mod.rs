@@ -235,7 +235,7 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
                     max_sync_message: max_sync_message as usize * 1024 * 1024,
                     sync_idle: parse_std_span("--sync-idle", &sync_idle)?,
                     max_sync_sockets: max_sync_sockets.into(),
-                    background_nice: background_nice.into(),
+                    background_nice,
                     documents: crate::limits::DocumentLimits {
                         max_bytes: crate::limits::parse_size("--max-document", &max_document)?,
                         per_device: max_documents_per_device,

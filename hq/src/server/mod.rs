@@ -22,6 +22,7 @@ pub mod maintenance;
 pub mod mirror;
 pub mod policy;
 pub mod postgres;
+pub mod priority;
 pub mod proxy;
 pub mod quiet_log;
 pub mod scrape;
@@ -69,8 +70,8 @@ pub struct ServeOptions {
     /// The most sync sockets one peer may hold open to this process ([`sync_slots`]).
     pub max_sync_sockets: usize,
     /// How many steps nicer than the server its background work runs: the sync's threads,
-    /// and on SQLite the projection's ([`run_nicer`]).
-    pub background_nice: i32,
+    /// and on SQLite the projection's ([`priority`]).
+    pub background_nice: u8,
     /// How many ledger documents a till may have, and how large each.
     pub documents: crate::limits::DocumentLimits,
     /// A PostgreSQL database every stored ledger chunk is copied to (`mirror`).
@@ -95,44 +96,26 @@ pub struct ServeOptions {
 
 /// Serves until SIGINT or SIGTERM.
 pub fn serve(dir: &Path, options: ServeOptions) -> Result<()> {
-    let runtime = |name: &str, nicer: i32| {
+    let runtime = |name: &str, nice: Option<i32>| {
         tokio::runtime::Builder::new_multi_thread()
             .thread_name(name)
-            .on_thread_start(move || run_nicer(nicer))
+            .on_thread_start(move || priority::set_thread_nice(nice))
             .enable_all()
             .build()
             .map_err(|e| Error::Other(format!("cannot start the runtime: {e}")))
     };
-    let http = runtime("hq-http", 0)?;
+    let background = priority::background_nice(options.background_nice);
+    let http = runtime("hq-http", None)?;
     // The documents' sync (samod's connections and document actors) on workers of its own:
     // an organizer's request is then never queued behind hundreds of tills' sync work on the
     // same two workers, and the system schedules the two kinds of work side by side, the
-    // sync's threads (and their blocking threads, the storage's writes) a few steps nicer,
+    // sync's threads (its workers and blocking threads) a few steps nicer,
     // so that a storm of tills takes the cores' time before organizers' requests only when
     // they leave it.
-    let sync = runtime("hq-sync", options.background_nice)?;
+    let sync = runtime("hq-sync", background)?;
     let served = http.block_on(run(dir, options, sync.handle().clone()));
     sync.shutdown_timeout(SYNC_STOP);
     served
-}
-
-/// Makes the calling thread `steps` nicer (Linux keeps a nice value per thread), no nicer
-/// than 19; a thread may always lower its own priority.
-pub(crate) fn run_nicer(steps: i32) {
-    if steps == 0 {
-        return;
-    }
-    // SAFETY: gettid, getpriority and setpriority have no preconditions; errno is the
-    // thread's own.
-    unsafe {
-        let thread = libc::gettid() as libc::id_t;
-        *libc::__errno_location() = 0;
-        let now = libc::getpriority(libc::PRIO_PROCESS, thread);
-        if now == -1 && *libc::__errno_location() != 0 {
-            return;
-        }
-        libc::setpriority(libc::PRIO_PROCESS, thread, (now + steps).min(19));
-    }
 }
 
 /// How long the sync runtime's last tasks get once the server has stopped samod.
@@ -379,10 +362,10 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
                 let fair = fair.clone();
                 let role = role.clone();
                 let stop = stop.clone();
-                let nicer = options.background_nice;
+                let nice = priority::background_nice(options.background_nice);
                 let projection = std::thread::Builder::new().name("hq-projection".into());
                 let projection = projection.spawn(move || {
-                    run_nicer(nicer);
+                    priority::set_thread_nice(nice);
                     maintenance::maintain(
                         &dir,
                         &fair,

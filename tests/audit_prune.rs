@@ -3,7 +3,8 @@
 //! new archive file, whose SHA-256 the log's own entry of the prune holds; nothing of the
 //! last six months ever goes (refused, and the refusal written down); a dry run changes
 //! nothing; an archive is never written over, and a prune that cannot keep its archive
-//! removes nothing. And the log's entries found by day (at the fair), action and actor.
+//! removes nothing. And the log's entries found by day (at the fair), action and actor; and
+//! `deploy/fairpos-hq-audit-prune.service`'s command, as its monthly timer runs it.
 
 mod common;
 
@@ -234,4 +235,77 @@ fn old_entries_are_archived_and_removed(hq: &Hq, lister: &Hq) {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names, ["audit-old.jsonl"]);
+}
+
+/// The words of `ExecStart` in `deploy/NAME`, and the unit's text.
+fn unit(name: &str) -> (Vec<String>, String) {
+    let path = format!("{}/deploy/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(path).unwrap();
+    let exec = text.lines().find_map(|l| l.strip_prefix("ExecStart="));
+    let words = exec.map_or_else(Vec::new, |e| {
+        e.split_whitespace().map(str::to_string).collect()
+    });
+    (words, text)
+}
+
+#[test]
+fn the_monthly_timer_keeps_twelve_months_and_archives_the_rest_in_a_folder_of_its_own() {
+    let (_, timer) = unit("fairpos-hq-audit-prune.timer");
+    for line in [
+        "OnCalendar=monthly",
+        "Persistent=true",
+        "Unit=fairpos-hq-audit-prune.service",
+    ] {
+        assert!(timer.lines().any(|l| l == line), "the timer lacks {line}");
+    }
+    let (words, service) = unit("fairpos-hq-audit-prune.service");
+    assert!(service.lines().any(|l| l == "Type=oneshot"));
+    assert!(service.lines().any(|l| l == "User=fairpos"));
+    let [program, data, _, flags @ ..] = words.as_slice() else {
+        panic!("ExecStart: {words:?}");
+    };
+    assert!(
+        program.ends_with("/fairpos-hq") && data == "--data",
+        "{words:?}"
+    );
+
+    let hq = Hq::demo();
+    written_long_ago(&hq, 400, "login", "old-400");
+    written_long_ago(&hq, 200, "user add", "old-200");
+    let files = tempfile::tempdir().unwrap();
+    let folder = files.path().join("audit-archive");
+    // As the timer runs it, the archive folder this test's own (and not there yet).
+    let mut args = vec!["hq".to_string()];
+    args.extend(flags.iter().map(|flag| match flag.as_str() {
+        "/var/lib/fairpos/audit-archive" => folder.to_str().unwrap().to_string(),
+        other => other.to_string(),
+    }));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let said = hq.ok(&args);
+    assert!(said.contains("1 entries written before"), "{said}");
+    let archives: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let [archive] = archives.as_slice() else {
+        panic!("{archives:?}");
+    };
+    let name = archive.file_name().unwrap().to_str().unwrap();
+    assert!(
+        name.starts_with("audit-before-") && name.ends_with(".jsonl"),
+        "{name}"
+    );
+    let text = std::fs::read_to_string(archive).unwrap();
+    assert!(
+        text.contains("old-400") && !text.contains("old-200"),
+        "{text}"
+    );
+    let kept = kept_details(&hq);
+    assert!(kept.contains(&"old-200".to_string()) && !kept.contains(&"old-400".to_string()));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&folder).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+    // The next month's run, with nothing older: nothing written.
+    hq.ok(&args);
+    assert_eq!(std::fs::read_dir(&folder).unwrap().count(), 1);
 }

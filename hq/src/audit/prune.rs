@@ -9,6 +9,8 @@
 //! SHA-256) commits: a prune that fails before removes nothing and leaves no archive; one
 //! killed or failing at its commit leaves the archive named, and the error says so.
 
+use std::path::{Path, PathBuf};
+
 use chrono::{DateTime, FixedOffset, Months, NaiveDate, Utc};
 use fairpos_postgres::audit::{NewEntry, StoredEntry};
 use rusqlite::{params, Connection, TransactionBehavior};
@@ -30,6 +32,38 @@ pub fn latest_day(today: NaiveDate) -> NaiveDate {
     today
         .checked_sub_months(Months::new(KEPT_MONTHS))
         .unwrap_or(NaiveDate::MIN)
+}
+
+/// The first day kept when the last `months` are (`--keep-months`): today at the fair
+/// (`offset`, `now`), that many months back.
+pub fn months_back(months: u32, offset: FixedOffset, now: DateTime<Utc>) -> NaiveDate {
+    let today = now.with_timezone(&offset).date_naive();
+    today
+        .checked_sub_months(Months::new(months))
+        .unwrap_or(NaiveDate::MIN)
+}
+
+/// A new archive's path in `folder` (`--archive-dir`; made when missing, for this user
+/// alone): `audit-before-DAY-WHEN.jsonl`, WHEN `now` in UTC (and `-2`, `-3`… after it when
+/// taken), so that a timer's prunes never name one twice.
+pub fn archive_in(folder: &Path, before: NaiveDate, now: DateTime<Utc>) -> Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let made = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(folder);
+    made.map_err(|source| Error::Io {
+        path: folder.to_path_buf(),
+        source,
+    })?;
+    let when = now.format("%Y%m%dT%H%M%SZ");
+    // Two in one second (a timer's run and one by hand): the second numbered.
+    let names = std::iter::once(String::new()).chain((2..).map(|n| format!("-{n}")));
+    let free = names
+        .take(100)
+        .map(|n| folder.join(format!("audit-before-{before}-{when}{n}.jsonl")))
+        .find(|path| path.symlink_metadata().is_err());
+    free.ok_or_else(|| Error::input(format!("{}: no free archive name", folder.display())))
 }
 
 /// The instant day `before` begins at the fair (`offset`), if that is six months before
@@ -239,6 +273,11 @@ mod tests {
         let refused = cutoff(day("2026-06-05"), beijing(), now).unwrap_err();
         assert!(refused.is_bad_input());
         assert!(refused.to_string().contains("name 2026-06-04"), "{refused}");
+        assert_eq!(months_back(12, beijing(), now), day("2025-12-04"));
+        assert_eq!(
+            months_back(6, beijing(), now),
+            latest_day(day("2026-12-04"))
+        );
         // In UTC it is still the 3rd: the 4th is refused there.
         let utc = FixedOffset::east_opt(0).unwrap();
         assert!(cutoff(day("2026-06-04"), utc, now).is_err());

@@ -464,21 +464,38 @@ pub struct AuditArgs {
 }
 
 /// What `hq audit` does besides listing.
+/// What `hq audit` does besides listing.
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
     /// Move the entries written before a day into an archive file (JSON Lines), never one
     /// of the last six months (the Cybersecurity Law of the PRC, Art. 21).
-    Prune {
-        /// The first day kept, at the fair's local time: six months ago at the latest.
-        #[arg(long, value_name = "YYYY-MM-DD")]
-        before: chrono::NaiveDate,
-        /// A new file for the entries moved out (never written over).
-        #[arg(long, value_name = "FILE", required_unless_present = "dry_run")]
-        archive: Option<PathBuf>,
-        /// Say how many entries would go, and change nothing.
-        #[arg(long, conflicts_with = "archive")]
-        dry_run: bool,
-    },
+    Prune(PruneArgs),
+}
+
+/// `hq audit prune`'s options: a day (or months to keep), and where the entries go.
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("day").required(true).args(["before", "keep_months"])))]
+#[command(group(
+    clap::ArgGroup::new("into").required(true).args(["archive", "archive_dir", "dry_run"])
+))]
+pub struct PruneArgs {
+    /// The first day kept, at the fair's local time: six months ago at the latest.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub before: Option<chrono::NaiveDate>,
+    /// Keep the last N months (6 at least): the first day kept is today at the fair, N
+    /// months back (for a timer).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(6..=1200))]
+    pub keep_months: Option<u32>,
+    /// A new file for the entries moved out (never written over).
+    #[arg(long, value_name = "FILE")]
+    pub archive: Option<PathBuf>,
+    /// A folder for the archive (made when missing), as audit-before-DAY-WHEN.jsonl (for a
+    /// timer).
+    #[arg(long, value_name = "DIR")]
+    pub archive_dir: Option<PathBuf>,
+    /// Say how many entries would go, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Args, Debug)]

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::args::{
     AuditArgs, AuditCommand, HqBundleCommand, HqCatalogCommand, HqCommand, ImportOnly,
-    PostgresCommand, SlipCommand, StatementsCommand, UserCommand,
+    PostgresCommand, PruneArgs, SlipCommand, StatementsCommand, UserCommand,
 };
 use super::kit::print_json;
 use super::postgres::{database_of, with_pool, with_pool_as_it_is};
@@ -66,20 +66,33 @@ fn events_in(conn: &rusqlite::Connection) -> Result<Vec<EventRow>> {
 pub fn audit(dir: &Path, args: AuditArgs) -> Result<()> {
     match args.prune {
         None => print_audit(dir, args),
-        Some(AuditCommand::Prune {
-            before,
-            archive,
-            dry_run,
-        }) => match archive {
-            Some(archive) if !dry_run => prune_audit(dir, before, &archive),
-            _ => audit_to_prune(dir, before),
-        },
+        Some(AuditCommand::Prune(prune)) => prune_command(dir, prune),
     }
 }
 
-/// `hq audit prune --dry-run`: what a prune would move.
-fn audit_to_prune(dir: &Path, before: NaiveDate) -> Result<()> {
+/// `hq audit prune`: the first day kept (given, or months back from today at the fair), and
+/// the archive it goes to (given, or a new one in a folder).
+fn prune_command(dir: &Path, args: PruneArgs) -> Result<()> {
     let hq = Hq::open(dir)?;
+    let now = chrono::Utc::now();
+    let before = match (args.before, args.keep_months) {
+        (Some(day), _) => day,
+        (None, Some(months)) => prune::months_back(months, hq.fair.utc_offset, now),
+        (None, None) => return Err(Error::input("give --before DAY or --keep-months N")),
+    };
+    if args.dry_run {
+        return audit_to_prune(hq, before);
+    }
+    let path = match (args.archive, args.archive_dir) {
+        (Some(file), _) => file,
+        (None, Some(folder)) => prune::archive_in(&folder, before, now)?,
+        (None, None) => return Err(Error::input("give --archive FILE or --archive-dir DIR")),
+    };
+    prune_audit(hq, before, &path)
+}
+
+/// `hq audit prune --dry-run`: what a prune would move.
+fn audit_to_prune(hq: Hq, before: NaiveDate) -> Result<()> {
     let offset = hq.fair.utc_offset;
     let cutoff = prune::cutoff(before, offset, chrono::Utc::now())?;
     let found = match crate::meta(&hq.conn, crate::META_DATABASE)? {
@@ -102,8 +115,7 @@ fn audit_to_prune(dir: &Path, before: NaiveDate) -> Result<()> {
 
 /// `hq audit prune`: the entries written before day `before` moved into a new file at
 /// `path`, with an entry saying so.
-fn prune_audit(dir: &Path, before: NaiveDate, path: &Path) -> Result<()> {
-    let mut hq = Hq::open(dir)?;
+fn prune_audit(mut hq: Hq, before: NaiveDate, path: &Path) -> Result<()> {
     let offset = hq.fair.utc_offset;
     let cutoff = prune::cutoff(before, offset, chrono::Utc::now())?;
     let archive = Archive::create(path)?;
@@ -297,21 +309,27 @@ pub fn done_by(command: &HqCommand) -> Option<Done> {
             None
         }
         HqCommand::Audit(AuditArgs {
-            prune: Some(AuditCommand::Prune {
-                before, archive, ..
-            }),
+            prune: Some(AuditCommand::Prune(p)),
             ..
-        }) => match archive {
-            Some(to) => Done::new(prune::ACTION, format!("before {before} to {}", file(to)))
-                .map(Done::only_failed),
-            None => None,
-        },
+        }) if !p.dry_run => {
+            let day = match (p.before, p.keep_months) {
+                (Some(day), _) => format!("before {day}"),
+                (None, Some(months)) => format!("keeping {months} months"),
+                (None, None) => String::new(),
+            };
+            let to = match (&p.archive, &p.archive_dir) {
+                (Some(to), _) => file(to),
+                (None, Some(folder)) => format!("folder {}", file(folder)),
+                (None, None) => String::new(),
+            };
+            Done::new(prune::ACTION, format!("{day} to {to}")).map(Done::only_failed)
+        }
         HqCommand::Serve(_)
         | HqCommand::Devices(_)
         | HqCommand::Sales(_)
         | HqCommand::Report(_)
         | HqCommand::Events(_)
-        | HqCommand::Audit(AuditArgs { prune: None, .. })
+        | HqCommand::Audit(_)
         | HqCommand::Reconcile(_)
         | HqCommand::Leaderboard(_)
         | HqCommand::Unit { .. } => None,
@@ -479,6 +497,10 @@ mod tests {
             ("slip verify FPS1", "slip verify"),
             (
                 "audit prune --before 2025-01-01 --archive a.jsonl",
+                "audit prune",
+            ),
+            (
+                "audit prune --keep-months 12 --archive-dir archives",
                 "audit prune",
             ),
             (&format!("postgres migrate {url}"), "postgres migrate"),

@@ -29,17 +29,18 @@ pub const ACTION: &str = "audit prune";
 
 /// The latest day a prune may name, `today` at the fair: six months back.
 pub fn latest_day(today: NaiveDate) -> NaiveDate {
-    today
-        .checked_sub_months(Months::new(KEPT_MONTHS))
-        .unwrap_or(NaiveDate::MIN)
+    months_before(today, KEPT_MONTHS)
 }
 
 /// The first day kept when the last `months` are (`--keep-months`): today at the fair
 /// (`offset`, `now`), that many months back.
 pub fn months_back(months: u32, offset: FixedOffset, now: DateTime<Utc>) -> NaiveDate {
-    let today = now.with_timezone(&offset).date_naive();
-    today
-        .checked_sub_months(Months::new(months))
+    months_before(now.with_timezone(&offset).date_naive(), months)
+}
+
+/// `day`, `months` calendar months back (the month's last day when it has no such day).
+fn months_before(day: NaiveDate, months: u32) -> NaiveDate {
+    day.checked_sub_months(Months::new(months))
         .unwrap_or(NaiveDate::MIN)
 }
 

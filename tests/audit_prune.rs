@@ -3,8 +3,9 @@
 //! new archive file, whose SHA-256 the log's own entry of the prune holds; nothing of the
 //! last six months ever goes (refused, and the refusal written down); a dry run changes
 //! nothing; an archive is never written over, and a prune that cannot keep its archive
-//! removes nothing. And the log's entries found by day (at the fair), action and actor; and
-//! `deploy/fairpos-hq-audit-prune.service`'s command, as its monthly timer runs it.
+//! removes nothing; two prunes at once archive each entry once. And the log's entries found
+//! by day (at the fair), action and actor; and `deploy/fairpos-hq-audit-prune.service`'s
+//! command, as its monthly timer runs it.
 
 mod common;
 
@@ -308,4 +309,111 @@ fn the_monthly_timer_keeps_twelve_months_and_archives_the_rest_in_a_folder_of_it
     // The next month's run, with nothing older: nothing written.
     hq.ok(&args);
     assert_eq!(std::fs::read_dir(&folder).unwrap().count(), 1);
+}
+
+#[test]
+fn two_prunes_at_once_archive_each_entry_once_on_sqlite() {
+    let hq = Hq::demo();
+    two_prunes_at_once_archive_each_entry_once(&hq, &hq);
+}
+
+#[test]
+fn two_prunes_at_once_archive_each_entry_once_on_postgres() {
+    let Some(hq) = Hq::demo_postgres("audit_prunes") else {
+        return;
+    };
+    let other = Hq::demo_on(&hq.database_url().unwrap());
+    two_prunes_at_once_archive_each_entry_once(&hq, &other);
+}
+
+/// `n` entries written `days_ago`, `bulk-1` … `bulk-N`, in one transaction.
+fn many_written_long_ago(hq: &Hq, n: usize, days_ago: i64) {
+    let at =
+        (Utc::now() - Duration::days(days_ago)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    match hq.database_url() {
+        Some(url) => {
+            let sql = format!(
+                "INSERT INTO audit_log(at, actor, address, action, detail) \
+                 SELECT '{at}', 'lead1', '10.0.0.9', 'login', 'bulk-' || g \
+                 FROM generate_series(1, {n}) AS g"
+            );
+            let psql = Command::new("psql").args([&url, "-qc", &sql]).status();
+            assert!(psql.unwrap().success(), "{sql}");
+        }
+        None => {
+            let mut db = rusqlite::Connection::open(hq.data().join("hq.db")).unwrap();
+            let tx = db.transaction().unwrap();
+            for i in 1..=n {
+                tx.execute(
+                    "INSERT INTO audit_log(at, actor, address, action, detail)
+                     VALUES (?1, 'lead1', '10.0.0.9', 'login', ?2)",
+                    [&at, &format!("bulk-{i}")],
+                )
+                .unwrap();
+            }
+            tx.commit().unwrap();
+        }
+    }
+}
+
+/// 2 000 old entries; a prune through `one` and one through `other` started at once.
+fn two_prunes_at_once_archive_each_entry_once(one: &Hq, other: &Hq) {
+    let n = 2_000;
+    many_written_long_ago(one, n, 300);
+    let before = fair_day(190);
+    let files = tempfile::tempdir().unwrap();
+    let archives = [files.path().join("a.jsonl"), files.path().join("b.jsonl")];
+    // Both started before either is waited for.
+    let prunes: Vec<std::process::Child> = [one, other]
+        .iter()
+        .zip(&archives)
+        .map(|(hq, archive)| {
+            Command::new(common::BIN)
+                .arg("--data")
+                .arg(hq.data())
+                .args(["hq", "audit", "prune", "--before", &before, "--archive"])
+                .arg(archive)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let prunes: Vec<_> = prunes.into_iter().map(|p| p.wait_with_output()).collect();
+    // Each either archived, found nothing left, or found another prune had removed them.
+    for out in prunes.into_iter().map(Result::unwrap) {
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() || said.contains("another prune"),
+            "{said}"
+        );
+    }
+    let kept: Vec<&std::path::PathBuf> = archives.iter().filter(|a| a.exists()).collect();
+    let [archive] = kept.as_slice() else {
+        panic!("archives kept: {kept:?}");
+    };
+    let text = std::fs::read_to_string(archive).unwrap();
+    let ids: std::collections::BTreeSet<i64> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!((text.lines().count(), ids.len()), (n, n));
+    assert!(!kept_details(other).iter().any(|d| d.starts_with("bulk-")));
+    let done: Vec<String> = listed(one)
+        .into_iter()
+        .filter(|(action, detail)| action == "audit prune" && !detail.contains("failed"))
+        .map(|(_, detail)| detail)
+        .collect();
+    let [done] = done.as_slice() else {
+        panic!("{done:?}");
+    };
+    assert!(
+        done.starts_with(&format!("{n} entries written before")),
+        "{done}"
+    );
+    assert_eq!(std::fs::read_dir(files.path()).unwrap().count(), 1);
 }

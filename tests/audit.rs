@@ -239,6 +239,15 @@ fn who_did_what(hq: Hq, joined: Option<Hq>) {
         rows.iter().all(|r| r.starts_with("\"login refused\"")),
         "{found}"
     );
+    assert!(found.contains("format=csv"), "{found}");
+    let (status, _, csv) = api.fetch(&format!("{path}&format=csv"), Some(&organizer), false);
+    assert_eq!(status, 200, "{csv}");
+    let csv_lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(csv_lines.len(), 4, "{csv}");
+    assert!(
+        csv_lines[1..].iter().all(|l| l.contains(",login refused,")),
+        "{csv}"
+    );
     let (_, _, asked) = api.fetch("/audit?actor=%3Cb%3E", Some(&organizer), false);
     assert!(asked.contains("value=\"&#60;b&#62;\""), "{asked}");
     assert!(asked.contains(">无 none<"), "{asked}");

@@ -111,6 +111,8 @@ fn pruned_into(hq: &Hq, before: &str, archive: &str) -> String {
 
 /// Entries 400, 200 and 10 days old; then prunes through `hq`, listed through `lister`.
 fn old_entries_are_archived_and_removed(hq: &Hq, lister: &Hq) {
+    // What a client sent, as a spreadsheet would run it.
+    written_long_ago(hq, 5, "enroll refused", "=HYPERLINK(1)");
     written_long_ago(hq, 400, "login", "old-400");
     written_long_ago(hq, 200, "user add", "old-200");
     written_long_ago(hq, 10, "login", "recent-10");
@@ -138,9 +140,14 @@ fn old_entries_are_archived_and_removed(hq: &Hq, lister: &Hq) {
     );
     assert_eq!(
         found(&["--since", &fair_day(201), "--actor", "lead1"]),
-        ["old-200", "recent-10"]
+        ["=HYPERLINK(1)", "old-200", "recent-10"]
     );
     assert!(found(&["--until", &fair_day(401)]).is_empty());
+    // As CSV: a header, then each entry; the formula made text.
+    let csv = lister.ok(&["hq", "audit", "--csv", "--action", "enroll refused"]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(lines[1].ends_with(",'=HYPERLINK(1)"), "{csv}");
 
     // Three months back is within the six months kept: refused, and the refusal written.
     let recent = fair_day(91);

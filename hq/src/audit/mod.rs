@@ -11,6 +11,7 @@
 //! is older than six months into an archive file ([`prune`]).
 
 pub mod archive;
+pub mod export;
 pub mod prune;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, Utc};

@@ -447,8 +447,11 @@ pub struct AuditArgs {
     #[command(subcommand)]
     pub prune: Option<AuditCommand>,
     /// The entries as a JSON array.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "csv")]
     pub json: bool,
+    /// The entries as CSV (a cell a spreadsheet would take as a formula given a leading ').
+    #[arg(long)]
+    pub csv: bool,
     /// Only entries written on this day or after (at the fair's local time).
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub since: Option<chrono::NaiveDate>,

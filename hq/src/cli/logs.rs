@@ -171,6 +171,10 @@ fn print_audit(dir: &Path, args: AuditArgs) -> Result<()> {
     if args.json {
         return print_json(&entries);
     }
+    if args.csv {
+        let text = audit::export::csv(&entries)?;
+        return super::kit::write_output(Path::new("-"), &text);
+    }
     // What a person typed (a label, a file name) cannot start a line of its own.
     for e in &entries {
         let detail = if e.detail.is_empty() {

@@ -263,6 +263,8 @@ pub(crate) async fn anomalies(State(state): State<AppState>, headers: HeaderMap)
 
 /// The audit log's latest entries an organizer sees at `/audit`.
 const AUDIT_PAGE_ENTRIES: u32 = 500;
+/// The most entries `/audit?format=csv` gives (`hq audit --csv` gives them all).
+const AUDIT_CSV_ENTRIES: u32 = 100_000;
 
 /// `/audit`: the latest entries the form's fields let through (`since` and `until` days at
 /// the fair, `action`, `actor`), newest first.
@@ -305,12 +307,42 @@ pub(crate) async fn audit(
             )
         }
     };
-    let entries = match state.audit_entries(&filter, AUDIT_PAGE_ENTRIES).await {
+    let csv = asked.get("format").is_some_and(|f| f == "csv");
+    let latest = if csv {
+        AUDIT_CSV_ENTRIES
+    } else {
+        AUDIT_PAGE_ENTRIES
+    };
+    let entries = match state.audit_entries(&filter, latest).await {
         Ok(e) => e,
         Err(e) => return failure(e),
     };
+    if csv {
+        return match crate::audit::export::csv(&entries) {
+            Ok(bytes) => (
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"audit.csv\"",
+                    ),
+                ],
+                bytes,
+            )
+                .into_response(),
+            Err(e) => failure(e),
+        };
+    }
     let f = formats(&state);
     let text = |name: &str| field(name).unwrap_or_default().to_string();
+    // The same fields, for the download's link.
+    let mut csv_query = url::form_urlencoded::Serializer::new(String::new());
+    for name in ["since", "until", "action", "actor"] {
+        if let Some(value) = field(name) {
+            csv_query.append_pair(name, value);
+        }
+    }
+    csv_query.append_pair("format", "csv");
     let body = views::AuditLog {
         f: &f,
         entries: &entries,
@@ -319,6 +351,7 @@ pub(crate) async fn audit(
         action: text("action"),
         actor: text("actor"),
         filtered: filter != Default::default(),
+        csv_href: format!("/audit?{}", csv_query.finish()),
     };
     rendered(&state, "/audit", "操作记录 Audit log", &body)
 }

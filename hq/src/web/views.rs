@@ -164,6 +164,8 @@ pub(crate) struct AuditLog<'a> {
     pub actor: String,
     /// Whether any field was asked.
     pub filtered: bool,
+    /// The same entries as CSV, up to 100 000 of them.
+    pub csv_href: String,
 }
 
 /// Renders a template, a failure said as the server's error.

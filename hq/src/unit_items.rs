@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::{Error, Result};
 use fairpos_domain::catalog::{grams_per_unit, milli_text};
 use fairpos_domain::Fen;
+use fairpos_projection::report::format::spreadsheet_safe;
 
 /// One line of a unit's itemised list, net of refunds.
 #[derive(Clone, Debug, Serialize)]
@@ -197,15 +198,17 @@ pub fn csv(u: &UnitItems) -> Result<Vec<u8>> {
     ])
     .map_err(fail)?;
     for i in &u.items {
+        // Names as text: a product a till added offline is named by a volunteer.
+        let text = |t: &str| spreadsheet_safe(t).into_owned();
         w.write_record([
-            i.date.as_str(),
-            &i.sale,
-            &i.stall,
-            &i.item,
-            &Fen(i.unit_price_fen).to_string(),
-            &i.quantity,
-            &i.unit,
-            &Fen(i.amount_fen).to_string(),
+            i.date.clone(),
+            text(&i.sale),
+            text(&i.stall),
+            text(&i.item),
+            Fen(i.unit_price_fen).to_string(),
+            i.quantity.clone(),
+            text(&i.unit),
+            Fen(i.amount_fen).to_string(),
         ])
         .map_err(fail)?;
     }
@@ -274,4 +277,36 @@ pub fn xlsx(u: &UnitItems) -> Result<Vec<u8>> {
         .map_err(fail)?;
     sheet.set_column_width(3, 30).map_err(fail)?;
     book.save_to_buffer().map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_product_named_as_a_formula_is_text_in_the_csv_and_its_amounts_numbers() {
+        let items = UnitItems {
+            tax_id: "91430000MA4L0000X1".into(),
+            name: "a unit".into(),
+            total_fen: 1200,
+            items: vec![UnitItem {
+                date: "2026-11-22".into(),
+                sale: "T01-000001".into(),
+                stall: "S01".into(),
+                // A product a till added offline, named by a volunteer.
+                item: "=HYPERLINK(\"http://x\")".into(),
+                unit_price_fen: 1200,
+                quantity: "1".into(),
+                unit: "袋".into(),
+                amount_fen: 1200,
+            }],
+        };
+        let text = String::from_utf8(csv(&items).unwrap()).unwrap();
+        let line = text.lines().nth(1).unwrap();
+        let item = r#""'=HYPERLINK(""http://x"")""#;
+        assert_eq!(
+            line,
+            format!("2026-11-22,T01-000001,S01,{item},12.00,1,袋,12.00")
+        );
+    }
 }

@@ -4,6 +4,8 @@
 //! would take as a formula (`=`, `+`, `-`, `@`, a tab or a carriage return first) is given a
 //! leading `'`, as OWASP advises against CSV injection.
 
+use fairpos_projection::report::format::spreadsheet_safe;
+
 use super::Entry;
 use crate::{Error, Result};
 
@@ -26,14 +28,6 @@ pub fn csv(entries: &[Entry]) -> Result<Vec<u8>> {
     }
     w.into_inner()
         .map_err(|e| Error::Other(format!("CSV: {}", e.error())))
-}
-
-/// `text`, with a `'` before it when a spreadsheet would take it as a formula.
-fn spreadsheet_safe(text: &str) -> std::borrow::Cow<'_, str> {
-    match text.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}").into(),
-        _ => text.into(),
-    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use super::matching::{Recorded, StatementMatch};
 use crate::{Error, Result};
 use fairpos_domain::Fen;
+use fairpos_projection::report::format::spreadsheet_safe;
 
 const HEADER: [&str; 13] = [
     "结果 result",
@@ -74,12 +75,20 @@ fn recorded_row(result: &str, r: &Recorded, statement: [&str; 3]) -> [String; 13
     ]
 }
 
+/// The column of the amount, in yuan.
+const AMOUNT: usize = 8;
+
 pub fn csv(m: &StatementMatch) -> Result<Vec<u8>> {
     let fail = |e: csv::Error| Error::Other(format!("CSV: {e}"));
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(HEADER).map_err(fail)?;
     for row in rows(m) {
-        w.write_record(&row).map_err(fail)?;
+        // Text as text (a statement's and a till's words); the amount (column 8) a number.
+        let cells = row.iter().enumerate().map(|(c, cell)| match c {
+            AMOUNT => cell.clone(),
+            _ => spreadsheet_safe(cell).into_owned(),
+        });
+        w.write_record(cells).map_err(fail)?;
     }
     w.into_inner()
         .map_err(|e| Error::Other(format!("CSV: {}", e.error())))
@@ -100,7 +109,7 @@ pub fn xlsx(m: &StatementMatch) -> Result<Vec<u8>> {
     for (r, row) in rows(m).iter().enumerate() {
         let r = r as u32 + 1;
         for (c, cell) in row.iter().enumerate() {
-            if c == 8 {
+            if c == AMOUNT {
                 let yuan: f64 = cell.parse().unwrap_or(0.0);
                 sheet.write_with_format(r, 8, yuan, &money).map_err(fail)?;
             } else {

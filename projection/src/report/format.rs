@@ -102,6 +102,17 @@ pub fn table(report: &Report) -> String {
     out
 }
 
+/// `text` as a CSV cell a spreadsheet shows as text: with a `'` before it when it would be
+/// taken as a formula (`=`, `+`, `-`, `@`, a tab or a carriage return first), as OWASP
+/// advises against CSV injection. For cells of names and labels (a product a till added, a
+/// client's words), not of amounts, whose minus sign is the number's.
+pub fn spreadsheet_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}").into(),
+        _ => text.into(),
+    }
+}
+
 pub fn csv(report: &Report) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let write = |w: &mut csv::Writer<Vec<u8>>, rec: &[String]| {
@@ -124,8 +135,8 @@ pub fn csv(report: &Report) -> Result<Vec<u8>> {
         write(
             &mut w,
             &[
-                r.key.clone(),
-                r.label.clone(),
+                spreadsheet_safe(&r.key).into_owned(),
+                spreadsheet_safe(&r.label).into_owned(),
                 r.count.to_string(),
                 Fen(r.sales_fen).to_string(),
                 Fen(r.refunds_fen).to_string(),
@@ -199,7 +210,35 @@ pub fn xlsx(report: &Report) -> Result<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{Dimension, ReportRow};
     use super::*;
+
+    #[test]
+    fn a_name_a_spreadsheet_would_run_is_text_and_a_negative_amount_a_number() {
+        let row = ReportRow {
+            key: "=HYPERLINK(\"http://x\")".into(),
+            label: "@SUM(A1)".into(),
+            net_fen: -1200,
+            sales_fen: 0,
+            refunds_fen: 1200,
+            count: 1,
+            qty: None,
+            qty_unit: None,
+        };
+        let report = Report {
+            by: Dimension::Product,
+            net_fen: -1200,
+            sales_fen: 0,
+            refunds_fen: 1200,
+            rows: vec![row],
+        };
+        let text = String::from_utf8(csv(&report).unwrap()).unwrap();
+        let line = text.lines().nth(1).unwrap();
+        let quoted = r#""'=HYPERLINK(""http://x"")""#;
+        assert_eq!(line, format!("{quoted},'@SUM(A1),1,0.00,12.00,-12.00"));
+        assert_eq!(spreadsheet_safe("保靖县"), "保靖县");
+        assert_eq!(spreadsheet_safe("\tx"), "'\tx");
+    }
 
     #[test]
     fn cjk_pads_by_display_width() {

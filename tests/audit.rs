@@ -254,6 +254,8 @@ fn who_did_what(hq: Hq, joined: Option<Hq>) {
     let (status, _, refused) = api.fetch("/audit?since=yesterday", Some(&organizer), false);
     assert_eq!(status, 400, "{refused}");
     assert!(refused.contains("not a day"), "{refused}");
+    let (status, _, refused) = api.fetch("/audit?format=xlsx", Some(&organizer), false);
+    assert_eq!(status, 400, "{refused}");
     server.stop();
 
     let listed = entries(joined.as_ref().unwrap_or(&hq));

@@ -109,7 +109,7 @@ fn pruned_into(hq: &Hq, before: &str, archive: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Entries 400, 200 and 10 days old; then prunes through `hq`, listed through `lister`.
+/// Entries 400, 200, 10 and 5 days old (the last one's detail a formula); then prunes through `hq`, listed through `lister`.
 fn old_entries_are_archived_and_removed(hq: &Hq, lister: &Hq) {
     // What a client sent, as a spreadsheet would run it.
     written_long_ago(hq, 5, "enroll refused", "=HYPERLINK(1)");
@@ -363,13 +363,80 @@ fn many_written_long_ago(hq: &Hq, n: usize, days_ago: i64) {
     }
 }
 
-/// 2 000 old entries; a prune through `one` and one through `other` started at once.
+/// The lock prunes of a PostgreSQL log take turns on (`fairpos_postgres::audit`'s).
+const PRUNE_LOCK: i64 = 0x61_7564_6974;
+
+/// The prunes' advisory lock on a PostgreSQL headquarters, held by a `psql` of its own
+/// (`PGAPPNAME=prune-holder`) until let go; nothing on SQLite, whose prune reads and writes
+/// its archive before it takes the log for writing (and opening the data directory waits
+/// for a writer).
+struct Held {
+    url: String,
+    psql: std::process::Child,
+}
+
+impl Held {
+    fn take(hq: &Hq) -> Option<Held> {
+        let url = hq.database_url()?;
+        let sql = format!("SELECT pg_advisory_lock({PRUNE_LOCK}); SELECT pg_sleep(120)");
+        let psql = Command::new("psql")
+            .env("PGAPPNAME", "prune-holder")
+            .args([&url, "-qc", &sql])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let held = Held { url, psql };
+        held.wait_for_locks(true, 1);
+        Some(held)
+    }
+
+    /// Waits until `n` sessions hold (`granted`) or wait for the prunes' lock.
+    fn wait_for_locks(&self, granted: bool, n: usize) {
+        let sql = format!(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted = {granted} \
+             AND ((classid::bigint << 32) | objid::bigint) = {PRUNE_LOCK}"
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let out = Command::new("psql")
+                .args([&self.url, "-Atc", &sql])
+                .output()
+                .unwrap();
+            if String::from_utf8_lossy(&out.stdout).trim() == n.to_string() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{n} sessions at the lock"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Lets go once two prunes wait for the lock.
+    fn release_when_both_wait(mut self) {
+        self.wait_for_locks(false, 2);
+        let sql = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                   WHERE application_name = 'prune-holder'";
+        let ended = Command::new("psql")
+            .args([&self.url, "-qAtc", sql])
+            .status();
+        assert!(ended.unwrap().success());
+        let _ = self.psql.wait();
+    }
+}
+
+/// 20 000 old entries; a prune through `one` and one through `other` started at once (on
+/// PostgreSQL while the prunes' lock is held, so that both wait before either begins).
 fn two_prunes_at_once_archive_each_entry_once(one: &Hq, other: &Hq) {
-    let n = 2_000;
+    let n = 20_000;
     many_written_long_ago(one, n, 300);
     let before = fair_day(190);
     let files = tempfile::tempdir().unwrap();
     let archives = [files.path().join("a.jsonl"), files.path().join("b.jsonl")];
+    let held = Held::take(one);
+    let on_postgres = held.is_some();
     // Both started before either is waited for.
     let prunes: Vec<std::process::Child> = [one, other]
         .iter()
@@ -386,15 +453,29 @@ fn two_prunes_at_once_archive_each_entry_once(one: &Hq, other: &Hq) {
                 .unwrap()
         })
         .collect();
-    let prunes: Vec<_> = prunes.into_iter().map(|p| p.wait_with_output()).collect();
-    // Each either archived, found nothing left, or found another prune had removed them.
-    for out in prunes.into_iter().map(Result::unwrap) {
-        let said = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success() || said.contains("another prune"),
-            "{said}"
-        );
+    if let Some(held) = held {
+        held.release_when_both_wait();
     }
+    let prunes: Vec<_> = prunes.into_iter().map(|p| p.wait_with_output()).collect();
+    // One archived them. The other waited for it and found nothing left (on PostgreSQL
+    // always), or on SQLite had read them too and removed nothing ("another prune").
+    let (mut archived, mut found_none, mut read_too) = (0, 0, 0);
+    for out in prunes.into_iter().map(Result::unwrap) {
+        let (said, err) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        if out.status.success() && said.starts_with(&format!("{n} entries written before")) {
+            archived += 1;
+        } else if out.status.success() && said.starts_with("no entries written before") {
+            found_none += 1;
+        } else {
+            assert!(!on_postgres && err.contains("another prune"), "{said}{err}");
+            read_too += 1;
+        }
+    }
+    assert_eq!((archived, found_none + read_too), (1, 1));
+    eprintln!("the other prune: found none {found_none}, read them too {read_too}");
     let kept: Vec<&std::path::PathBuf> = archives.iter().filter(|a| a.exists()).collect();
     let [archive] = kept.as_slice() else {
         panic!("archives kept: {kept:?}");

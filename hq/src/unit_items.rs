@@ -183,6 +183,8 @@ fn listed(tax_id: &str, name: String, rows: Vec<LineRow>) -> UnitItems {
     }
 }
 
+/// A unit's list as CSV for its reimbursement: a header row, then a row per line (names
+/// made safe for a spreadsheet, amounts numbers).
 pub fn csv(u: &UnitItems) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let fail = |e: csv::Error| Error::Other(format!("CSV: {e}"));
@@ -227,6 +229,7 @@ pub fn csv(u: &UnitItems) -> Result<Vec<u8>> {
         .map_err(|e| Error::Other(format!("CSV: {}", e.error())))
 }
 
+/// A unit's list as an XLSX workbook.
 pub fn xlsx(u: &UnitItems) -> Result<Vec<u8>> {
     use rust_xlsxwriter::{Format, Workbook};
     let fail = |e: rust_xlsxwriter::XlsxError| Error::Other(format!("XLSX: {e}"));

@@ -64,7 +64,7 @@ pub fn archive_in(folder: &Path, before: NaiveDate, now: DateTime<Utc>) -> Resul
         .take(100)
         .map(|n| folder.join(format!("audit-before-{before}-{when}{n}.jsonl")))
         .find(|path| path.symlink_metadata().is_err());
-    free.ok_or_else(|| Error::input(format!("{}: no free archive name", folder.display())))
+    free.ok_or_else(|| Error::Other(format!("{}: no free archive name", folder.display())))
 }
 
 /// The instant day `before` begins at the fair (`offset`), if that is six months before

@@ -467,7 +467,6 @@ pub struct AuditArgs {
 }
 
 /// What `hq audit` does besides listing.
-/// What `hq audit` does besides listing.
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
     /// Move the entries written before a day into an archive file (JSON Lines), never one

@@ -83,6 +83,8 @@ fn prune_command(dir: &Path, args: PruneArgs) -> Result<()> {
     if args.dry_run {
         return audit_to_prune(hq, before);
     }
+    // Refused before any folder is made for it.
+    prune::cutoff(before, hq.fair.utc_offset, now)?;
     let path = match (args.archive, args.archive_dir) {
         (Some(file), _) => file,
         (None, Some(folder)) => prune::archive_in(&folder, before, now)?,

@@ -78,6 +78,8 @@ fn recorded_row(result: &str, r: &Recorded, statement: [&str; 3]) -> [String; 13
 /// The column of the amount, in yuan.
 const AMOUNT: usize = 8;
 
+/// The match as CSV: a header row, then a row per payment or refund (text cells made safe
+/// for a spreadsheet, the amount a number).
 pub fn csv(m: &StatementMatch) -> Result<Vec<u8>> {
     let fail = |e: csv::Error| Error::Other(format!("CSV: {e}"));
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -94,6 +96,7 @@ pub fn csv(m: &StatementMatch) -> Result<Vec<u8>> {
         .map_err(|e| Error::Other(format!("CSV: {}", e.error())))
 }
 
+/// The match as an XLSX workbook of one sheet, the amount in yuan as a number.
 pub fn xlsx(m: &StatementMatch) -> Result<Vec<u8>> {
     use rust_xlsxwriter::{Format, Workbook};
     let fail = |e: rust_xlsxwriter::XlsxError| Error::Other(format!("XLSX: {e}"));
@@ -111,7 +114,10 @@ pub fn xlsx(m: &StatementMatch) -> Result<Vec<u8>> {
         for (c, cell) in row.iter().enumerate() {
             if c == AMOUNT {
                 let yuan: f64 = cell.parse().unwrap_or(0.0);
-                sheet.write_with_format(r, 8, yuan, &money).map_err(fail)?;
+                let column = AMOUNT as u16;
+                sheet
+                    .write_with_format(r, column, yuan, &money)
+                    .map_err(fail)?;
             } else {
                 sheet.write(r, c as u16, cell.as_str()).map_err(fail)?;
             }

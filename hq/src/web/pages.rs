@@ -307,7 +307,18 @@ pub(crate) async fn audit(
             )
         }
     };
-    let csv = asked.get("format").is_some_and(|f| f == "csv");
+    let csv = match field("format") {
+        None => false,
+        Some("csv") => true,
+        Some(other) => {
+            let why = format!("format: {other:?}; csv, or none for the page");
+            return notice(
+                StatusCode::BAD_REQUEST,
+                &why,
+                ("/audit", "操作记录 Audit log"),
+            );
+        }
+    };
     let latest = if csv {
         AUDIT_CSV_ENTRIES
     } else {

@@ -113,6 +113,8 @@ pub fn spreadsheet_safe(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// `report` as CSV: a header row, then a row per key (its key and label made safe for a
+/// spreadsheet, the figures numbers).
 pub fn csv(report: &Report) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let write = |w: &mut csv::Writer<Vec<u8>>, rec: &[String]| {
@@ -148,6 +150,7 @@ pub fn csv(report: &Report) -> Result<Vec<u8>> {
         .map_err(|e| Error::Output(format!("writing CSV: {}", e.error())))
 }
 
+/// `report` as JSON (pretty, amounts in fen).
 pub fn json(report: &Report) -> Result<String> {
     serde_json::to_string_pretty(report).map_err(|e| Error::Output(format!("writing JSON: {e}")))
 }

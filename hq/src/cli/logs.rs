@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::args::{
@@ -74,29 +74,29 @@ pub fn audit(dir: &Path, args: AuditArgs) -> Result<()> {
 /// the archive it goes to (given, or a new one in a folder).
 fn prune_command(dir: &Path, args: PruneArgs) -> Result<()> {
     let hq = Hq::open(dir)?;
-    let now = chrono::Utc::now();
+    let now = Utc::now();
     let before = match (args.before, args.keep_months) {
         (Some(day), _) => day,
         (None, Some(months)) => prune::months_back(months, hq.fair.utc_offset, now),
         (None, None) => return Err(Error::input("give --before DAY or --keep-months N")),
     };
-    if args.dry_run {
-        return audit_to_prune(hq, before);
-    }
     // Refused before any folder is made for it.
-    prune::cutoff(before, hq.fair.utc_offset, now)?;
+    let cutoff = prune::cutoff(before, hq.fair.utc_offset, now)?;
+    if args.dry_run {
+        return audit_to_prune(hq, before, cutoff);
+    }
     let path = match (args.archive, args.archive_dir) {
         (Some(file), _) => file,
         (None, Some(folder)) => prune::archive_in(&folder, before, now)?,
         (None, None) => return Err(Error::input("give --archive FILE or --archive-dir DIR")),
     };
-    prune_audit(hq, before, &path)
+    prune_audit(hq, before, cutoff, &path)
 }
 
-/// `hq audit prune --dry-run`: what a prune would move.
-fn audit_to_prune(hq: Hq, before: NaiveDate) -> Result<()> {
+/// `hq audit prune --dry-run`: what a prune of the entries before day `before` (which
+/// begins at `cutoff`) would move.
+fn audit_to_prune(hq: Hq, before: NaiveDate, cutoff: DateTime<Utc>) -> Result<()> {
     let offset = hq.fair.utc_offset;
-    let cutoff = prune::cutoff(before, offset, chrono::Utc::now())?;
     let found = match crate::meta(&hq.conn, crate::META_DATABASE)? {
         Some(url) => with_pool(&url, |pool| async move {
             let at = crate::time_text(cutoff);
@@ -115,11 +115,10 @@ fn audit_to_prune(hq: Hq, before: NaiveDate) -> Result<()> {
     Ok(())
 }
 
-/// `hq audit prune`: the entries written before day `before` moved into a new file at
-/// `path`, with an entry saying so.
-fn prune_audit(mut hq: Hq, before: NaiveDate, path: &Path) -> Result<()> {
+/// `hq audit prune`: the entries written before day `before` (which begins at `cutoff`)
+/// moved into a new file at `path`, with an entry saying so.
+fn prune_audit(mut hq: Hq, before: NaiveDate, cutoff: DateTime<Utc>, path: &Path) -> Result<()> {
     let offset = hq.fair.utc_offset;
-    let cutoff = prune::cutoff(before, offset, chrono::Utc::now())?;
     let archive = Archive::create(path)?;
     let (actor, address) = (audit::system_user(), audit::system_user_address());
     let by = (actor.as_str(), address.as_str());

@@ -163,7 +163,7 @@ pub fn slip(dir: &Path, command: SlipCommand) -> Result<()> {
         (None, None) => return Err(Error::input("give the slip's text or --image FILE")),
     };
     let hq = Hq::open(dir)?;
-    let database = super::postgres::database_of(dir, None)?;
+    let database = crate::meta(&hq.conn, crate::META_DATABASE)?;
     let v = match &database {
         Some(url) => {
             let (fair, text) = (&hq.fair.id, &text);

@@ -33,25 +33,52 @@ fn old_entries_are_archived_and_removed_on_postgres() {
 
 /// Writes an entry of `action` and `detail` into the log of `hq` as if written `days_ago`.
 fn written_long_ago(hq: &Hq, days_ago: i64, action: &str, detail: &str) {
+    many_written_long_ago(hq, days_ago, action, &[detail.to_string()]);
+}
+
+/// Writes an entry of `action` for each of `details` into the log of `hq`, in one
+/// transaction, as if written `days_ago`, into the real database (by `psql` on PostgreSQL).
+fn many_written_long_ago(hq: &Hq, days_ago: i64, action: &str, details: &[String]) {
     let at =
         (Utc::now() - Duration::days(days_ago)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     match hq.database_url() {
         Some(url) => {
+            // The details as one array of SQL text ('' for a quote).
+            let quoted: Vec<String> = details
+                .iter()
+                .map(|d| format!("'{}'", d.replace('\'', "''")))
+                .collect();
             let sql = format!(
                 "INSERT INTO audit_log(at, actor, address, action, detail) \
-                 VALUES ('{at}', 'lead1', '10.0.0.9', '{action}', '{detail}')"
+                 SELECT '{at}', 'lead1', '10.0.0.9', '{action}', d \
+                 FROM unnest(ARRAY[{}]::text[]) WITH ORDINALITY AS t(d, n) ORDER BY n",
+                quoted.join(",")
             );
-            let psql = Command::new("psql").args([&url, "-qc", &sql]).status();
-            assert!(psql.unwrap().success(), "{sql}");
+            let mut psql = Command::new("psql")
+                .args([&url, "-q", "-v", "ON_ERROR_STOP=1"])
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            std::io::Write::write_all(psql.stdin.as_mut().unwrap(), sql.as_bytes()).unwrap();
+            drop(psql.stdin.take());
+            assert!(
+                psql.wait().unwrap().success(),
+                "inserting {} entries",
+                details.len()
+            );
         }
         None => {
-            let db = rusqlite::Connection::open(hq.data().join("hq.db")).unwrap();
-            db.execute(
-                "INSERT INTO audit_log(at, actor, address, action, detail)
-                 VALUES (?1, 'lead1', '10.0.0.9', ?2, ?3)",
-                [&at, action, detail],
-            )
-            .unwrap();
+            let mut db = rusqlite::Connection::open(hq.data().join("hq.db")).unwrap();
+            let tx = db.transaction().unwrap();
+            for detail in details {
+                tx.execute(
+                    "INSERT INTO audit_log(at, actor, address, action, detail)
+                     VALUES (?1, 'lead1', '10.0.0.9', ?2, ?3)",
+                    [&at, action, detail],
+                )
+                .unwrap();
+            }
+            tx.commit().unwrap();
         }
     }
 }
@@ -333,36 +360,6 @@ fn two_prunes_at_once_archive_each_entry_once_on_postgres() {
     two_prunes_at_once_archive_each_entry_once(&hq, &other);
 }
 
-/// `n` entries written `days_ago`, `bulk-1` … `bulk-N`, in one transaction.
-fn many_written_long_ago(hq: &Hq, n: usize, days_ago: i64) {
-    let at =
-        (Utc::now() - Duration::days(days_ago)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    match hq.database_url() {
-        Some(url) => {
-            let sql = format!(
-                "INSERT INTO audit_log(at, actor, address, action, detail) \
-                 SELECT '{at}', 'lead1', '10.0.0.9', 'login', 'bulk-' || g \
-                 FROM generate_series(1, {n}) AS g"
-            );
-            let psql = Command::new("psql").args([&url, "-qc", &sql]).status();
-            assert!(psql.unwrap().success(), "{sql}");
-        }
-        None => {
-            let mut db = rusqlite::Connection::open(hq.data().join("hq.db")).unwrap();
-            let tx = db.transaction().unwrap();
-            for i in 1..=n {
-                tx.execute(
-                    "INSERT INTO audit_log(at, actor, address, action, detail)
-                     VALUES (?1, 'lead1', '10.0.0.9', 'login', ?2)",
-                    [&at, &format!("bulk-{i}")],
-                )
-                .unwrap();
-            }
-            tx.commit().unwrap();
-        }
-    }
-}
-
 /// The lock prunes of a PostgreSQL log take turns on (`fairpos_postgres::audit`'s).
 const PRUNE_LOCK: i64 = 0x61_7564_6974;
 
@@ -431,7 +428,8 @@ impl Held {
 /// PostgreSQL while the prunes' lock is held, so that both wait before either begins).
 fn two_prunes_at_once_archive_each_entry_once(one: &Hq, other: &Hq) {
     let n = 20_000;
-    many_written_long_ago(one, n, 300);
+    let bulk: Vec<String> = (1..=n).map(|i| format!("bulk-{i}")).collect();
+    many_written_long_ago(one, 300, "login", &bulk);
     let before = fair_day(190);
     let files = tempfile::tempdir().unwrap();
     let archives = [files.path().join("a.jsonl"), files.path().join("b.jsonl")];

@@ -83,15 +83,14 @@ pub async fn entries_where(
          ORDER BY id",
         as_text("at")
     );
-    let Filter {
-        since,
-        until,
-        action,
-        actor,
-    } = filter;
-    let rows = client
-        .query(&query, &[since, until, action, actor, &limit])
-        .await?;
+    let asked: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+        &filter.since,
+        &filter.until,
+        &filter.action,
+        &filter.actor,
+        &limit,
+    ];
+    let rows = client.query(&query, &asked).await?;
     Ok(rows
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))

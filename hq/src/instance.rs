@@ -166,7 +166,7 @@ fn create_tables(conn: &Connection) -> Result<()> {
     conn.execute_batch(crate::screen::tokens::SCHEMA)?;
     conn.execute_batch(crate::statements::SCHEMA)?;
     conn.execute_batch(crate::slips::SCHEMA)?;
-    conn.execute_batch(crate::audit::SCHEMA)?;
+    crate::audit::migrate(conn)?;
     Ok(())
 }
 

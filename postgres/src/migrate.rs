@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS stalls (
 ";
 
 /// Every migration, in order: its number and what it does.
-pub const MIGRATIONS: [(i32, &str); 8] = [
+pub const MIGRATIONS: [(i32, &str); 9] = [
     (
         1,
         "the projection, headquarters' indexes, stalls, the roll-up",
@@ -48,6 +48,10 @@ pub const MIGRATIONS: [(i32, &str); 8] = [
     ),
     (7, "who did what at headquarters: the audit log"),
     (8, "the audit log by time, for finding and pruning by day"),
+    (
+        9,
+        "the audit log as a hash chain: each entry linked to the one before",
+    ),
 ];
 
 /// `sale_oversold`'s sale and name columns (`schema.sql`), for a projection made before
@@ -87,6 +91,7 @@ fn migration_sql(version: i32) -> String {
         6 => crate::throttle::SCHEMA.to_string(),
         7 => crate::audit::SCHEMA.to_string(),
         8 => crate::audit::BY_TIME.to_string(),
+        9 => crate::audit::CHAIN.to_string(),
         _ => unreachable!("migration {version} is listed in MIGRATIONS"),
     }
 }

@@ -11,15 +11,23 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use fairpos_postgres::audit::chain::Link;
+
 use super::Entry;
 use crate::{Error, Result};
 
-/// A line of the archive: an entry with its number in the log.
+/// A line of the archive: an entry with its number in the log and its place in the chain
+/// (none for one written before the chain), so that `hq audit verify --archive` walks it
+/// with the log.
 #[derive(Serialize)]
 struct Line<'a> {
     id: i64,
     #[serde(flatten)]
     entry: &'a Entry,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    follows: Option<&'a String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<&'a String>,
 }
 
 /// An archive being written.
@@ -85,9 +93,15 @@ impl Archive {
         self.entries
     }
 
-    /// Adds entry `id` as the next line.
-    pub fn add(&mut self, id: i64, entry: &Entry) -> Result<()> {
-        let mut line = serde_json::to_vec(&Line { id, entry })
+    /// Adds entry `id`, linked by `link`, as the next line.
+    pub fn add(&mut self, id: i64, entry: &Entry, link: &Link) -> Result<()> {
+        let line = Line {
+            id,
+            entry,
+            follows: link.follows.as_ref(),
+            digest: link.digest.as_ref(),
+        };
+        let mut line = serde_json::to_vec(&line)
             .map_err(|e| Error::Other(format!("an audit entry as JSON: {e}")))?;
         line.push(b'\n');
         self.file.write_all(&line).map_err(|e| self.io(e))?;
@@ -186,8 +200,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.jsonl");
         let mut archive = Archive::create(&path).unwrap();
-        archive.add(7, &entry("init")).unwrap();
-        archive.add(9, &entry("login")).unwrap();
+        archive.add(7, &entry("init"), &Link::default()).unwrap();
+        let link = Link {
+            follows: Some("a".into()),
+            digest: Some("b".into()),
+        };
+        archive.add(9, &entry("login"), &link).unwrap();
         let finished = archive.finish().unwrap();
         assert!(!path.exists());
         let kept = finished.name().unwrap();
@@ -196,7 +214,14 @@ mod tests {
             text.starts_with("{\"id\":7,\"at\":\"2025-01-01T00:00:00Z\""),
             "{text}"
         );
-        assert_eq!(text.lines().count(), 2);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        // An entry written before the chain: no link.
+        assert!(!lines[0].contains("digest"), "{text}");
+        assert!(
+            lines[1].ends_with(",\"follows\":\"a\",\"digest\":\"b\"}"),
+            "{text}"
+        );
         let hex: String = Sha256::digest(text.as_bytes())
             .iter()
             .map(|b| format!("{b:02x}"))

@@ -8,15 +8,19 @@
 //! data directory naming it shares (`fairpos_postgres::audit`). Passwords, tokens and
 //! enrolment codes are never written to it, nor a name given at a login that is no
 //! account's. `hq audit` and the dashboard's `/audit` list it; `hq audit prune` moves what
-//! is older than six months into an archive file ([`prune`]).
+//! is older than six months into an archive file ([`prune`]). Each entry is linked to the
+//! one before it by SHA-256 ([`fairpos_postgres::audit::chain`]), which `hq audit verify`
+//! walks ([`verify`]).
 
 pub mod archive;
 pub mod export;
 pub mod prune;
+pub mod verify;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, Utc};
+use fairpos_postgres::audit::chain::{self, Link};
 use fairpos_postgres::audit::{Filter, StoredEntry};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 use serde::Serialize;
 
 use crate::{now_text, time_text, Error, Result};
@@ -28,11 +32,28 @@ CREATE TABLE IF NOT EXISTS audit_log (
     actor   TEXT NOT NULL,     -- a system user (a command) or an account (a login)
     address TEXT NOT NULL,     -- where they came from: an IP address, or 'local'
     action  TEXT NOT NULL,
-    detail  TEXT NOT NULL
+    detail  TEXT NOT NULL,
+    -- Its place in the chain (fairpos_postgres::audit::chain): the digest of the entry
+    -- before it, and its own. None for an entry written before the chain.
+    follows TEXT,
+    digest  TEXT
 ) STRICT;
 -- Finding and pruning by day without reading the whole log.
 CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log(at);
 ";
+
+/// Makes the log, or gives an older one the columns of the chain ([`chain`]): the entries
+/// written before have no place in it.
+pub fn migrate(conn: &Connection) -> Result<()> {
+    conn.execute_batch(SCHEMA)?;
+    if !fairpos_projection::schema::has_column(conn, "audit_log", "digest")? {
+        conn.execute_batch(
+            "ALTER TABLE audit_log ADD COLUMN follows TEXT;
+             ALTER TABLE audit_log ADD COLUMN digest TEXT;",
+        )?;
+    }
+    Ok(())
+}
 
 /// One thing done, as the log holds it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -63,8 +84,22 @@ pub fn record(
     insert(conn, &entry)
 }
 
-/// Writes `entry` as it was, its time kept (an entry carried into a restored database).
+/// Writes `entry` as it was, its time kept (an entry carried into a restored database),
+/// following the newest entry: in `conn`'s transaction, or else in one of its own that
+/// takes the database for writing first, so that no other writer comes between.
 pub fn insert(conn: &Connection, entry: &Entry) -> Result<()> {
+    if !conn.is_autocommit() {
+        return insert_linked(conn, entry);
+    }
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    insert_linked(&tx, entry)?;
+    tx.commit()?;
+    Ok(())
+}
+
+fn insert_linked(conn: &Connection, entry: &Entry) -> Result<()> {
+    let follows = head(conn)?;
+    let digest = chain::digest(&follows, &entry.stored());
     let Entry {
         at,
         actor,
@@ -73,10 +108,33 @@ pub fn insert(conn: &Connection, entry: &Entry) -> Result<()> {
         detail,
     } = entry;
     conn.execute(
-        "INSERT INTO audit_log(at, actor, address, action, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![at, actor, address, action, detail],
+        "INSERT INTO audit_log(at, actor, address, action, detail, follows, digest)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![at, actor, address, action, detail, follows, digest],
     )?;
     Ok(())
+}
+
+/// The newest linked entry's digest ([`chain::START`] for none).
+pub(crate) fn head(conn: &Connection) -> Result<String> {
+    let newest = conn.query_row(
+        "SELECT digest FROM audit_log WHERE digest IS NOT NULL ORDER BY id DESC LIMIT 1",
+        [],
+        |r| r.get(0),
+    );
+    match newest {
+        Ok(digest) => Ok(digest),
+        Err(rusqlite::Error::QueryReturnedNoRows) => Ok(chain::START.to_string()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// An entry's place in the chain, from `row`'s columns from `first` on: `follows, digest`.
+pub(crate) fn link_from(row: &rusqlite::Row, first: usize) -> rusqlite::Result<Link> {
+    Ok(Link {
+        follows: row.get(first)?,
+        digest: row.get(first + 1)?,
+    })
 }
 
 /// The last `latest` entries (every one for `None`) with their numbers, oldest first.
@@ -180,6 +238,20 @@ fn entry_from(row: &rusqlite::Row, first: usize) -> rusqlite::Result<Entry> {
         action: row.get(first + 3)?,
         detail: row.get(first + 4)?,
     })
+}
+
+impl Entry {
+    /// As `fairpos_postgres::audit` takes and gives it (and [`chain::digest`] hashes it).
+    pub fn stored(&self) -> StoredEntry {
+        let Entry {
+            at,
+            actor,
+            address,
+            action,
+            detail,
+        } = self.clone();
+        (at, actor, address, action, detail)
+    }
 }
 
 /// An entry as `fairpos_postgres::audit::entries` gives it.

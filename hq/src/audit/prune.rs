@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset, Months, NaiveDate, Utc};
+use fairpos_postgres::audit::chain::{self, Junctions, Link};
 use fairpos_postgres::audit::{NewEntry, StoredEntry};
 use rusqlite::{params, Connection, TransactionBehavior};
 
@@ -25,7 +26,7 @@ pub use fairpos_postgres::audit::Found;
 pub const KEPT_MONTHS: u32 = 6;
 
 /// The action of the entry a prune writes.
-pub const ACTION: &str = "audit prune";
+pub const ACTION: &str = fairpos_postgres::audit::PRUNE_ACTION;
 
 /// The latest day a prune may name, `today` at the fair: six months back.
 pub fn latest_day(today: NaiveDate) -> NaiveDate {
@@ -114,16 +115,18 @@ pub fn found(conn: &Connection, before: DateTime<Utc>) -> Result<Found> {
     })
 }
 
-/// The entries of a SQLite log written before `?1`, in the order of their numbers, up to
-/// the last one before (found by the index of times): the log is not read past it.
-pub(crate) const READ_BEFORE: &str = "SELECT id, at, actor, address, action, detail FROM audit_log
-     WHERE id <= (SELECT max(id) FROM audit_log WHERE at < ?1) AND at < ?1
+/// The entries of a SQLite log up to the last one written before `?1` (found by the index
+/// of times), in the order of their numbers, each with its link and whether it was written
+/// before `?1` (a clock set back puts later ones among them): the log is not read past it.
+pub(crate) const READ_BEFORE: &str =
+    "SELECT id, at, actor, address, action, detail, follows, digest, at < ?1 FROM audit_log
+     WHERE id <= (SELECT max(id) FROM audit_log WHERE at < ?1)
      ORDER BY id";
 
 /// Moves the entries of a SQLite log written before `before` into `archive`, then removes
 /// them in one transaction with the entry `by` writes of it (`(actor, address)`; its
-/// detail from `detail`). None before: nothing written, no archive kept. The archive kept,
-/// if any.
+/// detail from `detail`, then where the chain continues, [`chain::CONTINUES_FROM`]). None
+/// before: nothing written, no archive kept. The archive kept, if any.
 ///
 /// The entries are read, and the archive written and flushed to disk, before the log is
 /// taken for writing: a serving headquarters' writer waits only for the removal. No entry
@@ -140,14 +143,20 @@ pub fn prune(
 ) -> Result<Option<Kept>> {
     let before = time_text(before);
     let mut last = 0i64;
+    let mut junctions = Junctions::default();
     {
         // One read transaction: what is read is one moment's log.
         let read = conn.transaction()?;
         let mut stmt = read.prepare(READ_BEFORE)?;
         let mut rows = stmt.query([&before])?;
         while let Some(r) = rows.next()? {
-            last = r.get(0)?;
-            archive.add(last, &super::entry_from(r, 1)?)?;
+            let link = super::link_from(r, 6)?;
+            let removed: bool = r.get(8)?;
+            junctions.add(removed, link.follows.as_deref());
+            if removed {
+                last = r.get(0)?;
+                archive.add(last, &super::entry_from(r, 1)?, &link)?;
+            }
         }
     }
     if archive.entries() == 0 {
@@ -166,13 +175,14 @@ pub fn prune(
             finished.kept.entries
         )));
     }
+    let junctions = junctions.finish(next_follows(&tx, last)?.as_deref());
     let (actor, address) = by;
     let entry = Entry {
         at: now_text(),
         actor: actor.to_string(),
         address: address.to_string(),
         action: ACTION.to_string(),
-        detail: detail(&finished.kept),
+        detail: chain::with_junctions(detail(&finished.kept), &junctions),
     };
     super::insert(&tx, &entry)?;
     let kept = finished.name()?;
@@ -180,6 +190,21 @@ pub fn prune(
     // archive stays.
     tx.commit().map_err(|e| archive_kept(e.into(), &kept))?;
     Ok(Some(kept))
+}
+
+/// What the entry after entry `last` follows (none after it: the prune's own entry, written
+/// after the removal, follows the newest kept).
+fn next_follows(conn: &Connection, last: i64) -> Result<Option<String>> {
+    let next = conn.query_row(
+        "SELECT follows FROM audit_log WHERE id > ?1 ORDER BY id LIMIT 1",
+        [last],
+        |r| r.get(0),
+    );
+    match next {
+        Ok(follows) => Ok(follows),
+        Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// An archive a prune on PostgreSQL writes into ([`fairpos_postgres::audit::prune`]), and
@@ -213,12 +238,12 @@ impl<'a> ForPostgres<'a> {
 impl fairpos_postgres::audit::Archive for ForPostgres<'_> {
     type Error = Error;
 
-    fn add(&mut self, id: i64, stored: StoredEntry) -> Result<()> {
+    fn add(&mut self, id: i64, stored: StoredEntry, link: Link) -> Result<()> {
         let archive = self.archive.as_mut().ok_or_else(out_of_turn)?;
-        archive.add(id, &super::from_postgres(stored))
+        archive.add(id, &super::from_postgres(stored), &link)
     }
 
-    fn finish(&mut self, count: u64) -> Result<NewEntry> {
+    fn finish(&mut self, count: u64, junctions: &[String]) -> Result<NewEntry> {
         let archive = self.archive.take().ok_or_else(out_of_turn)?;
         let finished = self.finished.insert(archive.finish()?);
         if finished.kept.entries != count {
@@ -232,7 +257,7 @@ impl fairpos_postgres::audit::Archive for ForPostgres<'_> {
             actor.to_string(),
             address.to_string(),
             ACTION.to_string(),
-            (self.detail)(&finished.kept),
+            chain::with_junctions((self.detail)(&finished.kept), junctions),
         ))
     }
 
@@ -344,7 +369,24 @@ mod tests {
             .into_iter()
             .map(|e| format!("{} {}", e.action, e.detail))
             .collect();
-        assert_eq!(left, ["user add d", "audit prune 2 entries"]);
+        // The entry kept follows the last removed: the prune's names its digest.
+        let last_removed = text.lines().last().unwrap();
+        let last_removed: serde_json::Value = serde_json::from_str(last_removed).unwrap();
+        let junction = last_removed["digest"].as_str().unwrap();
+        let prune_said = format!("audit prune 2 entries{}{junction}", chain::CONTINUES_FROM);
+        assert_eq!(left, ["user add d".to_string(), prune_said]);
+        // The chain is whole: with its gap named, and with the archive put back.
+        let walked = |archived| {
+            let mut walk = super::super::verify::Walk::new(&[], archived);
+            super::super::verify::walk_sqlite(&conn, &mut walk).unwrap();
+            walk.finish()
+        };
+        let (alone, _) = walked(Vec::new());
+        assert_eq!((alone.broken, alone.pruned_gaps), (None, 1));
+        let archived = super::super::verify::archived(std::slice::from_ref(&path)).unwrap();
+        let (with_archive, from_archive) = walked(archived);
+        assert_eq!(with_archive.broken, None);
+        assert_eq!((with_archive.pruned_gaps, from_archive), (0, 2));
         // Nothing before any more: no archive, nothing written.
         let again = Archive::create(&dir.path().join("again.jsonl")).unwrap();
         let none = prune(
@@ -378,5 +420,44 @@ mod tests {
         let left = super::super::entries(&conn, None).unwrap();
         let actions: Vec<&str> = left.iter().map(|e| e.action.as_str()).collect();
         assert_eq!(actions, ["init"]);
+    }
+
+    #[test]
+    fn entries_written_later_among_older_ones_stay_and_the_chain_stays_whole() {
+        // The clock set back between the second and the third.
+        let mut conn = log(&[
+            ("2025-01-01T00:00:00Z", "init"),
+            ("2026-01-01T00:00:00Z", "user add"),
+            ("2025-02-01T00:00:00Z", "login"),
+            ("2026-02-01T00:00:00Z", "logout"),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        let before: DateTime<Utc> = "2025-06-01T00:00:00Z".parse().unwrap();
+        let archive = Archive::create(&path).unwrap();
+        let kept = prune(&mut conn, before, archive, ("bob", "local"), |k| {
+            format!("{} entries", k.entries)
+        });
+        assert_eq!(kept.unwrap().unwrap().entries, 2);
+        let left = super::super::entries(&conn, None).unwrap();
+        let actions: Vec<&str> = left.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["user add", "logout", ACTION]);
+        let named = left[2].detail.split(chain::CONTINUES_FROM).nth(1).unwrap();
+        assert_eq!(named.split(", ").count(), 2, "{named}");
+        let walked = |conn: &Connection, archived| {
+            let mut walk = super::super::verify::Walk::new(&[], archived);
+            super::super::verify::walk_sqlite(conn, &mut walk).unwrap();
+            walk.finish().0
+        };
+        let verdict = walked(&conn, Vec::new());
+        assert_eq!((verdict.broken, verdict.pruned_gaps), (None, 2));
+        // An entry kept between two a prune removed, removed behind headquarters' back: the
+        // gaps are named, so only the archive tells.
+        conn.execute("DELETE FROM audit_log WHERE action = 'user add'", [])
+            .unwrap();
+        assert_eq!(walked(&conn, Vec::new()).broken, None);
+        let archived = super::super::verify::archived(std::slice::from_ref(&path)).unwrap();
+        let verdict = walked(&conn, archived);
+        assert_eq!(verdict.broken, Some(chain::Break::Removed { id: 3 }));
     }
 }

@@ -237,6 +237,7 @@ fn a_restore_waits_for_headquarters_to_stop_then_keeps_what_it_replaces() {
         crate::audit::entries(&restored_hq.conn, None).unwrap(),
         logged
     );
+    assert_eq!(chain_broken(&restored_hq), None);
     assert_eq!(restored_hq.role, crate::Role::Hq);
     assert_eq!(price_of(&restored_hq), 1100);
     let mode = std::fs::metadata(data.join(HQ_DB))
@@ -392,6 +393,8 @@ fn the_catalog_of_another_headquarters_of_the_fair_is_not_merged_in_and_its_audi
     let log = crate::audit::entries(&Hq::open(&data).unwrap().conn, None).unwrap();
     let actors: Vec<&str> = log.iter().map(|e| e.actor.as_str()).collect();
     assert_eq!(actors, ["alice", "bob", "bob"]);
+    // Carried into the restored log, linked to its entries: one chain.
+    assert_eq!(chain_broken(&Hq::open(&data).unwrap()), None);
     assert_eq!(
         crate::catalog::load(&Hq::open(&data).unwrap())
             .unwrap()
@@ -452,4 +455,11 @@ fn a_headquarters_on_postgresql_is_sent_to_its_tools() {
         !e.to_string().contains("127.0.0.1"),
         "no URL, which may hold a password: {e}"
     );
+}
+
+/// Where the audit log of `hq` is broken as a chain, if it is.
+fn chain_broken(hq: &Hq) -> Option<fairpos_postgres::audit::chain::Break> {
+    let mut walk = crate::audit::verify::Walk::new(&[], Vec::new());
+    crate::audit::verify::walk_sqlite(&hq.conn, &mut walk).unwrap();
+    walk.finish().0.broken
 }

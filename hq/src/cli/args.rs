@@ -443,7 +443,7 @@ pub struct CopyFile {
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct AuditArgs {
-    /// `hq audit prune`; none to list.
+    /// `hq audit prune` or `hq audit verify`; none to list.
     #[command(subcommand)]
     pub prune: Option<AuditCommand>,
     /// The entries as a JSON array.
@@ -472,6 +472,24 @@ pub enum AuditCommand {
     /// Move the entries written before a day into an archive file (JSON Lines), never one
     /// of the last six months (the Cybersecurity Law of the PRC, Art. 21).
     Prune(PruneArgs),
+    /// Check the log as a hash chain: every entry as written, none removed but by a prune
+    /// (exit 1 when broken, naming the first entry where).
+    Verify(VerifyArgs),
+}
+
+/// `hq audit verify`'s options.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// A prune's archive, its entries checked in their places too (repeat for several).
+    #[arg(long, value_name = "FILE")]
+    pub archive: Vec<PathBuf>,
+    /// A digest written down earlier (`hq audit verify` prints the newest): an entry must
+    /// still hold it (repeat for several).
+    #[arg(long, value_name = "DIGEST")]
+    pub holds: Vec<String>,
+    /// What was found as one JSON object (printed even when broken).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `hq audit prune`'s options: a day (or months to keep), and where the entries go.

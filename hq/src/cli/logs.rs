@@ -1,21 +1,18 @@
-//! What headquarters logged: `hq events` (refusals and other sync events) and `hq audit`
-//! (who did what, [`crate::audit`]); and the audit log's entry for each command run to
-//! change headquarters, written once the command has run (with why, when it failed).
+//! What headquarters logged: `hq events` (refusals and other sync events); and the audit
+//! log's entry for each command run to change headquarters ([`crate::audit`]; `hq audit`
+//! lists it), written once the command has run (with why, when it failed).
 
 use std::path::Path;
 
-use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::args::{
     AuditArgs, AuditCommand, HqBundleCommand, HqCatalogCommand, HqCommand, ImportOnly,
-    PostgresCommand, PruneArgs, SlipCommand, StatementsCommand, UserCommand,
+    PostgresCommand, SlipCommand, StatementsCommand, UserCommand,
 };
 use super::kit::print_json;
 use super::postgres::{database_of, with_pool, with_pool_as_it_is};
-use crate::audit::archive::{Archive, Kept};
 use crate::audit::{self, prune};
-use crate::untrusted::shown;
 use crate::{Error, Hq, Result};
 
 #[derive(Serialize)]
@@ -60,133 +57,6 @@ fn events_in(conn: &rusqlite::Connection) -> Result<Vec<EventRow>> {
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// `hq audit`, and `hq audit prune`.
-pub fn audit(dir: &Path, args: AuditArgs) -> Result<()> {
-    match args.prune {
-        None => print_audit(dir, args),
-        Some(AuditCommand::Prune(prune)) => prune_command(dir, prune),
-    }
-}
-
-/// `hq audit prune`: the first day kept (given, or months back from today at the fair), and
-/// the archive it goes to (given, or a new one in a folder).
-fn prune_command(dir: &Path, args: PruneArgs) -> Result<()> {
-    let hq = Hq::open(dir)?;
-    let now = Utc::now();
-    let before = match (args.before, args.keep_months) {
-        (Some(day), _) => day,
-        (None, Some(months)) => prune::months_back(months, hq.fair.utc_offset, now),
-        (None, None) => return Err(Error::input("give --before DAY or --keep-months N")),
-    };
-    // Refused before any folder is made for it.
-    let cutoff = prune::cutoff(before, hq.fair.utc_offset, now)?;
-    if args.dry_run {
-        return audit_to_prune(hq, before, cutoff);
-    }
-    let path = match (args.archive, args.archive_dir) {
-        (Some(file), _) => file,
-        (None, Some(folder)) => prune::archive_in(&folder, before, now)?,
-        (None, None) => return Err(Error::input("give --archive FILE or --archive-dir DIR")),
-    };
-    prune_audit(hq, before, cutoff, &path)
-}
-
-/// `hq audit prune --dry-run`: what a prune of the entries before day `before` (which
-/// begins at `cutoff`) would move.
-fn audit_to_prune(hq: Hq, before: NaiveDate, cutoff: DateTime<Utc>) -> Result<()> {
-    let offset = hq.fair.utc_offset;
-    let found = match crate::meta(&hq.conn, crate::META_DATABASE)? {
-        Some(url) => with_pool(&url, |pool| async move {
-            let at = crate::time_text(cutoff);
-            Ok(fairpos_postgres::audit::found_before(&pool, &at).await?)
-        })?,
-        None => prune::found(&hq.conn, cutoff)?,
-    };
-    match (found.entries, found.first_at, found.last_at) {
-        (0, ..) => println!("no entries written before {before} ({offset}): none would go"),
-        (n, Some(first), Some(last)) => println!(
-            "{n} entries written before {before} ({offset}), from {first} to {last}, \
-             would be archived and removed"
-        ),
-        (n, ..) => println!("{n} entries written before {before} ({offset}) would go"),
-    }
-    Ok(())
-}
-
-/// `hq audit prune`: the entries written before day `before` (which begins at `cutoff`)
-/// moved into a new file at `path`, with an entry saying so.
-fn prune_audit(mut hq: Hq, before: NaiveDate, cutoff: DateTime<Utc>, path: &Path) -> Result<()> {
-    let offset = hq.fair.utc_offset;
-    let archive = Archive::create(path)?;
-    let (actor, address) = (audit::system_user(), audit::system_user_address());
-    let by = (actor.as_str(), address.as_str());
-    let detail = |kept: &Kept| prune::detail(kept, before, offset);
-    let kept = match crate::meta(&hq.conn, crate::META_DATABASE)? {
-        Some(url) => with_pool(&url, |pool| async move {
-            let mut archive = prune::ForPostgres::new(archive, by, &detail);
-            let at = crate::time_text(cutoff);
-            match fairpos_postgres::audit::prune(&pool, &at, &mut archive).await {
-                Ok(_) => Ok(archive.kept),
-                // Named, then the commit failed (the connection lost at it): whether the
-                // entries left the log is the database's to say.
-                Err(e) => Err(match &archive.kept {
-                    Some(kept) => prune::archive_kept(e, kept),
-                    None => e,
-                }),
-            }
-        })?,
-        None => prune::prune(&mut hq.conn, cutoff, archive, by, detail)?,
-    };
-    match kept {
-        Some(kept) => println!(
-            "{} entries written before {before} ({offset}) archived to {} (sha256 {}) and \
-             removed from the audit log",
-            kept.entries,
-            kept.path.display(),
-            kept.sha256
-        ),
-        None => println!("no entries written before {before} ({offset}): nothing archived"),
-    }
-    Ok(())
-}
-
-/// `hq audit`: who did what, oldest first (those the options let through).
-fn print_audit(dir: &Path, args: AuditArgs) -> Result<()> {
-    let hq = Hq::open(dir)?;
-    let offset = hq.fair.utc_offset;
-    let filter = audit::filter(args.since, args.until, offset, args.action, args.actor)?;
-    let entries = match crate::meta(&hq.conn, crate::META_DATABASE)? {
-        Some(url) => {
-            let filter = &filter;
-            with_pool(&url, |pool| async move {
-                Ok(fairpos_postgres::audit::entries_where(&pool, filter, None).await?)
-            })?
-            .into_iter()
-            .map(audit::from_postgres)
-            .collect()
-        }
-        None => audit::entries_where(&hq.conn, &filter, None)?,
-    };
-    if args.json {
-        return print_json(&entries);
-    }
-    if args.csv {
-        let text = audit::export::csv(&entries)?;
-        return super::kit::write_output(Path::new("-"), &text);
-    }
-    // What a person typed (a label, a file name) cannot start a line of its own.
-    for e in &entries {
-        let detail = if e.detail.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", shown(&e.detail))
-        };
-        let (actor, address) = (shown(&e.actor), shown(&e.address));
-        println!("{} {} by {actor} from {address}{detail}", e.at, e.action);
-    }
-    Ok(())
 }
 
 /// What a command run to change headquarters was given, for the audit log.
@@ -532,6 +402,7 @@ mod tests {
             "screen-link --list".into(),
             "catalog recover --dry-run b.json".into(),
             "audit prune --before 2025-01-01 --dry-run".into(),
+            "audit verify --archive a.jsonl --holds 00ff".into(),
             format!("postgres project {url}"),
             format!("postgres report {url} --by stall"),
         ];

@@ -2,6 +2,7 @@
 //! command line.
 
 pub mod args;
+mod audit;
 mod backups;
 pub mod kit;
 mod logs;
@@ -489,7 +490,7 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
             write_output(out.as_deref().unwrap_or(Path::new("-")), &bytes)
         }
         HqCommand::Events(f) => logs::print_events(dir, f.json),
-        HqCommand::Audit(a) => logs::audit(dir, a),
+        HqCommand::Audit(a) => audit::audit(dir, a),
     }
 }
 

@@ -1,10 +1,17 @@
 //! Who did what at a headquarters on PostgreSQL: the audit log every `hq serve` process and
 //! every data directory naming the database writes to (the commands that changed it, the
-//! logins), as a SQLite headquarters keeps it in its own database.
+//! logins), as a SQLite headquarters keeps it in its own database; each entry linked to the
+//! one before it ([`chain`]).
+
+pub mod chain;
 
 use futures::StreamExt;
 
+use self::chain::{Junctions, Link};
 use crate::{Error, Pool, Result};
+
+/// The action of the entry a prune writes of itself.
+pub const PRUNE_ACTION: &str = "audit prune";
 
 pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS audit_log (
@@ -21,7 +28,16 @@ CREATE TABLE IF NOT EXISTS audit_log (
 /// prune` find a day's entries in a province's log without reading all of it.
 pub(crate) const BY_TIME: &str = "CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);";
 
-/// Writes what `actor` from `address` did.
+/// Each entry's place in the chain ([`chain`]): none for those written before.
+pub(crate) const CHAIN: &str = "ALTER TABLE audit_log
+    ADD COLUMN IF NOT EXISTS follows TEXT,
+    ADD COLUMN IF NOT EXISTS digest TEXT;";
+
+/// The advisory lock writers of the log take turns on, so that each entry follows the one
+/// written before it ("chain" in ASCII).
+const CHAIN_LOCK: i64 = 0x63_6861_696e;
+
+/// Writes what `actor` from `address` did, now, linked to the entry before.
 pub async fn record(
     pool: &Pool,
     actor: &str,
@@ -29,12 +45,88 @@ pub async fn record(
     action: &str,
     detail: &str,
 ) -> Result<()> {
-    crate::execute(
-        pool,
-        "INSERT INTO audit_log(actor, address, action, detail) VALUES ($1, $2, $3, $4)",
-        &[&actor, &address, &action, &detail],
+    let mut client = pool.get().await?;
+    let tx = read_committed(&mut client).await?;
+    let entry = (actor.into(), address.into(), action.into(), detail.into());
+    write_linked(&tx, entry).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A transaction that reads what was committed before each statement, whatever the
+/// database's default: what a writer waited for at a lock is seen.
+async fn read_committed(
+    client: &mut deadpool_postgres::Client,
+) -> Result<deadpool_postgres::Transaction<'_>> {
+    Ok(client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+        .start()
+        .await?)
+}
+
+/// Locks the chain until `tx` ends: no other writer comes between.
+async fn lock_chain(tx: &tokio_postgres::Transaction<'_>) -> Result<()> {
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHAIN_LOCK])
+        .await?;
+    Ok(())
+}
+
+/// The newest linked entry's digest, [`chain::START`] for none, with the chain locked for
+/// this transaction.
+async fn head(tx: &tokio_postgres::Transaction<'_>) -> Result<String> {
+    lock_chain(tx).await?;
+    let row = tx
+        .query_opt(
+            "SELECT digest FROM audit_log WHERE digest IS NOT NULL ORDER BY id DESC LIMIT 1",
+            &[],
+        )
+        .await?;
+    Ok(row.map_or_else(|| chain::START.to_string(), |r| r.get(0)))
+}
+
+/// Writes `entry` in `tx`, now, following the newest entry (the chain locked until `tx`
+/// ends).
+async fn write_linked(tx: &tokio_postgres::Transaction<'_>, entry: NewEntry) -> Result<()> {
+    let follows = head(tx).await?;
+    // The time to the second, as it is read back (and hashed).
+    let now = tx
+        .query_one(&format!("SELECT {}", as_text("now()")), &[])
+        .await?;
+    let (actor, address, action, detail) = entry;
+    let entry: StoredEntry = (now.get(0), actor, address, action, detail);
+    let digest = chain::digest(&follows, &entry);
+    let (at, actor, address, action, detail) = &entry;
+    tx.execute(
+        "INSERT INTO audit_log(at, actor, address, action, detail, follows, digest)
+         VALUES ($1::text::timestamptz, $2, $3, $4, $5, $6, $7)",
+        &[at, actor, address, action, detail, &follows, &digest],
     )
     .await?;
+    Ok(())
+}
+
+/// Walks the whole log in order of numbers, giving `each` every entry with its number and
+/// link ([`chain::Check`] judges them).
+pub async fn walk(pool: &Pool, mut each: impl FnMut(i64, StoredEntry, Link)) -> Result<()> {
+    let client = pool.get().await?;
+    let query = format!(
+        "SELECT id, {}, actor, address, action, detail, follows, digest FROM audit_log
+         ORDER BY id",
+        as_text("at")
+    );
+    let none: [&(dyn tokio_postgres::types::ToSql + Sync); 0] = [];
+    let rows = client.query_raw(&query, none).await?;
+    futures::pin_mut!(rows);
+    while let Some(row) = rows.next().await {
+        let row = row?;
+        let entry = (row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
+        let link = Link {
+            follows: row.get(6),
+            digest: row.get(7),
+        };
+        each(row.get(0), entry, link);
+    }
     Ok(())
 }
 
@@ -139,11 +231,20 @@ pub async fn found_before(pool: &Pool, before: &str) -> Result<Found> {
 pub trait Archive {
     /// What the archive's own steps fail with.
     type Error: From<Error>;
-    /// Takes entry `id`, the next oldest.
-    fn add(&mut self, id: i64, entry: StoredEntry) -> std::result::Result<(), Self::Error>;
-    /// Flushes the `count` entries taken to disk; the entry that says so, to be written as
-    /// they leave the log.
-    fn finish(&mut self, count: u64) -> std::result::Result<NewEntry, Self::Error>;
+    /// Takes entry `id`, the next oldest, and its place in the chain.
+    fn add(
+        &mut self,
+        id: i64,
+        entry: StoredEntry,
+        link: Link,
+    ) -> std::result::Result<(), Self::Error>;
+    /// Flushes the `count` entries taken to disk; the entry that says so (naming
+    /// `junctions`, [`chain::with_junctions`]), to be written as they leave the log.
+    fn finish(
+        &mut self,
+        count: u64,
+        junctions: &[String],
+    ) -> std::result::Result<NewEntry, Self::Error>;
     /// Gives the archive its name: the last step before the entries leave the log.
     fn name(&mut self) -> std::result::Result<(), Self::Error>;
 }
@@ -152,28 +253,29 @@ pub trait Archive {
 /// the log into `archive`, oldest first, in one transaction with the entry it gives once it
 /// has them on disk, and names it just before the commit. None before: nothing is written
 /// or removed, and nothing kept. Prunes from any process take turns; an entry written
-/// meanwhile is written now, so never before `before`. How many were removed.
+/// meanwhile is written now, so never before `before`. The prune's entry names where the
+/// chain continues after the entries removed ([`chain::CONTINUES_FROM`]). How many were
+/// removed.
 pub async fn prune<A: Archive>(
     pool: &Pool,
     before: &str,
     archive: &mut A,
 ) -> std::result::Result<u64, A::Error> {
     let mut client = pool.get().await.map_err(Error::from)?;
-    // Read committed whatever the database's default: the prune before, waited for at the
-    // lock, is seen committed.
-    let tx = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
-        .start()
-        .await
-        .map_err(Error::from)?;
+    // The prune before, waited for at the lock, is seen committed.
+    let tx = read_committed(&mut client).await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PRUNE_LOCK])
         .await
         .map_err(Error::from)?;
     let before_param: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&before];
+    // Up to the last entry before, with those written later among them (a clock set back),
+    // which stay: where the chain continues after each gap is named.
     let query = format!(
-        "SELECT id, {}, actor, address, action, detail
-         FROM audit_log WHERE at < $1::text::timestamptz ORDER BY id",
+        "SELECT id, {}, actor, address, action, detail, follows, digest,
+                at < $1::text::timestamptz
+         FROM audit_log
+         WHERE id <= (SELECT max(id) FROM audit_log WHERE at < $1::text::timestamptz)
+         ORDER BY id",
         as_text("at")
     );
     let rows = tx
@@ -182,12 +284,21 @@ pub async fn prune<A: Archive>(
         .map_err(Error::from)?;
     futures::pin_mut!(rows);
     let (mut count, mut last) = (0u64, 0i64);
+    let mut junctions = Junctions::default();
     while let Some(row) = rows.next().await {
         let row = row.map_err(Error::from)?;
-        last = row.get(0);
-        let entry = (row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
-        archive.add(last, entry)?;
-        count += 1;
+        let link = Link {
+            follows: row.get(6),
+            digest: row.get(7),
+        };
+        let removed: bool = row.get(8);
+        junctions.add(removed, link.follows.as_deref());
+        if removed {
+            last = row.get(0);
+            let entry = (row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
+            archive.add(last, entry, link)?;
+            count += 1;
+        }
     }
     if count == 0 {
         return Ok(0);
@@ -205,13 +316,20 @@ pub async fn prune<A: Archive>(
         ))
         .into());
     }
-    let (actor, address, action, detail) = archive.finish(count)?;
-    tx.execute(
-        "INSERT INTO audit_log(actor, address, action, detail) VALUES ($1, $2, $3, $4)",
-        &[&actor, &address, &action, &detail],
-    )
-    .await
-    .map_err(Error::from)?;
+    // What the entry after the last removed follows (none after it: the prune's own entry
+    // follows the newest kept); with the chain locked, so that no entry comes between.
+    lock_chain(&tx).await?;
+    let next = tx
+        .query_opt(
+            "SELECT follows FROM audit_log WHERE id > $1 ORDER BY id LIMIT 1",
+            &[&last],
+        )
+        .await
+        .map_err(Error::from)?;
+    let next_follows: Option<String> = next.and_then(|row| row.get(0));
+    let junctions = junctions.finish(next_follows.as_deref());
+    let entry = archive.finish(count, &junctions)?;
+    write_linked(&tx, entry).await?;
     archive.name()?;
     tx.commit().await.map_err(Error::from)?;
     Ok(count)

@@ -1,0 +1,240 @@
+//! `hq audit`: who did what at headquarters ([`crate::audit`]), listed; `hq audit prune`,
+//! the oldest entries moved into an archive; `hq audit verify`, the log checked as a hash
+//! chain.
+
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::args::{AuditArgs, AuditCommand, PruneArgs, VerifyArgs};
+use super::kit::print_json;
+use super::postgres::with_pool;
+use crate::audit::archive::{Archive, Kept};
+use crate::audit::verify::{self, Walk};
+use crate::audit::{self, prune};
+use crate::untrusted::shown;
+use crate::{Error, Hq, Result};
+
+/// `hq audit`, `hq audit prune` and `hq audit verify`.
+pub fn audit(dir: &Path, args: AuditArgs) -> Result<()> {
+    match args.prune {
+        None => print_audit(dir, args),
+        Some(AuditCommand::Prune(prune)) => prune_command(dir, prune),
+        Some(AuditCommand::Verify(verify)) => verify_command(dir, verify),
+    }
+}
+
+/// `hq audit prune`: the first day kept (given, or months back from today at the fair), and
+/// the archive it goes to (given, or a new one in a folder).
+fn prune_command(dir: &Path, args: PruneArgs) -> Result<()> {
+    let hq = Hq::open(dir)?;
+    let now = Utc::now();
+    let before = match (args.before, args.keep_months) {
+        (Some(day), _) => day,
+        (None, Some(months)) => prune::months_back(months, hq.fair.utc_offset, now),
+        (None, None) => return Err(Error::input("give --before DAY or --keep-months N")),
+    };
+    // Refused before any folder is made for it.
+    let cutoff = prune::cutoff(before, hq.fair.utc_offset, now)?;
+    if args.dry_run {
+        return audit_to_prune(hq, before, cutoff);
+    }
+    let path = match (args.archive, args.archive_dir) {
+        (Some(file), _) => file,
+        (None, Some(folder)) => prune::archive_in(&folder, before, now)?,
+        (None, None) => return Err(Error::input("give --archive FILE or --archive-dir DIR")),
+    };
+    prune_audit(hq, before, cutoff, &path)
+}
+
+/// `hq audit prune --dry-run`: what a prune of the entries before day `before` (which
+/// begins at `cutoff`) would move.
+fn audit_to_prune(hq: Hq, before: NaiveDate, cutoff: DateTime<Utc>) -> Result<()> {
+    let offset = hq.fair.utc_offset;
+    let found = match crate::meta(&hq.conn, crate::META_DATABASE)? {
+        Some(url) => with_pool(&url, |pool| async move {
+            let at = crate::time_text(cutoff);
+            Ok(fairpos_postgres::audit::found_before(&pool, &at).await?)
+        })?,
+        None => prune::found(&hq.conn, cutoff)?,
+    };
+    match (found.entries, found.first_at, found.last_at) {
+        (0, ..) => println!("no entries written before {before} ({offset}): none would go"),
+        (n, Some(first), Some(last)) => println!(
+            "{n} entries written before {before} ({offset}), from {first} to {last}, \
+             would be archived and removed"
+        ),
+        (n, ..) => println!("{n} entries written before {before} ({offset}) would go"),
+    }
+    Ok(())
+}
+
+/// `hq audit prune`: the entries written before day `before` (which begins at `cutoff`)
+/// moved into a new file at `path`, with an entry saying so.
+fn prune_audit(mut hq: Hq, before: NaiveDate, cutoff: DateTime<Utc>, path: &Path) -> Result<()> {
+    let offset = hq.fair.utc_offset;
+    let archive = Archive::create(path)?;
+    let (actor, address) = (audit::system_user(), audit::system_user_address());
+    let by = (actor.as_str(), address.as_str());
+    let detail = |kept: &Kept| prune::detail(kept, before, offset);
+    let kept = match crate::meta(&hq.conn, crate::META_DATABASE)? {
+        Some(url) => with_pool(&url, |pool| async move {
+            let mut archive = prune::ForPostgres::new(archive, by, &detail);
+            let at = crate::time_text(cutoff);
+            match fairpos_postgres::audit::prune(&pool, &at, &mut archive).await {
+                Ok(_) => Ok(archive.kept),
+                // Named, then the commit failed (the connection lost at it): whether the
+                // entries left the log is the database's to say.
+                Err(e) => Err(match &archive.kept {
+                    Some(kept) => prune::archive_kept(e, kept),
+                    None => e,
+                }),
+            }
+        })?,
+        None => prune::prune(&mut hq.conn, cutoff, archive, by, detail)?,
+    };
+    match kept {
+        Some(kept) => println!(
+            "{} entries written before {before} ({offset}) archived to {} (sha256 {}) and \
+             removed from the audit log",
+            kept.entries,
+            kept.path.display(),
+            kept.sha256
+        ),
+        None => println!("no entries written before {before} ({offset}): nothing archived"),
+    }
+    Ok(())
+}
+
+/// `hq audit`: who did what, oldest first (those the options let through).
+fn print_audit(dir: &Path, args: AuditArgs) -> Result<()> {
+    let hq = Hq::open(dir)?;
+    let offset = hq.fair.utc_offset;
+    let filter = audit::filter(args.since, args.until, offset, args.action, args.actor)?;
+    let entries = match crate::meta(&hq.conn, crate::META_DATABASE)? {
+        Some(url) => {
+            let filter = &filter;
+            with_pool(&url, |pool| async move {
+                Ok(fairpos_postgres::audit::entries_where(&pool, filter, None).await?)
+            })?
+            .into_iter()
+            .map(audit::from_postgres)
+            .collect()
+        }
+        None => audit::entries_where(&hq.conn, &filter, None)?,
+    };
+    if args.json {
+        return print_json(&entries);
+    }
+    if args.csv {
+        let text = audit::export::csv(&entries)?;
+        return super::kit::write_output(Path::new("-"), &text);
+    }
+    // What a person typed (a label, a file name) cannot start a line of its own.
+    for e in &entries {
+        let detail = if e.detail.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", shown(&e.detail))
+        };
+        let (actor, address) = (shown(&e.actor), shown(&e.address));
+        println!("{} {} by {actor} from {address}{detail}", e.at, e.action);
+    }
+    Ok(())
+}
+
+/// `hq audit verify`: the log walked as a hash chain, with the archives given; what it
+/// found, or why it is broken (exit 1).
+fn verify_command(dir: &Path, args: VerifyArgs) -> Result<()> {
+    let hq = Hq::open(dir)?;
+    let archived = verify::archived(&args.archive)?;
+    let mut walk = Walk::new(&args.holds, archived);
+    match crate::meta(&hq.conn, crate::META_DATABASE)? {
+        Some(url) => {
+            let walk = &mut walk;
+            with_pool(&url, |pool| async move {
+                let each = |id, entry, link| walk.add(id, &entry, &link);
+                Ok(fairpos_postgres::audit::walk(&pool, each).await?)
+            })?
+        }
+        None => verify::walk_sqlite(&hq.conn, &mut walk)?,
+    }
+    let (verdict, from_archives) = walk.finish();
+    if args.json {
+        let head = verdict.head.as_ref();
+        print_json(&serde_json::json!({
+            "whole": verdict.broken.is_none() && verdict.missing.is_empty(),
+            "entries": verdict.entries,
+            "from_archives": from_archives,
+            "before_the_chain": verdict.unlinked,
+            "pruned_gaps": verdict.pruned_gaps,
+            "newest": head.map(|(id, _)| id),
+            "newest_digest": head.map(|(_, digest)| digest),
+            "broken": verdict.broken.as_ref().map(ToString::to_string),
+            "missing": verdict.missing,
+        }))?;
+    }
+    if let Some(broken) = &verdict.broken {
+        return Err(Error::Integrity(format!(
+            "the audit log is broken: {broken}"
+        )));
+    }
+    if let Some(missing) = verdict.missing.first() {
+        return Err(Error::Integrity(format!(
+            "no entry of the audit log holds the digest {missing}: the log was cut or \
+             rewritten since it was written down"
+        )));
+    }
+    if !args.json {
+        print_verdict(&verdict, from_archives, &args);
+    }
+    Ok(())
+}
+
+/// What `hq audit verify` found in a whole log.
+fn print_verdict(
+    verdict: &fairpos_postgres::audit::chain::Verdict,
+    from_archives: u64,
+    args: &VerifyArgs,
+) {
+    let Some((newest, digest)) = &verdict.head else {
+        println!(
+            "the audit log holds {} entries, all written before the chain began: none checked",
+            verdict.entries
+        );
+        return;
+    };
+    let archives = if from_archives > 0 {
+        format!(
+            " ({from_archives} of them from {} archives)",
+            args.archive.len()
+        )
+    } else {
+        String::new()
+    };
+    println!(
+        "the audit log is whole: {} entries{archives}, each as written and following the one \
+         before it",
+        verdict.entries
+    );
+    if verdict.unlinked > 0 {
+        println!(
+            "{} entries were written before the chain began (fairpos before it): not checked",
+            verdict.unlinked
+        );
+    }
+    if verdict.pruned_gaps > 0 {
+        println!(
+            "{} places where a prune removed entries, as its own entry says (give its archive \
+             with --archive to check them too)",
+            verdict.pruned_gaps
+        );
+    }
+    if !args.holds.is_empty() {
+        println!("each digest given is held by an entry: nothing up to it was changed");
+    }
+    println!(
+        "the newest entry: #{newest}, digest {digest}; keep it elsewhere, and `hq audit verify \
+         --holds {digest}` will show later that nothing up to it was changed"
+    );
+}

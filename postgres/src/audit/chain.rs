@@ -1,0 +1,384 @@
+//! The audit log as a hash chain, on either backend: each entry holds the SHA-256 of the
+//! entry written before it (`follows`; [`START`] for the first) and its own (`digest`),
+//! over that and everything it says ([`digest`]). An entry changed afterwards no longer
+//! matches its digest; one removed leaves the next following a digest no entry holds. A
+//! prune, which removes the oldest entries on purpose, names in its own entry (itself
+//! linked) each digest an entry it kept now follows ([`CONTINUES_FROM`]), so its gaps are
+//! told from a removal behind headquarters' back. [`Check`] walks the log in order.
+//!
+//! What it cannot tell: someone able to write to the database can rewrite every entry from
+//! one on, chaining them anew, and can cut the newest entries off. A digest written down
+//! elsewhere ([`Check::finish`]'s `holds`) shows the log still holds it, so that nothing up
+//! to it was rewritten. Entries written before the chain (none of its columns) are counted,
+//! not checked.
+
+use std::collections::HashSet;
+
+use sha2::{Digest, Sha256};
+
+use super::StoredEntry;
+
+/// What the first entry of a log follows.
+pub const START: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// In the detail of a prune's entry: the digests its kept entries now follow, after it, one
+/// `, ` between.
+pub const CONTINUES_FROM: &str = "; the chain continues from ";
+
+/// The SHA-256 (hex) of an entry that follows `follows` and says `entry`: each field with
+/// its length in bytes before it, so that no two entries hash alike.
+pub fn digest(follows: &str, entry: &StoredEntry) -> String {
+    let (at, actor, address, action, detail) = entry;
+    let mut hash = Sha256::new();
+    hash.update(b"fairpos audit 1\n");
+    for field in [follows, at, actor, address, action, detail] {
+        hash.update(format!("{}:", field.len()));
+        hash.update(field.as_bytes());
+        hash.update(b"\n");
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An entry's place in the chain, as the log holds it (none for one written before it).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Link {
+    pub follows: Option<String>,
+    pub digest: Option<String>,
+}
+
+/// The detail of a prune's entry, `detail` followed by the digests `junctions` the entries
+/// it kept follow.
+pub fn with_junctions(detail: String, junctions: &[String]) -> String {
+    if junctions.is_empty() {
+        return detail;
+    }
+    format!("{detail}{CONTINUES_FROM}{}", junctions.join(", "))
+}
+
+/// The digests a prune's entry names as followed by its kept entries.
+fn junctions_named(detail: &str) -> impl Iterator<Item = &str> {
+    // The last: what a person named (an archive's path) comes before.
+    let named = detail.rsplit_once(CONTINUES_FROM).map(|(_, list)| list);
+    named.into_iter().flat_map(|list| list.split(", "))
+}
+
+/// Where the chain is broken: the first place found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Break {
+    /// The entry no longer says what it said when written (or its link was changed).
+    Changed { id: i64 },
+    /// The entry follows a digest no entry before it holds, and no prune named: the entries
+    /// before it (back to the one it followed) were removed or changed.
+    Removed { id: i64 },
+    /// An entry without a link after linked ones: written behind headquarters' back.
+    Unlinked { id: i64 },
+}
+
+impl std::fmt::Display for Break {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Break::Changed { id } => write!(
+                f,
+                "entry #{id} no longer matches its digest: it was changed after it was written"
+            ),
+            Break::Removed { id } => write!(
+                f,
+                "entry #{id} follows an entry the log no longer holds, and no prune removed \
+                 it: entries before #{id} were removed or changed"
+            ),
+            Break::Unlinked { id } => write!(
+                f,
+                "entry #{id} has no place in the chain though entries before it have: it was \
+                 written behind headquarters' back"
+            ),
+        }
+    }
+}
+
+/// The log walked in order of numbers, entry by entry ([`Check::add`]), then judged
+/// ([`Check::finish`]).
+#[derive(Debug, Default)]
+pub struct Check {
+    entries: u64,
+    /// Written before the chain (none of its columns), before the first linked one.
+    unlinked: u64,
+    /// The last linked entry's number and digest.
+    head: Option<(i64, String)>,
+    /// Entries that follow no entry the log holds: their numbers and what they follow.
+    gaps: Vec<(i64, String)>,
+    /// What prunes named as followed by the entries they kept.
+    named: HashSet<String>,
+    /// The digests looked for, and whether found.
+    sought: Vec<(String, bool)>,
+    broken: Option<Break>,
+}
+
+/// What a walk of the log found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// Entries walked.
+    pub entries: u64,
+    /// Of those, written before the chain: not checked.
+    pub unlinked: u64,
+    /// The newest linked entry's number and digest.
+    pub head: Option<(i64, String)>,
+    /// Where the chain is broken, if it is.
+    pub broken: Option<Break>,
+    /// Digests looked for that no entry holds.
+    pub missing: Vec<String>,
+    /// Gaps a prune named (entries pruned whose archive was not walked with the log).
+    pub pruned_gaps: usize,
+}
+
+/// The most gaps kept for judging at the end: a log cut into more has its first reported.
+const GAPS_KEPT: usize = 10_000;
+
+impl Check {
+    /// A walk that also looks for entries holding each of `sought` (digests written down
+    /// before).
+    pub fn seeking(sought: &[String]) -> Check {
+        Check {
+            sought: sought.iter().map(|d| (d.to_lowercase(), false)).collect(),
+            ..Check::default()
+        }
+    }
+
+    /// Takes entry `id`, the next in order, as the log holds it.
+    pub fn add(&mut self, id: i64, entry: &StoredEntry, link: &Link) {
+        self.entries += 1;
+        let (Some(follows), Some(digest)) = (&link.follows, &link.digest) else {
+            if self.head.is_some() || link.follows.is_some() || link.digest.is_some() {
+                self.found(Break::Unlinked { id });
+            } else {
+                self.unlinked += 1;
+            }
+            return;
+        };
+        if *digest != self::digest(follows, entry) {
+            self.found(Break::Changed { id });
+        }
+        let previous = self.head.as_ref().map_or(START, |(_, d)| d.as_str());
+        if follows != previous && self.gaps.len() < GAPS_KEPT {
+            self.gaps.push((id, follows.clone()));
+        }
+        if entry.3 == crate::audit::PRUNE_ACTION {
+            let named = junctions_named(&entry.4).map(str::to_string);
+            self.named.extend(named);
+        }
+        for (sought, found) in &mut self.sought {
+            *found |= sought == digest;
+        }
+        self.head = Some((id, digest.clone()));
+    }
+
+    fn found(&mut self, broken: Break) {
+        self.broken.get_or_insert(broken);
+    }
+
+    /// What the walk found: a gap no prune named breaks the chain.
+    pub fn finish(mut self) -> Verdict {
+        let pruned_gaps = self.gaps.len();
+        let unnamed = self.gaps.iter().find(|(_, d)| !self.named.contains(d));
+        if let Some((id, _)) = unnamed {
+            let removed = Break::Removed { id: *id };
+            // The first break in the log's order is the one told.
+            let first = match &self.broken {
+                Some(b) if break_id(b) < *id => b.clone(),
+                _ => removed,
+            };
+            self.broken = Some(first);
+        }
+        Verdict {
+            entries: self.entries,
+            unlinked: self.unlinked,
+            head: self.head,
+            broken: self.broken,
+            missing: self
+                .sought
+                .into_iter()
+                .filter(|(_, found)| !found)
+                .map(|(d, _)| d)
+                .collect(),
+            pruned_gaps,
+        }
+    }
+}
+
+fn break_id(broken: &Break) -> i64 {
+    match broken {
+        Break::Changed { id } | Break::Removed { id } | Break::Unlinked { id } => *id,
+    }
+}
+
+/// The digests the entries kept by a prune follow that the entries before them no longer
+/// hold: walked in order over the entries up to the last removed, each said whether it is
+/// removed ([`Junctions::add`]), then the entry after them ([`Junctions::finish`]).
+#[derive(Debug, Default)]
+pub struct Junctions {
+    previous_removed: bool,
+    found: Vec<String>,
+}
+
+impl Junctions {
+    /// Takes the next entry in order: removed or kept, and what it follows.
+    pub fn add(&mut self, removed: bool, follows: Option<&str>) {
+        if !removed && self.previous_removed {
+            self.found.extend(follows.map(str::to_string));
+        }
+        self.previous_removed = removed;
+    }
+
+    /// The junctions, given what the first entry after the walk follows (none when there is
+    /// none: the prune's own entry, written after the removal, follows the newest kept).
+    pub fn finish(mut self, next_follows: Option<&str>) -> Vec<String> {
+        self.add(false, next_follows);
+        self.found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(action: &str, detail: &str) -> StoredEntry {
+        let at = "2026-12-05T00:00:00Z".to_string();
+        let (actor, address) = ("alice".to_string(), "local".to_string());
+        (at, actor, address, action.to_string(), detail.to_string())
+    }
+
+    /// A log of `entries`, linked: `(id, entry, link)`.
+    fn chained(entries: Vec<StoredEntry>) -> Vec<(i64, StoredEntry, Link)> {
+        let mut follows = START.to_string();
+        let mut log = Vec::new();
+        for (n, e) in entries.into_iter().enumerate() {
+            let digest = digest(&follows, &e);
+            let link = Link {
+                follows: Some(follows),
+                digest: Some(digest.clone()),
+            };
+            log.push((n as i64 + 1, e, link));
+            follows = digest;
+        }
+        log
+    }
+
+    fn judged(log: &[(i64, StoredEntry, Link)], sought: &[String]) -> Verdict {
+        let mut check = Check::seeking(sought);
+        for (id, e, link) in log {
+            check.add(*id, e, link);
+        }
+        check.finish()
+    }
+
+    fn five() -> Vec<(i64, StoredEntry, Link)> {
+        chained(
+            (1..=5)
+                .map(|n| entry("user add", &format!("u{n}")))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn fields_are_told_apart_by_their_lengths() {
+        let a = (
+            "a".into(),
+            "bc".into(),
+            String::new(),
+            String::new(),
+            String::new(),
+        );
+        let b = (
+            "ab".into(),
+            "c".into(),
+            String::new(),
+            String::new(),
+            String::new(),
+        );
+        assert_ne!(digest(START, &a), digest(START, &b));
+        assert_eq!(digest(START, &a).len(), 64);
+    }
+
+    #[test]
+    fn an_untouched_log_is_whole_and_a_digest_written_down_is_found() {
+        let log = five();
+        let third = log[2].2.digest.clone().unwrap();
+        let verdict = judged(&log, &[third.to_uppercase()]);
+        assert_eq!(verdict.broken, None);
+        assert_eq!(verdict.entries, 5);
+        assert_eq!(verdict.head, Some((5, log[4].2.digest.clone().unwrap())));
+        assert!(verdict.missing.is_empty());
+        let elsewhere = digest(START, &entry("x", "y"));
+        assert_eq!(judged(&log, &[elsewhere.clone()]).missing, [elsewhere]);
+    }
+
+    #[test]
+    fn a_changed_entry_a_removed_one_and_one_written_behind_its_back_are_found() {
+        let mut changed = five();
+        changed[2].1 .4 = "u9".into();
+        assert_eq!(judged(&changed, &[]).broken, Some(Break::Changed { id: 3 }));
+
+        let mut removed = five();
+        removed.remove(1);
+        assert_eq!(judged(&removed, &[]).broken, Some(Break::Removed { id: 3 }));
+        // The oldest removed: the first left follows what no entry holds.
+        let oldest = five().split_off(2);
+        assert_eq!(judged(&oldest, &[]).broken, Some(Break::Removed { id: 3 }));
+
+        let mut unlinked = five();
+        unlinked.push((6, entry("user add", "u6"), Link::default()));
+        assert_eq!(
+            judged(&unlinked, &[]).broken,
+            Some(Break::Unlinked { id: 6 })
+        );
+        // Entries written before the chain began are counted, not checked.
+        let mut before = vec![(1, entry("init", ""), Link::default())];
+        before.extend(five().into_iter().map(|(id, e, l)| (id + 1, e, l)));
+        let verdict = judged(&before, &[]);
+        assert_eq!((verdict.broken, verdict.unlinked), (None, 1));
+    }
+
+    #[test]
+    fn a_prune_names_where_the_chain_continues() {
+        let mut log = five();
+        // Entries 2 and 4 pruned: 3 and 5 follow what they held.
+        let mut junctions = Junctions::default();
+        for (id, _, link) in &log {
+            junctions.add(*id == 2 || *id == 4, link.follows.as_deref());
+        }
+        let named = junctions.finish(None);
+        assert_eq!(
+            named,
+            [
+                log[1].2.digest.clone().unwrap(),
+                log[3].2.digest.clone().unwrap()
+            ]
+        );
+        log.retain(|(id, ..)| *id != 2 && *id != 4);
+        assert_eq!(judged(&log, &[]).broken, Some(Break::Removed { id: 3 }));
+        let head = log.last().unwrap().2.digest.clone().unwrap();
+        let detail = with_junctions("2 entries".into(), &named);
+        let prune = entry(crate::audit::PRUNE_ACTION, &detail);
+        let digest = digest(&head, &prune);
+        let link = Link {
+            follows: Some(head),
+            digest: Some(digest),
+        };
+        log.push((6, prune, link));
+        assert_eq!(judged(&log, &[]).broken, None);
+        // A prune's entry that names nothing does not excuse a gap.
+        let mut silent = log.clone();
+        silent.last_mut().unwrap().1 .4 = "2 entries".into();
+        assert!(judged(&silent, &[]).broken.is_some());
+    }
+
+    #[test]
+    fn the_last_entry_removed_leaves_no_junction_to_name() {
+        let mut junctions = Junctions::default();
+        junctions.add(false, Some(START));
+        junctions.add(true, Some("a"));
+        assert!(junctions.finish(None).is_empty());
+        let mut next = Junctions::default();
+        next.add(true, Some(START));
+        assert_eq!(next.finish(Some("b")), ["b"]);
+    }
+}

@@ -4,7 +4,9 @@
 //! database is named; a prune's gap is named by its own entry, and its archive, given back,
 //! is checked in its place (a changed archive is found); an entry removed behind
 //! headquarters' back is named; a digest written down earlier is found, one never written
-//! is not.
+//! is not. And `deploy/fairpos-hq-audit-verify.service`'s command, as its daily timer runs
+//! it: a log rewritten whole from one entry on, chained anew, which a walk alone finds
+//! whole, fails at the digest it noted the day before.
 
 mod common;
 
@@ -265,4 +267,115 @@ fn the_chain_holds_and_tells(hq: &Hq, checker: &Hq) {
         )),
         "{why}"
     );
+}
+
+/// Rewrites the entry of `hq` whose detail is `detail` to say `instead`, and every entry
+/// after it, chained anew: as someone able to write to the database could.
+fn rewritten_from(hq: &Hq, detail: &str, instead: &str) {
+    let from: i64 = numbered(hq, detail).parse().unwrap();
+    sql(
+        hq,
+        &format!(
+            "UPDATE audit_log SET detail = {} WHERE id = {from}",
+            quoted(instead)
+        ),
+    );
+    let mut follows = sql(
+        hq,
+        &format!("SELECT follows FROM audit_log WHERE id = {from}"),
+    )[0]
+    .clone();
+    let ids = sql(
+        hq,
+        &format!("SELECT CAST(id AS TEXT) FROM audit_log WHERE id >= {from} ORDER BY id"),
+    );
+    for id in ids {
+        let fields = ["at", "actor", "address", "action", "detail"].map(|column| {
+            sql(
+                hq,
+                &format!("SELECT {column} FROM audit_log WHERE id = {id}"),
+            )[0]
+            .clone()
+        });
+        let [at, actor, address, action, detail] = fields;
+        let digest = chain::digest(&follows, &(at, actor, address, action, detail));
+        sql(
+            hq,
+            &format!(
+                "UPDATE audit_log SET follows = {}, digest = {} WHERE id = {id}",
+                quoted(&follows),
+                quoted(&digest)
+            ),
+        );
+        follows = digest;
+    }
+}
+
+#[test]
+fn the_daily_timer_notes_the_newest_digest_and_finds_a_log_rewritten_whole() {
+    let (_, timer) = common::deployed_unit("fairpos-hq-audit-verify.timer");
+    for line in [
+        "OnCalendar=daily",
+        "Persistent=true",
+        "Unit=fairpos-hq-audit-verify.service",
+    ] {
+        assert!(timer.lines().any(|l| l == line), "the timer lacks {line}");
+    }
+    let (words, service) = common::deployed_unit("fairpos-hq-audit-verify.service");
+    assert!(service.lines().any(|l| l == "Type=oneshot"));
+    let [program, data, _, flags @ ..] = words.as_slice() else {
+        panic!("ExecStart: {words:?}");
+    };
+    assert!(
+        program.ends_with("/fairpos-hq") && data == "--data",
+        "{words:?}"
+    );
+    let files = tempfile::tempdir().unwrap();
+    let anchors = files.path().join("audit-anchors");
+    // As the timer runs it, the anchors file this test's own.
+    let mut args = vec!["hq".to_string()];
+    args.extend(flags.iter().map(|flag| match flag.as_str() {
+        "/var/lib/fairpos/audit-anchors" => anchors.to_str().unwrap().to_string(),
+        other => other.to_string(),
+    }));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+
+    let hq = Hq::demo();
+    hq.ok(&["hq", "add-device", "--device", "T01", "--stall", "S01"]);
+    let said = hq.ok(&args);
+    assert!(said.contains("noted in"), "{said}");
+    let noted = || -> Vec<String> {
+        let text = std::fs::read_to_string(&anchors).unwrap();
+        text.lines()
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect()
+    };
+    let newest = sql(&hq, "SELECT digest FROM audit_log ORDER BY id DESC LIMIT 1");
+    assert_eq!(noted(), newest);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&anchors).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // Nothing new: nothing noted twice. The next day's entry: noted after it.
+    hq.ok(&args);
+    assert_eq!(noted().len(), 1);
+    hq.ok(&["hq", "add-device", "--device", "T02", "--stall", "S01"]);
+    let said = hq.ok(&args);
+    assert!(said.contains("each digest given is held"), "{said}");
+    assert_eq!(noted().len(), 2);
+
+    // Rewritten from T01's entry on, chained anew: whole to a walk alone, not to the timer.
+    rewritten_from(&hq, "T01, a till of stall S01", "T07, a till of stall S01");
+    whole(&hq, &[]);
+    let out = hq.run(&args);
+    let why = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{why}");
+    let last = noted().pop().unwrap();
+    assert!(
+        why.contains(&format!(
+            "no entry of the audit log holds the digest {last} noted last in"
+        )),
+        "{why}"
+    );
+    // A broken run notes nothing.
+    assert_eq!(noted().len(), 2);
 }

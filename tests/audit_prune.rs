@@ -272,20 +272,9 @@ fn old_entries_are_archived_and_removed(hq: &Hq, lister: &Hq) {
     assert_eq!(names, ["audit-old.jsonl"]);
 }
 
-/// The words of `ExecStart` in `deploy/NAME`, and the unit's text.
-fn unit(name: &str) -> (Vec<String>, String) {
-    let path = format!("{}/deploy/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(path).unwrap();
-    let exec = text.lines().find_map(|l| l.strip_prefix("ExecStart="));
-    let words = exec.map_or_else(Vec::new, |e| {
-        e.split_whitespace().map(str::to_string).collect()
-    });
-    (words, text)
-}
-
 #[test]
 fn the_monthly_timer_keeps_twelve_months_and_archives_the_rest_in_a_folder_of_its_own() {
-    let (_, timer) = unit("fairpos-hq-audit-prune.timer");
+    let (_, timer) = common::deployed_unit("fairpos-hq-audit-prune.timer");
     for line in [
         "OnCalendar=monthly",
         "Persistent=true",
@@ -293,7 +282,7 @@ fn the_monthly_timer_keeps_twelve_months_and_archives_the_rest_in_a_folder_of_it
     ] {
         assert!(timer.lines().any(|l| l == line), "the timer lacks {line}");
     }
-    let (words, service) = unit("fairpos-hq-audit-prune.service");
+    let (words, service) = common::deployed_unit("fairpos-hq-audit-prune.service");
     assert!(service.lines().any(|l| l == "Type=oneshot"));
     assert!(service.lines().any(|l| l == "User=fairpos"));
     let [program, data, _, flags @ ..] = words.as_slice() else {

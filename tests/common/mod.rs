@@ -149,6 +149,17 @@ impl Till {
     }
 }
 
+/// The words of `ExecStart` in `deploy/NAME`, and the unit's text.
+pub fn deployed_unit(name: &str) -> (Vec<String>, String) {
+    let path = format!("{}/deploy/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(path).unwrap();
+    let exec = text.lines().find_map(|l| l.strip_prefix("ExecStart="));
+    let words = exec.map_or_else(Vec::new, |e| {
+        e.split_whitespace().map(str::to_string).collect()
+    });
+    (words, text)
+}
+
 /// Opens a shift for `seller` and sells `n` sales of the demo catalog, paid by WeChat.
 pub fn sell_some(till: &Till, seller: &str, n: usize) {
     till.ok(&["shift", "open", "--seller", seller, "--float", "100"]);

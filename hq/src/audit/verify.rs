@@ -2,15 +2,15 @@
 //! with the entries of the prunes' archives, when given, put back in their places: an
 //! archive whose entries were changed, or a log missing entries no archive holds, breaks it.
 
-use std::io::BufRead;
-use std::path::PathBuf;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
 
 use fairpos_postgres::audit::chain::{Check, Link, Verdict};
 use fairpos_postgres::audit::StoredEntry;
 use rusqlite::Connection;
 use serde::Deserialize;
 
-use crate::{Error, Result};
+use crate::{now_text, Error, Result};
 
 /// An entry with its number and its place in the chain.
 pub type Numbered = (i64, StoredEntry, Link);
@@ -117,4 +117,88 @@ pub fn walk_sqlite(conn: &Connection, walk: &mut Walk) -> Result<()> {
         walk.add(r.get(0)?, &entry, &super::link_from(r, 6)?);
     }
     Ok(())
+}
+
+/// The digest noted last in the anchors file at `path` (`--anchors`: a line `DIGEST #ID
+/// WHEN` for the newest entry of each whole walk; blank lines and `#` comments skipped), if
+/// it holds one.
+pub fn last_anchor(path: &Path) -> Result<Option<String>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(Error::ReadInput {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let noted = text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty() && !line.starts_with('#'))
+        .last();
+    let Some((n, line)) = noted else {
+        return Ok(None);
+    };
+    let digest = line.split_whitespace().next().unwrap_or_default();
+    if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::input(format!(
+            "{}:{}: not a digest of the audit log",
+            path.display(),
+            n + 1
+        )));
+    }
+    Ok(Some(digest.to_lowercase()))
+}
+
+/// Notes entry `id`'s `digest` as the last line of the anchors file at `path` (made for
+/// this user alone when missing), flushed to disk, unless it is noted last already. Whether
+/// it was noted.
+pub fn note_anchor(path: &Path, id: i64, digest: &str) -> Result<bool> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if last_anchor(path)?.as_deref() == Some(digest) {
+        return Ok(false);
+    }
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    writeln!(file, "{digest} #{id} {}", now_text()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_anchor_noted_is_the_one_checked_and_none_is_noted_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("anchors");
+        assert_eq!(last_anchor(&path).unwrap(), None);
+        let (a, b) = ("a".repeat(64), "B".repeat(64));
+        assert!(note_anchor(&path, 3, &a).unwrap());
+        assert!(!note_anchor(&path, 3, &a).unwrap());
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        writeln!(file, "# by hand\n{b} #9 copied from the ticket\n").unwrap();
+        assert_eq!(last_anchor(&path).unwrap(), Some("b".repeat(64)));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(&format!("{a} #3 20")), "{text}");
+        std::fs::write(&path, "not-a-digest #1\n").unwrap();
+        let refused = last_anchor(&path).unwrap_err();
+        assert!(refused
+            .to_string()
+            .ends_with("anchors:1: not a digest of the audit log"));
+    }
 }

@@ -487,6 +487,10 @@ pub struct VerifyArgs {
     /// still hold it (repeat for several).
     #[arg(long, value_name = "DIGEST")]
     pub holds: Vec<String>,
+    /// A file of digests noted by earlier runs (made when missing): the last must still be
+    /// held, and a whole log's newest is noted after it (for a timer).
+    #[arg(long, value_name = "FILE")]
+    pub anchors: Option<PathBuf>,
     /// What was found as one JSON object (printed even when broken).
     #[arg(long)]
     pub json: bool,

@@ -148,7 +148,12 @@ fn print_audit(dir: &Path, args: AuditArgs) -> Result<()> {
 fn verify_command(dir: &Path, args: VerifyArgs) -> Result<()> {
     let hq = Hq::open(dir)?;
     let archived = verify::archived(&args.archive)?;
-    let mut walk = Walk::new(&args.holds, archived);
+    let anchor = match &args.anchors {
+        Some(path) => verify::last_anchor(path)?,
+        None => None,
+    };
+    let sought: Vec<String> = args.holds.iter().chain(&anchor).cloned().collect();
+    let mut walk = Walk::new(&sought, archived);
     match crate::meta(&hq.conn, crate::META_DATABASE)? {
         Some(url) => {
             let walk = &mut walk;
@@ -180,13 +185,25 @@ fn verify_command(dir: &Path, args: VerifyArgs) -> Result<()> {
         )));
     }
     if let Some(missing) = verdict.missing.first() {
+        let noted = match (&args.anchors, &anchor) {
+            (Some(path), Some(last)) if last == missing => format!(
+                "noted last in {}: the log was cut or rewritten since (a restore rewrites the \
+                 entries it carries; after one, start a new file)",
+                path.display()
+            ),
+            _ => "given: the log was cut or rewritten since it was written down".to_string(),
+        };
         return Err(Error::Integrity(format!(
-            "no entry of the audit log holds the digest {missing}: the log was cut or \
-             rewritten since it was written down"
+            "no entry of the audit log holds the digest {missing} {noted}"
         )));
     }
     if !args.json {
-        print_verdict(&verdict, from_archives, &args);
+        print_verdict(&verdict, from_archives, &args, sought.len());
+    }
+    if let (Some(path), Some((newest, digest))) = (&args.anchors, &verdict.head) {
+        if verify::note_anchor(path, *newest, digest)? && !args.json {
+            println!("noted in {}", path.display());
+        }
     }
     Ok(())
 }
@@ -196,12 +213,16 @@ fn print_verdict(
     verdict: &fairpos_postgres::audit::chain::Verdict,
     from_archives: u64,
     args: &VerifyArgs,
+    sought: usize,
 ) {
     let Some((newest, digest)) = &verdict.head else {
-        println!(
-            "the audit log holds {} entries, all written before the chain began: none checked",
-            verdict.entries
-        );
+        match verdict.entries {
+            0 => println!("the audit log is empty"),
+            n => println!(
+                "the audit log holds {n} entries, all written before the chain began: none \
+                 checked"
+            ),
+        }
         return;
     };
     let archives = if from_archives > 0 {
@@ -230,7 +251,7 @@ fn print_verdict(
             verdict.pruned_gaps
         );
     }
-    if !args.holds.is_empty() {
+    if sought > 0 {
         println!("each digest given is held by an entry: nothing up to it was changed");
     }
     println!(

@@ -323,3 +323,41 @@ fn who_did_what(hq: Hq, joined: Option<Hq>) {
         assert!(!page.contains(secret), "{secret} in {page}");
     }
 }
+
+#[test]
+fn a_download_of_more_than_it_gives_is_refused_not_cut_short() {
+    let hq = demo(None);
+    // A province's year: 100 000 logins, 400 days ago, into the real database.
+    let at = (chrono::Utc::now() - chrono::Duration::days(400))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut db = rusqlite::Connection::open(hq.data().join("hq.db")).unwrap();
+    let tx = db.transaction().unwrap();
+    for n in 0..100_000 {
+        tx.execute(
+            "INSERT INTO audit_log(at, actor, address, action, detail)
+             VALUES (?1, 'lead1', '10.0.0.9', 'login', ?2)",
+            [&at, &format!("login {n}")],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+    drop(db);
+    let server = hq.serve();
+    let api = Api::new(&server.url);
+    let organizer = api.token_of("organizer", PASSWORD).unwrap();
+    let (status, _, refused) = api.fetch("/audit?format=csv", Some(&organizer), false);
+    assert_eq!(status, 400, "{}", &refused[..refused.len().min(300)]);
+    assert!(
+        refused.contains("more than 100000 entries match"),
+        "{refused}"
+    );
+    // Today's alone: the file, whole.
+    let today = days_ago_at_the_fair(0);
+    let path = format!("/audit?since={today}&format=csv");
+    let (status, _, csv) = api.fetch(&path, Some(&organizer), false);
+    assert_eq!(status, 200, "{csv}");
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert!(rows.iter().any(|r| r.contains(",init,")), "{csv}");
+    assert!(rows.iter().all(|r| !r.contains("10.0.0.9")), "{csv}");
+    server.stop();
+}

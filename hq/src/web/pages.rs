@@ -263,7 +263,8 @@ pub(crate) async fn anomalies(State(state): State<AppState>, headers: HeaderMap)
 
 /// The audit log's latest entries an organizer sees at `/audit`.
 const AUDIT_PAGE_ENTRIES: u32 = 500;
-/// The most entries `/audit?format=csv` gives (`hq audit --csv` gives them all).
+/// The most entries `/audit?format=csv` gives (`hq audit --csv` gives them all): more are
+/// refused, never cut short.
 const AUDIT_CSV_ENTRIES: u32 = 100_000;
 
 /// `/audit`: the latest entries the form's fields let through (`since` and `until` days at
@@ -319,8 +320,9 @@ pub(crate) async fn audit(
             );
         }
     };
+    // One more than a download gives, to tell one that would be cut.
     let latest = if csv {
-        AUDIT_CSV_ENTRIES
+        AUDIT_CSV_ENTRIES + 1
     } else {
         AUDIT_PAGE_ENTRIES
     };
@@ -328,6 +330,18 @@ pub(crate) async fn audit(
         Ok(e) => e,
         Err(e) => return failure(e),
     };
+    if csv && entries.len() > AUDIT_CSV_ENTRIES as usize {
+        let why = format!(
+            "more than {AUDIT_CSV_ENTRIES} entries match: fewer days (since, until) give a \
+             file whole, or `hq audit --csv` on the server gives them all \
+             超过 {AUDIT_CSV_ENTRIES} 条，请缩小日期范围"
+        );
+        return notice(
+            StatusCode::BAD_REQUEST,
+            &why,
+            ("/audit", "操作记录 Audit log"),
+        );
+    }
     if csv {
         return match crate::audit::export::csv(&entries) {
             Ok(bytes) => (

@@ -164,7 +164,7 @@ pub(crate) struct AuditLog<'a> {
     pub actor: String,
     /// Whether any field was asked.
     pub filtered: bool,
-    /// The same entries as CSV, up to 100 000 of them.
+    /// The same entries as CSV, up to 100 000 of them (more refused).
     pub csv_href: String,
 }
 

@@ -223,17 +223,34 @@ fn the_chain_holds_and_tells(hq: &Hq, checker: &Hq) {
         said.starts_with("the audit log is whole: 6 entries"),
         "{said}"
     );
+    let (t93, prune) = (
+        numbered(hq, "T93"),
+        sql(hq, "SELECT CAST(max(id) AS TEXT) FROM audit_log"),
+    );
     assert!(
-        said.contains("1 places where a prune removed entries"),
+        said.contains(&format!(
+            "entries before #{t93} were removed by the prune of entry #{}, as it says",
+            prune[0]
+        )),
         "{said}"
     );
+    // Taking no prune's word for it: its archive asked for.
+    let why = broken(checker, &["--strict"]);
+    assert!(
+        why.contains(&format!("entries before #{t93} were removed")),
+        "{why}"
+    );
+    assert!(why.contains("no archive given holds them"), "{why}");
     // With its archive, every entry is checked in its place.
-    let said = whole(checker, &["--archive", archive_arg, "--holds", &noted]);
+    let said = whole(
+        checker,
+        &["--strict", "--archive", archive_arg, "--holds", &noted],
+    );
     assert!(
         said.starts_with("the audit log is whole: 9 entries (3 of them from 1 archives)"),
         "{said}"
     );
-    assert!(!said.contains("places where a prune"), "{said}");
+    assert!(!said.contains("were removed by the prune"), "{said}");
     assert!(
         said.contains("each digest given is held by an entry"),
         "{said}"

@@ -243,13 +243,19 @@ fn old_entries_are_archived_and_removed(hq: &Hq, lister: &Hq) {
     assert_eq!(kept_details(lister), young);
     let (action, detail) = listed(lister).pop().unwrap();
     assert_eq!(action, "audit prune");
-    assert_eq!(
-        detail,
-        format!(
-            "2 entries written before {before} (+08:00), archived to {archive_arg}, sha256 \
-             {digest}"
-        )
+    let said = format!(
+        "2 entries written before {before} (+08:00), archived to {archive_arg}, sha256 {digest}"
     );
+    // Then, where entries written through the database (linked by PostgreSQL's trigger;
+    // not on SQLite) were removed from among the kept, where the chain continues.
+    let continues = detail
+        .strip_prefix(&said)
+        .unwrap_or_else(|| panic!("{detail}"));
+    let named = continues.strip_prefix(fairpos_postgres::audit::chain::CONTINUES_FROM);
+    match hq.database_url() {
+        Some(_) => assert_eq!(named.map(str::len), Some(64), "{detail}"),
+        None => assert_eq!(continues, "", "{detail}"),
+    }
 
     // Nothing older left: nothing archived, no file, nothing written.
     let none = files.path().join("none.jsonl");

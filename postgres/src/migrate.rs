@@ -91,7 +91,7 @@ fn migration_sql(version: i32) -> String {
         6 => crate::throttle::SCHEMA.to_string(),
         7 => crate::audit::SCHEMA.to_string(),
         8 => crate::audit::BY_TIME.to_string(),
-        9 => crate::audit::CHAIN.to_string(),
+        9 => crate::audit::chain_sql(),
         _ => unreachable!("migration {version} is listed in MIGRATIONS"),
     }
 }

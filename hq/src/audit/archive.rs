@@ -17,8 +17,8 @@ use super::Entry;
 use crate::{Error, Result};
 
 /// A line of the archive: an entry with its number in the log and its place in the chain
-/// (none for one written before the chain), so that `hq audit verify --archive` walks it
-/// with the log.
+/// (none for one written without, behind headquarters' back), so that `hq audit verify
+/// --archive` walks it with the log.
 #[derive(Serialize)]
 struct Line<'a> {
     id: i64,
@@ -216,7 +216,7 @@ mod tests {
         );
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
-        // An entry written before the chain: no link.
+        // An entry without a link: none written.
         assert!(!lines[0].contains("digest"), "{text}");
         assert!(
             lines[1].ends_with(",\"follows\":\"a\",\"digest\":\"b\"}"),

@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS audit_log (
     action  TEXT NOT NULL,
     detail  TEXT NOT NULL,
     -- Its place in the chain (fairpos_postgres::audit::chain): the digest of the entry
-    -- before it, and its own. None for an entry written before the chain.
+    -- before it, and its own.
     follows TEXT,
     digest  TEXT
 ) STRICT;
@@ -42,16 +42,40 @@ CREATE TABLE IF NOT EXISTS audit_log (
 CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log(at);
 ";
 
-/// Makes the log, or gives an older one the columns of the chain ([`chain`]): the entries
-/// written before have no place in it.
+/// Makes the log, or gives an older one the chain's columns and links its entries in
+/// order ([`chain`]), in one transaction that takes the database for writing first: a
+/// second process opening it meanwhile finds it done.
 pub fn migrate(conn: &Connection) -> Result<()> {
     conn.execute_batch(SCHEMA)?;
-    if !fairpos_projection::schema::has_column(conn, "audit_log", "digest")? {
-        conn.execute_batch(
-            "ALTER TABLE audit_log ADD COLUMN follows TEXT;
-             ALTER TABLE audit_log ADD COLUMN digest TEXT;",
-        )?;
+    let has = |column| fairpos_projection::schema::has_column(conn, "audit_log", column);
+    if has("follows")? && has("digest")? {
+        return Ok(());
     }
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let mut missing = Vec::new();
+    for column in ["follows", "digest"] {
+        if !has(column)? {
+            missing.push(column);
+        }
+    }
+    if missing.is_empty() {
+        // Begun by another process meanwhile.
+        return Ok(());
+    }
+    for column in missing {
+        tx.execute_batch(&format!("ALTER TABLE audit_log ADD COLUMN {column} TEXT"))?;
+    }
+    let written: Vec<(i64, Entry)> = numbered(&tx, None)?;
+    let mut follows = chain::START.to_string();
+    for (id, entry) in &written {
+        let digest = chain::digest(&follows, &entry.stored());
+        tx.execute(
+            "UPDATE audit_log SET follows = ?1, digest = ?2 WHERE id = ?3",
+            params![follows, digest, id],
+        )?;
+        follows = digest;
+    }
+    tx.commit()?;
     Ok(())
 }
 
@@ -98,8 +122,12 @@ pub fn insert(conn: &Connection, entry: &Entry) -> Result<()> {
 }
 
 fn insert_linked(conn: &Connection, entry: &Entry) -> Result<()> {
-    let follows = head(conn)?;
-    let digest = chain::digest(&follows, &entry.stored());
+    insert_following(conn, entry, &head(conn)?)
+}
+
+/// Writes `entry` in `conn`'s transaction following the digest `follows`.
+pub(crate) fn insert_following(conn: &Connection, entry: &Entry, follows: &str) -> Result<()> {
+    let digest = chain::digest(follows, &entry.stored());
     let Entry {
         at,
         actor,

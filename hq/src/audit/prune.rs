@@ -164,6 +164,9 @@ pub fn prune(
     }
     let finished = archive.finish()?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // The prune's entry follows the newest entry before the removal (the last removed,
+    // when it was the newest).
+    let newest = super::head(&tx)?;
     let removed = tx.execute(
         "DELETE FROM audit_log WHERE at < ?1 AND id <= ?2",
         params![before, last],
@@ -175,7 +178,8 @@ pub fn prune(
             finished.kept.entries
         )));
     }
-    let junctions = junctions.finish(next_follows(&tx, last)?.as_deref());
+    let next_follows = next_follows(&tx, last)?.unwrap_or_else(|| Some(newest.clone()));
+    let junctions = junctions.finish(next_follows.as_deref());
     let (actor, address) = by;
     let entry = Entry {
         at: now_text(),
@@ -184,7 +188,7 @@ pub fn prune(
         action: ACTION.to_string(),
         detail: chain::with_junctions(detail(&finished.kept), &junctions),
     };
-    super::insert(&tx, &entry)?;
+    super::insert_following(&tx, &entry, &newest)?;
     let kept = finished.name()?;
     // A commit that fails may still be on disk (a WAL written, its sync failed): the
     // archive stays.
@@ -192,16 +196,15 @@ pub fn prune(
     Ok(Some(kept))
 }
 
-/// What the entry after entry `last` follows (none after it: the prune's own entry, written
-/// after the removal, follows the newest kept).
-fn next_follows(conn: &Connection, last: i64) -> Result<Option<String>> {
+/// What the entry after entry `last` follows, if there is one.
+fn next_follows(conn: &Connection, last: i64) -> Result<Option<Option<String>>> {
     let next = conn.query_row(
         "SELECT follows FROM audit_log WHERE id > ?1 ORDER BY id LIMIT 1",
         [last],
         |r| r.get(0),
     );
     match next {
-        Ok(follows) => Ok(follows),
+        Ok(follows) => Ok(Some(follows)),
         Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
         Err(e) => Err(e.into()),
     }
@@ -243,7 +246,7 @@ impl fairpos_postgres::audit::Archive for ForPostgres<'_> {
         archive.add(id, &super::from_postgres(stored), &link)
     }
 
-    fn finish(&mut self, count: u64, junctions: &[String]) -> Result<NewEntry> {
+    fn flush(&mut self, count: u64) -> Result<()> {
         let archive = self.archive.take().ok_or_else(out_of_turn)?;
         let finished = self.finished.insert(archive.finish()?);
         if finished.kept.entries != count {
@@ -252,6 +255,11 @@ impl fairpos_postgres::audit::Archive for ForPostgres<'_> {
                 finished.kept.entries
             )));
         }
+        Ok(())
+    }
+
+    fn entry(&mut self, junctions: &[String]) -> Result<NewEntry> {
+        let finished = self.finished.as_ref().ok_or_else(out_of_turn)?;
         let (actor, address) = self.by;
         Ok((
             actor.to_string(),
@@ -268,7 +276,7 @@ impl fairpos_postgres::audit::Archive for ForPostgres<'_> {
     }
 }
 
-/// An archive's steps taken out of their order (add, finish, name).
+/// An archive's steps taken out of their order (add, flush, entry, name).
 fn out_of_turn() -> Error {
     Error::Other("the audit archive's steps out of turn".into())
 }
@@ -382,11 +390,11 @@ mod tests {
             walk.finish()
         };
         let (alone, _) = walked(Vec::new());
-        assert_eq!((alone.broken, alone.pruned_gaps), (None, 1));
+        assert_eq!((alone.broken, alone.pruned.len()), (None, 1));
         let archived = super::super::verify::archived(std::slice::from_ref(&path)).unwrap();
         let (with_archive, from_archive) = walked(archived);
         assert_eq!(with_archive.broken, None);
-        assert_eq!((with_archive.pruned_gaps, from_archive), (0, 2));
+        assert_eq!((with_archive.pruned.len(), from_archive), (0, 2));
         // Nothing before any more: no archive, nothing written.
         let again = Archive::create(&dir.path().join("again.jsonl")).unwrap();
         let none = prune(
@@ -450,7 +458,7 @@ mod tests {
             walk.finish().0
         };
         let verdict = walked(&conn, Vec::new());
-        assert_eq!((verdict.broken, verdict.pruned_gaps), (None, 2));
+        assert_eq!((verdict.broken, verdict.pruned.len()), (None, 2));
         // An entry kept between two a prune removed, removed behind headquarters' back: the
         // gaps are named, so only the archive tells.
         conn.execute("DELETE FROM audit_log WHERE action = 'user add'", [])

@@ -201,4 +201,76 @@ mod tests {
             .to_string()
             .ends_with("anchors:1: not a digest of the audit log"));
     }
+
+    /// The walk of the SQLite log `conn` with `archived` put in.
+    fn walked(conn: &Connection, archived: Vec<Numbered>) -> Verdict {
+        let mut walk = Walk::new(&[], archived);
+        walk_sqlite(conn, &mut walk).unwrap();
+        walk.finish().0
+    }
+
+    #[test]
+    fn a_log_from_before_the_chain_is_linked_in_order_when_it_begins() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE audit_log (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL,
+                 actor TEXT NOT NULL, address TEXT NOT NULL, action TEXT NOT NULL,
+                 detail TEXT NOT NULL) STRICT;
+             INSERT INTO audit_log(at, actor, address, action, detail) VALUES
+                 ('2025-01-01T00:00:00Z', 'alice', 'local', 'init', 'the demo fair'),
+                 ('2025-01-02T00:00:00Z', 'bob', '10.0.0.9', 'login', '');",
+        )
+        .unwrap();
+        super::super::migrate(&conn).unwrap();
+        super::super::record(&conn, "alice", "local", "user add", "carol").unwrap();
+        let verdict = walked(&conn, Vec::new());
+        assert_eq!((verdict.broken, verdict.entries), (None, 3));
+        // Begun once: opened again, nothing is linked anew.
+        let head = verdict.head;
+        super::super::migrate(&conn).unwrap();
+        assert_eq!(walked(&conn, Vec::new()).head, head);
+        // An entry written after, without a link: found.
+        conn.execute(
+            "INSERT INTO audit_log(at, actor, address, action, detail)
+             VALUES ('2025-01-03T00:00:00Z', 'mallory', 'local', 'login', '')",
+            [],
+        )
+        .unwrap();
+        let broken = walked(&conn, Vec::new()).broken;
+        let unlinked = fairpos_postgres::audit::chain::Break::Unlinked { id: 4 };
+        assert_eq!(broken, Some(unlinked));
+    }
+
+    #[test]
+    fn a_prune_of_every_entry_leaves_one_chain_alone_and_with_its_archive() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::migrate(&conn).unwrap();
+        for (at, action) in [
+            ("2025-01-01T00:00:00Z", "init"),
+            ("2025-01-02T00:00:00Z", "login"),
+        ] {
+            let entry = super::super::Entry {
+                at: at.into(),
+                actor: "alice".into(),
+                address: "local".into(),
+                action: action.into(),
+                detail: String::new(),
+            };
+            super::super::insert(&conn, &entry).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("all.jsonl");
+        let archive = super::super::archive::Archive::create(&path).unwrap();
+        let before = "2026-01-01T00:00:00Z".parse().unwrap();
+        let by = ("bob", "local");
+        let kept = super::super::prune::prune(&mut conn, before, archive, by, |_| "2".into());
+        assert_eq!(kept.unwrap().unwrap().entries, 2);
+        // The prune's entry, alone in the log, follows the last removed.
+        let verdict = walked(&conn, Vec::new());
+        assert_eq!((verdict.broken, verdict.pruned), (None, vec![(3, 3)]));
+        let archived = archived(std::slice::from_ref(&path)).unwrap();
+        let verdict = walked(&conn, archived);
+        assert_eq!((verdict.broken, verdict.entries), (None, 3));
+        assert!(verdict.pruned.is_empty());
+    }
 }

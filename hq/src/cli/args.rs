@@ -487,6 +487,10 @@ pub struct VerifyArgs {
     /// still hold it (repeat for several).
     #[arg(long, value_name = "DIGEST")]
     pub holds: Vec<String>,
+    /// Take no prune's word for entries it removed: each gap must be filled by an archive
+    /// given.
+    #[arg(long)]
+    pub strict: bool,
     /// A file of digests noted by earlier runs (made when missing): the last must still be
     /// held, and a whole log's newest is noted after it (for a timer).
     #[arg(long, value_name = "FILE")]

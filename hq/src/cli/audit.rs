@@ -165,14 +165,19 @@ fn verify_command(dir: &Path, args: VerifyArgs) -> Result<()> {
         None => verify::walk_sqlite(&hq.conn, &mut walk)?,
     }
     let (verdict, from_archives) = walk.finish();
+    // --strict: every gap filled by an archive given, none taken on a prune's word.
+    let unchecked = verdict.pruned.first().filter(|_| args.strict);
     if args.json {
         let head = verdict.head.as_ref();
+        let pruned = verdict.pruned.iter();
+        let pruned: Vec<_> = pruned
+            .map(|(after, by)| serde_json::json!({ "before": after, "by": by }))
+            .collect();
         print_json(&serde_json::json!({
-            "whole": verdict.broken.is_none() && verdict.missing.is_empty(),
+            "whole": verdict.broken.is_none() && verdict.missing.is_empty() && unchecked.is_none(),
             "entries": verdict.entries,
             "from_archives": from_archives,
-            "before_the_chain": verdict.unlinked,
-            "pruned_gaps": verdict.pruned_gaps,
+            "pruned_without_archive": pruned,
             "newest": head.map(|(id, _)| id),
             "newest_digest": head.map(|(_, digest)| digest),
             "broken": verdict.broken.as_ref().map(ToString::to_string),
@@ -184,6 +189,13 @@ fn verify_command(dir: &Path, args: VerifyArgs) -> Result<()> {
             "the audit log is broken: {broken}"
         )));
     }
+    if let Some((after, by)) = unchecked {
+        return Err(Error::Integrity(format!(
+            "entries before #{after} were removed, as the prune of entry #{by} says, and no \
+             archive given holds them: --strict takes no prune's word for it (give its \
+             archive with --archive)"
+        )));
+    }
     if let Some(missing) = verdict.missing.first() {
         let noted = match (&args.anchors, &anchor) {
             (Some(path), Some(last)) if last == missing => format!(
@@ -191,7 +203,9 @@ fn verify_command(dir: &Path, args: VerifyArgs) -> Result<()> {
                  entries it carries; after one, start a new file)",
                 path.display()
             ),
-            _ => "given: the log was cut or rewritten since it was written down".to_string(),
+            _ => "given: the log was cut or rewritten since it was noted, or a prune removed \
+                  its entry (give that prune's archive with --archive)"
+                .to_string(),
         };
         return Err(Error::Integrity(format!(
             "no entry of the audit log holds the digest {missing} {noted}"
@@ -216,13 +230,7 @@ fn print_verdict(
     sought: usize,
 ) {
     let Some((newest, digest)) = &verdict.head else {
-        match verdict.entries {
-            0 => println!("the audit log is empty"),
-            n => println!(
-                "the audit log holds {n} entries, all written before the chain began: none \
-                 checked"
-            ),
-        }
+        println!("the audit log is empty");
         return;
     };
     let archives = if from_archives > 0 {
@@ -238,17 +246,10 @@ fn print_verdict(
          before it",
         verdict.entries
     );
-    if verdict.unlinked > 0 {
+    for (after, by) in &verdict.pruned {
         println!(
-            "{} entries were written before the chain began (fairpos before it): not checked",
-            verdict.unlinked
-        );
-    }
-    if verdict.pruned_gaps > 0 {
-        println!(
-            "{} places where a prune removed entries, as its own entry says (give its archive \
-             with --archive to check them too)",
-            verdict.pruned_gaps
+            "entries before #{after} were removed by the prune of entry #{by}, as it says \
+             (give its archive with --archive to check them too)"
         );
     }
     if sought > 0 {

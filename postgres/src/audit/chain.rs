@@ -1,18 +1,19 @@
 //! The audit log as a hash chain, on either backend: each entry holds the SHA-256 of the
 //! entry written before it (`follows`; [`START`] for the first) and its own (`digest`),
 //! over that and everything it says ([`digest`]). An entry changed afterwards no longer
-//! matches its digest; one removed leaves the next following a digest no entry holds. A
-//! prune, which removes the oldest entries on purpose, names in its own entry (itself
-//! linked) each digest an entry it kept now follows ([`CONTINUES_FROM`]), so its gaps are
-//! told from a removal behind headquarters' back. [`Check`] walks the log in order.
+//! matches its digest; one removed leaves the next following a digest no entry holds; one
+//! added without a link has none. A prune, which removes the oldest entries on purpose,
+//! names in its own entry (itself linked) each digest an entry it kept now follows
+//! ([`CONTINUES_FROM`]), so its gaps are told from a removal behind headquarters' back.
+//! [`Check`] walks the log in order.
 //!
 //! What it cannot tell: someone able to write to the database can rewrite every entry from
-//! one on, chaining them anew, and can cut the newest entries off. A digest written down
-//! elsewhere ([`Check::finish`]'s `holds`) shows the log still holds it, so that nothing up
-//! to it was rewritten. Entries written before the chain (none of its columns) are counted,
-//! not checked.
+//! one on, chaining them anew, can cut the newest entries off, and can add an entry that
+//! says it is a prune, naming a gap they made. A digest noted elsewhere (`sought`) catches
+//! the first two back to when it was noted; a prune's archive walked with the log (nothing
+//! left to excuse, `--strict`) catches the third.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 
@@ -55,11 +56,13 @@ pub fn with_junctions(detail: String, junctions: &[String]) -> String {
     format!("{detail}{CONTINUES_FROM}{}", junctions.join(", "))
 }
 
-/// The digests a prune's entry names as followed by its kept entries.
+/// The digests a prune's entry names as followed by its kept entries (64 hex digits each;
+/// anything else, a person's words, is no name).
 fn junctions_named(detail: &str) -> impl Iterator<Item = &str> {
     // The last: what a person named (an archive's path) comes before.
     let named = detail.rsplit_once(CONTINUES_FROM).map(|(_, list)| list);
-    named.into_iter().flat_map(|list| list.split(", "))
+    let names = named.into_iter().flat_map(|list| list.split(", "));
+    names.filter(|name| name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Where the chain is broken: the first place found.
@@ -70,7 +73,8 @@ pub enum Break {
     /// The entry follows a digest no entry before it holds, and no prune named: the entries
     /// before it (back to the one it followed) were removed or changed.
     Removed { id: i64 },
-    /// An entry without a link after linked ones: written behind headquarters' back.
+    /// An entry without a link (every entry is linked as it is written, and those of a log
+    /// from before the chain when it began): written behind headquarters' back.
     Unlinked { id: i64 },
 }
 
@@ -88,8 +92,8 @@ impl std::fmt::Display for Break {
             ),
             Break::Unlinked { id } => write!(
                 f,
-                "entry #{id} has no place in the chain though entries before it have: it was \
-                 written behind headquarters' back"
+                "entry #{id} has no place in the chain: it was written behind headquarters' \
+                 back"
             ),
         }
     }
@@ -100,14 +104,13 @@ impl std::fmt::Display for Break {
 #[derive(Debug, Default)]
 pub struct Check {
     entries: u64,
-    /// Written before the chain (none of its columns), before the first linked one.
-    unlinked: u64,
-    /// The last linked entry's number and digest.
+    /// The last entry's number and digest.
     head: Option<(i64, String)>,
     /// Entries that follow no entry the log holds: their numbers and what they follow.
     gaps: Vec<(i64, String)>,
-    /// What prunes named as followed by the entries they kept.
-    named: HashSet<String>,
+    /// What prunes named as followed by the entries they kept, and the last prune's
+    /// entry that named each.
+    named: HashMap<String, i64>,
     /// The digests looked for, and whether found.
     sought: Vec<(String, bool)>,
     broken: Option<Break>,
@@ -118,20 +121,15 @@ pub struct Check {
 pub struct Verdict {
     /// Entries walked.
     pub entries: u64,
-    /// Of those, written before the chain: not checked.
-    pub unlinked: u64,
-    /// The newest linked entry's number and digest.
+    /// The newest entry's number and digest.
     pub head: Option<(i64, String)>,
     /// Where the chain is broken, if it is.
     pub broken: Option<Break>,
     /// Digests looked for that no entry holds.
     pub missing: Vec<String>,
-    /// Gaps a prune named (entries pruned whose archive was not walked with the log).
-    pub pruned_gaps: usize,
+    /// Gaps a prune's entry named, at or after them: the entry after each, and the prune's.
+    pub pruned: Vec<(i64, i64)>,
 }
-
-/// The most gaps kept for judging at the end: a log cut into more has its first reported.
-const GAPS_KEPT: usize = 10_000;
 
 impl Check {
     /// A walk that also looks for entries holding each of `sought` (digests written down
@@ -147,23 +145,20 @@ impl Check {
     pub fn add(&mut self, id: i64, entry: &StoredEntry, link: &Link) {
         self.entries += 1;
         let (Some(follows), Some(digest)) = (&link.follows, &link.digest) else {
-            if self.head.is_some() || link.follows.is_some() || link.digest.is_some() {
-                self.found(Break::Unlinked { id });
-            } else {
-                self.unlinked += 1;
-            }
+            self.found(Break::Unlinked { id });
             return;
         };
         if *digest != self::digest(follows, entry) {
             self.found(Break::Changed { id });
         }
         let previous = self.head.as_ref().map_or(START, |(_, d)| d.as_str());
-        if follows != previous && self.gaps.len() < GAPS_KEPT {
+        if follows != previous {
             self.gaps.push((id, follows.clone()));
         }
         if entry.3 == crate::audit::PRUNE_ACTION {
-            let named = junctions_named(&entry.4).map(str::to_string);
-            self.named.extend(named);
+            for name in junctions_named(&entry.4) {
+                self.named.insert(name.to_lowercase(), id);
+            }
         }
         for (sought, found) in &mut self.sought {
             *found |= sought == digest;
@@ -175,22 +170,25 @@ impl Check {
         self.broken.get_or_insert(broken);
     }
 
-    /// What the walk found: a gap no prune named breaks the chain.
+    /// What the walk found: a gap no prune after it named breaks the chain.
     pub fn finish(mut self) -> Verdict {
-        let pruned_gaps = self.gaps.len();
-        let unnamed = self.gaps.iter().find(|(_, d)| !self.named.contains(d));
-        if let Some((id, _)) = unnamed {
-            let removed = Break::Removed { id: *id };
-            // The first break in the log's order is the one told.
-            let first = match &self.broken {
-                Some(b) if break_id(b) < *id => b.clone(),
-                _ => removed,
-            };
-            self.broken = Some(first);
+        let mut pruned = Vec::new();
+        for (id, follows) in &self.gaps {
+            match self.named.get(follows) {
+                Some(&prune) if prune >= *id => pruned.push((*id, prune)),
+                _ => {
+                    // The first break in the log's order is the one told.
+                    let first = match &self.broken {
+                        Some(b) if break_id(b) < *id => b.clone(),
+                        _ => Break::Removed { id: *id },
+                    };
+                    self.broken = Some(first);
+                    break;
+                }
+            }
         }
         Verdict {
             entries: self.entries,
-            unlinked: self.unlinked,
             head: self.head,
             broken: self.broken,
             missing: self
@@ -199,7 +197,7 @@ impl Check {
                 .filter(|(_, found)| !found)
                 .map(|(d, _)| d)
                 .collect(),
-            pruned_gaps,
+            pruned,
         }
     }
 }
@@ -228,8 +226,8 @@ impl Junctions {
         self.previous_removed = removed;
     }
 
-    /// The junctions, given what the first entry after the walk follows (none when there is
-    /// none: the prune's own entry, written after the removal, follows the newest kept).
+    /// The junctions, given what the first entry after the walk follows (the prune's own
+    /// entry when none is after it, which follows the newest entry before the removal).
     pub fn finish(mut self, next_follows: Option<&str>) -> Vec<String> {
         self.add(false, next_follows);
         self.found
@@ -330,11 +328,18 @@ mod tests {
             judged(&unlinked, &[]).broken,
             Some(Break::Unlinked { id: 6 })
         );
-        // Entries written before the chain began are counted, not checked.
-        let mut before = vec![(1, entry("init", ""), Link::default())];
-        before.extend(five().into_iter().map(|(id, e, l)| (id + 1, e, l)));
-        let verdict = judged(&before, &[]);
-        assert_eq!((verdict.broken, verdict.unlinked), (None, 1));
+        // Put before the first entry: without a link, or with one to the start.
+        let mut before = vec![(0, entry("init", ""), Link::default())];
+        before.extend(five());
+        assert_eq!(judged(&before, &[]).broken, Some(Break::Unlinked { id: 0 }));
+        let first = entry("init", "");
+        let link = Link {
+            follows: Some(START.into()),
+            digest: Some(digest(START, &first)),
+        };
+        let mut before = vec![(0, first, link)];
+        before.extend(five());
+        assert_eq!(judged(&before, &[]).broken, Some(Break::Removed { id: 1 }));
     }
 
     #[test]
@@ -358,25 +363,46 @@ mod tests {
         let head = log.last().unwrap().2.digest.clone().unwrap();
         let detail = with_junctions("2 entries".into(), &named);
         let prune = entry(crate::audit::PRUNE_ACTION, &detail);
-        let digest = digest(&head, &prune);
         let link = Link {
+            digest: Some(digest(&head, &prune)),
             follows: Some(head),
-            digest: Some(digest),
         };
         log.push((6, prune, link));
-        assert_eq!(judged(&log, &[]).broken, None);
+        let verdict = judged(&log, &[]);
+        assert_eq!(verdict.broken, None);
+        assert_eq!(verdict.pruned, [(3, 6), (5, 6)]);
         // A prune's entry that names nothing does not excuse a gap.
         let mut silent = log.clone();
         silent.last_mut().unwrap().1 .4 = "2 entries".into();
         assert!(judged(&silent, &[]).broken.is_some());
+        // Nor does one before the gap: entries written after the prune removed, and the
+        // next linked anew to a digest the prune named.
+        let mut later = log.clone();
+        let e = entry("user add", "u7");
+        let follows = named[0].clone();
+        let link = Link {
+            digest: Some(digest(&follows, &e)),
+            follows: Some(follows),
+        };
+        later.push((7, e, link));
+        assert_eq!(judged(&later, &[]).broken, Some(Break::Removed { id: 7 }));
     }
 
     #[test]
-    fn the_last_entry_removed_leaves_no_junction_to_name() {
+    fn only_digests_are_names() {
+        let hex = "ab".repeat(32);
+        let detail = format!("to x{CONTINUES_FROM}y.jsonl{CONTINUES_FROM}not-one, {hex}");
+        assert_eq!(junctions_named(&detail).collect::<Vec<_>>(), [hex.as_str()]);
+    }
+
+    #[test]
+    fn the_newest_removed_names_what_the_prunes_entry_follows() {
+        // Nothing after the last removed: the prune's entry follows it (the newest before).
         let mut junctions = Junctions::default();
         junctions.add(false, Some(START));
         junctions.add(true, Some("a"));
-        assert!(junctions.finish(None).is_empty());
+        assert_eq!(junctions.finish(Some("newest")), ["newest"]);
+        // The one kept after: what it follows.
         let mut next = Junctions::default();
         next.add(true, Some(START));
         assert_eq!(next.finish(Some("b")), ["b"]);

@@ -28,16 +28,86 @@ CREATE TABLE IF NOT EXISTS audit_log (
 /// prune` find a day's entries in a province's log without reading all of it.
 pub(crate) const BY_TIME: &str = "CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);";
 
-/// Each entry's place in the chain ([`chain`]): none for those written before.
-pub(crate) const CHAIN: &str = "ALTER TABLE audit_log
-    ADD COLUMN IF NOT EXISTS follows TEXT,
-    ADD COLUMN IF NOT EXISTS digest TEXT;";
-
 /// The advisory lock writers of the log take turns on, so that each entry follows the one
 /// written before it ("chain" in ASCII).
 const CHAIN_LOCK: i64 = 0x63_6861_696e;
 
-/// Writes what `actor` from `address` did, now, linked to the entry before.
+/// Each entry's place in the chain ([`chain`]), written by the database itself for every
+/// writer (this build's, an older one still running, `psql`): a trigger that takes the
+/// chain's lock, numbers the entry, links it to the newest (or to the `follows` given) and
+/// hashes it as [`chain::digest`] does (PostgreSQL 11's `sha256`). The entries written
+/// before are linked in order here, once.
+pub(crate) fn chain_sql() -> String {
+    format!(
+        r#"
+ALTER TABLE audit_log
+    ADD COLUMN IF NOT EXISTS follows TEXT,
+    ADD COLUMN IF NOT EXISTS digest TEXT;
+
+-- A field as the digest takes it: its length in bytes, ':', its bytes, a newline.
+CREATE OR REPLACE FUNCTION fairpos_audit_field(t TEXT) RETURNS BYTEA
+    LANGUAGE sql IMMUTABLE STRICT AS
+$$ SELECT convert_to(octet_length(convert_to(t, 'UTF8'))::text || ':', 'UTF8')
+          || convert_to(t, 'UTF8') || '\x0a'::bytea $$;
+
+-- An entry's digest (audit::chain::digest), its time as it is read back: UTC, to the second.
+CREATE OR REPLACE FUNCTION fairpos_audit_digest(
+    follows TEXT, at TIMESTAMPTZ, actor TEXT, address TEXT, action TEXT, detail TEXT
+) RETURNS TEXT LANGUAGE sql STABLE STRICT AS
+$$ SELECT encode(sha256(
+       convert_to('fairpos audit 1', 'UTF8') || '\x0a'::bytea
+       || fairpos_audit_field(follows)
+       || fairpos_audit_field(to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+       || fairpos_audit_field(actor) || fairpos_audit_field(address)
+       || fairpos_audit_field(action) || fairpos_audit_field(detail)), 'hex') $$;
+
+CREATE OR REPLACE FUNCTION fairpos_audit_link() RETURNS TRIGGER LANGUAGE plpgsql AS
+$$
+DECLARE
+    newest TEXT;
+BEGIN
+    -- Numbered and linked with the chain locked: in the order the entries are linked.
+    PERFORM pg_advisory_xact_lock({CHAIN_LOCK});
+    NEW.id := nextval(pg_get_serial_sequence('audit_log', 'id'));
+    NEW.at := date_trunc('second', NEW.at);
+    IF NEW.follows IS NULL THEN
+        SELECT digest INTO newest FROM audit_log
+            WHERE digest IS NOT NULL ORDER BY id DESC LIMIT 1;
+        NEW.follows := coalesce(newest, repeat('0', 64));
+    END IF;
+    NEW.digest := fairpos_audit_digest(
+        NEW.follows, NEW.at, NEW.actor, NEW.address, NEW.action, NEW.detail);
+    RETURN NEW;
+END
+$$;
+
+-- Numbered by the trigger alone, so that no number is drawn twice.
+ALTER TABLE audit_log ALTER COLUMN id DROP DEFAULT;
+DROP TRIGGER IF EXISTS audit_log_link ON audit_log;
+CREATE TRIGGER audit_log_link BEFORE INSERT ON audit_log
+    FOR EACH ROW EXECUTE FUNCTION fairpos_audit_link();
+
+-- The entries written before, linked in order.
+DO $$
+DECLARE
+    r RECORD;
+    previous TEXT := repeat('0', 64);
+BEGIN
+    PERFORM pg_advisory_xact_lock({CHAIN_LOCK});
+    FOR r IN SELECT id, at, actor, address, action, detail FROM audit_log
+             WHERE digest IS NULL ORDER BY id LOOP
+        UPDATE audit_log SET follows = previous,
+            digest = fairpos_audit_digest(previous, r.at, r.actor, r.address, r.action, r.detail)
+            WHERE id = r.id
+            RETURNING digest INTO previous;
+    END LOOP;
+END
+$$;
+"#
+    )
+}
+
+/// Writes what `actor` from `address` did, now: the database links it ([`chain_sql`]).
 pub async fn record(
     pool: &Pool,
     actor: &str,
@@ -46,9 +116,14 @@ pub async fn record(
     detail: &str,
 ) -> Result<()> {
     let mut client = pool.get().await?;
+    // Read committed whatever the database's default: the trigger, once it has the chain's
+    // lock, sees the entry the writer before it committed.
     let tx = read_committed(&mut client).await?;
-    let entry = (actor.into(), address.into(), action.into(), detail.into());
-    write_linked(&tx, entry).await?;
+    tx.execute(
+        "INSERT INTO audit_log(actor, address, action, detail) VALUES ($1, $2, $3, $4)",
+        &[&actor, &address, &action, &detail],
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -65,17 +140,11 @@ async fn read_committed(
         .await?)
 }
 
-/// Locks the chain until `tx` ends: no other writer comes between.
-async fn lock_chain(tx: &tokio_postgres::Transaction<'_>) -> Result<()> {
+/// The newest linked entry's digest ([`chain::START`] for none), the chain locked until
+/// `tx` ends: no entry is written meanwhile.
+async fn head(tx: &tokio_postgres::Transaction<'_>) -> Result<String> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHAIN_LOCK])
         .await?;
-    Ok(())
-}
-
-/// The newest linked entry's digest, [`chain::START`] for none, with the chain locked for
-/// this transaction.
-async fn head(tx: &tokio_postgres::Transaction<'_>) -> Result<String> {
-    lock_chain(tx).await?;
     let row = tx
         .query_opt(
             "SELECT digest FROM audit_log WHERE digest IS NOT NULL ORDER BY id DESC LIMIT 1",
@@ -83,27 +152,6 @@ async fn head(tx: &tokio_postgres::Transaction<'_>) -> Result<String> {
         )
         .await?;
     Ok(row.map_or_else(|| chain::START.to_string(), |r| r.get(0)))
-}
-
-/// Writes `entry` in `tx`, now, following the newest entry (the chain locked until `tx`
-/// ends).
-async fn write_linked(tx: &tokio_postgres::Transaction<'_>, entry: NewEntry) -> Result<()> {
-    let follows = head(tx).await?;
-    // The time to the second, as it is read back (and hashed).
-    let now = tx
-        .query_one(&format!("SELECT {}", as_text("now()")), &[])
-        .await?;
-    let (actor, address, action, detail) = entry;
-    let entry: StoredEntry = (now.get(0), actor, address, action, detail);
-    let digest = chain::digest(&follows, &entry);
-    let (at, actor, address, action, detail) = &entry;
-    tx.execute(
-        "INSERT INTO audit_log(at, actor, address, action, detail, follows, digest)
-         VALUES ($1::text::timestamptz, $2, $3, $4, $5, $6, $7)",
-        &[at, actor, address, action, detail, &follows, &digest],
-    )
-    .await?;
-    Ok(())
 }
 
 /// Walks the whole log in order of numbers, giving `each` every entry with its number and
@@ -238,13 +286,11 @@ pub trait Archive {
         entry: StoredEntry,
         link: Link,
     ) -> std::result::Result<(), Self::Error>;
-    /// Flushes the `count` entries taken to disk; the entry that says so (naming
-    /// `junctions`, [`chain::with_junctions`]), to be written as they leave the log.
-    fn finish(
-        &mut self,
-        count: u64,
-        junctions: &[String],
-    ) -> std::result::Result<NewEntry, Self::Error>;
+    /// Flushes the `count` entries taken to disk.
+    fn flush(&mut self, count: u64) -> std::result::Result<(), Self::Error>;
+    /// The entry that says so (naming `junctions`, [`chain::with_junctions`]), to be
+    /// written as they leave the log.
+    fn entry(&mut self, junctions: &[String]) -> std::result::Result<NewEntry, Self::Error>;
     /// Gives the archive its name: the last step before the entries leave the log.
     fn name(&mut self) -> std::result::Result<(), Self::Error>;
 }
@@ -303,6 +349,11 @@ pub async fn prune<A: Archive>(
     if count == 0 {
         return Ok(0);
     }
+    // On disk before the chain is locked: writers wait for the removal alone.
+    archive.flush(count)?;
+    // The prune's entry follows the newest entry before the removal (the last removed,
+    // when it was the newest).
+    let newest = head(&tx).await?;
     let removed = tx
         .execute(
             "DELETE FROM audit_log WHERE at < $1::text::timestamptz AND id <= $2",
@@ -316,9 +367,7 @@ pub async fn prune<A: Archive>(
         ))
         .into());
     }
-    // What the entry after the last removed follows (none after it: the prune's own entry
-    // follows the newest kept); with the chain locked, so that no entry comes between.
-    lock_chain(&tx).await?;
+    // What the entry after the last removed follows; none after it, the prune's own entry.
     let next = tx
         .query_opt(
             "SELECT follows FROM audit_log WHERE id > $1 ORDER BY id LIMIT 1",
@@ -326,10 +375,19 @@ pub async fn prune<A: Archive>(
         )
         .await
         .map_err(Error::from)?;
-    let next_follows: Option<String> = next.and_then(|row| row.get(0));
+    let next_follows = match next {
+        Some(row) => row.get(0),
+        None => Some(newest.clone()),
+    };
     let junctions = junctions.finish(next_follows.as_deref());
-    let entry = archive.finish(count, &junctions)?;
-    write_linked(&tx, entry).await?;
+    let (actor, address, action, detail) = archive.entry(&junctions)?;
+    tx.execute(
+        "INSERT INTO audit_log(actor, address, action, detail, follows)
+         VALUES ($1, $2, $3, $4, $5)",
+        &[&actor, &address, &action, &detail, &newest],
+    )
+    .await
+    .map_err(Error::from)?;
     archive.name()?;
     tx.commit().await.map_err(Error::from)?;
     Ok(count)

@@ -273,4 +273,33 @@ mod tests {
         assert_eq!((verdict.broken, verdict.entries), (None, 3));
         assert!(verdict.pruned.is_empty());
     }
+
+    #[test]
+    fn entries_written_at_once_by_four_connections_stay_one_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hq.db");
+        let open = || {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000;")
+                .unwrap();
+            conn
+        };
+        super::super::migrate(&open()).unwrap();
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let conn = open();
+                std::thread::spawn(move || {
+                    for n in 0..25 {
+                        let detail = format!("{w}-{n}");
+                        super::super::record(&conn, "alice", "local", "login", &detail).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        let verdict = walked(&open(), Vec::new());
+        assert_eq!((verdict.broken, verdict.entries), (None, 100));
+    }
 }

@@ -391,7 +391,7 @@ mod tests {
         };
         let (alone, _) = walked(Vec::new());
         assert_eq!((alone.broken, alone.pruned.len()), (None, 1));
-        let archived = super::super::verify::archived(std::slice::from_ref(&path)).unwrap();
+        let (archived, _) = super::super::verify::archived(std::slice::from_ref(&path)).unwrap();
         let (with_archive, from_archive) = walked(archived);
         assert_eq!(with_archive.broken, None);
         assert_eq!((with_archive.pruned.len(), from_archive), (0, 2));
@@ -464,7 +464,7 @@ mod tests {
         conn.execute("DELETE FROM audit_log WHERE action = 'user add'", [])
             .unwrap();
         assert_eq!(walked(&conn, Vec::new()).broken, None);
-        let archived = super::super::verify::archived(std::slice::from_ref(&path)).unwrap();
+        let (archived, _) = super::super::verify::archived(std::slice::from_ref(&path)).unwrap();
         let verdict = walked(&conn, archived);
         assert_eq!(verdict.broken, Some(chain::Break::Removed { id: 3 }));
     }

@@ -29,9 +29,12 @@ struct ArchivedLine {
     digest: Option<String>,
 }
 
-/// The entries of the archives at `paths`, in order of their numbers.
-pub fn archived(paths: &[PathBuf]) -> Result<Vec<Numbered>> {
+/// The entries of the archives at `paths`, in order of their numbers, and how many lines
+/// were left out: entries a prune removed before the chain began (no link; their log was
+/// linked without them).
+pub fn archived(paths: &[PathBuf]) -> Result<(Vec<Numbered>, u64)> {
     let mut entries = Vec::new();
+    let mut before_the_chain = 0;
     for path in paths {
         let file = std::fs::File::open(path).map_err(|source| Error::ReadInput {
             path: path.clone(),
@@ -51,6 +54,10 @@ pub fn archived(paths: &[PathBuf]) -> Result<Vec<Numbered>> {
                 follows: read.follows,
                 digest: read.digest,
             };
+            if link == Link::default() {
+                before_the_chain += 1;
+                continue;
+            }
             entries.push((read.id, entry, link));
         }
     }
@@ -63,7 +70,7 @@ pub fn archived(paths: &[PathBuf]) -> Result<Vec<Numbered>> {
             twice[0].0
         )));
     }
-    Ok(entries)
+    Ok((entries, before_the_chain))
 }
 
 /// A walk of the log in order, the archived entries put in their places.
@@ -177,6 +184,8 @@ pub fn note_anchor(path: &Path, id: i64, digest: &str) -> Result<bool> {
 
 #[cfg(test)]
 mod tests {
+    use fairpos_postgres::audit::chain;
+
     use super::*;
 
     #[test]
@@ -268,7 +277,7 @@ mod tests {
         // The prune's entry, alone in the log, follows the last removed.
         let verdict = walked(&conn, Vec::new());
         assert_eq!((verdict.broken, verdict.pruned), (None, vec![(3, 3)]));
-        let archived = archived(std::slice::from_ref(&path)).unwrap();
+        let (archived, _) = archived(std::slice::from_ref(&path)).unwrap();
         let verdict = walked(&conn, archived);
         assert_eq!((verdict.broken, verdict.entries), (None, 3));
         assert!(verdict.pruned.is_empty());
@@ -301,5 +310,21 @@ mod tests {
         }
         let verdict = walked(&open(), Vec::new());
         assert_eq!((verdict.broken, verdict.entries), (None, 100));
+    }
+
+    #[test]
+    fn an_archive_from_before_the_chain_is_left_out_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("2025.jsonl");
+        let old = r#"{"id":1,"at":"2025-01-01T00:00:00Z","actor":"a","address":"local","action":"init","detail":""}"#;
+        let linked = format!(
+            r#"{{"id":2,"at":"2025-01-02T00:00:00Z","actor":"a","address":"local","action":"login","detail":"","follows":"{}","digest":"{}"}}"#,
+            chain::START,
+            "ab".repeat(32)
+        );
+        std::fs::write(&path, format!("{old}\n{linked}\n")).unwrap();
+        let (entries, before_the_chain) = archived(&[path]).unwrap();
+        assert_eq!(before_the_chain, 1);
+        assert_eq!(entries.iter().map(|e| e.0).collect::<Vec<_>>(), [2]);
     }
 }

@@ -147,7 +147,13 @@ fn print_audit(dir: &Path, args: AuditArgs) -> Result<()> {
 /// found, or why it is broken (exit 1).
 fn verify_command(dir: &Path, args: VerifyArgs) -> Result<()> {
     let hq = Hq::open(dir)?;
-    let archived = verify::archived(&args.archive)?;
+    let (archived, before_the_chain) = verify::archived(&args.archive)?;
+    if before_the_chain > 0 && !args.json {
+        println!(
+            "{before_the_chain} entries of the archives given were pruned before the chain \
+             began: not checked"
+        );
+    }
     let anchor = match &args.anchors {
         Some(path) => verify::last_anchor(path)?,
         None => None,

@@ -46,22 +46,25 @@ ALTER TABLE audit_log
 
 -- A field as the digest takes it: its length in bytes, ':', its bytes, a newline.
 CREATE OR REPLACE FUNCTION fairpos_audit_field(t TEXT) RETURNS BYTEA
-    LANGUAGE sql IMMUTABLE STRICT AS
+    LANGUAGE sql STABLE STRICT SET search_path FROM CURRENT AS
 $$ SELECT convert_to(octet_length(convert_to(t, 'UTF8'))::text || ':', 'UTF8')
-          || convert_to(t, 'UTF8') || '\x0a'::bytea $$;
+          || convert_to(t, 'UTF8') || decode('0a', 'hex') $$;
 
 -- An entry's digest (audit::chain::digest), its time as it is read back: UTC, to the second.
+-- (Each function keeps the schema it was made in: a restore that runs with another
+-- search_path still finds the table and the others.)
 CREATE OR REPLACE FUNCTION fairpos_audit_digest(
     follows TEXT, at TIMESTAMPTZ, actor TEXT, address TEXT, action TEXT, detail TEXT
-) RETURNS TEXT LANGUAGE sql STABLE STRICT AS
+) RETURNS TEXT LANGUAGE sql STABLE STRICT SET search_path FROM CURRENT AS
 $$ SELECT encode(sha256(
-       convert_to('fairpos audit 1', 'UTF8') || '\x0a'::bytea
+       convert_to('fairpos audit 1', 'UTF8') || decode('0a', 'hex')
        || fairpos_audit_field(follows)
        || fairpos_audit_field(to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
        || fairpos_audit_field(actor) || fairpos_audit_field(address)
        || fairpos_audit_field(action) || fairpos_audit_field(detail)), 'hex') $$;
 
-CREATE OR REPLACE FUNCTION fairpos_audit_link() RETURNS TRIGGER LANGUAGE plpgsql AS
+CREATE OR REPLACE FUNCTION fairpos_audit_link() RETURNS TRIGGER LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS
 $$
 DECLARE
     newest TEXT;

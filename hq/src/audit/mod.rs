@@ -65,17 +65,42 @@ pub fn migrate(conn: &Connection) -> Result<()> {
     for column in missing {
         tx.execute_batch(&format!("ALTER TABLE audit_log ADD COLUMN {column} TEXT"))?;
     }
-    let written: Vec<(i64, Entry)> = numbered(&tx, None)?;
-    let mut follows = chain::START.to_string();
-    for (id, entry) in &written {
-        let digest = chain::digest(&follows, &entry.stored());
-        tx.execute(
-            "UPDATE audit_log SET follows = ?1, digest = ?2 WHERE id = ?3",
-            params![follows, digest, id],
-        )?;
-        follows = digest;
-    }
+    link_in_order(&tx)?;
     tx.commit()?;
+    Ok(())
+}
+
+/// How many entries of an older log are read at a time to be linked.
+const LINKED_AT_A_TIME: i64 = 10_000;
+
+/// Links every entry of the log in order of numbers, a batch at a time (a province's log
+/// holds millions).
+fn link_in_order(conn: &Connection) -> Result<()> {
+    let (mut follows, mut after, mut linked) = (chain::START.to_string(), i64::MIN, 0u64);
+    let mut read = conn.prepare(
+        "SELECT id, at, actor, address, action, detail FROM audit_log
+         WHERE id > ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let mut link = conn.prepare("UPDATE audit_log SET follows = ?1, digest = ?2 WHERE id = ?3")?;
+    loop {
+        let rows = read.query_map(params![after, LINKED_AT_A_TIME], |r| {
+            Ok((r.get::<_, i64>(0)?, entry_from(r, 1)?))
+        })?;
+        let batch = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        let Some((last, _)) = batch.last() else {
+            break;
+        };
+        after = *last;
+        for (id, entry) in &batch {
+            let digest = chain::digest(&follows, &entry.stored());
+            link.execute(params![follows, digest, id])?;
+            follows = digest;
+        }
+        linked += batch.len() as u64;
+        if linked.is_multiple_of(100_000) {
+            eprintln!("{linked} audit log entries linked…");
+        }
+    }
     Ok(())
 }
 

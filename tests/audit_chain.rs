@@ -330,31 +330,15 @@ fn rewritten_from(hq: &Hq, detail: &str, instead: &str) {
 
 #[test]
 fn the_daily_timer_notes_the_newest_digest_and_finds_a_log_rewritten_whole() {
-    let (_, timer) = common::deployed_unit("fairpos-hq-audit-verify.timer");
-    for line in [
-        "OnCalendar=daily",
-        "Persistent=true",
-        "Unit=fairpos-hq-audit-verify.service",
-    ] {
-        assert!(timer.lines().any(|l| l == line), "the timer lacks {line}");
-    }
-    let (words, service) = common::deployed_unit("fairpos-hq-audit-verify.service");
-    assert!(service.lines().any(|l| l == "Type=oneshot"));
-    let [program, data, _, flags @ ..] = words.as_slice() else {
-        panic!("ExecStart: {words:?}");
-    };
-    assert!(
-        program.ends_with("/fairpos-hq") && data == "--data",
-        "{words:?}"
-    );
     let files = tempfile::tempdir().unwrap();
     let anchors = files.path().join("audit-anchors");
     // As the timer runs it, the anchors file this test's own.
-    let mut args = vec!["hq".to_string()];
-    args.extend(flags.iter().map(|flag| match flag.as_str() {
-        "/var/lib/fairpos/audit-anchors" => anchors.to_str().unwrap().to_string(),
-        other => other.to_string(),
-    }));
+    let args = common::timer_command(
+        "fairpos-hq-audit-verify.timer",
+        &["OnCalendar=daily", "Persistent=true"],
+        "/var/lib/fairpos/audit-anchors",
+        &anchors,
+    );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
 
     let hq = Hq::demo();

@@ -280,36 +280,18 @@ fn old_entries_are_archived_and_removed(hq: &Hq, lister: &Hq) {
 
 #[test]
 fn the_monthly_timer_keeps_twelve_months_and_archives_the_rest_in_a_folder_of_its_own() {
-    let (_, timer) = common::deployed_unit("fairpos-hq-audit-prune.timer");
-    for line in [
-        "OnCalendar=monthly",
-        "Persistent=true",
-        "Unit=fairpos-hq-audit-prune.service",
-    ] {
-        assert!(timer.lines().any(|l| l == line), "the timer lacks {line}");
-    }
-    let (words, service) = common::deployed_unit("fairpos-hq-audit-prune.service");
-    assert!(service.lines().any(|l| l == "Type=oneshot"));
-    assert!(service.lines().any(|l| l == "User=fairpos"));
-    let [program, data, _, flags @ ..] = words.as_slice() else {
-        panic!("ExecStart: {words:?}");
-    };
-    assert!(
-        program.ends_with("/fairpos-hq") && data == "--data",
-        "{words:?}"
-    );
-
     let hq = Hq::demo();
     written_long_ago(&hq, 400, "login", "old-400");
     written_long_ago(&hq, 200, "user add", "old-200");
     let files = tempfile::tempdir().unwrap();
     let folder = files.path().join("audit-archive");
     // As the timer runs it, the archive folder this test's own (and not there yet).
-    let mut args = vec!["hq".to_string()];
-    args.extend(flags.iter().map(|flag| match flag.as_str() {
-        "/var/lib/fairpos/audit-archive" => folder.to_str().unwrap().to_string(),
-        other => other.to_string(),
-    }));
+    let args = common::timer_command(
+        "fairpos-hq-audit-prune.timer",
+        &["OnCalendar=monthly", "Persistent=true"],
+        "/var/lib/fairpos/audit-archive",
+        &folder,
+    );
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let said = hq.ok(&args);
     assert!(said.contains("1 entries written before"), "{said}");

@@ -149,8 +149,35 @@ impl Till {
     }
 }
 
+/// The `hq` command `deploy/TIMER` runs, as `deploy/SERVICE`'s `ExecStart` gives it (after
+/// `fairpos-hq --data DIR`), `from` (a path of the machine it is deployed on) replaced by
+/// `to`: the timer checked for `lines`, the service for `Type=oneshot`.
+pub fn timer_command(timer: &str, lines: &[&str], from: &str, to: &Path) -> Vec<String> {
+    let (_, text) = deployed_unit(timer);
+    for line in lines {
+        assert!(text.lines().any(|l| l == *line), "{timer} lacks {line}");
+    }
+    let service = text.lines().find_map(|l| l.strip_prefix("Unit="));
+    let (words, service) = deployed_unit(service.expect("the timer's Unit="));
+    assert!(service.lines().any(|l| l == "Type=oneshot"));
+    assert!(service.lines().any(|l| l == "User=fairpos"));
+    let [program, data, _, flags @ ..] = words.as_slice() else {
+        panic!("ExecStart: {words:?}");
+    };
+    assert!(
+        program.ends_with("/fairpos-hq") && data == "--data",
+        "{words:?}"
+    );
+    let mut args = vec!["hq".to_string()];
+    args.extend(flags.iter().map(|flag| match flag.as_str() {
+        flag if flag == from => to.to_str().unwrap().to_string(),
+        other => other.to_string(),
+    }));
+    args
+}
+
 /// The words of `ExecStart` in `deploy/NAME`, and the unit's text.
-pub fn deployed_unit(name: &str) -> (Vec<String>, String) {
+fn deployed_unit(name: &str) -> (Vec<String>, String) {
     let path = format!("{}/deploy/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(path).unwrap();
     let exec = text.lines().find_map(|l| l.strip_prefix("ExecStart="));

@@ -152,14 +152,9 @@ fn insert_linked(conn: &Connection, entry: &Entry) -> Result<()> {
 
 /// Writes `entry` in `conn`'s transaction following the digest `follows`.
 pub(crate) fn insert_following(conn: &Connection, entry: &Entry, follows: &str) -> Result<()> {
-    let digest = chain::digest(follows, &entry.stored());
-    let Entry {
-        at,
-        actor,
-        address,
-        action,
-        detail,
-    } = entry;
+    let stored = entry.stored();
+    let digest = chain::digest(follows, &stored);
+    let (at, actor, address, action, detail) = &stored;
     conn.execute(
         "INSERT INTO audit_log(at, actor, address, action, detail, follows, digest)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

@@ -306,7 +306,8 @@ mod tests {
         assert_eq!(verdict.head, Some((5, log[4].2.digest.clone().unwrap())));
         assert!(verdict.missing.is_empty());
         let elsewhere = digest(START, &entry("x", "y"));
-        assert_eq!(judged(&log, &[elsewhere.clone()]).missing, [elsewhere]);
+        let missing = judged(&log, std::slice::from_ref(&elsewhere)).missing;
+        assert_eq!(missing, [elsewhere]);
     }
 
     #[test]

@@ -361,3 +361,52 @@ fn a_download_of_more_than_it_gives_is_refused_not_cut_short() {
     assert!(rows.iter().all(|r| !r.contains("10.0.0.9")), "{csv}");
     server.stop();
 }
+
+#[test]
+fn the_chain_is_checked_from_the_dashboard_on_sqlite() {
+    the_chain_is_checked_from_the_dashboard(demo(None));
+}
+
+#[test]
+fn the_chain_is_checked_from_the_dashboard_on_postgres() {
+    let Some(url) = common::postgres::fresh_database("audit_check") else {
+        return;
+    };
+    the_chain_is_checked_from_the_dashboard(demo(Some(&url)));
+}
+
+/// `/audit/verify` as an organizer: whole (200), then broken where an entry was changed in
+/// the real database (409); not for anyone logged out.
+fn the_chain_is_checked_from_the_dashboard(hq: Hq) {
+    let server = hq.serve();
+    let api = Api::new(&server.url);
+    let organizer = api.token_of("organizer", PASSWORD).unwrap();
+    let (_, _, page) = api.fetch("/audit", Some(&organizer), false);
+    assert!(page.contains("href=\"/audit/verify\""), "{page}");
+    let (status, _, said) = api.fetch("/audit/verify", Some(&organizer), false);
+    assert_eq!(status, 200, "{said}");
+    // The init and the login just now.
+    assert!(said.contains("The audit log is whole: 2 entries"), "{said}");
+    assert_eq!(api.fetch("/audit/verify", None, false).0, 401);
+    let changed = "UPDATE audit_log SET detail = 'another fair' WHERE action = 'init'";
+    match hq.database_url() {
+        Some(url) => {
+            let out = Command::new("psql")
+                .args([&url, "-q", "-v", "ON_ERROR_STOP=1", "-c", changed])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        }
+        None => {
+            let db = rusqlite::Connection::open(hq.data().join("hq.db")).unwrap();
+            db.execute(changed, []).unwrap();
+        }
+    }
+    let (status, _, said) = api.fetch("/audit/verify", Some(&organizer), false);
+    assert_eq!(status, 409, "{said}");
+    assert!(
+        said.contains("The audit log is broken: entry #1 no longer matches its digest"),
+        "{said}"
+    );
+    server.stop();
+}

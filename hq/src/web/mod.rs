@@ -8,6 +8,7 @@
 //! its own itemised list and downloads ([`crate::accounts`]).
 
 mod api;
+mod audit_check;
 mod auth;
 pub mod chart;
 mod pages;
@@ -84,6 +85,7 @@ pub fn routes() -> Router<AppState> {
         .route("/statements", get(statements::statements_page))
         .route("/statements/export", get(statements::statements_export))
         .route("/audit", get(pages::audit))
+        .route("/audit/verify", get(audit_check::audit_verify))
         .route("/api/v1/reconciliation", get(api::api_reconciliation))
         .route("/api/v1/report", get(api::api_report))
         .route("/api/v1/leaderboard", get(api::api_leaderboard))

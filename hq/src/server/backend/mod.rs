@@ -111,4 +111,27 @@ impl AppState {
             }
         }
     }
+
+    /// The whole audit log walked as a hash chain ([`crate::audit::verify`]); on
+    /// PostgreSQL through organizers' connections, on SQLite a read connection.
+    pub async fn audit_checked(&self) -> crate::Result<fairpos_postgres::audit::chain::Verdict> {
+        use crate::audit::verify::{walk_sqlite, Walk};
+        let mut walk = Walk::new(&[], Vec::new());
+        match &self.pg_organizers {
+            Some(pool) => {
+                let each = |id, entry, link| walk.add(id, &entry, &link);
+                fairpos_postgres::audit::walk(pool, each).await?;
+            }
+            None => {
+                walk = self
+                    .readers
+                    .read(move |db| {
+                        walk_sqlite(db, &mut walk)?;
+                        Ok(walk)
+                    })
+                    .await?;
+            }
+        }
+        Ok(walk.finish().0)
+    }
 }

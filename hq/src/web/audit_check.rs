@@ -1,0 +1,63 @@
+//! `/audit/verify`: an organizer has the audit log walked as a hash chain, as `hq audit
+//! verify` walks it ([`crate::audit::verify`]): whole (200), or where it is broken (409).
+//! One walk at a time in a process (a province's million entries take seconds); another
+//! asked meanwhile is answered 503.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use super::auth::notice;
+use super::{failure, organizer_only};
+use crate::state::AppState;
+
+/// Whether a walk runs in this process.
+static WALKING: AtomicBool = AtomicBool::new(false);
+
+/// Clears [`WALKING`] however the walk ends.
+struct Walking;
+
+impl Drop for Walking {
+    fn drop(&mut self) {
+        WALKING.store(false, Ordering::Release);
+    }
+}
+
+const BACK: (&str, &str) = ("/audit", "操作记录 Audit log");
+
+pub(crate) async fn audit_verify(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    organizer_only!(state, headers);
+    if WALKING.swap(true, Ordering::AcqRel) {
+        return notice(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "正在校验，请稍后再试 A check of the chain is running: try again in a moment",
+            BACK,
+        );
+    }
+    let _walking = Walking;
+    let verdict = match state.audit_checked().await {
+        Ok(verdict) => verdict,
+        Err(e) => return failure(e),
+    };
+    if let Some(broken) = &verdict.broken {
+        let said = format!("审计链已断 The audit log is broken: {broken}");
+        return notice(StatusCode::CONFLICT, &said, BACK);
+    }
+    let Some((newest, digest)) = &verdict.head else {
+        return notice(StatusCode::OK, "审计记录为空 The audit log is empty", BACK);
+    };
+    let mut said = format!(
+        "审计链完整 The audit log is whole: {} entries, each as written and following the one \
+         before it. Newest: #{newest}, digest {digest}.",
+        verdict.entries
+    );
+    for (after, by) in &verdict.pruned {
+        said += &format!(
+            " Entries before #{after} were removed by the prune of entry #{by}, as it says \
+             (`fairpos hq audit verify --archive` checks them)."
+        );
+    }
+    notice(StatusCode::OK, &said, BACK)
+}

@@ -40,7 +40,8 @@ pub fn digest(follows: &str, entry: &StoredEntry) -> String {
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// An entry's place in the chain, as the log holds it (none for one written before it).
+/// An entry's place in the chain, as the log holds it (none for one written without, behind
+/// headquarters' back).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Link {
     pub follows: Option<String>,

@@ -1,16 +1,17 @@
 //! `/audit/verify`: an organizer has the audit log walked as a hash chain, as `hq audit
 //! verify` walks it ([`crate::audit::verify`]): whole (200), or where it is broken (409).
 //! One walk at a time in a process (a province's million entries take seconds); another
-//! asked meanwhile is answered 503.
+//! asked meanwhile is answered 503 with `Retry-After`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::extract::State;
+use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::auth::notice;
-use super::{failure, organizer_only};
+use super::{failure, organizer_only, BUSY_RETRY_AFTER_S};
 use crate::state::AppState;
 
 /// Whether a walk runs in this process.
@@ -19,25 +20,44 @@ static WALKING: AtomicBool = AtomicBool::new(false);
 /// Clears [`WALKING`] however the walk ends.
 struct Walking;
 
+impl Walking {
+    /// The walk of this process, unless one runs (then no guard is made, whose drop would
+    /// clear the flag of the walk running).
+    fn begin() -> Option<Walking> {
+        if WALKING.swap(true, Ordering::AcqRel) {
+            None
+        } else {
+            Some(Walking)
+        }
+    }
+}
+
 impl Drop for Walking {
     fn drop(&mut self) {
         WALKING.store(false, Ordering::Release);
     }
 }
 
+/// The answer while a walk runs.
+fn busy() -> Response {
+    let busy = notice(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "正在校验，请稍后再试 A check of the chain is running: try again in a moment",
+        BACK,
+    );
+    ([(RETRY_AFTER, BUSY_RETRY_AFTER_S)], busy).into_response()
+}
+
 const BACK: (&str, &str) = ("/audit", "操作记录 Audit log");
 
 pub(crate) async fn audit_verify(State(state): State<AppState>, headers: HeaderMap) -> Response {
     organizer_only!(state, headers);
-    if WALKING.swap(true, Ordering::AcqRel) {
-        return notice(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "正在校验，请稍后再试 A check of the chain is running: try again in a moment",
-            BACK,
-        );
-    }
-    let _walking = Walking;
-    let verdict = match state.audit_checked().await {
+    let Some(walking) = Walking::begin() else {
+        return busy();
+    };
+    // Held by the walk itself: a request given up (a reload, a timeout) leaves it walking,
+    // and the next is answered 503 until it ends.
+    let verdict = match state.audit_checked(walking).await {
         Ok(verdict) => verdict,
         Err(e) => return failure(e),
     };
@@ -60,4 +80,22 @@ pub(crate) async fn audit_verify(State(state): State<AppState>, headers: HeaderM
         );
     }
     notice(StatusCode::OK, &said, BACK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_walk_at_a_time_the_next_asked_to_come_back() {
+        let first = Walking::begin().expect("no walk yet");
+        // Refused, and refused again: a refusal leaves the running walk's flag alone.
+        assert!(Walking::begin().is_none());
+        assert!(Walking::begin().is_none());
+        let answer = busy();
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(answer.headers()["retry-after"], BUSY_RETRY_AFTER_S);
+        drop(first);
+        assert!(Walking::begin().is_some());
+    }
 }

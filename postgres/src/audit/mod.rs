@@ -179,6 +179,23 @@ async fn head(tx: &tokio_postgres::Transaction<'_>) -> Result<String> {
 /// Walks the whole log in order of numbers, giving `each` every entry with its number and
 /// link ([`chain::Check`] judges them).
 pub async fn walk(pool: &Pool, mut each: impl FnMut(i64, StoredEntry, Link)) -> Result<()> {
+    walk_in_batches(pool, 1024, |batch| {
+        batch
+            .into_iter()
+            .for_each(|(id, entry, link)| each(id, entry, link));
+        std::future::ready(())
+    })
+    .await
+}
+
+/// Every entry of the log in order of numbers with its link, handed to `each` up to `size`
+/// at a time, each batch awaited before the next is read (a caller that hashes them off the
+/// async workers hands them on).
+pub async fn walk_in_batches<F, Handed>(pool: &Pool, size: usize, mut each: F) -> Result<()>
+where
+    F: FnMut(Vec<(i64, StoredEntry, Link)>) -> Handed,
+    Handed: std::future::Future<Output = ()>,
+{
     let client = pool.get().await?;
     let query = format!(
         "SELECT id, {}, actor, address, action, detail, follows, digest FROM audit_log
@@ -188,6 +205,7 @@ pub async fn walk(pool: &Pool, mut each: impl FnMut(i64, StoredEntry, Link)) -> 
     let none: [&(dyn tokio_postgres::types::ToSql + Sync); 0] = [];
     let rows = client.query_raw(&query, none).await?;
     futures::pin_mut!(rows);
+    let mut batch = Vec::with_capacity(size);
     while let Some(row) = rows.next().await {
         let row = row?;
         let entry = (row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
@@ -195,7 +213,13 @@ pub async fn walk(pool: &Pool, mut each: impl FnMut(i64, StoredEntry, Link)) -> 
             follows: row.get(6),
             digest: row.get(7),
         };
-        each(row.get(0), entry, link);
+        batch.push((row.get(0), entry, link));
+        if batch.len() >= size {
+            each(std::mem::replace(&mut batch, Vec::with_capacity(size))).await;
+        }
+    }
+    if !batch.is_empty() {
+        each(batch).await;
     }
     Ok(())
 }

@@ -16,6 +16,7 @@ use std::net::IpAddr;
 
 use fairpos_postgres::registry;
 
+use crate::audit::verify::Numbered;
 use crate::state::AppState;
 use crate::Hq;
 
@@ -113,25 +114,56 @@ impl AppState {
     }
 
     /// The whole audit log walked as a hash chain ([`crate::audit::verify`]); on
-    /// PostgreSQL through organizers' connections, on SQLite a read connection.
-    pub async fn audit_checked(&self) -> crate::Result<fairpos_postgres::audit::chain::Verdict> {
+    /// PostgreSQL through organizers' connections, on SQLite a read connection; hashed off
+    /// the async workers either way. `held` (a guard of whoever asked) is kept until the walk
+    /// ends, also when the caller stops waiting for it.
+    pub async fn audit_checked(
+        &self,
+        held: impl Send + 'static,
+    ) -> crate::Result<fairpos_postgres::audit::chain::Verdict> {
+        let state = self.clone();
+        let walked = tokio::spawn(async move {
+            let _held = held;
+            state.audit_walked().await
+        });
+        walked
+            .await
+            .map_err(|e| crate::Error::Other(format!("the audit log's check: {e}")))?
+    }
+
+    async fn audit_walked(&self) -> crate::Result<fairpos_postgres::audit::chain::Verdict> {
         use crate::audit::verify::{walk_sqlite, Walk};
         let mut walk = Walk::new(&[], Vec::new());
-        match &self.pg_organizers {
-            Some(pool) => {
-                let each = |id, entry, link| walk.add(id, &entry, &link);
-                fairpos_postgres::audit::walk(pool, each).await?;
+        let Some(pool) = &self.pg_organizers else {
+            let walked = self.readers.read(move |db| {
+                walk_sqlite(db, &mut walk)?;
+                Ok(walk)
+            });
+            return Ok(walked.await?.finish().0);
+        };
+        // Rows read here, a few batches ahead of their hashing on a blocking thread.
+        let (hand, mut taken) = tokio::sync::mpsc::channel::<Vec<Numbered>>(4);
+        let hashing = tokio::task::spawn_blocking(move || {
+            while let Some(batch) = taken.blocking_recv() {
+                for (id, entry, link) in batch {
+                    walk.add(id, &entry, &link);
+                }
             }
-            None => {
-                walk = self
-                    .readers
-                    .read(move |db| {
-                        walk_sqlite(db, &mut walk)?;
-                        Ok(walk)
-                    })
-                    .await?;
+            walk.finish().0
+        });
+        let each = |batch| {
+            let hand = hand.clone();
+            async move {
+                // Refused only when the hashing thread is gone, whose end says why.
+                let _ = hand.send(batch).await;
             }
-        }
-        Ok(walk.finish().0)
+        };
+        let read = fairpos_postgres::audit::walk_in_batches(pool, 1024, each).await;
+        drop(hand);
+        let verdict = hashing
+            .await
+            .map_err(|e| crate::Error::Other(format!("the audit log's check: {e}")))?;
+        read?;
+        Ok(verdict)
     }
 }

@@ -30,11 +30,12 @@ struct ArchivedLine {
 }
 
 /// The entries of the archives at `paths`, in order of their numbers, and how many lines
-/// were left out: entries a prune removed before the chain began (no link; their log was
-/// linked without them).
+/// were left out: entries a prune removed before the chain began (no link, numbered before
+/// every linked entry the archives hold; their log was linked without them). An unlinked
+/// entry among linked ones, written behind headquarters' back and pruned since, is kept,
+/// for the walk to find.
 pub fn archived(paths: &[PathBuf]) -> Result<(Vec<Numbered>, u64)> {
-    let mut entries = Vec::new();
-    let mut before_the_chain = 0;
+    let (mut entries, mut unlinked) = (Vec::new(), Vec::new());
     for path in paths {
         let file = std::fs::File::open(path).map_err(|source| Error::ReadInput {
             path: path.clone(),
@@ -54,13 +55,20 @@ pub fn archived(paths: &[PathBuf]) -> Result<(Vec<Numbered>, u64)> {
                 follows: read.follows,
                 digest: read.digest,
             };
-            if link == Link::default() {
-                before_the_chain += 1;
-                continue;
-            }
-            entries.push((read.id, entry, link));
+            let into = if link == Link::default() {
+                &mut unlinked
+            } else {
+                &mut entries
+            };
+            into.push((read.id, entry, link));
         }
     }
+    let first_linked = entries.iter().map(|(id, ..)| *id).min();
+    unlinked.sort_by_key(|(id, ..)| *id);
+    unlinked.dedup();
+    let before = unlinked.partition_point(|(id, ..)| first_linked.is_none_or(|f| *id < f));
+    entries.extend(unlinked.drain(before..));
+    let before_the_chain = before as u64;
     entries.sort_by_key(|(id, ..)| *id);
     // The same archive given twice: once.
     entries.dedup();
@@ -227,13 +235,17 @@ mod tests {
                  detail TEXT NOT NULL) STRICT;
              INSERT INTO audit_log(at, actor, address, action, detail) VALUES
                  ('2025-01-01T00:00:00Z', 'alice', 'local', 'init', 'the demo fair'),
-                 ('2025-01-02T00:00:00Z', 'bob', '10.0.0.9', 'login', '');",
+                 ('2025-01-02T00:00:00Z', 'bob', '10.0.0.9', 'login', '');
+             -- Past two batches of linking.
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20001)
+             INSERT INTO audit_log(at, actor, address, action, detail)
+                 SELECT '2025-01-03T00:00:00Z', 'bob', '10.0.0.9', 'login refused', 'try ' || i FROM n;",
         )
         .unwrap();
         super::super::migrate(&conn).unwrap();
         super::super::record(&conn, "alice", "local", "user add", "carol").unwrap();
         let verdict = walked(&conn, Vec::new());
-        assert_eq!((verdict.broken, verdict.entries), (None, 3));
+        assert_eq!((verdict.broken, verdict.entries), (None, 20_004));
         // Begun once: opened again, nothing is linked anew.
         let head = verdict.head;
         super::super::migrate(&conn).unwrap();
@@ -246,7 +258,7 @@ mod tests {
         )
         .unwrap();
         let broken = walked(&conn, Vec::new()).broken;
-        let unlinked = fairpos_postgres::audit::chain::Break::Unlinked { id: 4 };
+        let unlinked = fairpos_postgres::audit::chain::Break::Unlinked { id: 20_005 };
         assert_eq!(broken, Some(unlinked));
     }
 
@@ -312,6 +324,12 @@ mod tests {
         assert_eq!((verdict.broken, verdict.entries), (None, 100));
     }
 
+    /// An entry by `a` at `at`.
+    fn entry(at: &str, action: &str) -> StoredEntry {
+        let a = |s: &str| s.to_string();
+        (a(at), a("a"), a("local"), a(action), String::new())
+    }
+
     #[test]
     fn an_archive_from_before_the_chain_is_left_out_and_counted() {
         let dir = tempfile::tempdir().unwrap();
@@ -320,11 +338,21 @@ mod tests {
         let linked = format!(
             r#"{{"id":2,"at":"2025-01-02T00:00:00Z","actor":"a","address":"local","action":"login","detail":"","follows":"{}","digest":"{}"}}"#,
             chain::START,
-            "ab".repeat(32)
+            chain::digest(chain::START, &entry("2025-01-02T00:00:00Z", "login"))
         );
-        std::fs::write(&path, format!("{old}\n{linked}\n")).unwrap();
-        let (entries, before_the_chain) = archived(&[path]).unwrap();
+        // Written behind headquarters' back after the chain began, and pruned since.
+        let slipped_in = old.replace(r#""id":1"#, r#""id":3"#);
+        std::fs::write(&path, format!("{old}\n{linked}\n{slipped_in}\n")).unwrap();
+        // The same archive given twice: each line once.
+        let (entries, before_the_chain) = archived(&[path.clone(), path]).unwrap();
         assert_eq!(before_the_chain, 1);
-        assert_eq!(entries.iter().map(|e| e.0).collect::<Vec<_>>(), [2]);
+        assert_eq!(entries.iter().map(|e| e.0).collect::<Vec<_>>(), [2, 3]);
+        let mut walk = Walk::new(&[], entries);
+        walk.add(4, &entry("2025-01-04T00:00:00Z", "x"), &Link::default());
+        let broken = walk.finish().0.broken;
+        assert!(
+            matches!(broken, Some(chain::Break::Unlinked { id: 3 })),
+            "{broken:?}"
+        );
     }
 }

@@ -183,6 +183,7 @@ fn verify_command(dir: &Path, args: VerifyArgs) -> Result<()> {
             "whole": verdict.broken.is_none() && verdict.missing.is_empty() && unchecked.is_none(),
             "entries": verdict.entries,
             "from_archives": from_archives,
+            "archived_before_the_chain": before_the_chain,
             "pruned_without_archive": pruned,
             "newest": head.map(|(id, _)| id),
             "newest_digest": head.map(|(_, digest)| digest),

@@ -168,6 +168,8 @@ pub fn timer_command(timer: &str, lines: &[&str], from: &str, to: &Path) -> Vec<
         program.ends_with("/fairpos-hq") && data == "--data",
         "{words:?}"
     );
+    // The deployed path, never written by a test: it must be there to be replaced.
+    assert_eq!(flags.iter().filter(|f| *f == from).count(), 1, "{words:?}");
     let mut args = vec!["hq".to_string()];
     args.extend(flags.iter().map(|flag| match flag.as_str() {
         flag if flag == from => to.to_str().unwrap().to_string(),

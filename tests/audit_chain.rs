@@ -255,6 +255,39 @@ fn the_chain_holds_and_tells(hq: &Hq, checker: &Hq) {
         said.contains("each digest given is held by an entry"),
         "{said}"
     );
+    let written_by = format!("is the archive the prune of entry #{} wrote", prune[0]);
+    assert!(said.contains(&written_by), "{said}");
+
+    // An archive cut short (its newest line gone): each entry left is as written, and the
+    // prune's word covers the gap, but it is not the file its prune wrote.
+    let text = std::fs::read_to_string(&archive).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let cut = files.path().join("cut.jsonl");
+    std::fs::write(&cut, format!("{}\n", lines[..2].join("\n"))).unwrap();
+    let said = whole(checker, &["--archive", cut.to_str().unwrap()]);
+    assert!(
+        said.contains("cut.jsonl: no prune's entry holds its SHA-256"),
+        "{said}"
+    );
+    let found = whole(checker, &["--archive", cut.to_str().unwrap(), "--json"]);
+    let found: serde_json::Value = serde_json::from_str(&found).unwrap();
+    assert_eq!(
+        found["archives"][0]["written_by_prune"],
+        serde_json::Value::Null
+    );
+    assert_eq!(found["whole"], true, "{found}");
+    // Written out again with spaces: every entry there and as written, but --strict takes
+    // only the very file its prune wrote.
+    let spaced = files.path().join("spaced.jsonl");
+    std::fs::write(&spaced, text.replace("\",\"", "\", \"")).unwrap();
+    let why = broken(
+        checker,
+        &["--strict", "--archive", spaced.to_str().unwrap()],
+    );
+    assert!(
+        why.contains("spaced.jsonl: no prune's entry holds its SHA-256"),
+        "{why}"
+    );
 
     // An archive changed afterwards: found.
     let text = std::fs::read_to_string(&archive).unwrap();

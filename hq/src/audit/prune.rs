@@ -389,10 +389,10 @@ mod tests {
             super::super::verify::walk_sqlite(&conn, &mut walk).unwrap();
             walk.finish()
         };
-        let (alone, _) = walked(Vec::new());
+        let (alone, _, _) = walked(Vec::new());
         assert_eq!((alone.broken, alone.pruned.len()), (None, 1));
         let (archived, _) = super::super::verify::archived(std::slice::from_ref(&path)).unwrap();
-        let (with_archive, from_archive) = walked(archived);
+        let (with_archive, from_archive, _) = walked(archived);
         assert_eq!(with_archive.broken, None);
         assert_eq!((with_archive.pruned.len(), from_archive), (0, 2));
         // Nothing before any more: no archive, nothing written.

@@ -5,7 +5,7 @@
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
-use fairpos_postgres::audit::chain::{Check, Link, Verdict};
+use fairpos_postgres::audit::chain::{self, Check, Link, Verdict};
 use fairpos_postgres::audit::StoredEntry;
 use rusqlite::Connection;
 use serde::Deserialize;
@@ -81,11 +81,40 @@ pub fn archived(paths: &[PathBuf]) -> Result<(Vec<Numbered>, u64)> {
     Ok((entries, before_the_chain))
 }
 
+/// The SHA-256 of the file at `path`, in hex, as a prune's entry holds its archive's.
+pub fn file_sha256(path: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let read = |source| Error::ReadInput {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(read)?;
+    let mut hash = Sha256::new();
+    std::io::copy(&mut file, &mut hash).map_err(read)?;
+    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The SHA-256 of the archive a prune's entry says it wrote ([`super::prune::detail`]), if
+/// it says one: at the end of what it says, before the digests its kept entries follow
+/// (the archive's path, which a person names, comes before it).
+fn archive_named(detail: &str) -> Option<&str> {
+    let is_digest = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let said = match detail.rsplit_once(chain::CONTINUES_FROM) {
+        Some((said, junctions)) if junctions.split(", ").all(is_digest) => said,
+        _ => detail,
+    };
+    let digest = said.get(said.len().checked_sub(64)?..)?;
+    let before = &said[..said.len() - 64];
+    (before.ends_with(", sha256 ") && is_digest(digest)).then_some(digest)
+}
+
 /// A walk of the log in order, the archived entries put in their places.
 pub struct Walk {
     check: Check,
     archived: std::iter::Peekable<std::vec::IntoIter<Numbered>>,
     from_archives: u64,
+    /// The archives' SHA-256 the prunes' entries walked hold, with each entry's number.
+    archives_named: std::collections::HashMap<String, i64>,
 }
 
 impl Walk {
@@ -95,6 +124,7 @@ impl Walk {
             check: Check::seeking(sought),
             archived: archived.into_iter().peekable(),
             from_archives: 0,
+            archives_named: Default::default(),
         }
     }
 
@@ -102,20 +132,31 @@ impl Walk {
     pub fn add(&mut self, id: i64, entry: &StoredEntry, link: &Link) {
         while let Some((at, e, l)) = self.archived.next_if(|(a, ..)| *a < id) {
             self.from_archives += 1;
-            self.check.add(at, &e, &l);
+            self.walked(at, &e, &l);
         }
         // Archived by a prune whose commit failed: the log's is walked.
         self.archived.next_if(|(a, ..)| *a == id);
+        self.walked(id, entry, link);
+    }
+
+    fn walked(&mut self, id: i64, entry: &StoredEntry, link: &Link) {
+        if entry.3 == fairpos_postgres::audit::PRUNE_ACTION {
+            if let Some(sha256) = archive_named(&entry.4) {
+                self.archives_named.insert(sha256.to_ascii_lowercase(), id);
+            }
+        }
         self.check.add(id, entry, link);
     }
 
-    /// What the walk found, and how many archived entries it walked.
-    pub fn finish(mut self) -> (Verdict, u64) {
-        for (id, e, l) in self.archived {
+    /// What the walk found, how many archived entries it walked, and the archives' SHA-256
+    /// the prunes' entries walked hold, each with that entry's number.
+    pub fn finish(mut self) -> (Verdict, u64, std::collections::HashMap<String, i64>) {
+        let rest: Vec<Numbered> = self.archived.by_ref().collect();
+        for (id, e, l) in rest {
             self.from_archives += 1;
-            self.check.add(id, &e, &l);
+            self.walked(id, &e, &l);
         }
-        (self.check.finish(), self.from_archives)
+        (self.check.finish(), self.from_archives, self.archives_named)
     }
 }
 
@@ -322,6 +363,31 @@ mod tests {
         }
         let verdict = walked(&open(), Vec::new());
         assert_eq!((verdict.broken, verdict.entries), (None, 100));
+    }
+
+    #[test]
+    fn a_prunes_entry_names_its_archives_sha256_at_the_end_of_what_it_says() {
+        let (h, j) = ("c".repeat(64), "d".repeat(64));
+        let said = format!(
+            "2 entries written before 2025-06-01 (+08:00), archived to /a b/x.jsonl, sha256 {h}"
+        );
+        assert_eq!(archive_named(&said), Some(h.as_str()));
+        let continues = chain::with_junctions(said.clone(), std::slice::from_ref(&j));
+        assert_eq!(archive_named(&continues), Some(h.as_str()));
+        // A path that says what a prune says: the end is read, not the path.
+        let path = format!("/x, sha256 {j}{}y.jsonl", chain::CONTINUES_FROM);
+        let said =
+            format!("1 entries written before 2025-06-01 (+08:00), archived to {path}, sha256 {h}");
+        assert_eq!(archive_named(&said), Some(h.as_str()));
+        for none in [
+            "all",
+            "",
+            "归档",
+            &format!("sha256 {h}"),
+            &format!(", sha256 {}", &h[1..]),
+        ] {
+            assert_eq!(archive_named(none), None, "{none}");
+        }
     }
 
     /// An entry by `a` at `at`.

@@ -480,7 +480,8 @@ pub enum AuditCommand {
 /// `hq audit verify`'s options.
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
-    /// A prune's archive, its entries checked in their places too (repeat for several).
+    /// A prune's archive, its entries checked in their places too, the file against the
+    /// SHA-256 its prune's entry holds (repeat for several).
     #[arg(long, value_name = "FILE")]
     pub archive: Vec<PathBuf>,
     /// A digest written down earlier (`hq audit verify` prints the newest): an entry must
@@ -488,7 +489,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "DIGEST")]
     pub holds: Vec<String>,
     /// Take no prune's word for entries it removed: each gap must be filled by an archive
-    /// given.
+    /// given, and each archive given must be the very file its prune wrote.
     #[arg(long)]
     pub strict: bool,
     /// A file of digests noted by earlier runs (made when missing): the last must still be

@@ -170,9 +170,20 @@ fn verify_command(dir: &Path, args: VerifyArgs) -> Result<()> {
         }
         None => verify::walk_sqlite(&hq.conn, &mut walk)?,
     }
-    let (verdict, from_archives) = walk.finish();
-    // --strict: every gap filled by an archive given, none taken on a prune's word.
+    let (verdict, from_archives, archives_named) = walk.finish();
+    // Each archive given, and the prune's entry that holds its SHA-256 (none when it was
+    // changed since, or that entry is in an archive not given).
+    let mut archives = Vec::new();
+    for path in &args.archive {
+        let sha256 = verify::file_sha256(path)?;
+        let prune = archives_named.get(&sha256).copied();
+        archives.push((path, sha256, prune));
+    }
+    let unconfirmed = archives.iter().find(|(.., prune)| prune.is_none());
+    // --strict: every gap filled by an archive given, none taken on a prune's word, and
+    // each archive the very file its prune wrote.
     let unchecked = verdict.pruned.first().filter(|_| args.strict);
+    let not_as_written = unconfirmed.filter(|_| args.strict);
     if args.json {
         let head = verdict.head.as_ref();
         let pruned = verdict.pruned.iter();
@@ -180,9 +191,20 @@ fn verify_command(dir: &Path, args: VerifyArgs) -> Result<()> {
             .map(|(after, by)| serde_json::json!({ "before": after, "by": by }))
             .collect();
         print_json(&serde_json::json!({
-            "whole": verdict.broken.is_none() && verdict.missing.is_empty() && unchecked.is_none(),
+            "whole": verdict.broken.is_none()
+                && verdict.missing.is_empty()
+                && unchecked.is_none()
+                && not_as_written.is_none(),
             "entries": verdict.entries,
             "from_archives": from_archives,
+            "archives": archives
+                .iter()
+                .map(|(path, sha256, prune)| serde_json::json!({
+                    "path": path,
+                    "sha256": sha256,
+                    "written_by_prune": prune,
+                }))
+                .collect::<Vec<_>>(),
             "archived_before_the_chain": before_the_chain,
             "pruned_without_archive": pruned,
             "newest": head.map(|(id, _)| id),
@@ -203,6 +225,14 @@ fn verify_command(dir: &Path, args: VerifyArgs) -> Result<()> {
              archive with --archive)"
         )));
     }
+    if let Some((path, sha256, _)) = not_as_written {
+        return Err(Error::Integrity(format!(
+            "{}: no prune's entry holds its SHA-256 ({sha256}): the file was changed since \
+             its prune wrote it, that prune's entry is in an archive not given, or the prune \
+             did not commit",
+            path.display()
+        )));
+    }
     if let Some(missing) = verdict.missing.first() {
         let noted = match (&args.anchors, &anchor) {
             (Some(path), Some(last)) if last == missing => format!(
@@ -220,6 +250,22 @@ fn verify_command(dir: &Path, args: VerifyArgs) -> Result<()> {
     }
     if !args.json {
         print_verdict(&verdict, from_archives, &args, sought.len());
+        for (path, sha256, prune) in &archives {
+            match prune {
+                Some(id) => println!(
+                    "{} is the archive the prune of entry #{id} wrote (SHA-256 {sha256}, as \
+                     that entry holds)",
+                    path.display()
+                ),
+                None => println!(
+                    "{}: no prune's entry holds its SHA-256 ({sha256}): changed since its \
+                     prune wrote it (each of its entries checked in its place all the same), \
+                     that prune's entry is in an archive not given, or the prune did not commit; \
+                     --strict refuses it",
+                    path.display()
+                ),
+            }
+        }
     }
     if let (Some(path), Some((newest, digest))) = (&args.anchors, &verdict.head) {
         if verify::note_anchor(path, *newest, digest)? && !args.json {

@@ -375,8 +375,53 @@ fn the_chain_is_checked_from_the_dashboard_on_postgres() {
     the_chain_is_checked_from_the_dashboard(demo(Some(&url)));
 }
 
+/// A `psql` session holding the lock of a dashboard's walk of the audit log on the database
+/// at `url` (`fairpos_postgres::audit::WALK_LOCK`), until dropped.
+struct WalkingElsewhere(std::process::Child);
+
+impl Drop for WalkingElsewhere {
+    fn drop(&mut self) {
+        // Its input closed, psql ends, and its session's lock with it.
+        drop(self.0.stdin.take());
+        let _ = self.0.wait();
+    }
+}
+
+fn walking_elsewhere(url: &str) -> WalkingElsewhere {
+    let key = fairpos_postgres::audit::WALK_LOCK;
+    let mut psql = Command::new("psql")
+        .args([url, "-q", "-v", "ON_ERROR_STOP=1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdin = psql.stdin.as_mut().unwrap();
+    writeln!(stdin, "SELECT pg_advisory_lock({key});").unwrap();
+    stdin.flush().unwrap();
+    let held = WalkingElsewhere(psql);
+    // Held once the server lists it (a bigint key: its low 32 bits as objid, objsubid 1).
+    let listed = format!(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+         AND classid = {} AND objid = {} AND objsubid = 1",
+        key >> 32,
+        key & 0xffff_ffff
+    );
+    for _ in 0..200 {
+        let out = Command::new("psql")
+            .args([url, "-tA", "-c", &listed])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).trim() == "1" {
+            return held;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!("psql never held the walk's lock");
+}
+
 /// `/audit/verify` as an organizer: whole (200), then broken where an entry was changed in
-/// the real database (409); not for anyone logged out.
+/// the real database (409); not for anyone logged out; on PostgreSQL, 503 while another
+/// process walks it.
 fn the_chain_is_checked_from_the_dashboard(hq: Hq) {
     let psql = |url: &str, sql: &str| {
         let out = Command::new("psql")
@@ -405,6 +450,20 @@ fn the_chain_is_checked_from_the_dashboard(hq: Hq) {
     let whole = format!("The audit log is whole: {} entries", 2 + added);
     assert!(said.contains(&whole), "{said}");
     assert_eq!(api.fetch("/audit/verify", None, false).0, 401);
+    if let Some(url) = hq.database_url() {
+        // A walk of another process on the database, as its lock: this one waits its turn.
+        let other = walking_elsewhere(&url);
+        let (status, _, said) = api.fetch("/audit/verify", Some(&organizer), false);
+        assert_eq!(status, 503, "{said}");
+        assert!(said.contains("A check of the chain is running"), "{said}");
+        drop(other);
+        let answered = (0..100).find_map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let (status, _, _) = api.fetch("/audit/verify", Some(&organizer), false);
+            (status != 503).then_some(status)
+        });
+        assert_eq!(answered, Some(200));
+    }
     // On PostgreSQL one in a later batch, on SQLite the first.
     let changed = |id: u32| format!("UPDATE audit_log SET detail = 'another fair' WHERE id = {id}");
     let id = match hq.database_url() {

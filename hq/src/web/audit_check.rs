@@ -1,7 +1,8 @@
 //! `/audit/verify`: an organizer has the audit log walked as a hash chain, as `hq audit
 //! verify` walks it ([`crate::audit::verify`]): whole (200), or where it is broken (409).
-//! One walk at a time in a process (a province's million entries take seconds); another
-//! asked meanwhile is answered 503 with `Retry-After`.
+//! One walk at a time (a province's million entries take seconds): in a process, and on
+//! PostgreSQL among every process on the database; another asked meanwhile is answered 503
+//! with `Retry-After`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -58,7 +59,9 @@ pub(crate) async fn audit_verify(State(state): State<AppState>, headers: HeaderM
     // Held by the walk itself: a request given up (a reload, a timeout) leaves it walking,
     // and the next is answered 503 until it ends.
     let verdict = match state.audit_checked(walking).await {
-        Ok(verdict) => verdict,
+        Ok(Some(verdict)) => verdict,
+        // Another process on the PostgreSQL database walks it.
+        Ok(None) => return busy(),
         Err(e) => return failure(e),
     };
     if let Some(broken) = &verdict.broken {

@@ -191,19 +191,56 @@ pub async fn walk(pool: &Pool, mut each: impl FnMut(i64, StoredEntry, Link)) -> 
 /// Every entry of the log in order of numbers with its link, handed to `each` up to `size`
 /// at a time, each batch awaited before the next is read (a caller that hashes them off the
 /// async workers hands them on).
-pub async fn walk_in_batches<F, Handed>(pool: &Pool, size: usize, mut each: F) -> Result<()>
+pub async fn walk_in_batches<F, Handed>(pool: &Pool, size: usize, each: F) -> Result<()>
 where
     F: FnMut(Vec<(i64, StoredEntry, Link)>) -> Handed,
     Handed: std::future::Future<Output = ()>,
 {
-    let client = pool.get().await?;
+    walked_in_batches(pool, size, false, each).await.map(drop)
+}
+
+/// As [`walk_in_batches`], unless another walk of this kind runs, from any process or data
+/// directory on the database: then `false`, and nothing is walked (the dashboard's check,
+/// which a province's organizers may ask of any process behind the balancer at once).
+pub async fn walk_alone_in_batches<F, Handed>(pool: &Pool, size: usize, each: F) -> Result<bool>
+where
+    F: FnMut(Vec<(i64, StoredEntry, Link)>) -> Handed,
+    Handed: std::future::Future<Output = ()>,
+{
+    walked_in_batches(pool, size, true, each).await
+}
+
+/// The advisory lock a walk of [`walk_alone_in_batches`] holds ("walk" in ASCII).
+pub const WALK_LOCK: i64 = 0x7761_6c6b;
+
+async fn walked_in_batches<F, Handed>(
+    pool: &Pool,
+    size: usize,
+    alone: bool,
+    mut each: F,
+) -> Result<bool>
+where
+    F: FnMut(Vec<(i64, StoredEntry, Link)>) -> Handed,
+    Handed: std::future::Future<Output = ()>,
+{
+    let mut client = pool.get().await?;
+    // The lock, held as long as the read: a transaction's, let go however it ends.
+    let tx = client.transaction().await?;
+    if alone {
+        let taken = tx
+            .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&WALK_LOCK])
+            .await?;
+        if !taken.get::<_, bool>(0) {
+            return Ok(false);
+        }
+    }
     let query = format!(
         "SELECT id, {}, actor, address, action, detail, follows, digest FROM audit_log
          ORDER BY id",
         as_text("at")
     );
     let none: [&(dyn tokio_postgres::types::ToSql + Sync); 0] = [];
-    let rows = client.query_raw(&query, none).await?;
+    let rows = tx.query_raw(&query, none).await?;
     futures::pin_mut!(rows);
     let mut batch = Vec::with_capacity(size);
     while let Some(row) = rows.next().await {
@@ -221,7 +258,8 @@ where
     if !batch.is_empty() {
         each(batch).await;
     }
-    Ok(())
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// The time `column` gives, as SQLite writes an entry's (RFC 3339, UTC, to the second), in

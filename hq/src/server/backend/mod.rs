@@ -116,11 +116,12 @@ impl AppState {
     /// The whole audit log walked as a hash chain ([`crate::audit::verify`]); on
     /// PostgreSQL through organizers' connections, on SQLite a read connection; hashed off
     /// the async workers either way. `held` (a guard of whoever asked) is kept until the walk
-    /// ends, also when the caller stops waiting for it.
+    /// ends, also when the caller stops waiting for it. `None` when another process on the
+    /// PostgreSQL database is walking it.
     pub async fn audit_checked(
         &self,
         held: impl Send + 'static,
-    ) -> crate::Result<fairpos_postgres::audit::chain::Verdict> {
+    ) -> crate::Result<Option<fairpos_postgres::audit::chain::Verdict>> {
         let state = self.clone();
         let walked = tokio::spawn(async move {
             let _held = held;
@@ -131,7 +132,7 @@ impl AppState {
             .map_err(|e| crate::Error::Other(format!("the audit log's check: {e}")))?
     }
 
-    async fn audit_walked(&self) -> crate::Result<fairpos_postgres::audit::chain::Verdict> {
+    async fn audit_walked(&self) -> crate::Result<Option<fairpos_postgres::audit::chain::Verdict>> {
         use crate::audit::verify::{walk_sqlite, Walk};
         let mut walk = Walk::new(&[], Vec::new());
         let Some(pool) = &self.pg_organizers else {
@@ -139,7 +140,7 @@ impl AppState {
                 walk_sqlite(db, &mut walk)?;
                 Ok(walk)
             });
-            return Ok(walked.await?.finish().0);
+            return Ok(Some(walked.await?.finish().0));
         };
         // Rows read here, a few batches ahead of their hashing on a blocking thread.
         let (hand, mut taken) = tokio::sync::mpsc::channel::<Vec<Numbered>>(4);
@@ -158,12 +159,11 @@ impl AppState {
                 let _ = hand.send(batch).await;
             }
         };
-        let read = fairpos_postgres::audit::walk_in_batches(pool, 1024, each).await;
+        let read = fairpos_postgres::audit::walk_alone_in_batches(pool, 1024, each).await;
         drop(hand);
         let verdict = hashing
             .await
             .map_err(|e| crate::Error::Other(format!("the audit log's check: {e}")))?;
-        read?;
-        Ok(verdict)
+        Ok(read?.then_some(verdict))
     }
 }

@@ -82,7 +82,7 @@ pub fn archived(paths: &[PathBuf]) -> Result<(Vec<Numbered>, u64)> {
 }
 
 /// The SHA-256 of the file at `path`, in hex, as a prune's entry holds its archive's.
-pub fn file_sha256(path: &Path) -> Result<String> {
+fn file_sha256(path: &Path) -> Result<String> {
     use sha2::{Digest, Sha256};
     let read = |source| Error::ReadInput {
         path: path.to_path_buf(),
@@ -91,21 +91,47 @@ pub fn file_sha256(path: &Path) -> Result<String> {
     let mut file = std::fs::File::open(path).map_err(read)?;
     let mut hash = Sha256::new();
     std::io::copy(&mut file, &mut hash).map_err(read)?;
-    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(fairpos_sync::keys::hex(&hash.finalize()))
+}
+
+/// An archive given, and the prune whose entry holds its SHA-256.
+pub struct ArchiveFile<'a> {
+    pub path: &'a Path,
+    pub sha256: String,
+    /// The number of the prune's entry holding the file's SHA-256: none when the file was
+    /// changed since, that entry is in an archive not given, or the prune did not commit.
+    pub written_by: Option<i64>,
+}
+
+/// Each archive at `paths`, hashed whole and sought among `named`, the archives' SHA-256s
+/// the prunes' entries walked hold ([`Walk::finish`]).
+pub fn written_by<'a>(
+    paths: &'a [PathBuf],
+    named: &std::collections::HashMap<String, i64>,
+) -> Result<Vec<ArchiveFile<'a>>> {
+    let file = |path: &'a PathBuf| {
+        let sha256 = file_sha256(path)?;
+        let written_by = named.get(&sha256).copied();
+        Ok(ArchiveFile {
+            path,
+            sha256,
+            written_by,
+        })
+    };
+    paths.iter().map(file).collect()
 }
 
 /// The SHA-256 of the archive a prune's entry says it wrote ([`super::prune::detail`]), if
 /// it says one: at the end of what it says, before the digests its kept entries follow
 /// (the archive's path, which a person names, comes before it).
 fn archive_named(detail: &str) -> Option<&str> {
-    let is_digest = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
     let said = match detail.rsplit_once(chain::CONTINUES_FROM) {
-        Some((said, junctions)) if junctions.split(", ").all(is_digest) => said,
+        Some((said, junctions)) if junctions.split(", ").all(chain::is_digest) => said,
         _ => detail,
     };
     let digest = said.get(said.len().checked_sub(64)?..)?;
     let before = &said[..said.len() - 64];
-    (before.ends_with(", sha256 ") && is_digest(digest)).then_some(digest)
+    (before.ends_with(", sha256 ") && chain::is_digest(digest)).then_some(digest)
 }
 
 /// A walk of the log in order, the archived entries put in their places.
@@ -198,7 +224,7 @@ pub fn last_anchor(path: &Path) -> Result<Option<String>> {
         return Ok(None);
     };
     let digest = line.split_whitespace().next().unwrap_or_default();
-    if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !chain::is_digest(digest) {
         return Err(Error::input(format!(
             "{}:{}: not a digest of the audit log",
             path.display(),

@@ -171,19 +171,12 @@ fn verify_command(dir: &Path, args: VerifyArgs) -> Result<()> {
         None => verify::walk_sqlite(&hq.conn, &mut walk)?,
     }
     let (verdict, from_archives, archives_named) = walk.finish();
-    // Each archive given, and the prune's entry that holds its SHA-256 (none when it was
-    // changed since, or that entry is in an archive not given).
-    let mut archives = Vec::new();
-    for path in &args.archive {
-        let sha256 = verify::file_sha256(path)?;
-        let prune = archives_named.get(&sha256).copied();
-        archives.push((path, sha256, prune));
-    }
-    let unconfirmed = archives.iter().find(|(.., prune)| prune.is_none());
+    let archives = verify::written_by(&args.archive, &archives_named)?;
     // --strict: every gap filled by an archive given, none taken on a prune's word, and
     // each archive the very file its prune wrote.
     let unchecked = verdict.pruned.first().filter(|_| args.strict);
-    let not_as_written = unconfirmed.filter(|_| args.strict);
+    let not_as_written = archives.iter().find(|a| a.written_by.is_none());
+    let not_as_written = not_as_written.filter(|_| args.strict);
     if args.json {
         let head = verdict.head.as_ref();
         let pruned = verdict.pruned.iter();
@@ -199,10 +192,10 @@ fn verify_command(dir: &Path, args: VerifyArgs) -> Result<()> {
             "from_archives": from_archives,
             "archives": archives
                 .iter()
-                .map(|(path, sha256, prune)| serde_json::json!({
-                    "path": path,
-                    "sha256": sha256,
-                    "written_by_prune": prune,
+                .map(|a| serde_json::json!({
+                    "path": a.path,
+                    "sha256": a.sha256,
+                    "written_by_prune": a.written_by,
                 }))
                 .collect::<Vec<_>>(),
             "archived_before_the_chain": before_the_chain,
@@ -225,12 +218,13 @@ fn verify_command(dir: &Path, args: VerifyArgs) -> Result<()> {
              archive with --archive)"
         )));
     }
-    if let Some((path, sha256, _)) = not_as_written {
+    if let Some(a) = not_as_written {
         return Err(Error::Integrity(format!(
-            "{}: no prune's entry holds its SHA-256 ({sha256}): the file was changed since \
-             its prune wrote it, that prune's entry is in an archive not given, or the prune \
-             did not commit",
-            path.display()
+            "{}: no prune's entry holds its SHA-256 ({}): the file was changed since its \
+             prune wrote it, that prune's entry is in an archive not given, or the prune did \
+             not commit",
+            a.path.display(),
+            a.sha256
         )));
     }
     if let Some(missing) = verdict.missing.first() {
@@ -250,22 +244,7 @@ fn verify_command(dir: &Path, args: VerifyArgs) -> Result<()> {
     }
     if !args.json {
         print_verdict(&verdict, from_archives, &args, sought.len());
-        for (path, sha256, prune) in &archives {
-            match prune {
-                Some(id) => println!(
-                    "{} is the archive the prune of entry #{id} wrote (SHA-256 {sha256}, as \
-                     that entry holds)",
-                    path.display()
-                ),
-                None => println!(
-                    "{}: no prune's entry holds its SHA-256 ({sha256}): changed since its \
-                     prune wrote it (each of its entries checked in its place all the same), \
-                     that prune's entry is in an archive not given, or the prune did not commit; \
-                     --strict refuses it",
-                    path.display()
-                ),
-            }
-        }
+        print_archives(&archives);
     }
     if let (Some(path), Some((newest, digest))) = (&args.anchors, &verdict.head) {
         if verify::note_anchor(path, *newest, digest)? && !args.json {
@@ -312,4 +291,23 @@ fn print_verdict(
         "the newest entry: #{newest}, digest {digest}; keep it elsewhere, and `hq audit verify \
          --holds {digest}` will show later that nothing up to it was changed"
     );
+}
+
+/// Whether each archive given is the file its prune wrote.
+fn print_archives(archives: &[verify::ArchiveFile]) {
+    for a in archives {
+        let (path, sha256) = (a.path.display(), &a.sha256);
+        match a.written_by {
+            Some(id) => println!(
+                "{path} is the archive the prune of entry #{id} wrote (SHA-256 {sha256}, as \
+                 that entry holds)"
+            ),
+            None => println!(
+                "{path}: no prune's entry holds its SHA-256 ({sha256}): changed since its \
+                 prune wrote it (each of its entries checked in its place all the same), that \
+                 prune's entry is in an archive not given, or the prune did not commit; \
+                 --strict refuses it"
+            ),
+        }
+    }
 }

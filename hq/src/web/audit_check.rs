@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::auth::notice;
+use super::pages::AUDIT_BACK;
 use super::{failure, organizer_only, BUSY_RETRY_AFTER_S};
 use crate::state::AppState;
 
@@ -44,12 +45,10 @@ fn busy() -> Response {
     let busy = notice(
         StatusCode::SERVICE_UNAVAILABLE,
         "正在校验，请稍后再试 A check of the chain is running: try again in a moment",
-        BACK,
+        AUDIT_BACK,
     );
     ([(RETRY_AFTER, BUSY_RETRY_AFTER_S)], busy).into_response()
 }
-
-const BACK: (&str, &str) = ("/audit", "操作记录 Audit log");
 
 pub(crate) async fn audit_verify(State(state): State<AppState>, headers: HeaderMap) -> Response {
     organizer_only!(state, headers);
@@ -66,10 +65,14 @@ pub(crate) async fn audit_verify(State(state): State<AppState>, headers: HeaderM
     };
     if let Some(broken) = &verdict.broken {
         let said = format!("审计链已断 The audit log is broken: {broken}");
-        return notice(StatusCode::CONFLICT, &said, BACK);
+        return notice(StatusCode::CONFLICT, &said, AUDIT_BACK);
     }
     let Some((newest, digest)) = &verdict.head else {
-        return notice(StatusCode::OK, "审计记录为空 The audit log is empty", BACK);
+        return notice(
+            StatusCode::OK,
+            "审计记录为空 The audit log is empty",
+            AUDIT_BACK,
+        );
     };
     let mut said = format!(
         "审计链完整 The audit log is whole: {} entries, each as written and following the one \
@@ -82,7 +85,7 @@ pub(crate) async fn audit_verify(State(state): State<AppState>, headers: HeaderM
              (`fairpos hq audit verify --archive` checks them)."
         );
     }
-    notice(StatusCode::OK, &said, BACK)
+    notice(StatusCode::OK, &said, AUDIT_BACK)
 }
 
 #[cfg(test)]

@@ -204,6 +204,24 @@ pub(crate) fn failure(e: Error) -> Response {
     failed_with(&e, e.to_string())
 }
 
+/// A file to download, `filename` of type `content_type`, or the failure that made none.
+pub(crate) fn attachment(bytes: Result<Vec<u8>>, content_type: &str, filename: &str) -> Response {
+    match bytes {
+        Ok(b) => (
+            [
+                (axum::http::header::CONTENT_TYPE, content_type.to_string()),
+                (
+                    axum::http::header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{filename}\""),
+                ),
+            ],
+            b,
+        )
+            .into_response(),
+        Err(e) => failure(e),
+    }
+}
+
 /// Runs `f` on a read-only connection, off the async workers: what every page and API
 /// route reads its figures with.
 pub(crate) async fn read<T: Send + 'static>(

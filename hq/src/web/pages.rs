@@ -4,12 +4,14 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use fairpos_projection::report::Dimension;
 
 use super::auth::{forbidden_page, notice};
-use super::{chart, failure, organizer_only, page, page_as, page_for, report_table, views};
+use super::{
+    attachment, chart, failure, organizer_only, page, page_as, page_for, report_table, views,
+};
 use crate::accounts::Access;
 use crate::reconcile::Reconciliation;
 use crate::state::AppState;
@@ -174,19 +176,8 @@ pub(crate) async fn unit_page(
         Ok(None) => return (StatusCode::NOT_FOUND, "no such unit").into_response(),
         Err(e) => return failure(e),
     };
-    let download = |bytes: Result<Vec<u8>>, mime: &str, ext: &str| match bytes {
-        Ok(b) => (
-            [
-                (header::CONTENT_TYPE, mime.to_string()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"unit-{tax_id}.{ext}\""),
-                ),
-            ],
-            b,
-        )
-            .into_response(),
-        Err(e) => failure(e),
+    let download = |bytes: Result<Vec<u8>>, mime: &str, ext: &str| {
+        attachment(bytes, mime, &format!("unit-{tax_id}.{ext}"))
     };
     match format {
         "csv" => return download(unit_items::csv(&items), "text/csv; charset=utf-8", "csv"),
@@ -261,6 +252,9 @@ pub(crate) async fn anomalies(State(state): State<AppState>, headers: HeaderMap)
     rendered(&state, "/anomalies", "异常 Anomalies", &body)
 }
 
+/// The link back to the audit log, under a notice of its pages.
+pub(crate) const AUDIT_BACK: (&str, &str) = ("/audit", "操作记录 Audit log");
+
 /// The audit log's latest entries an organizer sees at `/audit`.
 const AUDIT_PAGE_ENTRIES: u32 = 500;
 /// The most entries `/audit?format=csv` gives (`hq audit --csv` gives them all): more are
@@ -286,13 +280,7 @@ pub(crate) async fn audit(
     };
     let (since, until) = match (day("since"), day("until")) {
         (Ok(since), Ok(until)) => (since, until),
-        (Err(why), _) | (_, Err(why)) => {
-            return notice(
-                StatusCode::BAD_REQUEST,
-                &why,
-                ("/audit", "操作记录 Audit log"),
-            )
-        }
+        (Err(why), _) | (_, Err(why)) => return notice(StatusCode::BAD_REQUEST, &why, AUDIT_BACK),
     };
     let (action, actor) = (
         field("action").map(str::to_string),
@@ -313,11 +301,7 @@ pub(crate) async fn audit(
         Some("csv") => true,
         Some(other) => {
             let why = format!("format: {other:?}; csv, or none for the page");
-            return notice(
-                StatusCode::BAD_REQUEST,
-                &why,
-                ("/audit", "操作记录 Audit log"),
-            );
+            return notice(StatusCode::BAD_REQUEST, &why, AUDIT_BACK);
         }
     };
     // One more than a download gives, to tell one that would be cut.
@@ -336,27 +320,11 @@ pub(crate) async fn audit(
              file whole, or `hq audit --csv` on the server gives them all \
              超过 {AUDIT_CSV_ENTRIES} 条，请缩小日期范围"
         );
-        return notice(
-            StatusCode::BAD_REQUEST,
-            &why,
-            ("/audit", "操作记录 Audit log"),
-        );
+        return notice(StatusCode::BAD_REQUEST, &why, AUDIT_BACK);
     }
     if csv {
-        return match crate::audit::export::csv(&entries) {
-            Ok(bytes) => (
-                [
-                    (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        "attachment; filename=\"audit.csv\"",
-                    ),
-                ],
-                bytes,
-            )
-                .into_response(),
-            Err(e) => failure(e),
-        };
+        let bytes = crate::audit::export::csv(&entries);
+        return attachment(bytes, "text/csv; charset=utf-8", "audit.csv");
     }
     let f = formats(&state);
     let text = |name: &str| field(name).unwrap_or_default().to_string();

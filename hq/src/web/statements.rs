@@ -6,10 +6,10 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::{failure, organizer_only, page, read, yuan};
+use super::{attachment, failure, organizer_only, page, read, yuan};
 use crate::state::AppState;
 use crate::statements::matching::{match_statements, StatementMatch, DEFAULT_WINDOW_MINUTES};
 use crate::statements::{export, files, StatementFile};
@@ -100,18 +100,5 @@ pub(crate) async fn statements_export(
             export::xlsx(&m)
         }
     });
-    match bytes {
-        Ok(b) => (
-            [
-                (header::CONTENT_TYPE, content_type.to_string()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"statements.{extension}\""),
-                ),
-            ],
-            b,
-        )
-            .into_response(),
-        Err(e) => failure(e),
-    }
+    attachment(bytes, content_type, &format!("statements.{extension}"))
 }

@@ -110,11 +110,7 @@ pub(crate) async fn ledger_turn<'c>(
     client: &'c mut Object,
     doc_id: &str,
 ) -> Result<Transaction<'c>> {
-    let tx = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
-        .start()
-        .await?;
+    let tx = crate::read_committed(client).await?;
     let turn = tx
         .prepare_cached("SELECT pg_advisory_xact_lock($1, hashtext($2))")
         .await?;

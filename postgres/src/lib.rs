@@ -49,6 +49,18 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod, Runtime};
 
+/// A transaction that reads what was committed before each statement, whatever the
+/// database's default: what a writer waited for at a lock is seen.
+pub(crate) async fn read_committed(
+    client: &mut deadpool_postgres::Client,
+) -> Result<deadpool_postgres::Transaction<'_>> {
+    Ok(client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+        .start()
+        .await?)
+}
+
 /// Connections a pool opens at most.
 const DEFAULT_POOL_SIZE: usize = 16;
 

@@ -103,11 +103,7 @@ pub async fn migrate(pool: &Pool) -> Result<Vec<i32>> {
     let mut client = pool.get().await?;
     // Read committed whatever the database's default: a migration sees what was committed
     // before each of its statements (the audit log's entries, linked by 9).
-    let tx = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
-        .start()
-        .await?;
+    let tx = crate::read_committed(&mut client).await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
     tx.batch_execute(

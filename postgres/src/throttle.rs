@@ -46,11 +46,7 @@ pub async fn begin(
     let mut client = pool.get().await?;
     // Read committed whatever the database's default, so that what is read after a lock is
     // what the attempt before it committed.
-    let tx = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
-        .start()
-        .await?;
+    let tx = crate::read_committed(&mut client).await?;
     // The keys' locks in the order of what is locked (their hashes), so two attempts never
     // wait for each other crosswise, two keys of one hash included.
     let names: Vec<&str> = keys.iter().map(|(key, _)| *key).collect();

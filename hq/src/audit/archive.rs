@@ -127,11 +127,7 @@ impl Archive {
         };
         let file = file.into_inner().map_err(|e| io(e.into_error()))?;
         file.as_file().sync_all().map_err(io)?;
-        let sha256 = sha256
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let sha256 = fairpos_sync::keys::hex(&sha256.finalize());
         Ok(Finished {
             file,
             kept: Kept {

@@ -20,7 +20,7 @@ pub mod verify;
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, Utc};
 use fairpos_postgres::audit::chain::{self, Link};
 use fairpos_postgres::audit::{Filter, StoredEntry};
-use rusqlite::{params, Connection, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 
 use crate::{now_text, time_text, Error, Result};
@@ -165,16 +165,14 @@ pub(crate) fn insert_following(conn: &Connection, entry: &Entry, follows: &str) 
 
 /// The newest linked entry's digest ([`chain::START`] for none).
 pub(crate) fn head(conn: &Connection) -> Result<String> {
-    let newest = conn.query_row(
-        "SELECT digest FROM audit_log WHERE digest IS NOT NULL ORDER BY id DESC LIMIT 1",
-        [],
-        |r| r.get(0),
-    );
-    match newest {
-        Ok(digest) => Ok(digest),
-        Err(rusqlite::Error::QueryReturnedNoRows) => Ok(chain::START.to_string()),
-        Err(e) => Err(e.into()),
-    }
+    let newest = conn
+        .query_row(
+            "SELECT digest FROM audit_log WHERE digest IS NOT NULL ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(newest.unwrap_or_else(|| chain::START.to_string()))
 }
 
 /// An entry's place in the chain, from `row`'s columns from `first` on: `follows, digest`.

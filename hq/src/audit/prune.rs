@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, FixedOffset, Months, NaiveDate, Utc};
 use fairpos_postgres::audit::chain::{self, Junctions, Link};
 use fairpos_postgres::audit::{NewEntry, StoredEntry};
-use rusqlite::{params, Connection, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::archive::{Archive, Finished, Kept};
 use super::Entry;
@@ -203,11 +203,7 @@ fn next_follows(conn: &Connection, last: i64) -> Result<Option<Option<String>>> 
         [last],
         |r| r.get(0),
     );
-    match next {
-        Ok(follows) => Ok(Some(follows)),
-        Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+    Ok(next.optional()?)
 }
 
 /// An archive a prune on PostgreSQL writes into ([`fairpos_postgres::audit::prune`]), and

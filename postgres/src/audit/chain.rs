@@ -37,7 +37,12 @@ pub fn digest(follows: &str, entry: &StoredEntry) -> String {
         hash.update(field.as_bytes());
         hash.update(b"\n");
     }
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    fairpos_sync::keys::hex(&hash.finalize())
+}
+
+/// Whether `text` has a digest's shape: 64 hex digits.
+pub fn is_digest(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// An entry's place in the chain, as the log holds it (none for one written without, behind
@@ -63,7 +68,7 @@ fn junctions_named(detail: &str) -> impl Iterator<Item = &str> {
     // The last: what a person named (an archive's path) comes before.
     let named = detail.rsplit_once(CONTINUES_FROM).map(|(_, list)| list);
     let names = named.into_iter().flat_map(|list| list.split(", "));
-    names.filter(|name| name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()))
+    names.filter(|name| is_digest(name))
 }
 
 /// Where the chain is broken: the first place found.

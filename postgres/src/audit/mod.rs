@@ -46,9 +46,10 @@ pub(crate) fn chain_sql() -> String {
         )
     };
     let follows = field("follows");
-    let at = field(r#"to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"#);
+    let at = field(&as_text("at"));
     let (actor, address) = (field("actor"), field("address"));
     let (action, detail) = (field("action"), field("detail"));
+    let start = chain::START;
     format!(
         r#"
 ALTER TABLE audit_log
@@ -83,7 +84,7 @@ BEGIN
     IF NEW.follows IS NULL THEN
         SELECT digest INTO newest FROM audit_log
             WHERE digest IS NOT NULL ORDER BY id DESC LIMIT 1;
-        NEW.follows := coalesce(newest, repeat('0', 64));
+        NEW.follows := coalesce(newest, '{start}');
     END IF;
     NEW.digest := fairpos_audit_digest(
         NEW.follows, NEW.at, NEW.actor, NEW.address, NEW.action, NEW.detail);
@@ -101,7 +102,7 @@ CREATE TRIGGER audit_log_link BEFORE INSERT ON audit_log
 DO $$
 DECLARE
     r RECORD;
-    previous TEXT := repeat('0', 64);
+    previous TEXT := '{start}';
     ids BIGINT[] := '{{}}';
     followed TEXT[] := '{{}}';
     digests TEXT[] := '{{}}';
@@ -140,7 +141,7 @@ pub async fn record(
     let mut client = pool.get().await?;
     // Read committed whatever the database's default: the trigger, once it has the chain's
     // lock, sees the entry the writer before it committed.
-    let tx = read_committed(&mut client).await?;
+    let tx = crate::read_committed(&mut client).await?;
     tx.execute(
         "INSERT INTO audit_log(actor, address, action, detail) VALUES ($1, $2, $3, $4)",
         &[&actor, &address, &action, &detail],
@@ -148,18 +149,6 @@ pub async fn record(
     .await?;
     tx.commit().await?;
     Ok(())
-}
-
-/// A transaction that reads what was committed before each statement, whatever the
-/// database's default: what a writer waited for at a lock is seen.
-async fn read_committed(
-    client: &mut deadpool_postgres::Client,
-) -> Result<deadpool_postgres::Transaction<'_>> {
-    Ok(client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
-        .start()
-        .await?)
 }
 
 /// The newest linked entry's digest ([`chain::START`] for none), the chain locked until
@@ -179,29 +168,22 @@ async fn head(tx: &tokio_postgres::Transaction<'_>) -> Result<String> {
 /// Walks the whole log in order of numbers, giving `each` every entry with its number and
 /// link ([`chain::Check`] judges them).
 pub async fn walk(pool: &Pool, mut each: impl FnMut(i64, StoredEntry, Link)) -> Result<()> {
-    walk_in_batches(pool, 1024, |batch| {
+    let walked = walked_in_batches(pool, 1024, false, |batch| {
         batch
             .into_iter()
             .for_each(|(id, entry, link)| each(id, entry, link));
         std::future::ready(())
     })
-    .await
+    .await;
+    walked.map(drop)
 }
 
 /// Every entry of the log in order of numbers with its link, handed to `each` up to `size`
 /// at a time, each batch awaited before the next is read (a caller that hashes them off the
-/// async workers hands them on).
-pub async fn walk_in_batches<F, Handed>(pool: &Pool, size: usize, each: F) -> Result<()>
-where
-    F: FnMut(Vec<(i64, StoredEntry, Link)>) -> Handed,
-    Handed: std::future::Future<Output = ()>,
-{
-    walked_in_batches(pool, size, false, each).await.map(drop)
-}
-
-/// As [`walk_in_batches`], unless another walk of this kind runs, from any process or data
-/// directory on the database: then `false`, and nothing is walked (the dashboard's check,
-/// which a province's organizers may ask of any process behind the balancer at once).
+/// async workers hands them on); unless another walk of this kind runs, from any process
+/// or data directory on the database: then `false`, and nothing is walked (the dashboard's
+/// check, which a province's organizers may ask of any process behind the balancer at
+/// once).
 pub async fn walk_alone_in_batches<F, Handed>(pool: &Pool, size: usize, each: F) -> Result<bool>
 where
     F: FnMut(Vec<(i64, StoredEntry, Link)>) -> Handed,
@@ -244,13 +226,7 @@ where
     futures::pin_mut!(rows);
     let mut batch = Vec::with_capacity(size);
     while let Some(row) = rows.next().await {
-        let row = row?;
-        let entry = (row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
-        let link = Link {
-            follows: row.get(6),
-            digest: row.get(7),
-        };
-        batch.push((row.get(0), entry, link));
+        batch.push(numbered_from(&row?));
         if batch.len() >= size {
             each(std::mem::replace(&mut batch, Vec::with_capacity(size))).await;
         }
@@ -260,6 +236,17 @@ where
     }
     tx.commit().await?;
     Ok(true)
+}
+
+/// An entry with its number and link, from a row of `id, at, actor, address, action,
+/// detail, follows, digest` (`at` as [`as_text`] gives it).
+fn numbered_from(row: &tokio_postgres::Row) -> (i64, StoredEntry, Link) {
+    let entry = (row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
+    let link = Link {
+        follows: row.get(6),
+        digest: row.get(7),
+    };
+    (row.get(0), entry, link)
 }
 
 /// The time `column` gives, as SQLite writes an entry's (RFC 3339, UTC, to the second), in
@@ -393,7 +380,7 @@ pub async fn prune<A: Archive>(
 ) -> std::result::Result<u64, A::Error> {
     let mut client = pool.get().await.map_err(Error::from)?;
     // The prune before, waited for at the lock, is seen committed.
-    let tx = read_committed(&mut client).await?;
+    let tx = crate::read_committed(&mut client).await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PRUNE_LOCK])
         .await
         .map_err(Error::from)?;
@@ -417,16 +404,12 @@ pub async fn prune<A: Archive>(
     let mut junctions = Junctions::default();
     while let Some(row) = rows.next().await {
         let row = row.map_err(Error::from)?;
-        let link = Link {
-            follows: row.get(6),
-            digest: row.get(7),
-        };
+        let (id, entry, link) = numbered_from(&row);
         let removed: bool = row.get(8);
         junctions.add(removed, link.follows.as_deref());
         if removed {
-            last = row.get(0);
-            let entry = (row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
-            archive.add(last, entry, link)?;
+            last = id;
+            archive.add(id, entry, link)?;
             count += 1;
         }
     }

@@ -246,8 +246,11 @@ fn resident(pid: u32) -> u64 {
 /// A WebSocket on `url` (a sync socket) over a connection whose receive buffer is 16 KiB.
 fn small_socket(at: SocketAddr, url: &str) -> tokio_tungstenite::tungstenite::WebSocket<TcpStream> {
     let (stream, _) = connect_with_buffer(at, 16 << 10);
+    // A send waits for headquarters to read on; once, in a full run of the suite on two
+    // loaded cores, a flood's send waited over 30 s and gave up. The bound only keeps a
+    // test from hanging for good.
     stream
-        .set_write_timeout(Some(Duration::from_secs(30)))
+        .set_write_timeout(Some(Duration::from_secs(120)))
         .unwrap();
     tokio_tungstenite::tungstenite::client(url, stream)
         .unwrap()

@@ -375,20 +375,20 @@ fn the_chain_is_checked_from_the_dashboard_on_postgres() {
     the_chain_is_checked_from_the_dashboard(demo(Some(&url)));
 }
 
-/// A `psql` session holding the lock of a dashboard's walk of the audit log on the database
-/// at `url` (`fairpos_postgres::audit::WALK_LOCK`), until dropped.
-struct WalkingElsewhere(std::process::Child);
+/// A `psql` session holding a lock on a PostgreSQL database, until dropped.
+struct Holding(std::process::Child);
 
-impl Drop for WalkingElsewhere {
+impl Drop for Holding {
     fn drop(&mut self) {
-        // Its input closed, psql ends, and its session's lock with it.
+        // Its input closed, psql ends, and its session's locks with it.
         drop(self.0.stdin.take());
         let _ = self.0.wait();
     }
 }
 
-fn walking_elsewhere(url: &str) -> WalkingElsewhere {
-    let key = fairpos_postgres::audit::WALK_LOCK;
+/// A `psql` session on the database at `url` that has run `sql`, kept open: returned once
+/// `held` (whether what `sql` took is in `pg_locks`) says 1.
+fn holding(url: &str, sql: &str, held: &str) -> Holding {
     let mut psql = Command::new("psql")
         .args([url, "-q", "-v", "ON_ERROR_STOP=1"])
         .stdin(Stdio::piped())
@@ -396,27 +396,77 @@ fn walking_elsewhere(url: &str) -> WalkingElsewhere {
         .spawn()
         .unwrap();
     let stdin = psql.stdin.as_mut().unwrap();
-    writeln!(stdin, "SELECT pg_advisory_lock({key});").unwrap();
+    writeln!(stdin, "{sql}").unwrap();
     stdin.flush().unwrap();
-    let held = WalkingElsewhere(psql);
-    // Held once the server lists it (a bigint key: its low 32 bits as objid, objsubid 1).
+    let holding = Holding(psql);
+    if says_one(url, held) {
+        return holding;
+    }
+    panic!("psql never took what it was asked: {sql}");
+}
+
+/// Whether `query` says 1 within 5 s.
+fn says_one(url: &str, query: &str) -> bool {
+    (0..200).any(|_| {
+        let out = Command::new("psql")
+            .args([url, "-tA", "-c", query])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout).trim() == "1";
+        if !said {
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        said
+    })
+}
+
+/// The lock of a dashboard's walk of the audit log (`fairpos_postgres::audit::WALK_LOCK`),
+/// held as another process walking it would.
+fn walking_elsewhere(url: &str) -> Holding {
+    let key = fairpos_postgres::audit::WALK_LOCK;
+    // Listed by the server once held (a bigint key: its low 32 bits as objid, objsubid 1).
     let listed = format!(
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
          AND classid = {} AND objid = {} AND objsubid = 1",
         key >> 32,
         key & 0xffff_ffff
     );
-    for _ in 0..200 {
-        let out = Command::new("psql")
-            .args([url, "-tA", "-c", &listed])
-            .output()
-            .unwrap();
-        if String::from_utf8_lossy(&out.stdout).trim() == "1" {
-            return held;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
-    panic!("psql never held the walk's lock");
+    holding(url, &format!("SELECT pg_advisory_lock({key});"), &listed)
+}
+
+/// The audit log locked whole (as a `VACUUM FULL` would), so that a walk waits to read it.
+fn log_locked(url: &str) -> Holding {
+    let sql = "BEGIN; LOCK TABLE audit_log IN ACCESS EXCLUSIVE MODE;";
+    holding(url, sql, &any_lock_on_the_log("granted"))
+}
+
+/// Whether any lock on the audit log is `state` (`granted`, `NOT granted`): 1 or 0.
+fn any_lock_on_the_log(state: &str) -> String {
+    format!(
+        "SELECT least(count(*), 1) FROM pg_locks
+         WHERE relation = 'audit_log'::regclass AND {state}"
+    )
+}
+
+/// The status `GET path` as `token` is answered with within `wait`, or `None` once the
+/// client gives up (the connection closed, as on a reload or a client's timeout).
+fn answered_within(
+    server: &common::hq::Server,
+    path: &str,
+    token: &str,
+    wait: std::time::Duration,
+) -> Option<u16> {
+    let mut stream = std::net::TcpStream::connect(server.address()).unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: hq\r\nAuthorization: Bearer {token}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut head = [0; 12];
+    std::io::Read::read_exact(&mut stream, &mut head).ok()?;
+    // "HTTP/1.1 503"
+    String::from_utf8_lossy(&head[9..]).parse().ok()
 }
 
 /// `/audit/verify` as an organizer: whole (200), then broken where an entry was changed in
@@ -451,18 +501,34 @@ fn the_chain_is_checked_from_the_dashboard(hq: Hq) {
     assert!(said.contains(&whole), "{said}");
     assert_eq!(api.fetch("/audit/verify", None, false).0, 401);
     if let Some(url) = hq.database_url() {
+        // What the check answers once no walk holds it up (5 s at most).
+        let answered_once_free = || {
+            (0..100).find_map(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                let (status, _, _) = api.fetch("/audit/verify", Some(&organizer), false);
+                (status != 503).then_some(status)
+            })
+        };
         // A walk of another process on the database, as its lock: this one waits its turn.
         let other = walking_elsewhere(&url);
         let (status, _, said) = api.fetch("/audit/verify", Some(&organizer), false);
         assert_eq!(status, 503, "{said}");
         assert!(said.contains("A check of the chain is running"), "{said}");
         drop(other);
-        let answered = (0..100).find_map(|_| {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            let (status, _, _) = api.fetch("/audit/verify", Some(&organizer), false);
-            (status != 503).then_some(status)
-        });
-        assert_eq!(answered, Some(200));
+        assert_eq!(answered_once_free(), Some(200));
+        // This process's walk under way (waiting to read the log), its request given up:
+        // the walk goes on, and the next request is refused until it ends, then answered.
+        let locked = log_locked(&url);
+        let ask = |wait_ms| {
+            let wait = std::time::Duration::from_millis(wait_ms);
+            answered_within(&server, "/audit/verify", &organizer, wait)
+        };
+        assert_eq!(ask(500), None);
+        assert!(says_one(&url, &any_lock_on_the_log("NOT granted")));
+        assert_eq!(ask(10_000), Some(503));
+        assert_eq!(ask(10_000), Some(503));
+        drop(locked);
+        assert_eq!(answered_once_free(), Some(200));
     }
     // On PostgreSQL one in a later batch, on SQLite the first.
     let changed = |id: u32| format!("UPDATE audit_log SET detail = 'another fair' WHERE id = {id}");

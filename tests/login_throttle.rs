@@ -4,6 +4,8 @@
 //! in the database): a lead who mistypes five times is refused (429) alone, from that
 //! address alone; the other leads behind it log in; a guesser trying account after account
 //! from one address is refused every account there after 30 failures, and no one elsewhere.
+//! A lead whose browser logged in to their account before (its cookie of that login) logs
+//! in whatever a guesser behind the same address did, held by that browser's own failures.
 
 mod common;
 
@@ -25,14 +27,22 @@ fn a_lead_mistyping_locks_out_only_themselves_on_postgres() {
     a_lead_mistyping_locks_out_only_themselves(hq);
 }
 
-/// The status of an API login to `name` with `password`.
-fn login(api: &Api, name: &str, password: &str) -> u16 {
-    let body = json!({ "name": name, "password": password });
-    api.post("/api/v1/login", None, &body).0
+#[test]
+fn a_lead_logs_in_from_their_own_browser_whatever_a_guesser_did_on_sqlite() {
+    a_lead_logs_in_from_their_own_browser_whatever_a_guesser_did(Hq::demo());
 }
 
-fn a_lead_mistyping_locks_out_only_themselves(hq: Hq) {
-    for (lead, stall) in [("lead1", "S01"), ("lead2", "S02")] {
+#[test]
+fn a_lead_logs_in_from_their_own_browser_whatever_a_guesser_did_on_postgres() {
+    let Some(hq) = Hq::demo_postgres("known_browser") else {
+        return;
+    };
+    a_lead_logs_in_from_their_own_browser_whatever_a_guesser_did(hq);
+}
+
+/// Adds the stall leads `leads` (each with its stall), whose passwords are `NAME-secret-pw`.
+fn add_leads(hq: &Hq, leads: &[(&str, &str)]) {
+    for (lead, stall) in leads {
         let password = format!("{lead}-secret-pw");
         hq.ok(&[
             "hq",
@@ -47,6 +57,16 @@ fn a_lead_mistyping_locks_out_only_themselves(hq: Hq) {
             &password,
         ]);
     }
+}
+
+/// The status of an API login to `name` with `password`.
+fn login(api: &Api, name: &str, password: &str) -> u16 {
+    let body = json!({ "name": name, "password": password });
+    api.post("/api/v1/login", None, &body).0
+}
+
+fn a_lead_mistyping_locks_out_only_themselves(hq: Hq) {
+    add_leads(&hq, &[("lead1", "S01"), ("lead2", "S02")]);
     let server = hq.serve();
     let client = |address: &str| {
         let local: IpAddr = address.parse().unwrap();
@@ -82,4 +102,62 @@ fn a_lead_mistyping_locks_out_only_themselves(hq: Hq) {
     }
     assert_eq!(login(&guesser, "lead2", "lead2-secret-pw"), 429);
     assert_eq!(login(&venue, "lead2", "lead2-secret-pw"), 200);
+}
+
+fn a_lead_logs_in_from_their_own_browser_whatever_a_guesser_did(hq: Hq) {
+    add_leads(&hq, &[("lead1", "S01")]);
+    let server = hq.serve();
+    let client = |address: &str| {
+        let local: IpAddr = address.parse().unwrap();
+        Api::from(&server.url, Some(local), None)
+    };
+    let (venue, home) = (client("127.0.0.2"), client("127.0.0.3"));
+    // lead1 logs in on their phone at the venue: the session, and the phone known to lead1.
+    let (status, set) = venue.form_login("lead1", "lead1-secret-pw", "");
+    assert_eq!(status, 303, "{set:?}");
+    let cookie = |name: &str| {
+        let named = set.iter().find(|c| c.starts_with(&format!("{name}=")));
+        named
+            .unwrap_or_else(|| panic!("no {name} in {set:?}"))
+            .clone()
+    };
+    let (session, known) = (cookie("fairpos_session"), cookie("fairpos_known"));
+    assert_eq!(venue.status_with_cookie("/stalls", &session), 200);
+
+    // A guesser: 20 failures on lead1 from four addresses, then 30 on other names from
+    // behind the venue's.
+    for address in ["127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7"] {
+        let guesser = client(address);
+        for i in 0..5 {
+            assert_eq!(
+                login(&guesser, "lead1", "guess"),
+                401,
+                "{address}, guess {i}"
+            );
+        }
+    }
+    for i in 0..30 {
+        assert_eq!(login(&venue, &format!("name{i}"), "guess"), 401, "name {i}");
+    }
+    // lead1 with the right password, from a browser new to them: refused at the venue (the
+    // address) and at home (the account), with the form as with the API.
+    assert_eq!(login(&venue, "lead1", "lead1-secret-pw"), 429);
+    assert_eq!(login(&home, "lead1", "lead1-secret-pw"), 429);
+    assert_eq!(venue.form_login("lead1", "lead1-secret-pw", "").0, 429);
+    // A cookie made up from the real one (its MAC's last digit changed) is no one's.
+    let mut made_up = known.clone();
+    let last = made_up.pop().unwrap();
+    made_up.push(if last == '0' { '1' } else { '0' });
+    assert_eq!(
+        venue.form_login("lead1", "lead1-secret-pw", &made_up).0,
+        429
+    );
+    // lead1's own phone logs in.
+    assert_eq!(venue.form_login("lead1", "lead1-secret-pw", &known).0, 303);
+    // It is held by its own failures: five mistypes, then refused, the right password too.
+    for i in 0..5 {
+        let typo = format!("typo-{i}");
+        assert_eq!(venue.form_login("lead1", &typo, &known).0, 401, "typo {i}");
+    }
+    assert_eq!(venue.form_login("lead1", "lead1-secret-pw", &known).0, 429);
 }

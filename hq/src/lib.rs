@@ -27,6 +27,7 @@ pub mod disk;
 mod error;
 pub mod hub;
 mod instance;
+pub mod known_browser;
 pub mod leaderboard;
 pub mod limits;
 pub mod metrics;

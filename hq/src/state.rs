@@ -62,6 +62,8 @@ pub struct AppState {
     pub settled: watch::Receiver<Settled>,
     /// Failed logins and enrolment codes, per address and account.
     pub throttle: Arc<crate::throttle::Throttle>,
+    /// The key of the cookies that make a browser known to an account it logged in to.
+    pub browsers: Arc<crate::known_browser::BrowserKey>,
     /// How long dashboard sessions live.
     pub sessions: crate::sessions::SessionLimits,
     /// The largest sync message taken, in bytes; a larger one ends its connection, logged.

@@ -211,6 +211,13 @@ pub const LOGIN_PER_ACCOUNT: Limit = Limit {
     failures: 20,
     window: Duration::from_secs(600),
 };
+/// Logins to one account from a browser that logged in to it before
+/// ([`crate::known_browser`]): 5 failures in 10 minutes, counted apart from the address's
+/// and the account's, so that a guesser behind the venue's address locks no lead out.
+pub const LOGIN_FROM_A_KNOWN_BROWSER: Limit = Limit {
+    failures: 5,
+    window: Duration::from_secs(600),
+};
 /// Enrolment codes from one address: 10 failures in 10 minutes.
 pub const ENROL_PER_ADDRESS: Limit = Limit {
     failures: 10,
@@ -297,22 +304,31 @@ enum Counted<'t> {
 }
 
 impl<'t> Attempt<'t> {
-    /// A login (dashboard form or API) from `address` to the account `name`.
+    /// A login (dashboard form or API) from `address` to the account `name`; `known`, the
+    /// browser's nonce when it holds the cookie of an earlier login to `name`: then it is
+    /// counted against that alone.
     pub async fn login(
         throttle: &'t Throttle,
         address: IpAddr,
         name: &str,
+        known: Option<&str>,
     ) -> Result<Attempt<'t>, Refused> {
         let from = address_key(address);
-        // The pair first: a success forgets its failures alone.
-        let keys = vec![
-            (
-                format!("login@{from}:{name}"),
-                LOGIN_PER_ADDRESS_AND_ACCOUNT,
-            ),
-            (format!("login@{from}"), LOGIN_PER_ADDRESS),
-            (format!("login:{name}"), LOGIN_PER_ACCOUNT),
-        ];
+        let keys = match known {
+            Some(browser) => vec![(
+                format!("login#{browser}:{name}"),
+                LOGIN_FROM_A_KNOWN_BROWSER,
+            )],
+            // The pair first: a success forgets its failures alone.
+            None => vec![
+                (
+                    format!("login@{from}:{name}"),
+                    LOGIN_PER_ADDRESS_AND_ACCOUNT,
+                ),
+                (format!("login@{from}"), LOGIN_PER_ADDRESS),
+                (format!("login:{name}"), LOGIN_PER_ACCOUNT),
+            ],
+        };
         Attempt::begin(throttle, keys, throttle.shared.as_ref())
             .await
             .inspect_err(|r| r.log("login", &from))
@@ -504,10 +520,10 @@ mod tests {
         let t = Throttle::shared_in(unreachable());
         let address: IpAddr = "203.0.113.7".parse().unwrap();
         for i in 0..5 {
-            let attempt = Attempt::login(&t, address, "organizer").await;
+            let attempt = Attempt::login(&t, address, "organizer", None).await;
             attempt.unwrap_or_else(|_| panic!("try {i}")).failed();
         }
-        let refused = Attempt::login(&t, address, "organizer").await.err();
+        let refused = Attempt::login(&t, address, "organizer", None).await.err();
         let refused = refused.expect("the sixth, refused by this process's count");
         assert!(refused.seconds > 590, "{refused:?}");
     }
@@ -521,15 +537,18 @@ mod tests {
         shared.remember_refused("login@203.0.113.7:organizer", Duration::from_secs(30), now);
         // Not asked of the database, which would not answer (and the attempt would then be
         // counted here, and taken).
-        let refused = Attempt::login(&t, address, "organizer").await.err();
+        let refused = Attempt::login(&t, address, "organizer", None).await.err();
         let refused = refused.expect("remembered");
         assert!((29..=30).contains(&refused.seconds), "{refused:?}");
         // Another account from the address was not refused: asked (here, counted here).
-        Attempt::login(&t, address, "lead1").await.unwrap().failed();
+        Attempt::login(&t, address, "lead1", None)
+            .await
+            .unwrap()
+            .failed();
         // A success of the account from the address forgets what was refused with it.
         let pair = "login@203.0.113.7:organizer";
         shared.take_back(&[pair.to_string()], Some(pair), &[]).await;
-        Attempt::login(&t, address, "organizer")
+        Attempt::login(&t, address, "organizer", None)
             .await
             .unwrap()
             .failed();
@@ -537,12 +556,12 @@ mod tests {
         // longest wait said; not from elsewhere.
         shared.remember_refused("login@203.0.113.7", Duration::from_secs(200), now);
         shared.remember_refused("login:lead2", Duration::from_secs(50), now);
-        let refused = Attempt::login(&t, address, "lead2").await.err();
+        let refused = Attempt::login(&t, address, "lead2", None).await.err();
         assert!((199..=200).contains(&refused.expect("the address").seconds));
         let elsewhere: IpAddr = "192.0.2.1".parse().unwrap();
-        let refused = Attempt::login(&t, elsewhere, "lead2").await.err();
+        let refused = Attempt::login(&t, elsewhere, "lead2", None).await.err();
         assert!((49..=50).contains(&refused.expect("the account").seconds));
-        Attempt::login(&t, elsewhere, "lead1")
+        Attempt::login(&t, elsewhere, "lead1", None)
             .await
             .unwrap()
             .failed();
@@ -555,7 +574,10 @@ mod tests {
         ];
         let keys = keys.map(String::from);
         shared.take_back(&keys, Some(&keys[0]), &[]).await;
-        Attempt::login(&t, address, "lead4").await.unwrap().failed();
+        Attempt::login(&t, address, "lead4", None)
+            .await
+            .unwrap()
+            .failed();
         // A refusal whose wait is over is asked again.
         shared.remember_refused("enrol@198.51.100.1", Duration::ZERO, now);
         let from: IpAddr = "198.51.100.1".parse().unwrap();
@@ -567,18 +589,18 @@ mod tests {
         let t = Throttle::default();
         let venue: IpAddr = "198.51.100.20".parse().unwrap();
         for i in 0..5 {
-            let attempt = Attempt::login(&t, venue, "lead1").await;
+            let attempt = Attempt::login(&t, venue, "lead1", None).await;
             attempt.unwrap_or_else(|_| panic!("try {i}")).failed();
         }
-        assert!(Attempt::login(&t, venue, "lead1").await.is_err());
+        assert!(Attempt::login(&t, venue, "lead1", None).await.is_err());
         // Another lead behind the venue's address, and lead1 from elsewhere, log in.
-        Attempt::login(&t, venue, "lead2")
+        Attempt::login(&t, venue, "lead2", None)
             .await
             .unwrap()
             .succeeded()
             .await;
         let home: IpAddr = "203.0.113.1".parse().unwrap();
-        Attempt::login(&t, home, "lead1")
+        Attempt::login(&t, home, "lead1", None)
             .await
             .unwrap()
             .succeeded()
@@ -586,13 +608,55 @@ mod tests {
         // A guesser trying account after account from one address: 30 failures, then
         // every account is refused from there, lead2 too.
         for i in 0..25 {
-            let attempt = Attempt::login(&t, venue, &format!("name{i}")).await;
+            let attempt = Attempt::login(&t, venue, &format!("name{i}"), None).await;
             attempt.unwrap_or_else(|_| panic!("name {i}")).failed();
         }
-        let refused = Attempt::login(&t, venue, "lead2").await.err();
+        let refused = Attempt::login(&t, venue, "lead2", None).await.err();
         assert!(refused.expect("the address's limit").seconds > 590);
         // Elsewhere lead2 is not.
-        Attempt::login(&t, home, "lead2").await.unwrap().failed();
+        Attempt::login(&t, home, "lead2", None)
+            .await
+            .unwrap()
+            .failed();
+    }
+
+    #[tokio::test]
+    async fn a_browser_that_logged_in_before_is_held_by_its_own_failures_alone() {
+        let t = Throttle::default();
+        let venue: IpAddr = "198.51.100.20".parse().unwrap();
+        // A guesser: 20 failures on lead1 from four addresses, 30 on others from the venue's.
+        for i in 0..50 {
+            let (from, name) = match i {
+                0..20 => (
+                    format!("203.0.113.{}", 10 + i / 5).parse().unwrap(),
+                    "lead1".into(),
+                ),
+                _ => (venue, format!("name{i}")),
+            };
+            let attempt = Attempt::login(&t, from, &name, None).await;
+            attempt.unwrap_or_else(|_| panic!("try {i}")).failed();
+        }
+        assert!(Attempt::login(&t, venue, "lead1", None).await.is_err());
+        let home: IpAddr = "203.0.113.1".parse().unwrap();
+        assert!(
+            Attempt::login(&t, home, "lead1", None).await.is_err(),
+            "the account's"
+        );
+        // lead1's own browser at the venue is not held by those, mistypes five times, and
+        // then is.
+        let known = Some("0123456789abcdef0123456789abcdef");
+        for i in 0..5 {
+            let attempt = Attempt::login(&t, venue, "lead1", known).await;
+            attempt.unwrap_or_else(|_| panic!("known try {i}")).failed();
+        }
+        assert!(Attempt::login(&t, venue, "lead1", known).await.is_err());
+        // Another browser lead1 logged in from before is not.
+        let other = Some("fedcba9876543210fedcba9876543210");
+        Attempt::login(&t, venue, "lead1", other)
+            .await
+            .unwrap()
+            .succeeded()
+            .await;
     }
 
     #[tokio::test]
@@ -600,25 +664,28 @@ mod tests {
         let t = Throttle::default();
         let venue: IpAddr = "198.51.100.20".parse().unwrap();
         for _ in 0..4 {
-            Attempt::login(&t, venue, "lead1").await.unwrap().failed();
+            Attempt::login(&t, venue, "lead1", None)
+                .await
+                .unwrap()
+                .failed();
         }
-        Attempt::login(&t, venue, "lead1")
+        Attempt::login(&t, venue, "lead1", None)
             .await
             .unwrap()
             .succeeded()
             .await;
         // lead1's four are forgotten: five more may fail before a refusal.
         for i in 0..5 {
-            let attempt = Attempt::login(&t, venue, "lead1").await;
+            let attempt = Attempt::login(&t, venue, "lead1", None).await;
             attempt.unwrap_or_else(|_| panic!("try {i}")).failed();
         }
-        assert!(Attempt::login(&t, venue, "lead1").await.is_err());
+        assert!(Attempt::login(&t, venue, "lead1", None).await.is_err());
         // The address still holds all nine failures: 21 more to any other accounts refuse it.
         for i in 0..21 {
-            let attempt = Attempt::login(&t, venue, &format!("name{i}")).await;
+            let attempt = Attempt::login(&t, venue, &format!("name{i}"), None).await;
             attempt.unwrap_or_else(|_| panic!("name {i}")).failed();
         }
-        assert!(Attempt::login(&t, venue, "lead2").await.is_err());
+        assert!(Attempt::login(&t, venue, "lead2", None).await.is_err());
     }
 
     #[test]

@@ -101,17 +101,22 @@ CREATE TABLE IF NOT EXISTS sync_events (
 /// Makes the database the headquarters of `fair` (by its id) unless it is already another
 /// fair's: then that fair's id is returned, and nothing changes.
 pub async fn claim_fair(pool: &Pool, fair: &str) -> Result<Option<String>> {
+    let held = meta_claimed(pool, "fair", fair).await?;
+    Ok((held != fair).then_some(held))
+}
+
+/// The value of `key` in `hq_meta`, set to `value` unless it has one.
+pub async fn meta_claimed(pool: &Pool, key: &str, value: &str) -> Result<String> {
     let client = pool.get().await?;
     let row = client
         .query_one(
             // Two claims at once: the second waits for the first's row and returns it.
-            "INSERT INTO hq_meta(key, value) VALUES ('fair', $1)
+            "INSERT INTO hq_meta(key, value) VALUES ($1, $2)
              ON CONFLICT(key) DO UPDATE SET value = hq_meta.value RETURNING value",
-            &[&fair],
+            &[&key, &value],
         )
         .await?;
-    let held: String = row.get(0);
-    Ok((held != fair).then_some(held))
+    Ok(row.get(0))
 }
 
 /// A device as its credentials are checked.

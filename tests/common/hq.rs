@@ -448,6 +448,51 @@ impl Api {
         })
     }
 
+    /// The status of `GET path` as a browser holding `cookie` (`name=value`).
+    pub fn status_with_cookie(&self, path: &str, cookie: &str) -> u16 {
+        self.runtime.block_on(async {
+            let request = self.client.get(format!("{}{path}", self.base));
+            let answer = request.header("cookie", cookie).send().await.unwrap();
+            answer.status().as_u16()
+        })
+    }
+
+    /// Logs in to `name` with the dashboard's form, as a browser holding `cookies`
+    /// (`a=1; b=2`) does, with the login page's anti-forgery token: the status and the
+    /// cookies set (`name=value` each).
+    pub fn form_login(&self, name: &str, password: &str, cookies: &str) -> (u16, Vec<String>) {
+        let set = |answer: &reqwest::Response| -> Vec<String> {
+            let values = answer.headers().get_all("set-cookie").iter();
+            values
+                .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+                .collect()
+        };
+        self.runtime.block_on(async {
+            let page = self.client.get(format!("{}/login", self.base));
+            let page = page.send().await.unwrap();
+            let csrf_cookie = set(&page).join("; ");
+            let html = page.text().await.unwrap();
+            let field = html
+                .split("name=\"csrf\" value=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_else(|| panic!("no csrf field in {html}"))
+                .to_string();
+            // Names and passwords of letters, digits and '-' need no escaping.
+            let form = format!("csrf={field}&name={name}&password={password}");
+            let answer = self
+                .client
+                .post(format!("{}/login", self.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", format!("{csrf_cookie}; {cookies}"))
+                .body(form)
+                .send()
+                .await
+                .unwrap();
+            (answer.status().as_u16(), set(&answer))
+        })
+    }
+
     /// Status and body text of `GET path`, with no credentials.
     pub fn get_text(&self, path: &str) -> (u16, String) {
         let (status, _, body) = self.fetch(path, None, false);

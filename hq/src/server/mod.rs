@@ -46,6 +46,7 @@ use tokio::sync::{mpsc, watch};
 use self::policy::Policy;
 use self::postgres::SamodStorage;
 use crate::checkpoints::{self, Checkpointer};
+use crate::known_browser::BrowserKey;
 use crate::state::AppState;
 use crate::{catalog, connect, devices, hub, meta, Error, Hq, Result, Role};
 
@@ -282,6 +283,10 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         if pg.is_some() { "postgres" } else { "sqlite" },
     ));
     let (settled_tx, settled_rx) = watch::channel(crate::state::Settled::default());
+    let browsers = match &pg {
+        Some(pool) => BrowserKey::of_postgres(pool).await?,
+        None => BrowserKey::of_sqlite(&*crate::state::lock(&db)?)?,
+    };
     let state = AppState {
         db: db.clone(),
         readers: Arc::new(crate::readers::Readers::new(dir.to_path_buf())),
@@ -305,6 +310,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
             Some(pool) => crate::throttle::Throttle::shared_in(pool.clone()),
             None => crate::throttle::Throttle::default(),
         }),
+        browsers: Arc::new(browsers),
         sessions: options.sessions,
         max_sync_message: options.max_sync_message,
         send_timeout: options.client_limits.send,

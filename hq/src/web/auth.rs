@@ -5,13 +5,14 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
 use axum::{Extension, Form, Json};
 use serde::Deserialize;
 
 use super::{failure, views, STYLE};
 use crate::accounts::{self, Account, FIRST_ORGANIZER};
 use crate::devices::Peer;
+use crate::known_browser;
 use crate::state::{AppState, Https};
 use crate::throttle::{Attempt, Refused};
 use crate::Error;
@@ -160,19 +161,34 @@ pub(crate) async fn login(
             ("/login", "重新登录 Log in again"),
         );
     }
-    match log_in(&state, from.ip(), &form.name, form.password, "dashboard").await {
-        Ok((token, _, account)) => (
-            [(
-                header::SET_COOKIE,
-                format!(
-                    "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
-                    state.sessions.absolute.num_seconds(),
-                    https.cookie_attributes()
+    let browser = cookie(&headers, known_browser::COOKIE);
+    let via = ("dashboard", browser.as_deref());
+    match log_in(&state, from.ip(), &form.name, form.password, via).await {
+        Ok((token, _, account)) => {
+            // The session, and this browser known to the account from now on.
+            let known = state.browsers.cookie_for(&account.name);
+            let cookies = [
+                (
+                    header::SET_COOKIE,
+                    format!(
+                        "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+                        state.sessions.absolute.num_seconds(),
+                        https.cookie_attributes()
+                    ),
                 ),
-            )],
-            Redirect::to(&account.access.home()),
-        )
-            .into_response(),
+                (
+                    header::SET_COOKIE,
+                    format!(
+                        "{}={known}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+                        known_browser::COOKIE,
+                        known_browser::LIFETIME_S,
+                        https.cookie_attributes()
+                    ),
+                ),
+            ];
+            let home = Redirect::to(&account.access.home());
+            (AppendHeaders(cookies), home).into_response()
+        }
         Err(LoginRefused::TooMany(refused)) => {
             let message = format!(
                 "失败次数过多，请 {0} 秒后再试 Too many failed attempts: try again in {0} s",
@@ -205,7 +221,9 @@ pub(crate) enum LoginRefused {
 }
 
 /// A login from `address` to the account named `given` (trimmed; the first organizer when
-/// empty) `via` the dashboard or the API, counted by the throttle before it is checked:
+/// empty) `via` the dashboard or the API, and from a browser with that cookie of
+/// [`known_browser`] if any, counted by the throttle before it is checked (against the
+/// browser alone when the cookie is one of an earlier login to the account):
 /// `(token, peer id, account)`. The password is checked on a blocking thread, the database
 /// locked only to read the account and to open the session (not while Argon2 runs). An
 /// unknown name costs the same Argon2 run as a wrong password, so the time taken does not
@@ -218,10 +236,11 @@ pub(crate) async fn log_in(
     address: IpAddr,
     given: &str,
     password: String,
-    via: &str,
+    (via, browser): (&str, Option<&str>),
 ) -> std::result::Result<(String, String, Account), LoginRefused> {
     let name = accounts::login_name(given);
-    let attempt = Attempt::login(&state.throttle, address, &name)
+    let known = browser.and_then(|cookie| state.browsers.vouches_for(cookie, &name));
+    let attempt = Attempt::login(&state.throttle, address, &name, known.as_deref())
         .await
         .map_err(LoginRefused::TooMany)?;
     let result = state.open_session_checked(name.clone(), password).await;

@@ -1,0 +1,162 @@
+//! Browsers an account has logged in from before, told apart from the rest by the login
+//! throttle (what OWASP's authentication cheat sheet calls a device cookie).
+//!
+//! A venue's stall leads share one NAT address. A guesser there could use up the address's
+//! failures (30 in 10 minutes), or an account's from anywhere (20), and so lock the leads
+//! out of the dashboard. A login from a browser that holds the cookie of an earlier login
+//! to the same account is counted against that cookie alone (5 failures in 10 minutes),
+//! whatever the address or the account have failed meanwhile. The cookie grants nothing
+//! else: no session, no page.
+//!
+//! The cookie is `NONCE.MAC`: 16 random bytes, and an HMAC-SHA256 (ring's) of the nonce and
+//! the account's name under headquarters' key. The key is made at the first `hq serve` and
+//! kept in the database (`meta` on SQLite, `hq_meta` on PostgreSQL, where every process
+//! takes the one the first made), so a cookie holds across restarts and processes.
+
+use ring::hmac;
+use rusqlite::Connection;
+
+use crate::{Error, Result};
+
+/// The cookie's name.
+pub const COOKIE: &str = "fairpos_known";
+/// How long a browser stays known after a login: a year (a fair season and the next).
+pub const LIFETIME_S: u64 = 365 * 24 * 3600;
+/// Where the key is kept in the database.
+const KEY_NAME: &str = "login_browser_key";
+/// Random bytes in a nonce.
+const NONCE_BYTES: usize = 16;
+
+/// Headquarters' key for the cookies of known browsers.
+pub struct BrowserKey(hmac::Key);
+
+impl BrowserKey {
+    /// The key whose 32 bytes `text` spells in hex.
+    fn from_hex(text: &str) -> Result<BrowserKey> {
+        let bytes = fairpos_sync::keys::unhex(text)
+            .filter(|b| b.len() == 32)
+            .ok_or_else(|| Error::Other(format!("{KEY_NAME} in the database is not a key")))?;
+        Ok(BrowserKey(hmac::Key::new(hmac::HMAC_SHA256, &bytes)))
+    }
+
+    /// A new key, as hex (32 bytes of the system's random source).
+    fn made() -> String {
+        fairpos_sync::keys::new_secret()
+    }
+
+    /// The key of a SQLite headquarters, made now if it has none.
+    pub fn of_sqlite(conn: &Connection) -> Result<BrowserKey> {
+        conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
+            (KEY_NAME, BrowserKey::made()),
+        )?;
+        let key: String =
+            conn.query_row("SELECT value FROM meta WHERE key = ?1", [KEY_NAME], |r| {
+                r.get(0)
+            })?;
+        BrowserKey::from_hex(&key)
+    }
+
+    /// The key of a PostgreSQL headquarters, made now if it has none (two processes making
+    /// one at once both take the first's).
+    pub async fn of_postgres(pool: &fairpos_postgres::Pool) -> Result<BrowserKey> {
+        let key =
+            fairpos_postgres::registry::meta_claimed(pool, KEY_NAME, &BrowserKey::made()).await?;
+        BrowserKey::from_hex(&key)
+    }
+
+    /// A new cookie value for a browser that has just logged in to `account`.
+    pub fn cookie_for(&self, account: &str) -> String {
+        let nonce = &fairpos_sync::keys::new_secret()[..2 * NONCE_BYTES];
+        let mac = self.mac(nonce, account);
+        format!("{nonce}.{mac}")
+    }
+
+    /// The nonce of `value` when it is a cookie this key made for `account`: the browser's
+    /// name for the throttle.
+    pub fn vouches_for(&self, value: &str, account: &str) -> Option<String> {
+        let (nonce, mac) = value.split_once('.')?;
+        if nonce.len() != 2 * NONCE_BYTES {
+            return None;
+        }
+        let mac = fairpos_sync::keys::unhex(mac)?;
+        let signed = signed_text(nonce, account);
+        hmac::verify(&self.0, signed.as_bytes(), &mac).ok()?;
+        Some(nonce.to_string())
+    }
+
+    fn mac(&self, nonce: &str, account: &str) -> String {
+        let tag = hmac::sign(&self.0, signed_text(nonce, account).as_bytes());
+        fairpos_sync::keys::hex(tag.as_ref())
+    }
+}
+
+/// What a cookie's MAC covers: the nonce (of a fixed length, so the two cannot be told apart
+/// wrongly) and the account's name.
+fn signed_text(nonce: &str, account: &str) -> String {
+    format!("{nonce}{account}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> BrowserKey {
+        BrowserKey::from_hex(&BrowserKey::made()).unwrap()
+    }
+
+    #[test]
+    fn a_cookie_vouches_for_its_account_under_its_key_alone() {
+        let key = key();
+        let cookie = key.cookie_for("lead1");
+        let nonce = key.vouches_for(&cookie, "lead1").expect("its own account");
+        assert_eq!(nonce.len(), 32);
+        assert_eq!(key.vouches_for(&cookie, "lead2"), None, "another account");
+        assert_eq!(
+            self::key().vouches_for(&cookie, "lead1"),
+            None,
+            "another key"
+        );
+        // Two logins, two browsers.
+        assert_ne!(
+            key.vouches_for(&key.cookie_for("lead1"), "lead1"),
+            Some(nonce)
+        );
+    }
+
+    #[test]
+    fn a_cookie_changed_or_made_up_vouches_for_nothing() {
+        let key = key();
+        let cookie = key.cookie_for("lead1");
+        let (nonce, mac) = cookie.split_once('.').unwrap();
+        let mut other = nonce.as_bytes().to_vec();
+        other[0] = if other[0] == b'0' { b'1' } else { b'0' };
+        let other = String::from_utf8(other).unwrap();
+        for made_up in [
+            format!("{other}.{mac}"),
+            format!("{nonce}.{}", &mac[2..]),
+            format!("{nonce}{mac}"),
+            format!("{nonce}."),
+            // The account's name moved into the nonce.
+            format!("{}.{mac}", &nonce[..31]),
+            String::new(),
+            "x.y".to_string(),
+        ] {
+            assert_eq!(key.vouches_for(&made_up, "lead1"), None, "{made_up}");
+        }
+    }
+
+    #[test]
+    fn the_key_is_made_once_and_kept() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            .unwrap();
+        let first = BrowserKey::of_sqlite(&conn).unwrap();
+        let cookie = first.cookie_for("lead1");
+        let again = BrowserKey::of_sqlite(&conn).unwrap();
+        assert!(again.vouches_for(&cookie, "lead1").is_some());
+        conn.execute("UPDATE meta SET value = 'zz' WHERE key = ?1", [KEY_NAME])
+            .unwrap();
+        assert!(BrowserKey::of_sqlite(&conn).is_err());
+    }
+}

@@ -243,6 +243,52 @@ fn resident(pid: u32) -> u64 {
     kib << 10
 }
 
+/// What is known when headquarters stopped reading `socket`: the connection's two ends as
+/// the kernel holds them (`ss`: queues, windows) and what each thread of the server was
+/// doing, for a failure's message.
+fn stalled(
+    server: &Server,
+    socket: &tokio_tungstenite::tungstenite::WebSocket<TcpStream>,
+) -> String {
+    let local = socket.get_ref().local_addr().unwrap();
+    let filter = format!("( sport = :{0} or dport = :{0} )", local.port());
+    let ss = std::process::Command::new("ss")
+        .args(["-tnmi", &filter])
+        .output()
+        .map(|o| {
+            let text = String::from_utf8_lossy(&o.stdout);
+            text.lines()
+                .map(|l| format!("{}\n", l.trim_end()))
+                .collect()
+        })
+        .unwrap_or_else(|e| format!("ss: {e}"));
+    let tasks = format!("/proc/{}/task", server.pid());
+    let threads: Vec<String> = std::fs::read_dir(&tasks)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|task| {
+            let read = |name: &str| std::fs::read_to_string(task.path().join(name));
+            let stat = read("stat").unwrap_or_default();
+            // After the name's closing parenthesis: the state, …, utime and stime.
+            let fields: Vec<&str> = stat.rsplit(") ").next().unwrap_or("").split(' ').collect();
+            let pick = |i: usize| fields.get(i).copied().unwrap_or("?");
+            format!(
+                "{} {} cpu {}+{} wchan {}",
+                read("comm").unwrap_or_default().trim(),
+                pick(0),
+                pick(11),
+                pick(12),
+                read("wchan").unwrap_or_default()
+            )
+        })
+        .collect();
+    format!(
+        "headquarters stopped reading; the connection:\n{ss}threads:\n{}",
+        threads.join("\n")
+    )
+}
+
 /// A WebSocket on `url` (a sync socket) over a connection whose receive buffer is 16 KiB.
 fn small_socket(at: SocketAddr, url: &str) -> tokio_tungstenite::tungstenite::WebSocket<TcpStream> {
     let (stream, _) = connect_with_buffer(at, 16 << 10);
@@ -306,7 +352,8 @@ fn a_till_that_pings_without_reading_cannot_make_headquarters_hold_its_pongs_wit
     let mut socket = small_socket(server.address(), &url);
     // 4 000 000 pings, 508 MB of pongs to answer, none read (headquarters reads on, so
     // every ping is sent).
-    assert_eq!(ping_flood(&mut socket, 4_000_000), 4_000_000);
+    let sent = ping_flood(&mut socket, 4_000_000);
+    assert_eq!(sent, 4_000_000, "{}", stalled(&server, &socket));
     let grown = resident(server.pid()).saturating_sub(before);
     assert!(
         grown < 160 << 20,

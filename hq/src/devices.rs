@@ -209,8 +209,7 @@ pub fn authenticate(conn: &Connection, token: &str, limits: &SessionLimits) -> R
 }
 
 /// As [`authenticate`] on a reading connection: `None` when the answer needs a write (a
-/// session to remove, or its use to record, at most once a minute), to be asked again on
-/// the writer. Organizers' pages and tills' calls are then answered beside the writer, which
+/// session's use to record, at most once a minute), to be asked again on the writer. Organizers' pages and tills' calls are then answered beside the writer, which
 /// syncing tills keep busy.
 pub fn authenticate_reading(
     conn: &Connection,
@@ -222,8 +221,8 @@ pub fn authenticate_reading(
     };
     match sessions::look(conn, &keys::secret_hash(session), limits) {
         Err(e) => Some(Err(e)),
-        Ok(sessions::Looked::Missing) => Some(Err(refused())),
-        Ok(sessions::Looked::Ended | sessions::Looked::Live { stale: true, .. }) => None,
+        Ok(sessions::Looked::Missing | sessions::Looked::Ended) => Some(Err(refused())),
+        Ok(sessions::Looked::Live { stale: true, .. }) => None,
         Ok(sessions::Looked::Live { peer, account, .. }) => Some(person(conn, peer, account)),
     }
 }
@@ -439,13 +438,38 @@ mod tests {
         authenticate(&hq.conn, &token, &limits).unwrap();
         assert!(matches!(read(&token), Some(Ok(_))));
 
-        // An expired session too: the writer removes it, and then a reader refuses it.
+        // An expired session is refused by a reader and by the writer, and left to the
+        // sweep, which removes it, writes that in the audit log, and keeps a live one.
         hq.conn
             .execute("UPDATE sessions SET created_at = ?1", [ago(13 * 60)])
             .unwrap();
-        assert!(read(&token).is_none());
-        assert!(authenticate(&hq.conn, &token, &limits).is_err());
         assert!(matches!(read(&token), Some(Err(_))));
+        assert!(authenticate(&hq.conn, &token, &limits).is_err());
+        let (unused, _) = open_session(&hq.conn, &organizer).unwrap();
+        let (live, _) = open_session(&hq.conn, &organizer).unwrap();
+        let unused_hash = keys::secret_hash(unused.strip_prefix("org.").unwrap());
+        hq.conn
+            .execute(
+                "UPDATE sessions SET last_seen = ?1 WHERE token_hash = ?2",
+                [ago(61), unused_hash],
+            )
+            .unwrap();
+        assert_eq!(sessions::sweep(&hq.conn, &limits).unwrap(), 2);
+        assert!(matches!(read(&live), Some(Ok(_))));
+        assert_eq!(sessions::sweep(&hq.conn, &limits).unwrap(), 0, "once");
+        let written: Vec<(String, String, String)> = crate::audit::entries(&hq.conn, Some(2))
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.actor, e.action, e.detail))
+            .collect();
+        let ended = |why: &str| ("organizer".into(), "session ended".into(), why.into());
+        assert_eq!(
+            written,
+            [
+                ended("dashboard: 12h after its login"),
+                ended("dashboard: unused for 1h")
+            ]
+        );
 
         // A till's token is answered by a reader too (refused here: a code is not a secret).
         let code = add_device(&hq, "T01", "S01", false).unwrap();

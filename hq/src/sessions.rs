@@ -90,7 +90,7 @@ pub(crate) fn open(conn: &Connection, token_hash: &str, peer: &str, account: &st
 pub(crate) enum Looked {
     /// No such session.
     Missing,
-    /// Expired, or its account is gone: to be removed.
+    /// Expired, or its account is gone: refused, and removed by [`sweep`].
     Ended,
     /// Live: its peer and account, and whether its use is worth recording now.
     Live {
@@ -114,15 +114,8 @@ pub(crate) fn look(conn: &Connection, token_hash: &str, limits: &SessionLimits) 
         return Ok(Looked::Missing);
     };
     let now = Utc::now();
-    let at = |t: &str| {
-        DateTime::parse_from_rfc3339(t)
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
-    };
-    let created = at(&created);
-    let seen = seen.as_deref().and_then(at).or(created);
-    let alive = matches!((created, seen), (Some(c), Some(s))
-        if now - c < limits.absolute && now - s < limits.idle);
+    let (created, seen) = times(&created, seen.as_deref());
+    let alive = ended(created, seen, now, limits).is_none();
     let Some(account) = account.filter(|_| alive) else {
         return Ok(Looked::Ended);
     };
@@ -136,19 +129,135 @@ pub(crate) fn look(conn: &Connection, token_hash: &str, limits: &SessionLimits) 
     })
 }
 
-/// The peer and account of a live session, its use recorded; an expired session, or one
-/// whose account is gone, is removed.
+/// A session's login and last use as written (a session never used since its login was
+/// last used then).
+fn times(created: &str, seen: Option<&str>) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    let at = |t: &str| {
+        DateTime::parse_from_rfc3339(t)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let created = at(created);
+    (created, seen.and_then(at).or(created))
+}
+
+/// Why a session logged in at `created` and last used at `seen` has ended under `limits`
+/// at `now`, if it has: its lifetime over (said first), or unused for its idle time. A
+/// time that cannot be read ends it.
+fn ended(
+    created: Option<DateTime<Utc>>,
+    seen: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    limits: &SessionLimits,
+) -> Option<String> {
+    let (Some(created), Some(seen)) = (created, seen) else {
+        return Some("its times cannot be read".into());
+    };
+    if now - created >= limits.absolute {
+        Some(lifetime_over(limits))
+    } else if now - seen >= limits.idle {
+        Some(unused(limits))
+    } else {
+        None
+    }
+}
+
+/// Why a session ended, as the audit log says it: its lifetime was over.
+pub(crate) fn lifetime_over(limits: &SessionLimits) -> String {
+    format!("{} after its login", span_text(limits.absolute))
+}
+
+/// Why a session ended, as the audit log says it: it was unused for its idle time.
+pub(crate) fn unused(limits: &SessionLimits) -> String {
+    format!("unused for {}", span_text(limits.idle))
+}
+
+/// Why a session ended, as the audit log says it: its account was removed.
+pub(crate) const ACCOUNT_REMOVED: &str = "its account was removed";
+
+/// `span` as `--session-idle` takes it: `90s`, `30m`, `12h`.
+pub fn span_text(span: Duration) -> String {
+    let s = span.num_seconds();
+    match s {
+        _ if s % 3600 == 0 => format!("{}h", s / 3600),
+        _ if s % 60 == 0 => format!("{}m", s / 60),
+        _ => format!("{s}s"),
+    }
+}
+
+/// What the audit log calls a session the sweep removed.
+pub const ENDED: &str = "session ended";
+
+/// Removes every session that has ended under `limits` (expired, from before accounts, or
+/// its account removed), each written in the audit log as ended and why, in one
+/// transaction that takes the database for writing first; how many. Sessions are removed
+/// here alone, so each is written once.
+pub fn sweep(conn: &Connection, limits: &SessionLimits) -> Result<usize> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let now = Utc::now();
+    let mut listed = tx.prepare(
+        "SELECT s.token_hash, s.created_at, s.last_seen, s.account, a.name IS NOT NULL
+         FROM sessions s LEFT JOIN accounts a ON a.name = s.account
+         ORDER BY s.created_at",
+    )?;
+    let sessions = listed
+        .query_map([], |r| {
+            Ok(Swept {
+                token_hash: r.get(0)?,
+                times: times(
+                    &r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?.as_deref(),
+                ),
+                account: r.get(3)?,
+                account_kept: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    drop(listed);
+    let mut swept = 0;
+    for session in sessions {
+        let (created, seen) = session.times;
+        let why = match (&session.account, session.account_kept) {
+            (None, _) => Some("it was opened before accounts".to_string()),
+            (Some(_), false) => Some(ACCOUNT_REMOVED.to_string()),
+            (Some(_), true) => ended(created, seen, now, limits),
+        };
+        let Some(why) = why else {
+            continue;
+        };
+        tx.execute(
+            "DELETE FROM sessions WHERE token_hash = ?1",
+            [&session.token_hash],
+        )?;
+        // A session from before accounts was the organizers' one password's.
+        let first = || crate::accounts::FIRST_ORGANIZER.to_string();
+        let actor = session.account.unwrap_or_else(first);
+        crate::audit::record(&tx, &actor, "local", ENDED, &format!("dashboard: {why}"))?;
+        swept += 1;
+    }
+    tx.commit()?;
+    Ok(swept)
+}
+
+/// A session as [`sweep`] reads it.
+struct Swept {
+    token_hash: String,
+    /// When it was opened and last used.
+    times: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+    account: Option<String>,
+    /// Whether its account is still there.
+    account_kept: bool,
+}
+
+/// The peer and account of a live session, its use recorded; an ended session (expired, or
+/// its account gone) is refused, and left to [`sweep`].
 pub(crate) fn live(
     conn: &Connection,
     token_hash: &str,
     limits: &SessionLimits,
 ) -> Result<Option<(String, String)>> {
     match look(conn, token_hash, limits)? {
-        Looked::Missing => Ok(None),
-        Looked::Ended => {
-            conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
-            Ok(None)
-        }
+        Looked::Missing | Looked::Ended => Ok(None),
         Looked::Live {
             peer,
             account,

@@ -184,7 +184,7 @@ pub async fn open_session(pool: &Pool, token_hash: &str, peer: &str, account: &s
 }
 
 /// The peer, account name, role and scope of a live session, its use recorded; a session
-/// that has expired, or whose account is gone, is removed.
+/// that has expired, or whose account is gone, is refused, and left to [`sweep_sessions`].
 pub async fn live_session(
     pool: &Pool,
     token_hash: &str,
@@ -217,9 +217,6 @@ pub async fn live_session(
     };
     let role: Option<String> = row.get(2);
     let (Some(role), true) = (role, row.get::<_, bool>(4)) else {
-        client
-            .execute("DELETE FROM sessions WHERE token_hash = $1", &[&token_hash])
-            .await?;
         return Ok(None);
     };
     if row.get::<_, bool>(5) {
@@ -231,6 +228,55 @@ pub async fn live_session(
             .await?;
     }
     Ok(Some((row.get(0), row.get(1), role, row.get(3))))
+}
+
+/// What a swept session's audit entry says of why it ended, each after "dashboard: ".
+pub struct EndedBecause<'a> {
+    /// Its lifetime is over.
+    pub lifetime: &'a str,
+    /// It was unused for its idle time.
+    pub idle: &'a str,
+    /// Its account was removed.
+    pub removed: &'a str,
+}
+
+/// Removes every session that has ended under `lifetimes` (expired, or its account
+/// removed), each written in the audit log (`action`, the actor its account, the address
+/// `local`) in the same statement: a session two processes sweep at once is removed, and
+/// written, by one of them. How many.
+pub async fn sweep_sessions(
+    pool: &Pool,
+    lifetimes: Lifetimes,
+    action: &str,
+    why: EndedBecause<'_>,
+) -> Result<u64> {
+    let client = pool.get().await?;
+    let swept = client
+        .execute(
+            "WITH gone AS (
+                 DELETE FROM sessions s
+                 WHERE now() - s.created_at >= make_interval(secs => $1)
+                    OR now() - s.last_seen >= make_interval(secs => $2)
+                    OR NOT EXISTS (SELECT 1 FROM accounts a WHERE a.name = s.account)
+                 RETURNING s.account, s.created_at,
+                     EXISTS (SELECT 1 FROM accounts a WHERE a.name = s.account) AS kept,
+                     now() - s.created_at >= make_interval(secs => $1) AS over
+             )
+             INSERT INTO audit_log(at, actor, address, action, detail)
+             SELECT now(), account, 'local', $3, 'dashboard: ' ||
+                 CASE WHEN NOT kept THEN $6 WHEN over THEN $4 ELSE $5 END
+             FROM gone ORDER BY created_at",
+            &[
+                &lifetimes.absolute_s,
+                &lifetimes.idle_s,
+                &action,
+                &why.lifetime,
+                &why.idle,
+                &why.removed,
+            ],
+        )
+        .await?;
+    Ok(swept)
 }
 
 /// Ends the session of `token_hash`.

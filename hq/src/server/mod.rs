@@ -320,6 +320,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         metrics: metrics.clone(),
     };
     crate::throttle::Throttle::keep_swept(state.throttle.clone());
+    state.keep_sessions_swept();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let maintenance =
         match (&pg, &options.database) {

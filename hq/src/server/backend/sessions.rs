@@ -1,6 +1,8 @@
 //! Who a token names (a device, a dashboard session), and logins, on either backend.
 
-use fairpos_postgres::accounts::{self as stored_accounts, Lifetimes};
+use std::time::Duration;
+
+use fairpos_postgres::accounts::{self as stored_accounts, EndedBecause, Lifetimes};
 use fairpos_postgres::registry;
 use fairpos_sync::keys;
 use fairpos_sync::protocol::split_device_token;
@@ -8,6 +10,7 @@ use fairpos_sync::protocol::split_device_token;
 use super::REFUSED;
 use crate::accounts::{self, Access, Account};
 use crate::devices::{self, NewSession, Peer};
+use crate::sessions;
 use crate::state::{lock, AppState};
 use crate::{Error, Result};
 
@@ -117,6 +120,42 @@ impl AppState {
                 None => Ok(()),
             },
         }
+    }
+
+    /// Removes the sessions that have ended (expired, or their account removed), each
+    /// written in the audit log as ended and why ([`sessions::sweep`]); how many.
+    pub async fn sweep_sessions(&self) -> Result<u64> {
+        let limits = self.sessions;
+        let Some(pool) = &self.pg_organizers else {
+            return self
+                .on_writer(move |db| Ok(sessions::sweep(db, &limits)? as u64))
+                .await;
+        };
+        let (lifetime, idle) = (sessions::lifetime_over(&limits), sessions::unused(&limits));
+        let why = EndedBecause {
+            lifetime: &lifetime,
+            idle: &idle,
+            removed: sessions::ACCOUNT_REMOVED,
+        };
+        let lifetimes = self.lifetimes();
+        Ok(stored_accounts::sweep_sessions(pool, lifetimes, sessions::ENDED, why).await?)
+    }
+
+    /// Sweeps ended sessions out every minute (every half of `--session-idle` when that is
+    /// shorter), on a task of the current runtime, for as long as it runs.
+    pub fn keep_sessions_swept(&self) {
+        let state = self.clone();
+        let half_idle = (self.sessions.idle / 2).to_std().unwrap_or_default();
+        let every = half_idle.clamp(Duration::from_secs(1), Duration::from_secs(60));
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            loop {
+                ticks.tick().await;
+                if let Err(e) = state.sweep_sessions().await {
+                    eprintln!("sweeping ended sessions out: {e}");
+                }
+            }
+        });
     }
 
     /// How long sessions live, as PostgreSQL compares them.

@@ -1,0 +1,92 @@
+//! Dashboard sessions that end (unused for `--session-idle`, or over `--session-max`) are
+//! swept out of the database by the real `fairpos hq serve`, each written in the audit log
+//! once, with why: on SQLite, and on PostgreSQL with two processes (through two data
+//! directories) sweeping the same sessions at once. Their tokens are refused meanwhile and
+//! after, and the audit log stays one hash chain.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::hq::{Api, Hq, Server, PASSWORD};
+use serde_json::Value;
+
+/// Short lives: swept every second.
+const LIMITS: [&str; 4] = ["--session-idle", "2s", "--session-max", "1h"];
+
+#[test]
+fn ended_sessions_are_swept_and_written_down_once_on_sqlite() {
+    let hq = Hq::demo();
+    let server = Server::start(hq.data(), &LIMITS);
+    ended_sessions_are_swept_and_written_down_once(&hq, vec![server]);
+}
+
+#[test]
+fn ended_sessions_are_swept_and_written_down_once_by_two_processes_on_postgres() {
+    let Some(url) = common::postgres::fresh_database("sessions_ended") else {
+        return;
+    };
+    let (hq, joined) = (Hq::demo_on(&url), Hq::demo_on(&url));
+    let first = Server::start(hq.data(), &LIMITS);
+    let second = Server::start(joined.data(), &LIMITS);
+    ended_sessions_are_swept_and_written_down_once(&hq, vec![first, second]);
+}
+
+/// The audit log's entries for ended sessions: `(actor, address, detail)` each.
+fn ended(hq: &Hq) -> Vec<(String, String, String)> {
+    let listed = hq.json(&["hq", "audit", "--json", "--action", "session ended"]);
+    let field = |e: &Value, k: &str| e[k].as_str().unwrap().to_string();
+    let entries = listed.as_array().unwrap().iter();
+    entries
+        .map(|e| (field(e, "actor"), field(e, "address"), field(e, "detail")))
+        .collect()
+}
+
+/// Three organizer sessions opened through each of `servers`, used once and then left:
+/// each is refused once unused for 2 s, and written down as ended, once, whichever process
+/// swept it; a session in use meanwhile is kept.
+fn ended_sessions_are_swept_and_written_down_once(hq: &Hq, servers: Vec<Server>) {
+    let apis: Vec<Api> = servers.iter().map(|s| Api::new(&s.url)).collect();
+    let tokens: Vec<(usize, String)> = (0..3)
+        .flat_map(|_| apis.iter().enumerate())
+        .map(|(i, api)| (i, api.token_of("organizer", PASSWORD).unwrap()))
+        .collect();
+    for (i, token) in &tokens {
+        assert_eq!(apis[*i].fetch("/", Some(token), false).0, 200);
+    }
+    // One session kept in use meanwhile, as an organizer at work.
+    let kept = apis[0].token_of("organizer", PASSWORD).unwrap();
+    let in_use = |until: Instant| {
+        while Instant::now() < until {
+            assert_eq!(apis[0].fetch("/", Some(&kept), false).0, 200, "in use");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+    // Each swept once unused for 2 s (and the sweep's second).
+    let n = tokens.len();
+    let until = Instant::now() + Duration::from_secs(30);
+    while ended(hq).len() < n && Instant::now() < until {
+        in_use(Instant::now() + Duration::from_millis(500));
+    }
+    // Two more sweeps of each process: nothing more is written.
+    in_use(Instant::now() + Duration::from_secs(2));
+    let written = ended(hq);
+    let said = (
+        "organizer".into(),
+        "local".into(),
+        "dashboard: unused for 2s".into(),
+    );
+    assert_eq!(written, vec![said; n]);
+    for (i, token) in &tokens {
+        for api in &apis {
+            assert_eq!(api.fetch("/", Some(token), false).0, 401, "from server {i}");
+        }
+    }
+    assert_eq!(apis[0].fetch("/", Some(&kept), false).0, 200);
+    // Still one chain, the entries written by both processes.
+    let verified = hq.json(&["hq", "audit", "verify", "--json"]);
+    assert_eq!(verified["broken"], Value::Null, "{verified}");
+    for server in servers {
+        server.stop();
+    }
+}

@@ -437,14 +437,16 @@ fn walking_elsewhere(url: &str) -> Holding {
 /// The audit log locked whole (as a `VACUUM FULL` would), so that a walk waits to read it.
 fn log_locked(url: &str) -> Holding {
     let sql = "BEGIN; LOCK TABLE audit_log IN ACCESS EXCLUSIVE MODE;";
-    holding(url, sql, &any_lock_on_the_log("granted"))
+    holding(url, sql, &lock_on_the_log("AccessExclusiveLock", "granted"))
 }
 
-/// Whether any lock on the audit log is `state` (`granted`, `NOT granted`): 1 or 0.
-fn any_lock_on_the_log(state: &str) -> String {
+/// Whether a lock of `mode` on the audit log is `state` (`granted`, `NOT granted`): 1 or 0.
+/// (A read waits for `AccessShareLock`; a write, such as a sweep of ended sessions, for
+/// another mode.)
+fn lock_on_the_log(mode: &str, state: &str) -> String {
     format!(
         "SELECT least(count(*), 1) FROM pg_locks
-         WHERE relation = 'audit_log'::regclass AND {state}"
+         WHERE relation = 'audit_log'::regclass AND mode = '{mode}' AND {state}"
     )
 }
 
@@ -524,7 +526,10 @@ fn the_chain_is_checked_from_the_dashboard(hq: Hq) {
             answered_within(&server, "/audit/verify", &organizer, wait)
         };
         assert_eq!(ask(500), None);
-        assert!(says_one(&url, &any_lock_on_the_log("NOT granted")));
+        assert!(says_one(
+            &url,
+            &lock_on_the_log("AccessShareLock", "NOT granted")
+        ));
         assert_eq!(ask(10_000), Some(503));
         assert_eq!(ask(10_000), Some(503));
         drop(locked);

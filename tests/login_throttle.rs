@@ -123,6 +123,10 @@ fn a_lead_logs_in_from_their_own_browser_whatever_a_guesser_did(hq: Hq) {
     };
     let (session, known) = (cookie("fairpos_session"), cookie("fairpos_known"));
     assert_eq!(venue.status_with_cookie("/stalls", &session), 200);
+    // And on a tablet at the stall.
+    let (_, set) = venue.form_login("lead1", "lead1-secret-pw", "");
+    let tablet = set.into_iter().find(|c| c.starts_with("fairpos_known="));
+    let tablet = tablet.expect("the tablet known to lead1");
 
     // A guesser: 20 failures on lead1 from four addresses, then 30 on other names from
     // behind the venue's.
@@ -160,4 +164,16 @@ fn a_lead_logs_in_from_their_own_browser_whatever_a_guesser_did(hq: Hq) {
         assert_eq!(venue.form_login("lead1", &typo, &known).0, 401, "typo {i}");
     }
     assert_eq!(venue.form_login("lead1", "lead1-secret-pw", &known).0, 429);
+    // The tablet logs in; after a new password it is no longer known, and is refused with
+    // the address's and the account's limits until they let go.
+    assert_eq!(venue.form_login("lead1", "lead1-secret-pw", &tablet).0, 303);
+    hq.ok(&[
+        "hq",
+        "user",
+        "passwd",
+        "lead1",
+        "--password",
+        "lead1-new-pw",
+    ]);
+    assert_eq!(venue.form_login("lead1", "lead1-new-pw", &tablet).0, 429);
 }

@@ -209,8 +209,9 @@ pub fn authenticate(conn: &Connection, token: &str, limits: &SessionLimits) -> R
 }
 
 /// As [`authenticate`] on a reading connection: `None` when the answer needs a write (a
-/// session's use to record, at most once a minute), to be asked again on the writer. Organizers' pages and tills' calls are then answered beside the writer, which
-/// syncing tills keep busy.
+/// session's use to record, at most once a minute), to be asked again on the writer.
+/// Organizers' pages and tills' calls are then answered beside the writer, which syncing
+/// tills keep busy.
 pub fn authenticate_reading(
     conn: &Connection,
     token: &str,

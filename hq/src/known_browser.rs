@@ -8,10 +8,13 @@
 //! whatever the address or the account have failed meanwhile. The cookie grants nothing
 //! else: no session, no page.
 //!
-//! The cookie is `NONCE.MAC`: 16 random bytes, and an HMAC-SHA256 (ring's) of the nonce and
-//! the account's name under headquarters' key. The key is made at the first `hq serve` and
-//! kept in the database (`meta` on SQLite, `hq_meta` on PostgreSQL, where every process
-//! takes the one the first made), so a cookie holds across restarts and processes.
+//! The cookie is `NONCE.MAC`: 16 random bytes, and an HMAC-SHA256 (ring's) of the nonce, the
+//! account's name and its password's stored hash under headquarters' key, so that a new
+//! password (or the account removed) leaves the browsers known before unknown. The key is
+//! made at the first `hq serve` and kept in the database (`meta` on SQLite, `hq_meta` on
+//! PostgreSQL, where every process takes the one the first made), so a cookie holds across
+//! restarts and processes. A browser is known to one account at a time: the last it
+//! logged in to.
 
 use ring::hmac;
 use rusqlite::Connection;
@@ -26,6 +29,8 @@ pub const LIFETIME_S: u64 = 365 * 24 * 3600;
 const KEY_NAME: &str = "login_browser_key";
 /// Random bytes in a nonce.
 const NONCE_BYTES: usize = 16;
+/// Bytes of a MAC (HMAC-SHA256).
+const MAC_BYTES: usize = 32;
 
 /// Headquarters' key for the cookies of known browsers.
 pub struct BrowserKey(hmac::Key);
@@ -65,36 +70,45 @@ impl BrowserKey {
         BrowserKey::from_hex(&key)
     }
 
-    /// A new cookie value for a browser that has just logged in to `account`.
-    pub fn cookie_for(&self, account: &str) -> String {
+    /// A new cookie value for a browser that has just logged in to `account`, whose
+    /// password is stored as `password_hash`.
+    pub fn cookie_for(&self, account: &str, password_hash: &str) -> String {
         let nonce = &fairpos_sync::keys::new_secret()[..2 * NONCE_BYTES];
-        let mac = self.mac(nonce, account);
+        let mac = self.mac(nonce, account, password_hash);
         format!("{nonce}.{mac}")
     }
 
-    /// The nonce of `value` when it is a cookie this key made for `account`: the browser's
-    /// name for the throttle.
-    pub fn vouches_for(&self, value: &str, account: &str) -> Option<String> {
+    /// The nonce of `value` when it is a cookie this key made for `account` while its
+    /// password was stored as `password_hash` (a new password, or the account removed and
+    /// made again, leaves every cookie of before vouching for nothing): the browser's name
+    /// for the throttle. Only the cookie's own spelling is taken (lower-case hex).
+    pub fn vouches_for(&self, value: &str, account: &str, password_hash: &str) -> Option<String> {
         let (nonce, mac) = value.split_once('.')?;
-        if nonce.len() != 2 * NONCE_BYTES {
+        let hex = |text: &str, len: usize| {
+            text.len() == len && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        };
+        if !hex(nonce, 2 * NONCE_BYTES) || !hex(mac, 2 * MAC_BYTES) {
             return None;
         }
         let mac = fairpos_sync::keys::unhex(mac)?;
-        let signed = signed_text(nonce, account);
+        let signed = signed_text(nonce, account, password_hash);
         hmac::verify(&self.0, signed.as_bytes(), &mac).ok()?;
         Some(nonce.to_string())
     }
 
-    fn mac(&self, nonce: &str, account: &str) -> String {
-        let tag = hmac::sign(&self.0, signed_text(nonce, account).as_bytes());
+    fn mac(&self, nonce: &str, account: &str, password_hash: &str) -> String {
+        let tag = hmac::sign(
+            &self.0,
+            signed_text(nonce, account, password_hash).as_bytes(),
+        );
         fairpos_sync::keys::hex(tag.as_ref())
     }
 }
 
-/// What a cookie's MAC covers: the nonce (of a fixed length, so the two cannot be told apart
-/// wrongly) and the account's name.
-fn signed_text(nonce: &str, account: &str) -> String {
-    format!("{nonce}{account}")
+/// What a cookie's MAC covers: the nonce (of a fixed length), the account's name (after its
+/// length, so that no name and hash can pass for another) and its password's stored hash.
+fn signed_text(nonce: &str, account: &str, password_hash: &str) -> String {
+    format!("{nonce}{}.{account}{password_hash}", account.len())
 }
 
 #[cfg(test)]
@@ -105,29 +119,42 @@ mod tests {
         BrowserKey::from_hex(&BrowserKey::made()).unwrap()
     }
 
+    /// Two stored hashes of lead1's password (before and after a change).
+    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+    const NEW_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3aGFzaA";
+
     #[test]
-    fn a_cookie_vouches_for_its_account_under_its_key_alone() {
+    fn a_cookie_vouches_for_its_account_and_password_under_its_key_alone() {
         let key = key();
-        let cookie = key.cookie_for("lead1");
-        let nonce = key.vouches_for(&cookie, "lead1").expect("its own account");
+        let cookie = key.cookie_for("lead1", HASH);
+        let nonce = key.vouches_for(&cookie, "lead1", HASH).expect("its own");
         assert_eq!(nonce.len(), 32);
-        assert_eq!(key.vouches_for(&cookie, "lead2"), None, "another account");
         assert_eq!(
-            self::key().vouches_for(&cookie, "lead1"),
+            key.vouches_for(&cookie, "lead2", HASH),
+            None,
+            "another account"
+        );
+        assert_eq!(
+            key.vouches_for(&cookie, "lead1", NEW_HASH),
+            None,
+            "a new password"
+        );
+        assert_eq!(
+            self::key().vouches_for(&cookie, "lead1", HASH),
             None,
             "another key"
         );
+        // The name and the hash cannot pass for another name and hash.
+        assert_eq!(key.vouches_for(&cookie, "lead1$", &HASH[1..]), None);
         // Two logins, two browsers.
-        assert_ne!(
-            key.vouches_for(&key.cookie_for("lead1"), "lead1"),
-            Some(nonce)
-        );
+        let again = key.vouches_for(&key.cookie_for("lead1", HASH), "lead1", HASH);
+        assert_ne!(again, Some(nonce));
     }
 
     #[test]
-    fn a_cookie_changed_or_made_up_vouches_for_nothing() {
+    fn a_cookie_changed_or_spelled_otherwise_vouches_for_nothing() {
         let key = key();
-        let cookie = key.cookie_for("lead1");
+        let cookie = key.cookie_for("lead1", HASH);
         let (nonce, mac) = cookie.split_once('.').unwrap();
         let mut other = nonce.as_bytes().to_vec();
         other[0] = if other[0] == b'0' { b'1' } else { b'0' };
@@ -137,12 +164,13 @@ mod tests {
             format!("{nonce}.{}", &mac[2..]),
             format!("{nonce}{mac}"),
             format!("{nonce}."),
-            // The account's name moved into the nonce.
-            format!("{}.{mac}", &nonce[..31]),
+            // The same bytes spelled in capitals.
+            format!("{nonce}.{}", mac.to_ascii_uppercase()),
+            format!("{}.{mac}", nonce.to_ascii_uppercase()),
             String::new(),
             "x.y".to_string(),
         ] {
-            assert_eq!(key.vouches_for(&made_up, "lead1"), None, "{made_up}");
+            assert_eq!(key.vouches_for(&made_up, "lead1", HASH), None, "{made_up}");
         }
     }
 
@@ -152,9 +180,9 @@ mod tests {
         conn.execute_batch("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             .unwrap();
         let first = BrowserKey::of_sqlite(&conn).unwrap();
-        let cookie = first.cookie_for("lead1");
+        let cookie = first.cookie_for("lead1", HASH);
         let again = BrowserKey::of_sqlite(&conn).unwrap();
-        assert!(again.vouches_for(&cookie, "lead1").is_some());
+        assert!(again.vouches_for(&cookie, "lead1", HASH).is_some());
         conn.execute("UPDATE meta SET value = 'zz' WHERE key = ?1", [KEY_NAME])
             .unwrap();
         assert!(BrowserKey::of_sqlite(&conn).is_err());

@@ -243,29 +243,40 @@ pub struct EndedBecause<'a> {
 /// Removes every session that has ended under `lifetimes` (expired, or its account
 /// removed), each written in the audit log (`action`, the actor its account, the address
 /// `local`) in the same statement: a session two processes sweep at once is removed, and
-/// written, by one of them. How many.
+/// written, by one of them. How many. The statement runs read committed, as every audit
+/// entry is written (the chain's trigger sees the entry committed before it), and only
+/// when a session has ended: a sweep with nothing to do takes no lock on the log.
 pub async fn sweep_sessions(
     pool: &Pool,
     lifetimes: Lifetimes,
     action: &str,
     why: EndedBecause<'_>,
 ) -> Result<u64> {
-    let client = pool.get().await?;
-    let swept = client
+    const ENDED: &str = "now() - s.created_at >= make_interval(secs => $1)
+         OR now() - s.last_seen >= make_interval(secs => $2)
+         OR NOT EXISTS (SELECT 1 FROM accounts a WHERE a.name = s.account)";
+    let mut client = pool.get().await?;
+    let any = format!("SELECT EXISTS (SELECT 1 FROM sessions s WHERE {ENDED})");
+    let limits: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
+        [&lifetimes.absolute_s, &lifetimes.idle_s];
+    if !client.query_one(&any, &limits).await?.get::<_, bool>(0) {
+        return Ok(0);
+    }
+    let tx = crate::read_committed(&mut client).await?;
+    let swept = tx
         .execute(
-            "WITH gone AS (
-                 DELETE FROM sessions s
-                 WHERE now() - s.created_at >= make_interval(secs => $1)
-                    OR now() - s.last_seen >= make_interval(secs => $2)
-                    OR NOT EXISTS (SELECT 1 FROM accounts a WHERE a.name = s.account)
-                 RETURNING s.account, s.created_at,
-                     EXISTS (SELECT 1 FROM accounts a WHERE a.name = s.account) AS kept,
-                     now() - s.created_at >= make_interval(secs => $1) AS over
-             )
-             INSERT INTO audit_log(at, actor, address, action, detail)
-             SELECT now(), account, 'local', $3, 'dashboard: ' ||
-                 CASE WHEN NOT kept THEN $6 WHEN over THEN $4 ELSE $5 END
-             FROM gone ORDER BY created_at",
+            &format!(
+                "WITH gone AS (
+                     DELETE FROM sessions s WHERE {ENDED}
+                     RETURNING s.account, s.created_at,
+                         EXISTS (SELECT 1 FROM accounts a WHERE a.name = s.account) AS kept,
+                         now() - s.created_at >= make_interval(secs => $1) AS over
+                 )
+                 INSERT INTO audit_log(at, actor, address, action, detail)
+                 SELECT now(), account, 'local', $3, 'dashboard: ' ||
+                     CASE WHEN NOT kept THEN $6 WHEN over THEN $4 ELSE $5 END
+                 FROM gone ORDER BY created_at"
+            ),
             &[
                 &lifetimes.absolute_s,
                 &lifetimes.idle_s,
@@ -276,6 +287,7 @@ pub async fn sweep_sessions(
             ],
         )
         .await?;
+    tx.commit().await?;
     Ok(swept)
 }
 

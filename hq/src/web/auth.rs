@@ -24,14 +24,21 @@ const COOKIE: &str = "fairpos_session";
 const CSRF_COOKIE: &str = "fairpos_csrf";
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    cookies(headers, name).into_iter().next()
+}
+
+/// Every value of the cookie `name` the request carries (a browser sends one for each path
+/// or domain that set it), in the order sent.
+fn cookies(headers: &HeaderMap, name: &str) -> Vec<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
+        .filter(|(k, _)| *k == name)
         .map(|(_, v)| v.to_string())
+        .collect()
 }
 
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
@@ -161,31 +168,11 @@ pub(crate) async fn login(
             ("/login", "重新登录 Log in again"),
         );
     }
-    let browser = cookie(&headers, known_browser::COOKIE);
-    let via = ("dashboard", browser.as_deref());
+    let browser = cookies(&headers, known_browser::COOKIE);
+    let via = ("dashboard", browser.as_slice());
     match log_in(&state, from.ip(), &form.name, form.password, via).await {
         Ok((token, _, account)) => {
-            // The session, and this browser known to the account from now on.
-            let known = state.browsers.cookie_for(&account.name);
-            let cookies = [
-                (
-                    header::SET_COOKIE,
-                    format!(
-                        "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
-                        state.sessions.absolute.num_seconds(),
-                        https.cookie_attributes()
-                    ),
-                ),
-                (
-                    header::SET_COOKIE,
-                    format!(
-                        "{}={known}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
-                        known_browser::COOKIE,
-                        known_browser::LIFETIME_S,
-                        https.cookie_attributes()
-                    ),
-                ),
-            ];
+            let cookies = login_cookies(&state, https, &token, &account).await;
             let home = Redirect::to(&account.access.home());
             (AppendHeaders(cookies), home).into_response()
         }
@@ -210,6 +197,37 @@ pub(crate) async fn login(
     }
 }
 
+/// What a browser that logged in to `account` keeps: the session's cookie, and the one
+/// that makes it known to the account from now on ([`known_browser`]; left out when the
+/// password's hash cannot be read: the login stands).
+async fn login_cookies(
+    state: &AppState,
+    https: Https,
+    token: &str,
+    account: &Account,
+) -> Vec<(header::HeaderName, String)> {
+    let secure = https.cookie_attributes();
+    let session = format!(
+        "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+        state.sessions.absolute.num_seconds(),
+    );
+    let mut cookies = vec![(header::SET_COOKIE, session)];
+    match state.password_hash_of(account.name.clone()).await {
+        Ok(Some(hash)) => {
+            let known = state.browsers.cookie_for(&account.name, &hash);
+            let known = format!(
+                "{}={known}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+                known_browser::COOKIE,
+                known_browser::LIFETIME_S,
+            );
+            cookies.push((header::SET_COOKIE, known));
+        }
+        Ok(None) => {}
+        Err(e) => eprintln!("a known browser's cookie for {}: {e}", account.name),
+    }
+    cookies
+}
+
 /// Why a login did not open a session.
 pub(crate) enum LoginRefused {
     /// Too many failures from the address or to the account: the wait.
@@ -221,9 +239,10 @@ pub(crate) enum LoginRefused {
 }
 
 /// A login from `address` to the account named `given` (trimmed; the first organizer when
-/// empty) `via` the dashboard or the API, and from a browser with that cookie of
-/// [`known_browser`] if any, counted by the throttle before it is checked (against the
-/// browser alone when the cookie is one of an earlier login to the account):
+/// empty) `via` the dashboard or the API, from a browser with these cookies of
+/// [`known_browser`] (none, or one per path or domain that set it), counted by the throttle
+/// before it is checked (against the browser alone when a cookie is one of an earlier login
+/// to the account, its password unchanged since):
 /// `(token, peer id, account)`. The password is checked on a blocking thread, the database
 /// locked only to read the account and to open the session (not while Argon2 runs). An
 /// unknown name costs the same Argon2 run as a wrong password, so the time taken does not
@@ -236,10 +255,10 @@ pub(crate) async fn log_in(
     address: IpAddr,
     given: &str,
     password: String,
-    (via, browser): (&str, Option<&str>),
+    (via, browser): (&str, &[String]),
 ) -> std::result::Result<(String, String, Account), LoginRefused> {
     let name = accounts::login_name(given);
-    let known = browser.and_then(|cookie| state.browsers.vouches_for(cookie, &name));
+    let known = known_to(state, &name, browser).await;
     let attempt = Attempt::login(&state.throttle, address, &name, known.as_deref())
         .await
         .map_err(LoginRefused::TooMany)?;
@@ -269,6 +288,24 @@ pub(crate) async fn log_in(
             Err(LoginRefused::Failed(e))
         }
     }
+}
+
+/// The nonce of the first of `cookies` that makes the browser known to the account `name`
+/// as its password stands ([`known_browser`]), if any. The password's hash is read only when
+/// the browser sends such a cookie; a failure to read it leaves the browser unknown.
+async fn known_to(state: &AppState, name: &str, cookies: &[String]) -> Option<String> {
+    if cookies.is_empty() {
+        return None;
+    }
+    let hash = match state.password_hash_of(name.to_string()).await {
+        Ok(hash) => hash?,
+        Err(e) => {
+            eprintln!("checking a known browser's cookie for {name}: {e}");
+            return None;
+        }
+    };
+    let vouched = |cookie: &String| state.browsers.vouches_for(cookie, name, &hash);
+    cookies.iter().find_map(vouched)
 }
 
 /// Ends the session of the cookie, if it names one (written in the audit log with its

@@ -109,6 +109,17 @@ impl AppState {
         Ok((new.token, new.peer_id, account))
     }
 
+    /// The stored hash of the password of the account `name`, if there is one.
+    pub async fn password_hash_of(&self, name: String) -> Result<Option<String>> {
+        let Some(pool) = &self.pg_organizers else {
+            let credentials = move |db: &_| accounts::credentials(db, &name);
+            let read = self.readers.read(credentials).await?;
+            return Ok(read.map(|(_, hash)| hash));
+        };
+        let stored = stored_accounts::stored(pool, &name).await?;
+        Ok(stored.map(|s| s.password_hash))
+    }
+
     /// Ends the dashboard session of `token` (nothing happens for any other token).
     pub async fn log_out(&self, token: String) -> Result<()> {
         match &self.pg_organizers {

@@ -11,7 +11,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::hq::{pause, Hq, Server, PASSWORD};
+use common::hq::{csrf_field, pause, Hq, Server, PASSWORD};
 use common::tls::{certificates, path};
 use common::Till;
 use reqwest::header::HeaderMap;
@@ -100,14 +100,7 @@ impl Http {
                 .unwrap();
             let set = header(r.headers(), "set-cookie").to_string();
             let cookie = set.split(';').next().unwrap().to_string();
-            let html = r.text().await.unwrap();
-            let field = html
-                .split("name=\"csrf\" value=\"")
-                .nth(1)
-                .and_then(|rest| rest.split('"').next())
-                .unwrap_or_else(|| panic!("no csrf field in {html}"))
-                .to_string();
-            (cookie, field)
+            (cookie, csrf_field(&r.text().await.unwrap()))
         })
     }
 

@@ -471,13 +471,7 @@ impl Api {
             let page = self.client.get(format!("{}/login", self.base));
             let page = page.send().await.unwrap();
             let csrf_cookie = set(&page).join("; ");
-            let html = page.text().await.unwrap();
-            let field = html
-                .split("name=\"csrf\" value=\"")
-                .nth(1)
-                .and_then(|rest| rest.split('"').next())
-                .unwrap_or_else(|| panic!("no csrf field in {html}"))
-                .to_string();
+            let field = csrf_field(&page.text().await.unwrap());
             // Names and passwords of letters, digits and '-' need no escaping.
             let form = format!("csrf={field}&name={name}&password={password}");
             let answer = self
@@ -578,4 +572,13 @@ impl Api {
         };
         (field("token"), field("peer_id"))
     }
+}
+
+/// The anti-forgery token in the login page `html` (its hidden field).
+pub fn csrf_field(html: &str) -> String {
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no csrf field in {html}"))
+        .to_string()
 }

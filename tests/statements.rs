@@ -513,14 +513,22 @@ fn a_printed_shift_slip_names_the_sales_headquarters_never_received(hq: Hq) {
     );
     let forged = text.replace(";sales=3;", ";sales=2;");
     hq_fails(&hq, &["hq", "slip", "verify", &forged], 2, "slip");
-    // A second slip of the same shift, signed with the till's own key, is refused too: the
-    // first one stays.
+    // The slip signed again with the key the till's sync secret derives, as a fair hub
+    // relaying its sync could (it sees that secret), is refused: the till signs with a key
+    // of its own, whose secret never left it.
     let (body, _) = text.rsplit_once(";sig=").unwrap();
     let other = body.replace("counted=17400;variance=-100", "counted=17500;variance=0");
-    let resigned = format!(
-        "{other};sig={}",
-        fairpos_sync::keys::sign(&till.secret(), other.as_bytes())
+    let sign = |secret: &str| fairpos_sync::keys::sign(secret, other.as_bytes());
+    let by_a_hub = format!("{other};sig={}", sign(&till.secret()));
+    hq_fails(
+        &hq,
+        &["hq", "slip", "verify", &by_a_hub],
+        2,
+        "signature does not verify",
     );
+    // A second slip of the same shift, signed with the till's own key, is refused too: the
+    // first one stays.
+    let resigned = format!("{other};sig={}", sign(&till.signing_secret()));
     hq_fails(
         &hq,
         &["hq", "slip", "verify", &resigned],
@@ -528,7 +536,7 @@ fn a_printed_shift_slip_names_the_sales_headquarters_never_received(hq: Hq) {
         "signed a different slip",
     );
     // In the audit log: the till, the shift and its last sale, the photo's file; the
-    // second reading as recorded before; the three refused with why.
+    // second reading as recorded before; the four refused with why.
     let photo_name = photo.display().to_string();
     let audit = hq.json(&["hq", "audit", "--json"]);
     let slips: Vec<&str> = audit
@@ -539,7 +547,7 @@ fn a_printed_shift_slip_names_the_sales_headquarters_never_received(hq: Hq) {
         .map(|e| e["detail"].as_str().unwrap())
         .collect();
     let shift = verified["slip"]["shift"].as_str().unwrap();
-    assert_eq!(slips.len(), 5, "{slips:?}");
+    assert_eq!(slips.len(), 6, "{slips:?}");
     assert_eq!(
         slips[0],
         format!("image {photo_name}: T01 shift {shift}, last sale T01-000003, recorded")

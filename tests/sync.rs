@@ -661,7 +661,7 @@ fn a_till_writing_into_another_tills_ledger_is_refused_and_logged(hq: Hq) {
         )],
         signature: String::new(),
     };
-    bundle.sign(&t2.secret());
+    bundle.sign(&t2.signing_secret());
     let file = t2.data().join("forged.bundle");
     std::fs::write(&file, serde_json::to_vec(&bundle).unwrap()).unwrap();
     let out = hq.run(&["hq", "bundle", "import", file.to_str().unwrap()]);
@@ -677,7 +677,7 @@ fn a_till_writing_into_another_tills_ledger_is_refused_and_logged(hq: Hq) {
         own.id().key(),
         &forged_own.save(),
     )];
-    bundle.sign(&t2.secret());
+    bundle.sign(&t2.signing_secret());
     std::fs::write(&file, serde_json::to_vec(&bundle).unwrap()).unwrap();
     let out = hq.run(&["hq", "bundle", "import", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));

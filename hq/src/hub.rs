@@ -44,6 +44,9 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, trust: &Trust) -> Result<Hq> {
         code: code.to_string(),
         actor: actor.to_hex_string(),
         again: None,
+        // A hub's bundles are checked with the key its secret derives: only headquarters,
+        // which made that secret, sees it (no one relays a hub's sync).
+        signing_key: None,
     };
     let response = rt.block_on(client.enroll(&request, ENROL_LIMIT))?;
     if response.role != "hub" {
@@ -101,6 +104,7 @@ pub fn enroll_again(dir: &Path, hq: &str, code: &str, ca: Option<&str>) -> Resul
         code: code.to_string(),
         actor: ActorId::random().to_hex_string(),
         again: Some(again.clone()),
+        signing_key: None,
     };
     let response = runtime()?.block_on(client.enroll(&request, ENROL_LIMIT))?;
     if response.role != "hub" {

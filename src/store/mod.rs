@@ -142,9 +142,23 @@ fn lock_dir(dir: &Path) -> Result<File> {
 /// The `meta` key of the secret headquarters gave this till at enrolment.
 pub const DEVICE_SECRET: &str = "device_secret";
 
+/// The `meta` key of the secret this till made at enrolment for its signing key (bundles,
+/// shift slips), when headquarters keeps that key's public half.
+pub const SIGNING_SECRET: &str = "signing_secret";
+
 /// A value of the `meta` table.
 pub fn meta_value(conn: &Connection, key: &str) -> Result<Option<String>> {
     Ok(meta(conn, key)?)
+}
+
+/// What this till signs its bundles and slips with: the secret of the signing key it made
+/// at enrolment, or (enrolled before those, or with an older headquarters) the secret
+/// headquarters gave it; `None` when it never enrolled.
+pub fn signing_secret(conn: &Connection) -> Result<Option<String>> {
+    match meta_value(conn, SIGNING_SECRET)? {
+        Some(own) => Ok(Some(own)),
+        None => meta_value(conn, DEVICE_SECRET),
+    }
 }
 
 impl Store {
@@ -274,6 +288,18 @@ impl Store {
         Ok(fairpos_projection::schema::set_meta(
             &self.conn, key, value,
         )?)
+    }
+
+    /// Keeps the secret of the signing key made at enrolment when headquarters kept its
+    /// public half (`kept`), else forgets it: the till then signs with the key its device
+    /// secret derives, which headquarters holds.
+    pub fn keep_signing_secret(&mut self, secret: &str, kept: bool) -> Result<()> {
+        if kept {
+            return self.set_meta(SIGNING_SECRET, secret);
+        }
+        self.conn
+            .execute("DELETE FROM meta WHERE key = ?1", [SIGNING_SECRET])?;
+        Ok(())
     }
 
     /// Runs `f` in one immediate transaction; records it appends reach the ledger and the

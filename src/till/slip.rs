@@ -15,7 +15,7 @@ use fairpos_sync::{keys, Record};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::store::{meta_value, Identity, Store, Writer, DEVICE_SECRET};
+use crate::store::{signing_secret, Identity, Store, Writer};
 
 /// Where the last slip's text is kept, to be shown or printed again.
 const LAST_SLIP: &str = "last_shift_slip";
@@ -63,7 +63,7 @@ pub(super) fn build_slip(
 /// kept as the till's last slip in the close's own transaction: a close is never without
 /// its slip.
 pub(super) fn sign_and_keep(w: &mut Writer<'_>, slip: &ShiftSlip) -> Result<String> {
-    let signature = meta_value(w.conn(), DEVICE_SECRET)?
+    let signature = signing_secret(w.conn())?
         .map(|secret| keys::sign(&secret, slip.body().as_bytes()))
         .unwrap_or_default();
     let text = slip.text(&signature);

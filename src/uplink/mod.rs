@@ -19,6 +19,7 @@ use fairpos_projection::catalog::apply_document;
 use fairpos_sync::bundle::{Bundle, BundleDoc, FORMAT};
 use fairpos_sync::catalog::CatalogDoc;
 use fairpos_sync::client::HqClient;
+use fairpos_sync::keys;
 use fairpos_sync::protocol::{device_token, EnrollRequest, EnrollResponse, EnrolledAs};
 use fairpos_sync::tls::Trust;
 use fairpos_sync::{storage, ActorId, LedgerDoc};
@@ -28,7 +29,9 @@ use serde::Serialize;
 pub use self::pass::{sync_once, SyncDone, SyncJob, SyncOptions, SyncReport};
 use crate::clock::utc_text as now_text;
 use crate::error::{Error, Result};
-use crate::store::{meta_value, InitOptions, DB_FILE, DEVICE_SECRET};
+use crate::store::{
+    meta_value, signing_secret, InitOptions, DB_FILE, DEVICE_SECRET, SIGNING_SECRET,
+};
 use crate::till::Till;
 
 const META_HQ: &str = "hq_url";
@@ -60,10 +63,12 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str, trust: &Trust) -
     }
     let client = HqClient::new(hq, trust)?;
     let actor = ActorId::random();
+    let signing = keys::new_secret();
     let request = EnrollRequest {
         code: code.to_string(),
         actor: actor.to_hex_string(),
         again: None,
+        signing_key: Some(keys::public_key(&signing)),
     };
     let response = runtime()?.block_on(client.enroll(&request, ENROL_LIMIT))?;
     check_till_code(&response)?;
@@ -79,6 +84,8 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str, trust: &Trust) -
     )?;
     till.store_mut().set_meta(META_HQ, client.base())?;
     till.store_mut().set_meta(DEVICE_SECRET, &response.secret)?;
+    let kept = response.signing_key.is_some() && response.signing_key == request.signing_key;
+    till.store_mut().keep_signing_secret(&signing, kept)?;
     if let Some(ca) = trust.ca_pem() {
         till.store_mut().set_meta(META_HQ_CA, ca)?;
     }
@@ -125,10 +132,17 @@ pub fn enroll_again(
         fair: identity.fair.id.clone(),
         device: identity.device.to_string(),
     };
+    // The signing key made at the first enrolment, kept (headquarters may have lost it
+    // with a restore); one made now for a till enrolled before there were any.
+    let signing = match till.store().meta(SIGNING_SECRET)? {
+        Some(secret) => secret,
+        None => keys::new_secret(),
+    };
     let request = EnrollRequest {
         code: code.to_string(),
         actor: identity.actor.to_hex_string(),
         again: Some(again.clone()),
+        signing_key: Some(keys::public_key(&signing)),
     };
     let response = runtime()?.block_on(client.enroll(&request, ENROL_LIMIT))?;
     check_till_code(&response)?;
@@ -150,6 +164,8 @@ pub fn enroll_again(
     // The catalog stays as the till has it: its next sync merges headquarters' in.
     till.store_mut().set_meta(META_HQ, client.base())?;
     till.store_mut().set_meta(DEVICE_SECRET, &response.secret)?;
+    let kept = response.signing_key.is_some() && response.signing_key == request.signing_key;
+    till.store_mut().keep_signing_secret(&signing, kept)?;
     if let Some(ca) = trust.ca_pem() {
         till.store_mut().set_meta(META_HQ_CA, ca)?;
     }
@@ -348,14 +364,12 @@ pub fn export_catalog_bundle(till: &mut Till) -> Result<Bundle> {
     signed_bundle(till, vec![BundleDoc::new(key, &bytes)])
 }
 
-/// A bundle of `docs` from this till, signed with its secret.
+/// A bundle of `docs` from this till, signed with its signing key ([`signing_secret`]).
 fn signed_bundle(till: &mut Till, docs: Vec<BundleDoc>) -> Result<Bundle> {
     let identity = till.store().identity().clone();
-    let (_, token) = credentials(till.reader()?, &identity.device, Some("-"))?;
-    let secret = token
-        .split_once('.')
-        .map(|(_, s)| s.to_string())
-        .unwrap_or_default();
+    // Refused, saying so, when the till never enrolled.
+    credentials(till.reader()?, &identity.device, Some("-"))?;
+    let secret = signing_secret(till.reader()?)?.unwrap_or_default();
     let mut bundle = Bundle {
         format: FORMAT.into(),
         fair: identity.fair.id,

@@ -238,6 +238,7 @@ mod tests {
                     code: "CODE".into(),
                     actor: "actor".into(),
                     again: None,
+                    signing_key: None,
                 },
                 Duration::from_secs(10),
             )

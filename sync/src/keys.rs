@@ -59,6 +59,12 @@ pub fn public_key(secret: &str) -> String {
     hex(signing_key(secret).verifying_key().as_bytes())
 }
 
+/// Whether `text` is a public key (hex) a signature can be checked against.
+pub fn is_public_key(text: &str) -> bool {
+    let bytes = unhex(text).and_then(|b| <[u8; 32]>::try_from(b).ok());
+    bytes.is_some_and(|b| VerifyingKey::from_bytes(&b).is_ok())
+}
+
 /// Signs `message`; hex.
 pub fn sign(secret: &str, message: &[u8]) -> String {
     hex(&signing_key(secret).sign(message).to_bytes())
@@ -92,5 +98,23 @@ mod tests {
         assert!(!verify(&pk, b"bundlE", &sig));
         assert!(!verify(&public_key(&new_secret()), b"bundle", &sig));
         assert_eq!(unhex(&hex(&[0, 255, 16])), Some(vec![0, 255, 16]));
+    }
+
+    #[test]
+    fn a_public_key_is_32_bytes_of_a_curve_point() {
+        assert!(is_public_key(&public_key(&new_secret())));
+        for not_one in [
+            "",
+            "00",
+            &"zz".repeat(32),
+            &"00".repeat(33),
+            &new_secret()[..62],
+        ] {
+            assert!(!is_public_key(not_one), "{not_one}");
+        }
+        // 32 bytes that are no point's encoding (y = 2 has no x on the curve).
+        let mut off_curve = [0u8; 32];
+        off_curve[0] = 2;
+        assert!(!is_public_key(&hex(&off_curve)));
     }
 }

@@ -40,6 +40,11 @@ pub struct EnrollRequest {
     /// for another device, or headquarters of another fair, refuses it, the code unused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub again: Option<EnrolledAs>,
+    /// The public half (hex) of a signing key the device made for itself, for its bundles
+    /// and shift slips: unlike one derived from the secret headquarters gives it, a fair hub
+    /// that relays its sync (and so sees that secret) cannot sign in its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<String>,
 }
 
 /// The fair and device a till enrolling again already is.
@@ -62,6 +67,10 @@ pub struct EnrollResponse {
     pub catalog_key: String,
     /// The whole catalog document, base64.
     pub catalog: String,
+    /// The request's `signing_key`, when headquarters keeps it as the device's (an older
+    /// headquarters says nothing: the device then signs with the key its secret derives).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<String>,
 }
 
 impl EnrollResponse {
@@ -221,6 +230,7 @@ mod tests {
             fair_toml: fairpos_domain::demo::FAIR_TOML.into(),
             catalog_key: "k".into(),
             catalog: String::new(),
+            signing_key: None,
         };
         let again = |fair: &str| EnrolledAs {
             fair: fair.into(),

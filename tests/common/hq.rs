@@ -300,6 +300,17 @@ impl Till {
             .unwrap()
     }
 
+    /// The secret of the signing key the till made at enrolment (its bundles and slips).
+    pub fn signing_secret(&self) -> String {
+        self.db()
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'signing_secret'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
     /// `(sale number, total)` of every sale of this till.
     pub fn sale_totals(&self) -> Vec<(String, i64)> {
         self.sales()

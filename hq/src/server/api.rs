@@ -80,7 +80,10 @@ pub async fn enroll(
         Ok(a) => a,
         Err(refused) => return refused.json(),
     };
-    let granted = state.enroll_device(req.code, req.actor, req.again).await;
+    let signing_key = req.signing_key.clone();
+    let granted = state
+        .enroll_device(req.code, req.actor, req.again, req.signing_key)
+        .await;
     // The catalog is saved for a till that enrolled, not for every attempt.
     let result = granted.map(|(grant, fair_toml)| {
         let catalog = match &state.catalog {
@@ -95,6 +98,7 @@ pub async fn enroll(
             fair_toml,
             catalog_key: state.catalog_key.clone(),
             catalog: base64::engine::general_purpose::STANDARD.encode(catalog),
+            signing_key,
         }
     });
     match result {

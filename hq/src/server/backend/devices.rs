@@ -13,21 +13,43 @@ use crate::{meta, project, Error, Result};
 
 impl AppState {
     /// Uses an enrolment code for the device writing with `actor` (a till that is `again`
-    /// this fair's device, enrolling again); the grant, and the fair file a till sets itself
-    /// up with.
+    /// this fair's device, enrolling again), keeping `signing_key` as the key its bundles
+    /// and slips are checked with when it made one (else the key its secret derives); the
+    /// grant, and the fair file a till sets itself up with.
     pub async fn enroll_device(
         &self,
         code: String,
         actor: String,
         again: Option<EnrolledAs>,
+        signing_key: Option<String>,
     ) -> Result<(Grant, String)> {
         devices::check_same_fair(again.as_ref(), &self.fair.id)?;
+        if signing_key
+            .as_deref()
+            .is_some_and(|k| !keys::is_public_key(k))
+        {
+            return Err(Error::input(
+                "the device's signing key is not an Ed25519 public key",
+            ));
+        }
         let Some(pool) = &self.pg else {
             return self
                 .on_writer(move |db| {
                     let fair_toml = meta(db, "fair_toml")?.unwrap_or_default();
                     let device = again.as_ref().map(|a| a.device.as_str());
-                    let grant = devices::enroll(db, &code, &actor, device)?;
+                    // Taken for writing first: the code is read, then used.
+                    let tx = rusqlite::Transaction::new_unchecked(
+                        db,
+                        rusqlite::TransactionBehavior::Immediate,
+                    )?;
+                    let grant = devices::enroll(&tx, &code, &actor, device)?;
+                    if let Some(key) = &signing_key {
+                        tx.execute(
+                            "UPDATE devices SET public_key = ?2 WHERE device = ?1",
+                            (&grant.device, key),
+                        )?;
+                    }
+                    tx.commit()?;
                     Ok((grant, fair_toml))
                 })
                 .await;
@@ -36,13 +58,14 @@ impl AppState {
             return Err(Error::input("bad actor id"));
         }
         let secret = keys::new_secret();
+        let public_key = signing_key.unwrap_or_else(|| keys::public_key(&secret));
         let enrolment = registry::enroll(
             pool,
             &devices::code_hash(&code),
             &actor,
             again.as_ref().map(|a| a.device.as_str()),
             &keys::secret_hash(&secret),
-            &keys::public_key(&secret),
+            &public_key,
         )
         .await?;
         let (device, stall, role) = match enrolment {

@@ -290,15 +290,20 @@ impl Store {
         )?)
     }
 
-    /// Keeps the secret of the signing key made at enrolment when headquarters kept its
-    /// public half (`kept`), else forgets it: the till then signs with the key its device
+    /// Keeps what an enrolment gave, in one transaction: the device secret headquarters
+    /// gave, and the secret of the signing key made for it when headquarters kept that
+    /// key's public half (`signing`), else none: the till then signs with the key its device
     /// secret derives, which headquarters holds.
-    pub fn keep_signing_secret(&mut self, secret: &str, kept: bool) -> Result<()> {
-        if kept {
-            return self.set_meta(SIGNING_SECRET, secret);
+    pub fn keep_credentials(&mut self, device_secret: &str, signing: Option<&str>) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        fairpos_projection::schema::set_meta(&tx, DEVICE_SECRET, device_secret)?;
+        match signing {
+            Some(secret) => fairpos_projection::schema::set_meta(&tx, SIGNING_SECRET, secret)?,
+            None => {
+                tx.execute("DELETE FROM meta WHERE key = ?1", [SIGNING_SECRET])?;
+            }
         }
-        self.conn
-            .execute("DELETE FROM meta WHERE key = ?1", [SIGNING_SECRET])?;
+        tx.commit()?;
         Ok(())
     }
 

@@ -83,9 +83,10 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str, trust: &Trust) -
         },
     )?;
     till.store_mut().set_meta(META_HQ, client.base())?;
-    till.store_mut().set_meta(DEVICE_SECRET, &response.secret)?;
     let kept = response.signing_key.is_some() && response.signing_key == request.signing_key;
-    till.store_mut().keep_signing_secret(&signing, kept)?;
+    let signing = kept.then_some(signing.as_str());
+    till.store_mut()
+        .keep_credentials(&response.secret, signing)?;
     if let Some(ca) = trust.ca_pem() {
         till.store_mut().set_meta(META_HQ_CA, ca)?;
     }
@@ -163,9 +164,10 @@ pub fn enroll_again(
     }
     // The catalog stays as the till has it: its next sync merges headquarters' in.
     till.store_mut().set_meta(META_HQ, client.base())?;
-    till.store_mut().set_meta(DEVICE_SECRET, &response.secret)?;
     let kept = response.signing_key.is_some() && response.signing_key == request.signing_key;
-    till.store_mut().keep_signing_secret(&signing, kept)?;
+    let signing = kept.then_some(signing.as_str());
+    till.store_mut()
+        .keep_credentials(&response.secret, signing)?;
     if let Some(ca) = trust.ca_pem() {
         till.store_mut().set_meta(META_HQ_CA, ca)?;
     }

@@ -2,7 +2,7 @@
 //! enrolment and keeps only its SHA-256. The device's signing key (Ed25519) is derived from
 //! the same secret; headquarters keeps the public half, and checks bundles with it.
 
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 /// A new secret: 32 random bytes, hex.
@@ -62,7 +62,8 @@ pub fn public_key(secret: &str) -> String {
 /// Whether `text` is a public key (hex) a signature can be checked against.
 pub fn is_public_key(text: &str) -> bool {
     let bytes = unhex(text).and_then(|b| <[u8; 32]>::try_from(b).ok());
-    bytes.is_some_and(|b| VerifyingKey::from_bytes(&b).is_ok())
+    // A weak (small-order) key would let anyone make signatures that verify.
+    bytes.is_some_and(|b| VerifyingKey::from_bytes(&b).is_ok_and(|k| !k.is_weak()))
 }
 
 /// Signs `message`; hex.
@@ -81,7 +82,8 @@ pub fn verify(public_key: &str, message: &[u8], signature: &str) -> bool {
     let Ok(key) = VerifyingKey::from_bytes(&pk) else {
         return false;
     };
-    key.verify(message, &Signature::from_bytes(&sig)).is_ok()
+    key.verify_strict(message, &Signature::from_bytes(&sig))
+        .is_ok()
 }
 
 #[cfg(test)]
@@ -116,5 +118,10 @@ mod tests {
         let mut off_curve = [0u8; 32];
         off_curve[0] = 2;
         assert!(!is_public_key(&hex(&off_curve)));
+        // The identity, a point of small order: with it R = identity and s = 0 would
+        // verify for any message.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(!is_public_key(&hex(&identity)));
     }
 }

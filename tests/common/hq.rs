@@ -288,8 +288,8 @@ impl Till {
         );
     }
 
-    /// The till's device secret, read from its database (for playing a rogue till or
-    /// signing a hand-made bundle).
+    /// The till's device secret, read from its database (for playing a rogue till, or a
+    /// hub that relays its sync and so sees it).
     pub fn secret(&self) -> String {
         self.db()
             .query_row(
@@ -300,7 +300,8 @@ impl Till {
             .unwrap()
     }
 
-    /// The secret of the signing key the till made at enrolment (its bundles and slips).
+    /// The secret of the signing key the till made at enrolment (its bundles and slips; for
+    /// signing a hand-made bundle).
     pub fn signing_secret(&self) -> String {
         self.db()
             .query_row(

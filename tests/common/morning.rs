@@ -148,7 +148,7 @@ pub fn bundle_without_first_day(till: &Till) -> std::path::PathBuf {
     let before = bundle.docs.len();
     bundle.docs.retain(|d| !d.key.ends_with("/2026-11-21"));
     assert_eq!(bundle.docs.len(), before - 1, "one document per day");
-    bundle.sign(&till.secret());
+    bundle.sign(&till.signing_secret());
     let partial = till.data().join("day2.bundle");
     std::fs::write(&partial, serde_json::to_vec(&bundle).unwrap()).unwrap();
     partial

@@ -455,8 +455,10 @@ mod tests {
                 [ago(61), unused_hash],
             )
             .unwrap();
+        assert!(sessions::any_ended(&hq.conn, &limits).unwrap());
         assert_eq!(sessions::sweep(&hq.conn, &limits).unwrap(), 2);
         assert!(matches!(read(&live), Some(Ok(_))));
+        assert!(!sessions::any_ended(&hq.conn, &limits).unwrap());
         assert_eq!(sessions::sweep(&hq.conn, &limits).unwrap(), 0, "once");
         let written: Vec<(String, String, String)> = crate::audit::entries(&hq.conn, Some(2))
             .unwrap()

@@ -195,7 +195,35 @@ pub const ENDED: &str = "session ended";
 pub fn sweep(conn: &Connection, limits: &SessionLimits) -> Result<usize> {
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     let now = Utc::now();
-    let mut listed = tx.prepare(
+    let mut swept = 0;
+    for session in listed(&tx)? {
+        let Some(why) = session.ended(now, limits) else {
+            continue;
+        };
+        tx.execute(
+            "DELETE FROM sessions WHERE token_hash = ?1",
+            [&session.token_hash],
+        )?;
+        // A session from before accounts was the organizers' one password's.
+        let first = || crate::accounts::FIRST_ORGANIZER.to_string();
+        let actor = session.account.unwrap_or_else(first);
+        crate::audit::record(&tx, &actor, "local", ENDED, &format!("dashboard: {why}"))?;
+        swept += 1;
+    }
+    tx.commit()?;
+    Ok(swept)
+}
+
+/// Whether a session has ended under `limits` (read only: a sweep with nothing to do need
+/// not take the database for writing).
+pub fn any_ended(conn: &Connection, limits: &SessionLimits) -> Result<bool> {
+    let now = Utc::now();
+    Ok(listed(conn)?.iter().any(|s| s.ended(now, limits).is_some()))
+}
+
+/// Every session, oldest first, as [`sweep`] reads it.
+fn listed(conn: &Connection) -> Result<Vec<Swept>> {
+    let mut listed = conn.prepare(
         "SELECT s.token_hash, s.created_at, s.last_seen, s.account, a.name IS NOT NULL
          FROM sessions s LEFT JOIN accounts a ON a.name = s.account
          ORDER BY s.created_at",
@@ -213,30 +241,7 @@ pub fn sweep(conn: &Connection, limits: &SessionLimits) -> Result<usize> {
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    drop(listed);
-    let mut swept = 0;
-    for session in sessions {
-        let (created, seen) = session.times;
-        let why = match (&session.account, session.account_kept) {
-            (None, _) => Some("it was opened before accounts".to_string()),
-            (Some(_), false) => Some(ACCOUNT_REMOVED.to_string()),
-            (Some(_), true) => ended(created, seen, now, limits),
-        };
-        let Some(why) = why else {
-            continue;
-        };
-        tx.execute(
-            "DELETE FROM sessions WHERE token_hash = ?1",
-            [&session.token_hash],
-        )?;
-        // A session from before accounts was the organizers' one password's.
-        let first = || crate::accounts::FIRST_ORGANIZER.to_string();
-        let actor = session.account.unwrap_or_else(first);
-        crate::audit::record(&tx, &actor, "local", ENDED, &format!("dashboard: {why}"))?;
-        swept += 1;
-    }
-    tx.commit()?;
-    Ok(swept)
+    Ok(sessions)
 }
 
 /// A session as [`sweep`] reads it.
@@ -247,6 +252,18 @@ struct Swept {
     account: Option<String>,
     /// Whether its account is still there.
     account_kept: bool,
+}
+
+impl Swept {
+    /// Why it has ended under `limits` at `now`, if it has.
+    fn ended(&self, now: DateTime<Utc>, limits: &SessionLimits) -> Option<String> {
+        let (created, seen) = self.times;
+        match (&self.account, self.account_kept) {
+            (None, _) => Some("it was opened before accounts".to_string()),
+            (Some(_), false) => Some(ACCOUNT_REMOVED.to_string()),
+            (Some(_), true) => ended(created, seen, now, limits),
+        }
+    }
 }
 
 /// The peer and account of a live session, its use recorded; an ended session (expired, or

@@ -83,8 +83,7 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str, trust: &Trust) -
         },
     )?;
     till.store_mut().set_meta(META_HQ, client.base())?;
-    let kept = response.signing_key.is_some() && response.signing_key == request.signing_key;
-    let signing = kept.then_some(signing.as_str());
+    let signing = kept_signing(&request, &response, &signing);
     till.store_mut()
         .keep_credentials(&response.secret, signing)?;
     if let Some(ca) = trust.ca_pem() {
@@ -93,6 +92,18 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str, trust: &Trust) -
     let bytes = response.catalog_bytes()?;
     store_catalog(&mut till, &response.catalog_key, &bytes)?;
     Ok(till)
+}
+
+/// The secret of the signing key `request` offered, when headquarters' `response` says it
+/// keeps that key; `None` when it kept another or says nothing (an older headquarters,
+/// which keeps the key the device secret derives).
+fn kept_signing<'s>(
+    request: &EnrollRequest,
+    response: &EnrollResponse,
+    secret: &'s str,
+) -> Option<&'s str> {
+    let offered = request.signing_key.as_ref()?;
+    (response.signing_key.as_ref() == Some(offered)).then_some(secret)
 }
 
 /// How long an enrolment may take.
@@ -164,8 +175,7 @@ pub fn enroll_again(
     }
     // The catalog stays as the till has it: its next sync merges headquarters' in.
     till.store_mut().set_meta(META_HQ, client.base())?;
-    let kept = response.signing_key.is_some() && response.signing_key == request.signing_key;
-    let signing = kept.then_some(signing.as_str());
+    let signing = kept_signing(&request, &response, &signing);
     till.store_mut()
         .keep_credentials(&response.secret, signing)?;
     if let Some(ca) = trust.ca_pem() {
@@ -382,4 +392,53 @@ fn signed_bundle(till: &mut Till, docs: Vec<BundleDoc>) -> Result<Bundle> {
     };
     bundle.sign(&secret);
     Ok(bundle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(signing_key: Option<&str>) -> EnrollRequest {
+        EnrollRequest {
+            code: "CODE".into(),
+            actor: "actor".into(),
+            again: None,
+            signing_key: signing_key.map(str::to_string),
+        }
+    }
+
+    fn response(signing_key: Option<&str>) -> EnrollResponse {
+        EnrollResponse {
+            device: "T01".into(),
+            stall: "S01".into(),
+            role: "till".into(),
+            secret: "s".into(),
+            fair_toml: String::new(),
+            catalog_key: String::new(),
+            catalog: String::new(),
+            signing_key: signing_key.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_signing_key_is_kept_only_when_headquarters_says_it_keeps_it() {
+        let secret = keys::new_secret();
+        let offered = keys::public_key(&secret);
+        let kept = |req, resp| kept_signing(&request(req), &response(resp), &secret).is_some();
+        assert!(kept(Some(&offered), Some(&offered)));
+        // An older headquarters says nothing of it: it keeps the key the secret derives.
+        assert!(!kept(Some(&offered), None));
+        // Another key said back, or none offered.
+        let another = keys::public_key(&keys::new_secret());
+        assert!(!kept(Some(&offered), Some(&another)));
+        assert!(!kept(None, None));
+        // Headquarters' answer as an older one sends it, without the field.
+        let older = r#"{"device":"T01","stall":"S01","role":"till","secret":"s",
+            "fair_toml":"","catalog_key":"","catalog":""}"#;
+        let older: EnrollResponse = serde_json::from_str(older).unwrap();
+        assert_eq!(
+            kept_signing(&request(Some(&offered)), &older, &secret),
+            None
+        );
+    }
 }

@@ -138,6 +138,11 @@ impl AppState {
     pub async fn sweep_sessions(&self) -> Result<u64> {
         let limits = self.sessions;
         let Some(pool) = &self.pg_organizers else {
+            // Read first: a sweep with nothing to do takes no write lock.
+            let any = move |db: &_| sessions::any_ended(db, &limits);
+            if !self.readers.read(any).await? {
+                return Ok(0);
+            }
             return self
                 .on_writer(move |db| Ok(sessions::sweep(db, &limits)? as u64))
                 .await;

@@ -83,13 +83,10 @@ impl BrowserKey {
     /// made again, leaves every cookie of before vouching for nothing): the browser's name
     /// for the throttle. Only the cookie's own spelling is taken (lower-case hex).
     pub fn vouches_for(&self, value: &str, account: &str, password_hash: &str) -> Option<String> {
-        let (nonce, mac) = value.split_once('.')?;
-        let hex = |text: &str, len: usize| {
-            text.len() == len && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        };
-        if !hex(nonce, 2 * NONCE_BYTES) || !hex(mac, 2 * MAC_BYTES) {
+        if !well_formed(value) {
             return None;
         }
+        let (nonce, mac) = value.split_once('.')?;
         let mac = fairpos_sync::keys::unhex(mac)?;
         let signed = signed_text(nonce, account, password_hash);
         hmac::verify(&self.0, signed.as_bytes(), &mac).ok()?;
@@ -103,6 +100,17 @@ impl BrowserKey {
         );
         fairpos_sync::keys::hex(tag.as_ref())
     }
+}
+
+/// Whether `value` is spelled as a cookie this module makes (`NONCE.MAC`, lower-case hex
+/// of their lengths): only such a cookie is worth reading an account's password hash for.
+pub fn well_formed(value: &str) -> bool {
+    let hex = |text: &str, len: usize| {
+        text.len() == len && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    value
+        .split_once('.')
+        .is_some_and(|(nonce, mac)| hex(nonce, 2 * NONCE_BYTES) && hex(mac, 2 * MAC_BYTES))
 }
 
 /// What a cookie's MAC covers: the nonce (of a fixed length), the account's name (after its

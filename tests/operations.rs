@@ -8,7 +8,8 @@
 //! - Whether a process can serve, for a load balancer: `/api/v1/ready` follows its
 //!   database. On PostgreSQL, reached through a TCP gate the test closes (every connection
 //!   cut, new ones refused) and opens again, it turns 503 and back to 200, while
-//!   `/api/v1/health` answers throughout.
+//!   `/api/v1/health` answers throughout; on SQLite likewise while the table it reads is
+//!   renamed away by another connection to the file, and back.
 //! - What a monitoring system scrapes from `--metrics-listen`, on both backends, against
 //!   what a till's sync and an organizer's requests did; and the projection's backlog once a
 //!   ledger can no longer be projected (a chunk torn while headquarters was stopped). Beside
@@ -205,6 +206,39 @@ fn ready_follows_whether_postgresql_answers_and_health_answers_throughout() {
     // And it serves from the database again: an organizer logs in.
     let (token, _) = api.login();
     assert!(!token.is_empty());
+    server.stop();
+}
+
+#[test]
+fn ready_follows_whether_sqlite_answers_and_health_answers_throughout() {
+    let hq = Hq::demo();
+    let server = Server::start(hq.data(), &[]);
+    let api = Api::new(&server.url);
+    assert_eq!(ready_until(&api, 200).0, 200);
+    // The table readiness reads taken away from under the server by another connection
+    // to its file, as a database that can no longer answer.
+    let file = rusqlite::Connection::open(hq.data().join("hq.db")).unwrap();
+    file.busy_timeout(Duration::from_secs(10)).unwrap();
+    file.execute_batch("ALTER TABLE meta RENAME TO meta_away")
+        .unwrap();
+    let (status, answer) = ready_until(&api, 503);
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["ready"], false);
+    let why = answer["why"].as_str().unwrap();
+    assert!(
+        why.starts_with("the database") && why.contains("meta"),
+        "{answer}"
+    );
+    let (status, health) = api.get("/api/v1/health", None);
+    assert_eq!((status, health["role"].as_str()), (200, Some("hq")));
+    file.execute_batch("ALTER TABLE meta_away RENAME TO meta")
+        .unwrap();
+    let (status, answer) = ready_until(&api, 200);
+    assert_eq!(
+        (status, &answer["ready"]),
+        (200, &Value::Bool(true)),
+        "{answer}"
+    );
     server.stop();
 }
 

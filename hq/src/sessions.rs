@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::accounts::Account;
 use crate::{Error, Result};
 
 /// How long a dashboard session lives.
@@ -84,6 +85,16 @@ pub(crate) fn open(conn: &Connection, token_hash: &str, peer: &str, account: &st
         params![token_hash, peer, now, account],
     )?;
     Ok(())
+}
+
+/// A session opened by a login.
+pub struct Opened {
+    pub token: String,
+    pub peer_id: String,
+    pub account: Account,
+    /// The account's password as stored, for what is signed with it (a known browser's
+    /// cookie).
+    pub password_hash: String,
 }
 
 /// What the sessions table says of a token, without writing.
@@ -176,7 +187,7 @@ pub(crate) fn unused(limits: &SessionLimits) -> String {
 pub(crate) const ACCOUNT_REMOVED: &str = "its account was removed";
 
 /// `span` as `--session-idle` takes it: `90s`, `30m`, `12h`.
-pub fn span_text(span: Duration) -> String {
+fn span_text(span: Duration) -> String {
     let s = span.num_seconds();
     match s {
         _ if s % 3600 == 0 => format!("{}h", s / 3600),

@@ -133,7 +133,11 @@ pub async fn login(
 ) -> Response {
     let name = req.name.as_deref().unwrap_or("");
     match crate::web::log_in(&state, from.ip(), name, req.password, ("api", &[])).await {
-        Ok((token, peer_id, _)) => Json(LoginResponse { token, peer_id }).into_response(),
+        Ok(opened) => Json(LoginResponse {
+            token: opened.token,
+            peer_id: opened.peer_id,
+        })
+        .into_response(),
         Err(LoginRefused::TooMany(refused)) => refused.json(),
         Err(LoginRefused::Wrong(e)) => api_error(StatusCode::UNAUTHORIZED, e.to_string()),
         Err(LoginRefused::Failed(e)) => failed(e),

@@ -4,7 +4,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::header::{self, HeaderName};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
 use axum::{Extension, Form, Json};
 use serde::Deserialize;
@@ -13,6 +14,7 @@ use super::{failure, views, STYLE};
 use crate::accounts::{self, Account, FIRST_ORGANIZER};
 use crate::devices::Peer;
 use crate::known_browser;
+use crate::sessions::Opened;
 use crate::state::{AppState, Https};
 use crate::throttle::{Attempt, Refused};
 use crate::Error;
@@ -171,9 +173,9 @@ pub(crate) async fn login(
     let browser = cookies(&headers, known_browser::COOKIE);
     let via = ("dashboard", browser.as_slice());
     match log_in(&state, from.ip(), &form.name, form.password, via).await {
-        Ok((token, _, account)) => {
-            let cookies = login_cookies(&state, https, &token, &account).await;
-            let home = Redirect::to(&account.access.home());
+        Ok(opened) => {
+            let cookies = login_cookies(&state, https, &opened);
+            let home = Redirect::to(&opened.account.access.home());
             (AppendHeaders(cookies), home).into_response()
         }
         Err(LoginRefused::TooMany(refused)) => {
@@ -197,35 +199,23 @@ pub(crate) async fn login(
     }
 }
 
-/// What a browser that logged in to `account` keeps: the session's cookie, and the one
-/// that makes it known to the account from now on ([`known_browser`]; left out when the
-/// password's hash cannot be read: the login stands).
-async fn login_cookies(
-    state: &AppState,
-    https: Https,
-    token: &str,
-    account: &Account,
-) -> Vec<(header::HeaderName, String)> {
+/// What a browser that logged in keeps: the session's cookie, and the one that makes it
+/// known to the account from now on ([`known_browser`]).
+fn login_cookies(state: &AppState, https: Https, opened: &Opened) -> [(HeaderName, String); 2] {
     let secure = https.cookie_attributes();
     let session = format!(
-        "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+        opened.token,
         state.sessions.absolute.num_seconds(),
     );
-    let mut cookies = vec![(header::SET_COOKIE, session)];
-    match state.password_hash_of(account.name.clone()).await {
-        Ok(Some(hash)) => {
-            let known = state.browsers.cookie_for(&account.name, &hash);
-            let known = format!(
-                "{}={known}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
-                known_browser::COOKIE,
-                known_browser::LIFETIME_S,
-            );
-            cookies.push((header::SET_COOKIE, known));
-        }
-        Ok(None) => {}
-        Err(e) => eprintln!("a known browser's cookie for {}: {e}", account.name),
-    }
-    cookies
+    let account = &opened.account.name;
+    let known = state.browsers.cookie_for(account, &opened.password_hash);
+    let known = format!(
+        "{}={known}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+        known_browser::COOKIE,
+        known_browser::LIFETIME_S,
+    );
+    [(header::SET_COOKIE, session), (header::SET_COOKIE, known)]
 }
 
 /// Why a login did not open a session.
@@ -243,7 +233,7 @@ pub(crate) enum LoginRefused {
 /// [`known_browser`] (none, or one per path or domain that set it), counted by the throttle
 /// before it is checked (against the browser alone when a cookie is one of an earlier login
 /// to the account, its password unchanged since):
-/// `(token, peer id, account)`. The password is checked on a blocking thread, the database
+/// the session opened. The password is checked on a blocking thread, the database
 /// locked only to read the account and to open the session (not while Argon2 runs). An
 /// unknown name costs the same Argon2 run as a wrong password, so the time taken does not
 /// tell which names exist. A login that opens a session, and one refused for a wrong name or
@@ -256,7 +246,7 @@ pub(crate) async fn log_in(
     given: &str,
     password: String,
     (via, browser): (&str, &[String]),
-) -> std::result::Result<(String, String, Account), LoginRefused> {
+) -> std::result::Result<Opened, LoginRefused> {
     let name = accounts::login_name(given);
     let known = known_to(state, &name, browser).await;
     let attempt = Attempt::login(&state.throttle, address, &name, known.as_deref())
@@ -266,7 +256,9 @@ pub(crate) async fn log_in(
     match result {
         Ok(opened) => {
             attempt.succeeded().await;
-            state.audit(&opened.2.name, address, "login", via).await;
+            state
+                .audit(&opened.account.name, address, "login", via)
+                .await;
             Ok(opened)
         }
         Err(e @ Error::Input(_)) => {

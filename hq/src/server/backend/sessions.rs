@@ -10,7 +10,7 @@ use fairpos_sync::protocol::split_device_token;
 use super::REFUSED;
 use crate::accounts::{self, Access, Account};
 use crate::devices::{self, NewSession, Peer};
-use crate::sessions;
+use crate::sessions::{self, Opened};
 use crate::state::{lock, AppState};
 use crate::{Error, Result};
 
@@ -70,12 +70,8 @@ impl AppState {
     }
 
     /// Checks `password` for the account `name` (Argon2 on a blocking thread; an unknown
-    /// name costs the same) and opens a session: `(token, peer id, account)`.
-    pub async fn open_session_checked(
-        &self,
-        name: String,
-        password: String,
-    ) -> Result<(String, String, Account)> {
+    /// name costs the same) and opens a session.
+    pub async fn open_session_checked(&self, name: String, password: String) -> Result<Opened> {
         let Some(pool) = &self.pg_organizers else {
             let db = self.db.clone();
             // One blocking task, the lock held for the look-up and for opening the session
@@ -88,8 +84,13 @@ impl AppState {
                 };
                 accounts::verify_password(&stored, &password)?;
                 let account = Account { name, access };
-                let (token, peer) = devices::open_session(&*lock(&db)?, &account)?;
-                Ok((token, peer, account))
+                let (token, peer_id) = devices::open_session(&*lock(&db)?, &account)?;
+                Ok(Opened {
+                    token,
+                    peer_id,
+                    account,
+                    password_hash: stored,
+                })
             })
             .await
             .map_err(|e| Error::Other(format!("the login task: {e}")))?;
@@ -99,14 +100,22 @@ impl AppState {
             Some(s) => (Some(Access::from_row(&s.role, s.scope)?), s.password_hash),
             None => (None, accounts::decoy_hash().to_string()),
         };
-        tokio::task::spawn_blocking(move || accounts::verify_password(&hash, &password))
+        let checked = tokio::task::spawn_blocking(move || {
+            accounts::verify_password(&hash, &password).map(|()| hash)
+        });
+        let password_hash = checked
             .await
             .map_err(|e| Error::Other(format!("the login task: {e}")))??;
         let access = access.ok_or_else(|| Error::input("wrong name or password"))?;
         let account = Account { name, access };
         let new = NewSession::of(&account);
         stored_accounts::open_session(pool, &new.token_hash, &new.session, &account.name).await?;
-        Ok((new.token, new.peer_id, account))
+        Ok(Opened {
+            token: new.token,
+            peer_id: new.peer_id,
+            account,
+            password_hash,
+        })
     }
 
     /// The stored hash of the password of the account `name`, if there is one.

@@ -133,6 +133,7 @@ pub struct Metrics {
     disk_low: Gauge,
     screens: Gauge,
     scrapes_refused: Counter,
+    connections_refused: Counter,
     pool_connections: Family<PoolConnections, Gauge>,
     pool_max: Family<PoolName, Gauge>,
     pool_waiting: Family<PoolName, Gauge>,
@@ -164,6 +165,7 @@ impl Metrics {
             disk_low: Gauge::default(),
             screens: Gauge::default(),
             scrapes_refused: Counter::default(),
+            connections_refused: Counter::default(),
             pool_connections: Family::default(),
             pool_max: Family::default(),
             pool_waiting: Family::default(),
@@ -297,6 +299,11 @@ impl Metrics {
             m.scrapes_refused.clone(),
         );
         r.register(
+            "connections_refused",
+            "Connections refused unserved: their address held --max-connections-per-address",
+            m.connections_refused.clone(),
+        );
+        r.register(
             "screens_open",
             "Big screens following the figures",
             m.screens.clone(),
@@ -366,6 +373,11 @@ impl Metrics {
     /// A scrape refused: it did not send the token asked for.
     pub fn scrape_refused(&self) {
         self.scrapes_refused.inc();
+    }
+
+    /// A connection refused: its address held as many open as it may.
+    pub fn connection_refused(&self) {
+        self.connections_refused.inc();
     }
 
     /// A pass of the projection that took stored documents.

@@ -198,6 +198,17 @@ pub struct ServeArgs {
         env = "FAIRPOS_HQ_MAX_SYNC_SOCKETS"
     )]
     pub max_sync_sockets: u16,
+    /// The most connections one client address (an IPv6 address by its /64) may hold open
+    /// to this process; one more is answered 503 and closed. A reverse proxy named by
+    /// --forwarded-for is not counted. 0: no cap (behind a TCP balancer that sends no PROXY
+    /// header, where every client has the balancer's address).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = crate::server::per_address::DEFAULT_MOST,
+        env = "FAIRPOS_HQ_MAX_CONNECTIONS_PER_ADDRESS"
+    )]
+    pub max_connections_per_address: u32,
     /// How many steps nicer (as `nice` counts) the tills' sync and, on SQLite, the
     /// projection run than the server: in a storm of tills, organizers' pages and the API
     /// take the cores' time first. 0: the same.

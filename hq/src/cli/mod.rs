@@ -201,6 +201,7 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
                 request_timeout,
                 sync_idle,
                 max_sync_sockets,
+                max_connections_per_address,
                 background_nice,
                 session_max,
                 tls_cert,
@@ -236,6 +237,7 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
                     max_sync_message: max_sync_message as usize * 1024 * 1024,
                     sync_idle: parse_std_span("--sync-idle", &sync_idle)?,
                     max_sync_sockets: max_sync_sockets.into(),
+                    max_connections_per_address: max_connections_per_address as usize,
                     background_nice,
                     documents: crate::limits::DocumentLimits {
                         max_bytes: crate::limits::parse_size("--max-document", &max_document)?,

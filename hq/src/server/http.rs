@@ -24,7 +24,9 @@
 //! connection dropped does, logged once (`sync_socket.rs`).
 //!
 //! How long a request may take once its head is in is `--request-timeout`, a layer of the
-//! router (`mod.rs`).
+//! router (`mod.rs`). How many connections one address may hold open is
+//! `--max-connections-per-address` ([`super::per_address`]): one more is answered 503 and
+//! closed unserved.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -41,6 +43,7 @@ use tokio_io_timeout::TimeoutStream;
 use tower::ServiceExt as _;
 
 use super::last_read::Reading;
+use super::per_address::{refuse, AddressCap, Placed};
 use super::quiet_log::QuietLog;
 
 /// How long a stop waits for the connections open to finish.
@@ -56,11 +59,13 @@ pub struct ClientLimits {
     pub send: Duration,
 }
 
-/// Serves `app` on `listener` until `stop` ends, holding each client to `limits`.
+/// Serves `app` on `listener` until `stop` ends, holding each client to `limits` and each
+/// address to `cap`.
 pub async fn serve<L>(
     mut listener: L,
     app: Router,
     limits: ClientLimits,
+    cap: Arc<AddressCap>,
     stop: impl Future<Output = ()>,
 ) where
     L: Listener<Addr = SocketAddr>,
@@ -79,6 +84,12 @@ pub async fn serve<L>(
             accepted = listener.accept() => accepted,
             _ = &mut stop => break,
         };
+        let Ok(place) = cap.admit(client) else {
+            refuse(io);
+            continue;
+        };
+        // The place goes with the stream, into an upgraded WebSocket too.
+        let io = Placed::new(io, place);
         // A write that waits longer than the limit fails, and with it the connection.
         let mut io = TimeoutStream::new(io);
         io.set_write_timeout(Some(limits.send));

@@ -20,6 +20,7 @@ pub mod http;
 pub mod last_read;
 pub mod maintenance;
 pub mod mirror;
+pub mod per_address;
 pub mod policy;
 pub mod postgres;
 pub mod priority;
@@ -70,6 +71,9 @@ pub struct ServeOptions {
     pub sync_idle: std::time::Duration,
     /// The most sync sockets one peer may hold open to this process ([`sync_slots`]).
     pub max_sync_sockets: usize,
+    /// The most connections one address may hold open to this process; 0: no cap
+    /// ([`per_address`]).
+    pub max_connections_per_address: usize,
     /// How many steps nicer than the server its background work runs: the sync's threads,
     /// and on SQLite the projection's ([`priority`]).
     pub background_nice: u8,
@@ -413,12 +417,19 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         ));
     }
 
+    // One address's connections to either listener count together.
+    let cap = per_address::AddressCap::new(
+        options.max_connections_per_address,
+        options.forwarded_for.clone(),
+        state.metrics.clone(),
+    );
     // Printed before the line that says the server serves, which comes last.
     if let Some(listener) = metrics_listener {
         let access = scrape::MetricsAccess {
             tls: tls.clone(),
             token: options.metrics_token.clone(),
             limits: options.client_limits,
+            cap: cap.clone(),
         };
         let on_loopback = options
             .metrics_listen
@@ -507,13 +518,13 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
     match (tls, options.proxy_protocol) {
         (Some(config), proxy) => {
             let listener = tls::listener(listener, config, proxy).map_err(server_error)?;
-            http::serve(listener, app, limits, stopped).await
+            http::serve(listener, app, limits, cap, stopped).await
         }
         (None, Some(trusted)) => {
             let listener = proxy::listener(listener, trusted).map_err(server_error)?;
-            http::serve(listener, app, limits, stopped).await
+            http::serve(listener, app, limits, cap, stopped).await
         }
-        (None, None) => http::serve(listener, app, limits, stopped).await,
+        (None, None) => http::serve(listener, app, limits, cap, stopped).await,
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     repo.stop().await;

@@ -166,6 +166,8 @@ pub struct MetricsAccess {
     pub token: Option<Arc<Token>>,
     /// `--request-head-timeout` and `--send-timeout`, as on the main listener.
     pub limits: super::http::ClientLimits,
+    /// `--max-connections-per-address`, counted with the main listener's connections.
+    pub cap: Arc<super::per_address::AddressCap>,
 }
 
 /// The database's figures as last read ([`read_database`]).
@@ -251,10 +253,10 @@ pub fn serve(
         let stopped = async move {
             let _ = stopping.wait_for(|stopping| *stopping).await;
         };
-        let limits = access.limits;
+        let (limits, cap) = (access.limits, access.cap);
         match listener {
-            Either::Left(tls) => super::http::serve(tls, app, limits, stopped).await,
-            Either::Right(plain) => super::http::serve(plain, app, limits, stopped).await,
+            Either::Left(tls) => super::http::serve(tls, app, limits, cap, stopped).await,
+            Either::Right(plain) => super::http::serve(plain, app, limits, cap, stopped).await,
         }
     });
     Ok(format!("{scheme}://{bound}{METRICS}"))

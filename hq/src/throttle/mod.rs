@@ -180,7 +180,7 @@ pub const SCRAPE_PER_ADDRESS: Limit = Limit {
 
 /// The address as a guesser holds it: an IPv4 address, or an IPv6 address's /64 (one host
 /// is usually given a whole /64 to pick from).
-fn address_key(address: IpAddr) -> String {
+pub(crate) fn address_key(address: IpAddr) -> String {
     match address {
         IpAddr::V4(a) => a.to_string(),
         IpAddr::V6(a) => match a.to_ipv4_mapped() {

@@ -1,0 +1,180 @@
+//! How many connections one address may hold open (`--max-connections-per-address`),
+//! against the real `fairpos hq serve` on a loopback port: a till's sync WebSocket and two
+//! kept-alive connections from 127.0.0.1 hold its three places; a fourth connection from
+//! there is answered 503 with `Retry-After` and closed unserved, logged once a minute and
+//! counted, while 127.0.0.2 is served; once the till's socket closes, 127.0.0.1 is served
+//! again.
+
+mod common;
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::hq::{Hq, Server};
+use common::Till;
+
+/// A connection to `at` from the loopback address `from`.
+fn connect_from(from: &str, at: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let local: SocketAddr = format!("{from}:0").parse().unwrap();
+    socket.bind(&local.into()).unwrap();
+    socket.connect(&at.into()).unwrap();
+    let stream = TcpStream::from(socket);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
+/// An answer read off a connection: its status line, its head's lines (lower-cased) and
+/// body.
+struct Answer {
+    status: String,
+    head: Vec<String>,
+    body: String,
+}
+
+/// Asks `path` on `stream`, keeping the connection alive, and reads the answer (its body
+/// by its length).
+fn ask(stream: &mut TcpStream, path: &str) -> Answer {
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: hq\r\n\r\n").unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    let mut head = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line.trim().is_empty() {
+            break;
+        }
+        head.push(line.trim().to_ascii_lowercase());
+    }
+    let length: usize = head
+        .iter()
+        .find_map(|h| h.strip_prefix("content-length: "))
+        .map_or(0, |n| n.parse().unwrap());
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    Answer {
+        status: status.trim().to_string(),
+        head,
+        body: String::from_utf8(body).unwrap(),
+    }
+}
+
+/// Whether the server closed `stream` (nothing more to read) within 10 s.
+fn closed(stream: &mut TcpStream) -> bool {
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).is_ok_and(|_| rest.is_empty())
+}
+
+/// What `attempt` answers first, tried every 50 ms for 10 s at most.
+fn within_10_s<T>(mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(done) = attempt() {
+            return Some(done);
+        }
+        if Instant::now() > until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn an_address_holding_its_most_connections_is_answered_503_until_one_closes() {
+    let hq = Hq::demo();
+    let log = hq.data().join("serve.log");
+    let options = [
+        "--max-connections-per-address",
+        "3",
+        "--sync-idle",
+        "1h",
+        "--request-head-timeout",
+        "1h",
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ];
+    let server = Server::start_logging(hq.data(), &options, &[], File::create(&log).unwrap());
+    let at = server.address();
+    let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+
+    // The till's sync socket (an upgraded connection) and two kept alive: three places.
+    // (Each is tried again for a moment while the enrolment's connection, closed, may not
+    // have given its place back yet.)
+    let url = format!("ws://{at}/sync?token=T01.{}", till.secret());
+    let socket = within_10_s(|| {
+        tokio_tungstenite::tungstenite::client(url.as_str(), connect_from("127.0.0.1", at)).ok()
+    })
+    .expect("the till's sync socket opens")
+    .0;
+    let kept: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            within_10_s(|| {
+                let mut stream = connect_from("127.0.0.1", at);
+                let served = ask(&mut stream, "/api/v1/health").status == "HTTP/1.1 200 OK";
+                served.then_some(stream)
+            })
+            .expect("a connection served")
+        })
+        .collect();
+    let mut kept = kept;
+
+    // A fourth, twice: answered 503 unserved, and closed.
+    for _ in 0..2 {
+        let mut fourth = connect_from("127.0.0.1", at);
+        let refused = ask(&mut fourth, "/api/v1/health");
+        assert_eq!(refused.status, "HTTP/1.1 503 Service Unavailable");
+        assert!(refused.head.contains(&"retry-after: 30".to_string()));
+        assert!(
+            refused.body.contains("too many connections"),
+            "{}",
+            refused.body
+        );
+        assert!(closed(&mut fourth), "a refused connection is closed");
+    }
+    // Those open are served on; another address is not held by 127.0.0.1's.
+    assert_eq!(
+        ask(&mut kept[0], "/api/v1/health").status,
+        "HTTP/1.1 200 OK"
+    );
+    let mut other = connect_from("127.0.0.2", at);
+    assert_eq!(ask(&mut other, "/api/v1/health").status, "HTTP/1.1 200 OK");
+    let metrics: SocketAddr = server.metrics.as_deref().unwrap()["http://".len()..]
+        .trim_end_matches("/metrics")
+        .parse()
+        .unwrap();
+    let scraped = ask(&mut connect_from("127.0.0.2", metrics), "/metrics").body;
+    assert_eq!(
+        fairpos_hq::metrics::sample(&scraped, "fairpos_hq_connections_refused_total"),
+        Some(2.0),
+        "{scraped}"
+    );
+    // So does /metrics's listener count 127.0.0.1's connections with the server's.
+    let refused = ask(&mut connect_from("127.0.0.1", metrics), "/metrics");
+    assert_eq!(refused.status, "HTTP/1.1 503 Service Unavailable");
+
+    // The till's socket closes: its place is 127.0.0.1's again.
+    drop(socket);
+    let served = within_10_s(|| {
+        let answer = ask(&mut connect_from("127.0.0.1", at), "/api/v1/health");
+        (answer.status == "HTTP/1.1 200 OK").then_some(())
+    });
+    assert!(served.is_some(), "the socket's place given back");
+    drop(kept);
+    server.stop();
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line = "connection from 127.0.0.1 refused: it holds 3 open, the most one address may \
+                (--max-connections-per-address)";
+    // A line a minute at most for each address: the others are held back.
+    assert_eq!(text.matches(line).count(), 1, "{text}");
+    assert!(
+        !text.contains("connection from 127.0.0.2 refused"),
+        "{text}"
+    );
+}

@@ -11,7 +11,7 @@ use fairpos_sync::record::{
     CashMoveRecord, ProductAddRecord, RefundRecord, SaleRecord, ShiftCloseRecord, ShiftOpenRecord,
     VoidRecord,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use fairpos_sync::Record;
 use rusqlite::{params, Connection};
@@ -36,21 +36,102 @@ pub fn apply_summing(
     doc_key: &str,
     stock: &mut StockOut,
 ) -> Result<bool> {
+    apply_noting(conn, record, doc_key, stock, None)
+}
+
+/// [`apply_summing`] for one of a batch of records, whose sales `named` knows: a sale it
+/// does not name is not looked up among the voids, and each void or refund is noted in it.
+pub fn apply_in_batch(
+    conn: &Connection,
+    record: &Record,
+    doc_key: &str,
+    stock: &mut StockOut,
+    named: &mut NamedSales,
+) -> Result<bool> {
+    apply_noting(conn, record, doc_key, stock, Some(named))
+}
+
+fn apply_noting(
+    conn: &Connection,
+    record: &Record,
+    doc_key: &str,
+    stock: &mut StockOut,
+    named: Option<&mut NamedSales>,
+) -> Result<bool> {
     if !insert_record(conn, record, doc_key)? {
         return Ok(false);
     }
     match record {
         Record::ShiftOpen(r) => shift_open(conn, r),
         Record::CashMove(r) => cash_move(conn, r),
-        Record::Sale(r) => apply_sale_head(conn, r).and_then(|_| sale_rest(conn, r, stock)),
-        Record::Void(r) => void(conn, r, stock),
-        Record::Refund(r) => refund(conn, r, stock),
+        Record::Sale(r) => {
+            let maybe_voided = named.is_none_or(|named| named.may_name(&r.header.id));
+            apply_sale_head(conn, r).and_then(|_| sale_rest(conn, r, stock, maybe_voided))
+        }
+        Record::Void(r) => {
+            if let Some(named) = named {
+                named.note(&r.sale);
+            }
+            void(conn, r, stock)
+        }
+        Record::Refund(r) => {
+            if let Some(named) = named {
+                named.note(&r.sale);
+            }
+            refund(conn, r, stock)
+        }
         Record::ShiftClose(r) => shift_close(conn, r),
         // A new product's stock on hand is counted from `stock_out`: what is summed goes
         // there first.
         Record::ProductAdd(r) => stock.write(conn).and_then(|_| product_add(conn, r)),
     }?;
     Ok(true)
+}
+
+/// The sales of a batch of records that a void or a refund may have reached before them:
+/// those a void or refund already projected names, read in one query for the batch, and
+/// those a void or refund applied since names ([`apply_in_batch`] notes them). A sale named
+/// by neither needs no look-up of its void or refunds: in a day's ledger projected from cold,
+/// that is almost every sale, and looking each up was two statements per sale.
+#[derive(Debug, Default)]
+pub struct NamedSales(HashSet<String>);
+
+impl NamedSales {
+    /// Those sales of `records` a void or refund projected names.
+    pub fn projected(conn: &Connection, records: &[Record]) -> Result<NamedSales> {
+        let ids: Vec<&str> = records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Sale(sale) => Some(sale.header.id.as_str()),
+                _ => None,
+            })
+            .collect();
+        if ids.is_empty() {
+            return Ok(NamedSales::default());
+        }
+        // The ids as a JSON array, walked in order, each looked up by the index of the
+        // table: SQLite's CROSS JOIN keeps that order.
+        let named = conn
+            .prepare_cached(
+                "SELECT v.sale_id FROM json_each(?1) AS j CROSS JOIN voids AS v
+                   ON v.sale_id = j.value
+                 UNION
+                 SELECT r.sale_id FROM json_each(?1) AS j CROSS JOIN refunds AS r
+                   ON r.sale_id = j.value",
+            )?
+            .query_map([serde_json::Value::from(ids).to_string()], |row| row.get(0))?
+            .collect::<rusqlite::Result<HashSet<String>>>()?;
+        Ok(NamedSales(named))
+    }
+
+    /// Whether a void or refund projected may name `sale`.
+    pub fn may_name(&self, sale: &str) -> bool {
+        self.0.contains(sale)
+    }
+
+    fn note(&mut self, sale: &str) {
+        self.0.insert(sale.to_owned());
+    }
 }
 
 /// Quantity gone out per SKU (sold, less voided and refunded), summed until written: one
@@ -177,10 +258,17 @@ fn apply_sale_head(conn: &Connection, r: &SaleRecord) -> Result<()> {
     Ok(())
 }
 
-fn sale_rest(conn: &Connection, r: &SaleRecord, stock: &mut StockOut) -> Result<()> {
-    let voided: bool = conn
-        .prepare_cached(sql::SALE_VOIDED)?
-        .query_row([&r.header.id], |row| row.get(0))?;
+/// The rest of a sale's rows; its void looked up only when `maybe_voided`.
+fn sale_rest(
+    conn: &Connection,
+    r: &SaleRecord,
+    stock: &mut StockOut,
+    maybe_voided: bool,
+) -> Result<()> {
+    let voided = maybe_voided
+        && conn
+            .prepare_cached(sql::SALE_VOIDED)?
+            .query_row([&r.header.id], |row| row.get::<_, bool>(0))?;
     let mut insert_line = conn.prepare_cached(sql::SALE_LINE)?;
     for l in &r.lines {
         insert_line.execute(params![
@@ -353,173 +441,4 @@ pub mod sql {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::sql::postgres_params;
-    use super::*;
-    use fairpos_sync::catalog::CatalogProduct;
-    use fairpos_sync::record::{Header, LineRecord, PaymentRecord, RefundLineRecord};
-
-    fn header(seq: u64) -> Header {
-        Header {
-            id: format!("r{seq}"),
-            device: "T01".into(),
-            seq,
-            at: "2026-11-22T10:00:00+08:00".into(),
-        }
-    }
-
-    fn sale(seq: u64, lines: &[(&str, i64)]) -> Record {
-        let lines: Vec<LineRecord> = lines
-            .iter()
-            .enumerate()
-            .map(|(i, &(sku, qty))| LineRecord {
-                line: i as u32 + 1,
-                sku: sku.into(),
-                name_zh: "茶".into(),
-                name_en: "tea".into(),
-                category: "tea".into(),
-                unit: "盒".into(),
-                weighed: false,
-                qty,
-                unit_price_fen: 100,
-                amount_fen: 100 * qty,
-                county_code: "433125".into(),
-                county_name: "保靖县".into(),
-                product_stall: "S01".into(),
-                supplier: "".into(),
-                cert_no: None,
-            })
-            .collect();
-        let total_fen = lines.iter().map(|l| l.amount_fen).sum();
-        Record::Sale(SaleRecord {
-            header: header(seq),
-            number: format!("T01-{seq:06}"),
-            sale_seq: seq,
-            shift: "s1".into(),
-            stall: "S01".into(),
-            seller: "V001".into(),
-            seller_name: "张三".into(),
-            team: "".into(),
-            unit: None,
-            lines,
-            payments: vec![PaymentRecord {
-                method: "cash".into(),
-                amount_fen: total_fen,
-                tendered_fen: total_fen,
-            }],
-            total_fen,
-            change_fen: 0,
-            oversold: Vec::new(),
-        })
-    }
-
-    fn stock(conn: &Connection) -> Vec<(String, i64)> {
-        conn.prepare("SELECT sku, qty FROM stock_out ORDER BY sku")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    }
-
-    /// Stock summed over many records and written once (headquarters) leaves the rows that
-    /// writing each record's (a till) leaves: sales, a void arriving before its sale and one
-    /// after, a refund, a record applied twice, a product added after sales of it (its stock on
-    /// hand counts them).
-    #[test]
-    fn stock_summed_over_records_equals_stock_written_record_by_record() {
-        let void = |seq, sale: u64| {
-            Record::Void(VoidRecord {
-                header: header(seq),
-                sale: format!("r{sale}"),
-                number: format!("T01-{sale:06}"),
-                shift: "s1".into(),
-                reason: "wrong".into(),
-            })
-        };
-        let records = [
-            void(5, 2),
-            sale(1, &[("A", 3), ("B", 1)]),
-            sale(2, &[("A", 2)]),
-            sale(3, &[("B", 4), ("C", 1)]),
-            void(6, 3),
-            Record::Refund(RefundRecord {
-                header: header(7),
-                number: "T01-R000001".into(),
-                sale: "r1".into(),
-                sale_number: "T01-000001".into(),
-                shift: "s1".into(),
-                method: "cash".into(),
-                amount_fen: 100,
-                lines: vec![RefundLineRecord {
-                    line: 1,
-                    sku: "A".into(),
-                    qty: 1,
-                    amount_fen: 100,
-                }],
-            }),
-            sale(1, &[("A", 3), ("B", 1)]),
-            sale(8, &[("D", 2)]),
-            Record::ProductAdd(ProductAddRecord {
-                header: header(9),
-                product: CatalogProduct {
-                    sku: "D".into(),
-                    barcode: None,
-                    plu: None,
-                    name_zh: "蜂蜜".into(),
-                    name_en: "honey".into(),
-                    category: "honey".into(),
-                    unit: "瓶".into(),
-                    price_fen: 100,
-                    weighed: false,
-                    county_code: "433125".into(),
-                    county_name: "保靖县".into(),
-                    supplier: "".into(),
-                    cert_no: None,
-                    stall: "S01".into(),
-                    stock: 10,
-                },
-            }),
-            sale(10, &[("D", 1)]),
-        ];
-        let one_by_one = Connection::open_in_memory().unwrap();
-        let summed = Connection::open_in_memory().unwrap();
-        for conn in [&one_by_one, &summed] {
-            crate::schema::create_projection(conn).unwrap();
-            conn.execute_batch(crate::schema::CATALOG).unwrap();
-        }
-        let mut sums = StockOut::default();
-        for record in &records {
-            let a = apply(&one_by_one, record, "ledger").unwrap();
-            let b = apply_summing(&summed, record, "ledger", &mut sums).unwrap();
-            assert_eq!(a, b);
-        }
-        sums.write(&summed).unwrap();
-        let expected = [
-            ("A".into(), 2),
-            ("B".into(), 1),
-            ("C".into(), 0),
-            ("D".into(), 3),
-        ];
-        assert_eq!(stock(&one_by_one), expected);
-        assert_eq!(stock(&summed), expected);
-        let on_hand = |conn: &Connection| -> i64 {
-            conn.query_row(
-                "SELECT p.stock_base - COALESCE(o.qty, 0) FROM products p
-                 LEFT JOIN stock_out o ON o.sku = p.sku WHERE p.sku = 'D'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap()
-        };
-        assert_eq!((on_hand(&one_by_one), on_hand(&summed)), (9, 9));
-    }
-
-    #[test]
-    fn numbered_parameters_become_postgres_marks() {
-        assert_eq!(
-            postgres_params("INSERT INTO t(a, b) VALUES (?1, ?12) -- why? ?x"),
-            "INSERT INTO t(a, b) VALUES ($1, $12) -- why? ?x"
-        );
-    }
-}
+mod tests;

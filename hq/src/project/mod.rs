@@ -276,12 +276,17 @@ pub(crate) fn apply_records(
     let mut product_adds = Vec::new();
     let mut counted = rollup::Batch::default();
     let mut stock = projection::StockOut::default();
+    // The sales a void or refund may have reached first: only they are looked up.
+    let mut named = projection::NamedSales::projected(conn, records)?;
     for record in records {
-        if projection::apply_summing(conn, record, key, &mut stock)? {
+        if projection::apply_in_batch(conn, record, key, &mut stock, &mut named)? {
             new_records += 1;
             match record {
                 Record::ProductAdd(p) => product_adds.push(p.product.clone()),
-                Record::Sale(sale) => counted.count_sale(conn, &sale.into())?,
+                Record::Sale(sale) if named.may_name(&sale.header.id) => {
+                    counted.count_sale(conn, &sale.into())?
+                }
+                Record::Sale(sale) => counted.count(&sale.into(), &rollup::Prior::default()),
                 _ => {}
             }
         }

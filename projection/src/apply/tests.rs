@@ -1,0 +1,236 @@
+use super::sql::postgres_params;
+use super::*;
+use fairpos_sync::catalog::CatalogProduct;
+use fairpos_sync::record::{Header, LineRecord, PaymentRecord, RefundLineRecord};
+
+fn header(seq: u64) -> Header {
+    Header {
+        id: format!("r{seq}"),
+        device: "T01".into(),
+        seq,
+        at: "2026-11-22T10:00:00+08:00".into(),
+    }
+}
+
+fn sale(seq: u64, lines: &[(&str, i64)]) -> Record {
+    let lines: Vec<LineRecord> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, &(sku, qty))| LineRecord {
+            line: i as u32 + 1,
+            sku: sku.into(),
+            name_zh: "茶".into(),
+            name_en: "tea".into(),
+            category: "tea".into(),
+            unit: "盒".into(),
+            weighed: false,
+            qty,
+            unit_price_fen: 100,
+            amount_fen: 100 * qty,
+            county_code: "433125".into(),
+            county_name: "保靖县".into(),
+            product_stall: "S01".into(),
+            supplier: "".into(),
+            cert_no: None,
+        })
+        .collect();
+    let total_fen = lines.iter().map(|l| l.amount_fen).sum();
+    Record::Sale(SaleRecord {
+        header: header(seq),
+        number: format!("T01-{seq:06}"),
+        sale_seq: seq,
+        shift: "s1".into(),
+        stall: "S01".into(),
+        seller: "V001".into(),
+        seller_name: "张三".into(),
+        team: "".into(),
+        unit: None,
+        lines,
+        payments: vec![PaymentRecord {
+            method: "cash".into(),
+            amount_fen: total_fen,
+            tendered_fen: total_fen,
+        }],
+        total_fen,
+        change_fen: 0,
+        oversold: Vec::new(),
+    })
+}
+
+fn stock(conn: &Connection) -> Vec<(String, i64)> {
+    conn.prepare("SELECT sku, qty FROM stock_out ORDER BY sku")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Stock summed over many records and written once (headquarters) leaves the rows that
+/// writing each record's (a till) leaves: sales, a void arriving before its sale and one
+/// after, a refund, a record applied twice, a product added after sales of it (its stock on
+/// hand counts them).
+#[test]
+fn stock_summed_over_records_equals_stock_written_record_by_record() {
+    let void = |seq, sale: u64| {
+        Record::Void(VoidRecord {
+            header: header(seq),
+            sale: format!("r{sale}"),
+            number: format!("T01-{sale:06}"),
+            shift: "s1".into(),
+            reason: "wrong".into(),
+        })
+    };
+    let records = [
+        void(5, 2),
+        sale(1, &[("A", 3), ("B", 1)]),
+        sale(2, &[("A", 2)]),
+        sale(3, &[("B", 4), ("C", 1)]),
+        void(6, 3),
+        Record::Refund(RefundRecord {
+            header: header(7),
+            number: "T01-R000001".into(),
+            sale: "r1".into(),
+            sale_number: "T01-000001".into(),
+            shift: "s1".into(),
+            method: "cash".into(),
+            amount_fen: 100,
+            lines: vec![RefundLineRecord {
+                line: 1,
+                sku: "A".into(),
+                qty: 1,
+                amount_fen: 100,
+            }],
+        }),
+        sale(1, &[("A", 3), ("B", 1)]),
+        sale(8, &[("D", 2)]),
+        Record::ProductAdd(ProductAddRecord {
+            header: header(9),
+            product: CatalogProduct {
+                sku: "D".into(),
+                barcode: None,
+                plu: None,
+                name_zh: "蜂蜜".into(),
+                name_en: "honey".into(),
+                category: "honey".into(),
+                unit: "瓶".into(),
+                price_fen: 100,
+                weighed: false,
+                county_code: "433125".into(),
+                county_name: "保靖县".into(),
+                supplier: "".into(),
+                cert_no: None,
+                stall: "S01".into(),
+                stock: 10,
+            },
+        }),
+        sale(10, &[("D", 1)]),
+    ];
+    let one_by_one = Connection::open_in_memory().unwrap();
+    let summed = Connection::open_in_memory().unwrap();
+    for conn in [&one_by_one, &summed] {
+        crate::schema::create_projection(conn).unwrap();
+        conn.execute_batch(crate::schema::CATALOG).unwrap();
+    }
+    let mut sums = StockOut::default();
+    for record in &records {
+        let a = apply(&one_by_one, record, "ledger").unwrap();
+        let b = apply_summing(&summed, record, "ledger", &mut sums).unwrap();
+        assert_eq!(a, b);
+    }
+    sums.write(&summed).unwrap();
+    // In batches, each sale looked up only when a void or refund names it: split where
+    // the first void (of r2) is projected before its sale's batch, and where it is
+    // applied earlier in the same batch.
+    for split in [1, 3] {
+        let batched = Connection::open_in_memory().unwrap();
+        crate::schema::create_projection(&batched).unwrap();
+        batched.execute_batch(crate::schema::CATALOG).unwrap();
+        for batch in [&records[..split], &records[split..]] {
+            let mut sums = StockOut::default();
+            let mut named = NamedSales::projected(&batched, batch).unwrap();
+            for record in batch {
+                apply_in_batch(&batched, record, "ledger", &mut sums, &mut named).unwrap();
+            }
+            sums.write(&batched).unwrap();
+        }
+        let differ = crate::compare::differences(&one_by_one, &batched, 10).unwrap();
+        assert!(differ.is_empty(), "split at {split}: {differ:?}");
+        assert_eq!(stock(&batched), stock(&one_by_one), "split at {split}");
+    }
+    let expected = [
+        ("A".into(), 2),
+        ("B".into(), 1),
+        ("C".into(), 0),
+        ("D".into(), 3),
+    ];
+    assert_eq!(stock(&one_by_one), expected);
+    assert_eq!(stock(&summed), expected);
+    let on_hand = |conn: &Connection| -> i64 {
+        conn.query_row(
+            "SELECT p.stock_base - COALESCE(o.qty, 0) FROM products p
+             LEFT JOIN stock_out o ON o.sku = p.sku WHERE p.sku = 'D'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!((on_hand(&one_by_one), on_hand(&summed)), (9, 9));
+}
+
+#[test]
+fn numbered_parameters_become_postgres_marks() {
+    assert_eq!(
+        postgres_params("INSERT INTO t(a, b) VALUES (?1, ?12) -- why? ?x"),
+        "INSERT INTO t(a, b) VALUES ($1, $12) -- why? ?x"
+    );
+}
+
+/// A batch's sales named by a void or refund: those projected before it, and those noted as
+/// its records are applied; no other.
+#[test]
+fn a_batch_names_the_sales_a_void_or_refund_reached_first() {
+    let refund = |seq, sale: u64| {
+        Record::Refund(RefundRecord {
+            header: header(seq),
+            number: format!("T01-R{seq:06}"),
+            sale: format!("r{sale}"),
+            sale_number: format!("T01-{sale:06}"),
+            shift: "s1".into(),
+            method: "cash".into(),
+            amount_fen: 100,
+            lines: Vec::new(),
+        })
+    };
+    let void = Record::Void(VoidRecord {
+        header: header(2),
+        sale: "r13".into(),
+        number: "T01-000013".into(),
+        shift: "s1".into(),
+        reason: "wrong".into(),
+    });
+    let conn = Connection::open_in_memory().unwrap();
+    crate::schema::create_projection(&conn).unwrap();
+    let mut stock = StockOut::default();
+    for record in [refund(1, 12), void] {
+        apply(&conn, &record, "ledger").unwrap();
+    }
+    let batch = [
+        sale(11, &[("A", 1)]),
+        sale(12, &[("A", 1)]),
+        sale(13, &[("A", 1)]),
+        refund(14, 15),
+        sale(15, &[("A", 1)]),
+    ];
+    let mut named = NamedSales::projected(&conn, &batch).unwrap();
+    let names = |named: &NamedSales| -> Vec<bool> {
+        (11..=15)
+            .map(|n| named.may_name(&format!("r{n}")))
+            .collect()
+    };
+    assert_eq!(names(&named), [false, true, true, false, false]);
+    for record in &batch {
+        apply_in_batch(&conn, record, "ledger", &mut stock, &mut named).unwrap();
+    }
+    assert_eq!(names(&named), [false, true, true, false, true]);
+}

@@ -14,7 +14,7 @@ use fairpos_sync::record::{
 use std::collections::{BTreeMap, HashSet};
 
 use fairpos_sync::Record;
-use rusqlite::{params, Connection};
+use rusqlite::{params, CachedStatement, Connection};
 
 use crate::{catalog, Error, Result};
 
@@ -36,29 +36,54 @@ pub fn apply_summing(
     doc_key: &str,
     stock: &mut StockOut,
 ) -> Result<bool> {
-    apply_noting(conn, record, doc_key, stock, None)
+    let mut written = Written::prepare(conn)?;
+    apply_noting(conn, &mut written, record, doc_key, stock, None)
 }
 
-/// [`apply_summing`] for one of a batch of records, whose sales `named` knows: a sale it
-/// does not name is not looked up among the voids, and each void or refund is noted in it.
+/// [`apply_summing`] for one of a batch of records, written with `written`, whose sales
+/// `named` knows: a sale it does not name is not looked up among the voids, and each void
+/// or refund is noted in it.
 pub fn apply_in_batch(
     conn: &Connection,
+    written: &mut Written,
     record: &Record,
     doc_key: &str,
     stock: &mut StockOut,
     named: &mut NamedSales,
 ) -> Result<bool> {
-    apply_noting(conn, record, doc_key, stock, Some(named))
+    apply_noting(conn, written, record, doc_key, stock, Some(named))
+}
+
+/// The statements every record, and every sale, is written with: prepared once for a batch
+/// of records rather than looked up in the connection's cache for each (a tenth of the
+/// statements' own time, by a profile of a cold projection).
+pub struct Written<'c> {
+    record: CachedStatement<'c>,
+    sale: CachedStatement<'c>,
+    line: CachedStatement<'c>,
+    payment: CachedStatement<'c>,
+}
+
+impl<'c> Written<'c> {
+    pub fn prepare(conn: &'c Connection) -> Result<Written<'c>> {
+        Ok(Written {
+            record: conn.prepare_cached(sql::INSERT_RECORD)?,
+            sale: conn.prepare_cached(sql::SALE)?,
+            line: conn.prepare_cached(sql::SALE_LINE)?,
+            payment: conn.prepare_cached(sql::SALE_PAYMENT)?,
+        })
+    }
 }
 
 fn apply_noting(
     conn: &Connection,
+    written: &mut Written,
     record: &Record,
     doc_key: &str,
     stock: &mut StockOut,
     named: Option<&mut NamedSales>,
 ) -> Result<bool> {
-    if !insert_record(conn, record, doc_key)? {
+    if !insert_record(conn, &mut written.record, record, doc_key)? {
         return Ok(false);
     }
     match record {
@@ -66,7 +91,8 @@ fn apply_noting(
         Record::CashMove(r) => cash_move(conn, r),
         Record::Sale(r) => {
             let maybe_voided = named.is_none_or(|named| named.may_name(&r.header.id));
-            apply_sale_head(conn, r).and_then(|_| sale_rest(conn, r, stock, maybe_voided))
+            apply_sale_head(&mut written.sale, r)?;
+            sale_rest(conn, written, r, stock, maybe_voided)
         }
         Record::Void(r) => {
             if let Some(named) = named {
@@ -173,9 +199,14 @@ fn product_add(conn: &Connection, r: &ProductAddRecord) -> Result<()> {
 }
 
 /// Indexes a record by device and sequence number; `false` if it is indexed already.
-fn insert_record(conn: &Connection, record: &Record, doc_key: &str) -> Result<bool> {
+fn insert_record(
+    conn: &Connection,
+    insert: &mut CachedStatement,
+    record: &Record,
+    doc_key: &str,
+) -> Result<bool> {
     let h = record.header();
-    let inserted = conn.prepare_cached(sql::INSERT_RECORD)?.execute(params![
+    let inserted = insert.execute(params![
         h.id,
         h.device,
         h.seq as i64,
@@ -237,8 +268,8 @@ fn cash_move(conn: &Connection, r: &CashMoveRecord) -> Result<()> {
 }
 
 /// The numbered row of a sale.
-fn apply_sale_head(conn: &Connection, r: &SaleRecord) -> Result<()> {
-    conn.prepare_cached(sql::SALE)?.execute(params![
+fn apply_sale_head(insert: &mut CachedStatement, r: &SaleRecord) -> Result<()> {
+    insert.execute(params![
         r.header.id,
         r.header.device,
         r.header.seq as i64,
@@ -261,6 +292,7 @@ fn apply_sale_head(conn: &Connection, r: &SaleRecord) -> Result<()> {
 /// The rest of a sale's rows; its void looked up only when `maybe_voided`.
 fn sale_rest(
     conn: &Connection,
+    written: &mut Written,
     r: &SaleRecord,
     stock: &mut StockOut,
     maybe_voided: bool,
@@ -269,9 +301,8 @@ fn sale_rest(
         && conn
             .prepare_cached(sql::SALE_VOIDED)?
             .query_row([&r.header.id], |row| row.get::<_, bool>(0))?;
-    let mut insert_line = conn.prepare_cached(sql::SALE_LINE)?;
     for l in &r.lines {
-        insert_line.execute(params![
+        written.line.execute(params![
             r.header.id,
             l.line,
             l.sku,
@@ -293,9 +324,8 @@ fn sale_rest(
             stock.add(&l.sku, l.qty);
         }
     }
-    let mut insert_payment = conn.prepare_cached(sql::SALE_PAYMENT)?;
     for (i, p) in r.payments.iter().enumerate() {
-        insert_payment.execute(params![
+        written.payment.execute(params![
             r.header.id,
             i as i64,
             p.method,

@@ -149,8 +149,17 @@ fn stock_summed_over_records_equals_stock_written_record_by_record() {
         for batch in [&records[..split], &records[split..]] {
             let mut sums = StockOut::default();
             let mut named = NamedSales::projected(&batched, batch).unwrap();
+            let mut written = Written::prepare(&batched).unwrap();
             for record in batch {
-                apply_in_batch(&batched, record, "ledger", &mut sums, &mut named).unwrap();
+                apply_in_batch(
+                    &batched,
+                    &mut written,
+                    record,
+                    "ledger",
+                    &mut sums,
+                    &mut named,
+                )
+                .unwrap();
             }
             sums.write(&batched).unwrap();
         }
@@ -229,8 +238,17 @@ fn a_batch_names_the_sales_a_void_or_refund_reached_first() {
             .collect()
     };
     assert_eq!(names(&named), [false, true, true, false, false]);
+    let mut written = Written::prepare(&conn).unwrap();
     for record in &batch {
-        apply_in_batch(&conn, record, "ledger", &mut stock, &mut named).unwrap();
+        apply_in_batch(
+            &conn,
+            &mut written,
+            record,
+            "ledger",
+            &mut stock,
+            &mut named,
+        )
+        .unwrap();
     }
     assert_eq!(names(&named), [false, true, true, false, true]);
 }

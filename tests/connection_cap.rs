@@ -2,8 +2,8 @@
 //! against the real `fairpos hq serve` on a loopback port: a till's sync WebSocket and two
 //! kept-alive connections from 127.0.0.1 hold its three places; a fourth connection from
 //! there is answered 503 with `Retry-After` and closed unserved, logged once a minute and
-//! counted, while 127.0.0.2 is served; once the till's socket closes, 127.0.0.1 is served
-//! again.
+//! counted, while 127.0.0.2 is served; the till's own `fairpos sync` is refused, saying why;
+//! once the till's socket closes, 127.0.0.1 is served again.
 
 mod common;
 
@@ -158,6 +158,12 @@ fn an_address_holding_its_most_connections_is_answered_503_until_one_closes() {
     let refused = ask(&mut connect_from("127.0.0.1", metrics), "/metrics");
     assert_eq!(refused.status, "HTTP/1.1 503 Service Unavailable");
 
+    // The till's own sync, from the full address: refused, and it says why.
+    let synced = till.sync(&[]);
+    let said = String::from_utf8_lossy(&synced.stderr);
+    let why = "headquarters answered 503 Service Unavailable: too many connections from your \
+               address: try again later";
+    assert!(!synced.status.success() && said.contains(why), "{said}");
     // The till's socket closes: its place is 127.0.0.1's again.
     drop(socket);
     let served = within_10_s(|| {

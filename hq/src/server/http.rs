@@ -43,7 +43,7 @@ use tokio_io_timeout::TimeoutStream;
 use tower::ServiceExt as _;
 
 use super::last_read::Reading;
-use super::per_address::{refuse, AddressCap, Placed};
+use super::per_address::{AddressCap, Placed};
 use super::quiet_log::QuietLog;
 
 /// How long a stop waits for the connections open to finish.
@@ -85,7 +85,7 @@ pub async fn serve<L>(
             _ = &mut stop => break,
         };
         let Ok(place) = cap.admit(client) else {
-            refuse(io);
+            cap.refuse(io);
             continue;
         };
         // The place goes with the stream, into an upgraded WebSocket too.

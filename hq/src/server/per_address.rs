@@ -25,6 +25,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::sync::Semaphore;
 
 use super::proxy::Trusted;
 use super::quiet_log::QuietLog;
@@ -35,6 +36,9 @@ pub const DEFAULT_MOST: u32 = 1024;
 
 /// How long a refused client is given to take its answer, and then to close.
 const REFUSAL_WAIT: Duration = Duration::from_secs(1);
+/// Refused connections being answered at once; past that, one is closed unanswered, so
+/// that refusals hold no more than these file descriptors, however fast they come.
+const REFUSALS_AT_ONCE: usize = 64;
 
 /// The places each address holds.
 pub struct AddressCap {
@@ -44,6 +48,7 @@ pub struct AddressCap {
     exempt: Option<Trusted>,
     open: Mutex<HashMap<String, usize>>,
     refusals: Arc<QuietLog>,
+    answering: Arc<Semaphore>,
     metrics: Arc<Metrics>,
 }
 
@@ -70,6 +75,7 @@ impl AddressCap {
             exempt,
             open: Mutex::default(),
             refusals: QuietLog::told_when_due(),
+            answering: Arc::new(Semaphore::new(REFUSALS_AT_ONCE)),
             metrics,
         })
     }
@@ -107,6 +113,22 @@ impl AddressCap {
         }))
     }
 
+    /// Answers a refused connection `503` with `Retry-After` and closes it, on a task of
+    /// its own: what the client sent meanwhile is read and dropped for a moment, so that
+    /// closing does not reset the connection before the client has read the answer. With
+    /// [`REFUSALS_AT_ONCE`] being answered, it is closed at once.
+    pub fn refuse<Io>(&self, io: Io)
+    where
+        Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        if let Ok(answering) = self.answering.clone().try_acquire_owned() {
+            tokio::spawn(async move {
+                answer_refused(io).await;
+                drop(answering);
+            });
+        }
+    }
+
     /// How many places `client`'s address holds.
     #[cfg(test)]
     fn held(&self, client: SocketAddr) -> usize {
@@ -132,33 +154,47 @@ impl Drop for Place {
 #[derive(Debug)]
 pub struct Full;
 
-/// Answers a refused connection `503` with `Retry-After` and closes it, on a task of its
-/// own: what the client sent meanwhile is read and dropped for a moment, so that closing
-/// does not reset the connection before the client has read the answer.
-pub fn refuse<Io>(mut io: Io)
+/// Reads the request's head (a client answered before it has sent its request takes the
+/// answer for a broken connection), writes the refusal, then reads and drops what more the
+/// client sends, a moment for each.
+async fn answer_refused<Io>(mut io: Io)
 where
-    Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    Io: AsyncRead + AsyncWrite + Unpin,
 {
-    const BODY: &str = "too many connections from your address: try again later\n";
+    // As the API's errors are told, so that a till names the reason.
+    const BODY: &str = r#"{"error":"too many connections from your address: try again later"}"#;
+    /// The most of a request's head read before the answer.
+    const HEAD_AT_MOST: usize = 16 << 10;
     let answer = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n\
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
          retry-after: 30\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{BODY}",
         BODY.len()
     );
-    tokio::spawn(async move {
-        let answered = async {
-            io.write_all(answer.as_bytes()).await?;
-            io.shutdown().await
-        };
-        if tokio::time::timeout(REFUSAL_WAIT, answered).await.is_err() {
-            return;
+    let mut sink = [0u8; 4096];
+    let head = async {
+        let mut head = Vec::new();
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < HEAD_AT_MOST {
+            match io.read(&mut sink).await? {
+                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                n => head.extend_from_slice(&sink[..n]),
+            }
         }
-        let mut sink = [0u8; 4096];
-        let _ = tokio::time::timeout(REFUSAL_WAIT, async {
-            while io.read(&mut sink).await.is_ok_and(|n| n > 0) {}
-        })
-        .await;
-    });
+        Ok::<_, io::Error>(())
+    };
+    if !matches!(tokio::time::timeout(REFUSAL_WAIT, head).await, Ok(Ok(()))) {
+        return;
+    }
+    let answered = async {
+        io.write_all(answer.as_bytes()).await?;
+        io.shutdown().await
+    };
+    if tokio::time::timeout(REFUSAL_WAIT, answered).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(REFUSAL_WAIT, async {
+        while io.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+    })
+    .await;
 }
 
 /// A connection's stream with its place (if it took one), given back when the stream is
@@ -251,7 +287,15 @@ mod tests {
         let cap = AddressCap::new(1, Some(proxy), metrics.clone());
         let _one = cap.admit(at("[2001:db8::1]:5000")).unwrap();
         assert!(cap.admit(at("[2001:db8::2]:5000")).is_err(), "same /64");
-        assert!(cap.admit(at("[2001:db8:0:1::1]:5000")).is_ok());
+        assert!(matches!(
+            cap.admit(at("[2001:db8:0:1::1]:5000")),
+            Ok(Some(_))
+        ));
+        // An IPv4 client seen by a listener on [::] is its IPv4 address.
+        let _v4 = cap.admit(at("192.0.2.7:5000")).unwrap();
+        assert!(cap.admit(at("[::ffff:192.0.2.7]:5001")).is_err(), "mapped");
+        let mapped_proxy = cap.admit(at("[::ffff:10.0.0.2]:5002"));
+        assert!(matches!(mapped_proxy, Ok(None)), "the proxy, mapped");
         let proxied: Vec<_> = (0..3)
             .map(|port| cap.admit(SocketAddr::new("10.0.0.2".parse().unwrap(), port)))
             .collect();

@@ -36,37 +36,37 @@ pub fn apply_summing(
     doc_key: &str,
     stock: &mut StockOut,
 ) -> Result<bool> {
-    let mut written = Written::prepare(conn)?;
-    apply_noting(conn, &mut written, record, doc_key, stock, None)
+    let mut inserts = Inserts::prepare(conn)?;
+    apply_with(conn, &mut inserts, record, doc_key, stock, None)
 }
 
-/// [`apply_summing`] for one of a batch of records, written with `written`, whose sales
+/// [`apply_summing`] for one of a batch of records, written with `inserts`, whose sales
 /// `named` knows: a sale it does not name is not looked up among the voids, and each void
 /// or refund is noted in it.
 pub fn apply_in_batch(
     conn: &Connection,
-    written: &mut Written,
+    inserts: &mut Inserts,
     record: &Record,
     doc_key: &str,
     stock: &mut StockOut,
     named: &mut NamedSales,
 ) -> Result<bool> {
-    apply_noting(conn, written, record, doc_key, stock, Some(named))
+    apply_with(conn, inserts, record, doc_key, stock, Some(named))
 }
 
 /// The statements every record, and every sale, is written with: prepared once for a batch
 /// of records rather than looked up in the connection's cache for each (a tenth of the
 /// statements' own time, by a profile of a cold projection).
-pub struct Written<'c> {
+pub struct Inserts<'c> {
     record: CachedStatement<'c>,
     sale: CachedStatement<'c>,
     line: CachedStatement<'c>,
     payment: CachedStatement<'c>,
 }
 
-impl<'c> Written<'c> {
-    pub fn prepare(conn: &'c Connection) -> Result<Written<'c>> {
-        Ok(Written {
+impl<'c> Inserts<'c> {
+    pub fn prepare(conn: &'c Connection) -> Result<Inserts<'c>> {
+        Ok(Inserts {
             record: conn.prepare_cached(sql::INSERT_RECORD)?,
             sale: conn.prepare_cached(sql::SALE)?,
             line: conn.prepare_cached(sql::SALE_LINE)?,
@@ -75,15 +75,15 @@ impl<'c> Written<'c> {
     }
 }
 
-fn apply_noting(
+fn apply_with(
     conn: &Connection,
-    written: &mut Written,
+    inserts: &mut Inserts,
     record: &Record,
     doc_key: &str,
     stock: &mut StockOut,
     named: Option<&mut NamedSales>,
 ) -> Result<bool> {
-    if !insert_record(conn, &mut written.record, record, doc_key)? {
+    if !insert_record(conn, &mut inserts.record, record, doc_key)? {
         return Ok(false);
     }
     match record {
@@ -91,8 +91,8 @@ fn apply_noting(
         Record::CashMove(r) => cash_move(conn, r),
         Record::Sale(r) => {
             let maybe_voided = named.is_none_or(|named| named.may_name(&r.header.id));
-            apply_sale_head(&mut written.sale, r)?;
-            sale_rest(conn, written, r, stock, maybe_voided)
+            apply_sale_head(&mut inserts.sale, r)?;
+            sale_rest(conn, inserts, r, stock, maybe_voided)
         }
         Record::Void(r) => {
             if let Some(named) = named {
@@ -150,7 +150,8 @@ impl NamedSales {
         Ok(NamedSales(named))
     }
 
-    /// Whether a void or refund projected may name `sale`.
+    /// Whether a void or refund, projected before the batch or applied in it since, may
+    /// name `sale`.
     pub fn may_name(&self, sale: &str) -> bool {
         self.0.contains(sale)
     }
@@ -292,7 +293,7 @@ fn apply_sale_head(insert: &mut CachedStatement, r: &SaleRecord) -> Result<()> {
 /// The rest of a sale's rows; its void looked up only when `maybe_voided`.
 fn sale_rest(
     conn: &Connection,
-    written: &mut Written,
+    inserts: &mut Inserts,
     r: &SaleRecord,
     stock: &mut StockOut,
     maybe_voided: bool,
@@ -302,7 +303,7 @@ fn sale_rest(
             .prepare_cached(sql::SALE_VOIDED)?
             .query_row([&r.header.id], |row| row.get::<_, bool>(0))?;
     for l in &r.lines {
-        written.line.execute(params![
+        inserts.line.execute(params![
             r.header.id,
             l.line,
             l.sku,
@@ -325,7 +326,7 @@ fn sale_rest(
         }
     }
     for (i, p) in r.payments.iter().enumerate() {
-        written.payment.execute(params![
+        inserts.payment.execute(params![
             r.header.id,
             i as i64,
             p.method,

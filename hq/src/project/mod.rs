@@ -278,9 +278,9 @@ pub(crate) fn apply_records(
     let mut stock = projection::StockOut::default();
     // The sales a void or refund may have reached first: only they are looked up.
     let mut named = projection::NamedSales::projected(conn, records)?;
-    let mut written = projection::Written::prepare(conn)?;
+    let mut inserts = projection::Inserts::prepare(conn)?;
     for record in records {
-        if projection::apply_in_batch(conn, &mut written, record, key, &mut stock, &mut named)? {
+        if projection::apply_in_batch(conn, &mut inserts, record, key, &mut stock, &mut named)? {
             new_records += 1;
             match record {
                 Record::ProductAdd(p) => product_adds.push(p.product.clone()),

@@ -388,3 +388,96 @@ fn a_compactions_deletes_leave_the_ledger_waiting_until_it_is_projected_again() 
     assert_eq!(backlog(&f.hq.conn).unwrap(), 0, "projected again");
     assert_eq!(f.projected(), 3);
 }
+
+/// Sales whose void or refund was projected first (another ledger's, or earlier in their own
+/// ledger's batch) count in the roll-up as a scan of every sale counts them, and so do the
+/// sales no void or refund names, which the batch counts without looking them up.
+#[test]
+fn sales_a_void_or_refund_reached_first_count_in_the_roll_up_as_a_scan_counts_them() {
+    use fairpos_projection::report::{rolled, scan, Dimension, ReportRow};
+    use fairpos_sync::record::{RefundLineRecord, RefundRecord, VoidRecord};
+    let fixture = Fixture::new(&ActorId::random());
+    let conn = &fixture.hq.conn;
+    let id = |n: u64| format!("00000000-0000-7000-8000-{n:012}");
+    let header = |seq: u64| Header {
+        id: id(seq),
+        device: "T01".into(),
+        seq,
+        at: "2026-11-22T11:00:00+08:00".into(),
+    };
+    let sale = |n: u64| {
+        let mut json: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../fuzz/corpus/ledger_records/sale.json"
+        ))
+        .unwrap();
+        json["id"] = id(n).into();
+        json["seq"] = n.into();
+        json["sale_seq"] = n.into();
+        json["number"] = format!("T01-{n:06}").into();
+        Record::from_json(&json.to_string()).unwrap()
+    };
+    let void = |seq: u64, n: u64| {
+        Record::Void(VoidRecord {
+            header: header(seq),
+            sale: id(n),
+            number: format!("T01-{n:06}"),
+            shift: "s1".into(),
+            reason: "wrong".into(),
+        })
+    };
+    let refund = |seq: u64, n: u64| {
+        Record::Refund(RefundRecord {
+            header: header(seq),
+            number: format!("T01-R{seq:06}"),
+            sale: id(n),
+            sale_number: format!("T01-{n:06}"),
+            shift: "s1".into(),
+            method: "wechat".into(),
+            amount_fen: 7600,
+            lines: vec![RefundLineRecord {
+                line: 1,
+                sku: "TEA-01".into(),
+                qty: 2,
+                amount_fen: 7600,
+            }],
+        })
+    };
+    let apply = |key: &str, records: &[Record]| {
+        let done = Projection {
+            heads: &[],
+            records: records.len(),
+            chunks_digest: None,
+        };
+        apply_records(conn, &fixture.doc_id, key, records, &done).unwrap();
+    };
+    // A later ledger first: sale 1's void, sale 2's refund.
+    apply("later", &[void(101, 1), refund(102, 2)]);
+    // Then the sales: sale 4's refund earlier in their batch, sale 3's void after it.
+    apply(
+        "earlier",
+        &[
+            refund(103, 4),
+            sale(1),
+            sale(2),
+            sale(3),
+            sale(4),
+            void(105, 3),
+            sale(6),
+        ],
+    );
+    let sorted = |mut rows: Vec<ReportRow>| {
+        rows.sort_by(|a, b| a.key.cmp(&b.key));
+        rows
+    };
+    for by in Dimension::ALL {
+        assert_eq!(
+            sorted(rolled::rows(conn, by).unwrap()),
+            sorted(scan(conn, by).unwrap()),
+            "report by {}",
+            by.as_str()
+        );
+    }
+    // Sales 2, 4 and 6 stand, two of them refunded a line each.
+    let by_stall = fairpos_projection::report::build(conn, Dimension::Stall).unwrap();
+    assert_eq!(by_stall.net_fen, 3 * 10600 - 2 * 7600);
+}

@@ -149,11 +149,11 @@ fn stock_summed_over_records_equals_stock_written_record_by_record() {
         for batch in [&records[..split], &records[split..]] {
             let mut sums = StockOut::default();
             let mut named = NamedSales::projected(&batched, batch).unwrap();
-            let mut written = Written::prepare(&batched).unwrap();
+            let mut inserts = Inserts::prepare(&batched).unwrap();
             for record in batch {
                 apply_in_batch(
                     &batched,
-                    &mut written,
+                    &mut inserts,
                     record,
                     "ledger",
                     &mut sums,
@@ -238,11 +238,11 @@ fn a_batch_names_the_sales_a_void_or_refund_reached_first() {
             .collect()
     };
     assert_eq!(names(&named), [false, true, true, false, false]);
-    let mut written = Written::prepare(&conn).unwrap();
+    let mut inserts = Inserts::prepare(&conn).unwrap();
     for record in &batch {
         apply_in_batch(
             &conn,
-            &mut written,
+            &mut inserts,
             record,
             "ledger",
             &mut stock,

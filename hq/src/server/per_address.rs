@@ -4,17 +4,17 @@
 //! known (after the TLS handshake and the PROXY header, if any), and holds it until the
 //! connection closes: the place goes with the connection's stream, so an upgraded sync
 //! WebSocket holds it for as long as it is open. One connection more from a full address is
-//! answered `503 Service Unavailable` with `Retry-After` and closed, without being served;
-//! that is logged, a line a minute at most for each address, and counted
-//! (`fairpos_hq_connections_refused_total`).
+//! answered `503 Service Unavailable` with `Retry-After` (once its request's head is in) and
+//! closed, without being served; that is logged, a line a minute at most for each address,
+//! and counted (`fairpos_hq_connections_refused_total`).
 //!
 //! Without a cap, one address could open connections until the process has no file
 //! descriptor left for the tills. The default (1024) leaves room for a fair whose tills and
 //! organizers all come through one NAT address. The connections of a reverse proxy named by
 //! `--forwarded-for` are not counted: they are its clients', whose addresses are known only
-//! from each request's header, and the proxy keeps its own limits. A plain TCP balancer that
-//! sends no PROXY header shows every client as its own address: behind one, give 0 (no cap)
-//! or a cap for all of them.
+//! from each request's header, and the proxy keeps its own limits. Behind a plain TCP
+//! balancer that sends no PROXY header every client comes from the balancer's address: give
+//! 0 there (no cap), or a cap for all of them.
 
 use std::collections::HashMap;
 use std::io;
@@ -113,10 +113,9 @@ impl AddressCap {
         }))
     }
 
-    /// Answers a refused connection `503` with `Retry-After` and closes it, on a task of
-    /// its own: what the client sent meanwhile is read and dropped for a moment, so that
-    /// closing does not reset the connection before the client has read the answer. With
-    /// [`REFUSALS_AT_ONCE`] being answered, it is closed at once.
+    /// Answers a refused connection `503` with `Retry-After` once its request's head is in,
+    /// and closes it, on a task of its own ([`answer_refused`]). With [`REFUSALS_AT_ONCE`]
+    /// being answered, it is closed at once.
     pub fn refuse<Io>(&self, io: Io)
     where
         Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,

@@ -3,7 +3,8 @@
 //! kept-alive connections from 127.0.0.1 hold its three places; a fourth connection from
 //! there is answered 503 with `Retry-After` and closed unserved, logged once a minute and
 //! counted, while 127.0.0.2 is served; the till's own `fairpos sync` is refused, saying why;
-//! once the till's socket closes, 127.0.0.1 is served again.
+//! once the till's socket closes, 127.0.0.1 is served again. Behind a balancer sending PROXY
+//! headers, each client its header names is counted alone.
 
 mod common;
 
@@ -183,4 +184,47 @@ fn an_address_holding_its_most_connections_is_answered_503_until_one_closes() {
         !text.contains("connection from 127.0.0.2 refused"),
         "{text}"
     );
+}
+
+/// Behind a TCP load balancer that sends PROXY headers, each connection counts for the
+/// client its header names, not for the balancer it comes from.
+#[test]
+fn behind_a_balancer_each_client_named_by_its_proxy_header_is_counted_alone() {
+    let hq = Hq::demo();
+    let options = [
+        "--max-connections-per-address",
+        "2",
+        "--proxy-protocol",
+        "127.0.0.1",
+        "--request-head-timeout",
+        "1h",
+    ];
+    let server = Server::start(hq.data(), &options);
+    let at = server.address();
+    // A connection from the balancer (127.0.0.1) for `client`.
+    let through_balancer = |client: &str| {
+        let mut stream = connect_from("127.0.0.1", at);
+        write!(
+            stream,
+            "PROXY TCP4 {client} 127.0.0.1 40000 {}\r\n",
+            at.port()
+        )
+        .unwrap();
+        stream
+    };
+    // Two of 203.0.113.7's, kept alive: its places.
+    let mut kept: Vec<TcpStream> = (0..2).map(|_| through_balancer("203.0.113.7")).collect();
+    for stream in &mut kept {
+        assert_eq!(ask(stream, "/api/v1/health").status, "HTTP/1.1 200 OK");
+    }
+    let mut third = through_balancer("203.0.113.7");
+    let refused = ask(&mut third, "/api/v1/health");
+    assert_eq!(refused.status, "HTTP/1.1 503 Service Unavailable");
+    // Another client through the same balancer is not held by 203.0.113.7's.
+    for client in ["203.0.113.8", "198.51.100.1"] {
+        let answer = ask(&mut through_balancer(client), "/api/v1/health");
+        assert_eq!(answer.status, "HTTP/1.1 200 OK", "{client}");
+    }
+    drop(kept);
+    server.stop();
 }

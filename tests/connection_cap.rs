@@ -4,7 +4,8 @@
 //! there is answered 503 with `Retry-After` and closed unserved, logged once a minute and
 //! counted, while 127.0.0.2 is served; the till's own `fairpos sync` is refused, saying why;
 //! once the till's socket closes, 127.0.0.1 is served again. Behind a balancer sending PROXY
-//! headers, each client its header names is counted alone.
+//! headers, each client its header names is counted alone. Over TLS, a refused client reads
+//! its 503, `Retry-After` and reason.
 
 mod common;
 
@@ -226,5 +227,64 @@ fn behind_a_balancer_each_client_named_by_its_proxy_header_is_counted_alone() {
         assert_eq!(answer.status, "HTTP/1.1 200 OK", "{client}");
     }
     drop(kept);
+    server.stop();
+}
+
+/// Over TLS, a refused connection is answered once its handshake and request's head are in:
+/// a till's HTTPS client reads the 503, its `Retry-After` and its reason.
+#[test]
+fn over_tls_a_refused_client_reads_its_503_and_why() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = common::tls::certificates(certs.path(), "fair");
+    let hq = Hq::demo();
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let options = [
+        "--max-connections-per-address",
+        "1",
+        "--tls-cert",
+        cert,
+        "--tls-key",
+        key,
+    ];
+    let server = Server::start(hq.data(), &options);
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    let ca = std::fs::read_to_string(ca).unwrap();
+    let trust = fairpos_sync::tls::Trust::with_ca(Some(&ca)).unwrap();
+    // Each client its own pool: its connection is kept alive after the answer.
+    let client = || {
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(trust.client_config().as_ref().clone())
+            .build()
+            .unwrap()
+    };
+    let health = format!("{}/api/v1/health", server.url);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let first = client();
+        let answer = first.get(&health).send().await.unwrap();
+        assert_eq!(answer.status(), 200);
+        answer.bytes().await.unwrap();
+        // The first client's connection holds the one place.
+        let refused = client().get(&health).send().await.unwrap();
+        assert_eq!(refused.status(), 503);
+        assert_eq!(refused.headers()["retry-after"], "30");
+        let why: serde_json::Value = refused.json().await.unwrap();
+        let why = why["error"].as_str().unwrap();
+        assert_eq!(
+            why,
+            "too many connections from your address: try again later"
+        );
+        // Its connection closed, the place is another's.
+        drop(first);
+        let until = tokio::time::Instant::now() + Duration::from_secs(10);
+        let served = loop {
+            let status = client().get(&health).send().await.unwrap().status();
+            if status == 200 || tokio::time::Instant::now() > until {
+                break status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(served, 200, "the place given back");
+    });
     server.stop();
 }

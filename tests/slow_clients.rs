@@ -252,8 +252,9 @@ fn stalled(
 ) -> String {
     let local = socket.get_ref().local_addr().unwrap();
     let filter = format!("( sport = :{0} or dport = :{0} )", local.port());
+    // Every state: an end closing or closed shows too.
     let ss = std::process::Command::new("ss")
-        .args(["-tnmi", &filter])
+        .args(["-tanmi", &filter])
         .output()
         .map(|o| {
             let text = String::from_utf8_lossy(&o.stdout);
@@ -292,11 +293,13 @@ fn stalled(
 /// A WebSocket on `url` (a sync socket) over a connection whose receive buffer is 16 KiB.
 fn small_socket(at: SocketAddr, url: &str) -> tokio_tungstenite::tungstenite::WebSocket<TcpStream> {
     let (stream, _) = connect_with_buffer(at, 16 << 10);
-    // A send waits for headquarters to read on; once, in a full run of the suite on two
-    // loaded cores, a flood's send waited over 30 s and gave up. The bound only keeps a
-    // test from hanging for good.
+    // A send waits for headquarters to read on. Twice, in full runs of the suite on two
+    // loaded cores, a flood's send waited for good: headquarters had stopped reading the
+    // socket, and closed it once nothing was heard for `--sync-idle` (90 s). The bound is
+    // under that, so that the failure's message shows the server's end of the connection
+    // while it is still open (`stalled`).
     stream
-        .set_write_timeout(Some(Duration::from_secs(120)))
+        .set_write_timeout(Some(Duration::from_secs(60)))
         .unwrap();
     tokio_tungstenite::tungstenite::client(url, stream)
         .unwrap()

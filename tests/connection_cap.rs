@@ -114,7 +114,7 @@ fn an_address_holding_its_most_connections_is_answered_503_until_one_closes() {
     })
     .expect("the till's sync socket opens")
     .0;
-    let kept: Vec<TcpStream> = (0..2)
+    let mut kept: Vec<TcpStream> = (0..2)
         .map(|_| {
             within_10_s(|| {
                 let mut stream = connect_from("127.0.0.1", at);
@@ -124,7 +124,6 @@ fn an_address_holding_its_most_connections_is_answered_503_until_one_closes() {
             .expect("a connection served")
         })
         .collect();
-    let mut kept = kept;
 
     // A fourth, twice: answered 503 unserved, and closed.
     for _ in 0..2 {
@@ -156,7 +155,7 @@ fn an_address_holding_its_most_connections_is_answered_503_until_one_closes() {
         Some(2.0),
         "{scraped}"
     );
-    // So does /metrics's listener count 127.0.0.1's connections with the server's.
+    // /metrics' listener counts 127.0.0.1's connections with the server's: refused there too.
     let refused = ask(&mut connect_from("127.0.0.1", metrics), "/metrics");
     assert_eq!(refused.status, "HTTP/1.1 503 Service Unavailable");
 

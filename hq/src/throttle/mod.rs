@@ -36,8 +36,10 @@ pub struct Limit {
     pub window: Duration,
 }
 
+/// The window every headquarters limit counts failures in.
+const TEN_MINUTES: Duration = Duration::from_secs(600);
 /// The longest window of any limit: keys idle longer than this hold nothing.
-const LONGEST_WINDOW: Duration = Duration::from_secs(600);
+const LONGEST_WINDOW: Duration = TEN_MINUTES;
 /// Beyond this many keys, the idle ones are swept out.
 const SWEEP_AT: usize = 10_000;
 
@@ -142,41 +144,23 @@ impl Throttle {
 /// Logins to one account from one address: 5 failures in 10 minutes. Someone who mistypes
 /// their own password locks out only themselves from where they are, not everyone behind
 /// the venue's one NAT address.
-pub const LOGIN_PER_ADDRESS_AND_ACCOUNT: Limit = Limit {
-    failures: 5,
-    window: Duration::from_secs(600),
-};
+pub const LOGIN_PER_ADDRESS_AND_ACCOUNT: Limit = Limit::in_ten_minutes(5);
 /// Logins from one address to any accounts: 30 failures in 10 minutes (a guesser trying
 /// many accounts; a venue of stall leads behind one address mistyping now and then).
-pub const LOGIN_PER_ADDRESS: Limit = Limit {
-    failures: 30,
-    window: Duration::from_secs(600),
-};
+pub const LOGIN_PER_ADDRESS: Limit = Limit::in_ten_minutes(30);
 /// Logins to one account from anywhere: 20 failures in 10 minutes.
-pub const LOGIN_PER_ACCOUNT: Limit = Limit {
-    failures: 20,
-    window: Duration::from_secs(600),
-};
+pub const LOGIN_PER_ACCOUNT: Limit = Limit::in_ten_minutes(20);
 /// Logins to one account from a browser that logged in to it before
 /// ([`crate::known_browser`]): 5 failures in 10 minutes, counted apart from the address's
 /// and the account's, so that a guesser behind the venue's address locks no lead out.
-pub const LOGIN_FROM_A_KNOWN_BROWSER: Limit = Limit {
-    failures: 5,
-    window: Duration::from_secs(600),
-};
+pub const LOGIN_FROM_A_KNOWN_BROWSER: Limit = Limit::in_ten_minutes(5);
 /// Enrolment codes from one address: 10 failures in 10 minutes.
-pub const ENROL_PER_ADDRESS: Limit = Limit {
-    failures: 10,
-    window: Duration::from_secs(600),
-};
+pub const ENROL_PER_ADDRESS: Limit = Limit::in_ten_minutes(10);
 
 /// Scrapes of `/metrics` with a wrong token from one address: 20 in 10 minutes (a
 /// Prometheus sent the wrong token, every 15 s, is refused for the rest of the window once
 /// it has made 20).
-pub const SCRAPE_PER_ADDRESS: Limit = Limit {
-    failures: 20,
-    window: Duration::from_secs(600),
-};
+pub const SCRAPE_PER_ADDRESS: Limit = Limit::in_ten_minutes(20);
 
 /// The address as a guesser holds it: an IPv4 address, or an IPv6 address's /64 (one host
 /// is usually given a whole /64 to pick from).
@@ -194,6 +178,14 @@ pub(crate) fn address_key(address: IpAddr) -> String {
 }
 
 impl Limit {
+    /// `failures` in the last ten minutes.
+    const fn in_ten_minutes(failures: usize) -> Limit {
+        Limit {
+            failures,
+            window: TEN_MINUTES,
+        }
+    }
+
     /// The limit as the database counts it.
     fn in_database(self) -> KeyLimit {
         KeyLimit {

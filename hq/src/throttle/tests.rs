@@ -5,6 +5,23 @@ const THREE: Limit = Limit {
     window: Duration::from_secs(60),
 };
 
+/// A login of `name` from `from` that is let through, and fails (a wrong password).
+async fn fails(t: &Throttle, from: IpAddr, name: &str) {
+    Attempt::login(t, from, name, None)
+        .await
+        .unwrap_or_else(|refused| panic!("{name} from {from}: {refused:?}"))
+        .failed();
+}
+
+/// A login of `name` from `from` that is let through, and succeeds.
+async fn logs_in(t: &Throttle, from: IpAddr, name: &str) {
+    Attempt::login(t, from, name, None)
+        .await
+        .unwrap_or_else(|refused| panic!("{name} from {from}: {refused:?}"))
+        .succeeded()
+        .await;
+}
+
 #[test]
 fn a_key_waits_after_its_limit_until_the_oldest_failure_leaves_the_window() {
     let t = Throttle::default();
@@ -56,9 +73,8 @@ fn unreachable() -> fairpos_postgres::Pool {
 async fn attempts_the_database_cannot_count_are_counted_here() {
     let t = Throttle::shared_in(unreachable());
     let address: IpAddr = "203.0.113.7".parse().unwrap();
-    for i in 0..5 {
-        let attempt = Attempt::login(&t, address, "organizer", None).await;
-        attempt.unwrap_or_else(|_| panic!("try {i}")).failed();
+    for _ in 0..5 {
+        fails(&t, address, "organizer").await;
     }
     let refused = Attempt::login(&t, address, "organizer", None).await.err();
     let refused = refused.expect("the sixth, refused by this process's count");
@@ -78,17 +94,11 @@ async fn a_refusal_of_the_database_is_answered_here_until_its_wait_is_over() {
     let refused = refused.expect("remembered");
     assert!((29..=30).contains(&refused.seconds), "{refused:?}");
     // Another account from the address was not refused: asked (here, counted here).
-    Attempt::login(&t, address, "lead1", None)
-        .await
-        .unwrap()
-        .failed();
+    fails(&t, address, "lead1").await;
     // A success of the account from the address forgets what was refused with it.
     let pair = "login@203.0.113.7:organizer";
     shared.take_back(&[pair.to_string()], Some(pair), &[]).await;
-    Attempt::login(&t, address, "organizer", None)
-        .await
-        .unwrap()
-        .failed();
+    fails(&t, address, "organizer").await;
     // The address at its limit: every account from it refused here, lead2 too, the
     // longest wait said; not from elsewhere.
     shared.remember_refused("login@203.0.113.7", Duration::from_secs(200), now);
@@ -98,10 +108,7 @@ async fn a_refusal_of_the_database_is_answered_here_until_its_wait_is_over() {
     let elsewhere: IpAddr = "192.0.2.1".parse().unwrap();
     let refused = Attempt::login(&t, elsewhere, "lead2", None).await.err();
     assert!((49..=50).contains(&refused.expect("the account").seconds));
-    Attempt::login(&t, elsewhere, "lead1", None)
-        .await
-        .unwrap()
-        .failed();
+    fails(&t, elsewhere, "lead1").await;
     // An attempt taken back on the address (another one, in flight, that succeeded):
     // the address may be below its limit again, so the database is asked again.
     let keys = [
@@ -111,10 +118,7 @@ async fn a_refusal_of_the_database_is_answered_here_until_its_wait_is_over() {
     ];
     let keys = keys.map(String::from);
     shared.take_back(&keys, Some(&keys[0]), &[]).await;
-    Attempt::login(&t, address, "lead4", None)
-        .await
-        .unwrap()
-        .failed();
+    fails(&t, address, "lead4").await;
     // A refusal whose wait is over is asked again.
     shared.remember_refused("enrol@198.51.100.1", Duration::ZERO, now);
     let from: IpAddr = "198.51.100.1".parse().unwrap();
@@ -125,36 +129,23 @@ async fn a_refusal_of_the_database_is_answered_here_until_its_wait_is_over() {
 async fn one_person_mistyping_locks_out_only_their_account_from_their_address() {
     let t = Throttle::default();
     let venue: IpAddr = "198.51.100.20".parse().unwrap();
-    for i in 0..5 {
-        let attempt = Attempt::login(&t, venue, "lead1", None).await;
-        attempt.unwrap_or_else(|_| panic!("try {i}")).failed();
+    for _ in 0..5 {
+        fails(&t, venue, "lead1").await;
     }
     assert!(Attempt::login(&t, venue, "lead1", None).await.is_err());
     // Another lead behind the venue's address, and lead1 from elsewhere, log in.
-    Attempt::login(&t, venue, "lead2", None)
-        .await
-        .unwrap()
-        .succeeded()
-        .await;
+    logs_in(&t, venue, "lead2").await;
     let home: IpAddr = "203.0.113.1".parse().unwrap();
-    Attempt::login(&t, home, "lead1", None)
-        .await
-        .unwrap()
-        .succeeded()
-        .await;
+    logs_in(&t, home, "lead1").await;
     // A guesser trying account after account from one address: 30 failures, then
     // every account is refused from there, lead2 too.
     for i in 0..25 {
-        let attempt = Attempt::login(&t, venue, &format!("name{i}"), None).await;
-        attempt.unwrap_or_else(|_| panic!("name {i}")).failed();
+        fails(&t, venue, &format!("name{i}")).await;
     }
     let refused = Attempt::login(&t, venue, "lead2", None).await.err();
     assert!(refused.expect("the address's limit").seconds > 590);
     // Elsewhere lead2 is not.
-    Attempt::login(&t, home, "lead2", None)
-        .await
-        .unwrap()
-        .failed();
+    fails(&t, home, "lead2").await;
 }
 
 #[tokio::test]
@@ -170,8 +161,7 @@ async fn a_browser_that_logged_in_before_is_held_by_its_own_failures_alone() {
             ),
             _ => (venue, format!("name{i}")),
         };
-        let attempt = Attempt::login(&t, from, &name, None).await;
-        attempt.unwrap_or_else(|_| panic!("try {i}")).failed();
+        fails(&t, from, &name).await;
     }
     assert!(Attempt::login(&t, venue, "lead1", None).await.is_err());
     let home: IpAddr = "203.0.113.1".parse().unwrap();
@@ -201,26 +191,17 @@ async fn a_success_forgets_the_accounts_own_failures_from_its_address_only() {
     let t = Throttle::default();
     let venue: IpAddr = "198.51.100.20".parse().unwrap();
     for _ in 0..4 {
-        Attempt::login(&t, venue, "lead1", None)
-            .await
-            .unwrap()
-            .failed();
+        fails(&t, venue, "lead1").await;
     }
-    Attempt::login(&t, venue, "lead1", None)
-        .await
-        .unwrap()
-        .succeeded()
-        .await;
+    logs_in(&t, venue, "lead1").await;
     // lead1's four are forgotten: five more may fail before a refusal.
-    for i in 0..5 {
-        let attempt = Attempt::login(&t, venue, "lead1", None).await;
-        attempt.unwrap_or_else(|_| panic!("try {i}")).failed();
+    for _ in 0..5 {
+        fails(&t, venue, "lead1").await;
     }
     assert!(Attempt::login(&t, venue, "lead1", None).await.is_err());
     // The address still holds all nine failures: 21 more to any other accounts refuse it.
     for i in 0..21 {
-        let attempt = Attempt::login(&t, venue, &format!("name{i}"), None).await;
-        attempt.unwrap_or_else(|_| panic!("name {i}")).failed();
+        fails(&t, venue, &format!("name{i}")).await;
     }
     assert!(Attempt::login(&t, venue, "lead2", None).await.is_err());
 }

@@ -258,12 +258,7 @@ async fn a_document_that_is_not_the_ledger_its_id_says_is_refused() {
         .await;
     let err = project_document(&a, &id).await.unwrap_err();
     assert!(err.to_string().contains("claims device T2"), "{err}");
-    let client = a.get().await.unwrap();
-    let held: i64 = client
-        .query_one("SELECT COUNT(*) FROM records", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let held = common::rows_in(&a, "records").await;
     assert_eq!(held, 0, "nothing of a refused ledger is projected");
 }
 
@@ -301,13 +296,7 @@ async fn every_record_projected(pool: &Pool, ledgers: &[Ledger], what: &str) {
 }
 
 async fn records_held(pool: &Pool) -> usize {
-    let client = pool.get().await.unwrap();
-    let n: i64 = client
-        .query_one("SELECT COUNT(*) FROM records", &[])
-        .await
-        .unwrap()
-        .get(0);
-    n as usize
+    common::rows_in(pool, "records").await as usize
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -679,14 +668,7 @@ async fn refused_put_child() {
     PgStorage::new(pool.clone())
         .put(key(&doc, "incremental", "h"), b"change".to_vec())
         .await;
-    let stored: i64 = pool
-        .get()
-        .await
-        .unwrap()
-        .query_one("SELECT COUNT(*) FROM samod_kv", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let stored = common::rows_in(&pool, "samod_kv").await;
     println!("answered, {stored} chunk stored");
 }
 

@@ -128,13 +128,7 @@ async fn a_ledger_that_reuses_a_sequence_number_is_refused_whole() {
         "{err}"
     );
     // Nothing of the refused pass stayed.
-    let client = pool.get().await.unwrap();
-    let held: i64 = client
-        .query_one("SELECT COUNT(*) FROM records", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(held, 3);
+    assert_eq!(common::rows_in(&pool, "records").await, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

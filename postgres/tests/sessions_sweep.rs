@@ -55,12 +55,7 @@ async fn ended_sessions_swept_at_once_are_written_down_once_each() {
         live_session(&pool, "hash00", LIFETIMES).await.unwrap(),
         None
     );
-    let left: i64 = client
-        .query_one("SELECT count(*) FROM sessions", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(left, 25);
+    assert_eq!(common::rows_in(&pool, "sessions").await, 25);
 
     let sweeps = (0..8).map(|_| {
         let pool = pool.clone();

@@ -22,12 +22,7 @@ async fn two_processes(server: &str) -> (Pool, Pool) {
 }
 
 async fn attempts(pool: &Pool) -> i64 {
-    let client = pool.get().await.unwrap();
-    client
-        .query_one("SELECT count(*) FROM hq_attempts", &[])
-        .await
-        .unwrap()
-        .get(0)
+    common::rows_in(pool, "hq_attempts").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

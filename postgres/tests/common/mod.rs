@@ -75,6 +75,17 @@ pub async fn migrated_pool(server: &str) -> Pool {
     pool
 }
 
+/// How many rows `table` holds.
+pub async fn rows_in(pool: &Pool, table: &str) -> i64 {
+    let client = pool.get().await.expect("a connection");
+    let count = format!("SELECT count(*) FROM {table}");
+    client
+        .query_one(&count, &[])
+        .await
+        .expect("the table is counted")
+        .get(0)
+}
+
 /// A small deterministic generator (the tests need no randomness crate).
 pub struct Lcg(pub u64);
 

@@ -57,6 +57,17 @@ fn sale(seq: u64, lines: &[(&str, i64)]) -> Record {
     })
 }
 
+/// Record `seq`, a void of sale `sale`.
+fn void(seq: u64, sale: u64) -> Record {
+    Record::Void(VoidRecord {
+        header: header(seq),
+        sale: format!("r{sale}"),
+        number: format!("T01-{sale:06}"),
+        shift: "s1".into(),
+        reason: "wrong".into(),
+    })
+}
+
 fn stock(conn: &Connection) -> Vec<(String, i64)> {
     conn.prepare("SELECT sku, qty FROM stock_out ORDER BY sku")
         .unwrap()
@@ -72,15 +83,6 @@ fn stock(conn: &Connection) -> Vec<(String, i64)> {
 /// hand counts them).
 #[test]
 fn stock_summed_over_records_equals_stock_written_record_by_record() {
-    let void = |seq, sale: u64| {
-        Record::Void(VoidRecord {
-            header: header(seq),
-            sale: format!("r{sale}"),
-            number: format!("T01-{sale:06}"),
-            shift: "s1".into(),
-            reason: "wrong".into(),
-        })
-    };
     let records = [
         void(5, 2),
         sale(1, &[("A", 3), ("B", 1)]),
@@ -211,17 +213,10 @@ fn a_batch_names_the_sales_a_void_or_refund_reached_first() {
             lines: Vec::new(),
         })
     };
-    let void = Record::Void(VoidRecord {
-        header: header(2),
-        sale: "r13".into(),
-        number: "T01-000013".into(),
-        shift: "s1".into(),
-        reason: "wrong".into(),
-    });
     let conn = Connection::open_in_memory().unwrap();
     crate::schema::create_projection(&conn).unwrap();
     let mut stock = StockOut::default();
-    for record in [refund(1, 12), void] {
+    for record in [refund(1, 12), void(2, 13)] {
         apply(&conn, &record, "ledger").unwrap();
     }
     let batch = [

@@ -59,11 +59,16 @@ pub fn public_key(secret: &str) -> String {
     hex(signing_key(secret).verifying_key().as_bytes())
 }
 
+/// The key `text` (hex) spells, if it spells one.
+fn verifying_key(text: &str) -> Option<VerifyingKey> {
+    let bytes = <[u8; 32]>::try_from(unhex(text)?).ok()?;
+    VerifyingKey::from_bytes(&bytes).ok()
+}
+
 /// Whether `text` is a public key (hex) a signature can be checked against.
 pub fn is_public_key(text: &str) -> bool {
-    let bytes = unhex(text).and_then(|b| <[u8; 32]>::try_from(b).ok());
     // A weak (small-order) key would let anyone make signatures that verify.
-    bytes.is_some_and(|b| VerifyingKey::from_bytes(&b).is_ok_and(|k| !k.is_weak()))
+    verifying_key(text).is_some_and(|k| !k.is_weak())
 }
 
 /// Signs `message`; hex.
@@ -73,13 +78,10 @@ pub fn sign(secret: &str, message: &[u8]) -> String {
 
 /// Whether `signature` (hex) is the holder of `public_key` (hex) signing `message`.
 pub fn verify(public_key: &str, message: &[u8], signature: &str) -> bool {
-    let (Some(pk), Some(sig)) = (unhex(public_key), unhex(signature)) else {
+    let Some(key) = verifying_key(public_key) else {
         return false;
     };
-    let (Ok(pk), Ok(sig)) = (<[u8; 32]>::try_from(pk), <[u8; 64]>::try_from(sig)) else {
-        return false;
-    };
-    let Ok(key) = VerifyingKey::from_bytes(&pk) else {
+    let Some(sig) = unhex(signature).and_then(|b| <[u8; 64]>::try_from(b).ok()) else {
         return false;
     };
     key.verify_strict(message, &Signature::from_bytes(&sig))

@@ -209,17 +209,20 @@ pub(crate) fn stored_catalog(conn: &Connection, key: &str) -> Result<Option<Vec<
         .optional()?)
 }
 
+/// Why a till set up with `init` has no credentials.
+fn not_enrolled() -> Error {
+    Error::input(
+        "this till is not enrolled with headquarters (it was set up with `init`); enrol a till with `fairpos enroll`",
+    )
+}
+
 /// The till's credentials: headquarters URL and token.
 pub(crate) fn credentials(
     conn: &Connection,
     device: &str,
     hq_override: Option<&str>,
 ) -> Result<(String, String)> {
-    let secret = meta_value(conn, DEVICE_SECRET)?.ok_or_else(|| {
-        Error::input(
-            "this till is not enrolled with headquarters (it was set up with `init`); enrol a till with `fairpos enroll`",
-        )
-    })?;
+    let secret = meta_value(conn, DEVICE_SECRET)?.ok_or_else(not_enrolled)?;
     let hq = match hq_override {
         Some(h) => h.trim_end_matches('/').to_string(),
         None => meta_value(conn, META_HQ)?
@@ -380,8 +383,7 @@ pub fn export_catalog_bundle(till: &mut Till) -> Result<Bundle> {
 fn signed_bundle(till: &mut Till, docs: Vec<BundleDoc>) -> Result<Bundle> {
     let identity = till.store().identity().clone();
     // Refused, saying so, when the till never enrolled.
-    credentials(till.reader()?, &identity.device, Some("-"))?;
-    let secret = signing_secret(till.reader()?)?.unwrap_or_default();
+    let secret = signing_secret(till.reader()?)?.ok_or_else(not_enrolled)?;
     let mut bundle = Bundle {
         format: FORMAT.into(),
         fair: identity.fair.id,

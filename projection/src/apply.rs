@@ -23,26 +23,16 @@ use crate::{catalog, Error, Result};
 /// refused: that is a forged or corrupted ledger.
 pub fn apply(conn: &Connection, record: &Record, doc_key: &str) -> Result<bool> {
     let mut stock = StockOut::default();
-    let applied = apply_summing(conn, record, doc_key, &mut stock)?;
+    let mut inserts = Inserts::prepare(conn)?;
+    let applied = apply_with(conn, &mut inserts, record, doc_key, &mut stock, None)?;
     stock.write(conn)?;
     Ok(applied)
 }
 
-/// [`apply`], but what the record takes out of stock (or brings back) is added to `stock`,
-/// for the caller to write once for many records.
-pub fn apply_summing(
-    conn: &Connection,
-    record: &Record,
-    doc_key: &str,
-    stock: &mut StockOut,
-) -> Result<bool> {
-    let mut inserts = Inserts::prepare(conn)?;
-    apply_with(conn, &mut inserts, record, doc_key, stock, None)
-}
-
-/// [`apply_summing`] for one of a batch of records, written with `inserts`, whose sales
-/// `named` knows: a sale it does not name is not looked up among the voids, and each void
-/// or refund is noted in it.
+/// [`apply`] for one of a batch of records: what it takes out of stock (or brings back) is
+/// added to `stock`, for the caller to write once for the batch; it is written with
+/// `inserts`; and its sales are looked up among the voids only when `named` names them
+/// (each void or refund is noted in it).
 pub fn apply_in_batch(
     conn: &Connection,
     inserts: &mut Inserts,

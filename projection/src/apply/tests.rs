@@ -137,7 +137,8 @@ fn stock_summed_over_records_equals_stock_written_record_by_record() {
     let mut sums = StockOut::default();
     for record in &records {
         let a = apply(&one_by_one, record, "ledger").unwrap();
-        let b = apply_summing(&summed, record, "ledger", &mut sums).unwrap();
+        let mut inserts = Inserts::prepare(&summed).unwrap();
+        let b = apply_with(&summed, &mut inserts, record, "ledger", &mut sums, None).unwrap();
         assert_eq!(a, b);
     }
     sums.write(&summed).unwrap();

@@ -133,8 +133,15 @@ pub fn code_for_another(code_for: &str, enrolling: &str) -> Error {
 /// Uses `code` for the device writing with `actor`. A code works once; trying again with
 /// the same actor (a till whose first attempt never heard back) is allowed and issues a new
 /// secret. A till or hub enrolling again as device `again` is refused a code for another
-/// device, which stays unused.
-pub fn enroll(conn: &Connection, code: &str, actor: &str, again: Option<&str>) -> Result<Grant> {
+/// device, which stays unused. The device's public key is `signing_key` when it sent one
+/// (its own, checked by the caller), else the one its new secret derives.
+pub fn enroll(
+    conn: &Connection,
+    code: &str,
+    actor: &str,
+    again: Option<&str>,
+    signing_key: Option<&str>,
+) -> Result<Grant> {
     if fairpos_sync::ActorId::try_from(actor).is_err() {
         return Err(Error::input("bad actor id"));
     }
@@ -163,13 +170,14 @@ pub fn enroll(conn: &Connection, code: &str, actor: &str, again: Option<&str>) -
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     let secret = keys::new_secret();
+    let public_key = signing_key.map_or_else(|| keys::public_key(&secret), str::to_string);
     conn.execute(
         "UPDATE devices SET secret_hash = ?2, public_key = ?3, actor = ?4, enrolled_at = ?5,
              revoked_at = NULL WHERE device = ?1",
         params![
             device,
             keys::secret_hash(&secret),
-            keys::public_key(&secret),
+            public_key,
             actor,
             now_text()
         ],
@@ -493,16 +501,23 @@ mod tests {
         .unwrap();
         let actor = fairpos_sync::ActorId::random().to_hex_string();
         let code = add_device(&hq, "T03", "S03", false).unwrap();
-        let refused = enroll(&hq.conn, &code, &actor, Some("T02")).err().unwrap();
+        let refused = enroll(&hq.conn, &code, &actor, Some("T02"), None)
+            .err()
+            .unwrap();
         assert!(refused.is_bad_input());
         assert!(refused
             .to_string()
             .contains("this code is for T03, not T02"));
         // Unused: T02 enrolling again with its own code, or T03 with this one, are granted.
-        assert_eq!(enroll(&hq.conn, &code, &actor, None).unwrap().device, "T03");
+        assert_eq!(
+            enroll(&hq.conn, &code, &actor, None, None).unwrap().device,
+            "T03"
+        );
         let code = add_device(&hq, "T02", "S02", false).unwrap();
         assert_eq!(
-            enroll(&hq.conn, &code, &actor, Some("T02")).unwrap().device,
+            enroll(&hq.conn, &code, &actor, Some("T02"), None)
+                .unwrap()
+                .device,
             "T02"
         );
 

@@ -42,13 +42,8 @@ impl AppState {
                         db,
                         rusqlite::TransactionBehavior::Immediate,
                     )?;
-                    let grant = devices::enroll(&tx, &code, &actor, device)?;
-                    if let Some(key) = &signing_key {
-                        tx.execute(
-                            "UPDATE devices SET public_key = ?2 WHERE device = ?1",
-                            (&grant.device, key),
-                        )?;
-                    }
+                    let key = signing_key.as_deref();
+                    let grant = devices::enroll(&tx, &code, &actor, device, key)?;
                     tx.commit()?;
                     Ok((grant, fair_toml))
                 })

@@ -53,6 +53,14 @@ impl Error {
         }
     }
 
+    /// How long headquarters asked to be left alone before the next sync (`Retry-After`).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Error::Ledger(e) => e.retry_after(),
+            _ => None,
+        }
+    }
+
     /// Whether the command was interrupted (Ctrl-C at a prompt): it ends as by SIGINT
     /// ([`fairpos_hq::cli::end_interrupted`]).
     pub fn is_interrupted(&self) -> bool {

@@ -2,8 +2,8 @@
 //! against the real `fairpos hq serve` on a loopback port: a till's sync WebSocket and two
 //! kept-alive connections from 127.0.0.1 hold its three places; a fourth connection from
 //! there is answered 503 with `Retry-After` and closed unserved, logged once a minute and
-//! counted, while 127.0.0.2 is served; the till's own `fairpos sync` is refused, saying why;
-//! once the till's socket closes, 127.0.0.1 is served again. Behind a balancer sending PROXY
+//! counted, while 127.0.0.2 is served; the till's own `fairpos sync` is refused, saying why,
+//! and syncing on (`--watch`) it waits the 30 s asked for before trying again; once the till's socket closes, 127.0.0.1 is served again. Behind a balancer sending PROXY
 //! headers, each client its header names is counted alone. Over TLS, a refused client reads
 //! its 503, `Retry-After` and reason.
 
@@ -165,6 +165,28 @@ fn an_address_holding_its_most_connections_is_answered_503_until_one_closes() {
     let why = "headquarters answered 503 Service Unavailable: too many connections from your \
                address: try again later";
     assert!(!synced.status.success() && said.contains(why), "{said}");
+    // Syncing on (`--watch`, a pass a second): it waits the 30 s headquarters asked for, not
+    // its own backoff of 1 s, then 2 s, …: a few seconds on, one more refusal is counted.
+    let watched = hq.data().join("watch.log");
+    let mut watch = till
+        .command()
+        .args(["sync", "--watch", "--interval", "1", "--timeout", "5"])
+        .stderr(File::create(&watched).unwrap())
+        .spawn()
+        .unwrap();
+    let said = common::text_with_line(&watched, "next try in", Duration::from_secs(30));
+    let waits = "too many connections from your address: try again later; next try in 30 s \
+                 (headquarters asked for 30 s)";
+    assert!(said.contains(waits), "{said}");
+    std::thread::sleep(Duration::from_secs(4));
+    let scraped = ask(&mut connect_from("127.0.0.2", metrics), "/metrics").body;
+    assert_eq!(
+        fairpos_hq::metrics::sample(&scraped, "fairpos_hq_connections_refused_total"),
+        Some(5.0),
+        "2 asked here, /metrics', the till's sync and the first pass of its watch: {scraped}"
+    );
+    let _ = watch.kill();
+    let _ = watch.wait();
     // The till's socket closes: its place is 127.0.0.1's again.
     drop(socket);
     let served = within_10_s(|| {

@@ -128,7 +128,8 @@ pub struct SyncArgs {
     /// Sync with this headquarters or hub instead of the one enrolled with.
     #[arg(long)]
     pub hq: Option<String>,
-    /// Keep syncing, with backoff after failures.
+    /// Keep syncing, with backoff after failures (longer when headquarters asks, by
+    /// Retry-After).
     #[arg(long)]
     pub watch: bool,
     /// Seconds between passes with --watch.

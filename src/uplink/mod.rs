@@ -328,14 +328,21 @@ pub fn status(till: &mut Till) -> Result<SyncStatus> {
     })
 }
 
+/// The longest a till waits because headquarters asked it to (`Retry-After`): a
+/// headquarters that asks for more is waited for this long, so that a mistaken answer
+/// cannot keep a fair's sales from headquarters for the day.
+pub const LONGEST_WAIT_ASKED: Duration = Duration::from_secs(600);
+
 /// Syncs again and again: every `interval` after a success, with doubling waits up to a
-/// minute after failures. Each pass takes the data directory only while it runs, so the
-/// till can sell in between. Returns only on an error that retrying cannot mend.
+/// minute after failures, and no sooner than headquarters asked in its answer
+/// (`Retry-After`, up to [`LONGEST_WAIT_ASKED`]). Each pass takes the data directory only
+/// while it runs, so the till can sell in between. Returns only on an error that retrying
+/// cannot mend.
 pub fn watch(dir: &Path, options: &SyncOptions, interval: Duration) -> Result<()> {
-    let mut wait = interval;
+    let mut backoff = interval;
     loop {
         let outcome = Till::open(dir).and_then(|mut till| sync_once(&mut till, options));
-        match outcome {
+        let wait = match outcome {
             Ok(r) => {
                 eprintln!(
                     "{} synced with {}: {} documents, {} records held there",
@@ -344,19 +351,35 @@ pub fn watch(dir: &Path, options: &SyncOptions, interval: Duration) -> Result<()
                     r.documents,
                     r.records
                 );
-                wait = interval;
+                backoff = interval;
+                interval
             }
             Err(e) if e.is_bad_input() => return Err(e),
             Err(e) => {
+                let (wait, asked) = wait_after_failure(backoff, e.retry_after());
+                let asked = asked
+                    .map(|a| format!(" (headquarters asked for {} s)", a.as_secs()))
+                    .unwrap_or_default();
                 eprintln!(
-                    "{} sync failed: {e}; next try in {} s",
+                    "{} sync failed: {e}; next try in {} s{asked}",
                     now_text(),
                     wait.as_secs()
                 );
-                wait = (wait * 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
+                backoff = (backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
+                wait
             }
-        }
+        };
         std::thread::sleep(wait);
+    }
+}
+
+/// How long to wait after a failed pass, the backoff at `backoff` and headquarters having
+/// asked for `asked`: the longer of the two, what was asked held to [`LONGEST_WAIT_ASKED`].
+/// Returns the wait, and what was asked when that is what it waits for.
+fn wait_after_failure(backoff: Duration, asked: Option<Duration>) -> (Duration, Option<Duration>) {
+    match asked.map(|a| a.min(LONGEST_WAIT_ASKED)) {
+        Some(asked) if asked > backoff => (asked, Some(asked)),
+        _ => (backoff, None),
     }
 }
 
@@ -420,6 +443,16 @@ mod tests {
             catalog: String::new(),
             signing_key: signing_key.map(str::to_string),
         }
+    }
+
+    #[test]
+    fn a_failed_pass_waits_its_backoff_or_what_headquarters_asked_if_longer() {
+        let s = Duration::from_secs;
+        assert_eq!(wait_after_failure(s(4), None), (s(4), None));
+        assert_eq!(wait_after_failure(s(4), Some(s(2))), (s(4), None));
+        assert_eq!(wait_after_failure(s(4), Some(s(30))), (s(30), Some(s(30))));
+        let held = (LONGEST_WAIT_ASKED, Some(LONGEST_WAIT_ASKED));
+        assert_eq!(wait_after_failure(s(4), Some(s(86_400))), held);
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //! ledgers about to sync, asking what headquarters has projected, and a hub's copy of the
 //! device registry. Every call has a time limit; every refusal becomes one line.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use crate::answer;
 use crate::protocol::{
     route, AnnounceRequest, AnnounceResponse, ConfirmRequest, ConfirmResponse, DeviceEntry,
     EnrollRequest, EnrollResponse, WantedDoc,
@@ -106,16 +107,15 @@ impl HqClient {
                 why: e.to_string(),
             });
         }
-        let body: serde_json::Value = r.json().await.unwrap_or_default();
-        let why = body["error"]
-            .as_str()
-            .unwrap_or("no reason given")
-            .to_string();
+        let retry_after = answer::retry_after(r.headers(), SystemTime::now());
+        let body = r.bytes().await.unwrap_or_default();
+        let why = answer::reason(&body);
         match status.as_u16() {
             401 | 403 => Err(Error::Refused(why)),
             _ => Err(Error::Answered {
                 status: status.to_string(),
                 why,
+                retry_after,
             }),
         }
     }
@@ -206,28 +206,54 @@ impl HqClient {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
 
-    /// A server on 127.0.0.1 answering every request with `answer`; its address.
-    fn answering(answer: &'static str) -> String {
+    /// A server on 127.0.0.1 answering each of the first four connections' request with
+    /// `answer`: its address, and how many connections it took.
+    pub(crate) fn answering(answer: &'static str) -> (String, Arc<AtomicUsize>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
+        let taken = Arc::new(AtomicUsize::new(0));
+        let counted = taken.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().take(4) {
                 let Ok(mut stream) = stream else { return };
+                counted.fetch_add(1, Ordering::SeqCst);
                 let mut request = [0u8; 4096];
                 let _ = stream.read(&mut request);
                 let _ = stream.write_all(answer.as_bytes());
             }
         });
-        format!("http://{addr}")
+        (format!("http://{addr}"), taken)
+    }
+
+    /// Headquarters' answer to a client it holds too many connections of.
+    pub(crate) const BUSY: &str = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\n\
+        Content-Type: application/json\r\nContent-Length: 20\r\nConnection: close\r\n\r\n\
+        {\"error\":\"too busy\"}";
+
+    #[tokio::test]
+    async fn an_error_answer_is_told_with_its_reason_and_the_wait_it_asks_for() {
+        let (base, _) = answering(BUSY);
+        let client = HqClient::new(&base, &Trust::system().unwrap()).unwrap();
+        let err = client
+            .announce("T01.secret", vec![], Duration::from_secs(10))
+            .await
+            .unwrap_err();
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
+        assert_eq!(
+            err.to_string(),
+            "headquarters answered 503 Service Unavailable: too busy"
+        );
     }
 
     #[tokio::test]
     async fn a_redirect_from_http_to_https_is_refused_naming_the_address_to_give() {
-        let base = answering(
+        let (base, _) = answering(
             "HTTP/1.1 308 Permanent Redirect\r\nLocation: https://hq.example/api/v1/enroll\r\n\
              Content-Length: 0\r\nConnection: close\r\n\r\n",
         );

@@ -38,8 +38,13 @@ pub enum Error {
     /// Headquarters turned the credentials or the request down (401, 403).
     #[error("headquarters refused: {0}")]
     Refused(String),
+    /// Any other error answer; `retry_after` is how long it asked to be left alone.
     #[error("headquarters answered {status}: {why}")]
-    Answered { status: String, why: String },
+    Answered {
+        status: String,
+        why: String,
+        retry_after: Option<std::time::Duration>,
+    },
     #[error("{url}: unexpected answer: {why}")]
     Unexpected { url: String, why: String },
     #[error("headquarters did not {what} within {secs} s")]
@@ -52,6 +57,14 @@ impl Error {
     /// Whether retrying cannot mend it: the input itself is wrong.
     pub fn is_bad_input(&self) -> bool {
         matches!(self, Error::BadUrl { .. } | Error::BadCa(_))
+    }
+
+    /// How long headquarters asked to be left alone before the next try (`Retry-After`).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Error::Answered { retry_after, .. } => *retry_after,
+            _ => None,
+        }
     }
 
     pub fn unreachable(url: &str, why: impl std::fmt::Display) -> Error {

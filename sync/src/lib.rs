@@ -14,6 +14,7 @@
 //! Key types: [`Record`] (the wire format), [`LedgerId`], [`LedgerDoc`], and the
 //! [`storage`] functions.
 
+pub mod answer;
 pub mod bundle;
 pub mod catalog;
 pub mod client;

@@ -4,28 +4,41 @@
 //! at a message's kind and document, for headquarters to see who sends what.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
 use futures::{SinkExt, StreamExt};
 use samod::storage::{InMemoryStorage, Storage, StorageKey};
 use samod::{
-    BackoffConfig, ConnectionId, DialError, Dialer, DialerEvent, DialerHandle, DocumentId, PeerId,
-    Repo, ShareConfig, Transport,
+    BackoffConfig, ConnectionId, DialError, Dialer, DialerEvent, DialerFailed, DialerHandle,
+    DocumentId, PeerId, Repo, ShareConfig, Transport,
 };
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{connect_async_tls_with_config, Connector};
 use url::Url;
 
+use crate::answer;
 use crate::client::HqClient;
 use crate::protocol::route;
 use crate::LedgerDoc;
 use crate::{Error, Result};
 
-/// Why a dial will not succeed however often it is tried.
+/// Why a dial will not succeed however often it is tried in this pass.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Refused(pub String);
+pub enum Refused {
+    /// Not for this till however long it waits: its credentials were turned down, or
+    /// headquarters' certificate does not verify.
+    #[error("{0}")]
+    Never(String),
+    /// Headquarters is too busy for it now (429, 503): a later pass, after `retry_after` if
+    /// it said, may be served. Redialling at once would only add to the load.
+    #[error("headquarters answered {status}: {why}")]
+    NotNow {
+        status: String,
+        why: String,
+        retry_after: Option<Duration>,
+    },
+}
 
 pub struct WsDialer {
     url: Url,
@@ -118,8 +131,25 @@ pub async fn dial(
     let dialer = repo
         .dial(backoff, Arc::new(WsDialer::to(hq, token)))
         .map_err(|e| Error::Samod(e.to_string()))?;
-    if let Err(e) = within("answer", limit, dialer.established()).await? {
-        return Err(Error::unreachable(&shown, e));
+    match within("answer", limit, dialer.established()).await? {
+        Ok(_) => {}
+        // Busy: said as an API call's answer is, with its wait.
+        Err(DialerFailed::PermanentFailure(refused)) => {
+            if let Refused::NotNow {
+                status,
+                why,
+                retry_after,
+            } = &*refused
+            {
+                return Err(Error::Answered {
+                    status: status.clone(),
+                    why: why.clone(),
+                    retry_after: *retry_after,
+                });
+            }
+            return Err(Error::unreachable(&shown, refused));
+        }
+        Err(e) => return Err(Error::unreachable(&shown, e)),
     }
     let conn = dialer
         .connection_id()
@@ -212,22 +242,27 @@ impl Dialer for WsDialer {
             match connect_async_tls_with_config(url.as_str(), None, false, Some(tls)).await {
                 Ok((socket, _)) => Ok(transport(socket)),
                 Err(tungstenite::Error::Http(response))
-                    if matches!(response.status().as_u16(), 401 | 403) =>
+                    if matches!(response.status().as_u16(), 401 | 403 | 429 | 503) =>
                 {
-                    let body = response
-                        .body()
-                        .as_ref()
-                        .map(|b| String::from_utf8_lossy(b).trim().to_string())
-                        .unwrap_or_default();
-                    Err(DialError::PermanentFailure(Refused(format!(
-                        "headquarters refused this till ({}): {body}",
-                        response.status()
-                    ))))
+                    let status = response.status();
+                    let why = answer::reason(response.body().as_deref().unwrap_or_default());
+                    let refused = if matches!(status.as_u16(), 401 | 403) {
+                        Refused::Never(format!("headquarters refused this till ({status}): {why}"))
+                    } else {
+                        let retry_after =
+                            answer::retry_after(response.headers(), SystemTime::now());
+                        Refused::NotNow {
+                            status: status.to_string(),
+                            why,
+                            retry_after,
+                        }
+                    };
+                    Err(DialError::PermanentFailure(refused))
                 }
                 // A certificate that does not verify will not verify on the next try.
                 Err(e) => match crate::tls::failure(&e) {
                     // Whoever reports it names headquarters' address.
-                    Some(why) => Err(DialError::PermanentFailure(Refused(why))),
+                    Some(why) => Err(DialError::PermanentFailure(Refused::Never(why))),
                     None => Err(DialError::transient(e)),
                 },
             }
@@ -297,6 +332,39 @@ mod tests {
     /// samod saved a document it had just loaded again whole (compressed) and deleted what it
     /// had loaded it from; with the patch (vendor/FAIRPOS-PATCH.md, 9) only the changes made
     /// after the load are written.
+    /// Headquarters too busy for the sync socket (503 with `Retry-After` to its upgrade):
+    /// the pass is told so with the wait, after one try, not after samod's redials.
+    #[tokio::test]
+    async fn a_busy_answer_to_the_sync_socket_is_told_with_its_wait_after_one_try() {
+        let (base, tries) = crate::client::tests::answering(crate::client::tests::BUSY);
+        let hq = HqClient::new(&base, &crate::tls::Trust::system().unwrap()).unwrap();
+        let repo = Repo::build_tokio()
+            .with_peer_id(PeerId::from("T01"))
+            .load()
+            .await;
+        let failed = dial(&repo, &hq, "T01.secret", Duration::from_secs(10)).await;
+        let Err(Error::Answered {
+            status,
+            why,
+            retry_after,
+        }) = failed
+        else {
+            panic!("{:?}", failed.err());
+        };
+        assert_eq!(
+            (status.as_str(), why.as_str(), retry_after),
+            (
+                "503 Service Unavailable",
+                "too busy",
+                Some(Duration::from_secs(30))
+            )
+        );
+        // samod's first redial would come 100 ms on.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 1);
+        repo.stop().await;
+    }
+
     #[test]
     fn a_document_loaded_from_storage_is_not_written_back_only_its_later_changes() {
         let runtime = tokio::runtime::Builder::new_current_thread()

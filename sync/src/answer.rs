@@ -1,0 +1,78 @@
+//! What an error answer of headquarters says, whichever route it came on (an API call or the
+//! sync socket's upgrade): the reason, from its body, and when to ask again, from its
+//! `Retry-After` (RFC 9110, 10.2.3: seconds, or an HTTP date).
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+
+/// The reason in an error answer's body: the API's `{"error": …}`, else a line of plain
+/// text, else that none was given (a proxy's HTML page, say, is no line to print).
+pub fn reason(body: &[u8]) -> String {
+    if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) {
+        if let Some(why) = json["error"].as_str() {
+            return why.to_string();
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    let one_plain_line = !text.is_empty() && text.len() <= 200 && !text.contains(['\n', '<', '{']);
+    if one_plain_line {
+        text.to_string()
+    } else {
+        "no reason given".into()
+    }
+}
+
+/// How long headquarters asked to be left alone, read at `now`: `Retry-After` in seconds or
+/// as a date (a date gone by is no wait). None when the header is missing or unreadable.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::header::HeaderValue;
+
+    use super::*;
+
+    fn asked(value: &str, now: SystemTime) -> Option<Duration> {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_str(value).unwrap());
+        retry_after(&headers, now)
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds_or_as_a_date() {
+        let now = httpdate::parse_http_date("Sat, 05 Dec 2026 10:00:00 GMT").unwrap();
+        assert_eq!(asked("30", now), Some(Duration::from_secs(30)));
+        assert_eq!(asked(" 0 ", now), Some(Duration::ZERO));
+        let later = "Sat, 05 Dec 2026 10:01:30 GMT";
+        assert_eq!(asked(later, now), Some(Duration::from_secs(90)));
+        let gone_by = "Sat, 05 Dec 2026 09:59:00 GMT";
+        assert_eq!(asked(gone_by, now), Some(Duration::ZERO));
+        for unreadable in ["-5", "soon", "1.5", ""] {
+            assert_eq!(asked(unreadable, now), None, "{unreadable:?}");
+        }
+        assert_eq!(retry_after(&HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn the_reason_is_the_apis_error_or_a_line_of_plain_text() {
+        let api = br#"{"error":"too many connections from your address: try again later"}"#;
+        assert_eq!(
+            reason(api),
+            "too many connections from your address: try again later"
+        );
+        assert_eq!(reason(b"  bad gateway\n"), "bad gateway");
+        let page = b"<html><head><title>502 Bad Gateway</title></head></html>";
+        for none in [&page[..], br#"{"ready":false}"#, b"a\nb", b""] {
+            assert_eq!(reason(none), "no reason given");
+        }
+    }
+}

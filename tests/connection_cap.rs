@@ -309,3 +309,81 @@ fn over_tls_a_refused_client_reads_its_503_and_why() {
     });
     server.stop();
 }
+
+/// Over TLS, one address's connections that say nothing hold at most 32 of the 256 places
+/// of connections in their handshake: the rest from it are closed at once, counted and
+/// logged, and another address is handshaken and served while the 32 are still held.
+#[test]
+fn one_address_silent_in_its_tls_handshakes_holds_only_its_share_of_them() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = common::tls::certificates(certs.path(), "fair");
+    let hq = Hq::demo();
+    let log = hq.data().join("serve.log");
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let options = [
+        "--tls-cert",
+        cert,
+        "--tls-key",
+        key,
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ];
+    let server = Server::start_logging(hq.data(), &options, &[], File::create(&log).unwrap());
+    let at = server.address();
+    let ca = std::fs::read_to_string(ca).unwrap();
+    let trust = fairpos_sync::tls::Trust::with_ca(Some(&ca)).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // What `url` answers a client from `from`: its status and body, or None.
+    let get_from = |from: &str, url: &str| {
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(trust.client_config().as_ref().clone())
+            .local_address(from.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let answer = client.get(url).send().await.ok()?;
+            Some((answer.status().as_u16(), answer.text().await.ok()?))
+        })
+    };
+    let health = format!("{}/api/v1/health", server.url);
+
+    // 300 connections from 127.0.0.1 that never begin their handshake.
+    let silent: Vec<TcpStream> = (0..300)
+        .map(|_| {
+            let stream = connect_from("127.0.0.1", at);
+            stream.set_nonblocking(true).unwrap();
+            stream
+        })
+        .collect();
+    let open = |streams: &[TcpStream]| {
+        streams
+            .iter()
+            .filter(|s| {
+                let mut stream: &TcpStream = s;
+                let read = stream.read(&mut [0u8; 1]);
+                read.is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock)
+            })
+            .count()
+    };
+    let settled = within_10_s(|| (open(&silent) == 32).then_some(()));
+    assert!(settled.is_some(), "{} left open", open(&silent));
+    // Another address is handshaken and served meanwhile, the 32 still held.
+    let answer = get_from("127.0.0.2", &health).expect("127.0.0.2 served");
+    assert_eq!(answer.0, 200);
+    assert_eq!(open(&silent), 32, "held while 127.0.0.2 was served");
+    let metrics = server.metrics.as_deref().unwrap();
+    let (_, scraped) = get_from("127.0.0.2", metrics).expect("scraped");
+    assert_eq!(
+        fairpos_hq::metrics::sample(&scraped, "fairpos_hq_connections_refused_total"),
+        Some(268.0),
+        "{scraped}"
+    );
+    // Let go, 127.0.0.1 is handshaken again.
+    drop(silent);
+    let served = within_10_s(|| get_from("127.0.0.1", &health).filter(|(s, _)| *s == 200));
+    assert!(served.is_some(), "127.0.0.1 served again");
+    server.stop();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line = "closed: its address has 32 connections in their TLS handshake already";
+    assert_eq!(text.matches(line).count(), 1, "{text}");
+}

@@ -4,7 +4,11 @@
 //! [`Prepared`] is an axum [`Listener`]: one task accepts TCP connections and runs each
 //! connection's step on a task of its own, with a time limit and a bound on how many run at
 //! once, so a slow or silent client holds up no one; connections whose step is done are
-//! handed to the server with the client's address the step found. Steps that fail are
+//! handed to the server with the client's address the step found. One address has at most
+//! [`STEPS_PER_ADDRESS`] steps under way (a load balancer named by `--proxy-protocol`
+//! excepted, whose connections are its clients'): one more from it is closed at once, so
+//! that a client opening connections and saying nothing cannot hold every step's place
+//! while the tills of a fair wait for theirs. Steps that fail are
 //! logged at most once a minute for each address and reason ([`super::quiet_log`]), so a
 //! port scan or a misconfigured balancer does not write a line per connection (those held
 //! back are counted in a line once the minute is over).
@@ -19,12 +23,18 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 
+use super::proxy::Trusted;
 use super::quiet_log::QuietLog;
+use super::tally::Tally;
+use crate::metrics::Metrics;
 
 /// How long a client may take over its step (a handshake, a header).
 const STEP_LIMIT: Duration = Duration::from_secs(10);
 /// Steps under way at once; further connections wait to be accepted.
 const STEPS_AT_ONCE: usize = 256;
+/// Steps one address may have under way at once: an eighth of [`STEPS_AT_ONCE`]. A fair's
+/// tills behind one NAT address are handshaken a few milliseconds each, well within it.
+pub const STEPS_PER_ADDRESS: usize = STEPS_AT_ONCE / 8;
 
 /// Connections accepted and prepared, with their clients' addresses, for axum to serve.
 pub struct Prepared<Io> {
@@ -36,8 +46,16 @@ impl<Io: Send + 'static> Prepared<Io> {
     /// Accepts on `tcp` and runs `prepare` on each connection (with the address it came
     /// from), on tasks of the current runtime. `prepare` answers the connection to serve and
     /// the client's address, or why it is dropped ([`Failed`]), which is logged; `step`
-    /// names it for a client that takes too long.
-    pub fn new<F, Fut>(tcp: TcpListener, step: &'static str, prepare: F) -> std::io::Result<Self>
+    /// names it for a client that takes too long. The connections of `balancers` are not
+    /// counted per address; one closed because its address has [`STEPS_PER_ADDRESS`]
+    /// under way is logged, and counted in `metrics` as refused.
+    pub fn new<F, Fut>(
+        tcp: TcpListener,
+        step: &'static str,
+        balancers: Option<Arc<Trusted>>,
+        metrics: Arc<Metrics>,
+        prepare: F,
+    ) -> std::io::Result<Self>
     where
         F: Fn(TcpStream, SocketAddr) -> Fut + Send + 'static,
         Fut: Future<Output = Result<(Io, SocketAddr), Failed>> + Send + 'static,
@@ -46,6 +64,7 @@ impl<Io: Send + 'static> Prepared<Io> {
         let (tx, ready) = mpsc::channel(STEPS_AT_ONCE);
         let slots = Arc::new(Semaphore::new(STEPS_AT_ONCE));
         let failures = QuietLog::told_when_due();
+        let under_way = Tally::new(STEPS_PER_ADDRESS);
         tokio::spawn(async move {
             loop {
                 // Once the server stops taking connections (the listener dropped), stop
@@ -70,11 +89,28 @@ impl<Io: Send + 'static> Prepared<Io> {
                         continue;
                     }
                 };
+                let counted = !balancers.as_ref().is_some_and(|b| b.admits(peer.ip()));
+                let place = match counted.then(|| under_way.take(peer.ip())) {
+                    Some(None) => {
+                        drop(stream);
+                        metrics.connection_refused();
+                        let why = format!(
+                            "connection from {peer} closed: its address has \
+                             {STEPS_PER_ADDRESS} connections in their {step} already"
+                        );
+                        failures.write(reason(&why, peer), why);
+                        continue;
+                    }
+                    Some(place) => place,
+                    None => None,
+                };
                 let prepared = prepare(stream, peer);
                 let hand_over = tx.clone();
                 let failures = failures.clone();
                 tokio::spawn(async move {
-                    match tokio::time::timeout(STEP_LIMIT, prepared).await {
+                    let stepped = tokio::time::timeout(STEP_LIMIT, prepared).await;
+                    drop(place);
+                    match stepped {
                         Ok(Ok(connection)) => {
                             drop(slot);
                             let _ = hand_over.send(connection).await;

@@ -30,6 +30,7 @@ pub mod scrape;
 mod service_manager;
 pub mod sync_slots;
 pub mod sync_socket;
+pub mod tally;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -515,13 +516,14 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
     service_manager::ready(&format!("serving on {http}://{addr}"));
     let server_error = |e: std::io::Error| Error::Other(format!("server: {e}"));
     let (stopped, limits) = (shutdown(stopping_tx), options.client_limits);
+    let metrics = cap.metrics();
     match (tls, options.proxy_protocol) {
         (Some(config), proxy) => {
-            let listener = tls::listener(listener, config, proxy).map_err(server_error)?;
+            let listener = tls::listener(listener, config, proxy, metrics).map_err(server_error)?;
             http::serve(listener, app, limits, cap, stopped).await
         }
         (None, Some(trusted)) => {
-            let listener = proxy::listener(listener, trusted).map_err(server_error)?;
+            let listener = proxy::listener(listener, trusted, metrics).map_err(server_error)?;
             http::serve(listener, app, limits, cap, stopped).await
         }
         (None, None) => http::serve(listener, app, limits, cap, stopped).await,

@@ -16,11 +16,10 @@
 //! balancer that sends no PROXY header every client comes from the balancer's address: give
 //! 0 there (no cap), or a cap for all of them.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -29,6 +28,7 @@ use tokio::sync::Semaphore;
 
 use super::proxy::Trusted;
 use super::quiet_log::QuietLog;
+use super::tally::{Tallied, Tally};
 use crate::metrics::Metrics;
 
 /// The default of `--max-connections-per-address`.
@@ -42,11 +42,10 @@ const REFUSALS_AT_ONCE: usize = 64;
 
 /// The places each address holds.
 pub struct AddressCap {
-    /// The most connections one address may hold open; 0: no cap.
-    most: usize,
+    /// The connections each address holds open, up to the cap (0: no cap).
+    open: Arc<Tally>,
     /// Proxies whose connections are not counted.
     exempt: Option<Trusted>,
-    open: Mutex<HashMap<String, usize>>,
     refusals: Arc<QuietLog>,
     answering: Arc<Semaphore>,
     metrics: Arc<Metrics>,
@@ -55,7 +54,7 @@ pub struct AddressCap {
 impl std::fmt::Debug for AddressCap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AddressCap")
-            .field("most", &self.most)
+            .field("most", &self.open.most())
             .field("exempt", &self.exempt)
             .finish_non_exhaustive()
     }
@@ -63,28 +62,31 @@ impl std::fmt::Debug for AddressCap {
 
 /// A connection's place: given back when dropped.
 pub struct Place {
-    cap: Arc<AddressCap>,
-    address: String,
+    _held: Tallied,
 }
 
 impl AddressCap {
     /// On a runtime: the log of refusals tells what it held back from a task of its own.
     pub fn new(most: usize, exempt: Option<Trusted>, metrics: Arc<Metrics>) -> Arc<AddressCap> {
         Arc::new(AddressCap {
-            most,
+            open: Tally::new(most),
             exempt,
-            open: Mutex::default(),
             refusals: QuietLog::told_when_due(),
             answering: Arc::new(Semaphore::new(REFUSALS_AT_ONCE)),
             metrics,
         })
     }
 
+    /// Where refusals are counted.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
+    }
+
     /// A place for a connection from `client`: `Ok(None)` when it is not counted (no cap,
     /// or a proxy's), `Err` when its address holds every place it may. The refusal is
     /// logged and counted.
     pub fn admit(self: &Arc<Self>, client: SocketAddr) -> Result<Option<Place>, Full> {
-        let counted = self.most > 0
+        let counted = self.open.most() > 0
             && !self
                 .exempt
                 .as_ref()
@@ -92,25 +94,18 @@ impl AddressCap {
         if !counted {
             return Ok(None);
         }
-        let address = crate::throttle::address_key(client.ip());
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let held = open.entry(address.clone()).or_insert(0);
-        if *held >= self.most {
-            drop(open);
-            self.metrics.connection_refused();
-            let line = format!(
-                "connection from {address} refused: it holds {} open, the most one address \
-                 may (--max-connections-per-address)",
-                self.most
-            );
-            self.refusals.write(address, line);
-            return Err(Full);
+        if let Some(place) = self.open.take(client.ip()) {
+            return Ok(Some(Place { _held: place }));
         }
-        *held += 1;
-        Ok(Some(Place {
-            cap: Arc::clone(self),
-            address,
-        }))
+        self.metrics.connection_refused();
+        let address = crate::throttle::address_key(client.ip());
+        let line = format!(
+            "connection from {address} refused: it holds {} open, the most one address may \
+             (--max-connections-per-address)",
+            self.open.most()
+        );
+        self.refusals.write(address, line);
+        Err(Full)
     }
 
     /// Answers a refused connection `503` with `Retry-After` once its request's head is in,
@@ -125,26 +120,6 @@ impl AddressCap {
                 answer_refused(io).await;
                 drop(answering);
             });
-        }
-    }
-
-    /// How many places `client`'s address holds.
-    #[cfg(test)]
-    fn held(&self, client: SocketAddr) -> usize {
-        let open = self.open.lock().unwrap();
-        let address = crate::throttle::address_key(client.ip());
-        open.get(&address).copied().unwrap_or(0)
-    }
-}
-
-impl Drop for Place {
-    fn drop(&mut self) {
-        let mut open = self.cap.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(held) = open.get_mut(&self.address) {
-            *held -= 1;
-            if *held == 0 {
-                open.remove(&self.address);
-            }
         }
     }
 }
@@ -269,11 +244,11 @@ mod tests {
         let other = cap.admit(at("192.0.2.2:5000")).unwrap();
         assert!(other.is_some());
         drop(first);
-        assert_eq!(cap.held(at("192.0.2.1:1")), 1);
+        assert_eq!(cap.open.held(at("192.0.2.1:1").ip()), 1);
         let third = cap.admit(at("192.0.2.1:5003")).unwrap();
         assert!(third.is_some(), "the place given back is taken");
         drop((second, third, other));
-        assert!(cap.open.lock().unwrap().is_empty(), "nothing left behind");
+        assert!(cap.open.is_empty(), "nothing left behind");
         let text = metrics.encode(&Default::default(), false).unwrap();
         let refused = crate::metrics::sample(&text, "fairpos_hq_connections_refused_total");
         assert_eq!(refused, Some(1.0));

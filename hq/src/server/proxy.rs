@@ -22,6 +22,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::accept::{Failed, Prepared};
+use crate::metrics::Metrics;
 use crate::{Error, Result};
 
 /// The first twelve bytes of a version 2 header.
@@ -74,16 +75,27 @@ impl std::fmt::Display for Trusted {
 }
 
 /// Plain connections, each after its PROXY header, with the client's address the header's.
-pub fn listener(tcp: TcpListener, trusted: Arc<Trusted>) -> std::io::Result<Prepared<TcpStream>> {
-    Prepared::new(tcp, "PROXY header", move |mut tcp, peer| {
-        let trusted = trusted.clone();
-        async move {
-            let client = client_of(&mut tcp, peer, &trusted)
-                .await
-                .map_err(|line| Failed { about: peer, line })?;
-            Ok((tcp, client))
-        }
-    })
+pub fn listener(
+    tcp: TcpListener,
+    trusted: Arc<Trusted>,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<Prepared<TcpStream>> {
+    let balancers = Some(trusted.clone());
+    Prepared::new(
+        tcp,
+        "PROXY header",
+        balancers,
+        metrics,
+        move |mut tcp, peer| {
+            let trusted = trusted.clone();
+            async move {
+                let client = client_of(&mut tcp, peer, &trusted)
+                    .await
+                    .map_err(|line| Failed { about: peer, line })?;
+                Ok((tcp, client))
+            }
+        },
+    )
 }
 
 /// The client's address on a connection from `peer`, read from the header it begins with;

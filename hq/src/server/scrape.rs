@@ -243,7 +243,7 @@ pub fn serve(
     };
     let listener = match access.tls {
         Some(config) => Either::Left(
-            super::tls::listener(listener, config, None)
+            super::tls::listener(listener, config, None, access.cap.metrics())
                 .map_err(|e| Error::Other(format!("metrics listener: {e}")))?,
         ),
         None => Either::Right(listener),

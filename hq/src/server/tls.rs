@@ -23,6 +23,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::accept::{Failed, Prepared};
 use super::proxy::Trusted;
+use crate::metrics::Metrics;
 use crate::{Error, Result};
 
 /// The certificate chain and key served, from their PEM files, read again by
@@ -114,13 +115,14 @@ pub fn listener(
     tcp: TcpListener,
     config: Arc<ServerConfig>,
     proxy: Option<Arc<Trusted>>,
+    metrics: Arc<Metrics>,
 ) -> std::io::Result<Prepared<TlsStream<TcpStream>>> {
     let acceptor = TlsAcceptor::from(config);
     let step = match proxy {
         Some(_) => "PROXY header and TLS handshake",
         None => "TLS handshake",
     };
-    Prepared::new(tcp, step, move |mut tcp, peer| {
+    Prepared::new(tcp, step, proxy.clone(), metrics, move |mut tcp, peer| {
         let acceptor = acceptor.clone();
         let proxy = proxy.clone();
         async move {

@@ -14,7 +14,7 @@
 //! back are counted in a line once the minute is over).
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +23,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 
-use super::proxy::Trusted;
 use super::quiet_log::QuietLog;
 use super::tally::Tally;
 use crate::metrics::Metrics;
@@ -46,13 +45,13 @@ impl<Io: Send + 'static> Prepared<Io> {
     /// Accepts on `tcp` and runs `prepare` on each connection (with the address it came
     /// from), on tasks of the current runtime. `prepare` answers the connection to serve and
     /// the client's address, or why it is dropped ([`Failed`]), which is logged; `step`
-    /// names it for a client that takes too long. The connections of `balancers` are not
-    /// counted per address; one closed because its address has [`STEPS_PER_ADDRESS`]
+    /// names it for a client that takes too long. The connections of an address `balancer`
+    /// says is a load balancer's are not counted per address; one closed because its address has [`STEPS_PER_ADDRESS`]
     /// under way is logged, and counted in `metrics` as refused.
     pub fn new<F, Fut>(
         tcp: TcpListener,
         step: &'static str,
-        balancers: Option<Arc<Trusted>>,
+        balancer: impl Fn(IpAddr) -> bool + Send + 'static,
         metrics: Arc<Metrics>,
         prepare: F,
     ) -> std::io::Result<Self>
@@ -89,7 +88,7 @@ impl<Io: Send + 'static> Prepared<Io> {
                         continue;
                     }
                 };
-                let counted = !balancers.as_ref().is_some_and(|b| b.admits(peer.ip()));
+                let counted = !balancer(peer.ip());
                 let place = match counted.then(|| under_way.take(peer.ip())) {
                     Some(None) => {
                         drop(stream);

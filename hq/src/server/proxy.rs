@@ -80,11 +80,12 @@ pub fn listener(
     trusted: Arc<Trusted>,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<Prepared<TcpStream>> {
-    let balancers = Some(trusted.clone());
+    let balancers = trusted.clone();
+    let balancer = move |address| balancers.admits(address);
     Prepared::new(
         tcp,
         "PROXY header",
-        balancers,
+        balancer,
         metrics,
         move |mut tcp, peer| {
             let trusted = trusted.clone();

@@ -122,7 +122,9 @@ pub fn listener(
         Some(_) => "PROXY header and TLS handshake",
         None => "TLS handshake",
     };
-    Prepared::new(tcp, step, proxy.clone(), metrics, move |mut tcp, peer| {
+    let balancers = proxy.clone();
+    let balancer = move |address| balancers.as_ref().is_some_and(|b| b.admits(address));
+    Prepared::new(tcp, step, balancer, metrics, move |mut tcp, peer| {
         let acceptor = acceptor.clone();
         let proxy = proxy.clone();
         async move {

@@ -208,6 +208,63 @@ fn an_address_holding_its_most_connections_is_answered_503_until_one_closes() {
     );
 }
 
+/// A fair hub whose address holds every place it may at headquarters (a cap of 1, held by
+/// another client of 127.0.0.1): the 503's `Retry-After` is heeded by its link and by its
+/// calls, so that it asks nothing more of headquarters for 30 s, where it asked for the
+/// registry every second and redialled its link within a second before.
+#[test]
+fn a_hub_refused_for_its_address_leaves_headquarters_alone_as_long_as_asked() {
+    let hq = Hq::demo();
+    let options = [
+        "--max-connections-per-address",
+        "1",
+        "--request-head-timeout",
+        "1h",
+        "--metrics-listen",
+        "127.0.0.2:0",
+    ];
+    let server = Server::start(hq.data(), &options);
+    let code = hq.add_hub("H1");
+    let hub = Hq {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    hub.ok(&["hq", "enroll", "--hq", &server.url, "--code", &code]);
+    let at = server.address();
+    let _held = within_10_s(|| {
+        let mut stream = connect_from("127.0.0.1", at);
+        let served = ask(&mut stream, "/api/v1/health").status == "HTTP/1.1 200 OK";
+        served.then_some(stream)
+    })
+    .expect("127.0.0.1's one place taken");
+    let log = hub.data().join("serve.log");
+    let upstream = ["--upstream", server.url.as_str()];
+    let hub_server = Server::start_logging(hub.data(), &upstream, &[], File::create(&log).unwrap());
+    let asked = format!(
+        "hub: headquarters at {} asked to be left alone for 30 s (headquarters answered 503 \
+         Service Unavailable: too many connections from your address: try again later)",
+        server.url
+    );
+    let said = common::text_with_line(&log, &asked, Duration::from_secs(30));
+    let linked = "failed: dialer permanently failed: headquarters answered 503 Service \
+                  Unavailable: too many connections from your address: try again later";
+    let said = common::text_with_line(&log, linked, Duration::from_secs(30)) + &said;
+    assert!(said.contains(&asked) && said.contains(linked), "{said}");
+    // Four seconds on, the link's refusal and the registry's are all there is.
+    std::thread::sleep(Duration::from_secs(4));
+    let metrics: SocketAddr = server.metrics.as_deref().unwrap()["http://".len()..]
+        .trim_end_matches("/metrics")
+        .parse()
+        .unwrap();
+    let scraped = ask(&mut connect_from("127.0.0.2", metrics), "/metrics").body;
+    assert_eq!(
+        fairpos_hq::metrics::sample(&scraped, "fairpos_hq_connections_refused_total"),
+        Some(2.0),
+        "{scraped}"
+    );
+    hub_server.stop();
+    server.stop();
+}
+
 /// Behind a TCP load balancer that sends PROXY headers, each connection counts for the
 /// client its header names, not for the balancer it comes from.
 #[test]

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use fairpos_sync::client::HqClient;
 use fairpos_sync::net::WsDialer;
 use fairpos_sync::protocol::{device_token, EnrollRequest, EnrolledAs};
-use fairpos_sync::samod::{BackoffConfig, DialerEvent, DocHandle, DocumentId, Repo};
+use fairpos_sync::samod::{BackoffConfig, DialerEvent, DialerFailed, DocHandle, DocumentId, Repo};
 use fairpos_sync::tls::Trust;
 use fairpos_sync::ActorId;
 use rusqlite::Connection;
@@ -128,8 +128,38 @@ pub fn enroll_again(dir: &Path, hq: &str, code: &str, ca: Option<&str>) -> Resul
     Hq::open(dir)
 }
 
+/// How long the hub waits to dial headquarters again once its link gave up, unless
+/// headquarters asked for longer.
+const RELINK: Duration = Duration::from_secs(30);
+
+/// Until when headquarters asked the hub to leave it alone (`Retry-After` in an answer to
+/// one of its calls): nothing more is asked of it before then.
+#[derive(Default)]
+struct Quiet(Option<Instant>);
+
+impl Quiet {
+    fn now(&self) -> bool {
+        self.0.is_some_and(|until| until > Instant::now())
+    }
+
+    /// Keeps quiet for as long as the answer `e` asked, if it did (said once); whether it
+    /// did.
+    fn asked(&mut self, e: &fairpos_sync::Error, upstream: &str) -> bool {
+        let Some(wait) = e.retry_after() else {
+            return false;
+        };
+        eprintln!(
+            "hub: headquarters at {upstream} asked to be left alone for {} s ({e})",
+            wait.as_secs()
+        );
+        self.0 = Some(Instant::now() + wait);
+        true
+    }
+}
+
 /// A hub's link to headquarters: the registry from there, every ledger held here relayed
-/// there. Runs until the server stops.
+/// there, nothing asked while headquarters asked to be left alone. Runs until the server
+/// stops.
 pub async fn relay(
     repo: Repo,
     db: Arc<Mutex<Connection>>,
@@ -149,12 +179,24 @@ pub async fn relay(
     let mut announced: HashSet<String> = HashSet::new();
     let mut handles: HashMap<String, DocHandle> = HashMap::new();
     let mut refused_until: HashMap<String, Instant> = HashMap::new();
+    let mut quiet = Quiet::default();
     loop {
+        if quiet.now() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
         // The registry, so that tills enrolled at headquarters can sync here.
-        if let Ok(entries) = client.registry(&token, limit).await {
-            if let Ok(db) = db.lock() {
-                if let Err(e) = devices::apply_registry(&db, &entries) {
-                    eprintln!("hub registry: {e}");
+        match client.registry(&token, limit).await {
+            Ok(entries) => {
+                if let Ok(db) = db.lock() {
+                    if let Err(e) = devices::apply_registry(&db, &entries) {
+                        eprintln!("hub registry: {e}");
+                    }
+                }
+            }
+            Err(e) => {
+                if quiet.asked(&e, client.base()) {
+                    continue;
                 }
             }
         }
@@ -184,6 +226,7 @@ pub async fn relay(
             }
             match client.announce(&token, keys.clone(), limit).await {
                 Ok(_) => announced.extend(keys),
+                Err(e) if quiet.asked(&e, client.base()) => break,
                 Err(e) => {
                     eprintln!("hub: announcing {till}'s ledgers: {e}");
                     refused_until.insert(till, Instant::now() + Duration::from_secs(60));
@@ -205,7 +248,8 @@ pub async fn relay(
 
 /// Keeps the sync socket to headquarters open: samod redials a lost connection with
 /// backoff; when it gives up (a certificate that does not verify, headquarters refusing the
-/// hub), the reason is printed and it dials again a little later.
+/// hub or too busy for it), the reason is printed and it dials again [`RELINK`] later, or
+/// as much later as headquarters asked.
 async fn keep_dialling(repo: Repo, client: HqClient, token: String) {
     let backoff = BackoffConfig {
         initial_delay: Duration::from_millis(200),
@@ -213,10 +257,14 @@ async fn keep_dialling(repo: Repo, client: HqClient, token: String) {
         max_retries: None,
     };
     loop {
+        let mut wait = RELINK;
         match repo.dial(backoff.clone(), Arc::new(WsDialer::to(&client, &token))) {
             Ok(dialer) => {
                 if let Err(e) = dialer.established().await {
                     eprintln!("hub: the link to {} failed: {e}", client.base());
+                    if let DialerFailed::PermanentFailure(refused) = &e {
+                        wait = wait.max(refused.retry_after().unwrap_or_default());
+                    }
                 } else {
                     // Connected; wait for the dialer to give up for good.
                     let mut events = dialer.events();
@@ -234,7 +282,7 @@ async fn keep_dialling(repo: Repo, client: HqClient, token: String) {
             }
             Err(e) => eprintln!("hub: {e}"),
         }
-        tokio::time::sleep(Duration::from_secs(30)).await;
+        tokio::time::sleep(wait).await;
     }
 }
 

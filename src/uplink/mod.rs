@@ -328,14 +328,9 @@ pub fn status(till: &mut Till) -> Result<SyncStatus> {
     })
 }
 
-/// The longest a till waits because headquarters asked it to (`Retry-After`): a
-/// headquarters that asks for more is waited for this long, so that a mistaken answer
-/// cannot keep a fair's sales from headquarters for the day.
-pub const LONGEST_WAIT_ASKED: Duration = Duration::from_secs(600);
-
 /// Syncs again and again: every `interval` after a success, with doubling waits up to a
 /// minute after failures, and no sooner than headquarters asked in its answer
-/// (`Retry-After`, up to [`LONGEST_WAIT_ASKED`]). Each pass takes the data directory only
+/// (`Retry-After`, up to [`fairpos_sync::answer::LONGEST_WAIT_ASKED`]). Each pass takes the data directory only
 /// while it runs, so the till can sell in between. Returns only on an error that retrying
 /// cannot mend.
 pub fn watch(dir: &Path, options: &SyncOptions, interval: Duration) -> Result<()> {
@@ -374,10 +369,10 @@ pub fn watch(dir: &Path, options: &SyncOptions, interval: Duration) -> Result<()
 }
 
 /// How long to wait after a failed pass, the backoff at `backoff` and headquarters having
-/// asked for `asked`: the longer of the two, what was asked held to [`LONGEST_WAIT_ASKED`].
-/// Returns the wait, and what was asked when that is what it waits for.
+/// asked for `asked`: the longer of the two. Returns the wait, and what was asked when that
+/// is what it waits for.
 fn wait_after_failure(backoff: Duration, asked: Option<Duration>) -> (Duration, Option<Duration>) {
-    match asked.map(|a| a.min(LONGEST_WAIT_ASKED)) {
+    match asked {
         Some(asked) if asked > backoff => (asked, Some(asked)),
         _ => (backoff, None),
     }
@@ -451,8 +446,6 @@ mod tests {
         assert_eq!(wait_after_failure(s(4), None), (s(4), None));
         assert_eq!(wait_after_failure(s(4), Some(s(2))), (s(4), None));
         assert_eq!(wait_after_failure(s(4), Some(s(30))), (s(30), Some(s(30))));
-        let held = (LONGEST_WAIT_ASKED, Some(LONGEST_WAIT_ASKED));
-        assert_eq!(wait_after_failure(s(4), Some(s(86_400))), held);
     }
 
     #[test]

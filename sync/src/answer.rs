@@ -24,15 +24,24 @@ pub fn reason(body: &[u8]) -> String {
     }
 }
 
+/// The longest wait heard in a `Retry-After`: a headquarters (or a proxy before it) that asks
+/// for more is heard as asking this long, so that a mistaken answer cannot keep a fair's
+/// sales from headquarters for the day.
+pub const LONGEST_WAIT_ASKED: Duration = Duration::from_secs(600);
+
 /// How long headquarters asked to be left alone, read at `now`: `Retry-After` in seconds or
-/// as a date (a date gone by is no wait). None when the header is missing or unreadable.
+/// as a date (a date gone by is no wait), [`LONGEST_WAIT_ASKED`] at most. None when the
+/// header is missing or unreadable.
 pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or_default())
+    let asked = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let at = httpdate::parse_http_date(value).ok()?;
+            at.duration_since(now).unwrap_or_default()
+        }
+    };
+    Some(asked.min(LONGEST_WAIT_ASKED))
 }
 
 #[cfg(test)]
@@ -56,6 +65,9 @@ mod tests {
         assert_eq!(asked(later, now), Some(Duration::from_secs(90)));
         let gone_by = "Sat, 05 Dec 2026 09:59:00 GMT";
         assert_eq!(asked(gone_by, now), Some(Duration::ZERO));
+        let longest = Some(LONGEST_WAIT_ASKED);
+        assert_eq!(asked("86400", now), longest);
+        assert_eq!(asked("Sun, 06 Dec 2026 10:00:00 GMT", now), longest);
         for unreadable in ["-5", "soon", "1.5", ""] {
             assert_eq!(asked(unreadable, now), None, "{unreadable:?}");
         }

@@ -226,6 +226,16 @@ where
     Transport::new(stream, sink)
 }
 
+impl Refused {
+    /// How long headquarters asked to be left alone before the next dial (`Retry-After`).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Refused::NotNow { retry_after, .. } => *retry_after,
+            Refused::Never(_) => None,
+        }
+    }
+}
+
 impl Dialer for WsDialer {
     type Error = Refused;
 

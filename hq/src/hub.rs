@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 
 use fairpos_sync::client::HqClient;
-use fairpos_sync::net::WsDialer;
+use fairpos_sync::net::{Refused, WsDialer};
 use fairpos_sync::protocol::{device_token, EnrollRequest, EnrolledAs};
 use fairpos_sync::samod::{BackoffConfig, DialerEvent, DialerFailed, DocHandle, DocumentId, Repo};
 use fairpos_sync::tls::Trust;
@@ -145,7 +145,8 @@ impl Quiet {
     /// Keeps quiet for as long as the answer `e` asked, if it did (said once); whether it
     /// did.
     fn asked(&mut self, e: &fairpos_sync::Error, upstream: &str) -> bool {
-        let Some(wait) = e.retry_after() else {
+        // No wait (`Retry-After: 0`, a date gone by) asks for none.
+        let Some(wait) = e.retry_after().filter(|w| !w.is_zero()) else {
             return false;
         };
         eprintln!(
@@ -257,32 +258,50 @@ async fn keep_dialling(repo: Repo, client: HqClient, token: String) {
         max_retries: None,
     };
     loop {
-        let mut wait = RELINK;
-        match repo.dial(backoff.clone(), Arc::new(WsDialer::to(&client, &token))) {
+        let failed = match repo.dial(backoff.clone(), Arc::new(WsDialer::to(&client, &token))) {
             Ok(dialer) => {
-                if let Err(e) = dialer.established().await {
-                    eprintln!("hub: the link to {} failed: {e}", client.base());
-                    if let DialerFailed::PermanentFailure(refused) = &e {
-                        wait = wait.max(refused.retry_after().unwrap_or_default());
+                let failed = match dialer.established().await {
+                    Err(e) => {
+                        eprintln!("hub: the link to {} failed: {e}", client.base());
+                        Some(e)
                     }
-                } else {
-                    // Connected; wait for the dialer to give up for good.
-                    let mut events = dialer.events();
-                    while let Some(event) = events.next().await {
-                        if matches!(
-                            event,
-                            DialerEvent::MaxRetriesReached | DialerEvent::PermanentFailure
-                        ) {
-                            eprintln!("hub: the link to {} gave up", client.base());
-                            break;
+                    Ok(_) => {
+                        // Connected; wait for the dialer to give up for good, then ask why.
+                        let mut events = dialer.events();
+                        while let Some(event) = events.next().await {
+                            if matches!(
+                                event,
+                                DialerEvent::MaxRetriesReached | DialerEvent::PermanentFailure
+                            ) {
+                                break;
+                            }
                         }
+                        let why = dialer.established().await.err();
+                        let said = why.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
+                        eprintln!("hub: the link to {} gave up{said}", client.base());
+                        why
                     }
-                }
+                };
                 dialer.close();
+                failed
             }
-            Err(e) => eprintln!("hub: {e}"),
-        }
-        tokio::time::sleep(wait).await;
+            Err(e) => {
+                eprintln!("hub: {e}");
+                None
+            }
+        };
+        tokio::time::sleep(relink_after(failed.as_ref())).await;
+    }
+}
+
+/// How long after its link gave up (`failed`, if it says) the hub dials again: as long as
+/// headquarters asked (`Retry-After`; a second at least), else [`RELINK`].
+fn relink_after(failed: Option<&DialerFailed<Refused>>) -> Duration {
+    match failed {
+        Some(DialerFailed::PermanentFailure(refused)) => refused
+            .retry_after()
+            .map_or(RELINK, |asked| asked.max(Duration::from_secs(1))),
+        _ => RELINK,
     }
 }
 
@@ -291,4 +310,30 @@ fn held_ledgers(db: &Connection) -> Result<Vec<(String, String)>> {
     let mut stmt = db.prepare("SELECT doc_key, doc_id FROM hq_docs WHERE device IS NOT NULL")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(retry_after: Option<Duration>) -> DialerFailed<Refused> {
+        DialerFailed::PermanentFailure(Arc::new(Refused::NotNow {
+            status: "503 Service Unavailable".into(),
+            why: "busy".into(),
+            retry_after,
+        }))
+    }
+
+    #[test]
+    fn a_link_refused_busy_is_dialled_again_when_asked_and_any_other_after_30_s() {
+        let s = Duration::from_secs;
+        assert_eq!(relink_after(Some(&refused(Some(s(2))))), s(2));
+        assert_eq!(relink_after(Some(&refused(Some(s(600))))), s(600));
+        assert_eq!(relink_after(Some(&refused(Some(s(0))))), s(1));
+        assert_eq!(relink_after(Some(&refused(None))), RELINK);
+        let never = DialerFailed::PermanentFailure(Arc::new(Refused::Never("bad".into())));
+        assert_eq!(relink_after(Some(&never)), RELINK);
+        assert_eq!(relink_after(Some(&DialerFailed::MaxRetriesReached)), RELINK);
+        assert_eq!(relink_after(None), RELINK);
+    }
 }

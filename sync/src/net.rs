@@ -30,14 +30,24 @@ pub enum Refused {
     /// headquarters' certificate does not verify.
     #[error("{0}")]
     Never(String),
-    /// Headquarters is too busy for it now (429, 503): a later pass, after `retry_after` if
-    /// it said, may be served. Redialling at once would only add to the load.
+    /// Headquarters is too busy for it now (429 or 503 with `Retry-After`): a later pass,
+    /// after that wait, may be served. Redialling at once would only add to the load.
     #[error("headquarters answered {status}: {why}")]
     NotNow {
         status: String,
         why: String,
         retry_after: Option<Duration>,
     },
+}
+
+impl Refused {
+    /// How long headquarters asked to be left alone before the next dial (`Retry-After`).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Refused::NotNow { retry_after, .. } => *retry_after,
+            Refused::Never(_) => None,
+        }
+    }
 }
 
 pub struct WsDialer {
@@ -226,16 +236,6 @@ where
     Transport::new(stream, sink)
 }
 
-impl Refused {
-    /// How long headquarters asked to be left alone before the next dial (`Retry-After`).
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            Refused::NotNow { retry_after, .. } => *retry_after,
-            Refused::Never(_) => None,
-        }
-    }
-}
-
 impl Dialer for WsDialer {
     type Error = Refused;
 
@@ -251,24 +251,10 @@ impl Dialer for WsDialer {
         Box::pin(async move {
             match connect_async_tls_with_config(url.as_str(), None, false, Some(tls)).await {
                 Ok((socket, _)) => Ok(transport(socket)),
-                Err(tungstenite::Error::Http(response))
-                    if matches!(response.status().as_u16(), 401 | 403 | 429 | 503) =>
-                {
-                    let status = response.status();
-                    let why = answer::reason(response.body().as_deref().unwrap_or_default());
-                    let refused = if matches!(status.as_u16(), 401 | 403) {
-                        Refused::Never(format!("headquarters refused this till ({status}): {why}"))
-                    } else {
-                        let retry_after =
-                            answer::retry_after(response.headers(), SystemTime::now());
-                        Refused::NotNow {
-                            status: status.to_string(),
-                            why,
-                            retry_after,
-                        }
-                    };
-                    Err(DialError::PermanentFailure(refused))
-                }
+                Err(tungstenite::Error::Http(response)) => match refused(&response) {
+                    Some(refused) => Err(DialError::PermanentFailure(refused)),
+                    None => Err(DialError::transient(tungstenite::Error::Http(response))),
+                },
                 // A certificate that does not verify will not verify on the next try.
                 Err(e) => match crate::tls::failure(&e) {
                     // Whoever reports it names headquarters' address.
@@ -277,6 +263,29 @@ impl Dialer for WsDialer {
                 },
             }
         })
+    }
+}
+
+/// Why an answer to the sync socket's upgrade ends the dial, if it does: 401 and 403 always;
+/// 429 and 503 when they ask for a wait (`Retry-After`). Other answers (a proxy's 502 or
+/// 503 while headquarters restarts) are redialled with samod's backoff.
+fn refused(response: &tungstenite::http::Response<Option<Vec<u8>>>) -> Option<Refused> {
+    let status = response.status();
+    let why = || answer::reason(response.body().as_deref().unwrap_or_default());
+    match status.as_u16() {
+        401 | 403 => Some(Refused::Never(format!(
+            "headquarters refused this till ({status}): {}",
+            why()
+        ))),
+        429 | 503 => {
+            let retry_after = answer::retry_after(response.headers(), SystemTime::now())?;
+            Some(Refused::NotNow {
+                status: status.to_string(),
+                why: why(),
+                retry_after: Some(retry_after),
+            })
+        }
+        _ => None,
     }
 }
 
@@ -339,9 +348,6 @@ mod tests {
         tx.commit();
     }
 
-    /// samod saved a document it had just loaded again whole (compressed) and deleted what it
-    /// had loaded it from; with the patch (vendor/FAIRPOS-PATCH.md, 9) only the changes made
-    /// after the load are written.
     /// Headquarters too busy for the sync socket (503 with `Retry-After` to its upgrade):
     /// the pass is told so with the wait, after one try, not after samod's redials.
     #[tokio::test]
@@ -375,6 +381,32 @@ mod tests {
         repo.stop().await;
     }
 
+    /// A 503 that asks for no wait (a proxy's, while headquarters restarts) is redialled
+    /// with samod's backoff, as any failure of the way there.
+    #[tokio::test]
+    async fn a_503_without_a_wait_to_the_sync_socket_is_dialled_again() {
+        let proxy = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\
+                     Connection: close\r\n\r\n";
+        let (base, tries) = crate::client::tests::answering(proxy);
+        let hq = HqClient::new(&base, &crate::tls::Trust::system().unwrap()).unwrap();
+        let repo = Repo::build_tokio()
+            .with_peer_id(PeerId::from("T01"))
+            .load()
+            .await;
+        let failed = dial(&repo, &hq, "T01.secret", Duration::from_secs(10)).await;
+        assert!(
+            matches!(&failed, Err(Error::Unreachable { .. })),
+            "{:?}",
+            failed.err()
+        );
+        // The first dial and samod's three redials.
+        assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 4);
+        repo.stop().await;
+    }
+
+    /// samod saved a document it had just loaded again whole (compressed) and deleted what it
+    /// had loaded it from; with the patch (vendor/FAIRPOS-PATCH.md, 9) only the changes made
+    /// after the load are written.
     #[test]
     fn a_document_loaded_from_storage_is_not_written_back_only_its_later_changes() {
         let runtime = tokio::runtime::Builder::new_current_thread()

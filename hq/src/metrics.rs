@@ -300,7 +300,8 @@ impl Metrics {
         );
         r.register(
             "connections_refused",
-            "Connections refused unserved: their address held --max-connections-per-address",
+            "Connections refused unserved: their address held --max-connections-per-address, \
+             or 32 connections in their TLS handshake or PROXY header",
             m.connections_refused.clone(),
         );
         r.register(

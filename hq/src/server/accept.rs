@@ -46,8 +46,9 @@ impl<Io: Send + 'static> Prepared<Io> {
     /// from), on tasks of the current runtime. `prepare` answers the connection to serve and
     /// the client's address, or why it is dropped ([`Failed`]), which is logged; `step`
     /// names it for a client that takes too long. The connections of an address `balancer`
-    /// says is a load balancer's are not counted per address; one closed because its address has [`STEPS_PER_ADDRESS`]
-    /// under way is logged, and counted in `metrics` as refused.
+    /// says is a load balancer's are not counted per address; one closed because its
+    /// address has [`STEPS_PER_ADDRESS`] under way is logged, and counted in `metrics` as
+    /// refused.
     pub fn new<F, Fut>(
         tcp: TcpListener,
         step: &'static str,
@@ -88,21 +89,22 @@ impl<Io: Send + 'static> Prepared<Io> {
                         continue;
                     }
                 };
-                let counted = !balancer(peer.ip());
-                let place = match counted.then(|| under_way.take(peer.ip())) {
-                    Some(None) => {
+                let mut place = None;
+                if !balancer(peer.ip()) {
+                    place = under_way.take(peer.ip());
+                    if place.is_none() {
                         drop(stream);
                         metrics.connection_refused();
                         let why = format!(
                             "connection from {peer} closed: its address has \
                              {STEPS_PER_ADDRESS} connections in their {step} already"
                         );
-                        failures.write(reason(&why, peer), why);
+                        // Held back by its address as counted (an IPv6 client by its /64).
+                        let address = crate::throttle::address_key(peer.ip());
+                        failures.write(format!("{step}s full for {address}"), why);
                         continue;
                     }
-                    Some(place) => place,
-                    None => None,
-                };
+                }
                 let prepared = prepare(stream, peer);
                 let hand_over = tx.clone();
                 let failures = failures.clone();

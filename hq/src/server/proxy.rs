@@ -74,18 +74,21 @@ impl std::fmt::Display for Trusted {
     }
 }
 
+/// Whether a connection's peer is one of `balancers`: its connections are its clients'.
+pub fn balancer(balancers: Option<Arc<Trusted>>) -> impl Fn(IpAddr) -> bool + Send + 'static {
+    move |address| balancers.as_ref().is_some_and(|b| b.admits(address))
+}
+
 /// Plain connections, each after its PROXY header, with the client's address the header's.
 pub fn listener(
     tcp: TcpListener,
     trusted: Arc<Trusted>,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<Prepared<TcpStream>> {
-    let balancers = trusted.clone();
-    let balancer = move |address| balancers.admits(address);
     Prepared::new(
         tcp,
         "PROXY header",
-        balancer,
+        balancer(Some(trusted.clone())),
         metrics,
         move |mut tcp, peer| {
             let trusted = trusted.clone();

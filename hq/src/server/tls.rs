@@ -122,8 +122,7 @@ pub fn listener(
         Some(_) => "PROXY header and TLS handshake",
         None => "TLS handshake",
     };
-    let balancers = proxy.clone();
-    let balancer = move |address| balancers.as_ref().is_some_and(|b| b.admits(address));
+    let balancer = super::proxy::balancer(proxy.clone());
     Prepared::new(tcp, step, balancer, metrics, move |mut tcp, peer| {
         let acceptor = acceptor.clone();
         let proxy = proxy.clone();

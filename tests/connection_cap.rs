@@ -405,6 +405,7 @@ fn one_address_silent_in_its_tls_handshakes_holds_only_its_share_of_them() {
     let health = format!("{}/api/v1/health", server.url);
 
     // 300 connections from 127.0.0.1 that never begin their handshake.
+    let opened = Instant::now();
     let silent: Vec<TcpStream> = (0..300)
         .map(|_| {
             let stream = connect_from("127.0.0.1", at);
@@ -427,7 +428,10 @@ fn one_address_silent_in_its_tls_handshakes_holds_only_its_share_of_them() {
     // Another address is handshaken and served meanwhile, the 32 still held.
     let answer = get_from("127.0.0.2", &health).expect("127.0.0.2 served");
     assert_eq!(answer.0, 200);
-    assert_eq!(open(&silent), 32, "held while 127.0.0.2 was served");
+    // Still held, unless the machine was so slow that their handshakes' 10 s ran out.
+    if opened.elapsed() < Duration::from_secs(8) {
+        assert_eq!(open(&silent), 32, "held while 127.0.0.2 was served");
+    }
     let metrics = server.metrics.as_deref().unwrap();
     let (_, scraped) = get_from("127.0.0.2", metrics).expect("scraped");
     assert_eq!(

@@ -330,9 +330,9 @@ pub fn status(till: &mut Till) -> Result<SyncStatus> {
 
 /// Syncs again and again: every `interval` after a success, with doubling waits up to a
 /// minute after failures, and no sooner than headquarters asked in its answer
-/// (`Retry-After`, up to [`fairpos_sync::answer::LONGEST_WAIT_ASKED`]). Each pass takes the data directory only
-/// while it runs, so the till can sell in between. Returns only on an error that retrying
-/// cannot mend.
+/// (`Retry-After`, up to [`fairpos_sync::answer::LONGEST_WAIT_ASKED`]). Each pass takes
+/// the data directory only while it runs, so the till can sell in between. Returns only on
+/// an error that retrying cannot mend.
 pub fn watch(dir: &Path, options: &SyncOptions, interval: Duration) -> Result<()> {
     let mut backoff = interval;
     loop {

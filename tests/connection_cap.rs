@@ -87,6 +87,18 @@ fn within_10_s<T>(mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
     }
 }
 
+/// How many connections `server` has refused (`fairpos_hq_connections_refused_total`), as
+/// its plain `/metrics` listener tells 127.0.0.2, and the whole scrape.
+fn refused_so_far(server: &Server) -> (Option<f64>, String) {
+    let metrics: SocketAddr = server.metrics.as_deref().unwrap()["http://".len()..]
+        .trim_end_matches("/metrics")
+        .parse()
+        .unwrap();
+    let scraped = ask(&mut connect_from("127.0.0.2", metrics), "/metrics").body;
+    let refused = fairpos_hq::metrics::sample(&scraped, "fairpos_hq_connections_refused_total");
+    (refused, scraped)
+}
+
 #[test]
 fn an_address_holding_its_most_connections_is_answered_503_until_one_closes() {
     let hq = Hq::demo();
@@ -145,16 +157,12 @@ fn an_address_holding_its_most_connections_is_answered_503_until_one_closes() {
     );
     let mut other = connect_from("127.0.0.2", at);
     assert_eq!(ask(&mut other, "/api/v1/health").status, "HTTP/1.1 200 OK");
+    let (refused, scraped) = refused_so_far(&server);
+    assert_eq!(refused, Some(2.0), "{scraped}");
     let metrics: SocketAddr = server.metrics.as_deref().unwrap()["http://".len()..]
         .trim_end_matches("/metrics")
         .parse()
         .unwrap();
-    let scraped = ask(&mut connect_from("127.0.0.2", metrics), "/metrics").body;
-    assert_eq!(
-        fairpos_hq::metrics::sample(&scraped, "fairpos_hq_connections_refused_total"),
-        Some(2.0),
-        "{scraped}"
-    );
     // /metrics' listener counts 127.0.0.1's connections with the server's: refused there too.
     let refused = ask(&mut connect_from("127.0.0.1", metrics), "/metrics");
     assert_eq!(refused.status, "HTTP/1.1 503 Service Unavailable");
@@ -179,12 +187,9 @@ fn an_address_holding_its_most_connections_is_answered_503_until_one_closes() {
                  (headquarters asked for 30 s)";
     assert!(said.contains(waits), "{said}");
     std::thread::sleep(Duration::from_secs(4));
-    let scraped = ask(&mut connect_from("127.0.0.2", metrics), "/metrics").body;
-    assert_eq!(
-        fairpos_hq::metrics::sample(&scraped, "fairpos_hq_connections_refused_total"),
-        Some(5.0),
-        "2 asked here, /metrics', the till's sync and the first pass of its watch: {scraped}"
-    );
+    let (refused, scraped) = refused_so_far(&server);
+    // 2 asked here, /metrics', the till's sync and the first pass of its watch.
+    assert_eq!(refused, Some(5.0), "{scraped}");
     let _ = watch.kill();
     let _ = watch.wait();
     // The till's socket closes: its place is 127.0.0.1's again.
@@ -251,16 +256,8 @@ fn a_hub_refused_for_its_address_leaves_headquarters_alone_as_long_as_asked() {
     assert!(said.contains(&asked) && said.contains(linked), "{said}");
     // Four seconds on, the link's refusal and the registry's are all there is.
     std::thread::sleep(Duration::from_secs(4));
-    let metrics: SocketAddr = server.metrics.as_deref().unwrap()["http://".len()..]
-        .trim_end_matches("/metrics")
-        .parse()
-        .unwrap();
-    let scraped = ask(&mut connect_from("127.0.0.2", metrics), "/metrics").body;
-    assert_eq!(
-        fairpos_hq::metrics::sample(&scraped, "fairpos_hq_connections_refused_total"),
-        Some(2.0),
-        "{scraped}"
-    );
+    let (refused, scraped) = refused_so_far(&server);
+    assert_eq!(refused, Some(2.0), "{scraped}");
     hub_server.stop();
     server.stop();
 }

@@ -348,17 +348,29 @@ mod tests {
         tx.commit();
     }
 
-    /// Headquarters too busy for the sync socket (503 with `Retry-After` to its upgrade):
-    /// the pass is told so with the wait, after one try, not after samod's redials.
-    #[tokio::test]
-    async fn a_busy_answer_to_the_sync_socket_is_told_with_its_wait_after_one_try() {
-        let (base, tries) = crate::client::tests::answering(crate::client::tests::BUSY);
+    /// What dialling a server that answers `answer` to every connection came to, after
+    /// `settle` more (for samod's redials), and how many connections it took.
+    async fn dial_answered(answer: &'static str, settle: Duration) -> (Result<()>, usize) {
+        let (base, tries) = crate::client::tests::answering(answer);
         let hq = HqClient::new(&base, &crate::tls::Trust::system().unwrap()).unwrap();
         let repo = Repo::build_tokio()
             .with_peer_id(PeerId::from("T01"))
             .load()
             .await;
-        let failed = dial(&repo, &hq, "T01.secret", Duration::from_secs(10)).await;
+        let dialled = dial(&repo, &hq, "T01.secret", Duration::from_secs(10)).await;
+        tokio::time::sleep(settle).await;
+        repo.stop().await;
+        let tries = tries.load(std::sync::atomic::Ordering::SeqCst);
+        (dialled.map(|_| ()), tries)
+    }
+
+    /// Headquarters too busy for the sync socket (503 with `Retry-After` to its upgrade):
+    /// the pass is told so with the wait, after one try, not after samod's redials.
+    #[tokio::test]
+    async fn a_busy_answer_to_the_sync_socket_is_told_with_its_wait_after_one_try() {
+        // samod's first redial would come 100 ms on.
+        let settle = Duration::from_millis(500);
+        let (failed, tries) = dial_answered(crate::client::tests::BUSY, settle).await;
         let Err(Error::Answered {
             status,
             why,
@@ -375,10 +387,7 @@ mod tests {
                 Some(Duration::from_secs(30))
             )
         );
-        // samod's first redial would come 100 ms on.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 1);
-        repo.stop().await;
+        assert_eq!(tries, 1);
     }
 
     /// A 503 that asks for no wait (a proxy's, while headquarters restarts) is redialled
@@ -387,21 +396,14 @@ mod tests {
     async fn a_503_without_a_wait_to_the_sync_socket_is_dialled_again() {
         let proxy = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\
                      Connection: close\r\n\r\n";
-        let (base, tries) = crate::client::tests::answering(proxy);
-        let hq = HqClient::new(&base, &crate::tls::Trust::system().unwrap()).unwrap();
-        let repo = Repo::build_tokio()
-            .with_peer_id(PeerId::from("T01"))
-            .load()
-            .await;
-        let failed = dial(&repo, &hq, "T01.secret", Duration::from_secs(10)).await;
+        let (failed, tries) = dial_answered(proxy, Duration::ZERO).await;
         assert!(
             matches!(&failed, Err(Error::Unreachable { .. })),
             "{:?}",
             failed.err()
         );
         // The first dial and samod's three redials.
-        assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 4);
-        repo.stop().await;
+        assert_eq!(tries, 4);
     }
 
     /// samod saved a document it had just loaded again whole (compressed) and deleted what it

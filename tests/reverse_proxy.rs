@@ -19,7 +19,8 @@
 //!   `X-Forwarded-For` it writes, and gets neither `Secure` nor HSTS for its
 //!   `X-Forwarded-Proto: https`;
 //! - a request from the proxy whose `X-Forwarded-For` names no address is answered 400 and
-//!   logged.
+//!   logged;
+//! - `--max-connections-per-address` counts a direct client's connections, not the proxy's.
 //!
 //! And nginx's read timeout does not cut a quiet sync socket that headquarters pings more
 //! often than it.
@@ -197,12 +198,14 @@ fn each_client_is_known_by_its_own_address_and_scheme(
     let hq = Hq::demo();
     let (ca, cert, key) = common::tls::certificates(hq.data(), "fair");
     let log = hq.data().join("serve.log");
-    let server = Server::start_logging(
-        hq.data(),
-        &["--forwarded-for", "127.0.0.1"],
-        &[],
-        File::create(&log).unwrap(),
-    );
+    // Two connections open per address: the proxy's are its clients', not counted.
+    let options = [
+        "--forwarded-for",
+        "127.0.0.1",
+        "--max-connections-per-address",
+        "2",
+    ];
+    let server = Server::start_logging(hq.data(), &options, &[], File::create(&log).unwrap());
     let proxy = start_proxy(hq.data(), server.address(), &cert, &key);
     let (ca, log) = (ca.as_path(), log.as_path());
     assert!(server.url.starts_with("http://"), "{}", server.url);
@@ -271,6 +274,22 @@ fn each_client_is_known_by_its_own_address_and_scheme(
     assert!(!cookie.is_empty() && !cookie.contains("Secure"), "{cookie}");
     assert_eq!(hsts, "");
 
+    // A direct client holding its two places has a third connection refused; the proxy,
+    // holding three, has a fourth served, and so do its clients.
+    let held: Vec<_> = (0..2)
+        .map(|_| connected_from("127.0.0.9", server.address()))
+        .collect();
+    let third = answer_to_raw_from("127.0.0.9", server.address());
+    assert!(third.starts_with("HTTP/1.1 503"), "{third}");
+    let proxys: Vec<_> = (0..3)
+        .map(|_| connected_from("127.0.0.1", server.address()))
+        .collect();
+    let fourth = answer_to_raw_from("127.0.0.1", server.address());
+    assert!(fourth.starts_with("HTTP/1.1 200"), "{fourth}");
+    let through = Api::from(&url, from("127.0.0.2"), Some(ca));
+    assert_eq!(through.get("/api/v1/health", None).0, 200);
+    drop((held, proxys));
+
     // From the proxy's address, a header that names no address: 400, and logged.
     let answer = answer_to_raw(
         server.address(),
@@ -297,6 +316,30 @@ fn each_client_is_known_by_its_own_address_and_scheme(
             && log.contains("X-Forwarded-For names \"unknown\", which is not an address"),
         "{log}"
     );
+}
+
+/// A connection to `at` from the loopback address `address`, kept open.
+fn connected_from(address: &str, at: SocketAddr) -> std::net::TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let local: SocketAddr = format!("{address}:0").parse().unwrap();
+    socket.bind(&local.into()).unwrap();
+    socket.connect(&at.into()).unwrap();
+    let stream = std::net::TcpStream::from(socket);
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
+/// What `GET /api/v1/health` from `address` is answered at `at`, to the connection's end.
+fn answer_to_raw_from(address: &str, at: SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut stream = connected_from(address, at);
+    let ask = b"GET /api/v1/health HTTP/1.1\r\nHost: hq\r\nConnection: close\r\n\r\n";
+    stream.write_all(ask).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 /// A wrong password as a TCP load balancer passes it on from 127.0.0.1: a PROXY header

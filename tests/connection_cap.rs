@@ -5,7 +5,8 @@
 //! counted, while 127.0.0.2 is served; the till's own `fairpos sync` is refused, saying why,
 //! and syncing on (`--watch`) it waits the 30 s asked for before trying again; once the till's socket closes, 127.0.0.1 is served again. Behind a balancer sending PROXY
 //! headers, each client its header names is counted alone. Over TLS, a refused client reads
-//! its 503, `Retry-After` and reason.
+//! its 503, `Retry-After` and reason; one address, or one client behind a balancer, has at
+//! most 32 connections in their TLS handshake; a hub heeds `Retry-After`.
 
 mod common;
 
@@ -368,6 +369,86 @@ fn over_tls_a_refused_client_reads_its_503_and_why() {
     server.stop();
 }
 
+/// How many of `streams` (non-blocking) the server has not closed.
+fn still_open(streams: &[TcpStream]) -> usize {
+    streams
+        .iter()
+        .filter(|s| {
+            let mut stream: &TcpStream = s;
+            let read = stream.read(&mut [0u8; 1]);
+            read.is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock)
+        })
+        .count()
+}
+
+/// Behind a TCP balancer over TLS, each client its PROXY headers name has at most 32
+/// handshakes under way: 40 of 203.0.113.7's that say nothing after their header leave 32
+/// open, the other 8 closed, counted and logged, while 203.0.113.8's, through the same
+/// balancer, are not held by them.
+#[test]
+fn behind_a_balancer_each_client_has_its_own_share_of_tls_handshakes() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = common::tls::certificates(certs.path(), "fair");
+    let hq = Hq::demo();
+    let log = hq.data().join("serve.log");
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let options = [
+        "--tls-cert",
+        cert,
+        "--tls-key",
+        key,
+        "--proxy-protocol",
+        "127.0.0.1",
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ];
+    let server = Server::start_logging(hq.data(), &options, &[], File::create(&log).unwrap());
+    let at = server.address();
+    // Connections from the balancer for `client`, saying nothing after the header.
+    let silent_for = |client: &str, n: u16| -> Vec<TcpStream> {
+        (0..n)
+            .map(|i| {
+                let mut stream = connect_from("127.0.0.1", at);
+                let port = 40000 + i;
+                let header = format!("PROXY TCP4 {client} 127.0.0.1 {port} {}\r\n", at.port());
+                stream.write_all(header.as_bytes()).unwrap();
+                stream.set_nonblocking(true).unwrap();
+                stream
+            })
+            .collect()
+    };
+    let other = silent_for("203.0.113.8", 5);
+    let flood = silent_for("203.0.113.7", 40);
+    let settled = within_10_s(|| (still_open(&flood) == 32).then_some(()));
+    assert!(settled.is_some(), "{} left open", still_open(&flood));
+    assert_eq!(still_open(&other), 5, "203.0.113.8 not held by 203.0.113.7");
+    // `/metrics` over TLS too.
+    let ca = std::fs::read_to_string(ca).unwrap();
+    let trust = fairpos_sync::tls::Trust::with_ca(Some(&ca)).unwrap();
+    let scraper = reqwest::Client::builder()
+        .tls_backend_preconfigured(trust.client_config().as_ref().clone())
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let metrics = server.metrics.as_deref().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let scraped = runtime.block_on(async { scraper.get(metrics).send().await?.text().await });
+    let scraped = scraped.unwrap();
+    assert_eq!(
+        fairpos_hq::metrics::sample(&scraped, "fairpos_hq_connections_refused_total"),
+        Some(8.0),
+        "{scraped}"
+    );
+    drop((flood, other));
+    server.stop();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line = "through the balancer 127.0.0.1 closed: its address has 32 connections in \
+                their TLS handshake already";
+    assert_eq!(text.matches(line).count(), 1, "{text}");
+    assert!(text.contains("connection from 203.0.113.7:"), "{text}");
+    assert!(!text.contains("connection from 203.0.113.8"), "{text}");
+}
+
 /// Over TLS, one address's connections that say nothing hold at most 32 of the 256 places
 /// of connections in their handshake: the rest from it are closed at once, counted and
 /// logged, and another address is handshaken and served while the 32 are still held.
@@ -414,16 +495,7 @@ fn one_address_silent_in_its_tls_handshakes_holds_only_its_share_of_them() {
             stream
         })
         .collect();
-    let open = |streams: &[TcpStream]| {
-        streams
-            .iter()
-            .filter(|s| {
-                let mut stream: &TcpStream = s;
-                let read = stream.read(&mut [0u8; 1]);
-                read.is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock)
-            })
-            .count()
-    };
+    let open = still_open;
     let settled = within_10_s(|| (open(&silent) == 32).then_some(()));
     assert!(settled.is_some(), "{} left open", open(&silent));
     // Another address is handshaken and served meanwhile, the 32 still held.

@@ -21,8 +21,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-use super::accept::{Failed, Prepared};
+use super::accept::{Failed, Prepared, STEPS_PER_ADDRESS};
 use super::proxy::Trusted;
+use super::tally::Tally;
 use crate::metrics::Metrics;
 use crate::{Error, Result};
 
@@ -110,7 +111,10 @@ fn certified_key(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<A
 
 /// TLS connections, handshaken as `config` says, for axum to serve: each after its load
 /// balancer's PROXY protocol header when `proxy` names the load balancers
-/// ([`super::proxy`]), the client's address the header's.
+/// ([`super::proxy`]), the client's address the header's. Behind a balancer, a client its
+/// headers name has at most [`STEPS_PER_ADDRESS`] handshakes under way, as a client straight
+/// to the server has ([`Prepared`]); one more is closed once its header is read, counted in
+/// `metrics` as refused.
 pub fn listener(
     tcp: TcpListener,
     config: Arc<ServerConfig>,
@@ -123,15 +127,37 @@ pub fn listener(
         None => "TLS handshake",
     };
     let balancer = super::proxy::balancer(proxy.clone());
+    // Behind a balancer, its connections are not counted per address as they are accepted:
+    // each client its header names is counted for its handshake here.
+    let handshakes = Tally::new(STEPS_PER_ADDRESS);
+    let refusals = metrics.clone();
     Prepared::new(tcp, step, balancer, metrics, move |mut tcp, peer| {
         let acceptor = acceptor.clone();
         let proxy = proxy.clone();
+        let handshakes = handshakes.clone();
+        let refusals = refusals.clone();
         async move {
-            let client = match proxy {
-                Some(trusted) => super::proxy::client_of(&mut tcp, peer, &trusted)
-                    .await
-                    .map_err(|line| Failed { about: peer, line })?,
-                None => peer,
+            let (client, _place) = match proxy {
+                Some(trusted) => {
+                    let client = super::proxy::client_of(&mut tcp, peer, &trusted)
+                        .await
+                        .map_err(|line| Failed { about: peer, line })?;
+                    let Some(place) = handshakes.take(client.ip()) else {
+                        refusals.connection_refused();
+                        let line = format!(
+                            "connection from {client} through the balancer {} closed: its \
+                             address has {STEPS_PER_ADDRESS} connections in their TLS \
+                             handshake already",
+                            peer.ip()
+                        );
+                        return Err(Failed {
+                            about: client,
+                            line,
+                        });
+                    };
+                    (client, Some(place))
+                }
+                None => (peer, None),
             };
             // Small TLS records go out at once.
             let _ = tcp.set_nodelay(true);

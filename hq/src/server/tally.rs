@@ -50,6 +50,7 @@ impl Tally {
     }
 
     /// How many `client`'s address holds.
+    #[cfg(test)]
     pub fn held(&self, client: IpAddr) -> usize {
         let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         let address = crate::throttle::address_key(client);
@@ -57,6 +58,7 @@ impl Tally {
     }
 
     /// Whether no address holds anything (none is left behind).
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.held
             .lock()

@@ -1048,6 +1048,55 @@ fn a_till_through_the_fair_hub_ends_up_at_hq_as_if_it_synced_directly(hq: Hq) {
     assert_eq!(hq.sales().len(), 12);
 }
 
+/// A fair hub asks headquarters for the device registry every second, and takes it again
+/// only when it changed: headquarters answers its tag `304 Not Modified` meanwhile, and a
+/// till added there reaches the hub with the next whole answer.
+#[test]
+fn a_hub_takes_the_registry_again_only_when_it_changed() {
+    let hq = Hq::demo();
+    let server = Server::start(hq.data(), &["--metrics-listen", "127.0.0.1:0"]);
+    let metrics = server.metrics.clone().unwrap();
+    let base = metrics.trim_end_matches("/metrics").to_string();
+    // How many registry requests were answered `status`.
+    let answered = |status: &str| {
+        let (_, text) = Api::new(&base).get_text("/metrics");
+        let series = format!(
+            "fairpos_hq_http_requests_total{{method=\"GET\",route=\"/api/v1/hub/registry\",\
+             status=\"{status}\"}}"
+        );
+        fairpos_hq::metrics::sample(&text, &series).unwrap_or(0.0)
+    };
+    let until = |what: &str, done: &dyn Fn() -> bool| {
+        let start = Instant::now();
+        while !done() {
+            assert!(start.elapsed() < Duration::from_secs(30), "{what}");
+            pause(200);
+        }
+    };
+    let hub_code = hq.add_hub("H1");
+    let hub = Hq {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    hub.ok(&["hq", "enroll", "--hq", &server.url, "--code", &hub_code]);
+    let hub_server = Server::start(hub.data(), &["--upstream", &server.url]);
+    until("the hub's registry asked after again", &|| {
+        answered("304") >= 2.0
+    });
+    // Whole once at enrolment, once by the relay.
+    assert_eq!(answered("200"), 2.0);
+
+    // A till added at headquarters: the registry changed, and is taken whole again.
+    hq.add_device("T09", "S01");
+    let known = || {
+        let devices = hub.json(&["hq", "devices", "--json"]);
+        devices.to_string().contains("\"T09\"")
+    };
+    until("T09 reaching the hub", &known);
+    assert_eq!(answered("200"), 3.0);
+    hub_server.stop();
+    server.stop();
+}
+
 #[test]
 fn sync_watch_keeps_headquarters_current_while_the_till_sells_on_sqlite() {
     sync_watch_keeps_headquarters_current_while_the_till_sells(Hq::demo());

@@ -181,20 +181,26 @@ pub async fn relay(
     let mut handles: HashMap<String, DocHandle> = HashMap::new();
     let mut refused_until: HashMap<String, Instant> = HashMap::new();
     let mut quiet = Quiet::default();
+    // The registry's tag as headquarters gave it with the registry applied last.
+    let mut registry_tag: Option<String> = None;
     loop {
         if quiet.now() {
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
-        // The registry, so that tills enrolled at headquarters can sync here.
-        match client.registry(&token, limit).await {
-            Ok(entries) => {
+        // The registry, so that tills enrolled at headquarters can sync here: taken and
+        // applied only when it changed.
+        let asked = client.registry_if_changed(&token, registry_tag.as_deref(), limit);
+        match asked.await {
+            Ok(Some((entries, tag))) => {
                 if let Ok(db) = db.lock() {
-                    if let Err(e) = devices::apply_registry(&db, &entries) {
-                        eprintln!("hub registry: {e}");
+                    match devices::apply_registry(&db, &entries) {
+                        Ok(()) => registry_tag = tag,
+                        Err(e) => eprintln!("hub registry: {e}"),
                     }
                 }
             }
+            Ok(None) => {}
             Err(e) => {
                 if quiet.asked(&e, client.base()) {
                     continue;

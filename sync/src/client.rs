@@ -165,6 +165,37 @@ impl HqClient {
         self.get(route::REGISTRY, token, limit).await
     }
 
+    /// [`HqClient::registry`] unless it is still the one tagged `held` (its `ETag`, which
+    /// headquarters then answers `304 Not Modified`): the registry and its tag, or None
+    /// when the one held is still headquarters'. A headquarters that tags nothing sends it
+    /// whole each time.
+    pub async fn registry_if_changed(
+        &self,
+        token: &str,
+        held: Option<&str>,
+        limit: Duration,
+    ) -> Result<Option<(Vec<DeviceEntry>, Option<String>)>> {
+        use reqwest::header::{ETAG, IF_NONE_MATCH};
+        let mut request = self
+            .http
+            .get(format!("{}{}", self.base, route::REGISTRY))
+            .bearer_auth(token)
+            .timeout(limit);
+        if let Some(tag) = held {
+            request = request.header(IF_NONE_MATCH, tag);
+        }
+        let r = request.send().await.map_err(|e| self.failed(e))?;
+        if r.status() == reqwest::StatusCode::NOT_MODIFIED {
+            return Ok(None);
+        }
+        let tag = r
+            .headers()
+            .get(ETAG)
+            .and_then(|t| t.to_str().ok())
+            .map(str::to_string);
+        Ok(Some((self.answer(r).await?, tag)))
+    }
+
     /// `POST`s the JSON `body` to `path`, with a device's or session's token when given.
     async fn post<T: DeserializeOwned>(
         &self,

@@ -78,6 +78,8 @@ pub struct AppState {
     pub disk: Arc<crate::disk::DiskWatch>,
     /// What `/metrics` serves ([`crate::server::scrape`]).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The registry as hubs are answered it, made once a second at most.
+    pub registry: Arc<crate::server::registry::Made>,
 }
 
 impl AppState {

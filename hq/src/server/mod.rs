@@ -26,6 +26,7 @@ pub mod postgres;
 pub mod priority;
 pub mod proxy;
 pub mod quiet_log;
+pub mod registry;
 pub mod scrape;
 mod service_manager;
 pub mod sync_slots;
@@ -323,6 +324,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         documents: options.documents,
         disk,
         metrics: metrics.clone(),
+        registry: Arc::default(),
     };
     crate::throttle::Throttle::keep_swept(state.throttle.clone());
     state.keep_sessions_swept();

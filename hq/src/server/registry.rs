@@ -1,0 +1,172 @@
+//! `GET /api/v1/hub/registry`: every device, for a fair hub to authenticate tills with. Each
+//! hub asks every second, and a province may run a hub at each of hundreds of fairs, while
+//! its registry of thousands of tills is a megabyte of JSON. So the answer (its JSON and an
+//! `ETag` of its bytes) is made at most once a [`MADE_FOR`] by a process, however many hubs
+//! ask, and a hub that holds the tag is answered `304 Not Modified` with no body. A device
+//! enrolled or revoked reaches the hubs a second later at most, then, than it did.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::header::{CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use fairpos_sync::protocol::DeviceEntry;
+use sha2::Digest;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::{Error, Result};
+
+/// How long an answer made is given again.
+pub const MADE_FOR: Duration = Duration::from_secs(1);
+
+/// The registry's JSON and its tag (a quoted hex digest of the JSON).
+#[derive(Clone, Debug)]
+pub struct Tagged {
+    pub body: Bytes,
+    pub tag: String,
+}
+
+impl Tagged {
+    pub fn of(entries: &[DeviceEntry]) -> Result<Tagged> {
+        let body = serde_json::to_vec(entries)
+            .map_err(|e| Error::Other(format!("the registry as JSON: {e}")))?;
+        let digest = sha2::Sha256::digest(&body);
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Tagged {
+            body: body.into(),
+            tag: format!("\"{hex}\""),
+        })
+    }
+
+    /// The answer to a hub that sent `headers`: 304 when its `If-None-Match` names the tag
+    /// (or `*`), else the JSON with its tag.
+    pub fn answer(&self, headers: &HeaderMap) -> Response {
+        let held = headers
+            .get_all(IF_NONE_MATCH)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|t| t.trim().trim_start_matches("W/"))
+            .any(|t| t == self.tag || t == "*");
+        if held {
+            return (StatusCode::NOT_MODIFIED, [(ETAG, self.tag.clone())]).into_response();
+        }
+        let head = [
+            (CONTENT_TYPE, "application/json".to_string()),
+            (ETAG, self.tag.clone()),
+        ];
+        (StatusCode::OK, head, self.body.clone()).into_response()
+    }
+}
+
+/// The answer made last, and when.
+#[derive(Debug)]
+pub struct Made {
+    most_age: Duration,
+    last: Mutex<Option<(Instant, Arc<Tagged>)>>,
+}
+
+impl Default for Made {
+    fn default() -> Made {
+        Made::keeping(MADE_FOR)
+    }
+}
+
+impl Made {
+    /// Answers kept for `most_age`.
+    pub fn keeping(most_age: Duration) -> Made {
+        Made {
+            most_age,
+            last: Mutex::new(None),
+        }
+    }
+
+    /// The answer made within the age kept, or one made now of what `entries` reads. Hubs
+    /// asking meanwhile wait for it rather than read the registry too.
+    pub async fn get(
+        &self,
+        entries: impl Future<Output = Result<Vec<DeviceEntry>>>,
+    ) -> Result<Arc<Tagged>> {
+        let mut last = self.last.lock().await;
+        if let Some((at, tagged)) = &*last {
+            if at.elapsed() < self.most_age {
+                return Ok(tagged.clone());
+            }
+        }
+        let tagged = Arc::new(Tagged::of(&entries.await?)?);
+        *last = Some((Instant::now(), tagged.clone()));
+        Ok(tagged)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn entry(device: &str) -> DeviceEntry {
+        DeviceEntry {
+            device: device.into(),
+            stall: "S01".into(),
+            role: "till".into(),
+            secret_hash: None,
+            public_key: None,
+            actor: None,
+            revoked: false,
+        }
+    }
+
+    /// `made`'s answer, counting in `reads` each time the registry is read for it.
+    async fn answer(made: &Made, reads: &AtomicUsize, devices: &[&str]) -> Arc<Tagged> {
+        let entries = async {
+            reads.fetch_add(1, Ordering::SeqCst);
+            Ok(devices.iter().map(|d| entry(d)).collect())
+        };
+        made.get(entries).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_answer_is_made_once_for_as_long_as_it_is_kept_and_again_after() {
+        let reads = AtomicUsize::new(0);
+        let kept = Made::keeping(Duration::from_secs(3600));
+        let first = answer(&kept, &reads, &["T01"]).await;
+        let again = answer(&kept, &reads, &["T01", "T02"]).await;
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        assert_eq!(first.tag, again.tag, "the answer kept");
+        let fresh = Made::keeping(Duration::ZERO);
+        let one = answer(&fresh, &reads, &["T01"]).await;
+        let two = answer(&fresh, &reads, &["T01", "T02"]).await;
+        assert_eq!(reads.load(Ordering::SeqCst), 3);
+        assert_ne!(one.tag, two.tag, "another registry, another tag");
+        assert_eq!(one.tag, first.tag, "the same registry, the same tag");
+    }
+
+    #[test]
+    fn a_hub_holding_the_tag_is_answered_304_and_any_other_the_json() {
+        let tagged = Tagged::of(&[entry("T01")]).unwrap();
+        let asking = |value: Option<&str>| {
+            let mut headers = HeaderMap::new();
+            if let Some(value) = value {
+                headers.insert(IF_NONE_MATCH, value.parse().unwrap());
+            }
+            tagged.answer(&headers).status()
+        };
+        let weak = format!("W/{}", tagged.tag);
+        let listed = format!("\"other\", {}", tagged.tag);
+        for held in [tagged.tag.as_str(), &weak, &listed, "*"] {
+            assert_eq!(asking(Some(held)), StatusCode::NOT_MODIFIED, "{held}");
+        }
+        for other in [None, Some("\"other\""), Some("")] {
+            assert_eq!(asking(other), StatusCode::OK, "{other:?}");
+        }
+        assert_eq!(
+            tagged.body.as_ref(),
+            serde_json::to_vec(&[entry("T01")]).unwrap()
+        );
+    }
+}

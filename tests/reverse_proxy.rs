@@ -198,12 +198,12 @@ fn each_client_is_known_by_its_own_address_and_scheme(
     let hq = Hq::demo();
     let (ca, cert, key) = common::tls::certificates(hq.data(), "fair");
     let log = hq.data().join("serve.log");
-    // Two connections open per address: the proxy's are its clients', not counted.
+    // Four connections open per address: the proxy's are its clients', not counted.
     let options = [
         "--forwarded-for",
         "127.0.0.1",
         "--max-connections-per-address",
-        "2",
+        "4",
     ];
     let server = Server::start_logging(hq.data(), &options, &[], File::create(&log).unwrap());
     let proxy = start_proxy(hq.data(), server.address(), &cert, &key);
@@ -274,18 +274,18 @@ fn each_client_is_known_by_its_own_address_and_scheme(
     assert!(!cookie.is_empty() && !cookie.contains("Secure"), "{cookie}");
     assert_eq!(hsts, "");
 
-    // A direct client holding its two places has a third connection refused; the proxy,
-    // holding three, has a fourth served, and so do its clients.
-    let held: Vec<_> = (0..2)
+    // A direct client holding its four places has a fifth connection refused; the proxy,
+    // holding five, has a sixth served, and so do its clients.
+    let held: Vec<_> = (0..4)
         .map(|_| connected_from("127.0.0.9", server.address()))
         .collect();
-    let third = answer_to_raw_from("127.0.0.9", server.address());
-    assert!(third.starts_with("HTTP/1.1 503"), "{third}");
-    let proxys: Vec<_> = (0..3)
+    let fifth = answer_to_raw_from("127.0.0.9", server.address());
+    assert!(fifth.starts_with("HTTP/1.1 503"), "{fifth}");
+    let proxys: Vec<_> = (0..5)
         .map(|_| connected_from("127.0.0.1", server.address()))
         .collect();
-    let fourth = answer_to_raw_from("127.0.0.1", server.address());
-    assert!(fourth.starts_with("HTTP/1.1 200"), "{fourth}");
+    let sixth = answer_to_raw_from("127.0.0.1", server.address());
+    assert!(sixth.starts_with("HTTP/1.1 200"), "{sixth}");
     let through = Api::from(&url, from("127.0.0.2"), Some(ca));
     assert_eq!(through.get("/api/v1/health", None).0, 200);
     drop((held, proxys));

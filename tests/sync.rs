@@ -1093,6 +1093,11 @@ fn a_hub_takes_the_registry_again_only_when_it_changed() {
     };
     until("T09 reaching the hub", &known);
     assert_eq!(answered("200"), 3.0);
+    // Revoked at the hub, T09 would come back with the next copy: refused, naming where.
+    let out = hub.run(&["hq", "revoke-device", "T09"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("revoke T09 at headquarters"), "{said}");
     hub_server.stop();
     server.stop();
 }

@@ -306,7 +306,19 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
         HqCommand::RevokeDevice { device, database } => {
             match postgres::database_of(dir, database)? {
                 Some(url) => postgres::revoke(&url, &device)?,
-                None => devices::revoke(&Hq::open(dir)?.conn, &device)?,
+                None => {
+                    let hq = Hq::open(dir)?;
+                    // A hub's registry is headquarters', copied from there once it changes:
+                    // revoked here, the device would come back with the next copy.
+                    if let Role::Hub { .. } = hq.role {
+                        return Err(Error::input(format!(
+                            "{} is a fair hub, whose devices are headquarters': revoke \
+                             {device} at headquarters, and the hub takes it within seconds",
+                            dir.display()
+                        )));
+                    }
+                    devices::revoke(&hq.conn, &device)?
+                }
             }
             println!("{device} revoked: its credentials no longer work");
             Ok(())

@@ -38,6 +38,45 @@ fn the_commit_bench_reports_its_figures() {
 }
 
 #[test]
+fn the_hub_registry_bench_answers_hubs_holding_the_tag_304_on_both_servers() {
+    let fairpos = env!("CARGO_BIN_EXE_fairpos");
+    let args = [
+        "hub-registry",
+        "--devices",
+        "20",
+        "--hubs",
+        "3",
+        "--seconds",
+        "3",
+    ];
+    let v = bench(&[&args[..], &["--baseline", fairpos]].concat());
+    for server in ["this_build", "baseline"] {
+        let s = &v[server];
+        assert_eq!(s["answered_200"], 3, "each hub's first: {v}");
+        assert!(s["answered_304"].as_u64().unwrap() > 0, "{v}");
+        assert_eq!(s["answered_other"], 0, "{v}");
+        assert!(s["registry_bytes"].as_u64().unwrap() > 20 * 200, "{v}");
+        assert!(s["server_cpu_s"].as_f64().is_some(), "{v}");
+    }
+    // Hubs that send no tag are answered whole each time.
+    let args = [
+        "hub-registry",
+        "--devices",
+        "20",
+        "--hubs",
+        "2",
+        "--seconds",
+        "2",
+    ];
+    let v = bench(&[&args[..], &["--tags", "false"]].concat());
+    assert_eq!(v["this_build"]["answered_304"], 0, "{v}");
+    assert!(
+        v["this_build"]["answered_200"].as_u64().unwrap() >= 2,
+        "{v}"
+    );
+}
+
+#[test]
 fn the_sync_bench_pushes_to_both_servers() {
     let v = bench(&["sync", "--sales", "30"]);
     assert_eq!(v["records"], 31, "30 sales and the shift's opening");

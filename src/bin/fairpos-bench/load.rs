@@ -76,7 +76,7 @@ fn get(addr: &str, path: &str, token: &str) -> BenchResult<(u16, String)> {
 /// CPU seconds from `/proc/PID/stat` (`self` for this process): the process's own (user and
 /// system, all its threads), and its children's that it has waited for. In USER_HZ ticks,
 /// 100 a second on Linux.
-fn cpu_seconds(pid: &str) -> BenchResult<(f64, f64)> {
+pub(crate) fn cpu_seconds(pid: &str) -> BenchResult<(f64, f64)> {
     stat_cpu_seconds(&std::fs::read_to_string(format!("/proc/{pid}/stat"))?)
 }
 

@@ -8,6 +8,8 @@
 //! - `reports`: reports, reconciliation, the leaderboard and a unit's list over a
 //!   province-sized projection (10 million sales by default) written straight into SQL;
 //! - `hq-load`: tills syncing with headquarters all at once, the API answering meanwhile;
+//! - `hub-registry`: a province's fair hubs asking for the device registry every second,
+//!   against a baseline build;
 //! - `backlog`: the projection's backlog counted in PostgreSQL over a season's ledgers,
 //!   against bringing every chunk key to the process;
 //! - `backup`: `hq backup` of a province's database, against `cp` and `sync` of the stopped
@@ -23,6 +25,7 @@ mod measure;
 mod project;
 mod project_pg;
 mod province;
+mod registry;
 mod reports;
 mod reports_pg;
 mod sync;
@@ -136,6 +139,26 @@ enum Bench {
         #[arg(long, value_delimiter = ',', default_value = "off")]
         metrics: Vec<load::Metrics>,
     },
+    /// Fair hubs asking headquarters for the device registry every second.
+    HubRegistry {
+        /// Tills in the registry.
+        #[arg(long, default_value_t = 5_000)]
+        devices: usize,
+        /// Hubs asking, each once a second.
+        #[arg(long, default_value_t = 100)]
+        hubs: usize,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Whether the hubs send back the tag they were given (`false`: as hubs older than
+        /// the tags).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        tags: bool,
+        /// Another `fairpos` binary serving the same storm in the same run.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// The projection's backlog as `/metrics` counts it on PostgreSQL, over a season's
     /// ledgers written into an empty database, against digesting every key in the process.
     Backlog {
@@ -241,6 +264,14 @@ fn main() {
             screen,
             metrics,
         }),
+        Bench::HubRegistry {
+            devices,
+            hubs,
+            seconds,
+            tags,
+            baseline,
+            dir,
+        } => registry::run(devices, hubs, seconds, tags, baseline, dir),
         Bench::Backlog {
             database,
             ledgers,

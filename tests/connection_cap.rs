@@ -369,6 +369,59 @@ fn over_tls_a_refused_client_reads_its_503_and_why() {
     server.stop();
 }
 
+/// Headquarters serving TLS with a certificate `openssl` makes (`/metrics` beside it, over
+/// TLS too) and `extra`, its log in a file, and how its clients trust it.
+struct TlsHq {
+    _certs: tempfile::TempDir,
+    _hq: Hq,
+    server: Server,
+    log: std::path::PathBuf,
+    trust: fairpos_sync::tls::Trust,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl TlsHq {
+    fn start(extra: &[&str]) -> TlsHq {
+        let certs = tempfile::tempdir().unwrap();
+        let (ca, cert, key) = common::tls::certificates(certs.path(), "fair");
+        let hq = Hq::demo();
+        let log = hq.data().join("serve.log");
+        let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+        let mut options = vec!["--tls-cert", cert, "--tls-key", key];
+        options.extend(["--metrics-listen", "127.0.0.1:0"]);
+        options.extend(extra);
+        let server = Server::start_logging(hq.data(), &options, &[], File::create(&log).unwrap());
+        let ca = std::fs::read_to_string(ca).unwrap();
+        TlsHq {
+            _certs: certs,
+            _hq: hq,
+            server,
+            log,
+            trust: fairpos_sync::tls::Trust::with_ca(Some(&ca)).unwrap(),
+            runtime: tokio::runtime::Runtime::new().unwrap(),
+        }
+    }
+
+    /// Stops the server: what it logged.
+    fn stopped(self) -> String {
+        self.server.stop();
+        std::fs::read_to_string(&self.log).unwrap()
+    }
+
+    /// What `url` answers a client from `from`: its status and body, or None.
+    fn get_from(&self, from: &str, url: &str) -> Option<(u16, String)> {
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(self.trust.client_config().as_ref().clone())
+            .local_address(from.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap();
+        self.runtime.block_on(async {
+            let answer = client.get(url).send().await.ok()?;
+            Some((answer.status().as_u16(), answer.text().await.ok()?))
+        })
+    }
+}
+
 /// How many of `streams` (non-blocking) the server has not closed.
 fn still_open(streams: &[TcpStream]) -> usize {
     streams
@@ -387,22 +440,8 @@ fn still_open(streams: &[TcpStream]) -> usize {
 /// balancer, are not held by them.
 #[test]
 fn behind_a_balancer_each_client_has_its_own_share_of_tls_handshakes() {
-    let certs = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = common::tls::certificates(certs.path(), "fair");
-    let hq = Hq::demo();
-    let log = hq.data().join("serve.log");
-    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
-    let options = [
-        "--tls-cert",
-        cert,
-        "--tls-key",
-        key,
-        "--proxy-protocol",
-        "127.0.0.1",
-        "--metrics-listen",
-        "127.0.0.1:0",
-    ];
-    let server = Server::start_logging(hq.data(), &options, &[], File::create(&log).unwrap());
+    let tls = TlsHq::start(&["--proxy-protocol", "127.0.0.1"]);
+    let server = &tls.server;
     let at = server.address();
     // Connections from the balancer for `client`, saying nothing after the header.
     let silent_for = |client: &str, n: u16| -> Vec<TcpStream> {
@@ -423,25 +462,16 @@ fn behind_a_balancer_each_client_has_its_own_share_of_tls_handshakes() {
     assert!(settled.is_some(), "{} left open", still_open(&flood));
     assert_eq!(still_open(&other), 5, "203.0.113.8 not held by 203.0.113.7");
     // `/metrics` over TLS too.
-    let ca = std::fs::read_to_string(ca).unwrap();
-    let trust = fairpos_sync::tls::Trust::with_ca(Some(&ca)).unwrap();
-    let scraper = reqwest::Client::builder()
-        .tls_backend_preconfigured(trust.client_config().as_ref().clone())
-        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
-        .build()
+    let (_, scraped) = tls
+        .get_from("127.0.0.2", server.metrics.as_deref().unwrap())
         .unwrap();
-    let metrics = server.metrics.as_deref().unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let scraped = runtime.block_on(async { scraper.get(metrics).send().await?.text().await });
-    let scraped = scraped.unwrap();
     assert_eq!(
         fairpos_hq::metrics::sample(&scraped, "fairpos_hq_connections_refused_total"),
         Some(8.0),
         "{scraped}"
     );
     drop((flood, other));
-    server.stop();
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = tls.stopped();
     let line = "through the balancer 127.0.0.1 closed: its address has 32 connections in \
                 their TLS handshake already";
     assert_eq!(text.matches(line).count(), 1, "{text}");
@@ -454,36 +484,10 @@ fn behind_a_balancer_each_client_has_its_own_share_of_tls_handshakes() {
 /// logged, and another address is handshaken and served while the 32 are still held.
 #[test]
 fn one_address_silent_in_its_tls_handshakes_holds_only_its_share_of_them() {
-    let certs = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = common::tls::certificates(certs.path(), "fair");
-    let hq = Hq::demo();
-    let log = hq.data().join("serve.log");
-    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
-    let options = [
-        "--tls-cert",
-        cert,
-        "--tls-key",
-        key,
-        "--metrics-listen",
-        "127.0.0.1:0",
-    ];
-    let server = Server::start_logging(hq.data(), &options, &[], File::create(&log).unwrap());
+    let tls = TlsHq::start(&[]);
+    let server = &tls.server;
     let at = server.address();
-    let ca = std::fs::read_to_string(ca).unwrap();
-    let trust = fairpos_sync::tls::Trust::with_ca(Some(&ca)).unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    // What `url` answers a client from `from`: its status and body, or None.
-    let get_from = |from: &str, url: &str| {
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(trust.client_config().as_ref().clone())
-            .local_address(from.parse::<std::net::IpAddr>().unwrap())
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let answer = client.get(url).send().await.ok()?;
-            Some((answer.status().as_u16(), answer.text().await.ok()?))
-        })
-    };
+    let get_from = |from: &str, url: &str| tls.get_from(from, url);
     let health = format!("{}/api/v1/health", server.url);
 
     // 300 connections from 127.0.0.1 that never begin their handshake.
@@ -516,8 +520,7 @@ fn one_address_silent_in_its_tls_handshakes_holds_only_its_share_of_them() {
     drop(silent);
     let served = within_10_s(|| get_from("127.0.0.1", &health).filter(|(s, _)| *s == 200));
     assert!(served.is_some(), "127.0.0.1 served again");
-    server.stop();
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = tls.stopped();
     let line = "closed: its address has 32 connections in their TLS handshake already";
     assert_eq!(text.matches(line).count(), 1, "{text}");
 }

@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod project;
 pub mod readers;
 pub mod reconcile;
+pub mod registry_answer;
 pub mod screen;
 pub mod server;
 pub mod sessions;

@@ -26,7 +26,6 @@ pub mod postgres;
 pub mod priority;
 pub mod proxy;
 pub mod quiet_log;
-pub mod registry;
 pub mod scrape;
 mod service_manager;
 pub mod sync_slots;

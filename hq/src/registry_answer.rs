@@ -1,9 +1,10 @@
-//! `GET /api/v1/hub/registry`: every device, for a fair hub to authenticate tills with. Each
-//! hub asks every second, and a province may run a hub at each of hundreds of fairs, while
-//! its registry of thousands of tills is a megabyte of JSON. So the answer (its JSON and an
-//! `ETag` of its bytes) is made at most once a [`MADE_FOR`] by a process, however many hubs
-//! ask, and a hub that holds the tag is answered `304 Not Modified` with no body. A device
-//! enrolled or revoked reaches the hubs a second later at most, then, than it did.
+//! The answer to `GET /api/v1/hub/registry` (`server::api::registry`): every device, for a
+//! fair hub to authenticate tills with. Each hub asks every second, and a province may run
+//! a hub at each of hundreds of fairs, while its registry of thousands of tills is a
+//! megabyte of JSON. So the answer (its JSON and an `ETag` of its bytes) is made at most
+//! once a [`MADE_FOR`] by a process, however many hubs ask, and a hub that holds the tag is
+//! answered `304 Not Modified` with no body. A device enrolled or revoked reaches the hubs
+//! a second later at most, then, than it did.
 
 use std::future::Future;
 use std::sync::Arc;

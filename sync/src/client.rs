@@ -176,15 +176,11 @@ impl HqClient {
         limit: Duration,
     ) -> Result<Option<(Vec<DeviceEntry>, Option<String>)>> {
         use reqwest::header::{ETAG, IF_NONE_MATCH};
-        let mut request = self
-            .http
-            .get(format!("{}{}", self.base, route::REGISTRY))
-            .bearer_auth(token)
-            .timeout(limit);
+        let mut request = self.authorized_get(route::REGISTRY, token);
         if let Some(tag) = held {
             request = request.header(IF_NONE_MATCH, tag);
         }
-        let r = request.send().await.map_err(|e| self.failed(e))?;
+        let r = self.respond(request, limit).await?;
         if r.status() == reqwest::StatusCode::NOT_MODIFIED {
             return Ok(None);
         }
@@ -217,8 +213,14 @@ impl HqClient {
         token: &str,
         limit: Duration,
     ) -> Result<T> {
-        let request = self.http.get(format!("{}{path}", self.base));
-        self.send(request.bearer_auth(token), limit).await
+        self.send(self.authorized_get(path, token), limit).await
+    }
+
+    /// A `GET` of `path` with a device's token.
+    fn authorized_get(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
     }
 
     /// Sends `request`, given `limit` to answer, and reads the answer.
@@ -227,12 +229,21 @@ impl HqClient {
         request: reqwest::RequestBuilder,
         limit: Duration,
     ) -> Result<T> {
-        let r = request
+        let r = self.respond(request, limit).await?;
+        self.answer(r).await
+    }
+
+    /// Sends `request`, given `limit` to answer: the answer, whatever its status.
+    async fn respond(
+        &self,
+        request: reqwest::RequestBuilder,
+        limit: Duration,
+    ) -> Result<reqwest::Response> {
+        request
             .timeout(limit)
             .send()
             .await
-            .map_err(|e| self.failed(e))?;
-        self.answer(r).await
+            .map_err(|e| self.failed(e))
     }
 }
 

@@ -61,9 +61,7 @@ impl std::fmt::Debug for AddressCap {
 }
 
 /// A connection's place: given back when dropped.
-pub struct Place {
-    _held: Tallied,
-}
+pub type Place = Tallied;
 
 impl AddressCap {
     /// On a runtime: the log of refusals tells what it held back from a task of its own.
@@ -95,7 +93,7 @@ impl AddressCap {
             return Ok(None);
         }
         if let Some(place) = self.open.take(client.ip()) {
-            return Ok(Some(Place { _held: place }));
+            return Ok(Some(place));
         }
         self.metrics.connection_refused();
         let address = crate::throttle::address_key(client.ip());

@@ -95,10 +95,7 @@ impl<Io: Send + 'static> Prepared<Io> {
                     if place.is_none() {
                         drop(stream);
                         metrics.connection_refused();
-                        let why = format!(
-                            "connection from {peer} closed: its address has \
-                             {STEPS_PER_ADDRESS} connections in their {step} already"
-                        );
+                        let why = steps_full(&peer.to_string(), step);
                         // Held back by its address as counted (an IPv6 client by its /64).
                         let address = crate::throttle::address_key(peer.ip());
                         failures.write(format!("{step}s full for {address}"), why);
@@ -149,6 +146,15 @@ where
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
         Ok(self.local)
     }
+}
+
+/// The line logged for a connection from `who` closed because its address has
+/// [`STEPS_PER_ADDRESS`] connections in their `step` already.
+pub fn steps_full(who: &str, step: &str) -> String {
+    format!(
+        "connection from {who} closed: its address has {STEPS_PER_ADDRESS} connections in \
+         their {step} already"
+    )
 }
 
 /// Why a connection's step failed: the line to log, and the address it names (the peer's,

@@ -144,12 +144,8 @@ pub fn listener(
                         .map_err(|line| Failed { about: peer, line })?;
                     let Some(place) = handshakes.take(client.ip()) else {
                         refusals.connection_refused();
-                        let line = format!(
-                            "connection from {client} through the balancer {} closed: its \
-                             address has {STEPS_PER_ADDRESS} connections in their TLS \
-                             handshake already",
-                            peer.ip()
-                        );
+                        let who = format!("{client} through the balancer {}", peer.ip());
+                        let line = super::accept::steps_full(&who, "TLS handshake");
                         return Err(Failed {
                             about: client,
                             line,

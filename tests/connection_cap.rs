@@ -16,20 +16,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::hq::{Hq, Server};
-use common::Till;
-
-/// A connection to `at` from the loopback address `from`.
-fn connect_from(from: &str, at: SocketAddr) -> TcpStream {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    let local: SocketAddr = format!("{from}:0").parse().unwrap();
-    socket.bind(&local.into()).unwrap();
-    socket.connect(&at.into()).unwrap();
-    let stream = TcpStream::from(socket);
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream
-}
+use common::{connect_from, Till};
 
 /// An answer read off a connection: its status line, its head's lines (lower-cased) and
 /// body.
@@ -72,6 +59,17 @@ fn ask(stream: &mut TcpStream, path: &str) -> Answer {
 fn closed(stream: &mut TcpStream) -> bool {
     let mut rest = Vec::new();
     stream.read_to_end(&mut rest).is_ok_and(|_| rest.is_empty())
+}
+
+/// A connection from `from` to `at` that was served, kept alive: tried again for a moment
+/// while a connection just closed may not have given its place back yet.
+fn served_from(from: &str, at: SocketAddr) -> TcpStream {
+    within_10_s(|| {
+        let mut stream = connect_from(from, at);
+        let served = ask(&mut stream, "/api/v1/health").status == "HTTP/1.1 200 OK";
+        served.then_some(stream)
+    })
+    .expect("a connection served")
 }
 
 /// What `attempt` answers first, tried every 50 ms for 10 s at most.
@@ -127,16 +125,7 @@ fn an_address_holding_its_most_connections_is_answered_503_until_one_closes() {
     })
     .expect("the till's sync socket opens")
     .0;
-    let mut kept: Vec<TcpStream> = (0..2)
-        .map(|_| {
-            within_10_s(|| {
-                let mut stream = connect_from("127.0.0.1", at);
-                let served = ask(&mut stream, "/api/v1/health").status == "HTTP/1.1 200 OK";
-                served.then_some(stream)
-            })
-            .expect("a connection served")
-        })
-        .collect();
+    let mut kept: Vec<TcpStream> = (0..2).map(|_| served_from("127.0.0.1", at)).collect();
     // Counted from here: a connection tried again above may have been refused.
     let before = refused_so_far(&server).0.unwrap();
 
@@ -238,12 +227,7 @@ fn a_hub_refused_for_its_address_leaves_headquarters_alone_as_long_as_asked() {
     };
     hub.ok(&["hq", "enroll", "--hq", &server.url, "--code", &code]);
     let at = server.address();
-    let _held = within_10_s(|| {
-        let mut stream = connect_from("127.0.0.1", at);
-        let served = ask(&mut stream, "/api/v1/health").status == "HTTP/1.1 200 OK";
-        served.then_some(stream)
-    })
-    .expect("127.0.0.1's one place taken");
+    let _held = served_from("127.0.0.1", at);
     // Counted from here: a connection tried again above may have been refused.
     let before = refused_so_far(&server).0.unwrap();
     let log = hub.data().join("serve.log");

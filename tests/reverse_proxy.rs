@@ -35,7 +35,7 @@ use std::process::Command;
 use common::hq::{answer_to_raw, Api, Hq, Server, PASSWORD};
 use common::proxy::{from, login, Proxy};
 use common::tls::path;
-use common::{sell_some, Till, PIN};
+use common::{connect_from, sell_some, Till, PIN};
 use serde_json::json;
 
 /// nginx on a free loopback port, serving HTTPS with `cert` and `key` and passing every
@@ -277,12 +277,12 @@ fn each_client_is_known_by_its_own_address_and_scheme(
     // A direct client holding its four places has a fifth connection refused; the proxy,
     // holding five, has a sixth served, and so do its clients.
     let held: Vec<_> = (0..4)
-        .map(|_| connected_from("127.0.0.9", server.address()))
+        .map(|_| connect_from("127.0.0.9", server.address()))
         .collect();
     let fifth = answer_to_raw_from("127.0.0.9", server.address());
     assert!(fifth.starts_with("HTTP/1.1 503"), "{fifth}");
     let proxys: Vec<_> = (0..5)
-        .map(|_| connected_from("127.0.0.1", server.address()))
+        .map(|_| connect_from("127.0.0.1", server.address()))
         .collect();
     let sixth = answer_to_raw_from("127.0.0.1", server.address());
     assert!(sixth.starts_with("HTTP/1.1 200"), "{sixth}");
@@ -318,23 +318,10 @@ fn each_client_is_known_by_its_own_address_and_scheme(
     );
 }
 
-/// A connection to `at` from the loopback address `address`, kept open.
-fn connected_from(address: &str, at: SocketAddr) -> std::net::TcpStream {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    let local: SocketAddr = format!("{address}:0").parse().unwrap();
-    socket.bind(&local.into()).unwrap();
-    socket.connect(&at.into()).unwrap();
-    let stream = std::net::TcpStream::from(socket);
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
-    stream
-}
-
 /// What `GET /api/v1/health` from `address` is answered at `at`, to the connection's end.
 fn answer_to_raw_from(address: &str, at: SocketAddr) -> String {
     use std::io::{Read, Write};
-    let mut stream = connected_from(address, at);
+    let mut stream = connect_from(address, at);
     let ask = b"GET /api/v1/health HTTP/1.1\r\nHost: hq\r\nConnection: close\r\n\r\n";
     stream.write_all(ask).unwrap();
     let mut answer = Vec::new();

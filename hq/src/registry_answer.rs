@@ -36,10 +36,9 @@ impl Tagged {
         let body = serde_json::to_vec(entries)
             .map_err(|e| Error::Other(format!("the registry as JSON: {e}")))?;
         let digest = sha2::Sha256::digest(&body);
-        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
         Ok(Tagged {
             body: body.into(),
-            tag: format!("\"{hex}\""),
+            tag: format!("\"{}\"", fairpos_sync::keys::hex(&digest[..16])),
         })
     }
 

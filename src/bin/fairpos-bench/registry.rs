@@ -69,11 +69,7 @@ pub fn run(
 fn write_devices(dir: &Path, devices: usize, hubs: usize) -> BenchResult<Vec<String>> {
     let mut conn = rusqlite::Connection::open(dir.join("hq.db"))?;
     let tx = conn.transaction()?;
-    let hex = |n: usize| -> String {
-        (0..n)
-            .map(|_| format!("{:02x}", rand::random::<u8>()))
-            .collect()
-    };
+    use fairpos_sync::keys::{hex, new_secret, public_key, secret_hash};
     let mut tokens = Vec::new();
     {
         let mut insert = tx.prepare(
@@ -82,13 +78,14 @@ fn write_devices(dir: &Path, devices: usize, hubs: usize) -> BenchResult<Vec<Str
         )?;
         for i in 0..devices {
             let device = format!("T{i:05}");
-            let hash = fairpos_sync::keys::secret_hash(&hex(32));
-            insert.execute(rusqlite::params![device, "till", hash, hex(32), hex(16)])?;
+            let (secret, actor) = (new_secret(), hex(&rand::random::<[u8; 16]>()));
+            let row = (secret_hash(&secret), public_key(&secret));
+            insert.execute(rusqlite::params![device, "till", row.0, row.1, actor])?;
         }
         for i in 0..hubs {
             let device = format!("H{i:04}");
-            let secret = hex(32);
-            let hash = fairpos_sync::keys::secret_hash(&secret);
+            let secret = new_secret();
+            let hash = secret_hash(&secret);
             insert.execute(rusqlite::params![
                 device,
                 "hub",

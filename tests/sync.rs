@@ -1050,10 +1050,21 @@ fn a_till_through_the_fair_hub_ends_up_at_hq_as_if_it_synced_directly(hq: Hq) {
 
 /// A fair hub asks headquarters for the device registry every second, and takes it again
 /// only when it changed: headquarters answers its tag `304 Not Modified` meanwhile, and a
-/// till added there reaches the hub with the next whole answer.
+/// till added or revoked there (the registry's token drawn again) reaches the hub with the
+/// next whole answer. A hub restarted keeps its tag, and is answered `304`.
 #[test]
-fn a_hub_takes_the_registry_again_only_when_it_changed() {
-    let hq = Hq::demo();
+fn a_hub_takes_the_registry_again_only_when_it_changed_on_sqlite() {
+    a_hub_takes_the_registry_again_only_when_it_changed(Hq::demo());
+}
+
+#[test]
+fn a_hub_takes_the_registry_again_only_when_it_changed_on_postgres() {
+    if let Some(hq) = Hq::demo_postgres("registry") {
+        a_hub_takes_the_registry_again_only_when_it_changed(hq);
+    }
+}
+
+fn a_hub_takes_the_registry_again_only_when_it_changed(hq: Hq) {
     let server = Server::start(hq.data(), &["--metrics-listen", "127.0.0.1:0"]);
     let metrics = server.metrics.clone().unwrap();
     let base = metrics.trim_end_matches("/metrics").to_string();
@@ -1098,6 +1109,25 @@ fn a_hub_takes_the_registry_again_only_when_it_changed() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{said}");
     assert!(said.contains("revoke T09 at headquarters"), "{said}");
+    // Revoked at headquarters, the registry's token changes and the hub is sent it again.
+    hq.ok(&["hq", "revoke-device", "T09"]);
+    let revoked = || {
+        let devices = hub.json(&["hq", "devices", "--json"]);
+        let entries = devices.as_array().unwrap().clone();
+        entries
+            .iter()
+            .any(|e| e["device"] == "T09" && e["revoked"] == true)
+    };
+    until("T09's revocation reaching the hub", &revoked);
+    assert_eq!(answered("200"), 4.0);
+    // A hub restarted asks with the tag it kept with the registry: answered 304.
+    hub_server.stop();
+    let not_modified = answered("304");
+    let hub_server = Server::start(hub.data(), &["--upstream", &server.url]);
+    until("the restarted hub asking", &|| {
+        answered("304") > not_modified
+    });
+    assert_eq!(answered("200"), 4.0, "the registry it holds not sent again");
     hub_server.stop();
     server.stop();
 }

@@ -3,7 +3,7 @@
 
 use fairpos_domain::DeviceCode;
 use fairpos_sync::keys;
-use fairpos_sync::protocol::{split_device_token, DeviceEntry, EnrolledAs};
+use fairpos_sync::protocol::{split_device_token, EnrolledAs};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::accounts::{self, Account};
@@ -354,51 +354,6 @@ pub fn public_key_of(conn: &Connection, device: &str) -> Result<Option<String>> 
         )
         .optional()?
         .flatten())
-}
-
-/// Every device, for a hub to authenticate tills with.
-pub fn registry(conn: &Connection) -> Result<Vec<DeviceEntry>> {
-    let mut stmt = conn.prepare(
-        "SELECT device, stall, role, secret_hash, public_key, actor, revoked_at IS NOT NULL
-         FROM devices ORDER BY device",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(DeviceEntry {
-            device: r.get(0)?,
-            stall: r.get(1)?,
-            role: r.get(2)?,
-            secret_hash: r.get(3)?,
-            public_key: r.get(4)?,
-            actor: r.get(5)?,
-            revoked: r.get(6)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// A hub takes headquarters' registry as its own.
-pub fn apply_registry(conn: &Connection, entries: &[DeviceEntry]) -> Result<()> {
-    for e in entries {
-        conn.execute(
-            "INSERT INTO devices(device, stall, role, secret_hash, public_key, actor, enrolled_at,
-                                 revoked_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT(device) DO UPDATE SET stall = excluded.stall, role = excluded.role,
-                 secret_hash = excluded.secret_hash, public_key = excluded.public_key,
-                 actor = excluded.actor, revoked_at = excluded.revoked_at",
-            params![
-                e.device,
-                e.stall,
-                e.role,
-                e.secret_hash,
-                e.public_key,
-                e.actor,
-                e.secret_hash.as_ref().map(|_| now_text()),
-                e.revoked.then(now_text)
-            ],
-        )?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

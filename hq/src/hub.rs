@@ -18,7 +18,7 @@ use fairpos_sync::tls::Trust;
 use fairpos_sync::ActorId;
 use rusqlite::Connection;
 
-use crate::{catalog, devices, set_meta, Error, Founding, Hq, Result, Role};
+use crate::{catalog, registry, set_meta, Error, Founding, Hq, Result, Role};
 
 /// How long a hub waits for headquarters' answer at enrolment.
 const ENROL_LIMIT: Duration = Duration::from_secs(20);
@@ -68,8 +68,8 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, trust: &Trust) -> Result<Hq> {
     }
     catalog::store_whole(&hub, &response.catalog_bytes()?)?;
     let token = device_token(&response.device, &response.secret);
-    let registry = rt.block_on(client.registry(&token, ENROL_LIMIT))?;
-    devices::apply_registry(&hub.conn, &registry)?;
+    let entries = rt.block_on(client.registry(&token, ENROL_LIMIT))?;
+    registry::apply(&hub.conn, &entries, None)?;
     Ok(hub)
 }
 
@@ -181,8 +181,10 @@ pub async fn relay(
     let mut handles: HashMap<String, DocHandle> = HashMap::new();
     let mut refused_until: HashMap<String, Instant> = HashMap::new();
     let mut quiet = Quiet::default();
-    // The registry's tag as headquarters gave it with the registry applied last.
-    let mut registry_tag: Option<String> = None;
+    // The registry's tag as headquarters gave it with the registry applied last, kept with
+    // it: a hub restarted is not sent the registry it holds.
+    let held = db.lock().ok().map(|db| registry::applied_tag(&db));
+    let mut registry_tag = held.and_then(Result::ok).flatten();
     loop {
         if quiet.now() {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -193,11 +195,17 @@ pub async fn relay(
         let asked = client.registry_if_changed(&token, registry_tag.as_deref(), limit);
         match asked.await {
             Ok(Some((entries, tag))) => {
-                if let Ok(db) = db.lock() {
-                    match devices::apply_registry(&db, &entries) {
-                        Ok(()) => registry_tag = tag,
-                        Err(e) => eprintln!("hub registry: {e}"),
-                    }
+                // Thousands of upserts: off the async workers.
+                let db = db.clone();
+                let applied = tokio::task::spawn_blocking(move || {
+                    let db = db.lock().map_err(|_| {
+                        Error::Other("the hub's database: a thread panicked holding it".into())
+                    })?;
+                    registry::apply(&db, &entries, tag.as_deref()).map(|()| tag)
+                });
+                match applied.await.map_err(|e| Error::Other(e.to_string())) {
+                    Ok(Ok(tag)) => registry_tag = tag,
+                    Ok(Err(e)) | Err(e) => eprintln!("hub registry: {e}"),
                 }
             }
             Ok(None) => {}

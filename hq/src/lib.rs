@@ -34,7 +34,7 @@ pub mod metrics;
 pub mod project;
 pub mod readers;
 pub mod reconcile;
-pub mod registry_answer;
+pub mod registry;
 pub mod screen;
 pub mod server;
 pub mod sessions;

@@ -79,7 +79,7 @@ pub struct AppState {
     /// What `/metrics` serves ([`crate::server::scrape`]).
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The registry as hubs are answered it, made once a second at most.
-    pub registry: Arc<crate::registry_answer::Made>,
+    pub registry: Arc<crate::registry::answer::Made>,
 }
 
 impl AppState {

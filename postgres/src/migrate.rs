@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS stalls (
 ";
 
 /// Every migration, in order: its number and what it does.
-pub const MIGRATIONS: [(i32, &str); 9] = [
+pub const MIGRATIONS: [(i32, &str); 10] = [
     (
         1,
         "the projection, headquarters' indexes, stalls, the roll-up",
@@ -51,6 +51,10 @@ pub const MIGRATIONS: [(i32, &str); 9] = [
     (
         9,
         "the audit log as a hash chain: each entry linked to the one before",
+    ),
+    (
+        10,
+        "the device registry's token, another whenever a device changes",
     ),
 ];
 
@@ -92,6 +96,7 @@ fn migration_sql(version: i32) -> String {
         7 => crate::audit::SCHEMA.to_string(),
         8 => crate::audit::BY_TIME.to_string(),
         9 => crate::audit::chain_sql(),
+        10 => crate::registry::REGISTRY_TOKEN.to_string(),
         _ => unreachable!("migration {version} is listed in MIGRATIONS"),
     }
 }

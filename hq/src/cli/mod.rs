@@ -326,7 +326,7 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
         HqCommand::Devices(f) => {
             let entries = match postgres::database_of(dir, None)? {
                 Some(url) => postgres::devices(&url)?,
-                None => devices::registry(&Hq::open(dir)?.conn)?,
+                None => crate::registry::entries(&Hq::open(dir)?.conn)?,
             };
             if f.json {
                 return print_json(&entries);

@@ -13,7 +13,8 @@ use base64::Engine;
 use fairpos_sync::protocol::*;
 use fairpos_sync::samod::DocumentId;
 
-use crate::devices::{self, Peer};
+use crate::devices::Peer;
+use crate::registry;
 use crate::state::AppState;
 use crate::throttle::Attempt;
 use crate::web::LoginRefused;
@@ -288,17 +289,25 @@ pub async fn registry(
         Ok(_) => return api_error(StatusCode::FORBIDDEN, "hubs only"),
         Err(r) => return *r,
     }
-    let entries = async {
+    let token = async {
+        match &state.pg {
+            Some(pool) => fairpos_postgres::registry::token(pool)
+                .await
+                .map_err(Error::from),
+            None => state.readers.read(registry::token).await,
+        }
+    };
+    let entries = || async {
         match &state.pg {
             Some(pool) => fairpos_postgres::registry::entries(pool)
                 .await
                 .map_err(Error::from),
             // On a read connection: the writer carries the syncs.
-            None => state.readers.read(devices::registry).await,
+            None => state.readers.read(registry::entries).await,
         }
     };
-    // Made once a second for every hub that asks; 304 to one holding it.
-    match state.registry.get(entries).await {
+    // Kept for every hub that asks while the registry's token stays; 304 to one holding it.
+    match state.registry.get(token, entries).await {
         Ok(tagged) => tagged.answer(&headers),
         Err(e) => failed(e),
     }

@@ -1,10 +1,12 @@
 //! The answer to `GET /api/v1/hub/registry` (`server::api::registry`): every device, for a
 //! fair hub to authenticate tills with. Each hub asks every second, and a province may run
 //! a hub at each of hundreds of fairs, while its registry of thousands of tills is a
-//! megabyte of JSON. So the answer (its JSON and an `ETag` of its bytes) is made at most
-//! once a [`MADE_FOR`] by a process, however many hubs ask, and a hub that holds the tag is
+//! megabyte of JSON. So the answer (its JSON and an `ETag` of its bytes) is kept by a
+//! process and given for a [`MADE_FOR`] to every hub that asks; after that, the registry's
+//! token (one value, another whenever a device changed: `super::token`) is read, and the
+//! answer is made again only when the token is another. A hub that holds the tag is
 //! answered `304 Not Modified` with no body. A device enrolled or revoked reaches the hubs
-//! a second later at most, then, than it did.
+//! a second later at most, then, than it would with every request read afresh.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -63,11 +65,19 @@ impl Tagged {
     }
 }
 
-/// The answer made last, and when.
+/// The answer kept, the registry's token it was made of, and when the token was read.
+#[derive(Debug)]
+struct Kept {
+    checked: Instant,
+    token: Option<String>,
+    tagged: Arc<Tagged>,
+}
+
+/// The answer made last.
 #[derive(Debug)]
 pub struct Made {
     most_age: Duration,
-    last: Mutex<Option<(Instant, Arc<Tagged>)>>,
+    last: Mutex<Option<Kept>>,
 }
 
 impl Default for Made {
@@ -77,7 +87,7 @@ impl Default for Made {
 }
 
 impl Made {
-    /// Answers kept for `most_age`.
+    /// Answers given without a look at the registry's token for `most_age`.
     pub fn keeping(most_age: Duration) -> Made {
         Made {
             most_age,
@@ -85,20 +95,38 @@ impl Made {
         }
     }
 
-    /// The answer made within the age kept, or one made now of what `entries` reads. Hubs
-    /// asking meanwhile wait for it rather than read the registry too.
-    pub async fn get(
+    /// The answer kept while it is younger than the age kept or the registry's `token` is
+    /// the one it was made of, else one made now of what `entries` reads. Hubs asking
+    /// meanwhile wait for it rather than read the registry too. The token is read before
+    /// the entries, so that an answer is never kept under a newer token than its own; with
+    /// no token (`None`), the answer is made again each time.
+    pub async fn get<E>(
         &self,
-        entries: impl Future<Output = Result<Vec<DeviceEntry>>>,
-    ) -> Result<Arc<Tagged>> {
+        token: impl Future<Output = Result<Option<String>>>,
+        entries: impl FnOnce() -> E,
+    ) -> Result<Arc<Tagged>>
+    where
+        E: Future<Output = Result<Vec<DeviceEntry>>>,
+    {
         let mut last = self.last.lock().await;
-        if let Some((at, tagged)) = &*last {
-            if at.elapsed() < self.most_age {
-                return Ok(tagged.clone());
+        if let Some(kept) = &*last {
+            if kept.checked.elapsed() < self.most_age {
+                return Ok(kept.tagged.clone());
             }
         }
-        let tagged = Arc::new(Tagged::of(&entries.await?)?);
-        *last = Some((Instant::now(), tagged.clone()));
+        let token = token.await?;
+        if let Some(kept) = &mut *last {
+            if token.is_some() && kept.token == token {
+                kept.checked = Instant::now();
+                return Ok(kept.tagged.clone());
+            }
+        }
+        let tagged = Arc::new(Tagged::of(&entries().await?)?);
+        *last = Some(Kept {
+            checked: Instant::now(),
+            token,
+            tagged: tagged.clone(),
+        });
         Ok(tagged)
     }
 }
@@ -121,29 +149,54 @@ mod tests {
         }
     }
 
-    /// `made`'s answer, counting in `reads` each time the registry is read for it.
-    async fn answer(made: &Made, reads: &AtomicUsize, devices: &[&str]) -> Arc<Tagged> {
-        let entries = async {
+    /// `made`'s answer when the registry is `devices` under `token`, counting in `reads`
+    /// each time the registry is read for it.
+    async fn answer(
+        made: &Made,
+        reads: &AtomicUsize,
+        token: Option<&str>,
+        devices: &[&str],
+    ) -> Arc<Tagged> {
+        let entries = || async {
             reads.fetch_add(1, Ordering::SeqCst);
             Ok(devices.iter().map(|d| entry(d)).collect())
         };
-        made.get(entries).await.unwrap()
+        let token = async { Ok(token.map(str::to_string)) };
+        made.get(token, entries).await.unwrap()
     }
 
     #[tokio::test]
     async fn an_answer_is_made_once_for_as_long_as_it_is_kept_and_again_after() {
         let reads = AtomicUsize::new(0);
         let kept = Made::keeping(Duration::from_secs(3600));
-        let first = answer(&kept, &reads, &["T01"]).await;
-        let again = answer(&kept, &reads, &["T01", "T02"]).await;
+        let first = answer(&kept, &reads, Some("a"), &["T01"]).await;
+        let again = answer(&kept, &reads, Some("b"), &["T01", "T02"]).await;
         assert_eq!(reads.load(Ordering::SeqCst), 1);
         assert_eq!(first.tag, again.tag, "the answer kept");
         let fresh = Made::keeping(Duration::ZERO);
-        let one = answer(&fresh, &reads, &["T01"]).await;
-        let two = answer(&fresh, &reads, &["T01", "T02"]).await;
-        assert_eq!(reads.load(Ordering::SeqCst), 3);
+        let one = answer(&fresh, &reads, None, &["T01"]).await;
+        let two = answer(&fresh, &reads, None, &["T01", "T02"]).await;
+        assert_eq!(reads.load(Ordering::SeqCst), 3, "no token: read each time");
         assert_ne!(one.tag, two.tag, "another registry, another tag");
         assert_eq!(one.tag, first.tag, "the same registry, the same tag");
+    }
+
+    #[tokio::test]
+    async fn past_its_age_an_answer_is_made_again_only_when_the_token_is_another() {
+        let reads = AtomicUsize::new(0);
+        let made = Made::keeping(Duration::ZERO);
+        let first = answer(&made, &reads, Some("a"), &["T01"]).await;
+        for _ in 0..3 {
+            let same = answer(&made, &reads, Some("a"), &["T01", "T02"]).await;
+            assert_eq!(same.tag, first.tag, "token a: the answer kept");
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        let changed = answer(&made, &reads, Some("b"), &["T01", "T02"]).await;
+        assert_ne!(changed.tag, first.tag, "token b: made again");
+        let unknown = answer(&made, &reads, None, &["T01"]).await;
+        assert_eq!(unknown.tag, first.tag, "no token: made again, of T01 alone");
+        answer(&made, &reads, None, &["T01"]).await;
+        assert_eq!(reads.load(Ordering::SeqCst), 4);
     }
 
     #[test]

@@ -159,11 +159,13 @@ fn an_address_holding_its_most_connections_is_answered_503_until_one_closes() {
     let refused = ask(&mut connect_from("127.0.0.1", metrics), "/metrics");
     assert_eq!(refused.status, "HTTP/1.1 503 Service Unavailable");
 
-    // The till's own sync, from the full address: refused, and it says why.
+    // The till's own sync, from the full address: refused, and it says why and how long to
+    // wait (too long for a one-shot sync to wait out).
     let synced = till.sync(&[]);
     let said = String::from_utf8_lossy(&synced.stderr);
     let why = "headquarters answered 503 Service Unavailable: too many connections from your \
-               address: try again later";
+               address: try again later; headquarters asked to be left alone for 30 s: sync \
+               again after that";
     assert!(!synced.status.success() && said.contains(why), "{said}");
     // Syncing on (`--watch`, a pass a second): it waits the 30 s headquarters asked for, not
     // its own backoff of 1 s, then 2 s, …: a few seconds on, one more refusal is counted.

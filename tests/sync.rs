@@ -851,6 +851,61 @@ fn a_proxy_that_cuts_connections_mid_message_loses_and_doubles_nothing(hq: Hq) {
     assert_eq!(hq.sales().len(), 40);
 }
 
+/// A proxy whose first `busy` connections are answered `503` asking for a wait of one
+/// second (as headquarters answers when its database is busy), the rest passed through.
+fn busy_proxy(target: std::net::SocketAddr, busy: usize) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    use std::net::Shutdown;
+    proxy(target, move |n, mut client, mut server| {
+        if n < busy {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && client.read(&mut byte).is_ok_and(|k| k == 1) {
+                head.push(byte[0]);
+            }
+            let why = r#"{"error":"the database is busy: try again"}"#;
+            let answer = format!(
+                "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{why}",
+                why.len()
+            );
+            let _ = client.write_all(answer.as_bytes());
+        } else {
+            let _ = std::io::copy(&mut client, &mut server);
+        }
+        let _ = server.shutdown(Shutdown::Both);
+        let _ = client.shutdown(Shutdown::Both);
+    })
+}
+
+/// A one-shot `fairpos sync` answered busy with a short `Retry-After` waits it and tries
+/// again, saying so, up to three passes in all; answered so more often, it ends saying how
+/// long headquarters asked for.
+#[test]
+fn a_one_shot_sync_answered_busy_waits_as_asked_and_tries_again() {
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    sell_some(&till, "V003", 3);
+    let via = format!("http://{}", busy_proxy(server.address(), 2));
+    let out = till.run(&["sync", "--hq", &via, "--timeout", "5"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    let told = "the database is busy: try again; trying again in 1 s, as asked";
+    assert_eq!(said.matches(told).count(), 2, "{said}");
+    assert_eq!(hq.sales().len(), 3);
+
+    till.sell(&["--seller", "V003", "LS-MH-1", "--pay", "wechat"]);
+    let via = format!("http://{}", busy_proxy(server.address(), 3));
+    let out = till.run(&["sync", "--hq", &via, "--timeout", "5"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert_eq!(said.matches(told).count(), 2, "{said}");
+    let ended = "headquarters asked to be left alone for 1 s: sync again after that";
+    assert!(said.contains(ended), "{said}");
+    assert_eq!(hq.sales().len(), 3);
+}
+
 /// A headquarters older than the held confirmation, played by a proxy in front of the real
 /// one: `POST /api/v1/sync/confirm` is answered 405 (as a route with `GET` alone answers),
 /// everything else passes, the sync socket too. Returns its address and how many confirmation

@@ -77,8 +77,11 @@ pub fn sync(dir: &Path, args: SyncArgs) -> Result<()> {
             uplink::watch(dir, &options, Duration::from_secs(args.interval.max(1)))
         }
         None => {
-            let mut till = Till::open(dir)?;
-            let report = uplink::sync_once(&mut till, &options)?;
+            let told = |e: &Error, wait: Duration| {
+                eprintln!("sync: {e}; trying again in {} s, as asked", wait.as_secs());
+            };
+            let report =
+                uplink::sync_heeding_short_waits(dir, &options, told).map_err(with_wait_asked)?;
             println!(
                 "synced with {}: headquarters holds all {} records of {} documents{}",
                 report.hq,
@@ -92,6 +95,17 @@ pub fn sync(dir: &Path, args: SyncArgs) -> Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+/// A failed sync's error, saying how long headquarters asked to be left alone when it did.
+fn with_wait_asked(e: Error) -> Error {
+    match e.retry_after() {
+        Some(wait) => Error::Other(format!(
+            "{e}; headquarters asked to be left alone for {} s: sync again after that",
+            wait.as_secs()
+        )),
+        None => e,
     }
 }
 

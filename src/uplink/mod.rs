@@ -368,6 +368,41 @@ pub fn watch(dir: &Path, options: &SyncOptions, interval: Duration) -> Result<()
     }
 }
 
+/// The longest wait a one-shot sync takes when headquarters asks for one: its database busy
+/// asks for 2 s; a full address's 30 s is told, not waited.
+pub const ONE_SHOT_WAITS_UP_TO: Duration = Duration::from_secs(10);
+
+/// How many passes a one-shot sync makes at most, each after a wait headquarters asked for.
+pub const ONE_SHOT_PASSES: u32 = 3;
+
+/// One sync, as `fairpos sync` runs it: a pass that headquarters answers busy asking for a
+/// wait of [`ONE_SHOT_WAITS_UP_TO`] at most is made again once that wait is over,
+/// [`ONE_SHOT_PASSES`] in all, each wait told first through `told`. Any other failure, or
+/// a longer wait asked, ends it with the error. Each pass takes the data directory only
+/// while it runs.
+pub fn sync_heeding_short_waits(
+    dir: &Path,
+    options: &SyncOptions,
+    mut told: impl FnMut(&Error, Duration),
+) -> Result<SyncReport> {
+    let mut passes = 1;
+    loop {
+        let outcome = Till::open(dir).and_then(|mut till| sync_once(&mut till, options));
+        let wait = match &outcome {
+            Err(e) if passes < ONE_SHOT_PASSES => e.retry_after(),
+            _ => None,
+        };
+        match (outcome, wait) {
+            (Err(e), Some(wait)) if wait <= ONE_SHOT_WAITS_UP_TO => {
+                told(&e, wait);
+                std::thread::sleep(wait);
+                passes += 1;
+            }
+            (outcome, _) => return outcome,
+        }
+    }
+}
+
 /// How long to wait after a failed pass, the backoff at `backoff` and headquarters having
 /// asked for `asked`: the longer of the two. Returns the wait, and what was asked when that
 /// is what it waits for.

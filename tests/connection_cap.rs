@@ -423,7 +423,8 @@ fn still_open(streams: &[TcpStream]) -> usize {
 /// Behind a TCP balancer over TLS, each client its PROXY headers name has at most 32
 /// handshakes under way: 40 of 203.0.113.7's that say nothing after their header leave 32
 /// open, the other 8 closed, counted and logged, while 203.0.113.8's, through the same
-/// balancer, are not held by them.
+/// balancer, are not held by them. 40 clients of one IPv6 /64 are one address: 32 open, 8
+/// closed, and one line logged for them all.
 #[test]
 fn behind_a_balancer_each_client_has_its_own_share_of_tls_handshakes() {
     let tls = TlsHq::start(&["--proxy-protocol", "127.0.0.1"]);
@@ -444,8 +445,24 @@ fn behind_a_balancer_each_client_has_its_own_share_of_tls_handshakes() {
     };
     let other = silent_for("203.0.113.8", 5);
     let flood = silent_for("203.0.113.7", 40);
-    let settled = within_10_s(|| (still_open(&flood) == 32).then_some(()));
-    assert!(settled.is_some(), "{} left open", still_open(&flood));
+    // 40 clients of one IPv6 /64, each at an address of its own: one address as counted.
+    let sixes: Vec<TcpStream> = (1..=40u16)
+        .map(|i| {
+            let mut stream = connect_from("127.0.0.1", at);
+            let header = format!(
+                "PROXY TCP6 2001:db8:7::{i:x} ::1 {} {}\r\n",
+                41000 + i,
+                at.port()
+            );
+            stream.write_all(header.as_bytes()).unwrap();
+            stream.set_nonblocking(true).unwrap();
+            stream
+        })
+        .collect();
+    let settled =
+        within_10_s(|| (still_open(&flood) == 32 && still_open(&sixes) == 32).then_some(()));
+    let open = (still_open(&flood), still_open(&sixes));
+    assert!(settled.is_some(), "{open:?} left open");
     assert_eq!(still_open(&other), 5, "203.0.113.8 not held by 203.0.113.7");
     // `/metrics` over TLS too.
     let (_, scraped) = tls
@@ -453,15 +470,21 @@ fn behind_a_balancer_each_client_has_its_own_share_of_tls_handshakes() {
         .unwrap();
     assert_eq!(
         fairpos_hq::metrics::sample(&scraped, "fairpos_hq_connections_refused_total"),
-        Some(8.0),
+        Some(16.0),
         "{scraped}"
     );
-    drop((flood, other));
+    drop((flood, other, sixes));
     let text = tls.stopped();
     let line = "through the balancer 127.0.0.1 closed: its address has 32 connections in \
                 their TLS handshake already";
-    assert_eq!(text.matches(line).count(), 1, "{text}");
+    // A line for 203.0.113.7, and one for the /64, not one for each of its addresses.
+    assert_eq!(text.matches(line).count(), 2, "{text}");
     assert!(text.contains("connection from 203.0.113.7:"), "{text}");
+    assert_eq!(
+        text.matches("connection from [2001:db8:7::").count(),
+        1,
+        "{text}"
+    );
     assert!(!text.contains("connection from 203.0.113.8"), "{text}");
 }
 

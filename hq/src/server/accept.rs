@@ -95,10 +95,8 @@ impl<Io: Send + 'static> Prepared<Io> {
                     if place.is_none() {
                         drop(stream);
                         metrics.connection_refused();
-                        let why = steps_full(&peer.to_string(), step);
-                        // Held back by its address as counted (an IPv6 client by its /64).
-                        let address = crate::throttle::address_key(peer.ip());
-                        failures.write(format!("{step}s full for {address}"), why);
+                        let full = Failed::steps_full(peer, &peer.to_string(), step);
+                        failures.write(full.kind(), full.line);
                         continue;
                     }
                 }
@@ -113,12 +111,11 @@ impl<Io: Send + 'static> Prepared<Io> {
                             drop(slot);
                             let _ = hand_over.send(connection).await;
                         }
-                        Ok(Err(Failed { about, line })) => {
-                            failures.write(reason(&line, about), line)
-                        }
+                        Ok(Err(failed)) => failures.write(failed.kind(), failed.line),
                         Err(_) => {
-                            let why = format!("{step} with {peer} took too long");
-                            failures.write(reason(&why, peer), why)
+                            let slow =
+                                Failed::new(peer, format!("{step} with {peer} took too long"));
+                            failures.write(slow.kind(), slow.line)
                         }
                     }
                 });
@@ -148,26 +145,50 @@ where
     }
 }
 
-/// The line logged for a connection from `who` closed because its address has
-/// [`STEPS_PER_ADDRESS`] connections in their `step` already.
-pub fn steps_full(who: &str, step: &str) -> String {
-    format!(
-        "connection from {who} closed: its address has {STEPS_PER_ADDRESS} connections in \
-         their {step} already"
-    )
-}
-
 /// Why a connection's step failed: the line to log, and the address it names (the peer's,
 /// or the client's its PROXY header gave), by which like lines are held back.
 pub struct Failed {
     pub about: SocketAddr,
     pub line: String,
+    /// What like lines are held back by, when not the line with the port left out.
+    held_back_by: Option<String>,
 }
 
-/// What a failed step's line is held back by: the line with the port of the address it
-/// names left out, so that one address's connections count as one.
-fn reason(line: &str, about: SocketAddr) -> String {
-    line.replace(&about.to_string(), &about.ip().to_string())
+impl Failed {
+    pub fn new(about: SocketAddr, line: String) -> Failed {
+        Failed {
+            about,
+            line,
+            held_back_by: None,
+        }
+    }
+
+    /// A connection from `client` (named `who` in the line) closed because its address has
+    /// [`STEPS_PER_ADDRESS`] connections in their `step` already: held back by the address
+    /// as counted, so that an IPv6 client's /64 is logged a line a minute at most too.
+    pub fn steps_full(client: SocketAddr, who: &str, step: &str) -> Failed {
+        let address = crate::throttle::address_key(client.ip());
+        Failed {
+            about: client,
+            line: format!(
+                "connection from {who} closed: its address has {STEPS_PER_ADDRESS} connections \
+                 in their {step} already"
+            ),
+            held_back_by: Some(format!("{step}s full for {address}")),
+        }
+    }
+
+    /// What the line is held back by: [`Failed::steps_full`]'s address, else the line with
+    /// the port of the address it names left out, so that one address's connections count
+    /// as one.
+    fn kind(&self) -> String {
+        match &self.held_back_by {
+            Some(kind) => kind.clone(),
+            None => self
+                .line
+                .replace(&self.about.to_string(), &self.about.ip().to_string()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -175,16 +196,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_failures_reason_is_its_line_without_the_peers_port() {
+    fn a_failures_line_is_held_back_by_its_line_without_the_port_or_by_its_full_address() {
         let peer: SocketAddr = "192.0.2.1:5000".parse().unwrap();
-        assert_eq!(
-            reason("connection from 192.0.2.1:5000 closed: no header", peer),
-            "connection from 192.0.2.1 closed: no header"
+        let failed = Failed::new(
+            peer,
+            "connection from 192.0.2.1:5000 closed: no header".into(),
         );
+        assert_eq!(failed.kind(), "connection from 192.0.2.1 closed: no header");
         let six: SocketAddr = "[2001:db8::1]:443".parse().unwrap();
+        let failed = Failed::new(six, "TLS handshake with [2001:db8::1]:443 failed".into());
+        assert_eq!(failed.kind(), "TLS handshake with 2001:db8::1 failed");
+        // Clients of one /64 are one address, whatever the balancer named in the line.
+        let kinds: Vec<String> = ["[2001:db8:7::1]:40000", "[2001:db8:7::2]:40001"]
+            .into_iter()
+            .map(|client| {
+                let client: SocketAddr = client.parse().unwrap();
+                let who = format!("{client} through the balancer 127.0.0.1");
+                Failed::steps_full(client, &who, "TLS handshake").kind()
+            })
+            .collect();
+        assert_eq!(kinds[0], kinds[1]);
+        let line = Failed::steps_full(six, "[2001:db8::1]:443", "TLS handshake").line;
         assert_eq!(
-            reason("TLS handshake with [2001:db8::1]:443 failed", six),
-            "TLS handshake with 2001:db8::1 failed"
+            line,
+            "connection from [2001:db8::1]:443 closed: its address has 32 connections in their \
+             TLS handshake already"
         );
     }
 }

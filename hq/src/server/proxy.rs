@@ -95,7 +95,7 @@ pub fn listener(
             async move {
                 let client = client_of(&mut tcp, peer, &trusted)
                     .await
-                    .map_err(|line| Failed { about: peer, line })?;
+                    .map_err(|line| Failed::new(peer, line))?;
                 Ok((tcp, client))
             }
         },

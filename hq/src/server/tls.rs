@@ -141,15 +141,11 @@ pub fn listener(
                 Some(trusted) => {
                     let client = super::proxy::client_of(&mut tcp, peer, &trusted)
                         .await
-                        .map_err(|line| Failed { about: peer, line })?;
+                        .map_err(|line| Failed::new(peer, line))?;
                     let Some(place) = handshakes.take(client.ip()) else {
                         refusals.connection_refused();
                         let who = format!("{client} through the balancer {}", peer.ip());
-                        let line = super::accept::steps_full(&who, "TLS handshake");
-                        return Err(Failed {
-                            about: client,
-                            line,
-                        });
+                        return Err(Failed::steps_full(client, &who, "TLS handshake"));
                     };
                     (client, Some(place))
                 }
@@ -159,10 +155,10 @@ pub fn listener(
             let _ = tcp.set_nodelay(true);
             match acceptor.accept(tcp).await {
                 Ok(tls) => Ok((tls, client)),
-                Err(e) => Err(Failed {
-                    about: client,
-                    line: format!("TLS handshake with {client} failed: {e}"),
-                }),
+                Err(e) => Err(Failed::new(
+                    client,
+                    format!("TLS handshake with {client} failed: {e}"),
+                )),
             }
         }
     })

@@ -557,6 +557,58 @@ fn price_change_lost_with_the_disk_is_taken_back(
     server.stop();
 }
 
+/// The same from a fair hub: the hub syncs the catalog as a till does, so its copy holds the
+/// afternoon's price when headquarters' restored database lacks it, and it exports it
+/// signed (`fairpos bundle export --catalog` on the hub's directory).
+#[test]
+fn a_price_change_lost_with_headquarters_disk_is_taken_back_from_a_hub() {
+    let sku = "BJ-HJC-100";
+    let hq = Hq::demo();
+    let backups = tempfile::tempdir().unwrap();
+    let noon = backups.path().join("noon.db");
+    let server = hq.serve();
+    let url = server.url.clone();
+    let hub_code = hq.add_hub("H1");
+    let hub = Hq {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    hub.ok(&["hq", "enroll", "--hq", &url, "--code", &hub_code]);
+    let hub_server = Server::start(hub.data(), &["--upstream", &url]);
+    hq.ok(&["hq", "backup", noon.to_str().unwrap()]);
+    set_price(&hq, sku, "61.00");
+    let started = std::time::Instant::now();
+    while price_at_headquarters(&hub, sku) != 6100 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the afternoon's price never reached the hub"
+        );
+        common::hq::pause(200);
+    }
+    hub_server.stop();
+    server.stop();
+
+    let new = Hq {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    new.ok(&["hq", "restore", noon.to_str().unwrap()]);
+    drop(hq);
+    assert_eq!(price_at_headquarters(&new, sku), 5800, "noon's price");
+    let bundle = backups.path().join("h1-catalog.json");
+    let bundle = bundle.to_str().unwrap();
+    hub.ok(&["bundle", "export", "--catalog", bundle]);
+    let shown = new.ok(&["hq", "catalog", "recover", "--dry-run", bundle]);
+    assert!(
+        shown.contains("H1's catalog holds 1 change headquarters lacks"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("products {sku}: price_fen 5800 -> 6100")),
+        "{shown}"
+    );
+    new.ok(&["hq", "catalog", "recover", bundle]);
+    assert_eq!(price_at_headquarters(&new, sku), 6100);
+}
+
 /// `fairpos --data DATA ARGS` run to its end, killed (and the test failed) if it runs 30 s: a
 /// refused `hq serve` ends at once, one that was let in would serve on.
 fn ended_within_30_s(data: &Path, args: &[&str]) -> std::process::Output {

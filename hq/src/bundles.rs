@@ -57,7 +57,7 @@ pub(crate) fn check(
     for d in &bundle.docs {
         if d.key == fairpos_sync::ids::catalog_key(fair_id) {
             return Err(Error::input(
-                "this bundle carries a till's copy of the catalog (`bundle export --catalog`): \
+                "this bundle carries a copy of the catalog (`bundle export --catalog`): \
                  take edits headquarters lost from it with `hq catalog recover`",
             ));
         }
@@ -312,13 +312,6 @@ fn keys_digest(text: &str) -> String {
 
 /// A hub's bundle of every ledger it holds, signed with its secret.
 pub fn export(hq: &Hq) -> Result<Bundle> {
-    let Role::Hub { device, .. } = &hq.role else {
-        return Err(Error::input(
-            "headquarters does not export bundles; a till or a hub does",
-        ));
-    };
-    let secret = meta(&hq.conn, "secret")?
-        .ok_or_else(|| Error::Integrity("the hub's secret is missing".into()))?;
     let mut stmt = hq.conn.prepare(
         "SELECT doc_id, doc_key FROM hq_docs WHERE device IS NOT NULL AND refused IS NULL
          ORDER BY doc_key",
@@ -335,6 +328,27 @@ pub fn export(hq: &Hq) -> Result<Bundle> {
             docs.push(BundleDoc::new(key, &doc.save()));
         }
     }
+    signed_by_hub(hq, docs)
+}
+
+/// A hub's copy of headquarters' catalog, signed with its secret: what `hq catalog recover`
+/// takes back catalog edits from when headquarters lost them, as from a till's copy. A hub
+/// syncs the catalog as a till does, so its copy holds every edit it was sent.
+pub fn export_catalog(hq: &Hq) -> Result<Bundle> {
+    let doc = crate::catalog::load(hq)?;
+    let copy = BundleDoc::new(crate::catalog::key(hq), &doc.automerge().save());
+    signed_by_hub(hq, vec![copy])
+}
+
+/// A bundle of `docs` from the hub `hq`, signed with its secret.
+fn signed_by_hub(hq: &Hq, docs: Vec<BundleDoc>) -> Result<Bundle> {
+    let Role::Hub { device, .. } = &hq.role else {
+        return Err(Error::input(
+            "headquarters does not export bundles; a till or a hub does",
+        ));
+    };
+    let secret = meta(&hq.conn, "secret")?
+        .ok_or_else(|| Error::Integrity("the hub's secret is missing".into()))?;
     let mut bundle = Bundle {
         format: FORMAT.into(),
         fair: hq.fair.id.clone(),

@@ -151,8 +151,8 @@ pub enum BundleCommand {
     /// Write every ledger document of this till or hub, signed, to FILE.
     Export {
         file: PathBuf,
-        /// Write this till's copy of headquarters' catalog instead, for `hq catalog
-        /// recover` (after a restore lost catalog edits the tills hold).
+        /// Write this till's (or hub's) copy of headquarters' catalog instead, for `hq
+        /// catalog recover` (after a restore lost catalog edits the tills and hubs hold).
         #[arg(long)]
         catalog: bool,
     },

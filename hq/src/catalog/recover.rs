@@ -1,7 +1,8 @@
 //! `hq catalog recover BUNDLE`: catalog edits headquarters lost, taken back from a till's
-//! copy of the catalog. A restore from a backup taken before them, the database they were
-//! in gone (a lost disk), leaves them only at the tills that synced since: the till serves
-//! them in a bundle (`fairpos bundle export --catalog`), signed as its ledgers are.
+//! or a fair hub's copy of the catalog. A restore from a backup taken before them, the
+//! database they were in gone (a lost disk), leaves them only at the tills and hubs that
+//! synced since: one serves them in a bundle (`fairpos bundle export --catalog`), signed as
+//! its ledgers are.
 //!
 //! A till never edits the catalog, so every change its copy holds that headquarters lacks
 //! was headquarters' own, or was forged at the till. Nothing in a change says which: all
@@ -23,10 +24,10 @@ use crate::bundles::{check_signed, Source};
 use crate::untrusted::shown;
 use crate::{Error, Hq, Result, Role};
 
-/// What a till's copy of the catalog brings headquarters.
+/// What a till's or a hub's copy of the catalog brings headquarters.
 #[derive(Debug, Serialize)]
 pub struct Recovery {
-    /// The till the copy came from.
+    /// The till or hub the copy came from.
     pub source: String,
     /// Changes the copy holds and headquarters lacks.
     pub changes: usize,
@@ -65,13 +66,8 @@ pub(crate) fn examine(
             "a hub takes headquarters' catalog whole: recover the catalog at headquarters",
         ));
     }
-    let source = check_signed(bundle, &hq.fair.id, source)?;
-    if source.role != "till" {
-        return Err(Error::input(format!(
-            "{} is a {}, not a till: take the catalog from a till's copy",
-            bundle.source, source.role
-        )));
-    }
+    // A till's copy or a hub's: each syncs the catalog, and signs what it exports.
+    check_signed(bundle, &hq.fair.id, source)?;
     let key = key(hq);
     let [doc] = bundle.docs.as_slice() else {
         return Err(not_a_catalog(bundle));

@@ -424,8 +424,8 @@ pub enum HqCatalogCommand {
     /// Create or update products from a CSV file (all rows or none).
     Import { file: PathBuf },
     /// Take back catalog edits headquarters lost (a restore from a backup taken before
-    /// them) from a till's copy: BUNDLE from `fairpos bundle export --catalog` at a till
-    /// synced since. Shows what they change first.
+    /// them) from a till's or a hub's copy: BUNDLE from `fairpos bundle export --catalog`
+    /// at a till or a hub synced since. Shows what they change first.
     Recover {
         bundle: PathBuf,
         /// Show what the till's copy would change, and take nothing.

@@ -331,17 +331,8 @@ pub fn export(hq: &Hq) -> Result<Bundle> {
     signed_by_hub(hq, docs)
 }
 
-/// A hub's copy of headquarters' catalog, signed with its secret: what `hq catalog recover`
-/// takes back catalog edits from when headquarters lost them, as from a till's copy. A hub
-/// syncs the catalog as a till does, so its copy holds every edit it was sent.
-pub fn export_catalog(hq: &Hq) -> Result<Bundle> {
-    let doc = crate::catalog::load(hq)?;
-    let copy = BundleDoc::new(crate::catalog::key(hq), &doc.automerge().save());
-    signed_by_hub(hq, vec![copy])
-}
-
 /// A bundle of `docs` from the hub `hq`, signed with its secret.
-fn signed_by_hub(hq: &Hq, docs: Vec<BundleDoc>) -> Result<Bundle> {
+pub(crate) fn signed_by_hub(hq: &Hq, docs: Vec<BundleDoc>) -> Result<Bundle> {
     let Role::Hub { device, .. } = &hq.role else {
         return Err(Error::input(
             "headquarters does not export bundles; a till or a hub does",

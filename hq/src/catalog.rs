@@ -21,7 +21,7 @@ use fairpos_domain::catalog_csv::CatalogRow;
 
 mod recover;
 pub(crate) use recover::examine;
-pub use recover::{largest_copy, Changed, Recovery};
+pub use recover::{export_hub_copy, largest_copy, Changed, Recovery};
 
 pub fn key(hq: &Hq) -> String {
     catalog_key(&hq.fair.id)

@@ -32,6 +32,7 @@ pub mod ledgers;
 mod migrate;
 mod password;
 pub mod registry;
+pub mod registry_token;
 pub mod report;
 mod rollup;
 pub mod slips;

@@ -96,7 +96,7 @@ fn migration_sql(version: i32) -> String {
         7 => crate::audit::SCHEMA.to_string(),
         8 => crate::audit::BY_TIME.to_string(),
         9 => crate::audit::chain_sql(),
-        10 => crate::registry::REGISTRY_TOKEN.to_string(),
+        10 => crate::registry_token::SCHEMA.to_string(),
         _ => unreachable!("migration {version} is listed in MIGRATIONS"),
     }
 }

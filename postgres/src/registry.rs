@@ -293,36 +293,6 @@ pub async fn entries(pool: &Pool) -> Result<Vec<fairpos_sync::protocol::DeviceEn
         .collect())
 }
 
-/// The schema of migration 10: a new random token in `hq_meta` whenever a device is added,
-/// changed or removed (as SQLite's `hq/src/registry`), so that a process can tell the
-/// registry has not changed by reading one value.
-pub(crate) const REGISTRY_TOKEN: &str = "
-CREATE OR REPLACE FUNCTION devices_registry_token() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO hq_meta(key, value) VALUES ('registry_token', md5(random()::text || clock_timestamp()::text))
-    ON CONFLICT(key) DO UPDATE SET value = excluded.value;
-    RETURN NULL;
-END $$;
-CREATE TRIGGER devices_registry_added_or_removed AFTER INSERT OR DELETE ON devices
-    FOR EACH STATEMENT EXECUTE FUNCTION devices_registry_token();
-CREATE TRIGGER devices_registry_changed AFTER UPDATE ON devices
-    FOR EACH ROW WHEN (OLD IS DISTINCT FROM NEW) EXECUTE FUNCTION devices_registry_token();
-INSERT INTO hq_meta(key, value) VALUES ('registry_token', md5(random()::text || clock_timestamp()::text))
-    ON CONFLICT(key) DO NOTHING;
-";
-
-/// The token of the registry as it is now: another whenever a device changed.
-pub async fn token(pool: &Pool) -> Result<Option<String>> {
-    let client = pool.get().await?;
-    let row = client
-        .query_opt(
-            "SELECT value FROM hq_meta WHERE key = 'registry_token'",
-            &[],
-        )
-        .await?;
-    Ok(row.map(|r| r.get(0)))
-}
-
 /// The role and public key of `device`, if it is enrolled and not revoked (what a bundle's
 /// source is checked against).
 pub async fn bundle_source(pool: &Pool, device: &str) -> Result<Option<(String, Option<String>)>> {

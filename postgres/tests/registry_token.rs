@@ -5,7 +5,8 @@
 mod common;
 
 use common::{fresh_database, server};
-use fairpos_postgres::registry::{self, token};
+use fairpos_postgres::registry;
+use fairpos_postgres::registry_token::token;
 use fairpos_postgres::{connect, migrate};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

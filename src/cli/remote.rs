@@ -116,7 +116,7 @@ pub fn bundle(dir: &Path, command: BundleCommand) -> Result<()> {
     let _in_use = fairpos_hq::dir_lock::DirLock::shared(dir)?;
     let bundle = match (dir.join(HQ_DB).exists(), catalog) {
         (true, false) => bundles::export(&Hq::open(dir)?)?,
-        (true, true) => bundles::export_catalog(&Hq::open(dir)?)?,
+        (true, true) => fairpos_hq::catalog::export_hub_copy(&Hq::open(dir)?)?,
         (false, false) => uplink::export_bundle(&mut Till::open(dir)?)?,
         (false, true) => uplink::export_catalog_bundle(&mut Till::open(dir)?)?,
     };

@@ -14,7 +14,7 @@
 //! headquarters' lineage.
 
 use automerge::ReadDoc;
-use fairpos_sync::bundle::Bundle;
+use fairpos_sync::bundle::{Bundle, BundleDoc};
 use fairpos_sync::catalog::{CatalogDoc, SECTIONS};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -45,6 +45,15 @@ pub struct Changed {
     pub section: String,
     pub id: String,
     pub fields: Vec<(String, Value, Value)>,
+}
+
+/// A hub's copy of headquarters' catalog, signed with its secret (`fairpos bundle export
+/// --catalog` on a hub's directory): a hub syncs the catalog as a till does, so its copy
+/// holds every edit it was sent, for [`examine`] as a till's.
+pub fn export_hub_copy(hq: &Hq) -> Result<Bundle> {
+    let doc = super::load(hq)?;
+    let copy = BundleDoc::new(key(hq), &doc.automerge().save());
+    crate::bundles::signed_by_hub(hq, vec![copy])
 }
 
 /// The most a catalog bundle's document may be, in bytes: a sync's limit on a document.

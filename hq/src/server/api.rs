@@ -291,7 +291,7 @@ pub async fn registry(
     }
     let token = async {
         match &state.pg {
-            Some(pool) => fairpos_postgres::registry::token(pool)
+            Some(pool) => fairpos_postgres::registry_token::token(pool)
                 .await
                 .map_err(Error::from),
             None => state.readers.read(registry::token).await,

@@ -167,6 +167,10 @@ fn an_address_holding_its_most_connections_is_answered_503_until_one_closes() {
                address: try again later; headquarters asked to be left alone for 30 s: sync \
                again after that";
     assert!(!synced.status.success() && said.contains(why), "{said}");
+    assert!(
+        !said.contains("trying again"),
+        "a 30 s wait is not waited out: {said}"
+    );
     // Syncing on (`--watch`, a pass a second): it waits the 30 s headquarters asked for, not
     // its own backoff of 1 s, then 2 s, …: a few seconds on, one more refusal is counted.
     let watched = hq.data().join("watch.log");

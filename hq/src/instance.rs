@@ -152,7 +152,7 @@ fn create_tables(conn: &Connection) -> Result<()> {
     schema::create_projection(conn)?;
     samod_storage::migrate(conn)?;
     conn.execute_batch(SCHEMA)?;
-    conn.execute_batch(&crate::registry::changes())?;
+    crate::registry::install(conn)?;
     add_chunks_digest(conn)?;
     // Reports and reconciliation read running totals, not every sale.
     if !rollup::installed(conn)? {

@@ -78,7 +78,7 @@ pub struct AppState {
     pub disk: Arc<crate::disk::DiskWatch>,
     /// What `/metrics` serves ([`crate::server::scrape`]).
     pub metrics: Arc<crate::metrics::Metrics>,
-    /// The registry as hubs are answered it, made once a second at most.
+    /// The registry as hubs are answered it, made again only when its token changed.
     pub registry: Arc<crate::registry::answer::Made>,
 }
 

@@ -5,20 +5,22 @@
 
 use crate::{Pool, Result};
 
-/// The schema of migration 10: the triggers, and the first token. A statement that inserts
-/// or deletes draws one; an update, only for a row it changed.
+/// The schema of migration 10: the triggers, and the first token. A statement that inserts,
+/// deletes or truncates draws one; an update, only for a row it changed. A transaction that
+/// changes a device holds the token's row until it commits, so such transactions (an
+/// enrolment, a revocation: a few a minute) take turns.
 pub(crate) const SCHEMA: &str = "
 CREATE OR REPLACE FUNCTION devices_registry_token() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO hq_meta(key, value) VALUES ('registry_token', md5(random()::text || clock_timestamp()::text))
+    INSERT INTO hq_meta(key, value) VALUES ('registry_token', gen_random_uuid()::text)
     ON CONFLICT(key) DO UPDATE SET value = excluded.value;
     RETURN NULL;
 END $$;
-CREATE TRIGGER devices_registry_added_or_removed AFTER INSERT OR DELETE ON devices
+CREATE TRIGGER devices_registry_added_or_removed AFTER INSERT OR DELETE OR TRUNCATE ON devices
     FOR EACH STATEMENT EXECUTE FUNCTION devices_registry_token();
 CREATE TRIGGER devices_registry_changed AFTER UPDATE ON devices
     FOR EACH ROW WHEN (OLD IS DISTINCT FROM NEW) EXECUTE FUNCTION devices_registry_token();
-INSERT INTO hq_meta(key, value) VALUES ('registry_token', md5(random()::text || clock_timestamp()::text))
+INSERT INTO hq_meta(key, value) VALUES ('registry_token', gen_random_uuid()::text)
     ON CONFLICT(key) DO NOTHING;
 ";
 

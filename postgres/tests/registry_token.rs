@@ -1,6 +1,7 @@
 //! The device registry's token on a real PostgreSQL server: another whenever a device is
-//! added, enrolled or revoked, through any process, and the same while nothing changed, so
-//! that headquarters makes the hubs' registry again only when it changed.
+//! added, enrolled or revoked, or the table truncated, through any process, and the same
+//! while nothing changed, so that headquarters makes the hubs' registry again only when it
+//! changed.
 
 mod common;
 
@@ -53,4 +54,8 @@ async fn the_registry_token_changes_with_every_device_changed_and_only_then() {
         "revoked already"
     );
     assert_eq!(token(&a).await.unwrap().unwrap(), revoked);
+
+    client.execute("TRUNCATE devices", &[]).await.unwrap();
+    let emptied = token(&b).await.unwrap().unwrap();
+    assert_ne!(emptied, revoked, "every device removed");
 }

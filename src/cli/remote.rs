@@ -101,11 +101,11 @@ pub fn sync(dir: &Path, args: SyncArgs) -> Result<()> {
 /// A failed sync's error, saying how long headquarters asked to be left alone when it did.
 fn with_wait_asked(e: Error) -> Error {
     match e.retry_after() {
-        Some(wait) => Error::Other(format!(
+        Some(wait) if !wait.is_zero() => Error::Other(format!(
             "{e}; headquarters asked to be left alone for {} s: sync again after that",
             wait.as_secs()
         )),
-        None => e,
+        _ => e,
     }
 }
 

@@ -104,9 +104,9 @@ pub(crate) fn examine(
         .count();
     if lacking > 0 {
         return Err(Error::input(format!(
-            "{}'s catalog lacks {lacking} of headquarters' latest catalog changes: sync the \
-             till with headquarters, then export its catalog again (a copy that still lacks \
-             them is of another headquarters' catalog)",
+            "{}'s catalog lacks {lacking} of headquarters' latest catalog changes: sync it \
+             with headquarters, then export its catalog again (a copy that still lacks them \
+             is of another headquarters' catalog)",
             bundle.source
         )));
     }
@@ -221,8 +221,8 @@ fn scalar_kind(s: &automerge::ScalarValue) -> &'static str {
 
 fn not_a_catalog(bundle: &Bundle) -> Error {
     Error::input(format!(
-        "the bundle from {} is not a till's catalog: write one with `fairpos bundle export \
-         --catalog FILE` at the till",
+        "the bundle from {} is not a copy of the catalog: write one with `fairpos bundle \
+         export --catalog FILE` at the till or the hub",
         bundle.source
     ))
 }

@@ -283,6 +283,15 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
             database,
         } => {
             let hq = Hq::open(dir)?;
+            // A hub's registry is headquarters': a device added here would not be known there,
+            // and its enrolment (a code used here) would clear what the copy holds of it.
+            if let Role::Hub { .. } = hq.role {
+                return Err(Error::input(format!(
+                    "{} is a fair hub, whose devices are headquarters': add {device} at \
+                     headquarters, and the hub takes it within seconds",
+                    dir.display()
+                )));
+            }
             if !hub && stall.is_empty() {
                 return Err(Error::input("a till needs --stall"));
             }

@@ -2,7 +2,7 @@
 //! fair hub to authenticate tills with. Each hub asks every second, and a province may run
 //! a hub at each of hundreds of fairs, while its registry of thousands of tills is a
 //! megabyte of JSON. So the answer (its JSON and an `ETag` of its bytes) is kept by a
-//! process and given for a [`MADE_FOR`] to every hub that asks; after that, the registry's
+//! process and given for a [`CHECKED_EVERY`] to every hub that asks; after that, the registry's
 //! token (one value, another whenever a device changed: `super::token`) is read, and the
 //! answer is made again only when the token is another. A hub that holds the tag is
 //! answered `304 Not Modified` with no body. A device enrolled or revoked reaches the hubs
@@ -23,8 +23,8 @@ use tokio::time::Instant;
 
 use crate::{Error, Result};
 
-/// How long an answer made is given again.
-pub const MADE_FOR: Duration = Duration::from_secs(1);
+/// How often the registry's token is looked at, at most, while hubs ask.
+pub const CHECKED_EVERY: Duration = Duration::from_secs(1);
 
 /// The registry's JSON and its tag (a quoted hex digest of the JSON).
 #[derive(Clone, Debug)]
@@ -76,55 +76,59 @@ struct Kept {
 /// The answer made last.
 #[derive(Debug)]
 pub struct Made {
-    most_age: Duration,
+    check_every: Duration,
     last: Mutex<Option<Kept>>,
 }
 
 impl Default for Made {
     fn default() -> Made {
-        Made::keeping(MADE_FOR)
+        Made::checking_every(CHECKED_EVERY)
     }
 }
 
 impl Made {
-    /// Answers given without a look at the registry's token for `most_age`.
-    pub fn keeping(most_age: Duration) -> Made {
+    /// Answers kept, the registry's token looked at once every `check_every` at most.
+    pub fn checking_every(check_every: Duration) -> Made {
         Made {
-            most_age,
+            check_every,
             last: Mutex::new(None),
         }
     }
 
-    /// The answer kept while it is younger than the age kept or the registry's `token` is
-    /// the one it was made of, else one made now of what `entries` reads. Hubs asking
-    /// meanwhile wait for it rather than read the registry too. The token is read before
-    /// the entries, so that an answer is never kept under a newer token than its own; with
-    /// no token (`None`), the answer is made again each time.
-    pub async fn get<E>(
+    /// The answer kept while its token was looked at within `check_every`, or while the
+    /// registry's `token` is still the one it was made of; else one made now of what
+    /// `entries` reads. Hubs asking meanwhile wait for it rather than read the registry
+    /// too. The token is read before the entries and again after them: an answer is kept
+    /// under its token only when the two agree (no device changed between), so that it is
+    /// never kept under a token that is not its own, even one a restored database brings
+    /// back. With no token (`None`), the answer is made again each time.
+    pub async fn get<T, E>(
         &self,
-        token: impl Future<Output = Result<Option<String>>>,
+        token: impl Fn() -> T,
         entries: impl FnOnce() -> E,
     ) -> Result<Arc<Tagged>>
     where
+        T: Future<Output = Result<Option<String>>>,
         E: Future<Output = Result<Vec<DeviceEntry>>>,
     {
         let mut last = self.last.lock().await;
         if let Some(kept) = &*last {
-            if kept.checked.elapsed() < self.most_age {
+            if kept.checked.elapsed() < self.check_every {
                 return Ok(kept.tagged.clone());
             }
         }
-        let token = token.await?;
+        let before = token().await?;
         if let Some(kept) = &mut *last {
-            if token.is_some() && kept.token == token {
+            if before.is_some() && kept.token == before {
                 kept.checked = Instant::now();
                 return Ok(kept.tagged.clone());
             }
         }
         let tagged = Arc::new(Tagged::of(&entries().await?)?);
+        let after = token().await?;
         *last = Some(Kept {
             checked: Instant::now(),
-            token,
+            token: if before == after { before } else { None },
             tagged: tagged.clone(),
         });
         Ok(tagged)
@@ -161,19 +165,19 @@ mod tests {
             reads.fetch_add(1, Ordering::SeqCst);
             Ok(devices.iter().map(|d| entry(d)).collect())
         };
-        let token = async { Ok(token.map(str::to_string)) };
+        let token = || async { Ok(token.map(str::to_string)) };
         made.get(token, entries).await.unwrap()
     }
 
     #[tokio::test]
     async fn an_answer_is_made_once_for_as_long_as_it_is_kept_and_again_after() {
         let reads = AtomicUsize::new(0);
-        let kept = Made::keeping(Duration::from_secs(3600));
+        let kept = Made::checking_every(Duration::from_secs(3600));
         let first = answer(&kept, &reads, Some("a"), &["T01"]).await;
         let again = answer(&kept, &reads, Some("b"), &["T01", "T02"]).await;
         assert_eq!(reads.load(Ordering::SeqCst), 1);
         assert_eq!(first.tag, again.tag, "the answer kept");
-        let fresh = Made::keeping(Duration::ZERO);
+        let fresh = Made::checking_every(Duration::ZERO);
         let one = answer(&fresh, &reads, None, &["T01"]).await;
         let two = answer(&fresh, &reads, None, &["T01", "T02"]).await;
         assert_eq!(reads.load(Ordering::SeqCst), 3, "no token: read each time");
@@ -184,7 +188,7 @@ mod tests {
     #[tokio::test]
     async fn past_its_age_an_answer_is_made_again_only_when_the_token_is_another() {
         let reads = AtomicUsize::new(0);
-        let made = Made::keeping(Duration::ZERO);
+        let made = Made::checking_every(Duration::ZERO);
         let first = answer(&made, &reads, Some("a"), &["T01"]).await;
         for _ in 0..3 {
             let same = answer(&made, &reads, Some("a"), &["T01", "T02"]).await;
@@ -197,6 +201,27 @@ mod tests {
         assert_eq!(unknown.tag, first.tag, "no token: made again, of T01 alone");
         answer(&made, &reads, None, &["T01"]).await;
         assert_eq!(reads.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn an_answer_whose_token_changed_while_it_was_read_is_not_kept_under_it() {
+        let reads = AtomicUsize::new(0);
+        let looks = AtomicUsize::new(0);
+        // A device changes between the first look and the second: "a", then "b" for good.
+        let token = || async {
+            let look = looks.fetch_add(1, Ordering::SeqCst);
+            Ok(Some(if look == 0 { "a" } else { "b" }.to_string()))
+        };
+        let entries = || async {
+            reads.fetch_add(1, Ordering::SeqCst);
+            Ok(vec![entry("T01")])
+        };
+        let made = Made::checking_every(Duration::ZERO);
+        for _ in 0..3 {
+            made.get(token, entries).await.unwrap();
+        }
+        // Made at the first (under neither token), again at the second (under "b"), then kept.
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! on SQLite ([`entries`]; PostgreSQL's is `fairpos_postgres::registry`), answered to hubs
 //! ([`answer`]), and applied on a hub ([`apply`]).
 //!
-//! Every change to the devices table draws a new random [`token`] (triggers, [`CHANGES`];
+//! Every change to the devices table draws a new random [`token`] (triggers, [`install`];
 //! PostgreSQL's migration 10 the same), so that headquarters can tell the registry has not
 //! changed by reading one value, not thousands of rows. A token is random rather than a
 //! count so that a database restored from a backup cannot bring back a number a running
@@ -21,40 +21,56 @@ pub const TOKEN_KEY: &str = "registry_token";
 /// The `meta` key, on a hub, of the tag headquarters gave the registry applied last.
 pub const HUB_TAG_KEY: &str = "registry_tag";
 
-/// A new token, as SQL. An `UPDATE` of the row put there first (by [`changes`]), not an
+/// The `meta` key, on a hub, of its own registry's token once that registry was applied:
+/// the tag holds only while the token is still that one.
+const HUB_TAG_TOKEN_KEY: &str = "registry_tag_token";
+
+/// A new token, as SQL. An `UPDATE` of the row put there first (by [`install`]), not an
 /// `INSERT OR REPLACE`: a trigger's conflict clause gives way to its statement's, and a
 /// hub's upsert of a device would make it fail.
 const NEW_TOKEN: &str = "UPDATE meta SET value = lower(hex(randomblob(16)))
     WHERE key = 'registry_token'";
 
-/// The triggers that draw a new token whenever a device is added, changed or removed, and
-/// the first token. An update that leaves every column as it was draws none.
-pub(crate) fn changes() -> String {
-    let columns = [
-        "device",
-        "stall",
-        "role",
-        "secret_hash",
-        "public_key",
-        "actor",
-        "enrolled_at",
-        "revoked_at",
-    ];
-    let changed = columns
+/// Every column of `devices`, each of which an update draws a new token for when it changes
+/// (a unit test holds it to the table).
+const COLUMNS: [&str; 8] = [
+    "device",
+    "stall",
+    "role",
+    "secret_hash",
+    "public_key",
+    "actor",
+    "enrolled_at",
+    "revoked_at",
+];
+
+/// Installs the triggers that draw a new token whenever a device is added, changed or
+/// removed (an update that leaves every column as it was draws none), and the first token.
+/// Made once: opening writes nothing when they are there (every command opens the
+/// database, some while `hq serve` writes). A build that changes a trigger gives it a new
+/// name and drops the old.
+pub(crate) fn install(conn: &Connection) -> Result<()> {
+    let changed = COLUMNS
         .iter()
         .map(|c| format!("OLD.{c} IS NOT NEW.{c}"))
         .collect::<Vec<_>>()
         .join(" OR ");
-    format!(
+    conn.execute_batch(&format!(
         "CREATE TRIGGER IF NOT EXISTS devices_registry_added AFTER INSERT ON devices
          BEGIN {NEW_TOKEN}; END;
          CREATE TRIGGER IF NOT EXISTS devices_registry_changed AFTER UPDATE ON devices
          WHEN {changed} BEGIN {NEW_TOKEN}; END;
          CREATE TRIGGER IF NOT EXISTS devices_registry_removed AFTER DELETE ON devices
-         BEGIN {NEW_TOKEN}; END;
-         INSERT OR IGNORE INTO meta(key, value)
-         VALUES ('registry_token', lower(hex(randomblob(16))));"
-    )
+         BEGIN {NEW_TOKEN}; END;"
+    ))?;
+    if token(conn)?.is_none() {
+        conn.execute(
+            "INSERT OR IGNORE INTO meta(key, value)
+             VALUES ('registry_token', lower(hex(randomblob(16))))",
+            [],
+        )?;
+    }
+    Ok(())
 }
 
 /// The token of the registry as it is now: another whenever a device changed.
@@ -111,19 +127,30 @@ pub fn apply(conn: &Connection, entries: &[DeviceEntry], tag: Option<&str>) -> R
             ])?;
         }
     }
-    match tag {
-        Some(tag) => set_meta(&tx, HUB_TAG_KEY, tag)?,
-        None => {
-            tx.execute("DELETE FROM meta WHERE key = ?1", [HUB_TAG_KEY])?;
+    // The devices as applied have the token the upserts left: a device changed here since
+    // (by hand, or an older build) draws another, and the tag is no longer sent.
+    let applied = token(&tx)?;
+    match (tag, applied) {
+        (Some(tag), Some(applied)) => {
+            set_meta(&tx, HUB_TAG_KEY, tag)?;
+            set_meta(&tx, HUB_TAG_TOKEN_KEY, &applied)?;
+        }
+        _ => {
+            tx.execute(
+                "DELETE FROM meta WHERE key IN (?1, ?2)",
+                [HUB_TAG_KEY, HUB_TAG_TOKEN_KEY],
+            )?;
         }
     }
     tx.commit()?;
     Ok(())
 }
 
-/// The tag of the registry a hub applied last, if headquarters gave one.
+/// The tag of the registry a hub applied last, if headquarters gave one and the hub's
+/// devices are still as that registry left them.
 pub fn applied_tag(conn: &Connection) -> Result<Option<String>> {
-    meta(conn, HUB_TAG_KEY)
+    let (tag, applied) = (meta(conn, HUB_TAG_KEY)?, meta(conn, HUB_TAG_TOKEN_KEY)?);
+    Ok(tag.filter(|_| applied.is_some() && applied == token(conn).ok().flatten()))
 }
 
 #[cfg(test)]
@@ -203,6 +230,9 @@ mod tests {
         apply(conn, &[entry("T01", true)], None).unwrap();
         assert_eq!(applied_tag(conn).unwrap(), None, "an untagged registry");
         assert!(entries(conn).unwrap()[0].revoked);
+
+        // A failed apply leaves the devices and the tag as they were.
+        apply(conn, &[entry("T01", true)], Some("\"b\"")).unwrap();
         let bad = DeviceEntry {
             role: String::new(),
             ..entry("T02", false)
@@ -213,9 +243,34 @@ mod tests {
              BEGIN SELECT RAISE(ABORT, 'empty role'); END;",
         )
         .unwrap();
-        let failed = apply(conn, &[entry("T03", false), bad], Some("\"b\""));
+        let failed = apply(conn, &[entry("T03", false), bad], Some("\"c\""));
         assert!(failed.is_err());
         assert_eq!(entries(conn).unwrap().len(), before, "all or nothing");
-        assert_eq!(applied_tag(conn).unwrap(), None, "the tag with it");
+        assert_eq!(
+            applied_tag(conn).unwrap().as_deref(),
+            Some("\"b\""),
+            "the tag with it"
+        );
+
+        // A device changed on the hub since: the tag no longer stands for its devices.
+        conn.execute("UPDATE devices SET stall = 'S02' WHERE device = 'T01'", [])
+            .unwrap();
+        assert_eq!(applied_tag(conn).unwrap(), None, "a device changed here");
+    }
+
+    #[test]
+    fn the_triggers_watch_every_column_of_the_devices_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let hq = founded(dir.path());
+        let mut stmt = hq
+            .conn
+            .prepare("SELECT name FROM pragma_table_info('devices')")
+            .unwrap();
+        let columns: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(columns, COLUMNS);
     }
 }

@@ -148,10 +148,10 @@ where
 /// Why a connection's step failed: the line to log, and the address it names (the peer's,
 /// or the client's its PROXY header gave), by which like lines are held back.
 pub struct Failed {
-    pub about: SocketAddr,
-    pub line: String,
+    about: SocketAddr,
+    line: String,
     /// What like lines are held back by, when not the line with the port left out.
-    held_back_by: Option<String>,
+    kind: Option<String>,
 }
 
 impl Failed {
@@ -159,7 +159,7 @@ impl Failed {
         Failed {
             about,
             line,
-            held_back_by: None,
+            kind: None,
         }
     }
 
@@ -174,7 +174,7 @@ impl Failed {
                 "connection from {who} closed: its address has {STEPS_PER_ADDRESS} connections \
                  in their {step} already"
             ),
-            held_back_by: Some(format!("{step}s full for {address}")),
+            kind: Some(format!("{step}s full for {address}")),
         }
     }
 
@@ -182,7 +182,7 @@ impl Failed {
     /// the port of the address it names left out, so that one address's connections count
     /// as one.
     fn kind(&self) -> String {
-        match &self.held_back_by {
+        match &self.kind {
             Some(kind) => kind.clone(),
             None => self
                 .line
@@ -196,7 +196,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_failures_line_is_held_back_by_its_line_without_the_port_or_by_its_full_address() {
+    fn a_failures_line_is_held_back_by_its_line_without_the_port_or_by_the_address_counted() {
         let peer: SocketAddr = "192.0.2.1:5000".parse().unwrap();
         let failed = Failed::new(
             peer,

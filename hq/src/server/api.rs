@@ -289,7 +289,8 @@ pub async fn registry(
         Ok(_) => return api_error(StatusCode::FORBIDDEN, "hubs only"),
         Err(r) => return *r,
     }
-    let token = async {
+    let state = &state;
+    let token = move || async move {
         match &state.pg {
             Some(pool) => fairpos_postgres::registry_token::token(pool)
                 .await
@@ -297,7 +298,7 @@ pub async fn registry(
             None => state.readers.read(registry::token).await,
         }
     };
-    let entries = || async {
+    let entries = move || async move {
         match &state.pg {
             Some(pool) => fairpos_postgres::registry::entries(pool)
                 .await

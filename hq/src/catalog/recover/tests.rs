@@ -149,7 +149,10 @@ fn a_copy_synced_since_the_restore_brings_the_lost_change_beside_the_new_ones() 
     let stale = catalog_bundle(&hq, "T01", &secret, &till_copy);
     let refused = recover(&hq, &stale, true).unwrap_err();
     assert!(refused.is_bad_input(), "{refused}");
-    assert!(refused.to_string().contains("sync the till"), "{refused}");
+    assert!(
+        refused.to_string().contains("sync it with headquarters"),
+        "{refused}"
+    );
 
     let mut synced = automerge::Automerge::load(&till_copy).unwrap();
     synced
@@ -163,7 +166,7 @@ fn a_copy_synced_since_the_restore_brings_the_lost_change_beside_the_new_ones() 
 }
 
 #[test]
-fn only_a_tills_signed_catalog_of_this_fair_is_taken() {
+fn only_an_enrolled_devices_signed_catalog_of_this_fair_is_taken() {
     let dir = tempfile::tempdir().unwrap();
     let secret = keys::new_secret();
     let (hq, till_copy) = restored_without_the_afternoon(dir.path(), &secret);
@@ -185,7 +188,7 @@ fn only_a_tills_signed_catalog_of_this_fair_is_taken() {
     let mut ledger = catalog_bundle(&hq, "T01", &secret, &till_copy);
     ledger.docs[0].key = format!("ledger/{}/T01/2026-11-22", hq.fair.id);
     ledger.sign(&secret);
-    refused(&ledger, "is not a till's catalog");
+    refused(&ledger, "is not a copy of the catalog");
     let mut edited = catalog_bundle(&hq, "T01", &secret, &till_copy);
     edited.docs[0] = BundleDoc::new(key(&hq), b"not a catalog");
     refused(&edited, "signature does not verify");

@@ -434,35 +434,27 @@ fn behind_a_balancer_each_client_has_its_own_share_of_tls_handshakes() {
     let tls = TlsHq::start(&["--proxy-protocol", "127.0.0.1"]);
     let server = &tls.server;
     let at = server.address();
-    // Connections from the balancer for `client`, saying nothing after the header.
-    let silent_for = |client: &str, n: u16| -> Vec<TcpStream> {
-        (0..n)
+    // `n` connections from the balancer, the `i`th for the client `header(i)` names, saying
+    // nothing after the header.
+    let silent = |n: u16, header: &dyn Fn(u16) -> String| -> Vec<TcpStream> {
+        (1..=n)
             .map(|i| {
                 let mut stream = connect_from("127.0.0.1", at);
-                let port = 40000 + i;
-                let header = format!("PROXY TCP4 {client} 127.0.0.1 {port} {}\r\n", at.port());
-                stream.write_all(header.as_bytes()).unwrap();
+                stream.write_all(header(i).as_bytes()).unwrap();
                 stream.set_nonblocking(true).unwrap();
                 stream
             })
             .collect()
     };
-    let other = silent_for("203.0.113.8", 5);
-    let flood = silent_for("203.0.113.7", 40);
+    let port = at.port();
+    let four = |client: &'static str| {
+        move |i: u16| format!("PROXY TCP4 {client} 127.0.0.1 {} {port}\r\n", 40000 + i)
+    };
+    let other = silent(5, &four("203.0.113.8"));
+    let flood = silent(40, &four("203.0.113.7"));
     // 40 clients of one IPv6 /64, each at an address of its own: one address as counted.
-    let sixes: Vec<TcpStream> = (1..=40u16)
-        .map(|i| {
-            let mut stream = connect_from("127.0.0.1", at);
-            let header = format!(
-                "PROXY TCP6 2001:db8:7::{i:x} ::1 {} {}\r\n",
-                41000 + i,
-                at.port()
-            );
-            stream.write_all(header.as_bytes()).unwrap();
-            stream.set_nonblocking(true).unwrap();
-            stream
-        })
-        .collect();
+    let six = |i: u16| format!("PROXY TCP6 2001:db8:7::{i:x} ::1 {} {port}\r\n", 41000 + i);
+    let sixes = silent(40, &six);
     let settled =
         within_10_s(|| (still_open(&flood) == 32 && still_open(&sixes) == 32).then_some(()));
     let open = (still_open(&flood), still_open(&sixes));

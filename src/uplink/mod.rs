@@ -328,6 +328,12 @@ pub fn status(till: &mut Till) -> Result<SyncStatus> {
     })
 }
 
+/// One sync pass, the till's data directory taken only while it runs, so the till can sell
+/// between passes.
+fn pass(dir: &Path, options: &SyncOptions) -> Result<SyncReport> {
+    Till::open(dir).and_then(|mut till| sync_once(&mut till, options))
+}
+
 /// Syncs again and again: every `interval` after a success, with doubling waits up to a
 /// minute after failures, and no sooner than headquarters asked in its answer
 /// (`Retry-After`, up to [`fairpos_sync::answer::LONGEST_WAIT_ASKED`]). Each pass takes
@@ -336,7 +342,7 @@ pub fn status(till: &mut Till) -> Result<SyncStatus> {
 pub fn watch(dir: &Path, options: &SyncOptions, interval: Duration) -> Result<()> {
     let mut backoff = interval;
     loop {
-        let outcome = Till::open(dir).and_then(|mut till| sync_once(&mut till, options));
+        let outcome = pass(dir, options);
         let wait = match outcome {
             Ok(r) => {
                 eprintln!(
@@ -387,7 +393,7 @@ pub fn sync_heeding_short_waits(
 ) -> Result<SyncReport> {
     let mut passes = 1;
     loop {
-        let outcome = Till::open(dir).and_then(|mut till| sync_once(&mut till, options));
+        let outcome = pass(dir, options);
         let wait = match &outcome {
             Err(e) if passes < ONE_SHOT_PASSES => e.retry_after(),
             _ => None,

@@ -114,7 +114,9 @@ pub fn apply(conn: &Connection, entries: &[DeviceEntry], tag: Option<&str>) -> R
                  revoked_at = CASE WHEN excluded.revoked_at IS NULL THEN NULL
                                    ELSE COALESCE(devices.revoked_at, excluded.revoked_at) END",
         )?;
+        let now = now_text();
         for e in entries {
+            let at = Some(now.as_str());
             upsert.execute(params![
                 e.device,
                 e.stall,
@@ -122,8 +124,8 @@ pub fn apply(conn: &Connection, entries: &[DeviceEntry], tag: Option<&str>) -> R
                 e.secret_hash,
                 e.public_key,
                 e.actor,
-                e.secret_hash.as_ref().map(|_| now_text()),
-                e.revoked.then(now_text)
+                at.filter(|_| e.secret_hash.is_some()),
+                at.filter(|_| e.revoked)
             ])?;
         }
     }
@@ -150,7 +152,8 @@ pub fn apply(conn: &Connection, entries: &[DeviceEntry], tag: Option<&str>) -> R
 /// devices are still as that registry left them.
 pub fn applied_tag(conn: &Connection) -> Result<Option<String>> {
     let (tag, applied) = (meta(conn, HUB_TAG_KEY)?, meta(conn, HUB_TAG_TOKEN_KEY)?);
-    Ok(tag.filter(|_| applied.is_some() && applied == token(conn).ok().flatten()))
+    let now = token(conn)?;
+    Ok(tag.filter(|_| applied.is_some() && applied == now))
 }
 
 #[cfg(test)]

@@ -330,7 +330,7 @@ fn held_ledgers(db: &Connection) -> Result<Vec<(String, String)>> {
 mod tests {
     use super::*;
 
-    fn refused(retry_after: Option<Duration>) -> DialerFailed<Refused> {
+    fn refused(retry_after: Duration) -> DialerFailed<Refused> {
         DialerFailed::PermanentFailure(Arc::new(Refused::NotNow {
             status: "503 Service Unavailable".into(),
             why: "busy".into(),
@@ -341,10 +341,9 @@ mod tests {
     #[test]
     fn a_link_refused_busy_is_dialled_again_when_asked_and_any_other_after_30_s() {
         let s = Duration::from_secs;
-        assert_eq!(relink_after(Some(&refused(Some(s(2))))), s(2));
-        assert_eq!(relink_after(Some(&refused(Some(s(600))))), s(600));
-        assert_eq!(relink_after(Some(&refused(Some(s(0))))), s(1));
-        assert_eq!(relink_after(Some(&refused(None))), RELINK);
+        assert_eq!(relink_after(Some(&refused(s(2)))), s(2));
+        assert_eq!(relink_after(Some(&refused(s(600)))), s(600));
+        assert_eq!(relink_after(Some(&refused(s(0)))), s(1));
         let never = DialerFailed::PermanentFailure(Arc::new(Refused::Never("bad".into())));
         assert_eq!(relink_after(Some(&never)), RELINK);
         assert_eq!(relink_after(Some(&DialerFailed::MaxRetriesReached)), RELINK);

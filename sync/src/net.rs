@@ -36,7 +36,8 @@ pub enum Refused {
     NotNow {
         status: String,
         why: String,
-        retry_after: Option<Duration>,
+        /// What `Retry-After` asked for (an answer without it is not this refusal).
+        retry_after: Duration,
     },
 }
 
@@ -44,7 +45,7 @@ impl Refused {
     /// How long headquarters asked to be left alone before the next dial (`Retry-After`).
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Refused::NotNow { retry_after, .. } => *retry_after,
+            Refused::NotNow { retry_after, .. } => Some(*retry_after),
             Refused::Never(_) => None,
         }
     }
@@ -154,7 +155,7 @@ pub async fn dial(
                 return Err(Error::Answered {
                     status: status.clone(),
                     why: why.clone(),
-                    retry_after: *retry_after,
+                    retry_after: Some(*retry_after),
                 });
             }
             return Err(Error::unreachable(&shown, refused));
@@ -282,7 +283,7 @@ fn refused(response: &tungstenite::http::Response<Option<Vec<u8>>>) -> Option<Re
             Some(Refused::NotNow {
                 status: status.to_string(),
                 why: why(),
-                retry_after: Some(retry_after),
+                retry_after,
             })
         }
         _ => None,

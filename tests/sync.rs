@@ -1107,7 +1107,8 @@ fn a_till_through_the_fair_hub_ends_up_at_hq_as_if_it_synced_directly(hq: Hq) {
 /// only when it changed: headquarters answers its tag `304 Not Modified` meanwhile, and a
 /// till added or revoked there (the registry's token drawn again) reaches the hub with the
 /// next whole answer. A hub restarted keeps its tag, and is answered `304`. Devices are
-/// revoked and added at headquarters, not at the hub.
+/// revoked and added at headquarters, not at the hub; one changed there by hand is put
+/// right by the next whole answer.
 #[test]
 fn a_hub_takes_the_registry_again_only_when_it_changed_on_sqlite() {
     a_hub_takes_the_registry_again_only_when_it_changed(Hq::demo());
@@ -1189,6 +1190,18 @@ fn a_hub_takes_the_registry_again_only_when_it_changed(hq: Hq) {
         answered("304") > not_modified + 1.0
     });
     assert_eq!(answered("200"), 4.0, "the registry it holds not sent again");
+    // T09 taken back by hand in the running hub's database: its tag no longer says what
+    // the hub holds, so the registry is taken whole again, and T09 is revoked once more.
+    let hub_db = rusqlite::Connection::open(hub.data().join("hq.db")).unwrap();
+    let changed = hub_db
+        .execute(
+            "UPDATE devices SET revoked_at = NULL WHERE device = 'T09'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    until("T09 revoked again at the hub", &revoked);
+    assert_eq!(answered("200"), 5.0);
     hub_server.stop();
     server.stop();
 }

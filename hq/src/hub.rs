@@ -181,17 +181,23 @@ pub async fn relay(
     let mut handles: HashMap<String, DocHandle> = HashMap::new();
     let mut refused_until: HashMap<String, Instant> = HashMap::new();
     let mut quiet = Quiet::default();
-    // The registry's tag as headquarters gave it with the registry applied last, kept with
-    // it: a hub restarted is not sent the registry it holds.
-    let held = db.lock().ok().map(|db| registry::applied_tag(&db));
-    let mut registry_tag = held.and_then(Result::ok).flatten();
     loop {
         if quiet.now() {
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
         // The registry, so that tills enrolled at headquarters can sync here: taken and
-        // applied only when it changed.
+        // applied only when it changed. Its tag is the one headquarters gave with the
+        // registry applied last, kept with it (a hub restarted is not sent the registry it
+        // holds), and read at each turn: once a device here changed otherwise (by hand),
+        // there is none, and the registry is taken whole again.
+        let registry_tag = match db.lock() {
+            Ok(db) => registry::applied_tag(&db).unwrap_or_else(|e| {
+                eprintln!("hub registry: {e}");
+                None
+            }),
+            Err(_) => None,
+        };
         let asked = client.registry_if_changed(&token, registry_tag.as_deref(), limit);
         match asked.await {
             Ok(Some((entries, tag))) => {
@@ -201,10 +207,10 @@ pub async fn relay(
                     let db = db.lock().map_err(|_| {
                         Error::Other("the hub's database: a thread panicked holding it".into())
                     })?;
-                    registry::apply(&db, &entries, tag.as_deref()).map(|()| tag)
+                    registry::apply(&db, &entries, tag.as_deref())
                 });
                 match applied.await.map_err(|e| Error::Other(e.to_string())) {
-                    Ok(Ok(tag)) => registry_tag = tag,
+                    Ok(Ok(())) => {}
                     Ok(Err(e)) | Err(e) => eprintln!("hub registry: {e}"),
                 }
             }

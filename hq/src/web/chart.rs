@@ -6,7 +6,7 @@
 
 use askama::Template;
 use fairpos_domain::payment::Method;
-use fairpos_projection::report::Report;
+use fairpos_projection::report::{day_and_hour, Report};
 
 use super::yuan;
 
@@ -211,14 +211,15 @@ pub fn payment_bars(r: &Report) -> Vec<Bar> {
 }
 
 /// The latest day's hours, from its first sale's hour to its last, an hour with no sale
-/// shown as nothing. Keys are `2026-11-22T10` (the fair's local time).
+/// shown as nothing: 24 bars at most. Keys are `2026-11-22T10` (the fair's local time);
+/// a key of another shape (from a forged sale's time) is left out.
 pub fn hours_of_last_day(r: &Report) -> Vec<Bar> {
     let parsed: Vec<(&str, u32, i64)> = r
         .rows
         .iter()
         .filter_map(|row| {
-            let (day, hour) = row.key.split_once('T')?;
-            Some((day, hour.parse().ok()?, row.net_fen))
+            let (day, hour) = day_and_hour(&row.key)?;
+            Some((day, hour, row.net_fen))
         })
         .collect();
     let Some(day) = parsed.iter().map(|p| p.0).max() else {
@@ -310,5 +311,33 @@ mod tests {
             hours.iter().map(|b| b.fen).collect::<Vec<_>>(),
             [100, 0, 0, 300]
         );
+    }
+
+    /// A forged sale's time makes a key of any shape: it is left out, and the chart stays
+    /// within a day's 24 hours (`0..=4294967295` would have been four billion bars).
+    #[test]
+    fn hours_of_another_shape_are_left_out() {
+        let r = Report {
+            by: Dimension::Hour,
+            rows: vec![
+                row("2026-11-22T09", 100),
+                row("9T00000000000", 1),
+                row("9T04294967295", 1),
+                row("2026-11-22T24", 1),
+                row("2026-11-22T+1", 1),
+                row("2026-11-22T10", 200),
+            ],
+            sales_fen: 304,
+            refunds_fen: 0,
+            net_fen: 304,
+        };
+        let hours = hours_of_last_day(&r);
+        let labels: Vec<_> = hours.iter().map(|b| b.label.as_str()).collect();
+        assert_eq!(labels, ["9时", "10时"]);
+        let only_forged = Report {
+            rows: vec![row("9T00000000000", 1), row("9T04294967295", 1)],
+            ..r
+        };
+        assert!(hours_of_last_day(&only_forged).is_empty());
     }
 }

@@ -257,13 +257,52 @@ pub fn assemble(by: Dimension, mut rows: Vec<ReportRow>) -> Report {
     }
 }
 
-/// `2026-11-22T10` -> `2026-11-22 10:00-11:00`.
+/// `2026-11-22T10` -> `2026-11-22 10:00-11:00`; a key not of that shape is shown as it is.
 fn hour_label(key: &str) -> String {
-    match key.split_once('T') {
-        Some((day, h)) => match h.parse::<u32>() {
-            Ok(h) => format!("{day} {h:02}:00-{:02}:00", h + 1),
-            Err(_) => key.to_string(),
-        },
+    match day_and_hour(key) {
+        Some((day, h)) => format!("{day} {h:02}:00-{:02}:00", h + 1),
         None => key.to_string(),
+    }
+}
+
+/// An hour's key, `2026-11-22T10`, as its day and hour (0 to 23); `None` for any other
+/// shape. The key is the start of a sale's time as the till wrote it, so a forged ledger's
+/// can be anything: `9T4294967295` is no hour.
+pub fn day_and_hour(key: &str) -> Option<(&str, u32)> {
+    let (day, hour) = key.split_once('T')?;
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let day_shaped = day.len() == 10
+        && day.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if !day_shaped || hour.len() != 2 || !digits(hour) {
+        return None;
+    }
+    let hour: u32 = hour.parse().ok()?;
+    (hour < 24).then_some((day, hour))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_hour_key_is_a_day_and_an_hour_of_it() {
+        assert_eq!(day_and_hour("2026-11-22T09"), Some(("2026-11-22", 9)));
+        assert_eq!(day_and_hour("2026-11-22T23"), Some(("2026-11-22", 23)));
+        for forged in [
+            "2026-11-22T24",
+            "9T04294967295",
+            "2026-11-22T9",
+            "2026-11-22T+1",
+            "2026/11/22T10",
+            "2026-11-22",
+            "",
+        ] {
+            assert_eq!(day_and_hour(forged), None, "{forged}");
+            assert_eq!(hour_label(forged), forged);
+        }
+        assert_eq!(hour_label("2026-11-22T23"), "2026-11-22 23:00-24:00");
     }
 }

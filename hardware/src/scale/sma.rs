@@ -36,6 +36,11 @@ pub fn parse(answer: &[u8]) -> Result<Reading, String> {
             body.len()
         ));
     }
+    // SMA's characters are ASCII; line noise or a wrong baud rate can bring any byte, and
+    // a character of several bytes would put the fields' boundaries inside it.
+    if !body.is_ascii() {
+        return Err("the answer is not ASCII text".into());
+    }
     let text = std::str::from_utf8(body).map_err(|_| "the answer is not text")?;
     let (status, motion) = (body[0], body[3]);
     let weight = &text[5..15];
@@ -109,6 +114,18 @@ mod tests {
         ));
         assert!(parse(b"\n?\r").is_err());
         assert!(parse(b"\n 1G  1.2kg\r").is_err());
+    }
+
+    /// 18 bytes that are text, but not ASCII: a field's boundary would fall inside `é`.
+    #[test]
+    fn an_answer_not_ascii_is_refused_not_sliced() {
+        let answer = "\nZ1G \u{e9}    1.234kg \r".as_bytes();
+        assert_eq!(answer.len(), 20);
+        assert_eq!(parse(answer).unwrap_err(), "the answer is not ASCII text");
+        assert_eq!(
+            parse(b"\n 1G \xff     1.250kg \r").unwrap_err(),
+            "the answer is not ASCII text"
+        );
     }
 
     #[test]

@@ -72,10 +72,11 @@ impl Product {
             Some(g) => parse_milli(text)
                 .map(|milli| (milli * g + 500) / 1000)
                 .ok_or_else(|| format!("{text:?} is not a number with at most 3 decimals")),
-            None => text
-                .trim()
-                .parse::<i64>()
-                .map_err(|_| format!("{text:?} is not a whole number")),
+            None => match text.trim().parse::<i64>() {
+                Ok(n) if n.abs() <= MAX_PIECES => Ok(n),
+                Ok(_) => Err(format!("{text:?} is more than 12 digits")),
+                Err(_) => Err(format!("{text:?} is not a whole number")),
+            },
         }
     }
 
@@ -119,6 +120,10 @@ impl Product {
         Ok(())
     }
 }
+
+/// The most pieces a count of stock may say: 12 digits, as the whole part of a weighed
+/// count ([`parse_milli`]), so that stock and what is sold of it add up far from overflow.
+const MAX_PIECES: i64 = 999_999_999_999;
 
 /// Parses a non-negative decimal with at most three places into thousandths.
 pub fn parse_milli(text: &str) -> Option<i64> {
@@ -233,6 +238,18 @@ mod tests {
         assert_eq!(milli_text(297_532), "297.532");
         assert_eq!(milli_text(-250), "-0.25");
         assert_eq!(milli_text(3000), "3");
+    }
+
+    #[test]
+    fn a_count_of_stock_has_12_digits_at_most() {
+        let mut p = crate::demo::products().unwrap().remove(0);
+        p.weighed = false;
+        assert_eq!(p.base_qty_from_units("999999999999"), Ok(999_999_999_999));
+        assert_eq!(p.base_qty_from_units("-12"), Ok(-12));
+        let e = p.base_qty_from_units("9223372036854775807").unwrap_err();
+        assert!(e.contains("more than 12 digits"), "{e}");
+        assert!(p.base_qty_from_units("-1000000000000").is_err());
+        assert!(p.base_qty_from_units("1.5").is_err());
     }
 
     #[test]

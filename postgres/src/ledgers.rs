@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use fairpos_sync::catalog::CatalogDoc;
 use fairpos_sync::ids::document_id;
-use fairpos_sync::ledger::{foreign_record, heads_held, heads_text};
+use fairpos_sync::ledger::{heads_held, heads_text, why_refused};
 use fairpos_sync::protocol::over_size;
 use fairpos_sync::samod::DocumentId;
 use fairpos_sync::samod_storage::{chunks_digest, load_chunks};
@@ -157,7 +157,7 @@ fn decode(
     }
     let records = ledger.records().map_err(|e| Error::Ledger(e.to_string()))?;
     let device = ledger.id().device.clone();
-    if let Some(why) = foreign_record(&key, &device, &records) {
+    if let Some(why) = why_refused(&key, &device, &records) {
         return Err(Error::Integrity(why));
     }
     Ok(Some(Decoded {

@@ -228,7 +228,7 @@ async fn stored_ledgers_projected_by_two_processes_at_once_count_each_record_onc
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_document_that_is_not_the_ledger_its_id_says_is_refused() {
+async fn a_document_that_is_not_the_ledger_its_id_says_or_holds_a_forged_record_is_refused() {
     let Some(server) = server() else { return };
     let (_, a, _) = two_processes(&server).await;
     let ledgers = fair(&mut Lcg(9), 3);
@@ -258,6 +258,24 @@ async fn a_document_that_is_not_the_ledger_its_id_says_is_refused() {
         .await;
     let err = project_document(&a, &id).await.unwrap_err();
     assert!(err.to_string().contains("claims device T2"), "{err}");
+    // A sale whose total no till writes (which wrapped the roll-up's sums).
+    let mut forged = ledgers[0].records.clone();
+    let sale = forged.iter_mut().find_map(|r| match r {
+        Record::Sale(s) => Some(s),
+        _ => None,
+    });
+    sale.expect("the ledger holds a sale").total_fen = i64::MAX;
+    let doc = ledger_doc(&ledgers[0], &forged);
+    PgStorage::new(a.clone())
+        .put(key(&id, "snapshot", "s"), doc.automerge().save())
+        .await;
+    let err = project_document(&a, &id).await.unwrap_err();
+    assert!(matches!(err, Error::Integrity(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("total_fen 9223372036854775807 is beyond what a till takes"),
+        "{err}"
+    );
     let held = common::rows_in(&a, "records").await;
     assert_eq!(held, 0, "nothing of a refused ledger is projected");
 }

@@ -24,15 +24,21 @@ use crate::{Error, Record, Result};
 const DOC_TYPE: &str = "fairpos-ledger";
 const DOC_VERSION: i64 = 1;
 
-/// Why the ledger `key` of `device` is refused when one of its `records` names another
-/// device (a till writes only its own ledgers), or `None` when each is `device`'s.
-pub fn foreign_record(key: &str, device: &str, records: &[Record]) -> Option<String> {
-    let r = records.iter().find(|r| r.header().device != device)?;
-    Some(format!(
-        "record {} in {key} claims device {}",
-        r.header().id,
-        r.header().device
-    ))
+/// Why headquarters refuses the ledger `key` of `device`, or `None`: when one of its
+/// `records` names another device (a till writes only its own ledgers), or names an amount
+/// or a quantity no till writes ([`crate::plausible`]).
+pub fn why_refused(key: &str, device: &str, records: &[Record]) -> Option<String> {
+    if let Some(r) = records.iter().find(|r| r.header().device != device) {
+        return Some(format!(
+            "record {} in {key} claims device {}",
+            r.header().id,
+            r.header().device
+        ));
+    }
+    records.iter().find_map(|r| {
+        let why = crate::plausible::implausible(r)?;
+        Some(format!("record {} in {key}: {why}", r.header().id))
+    })
 }
 
 /// Which ledger a document is: a fair, a device, a day.

@@ -24,6 +24,7 @@ pub mod ids;
 pub mod keys;
 pub mod ledger;
 pub mod net;
+pub mod plausible;
 pub mod protocol;
 pub mod record;
 pub mod samod_storage;

@@ -243,7 +243,7 @@ fn decode(conn: &Connection, key: &str, device: &str, doc: Automerge) -> Result<
         Ok(r) => r,
         Err(e) => return Ok(Decoded::Refused(e.to_string())),
     };
-    if let Some(why) = fairpos_sync::ledger::foreign_record(key, device, &records) {
+    if let Some(why) = fairpos_sync::ledger::why_refused(key, device, &records) {
         return Ok(Decoded::Refused(why));
     }
     Ok(Decoded::Ledger {

@@ -472,7 +472,7 @@ impl Held {
         added: usize,
         isolation: Isolation,
     ) -> Result<Outcome> {
-        if let Some(why) = fairpos_sync::ledger::foreign_record(&self.key, &self.device, records) {
+        if let Some(why) = fairpos_sync::ledger::why_refused(&self.key, &self.device, records) {
             self.refused = true;
             let device = self.device.clone();
             return refuse(conn, doc_id, &device, why);

@@ -207,6 +207,37 @@ fn a_change_by_another_actor_is_refused_on_the_change_path() {
     assert_eq!(backlog(&f.hq.conn).unwrap(), 0);
 }
 
+/// A cash movement of `i64::MAX` fen, on the change path and then in a ledger read whole:
+/// refused, nothing of it projected, where it wrapped the drawer's sums.
+#[test]
+fn an_amount_no_till_writes_is_refused() {
+    let actor = ActorId::random();
+    let mut f = Fixture::new(&actor);
+    f.cash_in();
+    f.store_snapshot("first");
+    let mut p = Projector::new();
+    p.project(&f.hq.conn, &f.doc_id).unwrap();
+    f.seq += 1;
+    let mut forged = cash_move(f.seq, f.seq);
+    if let Record::CashMove(m) = &mut forged {
+        m.amount_fen = i64::MAX;
+    }
+    let change = f.ledger.append(&forged, 0).unwrap();
+    f.store_change(&change);
+    let outcome = p.project(&f.hq.conn, &f.doc_id).unwrap();
+    let refused = |outcome: &Outcome| {
+        matches!(outcome, Outcome::Refused(why)
+            if why.contains("amount_fen 9223372036854775807 is beyond what a till takes"))
+    };
+    assert!(refused(&outcome), "{outcome:?}");
+    assert_eq!(f.projected(), 1);
+    // Read whole by a projector that starts afresh: refused the same.
+    let mut fresh = Projector::new();
+    let outcome = fresh.project(&f.hq.conn, &f.doc_id).unwrap();
+    assert!(refused(&outcome), "{outcome:?}");
+    assert_eq!(f.projected(), 1);
+}
+
 /// A pass over several ledgers runs without savepoints. A ledger failing in it (here one that
 /// reuses another day's sequence number) rolls the pass back, and the pass runs again with
 /// each ledger on its own: the other ledgers are projected, nothing of the failing one is; and

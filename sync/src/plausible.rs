@@ -1,0 +1,135 @@
+//! The amounts and quantities a till can write. Headquarters refuses a ledger holding a
+//! record beyond them, as it refuses one naming another till: no till writes such a record,
+//! and headquarters adds every amount and quantity it projects into 64-bit sums (a total of
+//! `i64::MAX` fen in one forged sale wrapped a stall's figures into negative billions, then
+//! broke every report that read them).
+
+use crate::record::{LineRecord, PaymentRecord, RefundLineRecord};
+use crate::Record;
+
+/// The largest amount of money a record may name, either way: 100 billion yuan, a hundred
+/// times the largest amount a till takes as input (`fairpos_domain::money`).
+pub const MAX_FEN: i64 = 10_000_000_000_000;
+
+/// The largest quantity a line may name, either way: a trillion pieces or grams, ten
+/// million times the most a till's cart takes on a line by count or by weight (100 000
+/// pieces, 1 000 kg), a hundred times what 100 000 packs of a scale's label could weigh.
+pub const MAX_QTY: i64 = 1_000_000_000_000;
+
+/// Why `record` is not one a till writes, or `None` when each of its amounts and quantities
+/// is within [`MAX_FEN`] and [`MAX_QTY`].
+pub fn implausible(record: &Record) -> Option<String> {
+    let mut fen: Vec<(&str, i64)> = Vec::new();
+    let mut qty: Vec<i64> = Vec::new();
+    match record {
+        Record::ShiftOpen(r) => fen.push(("float_fen", r.float_fen)),
+        Record::CashMove(r) => fen.push(("amount_fen", r.amount_fen)),
+        Record::Sale(r) => {
+            fen.extend([("total_fen", r.total_fen), ("change_fen", r.change_fen)]);
+            for LineRecord {
+                qty: q,
+                unit_price_fen,
+                amount_fen,
+                ..
+            } in &r.lines
+            {
+                fen.extend([
+                    ("a line's unit_price_fen", *unit_price_fen),
+                    ("a line's amount_fen", *amount_fen),
+                ]);
+                qty.push(*q);
+            }
+            for PaymentRecord {
+                amount_fen,
+                tendered_fen,
+                ..
+            } in &r.payments
+            {
+                fen.extend([
+                    ("a payment's amount_fen", *amount_fen),
+                    ("a payment's tendered_fen", *tendered_fen),
+                ]);
+            }
+        }
+        Record::Void(_) => {}
+        Record::Refund(r) => {
+            fen.push(("amount_fen", r.amount_fen));
+            for RefundLineRecord {
+                qty: q, amount_fen, ..
+            } in &r.lines
+            {
+                fen.push(("a line's amount_fen", *amount_fen));
+                qty.push(*q);
+            }
+        }
+        Record::ShiftClose(r) => fen.extend([
+            ("expected_fen", r.expected_fen),
+            ("counted_fen", r.counted_fen),
+            ("variance_fen", r.variance_fen),
+        ]),
+        // Its stock is checked where the catalog adds it to what is sold of it.
+        Record::ProductAdd(r) => fen.push(("price_fen", r.product.price_fen)),
+    }
+    if let Some((name, value)) = fen
+        .into_iter()
+        .find(|(_, v)| v.unsigned_abs() > MAX_FEN as u64)
+    {
+        return Some(format!(
+            "{name} {value} is beyond what a till takes ({MAX_FEN} fen)"
+        ));
+    }
+    let beyond = qty
+        .into_iter()
+        .find(|q| q.unsigned_abs() > MAX_QTY as u64)?;
+    Some(format!(
+        "a quantity of {beyond} is beyond what a till takes ({MAX_QTY})"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Header, SaleRecord};
+
+    fn sale(total_fen: i64, qty: i64) -> Record {
+        let json = format!(
+            r#"{{"kind":"sale","id":"s1","device":"T01","seq":2,"at":"2026-11-22T10:00:00+08:00",
+            "number":"T01-000001","sale_seq":1,"shift":"sh1","stall":"S01","seller":"V001",
+            "seller_name":"李","team":"A","unit":null,
+            "lines":[{{"line":1,"sku":"P1","name_zh":"茶","name_en":"Tea","category":"茶",
+              "unit":"盒","weighed":false,"qty":{qty},"unit_price_fen":100,"amount_fen":100,
+              "county_code":"430000","county_name":"某县","product_stall":"S01","supplier":"x",
+              "cert_no":null}}],
+            "payments":[{{"method":"cash","amount_fen":100,"tendered_fen":100}}],
+            "total_fen":{total_fen},"change_fen":0}}"#
+        );
+        Record::from_json(&json).unwrap()
+    }
+
+    #[test]
+    fn amounts_and_quantities_beyond_a_tills_are_named() {
+        assert_eq!(implausible(&sale(100, 1)), None);
+        assert_eq!(implausible(&sale(-MAX_FEN, MAX_QTY)), None);
+        let why = implausible(&sale(i64::MAX, 1)).unwrap();
+        assert!(
+            why.starts_with("total_fen 9223372036854775807 is beyond"),
+            "{why}"
+        );
+        let why = implausible(&sale(i64::MIN, 1)).unwrap();
+        assert!(why.starts_with("total_fen -9223372036854775808"), "{why}");
+        let why = implausible(&sale(100, MAX_QTY + 1)).unwrap();
+        assert!(why.starts_with("a quantity of 1000000000001"), "{why}");
+        let Record::Sale(SaleRecord { header, .. }) = sale(1, 1) else {
+            unreachable!()
+        };
+        let drawer = Record::CashMove(crate::record::CashMoveRecord {
+            header: Header { seq: 3, ..header },
+            shift: "sh1".into(),
+            amount_fen: -MAX_FEN - 1,
+            reason: "x".into(),
+        });
+        assert!(implausible(&drawer)
+            .unwrap()
+            .starts_with("amount_fen -10000000000001"));
+    }
+}

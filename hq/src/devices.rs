@@ -82,6 +82,10 @@ pub fn add_device(hq: &Hq, device: &str, stall: &str, hub: bool) -> Result<Strin
         params![device, stall, role],
     )?;
     let (code, hash) = new_code();
+    // The new code replaces every code of the device before it, used or not: a till's old
+    // code must not enrol the device again over its replacement.
+    hq.conn
+        .execute("DELETE FROM enroll_codes WHERE device = ?1", [device])?;
     hq.conn.execute(
         "INSERT INTO enroll_codes(code_hash, device, created_at) VALUES (?1, ?2, ?3)",
         params![hash, device, now_text()],
@@ -132,7 +136,8 @@ pub fn code_for_another(code_for: &str, enrolling: &str) -> Error {
 
 /// Uses `code` for the device writing with `actor`. A code works once; trying again with
 /// the same actor (a till whose first attempt never heard back) is allowed and issues a new
-/// secret. A till or hub enrolling again as device `again` is refused a code for another
+/// secret, while the device is still enrolled with that actor and not revoked (a revocation
+/// and a new code remove the device's codes; this holds for a database from before them). A till or hub enrolling again as device `again` is refused a code for another
 /// device, which stays unused. The device's public key is `signing_key` when it sent one
 /// (its own, checked by the caller), else the one its new secret derives.
 pub fn enroll(
@@ -156,19 +161,19 @@ pub fn enroll(
     let Some((device, used)) = row else {
         return Err(Error::input("unknown enrolment code"));
     };
-    if let Some(used) = used {
-        if used != actor {
-            return Err(Error::input("this enrolment code has been used"));
-        }
+    let (stall, role, enrolled_actor, revoked): (String, String, Option<String>, bool) = conn
+        .query_row(
+            "SELECT stall, role, actor, revoked_at IS NOT NULL FROM devices WHERE device = ?1",
+            [&device],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?;
+    let retry_of_this_enrolment = enrolled_actor.as_deref() == Some(actor) && !revoked;
+    if used.is_some_and(|used| used != actor || !retry_of_this_enrolment) {
+        return Err(Error::input("this enrolment code has been used"));
     }
     if let Some(enrolling) = again.filter(|enrolling| *enrolling != device) {
         return Err(code_for_another(&device, enrolling));
     }
-    let (stall, role): (String, String) = conn.query_row(
-        "SELECT stall, role FROM devices WHERE device = ?1",
-        [&device],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
     let secret = keys::new_secret();
     let public_key = signing_key.map_or_else(|| keys::public_key(&secret), str::to_string);
     conn.execute(
@@ -271,6 +276,8 @@ pub(crate) fn device_peer(
 
 /// Shuts a device out: its token stops working and its connections are closed.
 pub fn revoke(conn: &Connection, device: &str) -> Result<()> {
+    // Its codes first: a revoked device's old code must not enrol it again.
+    conn.execute("DELETE FROM enroll_codes WHERE device = ?1", [device])?;
     let n = conn.execute(
         "UPDATE devices SET revoked_at = ?2 WHERE device = ?1 AND revoked_at IS NULL",
         params![device, now_text()],

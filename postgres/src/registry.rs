@@ -184,6 +184,9 @@ pub async fn add_device(
         &[&device, &stall, &role],
     )
     .await?;
+    // The new code replaces every code of the device before it, used or not.
+    tx.execute("DELETE FROM enroll_codes WHERE device = $1", &[&device])
+        .await?;
     tx.execute(
         "INSERT INTO enroll_codes(code_hash, device) VALUES ($1, $2)",
         &[&code_hash, &device],
@@ -195,7 +198,8 @@ pub async fn add_device(
 
 /// Uses the code whose hash is `code_hash` for the device writing with `actor`, storing the
 /// hash and public key of its new secret. A code works once; the same actor may use it again
-/// (a till whose first attempt never heard back). A till or hub enrolling again as device
+/// (a till whose first attempt never heard back) while the device is enrolled with it and not
+/// revoked. A till or hub enrolling again as device
 /// `again` is refused a code for another device, which stays unused. Two processes taking one code
 /// at once take turns on its row.
 pub async fn enroll(
@@ -218,10 +222,8 @@ pub async fn enroll(
         return Ok(Enrolment::UnknownCode);
     };
     let device: String = code.get(0);
-    if code
-        .get::<_, Option<&str>>(1)
-        .is_some_and(|used| used != actor)
-    {
+    let used = code.get::<_, Option<&str>>(1);
+    if used.is_some_and(|used| used != actor) {
         return Ok(Enrolment::CodeUsed);
     }
     if let Some(enrolling) = again.filter(|enrolling| *enrolling != device) {
@@ -230,14 +232,19 @@ pub async fn enroll(
             enrolling: enrolling.to_string(),
         });
     }
-    let row = tx
-        .query_one(
+    // A retry (the code used) only of this enrolment: the device enrolled with this actor.
+    let Some(row) = tx
+        .query_opt(
             "UPDATE devices SET secret_hash = $2, public_key = $3, actor = $4,
                  enrolled_at = now(), revoked_at = NULL
-             WHERE device = $1 RETURNING stall, role",
-            &[&device, &secret_hash, &public_key, &actor],
+             WHERE device = $1 AND ($5 OR (actor = $4 AND revoked_at IS NULL))
+             RETURNING stall, role",
+            &[&device, &secret_hash, &public_key, &actor, &used.is_none()],
         )
-        .await?;
+        .await?
+    else {
+        return Ok(Enrolment::CodeUsed);
+    };
     tx.execute(
         "UPDATE enroll_codes SET used_at = now(), used_actor = $2 WHERE code_hash = $1",
         &[&code_hash, &actor],
@@ -308,9 +315,11 @@ pub async fn bundle_source(pool: &Pool, device: &str) -> Result<Option<(String, 
 
 /// Shuts `device` out; `false` when there is no such device not yet revoked.
 pub async fn revoke(pool: &Pool, device: &str) -> Result<bool> {
+    // Its codes with it: a revoked device's old code must not enrol it again.
     let n = crate::execute(
         pool,
-        "UPDATE devices SET revoked_at = now() WHERE device = $1 AND revoked_at IS NULL",
+        "WITH codes AS (DELETE FROM enroll_codes WHERE device = $1)
+         UPDATE devices SET revoked_at = now() WHERE device = $1 AND revoked_at IS NULL",
         &[&device],
     )
     .await?;

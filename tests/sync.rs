@@ -316,7 +316,8 @@ fn wrong_secrets_and_revoked_tills_are_refused_on_postgres() {
 fn wrong_secrets_and_revoked_tills_are_refused(hq: Hq) {
     let server = hq.serve();
     let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
-    let other = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));
+    let other_code = hq.add_device("T02", "S02");
+    let other = Till::enrolled(&server.url, &other_code);
     sell_some(&till, "V003", 2);
 
     // A code works once.
@@ -350,14 +351,80 @@ fn wrong_secrets_and_revoked_tills_are_refused(hq: Hq) {
     assert!(err.contains("headquarters refused"), "{err}");
     assert!(hq.events().contains("authentication failed"));
     assert!(hq.sales().is_empty());
+    // Anyone may send any token: a refusal is logged once a minute for each device named,
+    // and a token naming none by a device code's shape as "(no device)", whatever it says.
+    let api = Api::new(&server.url);
+    let refusals = |who: &str| {
+        let events = hq.events();
+        let of = format!(" {who} ");
+        events
+            .lines()
+            .filter(|l| l.contains(&of) && l.contains("authentication failed"))
+            .count()
+    };
+    let before = refusals("T01");
+    assert!(before >= 1);
+    for _ in 0..5 {
+        assert_eq!(api.get("/api/v1/docs?token=T01.f00d", None).0, 401);
+    }
+    for forged in ["%0Aforged%20line.x", "x%1B%5B2J.y"] {
+        let path = format!("/api/v1/docs?token={forged}");
+        assert_eq!(api.get(&path, None).0, 401);
+    }
+    assert_eq!(refusals("T01"), before, "{}", hq.events());
+    assert_eq!(refusals("(no device)"), 1, "{}", hq.events());
+    assert!(!hq.events().contains("forged"), "{}", hq.events());
 
     // A revoked till is shut out.
     sell_some(&other, "V004", 1);
+    other.synced();
+    let actor: String = other
+        .db()
+        .query_row("SELECT value FROM meta WHERE key = 'actor'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let enrol_with_old_code = || {
+        let body = serde_json::json!({"code": other_code, "actor": actor});
+        api.post("/api/v1/enroll", None, &body)
+    };
+    // Until then its code may be tried again by its actor (a first answer lost), which
+    // gives it another secret: the till enrols again with it to take one, and syncs.
+    assert_eq!(enrol_with_old_code().0, 200);
+    assert!(!other.sync(&[]).status.success(), "its secret was replaced");
+    other.ok(&[
+        "enroll",
+        "--again",
+        "--hq",
+        &server.url,
+        "--code",
+        &other_code,
+        "--lead-pin",
+        common::PIN,
+    ]);
     other.synced();
     hq.ok(&["hq", "revoke-device", "T02"]);
     let out = other.sync(&[]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("refused"));
+    // Its old code, tried again by its actor, does not undo the revocation.
+    let (status, answer) = enrol_with_old_code();
+    assert_eq!(status, 403, "{answer}");
+    assert_eq!(answer["error"], "unknown enrolment code");
+    assert!(!other.sync(&[]).status.success(), "T02 is still revoked");
+    // A replacement for T02 enrols with a new code; the old till's code takes nothing
+    // from it (before, it gave the old till a new secret in its place).
+    let replacement_code = hq.add_device("T02", "S02");
+    let replacement = Till::enrolled(&server.url, &replacement_code);
+    assert_eq!(enrol_with_old_code().0, 403);
+    // Its credentials still hold: the documents' list is organizers' (403), not refused
+    // for bad credentials (401). (It cannot sync: T02's ledger is the old till's.)
+    let docs = format!("/api/v1/docs?token=T02.{}", replacement.secret());
+    let (status, answer) = api.get(&docs, None);
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (403, Some("organizers only"))
+    );
 }
 
 #[test]

@@ -32,6 +32,7 @@ pub mod leaderboard;
 pub mod limits;
 pub mod metrics;
 pub mod project;
+pub mod quiet_log;
 pub mod readers;
 pub mod reconcile;
 pub mod registry;

@@ -61,6 +61,12 @@ impl QuietLog {
         }
     }
 
+    /// `line` to write now (saying how many like it were held back), or `None` when one of
+    /// its kind was written lately: for a caller that writes it elsewhere too.
+    pub fn admit(&self, kind: String, line: String) -> Option<String> {
+        self.line(kind, line, Instant::now())
+    }
+
     /// The line to write for `line` of the kind `kind` at `now`, if any.
     fn line(&self, kind: String, line: String, now: Instant) -> Option<String> {
         let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());

@@ -80,6 +80,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The registry as hubs are answered it, made again only when its token changed.
     pub registry: Arc<crate::registry::answer::Made>,
+    /// Refused tokens, logged as sync events once a minute for each device named.
+    pub refusals: Arc<crate::quiet_log::QuietLog>,
 }
 
 impl AppState {

@@ -9,7 +9,7 @@
 //! excepted, whose connections are its clients'): one more from it is closed at once, so
 //! that a client opening connections and saying nothing cannot hold every step's place
 //! while the tills of a fair wait for theirs. Steps that fail are
-//! logged at most once a minute for each address and reason ([`super::quiet_log`]), so a
+//! logged at most once a minute for each address and reason ([`crate::quiet_log`]), so a
 //! port scan or a misconfigured balancer does not write a line per connection (those held
 //! back are counted in a line once the minute is over).
 
@@ -23,9 +23,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 
-use super::quiet_log::QuietLog;
 use super::tally::Tally;
 use crate::metrics::Metrics;
+use crate::quiet_log::QuietLog;
 
 /// How long a client may take over its step (a handshake, a header).
 const STEP_LIMIT: Duration = Duration::from_secs(10);

@@ -26,7 +26,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::proxy::Trusted;
-use super::quiet_log::QuietLog;
+use crate::quiet_log::QuietLog;
 use crate::state::Https;
 
 /// How a request's client and scheme are found.

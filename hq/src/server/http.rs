@@ -44,7 +44,7 @@ use tower::ServiceExt as _;
 
 use super::last_read::Reading;
 use super::per_address::{AddressCap, Placed};
-use super::quiet_log::QuietLog;
+use crate::quiet_log::QuietLog;
 
 /// How long a stop waits for the connections open to finish.
 pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);

@@ -25,7 +25,6 @@ pub mod policy;
 pub mod postgres;
 pub mod priority;
 pub mod proxy;
-pub mod quiet_log;
 pub mod scrape;
 mod service_manager;
 pub mod sync_slots;
@@ -49,6 +48,7 @@ use self::policy::Policy;
 use self::postgres::SamodStorage;
 use crate::checkpoints::{self, Checkpointer};
 use crate::known_browser::BrowserKey;
+use crate::quiet_log::QuietLog;
 use crate::state::AppState;
 use crate::{catalog, connect, devices, hub, meta, Error, Hq, Result, Role};
 
@@ -324,6 +324,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         disk,
         metrics: metrics.clone(),
         registry: Arc::default(),
+        refusals: QuietLog::told_when_due(),
     };
     crate::throttle::Throttle::keep_swept(state.throttle.clone());
     state.keep_sessions_swept();

@@ -27,9 +27,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::Semaphore;
 
 use super::proxy::Trusted;
-use super::quiet_log::QuietLog;
 use super::tally::{Tallied, Tally};
 use crate::metrics::Metrics;
+use crate::quiet_log::QuietLog;
 
 /// The default of `--max-connections-per-address`.
 pub const DEFAULT_MOST: u32 = 1024;

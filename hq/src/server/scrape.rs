@@ -17,8 +17,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use super::quiet_log::QuietLog;
 use crate::metrics::{Now, PoolStatus, UNMATCHED};
+use crate::quiet_log::QuietLog;
 use crate::state::AppState;
 use crate::throttle::Attempt;
 use crate::{Error, Result};

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-use super::quiet_log::QuietLog;
+use crate::quiet_log::QuietLog;
 
 /// The sync sockets open to this process, by peer.
 pub struct SyncSlots {

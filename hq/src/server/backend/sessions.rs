@@ -55,16 +55,20 @@ impl AppState {
         Ok(peer.ok_or_else(|| REFUSED.to_string()))
     }
 
-    /// As [`AppState::peer_of`], a refusal logged as a sync event of the token's holder.
+    /// As [`AppState::peer_of`], a refusal logged as a sync event of the token's holder: once
+    /// a minute for each (anyone may send any token, and each event is a write), the holder
+    /// named only by a device code's shape (a token's text is the sender's to choose).
     pub async fn authenticate_token(
         &self,
         token: String,
     ) -> Result<std::result::Result<Peer, String>> {
-        let who = token.split('.').next().unwrap_or("?").to_string();
+        let who = refused_as(&token);
         let checked = self.peer_of(token).await?;
         if let Err(why) = &checked {
-            self.log_event(&who, "refused", &format!("authentication failed: {why}"))
-                .await;
+            let line = format!("authentication failed: {why}");
+            if let Some(line) = self.refusals.admit(who.clone(), line) {
+                self.log_event(&who, "refused", &line).await;
+            }
         }
         Ok(checked)
     }
@@ -190,6 +194,38 @@ impl AppState {
             idle_s: seconds(self.sessions.idle),
             absolute_s: seconds(self.sessions.absolute),
             stale_s: seconds((self.sessions.idle / 4).min(chrono::Duration::minutes(1))),
+        }
+    }
+}
+
+/// Who a refused `token` is logged as: the device it names when that has a device code's
+/// shape, `org` for a dashboard session's, else `(no device)`.
+fn refused_as(token: &str) -> String {
+    let named = token.split('.').next().unwrap_or_default();
+    if named == "org" || fairpos_domain::DeviceCode::parse(named).is_ok() {
+        named.to_string()
+    } else {
+        "(no device)".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refused_as;
+
+    #[test]
+    fn a_refused_token_is_logged_by_a_device_codes_shape_only() {
+        assert_eq!(refused_as("T01.f00d"), "T01");
+        assert_eq!(refused_as("org.abc"), "org");
+        assert_eq!(refused_as("H1.x"), "H1");
+        for sent in [
+            "",
+            "t01.x",
+            "T01\n forged line.x",
+            &"A".repeat(400_000),
+            "\u{1b}[2J",
+        ] {
+            assert_eq!(refused_as(sent), "(no device)", "{sent:?}");
         }
     }
 }

@@ -17,6 +17,46 @@ use common::morning::{t01_morning, t02_morning};
 use common::Till;
 use serde_json::Value;
 
+/// `/screen/events` opened with `token` over a plain connection, read up to its first
+/// event (figures, or the comment that none are published yet).
+fn open_events(url: &str, token: &str) -> BufReader<std::net::TcpStream> {
+    let address = url.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        conn,
+        "GET /screen/events?token={token} HTTP/1.1\r\nHost: {address}\r\n\r\n"
+    )
+    .unwrap();
+    let mut reader = BufReader::new(conn);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+    while !(line.starts_with("event:") || line.starts_with(':')) {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "no event came");
+    }
+    reader
+}
+
+/// Whether the chunked event stream on `reader` ends (its last, empty chunk) within
+/// `seconds`; keep-alive comments and events may come before.
+fn ends_within(reader: &mut BufReader<std::net::TcpStream>, seconds: u64) -> bool {
+    let limit = std::time::Duration::from_secs(seconds);
+    let start = std::time::Instant::now();
+    reader.get_ref().set_read_timeout(Some(limit)).unwrap();
+    let mut line = String::new();
+    while start.elapsed() < limit {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) => return true,
+            Ok(_) if line == "0\r\n" => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
 /// Sells `n` tea boxes (128.00 each) on `till`, paid in cash.
 fn sell_tea(till: &Till, n: usize) {
     for _ in 0..n {
@@ -177,9 +217,14 @@ fn the_big_screen_follows_sales_as_they_sync_and_its_token_opens_nothing_else(hq
     );
     assert_eq!(done["charts"], 5, "{done}");
 
-    // Revoked, the link shows nothing more.
+    // Revoked, the link shows nothing more, and a screen open on it stops: its stream ends.
+    let mut open = open_events(&server.url, &token);
     let id = link["id"].as_str().unwrap();
     hq.ok(&["hq", "screen-link", "--revoke", id]);
+    assert!(
+        ends_within(&mut open, 20),
+        "the revoked screen's stream went on"
+    );
     assert_eq!(api.get(&format!("/screen?token={token}"), None).0, 401);
     assert_eq!(
         api.get(&format!("/screen/events?token={token}"), None).0,

@@ -43,7 +43,7 @@ pub fn routes() -> Router<AppState> {
         .route("/screen/screen.js", get(script))
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 pub(crate) struct Access {
     token: Option<String>,
 }
@@ -129,30 +129,56 @@ async fn events(
         return refused();
     }
     let watching = state.screen_watchers.enter();
-    Sse::new(stream(
-        state.screen.clone(),
-        state.stopping.clone(),
-        watching,
-    ))
-    .keep_alive(KeepAlive::default())
-    .into_response()
+    let (screen, stopping) = (state.screen.clone(), state.stopping.clone());
+    let still_allowed = move || {
+        let (state, headers, access) = (state.clone(), headers.clone(), access.clone());
+        async move { may_watch(&state, &headers, &access).await }
+    };
+    Sse::new(stream(screen, stopping, watching, still_allowed))
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
+/// How often an open screen's token (or organizer's session) is looked at again: a screen
+/// whose token was revoked, or whose session ended, stops within this.
+const RECHECK: Duration = Duration::from_secs(5);
+
 /// What is published, as events: the latest at once, then each change, until the server
-/// stops (so a graceful shutdown does not wait on open screens). The screen counts among
-/// those `watching` until its stream is dropped.
-fn stream(
+/// stops (so a graceful shutdown does not wait on open screens) or the screen may no longer
+/// watch (`still_allowed`, asked every [`RECHECK`] at most, published or not). The screen
+/// counts among those `watching` until its stream is dropped.
+fn stream<F, Fut>(
     screen: watch::Receiver<Option<Arc<Published>>>,
     stopping: watch::Receiver<bool>,
     watching: crate::state::Watching,
-) -> impl Stream<Item = Result<Event, Infallible>> {
+    still_allowed: F,
+) -> impl Stream<Item = Result<Event, Infallible>>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let checked = tokio::time::Instant::now();
     futures::stream::unfold(
-        (screen, stopping, true, watching),
-        |(mut screen, mut stopping, first, watching)| async move {
-            if !first {
-                tokio::select! {
-                    changed = screen.changed() => changed.ok()?,
+        (screen, stopping, true, watching, still_allowed, checked),
+        |(mut screen, mut stopping, first, watching, still_allowed, mut checked)| async move {
+            while !first {
+                let due = checked + RECHECK;
+                let published = tokio::select! {
+                    changed = screen.changed() => {
+                        changed.ok()?;
+                        true
+                    }
                     _ = stopping.wait_for(|s| *s) => return None,
+                    _ = tokio::time::sleep_until(due) => false,
+                };
+                if tokio::time::Instant::now() >= due {
+                    if !still_allowed().await {
+                        return None;
+                    }
+                    checked = tokio::time::Instant::now();
+                }
+                if published {
+                    break;
                 }
             }
             if *stopping.borrow() {
@@ -167,7 +193,8 @@ fn stream(
                     .data(p.json.clone()),
                 None => Event::default().comment("no figures yet"),
             };
-            Some((Ok(event), (screen, stopping, false, watching)))
+            let next = (screen, stopping, false, watching, still_allowed, checked);
+            Some((Ok(event), next))
         },
     )
 }

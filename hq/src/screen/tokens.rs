@@ -73,7 +73,8 @@ pub fn valid(conn: &Connection, token: &str) -> Result<bool> {
     Ok(matches!(revoked, Some(None)))
 }
 
-/// Revokes the token whose id is `id`: the screens showing it stop updating.
+/// Revokes the token whose id is `id`: the screens showing it stop updating, their streams
+/// ended within five seconds (`screen::RECHECK`).
 pub fn revoke(conn: &Connection, id: &str) -> Result<()> {
     let n = conn.execute(
         "UPDATE screen_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",

@@ -91,3 +91,67 @@ fn ended_sessions_are_swept_and_written_down_once(hq: &Hq, servers: Vec<Server>)
         server.stop();
     }
 }
+
+/// An organizer's sync socket (an automerge-repo client reads every document through it)
+/// is closed once its session ends, here by a change of the account's password: the token
+/// is checked again while the socket is open, not only when it opens.
+#[test]
+fn an_organizers_sync_socket_is_closed_once_its_session_ends() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let hq = Hq::demo();
+    let server = Server::start(hq.data(), &[]);
+    let token = Api::new(&server.url)
+        .token_of("organizer", PASSWORD)
+        .unwrap();
+    let url = format!(
+        "{}/sync?token={token}",
+        server.url.replace("http://", "ws://")
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (mut socket, _) = runtime
+        .block_on(tokio_tungstenite::connect_async(url.as_str()))
+        .unwrap();
+    // Open, and answering, while the session holds.
+    let answered = runtime.block_on(async {
+        socket
+            .send(Message::Ping(b"there".to_vec().into()))
+            .await
+            .unwrap();
+        let until = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match tokio::time::timeout_at(until, socket.next()).await {
+                Ok(Some(Ok(Message::Pong(p)))) if &p[..] == b"there" => return true,
+                Ok(Some(Ok(_))) => continue,
+                _ => return false,
+            }
+        }
+    });
+    assert!(answered, "the organizer's sync socket is open");
+    hq.ok(&[
+        "hq",
+        "user",
+        "passwd",
+        "organizer",
+        "--password",
+        "another-organizer-password-42",
+    ]);
+    let started = Instant::now();
+    let closed = runtime.block_on(async {
+        let until = tokio::time::Instant::now() + Duration::from_secs(40);
+        loop {
+            match tokio::time::timeout_at(until, socket.next()).await {
+                Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return true,
+                Ok(Some(Ok(_))) => continue,
+                Err(_) => return false,
+            }
+        }
+    });
+    assert!(closed, "the socket outlived its session by 40 s");
+    // Closed by the check (every 10 s), not by its idle limit (a minute at least).
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}

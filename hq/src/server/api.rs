@@ -38,7 +38,7 @@ fn failed(e: Error) -> Response {
     crate::web::failed_with(&e, body)
 }
 
-fn bearer(headers: &HeaderMap, query: &HashMap<String, String>) -> Option<String> {
+pub(super) fn bearer(headers: &HeaderMap, query: &HashMap<String, String>) -> Option<String> {
     headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())

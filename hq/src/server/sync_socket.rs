@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
@@ -26,7 +26,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Error as WsError;
 
-use super::api::authenticate;
+use super::api::{authenticate, bearer};
 use super::http::write_timed_out;
 use super::last_read::LastRead;
 use super::sync_slots::{SyncSlot, SyncSlots};
@@ -61,6 +61,11 @@ pub async fn sync_socket(
         Ok(p) => p,
         Err(r) => return *r,
     };
+    // An organizer's session may end while its socket is open: looked at again.
+    let session = match &peer {
+        Peer::Person { .. } => bearer(&headers, &query),
+        _ => None,
+    };
     let acceptor = state.acceptor.clone();
     let max = state.max_sync_message;
     ws.max_message_size(max)
@@ -72,6 +77,7 @@ pub async fn sync_socket(
                 slot,
                 last_read,
                 runtime: sockets.runtime,
+                session,
             };
             let transport = watched_transport(socket, peer.clone(), link, state)
                 .with_expected_peer_id(PeerId::from(peer.peer_id()));
@@ -89,6 +95,30 @@ struct Link {
     last_read: LastRead,
     /// Where its writer runs.
     runtime: tokio::runtime::Handle,
+    /// An organizer's token, whose session ending closes the socket ([`watch_session`]).
+    session: Option<String>,
+}
+
+/// How often the session an organizer's sync socket was opened with is looked at again:
+/// once it ended (logged out, expired, the account removed or its password changed), the
+/// socket is closed within this.
+const SESSION_RECHECK: Duration = Duration::from_secs(10);
+
+/// Closes the sync socket of `peer` (its writer stopped, which ends its reading) once the
+/// session of `token` no longer holds; ends by itself once the socket is gone.
+async fn watch_session(state: AppState, peer: Peer, token: String, halves: Weak<Halves>) {
+    loop {
+        tokio::time::sleep(SESSION_RECHECK).await;
+        let Some(halves) = halves.upgrade() else {
+            return;
+        };
+        // A database that cannot say now is asked again later.
+        if let Ok(Err(why)) = state.peer_of(token.clone()).await {
+            eprintln!("{}: sync connection closed: {why}", peer.name());
+            halves.stop.notify_one();
+            return;
+        }
+    }
 }
 
 /// What the reading half tells the writing half, and the other way round.
@@ -133,6 +163,11 @@ fn watched_transport(socket: WebSocket, peer: Peer, link: Link, state: AppState)
         writing,
     };
     link.runtime.spawn(write_and_ping(writer));
+    if let Some(token) = link.session {
+        let watched = Arc::downgrade(&halves);
+        let session = watch_session(state.clone(), peer.clone(), token, watched);
+        link.runtime.spawn(session);
+    }
     let heard = Heard {
         idle: state.sync_idle,
         last_read: link.last_read,

@@ -161,24 +161,26 @@ where
     futures::stream::unfold(
         (screen, stopping, true, watching, still_allowed, checked),
         |(mut screen, mut stopping, first, watching, still_allowed, mut checked)| async move {
-            while !first {
-                let due = checked + RECHECK;
-                let published = tokio::select! {
-                    changed = screen.changed() => {
-                        changed.ok()?;
-                        true
+            if !first {
+                loop {
+                    let due = checked + RECHECK;
+                    let published = tokio::select! {
+                        changed = screen.changed() => {
+                            changed.ok()?;
+                            true
+                        }
+                        _ = stopping.wait_for(|s| *s) => return None,
+                        _ = tokio::time::sleep_until(due) => false,
+                    };
+                    if tokio::time::Instant::now() >= due {
+                        if !still_allowed().await {
+                            return None;
+                        }
+                        checked = tokio::time::Instant::now();
                     }
-                    _ = stopping.wait_for(|s| *s) => return None,
-                    _ = tokio::time::sleep_until(due) => false,
-                };
-                if tokio::time::Instant::now() >= due {
-                    if !still_allowed().await {
-                        return None;
+                    if published {
+                        break;
                     }
-                    checked = tokio::time::Instant::now();
-                }
-                if published {
-                    break;
                 }
             }
             if *stopping.borrow() {

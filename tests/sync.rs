@@ -412,19 +412,23 @@ fn wrong_secrets_and_revoked_tills_are_refused(hq: Hq) {
     assert_eq!(status, 403, "{answer}");
     assert_eq!(answer["error"], "unknown enrolment code");
     assert!(!other.sync(&[]).status.success(), "T02 is still revoked");
-    // A replacement for T02 enrols with a new code; the old till's code takes nothing
-    // from it (before, it gave the old till a new secret in its place).
-    let replacement_code = hq.add_device("T02", "S02");
-    let replacement = Till::enrolled(&server.url, &replacement_code);
-    assert_eq!(enrol_with_old_code().0, 403);
-    // Its credentials still hold: the documents' list is organizers' (403), not refused
-    // for bad credentials (401). (It cannot sync: T02's ledger is the old till's.)
-    let docs = format!("/api/v1/docs?token=T02.{}", replacement.secret());
-    let (status, answer) = api.get(&docs, None);
-    assert_eq!(
-        (status, answer["error"].as_str()),
-        (403, Some("organizers only"))
+    // A new code for T02. A new till may not take it: T02's ledgers are held, and its
+    // numbers would start again at 1 (its records refused as T02's, and T02 found
+    // complete). The till that wrote them takes it with `enroll --again`, and syncs on;
+    // its old code takes nothing from it.
+    let new_code = hq.add_device("T02", "S02");
+    let enrol = ["enroll", "--hq", &server.url, "--code", &new_code];
+    let pin = ["--lead-pin", common::PIN];
+    Till::empty().fails(
+        &[&enrol[..], &pin].concat(),
+        1,
+        "T02 has ledgers at headquarters already",
     );
+    other.ok(&[&enrol[..1], &["--again"], &enrol[1..], &pin].concat());
+    common::sell_more(&other, "V004", 1);
+    other.synced();
+    assert_eq!(enrol_with_old_code().0, 403);
+    other.synced();
 }
 
 #[test]

@@ -134,6 +134,16 @@ pub fn code_for_another(code_for: &str, enrolling: &str) -> Error {
     ))
 }
 
+/// Why a new till may not enrol as `device`, whose ledgers headquarters holds: its sale
+/// numbers would start again at 1, and its records, taken for the old till's numbers, would
+/// be refused (and reconciliation, finding the old till's numbers, would call it complete).
+pub fn ledgers_held(device: &str) -> Error {
+    Error::input(format!(
+        "{device} has ledgers at headquarters already: a new till takes another device code \
+         (hq add-device); the till that wrote them enrols with `enroll --again`"
+    ))
+}
+
 /// Uses `code` for the device writing with `actor`. A code works once; trying again with
 /// the same actor (a till whose first attempt never heard back) is allowed and issues a new
 /// secret, while the device is still enrolled with that actor and not revoked (a revocation
@@ -168,11 +178,22 @@ pub fn enroll(
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )?;
     let retry_of_this_enrolment = enrolled_actor.as_deref() == Some(actor) && !revoked;
-    if used.is_some_and(|used| used != actor || !retry_of_this_enrolment) {
+    if used
+        .as_deref()
+        .is_some_and(|used| used != actor || !retry_of_this_enrolment)
+    {
         return Err(Error::input("this enrolment code has been used"));
     }
     if let Some(enrolling) = again.filter(|enrolling| *enrolling != device) {
         return Err(code_for_another(&device, enrolling));
+    }
+    let has_ledgers: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM hq_docs WHERE device = ?1)",
+        [&device],
+        |r| r.get(0),
+    )?;
+    if again.is_none() && used.is_none() && has_ledgers {
+        return Err(ledgers_held(&device));
     }
     let secret = keys::new_secret();
     let public_key = signing_key.map_or_else(|| keys::public_key(&secret), str::to_string);

@@ -1,8 +1,7 @@
-//! What headquarters knows of its devices and their documents, in PostgreSQL, shared by
-//! every `hq serve` process: enrolled devices and one-time enrolment codes (hashes only, as
-//! SQLite's), the ledger documents tills announce and how far each is projected (what a
-//! till's confirmation reads), and sync events. The tables and columns are SQLite's
-//! (`hq/src/instance.rs`); times are `timestamptz` here.
+//! What headquarters knows of its devices and their documents, in PostgreSQL, shared by every
+//! `hq serve` process: enrolled devices and one-time enrolment codes (hashes only, as
+//! SQLite's), the ledger documents tills announce and how far each is projected (what a till's
+//! confirmation reads), and sync events. SQLite's tables (`hq/src/instance.rs`), timestamptz.
 //!
 //! Each function is one statement or one transaction, so several processes may call any of
 //! them at once: an enrolment code is taken under a row lock, announcements of one device
@@ -137,6 +136,7 @@ pub enum Enrolment {
     },
     UnknownCode,
     CodeUsed,
+    LedgersHeld(String), // a new till (not enrolling again) for a device whose ledgers are held
     /// The code is for device `code_for`, and the device enrolling again is `enrolling`.
     OtherDevice {
         code_for: String,
@@ -199,9 +199,9 @@ pub async fn add_device(
 /// Uses the code whose hash is `code_hash` for the device writing with `actor`, storing the
 /// hash and public key of its new secret. A code works once; the same actor may use it again
 /// (a till whose first attempt never heard back) while the device is enrolled with it and not
-/// revoked. A till or hub enrolling again as device
-/// `again` is refused a code for another device, which stays unused. Two processes taking one code
-/// at once take turns on its row.
+/// revoked. A till or hub enrolling again as device `again` is refused a code for another
+/// device, which stays unused; a new one, a device whose ledgers are held. Two processes
+/// taking one code at once take turns on its row.
 pub async fn enroll(
     pool: &Pool,
     code_hash: &str,
@@ -231,6 +231,11 @@ pub async fn enroll(
             code_for: device,
             enrolling: enrolling.to_string(),
         });
+    }
+    const HELD: &str = "SELECT EXISTS(SELECT 1 FROM hq_docs WHERE device = $1)";
+    let fresh = again.is_none() && used.is_none();
+    if fresh && tx.query_one(HELD, &[&device]).await?.get::<_, bool>(0) {
+        return Ok(Enrolment::LedgersHeld(device));
     }
     // A retry (the code used) only of this enrolment: the device enrolled with this actor.
     let Some(row) = tx

@@ -71,6 +71,7 @@ impl AppState {
             } => (device, stall, role),
             Enrolment::UnknownCode => return Err(Error::input("unknown enrolment code")),
             Enrolment::CodeUsed => return Err(Error::input("this enrolment code has been used")),
+            Enrolment::LedgersHeld(device) => return Err(devices::ledgers_held(&device)),
             Enrolment::OtherDevice {
                 code_for,
                 enrolling,

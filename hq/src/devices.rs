@@ -69,9 +69,7 @@ pub fn add_device(hq: &Hq, device: &str, stall: &str, hub: bool) -> Result<Strin
         )
         .optional()?;
     if let Some(None) = enrolled {
-        return Err(Error::input(format!(
-            "{device} is enrolled already; revoke it first to replace it"
-        )));
+        return Err(enrolled_already(device));
     }
     let role = if hub { "hub" } else { "till" };
     hq.conn.execute(
@@ -91,6 +89,14 @@ pub fn add_device(hq: &Hq, device: &str, stall: &str, hub: bool) -> Result<Strin
         params![hash, device, now_text()],
     )?;
     Ok(code)
+}
+
+/// Why `device`, enrolled and not revoked, is not given a new code.
+pub fn enrolled_already(device: &str) -> Error {
+    Error::input(format!(
+        "{device} is enrolled already; revoke it first to enrol it again (a new till takes \
+         another device code)"
+    ))
 }
 
 /// A new one-time enrolment code as it is shown (`ABCD-EFGH-JKMN`) and the hash kept of it.

@@ -211,9 +211,7 @@ pub fn add_device(url: &str, device: &str, stall: &str, hub: bool) -> Result<Str
         Ok(registry::add_device(&pool, device, stall, role, &hash).await?)
     })?;
     if !added {
-        return Err(Error::input(format!(
-            "{device} is enrolled already; revoke it first to replace it"
-        )));
+        return Err(crate::devices::enrolled_already(device));
     }
     Ok(code)
 }

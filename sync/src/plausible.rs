@@ -16,28 +16,33 @@ pub const MAX_FEN: i64 = 10_000_000_000_000;
 /// pieces, 1 000 kg), a hundred times what 100 000 packs of a scale's label could weigh.
 pub const MAX_QTY: i64 = 1_000_000_000_000;
 
-/// Why `record` is not one a till writes, or `None` when each of its amounts and quantities
-/// is within [`MAX_FEN`] and [`MAX_QTY`].
+/// Why `record` is not one a till writes, or `None` when its time starts with a day and an
+/// hour ([`starts_with_day_and_hour`]) and each of its amounts and quantities is within
+/// [`MAX_FEN`] and [`MAX_QTY`].
 pub fn implausible(record: &Record) -> Option<String> {
-    let mut fen: Vec<(&str, i64)> = Vec::new();
-    let mut qty: Vec<i64> = Vec::new();
+    let at = &record.header().at;
+    if !starts_with_day_and_hour(at) {
+        return Some(format!(
+            "its time {at:?} does not start with a day and an hour"
+        ));
+    }
+    let mut check = Check::default();
     match record {
-        Record::ShiftOpen(r) => fen.push(("float_fen", r.float_fen)),
-        Record::CashMove(r) => fen.push(("amount_fen", r.amount_fen)),
+        Record::ShiftOpen(r) => check.fen("float_fen", r.float_fen),
+        Record::CashMove(r) => check.fen("amount_fen", r.amount_fen),
         Record::Sale(r) => {
-            fen.extend([("total_fen", r.total_fen), ("change_fen", r.change_fen)]);
+            check.fen("total_fen", r.total_fen);
+            check.fen("change_fen", r.change_fen);
             for LineRecord {
-                qty: q,
+                qty,
                 unit_price_fen,
                 amount_fen,
                 ..
             } in &r.lines
             {
-                fen.extend([
-                    ("a line's unit_price_fen", *unit_price_fen),
-                    ("a line's amount_fen", *amount_fen),
-                ]);
-                qty.push(*q);
+                check.fen("a line's unit_price_fen", *unit_price_fen);
+                check.fen("a line's amount_fen", *amount_fen);
+                check.qty(*qty);
             }
             for PaymentRecord {
                 amount_fen,
@@ -45,45 +50,69 @@ pub fn implausible(record: &Record) -> Option<String> {
                 ..
             } in &r.payments
             {
-                fen.extend([
-                    ("a payment's amount_fen", *amount_fen),
-                    ("a payment's tendered_fen", *tendered_fen),
-                ]);
+                check.fen("a payment's amount_fen", *amount_fen);
+                check.fen("a payment's tendered_fen", *tendered_fen);
             }
         }
         Record::Void(_) => {}
         Record::Refund(r) => {
-            fen.push(("amount_fen", r.amount_fen));
+            check.fen("amount_fen", r.amount_fen);
             for RefundLineRecord {
-                qty: q, amount_fen, ..
+                qty, amount_fen, ..
             } in &r.lines
             {
-                fen.push(("a line's amount_fen", *amount_fen));
-                qty.push(*q);
+                check.fen("a line's amount_fen", *amount_fen);
+                check.qty(*qty);
             }
         }
-        Record::ShiftClose(r) => fen.extend([
-            ("expected_fen", r.expected_fen),
-            ("counted_fen", r.counted_fen),
-            ("variance_fen", r.variance_fen),
-        ]),
+        Record::ShiftClose(r) => {
+            check.fen("expected_fen", r.expected_fen);
+            check.fen("counted_fen", r.counted_fen);
+            check.fen("variance_fen", r.variance_fen);
+        }
         // Its stock is checked where the catalog adds it to what is sold of it.
-        Record::ProductAdd(r) => fen.push(("price_fen", r.product.price_fen)),
+        Record::ProductAdd(r) => check.fen("price_fen", r.product.price_fen),
     }
-    if let Some((name, value)) = fen
-        .into_iter()
-        .find(|(_, v)| v.unsigned_abs() > MAX_FEN as u64)
-    {
-        return Some(format!(
-            "{name} {value} is beyond what a till takes ({MAX_FEN} fen)"
-        ));
+    check.why
+}
+
+/// Whether `at` starts as a till writes a time, `2026-11-22T10` (a day, and an hour from 00
+/// to 23): what reports key an hour by, and the hourly chart draws (a forged
+/// `9T04294967295` made it draw four billion bars).
+pub fn starts_with_day_and_hour(at: &str) -> bool {
+    let Some(head) = at.as_bytes().get(..13) else {
+        return false;
+    };
+    let shaped = head.iter().enumerate().all(|(i, b)| match i {
+        4 | 7 => *b == b'-',
+        10 => *b == b'T',
+        _ => b.is_ascii_digit(),
+    });
+    shaped && (head[11] - b'0') * 10 + (head[12] - b'0') < 24
+}
+
+/// The first amount or quantity found beyond a till's, told.
+#[derive(Default)]
+struct Check {
+    why: Option<String>,
+}
+
+impl Check {
+    fn fen(&mut self, name: &str, value: i64) {
+        if self.why.is_none() && value.unsigned_abs() > MAX_FEN as u64 {
+            self.why = Some(format!(
+                "{name} {value} is beyond what a till takes ({MAX_FEN} fen)"
+            ));
+        }
     }
-    let beyond = qty
-        .into_iter()
-        .find(|q| q.unsigned_abs() > MAX_QTY as u64)?;
-    Some(format!(
-        "a quantity of {beyond} is beyond what a till takes ({MAX_QTY})"
-    ))
+
+    fn qty(&mut self, value: i64) {
+        if self.why.is_none() && value.unsigned_abs() > MAX_QTY as u64 {
+            self.why = Some(format!(
+                "a quantity of {value} is beyond what a till takes ({MAX_QTY})"
+            ));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -131,5 +160,30 @@ mod tests {
         assert!(implausible(&drawer)
             .unwrap()
             .starts_with("amount_fen -10000000000001"));
+    }
+
+    #[test]
+    fn a_time_starts_with_a_day_and_an_hour() {
+        assert!(starts_with_day_and_hour("2026-11-22T10:00:00+08:00"));
+        assert!(starts_with_day_and_hour("2026-11-22T23"));
+        for forged in [
+            "9T04294967295",
+            "2026-11-22T24:00:00+08:00",
+            "2026-11-22 10:00:00",
+            "2026-11-2\u{e9}T10:00",
+            "2026-11-22T1",
+            "",
+        ] {
+            assert!(!starts_with_day_and_hour(forged), "{forged:?}");
+        }
+        let Record::Sale(mut sale) = sale(100, 1) else {
+            unreachable!()
+        };
+        sale.header.at = "9T04294967295".into();
+        let why = implausible(&Record::Sale(sale)).unwrap();
+        assert!(
+            why.contains("does not start with a day and an hour"),
+            "{why}"
+        );
     }
 }

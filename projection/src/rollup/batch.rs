@@ -196,7 +196,12 @@ impl Batch {
     pub fn count(&mut self, sale: &CountedSale<'_>, prior: &Prior) {
         let (void_shift, back_n, back) = (&prior.void_shift, prior.refunds_n, prior.refunds_fen);
         let live = i64::from(void_shift.is_none());
-        let hour = sale.at.get(..13).unwrap_or(&sale.at);
+        // The first 13 characters, as SQL's SUBSTR(at, 1, 13) counts them (the scan's).
+        let hour = sale
+            .at
+            .char_indices()
+            .nth(13)
+            .map_or(&*sale.at, |(end, _)| &sale.at[..end]);
         let unit = sale.unit_tax_id.as_deref().unwrap_or("individual");
         for (dim, key, label, detail) in [
             ("unit", unit, sale.unit_name.as_deref(), None),

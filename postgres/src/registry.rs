@@ -3,10 +3,9 @@
 //! SQLite's), the ledger documents tills announce and how far each is projected (what a till's
 //! confirmation reads), and sync events. SQLite's tables (`hq/src/instance.rs`), timestamptz.
 //!
-//! Each function is one statement or one transaction, so several processes may call any of
-//! them at once: an enrolment code is taken under a row lock, announcements of one device
-//! take turns (its document limit holds), a refusal is logged once, and the heads stored for
-//! a ledger never go back to an older state when two processes project it at once.
+//! Each function is one statement or one transaction, so processes may call any at once: an
+//! enrolment code is taken under a row lock, one device's announcements take turns (its limit
+//! holds), a refusal is logged once, and a ledger's stored heads never go back to older ones.
 
 use deadpool_postgres::GenericClient;
 
@@ -232,9 +231,8 @@ pub async fn enroll(
             enrolling: enrolling.to_string(),
         });
     }
-    const HELD: &str = "SELECT EXISTS(SELECT 1 FROM hq_docs WHERE device = $1)";
-    let fresh = again.is_none() && used.is_none();
-    if fresh && tx.query_one(HELD, &[&device]).await?.get::<_, bool>(0) {
+    let held = "SELECT EXISTS(SELECT 1 FROM hq_docs WHERE device = $1)";
+    if again.is_none() && used.is_none() && tx.query_one(held, &[&device]).await?.get(0) {
         return Ok(Enrolment::LedgersHeld(device));
     }
     // A retry (the code used) only of this enrolment: the device enrolled with this actor.

@@ -363,6 +363,48 @@ fn a_hub_enrolled_after_the_backup_enrols_again_and_relays_what_it_holds() {
     server.stop();
 }
 
+/// A hub that runs on while headquarters is restored from a backup taken before the hub
+/// relayed a till's first sale: the restored headquarters lacks the ledger's announcement,
+/// and the till, confirmed by the hub, does not sync again. The hub announces every ledger
+/// it holds again on its new link, and the sales reach headquarters without a restart.
+#[test]
+fn a_running_hub_announces_again_to_a_restored_headquarters() {
+    let hq = Hq::demo();
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("before-the-relay.db");
+    let server = hq.serve();
+    let url = server.url.clone();
+    let till = Till::enrolled(&url, &hq.add_device("T01", "S01"));
+    let hub = Hq {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    hub.ok(&["hq", "enroll", "--hq", &url, "--code", &hq.add_hub("H1")]);
+    let hub_server = Server::start(hub.data(), &["--upstream", &url]);
+    hq.ok(&["hq", "backup", backup.to_str().unwrap()]);
+    sell_some(&till, "V003", 3);
+    till.synced_with(&hub_server.url);
+    let reach = |n: usize, what: &str| {
+        let since = std::time::Instant::now();
+        while hq.sales().len() < n {
+            assert!(
+                since.elapsed() < std::time::Duration::from_secs(40),
+                "{what}"
+            );
+            common::hq::pause(200);
+        }
+    };
+    reach(3, "the hub never relayed");
+
+    server.stop();
+    hq.ok(&["hq", "restore", backup.to_str().unwrap()]);
+    assert_eq!(hq.sales().len(), 0);
+    let server = Server::start(hq.data(), &["--listen", url.trim_start_matches("http://")]);
+    reach(3, "the running hub never announced its ledger again");
+    assert_eq!(sorted(hq.sales()), expected(&[("T01", &till)]));
+    hub_server.stop();
+    server.stop();
+}
+
 /// `hq restore` holds the data directory's lock (`hq.lock`) alone, from its first look at
 /// the database to the copy's rename, and every other command holds it shared while it runs:
 /// a command started during a restore is refused in one line instead of opening the

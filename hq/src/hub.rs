@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -175,7 +176,13 @@ pub async fn relay(
             return;
         }
     };
-    tokio::spawn(keep_dialling(repo.clone(), client.clone(), token.clone()));
+    // How many times the link to headquarters was made: each new link (headquarters
+    // restarted, perhaps restored from a backup that lacks announcements made since)
+    // announces every ledger held here again.
+    let links = Arc::new(AtomicU64::new(0));
+    let dialling = keep_dialling(repo.clone(), client.clone(), token.clone(), links.clone());
+    tokio::spawn(dialling);
+    let mut links_announced = 0;
     let limit = Duration::from_secs(5);
     let mut announced: HashSet<String> = HashSet::new();
     let mut handles: HashMap<String, DocHandle> = HashMap::new();
@@ -220,6 +227,11 @@ pub async fn relay(
                     continue;
                 }
             }
+        }
+        let made = links.load(Ordering::Relaxed);
+        if made != links_announced {
+            announced.clear();
+            links_announced = made;
         }
         let docs = db.lock().ok().and_then(|db| held_ledgers(&db).ok());
         let docs = docs.unwrap_or_default();
@@ -270,8 +282,8 @@ pub async fn relay(
 /// Keeps the sync socket to headquarters open: samod redials a lost connection with
 /// backoff; when it gives up (a certificate that does not verify, headquarters refusing the
 /// hub or too busy for it), the reason is printed and it dials again [`RELINK`] later, or
-/// as much later as headquarters asked.
-async fn keep_dialling(repo: Repo, client: HqClient, token: String) {
+/// as much later as headquarters asked. Counts in `links` each link made.
+async fn keep_dialling(repo: Repo, client: HqClient, token: String, links: Arc<AtomicU64>) {
     let backoff = BackoffConfig {
         initial_delay: Duration::from_millis(200),
         max_delay: Duration::from_secs(10),
@@ -286,14 +298,19 @@ async fn keep_dialling(repo: Repo, client: HqClient, token: String) {
                         Some(e)
                     }
                     Ok(_) => {
-                        // Connected; wait for the dialer to give up for good, then ask why.
+                        // Connected (and again after each reconnection); wait for the dialer
+                        // to give up for good, then ask why.
+                        links.fetch_add(1, Ordering::Relaxed);
                         let mut events = dialer.events();
                         while let Some(event) = events.next().await {
-                            if matches!(
-                                event,
-                                DialerEvent::MaxRetriesReached | DialerEvent::PermanentFailure
-                            ) {
-                                break;
+                            match event {
+                                DialerEvent::Connected { .. } => {
+                                    links.fetch_add(1, Ordering::Relaxed);
+                                }
+                                DialerEvent::MaxRetriesReached | DialerEvent::PermanentFailure => {
+                                    break
+                                }
+                                _ => {}
                             }
                         }
                         let why = dialer.established().await.err();

@@ -153,9 +153,11 @@ pub fn ledgers_held(device: &str) -> Error {
 /// Uses `code` for the device writing with `actor`. A code works once; trying again with
 /// the same actor (a till whose first attempt never heard back) is allowed and issues a new
 /// secret, while the device is still enrolled with that actor and not revoked (a revocation
-/// and a new code remove the device's codes; this holds for a database from before them). A till or hub enrolling again as device `again` is refused a code for another
-/// device, which stays unused. The device's public key is `signing_key` when it sent one
-/// (its own, checked by the caller), else the one its new secret derives.
+/// and a new code remove the device's codes; this holds for a database from before them).
+/// A till or hub enrolling again as device `again` is refused a code for another device,
+/// which stays unused; a new till, a device whose ledgers are held ([`ledgers_held`]). The
+/// device's public key is `signing_key` when it sent one (its own, checked by the caller),
+/// else the one its new secret derives.
 pub fn enroll(
     conn: &Connection,
     code: &str,

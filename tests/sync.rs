@@ -371,8 +371,16 @@ fn wrong_secrets_and_revoked_tills_are_refused(hq: Hq) {
         let path = format!("/api/v1/docs?token={forged}");
         assert_eq!(api.get(&path, None).0, 401);
     }
+    // Device codes made up, one after another: one event for them all, naming the first.
+    for made_up in ["T77", "T78", "Z9"] {
+        let path = format!("/api/v1/docs?token={made_up}.f00d");
+        assert_eq!(api.get(&path, None).0, 401);
+    }
     assert_eq!(refusals("T01"), before, "{}", hq.events());
     assert_eq!(refusals("(no device)"), 1, "{}", hq.events());
+    assert_eq!(refusals("T77"), 1, "{}", hq.events());
+    let unknown = hq.events().matches("no device headquarters knows").count();
+    assert_eq!(unknown, 1, "{}", hq.events());
     assert!(!hq.events().contains("forged"), "{}", hq.events());
 
     // A revoked till is shut out.

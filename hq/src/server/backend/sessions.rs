@@ -55,9 +55,11 @@ impl AppState {
         Ok(peer.ok_or_else(|| REFUSED.to_string()))
     }
 
-    /// As [`AppState::peer_of`], a refusal logged as a sync event of the token's holder: once
-    /// a minute for each (anyone may send any token, and each event is a write), the holder
-    /// named only by a device code's shape (a token's text is the sender's to choose).
+    /// As [`AppState::peer_of`], a refusal logged as a sync event of the token's holder, named
+    /// by a device code's shape only (a token's text is the sender's to choose), else as
+    /// `(no device)`. Anyone may send any token, and each event is a write: an event a minute
+    /// for each device headquarters knows, and one a minute between all it does not (made-up
+    /// codes, one after another, or a till a restore forgot).
     pub async fn authenticate_token(
         &self,
         token: String,
@@ -65,12 +67,31 @@ impl AppState {
         let who = refused_as(&token);
         let checked = self.peer_of(token).await?;
         if let Err(why) = &checked {
-            let line = format!("authentication failed: {why}");
-            if let Some(line) = self.refusals.admit(who.clone(), line) {
+            let mut kind = who.clone();
+            let mut line = format!("authentication failed: {why}");
+            if who != "org" && who != NO_DEVICE && !self.knows_device(&who).await {
+                kind = "(unknown device)".to_string();
+                line.push_str(" (no device headquarters knows)");
+            }
+            if let Some(line) = self.refusals.admit(kind, line) {
                 self.log_event(&who, "refused", &line).await;
             }
         }
         Ok(checked)
+    }
+
+    /// Whether `device` is one headquarters added (enrolled, revoked or not yet enrolled);
+    /// `false` when the database cannot say.
+    async fn knows_device(&self, device: &str) -> bool {
+        let device = device.to_string();
+        let Some(pool) = &self.pg else {
+            let known = self.readers.read(move |db| {
+                let sql = "SELECT EXISTS(SELECT 1 FROM devices WHERE device = ?1)";
+                Ok(db.query_row(sql, [&device], |r| r.get(0))?)
+            });
+            return known.await.unwrap_or(false);
+        };
+        matches!(registry::credentials(pool, &device).await, Ok(Some(_)))
     }
 
     /// Checks `password` for the account `name` (Argon2 on a blocking thread; an unknown
@@ -198,14 +219,17 @@ impl AppState {
     }
 }
 
+/// What a refused token naming no device by a device code's shape is logged as.
+const NO_DEVICE: &str = "(no device)";
+
 /// Who a refused `token` is logged as: the device it names when that has a device code's
-/// shape, `org` for a dashboard session's, else `(no device)`.
+/// shape, `org` for a dashboard session's, else [`NO_DEVICE`].
 fn refused_as(token: &str) -> String {
     let named = token.split('.').next().unwrap_or_default();
     if named == "org" || fairpos_domain::DeviceCode::parse(named).is_ok() {
         named.to_string()
     } else {
-        "(no device)".to_string()
+        NO_DEVICE.to_string()
     }
 }
 

@@ -97,10 +97,44 @@ fn ended_sessions_are_swept_and_written_down_once(hq: &Hq, servers: Vec<Server>)
 /// is checked again while the socket is open, not only when it opens.
 #[test]
 fn an_organizers_sync_socket_is_closed_once_its_session_ends() {
-    use futures::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
     let hq = Hq::demo();
     let server = Server::start(hq.data(), &[]);
+    let (runtime, mut socket) = organizer_socket(&server);
+    hq.ok(&[
+        "hq",
+        "user",
+        "passwd",
+        "organizer",
+        "--password",
+        "another-organizer-password-42",
+    ]);
+    let started = Instant::now();
+    let closed = closed_within(&runtime, &mut socket, 40);
+    assert!(closed, "the socket outlived its session by 40 s");
+    // Closed by the check (every 10 s), not by its idle limit (a minute at least).
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(30), "{took:?}");
+}
+
+/// The socket's checks do not count as the session's use: a session unused for its idle
+/// time (15 s here) ends with its socket open, and the socket is closed.
+#[test]
+fn an_organizers_open_sync_socket_does_not_keep_an_idle_session_alive() {
+    let hq = Hq::demo();
+    let server = Server::start(hq.data(), &["--session-idle", "15s"]);
+    let (runtime, mut socket) = organizer_socket(&server);
+    let closed = closed_within(&runtime, &mut socket, 45);
+    assert!(closed, "the idle session's socket stayed open");
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A sync socket opened with an organizer's login at `server`, checked open (it answers a
+/// ping), with the runtime it runs on.
+fn organizer_socket(server: &Server) -> (tokio::runtime::Runtime, Socket) {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
     let token = Api::new(&server.url)
         .token_of("organizer", PASSWORD)
         .unwrap();
@@ -112,7 +146,6 @@ fn an_organizers_sync_socket_is_closed_once_its_session_ends() {
     let (mut socket, _) = runtime
         .block_on(tokio_tungstenite::connect_async(url.as_str()))
         .unwrap();
-    // Open, and answering, while the session holds.
     let answered = runtime.block_on(async {
         socket
             .send(Message::Ping(b"there".to_vec().into()))
@@ -128,17 +161,15 @@ fn an_organizers_sync_socket_is_closed_once_its_session_ends() {
         }
     });
     assert!(answered, "the organizer's sync socket is open");
-    hq.ok(&[
-        "hq",
-        "user",
-        "passwd",
-        "organizer",
-        "--password",
-        "another-organizer-password-42",
-    ]);
-    let started = Instant::now();
-    let closed = runtime.block_on(async {
-        let until = tokio::time::Instant::now() + Duration::from_secs(40);
+    (runtime, socket)
+}
+
+/// Whether headquarters closes `socket` within `seconds` (read on, its pings answered).
+fn closed_within(runtime: &tokio::runtime::Runtime, socket: &mut Socket, seconds: u64) -> bool {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    runtime.block_on(async {
+        let until = tokio::time::Instant::now() + Duration::from_secs(seconds);
         loop {
             match tokio::time::timeout_at(until, socket.next()).await {
                 Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return true,
@@ -146,12 +177,5 @@ fn an_organizers_sync_socket_is_closed_once_its_session_ends() {
                 Err(_) => return false,
             }
         }
-    });
-    assert!(closed, "the socket outlived its session by 40 s");
-    // Closed by the check (every 10 s), not by its idle limit (a minute at least).
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "{:?}",
-        started.elapsed()
-    );
+    })
 }

@@ -183,12 +183,14 @@ pub async fn open_session(pool: &Pool, token_hash: &str, peer: &str, account: &s
     Ok(())
 }
 
-/// The peer, account name, role and scope of a live session, its use recorded; a session
-/// that has expired, or whose account is gone, is refused, and left to [`sweep_sessions`].
+/// The peer, account name, role and scope of a live session, its use recorded when
+/// `record_use` (an open screen or socket looking again is no use); a session that has
+/// expired, or whose account is gone, is refused, and left to [`sweep_sessions`].
 pub async fn live_session(
     pool: &Pool,
     token_hash: &str,
     lifetimes: Lifetimes,
+    record_use: bool,
 ) -> Result<Option<(String, String, String, Option<String>)>> {
     let client = pool.get().await?;
     let statement = client
@@ -219,7 +221,7 @@ pub async fn live_session(
     let (Some(role), true) = (role, row.get::<_, bool>(4)) else {
         return Ok(None);
     };
-    if row.get::<_, bool>(5) {
+    if record_use && row.get::<_, bool>(5) {
         client
             .execute(
                 "UPDATE sessions SET last_seen = now() WHERE token_hash = $1",

@@ -52,7 +52,9 @@ async fn ended_sessions_swept_at_once_are_written_down_once_each() {
 
     // Refused before any sweep, and left for the sweep.
     assert_eq!(
-        live_session(&pool, "hash00", LIFETIMES).await.unwrap(),
+        live_session(&pool, "hash00", LIFETIMES, true)
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(common::rows_in(&pool, "sessions").await, 25);
@@ -90,10 +92,32 @@ async fn ended_sessions_swept_at_once_are_written_down_once_each() {
         written,
         [lead1("12h after its login", 12), lead1("unused for 1h", 12)]
     );
-    assert!(live_session(&pool, "hash24", LIFETIMES)
+    // Looked at without its use recorded (an open screen asking again), a session stays
+    // as idle as it was; with it, its use is recorded.
+    let idle = "UPDATE sessions SET last_seen = now() - interval '30 minutes'
+                WHERE token_hash = 'hash24'";
+    client.execute(idle, &[]).await.unwrap();
+    let idle_for = || async {
+        let row = client
+            .query_one(
+                "SELECT extract(epoch FROM now() - last_seen)::float8 FROM sessions
+                 WHERE token_hash = 'hash24'",
+                &[],
+            )
+            .await
+            .unwrap();
+        row.get::<_, f64>(0)
+    };
+    assert!(live_session(&pool, "hash24", LIFETIMES, false)
         .await
         .unwrap()
         .is_some());
+    assert!(idle_for().await > 29.0 * 60.0);
+    assert!(live_session(&pool, "hash24", LIFETIMES, true)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(idle_for().await < 60.0);
     assert_eq!(
         sweep_sessions(&pool, LIFETIMES, "session ended", WHY)
             .await

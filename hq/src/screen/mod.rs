@@ -59,6 +59,18 @@ async fn may_watch(state: &AppState, headers: &HeaderMap, access: &Access) -> bo
     state.screen_token_valid(token).await.unwrap_or(false)
 }
 
+/// Whether an open screen may watch on: its token not revoked, or its organizer's session
+/// not ended (looked up without recording a use, which would keep an idle session alive). A
+/// database that cannot say now is asked again later.
+async fn still_may_watch(state: &AppState, headers: &HeaderMap, access: &Access) -> bool {
+    let checked = match (&access.token, crate::web::session_token(headers)) {
+        (Some(token), _) => state.screen_token_valid(token.clone()).await,
+        (None, Some(session)) => state.still_holds(session).await,
+        (None, None) => Ok(false),
+    };
+    checked.unwrap_or(true)
+}
+
 fn refused() -> Response {
     (
         StatusCode::UNAUTHORIZED,
@@ -132,7 +144,7 @@ async fn events(
     let (screen, stopping) = (state.screen.clone(), state.stopping.clone());
     let still_allowed = move || {
         let (state, headers, access) = (state.clone(), headers.clone(), access.clone());
-        async move { may_watch(&state, &headers, &access).await }
+        async move { still_may_watch(&state, &headers, &access).await }
     };
     Sse::new(stream(screen, stopping, watching, still_allowed))
         .keep_alive(KeepAlive::default())

@@ -113,8 +113,8 @@ async fn watch_session(state: AppState, peer: Peer, token: String, halves: Weak<
             return;
         };
         // A database that cannot say now is asked again later.
-        if let Ok(Err(why)) = state.peer_of(token.clone()).await {
-            eprintln!("{}: sync connection closed: {why}", peer.name());
+        if let Ok(false) = state.still_holds(token.clone()).await {
+            eprintln!("{}: sync connection closed: its session ended", peer.name());
             halves.stop.notify_one();
             return;
         }

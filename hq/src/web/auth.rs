@@ -50,14 +50,18 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
 /// The account behind a request, by cookie or bearer token: checked on the writer's
 /// connection on a blocking thread (not on the async workers, which the sync sockets need).
 pub(crate) async fn viewer(state: &AppState, headers: &HeaderMap) -> Option<Account> {
-    let token = cookie_token(headers).or_else(|| {
+    account_of(state, session_token(headers)?).await
+}
+
+/// The dashboard session's token a request carries: its cookie, or a bearer token.
+pub(crate) fn session_token(headers: &HeaderMap) -> Option<String> {
+    cookie_token(headers).or_else(|| {
         headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::to_string)
-    })?;
-    account_of(state, token).await
+    })
 }
 
 /// The account whose dashboard session `token` is, if it is one.

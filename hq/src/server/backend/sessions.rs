@@ -36,7 +36,8 @@ impl AppState {
         };
         if let Some(secret) = token.strip_prefix("org.") {
             let hash = keys::secret_hash(secret);
-            let live = stored_accounts::live_session(organizers, &hash, self.lifetimes()).await?;
+            let lifetimes = self.lifetimes();
+            let live = stored_accounts::live_session(organizers, &hash, lifetimes, true).await?;
             let Some((session, name, role, scope)) = live else {
                 return Ok(Err(REFUSED.to_string()));
             };
@@ -53,6 +54,31 @@ impl AppState {
             devices::device_peer(device, secret, &c.role, c.secret_hash.as_deref(), c.revoked)
         });
         Ok(peer.ok_or_else(|| REFUSED.to_string()))
+    }
+
+    /// Whether `token` still holds, for what it opened looking again (a screen's stream, an
+    /// organizer's sync socket): a dashboard session looked up without its use recorded, so
+    /// that an open screen or socket does not keep an idle session alive.
+    pub async fn still_holds(&self, token: String) -> Result<bool> {
+        let Some(secret) = token.strip_prefix("org.") else {
+            return Ok(self.peer_of(token).await?.is_ok());
+        };
+        let hash = keys::secret_hash(secret);
+        let Some(organizers) = &self.pg_organizers else {
+            let limits = self.sessions;
+            let looked = move |db: &rusqlite::Connection| {
+                Ok(match sessions::look(db, &hash, &limits)? {
+                    sessions::Looked::Live { account, .. } => {
+                        accounts::access_of(db, &account)?.is_some()
+                    }
+                    _ => false,
+                })
+            };
+            return self.readers.read(looked).await;
+        };
+        let lifetimes = self.lifetimes();
+        let live = stored_accounts::live_session(organizers, &hash, lifetimes, false).await?;
+        Ok(live.is_some())
     }
 
     /// As [`AppState::peer_of`], a refusal logged as a sync event of the token's holder, named

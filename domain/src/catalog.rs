@@ -73,7 +73,7 @@ impl Product {
                 .map(|milli| (milli * g + 500) / 1000)
                 .ok_or_else(|| format!("{text:?} is not a number with at most 3 decimals")),
             None => match text.trim().parse::<i64>() {
-                Ok(n) if n.abs() <= MAX_PIECES => Ok(n),
+                Ok(n) if n.unsigned_abs() <= MAX_PIECES as u64 => Ok(n),
                 Ok(_) => Err(format!("{text:?} is more than 12 digits")),
                 Err(_) => Err(format!("{text:?} is not a whole number")),
             },
@@ -249,6 +249,7 @@ mod tests {
         let e = p.base_qty_from_units("9223372036854775807").unwrap_err();
         assert!(e.contains("more than 12 digits"), "{e}");
         assert!(p.base_qty_from_units("-1000000000000").is_err());
+        assert!(p.base_qty_from_units("-9223372036854775808").is_err());
         assert!(p.base_qty_from_units("1.5").is_err());
     }
 

@@ -155,8 +155,8 @@ pub fn ledgers_held(device: &str) -> Error {
 /// secret, while the device is still enrolled with that actor and not revoked (a revocation
 /// and a new code remove the device's codes; this holds for a database from before them).
 /// A till or hub enrolling again as device `again` is refused a code for another device,
-/// which stays unused; a new till, a device whose ledgers are held ([`ledgers_held`]). The
-/// device's public key is `signing_key` when it sent one (its own, checked by the caller),
+/// which stays unused; a new till is refused the code of a device whose ledgers are held
+/// ([`ledgers_held`]). The device's public key is `signing_key` when it sent one (its own, checked by the caller),
 /// else the one its new secret derives.
 pub fn enroll(
     conn: &Connection,

@@ -135,7 +135,8 @@ pub enum Enrolment {
     },
     UnknownCode,
     CodeUsed,
-    LedgersHeld(String), // a new till (not enrolling again) for a device whose ledgers are held
+    /// A new till (not enrolling again) for a device whose ledgers are held.
+    LedgersHeld(String),
     /// The code is for device `code_for`, and the device enrolling again is `enrolling`.
     OtherDevice {
         code_for: String,

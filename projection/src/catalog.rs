@@ -80,12 +80,6 @@ fn upsert(conn: &Connection, rows: &[CatalogRow], keep_stock: bool) -> Result<(u
             })
             .optional()?
             .unwrap_or(0);
-        let stock_base = stock.checked_add(out).ok_or_else(|| {
-            Error::input(format!(
-                "{}: stock {stock} and {out} sold add up beyond what can be counted",
-                p.sku
-            ))
-        })?;
         let exists: bool = conn.query_row(
             "SELECT EXISTS(SELECT 1 FROM products WHERE sku = ?1)",
             [&p.sku],
@@ -96,6 +90,18 @@ fn upsert(conn: &Connection, rows: &[CatalogRow], keep_stock: bool) -> Result<(u
         } else {
             added += 1;
         }
+        // A product kept with its stock takes nothing of the row's; else the row's stock on
+        // hand and what is sold of it make the stock before sales.
+        let stock_base = match stock.checked_add(out) {
+            _ if keep_stock && exists => *stock,
+            Some(base) => base,
+            None => {
+                return Err(Error::input(format!(
+                    "{}: stock {stock} and {out} sold add up beyond what can be counted",
+                    p.sku
+                )))
+            }
+        };
         // Barcodes and PLUs may move between SKUs in one import: free them first.
         conn.execute(
             "UPDATE products SET barcode = NULL WHERE barcode = ?1 AND sku <> ?2",
@@ -257,5 +263,9 @@ mod tests {
         assert!(e.to_string().contains("beyond what can be counted"), "{e}");
         rows[0].stock = -5;
         assert_eq!(import(&conn, &rows).unwrap(), (1, 0));
+        // Kept with its stock (a catalog document's copy at a till), a product takes nothing
+        // of the row's: nothing is added, and nothing refused.
+        rows[0].stock = i64::MAX;
+        assert_eq!(import_keeping_stock(&conn, &rows).unwrap(), (0, 1));
     }
 }

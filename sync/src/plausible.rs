@@ -1,20 +1,26 @@
-//! The amounts and quantities a till can write. Headquarters refuses a ledger holding a
-//! record beyond them, as it refuses one naming another till: no till writes such a record,
-//! and headquarters adds every amount and quantity it projects into 64-bit sums (a total of
-//! `i64::MAX` fen in one forged sale wrapped a stall's figures into negative billions, then
-//! broke every report that read them).
+//! The amounts, quantities and times a till can write. Headquarters refuses a ledger holding
+//! a record beyond them, as it refuses one naming another till: no till writes such a
+//! record, and headquarters adds every amount and quantity it projects into 64-bit sums (a
+//! total of `i64::MAX` fen in one forged sale wrapped a stall's figures into negative
+//! billions, then broke every report that read them). A bound makes one record harmless,
+//! not a flood of them: some 920 000 records at the bound would still overflow a sum.
 
 use crate::record::{LineRecord, PaymentRecord, RefundLineRecord};
 use crate::Record;
 
-/// The largest amount of money a record may name, either way: 100 billion yuan, a hundred
-/// times the largest amount a till takes as input (`fairpos_domain::money`).
+/// The largest amount of money a record may name, either way: 100 billion yuan, ten times
+/// the largest amount a till takes as input (`fairpos_domain::money`). A line of eleven
+/// pieces at a till's highest price would pass it; no fair's product is priced so.
 pub const MAX_FEN: i64 = 10_000_000_000_000;
 
 /// The largest quantity a line may name, either way: a trillion pieces or grams, ten
-/// million times the most a till's cart takes on a line by count or by weight (100 000
-/// pieces, 1 000 kg), a hundred times what 100 000 packs of a scale's label could weigh.
+/// million times the most pieces a till's cart takes on a line (100 000) and a million times
+/// its most weight (1 000 kg), a hundred times what 100 000 packs of a scale's label weigh.
 pub const MAX_QTY: i64 = 1_000_000_000_000;
+
+/// The largest stock a product a till adds may state, either way: the most a till's count of
+/// stock reads (12 digits of kilograms, in grams).
+pub const MAX_STOCK: i64 = 1_000_000_000_000_000;
 
 /// Why `record` is not one a till writes, or `None` when its time starts with a day and an
 /// hour ([`starts_with_day_and_hour`]) and each of its amounts and quantities is within
@@ -70,8 +76,13 @@ pub fn implausible(record: &Record) -> Option<String> {
             check.fen("counted_fen", r.counted_fen);
             check.fen("variance_fen", r.variance_fen);
         }
-        // Its stock is checked where the catalog adds it to what is sold of it.
-        Record::ProductAdd(r) => check.fen("price_fen", r.product.price_fen),
+        Record::ProductAdd(r) => {
+            check.fen("price_fen", r.product.price_fen);
+            if check.why.is_none() && r.product.stock.unsigned_abs() > MAX_STOCK as u64 {
+                let stock = r.product.stock;
+                check.why = Some(format!("a stock of {stock} is beyond what a till takes"));
+            }
+        }
     }
     check.why
 }
@@ -160,6 +171,24 @@ mod tests {
         assert!(implausible(&drawer)
             .unwrap()
             .starts_with("amount_fen -10000000000001"));
+    }
+
+    #[test]
+    fn a_product_added_with_a_stock_beyond_a_tills_is_named() {
+        let added = |stock: i64| {
+            let json = format!(
+                r#"{{"kind":"product_add","id":"p1","device":"T01","seq":3,
+                "at":"2026-11-22T10:00:00+08:00","product":{{"sku":"L1","barcode":null,
+                "plu":null,"name_zh":"蜜","name_en":"Honey","category":"蜜","unit":"瓶",
+                "price_fen":3500,"weighed":false,"county_code":"","county_name":"",
+                "supplier":"","cert_no":null,"stall":"S01","stock":{stock}}}}}"#
+            );
+            implausible(&Record::from_json(&json).unwrap())
+        };
+        assert_eq!(added(12), None);
+        assert_eq!(added(-MAX_STOCK), None);
+        let why = added(i64::MAX).unwrap();
+        assert!(why.starts_with("a stock of 9223372036854775807"), "{why}");
     }
 
     #[test]

@@ -48,7 +48,6 @@ use self::policy::Policy;
 use self::postgres::SamodStorage;
 use crate::checkpoints::{self, Checkpointer};
 use crate::known_browser::BrowserKey;
-use crate::quiet_log::QuietLog;
 use crate::state::AppState;
 use crate::{catalog, connect, devices, hub, meta, Error, Hq, Result, Role};
 
@@ -324,7 +323,9 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         disk,
         metrics: metrics.clone(),
         registry: Arc::default(),
-        refusals: QuietLog::told_when_due(),
+        // Without a task of its own: what it held back is counted in its next event (the
+        // task would print the bare line, without the device, and never to the events).
+        refusals: Arc::default(),
     };
     crate::throttle::Throttle::keep_swept(state.throttle.clone());
     state.keep_sessions_swept();

@@ -26,7 +26,7 @@ use fairpos_projection::apply::sql::{self, postgres_params};
 use fairpos_projection::apply::StockOut;
 use fairpos_projection::rollup::Batch;
 use fairpos_sync::record::{
-    CashMoveRecord, RefundRecord, SaleRecord, ShiftCloseRecord, ShiftOpenRecord, VoidRecord,
+    CashMoveRecord, Header, RefundRecord, SaleRecord, ShiftCloseRecord, ShiftOpenRecord, VoidRecord,
 };
 use fairpos_sync::Record;
 use tokio_postgres::types::ToSql;
@@ -350,8 +350,24 @@ async fn cash_move(tx: &Transaction<'_>, r: &CashMoveRecord) -> Result<()> {
     Ok(())
 }
 
+/// As the projection's `own_sale`: a void naming a sale another till made (one projected
+/// already) is refused.
+async fn own_sale(tx: &Transaction<'_>, what: &str, h: &Header, sale: &str) -> Result<()> {
+    let made_by = tx
+        .query_opt(&statement(tx, sql::SALE_DEVICE).await?, &[&sale])
+        .await?
+        .map(|row| row.get::<_, String>(0));
+    match made_by {
+        Some(made_by) if made_by != h.device => Err(Error::Integrity(
+            fairpos_projection::apply::foreign_sale(what, &h.id, &h.device, sale, &made_by),
+        )),
+        _ => Ok(()),
+    }
+}
+
 async fn void(tx: &Transaction<'_>, r: &VoidRecord, stock: &mut StockOut) -> Result<()> {
     let h = &r.header;
+    own_sale(tx, "void", h, &r.sale).await?;
     tx.execute(
         &statement(tx, sql::VOID).await?,
         &[&h.id, &h.device, &r.sale, &r.shift, &h.at, &r.reason],

@@ -365,3 +365,50 @@ async fn oversold_rows_from_before_migration_5_get_their_sales_and_names() {
     assert_eq!(emptied().await, 0);
     assert_eq!(in_postgres().await, in_sqlite, "filled at the next start");
 }
+
+/// A void in T2's ledger naming a sale of T1's (whose id is on T1's receipt), projected once
+/// T1's ledger is: the ledger is refused whole, as SQLite's projection refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_void_naming_another_tills_sale_is_refused() {
+    let Some(server) = server() else { return };
+    let ledgers = fair(&mut Lcg(4), 5);
+    let pool = migrated_pool(&server).await;
+    project(&pool, &ledgers[0].key, &ledgers[0].records)
+        .await
+        .unwrap();
+    let sale = ledgers[0]
+        .records
+        .iter()
+        .find_map(|r| match r {
+            Record::Sale(s) => Some(s),
+            _ => None,
+        })
+        .unwrap();
+    let mut records = ledgers[1].records.clone();
+    records.push(Record::Void(fairpos_sync::record::VoidRecord {
+        header: Header {
+            id: "T2-forged".into(),
+            device: "T2".into(),
+            seq: records.len() as u64 + 1,
+            at: "2026-11-22T12:00:00+08:00".into(),
+        },
+        sale: sale.header.id.clone(),
+        number: sale.number.clone(),
+        shift: "T2-shift".into(),
+        reason: "forged".into(),
+    }));
+    let err = project(&pool, &ledgers[1].key, &records).await.unwrap_err();
+    assert!(matches!(err, Error::Integrity(_)), "{err}");
+    let said = format!(
+        "void T2-forged of T2 names sale {}, which T1 made",
+        sale.header.id
+    );
+    assert!(err.to_string().contains(&said), "{err}");
+    let client = pool.get().await.unwrap();
+    let t2: i64 = client
+        .query_one("SELECT count(*) FROM records WHERE device = 'T2'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(t2, 0, "nothing of the refused ledger is projected");
+}

@@ -14,7 +14,7 @@ use fairpos_sync::record::{
 use std::collections::{BTreeMap, HashSet};
 
 use fairpos_sync::Record;
-use rusqlite::{params, CachedStatement, Connection};
+use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
 
 use crate::{catalog, Error, Result};
 
@@ -337,7 +337,30 @@ fn sale_rest(
     Ok(())
 }
 
+/// Refuses a void (`what`, the record `id`) of `device` that names a sale another till made,
+/// when that sale is projected already: a sale is voided at its own till only (a refund may
+/// be made at another), so such a void is forged. (One projected before its sale is not
+/// caught here.)
+pub fn own_sale(conn: &Connection, what: &str, id: &str, device: &str, sale: &str) -> Result<()> {
+    let made_by: Option<String> = conn
+        .prepare_cached(sql::SALE_DEVICE)?
+        .query_row([sale], |r| r.get(0))
+        .optional()?;
+    match made_by {
+        Some(made_by) if made_by != device => Err(Error::Integrity(foreign_sale(
+            what, id, device, sale, &made_by,
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Why a void naming another till's sale is refused.
+pub fn foreign_sale(what: &str, id: &str, device: &str, sale: &str, made_by: &str) -> String {
+    format!("{what} {id} of {device} names sale {sale}, which {made_by} made")
+}
+
 fn void(conn: &Connection, r: &VoidRecord, stock: &mut StockOut) -> Result<()> {
+    own_sale(conn, "void", &r.header.id, &r.header.device, &r.sale)?;
     conn.prepare_cached(sql::VOID)?.execute(params![
         r.header.id,
         r.header.device,
@@ -438,6 +461,8 @@ pub mod sql {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
     /// What a sale's lines took out of stock.
     pub const SALE_LINES_STOCK: &str = "SELECT sku, qty FROM sale_lines WHERE sale_id = ?1";
+    /// The till that made a sale.
+    pub const SALE_DEVICE: &str = "SELECT device FROM sales WHERE id = ?1";
     /// A refund of (part of) a sale.
     pub const REFUND: &str =
         "INSERT INTO refunds(id, device, number, sale_id, shift_id, at, method, amount_fen)

@@ -248,3 +248,43 @@ fn a_batch_names_the_sales_a_void_or_refund_reached_first() {
     }
     assert_eq!(names(&named), [false, true, true, false, true]);
 }
+
+/// A void in T02's ledger naming T01's sale (its id is on T01's receipt) is refused once
+/// the sale is projected: a sale is voided at its own till only. A refund of it at T02 is
+/// taken (headquarters takes refunds at another till), and so is T01's own void.
+#[test]
+fn a_void_naming_another_tills_sale_is_refused() {
+    let conn = Connection::open_in_memory().unwrap();
+    crate::schema::create_projection(&conn).unwrap();
+    conn.execute_batch(crate::schema::CATALOG).unwrap();
+    apply(&conn, &sale(1, &[("A", 1)]), "ledger").unwrap();
+    let of_t02 = |mut record: Record| {
+        let header = match &mut record {
+            Record::Void(v) => &mut v.header,
+            Record::Refund(r) => &mut r.header,
+            _ => unreachable!(),
+        };
+        header.device = "T02".into();
+        header.id = format!("T02-{}", header.id);
+        record
+    };
+    let e = apply(&conn, &of_t02(void(1, 1)), "ledger/T02").unwrap_err();
+    assert!(matches!(e, Error::Integrity(_)), "{e}");
+    assert!(
+        e.to_string()
+            .contains("void T02-r1 of T02 names sale r1, which T01 made"),
+        "{e}"
+    );
+    let refund = Record::Refund(RefundRecord {
+        header: header(2),
+        number: "T01-R000001".into(),
+        sale: "r1".into(),
+        sale_number: "T01-000001".into(),
+        shift: "s1".into(),
+        method: "cash".into(),
+        amount_fen: 100,
+        lines: Vec::new(),
+    });
+    assert!(apply(&conn, &of_t02(refund), "ledger/T02").unwrap());
+    assert!(apply(&conn, &void(3, 1), "ledger").unwrap());
+}

@@ -292,16 +292,16 @@ async fn keep_dialling(repo: Repo, client: HqClient, token: String, links: Arc<A
     loop {
         let failed = match repo.dial(backoff.clone(), Arc::new(WsDialer::to(&client, &token))) {
             Ok(dialer) => {
+                // Followed from the start, so that no link is made unseen.
+                let mut events = dialer.events();
                 let failed = match dialer.established().await {
                     Err(e) => {
                         eprintln!("hub: the link to {} failed: {e}", client.base());
                         Some(e)
                     }
                     Ok(_) => {
-                        // Connected (and again after each reconnection); wait for the dialer
-                        // to give up for good, then ask why.
-                        links.fetch_add(1, Ordering::Relaxed);
-                        let mut events = dialer.events();
+                        // Connected (and again after each reconnection, each counted as its
+                        // event comes); wait for the dialer to give up for good, then ask why.
                         while let Some(event) = events.next().await {
                             match event {
                                 DialerEvent::Connected { .. } => {

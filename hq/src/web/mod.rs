@@ -104,8 +104,13 @@ pub(crate) fn local_at(offset: chrono::FixedOffset, text: &str) -> String {
 }
 
 pub(crate) fn yuan(fen: i64) -> String {
-    let sign = if fen < 0 { "-" } else { "" };
-    format!("{sign}￥{}", Fen(fen.abs()))
+    // The sign before the currency sign; `Fen` writes any amount (`abs` overflowed on the
+    // most negative).
+    let text = Fen(fen).to_string();
+    match text.strip_prefix('-') {
+        Some(abs) => format!("-￥{abs}"),
+        None => format!("￥{text}"),
+    }
 }
 
 pub(crate) const STYLE: &str = "
@@ -243,6 +248,13 @@ pub(crate) fn report_table(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn yuan_puts_the_sign_before_the_currency_sign_for_any_amount() {
+        assert_eq!(yuan(12_800), "￥128.00");
+        assert_eq!(yuan(-50), "-￥0.50");
+        assert_eq!(yuan(i64::MIN), "-￥92233720368547758.08");
+    }
 
     #[test]
     fn a_busy_database_is_answered_503_with_when_to_try_again_other_failures_500() {

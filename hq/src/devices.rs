@@ -195,13 +195,11 @@ pub fn enroll(
     if let Some(enrolling) = again.filter(|enrolling| *enrolling != device) {
         return Err(code_for_another(&device, enrolling));
     }
-    let has_ledgers: bool = conn.query_row(
-        "SELECT EXISTS(SELECT 1 FROM hq_docs WHERE device = ?1)",
-        [&device],
-        |r| r.get(0),
-    )?;
-    if again.is_none() && used.is_none() && has_ledgers {
-        return Err(ledgers_held(&device));
+    if again.is_none() && used.is_none() {
+        let held = "SELECT EXISTS(SELECT 1 FROM hq_docs WHERE device = ?1)";
+        if conn.query_row(held, [&device], |r| r.get(0))? {
+            return Err(ledgers_held(&device));
+        }
     }
     let secret = keys::new_secret();
     let public_key = signing_key.map_or_else(|| keys::public_key(&secret), str::to_string);

@@ -211,10 +211,7 @@ pub async fn relay(
                 // Thousands of upserts: off the async workers.
                 let db = db.clone();
                 let applied = tokio::task::spawn_blocking(move || {
-                    let db = db.lock().map_err(|_| {
-                        Error::Other("the hub's database: a thread panicked holding it".into())
-                    })?;
-                    registry::apply(&db, &entries, tag.as_deref())
+                    registry::apply(&*crate::state::lock(&db)?, &entries, tag.as_deref())
                 });
                 match applied.await.map_err(|e| Error::Other(e.to_string())) {
                     Ok(Ok(())) => {}

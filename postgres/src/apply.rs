@@ -352,14 +352,14 @@ async fn cash_move(tx: &Transaction<'_>, r: &CashMoveRecord) -> Result<()> {
 
 /// As the projection's `own_sale`: a void naming a sale another till made (one projected
 /// already) is refused.
-async fn own_sale(tx: &Transaction<'_>, what: &str, h: &Header, sale: &str) -> Result<()> {
+async fn own_sale(tx: &Transaction<'_>, h: &Header, sale: &str) -> Result<()> {
     let made_by = tx
         .query_opt(&statement(tx, sql::SALE_DEVICE).await?, &[&sale])
         .await?
         .map(|row| row.get::<_, String>(0));
     match made_by {
         Some(made_by) if made_by != h.device => Err(Error::Integrity(
-            fairpos_projection::apply::foreign_sale(what, &h.id, &h.device, sale, &made_by),
+            fairpos_projection::apply::foreign_sale(&h.id, &h.device, sale, &made_by),
         )),
         _ => Ok(()),
     }
@@ -367,7 +367,7 @@ async fn own_sale(tx: &Transaction<'_>, what: &str, h: &Header, sale: &str) -> R
 
 async fn void(tx: &Transaction<'_>, r: &VoidRecord, stock: &mut StockOut) -> Result<()> {
     let h = &r.header;
-    own_sale(tx, "void", h, &r.sale).await?;
+    own_sale(tx, h, &r.sale).await?;
     tx.execute(
         &statement(tx, sql::VOID).await?,
         &[&h.id, &h.device, &r.sale, &r.shift, &h.at, &r.reason],

@@ -337,30 +337,30 @@ fn sale_rest(
     Ok(())
 }
 
-/// Refuses a void (`what`, the record `id`) of `device` that names a sale another till made,
+/// Refuses a void (the record `id`) of `device` that names a sale another till made,
 /// when that sale is projected already: a sale is voided at its own till only (a refund may
 /// be made at another), so such a void is forged. (One projected before its sale is not
 /// caught here.)
-pub fn own_sale(conn: &Connection, what: &str, id: &str, device: &str, sale: &str) -> Result<()> {
+fn own_sale(conn: &Connection, id: &str, device: &str, sale: &str) -> Result<()> {
     let made_by: Option<String> = conn
         .prepare_cached(sql::SALE_DEVICE)?
         .query_row([sale], |r| r.get(0))
         .optional()?;
     match made_by {
-        Some(made_by) if made_by != device => Err(Error::Integrity(foreign_sale(
-            what, id, device, sale, &made_by,
-        ))),
+        Some(made_by) if made_by != device => {
+            Err(Error::Integrity(foreign_sale(id, device, sale, &made_by)))
+        }
         _ => Ok(()),
     }
 }
 
 /// Why a void naming another till's sale is refused.
-pub fn foreign_sale(what: &str, id: &str, device: &str, sale: &str, made_by: &str) -> String {
-    format!("{what} {id} of {device} names sale {sale}, which {made_by} made")
+pub fn foreign_sale(id: &str, device: &str, sale: &str, made_by: &str) -> String {
+    format!("void {id} of {device} names sale {sale}, which {made_by} made")
 }
 
 fn void(conn: &Connection, r: &VoidRecord, stock: &mut StockOut) -> Result<()> {
-    own_sale(conn, "void", &r.header.id, &r.header.device, &r.sale)?;
+    own_sale(conn, &r.header.id, &r.header.device, &r.sale)?;
     conn.prepare_cached(sql::VOID)?.execute(params![
         r.header.id,
         r.header.device,

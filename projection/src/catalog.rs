@@ -74,12 +74,6 @@ fn upsert(conn: &Connection, rows: &[CatalogRow], keep_stock: bool) -> Result<(u
         |r| r.get(0),
     )?;
     for CatalogRow { product: p, stock } in rows {
-        let out: i64 = conn
-            .query_row("SELECT qty FROM stock_out WHERE sku = ?1", [&p.sku], |r| {
-                r.get(0)
-            })
-            .optional()?
-            .unwrap_or(0);
         let exists: bool = conn.query_row(
             "SELECT EXISTS(SELECT 1 FROM products WHERE sku = ?1)",
             [&p.sku],
@@ -90,17 +84,24 @@ fn upsert(conn: &Connection, rows: &[CatalogRow], keep_stock: bool) -> Result<(u
         } else {
             added += 1;
         }
-        // A product kept with its stock takes nothing of the row's; else the row's stock on
-        // hand and what is sold of it make the stock before sales.
-        let stock_base = match stock.checked_add(out) {
-            _ if keep_stock && exists => *stock,
-            Some(base) => base,
-            None => {
-                return Err(Error::input(format!(
+        // A product kept with its stock takes nothing of the row's (the statement keeps its
+        // own); else the row's stock on hand and what is sold of it make the stock before
+        // sales.
+        let stock_base = if keep_stock && exists {
+            *stock
+        } else {
+            let out: i64 = conn
+                .query_row("SELECT qty FROM stock_out WHERE sku = ?1", [&p.sku], |r| {
+                    r.get(0)
+                })
+                .optional()?
+                .unwrap_or(0);
+            stock.checked_add(out).ok_or_else(|| {
+                Error::input(format!(
                     "{}: stock {stock} and {out} sold add up beyond what can be counted",
                     p.sku
-                )))
-            }
+                ))
+            })?
         };
         // Barcodes and PLUs may move between SKUs in one import: free them first.
         conn.execute(

@@ -283,15 +283,9 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
             database,
         } => {
             let hq = Hq::open(dir)?;
-            // A hub's registry is headquarters': a device added here would not be known there,
-            // and its enrolment (a code used here) would clear what the copy holds of it.
-            if let Role::Hub { .. } = hq.role {
-                return Err(Error::input(format!(
-                    "{} is a fair hub, whose devices are headquarters': add {device} at \
-                     headquarters, and the hub takes it within seconds",
-                    dir.display()
-                )));
-            }
+            // A device added here would not be known at headquarters, and its enrolment (a
+            // code used here) would clear what the copy holds of it.
+            not_on_a_hub(&hq, dir, &format!("add {device}"))?;
             if !hub && stall.is_empty() {
                 return Err(Error::input("a till needs --stall"));
             }
@@ -317,15 +311,8 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
                 Some(url) => postgres::revoke(&url, &device)?,
                 None => {
                     let hq = Hq::open(dir)?;
-                    // A hub's registry is headquarters', copied from there once it changes:
-                    // revoked here, the device would come back with the next copy.
-                    if let Role::Hub { .. } = hq.role {
-                        return Err(Error::input(format!(
-                            "{} is a fair hub, whose devices are headquarters': revoke \
-                             {device} at headquarters, and the hub takes it within seconds",
-                            dir.display()
-                        )));
-                    }
+                    // Revoked here, the device would come back with the next copy.
+                    not_on_a_hub(&hq, dir, &format!("revoke {device}"))?;
                     devices::revoke(&hq.conn, &device)?
                 }
             }
@@ -518,6 +505,19 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
 }
 
 /// `hq screen-link`: issues, lists or revokes the big screen's tokens.
+/// Refuses `what` (`add T10`, `revoke T09`) on a fair hub in `dir`: a hub's registry is
+/// headquarters', copied from there whenever it changes.
+fn not_on_a_hub(hq: &Hq, dir: &Path, what: &str) -> Result<()> {
+    match hq.role {
+        Role::Hub { .. } => Err(Error::input(format!(
+            "{} is a fair hub, whose devices are headquarters': {what} at headquarters, and \
+             the hub takes it within seconds",
+            dir.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn screen_link(dir: &Path, a: ScreenLinkArgs) -> Result<()> {
     use crate::screen::tokens;
     let hq = Hq::open(dir)?;

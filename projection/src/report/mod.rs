@@ -269,18 +269,10 @@ fn hour_label(key: &str) -> String {
 /// shape. The key is the start of a sale's time as the till wrote it, so a forged ledger's
 /// can be anything: `9T4294967295` is no hour.
 pub fn day_and_hour(key: &str) -> Option<(&str, u32)> {
-    let (day, hour) = key.split_once('T')?;
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    let day_shaped = day.len() == 10
-        && day.bytes().enumerate().all(|(i, b)| match i {
-            4 | 7 => b == b'-',
-            _ => b.is_ascii_digit(),
-        });
-    if !day_shaped || hour.len() != 2 || !digits(hour) {
+    if key.len() != 13 || !fairpos_sync::plausible::starts_with_day_and_hour(key) {
         return None;
     }
-    let hour: u32 = hour.parse().ok()?;
-    (hour < 24).then_some((day, hour))
+    Some((&key[..10], key[11..].parse().ok()?))
 }
 
 #[cfg(test)]

@@ -112,7 +112,7 @@ impl AppState {
     pub async fn screen_token_valid(&self, token: String) -> Result<bool> {
         use crate::screen::tokens;
         let Some(pool) = &self.pg_organizers else {
-            return self.on_writer(move |db| tokens::valid(db, &token)).await;
+            return self.readers.read(move |db| tokens::valid(db, &token)).await;
         };
         match tokens::secret_of(&token) {
             Some(secret) => Ok(fairpos_postgres::accounts::screen_token_valid(

@@ -2,6 +2,8 @@
 //! (voids, refunds, split payments, unit purchases, an oversold bracelet), sync for real to a
 //! real `fairpos hq serve`, and headquarters accounts for every fen. One till's first day
 //! reaches headquarters late: until it does, the reconciliation names the missing sales.
+//! Refunds no till writes, sent by tills whose databases were changed by hand, are listed as
+//! doubtful.
 
 mod common;
 
@@ -9,7 +11,9 @@ use std::collections::BTreeMap;
 
 use common::hq::{pause, Api, Hq, Server};
 use common::morning::{t01_morning, three_tills_synced};
-use common::Till;
+use common::{Till, PIN};
+use fairpos_sync::record::{Header, RefundLineRecord, RefundRecord};
+use fairpos_sync::Record;
 use serde_json::Value;
 
 fn device<'a>(rec: &'a Value, name: &str) -> &'a Value {
@@ -148,6 +152,8 @@ fn headquarters_accounts_for_every_fen_of_three_tills_and_names_a_missing_day() 
         .map(|o| (o["sale"].as_str().unwrap(), o["sku"].as_str().unwrap()))
         .collect();
     assert_eq!(oversold, [("T02-000004", "FH-YS-1")]);
+    // Every refund of the morning squares with its sale.
+    assert_eq!(rec["doubtful_refunds"], serde_json::json!([]), "{rec}");
     let sellers: Vec<(&str, i64, i64, i64, i64)> = rec["sellers"]
         .as_array()
         .unwrap()
@@ -418,4 +424,188 @@ fn reconciliation_reports_leaderboard_and_units_on_postgres_equal_sqlites_to_the
         cash_ups(d1),
         vec![[20000, 37700, 0, 12800, 5000, 49900, 49850, -50]]
     );
+}
+
+/// Puts `record` (its header made here: the till's next record, on the day of its last) in
+/// the ledger journal of `till`'s database, as someone changing the database by hand would:
+/// the till takes it into its ledger, signed as its own, when it next opens.
+fn slip_in(till: &Till, record: impl FnOnce(Header, String) -> Record) {
+    let db = till.db();
+    let (device, seq, at, doc_key): (String, i64, String, String) = db
+        .query_row(
+            "SELECT device, seq, at, doc_key FROM records ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    let shift: String = db
+        .query_row(
+            "SELECT id FROM shifts ORDER BY opened_at DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let seq = seq as u64 + 1;
+    let header = Header {
+        id: format!("00000000-0000-4000-8000-{device}{seq:09}"),
+        device,
+        seq,
+        at,
+    };
+    let json = record(header, shift).to_json().unwrap();
+    db.execute(
+        "INSERT INTO ledger_journal(doc_key, record) VALUES (?1, ?2)",
+        [doc_key, json],
+    )
+    .unwrap();
+}
+
+/// Refund `number` of `sale` (as `fairpos sell --json` gave it) by `header`'s till in
+/// `shift`: line 1 as `(product, pieces, fen)`, the refund itself stating `amount_fen`.
+fn refund(
+    (header, shift): (Header, String),
+    number: u32,
+    sale: &Value,
+    line: (&str, i64, i64),
+    amount_fen: i64,
+) -> Record {
+    let number = format!("{}-R{number:06}", header.device);
+    Record::Refund(RefundRecord {
+        header,
+        number,
+        sale: sale["id"].as_str().unwrap().to_string(),
+        sale_number: sale["sale"].as_str().unwrap().to_string(),
+        shift,
+        method: "cash".into(),
+        amount_fen,
+        lines: vec![RefundLineRecord {
+            line: 1,
+            sku: line.0.into(),
+            qty: line.1,
+            amount_fen: line.2,
+        }],
+    })
+}
+
+#[test]
+fn refunds_no_till_writes_are_listed_as_doubtful_on_sqlite() {
+    refunds_no_till_writes_are_listed_as_doubtful(Hq::demo());
+}
+
+#[test]
+fn refunds_no_till_writes_are_listed_as_doubtful_on_postgres() {
+    if let Some(hq) = Hq::demo_postgres("doubtful_refunds") {
+        refunds_no_till_writes_are_listed_as_doubtful(hq);
+    }
+}
+
+fn refunds_no_till_writes_are_listed_as_doubtful(hq: Hq) {
+    // Step 0: T01 sells two 保靖黄金茶 and a 古丈毛尖, and takes one 黄金茶 back (honest);
+    // it sells a 古丈毛尖 again and voids that sale. T02 sells a 古丈毛尖.
+    let server = hq.serve();
+    let mut t1 = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    let mut t2 = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));
+    t1.at("10:00");
+    t1.ok(&["shift", "open", "--seller", "V003", "--float", "100"]);
+    let s1 = t1.sell(&[
+        "--seller",
+        "V003",
+        "6935780100128*2",
+        "GZ-MJ-200",
+        "--pay",
+        "cash:400",
+    ]);
+    let s2 = t1.sell(&["--seller", "V003", "GZ-MJ-200", "--pay", "wechat"]);
+    t1.at("10:30");
+    t1.ok(&["refund", "T01-000001", "--line", "1:1", "--pay", "cash"]);
+    t1.ok(&["void", "T01-000002", "--reason", "扫错了", "--pin", PIN]);
+    t2.at("10:05");
+    t2.ok(&["shift", "open", "--seller", "V004", "--float", "100"]);
+    t2.sell(&["--seller", "V004", "GZ-MJ-200", "--pay", "wechat"]);
+
+    // Step 1: someone changes the tills' databases. T02 refunds both 黄金茶 of T01's sale
+    // (one was refunded already, and T02 did not sell it); T01 refunds the 古丈毛尖 of the
+    // voided sale, stating 90.00 where its line says 96.00. Both sync.
+    slip_in(&t2, |h, shift| {
+        refund((h, shift), 1, &s1, ("BJ-HJC-250", 2, 25600), 25600)
+    });
+    slip_in(&t1, |h, shift| {
+        refund((h, shift), 2, &s2, ("GZ-MJ-200", 1, 9600), 9000)
+    });
+    t1.synced();
+    t2.synced();
+
+    // Step 2: headquarters took them, and lists each for the organizers with what is wrong,
+    // by the sale's till and number.
+    let rec = hq.json(&["hq", "reconcile", "--json"]);
+    let doubts: Vec<[&str; 4]> = rec["doubtful_refunds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| ["device", "sale", "refund", "doubt"].map(|k| d[k].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        doubts,
+        [
+            ["T01", "T01-000001", "T02-R000001", "refunded_elsewhere"],
+            ["T01", "T01-000001", "T02-R000001", "beyond_sold"],
+            ["T01", "T01-000002", "T01-R000002", "voided"],
+            ["T01", "T01-000002", "T01-R000002", "unlike_its_lines"],
+        ],
+        "{rec}"
+    );
+    let details: Vec<&str> = rec["doubtful_refunds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        details,
+        [
+            "refunded at T02, sold at T01",
+            "line 1: 3 of 2 refunded, 38400 fen of 25600",
+            "the sale is voided",
+            "refund 9000 fen, its lines 9600 fen",
+        ]
+    );
+    let text = hq.ok(&["hq", "reconcile"]);
+    assert!(
+        text.contains(
+            "doubtful refund: T02-R000001 of T01-000001 (他机退款 refunded at another till)"
+        ),
+        "{text}"
+    );
+    // The dashboard's anomalies page lists them, and the API. A stall lead sees those of
+    // the sales made at the stall: S01's all four, S02's none.
+    let api = Api::new(&server.url);
+    let (token, _) = api.login();
+    let (status, _, html) = api.fetch("/anomalies", Some(&token), false);
+    assert_eq!(status, 200, "{html}");
+    let listed = "T01-R000002 → T01-000002: 已作废又退款 voided and refunded (the sale is voided)";
+    assert!(html.contains(listed), "{html}");
+    let (status, served) = api.get("/api/v1/reconciliation", Some(&token));
+    assert_eq!(
+        (status, &served["doubtful_refunds"]),
+        (200, &rec["doubtful_refunds"])
+    );
+    for (lead, stall, seen) in [("lead1", "S01", 4), ("lead2", "S02", 0)] {
+        let pw = "lead-pw-2026";
+        let add = [
+            "hq",
+            "user",
+            "add",
+            lead,
+            "--password",
+            pw,
+            "--role",
+            "stall-lead",
+        ];
+        hq.ok(&[&add[..], &["--stall", stall]].concat());
+        let token = api.token_of(lead, pw).unwrap();
+        let (status, served) = api.get("/api/v1/reconciliation", Some(&token));
+        assert_eq!(status, 200, "{served}");
+        let doubts = served["doubtful_refunds"].as_array().unwrap();
+        assert_eq!(doubts.len(), seen, "{lead}: {served}");
+    }
 }

@@ -53,6 +53,16 @@ pub fn reconciliation(rec: &Reconciliation) -> String {
             o.sale, o.sku, o.name, o.device
         );
     }
+    for d in &rec.doubtful_refunds {
+        let _ = writeln!(
+            out,
+            "doubtful refund: {} of {} ({}): {}",
+            d.refund,
+            d.sale,
+            d.doubt.label(),
+            d.detail
+        );
+    }
     for s in &rec.sellers {
         let _ = writeln!(
             out,

@@ -1,9 +1,10 @@
 //! Reconciliation: per till, proof that headquarters holds every sale (the last sale number
 //! each shift close or verified shift slip stated, against the numbers held), and each shift's cash-up; across the
-//! fair, oversold stock and the voids and refunds of each seller. Plain SQL over the
-//! projection.
+//! fair, oversold stock, the voids and refunds of each seller, and refunds that do not square
+//! with their sales. Plain SQL over the projection.
 
 pub mod postgres;
+pub mod refunds;
 mod sqlite;
 
 use std::collections::{BTreeMap, HashMap};
@@ -17,6 +18,7 @@ use crate::Result;
 /// A seller's voids and refunds, as the roll-up counts them.
 pub use fairpos_projection::rollup::Corrections as SellerCorrections;
 use fairpos_projection::rollup::DeviceTotals;
+pub use refunds::DoubtfulRefund;
 
 /// Most missing numbers listed per till (the count is always whole).
 const MISSING_LISTED: usize = 1000;
@@ -26,6 +28,8 @@ pub struct Reconciliation {
     pub devices: Vec<DeviceReport>,
     pub oversold: Vec<Oversold>,
     pub sellers: Vec<SellerCorrections>,
+    /// Refunds that do not square with their sales ([`refunds`]), by the sale's till.
+    pub doubtful_refunds: Vec<DoubtfulRefund>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -106,6 +110,7 @@ pub(crate) struct Read {
     pub slips: HashMap<String, Vec<crate::slips::SlipStated>>,
     pub oversold: Vec<Oversold>,
     pub corrections: Vec<SellerCorrections>,
+    pub doubtful_refunds: Vec<DoubtfulRefund>,
 }
 
 /// A shift as the projection holds it.
@@ -362,13 +367,15 @@ pub fn reconcile(conn: &Connection) -> Result<Reconciliation> {
     assemble(read, |device| sqlite::seqs(conn, device))
 }
 
-/// Of everything, the tills of `stall` and what they oversold (the corrections were read for
-/// the stall already).
+/// Of everything, the tills of `stall`, what they oversold and the doubtful refunds of their
+/// sales (the corrections were read for the stall already).
 pub(crate) fn only_stall(mut all: Reconciliation, stall: &str) -> Reconciliation {
     all.devices.retain(|d| d.stall == stall);
     let tills: std::collections::HashSet<&str> =
         all.devices.iter().map(|d| d.device.as_str()).collect();
     all.oversold.retain(|o| tills.contains(o.device.as_str()));
+    all.doubtful_refunds
+        .retain(|d| tills.contains(d.device.as_str()));
     all
 }
 
@@ -388,6 +395,7 @@ pub(crate) fn assemble(
         devices: out,
         oversold: read.oversold,
         sellers: read.corrections,
+        doubtful_refunds: read.doubtful_refunds,
     })
 }
 

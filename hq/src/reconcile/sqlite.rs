@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use fairpos_projection::rollup;
 use rusqlite::Connection;
 
+use super::refunds::{self, HeadRow, LineRow};
 use super::{Oversold, Read, ShiftRow, OVERSOLD, SEQS, SHIFTS};
 use crate::Result;
 
@@ -52,6 +53,41 @@ pub(super) fn read(conn: &Connection, stall: Option<&str>) -> Result<Read> {
             })
         })?
         .collect::<Result<_, _>>()?;
+    let heads = conn
+        .prepare(refunds::HEADS)?
+        .query_map([], |r| {
+            Ok(HeadRow {
+                device: r.get(0)?,
+                sale: r.get(1)?,
+                refund: r.get(2)?,
+                refunded_at: r.get(3)?,
+                voided: r.get(4)?,
+                amount_fen: r.get(5)?,
+                lines_fen: r.get(6)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let lines = conn
+        .prepare(refunds::LINES)?
+        .query_map([], |r| {
+            let sold = match r.get::<_, Option<String>>(9)? {
+                Some(sku) => Some((sku, r.get(10)?, r.get(11)?)),
+                None => None,
+            };
+            Ok(LineRow {
+                device: r.get(0)?,
+                sale: r.get(1)?,
+                refund: r.get(2)?,
+                line: r.get(3)?,
+                sku: r.get(4)?,
+                qty: r.get(5)?,
+                fen: r.get(6)?,
+                least_qty: r.get(7)?,
+                least_fen: r.get(8)?,
+                sold,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
     Ok(Read {
         totals: rollup::device_totals(conn)?,
         devices,
@@ -62,6 +98,7 @@ pub(super) fn read(conn: &Connection, stall: Option<&str>) -> Result<Read> {
         slips: crate::slips::by_device(conn)?,
         oversold,
         corrections: rollup::corrections(conn, stall)?,
+        doubtful_refunds: refunds::doubts(heads, lines),
     })
 }
 

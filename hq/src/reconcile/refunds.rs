@@ -1,0 +1,268 @@
+//! Refunds headquarters cannot square with their sales. A till never writes one: it refunds
+//! only its own sales, never a voided one, never a line past what it sold, each line at most
+//! its amount left and as the product it sold, for the sum of its lines; and it voids no sale
+//! with refunds. So each listed here comes from a till whose database or ledger was changed
+//! by hand. Headquarters takes them and lists them rather than refusing the ledger: which
+//! ledger would be refused depends on which arrives first (a sale of one day, its refund of
+//! the next, may arrive either way round), and the other records of the ledger are honest
+//! sales. Those of a sale not held yet are listed once it is.
+
+use serde::Serialize;
+
+/// What is wrong with a refund, as the dashboard and the JSON name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Doubt {
+    /// Made at a till that did not make the sale.
+    RefundedElsewhere,
+    /// The sale is voided too.
+    Voided,
+    /// The refund's amount is not the sum of its lines' (cash-up counts the one, the
+    /// product figures the other).
+    UnlikeItsLines,
+    /// A line of the sale refunded, over all its refunds, beyond the quantity or the amount
+    /// it sold.
+    BeyondSold,
+    /// A line number the sale does not have.
+    NoSuchLine,
+    /// A line refunded as a product other than the one it sold.
+    OtherProduct,
+    /// A refund line of no goods, or of less than nothing (which adds to the sale's figures).
+    NotPositive,
+}
+
+impl Doubt {
+    /// The dashboard's words for it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Doubt::RefundedElsewhere => "他机退款 refunded at another till",
+            Doubt::Voided => "已作废又退款 voided and refunded",
+            Doubt::UnlikeItsLines => "金额与明细不符 amount unlike its lines",
+            Doubt::BeyondSold => "退款超出售出 refunded beyond what was sold",
+            Doubt::NoSuchLine => "无此行 no such line",
+            Doubt::OtherProduct => "商品不符 another product",
+            Doubt::NotPositive => "数量或金额非正 nothing or less refunded",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DoubtfulRefund {
+    /// The till that made the sale, and the sale's number.
+    pub device: String,
+    pub sale: String,
+    /// The refund's number (of the last of them, for a line refunded by several).
+    pub refund: String,
+    pub doubt: Doubt,
+    /// The figures, in words.
+    pub detail: String,
+}
+
+/// Refunds of a held sale made elsewhere, or of a voided sale, or whose amount is not their
+/// lines': `(sale's till, sale's number, refund's number, refund's till, voided, amount,
+/// lines' amount)`, on both backends. The lines' amount is summed per refund by the index of
+/// its lines.
+pub(crate) const HEADS: &str = "SELECT s.device, s.number, r.number, r.device,
+        EXISTS (SELECT 1 FROM voids v WHERE v.sale_id = r.sale_id),
+        r.amount_fen,
+        CAST((SELECT COALESCE(SUM(rl.amount_fen), 0) FROM refund_lines rl
+              WHERE rl.refund_id = r.id) AS BIGINT) AS lines_fen
+    FROM refunds r JOIN sales s ON s.id = r.sale_id
+    WHERE r.device <> s.device
+       OR EXISTS (SELECT 1 FROM voids v WHERE v.sale_id = r.sale_id)
+       OR r.amount_fen <> (SELECT COALESCE(SUM(rl.amount_fen), 0) FROM refund_lines rl
+                           WHERE rl.refund_id = r.id)
+    ORDER BY s.device, s.seq, r.number";
+
+/// A held sale's lines as all its refunds took them back, where they do not fit the line
+/// sold: `(sale's till, sale's number, last refund's number, line, product, quantity, amount,
+/// least quantity, least amount, the line sold's product, quantity, amount)`, on both
+/// backends (the sold line's columns null where the sale has no such line).
+pub(crate) const LINES: &str = "SELECT s.device, s.number, b.last, b.line, b.sku, b.qty, b.fen,
+        b.least_qty, b.least_fen, sl.sku, sl.qty, sl.amount_fen
+    FROM (SELECT r.sale_id, rl.line, rl.sku, CAST(SUM(rl.qty) AS BIGINT) AS qty,
+                 CAST(SUM(rl.amount_fen) AS BIGINT) AS fen, MIN(rl.qty) AS least_qty,
+                 MIN(rl.amount_fen) AS least_fen, MAX(r.number) AS last
+          FROM refunds r JOIN refund_lines rl ON rl.refund_id = r.id
+          GROUP BY r.sale_id, rl.line, rl.sku) b
+    JOIN sales s ON s.id = b.sale_id
+    LEFT JOIN sale_lines sl ON sl.sale_id = b.sale_id AND sl.line = b.line
+    WHERE sl.sale_id IS NULL OR sl.sku <> b.sku OR b.qty > sl.qty OR b.fen > sl.amount_fen
+       OR b.least_qty <= 0 OR b.least_fen < 0
+    ORDER BY s.device, s.seq, b.line, b.sku";
+
+/// A row of [`HEADS`].
+pub(crate) struct HeadRow {
+    pub device: String,
+    pub sale: String,
+    pub refund: String,
+    pub refunded_at: String,
+    pub voided: bool,
+    pub amount_fen: i64,
+    pub lines_fen: i64,
+}
+
+/// A row of [`LINES`].
+pub(crate) struct LineRow {
+    pub device: String,
+    pub sale: String,
+    pub refund: String,
+    pub line: i64,
+    pub sku: String,
+    pub qty: i64,
+    pub fen: i64,
+    pub least_qty: i64,
+    pub least_fen: i64,
+    /// The line sold: product, quantity and amount; `None` where the sale has no such line.
+    pub sold: Option<(String, i64, i64)>,
+}
+
+/// The doubts of what [`HEADS`] and [`LINES`] found, in the order of the sales (by till and
+/// number), a sale's heads before its lines.
+pub(crate) fn doubts(heads: Vec<HeadRow>, lines: Vec<LineRow>) -> Vec<DoubtfulRefund> {
+    let mut out = Vec::new();
+    for h in heads {
+        let mut doubt = |doubt: Doubt, detail: String| {
+            out.push(DoubtfulRefund {
+                device: h.device.clone(),
+                sale: h.sale.clone(),
+                refund: h.refund.clone(),
+                doubt,
+                detail,
+            })
+        };
+        if h.refunded_at != h.device {
+            let detail = format!("refunded at {}, sold at {}", h.refunded_at, h.device);
+            doubt(Doubt::RefundedElsewhere, detail);
+        }
+        if h.voided {
+            doubt(Doubt::Voided, "the sale is voided".into());
+        }
+        if h.amount_fen != h.lines_fen {
+            let detail = format!("refund {} fen, its lines {} fen", h.amount_fen, h.lines_fen);
+            doubt(Doubt::UnlikeItsLines, detail);
+        }
+    }
+    for l in lines {
+        let line = l.line;
+        let mut doubt = |doubt: Doubt, detail: String| {
+            out.push(DoubtfulRefund {
+                device: l.device.clone(),
+                sale: l.sale.clone(),
+                refund: l.refund.clone(),
+                doubt,
+                detail,
+            })
+        };
+        if l.least_qty <= 0 || l.least_fen < 0 {
+            let detail = format!(
+                "line {line}: a refund of {} for {} fen",
+                l.least_qty, l.least_fen
+            );
+            doubt(Doubt::NotPositive, detail);
+        }
+        let Some((sku, qty, fen)) = &l.sold else {
+            doubt(Doubt::NoSuchLine, format!("line {line} ({})", l.sku));
+            continue;
+        };
+        if *sku != l.sku {
+            let detail = format!("line {line}: {} refunded, {sku} sold", l.sku);
+            doubt(Doubt::OtherProduct, detail);
+        } else if l.qty > *qty || l.fen > *fen {
+            let detail = format!(
+                "line {line}: {} of {qty} refunded, {} fen of {fen}",
+                l.qty, l.fen
+            );
+            doubt(Doubt::BeyondSold, detail);
+        }
+    }
+    // Stable: a sale's heads stay before its lines.
+    out.sort_by(|a, b| (&a.device, sale_seq(&a.sale)).cmp(&(&b.device, sale_seq(&b.sale))));
+    out
+}
+
+/// The sequence of a sale number (`T01-000157`: 157), for ordering; 0 if it has none.
+fn sale_seq(number: &str) -> u64 {
+    number
+        .rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(sale: &str, at: &str, voided: bool, fen: (i64, i64)) -> HeadRow {
+        HeadRow {
+            device: "T01".into(),
+            sale: sale.into(),
+            refund: format!("{at}-R000001"),
+            refunded_at: at.into(),
+            voided,
+            amount_fen: fen.0,
+            lines_fen: fen.1,
+        }
+    }
+
+    fn line(sale: &str, got: (i64, i64, i64, i64), sold: Option<(&str, i64, i64)>) -> LineRow {
+        LineRow {
+            device: "T01".into(),
+            sale: sale.into(),
+            refund: "T01-R000002".into(),
+            line: 1,
+            sku: "A".into(),
+            qty: got.0,
+            fen: got.1,
+            least_qty: got.2,
+            least_fen: got.3,
+            sold: sold.map(|(sku, q, f)| (sku.to_string(), q, f)),
+        }
+    }
+
+    fn kinds(found: &[DoubtfulRefund]) -> Vec<(&str, Doubt)> {
+        found.iter().map(|d| (d.sale.as_str(), d.doubt)).collect()
+    }
+
+    #[test]
+    fn each_doubt_is_named_in_the_order_of_the_sales() {
+        let found = doubts(
+            vec![
+                head("T01-000010", "T02", true, (500, 400)),
+                head("T01-000002", "T01", true, (500, 500)),
+            ],
+            vec![
+                line("T01-000002", (3, 300, 1, 100), Some(("A", 2, 300))),
+                line("T01-000009", (1, 100, 1, 100), None),
+                line("T01-000003", (1, 100, 1, 100), Some(("B", 1, 100))),
+                line("T01-000004", (-1, -100, -1, -100), Some(("A", 1, 100))),
+            ],
+        );
+        assert_eq!(
+            kinds(&found),
+            [
+                ("T01-000002", Doubt::Voided),
+                ("T01-000002", Doubt::BeyondSold),
+                ("T01-000003", Doubt::OtherProduct),
+                ("T01-000004", Doubt::NotPositive),
+                ("T01-000009", Doubt::NoSuchLine),
+                ("T01-000010", Doubt::RefundedElsewhere),
+                ("T01-000010", Doubt::Voided),
+                ("T01-000010", Doubt::UnlikeItsLines),
+            ]
+        );
+        assert_eq!(found[1].detail, "line 1: 3 of 2 refunded, 300 fen of 300");
+        assert_eq!(found[5].detail, "refunded at T02, sold at T01");
+        assert_eq!(found[7].detail, "refund 500 fen, its lines 400 fen");
+    }
+
+    #[test]
+    fn a_line_refunded_in_full_and_no_more_is_no_doubt() {
+        let found = doubts(
+            vec![],
+            vec![line("T01-000001", (2, 300, 1, 100), Some(("A", 2, 300)))],
+        );
+        assert_eq!(found, []);
+    }
+}

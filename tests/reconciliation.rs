@@ -2,8 +2,8 @@
 //! (voids, refunds, split payments, unit purchases, an oversold bracelet), sync for real to a
 //! real `fairpos hq serve`, and headquarters accounts for every fen. One till's first day
 //! reaches headquarters late: until it does, the reconciliation names the missing sales.
-//! Refunds no till writes, sent by tills whose databases were changed by hand, are listed as
-//! doubtful.
+//! Voids and refunds no till writes, sent by tills whose databases were changed by hand, are
+//! listed as doubtful.
 
 mod common;
 
@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use common::hq::{pause, Api, Hq, Server};
 use common::morning::{t01_morning, three_tills_synced};
 use common::{Till, PIN};
-use fairpos_sync::record::{Header, RefundLineRecord, RefundRecord};
+use fairpos_sync::record::{Header, RefundLineRecord, RefundRecord, VoidRecord};
 use fairpos_sync::Record;
 use serde_json::Value;
 
@@ -152,8 +152,10 @@ fn headquarters_accounts_for_every_fen_of_three_tills_and_names_a_missing_day() 
         .map(|o| (o["sale"].as_str().unwrap(), o["sku"].as_str().unwrap()))
         .collect();
     assert_eq!(oversold, [("T02-000004", "FH-YS-1")]);
-    // Every refund of the morning squares with its sale.
-    assert_eq!(rec["doubtful_refunds"], serde_json::json!([]), "{rec}");
+    // Every void and refund of the morning squares with its sale.
+    for list in ["doubtful_refunds", "doubtful_voids"] {
+        assert_eq!(rec[list], serde_json::json!([]), "{rec}");
+    }
     let sellers: Vec<(&str, i64, i64, i64, i64)> = rec["sellers"]
         .as_array()
         .unwrap()
@@ -426,9 +428,10 @@ fn reconciliation_reports_leaderboard_and_units_on_postgres_equal_sqlites_to_the
     );
 }
 
-/// Puts `record` (its header made here: the till's next record, on the day of its last) in
-/// the ledger journal of `till`'s database, as someone changing the database by hand would:
-/// the till takes it into its ledger, signed as its own, when it next opens.
+/// Puts `record` in the ledger journal of `till`'s database, as someone changing the
+/// database by hand would: the till takes it into its ledger, signed as its own, when it
+/// next opens. `record` is given the till's next header (on the day of its last record) and
+/// its last shift.
 fn slip_in(till: &Till, record: impl FnOnce(Header, String) -> Record) {
     let db = till.db();
     let (device, seq, at, doc_key): (String, i64, String, String) = db
@@ -445,7 +448,10 @@ fn slip_in(till: &Till, record: impl FnOnce(Header, String) -> Record) {
             |r| r.get(0),
         )
         .unwrap();
-    let seq = seq as u64 + 1;
+    let waiting: i64 = db
+        .query_row("SELECT COUNT(*) FROM ledger_journal", [], |r| r.get(0))
+        .unwrap();
+    let seq = (seq + waiting) as u64 + 1;
     let header = Header {
         id: format!("00000000-0000-4000-8000-{device}{seq:09}"),
         device,
@@ -488,20 +494,20 @@ fn refund(
 }
 
 #[test]
-fn refunds_no_till_writes_are_listed_as_doubtful_on_sqlite() {
-    refunds_no_till_writes_are_listed_as_doubtful(Hq::demo());
+fn voids_and_refunds_no_till_writes_are_listed_as_doubtful_on_sqlite() {
+    voids_and_refunds_no_till_writes_are_listed_as_doubtful(Hq::demo());
 }
 
 #[test]
-fn refunds_no_till_writes_are_listed_as_doubtful_on_postgres() {
-    if let Some(hq) = Hq::demo_postgres("doubtful_refunds") {
-        refunds_no_till_writes_are_listed_as_doubtful(hq);
+fn voids_and_refunds_no_till_writes_are_listed_as_doubtful_on_postgres() {
+    if let Some(hq) = Hq::demo_postgres("doubtful") {
+        voids_and_refunds_no_till_writes_are_listed_as_doubtful(hq);
     }
 }
 
-fn refunds_no_till_writes_are_listed_as_doubtful(hq: Hq) {
+fn voids_and_refunds_no_till_writes_are_listed_as_doubtful(hq: Hq) {
     // Step 0: T01 sells two 保靖黄金茶 and a 古丈毛尖, and takes one 黄金茶 back (honest);
-    // it sells a 古丈毛尖 again and voids that sale. T02 sells a 古丈毛尖.
+    // it sells a 古丈毛尖 again and voids that sale, then a 凤凰姜糖. T02 sells a 古丈毛尖.
     let server = hq.serve();
     let mut t1 = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     let mut t2 = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));
@@ -516,6 +522,7 @@ fn refunds_no_till_writes_are_listed_as_doubtful(hq: Hq) {
         "cash:400",
     ]);
     let s2 = t1.sell(&["--seller", "V003", "GZ-MJ-200", "--pay", "wechat"]);
+    let s3 = t1.sell(&["--seller", "V003", "FH-JT-300", "--pay", "cash:25"]);
     t1.at("10:30");
     t1.ok(&["refund", "T01-000001", "--line", "1:1", "--pay", "cash"]);
     t1.ok(&["void", "T01-000002", "--reason", "扫错了", "--pin", PIN]);
@@ -524,16 +531,26 @@ fn refunds_no_till_writes_are_listed_as_doubtful(hq: Hq) {
     t2.sell(&["--seller", "V004", "GZ-MJ-200", "--pay", "wechat"]);
 
     // Step 1: someone changes the tills' databases. T02 refunds both 黄金茶 of T01's sale
-    // (one was refunded already, and T02 did not sell it); T01 refunds the 古丈毛尖 of the
-    // voided sale, stating 90.00 where its line says 96.00. Both sync.
+    // (one was refunded already, and T02 did not sell it) and voids T01's 凤凰姜糖 sale; T01
+    // refunds the 古丈毛尖 of the voided sale, stating 90.00 where its line says 96.00. T02
+    // syncs first: its void arrives before the sale it names, so it is not refused.
     slip_in(&t2, |h, shift| {
         refund((h, shift), 1, &s1, ("BJ-HJC-250", 2, 25600), 25600)
+    });
+    slip_in(&t2, |header, shift| {
+        Record::Void(VoidRecord {
+            header,
+            sale: s3["id"].as_str().unwrap().into(),
+            number: s3["sale"].as_str().unwrap().into(),
+            shift,
+            reason: "改过的".into(),
+        })
     });
     slip_in(&t1, |h, shift| {
         refund((h, shift), 2, &s2, ("GZ-MJ-200", 1, 9600), 9000)
     });
-    t1.synced();
     t2.synced();
+    t1.synced();
 
     // Step 2: headquarters took them, and lists each for the organizers with what is wrong,
     // by the sale's till and number.
@@ -577,19 +594,23 @@ fn refunds_no_till_writes_are_listed_as_doubtful(hq: Hq) {
         "{text}"
     );
     // The dashboard's anomalies page lists them, and the API. A stall lead sees those of
-    // the sales made at the stall: S01's all four, S02's none.
+    // the sales made at the stall: S01's all five, S02's none.
     let api = Api::new(&server.url);
     let (token, _) = api.login();
     let (status, _, html) = api.fetch("/anomalies", Some(&token), false);
     assert_eq!(status, 200, "{html}");
-    let listed = "T01-R000002 → T01-000002: 已作废又退款 voided and refunded (the sale is voided)";
-    assert!(html.contains(listed), "{html}");
+    for listed in [
+        "T01-R000002 → T01-000002: 已作废又退款 voided and refunded (the sale is voided)",
+        "T01-000003: 他机作废 voided at T02",
+    ] {
+        assert!(html.contains(listed), "{html}");
+    }
     let (status, served) = api.get("/api/v1/reconciliation", Some(&token));
-    assert_eq!(
-        (status, &served["doubtful_refunds"]),
-        (200, &rec["doubtful_refunds"])
-    );
-    for (lead, stall, seen) in [("lead1", "S01", 4), ("lead2", "S02", 0)] {
+    assert_eq!(status, 200, "{served}");
+    for list in ["doubtful_refunds", "doubtful_voids"] {
+        assert_eq!(served[list], rec[list], "{list}");
+    }
+    for (lead, stall, seen) in [("lead1", "S01", 5), ("lead2", "S02", 0)] {
         let pw = "lead-pw-2026";
         let add = [
             "hq",
@@ -605,7 +626,8 @@ fn refunds_no_till_writes_are_listed_as_doubtful(hq: Hq) {
         let token = api.token_of(lead, pw).unwrap();
         let (status, served) = api.get("/api/v1/reconciliation", Some(&token));
         assert_eq!(status, 200, "{served}");
-        let doubts = served["doubtful_refunds"].as_array().unwrap();
-        assert_eq!(doubts.len(), seen, "{lead}: {served}");
+        let doubts = ["doubtful_refunds", "doubtful_voids"]
+            .map(|list| served[list].as_array().unwrap().len());
+        assert_eq!(doubts.iter().sum::<usize>(), seen, "{lead}: {served}");
     }
 }

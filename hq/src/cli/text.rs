@@ -63,6 +63,13 @@ pub fn reconciliation(rec: &Reconciliation) -> String {
             d.detail
         );
     }
+    for d in &rec.doubtful_voids {
+        let _ = writeln!(
+            out,
+            "doubtful void: {} voided at {}, sold at {}",
+            d.sale, d.voided_at, d.device
+        );
+    }
     for s in &rec.sellers {
         let _ = writeln!(
             out,

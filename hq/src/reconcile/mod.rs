@@ -1,10 +1,10 @@
 //! Reconciliation: per till, proof that headquarters holds every sale (the last sale number
 //! each shift close or verified shift slip stated, against the numbers held), and each shift's cash-up; across the
-//! fair, oversold stock, the voids and refunds of each seller, and refunds that do not square
+//! fair, oversold stock, the voids and refunds of each seller, and those that do not square
 //! with their sales. Plain SQL over the projection.
 
+pub mod doubtful;
 pub mod postgres;
-pub mod refunds;
 mod sqlite;
 
 use std::collections::{BTreeMap, HashMap};
@@ -15,10 +15,10 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::Result;
+pub use doubtful::{DoubtfulRefund, DoubtfulVoid};
 /// A seller's voids and refunds, as the roll-up counts them.
 pub use fairpos_projection::rollup::Corrections as SellerCorrections;
 use fairpos_projection::rollup::DeviceTotals;
-pub use refunds::DoubtfulRefund;
 
 /// Most missing numbers listed per till (the count is always whole).
 const MISSING_LISTED: usize = 1000;
@@ -28,8 +28,10 @@ pub struct Reconciliation {
     pub devices: Vec<DeviceReport>,
     pub oversold: Vec<Oversold>,
     pub sellers: Vec<SellerCorrections>,
-    /// Refunds that do not square with their sales ([`refunds`]), by the sale's till.
+    /// Refunds that do not square with their sales ([`doubtful`]), by the sale's till.
     pub doubtful_refunds: Vec<DoubtfulRefund>,
+    /// Voids of sales another till made, taken because they arrived first.
+    pub doubtful_voids: Vec<DoubtfulVoid>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -111,6 +113,7 @@ pub(crate) struct Read {
     pub oversold: Vec<Oversold>,
     pub corrections: Vec<SellerCorrections>,
     pub doubtful_refunds: Vec<DoubtfulRefund>,
+    pub doubtful_voids: Vec<DoubtfulVoid>,
 }
 
 /// A shift as the projection holds it.
@@ -367,14 +370,16 @@ pub fn reconcile(conn: &Connection) -> Result<Reconciliation> {
     assemble(read, |device| sqlite::seqs(conn, device))
 }
 
-/// Of everything, the tills of `stall`, what they oversold and the doubtful refunds of their
-/// sales (the corrections were read for the stall already).
+/// Of everything, the tills of `stall`, what they oversold and the doubtful voids and refunds
+/// of their sales (the corrections were read for the stall already).
 pub(crate) fn only_stall(mut all: Reconciliation, stall: &str) -> Reconciliation {
     all.devices.retain(|d| d.stall == stall);
     let tills: std::collections::HashSet<&str> =
         all.devices.iter().map(|d| d.device.as_str()).collect();
     all.oversold.retain(|o| tills.contains(o.device.as_str()));
     all.doubtful_refunds
+        .retain(|d| tills.contains(d.device.as_str()));
+    all.doubtful_voids
         .retain(|d| tills.contains(d.device.as_str()));
     all
 }
@@ -396,6 +401,7 @@ pub(crate) fn assemble(
         oversold: read.oversold,
         sellers: read.corrections,
         doubtful_refunds: read.doubtful_refunds,
+        doubtful_voids: read.doubtful_voids,
     })
 }
 

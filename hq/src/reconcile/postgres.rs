@@ -10,7 +10,7 @@ use fairpos_postgres::Pool;
 use fairpos_projection::apply::sql::postgres_params;
 use fairpos_projection::rollup::{self, Corrections, DeviceTotals};
 
-use super::refunds::{self, HeadRow, LineRow};
+use super::doubtful::{self, DoubtfulVoid, HeadRow, LineRow};
 use super::{assemble, only_stall, Oversold, Read, Reconciliation, ShiftRow};
 use super::{OVERSOLD, SEQS, SHIFTS};
 use crate::Result;
@@ -136,7 +136,7 @@ async fn read(pool: &Pool, stall: Option<&str>) -> Result<Read> {
         })
         .collect();
     let heads = client
-        .query(refunds::HEADS, &[])
+        .query(doubtful::HEADS, &[])
         .await
         .map_err(Pg::from)?
         .iter()
@@ -151,7 +151,7 @@ async fn read(pool: &Pool, stall: Option<&str>) -> Result<Read> {
         })
         .collect();
     let lines = client
-        .query(refunds::LINES, &[])
+        .query(doubtful::LINES, &[])
         .await
         .map_err(Pg::from)?
         .iter()
@@ -168,6 +168,17 @@ async fn read(pool: &Pool, stall: Option<&str>) -> Result<Read> {
             sold: r
                 .get::<_, Option<String>>(9)
                 .map(|sku| (sku, r.get(10), r.get(11))),
+        })
+        .collect();
+    let doubtful_voids = client
+        .query(doubtful::VOIDS, &[])
+        .await
+        .map_err(Pg::from)?
+        .iter()
+        .map(|r| DoubtfulVoid {
+            device: r.get(0),
+            sale: r.get(1),
+            voided_at: r.get(2),
         })
         .collect();
     // The slips take a connection of their own: this one goes back first, so that readers
@@ -191,7 +202,8 @@ async fn read(pool: &Pool, stall: Option<&str>) -> Result<Read> {
         slips,
         oversold,
         corrections,
-        doubtful_refunds: refunds::doubts(heads, lines),
+        doubtful_refunds: doubtful::refunds(heads, lines),
+        doubtful_voids,
     })
 }
 

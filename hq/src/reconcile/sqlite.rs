@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use fairpos_projection::rollup;
 use rusqlite::Connection;
 
-use super::refunds::{self, HeadRow, LineRow};
+use super::doubtful::{self, DoubtfulVoid, HeadRow, LineRow};
 use super::{Oversold, Read, ShiftRow, OVERSOLD, SEQS, SHIFTS};
 use crate::Result;
 
@@ -54,7 +54,7 @@ pub(super) fn read(conn: &Connection, stall: Option<&str>) -> Result<Read> {
         })?
         .collect::<Result<_, _>>()?;
     let heads = conn
-        .prepare(refunds::HEADS)?
+        .prepare(doubtful::HEADS)?
         .query_map([], |r| {
             Ok(HeadRow {
                 device: r.get(0)?,
@@ -68,7 +68,7 @@ pub(super) fn read(conn: &Connection, stall: Option<&str>) -> Result<Read> {
         })?
         .collect::<Result<_, _>>()?;
     let lines = conn
-        .prepare(refunds::LINES)?
+        .prepare(doubtful::LINES)?
         .query_map([], |r| {
             let sold = match r.get::<_, Option<String>>(9)? {
                 Some(sku) => Some((sku, r.get(10)?, r.get(11)?)),
@@ -88,6 +88,16 @@ pub(super) fn read(conn: &Connection, stall: Option<&str>) -> Result<Read> {
             })
         })?
         .collect::<Result<_, _>>()?;
+    let doubtful_voids = conn
+        .prepare(doubtful::VOIDS)?
+        .query_map([], |r| {
+            Ok(DoubtfulVoid {
+                device: r.get(0)?,
+                sale: r.get(1)?,
+                voided_at: r.get(2)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
     Ok(Read {
         totals: rollup::device_totals(conn)?,
         devices,
@@ -98,7 +108,8 @@ pub(super) fn read(conn: &Connection, stall: Option<&str>) -> Result<Read> {
         slips: crate::slips::by_device(conn)?,
         oversold,
         corrections: rollup::corrections(conn, stall)?,
-        doubtful_refunds: refunds::doubts(heads, lines),
+        doubtful_refunds: doubtful::refunds(heads, lines),
+        doubtful_voids,
     })
 }
 

@@ -1,11 +1,13 @@
-//! Refunds headquarters cannot square with their sales. A till never writes one: it refunds
-//! only its own sales, never a voided one, never a line past what it sold, each line at most
-//! its amount left and as the product it sold, for the sum of its lines; and it voids no sale
-//! with refunds. So each listed here comes from a till whose database or ledger was changed
-//! by hand. Headquarters takes them and lists them rather than refusing the ledger: which
-//! ledger would be refused depends on which arrives first (a sale of one day, its refund of
-//! the next, may arrive either way round), and the other records of the ledger are honest
-//! sales. Those of a sale not held yet are listed once it is.
+//! Voids and refunds headquarters cannot square with their sales. A till never writes one: it
+//! voids and refunds only its own sales, refunds no voided sale and voids none with refunds,
+//! refunds no line past what it sold, each line at most its amount left and as the product it
+//! sold, for the sum of its lines. So each listed here comes from a till whose database or
+//! ledger was changed by hand. Headquarters takes them and lists them rather than refusing
+//! the ledger: which ledger would be refused depends on which arrives first (a sale of one
+//! day, its refund of the next, may arrive either way round), and the other records of the
+//! ledger are honest sales. (A void of another till's sale that arrives after the sale is
+//! refused with its ledger: `fairpos_projection::apply`.) Those of a sale not held yet are
+//! listed once it is.
 
 use serde::Serialize;
 
@@ -57,6 +59,24 @@ pub struct DoubtfulRefund {
     /// The figures, in words.
     pub detail: String,
 }
+
+/// A void of a sale made at another till, which headquarters took because it arrived before
+/// the sale (the sale counts for nothing since).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DoubtfulVoid {
+    /// The till that made the sale, and the sale's number.
+    pub device: String,
+    pub sale: String,
+    /// The till that voided it.
+    pub voided_at: String,
+}
+
+/// Voids of a held sale made at another till: `(sale's till, sale's number, void's till)`, on
+/// both backends.
+pub(crate) const VOIDS: &str = "SELECT s.device, s.number, v.device
+    FROM voids v JOIN sales s ON s.id = v.sale_id
+    WHERE v.device <> s.device
+    ORDER BY s.device, s.seq";
 
 /// Refunds of a held sale made elsewhere, or of a voided sale, or whose amount is not their
 /// lines': `(sale's till, sale's number, refund's number, refund's till, voided, amount,
@@ -119,7 +139,7 @@ pub(crate) struct LineRow {
 
 /// The doubts of what [`HEADS`] and [`LINES`] found, in the order of the sales (by till and
 /// number), a sale's heads before its lines.
-pub(crate) fn doubts(heads: Vec<HeadRow>, lines: Vec<LineRow>) -> Vec<DoubtfulRefund> {
+pub(crate) fn refunds(heads: Vec<HeadRow>, lines: Vec<LineRow>) -> Vec<DoubtfulRefund> {
     let mut out = Vec::new();
     for h in heads {
         let mut doubt = |doubt: Doubt, detail: String| {
@@ -227,7 +247,7 @@ mod tests {
 
     #[test]
     fn each_doubt_is_named_in_the_order_of_the_sales() {
-        let found = doubts(
+        let found = refunds(
             vec![
                 head("T01-000010", "T02", true, (500, 400)),
                 head("T01-000002", "T01", true, (500, 500)),
@@ -259,7 +279,7 @@ mod tests {
 
     #[test]
     fn a_line_refunded_in_full_and_no_more_is_no_doubt() {
-        let found = doubts(
+        let found = refunds(
             vec![],
             vec![line("T01-000001", (2, 300, 1, 100), Some(("A", 2, 300)))],
         );

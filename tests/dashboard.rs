@@ -300,6 +300,7 @@ fn each_role_reaches_its_own_pages_and_routes_and_nothing_else(hq: Hq) {
         ("/statements/export?format=csv", [200, 403, 403]),
         ("/audit", [200, 403, 403]),
         ("/api/v1/reconciliation", [200, 200, 403]),
+        ("/api/v1/doubtful", [200, 200, 403]),
         ("/api/v1/report?by=stall", [200, 403, 403]),
         ("/api/v1/leaderboard", [200, 403, 403]),
         (&format!("/api/v1{own}"), [200, 403, 200]),

@@ -80,7 +80,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The registry as hubs are answered it, made again only when its token changed.
     pub registry: Arc<crate::registry::answer::Made>,
-    /// Refused tokens, logged as sync events once a minute for each device named.
+    /// Refused tokens, logged as sync events once a minute for each device named; and the
+    /// database errors `/api/v1/ready` meets, written to stderr once a minute.
     pub refusals: Arc<crate::quiet_log::QuietLog>,
 }
 

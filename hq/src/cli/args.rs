@@ -108,8 +108,9 @@ pub enum HqCommand {
     /// address), oldest first.
     Audit(AuditArgs),
     /// Per till: sales held, gaps against the numbers stated at shift closes, each shift's
-    /// cash-up; oversold stock; voids and refunds per seller.
-    Reconcile(JsonFlag),
+    /// cash-up; oversold stock; voids and refunds per seller. With --doubtful: the voids and
+    /// refunds that do not square with their sales (those no till writes).
+    Reconcile(ReconcileArgs),
     /// The competition: net sales and points by team and by seller.
     Leaderboard(JsonFlag),
     /// Payment providers' statements: import a stall's files as downloaded, and match them
@@ -542,6 +543,16 @@ pub struct PruneArgs {
 pub struct JsonFlag {
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReconcileArgs {
+    #[arg(long)]
+    pub json: bool,
+    /// Only the voids and refunds that do not square with their sales (each sale looked up:
+    /// slower at a province's size).
+    #[arg(long)]
+    pub doubtful: bool,
 }
 
 #[derive(Args, Debug)]

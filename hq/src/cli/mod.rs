@@ -427,6 +427,19 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
             Some(url) => postgres::report(&url, &a),
             None => report_to(&Hq::open(dir)?.conn, &a),
         },
+        HqCommand::Reconcile(f) if f.doubtful => {
+            let doubtful = match postgres::database_of(dir, None)? {
+                Some(url) => postgres::with_pool(&url, |pool| async move {
+                    reconcile::doubtful::of_postgres(&pool, None).await
+                })?,
+                None => reconcile::doubtful::of(&Hq::open(dir)?.conn, None)?,
+            };
+            if f.json {
+                return print_json(&doubtful);
+            }
+            print!("{}", text::doubtful(&doubtful));
+            Ok(())
+        }
         HqCommand::Reconcile(f) => {
             let rec = match postgres::database_of(dir, None)? {
                 Some(url) => postgres::with_pool(&url, |pool| async move {

@@ -2,6 +2,7 @@
 
 use fairpos_domain::Fen;
 
+use crate::reconcile::doubtful::Doubtful;
 use crate::reconcile::Reconciliation;
 use crate::unit_items::UnitItems;
 
@@ -53,23 +54,6 @@ pub fn reconciliation(rec: &Reconciliation) -> String {
             o.sale, o.sku, o.name, o.device
         );
     }
-    for d in &rec.doubtful_refunds {
-        let _ = writeln!(
-            out,
-            "doubtful refund: {} of {} ({}): {}",
-            d.refund,
-            d.sale,
-            d.doubt.label(),
-            d.detail
-        );
-    }
-    for d in &rec.doubtful_voids {
-        let _ = writeln!(
-            out,
-            "doubtful void: {} voided at {}, sold at {}",
-            d.sale, d.voided_at, d.device
-        );
-    }
     for s in &rec.sellers {
         let _ = writeln!(
             out,
@@ -82,6 +66,32 @@ pub fn reconciliation(rec: &Reconciliation) -> String {
             s.refunds,
             Fen(s.refunded_fen)
         );
+    }
+    out
+}
+
+pub fn doubtful(d: &Doubtful) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for v in &d.voids {
+        let _ = writeln!(
+            out,
+            "doubtful void: {} voided at {}, sold at {}",
+            v.sale, v.voided_at, v.device
+        );
+    }
+    for r in &d.refunds {
+        let _ = writeln!(
+            out,
+            "doubtful refund: {} of {} ({}): {}",
+            r.refund,
+            r.sale,
+            r.doubt.label(),
+            r.detail
+        );
+    }
+    if out.is_empty() {
+        out.push_str("no doubtful voids or refunds: each squares with its sale\n");
     }
     out
 }

@@ -1,7 +1,8 @@
 //! Reconciliation: per till, proof that headquarters holds every sale (the last sale number
 //! each shift close or verified shift slip stated, against the numbers held), and each shift's cash-up; across the
-//! fair, oversold stock, the voids and refunds of each seller, and those that do not square
-//! with their sales. Plain SQL over the projection.
+//! fair, oversold stock and the voids and refunds of each seller. Plain SQL over the
+//! projection. The voids and refunds that do not square with their sales are read apart, on
+//! asking ([`doubtful`]): they look up a sale each.
 
 pub mod doubtful;
 pub mod postgres;
@@ -15,7 +16,6 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::Result;
-pub use doubtful::{DoubtfulRefund, DoubtfulVoid};
 /// A seller's voids and refunds, as the roll-up counts them.
 pub use fairpos_projection::rollup::Corrections as SellerCorrections;
 use fairpos_projection::rollup::DeviceTotals;
@@ -28,10 +28,6 @@ pub struct Reconciliation {
     pub devices: Vec<DeviceReport>,
     pub oversold: Vec<Oversold>,
     pub sellers: Vec<SellerCorrections>,
-    /// Refunds that do not square with their sales ([`doubtful`]), by the sale's till.
-    pub doubtful_refunds: Vec<DoubtfulRefund>,
-    /// Voids of sales another till made, taken because they arrived first.
-    pub doubtful_voids: Vec<DoubtfulVoid>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -112,8 +108,6 @@ pub(crate) struct Read {
     pub slips: HashMap<String, Vec<crate::slips::SlipStated>>,
     pub oversold: Vec<Oversold>,
     pub corrections: Vec<SellerCorrections>,
-    pub doubtful_refunds: Vec<DoubtfulRefund>,
-    pub doubtful_voids: Vec<DoubtfulVoid>,
 }
 
 /// A shift as the projection holds it.
@@ -370,17 +364,13 @@ pub fn reconcile(conn: &Connection) -> Result<Reconciliation> {
     assemble(read, |device| sqlite::seqs(conn, device))
 }
 
-/// Of everything, the tills of `stall`, what they oversold and the doubtful voids and refunds
-/// of their sales (the corrections were read for the stall already).
+/// Of everything, the tills of `stall` and what they oversold (the corrections were read for
+/// the stall already).
 pub(crate) fn only_stall(mut all: Reconciliation, stall: &str) -> Reconciliation {
     all.devices.retain(|d| d.stall == stall);
     let tills: std::collections::HashSet<&str> =
         all.devices.iter().map(|d| d.device.as_str()).collect();
     all.oversold.retain(|o| tills.contains(o.device.as_str()));
-    all.doubtful_refunds
-        .retain(|d| tills.contains(d.device.as_str()));
-    all.doubtful_voids
-        .retain(|d| tills.contains(d.device.as_str()));
     all
 }
 
@@ -400,8 +390,6 @@ pub(crate) fn assemble(
         devices: out,
         oversold: read.oversold,
         sellers: read.corrections,
-        doubtful_refunds: read.doubtful_refunds,
-        doubtful_voids: read.doubtful_voids,
     })
 }
 

@@ -10,7 +10,6 @@ use fairpos_postgres::Pool;
 use fairpos_projection::apply::sql::postgres_params;
 use fairpos_projection::rollup::{self, Corrections, DeviceTotals};
 
-use super::doubtful::{self, DoubtfulVoid, HeadRow, LineRow};
 use super::{assemble, only_stall, Oversold, Read, Reconciliation, ShiftRow};
 use super::{OVERSOLD, SEQS, SHIFTS};
 use crate::Result;
@@ -135,52 +134,6 @@ async fn read(pool: &Pool, stall: Option<&str>) -> Result<Read> {
             refunded_fen: r.get(6),
         })
         .collect();
-    let heads = client
-        .query(doubtful::HEADS, &[])
-        .await
-        .map_err(Pg::from)?
-        .iter()
-        .map(|r| HeadRow {
-            device: r.get(0),
-            sale: r.get(1),
-            refund: r.get(2),
-            refunded_at: r.get(3),
-            voided: r.get(4),
-            amount_fen: r.get(5),
-            lines_fen: r.get(6),
-        })
-        .collect();
-    let lines = client
-        .query(doubtful::LINES, &[])
-        .await
-        .map_err(Pg::from)?
-        .iter()
-        .map(|r| LineRow {
-            device: r.get(0),
-            sale: r.get(1),
-            refund: r.get(2),
-            line: i64::from(r.get::<_, i32>(3)),
-            sku: r.get(4),
-            qty: r.get(5),
-            fen: r.get(6),
-            least_qty: r.get(7),
-            least_fen: r.get(8),
-            sold: r
-                .get::<_, Option<String>>(9)
-                .map(|sku| (sku, r.get(10), r.get(11))),
-        })
-        .collect();
-    let doubtful_voids = client
-        .query(doubtful::VOIDS, &[])
-        .await
-        .map_err(Pg::from)?
-        .iter()
-        .map(|r| DoubtfulVoid {
-            device: r.get(0),
-            sale: r.get(1),
-            voided_at: r.get(2),
-        })
-        .collect();
     // The slips take a connection of their own: this one goes back first, so that readers
     // never hold one connection while waiting for another (organizers' pool is small).
     drop(client);
@@ -202,8 +155,6 @@ async fn read(pool: &Pool, stall: Option<&str>) -> Result<Read> {
         slips,
         oversold,
         corrections,
-        doubtful_refunds: doubtful::refunds(heads, lines),
-        doubtful_voids,
     })
 }
 

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use fairpos_projection::rollup;
 use rusqlite::Connection;
 
-use super::doubtful::{self, DoubtfulVoid, HeadRow, LineRow};
 use super::{Oversold, Read, ShiftRow, OVERSOLD, SEQS, SHIFTS};
 use crate::Result;
 
@@ -53,51 +52,6 @@ pub(super) fn read(conn: &Connection, stall: Option<&str>) -> Result<Read> {
             })
         })?
         .collect::<Result<_, _>>()?;
-    let heads = conn
-        .prepare(doubtful::HEADS)?
-        .query_map([], |r| {
-            Ok(HeadRow {
-                device: r.get(0)?,
-                sale: r.get(1)?,
-                refund: r.get(2)?,
-                refunded_at: r.get(3)?,
-                voided: r.get(4)?,
-                amount_fen: r.get(5)?,
-                lines_fen: r.get(6)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
-    let lines = conn
-        .prepare(doubtful::LINES)?
-        .query_map([], |r| {
-            let sold = match r.get::<_, Option<String>>(9)? {
-                Some(sku) => Some((sku, r.get(10)?, r.get(11)?)),
-                None => None,
-            };
-            Ok(LineRow {
-                device: r.get(0)?,
-                sale: r.get(1)?,
-                refund: r.get(2)?,
-                line: r.get(3)?,
-                sku: r.get(4)?,
-                qty: r.get(5)?,
-                fen: r.get(6)?,
-                least_qty: r.get(7)?,
-                least_fen: r.get(8)?,
-                sold,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
-    let doubtful_voids = conn
-        .prepare(doubtful::VOIDS)?
-        .query_map([], |r| {
-            Ok(DoubtfulVoid {
-                device: r.get(0)?,
-                sale: r.get(1)?,
-                voided_at: r.get(2)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
     Ok(Read {
         totals: rollup::device_totals(conn)?,
         devices,
@@ -108,8 +62,6 @@ pub(super) fn read(conn: &Connection, stall: Option<&str>) -> Result<Read> {
         slips: crate::slips::by_device(conn)?,
         oversold,
         corrections: rollup::corrections(conn, stall)?,
-        doubtful_refunds: doubtful::refunds(heads, lines),
-        doubtful_voids,
     })
 }
 

@@ -320,8 +320,9 @@ pub const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Whether this process can serve now, for a load balancer's check: its database answers a
 /// query within [`READY_WAIT`] (PostgreSQL on a connection kept for this alone, so that
 /// busy syncs or organizers do not make it look down; SQLite on a read connection). 200
-/// `{"ready": true}`, else 503 saying why. `/api/v1/health` answers for as long as the
-/// process runs, whatever its database does.
+/// `{"ready": true}`, else 503 saying why in general words (the database's error goes to the
+/// log). `/api/v1/health` answers for as long as the process runs, whatever its database
+/// does.
 pub async fn ready(State(state): State<AppState>) -> Response {
     let asked = async {
         match &state.pg_ready {
@@ -343,7 +344,13 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     };
     let why = match tokio::time::timeout(READY_WAIT, asked).await {
         Ok(Ok(())) => return Json(serde_json::json!({ "ready": true })).into_response(),
-        Ok(Err(e)) => format!("the database: {e}"),
+        Ok(Err(e)) => {
+            // The error names hosts, users and files: for the log (once a minute), not for
+            // whoever asks.
+            let line = format!("not ready: the database: {e}");
+            state.refusals.write("not ready".into(), line);
+            "the database failed to answer".to_string()
+        }
         Err(_) => format!(
             "the database did not answer within {} s",
             READY_WAIT.as_secs()

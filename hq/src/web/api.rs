@@ -30,6 +30,23 @@ pub(crate) async fn api_reconciliation(
     }
 }
 
+/// `GET /api/v1/doubtful`: the voids and refunds that do not square with their sales (a
+/// stall lead's: of the stall's sales).
+pub(crate) async fn api_doubtful(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let account = api_for!(state, headers, |a: &Access| matches!(
+        a,
+        Access::Organizer | Access::StallLead(_)
+    ));
+    let stall = match &account.access {
+        Access::StallLead(stall) => Some(stall.clone()),
+        _ => None,
+    };
+    match state.doubtful(stall).await {
+        Ok(d) => Json(d).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
 pub(crate) async fn api_report(
     State(state): State<AppState>,
     headers: HeaderMap,

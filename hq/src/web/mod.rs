@@ -87,6 +87,7 @@ pub fn routes() -> Router<AppState> {
         .route("/audit", get(pages::audit))
         .route("/audit/verify", get(audit_check::audit_verify))
         .route("/api/v1/reconciliation", get(api::api_reconciliation))
+        .route("/api/v1/doubtful", get(api::api_doubtful))
         .route("/api/v1/report", get(api::api_report))
         .route("/api/v1/leaderboard", get(api::api_leaderboard))
         .route("/api/v1/units/{code}", get(api::api_unit))

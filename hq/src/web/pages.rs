@@ -243,10 +243,15 @@ pub(crate) async fn anomalies(State(state): State<AppState>, headers: HeaderMap)
         Ok(r) => r,
         Err(e) => return failure(e),
     };
+    let doubtful = match state.doubtful(None).await {
+        Ok(d) => d,
+        Err(e) => return failure(e),
+    };
     let f = formats(&state);
     let body = views::Anomalies {
         f: &f,
         rec: &rec,
+        doubtful: &doubtful,
         any_missing: rec.devices.iter().any(|d| d.missing_count > 0),
     };
     rendered(&state, "/anomalies", "异常 Anomalies", &body)

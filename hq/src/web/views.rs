@@ -7,6 +7,7 @@ use chrono::FixedOffset;
 use fairpos_projection::report::Report;
 
 use crate::leaderboard::Leaderboard;
+use crate::reconcile::doubtful::Doubtful;
 use crate::reconcile::Reconciliation;
 use crate::unit_items::UnitItems;
 use crate::Error;
@@ -148,6 +149,7 @@ pub(crate) struct Standings<'a> {
 pub(crate) struct Anomalies<'a> {
     pub f: &'a Formats,
     pub rec: &'a Reconciliation,
+    pub doubtful: &'a Doubtful,
     pub any_missing: bool,
 }
 

@@ -2,8 +2,9 @@
 //!
 //! Writes `--tills` × `--sales` sales straight into a headquarters database (`province.rs`),
 //! then times, as headquarters answers them: the report by each dimension, the
-//! reconciliation, one stall lead's reconciliation, the leaderboard and the busiest
-//! purchasing unit's list. Every answer is checked against what was written, to the fen.
+//! reconciliation, one stall lead's reconciliation, the doubtful voids and refunds (none: the
+//! province's all square with their sales), the leaderboard and the busiest purchasing
+//! unit's list. Every answer is checked against what was written, to the fen.
 //! `--keep` keeps the database for another run (`--reuse DIR` times it again without
 //! writing it anew); `--baseline` also times each report read from every sale, as reports
 //! were read before the roll-up; `--postgres URL` copies the province into PostgreSQL and
@@ -106,6 +107,16 @@ pub fn run(
     if lead.devices.iter().any(|d| d.stall != "S02") {
         return Err("a stall lead sees another stall's tills".into());
     }
+    let (doubtful, doubtful_time) = timed("doubtful voids and refunds", || {
+        Ok(reconcile::doubtful::of(db, None)?)
+    })?;
+    if doubtful != reconcile::doubtful::Doubtful::default() {
+        return Err(
+            "the province's voids and refunds square with their sales, yet some are \
+                    listed as doubtful"
+                .into(),
+        );
+    }
     let (board, board_time) = timed("leaderboard", || Ok(leaderboard::of(db, &hq.fair)?))?;
     if board.teams.iter().map(|t| t.net_fen).sum::<i64>() != net {
         return Err("the leaderboard disagrees with the reports".into());
@@ -164,6 +175,7 @@ pub fn run(
         "slowest_report_ms": ms(slowest),
         "reconcile_ms": ms(reconcile_time),
         "stall_reconcile_ms": ms(lead_time),
+        "doubtful_ms": ms(doubtful_time),
         "leaderboard_ms": ms(board_time),
         "unit_list_ms": ms(unit_time),
         "unit_lines": items.items.len(),

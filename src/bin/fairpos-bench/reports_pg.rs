@@ -137,6 +137,12 @@ async fn read_and_compare(
     let lead_time = timed("one stall's reconciliation", t);
     same("stall's reconciliation", &lead, lead_expected)?;
     let t = Instant::now();
+    let doubtful = reconcile::doubtful::of_postgres(pool, None).await?;
+    let doubtful_time = timed("doubtful voids and refunds", t);
+    if doubtful != reconcile::doubtful::Doubtful::default() {
+        return Err("PostgreSQL lists doubtful voids or refunds in an honest province".into());
+    }
+    let t = Instant::now();
     let board = leaderboard::of_postgres(pool, fair).await?;
     let board_time = timed("leaderboard", t);
     same_json("leaderboard", &board, expected.leaderboard)?;
@@ -156,6 +162,7 @@ async fn read_and_compare(
         "postgres_slowest_report_ms": ms(slowest),
         "postgres_reconcile_ms": ms(reconcile_time),
         "postgres_stall_reconcile_ms": ms(lead_time),
+        "postgres_doubtful_ms": ms(doubtful_time),
         "postgres_leaderboard_ms": ms(board_time),
         "postgres_unit_list_ms": ms(unit_time),
         "postgres_oversold_lines": rec.oversold.len(),

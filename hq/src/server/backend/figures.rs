@@ -6,6 +6,7 @@ use fairpos_projection::report::{self, Dimension, Report};
 use fairpos_projection::rollup;
 
 use crate::leaderboard::{self, Leaderboard};
+use crate::reconcile::doubtful::{self, Doubtful};
 use crate::reconcile::{self, Reconciliation};
 use crate::state::AppState;
 use crate::unit_items::{self, UnitItems};
@@ -90,6 +91,19 @@ impl AppState {
                         Some(stall) => reconcile::of_stall(db, stall),
                         None => reconcile::reconcile(db),
                     })
+                    .await
+            }
+        }
+    }
+
+    /// The voids and refunds that do not square with their sales (of the sales of `stall`'s
+    /// tills, a stall lead's): read on asking, a look-up of each sale.
+    pub async fn doubtful(&self, stall: Option<String>) -> Result<Doubtful> {
+        match &self.pg_organizers {
+            Some(pool) => doubtful::of_postgres(pool, stall.as_deref()).await,
+            None => {
+                self.readers
+                    .read(move |db| doubtful::of(db, stall.as_deref()))
                     .await
             }
         }

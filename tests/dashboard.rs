@@ -296,6 +296,7 @@ fn each_role_reaches_its_own_pages_and_routes_and_nothing_else(hq: Hq) {
         (&format!("{other}.csv"), [200, 403, 403]),
         ("/leaderboard", [200, 403, 403]),
         ("/anomalies", [200, 403, 403]),
+        ("/anomalies/doubtful", [200, 403, 403]),
         ("/statements", [200, 403, 403]),
         ("/statements/export?format=csv", [200, 403, 403]),
         ("/audit", [200, 403, 403]),

@@ -601,11 +601,14 @@ fn voids_and_refunds_no_till_writes_are_listed_as_doubtful(hq: Hq) {
     ] {
         assert!(text.contains(line), "{text}");
     }
-    // The dashboard's anomalies page lists them, and the API. A stall lead sees those of
-    // the sales made at the stall: S01's all five, S02's none.
+    // The dashboard lists them on a page the anomalies page links to, and the API. A stall
+    // lead sees those of the sales made at the stall: S01's all five, S02's none.
     let api = Api::new(&server.url);
     let (token, _) = api.login();
     let (status, _, html) = api.fetch("/anomalies", Some(&token), false);
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("href=\"/anomalies/doubtful\""), "{html}");
+    let (status, _, html) = api.fetch("/anomalies/doubtful", Some(&token), false);
     assert_eq!(status, 200, "{html}");
     for listed in [
         "T01-R000002 → T01-000002: 已作废又退款 voided and refunded (the sale is voided)",

@@ -82,6 +82,7 @@ pub fn routes() -> Router<AppState> {
         .route("/units/{code}", get(pages::unit_page))
         .route("/leaderboard", get(pages::leaderboard))
         .route("/anomalies", get(pages::anomalies))
+        .route("/anomalies/doubtful", get(pages::doubtful))
         .route("/statements", get(statements::statements_page))
         .route("/statements/export", get(statements::statements_export))
         .route("/audit", get(pages::audit))

@@ -243,18 +243,32 @@ pub(crate) async fn anomalies(State(state): State<AppState>, headers: HeaderMap)
         Ok(r) => r,
         Err(e) => return failure(e),
     };
-    let doubtful = match state.doubtful(None).await {
-        Ok(d) => d,
-        Err(e) => return failure(e),
-    };
     let f = formats(&state);
     let body = views::Anomalies {
         f: &f,
         rec: &rec,
-        doubtful: &doubtful,
         any_missing: rec.devices.iter().any(|d| d.missing_count > 0),
     };
     rendered(&state, "/anomalies", "异常 Anomalies", &body)
+}
+
+/// `/anomalies/doubtful`: the voids and refunds that do not square with their sales, a page
+/// of its own (each void's and refund's sale is looked up: seconds at a province's size).
+pub(crate) async fn doubtful(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    organizer_only!(state, headers);
+    let doubtful = match state.doubtful(None).await {
+        Ok(d) => d,
+        Err(e) => return failure(e),
+    };
+    let body = views::DoubtfulCorrections {
+        doubtful: &doubtful,
+    };
+    rendered(
+        &state,
+        "/anomalies",
+        "存疑作废与退款 Doubtful voids and refunds",
+        &body,
+    )
 }
 
 /// The link back to the audit log, under a notice of its pages.

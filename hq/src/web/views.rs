@@ -149,8 +149,13 @@ pub(crate) struct Standings<'a> {
 pub(crate) struct Anomalies<'a> {
     pub f: &'a Formats,
     pub rec: &'a Reconciliation,
-    pub doubtful: &'a Doubtful,
     pub any_missing: bool,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/doubtful.html")]
+pub(crate) struct DoubtfulCorrections<'a> {
+    pub doubtful: &'a Doubtful,
 }
 
 #[derive(Template)]

@@ -296,6 +296,11 @@ fn the_chain_holds_and_tells(hq: &Hq, checker: &Hq) {
     let why = broken(checker, &["--archive", changed.to_str().unwrap()]);
     assert!(why.contains("no longer matches its digest"), "{why}");
 
+    // A mistyped digest: bad input (exit 2), not a log found changed.
+    let out = verify(checker, &["--holds", "nothex"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("--holds nothex: not a digest"), "{said}");
     // A digest never written down: not found.
     let never = "ab".repeat(32);
     let why = broken(checker, &["--holds", &never]);

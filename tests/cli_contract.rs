@@ -292,6 +292,15 @@ fn reports_come_as_table_csv_and_xlsx_too() {
     ]);
     let v: Value = serde_json::from_slice(&std::fs::read(json_out).unwrap()).unwrap();
     assert_eq!(v["net_fen"], 113070);
+    // `--out` naming the till's own database by mistake is refused, and the till goes on.
+    let db = till.data().join("till.db");
+    let asked = ["report", "--by", "team", "--format", "csv", "--out"];
+    till.fails(
+        &[&asked[..], &[db.to_str().unwrap()]].concat(),
+        2,
+        "is a database",
+    );
+    assert!(till.ok(&["report", "--by", "team"]).contains("湘韵队"));
 }
 
 /// Display width with CJK characters counted as two columns.
@@ -512,17 +521,28 @@ fn init_from_a_fair_file_then_imports() {
         "--lead-pin",
         "1357",
     ]);
+    // The catalog as a spreadsheet in Chinese Windows saves "CSV": in GBK. In UTF-16 it is
+    // refused, saying how to save it.
+    let catalog = std::fs::read_to_string(demo_file("catalog.csv")).unwrap();
+    let in_gbk = till.data().join("catalog-gbk.csv");
+    std::fs::write(&in_gbk, encoding_rs::GBK.encode(&catalog).0).unwrap();
+    let in_utf16 = till.data().join("catalog-utf16.csv");
+    let utf16: Vec<u8> = catalog.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    std::fs::write(&in_utf16, [&[0xff, 0xfe][..], &utf16].concat()).unwrap();
+    let refused = ["catalog", "import", in_utf16.to_str().unwrap()];
+    till.fails(&refused, 2, "save it as \"CSV UTF-8\"");
     for (what, file) in [
-        ("catalog", "catalog.csv"),
-        ("stalls", "stalls.csv"),
-        ("sellers", "sellers.csv"),
-        ("units", "units.csv"),
+        ("catalog", in_gbk),
+        ("stalls", demo_file("stalls.csv")),
+        ("sellers", demo_file("sellers.csv")),
+        ("units", demo_file("units.csv")),
     ] {
-        till.ok(&[what, "import", demo_file(file).to_str().unwrap()]);
+        till.ok(&[what, "import", file.to_str().unwrap()]);
     }
     till.ok(&["shift", "open", "--seller", "V004", "--float", "100"]);
     let sale = till.sell(&["--seller", "V004", "HY-MHT-5", "--pay", "cash:100"]);
     assert_eq!(sale["sale"], "T02-000001");
+    assert_eq!(sale["lines"][0]["name_zh"], "十八洞猕猴桃 5斤装");
     assert_eq!(sale["change_fen"], 3010);
     assert_eq!(till.report_nets("stall"), vec![("S02".to_string(), 6990)]);
     let bad_fair = till.data().join("bad.toml");

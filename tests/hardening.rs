@@ -420,6 +420,14 @@ fn tills_and_hubs_speak_tls_to_headquarters_trusting_the_fairs_ca() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("certificate does not verify"));
     let mut with_ca = enrol_hub.to_vec();
     with_ca.extend(["--ca", path(&ca)]);
+    // Into a directory that holds a database already (headquarters' own), it is refused
+    // before the one-time code is used: the hub then enrols with it.
+    let out = hq.run(&with_ca);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already holds"),
+        "{out:?}"
+    );
     hub.ok(&with_ca);
     let hub_server = Server::start(hub.data(), &[]);
     till.sell(&["--seller", "V003", "HY-MHT-LB*1.5", "--pay", "cash"]);

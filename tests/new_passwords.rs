@@ -113,6 +113,11 @@ fn a_password_is_read_from_standard_input_only_when_asked() {
         "{}",
         stderr(&out)
     );
+    // A first line longer than any password (`< /dev/zero`, say) is refused, not read on.
+    let out = with_input(data, &add2_stdin, &"x".repeat(10_000));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(said.contains("longer than 4096 bytes"), "{said}");
     // Not asked to read standard input, and no terminal: refused at once, though the pipe
     // stays open, and nothing read from it.
     let (code, said) = with_input_left_open(data, &add2);

@@ -187,6 +187,12 @@ fn restored_headquarters_gets_back_what_its_backup_lacked(hq: Hq, copies: &Copie
         assert_eq!(out.status.code(), Some(2), "{said}");
         assert!(said.contains("stop `hq serve` first"), "{said}");
         assert_eq!(hq.sales().len(), 7, "nothing was moved");
+        // Nor into a till's data directory, which would then be taken for headquarters.
+        let out = t1.run(&["hq", "restore", backup.to_str().unwrap()]);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{said}");
+        assert!(said.contains("holds a till"), "{said}");
+        assert!(!t1.data().join("hq.db").exists());
     }
     server.stop();
     (copies.restore)(&hq, &backup);

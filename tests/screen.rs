@@ -141,6 +141,13 @@ fn the_big_screen_follows_sales_as_they_sync_and_its_token_opens_nothing_else(hq
     };
     let (net0, sales0) = (net(&hq), sales(&hq));
     till.ok(&["shift", "open", "--seller", "V003", "--float", "0"]);
+    // An address with a query or fragment, where the link's path would be lost, is refused
+    // before any token is issued.
+    let odd = format!("{}/?a=b#frag", server.url);
+    let out = hq.run(&["hq", "screen-link", "--base", &odd]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let listed = hq.json(&["hq", "screen-link", "--list", "--json"]);
+    assert_eq!(listed, serde_json::json!([]), "no token issued");
 
     let link = hq.json(&[
         "hq",

@@ -515,6 +515,15 @@ fn catalog_changes_flow_down_and_products_added_at_a_till_flow_up(hq: Hq) {
     };
     assert_eq!(price("BJ-HJC-250"), Some(11800));
     assert_eq!(price("LOCAL-1"), Some(3500));
+    // The price file had no barcode, stall or county column: the product kept them.
+    let tea = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["sku"] == "BJ-HJC-250");
+    let tea = tea.unwrap();
+    let kept = ["barcode", "stall", "origin_county_name"].map(|k| tea[k].as_str().unwrap_or(""));
+    assert_eq!(kept, ["6935780100128", "S01", "保靖县"], "{tea}");
     let local = list
         .as_array()
         .unwrap()

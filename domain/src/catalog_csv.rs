@@ -1,5 +1,7 @@
 //! CSV files of a fair: catalog, stalls, sellers and purchasing units. Columns are found by
 //! header name, a file is taken whole or not at all, and every refusal names the file line.
+//! A column the header leaves out keeps, on a row updating one held (`..._over`), what that
+//! row holds: a file of prices alone changes prices and clears nothing.
 
 use std::collections::HashMap;
 
@@ -103,6 +105,11 @@ impl<'a> Table<'a> {
         })
     }
 
+    /// Whether the header has `column`.
+    fn has(&self, column: &str) -> bool {
+        self.columns.contains_key(column)
+    }
+
     fn get<'r>(&self, record: &'r csv::StringRecord, column: &str) -> &'r str {
         self.columns
             .get(column)
@@ -147,6 +154,16 @@ fn required(
 
 /// Reads a catalog CSV. `file` names it in error messages.
 pub fn parse_catalog(file: &str, text: &str) -> Result<Vec<CatalogRow>, DomainError> {
+    parse_catalog_over(file, text, &HashMap::new())
+}
+
+/// As [`parse_catalog`], for an import over the products `held` (by SKU): a row updating one
+/// of them keeps what it holds in each column the header leaves out (its stock on hand too).
+pub fn parse_catalog_over(
+    file: &str,
+    text: &str,
+    held: &HashMap<String, CatalogRow>,
+) -> Result<Vec<CatalogRow>, DomainError> {
     let table = Table::read(file, text, &["sku", "name_zh", "unit", "price_yuan"])?;
     let mut out: Vec<CatalogRow> = Vec::with_capacity(table.rows.len());
     let mut seen: HashMap<String, u64> = HashMap::new();
@@ -154,7 +171,16 @@ pub fn parse_catalog(file: &str, text: &str) -> Result<Vec<CatalogRow>, DomainEr
         let line = *line;
         let err = |why: String| table.row_error(line, why);
         let get = |c: &str| table.get(record, c);
+        let sku = required(&table, line, record, "sku")?;
+        let was = held.get(&sku);
+        // A column the header lacks: the value held, else what an empty field means.
+        let kept = |column: &str| !table.has(column) && was.is_some();
+        let text_of = |column: &str, held: fn(&Product) -> &str| match was {
+            Some(row) if kept(column) => held(&row.product).to_string(),
+            _ => get(column).to_string(),
+        };
         let barcode = match get("barcode") {
+            _ if kept("barcode") => was.and_then(|r| r.product.barcode.clone()),
             "" => None,
             code => match parse_gtin(code) {
                 Ok(Some(gtin)) => Some(gtin.catalog_form()),
@@ -168,28 +194,40 @@ pub fn parse_catalog(file: &str, text: &str) -> Result<Vec<CatalogRow>, DomainEr
         };
         let price_text = get("price_yuan");
         let price = Fen::parse_yuan(price_text).map_err(|e| err(format!("price_yuan: {e}")))?;
-        let weighed = parse_bool(get("weighed"))
-            .ok_or_else(|| err(format!("weighed {:?} is not true or false", get("weighed"))))?;
+        let weighed = match was {
+            Some(row) if kept("weighed") => row.product.weighed,
+            _ => parse_bool(get("weighed"))
+                .ok_or_else(|| err(format!("weighed {:?} is not true or false", get("weighed"))))?,
+        };
+        let plu = match was {
+            Some(row) if kept("plu") => row.product.plu.clone(),
+            _ => optional(get("plu")),
+        };
+        let cert_no = match was {
+            Some(row) if kept("cert_no") => row.product.cert_no.clone(),
+            _ => optional(get("cert_no")),
+        };
         let product = Product {
-            sku: required(&table, line, record, "sku")?,
+            sku,
             barcode,
-            plu: optional(get("plu")),
+            plu,
             name_zh: required(&table, line, record, "name_zh")?,
-            name_en: get("name_en").to_string(),
-            category: get("category").to_string(),
+            name_en: text_of("name_en", |p| &p.name_en),
+            category: text_of("category", |p| &p.category),
             unit: required(&table, line, record, "unit")?,
             price,
             weighed,
-            county_code: get("origin_county_code").to_string(),
-            county_name: get("origin_county_name").to_string(),
-            supplier: get("supplier").to_string(),
-            cert_no: optional(get("cert_no")),
-            stall: get("stall").to_string(),
+            county_code: text_of("origin_county_code", |p| &p.county_code),
+            county_name: text_of("origin_county_name", |p| &p.county_name),
+            supplier: text_of("supplier", |p| &p.supplier),
+            cert_no,
+            stall: text_of("stall", |p| &p.stall),
         };
         product.validate().map_err(err)?;
-        let stock = match get("stock") {
-            "" => 0,
-            s => product
+        let stock = match (get("stock"), was) {
+            (_, Some(row)) if kept("stock") => row.stock,
+            ("", _) => 0,
+            (s, _) => product
                 .base_qty_from_units(s)
                 .map_err(|why| err(format!("stock: {why}")))?,
         };
@@ -254,15 +292,30 @@ fn unique_ids<'t, T>(
 }
 
 pub fn parse_stalls(file: &str, text: &str) -> Result<Vec<Stall>, DomainError> {
+    parse_stalls_over(file, text, &HashMap::new())
+}
+
+/// As [`parse_stalls`], over the stalls `held` (by id): a column the header leaves out keeps
+/// what the stall holds.
+pub fn parse_stalls_over(
+    file: &str,
+    text: &str,
+    held: &HashMap<String, Stall>,
+) -> Result<Vec<Stall>, DomainError> {
     let table = Table::read(file, text, &["id", "name"])?;
     let mut rows = Vec::new();
     for (line, r) in &table.rows {
+        let id = required(&table, *line, r, "id")?;
+        let team = match held.get(&id) {
+            Some(stall) if !table.has("team") => stall.team.clone(),
+            _ => table.get(r, "team").to_string(),
+        };
         rows.push((
             *line,
             Stall {
-                id: required(&table, *line, r, "id")?,
+                id,
                 name: required(&table, *line, r, "name")?,
-                team: table.get(r, "team").to_string(),
+                team,
             },
         ));
     }
@@ -270,16 +323,32 @@ pub fn parse_stalls(file: &str, text: &str) -> Result<Vec<Stall>, DomainError> {
 }
 
 pub fn parse_sellers(file: &str, text: &str) -> Result<Vec<Seller>, DomainError> {
+    parse_sellers_over(file, text, &HashMap::new())
+}
+
+/// As [`parse_sellers`], over the sellers `held` (by id): a column the header leaves out
+/// keeps what the seller holds (the team the leaderboard counts them for, their stall).
+pub fn parse_sellers_over(
+    file: &str,
+    text: &str,
+    held: &HashMap<String, Seller>,
+) -> Result<Vec<Seller>, DomainError> {
     let table = Table::read(file, text, &["id", "name"])?;
     let mut rows = Vec::new();
     for (line, r) in &table.rows {
+        let id = required(&table, *line, r, "id")?;
+        let was = held.get(&id);
+        let column = |name: &str, kept: fn(&Seller) -> &str| match was {
+            Some(seller) if !table.has(name) => kept(seller).to_string(),
+            _ => table.get(r, name).to_string(),
+        };
         rows.push((
             *line,
             Seller {
-                id: required(&table, *line, r, "id")?,
                 name: required(&table, *line, r, "name")?,
-                team: table.get(r, "team").to_string(),
-                stall: table.get(r, "stall").to_string(),
+                team: column("team", |s| &s.team),
+                stall: column("stall", |s| &s.stall),
+                id,
             },
         ));
     }
@@ -290,15 +359,26 @@ pub fn parse_sellers(file: &str, text: &str) -> Result<Vec<Seller>, DomainError>
 pub const UNIT_KINDS: [&str; 5] = ["union", "organ", "soe", "school", "other"];
 
 pub fn parse_units(file: &str, text: &str) -> Result<Vec<Unit>, DomainError> {
+    parse_units_over(file, text, &HashMap::new())
+}
+
+/// As [`parse_units`], over the units `held` (by credit code): a unit of a file without a
+/// `kind` column keeps its kind. (An empty `kind` field still means `other`.)
+pub fn parse_units_over(
+    file: &str,
+    text: &str,
+    held: &HashMap<String, Unit>,
+) -> Result<Vec<Unit>, DomainError> {
     let table = Table::read(file, text, &["name", "tax_id"])?;
     let mut rows = Vec::new();
     for (line, r) in &table.rows {
         let tax_id = parse_credit_code(&required(&table, *line, r, "tax_id")?)
             .map_err(|e| table.row_error(*line, e.to_string()))?;
-        let kind = match table.get(r, "kind") {
-            "" => "other".to_string(),
-            k if UNIT_KINDS.contains(&k) => k.to_string(),
-            k => {
+        let kind = match (table.get(r, "kind"), held.get(&tax_id)) {
+            (_, Some(unit)) if !table.has("kind") => unit.kind.clone(),
+            ("", _) => "other".to_string(),
+            (k, _) if UNIT_KINDS.contains(&k) => k.to_string(),
+            (k, _) => {
                 return Err(table.row_error(
                     *line,
                     format!("kind {k:?} is not one of {}", UNIT_KINDS.join(", ")),
@@ -334,6 +414,75 @@ mod tests {
         assert_eq!(parse_stalls("s", demo::STALLS_CSV).unwrap().len(), 6);
         assert_eq!(parse_sellers("s", demo::SELLERS_CSV).unwrap().len(), 8);
         assert_eq!(parse_units("u", demo::UNITS_CSV).unwrap().len(), 6);
+    }
+
+    #[test]
+    fn a_file_of_a_few_columns_changes_those_and_keeps_the_rest() {
+        let held: HashMap<String, CatalogRow> = parse_catalog("c", demo::CATALOG_CSV)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.product.sku.clone(), r))
+            .collect();
+        let prices = "sku,name_zh,unit,price_yuan\nHY-MHT-LB,猕猴桃,斤,8.80\nNEW-1,新品,个,2.00\n";
+        let rows = parse_catalog_over("prices.csv", prices, &held).unwrap();
+        let (kiwi, was) = (&rows[0], &held["HY-MHT-LB"]);
+        assert_eq!(kiwi.product.price, Fen(880));
+        assert_eq!(kiwi.product.name_zh, "猕猴桃");
+        // Weighed, its stock in grams, its barcode rule's PLU, county, stall: as held.
+        assert!(kiwi.product.weighed);
+        assert_eq!(kiwi.stock, was.stock);
+        let kept = |p: &Product| {
+            let p = p.clone();
+            (
+                p.plu,
+                p.barcode,
+                p.county_code,
+                p.supplier,
+                p.cert_no,
+                p.stall,
+                p.name_en,
+            )
+        };
+        assert_eq!(kept(&kiwi.product), kept(&was.product));
+        // A product not held takes what empty columns mean.
+        let new = &rows[1].product;
+        assert_eq!(
+            (new.weighed, rows[1].stock, new.stall.as_str()),
+            (false, 0, "")
+        );
+        // A column the file has, even empty, is taken as given.
+        let cleared = "sku,name_zh,unit,price_yuan,stall\nHY-MHT-LB,猕猴桃,斤,8.80,\n";
+        let rows = parse_catalog_over("c.csv", cleared, &held).unwrap();
+        assert_eq!(rows[0].product.stall, "");
+
+        let sellers: HashMap<String, Seller> = parse_sellers("s", demo::SELLERS_CSV)
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.id.clone(), s))
+            .collect();
+        let renamed = parse_sellers_over("s.csv", "id,name\nV004,刘洋\n", &sellers).unwrap();
+        let was = &sellers["V004"];
+        assert_eq!(
+            (&renamed[0].team, &renamed[0].stall),
+            (&was.team, &was.stall)
+        );
+        assert!(!was.team.is_empty());
+        let stalls: HashMap<String, Stall> = parse_stalls("s", demo::STALLS_CSV)
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.id.clone(), s))
+            .collect();
+        let renamed = parse_stalls_over("s.csv", "id,name\nS01,茶馆\n", &stalls).unwrap();
+        assert_eq!(renamed[0].team, stalls["S01"].team);
+        let units: HashMap<String, Unit> = parse_units("u", demo::UNITS_CSV)
+            .unwrap()
+            .into_iter()
+            .map(|u| (u.tax_id.clone(), u))
+            .collect();
+        let (code, unit) = units.iter().find(|(_, u)| u.kind != "other").unwrap();
+        let text = format!("tax_id,name\n{code},改名\n");
+        let renamed = parse_units_over("u.csv", &text, &units).unwrap();
+        assert_eq!(renamed[0].kind, unit.kind);
     }
 
     #[test]

@@ -37,9 +37,14 @@ pub enum RuleValue {
 }
 
 impl BarcodeRule {
-    /// Length of codes made by this rule, check digit included.
+    /// Length of codes made by this rule, check digit included (saturating: a fair file may
+    /// state any sizes, which the parser then refuses for not making 13).
     pub fn code_len(&self) -> usize {
-        self.prefix.len() + self.plu_digits + self.value_digits + 1
+        self.prefix
+            .len()
+            .saturating_add(self.plu_digits)
+            .saturating_add(self.value_digits)
+            .saturating_add(1)
     }
 }
 
@@ -191,6 +196,12 @@ mod tests {
         let err = Fair::from_toml("name = \"x\"\n[[barcode_rule]]\nprefix = \"2\"\nplu_digits = 5\nvalue = \"weight_g\"\nvalue_digits = 5\n")
             .unwrap_err()
             .to_string();
+        assert!(err.contains("EAN-13"), "{err}");
+        // Sizes that overflow when added are refused the same way, not a panic.
+        let huge = "name = \"x\"\n[[barcode_rule]]\nprefix = \"21\"\n\
+                    plu_digits = 9223372036854775807\nvalue = \"weight_g\"\n\
+                    value_digits = 9223372036854775807\n";
+        let err = Fair::from_toml(huge).unwrap_err().to_string();
         assert!(err.contains("EAN-13"), "{err}");
         let err = Fair::from_toml("nme = \"x\"").unwrap_err().to_string();
         assert!(err.contains("unknown field"), "{err}");

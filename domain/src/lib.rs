@@ -27,6 +27,7 @@ pub mod search;
 pub mod shift;
 pub mod slip;
 pub mod statement;
+pub mod text;
 
 pub use error::{
     AmountIssue, CreditCodeIssue, DomainError, Lang, LineHint, PaymentIssue, QuantityIssue,

@@ -38,6 +38,12 @@ pub const META_UPSTREAM_CA: &str = "upstream_ca";
 /// catalog, a copy of the device registry, and the hub's own secret. `trust` is kept for
 /// the relay.
 pub fn enroll(dir: &Path, hq: &str, code: &str, trust: &Trust) -> Result<Hq> {
+    // The code works once: the directory is checked (and made) before it is used.
+    crate::instance::check_unused(dir)?;
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let client = HqClient::new(hq, trust)?;
     let actor = ActorId::random();
     let rt = runtime()?;

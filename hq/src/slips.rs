@@ -224,12 +224,36 @@ pub fn by_device(conn: &Connection) -> Result<HashMap<String, Vec<SlipStated>>> 
     Ok(out)
 }
 
+/// The widest and tallest image of a slip read, in pixels.
+const IMAGE_SIDE_MOST: u32 = 10_000;
+/// The most memory decoding an image of a slip may take.
+const IMAGE_BYTES_MOST: u64 = 512 << 20;
+
 /// The text of the fairpos shift slip in an image (a photo or a scan of the paper, or a
 /// screenshot of the till's screen), read with a QR decoder.
 pub fn read_image(name: &str, bytes: &[u8]) -> Result<String> {
-    let image = image::load_from_memory(bytes)
-        .map_err(|e| Error::input(format!("{name}: not an image this can read: {e}")))?
-        .to_luma8();
+    let unreadable = |e: &dyn std::fmt::Display| {
+        Error::input(format!("{name}: not an image this can read: {e}"))
+    };
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| unreadable(&e))?;
+    // A photo of a slip, however good the phone, is well inside these; a small file that
+    // unpacks to a huge image (20 000 pixels a side took 20 s and 800 MB) is refused.
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(IMAGE_SIDE_MOST);
+    limits.max_image_height = Some(IMAGE_SIDE_MOST);
+    limits.max_alloc = Some(IMAGE_BYTES_MOST);
+    reader.limits(limits);
+    let image = reader.decode().map_err(|e| match e {
+        image::ImageError::Limits(_) => Error::input(format!(
+            "{name}: the image is larger than {IMAGE_SIDE_MOST} pixels a side (or than \
+             {} MiB unpacked): take a smaller photo of the slip",
+            IMAGE_BYTES_MOST >> 20
+        )),
+        e => unreadable(&e),
+    })?;
+    let image = image.to_luma8();
     let (w, h) = image.dimensions();
     let mut prepared =
         rqrr::PreparedImage::prepare_from_greyscale(w as usize, h as usize, |x, y| {
@@ -254,4 +278,35 @@ pub fn read_image(name: &str, bytes: &[u8]) -> Result<String> {
     } else {
         format!("{name}: the QR code is not a fairpos shift slip")
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PNG of `w` × `h` white pixels.
+    fn png(w: u32, h: u32) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        image::GrayImage::from_pixel(w, h, image::Luma([255]))
+            .write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Png,
+            )
+            .unwrap();
+        bytes
+    }
+
+    #[test]
+    fn an_image_too_large_is_refused_before_it_is_unpacked() {
+        let wide = png(IMAGE_SIDE_MOST + 1, 1);
+        let e = read_image("wide.png", &wide).unwrap_err().to_string();
+        assert!(e.contains("larger than 10000 pixels a side"), "{e}");
+        let blank = png(200, 200);
+        let e = read_image("blank.png", &blank).unwrap_err().to_string();
+        assert!(e.contains("no QR code found"), "{e}");
+        let e = read_image("text.png", b"not an image")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not an image this can read"), "{e}");
+    }
 }

@@ -186,6 +186,18 @@ pub fn import_units(conn: &Connection, units: &[Unit]) -> Result<()> {
     Ok(())
 }
 
+pub fn stalls(conn: &Connection) -> Result<Vec<Stall>> {
+    let mut stmt = conn.prepare("SELECT id, name, team FROM stalls ORDER BY id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Stall {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            team: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 pub fn sellers(conn: &Connection) -> Result<Vec<Seller>> {
     let mut stmt = conn.prepare("SELECT id, name, team, stall FROM sellers ORDER BY id")?;
     let rows = stmt.query_map([], |r| {

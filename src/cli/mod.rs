@@ -20,7 +20,7 @@ use fairpos_domain::search::ProductIndex;
 use fairpos_domain::{DomainError, QuantityIssue};
 use fairpos_hardware::scale::Scale;
 use fairpos_hq::cli::args::ReportArgs;
-use fairpos_hq::cli::kit::{self, file_label, read_input};
+use fairpos_hq::cli::kit::{self, file_label, read_input, read_table};
 use fairpos_projection::{catalog as catalog_tables, queries};
 
 use self::args::{
@@ -81,15 +81,25 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Catalog(c) => catalog(&dir, c),
+        // Each file is read over what the till holds: a column the file leaves out keeps
+        // what the rows it updates hold.
         Command::Stalls(ImportOnly::Import { file }) => {
-            let rows = catalog_csv::parse_stalls(&file_label(&file), &read_input(&file)?)?;
-            Till::open(&dir)?.import_stalls(&rows)?;
+            let mut till = Till::open(&dir)?;
+            let held = catalog_tables::stalls(till.reader()?)?.into_iter();
+            let held = held.map(|s| (s.id.clone(), s)).collect();
+            let text = read_table(&file)?;
+            let rows = catalog_csv::parse_stalls_over(&file_label(&file), &text, &held)?;
+            till.import_stalls(&rows)?;
             println!("{} stalls imported", rows.len());
             Ok(())
         }
         Command::Sellers(SellersCommand::Import { file }) => {
-            let rows = catalog_csv::parse_sellers(&file_label(&file), &read_input(&file)?)?;
-            Till::open(&dir)?.import_sellers(&rows)?;
+            let mut till = Till::open(&dir)?;
+            let held = catalog_tables::sellers(till.reader()?)?.into_iter();
+            let held = held.map(|s| (s.id.clone(), s)).collect();
+            let text = read_table(&file)?;
+            let rows = catalog_csv::parse_sellers_over(&file_label(&file), &text, &held)?;
+            till.import_sellers(&rows)?;
             println!("{} sellers imported", rows.len());
             Ok(())
         }
@@ -105,8 +115,12 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Units(ImportOnly::Import { file }) => {
-            let rows = catalog_csv::parse_units(&file_label(&file), &read_input(&file)?)?;
-            Till::open(&dir)?.import_units(&rows)?;
+            let mut till = Till::open(&dir)?;
+            let held = catalog_tables::units(till.reader()?)?.into_iter();
+            let held = held.map(|u| (u.tax_id.clone(), u)).collect();
+            let text = read_table(&file)?;
+            let rows = catalog_csv::parse_units_over(&file_label(&file), &text, &held)?;
+            till.import_units(&rows)?;
             println!("{} units imported", rows.len());
             Ok(())
         }
@@ -396,8 +410,12 @@ fn catalog(dir: &Path, c: CatalogCommand) -> Result<()> {
     match c {
         CatalogCommand::Add(a) => remote::add_product(dir, a),
         CatalogCommand::Import { file } => {
-            let rows = catalog_csv::parse_catalog(&file_label(&file), &read_input(&file)?)?;
-            let (added, updated) = Till::open(dir)?.import_catalog(&rows)?;
+            let mut till = Till::open(dir)?;
+            let held = catalog_tables::rows(till.reader()?)?.into_iter();
+            let held = held.map(|r| (r.product.sku.clone(), r)).collect();
+            let text = read_table(&file)?;
+            let rows = catalog_csv::parse_catalog_over(&file_label(&file), &text, &held)?;
+            let (added, updated) = till.import_catalog(&rows)?;
             println!("{added} products added, {updated} updated");
             Ok(())
         }

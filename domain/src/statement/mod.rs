@@ -108,7 +108,7 @@ pub struct Statement {
 
 /// Reads a statement file downloaded from `provider`. `file` names it in errors.
 pub fn parse(file: &str, bytes: &[u8], provider: Provider) -> Result<Statement, DomainError> {
-    let (text, encoding) = decode(bytes).ok_or_else(|| DomainError::BadCsv {
+    let (text, encoding) = crate::text::utf8_or_gbk(bytes).ok_or_else(|| DomainError::BadCsv {
         file: file.to_string(),
         why: "neither UTF-8 nor GBK text: is this the statement file as downloaded?".into(),
     })?;
@@ -211,17 +211,6 @@ fn stated_period(rows: &[&str]) -> Option<(NaiveDateTime, NaiveDateTime)> {
         let to = time(bracketed_after(row, "终止")?).ok()?;
         (from <= to).then_some((from, to))
     })
-}
-
-/// The text of `bytes` and its encoding: UTF-8 (a byte-order mark dropped), else GBK (read as
-/// GB18030, its superset). `None` when it is neither.
-fn decode(bytes: &[u8]) -> Option<(String, &'static str)> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    if let Ok(text) = std::str::from_utf8(bytes) {
-        return Some((text.to_string(), "utf-8"));
-    }
-    let (text, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(bytes);
-    (!had_errors).then(|| (text.into_owned(), "gbk"))
 }
 
 /// The fields of one CSV row, each trimmed of the padding the providers add: spaces, tabs

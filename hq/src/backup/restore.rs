@@ -66,6 +66,14 @@ pub fn restore(dir: &Path, from: &Path) -> Result<Restored> {
     let replaced = if current.exists() {
         Some(Replaced::read(dir, &whose, from)?)
     } else {
+        // A till's data directory (its database is `till.db`) is no place for headquarters:
+        // the till would then be taken for one.
+        if dir.join("till.db").exists() {
+            return Err(Error::input(format!(
+                "{} holds a till (till.db): restore headquarters into its own --data directory",
+                dir.display()
+            )));
+        }
         check_no_log_left(dir)?;
         None
     };

@@ -14,6 +14,7 @@ use crate::audit::verify::{self, Walk};
 use crate::audit::{self, prune};
 use crate::untrusted::shown;
 use crate::{Error, Hq, Result};
+use fairpos_postgres::audit::chain;
 
 /// `hq audit`, `hq audit prune` and `hq audit verify`.
 pub fn audit(dir: &Path, args: AuditArgs) -> Result<()> {
@@ -158,7 +159,14 @@ fn verify_command(dir: &Path, args: VerifyArgs) -> Result<()> {
         Some(path) => verify::last_anchor(path)?,
         None => None,
     };
-    let sought: Vec<String> = args.holds.iter().chain(&anchor).cloned().collect();
+    // A mistyped digest is bad input, not a log found cut or rewritten.
+    if let Some(typo) = args.holds.iter().find(|d| !chain::is_digest(d)) {
+        return Err(Error::input(format!(
+            "--holds {typo}: not a digest of the audit log (64 hexadecimal digits)"
+        )));
+    }
+    let holds = args.holds.iter().map(|d| d.to_lowercase());
+    let sought: Vec<String> = holds.chain(anchor.clone()).collect();
     let mut walk = Walk::new(&sought, archived);
     match crate::meta(&hq.conn, crate::META_DATABASE)? {
         Some(url) => {

@@ -7,8 +7,9 @@ use std::path::Path;
 use fairpos_sync::bundle::Bundle;
 
 use super::args::CopyFile;
+use super::imports::import_into;
 use super::kit::print_json;
-use super::{import_into, postgres};
+use super::postgres;
 use crate::backup::{self, Holding};
 use crate::bundles;
 use crate::untrusted::shown;

@@ -19,6 +19,20 @@ pub fn read_input(path: &Path) -> Result<String> {
     })
 }
 
+/// A table to import (a catalog, stalls, sellers, units): UTF-8, or GBK as a spreadsheet in
+/// Chinese Windows saves "CSV".
+pub fn read_table(path: &Path) -> Result<String> {
+    let bytes = read_bytes(path)?;
+    match fairpos_domain::text::utf8_or_gbk(&bytes) {
+        Some((text, _)) => Ok(text),
+        None => Err(Error::input(format!(
+            "{}: neither UTF-8 nor GBK text (UTF-16 \"Unicode text\", perhaps): save it as \
+             \"CSV UTF-8\" or plain CSV",
+            path.display()
+        ))),
+    }
+}
+
 /// The bytes of an input file (a statement in GBK, an image).
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|source| Error::ReadInput {
@@ -27,7 +41,9 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     })
 }
 
-/// Writes `bytes` to `path`, or to standard output when `path` is `-`.
+/// Writes `bytes` to `path`, or to standard output when `path` is `-`. A file there is
+/// written over, unless it is a SQLite database or its write-ahead log (headquarters', a
+/// till's, a backup): a report's `--out` naming one by mistake would have destroyed it.
 pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
@@ -37,7 +53,22 @@ pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
         let mut out = std::io::stdout().lock();
         return out.write_all(bytes).and_then(|_| out.flush()).map_err(io);
     }
+    if is_a_database(path) {
+        return Err(Error::input(format!(
+            "{} is a database (or its log): not written over; give --out another file",
+            path.display()
+        )));
+    }
     std::fs::write(path, bytes).map_err(io)
+}
+
+/// Whether `path` is a SQLite database or write-ahead log, by its first bytes.
+fn is_a_database(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head));
+    read.is_ok()
+        && (&head == b"SQLite format 3\0" || matches!(head[..4], [0x37, 0x7f, 0x06, 0x82 | 0x83]))
 }
 
 /// How a file is named in messages about its lines.

@@ -4,6 +4,7 @@
 pub mod args;
 mod audit;
 mod backups;
+mod imports;
 pub mod kit;
 mod logs;
 mod money;
@@ -16,17 +17,14 @@ pub use new_password::end_interrupted;
 
 use std::path::Path;
 
-use fairpos_domain::catalog_csv;
 use fairpos_domain::{demo, Fen};
 use fairpos_projection::report::format::OutputFormat;
-use fairpos_sync::catalog::{CatalogSeller, CatalogStall, CatalogUnit};
 use serde::Serialize;
 
 use self::args::{
     HqBundleCommand, HqCatalogCommand, HqCommand, ImportOnly, ScreenLinkArgs, ServeArgs,
 };
-use self::kit::{file_label, output_format, print_json, read_input, report_to, write_output};
-use crate::catalog::wire;
+use self::kit::{output_format, print_json, read_input, report_to, write_output};
 use crate::dir_lock::DirLock;
 use crate::server::proxy::Trusted;
 use crate::sessions::{parse_span, parse_std_span, SessionLimits};
@@ -49,28 +47,6 @@ struct SaleRow {
     at: String,
     total_fen: i64,
     status: &'static str,
-}
-
-/// Runs `import` on the catalog of the headquarters in `dir`. On PostgreSQL, the catalog is
-/// caught up with the database's first, so that the import follows every edit made through
-/// any data directory, and stored there after.
-fn import_into(dir: &Path, import: impl FnOnce(&Hq) -> Result<()>) -> Result<()> {
-    let hq = Hq::open(dir)?;
-    let database = crate::meta(&hq.conn, postgres::META_DATABASE)?;
-    if let Some(url) = &database {
-        postgres::catch_up_catalog(&hq, url)?;
-    }
-    import(&hq)?;
-    if let Some(url) = &database {
-        postgres::store_catalog(&hq, url).map_err(|e| {
-            Error::Other(format!(
-                "imported into {}, but not stored in the database yet ({e}); the next \
-                 import, or `hq serve` starting, stores it",
-                dir.display()
-            ))
-        })?;
-    }
-    Ok(())
 }
 
 pub fn run(dir: &Path, command: HqCommand) -> Result<()> {
@@ -156,41 +132,15 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
             }
             Ok(())
         }
-        HqCommand::Catalog(HqCatalogCommand::Import { file }) => {
-            let rows = catalog_csv::parse_catalog(&file_label(&file), &read_input(&file)?)?;
-            import_into(dir, |hq| catalog::import_products(hq, &rows))?;
-            println!("{} products imported into the fair's catalog", rows.len());
-            Ok(())
-        }
+        HqCommand::Catalog(HqCatalogCommand::Import { file }) => imports::catalog(dir, &file),
         HqCommand::Catalog(HqCatalogCommand::Recover {
             bundle,
             dry_run,
             json,
         }) => backups::recover_catalog(dir, &bundle, dry_run, json),
-        HqCommand::Stalls(ImportOnly::Import { file }) => {
-            let rows = catalog_csv::parse_stalls(&file_label(&file), &read_input(&file)?)?;
-            import_into(dir, |hq| {
-                catalog::import(hq, &wire::<_, CatalogStall>(&rows))
-            })?;
-            println!("{} stalls imported", rows.len());
-            Ok(())
-        }
-        HqCommand::Sellers(ImportOnly::Import { file }) => {
-            let rows = catalog_csv::parse_sellers(&file_label(&file), &read_input(&file)?)?;
-            import_into(dir, |hq| {
-                catalog::import(hq, &wire::<_, CatalogSeller>(&rows))
-            })?;
-            println!("{} sellers imported", rows.len());
-            Ok(())
-        }
-        HqCommand::Units(ImportOnly::Import { file }) => {
-            let rows = catalog_csv::parse_units(&file_label(&file), &read_input(&file)?)?;
-            import_into(dir, |hq| {
-                catalog::import(hq, &wire::<_, CatalogUnit>(&rows))
-            })?;
-            println!("{} units imported", rows.len());
-            Ok(())
-        }
+        HqCommand::Stalls(ImportOnly::Import { file }) => imports::stalls(dir, &file),
+        HqCommand::Sellers(ImportOnly::Import { file }) => imports::sellers(dir, &file),
+        HqCommand::Units(ImportOnly::Import { file }) => imports::units(dir, &file),
         HqCommand::Serve(serve) => {
             let ServeArgs {
                 listen,
@@ -558,9 +508,14 @@ fn screen_link(dir: &Path, a: ScreenLinkArgs) -> Result<()> {
         return Ok(());
     }
     let base = a.base.trim_end_matches('/');
-    if !(base.starts_with("http://") || base.starts_with("https://")) {
+    // Checked before a token is issued; a query or fragment would swallow the link's path.
+    if !(base.starts_with("http://") || base.starts_with("https://"))
+        || base.contains(['?', '#'])
+        || base.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(Error::input(format!(
-            "--base {base}: give the server's address as http://HOST:PORT or https://HOST"
+            "--base {base}: give the server's address as http://HOST:PORT or https://HOST \
+             (a path is allowed, a query or fragment not)"
         )));
     }
     let (id, token) = match &database {

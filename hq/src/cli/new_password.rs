@@ -7,7 +7,7 @@
 //! terminal) is refused at once rather than left waiting, and a loop over a file of names
 //! cannot take the next name for a password.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Read};
 
 use super::args::NewPassword;
 use crate::accounts::check_password_rule;
@@ -35,6 +35,9 @@ pub fn of_first_organizer(given: Option<&str>, from_stdin: bool) -> Result<Strin
     read(given, from_stdin, "the organizer", &given_by)
 }
 
+/// The longest first line of standard input read as a password (with its line end).
+const STDIN_LINE_MOST: u64 = 4096;
+
 /// Where a password may be given, for the messages.
 struct GivenBy {
     option: &'static str,
@@ -52,11 +55,20 @@ fn read(given: Option<&str>, from_stdin: bool, whose: &str, given_by: &GivenBy) 
         return typed_twice(whose, given_by);
     }
     if from_stdin {
+        // Read no further than a password can be long: `< /dev/zero` must not fill memory.
         let mut line = String::new();
         stdin
             .lock()
+            .take(STDIN_LINE_MOST + 1)
             .read_line(&mut line)
             .map_err(|e| Error::input(format!("the password on standard input: {e}")))?;
+        if line.len() as u64 > STDIN_LINE_MOST {
+            return Err(Error::input(format!(
+                "{}: the first line of standard input is longer than {STDIN_LINE_MOST} bytes, \
+                 more than a password",
+                given_by.stdin_option
+            )));
+        }
         let text = first_line(&line);
         if text.is_empty() {
             return Err(Error::input(format!(

@@ -1,0 +1,89 @@
+//! `hq catalog import`, `hq stalls import`, `hq sellers import`, `hq units import`: a file
+//! read over what headquarters holds (once caught up with the database), so that a column the
+//! file leaves out keeps what the rows it updates hold, then imported into the fair's catalog
+//! document and tables.
+
+use std::path::Path;
+
+use fairpos_domain::catalog_csv;
+use fairpos_projection::catalog as tables;
+use fairpos_sync::catalog::{CatalogSeller, CatalogStall, CatalogUnit};
+
+use super::kit::{file_label, read_table};
+use super::postgres;
+use crate::catalog::{self, wire};
+use crate::{Error, Hq, Result};
+
+/// Runs `import` on the catalog of the headquarters in `dir`. On PostgreSQL, the catalog is
+/// caught up with the database's first, so that the import follows every edit made through
+/// any data directory, and stored there after.
+pub(super) fn import_into(dir: &Path, import: impl FnOnce(&Hq) -> Result<()>) -> Result<()> {
+    let hq = Hq::open(dir)?;
+    let database = crate::meta(&hq.conn, postgres::META_DATABASE)?;
+    if let Some(url) = &database {
+        postgres::catch_up_catalog(&hq, url)?;
+    }
+    import(&hq)?;
+    if let Some(url) = &database {
+        postgres::store_catalog(&hq, url).map_err(|e| {
+            Error::Other(format!(
+                "imported into {}, but not stored in the database yet ({e}); the next \
+                 import, or `hq serve` starting, stores it",
+                dir.display()
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+pub(super) fn catalog(dir: &Path, file: &Path) -> Result<()> {
+    let (label, text, mut n) = (file_label(file), read_table(file)?, 0);
+    import_into(dir, |hq| {
+        let held = tables::rows(&hq.conn)?.into_iter();
+        let held = held.map(|r| (r.product.sku.clone(), r)).collect();
+        let rows = catalog_csv::parse_catalog_over(&label, &text, &held)?;
+        n = rows.len();
+        catalog::import_products(hq, &rows)
+    })?;
+    println!("{n} products imported into the fair's catalog");
+    Ok(())
+}
+
+pub(super) fn stalls(dir: &Path, file: &Path) -> Result<()> {
+    let (label, text, mut n) = (file_label(file), read_table(file)?, 0);
+    import_into(dir, |hq| {
+        let held = tables::stalls(&hq.conn)?.into_iter();
+        let held = held.map(|s| (s.id.clone(), s)).collect();
+        let rows = catalog_csv::parse_stalls_over(&label, &text, &held)?;
+        n = rows.len();
+        catalog::import(hq, &wire::<_, CatalogStall>(&rows))
+    })?;
+    println!("{n} stalls imported");
+    Ok(())
+}
+
+pub(super) fn sellers(dir: &Path, file: &Path) -> Result<()> {
+    let (label, text, mut n) = (file_label(file), read_table(file)?, 0);
+    import_into(dir, |hq| {
+        let held = tables::sellers(&hq.conn)?.into_iter();
+        let held = held.map(|s| (s.id.clone(), s)).collect();
+        let rows = catalog_csv::parse_sellers_over(&label, &text, &held)?;
+        n = rows.len();
+        catalog::import(hq, &wire::<_, CatalogSeller>(&rows))
+    })?;
+    println!("{n} sellers imported");
+    Ok(())
+}
+
+pub(super) fn units(dir: &Path, file: &Path) -> Result<()> {
+    let (label, text, mut n) = (file_label(file), read_table(file)?, 0);
+    import_into(dir, |hq| {
+        let held = tables::units(&hq.conn)?.into_iter();
+        let held = held.map(|u| (u.tax_id.clone(), u)).collect();
+        let rows = catalog_csv::parse_units_over(&label, &text, &held)?;
+        n = rows.len();
+        catalog::import(hq, &wire::<_, CatalogUnit>(&rows))
+    })?;
+    println!("{n} units imported");
+    Ok(())
+}

@@ -12,7 +12,7 @@
 //! They are read on asking (`/anomalies/doubtful`, linked from the anomalies page; `GET
 //! /api/v1/doubtful`; `hq reconcile --doubtful`), not with every reconciliation: each void and
 //! refund looks its sale up, at a province's size (10 million sales, 100 000 voids, 65 000
-//! refunds) about 1.8 s with the database's pages cached and 12 s read from disk, which the
+//! refunds) about 1.8 s with the database's pages cached and 24 s read from disk, which the
 //! overview and the big screen, asking the reconciliation again and again, need not pay.
 //! (Keeping them as the projection goes, where the sale and its corrections meet, would
 //! make them free to read; not built.)

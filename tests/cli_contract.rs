@@ -561,7 +561,7 @@ fn init_from_a_fair_file_then_imports() {
             "1357",
         ],
         2,
-        "points_per_yuan",
+        "such as \"0.1\", not 0.1",
     );
     other.fails(
         &[
@@ -611,6 +611,36 @@ fn csv_import_is_all_or_nothing_by_header_name_and_keeps_text_intact() {
     assert_eq!(&gift[col("supplier")], "𪚥记, 长沙");
     assert_eq!(&gift[col("price_yuan")], "12.50");
     assert_eq!(&gift[col("stock")], "5");
+
+    // A file of prices alone changes prices: the loose kiwifruit stays weighed, its stock
+    // and PLU kept. A barcode taken from another product is told.
+    let before = till.json(&["catalog", "list", "--json"]);
+    let kiwi = |list: &Value| {
+        let found = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["sku"] == "HY-MHT-LB");
+        let p = found.unwrap().clone();
+        [&p["weighed"], &p["stock_base"], &p["plu"], &p["stall"]].map(|v| v.to_string())
+    };
+    let prices = dir.join("prices.csv");
+    std::fs::write(
+        &prices,
+        "sku,name_zh,unit,price_yuan,barcode
+         HY-MHT-LB,十八洞猕猴桃（散装）,斤,8.80,
+GIFT-2,小袋,袋,3.00,6935780100128
+",
+    )
+    .unwrap();
+    let out = till.run(&["catalog", "import", prices.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let warned = String::from_utf8_lossy(&out.stderr);
+    let moved = "barcode 6935780100128 moves from BJ-HJC-250 to GIFT-2, which leaves BJ-HJC-250";
+    assert!(warned.contains(moved), "{warned}");
+    let after = till.json(&["catalog", "list", "--json"]);
+    assert_eq!(kiwi(&after), kiwi(&before));
+    assert_eq!(kiwi(&after)[0], "true");
 
     // A bad row on file line 3: nothing of the file is taken.
     let bad = dir.join("bad.csv");

@@ -381,6 +381,9 @@ fn reconciliation_reports_leaderboard_and_units_on_postgres_equal_sqlites_to_the
         assert_eq!((status, &listed), (200, reports.last().unwrap()));
         assert_eq!(listed["name"], "长沙理工大学工会", "{listed}");
         assert_eq!(listed["items"], serde_json::json!([]), "{listed}");
+        // Its code typed in lower case names it all the same.
+        let typed = hq.json(&["hq", "unit", "81430100mb0k7p2q0p", "--format", "json"]);
+        assert_eq!(&typed, reports.last().unwrap());
         // The dashboard's pages: those without a run's own ids and times are compared whole.
         let mut pages = Vec::new();
         for path in ["/", "/stalls", "/anomalies"] {

@@ -315,6 +315,11 @@ fn wrong_secrets_and_revoked_tills_are_refused_on_postgres() {
 
 fn wrong_secrets_and_revoked_tills_are_refused(hq: Hq) {
     let server = hq.serve();
+    // A till of a stall the fair does not have is refused a code.
+    let out = hq.run(&["hq", "add-device", "--device", "T09", "--stall", "S99"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("no stall S99 in this fair"), "{said}");
     let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     let other_code = hq.add_device("T02", "S02");
     let other = Till::enrolled(&server.url, &other_code);

@@ -244,6 +244,52 @@ pub fn parse_catalog_over(
     Ok(out)
 }
 
+/// The barcodes and PLUs `rows` take from other products `held` that the rows do not give a
+/// code of their own, in words (`barcode 6935780100128 moves from BJ-HJC-250 to X3, which
+/// leaves BJ-HJC-250 without one`): an import moves them, which a typo in a file also does.
+pub fn codes_taken(rows: &[CatalogRow], held: &HashMap<String, CatalogRow>) -> Vec<String> {
+    let mut holder: HashMap<(&str, &str), &str> = HashMap::new();
+    for row in held.values() {
+        let p = &row.product;
+        if let Some(code) = &p.barcode {
+            holder.insert(("barcode", code.as_str()), &p.sku);
+        }
+        if let Some(code) = &p.plu {
+            holder.insert(("PLU", code.as_str()), &p.sku);
+        }
+    }
+    let in_file: HashMap<&str, &Product> = rows
+        .iter()
+        .map(|r| (r.product.sku.as_str(), &r.product))
+        .collect();
+    let mut said = Vec::new();
+    for p in rows.iter().map(|r| &r.product) {
+        let codes = [("barcode", &p.barcode), ("PLU", &p.plu)];
+        for (kind, code) in codes.iter().filter_map(|(k, c)| Some((*k, c.as_deref()?))) {
+            let Some(&from) = holder.get(&(kind, code)) else {
+                continue;
+            };
+            // Given a new code of its own in the same file, the other product is not left
+            // without one.
+            let given_another = in_file.get(from).is_some_and(|other| {
+                let theirs = if kind == "barcode" {
+                    &other.barcode
+                } else {
+                    &other.plu
+                };
+                theirs.as_deref().is_some_and(|c| c != code)
+            });
+            if from != p.sku && !given_another {
+                said.push(format!(
+                    "{kind} {code} moves from {from} to {}, which leaves {from} without one",
+                    p.sku
+                ));
+            }
+        }
+    }
+    said
+}
+
 /// Writes a catalog CSV with the standard columns.
 pub fn write_catalog(rows: &[CatalogRow]) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -483,6 +529,33 @@ mod tests {
         let text = format!("tax_id,name\n{code},改名\n");
         let renamed = parse_units_over("u.csv", &text, &units).unwrap();
         assert_eq!(renamed[0].kind, unit.kind);
+    }
+
+    #[test]
+    fn codes_taken_from_other_products_are_told() {
+        let held: HashMap<String, CatalogRow> = parse_catalog("c", demo::CATALOG_CSV)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.product.sku.clone(), r))
+            .collect();
+        let file = "sku,name_zh,unit,price_yuan,barcode,plu\n\
+                    X3,乙,个,12.0,6935780100128,\nX4,丙,斤,3.0,,10021\n";
+        let rows = parse_catalog_over("c.csv", file, &held).unwrap();
+        assert_eq!(
+            codes_taken(&rows, &held),
+            [
+                "barcode 6935780100128 moves from BJ-HJC-250 to X3, which leaves BJ-HJC-250 \
+                 without one",
+                "PLU 10021 moves from HY-MHT-LB to X4, which leaves HY-MHT-LB without one"
+            ]
+        );
+        // Swapped within the file, or kept by their own product: nothing to tell.
+        let swap = "sku,name_zh,unit,price_yuan,plu\nHY-MHT-LB,猕猴桃,斤,7.80,10099\n\
+                    X4,丙,斤,3.0,10021\n";
+        let rows = parse_catalog_over("c.csv", swap, &held).unwrap();
+        assert!(codes_taken(&rows, &held).is_empty());
+        let same = parse_catalog_over("c.csv", demo::CATALOG_CSV, &held).unwrap();
+        assert!(codes_taken(&same, &held).is_empty());
     }
 
     #[test]

@@ -99,9 +99,13 @@ impl Fair {
             Some(toml::Value::String(s)) => PointsRate::parse(&s)?,
             Some(toml::Value::Integer(i)) => PointsRate::parse(&i.to_string())?,
             Some(other) => {
+                let shown = match &other {
+                    toml::Value::Float(f) => f.to_string(),
+                    other => format!("a {}", other.type_str()),
+                };
                 return Err(bad(format!(
-                    "`points_per_yuan` must be a decimal string such as \"0.1\", not {other:?}"
-                )))
+                    "`points_per_yuan` must be a decimal string such as \"0.1\", not {shown}"
+                )));
             }
         };
         let offset_text = file.utc_offset.unwrap_or_else(|| "+08:00".to_string());

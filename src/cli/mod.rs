@@ -415,6 +415,9 @@ fn catalog(dir: &Path, c: CatalogCommand) -> Result<()> {
             let held = held.map(|r| (r.product.sku.clone(), r)).collect();
             let text = read_table(&file)?;
             let rows = catalog_csv::parse_catalog_over(&file_label(&file), &text, &held)?;
+            for moved in catalog_csv::codes_taken(&rows, &held) {
+                eprintln!("warning: {moved}");
+            }
             let (added, updated) = till.import_catalog(&rows)?;
             println!("{added} products added, {updated} updated");
             Ok(())

@@ -239,7 +239,23 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
             if !hub && stall.is_empty() {
                 return Err(Error::input("a till needs --stall"));
             }
-            let code = match postgres::database_of(dir, database)? {
+            let database = postgres::database_of(dir, database)?;
+            if !hub {
+                // The fair's stalls as the database holds them, on PostgreSQL.
+                if let Some(url) = &database {
+                    postgres::catch_up_catalog(&hq, url)?;
+                }
+                let known = "SELECT EXISTS(SELECT 1 FROM stalls WHERE id = ?1)";
+                if !hq
+                    .conn
+                    .query_row(known, [&stall], |r| r.get::<_, bool>(0))?
+                {
+                    return Err(Error::input(format!(
+                        "no stall {stall} in this fair: give one of `hq stalls import`'s ids"
+                    )));
+                }
+            }
+            let code = match database {
                 Some(url) => postgres::add_device(&url, &device, &stall, hub)?,
                 None => devices::add_device(&hq, &device, &stall, hub)?,
             };
@@ -434,6 +450,8 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
         HqCommand::Slip(c) => money::slip(dir, c),
         HqCommand::Postgres(c) => postgres::run(dir, c),
         HqCommand::Unit { code, format, out } => {
+            // Credit codes are kept upper-case, as `hq units import` writes them.
+            let code = code.trim().to_ascii_uppercase();
             let items = match postgres::database_of(dir, None)? {
                 Some(url) => {
                     let known = unit_items::catalog_name(&Hq::open(dir)?.conn, &code)?;

@@ -192,6 +192,7 @@ async fn write_ledger(
         rollup::priors(&tx, &ids),
     )?;
     bulk::count_known(first, &priors, &mut stock, &mut counted);
+    bulk::corrections_meet_their_sales(&tx, first, |id| bulk::corrected(&priors, id)).await?;
     for batch in batches {
         bulk::count_sales(&tx, batch, &mut stock, &mut counted).await?;
     }
@@ -350,27 +351,39 @@ async fn cash_move(tx: &Transaction<'_>, r: &CashMoveRecord) -> Result<()> {
     Ok(())
 }
 
-/// As the projection's `own_sale`: a void naming a sale another till made (one projected
-/// already) is refused.
-async fn own_sale(tx: &Transaction<'_>, h: &Header, sale: &str) -> Result<()> {
-    let made_by = tx
+/// The till that made `sale`, when it is projected.
+async fn made_by(tx: &Transaction<'_>, sale: &str) -> Result<Option<String>> {
+    Ok(tx
         .query_opt(&statement(tx, sql::SALE_DEVICE).await?, &[&sale])
         .await?
-        .map(|row| row.get::<_, String>(0));
-    match made_by {
+        .map(|row| row.get::<_, String>(0)))
+}
+
+/// As the projection's `own_sale`: a void naming a sale another till made (one projected
+/// already) is refused. The till that made the sale, if it is projected.
+async fn own_sale(tx: &Transaction<'_>, h: &Header, sale: &str) -> Result<Option<String>> {
+    match made_by(tx, sale).await? {
         Some(made_by) if made_by != h.device => Err(Error::Integrity(
             fairpos_projection::apply::foreign_sale(&h.id, &h.device, sale, &made_by),
         )),
-        _ => Ok(()),
+        made_by => Ok(made_by),
     }
 }
 
 async fn void(tx: &Transaction<'_>, r: &VoidRecord, stock: &mut StockOut) -> Result<()> {
     let h = &r.header;
-    own_sale(tx, h, &r.sale).await?;
+    let sale_device = own_sale(tx, h, &r.sale).await?;
     tx.execute(
         &statement(tx, sql::VOID).await?,
-        &[&h.id, &h.device, &r.sale, &r.shift, &h.at, &r.reason],
+        &[
+            &h.id,
+            &h.device,
+            &r.sale,
+            &r.shift,
+            &h.at,
+            &r.reason,
+            &sale_device,
+        ],
     )
     .await?;
     // Goods come back; if the sale is not projected yet, it will see the void and not count.
@@ -386,6 +399,7 @@ async fn void(tx: &Transaction<'_>, r: &VoidRecord, stock: &mut StockOut) -> Res
 
 async fn refund(tx: &Transaction<'_>, r: &RefundRecord, stock: &mut StockOut) -> Result<()> {
     let h = &r.header;
+    let sale_device = made_by(tx, &r.sale).await?;
     tx.execute(
         &statement(tx, sql::REFUND).await?,
         &[
@@ -397,15 +411,34 @@ async fn refund(tx: &Transaction<'_>, r: &RefundRecord, stock: &mut StockOut) ->
             &h.at,
             &r.method,
             &r.amount_fen,
+            &sale_device,
         ],
     )
     .await?;
     let insert_line = statement(tx, sql::REFUND_LINE).await?;
+    let line_sold = statement(tx, sql::LINE_SOLD).await?;
     for l in &r.lines {
         let line = l.line as i32;
+        // The line sold, when the sale is projected (and has it).
+        let sold = match sale_device {
+            Some(_) => tx.query_opt(&line_sold, &[&r.sale, &line]).await?,
+            None => None,
+        };
+        let sold_sku: Option<String> = sold.as_ref().map(|s| s.get(0));
+        let sold_qty: Option<i64> = sold.as_ref().map(|s| s.get(1));
+        let sold_fen: Option<i64> = sold.as_ref().map(|s| s.get(2));
         tx.execute(
             &insert_line,
-            &[&r.header.id, &line, &l.sku, &l.qty, &l.amount_fen],
+            &[
+                &r.header.id,
+                &line,
+                &l.sku,
+                &l.qty,
+                &l.amount_fen,
+                &sold_sku,
+                &sold_qty,
+                &sold_fen,
+            ],
         )
         .await?;
         stock.add(&l.sku, -l.qty);

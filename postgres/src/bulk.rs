@@ -15,6 +15,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 
 use crate::{rollup, Error, Result};
+use fairpos_projection::apply::sql::{self, postgres_params};
 use fairpos_projection::apply::StockOut;
 
 /// Indexes `records` of the ledger `doc_key` by device and sequence number. Returns, for each,
@@ -137,7 +138,47 @@ pub(crate) async fn count_sales(
     let ids: Vec<&str> = sales.iter().map(|s| s.header.id.as_str()).collect();
     let priors = rollup::priors(tx, &ids).await?;
     count_known(sales, &priors, stock, counted);
+    corrections_meet_their_sales(tx, sales, |id| corrected(&priors, id)).await
+}
+
+/// As the projection's: the voids and refunds projected before `sales` (those `corrected`
+/// names) given their sale's till, and the refunds' lines the line sold.
+pub(crate) async fn corrections_meet_their_sales(
+    tx: &Transaction<'_>,
+    sales: &[&SaleRecord],
+    corrected: impl Fn(&str) -> bool,
+) -> Result<()> {
+    for r in sales.iter().filter(|r| corrected(&r.header.id)) {
+        let (id, device) = (&r.header.id, &r.header.device);
+        tx.execute(
+            &tx.prepare_cached(&postgres_params(sql::VOID_MEETS_SALE))
+                .await?,
+            &[id, device],
+        )
+        .await?;
+        tx.execute(
+            &tx.prepare_cached(&postgres_params(sql::REFUND_MEETS_SALE))
+                .await?,
+            &[id, device],
+        )
+        .await?;
+        let line_meets = tx
+            .prepare_cached(&postgres_params(sql::REFUND_LINE_MEETS_SALE))
+            .await?;
+        for l in &r.lines {
+            let line = l.line as i32;
+            tx.execute(&line_meets, &[id, &line, &l.sku, &l.qty, &l.amount_fen])
+                .await?;
+        }
+    }
     Ok(())
+}
+
+/// Whether a void or refund of sale `id` was projected before it.
+pub(crate) fn corrected(priors: &HashMap<String, Prior>, id: &str) -> bool {
+    priors
+        .get(id)
+        .is_some_and(|p| p.void_shift.is_some() || p.refunds_n > 0)
 }
 
 /// [`count_sales`] with the voids and refunds projected before them already read.

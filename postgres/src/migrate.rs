@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS stalls (
 ";
 
 /// Every migration, in order: its number and what it does.
-pub const MIGRATIONS: [(i32, &str); 10] = [
+pub const MIGRATIONS: [(i32, &str); 11] = [
     (
         1,
         "the projection, headquarters' indexes, stalls, the roll-up",
@@ -56,6 +56,10 @@ pub const MIGRATIONS: [(i32, &str); 10] = [
         10,
         "the device registry's token, another whenever a device changes",
     ),
+    (
+        11,
+        "voids and refunds with their sale's till, refunds' lines with the line sold",
+    ),
 ];
 
 /// `sale_oversold`'s sale and name columns (`schema.sql`), for a projection made before
@@ -69,6 +73,21 @@ fn oversold_sales() -> String {
              ADD COLUMN IF NOT EXISTS name_zh TEXT COLLATE \"C\";
          {}",
         fairpos_projection::schema::FILL_OVERSOLD_SALES
+    )
+}
+
+/// The columns of voids, refunds and refunds' lines that hold their sale's till and the line
+/// sold (`schema.sql`), for a projection made before them, filled where the sale is projected.
+fn correction_sales() -> String {
+    format!(
+        "ALTER TABLE voids ADD COLUMN IF NOT EXISTS sale_device TEXT COLLATE \"C\";
+         ALTER TABLE refunds ADD COLUMN IF NOT EXISTS sale_device TEXT COLLATE \"C\";
+         ALTER TABLE refund_lines
+             ADD COLUMN IF NOT EXISTS sold_sku TEXT COLLATE \"C\",
+             ADD COLUMN IF NOT EXISTS sold_qty BIGINT,
+             ADD COLUMN IF NOT EXISTS sold_fen BIGINT;
+         {}",
+        fairpos_projection::schema::FILL_CORRECTION_SALES
     )
 }
 
@@ -97,6 +116,7 @@ fn migration_sql(version: i32) -> String {
         8 => crate::audit::BY_TIME.to_string(),
         9 => crate::audit::chain_sql(),
         10 => crate::registry_token::SCHEMA.to_string(),
+        11 => correction_sales(),
         _ => unreachable!("migration {version} is listed in MIGRATIONS"),
     }
 }

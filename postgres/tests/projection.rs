@@ -366,6 +366,61 @@ async fn oversold_rows_from_before_migration_5_get_their_sales_and_names() {
     assert_eq!(in_postgres().await, in_sqlite, "filled at the next start");
 }
 
+/// The voids' and refunds' sale till and refunds' lines' line sold, written as the projection
+/// goes on PostgreSQL as on SQLite (whichever of sale and correction comes first), and
+/// filled alike by migration 11 for a projection from before them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrections_get_their_sales_till_and_lines_as_on_sqlite_and_by_migration_11() {
+    let Some(server) = server() else { return };
+    let ledgers = fair(&mut Lcg(11), 60);
+    let sqlite = sqlite_projection(&ledgers);
+    let pool = migrated_pool(&server).await;
+    for ledger in &ledgers {
+        project(&pool, &ledger.key, &ledger.records).await.unwrap();
+    }
+    let query = "SELECT 'void ' || id || ' ' || COALESCE(sale_device, '-') FROM voids
+        UNION ALL SELECT 'refund ' || id || ' ' || COALESCE(sale_device, '-') FROM refunds
+        UNION ALL SELECT 'line ' || refund_id || ' ' || CAST(line AS TEXT) || ' '
+            || COALESCE(sold_sku, '-') || ' ' || COALESCE(CAST(sold_qty AS TEXT), '-') || ' '
+            || COALESCE(CAST(sold_fen AS TEXT), '-') FROM refund_lines";
+    let mut in_sqlite: Vec<String> = sqlite
+        .prepare(query)
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    in_sqlite.sort();
+    assert!(
+        in_sqlite
+            .iter()
+            .any(|r| r.starts_with("line ") && !r.ends_with(" - - -")),
+        "the fair has refunds of sales held"
+    );
+    let in_postgres = || async {
+        let client = pool.get().await.unwrap();
+        let rows = client.query(query, &[]).await.unwrap();
+        let mut texts: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        texts.sort();
+        texts
+    };
+    assert_eq!(in_postgres().await, in_sqlite, "as projected");
+    pool.get()
+        .await
+        .unwrap()
+        .batch_execute(
+            "ALTER TABLE voids DROP COLUMN sale_device;
+             ALTER TABLE refunds DROP COLUMN sale_device;
+             ALTER TABLE refund_lines DROP COLUMN sold_sku, DROP COLUMN sold_qty,
+                 DROP COLUMN sold_fen;
+             DELETE FROM fairpos_migrations WHERE version = 11;",
+        )
+        .await
+        .unwrap();
+    assert_eq!(migrate(&pool).await.unwrap(), [11]);
+    assert_eq!(in_postgres().await, in_sqlite, "as migration 11 fills them");
+}
+
 /// A void in T2's ledger naming a sale of T1's (whose id is on T1's receipt), projected once
 /// T1's ledger is: the ledger is refused whole, as SQLite's projection refuses it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -280,7 +280,8 @@ fn apply_sale_head(insert: &mut CachedStatement, r: &SaleRecord) -> Result<()> {
     Ok(())
 }
 
-/// The rest of a sale's rows; its void looked up only when `maybe_voided`.
+/// The rest of a sale's rows; its void and refunds looked up only when `maybe_voided`, and
+/// given the sale's till and lines when there are any.
 fn sale_rest(
     conn: &Connection,
     inserts: &mut Inserts,
@@ -288,10 +289,15 @@ fn sale_rest(
     stock: &mut StockOut,
     maybe_voided: bool,
 ) -> Result<()> {
-    let voided = maybe_voided
-        && conn
-            .prepare_cached(sql::SALE_VOIDED)?
-            .query_row([&r.header.id], |row| row.get::<_, bool>(0))?;
+    let (voided, refunded) = if maybe_voided {
+        conn.prepare_cached(sql::SALE_CORRECTED)?
+            .query_row([&r.header.id], |row| Ok((row.get(0)?, row.get(1)?)))?
+    } else {
+        (false, false)
+    };
+    if voided || refunded {
+        corrections_meet_their_sale(conn, r)?;
+    }
     for l in &r.lines {
         inserts.line.execute(params![
             r.header.id,
@@ -337,20 +343,39 @@ fn sale_rest(
     Ok(())
 }
 
-/// Refuses a void (the record `id`) of `device` that names a sale another till made,
-/// when that sale is projected already: a sale is voided at its own till only (a refund may
-/// be made at another), so such a void is forged. (One projected before its sale is not
-/// caught here.)
-fn own_sale(conn: &Connection, id: &str, device: &str, sale: &str) -> Result<()> {
-    let made_by: Option<String> = conn
+/// The voids and refunds projected before sale `r` given its till, and the refunds' lines the
+/// line sold.
+fn corrections_meet_their_sale(conn: &Connection, r: &SaleRecord) -> Result<()> {
+    let (id, device) = (&r.header.id, &r.header.device);
+    conn.prepare_cached(sql::VOID_MEETS_SALE)?
+        .execute(params![id, device])?;
+    conn.prepare_cached(sql::REFUND_MEETS_SALE)?
+        .execute(params![id, device])?;
+    let mut line_meets = conn.prepare_cached(sql::REFUND_LINE_MEETS_SALE)?;
+    for l in &r.lines {
+        line_meets.execute(params![id, l.line, l.sku, l.qty, l.amount_fen])?;
+    }
+    Ok(())
+}
+
+/// The till that made `sale`, when it is projected.
+fn made_by(conn: &Connection, sale: &str) -> Result<Option<String>> {
+    Ok(conn
         .prepare_cached(sql::SALE_DEVICE)?
         .query_row([sale], |r| r.get(0))
-        .optional()?;
-    match made_by {
+        .optional()?)
+}
+
+/// Refuses a void (the record `id`) of `device` that names a sale another till made,
+/// when that sale is projected already: a sale is voided at its own till only (a refund may
+/// be made at another), so such a void is forged. (One projected before its sale is listed
+/// as doubtful at headquarters.) The till that made the sale, if it is projected.
+fn own_sale(conn: &Connection, id: &str, device: &str, sale: &str) -> Result<Option<String>> {
+    match made_by(conn, sale)? {
         Some(made_by) if made_by != device => {
             Err(Error::Integrity(foreign_sale(id, device, sale, &made_by)))
         }
-        _ => Ok(()),
+        made_by => Ok(made_by),
     }
 }
 
@@ -360,14 +385,15 @@ pub fn foreign_sale(id: &str, device: &str, sale: &str, made_by: &str) -> String
 }
 
 fn void(conn: &Connection, r: &VoidRecord, stock: &mut StockOut) -> Result<()> {
-    own_sale(conn, &r.header.id, &r.header.device, &r.sale)?;
+    let sale_device = own_sale(conn, &r.header.id, &r.header.device, &r.sale)?;
     conn.prepare_cached(sql::VOID)?.execute(params![
         r.header.id,
         r.header.device,
         r.sale,
         r.shift,
         r.header.at,
-        r.reason
+        r.reason,
+        sale_device
     ])?;
     // Goods come back; if the sale is not projected yet, it will see the void and not count.
     let lines: Vec<(String, i64)> = conn
@@ -381,6 +407,7 @@ fn void(conn: &Connection, r: &VoidRecord, stock: &mut StockOut) -> Result<()> {
 }
 
 fn refund(conn: &Connection, r: &RefundRecord, stock: &mut StockOut) -> Result<()> {
+    let sale_device = made_by(conn, &r.sale)?;
     conn.prepare_cached(sql::REFUND)?.execute(params![
         r.header.id,
         r.header.device,
@@ -389,15 +416,33 @@ fn refund(conn: &Connection, r: &RefundRecord, stock: &mut StockOut) -> Result<(
         r.shift,
         r.header.at,
         r.method,
-        r.amount_fen
+        r.amount_fen,
+        sale_device
     ])?;
     for l in &r.lines {
+        // The line sold, when the sale is projected (and has it).
+        let sold: Option<(String, i64, i64)> = match sale_device {
+            Some(_) => conn
+                .prepare_cached(sql::LINE_SOLD)?
+                .query_row(params![r.sale, l.line], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })
+                .optional()?,
+            None => None,
+        };
+        let (sold_sku, sold_qty, sold_fen) = match sold {
+            Some((sku, qty, fen)) => (Some(sku), Some(qty), Some(fen)),
+            None => (None, None, None),
+        };
         conn.prepare_cached(sql::REFUND_LINE)?.execute(params![
             r.header.id,
             l.line,
             l.sku,
             l.qty,
-            l.amount_fen
+            l.amount_fen,
+            sold_sku,
+            sold_qty,
+            sold_fen
         ])?;
         stock.add(&l.sku, -l.qty);
     }
@@ -439,8 +484,22 @@ pub mod sql {
         "INSERT INTO sales(id, device, record_seq, number, seq, shift_id, at, stall, seller,
          seller_name, team, unit_tax_id, unit_name, total_fen, change_fen)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
-    /// Whether a sale's void is projected already.
-    pub const SALE_VOIDED: &str = "SELECT EXISTS(SELECT 1 FROM voids WHERE sale_id = ?1)";
+    /// Whether a sale's void is projected already, and whether a refund of it is.
+    pub const SALE_CORRECTED: &str = "SELECT EXISTS(SELECT 1 FROM voids WHERE sale_id = ?1),
+         EXISTS(SELECT 1 FROM refunds WHERE sale_id = ?1)";
+    /// A void projected before its sale given the sale's till (?2).
+    pub const VOID_MEETS_SALE: &str =
+        "UPDATE voids SET sale_device = ?2 WHERE sale_id = ?1 AND sale_device IS NULL";
+    /// The refunds projected before their sale given the sale's till (?2).
+    pub const REFUND_MEETS_SALE: &str =
+        "UPDATE refunds SET sale_device = ?2 WHERE sale_id = ?1 AND sale_device IS NULL";
+    /// The lines numbered ?2 of the refunds of sale ?1 given that line as sold.
+    pub const REFUND_LINE_MEETS_SALE: &str =
+        "UPDATE refund_lines SET sold_sku = ?3, sold_qty = ?4, sold_fen = ?5
+         WHERE line = ?2 AND refund_id IN (SELECT id FROM refunds WHERE sale_id = ?1)";
+    /// A line of a sale as sold: product, quantity, amount.
+    pub const LINE_SOLD: &str =
+        "SELECT sku, qty, amount_fen FROM sale_lines WHERE sale_id = ?1 AND line = ?2";
     /// A line of a sale.
     pub const SALE_LINE: &str =
         "INSERT INTO sale_lines(sale_id, line, sku, name_zh, name_en, category, unit, weighed,
@@ -456,20 +515,24 @@ pub mod sql {
     pub const SALE_OVERSOLD: &str =
         "INSERT INTO sale_oversold(sale_id, sku, device, seq, number, name_zh)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING";
-    /// A sale voided.
-    pub const VOID: &str = "INSERT INTO voids(id, device, sale_id, shift_id, at, reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    /// A sale voided, with the sale's till (null while the sale is not projected).
+    pub const VOID: &str =
+        "INSERT INTO voids(id, device, sale_id, shift_id, at, reason, sale_device)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
     /// What a sale's lines took out of stock.
     pub const SALE_LINES_STOCK: &str = "SELECT sku, qty FROM sale_lines WHERE sale_id = ?1";
     /// The till that made a sale.
     pub const SALE_DEVICE: &str = "SELECT device FROM sales WHERE id = ?1";
-    /// A refund of (part of) a sale.
+    /// A refund of (part of) a sale, with the sale's till (null while it is not projected).
     pub const REFUND: &str =
-        "INSERT INTO refunds(id, device, number, sale_id, shift_id, at, method, amount_fen)
+        "INSERT INTO refunds(id, device, number, sale_id, shift_id, at, method, amount_fen,
+                             sale_device)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    /// A line of a refund, with the line sold (null while the sale is not projected).
+    pub const REFUND_LINE: &str =
+        "INSERT INTO refund_lines(refund_id, line, sku, qty, amount_fen, sold_sku, sold_qty,
+                                  sold_fen)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-    /// A line of a refund.
-    pub const REFUND_LINE: &str = "INSERT INTO refund_lines(refund_id, line, sku, qty, amount_fen)
-         VALUES (?1, ?2, ?3, ?4, ?5)";
 
     /// `sql` with PostgreSQL's parameter marks: `?N` becomes `$N`.
     pub fn postgres_params(sql: &str) -> String {

@@ -32,8 +32,60 @@ pub const TABLES: [(&str, &str); 11] = [
 /// Creates the projection's tables where they are missing.
 pub fn create_projection(conn: &Connection) -> Result<()> {
     conn.execute_batch(&sqlite_projection())?;
-    add_oversold_sales(conn)
+    add_oversold_sales(conn)?;
+    add_correction_sales(conn)
 }
+
+/// Gives a projection from before them the columns of its voids and refunds that hold their
+/// sale's till and line sold (`schema.sql`), and fills them where they are empty and the
+/// sale is projected: one transaction, as [`add_oversold_sales`]. Cheap when nothing is empty
+/// but the corrections of sales not projected yet.
+pub fn add_correction_sales(conn: &Connection) -> Result<()> {
+    let (begin, commit, rollback) = if conn.is_autocommit() {
+        ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+    } else {
+        (
+            "SAVEPOINT add_correction_sales",
+            "RELEASE add_correction_sales",
+            "ROLLBACK TO add_correction_sales; RELEASE add_correction_sales",
+        )
+    };
+    conn.execute_batch(begin)?;
+    let added = (|| -> Result<()> {
+        if !has_column(conn, "voids", "sale_device")? {
+            conn.execute_batch(
+                "ALTER TABLE voids ADD COLUMN sale_device TEXT;
+                 ALTER TABLE refunds ADD COLUMN sale_device TEXT;
+                 ALTER TABLE refund_lines ADD COLUMN sold_sku TEXT;
+                 ALTER TABLE refund_lines ADD COLUMN sold_qty BIGINT;
+                 ALTER TABLE refund_lines ADD COLUMN sold_fen BIGINT;",
+            )?;
+        }
+        conn.execute_batch(FILL_CORRECTION_SALES)?;
+        Ok(())
+    })();
+    match added {
+        Ok(()) => conn.execute_batch(commit)?,
+        Err(e) => {
+            let _ = conn.execute_batch(rollback);
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Fills the sale's till of voids and refunds, and the line sold of refunds' lines, where they
+/// are empty and the sale is projected (rows projected before these columns; both backends,
+/// SQLite at every open and PostgreSQL in migration 11). A refund's line the sale does not
+/// have stays empty, its refund's sale's till filled.
+pub const FILL_CORRECTION_SALES: &str = "UPDATE voids SET sale_device = s.device
+    FROM sales s WHERE s.id = voids.sale_id AND voids.sale_device IS NULL;
+UPDATE refunds SET sale_device = s.device
+    FROM sales s WHERE s.id = refunds.sale_id AND refunds.sale_device IS NULL;
+UPDATE refund_lines SET sold_sku = l.sku, sold_qty = l.qty, sold_fen = l.amount_fen
+    FROM refunds r, sale_lines l
+    WHERE r.id = refund_lines.refund_id AND l.sale_id = r.sale_id AND l.line = refund_lines.line
+      AND refund_lines.sold_sku IS NULL;";
 
 /// Whether SQLite's `table` has the column `column` (a database from before it lacks it).
 pub fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
@@ -178,19 +230,9 @@ mod tests {
     use super::*;
     use crate::apply::sql;
 
-    /// A projection made before `sale_oversold` held its sale's till, number and name gains
-    /// the columns, filled from the sales and lines (the name of the first line selling the
-    /// SKU, none when no line sells it); a second call changes nothing; a row written without
-    /// them later is filled by the next call.
-    #[test]
-    fn oversold_rows_from_before_their_sale_columns_are_filled() {
-        let conn = Connection::open_in_memory().unwrap();
-        let before = sqlite_projection().replace(
-            "    device  TEXT,\n    seq     BIGINT,\n    number  TEXT,\n    name_zh TEXT,\n",
-            "",
-        );
-        assert_ne!(before, sqlite_projection(), "the old table's columns");
-        conn.execute_batch(&before).unwrap();
+    /// Sale `sale-7` of T01 (number T01-000007): lines 1 X 甲, 2 Y 乙, 3 X 丙, each one piece
+    /// for 1.00.
+    fn sale_7(conn: &Connection) {
         conn.execute(
             sql::SALE,
             params![
@@ -236,6 +278,74 @@ mod tests {
             )
             .unwrap();
         }
+    }
+
+    /// Voids, refunds and refunds' lines of a projection from before their sale columns get
+    /// them filled where the sale is projected (a refund's line the sale lacks, and a refund
+    /// of a sale not held, stay empty).
+    #[test]
+    fn corrections_from_before_their_sale_columns_are_filled() {
+        let conn = Connection::open_in_memory().unwrap();
+        let before = sqlite_projection()
+            .replace(",\n    sale_device TEXT\n", "\n")
+            .replace(
+                "    sold_sku   TEXT,\n    sold_qty   BIGINT,\n    sold_fen   BIGINT,\n",
+                "",
+            );
+        assert!(!before.contains("sale_device") && !before.contains("sold_sku"));
+        conn.execute_batch(&before).unwrap();
+        sale_7(&conn);
+        conn.execute_batch(
+            "INSERT INTO voids(id, device, sale_id, shift_id, at, reason)
+                 VALUES ('v1', 'T02', 'sale-7', 's2', 'x', '');
+             INSERT INTO refunds(id, device, number, sale_id, shift_id, at, method, amount_fen)
+                 VALUES ('r1', 'T01', 'T01-R000001', 'sale-7', 's1', 'x', 'cash', 200),
+                        ('r2', 'T01', 'T01-R000002', 'sale-9', 's1', 'x', 'cash', 100);
+             INSERT INTO refund_lines(refund_id, line, sku, qty, amount_fen)
+                 VALUES ('r1', 2, 'Y', 1, 100), ('r1', 5, 'Q', 1, 100), ('r2', 1, 'X', 1, 100);",
+        )
+        .unwrap();
+        add_correction_sales(&conn).unwrap();
+        let texts = |sql: &str| -> Vec<String> {
+            conn.prepare(sql)
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        assert_eq!(
+            texts("SELECT id || ' ' || COALESCE(sale_device, '-') FROM voids"),
+            ["v1 T01"]
+        );
+        assert_eq!(
+            texts("SELECT id || ' ' || COALESCE(sale_device, '-') FROM refunds ORDER BY id"),
+            ["r1 T01", "r2 -"]
+        );
+        assert_eq!(
+            texts(
+                "SELECT refund_id || line || ' ' || COALESCE(sold_sku, '-') || ' '
+                        || COALESCE(sold_qty, '-') || ' ' || COALESCE(sold_fen, '-')
+                 FROM refund_lines ORDER BY refund_id, line"
+            ),
+            ["r12 Y 1 100", "r15 - - -", "r21 - - -"]
+        );
+    }
+
+    /// A projection made before `sale_oversold` held its sale's till, number and name gains
+    /// the columns, filled from the sales and lines (the name of the first line selling the
+    /// SKU, none when no line sells it); a second call changes nothing; a row written without
+    /// them later is filled by the next call.
+    #[test]
+    fn oversold_rows_from_before_their_sale_columns_are_filled() {
+        let conn = Connection::open_in_memory().unwrap();
+        let before = sqlite_projection().replace(
+            "    device  TEXT,\n    seq     BIGINT,\n    number  TEXT,\n    name_zh TEXT,\n",
+            "",
+        );
+        assert_ne!(before, sqlite_projection(), "the old table's columns");
+        conn.execute_batch(&before).unwrap();
+        sale_7(&conn);
         for sku in ["X", "Z"] {
             conn.execute(
                 "INSERT INTO sale_oversold(sale_id, sku) VALUES ('sale-7', ?1)",

@@ -103,13 +103,17 @@ CREATE TABLE IF NOT EXISTS sale_oversold (
     PRIMARY KEY (sale_id, sku)
 );
 
+-- The voids and refunds hold their sale's till, and a refund's lines the line sold, from when
+-- the sale is projected (before it, NULL): what does not square with the sale is then found
+-- among these small tables alone (headquarters' doubtful voids and refunds).
 CREATE TABLE IF NOT EXISTS voids (
-    id       TEXT PRIMARY KEY,
-    device   TEXT NOT NULL,
-    sale_id  TEXT NOT NULL UNIQUE,
-    shift_id TEXT NOT NULL,
-    at       TEXT NOT NULL,
-    reason   TEXT NOT NULL
+    id          TEXT PRIMARY KEY,
+    device      TEXT NOT NULL,
+    sale_id     TEXT NOT NULL UNIQUE,
+    shift_id    TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    sale_device TEXT
 );
 
 CREATE TABLE IF NOT EXISTS refunds (
@@ -120,7 +124,8 @@ CREATE TABLE IF NOT EXISTS refunds (
     shift_id   TEXT NOT NULL,
     at         TEXT NOT NULL,
     method     TEXT NOT NULL,
-    amount_fen BIGINT NOT NULL
+    amount_fen BIGINT NOT NULL,
+    sale_device TEXT
 );
 CREATE INDEX IF NOT EXISTS refunds_sale ON refunds (sale_id);
 
@@ -130,6 +135,9 @@ CREATE TABLE IF NOT EXISTS refund_lines (
     sku        TEXT NOT NULL,
     qty        BIGINT NOT NULL,
     amount_fen BIGINT NOT NULL,
+    sold_sku   TEXT,
+    sold_qty   BIGINT,
+    sold_fen   BIGINT,
     PRIMARY KEY (refund_id, line)
 );
 

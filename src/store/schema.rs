@@ -45,7 +45,7 @@ CREATE TABLE receipt_queue (
 
 /// Brings the database to the current schema. Each step runs in its own transaction.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
-    let steps: [fn(&Connection) -> Result<()>; 6] = [
+    let steps: [fn(&Connection) -> Result<()>; 7] = [
         |c| {
             c.execute_batch(schema::META)?;
             c.execute_batch(schema::CATALOG)?;
@@ -81,6 +81,11 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         // Oversold lines with their sale's till, number and name beside them.
         |c| {
             schema::add_oversold_sales(c)?;
+            Ok(())
+        },
+        // Voids and refunds with their sale's till, refunds' lines with the line sold.
+        |c| {
+            schema::add_correction_sales(c)?;
             Ok(())
         },
     ];

@@ -9,13 +9,11 @@
 //! refused with its ledger: `fairpos_projection::apply`.) Those of a sale not held yet are
 //! listed once it is.
 //!
+//! The voids and refunds hold their sale's till, and the refunds' lines the line sold, from
+//! when the sale is projected (the projection writes them where sale and correction meet), so
+//! the lists are read among those small tables alone; only a doubtful one looks its sale up.
 //! They are read on asking (`/anomalies/doubtful`, linked from the anomalies page; `GET
-//! /api/v1/doubtful`; `hq reconcile --doubtful`), not with every reconciliation: each void and
-//! refund looks its sale up, at a province's size (10 million sales, 100 000 voids, 65 000
-//! refunds) about 1.8 s with the database's pages cached and 24 s read from disk, which the
-//! overview and the big screen, asking the reconciliation again and again, need not pay.
-//! (Keeping them as the projection goes, where the sale and its corrections meet, would
-//! make them free to read; not built.)
+//! /api/v1/doubtful`; `hq reconcile --doubtful`).
 
 use std::collections::HashSet;
 
@@ -237,47 +235,52 @@ pub struct DoubtfulVoid {
 }
 
 /// Voids of a held sale made at another till: `(sale's till, sale's number, void's till)`, on
-/// both backends. Each void looks its sale up (`CROSS JOIN` keeps SQLite from walking every
-/// sale in the order asked for instead: 3.5 s of a province's reconciliation).
-const VOIDS: &str = "SELECT s.device, s.number, v.device
+/// both backends. The voids hold their sale's till once it is projected (`schema.sql`), so
+/// only the doubtful ones look their sale up, for its number.
+const VOIDS: &str = "SELECT v.sale_device, s.number, v.device
     FROM voids v CROSS JOIN sales s
-    WHERE s.id = v.sale_id AND v.device <> s.device
+    WHERE v.sale_device IS NOT NULL AND v.sale_device <> v.device AND s.id = v.sale_id
     ORDER BY s.device, s.seq";
 
 /// Refunds of a held sale made elsewhere, or of a voided sale, or whose amount is not their
 /// lines': `(sale's till, sale's number, refund's number, refund's till, voided, amount,
-/// lines' amount)`, on both backends. Each refund looks its sale up, as [`VOIDS`] does, and
-/// its lines by their index.
-const HEADS: &str = "SELECT s.device, s.number, r.number, r.device,
+/// lines' amount)`, on both backends. Found among the refunds, their lines and the voids
+/// (each refund holds its sale's till once the sale is projected); only those look their
+/// sale up, for its number.
+const HEADS: &str = "SELECT r.sale_device, s.number, r.number, r.device,
         EXISTS (SELECT 1 FROM voids v WHERE v.sale_id = r.sale_id),
         r.amount_fen,
         CAST((SELECT COALESCE(SUM(rl.amount_fen), 0) FROM refund_lines rl
               WHERE rl.refund_id = r.id) AS BIGINT) AS lines_fen
     FROM refunds r CROSS JOIN sales s
-    WHERE s.id = r.sale_id
-      AND (r.device <> s.device
+    WHERE r.sale_device IS NOT NULL
+      AND (r.device <> r.sale_device
            OR EXISTS (SELECT 1 FROM voids v WHERE v.sale_id = r.sale_id)
            OR r.amount_fen <> (SELECT COALESCE(SUM(rl.amount_fen), 0) FROM refund_lines rl
                                WHERE rl.refund_id = r.id))
+      AND s.id = r.sale_id
     ORDER BY s.device, s.seq, r.number";
 
 /// A held sale's lines as all its refunds took them back, where they do not fit the line
 /// sold: `(sale's till, sale's number, last refund's number, line, product, quantity, amount,
 /// least quantity, least amount, the line sold's product, quantity, amount)`, on both
-/// backends (the sold line's columns null where the sale has no such line). The refunds'
-/// lines are summed first, then each such sum looks its sale and line up.
+/// backends (the sold line's columns null where the sale has no such line). Each refund's
+/// line holds the line sold once the sale is projected, so the sums are compared among the
+/// refunds alone; only those that do not fit look their sale up.
 const LINES: &str = "SELECT s.device, s.number, b.last, b.line, b.sku, b.qty, b.fen,
-        b.least_qty, b.least_fen, sl.sku, sl.qty, sl.amount_fen
+        b.least_qty, b.least_fen, b.sold_sku, b.sold_qty, b.sold_fen
     FROM (SELECT r.sale_id, rl.line, rl.sku, CAST(SUM(rl.qty) AS BIGINT) AS qty,
                  CAST(SUM(rl.amount_fen) AS BIGINT) AS fen, MIN(rl.qty) AS least_qty,
-                 MIN(rl.amount_fen) AS least_fen, MAX(r.number) AS last
+                 MIN(rl.amount_fen) AS least_fen, MAX(r.number) AS last,
+                 MAX(rl.sold_sku) AS sold_sku, MAX(rl.sold_qty) AS sold_qty,
+                 MAX(rl.sold_fen) AS sold_fen
           FROM refunds r JOIN refund_lines rl ON rl.refund_id = r.id
+          WHERE r.sale_device IS NOT NULL
           GROUP BY r.sale_id, rl.line, rl.sku) b
     CROSS JOIN sales s
-    LEFT JOIN sale_lines sl ON sl.sale_id = b.sale_id AND sl.line = b.line
-    WHERE s.id = b.sale_id
-      AND (sl.sale_id IS NULL OR sl.sku <> b.sku OR b.qty > sl.qty OR b.fen > sl.amount_fen
-           OR b.least_qty <= 0 OR b.least_fen < 0)
+    WHERE (b.sold_sku IS NULL OR b.sold_sku <> b.sku OR b.qty > b.sold_qty
+           OR b.fen > b.sold_fen OR b.least_qty <= 0 OR b.least_fen < 0)
+      AND s.id = b.sale_id
     ORDER BY s.device, s.seq, b.line, b.sku";
 
 /// A row of [`HEADS`].

@@ -213,7 +213,9 @@ pub fn write(conn: &mut Connection, tills: usize, per_till: usize) -> BenchResul
                     }
                     let mut net = total;
                     if voided {
-                        void_row.execute(params![id(), device, sale_id, shift, at, "bench"])?;
+                        // Each void and refund at the sale's own till, which it names.
+                        let row = params![id(), device, sale_id, shift, at, "bench", device];
+                        void_row.execute(row)?;
                         net = 0;
                     } else if seq % 151 == 0 {
                         let refund = id();
@@ -226,9 +228,11 @@ pub fn write(conn: &mut Connection, tills: usize, per_till: usize) -> BenchResul
                             shift,
                             at,
                             method,
-                            amount
+                            amount,
+                            device
                         ])?;
-                        refund_line_row.execute(params![refund, 1, sku, qty, amount])?;
+                        let line = params![refund, 1, sku, qty, amount, sku, qty, amount];
+                        refund_line_row.execute(line)?;
                         net -= amount;
                     }
                     written.net_fen += net;

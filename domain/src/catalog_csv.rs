@@ -224,6 +224,15 @@ pub fn parse_catalog_over(
             stall: text_of("stall", |p| &p.stall),
         };
         product.validate().map_err(err)?;
+        if let Some(row) = was.filter(|_| kept("stock")) {
+            if row.product.weighed != weighed {
+                return Err(err(format!(
+                    "weighed changes for {}, so its stock on hand would change unit: give \
+                     the stock column too",
+                    row.product.sku
+                )));
+            }
+        }
         let stock = match (get("stock"), was) {
             (_, Some(row)) if kept("stock") => row.stock,
             ("", _) => 0,
@@ -242,6 +251,18 @@ pub fn parse_catalog_over(
         out.push(CatalogRow { product, stock });
     }
     Ok(out)
+}
+
+/// Whether the header of the table `text` has `column` (an import of a catalog without
+/// `stock` keeps what the products it updates have on hand, as their stock moves with sales).
+pub fn header_has(text: &str, column: &str) -> bool {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(text.as_bytes());
+    reader
+        .headers()
+        .is_ok_and(|h| h.iter().any(|c| c.trim().eq_ignore_ascii_case(column)))
 }
 
 /// The barcodes and PLUs `rows` take from other products `held` that the rows do not give a
@@ -500,6 +521,11 @@ mod tests {
         let cleared = "sku,name_zh,unit,price_yuan,stall\nHY-MHT-LB,猕猴桃,斤,8.80,\n";
         let rows = parse_catalog_over("c.csv", cleared, &held).unwrap();
         assert_eq!(rows[0].product.stall, "");
+        assert!(!header_has(prices, "stock") && header_has(cleared, "STALL"));
+        // Weighed changed with its stock kept would read grams as pieces: refused.
+        let unweighed = "sku,name_zh,unit,price_yuan,weighed\nHY-MHT-LB,猕猴桃,斤,8.80,false\n";
+        let e = parse_catalog_over("w.csv", unweighed, &held).unwrap_err();
+        assert!(e.to_string().contains("give the stock column too"), "{e}");
 
         let sellers: HashMap<String, Seller> = parse_sellers("s", demo::SELLERS_CSV)
             .unwrap()

@@ -127,14 +127,19 @@ pub fn edit(hq: &Hq, f: impl FnOnce(&mut CatalogDoc, i64) -> Result<()>) -> Resu
     Ok(())
 }
 
-pub fn import_products(hq: &Hq, rows: &[CatalogRow]) -> Result<()> {
+pub fn import_products(hq: &Hq, rows: &[CatalogRow], keep_stock: bool) -> Result<()> {
     let products: Vec<CatalogProduct> = rows.iter().map(Into::into).collect();
     edit(hq, |doc, at| {
         doc.put(&products, at)?;
         Ok(())
     })?;
-    // The stock column states stock on hand, as at a till.
-    fairpos_projection::catalog::import(&hq.conn, rows)?;
+    // The stock column states stock on hand, as at a till; without it (`keep_stock`), the
+    // products held keep theirs as the tables count it at the write.
+    if keep_stock {
+        fairpos_projection::catalog::import_keeping_stock(&hq.conn, rows)?;
+    } else {
+        fairpos_projection::catalog::import(&hq.conn, rows)?;
+    }
     Ok(())
 }
 
@@ -211,7 +216,7 @@ pub(crate) fn set_demo_price(hq: &Hq, sku: &str, yuan: &str) {
     let mut rows = parse_catalog("catalog.csv", demo::CATALOG_CSV).unwrap();
     rows.retain(|r| r.product.sku == sku);
     rows[0].product.price = fairpos_domain::Fen::parse_yuan(yuan).unwrap();
-    import_products(hq, &rows).unwrap();
+    import_products(hq, &rows, false).unwrap();
 }
 
 #[cfg(test)]

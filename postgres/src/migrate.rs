@@ -121,8 +121,8 @@ fn migration_sql(version: i32) -> String {
     }
 }
 
-/// Brings the database to the latest schema, and fills the oversold rows an older build
-/// wrote without their sale. Returns the migrations it applied (none when another process
+/// Brings the database to the latest schema, and fills the oversold rows, voids and refunds
+/// an older build wrote without their sale. Returns the migrations it applied (none when another process
 /// had already).
 pub async fn migrate(pool: &Pool) -> Result<Vec<i32>> {
     let mut client = pool.get().await?;
@@ -174,6 +174,24 @@ pub async fn migrate(pool: &Pool) -> Result<Vec<i32>> {
             .get(0);
         if empty {
             tx.batch_execute(fairpos_projection::schema::FILL_OVERSOLD_SALES)
+                .await?;
+        }
+    }
+    if !now_applied.contains(&11) {
+        // Voids and refunds an older build's process wrote since migration 11 without their
+        // sale's till (or whose sale it projected without filling them), as a SQLite
+        // headquarters fills them at every open. Those whose sale is not held stay empty and
+        // are looked for again; the fill finds each sale by its index.
+        let empty: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM voids WHERE sale_device IS NULL)
+                     OR EXISTS (SELECT 1 FROM refunds WHERE sale_device IS NULL)",
+                &[],
+            )
+            .await?
+            .get(0);
+        if empty {
+            tx.batch_execute(fairpos_projection::schema::FILL_CORRECTION_SALES)
                 .await?;
         }
     }

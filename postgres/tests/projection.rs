@@ -405,6 +405,23 @@ async fn corrections_get_their_sales_till_and_lines_as_on_sqlite_and_by_migratio
         texts
     };
     assert_eq!(in_postgres().await, in_sqlite, "as projected");
+    // Whatever came first, no correction of a sale held lacks its sale's till, and no refund
+    // line of a line sold lacks that line.
+    let unfilled = "SELECT
+        (SELECT count(*) FROM voids v JOIN sales s ON s.id = v.sale_id
+         WHERE v.sale_device IS NULL)
+      + (SELECT count(*) FROM refunds r JOIN sales s ON s.id = r.sale_id
+         WHERE r.sale_device IS NULL)
+      + (SELECT count(*) FROM refund_lines rl JOIN refunds r ON r.id = rl.refund_id
+         JOIN sale_lines l ON l.sale_id = r.sale_id AND l.line = rl.line
+         WHERE rl.sold_sku IS NULL)";
+    let client = pool.get().await.unwrap();
+    let left: i64 = client.query_one(unfilled, &[]).await.unwrap().get(0);
+    assert_eq!(
+        left, 0,
+        "corrections left without their sale's till or line"
+    );
+    drop(client);
     pool.get()
         .await
         .unwrap()

@@ -367,9 +367,10 @@ fn made_by(conn: &Connection, sale: &str) -> Result<Option<String>> {
 }
 
 /// Refuses a void (the record `id`) of `device` that names a sale another till made,
-/// when that sale is projected already: a sale is voided at its own till only (a refund may
-/// be made at another), so such a void is forged. (One projected before its sale is listed
-/// as doubtful at headquarters.) The till that made the sale, if it is projected.
+/// when that sale is projected already: a sale is voided at its own till only, so such a
+/// void is forged. (One projected before its sale, and a refund at another till, which no
+/// till writes either, are taken and listed as doubtful at headquarters.) The till that
+/// made the sale, if it is projected.
 fn own_sale(conn: &Connection, id: &str, device: &str, sale: &str) -> Result<Option<String>> {
     match made_by(conn, sale)? {
         Some(made_by) if made_by != device => {

@@ -75,9 +75,10 @@ pub fn add_correction_sales(conn: &Connection) -> Result<()> {
 }
 
 /// Fills the sale's till of voids and refunds, and the line sold of refunds' lines, where they
-/// are empty and the sale is projected (rows projected before these columns; both backends,
-/// SQLite at every open and PostgreSQL in migration 11). A refund's line the sale does not
-/// have stays empty, its refund's sale's till filled.
+/// are empty and the sale is projected (rows projected before these columns, or by an older
+/// build since; both backends, SQLite at every open and PostgreSQL in migration 11 and every
+/// migration check after it). A refund's line the sale does not have stays empty, its
+/// refund's sale's till filled.
 pub const FILL_CORRECTION_SALES: &str = "UPDATE voids SET sale_device = s.device
     FROM sales s WHERE s.id = voids.sale_id AND voids.sale_device IS NULL;
 UPDATE refunds SET sale_device = s.device

@@ -418,7 +418,11 @@ fn catalog(dir: &Path, c: CatalogCommand) -> Result<()> {
             for moved in catalog_csv::codes_taken(&rows, &held) {
                 eprintln!("warning: {moved}");
             }
-            let (added, updated) = till.import_catalog(&rows)?;
+            let (added, updated) = if catalog_csv::header_has(&text, "stock") {
+                till.import_catalog(&rows)?
+            } else {
+                till.import_catalog_keeping_stock(&rows)?
+            };
             println!("{added} products added, {updated} updated");
             Ok(())
         }

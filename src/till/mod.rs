@@ -141,6 +141,15 @@ impl Till {
         })
     }
 
+    /// As [`Till::import_catalog`], but the products held keep their stock on hand (a file
+    /// without a stock column): what sells meanwhile is not put back.
+    pub fn import_catalog_keeping_stock(&mut self, rows: &[CatalogRow]) -> Result<(usize, usize)> {
+        self.store.write(|w| {
+            w.reload_state_after();
+            Ok(catalog::import_keeping_stock(w.conn(), rows)?)
+        })
+    }
+
     pub fn import_stalls(&mut self, rows: &[Stall]) -> Result<()> {
         self.store
             .write(|w| Ok(catalog::import_stalls(w.conn(), rows)?))

@@ -549,8 +549,8 @@ pub struct JsonFlag {
 pub struct ReconcileArgs {
     #[arg(long)]
     pub json: bool,
-    /// Only the voids and refunds that do not square with their sales (each sale looked up:
-    /// slower at a province's size).
+    /// Only the voids and refunds that do not square with their sales (those no till
+    /// writes).
     #[arg(long)]
     pub doubtful: bool,
 }

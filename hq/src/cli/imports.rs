@@ -46,7 +46,7 @@ pub(super) fn catalog(dir: &Path, file: &Path) -> Result<()> {
             eprintln!("warning: {moved}");
         }
         n = rows.len();
-        catalog::import_products(hq, &rows)
+        catalog::import_products(hq, &rows, !catalog_csv::header_has(&text, "stock"))
     })?;
     println!("{n} products imported into the fair's catalog");
     Ok(())

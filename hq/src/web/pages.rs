@@ -253,7 +253,7 @@ pub(crate) async fn anomalies(State(state): State<AppState>, headers: HeaderMap)
 }
 
 /// `/anomalies/doubtful`: the voids and refunds that do not square with their sales, a page
-/// of its own (each void's and refund's sale is looked up: seconds at a province's size).
+/// of its own.
 pub(crate) async fn doubtful(State(state): State<AppState>, headers: HeaderMap) -> Response {
     organizer_only!(state, headers);
     let doubtful = match state.doubtful(None).await {

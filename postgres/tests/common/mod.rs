@@ -247,8 +247,10 @@ pub fn fair(rng: &mut Lcg, sales_per_till: u64) -> Vec<Ledger> {
             }
         }
     }
-    // Voids at the sale's till, refunds at any till (a line of the sale), each on the day of
-    // the sale or in the next day's ledger: at headquarters those may arrive first.
+    // Voids at the sale's till, refunds at any till (a line of the sale; no till refunds
+    // another's sale, but headquarters takes such a refund and lists it as doubtful), each
+    // on the day of the sale or in the next day's ledger: at headquarters those may arrive
+    // first.
     let mut later: Vec<Vec<Record>> = vec![Vec::new(); 3];
     for (i, (sale, device, lines)) in sold.iter().enumerate() {
         let (till, next_day) = match rng.next(6) {

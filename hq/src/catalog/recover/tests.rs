@@ -145,7 +145,7 @@ fn a_copy_synced_since_the_restore_brings_the_lost_change_beside_the_new_ones() 
     .unwrap();
     rows.retain(|r| r.product.sku != SKU);
     rows.truncate(1);
-    crate::catalog::import_products(&hq, &rows).unwrap();
+    crate::catalog::import_products(&hq, &rows, false).unwrap();
     let stale = catalog_bundle(&hq, "T01", &secret, &till_copy);
     let refused = recover(&hq, &stale, true).unwrap_err();
     assert!(refused.is_bad_input(), "{refused}");

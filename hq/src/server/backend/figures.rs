@@ -97,7 +97,7 @@ impl AppState {
     }
 
     /// The voids and refunds that do not square with their sales (of the sales of `stall`'s
-    /// tills, a stall lead's): read on asking, a look-up of each sale.
+    /// tills, a stall lead's): read on asking, among the voids and refunds.
     pub async fn doubtful(&self, stall: Option<String>) -> Result<Doubtful> {
         match &self.pg_organizers {
             Some(pool) => doubtful::of_postgres(pool, stall.as_deref()).await,

@@ -41,27 +41,43 @@ pub fn create_projection(conn: &Connection) -> Result<()> {
 /// sale is projected: one transaction, as [`add_oversold_sales`]. Cheap when nothing is empty
 /// but the corrections of sales not projected yet.
 pub fn add_correction_sales(conn: &Connection) -> Result<()> {
+    columns_added(
+        conn,
+        ("voids", "sale_device"),
+        "ALTER TABLE voids ADD COLUMN sale_device TEXT;
+         ALTER TABLE refunds ADD COLUMN sale_device TEXT;
+         ALTER TABLE refund_lines ADD COLUMN sold_sku TEXT;
+         ALTER TABLE refund_lines ADD COLUMN sold_qty BIGINT;
+         ALTER TABLE refund_lines ADD COLUMN sold_fen BIGINT;",
+        FILL_CORRECTION_SALES,
+    )
+}
+
+/// Adds columns by `add` unless `table` has `column` already, then runs `fill`, in one
+/// transaction taking the write lock at once (two processes opening together take turns), or
+/// a savepoint inside the caller's: a stop halfway leaves the columns to be added again,
+/// never added and left empty.
+fn columns_added(
+    conn: &Connection,
+    (table, column): (&str, &str),
+    add: &str,
+    fill: &str,
+) -> Result<()> {
     let (begin, commit, rollback) = if conn.is_autocommit() {
         ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
     } else {
         (
-            "SAVEPOINT add_correction_sales",
-            "RELEASE add_correction_sales",
-            "ROLLBACK TO add_correction_sales; RELEASE add_correction_sales",
+            "SAVEPOINT columns_added",
+            "RELEASE columns_added",
+            "ROLLBACK TO columns_added; RELEASE columns_added",
         )
     };
     conn.execute_batch(begin)?;
     let added = (|| -> Result<()> {
-        if !has_column(conn, "voids", "sale_device")? {
-            conn.execute_batch(
-                "ALTER TABLE voids ADD COLUMN sale_device TEXT;
-                 ALTER TABLE refunds ADD COLUMN sale_device TEXT;
-                 ALTER TABLE refund_lines ADD COLUMN sold_sku TEXT;
-                 ALTER TABLE refund_lines ADD COLUMN sold_qty BIGINT;
-                 ALTER TABLE refund_lines ADD COLUMN sold_fen BIGINT;",
-            )?;
+        if !has_column(conn, table, column)? {
+            conn.execute_batch(add)?;
         }
-        conn.execute_batch(FILL_CORRECTION_SALES)?;
+        conn.execute_batch(fill)?;
         Ok(())
     })();
     match added {
@@ -102,38 +118,15 @@ pub fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Res
 /// the sales and lines projected: one transaction, so that a stop halfway leaves the columns
 /// to be added again, never added and left empty. Cheap when nothing is empty.
 pub fn add_oversold_sales(conn: &Connection) -> Result<()> {
-    // Its own transaction, taking the write lock at once (two processes opening together
-    // take turns), or a savepoint inside the caller's.
-    let (begin, commit, rollback) = if conn.is_autocommit() {
-        ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
-    } else {
-        (
-            "SAVEPOINT add_oversold_sales",
-            "RELEASE add_oversold_sales",
-            "ROLLBACK TO add_oversold_sales; RELEASE add_oversold_sales",
-        )
-    };
-    conn.execute_batch(begin)?;
-    let added = (|| -> Result<()> {
-        if !has_column(conn, "sale_oversold", "device")? {
-            conn.execute_batch(
-                "ALTER TABLE sale_oversold ADD COLUMN device TEXT;
-                 ALTER TABLE sale_oversold ADD COLUMN seq BIGINT;
-                 ALTER TABLE sale_oversold ADD COLUMN number TEXT;
-                 ALTER TABLE sale_oversold ADD COLUMN name_zh TEXT;",
-            )?;
-        }
-        conn.execute_batch(FILL_OVERSOLD_SALES)?;
-        Ok(())
-    })();
-    match added {
-        Ok(()) => conn.execute_batch(commit)?,
-        Err(e) => {
-            let _ = conn.execute_batch(rollback);
-            return Err(e);
-        }
-    }
-    Ok(())
+    columns_added(
+        conn,
+        ("sale_oversold", "device"),
+        "ALTER TABLE sale_oversold ADD COLUMN device TEXT;
+         ALTER TABLE sale_oversold ADD COLUMN seq BIGINT;
+         ALTER TABLE sale_oversold ADD COLUMN number TEXT;
+         ALTER TABLE sale_oversold ADD COLUMN name_zh TEXT;",
+        FILL_OVERSOLD_SALES,
+    )
 }
 
 /// Fills the sale and name columns of oversold rows that lack them, from the sales and lines

@@ -240,20 +240,20 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
                 return Err(Error::input("a till needs --stall"));
             }
             let database = postgres::database_of(dir, database)?;
-            if !hub {
-                // The fair's stalls as the database holds them, on PostgreSQL.
-                if let Some(url) = &database {
-                    postgres::catch_up_catalog(&hq, url)?;
+            // A till's stall must be one of the fair's, as the database holds them.
+            let known = match (&database, hub) {
+                (_, true) => true,
+                (Some(url), false) => postgres::has_stall(&hq, url, &stall)?,
+                (None, false) => {
+                    let known = "SELECT EXISTS(SELECT 1 FROM stalls WHERE id = ?1)";
+                    hq.conn
+                        .query_row(known, [&stall], |r| r.get::<_, bool>(0))?
                 }
-                let known = "SELECT EXISTS(SELECT 1 FROM stalls WHERE id = ?1)";
-                if !hq
-                    .conn
-                    .query_row(known, [&stall], |r| r.get::<_, bool>(0))?
-                {
-                    return Err(Error::input(format!(
-                        "no stall {stall} in this fair: give one of `hq stalls import`'s ids"
-                    )));
-                }
+            };
+            if !known {
+                return Err(Error::input(format!(
+                    "no stall {stall} in this fair: give one of `hq stalls import`'s ids"
+                )));
             }
             let code = match database {
                 Some(url) => postgres::add_device(&url, &device, &stall, hub)?,

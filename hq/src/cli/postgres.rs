@@ -202,6 +202,22 @@ pub fn end_sessions(url: &str) -> Result<u64> {
     })
 }
 
+/// Whether the fair's stalls hold `stall`: the data directory's, else the catalog the
+/// database at `url` holds (read, not merged in: another data directory may have imported
+/// it).
+pub fn has_stall(hq: &Hq, url: &str, stall: &str) -> Result<bool> {
+    let known = "SELECT EXISTS(SELECT 1 FROM stalls WHERE id = ?1)";
+    if hq.conn.query_row(known, [stall], |r| r.get::<_, bool>(0))? {
+        return Ok(true);
+    }
+    let Some(stored) = stored_catalog(hq, url)? else {
+        return Ok(false);
+    };
+    let doc =
+        fairpos_sync::catalog::CatalogDoc::open(&crate::catalog::key(hq), &hq.fair.id, stored)?;
+    Ok(doc.contents()?.stalls.iter().any(|s| s.id == stall))
+}
+
 /// `hq add-device` on a headquarters on PostgreSQL: the device and its one-time code there.
 pub fn add_device(url: &str, device: &str, stall: &str, hub: bool) -> Result<String> {
     fairpos_domain::DeviceCode::parse(device)?;

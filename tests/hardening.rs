@@ -275,6 +275,10 @@ fn organizer_sessions_end_when_idle_when_their_lifetime_is_over_and_everywhere_a
     let (code, stderr) = hq.serve_refused(&["--session-idle", "soon"]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("--session-idle soon"), "{stderr}");
+    // Nor does headquarters take a hub's --upstream in silence.
+    let (code, stderr) = hq.serve_refused(&["--upstream", "http://127.0.0.1:9"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("--upstream is a hub's"), "{stderr}");
 }
 
 #[test]

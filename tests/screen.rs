@@ -240,5 +240,20 @@ fn the_big_screen_follows_sales_as_they_sync_and_its_token_opens_nothing_else(hq
     let listed = hq.json(&["hq", "screen-link", "--list", "--json"]);
     assert_eq!(listed[0]["label"], "hall A");
     assert_eq!(listed[0]["revoked"], true);
+    // A label with a terminal's escape is listed with it written out, not run.
+    let escape = [
+        "hq",
+        "screen-link",
+        "--base",
+        &server.url,
+        "--label",
+        "hall\u{1b}[2J B",
+    ];
+    hq.ok(&escape);
+    let listed = hq.ok(&["hq", "screen-link", "--list"]);
+    assert!(
+        listed.contains("hall\\u{1b}[2J B") && !listed.contains('\u{1b}'),
+        "{listed}"
+    );
     drop(server);
 }

@@ -140,11 +140,15 @@ impl Fair {
             }
             barcode_rules.push(rule);
         }
+        let currency = file.currency.unwrap_or_else(|| "CNY".into());
+        if currency.trim().is_empty() {
+            return Err(bad("`currency` is empty: leave it out for CNY".into()));
+        }
         Ok(Fair {
             id,
             name: file.name,
             name_en: file.name_en.unwrap_or_default(),
-            currency: file.currency.unwrap_or_else(|| "CNY".into()),
+            currency,
             points_per_yuan,
             utc_offset,
             barcode_rules,
@@ -207,6 +211,10 @@ mod tests {
                     value_digits = 9223372036854775807\n";
         let err = Fair::from_toml(huge).unwrap_err().to_string();
         assert!(err.contains("EAN-13"), "{err}");
+        let err = Fair::from_toml("name = \"x\"\ncurrency = \" \"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`currency` is empty"), "{err}");
         let err = Fair::from_toml("nme = \"x\"").unwrap_err().to_string();
         assert!(err.contains("unknown field"), "{err}");
     }

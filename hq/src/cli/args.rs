@@ -32,10 +32,13 @@ pub enum HqCommand {
     /// The catalog, into the shared catalog document.
     #[command(subcommand)]
     Catalog(HqCatalogCommand),
+    /// The fair's stalls (`id,name,team`), into the shared catalog document.
     #[command(subcommand)]
     Stalls(ImportOnly),
+    /// The fair's sellers (`id,name,team,stall`), into the shared catalog document.
     #[command(subcommand)]
     Sellers(ImportOnly),
+    /// The purchasing units (`kind,tax_id,name`), into the shared catalog document.
     #[command(subcommand)]
     Units(ImportOnly),
     /// Serve tills (HTTP and WebSocket) until stopped.

@@ -2,7 +2,7 @@
 //! headquarters': reading an input file, writing a result (a file, or `-` for standard
 //! output), JSON on one line, and a report in the form asked for.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use fairpos_projection::report::format::OutputFormat;
@@ -86,7 +86,8 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
 /// An output format asked for; xlsx only into a file.
 pub fn output_format(text: &str, out: Option<&Path>) -> Result<OutputFormat> {
     let format: OutputFormat = text.parse()?;
-    if format == OutputFormat::Xlsx && out.is_none() {
+    let to_terminal = out == Some(Path::new("-")) && std::io::stdout().is_terminal();
+    if format == OutputFormat::Xlsx && (out.is_none() || to_terminal) {
         return Err(Error::input("--format xlsx needs --out FILE"));
     }
     Ok(format)

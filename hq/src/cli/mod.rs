@@ -521,7 +521,9 @@ fn screen_link(dir: &Path, a: ScreenLinkArgs) -> Result<()> {
         }
         for t in all {
             let state = if t.revoked { "revoked" } else { "in use" };
-            println!("{}  {}  {}  {state}", t.id, t.created_at, t.label);
+            // The label as a terminal may show it (it was typed by anyone with the command).
+            let label = crate::untrusted::shown(&t.label);
+            println!("{}  {}  {label}  {state}", t.id, t.created_at);
         }
         return Ok(());
     }

@@ -153,6 +153,12 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
             device: device.clone(),
             upstream: up.clone(),
         },
+        (Role::Hq, Some(_)) => {
+            return Err(Error::input(
+                "--upstream is a hub's (the headquarters it relays to); this data directory \
+                 holds headquarters",
+            ))
+        }
         (r, _) => r.clone(),
     };
     let catalog_key = catalog::key(&hq);

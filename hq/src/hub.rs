@@ -34,6 +34,14 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// Where a hub keeps the fair's CA it was enrolled with (PEM), for the relay.
 pub const META_UPSTREAM_CA: &str = "upstream_ca";
 
+/// Why `hq serve --upstream` is refused on headquarters: the option is a hub's.
+pub(crate) fn upstream_on_hq() -> Error {
+    Error::input(
+        "--upstream is a hub's (the headquarters it relays to); this data directory holds \
+         headquarters",
+    )
+}
+
 /// Turns an empty data directory into a hub enrolled with headquarters at `hq`: the fair, the
 /// catalog, a copy of the device registry, and the hub's own secret. `trust` is kept for
 /// the relay.

@@ -153,12 +153,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
             device: device.clone(),
             upstream: up.clone(),
         },
-        (Role::Hq, Some(_)) => {
-            return Err(Error::input(
-                "--upstream is a hub's (the headquarters it relays to); this data directory \
-                 holds headquarters",
-            ))
-        }
+        (Role::Hq, Some(_)) => return Err(crate::hub::upstream_on_hq()),
         (r, _) => r.clone(),
     };
     let catalog_key = catalog::key(&hq);

@@ -192,9 +192,7 @@ pub(crate) fn check_new(conn: &Connection, name: &str, access: &Access) -> Resul
     let known =
         |sql: &str, key: &str| -> Result<bool> { Ok(conn.query_row(sql, [key], |r| r.get(0))?) };
     match access {
-        Access::StallLead(stall)
-            if !known("SELECT EXISTS(SELECT 1 FROM stalls WHERE id = ?1)", stall)? =>
-        {
+        Access::StallLead(stall) if !fairpos_projection::catalog::has_stall(conn, stall)? => {
             return Err(Error::input(format!("no stall {stall} in this fair")));
         }
         Access::Unit(code)

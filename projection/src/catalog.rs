@@ -186,6 +186,12 @@ pub fn import_units(conn: &Connection, units: &[Unit]) -> Result<()> {
     Ok(())
 }
 
+/// Whether the fair's stalls hold `id`.
+pub fn has_stall(conn: &Connection, id: &str) -> Result<bool> {
+    let sql = "SELECT EXISTS(SELECT 1 FROM stalls WHERE id = ?1)";
+    Ok(conn.prepare_cached(sql)?.query_row([id], |r| r.get(0))?)
+}
+
 pub fn stalls(conn: &Connection) -> Result<Vec<Stall>> {
     let mut stmt = conn.prepare("SELECT id, name, team FROM stalls ORDER BY id")?;
     let rows = stmt.query_map([], |r| {

@@ -244,11 +244,7 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
             let known = match (&database, hub) {
                 (_, true) => true,
                 (Some(url), false) => postgres::has_stall(&hq, url, &stall)?,
-                (None, false) => {
-                    let known = "SELECT EXISTS(SELECT 1 FROM stalls WHERE id = ?1)";
-                    hq.conn
-                        .query_row(known, [&stall], |r| r.get::<_, bool>(0))?
-                }
+                (None, false) => fairpos_projection::catalog::has_stall(&hq.conn, &stall)?,
             };
             if !known {
                 return Err(Error::input(format!(

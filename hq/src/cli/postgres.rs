@@ -206,8 +206,7 @@ pub fn end_sessions(url: &str) -> Result<u64> {
 /// database at `url` holds (read, not merged in: another data directory may have imported
 /// it).
 pub fn has_stall(hq: &Hq, url: &str, stall: &str) -> Result<bool> {
-    let known = "SELECT EXISTS(SELECT 1 FROM stalls WHERE id = ?1)";
-    if hq.conn.query_row(known, [stall], |r| r.get::<_, bool>(0))? {
+    if fairpos_projection::catalog::has_stall(&hq.conn, stall)? {
         return Ok(true);
     }
     let Some(stored) = stored_catalog(hq, url)? else {

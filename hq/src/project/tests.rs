@@ -105,6 +105,17 @@ impl Fixture {
         .unwrap();
     }
 
+    /// A fixture of a random actor whose ledger, one cash movement stored as a snapshot, a
+    /// projector has projected.
+    fn projected_once() -> (Fixture, Projector) {
+        let mut f = Fixture::new(&ActorId::random());
+        f.cash_in();
+        f.store_snapshot("first");
+        let mut p = Projector::new();
+        p.project(&f.hq.conn, &f.doc_id).unwrap();
+        (f, p)
+    }
+
     fn store_snapshot(&self, name: &str) {
         let bytes = self.ledger.automerge().save();
         put_chunk(&self.hq.conn, &self.doc_id, "snapshot", name, &bytes).unwrap();
@@ -187,12 +198,7 @@ fn changes_arriving_out_of_order_are_projected_once_their_dependencies_are() {
 
 #[test]
 fn a_change_by_another_actor_is_refused_on_the_change_path() {
-    let actor = ActorId::random();
-    let mut f = Fixture::new(&actor);
-    f.cash_in();
-    f.store_snapshot("first");
-    let mut p = Projector::new();
-    p.project(&f.hq.conn, &f.doc_id).unwrap();
+    let (mut f, mut p) = Fixture::projected_once();
     f.ledger.set_actor(ActorId::random());
     let forged = f.cash_in();
     f.store_change(&forged);
@@ -211,12 +217,7 @@ fn a_change_by_another_actor_is_refused_on_the_change_path() {
 /// refused, nothing of it projected, where it wrapped the drawer's sums.
 #[test]
 fn an_amount_no_till_writes_is_refused() {
-    let actor = ActorId::random();
-    let mut f = Fixture::new(&actor);
-    f.cash_in();
-    f.store_snapshot("first");
-    let mut p = Projector::new();
-    p.project(&f.hq.conn, &f.doc_id).unwrap();
+    let (mut f, mut p) = Fixture::projected_once();
     f.seq += 1;
     let mut forged = cash_move(f.seq, f.seq);
     if let Record::CashMove(m) = &mut forged {

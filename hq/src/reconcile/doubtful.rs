@@ -18,6 +18,7 @@
 use std::collections::HashSet;
 
 use fairpos_postgres::Pool;
+use fairpos_projection::apply::sql::postgres_params;
 use rusqlite::Connection;
 use serde::Serialize;
 
@@ -40,7 +41,7 @@ impl Doubtful {
 }
 
 /// The tills of a stall.
-const TILLS_OF: &str = "SELECT device FROM devices WHERE stall = $1";
+const TILLS_OF: &str = "SELECT device FROM devices WHERE stall = ?1";
 
 /// Those of every sale headquarters holds (of the sales made at `stall`'s tills, when given).
 pub fn of(conn: &Connection, stall: Option<&str>) -> Result<Doubtful> {
@@ -162,7 +163,7 @@ pub async fn of_postgres(pool: &Pool, stall: Option<&str>) -> Result<Doubtful> {
     Ok(match stall {
         Some(stall) => {
             let tills = client
-                .query(TILLS_OF, &[&stall])
+                .query(&postgres_params(TILLS_OF), &[&stall])
                 .await
                 .map_err(Pg::from)?
                 .iter()

@@ -68,6 +68,20 @@ fn void(seq: u64, sale: u64) -> Record {
     })
 }
 
+/// Record `seq`, refund T01-R000001 of sale 1 for 1.00 with `lines`.
+fn refund(seq: u64, lines: Vec<RefundLineRecord>) -> Record {
+    Record::Refund(RefundRecord {
+        header: header(seq),
+        number: "T01-R000001".into(),
+        sale: "r1".into(),
+        sale_number: "T01-000001".into(),
+        shift: "s1".into(),
+        method: "cash".into(),
+        amount_fen: 100,
+        lines,
+    })
+}
+
 fn stock(conn: &Connection) -> Vec<(String, i64)> {
     conn.prepare("SELECT sku, qty FROM stock_out ORDER BY sku")
         .unwrap()
@@ -89,21 +103,15 @@ fn stock_summed_over_records_equals_stock_written_record_by_record() {
         sale(2, &[("A", 2)]),
         sale(3, &[("B", 4), ("C", 1)]),
         void(6, 3),
-        Record::Refund(RefundRecord {
-            header: header(7),
-            number: "T01-R000001".into(),
-            sale: "r1".into(),
-            sale_number: "T01-000001".into(),
-            shift: "s1".into(),
-            method: "cash".into(),
-            amount_fen: 100,
-            lines: vec![RefundLineRecord {
+        refund(
+            7,
+            vec![RefundLineRecord {
                 line: 1,
                 sku: "A".into(),
                 qty: 1,
                 amount_fen: 100,
             }],
-        }),
+        ),
         sale(1, &[("A", 3), ("B", 1)]),
         sale(8, &[("D", 2)]),
         Record::ProductAdd(ProductAddRecord {
@@ -275,16 +283,6 @@ fn a_void_naming_another_tills_sale_is_refused() {
             .contains("void T02-r1 of T02 names sale r1, which T01 made"),
         "{e}"
     );
-    let refund = Record::Refund(RefundRecord {
-        header: header(2),
-        number: "T01-R000001".into(),
-        sale: "r1".into(),
-        sale_number: "T01-000001".into(),
-        shift: "s1".into(),
-        method: "cash".into(),
-        amount_fen: 100,
-        lines: Vec::new(),
-    });
-    assert!(apply(&conn, &of_t02(refund), "ledger/T02").unwrap());
+    assert!(apply(&conn, &of_t02(refund(2, Vec::new())), "ledger/T02").unwrap());
     assert!(apply(&conn, &void(3, 1), "ledger").unwrap());
 }

@@ -432,6 +432,38 @@ fn tills_and_hubs_speak_tls_to_headquarters_trusting_the_fairs_ca() {
         String::from_utf8_lossy(&out.stderr).contains("already holds"),
         "{out:?}"
     );
+    // A till is refused the hub's code, and the hub a till's, each code still unused.
+    let refused = |out: std::process::Output, needle: &str| {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(needle), "{stderr}");
+        assert!(stderr.contains("the code is still unused"), "{stderr}");
+    };
+    let (new_till, ca_text) = (Till::empty(), path(&ca));
+    let till_enrol = |code: &str| {
+        let args = [
+            "enroll",
+            "--hq",
+            &server.url,
+            "--code",
+            code,
+            "--ca",
+            ca_text,
+        ];
+        let mut args = args.to_vec();
+        args.extend(["--lead-pin", common::PIN]);
+        new_till.run(&args)
+    };
+    refused(till_enrol(&hub_code), "this code enrols a hub");
+    let till_code = hq.add_device("T02", "S02");
+    let mut hub_with_till_code = with_ca.clone();
+    hub_with_till_code[5] = &till_code;
+    refused(hub.run(&hub_with_till_code), "this code enrols a till");
+    assert!(
+        !hub.data().join("hq.db").exists(),
+        "nothing made of the hub"
+    );
+    assert!(till_enrol(&till_code).status.success());
     hub.ok(&with_ca);
     let hub_server = Server::start(hub.data(), &[]);
     till.sell(&["--seller", "V003", "HY-MHT-LB*1.5", "--pay", "cash"]);

@@ -3,7 +3,7 @@
 
 use fairpos_domain::DeviceCode;
 use fairpos_sync::keys;
-use fairpos_sync::protocol::{split_device_token, EnrolledAs};
+use fairpos_sync::protocol::{split_device_token, EnrolledAs, ROLE_HUB, ROLE_TILL};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::accounts::{self, Account};
@@ -71,7 +71,7 @@ pub fn add_device(hq: &Hq, device: &str, stall: &str, hub: bool) -> Result<Strin
     if let Some(None) = enrolled {
         return Err(enrolled_already(device));
     }
-    let role = if hub { "hub" } else { "till" };
+    let role = if hub { ROLE_HUB } else { ROLE_TILL };
     hq.conn.execute(
         "INSERT INTO devices(device, stall, role) VALUES (?1, ?2, ?3)
          ON CONFLICT(device) DO UPDATE SET stall = excluded.stall, role = excluded.role,
@@ -140,6 +140,26 @@ pub fn code_for_another(code_for: &str, enrolling: &str) -> Error {
     ))
 }
 
+/// Refuses a device enrolling as `enrolling_as` (a role) the code of a `code_for`, which
+/// stays unused. An older device says nothing, and checks the role in the answer.
+pub fn check_role(code_for: &str, enrolling_as: Option<&str>) -> Result<()> {
+    match enrolling_as {
+        Some(wanted) if wanted != code_for => Err(code_for_role(code_for)),
+        _ => Ok(()),
+    }
+}
+
+/// Why a device of another role is refused a code for a `code_for` (the code unused).
+pub fn code_for_role(code_for: &str) -> Error {
+    Error::input(if code_for == ROLE_HUB {
+        "this code enrols a hub: use it on the hub's server, with `fairpos --data DIR hq enroll \
+         --hq URL --code CODE` (the code is still unused)"
+    } else {
+        "this code enrols a till: use it at the till, with `fairpos enroll` (the code is still \
+         unused)"
+    })
+}
+
 /// Why a new till may not enrol as `device`, whose ledgers headquarters holds: its sale
 /// numbers would start again at 1, and its records, taken for the old till's numbers, would
 /// be refused (and reconciliation, finding the old till's numbers, would call it complete).
@@ -154,15 +174,17 @@ pub fn ledgers_held(device: &str) -> Error {
 /// the same actor (a till whose first attempt never heard back) is allowed and issues a new
 /// secret, while the device is still enrolled with that actor and not revoked (a revocation
 /// and a new code remove the device's codes; this holds for a database from before them).
-/// A till or hub enrolling again as device `again` is refused a code for another device,
-/// which stays unused; a new till is refused the code of a device whose ledgers are held
-/// ([`ledgers_held`]). The device's public key is `signing_key` when it sent one (its own, checked by the caller),
-/// else the one its new secret derives.
+/// A device enrolling `as_role` is refused a code for the other role ([`check_role`]), and
+/// one enrolling again as device `again` a code for another device, the code unused either
+/// way; a new till is refused the code of a device whose ledgers are held
+/// ([`ledgers_held`]). The device's public key is `signing_key` when it sent one (its own,
+/// checked by the caller), else the one its new secret derives.
 pub fn enroll(
     conn: &Connection,
     code: &str,
     actor: &str,
     again: Option<&str>,
+    as_role: Option<&str>,
     signing_key: Option<&str>,
 ) -> Result<Grant> {
     if fairpos_sync::ActorId::try_from(actor).is_err() {
@@ -192,6 +214,7 @@ pub fn enroll(
     {
         return Err(Error::input("this enrolment code has been used"));
     }
+    check_role(&role, as_role)?;
     if let Some(enrolling) = again.filter(|enrolling| *enrolling != device) {
         return Err(code_for_another(&device, enrolling));
     }
@@ -294,7 +317,7 @@ pub(crate) fn device_peer(
     if revoked || secret_hash != Some(keys::secret_hash(secret).as_str()) {
         return None;
     }
-    Some(if role == "hub" {
+    Some(if role == ROLE_HUB {
         Peer::Hub(device.to_string())
     } else {
         Peer::Till(device.to_string())
@@ -477,7 +500,7 @@ mod tests {
     }
 
     #[test]
-    fn a_till_enrolling_again_is_refused_a_code_for_another_device_or_fair_the_code_unused() {
+    fn a_device_is_refused_a_code_for_another_device_role_or_fair_the_code_unused() {
         let dir = tempfile::tempdir().unwrap();
         let demo = fairpos_domain::demo::FAIR_TOML;
         let hq = Hq::init(
@@ -490,25 +513,29 @@ mod tests {
         .unwrap();
         let actor = fairpos_sync::ActorId::random().to_hex_string();
         let code = add_device(&hq, "T03", "S03", false).unwrap();
-        let refused = enroll(&hq.conn, &code, &actor, Some("T02"), None)
+        let refused = enroll(&hq.conn, &code, &actor, Some("T02"), None, None)
             .err()
             .unwrap();
         assert!(refused.is_bad_input());
         assert!(refused
             .to_string()
             .contains("this code is for T03, not T02"));
+        // A hub is refused a till's code, and the other way round.
+        let refused = enroll(&hq.conn, &code, &actor, None, Some(ROLE_HUB), None);
+        let refused = refused.err().unwrap().to_string();
+        assert!(refused.starts_with("this code enrols a till"), "{refused}");
+        let hub = add_device(&hq, "H01", "", true).unwrap();
+        let refused = enroll(&hq.conn, &hub, &actor, None, Some(ROLE_TILL), None);
+        let refused = refused.err().unwrap().to_string();
+        assert!(refused.starts_with("this code enrols a hub"), "{refused}");
         // Unused: T02 enrolling again with its own code, or T03 with this one, are granted.
-        assert_eq!(
-            enroll(&hq.conn, &code, &actor, None, None).unwrap().device,
-            "T03"
-        );
+        let granted = enroll(&hq.conn, &code, &actor, None, Some(ROLE_TILL), None);
+        assert_eq!(granted.unwrap().device, "T03");
         let code = add_device(&hq, "T02", "S02", false).unwrap();
-        assert_eq!(
-            enroll(&hq.conn, &code, &actor, Some("T02"), None)
-                .unwrap()
-                .device,
-            "T02"
-        );
+        let granted = enroll(&hq.conn, &code, &actor, Some("T02"), None, None);
+        assert_eq!(granted.unwrap().device, "T02");
+        let granted = enroll(&hq.conn, &hub, &actor, None, Some(ROLE_HUB), None);
+        assert_eq!(granted.unwrap().role, ROLE_HUB);
 
         let fair = fairpos_domain::fair::Fair::from_toml(demo).unwrap().id;
         let as_till = |fair: &str| EnrolledAs {

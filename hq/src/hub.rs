@@ -13,7 +13,7 @@ use futures::StreamExt;
 
 use fairpos_sync::client::HqClient;
 use fairpos_sync::net::{Refused, WsDialer};
-use fairpos_sync::protocol::{device_token, EnrollRequest, EnrolledAs};
+use fairpos_sync::protocol::{device_token, EnrollRequest, EnrolledAs, ROLE_HUB};
 use fairpos_sync::samod::{BackoffConfig, DialerEvent, DialerFailed, DocHandle, DocumentId, Repo};
 use fairpos_sync::tls::Trust;
 use fairpos_sync::ActorId;
@@ -62,9 +62,10 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, trust: &Trust) -> Result<Hq> {
         // A hub's bundles are checked with the key its secret derives: only headquarters,
         // which made that secret, sees it (no one relays a hub's sync).
         signing_key: None,
+        role: Some(ROLE_HUB.to_string()),
     };
     let response = rt.block_on(client.enroll(&request, ENROL_LIMIT))?;
-    if response.role != "hub" {
+    if response.role != ROLE_HUB {
         return Err(Error::input(
             "this code enrols a till: use `fairpos enroll`",
         ));
@@ -120,9 +121,10 @@ pub fn enroll_again(dir: &Path, hq: &str, code: &str, ca: Option<&str>) -> Resul
         actor: ActorId::random().to_hex_string(),
         again: Some(again.clone()),
         signing_key: None,
+        role: Some(ROLE_HUB.to_string()),
     };
     let response = runtime()?.block_on(client.enroll(&request, ENROL_LIMIT))?;
-    if response.role != "hub" {
+    if response.role != ROLE_HUB {
         return Err(Error::input(
             "this code enrols a till: a hub enrols again with a code from `hq add-device --hub`",
         ));

@@ -532,7 +532,7 @@ async fn the_backlog_is_the_announced_ledgers_stored_since_their_projection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_enrolled_tills_ledger_is_checked_against_its_actor_and_its_heads_are_held() {
-    use fairpos_postgres::registry::{self, Enrolment};
+    use fairpos_postgres::registry::{self, Enrolling, Enrolment};
     use fairpos_sync::ledger::heads_text;
     let Some(server) = server() else { return };
     let (_, a, b) = two_processes(&server).await;
@@ -549,7 +549,13 @@ async fn an_enrolled_tills_ledger_is_checked_against_its_actor_and_its_heads_are
         .unwrap());
     let other_actor = ActorId::random().to_hex_string();
     // A till enrolling again as another device is refused this code, which stays unused.
-    let refused = registry::enroll(&a, "code", &other_actor, Some("T2"), "secret", "key")
+    let enrolling = |again, role| Enrolling {
+        code_hash: "code",
+        actor: &other_actor,
+        again,
+        role,
+    };
+    let refused = registry::enroll(&a, &enrolling(Some("T2"), None), "secret", "key")
         .await
         .unwrap();
     assert_eq!(
@@ -559,7 +565,12 @@ async fn an_enrolled_tills_ledger_is_checked_against_its_actor_and_its_heads_are
             enrolling: "T2".into()
         }
     );
-    let granted = registry::enroll(&a, "code", &other_actor, Some("T1"), "secret", "key")
+    // So is a hub, the till's code kept.
+    let refused = registry::enroll(&a, &enrolling(None, Some("hub")), "secret", "key")
+        .await
+        .unwrap();
+    assert_eq!(refused, Enrolment::OtherRole("till".into()));
+    let granted = registry::enroll(&a, &enrolling(Some("T1"), Some("till")), "secret", "key")
         .await
         .unwrap();
     assert!(matches!(granted, Enrolment::Granted { ref device, .. } if device == "T1"));
@@ -604,9 +615,13 @@ async fn an_enrolled_tills_ledger_is_checked_against_its_actor_and_its_heads_are
 
     // Enrolled again with the ledger's actor (the same code, as a till whose first attempt
     // never heard back may not: another actor), it is projected and its heads are held.
-    let again = registry::enroll(&a, "code", &actor, None, "secret", "key")
-        .await
-        .unwrap();
+    let retry = Enrolling {
+        code_hash: "code",
+        actor: &actor,
+        again: None,
+        role: None,
+    };
+    let again = registry::enroll(&a, &retry, "secret", "key").await.unwrap();
     assert_eq!(again, Enrolment::CodeUsed);
     let client = a.get().await.unwrap();
     client

@@ -28,7 +28,13 @@ async fn the_registry_token_changes_with_every_device_changed_and_only_then() {
     let added = token(&b).await.unwrap().unwrap();
     assert_ne!(added, first, "a device added through A, read through B");
     let actor = fairpos_sync::ActorId::random().to_hex_string();
-    registry::enroll(&b, "code", &actor, Some("T1"), "secret", "key")
+    let enrolling = registry::Enrolling {
+        code_hash: "code",
+        actor: &actor,
+        again: Some("T1"),
+        role: Some("till"),
+    };
+    registry::enroll(&b, &enrolling, "secret", "key")
         .await
         .unwrap();
     let enrolled = token(&a).await.unwrap().unwrap();

@@ -20,7 +20,7 @@ use fairpos_sync::bundle::{Bundle, BundleDoc, FORMAT};
 use fairpos_sync::catalog::CatalogDoc;
 use fairpos_sync::client::HqClient;
 use fairpos_sync::keys;
-use fairpos_sync::protocol::{device_token, EnrollRequest, EnrollResponse, EnrolledAs};
+use fairpos_sync::protocol::{device_token, EnrollRequest, EnrollResponse, EnrolledAs, ROLE_TILL};
 use fairpos_sync::tls::Trust;
 use fairpos_sync::{storage, ActorId, LedgerDoc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -69,6 +69,7 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str, trust: &Trust) -
         actor: actor.to_hex_string(),
         again: None,
         signing_key: Some(keys::public_key(&signing)),
+        role: Some(ROLE_TILL.to_string()),
     };
     let response = runtime()?.block_on(client.enroll(&request, ENROL_LIMIT))?;
     check_till_code(&response)?;
@@ -110,7 +111,7 @@ fn kept_signing<'s>(
 const ENROL_LIMIT: Duration = Duration::from_secs(20);
 
 fn check_till_code(response: &EnrollResponse) -> Result<()> {
-    if response.role != "till" {
+    if response.role != ROLE_TILL {
         return Err(Error::input(
             "this code enrols a hub: use `fairpos --data DIR hq enroll --hq URL --code CODE`",
         ));
@@ -155,6 +156,7 @@ pub fn enroll_again(
         actor: identity.actor.to_hex_string(),
         again: Some(again.clone()),
         signing_key: Some(keys::public_key(&signing)),
+        role: Some(ROLE_TILL.to_string()),
     };
     let response = runtime()?.block_on(client.enroll(&request, ENROL_LIMIT))?;
     check_till_code(&response)?;
@@ -465,6 +467,7 @@ mod tests {
             actor: "actor".into(),
             again: None,
             signing_key: signing_key.map(str::to_string),
+            role: Some(ROLE_TILL.into()),
         }
     }
 

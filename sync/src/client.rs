@@ -307,6 +307,7 @@ pub(crate) mod tests {
                     actor: "actor".into(),
                     again: None,
                     signing_key: None,
+                    role: None,
                 },
                 Duration::from_secs(10),
             )

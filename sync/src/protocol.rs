@@ -45,7 +45,16 @@ pub struct EnrollRequest {
     /// that relays its sync (and so sees that secret) cannot sign in its name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_key: Option<String>,
+    /// What the device enrols as, [`ROLE_TILL`] or [`ROLE_HUB`]: a code for the other is
+    /// refused, still unused. An older device sends none, and learns the role from the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
+
+/// The role of a device that sells.
+pub const ROLE_TILL: &str = "till";
+/// The role of a fair hub, relaying tills' sync to headquarters.
+pub const ROLE_HUB: &str = "hub";
 
 /// The fair and device a till enrolling again already is.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -82,9 +82,7 @@ pub async fn enroll(
         Err(refused) => return refused.json(),
     };
     let signing_key = req.signing_key.clone();
-    let granted = state
-        .enroll_device(req.code, req.actor, req.again, req.signing_key)
-        .await;
+    let granted = state.enroll_device(req).await;
     // The catalog is saved for a till that enrolled, not for every attempt.
     let result = granted.map(|(grant, fair_toml)| {
         let catalog = match &state.catalog {

@@ -1,8 +1,8 @@
 //! Enrolment, announcements and confirmations, on either backend.
 
-use fairpos_postgres::registry::{self, Enrolment};
+use fairpos_postgres::registry::{self, Enrolling, Enrolment};
 use fairpos_sync::keys;
-use fairpos_sync::protocol::{ConfirmedDoc, DocInfo, EnrolledAs};
+use fairpos_sync::protocol::{ConfirmedDoc, DocInfo, EnrollRequest, ROLE_HUB, ROLE_TILL};
 use rusqlite::Connection;
 
 use crate::devices::{self, Grant, Peer};
@@ -12,17 +12,19 @@ use crate::state::AppState;
 use crate::{meta, project, Error, Result};
 
 impl AppState {
-    /// Uses an enrolment code for the device writing with `actor` (a till that is `again`
-    /// this fair's device, enrolling again), keeping `signing_key` as the key its bundles
-    /// and slips are checked with when it made one (else the key its secret derives); the
-    /// grant, and the fair file a till sets itself up with.
-    pub async fn enroll_device(
-        &self,
-        code: String,
-        actor: String,
-        again: Option<EnrolledAs>,
-        signing_key: Option<String>,
-    ) -> Result<(Grant, String)> {
+    /// Uses the enrolment code of `request` for the device writing with its actor (a till
+    /// or hub enrolling `again` as this fair's device, or `as` a till or a hub), keeping its
+    /// `signing_key` as the key its bundles and slips are checked with when it made one
+    /// (else the key its secret derives); the grant, and the fair file a device sets itself
+    /// up with.
+    pub async fn enroll_device(&self, request: EnrollRequest) -> Result<(Grant, String)> {
+        let EnrollRequest {
+            code,
+            actor,
+            again,
+            signing_key,
+            role: as_role,
+        } = request;
         devices::check_same_fair(again.as_ref(), &self.fair.id)?;
         if signing_key
             .as_deref()
@@ -31,6 +33,12 @@ impl AppState {
             return Err(Error::input(
                 "the device's signing key is not an Ed25519 public key",
             ));
+        }
+        if as_role
+            .as_deref()
+            .is_some_and(|r| r != ROLE_TILL && r != ROLE_HUB)
+        {
+            return Err(Error::input("a device enrols as a till or a hub"));
         }
         let Some(pool) = &self.pg else {
             return self
@@ -42,8 +50,8 @@ impl AppState {
                         db,
                         rusqlite::TransactionBehavior::Immediate,
                     )?;
-                    let key = signing_key.as_deref();
-                    let grant = devices::enroll(&tx, &code, &actor, device, key)?;
+                    let (role, key) = (as_role.as_deref(), signing_key.as_deref());
+                    let grant = devices::enroll(&tx, &code, &actor, device, role, key)?;
                     tx.commit()?;
                     Ok((grant, fair_toml))
                 })
@@ -54,15 +62,14 @@ impl AppState {
         }
         let secret = keys::new_secret();
         let public_key = signing_key.unwrap_or_else(|| keys::public_key(&secret));
-        let enrolment = registry::enroll(
-            pool,
-            &devices::code_hash(&code),
-            &actor,
-            again.as_ref().map(|a| a.device.as_str()),
-            &keys::secret_hash(&secret),
-            &public_key,
-        )
-        .await?;
+        let enrolling = Enrolling {
+            code_hash: &devices::code_hash(&code),
+            actor: &actor,
+            again: again.as_ref().map(|a| a.device.as_str()),
+            role: as_role.as_deref(),
+        };
+        let enrolment =
+            registry::enroll(pool, &enrolling, &keys::secret_hash(&secret), &public_key).await?;
         let (device, stall, role) = match enrolment {
             Enrolment::Granted {
                 device,
@@ -71,6 +78,7 @@ impl AppState {
             } => (device, stall, role),
             Enrolment::UnknownCode => return Err(Error::input("unknown enrolment code")),
             Enrolment::CodeUsed => return Err(Error::input("this enrolment code has been used")),
+            Enrolment::OtherRole(code_for) => return Err(devices::code_for_role(&code_for)),
             Enrolment::LedgersHeld(device) => return Err(devices::ledgers_held(&device)),
             Enrolment::OtherDevice {
                 code_for,

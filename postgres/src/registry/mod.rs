@@ -11,6 +11,12 @@ use deadpool_postgres::GenericClient;
 
 use crate::{Pool, Result};
 
+mod announced;
+pub use announced::{
+    announce, announced, documents, projected, refuse, refused_for, stored_sizes, unrefuse,
+    DocState,
+};
+
 /// The schema of migration 3.
 pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS devices (
@@ -125,6 +131,19 @@ pub struct Credentials {
     pub revoked: bool,
 }
 
+/// A device asking to enrol.
+#[derive(Clone, Copy, Debug)]
+pub struct Enrolling<'a> {
+    /// The hash of the code it was given.
+    pub code_hash: &'a str,
+    /// The Automerge actor it writes with.
+    pub actor: &'a str,
+    /// The device it is already, enrolling again.
+    pub again: Option<&'a str>,
+    /// What it enrols as (`till` or `hub`), when it says.
+    pub role: Option<&'a str>,
+}
+
 /// What enrolment gives a device, or why not.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Enrolment {
@@ -135,6 +154,8 @@ pub enum Enrolment {
     },
     UnknownCode,
     CodeUsed,
+    /// The code is for a device of this role, not the one enrolling.
+    OtherRole(String),
     /// A new till (not enrolling again) for a device whose ledgers are held.
     LedgersHeld(String),
     /// The code is for device `code_for`, and the device enrolling again is `enrolling`.
@@ -142,17 +163,6 @@ pub enum Enrolment {
         code_for: String,
         enrolling: String,
     },
-}
-
-/// A ledger document and how far it is projected, as a confirmation reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DocState {
-    pub key: String,
-    pub doc_id: String,
-    pub device: Option<String>,
-    pub heads: String,
-    pub records: i64,
-    pub refused: Option<String>,
 }
 
 /// Registers `device` (`role` till or hub, at `stall`) with the enrolment code whose hash is
@@ -196,20 +206,25 @@ pub async fn add_device(
     Ok(true)
 }
 
-/// Uses the code whose hash is `code_hash` for the device writing with `actor`, storing the
-/// hash and public key of its new secret. A code works once; the same actor may use it again
-/// (a till whose first attempt never heard back) while the device is enrolled with it and not
-/// revoked. A till or hub enrolling again as device `again` is refused a code for another
-/// device, which stays unused; a new one, a device whose ledgers are held. Two processes
-/// taking one code at once take turns on its row.
+/// Uses the code whose hash is `code_hash` for the device writing with `actor` (see
+/// [`Enrolling`]), storing the hash and public key of its new secret. A code works once; the
+/// same actor may use it again (a till whose first attempt never heard back) while the device
+/// is enrolled with it and not revoked. A device enrolling as a till is refused a hub's code
+/// and the other way round, and one enrolling again as device `again` a code for another
+/// device, the code unused; a new one, a device whose ledgers are held. Two processes taking
+/// one code at once take turns on its row.
 pub async fn enroll(
     pool: &Pool,
-    code_hash: &str,
-    actor: &str,
-    again: Option<&str>,
+    enrolling: &Enrolling<'_>,
     secret_hash: &str,
     public_key: &str,
 ) -> Result<Enrolment> {
+    let &Enrolling {
+        code_hash,
+        actor,
+        again,
+        role: as_role,
+    } = enrolling;
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let Some(code) = tx
@@ -225,6 +240,13 @@ pub async fn enroll(
     let used = code.get::<_, Option<&str>>(1);
     if used.is_some_and(|used| used != actor) {
         return Ok(Enrolment::CodeUsed);
+    }
+    if let Some(as_role) = as_role {
+        let role = "SELECT role FROM devices WHERE device = $1";
+        let code_for: String = tx.query_one(role, &[&device]).await?.get(0);
+        if code_for != as_role {
+            return Ok(Enrolment::OtherRole(code_for));
+        }
     }
     if let Some(enrolling) = again.filter(|enrolling| *enrolling != device) {
         return Ok(Enrolment::OtherDevice {
@@ -426,174 +448,4 @@ pub async fn sales(pool: &Pool) -> Result<Vec<(String, String, String, String, i
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
         .collect())
-}
-
-/// Registers ledgers `(key, document id, device)` a device is about to sync (those
-/// registered already are left as they are), unless a device would then hold more than
-/// `per_device` ledgers: then nothing is registered and `(device, how many)` is returned.
-/// Announcements of one device through two processes at once take turns, so the limit holds.
-pub async fn announce(
-    pool: &Pool,
-    docs: &[(String, String, String)],
-    per_device: u64,
-) -> Result<Option<(String, u64)>> {
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    let devices: std::collections::BTreeSet<&str> = docs.iter().map(|d| d.2.as_str()).collect();
-    for device in &devices {
-        tx.execute(
-            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-            &[&ANNOUNCE_LOCK, device],
-        )
-        .await?;
-    }
-    let ids: Vec<&str> = docs.iter().map(|d| d.1.as_str()).collect();
-    let held: std::collections::HashSet<String> = tx
-        .query("SELECT doc_id FROM hq_docs WHERE doc_id = ANY($1)", &[&ids])
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    for device in devices {
-        let new = docs
-            .iter()
-            .filter(|d| d.2 == device && !held.contains(&d.1))
-            .map(|d| &d.1)
-            .collect::<std::collections::HashSet<_>>()
-            .len() as u64;
-        if new == 0 {
-            continue;
-        }
-        let holds: i64 = tx
-            .query_one("SELECT COUNT(*) FROM hq_docs WHERE device = $1", &[&device])
-            .await?
-            .get(0);
-        let would = holds.max(0) as u64 + new;
-        if would > per_device {
-            return Ok(Some((device.to_string(), would)));
-        }
-    }
-    let keys: Vec<&str> = docs.iter().map(|d| d.0.as_str()).collect();
-    let owners: Vec<&str> = docs.iter().map(|d| d.2.as_str()).collect();
-    tx.execute(
-        "INSERT INTO hq_docs(doc_key, doc_id, device, heads, records)
-         SELECT k, i, d, '', 0 FROM unnest($1::text[], $2::text[], $3::text[]) AS t(k, i, d)
-         ON CONFLICT DO NOTHING",
-        &[&keys, &ids, &owners],
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(None)
-}
-
-/// The class of the advisory locks announcements of one device take turns on ("ann").
-const ANNOUNCE_LOCK: i32 = 0x61_6e6e;
-
-/// The key and device of an announced document (a device `None`: announced as no
-/// device's).
-pub async fn announced(pool: &Pool, doc_id: &str) -> Result<Option<(String, Option<String>)>> {
-    let client = pool.get().await?;
-    let statement = client
-        .prepare_cached("SELECT doc_key, device FROM hq_docs WHERE doc_id = $1")
-        .await?;
-    let row = client.query_opt(&statement, &[&doc_id]).await?;
-    Ok(row.map(|r| (r.get(0), r.get(1))))
-}
-
-/// The announced ledgers (of `device`, or of every device) and how far each is projected, by
-/// key.
-pub async fn documents(pool: &Pool, device: Option<&str>) -> Result<Vec<DocState>> {
-    let client = pool.get().await?;
-    let statement = client
-        .prepare_cached(
-            "SELECT doc_key, doc_id, device, heads, records, refused FROM hq_docs
-             WHERE device IS NOT NULL AND ($1::text IS NULL OR device = $1) ORDER BY doc_key",
-        )
-        .await?;
-    let rows = client.query(&statement, &[&device]).await?;
-    Ok(rows
-        .iter()
-        .map(|r| DocState {
-            key: r.get(0),
-            doc_id: r.get(1),
-            device: r.get(2),
-            heads: r.get(3),
-            records: r.get(4),
-            refused: r.get(5),
-        })
-        .collect())
-}
-
-/// How far `doc_id` is projected, if it is announced: its heads ([`heads_text`]) and the
-/// digest of the chunks they were read from, if it was projected.
-///
-/// [`heads_text`]: fairpos_sync::ledger::heads_text
-pub async fn projected(
-    client: &impl GenericClient,
-    doc_id: &str,
-) -> Result<Option<(String, Option<String>)>> {
-    let statement = client
-        .prepare_cached("SELECT heads, chunks_digest FROM hq_docs WHERE doc_id = $1")
-        .await?;
-    let row = client.query_opt(&statement, &[&doc_id]).await?;
-    Ok(row.map(|r| (r.get(0), r.get(1))))
-}
-
-/// The bytes samod holds of each of `doc_ids` that is an announced ledger, and its device:
-/// `(document id, device, bytes)`.
-pub async fn stored_sizes(pool: &Pool, doc_ids: &[String]) -> Result<Vec<(String, String, i64)>> {
-    let client = pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT d.doc_id, d.device,
-                    (SELECT CAST(COALESCE(SUM(octet_length(k.bytes)), 0) AS BIGINT)
-                     FROM samod_kv k
-                     WHERE k.key > d.doc_id || '/' AND k.key < d.doc_id || '0')
-             FROM hq_docs d WHERE d.doc_id = ANY($1) AND d.device IS NOT NULL",
-            &[&doc_ids],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect())
-}
-
-/// The ledgers refused with a reason that starts with `why`.
-pub async fn refused_for(pool: &Pool, why: &str) -> Result<Vec<String>> {
-    let client = pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT doc_id FROM hq_docs WHERE starts_with(refused, $1)",
-            &[&why],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
-}
-
-/// Takes back the refusal of `doc_id` (a limit was raised).
-pub async fn unrefuse(pool: &Pool, doc_id: &str) -> Result<()> {
-    crate::execute(
-        pool,
-        "UPDATE hq_docs SET refused = NULL WHERE doc_id = $1",
-        &[&doc_id],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Marks the ledger `doc_id` refused and logs why as a sync event of its device, once: a
-/// refusal already stored (by another process, or at an earlier pass) is not logged again.
-pub async fn refuse(pool: &Pool, doc_id: &str, why: &str) -> Result<()> {
-    crate::execute(
-        pool,
-        "WITH marked AS (
-                 UPDATE hq_docs SET refused = $2, updated_at = now()
-                 WHERE doc_id = $1 AND refused IS DISTINCT FROM $2 RETURNING device)
-             INSERT INTO sync_events(device, kind, detail)
-             SELECT device, 'refused', $2 FROM marked WHERE device IS NOT NULL",
-        &[&doc_id, &why],
-    )
-    .await?;
-    Ok(())
 }

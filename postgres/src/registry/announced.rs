@@ -1,0 +1,187 @@
+//! The ledger documents devices announce, and how far each is projected: what a till's
+//! confirmation reads, and the refusals held for it.
+
+use deadpool_postgres::GenericClient;
+
+use crate::{Pool, Result};
+
+/// A ledger document and how far it is projected, as a confirmation reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocState {
+    pub key: String,
+    pub doc_id: String,
+    pub device: Option<String>,
+    pub heads: String,
+    pub records: i64,
+    pub refused: Option<String>,
+}
+
+/// Registers ledgers `(key, document id, device)` a device is about to sync (those
+/// registered already are left as they are), unless a device would then hold more than
+/// `per_device` ledgers: then nothing is registered and `(device, how many)` is returned.
+/// Announcements of one device through two processes at once take turns, so the limit holds.
+pub async fn announce(
+    pool: &Pool,
+    docs: &[(String, String, String)],
+    per_device: u64,
+) -> Result<Option<(String, u64)>> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let devices: std::collections::BTreeSet<&str> = docs.iter().map(|d| d.2.as_str()).collect();
+    for device in &devices {
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+            &[&ANNOUNCE_LOCK, device],
+        )
+        .await?;
+    }
+    let ids: Vec<&str> = docs.iter().map(|d| d.1.as_str()).collect();
+    let held: std::collections::HashSet<String> = tx
+        .query("SELECT doc_id FROM hq_docs WHERE doc_id = ANY($1)", &[&ids])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for device in devices {
+        let new = docs
+            .iter()
+            .filter(|d| d.2 == device && !held.contains(&d.1))
+            .map(|d| &d.1)
+            .collect::<std::collections::HashSet<_>>()
+            .len() as u64;
+        if new == 0 {
+            continue;
+        }
+        let holds: i64 = tx
+            .query_one("SELECT COUNT(*) FROM hq_docs WHERE device = $1", &[&device])
+            .await?
+            .get(0);
+        let would = holds.max(0) as u64 + new;
+        if would > per_device {
+            return Ok(Some((device.to_string(), would)));
+        }
+    }
+    let keys: Vec<&str> = docs.iter().map(|d| d.0.as_str()).collect();
+    let owners: Vec<&str> = docs.iter().map(|d| d.2.as_str()).collect();
+    tx.execute(
+        "INSERT INTO hq_docs(doc_key, doc_id, device, heads, records)
+         SELECT k, i, d, '', 0 FROM unnest($1::text[], $2::text[], $3::text[]) AS t(k, i, d)
+         ON CONFLICT DO NOTHING",
+        &[&keys, &ids, &owners],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(None)
+}
+
+/// The class of the advisory locks announcements of one device take turns on ("ann").
+const ANNOUNCE_LOCK: i32 = 0x61_6e6e;
+
+/// The key and device of an announced document (a device `None`: announced as no
+/// device's).
+pub async fn announced(pool: &Pool, doc_id: &str) -> Result<Option<(String, Option<String>)>> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached("SELECT doc_key, device FROM hq_docs WHERE doc_id = $1")
+        .await?;
+    let row = client.query_opt(&statement, &[&doc_id]).await?;
+    Ok(row.map(|r| (r.get(0), r.get(1))))
+}
+
+/// The announced ledgers (of `device`, or of every device) and how far each is projected, by
+/// key.
+pub async fn documents(pool: &Pool, device: Option<&str>) -> Result<Vec<DocState>> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "SELECT doc_key, doc_id, device, heads, records, refused FROM hq_docs
+             WHERE device IS NOT NULL AND ($1::text IS NULL OR device = $1) ORDER BY doc_key",
+        )
+        .await?;
+    let rows = client.query(&statement, &[&device]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| DocState {
+            key: r.get(0),
+            doc_id: r.get(1),
+            device: r.get(2),
+            heads: r.get(3),
+            records: r.get(4),
+            refused: r.get(5),
+        })
+        .collect())
+}
+
+/// How far `doc_id` is projected, if it is announced: its heads ([`heads_text`]) and the
+/// digest of the chunks they were read from, if it was projected.
+///
+/// [`heads_text`]: fairpos_sync::ledger::heads_text
+pub async fn projected(
+    client: &impl GenericClient,
+    doc_id: &str,
+) -> Result<Option<(String, Option<String>)>> {
+    let statement = client
+        .prepare_cached("SELECT heads, chunks_digest FROM hq_docs WHERE doc_id = $1")
+        .await?;
+    let row = client.query_opt(&statement, &[&doc_id]).await?;
+    Ok(row.map(|r| (r.get(0), r.get(1))))
+}
+
+/// The bytes samod holds of each of `doc_ids` that is an announced ledger, and its device:
+/// `(document id, device, bytes)`.
+pub async fn stored_sizes(pool: &Pool, doc_ids: &[String]) -> Result<Vec<(String, String, i64)>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT d.doc_id, d.device,
+                    (SELECT CAST(COALESCE(SUM(octet_length(k.bytes)), 0) AS BIGINT)
+                     FROM samod_kv k
+                     WHERE k.key > d.doc_id || '/' AND k.key < d.doc_id || '0')
+             FROM hq_docs d WHERE d.doc_id = ANY($1) AND d.device IS NOT NULL",
+            &[&doc_ids],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}
+
+/// The ledgers refused with a reason that starts with `why`.
+pub async fn refused_for(pool: &Pool, why: &str) -> Result<Vec<String>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT doc_id FROM hq_docs WHERE starts_with(refused, $1)",
+            &[&why],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Takes back the refusal of `doc_id` (a limit was raised).
+pub async fn unrefuse(pool: &Pool, doc_id: &str) -> Result<()> {
+    crate::execute(
+        pool,
+        "UPDATE hq_docs SET refused = NULL WHERE doc_id = $1",
+        &[&doc_id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Marks the ledger `doc_id` refused and logs why as a sync event of its device, once: a
+/// refusal already stored (by another process, or at an earlier pass) is not logged again.
+pub async fn refuse(pool: &Pool, doc_id: &str, why: &str) -> Result<()> {
+    crate::execute(
+        pool,
+        "WITH marked AS (
+                 UPDATE hq_docs SET refused = $2, updated_at = now()
+                 WHERE doc_id = $1 AND refused IS DISTINCT FROM $2 RETURNING device)
+             INSERT INTO sync_events(device, kind, detail)
+             SELECT device, 'refused', $2 FROM marked WHERE device IS NOT NULL",
+        &[&doc_id, &why],
+    )
+    .await?;
+    Ok(())
+}

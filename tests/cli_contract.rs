@@ -642,6 +642,27 @@ GIFT-2,小袋,袋,3.00,6935780100128
     assert_eq!(kiwi(&after), kiwi(&before));
     assert_eq!(kiwi(&after)[0], "true");
 
+    // A product or a seller at a stall the fair lacks is taken, and told.
+    let odd = dir.join("odd-stall.csv");
+    for (what, text, told) in [
+        (
+            "catalog",
+            "sku,name_zh,unit,price_yuan,stall\nGIFT-3,小盒,盒,5.00,S99\n",
+            "stall S99 is not among the fair's stalls (products GIFT-3)",
+        ),
+        (
+            "sellers",
+            "id,name,stall\nV099,新人,S98\n",
+            "stall S98 is not among the fair's stalls (sellers V099)",
+        ),
+    ] {
+        std::fs::write(&odd, text).unwrap();
+        let out = till.run(&[what, "import", odd.to_str().unwrap()]);
+        assert!(out.status.success(), "{out:?}");
+        let warned = String::from_utf8_lossy(&out.stderr);
+        assert!(warned.contains(told), "{warned}");
+    }
+
     // A bad row on file line 3: nothing of the file is taken.
     let bad = dir.join("bad.csv");
     std::fs::write(

@@ -471,6 +471,14 @@ fn catalog_changes_flow_down_and_products_added_at_a_till_flow_up(hq: Hq) {
     )
     .unwrap();
     hq.ok(&["hq", "catalog", "import", csv.to_str().unwrap()]);
+    // A seller at a stall the fair lacks is taken, and told.
+    let sellers = hq.data().join("sellers.csv");
+    std::fs::write(&sellers, "id,name,stall\nV099,新人,S99\n").unwrap();
+    let out = hq.run(&["hq", "sellers", "import", sellers.to_str().unwrap()]);
+    let warned = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{warned}");
+    let told = "warning: stall S99 is not among the fair's stalls (sellers V099)";
+    assert!(warned.contains(told), "{warned}");
     pause(1500);
 
     // T02 adds a product offline; it goes up with T02's sync.

@@ -3,7 +3,7 @@
 //! A column the header leaves out keeps, on a row updating one held (`..._over`), what that
 //! row holds: a file of prices alone changes prices and clears nothing.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::catalog::{Product, Stall};
 use crate::codes::{parse_credit_code, parse_gtin};
@@ -464,6 +464,39 @@ pub fn parse_units_over(
     unique_ids(&table, rows, |u| &u.tax_id)
 }
 
+/// The stalls `rows` (`(stall, the row's id)`, `what` they are) name that are not among
+/// `held`, each in words with up to three of the rows naming it: no till sells at a stall the
+/// fair lacks, which a typo in a file makes. None while `held` is empty: the fair's stalls
+/// are not imported yet.
+pub fn unknown_stalls<'r>(
+    rows: impl Iterator<Item = (&'r str, &'r str)>,
+    held: &HashSet<String>,
+    what: &str,
+) -> Vec<String> {
+    if held.is_empty() {
+        return Vec::new();
+    }
+    let mut naming: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (stall, id) in rows.filter(|(stall, _)| !stall.is_empty() && !held.contains(*stall)) {
+        naming.entry(stall).or_default().push(id);
+    }
+    naming
+        .into_iter()
+        .map(|(stall, ids)| {
+            let shown = ids.iter().take(3).copied().collect::<Vec<_>>().join(", ");
+            let more = match ids.len() {
+                n if n > 3 => format!(" and {} more", n - 3),
+                _ => String::new(),
+            };
+            format!(
+                "stall {} is not among the fair's stalls ({what} {shown}{more}): import the \
+                 stall, or correct the code",
+                stall.escape_debug()
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -619,5 +652,33 @@ mod tests {
         let text = "name,tax_id,kind\n中南大学,12430000444883027X,school\n";
         let err = parse_units("u.csv", text).unwrap_err().to_string();
         assert!(err.starts_with("u.csv line 2: bad credit code"), "{err}");
+    }
+
+    #[test]
+    fn stalls_the_fair_lacks_are_told_once_each_with_a_few_rows() {
+        let held = HashSet::from(["S01".to_string()]);
+        let rows = [
+            ("S01", "A"),
+            ("S99", "B"),
+            ("", "C"),
+            ("S98", "D"),
+            ("S99", "E"),
+            ("S99", "F"),
+            ("S99", "G"),
+            ("S99", "H"),
+        ];
+        let said = unknown_stalls(rows.into_iter(), &held, "products");
+        assert_eq!(
+            said,
+            [
+                "stall S98 is not among the fair's stalls (products D): import the stall, or \
+                 correct the code",
+                "stall S99 is not among the fair's stalls (products B, E, F and 2 more): import \
+                 the stall, or correct the code",
+            ]
+        );
+        assert!(unknown_stalls(rows[..1].iter().copied(), &held, "sellers").is_empty());
+        let none_yet = unknown_stalls(rows.into_iter(), &HashSet::new(), "sellers");
+        assert!(none_yet.is_empty(), "the stalls not imported yet");
     }
 }

@@ -3,6 +3,7 @@
 //! file leaves out keeps what the rows it updates hold, then imported into the fair's catalog
 //! document and tables.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use fairpos_domain::catalog_csv;
@@ -45,6 +46,10 @@ pub(super) fn catalog(dir: &Path, file: &Path) -> Result<()> {
         for moved in catalog_csv::codes_taken(&rows, &held) {
             eprintln!("warning: {moved}");
         }
+        let stalls = rows
+            .iter()
+            .map(|r| (r.product.stall.as_str(), &*r.product.sku));
+        warn_of_unknown_stalls(hq, stalls, "products")?;
         n = rows.len();
         catalog::import_products(hq, &rows, !catalog_csv::header_has(&text, "stock"))
     })?;
@@ -71,6 +76,8 @@ pub(super) fn sellers(dir: &Path, file: &Path) -> Result<()> {
         let held = tables::sellers(&hq.conn)?.into_iter();
         let held = held.map(|s| (s.id.clone(), s)).collect();
         let rows = catalog_csv::parse_sellers_over(&label, &text, &held)?;
+        let stalls = rows.iter().map(|s| (s.stall.as_str(), s.id.as_str()));
+        warn_of_unknown_stalls(hq, stalls, "sellers")?;
         n = rows.len();
         catalog::import(hq, &wire::<_, CatalogSeller>(&rows))
     })?;
@@ -88,5 +95,22 @@ pub(super) fn units(dir: &Path, file: &Path) -> Result<()> {
         catalog::import(hq, &wire::<_, CatalogUnit>(&rows))
     })?;
     println!("{n} units imported");
+    Ok(())
+}
+
+/// Warns, on stderr, of the stalls `rows` name that the fair lacks
+/// ([`catalog_csv::unknown_stalls`]): taken as they are, the stalls may be imported next.
+fn warn_of_unknown_stalls<'r>(
+    hq: &Hq,
+    rows: impl Iterator<Item = (&'r str, &'r str)>,
+    what: &str,
+) -> Result<()> {
+    let held: HashSet<String> = tables::stalls(&hq.conn)?
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    for unknown in catalog_csv::unknown_stalls(rows, &held, what) {
+        eprintln!("warning: {unknown}");
+    }
     Ok(())
 }

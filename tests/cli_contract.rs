@@ -504,6 +504,10 @@ fn a_till_is_set_up_once_and_commands_need_one() {
         2,
         "PIN is 4 to 12 digits",
     );
+    // A database file that is not one is named.
+    std::fs::write(other.data().join("till.db"), [0x5a; 8192]).unwrap();
+    let named = other.fails(&["sales", "--json"], 1, "is not a SQLite database");
+    assert!(named.contains("till.db is not"), "{named}");
 }
 
 #[test]

@@ -99,6 +99,13 @@ fn backup_paced(
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    if !parent.is_dir() {
+        return Err(Error::input(format!(
+            "cannot back up to {}: there is no directory {}",
+            to.display(),
+            parent.display()
+        )));
+    }
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| Error::Io { path, source }

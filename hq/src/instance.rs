@@ -115,7 +115,14 @@ pub(crate) fn connect_file(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.set_prepared_statement_cache_capacity(128);
-    let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    // The first statement reads the file: one that is not a database is named.
+    let wal = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0));
+    if let Err(e) = wal {
+        return Err(match schema::not_a_database(&e, path) {
+            Some(named) => Error::Other(format!("{named}: restore it from a backup")),
+            None => e.into(),
+        });
+    }
     // Headquarters projects every till into one database: a page cache that holds a fair's
     // indexes (128 MiB; SQLite's default is 2 MiB) keeps projection from re-reading them.
     // Statement journals in memory: each upsert and multi-row insert inside projection's

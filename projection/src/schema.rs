@@ -202,6 +202,17 @@ CREATE TABLE IF NOT EXISTS meta (
 ) STRICT;
 ";
 
+/// `error`, from the first statement on the database file at `path`, in words naming the
+/// file when the file is not a SQLite database (damaged, or another kind of file).
+pub fn not_a_database(error: &rusqlite::Error, path: &std::path::Path) -> Option<String> {
+    (error.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase)).then(|| {
+        format!(
+            "{} is not a SQLite database (damaged, or another kind of file)",
+            path.display()
+        )
+    })
+}
+
 /// A value of the `meta` table.
 pub fn meta(conn: &Connection, key: &str) -> Result<Option<String>> {
     Ok(conn

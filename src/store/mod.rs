@@ -40,7 +40,7 @@ use rusqlite::{params, Connection, TransactionBehavior};
 use fairpos_domain::fair::Fair;
 use fairpos_domain::{demo, DeviceCode};
 use fairpos_projection::apply as projection;
-use fairpos_projection::schema::{clear_projection, meta};
+use fairpos_projection::schema::{clear_projection, meta, not_a_database};
 
 use self::state::TillState;
 use crate::error::{Error, Result};
@@ -92,7 +92,12 @@ fn open_connection(path: &Path) -> Result<Connection> {
     // The till runs a few dozen distinct statements; the default cache of 16 would keep
     // re-preparing them.
     conn.set_prepared_statement_cache_capacity(128);
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    // The first statement reads the file: one that is not a database is named.
+    let mode = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0));
+    let mode = mode.map_err(|e| match not_a_database(&e, path) {
+        Some(named) => Error::Other(named),
+        None => e.into(),
+    })?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Error::Other(format!(
             "{}: the database cannot use write-ahead logging (journal mode {mode})",

@@ -95,6 +95,22 @@ fn a_backup_taken_while_the_database_is_open_holds_what_was_committed_and_is_nev
         .unwrap_err()
         .to_string()
         .contains("no headquarters in"));
+    // Into a directory that is not there: said so, naming it (not a temporary file).
+    let missing = dir.path().join("gone");
+    let refused = backup(&hq.dir, &missing.join("x.db"), quiet).unwrap_err();
+    assert!(refused.is_bad_input(), "{refused}");
+    let told = format!("there is no directory {}", missing.display());
+    assert!(refused.to_string().ends_with(&told), "{refused}");
+
+    // A data directory whose database is not one is named.
+    let damaged = tempfile::tempdir().unwrap();
+    std::fs::write(damaged.path().join(HQ_DB), [0x5a; 8192]).unwrap();
+    let named = Hq::open(damaged.path()).err().unwrap().to_string();
+    let not_one = format!(
+        "{} is not a SQLite database",
+        damaged.path().join(HQ_DB).display()
+    );
+    assert!(named.starts_with(&not_one), "{named}");
 }
 
 #[test]

@@ -633,4 +633,17 @@ fn voids_and_refunds_no_till_writes_are_listed_as_doubtful(hq: Hq) {
         let doubts = ["refunds", "voids"].map(|list| served[list].as_array().unwrap().len());
         assert_eq!(doubts.iter().sum::<usize>(), seen, "{lead}: {served}");
     }
+    // An account that would look like one held is refused.
+    let like = [
+        "hq",
+        "user",
+        "add",
+        "ＬＥＡＤ1",
+        "--password",
+        "lead-pw-2026",
+    ];
+    let out = hq.run(&[&like[..], &["--role", "organizer"]].concat());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("looks like the account lead1"), "{said}");
 }

@@ -9,7 +9,7 @@ use argon2::Argon2;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
-use crate::{meta, now_text, Error, Result};
+use crate::{meta, now_text, untrusted, Error, Result};
 
 /// The account `hq init --organizer-password` makes, and the one a login without a name
 /// means.
@@ -156,17 +156,45 @@ pub fn login_name(given: &str) -> String {
     }
 }
 
-/// A name to log in with: 1 to 64 characters, no spaces or control characters.
+/// A name to log in with: 1 to 64 characters, no spaces, control or format characters (a
+/// zero-width space would make a name that looks like another).
 fn check_name(name: &str) -> Result<()> {
     let fine = !name.is_empty()
         && name.chars().count() <= 64
-        && !name.chars().any(|c| c.is_whitespace() || c.is_control());
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || untrusted::is_hidden(c));
     if fine {
         Ok(())
     } else {
         Err(Error::input(format!(
-            "{name:?} cannot be an account name: 1 to 64 characters, no spaces"
+            "\"{}\" cannot be an account name: 1 to 64 characters, no spaces or invisible \
+             characters",
+            untrusted::shown_cut(name, 64)
         )))
+    }
+}
+
+/// Refuses a new account `name` that looks like one of the `held` names: the same but for
+/// letter case or full-width forms (`Admin`, `ａｄｍｉｎ` beside `admin`), which a stall lead
+/// could be given to pass for an organizer.
+pub fn check_unlike<'h>(name: &str, held: impl IntoIterator<Item = &'h str>) -> Result<()> {
+    let folded = |name: &str| -> String {
+        name.chars()
+            .map(|c| match c {
+                '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xfee0).unwrap_or(c),
+                _ => c,
+            })
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let wanted = folded(name);
+    match held.into_iter().find(|h| *h != name && folded(h) == wanted) {
+        Some(like) => Err(Error::input(format!(
+            "{name} looks like the account {like}: choose a name that differs by more than \
+             letter case or full-width forms"
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -381,6 +409,25 @@ mod tests {
 
     #[test]
     fn names_are_short_and_without_spaces() {
+        let held = ["admin", "lead-s02"];
+        assert!(check_unlike("lead-s03", held).is_ok());
+        assert!(
+            check_unlike("admin", held).is_ok(),
+            "the same name is `already`'s"
+        );
+        for like in ["Admin", "ＡＤＭＩＮ", "ａｄｍｉｎ", "LEAD-S02"] {
+            let refused = check_unlike(like, held).unwrap_err().to_string();
+            assert!(
+                refused.contains("looks like the account"),
+                "{like}: {refused}"
+            );
+        }
+        for hidden in ["ad\u{200b}min", "\u{202e}nimda", "admin\u{feff}"] {
+            let refused = check_name(hidden).unwrap_err().to_string();
+            assert!(refused.contains("\\u{"), "written out: {refused}");
+        }
+        let long = check_name(&"x".repeat(10_000)).unwrap_err().to_string();
+        assert!(long.len() < 200, "not echoed whole: {long}");
         assert!(check_name("lead-s02").is_ok());
         assert!(check_name("张三").is_ok());
         for bad in ["", "a b", "tab\there", &"x".repeat(65)] {

@@ -20,16 +20,29 @@ pub fn read_at_most(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>>
 pub fn shown(text: &str) -> String {
     text.chars()
         .map(|c| {
-            let hidden = c.is_control()
-                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
-                    | '\u{2060}'..='\u{2069}' | '\u{feff}');
-            if hidden {
+            if is_hidden(c) {
                 c.escape_unicode().to_string()
             } else {
                 c.to_string()
             }
         })
         .collect()
+}
+
+/// Whether `c` is a control or format character: one a terminal or a page does not show as
+/// itself (an escape, a bidi override, a zero-width character).
+pub fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
+/// `text` as [`shown`], cut after `most` characters (`…` telling it was).
+pub fn shown_cut(text: &str, most: usize) -> String {
+    match text.char_indices().nth(most) {
+        Some((end, _)) => format!("{}…", shown(&text[..end])),
+        None => shown(text),
+    }
 }
 
 #[cfg(test)]
@@ -42,6 +55,9 @@ mod tests {
         assert_eq!(shown("a\u{1b}[2Kb"), "a\\u{1b}[2Kb");
         assert_eq!(shown("x\ny\u{9b}"), "x\\u{a}y\\u{9b}");
         assert_eq!(shown("\u{202e}cba"), "\\u{202e}cba");
+        assert_eq!(shown_cut("保靖黄金茶", 2), "保靖…");
+        assert_eq!(shown_cut("保靖", 2), "保靖");
+        assert_eq!(shown_cut("a\u{1b}c", 2), "a\\u{1b}…");
     }
 
     #[test]

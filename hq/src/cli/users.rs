@@ -27,6 +27,8 @@ pub fn run(dir: &Path, command: UserCommand) -> Result<()> {
             if accounts::access_of(&hq.conn, &name)?.is_some() {
                 return Err(accounts::already(&name));
             }
+            let held = accounts::list(&hq.conn)?;
+            accounts::check_unlike(&name, held.iter().map(|a| a.name.as_str()))?;
             accounts::add(&hq.conn, &name, &access, &password.read(&name)?)?;
             added(&name, &access);
         }
@@ -91,6 +93,8 @@ fn on_postgres(hq: &Hq, url: &str, command: UserCommand) -> Result<()> {
                 if stored::stored(&pool, &name).await?.is_some() {
                     return Err(accounts::already(&name));
                 }
+                let held = stored::list(&pool).await?;
+                accounts::check_unlike(&name, held.iter().map(|a| a.name.as_str()))?;
                 let account = Stored {
                     role: access.role().to_string(),
                     scope: access.scope().map(str::to_string),

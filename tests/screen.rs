@@ -146,6 +146,10 @@ fn the_big_screen_follows_sales_as_they_sync_and_its_token_opens_nothing_else(hq
     let odd = format!("{}/?a=b#frag", server.url);
     let out = hq.run(&["hq", "screen-link", "--base", &odd]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
+    // So is a label of over 100 characters.
+    let long = "大".repeat(101);
+    let out = hq.run(&["hq", "screen-link", "--base", &server.url, "--label", &long]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
     let listed = hq.json(&["hq", "screen-link", "--list", "--json"]);
     assert_eq!(listed, serde_json::json!([]), "no token issued");
 

@@ -21,9 +21,12 @@ impl DeviceCode {
         if ok {
             Ok(DeviceCode(text.to_string()))
         } else {
-            Err(DomainError::BadDeviceCode {
-                code: text.to_string(),
-            })
+            // Told back as typed, but not at any length.
+            let code = match text.char_indices().nth(16) {
+                Some((end, _)) => format!("{}…", &text[..end]),
+                None => text.to_string(),
+            };
+            Err(DomainError::BadDeviceCode { code })
         }
     }
 
@@ -109,6 +112,9 @@ mod tests {
         for bad in ["t01", "T", "01", "T-1", "T012345678"] {
             assert!(DeviceCode::parse(bad).is_err(), "{bad}");
         }
+        let long = DeviceCode::parse(&"码".repeat(10_000)).unwrap_err();
+        let told = format!("bad device code \"{}…\"", "码".repeat(16));
+        assert!(long.to_string().starts_with(&told), "{long}");
     }
 
     #[test]

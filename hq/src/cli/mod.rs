@@ -534,6 +534,11 @@ fn screen_link(dir: &Path, a: ScreenLinkArgs) -> Result<()> {
              (a path is allowed, a query or fragment not)"
         )));
     }
+    if a.label.chars().count() > MAX_LABEL {
+        return Err(Error::input(format!(
+            "--label: at most {MAX_LABEL} characters"
+        )));
+    }
     let (id, token) = match &database {
         Some(url) => postgres::issue_screen_token(url, &a.label)?,
         None => tokens::issue(&hq.conn, &a.label)?,
@@ -546,11 +551,14 @@ fn screen_link(dir: &Path, a: ScreenLinkArgs) -> Result<()> {
         println!("{url}");
         eprintln!(
             "screen link {id} ({}): revoke with `fairpos hq screen-link --revoke {id}`",
-            a.label
+            crate::untrusted::shown(&a.label)
         );
         Ok(())
     }
 }
+
+/// The longest label of a screen link, in characters.
+const MAX_LABEL: usize = 100;
 
 fn sale_status(voided: bool) -> &'static str {
     if voided {

@@ -218,6 +218,10 @@ fn a_bundle_travels_on_a_usb_stick_and_imports_once(hq: Hq) {
             ["--max-documents-per-device", "0"],
             "T01 would hold 1 ledger documents; the limit is 0",
         ),
+        (
+            ["--max-bundle", "1KiB"],
+            "over 1024 bytes, more than --max-bundle allows",
+        ),
     ] {
         let out = import(&flags);
         let said = String::from_utf8_lossy(&out.stderr);

@@ -22,6 +22,9 @@ pub struct DocumentLimits {
 
 /// `--max-document`'s default, for `hq serve` and `hq bundle import` alike.
 pub const DEFAULT_MAX_DOCUMENT: &str = "256MiB";
+/// `hq bundle import --max-bundle`'s default: a till's fair of days, or a hub's of many
+/// tills, is far less.
+pub const DEFAULT_MAX_BUNDLE: &str = "1GiB";
 /// `--max-documents-per-device`'s default, for `hq serve` and `hq bundle import` alike.
 pub const DEFAULT_MAX_DOCUMENTS_PER_DEVICE: u64 = 400;
 

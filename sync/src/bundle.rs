@@ -43,10 +43,28 @@ impl BundleDoc {
     }
 }
 
+/// A bundle as it is signed: its fields in order, the signature empty. Borrowed, so that
+/// checking a large bundle's signature copies none of its documents.
+#[derive(Serialize)]
+struct Unsigned<'b> {
+    format: &'b str,
+    fair: &'b str,
+    source: &'b str,
+    created_at: &'b str,
+    docs: &'b [BundleDoc],
+    signature: &'b str,
+}
+
 impl Bundle {
     fn signed_bytes(&self) -> Vec<u8> {
-        let mut unsigned = self.clone();
-        unsigned.signature.clear();
+        let unsigned = Unsigned {
+            format: &self.format,
+            fair: &self.fair,
+            source: &self.source,
+            created_at: &self.created_at,
+            docs: &self.docs,
+            signature: "",
+        };
         serde_json::to_vec(&unsigned).unwrap_or_default()
     }
 
@@ -82,5 +100,9 @@ mod tests {
         forged.docs[0] = BundleDoc::new("ledger/f/T01/2026-11-22".into(), b"dox");
         assert!(!forged.verify(&keys::public_key(&secret)));
         assert_eq!(b.docs[0].bytes().unwrap(), b"doc");
+        // Signed as the whole bundle serialized with its signature empty, as always.
+        let mut unsigned = b.clone();
+        unsigned.signature.clear();
+        assert_eq!(b.signed_bytes(), serde_json::to_vec(&unsigned).unwrap());
     }
 }

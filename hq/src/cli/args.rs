@@ -420,6 +420,10 @@ pub enum HqBundleCommand {
         /// The most ledger documents one till may have, with the bundle's.
         #[arg(long, value_name = "N", default_value_t = crate::limits::DEFAULT_MAX_DOCUMENTS_PER_DEVICE)]
         max_documents_per_device: u64,
+        /// The most the bundle file may take (KiB, MiB or GiB): a larger one is refused
+        /// before it is read (checking it takes about twice its size in memory).
+        #[arg(long, value_name = "SIZE", default_value = crate::limits::DEFAULT_MAX_BUNDLE)]
+        max_bundle: String,
     },
 }
 

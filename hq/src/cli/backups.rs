@@ -103,26 +103,31 @@ fn role_name(role: &str) -> &'static str {
     }
 }
 
-pub fn recover_catalog(dir: &Path, file: &Path, dry_run: bool, json: bool) -> Result<()> {
-    // Base64 in JSON: a third more than the document, and a little. Read no further than
-    // that, whatever the file says its length is (a pipe says 0).
-    let largest = catalog::largest_copy() / 3 * 4 + (1 << 20);
+/// The bundle in `file`, read no further than `largest` bytes (over it: `too_big` says why).
+pub fn read_bundle(file: &Path, largest: u64, too_big: &str) -> Result<Bundle> {
     let unreadable = |source| Error::ReadInput {
         path: file.to_path_buf(),
         source,
     };
     let Some(bytes) = crate::untrusted::read_at_most(file, largest).map_err(unreadable)? else {
         return Err(Error::input(format!(
-            "{}: over {largest} bytes, too big for a catalog bundle (a document may be {} \
-             bytes)",
-            file.display(),
-            catalog::largest_copy()
+            "{}: over {largest} bytes, {too_big}",
+            file.display()
         )));
     };
-    let text = String::from_utf8(bytes)
-        .map_err(|e| unreadable(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
-    let bundle: Bundle = serde_json::from_str(&text)
-        .map_err(|e| Error::input(format!("{}: not a bundle: {e}", file.display())))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::input(format!("{}: not a bundle: {e}", file.display())))
+}
+
+pub fn recover_catalog(dir: &Path, file: &Path, dry_run: bool, json: bool) -> Result<()> {
+    // Base64 in JSON: a third more than the document, and a little. Read no further than
+    // that, whatever the file says its length is (a pipe says 0).
+    let largest = catalog::largest_copy() / 3 * 4 + (1 << 20);
+    let too_big = format!(
+        "too big for a catalog bundle (a document may be {} bytes)",
+        catalog::largest_copy()
+    );
+    let bundle = read_bundle(file, largest, &too_big)?;
     let hq = Hq::open(dir)?;
     let database = crate::meta(&hq.conn, crate::META_DATABASE)?;
     let source = match &database {

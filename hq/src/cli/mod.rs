@@ -330,14 +330,14 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
             file,
             max_document,
             max_documents_per_device,
+            max_bundle,
         }) => {
             let limits = crate::limits::DocumentLimits {
                 max_bytes: crate::limits::parse_size("--max-document", &max_document)?,
                 per_device: max_documents_per_device,
             };
-            let text = read_input(&file)?;
-            let bundle: fairpos_sync::bundle::Bundle = serde_json::from_str(&text)
-                .map_err(|e| Error::input(format!("{}: not a bundle: {e}", file.display())))?;
+            let largest = crate::limits::parse_size("--max-bundle", &max_bundle)?;
+            let bundle = backups::read_bundle(&file, largest, "more than --max-bundle allows")?;
             let hq = Hq::open(dir)?;
             let imported = match postgres::database_of(dir, None)? {
                 Some(url) => {

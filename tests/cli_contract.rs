@@ -723,6 +723,40 @@ fn the_data_directory_defaults_to_the_platform_one() {
 }
 
 #[test]
+fn a_till_database_from_before_the_corrections_sale_columns_is_brought_up_to_date() {
+    let till = morning();
+    let filled = |db: &rusqlite::Connection| -> Vec<String> {
+        let sql = "SELECT v.sale_device FROM voids v
+                   UNION ALL SELECT r.sale_device FROM refunds r
+                   UNION ALL SELECT l.sold_sku || ' ' || l.sold_qty || ' ' || l.sold_fen
+                       FROM refund_lines l";
+        let mut stmt = db.prepare(sql).unwrap();
+        let rows = stmt.query_map([], |r| r.get::<_, Option<String>>(0)).unwrap();
+        rows.map(|r| r.unwrap().unwrap_or_default()).collect()
+    };
+    let now = filled(&till.db());
+    assert_eq!(now.len(), 3, "a void, a refund and its line: {now:?}");
+    assert!(now.iter().all(|v| !v.is_empty()), "{now:?}");
+    // The database as the build before migration step 7 left it: without the columns.
+    till.db()
+        .execute_batch(
+            "ALTER TABLE voids DROP COLUMN sale_device;
+             ALTER TABLE refunds DROP COLUMN sale_device;
+             ALTER TABLE refund_lines DROP COLUMN sold_sku;
+             ALTER TABLE refund_lines DROP COLUMN sold_qty;
+             ALTER TABLE refund_lines DROP COLUMN sold_fen;
+             PRAGMA user_version = 6;",
+        )
+        .unwrap();
+    till.ok(&["sales", "--json"]);
+    let db = till.db();
+    assert_eq!(filled(&db), now, "the columns added and filled by step 7");
+    let version: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(version, 7);
+    till.ok(&["ledger", "verify"]);
+}
+
+#[test]
 fn a_projection_behind_its_ledger_is_repaired_at_start() {
     let mut till = morning();
     till.at("12:10");

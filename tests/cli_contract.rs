@@ -731,7 +731,9 @@ fn a_till_database_from_before_the_corrections_sale_columns_is_brought_up_to_dat
                    UNION ALL SELECT l.sold_sku || ' ' || l.sold_qty || ' ' || l.sold_fen
                        FROM refund_lines l";
         let mut stmt = db.prepare(sql).unwrap();
-        let rows = stmt.query_map([], |r| r.get::<_, Option<String>>(0)).unwrap();
+        let rows = stmt
+            .query_map([], |r| r.get::<_, Option<String>>(0))
+            .unwrap();
         rows.map(|r| r.unwrap().unwrap_or_default()).collect()
     };
     let now = filled(&till.db());
@@ -751,7 +753,9 @@ fn a_till_database_from_before_the_corrections_sale_columns_is_brought_up_to_dat
     till.ok(&["sales", "--json"]);
     let db = till.db();
     assert_eq!(filled(&db), now, "the columns added and filled by step 7");
-    let version: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    let version: i64 = db
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(version, 7);
     till.ok(&["ledger", "verify"]);
 }

@@ -366,6 +366,15 @@ async fn oversold_rows_from_before_migration_5_get_their_sales_and_names() {
     assert_eq!(in_postgres().await, in_sqlite, "filled at the next start");
 }
 
+/// Each void, refund and refund line with the sale's till or the line sold it holds, as text
+/// (the same on both backends).
+const CORRECTIONS_MEET: &str =
+    "SELECT 'void ' || id || ' ' || COALESCE(sale_device, '-') FROM voids
+    UNION ALL SELECT 'refund ' || id || ' ' || COALESCE(sale_device, '-') FROM refunds
+    UNION ALL SELECT 'line ' || refund_id || ' ' || CAST(line AS TEXT) || ' '
+        || COALESCE(sold_sku, '-') || ' ' || COALESCE(CAST(sold_qty AS TEXT), '-') || ' '
+        || COALESCE(CAST(sold_fen AS TEXT), '-') FROM refund_lines";
+
 /// The voids' and refunds' sale till and refunds' lines' line sold, written as the projection
 /// goes on PostgreSQL as on SQLite (whichever of sale and correction comes first), and
 /// filled alike by migration 11 for a projection from before them.
@@ -378,11 +387,7 @@ async fn corrections_get_their_sales_till_and_lines_as_on_sqlite_and_by_migratio
     for ledger in &ledgers {
         project(&pool, &ledger.key, &ledger.records).await.unwrap();
     }
-    let query = "SELECT 'void ' || id || ' ' || COALESCE(sale_device, '-') FROM voids
-        UNION ALL SELECT 'refund ' || id || ' ' || COALESCE(sale_device, '-') FROM refunds
-        UNION ALL SELECT 'line ' || refund_id || ' ' || CAST(line AS TEXT) || ' '
-            || COALESCE(sold_sku, '-') || ' ' || COALESCE(CAST(sold_qty AS TEXT), '-') || ' '
-            || COALESCE(CAST(sold_fen AS TEXT), '-') FROM refund_lines";
+    let query = CORRECTIONS_MEET;
     let mut in_sqlite: Vec<String> = sqlite
         .prepare(query)
         .unwrap()
@@ -436,6 +441,132 @@ async fn corrections_get_their_sales_till_and_lines_as_on_sqlite_and_by_migratio
         .unwrap();
     assert_eq!(migrate(&pool).await.unwrap(), [11]);
     assert_eq!(in_postgres().await, in_sqlite, "as migration 11 fills them");
+}
+
+/// The two other ways a sale meets corrections projected before it: a sale past the first
+/// 1 024 of its ledger (counted in a later batch), and a sale after the first correction of
+/// its own ledger (counted with the records after it). Over a fair of 1 100 sales a till,
+/// and a sale T2 makes on the second day after its day's corrections, refunded in T1's
+/// ledger of that day (projected first): each written as SQLite writes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrections_meet_sales_of_later_batches_and_after_their_own_ledgers_corrections() {
+    use fairpos_sync::record::{RefundRecord, ShiftOpenRecord};
+    let Some(server) = server() else { return };
+    let mut ledgers = fair(&mut Lcg(12), 1_100);
+    // Some sale past the first batch of its ledger has a correction in an earlier ledger.
+    let corrected_in = |k: usize| -> std::collections::HashSet<String> {
+        let corrections = ledgers[..k].iter().flat_map(|l| &l.records);
+        corrections
+            .filter_map(|r| match r {
+                Record::Void(v) => Some(v.sale.clone()),
+                Record::Refund(r) => Some(r.sale.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let late_and_corrected = (1..3).any(|k| {
+        let early = corrected_in(k);
+        let sales = ledgers[k].records.iter().filter_map(|r| match r {
+            Record::Sale(s) => Some(&s.header.id),
+            _ => None,
+        });
+        sales.skip(1_024).any(|id| early.contains(id))
+    });
+    assert!(late_and_corrected, "the fair exercises the later batches");
+
+    // T2's second day: its corrections, then a new shift and a sale.
+    let t2_day = ledgers
+        .iter()
+        .position(|l| l.key == "fair/T2/2026-11-23")
+        .unwrap();
+    let next_seq = |records: &[Record], before: &[Record]| {
+        records.last().or(before.last()).unwrap().header().seq + 1
+    };
+    let header = |device: &str, seq: u64| Header {
+        id: format!("{device}-r{seq:04}"),
+        device: device.into(),
+        seq,
+        at: "2026-11-23T10:00:00+08:00".into(),
+    };
+    let Some(Record::Sale(first)) = ledgers[1].records.get(1).cloned() else {
+        panic!("T2's first sale is its second record");
+    };
+    let seq = next_seq(&ledgers[t2_day].records, &ledgers[1].records);
+    assert!(
+        !ledgers[t2_day].records.is_empty(),
+        "the sale comes after corrections"
+    );
+    let shift = Record::ShiftOpen(ShiftOpenRecord {
+        header: header("T2", seq),
+        shift: "T2-shift2".into(),
+        seller: "V0".into(),
+        float_fen: 0,
+    });
+    let mut sale = first.clone();
+    sale.header = header("T2", seq + 1);
+    sale.number = "T2-009999".into();
+    sale.sale_seq = 9_999;
+    sale.shift = "T2-shift2".into();
+    // Refunded at T1 on its second day, whose ledger is projected before T2's.
+    let t1_day = t2_day - 1;
+    assert_eq!(ledgers[t1_day].key, "fair/T1/2026-11-23");
+    let seq = next_seq(&ledgers[t1_day].records, &ledgers[0].records);
+    let sold = &sale.lines[0];
+    let refund = RefundRecord {
+        header: header("T1", seq),
+        number: "RT1-late".into(),
+        sale: sale.header.id.clone(),
+        sale_number: String::new(),
+        shift: "T1-shift".into(),
+        method: "cash".into(),
+        amount_fen: sold.amount_fen,
+        lines: vec![fairpos_sync::record::RefundLineRecord {
+            line: sold.line,
+            sku: sold.sku.clone(),
+            qty: sold.qty,
+            amount_fen: sold.amount_fen,
+        }],
+    };
+    let refund_id = refund.header.id.clone();
+    let expected = [
+        format!("refund {refund_id} T2"),
+        format!(
+            "line {refund_id} {} {} {} {}",
+            sold.line, sold.sku, sold.qty, sold.amount_fen
+        ),
+    ];
+    ledgers[t2_day].records.extend([shift, Record::Sale(sale)]);
+    ledgers[t1_day].records.push(Record::Refund(refund));
+
+    let sqlite = sqlite_projection(&ledgers);
+    let pool = migrated_pool(&server).await;
+    for ledger in &ledgers {
+        project(&pool, &ledger.key, &ledger.records).await.unwrap();
+    }
+    let mut in_sqlite: Vec<String> = sqlite
+        .prepare(CORRECTIONS_MEET)
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    in_sqlite.sort();
+    let client = pool.get().await.unwrap();
+    let rows = client.query(CORRECTIONS_MEET, &[]).await.unwrap();
+    let mut in_postgres: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    in_postgres.sort();
+    let differ: Vec<_> = in_postgres
+        .iter()
+        .filter(|r| !in_sqlite.contains(r))
+        .chain(in_sqlite.iter().filter(|r| !in_postgres.contains(r)))
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "PostgreSQL and SQLite differ: {differ:?}"
+    );
+    for filled in expected {
+        assert!(in_postgres.contains(&filled), "{filled}");
+    }
 }
 
 /// A void in T2's ledger naming a sale of T1's (whose id is on T1's receipt), projected once

@@ -156,6 +156,19 @@ fn create_tables(conn: &Connection) -> Result<()> {
         conn.execute_batch("PRAGMA user_version = 1")?;
     }
     conn.execute_batch(schema::META)?;
+    // A projection from before its corrections held their sale's till: filled once, here.
+    if schema::has_column(conn, "voids", "id")?
+        && !schema::has_column(conn, "voids", "sale_device")?
+    {
+        let count = "SELECT (SELECT COUNT(*) FROM voids) + (SELECT COUNT(*) FROM refunds)";
+        let held: i64 = conn.query_row(count, [], |r| r.get(0))?;
+        if held > 0 {
+            eprintln!(
+                "giving {held} voids and refunds their sale's till and lines (once; seconds for \
+                 millions of sales)"
+            );
+        }
+    }
     schema::create_projection(conn)?;
     samod_storage::migrate(conn)?;
     conn.execute_batch(SCHEMA)?;

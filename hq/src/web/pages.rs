@@ -260,9 +260,7 @@ pub(crate) async fn doubtful(State(state): State<AppState>, headers: HeaderMap) 
         Ok(d) => d,
         Err(e) => return failure(e),
     };
-    let body = views::DoubtfulCorrections {
-        doubtful: &doubtful,
-    };
+    let body = views::DoubtfulCorrections::of(&doubtful);
     rendered(
         &state,
         "/anomalies",

@@ -7,7 +7,7 @@ use chrono::FixedOffset;
 use fairpos_projection::report::Report;
 
 use crate::leaderboard::Leaderboard;
-use crate::reconcile::doubtful::Doubtful;
+use crate::reconcile::doubtful::{Doubtful, DoubtfulRefund, DoubtfulVoid};
 use crate::reconcile::Reconciliation;
 use crate::unit_items::UnitItems;
 use crate::Error;
@@ -152,10 +152,32 @@ pub(crate) struct Anomalies<'a> {
     pub any_missing: bool,
 }
 
+/// The most of each list `/anomalies/doubtful` shows: a forged ledger may hold thousands,
+/// which the API and `hq reconcile --doubtful` list whole.
+pub(crate) const DOUBTFUL_SHOWN: usize = 500;
+
 #[derive(Template)]
 #[template(path = "dashboard/doubtful.html")]
 pub(crate) struct DoubtfulCorrections<'a> {
-    pub doubtful: &'a Doubtful,
+    pub voids: &'a [DoubtfulVoid],
+    pub refunds: &'a [DoubtfulRefund],
+    /// How many more of each there are than shown.
+    pub more_voids: usize,
+    pub more_refunds: usize,
+}
+
+impl DoubtfulCorrections<'_> {
+    /// The lists of `doubtful`, at most [`DOUBTFUL_SHOWN`] of each.
+    pub(crate) fn of(doubtful: &Doubtful) -> DoubtfulCorrections<'_> {
+        let shown = |n: usize| n.min(DOUBTFUL_SHOWN);
+        let (voids, refunds) = (&doubtful.voids, &doubtful.refunds);
+        DoubtfulCorrections {
+            voids: &voids[..shown(voids.len())],
+            refunds: &refunds[..shown(refunds.len())],
+            more_voids: voids.len() - shown(voids.len()),
+            more_refunds: refunds.len() - shown(refunds.len()),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -179,4 +201,42 @@ pub(crate) struct AuditLog<'a> {
 pub(crate) fn render(t: &impl Template) -> crate::Result<String> {
     t.render()
         .map_err(|e| Error::Other(format!("a dashboard template: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::doubtful::Doubt;
+
+    #[test]
+    fn the_doubtful_page_shows_at_most_its_share_of_each_list_and_counts_the_rest() {
+        let void = |n: usize| DoubtfulVoid {
+            device: "T01".into(),
+            sale: format!("T01-{n:06}"),
+            voided_at: "T02".into(),
+        };
+        let refund = DoubtfulRefund {
+            device: "T01".into(),
+            sale: "T01-000001".into(),
+            refund: "T02-R000001".into(),
+            doubt: Doubt::RefundedElsewhere,
+            detail: "<b>".into(),
+        };
+        let flood = Doubtful {
+            voids: (1..=DOUBTFUL_SHOWN + 7).map(void).collect(),
+            refunds: vec![refund],
+        };
+        let page = render(&DoubtfulCorrections::of(&flood)).unwrap();
+        assert_eq!(page.matches("voided at T02").count(), DOUBTFUL_SHOWN);
+        assert!(page.contains("and 7 more"), "{page}");
+        assert!(!page.contains("T01-000507"), "the rest not shown");
+        assert!(page.contains("--doubtful --json"), "where every one is");
+        assert!(!page.contains("<b>"), "escaped");
+        let few = Doubtful {
+            voids: vec![void(1)],
+            refunds: Vec::new(),
+        };
+        let page = render(&DoubtfulCorrections::of(&few)).unwrap();
+        assert!(!page.contains("more") && !page.contains("--json"), "{page}");
+    }
 }

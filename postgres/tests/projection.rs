@@ -375,6 +375,34 @@ const CORRECTIONS_MEET: &str =
         || COALESCE(sold_sku, '-') || ' ' || COALESCE(CAST(sold_qty AS TEXT), '-') || ' '
         || COALESCE(CAST(sold_fen AS TEXT), '-') FROM refund_lines";
 
+/// `ledgers` projected into SQLite and into a new PostgreSQL database: SQLite's
+/// [`CORRECTIONS_MEET`], sorted, and the database's pool.
+async fn projected_both_ways(server: &str, ledgers: &[common::Ledger]) -> (Vec<String>, Pool) {
+    let sqlite = sqlite_projection(ledgers);
+    let pool = migrated_pool(server).await;
+    for ledger in ledgers {
+        project(&pool, &ledger.key, &ledger.records).await.unwrap();
+    }
+    let mut in_sqlite: Vec<String> = sqlite
+        .prepare(CORRECTIONS_MEET)
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    in_sqlite.sort();
+    (in_sqlite, pool)
+}
+
+/// PostgreSQL's [`CORRECTIONS_MEET`], sorted.
+async fn corrections_in_postgres(pool: &Pool) -> Vec<String> {
+    let client = pool.get().await.unwrap();
+    let rows = client.query(CORRECTIONS_MEET, &[]).await.unwrap();
+    let mut texts: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    texts.sort();
+    texts
+}
+
 /// The voids' and refunds' sale till and refunds' lines' line sold, written as the projection
 /// goes on PostgreSQL as on SQLite (whichever of sale and correction comes first), and
 /// filled alike by migration 11 for a projection from before them.
@@ -382,33 +410,14 @@ const CORRECTIONS_MEET: &str =
 async fn corrections_get_their_sales_till_and_lines_as_on_sqlite_and_by_migration_11() {
     let Some(server) = server() else { return };
     let ledgers = fair(&mut Lcg(11), 60);
-    let sqlite = sqlite_projection(&ledgers);
-    let pool = migrated_pool(&server).await;
-    for ledger in &ledgers {
-        project(&pool, &ledger.key, &ledger.records).await.unwrap();
-    }
-    let query = CORRECTIONS_MEET;
-    let mut in_sqlite: Vec<String> = sqlite
-        .prepare(query)
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    in_sqlite.sort();
+    let (in_sqlite, pool) = projected_both_ways(&server, &ledgers).await;
     assert!(
         in_sqlite
             .iter()
             .any(|r| r.starts_with("line ") && !r.ends_with(" - - -")),
         "the fair has refunds of sales held"
     );
-    let in_postgres = || async {
-        let client = pool.get().await.unwrap();
-        let rows = client.query(query, &[]).await.unwrap();
-        let mut texts: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
-        texts.sort();
-        texts
-    };
+    let in_postgres = || corrections_in_postgres(&pool);
     assert_eq!(in_postgres().await, in_sqlite, "as projected");
     // Whatever came first, no correction of a sale held lacks its sale's till, and no refund
     // line of a line sold lacks that line.
@@ -538,23 +547,8 @@ async fn corrections_meet_sales_of_later_batches_and_after_their_own_ledgers_cor
     ledgers[t2_day].records.extend([shift, Record::Sale(sale)]);
     ledgers[t1_day].records.push(Record::Refund(refund));
 
-    let sqlite = sqlite_projection(&ledgers);
-    let pool = migrated_pool(&server).await;
-    for ledger in &ledgers {
-        project(&pool, &ledger.key, &ledger.records).await.unwrap();
-    }
-    let mut in_sqlite: Vec<String> = sqlite
-        .prepare(CORRECTIONS_MEET)
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    in_sqlite.sort();
-    let client = pool.get().await.unwrap();
-    let rows = client.query(CORRECTIONS_MEET, &[]).await.unwrap();
-    let mut in_postgres: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
-    in_postgres.sort();
+    let (in_sqlite, pool) = projected_both_ways(&server, &ledgers).await;
+    let in_postgres = corrections_in_postgres(&pool).await;
     let differ: Vec<_> = in_postgres
         .iter()
         .filter(|r| !in_sqlite.contains(r))

@@ -392,6 +392,25 @@ fn each_bad_input_is_refused_with_one_line_and_nothing_written() {
         "unknown code",
     );
     run(sell(&["BJ-HJC-250", "--pay", "cash:100"]), "underpaid");
+    // A product at a till's highest price: two of them would make a sale past ten billion.
+    till.ok(&[
+        "catalog",
+        "add",
+        "--sku",
+        "GOLD-1",
+        "--name-zh",
+        "金",
+        "--unit",
+        "件",
+        "--price",
+        "9999999999",
+        "--stock",
+        "5",
+    ]);
+    run(
+        sell(&["GOLD-1*2", "--pay", "wechat"]),
+        "the sale would come to more than 10000000000 yuan",
+    );
     run(
         sell(&["BJ-HJC-250", "--pay", "wechat:200"]),
         "non-cash overpaid",
@@ -478,14 +497,15 @@ fn each_bad_input_is_refused_with_one_line_and_nothing_written() {
         "unknown method",
     );
 
-    // Nothing of the refusals was written: one sale, one open shift, a verified ledger.
+    // Nothing of the refusals was written: one sale, one open shift, the product added, a
+    // verified ledger (the product's record applied to the catalog's tables in verifying).
     assert_eq!(till.sales().len(), 1);
     till.ok(&["ledger", "verify"]);
     let records: i64 = till
         .db()
         .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(records, 2, "shift open and one sale");
+    assert_eq!(records, 3, "shift open, the product added and one sale");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use crate::catalog::{parse_milli, Catalog, Product};
 use crate::codes::{parse_gtin, parse_in_store, payment_code_kind, InStoreValue, ReceiptQr};
 use crate::fair::BarcodeRule;
-use crate::money::{weighed_amount, Fen};
+use crate::money::{weighed_amount, Fen, MAX_INPUT_FEN};
 use crate::{DomainError, QuantityIssue};
 
 /// Most pieces on one line, and most grams (a tonne): beyond that it is a typing slip.
@@ -233,6 +233,15 @@ impl Cart {
         rules: &[BarcodeRule],
         item: &str,
     ) -> Result<usize, DomainError> {
+        self.within_a_sale(item, |cart| cart.add_item_unbounded(catalog, rules, item))
+    }
+
+    fn add_item_unbounded(
+        &mut self,
+        catalog: &Catalog,
+        rules: &[BarcodeRule],
+        item: &str,
+    ) -> Result<usize, DomainError> {
         let (code, qty) = split_item(item.trim());
         match resolve(catalog, rules, code)? {
             Resolved::Product(p) if p.weighed => {
@@ -254,7 +263,7 @@ impl Cart {
                     Some(q) => whole_count(item, q)?,
                     None => 1,
                 };
-                self.add_counted(p.clone(), n)
+                self.add_counted_unbounded(p.clone(), n)
                     .map_err(|_| DomainError::BadQuantity {
                         item: item.to_string(),
                         why: QuantityIssue::TooManyPieces(MAX_COUNT),
@@ -306,6 +315,11 @@ impl Cart {
 
     /// Adds `n` pieces, on the product's existing line if it has one.
     pub fn add_counted(&mut self, product: Product, n: i64) -> Result<usize, DomainError> {
+        let item = product.sku.clone();
+        self.within_a_sale(&item, |cart| cart.add_counted_unbounded(product, n))
+    }
+
+    fn add_counted_unbounded(&mut self, product: Product, n: i64) -> Result<usize, DomainError> {
         if let Some(i) = self
             .lines
             .iter()
@@ -323,8 +337,11 @@ impl Cart {
     /// Adds a weighed line of `grams`.
     pub fn add_weighed(&mut self, product: Product, grams: i64) -> Result<usize, DomainError> {
         check_grams(&product.sku, grams)?;
-        self.lines.push(CartLine::weighed(product, grams));
-        Ok(self.lines.len() - 1)
+        let item = product.sku.clone();
+        self.within_a_sale(&item, |cart| {
+            cart.lines.push(CartLine::weighed(product, grams));
+            Ok(cart.lines.len() - 1)
+        })
     }
 
     /// Sets the pieces of a counted line.
@@ -338,8 +355,11 @@ impl Cart {
             });
         }
         check_count(&item, n)?;
-        *line = CartLine::counted(line.product.clone(), n);
-        Ok(())
+        let product = line.product.clone();
+        self.within_a_sale(&item, |cart| {
+            cart.lines[index] = CartLine::counted(product, n);
+            Ok(())
+        })
     }
 
     /// Sets the weight of a weighed line, repricing it.
@@ -353,8 +373,32 @@ impl Cart {
             });
         }
         check_grams(&item, grams)?;
-        *line = CartLine::weighed(line.product.clone(), grams);
-        Ok(())
+        let product = line.product.clone();
+        self.within_a_sale(&item, |cart| {
+            cart.lines[index] = CartLine::weighed(product, grams);
+            Ok(())
+        })
+    }
+
+    /// Makes `change` for `item`, undone and refused when the sale would then come to more
+    /// than [`MAX_INPUT_FEN`] (ten billion yuan): no till writes a sale past what
+    /// headquarters takes, and no sum of its lines overflows.
+    fn within_a_sale<T>(
+        &mut self,
+        item: &str,
+        change: impl FnOnce(&mut Cart) -> Result<T, DomainError>,
+    ) -> Result<T, DomainError> {
+        let before = self.lines.clone();
+        let changed = change(self).inspect_err(|_| self.lines.clone_from(&before))?;
+        let total: i128 = self.lines.iter().map(|l| i128::from(l.amount.0)).sum();
+        if total > i128::from(MAX_INPUT_FEN) {
+            self.lines = before;
+            return Err(DomainError::BadQuantity {
+                item: item.to_string(),
+                why: QuantityIssue::SaleOver(MAX_INPUT_FEN / 100),
+            });
+        }
+        Ok(changed)
     }
 
     pub fn remove(&mut self, index: usize) -> Option<CartLine> {
@@ -384,6 +428,32 @@ pub(crate) mod tests {
         let fair = Fair::from_toml(crate::demo::FAIR_TOML).unwrap();
         let products = crate::demo::products().unwrap();
         (Catalog::new(products).unwrap(), fair)
+    }
+
+    #[test]
+    fn a_sale_comes_to_ten_billion_yuan_at_most_and_a_refused_change_leaves_the_cart() {
+        let (c, f) = demo();
+        let mut product = c.by_sku("BJ-HJC-250").unwrap().clone();
+        product.price = Fen(MAX_INPUT_FEN / 2);
+        let mut cart = Cart::new();
+        cart.add_counted(product.clone(), 2).unwrap();
+        let kept = cart.lines().to_vec();
+        let over = cart
+            .add_counted(product.clone(), 1)
+            .unwrap_err()
+            .to_string();
+        assert!(over.contains("more than 10000000000 yuan"), "{over}");
+        assert_eq!(cart.lines(), kept, "the line keeps its 2 pieces");
+        assert!(cart.set_count(0, 3).is_err());
+        assert!(cart.add_item(&c, &f.barcode_rules, "BJ-HJC-250").is_err());
+        assert_eq!(cart.lines(), kept);
+        // A price no till takes (a forged catalog) saturates and is refused, never wraps.
+        product.price = Fen(i64::MAX);
+        let mut cart = Cart::new();
+        assert!(cart.add_counted(product.clone(), 100_000).is_err());
+        product.weighed = true;
+        assert!(cart.add_weighed(product, 1_000_000).is_err());
+        assert!(cart.is_empty());
     }
 
     #[test]

@@ -12,8 +12,10 @@ use crate::{AmountIssue, DomainError};
 #[serde(transparent)]
 pub struct Fen(pub i64);
 
-/// Largest amount accepted from input: ten billion yuan. Keeps every sum far from overflow.
-const MAX_INPUT_FEN: i64 = 1_000_000_000_000;
+/// Largest amount accepted from input, and the most one sale may come to
+/// ([`crate::cart::Cart`]): ten billion yuan. Keeps every sum far from overflow, and every
+/// amount a till writes within what headquarters takes (`fairpos_sync::plausible::MAX_FEN`).
+pub const MAX_INPUT_FEN: i64 = 1_000_000_000_000;
 
 impl Fen {
     pub const ZERO: Fen = Fen(0);
@@ -63,9 +65,9 @@ impl Fen {
         self.0 > 0
     }
 
-    /// `self × n`.
+    /// `self × n`, at most `i64::MAX` either way (a price from a forged catalog document).
     pub fn times(self, n: i64) -> Fen {
-        Fen(self.0 * n)
+        Fen(self.0.saturating_mul(n))
     }
 }
 
@@ -123,7 +125,9 @@ impl Sum for Fen {
 pub fn weighed_amount(grams: i64, price_per_unit: Fen, grams_per_unit: i64) -> Fen {
     let num = i128::from(grams) * i128::from(price_per_unit.0);
     let den = i128::from(grams_per_unit);
-    Fen(((2 * num + den) / (2 * den)) as i64)
+    let fen = (2 * num + den) / (2 * den);
+    // Within i64 for any price a till takes; a forged one saturates rather than wraps.
+    Fen(fen.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
 }
 
 /// Points per yuan for the marketing competition, held exactly as a decimal with up to four

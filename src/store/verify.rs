@@ -118,7 +118,9 @@ pub fn verify(conn: &Connection, device: &str) -> Result<Verification> {
     }
 
     // The tables must equal a projection rebuilt from the ledger alone.
+    // With the catalog's tables: a product a till added is a record, applied to them.
     let fresh = Connection::open_in_memory()?;
+    fresh.execute_batch(schema::CATALOG)?;
     schema::create_projection(&fresh)?;
     for (record, key) in &records {
         if let Err(e) = projection::apply(&fresh, record, key) {

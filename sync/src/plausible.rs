@@ -9,8 +9,9 @@ use crate::record::{LineRecord, PaymentRecord, RefundLineRecord};
 use crate::Record;
 
 /// The largest amount of money a record may name, either way: 100 billion yuan, ten times
-/// the largest amount a till takes as input (`fairpos_domain::money`). A line of eleven
-/// pieces at a till's highest price would pass it; no fair's product is priced so.
+/// the largest amount a till takes as input and the most one of its sales may come to
+/// (`fairpos_domain::money::MAX_INPUT_FEN`: the cart refuses more), so no line or total a
+/// till writes is beyond it.
 pub const MAX_FEN: i64 = 10_000_000_000_000;
 
 /// The largest quantity a line may name, either way: a trillion pieces or grams, ten

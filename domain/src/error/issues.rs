@@ -30,6 +30,8 @@ pub enum QuantityIssue {
     TooManyPieces(i64),
     /// More than this many kilograms.
     TooHeavy(i64),
+    /// The sale would come to more than this many yuan.
+    SaleOver(i64),
     /// A weighed product named without its weight.
     NeedsWeight {
         sku: String,
@@ -197,6 +199,11 @@ impl QuantityIssue {
                 lang,
                 format!("超过 {max} 件"),
                 format!("more than {max} pieces"),
+            ),
+            QuantityIssue::SaleOver(yuan) => say!(
+                lang,
+                format!("整单将超过 {yuan} 元"),
+                format!("the sale would come to more than {yuan} yuan"),
             ),
             QuantityIssue::TooHeavy(kg) => {
                 say!(

@@ -491,6 +491,25 @@ fn tills_and_hubs_speak_tls_to_headquarters_trusting_the_fairs_ca() {
 }
 
 #[test]
+fn a_client_closing_its_connection_before_the_answers_ends_that_connection_alone() {
+    use std::io::Write;
+    let hq = Hq::demo();
+    let mut server = Server::start(hq.data(), &[]);
+    let address = server.url.trim_start_matches("http://").to_string();
+    // Three requests at once, the connection closed unread: the server's next write meets a
+    // reset socket. With SIGPIPE at its default this killed the whole process (exit 141).
+    let three = b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n".repeat(3);
+    for _ in 0..10 {
+        let mut socket = std::net::TcpStream::connect(&address).unwrap();
+        socket.write_all(&three).unwrap();
+        drop(socket);
+    }
+    pause(500);
+    assert_eq!(server.ended(), None, "hq serve is still running");
+    assert_eq!(Http::new(&server.url).get("/api/v1/health").0, 200);
+}
+
+#[test]
 fn an_oversized_sync_message_is_dropped_and_logged_and_service_goes_on() {
     use futures::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;

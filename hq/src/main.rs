@@ -22,12 +22,16 @@ struct Cli {
 }
 
 fn main() {
-    // Die quietly when the reader of our output goes away, as Unix tools do.
-    // SAFETY: restoring the default disposition of a signal before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     let cli = Cli::parse();
+    // As `fairpos`: only a command that only prints dies quietly by SIGPIPE when the reader
+    // of its output goes away; `serve` and the rest keep it ignored (a client resetting a
+    // socket mid-write killed the server).
+    if cli.command.only_prints() {
+        // SAFETY: restoring the default disposition of a signal before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let dir = match cli.data {
         Some(d) => d,
         None => {

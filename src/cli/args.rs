@@ -388,3 +388,22 @@ pub enum LedgerCommand {
     /// Prove that the tables and the ledger documents agree and that numbering has no gaps.
     Verify,
 }
+
+impl Cli {
+    /// Whether the command only reads and prints (see `HqCommand::only_prints`): the
+    /// touchscreen, sync, enrolment and printing keep SIGPIPE ignored, so that a printer or
+    /// headquarters closing its socket mid-write is an error of that socket, not the end of
+    /// the till.
+    pub fn only_prints(&self) -> bool {
+        match &self.command {
+            Some(Command::Status(_) | Command::Sales(_) | Command::Report(_)) => true,
+            Some(Command::Ledger(LedgerCommand::Verify)) => true,
+            Some(Command::Catalog(CatalogCommand::List(_) | CatalogCommand::Search { .. })) => true,
+            Some(Command::Receipt(ReceiptCommand::Show { .. } | ReceiptCommand::Pending(_))) => {
+                true
+            }
+            Some(Command::Hq(command)) => command.only_prints(),
+            _ => false,
+        }
+    }
+}

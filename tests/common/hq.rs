@@ -228,6 +228,11 @@ impl Server {
         self.child.id()
     }
 
+    /// How it ended, if it has.
+    pub fn ended(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
     /// Stops it as an operator would (SIGTERM), waiting for it to finish.
     pub fn stop(mut self) {
         let _ = Command::new("kill")

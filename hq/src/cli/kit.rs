@@ -9,7 +9,7 @@ use fairpos_projection::report::format::OutputFormat;
 use fairpos_projection::report::{self, Dimension};
 use rusqlite::Connection;
 
-use super::args::ReportArgs;
+use super::args::{HqCommand, ReportArgs};
 use crate::{Error, Result};
 
 pub fn read_input(path: &Path) -> Result<String> {
@@ -99,4 +99,23 @@ pub fn report_to(conn: &Connection, a: &ReportArgs) -> Result<()> {
     let format = output_format(&a.format, a.out.as_deref())?;
     let bytes = report::format::render(&report::build(conn, by)?, format)?;
     write_output(a.out.as_deref().unwrap_or(Path::new("-")), &bytes)
+}
+
+impl HqCommand {
+    /// Whether the command only reads and prints, so that it may end quietly when the reader
+    /// of its output goes away (`| head`) by SIGPIPE's default, killing it. Every other
+    /// command (`serve` above all, whose sockets a client may reset mid-write) keeps Rust's
+    /// SIGPIPE ignored, and a closed socket is an error of that socket alone.
+    pub fn only_prints(&self) -> bool {
+        matches!(
+            self,
+            HqCommand::Devices(_)
+                | HqCommand::Sales(_)
+                | HqCommand::Report(_)
+                | HqCommand::Events(_)
+                | HqCommand::Reconcile(_)
+                | HqCommand::Leaderboard(_)
+                | HqCommand::Unit { .. }
+        )
+    }
 }

@@ -608,23 +608,37 @@ fn a_ledger_too_large_or_one_too_many_is_refused_logged_and_taken_no_further(hq:
     let runtime = tokio::runtime::Runtime::new().unwrap();
     fairpos_sync::tls::install_crypto_provider();
     let client = reqwest::Client::new();
-    let (status, said) = runtime.block_on(async {
-        let health = client.get(format!("{}/api/v1/health", server.url)).send();
-        let health: serde_json::Value = health.await.unwrap().json().await.unwrap();
-        let fair = health["fair"].as_str().unwrap().to_string();
-        let docs: Vec<String> = ["2026-11-23", "2026-11-24"]
-            .iter()
-            .map(|day| format!("ledger/{fair}/T01/{day}"))
-            .collect();
-        let announce = client
-            .post(format!("{}/api/v1/sync/announce", server.url))
-            .bearer_auth(&token)
-            .json(&serde_json::json!({ "docs": docs }))
-            .send();
-        let answer = announce.await.unwrap();
-        (answer.status().as_u16(), answer.text().await.unwrap())
-    });
+    let announce = |days: &[&str]| {
+        runtime.block_on(async {
+            let health = client.get(format!("{}/api/v1/health", server.url)).send();
+            let health: serde_json::Value = health.await.unwrap().json().await.unwrap();
+            let fair = health["fair"].as_str().unwrap().to_string();
+            let docs: Vec<String> = days
+                .iter()
+                .map(|day| format!("ledger/{fair}/T01/{day}"))
+                .collect();
+            let announce = client
+                .post(format!("{}/api/v1/sync/announce", server.url))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({ "docs": docs }))
+                .send();
+            let answer = announce.await.unwrap();
+            (answer.status().as_u16(), answer.text().await.unwrap())
+        })
+    };
+    let (status, said) = announce(&["2026-11-23", "2026-11-24"]);
     assert_eq!(status, 403, "{said}");
     assert!(said.contains("the limit is 2"), "{said}");
     assert!(hq.events().contains("--max-documents-per-device"));
+    // One more ledger named three times is one ledger, within the limit.
+    let (status, said) = announce(&["2026-11-23"; 3]);
+    assert_eq!(status, 200, "{said}");
+    // A key whose day is not a till's (kept and sent back with every confirmation) is
+    // refused, and told back cut short.
+    let long = format!("2026-11-25{}", "x".repeat(100_000));
+    for day in ["2026-13-45", "=1+1", long.as_str()] {
+        let (status, said) = announce(&[day]);
+        assert_eq!(status, 403, "{said}");
+        assert!(said.len() < 400, "not echoed whole: {} bytes", said.len());
+    }
 }

@@ -160,7 +160,12 @@ impl Source {
 
 /// The ledger a bundle's document says it is.
 pub(crate) fn ledger_of(d: &BundleDoc) -> Result<LedgerId> {
-    LedgerId::from_key(&d.key).ok_or_else(|| Error::input(format!("{} is not a ledger key", d.key)))
+    LedgerId::from_key(&d.key)
+        .filter(|id| fairpos_sync::ledger::is_day(&id.day))
+        .ok_or_else(|| {
+            let key: String = d.key.chars().take(80).collect();
+            Error::input(format!("{key:?} is not a ledger key"))
+        })
 }
 
 /// The name a bundle's document is stored under: made from its heads, so that importing it

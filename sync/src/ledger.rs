@@ -41,6 +41,11 @@ pub fn why_refused(key: &str, device: &str, records: &[Record]) -> Option<String
     })
 }
 
+/// Whether `text` is a day as a ledger's key names it: `YYYY-MM-DD`, a date of the calendar.
+pub fn is_day(text: &str) -> bool {
+    text.len() == 10 && chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok()
+}
+
 /// Which ledger a document is: a fair, a device, a day.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LedgerId {
@@ -443,5 +448,16 @@ mod tests {
     fn keys_round_trip() {
         assert_eq!(LedgerId::from_key(&id().key()), Some(id()));
         assert_eq!(LedgerId::from_key("catalog/demo"), None);
+        assert!(is_day("2026-11-22") && is_day("2028-02-29"));
+        for not in [
+            "2026-13-45",
+            "2026-1-5",
+            "2026-11-22x",
+            "=1+1",
+            "",
+            "2027-02-29",
+        ] {
+            assert!(!is_day(not), "{not:?}");
+        }
     }
 }

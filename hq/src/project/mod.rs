@@ -313,11 +313,19 @@ pub(crate) fn apply_records(
 
 /// The ledger `key` names, when it is a ledger key of the fair `fair_id`; why not otherwise.
 pub(crate) fn ledger_of(key: &str, fair_id: &str) -> std::result::Result<LedgerId, String> {
+    // Told back (and logged) cut short: a key is a device's to make up.
+    let shown = || crate::untrusted::shown_cut(key, 80);
     let Some(id) = LedgerId::from_key(key) else {
-        return Err(format!("{key} is not a ledger key"));
+        return Err(format!("{} is not a ledger key", shown()));
     };
     if id.fair != fair_id {
-        return Err(format!("{key} belongs to another fair"));
+        return Err(format!("{} belongs to another fair", shown()));
+    }
+    // Its device is checked against the peer's; its day, here: a key is kept and sent back
+    // with every confirmation, so none but a till's own form (`YYYY-MM-DD`) is taken.
+    if !fairpos_sync::ledger::is_day(&id.day) {
+        let day: String = id.day.chars().take(16).collect();
+        return Err(format!("the day {day:?} of a ledger key is not YYYY-MM-DD"));
     }
     Ok(id)
 }

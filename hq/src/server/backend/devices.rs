@@ -101,6 +101,10 @@ impl AppState {
     /// Registers the ledgers `peer` is about to sync; why not, when not (see
     /// [`project::announce`]).
     pub async fn announce_ledgers(&self, peer: Peer, keys: Vec<String>) -> Result<Option<String>> {
+        // A key sent twice is one ledger, counted once against the device's limit.
+        let mut keys = keys;
+        keys.sort_unstable();
+        keys.dedup();
         let (fair, limits) = (self.fair.id.clone(), self.documents);
         let Some(pool) = &self.pg else {
             return self

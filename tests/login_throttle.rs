@@ -6,12 +6,13 @@
 //! from one address is refused every account there after 30 failures, and no one elsewhere.
 //! A lead whose browser logged in to their account before (its cookie of that login) logs
 //! in whatever a guesser behind the same address did, held by that browser's own failures.
+//! A guesser refused again and again is logged once a minute, not once a request.
 
 mod common;
 
 use std::net::IpAddr;
 
-use common::hq::{Api, Hq};
+use common::hq::{Api, Hq, Server};
 use serde_json::json;
 
 #[test]
@@ -176,4 +177,21 @@ fn a_lead_logs_in_from_their_own_browser_whatever_a_guesser_did(hq: Hq) {
         "lead1-new-pw",
     ]);
     assert_eq!(venue.form_login("lead1", "lead1-new-pw", &tablet).0, 429);
+}
+
+#[test]
+fn a_guesser_refused_again_and_again_is_logged_once_a_minute() {
+    let hq = Hq::demo();
+    let log = hq.data().join("serve.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let server = Server::start_logging(hq.data(), &[], &[], file);
+    let guesser = Api::from(&server.url, Some("127.0.0.5".parse().unwrap()), None);
+    let statuses: Vec<u16> = (0..40)
+        .map(|i| login(&guesser, &format!("name{i}"), "guess"))
+        .collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 10);
+    server.stop();
+    let log = std::fs::read_to_string(&log).unwrap();
+    let refused = "login from 127.0.0.5 refused: too many failures";
+    assert_eq!(log.matches(refused).count(), 1, "{log}");
 }

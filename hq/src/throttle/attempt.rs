@@ -28,12 +28,14 @@ impl Refused {
         }
     }
 
-    /// Logs `what` from `from` refused.
-    fn log(&self, what: &str, from: &str) {
-        eprintln!(
+    /// Logs `what` from `from` refused, in `throttle`'s log of refusals: once a minute for
+    /// each, saying how many more there were.
+    fn log(&self, throttle: &Throttle, what: &str, from: &str) {
+        let line = format!(
             "{what} from {from} refused: too many failures, {} s to wait",
             self.seconds
         );
+        throttle.refusals.write(format!("{what}@{from}"), line);
     }
 
     pub fn retry_after(self) -> [(header::HeaderName, String); 1] {
@@ -98,7 +100,7 @@ impl<'t> Attempt<'t> {
         };
         Attempt::begin(throttle, keys, throttle.shared.as_ref())
             .await
-            .inspect_err(|r| r.log("login", &from))
+            .inspect_err(|r| r.log(throttle, "login", &from))
     }
 
     /// An enrolment code tried from `address`.
@@ -110,7 +112,7 @@ impl<'t> Attempt<'t> {
         let keys = vec![(format!("enrol@{from}"), ENROL_PER_ADDRESS)];
         Attempt::begin(throttle, keys, throttle.shared.as_ref())
             .await
-            .inspect_err(|r| r.log("enrolment", &from))
+            .inspect_err(|r| r.log(throttle, "enrolment", &from))
     }
 
     /// A scrape of `/metrics` from `address`, with a token to check, counted by this process

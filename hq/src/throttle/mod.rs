@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 use fairpos_postgres::throttle::KeyLimit;
 use shared::Shared;
 
+use crate::quiet_log::QuietLog;
+
 /// One kind of attempt: how many failures a key may have in how long.
 #[derive(Clone, Copy, Debug)]
 pub struct Limit {
@@ -49,6 +51,9 @@ const SWEEP_AT: usize = 10_000;
 pub struct Throttle {
     attempts: Mutex<HashMap<String, VecDeque<Instant>>>,
     shared: Option<Shared>,
+    /// The lines of refused attempts, one a minute for each kind and address: a client
+    /// hammering a locked door would otherwise write a line per request.
+    refusals: QuietLog,
 }
 
 /// Drops the attempts of `seen` older than `window`.

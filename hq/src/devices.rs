@@ -126,7 +126,7 @@ pub fn check_same_fair(again: Option<&EnrolledAs>, fair: &str) -> Result<()> {
     match again {
         Some(again) if again.fair != fair => Err(Error::input(format!(
             "this device is of fair {}, and this headquarters is fair {fair}",
-            again.fair
+            crate::untrusted::shown_cut(&again.fair, 64)
         ))),
         _ => Ok(()),
     }

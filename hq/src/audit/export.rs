@@ -2,7 +2,8 @@
 //! department's spreadsheet or log store. Some entries hold what a client sent or a person
 //! typed (a refused enrolment's reason, a screen link's label): a cell that a spreadsheet
 //! would take as a formula (`=`, `+`, `-`, `@`, a tab or a carriage return first) is given a
-//! leading `'`, as OWASP advises against CSV injection.
+//! leading `'`, as OWASP advises against CSV injection, and control and format characters
+//! are written out ([`Entry::shown`]).
 
 use fairpos_projection::report::format::spreadsheet_safe;
 
@@ -21,7 +22,7 @@ pub fn csv(entries: &[Entry]) -> Result<Vec<u8>> {
         "内容 detail",
     ])
     .map_err(fail)?;
-    for e in entries {
+    for e in entries.iter().map(Entry::shown) {
         let cells = [&e.at, &e.action, &e.actor, &e.address, &e.detail];
         w.write_record(cells.map(|cell| spreadsheet_safe(cell).into_owned()))
             .map_err(fail)?;
@@ -47,10 +48,13 @@ mod tests {
             entry("=HYPERLINK(\"http://x\",\"hall A\"), link 1"),
             entry("hall B, link 2"),
             entry("-1+2"),
+            entry("\u{202e}\u{0}\u{1b}[31mRED\r\nline"),
         ];
         let text = String::from_utf8(csv(&entries).unwrap()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 4, "{text}");
+        assert_eq!(lines.len(), 5, "no line break of a detail's: {text}");
+        let written_out = r"\u{202e}\u{0}\u{1b}[31mRED\u{d}\u{a}line";
+        assert!(lines[4].ends_with(written_out), "{}", lines[4]);
         assert!(lines[0].starts_with("时间 at (UTC),"));
         assert!(
             lines[1].ends_with(r#","'=HYPERLINK(""http://x"",""hall A""), link 1""#),

@@ -115,6 +115,22 @@ pub struct Entry {
     pub detail: String,
 }
 
+impl Entry {
+    /// The entry with what a client or a person may have typed (actor, address, detail)
+    /// written as [`crate::untrusted::shown`]: no escape, bidi override or line break of it
+    /// reaches a page, a spreadsheet or a terminal as itself.
+    pub fn shown(&self) -> Entry {
+        use crate::untrusted::shown;
+        Entry {
+            at: self.at.clone(),
+            actor: shown(&self.actor),
+            address: shown(&self.address),
+            action: self.action.clone(),
+            detail: shown(&self.detail),
+        }
+    }
+}
+
 /// Writes what `actor` from `address` did, now.
 pub fn record(
     conn: &Connection,

@@ -327,8 +327,8 @@ pub(crate) async fn audit(
     } else {
         AUDIT_PAGE_ENTRIES
     };
-    let entries = match state.audit_entries(&filter, latest).await {
-        Ok(e) => e,
+    let entries: Vec<_> = match state.audit_entries(&filter, latest).await {
+        Ok(e) => e.iter().map(crate::audit::Entry::shown).collect(),
         Err(e) => return failure(e),
     };
     if csv && entries.len() > AUDIT_CSV_ENTRIES as usize {

@@ -64,7 +64,16 @@ impl Error {
     /// Whether the database was too busy to give a connection in time: a request may be
     /// answered "503, try again" rather than "500".
     pub fn is_busy(&self) -> bool {
-        matches!(self, Error::Postgres(e) if e.is_busy())
+        let locked = |e: &rusqlite::Error| {
+            use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+            matches!(e.sqlite_error_code(), Some(DatabaseBusy | DatabaseLocked))
+        };
+        match self {
+            Error::Postgres(e) => e.is_busy(),
+            // SQLite's writer held past the busy timeout (a backup's copy, another process).
+            Error::Sql(e) | Error::Tables(fairpos_projection::Error::Sql(e)) => locked(e),
+            _ => false,
+        }
     }
 
     /// Whether a PostgreSQL database could not be reached.

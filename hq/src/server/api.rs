@@ -33,7 +33,7 @@ fn api_error(status: StatusCode, message: impl Into<String>) -> Response {
 /// A request that failed, saying why in JSON (503 when the database was busy).
 fn failed(e: Error) -> Response {
     let body = Json(ApiError {
-        error: e.to_string(),
+        error: crate::web::told(&e),
     });
     crate::web::failed_with(&e, body)
 }

@@ -196,19 +196,40 @@ pub(crate) fn page_as(
 const BUSY_RETRY_AFTER_S: &str = "2";
 
 /// A request that failed with `e`, answered with `body`: 503 with `Retry-After` when the
-/// database was too busy to give a connection in time ([`Error::is_busy`]), otherwise 500.
+/// database was too busy to give a connection in time ([`Error::is_busy`]), 400 for the
+/// request's own fault, otherwise 500.
 pub(crate) fn failed_with(e: &Error, body: impl IntoResponse) -> Response {
     if e.is_busy() {
         let retry = [(axum::http::header::RETRY_AFTER, BUSY_RETRY_AFTER_S)];
         (StatusCode::SERVICE_UNAVAILABLE, retry, body).into_response()
+    } else if e.is_bad_input() {
+        (StatusCode::BAD_REQUEST, body).into_response()
     } else {
         (StatusCode::INTERNAL_SERVER_ERROR, body).into_response()
     }
 }
 
-/// A page that failed, saying why ([`failed_with`]).
+/// A page that failed ([`failed_with`]), saying what to do ([`told`]).
 pub(crate) fn failure(e: Error) -> Response {
-    failed_with(&e, e.to_string())
+    failed_with(&e, told(&e))
+}
+
+/// What a client is told of a request that failed with `e`: that the database is busy, or
+/// that headquarters failed, the error itself going to the server's log (once a minute for
+/// each kind), not to the client (it may name files, hosts or SQL).
+pub(crate) fn told(e: &Error) -> String {
+    static FAILURES: std::sync::LazyLock<crate::quiet_log::QuietLog> =
+        std::sync::LazyLock::new(Default::default);
+    if e.is_busy() {
+        return format!("the database is busy: try again in {BUSY_RETRY_AFTER_S} s");
+    }
+    if e.is_bad_input() {
+        return e.to_string();
+    }
+    let line = format!("a request failed: {e}");
+    let kind: String = line.chars().take(60).collect();
+    FAILURES.write(kind, line);
+    "headquarters failed to answer; its log says why".to_string()
 }
 
 /// A file to download, `filename` of type `content_type`, or the failure that made none.
@@ -279,5 +300,16 @@ mod tests {
             failure(Error::Other("x".into())).status(),
             StatusCode::INTERNAL_SERVER_ERROR
         );
+        // SQLite's writer held past the busy timeout: busy too.
+        let locked = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some("database is locked".into()),
+        );
+        let locked = Error::Sql(locked);
+        assert!(locked.is_busy());
+        assert_eq!(failure(locked).status(), StatusCode::SERVICE_UNAVAILABLE);
+        // What failed is the log's, not the client's.
+        let secret = Error::Other("/srv/fairpos/hq.db: disk I/O error".into());
+        assert!(!told(&secret).contains("/srv"));
     }
 }

@@ -166,6 +166,7 @@ fn responses_carry_security_headers_and_guessing_is_answered_429() {
         );
         assert_eq!(header(&h, "x-content-type-options"), "nosniff", "{path}");
         assert_eq!(header(&h, "referrer-policy"), "no-referrer", "{path}");
+        assert_eq!(header(&h, "cache-control"), "no-store", "{path}");
     }
 
     // A login form posted without the page's token, or with another one, is refused.

@@ -16,6 +16,7 @@ pub mod api;
 pub mod backend;
 pub mod forwarded;
 pub mod hangup;
+mod headers;
 pub mod http;
 pub mod last_read;
 pub mod maintenance;
@@ -489,7 +490,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
     let app = app
         .layer(timeout)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::map_response(security_headers));
+        .layer(axum::middleware::map_response(headers::security_headers));
     let forwarding = forwarded::Forwarding::new(options.forwarded_for.clone(), tls.is_some());
     let app = app
         .layer(axum::middleware::from_fn_with_state(
@@ -554,31 +555,6 @@ const ORGANIZERS_CONNECTIONS: usize = 4;
 /// How long an organizer's request waits for one of those connections before it is answered
 /// 503 (the database is busy; try again) instead of waiting on.
 const ORGANIZERS_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// What every page may load and who may frame it: nothing from elsewhere, no inline
-/// script, no framing. Routes that set their own policy (the big screen) keep it.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-     style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; \
-     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
-
-/// Adds the security headers every response carries.
-async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
-    use axum::http::{header, HeaderValue};
-    let headers = response.headers_mut();
-    headers
-        .entry(header::CONTENT_SECURITY_POLICY)
-        .or_insert(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    response
-}
 
 /// Waits for SIGINT or SIGTERM, then tells the open event streams to end.
 async fn shutdown(stopping: watch::Sender<bool>) {

@@ -39,12 +39,7 @@ fn failed(e: Error) -> Response {
 }
 
 pub(super) fn bearer(headers: &HeaderMap, query: &HashMap<String, String>) -> Option<String> {
-    headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_string)
-        .or_else(|| query.get("token").cloned())
+    crate::web::bearer(headers).or_else(|| query.get("token").cloned())
 }
 
 /// Who the request's credentials name: a device, or an organizer's session; an error

@@ -55,13 +55,17 @@ pub(crate) async fn viewer(state: &AppState, headers: &HeaderMap) -> Option<Acco
 
 /// The dashboard session's token a request carries: its cookie, or a bearer token.
 pub(crate) fn session_token(headers: &HeaderMap) -> Option<String> {
-    cookie_token(headers).or_else(|| {
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::to_string)
-    })
+    cookie_token(headers).or_else(|| bearer(headers))
+}
+
+/// The token of an `Authorization: Bearer …` header (the scheme's name in any case, as
+/// RFC 9110 has it).
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("Bearer")
+        .then(|| token.trim().to_string())
 }
 
 /// The account whose dashboard session `token` is, if it is one.
@@ -333,4 +337,24 @@ pub(crate) async fn logout(
         Redirect::to("/login"),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bearer_token_is_read_whatever_the_case_of_its_scheme() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, value.parse().unwrap());
+            bearer(&headers)
+        };
+        for value in ["Bearer abc", "bearer abc", "BEARER  abc"] {
+            assert_eq!(with(value).as_deref(), Some("abc"), "{value}");
+        }
+        assert_eq!(with("Basic abc"), None);
+        assert_eq!(with("Bearerabc"), None);
+        assert_eq!(bearer(&HeaderMap::new()), None);
+    }
 }

@@ -15,7 +15,7 @@ mod pages;
 mod statements;
 mod views;
 
-pub(crate) use auth::{log_in, organizer, session_token, LoginRefused};
+pub(crate) use auth::{bearer, log_in, organizer, session_token, LoginRefused};
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};

@@ -25,9 +25,12 @@ impl FromStr for OutputFormat {
             "csv" => Ok(OutputFormat::Csv),
             "json" => Ok(OutputFormat::Json),
             "xlsx" => Ok(OutputFormat::Xlsx),
-            _ => Err(Error::input(format!(
-                "unknown format {s:?}; use table, csv, json or xlsx"
-            ))),
+            _ => {
+                let given: String = s.chars().take(32).collect();
+                Err(Error::input(format!(
+                    "unknown format {given:?}; use table, csv, json or xlsx"
+                )))
+            }
         }
     }
 }

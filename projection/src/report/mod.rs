@@ -59,8 +59,10 @@ impl FromStr for Dimension {
             .into_iter()
             .find(|d| d.as_str() == s)
             .ok_or_else(|| {
+                // Told back cut short: it may come from a query string of any length.
+                let given: String = s.chars().take(32).collect();
                 Error::input(format!(
-                    "unknown report dimension {s:?}; use one of {}",
+                    "unknown report dimension {given:?}; use one of {}",
                     Dimension::ALL.map(Dimension::as_str).join(", ")
                 ))
             })
@@ -278,6 +280,14 @@ pub fn day_and_hour(key: &str) -> Option<(&str, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_dimension_is_told_back_cut_short() {
+        let said = "x".repeat(60_000).parse::<Dimension>().unwrap_err();
+        let said = said.to_string();
+        assert!(said.len() < 200, "{} bytes", said.len());
+        assert!(said.contains("use one of"), "{said}");
+    }
 
     #[test]
     fn an_hour_key_is_a_day_and_an_hour_of_it() {

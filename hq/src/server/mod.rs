@@ -490,6 +490,8 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
     let app = app
         .layer(timeout)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        // A body its Content-Length says is too big is answered 413 at once, unread.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY))
         .layer(axum::middleware::map_response(headers::security_headers));
     let forwarding = forwarded::Forwarding::new(options.forwarded_for.clone(), tls.is_some());
     let app = app

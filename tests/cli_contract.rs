@@ -666,6 +666,9 @@ GIFT-2,小袋,袋,3.00,6935780100128
     assert_eq!(kiwi(&after), kiwi(&before));
     assert_eq!(kiwi(&after)[0], "true");
 
+    // A file without end (or past 256 MiB) is refused, read no further.
+    till.fails(&["catalog", "import", "/dev/zero"], 2, "over 256 MiB");
+
     // A product or a seller at a stall the fair lacks is taken, and told.
     let odd = dir.join("odd-stall.csv");
     for (what, text, told) in [

@@ -35,11 +35,24 @@ pub fn read_table(path: &Path) -> Result<String> {
 
 /// The bytes of an input file (a statement in GBK, an image).
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| Error::ReadInput {
-        path: path.to_path_buf(),
-        source,
+    let read =
+        crate::untrusted::read_at_most(path, LARGEST_INPUT).map_err(|source| Error::ReadInput {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    read.ok_or_else(|| {
+        Error::input(format!(
+            "{}: over {} MiB, more than a catalog, a statement or a photo holds",
+            path.display(),
+            LARGEST_INPUT >> 20
+        ))
     })
 }
+
+/// The most an input file (a table to import, a statement, a slip's photo) may hold: read
+/// no further, whatever the file says its length is (a pipe says 0). A province's catalog
+/// or a month's statement is a few megabytes; checking a table takes several times its size.
+pub const LARGEST_INPUT: u64 = 256 << 20;
 
 /// Writes `bytes` to `path`, or to standard output when `path` is `-`. A file there is
 /// written over, unless it is a SQLite database or its write-ahead log (headquarters', a

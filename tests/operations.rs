@@ -381,7 +381,9 @@ fn metrics_follow_what_the_server_does(hq: &Hq, backend: &str) {
     for _ in 0..3 {
         assert_eq!(api.get("/api/v1/health", None).0, 200);
     }
-    assert_eq!(api.get_text("/no/such/page").0, 404);
+    let (status, page) = api.get_text("/no/such/page");
+    assert_eq!(status, 404);
+    assert!(page.contains("Not found"), "a page saying so: {page}");
 
     // The till's connection closes, and this process counts what it projected, once the
     // sync has ended.

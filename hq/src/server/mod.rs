@@ -474,7 +474,8 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
     // On PostgreSQL, statements' routes say they are not served from it yet.
     let app = device_routes
         .merge(crate::web::routes())
-        .merge(crate::screen::routes());
+        .merge(crate::screen::routes())
+        .fallback(crate::web::not_found);
     // Requests are counted only for a monitoring system that scrapes them.
     let app = match options.metrics_listen {
         Some(_) => app.layer(axum::middleware::from_fn_with_state(

@@ -209,6 +209,19 @@ pub(crate) fn failed_with(e: &Error, body: impl IntoResponse) -> Response {
     }
 }
 
+/// Any path the server does not serve: a page saying so, or JSON under `/api/`.
+pub(crate) async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        let body = axum::Json(serde_json::json!({ "error": "no such route" }));
+        return (StatusCode::NOT_FOUND, body).into_response();
+    }
+    auth::notice(
+        StatusCode::NOT_FOUND,
+        "未找到 Not found",
+        ("/", "首页 Home"),
+    )
+}
+
 /// A page that failed ([`failed_with`]), saying what to do ([`told`]).
 pub(crate) fn failure(e: Error) -> Response {
     failed_with(&e, told(&e))

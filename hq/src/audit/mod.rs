@@ -230,7 +230,11 @@ pub fn filter(
     actor: Option<String>,
 ) -> Result<Filter> {
     let until = match until.map(|day| day.succ_opt()) {
-        Some(None) => return Err(Error::input("--until: no day after it")),
+        Some(None) => {
+            return Err(Error::input(
+                "until: the last day of the calendar has no day after it",
+            ))
+        }
         Some(Some(next)) => Some(time_text(day_begins(next, offset)?)),
         None => None,
     };

@@ -173,7 +173,10 @@ pub(crate) async fn unit_page(
     let unit = tax_id.clone();
     let items = match state.unit_items(unit).await {
         Ok(Some(u)) => u,
-        Ok(None) => return (StatusCode::NOT_FOUND, "no such unit").into_response(),
+        Ok(None) => {
+            let back = ("/units", "单位 Units");
+            return notice(StatusCode::NOT_FOUND, "无此单位 No such unit", back);
+        }
         Err(e) => return failure(e),
     };
     let download = |bytes: Result<Vec<u8>>, mime: &str, ext: &str| {

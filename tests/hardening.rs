@@ -523,6 +523,29 @@ fn a_client_closing_its_connection_before_the_answers_ends_that_connection_alone
 }
 
 #[test]
+fn a_command_that_only_prints_ends_quietly_when_its_reader_goes_away() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    let hq = Hq::demo();
+    // As `fairpos hq audit | head -0`: the reader is gone before the first line is written.
+    for args in [&["hq", "audit"][..], &["hq", "user", "list"]] {
+        let mut child = Command::new(common::BIN)
+            .arg("--data")
+            .arg(hq.data())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.signal(), Some(13), "{args:?}: {said}");
+        assert!(!said.contains("panicked"), "{args:?}: {said}");
+    }
+}
+
+#[test]
 fn an_oversized_sync_message_is_dropped_and_logged_and_service_goes_on() {
     use futures::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
@@ -621,14 +644,14 @@ fn a_ledger_too_large_or_one_too_many_is_refused_logged_and_taken_no_further(hq:
     let runtime = tokio::runtime::Runtime::new().unwrap();
     fairpos_sync::tls::install_crypto_provider();
     let client = reqwest::Client::new();
-    let announce = |days: &[&str]| {
+    let announce = |ledgers: &[&str]| {
         runtime.block_on(async {
             let health = client.get(format!("{}/api/v1/health", server.url)).send();
             let health: serde_json::Value = health.await.unwrap().json().await.unwrap();
             let fair = health["fair"].as_str().unwrap().to_string();
-            let docs: Vec<String> = days
+            let docs: Vec<String> = ledgers
                 .iter()
-                .map(|day| format!("ledger/{fair}/T01/{day}"))
+                .map(|ledger| format!("ledger/{fair}/{ledger}"))
                 .collect();
             let announce = client
                 .post(format!("{}/api/v1/sync/announce", server.url))
@@ -639,18 +662,24 @@ fn a_ledger_too_large_or_one_too_many_is_refused_logged_and_taken_no_further(hq:
             (answer.status().as_u16(), answer.text().await.unwrap())
         })
     };
-    let (status, said) = announce(&["2026-11-23", "2026-11-24"]);
+    let (status, said) = announce(&["T01/2026-11-23", "T01/2026-11-24"]);
     assert_eq!(status, 403, "{said}");
     assert!(said.contains("the limit is 2"), "{said}");
     assert!(hq.events().contains("--max-documents-per-device"));
     // One more ledger named three times is one ledger, within the limit.
-    let (status, said) = announce(&["2026-11-23"; 3]);
+    let (status, said) = announce(&["T01/2026-11-23"; 3]);
     assert_eq!(status, 200, "{said}");
-    // A key whose day is not a till's (kept and sent back with every confirmation) is
-    // refused, and told back cut short.
-    let long = format!("2026-11-25{}", "x".repeat(100_000));
-    for day in ["2026-13-45", "=1+1", long.as_str()] {
-        let (status, said) = announce(&[day]);
+    // A key whose day is not a till's (kept and sent back with every confirmation), or of
+    // another device, is refused, and told back cut short.
+    let long_day = format!("T01/2026-11-25{}", "x".repeat(100_000));
+    let long_device = format!("T{}/2026-11-25", "1".repeat(100_000));
+    for ledger in [
+        "T01/2026-13-45",
+        "T01/=1+1",
+        long_day.as_str(),
+        long_device.as_str(),
+    ] {
+        let (status, said) = announce(&[ledger]);
         assert_eq!(status, 403, "{said}");
         assert!(said.len() < 400, "not echoed whole: {} bytes", said.len());
     }

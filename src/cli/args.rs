@@ -397,6 +397,7 @@ impl Cli {
     pub fn only_prints(&self) -> bool {
         match &self.command {
             Some(Command::Status(_) | Command::Sales(_) | Command::Report(_)) => true,
+            Some(Command::Sync(a)) => matches!(a.command, Some(SyncCommand::Status(_))),
             Some(Command::Ledger(LedgerCommand::Verify)) => true,
             Some(Command::Catalog(CatalogCommand::List(_) | CatalogCommand::Search { .. })) => true,
             Some(Command::Receipt(ReceiptCommand::Show { .. } | ReceiptCommand::Pending(_))) => {

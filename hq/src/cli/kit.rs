@@ -13,9 +13,9 @@ use super::args::{HqCommand, ReportArgs};
 use crate::{Error, Result};
 
 pub fn read_input(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| Error::ReadInput {
+    String::from_utf8(read_bytes(path)?).map_err(|e| Error::ReadInput {
         path: path.to_path_buf(),
-        source,
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()),
     })
 }
 
@@ -114,21 +114,44 @@ pub fn report_to(conn: &Connection, a: &ReportArgs) -> Result<()> {
     write_output(a.out.as_deref().unwrap_or(Path::new("-")), &bytes)
 }
 
+/// Warns, on stderr, of the stalls an import's `rows` (`(stall, the row's id)`, `what` they
+/// are) name that the fair in `conn` lacks ([`catalog_csv::unknown_stalls`]): taken as they
+/// are, the stalls may be imported next. At a till and at headquarters alike.
+pub fn warn_of_unknown_stalls<'r>(
+    conn: &Connection,
+    rows: impl Iterator<Item = (&'r str, &'r str)>,
+    what: &str,
+) -> Result<()> {
+    let stalls = fairpos_projection::catalog::stalls(conn)?;
+    let held = stalls.into_iter().map(|s| s.id).collect();
+    for unknown in fairpos_domain::catalog_csv::unknown_stalls(rows, &held, what) {
+        eprintln!("warning: {unknown}");
+    }
+    Ok(())
+}
+
 impl HqCommand {
     /// Whether the command only reads and prints, so that it may end quietly when the reader
     /// of its output goes away (`| head`) by SIGPIPE's default, killing it. Every other
     /// command (`serve` above all, whose sockets a client may reset mid-write) keeps Rust's
     /// SIGPIPE ignored, and a closed socket is an error of that socket alone.
     pub fn only_prints(&self) -> bool {
-        matches!(
-            self,
+        use super::args::{AuditCommand, PostgresCommand, StatementsCommand, UserCommand};
+        match self {
             HqCommand::Devices(_)
-                | HqCommand::Sales(_)
-                | HqCommand::Report(_)
-                | HqCommand::Events(_)
-                | HqCommand::Reconcile(_)
-                | HqCommand::Leaderboard(_)
-                | HqCommand::Unit { .. }
-        )
+            | HqCommand::Sales(_)
+            | HqCommand::Report(_)
+            | HqCommand::Events(_)
+            | HqCommand::Reconcile(_)
+            | HqCommand::Leaderboard(_)
+            | HqCommand::Unit { .. }
+            | HqCommand::User(UserCommand::List(_))
+            | HqCommand::Statements(StatementsCommand::Match { .. })
+            | HqCommand::Postgres(PostgresCommand::Report { .. }) => true,
+            // Listing the log, or checking its chain; not a prune, which moves entries.
+            HqCommand::Audit(a) => !matches!(a.prune, Some(AuditCommand::Prune(_))),
+            HqCommand::ScreenLink(a) => a.list,
+            _ => false,
+        }
     }
 }

@@ -256,17 +256,23 @@ impl Cart {
                     });
                 };
                 let grams = typed_grams(item, p, qty)?;
-                self.add_weighed(p.clone(), grams)
+                check_grams(item, grams)?;
+                self.lines.push(CartLine::weighed(p.clone(), grams));
+                Ok(self.lines.len() - 1)
             }
             Resolved::Product(p) => {
                 let n = match qty {
                     Some(q) => whole_count(item, q)?,
                     None => 1,
                 };
+                // Said of the item as typed.
                 self.add_counted_unbounded(p.clone(), n)
-                    .map_err(|_| DomainError::BadQuantity {
-                        item: item.to_string(),
-                        why: QuantityIssue::TooManyPieces(MAX_COUNT),
+                    .map_err(|e| match e {
+                        DomainError::BadQuantity { why, .. } => DomainError::BadQuantity {
+                            item: item.to_string(),
+                            why,
+                        },
+                        other => other,
                     })
             }
             Resolved::Label { product, value } => {
@@ -325,8 +331,10 @@ impl Cart {
             .iter()
             .position(|l| !l.product.weighed && l.product.sku == product.sku)
         {
-            let qty = self.lines[i].qty.saturating_add(n);
-            self.set_count(i, qty)?;
+            let line = &mut self.lines[i];
+            let qty = line.qty.saturating_add(n);
+            check_count(&product.sku, qty)?;
+            *line = CartLine::counted(line.product.clone(), qty);
             return Ok(i);
         }
         check_count(&product.sku, n)?;
@@ -380,9 +388,9 @@ impl Cart {
         })
     }
 
-    /// Makes `change` for `item`, undone and refused when the sale would then come to more
-    /// than [`MAX_INPUT_FEN`] (ten billion yuan): no till writes a sale past what
-    /// headquarters takes, and no sum of its lines overflows.
+    /// Makes `change` for `item`, undone and refused when a line or the sale would then come
+    /// to more than [`MAX_INPUT_FEN`] (ten billion yuan) either way: no till writes a sale
+    /// past what headquarters takes, and no sum of its lines overflows.
     fn within_a_sale<T>(
         &mut self,
         item: &str,
@@ -390,8 +398,10 @@ impl Cart {
     ) -> Result<T, DomainError> {
         let before = self.lines.clone();
         let changed = change(self).inspect_err(|_| self.lines.clone_from(&before))?;
-        let total: i128 = self.lines.iter().map(|l| i128::from(l.amount.0)).sum();
-        if total > i128::from(MAX_INPUT_FEN) {
+        // Either way: a product a till added may carry a negative price.
+        let amounts = || self.lines.iter().map(|l| i128::from(l.amount.0));
+        let within = |fen: i128| fen.abs() <= i128::from(MAX_INPUT_FEN);
+        if !(amounts().all(within) && within(amounts().sum())) {
             self.lines = before;
             return Err(DomainError::BadQuantity {
                 item: item.to_string(),
@@ -445,8 +455,18 @@ pub(crate) mod tests {
         assert!(over.contains("more than 10000000000 yuan"), "{over}");
         assert_eq!(cart.lines(), kept, "the line keeps its 2 pieces");
         assert!(cart.set_count(0, 3).is_err());
-        assert!(cart.add_item(&c, &f.barcode_rules, "BJ-HJC-250").is_err());
+        let scanned = cart.add_item(&c, &f.barcode_rules, "BJ-HJC-250");
+        let scanned = scanned.unwrap_err().to_string();
+        assert!(scanned.contains("more than 10000000000 yuan"), "{scanned}");
         assert_eq!(cart.lines(), kept);
+        // Negative prices (a product a till added) are held to it too.
+        let mut rebate = product.clone();
+        rebate.price = Fen(-MAX_INPUT_FEN / 2);
+        rebate.sku = "REBATE".into();
+        let mut cart = Cart::new();
+        cart.add_counted(rebate.clone(), 2).unwrap();
+        assert!(cart.add_counted(rebate, 1).is_err());
+        assert_eq!(cart.total(), Fen(-MAX_INPUT_FEN));
         // A price no till takes (a forged catalog) saturates and is refused, never wraps.
         product.price = Fen(i64::MAX);
         let mut cart = Cart::new();

@@ -483,7 +483,12 @@ pub fn unknown_stalls<'r>(
     naming
         .into_iter()
         .map(|(stall, ids)| {
-            let shown = ids.iter().take(3).copied().collect::<Vec<_>>().join(", ");
+            let shown: Vec<String> = ids
+                .iter()
+                .take(3)
+                .map(|id| id.escape_debug().to_string())
+                .collect();
+            let shown = shown.join(", ");
             let more = match ids.len() {
                 n if n > 3 => format!(" and {} more", n - 3),
                 _ => String::new(),

@@ -63,12 +63,14 @@ pub(crate) fn check(
         }
         let id = ledger_of(d)?;
         if id.fair != fair_id {
-            return Err(Error::input(format!("{} belongs to another fair", d.key)));
+            let key = crate::untrusted::shown_cut(&d.key, 80);
+            return Err(Error::input(format!("{key} belongs to another fair")));
         }
         if source.role == "till" && id.device != bundle.source {
             return Err(Error::input(format!(
                 "forged ledger change: {} carries the ledger of {}",
-                bundle.source, id.device
+                bundle.source,
+                crate::untrusted::shown_cut(&id.device, 16)
             )));
         }
         let bytes = d
@@ -163,8 +165,8 @@ pub(crate) fn ledger_of(d: &BundleDoc) -> Result<LedgerId> {
     LedgerId::from_key(&d.key)
         .filter(|id| fairpos_sync::ledger::is_day(&id.day))
         .ok_or_else(|| {
-            let key: String = d.key.chars().take(80).collect();
-            Error::input(format!("{key:?} is not a ledger key"))
+            let key = crate::untrusted::shown_cut(&d.key, 80);
+            Error::input(format!("{key} is not a ledger key"))
         })
 }
 

@@ -64,10 +64,8 @@ impl Error {
     /// Whether the database was too busy to give a connection in time: a request may be
     /// answered "503, try again" rather than "500".
     pub fn is_busy(&self) -> bool {
-        let locked = |e: &rusqlite::Error| {
-            use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
-            matches!(e.sqlite_error_code(), Some(DatabaseBusy | DatabaseLocked))
-        };
+        let locked =
+            |e: &rusqlite::Error| e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy);
         match self {
             Error::Postgres(e) => e.is_busy(),
             // SQLite's writer held past the busy timeout (a backup's copy, another process).

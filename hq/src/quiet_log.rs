@@ -54,6 +54,15 @@ impl QuietLog {
         log
     }
 
+    /// As [`QuietLog::told_when_due`] when called on a runtime (a request's handler);
+    /// otherwise a log whose held-back lines are told with the next line of their kind.
+    pub fn told_when_due_if_running() -> Arc<Self> {
+        match tokio::runtime::Handle::try_current() {
+            Ok(_) => QuietLog::told_when_due(),
+            Err(_) => Arc::new(QuietLog::default()),
+        }
+    }
+
     /// Writes `line`, of the kind `kind`, to stderr unless one of its kind was lately.
     pub fn write(&self, kind: String, line: String) {
         if let Some(line) = self.line(kind, line, Instant::now()) {

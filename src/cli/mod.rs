@@ -100,7 +100,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let text = read_table(&file)?;
             let rows = catalog_csv::parse_sellers_over(&file_label(&file), &text, &held)?;
             let stalls = rows.iter().map(|s| (s.stall.as_str(), s.id.as_str()));
-            warn_of_unknown_stalls(&mut till, stalls, "sellers")?;
+            kit::warn_of_unknown_stalls(till.reader()?, stalls, "sellers")?;
             till.import_sellers(&rows)?;
             println!("{} sellers imported", rows.len());
             Ok(())
@@ -408,21 +408,6 @@ fn tidy(till: &mut Till) {
     }
 }
 
-/// Warns, on stderr, of the stalls an import's `rows` name that the fair lacks
-/// ([`catalog_csv::unknown_stalls`]).
-fn warn_of_unknown_stalls<'r>(
-    till: &mut Till,
-    rows: impl Iterator<Item = (&'r str, &'r str)>,
-    what: &str,
-) -> Result<()> {
-    let stalls = catalog_tables::stalls(till.reader()?)?;
-    let held = stalls.into_iter().map(|s| s.id).collect();
-    for unknown in catalog_csv::unknown_stalls(rows, &held, what) {
-        eprintln!("warning: {unknown}");
-    }
-    Ok(())
-}
-
 fn catalog(dir: &Path, c: CatalogCommand) -> Result<()> {
     match c {
         CatalogCommand::Add(a) => remote::add_product(dir, a),
@@ -436,7 +421,7 @@ fn catalog(dir: &Path, c: CatalogCommand) -> Result<()> {
                 eprintln!("warning: {moved}");
             }
             let stalls = rows.iter().map(|r| (&*r.product.stall, &*r.product.sku));
-            warn_of_unknown_stalls(&mut till, stalls, "products")?;
+            kit::warn_of_unknown_stalls(till.reader()?, stalls, "products")?;
             let (added, updated) = if catalog_csv::header_has(&text, "stock") {
                 till.import_catalog(&rows)?
             } else {

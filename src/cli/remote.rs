@@ -38,13 +38,8 @@ pub fn enroll(dir: &Path, args: EnrollArgs) -> Result<()> {
 
 /// The text of the CA file given with `--ca`, if one was.
 fn read_ca(ca: Option<&Path>) -> Result<Option<String>> {
-    ca.map(|path| {
-        std::fs::read_to_string(path).map_err(|source| Error::ReadInput {
-            path: path.to_path_buf(),
-            source,
-        })
-    })
-    .transpose()
+    let read = |path| fairpos_hq::cli::kit::read_input(path).map_err(Error::from);
+    ca.map(read).transpose()
 }
 
 pub fn sync(dir: &Path, args: SyncArgs) -> Result<()> {

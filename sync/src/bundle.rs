@@ -57,12 +57,21 @@ struct Unsigned<'b> {
 
 impl Bundle {
     fn signed_bytes(&self) -> Vec<u8> {
+        // Every field named: one added to `Bundle` and not here does not build.
+        let Bundle {
+            format,
+            fair,
+            source,
+            created_at,
+            docs,
+            signature: _,
+        } = self;
         let unsigned = Unsigned {
-            format: &self.format,
-            fair: &self.fair,
-            source: &self.source,
-            created_at: &self.created_at,
-            docs: &self.docs,
+            format,
+            fair,
+            source,
+            created_at,
+            docs,
             signature: "",
         };
         serde_json::to_vec(&unsigned).unwrap_or_default()

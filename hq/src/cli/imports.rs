@@ -3,14 +3,13 @@
 //! file leaves out keeps what the rows it updates hold, then imported into the fair's catalog
 //! document and tables.
 
-use std::collections::HashSet;
 use std::path::Path;
 
 use fairpos_domain::catalog_csv;
 use fairpos_projection::catalog as tables;
 use fairpos_sync::catalog::{CatalogSeller, CatalogStall, CatalogUnit};
 
-use super::kit::{file_label, read_table};
+use super::kit::{file_label, read_table, warn_of_unknown_stalls};
 use super::postgres;
 use crate::catalog::{self, wire};
 use crate::{Error, Hq, Result};
@@ -49,7 +48,7 @@ pub(super) fn catalog(dir: &Path, file: &Path) -> Result<()> {
         let stalls = rows
             .iter()
             .map(|r| (r.product.stall.as_str(), &*r.product.sku));
-        warn_of_unknown_stalls(hq, stalls, "products")?;
+        warn_of_unknown_stalls(&hq.conn, stalls, "products")?;
         n = rows.len();
         catalog::import_products(hq, &rows, !catalog_csv::header_has(&text, "stock"))
     })?;
@@ -77,7 +76,7 @@ pub(super) fn sellers(dir: &Path, file: &Path) -> Result<()> {
         let held = held.map(|s| (s.id.clone(), s)).collect();
         let rows = catalog_csv::parse_sellers_over(&label, &text, &held)?;
         let stalls = rows.iter().map(|s| (s.stall.as_str(), s.id.as_str()));
-        warn_of_unknown_stalls(hq, stalls, "sellers")?;
+        warn_of_unknown_stalls(&hq.conn, stalls, "sellers")?;
         n = rows.len();
         catalog::import(hq, &wire::<_, CatalogSeller>(&rows))
     })?;
@@ -95,22 +94,5 @@ pub(super) fn units(dir: &Path, file: &Path) -> Result<()> {
         catalog::import(hq, &wire::<_, CatalogUnit>(&rows))
     })?;
     println!("{n} units imported");
-    Ok(())
-}
-
-/// Warns, on stderr, of the stalls `rows` name that the fair lacks
-/// ([`catalog_csv::unknown_stalls`]): taken as they are, the stalls may be imported next.
-fn warn_of_unknown_stalls<'r>(
-    hq: &Hq,
-    rows: impl Iterator<Item = (&'r str, &'r str)>,
-    what: &str,
-) -> Result<()> {
-    let held: HashSet<String> = tables::stalls(&hq.conn)?
-        .into_iter()
-        .map(|s| s.id)
-        .collect();
-    for unknown in catalog_csv::unknown_stalls(rows, &held, what) {
-        eprintln!("warning: {unknown}");
-    }
     Ok(())
 }

@@ -324,14 +324,16 @@ pub(crate) fn ledger_of(key: &str, fair_id: &str) -> std::result::Result<LedgerI
     // Its device is checked against the peer's; its day, here: a key is kept and sent back
     // with every confirmation, so none but a till's own form (`YYYY-MM-DD`) is taken.
     if !fairpos_sync::ledger::is_day(&id.day) {
-        let day: String = id.day.chars().take(16).collect();
-        return Err(format!("the day {day:?} of a ledger key is not YYYY-MM-DD"));
+        let day = crate::untrusted::shown_cut(&id.day, 16);
+        return Err(format!("the day {day} of a ledger key is not YYYY-MM-DD"));
     }
     Ok(id)
 }
 
 /// Why `peer` may not announce a ledger of `device`.
 pub(crate) fn may_not_sync(peer: &devices::Peer, device: &str) -> String {
+    // The device is as a key names it: the peer's to make up, so told cut short.
+    let device = crate::untrusted::shown_cut(device, 16);
     format!("{} may not sync the ledger of {device}", peer.name())
 }
 

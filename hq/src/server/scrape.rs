@@ -355,7 +355,7 @@ async fn scrape(
             text,
         )
             .into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("metrics: {e}")).into_response(),
+        Err(e) => crate::web::failure(crate::Error::Other(format!("metrics: {e}"))),
     }
 }
 

@@ -35,7 +35,7 @@ impl Refused {
             "{what} from {from} refused: too many failures, {} s to wait",
             self.seconds
         );
-        throttle.refusals.write(format!("{what}@{from}"), line);
+        throttle.refusals().write(format!("{what}@{from}"), line);
     }
 
     pub fn retry_after(self) -> [(header::HeaderName, String); 1] {

@@ -52,8 +52,9 @@ pub struct Throttle {
     attempts: Mutex<HashMap<String, VecDeque<Instant>>>,
     shared: Option<Shared>,
     /// The lines of refused attempts, one a minute for each kind and address: a client
-    /// hammering a locked door would otherwise write a line per request.
-    refusals: QuietLog,
+    /// hammering a locked door would otherwise write a line per request. Made at the first
+    /// refusal, on the server's runtime, whose task tells what was held back.
+    refusals: std::sync::OnceLock<Arc<QuietLog>>,
 }
 
 /// Drops the attempts of `seen` older than `window`.
@@ -67,6 +68,12 @@ fn prune(seen: &mut VecDeque<Instant>, window: Duration, now: Instant) {
 }
 
 impl Throttle {
+    /// The log of refused attempts.
+    fn refusals(&self) -> &QuietLog {
+        self.refusals
+            .get_or_init(QuietLog::told_when_due_if_running)
+    }
+
     /// A throttle that counts logins and enrolment codes in `pool`'s database, with every
     /// other process of the headquarters.
     pub fn shared_in(pool: fairpos_postgres::Pool) -> Throttle {

@@ -231,8 +231,8 @@ pub(crate) fn failure(e: Error) -> Response {
 /// that headquarters failed, the error itself going to the server's log (once a minute for
 /// each kind), not to the client (it may name files, hosts or SQL).
 pub(crate) fn told(e: &Error) -> String {
-    static FAILURES: std::sync::LazyLock<crate::quiet_log::QuietLog> =
-        std::sync::LazyLock::new(Default::default);
+    use crate::quiet_log::QuietLog;
+    static FAILURES: std::sync::OnceLock<std::sync::Arc<QuietLog>> = std::sync::OnceLock::new();
     if e.is_busy() {
         return format!("the database is busy: try again in {BUSY_RETRY_AFTER_S} s");
     }
@@ -241,7 +241,9 @@ pub(crate) fn told(e: &Error) -> String {
     }
     let line = format!("a request failed: {e}");
     let kind: String = line.chars().take(60).collect();
-    FAILURES.write(kind, line);
+    FAILURES
+        .get_or_init(QuietLog::told_when_due_if_running)
+        .write(kind, line);
     "headquarters failed to answer; its log says why".to_string()
 }
 

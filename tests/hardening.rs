@@ -409,8 +409,17 @@ fn tills_and_hubs_speak_tls_to_headquarters_trusting_the_fairs_ca() {
 
     // Step 3: cookies are Secure under TLS and browsers are told to stay on HTTPS.
     let http = Http::trusting(&server.url, Some(&std::fs::read_to_string(&ca).unwrap()));
-    let (_, set_cookie) = http.session();
+    let (cookie, set_cookie) = http.session();
     assert!(set_cookie.contains("; Secure"), "{set_cookie}");
+    // A __Host- cookie, which no other host (a sibling subdomain) can set; the same cookie
+    // without the prefix, as such a host could plant it, is not read.
+    assert!(
+        set_cookie.starts_with("__Host-fairpos_session="),
+        "{set_cookie}"
+    );
+    assert_eq!(http.get_with_cookie("/", &cookie), 200);
+    let planted = cookie.trim_start_matches("__Host-");
+    assert_eq!(http.get_with_cookie("/", planted), 401);
     let (status, h) = http.get("/");
     assert_eq!(status, 401);
     assert_eq!(header(&h, "strict-transport-security"), "max-age=31536000");

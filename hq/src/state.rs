@@ -115,7 +115,21 @@ impl Https {
             ""
         }
     }
+
+    /// The name the cookie `name` is set under: with the `__Host-` prefix over HTTPS, which
+    /// a browser takes only with `Secure`, `Path=/` and no `Domain`, so that no other host (a
+    /// sibling subdomain) can set it (`server::forwarded::host_only_cookies` reads it back).
+    pub fn cookie_name(self, name: &str) -> String {
+        if self.0 {
+            format!("{HOST_PREFIX}{name}")
+        } else {
+            name.to_string()
+        }
+    }
 }
+
+/// The prefix of a cookie only its own host may set (RFC 6265bis).
+pub const HOST_PREFIX: &str = "__Host-";
 
 /// The writer's connection, locked (on a blocking thread: it may wait for a sync's write).
 pub fn lock(db: &Mutex<Connection>) -> crate::Result<std::sync::MutexGuard<'_, Connection>> {

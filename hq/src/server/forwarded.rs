@@ -27,7 +27,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::proxy::Trusted;
 use crate::quiet_log::QuietLog;
-use crate::state::Https;
+use crate::state::{Https, HOST_PREFIX};
 
 /// How a request's client and scheme are found.
 pub struct Forwarding {
@@ -78,6 +78,9 @@ pub async fn client(
         }
     }
     request.extensions_mut().insert(Https(https));
+    if https {
+        host_only_cookies(request.headers_mut());
+    }
     let mut response = next.run(request).await;
     if https {
         // Browsers are to come back over HTTPS only, for a year.
@@ -87,6 +90,43 @@ pub async fn client(
         );
     }
     response
+}
+
+/// The dashboard's own cookies, whose names begin so.
+const OURS: &str = "fairpos_";
+
+/// Over HTTPS, the dashboard's cookies are set with the `__Host-` prefix
+/// ([`Https::cookie_name`]), which no other host can set. One of the same name without the
+/// prefix is one such a host (a sibling subdomain) could have set, to plant a session or a
+/// login form's token: it is dropped, and the prefixed one is passed on under its plain
+/// name, so that the handlers read one name either way.
+pub(crate) fn host_only_cookies(headers: &mut HeaderMap) {
+    let sent: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(str::to_string)
+        .collect();
+    let kept: Vec<String> = sent
+        .into_iter()
+        .filter_map(|pair| {
+            let name = pair.split_once('=').map_or(pair.as_str(), |(name, _)| name);
+            match name.strip_prefix(HOST_PREFIX) {
+                Some(plain) if plain.starts_with(OURS) => Some(pair[HOST_PREFIX.len()..].into()),
+                None if name.starts_with(OURS) => None,
+                _ => Some(pair),
+            }
+        })
+        .collect();
+    headers.remove(header::COOKIE);
+    if let Ok(value) = HeaderValue::from_str(&kept.join("; ")) {
+        if !kept.is_empty() {
+            headers.insert(header::COOKIE, value);
+        }
+    }
 }
 
 /// The client `X-Forwarded-For` names: the rightmost address that is not a proxy's (the
@@ -152,6 +192,32 @@ mod tests {
 
     fn ip(text: &str) -> Option<IpAddr> {
         Some(text.parse().unwrap())
+    }
+
+    #[test]
+    fn over_https_only_the_host_only_cookies_are_read_under_their_plain_names() {
+        let mut sent = headers(&[
+            ("cookie", "fairpos_session=planted; other=1"),
+            (
+                "cookie",
+                "__Host-fairpos_session=mine; __Host-fairpos_csrf=c; fairpos_csrf=x",
+            ),
+        ]);
+        host_only_cookies(&mut sent);
+        let cookie: Vec<_> = sent.get_all(header::COOKIE).iter().collect();
+        assert_eq!(cookie, ["other=1; fairpos_session=mine; fairpos_csrf=c"]);
+        // Only a planted one: nothing of ours is read.
+        let mut planted = headers(&[("cookie", "fairpos_session=planted")]);
+        host_only_cookies(&mut planted);
+        assert!(planted.get(header::COOKIE).is_none());
+        assert_eq!(
+            Https(true).cookie_name("fairpos_session"),
+            "__Host-fairpos_session"
+        );
+        assert_eq!(
+            Https(false).cookie_name("fairpos_session"),
+            "fairpos_session"
+        );
     }
 
     #[test]

@@ -136,7 +136,8 @@ pub(crate) async fn login_form(
 ) -> Response {
     let csrf = keys::new_secret();
     let set_csrf = format!(
-        "{CSRF_COOKIE}={csrf}; HttpOnly; SameSite=Strict; Path=/login{}",
+        "{}={csrf}; HttpOnly; SameSite=Strict; Path=/{}",
+        https.cookie_name(CSRF_COOKIE),
         https.cookie_attributes()
     );
     let page = views::Login {
@@ -212,7 +213,8 @@ pub(crate) async fn login(
 fn login_cookies(state: &AppState, https: Https, opened: &Opened) -> [(HeaderName, String); 2] {
     let secure = https.cookie_attributes();
     let session = format!(
-        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+        "{}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+        https.cookie_name(COOKIE),
         opened.token,
         state.sessions.absolute.num_seconds(),
     );
@@ -220,7 +222,7 @@ fn login_cookies(state: &AppState, https: Https, opened: &Opened) -> [(HeaderNam
     let known = state.browsers.cookie_for(account, &opened.password_hash);
     let known = format!(
         "{}={known}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
-        known_browser::COOKIE,
+        https.cookie_name(known_browser::COOKIE),
         known_browser::LIFETIME_S,
     );
     [(header::SET_COOKIE, session), (header::SET_COOKIE, known)]
@@ -332,7 +334,11 @@ pub(crate) async fn logout(
     (
         [(
             header::SET_COOKIE,
-            format!("{COOKIE}=; Max-Age=0; Path=/{}", https.cookie_attributes()),
+            format!(
+                "{}=; Max-Age=0; Path=/{}",
+                https.cookie_name(COOKIE),
+                https.cookie_attributes()
+            ),
         )],
         Redirect::to("/login"),
     )

@@ -40,13 +40,19 @@ fn encodable(c: char, codec: &'static Encoding) -> bool {
 }
 
 /// `text` with every character the encoding cannot hold substituted, and the characters
-/// that were.
+/// that were. A control character (ESC, GS, a line break: in a product's name from the
+/// catalog, anyone's to write) is printed as a space, never sent: it would be a command to
+/// the printer (open the drawer, cut the paper).
 pub fn fit(text: &str, encoding: TextEncoding) -> (String, Vec<char>) {
     let codec = codec(encoding);
     let mut out = String::with_capacity(text.len());
     let mut substituted = Vec::new();
     for c in text.chars() {
         let c = always(c).unwrap_or(c);
+        if c.is_control() {
+            out.push(' ');
+            continue;
+        }
         if c.is_ascii() || encodable(c, codec) {
             out.push(c);
             continue;
@@ -81,6 +87,9 @@ mod tests {
 
     #[test]
     fn gbk_loses_only_what_it_cannot_hold() {
+        // A name with printer commands in it (drawer kick, cut) prints them as spaces.
+        let (text, _) = fit("糖\u{1b}p\u{0}\u{1d}V\u{0}\n果", TextEncoding::Gbk);
+        assert_eq!(text, "糖 p  V  果");
         let (text, lost) = fit("𠮷祥 𪚥记 ¥5", TextEncoding::Gbk);
         assert_eq!(text, "吉祥 □记 ￥5");
         assert_eq!(lost, vec!['\u{20BB7}', '\u{2A6A5}']);

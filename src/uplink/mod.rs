@@ -110,10 +110,22 @@ fn kept_signing<'s>(
 /// How long an enrolment may take.
 const ENROL_LIMIT: Duration = Duration::from_secs(20);
 
+/// Checks what headquarters granted before anything is kept: a till's code, and a secret of
+/// the form headquarters makes (one with a line break in it would fail every sync after).
 fn check_till_code(response: &EnrollResponse) -> Result<()> {
-    if response.role != ROLE_TILL {
+    if response.role == fairpos_sync::protocol::ROLE_HUB {
         return Err(Error::input(
             "this code enrols a hub: use `fairpos --data DIR hq enroll --hq URL --code CODE`",
+        ));
+    }
+    let secret = &response.secret;
+    let secret_is_one =
+        (32..=128).contains(&secret.len()) && secret.bytes().all(|b| b.is_ascii_alphanumeric());
+    if response.role != ROLE_TILL || !secret_is_one {
+        return Err(Error::Other(
+            "headquarters' answer to the enrolment is not one it gives (a role or secret of \
+             another form): nothing was kept"
+                .into(),
         ));
     }
     Ok(())
@@ -481,6 +493,25 @@ mod tests {
             catalog_key: String::new(),
             catalog: String::new(),
             signing_key: signing_key.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn only_a_tills_grant_with_a_secret_of_headquarters_form_is_kept() {
+        let granted = |role: &str, secret: &str| {
+            let mut r = response(None);
+            (r.role, r.secret) = (role.into(), secret.into());
+            check_till_code(&r)
+        };
+        assert!(granted("till", &keys::new_secret()).is_ok());
+        let hub = granted("hub", &keys::new_secret()).unwrap_err().to_string();
+        assert!(hub.contains("this code enrols a hub"), "{hub}");
+        for (role, secret) in [
+            ("admin", "a".repeat(64)),
+            ("till", format!("{}\r\n", "a".repeat(64))),
+        ] {
+            let refused = granted(role, &secret).unwrap_err().to_string();
+            assert!(refused.contains("nothing was kept"), "{refused}");
         }
     }
 

@@ -11,7 +11,7 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 pub fn reason(body: &[u8]) -> String {
     if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) {
         if let Some(why) = json["error"].as_str() {
-            return why.to_string();
+            return told(why);
         }
     }
     let text = String::from_utf8_lossy(body);
@@ -22,6 +22,54 @@ pub fn reason(body: &[u8]) -> String {
     } else {
         "no reason given".into()
     }
+}
+
+/// What headquarters says (an error's reason, a ledger's refusal) as a till prints and keeps
+/// it: its control and format characters written out (an escape would redraw the terminal,
+/// a line break forge a log line), and cut after [`LONGEST_REASON`] characters.
+pub fn told(text: &str) -> String {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{2069}' | '\u{feff}')
+    };
+    let mut shown = String::new();
+    for (n, c) in text.chars().enumerate() {
+        if n == LONGEST_REASON {
+            shown.push('…');
+            break;
+        }
+        match hidden(c) {
+            true => shown.extend(c.escape_unicode()),
+            false => shown.push(c),
+        }
+    }
+    shown
+}
+
+/// The most characters of a reason kept.
+pub const LONGEST_REASON: usize = 300;
+
+/// The most of an error answer's body read, for its reason.
+pub const LARGEST_REASON: usize = 64 << 10;
+
+/// The most of an answer's body read: an enrolment's, with the whole catalog in it, is a few
+/// megabytes for a province; a headquarters answering more is not heard out.
+pub const LARGEST_ANSWER: usize = 256 << 20;
+
+/// `response`'s body, read no further than `most` bytes: `None` when it holds more.
+pub async fn body_at_most(
+    mut response: reqwest::Response,
+    most: usize,
+) -> reqwest::Result<Option<Vec<u8>>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > most {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 /// The longest wait heard in a `Retry-After`: a headquarters (or a proxy before it) that asks
@@ -72,6 +120,19 @@ mod tests {
             assert_eq!(asked(unreadable, now), None, "{unreadable:?}");
         }
         assert_eq!(retry_after(&HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn what_headquarters_says_is_written_out_and_cut_short() {
+        let forged = br#"{"error":"\u001b[2Jheadquarters\r\nerror: forged line"}"#;
+        assert_eq!(
+            reason(forged),
+            r"\u{1b}[2Jheadquarters\u{d}\u{a}error: forged line"
+        );
+        let long = format!(r#"{{"error":"{}"}}"#, "x".repeat(1_000_000));
+        let told = reason(long.as_bytes());
+        assert_eq!(told.chars().count(), LONGEST_REASON + 1, "cut, with …");
+        assert!(told.ends_with('…'));
     }
 
     #[test]

@@ -101,15 +101,25 @@ impl HqClient {
     /// Reads a JSON answer, turning an error answer into one line naming it.
     async fn answer<T: DeserializeOwned>(&self, r: reqwest::Response) -> Result<T> {
         let status = r.status();
+        let unexpected = |why: String| Error::Unexpected {
+            url: self.base.clone(),
+            why,
+        };
         if status.is_success() {
-            return r.json::<T>().await.map_err(|e| Error::Unexpected {
-                url: self.base.clone(),
-                why: e.to_string(),
-            });
+            let body = match answer::body_at_most(r, answer::LARGEST_ANSWER).await {
+                Ok(Some(body)) => body,
+                Ok(None) => {
+                    let most = answer::LARGEST_ANSWER >> 20;
+                    return Err(unexpected(format!("an answer over {most} MiB")));
+                }
+                Err(e) => return Err(self.failed(e)),
+            };
+            return serde_json::from_slice(&body).map_err(|e| unexpected(e.to_string()));
         }
         let retry_after = answer::retry_after(r.headers(), SystemTime::now());
-        let body = r.bytes().await.unwrap_or_default();
-        let why = answer::reason(&body);
+        // An error's reason is a line: what is past its first bytes is not read.
+        let body = answer::body_at_most(r, answer::LARGEST_REASON).await;
+        let why = answer::reason(&body.ok().flatten().unwrap_or_default());
         match status.as_u16() {
             401 | 403 => Err(Error::Refused(why)),
             _ => Err(Error::Answered {

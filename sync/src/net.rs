@@ -13,6 +13,7 @@ use samod::{
     BackoffConfig, ConnectionId, DialError, Dialer, DialerEvent, DialerFailed, DialerHandle,
     DocumentId, PeerId, Repo, ShareConfig, Transport,
 };
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{connect_async_tls_with_config, Connector};
 use url::Url;
@@ -250,7 +251,9 @@ impl Dialer for WsDialer {
         let url = self.url.clone();
         let tls = Connector::Rustls(self.tls.clone());
         Box::pin(async move {
-            match connect_async_tls_with_config(url.as_str(), None, false, Some(tls)).await {
+            let config = WebSocketConfig::default().max_write_buffer_size(WRITE_BUFFER);
+            match connect_async_tls_with_config(url.as_str(), Some(config), false, Some(tls)).await
+            {
                 Ok((socket, _)) => Ok(transport(socket)),
                 Err(tungstenite::Error::Http(response)) => match refused(&response) {
                     Some(refused) => Err(DialError::PermanentFailure(refused)),
@@ -266,6 +269,12 @@ impl Dialer for WsDialer {
         })
     }
 }
+
+/// The most the till's outgoing sync messages may take in memory while headquarters has not
+/// read them, as headquarters' own (`SYNC_WRITE_BUFFER`): a peer that sends pings and reads
+/// none of the pongs otherwise grew the till's queue without end (4.9 GB in 30 s). A pong
+/// beyond it is not queued; the latest one waits.
+const WRITE_BUFFER: usize = (64 << 20) + (1 << 20);
 
 /// Why an answer to the sync socket's upgrade ends the dial, if it does: 401 and 403 always;
 /// 429 and 503 when they ask for a wait (`Retry-After`). Other answers (a proxy's 502 or

@@ -155,7 +155,7 @@ impl ConfirmResponse {
             match held.get(want.key.as_str()) {
                 Some(ConfirmedDoc {
                     refused: Some(why), ..
-                }) => return Err((want.key.clone(), why.clone())),
+                }) => return Err((want.key.clone(), crate::answer::told(why))),
                 Some(d) if d.heads == want.heads => {}
                 _ => missing.push(want.key.as_str()),
             }

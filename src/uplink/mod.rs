@@ -73,6 +73,11 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str, trust: &Trust) -
     };
     let response = runtime()?.block_on(client.enroll(&request, ENROL_LIMIT))?;
     check_till_code(&response)?;
+    // Read whole before anything is kept: a catalog the till cannot store would leave a
+    // directory set up, and the code spent, for nothing.
+    let catalog = response.catalog_bytes()?;
+    let fair = fairpos_domain::fair::Fair::from_toml(&response.fair_toml)?;
+    CatalogDoc::load(&response.catalog_key, &fair.id, &catalog)?.contents()?;
     let mut till = Till::init(
         dir,
         &InitOptions {
@@ -90,8 +95,7 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str, trust: &Trust) -
     if let Some(ca) = trust.ca_pem() {
         till.store_mut().set_meta(META_HQ_CA, ca)?;
     }
-    let bytes = response.catalog_bytes()?;
-    store_catalog(&mut till, &response.catalog_key, &bytes)?;
+    store_catalog(&mut till, &response.catalog_key, &catalog)?;
     Ok(till)
 }
 

@@ -1350,3 +1350,35 @@ fn sync_watch_keeps_headquarters_current_while_the_till_sells(hq: Hq) {
     let _ = watch.wait();
     assert_eq!(sorted(hq.sales()), expected(&[("T01", &till)]));
 }
+
+/// A till whose data directory is restored from a copy older than what it synced is told so
+/// at once, in one line, not left to wait out every step of every pass; the till that
+/// synced goes on syncing.
+#[test]
+fn a_till_restored_from_an_older_copy_is_told_at_once() {
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    sell_some(&till, "V003", 1);
+    till.synced();
+    let older = Till::empty();
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", till.data().display()))
+        .arg(older.data())
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    till.sell(&["--seller", "V003", "LS-MH-1", "--pay", "cash"]);
+    till.synced();
+
+    // Its own words, not a step that ran out of time.
+    let said = older.fails(
+        &["sync", "--timeout", "20"],
+        1,
+        "older than what T01 synced",
+    );
+    assert!(said.contains("records of ledger/"), "{said}");
+    till.sell(&["--seller", "V003", "LS-MH-1", "--pay", "cash"]);
+    till.synced();
+}

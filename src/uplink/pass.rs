@@ -167,6 +167,7 @@ impl SyncJob {
             // 2. Announce: headquarters registers these ledgers as this till's.
             let announced = client.announce(&token, keys, limit).await?;
             debug_assert_eq!(announced.catalog_key, catalog_key);
+            not_behind(&client, &token, &docs, &device, limit).await?;
             let session = Session {
                 client: &client,
                 token: &token,
@@ -203,6 +204,37 @@ async fn session_ledgers(repo: &Repo, stored: &[StoredDoc]) -> Result<Vec<Ledger
         docs.push(storage::session_ledger(ledger, doc)?);
     }
     Ok(docs)
+}
+
+/// Refuses a pass of a till that holds less of one of its own ledgers than headquarters has
+/// projected: its data directory is older than what it synced (restored from a copy). Such
+/// a pass waited out every step (headquarters' heads never become the till's), and a sale
+/// it made would take a number headquarters holds already.
+async fn not_behind(
+    client: &HqClient,
+    token: &str,
+    docs: &[LedgerDoc],
+    device: &str,
+    limit: Duration,
+) -> Result<()> {
+    let held = client.confirm(token, limit).await?;
+    for doc in docs {
+        let key = doc.id().key();
+        let Some(there) = held.docs.iter().find(|d| d.key == key) else {
+            continue;
+        };
+        if there.records > doc.len() as i64 {
+            return Err(Error::Other(format!(
+                "headquarters holds {} records of {key}, this till {}: this data directory is \
+                 older than what {device} synced (restored from a copy?), and a sale made here \
+                 would take a number headquarters holds. Sell at the till that synced them, or \
+                 have {device} revoked and this till enrolled as another device",
+                there.records,
+                doc.len()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// One samod session of a pass.

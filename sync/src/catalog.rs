@@ -146,24 +146,43 @@ fn to_scalars<E: Entry>(entry: &E) -> Result<(String, Vec<(String, ScalarValue)>
     Ok((id, fields))
 }
 
-/// An entry read back from its id and the scalar fields the document holds.
-fn from_scalars<E: Entry>(id: String, fields: Vec<(String, ScalarValue)>) -> Result<E> {
-    let mut map = serde_json::Map::new();
-    for (field, value) in fields {
-        let json = match value {
-            ScalarValue::Str(s) => serde_json::Value::String(s.to_string()),
-            ScalarValue::Int(i) => i.into(),
-            ScalarValue::Uint(u) => u.into(),
-            ScalarValue::Boolean(b) => b.into(),
-            ScalarValue::Null => serde_json::Value::Null,
-            // A kind of value this catalog never writes: the field keeps its default.
-            _ => continue,
-        };
-        map.insert(field, json);
+/// A field's value as serde reads it. A value of a kind this catalog never writes is read as
+/// what it says where that is plain (a whole float, a counter, a timestamp as numbers) and
+/// otherwise as something no field of the entry's type takes, so that a field the entry
+/// knows is refused rather than read as its default (a price of 0), while a field it does
+/// not know (a later build's) is passed over as before.
+fn field_json(value: &ScalarValue) -> serde_json::Value {
+    use serde_json::Value as Json;
+    // Beyond 2^53 a float no longer holds every whole number, and the cast would round.
+    const WHOLE_FLOATS: f64 = 9_007_199_254_740_992.0;
+    match value {
+        ScalarValue::Str(s) => Json::String(s.to_string()),
+        ScalarValue::Int(i) | ScalarValue::Timestamp(i) => (*i).into(),
+        ScalarValue::Uint(u) => (*u).into(),
+        ScalarValue::Counter(c) => i64::from(c).into(),
+        ScalarValue::F64(f) if f.fract() == 0.0 && f.abs() <= WHOLE_FLOATS => (*f as i64).into(),
+        ScalarValue::F64(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+        ScalarValue::Boolean(b) => (*b).into(),
+        ScalarValue::Null => Json::Null,
+        ScalarValue::Bytes(_) | ScalarValue::Unknown { .. } => not_a_scalar(),
     }
-    map.insert(E::ID.to_string(), serde_json::Value::String(id));
+}
+
+/// What a field holding a map, a list, bytes or a value of a later automerge is read as: a
+/// value no field of an entry takes.
+fn not_a_scalar() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+/// An entry read back from its id and the fields the document holds.
+fn from_fields<E: Entry>(
+    id: String,
+    fields: serde_json::Map<String, serde_json::Value>,
+) -> Result<E> {
+    let mut map = fields;
+    map.insert(E::ID.to_string(), serde_json::Value::String(id.clone()));
     serde_json::from_value(serde_json::Value::Object(map))
-        .map_err(|e| Error::Codec(format!("a catalog {}: {e}", E::SECTION)))
+        .map_err(|e| Error::Codec(format!("a catalog {} entry `{id}`: {e}", E::SECTION)))
 }
 
 /// The actor that writes the genesis of `fair`'s catalog: the first 16 bytes of the SHA-256
@@ -326,13 +345,16 @@ impl CatalogDoc {
             else {
                 continue;
             };
-            let mut fields = Vec::new();
+            let mut fields = serde_json::Map::new();
             for field in self.doc.keys(&entry) {
-                if let Ok(Some((Value::Scalar(s), _))) = self.doc.get(&entry, field.as_str()) {
-                    fields.push((field, s.into_owned()));
-                }
+                let value = match self.doc.get(&entry, field.as_str()) {
+                    Ok(Some((Value::Scalar(s), _))) => field_json(&s),
+                    Ok(Some((Value::Object(_), _))) => not_a_scalar(),
+                    _ => continue,
+                };
+                fields.insert(field, value);
             }
-            out.push(from_scalars(id, fields)?);
+            out.push(from_fields(id, fields)?);
         }
         Ok(out)
     }
@@ -360,6 +382,57 @@ mod tests {
             stock: 10,
             ..Default::default()
         }
+    }
+
+    /// The catalog after `price_fen` and `extra` of product A are set to what `set` writes.
+    fn product_a_with(
+        set: impl Fn(&mut automerge::transaction::Transaction<'_>, &ObjId),
+    ) -> Result<CatalogContents> {
+        let mut doc = CatalogDoc::create("catalog/f", "f", ActorId::random()).unwrap();
+        doc.put(&[product("A", 100)], 0).unwrap();
+        let products = doc.section(CatalogProduct::SECTION).unwrap();
+        let mut tx = doc.automerge_mut().transaction();
+        let (_, a) = tx.get(&products, "A").unwrap().unwrap();
+        set(&mut tx, &a);
+        tx.commit();
+        doc.contents()
+    }
+
+    #[test]
+    fn a_field_of_a_kind_the_catalog_never_writes_is_read_as_it_says_or_refused() {
+        let price = |set: ScalarValue| {
+            product_a_with(|tx, a| tx.put(a, "price_fen", set.clone()).unwrap())
+                .map(|c| c.products[0].price_fen)
+        };
+        // Plain: a whole float, a counter.
+        assert_eq!(price(ScalarValue::F64(120.0)).unwrap(), 120);
+        assert_eq!(price(ScalarValue::counter(130)).unwrap(), 130);
+        // Refused, naming the entry, where the price read as 0 before.
+        for odd in [
+            ScalarValue::F64(1.5),
+            ScalarValue::F64(f64::NAN),
+            ScalarValue::F64(1e300),
+            ScalarValue::Bytes(vec![1, 2]),
+            ScalarValue::Str("12800".into()),
+        ] {
+            let err = price(odd.clone()).unwrap_err().to_string();
+            assert!(
+                err.starts_with("a catalog products entry `A`: "),
+                "{odd:?}: {err}"
+            );
+        }
+        let map = product_a_with(|tx, a| {
+            tx.put_object(a, "name_zh", ObjType::Map).unwrap();
+        });
+        assert!(map.is_err());
+        // A field the entry does not know (a later build's) is passed over, whatever it holds.
+        let later = product_a_with(|tx, a| {
+            tx.put(a, "origin_photo", ScalarValue::Bytes(vec![0xff]))
+                .unwrap();
+            tx.put_object(a, "labels", ObjType::List).unwrap();
+        })
+        .unwrap();
+        assert_eq!(later.products, vec![product("A", 100)]);
     }
 
     #[test]

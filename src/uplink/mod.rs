@@ -114,8 +114,9 @@ fn kept_signing<'s>(
 /// How long an enrolment may take.
 const ENROL_LIMIT: Duration = Duration::from_secs(20);
 
-/// Checks what headquarters granted before anything is kept: a till's code, and a secret of
-/// the form headquarters makes (one with a line break in it would fail every sync after).
+/// Checks what headquarters granted before anything is kept: a till's code, a secret of the
+/// form headquarters makes (one with a line break in it would fail every sync after), a
+/// device code and a stall that can be printed.
 fn check_till_code(response: &EnrollResponse) -> Result<()> {
     if response.role == fairpos_sync::protocol::ROLE_HUB {
         return Err(Error::input(
@@ -125,10 +126,15 @@ fn check_till_code(response: &EnrollResponse) -> Result<()> {
     let secret = &response.secret;
     let secret_is_one =
         (32..=128).contains(&secret.len()) && secret.bytes().all(|b| b.is_ascii_alphanumeric());
-    if response.role != ROLE_TILL || !secret_is_one {
+    // The stall is printed on every receipt and shown on the till's screen: a stall of the
+    // fair's stalls table, never empty, never a control character, never a page of text.
+    let stall = &response.stall;
+    let stall_is_one = !stall.trim().is_empty() && fairpos_sync::answer::told(stall) == *stall;
+    let device_is_one = fairpos_domain::DeviceCode::parse(&response.device).is_ok();
+    if response.role != ROLE_TILL || !secret_is_one || !stall_is_one || !device_is_one {
         return Err(Error::Other(
-            "headquarters' answer to the enrolment is not one it gives (a role or secret of \
-             another form): nothing was kept"
+            "headquarters' answer to the enrolment is not one it gives (a role, secret, device \
+             or stall of another form): nothing was kept"
                 .into(),
         ));
     }
@@ -278,18 +284,30 @@ pub(crate) fn stored_ledgers(conn: &Connection) -> Result<Vec<(storage::StoredDo
 }
 
 /// Writes what a pass brought back (or why it failed) into the till: the catalog when it
-/// changed, what headquarters confirmed, the time of the attempt's outcome.
+/// changed, what headquarters confirmed, the time of the attempt's outcome. A pass that
+/// fails here (a catalog the till cannot read) is recorded as the last error, as one that
+/// failed on the way is.
 pub fn apply(till: &mut Till, done: Result<SyncDone>) -> Result<SyncReport> {
-    let done = match done {
-        Ok(d) => d,
-        Err(e) => {
-            till.store_mut()
-                .set_meta("last_sync_error", &e.to_string())?;
-            return Err(e);
-        }
-    };
+    let outcome = done.and_then(|done| keep(till, done));
+    if let Err(e) = &outcome {
+        // The pass's own error is what the caller is told; a database that cannot record it
+        // will say so again on the next write.
+        let _ = till.store_mut().set_meta("last_sync_error", &e.to_string());
+    }
+    outcome
+}
+
+/// The part of [`apply`] after a pass that succeeded.
+fn keep(till: &mut Till, done: SyncDone) -> Result<SyncReport> {
     if let Some((key, bytes)) = &done.catalog {
-        store_catalog(till, key, bytes)?;
+        store_catalog(till, key, bytes).map_err(|e| {
+            // What the catalog holds may be quoted in the error: it is told as headquarters'
+            // words are, cut and with control characters written out.
+            Error::Other(format!(
+                "the catalog headquarters sent was not taken: {}",
+                fairpos_sync::answer::told(&e.to_string())
+            ))
+        })?;
     }
     till.store_mut().write(|w| {
         for (key, heads, sales) in &done.confirmed {
@@ -517,6 +535,61 @@ mod tests {
             let refused = granted(role, &secret).unwrap_err().to_string();
             assert!(refused.contains("nothing was kept"), "{refused}");
         }
+        let at_stall = |stall: &str| {
+            let mut r = response(None);
+            (r.secret, r.stall) = (keys::new_secret(), stall.into());
+            check_till_code(&r)
+        };
+        assert!(at_stall("S01").is_ok());
+        assert!(at_stall("助农馆-东区 3").is_ok());
+        for stall in [
+            String::new(),
+            " ".into(),
+            "S01\x1b[2J".into(),
+            "S".repeat(301),
+        ] {
+            let refused = at_stall(&stall).unwrap_err().to_string();
+            assert!(refused.contains("nothing was kept"), "{refused}");
+        }
+        let mut as_device = response(None);
+        (as_device.secret, as_device.device) = (keys::new_secret(), "T01\n".into());
+        assert!(check_till_code(&as_device).is_err());
+    }
+
+    #[test]
+    fn a_catalog_the_till_cannot_read_is_the_last_error_and_nothing_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut till = Till::init_demo(dir.path(), "1234").unwrap();
+        let report = SyncReport {
+            hq: "https://hq.example".into(),
+            documents: 1,
+            records: 3,
+            catalog_changed: true,
+            push_ms: 0.0,
+            catalog_ms: 0.0,
+            confirm_ms: 0.0,
+        };
+        // Bytes that are no Automerge document, as a broken or hostile headquarters may send.
+        let done = SyncDone {
+            report,
+            catalog: Some(("catalog:demo".into(), b"not \x1b[2J automerge".to_vec())),
+            confirmed: vec![("ledger:T01:2026-12-05".into(), "heads".into(), 3)],
+        };
+        let err = apply(&mut till, Ok(done)).unwrap_err().to_string();
+        assert!(
+            err.starts_with("the catalog headquarters sent was not taken: "),
+            "{err}"
+        );
+        let status = status(&mut till).unwrap();
+        assert_eq!(status.last_error.as_deref(), Some(err.as_str()));
+        assert_eq!(status.last_success, None);
+        // What headquarters confirmed in that pass is not kept without its catalog.
+        let confirmed: i64 = till
+            .reader()
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM sync_docs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(confirmed, 0);
     }
 
     #[test]

@@ -339,6 +339,19 @@ pub fn revoke(conn: &Connection, device: &str) -> Result<()> {
 }
 
 /// Devices revoked so far.
+/// Whether `device`'s grants must end, as the database says now: revoked, or added again and
+/// not enrolled since (a device never added counts as shut out).
+pub fn shut_out(conn: &Connection, device: &str) -> Result<bool> {
+    let state = conn
+        .query_row(
+            "SELECT revoked_at IS NOT NULL OR secret_hash IS NULL FROM devices WHERE device = ?1",
+            [device],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(state.unwrap_or(true))
+}
+
 pub fn revoked(conn: &Connection) -> Result<Vec<String>> {
     let mut stmt = conn.prepare("SELECT device FROM devices WHERE revoked_at IS NOT NULL")?;
     let rows = stmt.query_map([], |r| r.get(0))?;

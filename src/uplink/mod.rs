@@ -126,8 +126,8 @@ fn check_till_code(response: &EnrollResponse) -> Result<()> {
     let secret = &response.secret;
     let secret_is_one =
         (32..=128).contains(&secret.len()) && secret.bytes().all(|b| b.is_ascii_alphanumeric());
-    // The stall is printed on every receipt and shown on the till's screen: a stall of the
-    // fair's stalls table, never empty, never a control character, never a page of text.
+    // The stall is printed on every receipt and shown on the till's screen: never empty,
+    // never a control character, never a page of text.
     let stall = &response.stall;
     let stall_is_one = !stall.trim().is_empty() && fairpos_sync::answer::told(stall) == *stall;
     let device_is_one = fairpos_domain::DeviceCode::parse(&response.device).is_ok();

@@ -384,7 +384,7 @@ mod tests {
         }
     }
 
-    /// The catalog after `price_fen` and `extra` of product A are set to what `set` writes.
+    /// The catalog after `set` has changed product A's fields, in a change of its own.
     fn product_a_with(
         set: impl Fn(&mut automerge::transaction::Transaction<'_>, &ObjId),
     ) -> Result<CatalogContents> {

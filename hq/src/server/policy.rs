@@ -12,7 +12,7 @@ use futures::stream;
 use rusqlite::Connection;
 use tokio::sync::watch;
 
-use crate::project;
+use crate::{devices, project};
 use fairpos_postgres::registry;
 
 /// Who may sync which document.
@@ -39,6 +39,24 @@ impl Policy {
     /// Whether headquarters has the document announced.
     async fn is_known(&self, doc: &DocumentId) -> bool {
         self.announced_owner(doc).await.is_some()
+    }
+
+    /// Whether `device`'s grants must end, as the database says now ([`devices::shut_out`]),
+    /// asked when the revoked set names it: that set is a snapshot, taken every second
+    /// (PostgreSQL) or every maintenance pass (SQLite), and a device revoked, added again and
+    /// enrolled again within one may still be in it when its new connection is granted (a
+    /// till's sync then waited out its step timeout). A database that cannot answer ends them.
+    async fn shut_out(&self, device: &str) -> bool {
+        match &self.pg {
+            Some(pool) => match registry::credentials(pool, device).await {
+                Ok(Some(held)) => held.revoked || held.secret_hash.is_none(),
+                Ok(None) | Err(_) => true,
+            },
+            None => match self.db.lock() {
+                Ok(db) => devices::shut_out(&db, device).unwrap_or(true),
+                Err(_) => true,
+            },
+        }
     }
 
     /// `Some(device)` for an announced document (`Some(None)` when no device owns it),
@@ -177,8 +195,9 @@ impl SharePolicy for Policy {
                         }
                     },
                     Watch::Granted(dev, mut revoked, mut oversized) => loop {
-                        if revoked.borrow_and_update().contains(&dev)
-                            || oversized.borrow_and_update().contains(&doc_id)
+                        let listed = revoked.borrow_and_update().contains(&dev);
+                        if oversized.borrow_and_update().contains(&doc_id)
+                            || (listed && policy.shut_out(&dev).await)
                         {
                             return Some((ShareConfig::none(), Watch::Done));
                         }
@@ -196,7 +215,66 @@ impl SharePolicy for Policy {
 
 #[cfg(test)]
 mod tests {
+    use futures::{FutureExt, StreamExt};
+
     use super::*;
+
+    #[tokio::test]
+    async fn a_device_revoked_and_enrolled_again_keeps_its_grants_while_the_revoked_set_lags() {
+        let dir = tempfile::tempdir().unwrap();
+        let hq = crate::Hq::init(
+            dir.path(),
+            fairpos_domain::demo::FAIR_TOML,
+            crate::Founding::Hq {
+                organizer_password: "organizer-pw",
+            },
+        )
+        .unwrap();
+        // T02 was revoked, added again and enrolled again: the database holds it enrolled.
+        hq.conn
+            .execute(
+                "INSERT INTO devices(device, stall, role, secret_hash, enrolled_at)
+                 VALUES ('T02', 'S02', 'till', 'hash', '2026-12-05T10:00:00Z')",
+                [],
+            )
+            .unwrap();
+        let ledger = DocumentId::new(&mut rand::rng());
+        // The revoked set as the last poll left it, before the enrolment.
+        let (revoked_tx, revoked) = watch::channel(HashSet::from(["T02".to_string()]));
+        // Held to the end: a closed channel ends the stream of decisions.
+        let (_oversized_tx, oversized) = watch::channel(HashSet::new());
+        let (_announced_tx, announced) = watch::channel(0);
+        let policy = Policy {
+            db: Arc::new(Mutex::new(hq.conn)),
+            pg: None,
+            catalog: DocumentId::new(&mut rand::rng()),
+            hub: false,
+            revoked,
+            oversized,
+            announced,
+            owners: Arc::new(RwLock::new(HashMap::from([(
+                ledger.clone(),
+                Some("T02".to_string()),
+            )]))),
+        };
+        let shares = policy.share(ledger, PeerId::from("device:T02"));
+        let mut shares = Box::pin(shares);
+        assert!(shares.next().await == Some(ShareConfig::read_write()));
+        // The grant stands: nothing more is decided until the set changes.
+        assert!(shares.next().now_or_never().is_none());
+        // Revoked again, and the next poll names it: the grant ends.
+        policy
+            .db
+            .lock()
+            .unwrap()
+            .execute(
+                "UPDATE devices SET revoked_at = 'now' WHERE device = 'T02'",
+                [],
+            )
+            .unwrap();
+        revoked_tx.send_modify(|_| {});
+        assert!(shares.next().await == Some(ShareConfig::none()));
+    }
 
     #[test]
     fn a_till_is_offered_only_the_catalog_unasked_anyone_else_everything() {

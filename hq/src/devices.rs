@@ -338,7 +338,6 @@ pub fn revoke(conn: &Connection, device: &str) -> Result<()> {
     Ok(())
 }
 
-/// Devices revoked so far.
 /// Whether `device`'s grants must end, as the database says now: revoked, or added again and
 /// not enrolled since (a device never added counts as shut out).
 pub fn shut_out(conn: &Connection, device: &str) -> Result<bool> {
@@ -352,9 +351,11 @@ pub fn shut_out(conn: &Connection, device: &str) -> Result<bool> {
     Ok(state.unwrap_or(true))
 }
 
-pub fn revoked(conn: &Connection) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare("SELECT device FROM devices WHERE revoked_at IS NOT NULL")?;
-    let rows = stmt.query_map([], |r| r.get(0))?;
+/// Devices revoked so far, each with when it was.
+pub fn revoked(conn: &Connection) -> Result<Vec<(String, String)>> {
+    let mut stmt =
+        conn.prepare("SELECT device, revoked_at FROM devices WHERE revoked_at IS NOT NULL")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -15,6 +15,7 @@ use fairpos_sync::samod::{DocHandle, DocumentId};
 use fairpos_sync::samod_storage::load_document;
 use tokio::sync::{mpsc, watch};
 
+use super::policy::Revocations;
 use crate::checkpoints::Checkpointer;
 use crate::devices::{self, Peer};
 use crate::project::{self, Outcome};
@@ -27,7 +28,7 @@ pub struct Channels {
     /// Documents peers sent messages about.
     pub seen: mpsc::UnboundedReceiver<(Peer, String)>,
     /// The devices revoked, for the share policy.
-    pub revoked: watch::Sender<HashSet<String>>,
+    pub revoked: watch::Sender<Revocations>,
     /// Ledgers refused for their size, for the share policy.
     pub oversized: watch::Sender<HashSet<DocumentId>>,
     /// Counts the passes that projected new records (the big screen follows it).
@@ -186,10 +187,10 @@ pub fn maintain(
                             CatalogDoc::open(&catalog_key, &fair.id, d.clone())
                                 .and_then(|c| c.contents())
                         });
-                        if let Ok(contents) = contents {
-                            if let Err(e) = apply_document(&conn, &contents) {
-                                eprintln!("catalog: {e}");
-                            }
+                        match contents.map(|c| apply_document(&conn, &c)) {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => eprintln!("catalog: {e}"),
+                            Err(e) => eprintln!("catalog not read: {e}"),
                         }
                     }
                 }
@@ -222,7 +223,7 @@ pub fn maintain(
                 }
             }
             if let Ok(set) = devices::revoked(&conn) {
-                let set: HashSet<String> = set.into_iter().collect();
+                let set: Revocations = set.into_iter().collect();
                 revoked.send_if_modified(|current| {
                     let changed = *current != set;
                     *current = set;

@@ -1,8 +1,9 @@
 //! The share policy: who may sync which document. A till syncs its own announced ledgers
 //! read-write and reads the catalog; a hub relays every announced ledger; headquarters, seen
 //! from a hub, sends the catalog and takes the ledgers; organizers read. A decision is a
-//! stream: a ledger not announced yet is granted once it is, and a device's grants end the
-//! moment it is revoked, a ledger's the moment it is refused for its size.
+//! stream: a ledger not announced yet is granted once it is, a device's grants end once its
+//! revocation is taken from the database (within a second), a ledger's the moment it is
+//! refused for its size.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -15,6 +16,11 @@ use tokio::sync::watch;
 use crate::{devices, project};
 use fairpos_postgres::registry;
 
+/// The devices revoked, each with when it was (as the database writes it): taken from the
+/// database every second (PostgreSQL) or at most every second by the maintenance loop
+/// (SQLite), so a revocation made again after the device was enrolled again is a change.
+pub type Revocations = HashMap<String, String>;
+
 /// Who may sync which document.
 #[derive(Clone)]
 pub struct Policy {
@@ -23,7 +29,7 @@ pub struct Policy {
     pub pg: Option<fairpos_postgres::Pool>,
     pub catalog: DocumentId,
     pub hub: bool,
-    pub revoked: watch::Receiver<HashSet<String>>,
+    pub revoked: watch::Receiver<Revocations>,
     /// Ledgers refused for their size: shared with no one any more.
     pub oversized: watch::Receiver<HashSet<DocumentId>>,
     /// Bumped whenever a ledger is announced.
@@ -42,10 +48,10 @@ impl Policy {
     }
 
     /// Whether `device`'s grants must end, as the database says now ([`devices::shut_out`]),
-    /// asked when the revoked set names it: that set is a snapshot, taken every second
-    /// (PostgreSQL) or every maintenance pass (SQLite), and a device revoked, added again and
-    /// enrolled again within one may still be in it when its new connection is granted (a
-    /// till's sync then waited out its step timeout). A database that cannot answer ends them.
+    /// asked of a grant made while the revocations named the device: they are a snapshot,
+    /// and a device revoked, added again and enrolled again since the last one is still
+    /// named when its new connection is granted (a till's sync then waited out its step
+    /// timeout). A database that cannot answer ends them.
     async fn shut_out(&self, device: &str) -> bool {
         match &self.pg {
             Some(pool) => match registry::credentials(pool, device).await {
@@ -138,17 +144,40 @@ enum Watch {
     /// Refused for now: the document is not announced yet.
     Unannounced(watch::Receiver<u64>),
     /// Granted to a device: watching for it to be revoked, or the document to grow too large.
-    Granted(
-        String,
-        watch::Receiver<HashSet<String>>,
-        watch::Receiver<HashSet<DocumentId>>,
-    ),
+    Granted(Grant),
     Done,
+}
+
+/// A grant to a device, watched.
+struct Grant {
+    device: String,
+    /// The device's revocation named when the grant was made, if any: one the database may
+    /// show the device enrolled again since. Any other revocation named ends the grant.
+    named_then: Option<String>,
+    revoked: watch::Receiver<Revocations>,
+    oversized: watch::Receiver<HashSet<DocumentId>>,
+}
+
+impl Grant {
+    /// Whether the grant ends now.
+    async fn ends(&mut self, policy: &Policy, doc: &DocumentId) -> bool {
+        if self.oversized.borrow_and_update().contains(doc) {
+            return true;
+        }
+        let named = self.revoked.borrow_and_update().get(&self.device).cloned();
+        match named {
+            None => false,
+            Some(at) if Some(&at) == self.named_then.as_ref() => {
+                policy.shut_out(&self.device).await
+            }
+            Some(_) => true,
+        }
+    }
 }
 
 impl SharePolicy for Policy {
     /// The first decision; then, for a ledger not announced yet, the decision once it is; and
-    /// for a device, `none` the moment it is revoked.
+    /// for a device, `none` once a revocation of it is taken from the database ([`Grant`]).
     fn share(
         &self,
         doc_id: DocumentId,
@@ -167,11 +196,12 @@ impl SharePolicy for Policy {
             let doc_id = doc_id.clone();
             async move {
                 let after = |d: ShareConfig| match (&device, d == ShareConfig::none()) {
-                    (Some(dev), false) => Watch::Granted(
-                        dev.clone(),
-                        policy.revoked.clone(),
-                        policy.oversized.clone(),
-                    ),
+                    (Some(dev), false) => Watch::Granted(Grant {
+                        device: dev.clone(),
+                        named_then: policy.revoked.borrow().get(dev).cloned(),
+                        revoked: policy.revoked.clone(),
+                        oversized: policy.oversized.clone(),
+                    }),
                     _ => Watch::Done,
                 };
                 match state {
@@ -194,16 +224,13 @@ impl SharePolicy for Policy {
                             return Some((d, after(d)));
                         }
                     },
-                    Watch::Granted(dev, mut revoked, mut oversized) => loop {
-                        let listed = revoked.borrow_and_update().contains(&dev);
-                        if oversized.borrow_and_update().contains(&doc_id)
-                            || (listed && policy.shut_out(&dev).await)
-                        {
+                    Watch::Granted(mut grant) => loop {
+                        if grant.ends(&policy, &doc_id).await {
                             return Some((ShareConfig::none(), Watch::Done));
                         }
                         tokio::select! {
-                            changed = revoked.changed() => changed.ok()?,
-                            changed = oversized.changed() => changed.ok()?,
+                            changed = grant.revoked.changed() => changed.ok()?,
+                            changed = grant.oversized.changed() => changed.ok()?,
                         }
                     },
                     Watch::Done => None,
@@ -219,31 +246,27 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test]
-    async fn a_device_revoked_and_enrolled_again_keeps_its_grants_while_the_revoked_set_lags() {
-        let dir = tempfile::tempdir().unwrap();
-        let hq = crate::Hq::init(
-            dir.path(),
-            fairpos_domain::demo::FAIR_TOML,
-            crate::Founding::Hq {
-                organizer_password: "organizer-pw",
-            },
-        )
-        .unwrap();
-        // T02 was revoked, added again and enrolled again: the database holds it enrolled.
+    /// A policy over a headquarters whose database holds T02 enrolled (revoked before, added
+    /// and enrolled again), with the revocations `revoked` says, and a ledger of T02's.
+    fn policy_with_t02_enrolled(
+        dir: &std::path::Path,
+        revoked: watch::Receiver<Revocations>,
+        oversized: watch::Receiver<HashSet<DocumentId>>,
+        announced: watch::Receiver<u64>,
+    ) -> (Policy, DocumentId) {
+        let founding = crate::Founding::Hq {
+            organizer_password: "organizer-pw",
+        };
+        let hq = crate::Hq::init(dir, fairpos_domain::demo::FAIR_TOML, founding).unwrap();
         hq.conn
             .execute(
                 "INSERT INTO devices(device, stall, role, secret_hash, enrolled_at)
-                 VALUES ('T02', 'S02', 'till', 'hash', '2026-12-05T10:00:00Z')",
+                 VALUES ('T02', 'S02', 'till', 'hash', '2026-12-05T10:00:02Z')",
                 [],
             )
             .unwrap();
         let ledger = DocumentId::new(&mut rand::rng());
-        // The revoked set as the last poll left it, before the enrolment.
-        let (revoked_tx, revoked) = watch::channel(HashSet::from(["T02".to_string()]));
-        // Held to the end: a closed channel ends the stream of decisions.
-        let (_oversized_tx, oversized) = watch::channel(HashSet::new());
-        let (_announced_tx, announced) = watch::channel(0);
+        let owners = HashMap::from([(ledger.clone(), Some("T02".to_string()))]);
         let policy = Policy {
             db: Arc::new(Mutex::new(hq.conn)),
             pg: None,
@@ -252,28 +275,63 @@ mod tests {
             revoked,
             oversized,
             announced,
-            owners: Arc::new(RwLock::new(HashMap::from([(
-                ledger.clone(),
-                Some("T02".to_string()),
-            )]))),
+            owners: Arc::new(RwLock::new(owners)),
         };
-        let shares = policy.share(ledger, PeerId::from("device:T02"));
-        let mut shares = Box::pin(shares);
-        assert!(shares.next().await == Some(ShareConfig::read_write()));
-        // The grant stands: nothing more is decided until the set changes.
-        assert!(shares.next().now_or_never().is_none());
-        // Revoked again, and the next poll names it: the grant ends.
+        (policy, ledger)
+    }
+
+    /// The next decision, failing rather than waiting without end.
+    async fn next_of(shares: &mut (impl futures::Stream<Item = ShareConfig> + Unpin)) -> bool {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(10), shares.next());
+        next.await.expect("a decision").expect("a stream going on") == ShareConfig::read_write()
+    }
+
+    #[tokio::test]
+    async fn a_grant_ends_at_a_revocation_it_was_not_made_under_or_the_database_holds() {
+        let revoked_once = || Revocations::from([("T02".into(), "2026-12-05T10:00:01Z".into())]);
+        // The revocations as the last poll took them, before T02 was enrolled again.
+        let (revoked_tx, revoked) = watch::channel(revoked_once());
+        // Held to the end: a closed channel ends the stream of decisions.
+        let (_oversized_tx, oversized) = watch::channel(HashSet::new());
+        let (_announced_tx, announced) = watch::channel(0);
+        let dir = tempfile::tempdir().unwrap();
+        let (policy, ledger) = policy_with_t02_enrolled(dir.path(), revoked, oversized, announced);
+        let mut new_connection = Box::pin(policy.share(ledger.clone(), PeerId::from("device:T02")));
+        assert!(next_of(&mut new_connection).await, "granted");
+        // The grant stands while the revocations still name T02, and after the next poll.
+        assert!(new_connection.next().now_or_never().is_none());
+        revoked_tx.send_replace(Revocations::new());
+        assert!(new_connection.next().now_or_never().is_none());
+        // A grant made with no revocation named (an old connection's, say) ends when one is,
+        // whatever the database says by then.
+        let mut old_connection = Box::pin(policy.share(ledger, PeerId::from("device:T02")));
+        assert!(next_of(&mut old_connection).await, "granted");
+        revoked_tx.send_replace(revoked_once());
+        assert!(!next_of(&mut old_connection).await, "ended");
+        assert!(new_connection.next().now_or_never().is_none());
+        // Revoked again (another time): the new connection's grant ends too.
+        let again = Revocations::from([("T02".into(), "2026-12-05T10:00:03Z".into())]);
+        revoked_tx.send_replace(again);
+        assert!(!next_of(&mut new_connection).await, "ended");
+    }
+
+    #[tokio::test]
+    async fn a_grant_made_under_a_revocation_the_database_still_holds_ends_at_once() {
+        let revoked = Revocations::from([("T02".into(), "2026-12-05T10:00:01Z".into())]);
+        let (_revoked_tx, revoked) = watch::channel(revoked);
+        let (_oversized_tx, oversized) = watch::channel(HashSet::new());
+        let (_announced_tx, announced) = watch::channel(0);
+        let dir = tempfile::tempdir().unwrap();
+        let (policy, ledger) = policy_with_t02_enrolled(dir.path(), revoked, oversized, announced);
         policy
             .db
             .lock()
             .unwrap()
-            .execute(
-                "UPDATE devices SET revoked_at = 'now' WHERE device = 'T02'",
-                [],
-            )
+            .execute("UPDATE devices SET secret_hash = NULL", [])
             .unwrap();
-        revoked_tx.send_modify(|_| {});
-        assert!(shares.next().await == Some(ShareConfig::none()));
+        let mut shares = Box::pin(policy.share(ledger, PeerId::from("device:T02")));
+        assert!(next_of(&mut shares).await, "granted");
+        assert!(!next_of(&mut shares).await, "ended");
     }
 
     #[test]

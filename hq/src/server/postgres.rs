@@ -27,6 +27,7 @@ use fairpos_sync::samod_storage::SqliteStorage;
 use tokio::sync::watch;
 
 use super::mirror::Mirrored;
+use super::policy::Revocations;
 use crate::state::Settled;
 
 /// How often a process looks for revocations and announcements made through another.
@@ -219,7 +220,7 @@ pub struct Channels {
     /// This process's name on the channel of stored documents (its storage's).
     pub origin: Origin,
     pub settled: watch::Sender<Settled>,
-    pub revoked: watch::Sender<HashSet<String>>,
+    pub revoked: watch::Sender<Revocations>,
     pub announced: Arc<watch::Sender<u64>>,
     /// Ledgers over the size limit, which the share policy takes no more of.
     pub oversized: watch::Sender<HashSet<DocumentId>>,
@@ -359,15 +360,11 @@ pub async fn maintain(url: String, pool: Pool, channels: Channels) {
 
 /// Revocations made anywhere, and a nudge for shares waiting for an announcement (which may
 /// have come through another process), every [`POLL`].
-async fn poll(
-    pool: Pool,
-    revoked: watch::Sender<HashSet<String>>,
-    announced: Arc<watch::Sender<u64>>,
-) {
+async fn poll(pool: Pool, revoked: watch::Sender<Revocations>, announced: Arc<watch::Sender<u64>>) {
     loop {
         match registry::revoked(&pool).await {
             Ok(now) => {
-                let now: HashSet<String> = now.into_iter().collect();
+                let now: Revocations = now.into_iter().collect();
                 revoked.send_if_modified(|held| {
                     let changed = *held != now;
                     *held = now;

@@ -352,16 +352,16 @@ pub async fn revoke(pool: &Pool, device: &str) -> Result<bool> {
     Ok(n > 0)
 }
 
-/// Devices revoked so far.
-pub async fn revoked(pool: &Pool) -> Result<Vec<String>> {
+/// Devices revoked so far, each with when it was.
+pub async fn revoked(pool: &Pool) -> Result<Vec<(String, String)>> {
     let client = pool.get().await?;
     let rows = client
         .query(
-            "SELECT device FROM devices WHERE revoked_at IS NOT NULL",
+            "SELECT device, revoked_at::text FROM devices WHERE revoked_at IS NOT NULL",
             &[],
         )
         .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 /// Whether `device` is a till headquarters knows (what a hub may announce ledgers of).

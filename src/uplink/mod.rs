@@ -556,11 +556,9 @@ mod tests {
         assert!(check_till_code(&as_device).is_err());
     }
 
-    #[test]
-    fn a_catalog_the_till_cannot_read_is_the_last_error_and_nothing_is_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut till = Till::init_demo(dir.path(), "1234").unwrap();
-        let report = SyncReport {
+    /// What a pass that brought a catalog reports.
+    fn pass_report() -> SyncReport {
+        SyncReport {
             hq: "https://hq.example".into(),
             documents: 1,
             records: 3,
@@ -568,10 +566,16 @@ mod tests {
             push_ms: 0.0,
             catalog_ms: 0.0,
             confirm_ms: 0.0,
-        };
+        }
+    }
+
+    #[test]
+    fn a_catalog_the_till_cannot_read_is_the_last_error_and_nothing_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut till = Till::init_demo(dir.path(), "1234").unwrap();
         // Bytes that are no Automerge document, as a broken or hostile headquarters may send.
         let done = SyncDone {
-            report,
+            report: pass_report(),
             catalog: Some(("catalog:demo".into(), b"not \x1b[2J automerge".to_vec())),
             confirmed: vec![("ledger:T01:2026-12-05".into(), "heads".into(), 3)],
         };
@@ -583,6 +587,34 @@ mod tests {
         let status = status(&mut till).unwrap();
         assert_eq!(status.last_error.as_deref(), Some(err.as_str()));
         assert_eq!(status.last_success, None);
+        // A catalog of the fair whose product has an escape and a page of text in its id and
+        // bytes for a price: refused, told with the escape written out and cut.
+        let fair = till.store().identity().fair.id.clone();
+        let mut catalog = CatalogDoc::create("catalog:demo", &fair, ActorId::random()).unwrap();
+        let sku = format!("A\x1b[2J{}", "x".repeat(5000));
+        let product = fairpos_sync::catalog::CatalogProduct {
+            sku: sku.clone(),
+            ..Default::default()
+        };
+        catalog.put(&[product], 0).unwrap();
+        {
+            use automerge::transaction::Transactable;
+            use automerge::ReadDoc;
+            let mut tx = catalog.automerge_mut().transaction();
+            let (_, products) = tx.get(automerge::ROOT, "products").unwrap().unwrap();
+            let (_, entry) = tx.get(&products, sku.as_str()).unwrap().unwrap();
+            tx.put(&entry, "price_fen", automerge::ScalarValue::Bytes(vec![1]))
+                .unwrap();
+            tx.commit();
+        }
+        let done = SyncDone {
+            report: pass_report(),
+            catalog: Some(("catalog:demo".into(), catalog.save())),
+            confirmed: Vec::new(),
+        };
+        let err = apply(&mut till, Ok(done)).unwrap_err().to_string();
+        assert!(err.contains("entry `A\\u{1b}[2Jxxx"), "{err}");
+        assert!(!err.contains('\x1b') && err.chars().count() < 1000, "{err}");
         // What headquarters confirmed in that pass is not kept without its catalog.
         let confirmed: i64 = till
             .reader()

@@ -161,7 +161,11 @@ fn field_json(value: &ScalarValue) -> serde_json::Value {
         ScalarValue::Uint(u) => (*u).into(),
         ScalarValue::Counter(c) => i64::from(c).into(),
         ScalarValue::F64(f) if f.fract() == 0.0 && f.abs() <= WHOLE_FLOATS => (*f as i64).into(),
-        ScalarValue::F64(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+        // Not a whole number, or none at all (NaN, an infinity, which JSON has no number
+        // for): no field takes it, an optional one included.
+        ScalarValue::F64(f) => {
+            serde_json::Number::from_f64(*f).map_or_else(not_a_scalar, Json::Number)
+        }
         ScalarValue::Boolean(b) => (*b).into(),
         ScalarValue::Null => Json::Null,
         ScalarValue::Bytes(_) | ScalarValue::Unknown { .. } => not_a_scalar(),
@@ -181,8 +185,16 @@ fn from_fields<E: Entry>(
 ) -> Result<E> {
     let mut map = fields;
     map.insert(E::ID.to_string(), serde_json::Value::String(id.clone()));
-    serde_json::from_value(serde_json::Value::Object(map))
-        .map_err(|e| Error::Codec(format!("a catalog {} entry `{id}`: {e}", E::SECTION)))
+    // The id and the value serde quotes come from whoever wrote the document: both are told
+    // cut, with control characters written out.
+    serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| {
+        Error::Codec(format!(
+            "a catalog {} entry `{}`: {}",
+            E::SECTION,
+            crate::answer::told(&id),
+            crate::answer::told(&e.to_string())
+        ))
+    })
 }
 
 /// The actor that writes the genesis of `fair`'s catalog: the first 16 bytes of the SHA-256
@@ -407,10 +419,12 @@ mod tests {
         // Plain: a whole float, a counter.
         assert_eq!(price(ScalarValue::F64(120.0)).unwrap(), 120);
         assert_eq!(price(ScalarValue::counter(130)).unwrap(), 130);
-        // Refused, naming the entry, where the price read as 0 before.
+        // Refused, naming the entry, where the price read as 0 before (a string was refused
+        // before too).
         for odd in [
             ScalarValue::F64(1.5),
             ScalarValue::F64(f64::NAN),
+            ScalarValue::F64(f64::INFINITY),
             ScalarValue::F64(1e300),
             ScalarValue::Bytes(vec![1, 2]),
             ScalarValue::Str("12800".into()),
@@ -425,6 +439,11 @@ mod tests {
             tx.put_object(a, "name_zh", ObjType::Map).unwrap();
         });
         assert!(map.is_err());
+        // A float that is no number in an optional field is not read as none.
+        let no_number = product_a_with(|tx, a| {
+            tx.put(a, "barcode", ScalarValue::F64(f64::NAN)).unwrap();
+        });
+        assert!(no_number.is_err());
         // A field the entry does not know (a later build's) is passed over, whatever it holds.
         let later = product_a_with(|tx, a| {
             tx.put(a, "origin_photo", ScalarValue::Bytes(vec![0xff]))

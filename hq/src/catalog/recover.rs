@@ -145,8 +145,9 @@ pub(crate) fn examine(
 /// root beside the four sections, each section a map of entries, each entry a map of
 /// strings, integers, booleans and nulls. The list of what a copy changes is read as JSON,
 /// which shows a counter, a timestamp or a float as a number, a text as a string and a
-/// table as a map: those would change what tills read (a price written as a counter reads
-/// as none) unseen. Says where the first other thing is.
+/// table as a map: those would change what tills read unseen (a till of an earlier build
+/// reads a price written as a counter as none; a table or bytes make tills refuse the whole
+/// catalog). Says where the first other thing is.
 fn only_what_headquarters_writes(doc: &automerge::Automerge) -> std::result::Result<(), String> {
     use automerge::{ObjType, ScalarValue, Value as Am, ROOT};
     let scalar_ok = |v: &Am| {

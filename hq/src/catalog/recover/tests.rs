@@ -262,8 +262,8 @@ fn everything_a_copy_would_change_is_listed() {
 }
 
 /// What JSON would show as the value before (a counter or a timestamp as a number, a text as
-/// a string, a table as a map) but tills would read otherwise is refused: a price written as
-/// a counter reads as no price.
+/// a string, a table as a map) but tills would read otherwise is refused: a till of an earlier
+/// build reads a price written as a counter as no price.
 #[test]
 fn a_copy_that_writes_what_headquarters_never_writes_is_refused() {
     use automerge::transaction::Transactable;

@@ -10,6 +10,8 @@
 //!   cut, new ones refused) and opens again, it turns 503 and back to 200, while
 //!   `/api/v1/health` answers throughout; on SQLite likewise while the table it reads is
 //!   renamed away by another connection to the file, and back.
+//! - SQLite's writer held by another process past headquarters' wait: a request that writes
+//!   is answered 503 with `Retry-After`, and goes through once the writer is let go.
 //! - What a monitoring system scrapes from `--metrics-listen`, on both backends, against
 //!   what a till's sync and an organizer's requests did; and the projection's backlog once a
 //!   ledger can no longer be projected (a chunk torn while headquarters was stopped). Beside
@@ -241,6 +243,38 @@ fn ready_follows_whether_sqlite_answers_and_health_answers_throughout() {
         (200, &Value::Bool(true)),
         "{answer}"
     );
+    server.stop();
+}
+
+/// SQLite's writer held by another process longer than headquarters waits for it (10 s: a
+/// backup's copy, `sqlite3` left at a prompt inside a transaction): a request that must
+/// write is answered 503 with `Retry-After` and the database said busy, not 500 "database
+/// is locked"; the code it tried to use is not spent, and once the writer is let go the
+/// same request goes through.
+#[test]
+fn a_writer_held_by_another_process_is_answered_busy_and_the_request_then_goes_through() {
+    let hq = Hq::demo();
+    let log = hq.data().join("serve.log");
+    let server = Server::start_logging(hq.data(), &[], &[], File::create(&log).unwrap());
+    let api = Api::new(&server.url);
+    let code = hq.add_device("T01", "S01");
+    let enrolment = serde_json::json!({
+        "code": code,
+        "actor": fairpos_sync::ActorId::random().to_hex_string(),
+        "role": "till",
+    });
+    let holder = rusqlite::Connection::open(hq.data().join("hq.db")).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let (status, retry_after, answer) = api.post_retry_after("/api/v1/enroll", &enrolment);
+    assert_eq!((status, retry_after.as_str()), (503, "2"), "{answer}");
+    let said = answer["error"].as_str().unwrap();
+    assert!(said.starts_with("the database is busy"), "{answer}");
+    // Reads go on beside the held writer (WAL).
+    assert_eq!(api.get("/api/v1/health", None).0, 200);
+    holder.execute_batch("ROLLBACK").unwrap();
+    let (status, _, answer) = api.post_retry_after("/api/v1/enroll", &enrolment);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["device"], "T01", "{answer}");
     server.stop();
 }
 

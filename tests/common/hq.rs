@@ -452,6 +452,25 @@ impl Api {
         self.post_with(path, &headers, body)
     }
 
+    /// Status, `Retry-After` (empty when it says none) and JSON body of `POST path`.
+    pub fn post_retry_after(&self, path: &str, body: &Value) -> (u16, String, Value) {
+        self.runtime.block_on(async {
+            let request = self.client.post(format!("{}{path}", self.base)).json(body);
+            let answer = request.send().await.unwrap();
+            let retry_after = answer
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default();
+            let status = answer.status().as_u16();
+            (
+                status,
+                retry_after,
+                answer.json().await.unwrap_or(Value::Null),
+            )
+        })
+    }
+
     /// As [`Api::post`], with the request headers `headers`.
     pub fn post_with(&self, path: &str, headers: &[(&str, &str)], body: &Value) -> (u16, Value) {
         self.runtime.block_on(async {

@@ -283,6 +283,52 @@ pub(crate) mod tests {
         (format!("http://{addr}"), taken)
     }
 
+    /// A server on 127.0.0.1 answering its first connection with `head` and then a chunked
+    /// body of `x` that goes on while the client reads (1 GiB at most; a write that waits 2 s
+    /// ends it): its address, and how many bytes of body it wrote, sent once it stopped.
+    fn answering_without_end(head: &'static str) -> (String, std::sync::mpsc::Receiver<usize>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (done, written) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+            let mut sent = 0;
+            if stream.write_all(head.as_bytes()).is_ok() {
+                let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000));
+                while sent < 1 << 30 && stream.write_all(chunk.as_bytes()).is_ok() {
+                    sent += 0x10000;
+                }
+            }
+            let _ = done.send(sent);
+        });
+        (format!("http://{addr}"), written)
+    }
+
+    #[tokio::test]
+    async fn an_error_answer_without_end_is_read_no_further_than_a_reason_needs() {
+        let (base, written) = answering_without_end(
+            "HTTP/1.1 500 Internal Server Error\r\nTransfer-Encoding: chunked\r\n\r\n",
+        );
+        let client = HqClient::new(&base, &Trust::system().unwrap()).unwrap();
+        let err = client
+            .announce("T01.secret", vec![], Duration::from_secs(60))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "headquarters answered 500 Internal Server Error: no reason given"
+        );
+        // Nothing was read after the first 64 KiB: what the server wrote beyond them is what
+        // the sockets' buffers held, not the gigabyte it had to send.
+        let sent = written.recv_timeout(Duration::from_secs(60)).unwrap();
+        assert!(sent < 64 << 20, "{sent} bytes sent");
+    }
+
     /// Headquarters' answer to a client it holds too many connections of.
     pub(crate) const BUSY: &str = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\n\
         Content-Type: application/json\r\nContent-Length: 20\r\nConnection: close\r\n\r\n\

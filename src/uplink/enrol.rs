@@ -1,0 +1,269 @@
+//! Enrolment: a till takes its identity, secret and catalog from headquarters with a
+//! one-time code (`enroll`), or a new secret for the identity it has (`enroll_again`).
+//! What headquarters grants is checked before anything is kept.
+
+use std::path::Path;
+use std::time::Duration;
+
+use fairpos_sync::catalog::CatalogDoc;
+use fairpos_sync::client::HqClient;
+use fairpos_sync::keys;
+use fairpos_sync::protocol::{EnrollRequest, EnrollResponse, EnrolledAs, ROLE_TILL};
+use fairpos_sync::tls::Trust;
+use fairpos_sync::ActorId;
+
+use super::{runtime, store_catalog, trust, META_HQ, META_HQ_CA};
+use crate::error::{Error, Result};
+use crate::store::{InitOptions, DB_FILE, SIGNING_SECRET};
+use crate::till::Till;
+
+/// Turns an empty data directory into a till enrolled with headquarters at `hq`, trusting
+/// `trust` under `https://` then and at every later sync.
+pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str, trust: &Trust) -> Result<Till> {
+    if dir.join(DB_FILE).exists() {
+        return Err(Error::input(format!(
+            "{} already holds a till: enrol into an empty --data directory, or enrol this \
+             till again with --again (it keeps its sales)",
+            dir.display()
+        )));
+    }
+    if dir.join(fairpos_hq::HQ_DB).exists() {
+        return Err(Error::input(format!(
+            "{} already holds headquarters: enrol into an empty --data directory",
+            dir.display()
+        )));
+    }
+    let client = HqClient::new(hq, trust)?;
+    let actor = ActorId::random();
+    let signing = keys::new_secret();
+    let request = EnrollRequest {
+        code: code.to_string(),
+        actor: actor.to_hex_string(),
+        again: None,
+        signing_key: Some(keys::public_key(&signing)),
+        role: Some(ROLE_TILL.to_string()),
+    };
+    let response = runtime()?.block_on(client.enroll(&request, ENROL_LIMIT))?;
+    check_till_code(&response)?;
+    // Read whole before anything is kept: a catalog the till cannot store would leave a
+    // directory set up, and the code spent, for nothing.
+    let catalog = response.catalog_bytes()?;
+    let fair = fairpos_domain::fair::Fair::from_toml(&response.fair_toml)?;
+    CatalogDoc::load(&response.catalog_key, &fair.id, &catalog)?.contents()?;
+    let mut till = Till::init(
+        dir,
+        &InitOptions {
+            fair_toml: &response.fair_toml,
+            device: &response.device,
+            stall: &response.stall,
+            lead_pin,
+            actor: Some(actor),
+        },
+    )?;
+    till.store_mut().set_meta(META_HQ, client.base())?;
+    let signing = kept_signing(&request, &response, &signing);
+    till.store_mut()
+        .keep_credentials(&response.secret, signing)?;
+    if let Some(ca) = trust.ca_pem() {
+        till.store_mut().set_meta(META_HQ_CA, ca)?;
+    }
+    store_catalog(&mut till, &response.catalog_key, &catalog)?;
+    Ok(till)
+}
+
+/// The secret of the signing key `request` offered, when headquarters' `response` says it
+/// keeps that key; `None` when it kept another or says nothing (an older headquarters,
+/// which keeps the key the device secret derives).
+fn kept_signing<'s>(
+    request: &EnrollRequest,
+    response: &EnrollResponse,
+    secret: &'s str,
+) -> Option<&'s str> {
+    let offered = request.signing_key.as_ref()?;
+    (response.signing_key.as_ref() == Some(offered)).then_some(secret)
+}
+
+/// How long an enrolment may take.
+const ENROL_LIMIT: Duration = Duration::from_secs(20);
+
+/// Checks what headquarters granted before anything is kept: a till's code, a secret of the
+/// form headquarters makes (one with a line break in it would fail every sync after), a
+/// device code and a stall that can be printed.
+fn check_till_code(response: &EnrollResponse) -> Result<()> {
+    if response.role == fairpos_sync::protocol::ROLE_HUB {
+        return Err(Error::input(
+            "this code enrols a hub: use `fairpos --data DIR hq enroll --hq URL --code CODE`",
+        ));
+    }
+    let secret = &response.secret;
+    let secret_is_one =
+        (32..=128).contains(&secret.len()) && secret.bytes().all(|b| b.is_ascii_alphanumeric());
+    // The stall is printed on every receipt and shown on the till's screen: never empty,
+    // never a control character, never a page of text.
+    let stall = &response.stall;
+    let stall_is_one = !stall.trim().is_empty() && fairpos_sync::answer::told(stall) == *stall;
+    let device_is_one = fairpos_domain::DeviceCode::parse(&response.device).is_ok();
+    if response.role != ROLE_TILL || !secret_is_one || !stall_is_one || !device_is_one {
+        return Err(Error::Other(
+            "headquarters' answer to the enrolment is not one it gives (a role, secret, device \
+             or stall of another form): nothing was kept"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Enrols the till in `dir` again, with a new code headquarters at `hq` gave for the same
+/// device: after headquarters was restored from a backup older than the till's enrolment,
+/// or the device was revoked and added again. The till keeps its sales, its ledgers and the
+/// actor they are written with, and takes the new secret (and `hq` as its headquarters,
+/// trusting the certificate authority `ca` (PEM) under `https://`, else the one it was
+/// given before). Headquarters refuses, the code unused, a code for another device or a
+/// headquarters of another fair; the lead PIN is asked for.
+pub fn enroll_again(
+    dir: &Path,
+    hq: &str,
+    code: &str,
+    lead_pin: &str,
+    ca: Option<&str>,
+) -> Result<Till> {
+    let mut till = Till::open(dir)?;
+    till.store().check_lead_pin(lead_pin)?;
+    let identity = till.store().identity().clone();
+    let trust = match ca {
+        Some(pem) => Trust::with_ca(Some(pem))?,
+        None => trust(till.reader()?)?,
+    };
+    let client = HqClient::new(hq, &trust)?;
+    let again = EnrolledAs {
+        fair: identity.fair.id.clone(),
+        device: identity.device.to_string(),
+    };
+    // The signing key made at the first enrolment, kept (headquarters may have lost it
+    // with a restore); one made now for a till enrolled before there were any.
+    let signing = match till.store().meta(SIGNING_SECRET)? {
+        Some(secret) => secret,
+        None => keys::new_secret(),
+    };
+    let request = EnrollRequest {
+        code: code.to_string(),
+        actor: identity.actor.to_hex_string(),
+        again: Some(again.clone()),
+        signing_key: Some(keys::public_key(&signing)),
+        role: Some(ROLE_TILL.to_string()),
+    };
+    let response = runtime()?.block_on(client.enroll(&request, ENROL_LIMIT))?;
+    check_till_code(&response)?;
+    let device = &response.device;
+    if !response.grants(&again)? {
+        return Err(Error::input(format!(
+            "headquarters enrolled that code as {device}, and this till is {} of fair {}: \
+             nothing was changed here; ask for {device} to be revoked and for a code for {}",
+            identity.device, identity.fair.id, identity.device
+        )));
+    }
+    if response.stall != identity.stall {
+        eprintln!(
+            "warning: headquarters places {device} at stall {}; this till stays at stall {} \
+             (its sales say so)",
+            response.stall, identity.stall
+        );
+    }
+    // The catalog stays as the till has it: its next sync merges headquarters' in.
+    till.store_mut().set_meta(META_HQ, client.base())?;
+    let signing = kept_signing(&request, &response, &signing);
+    till.store_mut()
+        .keep_credentials(&response.secret, signing)?;
+    if let Some(ca) = trust.ca_pem() {
+        till.store_mut().set_meta(META_HQ_CA, ca)?;
+    }
+    Ok(till)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(signing_key: Option<&str>) -> EnrollRequest {
+        EnrollRequest {
+            code: "CODE".into(),
+            actor: "actor".into(),
+            again: None,
+            signing_key: signing_key.map(str::to_string),
+            role: Some(ROLE_TILL.into()),
+        }
+    }
+
+    fn response(signing_key: Option<&str>) -> EnrollResponse {
+        EnrollResponse {
+            device: "T01".into(),
+            stall: "S01".into(),
+            role: "till".into(),
+            secret: "s".into(),
+            fair_toml: String::new(),
+            catalog_key: String::new(),
+            catalog: String::new(),
+            signing_key: signing_key.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn only_a_tills_grant_with_a_secret_of_headquarters_form_is_kept() {
+        let granted = |role: &str, secret: &str| {
+            let mut r = response(None);
+            (r.role, r.secret) = (role.into(), secret.into());
+            check_till_code(&r)
+        };
+        assert!(granted("till", &keys::new_secret()).is_ok());
+        let hub = granted("hub", &keys::new_secret()).unwrap_err().to_string();
+        assert!(hub.contains("this code enrols a hub"), "{hub}");
+        for (role, secret) in [
+            ("admin", "a".repeat(64)),
+            ("till", format!("{}\r\n", "a".repeat(64))),
+        ] {
+            let refused = granted(role, &secret).unwrap_err().to_string();
+            assert!(refused.contains("nothing was kept"), "{refused}");
+        }
+        let at_stall = |stall: &str| {
+            let mut r = response(None);
+            (r.secret, r.stall) = (keys::new_secret(), stall.into());
+            check_till_code(&r)
+        };
+        assert!(at_stall("S01").is_ok());
+        assert!(at_stall("助农馆-东区 3").is_ok());
+        for stall in [
+            String::new(),
+            " ".into(),
+            "S01\x1b[2J".into(),
+            "S".repeat(301),
+        ] {
+            let refused = at_stall(&stall).unwrap_err().to_string();
+            assert!(refused.contains("nothing was kept"), "{refused}");
+        }
+        let mut as_device = response(None);
+        (as_device.secret, as_device.device) = (keys::new_secret(), "T01\n".into());
+        assert!(check_till_code(&as_device).is_err());
+    }
+
+    #[test]
+    fn the_signing_key_is_kept_only_when_headquarters_says_it_keeps_it() {
+        let secret = keys::new_secret();
+        let offered = keys::public_key(&secret);
+        let kept = |req, resp| kept_signing(&request(req), &response(resp), &secret).is_some();
+        assert!(kept(Some(&offered), Some(&offered)));
+        // An older headquarters says nothing of it: it keeps the key the secret derives.
+        assert!(!kept(Some(&offered), None));
+        // Another key said back, or none offered.
+        let another = keys::public_key(&keys::new_secret());
+        assert!(!kept(Some(&offered), Some(&another)));
+        assert!(!kept(None, None));
+        // Headquarters' answer as an older one sends it, without the field.
+        let older = r#"{"device":"T01","stall":"S01","role":"till","secret":"s",
+            "fair_toml":"","catalog_key":"","catalog":""}"#;
+        let older: EnrollResponse = serde_json::from_str(older).unwrap();
+        assert_eq!(
+            kept_signing(&request(Some(&offered)), &older, &secret),
+            None
+        );
+    }
+}

@@ -1,5 +1,6 @@
 //! Text files as Chinese offices save them: UTF-8, or GBK (a spreadsheet's "CSV" in
-//! Chinese Windows, and payment providers' statements).
+//! Chinese Windows, and payment providers' statements); and text from outside (a till's
+//! bundle, headquarters' answer, a catalog) as a terminal or a page may show it.
 
 /// The text of `bytes` and its encoding: UTF-8 (a byte-order mark dropped), else GBK (read as
 /// GB18030, its superset). `None` when it is neither.
@@ -12,9 +13,51 @@ pub fn utf8_or_gbk(bytes: &[u8]) -> Option<(String, &'static str)> {
     (!had_errors).then(|| (text.into_owned(), "gbk"))
 }
 
+/// `text` with its control and format characters (terminal escapes, bidi overrides,
+/// zero-width characters) written as `\u{…}`, so that what it says cannot redraw or reorder
+/// the lines around it.
+pub fn shown(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if is_hidden(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Whether `c` is a control or format character: one a terminal or a page does not show as
+/// itself (an escape, a bidi override, a zero-width character).
+pub fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
+/// `text` as [`shown`], cut after `most` characters (`…` telling it was).
+pub fn shown_cut(text: &str, most: usize) -> String {
+    match text.char_indices().nth(most) {
+        Some((end, _)) => format!("{}…", shown(&text[..end])),
+        None => shown(text),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escapes_what_would_redraw_or_reorder_a_line_and_nothing_else() {
+        assert_eq!(shown("保靖黄金茶 100g"), "保靖黄金茶 100g");
+        assert_eq!(shown("a\u{1b}[2Kb"), "a\\u{1b}[2Kb");
+        assert_eq!(shown("x\ny\u{9b}"), "x\\u{a}y\\u{9b}");
+        assert_eq!(shown("\u{202e}cba"), "\\u{202e}cba");
+        assert_eq!(shown_cut("保靖黄金茶", 2), "保靖…");
+        assert_eq!(shown_cut("保靖", 2), "保靖");
+        assert_eq!(shown_cut("a\u{1b}c", 2), "a\\u{1b}…");
+    }
 
     #[test]
     fn reads_utf8_and_gbk_and_refuses_neither() {

@@ -28,23 +28,7 @@ pub fn reason(body: &[u8]) -> String {
 /// it: its control and format characters written out (an escape would redraw the terminal,
 /// a line break forge a log line), and cut after [`LONGEST_REASON`] characters.
 pub fn told(text: &str) -> String {
-    let hidden = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
-                | '\u{2060}'..='\u{2069}' | '\u{feff}')
-    };
-    let mut shown = String::new();
-    for (n, c) in text.chars().enumerate() {
-        if n == LONGEST_REASON {
-            shown.push('…');
-            break;
-        }
-        match hidden(c) {
-            true => shown.extend(c.escape_unicode()),
-            false => shown.push(c),
-        }
-    }
-    shown
+    fairpos_domain::text::shown_cut(text, LONGEST_REASON)
 }
 
 /// The most characters of a reason kept.

@@ -228,7 +228,7 @@ async fn stored_ledgers_projected_by_two_processes_at_once_count_each_record_onc
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_document_that_is_not_the_ledger_its_id_says_or_holds_a_forged_record_is_refused() {
+async fn a_document_that_is_not_the_ledger_its_id_says_or_holds_forged_records_is_refused() {
     let Some(server) = server() else { return };
     let (_, a, _) = two_processes(&server).await;
     let ledgers = fair(&mut Lcg(9), 3);
@@ -274,6 +274,28 @@ async fn a_document_that_is_not_the_ledger_its_id_says_or_holds_a_forged_record_
     assert!(
         err.to_string()
             .contains("total_fen 9223372036854775807 is beyond what a till takes"),
+        "{err}"
+    );
+    // A sale of eleven lines, each at the largest amount a record may name: within a
+    // record's bound, beyond what a till takes in a day.
+    let mut forged = ledgers[0].records.clone();
+    let sale = forged.iter_mut().find_map(|r| match r {
+        Record::Sale(s) => Some(s),
+        _ => None,
+    });
+    let sale = sale.expect("the ledger holds a sale");
+    let mut line = sale.lines[0].clone();
+    line.amount_fen = fairpos_sync::plausible::MAX_FEN;
+    sale.lines = vec![line; 11];
+    let doc = ledger_doc(&ledgers[0], &forged);
+    PgStorage::new(a.clone())
+        .put(key(&id, "snapshot", "s"), doc.automerge().save())
+        .await;
+    let err = project_document(&a, &id).await.unwrap_err();
+    assert!(matches!(err, Error::Integrity(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("beyond what a till takes in a day"),
         "{err}"
     );
     let held = common::rows_in(&a, "records").await;

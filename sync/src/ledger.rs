@@ -19,15 +19,39 @@ use automerge::{
     ActorId, Automerge, Change, ChangeHash, ObjId, ObjType, ReadDoc, ROOT,
 };
 
+use crate::plausible::Weight;
 use crate::{Error, Record, Result};
 
 const DOC_TYPE: &str = "fairpos-ledger";
 const DOC_VERSION: i64 = 1;
 
 /// Why headquarters refuses the ledger `key` of `device`, or `None`: when one of its
-/// `records` names another device (a till writes only its own ledgers), or names an amount
-/// or a quantity no till writes ([`crate::plausible`]).
+/// `records` names another device (a till writes only its own ledgers), names an amount or a
+/// quantity no till writes, or when they come to more than a till takes in a day
+/// ([`crate::plausible`]).
 pub fn why_refused(key: &str, device: &str, records: &[Record]) -> Option<String> {
+    why_refused_adding(key, device, Weight::default(), records).err()
+}
+
+/// [`why_refused`] for `records` written after others that came to `before`: what they all
+/// come to, or why the ledger is refused.
+pub fn why_refused_adding(
+    key: &str,
+    device: &str,
+    before: Weight,
+    records: &[Record],
+) -> std::result::Result<Weight, String> {
+    if let Some(why) = why_a_record_is_refused(key, device, records) {
+        return Err(why);
+    }
+    let weight = before.adding(records);
+    match weight.beyond_a_day() {
+        Some(why) => Err(format!("{key}: {why}")),
+        None => Ok(weight),
+    }
+}
+
+fn why_a_record_is_refused(key: &str, device: &str, records: &[Record]) -> Option<String> {
     if let Some(r) = records.iter().find(|r| r.header().device != device) {
         return Some(format!(
             "record {} in {key} claims device {}",

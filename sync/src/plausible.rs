@@ -23,6 +23,19 @@ pub const MAX_QTY: i64 = 1_000_000_000_000;
 /// stock reads (12 digits of kilograms, in grams).
 pub const MAX_STOCK: i64 = 1_000_000_000_000_000;
 
+/// The most the amounts of one ledger (one till's day) may come to, each counted as its size
+/// whatever its sign: a trillion yuan, a hundred times the most a till's sale may come to
+/// (`fairpos_domain::money::MAX_INPUT_FEN`), where a real stall takes a few hundred thousand
+/// yuan in a day. [`MAX_FEN`] bounds one record; this bounds a flood of them: a device holds
+/// at most 400 ledgers (`hq`'s `--max-documents-per-device`), so a 64-bit sum of what
+/// headquarters projects overflows only past some 92 000 ledgers at this bound, where without
+/// it one ledger of some 920 000 records at [`MAX_FEN`] did.
+pub const MAX_LEDGER_FEN: u64 = 100_000_000_000_000;
+
+/// The most the quantities of one ledger's lines may come to, each counted as its size: a
+/// hundred times [`MAX_QTY`].
+pub const MAX_LEDGER_QTY: u64 = 100_000_000_000_000;
+
 /// Why `record` is not one a till writes, or `None` when its time starts with a day and an
 /// hour ([`starts_with_day_and_hour`]) and each of its amounts and quantities is within
 /// [`MAX_FEN`] and [`MAX_QTY`].
@@ -33,13 +46,91 @@ pub fn implausible(record: &Record) -> Option<String> {
             "its time {at:?} does not start with a day and an hour"
         ));
     }
-    let mut check = Check::default();
+    let mut why = None;
+    each_number(record, |kind, name, value| {
+        if why.is_some() {
+            return;
+        }
+        let size = value.unsigned_abs();
+        why = match kind {
+            Number::Fen if size > MAX_FEN as u64 => Some(format!(
+                "{name} {value} is beyond what a till takes ({MAX_FEN} fen)"
+            )),
+            Number::Qty if size > MAX_QTY as u64 => Some(format!(
+                "a quantity of {value} is beyond what a till takes ({MAX_QTY})"
+            )),
+            Number::Stock if size > MAX_STOCK as u64 => {
+                Some(format!("a stock of {value} is beyond what a till takes"))
+            }
+            _ => None,
+        };
+    });
+    why
+}
+
+/// What the amounts and the quantities of some records come to, each counted as its size
+/// (saturating, never wrapping): what [`MAX_LEDGER_FEN`] and [`MAX_LEDGER_QTY`] bound.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Weight {
+    pub fen: u64,
+    pub qty: u64,
+}
+
+impl Weight {
+    /// What `records` come to.
+    pub fn of(records: &[Record]) -> Weight {
+        Weight::default().adding(records)
+    }
+
+    /// What these records and `records` come to together.
+    pub fn adding(mut self, records: &[Record]) -> Weight {
+        for record in records {
+            each_number(record, |kind, _, value| match kind {
+                Number::Fen => self.fen = self.fen.saturating_add(value.unsigned_abs()),
+                Number::Qty => self.qty = self.qty.saturating_add(value.unsigned_abs()),
+                Number::Stock => {}
+            });
+        }
+        self
+    }
+
+    /// Why a ledger whose records come to this is not one a till writes, or `None`.
+    pub fn beyond_a_day(&self) -> Option<String> {
+        if self.fen > MAX_LEDGER_FEN {
+            let fen = self.fen;
+            return Some(format!(
+                "its amounts come to {fen} fen in all, beyond what a till takes in a day \
+                 ({MAX_LEDGER_FEN} fen)"
+            ));
+        }
+        if self.qty > MAX_LEDGER_QTY {
+            let qty = self.qty;
+            return Some(format!(
+                "its quantities come to {qty} in all, beyond what a till sells in a day \
+                 ({MAX_LEDGER_QTY})"
+            ));
+        }
+        None
+    }
+}
+
+/// What a number a record names is.
+#[derive(Clone, Copy)]
+enum Number {
+    Fen,
+    Qty,
+    Stock,
+}
+
+/// Calls `each` with every amount, quantity and stock `record` names, and the name of its
+/// field.
+fn each_number(record: &Record, mut each: impl FnMut(Number, &'static str, i64)) {
     match record {
-        Record::ShiftOpen(r) => check.fen("float_fen", r.float_fen),
-        Record::CashMove(r) => check.fen("amount_fen", r.amount_fen),
+        Record::ShiftOpen(r) => each(Number::Fen, "float_fen", r.float_fen),
+        Record::CashMove(r) => each(Number::Fen, "amount_fen", r.amount_fen),
         Record::Sale(r) => {
-            check.fen("total_fen", r.total_fen);
-            check.fen("change_fen", r.change_fen);
+            each(Number::Fen, "total_fen", r.total_fen);
+            each(Number::Fen, "change_fen", r.change_fen);
             for LineRecord {
                 qty,
                 unit_price_fen,
@@ -47,9 +138,9 @@ pub fn implausible(record: &Record) -> Option<String> {
                 ..
             } in &r.lines
             {
-                check.fen("a line's unit_price_fen", *unit_price_fen);
-                check.fen("a line's amount_fen", *amount_fen);
-                check.qty(*qty);
+                each(Number::Fen, "a line's unit_price_fen", *unit_price_fen);
+                each(Number::Fen, "a line's amount_fen", *amount_fen);
+                each(Number::Qty, "qty", *qty);
             }
             for PaymentRecord {
                 amount_fen,
@@ -57,35 +148,31 @@ pub fn implausible(record: &Record) -> Option<String> {
                 ..
             } in &r.payments
             {
-                check.fen("a payment's amount_fen", *amount_fen);
-                check.fen("a payment's tendered_fen", *tendered_fen);
+                each(Number::Fen, "a payment's amount_fen", *amount_fen);
+                each(Number::Fen, "a payment's tendered_fen", *tendered_fen);
             }
         }
         Record::Void(_) => {}
         Record::Refund(r) => {
-            check.fen("amount_fen", r.amount_fen);
+            each(Number::Fen, "amount_fen", r.amount_fen);
             for RefundLineRecord {
                 qty, amount_fen, ..
             } in &r.lines
             {
-                check.fen("a line's amount_fen", *amount_fen);
-                check.qty(*qty);
+                each(Number::Fen, "a line's amount_fen", *amount_fen);
+                each(Number::Qty, "qty", *qty);
             }
         }
         Record::ShiftClose(r) => {
-            check.fen("expected_fen", r.expected_fen);
-            check.fen("counted_fen", r.counted_fen);
-            check.fen("variance_fen", r.variance_fen);
+            each(Number::Fen, "expected_fen", r.expected_fen);
+            each(Number::Fen, "counted_fen", r.counted_fen);
+            each(Number::Fen, "variance_fen", r.variance_fen);
         }
         Record::ProductAdd(r) => {
-            check.fen("price_fen", r.product.price_fen);
-            if check.why.is_none() && r.product.stock.unsigned_abs() > MAX_STOCK as u64 {
-                let stock = r.product.stock;
-                check.why = Some(format!("a stock of {stock} is beyond what a till takes"));
-            }
+            each(Number::Fen, "price_fen", r.product.price_fen);
+            each(Number::Stock, "stock", r.product.stock);
         }
     }
-    check.why
 }
 
 /// Whether `at` starts as a till writes a time, `2026-11-22T10` (a day, and an hour from 00
@@ -101,30 +188,6 @@ pub fn starts_with_day_and_hour(at: &str) -> bool {
         _ => b.is_ascii_digit(),
     });
     shaped && (head[11] - b'0') * 10 + (head[12] - b'0') < 24
-}
-
-/// The first amount or quantity found beyond a till's, told.
-#[derive(Default)]
-struct Check {
-    why: Option<String>,
-}
-
-impl Check {
-    fn fen(&mut self, name: &str, value: i64) {
-        if self.why.is_none() && value.unsigned_abs() > MAX_FEN as u64 {
-            self.why = Some(format!(
-                "{name} {value} is beyond what a till takes ({MAX_FEN} fen)"
-            ));
-        }
-    }
-
-    fn qty(&mut self, value: i64) {
-        if self.why.is_none() && value.unsigned_abs() > MAX_QTY as u64 {
-            self.why = Some(format!(
-                "a quantity of {value} is beyond what a till takes ({MAX_QTY})"
-            ));
-        }
-    }
 }
 
 #[cfg(test)]
@@ -190,6 +253,43 @@ mod tests {
         assert_eq!(added(-MAX_STOCK), None);
         let why = added(i64::MAX).unwrap();
         assert!(why.starts_with("a stock of 9223372036854775807"), "{why}");
+    }
+
+    #[test]
+    fn a_ledgers_amounts_and_quantities_add_up_by_their_size_and_are_bounded() {
+        let largest = sale(MAX_FEN, -MAX_QTY);
+        // A total, its line's price and amount, a payment's amount and tender, counted as sizes whatever their sign.
+        let weight = Weight::of(&[largest.clone(), sale(-MAX_FEN, MAX_QTY)]);
+        let fen = 2 * (MAX_FEN as u64 + 400);
+        assert_eq!(
+            weight,
+            Weight {
+                fen,
+                qty: 2 * MAX_QTY as u64
+            }
+        );
+        assert_eq!(weight.beyond_a_day(), None);
+        let day = vec![largest; 10];
+        let weight = Weight::of(&day);
+        let why = weight.beyond_a_day().unwrap();
+        assert!(
+            why.starts_with("its amounts come to 100000000004000 fen"),
+            "{why}"
+        );
+        let qty = Weight::of(&day[..1]).adding(&[sale(1, MAX_LEDGER_QTY as i64)]);
+        assert_eq!(qty.fen, MAX_FEN as u64 + 400 + 401);
+        let why = qty.beyond_a_day().unwrap();
+        assert!(
+            why.starts_with("its quantities come to 101000000000000 in all"),
+            "{why}"
+        );
+        // Sums saturate, never wrap back under the bound.
+        let at_most = Weight {
+            fen: u64::MAX - 1,
+            qty: 0,
+        }
+        .adding(&[sale(i64::MIN, 1)]);
+        assert_eq!(at_most.fen, u64::MAX);
     }
 
     #[test]

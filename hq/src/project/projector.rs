@@ -4,7 +4,8 @@
 use std::collections::{HashMap, HashSet};
 
 use automerge::{Change, ChangeHash};
-use fairpos_sync::ledger::ChangeReader;
+use fairpos_sync::ledger::{why_refused_adding, ChangeReader};
+use fairpos_sync::plausible::Weight;
 use fairpos_sync::samod::DocumentId;
 use fairpos_sync::samod_storage::chunks_digest;
 use fairpos_sync::{LedgerDoc, LedgerId, Record};
@@ -33,6 +34,8 @@ struct Held {
     /// not load a ledger whose stored keys still have this digest.
     chunks_digest: String,
     records: usize,
+    /// What the records projected come to ([`fairpos_sync::plausible::MAX_LEDGER_FEN`]).
+    weight: Weight,
     refused: bool,
 }
 
@@ -425,6 +428,7 @@ fn read(fetched: Fetched) -> Result<Prepared> {
         chunks: chunks.iter().map(|(k, _)| k.clone()).collect(),
         chunks_digest: chunks_digest(chunks.iter().map(|(k, _)| k.as_str())),
         records: ledger.len(),
+        weight: Weight::default(),
         refused: false,
     });
     for change in doc.get_changes_meta(&projected) {
@@ -438,7 +442,16 @@ fn read(fetched: Fetched) -> Result<Prepared> {
     let records = if projected.is_empty() {
         ledger.records()?
     } else {
-        ledger.records_since(&projected)?
+        let new = ledger.records_since(&projected)?;
+        // What was projected before a restart counts towards the ledger's bound.
+        let new_ids: HashSet<&str> = new.iter().map(|r| r.header().id.as_str()).collect();
+        let before: Vec<Record> = ledger
+            .records()?
+            .into_iter()
+            .filter(|r| !new_ids.contains(r.header().id.as_str()))
+            .collect();
+        held.weight = Weight::of(&before);
+        new
     };
     held.known = doc
         .get_changes_meta(&[])
@@ -472,11 +485,14 @@ impl Held {
         added: usize,
         isolation: Isolation,
     ) -> Result<Outcome> {
-        if let Some(why) = fairpos_sync::ledger::why_refused(&self.key, &self.device, records) {
-            self.refused = true;
-            let device = self.device.clone();
-            return refuse(conn, doc_id, &device, why);
-        }
+        let weight = match why_refused_adding(&self.key, &self.device, self.weight, records) {
+            Ok(weight) => weight,
+            Err(why) => {
+                self.refused = true;
+                let device = self.device.clone();
+                return refuse(conn, doc_id, &device, why);
+            }
+        };
         let count = self.records + added;
         let done = Projection {
             heads: &self.heads,
@@ -498,6 +514,7 @@ impl Held {
         };
         if applied.is_ok() {
             self.records = count;
+            self.weight = weight;
         }
         applied
     }

@@ -239,6 +239,47 @@ fn an_amount_no_till_writes_is_refused() {
     assert_eq!(f.projected(), 1);
 }
 
+/// One more cash movement of T01 at the largest amount a record may name, in and out by turns,
+/// stored as a change.
+fn largest(f: &mut Fixture) {
+    f.seq += 1;
+    let mut record = cash_move(f.seq, f.seq);
+    if let Record::CashMove(m) = &mut record {
+        let max = fairpos_sync::plausible::MAX_FEN;
+        m.amount_fen = if f.seq % 2 == 0 { max } else { -max };
+    }
+    let change = f.ledger.append(&record, 0).unwrap();
+    f.store_change(&change);
+}
+
+/// Cash movements each within a record's bound that together come to more than a till takes
+/// in a day: the one that takes the ledger past it is refused on the change path, and so by a
+/// projector that starts afresh and resumes from the heads projected before, counting what
+/// they hold. Nothing of it is projected.
+#[test]
+fn a_ledger_whose_amounts_come_to_more_than_a_tills_day_is_refused() {
+    use fairpos_sync::plausible::{MAX_FEN, MAX_LEDGER_FEN};
+    let (mut f, mut p) = Fixture::projected_once();
+    // The one movement of 100 fen and nine at the bound, either way: within the day's.
+    let within = MAX_LEDGER_FEN / MAX_FEN as u64 - 1;
+    for _ in 0..within {
+        largest(&mut f);
+    }
+    let outcome = p.project(&f.hq.conn, &f.doc_id).unwrap();
+    assert_eq!(new_records(outcome), within as usize);
+    largest(&mut f);
+    let refused = |outcome: &Outcome| {
+        matches!(outcome, Outcome::Refused(why)
+            if why.contains(&format!("its amounts come to {} fen in all", MAX_LEDGER_FEN + 100)))
+    };
+    let mut fresh = Projector::new();
+    let outcome = fresh.project(&f.hq.conn, &f.doc_id).unwrap();
+    assert!(refused(&outcome), "{outcome:?}");
+    let outcome = p.project(&f.hq.conn, &f.doc_id).unwrap();
+    assert!(refused(&outcome), "{outcome:?}");
+    assert_eq!(f.projected(), 1 + within as i64);
+}
+
 /// A pass over several ledgers runs without savepoints. A ledger failing in it (here one that
 /// reuses another day's sequence number) rolls the pass back, and the pass runs again with
 /// each ledger on its own: the other ledgers are projected, nothing of the failing one is; and

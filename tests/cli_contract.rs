@@ -865,3 +865,55 @@ fn catalog_search_finds_words_by_the_readings_people_use() {
     let text = till.ok(&["catalog", "search", "cq"]);
     assert!(text.contains("重庆火锅底料"), "{text}");
 }
+
+/// Every file a command reads is read no further than 256 MiB, and so a file without end
+/// (`/dev/zero`) is refused in one line: the fair of `init` and `hq init`, the certificate
+/// authority of `enroll` and `hq enroll` (read before headquarters is asked), a batch of
+/// sales from a file or standard input. Nothing is set up.
+#[test]
+fn a_file_without_end_is_refused_by_every_command_that_reads_one() {
+    const ZERO: &str = "/dev/zero";
+    const TOLD: &str = "/dev/zero: over 256 MiB";
+    let empty = Till::empty();
+    let till_init = ["init", "--fair", ZERO, "--device", "T02", "--stall", "S02"];
+    empty.fails(&[&till_init[..], &["--lead-pin", PIN]].concat(), 2, TOLD);
+    let hq_init = ["hq", "init", "--fair", ZERO, "--organizer-password-stdin"];
+    empty.fails(&hq_init, 2, TOLD);
+    let nowhere = "https://127.0.0.1:9";
+    let enroll = [
+        "enroll",
+        "--hq",
+        nowhere,
+        "--code",
+        "ABCD-EFGH",
+        "--ca",
+        ZERO,
+    ];
+    empty.fails(&[&enroll[..], &["--lead-pin", PIN]].concat(), 2, TOLD);
+    let hq_enroll = [
+        "hq",
+        "enroll",
+        "--hq",
+        nowhere,
+        "--code",
+        "ABCD-EFGH",
+        "--ca",
+        ZERO,
+    ];
+    empty.fails(&hq_enroll, 2, TOLD);
+    let left: Vec<_> = std::fs::read_dir(empty.data()).unwrap().collect();
+    assert!(left.is_empty(), "nothing set up: {left:?}");
+
+    let till = Till::demo();
+    till.fails(&["sell-batch", ZERO], 2, TOLD);
+    // Standard input too, where it was read to its end.
+    let piped = till
+        .command()
+        .args(["sell-batch", "-"])
+        .stdin(std::fs::File::open(ZERO).unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert_eq!(piped.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("-: over 256 MiB"), "{stderr}");
+}

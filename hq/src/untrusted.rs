@@ -9,11 +9,18 @@ pub use fairpos_domain::text::{is_hidden, shown, shown_cut};
 /// The bytes of `path`, read no further than `limit` whatever the file says its length is
 /// (a pipe says 0): `None` when it holds more.
 pub fn read_at_most(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    read_at_most_from(std::fs::File::open(path)?, limit)
+}
+
+/// What `reader` holds (standard input, say), read no further than `limit`: `None` when it
+/// holds more.
+pub fn read_at_most_from(
+    reader: impl std::io::Read,
+    limit: u64,
+) -> std::io::Result<Option<Vec<u8>>> {
     use std::io::Read as _;
     let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(limit + 1)
-        .read_to_end(&mut bytes)?;
+    reader.take(limit + 1).read_to_end(&mut bytes)?;
     Ok((bytes.len() as u64 <= limit).then_some(bytes))
 }
 

@@ -174,14 +174,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::SellBatch { file } => {
             let text = if file == Path::new("-") {
-                let mut s = String::new();
-                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|source| {
-                    Error::ReadInput {
-                        path: file.clone(),
-                        source,
-                    }
-                })?;
-                s
+                kit::read_stdin(&file)?
             } else {
                 read_input(&file)?
             };

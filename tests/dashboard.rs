@@ -317,6 +317,16 @@ fn each_role_reaches_its_own_pages_and_routes_and_nothing_else(hq: Hq) {
         assert_eq!(&seen, expected, "{path}: organizer, stall lead, unit");
         assert_eq!(api.fetch(path, None, false).0, 401, "{path} for no one");
     }
+    // A unit the fair lacks: a page saying so, with the way back to the units; to the API,
+    // a 404 too.
+    let (status, _, page) = api.fetch("/units/91110000000000000X", organizer, false);
+    assert_eq!(status, 404, "{page}");
+    assert!(
+        page.contains("No such unit") && page.contains("href=\"/units\""),
+        "{page}"
+    );
+    let lacking = api.get("/api/v1/units/91110000000000000X", organizer).0;
+    assert_eq!(lacking, 404);
     // The overview sends each role to its first page.
     assert_eq!(api.fetch("/", organizer, false).0, 200);
     assert_eq!(api.fetch("/", lead, false).1, "/stalls");

@@ -245,6 +245,90 @@ mod tests {
         assert!(check_till_code(&as_device).is_err());
     }
 
+    /// A headquarters on 127.0.0.1 that answers each request with the next of `answers`
+    /// (200, JSON), then stops; its address.
+    fn answering(answers: Vec<EnrollResponse>) -> String {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for answer in answers {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream);
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(n) = lower.strip_prefix("content-length:") {
+                        length = n.trim().parse().unwrap();
+                    }
+                    if line.trim_end().is_empty() {
+                        break;
+                    }
+                }
+                reader.read_exact(&mut vec![0; length]).unwrap();
+                let body = serde_json::to_string(&answer).unwrap();
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let mut stream = reader.into_inner();
+                stream.write_all(head.as_bytes()).unwrap();
+                stream.write_all(body.as_bytes()).unwrap();
+            }
+        });
+        url
+    }
+
+    /// A grant of T01 at stall S01 of the demo fair, with `catalog` as its catalog.
+    fn granted_with(catalog: &[u8]) -> EnrollResponse {
+        let fair = fairpos_domain::fair::Fair::from_toml(fairpos_domain::demo::FAIR_TOML).unwrap();
+        EnrollResponse {
+            secret: keys::new_secret(),
+            fair_toml: fairpos_domain::demo::FAIR_TOML.into(),
+            catalog_key: fairpos_sync::ids::catalog_key(&fair.id),
+            catalog: EnrollResponse::encode_catalog(catalog),
+            ..response(None)
+        }
+    }
+
+    /// A catalog the till cannot read, in headquarters' answer to an enrolment, is refused
+    /// before anything is kept: the directory stays empty (before 7928149 it was left set
+    /// up). The same answer with the fair's catalog enrols.
+    #[test]
+    fn an_enrolment_whose_catalog_cannot_be_read_keeps_nothing() {
+        let fair = fairpos_domain::fair::Fair::from_toml(fairpos_domain::demo::FAIR_TOML).unwrap();
+        let key = fairpos_sync::ids::catalog_key(&fair.id);
+        let of_another_fair = CatalogDoc::create(&key, "another-fair", ActorId::random())
+            .unwrap()
+            .save();
+        let of_the_fair = CatalogDoc::create(&key, &fair.id, ActorId::random())
+            .unwrap()
+            .save();
+        let hq = answering(vec![
+            granted_with(b"not an automerge document"),
+            granted_with(&of_another_fair),
+            granted_with(&of_the_fair),
+        ]);
+        let trust = Trust::with_ca(None).unwrap();
+        for told in ["Invalid magic bytes", "a catalog of another fair"] {
+            let dir = tempfile::tempdir().unwrap();
+            let err = match enroll(dir.path(), &hq, "CODE", "1357", &trust) {
+                Ok(_) => panic!("an enrolment with a catalog the till cannot read was kept"),
+                Err(e) => e.to_string(),
+            };
+            assert!(err.contains(told), "{err}");
+            let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+            assert!(left.is_empty(), "nothing kept: {left:?}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let till = enroll(dir.path(), &hq, "CODE", "1357", &trust).unwrap();
+        assert_eq!(till.store().identity().device.to_string(), "T01");
+        assert!(dir.path().join(DB_FILE).exists());
+    }
+
     #[test]
     fn the_signing_key_is_kept_only_when_headquarters_says_it_keeps_it() {
         let secret = keys::new_secret();

@@ -1,17 +1,18 @@
 //! The one error type of the sync crate.
 
-/// Everything that can go wrong while reading or writing ledger documents.
+/// Everything that can go wrong while reading or writing ledger and catalog documents.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("ledger storage: {0}")]
     Sql(#[from] rusqlite::Error),
-    #[error("ledger document {key}: {source}")]
+    #[error("document {key}: {source}")]
     Automerge {
         key: String,
         #[source]
         source: Box<automerge::AutomergeError>,
     },
-    #[error("ledger document {key} is not a fairpos ledger: {why}")]
+    /// A ledger or catalog document that is not as fairpos writes one (its key says which).
+    #[error("document {key} is not one fairpos writes: {why}")]
     NotALedger { key: String, why: String },
     #[error("ledger record {id} in {key} cannot be read: {source}")]
     BadRecord {

@@ -83,6 +83,11 @@ pub struct EnrollResponse {
 }
 
 impl EnrollResponse {
+    /// The catalog document's `bytes` as [`EnrollResponse::catalog`] carries them.
+    pub fn encode_catalog(bytes: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
     /// The catalog document's bytes.
     pub fn catalog_bytes(&self) -> Result<Vec<u8>> {
         base64::engine::general_purpose::STANDARD

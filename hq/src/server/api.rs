@@ -9,7 +9,6 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use base64::Engine;
 use fairpos_sync::protocol::*;
 use fairpos_sync::samod::DocumentId;
 
@@ -91,7 +90,7 @@ pub async fn enroll(
             secret: grant.secret,
             fair_toml,
             catalog_key: state.catalog_key.clone(),
-            catalog: base64::engine::general_purpose::STANDARD.encode(catalog),
+            catalog: EnrollResponse::encode_catalog(&catalog),
             signing_key,
         }
     });

@@ -329,6 +329,23 @@ pub(crate) mod tests {
         assert!(sent < 64 << 20, "{sent} bytes sent");
     }
 
+    /// An answer that goes on past 256 MiB (a broken or hostile headquarters) is refused,
+    /// read no further: the server wrote what the client read and the sockets' buffers held.
+    #[tokio::test]
+    async fn an_answer_without_end_is_read_no_further_than_the_largest_answer() {
+        let (base, written) =
+            answering_without_end("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        let client = HqClient::new(&base, &Trust::system().unwrap()).unwrap();
+        let err = client
+            .announce("T01.secret", vec![], Duration::from_secs(120))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().ends_with("an answer over 256 MiB"), "{err}");
+        let sent = written.recv_timeout(Duration::from_secs(120)).unwrap();
+        let most = answer::LARGEST_ANSWER + (64 << 20);
+        assert!(sent < most, "{sent} bytes sent");
+    }
+
     /// Headquarters' answer to a client it holds too many connections of.
     pub(crate) const BUSY: &str = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\n\
         Content-Type: application/json\r\nContent-Length: 20\r\nConnection: close\r\n\r\n\

@@ -3,8 +3,9 @@
 
 - no import cycle among sibling modules of a crate (`a` uses `b` and `b` uses `a`, directly
   or around a longer loop), found from `use crate::…`, `crate::…` paths and `super::…`;
-- no source file over 600 lines, tests excepted (files named tests.rs and `#[cfg(test)]`
-  modules at the end of a file do not count).
+- no source file over 600 lines, unit tests excepted (files named tests.rs and
+  `#[cfg(test)]` modules at the end of a file do not count); the integration tests
+  (`tests/` of each crate, their helpers in `tests/common/` included) count whole.
 
 Exits 1 naming what breaks a rule. Run from the repository root (scripts/test.sh does).
 """
@@ -23,6 +24,11 @@ CRATES = {
     "fairpos-hq": "hq/src",
     "fairpos-postgres": "postgres/src",
 }
+
+# Each crate's integration tests: a file of its own per test binary, or a folder of modules.
+INTEGRATION_TESTS = ["tests"] + [
+    os.path.join(os.path.dirname(root), "tests") for root in CRATES.values() if root != "src"
+]
 
 
 def module_path(root, path):
@@ -142,6 +148,15 @@ def main():
             for comp in sccs(set(graph) | {w for ws in graph.values() for w in ws}, graph):
                 where = "::".join((crate.replace("-", "_"),) + parent)
                 problems.append(f"{where}: import cycle among {', '.join(comp)}")
+    for root in INTEGRATION_TESTS:
+        for dirpath, _, names in os.walk(root):
+            for name in sorted(names):
+                if name.endswith(".rs"):
+                    path = os.path.join(dirpath, name)
+                    with open(path, encoding="utf-8") as f:
+                        n = len(f.read().rstrip("\n").split("\n"))
+                    if n > MAX_LINES:
+                        problems.append(f"{path}: {n} lines (more than {MAX_LINES})")
     for p in problems:
         print(p, file=sys.stderr)
     if problems:

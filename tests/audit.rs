@@ -14,7 +14,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::hq::{Api, Hq, PASSWORD};
+use common::api::Api;
+use common::hq::{Hq, PASSWORD};
 use common::{Till, BIN};
 use serde_json::Value;
 

@@ -8,8 +8,9 @@
 
 mod common;
 
+use common::api::Api;
 use common::browser::walk;
-use common::hq::{Api, Hq, PASSWORD};
+use common::hq::{Hq, PASSWORD};
 use common::morning::{t01_morning, t02_morning, three_tills_synced};
 use common::Till;
 use serde_json::Value;

@@ -8,7 +8,8 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::hq::{Api, Hq};
+use common::api::Api;
+use common::hq::Hq;
 use common::Till;
 use serde_json::Value;
 

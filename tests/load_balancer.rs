@@ -22,7 +22,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use common::hq::{answer_to_raw, Api, Hq, Server, PASSWORD};
+use common::api::Api;
+use common::hq::{answer_to_raw, Hq, Server, PASSWORD};
 use common::proxy::{from, login, Proxy};
 use common::{sell_some, Till};
 

@@ -12,7 +12,8 @@ mod common;
 
 use std::net::IpAddr;
 
-use common::hq::{Api, Hq, Server};
+use common::api::Api;
+use common::hq::{Hq, Server};
 use serde_json::json;
 
 #[test]

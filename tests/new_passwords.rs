@@ -17,7 +17,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::hq::{Api, Hq, Server, PASSWORD};
+use common::api::Api;
+use common::hq::{Hq, Server, PASSWORD};
 use common::BIN;
 
 /// `fairpos --data dir ARGS` with `input` on its standard input, which is then closed.

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 
-use common::hq::{Api, Server};
+use common::api::Api;
+use common::hq::Server;
 use common::postgres::fresh_database;
 use common::Till;
 

@@ -32,7 +32,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 
-use common::hq::{answer_to_raw, Api, Hq, Server, PASSWORD};
+use common::api::Api;
+use common::hq::{answer_to_raw, Hq, Server, PASSWORD};
 use common::proxy::{from, login, Proxy};
 use common::tls::path;
 use common::{connect_from, sell_some, Till, PIN};

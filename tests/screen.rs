@@ -12,7 +12,8 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use common::hq::{Api, Hq, Server};
+use common::api::Api;
+use common::hq::{Hq, Server};
 use common::morning::{t01_morning, t02_morning};
 use common::Till;
 use serde_json::Value;

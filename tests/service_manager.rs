@@ -10,7 +10,8 @@ use std::os::unix::net::UnixDatagram;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::hq::{Api, Hq, Server};
+use common::api::Api;
+use common::hq::{Hq, Server};
 
 /// The next message on `socket`, as text.
 fn received(socket: &UnixDatagram) -> String {

@@ -8,7 +8,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::hq::{Api, Hq, Server, PASSWORD};
+use common::api::Api;
+use common::hq::{Hq, Server, PASSWORD};
 use serde_json::Value;
 
 /// Short lives: swept every 3 s. (Long enough that a session used every quarter of a

@@ -1,6 +1,7 @@
 //! Helpers for tests that drive the real `fairpos` binary on a real data directory.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod browser;
 pub mod devices;
 pub mod hq;

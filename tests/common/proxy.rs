@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::hq::{Api, Hq};
+use super::api::Api;
+use super::hq::Hq;
 
 /// A running proxy, stopped when dropped.
 pub struct Proxy {

@@ -246,7 +246,7 @@ fn largest(f: &mut Fixture) {
     let mut record = cash_move(f.seq, f.seq);
     if let Record::CashMove(m) = &mut record {
         let max = fairpos_sync::plausible::MAX_FEN;
-        m.amount_fen = if f.seq % 2 == 0 { max } else { -max };
+        m.amount_fen = if f.seq.is_multiple_of(2) { max } else { -max };
     }
     let change = f.ledger.append(&record, 0).unwrap();
     f.store_change(&change);

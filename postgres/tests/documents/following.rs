@@ -1,0 +1,218 @@
+//! Processes following the store: each ledger projected once whichever process stored it, a
+//! ledger another process stored left to it and projected here if it did not, its projection
+//! reported when heard of, and the projection's backlog.
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_following_the_store_project_every_ledger_once() {
+    let Some(server) = server() else { return };
+    let (url, a, b) = two_processes(&server).await;
+    let ledgers = fair(&mut Lcg(13), 40);
+    // The tills sync through the first process, which is stopped while they do: the second
+    // projects what the first stored and did not project itself.
+    let (origin_a, origin_b) = (Origin::new(), Origin::new());
+    let storage = PgStorage::new(b.clone()).announcing_as(&origin_a);
+    // Two ledgers were stored before either process started: both catch up, once.
+    for ledger in &ledgers[..2] {
+        store_in_pieces(&storage, ledger).await;
+    }
+    let early: usize = ledgers[..2].iter().map(|l| l.records.len()).sum();
+    let first = catch_up(&a, None).await.unwrap();
+    assert_eq!((first.documents, first.new_records), (2, early));
+    assert_eq!(first.with_new_records, 2);
+    let second = catch_up(&b, None).await.unwrap();
+    assert_eq!((second.documents, second.new_records), (2, 0));
+    assert_eq!(
+        second.with_new_records, 0,
+        "both found projected by the first"
+    );
+
+    // Both follow the store; the first is stopped while the tills sync.
+    let follower = |pool: Pool, mut listener: Listener| {
+        tokio::spawn(async move {
+            follow(&pool, &mut listener, None, &Default::default(), |_| {}).await
+        })
+    };
+    let first = follower(
+        a.clone(),
+        Listener::start(&url, &origin_a, &[]).await.unwrap(),
+    );
+    let second = follower(
+        b.clone(),
+        Listener::start(&url, &origin_b, &[]).await.unwrap(),
+    );
+    for (i, ledger) in ledgers[2..].iter().enumerate() {
+        store_in_pieces(&storage, ledger).await;
+        if i == 1 {
+            first.abort();
+        }
+    }
+    every_record_projected(
+        &a,
+        &ledgers,
+        "the process still following projects every ledger",
+    )
+    .await;
+    assert!(first.await.unwrap_err().is_cancelled());
+    second.abort();
+}
+
+/// `ledgers` announced, as a till announces its ledgers before it syncs (what was projected
+/// of each is then held with it): their document ids.
+async fn announced(pool: &Pool, ledgers: &[Ledger]) -> Vec<DocumentId> {
+    let announced: Vec<(String, String, String)> = ledgers
+        .iter()
+        .map(|l| {
+            let ledger = ledger_doc(l, &[]).id().clone();
+            let id = document_id(&ledger.key()).to_string();
+            (ledger.key(), id, ledger.device)
+        })
+        .collect();
+    let refused = fairpos_postgres::registry::announce(pool, &announced, 10);
+    assert_eq!(refused.await.unwrap(), None);
+    announced.iter().map(|a| a.1.parse().unwrap()).collect()
+}
+
+/// A process following the store through `listener` on `pool`, leaving what another stores
+/// to it for `left_for`: its task, and the passes it reports.
+fn following(
+    pool: &Pool,
+    mut listener: Listener,
+    left_for: Duration,
+) -> (
+    tokio::task::JoinHandle<fairpos_postgres::Result<()>>,
+    tokio::sync::mpsc::UnboundedReceiver<follow::Pass>,
+) {
+    let (passes, passed) = tokio::sync::mpsc::unbounded_channel();
+    let pool = pool.clone();
+    let task = tokio::spawn(async move {
+        let done = |pass: &follow::Pass| drop(passes.send(pass.clone()));
+        let failed_before = follow::Pass::default();
+        follow::follow_leaving(&pool, &mut listener, None, &failed_before, left_for, done).await
+    });
+    (task, passed)
+}
+
+/// The next pass `passed` reports that took `doc`.
+async fn taking(
+    passed: &mut tokio::sync::mpsc::UnboundedReceiver<follow::Pass>,
+    doc: &DocumentId,
+) -> follow::Pass {
+    loop {
+        let pass = passed.recv().await.expect("the follower runs");
+        if pass.took.contains(doc) {
+            return pass;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_another_process_stored_is_left_to_it_and_projected_here_if_it_did_not() {
+    let Some(server) = server() else { return };
+    let (url, a, b) = two_processes(&server).await;
+    let fair = fair(&mut Lcg(17), 3);
+    let ledgers = &fair[..3];
+    let ids = announced(&a, ledgers).await;
+    let (origin_a, origin_b) = (Origin::new(), Origin::new());
+    let through_a = PgStorage::new(a.clone()).announcing_as(&origin_a);
+    // Process B follows the store; its passes are watched here.
+    let listener = Listener::start(&url, &origin_b, &[]).await.unwrap();
+    let (follower, mut passed) = following(&b, listener, follow::LEFT_TO_ANOTHER);
+
+    // A stores the first ledger and projects it; its turn is then held (as by a projection
+    // that never ends): B sees it projected without waiting for the turn.
+    store_in_pieces(&through_a, &ledgers[0]).await;
+    let held = ledgers[0].records.len();
+    assert_eq!(project_document(&a, &ids[0]).await.unwrap(), Some(held));
+    let mut turn = connect(&url).unwrap().get().await.unwrap();
+    let tx = turn.transaction().await.unwrap();
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+        &[&fairpos_postgres::LEDGER_LOCK, &ids[0].to_string()],
+    )
+    .await
+    .unwrap();
+    let pass = tokio::time::timeout(Duration::from_secs(20), taking(&mut passed, &ids[0]))
+        .await
+        .expect("B reports the ledger A projected, without its turn");
+    assert_eq!((pass.documents, pass.new_records), (1, 0));
+    tx.rollback().await.unwrap();
+
+    // A stores the second and dies before projecting it: B projects it.
+    store_in_pieces(&through_a, &ledgers[1]).await;
+    let pass = tokio::time::timeout(Duration::from_secs(20), taking(&mut passed, &ids[1]))
+        .await
+        .expect("B projects a ledger A stored and did not project");
+    assert!(pass.new_records > 0);
+
+    // What B stores itself, B projects.
+    store_in_pieces(
+        &PgStorage::new(b.clone()).announcing_as(&origin_b),
+        &ledgers[2],
+    )
+    .await;
+    let pass = tokio::time::timeout(Duration::from_secs(20), taking(&mut passed, &ids[2]))
+        .await
+        .expect("B projects what it stores");
+    assert!(pass.new_records > 0);
+    every_record_projected(&a, ledgers, "every record is projected").await;
+    follower.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_another_process_projected_is_reported_when_its_projection_is_heard_of() {
+    let Some(server) = server() else { return };
+    let (url, a, b) = two_processes(&server).await;
+    let ledger = &fair(&mut Lcg(19), 1)[0];
+    let id = announced(&a, std::slice::from_ref(ledger)).await.remove(0);
+    // B leaves what A stores to A for an hour: only A's projection, heard of, ends the wait.
+    let (origin_a, origin_b) = (Origin::new(), Origin::new());
+    let listener = Listener::start(&url, &origin_b, &[]).await.unwrap();
+    let (follower, mut passed) = following(&b, listener, Duration::from_secs(3600));
+    store_in_pieces(&PgStorage::new(a.clone()).announcing_as(&origin_a), ledger).await;
+    let held = ledger.records.len();
+    assert_eq!(project_document(&a, &id).await.unwrap(), Some(held));
+    let pass = tokio::time::timeout(Duration::from_secs(20), taking(&mut passed, &id))
+        .await
+        .expect("B reports the ledger once A's projection is heard of");
+    assert_eq!((pass.documents, pass.new_records), (1, 0));
+    follower.abort();
+}
+
+/// The projection's backlog, as `/metrics` reads it: the announced ledgers stored since their
+/// projection, whichever process stored them; not a document nobody announced, not a refused
+/// ledger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backlog_is_the_announced_ledgers_stored_since_their_projection() {
+    use fairpos_postgres::ledgers::backlog;
+    const LONG: Duration = Duration::from_secs(30);
+    let Some(server) = server() else { return };
+    let (_, a, b) = two_processes(&server).await;
+    let fair = fair(&mut Lcg(23), 4);
+    let (unannounced, ledgers) = (&fair[0], &fair[1..3]);
+    let ids = announced(&a, ledgers).await;
+    assert_eq!(backlog(&a, LONG).await.unwrap(), 0, "nothing stored yet");
+    let through_b = PgStorage::new(b.clone());
+    store_in_pieces(&through_b, unannounced).await;
+    assert_eq!(backlog(&a, LONG).await.unwrap(), 0, "announced by no till");
+    for ledger in ledgers {
+        store_in_pieces(&through_b, ledger).await;
+    }
+    assert_eq!(backlog(&a, LONG).await.unwrap(), 2, "stored through b");
+    project_document(&a, &ids[0]).await.unwrap();
+    assert_eq!(backlog(&b, LONG).await.unwrap(), 1, "one projected");
+    catch_up(&b, None).await.unwrap();
+    assert_eq!(backlog(&a, LONG).await.unwrap(), 0, "all projected");
+
+    // A chunk stored since: waiting again, until the ledger is refused.
+    let doc = ledger_doc(&ledgers[1], &ledgers[1].records);
+    through_b
+        .put(key(&ids[1], "snapshot", "since"), doc.automerge().save())
+        .await;
+    assert_eq!(backlog(&a, LONG).await.unwrap(), 1, "a chunk stored since");
+    fairpos_postgres::registry::refuse(&a, &ids[1].to_string(), "for the test")
+        .await
+        .unwrap();
+    assert_eq!(backlog(&a, LONG).await.unwrap(), 0, "refused");
+}

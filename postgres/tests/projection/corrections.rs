@@ -1,0 +1,248 @@
+//! Voids, refunds and refund lines meeting their sales as on SQLite, whichever comes first,
+//! filled alike by migration 11; a void naming another till's sale refused.
+
+use super::*;
+
+/// Each void, refund and refund line with the sale's till or the line sold it holds, as text
+/// (the same on both backends).
+const CORRECTIONS_MEET: &str =
+    "SELECT 'void ' || id || ' ' || COALESCE(sale_device, '-') FROM voids
+    UNION ALL SELECT 'refund ' || id || ' ' || COALESCE(sale_device, '-') FROM refunds
+    UNION ALL SELECT 'line ' || refund_id || ' ' || CAST(line AS TEXT) || ' '
+        || COALESCE(sold_sku, '-') || ' ' || COALESCE(CAST(sold_qty AS TEXT), '-') || ' '
+        || COALESCE(CAST(sold_fen AS TEXT), '-') FROM refund_lines";
+
+/// `ledgers` projected into SQLite and into a new PostgreSQL database: SQLite's
+/// [`CORRECTIONS_MEET`], sorted, and the database's pool.
+async fn projected_both_ways(server: &str, ledgers: &[common::Ledger]) -> (Vec<String>, Pool) {
+    let sqlite = sqlite_projection(ledgers);
+    let pool = migrated_pool(server).await;
+    for ledger in ledgers {
+        project(&pool, &ledger.key, &ledger.records).await.unwrap();
+    }
+    let mut in_sqlite: Vec<String> = sqlite
+        .prepare(CORRECTIONS_MEET)
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    in_sqlite.sort();
+    (in_sqlite, pool)
+}
+
+/// PostgreSQL's [`CORRECTIONS_MEET`], sorted.
+async fn corrections_in_postgres(pool: &Pool) -> Vec<String> {
+    let client = pool.get().await.unwrap();
+    let rows = client.query(CORRECTIONS_MEET, &[]).await.unwrap();
+    let mut texts: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    texts.sort();
+    texts
+}
+
+/// The voids' and refunds' sale till and refunds' lines' line sold, written as the projection
+/// goes on PostgreSQL as on SQLite (whichever of sale and correction comes first), and
+/// filled alike by migration 11 for a projection from before them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrections_get_their_sales_till_and_lines_as_on_sqlite_and_by_migration_11() {
+    let Some(server) = server() else { return };
+    let ledgers = fair(&mut Lcg(11), 60);
+    let (in_sqlite, pool) = projected_both_ways(&server, &ledgers).await;
+    assert!(
+        in_sqlite
+            .iter()
+            .any(|r| r.starts_with("line ") && !r.ends_with(" - - -")),
+        "the fair has refunds of sales held"
+    );
+    let in_postgres = || corrections_in_postgres(&pool);
+    assert_eq!(in_postgres().await, in_sqlite, "as projected");
+    // Whatever came first, no correction of a sale held lacks its sale's till, and no refund
+    // line of a line sold lacks that line.
+    let unfilled = "SELECT
+        (SELECT count(*) FROM voids v JOIN sales s ON s.id = v.sale_id
+         WHERE v.sale_device IS NULL)
+      + (SELECT count(*) FROM refunds r JOIN sales s ON s.id = r.sale_id
+         WHERE r.sale_device IS NULL)
+      + (SELECT count(*) FROM refund_lines rl JOIN refunds r ON r.id = rl.refund_id
+         JOIN sale_lines l ON l.sale_id = r.sale_id AND l.line = rl.line
+         WHERE rl.sold_sku IS NULL)";
+    let client = pool.get().await.unwrap();
+    let left: i64 = client.query_one(unfilled, &[]).await.unwrap().get(0);
+    assert_eq!(
+        left, 0,
+        "corrections left without their sale's till or line"
+    );
+    drop(client);
+    pool.get()
+        .await
+        .unwrap()
+        .batch_execute(
+            "ALTER TABLE voids DROP COLUMN sale_device;
+             ALTER TABLE refunds DROP COLUMN sale_device;
+             ALTER TABLE refund_lines DROP COLUMN sold_sku, DROP COLUMN sold_qty,
+                 DROP COLUMN sold_fen;
+             DELETE FROM fairpos_migrations WHERE version = 11;",
+        )
+        .await
+        .unwrap();
+    assert_eq!(migrate(&pool).await.unwrap(), [11]);
+    assert_eq!(in_postgres().await, in_sqlite, "as migration 11 fills them");
+}
+
+/// The two other ways a sale meets corrections projected before it: a sale past the first
+/// 1 024 of its ledger (counted in a later batch), and a sale after the first correction of
+/// its own ledger (counted with the records after it). Over a fair of 1 100 sales a till,
+/// and a sale T2 makes on the second day after its day's corrections, refunded in T1's
+/// ledger of that day (projected first): each written as SQLite writes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrections_meet_sales_of_later_batches_and_after_their_own_ledgers_corrections() {
+    use fairpos_sync::record::{RefundRecord, ShiftOpenRecord};
+    let Some(server) = server() else { return };
+    let mut ledgers = fair(&mut Lcg(12), 1_100);
+    // Some sale past the first batch of its ledger has a correction in an earlier ledger.
+    let corrected_in = |k: usize| -> std::collections::HashSet<String> {
+        let corrections = ledgers[..k].iter().flat_map(|l| &l.records);
+        corrections
+            .filter_map(|r| match r {
+                Record::Void(v) => Some(v.sale.clone()),
+                Record::Refund(r) => Some(r.sale.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let late_and_corrected = (1..3).any(|k| {
+        let early = corrected_in(k);
+        let sales = ledgers[k].records.iter().filter_map(|r| match r {
+            Record::Sale(s) => Some(&s.header.id),
+            _ => None,
+        });
+        sales.skip(1_024).any(|id| early.contains(id))
+    });
+    assert!(late_and_corrected, "the fair exercises the later batches");
+
+    // T2's second day: its corrections, then a new shift and a sale.
+    let t2_day = ledgers
+        .iter()
+        .position(|l| l.key == "fair/T2/2026-11-23")
+        .unwrap();
+    let next_seq = |records: &[Record], before: &[Record]| {
+        records.last().or(before.last()).unwrap().header().seq + 1
+    };
+    let header = |device: &str, seq: u64| Header {
+        id: format!("{device}-r{seq:04}"),
+        device: device.into(),
+        seq,
+        at: "2026-11-23T10:00:00+08:00".into(),
+    };
+    let Some(Record::Sale(first)) = ledgers[1].records.get(1).cloned() else {
+        panic!("T2's first sale is its second record");
+    };
+    let seq = next_seq(&ledgers[t2_day].records, &ledgers[1].records);
+    assert!(
+        !ledgers[t2_day].records.is_empty(),
+        "the sale comes after corrections"
+    );
+    let shift = Record::ShiftOpen(ShiftOpenRecord {
+        header: header("T2", seq),
+        shift: "T2-shift2".into(),
+        seller: "V0".into(),
+        float_fen: 0,
+    });
+    let mut sale = first.clone();
+    sale.header = header("T2", seq + 1);
+    sale.number = "T2-009999".into();
+    sale.sale_seq = 9_999;
+    sale.shift = "T2-shift2".into();
+    // Refunded at T1 on its second day, whose ledger is projected before T2's.
+    let t1_day = t2_day - 1;
+    assert_eq!(ledgers[t1_day].key, "fair/T1/2026-11-23");
+    let seq = next_seq(&ledgers[t1_day].records, &ledgers[0].records);
+    let sold = &sale.lines[0];
+    let refund = RefundRecord {
+        header: header("T1", seq),
+        number: "RT1-late".into(),
+        sale: sale.header.id.clone(),
+        sale_number: String::new(),
+        shift: "T1-shift".into(),
+        method: "cash".into(),
+        amount_fen: sold.amount_fen,
+        lines: vec![fairpos_sync::record::RefundLineRecord {
+            line: sold.line,
+            sku: sold.sku.clone(),
+            qty: sold.qty,
+            amount_fen: sold.amount_fen,
+        }],
+    };
+    let refund_id = refund.header.id.clone();
+    let expected = [
+        format!("refund {refund_id} T2"),
+        format!(
+            "line {refund_id} {} {} {} {}",
+            sold.line, sold.sku, sold.qty, sold.amount_fen
+        ),
+    ];
+    ledgers[t2_day].records.extend([shift, Record::Sale(sale)]);
+    ledgers[t1_day].records.push(Record::Refund(refund));
+
+    let (in_sqlite, pool) = projected_both_ways(&server, &ledgers).await;
+    let in_postgres = corrections_in_postgres(&pool).await;
+    let differ: Vec<_> = in_postgres
+        .iter()
+        .filter(|r| !in_sqlite.contains(r))
+        .chain(in_sqlite.iter().filter(|r| !in_postgres.contains(r)))
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "PostgreSQL and SQLite differ: {differ:?}"
+    );
+    for filled in expected {
+        assert!(in_postgres.contains(&filled), "{filled}");
+    }
+}
+
+/// A void in T2's ledger naming a sale of T1's (whose id is on T1's receipt), projected once
+/// T1's ledger is: the ledger is refused whole, as SQLite's projection refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_void_naming_another_tills_sale_is_refused() {
+    let Some(server) = server() else { return };
+    let ledgers = fair(&mut Lcg(4), 5);
+    let pool = migrated_pool(&server).await;
+    project(&pool, &ledgers[0].key, &ledgers[0].records)
+        .await
+        .unwrap();
+    let sale = ledgers[0]
+        .records
+        .iter()
+        .find_map(|r| match r {
+            Record::Sale(s) => Some(s),
+            _ => None,
+        })
+        .unwrap();
+    let mut records = ledgers[1].records.clone();
+    records.push(Record::Void(fairpos_sync::record::VoidRecord {
+        header: Header {
+            id: "T2-forged".into(),
+            device: "T2".into(),
+            seq: records.len() as u64 + 1,
+            at: "2026-11-22T12:00:00+08:00".into(),
+        },
+        sale: sale.header.id.clone(),
+        number: sale.number.clone(),
+        shift: "T2-shift".into(),
+        reason: "forged".into(),
+    }));
+    let err = project(&pool, &ledgers[1].key, &records).await.unwrap_err();
+    assert!(matches!(err, Error::Integrity(_)), "{err}");
+    let said = format!(
+        "void T2-forged of T2 names sale {}, which T1 made",
+        sale.header.id
+    );
+    assert!(err.to_string().contains(&said), "{err}");
+    let client = pool.get().await.unwrap();
+    let t2: i64 = client
+        .query_one("SELECT count(*) FROM records WHERE device = 'T2'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(t2, 0, "nothing of the refused ledger is projected");
+}

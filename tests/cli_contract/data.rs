@@ -1,0 +1,142 @@
+//! The till's data: where it lives by default, an older database brought up to date, a
+//! projection behind its ledger repaired, `verify`, and the catalog's search.
+
+use super::*;
+
+#[test]
+fn the_data_directory_defaults_to_the_platform_one() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(common::BIN)
+            .args(args)
+            .env("HOME", home.path())
+            .env("XDG_DATA_HOME", home.path().join("share"))
+            .env_remove("FAIRPOS_DATA")
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["init", "--demo", "--lead-pin", PIN]).status.success());
+    assert!(home.path().join("share/fairpos/till.db").exists());
+    assert!(run(&["sales", "--json"]).status.success());
+}
+
+#[test]
+fn a_till_database_from_before_the_corrections_sale_columns_is_brought_up_to_date() {
+    let till = morning();
+    let filled = |db: &rusqlite::Connection| -> Vec<String> {
+        let sql = "SELECT v.sale_device FROM voids v
+                   UNION ALL SELECT r.sale_device FROM refunds r
+                   UNION ALL SELECT l.sold_sku || ' ' || l.sold_qty || ' ' || l.sold_fen
+                       FROM refund_lines l";
+        let mut stmt = db.prepare(sql).unwrap();
+        let rows = stmt
+            .query_map([], |r| r.get::<_, Option<String>>(0))
+            .unwrap();
+        rows.map(|r| r.unwrap().unwrap_or_default()).collect()
+    };
+    let now = filled(&till.db());
+    assert_eq!(now.len(), 3, "a void, a refund and its line: {now:?}");
+    assert!(now.iter().all(|v| !v.is_empty()), "{now:?}");
+    // The database as the build before migration step 7 left it: without the columns.
+    till.db()
+        .execute_batch(
+            "ALTER TABLE voids DROP COLUMN sale_device;
+             ALTER TABLE refunds DROP COLUMN sale_device;
+             ALTER TABLE refund_lines DROP COLUMN sold_sku;
+             ALTER TABLE refund_lines DROP COLUMN sold_qty;
+             ALTER TABLE refund_lines DROP COLUMN sold_fen;
+             PRAGMA user_version = 6;",
+        )
+        .unwrap();
+    till.ok(&["sales", "--json"]);
+    let db = till.db();
+    assert_eq!(filled(&db), now, "the columns added and filled by step 7");
+    let version: i64 = db
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 7);
+    till.ok(&["ledger", "verify"]);
+}
+
+#[test]
+fn a_projection_behind_its_ledger_is_repaired_at_start() {
+    let mut till = morning();
+    till.at("12:10");
+    // Lose a sale's rows from the tables, as a half-restored backup would.
+    {
+        let db = till.db();
+        db.execute_batch(
+            "DELETE FROM sale_lines WHERE sale_id = (SELECT id FROM sales WHERE seq = 3);
+             DELETE FROM sale_payments WHERE sale_id = (SELECT id FROM sales WHERE seq = 3);
+             DELETE FROM records WHERE seq = (SELECT record_seq FROM sales WHERE seq = 3);
+             DELETE FROM sales WHERE seq = 3;",
+        )
+        .unwrap();
+    }
+    let out = till.run(&["sales", "--json"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("repaired the tables from the ledger"));
+    let sales: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sales.len(), 5);
+    assert_eq!(sales[2]["total_fen"], 79600);
+    till.ok(&["ledger", "verify"]);
+    assert_eq!(till.report("county")["net_fen"], 113070);
+}
+
+#[test]
+fn verify_names_tables_that_disagree_with_the_ledger() {
+    let till = morning();
+    till.db()
+        .execute(
+            "UPDATE sale_lines SET amount_fen = amount_fen + 1 WHERE line = 1",
+            [],
+        )
+        .unwrap();
+    let out = till.run(&["ledger", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sale_lines: tables have"), "{err}");
+    assert!(err.contains("does not verify"), "{err}");
+}
+
+#[test]
+fn catalog_search_finds_words_by_the_readings_people_use() {
+    let till = Till::demo();
+    // 重 reads zhòng first in the dictionary, chóng in 重庆; 长 cháng/zhǎng; 行 xíng/háng.
+    for (sku, name) in [
+        ("CQ-HG-500", "重庆火锅底料"),
+        ("CS-CDF-1", "长沙臭豆腐"),
+        ("YH-LB-1", "银行礼包"),
+    ] {
+        till.ok(&[
+            "catalog",
+            "add",
+            "--sku",
+            sku,
+            "--name-zh",
+            name,
+            "--unit",
+            "袋",
+            "--price",
+            "10",
+        ]);
+    }
+    let first = |query: &str| -> Vec<String> {
+        till.json(&["catalog", "search", query, "--json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["sku"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(first("cq")[0], "CQ-HG-500");
+    assert_eq!(first("cqhgdl"), ["CQ-HG-500"]);
+    assert_eq!(first("cscdf"), ["CS-CDF-1"]);
+    assert_eq!(first("yhlb"), ["YH-LB-1"]);
+    assert_eq!(first("bjhjc")[0], "BJ-HJC-250");
+    // By name and by SKU too, as the touchscreen searches.
+    assert_eq!(first("火锅"), ["CQ-HG-500"]);
+    assert!(first("nothing-like-it").is_empty());
+    let text = till.ok(&["catalog", "search", "cq"]);
+    assert!(text.contains("重庆火锅底料"), "{text}");
+}

@@ -21,6 +21,7 @@ use fairpos_postgres::documents::{document_chunks, Heard, Listener, Origin, PgSt
 use fairpos_postgres::follow::{self, catch_up, follow};
 use fairpos_postgres::{connect, migrate, project_document, Error, Pool};
 use fairpos_sync::ids::document_id;
+use fairpos_sync::record::SaleRecord;
 use fairpos_sync::samod::storage::{Storage, StorageKey};
 use fairpos_sync::samod::{DocumentId, Repo};
 use fairpos_sync::samod_storage::load_chunks;
@@ -261,46 +262,38 @@ async fn a_document_that_is_not_the_ledger_its_id_says_or_holds_forged_records_i
         .await;
     let err = project_document(&a, &id).await.unwrap_err();
     assert!(err.to_string().contains("claims device T2"), "{err}");
+    // The first ledger stored with its first sale changed by `forge`: refused, and why.
+    let refused_with = |forge: fn(&mut SaleRecord)| {
+        let (a, id) = (a.clone(), id.clone());
+        let mut forged = ledgers[0].records.clone();
+        let sale = forged.iter_mut().find_map(|r| match r {
+            Record::Sale(s) => Some(s),
+            _ => None,
+        });
+        forge(sale.expect("the ledger holds a sale"));
+        let doc = ledger_doc(&ledgers[0], &forged);
+        async move {
+            PgStorage::new(a.clone())
+                .put(key(&id, "snapshot", "s"), doc.automerge().save())
+                .await;
+            let err = project_document(&a, &id).await.unwrap_err();
+            assert!(matches!(err, Error::Integrity(_)), "{err}");
+            err.to_string()
+        }
+    };
     // A sale whose total no till writes (which wrapped the roll-up's sums).
-    let mut forged = ledgers[0].records.clone();
-    let sale = forged.iter_mut().find_map(|r| match r {
-        Record::Sale(s) => Some(s),
-        _ => None,
-    });
-    sale.expect("the ledger holds a sale").total_fen = i64::MAX;
-    let doc = ledger_doc(&ledgers[0], &forged);
-    PgStorage::new(a.clone())
-        .put(key(&id, "snapshot", "s"), doc.automerge().save())
-        .await;
-    let err = project_document(&a, &id).await.unwrap_err();
-    assert!(matches!(err, Error::Integrity(_)), "{err}");
-    assert!(
-        err.to_string()
-            .contains("total_fen 9223372036854775807 is beyond what a till takes"),
-        "{err}"
-    );
+    let err = refused_with(|sale| sale.total_fen = i64::MAX).await;
+    let told = "total_fen 9223372036854775807 is beyond what a till takes";
+    assert!(err.contains(told), "{err}");
     // A sale of eleven lines, each at the largest amount a record may name: within a
     // record's bound, beyond what a till takes in a day.
-    let mut forged = ledgers[0].records.clone();
-    let sale = forged.iter_mut().find_map(|r| match r {
-        Record::Sale(s) => Some(s),
-        _ => None,
-    });
-    let sale = sale.expect("the ledger holds a sale");
-    let mut line = sale.lines[0].clone();
-    line.amount_fen = fairpos_sync::plausible::MAX_FEN;
-    sale.lines = vec![line; 11];
-    let doc = ledger_doc(&ledgers[0], &forged);
-    PgStorage::new(a.clone())
-        .put(key(&id, "snapshot", "s"), doc.automerge().save())
-        .await;
-    let err = project_document(&a, &id).await.unwrap_err();
-    assert!(matches!(err, Error::Integrity(_)), "{err}");
-    assert!(
-        err.to_string()
-            .contains("beyond what a till takes in a day"),
-        "{err}"
-    );
+    let err = refused_with(|sale| {
+        let mut line = sale.lines[0].clone();
+        line.amount_fen = fairpos_sync::plausible::MAX_FEN;
+        sale.lines = vec![line; 11];
+    })
+    .await;
+    assert!(err.contains("beyond what a till takes in a day"), "{err}");
     let held = common::rows_in(&a, "records").await;
     assert_eq!(held, 0, "nothing of a refused ledger is projected");
 }

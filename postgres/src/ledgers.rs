@@ -155,6 +155,11 @@ fn decode(
             "document {shown} holds the ledger {key}, whose document is {its_document}"
         )));
     }
+    let projected = heads_held(ledger.automerge(), heads_before);
+    let grown = ledger.why_not_grown_since(&projected);
+    if let Some(why) = grown.map_err(|e| Error::Ledger(e.to_string()))? {
+        return Err(Error::Integrity(why));
+    }
     let records = ledger.records().map_err(|e| Error::Ledger(e.to_string()))?;
     let device = ledger.id().device.clone();
     if let Some(why) = why_refused(&key, &device, &records) {

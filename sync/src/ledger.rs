@@ -278,6 +278,42 @@ impl LedgerDoc {
         self.doc.get_heads()
     }
 
+    /// Why this ledger did not only grow since `heads` (each change after the genesis puts
+    /// new records, as a till writes them), or `None` (always for `&[]`): a record removed or
+    /// written over, or the records map replaced. Headquarters keeps what it projected up to
+    /// `heads` whatever the ledger holds later, so a ledger that shrank would hide records
+    /// it counts from every check of the whole ledger (what its records come to,
+    /// [`crate::plausible::Weight`]). Reads the diff, not the records.
+    pub fn why_not_grown_since(&self, heads: &[ChangeHash]) -> Result<Option<String>> {
+        if heads.is_empty() {
+            return Ok(None);
+        }
+        let key = self.id.key();
+        let then = self.doc.get_at(ROOT, "records", heads);
+        let same_map = matches!(then, Ok(Some((_, ref obj))) if *obj == self.records);
+        if !same_map {
+            return Ok(Some(format!(
+                "{key}: its records map is not the one it was projected from"
+            )));
+        }
+        let patches = self
+            .doc
+            .diff_obj(&self.records, heads, &self.doc.get_heads(), false)
+            .map_err(|e| Error::automerge(&key, e))?;
+        let mut put = 0;
+        for patch in &patches {
+            match &patch.action {
+                automerge::PatchAction::PutMap { .. } => put += 1,
+                _ => return Ok(Some(format!("{key}: a record projected was removed"))),
+            }
+        }
+        // Each put a new record: one written over does not add to the count.
+        if self.doc.length_at(&self.records, heads) + put != self.len {
+            return Ok(Some(format!("{key}: a record projected was written over")));
+        }
+        Ok(None)
+    }
+
     /// The records written after `heads` (all of them for `&[]`), from the document's diff:
     /// what a projection that has applied up to `heads` has still to apply.
     pub fn records_since(&self, heads: &[ChangeHash]) -> Result<Vec<Record>> {
@@ -466,6 +502,66 @@ mod tests {
         assert_eq!(later, vec![2, 3]);
         assert_eq!(doc.records_since(&[]).unwrap().len(), 3);
         assert!(doc.records_since(&doc.heads()).unwrap().is_empty());
+    }
+
+    /// A ledger that only grew since some heads passes; one whose record was removed or
+    /// written over since, or whose records map was replaced, is named, however many records
+    /// it holds now.
+    #[test]
+    fn a_ledger_that_did_not_only_grow_since_some_heads_is_named() {
+        let (mut doc, _) = LedgerDoc::create(id(), ActorId::random(), 0).unwrap();
+        doc.append(&cash(1), 0).unwrap();
+        doc.append(&cash(2), 0).unwrap();
+        let heads = doc.heads();
+        assert_eq!(doc.why_not_grown_since(&heads).unwrap(), None);
+        doc.append(&cash(3), 0).unwrap();
+        assert_eq!(doc.why_not_grown_since(&heads).unwrap(), None);
+        assert_eq!(doc.why_not_grown_since(&[]).unwrap(), None);
+        // The same document changed by its own actor after `heads`, then opened again.
+        let changed = |change: &dyn Fn(&mut automerge::transaction::Transaction<'_>, &ObjId)| {
+            let mut am = doc.automerge().clone();
+            let mut tx = am.transaction();
+            let (_, records) = tx.get(ROOT, "records").unwrap().unwrap();
+            change(&mut tx, &records);
+            tx.commit();
+            let doc = LedgerDoc::open(id(), am).unwrap();
+            doc.why_not_grown_since(&heads).unwrap().unwrap_or_default()
+        };
+        let removed = changed(&|tx, records| tx.delete(records, "id-0001").unwrap());
+        assert!(
+            removed.ends_with("a record projected was removed"),
+            "{removed}"
+        );
+        // Removed, and as many added: the count alone would not tell.
+        let swapped = changed(&|tx, records| {
+            tx.delete(records, "id-0001").unwrap();
+            tx.put(records, "id-0009", cash(9).to_json().unwrap())
+                .unwrap();
+        });
+        assert!(
+            swapped.ends_with("a record projected was removed"),
+            "{swapped}"
+        );
+        let over = changed(&|tx, records| tx.put(records, "id-0002", "{}").unwrap());
+        assert!(
+            over.ends_with("a record projected was written over"),
+            "{over}"
+        );
+        let replaced = changed(&|tx, _| {
+            let records = tx.put_object(ROOT, "records", ObjType::Map).unwrap();
+            for seq in 1..=4 {
+                tx.put(
+                    &records,
+                    format!("id-{seq:04}"),
+                    cash(seq).to_json().unwrap(),
+                )
+                .unwrap();
+            }
+        });
+        assert!(
+            replaced.ends_with("is not the one it was projected from"),
+            "{replaced}"
+        );
     }
 
     #[test]

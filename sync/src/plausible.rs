@@ -2,8 +2,11 @@
 //! a record beyond them, as it refuses one naming another till: no till writes such a
 //! record, and headquarters adds every amount and quantity it projects into 64-bit sums (a
 //! total of `i64::MAX` fen in one forged sale wrapped a stall's figures into negative
-//! billions, then broke every report that read them). A bound makes one record harmless,
-//! not a flood of them: some 920 000 records at the bound would still overflow a sum.
+//! billions, then broke every report that read them). A bound on each record makes one
+//! record harmless; a bound on what a ledger's records come to ([`Weight`]) makes a flood of
+//! them harmless too (some 920 000 records at a record's bound overflowed a sum), as long as
+//! the ledger only grows (`LedgerDoc::why_not_grown_since`): a till that removed records
+//! headquarters has counted would hide them from the sum.
 
 use crate::record::{LineRecord, PaymentRecord, RefundLineRecord};
 use crate::Record;
@@ -24,12 +27,14 @@ pub const MAX_QTY: i64 = 1_000_000_000_000;
 pub const MAX_STOCK: i64 = 1_000_000_000_000_000;
 
 /// The most the amounts of one ledger (one till's day) may come to, each counted as its size
-/// whatever its sign: a trillion yuan, a hundred times the most a till's sale may come to
-/// (`fairpos_domain::money::MAX_INPUT_FEN`), where a real stall takes a few hundred thousand
-/// yuan in a day. [`MAX_FEN`] bounds one record; this bounds a flood of them: a device holds
-/// at most 400 ledgers (`hq`'s `--max-documents-per-device`), so a 64-bit sum of what
-/// headquarters projects overflows only past some 92 000 ledgers at this bound, where without
-/// it one ledger of some 920 000 records at [`MAX_FEN`] did.
+/// whatever its sign: a trillion yuan. A sale of the most a till's cart takes
+/// (`fairpos_domain::money::MAX_INPUT_FEN`, ten billion yuan) counts some five times over
+/// (its total, a line's price and amount, a payment and its tender), so about twenty of them
+/// fit in a day, where a real stall takes a few hundred thousand yuan. [`MAX_FEN`] bounds one
+/// record; this bounds a flood of them: a device holds at most 400 ledgers by default
+/// (`hq`'s `--max-documents-per-device`), so a 64-bit sum of what headquarters projects
+/// overflows only past some 92 000 ledgers at this bound, where without it one ledger of
+/// some 920 000 records at [`MAX_FEN`] did.
 pub const MAX_LEDGER_FEN: u64 = 100_000_000_000_000;
 
 /// The most the quantities of one ledger's lines may come to, each counted as its size: a
@@ -99,15 +104,15 @@ impl Weight {
         if self.fen > MAX_LEDGER_FEN {
             let fen = self.fen;
             return Some(format!(
-                "its amounts come to {fen} fen in all, beyond what a till takes in a day \
-                 ({MAX_LEDGER_FEN} fen)"
+                "its amounts, each counted by its size, come to {fen} fen, beyond what a \
+                 till takes in a day ({MAX_LEDGER_FEN} fen)"
             ));
         }
         if self.qty > MAX_LEDGER_QTY {
             let qty = self.qty;
             return Some(format!(
-                "its quantities come to {qty} in all, beyond what a till sells in a day \
-                 ({MAX_LEDGER_QTY})"
+                "its quantities, each counted by its size, come to {qty}, beyond what a \
+                 till sells in a day ({MAX_LEDGER_QTY})"
             ));
         }
         None
@@ -273,14 +278,14 @@ mod tests {
         let weight = Weight::of(&day);
         let why = weight.beyond_a_day().unwrap();
         assert!(
-            why.starts_with("its amounts come to 100000000004000 fen"),
+            why.starts_with("its amounts, each counted by its size, come to 100000000004000 fen,"),
             "{why}"
         );
         let qty = Weight::of(&day[..1]).adding(&[sale(1, MAX_LEDGER_QTY as i64)]);
         assert_eq!(qty.fen, MAX_FEN as u64 + 400 + 401);
         let why = qty.beyond_a_day().unwrap();
         assert!(
-            why.starts_with("its quantities come to 101000000000000 in all"),
+            why.starts_with("its quantities, each counted by its size, come to 101000000000000,"),
             "{why}"
         );
         // Sums saturate, never wrap back under the bound.

@@ -57,7 +57,7 @@ fn bounded(path: &Path, read: std::io::Result<Option<Vec<u8>>>) -> Result<Vec<u8
     })?;
     read.ok_or_else(|| {
         Error::input(format!(
-            "{}: over {} MiB, more than a catalog, a statement or a photo holds",
+            "{}: over {} MiB, more than a catalog, a statement, a photo or a batch of sales holds",
             path.display(),
             LARGEST_INPUT >> 20
         ))

@@ -189,7 +189,12 @@ pub fn project_stored(
             return Ok(Outcome::Unknown);
         };
         let digest = chunks_digest(chunks.iter().map(|(k, _)| k.as_str()));
-        let decoded = decode(conn, key, device, doc)?;
+        let stored_heads: String = conn.query_row(
+            "SELECT heads FROM hq_docs WHERE doc_id = ?1",
+            [doc_id.to_string()],
+            |r| r.get(0),
+        )?;
+        let decoded = decode(conn, key, device, doc, &stored_heads)?;
         let tx =
             rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
         let keys = fairpos_sync::samod_storage::document_chunk_keys(&tx, doc_id)?;
@@ -227,8 +232,15 @@ enum Decoded {
     },
 }
 
-/// Decodes the ledger `key` of `device` from `doc`, checking its authors and its records.
-fn decode(conn: &Connection, key: &str, device: &str, doc: Automerge) -> Result<Decoded> {
+/// Decodes the ledger `key` of `device` from `doc`, checking its authors, that it only grew
+/// since `stored_heads` (what is projected of it), and its records.
+fn decode(
+    conn: &Connection,
+    key: &str,
+    device: &str,
+    doc: Automerge,
+    stored_heads: &str,
+) -> Result<Decoded> {
     if let Some(why) = check_authors(conn, device, &doc)? {
         return Ok(Decoded::Refused(why));
     }
@@ -239,6 +251,10 @@ fn decode(conn: &Connection, key: &str, device: &str, doc: Automerge) -> Result<
         Ok(l) => l,
         Err(e) => return Ok(Decoded::Refused(e.to_string())),
     };
+    let projected = fairpos_sync::ledger::heads_held(ledger.automerge(), stored_heads);
+    if let Some(why) = ledger.why_not_grown_since(&projected)? {
+        return Ok(Decoded::Refused(why));
+    }
     let records = match ledger.records() {
         Ok(r) => r,
         Err(e) => return Ok(Decoded::Refused(e.to_string())),

@@ -439,11 +439,16 @@ fn read(fetched: Fetched) -> Result<Prepared> {
             return Ok(Prepared::Refused(held, why));
         }
     }
+    if let Some(why) = ledger.why_not_grown_since(&projected)? {
+        held.refused = true;
+        return Ok(Prepared::Refused(held, why));
+    }
     let records = if projected.is_empty() {
         ledger.records()?
     } else {
         let new = ledger.records_since(&projected)?;
-        // What was projected before a restart counts towards the ledger's bound.
+        // What was projected before a restart counts towards the ledger's bound: all of it
+        // is still there (it only grew).
         let new_ids: HashSet<&str> = new.iter().map(|r| r.header().id.as_str()).collect();
         let before: Vec<Record> = ledger
             .records()?

@@ -270,7 +270,7 @@ fn a_ledger_whose_amounts_come_to_more_than_a_tills_day_is_refused() {
     largest(&mut f);
     let refused = |outcome: &Outcome| {
         matches!(outcome, Outcome::Refused(why)
-            if why.contains(&format!("its amounts come to {} fen in all", MAX_LEDGER_FEN + 100)))
+            if why.contains(&format!("by its size, come to {} fen,", MAX_LEDGER_FEN + 100)))
     };
     let mut fresh = Projector::new();
     let outcome = fresh.project(&f.hq.conn, &f.doc_id).unwrap();
@@ -278,6 +278,29 @@ fn a_ledger_whose_amounts_come_to_more_than_a_tills_day_is_refused() {
     let outcome = p.project(&f.hq.conn, &f.doc_id).unwrap();
     assert!(refused(&outcome), "{outcome:?}");
     assert_eq!(f.projected(), 1 + within as i64);
+}
+
+/// A change of the till's own that removes a record projected (so that the ledger's later
+/// records would be counted against its day without it): refused on the change path, and by
+/// a projector that starts afresh. The record stays projected.
+#[test]
+fn a_change_removing_a_projected_record_is_refused() {
+    use automerge::transaction::Transactable;
+    use automerge::ReadDoc;
+    let (f, mut p) = Fixture::projected_once();
+    let mut shrunk = f.ledger.automerge().clone();
+    let mut tx = shrunk.transaction();
+    let (_, records) = tx.get(automerge::ROOT, "records").unwrap().unwrap();
+    tx.delete(&records, "00000000-0000-7000-8000-000000000001")
+        .unwrap();
+    tx.commit();
+    f.store_change(&shrunk.get_last_local_change().unwrap());
+    let refused = |outcome: &Outcome| matches!(outcome, Outcome::Refused(why) if why.ends_with("a record projected was removed"));
+    let outcome = p.project(&f.hq.conn, &f.doc_id).unwrap();
+    assert!(refused(&outcome), "{outcome:?}");
+    let outcome = Projector::new().project(&f.hq.conn, &f.doc_id).unwrap();
+    assert!(refused(&outcome), "{outcome:?}");
+    assert_eq!(f.projected(), 1);
 }
 
 /// A pass over several ledgers runs without savepoints. A ledger failing in it (here one that

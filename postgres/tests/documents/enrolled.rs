@@ -126,4 +126,28 @@ async fn an_enrolled_tills_ledger_is_checked_against_its_actor_and_its_heads_are
     assert_eq!(held[0].heads, heads_text(&doc.heads()));
     assert_eq!(held[0].records, ledger.records.len() as i64);
     assert_eq!(records_held(&b).await, ledger.records.len());
+
+    // A change of the till's own that removes a record projected: refused, as a ledger that
+    // shrank would hide what headquarters counts of it from the checks of the whole ledger.
+    use automerge::ReadDoc;
+    let mut shrunk = doc.automerge().clone();
+    let mut tx = shrunk.transaction();
+    let (_, records) = tx.get(automerge::ROOT, "records").unwrap().unwrap();
+    tx.delete(&records, ledger.records[0].header().id.as_str())
+        .unwrap();
+    tx.commit();
+    let change = shrunk.get_last_local_change().unwrap();
+    PgStorage::new(b.clone())
+        .put(
+            key(&id, "incremental", &change.hash().to_string()),
+            change.raw_bytes().to_vec(),
+        )
+        .await;
+    let err = project_document(&a, &id).await.unwrap_err();
+    assert!(matches!(err, Error::Integrity(_)), "{err}");
+    assert!(
+        err.to_string().ends_with("a record projected was removed"),
+        "{err}"
+    );
+    assert_eq!(records_held(&b).await, ledger.records.len());
 }

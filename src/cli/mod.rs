@@ -173,11 +173,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::SellBatch { file } => {
-            let text = if file == Path::new("-") {
-                kit::read_stdin(&file)?
-            } else {
-                read_input(&file)?
-            };
+            let text = read_input(&file)?;
             let mut till = Till::open(&dir)?;
             let catalog = till.catalog()?;
             let mut scale = ScaleOnDemand::new(&dir);

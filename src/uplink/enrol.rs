@@ -60,15 +60,29 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str, trust: &Trust) -
             actor: Some(actor),
         },
     )?;
-    till.store_mut().set_meta(META_HQ, client.base())?;
-    let signing = kept_signing(&request, &response, &signing);
-    till.store_mut()
-        .keep_credentials(&response.secret, signing)?;
-    if let Some(ca) = trust.ca_pem() {
-        till.store_mut().set_meta(META_HQ_CA, ca)?;
-    }
+    keep_grant(&mut till, &client, trust, &request, &response, &signing)?;
     store_catalog(&mut till, &response.catalog_key, &catalog)?;
     Ok(till)
+}
+
+/// Keeps what headquarters granted at an enrolment: its address, the secret (and the signing
+/// key `signing` offered, when headquarters keeps it), and the certificate authority `trust`
+/// was given, if any.
+fn keep_grant(
+    till: &mut Till,
+    client: &HqClient,
+    trust: &Trust,
+    request: &EnrollRequest,
+    response: &EnrollResponse,
+    signing: &str,
+) -> Result<()> {
+    let store = till.store_mut();
+    store.set_meta(META_HQ, client.base())?;
+    store.keep_credentials(&response.secret, kept_signing(request, response, signing))?;
+    if let Some(ca) = trust.ca_pem() {
+        store.set_meta(META_HQ_CA, ca)?;
+    }
+    Ok(())
 }
 
 /// The secret of the signing key `request` offered, when headquarters' `response` says it
@@ -82,6 +96,10 @@ fn kept_signing<'s>(
     let offered = request.signing_key.as_ref()?;
     (response.signing_key.as_ref() == Some(offered)).then_some(secret)
 }
+
+/// The most characters a stall's name headquarters grants may have: a receipt's line, not a
+/// page of text.
+const LONGEST_STALL: usize = 300;
 
 /// How long an enrolment may take.
 const ENROL_LIMIT: Duration = Duration::from_secs(20);
@@ -101,7 +119,9 @@ fn check_till_code(response: &EnrollResponse) -> Result<()> {
     // The stall is printed on every receipt and shown on the till's screen: never empty,
     // never a control character, never a page of text.
     let stall = &response.stall;
-    let stall_is_one = !stall.trim().is_empty() && fairpos_sync::answer::told(stall) == *stall;
+    let stall_is_one = !stall.trim().is_empty()
+        && !stall.chars().any(fairpos_domain::text::is_hidden)
+        && stall.chars().count() <= LONGEST_STALL;
     let device_is_one = fairpos_domain::DeviceCode::parse(&response.device).is_ok();
     if response.role != ROLE_TILL || !secret_is_one || !stall_is_one || !device_is_one {
         return Err(Error::Other(
@@ -170,13 +190,7 @@ pub fn enroll_again(
         );
     }
     // The catalog stays as the till has it: its next sync merges headquarters' in.
-    till.store_mut().set_meta(META_HQ, client.base())?;
-    let signing = kept_signing(&request, &response, &signing);
-    till.store_mut()
-        .keep_credentials(&response.secret, signing)?;
-    if let Some(ca) = trust.ca_pem() {
-        till.store_mut().set_meta(META_HQ_CA, ca)?;
-    }
+    keep_grant(&mut till, &client, &trust, &request, &response, &signing)?;
     Ok(till)
 }
 

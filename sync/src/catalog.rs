@@ -178,12 +178,11 @@ fn not_a_scalar() -> serde_json::Value {
     serde_json::Value::Object(serde_json::Map::new())
 }
 
-/// An entry read back from its id and the fields the document holds.
+/// An entry read back from its id and the fields (`map`) the document holds.
 fn from_fields<E: Entry>(
     id: String,
-    fields: serde_json::Map<String, serde_json::Value>,
+    mut map: serde_json::Map<String, serde_json::Value>,
 ) -> Result<E> {
-    let mut map = fields;
     map.insert(E::ID.to_string(), serde_json::Value::String(id.clone()));
     // The id and the value serde quotes come from whoever wrote the document: both are told
     // cut, with control characters written out.

@@ -26,31 +26,14 @@ pub fn read_table(path: &Path) -> Result<String> {
     }
 }
 
-/// The bytes of an input file (a statement in GBK, an image).
+/// The bytes of an input file (a statement in GBK, an image), or of standard input when
+/// `path` is `-`, read no further than [`LARGEST_INPUT`] (`< /dev/zero` must not fill memory).
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
-    let read = crate::untrusted::read_at_most(path, LARGEST_INPUT);
-    bounded(path, read)
-}
-
-/// What standard input holds, as text, read no further than [`LARGEST_INPUT`] (`< /dev/zero`
-/// must not fill memory); `path` names it in errors (`-`).
-pub fn read_stdin(path: &Path) -> Result<String> {
-    let read = crate::untrusted::read_at_most_from(std::io::stdin().lock(), LARGEST_INPUT);
-    utf8(path, bounded(path, read)?)
-}
-
-pub fn read_input(path: &Path) -> Result<String> {
-    utf8(path, read_bytes(path)?)
-}
-
-fn utf8(path: &Path, bytes: Vec<u8>) -> Result<String> {
-    String::from_utf8(bytes).map_err(|e| Error::ReadInput {
-        path: path.to_path_buf(),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()),
-    })
-}
-
-fn bounded(path: &Path, read: std::io::Result<Option<Vec<u8>>>) -> Result<Vec<u8>> {
+    let read = if path == Path::new("-") {
+        crate::untrusted::read_at_most_from(std::io::stdin().lock(), LARGEST_INPUT)
+    } else {
+        crate::untrusted::read_at_most(path, LARGEST_INPUT)
+    };
     let read = read.map_err(|source| Error::ReadInput {
         path: path.to_path_buf(),
         source,
@@ -61,6 +44,14 @@ fn bounded(path: &Path, read: std::io::Result<Option<Vec<u8>>>) -> Result<Vec<u8
             path.display(),
             LARGEST_INPUT >> 20
         ))
+    })
+}
+
+/// An input file as text ([`read_bytes`]: `-` is standard input).
+pub fn read_input(path: &Path) -> Result<String> {
+    String::from_utf8(read_bytes(path)?).map_err(|e| Error::ReadInput {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()),
     })
 }
 

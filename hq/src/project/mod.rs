@@ -145,6 +145,15 @@ pub fn announced(
         .optional()?)
 }
 
+/// The heads projected of the announced document `doc_id` ([`heads_text`] form).
+pub(crate) fn stored_heads(conn: &Connection, doc_id: &DocumentId) -> Result<String> {
+    Ok(conn.query_row(
+        "SELECT heads FROM hq_docs WHERE doc_id = ?1",
+        [doc_id.to_string()],
+        |r| r.get(0),
+    )?)
+}
+
 pub(crate) fn refuse(
     conn: &Connection,
     doc_id: &DocumentId,
@@ -189,12 +198,7 @@ pub fn project_stored(
             return Ok(Outcome::Unknown);
         };
         let digest = chunks_digest(chunks.iter().map(|(k, _)| k.as_str()));
-        let stored_heads: String = conn.query_row(
-            "SELECT heads FROM hq_docs WHERE doc_id = ?1",
-            [doc_id.to_string()],
-            |r| r.get(0),
-        )?;
-        let decoded = decode(conn, key, device, doc, &stored_heads)?;
+        let decoded = decode(conn, key, device, doc, &stored_heads(conn, doc_id)?)?;
         let tx =
             rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
         let keys = fairpos_sync::samod_storage::document_chunk_keys(&tx, doc_id)?;

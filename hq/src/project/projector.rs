@@ -11,7 +11,7 @@ use fairpos_sync::samod_storage::chunks_digest;
 use fairpos_sync::{LedgerDoc, LedgerId, Record};
 use rusqlite::Connection;
 
-use super::{announced, apply_records, forged, refuse, Outcome, Projection};
+use super::{announced, apply_records, forged, refuse, stored_heads, Outcome, Projection};
 use crate::{devices, Error, Result};
 
 /// A ledger as the projector holds it between changes: not the document, but what reading
@@ -375,11 +375,7 @@ fn fetch(conn: &Connection, doc_id: &DocumentId) -> Result<Fetched> {
     if chunks.is_empty() {
         return Ok(Fetched::Done(Outcome::Unknown));
     }
-    let stored_heads: String = conn.query_row(
-        "SELECT heads FROM hq_docs WHERE doc_id = ?1",
-        [doc_id.to_string()],
-        |r| r.get(0),
-    )?;
+    let stored_heads = stored_heads(conn, doc_id)?;
     let actor = devices::actor_of(conn, &device)?;
     Ok(Fetched::Ledger(Box::new(Stored {
         key,

@@ -141,8 +141,9 @@ fn decode(
     if CatalogDoc::is_stored_as(&am, doc) {
         return Ok(None);
     }
+    let projected = heads_held(&am, heads_before);
     let new_authors = am
-        .get_changes_meta(&heads_held(&am, heads_before))
+        .get_changes_meta(&projected)
         .into_iter()
         .map(|c| c.actor.to_hex_string())
         .collect();
@@ -155,7 +156,6 @@ fn decode(
             "document {shown} holds the ledger {key}, whose document is {its_document}"
         )));
     }
-    let projected = heads_held(ledger.automerge(), heads_before);
     let grown = ledger.why_not_grown_since(&projected);
     if let Some(why) = grown.map_err(|e| Error::Ledger(e.to_string()))? {
         return Err(Error::Integrity(why));

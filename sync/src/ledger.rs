@@ -13,6 +13,7 @@
 //! root keys is written by the till that owns the ledger; nobody else writes to it.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use automerge::{
     transaction::{CommitOptions, Transactable},
@@ -278,21 +279,35 @@ impl LedgerDoc {
         self.doc.get_heads()
     }
 
-    /// Why this ledger did not only grow since `heads` (each change after the genesis puts
-    /// new records, as a till writes them), or `None` (always for `&[]`): a record removed or
-    /// written over, or the records map replaced. Headquarters keeps what it projected up to
-    /// `heads` whatever the ledger holds later, so a ledger that shrank would hide records
-    /// it counts from every check of the whole ledger (what its records come to,
-    /// [`crate::plausible::Weight`]). Reads the diff, not the records.
+    /// Why this ledger did not only grow since `heads`, or `None` (always for `&[]`): see
+    /// [`LedgerDoc::added_since`].
     pub fn why_not_grown_since(&self, heads: &[ChangeHash]) -> Result<Option<String>> {
         if heads.is_empty() {
             return Ok(None);
+        }
+        Ok(self.added_since(heads)?.err())
+    }
+
+    /// The ids of the records written after `heads` (all of them for `&[]`), from the
+    /// document's diff: what a projection that has applied up to `heads` has still to apply.
+    /// Or why the ledger did not only grow since (each change after the genesis puts new
+    /// records, as a till writes them): a record removed or written over, or the records map
+    /// replaced. Headquarters keeps what it projected up to `heads` whatever the ledger holds
+    /// later, so a ledger that shrank would hide records it counts from every check of the
+    /// whole ledger (what its records come to, [`crate::plausible::Weight`]). Reads the diff,
+    /// not the records.
+    pub fn added_since(
+        &self,
+        heads: &[ChangeHash],
+    ) -> Result<std::result::Result<HashSet<String>, String>> {
+        if heads.is_empty() {
+            return Ok(Ok(self.doc.keys(&self.records).collect()));
         }
         let key = self.id.key();
         let then = self.doc.get_at(ROOT, "records", heads);
         let same_map = matches!(then, Ok(Some((_, ref obj))) if *obj == self.records);
         if !same_map {
-            return Ok(Some(format!(
+            return Ok(Err(format!(
                 "{key}: its records map is not the one it was projected from"
             )));
         }
@@ -300,37 +315,18 @@ impl LedgerDoc {
             .doc
             .diff_obj(&self.records, heads, &self.doc.get_heads(), false)
             .map_err(|e| Error::automerge(&key, e))?;
-        let mut put = 0;
-        for patch in &patches {
-            match &patch.action {
-                automerge::PatchAction::PutMap { .. } => put += 1,
-                _ => return Ok(Some(format!("{key}: a record projected was removed"))),
-            }
+        let mut added = HashSet::with_capacity(patches.len());
+        for patch in patches {
+            match patch.action {
+                automerge::PatchAction::PutMap { key: id, .. } => added.insert(id),
+                _ => return Ok(Err(format!("{key}: a record projected was removed"))),
+            };
         }
         // Each put a new record: one written over does not add to the count.
-        if self.doc.length_at(&self.records, heads) + put != self.len {
-            return Ok(Some(format!("{key}: a record projected was written over")));
+        if self.doc.length_at(&self.records, heads) + added.len() != self.len {
+            return Ok(Err(format!("{key}: a record projected was written over")));
         }
-        Ok(None)
-    }
-
-    /// The records written after `heads` (all of them for `&[]`), from the document's diff:
-    /// what a projection that has applied up to `heads` has still to apply.
-    pub fn records_since(&self, heads: &[ChangeHash]) -> Result<Vec<Record>> {
-        let key = self.id.key();
-        let now = self.doc.get_heads();
-        let mut out = Vec::new();
-        let patches = self
-            .doc
-            .diff_obj(&self.records, heads, &now, false)
-            .map_err(|e| Error::automerge(&key, e))?;
-        for patch in patches {
-            let automerge::PatchAction::PutMap { key: id, value, .. } = patch.action else {
-                continue;
-            };
-            out.push(decode_record(&key, &id, value.0.as_str())?);
-        }
-        Ok(out)
+        Ok(Ok(added))
     }
 
     pub fn automerge(&self) -> &Automerge {
@@ -487,21 +483,22 @@ mod tests {
     }
 
     #[test]
-    fn records_since_gives_what_was_added_after_some_heads() {
+    fn added_since_gives_the_ids_of_what_was_added_after_some_heads() {
         let (mut doc, _) = LedgerDoc::create(id(), ActorId::random(), 0).unwrap();
         doc.append(&cash(1), 0).unwrap();
         let heads = doc.heads();
         doc.append(&cash(2), 0).unwrap();
         doc.append(&cash(3), 0).unwrap();
-        let later: Vec<u64> = doc
-            .records_since(&heads)
+        let mut later: Vec<String> = doc
+            .added_since(&heads)
             .unwrap()
-            .iter()
-            .map(|r| r.header().seq)
+            .unwrap()
+            .into_iter()
             .collect();
-        assert_eq!(later, vec![2, 3]);
-        assert_eq!(doc.records_since(&[]).unwrap().len(), 3);
-        assert!(doc.records_since(&doc.heads()).unwrap().is_empty());
+        later.sort();
+        assert_eq!(later, vec!["id-0002", "id-0003"]);
+        assert_eq!(doc.added_since(&[]).unwrap().unwrap().len(), 3);
+        assert!(doc.added_since(&doc.heads()).unwrap().unwrap().is_empty());
     }
 
     /// A ledger that only grew since some heads passes; one whose record was removed or

@@ -435,22 +435,22 @@ fn read(fetched: Fetched) -> Result<Prepared> {
             return Ok(Prepared::Refused(held, why));
         }
     }
-    if let Some(why) = ledger.why_not_grown_since(&projected)? {
-        held.refused = true;
-        return Ok(Prepared::Refused(held, why));
-    }
     let records = if projected.is_empty() {
         ledger.records()?
     } else {
-        let new = ledger.records_since(&projected)?;
+        let added = match ledger.added_since(&projected)? {
+            Ok(added) => added,
+            Err(why) => {
+                held.refused = true;
+                return Ok(Prepared::Refused(held, why));
+            }
+        };
         // What was projected before a restart counts towards the ledger's bound: all of it
         // is still there (it only grew).
-        let new_ids: HashSet<&str> = new.iter().map(|r| r.header().id.as_str()).collect();
-        let before: Vec<Record> = ledger
+        let (new, before): (Vec<Record>, Vec<Record>) = ledger
             .records()?
             .into_iter()
-            .filter(|r| !new_ids.contains(r.header().id.as_str()))
-            .collect();
+            .partition(|r| added.contains(&r.header().id));
         held.weight = Weight::of(&before);
         new
     };

@@ -11,80 +11,13 @@
 mod common;
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::hq::{Hq, Server};
-use common::{connect_from, Till};
-
-/// An answer read off a connection: its status line, its head's lines (lower-cased) and
-/// body.
-struct Answer {
-    status: String,
-    head: Vec<String>,
-    body: String,
-}
-
-/// Asks `path` on `stream`, keeping the connection alive, and reads the answer (its body
-/// by its length).
-fn ask(stream: &mut TcpStream, path: &str) -> Answer {
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: hq\r\n\r\n").unwrap();
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut status = String::new();
-    reader.read_line(&mut status).unwrap();
-    let mut head = Vec::new();
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        if line.trim().is_empty() {
-            break;
-        }
-        head.push(line.trim().to_ascii_lowercase());
-    }
-    let length: usize = head
-        .iter()
-        .find_map(|h| h.strip_prefix("content-length: "))
-        .map_or(0, |n| n.parse().unwrap());
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).unwrap();
-    Answer {
-        status: status.trim().to_string(),
-        head,
-        body: String::from_utf8(body).unwrap(),
-    }
-}
-
-/// Whether the server closed `stream` (nothing more to read) within 10 s.
-fn closed(stream: &mut TcpStream) -> bool {
-    let mut rest = Vec::new();
-    stream.read_to_end(&mut rest).is_ok_and(|_| rest.is_empty())
-}
-
-/// A connection from `from` to `at` that was served, kept alive: tried again for a moment
-/// while a connection just closed may not have given its place back yet.
-fn served_from(from: &str, at: SocketAddr) -> TcpStream {
-    within_10_s(|| {
-        let mut stream = connect_from(from, at);
-        let served = ask(&mut stream, "/api/v1/health").status == "HTTP/1.1 200 OK";
-        served.then_some(stream)
-    })
-    .expect("a connection served")
-}
-
-/// What `attempt` answers first, tried every 50 ms for 10 s at most.
-fn within_10_s<T>(mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
-    let until = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(done) = attempt() {
-            return Some(done);
-        }
-        if Instant::now() > until {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use common::raw::{ask, closed, connect_from, served_from, within_10_s};
+use common::Till;
 
 /// How many connections `server` has refused (`fairpos_hq_connections_refused_total`), as
 /// its plain `/metrics` listener tells 127.0.0.2, and the whole scrape.

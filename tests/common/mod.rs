@@ -8,6 +8,7 @@ pub mod hq;
 pub mod morning;
 pub mod postgres;
 pub mod proxy;
+pub mod raw;
 pub mod scale;
 pub mod statements;
 pub mod tls;
@@ -20,19 +21,6 @@ use tempfile::TempDir;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_fairpos");
 
-/// A connection to `at` from the loopback address `from` (a client on another host, as the
-/// server counts addresses), reads waiting 10 s at most.
-pub fn connect_from(from: &str, at: std::net::SocketAddr) -> std::net::TcpStream {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    let local: std::net::SocketAddr = format!("{from}:0").parse().unwrap();
-    socket.bind(&local.into()).unwrap();
-    socket.connect(&at.into()).unwrap();
-    let stream = std::net::TcpStream::from(socket);
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
-    stream
-}
 pub const PIN: &str = "2468";
 
 /// Absolute path of a file in the demo fair shipped with the repository.

@@ -20,6 +20,7 @@ postgres=$(scripts/postgres.sh start)
 eval "$postgres"
 trap 'scripts/postgres.sh stop' EXIT
 export FAIRPOS_REQUIRE_POSTGRES=1
-cargo test --workspace
+# Every test binary runs though one fails, so that a run shows every failure at once.
+cargo test --workspace --no-fail-fast
 # Every fuzz target from its corpus, for a bounded time.
 scripts/fuzz.sh 20

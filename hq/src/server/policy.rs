@@ -48,14 +48,14 @@ impl Policy {
     }
 
     /// Whether `device`'s grants must end, as the database says now ([`devices::shut_out`]),
-    /// asked of a grant made while the revocations named the device: they are a snapshot,
-    /// and a device revoked, added again and enrolled again since the last one is still
-    /// named when its new connection is granted (a till's sync then waited out its step
-    /// timeout). A database that cannot answer ends them.
+    /// asked once of a grant made while the revocations named the device: they are a
+    /// snapshot, and a device revoked, added again and enrolled again since the last one is
+    /// still named when its new connection is granted (a till's sync then waited out its
+    /// step timeout). A database that cannot answer ends them.
     async fn shut_out(&self, device: &str) -> bool {
         match &self.pg {
             Some(pool) => match registry::credentials(pool, device).await {
-                Ok(Some(held)) => held.revoked || held.secret_hash.is_none(),
+                Ok(Some(held)) => held.shut_out(),
                 Ok(None) | Err(_) => true,
             },
             None => match self.db.lock() {
@@ -154,6 +154,10 @@ struct Grant {
     /// The device's revocation named when the grant was made, if any: one the database may
     /// show the device enrolled again since. Any other revocation named ends the grant.
     named_then: Option<String>,
+    /// Whether the database showed the device enrolled again since `named_then`: asked at
+    /// the first wake-up that finds it still named, not at each one after (a revocation made
+    /// again is named with another time, and ends the grant).
+    enrolled_since: bool,
     revoked: watch::Receiver<Revocations>,
     oversized: watch::Receiver<HashSet<DocumentId>>,
 }
@@ -168,7 +172,10 @@ impl Grant {
         match named {
             None => false,
             Some(at) if Some(&at) == self.named_then.as_ref() => {
-                policy.shut_out(&self.device).await
+                if !self.enrolled_since {
+                    self.enrolled_since = !policy.shut_out(&self.device).await;
+                }
+                !self.enrolled_since
             }
             Some(_) => true,
         }
@@ -199,6 +206,7 @@ impl SharePolicy for Policy {
                     (Some(dev), false) => Watch::Granted(Grant {
                         device: dev.clone(),
                         named_then: policy.revoked.borrow().get(dev).cloned(),
+                        enrolled_since: false,
                         revoked: policy.revoked.clone(),
                         oversized: policy.oversized.clone(),
                     }),
@@ -300,6 +308,14 @@ mod tests {
         assert!(next_of(&mut new_connection).await, "granted");
         // The grant stands while the revocations still name T02, and after the next poll.
         assert!(new_connection.next().now_or_never().is_none());
+        // The database was asked once: a wake-up naming the same revocation asks it no more
+        // (here it would say T02 is shut out, which a real revocation names anew).
+        let enrolled = "UPDATE devices SET secret_hash = ?1 WHERE device = 'T02'";
+        let db = || policy.db.lock().unwrap();
+        db().execute(enrolled, [None::<String>]).unwrap();
+        revoked_tx.send_replace(revoked_once());
+        assert!(new_connection.next().now_or_never().is_none());
+        db().execute(enrolled, [Some("hash")]).unwrap();
         revoked_tx.send_replace(Revocations::new());
         assert!(new_connection.next().now_or_never().is_none());
         // A grant made with no revocation named (an old connection's, say) ends when one is,

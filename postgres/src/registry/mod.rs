@@ -131,6 +131,14 @@ pub struct Credentials {
     pub revoked: bool,
 }
 
+impl Credentials {
+    /// Whether the device's grants must end: revoked, or added again and not enrolled since
+    /// (as `devices::shut_out` says on SQLite).
+    pub fn shut_out(&self) -> bool {
+        self.revoked || self.secret_hash.is_none()
+    }
+}
+
 /// A device asking to enrol.
 #[derive(Clone, Copy, Debug)]
 pub struct Enrolling<'a> {

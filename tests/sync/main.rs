@@ -6,6 +6,7 @@ mod catalog;
 mod common;
 mod connections;
 mod hub;
+mod pings;
 mod refusals;
 
 use std::process::Stdio;

@@ -1,0 +1,149 @@
+//! A headquarters (or whatever stands between it and the till) that floods the till's sync
+//! socket with pings and reads none of the pongs: the till holds at most its sync socket's
+//! write buffer of them (65 MiB, `WRITE_BUFFER` in `sync/src/net.rs`), not one pong for
+//! each ping, and its pass finishes once the socket is read again.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{mpsc, Arc};
+
+use super::*;
+
+/// Pings the flood sends: 254 MB of them, four times what the till may hold of pongs.
+const PINGS: usize = 2_000_000;
+
+#[test]
+fn a_till_flooded_with_pings_whose_pongs_go_unread_holds_at_most_its_write_buffer() {
+    let hq = Hq::demo();
+    // Headquarters hears nothing from the till while the flood lasts: it waits for it.
+    let server = Server::start(hq.data(), &["--sync-idle", "600s"]);
+    let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    sell_some(&till, "V003", 3);
+    let pid = Arc::new(AtomicU32::new(0));
+    let (flooded_tx, flooded) = mpsc::channel();
+    let relay = flooding_relay(server.address(), Arc::clone(&pid), flooded_tx);
+
+    let hq_url = format!("http://{relay}");
+    let mut sync = till
+        .command()
+        .args(["sync", "--timeout", "300", "--hq", &hq_url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    pid.store(sync.id(), Ordering::SeqCst);
+    // The till's peak memory, as last read while it ran (the peak only grows).
+    let mut peak = 0;
+    let status = loop {
+        if let Some(status) = sync.try_wait().unwrap() {
+            break status;
+        }
+        peak = peak_kib(sync.id()).unwrap_or(peak);
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    sync.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "the pass failed: {stderr}");
+    assert_eq!(hq.sales().len(), 3);
+
+    let (sent, before) = flooded.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(sent, PINGS, "the till stopped reading pings");
+    let grown = peak.saturating_sub(before) << 10;
+    assert!(grown < 160 << 20, "the till grew by {} MiB", grown >> 20);
+    server.stop();
+}
+
+/// The peak of a process's memory (`VmHWM`), in KiB.
+fn peak_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A TCP relay in front of headquarters. Once headquarters has accepted the first sync
+/// socket's upgrade, it sends the till [`PINGS`] pings, reading nothing from it, then
+/// relays both ways as it does every other connection. It tells `flooded` how many pings
+/// it sent and the till's peak memory (the process `till`) when the flood began.
+fn flooding_relay(
+    hq: SocketAddr,
+    till: Arc<AtomicU32>,
+    flooded: mpsc::Sender<(usize, u64)>,
+) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let at = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut flood = Some(flooded);
+        for client in listener.incoming() {
+            let (Ok(mut client), Ok(mut server)) = (client, TcpStream::connect(hq)) else {
+                continue;
+            };
+            let Some(asked) = head(&mut client) else {
+                continue;
+            };
+            if server.write_all(&asked).is_err() {
+                continue;
+            }
+            let upgrade = asked.starts_with(b"GET /sync");
+            let flooded = if upgrade { flood.take() } else { None };
+            let till = till.load(Ordering::SeqCst);
+            std::thread::spawn(move || {
+                if let Some(flooded) = flooded {
+                    let Some(answer) = head(&mut server) else {
+                        return;
+                    };
+                    if client.write_all(&answer).is_err() {
+                        return;
+                    }
+                    if answer.starts_with(b"HTTP/1.1 101") {
+                        let before = peak_kib(till).unwrap_or(0);
+                        let _ = flooded.send((send_pings(&mut client), before));
+                    }
+                }
+                relay_both_ways(client, server);
+            });
+        }
+    });
+    at
+}
+
+/// A request's or answer's head, read byte by byte so that nothing after it is taken.
+fn head(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut byte = [0u8];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).ok()?;
+        head.push(byte[0]);
+    }
+    Some(head)
+}
+
+/// Sends [`PINGS`] pings of 125 bytes (a server's frames, unmasked); how many it sent before
+/// a write failed.
+fn send_pings(client: &mut TcpStream) -> usize {
+    const AT_ONCE: usize = 10_000;
+    let frame = [[0x89, 125].as_slice(), &[0x55; 125]].concat();
+    let batch = frame.repeat(AT_ONCE);
+    let mut sent = 0;
+    while sent < PINGS && client.write_all(&batch).is_ok() {
+        sent += AT_ONCE;
+    }
+    sent
+}
+
+/// Relays `client` and `server` both ways until each side has closed.
+fn relay_both_ways(mut client: TcpStream, mut server: TcpStream) {
+    let (mut from_server, mut to_client) =
+        (server.try_clone().unwrap(), client.try_clone().unwrap());
+    let back = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from_server, &mut to_client);
+        let _ = to_client.shutdown(Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut client, &mut server);
+    let _ = server.shutdown(Shutdown::Write);
+    let _ = back.join();
+}

@@ -44,37 +44,86 @@ pub(crate) fn pg_tools_instead(what: &str) -> Error {
 }
 
 /// Copies the database of the headquarters in `dir`, serving or not, into the new file
-/// `to`; `progress(copied, of)` is called every second or so while a copy takes longer
-/// than two seconds. The copy is written under a temporary name beside `to`, checked
+/// `to`, telling `progress` how far it has come while it takes longer than two seconds
+/// ([`Progress`]). The copy is written under a temporary name beside `to`, checked
 /// (`PRAGMA quick_check`), flushed to disk, and only then named `to`: an interrupted backup
 /// leaves no file that looks whole.
-pub fn backup(dir: &Path, to: &Path, progress: impl FnMut(u64, u64)) -> Result<Holding> {
-    let pace = Pace {
-        after: Duration::from_secs(2),
-        every: Duration::from_secs(1),
-        pages: 4096,
-    };
-    backup_paced(dir, to, progress, pace)
+pub fn backup(dir: &Path, to: &Path, progress: impl FnMut(Progress)) -> Result<Holding> {
+    backup_paced(dir, to, progress, Pace::TOLD, 4096)
 }
 
-/// How a copy goes: `pages` pages a step, its progress told first once it has taken
-/// `after`, then `every` so often.
+/// How far a copy (a backup's or a restore's) has come, told while a long one is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// `bytes` of `of` copied: told every second or so once the copy has taken two.
+    Copied { bytes: u64, of: u64 },
+    /// The copy, `bytes` long, is being read back whole (`PRAGMA quick_check`): told once a
+    /// copy that was told of is made.
+    Checking { bytes: u64 },
+}
+
+/// When a copy's progress is told: first once it has taken `after`, then every `every`.
 #[derive(Clone, Copy, Debug)]
 struct Pace {
     after: Duration,
     every: Duration,
-    pages: i32,
+}
+
+impl Pace {
+    /// As an operator is told: nothing of a copy done within two seconds, then a line a
+    /// second.
+    const TOLD: Pace = Pace {
+        after: Duration::from_secs(2),
+        every: Duration::from_secs(1),
+    };
+}
+
+/// Tells a copy's [`Progress`] as its [`Pace`] says.
+struct Teller<F> {
+    pace: Pace,
+    next: Instant,
+    told: bool,
+    progress: F,
+}
+
+impl<F: FnMut(Progress)> Teller<F> {
+    fn new(pace: Pace, progress: F) -> Teller<F> {
+        Teller {
+            pace,
+            next: Instant::now() + pace.after,
+            told: false,
+            progress,
+        }
+    }
+
+    /// `bytes` of `of` copied: told when it is due.
+    fn copied(&mut self, bytes: u64, of: u64) {
+        if Instant::now() >= self.next {
+            (self.progress)(Progress::Copied { bytes, of });
+            self.told = true;
+            self.next = Instant::now() + self.pace.every;
+        }
+    }
+
+    /// The copy, `bytes` long, is to be checked: told when its copying was.
+    fn checking(&mut self, bytes: u64) {
+        if self.told {
+            (self.progress)(Progress::Checking { bytes });
+        }
+    }
 }
 
 /// Steps that found the copy busy, one after another, before the backup gives up (about ten
 /// seconds): neither file is another connection's to lock, so this is not expected.
 const BUSY_STEPS: u32 = 1000;
 
+/// [`backup`], `pages` pages a step, its progress told as `pace` says.
 fn backup_paced(
     dir: &Path,
     to: &Path,
-    mut progress: impl FnMut(u64, u64),
+    progress: impl FnMut(Progress),
     pace: Pace,
+    pages: i32,
 ) -> Result<Holding> {
     if !dir.join(HQ_DB).exists() {
         return Err(Error::input(format!(
@@ -126,15 +175,15 @@ fn backup_paced(
     let page_size: i64 = reading.query_row("PRAGMA page_size", [], |r| r.get(0))?;
     let page_size = page_size as u64;
     let mut copy = Connection::open(&partial_path)?;
+    let mut teller = Teller::new(pace, progress);
     // The copy is flushed once, whole, before it is named; until then it is a temporary
     // file that a failure throws away, so it needs neither a journal nor a flush per step.
     copy.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")?;
     {
         let backup = Backup::new(&reading, &mut copy)?;
-        let mut next = Instant::now() + pace.after;
         let mut busy = 0;
         loop {
-            match backup.step(pace.pages)? {
+            match backup.step(pages)? {
                 StepResult::Done => break,
                 StepResult::More => busy = 0,
                 _ => {
@@ -147,13 +196,9 @@ fn backup_paced(
                     std::thread::sleep(Duration::from_millis(10));
                 }
             }
-            if Instant::now() >= next {
-                let at = backup.progress();
-                let pages = at.pagecount as u64;
-                let left = at.remaining as u64;
-                progress((pages - left.min(pages)) * page_size, pages * page_size);
-                next = Instant::now() + pace.every;
-            }
+            let at = backup.progress();
+            let (all, left) = (at.pagecount as u64, at.remaining as u64);
+            teller.copied((all - left.min(all)) * page_size, all * page_size);
         }
     }
     drop(reading);
@@ -170,6 +215,8 @@ fn backup_paced(
         .write_all_at(&[1, 1], 18)
         .map_err(io(&partial_path))?;
 
+    let written = std::fs::metadata(&partial_path).map_err(io(&partial_path))?;
+    teller.checking(written.len());
     let holding = holding_of(&partial_path).map_err(|e| {
         Error::Other(format!(
             "the copy did not read back whole, so it was not kept: {e}"

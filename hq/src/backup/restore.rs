@@ -4,6 +4,8 @@
 //! happened: what fails after that is told as a warning, not as a failed restore.
 
 use std::collections::HashSet;
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,8 +14,8 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::{
-    check_stopped, fair_of, holding_of, pg_tools_instead, read_only, sync_directory, Holding,
-    META_DATABASE,
+    check_stopped, fair_of, holding_of, pg_tools_instead, read_only, sync_directory, Holding, Pace,
+    Progress, Teller, META_DATABASE,
 };
 use crate::dir_lock::DirLock;
 use crate::instance::HQ_DB;
@@ -46,8 +48,24 @@ pub struct Restored {
 /// (which the tills hold too) when that catalog descends from the backup's. The database is
 /// then kept beside it, renamed, and its owner and mode go to the copy. Into a directory
 /// without a headquarters (a new machine), the copy is only put in place, owned as the
-/// directory is.
-pub fn restore(dir: &Path, from: &Path) -> Result<Restored> {
+/// directory is. While the copy takes longer than two seconds, `progress` is told how far it
+/// has come ([`Progress`]).
+pub fn restore(dir: &Path, from: &Path, progress: impl FnMut(Progress)) -> Result<Restored> {
+    restore_paced(dir, from, progress, Pace::TOLD, COPY_CHUNK)
+}
+
+/// How much of a backup is copied between two looks at the clock: 64 MiB, a fraction of a
+/// second.
+const COPY_CHUNK: u64 = 64 << 20;
+
+/// [`restore`], `chunk` bytes copied at a time, its progress told as `pace` says.
+pub(super) fn restore_paced(
+    dir: &Path,
+    from: &Path,
+    progress: impl FnMut(Progress),
+    pace: Pace,
+    chunk: u64,
+) -> Result<Restored> {
     let whose = check_backup(from)?;
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -83,7 +101,10 @@ pub fn restore(dir: &Path, from: &Path) -> Result<Restored> {
         .prefix(".fairpos-restore-")
         .tempfile_in(dir)
         .map_err(io(dir))?;
-    std::fs::copy(from, placing.path()).map_err(io(placing.path()))?;
+    let mut teller = Teller::new(pace, progress);
+    let copied = copy_told(from, placing.as_file(), chunk, &mut teller);
+    let copied = copied.map_err(io(placing.path()))?;
+    teller.checking(copied);
     let holding = holding_of(placing.path()).map_err(|e| {
         Error::input(format!(
             "{} does not read back whole, so nothing was restored: {e}",
@@ -161,6 +182,28 @@ pub fn restore(dir: &Path, from: &Path) -> Result<Restored> {
             .push(format!("the rename may not be on disk yet: {e}"));
     }
     Ok(restored)
+}
+
+/// Copies the file `from` into `to` (with its permissions), `chunk` bytes at a time, each
+/// in the kernel where it can be, telling `teller` how far it has come: the bytes copied.
+fn copy_told(
+    from: &Path,
+    mut to: &File,
+    chunk: u64,
+    teller: &mut Teller<impl FnMut(Progress)>,
+) -> std::io::Result<u64> {
+    let mut source = File::open(from)?;
+    let of = source.metadata()?.len();
+    to.set_permissions(source.metadata()?.permissions())?;
+    let mut copied = 0;
+    loop {
+        let n = std::io::copy(&mut (&mut source).take(chunk), &mut to)?;
+        if n == 0 {
+            return Ok(copied);
+        }
+        copied += n;
+        teller.copied(copied, of);
+    }
 }
 
 /// Whose the backup is: its fair and role (`hq` or `hub`).

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use super::restore::restore_paced;
 use super::*;
 use crate::{Founding, Hq};
 
@@ -40,7 +41,7 @@ fn devices_in(path: &Path) -> Vec<String> {
     rows.map(|r| r.unwrap()).collect()
 }
 
-fn quiet(_: u64, _: u64) {}
+fn quiet(_: Progress) {}
 
 /// `rows` random blobs of 4 KiB in a table of their own: pages to copy.
 fn add_ballast(hq: &Hq, rows: u32) {
@@ -126,20 +127,62 @@ fn a_long_backup_tells_its_progress() {
     let pace = Pace {
         after: Duration::ZERO,
         every: Duration::from_millis(5),
-        pages: 256,
     };
-    let tell = move |copied, of| heard.lock().unwrap().push((copied, of));
-    let holding = backup_paced(&hq.dir, &to, tell, pace).unwrap();
-    let told = told.lock().unwrap();
+    let tell = move |progress| heard.lock().unwrap().push(progress);
+    let holding = backup_paced(&hq.dir, &to, tell, pace, 256).unwrap();
+    let mut told = told.lock().unwrap().clone();
+    // Last, that the copy is read back whole.
+    let checking = Progress::Checking {
+        bytes: holding.bytes,
+    };
+    assert_eq!(told.pop(), Some(checking));
     assert!(!told.is_empty());
     let mut before = 0;
-    for &(copied, of) in told.iter() {
+    for &progress in told.iter() {
+        let Progress::Copied { bytes, of } = progress else {
+            panic!("{told:?}");
+        };
         assert!(of > 30 << 20 && of < 40 << 20, "{of}");
         // The copy is the database page for page: as large as what was to copy.
         assert_eq!(of, holding.bytes);
-        assert!(copied > before && copied < holding.bytes, "{told:?}");
-        before = copied;
+        assert!(bytes > before && bytes < holding.bytes, "{told:?}");
+        before = bytes;
     }
+}
+
+#[test]
+fn a_long_restore_tells_its_progress_and_copies_the_backup_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let hq = demo_hq(dir.path());
+    add_ballast(&hq, 2000);
+    let monday = dir.path().join("monday.db");
+    backup(&hq.dir, &monday, quiet).unwrap();
+    let told = Arc::new(Mutex::new(Vec::new()));
+    let heard = told.clone();
+    let tell = move |progress| heard.lock().unwrap().push(progress);
+    let data = dir.path().join("new-machine");
+    // Told of every 64 KiB copied.
+    let pace = Pace {
+        after: Duration::ZERO,
+        every: Duration::ZERO,
+    };
+    let restored = restore_paced(&data, &monday, tell, pace, 64 << 10).unwrap();
+
+    let of = std::fs::metadata(&monday).unwrap().len();
+    assert_eq!(restored.holding.bytes, of);
+    let copies: Vec<_> = (1..=of.div_ceil(64 << 10))
+        .map(|n| Progress::Copied {
+            bytes: (n * (64 << 10)).min(of),
+            of,
+        })
+        .chain([Progress::Checking { bytes: of }])
+        .collect();
+    assert_eq!(*told.lock().unwrap(), copies);
+    let restored = std::fs::read(data.join(HQ_DB)).unwrap();
+    assert!(
+        restored == std::fs::read(&monday).unwrap(),
+        "not the same bytes"
+    );
 }
 
 #[test]
@@ -155,7 +198,10 @@ fn syncs_committed_while_a_backup_copies_neither_restart_it_nor_reach_the_copy()
     let syncing = crate::instance::connect(dir.path()).unwrap();
     let told = Arc::new(Mutex::new(Vec::new()));
     let heard = told.clone();
-    let tell = move |copied: u64, _of: u64| {
+    let tell = move |progress| {
+        let Progress::Copied { bytes: copied, .. } = progress else {
+            return;
+        };
         let mut told = heard.lock().unwrap();
         if told.len() < 20 {
             let device = format!("T{:02}", told.len() + 2);
@@ -171,10 +217,9 @@ fn syncs_committed_while_a_backup_copies_neither_restart_it_nor_reach_the_copy()
     let pace = Pace {
         after: Duration::ZERO,
         every: Duration::ZERO,
-        pages: 64,
     };
     let to = dir.path().join("busy.db");
-    backup_paced(dir.path(), &to, tell, pace).unwrap();
+    backup_paced(dir.path(), &to, tell, pace, 64).unwrap();
 
     let told = told.lock().unwrap();
     assert!(told.len() > 20, "{} steps", told.len());
@@ -226,7 +271,7 @@ fn a_restore_waits_for_headquarters_to_stop_then_keeps_what_it_replaces() {
     std::fs::set_permissions(hq.dir.join(HQ_DB), mode).unwrap();
 
     // Open in another connection, as a serving process holds it: refused, nothing moved.
-    let refused = restore(&hq.dir, &monday).unwrap_err();
+    let refused = restore(&hq.dir, &monday, quiet).unwrap_err();
     assert!(refused.is_bad_input(), "{refused}");
     assert!(
         refused.to_string().contains("stop `hq serve` first"),
@@ -236,7 +281,7 @@ fn a_restore_waits_for_headquarters_to_stop_then_keeps_what_it_replaces() {
     assert_eq!(devices_in(&data.join(HQ_DB)), ["T01", "T02"]);
 
     drop(hq);
-    let restored = restore(&data, &monday).unwrap();
+    let restored = restore(&data, &monday, quiet).unwrap();
     assert_eq!(devices_in(&data.join(HQ_DB)), ["T01"]);
     let kept = restored.replaced_kept_as.clone().unwrap();
     assert!(kept.starts_with(&data), "{kept:?}");
@@ -263,7 +308,7 @@ fn a_restore_waits_for_headquarters_to_stop_then_keeps_what_it_replaces() {
     assert_eq!(mode & 0o777, 0o640);
 
     // Its own database, or one in use, is no backup; nor is a hub's.
-    let own = restore(&data, &data.join(HQ_DB)).unwrap_err();
+    let own = restore(&data, &data.join(HQ_DB), quiet).unwrap_err();
     assert!(own.to_string().contains("own database"), "{own}");
     drop(restored_hq);
     let live = Connection::open(data.join(HQ_DB)).unwrap();
@@ -276,7 +321,7 @@ fn a_restore_waits_for_headquarters_to_stop_then_keeps_what_it_replaces() {
     std::fs::copy(data.join(HQ_DB), &copied_live).unwrap();
     std::fs::copy(data.join("hq.db-wal"), dir.path().join("live.db-wal")).unwrap();
     drop(live);
-    let in_use = restore(&data, &copied_live).unwrap_err();
+    let in_use = restore(&data, &copied_live, quiet).unwrap_err();
     assert!(
         in_use.to_string().contains("write-ahead log is beside it"),
         "{in_use}"
@@ -292,7 +337,7 @@ fn a_restore_waits_for_headquarters_to_stop_then_keeps_what_it_replaces() {
     .unwrap();
     let hubs = dir.path().join("hub.db");
     backup(&hub.dir, &hubs, quiet).unwrap();
-    let not_ours = restore(&data, &hubs).unwrap_err();
+    let not_ours = restore(&data, &hubs, quiet).unwrap_err();
     assert!(not_ours.to_string().contains("is of a hub"), "{not_ours}");
 }
 
@@ -315,7 +360,7 @@ fn a_restore_run_as_root_gives_the_copy_the_owner_of_the_database_it_replaces() 
     drop(hq);
     // `nobody`, as a service user would be.
     std::os::unix::fs::chown(data.join(HQ_DB), Some(65534), Some(65534)).unwrap();
-    let restored = restore(&data, &monday).unwrap();
+    let restored = restore(&data, &monday, quiet).unwrap();
     assert!(restored.warnings.is_empty(), "{:?}", restored.warnings);
     let copy = std::fs::metadata(data.join(HQ_DB)).unwrap();
     assert_eq!((copy.uid(), copy.gid()), (65534, 65534));
@@ -337,7 +382,7 @@ fn a_damaged_database_is_replaced_when_no_write_ahead_log_is_beside_it() {
 
     // A log beside it may be a server's still running on it: the operator is asked.
     std::fs::write(data.join("hq.db-wal"), b"").unwrap();
-    let refused = restore(&data, &monday).unwrap_err();
+    let refused = restore(&data, &monday, quiet).unwrap_err();
     assert!(refused.to_string().contains("cannot be read"), "{refused}");
     assert!(refused
         .to_string()
@@ -345,8 +390,14 @@ fn a_damaged_database_is_replaced_when_no_write_ahead_log_is_beside_it() {
     std::fs::remove_file(data.join("hq.db-wal")).unwrap();
 
     // Twice, the second keeping what the first put in place beside the damaged file.
-    let first = restore(&data, &monday).unwrap().replaced_kept_as.unwrap();
-    let second = restore(&data, &monday).unwrap().replaced_kept_as.unwrap();
+    let first = restore(&data, &monday, quiet)
+        .unwrap()
+        .replaced_kept_as
+        .unwrap();
+    let second = restore(&data, &monday, quiet)
+        .unwrap()
+        .replaced_kept_as
+        .unwrap();
     assert_ne!(first, second);
     assert_eq!(std::fs::read(&first).unwrap(), damaged, "kept as it was");
     assert_eq!(devices_in(&second), ["T01"]);
@@ -364,13 +415,13 @@ fn a_restore_onto_a_new_machine_needs_no_headquarters_there() {
     // A log left where the database was moved away from would be replayed into the copy.
     std::fs::create_dir_all(&new_machine).unwrap();
     std::fs::write(new_machine.join("hq.db-wal"), b"a log").unwrap();
-    let refused = restore(&new_machine, &monday).unwrap_err();
+    let refused = restore(&new_machine, &monday, quiet).unwrap_err();
     assert!(
         refused.to_string().contains("left without its database"),
         "{refused}"
     );
     std::fs::remove_file(new_machine.join("hq.db-wal")).unwrap();
-    let restored = restore(&new_machine, &monday).unwrap();
+    let restored = restore(&new_machine, &monday, quiet).unwrap();
     assert_eq!(
         restored.revoked_since, None,
         "not known without the database replaced"
@@ -395,7 +446,7 @@ fn the_catalog_of_another_headquarters_of_the_fair_is_not_merged_in_and_its_audi
     crate::audit::record(&again.conn, "bob", "local", "catalog import", "b.csv").unwrap();
     let data = again.dir.clone();
     drop(again);
-    let restored = restore(&data, &monday).unwrap();
+    let restored = restore(&data, &monday, quiet).unwrap();
     assert_eq!(restored.catalog_changes_merged, 0);
     assert_eq!(restored.warnings.len(), 2, "{:?}", restored.warnings);
     let warned = |about: &str| restored.warnings.iter().any(|w| w.contains(about));
@@ -431,7 +482,7 @@ fn a_restore_refuses_what_is_not_a_backup_of_this_fair() {
     let data = hq.dir.clone();
     drop(hq);
     let refused = |from: &Path, needle: &str| {
-        let e = restore(&data, from).unwrap_err();
+        let e = restore(&data, from, quiet).unwrap_err();
         assert!(e.is_bad_input(), "{e}");
         assert!(e.to_string().contains(needle), "{needle}: {e}");
         assert!(Hq::open(&data).is_ok(), "headquarters is left as it was");

@@ -10,7 +10,7 @@ use super::args::CopyFile;
 use super::imports::import_into;
 use super::kit::print_json;
 use super::postgres;
-use crate::backup::{self, Holding};
+use crate::backup::{self, Holding, Progress};
 use crate::bundles;
 use crate::untrusted::shown;
 use crate::{catalog, Error, Hq, Result};
@@ -18,6 +18,16 @@ use crate::{catalog, Error, Hq, Result};
 /// `bytes` as an operator reads a file's size.
 fn size(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
+}
+
+/// A long copy's progress, on stderr: `doing: X MiB of Y MiB`, then that it is checked.
+fn tell_progress(doing: &str, progress: Progress) {
+    match progress {
+        Progress::Copied { bytes, of } => eprintln!("{doing}: {} of {}", size(bytes), size(of)),
+        Progress::Checking { bytes } => {
+            eprintln!("{doing}: checking every page of the copy ({})", size(bytes))
+        }
+    }
 }
 
 fn holds(h: &Holding) -> String {
@@ -30,9 +40,7 @@ fn holds(h: &Holding) -> String {
 }
 
 pub fn backup(dir: &Path, args: CopyFile) -> Result<()> {
-    let holding = backup::backup(dir, &args.file, |copied, of| {
-        eprintln!("backing up: {} of {}", size(copied), size(of));
-    })?;
+    let holding = backup::backup(dir, &args.file, |p| tell_progress("backing up", p))?;
     if args.json {
         return print_json(&holding);
     }
@@ -47,7 +55,7 @@ pub fn backup(dir: &Path, args: CopyFile) -> Result<()> {
 }
 
 pub fn restore(dir: &Path, args: CopyFile) -> Result<()> {
-    let restored = backup::restore(dir, &args.file)?;
+    let restored = backup::restore(dir, &args.file, |p| tell_progress("restoring", p))?;
     if args.json {
         return print_json(&restored);
     }

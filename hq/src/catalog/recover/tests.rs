@@ -87,12 +87,12 @@ fn restored_without_the_afternoon(dir: &Path, secret: &str) -> (Hq, Vec<u8>) {
     enrol(&first, "T01", secret);
     set_price(&first, "10.00");
     let noon = dir.join("noon.db");
-    backup::backup(&first.dir, &noon, |_, _| {}).unwrap();
+    backup::backup(&first.dir, &noon, |_| {}).unwrap();
     set_price(&first, "11.00");
     let till_copy = load(&first).unwrap().save();
     drop(first);
     std::fs::remove_dir_all(dir.join("hq")).unwrap();
-    backup::restore(&dir.join("new-machine"), &noon).unwrap();
+    backup::restore(&dir.join("new-machine"), &noon, |_| {}).unwrap();
     (Hq::open(&dir.join("new-machine")).unwrap(), till_copy)
 }
 

@@ -10,7 +10,7 @@
 //! enrolled after the backup is enrolled again first: `fairpos enroll --again`).
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fairpos_domain::fair::Fair;
 use rusqlite::backup::{Backup, StepResult};
@@ -18,6 +18,7 @@ use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
 use crate::instance::{connect, HQ_DB};
+use crate::progress::{Due, Pace};
 use crate::META_DATABASE;
 use crate::{Error, Result};
 
@@ -62,52 +63,30 @@ pub enum Progress {
     Checking { bytes: u64 },
 }
 
-/// When a copy's progress is told: first once it has taken `after`, then every `every`.
-#[derive(Clone, Copy, Debug)]
-struct Pace {
-    after: Duration,
-    every: Duration,
-}
-
-impl Pace {
-    /// As an operator is told: nothing of a copy done within two seconds, then a line a
-    /// second.
-    const TOLD: Pace = Pace {
-        after: Duration::from_secs(2),
-        every: Duration::from_secs(1),
-    };
-}
-
 /// Tells a copy's [`Progress`] as its [`Pace`] says.
 struct Teller<F> {
-    pace: Pace,
-    next: Instant,
-    told: bool,
+    due: Due,
     progress: F,
 }
 
 impl<F: FnMut(Progress)> Teller<F> {
     fn new(pace: Pace, progress: F) -> Teller<F> {
         Teller {
-            pace,
-            next: Instant::now() + pace.after,
-            told: false,
+            due: Due::new(pace),
             progress,
         }
     }
 
     /// `bytes` of `of` copied: told when it is due.
     fn copied(&mut self, bytes: u64, of: u64) {
-        if Instant::now() >= self.next {
+        if self.due.now() {
             (self.progress)(Progress::Copied { bytes, of });
-            self.told = true;
-            self.next = Instant::now() + self.pace.every;
         }
     }
 
     /// The copy, `bytes` long, is to be checked: told when its copying was.
     fn checking(&mut self, bytes: u64) {
-        if self.told {
+        if self.due.told() {
             (self.progress)(Progress::Checking { bytes });
         }
     }

@@ -31,6 +31,7 @@ pub mod known_browser;
 pub mod leaderboard;
 pub mod limits;
 pub mod metrics;
+pub mod progress;
 pub mod project;
 pub mod quiet_log;
 pub mod readers;

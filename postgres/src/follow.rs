@@ -49,12 +49,14 @@ pub struct Pass {
 const AT_ONCE: usize = 4;
 
 impl Pass {
-    /// Projects `docs`, [`AT_ONCE`] at a time; what each came to is taken in their order.
+    /// Projects `docs`, [`AT_ONCE`] at a time, telling `done(n)` as the `n`th is; what each
+    /// came to is taken in their order.
     async fn project_all<'a>(
         &mut self,
         pool: &Pool,
         docs: impl IntoIterator<Item = &'a DocumentId>,
         max_bytes: Option<u64>,
+        mut done: impl FnMut(usize),
     ) {
         let projecting = stream::iter(docs.into_iter().cloned())
             .map(|doc| {
@@ -67,7 +69,14 @@ impl Pass {
             .buffered(AT_ONCE);
         // Taken once all are done: a refusal stored meanwhile would leave the others unpolled,
         // one of them perhaps holding the projection lock every process waits for.
-        let outcomes: Vec<_> = projecting.collect().await;
+        let mut projected = 0;
+        let outcomes: Vec<_> = projecting
+            .inspect(|_| {
+                projected += 1;
+                done(projected);
+            })
+            .collect()
+            .await;
         for (doc, outcome) in outcomes {
             self.take(pool, &doc, outcome).await;
         }
@@ -104,8 +113,13 @@ impl Pass {
     }
 }
 
-/// Projects every document stored (a ledger over `max_bytes` refused).
-pub async fn catch_up(pool: &Pool, max_bytes: Option<u64>) -> Result<Pass> {
+/// Projects every document stored (a ledger over `max_bytes` refused), telling
+/// `progress(done, of)` as each is projected: a province's first projection takes minutes.
+pub async fn catch_up(
+    pool: &Pool,
+    max_bytes: Option<u64>,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Pass> {
     let client = pool.get().await?;
     let docs: Vec<DocumentId> = client
         .query(
@@ -119,7 +133,9 @@ pub async fn catch_up(pool: &Pool, max_bytes: Option<u64>) -> Result<Pass> {
     drop(client);
     let started = Instant::now();
     let mut pass = Pass::default();
-    pass.project_all(pool, &docs, max_bytes).await;
+    let of = docs.len();
+    pass.project_all(pool, &docs, max_bytes, |done| progress(done, of))
+        .await;
     pass.took_time = started.elapsed();
     Ok(pass)
 }
@@ -222,7 +238,7 @@ pub async fn follow_leaving(
             .iter()
             .filter_map(|doc| again.remove(doc).map(|(n, _)| (doc.clone(), n)))
             .collect();
-        pass.project_all(pool, &heard, max_bytes).await;
+        pass.project_all(pool, &heard, max_bytes, |_| {}).await;
         for (doc, _) in &pass.failed {
             let failures = before.get(doc).copied().unwrap_or(0) + 1;
             let wait = RETRY

@@ -15,6 +15,7 @@ use fairpos_projection::report::{self, Dimension};
 
 use super::args::{PostgresCommand, ReportArgs};
 use super::kit::{output_format, write_output};
+use crate::progress::{self, Pace};
 use crate::server::mirror;
 use crate::{Error, Hq, Result};
 
@@ -270,7 +271,8 @@ pub fn run(dir: &Path, command: PostgresCommand) -> Result<()> {
 async fn copy_documents(dir: &Path, url: &str) -> Result<()> {
     let db = std::sync::Arc::new(std::sync::Mutex::new(Hq::open(dir)?.conn));
     let pool = connect_migrated(url).await?;
-    let (chunks, stalls) = mirror::copy_all(&db, &pool).await?;
+    let told = |done, of| eprintln!("copying: {done} of {of} chunks");
+    let (chunks, stalls) = mirror::copy_all(&db, &pool, progress::paced(Pace::TOLD, told)).await?;
     println!("copied {chunks} chunks the database lacked and {stalls} stalls");
     Ok(())
 }
@@ -298,7 +300,8 @@ async fn project(url: &str, follow_store: bool) -> Result<()> {
     } else {
         None
     };
-    let caught_up = catch_up(&pool, None).await?;
+    let told = |done, of| eprintln!("projecting: {done} of {of} documents");
+    let caught_up = catch_up(&pool, None, progress::paced(Pace::TOLD, told)).await?;
     say(&caught_up);
     if listener.is_none() && !caught_up.failed.is_empty() {
         return Err(Error::Other(format!(

@@ -56,8 +56,13 @@ impl<S: Storage + Sync> Storage for Mirrored<S> {
 
 /// Copies to PostgreSQL every chunk stored in headquarters' database `db` that it lacks
 /// (written while no mirror ran, or while PostgreSQL was unreachable), in batches, and the
-/// stalls (their names label reports by stall). Returns how many chunks and stalls it copied.
-pub async fn copy_all(db: &Arc<Mutex<Connection>>, pool: &Pool) -> Result<(usize, usize)> {
+/// stalls (their names label reports by stall), telling `progress(taken, of)` after each
+/// batch. Returns how many chunks and stalls it copied.
+pub async fn copy_all(
+    db: &Arc<Mutex<Connection>>,
+    pool: &Pool,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<(usize, usize)> {
     let mirrored = stored_keys(pool).await?;
     let (missing, stalls) = blocking(db, move |conn| {
         let mut stmt = conn.prepare("SELECT key FROM samod_kv ORDER BY key")?;
@@ -75,7 +80,8 @@ pub async fn copy_all(db: &Arc<Mutex<Connection>>, pool: &Pool) -> Result<(usize
         Ok((missing, stalls))
     })
     .await?;
-    let mut copied = 0;
+    // Chunks copied, and chunks taken (one compacted away since is taken, not copied).
+    let (mut copied, mut taken) = (0, 0);
     for batch in missing.chunks(500) {
         let keys = batch.to_vec();
         let chunks = blocking(db, move |conn| {
@@ -91,6 +97,8 @@ pub async fn copy_all(db: &Arc<Mutex<Connection>>, pool: &Pool) -> Result<(usize
         .await?;
         put_chunks(pool, &chunks).await?;
         copied += chunks.len();
+        taken += batch.len();
+        progress(taken, missing.len());
     }
     put_stalls(pool, &stalls).await?;
     Ok((copied, stalls.len()))

@@ -209,7 +209,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         // The catalog document (and the stalls' names) from the data directory, where
         // `hq init` and the catalog commands write them, to the shared store.
         Some(pool) => {
-            mirror::copy_all(&db, pool).await?;
+            mirror::copy_all(&db, pool, |_, _| {}).await?;
             SamodStorage::Postgres(
                 fairpos_postgres::documents::PgStorage::new(pool.clone()).announcing_as(&origin),
             )
@@ -218,7 +218,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
             let mirror = match &options.postgres_mirror {
                 Some(url) => {
                     let pool = fairpos_postgres::connect_migrated(url).await?;
-                    let (copied, _) = mirror::copy_all(&db, &pool).await?;
+                    let (copied, _) = mirror::copy_all(&db, &pool, |_, _| {}).await?;
                     if copied > 0 {
                         eprintln!("copied {copied} stored chunks to the PostgreSQL mirror");
                     }

@@ -339,7 +339,7 @@ pub async fn maintain(url: String, pool: Pool, channels: Channels) {
         // Listening before catching up: a ledger stored in between is heard, not missed.
         let outcome = async {
             let mut listener = Listener::start(&url, &origin, &merged_here).await?;
-            let caught_up = catch_up(&pool, Some(limits.max_bytes)).await?;
+            let caught_up = catch_up(&pool, Some(limits.max_bytes), |_, _| {}).await?;
             publish(&caught_up);
             follow(
                 &pool,

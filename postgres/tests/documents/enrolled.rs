@@ -64,7 +64,7 @@ async fn an_enrolled_tills_ledger_is_checked_against_its_actor_and_its_heads_are
         .await;
 
     // Refused whole, the refusal held for the till's confirmation and logged.
-    let pass = catch_up(&b, None).await.unwrap();
+    let pass = catch_up(&b, None, |_, _| {}).await.unwrap();
     assert_eq!(pass.refused.len(), 1, "{pass:?}");
     assert!(
         pass.refused[0].1.contains("forged ledger change"),
@@ -77,7 +77,10 @@ async fn an_enrolled_tills_ledger_is_checked_against_its_actor_and_its_heads_are
         "{held:?}"
     );
     // The other process refuses it too, and the refusal is logged once.
-    assert_eq!(catch_up(&a, None).await.unwrap().refused.len(), 1);
+    assert_eq!(
+        catch_up(&a, None, |_, _| {}).await.unwrap().refused.len(),
+        1
+    );
     let events = registry::events(&a).await.unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(
@@ -103,7 +106,7 @@ async fn an_enrolled_tills_ledger_is_checked_against_its_actor_and_its_heads_are
         )
         .await
         .unwrap();
-    let pass = catch_up(&b, None).await.unwrap();
+    let pass = catch_up(&b, None, |_, _| {}).await.unwrap();
     assert!(pass.refused.is_empty(), "{pass:?}");
     assert_eq!(records_held(&b).await, earlier.len());
     let held = registry::documents(&a, Some("T1")).await.unwrap();

@@ -18,10 +18,18 @@ async fn two_processes_following_the_store_project_every_ledger_once() {
         store_in_pieces(&storage, ledger).await;
     }
     let early: usize = ledgers[..2].iter().map(|l| l.records.len()).sum();
-    let first = catch_up(&a, None).await.unwrap();
+    let mut told = Vec::new();
+    let first = catch_up(&a, None, |done, of| told.push((done, of)))
+        .await
+        .unwrap();
     assert_eq!((first.documents, first.new_records), (2, early));
+    // Told as each document stored is projected (the catalog, taken but not projected,
+    // among them).
+    let stored = first.took.len();
+    let each: Vec<_> = (1..=stored).map(|done| (done, stored)).collect();
+    assert_eq!(told, each);
     assert_eq!(first.with_new_records, 2);
-    let second = catch_up(&b, None).await.unwrap();
+    let second = catch_up(&b, None, |_, _| {}).await.unwrap();
     assert_eq!((second.documents, second.new_records), (2, 0));
     assert_eq!(
         second.with_new_records, 0,
@@ -202,7 +210,7 @@ async fn the_backlog_is_the_announced_ledgers_stored_since_their_projection() {
     assert_eq!(backlog(&a, LONG).await.unwrap(), 2, "stored through b");
     project_document(&a, &ids[0]).await.unwrap();
     assert_eq!(backlog(&b, LONG).await.unwrap(), 1, "one projected");
-    catch_up(&b, None).await.unwrap();
+    catch_up(&b, None, |_, _| {}).await.unwrap();
     assert_eq!(backlog(&a, LONG).await.unwrap(), 0, "all projected");
 
     // A chunk stored since: waiting again, until the ledger is refused.

@@ -65,7 +65,7 @@ pub fn run(dir: &Path, cold: bool) -> BenchResult<()> {
     )?;
     let mut sales = 0;
     let backup = timed("hq backup", cold, &out("hq"), |to| {
-        sales = fairpos_hq::backup::backup(dir, to, |_, _| {})?.sales;
+        sales = fairpos_hq::backup::backup(dir, to, |_| {})?.sales;
         Ok(())
     })?;
 

@@ -102,7 +102,8 @@ pub(super) fn restore_paced(
         .tempfile_in(dir)
         .map_err(io(dir))?;
     let mut teller = Teller::new(pace, progress);
-    let copied = copy_told(from, placing.as_file(), chunk, &mut teller);
+    let source = File::open(from).map_err(io(from))?;
+    let copied = copy_told(source, placing.as_file(), chunk, &mut teller);
     let copied = copied.map_err(io(placing.path()))?;
     teller.checking(copied);
     let holding = holding_of(placing.path()).map_err(|e| {
@@ -184,15 +185,14 @@ pub(super) fn restore_paced(
     Ok(restored)
 }
 
-/// Copies the file `from` into `to` (with its permissions), `chunk` bytes at a time, each
+/// Copies the file `source` into `to` (with its permissions), `chunk` bytes at a time, each
 /// in the kernel where it can be, telling `teller` how far it has come: the bytes copied.
 fn copy_told(
-    from: &Path,
+    mut source: File,
     mut to: &File,
     chunk: u64,
     teller: &mut Teller<impl FnMut(Progress)>,
 ) -> std::io::Result<u64> {
-    let mut source = File::open(from)?;
     let of = source.metadata()?.len();
     to.set_permissions(source.metadata()?.permissions())?;
     let mut copied = 0;

@@ -45,12 +45,12 @@ pub(crate) fn pg_tools_instead(what: &str) -> Error {
 }
 
 /// Copies the database of the headquarters in `dir`, serving or not, into the new file
-/// `to`, telling `progress` how far it has come while it takes longer than two seconds
-/// ([`Progress`]). The copy is written under a temporary name beside `to`, checked
+/// `to`, telling `progress` how far it has come while it takes longer than two seconds,
+/// then that it checks the copy ([`Progress`]). The copy is written under a temporary name beside `to`, checked
 /// (`PRAGMA quick_check`), flushed to disk, and only then named `to`: an interrupted backup
 /// leaves no file that looks whole.
 pub fn backup(dir: &Path, to: &Path, progress: impl FnMut(Progress)) -> Result<Holding> {
-    backup_paced(dir, to, progress, Pace::TOLD, 4096)
+    backup_paced(dir, to, progress, Pace::OPERATOR, 4096)
 }
 
 /// How far a copy (a backup's or a restore's) has come, told while a long one is made.
@@ -58,8 +58,8 @@ pub fn backup(dir: &Path, to: &Path, progress: impl FnMut(Progress)) -> Result<H
 pub enum Progress {
     /// `bytes` of `of` copied: told every second or so once the copy has taken two.
     Copied { bytes: u64, of: u64 },
-    /// The copy, `bytes` long, is being read back whole (`PRAGMA quick_check`): told once a
-    /// copy that was told of is made.
+    /// The copy, `bytes` long, is made and is being read back whole (`PRAGMA quick_check`,
+    /// which takes longer than the copy): told of every copy, whatever it took.
     Checking { bytes: u64 },
 }
 
@@ -79,16 +79,14 @@ impl<F: FnMut(Progress)> Teller<F> {
 
     /// `bytes` of `of` copied: told when it is due.
     fn copied(&mut self, bytes: u64, of: u64) {
-        if self.due.now() {
+        if self.due.take() {
             (self.progress)(Progress::Copied { bytes, of });
         }
     }
 
-    /// The copy, `bytes` long, is to be checked: told when its copying was.
+    /// The copy, `bytes` long, is to be checked.
     fn checking(&mut self, bytes: u64) {
-        if self.due.told() {
-            (self.progress)(Progress::Checking { bytes });
-        }
+        (self.progress)(Progress::Checking { bytes });
     }
 }
 

@@ -1,6 +1,6 @@
 //! Long work's progress, told to an operator as it goes (a backup, a restore, documents
 //! copied to PostgreSQL or projected there): nothing of work done within two seconds, then
-//! a line a second ([`Pace::TOLD`]).
+//! a line a second ([`Pace::OPERATOR`]).
 
 use std::time::{Duration, Instant};
 
@@ -13,9 +13,16 @@ pub struct Pace {
 
 impl Pace {
     /// As an operator is told: nothing within two seconds, then a line a second.
-    pub const TOLD: Pace = Pace {
+    pub const OPERATOR: Pace = Pace {
         after: Duration::from_secs(2),
         every: Duration::from_secs(1),
+    };
+
+    /// Every line at once: for tests.
+    #[cfg(test)]
+    pub const ALWAYS: Pace = Pace {
+        after: Duration::ZERO,
+        every: Duration::ZERO,
     };
 }
 
@@ -37,8 +44,8 @@ impl Due {
         }
     }
 
-    /// Whether a line is due now; if so, the next is a pace away.
-    pub fn now(&mut self) -> bool {
+    /// Whether a line is due now; if so, it is taken, and the next is a pace away.
+    pub fn take(&mut self) -> bool {
         if Instant::now() < self.next {
             return false;
         }
@@ -47,8 +54,8 @@ impl Due {
         true
     }
 
-    /// Whether a line was due yet: the work has been told of.
-    pub fn told(&self) -> bool {
+    /// Whether a line was taken yet: the work has been told of.
+    pub fn taken_any(&self) -> bool {
         self.told
     }
 }
@@ -58,7 +65,7 @@ impl Due {
 pub fn paced(pace: Pace, mut tell: impl FnMut(usize, usize)) -> impl FnMut(usize, usize) {
     let mut due = Due::new(pace);
     move |done, of| {
-        if due.now() || (done == of && due.told()) {
+        if due.take() || (done == of && due.taken_any()) {
             tell(done, of)
         }
     }
@@ -75,13 +82,9 @@ mod tests {
             after: hour,
             every: hour,
         });
-        assert!(!later.now() && !later.told());
-        let zero = Pace {
-            after: Duration::ZERO,
-            every: Duration::ZERO,
-        };
-        let mut always = Due::new(zero);
-        assert!(always.now() && always.now() && always.told());
+        assert!(!later.take() && !later.taken_any());
+        let mut always = Due::new(Pace::ALWAYS);
+        assert!(always.take() && always.take() && always.taken_any());
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub struct Restored {
 /// directory is. While the copy takes longer than two seconds, `progress` is told how far it
 /// has come ([`Progress`]).
 pub fn restore(dir: &Path, from: &Path, progress: impl FnMut(Progress)) -> Result<Restored> {
-    restore_paced(dir, from, progress, Pace::TOLD, COPY_CHUNK)
+    restore_paced(dir, from, progress, Pace::OPERATOR, COPY_CHUNK)
 }
 
 /// How much of a backup is copied between two looks at the clock: 64 MiB, a fraction of a
@@ -103,8 +103,18 @@ pub(super) fn restore_paced(
         .map_err(io(dir))?;
     let mut teller = Teller::new(pace, progress);
     let source = File::open(from).map_err(io(from))?;
-    let copied = copy_told(source, placing.as_file(), chunk, &mut teller);
-    let copied = copied.map_err(io(placing.path()))?;
+    let read = source.metadata().map_err(io(from))?;
+    let placed = placing.as_file();
+    placed
+        .set_permissions(read.permissions())
+        .map_err(io(placing.path()))?;
+    let copied = copy_told(source, read.len(), placed, chunk, &mut teller).map_err(|e| {
+        Error::Other(format!(
+            "copying {} into {}: {e} (nothing was restored)",
+            from.display(),
+            dir.display()
+        ))
+    })?;
     teller.checking(copied);
     let holding = holding_of(placing.path()).map_err(|e| {
         Error::input(format!(
@@ -185,16 +195,15 @@ pub(super) fn restore_paced(
     Ok(restored)
 }
 
-/// Copies the file `source` into `to` (with its permissions), `chunk` bytes at a time, each
-/// in the kernel where it can be, telling `teller` how far it has come: the bytes copied.
+/// Copies the file `source`, `of` bytes long, into `to`, `chunk` bytes at a time, each in
+/// the kernel where it can be, telling `teller` how far it has come: the bytes copied.
 fn copy_told(
     mut source: File,
+    of: u64,
     mut to: &File,
     chunk: u64,
     teller: &mut Teller<impl FnMut(Progress)>,
 ) -> std::io::Result<u64> {
-    let of = source.metadata()?.len();
-    to.set_permissions(source.metadata()?.permissions())?;
     let mut copied = 0;
     loop {
         let n = std::io::copy(&mut (&mut source).take(chunk), &mut to)?;

@@ -162,11 +162,7 @@ fn a_long_restore_tells_its_progress_and_copies_the_backup_byte_for_byte() {
     let tell = move |progress| heard.lock().unwrap().push(progress);
     let data = dir.path().join("new-machine");
     // Told of every 64 KiB copied.
-    let pace = Pace {
-        after: Duration::ZERO,
-        every: Duration::ZERO,
-    };
-    let restored = restore_paced(&data, &monday, tell, pace, 64 << 10).unwrap();
+    let restored = restore_paced(&data, &monday, tell, Pace::ALWAYS, 64 << 10).unwrap();
 
     let of = std::fs::metadata(&monday).unwrap().len();
     assert_eq!(restored.holding.bytes, of);
@@ -183,6 +179,18 @@ fn a_long_restore_tells_its_progress_and_copies_the_backup_byte_for_byte() {
         restored == std::fs::read(&monday).unwrap(),
         "not the same bytes"
     );
+
+    // A copy made before its first line is due is not told of; its check is.
+    let told = Arc::new(Mutex::new(Vec::new()));
+    let heard = told.clone();
+    let tell = move |progress| heard.lock().unwrap().push(progress);
+    let hour = Duration::from_secs(3600);
+    let pace = Pace {
+        after: hour,
+        every: hour,
+    };
+    restore_paced(&dir.path().join("another"), &monday, tell, pace, 64 << 10).unwrap();
+    assert_eq!(*told.lock().unwrap(), [Progress::Checking { bytes: of }]);
 }
 
 #[test]
@@ -214,12 +222,8 @@ fn syncs_committed_while_a_backup_copies_neither_restart_it_nor_reach_the_copy()
         }
         told.push(copied);
     };
-    let pace = Pace {
-        after: Duration::ZERO,
-        every: Duration::ZERO,
-    };
     let to = dir.path().join("busy.db");
-    backup_paced(dir.path(), &to, tell, pace, 64).unwrap();
+    backup_paced(dir.path(), &to, tell, Pace::ALWAYS, 64).unwrap();
 
     let told = told.lock().unwrap();
     assert!(told.len() > 20, "{} steps", told.len());

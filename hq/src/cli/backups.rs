@@ -20,13 +20,23 @@ fn size(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
 }
 
-/// A long copy's progress, on stderr: `doing: X MiB of Y MiB`, then that it is checked.
-fn tell_progress(doing: &str, progress: Progress) {
-    match progress {
-        Progress::Copied { bytes, of } => eprintln!("{doing}: {} of {}", size(bytes), size(of)),
-        Progress::Checking { bytes } => {
-            eprintln!("{doing}: checking every page of the copy ({})", size(bytes))
+/// A copy this large is said to be checked however quickly it was made: its check takes
+/// several times as long as a copy the kernel makes from the page cache.
+const CHECK_SAID_FROM: u64 = 256 << 20;
+
+/// A long copy's progress, on stderr: `doing: X MiB of Y MiB`, then that it is checked
+/// (when it was long to copy, or is large).
+fn told_on_stderr(doing: &'static str) -> impl FnMut(Progress) {
+    let mut told = false;
+    move |progress| match progress {
+        Progress::Copied { bytes, of } => {
+            told = true;
+            eprintln!("{doing}: {} of {}", size(bytes), size(of));
         }
+        Progress::Checking { bytes } if told || bytes >= CHECK_SAID_FROM => {
+            eprintln!("{doing}: checking every page of the copy ({})", size(bytes));
+        }
+        Progress::Checking { .. } => {}
     }
 }
 
@@ -40,7 +50,7 @@ fn holds(h: &Holding) -> String {
 }
 
 pub fn backup(dir: &Path, args: CopyFile) -> Result<()> {
-    let holding = backup::backup(dir, &args.file, |p| tell_progress("backing up", p))?;
+    let holding = backup::backup(dir, &args.file, told_on_stderr("backing up"))?;
     if args.json {
         return print_json(&holding);
     }
@@ -55,7 +65,7 @@ pub fn backup(dir: &Path, args: CopyFile) -> Result<()> {
 }
 
 pub fn restore(dir: &Path, args: CopyFile) -> Result<()> {
-    let restored = backup::restore(dir, &args.file, |p| tell_progress("restoring", p))?;
+    let restored = backup::restore(dir, &args.file, told_on_stderr("restoring"))?;
     if args.json {
         return print_json(&restored);
     }

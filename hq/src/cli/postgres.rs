@@ -272,7 +272,8 @@ async fn copy_documents(dir: &Path, url: &str) -> Result<()> {
     let db = std::sync::Arc::new(std::sync::Mutex::new(Hq::open(dir)?.conn));
     let pool = connect_migrated(url).await?;
     let told = |done, of| eprintln!("copying: {done} of {of} chunks");
-    let (chunks, stalls) = mirror::copy_all(&db, &pool, progress::paced(Pace::TOLD, told)).await?;
+    let (chunks, stalls) =
+        mirror::copy_all(&db, &pool, progress::paced(Pace::OPERATOR, told)).await?;
     println!("copied {chunks} chunks the database lacked and {stalls} stalls");
     Ok(())
 }
@@ -301,7 +302,7 @@ async fn project(url: &str, follow_store: bool) -> Result<()> {
         None
     };
     let told = |done, of| eprintln!("projecting: {done} of {of} documents");
-    let caught_up = catch_up(&pool, None, progress::paced(Pace::TOLD, told)).await?;
+    let caught_up = catch_up(&pool, None, progress::paced(Pace::OPERATOR, told)).await?;
     say(&caught_up);
     if listener.is_none() && !caught_up.failed.is_empty() {
         return Err(Error::Other(format!(

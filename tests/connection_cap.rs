@@ -16,8 +16,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::hq::{Hq, Server};
-use common::raw::{ask, closed, connect_from, served_from, within_10_s};
-use common::Till;
+use common::raw::{ask, closed, connect_from, served_from};
+use common::{within_10_s, Till};
 
 /// How many connections `server` has refused (`fairpos_hq_connections_refused_total`), as
 /// its plain `/metrics` listener tells 127.0.0.2, and the whole scrape.

@@ -35,9 +35,9 @@ use std::process::Command;
 use common::api::Api;
 use common::hq::{answer_to_raw, Hq, Server, PASSWORD};
 use common::proxy::{from, login, Proxy};
-use common::raw::{connect_from, served_from, within_10_s};
+use common::raw::{connect_from, served_from};
 use common::tls::path;
-use common::{sell_some, Till, PIN};
+use common::{sell_some, within_10_s, Till, PIN};
 use serde_json::json;
 
 /// nginx on a free loopback port, serving HTTPS with `cert` and `key` and passing every
@@ -170,19 +170,28 @@ fn login_form(
 }
 
 /// `POST /api/v1/login` with a wrong password, straight to `at` from 127.0.0.9, naming
-/// `claimed` in `X-Forwarded-For`: the status. Asked again while it is 503: the
-/// connections of the calls before, closed, may not have given their places back yet (the
-/// test's server lets an address hold four).
+/// `claimed` in `X-Forwarded-For`: the status (asked again while 503, [`not_503`]).
 fn wrong_password_claiming(at: SocketAddr, claimed: &str) -> u16 {
-    let ask = || {
+    let status = not_503(|| {
         let api = Api::from(&format!("http://{at}"), from("127.0.0.9"), None);
         let guess = json!({ "password": "guess" });
         let status = api
             .post_with("/api/v1/login", &[("x-forwarded-for", claimed)], &guess)
             .0;
-        (status != 503).then_some(status)
-    };
-    within_10_s(ask).unwrap_or(503)
+        (status, status)
+    });
+    status.unwrap_or(503)
+}
+
+/// What `ask` answers (its status, and what to keep), asked again while the status is 503
+/// (for 10 s at most): a client straight to the test's server, whose address may hold four
+/// connections, while the connections of its asks before may not have given their places
+/// back yet.
+fn not_503<T>(mut ask: impl FnMut() -> (u16, T)) -> Option<T> {
+    within_10_s(|| {
+        let (status, kept) = ask();
+        (status != 503).then_some(kept)
+    })
 }
 
 #[test]
@@ -270,11 +279,10 @@ fn each_client_is_known_by_its_own_address_and_scheme(
     );
     // Nor is its claim to HTTPS believed.
     let direct = format!("http://{}", server.address());
-    // (Asked again while 503, as the wrong passwords are.)
     let claim = [("x-forwarded-proto", "https")];
-    let (status, cookie, hsts) = within_10_s(|| {
+    let (status, cookie, hsts) = not_503(|| {
         let answer = login_form(&direct, "127.0.0.9", None, &claim);
-        (answer.0 != 503).then_some(answer)
+        (answer.0, answer)
     })
     .expect("a login page served");
     assert_eq!(status, 200);

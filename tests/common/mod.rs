@@ -15,6 +15,7 @@ pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tempfile::TempDir;
@@ -22,6 +23,20 @@ use tempfile::TempDir;
 pub const BIN: &str = env!("CARGO_BIN_EXE_fairpos");
 
 pub const PIN: &str = "2468";
+
+/// What `attempt` answers first, tried every 50 ms for 10 s at most.
+pub fn within_10_s<T>(mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(done) = attempt() {
+            return Some(done);
+        }
+        if Instant::now() > until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
 
 /// Absolute path of a file in the demo fair shipped with the repository.
 pub fn demo_file(name: &str) -> PathBuf {
@@ -236,8 +251,8 @@ pub fn expected(tills: &[(&str, &Till)]) -> Vec<(String, String, i64)> {
 
 /// `path`'s text once a whole line of it holds `needle` (its newline written: a line on
 /// standard error may be written in pieces), waiting up to `wait`; else what it holds then.
-pub fn text_with_line(path: &Path, needle: &str, wait: std::time::Duration) -> String {
-    let since = std::time::Instant::now();
+pub fn text_with_line(path: &Path, needle: &str, wait: Duration) -> String {
+    let since = Instant::now();
     loop {
         let text = std::fs::read_to_string(path).unwrap_or_default();
         let whole_line = text
@@ -246,6 +261,6 @@ pub fn text_with_line(path: &Path, needle: &str, wait: std::time::Duration) -> S
         if whole_line || since.elapsed() > wait {
             return text;
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -3,7 +3,9 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::within_10_s;
 
 /// A connection to `at` from the loopback address `from` (a client on another host, as the
 /// server counts addresses), reads waiting 10 s at most.
@@ -71,18 +73,4 @@ pub fn served_from(from: &str, at: SocketAddr) -> TcpStream {
         served.then_some(stream)
     })
     .expect("a connection served")
-}
-
-/// What `attempt` answers first, tried every 50 ms for 10 s at most.
-pub fn within_10_s<T>(mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
-    let until = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(done) = attempt() {
-            return Some(done);
-        }
-        if Instant::now() > until {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }

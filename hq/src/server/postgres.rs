@@ -28,10 +28,18 @@ use tokio::sync::watch;
 
 use super::mirror::Mirrored;
 use super::policy::Revocations;
+use crate::progress::{self, Pace};
 use crate::state::Settled;
 
 /// How often a process looks for revocations and announcements made through another.
 const POLL: Duration = Duration::from_secs(1);
+
+/// How a catch-up of the stored ledgers at the start is logged: every ten seconds once it
+/// has taken ten.
+const CATCH_UP_LOGGED: Pace = Pace {
+    after: Duration::from_secs(10),
+    every: Duration::from_secs(10),
+};
 
 /// samod's storage: the data directory's SQLite (mirrored or not), or PostgreSQL.
 #[derive(Clone)]
@@ -339,7 +347,11 @@ pub async fn maintain(url: String, pool: Pool, channels: Channels) {
         // Listening before catching up: a ledger stored in between is heard, not missed.
         let outcome = async {
             let mut listener = Listener::start(&url, &origin, &merged_here).await?;
-            let caught_up = catch_up(&pool, Some(limits.max_bytes), |_, _| {}).await?;
+            // A province's restart takes minutes to look at every ledger: logged as it goes,
+            // a line every ten seconds.
+            let logged = |done, of| eprintln!("projection: caught up {done} of {of} documents");
+            let progress = progress::paced(CATCH_UP_LOGGED, logged);
+            let caught_up = catch_up(&pool, Some(limits.max_bytes), progress).await?;
             publish(&caught_up);
             follow(
                 &pool,

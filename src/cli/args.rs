@@ -107,6 +107,7 @@ pub struct EnrollArgs {
     /// The one-time code from `fairpos hq add-device`.
     #[arg(long)]
     pub code: String,
+    /// The stall lead's PIN this till will ask for voids and for leaving the kiosk.
     #[arg(long, value_name = "PIN")]
     pub lead_pin: String,
     /// The fair's own certificate authority (PEM), trusted besides the system's roots
@@ -187,6 +188,7 @@ pub enum HardwareCommand {
     PrintTest,
     /// Read the configured scale (`[scale]` in fairpos.toml) once.
     Weigh {
+        /// Print the weight and whether it is stable as one JSON object.
         #[arg(long)]
         json: bool,
         /// Seconds to wait for the scale's answer.
@@ -198,6 +200,7 @@ pub enum HardwareCommand {
         /// Serial device of the scanner, such as /dev/ttyACM0.
         #[arg(long)]
         port: PathBuf,
+        /// The scanner's serial speed, in bits per second.
         #[arg(long, default_value_t = 9600)]
         baud: u32,
         /// Stop after N codes.
@@ -243,7 +246,9 @@ pub enum CatalogCommand {
     /// Find products as the touchscreen does: by SKU, name, or pinyin initials in any of
     /// their readings (`cq` finds 重庆火锅底料).
     Search {
+        /// A SKU, part of a name, or pinyin initials.
         query: String,
+        /// Print the products found as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -253,10 +258,13 @@ pub enum CatalogCommand {
 
 #[derive(Args, Debug)]
 pub struct ProductArgs {
+    /// The product's code, unique in the fair (`BJ-HJC-250`).
     #[arg(long)]
     pub sku: String,
+    /// Its name in Chinese, as receipts and the touchscreen show it.
     #[arg(long)]
     pub name_zh: String,
+    /// Its name in English.
     #[arg(long, default_value = "")]
     pub name_en: String,
     /// Sales unit: 盒, 袋, ... or 斤, kg for weighed goods.
@@ -265,20 +273,28 @@ pub struct ProductArgs {
     /// Yuan per piece, or per unit for weighed goods.
     #[arg(long)]
     pub price: String,
+    /// EAN-13 (UPC-A with a leading zero, EAN-8 as is); none for weighed goods.
     #[arg(long)]
     pub barcode: Option<String>,
+    /// Price look-up number of a weighed product, as the stall's scale labels print it.
     #[arg(long)]
     pub plu: Option<String>,
+    /// Sold by weight: priced per unit, weighed on the scale or read from a scale label.
     #[arg(long)]
     pub weighed: bool,
+    /// The touchscreen's category (茶叶, 粮油, ...).
     #[arg(long, default_value = "")]
     pub category: String,
+    /// The GB/T 2260 code of the county it comes from (`433125`).
     #[arg(long, default_value = "")]
     pub county_code: String,
+    /// The name of that county (保靖县).
     #[arg(long, default_value = "")]
     pub county_name: String,
+    /// Who supplies it (a cooperative, a company).
     #[arg(long, default_value = "")]
     pub supplier: String,
+    /// Its poverty-alleviation product certificate's number.
     #[arg(long)]
     pub cert_no: Option<String>,
     /// Stall (default: this till's).
@@ -296,9 +312,12 @@ pub enum SellersCommand {
     /// Give a seller a PIN of their own for signing in at the touchscreen (without one, a
     /// seller signs in with the lead PIN).
     Pin {
+        /// The seller's id (`V003`).
         seller: String,
+        /// The seller's new PIN.
         #[arg(long)]
         pin: String,
+        /// The stall lead's PIN, which allows it.
         #[arg(long, value_name = "PIN")]
         lead_pin: String,
     },
@@ -308,6 +327,7 @@ pub enum SellersCommand {
 pub enum ShiftCommand {
     /// Open a shift with a float in the drawer.
     Open {
+        /// The seller opening it (`V003`).
         #[arg(long)]
         seller: String,
         /// Yuan in the drawer at the start.
@@ -316,25 +336,32 @@ pub enum ShiftCommand {
     },
     /// Put cash into the drawer.
     CashIn {
+        /// Yuan put in.
         amount: String,
+        /// Why (change from the bank, ...), kept with the cash move.
         #[arg(long)]
         reason: String,
     },
     /// Take cash out of the drawer.
     CashOut {
+        /// Yuan taken out.
         amount: String,
+        /// Why (taken to the safe, ...), kept with the cash move.
         #[arg(long)]
         reason: String,
     },
     /// Close the shift with the cash counted in the drawer; prints the shift slip.
     Close {
+        /// Yuan counted in the drawer.
         #[arg(long, value_name = "AMOUNT")]
         counted: String,
+        /// Print the cash-up as one JSON object.
         #[arg(long)]
         json: bool,
     },
     /// The last shift slip's signed text (what its QR code carries); `--print` prints it again.
     Slip {
+        /// Print the slip again on the receipt printer.
         #[arg(long)]
         print: bool,
     },
@@ -342,6 +369,7 @@ pub enum ShiftCommand {
 
 #[derive(Args, Debug)]
 pub struct SellArgs {
+    /// The seller making the sale (`V003`), whose team it counts for.
     #[arg(long)]
     pub seller: String,
     /// Barcode, scale label, PLU or SKU, optionally CODE*N; CODE*scale weighs a weighed
@@ -354,6 +382,7 @@ pub struct SellArgs {
     /// METHOD:AMOUNT in yuan, or METHOD alone for the rest of what is due.
     #[arg(long = "pay", required = true, num_args = 1.., value_name = "METHOD:AMOUNT")]
     pub pay: Vec<String>,
+    /// Print the sale as one JSON object.
     #[arg(long)]
     pub json: bool,
 }
@@ -362,6 +391,7 @@ pub struct SellArgs {
 pub struct VoidArgs {
     /// Sale number (T01-000003) or id.
     pub sale: String,
+    /// Why it is voided, kept with the void.
     #[arg(long)]
     pub reason: String,
     /// Lead PIN.
@@ -379,6 +409,7 @@ pub struct RefundArgs {
     /// How the money goes back.
     #[arg(long = "pay", value_name = "METHOD")]
     pub pay: String,
+    /// Print the refund as one JSON object.
     #[arg(long)]
     pub json: bool,
 }

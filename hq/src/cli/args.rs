@@ -10,8 +10,11 @@ use clap::{Args, Subcommand};
 pub enum HqCommand {
     /// Set up headquarters for the demo fair or a fair file.
     Init {
+        /// The demo fair (`fixtures/demo-fair`), its stalls, sellers, units and catalog.
         #[arg(long, conflicts_with = "fair")]
         demo: bool,
+        /// A fair file (`fair.toml`: its names, currency, points per yuan and barcode rules);
+        /// stalls, sellers, units and the catalog are imported after.
         #[arg(long, value_name = "FILE", required_unless_present = "demo")]
         fair: Option<PathBuf>,
         /// The first organizer's password (at least 8 characters), else
@@ -51,12 +54,16 @@ pub enum HqCommand {
     User(UserCommand),
     /// Register a till (or a hub) and print its one-time enrolment code.
     AddDevice {
+        /// The device's code: capitals and digits, a capital first, 2 to 8 characters (`T07`).
         #[arg(long)]
         device: String,
+        /// The stall a till sells at (one of `hq stalls import`'s ids); a hub has none.
         #[arg(long, default_value = "")]
         stall: String,
+        /// A fair hub, which relays the tills at the venue, rather than a till.
         #[arg(long)]
         hub: bool,
+        /// Print the device and its code as one JSON object.
         #[arg(long)]
         json: bool,
         /// The PostgreSQL database headquarters serves from (default: the one `hq init
@@ -66,6 +73,7 @@ pub enum HqCommand {
     },
     /// Shut a device out.
     RevokeDevice {
+        /// The device's code (`T07`).
         device: String,
         /// As for add-device.
         #[arg(long, value_name = "URL")]
@@ -78,8 +86,10 @@ pub enum HqCommand {
     Devices(JsonFlag),
     /// Turn an empty data directory into a hub enrolled with headquarters.
     Enroll {
+        /// Headquarters' address (`https://hq.example:7700`).
         #[arg(long)]
         hq: String,
+        /// The one-time code `hq add-device --hub` printed at headquarters.
         #[arg(long)]
         code: String,
         /// The fair's own certificate authority (PEM), trusted besides the system's roots
@@ -144,6 +154,7 @@ pub enum HqCommand {
 /// `hq serve`'s options.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
+    /// The address and port to serve on (`0.0.0.0:7700` for every interface).
     #[arg(long, default_value = "127.0.0.1:7700")]
     pub listen: std::net::SocketAddr,
     /// For a hub: the headquarters to relay to (default: the one it enrolled with).
@@ -300,6 +311,7 @@ pub enum PostgresCommand {
     Project {
         #[command(flatten)]
         db: DatabaseArg,
+        /// Then project each ledger any process stores, as it is stored, until stopped.
         #[arg(long)]
         follow: bool,
     },
@@ -330,6 +342,7 @@ pub enum StatementsCommand {
         /// The stall whose merchant account the statement is of.
         #[arg(long)]
         stall: String,
+        /// Print what was imported as one JSON object.
         #[arg(long)]
         json: bool,
     },
@@ -354,11 +367,13 @@ pub enum StatementsCommand {
 pub enum SlipCommand {
     /// Check a slip and record it: the text its QR code carries, or --image FILE.
     Verify {
+        /// The text the slip's QR code carries, as a scanner types it.
         #[arg(required_unless_present = "image", conflicts_with = "image")]
         text: Option<String>,
         /// A photo or scan of the slip (PNG or JPEG).
         #[arg(long, value_name = "FILE")]
         image: Option<PathBuf>,
+        /// Print what the slip says, and whether it checks, as one JSON object.
         #[arg(long)]
         json: bool,
     },
@@ -369,6 +384,7 @@ pub enum UserCommand {
     /// Add an account: an organizer sees everything, a stall lead its stall's sales, shifts
     /// and cash-up, a unit only its own itemised list.
     Add {
+        /// The account's name, which it logs in with.
         name: String,
         /// organizer, stall-lead or unit.
         #[arg(long)]
@@ -386,12 +402,16 @@ pub enum UserCommand {
     List(JsonFlag),
     /// A new password for an account; its sessions end.
     Passwd {
+        /// The account's name.
         name: String,
         #[command(flatten)]
         password: NewPassword,
     },
     /// Remove an account and end its sessions (the last organizer stays).
-    Remove { name: String },
+    Remove {
+        /// The account's name.
+        name: String,
+    },
 }
 
 /// An account's new password: from the command line, the environment or standard input,
@@ -412,6 +432,7 @@ pub struct NewPassword {
 pub enum HqBundleCommand {
     /// Verify and import a bundle (idempotent), held to the limits a sync is held to.
     Import {
+        /// The bundle file, as `fairpos bundle export` wrote it.
         file: PathBuf,
         /// The most one ledger document in the bundle may take (KiB, MiB or GiB); a bundle
         /// with a larger one is refused whole.
@@ -435,10 +456,12 @@ pub enum HqCatalogCommand {
     /// them) from a till's or a hub's copy: BUNDLE from `fairpos bundle export --catalog`
     /// at a till or a hub synced since. Shows what they change first.
     Recover {
+        /// The bundle file, from `fairpos bundle export --catalog`.
         bundle: PathBuf,
         /// Show what the till's copy would change, and take nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Print the changes as one JSON object.
         #[arg(long)]
         json: bool,
     },
@@ -454,6 +477,7 @@ pub enum ImportOnly {
 pub struct CopyFile {
     /// The backup file (a SQLite database).
     pub file: PathBuf,
+    /// Print what the copy holds as one JSON object.
     #[arg(long)]
     pub json: bool,
 }
@@ -548,12 +572,14 @@ pub struct PruneArgs {
 
 #[derive(Args, Debug)]
 pub struct JsonFlag {
+    /// Print JSON rather than lines for people.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct ReconcileArgs {
+    /// Print the reconciliation as one JSON object.
     #[arg(long)]
     pub json: bool,
     /// Only the voids and refunds that do not square with their sales (those no till
@@ -589,6 +615,7 @@ pub struct ScreenLinkArgs {
     /// List the links issued.
     #[arg(long)]
     pub list: bool,
+    /// Print the link (or the list) as JSON.
     #[arg(long)]
     pub json: bool,
 }

@@ -88,6 +88,9 @@ pub struct Now {
     /// The projection's backlog (ledgers stored since their projection); `None`: it could
     /// not be read.
     pub backlog: Option<u64>,
+    /// When the TLS certificate served expires, in seconds since 1970; `None`: no TLS, or
+    /// a date that did not read.
+    pub tls_expires: Option<u64>,
 }
 
 /// What one pass of the projection did, as the maintenance loops tell it.
@@ -129,6 +132,8 @@ pub struct Metrics {
     database_bytes: Family<Unlabelled, Gauge<u64, AtomicU64>>,
     /// No series while the backlog cannot be read.
     backlog: Family<Unlabelled, Gauge<u64, AtomicU64>>,
+    /// No series without TLS.
+    tls_expires: Family<Unlabelled, Gauge<u64, AtomicU64>>,
     disk_min_free: Gauge<u64, AtomicU64>,
     disk_low: Gauge,
     screens: Gauge,
@@ -161,6 +166,7 @@ impl Metrics {
             disk_free: Family::default(),
             database_bytes: Family::default(),
             backlog: Family::default(),
+            tls_expires: Family::default(),
             disk_min_free: Gauge::default(),
             disk_low: Gauge::default(),
             screens: Gauge::default(),
@@ -293,6 +299,13 @@ impl Metrics {
             Unit::Bytes,
             m.database_bytes.clone(),
         );
+        r.register_with_unit(
+            "tls_certificate_expiry_timestamp",
+            "When the TLS certificate served (--tls-cert) expires, in seconds since 1970 (absent \
+             without TLS): alert well before it, and renew it, then send hq serve SIGHUP",
+            Unit::Seconds,
+            m.tls_expires.clone(),
+        );
         r.register(
             "metrics_scrapes_refused",
             "Scrapes of /metrics refused for want of --metrics-token-file's token",
@@ -398,6 +411,7 @@ impl Metrics {
             (&self.disk_free, now.disk_free),
             (&self.database_bytes, now.database_bytes),
             (&self.backlog, now.backlog),
+            (&self.tls_expires, now.tls_expires),
         ] {
             match value {
                 Some(value) => {

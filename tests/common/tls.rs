@@ -3,9 +3,15 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A certificate authority and headquarters' certificate for 127.0.0.1, made by `openssl`:
-/// the CA's certificate, the server's certificate and key files.
+/// A certificate authority and headquarters' certificate for 127.0.0.1, made by `openssl`,
+/// valid for 825 days (headquarters says nothing of its expiry): the CA's certificate, the
+/// server's certificate and key files.
 pub fn certificates(dir: &Path, ca: &str) -> (PathBuf, PathBuf, PathBuf) {
+    certificates_for_days(dir, ca, 825)
+}
+
+/// [`certificates`], the server's valid for `days` days.
+pub fn certificates_for_days(dir: &Path, ca: &str, days: u32) -> (PathBuf, PathBuf, PathBuf) {
     let file = |name: &str| dir.join(format!("{ca}-{name}"));
     let openssl = |args: &[&str]| {
         let out = Command::new("openssl").args(args).output().unwrap();
@@ -20,7 +26,7 @@ pub fn certificates(dir: &Path, ca: &str) -> (PathBuf, PathBuf, PathBuf) {
     ];
     let (ca_key, ca_pem) = (file("ca.key"), file("ca.pem"));
     let subject = format!("/CN={ca} certificate authority");
-    let mut args = vec!["req", "-x509", "-days", "2", "-subj", &subject];
+    let mut args = vec!["req", "-x509", "-days", "825", "-subj", &subject];
     args.extend(ec);
     args.extend(["-keyout", path(&ca_key), "-out", path(&ca_pem)]);
     args.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
@@ -37,11 +43,12 @@ pub fn certificates(dir: &Path, ca: &str) -> (PathBuf, PathBuf, PathBuf) {
          keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
     )
     .unwrap();
+    let days = days.to_string();
     openssl(&[
         "x509",
         "-req",
         "-days",
-        "2",
+        &days,
         "-in",
         path(&csr),
         "-CA",

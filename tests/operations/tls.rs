@@ -306,3 +306,79 @@ fn sighup_without_tls_is_logged_and_a_metrics_address_in_use_is_refused_at_start
         "{stderr}"
     );
 }
+
+/// A certificate's `notAfter`, as `openssl x509 -enddate` reads it: seconds since 1970.
+fn not_after(cert: &std::path::Path) -> f64 {
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-enddate", "-in", common::tls::path(cert)])
+        .output()
+        .unwrap();
+    let said = String::from_utf8(out.stdout).unwrap();
+    let date = said.trim().strip_prefix("notAfter=").unwrap();
+    let at = chrono::NaiveDateTime::parse_from_str(date, "%b %e %H:%M:%S %Y GMT").unwrap();
+    at.and_utc().timestamp() as f64
+}
+
+/// When the certificate `at` serves expires, as its `/metrics` (over TLS, trusting `ca`)
+/// says.
+fn scraped_expiry(at: SocketAddr, ca: &std::path::Path) -> Option<f64> {
+    let answer = https_get(at, ca, "/metrics", "");
+    let series = "fairpos_hq_tls_certificate_expiry_timestamp_seconds ";
+    let line = answer.lines().find(|l| l.starts_with(series))?;
+    line[series.len()..].trim().parse().ok()
+}
+
+/// A certificate that expires within a month is told of when `hq serve` starts with it
+/// and when SIGHUP reads it, with its date and what to do; one further off is not. Either
+/// way `/metrics` gives its expiry, for monitoring to alert on.
+#[test]
+fn a_certificate_expiring_within_a_month_is_told_of_and_every_expiry_is_scraped() {
+    use common::tls::{certificates, certificates_for_days, path};
+    let certs = tempfile::tempdir().unwrap();
+    let (long_ca, long_cert, long_key) = certificates(certs.path(), "long");
+    let (soon_ca, soon_cert, soon_key) = certificates_for_days(certs.path(), "soon", 10);
+    let (cert, key) = (certs.path().join("hq.pem"), certs.path().join("hq.key"));
+    let install = |from_cert: &std::path::Path, from_key: &std::path::Path| {
+        std::fs::copy(from_cert, &cert).unwrap();
+        std::fs::copy(from_key, &key).unwrap();
+    };
+    install(&long_cert, &long_key);
+    let hq = Hq::demo();
+    let args = [
+        "--tls-cert",
+        path(&cert),
+        "--tls-key",
+        path(&key),
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ];
+    let log = hq.data().join("serve.log");
+    let server = Server::start_logging(hq.data(), &args, &[], File::create(&log).unwrap());
+    let at = metrics_address(&server);
+    assert_eq!(scraped_expiry(at, &long_ca), Some(not_after(&long_cert)));
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(!logged.contains("TLS certificate"), "{logged}");
+
+    // Renewed with one that expires in ten days (less a moment): said, and scraped.
+    install(&soon_cert, &soon_key);
+    server.hang_up();
+    let told = format!(
+        "the TLS certificate in {} expires on {}, in 9 days: renew it, then send `hq serve` \
+         SIGHUP",
+        path(&cert),
+        chrono::DateTime::from_timestamp(not_after(&soon_cert) as i64, 0)
+            .unwrap()
+            .format("%Y-%m-%d %H:%M UTC")
+    );
+    let logged = text_with(&log, "expires on");
+    assert!(logged.contains(&told), "{logged}");
+    assert_eq!(scraped_expiry(at, &soon_ca), Some(not_after(&soon_cert)));
+    server.stop();
+
+    // Started with it: said before it serves.
+    let log = hq.data().join("again.log");
+    let server = Server::start_logging(hq.data(), &args, &[], File::create(&log).unwrap());
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains(&told), "{logged}");
+    server.stop();
+}

@@ -139,11 +139,14 @@ fn the_disk_pools_and_screens_are_as_the_scrape_reads_them() {
     assert_eq!(value(&text, "fairpos_hq_disk_free_bytes"), None, "{text}");
     assert_eq!(value(&text, "fairpos_hq_database_size_bytes"), None);
     assert_eq!(value(&text, "fairpos_hq_projection_backlog_ledgers"), None);
+    let expiry = "fairpos_hq_tls_certificate_expiry_timestamp_seconds";
+    assert_eq!(value(&text, expiry), None, "no TLS, no series");
     assert_eq!(
         value(&text, "fairpos_hq_disk_min_free_bytes"),
         Some((2u64 << 30) as f64)
     );
     let now = Now {
+        tls_expires: Some(1_798_761_600),
         disk_free: Some(1 << 30),
         disk_min_free: 2 << 30,
         disk_low: true,
@@ -182,6 +185,7 @@ fn the_disk_pools_and_screens_are_as_the_scrape_reads_them() {
         Some((7u64 << 20) as f64)
     );
     assert_eq!(value(&text, "fairpos_hq_screens_open"), Some(3.0));
+    assert_eq!(value(&text, expiry), Some(1_798_761_600.0));
     assert_eq!(
         value(&text, "fairpos_hq_projection_backlog_ledgers"),
         Some(12.0)

@@ -30,6 +30,7 @@ pub fn on_hangup(
                 );
             }
             if let Some(identity) = identity.clone() {
+                let served = identity.clone();
                 let before = "still serving the certificate before, not this one";
                 let reload = move || {
                     identity.reload()?;
@@ -39,6 +40,10 @@ pub fn on_hangup(
                     ))
                 };
                 reread(reload, before).await;
+                // Renewed or not, the certificate now served: told if it expires soon.
+                if let Some(warning) = served.expiry_warning(std::time::SystemTime::now()) {
+                    eprintln!("{warning}");
+                }
             }
             if let Some(token) = token.clone() {
                 let before = "/metrics still asks for the token before";

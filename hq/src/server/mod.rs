@@ -36,6 +36,7 @@ pub mod tls;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -132,11 +133,17 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         Some((cert, key)) => Some(tls::Identity::load(cert, key)?),
         None => None,
     };
+    let expiry = identity
+        .as_ref()
+        .and_then(|i| i.expiry_warning(SystemTime::now()));
+    if let Some(warning) = expiry {
+        eprintln!("{warning}");
+    }
     tokio::spawn(hangup::on_hangup(
         identity.clone(),
         options.metrics_token.clone(),
     )?);
-    let tls = match identity {
+    let tls = match identity.clone() {
         Some(identity) => Some(tls::server_config(identity)?),
         None => None,
     };
@@ -433,6 +440,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
     if let Some(listener) = metrics_listener {
         let access = scrape::MetricsAccess {
             tls: tls.clone(),
+            identity: identity.clone(),
             token: options.metrics_token.clone(),
             limits: options.client_limits,
             cap: cap.clone(),

@@ -53,6 +53,7 @@ pub async fn count_requests(
 #[derive(Clone)]
 struct Scraped {
     state: AppState,
+    identity: Option<Arc<super::tls::Identity>>,
     database: Arc<RwLock<DatabaseRead>>,
     token: Option<Arc<Token>>,
     /// Refused scrapes' lines, at most one a minute.
@@ -163,6 +164,8 @@ fn tokens_in(file: &Path) -> Result<Vec<String>> {
 #[derive(Clone, Debug)]
 pub struct MetricsAccess {
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The certificate served (`--tls-cert`), whose expiry a scrape reports.
+    pub identity: Option<Arc<super::tls::Identity>>,
     pub token: Option<Arc<Token>>,
     /// `--request-head-timeout` and `--send-timeout`, as on the main listener.
     pub limits: super::http::ClientLimits,
@@ -232,6 +235,7 @@ pub fn serve(
         .route(METRICS, get(scrape))
         .with_state(Scraped {
             state,
+            identity: access.identity,
             database,
             token: access.token,
             refusals: QuietLog::told_when_due(),
@@ -345,6 +349,10 @@ async fn scrape(
             .collect(),
         database_bytes: database.bytes,
         backlog: database.backlog(),
+        tls_expires: scraped.identity.as_ref().and_then(|i| {
+            let expires = i.expires()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+            Some(expires.as_secs())
+        }),
     };
     match state.metrics.encode(&now, openmetrics) {
         Ok(text) => (

@@ -3,13 +3,15 @@
 //! The certificate served is an [`Identity`] read from those files again on SIGHUP
 //! ([`super::hangup`]), as web servers do: a renewed certificate is served to every new
 //! connection without a restart, and files that do not make an identity are logged and
-//! leave the one served.
+//! leave the one served. A certificate within a month of its expiry, or past it, is logged
+//! when it is read, and `/metrics` gives its expiry.
 //!
 //! [`listener`] runs each handshake on a task of its own, with a time limit and a bound on
 //! how many run at once ([`super::accept`]), so a slow or silent client holds up no one.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -20,6 +22,7 @@ use rustls::ServerConfig;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
+use x509_cert::der::Decode;
 
 use super::accept::{Failed, Prepared, STEPS_PER_ADDRESS};
 use super::proxy::Trusted;
@@ -34,14 +37,25 @@ pub struct Identity {
     cert: PathBuf,
     key: PathBuf,
     provider: Arc<CryptoProvider>,
-    served: RwLock<Arc<CertifiedKey>>,
+    served: RwLock<Served>,
 }
+
+/// What is served: the chain and key, and when the server's certificate expires.
+#[derive(Debug)]
+struct Served {
+    certified: Arc<CertifiedKey>,
+    expires: Option<SystemTime>,
+}
+
+/// How long before its certificate expires headquarters says so when it reads it: a month,
+/// time for a renewal that goes through someone's hands.
+pub const EXPIRY_TOLD_WITHIN: Duration = Duration::from_secs(30 * 24 * 3600);
 
 impl Identity {
     /// Reads `cert` (a PEM chain, the server's first) and `key`, checked to belong together.
     pub fn load(cert: &Path, key: &Path) -> Result<Arc<Identity>> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let served = certified_key(cert, key, &provider)?;
+        let served = read(cert, key, &provider)?;
         Ok(Arc::new(Identity {
             cert: cert.to_path_buf(),
             key: key.to_path_buf(),
@@ -55,20 +69,59 @@ impl Identity {
         &self.cert
     }
 
+    /// When the certificate served expires (its `notAfter`); `None` when it could not be
+    /// read from the certificate.
+    pub fn expires(&self) -> Option<SystemTime> {
+        self.served
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .expires
+    }
+
     /// Reads the files again and serves what they hold from the next handshake on; on an
     /// error the identity served stays.
     pub fn reload(&self) -> Result<()> {
-        let read = certified_key(&self.cert, &self.key, &self.provider)?;
+        let read = read(&self.cert, &self.key, &self.provider)?;
         // A poisoned lock still holds a whole identity: each write replaces it in one step.
         *self.served.write().unwrap_or_else(|e| e.into_inner()) = read;
         Ok(())
+    }
+
+    /// What to tell the operator of the certificate served, as of `now`: that it has
+    /// expired, or expires within [`EXPIRY_TOLD_WITHIN`]; `None` otherwise.
+    pub fn expiry_warning(&self, now: SystemTime) -> Option<String> {
+        expiry_warning(&self.cert, self.expires()?, now)
+    }
+}
+
+/// [`Identity::expiry_warning`] of the certificate in `file`, which expires at `expires`.
+fn expiry_warning(file: &Path, expires: SystemTime, now: SystemTime) -> Option<String> {
+    let on = chrono::DateTime::<chrono::Utc>::from(expires).format("%Y-%m-%d %H:%M UTC");
+    let renew = "renew it, then send `hq serve` SIGHUP";
+    let file = file.display();
+    match expires.duration_since(now) {
+        Err(_) => Some(format!(
+            "the TLS certificate in {file} expired on {on}: tills and browsers refuse it; \
+             {renew}"
+        )),
+        Ok(left) if left < EXPIRY_TOLD_WITHIN => {
+            let when = match left.as_secs() / (24 * 3600) {
+                0 => "within a day".to_string(),
+                1 => "in 1 day".to_string(),
+                days => format!("in {days} days"),
+            };
+            Some(format!(
+                "the TLS certificate in {file} expires on {on}, {when}: {renew}"
+            ))
+        }
+        Ok(_) => None,
     }
 }
 
 impl ResolvesServerCert for Identity {
     fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let served = self.served.read().unwrap_or_else(|e| e.into_inner());
-        Some(served.clone())
+        Some(served.certified.clone())
     }
 }
 
@@ -84,8 +137,9 @@ pub fn server_config(identity: Arc<Identity>) -> Result<Arc<ServerConfig>> {
     Ok(Arc::new(config))
 }
 
-/// A PEM certificate chain and its private key, checked to belong together.
-fn certified_key(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<Arc<CertifiedKey>> {
+/// A PEM certificate chain and its private key, checked to belong together, and when the
+/// chain's first certificate expires (`None` when that does not read).
+fn read(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<Served> {
     let bad = |path: &Path, why: String| Error::input(format!("{}: {why}", path.display()));
     let chain = CertificateDer::pem_file_iter(cert)
         .map_err(|e| bad(cert, format!("cannot read the certificate: {e}")))?
@@ -99,6 +153,10 @@ fn certified_key(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<A
     }
     let private = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| bad(key, format!("not a PEM private key: {e}")))?;
+    // rustls has checked the certificate against its key (below); its dates are read here.
+    let expires = x509_cert::Certificate::from_der(&chain[0])
+        .ok()
+        .map(|c| UNIX_EPOCH + c.tbs_certificate.validity.not_after.to_unix_duration());
     let certified = CertifiedKey::from_der(chain, private, provider).map_err(|e| {
         Error::input(format!(
             "{} and {} do not make a TLS identity: {e}",
@@ -106,7 +164,10 @@ fn certified_key(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<A
             key.display()
         ))
     })?;
-    Ok(Arc::new(certified))
+    Ok(Served {
+        certified: Arc::new(certified),
+        expires,
+    })
 }
 
 /// TLS connections, handshaken as `config` says, for axum to serve: each after its load
@@ -162,4 +223,34 @@ pub fn listener(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_certificate_is_told_of_within_a_month_of_its_expiry_and_once_expired() {
+        let file = Path::new("/etc/fairpos/hq.pem");
+        let day = Duration::from_secs(24 * 3600);
+        // 2026-12-06 00:00 UTC.
+        let now = UNIX_EPOCH + Duration::from_secs(1_796_515_200);
+        assert_eq!(expiry_warning(file, now + 31 * day, now), None);
+        let soon = expiry_warning(file, now + 10 * day, now).unwrap();
+        assert_eq!(
+            soon,
+            "the TLS certificate in /etc/fairpos/hq.pem expires on 2026-12-16 00:00 UTC, in 10 \
+             days: renew it, then send `hq serve` SIGHUP"
+        );
+        let today = expiry_warning(file, now + day / 2, now).unwrap();
+        assert!(today.contains("00 UTC, within a day: renew"), "{today}");
+        let gone = expiry_warning(file, now - day, now).unwrap();
+        assert!(
+            gone.starts_with(
+                "the TLS certificate in /etc/fairpos/hq.pem expired on 2026-12-05 00:00 UTC: \
+                 tills and browsers refuse it"
+            ),
+            "{gone}"
+        );
+    }
 }

@@ -132,7 +132,7 @@ pub struct Metrics {
     database_bytes: Family<Unlabelled, Gauge<u64, AtomicU64>>,
     /// No series while the backlog cannot be read.
     backlog: Family<Unlabelled, Gauge<u64, AtomicU64>>,
-    /// No series without TLS.
+    /// No series without TLS, or when the certificate's date does not read.
     tls_expires: Family<Unlabelled, Gauge<u64, AtomicU64>>,
     disk_min_free: Gauge<u64, AtomicU64>,
     disk_low: Gauge,
@@ -302,7 +302,8 @@ impl Metrics {
         r.register_with_unit(
             "tls_certificate_expiry_timestamp",
             "When the TLS certificate served (--tls-cert) expires, in seconds since 1970 (absent \
-             without TLS): alert well before it, and renew it, then send hq serve SIGHUP",
+             without TLS, or when its date does not read, which is logged): alert well before \
+             it, and renew it, then send hq serve SIGHUP",
             Unit::Seconds,
             m.tls_expires.clone(),
         );

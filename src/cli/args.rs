@@ -56,7 +56,10 @@ pub enum Command {
     /// Sell one sale per line of FILE (`-` for standard input), each a JSON object
     /// {"seller","items":[...],"pay":[...],"unit"?}; prints one JSON result per sale. Stops at
     /// the first bad line (exit 2); the sales before it stay.
-    SellBatch { file: PathBuf },
+    SellBatch {
+        /// The file of sales, one JSON object a line (`-`: standard input).
+        file: PathBuf,
+    },
     /// List this till's sales.
     Sales(JsonFlag),
     /// Void a whole sale (lead PIN).
@@ -107,7 +110,8 @@ pub struct EnrollArgs {
     /// The one-time code from `fairpos hq add-device`.
     #[arg(long)]
     pub code: String,
-    /// The stall lead's PIN this till will ask for voids and for leaving the kiosk.
+    /// The stall lead's PIN this till will ask for voids, refunds, sellers' PINs and leaving
+    /// the kiosk; with --again, the till's present one.
     #[arg(long, value_name = "PIN")]
     pub lead_pin: String,
     /// The fair's own certificate authority (PEM), trusted besides the system's roots
@@ -151,6 +155,7 @@ pub enum SyncCommand {
 pub enum BundleCommand {
     /// Write every ledger document of this till or hub, signed, to FILE.
     Export {
+        /// The bundle file to write (a new file, on the USB stick).
         file: PathBuf,
         /// Write this till's (or hub's) copy of headquarters' catalog instead, for `hq
         /// catalog recover` (after a restore lost catalog edits the tills and hubs hold).
@@ -238,9 +243,15 @@ pub struct InitArgs {
 #[derive(Subcommand, Debug)]
 pub enum CatalogCommand {
     /// Create or update products from a CSV file (all rows or none).
-    Import { file: PathBuf },
+    Import {
+        /// The CSV file, with the demo fair's `catalog.csv` header (`-`: standard input).
+        file: PathBuf,
+    },
     /// Write the catalog with current stock as CSV (`-` for standard output).
-    Export { file: PathBuf },
+    Export {
+        /// The CSV file to write (`-`: standard output).
+        file: PathBuf,
+    },
     /// List products with price and stock.
     List(JsonFlag),
     /// Find products as the touchscreen does: by SKU, name, or pinyin initials in any of
@@ -273,7 +284,7 @@ pub struct ProductArgs {
     /// Yuan per piece, or per unit for weighed goods.
     #[arg(long)]
     pub price: String,
-    /// EAN-13 (UPC-A with a leading zero, EAN-8 as is); none for weighed goods.
+    /// An EAN-13, EAN-8 or UPC-A (its check digit checked); weighed goods usually have none.
     #[arg(long)]
     pub barcode: Option<String>,
     /// Price look-up number of a weighed product, as the stall's scale labels print it.
@@ -308,7 +319,10 @@ pub struct ProductArgs {
 #[derive(Subcommand, Debug)]
 pub enum SellersCommand {
     /// Create or update from a CSV file (all rows or none).
-    Import { file: PathBuf },
+    Import {
+        /// The CSV file, with the demo fair's `sellers.csv` header (`-`: standard input).
+        file: PathBuf,
+    },
     /// Give a seller a PIN of their own for signing in at the touchscreen (without one, a
     /// seller signs in with the lead PIN).
     Pin {

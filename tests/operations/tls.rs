@@ -363,8 +363,8 @@ fn a_certificate_expiring_within_a_month_is_told_of_and_every_expiry_is_scraped(
     install(&soon_cert, &soon_key);
     server.hang_up();
     let told = format!(
-        "the TLS certificate in {} expires on {}, in 9 days: renew it, then send `hq serve` \
-         SIGHUP",
+        "the TLS certificate served (from {}) expires on {}, in 9 days: renew it, then send \
+         `hq serve` SIGHUP",
         path(&cert),
         chrono::DateTime::from_timestamp(not_after(&soon_cert) as i64, 0)
             .unwrap()

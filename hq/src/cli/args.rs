@@ -13,7 +13,9 @@ pub use serve::ServeArgs;
 pub enum HqCommand {
     /// Set up headquarters for the demo fair or a fair file.
     Init {
-        /// The demo fair (`fixtures/demo-fair`), its stalls, sellers, units and catalog.
+        /// The demo fair built into fairpos (`fixtures/demo-fair`), with its stalls, sellers,
+        /// units and catalog (those not imported again when joining a PostgreSQL
+        /// headquarters set up already).
         #[arg(long, conflicts_with = "fair")]
         demo: bool,
         /// A fair file (`fair.toml`: its names, currency, points per yuan and barcode rules);
@@ -137,8 +139,8 @@ pub enum HqCommand {
     /// record the till's last sale number.
     #[command(subcommand)]
     Slip(SlipCommand),
-    /// Headquarters' ledgers, projection and reports in PostgreSQL (beside this SQLite
-    /// headquarters, which `serve` still runs on).
+    /// Headquarters in PostgreSQL: its schema, a SQLite headquarters' documents copied into
+    /// it, their projection, and reports from it.
     #[command(subcommand)]
     Postgres(PostgresCommand),
     /// A purchasing unit's itemised list, for its reimbursement.
@@ -190,6 +192,7 @@ pub struct DatabaseArg {
 pub enum StatementsCommand {
     /// Import a stall's statement file (all lines or none; importing it again changes nothing).
     Import {
+        /// The statement as the provider's site downloads it (CSV, GBK or UTF-8).
         file: PathBuf,
         /// wechat or alipay.
         #[arg(long)]
@@ -228,7 +231,8 @@ pub enum SlipCommand {
         /// A photo or scan of the slip (PNG or JPEG).
         #[arg(long, value_name = "FILE")]
         image: Option<PathBuf>,
-        /// Print what the slip says, and whether it checks, as one JSON object.
+        /// Print the verified slip, and the sales of its till headquarters misses, as one JSON
+        /// object.
         #[arg(long)]
         json: bool,
     },
@@ -306,7 +310,10 @@ pub enum HqBundleCommand {
 #[derive(Subcommand, Debug)]
 pub enum HqCatalogCommand {
     /// Create or update products from a CSV file (all rows or none).
-    Import { file: PathBuf },
+    Import {
+        /// The CSV file, with the demo fair's `catalog.csv` header (`-`: standard input).
+        file: PathBuf,
+    },
     /// Take back catalog edits headquarters lost (a restore from a backup taken before
     /// them) from a till's or a hub's copy: BUNDLE from `fairpos bundle export --catalog`
     /// at a till or a hub synced since. Shows what they change first.
@@ -325,14 +332,17 @@ pub enum HqCatalogCommand {
 #[derive(Subcommand, Debug)]
 pub enum ImportOnly {
     /// Create or update from a CSV file (all rows or none).
-    Import { file: PathBuf },
+    Import {
+        /// The CSV file, with the demo fair's header for it (`-`: standard input).
+        file: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
 pub struct CopyFile {
     /// The backup file (a SQLite database).
     pub file: PathBuf,
-    /// Print what the copy holds as one JSON object.
+    /// Print the outcome as one JSON object.
     #[arg(long)]
     pub json: bool,
 }
@@ -434,7 +444,8 @@ pub struct JsonFlag {
 
 #[derive(Args, Debug)]
 pub struct ReconcileArgs {
-    /// Print the reconciliation as one JSON object.
+    /// Print the reconciliation (or, with --doubtful, the doubtful voids and refunds) as
+    /// one JSON object.
     #[arg(long)]
     pub json: bool,
     /// Only the voids and refunds that do not square with their sales (those no till

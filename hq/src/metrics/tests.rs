@@ -129,7 +129,7 @@ fn projection_passes_add_up() {
 }
 
 #[test]
-fn the_disk_pools_and_screens_are_as_the_scrape_reads_them() {
+fn the_disk_pools_screens_and_certificate_are_as_the_scrape_reads_them() {
     let metrics = Metrics::new("hq", "postgres");
     let unread = Now {
         disk_min_free: 2 << 30,
@@ -204,11 +204,13 @@ fn the_disk_pools_and_screens_are_as_the_scrape_reads_them() {
             "{series}"
         );
     }
-    // Read again without a disk reading, a size or a backlog: their series go.
+    // Read again without a disk reading, a size, a backlog or a certificate's expiry: their
+    // series go.
     let text = scraped(&metrics, &unread);
     assert_eq!(value(&text, "fairpos_hq_disk_free_bytes"), None, "{text}");
     assert_eq!(value(&text, "fairpos_hq_database_size_bytes"), None);
     assert_eq!(value(&text, "fairpos_hq_projection_backlog_ledgers"), None);
+    assert_eq!(value(&text, expiry), None);
 }
 
 #[test]

@@ -30,20 +30,18 @@ pub fn on_hangup(
                 );
             }
             if let Some(identity) = identity.clone() {
-                let served = identity.clone();
+                let reloaded = identity.clone();
                 let before = "still serving the certificate before, not this one";
                 let reload = move || {
-                    identity.reload()?;
+                    reloaded.reload()?;
                     Ok(format!(
                         "serving the TLS certificate in {} now",
-                        identity.cert_file().display()
+                        reloaded.cert_file().display()
                     ))
                 };
                 reread(reload, before).await;
                 // Renewed or not, the certificate now served: told if it expires soon.
-                if let Some(warning) = served.expiry_warning(std::time::SystemTime::now()) {
-                    eprintln!("{warning}");
-                }
+                identity.tell_expiry(std::time::SystemTime::now());
             }
             if let Some(token) = token.clone() {
                 let before = "/metrics still asks for the token before";

@@ -133,11 +133,9 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         Some((cert, key)) => Some(tls::Identity::load(cert, key)?),
         None => None,
     };
-    let expiry = identity
-        .as_ref()
-        .and_then(|i| i.expiry_warning(SystemTime::now()));
-    if let Some(warning) = expiry {
-        eprintln!("{warning}");
+    if let Some(identity) = &identity {
+        identity.tell_expiry(SystemTime::now());
+        tokio::spawn(tls::watch_expiry(identity.clone()));
     }
     tokio::spawn(hangup::on_hangup(
         identity.clone(),

@@ -40,22 +40,25 @@ pub struct Identity {
     served: RwLock<Served>,
 }
 
-/// What is served: the chain and key, and when the server's certificate expires.
+/// What is served: the chain and key, and when the server's certificate expires (or why
+/// that does not read).
 #[derive(Debug)]
 struct Served {
     certified: Arc<CertifiedKey>,
-    expires: Option<SystemTime>,
+    expires: std::result::Result<SystemTime, String>,
 }
 
-/// How long before its certificate expires headquarters says so when it reads it: a month,
-/// time for a renewal that goes through someone's hands.
-pub const EXPIRY_TOLD_WITHIN: Duration = Duration::from_secs(30 * 24 * 3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// How long before its certificate expires headquarters says so: a month, time for a
+/// renewal that goes through someone's hands.
+const EXPIRY_TOLD_WITHIN: Duration = Duration::from_secs(30 * DAY.as_secs());
 
 impl Identity {
     /// Reads `cert` (a PEM chain, the server's first) and `key`, checked to belong together.
     pub fn load(cert: &Path, key: &Path) -> Result<Arc<Identity>> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let served = read(cert, key, &provider)?;
+        let served = read_served(cert, key, &provider)?;
         Ok(Arc::new(Identity {
             cert: cert.to_path_buf(),
             key: key.to_path_buf(),
@@ -72,46 +75,70 @@ impl Identity {
     /// When the certificate served expires (its `notAfter`); `None` when it could not be
     /// read from the certificate.
     pub fn expires(&self) -> Option<SystemTime> {
-        self.served
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .expires
+        let served = self.served.read().unwrap_or_else(|e| e.into_inner());
+        served.expires.as_ref().ok().copied()
     }
 
     /// Reads the files again and serves what they hold from the next handshake on; on an
     /// error the identity served stays.
     pub fn reload(&self) -> Result<()> {
-        let read = read(&self.cert, &self.key, &self.provider)?;
+        let read = read_served(&self.cert, &self.key, &self.provider)?;
         // A poisoned lock still holds a whole identity: each write replaces it in one step.
         *self.served.write().unwrap_or_else(|e| e.into_inner()) = read;
         Ok(())
     }
 
-    /// What to tell the operator of the certificate served, as of `now`: that it has
-    /// expired, or expires within [`EXPIRY_TOLD_WITHIN`]; `None` otherwise.
-    pub fn expiry_warning(&self, now: SystemTime) -> Option<String> {
-        expiry_warning(&self.cert, self.expires()?, now)
+    /// Logs what the operator must know of the certificate served, as of `now`: that it
+    /// has expired, or expires within [`EXPIRY_TOLD_WITHIN`], or that its date does not
+    /// read. Told when `hq serve` starts, at each SIGHUP, and once a day
+    /// ([`watch_expiry`]).
+    pub fn tell_expiry(&self, now: SystemTime) {
+        let expires = {
+            let served = self.served.read().unwrap_or_else(|e| e.into_inner());
+            served.expires.clone()
+        };
+        let told = match expires {
+            Ok(expires) => expiry_warning(&self.cert, expires, now),
+            Err(why) => Some(format!(
+                "the TLS certificate served (from {}): its expiry does not read ({why}), so \
+                 headquarters cannot warn of it; check it with `openssl x509 -noout -enddate`",
+                self.cert.display()
+            )),
+        };
+        if let Some(told) = told {
+            eprintln!("{told}");
+        }
     }
 }
 
-/// [`Identity::expiry_warning`] of the certificate in `file`, which expires at `expires`.
+/// Tells of `identity`'s expiry once a day, for as long as the server runs: a renewal that
+/// failed sends no SIGHUP.
+pub async fn watch_expiry(identity: Arc<Identity>) {
+    loop {
+        tokio::time::sleep(DAY).await;
+        identity.tell_expiry(SystemTime::now());
+    }
+}
+
+/// What to tell of the certificate served from `file`, which expires at `expires`, as of
+/// `now`: that it has expired, or expires within [`EXPIRY_TOLD_WITHIN`]; `None` otherwise.
 fn expiry_warning(file: &Path, expires: SystemTime, now: SystemTime) -> Option<String> {
     let on = chrono::DateTime::<chrono::Utc>::from(expires).format("%Y-%m-%d %H:%M UTC");
     let renew = "renew it, then send `hq serve` SIGHUP";
     let file = file.display();
     match expires.duration_since(now) {
         Err(_) => Some(format!(
-            "the TLS certificate in {file} expired on {on}: tills and browsers refuse it; \
-             {renew}"
+            "the TLS certificate served (from {file}) expired on {on}: tills and browsers \
+             refuse it; {renew}"
         )),
         Ok(left) if left < EXPIRY_TOLD_WITHIN => {
-            let when = match left.as_secs() / (24 * 3600) {
+            let when = match left.as_secs() / DAY.as_secs() {
                 0 => "within a day".to_string(),
                 1 => "in 1 day".to_string(),
                 days => format!("in {days} days"),
             };
             Some(format!(
-                "the TLS certificate in {file} expires on {on}, {when}: {renew}"
+                "the TLS certificate served (from {file}) expires on {on}, {when}: {renew}"
             ))
         }
         Ok(_) => None,
@@ -138,8 +165,8 @@ pub fn server_config(identity: Arc<Identity>) -> Result<Arc<ServerConfig>> {
 }
 
 /// A PEM certificate chain and its private key, checked to belong together, and when the
-/// chain's first certificate expires (`None` when that does not read).
-fn read(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<Served> {
+/// chain's first certificate expires (or why that does not read).
+fn read_served(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<Served> {
     let bad = |path: &Path, why: String| Error::input(format!("{}: {why}", path.display()));
     let chain = CertificateDer::pem_file_iter(cert)
         .map_err(|e| bad(cert, format!("cannot read the certificate: {e}")))?
@@ -153,10 +180,10 @@ fn read(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<Served> {
     }
     let private = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| bad(key, format!("not a PEM private key: {e}")))?;
-    // rustls has checked the certificate against its key (below); its dates are read here.
+    // rustls checks the certificate against its key (below); its dates are read here.
     let expires = x509_cert::Certificate::from_der(&chain[0])
-        .ok()
-        .map(|c| UNIX_EPOCH + c.tbs_certificate.validity.not_after.to_unix_duration());
+        .map(|c| UNIX_EPOCH + c.tbs_certificate.validity.not_after.to_unix_duration())
+        .map_err(|e| e.to_string());
     let certified = CertifiedKey::from_der(chain, private, provider).map_err(|e| {
         Error::input(format!(
             "{} and {} do not make a TLS identity: {e}",
@@ -232,23 +259,23 @@ mod tests {
     #[test]
     fn a_certificate_is_told_of_within_a_month_of_its_expiry_and_once_expired() {
         let file = Path::new("/etc/fairpos/hq.pem");
-        let day = Duration::from_secs(24 * 3600);
+        let day = DAY;
         // 2026-12-06 00:00 UTC.
         let now = UNIX_EPOCH + Duration::from_secs(1_796_515_200);
         assert_eq!(expiry_warning(file, now + 31 * day, now), None);
         let soon = expiry_warning(file, now + 10 * day, now).unwrap();
         assert_eq!(
             soon,
-            "the TLS certificate in /etc/fairpos/hq.pem expires on 2026-12-16 00:00 UTC, in 10 \
-             days: renew it, then send `hq serve` SIGHUP"
+            "the TLS certificate served (from /etc/fairpos/hq.pem) expires on 2026-12-16 00:00 \
+             UTC, in 10 days: renew it, then send `hq serve` SIGHUP"
         );
         let today = expiry_warning(file, now + day / 2, now).unwrap();
         assert!(today.contains("00 UTC, within a day: renew"), "{today}");
         let gone = expiry_warning(file, now - day, now).unwrap();
         assert!(
             gone.starts_with(
-                "the TLS certificate in /etc/fairpos/hq.pem expired on 2026-12-05 00:00 UTC: \
-                 tills and browsers refuse it"
+                "the TLS certificate served (from /etc/fairpos/hq.pem) expired on 2026-12-05 \
+                 00:00 UTC: tills and browsers refuse it"
             ),
             "{gone}"
         );

@@ -189,6 +189,24 @@ fn metrics_over_tls_are_served_only_with_the_token() {
     assert!(stderr.contains("--metrics-listen"), "{stderr}");
 }
 
+/// The certificate and key files in `dir` that a server is started with, and what puts
+/// another certificate and key in their place, as a renewal does.
+fn served_files(
+    dir: &std::path::Path,
+) -> (
+    std::path::PathBuf,
+    std::path::PathBuf,
+    impl Fn(&std::path::Path, &std::path::Path),
+) {
+    let (cert, key) = (dir.join("hq.pem"), dir.join("hq.key"));
+    let (to_cert, to_key) = (cert.clone(), key.clone());
+    let install = move |from_cert: &std::path::Path, from_key: &std::path::Path| {
+        std::fs::copy(from_cert, &to_cert).unwrap();
+        std::fs::copy(from_key, &to_key).unwrap();
+    };
+    (cert, key, install)
+}
+
 /// `path`'s text once a whole line of it holds `needle`, for up to 10 s.
 fn text_with(path: &std::path::Path, needle: &str) -> String {
     common::text_with_line(path, needle, Duration::from_secs(10))
@@ -200,12 +218,7 @@ fn a_renewed_certificate_is_served_after_sighup_and_files_that_do_not_match_are_
     let certs = tempfile::tempdir().unwrap();
     let (_, first_cert, first_key) = certificates(certs.path(), "first");
     let (second_ca, second_cert, second_key) = certificates(certs.path(), "second");
-    // The files the server is started with, replaced in place as a renewal does.
-    let (cert, key) = (certs.path().join("hq.pem"), certs.path().join("hq.key"));
-    let install = |from_cert: &std::path::Path, from_key: &std::path::Path| {
-        std::fs::copy(from_cert, &cert).unwrap();
-        std::fs::copy(from_key, &key).unwrap();
-    };
+    let (cert, key, install) = served_files(certs.path());
     install(&first_cert, &first_key);
     let hq = Hq::demo();
     let log = hq.data().join("serve.log");
@@ -337,11 +350,7 @@ fn a_certificate_expiring_within_a_month_is_told_of_and_every_expiry_is_scraped(
     let certs = tempfile::tempdir().unwrap();
     let (long_ca, long_cert, long_key) = certificates(certs.path(), "long");
     let (soon_ca, soon_cert, soon_key) = certificates_for_days(certs.path(), "soon", 10);
-    let (cert, key) = (certs.path().join("hq.pem"), certs.path().join("hq.key"));
-    let install = |from_cert: &std::path::Path, from_key: &std::path::Path| {
-        std::fs::copy(from_cert, &cert).unwrap();
-        std::fs::copy(from_key, &key).unwrap();
-    };
+    let (cert, key, install) = served_files(certs.path());
     install(&long_cert, &long_key);
     let hq = Hq::demo();
     let args = [

@@ -303,6 +303,7 @@ pub(crate) fn sync_directory(dir: &Path) -> Result<()> {
         })
 }
 
+mod dashboard;
 mod restore;
 pub use restore::{restore, Restored};
 

@@ -13,6 +13,7 @@ use automerge::ReadDoc;
 use rusqlite::Connection;
 use serde::Serialize;
 
+use super::dashboard::{self, Dashboard};
 use super::{
     check_stopped, fair_of, holding_of, pg_tools_instead, read_only, sync_directory, Holding, Pace,
     Progress, Teller, META_DATABASE,
@@ -38,6 +39,16 @@ pub struct Restored {
     /// Audit log entries the replaced database held beyond the backup's, kept: a restore
     /// does not undo the record of who did what.
     pub audit_entries_kept: usize,
+    /// Dashboard sessions the backup held, all ended: one ended since would live again.
+    pub sessions_ended: usize,
+    /// Accounts the replaced database held otherwise than the backup (added, removed, or
+    /// with another password or role since), each with how: as the backup has them again,
+    /// to set again. `None` when that is not known (no database replaced, or one whose
+    /// accounts could not be read).
+    pub accounts_changed_since: Option<Vec<String>>,
+    /// Screen links the replaced database held revoked and the backup does not: to revoke
+    /// again. `None` as for the accounts.
+    pub screen_links_revoked_since: Option<Vec<String>>,
     /// What did not go as it should once the copy was in place.
     pub warnings: Vec<String>,
 }
@@ -128,6 +139,9 @@ pub(super) fn restore_paced(
         revoked_since: replaced.as_ref().and_then(|r| r.revoked_since.clone()),
         catalog_changes_merged: 0,
         audit_entries_kept: 0,
+        sessions_ended: 0,
+        accounts_changed_since: None,
+        screen_links_revoked_since: None,
         warnings: Vec::new(),
     };
     if let Some(replaced) = &replaced {
@@ -151,6 +165,11 @@ pub(super) fn restore_paced(
             ),
         }
     }
+    let dashboard = replaced.as_ref().and_then(|r| r.dashboard.as_ref());
+    let settled = dashboard::settle(placing.path(), dashboard)?;
+    restored.sessions_ended = settled.sessions_ended;
+    restored.accounts_changed_since = settled.accounts_changed_since;
+    restored.screen_links_revoked_since = settled.screen_links_revoked_since;
     placing.as_file().sync_all().map_err(io(placing.path()))?;
 
     match &replaced {
@@ -280,6 +299,8 @@ struct Replaced {
     catalog: Option<automerge::Automerge>,
     /// Its audit log, numbered (none for a database older than the log).
     audit_log: Vec<(i64, audit::Entry)>,
+    /// Its accounts and screen links, when they read.
+    dashboard: Option<Dashboard>,
 }
 
 impl Replaced {
@@ -325,6 +346,7 @@ impl Replaced {
                 .ok()
                 .flatten(),
             audit_log: audit::numbered(&conn, None).unwrap_or_default(),
+            dashboard: dashboard::dashboard_of(&conn).ok(),
         })
     }
 }

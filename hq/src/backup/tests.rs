@@ -534,3 +534,54 @@ fn chain_broken(hq: &Hq) -> Option<fairpos_postgres::audit::chain::Break> {
     crate::audit::verify::walk_sqlite(&hq.conn, &mut walk).unwrap();
     walk.finish().0.broken
 }
+
+#[test]
+fn a_restore_ends_the_backups_sessions_and_names_the_accounts_and_links_changed_since() {
+    use crate::accounts::{self, Access};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("hq");
+    let mut hq = demo_hq(&data);
+    let organizer = Access::Organizer;
+    accounts::add(&hq.conn, "treasurer", &organizer, "treasurer-password-1").unwrap();
+    accounts::add(&hq.conn, "retired", &organizer, "retired-password-1").unwrap();
+    let (link, _) = crate::screen::tokens::issue(&hq.conn, "hall TV").unwrap();
+    crate::sessions::open(&hq.conn, "a-session", "organizer:1", "organizer").unwrap();
+    let monday = dir.path().join("monday.db");
+    backup(&hq.dir, &monday, quiet).unwrap();
+
+    // Since the backup: a password changed, an account added and one removed, the screen
+    // link revoked.
+    accounts::set_password(&hq.conn, "treasurer", "treasurer-password-2").unwrap();
+    accounts::add(&hq.conn, "second", &organizer, "second-password-1").unwrap();
+    accounts::remove(&mut hq.conn, "retired").unwrap();
+    crate::screen::tokens::revoke(&hq.conn, &link).unwrap();
+    drop(hq);
+    let restored = restore(&data, &monday, quiet).unwrap();
+
+    assert_eq!(restored.sessions_ended, 1);
+    let changed = [
+        "retired (removed since: back again)",
+        "second (added since: gone again)",
+        "treasurer (its password changed since: the one before back)",
+    ];
+    let changed: Vec<String> = changed.map(String::from).into();
+    assert_eq!(restored.accounts_changed_since, Some(changed));
+    assert_eq!(restored.screen_links_revoked_since, Some(vec![link]));
+    let restored_hq = Hq::open(&data).unwrap();
+    let count = |sql: &str| -> i64 { restored_hq.conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(
+        count("SELECT COUNT(*) FROM sessions"),
+        0,
+        "no session lives again"
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM accounts"),
+        3,
+        "the backup's accounts"
+    );
+
+    // Onto a new machine: the sessions ended, nothing else known.
+    let elsewhere = restore(&dir.path().join("new-machine"), &monday, quiet).unwrap();
+    assert_eq!(elsewhere.sessions_ended, 1);
+    assert_eq!(elsewhere.accounts_changed_since, None);
+}

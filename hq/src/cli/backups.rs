@@ -104,6 +104,29 @@ pub fn restore(dir: &Path, args: CopyFile) -> Result<()> {
             println!("devices revoked after the backup are let in again by it: revoke them again")
         }
     }
+    if restored.sessions_ended > 0 {
+        println!(
+            "dashboard sessions ended: {} (the backup's: one ended since would live again); \
+             everyone logs in again",
+            restored.sessions_ended
+        );
+    }
+    match &restored.accounts_changed_since {
+        Some(accounts) if !accounts.is_empty() => println!(
+            "accounts changed since the backup, as it had them again: {}; set them again \
+             (hq user add|passwd|remove)",
+            accounts.join(", ")
+        ),
+        _ => {}
+    }
+    match &restored.screen_links_revoked_since {
+        Some(links) if !links.is_empty() => println!(
+            "screen links revoked since the backup, and let in again by it: {}; revoke them \
+             again (hq screen-link --revoke ID)",
+            links.join(", ")
+        ),
+        _ => {}
+    }
     for warning in &restored.warnings {
         eprintln!("warning: {warning}");
     }

@@ -54,7 +54,10 @@ pub(super) struct Settled {
 /// A copy with no session is left as it is, byte for byte.
 pub(super) fn settle(copy: &Path, replaced: Option<&Dashboard>) -> Result<Settled> {
     let conn = Connection::open(copy)?;
-    let held: i64 = conn.query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))?;
+    // A database from before sessions were kept holds none.
+    let held: i64 = conn
+        .query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))
+        .unwrap_or(0);
     let sessions_ended = if held > 0 {
         sessions::end_all(&conn)?
     } else {

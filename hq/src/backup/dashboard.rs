@@ -17,8 +17,8 @@ use crate::{sessions, Result};
 pub(super) struct Dashboard {
     /// Each account by name: its role, scope (a stall or a unit) and password hash.
     accounts: BTreeMap<String, (String, Option<String>, String)>,
-    /// The screen links revoked, by id.
-    revoked_links: BTreeSet<String>,
+    /// Each screen link by id: whether it is revoked.
+    links: BTreeMap<String, bool>,
 }
 
 /// The dashboard of the database on `conn`.
@@ -27,14 +27,11 @@ pub(super) fn dashboard_of(conn: &Connection) -> Result<Dashboard> {
     let accounts = stmt
         .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))?
         .collect::<rusqlite::Result<_>>()?;
-    let mut stmt = conn.prepare("SELECT id FROM screen_tokens WHERE revoked_at IS NOT NULL")?;
-    let revoked_links = stmt
-        .query_map([], |r| r.get(0))?
+    let mut stmt = conn.prepare("SELECT id, revoked_at IS NOT NULL FROM screen_tokens")?;
+    let links = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    Ok(Dashboard {
-        accounts,
-        revoked_links,
-    })
+    Ok(Dashboard { accounts, links })
 }
 
 /// What [`settle`] did to a restore's copy, and found.
@@ -45,7 +42,7 @@ pub(super) struct Settled {
     /// Accounts the replaced database held otherwise than the copy, each with how; `None`
     /// when there was no database replaced, or its dashboard did not read.
     pub accounts_changed_since: Option<Vec<String>>,
-    /// Screen links the replaced database held revoked and the copy does not.
+    /// Screen links the replaced database held revoked and the copy holds unrevoked.
     pub screen_links_revoked_since: Option<Vec<String>>,
 }
 
@@ -67,13 +64,7 @@ pub(super) fn settle(copy: &Path, replaced: Option<&Dashboard>) -> Result<Settle
     let (accounts, links) = match (replaced, restored) {
         (Some(replaced), Some(restored)) => (
             Some(accounts_changed(replaced, &restored)),
-            Some(
-                replaced
-                    .revoked_links
-                    .difference(&restored.revoked_links)
-                    .cloned()
-                    .collect(),
-            ),
+            Some(links_revoked(replaced, &restored)),
         ),
         _ => (None, None),
     };
@@ -82,6 +73,17 @@ pub(super) fn settle(copy: &Path, replaced: Option<&Dashboard>) -> Result<Settle
         accounts_changed_since: accounts,
         screen_links_revoked_since: links,
     })
+}
+
+/// The screen links `since` holds revoked and `restored` unrevoked: let in again.
+fn links_revoked(since: &Dashboard, restored: &Dashboard) -> Vec<String> {
+    let revoked = |d: &Dashboard, id: &String| d.links.get(id).copied();
+    since
+        .links
+        .keys()
+        .filter(|id| revoked(since, id) == Some(true) && revoked(restored, id) == Some(false))
+        .cloned()
+        .collect()
 }
 
 /// Each account `since` holds otherwise than `restored`, named with how it changed since.

@@ -555,6 +555,9 @@ fn a_restore_ends_the_backups_sessions_and_names_the_accounts_and_links_changed_
     accounts::add(&hq.conn, "second", &organizer, "second-password-1").unwrap();
     accounts::remove(&mut hq.conn, "retired").unwrap();
     crate::screen::tokens::revoke(&hq.conn, &link).unwrap();
+    // A link issued and revoked since is not in the backup: not named.
+    let (later, _) = crate::screen::tokens::issue(&hq.conn, "lobby TV").unwrap();
+    crate::screen::tokens::revoke(&hq.conn, &later).unwrap();
     drop(hq);
     let restored = restore(&data, &monday, quiet).unwrap();
 

@@ -10,106 +10,137 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use crate::{sessions, Result};
+use crate::{sessions, Error, Result};
 
-/// The dashboard's accounts and screen links as a database holds them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(super) struct Dashboard {
-    /// Each account by name: its role, scope (a stall or a unit) and password hash.
-    accounts: BTreeMap<String, (String, Option<String>, String)>,
+/// An account as a database holds it: what changes with a role or a password.
+#[derive(Clone, PartialEq, Eq)]
+struct Account {
+    role: String,
+    /// The stall a stall lead leads, or the unit's code.
+    scope: Option<String>,
+    password_hash: String,
+}
+
+/// The sign-ins a database holds: its accounts and screen links, each read if it can be.
+#[derive(Clone, Default)]
+pub(super) struct SignIns {
+    /// Each account by name.
+    accounts: Option<BTreeMap<String, Account>>,
     /// Each screen link by id: whether it is revoked.
-    links: BTreeMap<String, bool>,
+    links: Option<BTreeMap<String, bool>>,
 }
 
-/// The dashboard of the database on `conn`.
-pub(super) fn dashboard_of(conn: &Connection) -> Result<Dashboard> {
-    let mut stmt = conn.prepare("SELECT name, role, scope, password_hash FROM accounts")?;
-    let accounts = stmt
-        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut stmt = conn.prepare("SELECT id, revoked_at IS NOT NULL FROM screen_tokens")?;
-    let links = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(Dashboard { accounts, links })
+/// The sign-ins of the database on `conn`.
+pub(super) fn sign_ins_of(conn: &Connection) -> SignIns {
+    let accounts = || -> rusqlite::Result<_> {
+        let mut stmt = conn.prepare("SELECT name, role, scope, password_hash FROM accounts")?;
+        let rows = stmt.query_map([], |r| {
+            let account = Account {
+                role: r.get(1)?,
+                scope: r.get(2)?,
+                password_hash: r.get(3)?,
+            };
+            Ok((r.get(0)?, account))
+        })?;
+        rows.collect()
+    };
+    let links = || -> rusqlite::Result<_> {
+        let mut stmt = conn.prepare("SELECT id, revoked_at IS NOT NULL FROM screen_tokens")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    };
+    SignIns {
+        accounts: accounts().ok(),
+        links: links().ok(),
+    }
 }
 
-/// What [`settle`] did to a restore's copy, and found.
+/// What [`end_sessions_and_compare`] did to a restore's copy, and found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(super) struct Settled {
+pub(super) struct Compared {
     /// The copy's dashboard sessions, all ended.
     pub sessions_ended: usize,
     /// Accounts the replaced database held otherwise than the copy, each with how; `None`
-    /// when there was no database replaced, or its dashboard did not read.
+    /// when there was no database replaced, or the accounts of either did not read.
     pub accounts_changed_since: Option<Vec<String>>,
-    /// Screen links the replaced database held revoked and the copy holds unrevoked.
+    /// Screen links the replaced database held revoked and the copy holds unrevoked; `None`
+    /// as for the accounts.
     pub screen_links_revoked_since: Option<Vec<String>>,
 }
 
 /// Ends every dashboard session in the copy at `copy`, and tells how its accounts and
-/// screen links differ from `replaced`'s, the dashboard of the database it replaces.
-/// A copy with no session is left as it is, byte for byte.
-pub(super) fn settle(copy: &Path, replaced: Option<&Dashboard>) -> Result<Settled> {
+/// screen links differ from `replaced`'s, the sign-ins of the database it replaces. A copy
+/// with no session is left as it is, byte for byte; one whose end of its sessions is not
+/// written (closed and flushed into the file) fails the restore.
+pub(super) fn end_sessions_and_compare(
+    copy: &Path,
+    replaced: Option<&SignIns>,
+) -> Result<Compared> {
     let conn = Connection::open(copy)?;
-    // A database from before sessions were kept holds none.
-    let held: i64 = conn
-        .query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))
-        .unwrap_or(0);
+    let has_sessions: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'sessions')",
+        [],
+        |r| r.get(0),
+    )?;
+    let held: i64 = if has_sessions {
+        conn.query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))?
+    } else {
+        0
+    };
     let sessions_ended = if held > 0 {
         sessions::end_all(&conn)?
     } else {
         0
     };
-    let restored = replaced.and_then(|_| dashboard_of(&conn).ok());
-    let (accounts, links) = match (replaced, restored) {
-        (Some(replaced), Some(restored)) => (
-            Some(accounts_changed(replaced, &restored)),
-            Some(links_revoked(replaced, &restored)),
-        ),
-        _ => (None, None),
+    let restored = replaced.map(|_| sign_ins_of(&conn));
+    // Closed here, its error told: the end of the sessions must be in the file it renames.
+    conn.close()
+        .map_err(|(_, e)| Error::Other(format!("ending the backup's sessions: {e}")))?;
+    let (replaced, restored) = match (replaced, &restored) {
+        (Some(replaced), Some(restored)) => (replaced, restored),
+        _ => {
+            return Ok(Compared {
+                sessions_ended,
+                ..Compared::default()
+            })
+        }
     };
-    Ok(Settled {
+    Ok(Compared {
         sessions_ended,
-        accounts_changed_since: accounts,
-        screen_links_revoked_since: links,
+        accounts_changed_since: accounts_changed(replaced, restored),
+        screen_links_revoked_since: links_revoked(replaced, restored),
     })
 }
 
-/// The screen links `since` holds revoked and `restored` unrevoked: let in again.
-fn links_revoked(since: &Dashboard, restored: &Dashboard) -> Vec<String> {
-    let revoked = |d: &Dashboard, id: &String| d.links.get(id).copied();
-    since
-        .links
-        .keys()
-        .filter(|id| revoked(since, id) == Some(true) && revoked(restored, id) == Some(false))
-        .cloned()
-        .collect()
+/// The screen links `replaced` holds revoked and `restored` unrevoked: let in again.
+fn links_revoked(replaced: &SignIns, restored: &SignIns) -> Option<Vec<String>> {
+    let (was, now) = (replaced.links.as_ref()?, restored.links.as_ref()?);
+    let let_in = |id: &&String| was.get(*id) == Some(&true) && now.get(*id) == Some(&false);
+    Some(was.keys().filter(let_in).cloned().collect())
 }
 
-/// Each account `since` holds otherwise than `restored`, named with how it changed since.
-fn accounts_changed(since: &Dashboard, restored: &Dashboard) -> Vec<String> {
-    let names: BTreeSet<&String> = since
-        .accounts
-        .keys()
-        .chain(restored.accounts.keys())
-        .collect();
-    names
-        .into_iter()
-        .filter_map(|name| {
-            let how = match (since.accounts.get(name), restored.accounts.get(name)) {
-                (Some(_), None) => "added since: gone again",
-                (None, Some(_)) => "removed since: back again",
-                (Some((role, scope, _)), Some((was_role, was_scope, _)))
-                    if (role, scope) != (was_role, was_scope) =>
-                {
-                    "its role changed since: the one before back"
+/// Each account `replaced` holds otherwise than `restored`, named with how it changed since.
+fn accounts_changed(replaced: &SignIns, restored: &SignIns) -> Option<Vec<String>> {
+    let (was, now) = (replaced.accounts.as_ref()?, restored.accounts.as_ref()?);
+    let names: BTreeSet<&String> = was.keys().chain(now.keys()).collect();
+    let changed = names.into_iter().filter_map(|name| {
+        let how = match (was.get(name), now.get(name)) {
+            (Some(_), None) => "added since: gone again".to_string(),
+            (None, Some(_)) => "removed since: back again".to_string(),
+            (Some(was), Some(now)) => {
+                let role = (&was.role, &was.scope) != (&now.role, &now.scope);
+                let password = was.password_hash != now.password_hash;
+                match (role, password) {
+                    (true, true) => "its role and password changed since: those before back",
+                    (true, false) => "its role changed since: the one before back",
+                    (false, true) => "its password changed since: the one before back",
+                    (false, false) => return None,
                 }
-                (Some((.., hash)), Some((.., was_hash))) if hash != was_hash => {
-                    "its password changed since: the one before back"
-                }
-                _ => return None,
-            };
-            Some(format!("{name} ({how})"))
-        })
-        .collect()
+                .to_string()
+            }
+            (None, None) => return None,
+        };
+        Some(format!("{name} ({how})"))
+    });
+    Some(changed.collect())
 }

@@ -1,7 +1,9 @@
 //! `hq restore`: a backup put in place of a stopped headquarters' (or hub's) database. The
 //! copy is written, checked and completed beside the database before anything is moved;
-//! the database it replaces is kept, renamed. Once the copy is in place the restore has
-//! happened: what fails after that is told as a warning, not as a failed restore.
+//! the database it replaces is kept, renamed, and what the backup brings back of the
+//! dashboard's sign-ins is settled ([`super::dashboard`]). Once the copy is in place the
+//! restore has happened: what fails after that is told as a warning, not as a failed
+//! restore.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -13,7 +15,7 @@ use automerge::ReadDoc;
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::dashboard::{self, Dashboard};
+use super::dashboard::{self, SignIns};
 use super::{
     check_stopped, fair_of, holding_of, pg_tools_instead, read_only, sync_directory, Holding, Pace,
     Progress, Teller, META_DATABASE,
@@ -56,11 +58,12 @@ pub struct Restored {
 /// Puts the copy `from` (made by [`super::backup`]) in place of the database of the
 /// headquarters in `dir`, which must be stopped. The copy is written beside the database,
 /// checked, and given the catalog changes the database it replaces holds since the backup
-/// (which the tills hold too) when that catalog descends from the backup's. The database is
-/// then kept beside it, renamed, and its owner and mode go to the copy. Into a directory
-/// without a headquarters (a new machine), the copy is only put in place, owned as the
-/// directory is. While the copy takes longer than two seconds, `progress` is told how far it
-/// has come ([`Progress`]).
+/// (which the tills hold too) when that catalog descends from the backup's. The copy's
+/// dashboard sessions are ended, and the accounts and screen links changed since the backup
+/// named ([`super::dashboard`]). The database is then kept beside it, renamed, and its owner
+/// and mode go to the copy. Into a directory without a headquarters (a new machine), the
+/// copy is only put in place (its sessions ended), owned as the directory is. While the copy
+/// takes longer than two seconds, `progress` is told how far it has come ([`Progress`]).
 pub fn restore(dir: &Path, from: &Path, progress: impl FnMut(Progress)) -> Result<Restored> {
     restore_paced(dir, from, progress, Pace::OPERATOR, COPY_CHUNK)
 }
@@ -116,9 +119,6 @@ pub(super) fn restore_paced(
     let source = File::open(from).map_err(io(from))?;
     let read = source.metadata().map_err(io(from))?;
     let placed = placing.as_file();
-    placed
-        .set_permissions(read.permissions())
-        .map_err(io(placing.path()))?;
     let copied = copy_told(source, read.len(), placed, chunk, &mut teller).map_err(|e| {
         Error::Other(format!(
             "copying {} into {}: {e} (nothing was restored)",
@@ -165,11 +165,15 @@ pub(super) fn restore_paced(
             ),
         }
     }
-    let dashboard = replaced.as_ref().and_then(|r| r.dashboard.as_ref());
-    let settled = dashboard::settle(placing.path(), dashboard)?;
-    restored.sessions_ended = settled.sessions_ended;
-    restored.accounts_changed_since = settled.accounts_changed_since;
-    restored.screen_links_revoked_since = settled.screen_links_revoked_since;
+    let sign_ins = replaced.as_ref().map(|r| &r.sign_ins);
+    let compared = dashboard::end_sessions_and_compare(placing.path(), sign_ins)?;
+    restored.sessions_ended = compared.sessions_ended;
+    restored.accounts_changed_since = compared.accounts_changed_since;
+    restored.screen_links_revoked_since = compared.screen_links_revoked_since;
+    // The backup's mode last: one read-only to this user is still written to above.
+    placed
+        .set_permissions(read.permissions())
+        .map_err(io(placing.path()))?;
     placing.as_file().sync_all().map_err(io(placing.path()))?;
 
     match &replaced {
@@ -299,8 +303,8 @@ struct Replaced {
     catalog: Option<automerge::Automerge>,
     /// Its audit log, numbered (none for a database older than the log).
     audit_log: Vec<(i64, audit::Entry)>,
-    /// Its accounts and screen links, when they read.
-    dashboard: Option<Dashboard>,
+    /// Its accounts and screen links, as far as they read.
+    sign_ins: SignIns,
 }
 
 impl Replaced {
@@ -346,7 +350,7 @@ impl Replaced {
                 .ok()
                 .flatten(),
             audit_log: audit::numbered(&conn, None).unwrap_or_default(),
-            dashboard: dashboard::dashboard_of(&conn).ok(),
+            sign_ins: dashboard::sign_ins_of(&conn),
         })
     }
 }

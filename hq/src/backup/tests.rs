@@ -544,6 +544,7 @@ fn a_restore_ends_the_backups_sessions_and_names_the_accounts_and_links_changed_
     let organizer = Access::Organizer;
     accounts::add(&hq.conn, "treasurer", &organizer, "treasurer-password-1").unwrap();
     accounts::add(&hq.conn, "retired", &organizer, "retired-password-1").unwrap();
+    accounts::add(&hq.conn, "auditor", &organizer, "auditor-password-1").unwrap();
     let (link, _) = crate::screen::tokens::issue(&hq.conn, "hall TV").unwrap();
     crate::sessions::open(&hq.conn, "a-session", "organizer:1", "organizer").unwrap();
     let monday = dir.path().join("monday.db");
@@ -554,6 +555,16 @@ fn a_restore_ends_the_backups_sessions_and_names_the_accounts_and_links_changed_
     accounts::set_password(&hq.conn, "treasurer", "treasurer-password-2").unwrap();
     accounts::add(&hq.conn, "second", &organizer, "second-password-1").unwrap();
     accounts::remove(&mut hq.conn, "retired").unwrap();
+    // Another role and another password at once (a compromised account): both named.
+    accounts::remove(&mut hq.conn, "auditor").unwrap();
+    let unit = Access::Unit("91430000MA4L0ABC1X".into());
+    hq.conn
+        .execute(
+            "INSERT INTO accounts(name, role, scope, password_hash, created_at)
+             VALUES ('auditor', ?1, ?2, 'another hash', '2026-12-06T00:00:00Z')",
+            rusqlite::params![unit.role(), unit.scope()],
+        )
+        .unwrap();
     crate::screen::tokens::revoke(&hq.conn, &link).unwrap();
     // A link issued and revoked since is not in the backup: not named.
     let (later, _) = crate::screen::tokens::issue(&hq.conn, "lobby TV").unwrap();
@@ -563,6 +574,7 @@ fn a_restore_ends_the_backups_sessions_and_names_the_accounts_and_links_changed_
 
     assert_eq!(restored.sessions_ended, 1);
     let changed = [
+        "auditor (its role and password changed since: those before back)",
         "retired (removed since: back again)",
         "second (added since: gone again)",
         "treasurer (its password changed since: the one before back)",
@@ -570,18 +582,13 @@ fn a_restore_ends_the_backups_sessions_and_names_the_accounts_and_links_changed_
     let changed: Vec<String> = changed.map(String::from).into();
     assert_eq!(restored.accounts_changed_since, Some(changed));
     assert_eq!(restored.screen_links_revoked_since, Some(vec![link]));
-    let restored_hq = Hq::open(&data).unwrap();
-    let count = |sql: &str| -> i64 { restored_hq.conn.query_row(sql, [], |r| r.get(0)).unwrap() };
-    assert_eq!(
-        count("SELECT COUNT(*) FROM sessions"),
-        0,
-        "no session lives again"
-    );
-    assert_eq!(
-        count("SELECT COUNT(*) FROM accounts"),
-        3,
-        "the backup's accounts"
-    );
+    // No session lives again; the backup's four accounts are back.
+    let conn = Hq::open(&data).unwrap().conn;
+    let count = |table: &str| -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        conn.query_row(&sql, [], |r| r.get(0)).unwrap()
+    };
+    assert_eq!((count("sessions"), count("accounts")), (0, 4));
 
     // Onto a new machine: the sessions ended, nothing else known.
     let elsewhere = restore(&dir.path().join("new-machine"), &monday, quiet).unwrap();

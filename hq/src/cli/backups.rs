@@ -117,7 +117,12 @@ pub fn restore(dir: &Path, args: CopyFile) -> Result<()> {
              (hq user add|passwd|remove)",
             accounts.join(", ")
         ),
-        _ => {}
+        Some(_) => {}
+        None if h.role == "hub" => {}
+        None => println!(
+            "accounts and screen links changed after the backup are as it had them again: \
+             check them (hq user list, hq screen-link --list)"
+        ),
     }
     match &restored.screen_links_revoked_since {
         Some(links) if !links.is_empty() => println!(

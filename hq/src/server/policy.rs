@@ -16,9 +16,10 @@ use tokio::sync::watch;
 use crate::{devices, project};
 use fairpos_postgres::registry;
 
-/// The devices revoked, each with when it was (as the database writes it): taken from the
-/// database every second (PostgreSQL) or at most every second by the maintenance loop
-/// (SQLite), so a revocation made again after the device was enrolled again is a change.
+/// The devices revoked, each with which revocation it was (when, and of which enrolment, as
+/// `devices::revoked` reads it): taken from the database every second (PostgreSQL) or at
+/// most every second by the maintenance loop (SQLite), so a revocation made again after the
+/// device was enrolled again is a change, however soon.
 pub type Revocations = HashMap<String, String>;
 
 /// Who may sync which document.

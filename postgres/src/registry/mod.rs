@@ -360,12 +360,14 @@ pub async fn revoke(pool: &Pool, device: &str) -> Result<bool> {
     Ok(n > 0)
 }
 
-/// Devices revoked so far, each with when it was.
+/// Devices revoked so far, each with which revocation it was: when, and of which enrolment
+/// (its secret's hash), as `devices::revoked` reads them on SQLite.
 pub async fn revoked(pool: &Pool) -> Result<Vec<(String, String)>> {
     let client = pool.get().await?;
     let rows = client
         .query(
-            "SELECT device, revoked_at::text FROM devices WHERE revoked_at IS NOT NULL",
+            "SELECT device, revoked_at::text || ' ' || coalesce(secret_hash, '') FROM devices
+             WHERE revoked_at IS NOT NULL",
             &[],
         )
         .await?;

@@ -4,12 +4,13 @@
 //! the backup is lost: each till still holds every sale, and its next sync gives the
 //! restored headquarters back what the backup lacked, counted once. A till enrolled after
 //! the backup is unknown to it, and is enrolled again (`fairpos enroll --again`), keeping
-//! its sales.
+//! its sales. A dashboard session ended after the backup stays ended (`sessions.rs`).
 
 mod catalog_lost;
 #[path = "../common/mod.rs"]
 mod common;
 mod hubs;
+mod sessions;
 
 use std::path::Path;
 use std::process::Command;

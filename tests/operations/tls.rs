@@ -207,6 +207,23 @@ fn served_files(
     (cert, key, install)
 }
 
+/// `hq serve`'s arguments to serve `cert` and `key`, and `/metrics` on a port of its own.
+fn serving_tls_and_metrics<'a>(
+    cert: &'a std::path::Path,
+    key: &'a std::path::Path,
+) -> [&'a str; 6] {
+    let path = common::tls::path;
+    let (cert, key) = (path(cert), path(key));
+    [
+        "--tls-cert",
+        cert,
+        "--tls-key",
+        key,
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ]
+}
+
 /// `path`'s text once a whole line of it holds `needle`, for up to 10 s.
 fn text_with(path: &std::path::Path, needle: &str) -> String {
     common::text_with_line(path, needle, Duration::from_secs(10))
@@ -222,19 +239,8 @@ fn a_renewed_certificate_is_served_after_sighup_and_files_that_do_not_match_are_
     install(&first_cert, &first_key);
     let hq = Hq::demo();
     let log = hq.data().join("serve.log");
-    let server = Server::start_logging(
-        hq.data(),
-        &[
-            "--tls-cert",
-            path(&cert),
-            "--tls-key",
-            path(&key),
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ],
-        &[],
-        File::create(&log).unwrap(),
-    );
+    let args = serving_tls_and_metrics(&cert, &key);
+    let server = Server::start_logging(hq.data(), &args, &[], File::create(&log).unwrap());
     // `/metrics` is served over TLS too, with the same certificate.
     let scraped_at = metrics_address(&server);
     for at in [server.address(), scraped_at] {
@@ -353,14 +359,7 @@ fn a_certificate_expiring_within_a_month_is_told_of_and_every_expiry_is_scraped(
     let (cert, key, install) = served_files(certs.path());
     install(&long_cert, &long_key);
     let hq = Hq::demo();
-    let args = [
-        "--tls-cert",
-        path(&cert),
-        "--tls-key",
-        path(&key),
-        "--metrics-listen",
-        "127.0.0.1:0",
-    ];
+    let args = serving_tls_and_metrics(&cert, &key);
     let log = hq.data().join("serve.log");
     let server = Server::start_logging(hq.data(), &args, &[], File::create(&log).unwrap());
     let at = metrics_address(&server);

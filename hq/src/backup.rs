@@ -192,7 +192,7 @@ fn backup_paced(
         .write_all_at(&[1, 1], 18)
         .map_err(io(&partial_path))?;
 
-    let written = std::fs::metadata(&partial_path).map_err(io(&partial_path))?;
+    let written = partial.as_file().metadata().map_err(io(&partial_path))?;
     teller.checking(written.len());
     let holding = holding_of(&partial_path).map_err(|e| {
         Error::Other(format!(

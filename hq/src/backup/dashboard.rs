@@ -10,10 +10,10 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use crate::{sessions, Error, Result};
+use super::Restored;
+use crate::{screen, sessions, Error, Result};
 
 /// An account as a database holds it: what changes with a role or a password.
-#[derive(Clone, PartialEq, Eq)]
 struct Account {
     role: String,
     /// The stall a stall lead leads, or the unit's code.
@@ -22,7 +22,6 @@ struct Account {
 }
 
 /// The sign-ins a database holds: its accounts and screen links, each read if it can be.
-#[derive(Clone, Default)]
 pub(super) struct SignIns {
     /// Each account by name.
     accounts: Option<BTreeMap<String, Account>>,
@@ -44,38 +43,23 @@ pub(super) fn sign_ins_of(conn: &Connection) -> SignIns {
         })?;
         rows.collect()
     };
-    let links = || -> rusqlite::Result<_> {
-        let mut stmt = conn.prepare("SELECT id, revoked_at IS NOT NULL FROM screen_tokens")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect()
-    };
+    let links = screen::tokens::list(conn).ok();
     SignIns {
         accounts: accounts().ok(),
-        links: links().ok(),
+        links: links.map(|links| links.into_iter().map(|l| (l.id, l.revoked)).collect()),
     }
 }
 
-/// What [`end_sessions_and_compare`] did to a restore's copy, and found.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(super) struct Compared {
-    /// The copy's dashboard sessions, all ended.
-    pub sessions_ended: usize,
-    /// Accounts the replaced database held otherwise than the copy, each with how; `None`
-    /// when there was no database replaced, or the accounts of either did not read.
-    pub accounts_changed_since: Option<Vec<String>>,
-    /// Screen links the replaced database held revoked and the copy holds unrevoked; `None`
-    /// as for the accounts.
-    pub screen_links_revoked_since: Option<Vec<String>>,
-}
-
-/// Ends every dashboard session in the copy at `copy`, and tells how its accounts and
-/// screen links differ from `replaced`'s, the sign-ins of the database it replaces. A copy
-/// with no session is left as it is, byte for byte; one whose end of its sessions is not
-/// written (closed and flushed into the file) fails the restore.
+/// Ends every dashboard session in the copy at `copy`, and tells `restored` how many it
+/// ended and how the copy's accounts and screen links differ from `replaced`'s, the sign-ins
+/// of the database it replaces (unknown without one). A copy with no session is left as it
+/// is, byte for byte; one whose end of its sessions is not written (closed and flushed into
+/// the file) fails the restore.
 pub(super) fn end_sessions_and_compare(
     copy: &Path,
     replaced: Option<&SignIns>,
-) -> Result<Compared> {
+    restored: &mut Restored,
+) -> Result<()> {
     let conn = Connection::open(copy)?;
     let has_sessions: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'sessions')",
@@ -87,29 +71,17 @@ pub(super) fn end_sessions_and_compare(
     } else {
         0
     };
-    let sessions_ended = if held > 0 {
-        sessions::end_all(&conn)?
-    } else {
-        0
-    };
-    let restored = replaced.map(|_| sign_ins_of(&conn));
+    if held > 0 {
+        restored.sessions_ended = sessions::end_all(&conn)?;
+    }
+    let copy_sign_ins = replaced.map(|_| sign_ins_of(&conn));
     // Closed here, its error told: the end of the sessions must be in the file it renames.
     conn.close()
         .map_err(|(_, e)| Error::Other(format!("ending the backup's sessions: {e}")))?;
-    let (replaced, restored) = match (replaced, &restored) {
-        (Some(replaced), Some(restored)) => (replaced, restored),
-        _ => {
-            return Ok(Compared {
-                sessions_ended,
-                ..Compared::default()
-            })
-        }
-    };
-    Ok(Compared {
-        sessions_ended,
-        accounts_changed_since: accounts_changed(replaced, restored),
-        screen_links_revoked_since: links_revoked(replaced, restored),
-    })
+    let both = replaced.zip(copy_sign_ins.as_ref());
+    restored.accounts_changed_since = both.and_then(|(was, now)| accounts_changed(was, now));
+    restored.screen_links_revoked_since = both.and_then(|(was, now)| links_revoked(was, now));
+    Ok(())
 }
 
 /// The screen links `replaced` holds revoked and `restored` unrevoked: let in again.

@@ -166,10 +166,7 @@ pub(super) fn restore_paced(
         }
     }
     let sign_ins = replaced.as_ref().map(|r| &r.sign_ins);
-    let compared = dashboard::end_sessions_and_compare(placing.path(), sign_ins)?;
-    restored.sessions_ended = compared.sessions_ended;
-    restored.accounts_changed_since = compared.accounts_changed_since;
-    restored.screen_links_revoked_since = compared.screen_links_revoked_since;
+    dashboard::end_sessions_and_compare(placing.path(), sign_ins, &mut restored)?;
     // The backup's mode last: one read-only to this user is still written to above.
     placed
         .set_permissions(read.permissions())

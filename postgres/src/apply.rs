@@ -25,6 +25,7 @@ use deadpool_postgres::{Object, Transaction};
 use fairpos_projection::apply::sql::{self, postgres_params};
 use fairpos_projection::apply::StockOut;
 use fairpos_projection::rollup::Batch;
+use fairpos_sync::plausible::Weight;
 use fairpos_sync::record::{
     CashMoveRecord, Header, RefundRecord, SaleRecord, ShiftCloseRecord, ShiftOpenRecord, VoidRecord,
 };
@@ -76,6 +77,8 @@ pub struct Held<'a> {
     /// The digest of the keys of the stored chunks it was read from
     /// ([`fairpos_sync::samod_storage::chunks_digest`]).
     pub chunks_digest: &'a str,
+    /// What all its records come to: where a projection of it resumes.
+    pub weight: Weight,
 }
 
 /// As [`project`], also storing what `held` says in the document's `hq_docs` row (when it is
@@ -219,15 +222,20 @@ async fn write_ledger(
             let update = tx
                 .prepare_cached(
                     "UPDATE hq_docs SET heads = $2, records = $3, chunks_digest = $4,
-                         refused = NULL, updated_at = now()
+                         weight_fen = $5, weight_qty = $6, refused = NULL, updated_at = now()
                      WHERE doc_id = $1 AND records <= $3",
                 )
                 .await?;
-            let params: [&(dyn ToSql + Sync); 4] = [
+            // Within a day's bound, so within BIGINT; NULL (read whole next time) otherwise.
+            let fen = i64::try_from(held.weight.fen).ok();
+            let qty = i64::try_from(held.weight.qty).ok();
+            let params: [&(dyn ToSql + Sync); 6] = [
                 &held.doc_id,
                 &held.heads,
                 &held.records,
                 &held.chunks_digest,
+                &fen,
+                &qty,
             ];
             tx.execute(&update, &params).await?;
         }

@@ -7,7 +7,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use fairpos_sync::catalog::CatalogDoc;
 use fairpos_sync::ids::document_id;
-use fairpos_sync::ledger::{heads_held, heads_text, why_refused};
+use fairpos_sync::ledger::{heads_held, heads_text, why_refused_adding};
+use fairpos_sync::plausible::Weight;
 use fairpos_sync::protocol::over_size;
 use fairpos_sync::samod::DocumentId;
 use fairpos_sync::samod_storage::{chunks_digest, load_chunks};
@@ -17,14 +18,16 @@ use deadpool_postgres::Transaction;
 
 use crate::apply::{self, Held, Projected};
 use crate::documents::{chunks_in, document_keys};
-use crate::registry::{self, Authors};
+use crate::registry::{self, Authors, ProjectedState};
 use crate::{Error, Pool, Result};
 
 /// Projects the stored document `doc`. Returns how many records were new, or `None` when
 /// nothing of it is stored or it is the fair's catalog (copied with the ledgers). A ledger
 /// whose stored chunks are the very ones it was last projected from is not decoded again;
-/// otherwise the whole ledger is decoded (a process keeps no documents between calls) and
-/// its records projected (those projected already add nothing).
+/// otherwise its document is loaded (a process keeps no documents between calls) and the
+/// records added since its last projection are read and projected ([`decode`]; a ledger
+/// read whole, as one projected by an older build is, projects those held already as
+/// nothing).
 ///
 /// On a headquarters served from PostgreSQL (the database knows devices), every change the
 /// heads projected before do not cover must be written by the actor the ledger's device
@@ -72,7 +75,11 @@ pub async fn project_within(
 async fn project_turn(tx: Transaction<'_>, doc: &DocumentId) -> Result<Option<Projected>> {
     let shown = doc.to_string();
     let projected = registry::projected(&tx, &shown).await?;
-    if let Some((_, Some(done))) = &projected {
+    if let Some(ProjectedState {
+        chunks_digest: Some(done),
+        ..
+    }) = &projected
+    {
         let keys = document_keys(&tx, doc).await?;
         if chunks_digest(keys.iter().map(String::as_str)) == *done {
             return Ok(Some(Projected::default()));
@@ -83,9 +90,9 @@ async fn project_turn(tx: Transaction<'_>, doc: &DocumentId) -> Result<Option<Pr
         return Ok(None);
     }
     let digest = chunks_digest(chunks.iter().map(|(k, _)| k.as_str()));
-    let heads_before = projected.map(|(heads, _)| heads).unwrap_or_default();
+    let before = projected.unwrap_or_default();
     let want = doc.clone();
-    let decoded = tokio::task::spawn_blocking(move || decode(&want, &chunks, &heads_before))
+    let decoded = tokio::task::spawn_blocking(move || decode(&want, &chunks, &before))
         .await
         .map_err(|e| Error::Ledger(format!("decoding {doc}: {e}")))??;
     let Some(ledger) = decoded else {
@@ -108,8 +115,9 @@ async fn project_turn(tx: Transaction<'_>, doc: &DocumentId) -> Result<Option<Pr
     let held = Held {
         doc_id: &shown,
         heads: &ledger.heads,
-        records: ledger.records.len() as i64,
+        records: ledger.len as i64,
         chunks_digest: &digest,
+        weight: ledger.weight,
     };
     let projected = apply::project_in(tx, &ledger.key, &ledger.records, Some(held)).await?;
     Ok(Some(projected))
@@ -119,7 +127,13 @@ async fn project_turn(tx: Transaction<'_>, doc: &DocumentId) -> Result<Option<Pr
 struct Decoded {
     key: String,
     device: String,
+    /// Its records not projected yet: all of them, or, where its projection resumes from the
+    /// heads projected before, those added since.
     records: Vec<Record>,
+    /// How many records it holds.
+    len: usize,
+    /// What all of them come to.
+    weight: Weight,
     /// [`heads_text`] of the document.
     heads: String,
     /// Every actor that wrote a change the heads projected before do not cover, in hex.
@@ -127,12 +141,17 @@ struct Decoded {
 }
 
 /// The ledger, from its chunks (`None` for the fair's catalog); refused unless the document
-/// is the ledger its id says and every record is its device's. `heads_before`: how far it was
-/// projected ([`heads_text`]).
+/// is the ledger its id says, it only grew since it was projected `before`, and its records
+/// are its device's, each one a till writes, together no more than a till takes in a day.
+///
+/// Where the document holds every head projected before, and what the records at those heads
+/// come to is known, only the records added since are read (each ledger's projection would
+/// otherwise read it whole again at every sync, a day's ledger growing to thousands of
+/// records); otherwise all of them.
 fn decode(
     doc: &DocumentId,
     chunks: &[(String, Vec<u8>)],
-    heads_before: &str,
+    before: &ProjectedState,
 ) -> Result<Option<Decoded>> {
     let shown = doc.to_string();
     let am = load_chunks(&shown, chunks)
@@ -141,7 +160,7 @@ fn decode(
     if CatalogDoc::is_stored_as(&am, doc) {
         return Ok(None);
     }
-    let projected = heads_held(&am, heads_before);
+    let projected = heads_held(&am, &before.heads);
     let new_authors = am
         .get_changes_meta(&projected)
         .into_iter()
@@ -156,19 +175,33 @@ fn decode(
             "document {shown} holds the ledger {key}, whose document is {its_document}"
         )));
     }
-    let grown = ledger.why_not_grown_since(&projected);
-    if let Some(why) = grown.map_err(|e| Error::Ledger(e.to_string()))? {
-        return Err(Error::Integrity(why));
-    }
-    let records = ledger.records().map_err(|e| Error::Ledger(e.to_string()))?;
+    let ledger_error = |e: fairpos_sync::Error| Error::Ledger(e.to_string());
+    let every_head_held = projected.len() == before.heads.split(',').count();
+    let (records, weight_before) = match before.weight {
+        Some(weight) if !projected.is_empty() && every_head_held => {
+            let added = ledger.added_since(&projected).map_err(ledger_error)?;
+            let added = added.map_err(Error::Integrity)?;
+            (ledger.records_among(&added).map_err(ledger_error)?, weight)
+        }
+        _ => {
+            let grown = ledger
+                .why_not_grown_since(&projected)
+                .map_err(ledger_error)?;
+            if let Some(why) = grown {
+                return Err(Error::Integrity(why));
+            }
+            (ledger.records().map_err(ledger_error)?, Weight::default())
+        }
+    };
     let device = ledger.id().device.clone();
-    if let Some(why) = why_refused(&key, &device, &records) {
-        return Err(Error::Integrity(why));
-    }
+    let weight =
+        why_refused_adding(&key, &device, weight_before, &records).map_err(Error::Integrity)?;
     Ok(Some(Decoded {
         key,
         device,
         records,
+        len: ledger.len(),
+        weight,
         heads,
         new_authors,
     }))

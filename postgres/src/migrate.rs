@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS stalls (
 ";
 
 /// Every migration, in order: its number and what it does.
-pub const MIGRATIONS: [(i32, &str); 11] = [
+pub const MIGRATIONS: [(i32, &str); 12] = [
     (
         1,
         "the projection, headquarters' indexes, stalls, the roll-up",
@@ -59,6 +59,10 @@ pub const MIGRATIONS: [(i32, &str); 11] = [
     (
         11,
         "voids and refunds with their sale's till, refunds' lines with the line sold",
+    ),
+    (
+        12,
+        "what each ledger's records come to, so its projection resumes",
     ),
 ];
 
@@ -117,6 +121,7 @@ fn migration_sql(version: i32) -> String {
         9 => crate::audit::chain_sql(),
         10 => crate::registry_token::SCHEMA.to_string(),
         11 => correction_sales(),
+        12 => crate::registry::WEIGHTS.to_string(),
         _ => unreachable!("migration {version} is listed in MIGRATIONS"),
     }
 }

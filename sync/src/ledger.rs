@@ -275,6 +275,17 @@ impl LedgerDoc {
             .collect()
     }
 
+    /// The records whose ids are among `ids`, in the order of their ids: the others are not
+    /// decoded (what a projection resuming from its heads has applied already, with
+    /// [`LedgerDoc::added_since`]).
+    pub fn records_among(&self, ids: &HashSet<String>) -> Result<Vec<Record>> {
+        let key = self.id.key();
+        self.record_texts()
+            .filter(|(id, _)| ids.contains(id.as_ref()))
+            .map(|(id, json)| decode_record(&key, &id, json.as_deref()))
+            .collect()
+    }
+
     pub fn heads(&self) -> Vec<ChangeHash> {
         self.doc.get_heads()
     }
@@ -497,6 +508,13 @@ mod tests {
             .collect();
         later.sort();
         assert_eq!(later, vec!["id-0002", "id-0003"]);
+        // Those, and only those, read: as they are among every record.
+        let added = doc.added_since(&heads).unwrap().unwrap();
+        assert_eq!(
+            doc.records_among(&added).unwrap(),
+            doc.records().unwrap()[1..]
+        );
+        assert!(doc.records_among(&HashSet::new()).unwrap().is_empty());
         assert_eq!(doc.added_since(&[]).unwrap().unwrap().len(), 3);
         assert!(doc.added_since(&doc.heads()).unwrap().unwrap().is_empty());
     }

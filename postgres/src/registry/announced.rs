@@ -2,6 +2,7 @@
 //! confirmation reads, and the refusals held for it.
 
 use deadpool_postgres::GenericClient;
+use fairpos_sync::plausible::Weight;
 
 use crate::{Pool, Result};
 
@@ -112,19 +113,43 @@ pub async fn documents(pool: &Pool, device: Option<&str>) -> Result<Vec<DocState
         .collect())
 }
 
-/// How far `doc_id` is projected, if it is announced: its heads ([`heads_text`]) and the
-/// digest of the chunks they were read from, if it was projected.
-///
-/// [`heads_text`]: fairpos_sync::ledger::heads_text
+/// How far an announced ledger is projected.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProjectedState {
+    /// Its heads as projected ([`heads_text`]; empty before its first projection).
+    ///
+    /// [`heads_text`]: fairpos_sync::ledger::heads_text
+    pub heads: String,
+    /// The digest of the chunks they were read from, if it was projected.
+    pub chunks_digest: Option<String>,
+    /// What its records at those heads come to, if known (projected by this build, not an
+    /// older one): a projection resuming from them reads only the records added since.
+    pub weight: Option<Weight>,
+}
+
+/// How far `doc_id` is projected, if it is announced.
 pub async fn projected(
     client: &impl GenericClient,
     doc_id: &str,
-) -> Result<Option<(String, Option<String>)>> {
+) -> Result<Option<ProjectedState>> {
     let statement = client
-        .prepare_cached("SELECT heads, chunks_digest FROM hq_docs WHERE doc_id = $1")
+        .prepare_cached(
+            "SELECT heads, chunks_digest, weight_fen, weight_qty FROM hq_docs WHERE doc_id = $1",
+        )
         .await?;
     let row = client.query_opt(&statement, &[&doc_id]).await?;
-    Ok(row.map(|r| (r.get(0), r.get(1))))
+    Ok(row.map(|r| {
+        let size = |column: usize| r.get::<_, Option<i64>>(column).map(u64::try_from);
+        let weight = match (size(2), size(3)) {
+            (Some(Ok(fen)), Some(Ok(qty))) => Some(Weight { fen, qty }),
+            _ => None,
+        };
+        ProjectedState {
+            heads: r.get(0),
+            chunks_digest: r.get(1),
+            weight,
+        }
+    }))
 }
 
 /// The bytes samod holds of each of `doc_ids` that is an announced ledger, and its device:

@@ -14,8 +14,17 @@ use crate::{Pool, Result};
 mod announced;
 pub use announced::{
     announce, announced, documents, projected, refuse, refused_for, stored_sizes, unrefuse,
-    DocState,
+    DocState, ProjectedState,
 };
+
+/// Migration 12: what each ledger's records come to as projected
+/// ([`fairpos_sync::plausible::Weight`]), so that a projection resumes by reading only the
+/// records added since. `NULL` where a build before it projected the ledger.
+pub(crate) const WEIGHTS: &str = "
+ALTER TABLE hq_docs
+    ADD COLUMN IF NOT EXISTS weight_fen BIGINT,
+    ADD COLUMN IF NOT EXISTS weight_qty BIGINT;
+";
 
 /// The schema of migration 3.
 pub(crate) const SCHEMA: &str = "

@@ -10,6 +10,7 @@
 mod common;
 mod enrolled;
 mod following;
+mod resumed;
 
 use std::time::Duration;
 

@@ -35,6 +35,7 @@ use fairpos_sync::{ActorId, LedgerDoc, LedgerId, Record};
 use rusqlite::params;
 
 use crate::measure::{demo_hq, fresh_dir, ms, random_cart, Lcg};
+use crate::project_pg::StoredLedger;
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -321,7 +322,23 @@ pub fn run(
     let on_postgres = match postgres {
         Some(url) => {
             let ledgers: Vec<&LedgerDoc> = synthetic.iter().map(|t| &t.ledger).collect();
-            crate::project_pg::run(url, &ledgers, &by_product)?
+            let mut figures = crate::project_pg::run(url, &ledgers, &by_product)?;
+            let stored: Vec<StoredLedger> = synthetic
+                .iter()
+                .map(|t| StoredLedger {
+                    key: t.ledger.id().key(),
+                    device: t.device.clone(),
+                    doc_id: t.doc_id.clone(),
+                    snapshot: t.ledger.automerge().save(),
+                })
+                .collect();
+            let each = (new / tills).max(1);
+            let resumed =
+                crate::project_pg::resume(url, &stored, each, |i| fair.sell(&mut synthetic[i]))?;
+            if let (Some(all), Some(more)) = (figures.as_object_mut(), resumed.as_object()) {
+                all.extend(more.clone());
+            }
+            figures
         }
         None => serde_json::json!({}),
     };

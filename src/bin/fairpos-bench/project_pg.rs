@@ -1,13 +1,15 @@
 //! `fairpos-bench project --postgres URL`: the fair's ledgers projected again into
 //! PostgreSQL (`fairpos_postgres`), beside the SQLite figures of the same run, and the report
 //! by product read there (from the roll-up, and from every sale) checked against SQLite's to
-//! the fen.
+//! the fen; then new sales on every ledger projected from storage as a serving headquarters
+//! does, resumed from the heads projected before and, side by side, read whole.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fairpos_postgres::Pool;
 use fairpos_projection::report::{Dimension, Report};
+use fairpos_sync::samod::DocumentId;
 use fairpos_sync::{LedgerDoc, Record};
 use tokio::sync::{mpsc, Mutex};
 
@@ -120,6 +122,107 @@ async fn project_all(pool: &Pool, receiver: mpsc::Receiver<KeyedRecords>) -> Ben
     let mut added = 0;
     while let Some(done) = workers.join_next().await {
         added += done??;
+    }
+    Ok(added)
+}
+
+/// A ledger as samod stores one a till pushed: one snapshot, under its document id.
+pub struct StoredLedger {
+    pub key: String,
+    pub device: String,
+    pub doc_id: DocumentId,
+    pub snapshot: Vec<u8>,
+}
+
+/// In the database at `url`, where [`run`] projected `ledgers`: the ledgers announced and
+/// stored as a serving headquarters holds them, and projected once from storage (their
+/// heads, and what their records come to, kept). Then `new` sales more on each, made by
+/// `sell(i)` (the change of the `i`th ledger) and stored as incremental chunks, are
+/// projected twice: resumed from the heads projected before (`postgres_incremental_ms`),
+/// and, side by side, with what the records before came to unknown, as a build before this
+/// one kept it, so each ledger is read whole (`postgres_incremental_whole_ms`).
+pub fn resume(
+    url: &str,
+    ledgers: &[StoredLedger],
+    new: usize,
+    mut sell: impl FnMut(usize) -> BenchResult<automerge::Change>,
+) -> BenchResult<serde_json::Value> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let pool = fairpos_postgres::connect(url)?;
+        let announced: Vec<(String, String, String)> = ledgers
+            .iter()
+            .map(|l| (l.key.clone(), l.doc_id.to_string(), l.device.clone()))
+            .collect();
+        if let Some((device, held)) =
+            fairpos_postgres::registry::announce(&pool, &announced, 1).await?
+        {
+            return Err(format!("{device} would hold {held} ledgers").into());
+        }
+        let snapshots: Vec<(String, Vec<u8>)> = ledgers
+            .iter()
+            .map(|l| (format!("{}/snapshot/bench", l.doc_id), l.snapshot.clone()))
+            .collect();
+        fairpos_postgres::documents::put_chunks(&pool, &snapshots).await?;
+        eprintln!("projecting the ledgers stored in PostgreSQL (nothing new in them)");
+        if project_each(&pool, ledgers).await? != 0 {
+            return Err("the ledgers stored held records not projected".into());
+        }
+        eprintln!("projecting {new} new sales on each ledger in PostgreSQL, resumed");
+        let resumed = sell_and_project(&pool, ledgers, new, &mut sell).await?;
+        eprintln!("again, each ledger read whole (the baseline)");
+        pool.get()
+            .await?
+            .execute(
+                "UPDATE hq_docs SET weight_fen = NULL, weight_qty = NULL",
+                &[],
+            )
+            .await?;
+        let whole = sell_and_project(&pool, ledgers, new, &mut sell).await?;
+        Ok(serde_json::json!({
+            "postgres_incremental_ledgers": ledgers.len(),
+            "postgres_incremental_sales": ledgers.len() * new,
+            "postgres_incremental_ms": ms(resumed),
+            "postgres_incremental_whole_ms": ms(whole),
+        }))
+    })
+}
+
+/// Sells `new` sales on each ledger, stores each change as sync does, and times their
+/// projection.
+async fn sell_and_project(
+    pool: &Pool,
+    ledgers: &[StoredLedger],
+    new: usize,
+    sell: &mut impl FnMut(usize) -> BenchResult<automerge::Change>,
+) -> BenchResult<Duration> {
+    let mut chunks = Vec::new();
+    for (i, ledger) in ledgers.iter().enumerate() {
+        for _ in 0..new {
+            let change = sell(i)?;
+            let key = format!("{}/incremental/{}", ledger.doc_id, change.hash());
+            chunks.push((key, change.raw_bytes().to_vec()));
+        }
+    }
+    fairpos_postgres::documents::put_chunks(pool, &chunks).await?;
+    let t = Instant::now();
+    let added = project_each(pool, ledgers).await?;
+    let took = t.elapsed();
+    if added != ledgers.len() * new {
+        return Err(format!("{added} records projected of {}", ledgers.len() * new).into());
+    }
+    Ok(took)
+}
+
+/// Projects each stored ledger in turn, as a process hears of them; returns how many
+/// records were new.
+async fn project_each(pool: &Pool, ledgers: &[StoredLedger]) -> BenchResult<usize> {
+    let mut added = 0;
+    for ledger in ledgers {
+        let projected = fairpos_postgres::project_document(pool, &ledger.doc_id).await?;
+        added += projected.ok_or("a stored ledger was not found")?;
     }
     Ok(added)
 }

@@ -1,0 +1,123 @@
+//! A ledger's projection resumed from the heads projected before: only the records added
+//! since are read, and what those before came to (stored beside the heads) still counts
+//! towards the day's bound.
+
+use super::*;
+use fairpos_postgres::registry::{self, Enrolling, Enrolment};
+use fairpos_sync::plausible::{Weight, MAX_FEN};
+
+/// What `hq_docs` holds of what the ledger `doc`'s records come to.
+async fn weight_stored(pool: &Pool, doc: &str) -> Option<Weight> {
+    let row = pool
+        .get()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT weight_fen, weight_qty FROM hq_docs WHERE doc_id = $1",
+            &[&doc],
+        )
+        .await
+        .unwrap();
+    let (fen, qty): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
+    Some(Weight {
+        fen: u64::try_from(fen?).unwrap(),
+        qty: u64::try_from(qty?).unwrap(),
+    })
+}
+
+async fn set_weight_fen(pool: &Pool, doc: &str, fen: Option<i64>) {
+    pool.get()
+        .await
+        .unwrap()
+        .execute(
+            "UPDATE hq_docs SET weight_fen = $2 WHERE doc_id = $1",
+            &[&doc, &fen],
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledgers_projection_resumes_with_what_its_records_before_came_to() {
+    let Some(server) = server() else { return };
+    let (_, a, b) = two_processes(&server).await;
+    // Sales of the largest total a record may name: some of them within the day's bound,
+    // one more beyond it.
+    let ledger = &fair(&mut Lcg(33), 20)[0];
+    let mut sales: Vec<Record> = ledger.records.clone();
+    for record in &mut sales {
+        if let Record::Sale(sale) = record {
+            sale.total_fen = MAX_FEN;
+        }
+    }
+    let within = (1..sales.len())
+        .take_while(|n| Weight::of(&sales[..*n]).beyond_a_day().is_none())
+        .last()
+        .expect("a sale within the bound");
+    let reached = Weight::of(&sales[..=within]).beyond_a_day().is_some();
+    assert!(reached, "the fixture's sales reach the bound");
+    let (before, beyond) = (&sales[..within], &sales[within]);
+    let mut doc = ledger_doc(ledger, before);
+    let id = document_id(&doc.id().key());
+    let shown = id.to_string();
+
+    // Its till enrolled with the actor that writes it, the ledger announced and stored.
+    let device = doc.id().device.clone();
+    let actor = doc.automerge().get_actor().to_hex_string();
+    assert!(registry::add_device(&a, &device, "S1", "till", "code")
+        .await
+        .unwrap());
+    let enrolling = Enrolling {
+        code_hash: "code",
+        actor: &actor,
+        again: None,
+        role: None,
+    };
+    let granted = registry::enroll(&a, &enrolling, "secret", "key")
+        .await
+        .unwrap();
+    assert!(matches!(granted, Enrolment::Granted { .. }), "{granted:?}");
+    let announced = [(doc.id().key(), shown.clone(), device.clone())];
+    assert_eq!(registry::announce(&a, &announced, 1).await.unwrap(), None);
+    PgStorage::new(a.clone())
+        .put(key(&id, "snapshot", "s"), doc.automerge().save())
+        .await;
+
+    // Projected whole: what its records come to is stored with its heads.
+    assert_eq!(project_document(&b, &id).await.unwrap(), Some(before.len()));
+    assert_eq!(weight_stored(&a, &shown).await, Some(Weight::of(before)));
+
+    // One sale more, stored as the till's next change: what the records before came to
+    // counts, so the ledger is beyond a day's bound and refused, by either process.
+    let change = doc.append(beyond, 0).unwrap();
+    PgStorage::new(b.clone())
+        .put(
+            key(&id, "incremental", &change.hash().to_string()),
+            change.raw_bytes().to_vec(),
+        )
+        .await;
+    for process in [&a, &b] {
+        let err = project_document(process, &id).await.unwrap_err();
+        assert!(matches!(err, Error::Integrity(_)), "{err}");
+        assert!(err.to_string().contains("in a day"), "{err}");
+    }
+    // Where what they came to is not known (a build before stored none), the ledger is read
+    // whole, and refused as well.
+    set_weight_fen(&a, &shown, None).await;
+    let err = project_document(&a, &id).await.unwrap_err();
+    assert!(err.to_string().contains("in a day"), "{err}");
+    assert_eq!(records_held(&a).await, before.len());
+
+    // Resumed, only the records added since its heads are read and counted: told that
+    // those before came to nothing, the projection takes the new sale alone, so it never
+    // read them (the test's way to see it; what is stored is what the records came to).
+    set_weight_fen(&a, &shown, Some(0)).await;
+    assert_eq!(project_document(&a, &id).await.unwrap(), Some(1));
+    assert_eq!(records_held(&a).await, before.len() + 1);
+    let stored = weight_stored(&a, &shown).await.unwrap();
+    let told = Weight {
+        fen: 0,
+        qty: Weight::of(before).qty,
+    };
+    assert_eq!(stored, told.adding(std::slice::from_ref(beyond)));
+}

@@ -83,7 +83,9 @@ CREATE TABLE IF NOT EXISTS hq_docs (
     records    INTEGER NOT NULL,
     refused    TEXT,                    -- why the projection refuses it, if it does
     updated_at TEXT NOT NULL,
-    chunks_digest TEXT                  -- of the keys of the stored chunks projected
+    chunks_digest TEXT,                 -- of the keys of the stored chunks projected
+    weight_fen INTEGER,                 -- what its records come to (plausible::Weight)
+    weight_qty INTEGER
 ) STRICT;
 
 CREATE TABLE IF NOT EXISTS sync_events (
@@ -149,6 +151,18 @@ fn add_chunks_digest(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Headquarters from before the ledgers' weights: each ledger is read whole once more at its
+/// next projection, which stores what its records come to.
+fn add_ledger_weights(conn: &Connection) -> Result<()> {
+    if !schema::has_column(conn, "hq_docs", "weight_fen")? {
+        conn.execute_batch(
+            "ALTER TABLE hq_docs ADD COLUMN weight_fen INTEGER;
+             ALTER TABLE hq_docs ADD COLUMN weight_qty INTEGER;",
+        )?;
+    }
+    Ok(())
+}
+
 fn create_tables(conn: &Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version == 0 {
@@ -174,6 +188,7 @@ fn create_tables(conn: &Connection) -> Result<()> {
     conn.execute_batch(SCHEMA)?;
     crate::registry::install(conn)?;
     add_chunks_digest(conn)?;
+    add_ledger_weights(conn)?;
     // Reports and reconciliation read running totals, not every sale.
     if !rollup::installed(conn)? {
         let held: i64 = conn.query_row("SELECT COUNT(*) FROM sales", [], |r| r.get(0))?;

@@ -14,7 +14,8 @@ use std::collections::HashMap;
 
 use automerge::{Automerge, ChangeHash};
 use fairpos_sync::catalog::CatalogProduct;
-use fairpos_sync::ledger::heads_text;
+use fairpos_sync::ledger::{heads_text, why_refused_adding};
+use fairpos_sync::plausible::Weight;
 use fairpos_sync::samod::DocumentId;
 use fairpos_sync::samod_storage::{chunks_digest, load_chunks};
 use fairpos_sync::{LedgerDoc, LedgerId, Record};
@@ -154,6 +155,19 @@ pub(crate) fn stored_heads(conn: &Connection, doc_id: &DocumentId) -> Result<Str
     )?)
 }
 
+/// What the records of the announced document `doc_id` came to at the heads projected, if
+/// known (a build before stored none).
+pub(crate) fn stored_weight(conn: &Connection, doc_id: &DocumentId) -> Result<Option<Weight>> {
+    let (fen, qty): (Option<i64>, Option<i64>) = conn
+        .prepare_cached("SELECT weight_fen, weight_qty FROM hq_docs WHERE doc_id = ?1")?
+        .query_row([doc_id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let size = |n: Option<i64>| n.and_then(|n| u64::try_from(n).ok());
+    Ok(match (size(fen), size(qty)) {
+        (Some(fen), Some(qty)) => Some(Weight { fen, qty }),
+        _ => None,
+    })
+}
+
 pub(crate) fn refuse(
     conn: &Connection,
     doc_id: &DocumentId,
@@ -207,11 +221,16 @@ pub fn project_stored(
         }
         let outcome = match decoded {
             Decoded::Refused(why) => refuse(&tx, doc_id, device, why)?,
-            Decoded::Ledger { heads, records } => {
+            Decoded::Ledger {
+                heads,
+                records,
+                weight,
+            } => {
                 let done = Projection {
                     heads: &heads,
                     records: records.len(),
                     chunks_digest: Some(&digest),
+                    weight,
                 };
                 apply_records(&tx, doc_id, key, &records, &done)?
             }
@@ -233,6 +252,7 @@ enum Decoded {
     Ledger {
         heads: Vec<ChangeHash>,
         records: Vec<Record>,
+        weight: Weight,
     },
 }
 
@@ -263,12 +283,14 @@ fn decode(
         Ok(r) => r,
         Err(e) => return Ok(Decoded::Refused(e.to_string())),
     };
-    if let Some(why) = fairpos_sync::ledger::why_refused(key, device, &records) {
-        return Ok(Decoded::Refused(why));
-    }
+    let weight = match why_refused_adding(key, device, Weight::default(), &records) {
+        Ok(weight) => weight,
+        Err(why) => return Ok(Decoded::Refused(why)),
+    };
     Ok(Decoded::Ledger {
         heads: ledger.heads(),
         records,
+        weight,
     })
 }
 
@@ -281,6 +303,8 @@ pub(crate) struct Projection<'a> {
     /// The digest of the keys of the stored chunks they were read from
     /// ([`fairpos_sync::samod_storage::chunks_digest`]), when they were read from storage.
     pub chunks_digest: Option<&'a str>,
+    /// What all its records come to: where a projection of it after a restart resumes.
+    pub weight: Weight,
 }
 
 /// Applies `records` of the ledger `key` and stores what the projection now covers, on
@@ -316,14 +340,17 @@ pub(crate) fn apply_records(
     stock.write(conn)?;
     conn.prepare_cached(
         "UPDATE hq_docs SET heads = ?2, records = ?3, chunks_digest = ?4, refused = NULL,
-         updated_at = ?5 WHERE doc_id = ?1",
+         updated_at = ?5, weight_fen = ?6, weight_qty = ?7 WHERE doc_id = ?1",
     )?
     .execute(params![
         doc_id.to_string(),
         heads_text(done.heads),
         done.records as i64,
         done.chunks_digest,
-        now_text()
+        now_text(),
+        // Within a day's bound, so within 64 bits; NULL (read whole next time) otherwise.
+        i64::try_from(done.weight.fen).ok(),
+        i64::try_from(done.weight.qty).ok(),
     ])?;
     Ok(Outcome::Projected {
         new_records,

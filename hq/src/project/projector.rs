@@ -11,7 +11,9 @@ use fairpos_sync::samod_storage::chunks_digest;
 use fairpos_sync::{LedgerDoc, LedgerId, Record};
 use rusqlite::Connection;
 
-use super::{announced, apply_records, forged, refuse, stored_heads, Outcome, Projection};
+use super::{
+    announced, apply_records, forged, refuse, stored_heads, stored_weight, Outcome, Projection,
+};
 use crate::{devices, Error, Result};
 
 /// A ledger as the projector holds it between changes: not the document, but what reading
@@ -346,6 +348,8 @@ struct Stored {
     id: LedgerId,
     chunks: Vec<(String, Vec<u8>)>,
     stored_heads: String,
+    /// What the records at `stored_heads` come to, if known.
+    stored_weight: Option<Weight>,
     actor: Option<String>,
 }
 
@@ -376,6 +380,7 @@ fn fetch(conn: &Connection, doc_id: &DocumentId) -> Result<Fetched> {
         return Ok(Fetched::Done(Outcome::Unknown));
     }
     let stored_heads = stored_heads(conn, doc_id)?;
+    let stored_weight = stored_weight(conn, doc_id)?;
     let actor = devices::actor_of(conn, &device)?;
     Ok(Fetched::Ledger(Box::new(Stored {
         key,
@@ -383,6 +388,7 @@ fn fetch(conn: &Connection, doc_id: &DocumentId) -> Result<Fetched> {
         id,
         chunks,
         stored_heads,
+        stored_weight,
         actor,
     })))
 }
@@ -400,6 +406,7 @@ fn read(fetched: Fetched) -> Result<Prepared> {
         id,
         chunks,
         stored_heads,
+        stored_weight,
         actor,
     } = stored;
     let Some(doc) = fairpos_sync::samod_storage::load_chunks(&key, &chunks)? else {
@@ -446,13 +453,23 @@ fn read(fetched: Fetched) -> Result<Prepared> {
             }
         };
         // What was projected before a restart counts towards the ledger's bound: all of it
-        // is still there (it only grew).
-        let (new, before): (Vec<Record>, Vec<Record>) = ledger
-            .records()?
-            .into_iter()
-            .partition(|r| added.contains(&r.header().id));
-        held.weight = Weight::of(&before);
-        new
+        // is still there (it only grew). Stored with the heads, when the document holds them
+        // all, so only the records added since are read; otherwise read again.
+        let every_head_held = projected.len() == stored_heads.split(',').count();
+        match stored_weight {
+            Some(weight) if every_head_held => {
+                held.weight = weight;
+                ledger.records_among(&added)?
+            }
+            _ => {
+                let (new, before): (Vec<Record>, Vec<Record>) = ledger
+                    .records()?
+                    .into_iter()
+                    .partition(|r| added.contains(&r.header().id));
+                held.weight = Weight::of(&before);
+                new
+            }
+        }
     };
     held.known = doc
         .get_changes_meta(&[])
@@ -499,6 +516,7 @@ impl Held {
             heads: &self.heads,
             records: count,
             chunks_digest: Some(&self.chunks_digest),
+            weight,
         };
         let applied = match isolation {
             Isolation::None => apply_records(conn, doc_id, &self.key, records, &done),

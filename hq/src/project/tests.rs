@@ -278,6 +278,62 @@ fn a_ledger_whose_amounts_come_to_more_than_a_tills_day_is_refused() {
     let outcome = p.project(&f.hq.conn, &f.doc_id).unwrap();
     assert!(refused(&outcome), "{outcome:?}");
     assert_eq!(f.projected(), 1 + within as i64);
+
+    // What the records projected come to is stored with their heads: a projector starting
+    // afresh reads only the records added since. Where it is not known (a build before
+    // stored none), the ledger is read whole and refused as well.
+    let stored = |fen: Option<i64>| {
+        f.hq.conn
+            .execute(
+                "UPDATE hq_docs SET weight_fen = ?1 WHERE device = 'T01'",
+                [fen],
+            )
+            .unwrap();
+    };
+    stored(None);
+    let outcome = Projector::new().project(&f.hq.conn, &f.doc_id).unwrap();
+    assert!(refused(&outcome), "{outcome:?}");
+    // Told that the records projected came to nothing, it takes the new movement alone: it
+    // read none of the others (the test's way to see it).
+    stored(Some(0));
+    let outcome = Projector::new().project(&f.hq.conn, &f.doc_id).unwrap();
+    assert_eq!(new_records(outcome), 1);
+    let weight: (i64, i64) =
+        f.hq.conn
+            .query_row(WEIGHT_STORED, [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+    assert_eq!(weight, (MAX_FEN, 0));
+}
+
+/// What T01's ledger's records come to, as stored.
+const WEIGHT_STORED: &str = "SELECT weight_fen, weight_qty FROM hq_docs WHERE device = 'T01'";
+
+/// What a ledger's records come to is stored with its heads, by a projection of the whole
+/// document as by the projector, and counts each amount by its size.
+#[test]
+fn what_a_ledgers_records_come_to_is_stored_with_its_heads() {
+    let (mut f, mut p) = Fixture::projected_once();
+    let weight = |f: &Fixture| -> (i64, i64) {
+        f.hq.conn
+            .query_row(WEIGHT_STORED, [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+    };
+    let first = fairpos_sync::plausible::Weight::of(&f.ledger.records().unwrap());
+    assert_eq!(weight(&f), (first.fen as i64, first.qty as i64));
+    let change = f.cash_in();
+    f.store_change(&change);
+    assert_eq!(new_records(p.project(&f.hq.conn, &f.doc_id).unwrap()), 1);
+    let both = fairpos_sync::plausible::Weight::of(&f.ledger.records().unwrap());
+    assert!(both.fen > first.fen, "{both:?}");
+    assert_eq!(weight(&f), (both.fen as i64, both.qty as i64));
+    f.hq.conn
+        .execute(
+            "UPDATE hq_docs SET weight_fen = NULL, weight_qty = NULL WHERE device = 'T01'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(new_records(project(&f.hq.conn, &f.doc_id).unwrap()), 0);
+    assert_eq!(weight(&f), (both.fen as i64, both.qty as i64));
 }
 
 /// A change of the till's own that removes a record projected (so that the ledger's later
@@ -543,6 +599,7 @@ fn sales_a_void_or_refund_reached_first_count_in_the_roll_up_as_a_scan_counts_th
             heads: &[],
             records: records.len(),
             chunks_digest: None,
+            weight: Default::default(),
         };
         apply_records(conn, &fixture.doc_id, key, records, &done).unwrap();
     };

@@ -98,6 +98,7 @@ fn the_projection_bench_projects_every_sale_cold_then_the_new_ones() {
         "full_reproject_ms",
         "restart_ms",
         "restart_every_ledger_ms",
+        "restart_every_ledger_whole_ms",
     ] {
         assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key} in {v}");
     }

@@ -1,9 +1,9 @@
-//! What a restore does to the dashboard's sign-ins: a backup brings back its accounts,
-//! screen links and sessions as they were when it was taken. A session ended since (a
+//! What a restore does to sign-ins: a backup brings back its dashboard accounts, screen
+//! links, sessions and devices as they were when it was taken. A session ended since (a
 //! logout, a password changed, `hq end-sessions`) would live again, so the copy's sessions
 //! are all ended: everyone logs in again. An account added, removed or given another
-//! password or role since, and a screen link revoked since, are named for the operator to
-//! set again, as the devices revoked since are.
+//! password or role since, and a screen link or a device revoked since, are named for the
+//! operator to set again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -21,12 +21,15 @@ struct Account {
     password_hash: String,
 }
 
-/// The sign-ins a database holds: its accounts and screen links, each read if it can be.
+/// The sign-ins a database holds: its accounts, screen links and devices, each read if it
+/// can be.
 pub(super) struct SignIns {
     /// Each account by name.
     accounts: Option<BTreeMap<String, Account>>,
     /// Each screen link by id: whether it is revoked.
     links: Option<BTreeMap<String, bool>>,
+    /// Each device by its code: whether it is revoked.
+    devices: Option<BTreeMap<String, bool>>,
 }
 
 /// The sign-ins of the database on `conn`.
@@ -43,15 +46,22 @@ pub(super) fn sign_ins_of(conn: &Connection) -> SignIns {
         })?;
         rows.collect()
     };
+    let devices = || -> rusqlite::Result<_> {
+        let mut stmt = conn.prepare("SELECT device, revoked_at IS NOT NULL FROM devices")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    };
     let links = screen::tokens::list(conn).ok();
     SignIns {
         accounts: accounts().ok(),
         links: links.map(|links| links.into_iter().map(|l| (l.id, l.revoked)).collect()),
+        devices: devices().ok(),
     }
 }
 
 /// Ends every dashboard session in the copy at `copy`, and tells `restored` how many it
-/// ended and how the copy's accounts and screen links differ from `replaced`'s, the sign-ins
+/// ended and how the copy's accounts, screen links and devices differ from `replaced`'s, the
+/// sign-ins
 /// of the database it replaces (unknown without one). A copy with no session is left as it
 /// is, byte for byte; one whose end of its sessions is not written (closed and flushed into
 /// the file) fails the restore.
@@ -80,15 +90,23 @@ pub(super) fn end_sessions_and_compare(
         .map_err(|(_, e)| Error::Other(format!("ending the backup's sessions: {e}")))?;
     let both = replaced.zip(copy_sign_ins.as_ref());
     restored.accounts_changed_since = both.and_then(|(was, now)| accounts_changed(was, now));
-    restored.screen_links_revoked_since = both.and_then(|(was, now)| links_revoked(was, now));
+    restored.screen_links_revoked_since =
+        both.and_then(|(was, now)| let_in_again(was.links.as_ref()?, now.links.as_ref()?));
+    restored.revoked_since =
+        both.and_then(|(was, now)| let_in_again(was.devices.as_ref()?, now.devices.as_ref()?));
     Ok(())
 }
 
-/// The screen links `replaced` holds revoked and `restored` unrevoked: let in again.
-fn links_revoked(replaced: &SignIns, restored: &SignIns) -> Option<Vec<String>> {
-    let (was, now) = (replaced.links.as_ref()?, restored.links.as_ref()?);
-    let let_in = |id: &&String| was.get(*id) == Some(&true) && now.get(*id) == Some(&false);
-    Some(was.keys().filter(let_in).cloned().collect())
+/// Of screen links or devices (each by id: whether it is revoked), those the replaced
+/// database holds revoked and the restored one holds unrevoked: let in again. In the order
+/// of their ids.
+fn let_in_again(
+    replaced: &BTreeMap<String, bool>,
+    restored: &BTreeMap<String, bool>,
+) -> Option<Vec<String>> {
+    let let_in =
+        |id: &&String| replaced.get(*id) == Some(&true) && restored.get(*id) == Some(&false);
+    Some(replaced.keys().filter(let_in).cloned().collect())
 }
 
 /// Each account `replaced` holds otherwise than `restored`, named with how it changed since.

@@ -96,7 +96,7 @@ pub(super) fn restore_paced(
         )));
     }
     let replaced = if current.exists() {
-        Some(Replaced::read(dir, &whose, from)?)
+        Some(Replaced::read(dir, &whose)?)
     } else {
         // A till's data directory (its database is `till.db`) is no place for headquarters:
         // the till would then be taken for one.
@@ -136,7 +136,7 @@ pub(super) fn restore_paced(
     let mut restored = Restored {
         holding,
         replaced_kept_as: None,
-        revoked_since: replaced.as_ref().and_then(|r| r.revoked_since.clone()),
+        revoked_since: None,
         catalog_changes_merged: 0,
         audit_entries_kept: 0,
         sessions_ended: 0,
@@ -167,6 +167,9 @@ pub(super) fn restore_paced(
     }
     let sign_ins = replaced.as_ref().map(|r| &r.sign_ins);
     dashboard::end_sessions_and_compare(placing.path(), sign_ins, &mut restored)?;
+    if replaced.as_ref().is_some_and(|r| r.hub) {
+        restored.revoked_since = Some(Vec::new());
+    }
     // The backup's mode last: one read-only to this user is still written to above.
     placed
         .set_permissions(read.permissions())
@@ -296,7 +299,8 @@ fn check_no_log_left(dir: &Path) -> Result<()> {
 /// role as the backup, and read as far as it can be (it may be what the restore is for).
 struct Replaced {
     metadata: Option<std::fs::Metadata>,
-    revoked_since: Option<Vec<String>>,
+    /// A hub's, which takes its devices from headquarters: none to revoke again.
+    hub: bool,
     catalog: Option<automerge::Automerge>,
     /// Its audit log, numbered (none for a database older than the log).
     audit_log: Vec<(i64, audit::Entry)>,
@@ -305,7 +309,7 @@ struct Replaced {
 }
 
 impl Replaced {
-    fn read(dir: &Path, backup: &Whose, backup_file: &Path) -> Result<Replaced> {
+    fn read(dir: &Path, backup: &Whose) -> Result<Replaced> {
         let current = dir.join(HQ_DB);
         let conn = Connection::open(&current)?;
         conn.busy_timeout(Duration::from_secs(1))?;
@@ -333,16 +337,11 @@ impl Replaced {
                 )));
             }
         }
-        let revoked_since = if backup.role == "hub" {
-            Some(Vec::new())
-        } else {
-            revoked_since(&conn, backup_file).ok()
-        };
         let catalog_id =
             fairpos_sync::ids::document_id(&fairpos_sync::ids::catalog_key(&backup.fair));
         Ok(Replaced {
             metadata: std::fs::metadata(&current).ok(),
-            revoked_since,
+            hub: backup.role == "hub",
             catalog: fairpos_sync::samod_storage::load_document(&conn, &catalog_id)
                 .ok()
                 .flatten(),
@@ -350,26 +349,6 @@ impl Replaced {
             sign_ins: dashboard::sign_ins_of(&conn),
         })
     }
-}
-
-/// Devices revoked in `conn`'s database that the backup at `backup_file` holds unrevoked: a
-/// restore lets them in again.
-fn revoked_since(conn: &Connection, backup_file: &Path) -> Result<Vec<String>> {
-    let mut stmt =
-        conn.prepare("SELECT device FROM devices WHERE revoked_at IS NOT NULL ORDER BY device")?;
-    let revoked: Vec<String> = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<std::result::Result<_, _>>()?;
-    let backup = read_only(backup_file)?;
-    let mut live =
-        backup.prepare("SELECT 1 FROM devices WHERE device = ?1 AND revoked_at IS NULL")?;
-    let mut out = Vec::new();
-    for device in revoked {
-        if live.exists([&device])? {
-            out.push(device);
-        }
-    }
-    Ok(out)
 }
 
 enum Merged {

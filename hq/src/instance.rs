@@ -85,7 +85,8 @@ CREATE TABLE IF NOT EXISTS hq_docs (
     updated_at TEXT NOT NULL,
     chunks_digest TEXT,                 -- of the keys of the stored chunks projected
     weight_fen INTEGER,                 -- what its records come to (plausible::Weight)
-    weight_qty INTEGER
+    weight_qty INTEGER,
+    weight_heads TEXT                   -- the heads at which they did
 ) STRICT;
 
 CREATE TABLE IF NOT EXISTS sync_events (
@@ -152,13 +153,16 @@ fn add_chunks_digest(conn: &Connection) -> Result<()> {
 }
 
 /// Headquarters from before the ledgers' weights: each ledger is read whole once more at its
-/// next projection, which stores what its records come to.
+/// next projection, which stores what its records come to, and at which heads.
 fn add_ledger_weights(conn: &Connection) -> Result<()> {
-    if !schema::has_column(conn, "hq_docs", "weight_fen")? {
-        conn.execute_batch(
-            "ALTER TABLE hq_docs ADD COLUMN weight_fen INTEGER;
-             ALTER TABLE hq_docs ADD COLUMN weight_qty INTEGER;",
-        )?;
+    for (column, kind) in [
+        ("weight_fen", "INTEGER"),
+        ("weight_qty", "INTEGER"),
+        ("weight_heads", "TEXT"),
+    ] {
+        if !schema::has_column(conn, "hq_docs", column)? {
+            conn.execute_batch(&format!("ALTER TABLE hq_docs ADD COLUMN {column} {kind}"))?;
+        }
     }
     Ok(())
 }

@@ -77,7 +77,8 @@ pub struct Held<'a> {
     /// The digest of the keys of the stored chunks it was read from
     /// ([`fairpos_sync::samod_storage::chunks_digest`]).
     pub chunks_digest: &'a str,
-    /// What all its records come to: where a projection of it resumes.
+    /// What all its records up to `heads` come to (stored with them: where a projection of
+    /// it resumes).
     pub weight: Weight,
 }
 
@@ -222,7 +223,8 @@ async fn write_ledger(
             let update = tx
                 .prepare_cached(
                     "UPDATE hq_docs SET heads = $2, records = $3, chunks_digest = $4,
-                         weight_fen = $5, weight_qty = $6, refused = NULL, updated_at = now()
+                         weight_fen = $5, weight_qty = $6, weight_heads = $2, refused = NULL,
+                         updated_at = now()
                      WHERE doc_id = $1 AND records <= $3",
                 )
                 .await?;

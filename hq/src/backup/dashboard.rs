@@ -61,9 +61,8 @@ pub(super) fn sign_ins_of(conn: &Connection) -> SignIns {
 
 /// Ends every dashboard session in the copy at `copy`, and tells `restored` how many it
 /// ended and how the copy's accounts, screen links and devices differ from `replaced`'s, the
-/// sign-ins
-/// of the database it replaces (unknown without one). A copy with no session is left as it
-/// is, byte for byte; one whose end of its sessions is not written (closed and flushed into
+/// sign-ins of the database it replaces (unknown without one). A copy with no session is left
+/// as it is, byte for byte; one whose end of its sessions is not written (closed and flushed into
 /// the file) fails the restore.
 pub(super) fn end_sessions_and_compare(
     copy: &Path,

@@ -304,7 +304,7 @@ struct Replaced {
     catalog: Option<automerge::Automerge>,
     /// Its audit log, numbered (none for a database older than the log).
     audit_log: Vec<(i64, audit::Entry)>,
-    /// Its accounts and screen links, as far as they read.
+    /// Its accounts, screen links and devices, as far as they read.
     sign_ins: SignIns,
 }
 

@@ -155,17 +155,27 @@ pub(crate) fn stored_heads(conn: &Connection, doc_id: &DocumentId) -> Result<Str
     )?)
 }
 
-/// What the records of the announced document `doc_id` came to at the heads projected, if
-/// known (a build before stored none).
-pub(crate) fn stored_weight(conn: &Connection, doc_id: &DocumentId) -> Result<Option<Weight>> {
-    let (fen, qty): (Option<i64>, Option<i64>) = conn
-        .prepare_cached("SELECT weight_fen, weight_qty FROM hq_docs WHERE doc_id = ?1")?
-        .query_row([doc_id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+/// The heads projected of the announced document `doc_id` ([`heads_text`] form), read with
+/// what its records came to at them, if known: stored with those very heads (a build before
+/// stored none, and a build before run since would have projected it further alone).
+pub(crate) fn stored_projection(
+    conn: &Connection,
+    doc_id: &DocumentId,
+) -> Result<(String, Option<Weight>)> {
+    let (heads, fen, qty, described): (String, Option<i64>, Option<i64>, Option<bool>) = conn
+        .prepare_cached(
+            "SELECT heads, weight_fen, weight_qty, weight_heads = heads
+             FROM hq_docs WHERE doc_id = ?1",
+        )?
+        .query_row([doc_id.to_string()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
     let size = |n: Option<i64>| n.and_then(|n| u64::try_from(n).ok());
-    Ok(match (size(fen), size(qty)) {
-        (Some(fen), Some(qty)) => Some(Weight { fen, qty }),
+    let weight = match (size(fen), size(qty)) {
+        (Some(fen), Some(qty)) if described == Some(true) => Some(Weight { fen, qty }),
         _ => None,
-    })
+    };
+    Ok((heads, weight))
 }
 
 pub(crate) fn refuse(
@@ -340,7 +350,8 @@ pub(crate) fn apply_records(
     stock.write(conn)?;
     conn.prepare_cached(
         "UPDATE hq_docs SET heads = ?2, records = ?3, chunks_digest = ?4, refused = NULL,
-         updated_at = ?5, weight_fen = ?6, weight_qty = ?7 WHERE doc_id = ?1",
+         updated_at = ?5, weight_fen = ?6, weight_qty = ?7, weight_heads = ?2
+         WHERE doc_id = ?1",
     )?
     .execute(params![
         doc_id.to_string(),

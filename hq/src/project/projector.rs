@@ -11,9 +11,7 @@ use fairpos_sync::samod_storage::chunks_digest;
 use fairpos_sync::{LedgerDoc, LedgerId, Record};
 use rusqlite::Connection;
 
-use super::{
-    announced, apply_records, forged, refuse, stored_heads, stored_weight, Outcome, Projection,
-};
+use super::{announced, apply_records, forged, refuse, stored_projection, Outcome, Projection};
 use crate::{devices, Error, Result};
 
 /// A ledger as the projector holds it between changes: not the document, but what reading
@@ -379,8 +377,7 @@ fn fetch(conn: &Connection, doc_id: &DocumentId) -> Result<Fetched> {
     if chunks.is_empty() {
         return Ok(Fetched::Done(Outcome::Unknown));
     }
-    let stored_heads = stored_heads(conn, doc_id)?;
-    let stored_weight = stored_weight(conn, doc_id)?;
+    let (stored_heads, stored_weight) = stored_projection(conn, doc_id)?;
     let actor = devices::actor_of(conn, &device)?;
     Ok(Fetched::Ledger(Box::new(Stored {
         key,

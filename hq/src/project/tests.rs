@@ -293,6 +293,25 @@ fn a_ledger_whose_amounts_come_to_more_than_a_tills_day_is_refused() {
     stored(None);
     let outcome = Projector::new().project(&f.hq.conn, &f.doc_id).unwrap();
     assert!(refused(&outcome), "{outcome:?}");
+    // So is one stored with other heads than those projected (a build before, run since,
+    // projected it further alone), and one whose document lacks a head projected: each is
+    // read whole, as it would be counted short from those heads.
+    let unknown_head = "ff".repeat(32);
+    for (heads, weight_heads) in [
+        ("heads", "'other heads than ' || ?1"),
+        ("heads || ',' || ?1", "heads || ',' || ?1"),
+    ] {
+        let sql = format!(
+            "UPDATE hq_docs SET weight_fen = 0, heads = {heads}, weight_heads = {weight_heads}
+             WHERE device = 'T01'"
+        );
+        f.hq.conn.execute(&sql, [&unknown_head]).unwrap();
+        let outcome = Projector::new().project(&f.hq.conn, &f.doc_id).unwrap();
+        assert!(refused(&outcome), "{heads}: {outcome:?}");
+    }
+    let put_back = "UPDATE hq_docs SET heads = replace(heads, ',' || ?1, ''), weight_heads = \
+                    replace(heads, ',' || ?1, '') WHERE device = 'T01'";
+    f.hq.conn.execute(put_back, [&unknown_head]).unwrap();
     // Told that the records projected came to nothing, it takes the new movement alone: it
     // read none of the others (the test's way to see it).
     stored(Some(0));

@@ -122,8 +122,10 @@ pub struct ProjectedState {
     pub heads: String,
     /// The digest of the chunks they were read from, if it was projected.
     pub chunks_digest: Option<String>,
-    /// What its records at those heads come to, if known (projected by this build, not an
-    /// older one): a projection resuming from them reads only the records added since.
+    /// What its records at those heads come to, if known: stored by this build with those
+    /// very heads (`weight_heads`). Unknown where a build before stored none, or where one
+    /// still running projected the ledger further since (it writes the heads alone). A
+    /// projection resuming from the heads with it reads only the records added since.
     pub weight: Option<Weight>,
 }
 
@@ -134,14 +136,16 @@ pub async fn projected(
 ) -> Result<Option<ProjectedState>> {
     let statement = client
         .prepare_cached(
-            "SELECT heads, chunks_digest, weight_fen, weight_qty FROM hq_docs WHERE doc_id = $1",
+            "SELECT heads, chunks_digest, weight_fen, weight_qty, weight_heads = heads
+             FROM hq_docs WHERE doc_id = $1",
         )
         .await?;
     let row = client.query_opt(&statement, &[&doc_id]).await?;
     Ok(row.map(|r| {
         let size = |column: usize| r.get::<_, Option<i64>>(column).map(u64::try_from);
+        let described = r.get::<_, Option<bool>>(4) == Some(true);
         let weight = match (size(2), size(3)) {
-            (Some(Ok(fen)), Some(Ok(qty))) => Some(Weight { fen, qty }),
+            (Some(Ok(fen)), Some(Ok(qty))) if described => Some(Weight { fen, qty }),
             _ => None,
         };
         ProjectedState {

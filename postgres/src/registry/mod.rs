@@ -18,12 +18,15 @@ pub use announced::{
 };
 
 /// Migration 12: what each ledger's records come to as projected
-/// ([`fairpos_sync::plausible::Weight`]), so that a projection resumes by reading only the
-/// records added since. `NULL` where a build before it projected the ledger.
+/// ([`fairpos_sync::plausible::Weight`]), and the heads at which they did, so that a
+/// projection resumes by reading only the records added since. `NULL` where a build before
+/// it projected the ledger; another `weight_heads` than `heads` where a build before it,
+/// still running beside, projected the ledger further since (it writes the heads alone).
 pub(crate) const WEIGHTS: &str = "
 ALTER TABLE hq_docs
     ADD COLUMN IF NOT EXISTS weight_fen BIGINT,
-    ADD COLUMN IF NOT EXISTS weight_qty BIGINT;
+    ADD COLUMN IF NOT EXISTS weight_qty BIGINT,
+    ADD COLUMN IF NOT EXISTS weight_heads TEXT;
 ";
 
 /// The schema of migration 3.

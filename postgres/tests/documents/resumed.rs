@@ -106,6 +106,36 @@ async fn a_ledgers_projection_resumes_with_what_its_records_before_came_to() {
     set_weight_fen(&a, &shown, None).await;
     let err = project_document(&a, &id).await.unwrap_err();
     assert!(err.to_string().contains("in a day"), "{err}");
+    // So is one stored with other heads than those projected (a build before, still
+    // running, projected it further alone), and one whose document lacks a head projected:
+    // each is read whole, as it would be counted short from those heads.
+    let unknown_head = "ff".repeat(32);
+    for (heads, weight_heads) in [
+        ("heads", "'other heads than ' || $2"),
+        ("heads || ',' || $2", "heads || ',' || $2"),
+    ] {
+        let sql = format!(
+            "UPDATE hq_docs SET weight_fen = 0, heads = {heads}, weight_heads = {weight_heads}
+             WHERE doc_id = $1"
+        );
+        let client = a.get().await.unwrap();
+        client
+            .execute(&sql, &[&shown, &unknown_head])
+            .await
+            .unwrap();
+        let err = project_document(&a, &id).await.unwrap_err();
+        assert!(err.to_string().contains("in a day"), "{heads}: {err}");
+    }
+    a.get()
+        .await
+        .unwrap()
+        .execute(
+            "UPDATE hq_docs SET heads = replace(heads, ',' || $2, ''),
+                 weight_heads = replace(heads, ',' || $2, '') WHERE doc_id = $1",
+            &[&shown, &unknown_head],
+        )
+        .await
+        .unwrap();
     assert_eq!(records_held(&a).await, before.len());
 
     // Resumed, only the records added since its heads are read and counted: told that

@@ -176,8 +176,16 @@ fn two_projection_processes_one_killed_eight_times_project_every_ledger_once() {
     eprintln!("FAIRPOS_CRASH_SEED={seed}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     eprintln!("1. `hq postgres migrate` brings the new database to the schema");
+    // A dry run first lists every migration, and applies none.
+    let latest = fairpos_postgres::MIGRATIONS.len();
+    let planned = hq_postgres(&url, &["migrate", "--dry-run"]);
+    assert!(planned.starts_with("would apply, to the database at schema 0:\n  1: "));
+    assert!(planned.contains(&format!("\n  {latest}: ")), "{planned}");
     let migrated = hq_postgres(&url, &["migrate"]);
     assert!(migrated.contains("applied migrations 1, 2"), "{migrated}");
+    let planned = hq_postgres(&url, &["migrate", "--dry-run"]);
+    let nothing = format!("the database is up to date (schema {latest}): nothing to apply");
+    assert_eq!(planned.trim_end(), nothing);
 
     eprintln!("2. two projection processes follow the store");
     let data = tempfile::tempdir().unwrap();

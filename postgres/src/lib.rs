@@ -43,7 +43,7 @@ pub use apply::{project, project_held, Held, Projected, LEDGER_LOCK};
 pub use deadpool_postgres::Pool;
 pub use error::{Error, Result};
 pub use ledgers::project_document;
-pub use migrate::{migrate, schema_version, MIGRATIONS};
+pub use migrate::{migrate, pending, schema_version, MIGRATIONS};
 pub use password::shown as shown_address;
 
 use std::time::Duration;

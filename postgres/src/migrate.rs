@@ -204,6 +204,28 @@ pub async fn migrate(pool: &Pool) -> Result<Vec<i32>> {
     Ok(now_applied)
 }
 
+/// The migrations [`migrate`] would apply now, in order, with what each does: none for a
+/// database up to date. Reads the database, writes nothing.
+pub async fn pending(pool: &Pool) -> Result<Vec<(i32, &'static str)>> {
+    let client = pool.get().await?;
+    let exists: bool = client
+        .query_one("SELECT to_regclass('fairpos_migrations') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    let applied: Vec<i32> = if exists {
+        let rows = client
+            .query("SELECT version FROM fairpos_migrations", &[])
+            .await?;
+        rows.iter().map(|r| r.get(0)).collect()
+    } else {
+        Vec::new()
+    };
+    Ok(MIGRATIONS
+        .into_iter()
+        .filter(|(version, _)| !applied.contains(version))
+        .collect())
+}
+
 /// The latest migration applied, 0 for a database fairpos never used.
 pub async fn schema_version(pool: &Pool) -> Result<i32> {
     let client = pool.get().await?;

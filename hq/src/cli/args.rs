@@ -159,7 +159,13 @@ pub enum HqCommand {
 #[derive(Subcommand, Debug)]
 pub enum PostgresCommand {
     /// Bring the database to the latest schema (processes starting at once take turns).
-    Migrate(DatabaseArg),
+    Migrate {
+        #[command(flatten)]
+        db: DatabaseArg,
+        /// List the migrations it would apply, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Copy this headquarters' ledger documents (every stored chunk) and stall names into
     /// the database.
     CopyDocuments(DatabaseArg),

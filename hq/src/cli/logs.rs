@@ -171,10 +171,12 @@ pub fn done_by(command: &HqCommand) -> Option<Done> {
         HqCommand::Slip(SlipCommand::Verify { image, .. }) => {
             Done::new("slip verify", slip_given(image.as_deref())).map(Done::only_failed)
         }
-        HqCommand::Postgres(PostgresCommand::Migrate(db)) => {
+        HqCommand::Postgres(PostgresCommand::Migrate { db, dry_run: false }) => {
             let shown = fairpos_postgres::shown_address(&db.database);
             Done::new("postgres migrate", shown).map(|done| done.on(&Some(db.database.clone())))
         }
+        // It changes nothing.
+        HqCommand::Postgres(PostgresCommand::Migrate { dry_run: true, .. }) => None,
         HqCommand::Postgres(PostgresCommand::CopyDocuments(db)) => {
             let shown = fairpos_postgres::shown_address(&db.database);
             let done = Done::new("postgres copy-documents", shown);

@@ -247,7 +247,21 @@ pub fn revoke(url: &str, device: &str) -> Result<()> {
 pub fn run(dir: &Path, command: PostgresCommand) -> Result<()> {
     runtime()?.block_on(async {
         match command {
-            PostgresCommand::Migrate(db) => {
+            PostgresCommand::Migrate { db, dry_run: true } => {
+                let pool = connect_reached(&db.database).await?;
+                let version = fairpos_postgres::schema_version(&pool).await?;
+                let pending = fairpos_postgres::pending(&pool).await?;
+                if pending.is_empty() {
+                    println!("the database is up to date (schema {version}): nothing to apply");
+                } else {
+                    println!("would apply, to the database at schema {version}:");
+                    for (number, what) in pending {
+                        println!("  {number}: {what}");
+                    }
+                }
+                Ok(())
+            }
+            PostgresCommand::Migrate { db, dry_run: false } => {
                 let pool = connect_reached(&db.database).await?;
                 let applied = migrate(&pool).await?;
                 let version = fairpos_postgres::schema_version(&pool).await?;

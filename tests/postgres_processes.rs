@@ -413,3 +413,55 @@ fn a_serving_headquarters_mirrors_its_ledgers_to_postgres_live_and_after_a_resta
     let tills = hq.json(&["hq", "report", "--by", "stall", "--format", "json"]);
     assert_eq!(tills["rows"].as_array().unwrap().len(), 2, "{tills}");
 }
+
+/// What `hq postgres copy-documents` and a mirror's start run (`mirror::copy_all`) tells
+/// how far it has got after each batch of 500 chunks, out of every chunk the database
+/// lacks, and copies them all; a second copy finds none lacking and tells nothing.
+#[test]
+fn copying_documents_tells_how_far_it_has_got_batch_by_batch() {
+    use std::sync::{Arc, Mutex};
+    let Some(url) = fresh_database("copy_progress") else {
+        return;
+    };
+    let hq = Hq::demo();
+    let local = fairpos_hq::Hq::open(hq.data()).unwrap();
+    let doc = document_id("demo/T01/2026-11-22");
+    for n in 0..1_200 {
+        let name = format!("c{n:04}");
+        fairpos_sync::samod_storage::put_chunk(&local.conn, &doc, "incremental", &name, b"x")
+            .unwrap();
+    }
+    let stored: i64 = local
+        .conn
+        .query_row("SELECT COUNT(*) FROM samod_kv", [], |r| r.get(0))
+        .unwrap();
+    let stored = stored as usize;
+    let db = Arc::new(Mutex::new(local.conn));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let pool = runtime
+        .block_on(fairpos_postgres::connect_migrated(&url))
+        .unwrap();
+    let copy = || {
+        let mut told = Vec::new();
+        let copied = runtime.block_on(fairpos_hq::server::mirror::copy_all(
+            &db,
+            &pool,
+            |taken, of| told.push((taken, of)),
+        ));
+        (copied.unwrap().0, told)
+    };
+    let (copied, told) = copy();
+    assert_eq!(copied, stored);
+    let expected: Vec<(usize, usize)> = (1..=stored.div_ceil(500))
+        .map(|batch| ((batch * 500).min(stored), stored))
+        .collect();
+    assert_eq!(told, expected);
+    let held: i64 = runtime.block_on(async {
+        let client = pool.get().await.unwrap();
+        let row = client.query_one("SELECT COUNT(*) FROM samod_kv", &[]).await;
+        row.unwrap().get(0)
+    });
+    assert_eq!(held as usize, stored);
+    let (copied, told) = copy();
+    assert_eq!((copied, told), (0, Vec::new()));
+}

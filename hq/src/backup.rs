@@ -46,7 +46,7 @@ pub(crate) fn pg_tools_instead(what: &str) -> Error {
 
 /// Copies the database of the headquarters in `dir`, serving or not, into the new file
 /// `to`, telling `progress` how far it has come while it takes longer than two seconds,
-/// then that it checks the copy ([`Progress`]). The copy is written under a temporary name beside `to`, checked
+/// then that it checks the copy, then that it writes it to disk ([`Progress`]). The copy is written under a temporary name beside `to`, checked
 /// (`PRAGMA quick_check`), flushed to disk, and only then named `to`: an interrupted backup
 /// leaves no file that looks whole.
 pub fn backup(dir: &Path, to: &Path, progress: impl FnMut(Progress)) -> Result<Holding> {
@@ -61,6 +61,9 @@ pub enum Progress {
     /// The copy, `bytes` long, is made and is being read back whole (`PRAGMA quick_check`,
     /// which takes longer than the copy): told of every copy, whatever it took.
     Checking { bytes: u64 },
+    /// The copy, read back whole, is being written to disk (`fsync`: a copy the kernel made
+    /// may still be in memory): told of every copy, last.
+    Flushing { bytes: u64 },
 }
 
 /// Tells a copy's [`Progress`] as its [`Pace`] says.
@@ -87,6 +90,11 @@ impl<F: FnMut(Progress)> Teller<F> {
     /// The copy, `bytes` long, is to be checked.
     fn checking(&mut self, bytes: u64) {
         (self.progress)(Progress::Checking { bytes });
+    }
+
+    /// The copy, `bytes` long and checked, is to be written to disk.
+    fn flushing(&mut self, bytes: u64) {
+        (self.progress)(Progress::Flushing { bytes });
     }
 }
 
@@ -199,6 +207,7 @@ fn backup_paced(
             "the copy did not read back whole, so it was not kept: {e}"
         ))
     })?;
+    teller.flushing(written.len());
     partial.as_file().sync_all().map_err(io(&partial_path))?;
     partial.persist_noclobber(to).map_err(|e| Error::Io {
         path: to.to_path_buf(),

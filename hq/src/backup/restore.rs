@@ -174,6 +174,7 @@ pub(super) fn restore_paced(
     placed
         .set_permissions(read.permissions())
         .map_err(io(placing.path()))?;
+    teller.flushing(copied);
     placing.as_file().sync_all().map_err(io(placing.path()))?;
 
     match &replaced {

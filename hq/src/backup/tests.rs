@@ -131,11 +131,10 @@ fn a_long_backup_tells_its_progress() {
     let tell = move |progress| heard.lock().unwrap().push(progress);
     let holding = backup_paced(&hq.dir, &to, tell, pace, 256).unwrap();
     let mut told = told.lock().unwrap().clone();
-    // Last, that the copy is read back whole.
-    let checking = Progress::Checking {
-        bytes: holding.bytes,
-    };
-    assert_eq!(told.pop(), Some(checking));
+    // Last, that the copy is read back whole, then written to disk.
+    let bytes = holding.bytes;
+    assert_eq!(told.pop(), Some(Progress::Flushing { bytes }));
+    assert_eq!(told.pop(), Some(Progress::Checking { bytes }));
     assert!(!told.is_empty());
     let mut before = 0;
     for &progress in told.iter() {
@@ -171,7 +170,10 @@ fn a_long_restore_tells_its_progress_and_copies_the_backup_byte_for_byte() {
             bytes: (n * (64 << 10)).min(of),
             of,
         })
-        .chain([Progress::Checking { bytes: of }])
+        .chain([
+            Progress::Checking { bytes: of },
+            Progress::Flushing { bytes: of },
+        ])
         .collect();
     assert_eq!(*told.lock().unwrap(), copies);
     let restored = std::fs::read(data.join(HQ_DB)).unwrap();
@@ -190,7 +192,11 @@ fn a_long_restore_tells_its_progress_and_copies_the_backup_byte_for_byte() {
         every: hour,
     };
     restore_paced(&dir.path().join("another"), &monday, tell, pace, 64 << 10).unwrap();
-    assert_eq!(*told.lock().unwrap(), [Progress::Checking { bytes: of }]);
+    let after_copy = [
+        Progress::Checking { bytes: of },
+        Progress::Flushing { bytes: of },
+    ];
+    assert_eq!(*told.lock().unwrap(), after_copy);
 }
 
 #[test]

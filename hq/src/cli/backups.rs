@@ -24,8 +24,8 @@ fn size(bytes: u64) -> String {
 /// several times as long as a copy the kernel makes from the page cache.
 const CHECK_SAID_FROM: u64 = 256 << 20;
 
-/// A long copy's progress, on stderr: `doing: X MiB of Y MiB`, then that it is checked
-/// (when it was long to copy, or is large).
+/// A long copy's progress, on stderr: `doing: X MiB of Y MiB`, then that it is checked and
+/// written to disk (when it was long to copy, or is large).
 fn told_on_stderr(doing: &'static str) -> impl FnMut(Progress) {
     let mut told = false;
     move |progress| match progress {
@@ -34,9 +34,13 @@ fn told_on_stderr(doing: &'static str) -> impl FnMut(Progress) {
             eprintln!("{doing}: {} of {}", size(bytes), size(of));
         }
         Progress::Checking { bytes } if told || bytes >= CHECK_SAID_FROM => {
+            told = true;
             eprintln!("{doing}: checking every page of the copy ({})", size(bytes));
         }
-        Progress::Checking { .. } => {}
+        Progress::Flushing { bytes } if told => {
+            eprintln!("{doing}: writing the copy to disk ({})", size(bytes));
+        }
+        Progress::Checking { .. } | Progress::Flushing { .. } => {}
     }
 }
 

@@ -90,6 +90,7 @@ async fn project_turn(tx: Transaction<'_>, doc: &DocumentId) -> Result<Option<Pr
         return Ok(None);
     }
     let digest = chunks_digest(chunks.iter().map(|(k, _)| k.as_str()));
+    let announced = projected.is_some();
     let before = projected.unwrap_or_default();
     let want = doc.clone();
     let decoded = tokio::task::spawn_blocking(move || decode(&want, &chunks, &before))
@@ -99,7 +100,14 @@ async fn project_turn(tx: Transaction<'_>, doc: &DocumentId) -> Result<Option<Pr
         return Ok(None);
     };
     let actor = match registry::authors_of(&tx, &ledger.device).await? {
-        Authors::Unchecked => None,
+        Authors::Unchecked => {
+            // A database that only mirrors a SQLite headquarters: no till announces its
+            // ledgers here, so the ledger is registered to keep how far it is projected.
+            if !announced {
+                registry::register_mirrored(&tx, &ledger.key, &shown, &ledger.device).await?;
+            }
+            None
+        }
         Authors::Actor(actor) => Some(actor),
         Authors::Nobody => Some(String::new()),
     };

@@ -113,6 +113,29 @@ pub async fn documents(pool: &Pool, device: Option<&str>) -> Result<Vec<DocState
         .collect())
 }
 
+/// Registers the ledger `key` (document `doc_id`) of `device` in a database that only
+/// mirrors a SQLite headquarters (it knows no devices, and no till announces anything to
+/// it), unless it is: how far it is projected is then kept as an announced ledger's is, so
+/// that a start takes only the ledgers stored since, and each projection resumes from its
+/// heads instead of reading the whole ledger again.
+pub(crate) async fn register_mirrored(
+    client: &impl GenericClient,
+    key: &str,
+    doc_id: &str,
+    device: &str,
+) -> Result<()> {
+    let statement = client
+        .prepare_cached(
+            "INSERT INTO hq_docs(doc_key, doc_id, device, heads, records)
+             VALUES ($1, $2, $3, '', 0) ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    client
+        .execute(&statement, &[&key, &doc_id, &device])
+        .await?;
+    Ok(())
+}
+
 /// How far an announced ledger is projected.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProjectedState {

@@ -12,6 +12,7 @@ use deadpool_postgres::GenericClient;
 use crate::{Pool, Result};
 
 mod announced;
+pub(crate) use announced::register_mirrored;
 pub use announced::{
     announce, announced, documents, projected, refuse, refused_for, stored_sizes, unrefuse,
     DocState, ProjectedState,

@@ -151,3 +151,56 @@ async fn a_ledgers_projection_resumes_with_what_its_records_before_came_to() {
     };
     assert_eq!(stored, told.adding(std::slice::from_ref(beyond)));
 }
+
+/// In a database that only mirrors a SQLite headquarters (it knows no devices, and no till
+/// announces anything to it), a ledger projected is registered with how far it is
+/// projected: its stored chunks are then not taken again (a start takes only the ledgers
+/// stored since), and a change stored after is projected from its heads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirrored_ledger_keeps_how_far_it_is_projected() {
+    use fairpos_postgres::ledgers::unprojected;
+    use fairpos_sync::ledger::heads_text;
+    let Some(server) = server() else { return };
+    let (_, a, b) = two_processes(&server).await;
+    let ledger = &fair(&mut Lcg(34), 5)[0];
+    let (earlier, last) = ledger.records.split_at(ledger.records.len() - 1);
+    let mut doc = ledger_doc(ledger, earlier);
+    let id = document_id(&doc.id().key());
+    let shown = id.to_string();
+    let device = doc.id().device.clone();
+    PgStorage::new(a.clone())
+        .put(key(&id, "snapshot", "s"), doc.automerge().save())
+        .await;
+    assert!(registry::documents(&a, None).await.unwrap().is_empty());
+
+    assert_eq!(
+        project_document(&b, &id).await.unwrap(),
+        Some(earlier.len())
+    );
+    let held = registry::documents(&a, Some(&device)).await.unwrap();
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].heads, heads_text(&doc.heads()));
+    assert_eq!(held[0].records, earlier.len() as i64);
+    assert_eq!(weight_stored(&a, &shown).await, Some(Weight::of(earlier)));
+    let waiting = unprojected(&a, std::slice::from_ref(&id)).await.unwrap();
+    assert!(waiting.is_empty(), "{waiting:?}");
+
+    let change = doc.append(&last[0], 0).unwrap();
+    PgStorage::new(b.clone())
+        .put(
+            key(&id, "incremental", &change.hash().to_string()),
+            change.raw_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(
+        unprojected(&a, std::slice::from_ref(&id)).await.unwrap(),
+        [id.clone()]
+    );
+    assert_eq!(project_document(&a, &id).await.unwrap(), Some(1));
+    let held = registry::documents(&b, Some(&device)).await.unwrap();
+    assert_eq!(held[0].heads, heads_text(&doc.heads()));
+    assert_eq!(held[0].records, ledger.records.len() as i64);
+    let every = Weight::of(&ledger.records);
+    assert_eq!(weight_stored(&a, &shown).await, Some(every));
+    assert_eq!(records_held(&a).await, ledger.records.len());
+}

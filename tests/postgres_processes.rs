@@ -181,6 +181,16 @@ fn two_projection_processes_one_killed_eight_times_project_every_ledger_once() {
     let planned = hq_postgres(&url, &["migrate", "--dry-run"]);
     assert!(planned.starts_with("would apply, to the database at schema 0:\n  1: "));
     assert!(planned.contains(&format!("\n  {latest}: ")), "{planned}");
+    let tables = Command::new("psql")
+        .args([
+            &url,
+            "-Atc",
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+        ])
+        .output()
+        .unwrap();
+    let tables = String::from_utf8_lossy(&tables.stdout);
+    assert_eq!(tables.trim(), "0", "the dry run made no table");
     let migrated = hq_postgres(&url, &["migrate"]);
     assert!(migrated.contains("applied migrations 1, 2"), "{migrated}");
     let planned = hq_postgres(&url, &["migrate", "--dry-run"]);

@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS stalls (
 ";
 
 /// Every migration, in order: its number and what it does.
-pub const MIGRATIONS: [(i32, &str); 12] = [
+pub const MIGRATIONS: [(i32, &str); 13] = [
     (
         1,
         "the projection, headquarters' indexes, stalls, the roll-up",
@@ -64,6 +64,7 @@ pub const MIGRATIONS: [(i32, &str); 12] = [
         12,
         "what each ledger's records come to, so its projection resumes",
     ),
+    (13, "the heads at which a ledger's records came to that"),
 ];
 
 /// `sale_oversold`'s sale and name columns (`schema.sql`), for a projection made before
@@ -122,6 +123,7 @@ fn migration_sql(version: i32) -> String {
         10 => crate::registry_token::SCHEMA.to_string(),
         11 => correction_sales(),
         12 => crate::registry::WEIGHTS.to_string(),
+        13 => crate::registry::WEIGHT_HEADS.to_string(),
         _ => unreachable!("migration {version} is listed in MIGRATIONS"),
     }
 }

@@ -174,7 +174,8 @@ pub(super) fn restore_paced(
     placed
         .set_permissions(read.permissions())
         .map_err(io(placing.path()))?;
-    teller.flushing(copied);
+    let written = placed.metadata().map_err(io(placing.path()))?;
+    teller.flushing(written.len());
     placing.as_file().sync_all().map_err(io(placing.path()))?;
 
     match &replaced {

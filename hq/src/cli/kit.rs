@@ -153,7 +153,8 @@ impl HqCommand {
             | HqCommand::Unit { .. }
             | HqCommand::User(UserCommand::List(_))
             | HqCommand::Statements(StatementsCommand::Match { .. })
-            | HqCommand::Postgres(PostgresCommand::Report { .. }) => true,
+            | HqCommand::Postgres(PostgresCommand::Report { .. })
+            | HqCommand::Postgres(PostgresCommand::Migrate { dry_run: true, .. }) => true,
             // Listing the log, or checking its chain; not a prune, which moves entries.
             HqCommand::Audit(a) => !matches!(a.prune, Some(AuditCommand::Prune(_))),
             HqCommand::ScreenLink(a) => a.list,

@@ -251,6 +251,8 @@ pub fn run(dir: &Path, command: PostgresCommand) -> Result<()> {
                 let pool = connect_reached(&db.database).await?;
                 let version = fairpos_postgres::schema_version(&pool).await?;
                 let pending = fairpos_postgres::pending(&pool).await?;
+                // `migrate` also fills the rows a build before left without their sale,
+                // whatever it applies: that is not a change of the schema.
                 if pending.is_empty() {
                     println!("the database is up to date (schema {version}): nothing to apply");
                 } else {

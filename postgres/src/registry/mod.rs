@@ -19,15 +19,20 @@ pub use announced::{
 };
 
 /// Migration 12: what each ledger's records come to as projected
-/// ([`fairpos_sync::plausible::Weight`]), and the heads at which they did, so that a
-/// projection resumes by reading only the records added since. `NULL` where a build before
-/// it projected the ledger; another `weight_heads` than `heads` where a build before it,
-/// still running beside, projected the ledger further since (it writes the heads alone).
+/// ([`fairpos_sync::plausible::Weight`]), so that a projection resumes by reading only the
+/// records added since. `NULL` where a build before it projected the ledger.
 pub(crate) const WEIGHTS: &str = "
 ALTER TABLE hq_docs
     ADD COLUMN IF NOT EXISTS weight_fen BIGINT,
-    ADD COLUMN IF NOT EXISTS weight_qty BIGINT,
-    ADD COLUMN IF NOT EXISTS weight_heads TEXT;
+    ADD COLUMN IF NOT EXISTS weight_qty BIGINT;
+";
+
+/// Migration 13: the heads at which a ledger's records came to its weight: another than
+/// `heads` where a build before it, still running beside, projected the ledger further since
+/// (it writes the heads alone), and `NULL` until a projection of this build, so that a
+/// weight is used only with the heads it describes.
+pub(crate) const WEIGHT_HEADS: &str = "
+ALTER TABLE hq_docs ADD COLUMN IF NOT EXISTS weight_heads TEXT;
 ";
 
 /// The schema of migration 3.

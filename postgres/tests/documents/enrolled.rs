@@ -118,12 +118,7 @@ async fn an_enrolled_tills_ledger_is_checked_against_its_actor_and_its_heads_are
     // moves the heads held on.
     assert_eq!(project_document(&a, &id).await.unwrap(), Some(0));
     let change = doc.append(&last[0], 0).unwrap();
-    PgStorage::new(b.clone())
-        .put(
-            key(&id, "incremental", &change.hash().to_string()),
-            change.raw_bytes().to_vec(),
-        )
-        .await;
+    store_change(&b, &id, &change).await;
     assert_eq!(project_document(&a, &id).await.unwrap(), Some(1));
     let held = registry::documents(&b, Some("T1")).await.unwrap();
     assert_eq!(held[0].heads, heads_text(&doc.heads()));
@@ -140,12 +135,7 @@ async fn an_enrolled_tills_ledger_is_checked_against_its_actor_and_its_heads_are
         .unwrap();
     tx.commit();
     let change = shrunk.get_last_local_change().unwrap();
-    PgStorage::new(b.clone())
-        .put(
-            key(&id, "incremental", &change.hash().to_string()),
-            change.raw_bytes().to_vec(),
-        )
-        .await;
+    store_change(&b, &id, &change).await;
     let err = project_document(&a, &id).await.unwrap_err();
     assert!(matches!(err, Error::Integrity(_)), "{err}");
     assert!(

@@ -48,6 +48,15 @@ fn key(doc: &DocumentId, kind: &str, name: &str) -> StorageKey {
     StorageKey::from_parts([doc.to_string(), kind.to_string(), name.to_string()]).unwrap()
 }
 
+/// Stores `change` of the ledger `doc` through `pool`, as samod stores a change a till sent:
+/// a chunk of its own, named by its hash.
+async fn store_change(pool: &Pool, doc: &DocumentId, change: &automerge::Change) {
+    let name = change.hash().to_string();
+    PgStorage::new(pool.clone())
+        .put(key(doc, "incremental", &name), change.raw_bytes().to_vec())
+        .await;
+}
+
 /// Two processes of one headquarters, each with its own pool on one database, migrated.
 async fn two_processes(server: &str) -> (String, Pool, Pool) {
     let url = fresh_database(server).await;

@@ -90,12 +90,7 @@ async fn a_ledgers_projection_resumes_with_what_its_records_before_came_to() {
     // One sale more, stored as the till's next change: what the records before came to
     // counts, so the ledger is beyond a day's bound and refused, by either process.
     let change = doc.append(beyond, 0).unwrap();
-    PgStorage::new(b.clone())
-        .put(
-            key(&id, "incremental", &change.hash().to_string()),
-            change.raw_bytes().to_vec(),
-        )
-        .await;
+    store_change(&b, &id, &change).await;
     for process in [&a, &b] {
         let err = project_document(process, &id).await.unwrap_err();
         assert!(matches!(err, Error::Integrity(_)), "{err}");
@@ -154,8 +149,8 @@ async fn a_ledgers_projection_resumes_with_what_its_records_before_came_to() {
 
 /// In a database that only mirrors a SQLite headquarters (it knows no devices, and no till
 /// announces anything to it), a ledger projected is registered with how far it is
-/// projected: its stored chunks are then not taken again (a start takes only the ledgers
-/// stored since), and a change stored after is projected from its heads.
+/// projected: its stored chunks are then not decoded again (a start decodes only the
+/// ledgers stored since), and a change stored after is projected from its heads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mirrored_ledger_keeps_how_far_it_is_projected() {
     use fairpos_postgres::ledgers::unprojected;
@@ -186,12 +181,7 @@ async fn a_mirrored_ledger_keeps_how_far_it_is_projected() {
     assert!(waiting.is_empty(), "{waiting:?}");
 
     let change = doc.append(&last[0], 0).unwrap();
-    PgStorage::new(b.clone())
-        .put(
-            key(&id, "incremental", &change.hash().to_string()),
-            change.raw_bytes().to_vec(),
-        )
-        .await;
+    store_change(&b, &id, &change).await;
     let waiting = unprojected(&a, std::slice::from_ref(&id)).await.unwrap();
     assert_eq!(waiting, std::slice::from_ref(&id));
     // Resumed from its heads: told that the records before came to nothing, the projection

@@ -232,10 +232,53 @@ where
             }
         })
         .boxed();
-    let sink = Box::pin(sink.with(|bytes: Vec<u8>| async move {
+    let sink = Box::pin(WrittenOutFirst(sink).with(|bytes: Vec<u8>| async move {
         Ok::<_, tungstenite::Error>(Message::Binary(bytes.into()))
     }));
     Transport::new(stream, sink)
+}
+
+/// A socket's sink that writes out what it holds before it takes the next message. The
+/// socket's write buffer may be full of pongs a peer left unread ([`WRITE_BUFFER`]): a
+/// message given then failed at once (`WriteBufferFull`), and the sync with it, where it
+/// should wait for the peer to read. What it holds is nearly always written out already, so
+/// this costs nothing else.
+struct WrittenOutFirst<S>(S);
+
+impl<S> futures::Sink<Message> for WrittenOutFirst<S>
+where
+    S: futures::Sink<Message, Error = tungstenite::Error> + Unpin,
+{
+    type Error = tungstenite::Error;
+
+    fn poll_ready(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::result::Result<(), Self::Error>> {
+        futures::ready!(self.0.poll_flush_unpin(cx))?;
+        self.0.poll_ready_unpin(cx)
+    }
+
+    fn start_send(
+        mut self: std::pin::Pin<&mut Self>,
+        message: Message,
+    ) -> std::result::Result<(), Self::Error> {
+        self.0.start_send_unpin(message)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::result::Result<(), Self::Error>> {
+        self.0.poll_flush_unpin(cx)
+    }
+
+    fn poll_close(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::result::Result<(), Self::Error>> {
+        self.0.poll_close_unpin(cx)
+    }
 }
 
 impl Dialer for WsDialer {

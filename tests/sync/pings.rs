@@ -1,7 +1,9 @@
 //! A headquarters (or whatever stands between it and the till) that floods the till's sync
 //! socket with pings and reads none of the pongs: the till holds its sync socket's write
 //! buffer of them (65 MiB, `WRITE_BUFFER` in `sync/src/net.rs`), not one pong for each
-//! ping, and its pass finishes once the socket is read again.
+//! ping, and its pass finishes once the socket is read again: its messages sent while the
+//! buffer is full (headquarters answers its first one before the pongs are read) wait for
+//! the buffer to be read instead of failing.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -111,6 +113,7 @@ fn flooding_relay(
                     if answer.starts_with(b"HTTP/1.1 101") {
                         let before = peak_kib(till.load(Ordering::SeqCst)).unwrap_or(0);
                         let _ = flooded.send((send_pings(&mut client), before));
+                        return relay_first_message_first(client, server);
                     }
                 }
                 relay_both_ways(client, server);
@@ -145,6 +148,58 @@ fn send_pings(client: &mut TcpStream) -> usize {
         sent += AT_ONCE;
     }
     sent
+}
+
+/// After the flood: what the till sent up to its first message (samod's join) is relayed to
+/// headquarters, and headquarters' answers to the till, while the till's pongs stay unread
+/// for two more seconds. So the till goes on with its sync while its write buffer is full of
+/// pongs: its messages must wait for the buffer to be read, not fail. Then both ways.
+fn relay_first_message_first(mut client: TcpStream, mut server: TcpStream) {
+    let (mut from_server, mut to_client) =
+        (server.try_clone().unwrap(), client.try_clone().unwrap());
+    let back = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from_server, &mut to_client);
+        let _ = to_client.shutdown(Shutdown::Write);
+    });
+    // Frame by frame (pongs may come first) up to the first binary one.
+    while let Some((opcode, frame)) = frame_of(&mut client) {
+        if server.write_all(&frame).is_err() {
+            break;
+        }
+        if opcode == 0x2 {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = std::io::copy(&mut client, &mut server);
+    let _ = server.shutdown(Shutdown::Write);
+    let _ = back.join();
+}
+
+/// One WebSocket frame a client sent (RFC 6455, 5.2: masked), whole, with its opcode.
+fn frame_of(stream: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+    let mut frame = vec![0u8; 2];
+    stream.read_exact(&mut frame).ok()?;
+    let (opcode, masked, short) = (frame[0] & 0x0f, frame[1] & 0x80 != 0, frame[1] & 0x7f);
+    let extended = match short {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let mut length_bytes = vec![0u8; extended];
+    stream.read_exact(&mut length_bytes).ok()?;
+    let length = match extended {
+        0 => u64::from(short),
+        _ => length_bytes
+            .iter()
+            .fold(0u64, |n, b| n << 8 | u64::from(*b)),
+    };
+    frame.extend(length_bytes);
+    let rest = usize::try_from(length).ok()? + if masked { 4 } else { 0 };
+    let mut body = vec![0u8; rest];
+    stream.read_exact(&mut body).ok()?;
+    frame.extend(body);
+    Some((opcode, frame))
 }
 
 /// Relays `client` and `server` both ways until each side has closed.

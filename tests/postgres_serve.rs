@@ -4,7 +4,8 @@
 //! both sync at the same moment, each through another process, while one of the two
 //! processes is SIGKILLed at a random instant and started again. The run goes on until at
 //! least eight kills have landed while a till's sync through the killed process was still
-//! running. Afterwards each till proves itself complete through either process, and the
+//! running (the instant is drawn up to a bound that shrinks after a kill that came too late
+//! and grows after one that landed, as syncs get quicker or slower). Afterwards each till proves itself complete through either process, and the
 //! sales PostgreSQL holds equal the tills' own, once each, to the fen.
 //! `FAIRPOS_CRASH_SEED` replays a run's kill instants.
 
@@ -24,6 +25,9 @@ use common::Till;
 const KILLS_MID_SYNC: usize = 8;
 /// The most rounds tried to land them.
 const MOST_ROUNDS: usize = 40;
+
+/// The latest instant after the syncs start that a kill is first drawn up to (ms).
+const LATEST_KILL_MS: u64 = 250;
 const SALES_PER_ROUND: usize = 25;
 const ITEMS: [&str; 4] = [
     "6935780100128",
@@ -150,6 +154,8 @@ fn two_serve_processes_on_one_postgres_one_killed_mid_sync_lose_and_double_nothi
 
     eprintln!("4. rounds: both sell offline, sync at once through different processes, and one process is killed");
     let (mut kills_mid_sync, mut rounds) = (0, 0);
+    // The latest instant a kill is drawn up to, in milliseconds.
+    let mut latest = LATEST_KILL_MS;
     while kills_mid_sync < KILLS_MID_SYNC {
         assert!(
             rounds < MOST_ROUNDS,
@@ -166,13 +172,16 @@ fn two_serve_processes_on_one_postgres_one_killed_mid_sync_lose_and_double_nothi
             .map(|(till, s)| start_sync(till, &servers[s].url))
             .collect();
         let victim = rng.random_range(0..2);
-        std::thread::sleep(Duration::from_millis(rng.random_range(5..250)));
+        std::thread::sleep(Duration::from_millis(rng.random_range(5..=latest)));
         let victim_till = through.iter().position(|&s| s == victim).unwrap();
         let mid_sync = syncs[victim_till].try_wait().unwrap().is_none();
         servers[victim].sigkill();
         servers[victim] = Server::start(hq_dir, &[]);
         if mid_sync {
             kills_mid_sync += 1;
+            latest = (latest * 3 / 2).min(LATEST_KILL_MS);
+        } else {
+            latest = (latest / 2).max(10);
         }
         let outcomes: Vec<bool> = syncs
             .iter_mut()

@@ -228,9 +228,7 @@ async fn write_ledger(
                      WHERE doc_id = $1 AND records <= $3",
                 )
                 .await?;
-            // Within a day's bound, so within BIGINT; NULL (read whole next time) otherwise.
-            let fen = i64::try_from(held.weight.fen).ok();
-            let qty = i64::try_from(held.weight.qty).ok();
+            let (fen, qty) = held.weight.stored();
             let params: [&(dyn ToSql + Sync); 6] = [
                 &held.doc_id,
                 &held.heads,

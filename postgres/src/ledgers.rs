@@ -99,15 +99,14 @@ async fn project_turn(tx: Transaction<'_>, doc: &DocumentId) -> Result<Option<Pr
     let Some(ledger) = decoded else {
         return Ok(None);
     };
-    let actor = match registry::authors_of(&tx, &ledger.device).await? {
-        Authors::Unchecked => {
-            // A database that only mirrors a SQLite headquarters: no till announces its
-            // ledgers here, so the ledger is registered to keep how far it is projected.
-            if !announced {
-                registry::register_mirrored(&tx, &ledger.key, &shown, &ledger.device).await?;
-            }
-            None
-        }
+    let authors = registry::authors_of(&tx, &ledger.device).await?;
+    if authors == Authors::Unchecked && !announced {
+        // A database that only mirrors a SQLite headquarters: no till announces its ledgers
+        // here, so the ledger is registered to keep how far it is projected.
+        registry::register_mirrored(&tx, &ledger.key, &shown, &ledger.device).await?;
+    }
+    let actor = match authors {
+        Authors::Unchecked => None,
         Authors::Actor(actor) => Some(actor),
         Authors::Nobody => Some(String::new()),
     };

@@ -209,19 +209,7 @@ pub async fn migrate(pool: &Pool) -> Result<Vec<i32>> {
 /// The migrations [`migrate`] would apply now, in order, with what each does: none for a
 /// database up to date. Reads the database, writes nothing.
 pub async fn pending(pool: &Pool) -> Result<Vec<(i32, &'static str)>> {
-    let client = pool.get().await?;
-    let exists: bool = client
-        .query_one("SELECT to_regclass('fairpos_migrations') IS NOT NULL", &[])
-        .await?
-        .get(0);
-    let applied: Vec<i32> = if exists {
-        let rows = client
-            .query("SELECT version FROM fairpos_migrations", &[])
-            .await?;
-        rows.iter().map(|r| r.get(0)).collect()
-    } else {
-        Vec::new()
-    };
+    let applied = applied(pool).await?;
     Ok(MIGRATIONS
         .into_iter()
         .filter(|(version, _)| !applied.contains(version))
@@ -230,19 +218,22 @@ pub async fn pending(pool: &Pool) -> Result<Vec<(i32, &'static str)>> {
 
 /// The latest migration applied, 0 for a database fairpos never used.
 pub async fn schema_version(pool: &Pool) -> Result<i32> {
+    Ok(applied(pool).await?.into_iter().max().unwrap_or(0))
+}
+
+/// The migrations applied to the database: none for one fairpos never used (without the
+/// table that records them, which only [`migrate`] makes).
+async fn applied(pool: &Pool) -> Result<Vec<i32>> {
     let client = pool.get().await?;
     let exists: bool = client
         .query_one("SELECT to_regclass('fairpos_migrations') IS NOT NULL", &[])
         .await?
         .get(0);
     if !exists {
-        return Ok(0);
+        return Ok(Vec::new());
     }
-    let row = client
-        .query_one(
-            "SELECT COALESCE(MAX(version), 0) FROM fairpos_migrations",
-            &[],
-        )
+    let rows = client
+        .query("SELECT version FROM fairpos_migrations", &[])
         .await?;
-    Ok(row.get(0))
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }

@@ -99,6 +99,22 @@ impl Weight {
         self
     }
 
+    /// As headquarters stores it beside a ledger's heads (two 64-bit signed columns): `None`
+    /// for a sum beyond them, which no ledger within a day's bound comes to, so that the
+    /// ledger is read whole next time.
+    pub fn stored(&self) -> (Option<i64>, Option<i64>) {
+        (i64::try_from(self.fen).ok(), i64::try_from(self.qty).ok())
+    }
+
+    /// The weight stored as [`Weight::stored`] gives it, if both columns hold one (`NULL`
+    /// where a build before stored none).
+    pub fn from_stored(fen: Option<i64>, qty: Option<i64>) -> Option<Weight> {
+        Some(Weight {
+            fen: u64::try_from(fen?).ok()?,
+            qty: u64::try_from(qty?).ok()?,
+        })
+    }
+
     /// Why a ledger whose records come to this is not one a till writes, or `None`.
     pub fn beyond_a_day(&self) -> Option<String> {
         if self.fen > MAX_LEDGER_FEN {
@@ -199,6 +215,20 @@ pub fn starts_with_day_and_hour(at: &str) -> bool {
 mod tests {
     use super::*;
     use crate::record::{Header, SaleRecord};
+
+    #[test]
+    fn a_weight_reads_back_as_stored_and_one_beyond_the_columns_is_not_stored() {
+        let weight = Weight { fen: 7, qty: 3 };
+        let (fen, qty) = weight.stored();
+        assert_eq!(Weight::from_stored(fen, qty), Some(weight));
+        let beyond = Weight {
+            fen: u64::MAX,
+            qty: 3,
+        };
+        assert_eq!(beyond.stored(), (None, Some(3)));
+        assert_eq!(Weight::from_stored(None, Some(3)), None);
+        assert_eq!(Weight::from_stored(Some(-1), Some(3)), None);
+    }
 
     fn sale(total_fen: i64, qty: i64) -> Record {
         let json = format!(

@@ -146,15 +146,6 @@ pub fn announced(
         .optional()?)
 }
 
-/// The heads projected of the announced document `doc_id` ([`heads_text`] form).
-pub(crate) fn stored_heads(conn: &Connection, doc_id: &DocumentId) -> Result<String> {
-    Ok(conn.query_row(
-        "SELECT heads FROM hq_docs WHERE doc_id = ?1",
-        [doc_id.to_string()],
-        |r| r.get(0),
-    )?)
-}
-
 /// The heads projected of the announced document `doc_id` ([`heads_text`] form), read with
 /// what its records came to at them, if known: stored with those very heads (a build before
 /// stored none, and a build before run since would have projected it further alone).
@@ -170,11 +161,7 @@ pub(crate) fn stored_projection(
         .query_row([doc_id.to_string()], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })?;
-    let size = |n: Option<i64>| n.and_then(|n| u64::try_from(n).ok());
-    let weight = match (size(fen), size(qty)) {
-        (Some(fen), Some(qty)) if described == Some(true) => Some(Weight { fen, qty }),
-        _ => None,
-    };
+    let weight = Weight::from_stored(fen, qty).filter(|_| described == Some(true));
     Ok((heads, weight))
 }
 
@@ -222,7 +209,8 @@ pub fn project_stored(
             return Ok(Outcome::Unknown);
         };
         let digest = chunks_digest(chunks.iter().map(|(k, _)| k.as_str()));
-        let decoded = decode(conn, key, device, doc, &stored_heads(conn, doc_id)?)?;
+        let (stored_heads, _) = stored_projection(conn, doc_id)?;
+        let decoded = decode(conn, key, device, doc, &stored_heads)?;
         let tx =
             rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
         let keys = fairpos_sync::samod_storage::document_chunk_keys(&tx, doc_id)?;
@@ -359,9 +347,8 @@ pub(crate) fn apply_records(
         done.records as i64,
         done.chunks_digest,
         now_text(),
-        // Within a day's bound, so within 64 bits; NULL (read whole next time) otherwise.
-        i64::try_from(done.weight.fen).ok(),
-        i64::try_from(done.weight.qty).ok(),
+        done.weight.stored().0,
+        done.weight.stored().1,
     ])?;
     Ok(Outcome::Projected {
         new_records,

@@ -165,12 +165,8 @@ pub async fn projected(
         .await?;
     let row = client.query_opt(&statement, &[&doc_id]).await?;
     Ok(row.map(|r| {
-        let size = |column: usize| r.get::<_, Option<i64>>(column).map(u64::try_from);
         let described = r.get::<_, Option<bool>>(4) == Some(true);
-        let weight = match (size(2), size(3)) {
-            (Some(Ok(fen)), Some(Ok(qty))) if described => Some(Weight { fen, qty }),
-            _ => None,
-        };
+        let weight = Weight::from_stored(r.get(2), r.get(3)).filter(|_| described);
         ProjectedState {
             heads: r.get(0),
             chunks_digest: r.get(1),

@@ -155,12 +155,7 @@ fn send_pings(client: &mut TcpStream) -> usize {
 /// for two more seconds. So the till goes on with its sync while its write buffer is full of
 /// pongs: its messages must wait for the buffer to be read, not fail. Then both ways.
 fn relay_first_message_first(mut client: TcpStream, mut server: TcpStream) {
-    let (mut from_server, mut to_client) =
-        (server.try_clone().unwrap(), client.try_clone().unwrap());
-    let back = std::thread::spawn(move || {
-        let _ = std::io::copy(&mut from_server, &mut to_client);
-        let _ = to_client.shutdown(Shutdown::Write);
-    });
+    let back = relay_back(&server, &client);
     // Frame by frame (pongs may come first) up to the first binary one.
     while let Some((opcode, frame)) = frame_of(&mut client) {
         if server.write_all(&frame).is_err() {
@@ -202,14 +197,19 @@ fn frame_of(stream: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
     Some((opcode, frame))
 }
 
-/// Relays `client` and `server` both ways until each side has closed.
-fn relay_both_ways(mut client: TcpStream, mut server: TcpStream) {
+/// Relays what `server` sends to `client`, on a thread of its own, until it closes.
+fn relay_back(server: &TcpStream, client: &TcpStream) -> std::thread::JoinHandle<()> {
     let (mut from_server, mut to_client) =
         (server.try_clone().unwrap(), client.try_clone().unwrap());
-    let back = std::thread::spawn(move || {
+    std::thread::spawn(move || {
         let _ = std::io::copy(&mut from_server, &mut to_client);
         let _ = to_client.shutdown(Shutdown::Write);
-    });
+    })
+}
+
+/// Relays `client` and `server` both ways until each side has closed.
+fn relay_both_ways(mut client: TcpStream, mut server: TcpStream) {
+    let back = relay_back(&server, &client);
     let _ = std::io::copy(&mut client, &mut server);
     let _ = server.shutdown(Shutdown::Write);
     let _ = back.join();

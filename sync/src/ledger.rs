@@ -344,53 +344,16 @@ impl LedgerDoc {
         &self.doc
     }
 
-    /// What a reader of changes needs to know of this ledger to read its later changes
-    /// without the document (see [`ChangeReader`]).
-    pub fn change_reader(&self) -> ChangeReader {
-        ChangeReader {
-            key: self.id.key(),
-            records: self.records.to_string(),
-        }
-    }
-}
-
-/// Reads the records a ledger change writes straight from the change, without applying it
-/// to the document: applying a change to a loaded Automerge document walks the whole records
-/// map (milliseconds for a day of sales), reading it costs microseconds. A change that does
-/// anything but put new records (as every change after the genesis does) is not read:
-/// [`ChangeReader::records`] answers `None` and the caller falls back to the document.
-#[derive(Clone, Debug)]
-pub struct ChangeReader {
-    key: String,
-    /// The records map's object id, as text (`2@<actor>`).
-    records: String,
-}
-
-impl ChangeReader {
-    pub fn records(&self, change: &Change) -> Result<Option<Vec<Record>>> {
-        use automerge::legacy::{Key, ObjectId, OpType};
-        let mut out = Vec::new();
-        for op in change.decode().operations {
-            let ObjectId::Id(obj) = &op.obj else {
-                return Ok(None);
-            };
-            if format!("{}@{}", obj.0, obj.1) != self.records || op.insert || !op.pred.is_empty() {
-                return Ok(None);
-            }
-            let (Key::Map(id), OpType::Put(automerge::ScalarValue::Str(json))) =
-                (&op.key, &op.action)
-            else {
-                return Ok(None);
-            };
-            out.push(decode_record(&self.key, id, Some(json))?);
-        }
-        Ok(Some(out))
+    /// The object id of its records map, as text (`2@<actor>`): what, with its key, a
+    /// reader of its later changes needs ([`crate::ledger_changes::ChangeReader`]).
+    pub fn records_map(&self) -> String {
+        self.records.to_string()
     }
 }
 
 /// The record stored under `id` in ledger `key`: text (`json`) that decodes to a record
 /// which says it is `id`.
-fn decode_record(key: &str, id: &str, json: Option<&str>) -> Result<Record> {
+pub(crate) fn decode_record(key: &str, id: &str, json: Option<&str>) -> Result<Record> {
     let Some(json) = json else {
         return Err(Error::NotALedger {
             key: key.to_string(),
@@ -436,11 +399,11 @@ pub fn heads_text(heads: &[ChangeHash]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::record::{CashMoveRecord, Header};
 
-    fn id() -> LedgerId {
+    pub(crate) fn id() -> LedgerId {
         LedgerId {
             fair: "demo".into(),
             device: "T01".into(),
@@ -448,7 +411,7 @@ mod tests {
         }
     }
 
-    fn cash(seq: u64) -> Record {
+    pub(crate) fn cash(seq: u64) -> Record {
         Record::CashMove(CashMoveRecord {
             header: Header {
                 id: format!("id-{seq:04}"),

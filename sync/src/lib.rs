@@ -23,6 +23,7 @@ mod error;
 pub mod ids;
 pub mod keys;
 pub mod ledger;
+pub mod ledger_changes;
 pub mod net;
 pub mod plausible;
 pub mod protocol;

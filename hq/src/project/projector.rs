@@ -4,7 +4,8 @@
 use std::collections::{HashMap, HashSet};
 
 use automerge::{Change, ChangeHash};
-use fairpos_sync::ledger::{why_refused_adding, ChangeReader};
+use fairpos_sync::ledger::why_refused_adding;
+use fairpos_sync::ledger_changes::{in_causal_order, ChangeReader};
 use fairpos_sync::plausible::Weight;
 use fairpos_sync::samod::DocumentId;
 use fairpos_sync::samod_storage::chunks_digest;
@@ -176,26 +177,8 @@ impl Projector {
         // Those a compaction deleted are not kept (the keys come in order).
         held.chunks.retain(|k| keys.binary_search(k).is_ok());
         // Causal order: a change goes once every change it depends on is projected.
-        let mut ready = Vec::new();
-        loop {
-            let before = ready.len();
-            let mut waiting = Vec::new();
-            for change in std::mem::take(&mut held.pending) {
-                if held.known.contains(&change.hash()) {
-                    continue;
-                }
-                if change.deps().iter().all(|d| held.known.contains(d)) {
-                    held.known.insert(change.hash());
-                    ready.push(change);
-                } else {
-                    waiting.push(change);
-                }
-            }
-            held.pending = waiting;
-            if ready.len() == before {
-                break;
-            }
-        }
+        let (ready, waiting) = in_causal_order(std::mem::take(&mut held.pending), &mut held.known);
+        held.pending = waiting;
         let mut records = Vec::new();
         for change in &ready {
             let author = change.actor_id().to_hex_string();
@@ -420,7 +403,7 @@ fn read(fetched: Fetched) -> Result<Prepared> {
     let mut held = Box::new(Held {
         key,
         device,
-        reader: ledger.change_reader(),
+        reader: ChangeReader::of(&ledger),
         actor,
         known: HashSet::new(),
         heads: ledger.heads(),

@@ -371,6 +371,18 @@ pub fn load_chunks(
     Ok(Some(am))
 }
 
+/// Whether `doc`, loaded from `chunks` ([`load_chunks`]), holds every change they hold: each
+/// snapshot does (samod writes the document whole), and so does each chunk of one change
+/// the document holds. A change stored before one it depends on waits in automerge,
+/// unapplied; so may any change of a chunk of several.
+pub fn every_change_held(doc: &automerge::Automerge, chunks: &[(String, Vec<u8>)]) -> bool {
+    chunks.iter().all(|(key, bytes)| {
+        key.contains("/snapshot/")
+            || automerge::Change::from_bytes(bytes.clone())
+                .is_ok_and(|c| doc.get_change_meta_by_hash(&c.hash()).is_some())
+    })
+}
+
 /// The keys of a document's stored chunks, without their bytes.
 pub fn document_chunk_keys(conn: &Connection, doc: &DocumentId) -> rusqlite::Result<Vec<String>> {
     let mut stmt =

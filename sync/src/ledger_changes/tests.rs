@@ -1,0 +1,113 @@
+use automerge::transaction::Transactable;
+use automerge::{ActorId, Automerge, ReadDoc, ROOT};
+
+use super::*;
+use crate::ledger::tests::{cash, id};
+use crate::LedgerDoc;
+
+/// A ledger of `n` cash moves, and the changes that wrote them after its genesis.
+fn ledger(n: u64) -> (LedgerDoc, Vec<Change>) {
+    let (mut doc, _) = LedgerDoc::create(id(), ActorId::random(), 0).unwrap();
+    let changes = (1..=n)
+        .map(|seq| doc.append(&cash(seq), 1).unwrap())
+        .collect();
+    (doc, changes)
+}
+
+#[test]
+fn changes_appended_after_some_heads_give_their_records_heads_and_author() {
+    let (mut doc, _) = ledger(1);
+    let reader = ChangeReader::of(&doc);
+    let heads = doc.heads();
+    let later: Vec<Change> = (2..=4)
+        .map(|seq| doc.append(&cash(seq), 1).unwrap())
+        .collect();
+    // Given in any order, read in causal order.
+    let shuffled = vec![later[2].clone(), later[0].clone(), later[1].clone()];
+    let appended = reader.appended(&heads, shuffled).unwrap().unwrap();
+    assert_eq!(appended.records, vec![cash(2), cash(3), cash(4)]);
+    assert_eq!(appended.heads, doc.heads());
+    let actor = doc.automerge().get_actor().to_hex_string();
+    assert_eq!(appended.authors, BTreeSet::from([actor]));
+    // A reader made again from its key and records map reads the same.
+    let again = ChangeReader::new(doc.id().key(), doc.records_map());
+    assert_eq!(again.appended(&heads, later).unwrap(), Some(appended));
+}
+
+#[test]
+fn a_change_among_the_heads_is_passed_over_and_none_adds_nothing() {
+    let (doc, changes) = ledger(2);
+    let reader = ChangeReader::of(&doc);
+    let at_heads = changes[1].clone();
+    let appended = reader.appended(&doc.heads(), vec![at_heads]).unwrap();
+    let appended = appended.expect("the change at the heads is passed over");
+    assert!(appended.records.is_empty());
+    assert_eq!(appended.heads, doc.heads());
+    let nothing = reader.appended(&doc.heads(), Vec::new()).unwrap().unwrap();
+    assert!(nothing.records.is_empty() && nothing.authors.is_empty());
+    // One before the heads is not among them: it needs the document.
+    let before = changes[0].clone();
+    assert_eq!(reader.appended(&doc.heads(), vec![before]).unwrap(), None);
+}
+
+#[test]
+fn a_change_whose_dependency_is_missing_needs_the_document() {
+    let (mut doc, _) = ledger(1);
+    let reader = ChangeReader::of(&doc);
+    let heads = doc.heads();
+    let _skipped = doc.append(&cash(2), 1).unwrap();
+    let after = doc.append(&cash(3), 1).unwrap();
+    assert_eq!(reader.appended(&heads, vec![after]).unwrap(), None);
+    // Nor does one read from heads that are not the ledger's (an older one among them).
+    let (doc, changes) = ledger(3);
+    let stale = [changes[0].hash()];
+    let later = changes[2].clone();
+    assert_eq!(
+        ChangeReader::of(&doc)
+            .appended(&stale, vec![later])
+            .unwrap(),
+        None
+    );
+}
+
+#[test]
+fn a_change_that_writes_over_a_record_needs_the_document() {
+    let (doc, _) = ledger(2);
+    let reader = ChangeReader::of(&doc);
+    let heads = doc.heads();
+    let mut am: Automerge = doc.automerge().clone();
+    let (_, records) = am.get(ROOT, "records").unwrap().unwrap();
+    let mut other = cash(1);
+    if let Record::CashMove(m) = &mut other {
+        m.amount_fen = 1;
+    }
+    let mut tx = am.transaction();
+    tx.put(&records, "id-0001", other.to_json().unwrap())
+        .unwrap();
+    tx.commit();
+    let over = am.get_last_local_change().unwrap().clone();
+    assert!(!heads.contains(&over.hash()), "a change made");
+    assert_eq!(reader.appended(&heads, vec![over]).unwrap(), None);
+}
+
+#[test]
+fn changes_come_in_causal_order_and_those_waiting_are_named() {
+    let (_, changes) = ledger(4);
+    let mut known = HashSet::from([changes[0].hash()]);
+    let given = vec![
+        changes[3].clone(),
+        changes[1].clone(),
+        changes[0].clone(),
+        changes[2].clone(),
+    ];
+    let (ready, waiting) = in_causal_order(given, &mut known);
+    let hashes = |cs: &[Change]| cs.iter().map(Change::hash).collect::<Vec<_>>();
+    assert_eq!(hashes(&ready), hashes(&changes[1..]));
+    assert!(waiting.is_empty());
+    assert_eq!(known.len(), 4);
+
+    let mut known = HashSet::from([changes[0].hash()]);
+    let (ready, waiting) = in_causal_order(vec![changes[2].clone()], &mut known);
+    assert!(ready.is_empty());
+    assert_eq!(hashes(&waiting), [changes[2].hash()]);
+}

@@ -80,6 +80,10 @@ pub struct Held<'a> {
     /// What all its records up to `heads` come to (stored with them: where a projection of
     /// it resumes).
     pub weight: Weight,
+    /// The keys of the chunks whose every change `heads` cover and its records map, where
+    /// its next projection reads the chunks stored since on their own
+    /// ([`crate::registry::ChunksRead`]); `None` where it must load the document.
+    pub chunks_read: Option<(&'a [String], &'a str)>,
 }
 
 /// As [`project`], also storing what `held` says in the document's `hq_docs` row (when it is
@@ -223,19 +227,22 @@ async fn write_ledger(
             let update = tx
                 .prepare_cached(
                     "UPDATE hq_docs SET heads = $2, records = $3, chunks_digest = $4,
-                         weight_fen = $5, weight_qty = $6, weight_heads = $2, refused = NULL,
-                         updated_at = now()
+                         weight_fen = $5, weight_qty = $6, weight_heads = $2, chunk_keys = $7,
+                         records_map = $8, refused = NULL, updated_at = now()
                      WHERE doc_id = $1 AND records <= $3",
                 )
                 .await?;
             let (fen, qty) = held.weight.stored();
-            let params: [&(dyn ToSql + Sync); 6] = [
+            let (keys, records_map) = held.chunks_read.unzip();
+            let params: [&(dyn ToSql + Sync); 8] = [
                 &held.doc_id,
                 &held.heads,
                 &held.records,
                 &held.chunks_digest,
                 &fen,
                 &qty,
+                &keys,
+                &records_map,
             ];
             tx.execute(&update, &params).await?;
         }

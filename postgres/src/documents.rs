@@ -228,6 +228,18 @@ pub(crate) async fn chunks_in(
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
+/// The stored chunks among `keys`, in key order: fewer where some were deleted since.
+pub(crate) async fn chunks_named(
+    client: &impl GenericClient,
+    keys: &[&str],
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let statement = client
+        .prepare_cached("SELECT key, bytes FROM samod_kv WHERE key = ANY($1) ORDER BY key")
+        .await?;
+    let rows = client.query(&statement, &[&keys]).await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
 /// The keys of every stored chunk of one document, in key order.
 pub async fn chunk_keys(pool: &Pool, doc: &DocumentId) -> Result<Vec<String>> {
     document_keys(&pool.get().await?, doc).await

@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS stalls (
 ";
 
 /// Every migration, in order: its number and what it does.
-pub const MIGRATIONS: [(i32, &str); 13] = [
+pub const MIGRATIONS: [(i32, &str); 14] = [
     (
         1,
         "the projection, headquarters' indexes, stalls, the roll-up",
@@ -65,6 +65,10 @@ pub const MIGRATIONS: [(i32, &str); 13] = [
         "what each ledger's records come to, so its projection resumes",
     ),
     (13, "the heads at which a ledger's records came to that"),
+    (
+        14,
+        "the chunks each ledger was projected from, so its next changes are read alone",
+    ),
 ];
 
 /// `sale_oversold`'s sale and name columns (`schema.sql`), for a projection made before
@@ -124,6 +128,7 @@ fn migration_sql(version: i32) -> String {
         11 => correction_sales(),
         12 => crate::registry::WEIGHTS.to_string(),
         13 => crate::registry::WEIGHT_HEADS.to_string(),
+        14 => crate::registry::CHUNKS_READ.to_string(),
         _ => unreachable!("migration {version} is listed in MIGRATIONS"),
     }
 }

@@ -11,7 +11,7 @@ use fairpos_sync::ledger::{heads_held, heads_text, why_refused_adding};
 use fairpos_sync::plausible::Weight;
 use fairpos_sync::protocol::over_size;
 use fairpos_sync::samod::DocumentId;
-use fairpos_sync::samod_storage::{chunks_digest, load_chunks};
+use fairpos_sync::samod_storage::{chunks_digest, every_change_held, load_chunks};
 use fairpos_sync::{LedgerDoc, Record};
 
 use deadpool_postgres::Transaction;
@@ -21,13 +21,16 @@ use crate::documents::{chunks_in, document_keys};
 use crate::registry::{self, Authors, ProjectedState};
 use crate::{Error, Pool, Result};
 
+mod chunks_read;
+
 /// Projects the stored document `doc`. Returns how many records were new, or `None` when
 /// nothing of it is stored or it is the fair's catalog (copied with the ledgers). A ledger
-/// whose stored chunks are the very ones it was last projected from is not decoded again;
-/// otherwise its document is loaded (a process keeps no documents between calls) and the
-/// records added since its last projection are read and projected ([`decode`]; a ledger
-/// read whole, as one projected by an older build is, projects those held already as
-/// nothing).
+/// whose stored chunks are the very ones it was last projected from is not decoded again.
+/// Where only single changes that follow its heads were stored since, those are read on
+/// their own ([`chunks_read`]: a process keeps no documents between calls). Otherwise its
+/// document is loaded and the records added since its last projection are read and
+/// projected ([`decode`]; a ledger read whole, as one projected by an older build is,
+/// projects those held already as nothing).
 ///
 /// On a headquarters served from PostgreSQL (the database knows devices), every change the
 /// heads projected before do not cover must be written by the actor the ledger's device
@@ -75,29 +78,33 @@ pub async fn project_within(
 async fn project_turn(tx: Transaction<'_>, doc: &DocumentId) -> Result<Option<Projected>> {
     let shown = doc.to_string();
     let projected = registry::projected(&tx, &shown).await?;
-    if let Some(ProjectedState {
-        chunks_digest: Some(done),
-        ..
-    }) = &projected
-    {
+    let mut decoded = None;
+    if let Some(before) = &projected {
         let keys = document_keys(&tx, doc).await?;
-        if chunks_digest(keys.iter().map(String::as_str)) == *done {
+        let digest = chunks_digest(keys.iter().map(String::as_str));
+        if before.chunks_digest.as_deref() == Some(digest.as_str()) {
             return Ok(Some(Projected::default()));
         }
+        decoded = chunks_read::read(&tx, before, &keys, digest).await?;
     }
-    let chunks = chunks_in(&tx, doc).await?;
-    if chunks.is_empty() {
-        return Ok(None);
-    }
-    let digest = chunks_digest(chunks.iter().map(|(k, _)| k.as_str()));
     let announced = projected.is_some();
-    let before = projected.unwrap_or_default();
-    let want = doc.clone();
-    let decoded = tokio::task::spawn_blocking(move || decode(&want, &chunks, &before))
-        .await
-        .map_err(|e| Error::Ledger(format!("decoding {doc}: {e}")))??;
-    let Some(ledger) = decoded else {
-        return Ok(None);
+    let ledger = match decoded {
+        Some(ledger) => ledger,
+        None => {
+            let chunks = chunks_in(&tx, doc).await?;
+            if chunks.is_empty() {
+                return Ok(None);
+            }
+            let before = projected.unwrap_or_default();
+            let want = doc.clone();
+            let decoded = tokio::task::spawn_blocking(move || decode(&want, &chunks, &before))
+                .await
+                .map_err(|e| Error::Ledger(format!("decoding {doc}: {e}")))??;
+            let Some(ledger) = decoded else {
+                return Ok(None);
+            };
+            ledger
+        }
     };
     let authors = registry::authors_of(&tx, &ledger.device).await?;
     if authors == Authors::Unchecked && !announced {
@@ -123,8 +130,12 @@ async fn project_turn(tx: Transaction<'_>, doc: &DocumentId) -> Result<Option<Pr
         doc_id: &shown,
         heads: &ledger.heads,
         records: ledger.len as i64,
-        chunks_digest: &digest,
+        chunks_digest: &ledger.chunks_digest,
         weight: ledger.weight,
+        chunks_read: ledger
+            .chunks_read
+            .as_ref()
+            .map(|(keys, map)| (keys.as_slice(), map.as_str())),
     };
     let projected = apply::project_in(tx, &ledger.key, &ledger.records, Some(held)).await?;
     Ok(Some(projected))
@@ -145,6 +156,11 @@ struct Decoded {
     heads: String,
     /// Every actor that wrote a change the heads projected before do not cover, in hex.
     new_authors: BTreeSet<String>,
+    /// The digest of the keys of the chunks it was read from.
+    chunks_digest: String,
+    /// Where its next projection reads the chunks stored after these alone: the keys of
+    /// those read, when the heads cover every change in them, and its records map.
+    chunks_read: Option<(Vec<String>, String)>,
 }
 
 /// The ledger, from its chunks (`None` for the fair's catalog); refused unless the document
@@ -203,6 +219,13 @@ fn decode(
     let device = ledger.id().device.clone();
     let weight =
         why_refused_adding(&key, &device, weight_before, &records).map_err(Error::Integrity)?;
+    let keys = chunks.iter().map(|(k, _)| k.as_str());
+    let chunks_read = every_change_held(ledger.automerge(), chunks).then(|| {
+        (
+            keys.clone().map(str::to_string).collect(),
+            ledger.records_map(),
+        )
+    });
     Ok(Some(Decoded {
         key,
         device,
@@ -211,6 +234,8 @@ fn decode(
         weight,
         heads,
         new_authors,
+        chunks_digest: chunks_digest(keys),
+        chunks_read,
     }))
 }
 

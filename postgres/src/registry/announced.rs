@@ -3,6 +3,7 @@
 
 use deadpool_postgres::GenericClient;
 use fairpos_sync::plausible::Weight;
+use fairpos_sync::samod_storage::chunks_digest;
 
 use crate::{Pool, Result};
 
@@ -150,6 +151,24 @@ pub struct ProjectedState {
     /// still running projected the ledger further since (it writes the heads alone). A
     /// projection resuming from the heads with it reads only the records added since.
     pub weight: Option<Weight>,
+    /// What its projection goes on from with only the chunks stored since, without loading
+    /// the document, if this build stored it with the heads, the digest and the weight.
+    pub chunks_read: Option<ChunksRead>,
+}
+
+/// A ledger projected, as its next projection reads the chunks stored since on their own
+/// ([`fairpos_sync::ledger_changes::ChangeReader::appended`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChunksRead {
+    pub doc_key: String,
+    pub device: String,
+    /// How many records it holds.
+    pub records: i64,
+    /// The keys of the stored chunks its heads were read from, every change in them
+    /// projected: their digest is the `chunks_digest` stored.
+    pub keys: Vec<String>,
+    /// Its records map's object id ([`fairpos_sync::ledger_changes::ChangeReader::new`]).
+    pub records_map: String,
 }
 
 /// How far `doc_id` is projected, if it is announced.
@@ -159,7 +178,8 @@ pub async fn projected(
 ) -> Result<Option<ProjectedState>> {
     let statement = client
         .prepare_cached(
-            "SELECT heads, chunks_digest, weight_fen, weight_qty, weight_heads = heads
+            "SELECT heads, chunks_digest, weight_fen, weight_qty, weight_heads = heads,
+                    doc_key, device, records, chunk_keys, records_map, refused IS NULL
              FROM hq_docs WHERE doc_id = $1",
         )
         .await?;
@@ -167,10 +187,30 @@ pub async fn projected(
     Ok(row.map(|r| {
         let described = r.get::<_, Option<bool>>(4) == Some(true);
         let weight = Weight::from_stored(r.get(2), r.get(3)).filter(|_| described);
+        let digest: Option<String> = r.get(1);
+        // Only with the heads and the weight they were stored with (a build before writes
+        // the heads and the digest alone), and not for a ledger refused.
+        let chunks_read = match (r.get(6), r.get(8), r.get(9)) {
+            (Some(device), Some(keys), Some(records_map)) if weight.is_some() && r.get(10) => {
+                Some(ChunksRead {
+                    doc_key: r.get(5),
+                    device,
+                    records: r.get(7),
+                    keys,
+                    records_map,
+                })
+            }
+            _ => None,
+        }
+        .filter(|read: &ChunksRead| {
+            let keys = read.keys.iter().map(String::as_str);
+            digest.as_deref() == Some(chunks_digest(keys).as_str())
+        });
         ProjectedState {
             heads: r.get(0),
-            chunks_digest: r.get(1),
+            chunks_digest: digest,
             weight,
+            chunks_read,
         }
     }))
 }

@@ -15,7 +15,7 @@ mod announced;
 pub(crate) use announced::register_mirrored;
 pub use announced::{
     announce, announced, documents, projected, refuse, refused_for, stored_sizes, unrefuse,
-    DocState, ProjectedState,
+    ChunksRead, DocState, ProjectedState,
 };
 
 /// Migration 12: what each ledger's records come to as projected
@@ -33,6 +33,15 @@ ALTER TABLE hq_docs
 /// weight is used only with the heads it describes.
 pub(crate) const WEIGHT_HEADS: &str = "
 ALTER TABLE hq_docs ADD COLUMN IF NOT EXISTS weight_heads TEXT;
+";
+
+/// Migration 14: what a ledger's next projection needs to read the chunks stored since on
+/// their own, without loading its document: the keys of the chunks its heads were read from,
+/// and its records map. `NULL` until a projection of this build.
+pub(crate) const CHUNKS_READ: &str = "
+ALTER TABLE hq_docs
+    ADD COLUMN IF NOT EXISTS chunk_keys TEXT[],
+    ADD COLUMN IF NOT EXISTS records_map TEXT;
 ";
 
 /// The schema of migration 3.

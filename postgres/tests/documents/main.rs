@@ -6,6 +6,7 @@
 //! mid-work; a put the server refuses for a moment is stored when tried again, and one it
 //! keeps refusing stops the process.
 
+mod chunks_read;
 #[path = "../common/mod.rs"]
 mod common;
 mod enrolled;
@@ -55,6 +56,30 @@ async fn store_change(pool: &Pool, doc: &DocumentId, change: &automerge::Change)
     PgStorage::new(pool.clone())
         .put(key(doc, "incremental", &name), change.raw_bytes().to_vec())
         .await;
+}
+
+/// Enrols the till of the ledger `doc` with the actor that writes it, and announces the
+/// ledger, as its first sync does.
+async fn enrol_its_till(pool: &Pool, doc: &LedgerDoc) {
+    use fairpos_postgres::registry::{self, Enrolling, Enrolment};
+    let device = doc.id().device.clone();
+    let actor = doc.automerge().get_actor().to_hex_string();
+    assert!(registry::add_device(pool, &device, "S1", "till", "code")
+        .await
+        .unwrap());
+    let enrolling = Enrolling {
+        code_hash: "code",
+        actor: &actor,
+        again: None,
+        role: None,
+    };
+    let granted = registry::enroll(pool, &enrolling, "secret", "key")
+        .await
+        .unwrap();
+    assert!(matches!(granted, Enrolment::Granted { .. }), "{granted:?}");
+    let shown = document_id(&doc.id().key()).to_string();
+    let announced = [(doc.id().key(), shown, device)];
+    assert_eq!(registry::announce(pool, &announced, 1).await.unwrap(), None);
 }
 
 /// Two processes of one headquarters, each with its own pool on one database, migrated.

@@ -101,6 +101,9 @@ pub struct Projected {
     pub ledgers: usize,
     /// Records new to the projection in them.
     pub records: usize,
+    /// Ledger documents loaded whole from storage to project them: the others' new changes
+    /// were read on their own.
+    pub documents_loaded: usize,
     /// Documents whose projection failed, to be tried again.
     pub failed: usize,
     /// Documents refused (forged, not their till's, over the size limit).
@@ -123,6 +126,7 @@ pub struct Metrics {
     passes: Counter,
     ledgers: Counter,
     records: Counter,
+    documents_loaded: Counter,
     failed: Counter,
     refused: Counter,
     pass_durations: Histogram,
@@ -160,6 +164,7 @@ impl Metrics {
             passes: Counter::default(),
             ledgers: Counter::default(),
             records: Counter::default(),
+            documents_loaded: Counter::default(),
             failed: Counter::default(),
             refused: Counter::default(),
             pass_durations: pass_buckets(),
@@ -246,6 +251,12 @@ impl Metrics {
                 "records",
                 "Ledger records new to the projection",
                 &m.records,
+            ),
+            (
+                "documents_loaded",
+                "Ledger documents loaded whole from storage to project them (a ledger projected \
+                 before is otherwise taken further from the single changes stored since)",
+                &m.documents_loaded,
             ),
             (
                 "failures",
@@ -400,6 +411,7 @@ impl Metrics {
         self.passes.inc();
         self.ledgers.inc_by(pass.ledgers as u64);
         self.records.inc_by(pass.records as u64);
+        self.documents_loaded.inc_by(pass.documents_loaded as u64);
         self.failed.inc_by(pass.failed as u64);
         self.refused.inc_by(pass.refused as u64);
         self.pass_durations.observe(pass.took.as_secs_f64());

@@ -63,6 +63,9 @@ pub struct Projected {
     /// Products the till added offline, in records new to the projection: for headquarters
     /// to fold into the fair's catalog.
     pub product_adds: Vec<fairpos_sync::catalog::CatalogProduct>,
+    /// Whether the ledger's document was loaded to project it: not where the chunks stored
+    /// since its last projection were read on their own, or nothing was new.
+    pub document_loaded: bool,
 }
 
 /// How far a ledger document is projected: stored in `hq_docs` in the transaction that

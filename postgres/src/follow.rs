@@ -27,6 +27,9 @@ pub struct Pass {
     pub took: Vec<DocumentId>,
     /// Records new to the projection.
     pub new_records: usize,
+    /// Of the documents projected, those whose document was loaded to project them (the
+    /// others' new chunks read on their own, or nothing new in them).
+    pub documents_loaded: usize,
     /// Products tills added offline, in those records: for headquarters to fold into the
     /// fair's catalog.
     pub product_adds: Vec<fairpos_sync::catalog::CatalogProduct>,
@@ -96,6 +99,7 @@ impl Pass {
                     self.with_new_records += 1;
                 }
                 self.new_records += projected.new;
+                self.documents_loaded += usize::from(projected.document_loaded);
                 self.product_adds.extend(projected.product_adds);
             }
             Ok(None) => {}

@@ -91,6 +91,7 @@ fn projection_passes_add_up() {
     metrics.projected(Projected {
         ledgers: 2,
         records: 40,
+        documents_loaded: 1,
         failed: 1,
         refused: 0,
         took: std::time::Duration::from_millis(3),
@@ -98,6 +99,7 @@ fn projection_passes_add_up() {
     metrics.projected(Projected {
         ledgers: 1,
         records: 3,
+        documents_loaded: 0,
         failed: 0,
         refused: 1,
         took: std::time::Duration::from_millis(1500),
@@ -107,6 +109,7 @@ fn projection_passes_add_up() {
         ("passes", 2.0),
         ("ledgers", 3.0),
         ("records", 43.0),
+        ("documents_loaded", 1.0),
         ("failures", 1.0),
         ("refused", 1.0),
     ] {

@@ -36,8 +36,29 @@ pub enum Outcome {
         new_records: usize,
         /// Products tills added offline, for headquarters to fold into the catalog.
         product_adds: Vec<CatalogProduct>,
+        /// Whether the ledger's document was loaded from storage to project it: not where
+        /// the projector read the chunks stored since on their own.
+        document_loaded: bool,
     },
     Refused(String),
+}
+
+impl Outcome {
+    /// The same outcome, of a ledger whose document was loaded to reach it.
+    pub(crate) fn with_document_loaded(self) -> Outcome {
+        match self {
+            Outcome::Projected {
+                new_records,
+                product_adds,
+                ..
+            } => Outcome::Projected {
+                new_records,
+                product_adds,
+                document_loaded: true,
+            },
+            other => other,
+        }
+    }
 }
 
 /// Checks that every change of `doc` was made by `device`'s actor.
@@ -230,7 +251,7 @@ pub fn project_stored(
                     chunks_digest: Some(&digest),
                     weight,
                 };
-                apply_records(&tx, doc_id, key, &records, &done)?
+                apply_records(&tx, doc_id, key, &records, &done)?.with_document_loaded()
             }
         };
         tx.commit()?;
@@ -353,6 +374,7 @@ pub(crate) fn apply_records(
     Ok(Outcome::Projected {
         new_records,
         product_adds,
+        document_loaded: false,
     })
 }
 

@@ -137,7 +137,9 @@ impl Projector {
                 refuse(conn, doc_id, &device, why)
             }
             Prepared::Ready(mut held, records) => {
-                let outcome = held.apply(conn, doc_id, &records, 0, isolation);
+                let outcome = held
+                    .apply(conn, doc_id, &records, 0, isolation)
+                    .map(Outcome::with_document_loaded);
                 self.held.insert(doc_id.clone(), *held);
                 spent(records);
                 outcome

@@ -341,9 +341,14 @@ fn check_sizes(
 /// Adds what projecting one document came to.
 fn count(counted: &mut crate::metrics::Projected, outcome: &crate::Result<Outcome>) {
     match outcome {
-        Ok(Outcome::Projected { new_records, .. }) => {
+        Ok(Outcome::Projected {
+            new_records,
+            document_loaded,
+            ..
+        }) => {
             counted.ledgers += usize::from(*new_records > 0);
             counted.records += new_records;
+            counted.documents_loaded += usize::from(*document_loaded);
         }
         Ok(Outcome::Refused(_)) => counted.refused += 1,
         Ok(Outcome::Unknown | Outcome::Catalog) => {}

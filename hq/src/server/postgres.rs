@@ -332,6 +332,7 @@ pub async fn maintain(url: String, pool: Pool, channels: Channels) {
             metrics.projected(crate::metrics::Projected {
                 ledgers: pass.with_new_records,
                 records: pass.new_records,
+                documents_loaded: pass.documents_loaded,
                 failed: pass.failed.len(),
                 refused: pass.refused.len(),
                 took: pass.took_time,

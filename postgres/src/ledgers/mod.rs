@@ -88,6 +88,7 @@ async fn project_turn(tx: Transaction<'_>, doc: &DocumentId) -> Result<Option<Pr
         decoded = chunks_read::read(&tx, before, &keys, digest).await?;
     }
     let announced = projected.is_some();
+    let document_loaded = decoded.is_none();
     let ledger = match decoded {
         Some(ledger) => ledger,
         None => {
@@ -138,7 +139,10 @@ async fn project_turn(tx: Transaction<'_>, doc: &DocumentId) -> Result<Option<Pr
             .map(|(keys, map)| (keys.as_slice(), map.as_str())),
     };
     let projected = apply::project_in(tx, &ledger.key, &ledger.records, Some(held)).await?;
-    Ok(Some(projected))
+    Ok(Some(Projected {
+        document_loaded,
+        ..projected
+    }))
 }
 
 /// A stored ledger as decoded.

@@ -7,6 +7,7 @@
 
 use super::*;
 use automerge::ReadDoc;
+use fairpos_postgres::ledgers::project_within;
 use fairpos_postgres::registry;
 use fairpos_sync::ledger::heads_text;
 use fairpos_sync::plausible::Weight;
@@ -65,7 +66,8 @@ async fn a_ledger_projected_before_reads_the_changes_stored_since_on_their_own()
         changes.push(doc.append(record, 0).unwrap());
         store_change(&a, &id, changes.last().unwrap()).await;
     }
-    assert_eq!(project_document(&b, &id).await.unwrap(), Some(2));
+    let projected = project_within(&b, &id, None).await.unwrap().unwrap();
+    assert_eq!((projected.new, projected.document_loaded), (2, false));
     assert_eq!(records_held(&a).await, first + 2);
     let held = registry::documents(&a, Some(&doc.id().device))
         .await
@@ -92,7 +94,8 @@ async fn a_ledger_projected_before_reads_the_changes_stored_since_on_their_own()
     let err = project_document(&a, &id).await.unwrap_err();
     assert!(matches!(err, Error::Ledger(_)), "{err}");
     set_bytes(&a, &snapshot, &whole).await;
-    assert_eq!(project_document(&a, &id).await.unwrap(), Some(0));
+    let projected = project_within(&a, &id, None).await.unwrap().unwrap();
+    assert_eq!((projected.new, projected.document_loaded), (0, true));
     assert_eq!(chunk_keys(&a, &shown).await, None);
     store_change(&a, &id, &follows).await;
     assert_eq!(project_document(&b, &id).await.unwrap(), Some(2));

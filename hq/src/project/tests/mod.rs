@@ -146,6 +146,18 @@ fn cash_move(seq: u64, n: u64) -> Record {
     })
 }
 
+/// New records of a ledger projected, and whether its document was loaded to project them.
+fn projected_how(outcome: Outcome) -> (usize, bool) {
+    match outcome {
+        Outcome::Projected {
+            new_records,
+            document_loaded,
+            ..
+        } => (new_records, document_loaded),
+        other => panic!("not projected: {other:?}"),
+    }
+}
+
 fn new_records(outcome: Outcome) -> usize {
     match outcome {
         Outcome::Projected { new_records, .. } => new_records,
@@ -160,7 +172,8 @@ fn changes_arriving_out_of_order_are_projected_once_their_dependencies_are() {
     f.cash_in();
     f.store_snapshot("first");
     let mut p = Projector::new();
-    assert_eq!(new_records(p.project(&f.hq.conn, &f.doc_id).unwrap()), 1);
+    let first = p.project(&f.hq.conn, &f.doc_id).unwrap();
+    assert_eq!(projected_how(first), (1, true), "the document loaded");
 
     // Three more changes; samod stores each under its hash, so they come in any order.
     let c2 = f.cash_in();
@@ -168,17 +181,20 @@ fn changes_arriving_out_of_order_are_projected_once_their_dependencies_are() {
     let c4 = f.cash_in();
     f.store_change(&c4);
     f.store_change(&c3);
-    assert_eq!(new_records(p.project(&f.hq.conn, &f.doc_id).unwrap()), 0);
+    let waiting = p.project(&f.hq.conn, &f.doc_id).unwrap();
+    assert_eq!(projected_how(waiting), (0, false), "read on their own");
     assert_eq!(f.projected(), 1, "nothing applied before its dependency");
     f.store_change(&c2);
-    assert_eq!(new_records(p.project(&f.hq.conn, &f.doc_id).unwrap()), 3);
+    let all = p.project(&f.hq.conn, &f.doc_id).unwrap();
+    assert_eq!(projected_how(all), (3, false));
     assert_eq!(f.projected(), 4);
 
     // samod compacts: a snapshot holding one more change sends the projector back to
     // the document, which takes only what is new.
     f.cash_in();
     f.store_snapshot("compacted");
-    assert_eq!(new_records(p.project(&f.hq.conn, &f.doc_id).unwrap()), 1);
+    let compacted = p.project(&f.hq.conn, &f.doc_id).unwrap();
+    assert_eq!(projected_how(compacted), (1, true));
     assert_eq!(f.projected(), 5);
 
     // A restarted projector resumes from the stored heads and projects nothing twice.

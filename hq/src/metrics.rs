@@ -254,8 +254,9 @@ impl Metrics {
             ),
             (
                 "documents_loaded",
-                "Ledger documents loaded whole from storage to project them (a ledger projected \
-                 before is otherwise taken further from the single changes stored since)",
+                "Ledger documents loaded whole from storage and projected (a ledger projected \
+                 before is otherwise taken further from the single changes stored since; a \
+                 load that ends in a refusal or a failure is counted there instead)",
                 &m.documents_loaded,
             ),
             (

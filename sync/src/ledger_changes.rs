@@ -38,6 +38,9 @@ impl ChangeReader {
         }
     }
 
+    /// The records `change` puts into the ledger's records map, each stored under its own
+    /// id; `None` when it does anything else (an op elsewhere, an insert, a put that names
+    /// what it replaces).
     pub fn records(&self, change: &Change) -> Result<Option<Vec<Record>>> {
         use automerge::legacy::{Key, ObjectId, OpType};
         let mut out = Vec::new();
@@ -59,9 +62,11 @@ impl ChangeReader {
     }
 
     /// What `changes` add to the ledger projected up to `heads`, read from the changes alone:
-    /// `None` unless each of them, taken in causal order, depends only on those heads and on
-    /// one another, and only puts new records (each change a till writes after its genesis
-    /// does). Changes among `heads` already are passed over.
+    /// `None` unless, taken in causal order, each of them [`follows`] the heads before it (the
+    /// first those heads) and only puts records, as each change a till writes after its
+    /// genesis does. Changes among `heads` already are passed over. That a record put is new
+    /// to the ledger, these changes cannot tell (a hand-made change may put one again without
+    /// naming it): the caller checks it against what it projected.
     pub fn appended(&self, heads: &[ChangeHash], changes: Vec<Change>) -> Result<Option<Appended>> {
         let mut known: HashSet<ChangeHash> = heads.iter().copied().collect();
         let (ready, waiting) = in_causal_order(changes, &mut known);
@@ -74,19 +79,19 @@ impl ChangeReader {
             authors: BTreeSet::new(),
         };
         for change in &ready {
+            if !follows(change, &appended.heads) {
+                return Ok(None);
+            }
             let Some(records) = self.records(change)? else {
                 return Ok(None);
             };
             appended.records.extend(records);
-            appended.heads.retain(|h| !change.deps().contains(h));
-            appended.heads.push(change.hash());
+            appended.heads = vec![change.hash()];
             appended.authors.insert(change.actor_id().to_hex_string());
         }
         Ok(Some(appended))
     }
-}
 
-impl ChangeReader {
     /// [`ChangeReader::appended`] for changes as samod stores them, one to a chunk, after
     /// heads as stored ([`crate::ledger::heads_text`]): `None` also where a chunk is not one
     /// change, or the heads do not read as hashes.
@@ -118,6 +123,15 @@ pub struct Appended {
     pub heads: Vec<ChangeHash>,
     /// The actors that wrote them, in hex.
     pub authors: BTreeSet<String>,
+}
+
+/// Whether `change` depends on exactly `heads`: the next change of a ledger whose heads they
+/// are, as a till writes its ledger, one change after another. One that depends on fewer of
+/// them is concurrent with the others (a fork no till makes), and a record it puts may be one
+/// of theirs.
+pub fn follows(change: &Change, heads: &[ChangeHash]) -> bool {
+    let deps = change.deps();
+    deps.len() == heads.len() && heads.iter().all(|h| deps.contains(h))
 }
 
 /// Of `pending`, those whose dependencies are all `known` or ready before them, in an order

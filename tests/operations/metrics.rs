@@ -186,12 +186,12 @@ fn metrics_follow_what_the_server_does(hq: &Hq, backend: &str) {
         assert!(value(&text, series) >= Some(1.0), "{series}:\n{text}");
     }
     // The afternoon's syncs, a sale each, were mostly read from the chunk each stored: the
-    // ledger's document was loaded (first, and after a compaction) for fewer projections than
-    // took new records.
+    // ledger's document was loaded first and at samod's compaction (2 loads for 13 ledgers
+    // projected, on either backend, where each load took one before).
     let loaded = value(&text, "projection_documents_loaded_total").unwrap_or(-1.0);
     let ledgers = value(&text, "projection_ledgers_total").unwrap_or(0.0);
     assert!(
-        loaded >= 1.0 && loaded < ledgers,
+        loaded >= 1.0 && 3.0 * loaded <= ledgers,
         "{loaded} documents loaded for {ledgers} ledgers projected:\n{text}"
     );
     for (series, want) in [

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use automerge::{Change, ChangeHash};
 use fairpos_sync::ledger::why_refused_adding;
-use fairpos_sync::ledger_changes::{in_causal_order, ChangeReader};
+use fairpos_sync::ledger_changes::{follows, in_causal_order, ChangeReader};
 use fairpos_sync::plausible::Weight;
 use fairpos_sync::samod::DocumentId;
 use fairpos_sync::samod_storage::chunks_digest;
@@ -182,6 +182,7 @@ impl Projector {
         let (ready, waiting) = in_causal_order(std::mem::take(&mut held.pending), &mut held.known);
         held.pending = waiting;
         let mut records = Vec::new();
+        let mut heads = held.heads.clone();
         for change in &ready {
             let author = change.actor_id().to_hex_string();
             if held.actor.as_deref() != Some(author.as_str()) {
@@ -190,15 +191,18 @@ impl Projector {
                 let device = held.device.clone();
                 return refuse(conn, doc_id, &device, why).map(Some);
             }
+            // A change concurrent with others (a fork no till makes) may put one of their
+            // records again: the document sees whether it does.
+            if !follows(change, &heads) {
+                return Ok(None);
+            }
             match held.reader.records(change)? {
                 Some(r) => records.extend(r),
                 None => return Ok(None),
             }
+            heads = vec![change.hash()];
         }
-        for change in &ready {
-            held.heads.retain(|h| !change.deps().contains(h));
-            held.heads.push(change.hash());
-        }
+        held.heads = heads;
         let added = records.len();
         held.apply(conn, doc_id, &records, added, isolation)
             .map(Some)

@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use deadpool_postgres::Transaction;
 use fairpos_sync::ledger::{heads_text, why_refused_adding};
 use fairpos_sync::ledger_changes::ChangeReader;
+use fairpos_sync::Record;
 
 use super::Decoded;
 use crate::documents::chunks_named;
@@ -20,10 +21,12 @@ use crate::{Error, Result};
 /// digest is `digest`) that `before` was not read from add to the ledger, or `None` when
 /// they need its document:
 /// - one of them is not a single change (samod's compaction into a snapshot, say), or is
-///   gone when read;
-/// - one of their changes depends on a change neither projected at the heads nor among them
-///   (it arrived before what it follows, or the ledger forked), or does anything but put
-///   new records.
+///   gone when read; or one of those `before` was read from is gone and none of its
+///   snapshots is still stored;
+/// - one of their changes does not follow the heads before it (it arrived before what it
+///   follows, or the ledger forked), or does anything but put records;
+/// - one of those records is projected already, or put twice (a change that writes over a
+///   record without naming it: the document path refuses the ledger).
 ///
 /// Refused as the document path refuses them: records that are not the device's, or that
 /// with those before come to more than a day's bound.
@@ -37,6 +40,17 @@ pub(super) async fn read(
         return Ok(None);
     };
     let projected: HashSet<&str> = read.keys.iter().map(String::as_str).collect();
+    let stored: HashSet<&str> = keys.iter().map(String::as_str).collect();
+    // Chunks gone since it was read from them: samod deleting, one by one, what a compaction's
+    // snapshot replaced, once that snapshot is stored (and projected). Only while a snapshot
+    // it was read from is still stored; otherwise what its heads were read from is not known
+    // to be stored, and the document says what is.
+    let snapshot_kept = projected
+        .iter()
+        .any(|k| k.contains("/snapshot/") && stored.contains(k));
+    if !snapshot_kept && !projected.is_subset(&stored) {
+        return Ok(None);
+    }
     let new: Vec<&str> = keys
         .iter()
         .map(String::as_str)
@@ -55,6 +69,9 @@ pub(super) async fn read(
     let Some(appended) = appended.map_err(|e| Error::Ledger(e.to_string()))? else {
         return Ok(None);
     };
+    if put_again(tx, &read.device, &appended.records).await? {
+        return Ok(None);
+    }
     let weight = why_refused_adding(&read.doc_key, &read.device, weight, &appended.records)
         .map_err(Error::Integrity)?;
     Ok(Some(Decoded {
@@ -68,4 +85,28 @@ pub(super) async fn read(
         chunks_digest: digest,
         chunks_read: Some((keys.to_vec(), read.records_map.clone())),
     }))
+}
+
+/// Whether one of `records` (read from changes of `device`'s ledger) is put twice among them,
+/// or is projected already: by its device and sequence number, the projection's key.
+async fn put_again(tx: &Transaction<'_>, device: &str, records: &[Record]) -> Result<bool> {
+    let mut ids = HashSet::with_capacity(records.len());
+    let mut seqs = HashSet::with_capacity(records.len());
+    for record in records {
+        let header = record.header();
+        let Ok(seq) = i64::try_from(header.seq) else {
+            return Ok(true);
+        };
+        if !ids.insert(header.id.as_str()) || !seqs.insert(seq) {
+            return Ok(true);
+        }
+    }
+    let seqs: Vec<i64> = seqs.into_iter().collect();
+    if seqs.is_empty() {
+        return Ok(false);
+    }
+    let statement = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM records WHERE device = $1 AND seq = ANY($2))")
+        .await?;
+    Ok(tx.query_one(&statement, &[&device, &seqs]).await?.get(0))
 }

@@ -39,10 +39,10 @@ async fn set_bytes(pool: &Pool, key: &str, bytes: &[u8]) {
 async fn a_ledger_projected_before_reads_the_changes_stored_since_on_their_own() {
     let Some(server) = server() else { return };
     let (_, a, b) = two_processes(&server).await;
-    let ledger = &fair(&mut Lcg(35), 12)[0];
+    let ledger = &fair(&mut Lcg(35), 14)[0];
     let records = &ledger.records;
-    assert!(records.len() >= 12, "{} records", records.len());
-    let first = records.len() - 8;
+    assert!(records.len() >= 14, "{} records", records.len());
+    let first = records.len() - 9;
     let mut doc = ledger_doc(ledger, &records[..first]);
     let id = document_id(&doc.id().key());
     let shown = id.to_string();
@@ -120,14 +120,42 @@ async fn a_ledger_projected_before_reads_the_changes_stored_since_on_their_own()
     assert_eq!(project_document(&a, &id).await.unwrap(), Some(1));
     set_bytes(&a, &snapshot, b"not a document").await;
     doc.append(&records[first + 5], 0).unwrap();
+    let compacted = key(&id, "snapshot", "t");
+    let compacted_whole = doc.automerge().save();
     PgStorage::new(a.clone())
-        .put(key(&id, "snapshot", "t"), doc.automerge().save())
+        .put(compacted.clone(), compacted_whole.clone())
         .await;
     let err = project_document(&a, &id).await.unwrap_err();
     assert!(matches!(err, Error::Ledger(_)), "{err}");
     set_bytes(&a, &snapshot, &whole).await;
     assert_eq!(project_document(&a, &id).await.unwrap(), Some(1));
     assert_eq!(records_held(&a).await, first + 6);
+    // Then samod deletes what the snapshot replaced, a chunk at a time: the snapshot read is
+    // still stored, so nothing is loaded (it is broken here) and nothing is new.
+    let (snapshot, whole) = (compacted.to_string(), compacted_whole);
+    set_bytes(&a, &snapshot, b"not a document").await;
+    let replaced = fairpos_postgres::documents::chunk_keys(&a, &id)
+        .await
+        .unwrap();
+    for gone in replaced.iter().filter(|k| **k != snapshot) {
+        let delete = "DELETE FROM samod_kv WHERE key = $1";
+        assert_eq!(client.execute(delete, &[gone]).await.unwrap(), 1);
+        let projected = project_within(&a, &id, None).await.unwrap().unwrap();
+        assert_eq!((projected.new, projected.document_loaded), (0, false));
+    }
+    assert_eq!(chunk_keys(&a, &shown).await, Some(vec![snapshot.clone()]));
+    set_bytes(&a, &snapshot, &whole).await;
+
+    // Nor is a ledger refused read on its own.
+    set_bytes(&a, &snapshot, b"not a document").await;
+    let refuse = "UPDATE hq_docs SET refused = 'by hand' WHERE doc_id = $1";
+    client.execute(refuse, &[&shown]).await.unwrap();
+    store_change(&a, &id, &doc.append(&records[first + 7], 0).unwrap()).await;
+    let err = project_document(&a, &id).await.unwrap_err();
+    assert!(matches!(err, Error::Ledger(_)), "{err}");
+    set_bytes(&a, &snapshot, &whole).await;
+    assert_eq!(project_document(&a, &id).await.unwrap(), Some(1));
+    assert_eq!(records_held(&a).await, first + 7);
 
     // A change another actor wrote, read on its own, is refused as the document path
     // refuses it.
@@ -135,7 +163,7 @@ async fn a_ledger_projected_before_reads_the_changes_stored_since_on_their_own()
     let mut forger = doc.automerge().fork();
     forger.set_actor(fairpos_sync::ActorId::random());
     let (_, map) = forger.get(automerge::ROOT, "records").unwrap().unwrap();
-    let forged = &records[first + 6];
+    let forged = &records[first + 8];
     let mut tx = forger.transaction();
     tx.put(&map, &forged.header().id, forged.to_json().unwrap())
         .unwrap();
@@ -145,5 +173,67 @@ async fn a_ledger_projected_before_reads_the_changes_stored_since_on_their_own()
     let err = project_document(&a, &id).await.unwrap_err();
     assert!(matches!(err, Error::Integrity(_)), "{err}");
     assert!(err.to_string().contains("forged ledger change"), "{err}");
-    assert_eq!(records_held(&a).await, first + 6);
+    assert_eq!(records_held(&a).await, first + 7);
+    // (Its chunk taken away again: the refusal was not stored, so nothing is new.)
+    let forged_key = key(&id, "incremental", &change.hash().to_string()).to_string();
+    let delete = "DELETE FROM samod_kv WHERE key = $1";
+    assert_eq!(client.execute(delete, &[&forged_key]).await.unwrap(), 1);
+    assert_eq!(project_document(&a, &id).await.unwrap(), Some(0));
+
+    // A record under a sequence number projected already (only a hand-made change writes
+    // one) is left to the document path, which refuses the ledger.
+    set_bytes(&a, &snapshot, b"not a document").await;
+    let header = records[first + 6].header();
+    let json = records[first + 6].to_json().unwrap();
+    let json = json
+        .replacen(
+            &format!("\"id\":\"{}\"", header.id),
+            "\"id\":\"T1-again\"",
+            1,
+        )
+        .replacen(
+            &format!("\"seq\":{},", header.seq),
+            &format!("\"seq\":{},", records[first].header().seq),
+            1,
+        );
+    let again = Record::from_json(&json).unwrap();
+    assert_eq!(again.header().id, "T1-again");
+    store_change(&a, &id, &doc.append(&again, 0).unwrap()).await;
+    let err = project_document(&a, &id).await.unwrap_err();
+    assert!(matches!(err, Error::Ledger(_)), "{err}");
+    set_bytes(&a, &snapshot, &whole).await;
+    let err = project_document(&a, &id).await.unwrap_err();
+    assert!(err.to_string().contains("reuses sequence number"), "{err}");
+    assert_eq!(records_held(&a).await, first + 7);
+}
+
+/// Where none of the snapshots a ledger was projected from is stored any more, what its
+/// heads were read from is not known to be stored: the document is loaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_whose_snapshot_read_is_gone_is_loaded() {
+    let Some(server) = server() else { return };
+    let (_, a, _) = two_processes(&server).await;
+    let ledger = &fair(&mut Lcg(36), 4)[0];
+    let (earlier, later) = ledger.records.split_at(ledger.records.len() - 1);
+    let mut doc = ledger_doc(ledger, earlier);
+    let id = document_id(&doc.id().key());
+    enrol_its_till(&a, &doc).await;
+    let snapshot = key(&id, "snapshot", "s");
+    PgStorage::new(a.clone())
+        .put(snapshot.clone(), doc.automerge().save())
+        .await;
+    assert_eq!(
+        project_document(&a, &id).await.unwrap(),
+        Some(earlier.len())
+    );
+    // The snapshot deleted, the till's next change stored: read on its own, it would be
+    // projected; the document, now the change alone, does not load as the ledger.
+    let client = a.get().await.unwrap();
+    let delete = "DELETE FROM samod_kv WHERE key = $1";
+    let gone = snapshot.to_string();
+    assert_eq!(client.execute(delete, &[&gone]).await.unwrap(), 1);
+    store_change(&a, &id, &doc.append(&later[0], 0).unwrap()).await;
+    let err = project_document(&a, &id).await.unwrap_err();
+    assert!(matches!(err, Error::Ledger(_)), "{err}");
+    assert_eq!(records_held(&a).await, earlier.len());
 }

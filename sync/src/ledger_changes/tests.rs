@@ -111,3 +111,48 @@ fn changes_come_in_causal_order_and_those_waiting_are_named() {
     assert!(ready.is_empty());
     assert_eq!(hashes(&waiting), [changes[2].hash()]);
 }
+
+#[test]
+fn a_change_concurrent_with_a_head_needs_the_document() {
+    // Two heads: the ledger's next change, and one made beside it from the same state.
+    let (mut doc, _) = ledger(1);
+    let reader = ChangeReader::of(&doc);
+    let mut beside: Automerge = doc.automerge().fork();
+    let next = doc.append(&cash(2), 1).unwrap();
+    let (_, records) = beside.get(ROOT, "records").unwrap().unwrap();
+    let mut tx = beside.transaction();
+    tx.put(&records, "id-0003", cash(3).to_json().unwrap())
+        .unwrap();
+    tx.commit();
+    let concurrent = beside.get_last_local_change().unwrap().clone();
+    let mut both = doc.automerge().clone();
+    both.apply_changes([concurrent.clone()]).unwrap();
+    let heads = both.get_heads();
+    assert_eq!(heads.len(), 2);
+    // A change after only one of them does not follow both.
+    let mut after = doc.automerge().clone();
+    let mut tx = after.transaction();
+    tx.put(&records, "id-0004", cash(4).to_json().unwrap())
+        .unwrap();
+    tx.commit();
+    let after_one = after.get_last_local_change().unwrap().clone();
+    assert_eq!(after_one.deps(), [next.hash()]);
+    assert_eq!(reader.appended(&heads, vec![after_one]).unwrap(), None);
+}
+
+#[test]
+fn chunks_are_read_as_one_change_each_after_heads_as_stored() {
+    let (mut doc, _) = ledger(1);
+    let reader = ChangeReader::of(&doc);
+    let heads = crate::ledger::heads_text(&doc.heads());
+    let c2 = doc.append(&cash(2), 1).unwrap();
+    let c3 = doc.append(&cash(3), 1).unwrap();
+    let chunks = [c2.raw_bytes().to_vec(), c3.raw_bytes().to_vec()];
+    let appended = reader.appended_chunks(&heads, chunks.clone()).unwrap();
+    assert_eq!(appended.unwrap().records, vec![cash(2), cash(3)]);
+    // Two changes in one chunk, heads that are not hashes: not read.
+    let one = [chunks.concat()];
+    assert_eq!(reader.appended_chunks(&heads, one).unwrap(), None);
+    assert_eq!(reader.appended_chunks("", chunks.clone()).unwrap(), None);
+    assert_eq!(reader.appended_chunks("not a hash", chunks).unwrap(), None);
+}

@@ -378,7 +378,7 @@ pub fn load_chunks(
 pub fn every_change_held(doc: &automerge::Automerge, chunks: &[(String, Vec<u8>)]) -> bool {
     chunks.iter().all(|(key, bytes)| {
         key.contains("/snapshot/")
-            || automerge::Change::from_bytes(bytes.clone())
+            || automerge::Change::try_from(bytes.as_slice())
                 .is_ok_and(|c| doc.get_change_meta_by_hash(&c.hash()).is_some())
     })
 }

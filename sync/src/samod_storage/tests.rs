@@ -251,3 +251,35 @@ fn a_storage_that_fails_stops_the_process() {
         }
     }
 }
+
+/// A document loaded from its chunks holds every change in them, unless one came before
+/// the change it follows (automerge keeps it waiting) or a chunk is not one change.
+#[test]
+fn every_change_held_only_when_no_change_waits() {
+    use automerge::transaction::Transactable;
+    let mut am = automerge::Automerge::new();
+    let mut changes = Vec::new();
+    for n in 0..3i64 {
+        let mut tx = am.transaction();
+        tx.put(automerge::ROOT, "n", n).unwrap();
+        tx.commit();
+        changes.push(am.get_last_local_change().unwrap().clone());
+    }
+    let chunk = |name: &str, bytes: &[u8]| (format!("d/{name}"), bytes.to_vec());
+    let snapshot = chunk("snapshot/s", &am.save());
+    let incremental =
+        |c: &automerge::Change| chunk(&format!("incremental/{}", c.hash()), c.raw_bytes());
+    let all = vec![snapshot.clone(), incremental(&changes[2])];
+    let loaded = load_chunks("d", &all).unwrap().unwrap();
+    assert!(every_change_held(&loaded, &all));
+    // The last change without the one before it: loaded, it waits.
+    let gap = vec![incremental(&changes[0]), incremental(&changes[2])];
+    let loaded = load_chunks("d", &gap).unwrap().unwrap();
+    assert!(!every_change_held(&loaded, &gap));
+    // Two changes in one chunk: not one change, so not known to be held.
+    let mut both = changes[0].raw_bytes().to_vec();
+    both.extend_from_slice(changes[1].raw_bytes());
+    let two = vec![chunk("incremental/two", &both)];
+    let loaded = load_chunks("d", &two).unwrap().unwrap();
+    assert!(!every_change_held(&loaded, &two));
+}

@@ -13,7 +13,7 @@ use fairpos_sync::ledger::heads_text;
 use fairpos_sync::plausible::Weight;
 
 /// What `hq_docs` holds of the chunks `doc` was projected from, if anything.
-async fn chunk_keys(pool: &Pool, doc: &str) -> Option<Vec<String>> {
+async fn projected_from(pool: &Pool, doc: &str) -> Option<Vec<String>> {
     let client = pool.get().await.unwrap();
     let row = client
         .query_one("SELECT chunk_keys FROM hq_docs WHERE doc_id = $1", &[&doc])
@@ -47,16 +47,15 @@ async fn a_ledger_projected_before_reads_the_changes_stored_since_on_their_own()
     let id = document_id(&doc.id().key());
     let shown = id.to_string();
     enrol_its_till(&a, &doc).await;
-    let snapshot = key(&id, "snapshot", "s");
     let whole = doc.automerge().save();
-    PgStorage::new(a.clone())
-        .put(snapshot.clone(), whole.clone())
-        .await;
-    let snapshot = snapshot.to_string();
+    let snapshot = store_whole(&a, &doc).await;
 
     // Projected whole: the chunk it was read from is kept with the heads.
     assert_eq!(project_document(&a, &id).await.unwrap(), Some(first));
-    assert_eq!(chunk_keys(&a, &shown).await, Some(vec![snapshot.clone()]));
+    assert_eq!(
+        projected_from(&a, &shown).await,
+        Some(vec![snapshot.clone()])
+    );
 
     // Two changes stored since, one chunk each, read on their own by the other process: the
     // snapshot is broken, so the document could not have been loaded.
@@ -81,7 +80,7 @@ async fn a_ledger_projected_before_reads_the_changes_stored_since_on_their_own()
         .await
         .unwrap();
     assert_eq!(keys.len(), 3);
-    assert_eq!(chunk_keys(&a, &shown).await, Some(keys));
+    assert_eq!(projected_from(&a, &shown).await, Some(keys));
     // Nothing more stored: nothing read.
     assert_eq!(project_document(&a, &id).await.unwrap(), Some(0));
 
@@ -96,11 +95,11 @@ async fn a_ledger_projected_before_reads_the_changes_stored_since_on_their_own()
     set_bytes(&a, &snapshot, &whole).await;
     let projected = project_within(&a, &id, None).await.unwrap().unwrap();
     assert_eq!((projected.new, projected.document_loaded), (0, true));
-    assert_eq!(chunk_keys(&a, &shown).await, None);
+    assert_eq!(projected_from(&a, &shown).await, None);
     store_change(&a, &id, &follows).await;
     assert_eq!(project_document(&b, &id).await.unwrap(), Some(2));
     assert_eq!(records_held(&a).await, first + 4);
-    assert!(chunk_keys(&a, &shown).await.is_some());
+    assert!(projected_from(&a, &shown).await.is_some());
 
     // Where the digest stored is not the one of the chunks kept (a build before this one,
     // still running, projected the ledger further and kept none), the document is loaded.
@@ -143,7 +142,10 @@ async fn a_ledger_projected_before_reads_the_changes_stored_since_on_their_own()
         let projected = project_within(&a, &id, None).await.unwrap().unwrap();
         assert_eq!((projected.new, projected.document_loaded), (0, false));
     }
-    assert_eq!(chunk_keys(&a, &shown).await, Some(vec![snapshot.clone()]));
+    assert_eq!(
+        projected_from(&a, &shown).await,
+        Some(vec![snapshot.clone()])
+    );
     set_bytes(&a, &snapshot, &whole).await;
 
     // Nor is a ledger refused read on its own.
@@ -218,10 +220,7 @@ async fn a_ledger_whose_snapshot_read_is_gone_is_loaded() {
     let mut doc = ledger_doc(ledger, earlier);
     let id = document_id(&doc.id().key());
     enrol_its_till(&a, &doc).await;
-    let snapshot = key(&id, "snapshot", "s");
-    PgStorage::new(a.clone())
-        .put(snapshot.clone(), doc.automerge().save())
-        .await;
+    let snapshot = store_whole(&a, &doc).await;
     assert_eq!(
         project_document(&a, &id).await.unwrap(),
         Some(earlier.len())
@@ -230,8 +229,7 @@ async fn a_ledger_whose_snapshot_read_is_gone_is_loaded() {
     // projected; the document, now the change alone, does not load as the ledger.
     let client = a.get().await.unwrap();
     let delete = "DELETE FROM samod_kv WHERE key = $1";
-    let gone = snapshot.to_string();
-    assert_eq!(client.execute(delete, &[&gone]).await.unwrap(), 1);
+    assert_eq!(client.execute(delete, &[&snapshot]).await.unwrap(), 1);
     store_change(&a, &id, &doc.append(&later[0], 0).unwrap()).await;
     let err = project_document(&a, &id).await.unwrap_err();
     assert!(matches!(err, Error::Ledger(_)), "{err}");

@@ -59,9 +59,7 @@ async fn an_enrolled_tills_ledger_is_checked_against_its_actor_and_its_heads_are
     assert_eq!(refused, Some(("T1".to_string(), 2)));
     assert_eq!(registry::announce(&a, &announced, 1).await.unwrap(), None);
     assert_eq!(registry::documents(&a, Some("T1")).await.unwrap().len(), 1);
-    PgStorage::new(a.clone())
-        .put(key(&id, "snapshot", "s"), doc.automerge().save())
-        .await;
+    store_whole(&a, &doc).await;
 
     // Refused whole, the refusal held for the till's confirmation and logged.
     let pass = catch_up(&b, None, |_, _| {}).await.unwrap();

@@ -58,6 +58,16 @@ async fn store_change(pool: &Pool, doc: &DocumentId, change: &automerge::Change)
         .await;
 }
 
+/// Stores the ledger `doc` whole through `pool`, as samod stores a document a peer sent
+/// whole: one snapshot (`s`). Its key, as stored.
+async fn store_whole(pool: &Pool, doc: &LedgerDoc) -> String {
+    let snapshot = key(&document_id(&doc.id().key()), "snapshot", "s");
+    PgStorage::new(pool.clone())
+        .put(snapshot.clone(), doc.automerge().save())
+        .await;
+    snapshot.to_string()
+}
+
 /// Enrols the till of the ledger `doc` with the actor that writes it, and announces the
 /// ledger, as its first sync does.
 async fn enrol_its_till(pool: &Pool, doc: &LedgerDoc) {

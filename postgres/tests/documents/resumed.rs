@@ -63,9 +63,7 @@ async fn a_ledgers_projection_resumes_with_what_its_records_before_came_to() {
 
     // Its till enrolled with the actor that writes it, the ledger announced and stored.
     enrol_its_till(&a, &doc).await;
-    PgStorage::new(a.clone())
-        .put(key(&id, "snapshot", "s"), doc.automerge().save())
-        .await;
+    store_whole(&a, &doc).await;
 
     // Projected whole: what its records come to is stored with its heads.
     assert_eq!(project_document(&b, &id).await.unwrap(), Some(before.len()));
@@ -160,9 +158,7 @@ async fn a_mirrored_ledger_keeps_how_far_it_is_projected() {
     let id = document_id(&doc.id().key());
     let shown = id.to_string();
     let device = doc.id().device.clone();
-    PgStorage::new(a.clone())
-        .put(key(&id, "snapshot", "s"), doc.automerge().save())
-        .await;
+    store_whole(&a, &doc).await;
     assert!(registry::documents(&a, None).await.unwrap().is_empty());
 
     assert_eq!(

@@ -66,6 +66,11 @@ pub struct Projected {
     /// Whether the ledger's document was loaded to project it: not where the chunks stored
     /// since its last projection were read on their own, or nothing was new.
     pub document_loaded: bool,
+    /// Whether a change read on its own waits for one not stored yet (samod stores a sync's
+    /// changes as they come): the ledger is to be projected again shortly, when that change,
+    /// if it still waits alone, goes to the document (it may be a fork, a forgery among
+    /// them, which only the document tells from a change still on its way).
+    pub changes_waiting: bool,
 }
 
 /// How far a ledger document is projected: stored in `hq_docs` in the transaction that

@@ -12,7 +12,7 @@ use futures::{stream, StreamExt};
 use fairpos_sync::samod::DocumentId;
 
 use crate::documents::{Heard, Listener};
-use crate::ledgers::project_within;
+use crate::ledgers::{project_reading, Reading};
 use crate::{registry, Error, Pool, Result};
 
 /// What a pass did.
@@ -43,6 +43,9 @@ pub struct Pass {
     /// Documents the database failed on (a lost connection, a timeout), with why; the others
     /// are projected all the same, and [`follow`] takes these again a second later.
     pub failed: Vec<(DocumentId, String)>,
+    /// Ledgers projected with a change that waits for one not stored yet
+    /// ([`crate::Projected::changes_waiting`]): [`follow`] takes these again a second later.
+    pub waiting: Vec<DocumentId>,
     /// How long the pass took, from taking its documents to their last outcome.
     pub took_time: Duration,
 }
@@ -54,19 +57,26 @@ const AT_ONCE: usize = 8;
 
 impl Pass {
     /// Projects `docs`, [`AT_ONCE`] at a time, telling `done(n)` as the `n`th is; what each
-    /// came to is taken in their order.
+    /// came to is taken in their order. What is new of those among `from_document` is read
+    /// from their documents ([`Reading::Document`]).
     async fn project_all<'a>(
         &mut self,
         pool: &Pool,
         docs: impl IntoIterator<Item = &'a DocumentId>,
         max_bytes: Option<u64>,
+        from_document: &BTreeSet<DocumentId>,
         mut done: impl FnMut(usize),
     ) {
         let projecting = stream::iter(docs.into_iter().cloned())
             .map(|doc| {
                 let pool = pool.clone();
+                let reading = if from_document.contains(&doc) {
+                    Reading::Document
+                } else {
+                    Reading::ChunksAlone
+                };
                 async move {
-                    let outcome = project_within(&pool, &doc, max_bytes).await;
+                    let outcome = project_reading(&pool, &doc, max_bytes, reading).await;
                     (doc, outcome)
                 }
             })
@@ -101,6 +111,9 @@ impl Pass {
                 }
                 self.new_records += projected.new;
                 self.documents_loaded += usize::from(projected.document_loaded);
+                if projected.changes_waiting {
+                    self.waiting.push(doc.clone());
+                }
                 self.product_adds.extend(projected.product_adds);
             }
             Ok(None) => {}
@@ -139,8 +152,10 @@ pub async fn catch_up(
     let started = Instant::now();
     let mut pass = Pass::default();
     let of = docs.len();
-    pass.project_all(pool, &docs, max_bytes, |done| progress(done, of))
-        .await;
+    pass.project_all(pool, &docs, max_bytes, &BTreeSet::new(), |done| {
+        progress(done, of)
+    })
+    .await;
     pass.took_time = started.elapsed();
     Ok(pass)
 }
@@ -149,6 +164,11 @@ pub async fn catch_up(
 /// failure after doubles it, up to [`LONGEST_RETRY`].
 const RETRY: Duration = Duration::from_secs(1);
 const LONGEST_RETRY: Duration = Duration::from_secs(60);
+
+/// How long a ledger projected with a change that waits for one not stored yet waits before
+/// it is taken again: the change it waits for is usually stored within milliseconds (with
+/// its own notice, and read then); what is still unread a second later goes to the document.
+const WAITING_AGAIN: Duration = Duration::from_secs(1);
 
 /// How long a ledger another process stored (and projects itself) is left to it before this
 /// process looks whether it was projected, and projects it if not: the other process may
@@ -163,7 +183,10 @@ const LOOK_SOON: Duration = Duration::from_millis(500);
 /// Projects each document `listener` hears of (those heard together, once each), calling
 /// `done` after each batch that took any, until the listener's connection ends. Documents a
 /// batch failed on (and those of `failed_before`, a [`catch_up`]'s) are taken again later, a
-/// second after the first failure, waits doubling up to a minute.
+/// second after the first failure, waits doubling up to a minute. A ledger projected with a
+/// change that waits for one not stored yet is taken again a second after that first pass:
+/// what is still unread then is read from its document, which judges it (a fork on an
+/// older state by another actor is refused as forged).
 ///
 /// A ledger another process stored ([`Heard::LeftToAnother`]) is left to it for
 /// [`LEFT_TO_ANOTHER`], or until a projection of it is heard of; then, if its chunks were
@@ -199,6 +222,8 @@ pub async fn follow_leaving(
 ) -> Result<()> {
     // Per document the database failed on: failures so far and when to try again.
     let mut again: HashMap<DocumentId, (u32, Instant)> = HashMap::new();
+    // Per ledger projected with a change waiting: when to take it again.
+    let mut waiting: HashMap<DocumentId, Instant> = HashMap::new();
     let mut left = LeftToOthers {
         looks: HashMap::new(),
         left_for,
@@ -207,11 +232,15 @@ pub async fn follow_leaving(
     for (doc, _) in &failed_before.failed {
         again.insert(doc.clone(), (1, first_wait));
     }
+    for doc in &failed_before.waiting {
+        waiting.insert(doc.clone(), Instant::now() + WAITING_AGAIN);
+    }
     loop {
         // `Some(None)`: the listener's connection ended; `None`: time to look again.
         let next_look = again
             .values()
             .map(|(_, at)| *at)
+            .chain(waiting.values().copied())
             .chain(left.next_look())
             .min();
         let first = match next_look {
@@ -227,6 +256,18 @@ pub async fn follow_leaving(
             .filter(|(_, (_, at))| *at <= now)
             .map(|(doc, _)| doc.clone())
             .collect();
+        // Ledgers taken again with a change waiting: what is still unread goes to the
+        // document, whatever was stored since (a till storing a change each second would
+        // otherwise keep a fork waiting beside it).
+        let mut from_document = BTreeSet::new();
+        waiting.retain(|doc, at| {
+            let due = *at <= now;
+            if due {
+                heard.insert(doc.clone());
+                from_document.insert(doc.clone());
+            }
+            !due
+        });
         match first {
             Some(Some(news)) => left.hear(news, now, &mut heard),
             Some(None) => return Ok(()),
@@ -243,13 +284,20 @@ pub async fn follow_leaving(
             .iter()
             .filter_map(|doc| again.remove(doc).map(|(n, _)| (doc.clone(), n)))
             .collect();
-        pass.project_all(pool, &heard, max_bytes, |_| {}).await;
+        pass.project_all(pool, &heard, max_bytes, &from_document, |_| {})
+            .await;
         for (doc, _) in &pass.failed {
             let failures = before.get(doc).copied().unwrap_or(0) + 1;
             let wait = RETRY
                 .saturating_mul(1 << (failures - 1).min(6))
                 .min(LONGEST_RETRY);
             again.insert(doc.clone(), (failures, Instant::now() + wait));
+        }
+        // A second after the first pass that left it waiting, not after the last.
+        for doc in &pass.waiting {
+            waiting
+                .entry(doc.clone())
+                .or_insert_with(|| Instant::now() + WAITING_AGAIN);
         }
         pass.took_time = started.elapsed();
         // Nothing but ledgers left to another process heard: nothing to tell.

@@ -4,7 +4,7 @@
 //! microseconds. Whatever these readers cannot vouch for sends the caller back to the
 //! document ([`crate::LedgerDoc`]).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use automerge::{Change, ChangeHash};
 
@@ -61,22 +61,31 @@ impl ChangeReader {
         Ok(Some(out))
     }
 
-    /// What `changes` add to the ledger projected up to `heads`, read from the changes alone:
-    /// `None` unless, taken in causal order, each of them [`follows`] the heads before it (the
-    /// first those heads) and only puts records, as each change a till writes after its
-    /// genesis does. Changes among `heads` already are passed over. That a record put is new
-    /// to the ledger, these changes cannot tell (a hand-made change may put one again without
-    /// naming it): the caller checks it against what it projected.
+    /// What `changes` add to the ledger projected up to `heads`, read from the changes alone.
+    /// Those that are ready (each dependency among the heads or the changes before) are taken
+    /// in causal order: `None` unless each of them [`follows`] the heads before it (the first
+    /// those heads) and only puts records, as each change a till writes after its genesis
+    /// does. Changes among `heads` already are passed over. That a record put is new to the
+    /// ledger, these changes cannot tell (a hand-made change may put one again without naming
+    /// it): the caller checks it against what it projected.
+    ///
+    /// A change that depends on one not given waits ([`Appended::waiting`]): samod stores a
+    /// sync's changes each as it comes, so a pass may find one before the one it follows.
+    /// Whether what it depends on is on its way, or is an ancestor of the heads (a fork no
+    /// till makes, a forgery among them), only the document can tell: PostgreSQL's follower
+    /// reads what is still unread from the document a second later, and `None` answers where
+    /// some wait and none is ready.
     pub fn appended(&self, heads: &[ChangeHash], changes: Vec<Change>) -> Result<Option<Appended>> {
         let mut known: HashSet<ChangeHash> = heads.iter().copied().collect();
         let (ready, waiting) = in_causal_order(changes, &mut known);
-        if !waiting.is_empty() {
+        if ready.is_empty() && !waiting.is_empty() {
             return Ok(None);
         }
         let mut appended = Appended {
             records: Vec::new(),
             heads: heads.to_vec(),
             authors: BTreeSet::new(),
+            waiting: waiting.iter().map(Change::hash).collect(),
         };
         for change in &ready {
             if !follows(change, &appended.heads) {
@@ -94,23 +103,36 @@ impl ChangeReader {
 
     /// [`ChangeReader::appended`] for changes as samod stores them, one to a chunk, after
     /// heads as stored ([`crate::ledger::heads_text`]): `None` also where a chunk is not one
-    /// change, or the heads do not read as hashes.
+    /// change, or the heads do not read as hashes. Each chunk is given with its key; the
+    /// keys of those whose change waits come back with what the others add.
     pub fn appended_chunks(
         &self,
         heads: &str,
-        chunks: impl IntoIterator<Item = Vec<u8>>,
-    ) -> Result<Option<Appended>> {
+        chunks: impl IntoIterator<Item = (String, Vec<u8>)>,
+    ) -> Result<Option<AppendedChunks>> {
         let heads: std::result::Result<Vec<ChangeHash>, _> =
             heads.split(',').map(str::parse).collect();
         let Ok(heads) = heads else {
             return Ok(None);
         };
-        let changes: std::result::Result<Vec<Change>, _> =
-            chunks.into_iter().map(Change::from_bytes).collect();
-        let Ok(changes) = changes else {
+        let mut keys = HashMap::new();
+        let mut changes = Vec::new();
+        for (key, bytes) in chunks {
+            let Ok(change) = Change::from_bytes(bytes) else {
+                return Ok(None);
+            };
+            keys.insert(change.hash(), key);
+            changes.push(change);
+        }
+        let Some(appended) = self.appended(&heads, changes)? else {
             return Ok(None);
         };
-        self.appended(&heads, changes)
+        let waiting = appended
+            .waiting
+            .iter()
+            .filter_map(|hash| keys.remove(hash))
+            .collect();
+        Ok(Some(AppendedChunks { appended, waiting }))
     }
 }
 
@@ -123,6 +145,16 @@ pub struct Appended {
     pub heads: Vec<ChangeHash>,
     /// The actors that wrote them, in hex.
     pub authors: BTreeSet<String>,
+    /// The changes given that wait for one not given, not read.
+    pub waiting: Vec<ChangeHash>,
+}
+
+/// What a ledger's later chunks add to it ([`ChangeReader::appended_chunks`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppendedChunks {
+    pub appended: Appended,
+    /// The keys of the chunks whose change waits for one not given: not read.
+    pub waiting: Vec<String>,
 }
 
 /// Whether `change` depends on exactly `heads`: the next change of a ledger whose heads they

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use deadpool_postgres::Transaction;
 use fairpos_sync::ledger::{heads_text, why_refused_adding};
-use fairpos_sync::ledger_changes::ChangeReader;
+use fairpos_sync::ledger_changes::{AppendedChunks, ChangeReader};
 use fairpos_sync::Record;
 
 use super::Decoded;
@@ -17,14 +17,16 @@ use crate::documents::chunks_named;
 use crate::registry::ProjectedState;
 use crate::{Error, Result};
 
-/// What the chunks among `keys` (every chunk the ledger has stored, in key order, whose
-/// digest is `digest`) that `before` was not read from add to the ledger, or `None` when
+/// What the chunks among `keys` (every chunk the ledger has stored, in key order) that
+/// `before` was not read from add to the ledger, or `None` when
 /// they need its document:
 /// - one of them is not a single change (samod's compaction into a snapshot, say), or is
 ///   gone when read; or one of those `before` was read from is gone and none of its
 ///   snapshots is still stored;
-/// - one of their changes does not follow the heads before it (it arrived before what it
-///   follows, or the ledger forked), or does anything but put records;
+/// - some of their changes wait for one not stored (one arrived before what it follows, or
+///   the ledger forked) and none is ready; or one that is ready does not follow the heads
+///   before it, or does anything but put records (a change that waits beside ready ones is
+///   left for a later pass, [`crate::Projected::changes_waiting`]);
 /// - one of those records is projected already, or put twice (a change that writes over a
 ///   record without naming it: the document path refuses the ledger).
 ///
@@ -34,7 +36,6 @@ pub(super) async fn read(
     tx: &Transaction<'_>,
     before: &ProjectedState,
     keys: &[String],
-    digest: String,
 ) -> Result<Option<Decoded>> {
     let (Some(read), Some(weight)) = (&before.chunks_read, before.weight) else {
         return Ok(None);
@@ -64,9 +65,10 @@ pub(super) async fn read(
         return Ok(None);
     }
     let reader = ChangeReader::new(read.doc_key.clone(), read.records_map.clone());
-    let chunks = chunks.into_iter().map(|(_, bytes)| bytes);
     let appended = reader.appended_chunks(&before.heads, chunks);
-    let Some(appended) = appended.map_err(|e| Error::Ledger(e.to_string()))? else {
+    let Some(AppendedChunks { appended, waiting }) =
+        appended.map_err(|e| Error::Ledger(e.to_string()))?
+    else {
         return Ok(None);
     };
     if put_again(tx, &read.device, &appended.records).await? {
@@ -74,6 +76,15 @@ pub(super) async fn read(
     }
     let weight = why_refused_adding(&read.doc_key, &read.device, weight, &appended.records)
         .map_err(Error::Integrity)?;
+    // A change that waits for one not stored yet is read with it, once that is stored: its
+    // chunk is neither kept as read nor in the digest, so the ledger counts as not projected
+    // from every chunk stored (in the backlog) until it is read.
+    let changes_waiting = !waiting.is_empty();
+    let keys: Vec<String> = keys
+        .iter()
+        .filter(|k| !waiting.contains(k))
+        .cloned()
+        .collect();
     Ok(Some(Decoded {
         len: read.records as usize + appended.records.len(),
         key: read.doc_key.clone(),
@@ -82,8 +93,8 @@ pub(super) async fn read(
         weight,
         heads: heads_text(&appended.heads),
         new_authors: appended.authors,
-        chunks_digest: digest,
-        chunks_read: Some((keys.to_vec(), read.records_map.clone())),
+        chunks_read: (keys, read.records_map.clone()),
+        changes_waiting,
     }))
 }
 

@@ -11,7 +11,7 @@ use fairpos_sync::ledger::{heads_held, heads_text, why_refused_adding};
 use fairpos_sync::plausible::Weight;
 use fairpos_sync::protocol::over_size;
 use fairpos_sync::samod::DocumentId;
-use fairpos_sync::samod_storage::{chunks_digest, every_change_held, load_chunks};
+use fairpos_sync::samod_storage::{chunks_digest, chunks_held, load_chunks};
 use fairpos_sync::{LedgerDoc, Record};
 
 use deadpool_postgres::Transaction;
@@ -53,6 +53,27 @@ pub async fn project_within(
     doc: &DocumentId,
     max_bytes: Option<u64>,
 ) -> Result<Option<Projected>> {
+    project_reading(pool, doc, max_bytes, Reading::ChunksAlone).await
+}
+
+/// How a projection reads what is new of a ledger projected before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reading {
+    /// From the chunks stored since alone where they vouch for it, else from the document.
+    ChunksAlone,
+    /// From the document: for a ledger taken again because a change read on its own waited
+    /// ([`Projected::changes_waiting`]), which only the document tells from a fork.
+    Document,
+}
+
+/// [`project_within`], reading what is new as `reading` says (nothing is read where every
+/// chunk stored was projected).
+pub async fn project_reading(
+    pool: &Pool,
+    doc: &DocumentId,
+    max_bytes: Option<u64>,
+    reading: Reading,
+) -> Result<Option<Projected>> {
     let shown = doc.to_string();
     // Over the size limit: refused before its chunks are even loaded, let alone read.
     if let Some(max) = max_bytes {
@@ -67,15 +88,19 @@ pub async fn project_within(
     let mut attempt = 0;
     loop {
         let tx = apply::ledger_turn(&mut client, &shown).await?;
-        match project_turn(tx, doc).await {
+        match project_turn(tx, doc, reading).await {
             Err(e) => apply::again_after(e, &mut attempt).await?,
             outcome => return outcome,
         }
     }
 }
 
-/// [`project_within`] in the ledger's turn `tx`.
-async fn project_turn(tx: Transaction<'_>, doc: &DocumentId) -> Result<Option<Projected>> {
+/// [`project_reading`] in the ledger's turn `tx`.
+async fn project_turn(
+    tx: Transaction<'_>,
+    doc: &DocumentId,
+    reading: Reading,
+) -> Result<Option<Projected>> {
     let shown = doc.to_string();
     let projected = registry::projected(&tx, &shown).await?;
     let mut decoded = None;
@@ -85,10 +110,13 @@ async fn project_turn(tx: Transaction<'_>, doc: &DocumentId) -> Result<Option<Pr
         if before.chunks_digest.as_deref() == Some(digest.as_str()) {
             return Ok(Some(Projected::default()));
         }
-        decoded = chunks_read::read(&tx, before, &keys, digest).await?;
+        if reading == Reading::ChunksAlone {
+            decoded = chunks_read::read(&tx, before, &keys).await?;
+        }
     }
     let announced = projected.is_some();
     let document_loaded = decoded.is_none();
+    let changes_waiting = decoded.as_ref().is_some_and(|d| d.changes_waiting);
     let ledger = match decoded {
         Some(ledger) => ledger,
         None => {
@@ -127,20 +155,20 @@ async fn project_turn(tx: Transaction<'_>, doc: &DocumentId) -> Result<Option<Pr
             )));
         }
     }
+    let (read_keys, records_map) = &ledger.chunks_read;
+    let digest = chunks_digest(read_keys.iter().map(String::as_str));
     let held = Held {
         doc_id: &shown,
         heads: &ledger.heads,
         records: ledger.len as i64,
-        chunks_digest: &ledger.chunks_digest,
+        chunks_digest: &digest,
         weight: ledger.weight,
-        chunks_read: ledger
-            .chunks_read
-            .as_ref()
-            .map(|(keys, map)| (keys.as_slice(), map.as_str())),
+        chunks_read: Some((read_keys.as_slice(), records_map.as_str())),
     };
     let projected = apply::project_in(tx, &ledger.key, &ledger.records, Some(held)).await?;
     Ok(Some(Projected {
         document_loaded,
+        changes_waiting,
         ..projected
     }))
 }
@@ -160,11 +188,13 @@ struct Decoded {
     heads: String,
     /// Every actor that wrote a change the heads projected before do not cover, in hex.
     new_authors: BTreeSet<String>,
-    /// The digest of the keys of the chunks it was read from.
-    chunks_digest: String,
     /// Where its next projection reads the chunks stored after these alone: the keys of
-    /// those read, when the heads cover every change in them, and its records map.
-    chunks_read: Option<(Vec<String>, String)>,
+    /// those read whose every change the heads cover (but those whose change waits for one
+    /// not stored yet; their digest is stored as the chunks projected), and its records map.
+    chunks_read: (Vec<String>, String),
+    /// Read from its chunks alone, a change among them waits for one not stored yet
+    /// ([`Projected::changes_waiting`]).
+    changes_waiting: bool,
 }
 
 /// The ledger, from its chunks (`None` for the fair's catalog); refused unless the document
@@ -223,13 +253,14 @@ fn decode(
     let device = ledger.id().device.clone();
     let weight =
         why_refused_adding(&key, &device, weight_before, &records).map_err(Error::Integrity)?;
-    let keys = chunks.iter().map(|(k, _)| k.as_str());
-    let chunks_read = every_change_held(ledger.automerge(), chunks).then(|| {
-        (
-            keys.clone().map(str::to_string).collect(),
-            ledger.records_map(),
-        )
-    });
+    // A change that waits for one not stored yet is read once that is stored, with it, on
+    // its own: its chunk is neither kept as read nor in the digest, so the ledger counts as
+    // not projected from every chunk stored (in the backlog) until it is read.
+    let held = chunks_held(ledger.automerge(), chunks);
+    let chunks_read = (
+        held.into_iter().map(str::to_string).collect(),
+        ledger.records_map(),
+    );
     Ok(Some(Decoded {
         key,
         device,
@@ -238,13 +269,14 @@ fn decode(
         weight,
         heads,
         new_authors,
-        chunks_digest: chunks_digest(keys),
         chunks_read,
+        changes_waiting: false,
     }))
 }
 
 /// Of `docs`, those whose stored chunks are not the ones they were last projected from
-/// (never projected, or more stored since, or nothing stored: the fair's catalog among them),
+/// (never projected, or more stored since, or a chunk whose change waits for one not stored
+/// yet, or nothing stored: the fair's catalog among them),
 /// read in one go and outside any ledger's turn: for ledgers another process was left to
 /// project, most of which it has.
 pub async fn unprojected(pool: &Pool, docs: &[DocumentId]) -> Result<Vec<DocumentId>> {
@@ -284,7 +316,8 @@ pub async fn unprojected(pool: &Pool, docs: &[DocumentId]) -> Result<Vec<Documen
 }
 
 /// The projection's backlog: ledgers announced by their tills and not refused, with chunks
-/// stored that they were not last projected from (more stored since, or never projected),
+/// stored that they were not last projected from (more stored since, never projected, or a
+/// change stored before one it depends on, waiting for it),
 /// whichever process stored them. A monitoring system watches it to see the projection fall
 /// behind. The fair's catalog (announced by no till) is never projected, so never counted.
 ///

@@ -85,8 +85,9 @@ async fn a_ledger_projected_before_reads_the_changes_stored_since_on_their_own()
     assert_eq!(project_document(&a, &id).await.unwrap(), Some(0));
 
     // A change stored before the one it follows: read alone it waits, so the document is
-    // loaded, which fails here. Loaded whole, the change still waits, so the chunks are not
-    // kept: the next projection loads the document again, and takes both.
+    // loaded, which fails here. Loaded whole, the change still waits: every chunk but its
+    // own is kept as read, so the next projection, once the one it follows is stored, reads
+    // both on their own.
     let follows = doc.append(&records[first + 2], 0).unwrap();
     let after = doc.append(&records[first + 3], 0).unwrap();
     store_change(&a, &id, &after).await;
@@ -95,11 +96,25 @@ async fn a_ledger_projected_before_reads_the_changes_stored_since_on_their_own()
     set_bytes(&a, &snapshot, &whole).await;
     let projected = project_within(&a, &id, None).await.unwrap().unwrap();
     assert_eq!((projected.new, projected.document_loaded), (0, true));
-    assert_eq!(projected_from(&a, &shown).await, None);
+    let after_key = key(&id, "incremental", &after.hash().to_string()).to_string();
+    let all_but_after: Vec<String> = fairpos_postgres::documents::chunk_keys(&a, &id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|k| *k != after_key)
+        .collect();
+    assert_eq!(all_but_after.len(), 3);
+    assert_eq!(projected_from(&a, &shown).await, Some(all_but_after));
+    set_bytes(&a, &snapshot, b"not a document").await;
     store_change(&a, &id, &follows).await;
-    assert_eq!(project_document(&b, &id).await.unwrap(), Some(2));
+    let projected = project_within(&b, &id, None).await.unwrap().unwrap();
+    assert_eq!((projected.new, projected.document_loaded), (2, false));
     assert_eq!(records_held(&a).await, first + 4);
-    assert!(projected_from(&a, &shown).await.is_some());
+    let keys = fairpos_postgres::documents::chunk_keys(&a, &id)
+        .await
+        .unwrap();
+    assert_eq!(projected_from(&a, &shown).await, Some(keys));
+    set_bytes(&a, &snapshot, &whole).await;
 
     // Where the digest stored is not the one of the chunks kept (a build before this one,
     // still running, projected the ledger further and kept none), the document is loaded.
@@ -217,14 +232,7 @@ async fn a_ledger_whose_snapshot_read_is_gone_is_loaded() {
     let (_, a, _) = two_processes(&server).await;
     let ledger = &fair(&mut Lcg(36), 4)[0];
     let (earlier, later) = ledger.records.split_at(ledger.records.len() - 1);
-    let mut doc = ledger_doc(ledger, earlier);
-    let id = document_id(&doc.id().key());
-    enrol_its_till(&a, &doc).await;
-    let snapshot = store_whole(&a, &doc).await;
-    assert_eq!(
-        project_document(&a, &id).await.unwrap(),
-        Some(earlier.len())
-    );
+    let (mut doc, id, snapshot) = projected_whole(&a, ledger, earlier).await;
     // The snapshot deleted, the till's next change stored: read on its own, it would be
     // projected; the document, now the change alone, does not load as the ledger.
     let client = a.get().await.unwrap();
@@ -234,4 +242,104 @@ async fn a_ledger_whose_snapshot_read_is_gone_is_loaded() {
     let err = project_document(&a, &id).await.unwrap_err();
     assert!(matches!(err, Error::Ledger(_)), "{err}");
     assert_eq!(records_held(&a).await, earlier.len());
+}
+
+/// samod stores a sync's changes each as it comes, so a pass may find one stored before the
+/// one it follows: read on their own, what is ready is projected, and the change that waits
+/// is read with the one it follows once that is stored. Until then the ledger is in the
+/// projection's backlog (a change of it stored and not projected).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_read_before_the_one_it_follows_waits_for_it() {
+    let Some(server) = server() else { return };
+    let (_, a, b) = two_processes(&server).await;
+    let ledger = &fair(&mut Lcg(37), 6)[0];
+    let (earlier, later) = ledger.records.split_at(ledger.records.len() - 3);
+    let (mut doc, id, snapshot) = projected_whole(&a, ledger, earlier).await;
+    let shown = id.to_string();
+    // Loading the document fails from here: each projection below reads chunks alone.
+    set_bytes(&a, &snapshot, b"not a document").await;
+    let changes: Vec<_> = later.iter().map(|r| doc.append(r, 0).unwrap()).collect();
+    store_change(&a, &id, &changes[0]).await;
+    store_change(&a, &id, &changes[2]).await;
+    let projected = project_within(&b, &id, None).await.unwrap().unwrap();
+    assert_eq!((projected.new, projected.document_loaded), (1, false));
+    assert!(projected.changes_waiting, "to be taken again shortly");
+    assert_eq!(records_held(&a).await, earlier.len() + 1);
+    let waits = key(&id, "incremental", &changes[2].hash().to_string()).to_string();
+    let kept = projected_from(&a, &shown).await.unwrap();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(!kept.contains(&waits), "{kept:?}");
+    let within = std::time::Duration::from_secs(10);
+    let backlog = fairpos_postgres::ledgers::backlog(&a, within)
+        .await
+        .unwrap();
+    assert_eq!(backlog, 1);
+    // Heard of again with nothing new stored: still waiting, and alone it needs the
+    // document (which fails here).
+    let err = project_document(&a, &id).await.unwrap_err();
+    assert!(matches!(err, Error::Ledger(_)), "{err}");
+    // The one it follows stored: both read on their own.
+    store_change(&a, &id, &changes[1]).await;
+    let projected = project_within(&a, &id, None).await.unwrap().unwrap();
+    assert_eq!((projected.new, projected.document_loaded), (2, false));
+    assert!(!projected.changes_waiting);
+    assert_eq!(records_held(&a).await, ledger.records.len());
+    let keys = fairpos_postgres::documents::chunk_keys(&a, &id)
+        .await
+        .unwrap();
+    assert_eq!(projected_from(&a, &shown).await, Some(keys));
+    let backlog = fairpos_postgres::ledgers::backlog(&a, within)
+        .await
+        .unwrap();
+    assert_eq!(backlog, 0);
+    let held = registry::documents(&a, Some(&doc.id().device))
+        .await
+        .unwrap();
+    assert_eq!(held[0].heads, heads_text(&doc.heads()));
+}
+
+/// A change another actor wrote on an older state of the ledger (a forged fork) waits beside
+/// a ready change when read on its own, as one on its way would; taken again alone, it goes
+/// to the document, which refuses the ledger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_fork_beside_a_ready_change_waits_and_alone_is_refused() {
+    let Some(server) = server() else { return };
+    let (_, a, _) = two_processes(&server).await;
+    let ledger = &fair(&mut Lcg(38), 6)[0];
+    let (earlier, later) = ledger.records.split_at(ledger.records.len() - 2);
+    let (mut doc, id, _) = projected_whole(&a, ledger, earlier).await;
+    let forged = forged_fork(&doc, &later[1]);
+    store_change(&a, &id, &doc.append(&later[0], 0).unwrap()).await;
+    store_change(&a, &id, &forged).await;
+    let projected = project_within(&a, &id, None).await.unwrap().unwrap();
+    assert_eq!((projected.new, projected.document_loaded), (1, false));
+    assert!(projected.changes_waiting);
+    let err = project_document(&a, &id).await.unwrap_err();
+    assert!(err.to_string().contains("forged ledger change"), "{err}");
+    assert_eq!(records_held(&a).await, earlier.len() + 1);
+}
+
+/// A change by another actor that puts `record` into `doc`'s records map, on the state before
+/// its last change: it depends on none of its heads.
+pub(crate) fn forged_fork(doc: &LedgerDoc, record: &Record) -> automerge::Change {
+    use automerge::transaction::Transactable;
+    let am = doc.automerge();
+    let before_last: Vec<_> = am
+        .get_changes(&[])
+        .iter()
+        .rev()
+        .nth(1)
+        .map(|c| c.hash())
+        .into_iter()
+        .collect();
+    let mut forger = am.fork_at(&before_last).unwrap();
+    forger.set_actor(fairpos_sync::ActorId::random());
+    let (_, map) = forger.get(automerge::ROOT, "records").unwrap().unwrap();
+    let mut tx = forger.transaction();
+    tx.put(&map, &record.header().id, record.to_json().unwrap())
+        .unwrap();
+    tx.commit();
+    let change = forger.get_last_local_change().unwrap().clone();
+    assert!(doc.heads().iter().all(|h| !change.deps().contains(h)));
+    change
 }

@@ -224,3 +224,83 @@ async fn the_backlog_is_the_announced_ledgers_stored_since_their_projection() {
         .unwrap();
     assert_eq!(backlog(&a, LONG).await.unwrap(), 0, "refused");
 }
+
+/// A ledger projected with a change that waits for one not stored (here a forged fork, which
+/// nothing stored later will be followed by) is taken again a second later with nothing more
+/// heard of: alone, that change goes to the document, which refuses the ledger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_read_with_a_change_waiting_is_taken_again_and_a_forged_fork_refused() {
+    let Some(server) = server() else { return };
+    let (url, a, _) = two_processes(&server).await;
+    let ledger = &fair(&mut Lcg(29), 6)[0];
+    let (earlier, later) = ledger.records.split_at(ledger.records.len() - 3);
+    let (mut doc, id, _) = projected_whole(&a, ledger, earlier).await;
+    // Stored before the process follows the store, so not heard of.
+    let forged = super::chunks_read::forged_fork(&doc, &later[2]);
+    store_change(&a, &id, &doc.append(&later[0], 0).unwrap()).await;
+    store_change(&a, &id, &forged).await;
+    let origin = Origin::new();
+    let listener = Listener::start(&url, &origin, &[]).await.unwrap();
+    let (follower, mut passed) = following(&a, listener, follow::LEFT_TO_ANOTHER);
+
+    // The till's next change, heard of: read with the first on their own; the fork waits.
+    let storage = PgStorage::new(a.clone()).announcing_as(&origin);
+    store_change_through(&storage, &id, &doc.append(&later[1], 0).unwrap()).await;
+    let pass = tokio::time::timeout(Duration::from_secs(20), taking(&mut passed, &id))
+        .await
+        .expect("the ledger is projected when its change is heard of");
+    assert_eq!(pass.new_records, 2, "{pass:?}");
+    assert_eq!(pass.waiting, std::slice::from_ref(&id), "{pass:?}");
+    assert!(pass.refused.is_empty(), "{pass:?}");
+
+    // Nothing more stored: taken again all the same, and refused.
+    let pass = tokio::time::timeout(Duration::from_secs(20), taking(&mut passed, &id))
+        .await
+        .expect("the ledger is taken again");
+    assert_eq!(pass.refused.len(), 1, "{pass:?}");
+    assert!(
+        pass.refused[0].1.contains("forged ledger change"),
+        "{pass:?}"
+    );
+    assert!(pass.waiting.is_empty(), "{pass:?}");
+    assert_eq!(records_held(&a).await, earlier.len() + 2);
+    follower.abort();
+}
+
+/// A till storing a change every 200 ms beside a forged fork does not keep the fork waiting:
+/// the ledger is taken again a second after the fork first waited, from its document, and
+/// refused while the changes still come (taken again only a second after the last pass that
+/// left it waiting, from the chunks alone, it was never judged while they came).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_fork_is_refused_while_the_till_keeps_storing_changes() {
+    let Some(server) = server() else { return };
+    let (url, a, _) = two_processes(&server).await;
+    let ledger = &fair(&mut Lcg(31), 36)[0];
+    let (earlier, later) = ledger.records.split_at(ledger.records.len() - 31);
+    let (mut doc, id, _) = projected_whole(&a, ledger, earlier).await;
+    // Stored before the process follows the store, so not heard of.
+    store_change(&a, &id, &super::chunks_read::forged_fork(&doc, &later[30])).await;
+    let origin = Origin::new();
+    let listener = Listener::start(&url, &origin, &[]).await.unwrap();
+    let (follower, mut passed) = following(&a, listener, follow::LEFT_TO_ANOTHER);
+    let storage = PgStorage::new(a.clone()).announcing_as(&origin);
+    let forged = |pass: &follow::Pass| {
+        pass.refused
+            .iter()
+            .any(|(doc, why)| *doc == id && why.contains("forged ledger change"))
+    };
+    // Thirty changes, 200 ms apart: each heard of and read with those before it, on its own.
+    let mut refused_while_storing = false;
+    for record in &later[..30] {
+        store_change_through(&storage, &id, &doc.append(record, 0).unwrap()).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        while let Ok(pass) = passed.try_recv() {
+            refused_while_storing |= forged(&pass);
+        }
+    }
+    assert!(
+        refused_while_storing,
+        "the fork was judged as the till stored"
+    );
+    follower.abort();
+}

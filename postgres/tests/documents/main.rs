@@ -52,10 +52,33 @@ fn key(doc: &DocumentId, kind: &str, name: &str) -> StorageKey {
 /// Stores `change` of the ledger `doc` through `pool`, as samod stores a change a till sent:
 /// a chunk of its own, named by its hash.
 async fn store_change(pool: &Pool, doc: &DocumentId, change: &automerge::Change) {
+    store_change_through(&PgStorage::new(pool.clone()), doc, change).await;
+}
+
+/// [`store_change`] through `storage` (one announcing its stores, say).
+async fn store_change_through(storage: &PgStorage, doc: &DocumentId, change: &automerge::Change) {
     let name = change.hash().to_string();
-    PgStorage::new(pool.clone())
+    storage
         .put(key(doc, "incremental", &name), change.raw_bytes().to_vec())
         .await;
+}
+
+/// The ledger of `ledger`'s `records`, its till enrolled, stored whole (one snapshot) and
+/// projected through `pool`: its document, its id and the snapshot's key.
+async fn projected_whole(
+    pool: &Pool,
+    ledger: &Ledger,
+    records: &[Record],
+) -> (LedgerDoc, DocumentId, String) {
+    let doc = ledger_doc(ledger, records);
+    let id = document_id(&doc.id().key());
+    enrol_its_till(pool, &doc).await;
+    let snapshot = store_whole(pool, &doc).await;
+    assert_eq!(
+        project_document(pool, &id).await.unwrap(),
+        Some(records.len())
+    );
+    (doc, id, snapshot)
 }
 
 /// Stores the ledger `doc` whole through `pool`, as samod stores a document a peer sent
@@ -353,11 +376,7 @@ async fn store_in_pieces(storage: &PgStorage, ledger: &Ledger) {
         .put(key(&id, "snapshot", "first"), doc.automerge().save())
         .await;
     for r in &ledger.records[half..] {
-        let change = doc.append(r, 0).unwrap();
-        let name = change.hash().to_string();
-        storage
-            .put(key(&id, "incremental", &name), change.raw_bytes().to_vec())
-            .await;
+        store_change_through(storage, &id, &doc.append(r, 0).unwrap()).await;
     }
 }
 

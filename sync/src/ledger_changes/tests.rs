@@ -51,13 +51,34 @@ fn a_change_among_the_heads_is_passed_over_and_none_adds_nothing() {
 }
 
 #[test]
-fn a_change_whose_dependency_is_missing_needs_the_document() {
+fn a_change_whose_dependency_is_missing_waits_and_alone_needs_the_document() {
     let (mut doc, _) = ledger(1);
     let reader = ChangeReader::of(&doc);
     let heads = doc.heads();
-    let _skipped = doc.append(&cash(2), 1).unwrap();
-    let after = doc.append(&cash(3), 1).unwrap();
-    assert_eq!(reader.appended(&heads, vec![after]).unwrap(), None);
+    let next = doc.append(&cash(2), 1).unwrap();
+    let after_next = doc.append(&cash(3), 1).unwrap();
+    let last = doc.append(&cash(4), 1).unwrap();
+    // Alone, whether what it waits for is stored at all only the document can tell.
+    assert_eq!(
+        reader.appended(&heads, vec![after_next.clone()]).unwrap(),
+        None
+    );
+    // After one that is ready, it waits; what is ready is read.
+    let appended = reader
+        .appended(&heads, vec![last.clone(), next.clone()])
+        .unwrap()
+        .unwrap();
+    assert_eq!(appended.records, vec![cash(2)]);
+    assert_eq!(appended.heads, vec![next.hash()]);
+    assert_eq!(appended.waiting, vec![last.hash()]);
+    // With what it waited for, it is read in turn.
+    let appended = reader
+        .appended(&appended.heads, vec![last, after_next])
+        .unwrap()
+        .unwrap();
+    assert_eq!(appended.records, vec![cash(3), cash(4)]);
+    assert_eq!(appended.heads, doc.heads());
+    assert!(appended.waiting.is_empty());
     // Nor does one read from heads that are not the ledger's (an older one among them).
     let (doc, changes) = ledger(3);
     let stale = [changes[0].hash()];
@@ -147,11 +168,21 @@ fn chunks_are_read_as_one_change_each_after_heads_as_stored() {
     let heads = crate::ledger::heads_text(&doc.heads());
     let c2 = doc.append(&cash(2), 1).unwrap();
     let c3 = doc.append(&cash(3), 1).unwrap();
-    let chunks = [c2.raw_bytes().to_vec(), c3.raw_bytes().to_vec()];
-    let appended = reader.appended_chunks(&heads, chunks.clone()).unwrap();
-    assert_eq!(appended.unwrap().records, vec![cash(2), cash(3)]);
+    let c4 = doc.append(&cash(4), 1).unwrap();
+    let chunk = |name: &str, c: &Change| (name.to_string(), c.raw_bytes().to_vec());
+    let chunks = vec![chunk("c2", &c2), chunk("c3", &c3)];
+    let read = reader.appended_chunks(&heads, chunks.clone()).unwrap();
+    let read = read.unwrap();
+    assert_eq!(read.appended.records, vec![cash(2), cash(3)]);
+    assert!(read.waiting.is_empty());
+    // A chunk whose change waits (the one before it not given) is named.
+    let gap = vec![chunk("c2", &c2), chunk("c4", &c4)];
+    let read = reader.appended_chunks(&heads, gap).unwrap().unwrap();
+    assert_eq!(read.appended.records, vec![cash(2)]);
+    assert_eq!(read.waiting, ["c4"]);
     // Two changes in one chunk, heads that are not hashes: not read.
-    let one = [chunks.concat()];
+    let both = [c2.raw_bytes(), c3.raw_bytes()].concat();
+    let one = vec![("both".to_string(), both)];
     assert_eq!(reader.appended_chunks(&heads, one).unwrap(), None);
     assert_eq!(reader.appended_chunks("", chunks.clone()).unwrap(), None);
     assert_eq!(reader.appended_chunks("not a hash", chunks).unwrap(), None);

@@ -371,16 +371,23 @@ pub fn load_chunks(
     Ok(Some(am))
 }
 
-/// Whether `doc`, loaded from `chunks` ([`load_chunks`]), holds every change they hold: each
-/// snapshot does (samod writes the document whole), and so does each chunk of one change
-/// the document holds. A change stored before one it depends on waits in automerge,
-/// unapplied; so may any change of a chunk of several.
-pub fn every_change_held(doc: &automerge::Automerge, chunks: &[(String, Vec<u8>)]) -> bool {
-    chunks.iter().all(|(key, bytes)| {
-        key.contains("/snapshot/")
-            || automerge::Change::try_from(bytes.as_slice())
-                .is_ok_and(|c| doc.get_change_meta_by_hash(&c.hash()).is_some())
-    })
+/// The keys of those of `chunks` whose every change `doc`, loaded from them
+/// ([`load_chunks`]), holds: each snapshot (samod writes the document whole), and each chunk
+/// of one change the document holds. A change stored before one it depends on waits in
+/// automerge, unapplied; so may any change of a chunk of several.
+pub fn chunks_held<'a>(
+    doc: &automerge::Automerge,
+    chunks: &'a [(String, Vec<u8>)],
+) -> Vec<&'a str> {
+    chunks
+        .iter()
+        .filter(|(key, bytes)| {
+            key.contains("/snapshot/")
+                || automerge::Change::try_from(bytes.as_slice())
+                    .is_ok_and(|c| doc.get_change_meta_by_hash(&c.hash()).is_some())
+        })
+        .map(|(key, _)| key.as_str())
+        .collect()
 }
 
 /// The keys of a document's stored chunks, without their bytes.

@@ -16,62 +16,46 @@
 //! `--tills-nice` steps nicer than the bench, as `nice -n` counts (10 unless told): on this
 //! 2-core machine they stand for devices elsewhere, and at the server's own priority the 500
 //! of them would take from headquarters the CPU it has to itself in the field.
-//! `--tills-nice 0` shares the CPU equally, as earlier rounds measured. Each storm reports the CPU seconds the `hq serve` processes it started (a
-//! `--server` wrapper must `exec`) and the tills used.
+//! `--tills-nice 0` shares the CPU equally, as earlier rounds measured. Each storm reports the
+//! CPU seconds the `hq serve` processes it started (a `--server` wrapper must `exec`) and the
+//! tills used.
 //!
 //! `--metrics off,on` runs each backend's storm without and with `hq serve --metrics-listen`
 //! (what counting requests and sync traffic costs, side by side): with it, the prober also
 //! scrapes the first process's `/metrics`, and after the storm every process's figures are
 //! summed and checked against the storm (every till's connection, every sale projected).
+//!
+//! `--rounds R` makes the storm a day of syncs rather than one at closing time: each till's
+//! sales are sold in R shares, and every till syncs each share at once before the next is
+//! sold. samod then stores a ledger's later changes one to a chunk, which headquarters'
+//! projection reads without loading the ledger, until it compacts them (once a document holds
+//! more than ten chunks, or a save brings more than ten changes). The storm's time and
+//! headquarters' CPU are the rounds' syncs alone (selling between them is not counted; a
+//! till's sync ends once headquarters has projected it); with metrics served, the ledger
+//! documents the projection loaded whole are counted.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use fairpos::till::Till;
 use fairpos::uplink;
 use fairpos_hq::devices;
-use fairpos_hq::server::scrape::METRICS;
-use fairpos_hq::server::READY;
 
 pub use self::tills::TillsAs;
 
+mod observe;
 mod tills;
 
+use self::observe::{
+    backlog_settled, get, http, probe_while, records_held, scrape_settled, summed, watch_screen,
+    Probes,
+};
 use crate::measure::{
-    demo_hq, fresh_dir, ms, p50, p99, sell_offline, serve_hq, Child, Lcg, Served,
+    demo_hq, fresh_dir, ms, p50, p99, sell_more, sell_offline, serve_hq, Child, Lcg, Served,
 };
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
-
-/// One HTTP/1.1 request to `addr` (plain, as the bench's headquarters serves); the status and
-/// the body.
-fn http(addr: &str, request: &str) -> BenchResult<(u16, String)> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
-    stream.write_all(request.as_bytes())?;
-    let mut reply = Vec::new();
-    stream.read_to_end(&mut reply)?;
-    let reply = String::from_utf8_lossy(&reply);
-    let status = reply
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or("no HTTP status")?;
-    let body = reply.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    Ok((status, body.to_string()))
-}
-
-fn get(addr: &str, path: &str, token: &str) -> BenchResult<(u16, String)> {
-    http(
-        addr,
-        &format!(
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
-             Connection: close\r\n\r\n"
-        ),
-    )
-}
 
 /// CPU seconds from `/proc/PID/stat` (`self` for this process): the process's own (user and
 /// system, all its threads), and its children's that it has waited for. In USER_HZ ticks,
@@ -120,79 +104,6 @@ pub enum Metrics {
     On,
 }
 
-/// The sum over `scrapes` (texts of `/metrics`) of the series `series`.
-fn summed(scrapes: &[String], series: &str) -> f64 {
-    scrapes
-        .iter()
-        .filter_map(|text| fairpos_hq::metrics::sample(text, series))
-        .sum()
-}
-
-/// Records headquarters' projection holds: in `hq` (its data directory) on SQLite, in
-/// `database` on PostgreSQL.
-fn records_held(hq: &Path, backend: Backend, database: Option<&str>) -> BenchResult<f64> {
-    let count: i64 = match backend {
-        Backend::Sqlite => {
-            fairpos_hq::connect(hq)?.query_row("SELECT count(*) FROM records", [], |r| r.get(0))?
-        }
-        Backend::Postgres => tokio::runtime::Runtime::new()?.block_on(async {
-            let pool = fairpos_postgres::connect(database.ok_or("no database")?)?;
-            let row = pool
-                .get()
-                .await?
-                .query_one("SELECT count(*) FROM records", &[])
-                .await?;
-            Ok::<i64, Box<dyn std::error::Error>>(row.get(0))
-        })?,
-    };
-    Ok(count as f64)
-}
-
-/// The projection's backlog as `/metrics` reads it ([`fairpos_hq::project::backlog`], or
-/// PostgreSQL's), once it is 0 or 10 s have passed: after a storm whose records are all
-/// projected, what stays is a ledger counted as waiting when nothing of it is.
-fn backlog_settled(hq: &Path, backend: Backend, database: Option<&str>) -> BenchResult<usize> {
-    let since = Instant::now();
-    let runtime = tokio::runtime::Runtime::new()?;
-    let pool = match backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => Some(fairpos_postgres::connect(database.ok_or("no database")?)?),
-    };
-    loop {
-        let waiting = match &pool {
-            None => fairpos_hq::project::backlog(&fairpos_hq::connect(hq)?)?,
-            Some(pool) => runtime.block_on(fairpos_postgres::ledgers::backlog(
-                pool,
-                Duration::from_secs(10),
-            ))?,
-        };
-        if waiting == 0 || since.elapsed() > Duration::from_secs(10) {
-            return Ok(waiting);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Every process's `/metrics` once their projected records add up to `held` (10 s at most:
-/// a process counts a pass just after its commit, which a till may hear of first).
-fn scrape_settled(at: &[&str], held: f64) -> BenchResult<Vec<String>> {
-    let since = Instant::now();
-    loop {
-        let scrapes = at
-            .iter()
-            .map(|addr| match get(addr, METRICS, "")? {
-                (200, text) => Ok(text),
-                (status, text) => Err(format!("/metrics answered {status}: {text}").into()),
-            })
-            .collect::<BenchResult<Vec<String>>>()?;
-        let records = summed(&scrapes, "fairpos_hq_projection_records_total");
-        if records == held || since.elapsed() > Duration::from_secs(10) {
-            return Ok(scrapes);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Where headquarters keeps its data in a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
@@ -219,59 +130,17 @@ pub struct Options {
     pub screen: bool,
     /// A storm per backend without and/or with metrics served, in this order.
     pub metrics: Vec<Metrics>,
-}
-
-/// Follows the big screen's event stream at `addr` until `storming` ends (and its first
-/// figures came, 10 s at most after); how many sets of figures it brought.
-fn watch_screen(addr: &str, token: &str, storming: &AtomicBool) -> BenchResult<usize> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_millis(100)))?;
-    stream.write_all(
-        format!(
-            "GET /screen/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n"
-        )
-        .as_bytes(),
-    )?;
-    let mut seen = Vec::new();
-    let mut buffer = [0u8; 64 * 1024];
-    let figures = |seen: &[u8]| {
-        String::from_utf8_lossy(seen)
-            .matches("event: figures")
-            .count()
-    };
-    let mut ended: Option<Instant> = None;
-    loop {
-        if !storming.load(Ordering::Relaxed) {
-            let ended = *ended.get_or_insert_with(Instant::now);
-            if figures(&seen) > 0 || ended.elapsed() > Duration::from_secs(10) {
-                break;
-            }
-        }
-        match stream.read(&mut buffer) {
-            Ok(0) => return Err("the big screen's stream ended during the storm".into()),
-            Ok(n) => seen.extend_from_slice(&buffer[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let seen = String::from_utf8_lossy(&seen);
-    if !seen.starts_with("HTTP/1.1 200") {
-        return Err(format!(
-            "the big screen was refused: {}",
-            seen.lines().next().unwrap_or("")
-        )
-        .into());
-    }
-    Ok(figures(seen.as_bytes()))
+    /// The syncs of each till in a storm: its sales sold in this many shares, each synced by
+    /// every till at once before the next is sold.
+    pub rounds: usize,
 }
 
 pub fn run(options: Options) -> BenchResult<()> {
-    if options.tills == 0 || options.sales == 0 || options.processes == 0 {
-        return Err("--tills, --sales and --processes must be at least 1".into());
+    if options.tills == 0 || options.sales == 0 || options.processes == 0 || options.rounds == 0 {
+        return Err("--tills, --sales, --processes and --rounds must be at least 1".into());
+    }
+    if options.rounds > options.sales {
+        return Err("--rounds must be at most --sales (each round sells a sale at least)".into());
     }
     if options.backends.contains(&Backend::Postgres) && options.database.is_none() {
         return Err("--backend postgres needs --database URL (an empty database)".into());
@@ -337,6 +206,12 @@ fn set_up(
     })
 }
 
+/// The sales each till sells before round `round` of `rounds` (from 0) syncs, of
+/// `sales`: an equal share, the first rounds one more while any are left over.
+fn share(sales: usize, rounds: usize, round: usize) -> usize {
+    sales / rounds + usize::from(round < sales % rounds)
+}
+
 /// One storm; `again`: after another of this run on the same backend.
 fn storm(
     options: &Options,
@@ -344,9 +219,10 @@ fn storm(
     metrics: Metrics,
     again: bool,
 ) -> BenchResult<serde_json::Value> {
-    let (tills, sales, nice, how) = (
+    let (tills, sales, rounds, nice, how) = (
         options.tills,
         options.sales,
+        options.rounds,
         options.tills_nice,
         options.tills_as,
     );
@@ -385,17 +261,19 @@ fn storm(
         }
     }
     let addr = urls[0].trim_start_matches("http://").to_string();
-    // Scraped during the storm (at the first process) as the API is probed.
-    let scrape_first = scraped_at.first().cloned();
 
-    eprintln!("{backend:?}, {processes} process(es): enrolling {tills} tills and selling {sales} sales on each, offline");
+    eprintln!(
+        "{backend:?}, {processes} process(es): enrolling {tills} tills and selling {} sales \
+         on each, offline",
+        share(sales, rounds, 0)
+    );
     let t = Instant::now();
     let trust = fairpos_sync::tls::Trust::system()?;
     let mut rng = Lcg(17);
     for (i, code) in codes.iter().enumerate() {
         let url = &urls[i % processes];
         let mut till = uplink::enroll(&dir.join(format!("till{i}")), url, code, "2468", &trust)?;
-        sell_offline(&mut till, sales, &mut rng)?;
+        sell_offline(&mut till, share(sales, rounds, 0), &mut rng)?;
         if (i + 1) % 50 == 0 {
             eprintln!(
                 "  {} tills ready ({:.0} s)",
@@ -404,7 +282,7 @@ fn storm(
             );
         }
     }
-    let prepare_s = t.elapsed().as_secs_f64();
+    let mut prepare_s = t.elapsed().as_secs_f64();
 
     let (status, body) = http(&addr, &{
         let login = r#"{"name":"organizer","password":"bench-password"}"#;
@@ -418,66 +296,44 @@ fn storm(
         .as_str()
         .map(str::to_string)
         .ok_or(format!("login refused ({status}): {body}"))?;
-    let probed = ["/api/v1/health", "/api/v1/report?by=stall", READY];
 
-    eprintln!(
-        "{tills} tills sync at once (as {}, nice {nice})",
-        value_name(how)
-    );
     let till_dirs: Vec<PathBuf> = (0..tills).map(|i| dir.join(format!("till{i}"))).collect();
-    let storming = AtomicBool::new(true);
-    let servers_before = servers_cpu(&servers)?;
-    let storm = Instant::now();
-    let (syncs, tills_used, probes, screen_events) =
-        std::thread::scope(|scope| -> BenchResult<_> {
-            let screen = options.screen.then(|| {
-                scope.spawn(|| watch_screen(&addr, &token, &storming).map_err(|e| e.to_string()))
-            });
-            let prober = scope.spawn(|| {
-                let mut times = vec![Vec::new(); probed.len()];
-                let mut scrapes = Vec::new();
-                let mut failed = 0usize;
-                while storming.load(Ordering::Relaxed) {
-                    for (path, times) in probed.iter().zip(&mut times) {
-                        let t = Instant::now();
-                        match get(&addr, path, &token) {
-                            Ok((200, _)) => times.push(t.elapsed()),
-                            // An older build (`--server`) serves no readiness.
-                            Ok((404, _)) if *path == READY => {}
-                            _ => failed += 1,
-                        }
-                    }
-                    if let Some(at) = &scrape_first {
-                        let t = Instant::now();
-                        match get(at, METRICS, "") {
-                            Ok((200, _)) => scrapes.push(t.elapsed()),
-                            _ => failed += 1,
-                        }
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                (times, scrapes, failed)
-            });
-            let synced = tills::sync_at_once(&till_dirs, how, &fairpos, nice);
-            // The prober stops whatever came of the storm: the scope waits for it.
-            storming.store(false, Ordering::Relaxed);
-            let (syncs, tills_used) = synced?;
-            let failures: Vec<&String> = syncs.iter().filter_map(|s| s.1.as_ref().err()).collect();
-            let probes = prober.join().map_err(|_| "the prober panicked")?;
-            let screen_events = match screen {
-                Some(screen) => Some(screen.join().map_err(|_| "the screen panicked")??),
-                None => None,
-            };
-            if let Some(first) = failures.first() {
-                return Err(
-                    format!("{} of {tills} syncs failed; first: {first}", failures.len()).into(),
-                );
+    let storming = Storming {
+        addr: &addr,
+        token: &token,
+        scrape_at: scraped_at.first().map(String::as_str),
+        screen: options.screen,
+        till_dirs: &till_dirs,
+        how,
+        fairpos: &fairpos,
+        nice,
+    };
+    // Headquarters' CPU during the rounds' syncs alone, as the storm's time.
+    let mut servers_used = 0.0;
+    let mut storm = Round::default();
+    let mut round_ms = Vec::new();
+    let mut sold = share(sales, rounds, 0);
+    for round in 0..rounds {
+        if round > 0 {
+            let t = Instant::now();
+            let more = share(sales, rounds, round);
+            for dir in &till_dirs {
+                sell_more(&mut Till::open(dir)?, sold, more, &mut rng)?;
             }
-            let syncs: Vec<Duration> = syncs.iter().map(|s| s.0).collect();
-            Ok((syncs, tills_used, probes, screen_events))
-        })?;
-    let storm_time = storm.elapsed();
-    let servers_used = servers_cpu(&servers)? - servers_before;
+            sold += more;
+            prepare_s += t.elapsed().as_secs_f64();
+        }
+        eprintln!(
+            "{tills} tills sync at once (as {}, nice {nice}), round {} of {rounds}",
+            value_name(how),
+            round + 1
+        );
+        let servers_before = servers_cpu(&servers)?;
+        let this = storming.round()?;
+        servers_used += servers_cpu(&servers)? - servers_before;
+        round_ms.push(ms(this.time));
+        storm.extend(this);
+    }
 
     let (status, body) = get(&addr, "/api/v1/report?by=stall", &token)?;
     if status != 200 {
@@ -504,6 +360,7 @@ fn storm(
             "projection_ledgers": total("fairpos_hq_projection_ledgers_total"),
             "projection_records": total("fairpos_hq_projection_records_total"),
             "projection_failures": total("fairpos_hq_projection_failures_total"),
+            "documents_loaded": total("fairpos_hq_projection_documents_loaded_total"),
             "records_held": held,
             "backlog_after": backlog_settled(
                 &dir.join("hq"),
@@ -512,7 +369,7 @@ fn storm(
             )?,
         });
         // Each record projected once, whichever process took it.
-        if counted["sync_connections"].as_f64() < Some(tills as f64)
+        if counted["sync_connections"].as_f64() < Some((tills * rounds) as f64)
             || counted["projection_records"].as_f64() != Some(held)
             || held < (tills * sales) as f64
         {
@@ -523,7 +380,13 @@ fn storm(
     drop(servers);
     std::fs::remove_dir_all(&dir)?;
 
-    let (times, scrapes, probe_failures) = probes;
+    let Round {
+        time,
+        syncs,
+        tills_used,
+        probes,
+        screen_events,
+    } = storm;
     let in_ms = |us: f64| (us / 100.0).round() / 10.0;
     Ok(serde_json::json!({
         "bench": "hq-load",
@@ -533,32 +396,125 @@ fn storm(
         "tills": tills,
         "sales_per_till": sales,
         "sales": tills * sales,
+        "rounds": rounds,
+        "round_ms": round_ms,
         "tills_nice": nice,
         "tills_as": value_name(how),
         "prepare_s": prepare_s.round(),
-        "storm_ms": ms(storm_time),
-        "ingest_sales_per_s": ((tills * sales) as f64 / storm_time.as_secs_f64()).round(),
+        "storm_ms": ms(time),
+        "ingest_sales_per_s": ((tills * sales) as f64 / time.as_secs_f64()).round(),
         "hq_cpu_s": (servers_used * 100.0).round() / 100.0,
         "tills_cpu_s": (tills_used * 100.0).round() / 100.0,
         "till_sync_p50_ms": in_ms(p50(&syncs)),
         "till_sync_p99_ms": in_ms(p99(&syncs)),
-        "api_probes": times[0].len(),
-        "api_probe_failures": probe_failures,
-        "api_health_p99_ms": in_ms(p99(&times[0])),
-        "api_report_p99_ms": in_ms(p99(&times[1])),
+        "api_probes": probes.times[0].len(),
+        "api_probe_failures": probes.failed,
+        "api_health_p99_ms": in_ms(p99(&probes.times[0])),
+        "api_report_p99_ms": in_ms(p99(&probes.times[1])),
         // None from a build without the route.
-        "api_ready_p99_ms": (!times[2].is_empty()).then(|| in_ms(p99(&times[2]))),
+        "api_ready_p99_ms": (!probes.times[2].is_empty()).then(|| in_ms(p99(&probes.times[2]))),
         "api_goal_p99_ms": 300,
         "screen_events": screen_events,
         "metrics": value_name(metrics),
-        "metrics_scrape_p99_ms": (!scrapes.is_empty()).then(|| in_ms(p99(&scrapes))),
+        "metrics_scrape_p99_ms": (!probes.scrapes.is_empty()).then(|| in_ms(p99(&probes.scrapes))),
         "metrics_counted": counted,
     }))
 }
 
+/// What a storm's rounds share: where headquarters is asked, and how the tills sync.
+struct Storming<'a> {
+    addr: &'a str,
+    token: &'a str,
+    /// The first process's `/metrics`, scraped as the API is probed.
+    scrape_at: Option<&'a str>,
+    screen: bool,
+    till_dirs: &'a [PathBuf],
+    how: TillsAs,
+    fairpos: &'a Path,
+    nice: u8,
+}
+
+/// One round of a storm (every till syncing at once), or the rounds of a storm together.
+#[derive(Default)]
+struct Round {
+    /// From the first till's start to the last till's end.
+    time: Duration,
+    /// Each till's sync.
+    syncs: Vec<Duration>,
+    /// The CPU seconds the tills used.
+    tills_used: f64,
+    probes: Probes,
+    /// The sets of figures the big screen brought, when it was watched.
+    screen_events: Option<usize>,
+}
+
+impl Round {
+    fn extend(&mut self, more: Round) {
+        self.time += more.time;
+        self.syncs.extend(more.syncs);
+        self.tills_used += more.tills_used;
+        self.probes.extend(more.probes);
+        if let Some(n) = more.screen_events {
+            *self.screen_events.get_or_insert(0) += n;
+        }
+    }
+}
+
+impl Storming<'_> {
+    /// Every till syncs at once, the API probed (and the big screen watched) meanwhile; an
+    /// error when a till's sync failed.
+    fn round(&self) -> BenchResult<Round> {
+        let storming = AtomicBool::new(true);
+        let began = Instant::now();
+        std::thread::scope(|scope| -> BenchResult<Round> {
+            let screen = self.screen.then(|| {
+                scope.spawn(|| {
+                    watch_screen(self.addr, self.token, &storming).map_err(|e| e.to_string())
+                })
+            });
+            let prober =
+                scope.spawn(|| probe_while(self.addr, self.token, self.scrape_at, &storming));
+            let synced = tills::sync_at_once(self.till_dirs, self.how, self.fairpos, self.nice);
+            let time = began.elapsed();
+            // The prober stops whatever came of the round: the scope waits for it.
+            storming.store(false, Ordering::Relaxed);
+            let (syncs, tills_used) = synced?;
+            let failures: Vec<&String> = syncs.iter().filter_map(|s| s.1.as_ref().err()).collect();
+            let probes = prober.join().map_err(|_| "the prober panicked")?;
+            let screen_events = match screen {
+                Some(screen) => Some(screen.join().map_err(|_| "the screen panicked")??),
+                None => None,
+            };
+            if let Some(first) = failures.first() {
+                return Err(format!(
+                    "{} of {} syncs failed; first: {first}",
+                    failures.len(),
+                    syncs.len()
+                )
+                .into());
+            }
+            Ok(Round {
+                time,
+                syncs: syncs.iter().map(|s| s.0).collect(),
+                tills_used,
+                probes,
+                screen_events,
+            })
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::stat_cpu_seconds;
+    use super::{share, stat_cpu_seconds};
+
+    #[test]
+    fn a_tills_sales_are_shared_out_over_the_rounds_to_the_last_sale() {
+        let shares: Vec<usize> = (0..3).map(|round| share(20, 3, round)).collect();
+        assert_eq!(shares, [7, 7, 6]);
+        assert_eq!((0..4).map(|round| share(100, 4, round)).sum::<usize>(), 100);
+        assert_eq!(share(5, 1, 0), 5);
+    }
 
     #[test]
     fn cpu_seconds_are_read_after_the_command_whatever_it_holds() {

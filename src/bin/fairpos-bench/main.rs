@@ -138,6 +138,11 @@ enum Bench {
         /// them (`on`, scraped during the storm and checked after), in this order.
         #[arg(long, value_delimiter = ',', default_value = "off")]
         metrics: Vec<load::Metrics>,
+        /// Each till's sales sold in this many shares, every till syncing each share at once
+        /// before the next is sold: a day of syncs rather than one at closing time, so that
+        /// headquarters stores a ledger's later changes on their own until samod compacts them.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
     },
     /// Fair hubs asking headquarters for the device registry every second.
     HubRegistry {
@@ -251,6 +256,7 @@ fn main() {
             tills_as,
             screen,
             metrics,
+            rounds,
         } => load::run(load::Options {
             tills,
             sales,
@@ -263,6 +269,7 @@ fn main() {
             tills_as,
             screen,
             metrics,
+            rounds,
         }),
         Bench::HubRegistry {
             devices,

@@ -192,17 +192,25 @@ pub fn sell_offline(
     sales: usize,
     rng: &mut Lcg,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    till.open_shift("V003", fairpos_domain::Fen(0), shift_opened(till)?)?;
+    sell_more(till, 0, sales, rng)
+}
+
+/// Sells `sales` more random sales in `till`'s open shift, offline, a second apart after the
+/// `sold` sold in it before.
+pub fn sell_more(
+    till: &mut fairpos::till::Till,
+    sold: usize,
+    sales: usize,
+    rng: &mut Lcg,
+) -> Result<(), Box<dyn std::error::Error>> {
     use fairpos::till::Order;
     use fairpos_domain::payment::Tender;
-    use fairpos_domain::Fen;
 
-    let offset = till.store().identity().fair.utc_offset;
-    let opened =
-        chrono::DateTime::parse_from_rfc3339("2026-11-22T09:00:00+08:00")?.with_timezone(&offset);
-    till.open_shift("V003", Fen(0), opened)?;
+    let opened = shift_opened(till)?;
     let catalog = till.catalog()?;
     let tenders = [Tender::parse("wechat")?];
-    for i in 0..sales {
+    for i in sold..sold + sales {
         let cart = random_cart(&catalog, rng);
         let order = Order {
             seller: "V003",
@@ -214,4 +222,12 @@ pub fn sell_offline(
     }
     till.tidy()?;
     Ok(())
+}
+
+/// When the bench's tills open their shift, in the fair's time zone.
+fn shift_opened(
+    till: &fairpos::till::Till,
+) -> Result<chrono::DateTime<chrono::FixedOffset>, Box<dyn std::error::Error>> {
+    let offset = till.store().identity().fair.utc_offset;
+    Ok(chrono::DateTime::parse_from_rfc3339("2026-11-22T09:00:00+08:00")?.with_timezone(&offset))
 }

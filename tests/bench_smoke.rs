@@ -269,8 +269,8 @@ fn the_load_bench_syncs_every_till_at_once_and_probes_the_api() {
     // sale. Both backends in one run where PostgreSQL runs: two processes share it, in a
     // storm without metrics and then one with them (the database the first filled is
     // emptied for the second). Each till syncs twice: its first nine sales (with its genesis
-    // and its shift, more than samod stores before compacting), then nine more (stored one
-    // to a chunk).
+    // and its shift: the ledger arrives whole, stored as a snapshot), then nine more (stored
+    // one to a chunk).
     let database = common::postgres::fresh_database("hq_load");
     let mut args = vec![
         "hq-load",

@@ -113,25 +113,43 @@ fn metrics_follow_what_the_server_does(hq: &Hq, backend: &str) {
     let mut till = common::Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     common::morning::t01_morning(&mut till);
     till.synced();
-    // An afternoon synced sale by sale: headquarters' samod compacts the ledger's chunks (a
-    // snapshot, then the chunks it holds deleted), which leaves it out of the backlog.
+    // An afternoon synced sale by sale: headquarters' samod stores each sale's change on its
+    // own, until they weigh as much as the ledger's snapshot; then it compacts them (a
+    // snapshot, then the chunks it holds deleted), which leaves the ledger out of the backlog.
     till.at("13:00");
     till.ok(&["shift", "open", "--seller", "V003", "--float", "100"]);
-    for _ in 0..12 {
-        till.sell(&["--seller", "V003", "LS-MH-1", "--pay", "wechat"]);
-        till.synced();
-    }
     let ledger = on_database(
         hq,
         "SELECT doc_id FROM hq_docs WHERE device = 'T01' LIMIT 1",
     );
-    let chunks: usize = on_database(
+    let count = |kind: &str, besides: &str| -> usize {
+        let sql = format!(
+            "SELECT count(*) FROM samod_kv WHERE key LIKE '{ledger}/{kind}/%' AND key <> '{besides}'"
+        );
+        on_database(hq, &sql).parse().unwrap()
+    };
+    let morning = on_database(
         hq,
-        &format!("SELECT count(*) FROM samod_kv WHERE key LIKE '{ledger}/%'"),
-    )
-    .parse()
-    .unwrap();
-    assert!(chunks < 12, "compacted: {chunks} chunks");
+        &format!("SELECT key FROM samod_kv WHERE key LIKE '{ledger}/snapshot/%'"),
+    );
+    let (mut most_alone, mut afternoon_syncs) = (0, 0);
+    while afternoon_syncs < 60 && count("snapshot", &morning) == 0 {
+        till.sell(&["--seller", "V003", "LS-MH-1", "--pay", "wechat"]);
+        till.synced();
+        afternoon_syncs += 1;
+        most_alone = most_alone.max(count("incremental", ""));
+    }
+    assert!(
+        most_alone >= 3 && count("snapshot", &morning) == 1,
+        "{most_alone} changes stored on their own before a compaction, {afternoon_syncs} syncs"
+    );
+    // The sales after it are stored on their own again, beside the new snapshot.
+    for _ in 0..3 {
+        till.sell(&["--seller", "V003", "LS-MH-1", "--pay", "wechat"]);
+        till.synced();
+    }
+    assert_eq!(count("snapshot", &morning), 1);
+    assert!(count("incremental", "") >= 1);
     // Read while this process runs (a new one would take the ledger at its start again).
     assert_eq!(
         backlog_settled(hq),
@@ -186,8 +204,8 @@ fn metrics_follow_what_the_server_does(hq: &Hq, backend: &str) {
         assert!(value(&text, series) >= Some(1.0), "{series}:\n{text}");
     }
     // The afternoon's syncs, a sale each, were mostly read from the chunk each stored: the
-    // ledger's document was loaded first and at samod's compaction (2 loads for 13 ledgers
-    // projected, on either backend, where each load took one before).
+    // ledger's document was loaded first and at samod's compaction (2 loads for as many
+    // ledgers projected as syncs, on either backend, where each load took one before).
     let loaded = value(&text, "projection_documents_loaded_total").unwrap_or(-1.0);
     let ledgers = value(&text, "projection_ledgers_total").unwrap_or(0.0);
     assert!(

@@ -181,10 +181,11 @@ async fn chunks_stored_through_two_processes_load_as_one_document() {
     assert_eq!(range.await.len(), 3);
 
     // samod itself, on the other process's storage, finds the whole document. Loading it
-    // writes nothing back (vendor/FAIRPOS-PATCH.md, 9); eleven more changes make it compact:
-    // it writes a snapshot of its own there and then deletes the chunks that snapshot holds
-    // (when is its business: wait for the snapshot). The base can then go, and the document
-    // stays whole.
+    // writes nothing back (vendor/FAIRPOS-PATCH.md, 9); later changes make it compact once
+    // they weigh as much as the snapshot (13): it writes a snapshot of its own there and
+    // then deletes the chunks that snapshot holds (when is its business: wait for the
+    // snapshot, a change at a time, each a blob as large as the base). The base can then
+    // go, and the document stays whole.
     let repo = Repo::build_tokio()
         .with_storage(PgStorage::new(b.clone()))
         .load()
@@ -196,17 +197,16 @@ async fn chunks_stored_through_two_processes_load_as_one_document() {
         .expect("samod finds the document in PostgreSQL");
     assert_eq!(handle.with_document(|d| d.get_heads()), doc.heads());
     assert_eq!(document_chunks(&a, &id).await.unwrap().len(), 3);
-    let heads = handle.with_document(|d| {
-        for n in 0..11 {
-            let mut tx = d.transaction();
-            tx.put(automerge::ROOT, "n", n as i64).unwrap();
-            tx.commit();
-        }
-        d.get_heads()
-    });
-    repo.stop().await;
+    let blob = doc.automerge().save();
     let samods_snapshot = async {
-        loop {
+        for n in 0i64.. {
+            handle.with_document(|d| {
+                let mut tx = d.transaction();
+                tx.put(automerge::ROOT, "n", n).unwrap();
+                tx.put(automerge::ROOT, "blob", blob.clone()).unwrap();
+                tx.commit();
+            });
+            tokio::time::sleep(Duration::from_millis(100)).await;
             let chunks = document_chunks(&a, &id).await.unwrap();
             if chunks
                 .iter()
@@ -214,12 +214,13 @@ async fn chunks_stored_through_two_processes_load_as_one_document() {
             {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
     tokio::time::timeout(Duration::from_secs(10), samods_snapshot)
         .await
         .expect("samod writes its snapshot into PostgreSQL");
+    let heads = handle.with_document(|d| d.get_heads());
+    repo.stop().await;
     through_a.delete(key(&id, "snapshot", "base")).await;
     let chunks = document_chunks(&a, &id).await.unwrap();
     assert!(chunks.iter().all(|(k, _)| !k.ends_with("/base")));

@@ -28,11 +28,11 @@
 //! `--rounds R` makes the storm a day of syncs rather than one at closing time: each till's
 //! sales are sold in R shares, and every till syncs each share at once before the next is
 //! sold. samod then stores a ledger's later changes one to a chunk, which headquarters'
-//! projection reads without loading the ledger, until it compacts them (once a document holds
-//! more than ten chunks, or a save brings more than ten changes). The storm's time and
-//! headquarters' CPU are the rounds' syncs alone (selling between them is not counted; a
-//! till's sync ends once headquarters has projected it); with metrics served, the ledger
-//! documents the projection loaded whole are counted.
+//! projection reads without loading the ledger, until it compacts them (once they weigh as
+//! much as the ledger's snapshot, as automerge-repo does; vendor/FAIRPOS-PATCH.md, 13). The
+//! storm's time and headquarters' CPU are the rounds' syncs alone (selling between them is
+//! not counted; a till's sync ends once headquarters has projected it); with metrics served,
+//! the ledger documents the projection loaded whole are counted.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -413,8 +413,13 @@ impl DocumentActor {
                 }) = self.load_state.take_complete()
                 {
                     self.handle_load(now, out, &snapshots, &incrementals);
-                    self.on_disk_state
-                        .add_keys(snapshots.into_keys().chain(incrementals.into_keys()));
+                    // fairpos patch: each chunk's size too, which decides a compaction.
+                    self.on_disk_state.add_keys(
+                        snapshots
+                            .into_iter()
+                            .chain(incrementals)
+                            .map(|(key, bytes)| (key, bytes.len())),
+                    );
                 }
             }
             ActorInput::Tick => {}

@@ -14,10 +14,11 @@ pub use compaction_hash::CompactionHash;
 #[derive(Debug)]
 pub(super) struct OnDiskState {
     last_saved_heads: Option<Vec<automerge::ChangeHash>>,
-    on_disk: HashSet<StorageKey>,
+    // fairpos patch: each chunk on disk with its size in bytes, which decides a compaction.
+    on_disk: HashMap<StorageKey, usize>,
     compaction: Option<Compaction>,
     deletions: HashSet<StorageKey>,
-    running_puts: HashMap<IoTaskId, StorageKey>,
+    running_puts: HashMap<IoTaskId, (StorageKey, usize)>,
     running_deletes: HashMap<IoTaskId, StorageKey>,
     // fairpos patch: a peer's whole document as it came, and its heads (`received_whole`).
     received: Option<(Vec<automerge::ChangeHash>, Vec<u8>)>,
@@ -33,7 +34,7 @@ impl OnDiskState {
     pub(super) fn new() -> Self {
         Self {
             last_saved_heads: None,
-            on_disk: HashSet::new(),
+            on_disk: HashMap::new(),
             compaction: None,
             deletions: HashSet::new(),
             running_deletes: HashMap::new(),
@@ -65,8 +66,8 @@ impl OnDiskState {
         }
     }
 
-    /// Add keys that we know are now on disk
-    pub(super) fn add_keys<I: Iterator<Item = StorageKey>>(&mut self, contents: I) {
+    /// Add keys that we know are now on disk, each with its size in bytes
+    pub(super) fn add_keys<I: Iterator<Item = (StorageKey, usize)>>(&mut self, contents: I) {
         self.on_disk.extend(contents);
     }
 
@@ -82,7 +83,12 @@ impl OnDiskState {
         // before a compaction that stores none of them.
         let new_changes = doc.get_changes_meta(saved_heads).len();
 
-        let eligible_for_compaction = new_changes > 10 || self.on_disk.len() > 10;
+        // fairpos patch: compacted when automerge-repo's StorageSubsystem compacts, and only
+        // when there is something to save (see vendor/FAIRPOS-PATCH.md, 13), where upstream
+        // compacted once more than ten changes or chunks piled up, new changes or none.
+        let eligible_for_compaction = new_changes > 0
+            && (self.incrementals_outweigh_snapshots(doc_id)
+                || (saved_heads.is_empty() && new_changes > 10));
         if self.compaction.is_none() && eligible_for_compaction {
             tracing::debug!(
                 num_changes = new_changes,
@@ -97,8 +103,9 @@ impl OnDiskState {
                 Some((received, bytes)) if received == heads => bytes,
                 _ => doc.save(),
             };
+            let size = bytes.len();
             let put_id = out.put(key.clone(), bytes);
-            let mut supercedes = self.on_disk.clone();
+            let mut supercedes: HashSet<StorageKey> = self.on_disk.keys().cloned().collect();
             // Make sure that we don't delete the compaction we're producing
             // somehow One way this can happen is if a previous process got
             // killed after writing the compacted chunk but before deleting the
@@ -108,12 +115,14 @@ impl OnDiskState {
                 task: put_id,
                 supercedes,
             });
-            self.running_puts.insert(put_id, key);
-        } else {
+            self.running_puts.insert(put_id, (key, size));
+        } else if new_changes > 0 {
             for change in doc.get_changes(saved_heads) {
                 let key = StorageKey::incremental_path(doc_id, change.hash());
-                let put_id = out.put(key.clone(), change.raw_bytes().to_vec());
-                self.running_puts.insert(put_id, key);
+                let bytes = change.raw_bytes().to_vec();
+                let size = bytes.len();
+                let put_id = out.put(key.clone(), bytes);
+                self.running_puts.insert(put_id, (key, size));
             }
         }
 
@@ -124,6 +133,26 @@ impl OnDiskState {
         }
 
         self.last_saved_heads = Some(doc.get_heads());
+    }
+
+    /// Whether the chunks on disk call for a compaction, as automerge-repo's
+    /// `StorageSubsystem.#shouldCompact` decides (fairpos patch, see
+    /// vendor/FAIRPOS-PATCH.md, 13): while the snapshots are small (under 1 KiB in all),
+    /// or once the incremental changes stored since weigh as much as they do. A compaction
+    /// costs a save of the whole document, and at fairpos's headquarters a reading of the
+    /// whole document by the projection, so it is paid once as many bytes were stored
+    /// incrementally as it writes.
+    fn incrementals_outweigh_snapshots(&self, doc_id: &DocumentId) -> bool {
+        let snapshots = StorageKey::snapshot_prefix(doc_id);
+        let (mut snapshot_bytes, mut incremental_bytes) = (0, 0);
+        for (key, size) in &self.on_disk {
+            if snapshots.is_prefix_of(key) {
+                snapshot_bytes += size;
+            } else {
+                incremental_bytes += size;
+            }
+        }
+        snapshot_bytes < 1024 || incremental_bytes >= snapshot_bytes
     }
 
     pub(super) fn is_flushed(&self) -> bool {
@@ -137,9 +166,9 @@ impl OnDiskState {
     pub(super) fn task_complete(&mut self, task_id: IoTaskId, result: StorageResult) {
         match result {
             StorageResult::Put => {
-                if let Some(compaction_key) = self.running_puts.remove(&task_id) {
+                if let Some((compaction_key, size)) = self.running_puts.remove(&task_id) {
                     tracing::debug!(key=%compaction_key, "compaction put completed for key");
-                    self.mark_put_complete(task_id, compaction_key);
+                    self.mark_put_complete(task_id, compaction_key, size);
                 } else {
                     panic!("put complete for unknown task id: {:?}", task_id);
                 }
@@ -155,7 +184,7 @@ impl OnDiskState {
         }
     }
 
-    fn mark_put_complete(&mut self, task_id: IoTaskId, key: StorageKey) {
+    fn mark_put_complete(&mut self, task_id: IoTaskId, key: StorageKey, size: usize) {
         if let Some(compaction) = &mut self.compaction
             && compaction.task == task_id
         {
@@ -170,7 +199,7 @@ impl OnDiskState {
                 .extend(std::mem::take(&mut compaction.supercedes));
             self.compaction = None;
         }
-        self.on_disk.insert(key);
+        self.on_disk.insert(key, size);
     }
 
     fn mark_delete_complete(&mut self, key: StorageKey) {
@@ -201,13 +230,116 @@ mod tests {
 
     /// The values of the puts a save asked for.
     fn puts(out: DocActorResult) -> Vec<Vec<u8>> {
+        put_tasks(out)
+            .into_iter()
+            .map(|(_, _, value)| value)
+            .collect()
+    }
+
+    /// The puts a save asked for: each task, key and value.
+    fn put_tasks(out: DocActorResult) -> Vec<(IoTaskId, StorageKey, Vec<u8>)> {
         out.io_tasks
             .into_iter()
             .filter_map(|task| match task.action {
-                DocumentIoTask::Storage(StorageTask::Put { value, .. }) => Some(value),
+                DocumentIoTask::Storage(StorageTask::Put { key, value }) => {
+                    Some((task.task_id, key, value))
+                }
                 _ => None,
             })
             .collect()
+    }
+
+    fn snapshot_key(doc_id: &DocumentId) -> StorageKey {
+        StorageKey::snapshot_path(doc_id, &CompactionHash::new(&[]))
+    }
+
+    /// Saves `doc` and completes the puts it asked for: whether the save compacted, and the
+    /// bytes it stored.
+    fn save(state: &mut OnDiskState, doc_id: &DocumentId, doc: &Automerge) -> (bool, usize) {
+        let mut out = DocActorResult::new();
+        state.save_new_changes(&mut out, doc_id, doc);
+        let (mut compacted, mut stored) = (false, 0);
+        for (task, key, value) in put_tasks(out) {
+            compacted |= StorageKey::snapshot_prefix(doc_id).is_prefix_of(&key);
+            stored += value.len();
+            state.task_complete(task, StorageResult::Put);
+        }
+        (compacted, stored)
+    }
+
+    /// A document loaded from a snapshot of `snapshot_bytes`, as the actor records one.
+    fn loaded_from_snapshot(doc: &Automerge, doc_id: &DocumentId, bytes: usize) -> OnDiskState {
+        let mut state = OnDiskState::new();
+        state.add_keys([(snapshot_key(doc_id), bytes)].into_iter());
+        state.loaded(&[], doc.get_heads());
+        state
+    }
+
+    #[test]
+    fn a_compaction_waits_until_the_changes_stored_since_weigh_as_much_as_the_snapshot() {
+        let mut doc = document(1);
+        let doc_id = DocumentId::new(&mut rand::rng());
+        let mut state = loaded_from_snapshot(&doc, &doc_id, 4000);
+        // Each change holds a text of about 300 bytes: stored on its own until they weigh
+        // 4000 bytes in all, then compacted.
+        let mut stored = 0;
+        let mut changes = 0;
+        loop {
+            let mut tx = doc.transaction();
+            let text = format!("{changes} ").repeat(100);
+            automerge::transaction::Transactable::put(&mut tx, automerge::ROOT, "n", text).unwrap();
+            tx.commit();
+            changes += 1;
+            let weighed = stored >= 4000;
+            let (compacted, bytes) = save(&mut state, &doc_id, &doc);
+            assert_eq!(
+                compacted, weighed,
+                "change {changes}, {stored} bytes stored"
+            );
+            if compacted {
+                break;
+            }
+            stored += bytes;
+        }
+        assert!(
+            changes > 10,
+            "upstream would have compacted at eleven: {changes}"
+        );
+        // The snapshot alone is on disk now, and the next change is stored on its own (the
+        // snapshot, of a text compressed, is small: still over 1 KiB here).
+        assert_eq!(state.on_disk.len(), 1);
+        let mut tx = doc.transaction();
+        automerge::transaction::Transactable::put(&mut tx, automerge::ROOT, "m", 1).unwrap();
+        tx.commit();
+        let small = state.on_disk.values().sum::<usize>() < 1024;
+        assert_eq!(save(&mut state, &doc_id, &doc).0, small);
+    }
+
+    #[test]
+    fn a_small_document_is_compacted_at_each_save_and_nothing_new_never() {
+        let mut doc = document(1);
+        let doc_id = DocumentId::new(&mut rand::rng());
+        // Upstream compacted a document loaded from more than ten chunks at once; the policy
+        // compacts only a save, and a snapshot under 1 KiB at each.
+        let mut state = loaded_from_snapshot(&doc, &doc_id, 500);
+        for n in 0..12 {
+            let key = StorageKey::incremental_path(&doc_id, automerge::ChangeHash([n; 32]));
+            state.add_keys([(key, 10)].into_iter());
+        }
+        assert_eq!(save(&mut state, &doc_id, &doc), (false, 0));
+        assert_eq!(save(&mut state, &doc_id, &doc), (false, 0));
+        let mut tx = doc.transaction();
+        automerge::transaction::Transactable::put(&mut tx, automerge::ROOT, "m", 1).unwrap();
+        tx.commit();
+        assert!(save(&mut state, &doc_id, &doc).0);
+        // Nothing new after the compaction: nothing stored again.
+        assert_eq!(save(&mut state, &doc_id, &doc), (false, 0));
+        // A whole document never saved (a chunk that failed to load): compacted as upstream,
+        // not stored a change at a time, however large the snapshot beside it.
+        let doc = document(20);
+        let mut state = OnDiskState::new();
+        state.add_keys([(snapshot_key(&doc_id), 1 << 20)].into_iter());
+        assert!(save(&mut state, &doc_id, &doc).0);
     }
 
     #[test]
@@ -231,8 +363,10 @@ mod tests {
         state.save_new_changes(&mut out, &doc_id, &doc);
         assert_eq!(puts(out), [doc.save()]);
 
-        // Kept for the next save only (here one of three changes, not compacted).
+        // Kept for the next save only (here one of three changes, not compacted beside a
+        // large snapshot).
         let mut state = OnDiskState::new();
+        state.add_keys([(snapshot_key(&doc_id), 1 << 20)].into_iter());
         state.received_whole(doc.get_heads(), received);
         state.save_new_changes(&mut DocActorResult::new(), &doc_id, &document(3));
         state.last_saved_heads = None;

@@ -469,10 +469,24 @@ mod tests {
             .build()
             .unwrap();
         runtime.block_on(async {
+            // A document whose snapshot weighs over 1 KiB, so that samod stores a change made
+            // after the load on its own (a smaller one it compacts at each save, as
+            // automerge-repo does: vendor/FAIRPOS-PATCH.md, 13). Its texts are pseudo-random,
+            // so that compression keeps them long.
             let mut doc = Automerge::new();
+            let mut seed = 7u64;
             for n in 0..20 {
-                change(&mut doc, n);
+                let text: String = (0..100)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                        char::from(b'a' + (seed >> 59) as u8)
+                    })
+                    .collect();
+                let mut tx = doc.transaction();
+                tx.put(ROOT, format!("text {n}"), text).unwrap();
+                tx.commit();
             }
+            assert!(doc.save().len() > 1024, "{}", doc.save().len());
             let id = document_id("ledger/fair/T01/2026-12-02");
             let store = Recording::default();
             let key =

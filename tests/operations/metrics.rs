@@ -128,10 +128,18 @@ fn metrics_follow_what_the_server_does(hq: &Hq, backend: &str) {
         );
         on_database(hq, &sql).parse().unwrap()
     };
-    let morning = on_database(
-        hq,
-        &format!("SELECT key FROM samod_kv WHERE key LIKE '{ledger}/snapshot/%'"),
-    );
+    // The morning's snapshot, once it is the only one (a compaction's deletes may lag).
+    let since = Instant::now();
+    let morning = loop {
+        let sql = format!("SELECT key FROM samod_kv WHERE key LIKE '{ledger}/snapshot/%'");
+        let keys = on_database(hq, &sql);
+        let one = count("snapshot", "") == 1;
+        if one || since.elapsed() > Duration::from_secs(10) {
+            assert!(one && !keys.is_empty(), "the morning's snapshot: {keys:?}");
+            break keys;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     let (mut most_alone, mut afternoon_syncs) = (0, 0);
     while afternoon_syncs < 60 && count("snapshot", &morning) == 0 {
         till.sell(&["--seller", "V003", "LS-MH-1", "--pay", "wechat"]);
@@ -149,7 +157,7 @@ fn metrics_follow_what_the_server_does(hq: &Hq, backend: &str) {
         till.synced();
     }
     assert_eq!(count("snapshot", &morning), 1);
-    assert!(count("incremental", "") >= 1);
+    assert!(count("incremental", "") >= 3);
     // Read while this process runs (a new one would take the ledger at its start again).
     assert_eq!(
         backlog_settled(hq),
@@ -203,13 +211,13 @@ fn metrics_follow_what_the_server_does(hq: &Hq, backend: &str) {
     for series in at_least_one {
         assert!(value(&text, series) >= Some(1.0), "{series}:\n{text}");
     }
-    // The afternoon's syncs, a sale each, were mostly read from the chunk each stored: the
-    // ledger's document was loaded first and at samod's compaction (2 loads for as many
-    // ledgers projected as syncs, on either backend, where each load took one before).
+    // The afternoon's syncs, a sale each, were read from the chunk each stored: the ledger's
+    // document was loaded first and at samod's compaction (2 loads, on either backend, for
+    // a projection at each sync, where each took a load before; one more is allowed).
     let loaded = value(&text, "projection_documents_loaded_total").unwrap_or(-1.0);
     let ledgers = value(&text, "projection_ledgers_total").unwrap_or(0.0);
     assert!(
-        loaded >= 1.0 && 3.0 * loaded <= ledgers,
+        (1.0..=3.0).contains(&loaded) && ledgers >= (afternoon_syncs + 4) as f64,
         "{loaded} documents loaded for {ledgers} ledgers projected:\n{text}"
     );
     for (series, want) in [

@@ -29,10 +29,11 @@
 //! sales are sold in R shares, and every till syncs each share at once before the next is
 //! sold. samod then stores a ledger's later changes one to a chunk, which headquarters'
 //! projection reads without loading the ledger, until it compacts them (once they weigh as
-//! much as the ledger's snapshot, as automerge-repo does; vendor/FAIRPOS-PATCH.md, 13). The
-//! storm's time and headquarters' CPU are the rounds' syncs alone (selling between them is
-//! not counted; a till's sync ends once headquarters has projected it); with metrics served,
-//! the ledger documents the projection loaded whole are counted.
+//! much as the ledger's snapshot, or at once while that is under 1 KiB, as automerge-repo
+//! does; vendor/FAIRPOS-PATCH.md, 13). The storm's time and headquarters' CPU are the
+//! rounds' syncs alone (selling between them is not counted; a till's sync ends once
+//! headquarters has projected it); with metrics served, the ledger documents the projection
+//! loaded whole are counted.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

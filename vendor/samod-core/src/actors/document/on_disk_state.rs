@@ -83,12 +83,12 @@ impl OnDiskState {
         // before a compaction that stores none of them.
         let new_changes = doc.get_changes_meta(saved_heads).len();
 
-        // fairpos patch: compacted when automerge-repo's StorageSubsystem compacts, and only
-        // when there is something to save (see vendor/FAIRPOS-PATCH.md, 13), where upstream
-        // compacted once more than ten changes or chunks piled up, new changes or none.
+        // fairpos patch: compacted when automerge-repo's StorageSubsystem compacts (see
+        // vendor/FAIRPOS-PATCH.md, 13): only a save with something new, a document never
+        // saved whole, and one saved before once its chunks call for it; upstream compacted
+        // once more than ten changes or chunks piled up, new changes or none.
         let eligible_for_compaction = new_changes > 0
-            && (self.incrementals_outweigh_snapshots(doc_id)
-                || (saved_heads.is_empty() && new_changes > 10));
+            && (saved_heads.is_empty() || self.incrementals_outweigh_snapshots(doc_id));
         if self.compaction.is_none() && eligible_for_compaction {
             tracing::debug!(
                 num_changes = new_changes,
@@ -279,18 +279,25 @@ mod tests {
     fn a_compaction_waits_until_the_changes_stored_since_weigh_as_much_as_the_snapshot() {
         let mut doc = document(1);
         let doc_id = DocumentId::new(&mut rand::rng());
-        let mut state = loaded_from_snapshot(&doc, &doc_id, 4000);
-        // Each change holds a text of about 300 bytes: stored on its own until they weigh
-        // 4000 bytes in all, then compacted.
+        let mut state = loaded_from_snapshot(&doc, &doc_id, 8000);
+        // Each change holds a text of 300 pseudo-random letters (so that compression keeps
+        // the snapshot large): stored on its own until they weigh 8000 bytes in all, then
+        // compacted.
         let mut stored = 0;
         let mut changes = 0;
+        let mut seed = 7u64;
         loop {
             let mut tx = doc.transaction();
-            let text = format!("{changes} ").repeat(100);
+            let text: String = (0..300)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    char::from(b'a' + (seed >> 59) as u8)
+                })
+                .collect();
             automerge::transaction::Transactable::put(&mut tx, automerge::ROOT, "n", text).unwrap();
             tx.commit();
             changes += 1;
-            let weighed = stored >= 4000;
+            let weighed = stored >= 8000;
             let (compacted, bytes) = save(&mut state, &doc_id, &doc);
             assert_eq!(
                 compacted, weighed,
@@ -302,17 +309,18 @@ mod tests {
             stored += bytes;
         }
         assert!(
-            changes > 10,
-            "upstream would have compacted at eleven: {changes}"
+            changes > 15,
+            "upstream would have compacted at the eleventh: {changes}"
         );
-        // The snapshot alone is on disk now, and the next change is stored on its own (the
-        // snapshot, of a text compressed, is small: still over 1 KiB here).
+        // The snapshot alone is on disk now (the chunks it replaces to be deleted), and the
+        // next change is stored on its own.
         assert_eq!(state.on_disk.len(), 1);
+        assert_eq!(state.deletions.len(), changes);
+        assert!(state.on_disk.values().sum::<usize>() >= 1024);
         let mut tx = doc.transaction();
         automerge::transaction::Transactable::put(&mut tx, automerge::ROOT, "m", 1).unwrap();
         tx.commit();
-        let small = state.on_disk.values().sum::<usize>() < 1024;
-        assert_eq!(save(&mut state, &doc_id, &doc).0, small);
+        assert!(!save(&mut state, &doc_id, &doc).0);
     }
 
     #[test]
@@ -334,9 +342,10 @@ mod tests {
         assert!(save(&mut state, &doc_id, &doc).0);
         // Nothing new after the compaction: nothing stored again.
         assert_eq!(save(&mut state, &doc_id, &doc), (false, 0));
-        // A whole document never saved (a chunk that failed to load): compacted as upstream,
-        // not stored a change at a time, however large the snapshot beside it.
-        let doc = document(20);
+        // A document never saved (a chunk that failed to load, say): saved whole, however
+        // few its changes and however large the snapshot beside it, where upstream stored up
+        // to ten changes a change at a time.
+        let doc = document(3);
         let mut state = OnDiskState::new();
         state.add_keys([(snapshot_key(&doc_id), 1 << 20)].into_iter());
         assert!(save(&mut state, &doc_id, &doc).0);
@@ -363,12 +372,15 @@ mod tests {
         state.save_new_changes(&mut out, &doc_id, &doc);
         assert_eq!(puts(out), [doc.save()]);
 
-        // Kept for the next save only (here one of three changes, not compacted beside a
-        // large snapshot).
-        let mut state = OnDiskState::new();
-        state.add_keys([(snapshot_key(&doc_id), 1 << 20)].into_iter());
+        // Kept for the next save only (here the third of three changes, loaded with the
+        // first two from a large snapshot, and not compacted).
+        let mut three = document(2);
+        let mut state = loaded_from_snapshot(&three, &doc_id, 1 << 20);
+        let mut tx = three.transaction();
+        automerge::transaction::Transactable::put(&mut tx, automerge::ROOT, "m", 1).unwrap();
+        tx.commit();
         state.received_whole(doc.get_heads(), received);
-        state.save_new_changes(&mut DocActorResult::new(), &doc_id, &document(3));
+        assert!(!save(&mut state, &doc_id, &three).0);
         state.last_saved_heads = None;
         let mut out = DocActorResult::new();
         state.save_new_changes(&mut out, &doc_id, &doc);

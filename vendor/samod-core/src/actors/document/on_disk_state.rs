@@ -267,7 +267,7 @@ mod tests {
         (compacted, stored)
     }
 
-    /// A document loaded from a snapshot of `snapshot_bytes`, as the actor records one.
+    /// The state of `doc` loaded from one snapshot of `bytes` bytes, as the actor records it.
     fn loaded_from_snapshot(doc: &Automerge, doc_id: &DocumentId, bytes: usize) -> OnDiskState {
         let mut state = OnDiskState::new();
         state.add_keys([(snapshot_key(doc_id), bytes)].into_iter());
@@ -327,8 +327,9 @@ mod tests {
     fn a_small_document_is_compacted_at_each_save_and_nothing_new_never() {
         let mut doc = document(1);
         let doc_id = DocumentId::new(&mut rand::rng());
-        // Upstream compacted a document loaded from more than ten chunks at once; the policy
-        // compacts only a save, and a snapshot under 1 KiB at each.
+        // Upstream compacted a document loaded from more than ten chunks at once, with nothing
+        // new; now only a save with a change compacts, and one beside a snapshot under 1 KiB
+        // always does.
         let mut state = loaded_from_snapshot(&doc, &doc_id, 500);
         for n in 0..12 {
             let key = StorageKey::incremental_path(&doc_id, automerge::ChangeHash([n; 32]));

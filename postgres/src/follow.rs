@@ -160,6 +160,28 @@ pub async fn catch_up(
     Ok(pass)
 }
 
+/// Takes the ledgers `pass` projected with a change waiting ([`Pass::waiting`]) again at
+/// once, reading what is still unread from each document, which judges it: a fork on an
+/// older state by another actor is refused as forged, a change whose predecessor is not
+/// stored stays unread (its ledger in the backlog) and is named in `waiting` again. For a
+/// one-shot projection, which has no later pass; [`follow`] does the same a second later.
+/// The counts of ledgers taken are not counted twice: only what the second reading adds.
+pub async fn read_waiting(pool: &Pool, pass: &mut Pass) {
+    let docs: BTreeSet<DocumentId> = std::mem::take(&mut pass.waiting).into_iter().collect();
+    if docs.is_empty() {
+        return;
+    }
+    let mut again = Pass::default();
+    again.project_all(pool, &docs, None, &docs, |_| {}).await;
+    pass.new_records += again.new_records;
+    pass.documents_loaded += again.documents_loaded;
+    pass.product_adds.extend(again.product_adds);
+    pass.refused.extend(again.refused);
+    pass.unreadable.extend(again.unreadable);
+    pass.failed.extend(again.failed);
+    pass.waiting = again.waiting;
+}
+
 /// How long a document the database failed on first waits before it is taken again; each
 /// failure after doubles it, up to [`LONGEST_RETRY`].
 const RETRY: Duration = Duration::from_secs(1);

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use fairpos_postgres::documents::{Listener, Origin};
-use fairpos_postgres::follow::{catch_up, follow, Pass};
+use fairpos_postgres::follow::{catch_up, follow, read_waiting, Pass};
 use fairpos_postgres::{connect_migrated, connect_reached, migrate, registry};
 use fairpos_projection::report::{self, Dimension};
 
@@ -318,8 +318,15 @@ async fn project(url: &str, follow_store: bool) -> Result<()> {
         None
     };
     let told = |done, of| eprintln!("projecting: {done} of {of} documents");
-    let caught_up = catch_up(&pool, None, progress::paced(Pace::OPERATOR, told)).await?;
+    let mut caught_up = catch_up(&pool, None, progress::paced(Pace::OPERATOR, told)).await?;
+    if listener.is_none() {
+        // No later pass: a change stored before the one it follows is judged now.
+        read_waiting(&pool, &mut caught_up).await;
+    }
     say(&caught_up);
+    for doc in &caught_up.waiting {
+        eprintln!("{doc}: projected up to a change that waits for one not stored yet");
+    }
     if listener.is_none() && !caught_up.failed.is_empty() {
         return Err(Error::Other(format!(
             "{} documents could not be projected (see above): run `hq postgres project` again",

@@ -304,3 +304,35 @@ async fn a_forged_fork_is_refused_while_the_till_keeps_storing_changes() {
     );
     follower.abort();
 }
+
+/// A one-shot projection has no later pass: a forged fork beside a ready change, left
+/// waiting by the catch-up, is judged at once from the document and refused; the ready
+/// change is projected, and the counts of ledgers taken are not counted twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_shot_projection_reads_a_waiting_change_from_its_document() {
+    let Some(server) = server() else { return };
+    let (_, a, _) = two_processes(&server).await;
+    let ledger = &fair(&mut Lcg(41), 6)[0];
+    let (earlier, later) = ledger.records.split_at(ledger.records.len() - 2);
+    let (mut doc, id, _) = projected_whole(&a, ledger, earlier).await;
+    let forged = super::chunks_read::forged_fork(&doc, &later[1]);
+    store_change(&a, &id, &doc.append(&later[0], 0).unwrap()).await;
+    store_change(&a, &id, &forged).await;
+    let mut pass = catch_up(&a, None, |_, _| {}).await.unwrap();
+    assert_eq!(pass.waiting, std::slice::from_ref(&id), "{pass:?}");
+    assert_eq!(pass.new_records, 1, "{pass:?}");
+    let documents = pass.documents;
+
+    follow::read_waiting(&a, &mut pass).await;
+    assert!(pass.waiting.is_empty(), "{pass:?}");
+    assert_eq!(pass.refused.len(), 1, "{pass:?}");
+    assert!(
+        pass.refused[0].1.contains("forged ledger change"),
+        "{pass:?}"
+    );
+    assert_eq!((pass.documents, pass.new_records), (documents, 1));
+    assert_eq!(records_held(&a).await, earlier.len() + 1);
+    // Nothing waiting: nothing taken.
+    follow::read_waiting(&a, &mut pass).await;
+    assert_eq!(pass.refused.len(), 1);
+}

@@ -308,15 +308,27 @@ async fn a_forged_fork_beside_a_ready_change_waits_and_alone_is_refused() {
     let ledger = &fair(&mut Lcg(38), 6)[0];
     let (earlier, later) = ledger.records.split_at(ledger.records.len() - 2);
     let (mut doc, id, _) = projected_whole(&a, ledger, earlier).await;
-    let forged = forged_fork(&doc, &later[1]);
-    store_change(&a, &id, &doc.append(&later[0], 0).unwrap()).await;
-    store_change(&a, &id, &forged).await;
+    store_ready_change_and_forged_fork(&a, &mut doc, &id, &later[0], &later[1]).await;
     let projected = project_within(&a, &id, None).await.unwrap().unwrap();
     assert_eq!((projected.new, projected.document_loaded), (1, false));
     assert!(projected.changes_waiting);
     let err = project_document(&a, &id).await.unwrap_err();
     assert!(err.to_string().contains("forged ledger change"), "{err}");
     assert_eq!(records_held(&a).await, earlier.len() + 1);
+}
+
+/// Stores the till's next change, putting `ready`, and beside it a [`forged_fork`] putting
+/// `forged` on the state before the change that was `doc`'s last.
+pub(crate) async fn store_ready_change_and_forged_fork(
+    pool: &Pool,
+    doc: &mut LedgerDoc,
+    id: &DocumentId,
+    ready: &Record,
+    forged: &Record,
+) {
+    let fork = forged_fork(doc, forged);
+    store_change(pool, id, &doc.append(ready, 0).unwrap()).await;
+    store_change(pool, id, &fork).await;
 }
 
 /// A change by another actor that puts `record` into `doc`'s records map, on the state before

@@ -2,6 +2,7 @@
 //! ledger another process stored left to it and projected here if it did not, its projection
 //! reported when heard of, and the projection's backlog.
 
+use super::chunks_read::store_ready_change_and_forged_fork;
 use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,9 +237,7 @@ async fn a_ledger_read_with_a_change_waiting_is_taken_again_and_a_forged_fork_re
     let (earlier, later) = ledger.records.split_at(ledger.records.len() - 3);
     let (mut doc, id, _) = projected_whole(&a, ledger, earlier).await;
     // Stored before the process follows the store, so not heard of.
-    let forged = super::chunks_read::forged_fork(&doc, &later[2]);
-    store_change(&a, &id, &doc.append(&later[0], 0).unwrap()).await;
-    store_change(&a, &id, &forged).await;
+    store_ready_change_and_forged_fork(&a, &mut doc, &id, &later[0], &later[2]).await;
     let origin = Origin::new();
     let listener = Listener::start(&url, &origin, &[]).await.unwrap();
     let (follower, mut passed) = following(&a, listener, follow::LEFT_TO_ANOTHER);
@@ -315,9 +314,7 @@ async fn a_one_shot_projection_reads_a_waiting_change_from_its_document() {
     let ledger = &fair(&mut Lcg(41), 6)[0];
     let (earlier, later) = ledger.records.split_at(ledger.records.len() - 2);
     let (mut doc, id, _) = projected_whole(&a, ledger, earlier).await;
-    let forged = super::chunks_read::forged_fork(&doc, &later[1]);
-    store_change(&a, &id, &doc.append(&later[0], 0).unwrap()).await;
-    store_change(&a, &id, &forged).await;
+    store_ready_change_and_forged_fork(&a, &mut doc, &id, &later[0], &later[1]).await;
     let mut pass = catch_up(&a, None, |_, _| {}).await.unwrap();
     assert_eq!(pass.waiting, std::slice::from_ref(&id), "{pass:?}");
     assert_eq!(pass.new_records, 1, "{pass:?}");

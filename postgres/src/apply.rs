@@ -29,6 +29,7 @@ use fairpos_sync::plausible::Weight;
 use fairpos_sync::record::{
     CashMoveRecord, Header, RefundRecord, SaleRecord, ShiftCloseRecord, ShiftOpenRecord, VoidRecord,
 };
+use fairpos_sync::samod_storage::chunks_digest;
 use fairpos_sync::Record;
 use tokio_postgres::types::ToSql;
 
@@ -82,16 +83,14 @@ pub struct Held<'a> {
     pub heads: &'a str,
     /// How many records it holds.
     pub records: i64,
-    /// The digest of the keys of the stored chunks it was read from
-    /// ([`fairpos_sync::samod_storage::chunks_digest`]).
-    pub chunks_digest: &'a str,
     /// What all its records up to `heads` come to (stored with them: where a projection of
     /// it resumes).
     pub weight: Weight,
     /// The keys of the chunks whose every change `heads` cover and its records map, where
     /// its next projection reads the chunks stored since on their own
-    /// ([`crate::registry::ChunksRead`]); `None` where it must load the document.
-    pub chunks_read: Option<(&'a [String], &'a str)>,
+    /// ([`crate::registry::ChunksRead`]); the digest of those keys
+    /// ([`fairpos_sync::samod_storage::chunks_digest`]) tells whether any were stored since.
+    pub chunks_read: (&'a [String], &'a str),
 }
 
 /// As [`project`], also storing what `held` says in the document's `hq_docs` row (when it is
@@ -241,12 +240,13 @@ async fn write_ledger(
                 )
                 .await?;
             let (fen, qty) = held.weight.stored();
-            let (keys, records_map) = held.chunks_read.unzip();
+            let (keys, records_map) = held.chunks_read;
+            let digest = chunks_digest(keys.iter().map(String::as_str));
             let params: [&(dyn ToSql + Sync); 8] = [
                 &held.doc_id,
                 &held.heads,
                 &held.records,
-                &held.chunks_digest,
+                &digest,
                 &fen,
                 &qty,
                 &keys,

@@ -156,14 +156,12 @@ async fn project_turn(
         }
     }
     let (read_keys, records_map) = &ledger.chunks_read;
-    let digest = chunks_digest(read_keys.iter().map(String::as_str));
     let held = Held {
         doc_id: &shown,
         heads: &ledger.heads,
         records: ledger.len as i64,
-        chunks_digest: &digest,
         weight: ledger.weight,
-        chunks_read: Some((read_keys.as_slice(), records_map.as_str())),
+        chunks_read: (read_keys.as_slice(), records_map.as_str()),
     };
     let projected = apply::project_in(tx, &ledger.key, &ledger.records, Some(held)).await?;
     Ok(Some(Projected {

@@ -162,24 +162,39 @@ pub async fn catch_up(
 
 /// Takes the ledgers `pass` projected with a change waiting ([`Pass::waiting`]) again at
 /// once, reading what is still unread from each document, which judges it: a fork on an
-/// older state by another actor is refused as forged, a change whose predecessor is not
-/// stored stays unread (its ledger in the backlog) and is named in `waiting` again. For a
-/// one-shot projection, which has no later pass; [`follow`] does the same a second later.
-/// The counts of ledgers taken are not counted twice: only what the second reading adds.
-pub async fn read_waiting(pool: &Pool, pass: &mut Pass) {
+/// older state by another actor is refused as forged; a change whose predecessor is not
+/// stored stays unread, its ledger in the backlog until that is stored. For a one-shot
+/// projection, which has no later pass; [`follow`] does the same a second later. Only what
+/// the second reading adds is counted, not the ledgers taken again.
+pub async fn read_waiting(pool: &Pool, max_bytes: Option<u64>, pass: &mut Pass) {
     let docs: BTreeSet<DocumentId> = std::mem::take(&mut pass.waiting).into_iter().collect();
     if docs.is_empty() {
         return;
     }
     let mut again = Pass::default();
-    again.project_all(pool, &docs, None, &docs, |_| {}).await;
-    pass.new_records += again.new_records;
-    pass.documents_loaded += again.documents_loaded;
-    pass.product_adds.extend(again.product_adds);
-    pass.refused.extend(again.refused);
-    pass.unreadable.extend(again.unreadable);
-    pass.failed.extend(again.failed);
-    pass.waiting = again.waiting;
+    again
+        .project_all(pool, &docs, max_bytes, &docs, |_| {})
+        .await;
+    // Every field named, so that one added to `Pass` is weighed here too.
+    let Pass {
+        documents: _,
+        with_new_records: _,
+        took: _,
+        new_records,
+        documents_loaded,
+        product_adds,
+        refused,
+        unreadable,
+        failed,
+        waiting: _,
+        took_time: _,
+    } = again;
+    pass.new_records += new_records;
+    pass.documents_loaded += documents_loaded;
+    pass.product_adds.extend(product_adds);
+    pass.refused.extend(refused);
+    pass.unreadable.extend(unreadable);
+    pass.failed.extend(failed);
 }
 
 /// How long a document the database failed on first waits before it is taken again; each
@@ -314,6 +329,16 @@ pub async fn follow_leaving(
                 .saturating_mul(1 << (failures - 1).min(6))
                 .min(LONGEST_RETRY);
             again.insert(doc.clone(), (failures, Instant::now() + wait));
+        }
+        // A ledger read with nothing waiting any more (what it waited for was stored
+        // meanwhile, as usual) is not taken again from its document.
+        let unsettled: BTreeSet<&DocumentId> = (pass.waiting.iter())
+            .chain(pass.failed.iter().map(|(doc, _)| doc))
+            .collect();
+        for doc in &pass.took {
+            if !unsettled.contains(doc) {
+                waiting.remove(doc);
+            }
         }
         // A second after the first pass that left it waiting, not after the last.
         for doc in &pass.waiting {

@@ -321,12 +321,9 @@ async fn project(url: &str, follow_store: bool) -> Result<()> {
     let mut caught_up = catch_up(&pool, None, progress::paced(Pace::OPERATOR, told)).await?;
     if listener.is_none() {
         // No later pass: a change stored before the one it follows is judged now.
-        read_waiting(&pool, &mut caught_up).await;
+        read_waiting(&pool, None, &mut caught_up).await;
     }
     say(&caught_up);
-    for doc in &caught_up.waiting {
-        eprintln!("{doc}: projected up to a change that waits for one not stored yet");
-    }
     if listener.is_none() && !caught_up.failed.is_empty() {
         return Err(Error::Other(format!(
             "{} documents could not be projected (see above): run `hq postgres project` again",

@@ -320,7 +320,7 @@ async fn a_one_shot_projection_reads_a_waiting_change_from_its_document() {
     assert_eq!(pass.new_records, 1, "{pass:?}");
     let documents = pass.documents;
 
-    follow::read_waiting(&a, &mut pass).await;
+    follow::read_waiting(&a, None, &mut pass).await;
     assert!(pass.waiting.is_empty(), "{pass:?}");
     assert_eq!(pass.refused.len(), 1, "{pass:?}");
     assert!(
@@ -330,6 +330,47 @@ async fn a_one_shot_projection_reads_a_waiting_change_from_its_document() {
     assert_eq!((pass.documents, pass.new_records), (documents, 1));
     assert_eq!(records_held(&a).await, earlier.len() + 1);
     // Nothing waiting: nothing taken.
-    follow::read_waiting(&a, &mut pass).await;
+    follow::read_waiting(&a, None, &mut pass).await;
     assert_eq!(pass.refused.len(), 1);
+}
+
+/// A ledger left with a change waiting, whose wait ends on the chunk path (what it waited
+/// for stored a moment later, as usual), is not taken again from its document a second
+/// after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_that_ends_on_the_chunk_path_is_not_taken_again_from_the_document() {
+    let Some(server) = server() else { return };
+    let (url, a, _) = two_processes(&server).await;
+    let ledger = &fair(&mut Lcg(43), 6)[0];
+    let (earlier, later) = ledger.records.split_at(ledger.records.len() - 3);
+    let (mut doc, id, _) = projected_whole(&a, ledger, earlier).await;
+    let changes: Vec<_> = later.iter().map(|r| doc.append(r, 0).unwrap()).collect();
+    // Stored before the process follows the store, so not heard of.
+    store_change(&a, &id, &changes[0]).await;
+    let origin = Origin::new();
+    let listener = Listener::start(&url, &origin, &[]).await.unwrap();
+    let (follower, mut passed) = following(&a, listener, follow::LEFT_TO_ANOTHER);
+    let storage = PgStorage::new(a.clone()).announcing_as(&origin);
+    let within = Duration::from_secs(20);
+
+    store_change_through(&storage, &id, &changes[2]).await;
+    let pass = tokio::time::timeout(within, taking(&mut passed, &id))
+        .await
+        .expect("the ledger is projected when its change is heard of");
+    assert_eq!(pass.new_records, 1, "{pass:?}");
+    assert_eq!(pass.waiting, std::slice::from_ref(&id), "{pass:?}");
+    store_change_through(&storage, &id, &changes[1]).await;
+    let pass = tokio::time::timeout(within, taking(&mut passed, &id))
+        .await
+        .expect("the ledger is projected when what it waited for is heard of");
+    assert_eq!(pass.new_records, 2, "{pass:?}");
+    assert!(pass.waiting.is_empty(), "{pass:?}");
+
+    // Two seconds on, no pass has taken it again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    while let Ok(pass) = passed.try_recv() {
+        assert!(!pass.took.contains(&id), "taken again: {pass:?}");
+    }
+    assert_eq!(records_held(&a).await, earlier.len() + 3);
+    follower.abort();
 }

@@ -224,6 +224,86 @@ async fn a_ledger_projected_before_reads_the_changes_stored_since_on_their_own()
     assert_eq!(records_held(&a).await, first + 7);
 }
 
+/// Stores `changes` of the ledger `doc` (each on its own) and then `doc` whole under the name
+/// samod gives its compaction (by its heads), as samod compacts a document it stored before
+/// (vendor/FAIRPOS-PATCH.md, 14). The snapshot's key.
+async fn store_compaction(pool: &Pool, doc: &LedgerDoc, changes: &[automerge::Change]) -> String {
+    let id = document_id(&doc.id().key());
+    for change in changes {
+        store_change(pool, &id, change).await;
+    }
+    let name = samod_core::CompactionHash::new(&doc.heads()).to_string();
+    let snapshot = key(&id, "snapshot", &name);
+    PgStorage::new(pool.clone())
+        .put(snapshot.clone(), doc.automerge().save())
+        .await;
+    snapshot.to_string()
+}
+
+/// A compaction stored with the changes new since beside it: another process reads the
+/// changes on their own (the snapshot projected before is broken, so no document could
+/// load) and takes the snapshot, named by the heads they lead to, as nothing new, whether
+/// what it replaced is deleted before the projection reads the chunks or after. A snapshot
+/// of heads the changes read do not lead to (a compaction without them, as upstream samod
+/// stores one) loads the document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compaction_beside_the_changes_it_holds_is_read_without_the_document() {
+    let Some(server) = server() else { return };
+    let (_, a, b) = two_processes(&server).await;
+    let ledger = &fair(&mut Lcg(37), 9)[0];
+    let records = &ledger.records;
+    assert!(records.len() >= 5, "{} records", records.len());
+    let first = records.len() - 4;
+    let (mut doc, id, snapshot) = projected_whole(&a, ledger, &records[..first]).await;
+    let shown = id.to_string();
+    set_bytes(&a, &snapshot, b"not a document").await;
+    let client = a.get().await.unwrap();
+    let delete = "DELETE FROM samod_kv WHERE key = $1";
+
+    // What it replaced deleted before the projection reads (here the snapshot read before,
+    // so none it was read from is left).
+    let changes = vec![
+        doc.append(&records[first], 0).unwrap(),
+        doc.append(&records[first + 1], 0).unwrap(),
+    ];
+    let compaction = store_compaction(&b, &doc, &changes).await;
+    assert_eq!(client.execute(delete, &[&snapshot]).await.unwrap(), 1);
+    let projected = project_within(&b, &id, None).await.unwrap().unwrap();
+    assert_eq!((projected.new, projected.document_loaded), (2, false));
+    assert_eq!(records_held(&a).await, first + 2);
+
+    // Deleted after it: read, then nothing new and nothing loaded at each delete.
+    set_bytes(&a, &compaction, b"not a document").await;
+    let change = doc.append(&records[first + 2], 0).unwrap();
+    let replaced = fairpos_postgres::documents::chunk_keys(&a, &id)
+        .await
+        .unwrap();
+    let later = store_compaction(&a, &doc, std::slice::from_ref(&change)).await;
+    let projected = project_within(&a, &id, None).await.unwrap().unwrap();
+    assert_eq!((projected.new, projected.document_loaded), (1, false));
+    for gone in &replaced {
+        assert_eq!(client.execute(delete, &[gone]).await.unwrap(), 1);
+        let projected = project_within(&b, &id, None).await.unwrap().unwrap();
+        assert_eq!((projected.new, projected.document_loaded), (0, false));
+    }
+    let keys = fairpos_postgres::documents::chunk_keys(&a, &id)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(keys.contains(&later));
+    assert_eq!(projected_from(&a, &shown).await, Some(keys));
+
+    doc.append(&records[first + 3], 0).unwrap();
+    store_compaction(&a, &doc, &[]).await;
+    let projected = project_within(&b, &id, None).await.unwrap().unwrap();
+    assert_eq!((projected.new, projected.document_loaded), (1, true));
+    assert_eq!(records_held(&a).await, first + 4);
+    let held = registry::documents(&a, Some(&doc.id().device))
+        .await
+        .unwrap();
+    assert_eq!(held[0].heads, heads_text(&doc.heads()));
+}
+
 /// Where none of the snapshots a ledger was projected from is stored any more, what its
 /// heads were read from is not known to be stored: the document is loaded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,6 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use automerge::{Change, ChangeHash};
 
 use crate::ledger::decode_record;
-use crate::samod_storage::is_snapshot_of;
 use crate::{LedgerDoc, Record, Result};
 
 /// Reads the records a ledger change writes straight from the change, without applying it
@@ -86,7 +85,6 @@ impl ChangeReader {
             records: Vec::new(),
             heads: heads.to_vec(),
             authors: BTreeSet::new(),
-            read: Vec::with_capacity(ready.len()),
             waiting: waiting.iter().map(Change::hash).collect(),
         };
         for change in &ready {
@@ -99,7 +97,6 @@ impl ChangeReader {
             appended.records.extend(records);
             appended.heads = vec![change.hash()];
             appended.authors.insert(change.actor_id().to_hex_string());
-            appended.read.push(change.hash());
         }
         Ok(Some(appended))
     }
@@ -108,17 +105,10 @@ impl ChangeReader {
     /// heads as stored ([`crate::ledger::heads_text`]): `None` also where a chunk is not one
     /// change, or the heads do not read as hashes. Each chunk is given with its key; the
     /// keys of those whose change waits come back with what the others add.
-    ///
-    /// `snapshots` are the keys of snapshots stored beside these chunks (samod's compactions,
-    /// which store the changes new since on their own too): each must be the snapshot of the
-    /// heads the ledger goes through, those before or after one of the changes read
-    /// ([`crate::samod_storage::is_snapshot_of`]), and so holds nothing they do not; `None`
-    /// where one is not.
     pub fn appended_chunks(
         &self,
         heads: &str,
         chunks: impl IntoIterator<Item = (String, Vec<u8>)>,
-        snapshots: &[&str],
     ) -> Result<Option<AppendedChunks>> {
         let heads: std::result::Result<Vec<ChangeHash>, _> =
             heads.split(',').map(str::parse).collect();
@@ -137,9 +127,6 @@ impl ChangeReader {
         let Some(appended) = self.appended(&heads, changes)? else {
             return Ok(None);
         };
-        if !snapshots_gone_through(snapshots.iter().copied(), &heads, &appended.read) {
-            return Ok(None);
-        }
         let waiting = appended
             .waiting
             .iter()
@@ -158,9 +145,6 @@ pub struct Appended {
     pub heads: Vec<ChangeHash>,
     /// The actors that wrote them, in hex.
     pub authors: BTreeSet<String>,
-    /// The changes read, in causal order, each following the one before
-    /// ([`snapshots_gone_through`]).
-    pub read: Vec<ChangeHash>,
     /// The changes given that wait for one not given, not read.
     pub waiting: Vec<ChangeHash>,
 }
@@ -171,20 +155,6 @@ pub struct AppendedChunks {
     pub appended: Appended,
     /// The keys of the chunks whose change waits for one not given: not read.
     pub waiting: Vec<String>,
-}
-
-/// Whether each of `snapshots` (storage keys) is samod's snapshot of heads a ledger goes
-/// through from `before` by the changes `read`, each of which follows the one before it (its
-/// heads after each are that change alone): then it holds nothing those changes and the
-/// ledger up to `before` do not ([`is_snapshot_of`]).
-pub fn snapshots_gone_through<'k>(
-    mut snapshots: impl Iterator<Item = &'k str>,
-    before: &[ChangeHash],
-    read: &[ChangeHash],
-) -> bool {
-    snapshots.all(|key| {
-        is_snapshot_of(key, before) || read.iter().any(|hash| is_snapshot_of(key, &[*hash]))
-    })
 }
 
 /// Whether `change` depends on exactly `heads`: the next change of a ledger whose heads they

@@ -5,9 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use automerge::{Change, ChangeHash};
 use fairpos_sync::ledger::why_refused_adding;
-use fairpos_sync::ledger_changes::{
-    follows, in_causal_order, snapshots_gone_through, ChangeReader,
-};
+use fairpos_sync::ledger_changes::{follows, in_causal_order, ChangeReader};
 use fairpos_sync::plausible::Weight;
 use fairpos_sync::samod::DocumentId;
 use fairpos_sync::samod_storage::chunks_digest;
@@ -45,10 +43,9 @@ struct Held {
 /// Projection as changes arrive. The first time a ledger changes (or after a restart) its
 /// document is loaded from storage and what the stored heads do not cover is projected; from
 /// then on each new chunk samod stores (one change) is read on its own, checked (author,
-/// dependencies) and its records applied, in causal order. samod's compacted snapshot of
-/// heads those changes go through is taken as nothing new; any other chunk that is not one
-/// plain record-writing change sends the ledger back to the document path. Headquarters
-/// never merges tills into one document.
+/// dependencies) and its records applied, in causal order. A chunk that is not one plain
+/// record-writing change (samod's compacted snapshot, say) sends the ledger back to the
+/// document path. Headquarters never merges tills into one document.
 #[derive(Default)]
 pub struct Projector {
     held: HashMap<DocumentId, Held>,
@@ -163,16 +160,8 @@ impl Projector {
             return Ok(Some(Outcome::Refused("refused before".into())));
         }
         let keys = fairpos_sync::samod_storage::document_chunk_keys(conn, doc_id)?;
-        // samod's compactions, stored beside the changes new since (vendor/FAIRPOS-PATCH.md,
-        // 14): not read, but taken as nothing new once the changes read are seen to lead to
-        // their heads.
-        let mut snapshots = Vec::new();
         for key in &keys {
             if held.chunks.contains(key) {
-                continue;
-            }
-            if key.contains("/snapshot/") {
-                snapshots.push(key);
                 continue;
             }
             let Some(bytes) = fairpos_sync::samod_storage::chunk(conn, key)? else {
@@ -193,7 +182,6 @@ impl Projector {
         let (ready, waiting) = in_causal_order(std::mem::take(&mut held.pending), &mut held.known);
         held.pending = waiting;
         let mut records = Vec::new();
-        let before = held.heads.clone();
         let mut heads = held.heads.clone();
         for change in &ready {
             let author = change.actor_id().to_hex_string();
@@ -214,11 +202,6 @@ impl Projector {
             }
             heads = vec![change.hash()];
         }
-        let read: Vec<ChangeHash> = ready.iter().map(Change::hash).collect();
-        if !snapshots_gone_through(snapshots.iter().map(|k| k.as_str()), &before, &read) {
-            return Ok(None);
-        }
-        held.chunks.extend(snapshots.into_iter().cloned());
         held.heads = heads;
         let added = records.len();
         held.apply(conn, doc_id, &records, added, isolation)

@@ -1,7 +1,6 @@
 //! A ledger projected before, taken further from the chunks stored since alone: each one
 //! change samod stored as it came (`<document>/incremental/<hash>`), read on its own
-//! without loading the document, and a compaction's snapshot of the heads they lead to taken
-//! as nothing new. What SQLite's projector does with the ledgers it holds in
+//! without loading the document. What SQLite's projector does with the ledgers it holds in
 //! memory, from what the last projection stored in `hq_docs` instead, so any process may
 //! take it. Loading a day's ledger of 2 000 sales costs its projection 12 ms; a till that
 //! syncs after each sale stores one chunk.
@@ -21,11 +20,9 @@ use crate::{Error, Result};
 /// What the chunks among `keys` (every chunk the ledger has stored, in key order) that
 /// `before` was not read from add to the ledger, or `None` when
 /// they need its document:
-/// - one of them is not a single change, or is gone when read; or is a snapshot (samod's
-///   compaction) of other heads than those before or after one of the changes read (samod
-///   stores the changes new since beside it, vendor/FAIRPOS-PATCH.md 14); or one of those
-///   `before` was read from is gone, and neither a snapshot it was read from is still
-///   stored nor a new one;
+/// - one of them is not a single change (samod's compaction into a snapshot, say), or is
+///   gone when read; or one of those `before` was read from is gone and none of its
+///   snapshots is still stored;
 /// - some of their changes wait for one not stored (one arrived before what it follows, or
 ///   the ledger forked) and none is ready; or one that is ready does not follow the heads
 ///   before it, or does anything but put records (a change that waits beside ready ones is
@@ -45,22 +42,21 @@ pub(super) async fn read(
     };
     let projected: HashSet<&str> = read.keys.iter().map(String::as_str).collect();
     let stored: HashSet<&str> = keys.iter().map(String::as_str).collect();
+    // Chunks gone since it was read from them: samod deleting, one by one, what a compaction's
+    // snapshot replaced, once that snapshot is stored (and projected). Only while a snapshot
+    // it was read from is still stored; otherwise what its heads were read from is not known
+    // to be stored, and the document says what is.
     let snapshot_kept = projected
         .iter()
         .any(|k| k.contains("/snapshot/") && stored.contains(k));
-    let (snapshots, new): (Vec<&str>, Vec<&str>) = keys
+    if !snapshot_kept && !projected.is_subset(&stored) {
+        return Ok(None);
+    }
+    let new: Vec<&str> = keys
         .iter()
         .map(String::as_str)
         .filter(|k| !projected.contains(k))
-        .partition(|k| k.contains("/snapshot/"));
-    // Chunks gone since it was read from them: samod deleting, one by one, what a compaction's
-    // snapshot replaced, once that snapshot is stored. Only while a snapshot it was read from
-    // is still stored, or a new one (which must then be of heads the changes read go through,
-    // checked with them below, and so holds what those heads were read from); otherwise what
-    // its heads were read from is not known to be stored, and the document says what is.
-    if !snapshot_kept && snapshots.is_empty() && !projected.is_subset(&stored) {
-        return Ok(None);
-    }
+        .collect();
     if new.iter().any(|k| !k.contains("/incremental/")) {
         return Ok(None);
     }
@@ -69,7 +65,7 @@ pub(super) async fn read(
         return Ok(None);
     }
     let reader = ChangeReader::new(read.doc_key.clone(), read.records_map.clone());
-    let appended = reader.appended_chunks(&before.heads, chunks, &snapshots);
+    let appended = reader.appended_chunks(&before.heads, chunks);
     let Some(AppendedChunks { appended, waiting }) =
         appended.map_err(|e| Error::Ledger(e.to_string()))?
     else {

@@ -171,93 +171,19 @@ fn chunks_are_read_as_one_change_each_after_heads_as_stored() {
     let c4 = doc.append(&cash(4), 1).unwrap();
     let chunk = |name: &str, c: &Change| (name.to_string(), c.raw_bytes().to_vec());
     let chunks = vec![chunk("c2", &c2), chunk("c3", &c3)];
-    let read = reader.appended_chunks(&heads, chunks.clone(), &[]).unwrap();
+    let read = reader.appended_chunks(&heads, chunks.clone()).unwrap();
     let read = read.unwrap();
     assert_eq!(read.appended.records, vec![cash(2), cash(3)]);
     assert!(read.waiting.is_empty());
     // A chunk whose change waits (the one before it not given) is named.
     let gap = vec![chunk("c2", &c2), chunk("c4", &c4)];
-    let read = reader.appended_chunks(&heads, gap, &[]).unwrap().unwrap();
+    let read = reader.appended_chunks(&heads, gap).unwrap().unwrap();
     assert_eq!(read.appended.records, vec![cash(2)]);
     assert_eq!(read.waiting, ["c4"]);
     // Two changes in one chunk, heads that are not hashes: not read.
     let both = [c2.raw_bytes(), c3.raw_bytes()].concat();
     let one = vec![("both".to_string(), both)];
-    assert_eq!(reader.appended_chunks(&heads, one, &[]).unwrap(), None);
-    assert_eq!(
-        reader.appended_chunks("", chunks.clone(), &[]).unwrap(),
-        None
-    );
-    assert_eq!(
-        reader.appended_chunks("not a hash", chunks, &[]).unwrap(),
-        None
-    );
-}
-
-/// The key samod stores its compaction of a document at, heads `heads`, under.
-fn snapshot_key(heads: &[ChangeHash]) -> String {
-    use samod_core::{CompactionHash, DocumentId, StorageKey};
-    let doc = DocumentId::try_from(vec![7u8; 16]).unwrap();
-    StorageKey::snapshot_path(&doc, &CompactionHash::new(heads)).to_string()
-}
-
-#[test]
-fn a_snapshot_of_heads_the_changes_read_go_through_adds_nothing_and_any_other_needs_the_document() {
-    let (mut doc, _) = ledger(1);
-    let reader = ChangeReader::of(&doc);
-    let before = doc.heads();
-    let heads = crate::ledger::heads_text(&before);
-    let c2 = doc.append(&cash(2), 1).unwrap();
-    let c3 = doc.append(&cash(3), 1).unwrap();
-    let c4 = doc.append(&cash(4), 1).unwrap();
-    let chunk = |c: &Change| (c.hash().to_string(), c.raw_bytes().to_vec());
-    let chunks = vec![chunk(&c2), chunk(&c3)];
-    // Named as samod names them: by the heads before, or after either change read.
-    for at in [&before[..], &[c2.hash()], &[c3.hash()]] {
-        let key = snapshot_key(at);
-        assert!(crate::samod_storage::is_snapshot_of(&key, at));
-        let read = reader
-            .appended_chunks(&heads, chunks.clone(), &[&key])
-            .unwrap();
-        let read = read.expect("a snapshot of heads gone through");
-        assert_eq!(read.appended.records, vec![cash(2), cash(3)]);
-        assert_eq!(read.appended.read, [c2.hash(), c3.hash()]);
-    }
-    // A snapshot of heads past what is read (here a change not given), of a fork's heads,
-    // or of a name that is no heads': the document says what it holds.
-    let beyond = snapshot_key(&[c4.hash()]);
-    let fork = snapshot_key(&[c2.hash(), c4.hash()]);
-    let key = snapshot_key(&[c3.hash()]);
-    for other in [beyond.as_str(), &fork, "doc/snapshot/00"] {
-        let read = reader.appended_chunks(&heads, chunks.clone(), &[&key, other]);
-        assert_eq!(read.unwrap(), None, "{other}");
-    }
-    // One that waits is not gone through.
-    let gap = vec![chunk(&c2), chunk(&c4)];
-    let read = reader
-        .appended_chunks(&heads, gap.clone(), &[&beyond])
-        .unwrap();
-    assert_eq!(read, None);
-    let read = reader.appended_chunks(&heads, gap, &[&snapshot_key(&[c2.hash()])]);
-    assert_eq!(read.unwrap().unwrap().waiting, [c4.hash().to_string()]);
-}
-
-#[test]
-fn a_snapshot_of_several_heads_is_named_as_samod_names_it_whatever_their_order() {
-    let (doc, _) = ledger(1);
-    let mut forked = doc.automerge().clone();
-    let mut beside = doc.automerge().fork();
-    for (n, doc) in [&mut forked, &mut beside].into_iter().enumerate() {
-        let mut tx = doc.transaction();
-        tx.put(ROOT, "n", n as i64).unwrap();
-        tx.commit();
-    }
-    forked.merge(&mut beside).unwrap();
-    let heads = forked.get_heads();
-    assert_eq!(heads.len(), 2);
-    let key = snapshot_key(&heads);
-    let reversed: Vec<ChangeHash> = heads.iter().rev().copied().collect();
-    assert!(crate::samod_storage::is_snapshot_of(&key, &heads));
-    assert!(crate::samod_storage::is_snapshot_of(&key, &reversed));
-    assert!(!crate::samod_storage::is_snapshot_of(&key, &heads[..1]));
+    assert_eq!(reader.appended_chunks(&heads, one).unwrap(), None);
+    assert_eq!(reader.appended_chunks("", chunks.clone()).unwrap(), None);
+    assert_eq!(reader.appended_chunks("not a hash", chunks).unwrap(), None);
 }

@@ -70,29 +70,6 @@ pub fn chunks_digest<'k>(keys: impl IntoIterator<Item = &'k str>) -> String {
     crate::keys::hex(&hash.finalize())
 }
 
-/// Whether `key` names the snapshot samod's compaction stores of a document whose heads are
-/// `heads`: samod names it by the SHA-256 of the heads' hashes, sorted as
-/// `Automerge::get_heads` returns them (`CompactionHash`). A change's hash names its whole
-/// history, so such a snapshot holds exactly the changes those heads lead to, nothing else.
-///
-/// The name is trusted for what the snapshot holds: only samod writes snapshots under such
-/// a name (64 hex digits). What else writes snapshots names them otherwise (a hub bundle's
-/// `bundle-…`, the catalog's `genesis`, a till's `local`), and no till or peer names a
-/// chunk headquarters stores.
-pub fn is_snapshot_of(key: &str, heads: &[automerge::ChangeHash]) -> bool {
-    use sha2::{Digest, Sha256};
-    let Some((_, name)) = key.split_once("/snapshot/") else {
-        return false;
-    };
-    let mut sorted = heads.to_vec();
-    sorted.sort();
-    let mut hash = Sha256::new();
-    for head in &sorted {
-        hash.update(head.as_ref());
-    }
-    name == crate::keys::hex(&hash.finalize())
-}
-
 #[derive(Clone)]
 pub struct SqliteStorage {
     jobs: Sender<Job>,

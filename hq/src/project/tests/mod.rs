@@ -10,7 +10,6 @@ use automerge::Change;
 use fairpos_domain::demo;
 use fairpos_sync::LedgerId;
 
-mod compaction;
 mod weights;
 
 /// Headquarters in a temporary directory, with till T01 enrolled as `actor` and its
@@ -122,17 +121,6 @@ impl Fixture {
     fn store_snapshot(&self, name: &str) {
         let bytes = self.ledger.automerge().save();
         put_chunk(&self.hq.conn, &self.doc_id, "snapshot", name, &bytes).unwrap();
-    }
-
-    /// Stores the ledger whole as samod's compaction does, under the name samod gives it (by
-    /// its heads); with vendor/FAIRPOS-PATCH.md 14, the changes new since (`changes`) on
-    /// their own before it.
-    fn store_compaction(&self, changes: &[Change]) {
-        for change in changes {
-            self.store_change(change);
-        }
-        let heads = samod_core::CompactionHash::new(&self.ledger.heads());
-        self.store_snapshot(&heads.to_string());
     }
 
     fn projected(&self) -> i64 {
@@ -413,6 +401,39 @@ fn a_corrupt_snapshot_fails_with_automerges_reason() {
     assert!(shown.contains("snapshot/torn"), "{shown}");
     assert!(shown.contains("unable to parse chunk"), "{shown}");
     assert_eq!(f.projected(), 0);
+}
+
+/// samod compacts by storing a snapshot and then deleting the chunks it holds. A projection
+/// that read the keys in between recorded chunks deleted since: the ledger reads as waiting
+/// (the backlog) until it is projected again, which a delete wakes, and then not, with no
+/// record added.
+#[test]
+fn a_compactions_deletes_leave_the_ledger_waiting_until_it_is_projected_again() {
+    let actor = ActorId::random();
+    let mut f = Fixture::new(&actor);
+    f.cash_in();
+    f.store_snapshot("first");
+    let mut deleted = vec![format!("{}/snapshot/first", f.doc_id)];
+    for _ in 0..2 {
+        let change = f.cash_in();
+        f.store_change(&change);
+        deleted.push(format!("{}/incremental/{}", f.doc_id, change.hash()));
+    }
+    let mut p = Projector::new();
+    assert_eq!(new_records(p.project(&f.hq.conn, &f.doc_id).unwrap()), 3);
+    // The compaction's snapshot, projected before its deletes.
+    f.store_snapshot("compacted");
+    assert_eq!(new_records(p.project(&f.hq.conn, &f.doc_id).unwrap()), 0);
+    assert_eq!(backlog(&f.hq.conn).unwrap(), 0);
+    for key in &deleted {
+        f.hq.conn
+            .execute("DELETE FROM samod_kv WHERE key = ?1", [key])
+            .unwrap();
+    }
+    assert_eq!(backlog(&f.hq.conn).unwrap(), 1, "chunks deleted since");
+    assert_eq!(new_records(p.project(&f.hq.conn, &f.doc_id).unwrap()), 0);
+    assert_eq!(backlog(&f.hq.conn).unwrap(), 0, "projected again");
+    assert_eq!(f.projected(), 3);
 }
 
 /// Sales whose void or refund was projected first (another ledger's, or earlier in their own

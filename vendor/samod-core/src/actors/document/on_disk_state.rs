@@ -16,9 +16,6 @@ pub(super) struct OnDiskState {
     last_saved_heads: Option<Vec<automerge::ChangeHash>>,
     // fairpos patch: each chunk on disk with its size in bytes, which decides a compaction.
     on_disk: HashMap<StorageKey, usize>,
-    // fairpos patch 14: the changes stored beside the last compaction's snapshot, which holds
-    // them: not counted as changes stored since it.
-    beside_snapshot: HashSet<StorageKey>,
     compaction: Option<Compaction>,
     deletions: HashSet<StorageKey>,
     running_puts: HashMap<IoTaskId, (StorageKey, usize)>,
@@ -29,19 +26,8 @@ pub(super) struct OnDiskState {
 
 #[derive(Debug)]
 struct Compaction {
-    // fairpos patch 14: `None` while the snapshot is held back (`Held`).
-    task: Option<IoTaskId>,
+    task: IoTaskId,
     supercedes: HashSet<StorageKey>,
-    held: Option<Held>,
-}
-
-/// fairpos patch 14: a compaction's snapshot, put once the puts of the changes stored beside
-/// it are done, so that no reader finds the snapshot without them.
-#[derive(Debug)]
-struct Held {
-    key: StorageKey,
-    bytes: Vec<u8>,
-    beside: Vec<IoTaskId>,
 }
 
 impl OnDiskState {
@@ -49,7 +35,6 @@ impl OnDiskState {
         Self {
             last_saved_heads: None,
             on_disk: HashMap::new(),
-            beside_snapshot: HashSet::new(),
             compaction: None,
             deletions: HashSet::new(),
             running_deletes: HashMap::new(),
@@ -92,7 +77,6 @@ impl OnDiskState {
         doc_id: &DocumentId,
         doc: &Automerge,
     ) {
-        self.put_held_snapshot(out);
         let saved_heads = self.last_saved_heads.as_deref().unwrap_or(&[]);
         // fairpos patch: counted from the changes' metadata; a change is encoded (its ops
         // collected again from the op set) only to be stored on its own, not to be counted
@@ -111,17 +95,6 @@ impl OnDiskState {
                 num_on_disk = self.on_disk.len(),
                 "compacting changes"
             );
-            // fairpos patch (vendor/FAIRPOS-PATCH.md, 14): a document saved before also
-            // stores the changes new since on their own beside its compaction, as a save that
-            // does not compact would, and the snapshot once they are stored: a reader
-            // following the document's chunks reads them as they are and takes the snapshot,
-            // named by the heads they lead to, as nothing new. The next compaction replaces
-            // them.
-            let beside = if saved_heads.is_empty() {
-                Vec::new()
-            } else {
-                put_changes(&mut self.running_puts, out, doc_id, doc, saved_heads)
-            };
             let heads = doc.get_heads();
             let hash = CompactionHash::new(&heads);
             let key = StorageKey::snapshot_path(doc_id, &hash);
@@ -130,30 +103,27 @@ impl OnDiskState {
                 Some((received, bytes)) if received == heads => bytes,
                 _ => doc.save(),
             };
+            let size = bytes.len();
+            let put_id = out.put(key.clone(), bytes);
             let mut supercedes: HashSet<StorageKey> = self.on_disk.keys().cloned().collect();
             // Make sure that we don't delete the compaction we're producing
             // somehow One way this can happen is if a previous process got
             // killed after writing the compacted chunk but before deleting the
             // incremental changes.
             supercedes.remove(&key);
-            // fairpos patch: nor the changes stored beside it (one stored before, by a process
-            // that stopped before saving its heads, is stored again now).
-            for (_, key) in &beside {
-                supercedes.remove(key);
-            }
-            self.beside_snapshot = beside.iter().map(|(_, key)| key.clone()).collect();
             self.compaction = Some(Compaction {
-                task: None,
+                task: put_id,
                 supercedes,
-                held: Some(Held {
-                    key,
-                    bytes,
-                    beside: beside.into_iter().map(|(task, _)| task).collect(),
-                }),
             });
-            self.put_held_snapshot(out);
+            self.running_puts.insert(put_id, (key, size));
         } else if new_changes > 0 {
-            put_changes(&mut self.running_puts, out, doc_id, doc, saved_heads);
+            for change in doc.get_changes(saved_heads) {
+                let key = StorageKey::incremental_path(doc_id, change.hash());
+                let bytes = change.raw_bytes().to_vec();
+                let size = bytes.len();
+                let put_id = out.put(key.clone(), bytes);
+                self.running_puts.insert(put_id, (key, size));
+            }
         }
 
         self.received = None;
@@ -163,30 +133,6 @@ impl OnDiskState {
         }
 
         self.last_saved_heads = Some(doc.get_heads());
-    }
-
-    /// Puts the compaction's snapshot held back, once no put of a change stored beside it is
-    /// still running (fairpos patch, see vendor/FAIRPOS-PATCH.md, 14). Every step of the
-    /// document actor saves, so the snapshot is put at the step after the last of those puts
-    /// completes. An actor stopping before then stops without it: the changes beside hold
-    /// what it does, and the chunks it would replace are still stored.
-    fn put_held_snapshot(&mut self, out: &mut DocActorResult) {
-        let running = &self.running_puts;
-        let Some(compaction) = self.compaction.as_mut() else {
-            return;
-        };
-        let ready = (compaction.held.as_ref())
-            .is_some_and(|held| !held.beside.iter().any(|task| running.contains_key(task)));
-        if !ready {
-            return;
-        }
-        let Some(Held { key, bytes, .. }) = compaction.held.take() else {
-            return;
-        };
-        let size = bytes.len();
-        let put_id = out.put(key.clone(), bytes);
-        compaction.task = Some(put_id);
-        self.running_puts.insert(put_id, (key, size));
     }
 
     /// Whether the chunks on disk call for a compaction, as automerge-repo's
@@ -202,7 +148,7 @@ impl OnDiskState {
         for (key, size) in &self.on_disk {
             if snapshots.is_prefix_of(key) {
                 snapshot_bytes += size;
-            } else if !self.beside_snapshot.contains(key) {
+            } else {
                 incremental_bytes += size;
             }
         }
@@ -240,7 +186,7 @@ impl OnDiskState {
 
     fn mark_put_complete(&mut self, task_id: IoTaskId, key: StorageKey, size: usize) {
         if let Some(compaction) = &mut self.compaction
-            && compaction.task == Some(task_id)
+            && compaction.task == task_id
         {
             tracing::debug!("compacted chunk saved, deleting superceded data");
             // We're marking these as deleted before we get confirmation that they
@@ -261,27 +207,6 @@ impl OnDiskState {
         // we might as well be robust
         self.on_disk.remove(&key);
     }
-}
-
-/// Stores each change of `doc` after `saved_heads` on its own, recording the puts in
-/// `running_puts`; returns each put's task and key.
-fn put_changes(
-    running_puts: &mut HashMap<IoTaskId, (StorageKey, usize)>,
-    out: &mut DocActorResult,
-    doc_id: &DocumentId,
-    doc: &Automerge,
-    saved_heads: &[automerge::ChangeHash],
-) -> Vec<(IoTaskId, StorageKey)> {
-    let mut puts = Vec::new();
-    for change in doc.get_changes(saved_heads) {
-        let key = StorageKey::incremental_path(doc_id, change.hash());
-        let bytes = change.raw_bytes().to_vec();
-        let size = bytes.len();
-        let put_id = out.put(key.clone(), bytes);
-        running_puts.insert(put_id, (key.clone(), size));
-        puts.push((put_id, key));
-    }
-    puts
 }
 
 // fairpos patch: a compaction keeps a peer's whole document as it came.
@@ -328,37 +253,18 @@ mod tests {
         StorageKey::snapshot_path(doc_id, &CompactionHash::new(&[]))
     }
 
-    /// Saves `doc` and completes the puts it asked for, and those the steps after them ask
-    /// for (a snapshot held back): whether the save compacted, and the bytes it stored.
+    /// Saves `doc` and completes the puts it asked for: whether the save compacted, and the
+    /// bytes it stored.
     fn save(state: &mut OnDiskState, doc_id: &DocumentId, doc: &Automerge) -> (bool, usize) {
-        let (compacted, stored, _) = save_deleting(state, doc_id, doc);
-        (compacted, stored)
-    }
-
-    /// [`save`], and the keys those steps asked to delete.
-    fn save_deleting(
-        state: &mut OnDiskState,
-        doc_id: &DocumentId,
-        doc: &Automerge,
-    ) -> (bool, usize, HashSet<StorageKey>) {
-        let (mut compacted, mut stored, mut deleted) = (false, 0, HashSet::new());
-        loop {
-            let mut out = DocActorResult::new();
-            state.save_new_changes(&mut out, doc_id, doc);
-            deleted.extend(out.io_tasks.iter().filter_map(|task| match &task.action {
-                DocumentIoTask::Storage(StorageTask::Delete { key }) => Some(key.clone()),
-                _ => None,
-            }));
-            let tasks = put_tasks(out);
-            if tasks.is_empty() {
-                return (compacted, stored, deleted);
-            }
-            for (task, key, value) in tasks {
-                compacted |= StorageKey::snapshot_prefix(doc_id).is_prefix_of(&key);
-                stored += value.len();
-                state.task_complete(task, StorageResult::Put);
-            }
+        let mut out = DocActorResult::new();
+        state.save_new_changes(&mut out, doc_id, doc);
+        let (mut compacted, mut stored) = (false, 0);
+        for (task, key, value) in put_tasks(out) {
+            compacted |= StorageKey::snapshot_prefix(doc_id).is_prefix_of(&key);
+            stored += value.len();
+            state.task_complete(task, StorageResult::Put);
         }
+        (compacted, stored)
     }
 
     /// The state of `doc` loaded from one snapshot of `bytes` bytes, as the actor records it.
@@ -379,7 +285,6 @@ mod tests {
         // compacted.
         let mut stored = 0;
         let mut changes = 0;
-        let replaced;
         let mut seed = 7u64;
         loop {
             let mut tx = doc.transaction();
@@ -393,13 +298,12 @@ mod tests {
             tx.commit();
             changes += 1;
             let weighed = stored >= 8000;
-            let (compacted, bytes, deleted) = save_deleting(&mut state, &doc_id, &doc);
+            let (compacted, bytes) = save(&mut state, &doc_id, &doc);
             assert_eq!(
                 compacted, weighed,
                 "change {changes}, {stored} bytes stored"
             );
             if compacted {
-                replaced = deleted.len();
                 break;
             }
             stored += bytes;
@@ -408,94 +312,15 @@ mod tests {
             changes > 15,
             "upstream would have compacted at the eleventh: {changes}"
         );
-        // The snapshot is on disk now, with the last change stored beside it (fairpos patch
-        // 14), the chunks it replaces to be deleted; the next change is stored on its own.
-        assert_eq!(state.on_disk.len(), 2);
-        assert_eq!(replaced, changes);
+        // The snapshot alone is on disk now (the chunks it replaces to be deleted), and the
+        // next change is stored on its own.
+        assert_eq!(state.on_disk.len(), 1);
+        assert_eq!(state.deletions.len(), changes);
         assert!(state.on_disk.values().sum::<usize>() >= 1024);
         let mut tx = doc.transaction();
         automerge::transaction::Transactable::put(&mut tx, automerge::ROOT, "m", 1).unwrap();
         tx.commit();
         assert!(!save(&mut state, &doc_id, &doc).0);
-    }
-
-    #[test]
-    fn a_compaction_of_a_document_saved_before_stores_its_new_changes_beside_it_first() {
-        let mut doc = document(3);
-        let doc_id = DocumentId::new(&mut rand::rng());
-        let mut state = loaded_from_snapshot(&doc, &doc_id, 500);
-        let before = doc.get_heads();
-        for n in 0..2 {
-            let mut tx = doc.transaction();
-            automerge::transaction::Transactable::put(&mut tx, automerge::ROOT, "m", n).unwrap();
-            tx.commit();
-        }
-        let new = doc.get_changes(&before);
-        let beside: Vec<StorageKey> = new
-            .iter()
-            .map(|c| StorageKey::incremental_path(&doc_id, c.hash()))
-            .collect();
-        // One of them stored already (by a process that stopped before recording it).
-        state.add_keys([(beside[0].clone(), 1)].into_iter());
-        // Each new change on its own, as it is; the snapshot, named by the heads they lead
-        // to, only once they are stored.
-        let mut out = DocActorResult::new();
-        state.save_new_changes(&mut out, &doc_id, &doc);
-        let tasks = put_tasks(out);
-        let keys: Vec<StorageKey> = tasks.iter().map(|(_, key, _)| key.clone()).collect();
-        assert_eq!(keys, beside);
-        for ((_, _, value), change) in tasks.iter().zip(&new) {
-            assert_eq!(value.as_slice(), change.raw_bytes());
-        }
-        let mut tasks = tasks.into_iter();
-        let (first, _, _) = tasks.next().unwrap();
-        state.task_complete(first, StorageResult::Put);
-        let mut out = DocActorResult::new();
-        state.save_new_changes(&mut out, &doc_id, &doc);
-        assert!(
-            put_tasks(out).is_empty(),
-            "a change beside still being stored"
-        );
-        let (last, _, _) = tasks.next().unwrap();
-        state.task_complete(last, StorageResult::Put);
-        let mut out = DocActorResult::new();
-        state.save_new_changes(&mut out, &doc_id, &doc);
-        let snapshot = StorageKey::snapshot_path(&doc_id, &CompactionHash::new(&doc.get_heads()));
-        let tasks = put_tasks(out);
-        assert_eq!(
-            tasks.iter().map(|(_, key, _)| key).collect::<Vec<_>>(),
-            [&snapshot]
-        );
-        assert_eq!(tasks[0].2, doc.save());
-        state.task_complete(tasks[0].0, StorageResult::Put);
-        // The compaction replaced the snapshot loaded, not the changes stored beside it
-        // (the one stored before included), which the next compaction replaces.
-        let first_snapshot = snapshot_key(&doc_id);
-        assert_eq!(state.deletions, HashSet::from([first_snapshot.clone()]));
-        assert_eq!(state.on_disk.len(), 3);
-        assert!(!state.on_disk.contains_key(&first_snapshot));
-        let mut tx = doc.transaction();
-        automerge::transaction::Transactable::put(&mut tx, automerge::ROOT, "m", 9).unwrap();
-        tx.commit();
-        state.deletions.clear();
-        let (compacted, _, deleted) = save_deleting(&mut state, &doc_id, &doc);
-        assert!(compacted);
-        let replaced: HashSet<StorageKey> = beside.into_iter().chain([snapshot]).collect();
-        assert_eq!(deleted, replaced);
-    }
-
-    #[test]
-    fn the_changes_stored_beside_a_snapshot_are_not_weighed_against_it() {
-        let doc_id = DocumentId::new(&mut rand::rng());
-        let mut state = OnDiskState::new();
-        let change = StorageKey::incremental_path(&doc_id, automerge::ChangeHash([1; 32]));
-        state.add_keys([(snapshot_key(&doc_id), 2000), (change.clone(), 3000)].into_iter());
-        assert!(state.incrementals_outweigh_snapshots(&doc_id));
-        state.beside_snapshot.insert(change);
-        assert!(!state.incrementals_outweigh_snapshots(&doc_id));
-        let other = StorageKey::incremental_path(&doc_id, automerge::ChangeHash([2; 32]));
-        state.add_keys([(other, 2000)].into_iter());
-        assert!(state.incrementals_outweigh_snapshots(&doc_id));
     }
 
     #[test]

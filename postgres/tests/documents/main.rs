@@ -3,14 +3,15 @@
 //! every put is heard by a listener, samod itself finds a document there, stored ledgers
 //! projected by two processes at once count each record once and equal SQLite's projection,
 //! and two processes following the store project every ledger once, one of them stopped
-//! mid-work; a put the server refuses for a moment is stored when tried again, and one it
-//! keeps refusing stops the process.
+//! mid-work; puts made at once are written together; puts the server refuses for a moment
+//! are stored when tried again, and ones it keeps refusing stop the process.
 
 mod chunks_read;
 #[path = "../common/mod.rs"]
 mod common;
 mod enrolled;
 mod following;
+mod group_commit;
 mod resumed;
 
 use std::time::Duration;
@@ -405,7 +406,7 @@ async fn records_held(pool: &Pool) -> usize {
 const BREAK: &str = "FAIRPOS_TEST_BREAK_PG_STORAGE";
 const BROKEN_DATABASE: &str = "FAIRPOS_TEST_BROKEN_PG_DATABASE";
 
-/// Run only as a child of the test below: a put PostgreSQL refuses, for half a second
+/// Run only as a child of the test below: puts PostgreSQL refuses, for half a second
 /// (`for-a-while`) or for good (`for-good`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run by a_put_postgresql_refuses_is_tried_again_then_stops_the_process"]
@@ -441,17 +442,22 @@ async fn refused_put_child() {
             client.batch_execute("DELETE FROM refusing").await.unwrap();
         });
     }
+    // Three changes put at once: written together, tried again together.
     let doc = document_id("ledger/fair/T1/2026-11-22");
-    PgStorage::new(pool.clone())
-        .put(key(&doc, "incremental", "h"), b"change".to_vec())
-        .await;
+    let storage = PgStorage::new(pool.clone());
+    let puts = ["h1", "h2", "h3"].map(|name| {
+        let storage = storage.clone();
+        let key = key(&doc, "incremental", name);
+        async move { storage.put(key, name.as_bytes().to_vec()).await }
+    });
+    futures::future::join_all(puts).await;
     let stored = common::rows_in(&pool, "samod_kv").await;
-    println!("answered, {stored} chunk stored");
+    println!("answered, {stored} chunks stored");
 }
 
-/// A put PostgreSQL refuses for a moment (a restart, a lost connection) is tried again and
-/// stored; one it keeps refusing stops the process (SIGABRT) with one line saying why,
-/// instead of answering samod as if the chunk were stored.
+/// Puts PostgreSQL refuses for a moment (a restart, a lost connection) are tried again and
+/// stored; ones it keeps refusing stop the process (SIGABRT) with one line saying why,
+/// instead of answering samod as if the chunks were stored.
 #[test]
 fn a_put_postgresql_refuses_is_tried_again_then_stops_the_process() {
     use std::os::unix::process::ExitStatusExt;
@@ -475,7 +481,7 @@ fn a_put_postgresql_refuses_is_tried_again_then_stops_the_process() {
         );
         if how == "for-a-while" {
             assert!(child.status.success(), "{how}: {out}\n{err}");
-            assert!(out.contains("answered, 1 chunk stored"), "{how}: {out}");
+            assert!(out.contains("answered, 3 chunks stored"), "{how}: {out}");
         } else {
             assert_eq!(child.status.signal(), Some(6), "{how}: {out}\n{err}");
             assert!(!out.contains("answered"), "{how}: {out}");

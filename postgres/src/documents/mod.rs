@@ -1,8 +1,8 @@
 //! samod's document store in PostgreSQL (`samod_kv`, as SQLite's), shared by every process
 //! of a headquarters: a chunk one process stores, every other can load. Each put (and each
 //! delete that deletes a chunk) is announced on the channel `fairpos_documents` in the
-//! statement that makes it (payload: the
-//! document's id, then the [`Origin`] of a process that projects what it stores), so a
+//! statement that makes it (payload: the document's id, then the [`Origin`] of a process
+//! that projects what it stores), so a
 //! process's [`Listener`] hears of documents that changed through any process, and which of
 //! them another process is projecting already; each projection of a ledger is announced on
 //! `fairpos_projected` when it commits.
@@ -10,28 +10,27 @@
 //! samod writes content-addressed chunks (a change's hash, a snapshot's heads) and compacts by
 //! writing a snapshot before deleting only the chunks it folded in, so two processes writing
 //! and compacting the same document at once lose nothing (the tests prove it for writes).
+//! The puts made while others are being written are written together ([`puts`]).
 
-use std::collections::HashMap;
-use std::time::Duration;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use deadpool_postgres::GenericClient;
 use fairpos_sync::samod::storage::{Storage, StorageKey};
 use fairpos_sync::samod::DocumentId;
-use fairpos_sync::samod_storage::{document_bounds, document_of, in_range, lost, range_bounds};
+use fairpos_sync::samod_storage::{document_bounds, document_of, in_range, range_bounds};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_postgres::AsyncMessage;
 
 use crate::{Pool, Result};
 
+mod puts;
+
 /// The channel puts and deletes are announced on.
 pub(crate) const CHANNEL: &str = "fairpos_documents";
 
 /// The channel a ledger's projection is announced on when it commits (payload: its id).
 pub(crate) const PROJECTED: &str = "fairpos_projected";
-
-/// How long a put the database refuses is tried again before the process stops.
-const PUT_PATIENCE: Duration = Duration::from_secs(6);
 
 /// A process of a headquarters that projects the ledgers it stores itself, as its puts name
 /// it on the channel: chosen at random when the process starts.
@@ -60,6 +59,8 @@ pub struct PgStorage {
     /// What each put's or delete's announcement says after the document's id: empty, or
     /// the origin of [`PgStorage::announcing_as`].
     origin: String,
+    /// Puts waiting to be written together (shared by the storage's clones).
+    puts: puts::Puts,
 }
 
 impl PgStorage {
@@ -68,6 +69,7 @@ impl PgStorage {
         PgStorage {
             pool,
             origin: String::new(),
+            puts: puts::Puts::default(),
         }
     }
 
@@ -130,38 +132,16 @@ impl Storage for PgStorage {
         in_range(&prefix, rows.iter().map(|r| (r.get(0), r.get(1))))
     }
 
-    /// A put the database does not take is tried again, waits doubling from 0.1 s, for
-    /// about [`PUT_PATIENCE`] (a server restarting, a connection lost); then the process
-    /// stops ([`lost`]), as SQLite's storage does after its tries: samod would otherwise
-    /// hold in memory changes no database holds, and never ask the tills for them again.
+    /// Stored with the puts made meanwhile, in one statement ([`puts`]); answered once
+    /// committed. A batch the database does not take is tried again for a few seconds (a
+    /// server restarting, a connection lost); then the process stops
+    /// ([`fairpos_sync::samod_storage::lost`]), as SQLite's storage does after its tries:
+    /// samod would otherwise hold in memory changes no database holds, and never ask the
+    /// tills for them again.
     async fn put(&self, key: StorageKey, data: Vec<u8>) {
-        let text = key.to_string();
-        let announced = self.announced(&text);
-        let mut wait = Duration::from_millis(100);
-        let mut waited = Duration::ZERO;
-        loop {
-            let stored = self
-                .rows(
-                    "WITH put AS (
-                         INSERT INTO samod_kv(key, bytes) VALUES ($1, $2)
-                         ON CONFLICT(key) DO UPDATE SET bytes = excluded.bytes RETURNING 1)
-                     SELECT pg_notify($3, $4) FROM put",
-                    &[&text, &data, &CHANNEL, &announced],
-                )
-                .await;
-            if stored.is_some() {
-                return;
-            }
-            if waited >= PUT_PATIENCE {
-                lost(&format!(
-                    "(PostgreSQL) storing {text} failed for {} s",
-                    waited.as_secs()
-                ));
-            }
-            tokio::time::sleep(wait).await;
-            waited += wait;
-            wait *= 2;
-        }
+        let key = key.to_string();
+        let announced = self.announced(&key);
+        self.puts.put(&self.pool, key, data, announced).await;
     }
 
     /// A delete is announced as a put is: samod compacts by storing a snapshot and then
@@ -186,27 +166,16 @@ pub async fn stored_keys(pool: &Pool) -> Result<std::collections::HashSet<String
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-/// Stores `chunks` (`(key, bytes)`, keys as samod makes them) in one transaction (one
-/// statement), announcing each document once; unlike [`PgStorage`]'s `put`, a failure is
-/// returned, and then nothing is stored.
+/// Stores `chunks` (`(key, bytes)`, keys as samod makes them; of a key given twice, the
+/// last) in one statement, announcing each document once; unlike [`PgStorage`]'s `put`, a
+/// failure is returned, and then nothing is stored.
 pub async fn put_chunks(pool: &Pool, chunks: &[(String, Vec<u8>)]) -> Result<()> {
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    let keys: Vec<&str> = chunks.iter().map(|(k, _)| k.as_str()).collect();
-    let bytes: Vec<&[u8]> = chunks.iter().map(|(_, b)| b.as_slice()).collect();
-    tx.execute(
-        "INSERT INTO samod_kv(key, bytes) SELECT * FROM unnest($1::text[], $2::bytea[])
-         ON CONFLICT(key) DO UPDATE SET bytes = excluded.bytes",
-        &[&keys, &bytes],
-    )
-    .await?;
-    let documents: std::collections::BTreeSet<&str> = keys.iter().map(|k| document_of(k)).collect();
-    for doc in documents {
-        tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &doc])
-            .await?;
-    }
-    tx.commit().await?;
-    Ok(())
+    let chunks: BTreeMap<&str, &[u8]> = chunks
+        .iter()
+        .map(|(k, b)| (k.as_str(), b.as_slice()))
+        .collect();
+    let documents: BTreeSet<&str> = chunks.keys().map(|k| document_of(k)).collect();
+    puts::store(&pool.get().await?, &chunks, &documents).await
 }
 
 /// Every stored chunk of one document, `(key, bytes)` in key order, as

@@ -22,8 +22,10 @@ const BATCH: usize = 256;
 /// The most bytes a batch takes once it holds a put (a larger put is written alone).
 const BATCH_BYTES: usize = 16 << 20;
 
-/// The most batches written at once, each on a connection of the pool.
-const WRITERS: usize = 2;
+/// The most batches written at once, each on a connection of the pool (a quarter of it):
+/// enough that the puts of a storm of first syncs (one snapshot a till) do not queue behind
+/// one another (README, "Group commit for samod's PostgreSQL storage").
+const WRITERS: usize = 4;
 
 /// How long a batch the database refuses is tried again before the process stops.
 const PUT_PATIENCE: Duration = Duration::from_secs(6);
@@ -168,6 +170,8 @@ async fn store_with_patience(pool: &Pool, batch: &[Put]) {
 }
 
 /// Stores `chunks` (by key) and makes each of `announced` on [`CHANNEL`], in one statement.
+/// The rows are written in key order, so two batches putting some of the same keys (the
+/// same chunk stored through two processes) wait for each other rather than deadlock.
 pub(super) async fn store(
     client: &impl GenericClient,
     chunks: &BTreeMap<&str, &[u8]>,

@@ -331,16 +331,18 @@ GIFT-2,小袋,袋,3.00,6935780100128
         assert!(warned.contains(told), "{warned}");
     }
 
-    // A bad row on file line 3: nothing of the file is taken.
+    // Bad rows on file lines 3 and 4: both are named, and nothing of the file is taken.
     let bad = dir.join("bad.csv");
     std::fs::write(
         &bad,
-        "sku,name_zh,unit,price_yuan\nGOOD-1,好,个,1.00\nBAD-1,坏,个,1.005\n",
+        "sku,name_zh,unit,price_yuan\nGOOD-1,好,个,1.00\nBAD-1,坏,个,1.005\nBAD-2,,个,1\n",
     )
     .unwrap();
     let err = till.fails(&["catalog", "import", bad.to_str().unwrap()], 2, "line 3");
     assert!(
-        err.contains("bad.csv line 3") && err.contains("price_yuan"),
+        err.contains("bad.csv: 2 rows refused")
+            && err.contains("line 3: price_yuan")
+            && err.contains("; line 4: name_zh is empty"),
         "{err}"
     );
     let list = till.json(&["catalog", "list", "--json"]);

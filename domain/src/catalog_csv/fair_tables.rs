@@ -3,30 +3,11 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::{required, Table};
+use super::{first_use, Table};
 use crate::catalog::Stall;
 use crate::codes::parse_credit_code;
 use crate::sale::{Seller, Unit};
 use crate::DomainError;
-
-fn unique_ids<'t, T>(
-    table: &Table<'t>,
-    rows: Vec<(u64, T)>,
-    id: impl Fn(&T) -> &str,
-) -> Result<Vec<T>, DomainError> {
-    let mut seen: HashMap<String, u64> = HashMap::new();
-    let mut out = Vec::with_capacity(rows.len());
-    for (line, row) in rows {
-        if let Some(first) = seen.insert(id(&row).to_string(), line) {
-            return Err(table.row_error(
-                line,
-                format!("{} is already used on line {first}", id(&row)),
-            ));
-        }
-        out.push(row);
-    }
-    Ok(out)
-}
 
 pub fn parse_stalls(file: &str, text: &str) -> Result<Vec<Stall>, DomainError> {
     parse_stalls_over(file, text, &HashMap::new())
@@ -40,23 +21,17 @@ pub fn parse_stalls_over(
     held: &HashMap<String, Stall>,
 ) -> Result<Vec<Stall>, DomainError> {
     let table = Table::read(file, text, &["id", "name"])?;
-    let mut rows = Vec::new();
-    for (line, r) in &table.rows {
-        let id = required(&table, *line, r, "id")?;
+    let mut seen = HashMap::new();
+    table.each_row(|line, r| {
+        let id = table.required(r, "id")?;
         let team = match held.get(&id) {
             Some(stall) if !table.has("team") => stall.team.clone(),
             _ => table.get(r, "team").to_string(),
         };
-        rows.push((
-            *line,
-            Stall {
-                id,
-                name: required(&table, *line, r, "name")?,
-                team,
-            },
-        ));
-    }
-    unique_ids(&table, rows, |s| &s.id)
+        let name = table.required(r, "name")?;
+        first_use(&mut seen, id.clone(), line)?;
+        Ok(Stall { id, name, team })
+    })
 }
 
 pub fn parse_sellers(file: &str, text: &str) -> Result<Vec<Seller>, DomainError> {
@@ -71,25 +46,23 @@ pub fn parse_sellers_over(
     held: &HashMap<String, Seller>,
 ) -> Result<Vec<Seller>, DomainError> {
     let table = Table::read(file, text, &["id", "name"])?;
-    let mut rows = Vec::new();
-    for (line, r) in &table.rows {
-        let id = required(&table, *line, r, "id")?;
+    let mut seen = HashMap::new();
+    table.each_row(|line, r| {
+        let id = table.required(r, "id")?;
         let was = held.get(&id);
         let column = |name: &str, kept: fn(&Seller) -> &str| match was {
             Some(seller) if !table.has(name) => kept(seller).to_string(),
             _ => table.get(r, name).to_string(),
         };
-        rows.push((
-            *line,
-            Seller {
-                name: required(&table, *line, r, "name")?,
-                team: column("team", |s| &s.team),
-                stall: column("stall", |s| &s.stall),
-                id,
-            },
-        ));
-    }
-    unique_ids(&table, rows, |s| &s.id)
+        let seller = Seller {
+            name: table.required(r, "name")?,
+            team: column("team", |s| &s.team),
+            stall: column("stall", |s| &s.stall),
+            id,
+        };
+        first_use(&mut seen, seller.id.clone(), line)?;
+        Ok(seller)
+    })
 }
 
 /// Kinds of purchasing unit.
@@ -107,31 +80,24 @@ pub fn parse_units_over(
     held: &HashMap<String, Unit>,
 ) -> Result<Vec<Unit>, DomainError> {
     let table = Table::read(file, text, &["name", "tax_id"])?;
-    let mut rows = Vec::new();
-    for (line, r) in &table.rows {
-        let tax_id = parse_credit_code(&required(&table, *line, r, "tax_id")?)
-            .map_err(|e| table.row_error(*line, e.to_string()))?;
+    let mut seen = HashMap::new();
+    table.each_row(|line, r| {
+        let tax_id = parse_credit_code(&table.required(r, "tax_id")?).map_err(|e| e.to_string())?;
         let kind = match (table.get(r, "kind"), held.get(&tax_id)) {
             (_, Some(unit)) if !table.has("kind") => unit.kind.clone(),
             ("", _) => "other".to_string(),
             (k, _) if UNIT_KINDS.contains(&k) => k.to_string(),
             (k, _) => {
-                return Err(table.row_error(
-                    *line,
-                    format!("kind {k:?} is not one of {}", UNIT_KINDS.join(", ")),
+                return Err(format!(
+                    "kind {k:?} is not one of {}",
+                    UNIT_KINDS.join(", ")
                 ))
             }
         };
-        rows.push((
-            *line,
-            Unit {
-                tax_id,
-                name: required(&table, *line, r, "name")?,
-                kind,
-            },
-        ));
-    }
-    unique_ids(&table, rows, |u| &u.tax_id)
+        let name = table.required(r, "name")?;
+        first_use(&mut seen, tax_id.clone(), line)?;
+        Ok(Unit { tax_id, name, kind })
+    })
 }
 
 /// The stalls `rows` (`(stall, the row's id)`, `what` they are) name that are not among

@@ -1,9 +1,11 @@
 //! CSV files of a fair: catalog, stalls, sellers and purchasing units. Columns are found by
-//! header name, a file is taken whole or not at all, and every refusal names the file line.
+//! header name, a file is taken whole or not at all, and a refusal names every file line
+//! refused (each row is read whatever the rows before it hold).
 //! A column the header leaves out keeps, on a row updating one held (`..._over`), what that
 //! row holds: a file of prices alone changes prices and clears nothing.
 //! The catalog is read here; stalls, sellers and units in `fair_tables`.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use crate::catalog::Product;
@@ -49,6 +51,8 @@ struct Table<'a> {
     file: &'a str,
     columns: HashMap<String, usize>,
     rows: Vec<(u64, csv::StringRecord)>,
+    /// The rows that could not be read as fields (`(line, why)`).
+    unreadable: Vec<(u64, String)>,
 }
 
 impl<'a> Table<'a> {
@@ -80,25 +84,24 @@ impl<'a> Table<'a> {
                 return Err(bad_csv(format!("no column named {r} in the header")));
             }
         }
-        let mut rows = Vec::new();
+        let (mut rows, mut unreadable) = (Vec::new(), Vec::new());
         for record in reader.records() {
-            let record = record.map_err(|e| {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
-                let why = match e.kind() {
-                    csv::ErrorKind::UnequalLengths {
-                        expected_len, len, ..
-                    } => {
-                        format!("{len} fields, the header has {expected_len}")
-                    }
-                    csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".to_string(),
-                    _ => e.to_string(),
-                };
-                DomainError::BadCsvRow {
-                    file: file.to_string(),
-                    line,
-                    why,
+            let record = match record {
+                Ok(record) => record,
+                Err(e) => {
+                    let line = e.position().map(|p| p.line()).unwrap_or(0);
+                    let why = match e.kind() {
+                        csv::ErrorKind::UnequalLengths {
+                            expected_len, len, ..
+                        } => format!("{len} fields, the header has {expected_len}"),
+                        csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".to_string(),
+                        // An error of the reader itself: nothing after it can be read.
+                        _ => return Err(bad_csv(e.to_string())),
+                    };
+                    unreadable.push((line, why));
+                    continue;
                 }
-            })?;
+            };
             let line = record.position().map(|p| p.line()).unwrap_or(0);
             if record.iter().all(|f| f.trim().is_empty()) {
                 continue;
@@ -109,7 +112,29 @@ impl<'a> Table<'a> {
             file,
             columns,
             rows,
+            unreadable,
         })
+    }
+
+    /// `parse` (a row's line and fields to the row, or why it is refused) run on every row
+    /// read, in the file's order; refused when any row is unreadable or refused, naming
+    /// every such row ([`DomainError::BadCsvRows`] when there are several).
+    fn each_row<T>(
+        &self,
+        mut parse: impl FnMut(u64, &csv::StringRecord) -> Result<T, String>,
+    ) -> Result<Vec<T>, DomainError> {
+        let mut refused = self.unreadable.clone();
+        let mut rows = Vec::with_capacity(self.rows.len());
+        for (line, record) in &self.rows {
+            match parse(*line, record) {
+                Ok(row) => rows.push(row),
+                Err(why) => refused.push((*line, why)),
+            }
+        }
+        match DomainError::csv_rows(self.file, refused) {
+            None => Ok(rows),
+            Some(refusal) => Err(refusal),
+        }
     }
 
     /// Whether the header has `column`.
@@ -125,11 +150,26 @@ impl<'a> Table<'a> {
             .unwrap_or("")
     }
 
-    fn row_error(&self, line: u64, why: String) -> DomainError {
-        DomainError::BadCsvRow {
-            file: self.file.to_string(),
-            line,
-            why,
+    /// The value of `column` in `record`, which must not be empty.
+    fn required(&self, record: &csv::StringRecord, column: &str) -> Result<String, String> {
+        match self.get(record, column) {
+            "" => Err(format!("{column} is empty")),
+            v => Ok(v.to_string()),
+        }
+    }
+}
+
+/// Notes that `key` is used on `line`: refused when an earlier line used it.
+fn first_use(seen: &mut HashMap<String, u64>, key: String, line: u64) -> Result<(), String> {
+    match seen.entry(key) {
+        Entry::Occupied(first) => Err(format!(
+            "{} is already used on line {}",
+            first.key(),
+            first.get()
+        )),
+        Entry::Vacant(unused) => {
+            unused.insert(line);
+            Ok(())
         }
     }
 }
@@ -146,19 +186,6 @@ fn parse_bool(text: &str) -> Option<bool> {
     }
 }
 
-fn required(
-    table: &Table,
-    line: u64,
-    record: &csv::StringRecord,
-    column: &str,
-) -> Result<String, DomainError> {
-    let v = table.get(record, column);
-    if v.is_empty() {
-        return Err(table.row_error(line, format!("{column} is empty")));
-    }
-    Ok(v.to_string())
-}
-
 /// Reads a catalog CSV. `file` names it in error messages.
 pub fn parse_catalog(file: &str, text: &str) -> Result<Vec<CatalogRow>, DomainError> {
     parse_catalog_over(file, text, &HashMap::new())
@@ -172,92 +199,92 @@ pub fn parse_catalog_over(
     held: &HashMap<String, CatalogRow>,
 ) -> Result<Vec<CatalogRow>, DomainError> {
     let table = Table::read(file, text, &["sku", "name_zh", "unit", "price_yuan"])?;
-    let mut out: Vec<CatalogRow> = Vec::with_capacity(table.rows.len());
     let mut seen: HashMap<String, u64> = HashMap::new();
-    for (line, record) in &table.rows {
-        let line = *line;
-        let err = |why: String| table.row_error(line, why);
-        let get = |c: &str| table.get(record, c);
-        let sku = required(&table, line, record, "sku")?;
-        let was = held.get(&sku);
-        // A column the header lacks: the value held, else what an empty field means.
-        let kept = |column: &str| !table.has(column) && was.is_some();
-        let text_of = |column: &str, held: fn(&Product) -> &str| match was {
-            Some(row) if kept(column) => held(&row.product).to_string(),
-            _ => get(column).to_string(),
-        };
-        let barcode = match get("barcode") {
-            _ if kept("barcode") => was.and_then(|r| r.product.barcode.clone()),
-            "" => None,
-            code => match parse_gtin(code) {
-                Ok(Some(gtin)) => Some(gtin.catalog_form()),
-                Ok(None) => {
-                    return Err(err(format!(
-                        "barcode {code:?} is not an EAN-13, EAN-8 or UPC-A"
-                    )))
-                }
-                Err(e) => return Err(err(e.to_string())),
-            },
-        };
-        let price_text = get("price_yuan");
-        let price = Fen::parse_yuan(price_text).map_err(|e| err(format!("price_yuan: {e}")))?;
-        let weighed = match was {
-            Some(row) if kept("weighed") => row.product.weighed,
-            _ => parse_bool(get("weighed"))
-                .ok_or_else(|| err(format!("weighed {:?} is not true or false", get("weighed"))))?,
-        };
-        let plu = match was {
-            Some(row) if kept("plu") => row.product.plu.clone(),
-            _ => optional(get("plu")),
-        };
-        let cert_no = match was {
-            Some(row) if kept("cert_no") => row.product.cert_no.clone(),
-            _ => optional(get("cert_no")),
-        };
-        let product = Product {
-            sku,
-            barcode,
-            plu,
-            name_zh: required(&table, line, record, "name_zh")?,
-            name_en: text_of("name_en", |p| &p.name_en),
-            category: text_of("category", |p| &p.category),
-            unit: required(&table, line, record, "unit")?,
-            price,
-            weighed,
-            county_code: text_of("origin_county_code", |p| &p.county_code),
-            county_name: text_of("origin_county_name", |p| &p.county_name),
-            supplier: text_of("supplier", |p| &p.supplier),
-            cert_no,
-            stall: text_of("stall", |p| &p.stall),
-        };
-        product.validate().map_err(err)?;
-        if let Some(row) = was.filter(|_| kept("stock")) {
-            if row.product.weighed != weighed {
-                return Err(err(format!(
-                    "weighed changes for {}, so its stock on hand would change unit: give \
-                     the stock column too",
-                    row.product.sku
-                )));
-            }
+    table.each_row(|line, record| catalog_row(&table, held, &mut seen, line, record))
+}
+
+/// One row of a catalog file over the products `held`, its codes noted in `seen` (each
+/// code's first line).
+fn catalog_row(
+    table: &Table,
+    held: &HashMap<String, CatalogRow>,
+    seen: &mut HashMap<String, u64>,
+    line: u64,
+    record: &csv::StringRecord,
+) -> Result<CatalogRow, String> {
+    let get = |c: &str| table.get(record, c);
+    let sku = table.required(record, "sku")?;
+    let was = held.get(&sku);
+    // A column the header lacks: the value held, else what an empty field means.
+    let kept = |column: &str| !table.has(column) && was.is_some();
+    let text_of = |column: &str, held: fn(&Product) -> &str| match was {
+        Some(row) if kept(column) => held(&row.product).to_string(),
+        _ => get(column).to_string(),
+    };
+    let barcode = match get("barcode") {
+        _ if kept("barcode") => was.and_then(|r| r.product.barcode.clone()),
+        "" => None,
+        code => match parse_gtin(code) {
+            Ok(Some(gtin)) => Some(gtin.catalog_form()),
+            Ok(None) => return Err(format!("barcode {code:?} is not an EAN-13, EAN-8 or UPC-A")),
+            Err(e) => return Err(e.to_string()),
+        },
+    };
+    let price_text = get("price_yuan");
+    let price = Fen::parse_yuan(price_text).map_err(|e| format!("price_yuan: {e}"))?;
+    let weighed = match was {
+        Some(row) if kept("weighed") => row.product.weighed,
+        _ => parse_bool(get("weighed"))
+            .ok_or_else(|| format!("weighed {:?} is not true or false", get("weighed")))?,
+    };
+    let plu = match was {
+        Some(row) if kept("plu") => row.product.plu.clone(),
+        _ => optional(get("plu")),
+    };
+    let cert_no = match was {
+        Some(row) if kept("cert_no") => row.product.cert_no.clone(),
+        _ => optional(get("cert_no")),
+    };
+    let product = Product {
+        sku,
+        barcode,
+        plu,
+        name_zh: table.required(record, "name_zh")?,
+        name_en: text_of("name_en", |p| &p.name_en),
+        category: text_of("category", |p| &p.category),
+        unit: table.required(record, "unit")?,
+        price,
+        weighed,
+        county_code: text_of("origin_county_code", |p| &p.county_code),
+        county_name: text_of("origin_county_name", |p| &p.county_name),
+        supplier: text_of("supplier", |p| &p.supplier),
+        cert_no,
+        stall: text_of("stall", |p| &p.stall),
+    };
+    product.validate()?;
+    if let Some(row) = was.filter(|_| kept("stock")) {
+        if row.product.weighed != weighed {
+            return Err(format!(
+                "weighed changes for {}, so its stock on hand would change unit: give \
+                 the stock column too",
+                row.product.sku
+            ));
         }
-        let stock = match (get("stock"), was) {
-            (_, Some(row)) if kept("stock") => row.stock,
-            ("", _) => 0,
-            (s, _) => product
-                .base_qty_from_units(s)
-                .map_err(|why| err(format!("stock: {why}")))?,
-        };
-        let mut keys = vec![format!("sku {}", product.sku)];
-        keys.extend(product.barcode.iter().map(|b| format!("barcode {b}")));
-        keys.extend(product.plu.iter().map(|p| format!("plu {p}")));
-        for key in keys {
-            if let Some(first) = seen.insert(key.clone(), line) {
-                return Err(err(format!("{key} is already used on line {first}")));
-            }
-        }
-        out.push(CatalogRow { product, stock });
     }
-    Ok(out)
+    let stock = match (get("stock"), was) {
+        (_, Some(row)) if kept("stock") => row.stock,
+        ("", _) => 0,
+        (s, _) => product
+            .base_qty_from_units(s)
+            .map_err(|why| format!("stock: {why}"))?,
+    };
+    let mut keys = vec![format!("sku {}", product.sku)];
+    keys.extend(product.barcode.iter().map(|b| format!("barcode {b}")));
+    keys.extend(product.plu.iter().map(|p| format!("plu {p}")));
+    for key in keys {
+        first_use(seen, key, line)?;
+    }
+    Ok(CatalogRow { product, stock })
 }
 
 /// Whether the header of the table `text` has `column` (an import of a catalog without
@@ -347,191 +374,4 @@ pub fn write_catalog(rows: &[CatalogRow]) -> Result<Vec<u8>, csv::Error> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::HashSet;
-
-    use super::*;
-    use crate::catalog::Stall;
-    use crate::demo;
-    use crate::sale::{Seller, Unit};
-
-    #[test]
-    fn the_demo_fair_reads_whole() {
-        let rows = parse_catalog("catalog.csv", demo::CATALOG_CSV).unwrap();
-        assert_eq!(rows.len(), 35);
-        let kiwi = rows.iter().find(|r| r.product.sku == "HY-MHT-LB").unwrap();
-        assert_eq!(kiwi.stock, 300 * 500);
-        assert_eq!(kiwi.product.price, Fen(780));
-        let duck = rows.iter().find(|r| r.product.sku == "ZJ-Y-1").unwrap();
-        assert_eq!(duck.product.name_en, "Zhijiang Duck (whole, vacuum)");
-        assert_eq!(parse_stalls("s", demo::STALLS_CSV).unwrap().len(), 6);
-        assert_eq!(parse_sellers("s", demo::SELLERS_CSV).unwrap().len(), 8);
-        assert_eq!(parse_units("u", demo::UNITS_CSV).unwrap().len(), 6);
-    }
-
-    #[test]
-    fn a_file_of_a_few_columns_changes_those_and_keeps_the_rest() {
-        let held: HashMap<String, CatalogRow> = parse_catalog("c", demo::CATALOG_CSV)
-            .unwrap()
-            .into_iter()
-            .map(|r| (r.product.sku.clone(), r))
-            .collect();
-        let prices = "sku,name_zh,unit,price_yuan\nHY-MHT-LB,猕猴桃,斤,8.80\nNEW-1,新品,个,2.00\n";
-        let rows = parse_catalog_over("prices.csv", prices, &held).unwrap();
-        let (kiwi, was) = (&rows[0], &held["HY-MHT-LB"]);
-        assert_eq!(kiwi.product.price, Fen(880));
-        assert_eq!(kiwi.product.name_zh, "猕猴桃");
-        // Weighed, its stock in grams, its barcode rule's PLU, county, stall: as held.
-        assert!(kiwi.product.weighed);
-        assert_eq!(kiwi.stock, was.stock);
-        let kept = |p: &Product| {
-            let p = p.clone();
-            (
-                p.plu,
-                p.barcode,
-                p.county_code,
-                p.supplier,
-                p.cert_no,
-                p.stall,
-                p.name_en,
-            )
-        };
-        assert_eq!(kept(&kiwi.product), kept(&was.product));
-        // A product not held takes what empty columns mean.
-        let new = &rows[1].product;
-        assert_eq!(
-            (new.weighed, rows[1].stock, new.stall.as_str()),
-            (false, 0, "")
-        );
-        // A column the file has, even empty, is taken as given.
-        let cleared = "sku,name_zh,unit,price_yuan,stall\nHY-MHT-LB,猕猴桃,斤,8.80,\n";
-        let rows = parse_catalog_over("c.csv", cleared, &held).unwrap();
-        assert_eq!(rows[0].product.stall, "");
-        assert!(!header_has(prices, "stock") && header_has(cleared, "STALL"));
-        // Weighed changed with its stock kept would read grams as pieces: refused.
-        let unweighed = "sku,name_zh,unit,price_yuan,weighed\nHY-MHT-LB,猕猴桃,斤,8.80,false\n";
-        let e = parse_catalog_over("w.csv", unweighed, &held).unwrap_err();
-        assert!(e.to_string().contains("give the stock column too"), "{e}");
-
-        let sellers: HashMap<String, Seller> = parse_sellers("s", demo::SELLERS_CSV)
-            .unwrap()
-            .into_iter()
-            .map(|s| (s.id.clone(), s))
-            .collect();
-        let renamed = parse_sellers_over("s.csv", "id,name\nV004,刘洋\n", &sellers).unwrap();
-        let was = &sellers["V004"];
-        assert_eq!(
-            (&renamed[0].team, &renamed[0].stall),
-            (&was.team, &was.stall)
-        );
-        assert!(!was.team.is_empty());
-        let stalls: HashMap<String, Stall> = parse_stalls("s", demo::STALLS_CSV)
-            .unwrap()
-            .into_iter()
-            .map(|s| (s.id.clone(), s))
-            .collect();
-        let renamed = parse_stalls_over("s.csv", "id,name\nS01,茶馆\n", &stalls).unwrap();
-        assert_eq!(renamed[0].team, stalls["S01"].team);
-        let units: HashMap<String, Unit> = parse_units("u", demo::UNITS_CSV)
-            .unwrap()
-            .into_iter()
-            .map(|u| (u.tax_id.clone(), u))
-            .collect();
-        let (code, unit) = units.iter().find(|(_, u)| u.kind != "other").unwrap();
-        let text = format!("tax_id,name\n{code},改名\n");
-        let renamed = parse_units_over("u.csv", &text, &units).unwrap();
-        assert_eq!(renamed[0].kind, unit.kind);
-    }
-
-    #[test]
-    fn codes_taken_from_other_products_are_told() {
-        let held: HashMap<String, CatalogRow> = parse_catalog("c", demo::CATALOG_CSV)
-            .unwrap()
-            .into_iter()
-            .map(|r| (r.product.sku.clone(), r))
-            .collect();
-        let file = "sku,name_zh,unit,price_yuan,barcode,plu\n\
-                    X3,乙,个,12.0,6935780100128,\nX4,丙,斤,3.0,,10021\n";
-        let rows = parse_catalog_over("c.csv", file, &held).unwrap();
-        assert_eq!(
-            codes_taken(&rows, &held),
-            [
-                "barcode 6935780100128 moves from BJ-HJC-250 to X3, which leaves BJ-HJC-250 \
-                 without one",
-                "PLU 10021 moves from HY-MHT-LB to X4, which leaves HY-MHT-LB without one"
-            ]
-        );
-        // Swapped within the file, or kept by their own product: nothing to tell.
-        let swap = "sku,name_zh,unit,price_yuan,plu\nHY-MHT-LB,猕猴桃,斤,7.80,10099\n\
-                    X4,丙,斤,3.0,10021\n";
-        let rows = parse_catalog_over("c.csv", swap, &held).unwrap();
-        assert!(codes_taken(&rows, &held).is_empty());
-        let same = parse_catalog_over("c.csv", demo::CATALOG_CSV, &held).unwrap();
-        assert!(codes_taken(&same, &held).is_empty());
-    }
-
-    #[test]
-    fn columns_are_found_by_name_and_text_kept_intact() {
-        let text = "price_yuan,name_zh,sku,unit,supplier\n\
-                    12.00,\"𠮷野家, 𪚥 \"\"特制\"\"\",X-1,个,\"a,b\"\n";
-        let rows = parse_catalog("c.csv", text).unwrap();
-        assert_eq!(rows[0].product.name_zh, "𠮷野家, 𪚥 \"特制\"");
-        assert_eq!(rows[0].product.supplier, "a,b");
-        let back = String::from_utf8(write_catalog(&rows).unwrap()).unwrap();
-        let again = parse_catalog("c.csv", &back).unwrap();
-        assert_eq!(again, rows);
-    }
-
-    #[test]
-    fn a_bad_row_is_named_by_its_file_line() {
-        let text = "sku,name_zh,unit,price_yuan\nA,甲,个,1.00\nB,乙,个,1.005\n";
-        let err = parse_catalog("c.csv", text).unwrap_err().to_string();
-        assert!(err.starts_with("c.csv line 3: price_yuan"), "{err}");
-        let text = "sku,name_zh,unit,price_yuan,barcode\nA,甲,个,1.00,6935780100129\n";
-        let err = parse_catalog("c.csv", text).unwrap_err().to_string();
-        assert!(
-            err.contains("line 2") && err.contains("check digit"),
-            "{err}"
-        );
-        let text = "sku,name_zh,unit\nA,甲,个\n";
-        let err = parse_catalog("c.csv", text).unwrap_err().to_string();
-        assert_eq!(err, "c.csv: no column named price_yuan in the header");
-        let text = "sku,name_zh,unit,price_yuan\nA,甲,个,1\nA,乙,个,2\n";
-        let err = parse_catalog("c.csv", text).unwrap_err().to_string();
-        assert!(
-            err.contains("line 3: sku A is already used on line 2"),
-            "{err}"
-        );
-        let text = "name,tax_id,kind\n中南大学,12430000444883027X,school\n";
-        let err = parse_units("u.csv", text).unwrap_err().to_string();
-        assert!(err.starts_with("u.csv line 2: bad credit code"), "{err}");
-    }
-
-    #[test]
-    fn stalls_the_fair_lacks_are_told_once_each_with_a_few_rows() {
-        let held = HashSet::from(["S01".to_string()]);
-        let rows = [
-            ("S01", "A"),
-            ("S99", "B"),
-            ("", "C"),
-            ("S98", "D"),
-            ("S99", "E"),
-            ("S99", "F"),
-            ("S99", "G"),
-            ("S99", "H"),
-        ];
-        let said = unknown_stalls(rows.into_iter(), &held, "products");
-        assert_eq!(
-            said,
-            [
-                "stall S98 is not among the fair's stalls (products D): import the stall, or \
-                 correct the code",
-                "stall S99 is not among the fair's stalls (products B, E, F and 2 more): import \
-                 the stall, or correct the code",
-            ]
-        );
-        assert!(unknown_stalls(rows[..1].iter().copied(), &held, "sellers").is_empty());
-        let none_yet = unknown_stalls(rows.into_iter(), &HashSet::new(), "sellers");
-        assert!(none_yet.is_empty(), "the stalls not imported yet");
-    }
-}
+mod tests;

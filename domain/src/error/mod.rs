@@ -91,6 +91,12 @@ pub enum DomainError {
         line: u64,
         why: String,
     },
+    /// Several rows of one file refused (`(line, why)`, in the file's order): a file is
+    /// taken whole or not at all, so every row to mend is named at once.
+    BadCsvRows {
+        file: String,
+        rows: Vec<(u64, String)>,
+    },
     BadCsv {
         file: String,
         why: String,
@@ -138,6 +144,7 @@ pub enum Rule {
     PaymentCode,
     ReceiptScanned,
     BadCsvRow,
+    BadCsvRows,
     BadCsv,
     UnknownSeller,
     UnknownUnit,
@@ -146,7 +153,7 @@ pub enum Rule {
 }
 
 impl Rule {
-    pub const ALL: [Rule; 31] = [
+    pub const ALL: [Rule; 32] = [
         Rule::BadAmount,
         Rule::BadCheckDigit,
         Rule::UnknownCode,
@@ -173,6 +180,7 @@ impl Rule {
         Rule::PaymentCode,
         Rule::ReceiptScanned,
         Rule::BadCsvRow,
+        Rule::BadCsvRows,
         Rule::BadCsv,
         Rule::UnknownSeller,
         Rule::UnknownUnit,
@@ -209,6 +217,7 @@ impl Rule {
             Rule::PaymentCode => "payment_code",
             Rule::ReceiptScanned => "receipt_scanned",
             Rule::BadCsvRow => "bad_csv_row",
+            Rule::BadCsvRows => "bad_csv_rows",
             Rule::BadCsv => "bad_csv",
             Rule::UnknownSeller => "unknown_seller",
             Rule::UnknownUnit => "unknown_unit",
@@ -264,11 +273,31 @@ impl DomainError {
             DomainError::PaymentCode { .. } => Rule::PaymentCode,
             DomainError::ReceiptScanned { .. } => Rule::ReceiptScanned,
             DomainError::BadCsvRow { .. } => Rule::BadCsvRow,
+            DomainError::BadCsvRows { .. } => Rule::BadCsvRows,
             DomainError::BadCsv { .. } => Rule::BadCsv,
             DomainError::UnknownSeller { .. } => Rule::UnknownSeller,
             DomainError::UnknownUnit { .. } => Rule::UnknownUnit,
             DomainError::UnknownSale { .. } => Rule::UnknownSale,
             DomainError::ScaleNotReady(_) => Rule::ScaleNotReady,
+        }
+    }
+
+    /// The refusal of a file's rows `refused` (`(line, why)`): none when it is empty,
+    /// [`DomainError::BadCsvRow`] for one row, [`DomainError::BadCsvRows`] (in line order)
+    /// for more.
+    pub fn csv_rows(file: &str, mut refused: Vec<(u64, String)>) -> Option<DomainError> {
+        refused.sort_by_key(|(line, _)| *line);
+        let file = file.to_string();
+        match refused.len() {
+            0 => None,
+            1 => {
+                let (line, why) = refused.remove(0);
+                Some(DomainError::BadCsvRow { file, line, why })
+            }
+            _ => Some(DomainError::BadCsvRows {
+                file,
+                rows: refused,
+            }),
         }
     }
 
@@ -421,6 +450,19 @@ impl DomainError {
                 format!("{file} 第 {line} 行：{why}"),
                 format!("{file} line {line}: {why}"),
             ),
+            E::BadCsvRows { file, rows } => say!(
+                lang,
+                format!(
+                    "{file} 有 {} 行有误，整个文件未导入：{}",
+                    rows.len(),
+                    rows_listed(rows, lang)
+                ),
+                format!(
+                    "{file}: {} rows refused, so nothing of it is imported: {}",
+                    rows.len(),
+                    rows_listed(rows, lang)
+                ),
+            ),
             E::BadCsv { file, why } => say!(
                 lang,
                 format!("{file} 文件有误：{why}"),
@@ -459,135 +501,33 @@ impl fmt::Display for DomainError {
 
 impl std::error::Error for DomainError {}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The most refused rows a message lists; the rest are counted.
+const ROWS_LISTED: usize = 10;
 
-    /// One error of each rule (the match makes a new rule fail to compile until it has one).
-    fn example(rule: Rule) -> DomainError {
-        use DomainError as E;
-        let s = |t: &str| t.to_string();
-        match rule {
-            Rule::BadAmount => E::BadAmount {
-                text: s("1.234"),
-                why: AmountIssue::TooManyDecimals,
-            },
-            Rule::BadCheckDigit => E::BadCheckDigit {
-                code: s("6935780100129"),
-                expected: 8,
-            },
-            Rule::UnknownCode => E::UnknownCode { code: s("123") },
-            Rule::BadQuantity => E::BadQuantity {
-                item: s("HY-MHT-LB"),
-                why: QuantityIssue::NeedsWeight {
-                    sku: s("HY-MHT-LB"),
-                    code: s("HY-MHT-LB"),
-                    unit: s("斤"),
-                },
-            },
-            Rule::ZeroQuantity => E::ZeroQuantity { item: s("X*0") },
-            Rule::EmptyCart => E::EmptyCart,
-            Rule::Underpaid => E::Underpaid {
-                due: Fen(100),
-                paid: Fen(50),
-            },
-            Rule::NonCashOverpaid => E::NonCashOverpaid {
-                due: Fen(100),
-                non_cash: Fen(200),
-            },
-            Rule::BadPayment => E::BadPayment {
-                text: s("gold"),
-                why: PaymentIssue::UnknownMethod(Some(s("gold"))),
-            },
-            Rule::BadCreditCode => E::BadCreditCode {
-                code: s("X"),
-                why: CreditCodeIssue::Length(1),
-            },
-            Rule::OnAccountNeedsUnit => E::OnAccountNeedsUnit,
-            Rule::NoOpenShift => E::NoOpenShift,
-            Rule::ShiftAlreadyOpen => E::ShiftAlreadyOpen {
-                since: s("10:00"),
-                seller: s("V003"),
-            },
-            Rule::WrongPin => E::WrongPin,
-            Rule::PinLocked => E::PinLocked { seconds: 30 },
-            Rule::BadPin => E::BadPin,
-            Rule::BadDeviceCode => E::BadDeviceCode { code: s("t1") },
-            Rule::BadFair => E::BadFair(s("`name` is empty")),
-            Rule::BadCatalog => E::BadCatalog(s("sku A is used by two products")),
-            Rule::SaleVoided => E::SaleVoided {
-                number: s("T01-000001"),
-            },
-            Rule::SaleHasRefunds => E::SaleHasRefunds {
-                number: s("T01-000001"),
-            },
-            Rule::BadRefund => E::BadRefund(RefundIssue::WeighedWhole { line: 2 }),
-            Rule::ReasonNeeded => E::ReasonNeeded,
-            Rule::PaymentCode => E::PaymentCode {
-                kind: CodeKind::Alipay,
-            },
-            Rule::ReceiptScanned => E::ReceiptScanned {
-                number: s("T01-000001"),
-            },
-            Rule::BadCsvRow => E::BadCsvRow {
-                file: s("c.csv"),
-                line: 3,
-                why: s("price_yuan is empty"),
-            },
-            Rule::BadCsv => E::BadCsv {
-                file: s("c.csv"),
-                why: s("no column named sku"),
-            },
-            Rule::UnknownSeller => E::UnknownSeller { id: s("V999") },
-            Rule::UnknownUnit => E::UnknownUnit {
-                code: s("12430000444883027E"),
-            },
-            Rule::UnknownSale => E::UnknownSale {
-                key: s("T01-000009"),
-            },
-            Rule::ScaleNotReady => E::ScaleNotReady(ScaleIssue::Motion),
-        }
-    }
-
-    fn has_cjk(text: &str) -> bool {
-        text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
-    }
-
-    #[test]
-    fn every_rule_has_chinese_and_english_words_without_flags() {
-        let mut codes = std::collections::HashSet::new();
-        for rule in Rule::ALL {
-            assert!(codes.insert(rule.code()), "{rule:?}: code used twice");
-            let e = example(rule);
-            assert_eq!(e.rule(), rule);
-            let zh = e.words(Lang::Zh);
-            let en = e.words(Lang::En);
-            assert!(has_cjk(&zh), "{rule:?} has no Chinese: {zh}");
-            assert!(
-                !en.is_empty() && !has_cjk(&en.replace("斤", "")),
-                "{rule:?}: {en}"
-            );
-            for words in [&zh, &en] {
-                assert!(
-                    !words.contains("--") && !words.contains("fairpos "),
-                    "{rule:?} names a command-line flag on the screen: {words}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn the_command_line_names_its_flags() {
-        assert_eq!(
-            DomainError::OnAccountNeedsUnit.to_string(),
-            "on_account needs a purchasing unit: give --unit CREDIT_CODE"
-        );
-        assert!(DomainError::NoOpenShift
-            .to_string()
-            .contains("fairpos shift open --seller ID"));
-        assert_eq!(
-            DomainError::BadRefund(RefundIssue::NoLines).to_string(),
-            "bad refund: name at least one line (--line N[:QTY])"
+/// Refused rows in words (`line 4: price_yuan is empty; line 9: …`), at most
+/// [`ROWS_LISTED`], then how many more.
+fn rows_listed(rows: &[(u64, String)], lang: Lang) -> String {
+    let listed: Vec<String> = rows
+        .iter()
+        .take(ROWS_LISTED)
+        .map(|(line, why)| {
+            say!(
+                lang,
+                format!("第 {line} 行：{why}"),
+                format!("line {line}: {why}")
+            )
+        })
+        .collect();
+    let mut words = listed.join(say!(lang, "；", "; "));
+    if let Some(more) = rows.len().checked_sub(ROWS_LISTED).filter(|&n| n > 0) {
+        words += &say!(
+            lang,
+            format!("（另有 {more} 行）"),
+            format!(" (and {more} more)")
         );
     }
+    words
 }
+
+#[cfg(test)]
+mod tests;

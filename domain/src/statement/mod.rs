@@ -139,8 +139,7 @@ pub fn parse(file: &str, bytes: &[u8], provider: Provider) -> Result<Statement, 
         file: file.to_string(),
         why,
     })?;
-    let mut lines = Vec::new();
-    let mut skipped = 0;
+    let (mut lines, mut skipped, mut refused) = (Vec::new(), 0, Vec::new());
     let mut span: Option<(NaiveDateTime, NaiveDateTime)> = None;
     for (i, row) in rows.iter().enumerate().skip(header_at + 1) {
         let line = i as u64 + 1;
@@ -150,35 +149,38 @@ pub fn parse(file: &str, bytes: &[u8], provider: Provider) -> Result<Statement, 
         if layout.ends_at(row) {
             break;
         }
-        let bad = |why: String| DomainError::BadCsvRow {
-            file: file.to_string(),
-            line,
-            why,
+        let read = || {
+            let fields = split_row(row)?;
+            if fields.len() <= columns.last() {
+                return Err(format!(
+                    "{} fields where the column row has {}",
+                    fields.len(),
+                    header.len()
+                ));
+            }
+            let at = time(columns.get(&fields, "time"))?;
+            Ok((at, layout.read(&columns, &fields, line)?))
         };
-        let fields = split_row(row).map_err(bad)?;
-        if fields.len() <= columns.last() {
-            return Err(bad(format!(
-                "{} fields where the column row has {}",
-                fields.len(),
-                header.len()
-            )));
-        }
-        let at = time(columns.get(&fields, "time")).map_err(bad)?;
-        span = Some(span.map_or((at, at), |(a, b)| (a.min(at), b.max(at))));
-        match layout.read(&columns, &fields, line).map_err(bad)? {
-            Some(l) => lines.push(l),
-            None => skipped += 1,
+        match read() {
+            Ok((at, read)) => {
+                span = Some(span.map_or((at, at), |(a, b)| (a.min(at), b.max(at))));
+                match read {
+                    Some(l) => lines.push(l),
+                    None => skipped += 1,
+                }
+            }
+            Err(why) => refused.push((line, why)),
         }
     }
     let mut seen = std::collections::HashSet::new();
     for l in &lines {
         if !seen.insert((l.txn.as_str(), l.flow)) {
-            return Err(DomainError::BadCsvRow {
-                file: file.to_string(),
-                line: l.line,
-                why: format!("transaction {} appears twice in this file", l.txn),
-            });
+            let why = format!("transaction {} appears twice in this file", l.txn);
+            refused.push((l.line, why));
         }
+    }
+    if let Some(refusal) = DomainError::csv_rows(file, refused) {
+        return Err(refusal);
     }
     let whole_days = span.and_then(|(first, last)| {
         Some((

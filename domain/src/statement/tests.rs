@@ -118,6 +118,20 @@ fn bad_rows_are_named_by_line_and_the_wrong_provider_by_layout() {
     let twice = WECHAT_APP.replace("000000000002", "000000000001");
     let e = parse("app.csv", twice.as_bytes(), Provider::Wechat).unwrap_err();
     assert!(e.to_string().contains("line 15"), "{e}");
+    // Every bad row at once: an amount on line 2, a time on line 3.
+    let two = bad.replace("`2026-11-28 10:40:02,", "`2026-11-28 10:4O:02,");
+    let e = parse("bill.csv", two.as_bytes(), Provider::Wechat).unwrap_err();
+    let said = e.to_string();
+    assert!(
+        said.starts_with("bill.csv: 2 rows refused")
+            && said.contains("line 2: ")
+            && said.contains("; line 3: "),
+        "{said}"
+    );
+    assert!(
+        said.contains("18.8O") && said.contains("10:4O:02"),
+        "{said}"
+    );
 }
 
 fn at(text: &str) -> NaiveDateTime {

@@ -10,7 +10,8 @@
 //! samod writes content-addressed chunks (a change's hash, a snapshot's heads) and compacts by
 //! writing a snapshot before deleting only the chunks it folded in, so two processes writing
 //! and compacting the same document at once lose nothing (the tests prove it for writes).
-//! The puts made while others are being written are written together ([`puts`]).
+//! The puts and deletes made while others are being written are written together
+//! ([`writes`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -24,7 +25,7 @@ use tokio_postgres::AsyncMessage;
 
 use crate::{Pool, Result};
 
-mod puts;
+mod writes;
 
 /// The channel puts and deletes are announced on.
 pub(crate) const CHANNEL: &str = "fairpos_documents";
@@ -59,8 +60,8 @@ pub struct PgStorage {
     /// What each put's or delete's announcement says after the document's id: empty, or
     /// the origin of [`PgStorage::announcing_as`].
     origin: String,
-    /// Puts waiting to be written together (shared by the storage's clones).
-    puts: puts::Puts,
+    /// Puts and deletes waiting to be written together (shared by the storage's clones).
+    writes: writes::Writes,
 }
 
 impl PgStorage {
@@ -69,7 +70,7 @@ impl PgStorage {
         PgStorage {
             pool,
             origin: String::new(),
-            puts: puts::Puts::default(),
+            writes: writes::Writes::default(),
         }
     }
 
@@ -132,7 +133,7 @@ impl Storage for PgStorage {
         in_range(&prefix, rows.iter().map(|r| (r.get(0), r.get(1))))
     }
 
-    /// Stored with the puts made meanwhile, in one statement ([`puts`]); answered once
+    /// Stored with the writes made meanwhile, in one statement ([`writes`]); answered once
     /// committed. A batch the database does not take is tried again for a few seconds (a
     /// server restarting, a connection lost); then the process stops
     /// ([`fairpos_sync::samod_storage::lost`]), as SQLite's storage does after its tries:
@@ -141,21 +142,17 @@ impl Storage for PgStorage {
     async fn put(&self, key: StorageKey, data: Vec<u8>) {
         let key = key.to_string();
         let announced = self.announced(&key);
-        self.puts.put(&self.pool, key, data, announced).await;
+        self.writes.put(&self.pool, key, data, announced).await;
     }
 
     /// A delete is announced as a put is: samod compacts by storing a snapshot and then
     /// deleting the chunks it supersedes, and a projection that read the document's keys in
-    /// between (recording which chunks it read) reads them again.
+    /// between (recording which chunks it read) reads them again. Made with the writes made
+    /// meanwhile, as a put is (a compaction's deletes come all at once).
     async fn delete(&self, key: StorageKey) {
         let key = key.to_string();
         let announced = self.announced(&key);
-        self.rows(
-            "WITH gone AS (DELETE FROM samod_kv WHERE key = $1 RETURNING 1)
-             SELECT pg_notify($2, $3) FROM gone",
-            &[&key, &CHANNEL, &announced],
-        )
-        .await;
+        self.writes.delete(&self.pool, key, announced).await;
     }
 }
 
@@ -175,7 +172,7 @@ pub async fn put_chunks(pool: &Pool, chunks: &[(String, Vec<u8>)]) -> Result<()>
         .map(|(k, b)| (k.as_str(), b.as_slice()))
         .collect();
     let documents: BTreeSet<&str> = chunks.keys().map(|k| document_of(k)).collect();
-    puts::store(&pool.get().await?, &chunks, &documents).await
+    writes::store(&pool.get().await?, chunks, documents).await
 }
 
 /// Every stored chunk of one document, `(key, bytes)` in key order, as

@@ -1,6 +1,6 @@
-//! samod's puts made at once are written together (group commit): far fewer statements than
-//! puts, each put readable through another process as soon as it is answered, every
-//! document announced, a key put twice while it waits stored once.
+//! samod's puts and deletes made at once are written together (group commit): far fewer
+//! statements than writes, each write seen through another process as soon as it is
+//! answered, every document announced, a key put twice while it waits stored once.
 
 use std::collections::HashSet;
 
@@ -8,31 +8,59 @@ use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::*;
 
-/// Makes the database count the statements that insert into `samod_kv`.
-async fn count_inserting_statements(pool: &Pool) {
+/// Makes the database count the statements that insert into `samod_kv`, and those that
+/// delete from it.
+async fn count_writing_statements(pool: &Pool) {
     pool.get()
         .await
         .unwrap()
         .batch_execute(
-            "CREATE TABLE statements(n int NOT NULL);
-             INSERT INTO statements VALUES (0);
+            "CREATE TABLE statements(op text PRIMARY KEY, n int NOT NULL);
+             INSERT INTO statements VALUES ('INSERT', 0), ('DELETE', 0);
              CREATE FUNCTION counted() RETURNS trigger LANGUAGE plpgsql AS $$
              BEGIN
-                 UPDATE statements SET n = n + 1;
+                 UPDATE statements SET n = n + 1 WHERE op = TG_OP;
                  RETURN NULL;
              END $$;
-             CREATE TRIGGER counted AFTER INSERT ON samod_kv
+             CREATE TRIGGER counted AFTER INSERT OR DELETE ON samod_kv
                  FOR EACH STATEMENT EXECUTE FUNCTION counted();",
         )
         .await
         .unwrap();
 }
 
+async fn statements(pool: &Pool, op: &str) -> i32 {
+    let client = pool.get().await.unwrap();
+    let sql = "SELECT n FROM statements WHERE op = $1";
+    client.query_one(sql, &[&op]).await.unwrap().get(0)
+}
+
+/// The bytes stored under `key`, read through `pool`.
+async fn stored(pool: &Pool, key: &StorageKey) -> Option<Vec<u8>> {
+    let client = pool.get().await.unwrap();
+    let (sql, key) = ("SELECT bytes FROM samod_kv WHERE key = $1", key.to_string());
+    let row = client.query_opt(sql, &[&key]).await.unwrap();
+    row.map(|row| row.get(0))
+}
+
+/// Waits until each of `docs` is heard of.
+async fn heard_each(listener: &mut Listener, docs: &[DocumentId]) {
+    let mut heard = HashSet::new();
+    while heard.len() < docs.len() {
+        let next = tokio::time::timeout(Duration::from_secs(10), listener.next())
+            .await
+            .expect("every document is announced")
+            .expect("the listener's connection is up");
+        heard.insert(next.doc().clone());
+    }
+    assert_eq!(heard, docs.iter().cloned().collect());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn puts_made_at_once_are_written_together_and_each_is_readable_once_answered() {
+async fn writes_made_at_once_are_made_together_and_each_is_seen_once_answered() {
     let Some(server) = server() else { return };
     let (url, a, b) = two_processes(&server).await;
-    count_inserting_statements(&a).await;
+    count_writing_statements(&a).await;
     let mut listener = Listener::start(&url, &Origin::new(), &[]).await.unwrap();
     let storage = PgStorage::new(a.clone());
     let docs: Vec<DocumentId> = (1..=4)
@@ -51,18 +79,11 @@ async fn puts_made_at_once_are_written_together_and_each_is_readable_once_answer
                 let key = key(&doc, "incremental", &format!("change{n}"));
                 let bytes = format!("{doc} {n}").into_bytes();
                 storage.put(key.clone(), bytes.clone()).await;
-                let read = b
-                    .get()
-                    .await
-                    .unwrap()
-                    .query_opt(
-                        "SELECT bytes FROM samod_kv WHERE key = $1",
-                        &[&key.to_string()],
-                    )
-                    .await
-                    .unwrap()
-                    .map(|row| row.get::<_, Vec<u8>>(0));
-                assert_eq!(read, Some(bytes), "{key} is readable once answered");
+                assert_eq!(
+                    stored(&b, &key).await,
+                    Some(bytes),
+                    "{key} is readable once put"
+                );
             }
         })
         .collect();
@@ -73,24 +94,39 @@ async fn puts_made_at_once_are_written_together_and_each_is_readable_once_answer
     assert_eq!(answered, 204);
     assert_eq!(common::rows_in(&a, "samod_kv").await, 200);
 
-    let client = a.get().await.unwrap();
-    let statements: i32 = client
-        .query_one("SELECT n FROM statements", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let inserting = statements(&a, "INSERT").await;
     assert!(
-        (1..=20).contains(&statements),
-        "204 puts made at once took {statements} statements"
+        (1..=20).contains(&inserting),
+        "204 puts made at once took {inserting} statements"
     );
+    heard_each(&mut listener, &docs).await;
 
-    let mut heard = HashSet::new();
-    while heard.len() < docs.len() {
-        let next = tokio::time::timeout(Duration::from_secs(10), listener.next())
-            .await
-            .expect("every document is announced")
-            .expect("the listener's connection is up");
-        heard.insert(next.doc().clone());
+    // Then a compaction's deletes of every change, and four of chunks never stored.
+    let deletes = docs
+        .iter()
+        .flat_map(|doc| (0..51).map(move |n| key(doc, "incremental", &format!("change{n}"))));
+    let mut at_once: FuturesUnordered<_> = deletes
+        .map(|key| {
+            let (storage, b) = (storage.clone(), b.clone());
+            async move {
+                storage.delete(key.clone()).await;
+                assert_eq!(stored(&b, &key).await, None, "{key} is gone once deleted");
+            }
+        })
+        .collect();
+    while at_once.next().await.is_some() {}
+    assert_eq!(common::rows_in(&a, "samod_kv").await, 0);
+    let deleting = statements(&a, "DELETE").await;
+    assert!(
+        (1..=20).contains(&deleting),
+        "204 deletes made at once took {deleting} statements"
+    );
+    heard_each(&mut listener, &docs).await;
+    // Each document announced once a statement: deleting nothing added nothing.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut more = 0;
+    while listener.try_next().is_some() {
+        more += 1;
     }
-    assert_eq!(heard, docs.iter().cloned().collect());
+    assert!(more < deleting as usize, "{more} more announcements");
 }

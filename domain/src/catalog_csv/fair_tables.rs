@@ -29,7 +29,7 @@ pub fn parse_stalls_over(
             _ => table.get(r, "team").to_string(),
         };
         let name = table.required(r, "name")?;
-        first_use(&mut seen, id.clone(), line)?;
+        first_use(&mut seen, vec![id.clone()], line)?;
         Ok(Stall { id, name, team })
     })
 }
@@ -60,7 +60,7 @@ pub fn parse_sellers_over(
             stall: column("stall", |s| &s.stall),
             id,
         };
-        first_use(&mut seen, seller.id.clone(), line)?;
+        first_use(&mut seen, vec![seller.id.clone()], line)?;
         Ok(seller)
     })
 }
@@ -95,7 +95,7 @@ pub fn parse_units_over(
             }
         };
         let name = table.required(r, "name")?;
-        first_use(&mut seen, tax_id.clone(), line)?;
+        first_use(&mut seen, vec![tax_id.clone()], line)?;
         Ok(Unit { tax_id, name, kind })
     })
 }

@@ -5,7 +5,6 @@
 //! row holds: a file of prices alone changes prices and clears nothing.
 //! The catalog is read here; stalls, sellers and units in `fair_tables`.
 
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use crate::catalog::Product;
@@ -159,19 +158,14 @@ impl<'a> Table<'a> {
     }
 }
 
-/// Notes that `key` is used on `line`: refused when an earlier line used it.
-fn first_use(seen: &mut HashMap<String, u64>, key: String, line: u64) -> Result<(), String> {
-    match seen.entry(key) {
-        Entry::Occupied(first) => Err(format!(
-            "{} is already used on line {}",
-            first.key(),
-            first.get()
-        )),
-        Entry::Vacant(unused) => {
-            unused.insert(line);
-            Ok(())
-        }
+/// Notes that `keys` are used on `line`, unless an earlier line used one of them: then that
+/// is why the row is refused, and none is noted (a row refused uses nothing).
+fn first_use(seen: &mut HashMap<String, u64>, keys: Vec<String>, line: u64) -> Result<(), String> {
+    if let Some((key, first)) = keys.iter().find_map(|k| Some((k, seen.get(k)?))) {
+        return Err(format!("{key} is already used on line {first}"));
     }
+    seen.extend(keys.into_iter().map(|key| (key, line)));
+    Ok(())
 }
 
 fn optional(text: &str) -> Option<String> {
@@ -281,9 +275,7 @@ fn catalog_row(
     let mut keys = vec![format!("sku {}", product.sku)];
     keys.extend(product.barcode.iter().map(|b| format!("barcode {b}")));
     keys.extend(product.plu.iter().map(|p| format!("plu {p}")));
-    for key in keys {
-        first_use(seen, key, line)?;
-    }
+    first_use(seen, keys, line)?;
     Ok(CatalogRow { product, stock })
 }
 

@@ -186,6 +186,16 @@ fn every_refused_row_is_named_at_once_and_nothing_is_taken() {
     assert!(words.starts_with("c.csv 有 5 行有误"), "{words}");
     assert!(words.contains("第 6 行：name_zh is empty"), "{words}");
 
+    // A row refused for a code another row uses takes none of its codes: its SKU given
+    // again on a later line is that line's own.
+    let text = "sku,name_zh,unit,price_yuan,barcode\nA,甲,个,1,6935780100128\n\
+                B,乙,个,1,6935780100128\nB,丙,个,1,\n";
+    let said = parse_catalog("c.csv", text).unwrap_err().to_string();
+    assert_eq!(
+        said,
+        "c.csv line 3: barcode 6935780100128 is already used on line 2"
+    );
+
     // Many: the first ten listed, the rest counted.
     let mut many = String::from("id,name\n");
     for n in 0..14 {

@@ -1,9 +1,10 @@
 //! `hq serve --postgres-mirror URL`: every ledger chunk samod stores in this headquarters'
 //! SQLite is also written to PostgreSQL (`fairpos-postgres`'s document store), where any
 //! number of `hq postgres project --follow` processes project it. SQLite stays what samod
-//! reads from; a write the mirror cannot make is logged, and the catch-up at the next start
-//! (every chunk PostgreSQL lacks, and the stalls' names) repairs it. `hq postgres
-//! copy-documents` is the same catch-up, by hand.
+//! reads from. A put the mirror cannot make is tried again for a few seconds, then stops the
+//! process, as a put SQLite refuses does; a delete it cannot make is logged and given up. The
+//! catch-up at the next start (every chunk PostgreSQL lacks, and the stalls' names) repairs
+//! what the mirror lacks. `hq postgres copy-documents` is the same catch-up, by hand.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -52,8 +52,8 @@ impl Default for Origin {
 }
 
 /// samod's storage on a pool. Errors are logged (samod's storage interface has no way to
-/// return them); a load that fails reads as "not stored", and a put that keeps failing
-/// stops the process ([`PgStorage`]'s `put`).
+/// return them); a load that fails reads as "not stored", a put that keeps failing stops
+/// the process ([`PgStorage`]'s `put`), and a delete that keeps failing is given up.
 #[derive(Clone)]
 pub struct PgStorage {
     pool: Pool,
@@ -68,9 +68,9 @@ impl PgStorage {
     /// Storage whose puts any process that hears of them projects.
     pub fn new(pool: Pool) -> PgStorage {
         PgStorage {
+            writes: writes::Writes::new(pool.clone()),
             pool,
             origin: String::new(),
-            writes: writes::Writes::default(),
         }
     }
 
@@ -142,7 +142,7 @@ impl Storage for PgStorage {
     async fn put(&self, key: StorageKey, data: Vec<u8>) {
         let key = key.to_string();
         let announced = self.announced(&key);
-        self.writes.put(&self.pool, key, data, announced).await;
+        self.writes.put(key, data, announced).await;
     }
 
     /// A delete is announced as a put is: samod compacts by storing a snapshot and then
@@ -152,7 +152,7 @@ impl Storage for PgStorage {
     async fn delete(&self, key: StorageKey) {
         let key = key.to_string();
         let announced = self.announced(&key);
-        self.writes.delete(&self.pool, key, announced).await;
+        self.writes.delete(key, announced).await;
     }
 }
 

@@ -1,10 +1,10 @@
 //! Group commit for [`super::PgStorage`]'s puts and deletes. samod stores each change a save
 //! brings as a put of its own, all of a document's at once, and a compaction deletes every
 //! chunk its snapshot holds, all at once; each alone was a statement, a commit and a
-//! connection of the pool held for its round trip. Now the writes that arrive while a batch
-//! is being written wait, and are written together by the next one: one statement (so one
-//! transaction, one commit), each write answered once it has committed, as SQLite's storage
-//! thread does. At most [`WRITERS`] batches are written at once.
+//! connection of the pool held for its round trip. Now a write starts a writer of its own
+//! while fewer than [`WRITERS`] are writing; otherwise it waits, and the next batch a writer
+//! takes holds it and the others waiting beside it: one statement (so one transaction, one
+//! commit), each write answered once it has committed, as SQLite's storage thread does.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -79,25 +79,35 @@ struct Queue {
 }
 
 /// The writes of one storage (and of its clones) waiting to be made.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(super) struct Writes {
+    pool: Pool,
     queue: Arc<Mutex<Queue>>,
 }
 
 impl Writes {
+    pub(super) fn new(pool: Pool) -> Writes {
+        Writes {
+            pool,
+            queue: Arc::default(),
+        }
+    }
+
     /// Stores `bytes` under `key` with the writes waiting beside it; returns once committed.
-    pub(super) async fn put(&self, pool: &Pool, key: String, bytes: Vec<u8>, announced: String) {
-        self.write(pool, key, Change::Put(bytes), announced).await;
+    /// A batch of puts the database keeps refusing stops the process ([`lost`]), as a put
+    /// alone did.
+    pub(super) async fn put(&self, key: String, bytes: Vec<u8>, announced: String) {
+        self.write(key, Change::Put(bytes), announced).await;
     }
 
     /// Deletes what is stored under `key` with the writes waiting beside it; returns once
-    /// committed.
-    pub(super) async fn delete(&self, pool: &Pool, key: String, announced: String) {
-        self.write(pool, key, Change::Delete, announced).await;
+    /// committed, or once a batch of deletes alone was refused for a few seconds (the chunk
+    /// stays, superseded: harmless, as samod says of a delete that fails).
+    pub(super) async fn delete(&self, key: String, announced: String) {
+        self.write(key, Change::Delete, announced).await;
     }
 
-    /// A batch the database keeps refusing stops the process ([`lost`]), as a put alone did.
-    async fn write(&self, pool: &Pool, key: String, change: Change, announced: String) {
+    async fn write(&self, key: String, change: Change, announced: String) {
         let (done, committed) = oneshot::channel();
         let write = Write {
             key,
@@ -115,7 +125,7 @@ impl Writes {
         if start_writer {
             // A task of its own: a batch is written whatever becomes of the write that
             // started it.
-            tokio::spawn(write_batches(pool.clone(), self.queue.clone()));
+            tokio::spawn(write_batches(self.pool.clone(), self.queue.clone()));
         }
         if committed.await.is_err() {
             // Its writer ended without answering: only a panic does that.
@@ -130,15 +140,35 @@ fn lock(queue: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// A writer's place among the [`WRITERS`]: given back when it stops, or if its task is
+/// dropped unfinished (a panic, the runtime shut down).
+struct Place {
+    queue: Arc<Mutex<Queue>>,
+    given_back: bool,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        if !self.given_back {
+            lock(&self.queue).writers -= 1;
+        }
+    }
+}
+
 /// Writes what waits, a batch at a time, until nothing does. Whether to stop is decided
 /// under the queue's lock, where a write decides whether to start a writer, so no write is
 /// left waiting with no writer.
 async fn write_batches(pool: Pool, queue: Arc<Mutex<Queue>>) {
+    let mut place = Place {
+        queue,
+        given_back: false,
+    };
     loop {
         let batch = {
-            let mut queue = lock(&queue);
+            let mut queue = lock(&place.queue);
             if queue.waiting.is_empty() {
                 queue.writers -= 1;
+                place.given_back = true;
                 return;
             }
             take_batch(&mut queue.waiting)
@@ -201,9 +231,10 @@ fn net(batch: &[Write]) -> Net<'_> {
 }
 
 /// Makes a batch's writes, tried again (waits doubling from 0.1 s) for about [`PATIENCE`]
-/// when the database does not take them (a server restarting, a connection lost); then the
-/// process stops: samod would otherwise hold in memory changes no database holds, and never
-/// ask the tills for them again.
+/// when the database does not take them (a server restarting, a connection lost); then, if
+/// the batch stores anything, the process stops: samod would otherwise hold in memory
+/// changes no database holds, and never ask the tills for them again. A batch of deletes
+/// alone is given up (logged): what it would delete stays, superseded.
 async fn write_with_patience(pool: &Pool, batch: &[Write]) {
     let net = net(batch);
     let mut wait = Duration::from_millis(100);
@@ -219,11 +250,16 @@ async fn write_with_patience(pool: &Pool, batch: &[Write]) {
         }
         if waited >= PATIENCE {
             let first = batch.first().map(|w| w.key.as_str()).unwrap_or_default();
-            lost(&format!(
-                "(PostgreSQL) storing {first} and {} more failed for {} s",
+            let why = format!(
+                "(PostgreSQL) writing {first} and {} more failed for {} s",
                 batch.len() - 1,
                 waited.as_secs()
-            ));
+            );
+            if net.puts.is_empty() {
+                eprintln!("samod storage: {why}; the chunks stay stored");
+                return;
+            }
+            lost(&why);
         }
         tokio::time::sleep(wait).await;
         waited += wait;
@@ -231,9 +267,10 @@ async fn write_with_patience(pool: &Pool, batch: &[Write]) {
     }
 }
 
-/// Makes `net`'s writes in one statement. The rows are written in key order, so two batches
-/// putting some of the same keys (the same chunk stored through two processes) wait for each
-/// other rather than deadlock.
+/// Makes `net`'s writes in one statement, the puts in key order (so two batches putting the
+/// same chunks, as two processes storing the same change do, wait for each other). Batches
+/// that put and delete the same keys the other way round can still deadlock; PostgreSQL then
+/// fails one statement, which is tried again.
 async fn write(client: &impl GenericClient, net: &Net<'_>) -> Result<()> {
     let keys: Vec<&str> = net.puts.keys().copied().collect();
     let bytes: Vec<&[u8]> = net.puts.values().copied().collect();

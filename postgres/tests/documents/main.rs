@@ -20,7 +20,9 @@ use automerge::transaction::Transactable;
 
 use common::compare::{assert_same, sqlite_projection};
 use common::{fair, fresh_database, server, Lcg, Ledger};
-use fairpos_postgres::documents::{document_chunks, Heard, Listener, Origin, PgStorage};
+use fairpos_postgres::documents::{
+    document_chunks, put_chunks, Heard, Listener, Origin, PgStorage,
+};
 use fairpos_postgres::follow::{self, catch_up, follow};
 use fairpos_postgres::{connect, migrate, project_document, Error, Pool};
 use fairpos_sync::ids::document_id;
@@ -407,7 +409,8 @@ const BREAK: &str = "FAIRPOS_TEST_BREAK_PG_STORAGE";
 const BROKEN_DATABASE: &str = "FAIRPOS_TEST_BROKEN_PG_DATABASE";
 
 /// Run only as a child of the test below: puts PostgreSQL refuses, for half a second
-/// (`for-a-while`) or for good (`for-good`).
+/// (`for-a-while`) or for good (`for-good`), or deletes it refuses for good
+/// (`deletes-for-good`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run by a_put_postgresql_refuses_is_tried_again_then_stops_the_process"]
 async fn refused_put_child() {
@@ -416,6 +419,15 @@ async fn refused_put_child() {
     };
     let pool = connect(&url).unwrap();
     migrate(&pool).await.unwrap();
+    let doc = document_id("ledger/fair/T1/2026-11-22");
+    let stored_first = ["h1", "h2"].map(|name| key(&doc, "incremental", name));
+    if how == "deletes-for-good" {
+        let chunks: Vec<(String, Vec<u8>)> = stored_first
+            .iter()
+            .map(|k| (k.to_string(), b"change".to_vec()))
+            .collect();
+        put_chunks(&pool, &chunks).await.unwrap();
+    }
     pool.get()
         .await
         .unwrap()
@@ -429,7 +441,7 @@ async fn refused_put_child() {
                  END IF;
                  RETURN NEW;
              END $$;
-             CREATE TRIGGER refused BEFORE INSERT ON samod_kv
+             CREATE TRIGGER refused BEFORE INSERT OR DELETE ON samod_kv
                  FOR EACH ROW EXECUTE FUNCTION refuse();",
         )
         .await
@@ -442,9 +454,19 @@ async fn refused_put_child() {
             client.batch_execute("DELETE FROM refusing").await.unwrap();
         });
     }
-    // Three changes put at once: written together, tried again together.
-    let doc = document_id("ledger/fair/T1/2026-11-22");
     let storage = PgStorage::new(pool.clone());
+    if how == "deletes-for-good" {
+        // A compaction's deletes: given up, the chunks left as they are.
+        let deletes = stored_first.map(|key| {
+            let storage = storage.clone();
+            async move { storage.delete(key).await }
+        });
+        futures::future::join_all(deletes).await;
+        let stored = common::rows_in(&pool, "samod_kv").await;
+        println!("answered, {stored} chunks stored");
+        return;
+    }
+    // Three changes put at once (in one batch or a few), each tried again until stored.
     let puts = ["h1", "h2", "h3"].map(|name| {
         let storage = storage.clone();
         let key = key(&doc, "incremental", name);
@@ -457,13 +479,15 @@ async fn refused_put_child() {
 
 /// Puts PostgreSQL refuses for a moment (a restart, a lost connection) are tried again and
 /// stored; ones it keeps refusing stop the process (SIGABRT) with one line saying why,
-/// instead of answering samod as if the chunks were stored.
+/// instead of answering samod as if the chunks were stored. Deletes it keeps refusing are
+/// given up after as long, the chunks left stored (superseded, harmless), and the process
+/// goes on.
 #[test]
 fn a_put_postgresql_refuses_is_tried_again_then_stops_the_process() {
     use std::os::unix::process::ExitStatusExt;
     let Some(server) = server() else { return };
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    for how in ["for-a-while", "for-good"] {
+    for how in ["for-a-while", "for-good", "deletes-for-good"] {
         let url = runtime.block_on(fresh_database(&server));
         let child = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "refused_put_child", "--ignored", "--nocapture"])
@@ -482,6 +506,13 @@ fn a_put_postgresql_refuses_is_tried_again_then_stops_the_process() {
         if how == "for-a-while" {
             assert!(child.status.success(), "{how}: {out}\n{err}");
             assert!(out.contains("answered, 3 chunks stored"), "{how}: {out}");
+        } else if how == "deletes-for-good" {
+            assert!(child.status.success(), "{how}: {out}\n{err}");
+            assert!(out.contains("answered, 2 chunks stored"), "{how}: {out}");
+            assert!(
+                err.contains("failed for 6 s; the chunks stay stored"),
+                "{how}: {err}"
+            );
         } else {
             assert_eq!(child.status.signal(), Some(6), "{how}: {out}\n{err}");
             assert!(!out.contains("answered"), "{how}: {out}");

@@ -7,6 +7,13 @@ use serde::Serialize;
 use crate::money::Fen;
 use crate::DomainError;
 
+/// The most characters a field of the fair's tables holds (a product's name, a stall's, a
+/// supplier's, an id): an import refuses a file with a longer one, and a till a catalog.
+pub const LONGEST_FIELD: usize = 300;
+
+/// The most entries of one kind (products, stalls, sellers, units) a till takes in a catalog.
+pub const MOST_ENTRIES: usize = 200_000;
+
 /// A product. Its serde form (`--json` output) names its fields as the fair's catalog file
 /// does, with money in integer fen.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

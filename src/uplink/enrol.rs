@@ -49,7 +49,7 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str, trust: &Trust) -
     // directory set up, and the code spent, for nothing.
     let catalog = response.catalog_bytes()?;
     let fair = fairpos_domain::fair::Fair::from_toml(&response.fair_toml)?;
-    CatalogDoc::load(&response.catalog_key, &fair.id, &catalog)?.contents()?;
+    CatalogDoc::load(&response.catalog_key, &fair.id, &catalog)?.contents_for_a_till()?;
     let mut till = Till::init(
         dir,
         &InitOptions {
@@ -308,9 +308,9 @@ mod tests {
         }
     }
 
-    /// A catalog the till cannot read, in headquarters' answer to an enrolment, is refused
-    /// before anything is kept: the directory stays empty (before 7928149 it was left set
-    /// up). The same answer with the fair's catalog enrols.
+    /// A catalog the till cannot read (or larger than a till takes), in headquarters' answer
+    /// to an enrolment, is refused before anything is kept: the directory stays empty
+    /// (before 7928149 it was left set up). The same answer with the fair's catalog enrols.
     #[test]
     fn an_enrolment_whose_catalog_cannot_be_read_keeps_nothing() {
         let fair = fairpos_domain::fair::Fair::from_toml(fairpos_domain::demo::FAIR_TOML).unwrap();
@@ -321,13 +321,26 @@ mod tests {
         let of_the_fair = CatalogDoc::create(&key, &fair.id, ActorId::random())
             .unwrap()
             .save();
+        let mut too_long = CatalogDoc::create(&key, &fair.id, ActorId::random()).unwrap();
+        let named_at_length = fairpos_sync::catalog::CatalogProduct {
+            sku: "LONG-1".into(),
+            name_zh: "长".repeat(fairpos_domain::catalog::LONGEST_FIELD + 1),
+            unit: "个".into(),
+            ..Default::default()
+        };
+        too_long.put(&[named_at_length], 0).unwrap();
         let hq = answering(vec![
             granted_with(b"not an automerge document"),
             granted_with(&of_another_fair),
+            granted_with(&too_long.save()),
             granted_with(&of_the_fair),
         ]);
         let trust = Trust::with_ca(None).unwrap();
-        for told in [": unable to parse chunk", "a catalog of another fair"] {
+        for told in [
+            ": unable to parse chunk",
+            "a catalog of another fair",
+            "`name_zh` is 301 characters; a till takes at most 300",
+        ] {
             let dir = tempfile::tempdir().unwrap();
             let err = match enroll(dir.path(), &hq, "CODE", "1357", &trust) {
                 Ok(_) => panic!("an enrolment with a catalog the till cannot read was kept"),

@@ -47,7 +47,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 pub(crate) fn store_catalog(till: &mut Till, key: &str, bytes: &[u8]) -> Result<()> {
     let fair = till.store().identity().fair.id.clone();
     let doc = CatalogDoc::load(key, &fair, bytes)?;
-    let contents = doc.contents()?;
+    let contents = doc.contents_for_a_till()?;
     till.store_mut().write(|w| {
         w.conn().execute(
             "INSERT INTO catalog_doc(key, bytes) VALUES (?1, ?2)

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use crate::catalog::Product;
+use crate::catalog::{Product, LONGEST_FIELD};
 use crate::codes::parse_gtin;
 use crate::money::Fen;
 use crate::DomainError;
@@ -125,7 +125,10 @@ impl<'a> Table<'a> {
         let mut refused = self.unreadable.clone();
         let mut rows = Vec::with_capacity(self.rows.len());
         for (line, record) in &self.rows {
-            match parse(*line, record) {
+            match self
+                .too_long(record)
+                .map_or_else(|| parse(*line, record), Err)
+            {
                 Ok(row) => rows.push(row),
                 Err(why) => refused.push((*line, why)),
             }
@@ -134,6 +137,20 @@ impl<'a> Table<'a> {
             None => Ok(rows),
             Some(refusal) => Err(refusal),
         }
+    }
+
+    /// Why a field of `record` is longer than a field of the fair's tables may be, if one is.
+    fn too_long(&self, record: &csv::StringRecord) -> Option<String> {
+        let (i, n) = record
+            .iter()
+            .map(|field| field.trim().chars().count())
+            .enumerate()
+            .find(|&(_, n)| n > LONGEST_FIELD)?;
+        let column = self.columns.iter().find(|&(_, &at)| at == i);
+        let column = column.map_or_else(|| format!("field {}", i + 1), |(name, _)| name.clone());
+        Some(format!(
+            "{column} is {n} characters; at most {LONGEST_FIELD}"
+        ))
     }
 
     /// Whether the header has `column`.

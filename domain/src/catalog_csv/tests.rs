@@ -196,6 +196,21 @@ fn every_refused_row_is_named_at_once_and_nothing_is_taken() {
         "c.csv line 3: barcode 6935780100128 is already used on line 2"
     );
 
+    // A field longer than a till takes (a till refuses such a catalog).
+    let long = "长".repeat(301);
+    let text = format!("sku,name_zh,unit,price_yuan\nA,{long},个,1\nB,乙,个,1,{long}\n");
+    let said = parse_catalog("c.csv", &text).unwrap_err().to_string();
+    assert!(
+        said.ends_with(
+            "line 2: name_zh is 301 characters; at most 300; line 3: 5 fields, the header has 4"
+        ),
+        "{said}"
+    );
+    let said = parse_stalls("s.csv", &format!("id,name,extra\nS1,甲,{long}\n"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(said, "s.csv line 2: extra is 301 characters; at most 300");
+
     // Many: the first ten listed, the rest counted.
     let mut many = String::from("id,name\n");
     for n in 0..14 {

@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
+mod bounds;
+
 const DOC_TYPE: &str = "fairpos-catalog";
 
 /// A product as the catalog document holds it.

@@ -97,6 +97,28 @@ impl Product {
 
     /// Checks what a catalog row must satisfy beyond its types.
     pub fn validate(&self) -> Result<(), String> {
+        let texts = [
+            ("sku", Some(&self.sku)),
+            ("barcode", self.barcode.as_ref()),
+            ("plu", self.plu.as_ref()),
+            ("name_zh", Some(&self.name_zh)),
+            ("name_en", Some(&self.name_en)),
+            ("category", Some(&self.category)),
+            ("unit", Some(&self.unit)),
+            ("origin_county_code", Some(&self.county_code)),
+            ("origin_county_name", Some(&self.county_name)),
+            ("supplier", Some(&self.supplier)),
+            ("cert_no", self.cert_no.as_ref()),
+            ("stall", Some(&self.stall)),
+        ];
+        for (field, text) in texts {
+            let n = text.map_or(0, |t| t.chars().count());
+            if n > LONGEST_FIELD {
+                return Err(format!(
+                    "{field} is {n} characters; at most {LONGEST_FIELD}"
+                ));
+            }
+        }
         if self.sku.trim().is_empty() {
             return Err("sku is empty".into());
         }
@@ -245,6 +267,18 @@ mod tests {
         assert_eq!(milli_text(297_532), "297.532");
         assert_eq!(milli_text(-250), "-0.25");
         assert_eq!(milli_text(3000), "3");
+    }
+
+    #[test]
+    fn a_text_longer_than_a_till_takes_is_refused() {
+        let mut p = crate::demo::products().unwrap().remove(0);
+        p.supplier = "长".repeat(LONGEST_FIELD);
+        assert_eq!(p.validate(), Ok(()));
+        p.supplier.push('长');
+        assert_eq!(
+            p.validate(),
+            Err("supplier is 301 characters; at most 300".to_string())
+        );
     }
 
     #[test]

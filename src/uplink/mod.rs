@@ -363,11 +363,12 @@ mod tests {
         let status = status(&mut till).unwrap();
         assert_eq!(status.last_error.as_deref(), Some(err.as_str()));
         assert_eq!(status.last_success, None);
-        // A catalog of the fair whose product has an escape and a page of text in its id and
-        // bytes for a price: refused, told with the escape written out and cut.
+        // A catalog of the fair whose product has an escape and a long text in its id (as
+        // long as a till takes) and bytes for a price: refused, told with the escape written
+        // out and cut.
         let fair = till.store().identity().fair.id.clone();
         let mut catalog = CatalogDoc::create("catalog:demo", &fair, ActorId::random()).unwrap();
-        let sku = format!("A\x1b[2J{}", "x".repeat(5000));
+        let sku = format!("A\x1b[2J{}", "x".repeat(290));
         let product = fairpos_sync::catalog::CatalogProduct {
             sku: sku.clone(),
             ..Default::default()

@@ -22,7 +22,7 @@ pub fn parse_stalls_over(
 ) -> Result<Vec<Stall>, DomainError> {
     let table = Table::read(file, text, &["id", "name"])?;
     let mut seen = HashMap::new();
-    table.each_row(|line, r| {
+    table.each_row(&["id", "name", "team"], |line, r| {
         let id = table.required(r, "id")?;
         let team = match held.get(&id) {
             Some(stall) if !table.has("team") => stall.team.clone(),
@@ -47,7 +47,7 @@ pub fn parse_sellers_over(
 ) -> Result<Vec<Seller>, DomainError> {
     let table = Table::read(file, text, &["id", "name"])?;
     let mut seen = HashMap::new();
-    table.each_row(|line, r| {
+    table.each_row(&["id", "name", "team", "stall"], |line, r| {
         let id = table.required(r, "id")?;
         let was = held.get(&id);
         let column = |name: &str, kept: fn(&Seller) -> &str| match was {
@@ -81,7 +81,7 @@ pub fn parse_units_over(
 ) -> Result<Vec<Unit>, DomainError> {
     let table = Table::read(file, text, &["name", "tax_id"])?;
     let mut seen = HashMap::new();
-    table.each_row(|line, r| {
+    table.each_row(&["name", "tax_id", "kind"], |line, r| {
         let tax_id = parse_credit_code(&table.required(r, "tax_id")?).map_err(|e| e.to_string())?;
         let kind = match (table.get(r, "kind"), held.get(&tax_id)) {
             (_, Some(unit)) if !table.has("kind") => unit.kind.clone(),

@@ -120,13 +120,14 @@ impl<'a> Table<'a> {
     /// every such row ([`DomainError::BadCsvRows`] when there are several).
     fn each_row<T>(
         &self,
+        read: &[&str],
         mut parse: impl FnMut(u64, &csv::StringRecord) -> Result<T, String>,
     ) -> Result<Vec<T>, DomainError> {
         let mut refused = self.unreadable.clone();
         let mut rows = Vec::with_capacity(self.rows.len());
         for (line, record) in &self.rows {
             match self
-                .too_long(record)
+                .too_long(record, read)
                 .map_or_else(|| parse(*line, record), Err)
             {
                 Ok(row) => rows.push(row),
@@ -139,18 +140,14 @@ impl<'a> Table<'a> {
         }
     }
 
-    /// Why a field of `record` is longer than a field of the fair's tables may be, if one is.
-    fn too_long(&self, record: &csv::StringRecord) -> Option<String> {
-        let (i, n) = record
-            .iter()
-            .map(|field| field.trim().chars().count())
-            .enumerate()
-            .find(|&(_, n)| n > LONGEST_FIELD)?;
-        let column = self.columns.iter().find(|&(_, &at)| at == i);
-        let column = column.map_or_else(|| format!("field {}", i + 1), |(name, _)| name.clone());
-        Some(format!(
-            "{column} is {n} characters; at most {LONGEST_FIELD}"
-        ))
+    /// Why a field of `record` in one of the columns `read` is longer than a field of the
+    /// fair's tables may be, if one is (a column the table does not read is not kept).
+    fn too_long(&self, record: &csv::StringRecord, read: &[&str]) -> Option<String> {
+        read.iter().find_map(|&column| {
+            let n = self.get(record, column).chars().count();
+            (n > LONGEST_FIELD)
+                .then(|| format!("{column} is {n} characters; at most {LONGEST_FIELD}"))
+        })
     }
 
     /// Whether the header has `column`.
@@ -211,7 +208,9 @@ pub fn parse_catalog_over(
 ) -> Result<Vec<CatalogRow>, DomainError> {
     let table = Table::read(file, text, &["sku", "name_zh", "unit", "price_yuan"])?;
     let mut seen: HashMap<String, u64> = HashMap::new();
-    table.each_row(|line, record| catalog_row(&table, held, &mut seen, line, record))
+    table.each_row(&CATALOG_COLUMNS, |line, record| {
+        catalog_row(&table, held, &mut seen, line, record)
+    })
 }
 
 /// One row of a catalog file over the products `held`, its codes noted in `seen` (each

@@ -206,10 +206,13 @@ fn every_refused_row_is_named_at_once_and_nothing_is_taken() {
         ),
         "{said}"
     );
-    let said = parse_stalls("s.csv", &format!("id,name,extra\nS1,甲,{long}\n"))
+    let said = parse_stalls("s.csv", &format!("id,name,team\nS1,甲,{long}\n"))
         .unwrap_err()
         .to_string();
-    assert_eq!(said, "s.csv line 2: extra is 301 characters; at most 300");
+    assert_eq!(said, "s.csv line 2: team is 301 characters; at most 300");
+    // A column no table reads is not kept, however long.
+    let notes = format!("id,name,notes\nS1,甲,{long}\n");
+    assert_eq!(parse_stalls("s.csv", &notes).unwrap().len(), 1);
 
     // Many: the first ten listed, the rest counted.
     let mut many = String::from("id,name\n");

@@ -274,7 +274,8 @@ fn retry_later(retry: &mut HashMap<DocumentId, (u32, Instant)>, doc: &DocumentId
 
 /// Folds products tills added offline into the catalog served (headquarters only).
 /// Folds the products tills added offline into the catalog document `handle` holds (those
-/// the catalog has already, by SKU, left as they are).
+/// the catalog has already, by SKU, left as they are; those a till would refuse the
+/// catalog for, logged and left out: a ledger is whatever its till wrote).
 pub(crate) fn add_products(
     handle: &DocHandle,
     key: &str,
@@ -289,11 +290,10 @@ pub(crate) fn add_products(
         let Ok(contents) = catalog.contents() else {
             return;
         };
-        let new: Vec<_> = products
-            .iter()
-            .filter(|p| !contents.products.iter().any(|q| q.sku == p.sku))
-            .cloned()
-            .collect();
+        let (new, not) = fairpos_sync::catalog::foldable(products, &contents.products);
+        for why in not {
+            eprintln!("catalog: {why}");
+        }
         if new.is_empty() {
             return;
         }

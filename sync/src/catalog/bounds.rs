@@ -1,16 +1,108 @@
 //! What a till takes in a catalog: a catalog document comes from whoever headquarters is,
 //! and a small compressed one can unpack to a great many entries or very long texts, which
 //! the till would keep in its tables, lay out on its screen and print. One with more than
-//! [`MOST_ENTRIES`] entries of a kind, or an id, a field's name or a text longer than
-//! [`LONGEST_FIELD`] characters, is refused whole (the till keeps the catalog it has).
-//! Headquarters' own imports refuse such a field before it is in a catalog.
+//! [`MOST_ENTRIES`] entries of a kind, an entry of more than [`MOST_FIELDS`] fields, or an
+//! id, a field's name or a text longer than [`LONGEST_FIELD`] characters, is refused whole
+//! (the till keeps the catalog it has). Headquarters' imports and a till's own product adds
+//! refuse such a text (`Product::validate`), and headquarters folds in no product a till
+//! added that a till would refuse ([`beyond_a_till`]).
 
 use automerge::{ObjType, ReadDoc, ScalarValue, Value};
 use fairpos_domain::catalog::{LONGEST_FIELD, MOST_ENTRIES};
 
-use super::{CatalogContents, CatalogDoc, SECTIONS};
+use super::{to_scalars, CatalogContents, CatalogDoc, CatalogProduct, Entry, SECTIONS};
 use crate::answer::told;
 use crate::{Error, Result};
+
+/// The most fields an entry of a catalog a till takes holds (a product has fifteen).
+pub const MOST_FIELDS: usize = 64;
+
+/// Why `text` (`what`) is longer than `longest` characters, if it is.
+fn too_long(what: &str, text: &str, longest: usize) -> Option<String> {
+    let n = text.chars().count();
+    (n > longest).then(|| format!("{what} is {n} characters; a till takes at most {longest}"))
+}
+
+/// Why an entry (`id`, its fields' names and texts) is more than a till takes, if it is.
+fn entry_beyond<'t>(
+    id: &str,
+    fields: impl ExactSizeIterator<Item = (String, Option<&'t str>)>,
+    longest: usize,
+) -> Option<String> {
+    if let Some(why) = too_long("its id", id, longest) {
+        return Some(why);
+    }
+    if fields.len() > MOST_FIELDS {
+        return Some(format!(
+            "{} fields; a till takes at most {MOST_FIELDS}",
+            fields.len()
+        ));
+    }
+    for (field, text) in fields {
+        if let Some(why) = too_long("a field's name", &field, longest) {
+            return Some(why);
+        }
+        let why = text.and_then(|text| too_long(&format!("`{}`", told(&field)), text, longest));
+        if why.is_some() {
+            return why;
+        }
+    }
+    None
+}
+
+/// Why `entry` is more than a till takes in a catalog, if it is (or cannot be written).
+pub fn beyond_a_till<E: Entry>(entry: &E) -> Option<String> {
+    let (id, fields) = match to_scalars(entry) {
+        Ok(scalars) => scalars,
+        Err(e) => return Some(e.to_string()),
+    };
+    let texts = fields.iter().map(|(field, value)| {
+        let text = match value {
+            ScalarValue::Str(text) => Some(text.as_str()),
+            _ => None,
+        };
+        (field.clone(), text)
+    });
+    entry_beyond(&id, texts, LONGEST_FIELD)
+}
+
+/// Of the products tills added offline, those headquarters folds into its catalog, whose
+/// products are `held`: the new ones (by SKU) a till would take, while the catalog stays
+/// within [`MOST_ENTRIES`]; and why each other new one is not (in words, for the log).
+pub fn foldable(
+    added: &[CatalogProduct],
+    held: &[CatalogProduct],
+) -> (Vec<CatalogProduct>, Vec<String>) {
+    foldable_within(added, held, MOST_ENTRIES)
+}
+
+fn foldable_within(
+    added: &[CatalogProduct],
+    held: &[CatalogProduct],
+    most: usize,
+) -> (Vec<CatalogProduct>, Vec<String>) {
+    let (mut folded, mut not) = (Vec::new(), Vec::new());
+    for product in added
+        .iter()
+        .filter(|p| !held.iter().any(|q| q.sku == p.sku))
+    {
+        let why = match beyond_a_till(product) {
+            Some(why) => why,
+            None if held.len() + folded.len() >= most => {
+                format!("the catalog holds {most} products, as many as a till takes")
+            }
+            None => {
+                folded.push(product.clone());
+                continue;
+            }
+        };
+        not.push(format!(
+            "product {} a till added is not folded into the catalog: {why}",
+            told(&product.sku)
+        ));
+    }
+    (folded, not)
+}
 
 impl CatalogDoc {
     /// [`CatalogDoc::contents`], refused when it holds more than a till takes.
@@ -19,14 +111,10 @@ impl CatalogDoc {
         self.contents()
     }
 
-    /// Refused when a section holds more than `most` entries, or an entry an id, a field's
-    /// name or a text of more than `longest` characters.
+    /// Refused when a section holds more than `most` entries, or an entry more than
+    /// [`MOST_FIELDS`] fields, or an id, a field's name or a text of more than `longest`
+    /// characters.
     fn within(&self, most: usize, longest: usize) -> Result<()> {
-        let too_long = |what: &str, text: &str| {
-            let n = text.chars().count();
-            (n > longest)
-                .then(|| format!("{what} is {n} characters; a till takes at most {longest}"))
-        };
         for section in SECTIONS {
             let obj = self.section(section)?;
             let entries = self.doc.length(&obj);
@@ -36,30 +124,31 @@ impl CatalogDoc {
                 )));
             }
             for id in self.doc.keys(&obj) {
-                let refused = |why: String| {
-                    Error::Codec(format!("a catalog {section} entry `{}`: {why}", told(&id)))
-                };
-                if let Some(why) = too_long("its id", &id) {
-                    return Err(refused(why));
-                }
                 let Ok(Some((Value::Object(ObjType::Map), entry))) =
                     self.doc.get(&obj, id.as_str())
                 else {
                     continue;
                 };
-                for field in self.doc.keys(&entry) {
-                    if let Some(why) = too_long("a field's name", &field) {
-                        return Err(refused(why));
-                    }
-                    if let Ok(Some((Value::Scalar(value), _))) =
-                        self.doc.get(&entry, field.as_str())
-                    {
-                        if let ScalarValue::Str(text) = value.as_ref() {
-                            if let Some(why) = too_long(&format!("`{}`", told(&field)), text) {
-                                return Err(refused(why));
-                            }
-                        }
-                    }
+                let values: Vec<(String, Option<String>)> = self
+                    .doc
+                    .keys(&entry)
+                    .map(|field| {
+                        let text = match self.doc.get(&entry, field.as_str()) {
+                            Ok(Some((Value::Scalar(value), _))) => match value.as_ref() {
+                                ScalarValue::Str(text) => Some(text.to_string()),
+                                _ => None,
+                            },
+                            _ => None,
+                        };
+                        (field, text)
+                    })
+                    .collect();
+                let fields = values.iter().map(|(f, t)| (f.clone(), t.as_deref()));
+                if let Some(why) = entry_beyond(&id, fields, longest) {
+                    return Err(Error::Codec(format!(
+                        "a catalog {section} entry `{}`: {why}",
+                        told(&id)
+                    )));
                 }
             }
         }
@@ -69,10 +158,11 @@ impl CatalogDoc {
 
 #[cfg(test)]
 mod tests {
+    use automerge::transaction::Transactable;
     use automerge::ActorId;
 
     use super::*;
-    use crate::catalog::{CatalogProduct, CatalogStall};
+    use crate::catalog::CatalogStall;
 
     fn catalog(products: &[CatalogProduct]) -> CatalogDoc {
         let mut doc = CatalogDoc::create("catalog/fair", "fair", ActorId::random()).unwrap();
@@ -117,6 +207,20 @@ mod tests {
             "{err}"
         );
 
+        // An entry of more fields than a till takes (unknown ones, of a later build, say).
+        let mut many = catalog(&[product("A", "甲")]);
+        {
+            let mut tx = many.automerge_mut().transaction();
+            let (_, products) = tx.get(automerge::ROOT, "products").unwrap().unwrap();
+            let (_, entry) = tx.get(&products, "A").unwrap().unwrap();
+            for n in 0..MOST_FIELDS {
+                tx.put(&entry, format!("extra{n}"), 1).unwrap();
+            }
+            tx.commit();
+        }
+        let err = many.contents_for_a_till().unwrap_err().to_string();
+        assert!(err.contains("fields; a till takes at most 64"), "{err}");
+
         // More entries of a kind than a till takes (a bound of 2 here).
         let three = catalog(&[product("A", "甲"), product("B", "乙"), product("C", "丙")]);
         let err = three.within(2, LONGEST_FIELD).unwrap_err().to_string();
@@ -133,5 +237,33 @@ mod tests {
         };
         stalls.put(&[stall], 0).unwrap();
         assert!(stalls.within(0, LONGEST_FIELD).is_err());
+    }
+
+    #[test]
+    fn an_entry_a_till_would_refuse_is_told_before_it_is_folded_in() {
+        assert_eq!(beyond_a_till(&product("A", "甲")), None);
+        let why = beyond_a_till(&product("A", &"长".repeat(LONGEST_FIELD + 1))).unwrap();
+        assert_eq!(why, "`name_zh` is 301 characters; a till takes at most 300");
+        let why = beyond_a_till(&product(&"X".repeat(LONGEST_FIELD + 1), "甲")).unwrap();
+        assert!(why.starts_with("its id is 301 characters"), "{why}");
+    }
+
+    #[test]
+    fn headquarters_folds_in_the_new_products_a_till_would_take_while_there_is_room() {
+        let held = [product("A", "甲")];
+        let long = "长".repeat(LONGEST_FIELD + 1);
+        let added = [
+            product("A", "甲又"),
+            product("B", "乙"),
+            product("L", &long),
+            product("C", "丙"),
+        ];
+        let (folded, not) = foldable_within(&added, &held, 2);
+        let skus: Vec<&str> = folded.iter().map(|p| p.sku.as_str()).collect();
+        assert_eq!(skus, ["B"]);
+        assert_eq!(not.len(), 2, "{not:?}");
+        assert!(not[0].contains("product L a till added") && not[0].contains("301 characters"));
+        assert!(not[1].contains("product C") && not[1].contains("holds 2 products"));
+        assert_eq!(foldable(&added, &held).0.len(), 2);
     }
 }

@@ -19,6 +19,8 @@ use crate::{Error, Result};
 
 mod bounds;
 
+pub use bounds::{beyond_a_till, foldable, MOST_FIELDS};
+
 const DOC_TYPE: &str = "fairpos-catalog";
 
 /// A product as the catalog document holds it.

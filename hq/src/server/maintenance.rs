@@ -272,7 +272,6 @@ fn retry_later(retry: &mut HashMap<DocumentId, (u32, Instant)>, doc: &DocumentId
     retry.insert(doc.clone(), (attempts, Instant::now() + wait));
 }
 
-/// Folds products tills added offline into the catalog served (headquarters only).
 /// Folds the products tills added offline into the catalog document `handle` holds (those
 /// the catalog has already, by SKU, left as they are; those a till would refuse the
 /// catalog for, logged and left out: a ledger is whatever its till wrote).

@@ -122,10 +122,10 @@ pub(crate) fn examine(
             bundle.source
         ))
     })?;
-    // Read as headquarters and the tills read it: a copy that leaves an entry unreadable is
-    // refused before anything is listed.
+    // Read as the tills read it: a copy that leaves an entry unreadable, or the catalog more
+    // than a till takes, is refused before anything is listed.
     let merged = CatalogDoc::open(&key, &hq.fair.id, merged)?;
-    merged.contents().map_err(|e| {
+    merged.contents_for_a_till().map_err(|e| {
         Error::input(format!(
             "{}'s catalog would leave the catalog unreadable ({e}): not taken",
             bundle.source

@@ -301,6 +301,12 @@ fn a_copy_that_writes_what_headquarters_never_writes_is_refused() {
             }),
             "would leave the catalog unreadable",
         ),
+        (
+            forged(&|tx, entry| {
+                tx.put(entry, "name_zh", "长".repeat(301)).unwrap();
+            }),
+            "`name_zh` is 301 characters; a till takes at most 300",
+        ),
     ] {
         let e = recover(&hq, &bundle, true).unwrap_err();
         assert!(e.is_bad_input(), "{e}");

@@ -11,6 +11,12 @@ use crate::DomainError;
 /// supplier's, an id): an import refuses a file with a longer one, and a till a catalog.
 pub const LONGEST_FIELD: usize = 300;
 
+/// Why `text`, the field `what`, is longer than [`LONGEST_FIELD`] characters, if it is.
+pub fn longer_than_a_field(what: &str, text: &str) -> Option<String> {
+    let n = text.chars().count();
+    (n > LONGEST_FIELD).then(|| format!("{what} is {n} characters; at most {LONGEST_FIELD}"))
+}
+
 /// The most entries of one kind (products, stalls, sellers, units) a till takes in a catalog.
 pub const MOST_ENTRIES: usize = 200_000;
 
@@ -111,13 +117,11 @@ impl Product {
             ("cert_no", self.cert_no.as_ref()),
             ("stall", Some(&self.stall)),
         ];
-        for (field, text) in texts {
-            let n = text.map_or(0, |t| t.chars().count());
-            if n > LONGEST_FIELD {
-                return Err(format!(
-                    "{field} is {n} characters; at most {LONGEST_FIELD}"
-                ));
-            }
+        let too_long = texts
+            .into_iter()
+            .find_map(|(field, text)| longer_than_a_field(field, text?));
+        if let Some(why) = too_long {
+            return Err(why);
         }
         if self.sku.trim().is_empty() {
             return Err("sku is empty".into());

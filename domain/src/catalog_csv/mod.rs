@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use crate::catalog::{Product, LONGEST_FIELD};
+use crate::catalog::{longer_than_a_field, Product};
 use crate::codes::parse_gtin;
 use crate::money::Fen;
 use crate::DomainError;
@@ -143,11 +143,8 @@ impl<'a> Table<'a> {
     /// Why a field of `record` in one of the columns `read` is longer than a field of the
     /// fair's tables may be, if one is (a column the table does not read is not kept).
     fn too_long(&self, record: &csv::StringRecord, read: &[&str]) -> Option<String> {
-        read.iter().find_map(|&column| {
-            let n = self.get(record, column).chars().count();
-            (n > LONGEST_FIELD)
-                .then(|| format!("{column} is {n} characters; at most {LONGEST_FIELD}"))
-        })
+        read.iter()
+            .find_map(|&column| longer_than_a_field(column, self.get(record, column)))
     }
 
     /// Whether the header has `column`.

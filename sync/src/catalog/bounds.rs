@@ -24,11 +24,7 @@ fn too_long(what: &str, text: &str, longest: usize) -> Option<String> {
 }
 
 /// Why an entry (`id`, its fields' names and texts) is more than a till takes, if it is.
-fn entry_beyond<'t>(
-    id: &str,
-    fields: impl ExactSizeIterator<Item = (String, Option<&'t str>)>,
-    longest: usize,
-) -> Option<String> {
+fn entry_beyond(id: &str, fields: &[(&str, Option<&str>)], longest: usize) -> Option<String> {
     if let Some(why) = too_long("its id", id, longest) {
         return Some(why);
     }
@@ -38,11 +34,11 @@ fn entry_beyond<'t>(
             fields.len()
         ));
     }
-    for (field, text) in fields {
-        if let Some(why) = too_long("a field's name", &field, longest) {
+    for &(field, text) in fields {
+        if let Some(why) = too_long("a field's name", field, longest) {
             return Some(why);
         }
-        let why = text.and_then(|text| too_long(&format!("`{}`", told(&field)), text, longest));
+        let why = text.and_then(|text| too_long(&format!("`{}`", told(field)), text, longest));
         if why.is_some() {
             return why;
         }
@@ -56,14 +52,19 @@ pub fn beyond_a_till<E: Entry>(entry: &E) -> Option<String> {
         Ok(scalars) => scalars,
         Err(e) => return Some(e.to_string()),
     };
-    let texts = fields.iter().map(|(field, value)| {
-        let text = match value {
-            ScalarValue::Str(text) => Some(text.as_str()),
-            _ => None,
-        };
-        (field.clone(), text)
-    });
-    entry_beyond(&id, texts, LONGEST_FIELD)
+    let texts: Vec<(&str, Option<&str>)> = fields
+        .iter()
+        .map(|(field, value)| (field.as_str(), text_of(value)))
+        .collect();
+    entry_beyond(&id, &texts, LONGEST_FIELD)
+}
+
+/// The text a scalar holds, if it is one.
+fn text_of(value: &ScalarValue) -> Option<&str> {
+    match value {
+        ScalarValue::Str(text) => Some(text.as_str()),
+        _ => None,
+    }
 }
 
 /// Of the products tills added offline, those headquarters folds into its catalog, whose
@@ -129,22 +130,19 @@ impl CatalogDoc {
                 else {
                     continue;
                 };
-                let values: Vec<(String, Option<String>)> = self
+                let values: Vec<(String, Option<ScalarValue>)> = self
                     .doc
                     .keys(&entry)
-                    .map(|field| {
-                        let text = match self.doc.get(&entry, field.as_str()) {
-                            Ok(Some((Value::Scalar(value), _))) => match value.as_ref() {
-                                ScalarValue::Str(text) => Some(text.to_string()),
-                                _ => None,
-                            },
-                            _ => None,
-                        };
-                        (field, text)
+                    .map(|field| match self.doc.get(&entry, field.as_str()) {
+                        Ok(Some((Value::Scalar(value), _))) => (field, Some(value.into_owned())),
+                        _ => (field, None),
                     })
                     .collect();
-                let fields = values.iter().map(|(f, t)| (f.clone(), t.as_deref()));
-                if let Some(why) = entry_beyond(&id, fields, longest) {
+                let fields: Vec<(&str, Option<&str>)> = values
+                    .iter()
+                    .map(|(field, value)| (field.as_str(), value.as_ref().and_then(text_of)))
+                    .collect();
+                if let Some(why) = entry_beyond(&id, &fields, longest) {
                     return Err(Error::Codec(format!(
                         "a catalog {section} entry `{}`: {why}",
                         told(&id)

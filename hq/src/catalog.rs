@@ -3,6 +3,7 @@
 //! command line are appended as change chunks and bump `catalog_version`, which a running
 //! server watches and merges into the document it serves.
 
+use fairpos_domain::catalog::MOST_ENTRIES;
 use fairpos_domain::catalog_csv::{parse_catalog, parse_sellers, parse_stalls, parse_units};
 use fairpos_domain::demo;
 use fairpos_sync::catalog::{
@@ -127,9 +128,45 @@ pub fn edit(hq: &Hq, f: impl FnOnce(&mut CatalogDoc, i64) -> Result<()>) -> Resu
     Ok(())
 }
 
-pub fn import_products(hq: &Hq, rows: &[CatalogRow], keep_stock: bool) -> Result<()> {
-    let products: Vec<CatalogProduct> = rows.iter().map(Into::into).collect();
+/// As [`edit`], refused (nothing changed) when it would make a catalog that tills take one
+/// they refuse ([`CatalogDoc::why_a_till_refuses`]; more than `most` entries of a kind,
+/// `MOST_ENTRIES` but in tests): every till would keep the catalog it has, and take no
+/// price or product headquarters changes afterwards. A catalog tills refuse already (one
+/// kept from before the bounds) may still be edited, with a warning, so that it can be
+/// mended.
+fn edit_for_tills(
+    hq: &Hq,
+    most: usize,
+    f: impl FnOnce(&mut CatalogDoc, i64) -> Result<()>,
+) -> Result<()> {
     edit(hq, |doc, at| {
+        let before = doc.why_a_till_refuses_within(most)?;
+        f(doc, at)?;
+        match (before, doc.why_a_till_refuses_within(most)?) {
+            (None, Some(why)) => Err(Error::input(format!(
+                "the catalog would be more than a till takes ({why}); nothing was imported"
+            ))),
+            (Some(_), Some(why)) => {
+                eprintln!("warning: tills still refuse the fair's catalog: {why}");
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    })
+}
+
+pub fn import_products(hq: &Hq, rows: &[CatalogRow], keep_stock: bool) -> Result<()> {
+    import_products_within(hq, rows, keep_stock, MOST_ENTRIES)
+}
+
+fn import_products_within(
+    hq: &Hq,
+    rows: &[CatalogRow],
+    keep_stock: bool,
+    most: usize,
+) -> Result<()> {
+    let products: Vec<CatalogProduct> = rows.iter().map(Into::into).collect();
+    edit_for_tills(hq, most, |doc, at| {
         doc.put(&products, at)?;
         Ok(())
     })?;
@@ -174,9 +211,10 @@ pub fn merge_in(hq: &Hq, mut stored: automerge::Automerge) -> Result<()> {
     })
 }
 
-/// Creates or updates stalls, sellers or units in the catalog document.
+/// Creates or updates stalls, sellers or units in the catalog document (refused as
+/// [`edit_for_tills`] is).
 pub fn import<E: Entry>(hq: &Hq, entries: &[E]) -> Result<()> {
-    edit(hq, |doc, at| {
+    edit_for_tills(hq, MOST_ENTRIES, |doc, at| {
         doc.put(entries, at)?;
         Ok(())
     })
@@ -223,6 +261,67 @@ pub(crate) fn set_demo_price(hq: &Hq, sku: &str, yuan: &str) {
 mod tests {
     use super::*;
     use crate::instance::Founding;
+
+    /// The demo fair's catalog imported, and `n` rows more made from its first with new SKUs.
+    fn demo_and_new_rows(hq: &Hq, n: usize) -> (usize, Vec<CatalogRow>) {
+        import_demo(hq).unwrap();
+        let rows = parse_catalog("catalog.csv", demo::CATALOG_CSV).unwrap();
+        let new = (0..n)
+            .map(|i| {
+                let mut row = rows[0].clone();
+                row.product.sku = format!("NEW-{i}");
+                row
+            })
+            .collect();
+        (rows.len(), new)
+    }
+
+    fn skus(hq: &Hq) -> Vec<String> {
+        let products = load(hq).unwrap().contents().unwrap().products;
+        products.into_iter().map(|p| p.sku).collect()
+    }
+
+    #[test]
+    fn an_import_that_would_make_a_catalog_tills_refuse_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let founding = Founding::Hq {
+            organizer_password: "organizer-pw",
+        };
+        let hq = Hq::init(dir.path(), demo::FAIR_TOML, founding).unwrap();
+        let (held, new) = demo_and_new_rows(&hq, 2);
+        let before = skus(&hq);
+        let version = meta(&hq.conn, "catalog_version").unwrap();
+
+        // Two more products than a till takes one more of: refused whole.
+        let err = import_products_within(&hq, &new, false, held + 1).unwrap_err();
+        assert!(err.is_bad_input(), "{err}");
+        let why = format!(
+            "the catalog would be more than a till takes (a catalog of {} products; a till \
+             takes at most {}); nothing was imported",
+            held + 2,
+            held + 1
+        );
+        assert_eq!(err.to_string(), why);
+        assert_eq!(skus(&hq), before, "the catalog document is as it was");
+        assert_eq!(meta(&hq.conn, "catalog_version").unwrap(), version);
+        let in_tables: i64 = hq
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM products WHERE sku LIKE 'NEW-%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(in_tables, 0, "nor are the tables");
+
+        // One fits.
+        import_products_within(&hq, &new[..1], false, held + 1).unwrap();
+        assert_eq!(skus(&hq).len(), held + 1);
+
+        // A catalog tills refuse already may still be edited (to be mended).
+        import_products_within(&hq, &new[1..], false, held).unwrap();
+        assert_eq!(skus(&hq).len(), held + 2);
+    }
 
     #[test]
     fn a_catalog_adopted_replaces_the_one_made_here_even_when_its_genesis_was_made_elsewhere() {

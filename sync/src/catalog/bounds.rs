@@ -108,19 +108,34 @@ fn foldable_within(
 impl CatalogDoc {
     /// [`CatalogDoc::contents`], refused when it holds more than a till takes.
     pub fn contents_for_a_till(&self) -> Result<CatalogContents> {
-        self.within(MOST_ENTRIES, LONGEST_FIELD)?;
+        if let Some(why) = self.why_a_till_refuses()? {
+            return Err(Error::Codec(why));
+        }
         self.contents()
     }
 
-    /// Refused when a section holds more than `most` entries, or an entry more than
-    /// [`MOST_FIELDS`] fields, or an id, a field's name or a text of more than `longest`
-    /// characters.
-    fn within(&self, most: usize, longest: usize) -> Result<()> {
+    /// Why a till would refuse this catalog ([`CatalogDoc::contents_for_a_till`]), or `None`:
+    /// for headquarters, which reads its own catalog unbounded, to make none that its tills
+    /// refuse.
+    pub fn why_a_till_refuses(&self) -> Result<Option<String>> {
+        self.why_beyond(MOST_ENTRIES, LONGEST_FIELD)
+    }
+
+    /// [`CatalogDoc::why_a_till_refuses`] with `most` entries of a kind in place of
+    /// [`MOST_ENTRIES`] (a test of a caller need not make 200 000 products).
+    pub fn why_a_till_refuses_within(&self, most: usize) -> Result<Option<String>> {
+        self.why_beyond(most, LONGEST_FIELD)
+    }
+
+    /// Why it is more than a till takes: a section holds more than `most` entries, or an
+    /// entry more than [`MOST_FIELDS`] fields, or an id, a field's name or a text of more
+    /// than `longest` characters. An error where it is not a catalog.
+    fn why_beyond(&self, most: usize, longest: usize) -> Result<Option<String>> {
         for section in SECTIONS {
             let obj = self.section(section)?;
             let entries = self.doc.length(&obj);
             if entries > most {
-                return Err(Error::Codec(format!(
+                return Ok(Some(format!(
                     "a catalog of {entries} {section}; a till takes at most {most}"
                 )));
             }
@@ -143,14 +158,14 @@ impl CatalogDoc {
                     .map(|(field, value)| (field.as_str(), value.as_ref().and_then(text_of)))
                     .collect();
                 if let Some(why) = entry_beyond(&id, &fields, longest) {
-                    return Err(Error::Codec(format!(
+                    return Ok(Some(format!(
                         "a catalog {section} entry `{}`: {why}",
                         told(&id)
                     )));
                 }
             }
         }
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -221,12 +236,10 @@ mod tests {
 
         // More entries of a kind than a till takes (a bound of 2 here).
         let three = catalog(&[product("A", "甲"), product("B", "乙"), product("C", "丙")]);
-        let err = three.within(2, LONGEST_FIELD).unwrap_err().to_string();
-        assert!(
-            err.contains("a catalog of 3 products; a till takes at most 2"),
-            "{err}"
-        );
-        three.within(3, LONGEST_FIELD).unwrap();
+        let why = three.why_a_till_refuses_within(2).unwrap().unwrap();
+        assert_eq!(why, "a catalog of 3 products; a till takes at most 2");
+        assert_eq!(three.why_a_till_refuses_within(3).unwrap(), None);
+        assert_eq!(three.why_a_till_refuses().unwrap(), None);
         let mut stalls = catalog(&[]);
         let stall = CatalogStall {
             id: "S1".into(),
@@ -234,7 +247,7 @@ mod tests {
             team: String::new(),
         };
         stalls.put(&[stall], 0).unwrap();
-        assert!(stalls.within(0, LONGEST_FIELD).is_err());
+        assert!(stalls.why_a_till_refuses_within(0).unwrap().is_some());
     }
 
     #[test]

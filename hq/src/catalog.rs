@@ -211,6 +211,12 @@ pub fn merge_in(hq: &Hq, mut stored: automerge::Automerge) -> Result<()> {
     })
 }
 
+/// Why tills refuse the fair's catalog as this data directory holds it (one kept from before
+/// the bounds, or made by hand), or `None`: `hq serve` says so as it starts.
+pub fn why_tills_refuse(hq: &Hq) -> Result<Option<String>> {
+    Ok(load(hq)?.why_a_till_refuses()?)
+}
+
 /// Creates or updates stalls, sellers or units in the catalog document (refused as
 /// [`edit_for_tills`] is).
 pub fn import<E: Entry>(hq: &Hq, entries: &[E]) -> Result<()> {
@@ -321,6 +327,33 @@ mod tests {
         // A catalog tills refuse already may still be edited (to be mended).
         import_products_within(&hq, &new[1..], false, held).unwrap();
         assert_eq!(skus(&hq).len(), held + 2);
+    }
+
+    #[test]
+    fn a_catalog_tills_refuse_is_told_and_an_import_mends_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let founding = Founding::Hq {
+            organizer_password: "organizer-pw",
+        };
+        let hq = Hq::init(dir.path(), demo::FAIR_TOML, founding).unwrap();
+        let (_, mut new) = demo_and_new_rows(&hq, 1);
+        assert_eq!(why_tills_refuse(&hq).unwrap(), None);
+        // A name longer than tills take, as a catalog made before the bounds may hold.
+        let mut long: CatalogProduct = (&new[0]).into();
+        long.name_zh = "长".repeat(fairpos_domain::catalog::LONGEST_FIELD + 1);
+        edit(&hq, |doc, at| {
+            doc.put(&[long], at)?;
+            Ok(())
+        })
+        .unwrap();
+        let why = why_tills_refuse(&hq).unwrap().unwrap();
+        assert!(
+            why.contains("products entry `NEW-0`: `name_zh` is 301 characters"),
+            "{why}"
+        );
+        new[0].product.name_zh = "新茶".into();
+        import_products(&hq, &new, false).unwrap();
+        assert_eq!(why_tills_refuse(&hq).unwrap(), None);
     }
 
     #[test]

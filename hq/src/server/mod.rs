@@ -151,6 +151,14 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         ("http", "ws")
     };
     let hq = Hq::open(dir)?;
+    if matches!(hq.role, Role::Hq) {
+        if let Some(why) = catalog::why_tills_refuse(&hq)? {
+            eprintln!(
+                "warning: tills refuse the fair's catalog ({why}) and keep the one they have; \
+                 mend it with `hq catalog import`"
+            );
+        }
+    }
     let disk = Arc::new(crate::disk::DiskWatch::new(dir, options.min_free_disk));
     tokio::spawn(disk.clone().keep_watching());
     let fair = hq.fair.clone();

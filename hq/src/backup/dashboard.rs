@@ -1,9 +1,10 @@
 //! What a restore does to sign-ins: a backup brings back its dashboard accounts, screen
 //! links, sessions and devices as they were when it was taken. A session ended since (a
 //! logout, a password changed, `hq end-sessions`) would live again, so the copy's sessions
-//! are all ended: everyone logs in again. An account added, removed or given another
-//! password or role since, and a screen link or a device revoked since, are named for the
-//! operator to set again.
+//! are all ended: everyone logs in again. A screen link or a device revoked since (a stolen
+//! till, a link shown where it should not have been) would be let in again, so it is
+//! revoked again in the copy, and named. An account added, removed or given another
+//! password or role since is named for the operator to set again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -59,14 +60,16 @@ pub(super) fn sign_ins_of(conn: &Connection) -> SignIns {
     }
 }
 
-/// Ends every dashboard session in the copy at `copy`, and tells `restored` how many it
-/// ended and how the copy's accounts, screen links and devices differ from `replaced`'s, the
-/// sign-ins of the database it replaces (unknown without one). A copy with no session is left
+/// Ends every dashboard session in the copy at `copy`, revokes again there the screen links
+/// and (but for a `hub`'s) devices revoked since the backup, and tells `restored` how many
+/// sessions it ended, which it revoked again and how the copy's accounts differ from
+/// `replaced`'s, the sign-ins of the database it replaces (unknown without one). A copy with no session is left
 /// as it is, byte for byte; one whose end of its sessions is not written (closed and flushed into
 /// the file) fails the restore.
 pub(super) fn end_sessions_and_compare(
     copy: &Path,
     replaced: Option<&SignIns>,
+    hub: bool,
     restored: &mut Restored,
 ) -> Result<()> {
     let conn = Connection::open(copy)?;
@@ -84,21 +87,50 @@ pub(super) fn end_sessions_and_compare(
         restored.sessions_ended = sessions::end_all(&conn)?;
     }
     let copy_sign_ins = replaced.map(|_| sign_ins_of(&conn));
-    // Closed here, its error told: the end of the sessions must be in the file it renames.
-    conn.close()
-        .map_err(|(_, e)| Error::Other(format!("ending the backup's sessions: {e}")))?;
     let both = replaced.zip(copy_sign_ins.as_ref());
     restored.accounts_changed_since = both.and_then(|(was, now)| accounts_changed(was, now));
     restored.screen_links_revoked_since =
         both.and_then(|(was, now)| let_in_again(was.links.as_ref()?, now.links.as_ref()?));
-    restored.revoked_since =
-        both.and_then(|(was, now)| let_in_again(was.devices.as_ref()?, now.devices.as_ref()?));
+    restored.revoked_since = match hub {
+        // A hub takes its devices from headquarters: none to revoke again here.
+        true => replaced.map(|_| Vec::new()),
+        false => {
+            both.and_then(|(was, now)| let_in_again(was.devices.as_ref()?, now.devices.as_ref()?))
+        }
+    };
+    revoke_again(&conn, restored)?;
+    // Closed here, its error told: what was changed must be in the file it renames.
+    conn.close()
+        .map_err(|(_, e)| Error::Other(format!("ending the backup's sessions: {e}")))?;
+    Ok(())
+}
+
+/// Revokes again, in the copy on `conn`, the devices and screen links `restored` names as
+/// revoked since the backup (a device's enrolment codes go with it, as at any revocation),
+/// in one transaction.
+fn revoke_again(conn: &Connection, restored: &Restored) -> Result<()> {
+    let devices = restored.revoked_since.as_deref().unwrap_or_default();
+    let links = restored
+        .screen_links_revoked_since
+        .as_deref()
+        .unwrap_or_default();
+    if devices.is_empty() && links.is_empty() {
+        return Ok(());
+    }
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    for device in devices {
+        crate::devices::revoke(&tx, device)?;
+    }
+    for link in links {
+        screen::tokens::revoke(&tx, link)?;
+    }
+    tx.commit()?;
     Ok(())
 }
 
 /// Of screen links or devices (each by id: whether it is revoked), those the replaced
-/// database holds revoked and the restored one holds unrevoked: let in again. In the order
-/// of their ids.
+/// database holds revoked and the restored one holds unrevoked: let in again, unless revoked
+/// again. In the order of their ids.
 fn let_in_again(
     replaced: &BTreeMap<String, bool>,
     restored: &BTreeMap<String, bool>,

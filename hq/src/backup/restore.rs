@@ -31,9 +31,9 @@ pub struct Restored {
     pub holding: Holding,
     /// Where the database the restore replaced was kept, if there was one.
     pub replaced_kept_as: Option<PathBuf>,
-    /// Devices the replaced database held revoked and the backup does not: to revoke again.
-    /// `None` when that is not known (no database replaced, or one that could not be read).
-    /// Always empty for a hub, which takes its registry from headquarters.
+    /// Devices the replaced database held revoked and the backup does not: revoked again in
+    /// the copy. `None` when that is not known (no database replaced, or one that could not
+    /// be read). Always empty for a hub, which takes its registry from headquarters.
     pub revoked_since: Option<Vec<String>>,
     /// Catalog changes the replaced database held and the backup lacked, merged in (the
     /// tills that synced since hold them).
@@ -48,8 +48,8 @@ pub struct Restored {
     /// to set again. `None` when that is not known (no database replaced, or one whose
     /// accounts could not be read).
     pub accounts_changed_since: Option<Vec<String>>,
-    /// Screen links the replaced database held revoked and the backup does not: to revoke
-    /// again. `None` as for the accounts.
+    /// Screen links the replaced database held revoked and the backup does not: revoked
+    /// again in the copy. `None` as for the accounts.
     pub screen_links_revoked_since: Option<Vec<String>>,
     /// What did not go as it should once the copy was in place.
     pub warnings: Vec<String>,
@@ -59,8 +59,8 @@ pub struct Restored {
 /// headquarters in `dir`, which must be stopped. The copy is written beside the database,
 /// checked, and given the catalog changes the database it replaces holds since the backup
 /// (which the tills hold too) when that catalog descends from the backup's. The copy's
-/// dashboard sessions are ended, and the accounts and screen links changed since the backup
-/// named ([`super::dashboard`]). The database is then kept beside it, renamed, and its owner
+/// dashboard sessions are ended, the devices and screen links revoked since the backup
+/// revoked again, and the accounts changed since named ([`super::dashboard`]). The database is then kept beside it, renamed, and its owner
 /// and mode go to the copy. Into a directory without a headquarters (a new machine), the
 /// copy is only put in place (its sessions ended), owned as the directory is. While the copy
 /// takes longer than two seconds, `progress` is told how far it has come ([`Progress`]).
@@ -166,10 +166,8 @@ pub(super) fn restore_paced(
         }
     }
     let sign_ins = replaced.as_ref().map(|r| &r.sign_ins);
-    dashboard::end_sessions_and_compare(placing.path(), sign_ins, &mut restored)?;
-    if replaced.as_ref().is_some_and(|r| r.hub) {
-        restored.revoked_since = Some(Vec::new());
-    }
+    let hub = replaced.as_ref().is_some_and(|r| r.hub);
+    dashboard::end_sessions_and_compare(placing.path(), sign_ins, hub, &mut restored)?;
     // The backup's mode last: one read-only to this user is still written to above.
     placed
         .set_permissions(read.permissions())

@@ -297,11 +297,14 @@ fn a_restore_waits_for_headquarters_to_stop_then_keeps_what_it_replaces() {
     assert!(kept.starts_with(&data), "{kept:?}");
     assert_eq!(devices_in(&kept), ["T01", "T02"], "nothing of it is lost");
     assert!(!data.join("hq.db-wal").exists());
-    // Told what the backup undoes; the tills' catalog merged back; the file as it was.
+    // T01, revoked since, is not let in again by the backup: revoked again, and told.
     assert_eq!(restored.revoked_since, Some(vec!["T01".to_string()]));
     assert!(restored.warnings.is_empty(), "{:?}", restored.warnings);
     assert!(restored.catalog_changes_merged >= 1, "{restored:?}");
     let restored_hq = Hq::open(&data).unwrap();
+    assert!(crate::devices::shut_out(&restored_hq.conn, "T01").unwrap());
+    let revoked = crate::devices::revoked(&restored_hq.conn).unwrap();
+    assert_eq!(revoked.len(), 1, "{revoked:?}");
     // The audit log is not undone: the backup's entry and the two after it, as they were.
     assert_eq!(restored.audit_entries_kept, 2);
     assert_eq!(
@@ -587,9 +590,16 @@ fn a_restore_ends_the_backups_sessions_and_names_the_accounts_and_links_changed_
     ];
     let changed: Vec<String> = changed.map(String::from).into();
     assert_eq!(restored.accounts_changed_since, Some(changed));
-    assert_eq!(restored.screen_links_revoked_since, Some(vec![link]));
-    // No session lives again; the backup's four accounts are back.
+    assert_eq!(
+        restored.screen_links_revoked_since,
+        Some(vec![link.clone()])
+    );
+    // No session lives again; the backup's four accounts are back; the link revoked since is
+    // revoked again.
     let conn = Hq::open(&data).unwrap().conn;
+    let links = crate::screen::tokens::list(&conn).unwrap();
+    let revoked: Vec<(&str, bool)> = links.iter().map(|l| (l.id.as_str(), l.revoked)).collect();
+    assert!(revoked.contains(&(link.as_str(), true)), "{revoked:?}");
     let count = |table: &str| -> i64 {
         let sql = format!("SELECT COUNT(*) FROM {table}");
         conn.query_row(&sql, [], |r| r.get(0)).unwrap()

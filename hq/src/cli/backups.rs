@@ -98,8 +98,7 @@ pub fn restore(dir: &Path, args: CopyFile) -> Result<()> {
     }
     match &restored.revoked_since {
         Some(devices) if !devices.is_empty() => println!(
-            "revoked since the backup, and let in again by it: {}; revoke them again (hq \
-             revoke-device DEVICE)",
+            "devices revoked since the backup, which it would let in again, revoked again: {}",
             devices.join(", ")
         ),
         Some(_) => {}
@@ -130,8 +129,8 @@ pub fn restore(dir: &Path, args: CopyFile) -> Result<()> {
     }
     match &restored.screen_links_revoked_since {
         Some(links) if !links.is_empty() => println!(
-            "screen links revoked since the backup, and let in again by it: {}; revoke them \
-             again (hq screen-link --revoke ID)",
+            "screen links revoked since the backup, which it would let in again, revoked \
+             again: {}",
             links.join(", ")
         ),
         _ => {}

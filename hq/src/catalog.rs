@@ -128,30 +128,29 @@ pub fn edit(hq: &Hq, f: impl FnOnce(&mut CatalogDoc, i64) -> Result<()>) -> Resu
     Ok(())
 }
 
-/// As [`edit`], refused (nothing changed) when it would make a catalog that tills take one
-/// they refuse ([`CatalogDoc::why_a_till_refuses`]; more than `most` entries of a kind,
-/// `MOST_ENTRIES` but in tests): every till would keep the catalog it has, and take no
-/// price or product headquarters changes afterwards. A catalog tills refuse already (one
-/// kept from before the bounds) may still be edited, with a warning, so that it can be
-/// mended.
+/// As [`edit`], refused (nothing changed) when it would take a section of the catalog past
+/// `most` entries (`MOST_ENTRIES` but in tests), or one past it already further: every till
+/// would refuse the catalog, keep the one it has, and take no price or product headquarters
+/// changes afterwards. What an entry holds is bounded where it is read (`Product::validate`,
+/// the CSV imports); the sections are counted, not walked, so that an import of a few rows
+/// into a province's catalog costs no more than it did.
 fn edit_for_tills(
     hq: &Hq,
     most: usize,
     f: impl FnOnce(&mut CatalogDoc, i64) -> Result<()>,
 ) -> Result<()> {
     edit(hq, |doc, at| {
-        let before = doc.why_a_till_refuses_within(most)?;
+        let before = doc.entries_by_section()?;
         f(doc, at)?;
-        match (before, doc.why_a_till_refuses_within(most)?) {
-            (None, Some(why)) => Err(Error::input(format!(
-                "the catalog would be more than a till takes ({why}); nothing was imported"
-            ))),
-            (Some(_), Some(why)) => {
-                eprintln!("warning: tills still refuse the fair's catalog: {why}");
-                Ok(())
+        for ((section, was), (_, now)) in before.into_iter().zip(doc.entries_by_section()?) {
+            if now > most && now > was {
+                return Err(Error::input(format!(
+                    "the catalog would hold {now} {section}, and a till takes at most {most}: \
+                     nothing was imported"
+                )));
             }
-            _ => Ok(()),
         }
+        Ok(())
     })
 }
 
@@ -302,8 +301,8 @@ mod tests {
         let err = import_products_within(&hq, &new, false, held + 1).unwrap_err();
         assert!(err.is_bad_input(), "{err}");
         let why = format!(
-            "the catalog would be more than a till takes (a catalog of {} products; a till \
-             takes at most {}); nothing was imported",
+            "the catalog would hold {} products, and a till takes at most {}: nothing was \
+             imported",
             held + 2,
             held + 1
         );
@@ -324,9 +323,13 @@ mod tests {
         import_products_within(&hq, &new[..1], false, held + 1).unwrap();
         assert_eq!(skus(&hq).len(), held + 1);
 
-        // A catalog tills refuse already may still be edited (to be mended).
-        import_products_within(&hq, &new[1..], false, held).unwrap();
-        assert_eq!(skus(&hq).len(), held + 2);
+        // Past the bound already (a lower bound here): edited, not taken further.
+        let mut mended = new[0].clone();
+        mended.product.name_zh = "新名".into();
+        import_products_within(&hq, &[mended], false, held).unwrap();
+        let err = import_products_within(&hq, &new[1..], false, held).unwrap_err();
+        assert!(err.to_string().contains("would hold"), "{err}");
+        assert_eq!(skus(&hq).len(), held + 1);
     }
 
     #[test]

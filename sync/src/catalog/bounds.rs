@@ -121,10 +121,13 @@ impl CatalogDoc {
         self.why_beyond(MOST_ENTRIES, LONGEST_FIELD)
     }
 
-    /// [`CatalogDoc::why_a_till_refuses`] with `most` entries of a kind in place of
-    /// [`MOST_ENTRIES`] (a test of a caller need not make 200 000 products).
-    pub fn why_a_till_refuses_within(&self, most: usize) -> Result<Option<String>> {
-        self.why_beyond(most, LONGEST_FIELD)
+    /// How many entries each section holds, in [`SECTIONS`]' order: what an edit may not take
+    /// past [`MOST_ENTRIES`] (read without walking the entries).
+    pub fn entries_by_section(&self) -> Result<Vec<(&'static str, usize)>> {
+        SECTIONS
+            .iter()
+            .map(|&section| Ok((section, self.doc.length(&self.section(section)?))))
+            .collect()
     }
 
     /// Why it is more than a till takes: a section holds more than `most` entries, or an
@@ -236,10 +239,12 @@ mod tests {
 
         // More entries of a kind than a till takes (a bound of 2 here).
         let three = catalog(&[product("A", "甲"), product("B", "乙"), product("C", "丙")]);
-        let why = three.why_a_till_refuses_within(2).unwrap().unwrap();
+        let why = three.why_beyond(2, LONGEST_FIELD).unwrap().unwrap();
         assert_eq!(why, "a catalog of 3 products; a till takes at most 2");
-        assert_eq!(three.why_a_till_refuses_within(3).unwrap(), None);
+        assert_eq!(three.why_beyond(3, LONGEST_FIELD).unwrap(), None);
         assert_eq!(three.why_a_till_refuses().unwrap(), None);
+        let counted = three.entries_by_section().unwrap();
+        assert!(counted.contains(&("products", 3)), "{counted:?}");
         let mut stalls = catalog(&[]);
         let stall = CatalogStall {
             id: "S1".into(),
@@ -247,7 +252,7 @@ mod tests {
             team: String::new(),
         };
         stalls.put(&[stall], 0).unwrap();
-        assert!(stalls.why_a_till_refuses_within(0).unwrap().is_some());
+        assert!(stalls.why_beyond(0, LONGEST_FIELD).unwrap().is_some());
     }
 
     #[test]

@@ -63,9 +63,10 @@ pub(super) fn sign_ins_of(conn: &Connection) -> SignIns {
 /// Ends every dashboard session in the copy at `copy`, revokes again there the screen links
 /// and (but for a `hub`'s) devices revoked since the backup, and tells `restored` how many
 /// sessions it ended, which it revoked again and how the copy's accounts differ from
-/// `replaced`'s, the sign-ins of the database it replaces (unknown without one). A copy with no session is left
-/// as it is, byte for byte; one whose end of its sessions is not written (closed and flushed into
-/// the file) fails the restore.
+/// `replaced`'s, the sign-ins of the database it replaces (unknown without one). A copy with
+/// no session to end and nothing to revoke again is left as it is, byte for byte; one whose
+/// changes are not written (closed and flushed into the file) fails the restore, before
+/// anything is moved.
 pub(super) fn end_sessions_and_compare(
     copy: &Path,
     replaced: Option<&SignIns>,
@@ -100,8 +101,11 @@ pub(super) fn end_sessions_and_compare(
     };
     revoke_again(&conn, restored)?;
     // Closed here, its error told: what was changed must be in the file it renames.
-    conn.close()
-        .map_err(|(_, e)| Error::Other(format!("ending the backup's sessions: {e}")))?;
+    conn.close().map_err(|(_, e)| {
+        Error::Other(format!(
+            "ending the backup's sessions and revoking again (nothing was restored): {e}"
+        ))
+    })?;
     Ok(())
 }
 

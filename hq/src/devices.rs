@@ -326,11 +326,16 @@ pub(crate) fn device_peer(
 
 /// Shuts a device out: its token stops working and its connections are closed.
 pub fn revoke(conn: &Connection, device: &str) -> Result<()> {
+    revoke_at(conn, device, &now_text())
+}
+
+/// [`revoke`], the revocation dated `at` (a restore making again one made before).
+pub fn revoke_at(conn: &Connection, device: &str, at: &str) -> Result<()> {
     // Its codes first: a revoked device's old code must not enrol it again.
     conn.execute("DELETE FROM enroll_codes WHERE device = ?1", [device])?;
     let n = conn.execute(
         "UPDATE devices SET revoked_at = ?2 WHERE device = ?1 AND revoked_at IS NULL",
-        params![device, now_text()],
+        params![device, at],
     )?;
     if n == 0 {
         return Err(Error::input(format!("no enrolled device {device}")));

@@ -27,10 +27,10 @@ struct Account {
 pub(super) struct SignIns {
     /// Each account by name.
     accounts: Option<BTreeMap<String, Account>>,
-    /// Each screen link by id: whether it is revoked.
-    links: Option<BTreeMap<String, bool>>,
-    /// Each device by its code: whether it is revoked.
-    devices: Option<BTreeMap<String, bool>>,
+    /// Each screen link by id: when it was revoked, if it is.
+    links: Option<BTreeMap<String, Option<String>>>,
+    /// Each device by its code: when it was revoked, if it is.
+    devices: Option<BTreeMap<String, Option<String>>>,
 }
 
 /// The sign-ins of the database on `conn`.
@@ -47,16 +47,15 @@ pub(super) fn sign_ins_of(conn: &Connection) -> SignIns {
         })?;
         rows.collect()
     };
-    let devices = || -> rusqlite::Result<_> {
-        let mut stmt = conn.prepare("SELECT device, revoked_at IS NOT NULL FROM devices")?;
+    let revoked = |sql: &str| -> rusqlite::Result<_> {
+        let mut stmt = conn.prepare(sql)?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect()
     };
-    let links = screen::tokens::list(conn).ok();
     SignIns {
         accounts: accounts().ok(),
-        links: links.map(|links| links.into_iter().map(|l| (l.id, l.revoked)).collect()),
-        devices: devices().ok(),
+        links: revoked("SELECT id, revoked_at FROM screen_tokens").ok(),
+        devices: revoked("SELECT device, revoked_at FROM devices").ok(),
     }
 }
 
@@ -99,7 +98,7 @@ pub(super) fn end_sessions_and_compare(
             both.and_then(|(was, now)| let_in_again(was.devices.as_ref()?, now.devices.as_ref()?))
         }
     };
-    revoke_again(&conn, restored)?;
+    revoke_again(&conn, replaced, restored)?;
     // Closed here, its error told: what was changed must be in the file it renames.
     conn.close().map_err(|(_, e)| {
         Error::Other(format!(
@@ -110,9 +109,9 @@ pub(super) fn end_sessions_and_compare(
 }
 
 /// Revokes again, in the copy on `conn`, the devices and screen links `restored` names as
-/// revoked since the backup (a device's enrolment codes go with it, as at any revocation),
-/// in one transaction.
-fn revoke_again(conn: &Connection, restored: &Restored) -> Result<()> {
+/// revoked since the backup, each dated as `replaced` has it (a device's enrolment codes go
+/// with it, as at any revocation), in one transaction.
+fn revoke_again(conn: &Connection, replaced: Option<&SignIns>, restored: &Restored) -> Result<()> {
     let devices = restored.revoked_since.as_deref().unwrap_or_default();
     let links = restored
         .screen_links_revoked_since
@@ -121,26 +120,35 @@ fn revoke_again(conn: &Connection, restored: &Restored) -> Result<()> {
     if devices.is_empty() && links.is_empty() {
         return Ok(());
     }
+    // When each was revoked, as the replaced database has it (the list names only those it
+    // holds revoked).
+    let when = |held: Option<&BTreeMap<String, Option<String>>>, id: &str| -> String {
+        held.and_then(|held| held.get(id).cloned().flatten())
+            .unwrap_or_else(crate::now_text)
+    };
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     for device in devices {
-        crate::devices::revoke(&tx, device)?;
+        let at = when(replaced.and_then(|r| r.devices.as_ref()), device);
+        crate::devices::revoke_at(&tx, device, &at)?;
     }
     for link in links {
-        screen::tokens::revoke(&tx, link)?;
+        let at = when(replaced.and_then(|r| r.links.as_ref()), link);
+        screen::tokens::revoke_at(&tx, link, &at)?;
     }
     tx.commit()?;
     Ok(())
 }
 
-/// Of screen links or devices (each by id: whether it is revoked), those the replaced
-/// database holds revoked and the restored one holds unrevoked: let in again, unless revoked
-/// again. In the order of their ids.
+/// Of screen links or devices (each by id: when it was revoked, if it is), those the
+/// replaced database holds revoked and the restored one holds unrevoked: let in again,
+/// unless revoked again. In the order of their ids.
 fn let_in_again(
-    replaced: &BTreeMap<String, bool>,
-    restored: &BTreeMap<String, bool>,
+    replaced: &BTreeMap<String, Option<String>>,
+    restored: &BTreeMap<String, Option<String>>,
 ) -> Option<Vec<String>> {
-    let let_in =
-        |id: &&String| replaced.get(*id) == Some(&true) && restored.get(*id) == Some(&false);
+    let let_in = |id: &&String| {
+        matches!(replaced.get(*id), Some(Some(_))) && matches!(restored.get(*id), Some(None))
+    };
     Some(replaced.keys().filter(let_in).cloned().collect())
 }
 

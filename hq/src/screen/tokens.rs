@@ -76,9 +76,14 @@ pub fn valid(conn: &Connection, token: &str) -> Result<bool> {
 /// Revokes the token whose id is `id`: the screens showing it stop updating, their streams
 /// ended within five seconds (`screen::RECHECK`).
 pub fn revoke(conn: &Connection, id: &str) -> Result<()> {
+    revoke_at(conn, id, &now_text())
+}
+
+/// [`revoke`], the revocation dated `at` (a restore making again one made before).
+pub fn revoke_at(conn: &Connection, id: &str, at: &str) -> Result<()> {
     let n = conn.execute(
         "UPDATE screen_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-        params![id, now_text()],
+        params![id, at],
     )?;
     if n == 0 {
         return Err(not_in_use(id));

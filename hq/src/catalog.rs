@@ -216,6 +216,20 @@ pub fn why_tills_refuse(hq: &Hq) -> Result<Option<String>> {
     Ok(load(hq)?.why_a_till_refuses()?)
 }
 
+/// Says on stderr why tills refuse the fair's catalog, if they do, as `hq serve` starts: a
+/// warning whatever it finds (a catalog that cannot be read included), since serving does
+/// not depend on it.
+pub fn warn_if_tills_refuse(hq: &Hq) {
+    match why_tills_refuse(hq) {
+        Ok(None) => {}
+        Ok(Some(why)) => eprintln!(
+            "warning: tills refuse the fair's catalog ({why}) and keep the one they have; \
+             mend it with `hq catalog import`"
+        ),
+        Err(e) => eprintln!("warning: the fair's catalog could not be checked: {e}"),
+    }
+}
+
 /// Creates or updates stalls, sellers or units in the catalog document (refused as
 /// [`edit_for_tills`] is).
 pub fn import<E: Entry>(hq: &Hq, entries: &[E]) -> Result<()> {

@@ -152,15 +152,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
     };
     let hq = Hq::open(dir)?;
     if matches!(hq.role, Role::Hq) {
-        // A warning, whatever it finds: serving does not depend on it.
-        match catalog::why_tills_refuse(&hq) {
-            Ok(None) => {}
-            Ok(Some(why)) => eprintln!(
-                "warning: tills refuse the fair's catalog ({why}) and keep the one they have; \
-                 mend it with `hq catalog import`"
-            ),
-            Err(e) => eprintln!("warning: the fair's catalog could not be checked: {e}"),
-        }
+        catalog::warn_if_tills_refuse(&hq);
     }
     let disk = Arc::new(crate::disk::DiskWatch::new(dir, options.min_free_disk));
     tokio::spawn(disk.clone().keep_watching());

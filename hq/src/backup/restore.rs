@@ -60,10 +60,11 @@ pub struct Restored {
 /// checked, and given the catalog changes the database it replaces holds since the backup
 /// (which the tills hold too) when that catalog descends from the backup's. The copy's
 /// dashboard sessions are ended, the devices and screen links revoked since the backup
-/// revoked again, and the accounts changed since named ([`super::dashboard`]). The database is then kept beside it, renamed, and its owner
-/// and mode go to the copy. Into a directory without a headquarters (a new machine), the
-/// copy is only put in place (its sessions ended), owned as the directory is. While the copy
-/// takes longer than two seconds, `progress` is told how far it has come ([`Progress`]).
+/// revoked again, and the accounts changed since named ([`super::dashboard`]). The database
+/// is then kept beside it, renamed, and its owner and mode go to the copy. Into a directory
+/// without a headquarters (a new machine), the copy is only put in place (its sessions
+/// ended), owned as the directory is. While the copy takes longer than two seconds,
+/// `progress` is told how far it has come ([`Progress`]).
 pub fn restore(dir: &Path, from: &Path, progress: impl FnMut(Progress)) -> Result<Restored> {
     restore_paced(dir, from, progress, Pace::OPERATOR, COPY_CHUNK)
 }

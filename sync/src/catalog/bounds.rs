@@ -17,15 +17,16 @@ use crate::{Error, Result};
 /// The most fields an entry of a catalog a till takes holds (a product has fifteen).
 pub const MOST_FIELDS: usize = 64;
 
-/// Why `text` (`what`) is longer than `longest` characters, if it is.
-fn too_long(what: &str, text: &str, longest: usize) -> Option<String> {
+/// Why `text` (`what`) is longer than [`LONGEST_FIELD`] characters, if it is.
+fn too_long(what: &str, text: &str) -> Option<String> {
     let n = text.chars().count();
-    (n > longest).then(|| format!("{what} is {n} characters; a till takes at most {longest}"))
+    (n > LONGEST_FIELD)
+        .then(|| format!("{what} is {n} characters; a till takes at most {LONGEST_FIELD}"))
 }
 
 /// Why an entry (`id`, its fields' names and texts) is more than a till takes, if it is.
-fn entry_beyond(id: &str, fields: &[(&str, Option<&str>)], longest: usize) -> Option<String> {
-    if let Some(why) = too_long("its id", id, longest) {
+fn entry_beyond(id: &str, fields: &[(&str, Option<&str>)]) -> Option<String> {
+    if let Some(why) = too_long("its id", id) {
         return Some(why);
     }
     if fields.len() > MOST_FIELDS {
@@ -35,10 +36,10 @@ fn entry_beyond(id: &str, fields: &[(&str, Option<&str>)], longest: usize) -> Op
         ));
     }
     for &(field, text) in fields {
-        if let Some(why) = too_long("a field's name", field, longest) {
+        if let Some(why) = too_long("a field's name", field) {
             return Some(why);
         }
-        let why = text.and_then(|text| too_long(&format!("`{}`", told(field)), text, longest));
+        let why = text.and_then(|text| too_long(&format!("`{}`", told(field)), text));
         if why.is_some() {
             return why;
         }
@@ -56,7 +57,7 @@ pub fn beyond_a_till<E: Entry>(entry: &E) -> Option<String> {
         .iter()
         .map(|(field, value)| (field.as_str(), text_of(value)))
         .collect();
-    entry_beyond(&id, &texts, LONGEST_FIELD)
+    entry_beyond(&id, &texts)
 }
 
 /// The text a scalar holds, if it is one.
@@ -118,7 +119,7 @@ impl CatalogDoc {
     /// for headquarters, which reads its own catalog unbounded, to make none that its tills
     /// refuse.
     pub fn why_a_till_refuses(&self) -> Result<Option<String>> {
-        self.why_beyond(MOST_ENTRIES, LONGEST_FIELD)
+        self.why_beyond(MOST_ENTRIES)
     }
 
     /// How many entries each section holds, in [`SECTIONS`]' order: what an edit may not take
@@ -132,8 +133,8 @@ impl CatalogDoc {
 
     /// Why it is more than a till takes: a section holds more than `most` entries, or an
     /// entry more than [`MOST_FIELDS`] fields, or an id, a field's name or a text of more
-    /// than `longest` characters. An error where it is not a catalog.
-    fn why_beyond(&self, most: usize, longest: usize) -> Result<Option<String>> {
+    /// than [`LONGEST_FIELD`] characters. An error where it is not a catalog.
+    fn why_beyond(&self, most: usize) -> Result<Option<String>> {
         for section in SECTIONS {
             let obj = self.section(section)?;
             let entries = self.doc.length(&obj);
@@ -160,7 +161,7 @@ impl CatalogDoc {
                     .iter()
                     .map(|(field, value)| (field.as_str(), value.as_ref().and_then(text_of)))
                     .collect();
-                if let Some(why) = entry_beyond(&id, &fields, longest) {
+                if let Some(why) = entry_beyond(&id, &fields) {
                     return Ok(Some(format!(
                         "a catalog {section} entry `{}`: {why}",
                         told(&id)
@@ -239,9 +240,9 @@ mod tests {
 
         // More entries of a kind than a till takes (a bound of 2 here).
         let three = catalog(&[product("A", "甲"), product("B", "乙"), product("C", "丙")]);
-        let why = three.why_beyond(2, LONGEST_FIELD).unwrap().unwrap();
+        let why = three.why_beyond(2).unwrap().unwrap();
         assert_eq!(why, "a catalog of 3 products; a till takes at most 2");
-        assert_eq!(three.why_beyond(3, LONGEST_FIELD).unwrap(), None);
+        assert_eq!(three.why_beyond(3).unwrap(), None);
         assert_eq!(three.why_a_till_refuses().unwrap(), None);
         let counted = three.entries_by_section().unwrap();
         assert!(counted.contains(&("products", 3)), "{counted:?}");
@@ -252,7 +253,7 @@ mod tests {
             team: String::new(),
         };
         stalls.put(&[stall], 0).unwrap();
-        assert!(stalls.why_beyond(0, LONGEST_FIELD).unwrap().is_some());
+        assert!(stalls.why_beyond(0).unwrap().is_some());
     }
 
     #[test]

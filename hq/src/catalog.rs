@@ -405,14 +405,7 @@ mod tests {
             elsewhere.automerge().get_heads(),
             "only the adopted catalog's history is held"
         );
-        let skus: Vec<String> = held
-            .contents()
-            .unwrap()
-            .products
-            .into_iter()
-            .map(|p| p.sku)
-            .collect();
-        assert_eq!(skus, ["ELSEWHERE-1"]);
+        assert_eq!(skus(&hq), ["ELSEWHERE-1"]);
         let in_tables: String = hq
             .conn
             .query_row(

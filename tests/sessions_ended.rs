@@ -2,7 +2,8 @@
 //! swept out of the database by the real `fairpos hq serve`, each written in the audit log
 //! once, with why: on SQLite, and on PostgreSQL with two processes (through two data
 //! directories) sweeping the same sessions at once. Their tokens are refused meanwhile and
-//! after, and the audit log stays one hash chain.
+//! after, and the audit log stays one hash chain. A session's use is written after its
+//! request is answered, never waited for.
 
 mod common;
 
@@ -91,6 +92,42 @@ fn ended_sessions_are_swept_and_written_down_once(hq: &Hq, servers: Vec<Server>)
     for server in servers {
         server.stop();
     }
+}
+
+/// An organizer's request is answered while the database's write lock is held elsewhere (as
+/// the tills' syncs hold it in a storm), though its session's use is due to be written (at
+/// most once a minute): the use is written after the answer, once the lock is let go.
+#[test]
+fn a_sessions_use_is_written_after_its_answer_never_waited_for() {
+    let hq = Hq::demo();
+    let server = Server::start(hq.data(), &[]);
+    let api = Api::new(&server.url);
+    let token = api.token_of("organizer", PASSWORD).unwrap();
+    let mut db = rusqlite::Connection::open(hq.data().join("hq.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    let last_seen = |db: &rusqlite::Connection| -> String {
+        db.query_row("SELECT last_seen FROM sessions", [], |r| r.get(0))
+            .unwrap()
+    };
+    // Last used ten minutes ago, as the server writes times.
+    db.execute(
+        "UPDATE sessions SET last_seen = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-10 minutes')",
+        [],
+    )
+    .unwrap();
+    let planted = last_seen(&db);
+    let writing = db
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    let (status, report) = api.get("/api/v1/report?by=stall", Some(&token));
+    assert_eq!(status, 200, "{report}");
+    writing.rollback().unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    while last_seen(&db) == planted && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(last_seen(&db) > planted, "the use was not written");
+    server.stop();
 }
 
 /// An organizer's sync socket (an automerge-repo client reads every document through it)

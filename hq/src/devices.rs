@@ -249,14 +249,44 @@ pub fn enroll(
     })
 }
 
+/// What a reading connection says of a token: who holds it, or why it is refused.
+pub struct Authenticated {
+    pub peer: Result<Peer>,
+    /// The hash of a dashboard session whose use is worth recording now (at most once a
+    /// minute), for [`sessions::record_use`] on the writer after the answer.
+    pub use_due: Option<String>,
+}
+
 /// Who holds `token`: an enrolled device not revoked, or a dashboard session not expired
-/// under `limits` of an account that still exists.
-pub fn authenticate(conn: &Connection, token: &str, limits: &SessionLimits) -> Result<Peer> {
-    if let Some(session) = token.strip_prefix("org.") {
-        let (session, name) =
-            sessions::live(conn, &keys::secret_hash(session), limits)?.ok_or_else(refused)?;
-        return person(conn, session, name);
+/// under `limits` of an account that still exists. Writes nothing, so that organizers' pages
+/// and tills' calls are answered on a reading connection beside the writer, which syncing
+/// tills keep busy; a session's use is written afterwards, never waited for.
+pub fn authenticate(conn: &Connection, token: &str, limits: &SessionLimits) -> Authenticated {
+    let answered = |peer| Authenticated {
+        peer,
+        use_due: None,
+    };
+    let Some(session) = token.strip_prefix("org.") else {
+        return answered(device_of(conn, token));
+    };
+    let hash = keys::secret_hash(session);
+    match sessions::look(conn, &hash, limits) {
+        Err(e) => answered(Err(e)),
+        Ok(sessions::Looked::Missing | sessions::Looked::Ended) => answered(Err(refused())),
+        Ok(sessions::Looked::Live {
+            peer,
+            account,
+            stale,
+        }) => {
+            let peer = person(conn, peer, account);
+            let use_due = (stale && peer.is_ok()).then_some(hash);
+            Authenticated { peer, use_due }
+        }
     }
+}
+
+/// The enrolled device, not revoked, whose token `token` is.
+fn device_of(conn: &Connection, token: &str) -> Result<Peer> {
     let (device, secret) = split_device_token(token).ok_or_else(refused)?;
     let row: Option<(String, Option<String>, Option<String>)> = conn
         .query_row(
@@ -269,26 +299,6 @@ pub fn authenticate(conn: &Connection, token: &str, limits: &SessionLimits) -> R
         device_peer(device, secret, &role, hash.as_deref(), revoked.is_some())
     });
     peer.ok_or_else(refused)
-}
-
-/// As [`authenticate`] on a reading connection: `None` when the answer needs a write (a
-/// session's use to record, at most once a minute), to be asked again on the writer.
-/// Organizers' pages and tills' calls are then answered beside the writer, which syncing
-/// tills keep busy.
-pub fn authenticate_reading(
-    conn: &Connection,
-    token: &str,
-    limits: &SessionLimits,
-) -> Option<Result<Peer>> {
-    let Some(session) = token.strip_prefix("org.") else {
-        return Some(authenticate(conn, token, limits));
-    };
-    match sessions::look(conn, &keys::secret_hash(session), limits) {
-        Err(e) => Some(Err(e)),
-        Ok(sessions::Looked::Missing | sessions::Looked::Ended) => Some(Err(refused())),
-        Ok(sessions::Looked::Live { stale: true, .. }) => None,
-        Ok(sessions::Looked::Live { peer, account, .. }) => Some(person(conn, peer, account)),
-    }
 }
 
 fn refused() -> Error {
@@ -469,7 +479,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reading_connection_answers_live_sessions_and_hands_what_must_be_written_to_the_writer() {
+    fn a_reading_connection_answers_live_sessions_and_names_a_use_due_for_the_writer() {
         let dir = tempfile::tempdir().unwrap();
         let hq = Hq::init(
             dir.path(),
@@ -485,31 +495,37 @@ mod tests {
         };
         let (token, _) = open_session(&hq.conn, &organizer).unwrap();
         let limits = SessionLimits::default();
-        let read = |token: &str| authenticate_reading(&hq.conn, token, &limits);
+        let read = |token: &str| authenticate(&hq.conn, token, &limits);
         let ago =
             |minutes: i64| (chrono::Utc::now() - chrono::Duration::minutes(minutes)).to_rfc3339();
 
         match read(&token) {
-            Some(Ok(Peer::Person { account, .. })) => assert_eq!(account, organizer),
-            _ => panic!("a fresh session is answered by a reader"),
+            Authenticated {
+                peer: Ok(Peer::Person { account, .. }),
+                use_due: None,
+            } => assert_eq!(account, organizer),
+            _ => panic!("a fresh session is answered by a reader, its use not due"),
         }
-        assert!(matches!(read("org.unknown"), Some(Err(_))));
+        assert!(read("org.unknown").peer.is_err());
 
-        // A use worth recording goes to the writer, which records it.
+        // A use worth recording is answered all the same, and named for the writer, which
+        // records it.
         hq.conn
             .execute("UPDATE sessions SET last_seen = ?1", [ago(10)])
             .unwrap();
-        assert!(read(&token).is_none());
-        authenticate(&hq.conn, &token, &limits).unwrap();
-        assert!(matches!(read(&token), Some(Ok(_))));
+        let due = read(&token);
+        assert!(due.peer.is_ok());
+        let hash = keys::secret_hash(token.strip_prefix("org.").unwrap());
+        assert_eq!(due.use_due.as_deref(), Some(hash.as_str()));
+        sessions::record_use(&hq.conn, &hash).unwrap();
+        assert!(read(&token).use_due.is_none());
 
         // An expired session is refused by a reader and by the writer, and left to the
         // sweep, which removes it, writes that in the audit log, and keeps a live one.
         hq.conn
             .execute("UPDATE sessions SET created_at = ?1", [ago(13 * 60)])
             .unwrap();
-        assert!(matches!(read(&token), Some(Err(_))));
-        assert!(authenticate(&hq.conn, &token, &limits).is_err());
+        assert!(read(&token).peer.is_err());
         let (unused, _) = open_session(&hq.conn, &organizer).unwrap();
         let (live, _) = open_session(&hq.conn, &organizer).unwrap();
         let unused_hash = keys::secret_hash(unused.strip_prefix("org.").unwrap());
@@ -521,7 +537,7 @@ mod tests {
             .unwrap();
         assert!(sessions::any_ended(&hq.conn, &limits).unwrap());
         assert_eq!(sessions::sweep(&hq.conn, &limits).unwrap(), 2);
-        assert!(matches!(read(&live), Some(Ok(_))));
+        assert!(read(&live).peer.is_ok());
         assert!(!sessions::any_ended(&hq.conn, &limits).unwrap());
         assert_eq!(sessions::sweep(&hq.conn, &limits).unwrap(), 0, "once");
         let written: Vec<(String, String, String)> = crate::audit::entries(&hq.conn, Some(2))
@@ -540,7 +556,7 @@ mod tests {
 
         // A till's token is answered by a reader too (refused here: a code is not a secret).
         let code = add_device(&hq, "T01", "S01", false).unwrap();
-        assert!(matches!(read(&format!("T01.{code}")), Some(Err(_))));
+        assert!(read(&format!("T01.{code}")).peer.is_err());
     }
 
     #[test]

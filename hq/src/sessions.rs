@@ -277,29 +277,14 @@ impl Swept {
     }
 }
 
-/// The peer and account of a live session, its use recorded; an ended session (expired, or
-/// its account gone) is refused, and left to [`sweep`].
-pub(crate) fn live(
-    conn: &Connection,
-    token_hash: &str,
-    limits: &SessionLimits,
-) -> Result<Option<(String, String)>> {
-    match look(conn, token_hash, limits)? {
-        Looked::Missing | Looked::Ended => Ok(None),
-        Looked::Live {
-            peer,
-            account,
-            stale,
-        } => {
-            if stale {
-                conn.execute(
-                    "UPDATE sessions SET last_seen = ?2 WHERE token_hash = ?1",
-                    params![token_hash, stamp(Utc::now())],
-                )?;
-            }
-            Ok(Some((peer, account)))
-        }
-    }
+/// Records that the session of `token_hash` was used now, which [`look`] found due: its
+/// idle deadline moves. A session swept meanwhile stays gone.
+pub(crate) fn record_use(conn: &Connection, token_hash: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE sessions SET last_seen = ?2 WHERE token_hash = ?1",
+        params![token_hash, stamp(Utc::now())],
+    )?;
+    Ok(())
 }
 
 /// Ends every session of every account; how many there were.

@@ -66,6 +66,8 @@ pub struct AppState {
     pub browsers: Arc<crate::known_browser::BrowserKey>,
     /// How long dashboard sessions live.
     pub sessions: crate::sessions::SessionLimits,
+    /// On SQLite, the sessions whose use is being written (by their token's hash).
+    pub uses_being_recorded: Arc<Mutex<HashSet<String>>>,
     /// The largest sync message taken, in bytes; a larger one ends its connection, logged.
     pub max_sync_message: usize,
     /// How long a write to a client may wait for it to read (`--send-timeout`).

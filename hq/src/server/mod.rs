@@ -326,6 +326,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         }),
         browsers: Arc::new(browsers),
         sessions: options.sessions,
+        uses_being_recorded: Arc::default(),
         max_sync_message: options.max_sync_message,
         send_timeout: options.client_limits.send,
         sync_idle: options.sync_idle,

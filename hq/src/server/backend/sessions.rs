@@ -20,19 +20,14 @@ impl AppState {
     pub async fn peer_of(&self, token: String) -> Result<std::result::Result<Peer, String>> {
         let (Some(organizers), Some(pool)) = (&self.pg_organizers, &self.pg) else {
             let sessions = self.sessions;
-            let asked = token.clone();
             let read = self
                 .readers
-                .read(move |db| Ok(devices::authenticate_reading(db, &asked, &sessions)))
+                .read(move |db| Ok(devices::authenticate(db, &token, &sessions)))
                 .await?;
-            if let Some(checked) = read {
-                return Ok(checked.map_err(|e| e.to_string()));
+            if let Some(hash) = read.use_due {
+                self.record_use_soon(hash);
             }
-            return self
-                .on_writer(move |db| {
-                    Ok(devices::authenticate(db, &token, &sessions).map_err(|e| e.to_string()))
-                })
-                .await;
+            return Ok(read.peer.map_err(|e| e.to_string()));
         };
         if let Some(secret) = token.strip_prefix("org.") {
             let hash = keys::secret_hash(secret);
@@ -230,6 +225,30 @@ impl AppState {
                 if let Err(e) = state.sweep_sessions().await {
                     eprintln!("sweeping ended sessions out: {e}");
                 }
+            }
+        });
+    }
+
+    /// Writes a dashboard session's use (SQLite) on the writer after its request is
+    /// answered, so that an organizer's page never waits for the writer, which syncing tills
+    /// keep busy; one write at a time for each session, though every request meanwhile finds
+    /// its use due. A write that fails is told, and tried again by the session's next request.
+    fn record_use_soon(&self, token_hash: String) {
+        let due = self.uses_being_recorded.clone();
+        if !due
+            .lock()
+            .is_ok_and(|mut due| due.insert(token_hash.clone()))
+        {
+            return;
+        }
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let recorded = lock(&db).and_then(|db| sessions::record_use(&db, &token_hash));
+            if let Err(e) = recorded {
+                eprintln!("recording a dashboard session's use: {e}");
+            }
+            if let Ok(mut due) = due.lock() {
+                due.remove(&token_hash);
             }
         });
     }

@@ -161,10 +161,10 @@ impl AppState {
             .collect())
     }
 
-    /// Every announced document (the catalog too, on SQLite).
+    /// Every announced document (the catalog too, on SQLite), read beside the writer.
     pub async fn documents(&self) -> Result<Vec<DocInfo>> {
         let Some(pool) = &self.pg else {
-            return self.on_writer(all_docs).await;
+            return self.readers.read(all_docs).await;
         };
         let docs = registry::documents(pool, None).await?;
         Ok(docs

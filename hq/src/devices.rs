@@ -520,8 +520,8 @@ mod tests {
         sessions::record_use(&hq.conn, &hash).unwrap();
         assert!(read(&token).use_due.is_none());
 
-        // An expired session is refused by a reader and by the writer, and left to the
-        // sweep, which removes it, writes that in the audit log, and keeps a live one.
+        // An expired session is refused, and left to the sweep, which removes it, writes
+        // that in the audit log, and keeps a live one.
         hq.conn
             .execute("UPDATE sessions SET created_at = ?1", [ago(13 * 60)])
             .unwrap();

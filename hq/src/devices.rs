@@ -517,7 +517,7 @@ mod tests {
         assert!(due.peer.is_ok());
         let hash = keys::secret_hash(token.strip_prefix("org.").unwrap());
         assert_eq!(due.use_due.as_deref(), Some(hash.as_str()));
-        sessions::record_use(&hq.conn, &hash).unwrap();
+        sessions::record_use(&hq.conn, &hash, chrono::Utc::now()).unwrap();
         assert!(read(&token).use_due.is_none());
 
         // An expired session is refused, and left to the sweep, which removes it, writes

@@ -112,7 +112,7 @@ pub(crate) enum Looked {
 }
 
 /// Reads what the session of `token_hash` is under `limits`; writes nothing, so a reading
-/// connection can answer most requests.
+/// connection answers every request (the use, when due, is written afterwards).
 pub(crate) fn look(conn: &Connection, token_hash: &str, limits: &SessionLimits) -> Result<Looked> {
     let row: Option<(String, String, Option<String>, Option<String>)> = conn
         .query_row(
@@ -277,12 +277,12 @@ impl Swept {
     }
 }
 
-/// Records that the session of `token_hash` was used now, which [`look`] found due: its
+/// Records that the session of `token_hash` was used `at`, which [`look`] found due: its
 /// idle deadline moves. A session swept meanwhile stays gone.
-pub(crate) fn record_use(conn: &Connection, token_hash: &str) -> Result<()> {
+pub(crate) fn record_use(conn: &Connection, token_hash: &str, at: DateTime<Utc>) -> Result<()> {
     conn.execute(
         "UPDATE sessions SET last_seen = ?2 WHERE token_hash = ?1",
-        params![token_hash, stamp(Utc::now())],
+        params![token_hash, stamp(at)],
     )?;
     Ok(())
 }

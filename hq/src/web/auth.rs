@@ -47,8 +47,9 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
     cookie(headers, COOKIE)
 }
 
-/// The account behind a request, by cookie or bearer token: checked on the writer's
-/// connection on a blocking thread (not on the async workers, which the sync sockets need).
+/// The account behind a request, by cookie or bearer token: checked on a reading connection
+/// on a blocking thread (not on the async workers, which the sync sockets need, nor behind
+/// the writer).
 pub(crate) async fn viewer(state: &AppState, headers: &HeaderMap) -> Option<Account> {
     account_of(state, session_token(headers)?).await
 }

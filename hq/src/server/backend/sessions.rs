@@ -1,5 +1,7 @@
 //! Who a token names (a device, a dashboard session), and logins, on either backend.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use fairpos_postgres::accounts::{self as stored_accounts, EndedBecause, Lifetimes};
@@ -229,26 +231,23 @@ impl AppState {
         });
     }
 
-    /// Writes a dashboard session's use (SQLite) on the writer after its request is
-    /// answered, so that an organizer's page never waits for the writer, which syncing tills
-    /// keep busy; one write at a time for each session, though every request meanwhile finds
-    /// its use due. A write that fails is told, and tried again by the session's next request.
+    /// Writes a dashboard session's use (SQLite), dated now, on the writer after its
+    /// request is answered, so that an organizer's page never waits for the writer, which
+    /// syncing tills keep busy; one write at a time for each session, though every request
+    /// meanwhile finds its use due. A write that fails is told (once a minute) and tried
+    /// again by the session's next request.
     fn record_use_soon(&self, token_hash: String) {
-        let due = self.uses_being_recorded.clone();
-        if !due
-            .lock()
-            .is_ok_and(|mut due| due.insert(token_hash.clone()))
-        {
+        let used_at = chrono::Utc::now();
+        let pending = PendingUse::take(self.uses_being_recorded.clone(), token_hash);
+        let Some(pending) = pending else {
             return;
-        }
-        let db = self.db.clone();
+        };
+        let (db, log) = (self.db.clone(), self.refusals.clone());
         tokio::task::spawn_blocking(move || {
-            let recorded = lock(&db).and_then(|db| sessions::record_use(&db, &token_hash));
+            let recorded = lock(&db).and_then(|db| sessions::record_use(&db, &pending.0, used_at));
             if let Err(e) = recorded {
-                eprintln!("recording a dashboard session's use: {e}");
-            }
-            if let Ok(mut due) = due.lock() {
-                due.remove(&token_hash);
+                let line = format!("recording a dashboard session's use: {e}");
+                log.write("recording a session's use".into(), line);
             }
         });
     }
@@ -261,6 +260,29 @@ impl AppState {
             absolute_s: seconds(self.sessions.absolute),
             stale_s: seconds((self.sessions.idle / 4).min(chrono::Duration::minutes(1))),
         }
+    }
+}
+
+/// A session whose use is being written: its token's hash, held in the set of those until
+/// dropped (the write done, failed, or its thread unwound), so that no session is left out
+/// of the writes for good.
+struct PendingUse(String, Arc<Mutex<HashSet<String>>>);
+
+impl PendingUse {
+    /// `token_hash` taken into `set`; `None` when a write of its use is under way already.
+    fn take(set: Arc<Mutex<HashSet<String>>>, token_hash: String) -> Option<PendingUse> {
+        let fresh = set
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(token_hash.clone());
+        fresh.then(|| PendingUse(token_hash, set))
+    }
+}
+
+impl Drop for PendingUse {
+    fn drop(&mut self) {
+        let mut set = self.1.lock().unwrap_or_else(PoisonError::into_inner);
+        set.remove(&self.0);
     }
 }
 
@@ -280,7 +302,31 @@ fn refused_as(token: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::refused_as;
+    use super::*;
+
+    #[test]
+    fn a_sessions_use_is_written_once_at_a_time_and_let_go_however_the_write_ends() {
+        let set: Arc<Mutex<HashSet<String>>> = Arc::default();
+        let take = |hash: &str| PendingUse::take(set.clone(), hash.to_string());
+        let first = take("a");
+        assert!(first.is_some());
+        assert!(take("a").is_none(), "one write at a time for a session");
+        assert!(take("b").is_some(), "another session's beside it");
+        drop(first);
+        assert!(take("a").is_some(), "let go once written");
+        // A write whose thread unwinds lets go too, and a poisoned set still takes uses.
+        let unwound = std::thread::spawn({
+            let set = set.clone();
+            move || {
+                let _pending = PendingUse::take(set.clone(), "c".into());
+                let _held = set.lock().unwrap();
+                panic!("a write that panics");
+            }
+        });
+        assert!(unwound.join().is_err());
+        assert!(set.is_poisoned());
+        assert!(take("c").is_some());
+    }
 
     #[test]
     fn a_refused_token_is_logged_by_a_device_codes_shape_only() {

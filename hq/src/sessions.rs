@@ -2,6 +2,8 @@
 //! time since login (absolute). The cookie carries the absolute lifetime as `Max-Age`. Every
 //! session can be ended at once (`fairpos hq end-sessions`).
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -202,8 +204,13 @@ pub const ENDED: &str = "session ended";
 /// Removes every session that has ended under `limits` (expired, from before accounts, or
 /// its account removed), each written in the audit log as ended and why, in one
 /// transaction that takes the database for writing first; how many. Sessions are removed
-/// here alone, so each is written once.
-pub fn sweep(conn: &Connection, limits: &SessionLimits) -> Result<usize> {
+/// here alone, so each is written once. Those of `being_used` (token hashes), whose last use
+/// is still to be written, are left to the next sweep.
+pub fn sweep(
+    conn: &Connection,
+    limits: &SessionLimits,
+    being_used: &HashSet<String>,
+) -> Result<usize> {
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     let now = Utc::now();
     let mut swept = 0;
@@ -211,6 +218,9 @@ pub fn sweep(conn: &Connection, limits: &SessionLimits) -> Result<usize> {
         let Some(why) = session.ended(now, limits) else {
             continue;
         };
+        if being_used.contains(&session.token_hash) {
+            continue;
+        }
         tx.execute(
             "DELETE FROM sessions WHERE token_hash = ?1",
             [&session.token_hash],

@@ -200,9 +200,17 @@ impl AppState {
             if !self.readers.read(any).await? {
                 return Ok(0);
             }
-            return self
-                .on_writer(move |db| Ok(sessions::sweep(db, &limits)? as u64))
-                .await;
+            // A session whose use is being written was used lately: the next sweep decides.
+            let being_used = self.uses_being_recorded.clone();
+            let sweep = move |db: &_| {
+                // Copied, so that no request waits for the set while the sweep writes.
+                let being_used = being_used
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                Ok(sessions::sweep(db, &limits, &being_used)? as u64)
+            };
+            return self.on_writer(sweep).await;
         };
         let (lifetime, idle) = (sessions::lifetime_over(&limits), sessions::unused(&limits));
         let why = EndedBecause {

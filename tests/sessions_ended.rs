@@ -155,11 +155,13 @@ fn an_organizers_sync_socket_is_closed_once_its_session_ends() {
 }
 
 /// The socket's checks do not count as the session's use: a session unused for its idle
-/// time (15 s here) ends with its socket open, and the socket is closed.
+/// time (15 s here, set as a service's environment file sets it) ends with its socket open,
+/// and the socket is closed.
 #[test]
 fn an_organizers_open_sync_socket_does_not_keep_an_idle_session_alive() {
     let hq = Hq::demo();
-    let server = Server::start(hq.data(), &["--session-idle", "15s"]);
+    let idle = [("FAIRPOS_HQ_SESSION_IDLE", "15s")];
+    let server = Server::start_logging(hq.data(), &[], &idle, std::process::Stdio::inherit());
     let (runtime, mut socket) = organizer_socket(&server);
     let closed = closed_within(&runtime, &mut socket, 45);
     assert!(closed, "the idle session's socket stayed open");

@@ -14,10 +14,20 @@ pub struct ServeArgs {
     #[arg(long)]
     pub upstream: Option<String>,
     /// An organizer session ends after this long without use (90s, 30m, 12h).
-    #[arg(long, default_value = "1h", value_name = "SPAN")]
+    #[arg(
+        long,
+        default_value = "1h",
+        value_name = "SPAN",
+        env = "FAIRPOS_HQ_SESSION_IDLE"
+    )]
     pub session_idle: String,
     /// An organizer session ends this long after login, however busy.
-    #[arg(long, default_value = "12h", value_name = "SPAN")]
+    #[arg(
+        long,
+        default_value = "12h",
+        value_name = "SPAN",
+        env = "FAIRPOS_HQ_SESSION_MAX"
+    )]
     pub session_max: String,
     /// A client that takes longer than this to send a request's head (or keeps a
     /// connection idle this long between requests) is disconnected (90s, 2m).

@@ -89,16 +89,22 @@ pub(super) fn end_sessions_and_compare(
     let copy_sign_ins = replaced.map(|_| sign_ins_of(&conn));
     let both = replaced.zip(copy_sign_ins.as_ref());
     restored.accounts_changed_since = both.and_then(|(was, now)| accounts_changed(was, now));
-    restored.screen_links_revoked_since =
-        both.and_then(|(was, now)| let_in_again(was.links.as_ref()?, now.links.as_ref()?));
-    restored.revoked_since = match hub {
+    let links = both.and_then(|(was, now)| let_in_again(was.links.as_ref()?, now.links.as_ref()?));
+    let devices = if hub {
         // A hub takes its devices from headquarters: none to revoke again here.
-        true => replaced.map(|_| Vec::new()),
-        false => {
-            both.and_then(|(was, now)| let_in_again(was.devices.as_ref()?, now.devices.as_ref()?))
-        }
+        replaced.map(|_| BTreeMap::new())
+    } else {
+        both.and_then(|(was, now)| let_in_again(was.devices.as_ref()?, now.devices.as_ref()?))
     };
-    revoke_again(&conn, replaced, restored)?;
+    let none = BTreeMap::new();
+    revoke_again(
+        &conn,
+        devices.as_ref().unwrap_or(&none),
+        links.as_ref().unwrap_or(&none),
+    )?;
+    let ids = |revoked: BTreeMap<String, String>| revoked.into_keys().collect();
+    restored.revoked_since = devices.map(ids);
+    restored.screen_links_revoked_since = links.map(ids);
     // Closed here, its error told: what was changed must be in the file it renames.
     conn.close().map_err(|(_, e)| {
         Error::Other(format!(
@@ -108,32 +114,23 @@ pub(super) fn end_sessions_and_compare(
     Ok(())
 }
 
-/// Revokes again, in the copy on `conn`, the devices and screen links `restored` names as
-/// revoked since the backup, each dated as `replaced` has it (a device's enrolment codes go
-/// with it, as at any revocation), in one transaction.
-fn revoke_again(conn: &Connection, replaced: Option<&SignIns>, restored: &Restored) -> Result<()> {
-    let devices = restored.revoked_since.as_deref().unwrap_or_default();
-    let links = restored
-        .screen_links_revoked_since
-        .as_deref()
-        .unwrap_or_default();
+/// Revokes again, in the copy on `conn`, `devices` and screen `links` (each by id: when the
+/// replaced database has it revoked; a device's enrolment codes go with it, as at any
+/// revocation), in one transaction.
+fn revoke_again(
+    conn: &Connection,
+    devices: &BTreeMap<String, String>,
+    links: &BTreeMap<String, String>,
+) -> Result<()> {
     if devices.is_empty() && links.is_empty() {
         return Ok(());
     }
-    // When each was revoked, as the replaced database has it (the list names only those it
-    // holds revoked).
-    let when = |held: Option<&BTreeMap<String, Option<String>>>, id: &str| -> String {
-        held.and_then(|held| held.get(id).cloned().flatten())
-            .unwrap_or_else(crate::now_text)
-    };
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-    for device in devices {
-        let at = when(replaced.and_then(|r| r.devices.as_ref()), device);
-        crate::devices::revoke_at(&tx, device, &at)?;
+    for (device, at) in devices {
+        crate::devices::revoke_at(&tx, device, at)?;
     }
-    for link in links {
-        let at = when(replaced.and_then(|r| r.links.as_ref()), link);
-        screen::tokens::revoke_at(&tx, link, &at)?;
+    for (link, at) in links {
+        screen::tokens::revoke_at(&tx, link, at)?;
     }
     tx.commit()?;
     Ok(())
@@ -141,15 +138,16 @@ fn revoke_again(conn: &Connection, replaced: Option<&SignIns>, restored: &Restor
 
 /// Of screen links or devices (each by id: when it was revoked, if it is), those the
 /// replaced database holds revoked and the restored one holds unrevoked: let in again,
-/// unless revoked again. In the order of their ids.
+/// unless revoked again. Each with when the replaced database revoked it.
 fn let_in_again(
     replaced: &BTreeMap<String, Option<String>>,
     restored: &BTreeMap<String, Option<String>>,
-) -> Option<Vec<String>> {
-    let let_in = |id: &&String| {
-        matches!(replaced.get(*id), Some(Some(_))) && matches!(restored.get(*id), Some(None))
+) -> Option<BTreeMap<String, String>> {
+    let let_in = |(id, at): (&String, &Option<String>)| {
+        let at = at.clone()?;
+        matches!(restored.get(id), Some(None)).then(|| (id.clone(), at))
     };
-    Some(replaced.keys().filter(let_in).cloned().collect())
+    Some(replaced.iter().filter_map(let_in).collect())
 }
 
 /// Each account `replaced` holds otherwise than `restored`, named with how it changed since.

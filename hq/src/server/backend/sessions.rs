@@ -62,16 +62,14 @@ impl AppState {
         };
         let hash = keys::secret_hash(secret);
         let Some(organizers) = &self.pg_organizers else {
+            // Read as any request's token is, its use not written.
             let limits = self.sessions;
-            let looked = move |db: &rusqlite::Connection| {
-                Ok(match sessions::look(db, &hash, &limits)? {
-                    sessions::Looked::Live { account, .. } => {
-                        accounts::access_of(db, &account)?.is_some()
-                    }
-                    _ => false,
-                })
+            let read = move |db: &_| Ok(devices::authenticate(db, &token, &limits).peer);
+            return match self.readers.read(read).await? {
+                Ok(_) => Ok(true),
+                Err(e) if e.is_bad_input() => Ok(false),
+                Err(e) => Err(e),
             };
-            return self.readers.read(looked).await;
         };
         let lifetimes = self.lifetimes();
         let live = stored_accounts::live_session(organizers, &hash, lifetimes, false).await?;

@@ -69,8 +69,9 @@ fn text_of(value: &ScalarValue) -> Option<&str> {
 }
 
 /// Of the products tills added offline, those headquarters folds into its catalog, whose
-/// products are `held`: the new ones (by SKU) a till would take, while the catalog stays
-/// within [`MOST_ENTRIES`]; and why each other new one is not (in words, for the log).
+/// products are `held`: the new ones (by SKU; of two in `added` with one SKU, the first) a
+/// till would take, while the catalog stays within [`MOST_ENTRIES`]; and why each other new
+/// one is not (in words, for the log).
 pub fn foldable(
     added: &[CatalogProduct],
     held: &[CatalogProduct],
@@ -84,10 +85,11 @@ fn foldable_within(
     most: usize,
 ) -> (Vec<CatalogProduct>, Vec<String>) {
     let (mut folded, mut not) = (Vec::new(), Vec::new());
-    for product in added
-        .iter()
-        .filter(|p| !held.iter().any(|q| q.sku == p.sku))
-    {
+    for product in added {
+        let sku_taken = |products: &[CatalogProduct]| products.iter().any(|q| q.sku == product.sku);
+        if sku_taken(held) || sku_taken(&folded) {
+            continue;
+        }
         let why = match beyond_a_till(product) {
             Some(why) => why,
             None if held.len() + folded.len() >= most => {
@@ -272,12 +274,20 @@ mod tests {
         let added = [
             product("A", "甲又"),
             product("B", "乙"),
+            product("B", "乙又"),
             product("L", &long),
             product("C", "丙"),
         ];
         let (folded, not) = foldable_within(&added, &held, 2);
-        let skus: Vec<&str> = folded.iter().map(|p| p.sku.as_str()).collect();
-        assert_eq!(skus, ["B"]);
+        let names: Vec<(&str, &str)> = folded
+            .iter()
+            .map(|p| (p.sku.as_str(), p.name_zh.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [("B", "乙")],
+            "the first of a SKU, as a later pass would"
+        );
         assert_eq!(not.len(), 2, "{not:?}");
         assert!(not[0].contains("product L a till added") && not[0].contains("301 characters"));
         assert!(not[1].contains("product C") && not[1].contains("holds 2 products"));

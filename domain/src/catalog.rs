@@ -96,7 +96,7 @@ impl Product {
     /// Base quantity (pieces or grams) written in the product's unit: `12`, `297.5`.
     pub fn units_text(&self, base: i64) -> String {
         match self.grams_per_unit() {
-            Some(g) => milli_text(base * 1000 / g),
+            Some(g) => grams_in_units(base, g),
             None => base.to_string(),
         }
     }
@@ -182,6 +182,17 @@ pub fn parse_milli(text: &str) -> Option<i64> {
 
 /// Thousandths written as a short decimal: 1500 -> `1.5`, -250 -> `-0.25`.
 pub fn milli_text(milli: i64) -> String {
+    wide_milli_text(milli.into())
+}
+
+/// `grams` written in units of `g` grams (a weighed product's unit), to the thousandth,
+/// cut: `297.5` for 148 750 g in 斤. Exact for any `i64`, where `grams * 1000` would pass
+/// it (a unit's line net of refunds that tills forged by the ledgerful).
+pub fn grams_in_units(grams: i64, g: i64) -> String {
+    wide_milli_text(i128::from(grams) * 1000 / i128::from(g.max(1)))
+}
+
+fn wide_milli_text(milli: i128) -> String {
     let sign = if milli < 0 { "-" } else { "" };
     let abs = milli.unsigned_abs();
     let frac = abs % 1000;
@@ -271,6 +282,11 @@ mod tests {
         assert_eq!(milli_text(297_532), "297.532");
         assert_eq!(milli_text(-250), "-0.25");
         assert_eq!(milli_text(3000), "3");
+        assert_eq!(grams_in_units(148_750, 500), "297.5");
+        assert_eq!(grams_in_units(-125, 1000), "-0.125");
+        // A stock or a quantity whose thousandths pass i64 is still written exactly.
+        assert_eq!(grams_in_units(i64::MAX, 1), "9223372036854775807");
+        assert_eq!(grams_in_units(i64::MIN, 500), "-18446744073709551.616");
     }
 
     #[test]

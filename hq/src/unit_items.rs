@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::{Error, Result};
-use fairpos_domain::catalog::{grams_per_unit, milli_text};
+use fairpos_domain::catalog::{grams_in_units, grams_per_unit};
 use fairpos_domain::Fen;
 use fairpos_projection::report::format::spreadsheet_safe;
 
@@ -161,7 +161,7 @@ fn listed(tax_id: &str, name: String, rows: Vec<LineRow>) -> UnitItems {
             continue;
         }
         let quantity = match (weighed, grams_per_unit(&unit)) {
-            (true, Some(g)) => milli_text(left * 1000 / g),
+            (true, Some(g)) => grams_in_units(left, g),
             _ => left.to_string(),
         };
         items.push(UnitItem {

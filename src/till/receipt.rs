@@ -3,7 +3,7 @@
 use fairpos_hardware::receipt::{yuan, Receipt, ReceiptLine};
 
 use fairpos_domain::cart::Cart;
-use fairpos_domain::catalog::{grams_per_unit, milli_text};
+use fairpos_domain::catalog::{grams_in_units, grams_per_unit};
 use fairpos_domain::codes::ReceiptQr;
 use fairpos_domain::payment::Method;
 use fairpos_projection::queries::SaleDetail;
@@ -40,7 +40,7 @@ pub fn receipt(identity: &Identity, sale: &SaleDetail, key: &[u8], reprint: bool
         .map(|l| {
             let (quantity, unit_price) = match (l.weighed, grams_per_unit(&l.unit)) {
                 (true, Some(g)) => (
-                    format!("{}{}", milli_text(l.qty * 1000 / g), l.unit),
+                    format!("{}{}", grams_in_units(l.qty, g), l.unit),
                     format!("{}/{}", yuan(l.unit_price.0), l.unit),
                 ),
                 _ => (format!("{}{}", l.qty, l.unit), yuan(l.unit_price.0)),

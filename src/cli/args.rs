@@ -137,11 +137,11 @@ pub struct SyncArgs {
     /// Retry-After).
     #[arg(long)]
     pub watch: bool,
-    /// Seconds between passes with --watch.
-    #[arg(long, default_value_t = 5)]
+    /// Seconds between passes with --watch (1 to 86400).
+    #[arg(long, default_value_t = 5, value_parser = seconds())]
     pub interval: u64,
-    /// Seconds to wait for headquarters at each step.
-    #[arg(long, default_value_t = 30)]
+    /// Seconds to wait for headquarters at each step (1 to 86400).
+    #[arg(long, default_value_t = 30, value_parser = seconds())]
     pub timeout: u64,
 }
 
@@ -196,8 +196,8 @@ pub enum HardwareCommand {
         /// Print the weight and whether it is stable as one JSON object.
         #[arg(long)]
         json: bool,
-        /// Seconds to wait for the scale's answer.
-        #[arg(long, default_value_t = 2)]
+        /// Seconds to wait for the scale's answer (1 to 86400).
+        #[arg(long, default_value_t = 2, value_parser = seconds())]
         timeout: u64,
     },
     /// Read codes from a serial scanner and say what each is.
@@ -211,8 +211,8 @@ pub enum HardwareCommand {
         /// Stop after N codes.
         #[arg(long)]
         count: Option<usize>,
-        /// Give up after SECONDS without N codes (exit 1).
-        #[arg(long, value_name = "SECONDS")]
+        /// Give up after SECONDS (1 to 86400) without N codes (exit 1).
+        #[arg(long, value_name = "SECONDS", value_parser = seconds())]
         timeout: Option<u64>,
         /// One JSON object per line per code.
         #[arg(long)]
@@ -452,4 +452,10 @@ impl Cli {
             _ => false,
         }
     }
+}
+
+/// A number of seconds a command waits: at least one, at most a day (a larger one overflowed
+/// the clock's arithmetic and ended the command with a panic).
+fn seconds() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(1..=86_400)
 }

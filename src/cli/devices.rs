@@ -302,7 +302,7 @@ pub fn hardware(dir: &Path, command: HardwareCommand) -> Result<()> {
                     )
                 })?;
             let reading = scale
-                .weigh(Duration::from_secs(timeout.max(1)))
+                .weigh(Duration::from_secs(timeout))
                 .map_err(|e| Error::Other(e.to_string()))?;
             let view = WeightView {
                 grams: reading.grams,

@@ -45,7 +45,7 @@ fn read_ca(ca: Option<&Path>) -> Result<Option<String>> {
 pub fn sync(dir: &Path, args: SyncArgs) -> Result<()> {
     let options = SyncOptions {
         hq: args.hq.clone(),
-        timeout: Duration::from_secs(args.timeout.max(1)),
+        timeout: Duration::from_secs(args.timeout),
     };
     match args.command {
         Some(SyncCommand::Status(f)) => {
@@ -68,9 +68,7 @@ pub fn sync(dir: &Path, args: SyncArgs) -> Result<()> {
             }
             Ok(())
         }
-        None if args.watch => {
-            uplink::watch(dir, &options, Duration::from_secs(args.interval.max(1)))
-        }
+        None if args.watch => uplink::watch(dir, &options, Duration::from_secs(args.interval)),
         None => {
             let told = |e: &Error, wait: Duration| {
                 eprintln!("sync: {e}; trying again in {} s, as asked", wait.as_secs());

@@ -422,3 +422,30 @@ fn a_file_without_end_is_refused_by_every_command_that_reads_one() {
     assert_eq!(piped.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("-: over 256 MiB"), "{stderr}");
 }
+
+#[test]
+fn a_wait_of_more_than_a_day_is_refused_where_it_ended_in_a_panic() {
+    let till = Till::demo();
+    let forever = "9300000000000000000";
+    for args in [
+        vec![
+            "hardware",
+            "scan",
+            "--port",
+            "/dev/null",
+            "--timeout",
+            forever,
+        ],
+        vec!["hardware", "weigh", "--timeout", forever],
+        vec!["sync", "--watch", "--interval", forever],
+        vec!["sync", "--timeout", forever],
+    ] {
+        let out = till.run(&args);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "fairpos {args:?}: {said}");
+        assert!(
+            said.contains("not in 1..=86400"),
+            "fairpos {args:?}: {said}"
+        );
+    }
+}

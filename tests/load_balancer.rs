@@ -239,3 +239,34 @@ fn two_processes_on_postgresql_count_a_guessers_failures_together() {
         assert!(!log.contains("counted here"), "{log}");
     }
 }
+
+#[test]
+fn a_till_syncs_through_two_processes_on_postgresql_taking_connections_in_turn() {
+    let Some(url) = common::postgres::fresh_database("balanced_sync") else {
+        return;
+    };
+    let (first, second) = (Hq::demo_on(&url), Hq::demo_on(&url));
+    let trusting = ["--proxy-protocol", "127.0.0.1"];
+    let servers = [
+        Server::start(first.data(), &trusting),
+        Server::start(second.data(), &trusting),
+    ];
+    let addresses: Vec<SocketAddr> = servers.iter().map(Server::address).collect();
+    let balancer = haproxy(first.data(), &addresses, "send-proxy-v2", "");
+    let till = Till::enrolled(&balancer.url("http"), &first.add_device("T01", "S01"));
+
+    // Each connection goes to the next process: a sync's HTTP steps and its socket land on
+    // both, one pass after another in other orders. Every pass ends confirmed, every sale
+    // held once, whichever process stored, projected or was asked.
+    sell_some(&till, "V003", 2);
+    for pass in 1..=4 {
+        common::sell_more(&till, "V003", 2);
+        till.synced();
+        let status = till.json(&["sync", "status", "--json"]);
+        assert_eq!(status["unconfirmed_sales"], 0, "pass {pass}: {status}");
+        assert_eq!(second.sales().len(), 2 + 2 * pass, "pass {pass}");
+    }
+    for server in servers {
+        server.stop();
+    }
+}

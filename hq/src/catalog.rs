@@ -20,6 +20,7 @@ use crate::{meta, now_text, set_meta, Hq};
 use crate::{Error, Result};
 use fairpos_domain::catalog_csv::CatalogRow;
 
+pub mod added;
 mod recover;
 pub(crate) use recover::examine;
 pub use recover::{export_hub_copy, largest_copy, Changed, Recovery};

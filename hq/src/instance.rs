@@ -190,6 +190,7 @@ fn create_tables(conn: &Connection) -> Result<()> {
     schema::create_projection(conn)?;
     samod_storage::migrate(conn)?;
     conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(crate::till_added::SCHEMA)?;
     crate::registry::install(conn)?;
     add_chunks_digest(conn)?;
     add_ledger_weights(conn)?;

@@ -44,6 +44,7 @@ pub mod slips;
 pub mod state;
 pub mod statements;
 pub mod throttle;
+pub mod till_added;
 pub mod unit_items;
 pub mod untrusted;
 pub mod web;

@@ -294,6 +294,7 @@ async fn take_other(
     match record {
         Record::Sale(_) => Ok(()),
         Record::ProductAdd(p) => {
+            crate::till_added::keep(tx, p).await?;
             done.product_adds.push(p.product.clone());
             Ok(())
         }

@@ -14,7 +14,8 @@
 //! - [`registry`]: devices, enrolment codes, announced ledgers and how far each is projected,
 //!   sync events, shift slips, payment statements; [`accounts`]: the dashboard's accounts and
 //!   sessions, the big screen's tokens; [`throttle`]: failed logins and enrolment codes,
-//!   counted by every process together.
+//!   counted by every process together; [`till_added`]: products tills added, kept until
+//!   the catalog holds them.
 //!
 //! Reconciliation, the leaderboard, units' lists and statements run their SQL on a pool from
 //! here (`fairpos-hq`). Not here: the catalog, which stays in the data directory (see
@@ -37,6 +38,7 @@ pub mod report;
 mod rollup;
 pub mod slips;
 pub mod throttle;
+pub mod till_added;
 mod tls;
 
 pub use apply::{project, project_held, Held, Projected, LEDGER_LOCK};

@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS stalls (
 ";
 
 /// Every migration, in order: its number and what it does.
-pub const MIGRATIONS: [(i32, &str); 14] = [
+pub const MIGRATIONS: [(i32, &str); 15] = [
     (
         1,
         "the projection, headquarters' indexes, stalls, the roll-up",
@@ -68,6 +68,10 @@ pub const MIGRATIONS: [(i32, &str); 14] = [
     (
         14,
         "the chunks each ledger was projected from, so its next changes are read alone",
+    ),
+    (
+        15,
+        "products tills added, kept until the catalog holds them",
     ),
 ];
 
@@ -129,6 +133,7 @@ fn migration_sql(version: i32) -> String {
         12 => crate::registry::WEIGHTS.to_string(),
         13 => crate::registry::WEIGHT_HEADS.to_string(),
         14 => crate::registry::CHUNKS_READ.to_string(),
+        15 => crate::till_added::SCHEMA.to_string(),
         _ => unreachable!("migration {version} is listed in MIGRATIONS"),
     }
 }

@@ -28,3 +28,22 @@ pub fn fresh_database(name: &str) -> Option<String> {
     }
     Some(format!("{server}/{db}"))
 }
+
+/// What `sql` answers on the database at `url`, by `psql` (unaligned, tuples only: one value
+/// per line, `|` between columns).
+pub fn psql_answer(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .env("PGOPTIONS", "--client-min-messages=warning")
+        .args([url, "-qtAc", sql])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim_end()
+        .to_string()
+}

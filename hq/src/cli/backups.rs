@@ -4,8 +4,6 @@
 
 use std::path::Path;
 
-use fairpos_sync::bundle::Bundle;
-
 use super::args::CopyFile;
 use super::imports::import_into;
 use super::kit::print_json;
@@ -152,22 +150,6 @@ fn role_name(role: &str) -> &'static str {
     }
 }
 
-/// The bundle in `file`, read no further than `largest` bytes (over it: `too_big` says why).
-pub fn read_bundle(file: &Path, largest: u64, too_big: &str) -> Result<Bundle> {
-    let unreadable = |source| Error::ReadInput {
-        path: file.to_path_buf(),
-        source,
-    };
-    let Some(bytes) = crate::untrusted::read_at_most(file, largest).map_err(unreadable)? else {
-        return Err(Error::input(format!(
-            "{}: over {largest} bytes, {too_big}",
-            file.display()
-        )));
-    };
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Error::input(format!("{}: not a bundle: {e}", file.display())))
-}
-
 pub fn recover_catalog(dir: &Path, file: &Path, dry_run: bool, json: bool) -> Result<()> {
     // Base64 in JSON: a third more than the document, and a little. Read no further than
     // that, whatever the file says its length is (a pipe says 0).
@@ -176,7 +158,7 @@ pub fn recover_catalog(dir: &Path, file: &Path, dry_run: bool, json: bool) -> Re
         "too big for a catalog bundle (a document may be {} bytes)",
         catalog::largest_copy()
     );
-    let bundle = read_bundle(file, largest, &too_big)?;
+    let bundle = super::kit::read_bundle(file, largest, &too_big)?;
     let hq = Hq::open(dir)?;
     let database = crate::meta(&hq.conn, crate::META_DATABASE)?;
     let source = match &database {

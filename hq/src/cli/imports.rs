@@ -11,6 +11,7 @@ use fairpos_sync::catalog::{CatalogSeller, CatalogStall, CatalogUnit};
 
 use super::kit::{file_label, read_table, warn_of_unknown_stalls};
 use super::postgres;
+use crate::bundles;
 use crate::catalog::{self, wire};
 use crate::{Error, Hq, Result};
 
@@ -34,6 +35,77 @@ pub(super) fn import_into(dir: &Path, import: impl FnOnce(&Hq) -> Result<()>) ->
         })?;
     }
     Ok(())
+}
+
+/// `hq bundle import FILE`: verified, stored and projected as a sync's ledgers are, then the
+/// products its tills added folded into the catalog.
+pub(super) fn bundle(
+    dir: &Path,
+    file: &Path,
+    max_document: &str,
+    max_documents_per_device: u64,
+    max_bundle: &str,
+) -> Result<()> {
+    let limits = crate::limits::DocumentLimits {
+        max_bytes: crate::limits::parse_size("--max-document", max_document)?,
+        per_device: max_documents_per_device,
+    };
+    let largest = crate::limits::parse_size("--max-bundle", max_bundle)?;
+    let bundle = super::kit::read_bundle(file, largest, "more than --max-bundle allows")?;
+    let hq = Hq::open(dir)?;
+    let database = postgres::database_of(dir, None)?;
+    let imported = match &database {
+        Some(url) => {
+            let (fair, bundle, limits) = (&hq.fair.id, &bundle, &limits);
+            postgres::with_pool(url, |pool| async move {
+                bundles::import_postgres(&pool, fair, bundle, limits).await
+            })
+        }
+        None => bundles::import(&hq, &bundle, &limits),
+    };
+    // Also after a ledger was refused: those projected before it kept theirs.
+    // Kept until folded, they are folded by `hq serve` if not here.
+    match products_tills_added(dir, database.as_deref()) {
+        Ok(0) => {}
+        Ok(n) => println!("{n} products its tills added folded into the fair's catalog"),
+        Err(e) => eprintln!(
+            "warning: the products its tills added are not in the catalog yet ({e}); \
+             `hq serve` folds them in, within a second while it serves"
+        ),
+    }
+    let imported = imported?;
+    println!(
+        "bundle from {} imported: {} documents, {} new records",
+        bundle.source, imported.documents, imported.new_records
+    );
+    Ok(())
+}
+
+/// After `hq bundle import`: the products the bundle's tills added folded into the catalog
+/// ([`catalog::added`]); on PostgreSQL, the catalog caught up with the database's first and
+/// stored there after, as an import's edit is. Returns how many were folded.
+pub(super) fn products_tills_added(dir: &Path, database: Option<&str>) -> Result<usize> {
+    use fairpos_postgres::till_added;
+    let Some(url) = database else {
+        return catalog::added::fold_after_import(&Hq::open(dir)?);
+    };
+    let waiting = postgres::with_pool(
+        url,
+        |pool| async move { Ok(till_added::waiting(&pool).await?) },
+    )?;
+    if waiting.is_empty() {
+        return Ok(0);
+    }
+    let mut folded = (Default::default(), 0);
+    import_into(dir, |hq| {
+        folded = catalog::added::fold_into_stored(hq, &waiting)?;
+        Ok(())
+    })?;
+    let (held, folded) = folded;
+    postgres::with_pool(url, |pool| async move {
+        Ok(till_added::forget(&pool, &held).await?)
+    })?;
+    Ok(folded)
 }
 
 pub(super) fn catalog(dir: &Path, file: &Path) -> Result<()> {

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use fairpos_projection::report::format::OutputFormat;
 use fairpos_projection::report::{self, Dimension};
+use fairpos_sync::bundle::Bundle;
 use rusqlite::Connection;
 
 use super::args::{HqCommand, ReportArgs};
@@ -161,4 +162,20 @@ impl HqCommand {
             _ => false,
         }
     }
+}
+
+/// The bundle in `file`, read no further than `largest` bytes (over it: `too_big` says why).
+pub fn read_bundle(file: &Path, largest: u64, too_big: &str) -> Result<Bundle> {
+    let unreadable = |source| Error::ReadInput {
+        path: file.to_path_buf(),
+        source,
+    };
+    let Some(bytes) = crate::untrusted::read_at_most(file, largest).map_err(unreadable)? else {
+        return Err(Error::input(format!(
+            "{}: over {largest} bytes, {too_big}",
+            file.display()
+        )));
+    };
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::input(format!("{}: not a bundle: {e}", file.display())))
 }

@@ -28,7 +28,7 @@ use self::kit::{output_format, print_json, read_input, report_to, write_output};
 use crate::dir_lock::DirLock;
 use crate::server::proxy::Trusted;
 use crate::sessions::{parse_span, parse_std_span, SessionLimits};
-use crate::{bundles, catalog, devices, hub, leaderboard, reconcile, unit_items};
+use crate::{catalog, devices, hub, leaderboard, reconcile, unit_items};
 use crate::{Error, Founding, Hq, Result, Role};
 
 #[derive(Serialize)]
@@ -331,29 +331,13 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
             max_document,
             max_documents_per_device,
             max_bundle,
-        }) => {
-            let limits = crate::limits::DocumentLimits {
-                max_bytes: crate::limits::parse_size("--max-document", &max_document)?,
-                per_device: max_documents_per_device,
-            };
-            let largest = crate::limits::parse_size("--max-bundle", &max_bundle)?;
-            let bundle = backups::read_bundle(&file, largest, "more than --max-bundle allows")?;
-            let hq = Hq::open(dir)?;
-            let imported = match postgres::database_of(dir, None)? {
-                Some(url) => {
-                    let (fair, bundle, limits) = (&hq.fair.id, &bundle, &limits);
-                    postgres::with_pool(&url, |pool| async move {
-                        bundles::import_postgres(&pool, fair, bundle, limits).await
-                    })?
-                }
-                None => bundles::import(&hq, &bundle, &limits)?,
-            };
-            println!(
-                "bundle from {} imported: {} documents, {} new records",
-                bundle.source, imported.documents, imported.new_records
-            );
-            Ok(())
-        }
+        }) => imports::bundle(
+            dir,
+            &file,
+            &max_document,
+            max_documents_per_device,
+            &max_bundle,
+        ),
         HqCommand::Backup(a) => backups::backup(dir, a),
         HqCommand::Restore(a) => backups::restore(dir, a),
         HqCommand::Sales(f) => {

@@ -346,7 +346,10 @@ pub(crate) fn apply_records(
         if projection::apply_in_batch(conn, &mut inserts, record, key, &mut stock, &mut named)? {
             new_records += 1;
             match record {
-                Record::ProductAdd(p) => product_adds.push(p.product.clone()),
+                Record::ProductAdd(p) => {
+                    crate::till_added::keep(conn, p)?;
+                    product_adds.push(p.product.clone());
+                }
                 Record::Sale(sale) if named.may_name(&sale.header.id) => {
                     counted.count_sale(conn, &sale.into())?
                 }

@@ -15,6 +15,7 @@ use fairpos_sync::samod::{DocHandle, DocumentId};
 use fairpos_sync::samod_storage::load_document;
 use tokio::sync::{mpsc, watch};
 
+use super::kept_products;
 use super::policy::Revocations;
 use crate::checkpoints::Checkpointer;
 use crate::devices::{self, Peer};
@@ -105,6 +106,12 @@ pub fn maintain(
             Vec::new()
         }
     };
+    // The products tills added that are kept for the catalog, looked at as the loop starts
+    // and every second after.
+    let mut kept = kept_products::Watch::default();
+    if let (Role::Hq, Some(h)) = (role, &catalog) {
+        kept_products::look_here(&conn, h, &catalog_key, &fair.id, &mut kept);
+    }
     // When the last pass that had documents to project started.
     let mut last_pass: Option<Instant> = None;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -177,7 +184,7 @@ pub fn maintain(
                 Ok(Outcome::Projected { product_adds, .. }) if !product_adds.is_empty() => {
                     if *role == Role::Hq {
                         if let Some(h) = &catalog {
-                            add_products(h, &catalog_key, &fair.id, &product_adds);
+                            kept_products::add_products(h, &catalog_key, &fair.id, &product_adds);
                         }
                     }
                 }
@@ -221,6 +228,9 @@ pub fn maintain(
                         }
                     });
                 }
+            }
+            if let (Role::Hq, Some(h)) = (role, &catalog) {
+                kept_products::look_here(&conn, h, &catalog_key, &fair.id, &mut kept);
             }
             if let Ok(set) = devices::revoked(&conn) {
                 let set: Revocations = set.into_iter().collect();
@@ -270,39 +280,6 @@ fn retry_later(retry: &mut HashMap<DocumentId, (u32, Instant)>, doc: &DocumentId
     let attempts = retry.get(doc).map_or(0, |(n, _)| *n).saturating_add(1);
     let wait = TICK * (1u32 << attempts.min(10));
     retry.insert(doc.clone(), (attempts, Instant::now() + wait));
-}
-
-/// Folds the products tills added offline into the catalog document `handle` holds (those
-/// the catalog has already, by SKU, left as they are; those a till would refuse the
-/// catalog for, logged and left out: a ledger is whatever its till wrote).
-pub(crate) fn add_products(
-    handle: &DocHandle,
-    key: &str,
-    fair: &str,
-    products: &[fairpos_sync::catalog::CatalogProduct],
-) {
-    handle.with_document(|doc| {
-        let fork = doc.fork();
-        let Ok(mut catalog) = CatalogDoc::open(key, fair, fork) else {
-            return;
-        };
-        let Ok(contents) = catalog.contents() else {
-            return;
-        };
-        let (new, not) = fairpos_sync::catalog::foldable(products, &contents.products);
-        for why in not {
-            eprintln!("catalog: {why}");
-        }
-        if new.is_empty() {
-            return;
-        }
-        let now = chrono::Utc::now().timestamp_millis();
-        if catalog.put(&new, now).is_ok() {
-            if let Err(e) = doc.merge(catalog.automerge_mut()) {
-                eprintln!("catalog: {e}");
-            }
-        }
-    });
 }
 
 /// Refuses the ledgers among `docs` that grew past `limits`, and tells the share policy.

@@ -18,6 +18,7 @@ pub mod forwarded;
 pub mod hangup;
 mod headers;
 pub mod http;
+mod kept_products;
 pub mod last_read;
 pub mod maintenance;
 pub mod mirror;

@@ -281,6 +281,16 @@ pub async fn maintain(url: String, pool: Pool, channels: Channels) {
     let merged_here: Vec<DocumentId> = catalog.iter().map(|c| c.id.clone()).collect();
     if let Some(catalog) = &catalog {
         tokio::spawn(follow_catalog_edits(catalog.clone()));
+        let served = super::kept_products::Served {
+            handle: catalog.handle.clone(),
+            id: catalog.id.clone(),
+            key: catalog.key.clone(),
+            fair: catalog.fair.clone(),
+        };
+        tokio::spawn(super::kept_products::follow_on_postgres(
+            pool.clone(),
+            served,
+        ));
     }
     tokio::spawn(poll(pool.clone(), revoked, announced));
 
@@ -296,7 +306,7 @@ pub async fn maintain(url: String, pool: Pool, channels: Channels) {
             // Products tills added offline, new to the projection: this process projected
             // them first, so it folds them in (the others merge what it stores).
             if !pass.product_adds.is_empty() {
-                super::maintenance::add_products(
+                super::kept_products::add_products(
                     &catalog.handle,
                     &catalog.key,
                     &catalog.fair,

@@ -1,0 +1,47 @@
+//! `hq bundle import`'s fold of the products tills added, kept for the catalog
+//! ([`crate::till_added`]), into the catalog as the data directory stores it.
+
+use std::collections::HashSet;
+
+use fairpos_sync::catalog::{foldable, CatalogProduct};
+
+use crate::till_added::{forget, held_of, waiting};
+use crate::{Hq, Result};
+
+/// Folds `waiting` into the catalog as the data directory stores it (an edit, as `hq
+/// catalog import` makes: a running `hq serve` merges it within a second) and says why
+/// those it cannot take are left out. Returns the SKUs of `waiting` the stored catalog then
+/// holds, for [`forget`] (on PostgreSQL, once the edit is stored there too), and how many
+/// were folded.
+pub fn fold_into_stored(hq: &Hq, waiting: &[CatalogProduct]) -> Result<(HashSet<String>, usize)> {
+    let mut products = super::load(hq)?.contents()?.products;
+    let (new, not) = foldable(waiting, &products);
+    for why in not {
+        eprintln!("catalog: {why}");
+    }
+    if !new.is_empty() {
+        super::edit(hq, |doc, at| {
+            doc.put(&new, at)?;
+            Ok(())
+        })?;
+    }
+    let folded = new.len();
+    products.extend(new);
+    Ok((held_of(waiting, &products), folded))
+}
+
+/// What `hq bundle import` does after projecting a bundle into a SQLite headquarters: the
+/// products its tills added folded into the catalog. A hub keeps its fair's catalog as
+/// headquarters gives it, and folds nothing.
+pub fn fold_after_import(hq: &Hq) -> Result<usize> {
+    if hq.role != crate::Role::Hq {
+        return Ok(0);
+    }
+    let waiting = waiting(&hq.conn)?;
+    if waiting.is_empty() {
+        return Ok(0);
+    }
+    let (held, folded) = fold_into_stored(hq, &waiting)?;
+    forget(&hq.conn, &held)?;
+    Ok(folded)
+}

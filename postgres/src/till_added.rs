@@ -1,0 +1,85 @@
+//! Products tills added offline, kept from the projection of their record until the catalog
+//! holds them, as a SQLite headquarters keeps them (`fairpos_hq::catalog::added`, which
+//! says why): written in the transaction that projects the record, read and forgotten by
+//! whoever folds them into the catalog.
+
+use std::collections::HashSet;
+
+use deadpool_postgres::Transaction;
+use fairpos_sync::catalog::CatalogProduct;
+use fairpos_sync::record::ProductAddRecord;
+
+use crate::{Error, Pool, Result};
+
+/// Migration 15.
+pub(crate) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS till_added_products (
+    n         BIGINT GENERATED ALWAYS AS IDENTITY,
+    record_id TEXT COLLATE \"C\" PRIMARY KEY,
+    sku       TEXT COLLATE \"C\" NOT NULL,
+    product   TEXT NOT NULL
+);
+";
+
+/// Keeps the product of `record`, a product_add record projected now in `tx`.
+pub(crate) async fn keep(tx: &Transaction<'_>, record: &ProductAddRecord) -> Result<()> {
+    let product = serde_json::to_string(&record.product)
+        .map_err(|e| Error::Integrity(format!("a product a till added: {e}")))?;
+    tx.execute(
+        "INSERT INTO till_added_products(record_id, sku, product) VALUES ($1, $2, $3)
+         ON CONFLICT (record_id) DO NOTHING",
+        &[&record.header.id, &record.product.sku, &product],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The products kept, in the order they were projected. One that does not read (written by
+/// hand) is logged and left out.
+pub async fn waiting(pool: &Pool) -> Result<Vec<CatalogProduct>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query("SELECT product FROM till_added_products ORDER BY n", &[])
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| {
+            let text: &str = row.get(0);
+            serde_json::from_str(text)
+                .map_err(|e| {
+                    eprintln!("catalog: a product a till added does not read ({e}): left out")
+                })
+                .ok()
+        })
+        .collect())
+}
+
+/// How many products are kept, and the last one's number: another pair when one was kept or
+/// forgotten since.
+pub async fn mark(pool: &Pool) -> Result<(i64, i64)> {
+    let row = pool
+        .get()
+        .await?
+        .query_one(
+            "SELECT COUNT(*), COALESCE(MAX(n), 0) FROM till_added_products",
+            &[],
+        )
+        .await?;
+    Ok((row.get(0), row.get(1)))
+}
+
+/// Forgets the products whose SKU is among `held` (the catalog as stored holds them).
+pub async fn forget(pool: &Pool, held: &HashSet<String>) -> Result<()> {
+    if held.is_empty() {
+        return Ok(());
+    }
+    let skus: Vec<&str> = held.iter().map(String::as_str).collect();
+    pool.get()
+        .await?
+        .execute(
+            "DELETE FROM till_added_products WHERE sku = ANY($1)",
+            &[&skus],
+        )
+        .await?;
+    Ok(())
+}

@@ -53,14 +53,14 @@ pub(crate) fn waiting(conn: &Connection) -> Result<Vec<CatalogProduct>> {
     Ok(texts.iter().filter_map(|t| read(t)).collect())
 }
 
-/// How many products are kept, and the last one's place: another pair when one was kept or
-/// forgotten since.
-pub(crate) fn mark(conn: &Connection) -> Result<(i64, i64)> {
-    Ok(conn.query_row(
-        "SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM till_added_products",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?)
+/// The records whose products are kept, in order: others when one was kept or forgotten
+/// since.
+pub(crate) fn kept(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached("SELECT record_id FROM till_added_products ORDER BY 1")?;
+    let ids = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(ids)
 }
 
 /// Forgets the products whose SKU is among `held` (the catalog as stored holds them).

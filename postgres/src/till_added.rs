@@ -1,5 +1,5 @@
 //! Products tills added offline, kept from the projection of their record until the catalog
-//! holds them, as a SQLite headquarters keeps them (`fairpos_hq::catalog::added`, which
+//! holds them, as a SQLite headquarters keeps them (`fairpos_hq::till_added`, which
 //! says why): written in the transaction that projects the record, read and forgotten by
 //! whoever folds them into the catalog.
 
@@ -54,18 +54,15 @@ pub async fn waiting(pool: &Pool) -> Result<Vec<CatalogProduct>> {
         .collect())
 }
 
-/// How many products are kept, and the last one's number: another pair when one was kept or
-/// forgotten since.
-pub async fn mark(pool: &Pool) -> Result<(i64, i64)> {
-    let row = pool
+/// The records whose products are kept, in order: others when one was kept or forgotten
+/// since.
+pub async fn kept(pool: &Pool) -> Result<Vec<String>> {
+    let rows = pool
         .get()
         .await?
-        .query_one(
-            "SELECT COUNT(*), COALESCE(MAX(n), 0) FROM till_added_products",
-            &[],
-        )
+        .query("SELECT record_id FROM till_added_products ORDER BY 1", &[])
         .await?;
-    Ok((row.get(0), row.get(1)))
+    Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
 /// Forgets the products whose SKU is among `held` (the catalog as stored holds them).

@@ -146,7 +146,7 @@ fn a_product_a_till_added_reaches_the_catalog_by_usb_stick_and_after_a_stop(hq: 
     let stick = stick.to_str().unwrap();
     t2.ok(&["bundle", "export", stick]);
     let said = hq.ok(&["hq", "bundle", "import", stick]);
-    let folded = "1 products its tills added folded into the fair's catalog";
+    let folded = "1 products tills added folded into the fair's catalog";
     assert!(said.contains(folded), "{said}");
     assert_eq!(
         kept_for_the_catalog(&hq),

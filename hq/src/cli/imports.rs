@@ -38,7 +38,7 @@ pub(super) fn import_into(dir: &Path, import: impl FnOnce(&Hq) -> Result<()>) ->
 }
 
 /// `hq bundle import FILE`: verified, stored and projected as a sync's ledgers are, then the
-/// products its tills added folded into the catalog.
+/// products tills added that are kept folded into the catalog.
 pub(super) fn bundle(
     dir: &Path,
     file: &Path,
@@ -67,9 +67,9 @@ pub(super) fn bundle(
     // Kept until folded, they are folded by `hq serve` if not here.
     match products_tills_added(dir, database.as_deref()) {
         Ok(0) => {}
-        Ok(n) => println!("{n} products its tills added folded into the fair's catalog"),
+        Ok(n) => println!("{n} products tills added folded into the fair's catalog"),
         Err(e) => eprintln!(
-            "warning: the products its tills added are not in the catalog yet ({e}); \
+            "warning: the products tills added are not in the catalog yet ({e}); \
              `hq serve` folds them in, within a second while it serves"
         ),
     }
@@ -81,9 +81,10 @@ pub(super) fn bundle(
     Ok(())
 }
 
-/// After `hq bundle import`: the products the bundle's tills added folded into the catalog
-/// ([`catalog::added`]); on PostgreSQL, the catalog caught up with the database's first and
-/// stored there after, as an import's edit is. Returns how many were folded.
+/// After `hq bundle import`: the products tills added that are kept ([`crate::till_added`]:
+/// the bundle's, and any a fold left undone) folded into the catalog ([`catalog::added`]);
+/// on PostgreSQL, the catalog caught up with the database's first and stored there after,
+/// as an import's edit is. Returns how many were folded.
 pub(super) fn products_tills_added(dir: &Path, database: Option<&str>) -> Result<usize> {
     use fairpos_postgres::till_added;
     let Some(url) = database else {

@@ -1,4 +1,4 @@
-//! The products tills added that are kept for the catalog (`crate::catalog::added`), folded by
+//! The products tills added that are kept for the catalog (`crate::till_added`), folded by
 //! a serving headquarters into the catalog it serves: as it starts (what a process stopped
 //! between a projection and its fold left), and whenever they change while it serves (a
 //! product kept by `hq bundle import` whose own fold failed, by `hq postgres project`, or by
@@ -6,7 +6,7 @@
 //! the catalog as stored holds are forgotten.
 
 use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fairpos_postgres::Pool;
 use fairpos_sync::catalog::{CatalogDoc, CatalogProduct};
@@ -15,78 +15,131 @@ use fairpos_sync::samod::{DocHandle, DocumentId};
 use fairpos_sync::samod_storage::load_document;
 
 use crate::till_added;
-use crate::Result;
+use crate::{Error, Result};
 
-/// When the kept products are looked at: when they changed since the last look (another
-/// count or last place, [`till_added::mark`]), or, after a look that folded some the catalog as
+/// When the kept products are looked at: when they changed since the last look (other
+/// records kept, [`till_added::kept`]), or, after a look that folded some the catalog as
 /// stored does not hold yet (samod stores the served document soon after), at once again.
+/// A look that failed is tried again after [`AFTER_A_FAILURE`].
 #[derive(Debug, Default)]
 pub(crate) struct Watch {
-    seen: Option<(i64, i64)>,
+    /// The records kept at the last look that left nothing to wait for.
+    seen: Option<Vec<String>>,
+    not_before: Option<Instant>,
+    /// Why products were left out, told once each.
+    told: HashSet<String>,
 }
 
 impl Watch {
-    /// Whether the kept products, `mark` now, are to be looked at.
-    fn due(&self, mark: (i64, i64)) -> bool {
-        self.seen != Some(mark)
+    /// Whether the kept products, the records `kept` now, are to be looked at.
+    fn due(&self, kept: &[String]) -> bool {
+        self.not_before.is_none_or(|at| Instant::now() >= at) && self.seen.as_deref() != Some(kept)
     }
 
-    /// A look ended with the kept products at `mark`, some of them perhaps folded and not
-    /// stored yet (`to_store`).
-    fn looked(&mut self, mark: (i64, i64), to_store: bool) {
-        self.seen = (!to_store).then_some(mark);
+    /// A look ended with the records `kept`, some of them perhaps folded and not stored yet
+    /// (`to_store`).
+    fn looked(&mut self, kept: Vec<String>, to_store: bool) {
+        self.seen = (!to_store).then_some(kept);
+        self.not_before = None;
+    }
+
+    fn failed(&mut self, why: &Error) {
+        eprintln!("catalog: the products tills added, kept for it: {why}");
+        self.seen = None;
+        self.not_before = Some(Instant::now() + AFTER_A_FAILURE);
+    }
+
+    /// Says why products were left out, each reason once while the process serves.
+    fn tell(&mut self, not: Vec<String>) {
+        for why in self.untold(not) {
+            eprintln!("catalog: {why}");
+        }
+    }
+
+    /// The reasons among `not` not told before.
+    fn untold(&mut self, not: Vec<String>) -> Vec<String> {
+        not.into_iter()
+            .filter(|why| self.told.insert(why.clone()))
+            .collect()
     }
 }
 
+/// How long after a failed look the next one waits (a catalog as stored that does not load
+/// would otherwise be loaded every second).
+const AFTER_A_FAILURE: Duration = Duration::from_secs(60);
+
+/// What a look folded: the SKUs to forget (the stored catalog holds them), whether some
+/// others are folded only in the served document so far, and why some were left out.
+struct Looked {
+    held: HashSet<String>,
+    to_store: bool,
+    not: Vec<String>,
+}
+
 /// Folds `waiting` into the catalog `handle` serves, `stored` being the catalog as stored.
-/// Returns the SKUs to forget (the stored catalog holds them) and whether some of the others
-/// are folded only in the served document so far.
 fn fold(
     handle: &DocHandle,
     key: &str,
     fair: &str,
     waiting: Vec<CatalogProduct>,
     stored: Option<automerge::Automerge>,
-) -> Result<(HashSet<String>, bool)> {
+) -> Result<Looked> {
     let (held, rest) = till_added::left_to_fold(waiting, stored, key, fair)?;
-    let served = add_products(handle, key, fair, &rest);
-    Ok((held, !served.is_empty()))
+    let (served, not) = add_products(handle, key, fair, &rest);
+    Ok(Looked {
+        held,
+        to_store: !served.is_empty(),
+        not,
+    })
+}
+
+/// [`add_products`] for the products a projection pass found new, saying why any was left
+/// out.
+pub(crate) fn add_new_products(
+    handle: &DocHandle,
+    key: &str,
+    fair: &str,
+    products: &[CatalogProduct],
+) {
+    for why in add_products(handle, key, fair, products).1 {
+        eprintln!("catalog: {why}");
+    }
 }
 
 /// Folds the products tills added offline into the catalog document `handle` holds (those
 /// the catalog has already, by SKU, left as they are; those a till would refuse the
-/// catalog for, logged and left out: a ledger is whatever its till wrote). Returns the SKUs
-/// of `products` the document then holds.
-pub(crate) fn add_products(
+/// catalog for left out: a ledger is whatever its till wrote). Returns the SKUs of
+/// `products` the document then holds, and why any was left out (in words, for the log).
+fn add_products(
     handle: &DocHandle,
     key: &str,
     fair: &str,
-    products: &[fairpos_sync::catalog::CatalogProduct],
-) -> HashSet<String> {
+    products: &[CatalogProduct],
+) -> (HashSet<String>, Vec<String>) {
     handle.with_document(|doc| {
         let fork = doc.fork();
-        let Ok(mut catalog) = CatalogDoc::open(key, fair, fork) else {
-            return HashSet::new();
+        let contents = CatalogDoc::open(key, fair, fork).and_then(|c| Ok((c.contents()?, c)));
+        let (contents, mut catalog) = match contents {
+            Ok(opened) => opened,
+            Err(e) => return (HashSet::new(), vec![format!("the served catalog: {e}")]),
         };
-        let Ok(contents) = catalog.contents() else {
-            return HashSet::new();
-        };
-        let (new, not) = fairpos_sync::catalog::foldable(products, &contents.products);
-        for why in not {
-            eprintln!("catalog: {why}");
-        }
+        let (new, mut not) = fairpos_sync::catalog::foldable(products, &contents.products);
         let mut held = till_added::held_of(products, &contents.products);
         if new.is_empty() {
-            return held;
+            return (held, not);
         }
         let now = chrono::Utc::now().timestamp_millis();
-        if catalog.put(&new, now).is_ok() {
-            match doc.merge(catalog.automerge_mut()) {
-                Ok(_) => held.extend(new.into_iter().map(|p| p.sku)),
-                Err(e) => eprintln!("catalog: {e}"),
-            }
+        let merged = match catalog.put(&new, now) {
+            Ok(_) => doc
+                .merge(catalog.automerge_mut())
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match merged {
+            Ok(_) => held.extend(new.into_iter().map(|p| p.sku)),
+            Err(e) => not.push(format!("products tills added not folded in: {e}")),
         }
-        held
+        (held, not)
     })
 }
 
@@ -98,23 +151,24 @@ pub(crate) fn look_here(
     fair: &str,
     watch: &mut Watch,
 ) {
-    let mut look = || -> Result<()> {
-        if !watch.due(till_added::mark(conn)?) {
+    let look = |watch: &mut Watch| -> Result<()> {
+        if !watch.due(&till_added::kept(conn)?) {
             return Ok(());
         }
         let waiting = till_added::waiting(conn)?;
         let mut to_store = false;
         if !waiting.is_empty() {
             let stored = load_document(conn, &document_id(key))?;
-            let (held, folded) = fold(handle, key, fair, waiting, stored)?;
-            till_added::forget(conn, &held)?;
-            to_store = folded;
+            let looked = fold(handle, key, fair, waiting, stored)?;
+            till_added::forget(conn, &looked.held)?;
+            watch.tell(looked.not);
+            to_store = looked.to_store;
         }
-        watch.looked(till_added::mark(conn)?, to_store);
+        watch.looked(till_added::kept(conn)?, to_store);
         Ok(())
     };
-    if let Err(e) = look() {
-        eprintln!("catalog: the products tills added, kept for it: {e}");
+    if let Err(e) = look(watch) {
+        watch.failed(&e);
     }
 }
 
@@ -131,32 +185,39 @@ pub(crate) async fn follow_on_postgres(pool: Pool, catalog: Served) {
     let mut watch = Watch::default();
     loop {
         if let Err(e) = look_on_postgres(&pool, &catalog, &mut watch).await {
-            eprintln!("catalog: the products tills added, kept for it: {e}");
+            watch.failed(&e);
         }
         tokio::time::sleep(LOOK_EVERY).await;
     }
 }
 
 async fn look_on_postgres(pool: &Pool, catalog: &Served, watch: &mut Watch) -> Result<()> {
-    if !watch.due(fairpos_postgres::till_added::mark(pool).await?) {
+    use fairpos_postgres::till_added as kept;
+    if !watch.due(&kept::kept(pool).await?) {
         return Ok(());
     }
-    let waiting = fairpos_postgres::till_added::waiting(pool).await?;
+    let waiting = kept::waiting(pool).await?;
     let mut to_store = false;
     if !waiting.is_empty() {
         let chunks = fairpos_postgres::documents::document_chunks(pool, &catalog.id).await?;
-        let stored = fairpos_sync::samod_storage::load_chunks(&catalog.id.to_string(), &chunks)?;
-        let (held, folded) = fold(
-            &catalog.handle,
-            &catalog.key,
-            &catalog.fair,
-            waiting,
-            stored,
-        )?;
-        fairpos_postgres::till_added::forget(pool, &held).await?;
-        to_store = folded;
+        // Loading and reading a province's catalog, off the async workers.
+        let (handle, key, fair) = (
+            catalog.handle.clone(),
+            catalog.key.clone(),
+            catalog.fair.clone(),
+        );
+        let shown = catalog.id.to_string();
+        let looked = tokio::task::spawn_blocking(move || {
+            let stored = fairpos_sync::samod_storage::load_chunks(&shown, &chunks)?;
+            fold(&handle, &key, &fair, waiting, stored)
+        })
+        .await
+        .map_err(|e| Error::Other(format!("folding the products tills added: {e}")))??;
+        kept::forget(pool, &looked.held).await?;
+        watch.tell(looked.not);
+        to_store = looked.to_store;
     }
-    watch.looked(fairpos_postgres::till_added::mark(pool).await?, to_store);
+    watch.looked(kept::kept(pool).await?, to_store);
     Ok(())
 }
 
@@ -166,19 +227,35 @@ const LOOK_EVERY: Duration = Duration::from_secs(1);
 
 #[cfg(test)]
 mod tests {
-    use super::Watch;
+    use super::*;
+
+    fn kept(ids: &[&str]) -> Vec<String> {
+        ids.iter().map(|id| id.to_string()).collect()
+    }
 
     #[test]
     fn the_kept_products_are_looked_at_when_they_change_or_wait_to_be_stored() {
         let mut watch = Watch::default();
-        assert!(watch.due((0, 0)), "the first look");
-        watch.looked((0, 0), false);
-        assert!(!watch.due((0, 0)));
-        assert!(watch.due((1, 7)), "one kept since");
-        watch.looked((1, 7), true);
-        assert!(watch.due((1, 7)), "folded, not stored yet: again");
-        watch.looked((0, 7), false);
-        assert!(!watch.due((0, 7)));
-        assert!(watch.due((1, 8)));
+        assert!(watch.due(&kept(&[])), "the first look");
+        watch.looked(kept(&[]), false);
+        assert!(!watch.due(&kept(&[])));
+        assert!(watch.due(&kept(&["a"])), "one kept since");
+        watch.looked(kept(&["a"]), true);
+        assert!(watch.due(&kept(&["a"])), "folded, not stored yet: again");
+        watch.looked(kept(&["a"]), false);
+        assert!(!watch.due(&kept(&["a"])));
+        // One forgotten and another kept between two looks: as many, but others.
+        assert!(watch.due(&kept(&["b"])));
+    }
+
+    #[test]
+    fn a_failed_look_waits_before_the_next_and_each_reason_is_told_once() {
+        let mut watch = Watch::default();
+        watch.failed(&Error::Other("the catalog does not load".into()));
+        assert!(!watch.due(&kept(&["a"])), "not again at once");
+        watch.not_before = Some(Instant::now());
+        assert!(watch.due(&kept(&["a"])), "again once the wait is over");
+        assert_eq!(watch.untold(vec!["x".into(), "y".into()]), ["x", "y"]);
+        assert_eq!(watch.untold(vec!["x".into(), "z".into()]), ["z"]);
     }
 }

@@ -184,7 +184,12 @@ pub fn maintain(
                 Ok(Outcome::Projected { product_adds, .. }) if !product_adds.is_empty() => {
                     if *role == Role::Hq {
                         if let Some(h) = &catalog {
-                            kept_products::add_products(h, &catalog_key, &fair.id, &product_adds);
+                            kept_products::add_new_products(
+                                h,
+                                &catalog_key,
+                                &fair.id,
+                                &product_adds,
+                            );
                         }
                     }
                 }

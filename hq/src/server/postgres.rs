@@ -306,7 +306,7 @@ pub async fn maintain(url: String, pool: Pool, channels: Channels) {
             // Products tills added offline, new to the projection: this process projected
             // them first, so it folds them in (the others merge what it stores).
             if !pass.product_adds.is_empty() {
-                super::kept_products::add_products(
+                super::kept_products::add_new_products(
                     &catalog.handle,
                     &catalog.key,
                     &catalog.fair,

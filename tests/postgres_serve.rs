@@ -254,16 +254,6 @@ fn two_serve_processes_on_one_postgres_one_killed_mid_sync_lose_and_double_nothi
     assert_eq!(status, 401);
 }
 
-/// The price, in fen, `till` lists `sku` at, if it lists it.
-fn listed_price(till: &Till, sku: &str) -> Option<i64> {
-    let list = till.json(&["catalog", "list", "--json"]);
-    list.as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["sku"] == sku)
-        .map(|p| p["price_fen"].as_i64().unwrap())
-}
-
 #[test]
 fn two_data_directories_naming_one_database_serve_one_headquarters() {
     let Some(url) = fresh_database("directories") else {
@@ -322,7 +312,7 @@ fn two_data_directories_naming_one_database_serve_one_headquarters() {
         for server in &servers {
             till.synced_with(&server.url);
         }
-        seen = ["BJ-HJC-250", "DIR2-1", "DIR1-1"].map(|sku| listed_price(&till, sku));
+        seen = ["BJ-HJC-250", "DIR2-1", "DIR1-1"].map(|sku| till.listed_price(sku));
         if seen == want {
             break;
         }

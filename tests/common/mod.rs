@@ -136,6 +136,16 @@ impl Till {
         self.json(&all)
     }
 
+    /// The price, in fen, the till lists `sku` at, if it lists it.
+    pub fn listed_price(&self, sku: &str) -> Option<i64> {
+        let list = self.json(&["catalog", "list", "--json"]);
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["sku"] == sku)
+            .map(|p| p["price_fen"].as_i64().unwrap())
+    }
+
     pub fn sales(&self) -> Vec<Value> {
         self.json(&["sales", "--json"])
             .as_array()

@@ -158,7 +158,7 @@ fn a_product_a_till_added_reaches_the_catalog_by_usb_stick_and_after_a_stop(hq: 
     assert!(!again.contains("folded"), "{again}");
     let server = hq.serve();
     t1.synced_with(&server.url);
-    assert_eq!(price_at(&t1, "USB-1"), Some(8800));
+    assert_eq!(t1.listed_price("USB-1"), Some(8800));
 
     // A product kept and not folded, as a process that stopped after the projection and
     // before the fold leaves it: written by hand, as no kill lands in that window on
@@ -166,15 +166,15 @@ fn a_product_a_till_added_reaches_the_catalog_by_usb_stick_and_after_a_stop(hq: 
     // forgotten once the catalog as stored holds it.
     keep_by_hand(&hq, "left-1", "LEFT-1", 4200);
     synced_until_held(&t1, &server.url, "LEFT-1");
-    assert_eq!(price_at(&t1, "LEFT-1"), Some(4200));
+    assert_eq!(t1.listed_price("LEFT-1"), Some(4200));
     until_none_kept(&hq);
     // One kept while headquarters is stopped is folded as it starts.
     server.stop();
     keep_by_hand(&hq, "left-2", "LEFT-2", 3100);
     let server = hq.serve();
     synced_until_held(&t1, &server.url, "LEFT-2");
-    assert_eq!(price_at(&t1, "LEFT-2"), Some(3100));
-    assert_eq!(price_at(&t1, "USB-1"), Some(8800));
+    assert_eq!(t1.listed_price("LEFT-2"), Some(3100));
+    assert_eq!(t1.listed_price("USB-1"), Some(8800));
     until_none_kept(&hq);
     drop(server);
 }
@@ -208,22 +208,12 @@ fn synced_until_held(till: &Till, url: &str, sku: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         till.synced_with(url);
-        if price_at(till, sku).is_some() {
+        if till.listed_price(sku).is_some() {
             return;
         }
         assert!(Instant::now() < deadline, "{sku} never reached the till");
         pause(300);
     }
-}
-
-/// The price of `sku` in `till`'s catalog, if it holds it.
-fn price_at(till: &Till, sku: &str) -> Option<i64> {
-    let list = till.json(&["catalog", "list", "--json"]);
-    list.as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["sku"] == sku)
-        .map(|p| p["price_fen"].as_i64().unwrap())
 }
 
 /// How many products tills added headquarters keeps for its catalog.

@@ -62,6 +62,21 @@ fn a_till_through_the_fair_hub_ends_up_at_hq_as_if_it_synced_directly(hq: Hq) {
     // Step 1: both sell; T01 syncs with headquarters, T02 only with the hub on the LAN.
     sell_some(&direct, "V003", 5);
     sell_some(&relayed, "V004", 7);
+    // T02 adds a product offline too: it reaches headquarters' catalog through the hub.
+    relayed.ok(&[
+        "catalog",
+        "add",
+        "--sku",
+        "HUB-1",
+        "--name-zh",
+        "会场蜂蜜",
+        "--unit",
+        "瓶",
+        "--price",
+        "45",
+        "--stock",
+        "6",
+    ]);
     direct.synced();
     relayed.synced_with(&hub_server.url);
     assert_eq!(hub.sales().len(), 7, "the hub holds T02's sales");
@@ -108,6 +123,23 @@ fn a_till_through_the_fair_hub_ends_up_at_hq_as_if_it_synced_directly(hq: Hq) {
     // And T02's next direct sync finds nothing missing.
     relayed.synced();
     assert_eq!(hq.sales().len(), 12);
+    // T02's product reached headquarters' catalog, and T01 with it; the hub, which folds
+    // nothing into a catalog, kept none of it for one.
+    let start = Instant::now();
+    while direct.listed_price("HUB-1").is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "HUB-1 never reached T01"
+        );
+        pause(300);
+        direct.synced();
+    }
+    assert_eq!(direct.listed_price("HUB-1"), Some(4500));
+    let hub_db = rusqlite::Connection::open(hub.data().join("hq.db")).unwrap();
+    let kept: i64 = hub_db
+        .query_row("SELECT COUNT(*) FROM till_added_products", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(kept, 0, "a hub keeps no product for a catalog");
 
     // A hub's USB bundle is signed by the hub, verified, and adds nothing twice.
     let bundle = hub.data().join("hub.bundle");

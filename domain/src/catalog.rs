@@ -180,19 +180,15 @@ pub fn parse_milli(text: &str) -> Option<i64> {
     Some(milli)
 }
 
-/// Thousandths written as a short decimal: 1500 -> `1.5`, -250 -> `-0.25`.
-pub fn milli_text(milli: i64) -> String {
-    wide_milli_text(milli.into())
-}
-
 /// `grams` written in units of `g` grams (a weighed product's unit), to the thousandth,
 /// cut: `297.5` for 148 750 g in 斤. Exact for any `i64`, where `grams * 1000` would pass
 /// it (a unit's line net of refunds that tills forged by the ledgerful).
 pub fn grams_in_units(grams: i64, g: i64) -> String {
-    wide_milli_text(i128::from(grams) * 1000 / i128::from(g.max(1)))
+    milli_text(i128::from(grams) * 1000 / i128::from(g.max(1)))
 }
 
-fn wide_milli_text(milli: i128) -> String {
+/// Thousandths written as a short decimal: 1500 -> `1.5`, -250 -> `-0.25`.
+fn milli_text(milli: i128) -> String {
     let sign = if milli < 0 { "-" } else { "" };
     let abs = milli.unsigned_abs();
     let frac = abs % 1000;
@@ -278,10 +274,10 @@ mod tests {
         assert_eq!(parse_milli("300"), Some(300_000));
         assert_eq!(parse_milli("1.2345"), None);
         assert_eq!(parse_milli("-1"), None);
-        assert_eq!(milli_text(1500), "1.5");
-        assert_eq!(milli_text(297_532), "297.532");
-        assert_eq!(milli_text(-250), "-0.25");
-        assert_eq!(milli_text(3000), "3");
+        assert_eq!(grams_in_units(1_500, 1000), "1.5");
+        assert_eq!(grams_in_units(297_532, 1000), "297.532");
+        assert_eq!(grams_in_units(-250, 1000), "-0.25");
+        assert_eq!(grams_in_units(3_000, 1000), "3");
         assert_eq!(grams_in_units(148_750, 500), "297.5");
         assert_eq!(grams_in_units(-125, 1000), "-0.125");
         // A stock or a quantity whose thousandths pass i64 is still written exactly.

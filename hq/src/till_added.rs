@@ -8,13 +8,13 @@
 //! once, from its pass), `hq bundle import` (into the catalog as stored,
 //! `catalog::added`), and `hq serve` as it starts and while it serves (`server::
 //! kept_products`). A product is forgotten here once a look finds the catalog as stored
-//! holding its SKU; one the catalog cannot take (a till would refuse it) stays, and is
-//! logged at each look. PostgreSQL keeps them in the same table
+//! holding its SKU; one the catalog cannot take (a till would refuse it) stays: each
+//! serving process says why once, and each start and `hq bundle import` again. PostgreSQL keeps them in the same table
 //! (`fairpos_postgres::till_added`).
 
 use std::collections::HashSet;
 
-use fairpos_sync::catalog::{CatalogDoc, CatalogProduct};
+use fairpos_sync::catalog::{foldable, CatalogDoc, CatalogProduct};
 use fairpos_sync::record::ProductAddRecord;
 use rusqlite::{params, Connection};
 
@@ -50,7 +50,7 @@ pub(crate) fn waiting(conn: &Connection) -> Result<Vec<CatalogProduct>> {
     let texts = stmt
         .query_map([], |r| r.get::<_, String>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(texts.iter().filter_map(|t| read(t)).collect())
+    Ok(read_all(&texts))
 }
 
 /// The records whose products are kept, in order: others when one was kept or forgotten
@@ -72,9 +72,14 @@ pub(crate) fn forget(conn: &Connection, held: &HashSet<String>) -> Result<()> {
     Ok(())
 }
 
+/// The products kept as JSON (`texts`, from either backend) read back, in their order.
+pub fn read_all(texts: &[String]) -> Vec<CatalogProduct> {
+    texts.iter().filter_map(|t| read(t)).collect()
+}
+
 /// A kept product's JSON read back; one that does not read (written by hand) is logged and
 /// left.
-pub fn read(text: &str) -> Option<CatalogProduct> {
+fn read(text: &str) -> Option<CatalogProduct> {
     match serde_json::from_str(text) {
         Ok(product) => Some(product),
         Err(e) => {
@@ -84,14 +89,38 @@ pub fn read(text: &str) -> Option<CatalogProduct> {
     }
 }
 
-/// The SKUs among `waiting` that `held` (a catalog's products) holds.
-pub fn held_of(waiting: &[CatalogProduct], held: &[CatalogProduct]) -> HashSet<String> {
-    let skus: HashSet<&str> = held.iter().map(|p| p.sku.as_str()).collect();
-    waiting
+/// The SKUs of `products` among `skus`.
+fn skus_among<'a>(
+    products: &[CatalogProduct],
+    skus: impl IntoIterator<Item = &'a str>,
+) -> HashSet<String> {
+    let skus: HashSet<&str> = skus.into_iter().collect();
+    products
         .iter()
         .filter(|p| skus.contains(p.sku.as_str()))
         .map(|p| p.sku.clone())
         .collect()
+}
+
+/// What folding `products` into a catalog whose products are `held` comes to.
+#[derive(Debug)]
+pub struct Fold {
+    /// The products to put: those a till would take that the catalog lacks by SKU
+    /// ([`foldable`]).
+    pub new: Vec<CatalogProduct>,
+    /// The SKUs of `products` the catalog holds once `new` is put.
+    pub held: HashSet<String>,
+    /// Why each other new one is left out, in words for the log.
+    pub not: Vec<String>,
+}
+
+/// The fold of `products` into a catalog whose products are `held`; every fold of products
+/// tills added, into the catalog as stored or as served, is reckoned here.
+pub fn fold(products: &[CatalogProduct], held: &[CatalogProduct]) -> Fold {
+    let (new, not) = foldable(products, held);
+    let skus = held.iter().chain(&new).map(|p| p.sku.as_str());
+    let held = skus_among(products, skus);
+    Fold { new, held, not }
 }
 
 /// Of `waiting`, the SKUs the catalog as stored (`stored`, the document of the fair `fair`
@@ -106,7 +135,7 @@ pub fn left_to_fold(
         Some(doc) => CatalogDoc::open(key, fair, doc)?.contents()?.products,
         None => Vec::new(),
     };
-    let held = held_of(&waiting, &products);
+    let held = skus_among(&waiting, products.iter().map(|p| p.sku.as_str()));
     let rest = waiting
         .into_iter()
         .filter(|p| !held.contains(&p.sku))

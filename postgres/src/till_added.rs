@@ -6,7 +6,6 @@
 use std::collections::HashSet;
 
 use deadpool_postgres::Transaction;
-use fairpos_sync::catalog::CatalogProduct;
 use fairpos_sync::record::ProductAddRecord;
 
 use crate::{Error, Pool, Result};
@@ -34,24 +33,15 @@ pub(crate) async fn keep(tx: &Transaction<'_>, record: &ProductAddRecord) -> Res
     Ok(())
 }
 
-/// The products kept, in the order they were projected. One that does not read (written by
-/// hand) is logged and left out.
-pub async fn waiting(pool: &Pool) -> Result<Vec<CatalogProduct>> {
-    let client = pool.get().await?;
-    let rows = client
+/// The products kept, as JSON, in the order they were projected
+/// (`fairpos_hq::till_added::read` reads each).
+pub async fn waiting(pool: &Pool) -> Result<Vec<String>> {
+    let rows = pool
+        .get()
+        .await?
         .query("SELECT product FROM till_added_products ORDER BY n", &[])
         .await?;
-    Ok(rows
-        .iter()
-        .filter_map(|row| {
-            let text: &str = row.get(0);
-            serde_json::from_str(text)
-                .map_err(|e| {
-                    eprintln!("catalog: a product a till added does not read ({e}): left out")
-                })
-                .ok()
-        })
-        .collect())
+    Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
 /// The records whose products are kept, in order: others when one was kept or forgotten

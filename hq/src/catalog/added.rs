@@ -3,9 +3,9 @@
 
 use std::collections::HashSet;
 
-use fairpos_sync::catalog::{foldable, CatalogProduct};
+use fairpos_sync::catalog::CatalogProduct;
 
-use crate::till_added::{forget, held_of, waiting};
+use crate::till_added::{self, forget, waiting};
 use crate::{Hq, Result};
 
 /// Folds `waiting` into the catalog as the data directory stores it (an edit, as `hq
@@ -14,24 +14,23 @@ use crate::{Hq, Result};
 /// holds, for [`forget`] (on PostgreSQL, once the edit is stored there too), and how many
 /// were folded.
 pub fn fold_into_stored(hq: &Hq, waiting: &[CatalogProduct]) -> Result<(HashSet<String>, usize)> {
-    let mut products = super::load(hq)?.contents()?.products;
-    let (new, not) = foldable(waiting, &products);
-    for why in not {
+    let fold = till_added::fold(waiting, &super::load(hq)?.contents()?.products);
+    for why in fold.not {
         eprintln!("catalog: {why}");
     }
-    if !new.is_empty() {
+    // Nothing new, no edit: each bumps the catalog's version, which serving processes merge.
+    if !fold.new.is_empty() {
         super::edit(hq, |doc, at| {
-            doc.put(&new, at)?;
+            doc.put(&fold.new, at)?;
             Ok(())
         })?;
     }
-    let folded = new.len();
-    products.extend(new);
-    Ok((held_of(waiting, &products), folded))
+    Ok((fold.held, fold.new.len()))
 }
 
 /// What `hq bundle import` does after projecting a bundle into a SQLite headquarters: the
-/// products its tills added folded into the catalog. A hub keeps its fair's catalog as
+/// products tills added that are kept (the bundle's, and any a fold left undone) folded into
+/// the catalog. A hub keeps its fair's catalog as
 /// headquarters gives it, and folds nothing.
 pub fn fold_after_import(hq: &Hq) -> Result<usize> {
     if hq.role != crate::Role::Hq {

@@ -1,7 +1,8 @@
 //! `hq catalog import`, `hq stalls import`, `hq sellers import`, `hq units import`: a file
 //! read over what headquarters holds (once caught up with the database), so that a column the
 //! file leaves out keeps what the rows it updates hold, then imported into the fair's catalog
-//! document and tables.
+//! document and tables. And `hq bundle import`: a USB stick's ledgers, then the products
+//! tills added folded into the catalog as those imports edit it.
 
 use std::path::Path;
 
@@ -94,6 +95,7 @@ pub(super) fn products_tills_added(dir: &Path, database: Option<&str>) -> Result
         url,
         |pool| async move { Ok(till_added::waiting(&pool).await?) },
     )?;
+    let waiting = crate::till_added::read_all(&waiting);
     if waiting.is_empty() {
         return Ok(0);
     }

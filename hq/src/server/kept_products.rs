@@ -3,7 +3,9 @@
 //! between a projection and its fold left), and whenever they change while it serves (a
 //! product kept by `hq bundle import` whose own fold failed, by `hq postgres project`, or by
 //! this process's projection, folded from its pass already), looked at every second. Those
-//! the catalog as stored holds are forgotten.
+//! the catalog as stored holds are forgotten. On PostgreSQL every serving process looks, so
+//! a product another process folded and samod has not stored yet may be folded here too:
+//! the same put twice, which the catalog's merge takes.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -85,7 +87,7 @@ fn fold(
     stored: Option<automerge::Automerge>,
 ) -> Result<Looked> {
     let (held, rest) = till_added::left_to_fold(waiting, stored, key, fair)?;
-    let (served, not) = add_products(handle, key, fair, &rest);
+    let (served, not) = add_products(handle, key, fair, &rest)?;
     Ok(Looked {
         held,
         to_store: !served.is_empty(),
@@ -101,8 +103,9 @@ pub(crate) fn add_new_products(
     fair: &str,
     products: &[CatalogProduct],
 ) {
-    for why in add_products(handle, key, fair, products).1 {
-        eprintln!("catalog: {why}");
+    match add_products(handle, key, fair, products) {
+        Ok((_, not)) => not.iter().for_each(|why| eprintln!("catalog: {why}")),
+        Err(e) => eprintln!("catalog: products tills added not folded in: {e}"),
     }
 }
 
@@ -115,31 +118,16 @@ fn add_products(
     key: &str,
     fair: &str,
     products: &[CatalogProduct],
-) -> (HashSet<String>, Vec<String>) {
+) -> Result<(HashSet<String>, Vec<String>)> {
     handle.with_document(|doc| {
-        let fork = doc.fork();
-        let contents = CatalogDoc::open(key, fair, fork).and_then(|c| Ok((c.contents()?, c)));
-        let (contents, mut catalog) = match contents {
-            Ok(opened) => opened,
-            Err(e) => return (HashSet::new(), vec![format!("the served catalog: {e}")]),
-        };
-        let (new, mut not) = fairpos_sync::catalog::foldable(products, &contents.products);
-        let mut held = till_added::held_of(products, &contents.products);
-        if new.is_empty() {
-            return (held, not);
+        let mut catalog = CatalogDoc::open(key, fair, doc.fork())?;
+        let fold = till_added::fold(products, &catalog.contents()?.products);
+        if !fold.new.is_empty() {
+            catalog.put(&fold.new, chrono::Utc::now().timestamp_millis())?;
+            doc.merge(catalog.automerge_mut())
+                .map_err(|e| Error::Other(format!("the served catalog: {e}")))?;
         }
-        let now = chrono::Utc::now().timestamp_millis();
-        let merged = match catalog.put(&new, now) {
-            Ok(_) => doc
-                .merge(catalog.automerge_mut())
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        match merged {
-            Ok(_) => held.extend(new.into_iter().map(|p| p.sku)),
-            Err(e) => not.push(format!("products tills added not folded in: {e}")),
-        }
-        (held, not)
+        Ok((fold.held, fold.not))
     })
 }
 
@@ -152,7 +140,8 @@ pub(crate) fn look_here(
     watch: &mut Watch,
 ) {
     let look = |watch: &mut Watch| -> Result<()> {
-        if !watch.due(&till_added::kept(conn)?) {
+        let kept = till_added::kept(conn)?;
+        if !watch.due(&kept) {
             return Ok(());
         }
         let waiting = till_added::waiting(conn)?;
@@ -164,7 +153,8 @@ pub(crate) fn look_here(
             watch.tell(looked.not);
             to_store = looked.to_store;
         }
-        watch.looked(till_added::kept(conn)?, to_store);
+        // What was kept when the look began: one kept meanwhile is looked at next time.
+        watch.looked(kept, to_store);
         Ok(())
     };
     if let Err(e) = look(watch) {
@@ -172,7 +162,8 @@ pub(crate) fn look_here(
     }
 }
 
-/// The catalog a process on PostgreSQL serves: its document, id, key and fair.
+/// The catalog a process on PostgreSQL serves: its document, id, key and fair (what this
+/// module needs of `server::postgres::Catalog`, whose module uses this one).
 pub(crate) struct Served {
     pub handle: DocHandle,
     pub id: DocumentId,
@@ -192,11 +183,12 @@ pub(crate) async fn follow_on_postgres(pool: Pool, catalog: Served) {
 }
 
 async fn look_on_postgres(pool: &Pool, catalog: &Served, watch: &mut Watch) -> Result<()> {
-    use fairpos_postgres::till_added as kept;
-    if !watch.due(&kept::kept(pool).await?) {
+    use fairpos_postgres::till_added as stored;
+    let kept = stored::kept(pool).await?;
+    if !watch.due(&kept) {
         return Ok(());
     }
-    let waiting = kept::waiting(pool).await?;
+    let waiting = till_added::read_all(&stored::waiting(pool).await?);
     let mut to_store = false;
     if !waiting.is_empty() {
         let chunks = fairpos_postgres::documents::document_chunks(pool, &catalog.id).await?;
@@ -213,11 +205,11 @@ async fn look_on_postgres(pool: &Pool, catalog: &Served, watch: &mut Watch) -> R
         })
         .await
         .map_err(|e| Error::Other(format!("folding the products tills added: {e}")))??;
-        kept::forget(pool, &looked.held).await?;
+        stored::forget(pool, &looked.held).await?;
         watch.tell(looked.not);
         to_store = looked.to_store;
     }
-    watch.looked(kept::kept(pool).await?, to_store);
+    watch.looked(kept, to_store);
     Ok(())
 }
 

@@ -5,11 +5,11 @@
 //! product out of the catalog for good; so did a projection that folds nothing (`hq bundle
 //! import`, `hq postgres project`). Each product is now written here in the transaction
 //! that projects its record, and folded by whoever can: the process that projected it (at
-//! once, from its pass), `hq bundle import` (into the catalog as stored,
-//! `catalog::added`), and `hq serve` as it starts and while it serves (`server::
-//! kept_products`). A product is forgotten here once a look finds the catalog as stored
-//! holding its SKU; one the catalog cannot take (a till would refuse it) stays: each
-//! serving process says why once, and each start and `hq bundle import` again. PostgreSQL keeps them in the same table
+//! once, from its pass), `hq bundle import` (into the catalog as stored, `catalog::added`),
+//! and `hq serve` as it starts and while it serves (`server::kept_products`). A product is
+//! forgotten here once a look finds the catalog as stored holding its SKU. One the catalog
+//! cannot take (a till would refuse it) stays: each serving process says why once, and each
+//! start and `hq bundle import` again. PostgreSQL keeps them in the same table
 //! (`fairpos_postgres::till_added`).
 
 use std::collections::HashSet;
@@ -20,7 +20,7 @@ use rusqlite::{params, Connection};
 
 use crate::{Error, Result};
 
-/// The table, in a SQLite headquarters' (and a hub's) database.
+/// The table, in a SQLite headquarters' database (a hub's holds none).
 pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS till_added_products (
     record_id TEXT PRIMARY KEY,         -- the product_add record that brought it

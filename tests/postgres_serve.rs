@@ -338,3 +338,35 @@ fn two_data_directories_naming_one_database_serve_one_headquarters() {
     }
     assert_eq!(held_sales(&url), vec![("T01".to_string(), 1, 15600)]);
 }
+
+#[test]
+fn the_database_may_be_named_by_fairpos_hq_database_instead_of_the_flag() {
+    let Some(url) = fresh_database("by_environment") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = fairpos()
+        .arg("--data")
+        .arg(dir.path())
+        .args([
+            "hq",
+            "init",
+            "--demo",
+            "--organizer-password",
+            "organizer-pw",
+        ])
+        .env("FAIRPOS_HQ_DATABASE", &url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The data directory remembers the database, and its commands read headquarters there.
+    let hq = common::hq::Hq { dir };
+    assert_eq!(hq.database_url().as_deref(), Some(url.as_str()));
+    let applied = common::postgres::psql_answer(&url, "SELECT COUNT(*) FROM fairpos_migrations");
+    assert_eq!(applied, fairpos_postgres::MIGRATIONS.len().to_string());
+    assert_eq!(hq.json(&["hq", "sales", "--json"]), serde_json::json!([]));
+}

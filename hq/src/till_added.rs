@@ -44,23 +44,20 @@ pub(crate) fn keep(conn: &Connection, record: &ProductAddRecord) -> Result<()> {
     Ok(())
 }
 
-/// The products kept, in the order they were projected.
-pub(crate) fn waiting(conn: &Connection) -> Result<Vec<CatalogProduct>> {
-    let mut stmt = conn.prepare("SELECT product FROM till_added_products ORDER BY rowid")?;
-    let texts = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
+/// The products kept, in the order they were projected: each one's record id and the
+/// product as JSON ([`read_all`] reads them).
+pub(crate) fn kept(conn: &Connection) -> Result<Vec<(String, String)>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT record_id, product FROM till_added_products ORDER BY rowid")?;
+    let kept = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(read_all(&texts))
+    Ok(kept)
 }
 
-/// The records whose products are kept, in order: others when one was kept or forgotten
-/// since.
-pub(crate) fn kept(conn: &Connection) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached("SELECT record_id FROM till_added_products ORDER BY 1")?;
-    let ids = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
-    Ok(ids)
+/// The records of `kept` ([`kept`]), in its order.
+pub fn records(kept: &[(String, String)]) -> Vec<String> {
+    kept.iter().map(|(record, _)| record.clone()).collect()
 }
 
 /// Forgets the products whose SKU is among `held` (the catalog as stored holds them).
@@ -72,9 +69,9 @@ pub(crate) fn forget(conn: &Connection, held: &HashSet<String>) -> Result<()> {
     Ok(())
 }
 
-/// The products kept as JSON (`texts`, from either backend) read back, in their order.
-pub fn read_all(texts: &[String]) -> Vec<CatalogProduct> {
-    texts.iter().filter_map(|t| read(t)).collect()
+/// The products of `kept` (from either backend, [`kept`]) read back, in its order.
+pub fn read_all(kept: &[(String, String)]) -> Vec<CatalogProduct> {
+    kept.iter().filter_map(|(_, json)| read(json)).collect()
 }
 
 /// A kept product's JSON read back; one that does not read (written by hand) is logged and

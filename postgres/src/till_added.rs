@@ -33,26 +33,18 @@ pub(crate) async fn keep(tx: &Transaction<'_>, record: &ProductAddRecord) -> Res
     Ok(())
 }
 
-/// The products kept, as JSON, in the order they were projected
-/// (`fairpos_hq::till_added::read` reads each).
-pub async fn waiting(pool: &Pool) -> Result<Vec<String>> {
+/// The products kept, in the order they were projected: each one's record id and the
+/// product as JSON (`fairpos_hq::till_added::read_all` reads them).
+pub async fn kept(pool: &Pool) -> Result<Vec<(String, String)>> {
     let rows = pool
         .get()
         .await?
-        .query("SELECT product FROM till_added_products ORDER BY n", &[])
+        .query(
+            "SELECT record_id, product FROM till_added_products ORDER BY n",
+            &[],
+        )
         .await?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
-}
-
-/// The records whose products are kept, in order: others when one was kept or forgotten
-/// since.
-pub async fn kept(pool: &Pool) -> Result<Vec<String>> {
-    let rows = pool
-        .get()
-        .await?
-        .query("SELECT record_id FROM till_added_products ORDER BY 1", &[])
-        .await?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
+    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
 }
 
 /// Forgets the products whose SKU is among `held` (the catalog as stored holds them).

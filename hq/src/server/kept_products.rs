@@ -8,19 +8,21 @@
 //! the same put twice, which the catalog's merge takes.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fairpos_postgres::Pool;
 use fairpos_sync::catalog::{CatalogDoc, CatalogProduct};
 use fairpos_sync::ids::document_id;
-use fairpos_sync::samod::{DocHandle, DocumentId};
+use fairpos_sync::samod::DocHandle;
 use fairpos_sync::samod_storage::load_document;
 
+use super::served_catalog::Catalog;
 use crate::till_added;
 use crate::{Error, Result};
 
 /// When the kept products are looked at: when they changed since the last look (other
-/// records kept, [`till_added::kept`]), or, after a look that folded some the catalog as
+/// records kept, [`till_added::records`]), or, after a look that folded some the catalog as
 /// stored does not hold yet (samod stores the served document soon after), at once again.
 /// A look that failed is tried again after [`AFTER_A_FAILURE`].
 #[derive(Debug, Default)]
@@ -141,10 +143,11 @@ pub(crate) fn look_here(
 ) {
     let look = |watch: &mut Watch| -> Result<()> {
         let kept = till_added::kept(conn)?;
-        if !watch.due(&kept) {
+        let records = till_added::records(&kept);
+        if !watch.due(&records) {
             return Ok(());
         }
-        let waiting = till_added::waiting(conn)?;
+        let waiting = till_added::read_all(&kept);
         let mut to_store = false;
         if !waiting.is_empty() {
             let stored = load_document(conn, &document_id(key))?;
@@ -154,7 +157,7 @@ pub(crate) fn look_here(
             to_store = looked.to_store;
         }
         // What was kept when the look began: one kept meanwhile is looked at next time.
-        watch.looked(kept, to_store);
+        watch.looked(records, to_store);
         Ok(())
     };
     if let Err(e) = look(watch) {
@@ -162,17 +165,8 @@ pub(crate) fn look_here(
     }
 }
 
-/// The catalog a process on PostgreSQL serves: its document, id, key and fair (what this
-/// module needs of `server::postgres::Catalog`, whose module uses this one).
-pub(crate) struct Served {
-    pub handle: DocHandle,
-    pub id: DocumentId,
-    pub key: String,
-    pub fair: String,
-}
-
 /// Looks at the products kept in PostgreSQL every [`LOOK_EVERY`], until the process stops.
-pub(crate) async fn follow_on_postgres(pool: Pool, catalog: Served) {
+pub(crate) async fn follow_on_postgres(pool: Pool, catalog: Arc<Catalog>) {
     let mut watch = Watch::default();
     loop {
         if let Err(e) = look_on_postgres(&pool, &catalog, &mut watch).await {
@@ -182,13 +176,14 @@ pub(crate) async fn follow_on_postgres(pool: Pool, catalog: Served) {
     }
 }
 
-async fn look_on_postgres(pool: &Pool, catalog: &Served, watch: &mut Watch) -> Result<()> {
+async fn look_on_postgres(pool: &Pool, catalog: &Catalog, watch: &mut Watch) -> Result<()> {
     use fairpos_postgres::till_added as stored;
     let kept = stored::kept(pool).await?;
-    if !watch.due(&kept) {
+    let records = till_added::records(&kept);
+    if !watch.due(&records) {
         return Ok(());
     }
-    let waiting = till_added::read_all(&stored::waiting(pool).await?);
+    let waiting = till_added::read_all(&kept);
     let mut to_store = false;
     if !waiting.is_empty() {
         let chunks = fairpos_postgres::documents::document_chunks(pool, &catalog.id).await?;
@@ -209,7 +204,7 @@ async fn look_on_postgres(pool: &Pool, catalog: &Served, watch: &mut Watch) -> R
         watch.tell(looked.not);
         to_store = looked.to_store;
     }
-    watch.looked(kept, to_store);
+    watch.looked(records, to_store);
     Ok(())
 }
 

@@ -28,6 +28,7 @@ pub mod postgres;
 pub mod priority;
 pub mod proxy;
 pub mod scrape;
+mod served_catalog;
 mod service_manager;
 pub mod sync_slots;
 pub mod sync_socket;

@@ -13,7 +13,6 @@
 //! screens.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -160,16 +159,7 @@ pub async fn watch_intrusions(
     }
 }
 
-/// The fair's catalog as this process serves it: what tills added offline is folded into it,
-/// and what other processes (or `hq catalog import`) changed of it is merged in.
-pub struct Catalog {
-    pub handle: DocHandle,
-    pub id: DocumentId,
-    pub key: String,
-    pub fair: String,
-    /// The data directory, where `hq catalog import` writes.
-    pub dir: PathBuf,
-}
+pub use super::served_catalog::Catalog;
 
 /// Merges the catalog as stored in the database (every process's changes) into `handle`.
 async fn merge_stored_catalog(pool: Pool, handle: DocHandle, id: DocumentId) {
@@ -281,15 +271,9 @@ pub async fn maintain(url: String, pool: Pool, channels: Channels) {
     let merged_here: Vec<DocumentId> = catalog.iter().map(|c| c.id.clone()).collect();
     if let Some(catalog) = &catalog {
         tokio::spawn(follow_catalog_edits(catalog.clone()));
-        let served = super::kept_products::Served {
-            handle: catalog.handle.clone(),
-            id: catalog.id.clone(),
-            key: catalog.key.clone(),
-            fair: catalog.fair.clone(),
-        };
         tokio::spawn(super::kept_products::follow_on_postgres(
             pool.clone(),
-            served,
+            catalog.clone(),
         ));
     }
     tokio::spawn(poll(pool.clone(), revoked, announced));

@@ -54,7 +54,7 @@ pub(super) fn bundle(
     let largest = crate::limits::parse_size("--max-bundle", max_bundle)?;
     let bundle = super::kit::read_bundle(file, largest, "more than --max-bundle allows")?;
     let hq = Hq::open(dir)?;
-    let database = postgres::database_of(dir, None)?;
+    let database = crate::meta(&hq.conn, postgres::META_DATABASE)?;
     let imported = match &database {
         Some(url) => {
             let (fair, bundle, limits) = (&hq.fair.id, &bundle, &limits);
@@ -83,19 +83,22 @@ pub(super) fn bundle(
 }
 
 /// After `hq bundle import`: the products tills added that are kept ([`crate::till_added`]:
-/// the bundle's, and any a fold left undone) folded into the catalog ([`catalog::added`]);
-/// on PostgreSQL, the catalog caught up with the database's first and stored there after,
-/// as an import's edit is. Returns how many were folded.
+/// the bundle's, and any a fold left undone; a hub keeps none) folded into the catalog
+/// ([`catalog::added`]) as the other imports edit it ([`import_into`]: on PostgreSQL, the
+/// catalog caught up with the database's first and stored there after), then forgotten.
+/// Returns how many were folded.
 pub(super) fn products_tills_added(dir: &Path, database: Option<&str>) -> Result<usize> {
-    use fairpos_postgres::till_added;
-    let Some(url) = database else {
-        return catalog::added::fold_after_import(&Hq::open(dir)?);
+    use fairpos_postgres::till_added as in_postgres;
+    let kept = match database {
+        Some(url) => {
+            postgres::with_pool(
+                url,
+                |pool| async move { Ok(in_postgres::kept(&pool).await?) },
+            )?
+        }
+        None => crate::till_added::kept(&Hq::open(dir)?.conn)?,
     };
-    let waiting = postgres::with_pool(
-        url,
-        |pool| async move { Ok(till_added::waiting(&pool).await?) },
-    )?;
-    let waiting = crate::till_added::read_all(&waiting);
+    let waiting = crate::till_added::read_all(&kept);
     if waiting.is_empty() {
         return Ok(0);
     }
@@ -105,9 +108,12 @@ pub(super) fn products_tills_added(dir: &Path, database: Option<&str>) -> Result
         Ok(())
     })?;
     let (held, folded) = folded;
-    postgres::with_pool(url, |pool| async move {
-        Ok(till_added::forget(&pool, &held).await?)
-    })?;
+    match database {
+        Some(url) => postgres::with_pool(url, |pool| async move {
+            Ok(in_postgres::forget(&pool, &held).await?)
+        })?,
+        None => crate::till_added::forget(&Hq::open(dir)?.conn, &held)?,
+    }
     Ok(folded)
 }
 

@@ -47,6 +47,26 @@ impl Watch {
         self.not_before = None;
     }
 
+    /// The records and products of `kept` ([`till_added::kept`]) if they are to be looked at.
+    fn to_look_at(&self, kept: &[(String, String)]) -> Option<(Vec<String>, Vec<CatalogProduct>)> {
+        let records = till_added::records(kept);
+        self.due(&records)
+            .then(|| (records, till_added::read_all(kept)))
+    }
+
+    /// A look at `records` ended with `folded` (none when nothing was kept): why products
+    /// were left out told, the records settled on unless a fold waits to be stored.
+    fn ended(&mut self, records: Vec<String>, folded: Option<Looked>) {
+        let to_store = match folded {
+            Some(looked) => {
+                self.tell(looked.not);
+                looked.to_store
+            }
+            None => false,
+        };
+        self.looked(records, to_store);
+    }
+
     fn failed(&mut self, why: &Error) {
         eprintln!("catalog: the products tills added, kept for it: {why}");
         self.seen = None;
@@ -143,21 +163,18 @@ pub(crate) fn look_here(
 ) {
     let look = |watch: &mut Watch| -> Result<()> {
         let kept = till_added::kept(conn)?;
-        let records = till_added::records(&kept);
-        if !watch.due(&records) {
+        let Some((records, waiting)) = watch.to_look_at(&kept) else {
+            return Ok(());
+        };
+        // What was kept when the look began: one kept meanwhile is looked at next time.
+        if waiting.is_empty() {
+            watch.ended(records, None);
             return Ok(());
         }
-        let waiting = till_added::read_all(&kept);
-        let mut to_store = false;
-        if !waiting.is_empty() {
-            let stored = load_document(conn, &document_id(key))?;
-            let looked = fold(handle, key, fair, waiting, stored)?;
-            till_added::forget(conn, &looked.held)?;
-            watch.tell(looked.not);
-            to_store = looked.to_store;
-        }
-        // What was kept when the look began: one kept meanwhile is looked at next time.
-        watch.looked(records, to_store);
+        let stored = load_document(conn, &document_id(key))?;
+        let looked = fold(handle, key, fair, waiting, stored)?;
+        till_added::forget(conn, &looked.held)?;
+        watch.ended(records, Some(looked));
         Ok(())
     };
     if let Err(e) = look(watch) {
@@ -179,32 +196,29 @@ pub(crate) async fn follow_on_postgres(pool: Pool, catalog: Arc<Catalog>) {
 async fn look_on_postgres(pool: &Pool, catalog: &Catalog, watch: &mut Watch) -> Result<()> {
     use fairpos_postgres::till_added as stored;
     let kept = stored::kept(pool).await?;
-    let records = till_added::records(&kept);
-    if !watch.due(&records) {
+    let Some((records, waiting)) = watch.to_look_at(&kept) else {
+        return Ok(());
+    };
+    if waiting.is_empty() {
+        watch.ended(records, None);
         return Ok(());
     }
-    let waiting = till_added::read_all(&kept);
-    let mut to_store = false;
-    if !waiting.is_empty() {
-        let chunks = fairpos_postgres::documents::document_chunks(pool, &catalog.id).await?;
-        // Loading and reading a province's catalog, off the async workers.
-        let (handle, key, fair) = (
-            catalog.handle.clone(),
-            catalog.key.clone(),
-            catalog.fair.clone(),
-        );
-        let shown = catalog.id.to_string();
-        let looked = tokio::task::spawn_blocking(move || {
-            let stored = fairpos_sync::samod_storage::load_chunks(&shown, &chunks)?;
-            fold(&handle, &key, &fair, waiting, stored)
-        })
-        .await
-        .map_err(|e| Error::Other(format!("folding the products tills added: {e}")))??;
-        stored::forget(pool, &looked.held).await?;
-        watch.tell(looked.not);
-        to_store = looked.to_store;
-    }
-    watch.looked(records, to_store);
+    let chunks = fairpos_postgres::documents::document_chunks(pool, &catalog.id).await?;
+    // Loading and reading a province's catalog, off the async workers.
+    let (handle, key, fair) = (
+        catalog.handle.clone(),
+        catalog.key.clone(),
+        catalog.fair.clone(),
+    );
+    let shown = catalog.id.to_string();
+    let looked = tokio::task::spawn_blocking(move || {
+        let stored = fairpos_sync::samod_storage::load_chunks(&shown, &chunks)?;
+        fold(&handle, &key, &fair, waiting, stored)
+    })
+    .await
+    .map_err(|e| Error::Other(format!("folding the products tills added: {e}")))??;
+    stored::forget(pool, &looked.held).await?;
+    watch.ended(records, Some(looked));
     Ok(())
 }
 

@@ -8,6 +8,7 @@ mod connections;
 mod hub;
 mod pings;
 mod refusals;
+mod revocation;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};

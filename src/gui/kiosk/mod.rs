@@ -8,7 +8,7 @@
 mod tests;
 
 use fairpos_domain::basket::Basket;
-use fairpos_domain::cart::{resolve, Cart, Resolved};
+use fairpos_domain::cart::{resolve, split_item, Cart, Resolved};
 use fairpos_domain::catalog::Catalog;
 use fairpos_domain::payment::{Method, Tender};
 use fairpos_domain::{DomainError, Fen, Lang};
@@ -214,7 +214,8 @@ impl KioskController {
     }
 
     /// A scanned code. Only products and scale labels: weighed goods without a label need
-    /// the stall's scale, payment codes and receipts are refused.
+    /// the stall's scale (a weight written after the code, `SKU*1g`, is not a label),
+    /// payment codes and receipts are refused.
     pub fn scan(&mut self, code: &str, now_ms: u64) {
         self.touched(now_ms);
         match self.screen {
@@ -224,7 +225,11 @@ impl KioskController {
         }
         let rules = &self.till.store().identity().fair.barcode_rules;
         let code = code.trim();
-        if let Ok(Resolved::Product(p)) = resolve(&self.catalog, rules, code) {
+        // The code without a quantity after it, as the cart reads it: a shopper's code
+        // naming a weighed product and its own weight would otherwise pass as a product
+        // code the catalog does not know, and go into the cart weighing what it says.
+        let (product_code, _) = split_item(code);
+        if let Ok(Resolved::Product(p)) = resolve(&self.catalog, rules, product_code) {
             if p.weighed {
                 self.message = self.text(
                     "称重商品请先到摊位过秤，再扫描称重标签",

@@ -159,7 +159,9 @@ impl TillController {
             .filter(|l| l.asked > 0)
             .map(|l| RefundAsk {
                 line: l.line,
-                qty: Some(l.asked),
+                // A weighed line goes back whole, asked without a quantity: the refund
+                // refuses one named for it, even the whole of it.
+                qty: (!l.weighed).then_some(l.asked),
             })
             .collect();
         if asks.is_empty() {

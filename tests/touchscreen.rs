@@ -348,3 +348,74 @@ fn a_kiosk_sale_paid_by_the_stall_qr_needs_a_staff_pin_and_an_idle_basket_clears
     click(k, "leave kiosk");
     assert!(value(k, "message").contains("wrong PIN"));
 }
+
+#[test]
+fn a_kiosk_takes_weighed_goods_only_by_a_scale_label_whatever_weight_a_code_names() {
+    i_slint_backend_testing::init_no_event_loop();
+    let dir = tempfile::tempdir().unwrap();
+    let kiosk = open_kiosk(dir.path());
+    let k = &kiosk.ui;
+    // Loose kiwifruit by its SKU or its PLU, bare or naming a weight of its own (a code a
+    // shopper could print and scan: before, `HY-MHT-LB*1g` went in as 1 g at ￥0.02).
+    for code in [
+        "HY-MHT-LB",
+        "HY-MHT-LB*1g",
+        "10021*1g",
+        "10021*0.001",
+        "HY-MHT-LB*5",
+    ] {
+        scan(k.window(), code);
+        assert!(
+            value(k, "message").contains("have them weighed at the stall"),
+            "{code}: {}",
+            value(k, "message")
+        );
+        assert_eq!(kiosk.ctl.borrow().cart.lines().len(), 0, "{code}");
+    }
+    // A counted product may still name how many; a scale label goes in as labelled.
+    scan(k.window(), "6935780100128*2");
+    scan(k.window(), "2210025024006");
+    assert_eq!(value(k, "quantity 0"), "2");
+    assert_eq!(value(k, "total"), "￥280.00");
+}
+
+#[test]
+fn a_weighed_line_is_refunded_whole_from_the_touchscreen() {
+    i_slint_backend_testing::init_no_event_loop();
+    let dir = tempfile::tempdir().unwrap();
+    let app = open_till(dir.path());
+    let ui = &app.ui;
+    sign_in_and_open_shift(ui);
+    // Cured pork by a scale label: 250 g at ￥48.00 a jin.
+    scan(ui.window(), "2210025024006");
+    click(ui, "pay");
+    click(ui, "exact cash");
+    click(ui, "complete sale");
+    click(ui, "next sale");
+    assert_eq!(
+        stored_lines(dir.path(), "T01-000001"),
+        vec![("YS-LR-LB".to_string(), 250, 2400)]
+    );
+
+    click(ui, "sales");
+    find(ui, "sale lookup").set_accessible_value("T01-000001");
+    click(ui, "find sale");
+    for d in DEMO_LEAD_PIN.chars() {
+        click(ui, &format!("lead pin {d}"));
+    }
+    click(ui, "refund more 0");
+    click(ui, "refund cash");
+    // Before, the screen asked for the line's grams, which a refund refuses for a weighed
+    // line ("weighed lines go back whole").
+    assert_eq!(
+        value(ui, "sale"),
+        "T01-000001 refunded",
+        "{}",
+        value(ui, "message")
+    );
+    let conn = rusqlite::Connection::open(dir.path().join("till.db")).unwrap();
+    let refunded: i64 = conn
+        .query_row("SELECT SUM(amount_fen) FROM refunds", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(refunded, 2400);
+}

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::money::Fen;
+use crate::money::{Fen, MAX_INPUT_FEN};
 use crate::{DomainError, PaymentIssue};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -162,6 +162,15 @@ pub fn settle(due: Fen, tenders: &[Tender]) -> Result<Settlement, DomainError> {
     if non_cash > due {
         return Err(DomainError::NonCashOverpaid { due, non_cash });
     }
+    // Each amount is bounded as it is typed, their sum here: the change of a sale with ten
+    // mistyped cash amounts went past what headquarters takes, and the till's whole day
+    // was refused there.
+    if cash > Fen(MAX_INPUT_FEN) {
+        return Err(DomainError::BadPayment {
+            text: "cash".into(),
+            why: PaymentIssue::CashOver(MAX_INPUT_FEN / 100),
+        });
+    }
     if non_cash + cash < due {
         return Err(DomainError::Underpaid {
             due,
@@ -223,6 +232,23 @@ mod tests {
         assert_eq!(s.payments[0].amount, Fen(5000));
         assert_eq!(s.payments[1].method, Method::Wechat);
         assert_eq!(s.payments[1].amount, Fen(7800));
+    }
+
+    #[test]
+    fn cash_handed_over_comes_to_no_more_than_one_amount_may() {
+        let most = t("cash:9999999999.99");
+        assert!(settle(Fen(100), &[most]).is_ok());
+        // Two amounts each within bounds, together beyond them: refused, with nothing left
+        // to give change for ten mistyped ones.
+        let err = settle(Fen(100), &[most, t("cash:0.02")]).unwrap_err();
+        assert_eq!(
+            err,
+            DomainError::BadPayment {
+                text: "cash".into(),
+                why: PaymentIssue::CashOver(MAX_INPUT_FEN / 100),
+            }
+        );
+        assert!(settle(Fen(100), &[most, t("cash:0.01")]).is_ok());
     }
 
     #[test]

@@ -55,6 +55,9 @@ pub enum PaymentIssue {
     TwoWithoutAmount,
     NothingLeft,
     AlreadyCovered,
+    /// The cash handed over would come to more than this many yuan (change that large is a
+    /// mistyped amount, and headquarters refuses a record beyond what a till takes).
+    CashOver(i64),
 }
 
 /// What is wrong with a unified social credit code.
@@ -281,6 +284,11 @@ impl PaymentIssue {
                 lang,
                 "其他付款已付清，无需现金".into(),
                 "the other payments already cover what is due".into(),
+            ),
+            PaymentIssue::CashOver(yuan) => say!(
+                lang,
+                format!("现金合计不能超过 {yuan} 元"),
+                format!("the cash handed over may come to {yuan} yuan at most"),
             ),
         }
     }

@@ -110,7 +110,18 @@ impl<'a> Writer<'a> {
     /// document and its rows follow once it is acknowledged ([`super::Store::catch_up`]). Any
     /// other record is appended to its document and projected now, after whatever waits in
     /// the journal, so that a document always takes its records in order.
+    ///
+    /// A record headquarters would refuse (an amount or a quantity beyond what a till takes,
+    /// [`fairpos_sync::plausible`]) is refused here, before anything is written: its day's
+    /// ledger would be refused there whole, every sale of the day with it.
     pub fn append(&mut self, record: &Record) -> Result<()> {
+        if let Some(why) = fairpos_sync::plausible::implausible(record) {
+            return Err(Error::input(format!(
+                "not written: headquarters would refuse this {} and the day's ledger with it: \
+                 {why}",
+                record.kind()
+            )));
+        }
         let (id, at_ms) = self.place(record)?;
         if let Record::Sale(_) = record {
             storage::journal(&self.tx, &id, record)?;

@@ -56,6 +56,13 @@ fn each_bad_input_is_refused_with_one_line_and_nothing_written() {
         sell(&["BJ-HJC-250", "--pay", "wechat:200"]),
         "non-cash overpaid",
     );
+    // Two cash amounts each within bounds, together past them: the change of such a sale
+    // went past what headquarters takes, which then refused the till's whole day.
+    let most = "cash:9999999999.99";
+    run(
+        sell(&["BJ-HJC-250", "--pay", most, "--pay", most]),
+        "may come to 10000000000 yuan at most",
+    );
     run(
         sell(&[
             "BJ-HJC-250",
@@ -448,4 +455,28 @@ fn a_wait_of_more_than_a_day_is_refused_where_it_ended_in_a_panic() {
             "fairpos {args:?}: {said}"
         );
     }
+}
+
+#[test]
+fn a_record_headquarters_would_refuse_is_not_written() {
+    let till = Till::demo();
+    till.ok(&["shift", "open", "--seller", "V003", "--float", "0"]);
+    let most = "9999999999.99";
+    for _ in 0..11 {
+        till.ok(&["shift", "cash-in", most, "--reason", "bank"]);
+    }
+    // The drawer is to hold more than a till takes in one record: the shift's close, which
+    // headquarters would refuse with the day's ledger, is not written.
+    let said = till.fails(
+        &["shift", "close", "--counted", "0"],
+        2,
+        "headquarters would refuse this shift_close",
+    );
+    assert!(said.contains("beyond what a till takes"), "{said}");
+    // Cash taken out brings it back within what a till takes, and the shift closes.
+    for _ in 0..2 {
+        till.ok(&["shift", "cash-out", most, "--reason", "bank"]);
+    }
+    till.ok(&["shift", "close", "--counted", "0"]);
+    till.ok(&["ledger", "verify"]);
 }

@@ -126,8 +126,31 @@ impl Till {
         sale: &str,
         reprint: bool,
     ) -> Result<ReadyReceipt> {
+        self.ready(config, sale, reprint, true)
+    }
+
+    /// [`Till::ready_receipt`] for a receipt that waited in the queue: it opens no drawer.
+    /// The sale is long done, and the printer may come back with nobody at the till (the
+    /// touchscreen prints the queue as soon as it does): each cash sale's receipt popped the
+    /// drawer open.
+    pub fn ready_queued_receipt(
+        &mut self,
+        config: &PrinterConfig,
+        queued: &Pending,
+    ) -> Result<ReadyReceipt> {
+        self.ready(config, &queued.sale_id, queued.reprint, false)
+    }
+
+    fn ready(
+        &mut self,
+        config: &PrinterConfig,
+        sale: &str,
+        reprint: bool,
+        at_sale: bool,
+    ) -> Result<ReadyReceipt> {
         let (mut r, detail) = self.receipt_of(sale, reprint)?;
         r.open_drawer = config.drawer
+            && at_sale
             && !reprint
             && !detail.summary.voided
             && detail.payments.iter().any(|(m, _, _)| m == "cash");
@@ -229,7 +252,9 @@ impl Till {
     ) -> Result<Vec<PrintOutcome>> {
         let mut out = Vec::new();
         for p in self.pending_receipts()? {
-            let outcome = self.print_receipt(printer, config, &p.sale_id, p.reprint, now)?;
+            let ready = self.ready_queued_receipt(config, &p)?;
+            let failure = send_receipt(printer, &ready.bytes);
+            let outcome = self.receipt_result(&ready, failure, now)?;
             let stop = matches!(outcome, PrintOutcome::Queued { .. });
             out.push(outcome);
             if stop {

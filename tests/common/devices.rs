@@ -90,10 +90,18 @@ impl FakePrinter {
 
     /// Waits until what was received contains `needle`.
     pub fn wait_for(&self, needle: &[u8]) -> Vec<u8> {
+        self.wait_for_after(0, needle)
+    }
+
+    /// Waits until what was received after its first `from` bytes contains `needle`.
+    pub fn wait_for_after(&self, from: usize, needle: &[u8]) -> Vec<u8> {
         let start = Instant::now();
         loop {
             let got = self.received();
-            if got.windows(needle.len()).any(|w| w == needle) {
+            if got[from.min(got.len())..]
+                .windows(needle.len())
+                .any(|w| w == needle)
+            {
                 return got;
             }
             assert!(

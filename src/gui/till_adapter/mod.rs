@@ -277,11 +277,11 @@ impl TillApp {
             if self.printing.borrow().contains(&p.sale_id) {
                 continue;
             }
-            let ready = self.ctl.borrow_mut().till_mut().ready_receipt(
-                &self.printer,
-                &p.sale_id,
-                p.reprint,
-            );
+            let ready = self
+                .ctl
+                .borrow_mut()
+                .till_mut()
+                .ready_queued_receipt(&self.printer, &p);
             if let Ok(r) = ready {
                 self.send_receipt(r);
             }

@@ -96,6 +96,17 @@ impl SyncJob {
         device: &str,
         options: &SyncOptions,
     ) -> Result<SyncJob> {
+        // One read transaction, so the ledgers' counts, snapshots and changes come from one
+        // state of the database: the touchscreen reads on a connection of its own while the
+        // till writes, and a compaction committed between two reads made a whole ledger
+        // look damaged to that pass.
+        let read;
+        let conn = if conn.is_autocommit() {
+            read = conn.unchecked_transaction()?;
+            &*read
+        } else {
+            conn
+        };
         let (hq, token) = credentials(conn, device, options.hq.as_deref())?;
         let trust = trust(conn)?;
         let ledgers = stored_ledgers(conn)?;

@@ -38,6 +38,9 @@ pub enum Error {
     Integrity(String),
     #[error("{0}")]
     Other(String),
+    /// Too much of one kind of work at once (logins): answered "503, try again", saying so.
+    #[error("{0}")]
+    Busy(String),
     /// Ctrl-C at a prompt: the command ends without changing anything, as by SIGINT
     /// ([`crate::cli::end_interrupted`]).
     #[error("interrupted; nothing was changed")]
@@ -67,6 +70,7 @@ impl Error {
         let locked =
             |e: &rusqlite::Error| e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy);
         match self {
+            Error::Busy(_) => true,
             Error::Postgres(e) => e.is_busy(),
             // SQLite's writer held past the busy timeout (a backup's copy, another process).
             Error::Sql(e) | Error::Tables(fairpos_projection::Error::Sql(e)) => locked(e),

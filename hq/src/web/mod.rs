@@ -233,6 +233,9 @@ pub(crate) fn failure(e: Error) -> Response {
 pub(crate) fn told(e: &Error) -> String {
     use crate::quiet_log::QuietLog;
     static FAILURES: std::sync::OnceLock<std::sync::Arc<QuietLog>> = std::sync::OnceLock::new();
+    if let Error::Busy(why) = e {
+        return format!("{why}: try again in {BUSY_RETRY_AFTER_S} s");
+    }
     if e.is_busy() {
         return format!("the database is busy: try again in {BUSY_RETRY_AFTER_S} s");
     }

@@ -8,6 +8,7 @@
 
 mod devices;
 mod figures;
+mod password_checks;
 mod sessions;
 
 pub use figures::Counted;

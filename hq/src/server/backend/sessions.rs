@@ -9,6 +9,7 @@ use fairpos_postgres::registry;
 use fairpos_sync::keys;
 use fairpos_sync::protocol::split_device_token;
 
+use super::password_checks::checking_a_password;
 use super::REFUSED;
 use crate::accounts::{self, Access, Account};
 use crate::devices::{self, NewSession, Peer};
@@ -122,7 +123,7 @@ impl AppState {
             let db = self.db.clone();
             // One blocking task, the lock held for the look-up and for opening the session
             // but not while the password is hashed.
-            return tokio::task::spawn_blocking(move || {
+            return checking_a_password(move || {
                 let credentials = accounts::credentials(&*lock(&db)?, &name)?;
                 let Some((access, stored)) = credentials else {
                     let _ = accounts::verify_password(accounts::decoy_hash(), &password);
@@ -138,20 +139,16 @@ impl AppState {
                     password_hash: stored,
                 })
             })
-            .await
-            .map_err(|e| Error::Other(format!("the login task: {e}")))?;
+            .await;
         };
         let stored = stored_accounts::stored(pool, &name).await?;
         let (access, hash) = match stored {
             Some(s) => (Some(Access::from_row(&s.role, s.scope)?), s.password_hash),
             None => (None, accounts::decoy_hash().to_string()),
         };
-        let checked = tokio::task::spawn_blocking(move || {
-            accounts::verify_password(&hash, &password).map(|()| hash)
-        });
-        let password_hash = checked
-            .await
-            .map_err(|e| Error::Other(format!("the login task: {e}")))??;
+        let password_hash =
+            checking_a_password(move || accounts::verify_password(&hash, &password).map(|()| hash))
+                .await?;
         let access = access.ok_or_else(|| Error::input("wrong name or password"))?;
         let account = Account { name, access };
         let new = NewSession::of(&account);

@@ -74,10 +74,16 @@ fn wrong_secrets_and_revoked_tills_are_refused(hq: Hq) {
     for _ in 0..5 {
         assert_eq!(api.get("/api/v1/docs?token=T01.f00d", None).0, 401);
     }
-    for forged in ["%0Aforged%20line.x", "x%1B%5B2J.y"] {
+    // A NUL, which PostgreSQL cannot take as text, is refused like any other (it was
+    // answered 500 there).
+    for forged in ["%0Aforged%20line.x", "x%1B%5B2J.y", "%00.x", "T01%00.f00d"] {
         let path = format!("/api/v1/docs?token={forged}");
-        assert_eq!(api.get(&path, None).0, 401);
+        assert_eq!(api.get(&path, None).0, 401, "{forged}");
     }
+    // And an organizer's request naming one: the request's fault, not headquarters'.
+    let (organizer, _) = api.login();
+    let (status, answer) = api.get("/api/v1/units/%00", Some(&organizer));
+    assert!(matches!(status, 400 | 404), "{status} {answer}");
     // Device codes made up, one after another: one event for them all, naming the first.
     for made_up in ["T77", "T78", "Z9"] {
         let path = format!("/api/v1/docs?token={made_up}.f00d");

@@ -21,6 +21,11 @@ impl AppState {
     /// Who `token` names, or why it is refused. On PostgreSQL, a dashboard session is looked
     /// up through organizers' connections, a device's token through the tills'.
     pub async fn peer_of(&self, token: String) -> Result<std::result::Result<Peer, String>> {
+        // No token holds a NUL (`%00` in a query), which PostgreSQL cannot take as text: it
+        // was answered 500 there.
+        if token.contains('\0') {
+            return Ok(Err(REFUSED.to_string()));
+        }
         let (Some(organizers), Some(pool)) = (&self.pg_organizers, &self.pg) else {
             let sessions = self.sessions;
             let read = self

@@ -379,3 +379,26 @@ fn a_till_writing_into_another_tills_ledger_is_refused_and_logged(hq: Hq) {
     assert!(err.contains("forged ledger change"), "{err}");
     assert_eq!(sorted(hq.sales()), before);
 }
+
+#[test]
+fn a_database_that_fails_to_check_a_token_is_headquarters_failure_not_a_refusal() {
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let api = Api::new(&server.url);
+    assert_eq!(api.get("/api/v1/docs?token=T01.f00d", None).0, 401);
+    // The devices' table gone from under the server: checking a till's token fails.
+    let db = rusqlite::Connection::open(hq.data().join("hq.db")).unwrap();
+    db.execute_batch("ALTER TABLE devices RENAME TO devices_gone")
+        .unwrap();
+    let (status, answer) = api.get("/api/v1/docs?token=T01.f00d", None);
+    // Before, 401 with SQLite's words: a till's sync gave up for good on a refusal.
+    assert_eq!(status, 500, "{answer}");
+    let said = answer["error"].as_str().unwrap();
+    assert!(
+        !said.contains("devices"),
+        "the database's words reach the client: {said}"
+    );
+    db.execute_batch("ALTER TABLE devices_gone RENAME TO devices")
+        .unwrap();
+    assert_eq!(api.get("/api/v1/docs?token=T01.f00d", None).0, 401);
+}

@@ -35,7 +35,14 @@ impl AppState {
             if let Some(hash) = read.use_due {
                 self.record_use_soon(hash);
             }
-            return Ok(read.peer.map_err(|e| e.to_string()));
+            // Credentials that do not hold are refused; a database that did not answer is
+            // headquarters' failure, as on PostgreSQL (it was answered 401 with SQLite's
+            // words, which a till's sync took as a refusal for good).
+            return match read.peer {
+                Ok(peer) => Ok(Ok(peer)),
+                Err(e) if e.is_bad_input() => Ok(Err(e.to_string())),
+                Err(e) => Err(e),
+            };
         };
         if let Some(secret) = token.strip_prefix("org.") {
             let hash = keys::secret_hash(secret);

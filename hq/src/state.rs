@@ -28,6 +28,12 @@ impl Settled {
     }
 }
 
+/// Messages waiting to be checked for intrusions into other tills' ledgers (a message for a
+/// document names it; each is a look-up on PostgreSQL). A till sending messages for made-up
+/// documents faster than they are looked up grew the queue without end; past this many, the
+/// rest go unchecked (the share policy refuses them all the same: the check only logs).
+pub const SEEN_QUEUED: usize = 4096;
+
 #[derive(Clone)]
 pub struct AppState {
     /// The connection the sync path writes through (and short reads beside it).
@@ -48,8 +54,9 @@ pub struct AppState {
     pub catalog_key: String,
     pub catalog: Option<DocHandle>,
     pub acceptor: AcceptorHandle,
-    /// Documents peers send messages about, for the maintenance thread to check.
-    pub seen: mpsc::UnboundedSender<(Peer, String)>,
+    /// Documents peers send messages about, for the maintenance thread to check (at most
+    /// [`SEEN_QUEUED`] waiting: past that, messages go unchecked).
+    pub seen: mpsc::Sender<(Peer, String)>,
     pub announced: Arc<watch::Sender<u64>>,
     /// The big screen's latest figures ([`crate::screen::publish`]).
     pub screen: watch::Receiver<Option<Arc<Published>>>,

@@ -27,7 +27,7 @@ pub struct Channels {
     /// Documents samod stored: each wakes the loop.
     pub changed: std::sync::mpsc::Receiver<DocumentId>,
     /// Documents peers sent messages about.
-    pub seen: mpsc::UnboundedReceiver<(Peer, String)>,
+    pub seen: mpsc::Receiver<(Peer, String)>,
     /// The devices revoked, for the share policy.
     pub revoked: watch::Sender<Revocations>,
     /// Ledgers refused for their size, for the share policy.

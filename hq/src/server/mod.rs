@@ -290,7 +290,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
                 .map_err(|e| Error::Other(e.to_string()))?,
         )
         .map_err(|e| Error::Other(format!("samod: {e}")))?;
-    let (seen_tx, seen_rx) = mpsc::unbounded_channel();
+    let (seen_tx, seen_rx) = mpsc::channel(crate::state::SEEN_QUEUED);
     let (screen_tx, screen_rx) = watch::channel(None);
     let (stopping_tx, stopping_rx) = watch::channel(false);
     let (projected_tx, projected_rx) = watch::channel(0u64);

@@ -120,7 +120,7 @@ pub async fn give_accounts(pool: &Pool, accounts: &[(String, StoredAccount)]) ->
 pub async fn watch_intrusions(
     pool: Pool,
     catalog: DocumentId,
-    mut seen: tokio::sync::mpsc::UnboundedReceiver<(crate::devices::Peer, String)>,
+    mut seen: tokio::sync::mpsc::Receiver<(crate::devices::Peer, String)>,
 ) {
     let catalog = catalog.to_string();
     let mut logged: HashSet<(String, String)> = HashSet::new();

@@ -186,7 +186,7 @@ fn watched_transport(socket: WebSocket, peer: Peer, link: Link, state: AppState)
                         state.metrics.sync_received(bytes.len());
                         if let Some((kind, Some(doc))) = fairpos_sync::net::peek(&bytes) {
                             if kind == "sync" || kind == "request" {
-                                let _ = state.seen.send((peer, doc));
+                                let _ = state.seen.try_send((peer, doc));
                             }
                         }
                         Some(Ok(bytes.to_vec()))

@@ -1,6 +1,7 @@
 //! What a client or a till cannot make the server do: a connection closed before its answers
 //! ends that connection alone, a command that only prints ends quietly when its reader goes,
-//! an oversized sync message is dropped, a ledger too large or one too many is refused.
+//! an oversized sync message is dropped, a ledger too large or one too many is refused, a
+//! stranger's body is not read.
 
 use super::*;
 
@@ -195,5 +196,31 @@ fn a_ledger_too_large_or_one_too_many_is_refused_logged_and_taken_no_further(hq:
         let (status, said) = announce(&[ledger]);
         assert_eq!(status, 403, "{said}");
         assert!(said.len() < 400, "not echoed whole: {} bytes", said.len());
+    }
+}
+
+#[test]
+fn a_strangers_body_is_not_read_before_its_credentials_are_refused() {
+    use std::io::{Read, Write};
+    let hq = Hq::demo();
+    let server = hq.serve();
+    for path in ["/api/v1/sync/announce", "/api/v1/sync/confirm"] {
+        let mut stream = std::net::TcpStream::connect(server.address()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        // A body of two megabytes is promised, and its first bytes sent; the rest never
+        // comes. Headquarters refuses the credentials without waiting for it (it read a
+        // stranger's body first, and answered only once the body came or the request timed
+        // out).
+        write!(
+            stream,
+            "POST {path}?token=T01.f00d HTTP/1.1\r\nHost: hq\r\n\
+             Content-Type: application/json\r\nContent-Length: 2000000\r\n\r\n{{\"docs\":["
+        )
+        .unwrap();
+        let mut status = [0u8; 12];
+        stream.read_exact(&mut status).unwrap();
+        assert_eq!(&status, b"HTTP/1.1 401", "{path}");
     }
 }

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, FromRequest, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -137,16 +137,30 @@ pub async fn login(
     }
 }
 
-pub async fn announce(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-    Json(req): Json<AnnounceRequest>,
-) -> Response {
-    let peer = match authenticate(&state, &headers, &query).await {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
+/// The request's body, read only once its credentials hold: an extractor of the body (`Json`,
+/// `Bytes`) read a stranger's up to [`super::MAX_BODY`] before the handler looked at who
+/// sent it.
+async fn body_after_credentials<T: FromRequest<AppState>>(
+    state: &AppState,
+    request: Request,
+) -> std::result::Result<(Peer, T), Response> {
+    let Query(query) = Query::<HashMap<String, String>>::try_from_uri(request.uri())
+        .map_err(IntoResponse::into_response)?;
+    let peer = authenticate(state, request.headers(), &query)
+        .await
+        .map_err(|r| *r)?;
+    let body = T::from_request(request, state)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok((peer, body))
+}
+
+pub async fn announce(State(state): State<AppState>, request: Request) -> Response {
+    let (peer, Json(req)) =
+        match body_after_credentials::<Json<AnnounceRequest>>(&state, request).await {
+            Ok(read) => read,
+            Err(r) => return r,
+        };
     let announced = state.announce_ledgers(peer, req.docs).await;
     match announced {
         Ok(None) => {
@@ -193,16 +207,11 @@ const LONGEST_CONFIRM_WAIT: Duration = Duration::from_secs(10);
 
 /// As [`confirm`], held until every ledger the till names is projected to the heads it
 /// names (or refused), a projection pass at a time, or until its wait is over.
-pub async fn confirm_waiting(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-    body: axum::body::Bytes,
-) -> Response {
+pub async fn confirm_waiting(State(state): State<AppState>, request: Request) -> Response {
     // Credentials first: a stranger's body is not read.
-    let peer = match authenticate(&state, &headers, &query).await {
-        Ok(p) => p,
-        Err(r) => return *r,
+    let (peer, body) = match body_after_credentials::<axum::body::Bytes>(&state, request).await {
+        Ok(read) => read,
+        Err(r) => return r,
     };
     let request: ConfirmRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,

@@ -18,7 +18,9 @@ pub fn reason(body: &[u8]) -> String {
     let text = text.trim();
     let one_plain_line = !text.is_empty() && text.len() <= 200 && !text.contains(['\n', '<', '{']);
     if one_plain_line {
-        text.to_string()
+        // Written out as the API's reasons are: an escape in a proxy's (or a forged
+        // headquarters') plain answer reached the terminal and the till's last error as is.
+        told(text)
     } else {
         "no reason given".into()
     }
@@ -127,6 +129,10 @@ mod tests {
             "too many connections from your address: try again later"
         );
         assert_eq!(reason(b"  bad gateway\n"), "bad gateway");
+        assert_eq!(
+            reason(b"\x1b]2;x\x07\x1b[2Kforged\rline"),
+            "\\u{1b}]2;x\\u{7}\\u{1b}[2Kforged\\u{d}line"
+        );
         let page = b"<html><head><title>502 Bad Gateway</title></head></html>";
         for none in [&page[..], br#"{"ready":false}"#, b"a\nb", b""] {
             assert_eq!(reason(none), "no reason given");

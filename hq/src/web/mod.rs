@@ -250,8 +250,21 @@ pub(crate) fn told(e: &Error) -> String {
     "headquarters failed to answer; its log says why".to_string()
 }
 
-/// A file to download, `filename` of type `content_type`, or the failure that made none.
+/// A file to download, `filename` of type `content_type`, or the failure that made none. The
+/// name keeps ASCII letters, digits, `-`, `_` and `.`, each other character written `_`: a
+/// unit's credit code comes from a till's ledger, and one with a quote or a line break (a
+/// forged one) made no header, the download answered 500.
 pub(crate) fn attachment(bytes: Result<Vec<u8>>, content_type: &str, filename: &str) -> Response {
+    let filename: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     match bytes {
         Ok(b) => (
             [
@@ -295,6 +308,16 @@ mod tests {
         assert_eq!(yuan(12_800), "￥128.00");
         assert_eq!(yuan(-50), "-￥0.50");
         assert_eq!(yuan(i64::MIN), "-￥92233720368547758.08");
+    }
+
+    #[test]
+    fn a_download_is_named_in_characters_a_header_holds() {
+        let answer = attachment(Ok(vec![1]), "text/csv", "unit-9143\"\r\nX: y.csv");
+        assert_eq!(answer.status(), StatusCode::OK);
+        assert_eq!(
+            answer.headers()[axum::http::header::CONTENT_DISPOSITION],
+            "attachment; filename=\"unit-9143___X__y.csv\""
+        );
     }
 
     #[test]

@@ -245,9 +245,11 @@ impl TillController {
                     "A scale label's amount cannot change: remove the line and scan again",
                 );
             }
-            let mut w = Weighing::new(line.product.clone(), Some(index));
-            w.input = line.product.units_text(line.qty);
-            self.weighing = Some(w);
+            // The pad opens empty, as for a new line: the scale's weight, or one typed anew,
+            // replaces the line's. It opened holding the old weight, which won over the
+            // scale's (a typed weight does) and took the digits typed after it ("1.5" then
+            // "2" made 1.52): the goods weighed again were sold at their old weight.
+            self.weighing = Some(Weighing::new(line.product.clone(), Some(index)));
             return;
         }
         let n = line.qty + delta;

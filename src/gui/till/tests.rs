@@ -266,6 +266,31 @@ fn the_weight_pad_takes_the_scales_settled_weight() {
 }
 
 #[test]
+fn a_weighed_line_weighed_again_takes_the_new_weight_from_the_scale_or_the_keypad() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = signed_in(dir.path());
+    c.has_scale = true;
+    c.add_product("HY-MHT-LB");
+    c.scale_reading(reading(750, ScaleState::Stable));
+    c.weigh_ok();
+    assert_eq!(c.lines()[0].qty, "1.5斤");
+    // More goes in the bag: "+" on the line, the bag on the scale, "Add".
+    c.inc(0);
+    assert_eq!(c.weighing.as_ref().unwrap().line, Some(0));
+    c.scale_reading(reading(1000, ScaleState::Stable));
+    c.weigh_ok();
+    assert!(c.weighing.is_none());
+    assert_eq!(c.lines().len(), 1);
+    assert_eq!(c.lines()[0].qty, "2斤");
+    assert_eq!(c.total(), Fen(1560));
+    // Typed instead: the digits are the new weight, not added to the old one's.
+    c.inc(0);
+    c.weigh_key("3");
+    c.weigh_ok();
+    assert_eq!(c.lines()[0].qty, "3斤");
+}
+
+#[test]
 fn a_category_of_two_hundred_products_turns_page_by_page() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = signed_in(dir.path());

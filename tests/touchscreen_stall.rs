@@ -28,7 +28,7 @@ fn pump(app: &TillApp, rx: &mpsc::Receiver<Event>, done: impl Fn(&TillApp) -> bo
     while !done(app) {
         assert!(
             start.elapsed() < Duration::from_secs(10),
-            "the scale never answered as expected"
+            "what the test waits for never came (the scale, the printer)"
         );
         if let Ok(event) = rx.recv_timeout(Duration::from_millis(50)) {
             handle(event);
@@ -235,4 +235,63 @@ fn the_tills_pin_pad_locks_after_five_wrong_pins() {
     assert!(ElementHandle::find_by_accessible_label(ui, "open shift")
         .next()
         .is_none());
+}
+
+#[test]
+fn receipts_queued_before_the_window_opened_print_once_the_printer_answers_ready() {
+    use common::devices::FakePrinter;
+    use fairpos_hardware::printer::PrinterStatus;
+    i_slint_backend_testing::init_no_event_loop();
+    // A sale made at the command line while the printer was out of paper: its receipt waits.
+    let cli = common::Till::demo();
+    let pty = PtyPair::new(cli.data(), "printer");
+    let printer = FakePrinter::on_pty(&pty.b);
+    printer.set(PrinterStatus {
+        paper_out: true,
+        ..Default::default()
+    });
+    std::fs::write(
+        cli.data().join("fairpos.toml"),
+        format!(
+            "[printer]\nkind = \"serial\"\npath = \"{}\"\nbaud = 9600\nwidth_mm = 58\n",
+            pty.a.display()
+        ),
+    )
+    .unwrap();
+    cli.ok(&["shift", "open", "--seller", "V003", "--float", "100"]);
+    cli.sell(&["--seller", "V003", "6935780100128", "--pay", "cash:200"]);
+    assert_eq!(
+        cli.json(&["receipt", "pending", "--json"])[0]["sale"],
+        "T01-000001"
+    );
+
+    // Paper back, then the touchscreen opens on the till: its printer thread finds the
+    // printer ready, and the queue prints (before, only a printer back from trouble while
+    // the window was open printed it; the status line counted the receipt for good).
+    printer.set(PrinterStatus::default());
+    let config = Config::load(cli.data()).unwrap();
+    let till = Till::open(cli.data()).unwrap();
+    let (tx, rx) = mpsc::channel::<Event>();
+    let tx = std::sync::Mutex::new(tx);
+    let post: services::Post = Arc::new(move |e| {
+        let _ = tx.lock().unwrap().send(e);
+    });
+    let setup = Setup {
+        dir: cli.data().to_path_buf(),
+        fair: till.store().identity().fair.id.clone(),
+        device: till.device().to_string(),
+        printer: config.printer.clone(),
+        scanner: config.scanner.clone(),
+        scale: config.scale.clone(),
+        enrolled: false,
+        sync_interval: Duration::from_secs(3600),
+    };
+    let app = till_app(till, &config, services::start(setup, post)).unwrap();
+    app.ui.show().unwrap();
+    APP.with(|a| *a.borrow_mut() = Some(app.clone()));
+    let cut: &[u8] = &[0x1D, b'V', b'A', 0];
+    let printed = |_: &TillApp| printer.received().windows(cut.len()).any(|w| w == cut);
+    pump(&app, &rx, printed);
+    pump(&app, &rx, |app| app.status.borrow().queued == 0);
+    APP.with(|a| *a.borrow_mut() = None);
 }

@@ -44,6 +44,8 @@ pub struct TillApp {
     printing: RefCell<HashSet<String>>,
     /// The scale thread is reading the scale (the weight pad is open).
     watching_scale: Cell<bool>,
+    /// The printer thread has told the printer's state at least once.
+    printer_heard: Cell<bool>,
     /// The second screen facing the shopper, when there is one.
     pub customer: RefCell<Option<CustomerDisplay>>,
 }
@@ -69,6 +71,7 @@ impl TillApp {
             fade: slint::Timer::default(),
             printing: RefCell::default(),
             watching_scale: Cell::new(false),
+            printer_heard: Cell::new(false),
             customer: RefCell::new(None),
         });
         wire::wire(&app);
@@ -348,8 +351,12 @@ impl TillApp {
             }
             Event::SlipPrinted { .. } => {}
             Event::Printer(state) => {
-                let back =
-                    state.is_none() && matches!(self.status.borrow().printer, Some(Some(_)) | None);
+                // Ready after trouble, or ready when first told: receipts queued before the
+                // window opened (another run, the kiosk) waited for good, the status line
+                // counting them, since the printer was taken as ready from the start.
+                let first = !self.printer_heard.replace(true);
+                let back = state.is_none()
+                    && (first || matches!(self.status.borrow().printer, Some(Some(_)) | None));
                 self.status.borrow_mut().printer = Some(state);
                 self.refresh_queue();
                 if back && self.status.borrow().queued > 0 {

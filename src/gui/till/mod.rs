@@ -166,6 +166,15 @@ impl TillController {
         (self.clock)(&self.till)
     }
 
+    /// The time of day at the fair (`HH:MM`), as the status line tells when it last synced:
+    /// the controller's clock, at the fair's offset, not the machine's zone (a kiosk image
+    /// without one said 02:15 at a quarter past ten in Beijing). Empty when the clock fails.
+    pub fn time_of_day(&self) -> String {
+        self.now()
+            .map(|t| t.format("%H:%M").to_string())
+            .unwrap_or_default()
+    }
+
     /// Good news, or a hint, in the volunteer's language.
     fn say(&mut self, zh: &str, en: &str) {
         self.message = Some(Message {

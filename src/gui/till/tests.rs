@@ -291,6 +291,13 @@ fn a_weighed_line_weighed_again_takes_the_new_weight_from_the_scale_or_the_keypa
 }
 
 #[test]
+fn the_time_of_day_is_the_fairs_by_the_controllers_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = controller_at(dir.path(), Rc::new(Cell::new(15 * 60)));
+    assert_eq!(c.time_of_day(), "10:15");
+}
+
+#[test]
 fn a_category_of_two_hundred_products_turns_page_by_page() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = signed_in(dir.path());

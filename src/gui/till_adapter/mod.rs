@@ -376,9 +376,10 @@ impl TillApp {
                 let result = crate::uplink::apply(self.ctl.borrow_mut().till_mut(), *done);
                 let catalog_changed = matches!(&result, Ok(r) if r.catalog_changed);
                 {
+                    let at = self.ctl.borrow().time_of_day();
                     let mut status = self.status.borrow_mut();
                     status.sync = match &result {
-                        Ok(_) => Sync::Synced(chrono::Local::now().format("%H:%M").to_string()),
+                        Ok(_) => Sync::Synced(at),
                         Err(e) => Sync::Offline(e.to_string()),
                     };
                 }

@@ -148,7 +148,9 @@ impl TillController {
         }
     }
 
-    pub fn close_shift(&mut self) {
+    /// Closes the shift by the drawer counted; whether it closed (a second tap finds none
+    /// open, and must not print the first one's slip again).
+    pub fn close_shift(&mut self) -> bool {
         let counted = count_denominations(&self.counts);
         match self
             .now()
@@ -167,8 +169,12 @@ impl TillController {
                     &format!("已交班：最后一单 {last}，差额 {}", yuan(v)),
                     &format!("Shift closed: last sale {last}, variance {}", yuan(v)),
                 );
+                true
             }
-            Err(e) => self.fail(e),
+            Err(e) => {
+                self.fail(e);
+                false
+            }
         }
     }
 

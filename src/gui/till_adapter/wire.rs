@@ -74,12 +74,15 @@ pub(super) fn wire(app: &Rc<TillApp>) {
         Changed::default()
     }));
     on!(ShiftAdapter, on_close_shift, |a| {
+        let closed = std::cell::Cell::new(false);
         a.act(|c| {
-            c.close_shift();
+            closed.set(c.close_shift());
             Changed::default()
         });
-        a.print_slip();
-        a.services.sync_soon();
+        if closed.get() {
+            a.print_slip();
+            a.services.sync_soon();
+        }
     });
     on!(ShiftAdapter, on_slip_done, |a| a.act(|c| {
         c.slip_done();

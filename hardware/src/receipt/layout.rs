@@ -71,7 +71,8 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
 }
 
 /// `left` and `right` on one line, `right` against the right edge; when they do not fit
-/// together, `left` wraps above and `right` keeps the last line.
+/// together, `left` wraps above and `right` keeps the last line; a `right` wider than the
+/// paper (a seller's long team name) wraps on lines of its own.
 pub fn two_columns(left: &str, right: &str, width: usize) -> Vec<String> {
     let rw = columns(right);
     if columns(left) + 1 + rw <= width {
@@ -85,7 +86,13 @@ pub fn two_columns(left: &str, right: &str, width: usize) -> Vec<String> {
         lines.push(format!("{last}{}{right}", " ".repeat(pad)));
     } else {
         lines.push(last);
-        lines.push(format!("{}{right}", " ".repeat(width.saturating_sub(rw))));
+        if rw <= width {
+            lines.push(format!("{}{right}", " ".repeat(width - rw)));
+        } else {
+            // It went out as one line wider than the paper, which the printer broke
+            // anywhere.
+            lines.extend(wrap(right, width));
+        }
     }
     lines
 }
@@ -192,6 +199,15 @@ fn center(text: &str, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_wider_than_the_paper_wraps_on_lines_of_its_own() {
+        let seller = "李华 (V003) 长沙理工大学青年志愿者服务队";
+        let lines = two_columns("收银员 Seller", seller, 32);
+        assert!(lines.iter().all(|l| columns(l) <= 32), "{lines:#?}");
+        let said: String = lines[1..].concat();
+        assert_eq!(said.replace(' ', ""), seller.replace(' ', ""), "{lines:#?}");
+    }
 
     #[test]
     fn wrapping_counts_cjk_as_two_columns_and_keeps_words() {

@@ -95,7 +95,10 @@ fn to_beijing(at: &str) -> Option<NaiveDateTime> {
 
 /// The tills' QR movements, SQL both backends run: stall, device, sale, record (a refund's
 /// number, `void`, or empty for a payment), the sale's seller and their name, the seller of
-/// the shift that gave the money back (refunds and voids), shift, method, flow, amount, time.
+/// the shift that gave the money back (refunds and voids), shift, method, flow, amount, time;
+/// in one order on both backends (by time, device, sale and record), which breaks ties of
+/// time and amount alike (two tills of one stall paid at one second): unordered, each backend
+/// could name another seller as paid on paper only.
 const RECORDED: &str = "
     SELECT s.stall, s.device, s.number, '', s.seller, s.seller_name, NULL, s.shift_id,
            p.method, 'payment', p.amount_fen, s.at
@@ -113,7 +116,8 @@ const RECORDED: &str = "
       FROM voids v JOIN sales s ON s.id = v.sale_id
       JOIN sale_payments p ON p.sale_id = s.id
       LEFT JOIN shifts sh ON sh.id = v.shift_id
-     WHERE p.method IN ('wechat', 'alipay')";
+     WHERE p.method IN ('wechat', 'alipay')
+     ORDER BY 12, 2, 3, 4";
 
 /// A row of [`RECORDED`].
 pub(crate) struct RecordedRow {

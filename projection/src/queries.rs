@@ -76,6 +76,14 @@ pub fn sales(conn: &Connection, device: &str) -> Result<Vec<SaleSummary>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Whether any refund of the sale `id` is projected, of whatever amount (a free line's
+/// refund comes to nothing, and still forbids a void).
+pub fn has_refunds(conn: &Connection, id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM refunds WHERE sale_id = ?1)")?
+        .query_row([id], |r| r.get(0))?)
+}
+
 /// A sale by its number (`T01-000003`) or id.
 pub fn find_sale(conn: &Connection, key: &str) -> Result<Option<SaleSummary>> {
     let key = key.trim();

@@ -241,12 +241,10 @@ impl Till {
         self.store.write(|w| {
             let device = w.identity().device.to_string();
             let found = find_sale(w, sale)?;
-            refund::check_void(
-                &found.number,
-                found.voided,
-                found.refunded.is_positive(),
-                reason,
-            )?;
+            // Any refund, not a positive sum of them: after a free line's refund (0 fen) the
+            // void went through, and the line's stock came back twice.
+            let refunded = queries::has_refunds(w.conn(), &found.id)?;
+            refund::check_void(&found.number, found.voided, refunded, reason)?;
             let shift = open_shift(w)?;
             let seq = w.next_record_seq();
             w.reload_state_after();

@@ -364,3 +364,57 @@ fn an_oversold_sale_goes_through_and_is_flagged() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("oversold"));
     assert_eq!(till.sales()[0]["oversold"], true);
 }
+
+#[test]
+fn a_sale_with_a_refund_of_nothing_is_not_voided_and_stock_comes_back_once() {
+    let till = Till::demo();
+    // A free bag, given with the tea.
+    till.ok(&[
+        "catalog",
+        "add",
+        "--sku",
+        "BAG-1",
+        "--name-zh",
+        "帆布袋",
+        "--unit",
+        "个",
+        "--price",
+        "0",
+        "--stock",
+        "10",
+    ]);
+    till.ok(&["shift", "open", "--seller", "V003", "--float", "100"]);
+    till.sell(&[
+        "--seller",
+        "V003",
+        "BAG-1",
+        "BJ-HJC-250",
+        "--pay",
+        "cash:200",
+    ]);
+    let refund = till.json(&[
+        "refund",
+        "T01-000001",
+        "--line",
+        "1",
+        "--pay",
+        "cash",
+        "--json",
+    ]);
+    assert_eq!(refund["amount_fen"], 0);
+    // The bag came back: the sale has a refund, of nothing, and is not voided (before, the
+    // void went through and the bag's stock came back twice).
+    till.fails(
+        &["void", "T01-000001", "--reason", "扫错了", "--pin", PIN],
+        2,
+        "has refunds",
+    );
+    let list = till.json(&["catalog", "list", "--json"]);
+    let bag = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["sku"] == "BAG-1")
+        .unwrap();
+    assert_eq!(bag["stock_base"], 10);
+}

@@ -67,6 +67,9 @@ pub fn implausible(record: &Record) -> Option<String> {
             Number::Stock if size > MAX_STOCK as u64 => {
                 Some(format!("a stock of {value} is beyond what a till takes"))
             }
+            Number::Line if value > i64::from(i32::MAX) => Some(format!(
+                "a line numbered {value} is beyond what a till takes"
+            )),
             _ => None,
         };
     });
@@ -93,7 +96,7 @@ impl Weight {
             each_number(record, |kind, _, value| match kind {
                 Number::Fen => self.fen = self.fen.saturating_add(value.unsigned_abs()),
                 Number::Qty => self.qty = self.qty.saturating_add(value.unsigned_abs()),
-                Number::Stock => {}
+                Number::Stock | Number::Line => {}
             });
         }
         self
@@ -141,6 +144,9 @@ enum Number {
     Fen,
     Qty,
     Stock,
+    /// A line's number: PostgreSQL keeps it in a 32-bit column, SQLite in 64 bits, so one past
+    /// `i32::MAX` (a forged ledger) was counted apart by the two.
+    Line,
 }
 
 /// Calls `each` with every amount, quantity and stock `record` names, and the name of its
@@ -153,12 +159,14 @@ fn each_number(record: &Record, mut each: impl FnMut(Number, &'static str, i64))
             each(Number::Fen, "total_fen", r.total_fen);
             each(Number::Fen, "change_fen", r.change_fen);
             for LineRecord {
+                line,
                 qty,
                 unit_price_fen,
                 amount_fen,
                 ..
             } in &r.lines
             {
+                each(Number::Line, "line", i64::from(*line));
                 each(Number::Fen, "a line's unit_price_fen", *unit_price_fen);
                 each(Number::Fen, "a line's amount_fen", *amount_fen);
                 each(Number::Qty, "qty", *qty);
@@ -177,9 +185,13 @@ fn each_number(record: &Record, mut each: impl FnMut(Number, &'static str, i64))
         Record::Refund(r) => {
             each(Number::Fen, "amount_fen", r.amount_fen);
             for RefundLineRecord {
-                qty, amount_fen, ..
+                line,
+                qty,
+                amount_fen,
+                ..
             } in &r.lines
             {
+                each(Number::Line, "line", i64::from(*line));
                 each(Number::Fen, "a line's amount_fen", *amount_fen);
                 each(Number::Qty, "qty", *qty);
             }
@@ -258,6 +270,17 @@ mod tests {
         assert!(why.starts_with("total_fen -9223372036854775808"), "{why}");
         let why = implausible(&sale(100, MAX_QTY + 1)).unwrap();
         assert!(why.starts_with("a quantity of 1000000000001"), "{why}");
+        // A line numbered past what PostgreSQL's column holds (SQLite's holds it).
+        let numbered = |line: u32| {
+            let Record::Sale(mut s) = sale(100, 1) else {
+                unreachable!()
+            };
+            s.lines[0].line = line;
+            Record::Sale(s)
+        };
+        assert_eq!(implausible(&numbered(i32::MAX as u32)), None);
+        let why = implausible(&numbered(i32::MAX as u32 + 1)).unwrap();
+        assert!(why.starts_with("a line numbered 2147483648"), "{why}");
         let Record::Sale(SaleRecord { header, .. }) = sale(1, 1) else {
             unreachable!()
         };

@@ -387,6 +387,8 @@ fn reconciliation_reports_leaderboard_and_units_on_postgres_equal_sqlites_to_the
         // Its code typed in lower case names it all the same.
         let typed = hq.json(&["hq", "unit", "81430100mb0k7p2q0p", "--format", "json"]);
         assert_eq!(&typed, reports.last().unwrap());
+        let (status, typed) = api.get("/api/v1/units/81430100mb0k7p2q0p", Some(&token));
+        assert_eq!((status, &typed), (200, reports.last().unwrap()));
         // The dashboard's pages: those without a run's own ids and times are compared whole.
         let mut pages = Vec::new();
         for path in ["/", "/stalls", "/anomalies"] {

@@ -83,6 +83,8 @@ pub(crate) async fn api_unit(
     headers: HeaderMap,
     Path(code): Path<String>,
 ) -> Response {
+    // Typed in lower case, as the command line takes it too (it answered 404).
+    let code = code.to_ascii_uppercase();
     api_for!(state, headers, |a: &Access| a.may_see_unit(&code));
     match state.unit_items(code).await {
         Ok(Some(u)) => Json(u).into_response(),

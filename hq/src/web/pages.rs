@@ -163,9 +163,10 @@ pub(crate) async fn unit_page(
         a,
         Access::Organizer | Access::Unit(_)
     ));
+    // The code typed in lower case names the unit all the same, as on the command line.
     let (tax_id, format) = match code.rsplit_once('.') {
-        Some((c, f @ ("csv" | "xlsx"))) => (c.to_string(), f),
-        _ => (code.clone(), "html"),
+        Some((c, f @ ("csv" | "xlsx"))) => (c.to_ascii_uppercase(), f),
+        _ => (code.to_ascii_uppercase(), "html"),
     };
     if !account.access.may_see_unit(&tax_id) {
         return forbidden_page(&account);

@@ -67,7 +67,12 @@ pub async fn scan(pool: &Pool, by: Dimension) -> Result<Report> {
                 sales_fen: sales,
                 refunds_fen: refunds,
                 count: r.get(4),
-                qty: r.get(5),
+                // A quantity for a product only, as on SQLite.
+                qty: if by == Dimension::Product {
+                    r.get(5)
+                } else {
+                    None
+                },
                 qty_unit: if by == Dimension::Product {
                     r.get(6)
                 } else {

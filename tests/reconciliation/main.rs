@@ -208,6 +208,11 @@ fn headquarters_accounts_for_every_fen_of_three_tills_and_names_a_missing_day() 
         let at_hq = figures(&hq.json(&["hq", "report", "--by", by, "--format", "json"]));
         assert_eq!(at_hq, added_up(&tills, by), "report by {by}");
     }
+    // A quantity for products only: a county's lines are grams and pieces, not to be added.
+    let by_county = hq.json(&["hq", "report", "--by", "county", "--format", "json"]);
+    for row in by_county["rows"].as_array().unwrap() {
+        assert!(row["qty"].is_null(), "{row}");
+    }
     // And, worked out by hand from the tables above:
     // T03 = 25 + 59 + 72 + 32.80 = 188.80; the fair 1130.70 + 2969.90 + 188.80 = 4289.40.
     assert_eq!(

@@ -163,8 +163,9 @@ pub fn scan(conn: &Connection, by: Dimension) -> Result<Vec<ReportRow>> {
     let mut stmt = conn.prepare(&scan_sql(by))?;
     let rows = stmt.query_map([], |r| {
         let mut out = row(r)?;
-        out.qty = r.get(5)?;
+        // A quantity for a product only: a county's lines add grams and pieces together.
         if by == Dimension::Product {
+            out.qty = r.get(5)?;
             out.qty_unit = r.get(6)?;
         }
         Ok(out)

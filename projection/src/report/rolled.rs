@@ -35,15 +35,16 @@ impl RolledRow {
             Dimension::Stall => self.stall_name.unwrap_or_else(|| key.clone()),
             _ => self.label.unwrap_or_default(),
         };
-        let line_level = matches!(by, Dimension::Product | Dimension::County);
+        // A quantity for a product only: a county's lines add grams and pieces together.
+        let product = by == Dimension::Product;
         ReportRow {
             label,
             net_fen: self.sales_fen - self.refunds_fen,
             sales_fen: self.sales_fen,
             refunds_fen: self.refunds_fen,
             count: self.count,
-            qty: line_level.then_some(self.qty),
-            qty_unit: (by == Dimension::Product).then(|| self.detail.unwrap_or_default()),
+            qty: product.then_some(self.qty),
+            qty_unit: product.then(|| self.detail.unwrap_or_default()),
             key,
         }
     }

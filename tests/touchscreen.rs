@@ -419,3 +419,30 @@ fn a_weighed_line_is_refunded_whole_from_the_touchscreen() {
         .unwrap();
     assert_eq!(refunded, 2400);
 }
+
+#[test]
+fn the_wrong_name_chosen_goes_back_from_opening_a_shift_without_one_opened() {
+    i_slint_backend_testing::init_no_event_loop();
+    let dir = tempfile::tempdir().unwrap();
+    let app = open_till(dir.path());
+    let ui = &app.ui;
+    click(ui, "V003");
+    for d in DEMO_LEAD_PIN.chars() {
+        click(ui, &format!("pin {d}"));
+    }
+    click(ui, "sign in");
+    find(ui, "open shift");
+    // Before, the only way on was to open a shift, with a float, under the wrong name.
+    click(ui, "open shift back");
+    assert!(ElementHandle::find_by_accessible_label(ui, "open shift")
+        .next()
+        .is_none());
+    find(ui, "Who is selling?");
+    let conn = rusqlite::Connection::open(dir.path().join("till.db")).unwrap();
+    let shifts: i64 = conn
+        .query_row("SELECT COUNT(*) FROM shifts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(shifts, 0);
+    sign_in_and_open_shift(ui);
+    find(ui, "pay");
+}

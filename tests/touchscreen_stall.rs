@@ -49,6 +49,32 @@ fn handle(event: Event) {
     });
 }
 
+/// The till's window over `till` in `dir`, with its real threads (printer, scanner, scale)
+/// as `config` sets them up, and the events they post.
+fn with_services(
+    till: Till,
+    config: &Config,
+    dir: &std::path::Path,
+) -> (Rc<TillApp>, mpsc::Receiver<Event>) {
+    let (tx, rx) = mpsc::channel::<Event>();
+    let tx = std::sync::Mutex::new(tx);
+    let post: services::Post = Arc::new(move |e| {
+        let _ = tx.lock().unwrap().send(e);
+    });
+    let setup = Setup {
+        dir: dir.to_path_buf(),
+        fair: till.store().identity().fair.id.clone(),
+        device: till.device().to_string(),
+        printer: config.printer.clone(),
+        scanner: config.scanner.clone(),
+        scale: config.scale.clone(),
+        enrolled: false,
+        sync_interval: Duration::from_secs(3600),
+    };
+    let app = till_app(till, config, services::start(setup, post)).unwrap();
+    (app, rx)
+}
+
 #[test]
 fn a_weighed_product_takes_the_scales_settled_weight_and_the_shopper_sees_it_all() {
     i_slint_backend_testing::init_no_event_loop();
@@ -70,22 +96,7 @@ fn a_weighed_product_takes_the_scales_settled_weight_and_the_shopper_sees_it_all
         },
         ..Config::default()
     };
-    let (tx, rx) = mpsc::channel::<Event>();
-    let tx = std::sync::Mutex::new(tx);
-    let post: services::Post = Arc::new(move |e| {
-        let _ = tx.lock().unwrap().send(e);
-    });
-    let setup = Setup {
-        dir: dir.path().to_path_buf(),
-        fair: till.store().identity().fair.id.clone(),
-        device: till.device().to_string(),
-        printer: config.printer.clone(),
-        scanner: config.scanner.clone(),
-        scale: config.scale.clone(),
-        enrolled: false,
-        sync_interval: Duration::from_secs(3600),
-    };
-    let app = till_app(till, &config, services::start(setup, post)).unwrap();
+    let (app, rx) = with_services(till, &config, dir.path());
     app.set_lang(fairpos_domain::Lang::En);
     app.ui.show().unwrap();
     let display = CustomerDisplay::new(&config).unwrap();
@@ -271,22 +282,7 @@ fn receipts_queued_before_the_window_opened_print_once_the_printer_answers_ready
     printer.set(PrinterStatus::default());
     let config = Config::load(cli.data()).unwrap();
     let till = Till::open(cli.data()).unwrap();
-    let (tx, rx) = mpsc::channel::<Event>();
-    let tx = std::sync::Mutex::new(tx);
-    let post: services::Post = Arc::new(move |e| {
-        let _ = tx.lock().unwrap().send(e);
-    });
-    let setup = Setup {
-        dir: cli.data().to_path_buf(),
-        fair: till.store().identity().fair.id.clone(),
-        device: till.device().to_string(),
-        printer: config.printer.clone(),
-        scanner: config.scanner.clone(),
-        scale: config.scale.clone(),
-        enrolled: false,
-        sync_interval: Duration::from_secs(3600),
-    };
-    let app = till_app(till, &config, services::start(setup, post)).unwrap();
+    let (app, rx) = with_services(till, &config, cli.data());
     app.ui.show().unwrap();
     APP.with(|a| *a.borrow_mut() = Some(app.clone()));
     let cut: &[u8] = &[0x1D, b'V', b'A', 0];

@@ -1,6 +1,6 @@
 //! Matching what a till recorded against what a statement says arrived: one to one, within
 //! a stall, the same provider, the same way and the same amount to the fen, the times within
-//! a window, nearest first.
+//! a window, nearest first, then as many more pairs as the window allows.
 
 use std::collections::BTreeMap;
 
@@ -57,6 +57,8 @@ pub fn match_up(recorded: &[Movement], stated: &[Movement], window: Duration) ->
         of_recorded: vec![None; recorded.len()],
         of_stated: vec![None; stated.len()],
         candidates: vec![Vec::new(); recorded.len()],
+        tried_in: vec![0; stated.len()],
+        search: 0,
     };
     for (mut rs, mut ss) in groups.into_values() {
         rs.sort_by_key(|&i| (recorded[i].at, i));
@@ -87,9 +89,8 @@ pub fn match_up(recorded: &[Movement], stated: &[Movement], window: Duration) ->
             }
         }
         for &i in &rs {
-            if pairs.of_recorded[i].is_none() {
-                let mut tried = vec![false; stated.len()];
-                pairs.augment(i, &mut tried);
+            if pairs.of_recorded[i].is_none() && !pairs.candidates[i].is_empty() {
+                pairs.augment(i);
             }
         }
     }
@@ -111,26 +112,47 @@ struct Pairs {
     of_recorded: Vec<Option<usize>>,
     of_stated: Vec<Option<usize>>,
     candidates: Vec<Vec<usize>>,
+    /// The search that last went through each stated movement (0: none), so that no search
+    /// clears a list of them all.
+    tried_in: Vec<u32>,
+    search: u32,
 }
 
 impl Pairs {
     /// Pairs the recorded movement `i` if a path of re-pairings frees a stated one for it
-    /// (every movement paired before stays paired); `tried`: the stated ones this search
-    /// has been through.
-    fn augment(&mut self, i: usize, tried: &mut [bool]) -> bool {
-        for k in 0..self.candidates[i].len() {
-            let j = self.candidates[i][k];
-            if std::mem::replace(&mut tried[j], true) {
+    /// (every movement paired before stays paired): a depth-first search, on a stack of its
+    /// own (a busy stall's chain of re-pairings can be thousands long).
+    fn augment(&mut self, i: usize) -> bool {
+        self.search += 1;
+        // Each recorded movement on the path, and how many of its candidates it has tried.
+        let mut path: Vec<(usize, usize)> = vec![(i, 0)];
+        while let Some(&mut (at, ref mut next)) = path.last_mut() {
+            let Some(&j) = self.candidates[at].get(*next) else {
+                path.pop();
+                continue;
+            };
+            *next += 1;
+            if self.tried_in[j] == self.search {
                 continue;
             }
-            let free = match self.of_stated[j] {
-                None => true,
-                Some(other) => self.augment(other, tried),
-            };
-            if free {
-                self.of_stated[j] = Some(i);
-                self.of_recorded[i] = Some(j);
-                return true;
+            self.tried_in[j] = self.search;
+            match self.of_stated[j] {
+                Some(other) => path.push((other, 0)),
+                None => {
+                    // Free: each movement on the path takes the line it reached, the last
+                    // this one, each before it the line the next one gave up.
+                    let mut line = j;
+                    while let Some((r, _)) = path.pop() {
+                        let given_up = self.of_recorded[r];
+                        self.of_recorded[r] = Some(line);
+                        self.of_stated[line] = Some(r);
+                        match given_up {
+                            Some(l) => line = l,
+                            None => break,
+                        }
+                    }
+                    return true;
+                }
             }
         }
         false
@@ -221,6 +243,64 @@ mod tests {
             .collect();
         let r = match_up(&recorded, &stated, Duration::minutes(6));
         assert_eq!(r.matched.len(), 4, "{r:?}");
+    }
+
+    /// The most pairs within `window` of `recorded` and `stated` (one group), by trying
+    /// every way: for small lists only.
+    fn most_pairs(recorded: &[Movement], stated: &[Movement], window: Duration) -> usize {
+        fn best(i: usize, used: u32, r: &[Movement], s: &[Movement], w: Duration) -> usize {
+            if i == r.len() {
+                return 0;
+            }
+            let mut most = best(i + 1, used, r, s, w);
+            for (j, line) in s.iter().enumerate() {
+                if used & (1 << j) == 0 && (line.at - r[i].at).abs() <= w {
+                    most = most.max(1 + best(i + 1, used | (1 << j), r, s, w));
+                }
+            }
+            most
+        }
+        best(0, 0, recorded, stated, window)
+    }
+
+    #[test]
+    fn as_many_pairs_as_trying_every_way_finds_each_within_the_window_and_once() {
+        let mut seed: u64 = 7;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let list = |n: u64, next: &mut dyn FnMut(u64) -> u64| -> Vec<Movement> {
+            (0..n)
+                .map(|_| {
+                    let t = 36_000 + next(1_800) as i64;
+                    let hms = format!("{:02}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60);
+                    m("S01", Wechat, Payment, 1000, &hms)
+                })
+                .collect()
+        };
+        for _ in 0..500 {
+            let (n, k) = (next(7), next(7));
+            let (recorded, stated) = (list(n, &mut next), list(k, &mut next));
+            let window = Duration::seconds(60 + next(400) as i64);
+            let r = match_up(&recorded, &stated, window);
+            assert_eq!(
+                r.matched.len(),
+                most_pairs(&recorded, &stated, window),
+                "{recorded:?} {stated:?} {window}"
+            );
+            let mut lines: Vec<usize> = r.matched.iter().map(|&(_, j)| j).collect();
+            lines.sort();
+            lines.dedup();
+            assert_eq!(lines.len(), r.matched.len(), "a line used twice");
+            for &(i, j) in &r.matched {
+                assert!((stated[j].at - recorded[i].at).abs() <= window);
+            }
+            assert_eq!(r.matched.len() + r.recorded_only.len(), recorded.len());
+            assert_eq!(r.matched.len() + r.stated_only.len(), stated.len());
+        }
     }
 
     #[test]

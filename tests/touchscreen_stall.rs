@@ -264,7 +264,7 @@ fn receipts_queued_before_the_window_opened_print_once_the_printer_answers_ready
     std::fs::write(
         cli.data().join("fairpos.toml"),
         format!(
-            "[printer]\nkind = \"serial\"\npath = \"{}\"\nbaud = 9600\nwidth_mm = 58\n",
+            "[printer]\nkind = \"serial\"\npath = \"{}\"\nbaud = 9600\nwidth_mm = 58\ndrawer = true\n",
             pty.a.display()
         ),
     )
@@ -289,5 +289,17 @@ fn receipts_queued_before_the_window_opened_print_once_the_printer_answers_ready
     let printed = |_: &TillApp| printer.received().windows(cut.len()).any(|w| w == cut);
     pump(&app, &rx, printed);
     pump(&app, &rx, |app| app.status.borrow().queued == 0);
+    // A cash sale, drawer = true: printed by the touchscreen on its own, perhaps with nobody
+    // at the till, it opens no drawer.
+    let events = fairpos_hardware::receipt::decode::decode(
+        &printer.received(),
+        fairpos_hardware::config::TextEncoding::Gb18030,
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, fairpos_hardware::receipt::decode::Event::Drawer { .. })),
+        "the queue printed by the touchscreen opened the drawer"
+    );
     APP.with(|a| *a.borrow_mut() = None);
 }

@@ -129,10 +129,10 @@ impl Till {
         self.ready(config, sale, reprint, true)
     }
 
-    /// [`Till::ready_receipt`] for a receipt that waited in the queue: it opens no drawer.
-    /// The sale is long done, and the printer may come back with nobody at the till (the
-    /// touchscreen prints the queue as soon as it does): each cash sale's receipt popped the
-    /// drawer open.
+    /// [`Till::ready_receipt`] for a receipt the touchscreen prints from the queue by itself,
+    /// as soon as the printer is back: it opens no drawer, since nobody may be at the till
+    /// (each queued cash sale's receipt popped the drawer open). `fairpos receipt retry`,
+    /// which a volunteer runs at the till, still opens it for a cash sale.
     pub fn ready_queued_receipt(
         &mut self,
         config: &PrinterConfig,
@@ -252,9 +252,7 @@ impl Till {
     ) -> Result<Vec<PrintOutcome>> {
         let mut out = Vec::new();
         for p in self.pending_receipts()? {
-            let ready = self.ready_queued_receipt(config, &p)?;
-            let failure = send_receipt(printer, &ready.bytes);
-            let outcome = self.receipt_result(&ready, failure, now)?;
+            let outcome = self.print_receipt(printer, config, &p.sale_id, p.reprint, now)?;
             let stop = matches!(outcome, PrintOutcome::Queued { .. });
             out.push(outcome);
             if stop {

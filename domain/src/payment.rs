@@ -162,9 +162,9 @@ pub fn settle(due: Fen, tenders: &[Tender]) -> Result<Settlement, DomainError> {
     if non_cash > due {
         return Err(DomainError::NonCashOverpaid { due, non_cash });
     }
-    // Each amount is bounded as it is typed, their sum here: the change of a sale with ten
-    // mistyped cash amounts went past what headquarters takes, and the till's whole day
-    // was refused there.
+    // Each amount is bounded as it is typed, their sum here: the change of a sale with
+    // eleven mistyped cash amounts went past what headquarters takes, and the till's whole
+    // day was refused there.
     if cash > Fen(MAX_INPUT_FEN) {
         return Err(DomainError::BadPayment {
             text: "cash".into(),
@@ -238,8 +238,8 @@ mod tests {
     fn cash_handed_over_comes_to_no_more_than_one_amount_may() {
         let most = t("cash:9999999999.99");
         assert!(settle(Fen(100), &[most]).is_ok());
-        // Two amounts each within bounds, together beyond them: refused, with nothing left
-        // to give change for ten mistyped ones.
+        // Two amounts each within bounds, together beyond them: refused, so that no number
+        // of mistyped ones gives change past what headquarters takes.
         let err = settle(Fen(100), &[most, t("cash:0.02")]).unwrap_err();
         assert_eq!(
             err,

@@ -111,9 +111,11 @@ impl<'a> Writer<'a> {
     /// other record is appended to its document and projected now, after whatever waits in
     /// the journal, so that a document always takes its records in order.
     ///
-    /// A record headquarters would refuse (an amount or a quantity beyond what a till takes,
-    /// [`fairpos_sync::plausible`]) is refused here, before anything is written: its day's
-    /// ledger would be refused there whole, every sale of the day with it.
+    /// A record headquarters would refuse on its own (an amount or a quantity beyond what a
+    /// till takes, [`fairpos_sync::plausible::implausible`]) is refused here, before anything
+    /// is written: its day's ledger would be refused there whole, every sale of the day with
+    /// it. What a whole day's records come to (`Weight::beyond_a_day`, a thousand billion
+    /// yuan) is not checked here.
     pub fn append(&mut self, record: &Record) -> Result<()> {
         if let Some(why) = fairpos_sync::plausible::implausible(record) {
             return Err(Error::input(format!(

@@ -115,7 +115,12 @@ pub fn maintain(
     // When the last pass that had documents to project started.
     let mut last_pass: Option<Instant> = None;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        while let Ok((peer, doc)) = seen.try_recv() {
+        // At most a queue's worth a pass, so that a peer keeping the queue full cannot keep
+        // the loop from projecting.
+        for _ in 0..crate::state::SEEN_QUEUED {
+            let Ok((peer, doc)) = seen.try_recv() else {
+                break;
+            };
             let Peer::Till(device) = &peer else { continue };
             let Ok(id) = doc.parse::<DocumentId>() else {
                 continue;

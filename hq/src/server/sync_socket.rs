@@ -168,6 +168,9 @@ fn watched_transport(socket: WebSocket, peer: Peer, link: Link, state: AppState)
         let session = watch_session(state.clone(), peer.clone(), token, watched);
         link.runtime.spawn(session);
     }
+    // Every till reads the fair's catalog: its messages are no intrusion to check, and they
+    // would fill the queue of those that are.
+    let catalog = fairpos_sync::ids::document_id(&state.catalog_key).to_string();
     let heard = Heard {
         idle: state.sync_idle,
         last_read: link.last_read,
@@ -180,12 +183,13 @@ fn watched_transport(socket: WebSocket, peer: Peer, link: Link, state: AppState)
             let peer = peer.clone();
             let state = state.clone();
             let cut_off = cut_off.clone();
+            let catalog = catalog.clone();
             async move {
                 match m {
                     Ok(Message::Binary(bytes)) => {
                         state.metrics.sync_received(bytes.len());
                         if let Some((kind, Some(doc))) = fairpos_sync::net::peek(&bytes) {
-                            if kind == "sync" || kind == "request" {
+                            if (kind == "sync" || kind == "request") && doc != catalog {
                                 let _ = state.seen.try_send((peer, doc));
                             }
                         }

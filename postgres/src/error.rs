@@ -30,16 +30,17 @@ pub enum Error {
 impl Error {
     /// Whether the caller gave something wrong (the database's address or settings), rather
     /// than the database or a stored document failing.
-    /// Text a request gave that PostgreSQL cannot hold (a NUL byte, `%00` in a query) is the
+    /// Text a request gave that PostgreSQL cannot hold ([`Error::is_unkeepable_text`]) is the
     /// caller's fault too: such a request was answered 500.
     pub fn is_bad_input(&self) -> bool {
-        match self {
-            Error::Config(_) => true,
-            Error::Postgres(e) => {
-                e.code() == Some(&tokio_postgres::error::SqlState::CHARACTER_NOT_IN_REPERTOIRE)
-            }
-            _ => false,
-        }
+        matches!(self, Error::Config(_)) || self.is_unkeepable_text()
+    }
+
+    /// Whether PostgreSQL refused text it cannot hold (a NUL byte, `%00` in a request's path
+    /// or query; SQLSTATE 22021).
+    pub fn is_unkeepable_text(&self) -> bool {
+        matches!(self, Error::Postgres(e)
+            if e.code() == Some(&tokio_postgres::error::SqlState::CHARACTER_NOT_IN_REPERTOIRE))
     }
 
     /// Whether the database could not be reached (or gave no connection in time).

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use fairpos_projection::report::Dimension;
 
-use super::{api_for, failure, organizer_api};
+use super::{api_failure, api_for, organizer_api};
 use crate::accounts::Access;
 use crate::state::AppState;
 
@@ -26,7 +26,7 @@ pub(crate) async fn api_reconciliation(
     };
     match state.reconciliation(stall).await {
         Ok(r) => Json(r).into_response(),
-        Err(e) => failure(e),
+        Err(e) => api_failure(e),
     }
 }
 
@@ -43,7 +43,7 @@ pub(crate) async fn api_doubtful(State(state): State<AppState>, headers: HeaderM
     };
     match state.doubtful(stall).await {
         Ok(d) => Json(d).into_response(),
-        Err(e) => failure(e),
+        Err(e) => api_failure(e),
     }
 }
 
@@ -66,7 +66,7 @@ pub(crate) async fn api_report(
     };
     match state.report(by).await {
         Ok(r) => Json(r).into_response(),
-        Err(e) => failure(e),
+        Err(e) => api_failure(e),
     }
 }
 
@@ -74,7 +74,7 @@ pub(crate) async fn api_leaderboard(State(state): State<AppState>, headers: Head
     organizer_api!(state, headers);
     match state.leaderboard().await {
         Ok(b) => Json(b).into_response(),
-        Err(e) => failure(e),
+        Err(e) => api_failure(e),
     }
 }
 
@@ -84,7 +84,7 @@ pub(crate) async fn api_unit(
     Path(code): Path<String>,
 ) -> Response {
     // Typed in lower case, as the command line takes it too (it answered 404).
-    let code = code.to_ascii_uppercase();
+    let code = code.trim().to_ascii_uppercase();
     api_for!(state, headers, |a: &Access| a.may_see_unit(&code));
     match state.unit_items(code).await {
         Ok(Some(u)) => Json(u).into_response(),
@@ -93,6 +93,6 @@ pub(crate) async fn api_unit(
             Json(serde_json::json!({"error": "no such unit"})),
         )
             .into_response(),
-        Err(e) => failure(e),
+        Err(e) => api_failure(e),
     }
 }

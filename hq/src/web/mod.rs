@@ -227,6 +227,13 @@ pub(crate) fn failure(e: Error) -> Response {
     failed_with(&e, told(&e))
 }
 
+/// A JSON API call that failed ([`failed_with`]): `{"error": …}` ([`told`]), as every other
+/// answer of the API is JSON (it was the page's plain text).
+pub(crate) fn api_failure(e: Error) -> Response {
+    let body = axum::Json(serde_json::json!({ "error": told(&e) }));
+    failed_with(&e, body)
+}
+
 /// What a client is told of a request that failed with `e`: that the database is busy, or
 /// that headquarters failed, the error itself going to the server's log (once a minute for
 /// each kind), not to the client (it may name files, hosts or SQL).
@@ -238,6 +245,10 @@ pub(crate) fn told(e: &Error) -> String {
     }
     if e.is_busy() {
         return format!("the database is busy: try again in {BUSY_RETRY_AFTER_S} s");
+    }
+    if matches!(e, Error::Postgres(p) if p.is_unkeepable_text()) {
+        // The request's fault, told without the database's own words.
+        return "the request holds a character no name or code holds (a NUL)".to_string();
     }
     if e.is_bad_input() {
         return e.to_string();

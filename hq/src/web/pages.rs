@@ -165,8 +165,8 @@ pub(crate) async fn unit_page(
     ));
     // The code typed in lower case names the unit all the same, as on the command line.
     let (tax_id, format) = match code.rsplit_once('.') {
-        Some((c, f @ ("csv" | "xlsx"))) => (c.to_ascii_uppercase(), f),
-        _ => (code.to_ascii_uppercase(), "html"),
+        Some((c, f @ ("csv" | "xlsx"))) => (c.trim().to_ascii_uppercase(), f),
+        _ => (code.trim().to_ascii_uppercase(), "html"),
     };
     if !account.access.may_see_unit(&tax_id) {
         return forbidden_page(&account);

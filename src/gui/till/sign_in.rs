@@ -78,6 +78,8 @@ impl TillController {
         self.seller = None;
         self.selected_seller = None;
         self.pin.clear();
+        // A float typed before going back is not the next seller's.
+        self.float_input.clear();
         self.cart.clear();
         self.unit = None;
         self.tenders.clear();

@@ -1,8 +1,8 @@
 //! A revocation made while a till's sync session is open: headquarters shuts the till out of
-//! it, and refuses its next one; a new code lets it sync on, every sale held once. On
-//! PostgreSQL two `hq serve` processes serve, and the session is open on the one that did
-//! not make the revocation (each takes them from the database every second); on SQLite one
-//! process serves.
+//! it, and refuses its next one; a new code lets it sync on, every sale held once. The
+//! revocation is written to the database by the command line. On PostgreSQL two `hq serve`
+//! processes serve, the session open on the second, which learns of the revocation from the
+//! database (each process takes them every second); on SQLite one process serves.
 
 use super::*;
 use fairpos_sync::samod::{ConnectionId, DocHandle, Repo, ShareConfig};

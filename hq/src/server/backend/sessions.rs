@@ -132,26 +132,36 @@ impl AppState {
     /// name costs the same) and opens a session.
     pub async fn open_session_checked(&self, name: String, password: String) -> Result<Opened> {
         let Some(pool) = &self.pg_organizers else {
+            // The account read on a reading connection, the password checked in its turn,
+            // the session opened on the writer: a login no longer holds its turn at the
+            // password checks while it waits for the writer, which syncing tills keep busy.
+            let looked_up = name.clone();
+            let credentials = self
+                .readers
+                .read(move |db| accounts::credentials(db, &looked_up))
+                .await?;
+            let (access, stored) = match credentials {
+                Some((access, stored)) => (Some(access), stored),
+                None => (None, accounts::decoy_hash().to_string()),
+            };
+            let password_hash = checking_a_password(move || {
+                accounts::verify_password(&stored, &password).map(|()| stored)
+            })
+            .await?;
+            let access = access.ok_or_else(|| Error::input("wrong name or password"))?;
+            let account = Account { name, access };
             let db = self.db.clone();
-            // One blocking task, the lock held for the look-up and for opening the session
-            // but not while the password is hashed.
-            return checking_a_password(move || {
-                let credentials = accounts::credentials(&*lock(&db)?, &name)?;
-                let Some((access, stored)) = credentials else {
-                    let _ = accounts::verify_password(accounts::decoy_hash(), &password);
-                    return Err(Error::input("wrong name or password"));
-                };
-                accounts::verify_password(&stored, &password)?;
-                let account = Account { name, access };
+            return tokio::task::spawn_blocking(move || {
                 let (token, peer_id) = devices::open_session(&*lock(&db)?, &account)?;
                 Ok(Opened {
                     token,
                     peer_id,
                     account,
-                    password_hash: stored,
+                    password_hash,
                 })
             })
-            .await;
+            .await
+            .map_err(|e| Error::Other(format!("the login task: {e}")))?;
         };
         let stored = stored_accounts::stored(pool, &name).await?;
         let (access, hash) = match stored {

@@ -446,3 +446,29 @@ fn the_wrong_name_chosen_goes_back_from_opening_a_shift_without_one_opened() {
     sign_in_and_open_shift(ui);
     find(ui, "pay");
 }
+
+#[test]
+fn cash_put_into_the_drawer_from_the_touchscreen_counts_at_the_close() {
+    i_slint_backend_testing::init_no_event_loop();
+    let dir = tempfile::tempdir().unwrap();
+    let app = open_till(dir.path());
+    let ui = &app.ui;
+    sign_in_and_open_shift(ui);
+    // ¥50 more change brought to the stall (the shift opened with ¥200), behind the lead PIN.
+    click(ui, "cash move");
+    for k in ["cash 5", "cash 0", "cash reason 0"] {
+        click(ui, k);
+    }
+    assert_eq!(value(ui, "cash amount"), "50");
+    for d in DEMO_LEAD_PIN.chars() {
+        click(ui, &format!("cash pin {d}"));
+    }
+    click(ui, "record cash move");
+    assert!(
+        value(ui, "message").contains("put into the drawer"),
+        "{}",
+        value(ui, "message")
+    );
+    click(ui, "close shift");
+    assert_eq!(value(ui, "expected"), "￥250.00");
+}

@@ -6,6 +6,7 @@
 //! Each method changes the state and says so through [`Changed`], so the adapter redraws only
 //! what changed (the product grid is the one list that can be long).
 
+pub mod cash;
 pub mod customer;
 pub mod pay;
 pub mod sales;
@@ -23,6 +24,7 @@ use fairpos_domain::sale::{Seller, Unit};
 use fairpos_domain::search::ProductIndex;
 use fairpos_domain::{DomainError, Fen, Lang};
 
+pub use self::cash::{CashMove, CASH_REASONS};
 pub use self::customer::{CustomerScreen, CustomerView};
 pub use self::pay::{PayView, TenderView};
 pub use self::sales::{SaleLineView, SaleView};
@@ -56,6 +58,8 @@ pub enum Screen {
     Sale,
     /// Picking a purchasing unit as the buyer.
     Units,
+    /// Cash put into the drawer or taken out, behind the lead PIN; back to `Sell`.
+    CashMove,
 }
 
 /// What a call changed.
@@ -84,6 +88,8 @@ pub struct TillController {
     tenders: Vec<Tender>,
     pub keypad: String,
     pub float_input: String,
+    /// The cash move being entered.
+    pub cash: CashMove,
     pub weighing: Option<Weighing>,
     /// A scale is configured: the weight pad reads it.
     pub has_scale: bool,
@@ -139,6 +145,7 @@ impl TillController {
             tenders: Vec::new(),
             keypad: String::new(),
             float_input: String::new(),
+            cash: CashMove::default(),
             weighing: None,
             has_scale: false,
             pins: PinGuard::default(),

@@ -291,6 +291,63 @@ fn a_weighed_line_weighed_again_takes_the_new_weight_from_the_scale_or_the_keypa
 }
 
 #[test]
+fn cash_put_in_and_taken_out_behind_the_lead_pin_counts_at_the_close() {
+    let dir = tempfile::tempdir().unwrap();
+    // A shift opened with no float, as a kiosk's is.
+    let mut c = signed_in(dir.path());
+    let expected = |c: &mut TillController| {
+        c.start_close_shift();
+        let e = c.shift_view().expected;
+        c.screen = Screen::Sell;
+        e
+    };
+    assert_eq!(expected(&mut c), Fen::ZERO);
+    // The float brought later: ¥200 put in. Without a reason, or with a wrong PIN, nothing.
+    c.start_cash_move();
+    assert_eq!(c.screen, Screen::CashMove);
+    for k in ["2", "0", "0"] {
+        c.cash_key(k);
+    }
+    type_pin(&mut c, "2468");
+    c.record_cash_move();
+    assert!(c.message.as_ref().is_some_and(|m| m.bad), "{:?}", c.message);
+    assert_eq!(c.screen, Screen::CashMove);
+    c.cash_reason(0);
+    type_pin(&mut c, "1111");
+    c.record_cash_move();
+    assert!(c
+        .message
+        .as_ref()
+        .is_some_and(|m| m.bad && m.text.contains("PIN")));
+    type_pin(&mut c, "2468");
+    c.record_cash_move();
+    assert_eq!(c.screen, Screen::Sell);
+    assert_eq!(expected(&mut c), Fen(20000));
+    // ¥150 taken to the safe.
+    c.start_cash_move();
+    c.cash_direction(true);
+    for k in ["1", "5", "0"] {
+        c.cash_key(k);
+    }
+    c.cash_reason(1);
+    type_pin(&mut c, "2468");
+    c.record_cash_move();
+    assert_eq!(c.screen, Screen::Sell);
+    assert_eq!(expected(&mut c), Fen(5000));
+    let reasons: Vec<String> = c
+        .till_mut()
+        .reader()
+        .unwrap()
+        .prepare("SELECT reason FROM cash_moves ORDER BY at, amount_fen DESC")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(reasons, ["备用金", "存入保险柜或银行"]);
+}
+
+#[test]
 fn the_time_of_day_is_the_fairs_by_the_controllers_clock() {
     let dir = tempfile::tempdir().unwrap();
     let c = controller_at(dir.path(), Rc::new(Cell::new(15 * 60)));

@@ -10,8 +10,9 @@ use crate::gui::qr::qr_image;
 use crate::gui::status::Sync;
 use crate::gui::till::{Changed, Screen, TillController};
 use crate::gui::ui::{
-    self, DenomItem, Nav, PayAdapter, ProductItem, SaleAdapter, SaleLineItem, SellAdapter,
-    SellerItem, ShiftAdapter, SignInAdapter, Status, SyncState, TenderItem, UnitAdapter, UnitItem,
+    self, CashAdapter, DenomItem, Nav, PayAdapter, ProductItem, SaleAdapter, SaleLineItem,
+    SellAdapter, SellerItem, ShiftAdapter, SignInAdapter, Status, SyncState, TenderItem,
+    UnitAdapter, UnitItem,
 };
 use crate::till::slip::slip_receipt;
 
@@ -27,6 +28,7 @@ fn ui_screen(screen: Screen) -> ui::Screen {
         Screen::ShiftSlip => ui::Screen::ShiftSlip,
         Screen::Sale => ui::Screen::Sale,
         Screen::Units => ui::Screen::Units,
+        Screen::CashMove => ui::Screen::CashMove,
     }
 }
 
@@ -185,6 +187,15 @@ impl TillApp {
             shift.set_slip_values(model(rows.iter().map(|(_, v)| s(v)).collect()));
             shift.set_slip_qr(qr_image(&shown.text));
             shift.set_slip_caption(s(&paper.qr_caption));
+        }
+
+        if ctl.screen == Screen::CashMove {
+            let cash = ui.global::<CashAdapter>();
+            cash.set_amount(s(&ctl.cash.input));
+            cash.set_out(ctl.cash.out);
+            cash.set_reasons(model(ctl.cash_reasons().iter().map(s).collect()));
+            cash.set_reason(ctl.cash.reason.map_or(-1, |i| i as i32));
+            cash.set_pin_dots(s(ctl.pin_dots()));
         }
 
         let sale = ui.global::<SaleAdapter>();

@@ -9,7 +9,8 @@ use super::TillApp;
 use crate::gui::services::ScaleJob;
 use crate::gui::till::{Changed, Screen};
 use crate::gui::ui::{
-    Nav, PayAdapter, SaleAdapter, SellAdapter, ShiftAdapter, SignInAdapter, UnitAdapter,
+    CashAdapter, Nav, PayAdapter, SaleAdapter, SellAdapter, ShiftAdapter, SignInAdapter,
+    UnitAdapter,
 };
 use crate::gui::views::Message;
 
@@ -151,6 +152,37 @@ pub(super) fn wire(app: &Rc<TillApp>) {
     }));
     on!(SellAdapter, on_close_shift, |a| a.act(|c| {
         c.start_close_shift();
+        Changed::default()
+    }));
+    on!(SellAdapter, on_cash_move, |a| a.act(|c| {
+        c.start_cash_move();
+        Changed::default()
+    }));
+    on!(CashAdapter, on_key, |a, k: SharedString| a.act(|c| {
+        c.cash_key(&k);
+        Changed::default()
+    }));
+    on!(CashAdapter, on_direction, |a, out: bool| a.act(|c| {
+        c.cash_direction(out);
+        Changed::default()
+    }));
+    on!(CashAdapter, on_choose_reason, |a, i: i32| a.act(|c| {
+        c.cash_reason(usize::try_from(i).unwrap_or(usize::MAX));
+        Changed::default()
+    }));
+    on!(CashAdapter, on_pin_key, |a, k: SharedString| a.act(|c| {
+        c.pin_key(&k);
+        Changed::default()
+    }));
+    on!(CashAdapter, on_record, |a| {
+        a.act(|c| {
+            c.record_cash_move();
+            Changed::default()
+        });
+        a.services.sync_soon();
+    });
+    on!(CashAdapter, on_cancel, |a| a.act(|c| {
+        c.screen = Screen::Sell;
         Changed::default()
     }));
     on!(SellAdapter, on_reprint_last, |a| {

@@ -193,13 +193,16 @@ impl TillController {
         }
     }
 
+    /// Back from a sale looked up: to selling, or to opening a shift when none is open (a
+    /// receipt scanned on that screen went back to selling, where every sale then failed).
     pub fn close_sale(&mut self) {
         self.sale = None;
         self.pin.clear();
-        self.screen = if self.seller.is_some() {
-            Screen::Sell
-        } else {
-            Screen::SignIn
+        let shift_open = self.till.store().state().shift.is_some();
+        self.screen = match (&self.seller, shift_open) {
+            (None, _) => Screen::SignIn,
+            (Some(_), true) => Screen::Sell,
+            (Some(_), false) => Screen::OpenShift,
         };
     }
 }

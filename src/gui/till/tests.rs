@@ -348,6 +348,27 @@ fn cash_put_in_and_taken_out_behind_the_lead_pin_counts_at_the_close() {
 }
 
 #[test]
+fn a_sale_looked_up_before_a_shift_is_open_goes_back_to_opening_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = signed_in(dir.path());
+    c.scan("6935780100128");
+    c.start_pay();
+    c.quick("exact");
+    assert!(c.complete().is_some());
+    c.start_close_shift();
+    assert!(c.close_shift());
+    c.slip_done();
+    c.select_seller("V003");
+    type_pin(&mut c, "2468");
+    c.sign_in();
+    assert_eq!(c.screen, Screen::OpenShift);
+    c.lookup_sale("T01-000001");
+    assert_eq!(c.screen, Screen::Sale);
+    c.close_sale();
+    assert_eq!(c.screen, Screen::OpenShift);
+}
+
+#[test]
 fn the_time_of_day_is_the_fairs_by_the_controllers_clock() {
     let dir = tempfile::tempdir().unwrap();
     let c = controller_at(dir.path(), Rc::new(Cell::new(15 * 60)));

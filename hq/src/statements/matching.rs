@@ -391,16 +391,18 @@ pub fn match_statements(conn: &Connection, window_minutes: i64) -> Result<Statem
     Ok(match_rows(read(conn)?, window_minutes))
 }
 
-/// The same on a headquarters on PostgreSQL; `sellers`: the catalog's names by id.
+/// The same on a headquarters on PostgreSQL; `sellers`: the catalog's names by id. The
+/// rows are read through the pool, and matched on a blocking thread: a province's
+/// statements are a search, which held an async worker.
 pub async fn match_statements_postgres(
     pool: &fairpos_postgres::Pool,
     sellers: HashMap<String, String>,
     window_minutes: i64,
 ) -> Result<StatementMatch> {
-    Ok(match_rows(
-        read_postgres(pool, sellers).await?,
-        window_minutes,
-    ))
+    let rows = read_postgres(pool, sellers).await?;
+    tokio::task::spawn_blocking(move || match_rows(rows, window_minutes))
+        .await
+        .map_err(|e| crate::Error::Other(format!("the statements' match: {e}")))
 }
 
 fn match_rows(rows: Rows, window_minutes: i64) -> StatementMatch {

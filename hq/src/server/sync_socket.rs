@@ -189,8 +189,11 @@ fn watched_transport(socket: WebSocket, peer: Peer, link: Link, state: AppState)
                     Ok(Message::Binary(bytes)) => {
                         state.metrics.sync_received(bytes.len());
                         if let Some((kind, Some(doc))) = fairpos_sync::net::peek(&bytes) {
-                            if (kind == "sync" || kind == "request") && doc != catalog {
-                                let _ = state.seen.try_send((peer, doc));
+                            if (kind == "sync" || kind == "request")
+                                && doc != catalog
+                                && state.seen.try_send((peer, doc)).is_err()
+                            {
+                                unchecked();
                             }
                         }
                         Some(Ok(bytes.to_vec()))
@@ -437,4 +440,19 @@ impl CutOff {
             eprintln!("{}: sync connection closed: {why}", self.peer);
         }
     }
+}
+
+/// Says, at most once a minute with how many since, that a sync message went unchecked for
+/// intrusions: the queue of those to check was full ([`crate::state::SEEN_QUEUED`]).
+fn unchecked() {
+    use crate::quiet_log::QuietLog;
+    static LOG: std::sync::OnceLock<std::sync::Arc<QuietLog>> = std::sync::OnceLock::new();
+    LOG.get_or_init(QuietLog::told_when_due_if_running).write(
+        "unchecked".into(),
+        format!(
+            "sync messages come faster than they are checked for intrusions: past {} waiting, \
+             they go unchecked (the share policy still refuses them)",
+            crate::state::SEEN_QUEUED
+        ),
+    );
 }

@@ -351,11 +351,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
                     projected_rx,
                     screen_tx,
                 ));
-                tokio::spawn(postgres::watch_intrusions(
-                    pool.clone(),
-                    catalog_id.clone(),
-                    seen_rx,
-                ));
+                tokio::spawn(postgres::watch_intrusions(pool.clone(), seen_rx));
                 tokio::spawn(postgres::maintain(
                     url.clone(),
                     pool.clone(),

@@ -116,13 +116,12 @@ pub async fn give_accounts(pool: &Pool, accounts: &[(String, StoredAccount)]) ->
 }
 
 /// Logs, once per till and document, a till sending sync messages for another till's
-/// ledger (the share policy refuses them silently), as SQLite's maintenance loop does.
+/// ledger (the share policy refuses them silently), as SQLite's maintenance loop does. The
+/// catalog's messages never come here (the sync socket leaves them out).
 pub async fn watch_intrusions(
     pool: Pool,
-    catalog: DocumentId,
     mut seen: tokio::sync::mpsc::Receiver<(crate::devices::Peer, String)>,
 ) {
-    let catalog = catalog.to_string();
     let mut logged: HashSet<(String, String)> = HashSet::new();
     // Owners of announced documents never change: each is asked for once.
     let mut owners: HashMap<String, (String, Option<String>)> = HashMap::new();
@@ -130,10 +129,6 @@ pub async fn watch_intrusions(
         let crate::devices::Peer::Till(device) = peer else {
             continue;
         };
-        // Every till reads the fair's catalog: not an intrusion, and not in `hq_docs` here.
-        if doc == catalog {
-            continue;
-        }
         if !owners.contains_key(&doc) {
             match registry::announced(&pool, &doc).await {
                 Ok(Some(announced)) => {

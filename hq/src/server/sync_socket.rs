@@ -9,9 +9,9 @@
 //! found out: headquarters pings every third of `--sync-idle`, which a live client
 //! answers, and closes the socket once nothing at all has been heard for that long.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
@@ -168,9 +168,14 @@ fn watched_transport(socket: WebSocket, peer: Peer, link: Link, state: AppState)
         let session = watch_session(state.clone(), peer.clone(), token, watched);
         link.runtime.spawn(session);
     }
-    // Every till reads the fair's catalog: its messages are no intrusion to check, and they
-    // would fill the queue of those that are.
-    let catalog = fairpos_sync::ids::document_id(&state.catalog_key).to_string();
+    // The documents this connection's messages named: each is checked for an intrusion once
+    // (who owns a document never changes), not once a message. The fair's catalog, which every
+    // till reads, is no intrusion to check: taken as checked from the start.
+    let checked: Arc<Mutex<HashSet<String>>> =
+        Arc::new(Mutex::new(HashSet::from([fairpos_sync::ids::document_id(
+            &state.catalog_key,
+        )
+        .to_string()])));
     let heard = Heard {
         idle: state.sync_idle,
         last_read: link.last_read,
@@ -183,14 +188,14 @@ fn watched_transport(socket: WebSocket, peer: Peer, link: Link, state: AppState)
             let peer = peer.clone();
             let state = state.clone();
             let cut_off = cut_off.clone();
-            let catalog = catalog.clone();
+            let checked = checked.clone();
             async move {
                 match m {
                     Ok(Message::Binary(bytes)) => {
                         state.metrics.sync_received(bytes.len());
                         if let Some((kind, Some(doc))) = fairpos_sync::net::peek(&bytes) {
                             if (kind == "sync" || kind == "request")
-                                && doc != catalog
+                                && first_named(&checked, &doc)
                                 && state.seen.try_send((peer, doc)).is_err()
                             {
                                 unchecked();
@@ -455,4 +460,17 @@ fn unchecked() {
             crate::state::SEEN_QUEUED
         ),
     );
+}
+
+/// Whether `doc` is named for the first time on a connection that has named those in
+/// `checked`. Past [`crate::state::SEEN_QUEUED`] documents (made-up ids) the set grows no
+/// more and each is taken as new: the queue's bound applies to them.
+fn first_named(checked: &Mutex<HashSet<String>>, doc: &str) -> bool {
+    let mut checked = checked
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if checked.len() >= crate::state::SEEN_QUEUED {
+        return !checked.contains(doc);
+    }
+    checked.insert(doc.to_string())
 }

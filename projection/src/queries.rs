@@ -22,6 +22,9 @@ pub struct SaleSummary {
     pub total: Fen,
     pub change: Fen,
     pub refunded: Fen,
+    /// Whether any refund of it is projected, of whatever amount (a free line's refund
+    /// comes to nothing, and still makes the sale refunded in part and forbids a void).
+    pub has_refunds: bool,
     pub voided: bool,
     pub oversold: bool,
 }
@@ -33,7 +36,7 @@ impl SaleSummary {
             "voided"
         } else if self.refunded.is_positive() && self.refunded >= self.total {
             "refunded"
-        } else if self.refunded.is_positive() {
+        } else if self.has_refunds {
             "partly_refunded"
         } else {
             "completed"
@@ -45,7 +48,8 @@ const SALE_COLUMNS: &str = "s.id, s.number, s.seq, s.shift_id, s.at, s.seller, s
     s.team, s.unit_tax_id, s.unit_name, s.total_fen, s.change_fen,
     COALESCE((SELECT SUM(amount_fen) FROM refunds r WHERE r.sale_id = s.id), 0),
     EXISTS(SELECT 1 FROM voids v WHERE v.sale_id = s.id),
-    EXISTS(SELECT 1 FROM sale_oversold o WHERE o.sale_id = s.id)";
+    EXISTS(SELECT 1 FROM sale_oversold o WHERE o.sale_id = s.id),
+    EXISTS(SELECT 1 FROM refunds r WHERE r.sale_id = s.id)";
 
 fn sale_row(r: &Row) -> rusqlite::Result<SaleSummary> {
     Ok(SaleSummary {
@@ -64,6 +68,7 @@ fn sale_row(r: &Row) -> rusqlite::Result<SaleSummary> {
         refunded: Fen(r.get(12)?),
         voided: r.get(13)?,
         oversold: r.get(14)?,
+        has_refunds: r.get(15)?,
     })
 }
 
@@ -74,14 +79,6 @@ pub fn sales(conn: &Connection, device: &str) -> Result<Vec<SaleSummary>> {
     ))?;
     let rows = stmt.query_map([device], sale_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// Whether any refund of the sale `id` is projected, of whatever amount (a free line's
-/// refund comes to nothing, and still forbids a void).
-pub fn has_refunds(conn: &Connection, id: &str) -> Result<bool> {
-    Ok(conn
-        .prepare_cached("SELECT EXISTS(SELECT 1 FROM refunds WHERE sale_id = ?1)")?
-        .query_row([id], |r| r.get(0))?)
 }
 
 /// A sale by its number (`T01-000003`) or id.

@@ -72,11 +72,7 @@ impl TillController {
         if let Err(e) = self.guarded_pin(|till| till.store().check_lead_pin(&pin)) {
             return self.fail(e);
         }
-        let signed = if self.cash.out {
-            Fen(-amount.0)
-        } else {
-            amount
-        };
+        let signed = if self.cash.out { -amount } else { amount };
         let (why, _) = CASH_REASONS[reason];
         match self
             .now()

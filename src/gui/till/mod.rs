@@ -173,6 +173,16 @@ impl TillController {
         (self.clock)(&self.till)
     }
 
+    /// Where the till rests: signing in with nobody signed in, selling with a shift open,
+    /// else opening one.
+    fn home_screen(&self) -> Screen {
+        match (&self.seller, self.till.store().state().shift.is_some()) {
+            (None, _) => Screen::SignIn,
+            (Some(_), true) => Screen::Sell,
+            (Some(_), false) => Screen::OpenShift,
+        }
+    }
+
     /// The time of day at the fair (`HH:MM`), as the status line tells when it last synced:
     /// the controller's clock, at the fair's offset, not the machine's zone (a kiosk image
     /// without one said 02:15 at a quarter past ten in Beijing). Empty when the clock fails.

@@ -198,11 +198,6 @@ impl TillController {
     pub fn close_sale(&mut self) {
         self.sale = None;
         self.pin.clear();
-        let shift_open = self.till.store().state().shift.is_some();
-        self.screen = match (&self.seller, shift_open) {
-            (None, _) => Screen::SignIn,
-            (Some(_), true) => Screen::Sell,
-            (Some(_), false) => Screen::OpenShift,
-        };
+        self.screen = self.home_screen();
     }
 }

@@ -67,11 +67,7 @@ impl TillController {
             &format!("{} signed in", seller.name),
         );
         self.seller = Some(seller);
-        self.screen = if self.till.store().state().shift.is_some() {
-            Screen::Sell
-        } else {
-            Screen::OpenShift
-        };
+        self.screen = self.home_screen();
     }
 
     pub fn sign_out(&mut self) {

@@ -335,8 +335,22 @@ fn two_data_directories_naming_one_database_serve_one_headquarters() {
         let (status, report) = Api::new(&server.url).get("/api/v1/report?by=stall", Some(&token));
         assert_eq!(status, 200, "{report}");
         assert_eq!(report["rows"][0]["net_fen"], 15600, "{report}");
+        assert_eq!(report["rows"][0]["label"], "湘西茶香馆", "{report}");
     }
     assert_eq!(held_sales(&url), vec![("T01".to_string(), 1, 15600)]);
+
+    eprintln!("6. a stall renamed through the second directory, while both serve, is named so by each process");
+    let file = second.path().join("stalls.csv");
+    std::fs::write(&file, "id,name,team\nS01,湘西茶香馆（二号馆）,湘韵队\n").unwrap();
+    hq(second.path(), &["stalls", "import", file.to_str().unwrap()]);
+    for server in &servers {
+        let (status, report) = Api::new(&server.url).get("/api/v1/report?by=stall", Some(&token));
+        assert_eq!(status, 200, "{report}");
+        assert_eq!(
+            report["rows"][0]["label"], "湘西茶香馆（二号馆）",
+            "{report}"
+        );
+    }
 }
 
 #[test]

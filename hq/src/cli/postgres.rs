@@ -110,10 +110,12 @@ pub fn adopt_catalog(hq: &Hq, url: &str) -> Result<bool> {
 
 /// Stores the chunks of the data directory's catalog document the database at `url` lacks:
 /// every serving process hears of them and merges them in, and a data directory that joins
-/// later finds the catalog there.
+/// later finds the catalog there. The stalls' names and teams too, which label the reports
+/// every process reads from the database.
 pub fn store_catalog(hq: &Hq, url: &str) -> Result<()> {
     let id = crate::catalog::doc_id(hq);
     let chunks = fairpos_sync::samod_storage::document_chunks(&hq.conn, &id)?;
+    let stalls = crate::server::mirror::stalls(&hq.conn)?;
     with_pool(url, |pool| async move {
         let held: std::collections::HashSet<String> =
             fairpos_postgres::documents::chunk_keys(&pool, &id)
@@ -127,6 +129,7 @@ pub fn store_catalog(hq: &Hq, url: &str) -> Result<()> {
         if !lacking.is_empty() {
             fairpos_postgres::documents::put_chunks(&pool, &lacking).await?;
         }
+        fairpos_postgres::report::put_stalls(&pool, &stalls).await?;
         Ok(())
     })
 }

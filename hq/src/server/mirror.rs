@@ -74,11 +74,7 @@ pub async fn copy_all(
                 missing.push(key);
             }
         }
-        let mut stmt = conn.prepare("SELECT id, name, team FROM stalls")?;
-        let stalls: Vec<(String, String, String)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok((missing, stalls))
+        Ok((missing, stalls(conn)?))
     })
     .await?;
     // Chunks copied, and chunks taken (one compacted away since is taken, not copied).
@@ -103,6 +99,16 @@ pub async fn copy_all(
     }
     put_stalls(pool, &stalls).await?;
     Ok((copied, stalls.len()))
+}
+
+/// The stalls of headquarters' database `conn`, `(id, name, team)`, as
+/// [`put_stalls`] stores them.
+pub fn stalls(conn: &Connection) -> Result<Vec<(String, String, String)>> {
+    let mut stmt = conn.prepare("SELECT id, name, team FROM stalls")?;
+    let stalls = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(stalls)
 }
 
 /// Runs `f` on headquarters' connection on a blocking thread.

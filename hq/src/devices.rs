@@ -119,6 +119,9 @@ pub struct Grant {
     pub stall: String,
     pub role: String,
     pub secret: String,
+    /// A retry of an enrolment already made with the code (the till never heard back): no
+    /// right guess of a code, so it forgets no failed ones.
+    pub retry: bool,
 }
 
 /// Refuses a till or hub enrolling `again` as a device of another fair than `fair`.
@@ -246,6 +249,7 @@ pub fn enroll(
         stall,
         role,
         secret,
+        retry: used.is_some(),
     })
 }
 

@@ -254,6 +254,29 @@ fn responses_carry_security_headers_and_guessing_is_answered_429() {
 }
 
 #[test]
+fn a_till_retrying_its_own_enrolment_does_not_clear_the_addresss_failed_codes() {
+    let hq = Hq::demo();
+    let code = hq.add_device("T01", "S01");
+    let server = Server::start(hq.data(), &[]);
+    let http = Http::new(&server.url);
+    let enrol = |code: &str| {
+        let actor = "0123456789abcdef0123456789abcdef";
+        let body = serde_json::json!({ "code": code, "actor": actor }).to_string();
+        http.post("/api/v1/enroll", "application/json", body.into_bytes())
+            .0
+    };
+    assert_eq!(enrol(&code), 200, "the till enrols");
+    for i in 0..9 {
+        assert_eq!(enrol(&format!("WRONG-CODE-{i:02}")), 403, "code {i}");
+    }
+    // The till's own code again, as a till that never heard the answer sends it: granted,
+    // and the nine failures stand, so the tenth is the last one checked.
+    assert_eq!(enrol(&code), 200, "the retry");
+    assert_eq!(enrol("WRONG-CODE-09"), 403);
+    assert_eq!(enrol("WRONG-CODE-10"), 429);
+}
+
+#[test]
 fn organizer_sessions_end_when_idle_when_their_lifetime_is_over_and_everywhere_at_once() {
     let hq = Hq::demo();
     let server = Server::start(hq.data(), &["--session-idle", "3s", "--session-max", "8s"]);

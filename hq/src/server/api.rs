@@ -79,11 +79,12 @@ pub async fn enroll(
     let granted = state.enroll_device(req).await;
     // The catalog is saved for a till that enrolled, not for every attempt.
     let result = granted.map(|(grant, fair_toml)| {
+        let retry = grant.retry;
         let catalog = match &state.catalog {
             Some(h) => h.with_document(|d| d.save()),
             None => Vec::new(),
         };
-        EnrollResponse {
+        let response = EnrollResponse {
             device: grant.device,
             stall: grant.stall,
             role: grant.role,
@@ -92,11 +93,18 @@ pub async fn enroll(
             catalog_key: state.catalog_key.clone(),
             catalog: EnrollResponse::encode_catalog(&catalog),
             signing_key,
-        }
+        };
+        (response, retry)
     });
     match result {
-        Ok(r) => {
-            attempt.succeeded().await;
+        Ok((r, retry)) => {
+            // A retry guessed nothing: it keeps the address's failures (else one till's own
+            // code, tried again, would clear them between guesses), and is not one itself.
+            if retry {
+                attempt.void().await;
+            } else {
+                attempt.succeeded().await;
+            }
             let what = match r.role.as_str() {
                 "hub" => "a hub".to_string(),
                 _ => format!("a till of stall {}", r.stall),

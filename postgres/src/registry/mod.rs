@@ -186,6 +186,8 @@ pub enum Enrolment {
         device: String,
         stall: String,
         role: String,
+        /// A retry of an enrolment already made with the code.
+        retry: bool,
     },
     UnknownCode,
     CodeUsed,
@@ -316,6 +318,7 @@ pub async fn enroll(
         device,
         stall: row.get(0),
         role: row.get(1),
+        retry: used.is_some(),
     })
 }
 

@@ -70,12 +70,13 @@ impl AppState {
         };
         let enrolment =
             registry::enroll(pool, &enrolling, &keys::secret_hash(&secret), &public_key).await?;
-        let (device, stall, role) = match enrolment {
+        let (device, stall, role, retry) = match enrolment {
             Enrolment::Granted {
                 device,
                 stall,
                 role,
-            } => (device, stall, role),
+                retry,
+            } => (device, stall, role, retry),
             Enrolment::UnknownCode => return Err(Error::input("unknown enrolment code")),
             Enrolment::CodeUsed => return Err(Error::input("this enrolment code has been used")),
             Enrolment::OtherRole(code_for) => return Err(devices::code_for_role(&code_for)),
@@ -94,6 +95,7 @@ impl AppState {
             stall,
             role,
             secret,
+            retry,
         };
         Ok((grant, fair_toml))
     }

@@ -12,11 +12,12 @@ use fairpos_hq::{bundles, Hq, HQ_DB};
 use fairpos_sync::tls::Trust;
 
 use super::args::{BundleCommand, EnrollArgs, ProductArgs, SyncArgs, SyncCommand};
-use super::{print_json, write_output};
+use super::print_json;
 use crate::clock::now;
 use crate::error::{Error, Result};
 use crate::till::Till;
 use crate::uplink::{self, SyncOptions};
+use fairpos_hq::cli::kit::write_new;
 
 pub fn enroll(dir: &Path, args: EnrollArgs) -> Result<()> {
     let ca = read_ca(args.ca.as_deref())?;
@@ -114,7 +115,7 @@ pub fn bundle(dir: &Path, command: BundleCommand) -> Result<()> {
         (false, true) => uplink::export_catalog_bundle(&mut Till::open(dir)?)?,
     };
     let bytes = serde_json::to_vec(&bundle).map_err(|e| Error::Other(format!("JSON: {e}")))?;
-    write_output(&file, &bytes)?;
+    write_new(&file, &bytes)?;
     let what = if catalog {
         "the catalog".to_string()
     } else {

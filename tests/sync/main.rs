@@ -209,6 +209,15 @@ fn a_bundle_travels_on_a_usb_stick_and_imports_once(hq: Hq) {
     // its number of ledgers.
     let bundle = till.data().join("t01.bundle");
     till.ok(&["bundle", "export", bundle.to_str().unwrap()]);
+    // A second export to the same name (another till's bundle on the stick, or this one's)
+    // is refused, and the bundle there is left as it was.
+    let written = std::fs::read(&bundle).unwrap();
+    till.fails(
+        &["bundle", "export", bundle.to_str().unwrap()],
+        2,
+        "exists already: not written over",
+    );
+    assert_eq!(std::fs::read(&bundle).unwrap(), written);
     let import = |flags: &[&str]| {
         let args = [
             &["hq", "bundle", "import", bundle.to_str().unwrap()][..],

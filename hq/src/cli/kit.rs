@@ -62,8 +62,10 @@ pub fn read_input(path: &Path) -> Result<String> {
 pub const LARGEST_INPUT: u64 = 256 << 20;
 
 /// Writes `bytes` to `path`, or to standard output when `path` is `-`. A file there is
-/// written over, unless it is a SQLite database or its write-ahead log (headquarters', a
-/// till's, a backup): a report's `--out` naming one by mistake would have destroyed it.
+/// replaced whole (written beside it and renamed over it once on disk: a stick pulled, or
+/// the power cut, leaves the old file or the new one), unless it is a SQLite database or
+/// its write-ahead log (headquarters', a till's, a backup): a report's `--out` naming one by
+/// mistake would have destroyed it. A device or a pipe (`/dev/null`, a FIFO) is written to.
 pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
@@ -79,7 +81,56 @@ pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
             path.display()
         )));
     }
-    std::fs::write(path, bytes).map_err(io)
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => std::fs::write(path, bytes).map_err(io),
+        _ => write_durably(path, bytes, true),
+    }
+}
+
+/// Writes `bytes` to a new file `path`, on disk before it returns; a file already there is
+/// refused, not written over (a bundle of another till on the same stick).
+pub fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    if path.symlink_metadata().is_ok() {
+        return Err(Error::input(format!(
+            "{} exists already: not written over (it may be another till's bundle); name \
+             another file, such as one with this device's name",
+            path.display()
+        )));
+    }
+    write_durably(path, bytes, false)
+}
+
+/// Writes `bytes` beside `path`, flushed to disk, then renames it to `path` (over a file
+/// there when `over`, else refused) and makes the rename durable.
+fn write_durably(path: &Path, bytes: &[u8], over: bool) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let io = |at: &Path| {
+        let at = at.to_path_buf();
+        move |source| Error::Io { path: at, source }
+    };
+    let mut partial = tempfile::Builder::new()
+        .prefix(".fairpos-writing-")
+        .permissions(std::fs::Permissions::from_mode(0o644))
+        .tempfile_in(parent)
+        .map_err(io(parent))?;
+    partial.write_all(bytes).map_err(io(path))?;
+    partial.as_file().sync_all().map_err(io(path))?;
+    let placed = match over {
+        true => partial.persist(path),
+        false => partial.persist_noclobber(path),
+    };
+    placed.map_err(|e| match e.error.kind() {
+        std::io::ErrorKind::AlreadyExists => Error::input(format!(
+            "{} exists already: not written over; name another file",
+            path.display()
+        )),
+        _ => io(path)(e.error),
+    })?;
+    crate::backup::sync_directory(parent)
 }
 
 /// Whether `path` is a SQLite database or write-ahead log, by its first bytes.

@@ -11,12 +11,14 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
+use fairpos_sync::catalog::CatalogDoc;
 use fairpos_sync::client::HqClient;
+use fairpos_sync::enrolling::{self, Offer};
+use fairpos_sync::ids::catalog_key;
 use fairpos_sync::net::{Refused, WsDialer};
 use fairpos_sync::protocol::{device_token, EnrollRequest, EnrolledAs, ROLE_HUB};
 use fairpos_sync::samod::{BackoffConfig, DialerEvent, DialerFailed, DocHandle, DocumentId, Repo};
 use fairpos_sync::tls::Trust;
-use fairpos_sync::ActorId;
 use rusqlite::Connection;
 
 use crate::{catalog, registry, set_meta, Error, Founding, Hq, Result, Role};
@@ -53,11 +55,11 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, trust: &Trust) -> Result<Hq> {
         source,
     })?;
     let client = HqClient::new(hq, trust)?;
-    let actor = ActorId::random();
+    let offer = Offer::kept_or_new(dir).map_err(offer_io(dir))?;
     let rt = runtime()?;
     let request = EnrollRequest {
         code: code.to_string(),
-        actor: actor.to_hex_string(),
+        actor: offer.actor.to_hex_string(),
         again: None,
         // A hub's bundles are checked with the key its secret derives: only headquarters,
         // which made that secret, sees it (no one relays a hub's sync).
@@ -70,6 +72,20 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, trust: &Trust) -> Result<Hq> {
             "this code enrols a till: use `fairpos enroll`",
         ));
     }
+    if !response.secret_and_device_are_ones() {
+        return Err(Error::Other(
+            "headquarters' answer to the enrolment is not one it gives (a secret or device \
+             code of another form): nothing was kept"
+                .into(),
+        ));
+    }
+    // All that is kept is read and checked first: a directory set up and then left half
+    // made would refuse the enrolment's retry (it holds a database).
+    let fair = fairpos_domain::fair::Fair::from_toml(&response.fair_toml)?;
+    let catalog = response.catalog_bytes()?;
+    CatalogDoc::load(&catalog_key(&fair.id), &fair.id, &catalog)?;
+    let token = device_token(&response.device, &response.secret);
+    let entries = rt.block_on(client.registry(&token, ENROL_LIMIT))?;
     let hub = Hq::init(
         dir,
         &response.fair_toml,
@@ -82,11 +98,29 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, trust: &Trust) -> Result<Hq> {
     if let Some(ca) = trust.ca_pem() {
         set_meta(&hub.conn, META_UPSTREAM_CA, ca)?;
     }
-    catalog::store_whole(&hub, &response.catalog_bytes()?)?;
-    let token = device_token(&response.device, &response.secret);
-    let entries = rt.block_on(client.registry(&token, ENROL_LIMIT))?;
+    catalog::store_whole(&hub, &catalog)?;
     registry::apply(&hub.conn, &entries, None)?;
+    forget_offer(dir);
     Ok(hub)
+}
+
+/// How failing to keep or read the enrolment's offer in `dir` is told.
+fn offer_io(dir: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: dir.join(enrolling::FILE),
+        source,
+    }
+}
+
+/// Forgets the offer an enrolment kept in `dir`: the hub is enrolled. One left behind only
+/// makes a later `--again` offer the same actor, which headquarters takes.
+fn forget_offer(dir: &Path) {
+    if let Err(e) = Offer::forget(dir) {
+        eprintln!(
+            "warning: {} not removed: {e}",
+            dir.join(enrolling::FILE).display()
+        );
+    }
 }
 
 /// Enrols the hub in `dir` again, with a new code headquarters at `hq` gave for the same
@@ -116,9 +150,10 @@ pub fn enroll_again(dir: &Path, hq: &str, code: &str, ca: Option<&str>) -> Resul
         fair: hub.fair.id.clone(),
         device: device.clone(),
     };
+    let offer = Offer::kept_or_new(dir).map_err(offer_io(dir))?;
     let request = EnrollRequest {
         code: code.to_string(),
-        actor: ActorId::random().to_hex_string(),
+        actor: offer.actor.to_hex_string(),
         again: Some(again.clone()),
         signing_key: None,
         role: Some(ROLE_HUB.to_string()),
@@ -136,12 +171,20 @@ pub fn enroll_again(dir: &Path, hq: &str, code: &str, ca: Option<&str>) -> Resul
             response.device, hub.fair.id, response.device
         )));
     }
+    if !response.secret_and_device_are_ones() {
+        return Err(Error::Other(
+            "headquarters' answer to the enrolment is not one it gives (a secret of another \
+             form): nothing was changed here"
+                .into(),
+        ));
+    }
     set_meta(&hub.conn, "secret", &response.secret)?;
     set_meta(&hub.conn, "upstream", client.base())?;
     if let Some(ca) = ca {
         set_meta(&hub.conn, META_UPSTREAM_CA, ca)?;
     }
     drop(hub);
+    forget_offer(dir);
     Hq::open(dir)
 }
 

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use fairpos_sync::catalog::CatalogDoc;
 use fairpos_sync::client::HqClient;
+use fairpos_sync::enrolling::{self, Offer};
 use fairpos_sync::keys;
 use fairpos_sync::protocol::{EnrollRequest, EnrollResponse, EnrolledAs, ROLE_TILL};
 use fairpos_sync::tls::Trust;
-use fairpos_sync::ActorId;
 
 use super::{runtime, store_catalog, trust, META_HQ, META_HQ_CA};
 use crate::error::{Error, Result};
@@ -34,8 +34,11 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str, trust: &Trust) -
         )));
     }
     let client = HqClient::new(hq, trust)?;
-    let actor = ActorId::random();
-    let signing = keys::new_secret();
+    let offer = Offer::kept_or_new(dir).map_err(|source| Error::Io {
+        path: dir.join(enrolling::FILE),
+        source,
+    })?;
+    let (actor, signing) = (offer.actor, offer.signing_secret);
     let request = EnrollRequest {
         code: code.to_string(),
         actor: actor.to_hex_string(),
@@ -62,7 +65,19 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str, trust: &Trust) -
     )?;
     keep_grant(&mut till, &client, trust, &request, &response, &signing)?;
     store_catalog(&mut till, &response.catalog_key, &catalog)?;
+    forget_offer(dir);
     Ok(till)
+}
+
+/// Forgets the offer an enrolment kept: the till is enrolled. One left behind is harmless
+/// (a till's directory is never enrolled afresh), so failing to remove it is only said.
+fn forget_offer(dir: &Path) {
+    if let Err(e) = Offer::forget(dir) {
+        eprintln!(
+            "warning: {} not removed: {e}",
+            dir.join(enrolling::FILE).display()
+        );
+    }
 }
 
 /// Keeps what headquarters granted at an enrolment: its address, the secret (and the signing
@@ -113,17 +128,13 @@ fn check_till_code(response: &EnrollResponse) -> Result<()> {
             "this code enrols a hub: use `fairpos --data DIR hq enroll --hq URL --code CODE`",
         ));
     }
-    let secret = &response.secret;
-    let secret_is_one =
-        (32..=128).contains(&secret.len()) && secret.bytes().all(|b| b.is_ascii_alphanumeric());
     // The stall is printed on every receipt and shown on the till's screen: never empty,
     // never a control character, never a page of text.
     let stall = &response.stall;
     let stall_is_one = !stall.trim().is_empty()
         && !stall.chars().any(fairpos_domain::text::is_hidden)
         && stall.chars().count() <= LONGEST_STALL;
-    let device_is_one = fairpos_domain::DeviceCode::parse(&response.device).is_ok();
-    if response.role != ROLE_TILL || !secret_is_one || !stall_is_one || !device_is_one {
+    if response.role != ROLE_TILL || !response.secret_and_device_are_ones() || !stall_is_one {
         return Err(Error::Other(
             "headquarters' answer to the enrolment is not one it gives (a role, secret, device \
              or stall of another form): nothing was kept"
@@ -197,6 +208,7 @@ pub fn enroll_again(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fairpos_sync::ActorId;
 
     fn request(signing_key: Option<&str>) -> EnrollRequest {
         EnrollRequest {
@@ -347,8 +359,12 @@ mod tests {
                 Err(e) => e.to_string(),
             };
             assert!(err.contains(told), "{err}");
-            let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-            assert!(left.is_empty(), "nothing kept: {left:?}");
+            // Nothing kept but the offer, which the retry makes again.
+            let left: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(left, [enrolling::FILE], "nothing kept");
         }
         let dir = tempfile::tempdir().unwrap();
         let till = enroll(dir.path(), &hq, "CODE", "1357", &trust).unwrap();

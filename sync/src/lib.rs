@@ -19,6 +19,7 @@ pub mod bundle;
 pub mod catalog;
 pub mod client;
 pub mod convert;
+pub mod enrolling;
 mod error;
 pub mod ids;
 pub mod keys;

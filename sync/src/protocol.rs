@@ -95,6 +95,16 @@ impl EnrollResponse {
             .map_err(|e| Error::Codec(format!("the catalog from headquarters: {e}")))
     }
 
+    /// Whether the secret and device code granted are of the form headquarters makes: a
+    /// secret with a line break in it would fail every later call, and the device code
+    /// names the device's ledgers and bundles.
+    pub fn secret_and_device_are_ones(&self) -> bool {
+        let secret = &self.secret;
+        let secret_is_one =
+            (32..=128).contains(&secret.len()) && secret.bytes().all(|b| b.is_ascii_alphanumeric());
+        secret_is_one && fairpos_domain::DeviceCode::parse(&self.device).is_ok()
+    }
+
     /// Whether this grant is for the device and fair `again` names: a headquarters from
     /// before [`EnrollRequest::again`] grants whatever device its code is for.
     pub fn grants(&self, again: &EnrolledAs) -> Result<bool> {

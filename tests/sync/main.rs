@@ -5,6 +5,7 @@ mod catalog;
 #[path = "../common/mod.rs"]
 mod common;
 mod connections;
+mod enrolment;
 mod hub;
 mod pings;
 mod refusals;

@@ -313,6 +313,7 @@ pub(crate) fn sync_directory(dir: &Path) -> Result<()> {
 }
 
 mod dashboard;
+mod ledgers;
 mod restore;
 pub use restore::{restore, Restored};
 

@@ -10,6 +10,7 @@ mod catalog_lost;
 #[path = "../common/mod.rs"]
 mod common;
 mod hubs;
+mod ledgers;
 mod sessions;
 
 use std::path::Path;

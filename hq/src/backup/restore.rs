@@ -38,6 +38,9 @@ pub struct Restored {
     /// Catalog changes the replaced database held and the backup lacked, merged in (the
     /// tills that synced since hold them).
     pub catalog_changes_merged: usize,
+    /// Ledgers the replaced database held changes of that the backup lacked, carried over
+    /// ([`super::ledgers`]): projected when `hq serve` next starts.
+    pub ledgers_carried: usize,
     /// Audit log entries the replaced database held beyond the backup's, kept: a restore
     /// does not undo the record of who did what.
     pub audit_entries_kept: usize,
@@ -139,6 +142,7 @@ pub(super) fn restore_paced(
         replaced_kept_as: None,
         revoked_since: None,
         catalog_changes_merged: 0,
+        ledgers_carried: 0,
         audit_entries_kept: 0,
         sessions_ended: 0,
         accounts_changed_since: None,
@@ -165,6 +169,9 @@ pub(super) fn restore_paced(
                     .into(),
             ),
         }
+    }
+    if replaced.is_some() {
+        carry_ledgers(&current, placing.path(), &mut restored);
     }
     let sign_ins = replaced.as_ref().map(|r| &r.sign_ins);
     let hub = replaced.as_ref().is_some_and(|r| r.hub);
@@ -349,6 +356,26 @@ impl Replaced {
             audit_log: audit::numbered(&conn, None).unwrap_or_default(),
             sign_ins: dashboard::sign_ins_of(&conn),
         })
+    }
+}
+
+/// Carries over into the copy at `copy` the ledgers' changes the database at `replaced`
+/// holds ([`super::ledgers`]), saying in `restored` how many and what was not carried.
+fn carry_ledgers(replaced: &Path, copy: &Path, restored: &mut Restored) {
+    match super::ledgers::carry_over(replaced, copy) {
+        Ok(carried) => {
+            restored.ledgers_carried = carried.ledgers;
+            for why in carried.not_carried {
+                restored.warnings.push(format!(
+                    "a ledger of the database replaced was not carried over: {why}"
+                ));
+            }
+        }
+        Err(e) => restored.warnings.push(format!(
+            "the ledgers of the database replaced did not read ({e}): the tills' next syncs \
+             bring back what they sold since the backup, and a till revoked since has its \
+             sales in the database kept"
+        )),
     }
 }
 

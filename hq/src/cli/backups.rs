@@ -88,6 +88,13 @@ pub fn restore(dir: &Path, args: CopyFile) -> Result<()> {
             restored.catalog_changes_merged
         );
     }
+    if restored.ledgers_carried > 0 {
+        println!(
+            "{} ledgers' changes synced since the backup were carried over from the database \
+             replaced (hq serve projects them when it starts)",
+            restored.ledgers_carried
+        );
+    }
     if restored.audit_entries_kept > 0 {
         println!(
             "{} audit log entries written since the backup were kept",

@@ -1,0 +1,86 @@
+//! The ledgers a restore carries over from the database it replaces. Tills give a restored
+//! headquarters back what they synced since the backup at their next sync, but a till
+//! revoked since (its hardware failed) never syncs again, and its bundle is refused: the
+//! database being replaced may be the only place its last sales are. Automerge documents
+//! only combine, so every change the replaced database holds of a ledger is stored in the
+//! copy too; `hq serve`, when it next starts, projects what its ledgers gained (as it does
+//! chunks stored after the last projection), each sale once.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use fairpos_sync::samod::DocumentId;
+use fairpos_sync::samod_storage::{document_chunk_keys, document_chunks, load_chunks};
+use rusqlite::{params, Connection, OpenFlags};
+
+use crate::devices::actor_of;
+use crate::project::first_forged;
+use crate::{now_text, Result};
+
+/// What the ledgers of the replaced database gave the copy.
+#[derive(Debug, Default)]
+pub(super) struct Carried {
+    /// Ledgers the copy took changes of.
+    pub ledgers: usize,
+    /// Ledgers not carried over, each with why: their device writes with another actor in
+    /// the copy (or is unknown to it), or their changes do not read.
+    pub not_carried: Vec<String>,
+}
+
+/// Stores in the copy at `copy` every chunk of a ledger the database at `replaced` holds
+/// and the copy lacks, for each ledger whose device the copy knows with the same actor and
+/// whose chunks read as its device's own changes.
+pub(super) fn carry_over(replaced: &Path, copy: &Path) -> Result<Carried> {
+    let old = Connection::open_with_flags(replaced, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut new = Connection::open(copy)?;
+    let ledgers: Vec<(String, String, String)> = old
+        .prepare(
+            "SELECT doc_id, doc_key, device FROM hq_docs
+             WHERE device IS NOT NULL AND refused IS NULL ORDER BY doc_key",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut carried = Carried::default();
+    for (doc, key, device) in ledgers {
+        let Ok(doc_id) = doc.parse::<DocumentId>() else {
+            continue;
+        };
+        let held: HashSet<String> = document_chunk_keys(&new, &doc_id)?.into_iter().collect();
+        let chunks = document_chunks(&old, &doc_id)?;
+        if chunks.iter().all(|(chunk, _)| held.contains(chunk)) {
+            continue;
+        }
+        let actor = actor_of(&new, &device)?;
+        if actor != actor_of(&old, &device)? {
+            carried.not_carried.push(format!(
+                "{key}: {device} is unknown to the backup or writes with another actor there \
+                 (it syncs it once enrolled again)"
+            ));
+            continue;
+        }
+        let why = match load_chunks(&doc, &chunks) {
+            Ok(Some(ledger)) => first_forged(&ledger, &device, actor.as_deref()),
+            Ok(None) => continue,
+            Err(e) => Some(format!("its changes do not read: {e}")),
+        };
+        if let Some(why) = why {
+            carried.not_carried.push(format!("{key}: {why}"));
+            continue;
+        }
+        let tx = new.transaction()?;
+        for (chunk, bytes) in chunks.iter().filter(|(chunk, _)| !held.contains(chunk)) {
+            tx.execute(
+                "INSERT INTO samod_kv(key, bytes) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
+                params![chunk, bytes],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO hq_docs(doc_id, doc_key, device, heads, records, updated_at)
+             VALUES (?1, ?2, ?3, '', 0, ?4) ON CONFLICT(doc_id) DO NOTHING",
+            params![doc, key, device, now_text()],
+        )?;
+        tx.commit()?;
+        carried.ledgers += 1;
+    }
+    Ok(carried)
+}

@@ -263,7 +263,10 @@ fn check_backup(from: &Path) -> Result<Whose> {
             from.display()
         ))
     };
-    let log = PathBuf::from(format!("{}-wal", from.display()));
+    // Beside it by its bytes: a name that is not UTF-8 is not shown lossily and missed.
+    let mut log = from.as_os_str().to_os_string();
+    log.push("-wal");
+    let log = PathBuf::from(log);
     if std::fs::metadata(&log).is_ok_and(|m| m.len() > 0) {
         return Err(not_a_backup(format!(
             "a write-ahead log is beside it ({}): it is a database in use; make a backup of it \

@@ -319,6 +319,10 @@ fn keys_digest(text: &str) -> String {
 
 /// A hub's bundle of every ledger it holds, signed with its secret.
 pub fn export(hq: &Hq) -> Result<Bundle> {
+    // Refused before a headquarters' every ledger is loaded, not after.
+    if !matches!(hq.role, Role::Hub { .. }) {
+        return signed_by_hub(hq, Vec::new());
+    }
     let mut stmt = hq.conn.prepare(
         "SELECT doc_id, doc_key FROM hq_docs WHERE device IS NOT NULL AND refused IS NULL
          ORDER BY doc_key",

@@ -321,7 +321,7 @@ fn keys_digest(text: &str) -> String {
 pub fn export(hq: &Hq) -> Result<Bundle> {
     // Refused before a headquarters' every ledger is loaded, not after.
     if !matches!(hq.role, Role::Hub { .. }) {
-        return signed_by_hub(hq, Vec::new());
+        return Err(exports_none());
     }
     let mut stmt = hq.conn.prepare(
         "SELECT doc_id, doc_key FROM hq_docs WHERE device IS NOT NULL AND refused IS NULL
@@ -342,12 +342,15 @@ pub fn export(hq: &Hq) -> Result<Bundle> {
     signed_by_hub(hq, docs)
 }
 
+/// Why headquarters makes no bundle.
+fn exports_none() -> Error {
+    Error::input("headquarters does not export bundles; a till or a hub does")
+}
+
 /// A bundle of `docs` from the hub `hq`, signed with its secret.
 pub(crate) fn signed_by_hub(hq: &Hq, docs: Vec<BundleDoc>) -> Result<Bundle> {
     let Role::Hub { device, .. } = &hq.role else {
-        return Err(Error::input(
-            "headquarters does not export bundles; a till or a hub does",
-        ));
+        return Err(exports_none());
     };
     let secret = meta(&hq.conn, "secret")?
         .ok_or_else(|| Error::Integrity("the hub's secret is missing".into()))?;

@@ -219,6 +219,13 @@ fn a_bundle_travels_on_a_usb_stick_and_imports_once(hq: Hq) {
         "exists already: not written over",
     );
     assert_eq!(std::fs::read(&bundle).unwrap(), written);
+    // Headquarters makes none.
+    let hq_bundle = till.data().join("hq.bundle");
+    let out = hq.run(&["bundle", "export", hq_bundle.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("headquarters does not export bundles"), "{said}");
+    assert!(!hq_bundle.exists());
     let import = |flags: &[&str]| {
         let args = [
             &["hq", "bundle", "import", bundle.to_str().unwrap()][..],

@@ -65,7 +65,7 @@ pub fn print_slip(till: &Till, dir: &Path, closed: &ShiftClosed) {
         };
         let identity = till.store().identity();
         let bytes = slip_bytes(&config.printer, identity, &closed.slip, &closed.slip_text)?;
-        match send_receipt(printer.as_mut(), &bytes) {
+        match send_receipt(printer.as_mut(), &bytes, false) {
             None => Ok(true),
             Some(why) => Err(Error::Other(why)),
         }
@@ -82,7 +82,7 @@ pub fn reprint_slip(till: &Till, dir: &Path, text: &str) -> Result<()> {
     let (config, mut printer) = configured_printer(dir)?;
     let (slip, _, _) = ShiftSlip::parse(text).map_err(|e| Error::Integrity(e.to_string()))?;
     let bytes = slip_bytes(&config.printer, till.store().identity(), &slip, text)?;
-    match send_receipt(printer.as_mut(), &bytes) {
+    match send_receipt(printer.as_mut(), &bytes, false) {
         None => Ok(()),
         Some(why) => Err(Error::input(format!("shift slip not printed: {why}"))),
     }

@@ -172,12 +172,13 @@ fn start_printer(mut device: Box<dyn ReceiptPrinter>, post: Post) -> mpsc::Sende
             loop {
                 match rx.recv_timeout(Duration::from_secs(5)) {
                     Ok(Job::Receipt(ready)) => {
-                        let failure = send_receipt(device.as_mut(), &ready.bytes);
+                        let failure =
+                            send_receipt(device.as_mut(), &ready.bytes, ready.open_drawer);
                         report(failure.clone());
                         post(Event::Printed { ready, failure });
                     }
                     Ok(Job::Slip(bytes)) => {
-                        let failure = send_receipt(device.as_mut(), &bytes);
+                        let failure = send_receipt(device.as_mut(), &bytes, false);
                         report(failure.clone());
                         post(Event::SlipPrinted { failure });
                     }

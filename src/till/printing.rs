@@ -5,7 +5,7 @@
 use chrono::SecondsFormat;
 use fairpos_hardware::config::PrinterConfig;
 use fairpos_hardware::printer::ReceiptPrinter;
-use fairpos_hardware::receipt::escpos_bytes::build;
+use fairpos_hardware::receipt::escpos_bytes::{build, DRAWER_PULSE_NOW};
 use fairpos_hardware::receipt::layout::{layout, to_text};
 use rusqlite::{params, Connection};
 
@@ -41,17 +41,35 @@ pub struct ReadyReceipt {
     pub bytes: Vec<u8>,
     /// Characters the printer's encoding could not hold, printed as substitutes.
     pub substituted: Vec<char>,
+    /// Whether the receipt opens the cash drawer (a cash sale's, as it completes).
+    pub open_drawer: bool,
 }
 
 /// Sends a receipt: the printer's status first, then the whole receipt in one write. Returns
-/// why it did not print, if it did not.
-pub fn send_receipt(printer: &mut dyn ReceiptPrinter, bytes: &[u8]) -> Option<String> {
-    match printer_trouble(printer) {
-        Some(why) => Some(why),
-        None => printer
-            .send(bytes)
-            .err()
-            .map(|e| format!("printing failed: {e}")),
+/// why it did not print, if it did not. A receipt that opens the drawer (`open_drawer`, a
+/// cash sale's as it completes) and that a printer answering it has trouble (paper out,
+/// cover open, offline) cannot print opens it all the same, at once ([`DRAWER_PULSE_NOW`]):
+/// the volunteer gives change now, whenever the receipt prints.
+pub fn send_receipt(
+    printer: &mut dyn ReceiptPrinter,
+    bytes: &[u8],
+    open_drawer: bool,
+) -> Option<String> {
+    match printer.status() {
+        Err(e) => Some(format!("printer unreachable: {e}")),
+        Ok(status) => match status.as_ref().and_then(|s| s.problem()) {
+            Some(problem) => {
+                if open_drawer {
+                    // Best effort: the receipt's own failure is what is told.
+                    let _ = printer.send(&DRAWER_PULSE_NOW);
+                }
+                Some(problem.to_string())
+            }
+            None => printer
+                .send(bytes)
+                .err()
+                .map(|e| format!("printing failed: {e}")),
+        },
     }
 }
 
@@ -114,7 +132,7 @@ impl Till {
         now: Time,
     ) -> Result<PrintOutcome> {
         let ready = self.ready_receipt(config, sale, reprint)?;
-        let failure = send_receipt(printer, &ready.bytes);
+        let failure = send_receipt(printer, &ready.bytes, ready.open_drawer);
         self.receipt_result(&ready, failure, now)
     }
 
@@ -168,6 +186,7 @@ impl Till {
             reprint,
             bytes: built.bytes,
             substituted: built.substituted,
+            open_drawer: r.open_drawer,
         })
     }
 

@@ -17,7 +17,7 @@ fn answer_dropping_proxy(upstream: &str) -> String {
     let url = format!("http://{}", listener.local_addr().unwrap());
     std::thread::spawn(move || {
         for client in listener.incoming() {
-            let Ok(mut client) = client else { return };
+            let Ok(client) = client else { return };
             let Ok(mut server) = TcpStream::connect(&upstream) else {
                 return;
             };

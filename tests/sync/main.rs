@@ -224,7 +224,10 @@ fn a_bundle_travels_on_a_usb_stick_and_imports_once(hq: Hq) {
     let out = hq.run(&["bundle", "export", hq_bundle.to_str().unwrap()]);
     let said = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{said}");
-    assert!(said.contains("headquarters does not export bundles"), "{said}");
+    assert!(
+        said.contains("headquarters does not export bundles"),
+        "{said}"
+    );
     assert!(!hq_bundle.exists());
     let import = |flags: &[&str]| {
         let args = [

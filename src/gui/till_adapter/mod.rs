@@ -141,15 +141,20 @@ impl TillApp {
         let at = self.started.elapsed().as_millis() as u64;
         let events = self.wedge.borrow_mut().key(c, at);
         self.wedge_events(events);
+        // Every 60 ms while keys are held: typing goes into the search field once its run
+        // has gone quiet, a scan in its one pause waits for the rest of its keys.
         let weak = Rc::downgrade(self);
         self.flush.start(
-            slint::TimerMode::SingleShot,
+            slint::TimerMode::Repeated,
             Duration::from_millis(60),
             move || {
                 if let Some(app) = weak.upgrade() {
                     let at = app.started.elapsed().as_millis() as u64;
                     let events = app.wedge.borrow_mut().idle(at);
                     app.wedge_events(events);
+                    if !app.wedge.borrow().holding() {
+                        app.flush.stop();
+                    }
                 }
             },
         );

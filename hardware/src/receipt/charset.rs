@@ -33,10 +33,30 @@ const VARIANTS: &[(char, char)] = &[
 /// What stands for a character the printer cannot print.
 pub const REPLACEMENT: char = '□';
 
+/// Whether a receipt printer's double-byte font prints `c` as `codec` encodes it: two bytes
+/// (the GBK area every Chinese printer carries), or in GB18030 four bytes of a CJK
+/// ideograph (Extension A, B and on, which a printer certified to GB18030 carries; the
+/// 𠮷 of a shop's name). Anything else GB18030 writes in four bytes (an emoji, a script the
+/// font lacks) printed as garbage or blank while the layout counted it, and GBK writes the
+/// euro sign as the single byte 0x80, which a printer takes from its single-byte code page.
 fn encodable(c: char, codec: &'static Encoding) -> bool {
     let mut buf = [0u8; 4];
-    let (_, _, unmappable) = codec.encode(c.encode_utf8(&mut buf));
+    let (bytes, _, unmappable) = codec.encode(c.encode_utf8(&mut buf));
     !unmappable
+        && match bytes.len() {
+            2 => true,
+            4 => matches!(c, '\u{3400}'..='\u{4DBF}' | '\u{20000}'..='\u{3134F}'),
+            _ => false,
+        }
+}
+
+/// Characters that print as nothing and are left out: zero-width ones, bidi controls,
+/// variation selectors (the U+FE0F of `❤️`) and tags. Counted, they pushed a line's
+/// right-hand amounts out of their column.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}'
+        | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{E0000}'..='\u{E007F}'
+        | '\u{E0100}'..='\u{E01EF}')
 }
 
 /// `text` with every character the encoding cannot hold substituted, and the characters
@@ -51,6 +71,9 @@ pub fn fit(text: &str, encoding: TextEncoding) -> (String, Vec<char>) {
         let c = always(c).unwrap_or(c);
         if c.is_control() {
             out.push(' ');
+            continue;
+        }
+        if invisible(c) {
             continue;
         }
         if c.is_ascii() || encodable(c, codec) {
@@ -100,6 +123,22 @@ mod tests {
         let (text, lost) = fit("𠮷祥 𪚥记 ¥5", TextEncoding::Gb18030);
         assert_eq!(text, "𠮷祥 𪚥记 ￥5");
         assert!(lost.is_empty());
+    }
+
+    #[test]
+    fn emoji_and_what_the_font_lacks_are_substituted_and_invisible_marks_left_out() {
+        for enc in [TextEncoding::Gb18030, TextEncoding::Gbk] {
+            // 🍓, ❤ with its variation selector, a family joined by zero-width joiners.
+            let (text, lost) = fit("草莓🍓 ❤\u{FE0F} 👨\u{200D}👩 ☆", enc);
+            assert_eq!(text, "草莓□ □ □□ ☆", "{enc:?}");
+            assert_eq!(lost, ['🍓', '❤', '👨', '👩'], "{enc:?}");
+            assert_eq!(columns(&text), 17);
+        }
+        // The euro sign is one byte (0x80) in GBK, from the printer's single-byte page.
+        let (text, lost) = fit("€5", TextEncoding::Gbk);
+        assert_eq!((text.as_str(), lost), ("□5", vec!['€']));
+        // GB18030 holds it in its double-byte area.
+        assert_eq!(fit("€5", TextEncoding::Gb18030).0, "€5");
     }
 
     #[test]

@@ -97,6 +97,35 @@ fn a_toledo_8217_scale_weighs_for_a_sale_and_refuses_an_unsettled_weight() {
         2,
         "takes pieces, not a weight",
     );
+
+    // Step 5: the scale switched to 市斤, and the till told so: 1 250 g shows as 2.500 on
+    // it and in its answer, and is sold as 1 250 g (taken as kg, it was sold at twice that).
+    let toml = till.data().join("fairpos.toml");
+    let with_unit = |unit: &str| {
+        let config = std::fs::read_to_string(&toml).unwrap();
+        let config: String = config
+            .lines()
+            .filter(|l| !l.starts_with("unit"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&toml, format!("{config}\nunit = \"{unit}\"\n")).unwrap();
+    };
+    with_unit("jin");
+    scale.set(2500, ScaleState::Stable);
+    let out = sell_kiwi(&till);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sale: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sale["lines"][0]["qty"], 1250);
+    assert_eq!(sale["total_fen"], 1950);
+    // A unit the till does not know is refused before anything is weighed or sold.
+    with_unit("lbs");
+    let err = till.fails(&["hardware", "weigh"], 2, "scale unit \"lbs\"");
+    assert!(err.contains("kg, jin"), "{err}");
+    assert_eq!(till.sales().len(), 2);
 }
 
 #[test]

@@ -145,6 +145,9 @@ pub struct ScaleConfig {
     /// Data bits, parity, stop bits: `7E1`, `8N1`. Default: the protocol's usual.
     pub framing: Option<String>,
     pub protocol: Protocol,
+    /// What a Toledo 8217 scale weighs in, which its answers do not say: `kg` (default),
+    /// `jin` (a price scale switched to 市斤), `g` or `lb`. SMA scales say their unit.
+    pub unit: Option<String>,
 }
 
 impl Default for ScaleConfig {
@@ -155,6 +158,7 @@ impl Default for ScaleConfig {
             baud: 9600,
             framing: None,
             protocol: Protocol::Toledo8217,
+            unit: None,
         }
     }
 }
@@ -165,7 +169,20 @@ impl ScaleConfig {
             return Err(Error::Config("a serial scale needs `path`".into()));
         }
         self.framing()?;
+        self.toledo_unit()?;
         Ok(())
+    }
+
+    fn toledo_unit(&self) -> Result<&'static str> {
+        match self.unit.as_deref().map(str::trim) {
+            None | Some("kg") => Ok("kg"),
+            Some("jin" | "斤" | "市斤") => Ok("jin"),
+            Some("g") => Ok("g"),
+            Some("lb") => Ok("lb"),
+            Some(other) => Err(Error::Config(format!(
+                "scale unit {other:?}: use kg, jin (市斤), g or lb"
+            ))),
+        }
     }
 
     fn framing(&self) -> Result<Framing> {
@@ -184,12 +201,10 @@ impl ScaleConfig {
         match (&self.kind, &self.path) {
             (ScaleKind::None, _) => Ok(None),
             (ScaleKind::Serial, None) => Err(Error::Config("a serial scale needs `path`".into())),
-            (ScaleKind::Serial, Some(path)) => Ok(Some(Box::new(SerialScale::new(
-                path.clone(),
-                self.baud,
-                self.framing()?,
-                self.protocol,
-            )))),
+            (ScaleKind::Serial, Some(path)) => Ok(Some(Box::new(
+                SerialScale::new(path.clone(), self.baud, self.framing()?, self.protocol)
+                    .weighing_in(self.toledo_unit()?),
+            ))),
         }
     }
 }

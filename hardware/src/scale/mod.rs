@@ -26,7 +26,7 @@ pub struct Reading {
     /// Net weight in grams, rounded to the gram (0 when it is not known, say in motion).
     pub grams: i64,
     pub state: ScaleState,
-    /// The unit the scale reports in: `kg`, `g` or `lb`.
+    /// The unit the scale reports in: `kg`, `g`, `lb` or `jin` (市斤, 500 g).
     pub unit: String,
 }
 
@@ -95,10 +95,11 @@ impl Protocol {
         b'\r'
     }
 
-    /// Reads one whole answer (terminator included).
-    pub fn parse(self, answer: &[u8]) -> std::result::Result<Reading, String> {
+    /// Reads one whole answer (terminator included); `toledo_unit`, what a Toledo 8217
+    /// scale weighs in (its answers do not say; SMA's do).
+    pub fn parse(self, answer: &[u8], toledo_unit: &str) -> std::result::Result<Reading, String> {
         match self {
-            Protocol::Toledo8217 => toledo::parse(answer),
+            Protocol::Toledo8217 => toledo::parse(answer, toledo_unit),
             Protocol::Sma => sma::parse(answer),
         }
     }
@@ -152,7 +153,7 @@ impl Scale for MemoryScale {
     }
 }
 
-/// Grams in `text`, a decimal number of `unit` (kg, g or lb) with at most three decimals,
+/// Grams in `text`, a decimal number of `unit` (kg, g, lb or jin) with at most three decimals,
 /// rounded half up to the gram. No float touches it.
 pub(crate) fn grams(text: &str, unit: &str) -> Option<i64> {
     let t = text.trim();
@@ -183,6 +184,7 @@ pub(crate) fn grams(text: &str, unit: &str) -> Option<i64> {
     // Grams per ten-thousand units, times 10^4 to keep the pound exact (453.59237 g).
     let per_unit_e5: i64 = match unit {
         "kg" => 100_000_000,
+        "jin" => 50_000_000,
         "g" => 100_000,
         "lb" => 45_359_237,
         _ => return None,

@@ -65,6 +65,8 @@ pub struct SerialScale {
     baud: u32,
     framing: Framing,
     protocol: Protocol,
+    /// What a Toledo 8217 scale weighs in.
+    toledo_unit: &'static str,
     port: Option<Box<dyn serialport::SerialPort>>,
 }
 
@@ -76,8 +78,15 @@ impl SerialScale {
             baud,
             framing,
             protocol,
+            toledo_unit: "kg",
             port: None,
         }
+    }
+
+    /// The scale, a Toledo 8217 one set to weigh in `unit` (`kg`, `jin`, `g` or `lb`).
+    pub fn weighing_in(mut self, unit: &'static str) -> SerialScale {
+        self.toledo_unit = unit;
+        self
     }
 
     fn port(&mut self) -> Result<&mut Box<dyn serialport::SerialPort>> {
@@ -109,7 +118,7 @@ impl SerialScale {
     }
 
     fn exchange(&mut self, ask: Ask, timeout: Duration) -> Result<Reading> {
-        let protocol = self.protocol;
+        let (protocol, unit) = (self.protocol, self.toledo_unit);
         let what = format!("scale {}", self.path.display());
         let deadline = Instant::now() + timeout;
         let port = self.port()?;
@@ -135,7 +144,7 @@ impl SerialScale {
                     answer.extend_from_slice(&buf[..n]);
                     if answer.contains(&protocol.terminator()) {
                         return protocol
-                            .parse(&answer)
+                            .parse(&answer, unit)
                             .map_err(|why| Error::Scale(format!("{what}: {why}")));
                     }
                     if answer.len() > 256 {

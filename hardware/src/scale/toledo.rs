@@ -23,8 +23,10 @@ pub const MOTION: u8 = 1;
 pub const OVER_CAPACITY: u8 = 1 << 1;
 pub const UNDER_ZERO: u8 = 1 << 2;
 
-/// Reads one answer, `STX` to `CR`.
-pub fn parse(answer: &[u8]) -> Result<Reading, String> {
+/// Reads one answer, `STX` to `CR`, of a scale that weighs in `unit` (`kg` out of the box;
+/// many Chinese price scales speaking this protocol have a 公斤/市斤 switch, and the answer
+/// does not say which: a scale switched to 斤 answers `2.000` for 1 kg).
+pub fn parse(answer: &[u8], unit: &str) -> Result<Reading, String> {
     let start = answer
         .iter()
         .position(|&b| b == STX)
@@ -34,7 +36,7 @@ pub fn parse(answer: &[u8]) -> Result<Reading, String> {
     let reading = |grams, state| Reading {
         grams,
         state,
-        unit: "kg".into(),
+        unit: unit.to_string(),
     };
     if let Some(status) = body.strip_prefix(b"?") {
         let &[status] = status else {
@@ -54,7 +56,7 @@ pub fn parse(answer: &[u8]) -> Result<Reading, String> {
     }
     let text = std::str::from_utf8(body).map_err(|_| "the weight is not text")?;
     let text = text.trim().trim_end_matches('N');
-    let grams = super::grams(text, "kg").ok_or_else(|| format!("bad weight {text:?}"))?;
+    let grams = super::grams(text, unit).ok_or_else(|| format!("bad weight {text:?} {unit}"))?;
     Ok(reading(grams, ScaleState::Stable))
 }
 
@@ -86,19 +88,33 @@ mod tests {
 
     #[test]
     fn a_settled_weight_in_kilograms() {
-        let r = parse(b"\x02  1.250\r").unwrap();
+        let r = parse(b"\x02  1.250\r", "kg").unwrap();
         assert_eq!((r.grams, r.stable(), r.unit.as_str()), (1250, true, "kg"));
-        assert_eq!(parse(b"\x020.005\r").unwrap().grams, 5);
+        assert_eq!(parse(b"\x020.005\r", "kg").unwrap().grams, 5);
+    }
+
+    #[test]
+    fn a_scale_switched_to_jin_answers_in_jin() {
+        // 1 kg on a scale switched to 市斤 reads 2.000: 1 000 g, not 2 000.
+        let r = parse(b"\x02  2.000\r", "jin").unwrap();
+        assert_eq!((r.grams, r.unit.as_str()), (1000, "jin"));
+        assert_eq!(parse(b"\x02  0.375\r", "jin").unwrap().grams, 188);
     }
 
     #[test]
     fn status_bytes_say_why_there_is_no_weight() {
-        assert_eq!(parse(b"\x02?A\r").unwrap().state, ScaleState::Motion);
-        assert_eq!(parse(b"\x02?B\r").unwrap().state, ScaleState::OverCapacity);
-        assert_eq!(parse(b"\x02?D\r").unwrap().state, ScaleState::UnderZero);
-        assert_eq!(parse(b"\x02?P\r").unwrap().state, ScaleState::Stable);
-        assert!(parse(b"1.250\r").is_err());
-        assert!(parse(b"\x02abc\r").is_err());
+        assert_eq!(parse(b"\x02?A\r", "kg").unwrap().state, ScaleState::Motion);
+        assert_eq!(
+            parse(b"\x02?B\r", "kg").unwrap().state,
+            ScaleState::OverCapacity
+        );
+        assert_eq!(
+            parse(b"\x02?D\r", "kg").unwrap().state,
+            ScaleState::UnderZero
+        );
+        assert_eq!(parse(b"\x02?P\r", "kg").unwrap().state, ScaleState::Stable);
+        assert!(parse(b"1.250\r", "kg").is_err());
+        assert!(parse(b"\x02abc\r", "kg").is_err());
     }
 
     #[test]
@@ -113,7 +129,7 @@ mod tests {
                 state,
                 unit: "kg".into(),
             };
-            assert_eq!(parse(&answer(&r)).unwrap(), r);
+            assert_eq!(parse(&answer(&r), "kg").unwrap(), r);
         }
         assert_eq!(
             answer(&Reading {

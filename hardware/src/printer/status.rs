@@ -75,6 +75,28 @@ fn read_byte(link: &mut impl Read, timeout: Duration) -> std::io::Result<Option<
     }
 }
 
+/// Whether `byte` is an answer to `DLE EOT`: bits 1 and 4 set, 0 and 7 clear, whatever
+/// the status. Anything else on the link (an XON or XOFF of a serial printer's flow
+/// control, an automatic status byte) is not one.
+fn is_status(byte: u8) -> bool {
+    byte & 0x93 == 0x12
+}
+
+/// The next status answer on `link` within `timeout`, other bytes passed over: taken for
+/// an answer, a stray byte shifted the three answers by one, and a printer with its cover
+/// open could be read as ready (and a receipt sent to it taken as printed).
+fn read_status(link: &mut impl Read, timeout: Duration) -> std::io::Result<Option<u8>> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match read_byte(link, left)? {
+            Some(b) if is_status(b) => return Ok(Some(b)),
+            Some(_) if !left.is_zero() => {}
+            _ => return Ok(None),
+        }
+    }
+}
+
 /// Asks a printer on `link` for its status. `Ok(None)` when it does not answer the first
 /// query within `timeout`. The link's own read timeout should be short.
 pub fn ask(
@@ -85,7 +107,7 @@ pub fn ask(
     for (i, n) in [1u8, 2, 4].into_iter().enumerate() {
         link.write_all(&query(n))?;
         link.flush()?;
-        match read_byte(link, timeout)? {
+        match read_status(link, timeout)? {
             Some(b) => answers[i] = b,
             None => return Ok(None),
         }
@@ -124,5 +146,35 @@ mod tests {
             PrinterStatus::from_answers(0x1A, 0x16, 0x12).problem(),
             Some("cover open")
         );
+    }
+
+    /// A link whose printer has already said `said`; what is written to it is dropped.
+    struct Said(std::io::Cursor<Vec<u8>>);
+
+    impl Read for Said {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.0.read(buf)
+        }
+    }
+
+    impl Write for Said {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn bytes_that_are_no_status_answer_are_passed_over() {
+        // An XON of the printer's flow control before a cover-open printer's three answers:
+        // taken as the first answer, it shifted them and read as "ready".
+        let mut link = Said(std::io::Cursor::new(vec![0x11, 0x1A, 0x13, 0x16, 0x12]));
+        let status = ask(&mut link, Duration::from_millis(50)).unwrap();
+        assert_eq!(status.and_then(|s| s.problem()), Some("cover open"));
+        // Nothing but stray bytes: no answer.
+        let mut link = Said(std::io::Cursor::new(vec![0x11, 0x13]));
+        assert_eq!(ask(&mut link, Duration::from_millis(50)).unwrap(), None);
     }
 }

@@ -21,12 +21,14 @@ pub fn command(ask: Ask) -> &'static [u8] {
 
 /// Reads one answer, `LF` to `CR`.
 pub fn parse(answer: &[u8]) -> Result<Reading, String> {
-    let start = answer
+    // From the last LF before the first CR to that CR: an answer ending CR LF (a USB serial
+    // adapter delivering both at once), or a stray LF before it, was refused for its length.
+    let end = answer.iter().position(|&b| b == CR).unwrap_or(answer.len());
+    let start = answer[..end]
         .iter()
-        .position(|&b| b == LF)
+        .rposition(|&b| b == LF)
         .ok_or("no LF in the scale's answer")?;
-    let body = &answer[start + 1..];
-    let body = body.strip_suffix(&[CR]).unwrap_or(body);
+    let body = &answer[start + 1..end];
     if body == b"?" {
         return Err("the scale did not understand the command".into());
     }
@@ -92,6 +94,9 @@ mod tests {
         assert_eq!((r.grams, r.unit.as_str()), (2279, "lb"));
         let r = parse(b"\nZ1G       0.000kg \r").unwrap();
         assert_eq!((r.grams, r.stable()), (0, true));
+        // Ending CR LF in one read, or after a stray LF.
+        assert_eq!(parse(b"\n 1G       1.250kg \r\n").unwrap().grams, 1250);
+        assert_eq!(parse(b"\n\n 1G       1.250kg \r").unwrap().grams, 1250);
     }
 
     #[test]

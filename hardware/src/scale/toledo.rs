@@ -22,6 +22,8 @@ pub fn command(ask: Ask) -> &'static [u8] {
 pub const MOTION: u8 = 1;
 pub const OVER_CAPACITY: u8 = 1 << 1;
 pub const UNDER_ZERO: u8 = 1 << 2;
+/// Outside the zero capture range: what a `Z` the scale cannot carry out is answered with.
+pub const OUTSIDE_ZERO_RANGE: u8 = 1 << 3;
 
 /// Reads one answer, `STX` to `CR`, of a scale that weighs in `unit` (`kg` out of the box;
 /// many Chinese price scales speaking this protocol have a 公斤/市斤 switch, and the answer
@@ -48,6 +50,9 @@ pub fn parse(answer: &[u8], unit: &str) -> Result<Reading, String> {
             ScaleState::UnderZero
         } else if status & MOTION != 0 {
             ScaleState::Motion
+        } else if status & OUTSIDE_ZERO_RANGE != 0 {
+            // Told as a stable empty plate, a zero refused looked done.
+            ScaleState::Fault("outside the zero range: the scale did not zero".into())
         } else {
             // Centre of zero and the like: nothing on the plate.
             ScaleState::Stable
@@ -113,6 +118,10 @@ mod tests {
             ScaleState::UnderZero
         );
         assert_eq!(parse(b"\x02?P\r", "kg").unwrap().state, ScaleState::Stable);
+        assert!(matches!(
+            parse(b"\x02?H\r", "kg").unwrap().state,
+            ScaleState::Fault(why) if why.contains("did not zero")
+        ));
         assert!(parse(b"1.250\r", "kg").is_err());
         assert!(parse(b"\x02abc\r", "kg").is_err());
     }

@@ -125,7 +125,7 @@ impl TillController {
             None => (zh("正在读秤…", "Reading the scale…"), false),
             Some(Err(_)) => (zh("秤未连接", "Scale not connected"), false),
             Some(Ok(r)) => {
-                let kg = format!("{}.{:03} kg", r.grams / 1000, (r.grams % 1000).abs());
+                let kg = kilograms(r.grams);
                 match sellable_grams(r) {
                     Ok(_) => (format!("{kg} · {}", zh("稳定", "stable")), true),
                     // A scale that answers with its status alone (the 8217 in motion or
@@ -169,5 +169,24 @@ impl TillController {
                 self.weighing = Some(w);
             }
         }
+    }
+}
+
+/// `grams` as the pad shows them: kilograms with three decimals, the sign kept below one
+/// kilogram too (−20 g showed as "0.020 kg", a leftover tare taken for a weight).
+fn kilograms(grams: i64) -> String {
+    let sign = if grams < 0 { "-" } else { "" };
+    let grams = grams.unsigned_abs();
+    format!("{sign}{}.{:03} kg", grams / 1000, grams % 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn kilograms_keep_their_sign() {
+        assert_eq!(super::kilograms(1250), "1.250 kg");
+        assert_eq!(super::kilograms(-20), "-0.020 kg");
+        assert_eq!(super::kilograms(-1250), "-1.250 kg");
+        assert_eq!(super::kilograms(0), "0.000 kg");
     }
 }

@@ -195,8 +195,14 @@ fn new_per_device(
 }
 
 /// Verifies and imports `bundle`, held to `limits` as a sync is: no ledger over the size
-/// limit, no till past its number of ledgers.
-pub fn import(hq: &Hq, bundle: &Bundle, limits: &DocumentLimits) -> Result<Imported> {
+/// limit, no till past its number of ledgers. `progress(imported, of)` is told after each
+/// ledger stored and projected.
+pub fn import(
+    hq: &Hq,
+    bundle: &Bundle,
+    limits: &DocumentLimits,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Imported> {
     let source = source_of(hq, bundle);
     let mut actors = HashMap::new();
     for d in &bundle.docs {
@@ -226,6 +232,7 @@ pub fn import(hq: &Hq, bundle: &Bundle, limits: &DocumentLimits) -> Result<Impor
         }
     }
     let mut out = Imported::default();
+    let of = docs.len();
     for (key, device, doc) in docs {
         let doc_id = document_id(&key);
         put_chunk(
@@ -247,17 +254,20 @@ pub fn import(hq: &Hq, bundle: &Bundle, limits: &DocumentLimits) -> Result<Impor
             _ => {}
         }
         out.documents += 1;
+        progress(out.documents, of);
     }
     Ok(out)
 }
 
 /// Verifies and imports `bundle` into a headquarters on PostgreSQL: its ledgers are stored
-/// in the shared store (every serving process hears of them) and projected at once.
+/// in the shared store (every serving process hears of them) and projected at once,
+/// `progress` told as [`import`] tells it.
 pub async fn import_postgres(
     pool: &fairpos_postgres::Pool,
     fair_id: &str,
     bundle: &Bundle,
     limits: &DocumentLimits,
+    mut progress: impl FnMut(usize, usize),
 ) -> Result<Imported> {
     use fairpos_postgres::registry::{self, Authors};
     let source = source_in_postgres(pool, bundle).await?;
@@ -292,6 +302,7 @@ pub async fn import_postgres(
         return Err(Error::input(why));
     }
     let mut out = Imported::default();
+    let of = docs.len();
     for (key, _, doc) in docs {
         let doc_id = document_id(&key);
         let chunk = format!("{doc_id}/snapshot/{}", chunk_name(&doc));
@@ -309,6 +320,7 @@ pub async fn import_postgres(
             Err(e) => return Err(e.into()),
         }
         out.documents += 1;
+        progress(out.documents, of);
     }
     Ok(out)
 }

@@ -55,14 +55,16 @@ pub(super) fn bundle(
     let bundle = super::kit::read_bundle(file, largest, "more than --max-bundle allows")?;
     let hq = Hq::open(dir)?;
     let database = crate::meta(&hq.conn, postgres::META_DATABASE)?;
+    let told = |done, of| eprintln!("importing: {done} of {of} ledgers stored and projected");
+    let progress = crate::progress::paced(crate::progress::Pace::OPERATOR, told);
     let imported = match &database {
         Some(url) => {
             let (fair, bundle, limits) = (&hq.fair.id, &bundle, &limits);
             postgres::with_pool(url, |pool| async move {
-                bundles::import_postgres(&pool, fair, bundle, limits).await
+                bundles::import_postgres(&pool, fair, bundle, limits, progress).await
             })
         }
-        None => bundles::import(&hq, &bundle, &limits),
+        None => bundles::import(&hq, &bundle, &limits, progress),
     };
     // Also after a ledger was refused: those projected before it kept theirs.
     // Kept until folded, they are folded by `hq serve` if not here.

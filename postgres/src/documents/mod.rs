@@ -14,6 +14,8 @@
 //! ([`writes`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
 
 use deadpool_postgres::GenericClient;
 use fairpos_sync::samod::storage::{Storage, StorageKey};
@@ -262,7 +264,27 @@ impl Heard {
 /// A connection of its own that hears which documents any process stored or projected.
 pub struct Listener {
     documents: mpsc::UnboundedReceiver<Heard>,
-    _client: tokio_postgres::Client,
+    _client: Arc<tokio_postgres::Client>,
+}
+
+/// How a listener makes sure its connection is alive: a connection that only listens sends
+/// nothing, and one left half open (a database failover behind a virtual address, a
+/// firewall dropping an idle flow) heard nothing, with no error, until TCP's keepalive two
+/// hours later; every store of every process went unprojected meanwhile.
+#[derive(Clone, Copy, Debug)]
+pub struct Heartbeat {
+    /// How often it asks the database something.
+    pub every: Duration,
+    /// How long the database may take to answer before the connection is taken for dead
+    /// (the listener ends; `hq serve` listens again and catches up).
+    pub within: Duration,
+}
+
+impl Heartbeat {
+    pub const SERVING: Heartbeat = Heartbeat {
+        every: Duration::from_secs(15),
+        within: Duration::from_secs(10),
+    };
 }
 
 impl Listener {
@@ -270,13 +292,47 @@ impl Listener {
     /// deleted) after this returns is heard. Puts of `its_own` are never left to another
     /// process (the fair's catalog, which each process merges into its own copy).
     pub async fn start(url: &str, own: &Origin, its_own: &[DocumentId]) -> Result<Listener> {
+        Listener::start_with(url, own, its_own, Heartbeat::SERVING).await
+    }
+
+    /// [`Listener::start`], its connection checked as `heartbeat` says: when the database
+    /// does not answer in time, the listener ends ([`Listener::next`] says `None`).
+    pub async fn start_with(
+        url: &str,
+        own: &Origin,
+        its_own: &[DocumentId],
+        heartbeat: Heartbeat,
+    ) -> Result<Listener> {
         let (own, its_own) = (own.clone(), its_own.to_vec());
-        let (config, tls) = crate::tls::address(url)?;
+        let (mut config, tls) = crate::tls::address(url)?;
+        // The kernel's own probes too, sooner than its two hours.
+        config
+            .keepalives_idle(Duration::from_secs(30))
+            .keepalives_interval(Duration::from_secs(10))
+            .keepalives_retries(3);
         let (client, mut connection) = config.connect(tls).await?;
+        let client = Arc::new(client);
         let (heard, documents) = mpsc::unbounded_channel();
+        let (dead, mut died) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(beat(Arc::downgrade(&client), heartbeat, dead));
         tokio::spawn(async move {
             let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-            while let Some(message) = messages.next().await {
+            loop {
+                let message = tokio::select! {
+                    message = messages.next() => message,
+                    // A ping went unanswered; or, sent nothing, the listener is gone.
+                    unanswered = &mut died => {
+                        if unanswered.is_ok() {
+                            eprintln!(
+                                "listening for stored documents: the database did not \
+                                 answer within {} ms; listening again",
+                                heartbeat.within.as_millis()
+                            );
+                        }
+                        break;
+                    }
+                };
+                let Some(message) = message else { break };
                 match message {
                     Ok(AsyncMessage::Notification(n)) => {
                         let news = match n.channel() {
@@ -315,5 +371,25 @@ impl Listener {
     /// What was heard since the last call, if anything was.
     pub fn try_next(&mut self) -> Option<Heard> {
         self.documents.try_recv().ok()
+    }
+}
+
+/// Asks the database something every `heartbeat.every` on the listener's `client` for as
+/// long as the listener lives, and says on `dead` when it does not answer in time.
+async fn beat(
+    client: std::sync::Weak<tokio_postgres::Client>,
+    heartbeat: Heartbeat,
+    dead: tokio::sync::oneshot::Sender<()>,
+) {
+    loop {
+        tokio::time::sleep(heartbeat.every).await;
+        let Some(client) = client.upgrade() else {
+            return;
+        };
+        let answered = tokio::time::timeout(heartbeat.within, client.simple_query("SELECT 1"));
+        if !matches!(answered.await, Ok(Ok(_))) {
+            let _ = dead.send(());
+            return;
+        }
     }
 }

@@ -12,6 +12,7 @@ mod common;
 mod enrolled;
 mod following;
 mod group_commit;
+mod heartbeat;
 mod resumed;
 
 use std::time::Duration;

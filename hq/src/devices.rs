@@ -400,6 +400,21 @@ pub fn open_session(conn: &Connection, account: &Account) -> Result<(String, Str
     Ok((new.token, new.peer_id))
 }
 
+/// [`open_session`] for a login that checked the password whose hash is `password_hash`:
+/// none if it has changed since (or the account is gone), refused as a wrong password.
+pub fn open_checked_session(
+    conn: &Connection,
+    account: &Account,
+    password_hash: &str,
+) -> Result<(String, String)> {
+    let new = NewSession::of(account);
+    let (hash, session) = (&new.token_hash, &new.session);
+    if !sessions::open_if_password(conn, hash, session, &account.name, password_hash)? {
+        return Err(Error::input("wrong name or password"));
+    }
+    Ok((new.token, new.peer_id))
+}
+
 /// A dashboard session about to be recorded: the token its holder gets, the hash kept of it,
 /// its short id and the samod peer id it syncs as.
 pub(crate) struct NewSession {
@@ -480,6 +495,33 @@ mod tests {
             revoked(&hq.conn).unwrap()
         };
         assert_ne!(revoked_with("first"), revoked_with("second"));
+    }
+
+    #[test]
+    fn a_login_opens_no_session_once_the_password_it_checked_has_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let founding = Founding::Hq {
+            organizer_password: "organizer-pw",
+        };
+        let hq = Hq::init(dir.path(), fairpos_domain::demo::FAIR_TOML, founding).unwrap();
+        let organizer = Account {
+            name: "organizer".into(),
+            access: Access::Organizer,
+        };
+        let checked = crate::accounts::credentials(&hq.conn, "organizer")
+            .unwrap()
+            .unwrap()
+            .1;
+        assert!(open_checked_session(&hq.conn, &organizer, &checked).is_ok());
+        // The password changed while the login checked the one before.
+        hq.conn
+            .execute("UPDATE accounts SET password_hash = 'another'", [])
+            .unwrap();
+        let late = open_checked_session(&hq.conn, &organizer, &checked);
+        assert!(late
+            .unwrap_err()
+            .to_string()
+            .contains("wrong name or password"));
     }
 
     #[test]

@@ -89,6 +89,25 @@ pub(crate) fn open(conn: &Connection, token_hash: &str, peer: &str, account: &st
     Ok(())
 }
 
+/// [`open`], only while the account's password is still `password_hash`, the one a login
+/// checked: a password changed (its sessions ended) or an account removed during the check
+/// opens none. Whether it opened one.
+pub(crate) fn open_if_password(
+    conn: &Connection,
+    token_hash: &str,
+    peer: &str,
+    account: &str,
+    password_hash: &str,
+) -> Result<bool> {
+    let now = stamp(Utc::now());
+    let opened = conn.execute(
+        "INSERT INTO sessions(token_hash, peer, created_at, last_seen, account)
+         SELECT ?1, ?2, ?3, ?3, name FROM accounts WHERE name = ?4 AND password_hash = ?5",
+        params![token_hash, peer, now, account, password_hash],
+    )?;
+    Ok(opened == 1)
+}
+
 /// A session opened by a login.
 pub struct Opened {
     pub token: String,

@@ -172,15 +172,24 @@ pub async fn remove(pool: &Pool, name: &str) -> Result<Removal> {
     Ok(Removal::Removed)
 }
 
-/// Records a new session of `account`.
-pub async fn open_session(pool: &Pool, token_hash: &str, peer: &str, account: &str) -> Result<()> {
-    crate::execute(
+/// Records a new session of `account` while its password is still `password_hash`, the
+/// one its login checked: a password changed (its sessions ended) or an account removed
+/// during the check opens none. Whether it opened one.
+pub async fn open_session(
+    pool: &Pool,
+    token_hash: &str,
+    peer: &str,
+    account: &str,
+    password_hash: &str,
+) -> Result<bool> {
+    let opened = crate::execute(
         pool,
-        "INSERT INTO sessions(token_hash, peer, account) VALUES ($1, $2, $3)",
-        &[&token_hash, &peer, &account],
+        "INSERT INTO sessions(token_hash, peer, account)
+         SELECT $1, $2, name FROM accounts WHERE name = $3 AND password_hash = $4",
+        &[&token_hash, &peer, &account, &password_hash],
     )
     .await?;
-    Ok(())
+    Ok(opened == 1)
 }
 
 /// The peer, account name, role and scope of a live session, its use recorded when

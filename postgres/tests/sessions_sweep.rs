@@ -38,10 +38,17 @@ async fn ended_sessions_swept_at_once_are_written_down_once_each() {
     assert!(add(&pool, "lead1", &lead).await.unwrap());
     // 12 sessions over their lifetime, 12 unused for over an hour, 1 live.
     for n in 0..25 {
-        open_session(&pool, &format!("hash{n:02}"), "peer", "lead1")
-            .await
-            .unwrap();
+        let hash = &lead.password_hash;
+        let opened = open_session(&pool, &format!("hash{n:02}"), "peer", "lead1", hash).await;
+        assert!(opened.unwrap());
     }
+    // Not with a password the account no longer has (changed during a login's check).
+    let old = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$b2xk";
+    let opened = open_session(&pool, "hash-late", "peer", "lead1", old).await;
+    assert!(
+        !opened.unwrap(),
+        "a session opened with the password before"
+    );
     let client = pool.get().await.unwrap();
     let aged = "UPDATE sessions SET created_at = now() - interval '13 hours'
                 WHERE token_hash < 'hash12'";

@@ -152,7 +152,9 @@ impl AppState {
             let account = Account { name, access };
             let db = self.db.clone();
             return tokio::task::spawn_blocking(move || {
-                let (token, peer_id) = devices::open_session(&*lock(&db)?, &account)?;
+                let conn = lock(&db)?;
+                let (token, peer_id) =
+                    devices::open_checked_session(&conn, &account, &password_hash)?;
                 Ok(Opened {
                     token,
                     peer_id,
@@ -174,7 +176,12 @@ impl AppState {
         let access = access.ok_or_else(|| Error::input("wrong name or password"))?;
         let account = Account { name, access };
         let new = NewSession::of(&account);
-        stored_accounts::open_session(pool, &new.token_hash, &new.session, &account.name).await?;
+        let (hash, session) = (&new.token_hash, &new.session);
+        if !stored_accounts::open_session(pool, hash, session, &account.name, &password_hash)
+            .await?
+        {
+            return Err(Error::input("wrong name or password"));
+        }
         Ok(Opened {
             token: new.token,
             peer_id: new.peer_id,

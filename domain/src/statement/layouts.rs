@@ -26,7 +26,10 @@ const WECHAT_BILL: &[Wanted] = &[
     ("status", &["交易状态"]),
     ("amount", &["订单金额", "应结订单金额"]),
     ("refund_no", &["微信退款单号"]),
-    ("refund", &["退款金额", "申请退款金额"]),
+    // What the refund was for, as 订单金额 is what the payment was for: 退款金额 leaves out
+    // the part a 免充值券 (a coupon putting no money in the account; 消费券 at these fairs)
+    // had paid, so a till's whole refund met a statement's smaller one.
+    ("refund", &["申请退款金额", "退款金额"]),
     ("refund_status", &["退款状态"]),
     ("goods", &["商品名称"]),
 ];
@@ -181,18 +184,19 @@ impl Layout {
                         c.get(fields, "amount"),
                         goods,
                     ),
-                    // Money given back once the refund succeeded (退款状态 SUCCESS); one still
-                    // PROCESSING, failed or closed (FAIL, REFUNDCLOSE, CLOSED, ABNORMAL, CHANGE)
-                    // gave nothing back.
+                    // Money given back: a refund that succeeded (退款状态 SUCCESS), or one
+                    // still PROCESSING, which WeChat's reconciliation guide says to take as
+                    // succeeded (the money has left the merchant's balance; the shopper's
+                    // bank is still crediting it). One failed or closed (FAIL, REFUNDCLOSE,
+                    // CLOSED, ABNORMAL, CHANGE) gave nothing back.
                     "REFUND" => match c.get(fields, "refund_status") {
-                        "SUCCESS" | "" => made(
+                        "SUCCESS" | "PROCESSING" | "" => made(
                             c.get(fields, "refund_no"),
                             Flow::Refund,
                             c.get(fields, "refund"),
                             goods,
                         ),
-                        "PROCESSING" | "FAIL" | "CHANGE" | "REFUNDCLOSE" | "CLOSED"
-                        | "ABNORMAL" => Ok(None),
+                        "FAIL" | "CHANGE" | "REFUNDCLOSE" | "CLOSED" | "ABNORMAL" => Ok(None),
                         other => Err(format!(
                             "退款状态 {other:?} is none of SUCCESS, PROCESSING, FAIL, \
                              REFUNDCLOSE, CLOSED, ABNORMAL, CHANGE"

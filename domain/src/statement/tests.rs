@@ -171,10 +171,20 @@ fn a_file_covers_the_period_it_states_else_the_whole_days_of_its_rows() {
 
 #[test]
 fn only_money_that_moved_counts() {
-    // A refund still PROCESSING gave nothing back yet.
+    // A refund still PROCESSING has left the merchant's balance: counted, as WeChat's
+    // reconciliation guide says; one that failed gave nothing back.
     let processing = WECHAT_BILL.replace("`ORIGINAL,`SUCCESS,", "`ORIGINAL,`PROCESSING,");
     let s = parse("bill.csv", processing.as_bytes(), Provider::Wechat).unwrap();
+    assert_eq!((s.lines.len(), s.skipped), (2, 1));
+    let failed = WECHAT_BILL.replace("`ORIGINAL,`SUCCESS,", "`ORIGINAL,`FAIL,");
+    let s = parse("bill.csv", failed.as_bytes(), Provider::Wechat).unwrap();
     assert_eq!((s.lines.len(), s.skipped), (1, 2));
+    // A refund of an order a 免充值券 paid ¥2 of: 退款金额 ¥16.80 (what left the account),
+    // 申请退款金额 ¥18.80 (what the refund was for, as the till records it) is the line's.
+    let coupon = WECHAT_BILL.replace("`R1,`18.80,", "`R1,`16.80,");
+    let s = parse("bill.csv", coupon.as_bytes(), Provider::Wechat).unwrap();
+    let refund = s.lines.iter().find(|l| l.flow == Flow::Refund).unwrap();
+    assert_eq!(refund.amount, Fen(1880));
     // An Alipay rebate (income that is no sale) is not a payment; a minus sign in the income
     // column is refused.
     let rebate = ALIPAY.replace(

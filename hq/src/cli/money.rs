@@ -92,8 +92,11 @@ pub fn statements(dir: &Path, command: StatementsCommand) -> Result<()> {
     }
 }
 
-/// The match in words: the alarms first.
+/// The match in words: the alarms first. Every text from a till's ledger or a statement
+/// file written as [`shown`] writes it: a seller's name with terminal escapes in it (a
+/// forged ledger's) could erase the "paid on paper only" lines from the organizer's view.
 fn table(m: &StatementMatch) -> String {
+    use crate::untrusted::shown;
     let mut t = String::new();
     let _ = writeln!(
         t,
@@ -108,18 +111,18 @@ fn table(m: &StatementMatch) -> String {
             let _ = writeln!(
                 t,
                 "  {:<8} {:<8} shift {}  {} {} {} {:>10}  {}{}",
-                r.seller,
-                r.seller_name,
-                r.shift.get(..8).unwrap_or(&r.shift),
-                r.sale,
+                shown(&r.seller),
+                shown(&r.seller_name),
+                shown(r.shift.get(..8).unwrap_or(&r.shift)),
+                shown(&r.sale),
                 r.method,
                 r.flow,
                 Fen(r.amount_fen).to_string(),
-                r.at,
+                shown(&r.at),
                 if r.record.is_empty() {
                     String::new()
                 } else {
-                    format!("  ({})", r.record)
+                    format!("  ({})", shown(&r.record))
                 }
             );
         }
@@ -130,13 +133,13 @@ fn table(m: &StatementMatch) -> String {
             let _ = writeln!(
                 t,
                 "  {} {} {} {:>10}  {}  {} ({}:{})",
-                s.stall,
+                shown(&s.stall),
                 s.provider,
                 s.flow,
                 Fen(s.amount_fen).to_string(),
-                s.at,
-                s.txn,
-                s.file,
+                shown(&s.at),
+                shown(&s.txn),
+                shown(&s.file),
                 s.line
             );
         }
@@ -145,7 +148,7 @@ fn table(m: &StatementMatch) -> String {
         let _ = writeln!(
             t,
             "not checked: stall {} {}: {} movements ({}) at times no imported statement covers",
-            n.stall,
+            shown(&n.stall),
             n.method,
             n.count,
             Fen(n.amount_fen)

@@ -209,10 +209,13 @@ impl Layout {
                 }
             }
             Layout::WechatApp => {
-                let kind = c.get(fields, "type");
-                let status = c.get(fields, "status");
-                let refund = kind.contains("退款") || status.contains("退款");
+                // Decided by the 交易类型 alone (`二维码收款`, `二维码收款-退款`): the
+                // 当前状态 of the owner's own purchase later refunded (`商户消费`, 支出,
+                // `已全额退款`) made it a refund the stall gave, and the refund of such a
+                // purchase (`商户消费-退款`, 收入) a shopper's payment.
+                let refund = c.get(fields, "type").contains("退款");
                 let flow = match c.get(fields, "direction") {
+                    "收入" if refund => return Ok(None),
                     "收入" => Flow::Payment,
                     "支出" | "/" | "" if refund => Flow::Refund,
                     "支出" | "/" | "" => return Ok(None),

@@ -170,6 +170,28 @@ fn a_file_covers_the_period_it_states_else_the_whole_days_of_its_rows() {
 }
 
 #[test]
+fn the_owners_own_purchases_and_their_refunds_are_no_shoppers_money() {
+    // The stall owner bought lunch (支出, later refunded in full) and got its refund (收入):
+    // neither is a shopper's payment or a refund the stall gave.
+    let own = WECHAT_APP.replace(
+        "2026-11-28 12:00:00,零钱提现,财付通,/,/,¥5.00,零钱,提现已到账,10000500012026112800000000000004\t,/,/\n",
+        "2026-11-28 12:00:00,商户消费,快餐店,/,支出,¥25.00,零钱,已全额退款,10000500012026112800000000000004\t,/,/\n\
+         2026-11-28 12:03:00,商户消费-退款,快餐店,/,收入,¥25.00,零钱,已到账,10000500012026112800000000000005\t,/,/\n",
+    );
+    assert_ne!(own, WECHAT_APP);
+    let s = parse("app.csv", own.as_bytes(), Provider::Wechat).unwrap();
+    let flows: Vec<(Flow, Fen)> = s.lines.iter().map(|l| (l.flow, l.amount)).collect();
+    assert_eq!(
+        flows,
+        [
+            (Flow::Payment, Fen(1880)),
+            (Flow::Payment, Fen(2000)),
+            (Flow::Refund, Fen(1000))
+        ]
+    );
+}
+
+#[test]
 fn only_money_that_moved_counts() {
     // A refund still PROCESSING has left the merchant's balance: counted, as WeChat's
     // reconciliation guide says; one that failed gave nothing back.

@@ -114,7 +114,7 @@ pub async fn stored(pool: &Pool, name: &str) -> Result<Option<Stored>> {
 /// Sets an account's password hash and ends its sessions: how many; `None` for no account.
 pub async fn set_password(pool: &Pool, name: &str, password_hash: &str) -> Result<Option<u64>> {
     let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
+    let tx = crate::read_committed(&mut client).await?;
     let n = tx
         .execute(
             "UPDATE accounts SET password_hash = $2 WHERE name = $1",
@@ -144,7 +144,7 @@ pub enum Removal {
 /// organizers' rows, so the last organizer is never removed.
 pub async fn remove(pool: &Pool, name: &str) -> Result<Removal> {
     let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
+    let tx = crate::read_committed(&mut client).await?;
     let organizers: Vec<String> = tx
         .query(
             "SELECT name FROM accounts WHERE role = 'organizer' FOR UPDATE",

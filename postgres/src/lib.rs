@@ -54,7 +54,7 @@ use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod, Runtime};
 
 /// A transaction that reads what was committed before each statement, whatever the
 /// database's default: what a writer waited for at a lock is seen.
-pub(crate) async fn read_committed(
+pub async fn read_committed(
     client: &mut deadpool_postgres::Client,
 ) -> Result<deadpool_postgres::Transaction<'_>> {
     Ok(client

@@ -26,7 +26,9 @@ pub async fn import(
     let parsed = statement::parse(name, bytes, provider)?;
     let sha = fairpos_sync::keys::hex(&Sha256::digest(bytes));
     let mut client = pool.get().await.map_err(Pg::from)?;
-    let tx = client.transaction().await.map_err(Pg::from)?;
+    let tx = fairpos_postgres::read_committed(&mut client)
+        .await
+        .map_err(Pg::from)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&IMPORT_LOCK])
         .await
         .map_err(Pg::from)?;

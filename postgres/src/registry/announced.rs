@@ -28,7 +28,7 @@ pub async fn announce(
     per_device: u64,
 ) -> Result<Option<(String, u64)>> {
     let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
+    let tx = crate::read_committed(&mut client).await?;
     let devices: std::collections::BTreeSet<&str> = docs.iter().map(|d| d.2.as_str()).collect();
     for device in &devices {
         tx.execute(

@@ -212,7 +212,7 @@ pub async fn add_device(
     code_hash: &str,
 ) -> Result<bool> {
     let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
+    let tx = crate::read_committed(&mut client).await?;
     let enrolled = tx
         .query_opt(
             "SELECT revoked_at IS NULL FROM devices
@@ -263,7 +263,20 @@ pub async fn enroll(
         role: as_role,
     } = enrolling;
     let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
+    let tx = crate::read_committed(&mut client).await?;
+    // The device's row locked before its code's, as `add_device` and `revoke` lock them:
+    // taken the other way round, a code issued again while the till enrolled with the old
+    // one was a deadlock, one of the two failing. The code is read again under both locks.
+    let for_device = "SELECT device FROM enroll_codes WHERE code_hash = $1";
+    let Some(for_device) = tx.query_opt(for_device, &[&code_hash]).await? else {
+        return Ok(Enrolment::UnknownCode);
+    };
+    let for_device: String = for_device.get(0);
+    tx.execute(
+        "SELECT 1 FROM devices WHERE device = $1 FOR UPDATE",
+        &[&for_device],
+    )
+    .await?;
     let Some(code) = tx
         .query_opt(
             "SELECT device, used_actor FROM enroll_codes WHERE code_hash = $1 FOR UPDATE",
@@ -271,6 +284,7 @@ pub async fn enroll(
         )
         .await?
     else {
+        // Issued again (or the device revoked) meanwhile: this code is no more.
         return Ok(Enrolment::UnknownCode);
     };
     let device: String = code.get(0);

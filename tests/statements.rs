@@ -173,6 +173,36 @@ fn statements_meet_the_tills_qr_payments_one_to_one_and_name_what_is_paid_on_pap
         done["skipped"], 1,
         "the service-fee row is neither payment nor refund"
     );
+    // S02's file imported under S01 by a typo: under S02 it is then refused, pointing to the
+    // removal; taken back (by the file, then once more, by its SHA-256: nothing left), it is
+    // S02's.
+    assert_eq!(import(&s02_app, "wechat", "S01")["new"], 2);
+    let wrong_stall = [
+        "hq",
+        "statements",
+        "import",
+        &s02_app,
+        "--provider",
+        "wechat",
+        "--stall",
+        "S02",
+    ];
+    hq_fails(&hq, &wrong_stall, 2, "`hq statements remove FILE`");
+    let removed = hq.json(&["hq", "statements", "remove", &s02_app, "--json"]);
+    assert_eq!(
+        (removed["stall"].as_str(), removed["lines"].as_i64()),
+        (Some("S01"), Some(2))
+    );
+    let sha = {
+        use sha2::Digest;
+        fairpos_sync::keys::hex(&sha2::Sha256::digest(std::fs::read(&s02_app).unwrap()))
+    };
+    hq_fails(
+        &hq,
+        &["hq", "statements", "remove", &sha],
+        2,
+        "was imported: nothing removed",
+    );
     let done = import(&s02_app, "wechat", "S02");
     assert_eq!(
         (done["new"].as_i64(), done["layout"].as_str()),

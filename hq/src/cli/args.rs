@@ -210,6 +210,15 @@ pub enum StatementsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Take back a statement file imported by mistake (under the wrong stall): its lines and
+    /// the days it covered.
+    Remove {
+        /// The file as it was imported, or its SHA-256.
+        file: String,
+        /// Print what was removed as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Match every recorded QR payment and refund to a statement line, one to one.
     Match {
         /// The same as --format json.

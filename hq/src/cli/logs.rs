@@ -166,6 +166,9 @@ pub fn done_by(command: &HqCommand) -> Option<Done> {
             "statements import",
             format!("{}, {provider}, stall {stall}", file(f)),
         ),
+        HqCommand::Statements(StatementsCommand::Remove { file, .. }) => {
+            Done::new("statements remove", crate::untrusted::shown(file))
+        }
         HqCommand::Statements(StatementsCommand::Match { .. }) => None,
         // Written with the till, the shift and its last sale once verified.
         HqCommand::Slip(SlipCommand::Verify { image, .. }) => {

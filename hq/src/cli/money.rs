@@ -11,7 +11,7 @@ use fairpos_projection::report::format::OutputFormat;
 use super::args::{SlipCommand, StatementsCommand};
 use super::kit::{file_label, output_format, print_json, read_bytes, write_output};
 use crate::statements::matching::{match_statements, StatementMatch};
-use crate::statements::{self, export};
+use crate::statements::{self, export, removal};
 use crate::{slips, Error, Hq, Result};
 
 pub fn statements(dir: &Path, command: StatementsCommand) -> Result<()> {
@@ -47,6 +47,28 @@ pub fn statements(dir: &Path, command: StatementsCommand) -> Result<()> {
             println!(
                 "{}: {} ({}) of stall {}: {} new lines, {} held already, {} rows neither payment nor refund",
                 done.file, done.layout, done.encoding, done.stall, done.new, done.already, done.skipped
+            );
+            Ok(())
+        }
+        StatementsCommand::Remove { file, json } => {
+            let sha = removal::sha_of(&file, |path| read_bytes(path))?;
+            let mut hq = Hq::open(dir)?;
+            let removed = match super::postgres::database_of(dir, None)? {
+                Some(url) => super::postgres::with_pool(&url, |pool| async move {
+                    removal::remove_postgres(&pool, &sha).await
+                })?,
+                None => removal::remove(&mut hq, &sha)?,
+            };
+            if json {
+                return print_json(&removed);
+            }
+            println!(
+                "{} ({}, stall {}) taken back: {} lines removed; a file imported after it that \
+                 held some of its lines already takes them when imported again",
+                crate::untrusted::shown(&removed.file),
+                removed.provider,
+                crate::untrusted::shown(&removed.stall),
+                removed.lines
             );
             Ok(())
         }

@@ -5,6 +5,7 @@
 pub mod export;
 pub mod matching;
 pub mod postgres;
+pub mod removal;
 
 use chrono::NaiveDateTime;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -212,7 +213,8 @@ pub(crate) fn held_already(
             l.amount
         ))),
         Some((s, _, _)) => Err(Error::input(format!(
-            "{name} line {}: transaction {} is in stall {s}'s statement already",
+            "{name} line {}: transaction {} is in stall {s}'s statement already (one imported \
+             under the wrong stall is taken back with `hq statements remove FILE`)",
             l.line, l.txn
         ))),
     }

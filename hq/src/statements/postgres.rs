@@ -10,7 +10,7 @@ use fairpos_domain::statement::{self, Provider};
 use fairpos_projection::apply::sql::postgres_params;
 
 /// The advisory lock statement imports take turns on ("stm").
-const IMPORT_LOCK: i64 = 0x73_746d;
+pub(super) const IMPORT_LOCK: i64 = 0x73_746d;
 
 /// Imports a statement file of `stall`'s `provider` account (the stall checked against the
 /// fair's catalog already, [`super::check_stall`]). All its lines or none; the same lines

@@ -51,7 +51,7 @@ pub fn statements(dir: &Path, command: StatementsCommand) -> Result<()> {
             Ok(())
         }
         StatementsCommand::Remove { file, json } => {
-            let sha = removal::sha_of(&file, |path| read_bytes(path))?;
+            let sha = removal::sha_of(&file, read_bytes)?;
             let mut hq = Hq::open(dir)?;
             let removed = match super::postgres::database_of(dir, None)? {
                 Some(url) => super::postgres::with_pool(&url, |pool| async move {

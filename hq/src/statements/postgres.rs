@@ -26,9 +26,7 @@ pub async fn import(
     let parsed = statement::parse(name, bytes, provider)?;
     let sha = fairpos_sync::keys::hex(&Sha256::digest(bytes));
     let mut client = pool.get().await.map_err(Pg::from)?;
-    let tx = fairpos_postgres::read_committed(&mut client)
-        .await
-        .map_err(Pg::from)?;
+    let tx = fairpos_postgres::read_committed(&mut client).await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&IMPORT_LOCK])
         .await
         .map_err(Pg::from)?;

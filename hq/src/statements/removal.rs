@@ -56,9 +56,7 @@ pub async fn remove_postgres(pool: &fairpos_postgres::Pool, sha: &str) -> Result
     use fairpos_postgres::Error as Pg;
     use fairpos_projection::apply::sql::postgres_params;
     let mut client = pool.get().await.map_err(Pg::from)?;
-    let tx = fairpos_postgres::read_committed(&mut client)
-        .await
-        .map_err(Pg::from)?;
+    let tx = fairpos_postgres::read_committed(&mut client).await?;
     tx.execute(
         "SELECT pg_advisory_xact_lock($1)",
         &[&super::postgres::IMPORT_LOCK],

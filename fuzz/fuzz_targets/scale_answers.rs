@@ -7,7 +7,9 @@ use fairpos_hardware::scale::{sma, toledo, ScaleState};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = toledo::parse(data);
+    for unit in ["kg", "jin", "g", "lb"] {
+        let _ = toledo::parse(data, unit);
+    }
     let Ok(reading) = sma::parse(data) else {
         return;
     };

@@ -63,9 +63,11 @@ pub const LARGEST_INPUT: u64 = 256 << 20;
 
 /// Writes `bytes` to `path`, or to standard output when `path` is `-`. A file there is
 /// replaced whole (written beside it and renamed over it once on disk: a stick pulled, or
-/// the power cut, leaves the old file or the new one), unless it is a SQLite database or
-/// its write-ahead log (headquarters', a till's, a backup): a report's `--out` naming one by
-/// mistake would have destroyed it. A device or a pipe (`/dev/null`, a FIFO) is written to.
+/// the power cut, leaves the old file or the new one; its mode kept), unless it is a SQLite
+/// database or its write-ahead log (headquarters', a till's, a backup): a report's `--out`
+/// naming one by mistake would have destroyed it. Anything but a regular file or nothing (a
+/// symbolic link such as `/dev/stdout` or one to a shared file, a device, a FIFO) is written
+/// to in place, as before: a rename would replace the link, not what it points to.
 pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
@@ -81,15 +83,21 @@ pub fn write_output(path: &Path, bytes: &[u8]) -> Result<()> {
             path.display()
         )));
     }
-    match std::fs::metadata(path) {
+    match std::fs::symlink_metadata(path) {
         Ok(m) if !m.is_file() => std::fs::write(path, bytes).map_err(io),
-        _ => write_durably(path, bytes, true),
+        Ok(m) => write_durably(path, bytes, true, Some(m.permissions())),
+        Err(_) => write_durably(path, bytes, true, None),
     }
 }
 
 /// Writes `bytes` to a new file `path`, on disk before it returns; a file already there is
 /// refused, not written over (a bundle of another till on the same stick).
 pub fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    if path == Path::new("-") {
+        return Err(Error::input(
+            "give the file to write (on the USB stick), not `-`: a bundle is a file",
+        ));
+    }
     if path.symlink_metadata().is_ok() {
         return Err(Error::input(format!(
             "{} exists already: not written over (it may be another till's bundle); name \
@@ -97,12 +105,18 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
             path.display()
         )));
     }
-    write_durably(path, bytes, false)
+    write_durably(path, bytes, false, None)
 }
 
 /// Writes `bytes` beside `path`, flushed to disk, then renames it to `path` (over a file
-/// there when `over`, else refused) and makes the rename durable.
-fn write_durably(path: &Path, bytes: &[u8], over: bool) -> Result<()> {
+/// there when `over`, else refused) and makes the rename durable; with the mode `kept` (the
+/// file's it replaces), else 0644 less the process's umask.
+fn write_durably(
+    path: &Path,
+    bytes: &[u8],
+    over: bool,
+    kept: Option<std::fs::Permissions>,
+) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -117,6 +131,9 @@ fn write_durably(path: &Path, bytes: &[u8], over: bool) -> Result<()> {
         .permissions(std::fs::Permissions::from_mode(0o644))
         .tempfile_in(parent)
         .map_err(io(parent))?;
+    if let Some(mode) = kept {
+        partial.as_file().set_permissions(mode).map_err(io(path))?;
+    }
     partial.write_all(bytes).map_err(io(path))?;
     partial.as_file().sync_all().map_err(io(path))?;
     let placed = match over {
@@ -229,4 +246,51 @@ pub fn read_bundle(file: &Path, largest: u64, too_big: &str) -> Result<Bundle> {
     };
     serde_json::from_slice(&bytes)
         .map_err(|e| Error::input(format!("{}: not a bundle: {e}", file.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn an_output_replaces_a_file_whole_keeping_its_mode_and_writes_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        // A report an organizer keeps to themselves: replaced, still owner-only.
+        let report = dir.path().join("report.csv");
+        std::fs::write(&report, "old").unwrap();
+        std::fs::set_permissions(&report, std::fs::Permissions::from_mode(0o600)).unwrap();
+        write_output(&report, b"new").unwrap();
+        assert_eq!(std::fs::read(&report).unwrap(), b"new");
+        let mode = std::fs::metadata(&report).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // A link to a shared file: the shared file is written, the link stays one.
+        let shared = dir.path().join("shared.csv");
+        std::fs::write(&shared, "old").unwrap();
+        let link = dir.path().join("link.csv");
+        std::os::unix::fs::symlink(&shared, &link).unwrap();
+        write_output(&link, b"through").unwrap();
+        assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read(&shared).unwrap(), b"through");
+        // Nothing left beside them.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with(".fairpos-writing-"))
+            .collect();
+        assert!(names.is_empty(), "{names:?}");
+    }
+
+    #[test]
+    fn a_new_file_is_never_written_over_nor_standard_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("t01.bundle");
+        write_new(&bundle, b"first").unwrap();
+        let again = write_new(&bundle, b"second").unwrap_err().to_string();
+        assert!(again.contains("exists already"), "{again}");
+        assert_eq!(std::fs::read(&bundle).unwrap(), b"first");
+        let dash = write_new(Path::new("-"), b"x").unwrap_err().to_string();
+        assert!(dash.contains("not `-`"), "{dash}");
+    }
 }

@@ -147,10 +147,11 @@ impl Till {
         self.ready(config, sale, reprint, true)
     }
 
-    /// [`Till::ready_receipt`] for a receipt the touchscreen prints from the queue by itself,
-    /// as soon as the printer is back: it opens no drawer, since nobody may be at the till
-    /// (each queued cash sale's receipt popped the drawer open). `fairpos receipt retry`,
-    /// which a volunteer runs at the till, still opens it for a cash sale.
+    /// [`Till::ready_receipt`] for a receipt printed from the queue (by the touchscreen as
+    /// soon as the printer is back, or `fairpos receipt retry`): it opens no drawer. The
+    /// sale opened it when the receipt was queued (`DLE DC4`, [`send_receipt`]); the queue
+    /// printed later, perhaps with nobody at the till, popped it open once more for each
+    /// cash sale, and each retry while the printer was still out pulsed it again.
     pub fn ready_queued_receipt(
         &mut self,
         config: &PrinterConfig,
@@ -271,7 +272,9 @@ impl Till {
     ) -> Result<Vec<PrintOutcome>> {
         let mut out = Vec::new();
         for p in self.pending_receipts()? {
-            let outcome = self.print_receipt(printer, config, &p.sale_id, p.reprint, now)?;
+            let ready = self.ready_queued_receipt(config, &p)?;
+            let failure = send_receipt(printer, &ready.bytes, ready.open_drawer);
+            let outcome = self.receipt_result(&ready, failure, now)?;
             let stop = matches!(outcome, PrintOutcome::Queued { .. });
             out.push(outcome);
             if stop {

@@ -208,6 +208,21 @@ fn statements_meet_the_tills_qr_payments_one_to_one_and_name_what_is_paid_on_pap
         (done["new"].as_i64(), done["layout"].as_str()),
         (Some(2), Some("wechat_app"))
     );
+    // A file that held a line of another imported before it: removing the earlier one
+    // takes that line too, and names the later file to import again.
+    let part = write(
+        dir,
+        "s01-wechat-again.csv",
+        &wechat_bill(&[pay("10:15:31", a, "4200001234202611220000000101")]),
+    );
+    assert_eq!(import(&part, "wechat", "S01")["already"], 1);
+    let removed = hq.json(&["hq", "statements", "remove", &s01_wechat, "--json"]);
+    assert_eq!(removed["lines"], 3);
+    assert_eq!(
+        removed["import_again"],
+        serde_json::json!(["s01-wechat-again.csv"])
+    );
+    assert_eq!(import(&s01_wechat, "wechat", "S01")["new"], 3);
     hq_fails(
         &hq,
         &[
@@ -379,7 +394,7 @@ fn statements_meet_the_tills_qr_payments_one_to_one_and_name_what_is_paid_on_pap
     assert_eq!(page["statement_only_rows"][0]["fen"], 4500);
     assert_eq!(page["matched_rows"].as_array().unwrap().len(), 6);
     assert_eq!(page["not_covered"].as_array().unwrap().len(), 1);
-    assert_eq!(page["files"], 4);
+    assert_eq!(page["files"], 5, "with s01-wechat-again.csv");
     assert_eq!(page["csv_status"], 200);
     assert_eq!(page["csv_lines"], 9);
     assert_eq!(page["foreign_requests"], Value::Array(vec![]));

@@ -63,13 +63,23 @@ pub fn statements(dir: &Path, command: StatementsCommand) -> Result<()> {
                 return print_json(&removed);
             }
             println!(
-                "{} ({}, stall {}) taken back: {} lines removed; a file imported after it that \
-                 held some of its lines already takes them when imported again",
+                "{} ({}, stall {}) taken back: {} lines removed",
                 crate::untrusted::shown(&removed.file),
                 removed.provider,
                 crate::untrusted::shown(&removed.stall),
                 removed.lines
             );
+            if !removed.import_again.is_empty() {
+                let names: Vec<String> = removed
+                    .import_again
+                    .iter()
+                    .map(|n| crate::untrusted::shown(n))
+                    .collect();
+                println!(
+                    "import again, for the lines they held too: {}",
+                    names.join(", ")
+                );
+            }
             Ok(())
         }
         StatementsCommand::Match {

@@ -16,9 +16,21 @@ pub struct Removed {
     pub stall: String,
     /// Lines of it headquarters held (those another file held first stay that file's).
     pub lines: u64,
+    /// Files of the same account imported after it whose times overlap its own: a line
+    /// they held too was counted as this file's, and is gone with it until they are
+    /// imported again (which then takes it).
+    pub import_again: Vec<String>,
 }
 
 const FILE: &str = "SELECT name, provider, stall FROM statement_files WHERE sha256 = ?1";
+/// The other files of the removed one's account imported after it (or in its second) whose
+/// coverage overlaps its own.
+const OVERLAPPING: &str = "SELECT o.name FROM statement_files o
+    JOIN statement_files r ON r.sha256 = ?1
+    WHERE o.sha256 <> r.sha256 AND o.provider = r.provider AND o.stall = r.stall
+      AND o.imported_at >= r.imported_at
+      AND o.covers_from <= r.covers_to AND o.covers_to >= r.covers_from
+    ORDER BY o.name";
 const DELETE_LINES: &str = "DELETE FROM statement_lines WHERE file = ?1";
 const DELETE_FILE: &str = "DELETE FROM statement_files WHERE sha256 = ?1";
 
@@ -40,6 +52,10 @@ pub fn remove(hq: &mut Hq, sha: &str) -> Result<Removed> {
     else {
         return Err(not_imported(sha));
     };
+    let import_again = tx
+        .prepare(OVERLAPPING)?
+        .query_map([sha], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
     let lines = tx.execute(DELETE_LINES, params![sha])? as u64;
     tx.execute(DELETE_FILE, params![sha])?;
     tx.commit()?;
@@ -48,6 +64,7 @@ pub fn remove(hq: &mut Hq, sha: &str) -> Result<Removed> {
         provider,
         stall,
         lines,
+        import_again,
     })
 }
 
@@ -70,6 +87,13 @@ pub async fn remove_postgres(pool: &fairpos_postgres::Pool, sha: &str) -> Result
     else {
         return Err(not_imported(sha));
     };
+    let import_again = tx
+        .query(&postgres_params(OVERLAPPING), &[&sha])
+        .await
+        .map_err(Pg::from)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     let lines = tx
         .execute(&postgres_params(DELETE_LINES), &[&sha])
         .await
@@ -83,6 +107,7 @@ pub async fn remove_postgres(pool: &fairpos_postgres::Pool, sha: &str) -> Result
         provider: row.get(1),
         stall: row.get(2),
         lines,
+        import_again,
     })
 }
 

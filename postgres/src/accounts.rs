@@ -184,8 +184,10 @@ pub async fn open_session(
 ) -> Result<bool> {
     let opened = crate::execute(
         pool,
+        // FOR SHARE: a password change under way is waited for, and its new hash read; a
+        // plain read took the old one while the change's DELETE of the sessions had run.
         "INSERT INTO sessions(token_hash, peer, account)
-         SELECT $1, $2, name FROM accounts WHERE name = $3 AND password_hash = $4",
+         SELECT $1, $2, name FROM accounts WHERE name = $3 AND password_hash = $4 FOR SHARE",
         &[&token_hash, &peer, &account, &password_hash],
     )
     .await?;

@@ -17,18 +17,35 @@ pub const FILE: &str = "enrolling";
 pub struct Offer {
     pub actor: ActorId,
     pub signing_secret: String,
+    /// Which enrolment it is for: a hash of headquarters' address and the code.
+    enrolment: String,
+}
+
+/// The enrolment with the code `code` at headquarters `hq`, as an offer is kept for it: the
+/// code as headquarters reads it (case, dashes and spaces aside).
+fn enrolment_of(hq: &str, code: &str) -> String {
+    let code: String = code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    keys::secret_hash(&format!("{}\n{code}", hq.trim_end_matches('/')))
 }
 
 impl Offer {
-    /// The offer an earlier attempt kept in `dir`, else a new one, kept there (owner-only,
-    /// on disk) before it is returned.
-    pub fn kept_or_new(dir: &Path) -> std::io::Result<Offer> {
-        if let Some(kept) = Offer::kept(dir) {
+    /// The offer an earlier attempt kept in `dir` for the same code at the same
+    /// headquarters, else a new one, kept there (owner-only, on disk) before it is returned.
+    /// Another code makes a new one: two devices enrolled with one actor would each pass
+    /// for the other.
+    pub fn kept_or_new(dir: &Path, hq: &str, code: &str) -> std::io::Result<Offer> {
+        let enrolment = enrolment_of(hq, code);
+        if let Some(kept) = Offer::kept(dir).filter(|kept| kept.enrolment == enrolment) {
             return Ok(kept);
         }
         let offer = Offer {
             actor: ActorId::random(),
             signing_secret: keys::new_secret(),
+            enrolment,
         };
         offer.keep(dir)?;
         Ok(offer)
@@ -40,11 +57,13 @@ impl Offer {
         let mut lines = text.lines();
         let actor = ActorId::try_from(lines.next()?).ok()?;
         let signing_secret = lines.next()?.to_string();
+        let enrolment = lines.next()?.to_string();
         let secret_is_one =
             signing_secret.len() == 64 && signing_secret.bytes().all(|b| b.is_ascii_hexdigit());
         secret_is_one.then_some(Offer {
             actor,
             signing_secret,
+            enrolment,
         })
     }
 
@@ -55,12 +74,8 @@ impl Offer {
             .prefix(".enrolling-")
             .permissions(std::fs::Permissions::from_mode(0o600))
             .tempfile_in(dir)?;
-        writeln!(
-            file,
-            "{}\n{}",
-            self.actor.to_hex_string(),
-            self.signing_secret
-        )?;
+        let actor = self.actor.to_hex_string();
+        writeln!(file, "{actor}\n{}\n{}", self.signing_secret, self.enrolment)?;
         file.as_file().sync_all()?;
         file.persist(dir.join(FILE)).map_err(|e| e.error)?;
         std::fs::File::open(dir)?.sync_all()
@@ -82,8 +97,11 @@ mod tests {
     #[test]
     fn a_retry_offers_what_the_first_attempt_offered_until_it_is_forgotten() {
         let dir = tempfile::tempdir().unwrap();
-        let first = Offer::kept_or_new(dir.path()).unwrap();
-        let again = Offer::kept_or_new(dir.path()).unwrap();
+        let hq = "https://hq.example/";
+        let offer = |code: &str| Offer::kept_or_new(dir.path(), hq, code).unwrap();
+        let first = offer("ABCD-EFGH-JKMN");
+        // The same code, however typed.
+        let again = offer("abcd efgh jkmn");
         assert_eq!(first.actor, again.actor);
         assert_eq!(first.signing_secret, again.signing_secret);
         let mode = std::fs::metadata(dir.path().join(FILE)).unwrap();
@@ -91,12 +109,17 @@ mod tests {
             std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
             0o600
         );
+        // Another code (another device's), or another headquarters: a new offer.
+        let other = offer("PQRS-TUVW-XYZ2");
+        assert_ne!(other.actor, first.actor);
+        let elsewhere = Offer::kept_or_new(dir.path(), "https://other.example", "PQRS-TUVW-XYZ2");
+        assert_ne!(elsewhere.unwrap().actor, other.actor);
         Offer::forget(dir.path()).unwrap();
-        let next = Offer::kept_or_new(dir.path()).unwrap();
+        let next = offer("ABCD-EFGH-JKMN");
         assert_ne!(next.actor, first.actor);
         // A file cut short is not an offer: a new one is made.
         std::fs::write(dir.path().join(FILE), "abc\n").unwrap();
-        let fresh = Offer::kept_or_new(dir.path()).unwrap();
+        let fresh = offer("ABCD-EFGH-JKMN");
         assert_ne!(fresh.actor, next.actor);
     }
 }

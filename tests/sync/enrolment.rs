@@ -1,17 +1,21 @@
 //! An enrolment whose answer never came: headquarters spent the code, the device kept
-//! nothing. The retry with the same code must enrol it (headquarters takes a spent code
-//! again from the actor it was spent by), for a till and for a hub, through a proxy on
-//! 127.0.0.1 that passes the request on and drops the answer.
+//! nothing. The retry with the same code, at the same address, must enrol it (headquarters
+//! takes a spent code again from the actor it was spent by), for a till and for a hub,
+//! through a proxy on 127.0.0.1 that passes the request on and drops the answer while told
+//! to, and passes everything on after.
 
 use std::io::Read;
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use super::*;
 
-/// A proxy to `upstream` that forwards what clients send and closes each connection, the
-/// answer unsent, as soon as the upstream starts answering: a venue's link that drops
-/// after the request was taken. Its URL; it serves until the test ends.
-fn answer_dropping_proxy(upstream: &str) -> String {
+/// A proxy to `upstream`. While `dropping`, it forwards what a client sends and closes the
+/// connection, the answer unsent, as soon as the upstream starts answering: a venue's link
+/// that drops after the request was taken; otherwise it passes both ways. Its URL; it
+/// serves until the test ends.
+fn lossy_link(upstream: &str, dropping: Arc<AtomicBool>) -> String {
     let upstream = upstream.trim_start_matches("http://").to_string();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -23,10 +27,15 @@ fn answer_dropping_proxy(upstream: &str) -> String {
             };
             let (mut from, mut to) = (client.try_clone().unwrap(), server.try_clone().unwrap());
             std::thread::spawn(move || std::io::copy(&mut from, &mut to));
-            let mut first = [0u8; 1];
-            let _ = server.read(&mut first);
-            let _ = client.shutdown(Shutdown::Both);
-            let _ = server.shutdown(Shutdown::Both);
+            if dropping.load(Ordering::SeqCst) {
+                let mut first = [0u8; 1];
+                let _ = server.read(&mut first);
+                let _ = client.shutdown(Shutdown::Both);
+                let _ = server.shutdown(Shutdown::Both);
+            } else {
+                let mut client = client;
+                std::thread::spawn(move || std::io::copy(&mut server, &mut client));
+            }
         }
     });
     url
@@ -36,7 +45,8 @@ fn answer_dropping_proxy(upstream: &str) -> String {
 fn an_enrolment_whose_answer_was_lost_is_retried_with_the_same_code() {
     let hq = Hq::demo();
     let server = hq.serve();
-    let proxy = answer_dropping_proxy(&server.url);
+    let dropping = Arc::new(AtomicBool::new(true));
+    let proxy = lossy_link(&server.url, dropping.clone());
 
     // A till: the first attempt is taken by headquarters and its answer lost.
     let code = hq.add_device("T01", "S01");
@@ -65,8 +75,10 @@ fn an_enrolment_whose_answer_was_lost_is_retried_with_the_same_code() {
         t01.is_some_and(|d| d["actor"].is_string()),
         "headquarters spent the code: {devices}"
     );
-    // The retry, with the same code, enrols the till; it sells and syncs.
-    let retried = enrol(&server.url);
+    // The retry, with the same code at the same address, the link back, enrols the till;
+    // it sells and syncs (through the link, the address it enrolled with).
+    dropping.store(false, Ordering::SeqCst);
+    let retried = enrol(&proxy);
     assert!(
         retried.status.success(),
         "{}",
@@ -86,8 +98,10 @@ fn an_enrolment_whose_answer_was_lost_is_retried_with_the_same_code() {
         dir: tempfile::tempdir().unwrap(),
     };
     let enrol_hub = |url: &str| hub.run(&["hq", "enroll", "--hq", url, "--code", &hub_code]);
+    dropping.store(true, Ordering::SeqCst);
     assert!(!enrol_hub(&proxy).status.success(), "the answer never came");
-    let retried = enrol_hub(&server.url);
+    dropping.store(false, Ordering::SeqCst);
+    let retried = enrol_hub(&proxy);
     assert!(
         retried.status.success(),
         "{}",

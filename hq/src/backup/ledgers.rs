@@ -11,7 +11,7 @@ use std::path::Path;
 
 use fairpos_sync::samod::DocumentId;
 use fairpos_sync::samod_storage::{document_chunk_keys, document_chunks, load_chunks};
-use rusqlite::{params, Connection, OpenFlags};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use crate::devices::actor_of;
 use crate::project::first_forged;
@@ -45,42 +45,82 @@ pub(super) fn carry_over(replaced: &Path, copy: &Path) -> Result<Carried> {
         let Ok(doc_id) = doc.parse::<DocumentId>() else {
             continue;
         };
-        let held: HashSet<String> = document_chunk_keys(&new, &doc_id)?.into_iter().collect();
-        let chunks = document_chunks(&old, &doc_id)?;
-        if chunks.iter().all(|(chunk, _)| held.contains(chunk)) {
-            continue;
+        // Each ledger on its own: one that fails is named, the others are still carried.
+        match carry_one(&old, &mut new, (&doc, &doc_id, &key, &device)) {
+            Ok(true) => carried.ledgers += 1,
+            Ok(false) => {}
+            Err(Refusal(why)) => carried.not_carried.push(format!("{key}: {why}")),
         }
-        let actor = actor_of(&new, &device)?;
-        if actor != actor_of(&old, &device)? {
-            carried.not_carried.push(format!(
-                "{key}: {device} is unknown to the backup or writes with another actor there \
-                 (it syncs it once enrolled again)"
-            ));
-            continue;
-        }
-        let why = match load_chunks(&doc, &chunks) {
-            Ok(Some(ledger)) => first_forged(&ledger, &device, actor.as_deref()),
-            Ok(None) => continue,
-            Err(e) => Some(format!("its changes do not read: {e}")),
-        };
-        if let Some(why) = why {
-            carried.not_carried.push(format!("{key}: {why}"));
-            continue;
-        }
-        let tx = new.transaction()?;
-        for (chunk, bytes) in chunks.iter().filter(|(chunk, _)| !held.contains(chunk)) {
-            tx.execute(
-                "INSERT INTO samod_kv(key, bytes) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
-                params![chunk, bytes],
-            )?;
-        }
-        tx.execute(
-            "INSERT INTO hq_docs(doc_id, doc_key, device, heads, records, updated_at)
-             VALUES (?1, ?2, ?3, '', 0, ?4) ON CONFLICT(doc_id) DO NOTHING",
-            params![doc, key, device, now_text()],
-        )?;
-        tx.commit()?;
-        carried.ledgers += 1;
     }
     Ok(carried)
+}
+
+/// Why one ledger was not carried over.
+struct Refusal(String);
+
+impl From<rusqlite::Error> for Refusal {
+    fn from(e: rusqlite::Error) -> Refusal {
+        Refusal(e.to_string())
+    }
+}
+
+impl From<crate::Error> for Refusal {
+    fn from(e: crate::Error) -> Refusal {
+        Refusal(e.to_string())
+    }
+}
+
+/// Carries the ledger `(doc, doc_id, key, device)` over from `old` into `new`: whether it
+/// took any chunk.
+fn carry_one(
+    old: &Connection,
+    new: &mut Connection,
+    (doc, doc_id, key, device): (&str, &DocumentId, &str, &str),
+) -> std::result::Result<bool, Refusal> {
+    let held: HashSet<String> = document_chunk_keys(new, doc_id)?.into_iter().collect();
+    let chunks = document_chunks(old, doc_id)?;
+    if chunks.iter().all(|(chunk, _)| held.contains(chunk)) {
+        return Ok(false);
+    }
+    let refused: Option<Option<String>> = new
+        .query_row(
+            "SELECT refused FROM hq_docs WHERE doc_id = ?1",
+            [doc],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(Some(why)) = refused {
+        return Err(Refusal(format!(
+            "the backup holds it refused ({why}), and a refused ledger is not projected"
+        )));
+    }
+    let actor = actor_of(new, device)?;
+    if actor != actor_of(old, device)? {
+        return Err(Refusal(format!(
+            "{device} is unknown to the backup or writes with another actor there (it \
+             syncs it once enrolled again)"
+        )));
+    }
+    let why = match load_chunks(doc, &chunks) {
+        Ok(Some(ledger)) => first_forged(&ledger, device, actor.as_deref()),
+        Ok(None) => return Ok(false),
+        Err(e) => Some(format!("its changes do not read: {e}")),
+    };
+    if let Some(why) = why {
+        return Err(Refusal(why));
+    }
+    let tx = new.transaction()?;
+    for (chunk, bytes) in chunks.iter().filter(|(chunk, _)| !held.contains(chunk)) {
+        tx.execute(
+            "INSERT INTO samod_kv(key, bytes) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
+            params![chunk, bytes],
+        )?;
+    }
+    tx.execute(
+        "INSERT INTO hq_docs(doc_id, doc_key, device, heads, records, updated_at)
+         VALUES (?1, ?2, ?3, '', 0, ?4) ON CONFLICT(doc_id) DO NOTHING",
+        params![doc, key, device, now_text()],
+    )?;
+    tx.commit()?;
+    Ok(true)
 }

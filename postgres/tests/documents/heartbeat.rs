@@ -5,16 +5,20 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use fairpos_postgres::documents::Heartbeat;
 
 use super::*;
 
-/// A proxy to `upstream` (`host:port`) that passes bytes both ways until `frozen` is set,
-/// then passes none and closes nothing. Its address.
-fn freezing_proxy(upstream: String, frozen: Arc<AtomicBool>) -> String {
+/// What the proxy does: passes bytes, holds them (passing none, closing nothing), or closes.
+const PASSING: u8 = 0;
+const FROZEN: u8 = 1;
+const CLOSED: u8 = 2;
+
+/// A proxy to `upstream` (`host:port`) that does what `state` says. Its address.
+fn freezing_proxy(upstream: String, state: Arc<AtomicU8>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap().to_string();
     std::thread::spawn(move || {
@@ -27,23 +31,28 @@ fn freezing_proxy(upstream: String, frozen: Arc<AtomicBool>) -> String {
                 (client.try_clone().unwrap(), server.try_clone().unwrap()),
                 (server, client),
             ] {
-                let frozen = frozen.clone();
-                std::thread::spawn(move || pass(from, to, &frozen));
+                let state = state.clone();
+                std::thread::spawn(move || pass(from, to, &state));
             }
         }
     });
     address
 }
 
-/// Passes what `from` sends to `to` until `frozen` is set; then holds both, passing nothing.
-fn pass(mut from: TcpStream, mut to: TcpStream, frozen: &AtomicBool) {
+/// Passes what `from` sends to `to` while `state` says so, holds both while frozen, and
+/// closes both (ending the database's connection) once closed.
+fn pass(mut from: TcpStream, mut to: TcpStream, state: &AtomicU8) {
     let mut buf = [0u8; 8192];
     from.set_read_timeout(Some(Duration::from_millis(50)))
         .unwrap();
     loop {
-        if frozen.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(50));
-            continue;
+        match state.load(Ordering::SeqCst) {
+            FROZEN => {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+            CLOSED => return,
+            _ => {}
         }
         match from.read(&mut buf) {
             Ok(0) => return,
@@ -71,12 +80,12 @@ async fn a_listener_left_half_open_ends_when_its_pings_go_unanswered() {
     // postgres://USER@HOST:PORT/DB, its HOST:PORT through the proxy.
     let (head, tail) = url.split_once('@').unwrap();
     let (upstream, db) = tail.split_once('/').unwrap();
-    let frozen = Arc::new(AtomicBool::new(false));
-    let proxy = freezing_proxy(upstream.to_string(), frozen.clone());
+    let state = Arc::new(AtomicU8::new(PASSING));
+    let proxy = freezing_proxy(upstream.to_string(), state.clone());
     let proxied = format!("{head}@{proxy}/{db}");
     let heartbeat = Heartbeat {
-        every: Duration::from_millis(200),
-        within: Duration::from_millis(500),
+        every: Duration::from_millis(300),
+        within: Duration::from_secs(2),
     };
     let mut listener = Listener::start_with(&proxied, &Origin::new(), &[], heartbeat)
         .await
@@ -97,10 +106,11 @@ async fn a_listener_left_half_open_ends_when_its_pings_go_unanswered() {
     tokio::time::sleep(Duration::from_millis(700)).await;
 
     // The link goes silent: the listener ends, within a ping and its wait.
-    frozen.store(true, Ordering::SeqCst);
-    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+    state.store(FROZEN, Ordering::SeqCst);
+    let ended = tokio::time::timeout(Duration::from_secs(8), async {
         while listener.next().await.is_some() {}
     })
     .await;
+    state.store(CLOSED, Ordering::SeqCst);
     assert!(ended.is_ok(), "the listener still listens on a silent link");
 }

@@ -230,12 +230,20 @@ fn split_row(row: &str) -> Result<Vec<String>, String> {
     Ok(record.iter().map(clean).collect())
 }
 
+/// A field as written, without what keeps a spreadsheet from reading a long number as one:
+/// WeChat's leading backtick, and Excel's `="…"` guard (the same transaction number imported
+/// from a file saved that way was another transaction, its movement held twice).
 fn clean(field: &str) -> String {
     let t = field.trim_matches(|c: char| c.is_whitespace());
-    t.strip_prefix('`')
+    let t = t
+        .strip_prefix('`')
         .unwrap_or(t)
-        .trim_matches(|c: char| c.is_whitespace())
-        .to_string()
+        .trim_matches(|c: char| c.is_whitespace());
+    let t = t
+        .strip_prefix("=\"")
+        .and_then(|inner| inner.strip_suffix('"'))
+        .unwrap_or(t);
+    t.to_string()
 }
 
 /// An amount of money in, as the statements print it: `18.80`, `¥18.80`, `￥18.80`, `+18.80`,

@@ -65,6 +65,15 @@ fn wechat_app_export_with_header_lines_and_a_bom() {
     assert_eq!(s.lines[1].amount, Fen(2000));
     assert_eq!(s.lines[2].flow, Flow::Refund);
     assert_eq!(s.lines[2].txn, "10000500012026112800000000000003");
+    // Saved from a spreadsheet that guarded the long number as `="…"` (quoted in CSV as
+    // `"=""…"""`): the same transaction.
+    let guarded = WECHAT_APP.replace(
+        "10000500012026112800000000000003\t",
+        "\"=\"\"10000500012026112800000000000003\"\"\"",
+    );
+    assert_ne!(guarded, WECHAT_APP);
+    let g = parse("app.csv", guarded.as_bytes(), Provider::Wechat).unwrap();
+    assert_eq!(g.lines[2].txn, "10000500012026112800000000000003");
 }
 
 const ALIPAY: &str = "#支付宝账务明细查询

@@ -25,6 +25,17 @@ fn open_shift(till: &Till) {
     till.ok(&["shift", "open", "--seller", "V003", "--float", "100"]);
 }
 
+/// [`sell_kiwi`], which must succeed: the sale's JSON.
+fn sold_kiwi(till: &Till) -> serde_json::Value {
+    let out = sell_kiwi(till);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Sells 猕猴桃 (HY-MHT-LB, 7.80 per 斤) at the scale's weight; its JSON, or the refusal.
 fn sell_kiwi(till: &Till) -> std::process::Output {
     till.run(&[
@@ -57,13 +68,7 @@ fn a_toledo_8217_scale_weighs_for_a_sale_and_refuses_an_unsettled_weight() {
 
     // Step 2: a sale at the scale's weight: 1 250 g at 7.80 per 斤 (500 g) is 19.50.
     open_shift(&till);
-    let out = sell_kiwi(&till);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let sale: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sale = sold_kiwi(&till);
     assert_eq!(sale["lines"][0]["qty"], 1250);
     assert_eq!(sale["total_fen"], 1950);
 
@@ -112,13 +117,7 @@ fn a_toledo_8217_scale_weighs_for_a_sale_and_refuses_an_unsettled_weight() {
     };
     with_unit("jin");
     scale.set(2500, ScaleState::Stable);
-    let out = sell_kiwi(&till);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let sale: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sale = sold_kiwi(&till);
     assert_eq!(sale["lines"][0]["qty"], 1250);
     assert_eq!(sale["total_fen"], 1950);
     // A unit the till does not know is refused before anything is weighed or sold.
@@ -161,13 +160,7 @@ fn an_sma_scale_answers_its_standard_reply_and_is_reopened_after_an_unplug() {
     assert_eq!(pty.a, path);
     let scale = FakeScale::on_pty(&pty.b, Protocol::Sma);
     scale.set(750, ScaleState::Stable);
-    let out = sell_kiwi(&till);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let sale: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sale = sold_kiwi(&till);
     assert_eq!(sale["total_fen"], 1170);
     assert_eq!(till.sales().len(), 1);
 }

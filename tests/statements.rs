@@ -33,6 +33,20 @@ fn hq_fails(hq: &Hq, args: &[&str], code: i32, needle: &str) {
     assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
 }
 
+/// `hq statements import FILE --provider PROVIDER --stall STALL`.
+fn importing<'a>(file: &'a str, provider: &'a str, stall: &'a str) -> [&'a str; 8] {
+    [
+        "hq",
+        "statements",
+        "import",
+        file,
+        "--provider",
+        provider,
+        "--stall",
+        stall,
+    ]
+}
+
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
@@ -143,17 +157,7 @@ fn statements_meet_the_tills_qr_payments_one_to_one_and_name_what_is_paid_on_pap
     let s03 = write(dir, "s03-alipay.csv", &good_s03);
 
     let import = |file: &str, provider: &str, stall: &str| {
-        hq.json(&[
-            "hq",
-            "statements",
-            "import",
-            file,
-            "--provider",
-            provider,
-            "--stall",
-            stall,
-            "--json",
-        ])
+        hq.json(&[&importing(file, provider, stall)[..], &["--json"]].concat())
     };
     let done = import(&s01_wechat, "wechat", "S01");
     assert_eq!(
@@ -177,16 +181,7 @@ fn statements_meet_the_tills_qr_payments_one_to_one_and_name_what_is_paid_on_pap
     // removal; taken back (by the file, then once more, by its SHA-256: nothing left), it is
     // S02's.
     assert_eq!(import(&s02_app, "wechat", "S01")["new"], 2);
-    let wrong_stall = [
-        "hq",
-        "statements",
-        "import",
-        &s02_app,
-        "--provider",
-        "wechat",
-        "--stall",
-        "S02",
-    ];
+    let wrong_stall = importing(&s02_app, "wechat", "S02");
     hq_fails(&hq, &wrong_stall, 2, "`hq statements remove FILE`");
     let removed = hq.json(&["hq", "statements", "remove", &s02_app, "--json"]);
     assert_eq!(
@@ -223,36 +218,8 @@ fn statements_meet_the_tills_qr_payments_one_to_one_and_name_what_is_paid_on_pap
         serde_json::json!(["s01-wechat-again.csv"])
     );
     assert_eq!(import(&s01_wechat, "wechat", "S01")["new"], 3);
-    hq_fails(
-        &hq,
-        &[
-            "hq",
-            "statements",
-            "import",
-            &bad_s03,
-            "--provider",
-            "alipay",
-            "--stall",
-            "S03",
-        ],
-        2,
-        "line 6",
-    );
-    hq_fails(
-        &hq,
-        &[
-            "hq",
-            "statements",
-            "import",
-            &s03,
-            "--provider",
-            "wechat",
-            "--stall",
-            "S03",
-        ],
-        2,
-        "alipay",
-    );
+    hq_fails(&hq, &importing(&bad_s03, "alipay", "S03"), 2, "line 6");
+    hq_fails(&hq, &importing(&s03, "wechat", "S03"), 2, "alipay");
     assert_eq!(import(&s03, "alipay", "S03")["new"], 1);
     // Importing a file again changes nothing.
     let again = import(&s01_wechat, "wechat", "S01");
@@ -260,16 +227,7 @@ fn statements_meet_the_tills_qr_payments_one_to_one_and_name_what_is_paid_on_pap
         (again["new"].as_i64(), again["already"].as_i64()),
         (Some(0), Some(3))
     );
-    let text = hq.ok(&[
-        "hq",
-        "statements",
-        "import",
-        &s02_app,
-        "--provider",
-        "wechat",
-        "--stall",
-        "S02",
-    ]);
+    let text = hq.ok(&importing(&s02_app, "wechat", "S02"));
     assert!(text.contains("0 new lines, 2 held already"), "{text}");
 
     // The match: one to one, the alarm by seller and shift.

@@ -263,7 +263,7 @@ fn closing_the_shift_counts_the_drawer_and_shows_the_variance() {
 
 fn open_kiosk(dir: &std::path::Path) -> Rc<KioskApp> {
     let app = kiosk_app(demo_till(dir), &Config::default(), Services::none()).unwrap();
-    app.set_lang(fairpos_domain::Lang::En);
+    app.start_in(fairpos_domain::Lang::En);
     app.ui.show().unwrap();
     flush();
     app

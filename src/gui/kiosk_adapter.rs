@@ -27,6 +27,9 @@ pub struct KioskApp {
     clock: slint::Timer,
     /// The payload of the QR image shown, so it is drawn once.
     shown_qr: RefCell<String>,
+    /// The language the window's texts are in: switched when the controller's changes
+    /// (a shopper's choice, or the next shopper's start).
+    shown_lang: std::cell::Cell<Lang>,
     /// What to do when staff leave kiosk mode (open the till's screens).
     on_leave: RefCell<Option<Box<dyn FnOnce()>>>,
 }
@@ -54,6 +57,7 @@ impl KioskApp {
         services: Services,
         printer: PrinterConfig,
     ) -> Rc<KioskApp> {
+        let lang = ctl.lang;
         let app = Rc::new(KioskApp {
             ui,
             ctl: RefCell::new(ctl),
@@ -63,6 +67,7 @@ impl KioskApp {
             started: Instant::now(),
             clock: slint::Timer::default(),
             shown_qr: RefCell::new(String::new()),
+            shown_lang: std::cell::Cell::new(lang),
             on_leave: RefCell::new(None),
         });
         wire(&app);
@@ -88,8 +93,14 @@ impl KioskApp {
         *self.on_leave.borrow_mut() = Some(Box::new(f));
     }
 
+    /// The language each shopper starts in (the operator's, `FAIRPOS_LANG`).
+    pub fn start_in(&self, lang: Lang) {
+        self.ctl.borrow_mut().start_in(lang);
+        self.render();
+    }
+
+    /// A shopper's choice of language, until the next shopper.
     pub fn set_lang(&self, lang: Lang) {
-        set_language(lang);
         self.ctl.borrow_mut().lang = lang;
         self.render();
     }
@@ -100,6 +111,10 @@ impl KioskApp {
 
     pub fn render(&self) {
         let ctl = self.ctl.borrow();
+        if self.shown_lang.get() != ctl.lang {
+            set_language(ctl.lang);
+            self.shown_lang.set(ctl.lang);
+        }
         let k = self.ui.global::<KioskAdapter>();
         let identity = ctl.till().store().identity();
         self.ui.global::<Status>().set_fair(s(&identity.fair.name));

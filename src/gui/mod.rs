@@ -185,7 +185,7 @@ pub fn till_app(till: Till, config: &Config, services: Services) -> Result<Rc<Ti
 /// Builds the kiosk's window and app over `till` (nothing shown yet).
 pub fn kiosk_app(till: Till, config: &Config, services: Services) -> Result<Rc<KioskApp>> {
     let mut ctl = KioskController::new(till, config.kiosk.clone())?;
-    ctl.lang = start_language();
+    ctl.start_in(start_language());
     let ui = ui::KioskWindow::new().map_err(|e| Error::Other(format!("the window: {e}")))?;
     models::set_language(ctl.lang);
     Ok(KioskApp::new(ui, ctl, services, config.printer.clone()))

@@ -19,6 +19,9 @@ use crate::config::KioskConfig;
 use crate::error::{Error, Result};
 use crate::till::{Order, Till};
 
+/// How long a staff PIN typed on the payment QR screen and left stays typed.
+pub const PIN_LEFT_MS: u64 = 15_000;
+
 /// The kiosk's screens. Each names what moves it on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KioskScreen {
@@ -50,6 +53,9 @@ pub struct KioskController {
     seller: String,
     method: Method,
     pub lang: Lang,
+    /// The language each shopper starts in: a reset goes back to it (the next shopper
+    /// started in the last one's).
+    start_lang: Lang,
     pub screen: KioskScreen,
     /// Where the shopper came from when staff was called.
     before_staff: KioskScreen,
@@ -116,6 +122,7 @@ impl KioskController {
             seller,
             method,
             lang: Lang::Zh,
+            start_lang: Lang::Zh,
             screen: KioskScreen::Attract,
             before_staff: KioskScreen::Attract,
             cart: Cart::new(),
@@ -132,6 +139,12 @@ impl KioskController {
 
     pub fn till(&self) -> &Till {
         &self.till
+    }
+
+    /// The language each shopper starts in, from now on.
+    pub fn start_in(&mut self, lang: Lang) {
+        self.start_lang = lang;
+        self.lang = lang;
     }
 
     pub fn till_mut(&mut self) -> &mut Till {
@@ -171,8 +184,31 @@ impl KioskController {
     /// The clock moved on: ask an idle shopper, then clear their basket. Returns whether
     /// anything changed. Never on the payment QR screen: the shopper may have paid the stall
     /// already and be waiting for staff to confirm it, so only staff (or the shopper's "back")
-    /// leaves that screen.
+    /// leaves that screen; but a PIN typed there and left is cleared after
+    /// [`PIN_LEFT_MS`] (a shopper could otherwise confirm a payment never made). The staff
+    /// screen, which any shopper can open, is left once it has been idle as long as a
+    /// basket may be: back to the payment QR if it was opened there, else to the start
+    /// (an abandoned basket behind it was the next shopper's).
     pub fn tick(&mut self, now_ms: u64) -> bool {
+        let quiet = now_ms.saturating_sub(self.last_activity_ms);
+        match self.screen {
+            KioskScreen::PayQr if !self.pin.is_empty() && quiet >= PIN_LEFT_MS => {
+                self.pin.clear();
+                return true;
+            }
+            KioskScreen::Staff
+                if quiet >= (self.config.idle_warn_s + self.config.idle_clear_s) * 1000 =>
+            {
+                self.pin.clear();
+                self.message.clear();
+                match self.before_staff {
+                    KioskScreen::PayQr => self.screen = KioskScreen::PayQr,
+                    _ => self.reset(),
+                }
+                return true;
+            }
+            _ => {}
+        }
         let busy = matches!(
             self.screen,
             KioskScreen::Shopping | KioskScreen::PayCounter | KioskScreen::Thanks
@@ -197,6 +233,7 @@ impl KioskController {
     }
 
     fn reset(&mut self) {
+        self.lang = self.start_lang;
         self.cart.clear();
         self.pin.clear();
         self.message.clear();
@@ -238,14 +275,12 @@ impl KioskController {
                 return;
             }
         }
+        // Why, in the shopper's language (the Chinese said "unrecognised" whatever it was),
+        // never with a payment code's digits: a shopper's own WeChat 付款码 held to the
+        // scanner stayed on the screen, still valid, for anyone to photograph.
         match self.cart.add_item(&self.catalog, rules, code) {
             Ok(_) => self.message.clear(),
-            Err(e) => {
-                self.message = self.text(
-                    &format!("无法识别此条码（{code}）"),
-                    &format!("This code cannot be sold here: {e}"),
-                )
-            }
+            Err(e) => self.message = e.words(self.lang),
         }
     }
 
@@ -280,6 +315,8 @@ impl KioskController {
             return;
         }
         self.pin.clear();
+        // A scan's complaint does not follow the shopper onto the payment screen.
+        self.message.clear();
         self.qr = self.config.payment_qr.clone();
         self.screen = KioskScreen::PayQr;
     }
@@ -293,6 +330,7 @@ impl KioskController {
         let rules = &self.till.store().identity().fair.barcode_rules;
         let basket = Basket::of_cart(self.till.device(), &self.cart, rules);
         self.qr = basket.payload();
+        self.message.clear();
         self.screen = KioskScreen::PayCounter;
         Some(basket)
     }

@@ -92,3 +92,65 @@ fn five_wrong_pins_lock_the_staff_pad_for_a_minute() {
     type_pin(&mut k, "2468", 61_000);
     assert_eq!(k.leave(61_000), Leave::Leave);
 }
+
+#[test]
+fn a_staff_pad_left_open_goes_back_and_a_basket_behind_it_clears() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut k = kiosk(dir.path());
+    // A shopper opens the staff pad over a basket and walks away.
+    k.scan("6935780100128", 1_000);
+    k.staff(2_000);
+    k.pin_key("1", 2_500);
+    assert!(
+        !k.tick(80_000),
+        "idle, but not yet as long as a basket may be"
+    );
+    assert!(k.tick(82_500));
+    assert_eq!((k.screen, k.cart.is_empty()), (KioskScreen::Attract, true));
+    assert_eq!(k.pin_dots(), "");
+    // Opened over the payment QR, it goes back to it, the basket kept.
+    k.scan("6935780100128", 100_000);
+    k.pay_qr(101_000);
+    k.staff(102_000);
+    assert!(k.tick(182_000));
+    assert_eq!((k.screen, k.cart.lines().len()), (KioskScreen::PayQr, 1));
+}
+
+#[test]
+fn a_pin_typed_on_the_payment_qr_and_left_is_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut k = kiosk(dir.path());
+    k.scan("6935780100128", 1_000);
+    k.pay_qr(2_000);
+    for d in "1357".chars() {
+        k.pin_key(&d.to_string(), 3_000);
+    }
+    assert!(!k.tick(3_000 + PIN_LEFT_MS - 1));
+    assert_eq!(k.pin_dots(), "●●●●");
+    assert!(k.tick(3_000 + PIN_LEFT_MS));
+    assert_eq!(k.pin_dots(), "");
+    // Confirming now checks an empty PIN: refused, nothing sold.
+    assert!(k.staff_confirm(20_000).is_none());
+    assert_eq!(k.screen, KioskScreen::PayQr);
+}
+
+#[test]
+fn the_next_shopper_starts_in_the_kiosks_language_and_a_payment_code_is_never_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut k = kiosk(dir.path());
+    k.start_in(Lang::Zh);
+    k.lang = Lang::En;
+    // A shopper's own WeChat payment code held to the scanner: told why, its digits not shown.
+    let code = "134567890123456789";
+    k.scan(code, 1_000);
+    assert!(k.message.contains("payment code"), "{}", k.message);
+    assert!(!k.message.contains(code), "{}", k.message);
+    k.finish();
+    assert_eq!(k.lang, Lang::Zh);
+    k.scan(code, 2_000);
+    assert!(
+        k.message.contains("付款码") && !k.message.contains(code),
+        "{}",
+        k.message
+    );
+}

@@ -199,10 +199,22 @@ pub fn status(till: &mut Till) -> Result<SyncStatus> {
     })
 }
 
-/// One sync pass, the till's data directory taken only while it runs, so the till can sell
-/// between passes.
+/// One sync pass, the till's data directory taken only to read what the pass sends and to
+/// write what came of it, not while it talks to headquarters (as the touchscreen's passes
+/// do): a `fairpos sell` during a pass that waited on a slow headquarters, up to its step
+/// timeout at each step, found the till in use and failed.
 fn pass(dir: &Path, options: &SyncOptions) -> Result<SyncReport> {
-    Till::open(dir).and_then(|mut till| sync_once(&mut till, options))
+    let job = {
+        let mut till = Till::open(dir)?;
+        let identity = till.store().identity().clone();
+        let (fair, device) = (&identity.fair.id, &identity.device);
+        let job = SyncJob::read(till.reader()?, fair, device, options)?;
+        till.store_mut()
+            .set_meta("last_sync_attempt", &now_text())?;
+        job
+    };
+    let done = job.run();
+    apply(&mut Till::open(dir)?, done)
 }
 
 /// Syncs again and again: every `interval` after a success, with doubling waits up to a
@@ -211,7 +223,10 @@ fn pass(dir: &Path, options: &SyncOptions) -> Result<SyncReport> {
 /// the data directory only while it runs, so the till can sell in between. Returns only on
 /// an error that retrying cannot mend.
 pub fn watch(dir: &Path, options: &SyncOptions, interval: Duration) -> Result<()> {
-    let mut backoff = interval;
+    // The first wait after a failure: the interval, a minute at most (with `--interval 600`
+    // a failure was tried again ten minutes later).
+    let first_backoff = interval.min(Duration::from_secs(60));
+    let mut backoff = first_backoff;
     loop {
         let outcome = pass(dir, options);
         let wait = match outcome {
@@ -223,7 +238,7 @@ pub fn watch(dir: &Path, options: &SyncOptions, interval: Duration) -> Result<()
                     r.documents,
                     r.records
                 );
-                backoff = interval;
+                backoff = first_backoff;
                 interval
             }
             Err(e) if e.is_bad_input() => return Err(e),

@@ -301,3 +301,42 @@ fn a_till_syncs_with_a_headquarters_older_than_the_held_confirmation() {
     let status = till.json(&["sync", "status", "--json"]);
     assert_eq!(status["unconfirmed_sales"], 0, "{status}");
 }
+
+#[test]
+fn a_till_sells_while_its_sync_waits_on_a_silent_headquarters() {
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    till.ok(&["shift", "open", "--seller", "V003", "--float", "0"]);
+    // A headquarters that takes the connection and never answers: each step of the pass
+    // waits out its 20 s.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = silent.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let held: Vec<_> = silent.incoming().take(4).collect();
+        std::thread::sleep(Duration::from_secs(60));
+        drop(held);
+    });
+    let mut sync = till
+        .command()
+        .args([
+            "sync",
+            "--timeout",
+            "20",
+            "--hq",
+            &format!("http://{address}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    pause(500);
+    assert_eq!(sync.try_wait().unwrap(), None, "the sync still waits");
+    // The sale goes through at once: the pass does not hold the till while it waits (it
+    // did, and a sale waited 10 s for the till, then failed "in use").
+    till.sell(&["--seller", "V003", "6935780100128", "--pay", "wechat"]);
+    assert_eq!(sync.try_wait().unwrap(), None, "the sync still waits");
+    let _ = sync.kill();
+    let _ = sync.wait();
+    assert_eq!(till.sales().len(), 1);
+}

@@ -36,6 +36,16 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// Where a hub keeps the fair's CA it was enrolled with (PEM), for the relay.
 pub const META_UPSTREAM_CA: &str = "upstream_ca";
 
+/// Refuses an `--upstream` the relay could never dial (no `http://` or `https://`, not an
+/// address): the hub served its tills and confirmed their ledgers from its own projection
+/// while nothing reached headquarters, said in one line of its log.
+pub(crate) fn check_upstream(upstream: &str) -> Result<()> {
+    let trust = Trust::with_ca(None)?;
+    HqClient::new(upstream, &trust)
+        .map(drop)
+        .map_err(|e| Error::input(format!("--upstream {upstream}: {e}")))
+}
+
 /// Why `hq serve --upstream` is refused on headquarters: the option is a hub's.
 pub(crate) fn upstream_on_hq() -> Error {
     Error::input(

@@ -57,6 +57,11 @@ fn a_till_through_the_fair_hub_ends_up_at_hq_as_if_it_synced_directly(hq: Hq) {
         dir: tempfile::tempdir().unwrap(),
     };
     hub.ok(&["hq", "enroll", "--hq", &server.url, "--code", &hub_code]);
+    // An upstream the relay could never dial is refused before the hub serves (it served,
+    // confirming to its tills, while nothing reached headquarters).
+    let (code, said) = hub.serve_refused(&["--upstream", "hq.example.org:7700"]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("--upstream hq.example.org:7700"), "{said}");
     let hub_server = Server::start(hub.data(), &["--upstream", &server.url]);
 
     // Step 1: both sell; T01 syncs with headquarters, T02 only with the hub on the LAN.

@@ -160,10 +160,13 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
     tokio::spawn(disk.clone().keep_watching());
     let fair = hq.fair.clone();
     let role = match (&hq.role, &options.upstream) {
-        (Role::Hub { device, .. }, Some(up)) => Role::Hub {
-            device: device.clone(),
-            upstream: up.clone(),
-        },
+        (Role::Hub { device, .. }, Some(up)) => {
+            crate::hub::check_upstream(up)?;
+            Role::Hub {
+                device: device.clone(),
+                upstream: up.clone(),
+            }
+        }
         (Role::Hq, Some(_)) => return Err(crate::hub::upstream_on_hq()),
         (r, _) => r.clone(),
     };

@@ -157,6 +157,16 @@ fn keep(till: &mut Till, done: SyncDone) -> Result<SyncReport> {
         }
         Ok(())
     })?;
+    if let Some((key, why)) = done.refused.first() {
+        // The others are confirmed (above); the pass did not sync everything.
+        let more = match done.refused.len() {
+            1 => String::new(),
+            n => format!(" (and {} more ledgers)", n - 1),
+        };
+        return Err(Error::Other(format!(
+            "headquarters holds this till's other ledgers, but refuses {key}{more}: {why}"
+        )));
+    }
     till.store_mut().set_meta("last_sync_ok", &now_text())?;
     till.store_mut().set_meta("last_sync_error", "")?;
     Ok(done.report)
@@ -361,6 +371,31 @@ mod tests {
     }
 
     #[test]
+    fn a_ledger_headquarters_refuses_fails_the_pass_and_the_others_are_confirmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut till = Till::init_demo(dir.path(), "1234").unwrap();
+        let done = SyncDone {
+            report: pass_report(),
+            catalog: None,
+            confirmed: vec![("ledger:T01:2026-12-06".into(), "heads".into(), 4)],
+            refused: vec![("ledger:T01:2026-12-05".into(), "over the size limit".into())],
+        };
+        let err = apply(&mut till, Ok(done)).unwrap_err().to_string();
+        assert!(
+            err.contains("refuses ledger:T01:2026-12-05: over the size limit"),
+            "{err}"
+        );
+        let confirmed: i64 = till
+            .reader()
+            .unwrap()
+            .query_row("SELECT confirmed_sales FROM sync_docs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(confirmed, 4);
+        let status = status(&mut till).unwrap();
+        assert_eq!(status.last_error.as_deref(), Some(err.as_str()));
+    }
+
+    #[test]
     fn a_catalog_the_till_cannot_read_is_the_last_error_and_nothing_is_kept() {
         let dir = tempfile::tempdir().unwrap();
         let mut till = Till::init_demo(dir.path(), "1234").unwrap();
@@ -369,6 +404,7 @@ mod tests {
             report: pass_report(),
             catalog: Some(("catalog:demo".into(), b"not \x1b[2J automerge".to_vec())),
             confirmed: vec![("ledger:T01:2026-12-05".into(), "heads".into(), 3)],
+            refused: Vec::new(),
         };
         let err = apply(&mut till, Ok(done)).unwrap_err().to_string();
         assert!(
@@ -403,6 +439,7 @@ mod tests {
             report: pass_report(),
             catalog: Some(("catalog:demo".into(), catalog.save())),
             confirmed: Vec::new(),
+            refused: Vec::new(),
         };
         let err = apply(&mut till, Ok(done)).unwrap_err().to_string();
         assert!(err.contains("entry `A\\u{1b}[2Jxxx"), "{err}");

@@ -87,6 +87,8 @@ pub struct SyncDone {
     /// Per ledger key, the heads headquarters confirmed and the sales they hold (counted
     /// from the documents the pass sent, not from the database, which may have moved on).
     pub(super) confirmed: Vec<(String, String, i64)>,
+    /// The ledgers headquarters refuses (key, why), left out of the pass.
+    pub(super) refused: Vec<(String, String)>,
 }
 
 impl SyncJob {
@@ -178,17 +180,26 @@ impl SyncJob {
             // 2. Announce: headquarters registers these ledgers as this till's.
             let announced = client.announce(&token, keys, limit).await?;
             debug_assert_eq!(announced.catalog_key, catalog_key);
-            not_behind(&client, &token, &docs, &device, limit).await?;
+            let refused = not_behind(&client, &token, &docs, &device, limit).await?;
+            // A ledger headquarters refuses is left out: nothing of it is taken (its push
+            // waited out the step's timeout, and the pass failed as a timeout every time),
+            // while the till's other ledgers are sent and confirmed.
+            let sending: Vec<LedgerDoc> = docs
+                .into_iter()
+                .filter(|d| !refused.iter().any(|(key, _)| *key == d.id().key()))
+                .collect();
             let session = Session {
                 client: &client,
                 token: &token,
-                docs: &docs,
+                docs: &sending,
                 catalog_key: &catalog_key,
                 catalog_id: &catalog_id,
                 local_catalog: local_catalog.as_deref(),
                 limit,
             };
-            session.run(&repo).await
+            let mut done = session.run(&repo).await?;
+            done.refused = refused;
+            Ok(done)
         }
         .await;
         repo.stop().await;
@@ -220,20 +231,26 @@ async fn session_ledgers(repo: &Repo, stored: &[StoredDoc]) -> Result<Vec<Ledger
 /// Refuses a pass of a till that holds less of one of its own ledgers than headquarters has
 /// projected: its data directory is older than what it synced (restored from a copy). Such
 /// a pass waited out every step (headquarters' heads never become the till's), and a sale
-/// it made would take a number headquarters holds already.
+/// it made would take a number headquarters holds already. Returns the ledgers of `docs`
+/// headquarters refuses, each with why.
 async fn not_behind(
     client: &HqClient,
     token: &str,
     docs: &[LedgerDoc],
     device: &str,
     limit: Duration,
-) -> Result<()> {
+) -> Result<Vec<(String, String)>> {
     let held = client.confirm(token, limit).await?;
+    let mut refused = Vec::new();
     for doc in docs {
         let key = doc.id().key();
         let Some(there) = held.docs.iter().find(|d| d.key == key) else {
             continue;
         };
+        if let Some(why) = &there.refused {
+            refused.push((key, fairpos_sync::answer::told(why)));
+            continue;
+        }
         if there.records > doc.len() as i64 {
             return Err(Error::Other(format!(
                 "headquarters holds {} records of {key}, this till {}: this data directory is \
@@ -245,7 +262,7 @@ async fn not_behind(
             )));
         }
     }
-    Ok(())
+    Ok(refused)
 }
 
 /// One samod session of a pass.
@@ -366,6 +383,7 @@ impl Session<'_> {
             },
             catalog,
             confirmed,
+            refused: Vec::new(),
         })
     }
 }

@@ -117,7 +117,7 @@ fn a_ledger_too_large_or_one_too_many_is_refused_logged_and_taken_no_further_on_
 fn a_ledger_too_large_or_one_too_many_is_refused_logged_and_taken_no_further(hq: Hq) {
     let limits = ["--max-document", "8KiB", "--max-documents-per-device", "2"];
     let server = Server::start(hq.data(), &limits);
-    let till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    let mut till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
 
     // A busy morning: 300 sales, about 14 KiB of ledger, past 8 KiB. Headquarters refuses
     // the ledger and logs it; the till is never told it holds every change.
@@ -131,8 +131,8 @@ fn a_ledger_too_large_or_one_too_many_is_refused_logged_and_taken_no_further(hq:
     let batch_file = till.data().join("batch.jsonl");
     std::fs::write(&batch_file, batch).unwrap();
     till.ok(&["sell-batch", batch_file.to_str().unwrap()]);
-    let sync = || till.run(&["sync", "--timeout", "4"]);
-    assert!(!sync().status.success());
+    let sync = |till: &Till| till.run(&["sync", "--timeout", "4"]);
+    assert!(!sync(&till).status.success());
     let events = hq.events();
     assert!(
         events.contains("over the size limit") && events.contains("T01"),
@@ -142,15 +142,37 @@ fn a_ledger_too_large_or_one_too_many_is_refused_logged_and_taken_no_further(hq:
     // Nothing more of it is taken, before and after a restart.
     let held = hq.sales().len();
     till.sell(&["--seller", "V003", "LS-MH-1", "--pay", "cash"]);
-    assert!(!sync().status.success());
+    assert!(!sync(&till).status.success());
     assert_eq!(hq.sales().len(), held);
     let address = server.address().to_string();
     server.stop();
     let mut args = limits.to_vec();
     args.extend(["--listen", &address]);
     let server = Server::start(hq.data(), &args);
-    assert!(!sync().status.success());
+    assert!(!sync(&till).status.success());
     assert_eq!(hq.sales().len(), held);
+
+    // The refusal is told as such (it was a timeout of the push, every pass), and the
+    // till's next day is sent and confirmed beside the refused ledger.
+    let out = sync(&till);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.contains("refuses") && said.contains("over the size limit"),
+        "{said}"
+    );
+    till.now = "2026-11-23T10:00:00+08:00".into();
+    till.sell(&["--seller", "V003", "LS-MH-1", "--pay", "cash"]);
+    assert!(
+        !sync(&till).status.success(),
+        "the refused ledger is still refused"
+    );
+    assert_eq!(hq.sales().len(), held + 1);
+    let status = till.json(&["sync", "status", "--json"]);
+    assert_eq!(
+        status["unconfirmed_sales"], 301,
+        "all of the first day's, no more"
+    );
 
     // Ledgers past the count per till are refused at announcement (403, logged): T01 holds
     // one, the limit is two, and two more are announced.

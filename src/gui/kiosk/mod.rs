@@ -95,6 +95,8 @@ impl KioskController {
                     "[kiosk] seller {s} is not a seller of the fair"
                 )))
             }
+            // The stall's own first seller: never another stall's (whose leaderboard and
+            // team every kiosk sale then counted for, and whose PIN confirmed payments).
             None => {
                 let mut own: Vec<&String> = state
                     .sellers
@@ -102,15 +104,25 @@ impl KioskController {
                     .filter(|s| &s.stall == stall)
                     .map(|s| &s.id)
                     .collect();
-                if own.is_empty() {
-                    own = state.sellers.keys().collect();
-                }
                 own.sort();
                 own.first().map(|s| (*s).clone()).ok_or_else(|| {
-                    Error::input("the kiosk needs a seller: import the sellers first")
+                    Error::input(format!(
+                        "the kiosk sells for a seller of its stall {stall}, which has none: \
+                         import the stall's sellers, or name one with [kiosk] seller"
+                    ))
                 })?
             }
         };
+        // The demo's stall payment code is shown at the demo fair only: at a real fair,
+        // shoppers were told to pay a code that takes no money.
+        let demo = fairpos_domain::fair::Fair::from_toml(fairpos_domain::demo::FAIR_TOML)?;
+        let fair = &till.store().identity().fair.id;
+        if config.payment_qr == KioskConfig::default().payment_qr && *fair != demo.id {
+            return Err(Error::input(
+                "[kiosk] payment_qr is not set: give the text of the stall's own WeChat Pay \
+                 or Alipay collection code (收款码), which the kiosk shows to shoppers",
+            ));
+        }
         if till.store().state().shift.is_none() {
             let now = clock(&till)?;
             till.open_shift(&seller, Fen::ZERO, now)?;

@@ -154,3 +154,38 @@ fn the_next_shopper_starts_in_the_kiosks_language_and_a_payment_code_is_never_sh
         k.message
     );
 }
+
+#[test]
+fn a_kiosk_at_a_real_fair_needs_the_stalls_payment_code_and_a_seller_of_its_own() {
+    use crate::store::InitOptions;
+    use fairpos_domain::catalog_csv;
+    let dir = tempfile::tempdir().unwrap();
+    let fair_toml = fairpos_domain::demo::FAIR_TOML.replace("2026 湖南", "2027 湖南");
+    let options = InitOptions {
+        fair_toml: &fair_toml,
+        device: "T01",
+        stall: "S01",
+        lead_pin: "2468",
+        actor: None,
+    };
+    let mut till = Till::init(dir.path(), &options).unwrap();
+    // No sellers at its stall: none of another stall's is taken.
+    let refused = KioskController::new(till, KioskConfig::default())
+        .err()
+        .unwrap();
+    assert!(refused.to_string().contains("[kiosk] seller"), "{refused}");
+    till = Till::open(dir.path()).unwrap();
+    let sellers = catalog_csv::parse_sellers("s.csv", fairpos_domain::demo::SELLERS_CSV);
+    till.import_sellers(&sellers.unwrap()).unwrap();
+    // The demo's payment code is the demo fair's only.
+    let refused = KioskController::new(till, KioskConfig::default())
+        .err()
+        .unwrap();
+    assert!(refused.to_string().contains("payment_qr"), "{refused}");
+    let config = KioskConfig {
+        payment_qr: "wxp://f2f0stall-s01".into(),
+        ..KioskConfig::default()
+    };
+    let till = Till::open(dir.path()).unwrap();
+    assert!(KioskController::new(till, config).is_ok());
+}

@@ -121,6 +121,9 @@ impl KioskApp {
         self.ui
             .global::<Nav>()
             .set_language(s(translation(ctl.lang)));
+        let window = self.ui.window();
+        let high = window.size().height as f32 / window.scale_factor();
+        k.set_small_screen(high < 700.0);
         k.set_screen(ui_screen(ctl.screen));
         k.set_cart(cart_model(ctl.lines()));
         k.set_total(s(format!("￥{}", ctl.total())));

@@ -65,6 +65,18 @@ impl Default for KioskConfig {
     }
 }
 
+impl KioskConfig {
+    /// The stall's payment code to show shoppers at the fair whose id is `fair`: none while
+    /// it is the demo's placeholder and the fair is not the demo fair (the placeholder
+    /// takes no money; shoppers were told to pay it).
+    pub fn payment_qr_at(&self, fair: &str) -> Option<&str> {
+        let placeholder = self.payment_qr == KioskConfig::default().payment_qr;
+        let demo = fairpos_domain::fair::Fair::from_toml(fairpos_domain::demo::FAIR_TOML)
+            .is_ok_and(|demo| demo.id == fair);
+        (!placeholder || demo).then_some(self.payment_qr.as_str())
+    }
+}
+
 impl Config {
     /// Reads `dir/fairpos.toml`; a bad file is bad input (exit 2) naming what is wrong.
     pub fn load(dir: &Path) -> Result<Config> {

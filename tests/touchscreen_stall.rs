@@ -99,7 +99,8 @@ fn a_weighed_product_takes_the_scales_settled_weight_and_the_shopper_sees_it_all
     let (app, rx) = with_services(till, &config, dir.path());
     app.set_lang(fairpos_domain::Lang::En);
     app.ui.show().unwrap();
-    let display = CustomerDisplay::new(&config).unwrap();
+    let fair = fairpos_domain::fair::Fair::from_toml(fairpos_domain::demo::FAIR_TOML).unwrap();
+    let display = CustomerDisplay::new(&config, &fair.id).unwrap();
     display.ui.show().unwrap();
     app.attach_customer_display(display);
     APP.with(|a| *a.borrow_mut() = Some(app.clone()));

@@ -31,18 +31,30 @@ pub fn display_size(config: &Config) -> Option<slint::LogicalSize> {
 }
 
 impl CustomerDisplay {
-    pub fn new(config: &Config) -> Result<CustomerDisplay> {
+    /// The display of a till at the fair whose id is `fair`: the stall's payment code from
+    /// `[customer_display] payment_qr`, else the kiosk's; none (and said so) while that is
+    /// the demo's placeholder at a real fair.
+    pub fn new(config: &Config, fair: &str) -> Result<CustomerDisplay> {
         let ui = CustomerWindow::new()
             .map_err(|e| Error::Other(format!("the customer display's window: {e}")))?;
         if let Some(size) = display_size(config) {
             ui.window().set_size(size);
             ui.set_small(size.height < 560.0);
         }
-        let payment_qr = config
-            .customer_display
-            .payment_qr
-            .clone()
-            .unwrap_or_else(|| config.kiosk.payment_qr.clone());
+        let payment_qr = match &config.customer_display.payment_qr {
+            Some(code) => code.clone(),
+            None => config
+                .kiosk
+                .payment_qr_at(fair)
+                .map(str::to_string)
+                .unwrap_or_else(|| {
+                    eprintln!(
+                        "the customer display shows no payment code: set the stall's with \
+                         [customer_display] payment_qr in fairpos.toml"
+                    );
+                    String::new()
+                }),
+        };
         Ok(CustomerDisplay {
             ui,
             payment_qr,

@@ -206,7 +206,8 @@ fn show_till(dir: PathBuf, till: Till, config: &Config, options: Options) -> Res
         .show()
         .map_err(|e| Error::Other(format!("cannot open the till's window: {e}")))?;
     if options.customer_display || config.customer_display.enabled {
-        let display = CustomerDisplay::new(config)?;
+        let fair = app.ctl.borrow().till().store().identity().fair.id.clone();
+        let display = CustomerDisplay::new(config, &fair)?;
         display
             .ui
             .window()

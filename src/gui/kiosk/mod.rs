@@ -89,10 +89,10 @@ impl KioskController {
         let state = till.store().state();
         let stall = &till.store().identity().stall;
         let seller = match &config.seller {
-            Some(s) if state.sellers.contains_key(s) => s.clone(),
+            Some(s) if state.sellers.get(s).is_some_and(|s| &s.stall == stall) => s.clone(),
             Some(s) => {
                 return Err(Error::input(format!(
-                    "[kiosk] seller {s} is not a seller of the fair"
+                    "[kiosk] seller {s} is not a seller of this kiosk's stall {stall}"
                 )))
             }
             // The stall's own first seller: never another stall's (whose leaderboard and
@@ -115,9 +115,10 @@ impl KioskController {
         };
         // The demo's stall payment code is shown at the demo fair only: at a real fair,
         // shoppers were told to pay a code that takes no money.
-        let demo = fairpos_domain::fair::Fair::from_toml(fairpos_domain::demo::FAIR_TOML)?;
-        let fair = &till.store().identity().fair.id;
-        if config.payment_qr == KioskConfig::default().payment_qr && *fair != demo.id {
+        if config
+            .payment_qr_at(&till.store().identity().fair.id)
+            .is_none()
+        {
             return Err(Error::input(
                 "[kiosk] payment_qr is not set: give the text of the stall's own WeChat Pay \
                  or Alipay collection code (收款码), which the kiosk shows to shoppers",

@@ -186,6 +186,14 @@ fn a_kiosk_at_a_real_fair_needs_the_stalls_payment_code_and_a_seller_of_its_own(
         payment_qr: "wxp://f2f0stall-s01".into(),
         ..KioskConfig::default()
     };
+    // Nor another stall's seller named in the configuration.
+    let another = KioskConfig {
+        seller: Some("V005".into()),
+        ..config.clone()
+    };
+    let till = Till::open(dir.path()).unwrap();
+    let refused = KioskController::new(till, another).err().unwrap();
+    assert!(refused.to_string().contains("stall S01"), "{refused}");
     let till = Till::open(dir.path()).unwrap();
     assert!(KioskController::new(till, config).is_ok());
 }

@@ -34,7 +34,7 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str, trust: &Trust) -
         )));
     }
     let client = HqClient::new(hq, trust)?;
-    let offer = Offer::kept_or_new(dir, hq, code).map_err(|source| Error::Io {
+    let offer = Offer::kept_or_new(dir, code).map_err(|source| Error::Io {
         path: dir.join(enrolling::FILE),
         source,
     })?;

@@ -46,7 +46,18 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// Keeps the catalog document as received and brings the catalog tables to it.
 pub(crate) fn store_catalog(till: &mut Till, key: &str, bytes: &[u8]) -> Result<()> {
     let fair = till.store().identity().fair.id.clone();
-    let doc = CatalogDoc::load(key, &fair, bytes)?;
+    let mut doc = CatalogDoc::load(key, &fair, bytes)?;
+    // Merged into what is stored, not written over it: two passes at once (the command
+    // line's no longer take turns on the till while they talk to headquarters) could store
+    // the older catalog last. A stored copy that does not load is replaced.
+    let stored = stored_catalog(till.reader()?, key)?;
+    if let Some(Ok(mut held)) = stored.map(|b| CatalogDoc::load(key, &fair, &b)) {
+        doc.automerge_mut()
+            .merge(held.automerge_mut())
+            .map_err(|e| Error::Integrity(format!("the stored catalog does not merge: {e}")))?;
+    }
+    let merged = doc.save();
+    let bytes = merged.as_slice();
     let contents = doc.contents_for_a_till()?;
     till.store_mut().write(|w| {
         w.conn().execute(
@@ -157,15 +168,11 @@ fn keep(till: &mut Till, done: SyncDone) -> Result<SyncReport> {
         }
         Ok(())
     })?;
-    if let Some((key, why)) = done.refused.first() {
-        // The others are confirmed (above); the pass did not sync everything.
-        let more = match done.refused.len() {
-            1 => String::new(),
-            n => format!(" (and {} more ledgers)", n - 1),
-        };
-        return Err(Error::Other(format!(
-            "headquarters holds this till's other ledgers, but refuses {key}{more}: {why}"
-        )));
+    // The others are confirmed (above), the catalog kept; the pass did not sync everything,
+    // which the caller is told in the report and the till's last error says.
+    if let Some(refusal) = done.report.refusal() {
+        till.store_mut().set_meta("last_sync_error", &refusal)?;
+        return Ok(done.report);
     }
     till.store_mut().set_meta("last_sync_ok", &now_text())?;
     till.store_mut().set_meta("last_sync_error", "")?;
@@ -224,7 +231,17 @@ fn pass(dir: &Path, options: &SyncOptions) -> Result<SyncReport> {
         job
     };
     let done = job.run();
-    apply(&mut Till::open(dir)?, done)
+    // A till that cannot be opened again (its window opened meanwhile) says so, unless the
+    // pass failed: its own error (and any wait headquarters asked for) is the one told.
+    let mut till = match Till::open(dir) {
+        Ok(till) => till,
+        Err(e) => return Err(done.err().unwrap_or(e)),
+    };
+    let report = apply(&mut till, done)?;
+    match report.refusal() {
+        Some(refusal) => Err(Error::Other(refusal)),
+        None => Ok(report),
+    }
 }
 
 /// Syncs again and again: every `interval` after a success, with doubling waits up to a
@@ -367,6 +384,7 @@ mod tests {
             push_ms: 0.0,
             catalog_ms: 0.0,
             confirm_ms: 0.0,
+            refused: Vec::new(),
         }
     }
 
@@ -374,13 +392,14 @@ mod tests {
     fn a_ledger_headquarters_refuses_fails_the_pass_and_the_others_are_confirmed() {
         let dir = tempfile::tempdir().unwrap();
         let mut till = Till::init_demo(dir.path(), "1234").unwrap();
+        let mut report = pass_report();
+        report.refused = vec![("ledger:T01:2026-12-05".into(), "over the size limit".into())];
         let done = SyncDone {
-            report: pass_report(),
+            report,
             catalog: None,
             confirmed: vec![("ledger:T01:2026-12-06".into(), "heads".into(), 4)],
-            refused: vec![("ledger:T01:2026-12-05".into(), "over the size limit".into())],
         };
-        let err = apply(&mut till, Ok(done)).unwrap_err().to_string();
+        let err = apply(&mut till, Ok(done)).unwrap().refusal().unwrap();
         assert!(
             err.contains("refuses ledger:T01:2026-12-05: over the size limit"),
             "{err}"
@@ -404,7 +423,6 @@ mod tests {
             report: pass_report(),
             catalog: Some(("catalog:demo".into(), b"not \x1b[2J automerge".to_vec())),
             confirmed: vec![("ledger:T01:2026-12-05".into(), "heads".into(), 3)],
-            refused: Vec::new(),
         };
         let err = apply(&mut till, Ok(done)).unwrap_err().to_string();
         assert!(
@@ -439,7 +457,6 @@ mod tests {
             report: pass_report(),
             catalog: Some(("catalog:demo".into(), catalog.save())),
             confirmed: Vec::new(),
-            refused: Vec::new(),
         };
         let err = apply(&mut till, Ok(done)).unwrap_err().to_string();
         assert!(err.contains("entry `A\\u{1b}[2Jxxx"), "{err}");

@@ -33,6 +33,25 @@ pub struct SyncReport {
     pub push_ms: f64,
     pub catalog_ms: f64,
     pub confirm_ms: f64,
+    /// The ledgers headquarters refuses (key, why), left out of the pass: it synced the
+    /// others, not everything.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<(String, String)>,
+}
+
+impl SyncReport {
+    /// Why the pass did not sync everything, if it did not: the ledgers headquarters
+    /// refuses.
+    pub fn refusal(&self) -> Option<String> {
+        let (key, why) = self.refused.first()?;
+        let more = match self.refused.len() {
+            1 => String::new(),
+            n => format!(" (and {} more ledgers)", n - 1),
+        };
+        Some(format!(
+            "headquarters holds this till's other ledgers, but refuses {key}{more}: {why}"
+        ))
+    }
 }
 
 /// Options of a sync pass.
@@ -87,8 +106,6 @@ pub struct SyncDone {
     /// Per ledger key, the heads headquarters confirmed and the sales they hold (counted
     /// from the documents the pass sent, not from the database, which may have moved on).
     pub(super) confirmed: Vec<(String, String, i64)>,
-    /// The ledgers headquarters refuses (key, why), left out of the pass.
-    pub(super) refused: Vec<(String, String)>,
 }
 
 impl SyncJob {
@@ -198,7 +215,7 @@ impl SyncJob {
                 limit,
             };
             let mut done = session.run(&repo).await?;
-            done.refused = refused;
+            done.report.refused = refused;
             Ok(done)
         }
         .await;
@@ -380,10 +397,10 @@ impl Session<'_> {
                 push_ms,
                 catalog_ms,
                 confirm_ms,
+                refused: Vec::new(),
             },
             catalog,
             confirmed,
-            refused: Vec::new(),
         })
     }
 }

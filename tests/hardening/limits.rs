@@ -152,28 +152,6 @@ fn a_ledger_too_large_or_one_too_many_is_refused_logged_and_taken_no_further(hq:
     assert!(!sync(&till).status.success());
     assert_eq!(hq.sales().len(), held);
 
-    // The refusal is told as such (it was a timeout of the push, every pass), and the
-    // till's next day is sent and confirmed beside the refused ledger.
-    let out = sync(&till);
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        said.contains("refuses") && said.contains("over the size limit"),
-        "{said}"
-    );
-    till.now = "2026-11-23T10:00:00+08:00".into();
-    till.sell(&["--seller", "V003", "LS-MH-1", "--pay", "cash"]);
-    assert!(
-        !sync(&till).status.success(),
-        "the refused ledger is still refused"
-    );
-    assert_eq!(hq.sales().len(), held + 1);
-    let status = till.json(&["sync", "status", "--json"]);
-    assert_eq!(
-        status["unconfirmed_sales"], 301,
-        "all of the first day's, no more"
-    );
-
     // Ledgers past the count per till are refused at announcement (403, logged): T01 holds
     // one, the limit is two, and two more are announced.
     let token = format!("T01.{}", till.secret());
@@ -219,6 +197,28 @@ fn a_ledger_too_large_or_one_too_many_is_refused_logged_and_taken_no_further(hq:
         assert_eq!(status, 403, "{said}");
         assert!(said.len() < 400, "not echoed whole: {} bytes", said.len());
     }
+
+    // The refusal is told as such (it was a timeout of the push, every pass), and the
+    // till's next day is sent and confirmed beside the refused ledger.
+    let out = sync(&till);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.contains("refuses") && said.contains("over the size limit"),
+        "{said}"
+    );
+    till.now = "2026-11-23T10:00:00+08:00".into();
+    till.sell(&["--seller", "V003", "LS-MH-1", "--pay", "cash"]);
+    assert!(
+        !sync(&till).status.success(),
+        "the refused ledger is still refused"
+    );
+    assert_eq!(hq.sales().len(), held + 1);
+    let status = till.json(&["sync", "status", "--json"]);
+    assert_eq!(
+        status["unconfirmed_sales"], 301,
+        "all of the first day's, no more"
+    );
 }
 
 #[test]

@@ -384,7 +384,10 @@ impl TillApp {
                     let at = self.ctl.borrow().time_of_day();
                     let mut status = self.status.borrow_mut();
                     status.sync = match &result {
-                        Ok(_) => Sync::Synced(at),
+                        Ok(r) => match r.refusal() {
+                            Some(refusal) => Sync::Offline(refusal),
+                            None => Sync::Synced(at),
+                        },
                         Err(e) => Sync::Offline(e.to_string()),
                     };
                 }

@@ -65,7 +65,7 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, trust: &Trust) -> Result<Hq> {
         source,
     })?;
     let client = HqClient::new(hq, trust)?;
-    let offer = Offer::kept_or_new(dir, hq, code).map_err(offer_io(dir))?;
+    let offer = Offer::kept_or_new(dir, code).map_err(offer_io(dir))?;
     let rt = runtime()?;
     let request = EnrollRequest {
         code: code.to_string(),
@@ -160,7 +160,7 @@ pub fn enroll_again(dir: &Path, hq: &str, code: &str, ca: Option<&str>) -> Resul
         fair: hub.fair.id.clone(),
         device: device.clone(),
     };
-    let offer = Offer::kept_or_new(dir, hq, code).map_err(offer_io(dir))?;
+    let offer = Offer::kept_or_new(dir, code).map_err(offer_io(dir))?;
     let request = EnrollRequest {
         code: code.to_string(),
         actor: offer.actor.to_hex_string(),

@@ -17,28 +17,28 @@ pub const FILE: &str = "enrolling";
 pub struct Offer {
     pub actor: ActorId,
     pub signing_secret: String,
-    /// Which enrolment it is for: a hash of headquarters' address and the code.
+    /// Which enrolment it is for: a hash of the code.
     enrolment: String,
 }
 
-/// The enrolment with the code `code` at headquarters `hq`, as an offer is kept for it: the
-/// code as headquarters reads it (case, dashes and spaces aside).
-fn enrolment_of(hq: &str, code: &str) -> String {
+/// The enrolment with the code `code`, as an offer is kept for it: the code as
+/// headquarters reads it (case, dashes and spaces aside). Not headquarters' address, which
+/// a retry may spell otherwise (its IP address for its name).
+fn enrolment_of(code: &str) -> String {
     let code: String = code
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .map(|c| c.to_ascii_uppercase())
         .collect();
-    keys::secret_hash(&format!("{}\n{code}", hq.trim_end_matches('/')))
+    keys::secret_hash(&code)
 }
 
 impl Offer {
-    /// The offer an earlier attempt kept in `dir` for the same code at the same
-    /// headquarters, else a new one, kept there (owner-only, on disk) before it is returned.
-    /// Another code makes a new one: two devices enrolled with one actor would each pass
-    /// for the other.
-    pub fn kept_or_new(dir: &Path, hq: &str, code: &str) -> std::io::Result<Offer> {
-        let enrolment = enrolment_of(hq, code);
+    /// The offer an earlier attempt kept in `dir` for the same code, else a new one, kept
+    /// there (owner-only, on disk) before it is returned. Another code makes a new one: two
+    /// devices enrolled with one actor would each pass for the other.
+    pub fn kept_or_new(dir: &Path, code: &str) -> std::io::Result<Offer> {
+        let enrolment = enrolment_of(code);
         if let Some(kept) = Offer::kept(dir).filter(|kept| kept.enrolment == enrolment) {
             return Ok(kept);
         }
@@ -97,8 +97,7 @@ mod tests {
     #[test]
     fn a_retry_offers_what_the_first_attempt_offered_until_it_is_forgotten() {
         let dir = tempfile::tempdir().unwrap();
-        let hq = "https://hq.example/";
-        let offer = |code: &str| Offer::kept_or_new(dir.path(), hq, code).unwrap();
+        let offer = |code: &str| Offer::kept_or_new(dir.path(), code).unwrap();
         let first = offer("ABCD-EFGH-JKMN");
         // The same code, however typed.
         let again = offer("abcd efgh jkmn");
@@ -109,11 +108,9 @@ mod tests {
             std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
             0o600
         );
-        // Another code (another device's), or another headquarters: a new offer.
+        // Another code (another device's): a new offer.
         let other = offer("PQRS-TUVW-XYZ2");
         assert_ne!(other.actor, first.actor);
-        let elsewhere = Offer::kept_or_new(dir.path(), "https://other.example", "PQRS-TUVW-XYZ2");
-        assert_ne!(elsewhere.unwrap().actor, other.actor);
         Offer::forget(dir.path()).unwrap();
         let next = offer("ABCD-EFGH-JKMN");
         assert_ne!(next.actor, first.actor);

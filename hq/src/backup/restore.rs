@@ -369,9 +369,9 @@ fn carry_ledgers(replaced: &Path, copy: &Path, restored: &mut Restored) {
         Ok(carried) => {
             restored.ledgers_carried = carried.ledgers;
             for why in carried.not_carried {
-                restored.warnings.push(format!(
-                    "a ledger of the database replaced was not carried over: {why}"
-                ));
+                restored
+                    .warnings
+                    .push(format!("a ledger of the database replaced, {why}"));
             }
         }
         Err(e) => restored.warnings.push(format!(

@@ -198,9 +198,10 @@ impl SyncJob {
             let announced = client.announce(&token, keys, limit).await?;
             debug_assert_eq!(announced.catalog_key, catalog_key);
             let refused = not_behind(&client, &token, &docs, &device, limit).await?;
-            // A ledger headquarters refuses is left out: nothing of it is taken (its push
+            // A ledger headquarters refuses is left out of what the pass waits for (its push
             // waited out the step's timeout, and the pass failed as a timeout every time),
-            // while the till's other ledgers are sent and confirmed.
+            // while the till's other ledgers are sent and confirmed. It stays in the session
+            // (samod offers it; headquarters' share policy takes none of an oversized one).
             let sending: Vec<LedgerDoc> = docs
                 .into_iter()
                 .filter(|d| !refused.iter().any(|(key, _)| *key == d.id().key()))

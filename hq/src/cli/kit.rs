@@ -109,8 +109,9 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Writes `bytes` beside `path`, flushed to disk, then renames it to `path` (over a file
-/// there when `over`, else refused) and makes the rename durable; with the mode `kept` (the
-/// file's it replaces), else 0644 less the process's umask.
+/// there when `over`, else refused) and flushes the directory (a warning where that
+/// fails); with the mode `kept` (the file's it replaces), else 0644 less the process's
+/// umask.
 fn write_durably(
     path: &Path,
     bytes: &[u8],
@@ -147,7 +148,12 @@ fn write_durably(
         )),
         _ => io(path)(e.error),
     })?;
-    crate::backup::sync_directory(parent)
+    // The file is written and on disk; a file system that cannot flush a directory (some
+    // FUSE ones) gets a warning, not a failure a retry would then meet as "exists already".
+    if let Err(e) = crate::backup::sync_directory(parent) {
+        eprintln!("warning: the rename may not be on disk yet: {e}");
+    }
+    Ok(())
 }
 
 /// Whether `path` is a SQLite database or write-ahead log, by its first bytes.

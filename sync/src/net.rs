@@ -69,7 +69,10 @@ impl WsDialer {
         };
         // Only special schemes switch among themselves; http(s) to ws(s) always does.
         let _ = url.set_scheme(scheme);
-        url.set_path(route::SYNC);
+        // Under headquarters' own path, as the HTTP routes are: behind a proxy that serves
+        // it at `https://host/fairpos`, the socket went to `/sync` and met a 404.
+        let path = format!("{}{}", base.path().trim_end_matches('/'), route::SYNC);
+        url.set_path(&path);
         url.query_pairs_mut().clear().append_pair("token", token);
         WsDialer { url, tls }
     }
@@ -370,6 +373,29 @@ mod tests {
 
     use super::*;
     use crate::ids::document_id;
+
+    #[test]
+    fn the_sync_socket_is_under_headquarters_own_path() {
+        let tls = crate::tls::Trust::with_ca(None).unwrap().client_config();
+        let dial = |base: &str| {
+            let base = url::Url::parse(base).unwrap();
+            super::WsDialer::new(&base, "T01.s", tls.clone())
+                .url
+                .to_string()
+        };
+        assert_eq!(
+            dial("http://127.0.0.1:7700"),
+            "ws://127.0.0.1:7700/sync?token=T01.s"
+        );
+        assert_eq!(
+            dial("https://gov.example/fairpos"),
+            "wss://gov.example/fairpos/sync?token=T01.s"
+        );
+        assert_eq!(
+            dial("https://gov.example/fairpos/"),
+            "wss://gov.example/fairpos/sync?token=T01.s"
+        );
+    }
 
     /// An in-memory storage that records what is written to it: `put KEY`, `delete KEY`.
     #[derive(Clone, Default)]

@@ -40,9 +40,7 @@ fn a_volunteer_signs_in_scans_changes_a_quantity_takes_cash_and_reads_the_change
     // Pay: 400 in cash, typed on the keypad.
     click(ui, "pay");
     assert_eq!(value(ui, "due"), "￥352.00");
-    for d in "400".chars() {
-        click(ui, &format!("amount {d}"));
-    }
+    type_digits(ui, "amount", "400");
     click(ui, "cash");
     assert_eq!(value(ui, "change"), "￥48.00");
     click(ui, "complete sale");
@@ -77,9 +75,7 @@ fn a_volunteer_signs_in_scans_changes_a_quantity_takes_cash_and_reads_the_change
     click(ui, "add weight");
     assert_eq!(value(ui, "total"), "￥11.70");
     click(ui, "pay");
-    for d in "10".chars() {
-        click(ui, &format!("amount {d}"));
-    }
+    type_digits(ui, "amount", "10");
     click(ui, "wechat");
     assert_eq!(value(ui, "remaining"), "￥1.70");
     click(ui, "exact cash");
@@ -164,9 +160,7 @@ fn a_lead_voids_a_sale_found_by_scanning_its_receipt_and_refunds_another() {
     };
     scan(ui.window(), &payload);
     assert_eq!(value(ui, "sale"), "T01-000001 completed");
-    for d in DEMO_LEAD_PIN.chars() {
-        click(ui, &format!("lead pin {d}"));
-    }
+    type_digits(ui, "lead pin", DEMO_LEAD_PIN);
     // A void needs a reason: the sale stands without one.
     click(ui, "void sale");
     assert!(
@@ -175,9 +169,7 @@ fn a_lead_voids_a_sale_found_by_scanning_its_receipt_and_refunds_another() {
         value(ui, "message")
     );
     find(ui, "void reason").set_accessible_value("扫错了");
-    for d in DEMO_LEAD_PIN.chars() {
-        click(ui, &format!("lead pin {d}"));
-    }
+    type_digits(ui, "lead pin", DEMO_LEAD_PIN);
     click(ui, "void sale");
     assert_eq!(value(ui, "sale"), "T01-000001 voided");
 
@@ -188,9 +180,7 @@ fn a_lead_voids_a_sale_found_by_scanning_its_receipt_and_refunds_another() {
     assert_eq!(value(ui, "refund quantity 0"), "1");
     click(ui, "refund cash");
     assert!(value(ui, "message").contains("wrong PIN"));
-    for d in DEMO_LEAD_PIN.chars() {
-        click(ui, &format!("lead pin {d}"));
-    }
+    type_digits(ui, "lead pin", DEMO_LEAD_PIN);
     click(ui, "refund more 0");
     click(ui, "refund cash");
     assert_eq!(value(ui, "sale"), "T01-000002 refunded");
@@ -320,9 +310,7 @@ fn a_kiosk_sale_paid_by_the_stall_qr_needs_a_staff_pin_and_an_idle_basket_clears
     click(k, "staff pin 1");
     click(k, "payment received");
     assert!(value(k, "message").contains("wrong PIN"));
-    for d in DEMO_LEAD_PIN.chars() {
-        click(k, &format!("staff pin {d}"));
-    }
+    type_digits(k, "staff pin", DEMO_LEAD_PIN);
     click(k, "payment received");
     find(k, "Thank you!");
     let sales = stored_sales(dir.path());
@@ -400,9 +388,7 @@ fn a_weighed_line_is_refunded_whole_from_the_touchscreen() {
     click(ui, "sales");
     find(ui, "sale lookup").set_accessible_value("T01-000001");
     click(ui, "find sale");
-    for d in DEMO_LEAD_PIN.chars() {
-        click(ui, &format!("lead pin {d}"));
-    }
+    type_digits(ui, "lead pin", DEMO_LEAD_PIN);
     click(ui, "refund more 0");
     click(ui, "refund cash");
     // Before, the screen asked for the line's grams, which a refund refuses for a weighed
@@ -427,9 +413,7 @@ fn the_wrong_name_chosen_goes_back_from_opening_a_shift_without_one_opened() {
     let app = open_till(dir.path());
     let ui = &app.ui;
     click(ui, "V003");
-    for d in DEMO_LEAD_PIN.chars() {
-        click(ui, &format!("pin {d}"));
-    }
+    type_digits(ui, "pin", DEMO_LEAD_PIN);
     click(ui, "sign in");
     find(ui, "open shift");
     // Before, the only way on was to open a shift, with a float, under the wrong name.
@@ -460,9 +444,7 @@ fn cash_put_into_the_drawer_from_the_touchscreen_counts_at_the_close() {
         click(ui, k);
     }
     assert_eq!(value(ui, "cash amount"), "50");
-    for d in DEMO_LEAD_PIN.chars() {
-        click(ui, &format!("cash pin {d}"));
-    }
+    type_digits(ui, "cash pin", DEMO_LEAD_PIN);
     click(ui, "record cash move");
     assert!(
         value(ui, "message").contains("put into the drawer"),

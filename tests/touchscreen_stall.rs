@@ -134,9 +134,7 @@ fn a_weighed_product_takes_the_scales_settled_weight_and_the_shopper_sees_it_all
 
     // Step 3: paying: the shopper sees what is still due beside the stall's QR.
     click(ui, "pay");
-    for d in "100".chars() {
-        click(ui, &format!("amount {d}"));
-    }
+    type_digits(ui, "amount", "100");
     click(ui, "wechat");
     assert_eq!(value(&customer(), "customer amount due"), "￥47.50");
     assert!(value(&customer(), "customer qr code").contains("47.50"));
@@ -227,16 +225,12 @@ fn the_tills_pin_pad_locks_after_five_wrong_pins() {
     let ui = &app.ui;
     click(ui, "V003");
     for _ in 0..5 {
-        for d in "1357".chars() {
-            click(ui, &format!("pin {d}"));
-        }
+        type_digits(ui, "pin", "1357");
         click(ui, "sign in");
         assert!(value(ui, "message").contains("wrong PIN"));
     }
     // Locked: the right PIN is refused too, in words with no command-line flag in them.
-    for d in DEMO_LEAD_PIN.chars() {
-        click(ui, &format!("pin {d}"));
-    }
+    type_digits(ui, "pin", DEMO_LEAD_PIN);
     click(ui, "sign in");
     let message = value(ui, "message");
     assert!(

@@ -30,6 +30,13 @@ pub fn click(root: &impl ElementRoot, label: &str) {
     flush();
 }
 
+/// Taps `digits` on the keypad whose keys are labelled `"{keypad} {digit}"` (`lead pin 2`).
+pub fn type_digits(root: &impl ElementRoot, keypad: &str, digits: &str) {
+    for d in digits.chars() {
+        click(root, &format!("{keypad} {d}"));
+    }
+}
+
 pub fn value(root: &impl ElementRoot, label: &str) -> String {
     find(root, label)
         .accessible_value()
@@ -68,13 +75,9 @@ pub fn open_till(dir: &std::path::Path) -> Rc<TillApp> {
 
 pub fn sign_in_and_open_shift(ui: &impl ElementRoot) {
     click(ui, "V003");
-    for d in DEMO_LEAD_PIN.chars() {
-        click(ui, &format!("pin {d}"));
-    }
+    type_digits(ui, "pin", DEMO_LEAD_PIN);
     click(ui, "sign in");
-    for d in "200".chars() {
-        click(ui, &format!("float {d}"));
-    }
+    type_digits(ui, "float", "200");
     click(ui, "open shift");
 }
 

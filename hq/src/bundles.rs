@@ -11,7 +11,6 @@ use fairpos_sync::ledger::heads_text;
 use fairpos_sync::protocol::over_size;
 use fairpos_sync::samod_storage::{load_document, put_chunk};
 use fairpos_sync::LedgerId;
-use rusqlite::params;
 
 use crate::limits::DocumentLimits;
 use crate::project::{first_forged, project_stored, Outcome};
@@ -242,11 +241,7 @@ pub fn import(
             &chunk_name(&doc),
             &doc.save(),
         )?;
-        hq.conn.execute(
-            "INSERT INTO hq_docs(doc_id, doc_key, device, heads, records, updated_at)
-             VALUES (?1, ?2, ?3, '', 0, ?4) ON CONFLICT(doc_id) DO NOTHING",
-            params![doc_id.to_string(), key, device, now_text()],
-        )?;
+        crate::project::register_ledger(&hq.conn, &doc_id.to_string(), &key, &device)?;
         // Project what is stored now: earlier syncs and this bundle together.
         match project_stored(&hq.conn, &doc_id, &key, &device)? {
             Outcome::Projected { new_records, .. } => out.new_records += new_records,

@@ -15,7 +15,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use crate::devices::actor_of;
 use crate::project::first_forged;
-use crate::{now_text, Result};
+use crate::Result;
 
 /// What the ledgers of the replaced database gave the copy.
 #[derive(Debug, Default)]
@@ -100,11 +100,16 @@ fn carry_one(
     new: &mut Connection,
     (doc, doc_id, key, device): (&str, &DocumentId, &str, &str),
 ) -> std::result::Result<bool, Refusal> {
+    // The keys first: most ledgers the copy holds whole (their tills synced before the
+    // backup), and their bytes are not read.
     let held: HashSet<String> = document_chunk_keys(new, doc_id)?.into_iter().collect();
-    let chunks = document_chunks(old, doc_id)?;
-    if chunks.iter().all(|(chunk, _)| held.contains(chunk)) {
+    if document_chunk_keys(old, doc_id)?
+        .iter()
+        .all(|chunk| held.contains(chunk))
+    {
         return Ok(false);
     }
+    let chunks = document_chunks(old, doc_id)?;
     let actor = actor_of(new, device)?;
     if actor != actor_of(old, device)? {
         return Err(Refusal(format!(
@@ -127,11 +132,7 @@ fn carry_one(
             params![chunk, bytes],
         )?;
     }
-    tx.execute(
-        "INSERT INTO hq_docs(doc_id, doc_key, device, heads, records, updated_at)
-         VALUES (?1, ?2, ?3, '', 0, ?4) ON CONFLICT(doc_id) DO NOTHING",
-        params![doc, key, device, now_text()],
-    )?;
+    crate::project::register_ledger(&tx, doc, key, device)?;
     tx.commit()?;
     Ok(true)
 }

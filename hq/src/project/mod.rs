@@ -200,6 +200,23 @@ pub(crate) fn refuse(
     Ok(Outcome::Refused(why))
 }
 
+/// Registers the ledger `key` of `device`, stored as `doc_id`, as announced and projected
+/// nowhere yet; nothing when it is registered already. An announcement, a bundle and a
+/// restore's carry-over register ledgers so.
+pub(crate) fn register_ledger(
+    conn: &Connection,
+    doc_id: &str,
+    key: &str,
+    device: &str,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO hq_docs(doc_id, doc_key, device, heads, records, updated_at)
+         VALUES (?1, ?2, ?3, '', 0, ?4) ON CONFLICT(doc_id) DO NOTHING",
+        params![doc_id, key, device, now_text()],
+    )?;
+    Ok(())
+}
+
 /// Projects the document `doc_id` as stored.
 pub fn project(conn: &Connection, doc_id: &DocumentId) -> Result<Outcome> {
     let Some((key, device)) = announced(conn, doc_id)? else {
@@ -452,11 +469,7 @@ pub fn announce(
         }
     }
     for (key, doc_id, id) in ids {
-        conn.execute(
-            "INSERT INTO hq_docs(doc_id, doc_key, device, heads, records, updated_at)
-             VALUES (?1, ?2, ?3, '', 0, ?4) ON CONFLICT(doc_id) DO NOTHING",
-            params![doc_id.to_string(), key, id.device, now_text()],
-        )?;
+        register_ledger(conn, &doc_id.to_string(), &key, &id.device)?;
     }
     Ok(None)
 }

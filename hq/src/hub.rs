@@ -110,7 +110,7 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, trust: &Trust) -> Result<Hq> {
     }
     catalog::store_whole(&hub, &catalog)?;
     registry::apply(&hub.conn, &entries, None)?;
-    forget_offer(dir);
+    Offer::forget_or_warn(dir);
     Ok(hub)
 }
 
@@ -119,17 +119,6 @@ fn offer_io(dir: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
         path: dir.join(enrolling::FILE),
         source,
-    }
-}
-
-/// Forgets the offer an enrolment kept in `dir`: the hub is enrolled. One left behind only
-/// makes a later `--again` offer the same actor, which headquarters takes.
-fn forget_offer(dir: &Path) {
-    if let Err(e) = Offer::forget(dir) {
-        eprintln!(
-            "warning: {} not removed: {e}",
-            dir.join(enrolling::FILE).display()
-        );
     }
 }
 
@@ -194,7 +183,7 @@ pub fn enroll_again(dir: &Path, hq: &str, code: &str, ca: Option<&str>) -> Resul
         set_meta(&hub.conn, META_UPSTREAM_CA, ca)?;
     }
     drop(hub);
-    forget_offer(dir);
+    Offer::forget_or_warn(dir);
     Hq::open(dir)
 }
 

@@ -65,19 +65,8 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str, trust: &Trust) -
     )?;
     keep_grant(&mut till, &client, trust, &request, &response, &signing)?;
     store_catalog(&mut till, &response.catalog_key, &catalog)?;
-    forget_offer(dir);
+    Offer::forget_or_warn(dir);
     Ok(till)
-}
-
-/// Forgets the offer an enrolment kept: the till is enrolled. One left behind is harmless
-/// (a till's directory is never enrolled afresh), so failing to remove it is only said.
-fn forget_offer(dir: &Path) {
-    if let Err(e) = Offer::forget(dir) {
-        eprintln!(
-            "warning: {} not removed: {e}",
-            dir.join(enrolling::FILE).display()
-        );
-    }
 }
 
 /// Keeps what headquarters granted at an enrolment: its address, the secret (and the signing

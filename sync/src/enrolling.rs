@@ -22,15 +22,10 @@ pub struct Offer {
 }
 
 /// The enrolment with the code `code`, as an offer is kept for it: the code as
-/// headquarters reads it (case, dashes and spaces aside). Not headquarters' address, which
-/// a retry may spell otherwise (its IP address for its name).
+/// headquarters keeps it ([`keys::code_hash`]). Not headquarters' address, which a retry
+/// may spell otherwise (its IP address for its name).
 fn enrolment_of(code: &str) -> String {
-    let code: String = code
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
-    keys::secret_hash(&code)
+    keys::code_hash(code)
 }
 
 impl Offer {
@@ -86,6 +81,14 @@ impl Offer {
         match std::fs::remove_file(dir.join(FILE)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
+        }
+    }
+
+    /// [`Offer::forget`], a failure only said: one left behind is harmless (it makes a later
+    /// enrolment with the same code offer the same actor, which headquarters takes).
+    pub fn forget_or_warn(dir: &Path) {
+        if let Err(e) = Offer::forget(dir) {
+            eprintln!("warning: {} not removed: {e}", dir.join(FILE).display());
         }
     }
 }

@@ -33,6 +33,17 @@ pub fn unhex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// What headquarters keeps of a one-time enrolment code, however it was typed (case, dashes
+/// and spaces aside): a device's kept enrolment offer is keyed by it too.
+pub fn code_hash(code: &str) -> String {
+    let code: String = code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    secret_hash(&code)
+}
+
 /// What headquarters stores of a secret.
 pub fn secret_hash(secret: &str) -> String {
     hex(&Sha256::digest(secret.as_bytes()))

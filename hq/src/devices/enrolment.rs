@@ -10,13 +10,6 @@ use crate::{now_text, Error, Hq, Result};
 
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 
-pub(super) fn normalize_code(code: &str) -> String {
-    code.chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_uppercase())
-        .collect()
-}
-
 /// Registers `device` (a till at `stall`, or a hub) and returns a one-time enrolment code.
 pub fn add_device(hq: &Hq, device: &str, stall: &str, hub: bool) -> Result<String> {
     DeviceCode::parse(device)?;
@@ -70,7 +63,7 @@ pub fn new_code() -> (String, String) {
 
 /// The hash an enrolment code is kept as, however it was typed.
 pub(crate) fn code_hash(code: &str) -> String {
-    keys::secret_hash(&normalize_code(code))
+    keys::code_hash(code)
 }
 
 /// What enrolment gives a device.

@@ -11,8 +11,8 @@ use fairpos_sync::protocol::{EnrolledAs, ROLE_HUB, ROLE_TILL};
 #[test]
 fn codes_normalize() {
     assert_eq!(
-        super::enrolment::normalize_code("abcd-efgh-jk2m"),
-        "ABCDEFGHJK2M"
+        code_hash("abcd-efgh-jk2m"),
+        keys::secret_hash("ABCDEFGHJK2M")
     );
 }
 

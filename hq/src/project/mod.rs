@@ -469,7 +469,7 @@ pub fn announce(
         }
     }
     for (key, doc_id, id) in ids {
-        register_ledger(conn, &doc_id.to_string(), &key, &id.device)?;
+        register_ledger(conn, &doc_id.to_string(), key, &id.device)?;
     }
     Ok(None)
 }

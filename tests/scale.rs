@@ -25,15 +25,9 @@ fn open_shift(till: &Till) {
     till.ok(&["shift", "open", "--seller", "V003", "--float", "100"]);
 }
 
-/// [`sell_kiwi`], which must succeed: the sale's JSON.
+/// [`sell_kiwi`], which must succeed ([`Till::sell`]): the sale's JSON.
 fn sold_kiwi(till: &Till) -> serde_json::Value {
-    let out = sell_kiwi(till);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    till.sell(&["--seller", "V003", "HY-MHT-LB*scale", "--pay", "cash:100"])
 }
 
 /// Sells 猕猴桃 (HY-MHT-LB, 7.80 per 斤) at the scale's weight; its JSON, or the refusal.

@@ -251,8 +251,8 @@ pub async fn relay(
     let mut handles: HashMap<String, DocHandle> = HashMap::new();
     let mut refused_until: HashMap<String, Instant> = HashMap::new();
     let mut quiet = Quiet::default();
-    // When a failure to take the registry was last said: once a minute at most.
-    let mut registry_told: Option<Instant> = None;
+    // A failure to take the registry, said once a minute at most.
+    let registry_failures = crate::quiet_log::QuietLog::default();
     loop {
         if quiet.now() {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -290,10 +290,10 @@ pub async fn relay(
                 }
                 // Said, not swallowed: a hub that never gets the registry refuses the tills
                 // enrolled since, and lets in those revoked since.
-                if registry_told.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
-                    eprintln!("hub registry: {e} (tried again each turn; said once a minute)");
-                    registry_told = Some(Instant::now());
-                }
+                registry_failures.write(
+                    "hub registry".into(),
+                    format!("hub registry: {e} (tried again each turn; said once a minute)"),
+                );
             }
         }
         let made = links.load(Ordering::Relaxed);

@@ -68,13 +68,9 @@ impl BurstDetector {
     /// Whether the run goes on after a gap of `gap` ms: a scanner's gap, or the one pause a
     /// burst may hold. Notes the pause taken.
     fn goes_on_after(&mut self, gap: u64) -> bool {
-        if gap <= self.config.max_gap_ms {
-            return true;
-        }
-        let burst = self.run.len() >= BURST_BEFORE_A_PAUSE;
-        let pause = burst && !self.paused && gap <= self.config.max_pause_ms;
-        self.paused |= pause;
-        pause
+        let on = self.may_go_on(gap);
+        self.paused |= on && gap > self.config.max_gap_ms;
+        on
     }
 
     /// Whether a run that has had no key for `gap` ms may still go on.

@@ -31,7 +31,7 @@ pub fn statements(dir: &Path, command: StatementsCommand) -> Result<()> {
                 .file_name()
                 .map_or_else(|| file_label(&file), |n| n.to_string_lossy().into_owned());
             let mut hq = Hq::open(dir)?;
-            let done = match super::postgres::database_of(dir, None)? {
+            let done = match crate::meta(&hq.conn, crate::META_DATABASE)? {
                 Some(url) => {
                     statements::check_stall(&hq.conn, &stall)?;
                     let (name, bytes, stall) = (&name, &bytes, &stall);
@@ -53,7 +53,7 @@ pub fn statements(dir: &Path, command: StatementsCommand) -> Result<()> {
         StatementsCommand::Remove { file, json } => {
             let sha = removal::sha_of(&file, read_bytes)?;
             let mut hq = Hq::open(dir)?;
-            let removed = match super::postgres::database_of(dir, None)? {
+            let removed = match crate::meta(&hq.conn, crate::META_DATABASE)? {
                 Some(url) => super::postgres::with_pool(&url, |pool| async move {
                     removal::remove_postgres(&pool, &sha).await
                 })?,
@@ -94,7 +94,7 @@ pub fn statements(dir: &Path, command: StatementsCommand) -> Result<()> {
             let format = if json { "json" } else { format.as_str() };
             let format = output_format(format, out.as_deref())?;
             let hq = Hq::open(dir)?;
-            let m = match super::postgres::database_of(dir, None)? {
+            let m = match crate::meta(&hq.conn, crate::META_DATABASE)? {
                 Some(url) => {
                     let sellers = statements::matching::seller_names(&hq.conn)?;
                     super::postgres::with_pool(&url, |pool| async move {

@@ -221,15 +221,7 @@ pub fn status(till: &mut Till) -> Result<SyncStatus> {
 /// do): a `fairpos sell` during a pass that waited on a slow headquarters, up to its step
 /// timeout at each step, found the till in use and failed.
 fn pass(dir: &Path, options: &SyncOptions) -> Result<SyncReport> {
-    let job = {
-        let mut till = Till::open(dir)?;
-        let identity = till.store().identity().clone();
-        let (fair, device) = (&identity.fair.id, &identity.device);
-        let job = SyncJob::read(till.reader()?, fair, device, options)?;
-        till.store_mut()
-            .set_meta("last_sync_attempt", &now_text())?;
-        job
-    };
+    let job = SyncJob::begin(&mut Till::open(dir)?, options)?;
     let done = job.run();
     // A till that cannot be opened again (its window opened meanwhile) says so, unless the
     // pass failed: its own error (and any wait headquarters asked for) is the one told.

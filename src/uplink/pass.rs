@@ -73,11 +73,7 @@ impl Default for SyncOptions {
 
 /// One sync pass. Succeeds only when headquarters holds every local change.
 pub fn sync_once(till: &mut Till, options: &SyncOptions) -> Result<SyncReport> {
-    let device = till.store().identity().device.clone();
-    let fair = till.store().identity().fair.id.clone();
-    let job = SyncJob::read(till.reader()?, &fair, &device, options)?;
-    till.store_mut()
-        .set_meta("last_sync_attempt", &now_text())?;
+    let job = SyncJob::begin(till, options)?;
     let done = job.run();
     apply(till, done)
 }
@@ -109,6 +105,16 @@ pub struct SyncDone {
 }
 
 impl SyncJob {
+    /// What a pass of `till` sends ([`SyncJob::read`]), the attempt noted in the till.
+    pub fn begin(till: &mut Till, options: &SyncOptions) -> Result<SyncJob> {
+        let identity = till.store().identity().clone();
+        let (fair, device) = (&identity.fair.id, &identity.device);
+        let job = SyncJob::read(till.reader()?, fair, device, options)?;
+        till.store_mut()
+            .set_meta("last_sync_attempt", &now_text())?;
+        Ok(job)
+    }
+
     pub fn read(
         conn: &Connection,
         fair: &str,

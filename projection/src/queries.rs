@@ -46,12 +46,13 @@ impl SaleSummary {
 
 const SALE_COLUMNS: &str = "s.id, s.number, s.seq, s.shift_id, s.at, s.seller, s.seller_name,
     s.team, s.unit_tax_id, s.unit_name, s.total_fen, s.change_fen,
-    COALESCE((SELECT SUM(amount_fen) FROM refunds r WHERE r.sale_id = s.id), 0),
+    (SELECT SUM(amount_fen) FROM refunds r WHERE r.sale_id = s.id),
     EXISTS(SELECT 1 FROM voids v WHERE v.sale_id = s.id),
-    EXISTS(SELECT 1 FROM sale_oversold o WHERE o.sale_id = s.id),
-    EXISTS(SELECT 1 FROM refunds r WHERE r.sale_id = s.id)";
+    EXISTS(SELECT 1 FROM sale_oversold o WHERE o.sale_id = s.id)";
 
 fn sale_row(r: &Row) -> rusqlite::Result<SaleSummary> {
+    // No refund sums to NULL; a refund of 0 fen (a free bag) to 0, and is a refund.
+    let refunded: Option<i64> = r.get(12)?;
     Ok(SaleSummary {
         id: r.get(0)?,
         number: r.get(1)?,
@@ -65,10 +66,10 @@ fn sale_row(r: &Row) -> rusqlite::Result<SaleSummary> {
         unit_name: r.get(9)?,
         total: Fen(r.get(10)?),
         change: Fen(r.get(11)?),
-        refunded: Fen(r.get(12)?),
+        refunded: Fen(refunded.unwrap_or(0)),
         voided: r.get(13)?,
         oversold: r.get(14)?,
-        has_refunds: r.get(15)?,
+        has_refunds: refunded.is_some(),
     })
 }
 

@@ -141,16 +141,18 @@ pub fn parse(file: &str, bytes: &[u8], provider: Provider) -> Result<Statement, 
     })?;
     let (mut lines, mut skipped, mut refused) = (Vec::new(), 0, Vec::new());
     let mut span: Option<(NaiveDateTime, NaiveDateTime)> = None;
-    for (i, row) in rows.iter().enumerate().skip(header_at + 1) {
-        let line = i as u64 + 1;
+    for (line, row, closed) in records(&rows[header_at + 1..], header_at as u64 + 2) {
         if row.trim().is_empty() {
             continue;
         }
-        if layout.ends_at(row) {
+        if layout.ends_at(&row) {
             break;
         }
         let read = || {
-            let fields = split_row(row)?;
+            if !closed {
+                return Err("a quoted field opened on this line never closes".to_string());
+            }
+            let fields = split_row(&row)?;
             if fields.len() <= columns.last() {
                 return Err(format!(
                     "{} fields where the column row has {}",
@@ -215,6 +217,58 @@ fn stated_period(rows: &[&str]) -> Option<(NaiveDateTime, NaiveDateTime)> {
     })
 }
 
+/// The CSV records of `rows` (physical lines, the first numbered `first_line`), each with
+/// the line it starts on and whether its quotes closed. A quoted field may hold a line break
+/// (a 商品名称 or 备注 typed on two lines), so a record runs on over the lines until its
+/// quote closes. A quote opens a field only at its start, as in RFC 4180; a quote inside an
+/// unquoted field is text.
+fn records<'a>(rows: &[&'a str], first_line: u64) -> Vec<(u64, std::borrow::Cow<'a, str>, bool)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < rows.len() {
+        let start = at;
+        let mut quoted = false;
+        loop {
+            quoted = quotes_left_open(rows[at], quoted);
+            at += 1;
+            if !quoted || at == rows.len() {
+                break;
+            }
+        }
+        let row = if at - start == 1 {
+            std::borrow::Cow::Borrowed(rows[start])
+        } else {
+            std::borrow::Cow::Owned(rows[start..at].join("\n"))
+        };
+        out.push((first_line + start as u64, row, !quoted));
+    }
+    out
+}
+
+/// Whether a quoted field is still open at the end of `line`, read from inside one when
+/// `open` (the record's earlier lines left it open).
+fn quotes_left_open(line: &str, mut open: bool) -> bool {
+    let mut field_start = !open;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if open {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                } else {
+                    open = false;
+                }
+            }
+        } else if c == ',' {
+            field_start = true;
+        } else {
+            open = field_start && c == '"';
+            field_start = false;
+        }
+    }
+    open
+}
+
 /// The fields of one CSV row, each trimmed of the padding the providers add: spaces, tabs
 /// and WeChat's leading backtick (which keeps spreadsheets from reading numbers).
 fn split_row(row: &str) -> Result<Vec<String>, String> {
@@ -227,7 +281,10 @@ fn split_row(row: &str) -> Result<Vec<String>, String> {
         Some(Err(e)) => return Err(format!("not a CSV row: {e}")),
         None => return Ok(Vec::new()),
     };
-    Ok(record.iter().map(clean).collect())
+    Ok(record
+        .iter()
+        .map(|field| clean(field).replace(['\r', '\n'], " "))
+        .collect())
 }
 
 /// A field as written, without what keeps a spreadsheet from reading a long number as one:

@@ -233,3 +233,25 @@ fn only_money_that_moved_counts() {
         "{e}"
     );
 }
+
+#[test]
+fn a_quoted_field_may_hold_a_line_break() {
+    // A 商品名称 typed on two lines, and a quote inside an unquoted note, which is text.
+    let two_lines = WECHAT_BILL
+        .replacen("`静宁苹果,", "\"静宁苹果\r\n（5斤装，\"\"特级\"\"）\",", 1)
+        .replacen("`木耳,`", "`木耳 12\"寸,`", 1);
+    let s = parse("bill.csv", two_lines.as_bytes(), Provider::Wechat).unwrap();
+    assert_eq!(s.lines.len(), 2);
+    assert_eq!(s.skipped, 1);
+    assert_eq!(s.lines[0].note, "静宁苹果 （5斤装，\"特级\"）");
+    // Rows are named by the line they start on.
+    assert_eq!((s.lines[0].line, s.lines[1].line), (2, 4));
+    // A quote that never closes is said, at the line it opens.
+    let open = WECHAT_BILL.replacen("`静宁苹果,", "\"静宁苹果,", 1);
+    let e = parse("bill.csv", open.as_bytes(), Provider::Wechat).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("line 2: a quoted field opened on this line never closes"),
+        "{e}"
+    );
+}

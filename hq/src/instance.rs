@@ -97,7 +97,6 @@ CREATE TABLE IF NOT EXISTS sync_events (
     detail TEXT NOT NULL
 ) STRICT;
 
-CREATE INDEX IF NOT EXISTS sales_id ON sales (id);
 CREATE INDEX IF NOT EXISTS sales_shift ON sales (shift_id);
 -- What reconciliation and a unit's list look up by, so that they read one till's, one
 -- shift's or one unit's rows at a province's size.
@@ -167,6 +166,31 @@ fn add_ledger_weights(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Sales indexed by their id, once: a ledger holding a sale whose id another till's sale
+/// holds is refused (`fairpos_projection::apply::sale_id_taken`), where before both were
+/// taken and a void of either named two sales. A headquarters from before whose sales hold
+/// an id twice keeps the plain index it had, and says which id.
+fn sale_ids_once(conn: &Connection) -> Result<()> {
+    let once = "CREATE UNIQUE INDEX IF NOT EXISTS sales_id_once ON sales (id)";
+    match conn.execute_batch(once) {
+        Ok(()) => Ok(conn.execute_batch("DROP INDEX IF EXISTS sales_id")?),
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
+            let twice: String = conn.query_row(
+                "SELECT id FROM sales GROUP BY id HAVING COUNT(*) > 1 LIMIT 1",
+                [],
+                |r| r.get(0),
+            )?;
+            eprintln!(
+                "warning: sale {twice} is held by two sales (one of them copied by another \
+                 till): sales are indexed by id as before, and a sale that copies another's id \
+                 is not refused"
+            );
+            Ok(conn.execute_batch("CREATE INDEX IF NOT EXISTS sales_id ON sales (id)")?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn create_tables(conn: &Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version == 0 {
@@ -194,6 +218,7 @@ fn create_tables(conn: &Connection) -> Result<()> {
     crate::registry::install(conn)?;
     add_chunks_digest(conn)?;
     add_ledger_weights(conn)?;
+    sale_ids_once(conn)?;
     // Reports and reconciliation read running totals, not every sale.
     if !rollup::installed(conn)? {
         let held: i64 = conn.query_row("SELECT COUNT(*) FROM sales", [], |r| r.get(0))?;

@@ -155,7 +155,13 @@ pub(crate) async fn project_in(
     held: Option<Held<'_>>,
 ) -> Result<Projected> {
     match write_ledger(tx, doc_key, records, held).await {
-        Err(e) if e.is_unique_violation() => Err(Error::Integrity(format!("{doc_key}: {e}"))),
+        Err(e) if e.is_unique_violation() => Err(Error::Integrity(match e.unique_key() {
+            Some(("sales_id_once", key)) => format!(
+                "{doc_key}: a sale of it has the id of another till's sale ({})",
+                key.unwrap_or("an id held already")
+            ),
+            _ => format!("{doc_key}: {e}"),
+        })),
         outcome => outcome,
     }
 }

@@ -104,6 +104,16 @@ impl Error {
             if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION))
     }
 
+    /// The unique index a row would have broken, and PostgreSQL's detail naming the key
+    /// (`Key (id)=(…) already exists.`).
+    pub(crate) fn unique_key(&self) -> Option<(&str, Option<&str>)> {
+        let db = match self {
+            Error::Postgres(e) if self.is_unique_violation() => e.as_db_error()?,
+            _ => return None,
+        };
+        Some((db.constraint()?, db.detail()))
+    }
+
     /// True for a value PostgreSQL will never take (SQLSTATE class 22, "data exception": a
     /// NUL character in text, a number out of range): trying again cannot help.
     pub(crate) fn is_data_error(&self) -> bool {

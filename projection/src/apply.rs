@@ -81,7 +81,7 @@ fn apply_with(
         Record::CashMove(r) => cash_move(conn, r),
         Record::Sale(r) => {
             let maybe_voided = named.is_none_or(|named| named.may_name(&r.header.id));
-            apply_sale_head(&mut inserts.sale, r)?;
+            apply_sale_head(conn, &mut inserts.sale, r)?;
             sale_rest(conn, inserts, r, stock, maybe_voided)
         }
         Record::Void(r) => {
@@ -258,9 +258,10 @@ fn cash_move(conn: &Connection, r: &CashMoveRecord) -> Result<()> {
     Ok(())
 }
 
-/// The numbered row of a sale.
-fn apply_sale_head(insert: &mut CachedStatement, r: &SaleRecord) -> Result<()> {
-    insert.execute(params![
+/// The numbered row of a sale. Where sales are indexed by their id, once (at headquarters),
+/// a sale whose id another's holds is refused.
+fn apply_sale_head(conn: &Connection, insert: &mut CachedStatement, r: &SaleRecord) -> Result<()> {
+    let inserted = insert.execute(params![
         r.header.id,
         r.header.device,
         r.header.seq as i64,
@@ -276,8 +277,36 @@ fn apply_sale_head(insert: &mut CachedStatement, r: &SaleRecord) -> Result<()> {
         r.unit.as_ref().map(|u| &u.name),
         r.total_fen,
         r.change_fen
-    ])?;
-    Ok(())
+    ]);
+    match inserted {
+        Err(e) if is_unique_violation(&e, "sales.id") => {
+            let made_by = made_by(conn, &r.header.id)?;
+            let made_by = made_by.as_deref().unwrap_or("another till");
+            Err(Error::Integrity(sale_id_taken(
+                &r.header.id,
+                &r.header.device,
+                made_by,
+            )))
+        }
+        inserted => Ok(inserted.map(drop)?),
+    }
+}
+
+/// Whether `e` is SQLite's refusal of a second row with the value of a unique `column`
+/// (`table.column`).
+fn is_unique_violation(e: &rusqlite::Error, column: &str) -> bool {
+    match e {
+        rusqlite::Error::SqliteFailure(f, Some(message)) => {
+            f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE && message.ends_with(column)
+        }
+        _ => false,
+    }
+}
+
+/// Why a sale whose id a sale of another till holds is refused (a till makes its ids,
+/// UUIDs, itself: one held twice is copied, from a receipt, say).
+pub fn sale_id_taken(id: &str, device: &str, made_by: &str) -> String {
+    format!("sale {id} of {device} has the id of a sale {made_by} made")
 }
 
 /// The rest of a sale's rows; its void and refunds looked up only when `maybe_voided`, and

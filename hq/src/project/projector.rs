@@ -514,7 +514,17 @@ impl Held {
                     Err(_) => "ROLLBACK TO project_ledger; RELEASE project_ledger",
                 };
                 conn.execute_batch(end)?;
-                applied
+                match applied {
+                    // A record contradicting what is projected (a sequence number or a
+                    // sale's id reused, a void of another till's sale) stays one at every
+                    // try: the ledger is refused, as on PostgreSQL, and its till told.
+                    Err(e) if contradicts_the_projection(&e) => {
+                        self.refused = true;
+                        let device = self.device.clone();
+                        return refuse(conn, doc_id, &device, e.to_string());
+                    }
+                    applied => applied,
+                }
             }
         };
         if applied.is_ok() {
@@ -522,5 +532,17 @@ impl Held {
             self.weight = weight;
         }
         applied
+    }
+}
+
+/// Whether projecting a ledger failed for a record that contradicts what is projected,
+/// rather than for the moment (a busy database, a full disk).
+fn contradicts_the_projection(e: &crate::Error) -> bool {
+    match e {
+        crate::Error::Tables(fairpos_projection::Error::Integrity(_)) => true,
+        crate::Error::Tables(fairpos_projection::Error::Sql(e)) | crate::Error::Sql(e) => {
+            e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation)
+        }
+        _ => false,
     }
 }

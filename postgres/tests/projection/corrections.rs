@@ -1,5 +1,6 @@
 //! Voids, refunds and refund lines meeting their sales as on SQLite, whichever comes first,
-//! filled alike by migration 11; a void naming another till's sale refused.
+//! filled alike by migration 11; a void naming another till's sale refused, and a sale
+//! copying its id.
 
 use super::*;
 
@@ -245,4 +246,68 @@ async fn a_void_naming_another_tills_sale_is_refused() {
         .unwrap()
         .get(0);
     assert_eq!(t2, 0, "nothing of the refused ledger is projected");
+}
+
+/// A sale in T2's ledger copying the id of a sale of T1's (from its receipt): the ledger is refused, as on a SQLite headquarters. T1's void of its sale
+/// then names one sale and is projected (before, both sales were taken, and the void's
+/// ledger failed at every try: two sales held the id).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_copying_another_tills_sale_id_is_refused() {
+    let Some(server) = server() else { return };
+    let ledgers = fair(&mut Lcg(5), 5);
+    let pool = migrated_pool(&server).await;
+    project(&pool, &ledgers[0].key, &ledgers[0].records)
+        .await
+        .unwrap();
+    let sale = ledgers[0]
+        .records
+        .iter()
+        .find_map(|r| match r {
+            Record::Sale(s) => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let mut records = ledgers[1].records.clone();
+    let mut copy = sale.clone();
+    copy.header.device = "T2".into();
+    copy.header.seq = records.len() as u64 + 1;
+    copy.sale_seq = 9999;
+    // Its lines numbered apart, and no payment: no row of its lines or payments is one
+    // the copied sale holds.
+    for line in &mut copy.lines {
+        line.line += 100;
+    }
+    copy.payments.clear();
+    records.push(Record::Sale(copy));
+    let err = project(&pool, &ledgers[1].key, &records).await.unwrap_err();
+    assert!(matches!(err, Error::Integrity(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("a sale of it has the id of another till's sale"),
+        "{err}"
+    );
+    let mut t1 = ledgers[0].records.clone();
+    t1.push(Record::Void(fairpos_sync::record::VoidRecord {
+        header: Header {
+            id: "T1-void".into(),
+            device: "T1".into(),
+            seq: t1.len() as u64 + 1,
+            at: "2026-11-22T12:00:00+08:00".into(),
+        },
+        sale: sale.header.id.clone(),
+        number: sale.number.clone(),
+        shift: sale.shift.clone(),
+        reason: "wrong".into(),
+    }));
+    assert_eq!(project(&pool, &ledgers[0].key, &t1).await.unwrap(), 1);
+    let client = pool.get().await.unwrap();
+    let voided: i64 = client
+        .query_one(
+            "SELECT count(*) FROM voids WHERE id = 'T1-void' AND sale_device = 'T1'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(voided, 1);
 }

@@ -286,3 +286,40 @@ fn a_void_naming_another_tills_sale_is_refused() {
     assert!(apply(&conn, &of_t02(refund(2, Vec::new())), "ledger/T02").unwrap());
     assert!(apply(&conn, &void(3, 1), "ledger").unwrap());
 }
+
+/// Where sales are indexed by id once (headquarters), a sale of T02 carrying the id of T01's
+/// sale is refused, naming both, and nothing of it is written: T01's void of its sale then
+/// names one sale.
+#[test]
+fn a_sale_copying_another_tills_sale_id_is_refused_where_ids_are_held_once() {
+    let conn = Connection::open_in_memory().unwrap();
+    crate::schema::create_projection(&conn).unwrap();
+    conn.execute_batch(crate::schema::CATALOG).unwrap();
+    conn.execute_batch("CREATE UNIQUE INDEX sales_id_once ON sales (id)")
+        .unwrap();
+    apply(&conn, &sale(1, &[("A", 1)]), "ledger").unwrap();
+    let mut copy = sale(1, &[("B", 2)]);
+    if let Record::Sale(s) = &mut copy {
+        s.header.device = "T02".into();
+        // Its lines numbered apart, and no payment: no row of its lines or payments is one
+        // the copied sale holds.
+        s.lines[0].line = 7;
+        s.payments.clear();
+    }
+    let e = apply(&conn, &copy, "ledger/T02").unwrap_err();
+    assert!(matches!(e, Error::Integrity(_)), "{e}");
+    assert!(
+        e.to_string()
+            .contains("sale r1 of T02 has the id of a sale T01 made"),
+        "{e}"
+    );
+    assert!(apply(&conn, &void(2, 1), "ledger").unwrap());
+    let voided: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM voids WHERE sale_device = 'T01'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(voided, 1);
+}

@@ -343,32 +343,49 @@ async fn apply_other(tx: &Transaction<'_>, record: &Record, stock: &mut StockOut
 
 async fn shift_open(tx: &Transaction<'_>, r: &ShiftOpenRecord) -> Result<()> {
     let h = &r.header;
-    tx.execute(
-        &statement(tx, sql::SHIFT_OPEN).await?,
-        &[&r.shift, &h.device, &r.seller, &h.at, &r.float_fen],
-    )
-    .await?;
-    Ok(())
+    let written = tx
+        .execute(
+            &statement(tx, sql::SHIFT_OPEN).await?,
+            &[&r.shift, &h.device, &r.seller, &h.at, &r.float_fen],
+        )
+        .await?;
+    own_shift(tx, written, h, &r.shift).await
+}
+
+/// As the projection's `own_shift`: a shift's opening or closing that no row took, as the
+/// shift is another till's, is refused.
+async fn own_shift(tx: &Transaction<'_>, written: u64, h: &Header, shift: &str) -> Result<()> {
+    if written > 0 {
+        return Ok(());
+    }
+    let whose: String = tx
+        .query_one(&statement(tx, sql::SHIFT_DEVICE).await?, &[&shift])
+        .await?
+        .get(0);
+    Err(Error::Integrity(fairpos_projection::apply::foreign_shift(
+        &h.id, &h.device, shift, &whose,
+    )))
 }
 
 async fn shift_close(tx: &Transaction<'_>, r: &ShiftCloseRecord) -> Result<()> {
     let h = &r.header;
     let last_seq = r.last_sale_seq as i64;
-    tx.execute(
-        &statement(tx, sql::SHIFT_CLOSE).await?,
-        &[
-            &r.shift,
-            &h.device,
-            &h.at,
-            &r.expected_fen,
-            &r.counted_fen,
-            &r.variance_fen,
-            &r.last_sale,
-            &last_seq,
-        ],
-    )
-    .await?;
-    Ok(())
+    let written = tx
+        .execute(
+            &statement(tx, sql::SHIFT_CLOSE).await?,
+            &[
+                &r.shift,
+                &h.device,
+                &h.at,
+                &r.expected_fen,
+                &r.counted_fen,
+                &r.variance_fen,
+                &r.last_sale,
+                &last_seq,
+            ],
+        )
+        .await?;
+    own_shift(tx, written, h, &r.shift).await
 }
 
 async fn cash_move(tx: &Transaction<'_>, r: &CashMoveRecord) -> Result<()> {

@@ -8,8 +8,8 @@
 //! the rows if they are ever lost.
 
 use fairpos_sync::record::{
-    CashMoveRecord, ProductAddRecord, RefundRecord, SaleRecord, ShiftCloseRecord, ShiftOpenRecord,
-    VoidRecord,
+    CashMoveRecord, Header, ProductAddRecord, RefundRecord, SaleRecord, ShiftCloseRecord,
+    ShiftOpenRecord, VoidRecord,
 };
 use std::collections::{BTreeMap, HashSet};
 
@@ -222,18 +222,38 @@ fn insert_record(
 
 fn shift_open(conn: &Connection, r: &ShiftOpenRecord) -> Result<()> {
     // A close may have been applied first (out of order at HQ): keep its columns.
-    conn.prepare_cached(sql::SHIFT_OPEN)?.execute(params![
+    let written = conn.prepare_cached(sql::SHIFT_OPEN)?.execute(params![
         r.shift,
         r.header.device,
         r.seller,
         r.header.at,
         r.float_fen
     ])?;
-    Ok(())
+    own_shift(conn, written, &r.header, &r.shift)
+}
+
+/// Refuses a shift's opening or closing (the record `h`) that no row took, as the shift is
+/// another till's: a till opens and closes its own shifts only, so the record is forged
+/// (it had overwritten the other till's cash-up).
+fn own_shift(conn: &Connection, written: usize, h: &Header, shift: &str) -> Result<()> {
+    if written > 0 {
+        return Ok(());
+    }
+    let whose: String = conn
+        .prepare_cached(sql::SHIFT_DEVICE)?
+        .query_row([shift], |r| r.get(0))?;
+    Err(Error::Integrity(foreign_shift(
+        &h.id, &h.device, shift, &whose,
+    )))
+}
+
+/// Why a record opening or closing another till's shift is refused.
+pub fn foreign_shift(id: &str, device: &str, shift: &str, whose: &str) -> String {
+    format!("record {id} of {device} opens or closes shift {shift}, which is {whose}'s")
 }
 
 fn shift_close(conn: &Connection, r: &ShiftCloseRecord) -> Result<()> {
-    conn.prepare_cached(sql::SHIFT_CLOSE)?.execute(params![
+    let written = conn.prepare_cached(sql::SHIFT_CLOSE)?.execute(params![
         r.shift,
         r.header.device,
         r.header.at,
@@ -243,7 +263,7 @@ fn shift_close(conn: &Connection, r: &ShiftCloseRecord) -> Result<()> {
         r.last_sale,
         r.last_sale_seq as i64
     ])?;
-    Ok(())
+    own_shift(conn, written, &r.header, &r.shift)
 }
 
 fn cash_move(conn: &Connection, r: &CashMoveRecord) -> Result<()> {
@@ -492,7 +512,8 @@ pub mod sql {
     pub const SHIFT_OPEN: &str =
         "INSERT INTO shifts(id, device, seller, opened_at, float_fen) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT(id) DO UPDATE SET seller = excluded.seller,
-         opened_at = excluded.opened_at, float_fen = excluded.float_fen";
+         opened_at = excluded.opened_at, float_fen = excluded.float_fen
+         WHERE shifts.device = excluded.device";
     /// A shift closed (before or after its opening is applied).
     pub const SHIFT_CLOSE: &str =
         "INSERT INTO shifts(id, device, seller, opened_at, float_fen, closed_at, expected_fen,
@@ -501,7 +522,10 @@ pub mod sql {
          ON CONFLICT(id) DO UPDATE SET closed_at = excluded.closed_at,
          expected_fen = excluded.expected_fen, counted_fen = excluded.counted_fen,
          variance_fen = excluded.variance_fen, last_sale = excluded.last_sale,
-         last_sale_seq = excluded.last_sale_seq";
+         last_sale_seq = excluded.last_sale_seq
+         WHERE shifts.device = excluded.device";
+    /// The till whose shift it is.
+    pub const SHIFT_DEVICE: &str = "SELECT device FROM shifts WHERE id = ?1";
     /// Cash paid in or out during a shift.
     pub const CASH_MOVE: &str =
         "INSERT INTO cash_moves(id, device, shift_id, at, amount_fen, reason)

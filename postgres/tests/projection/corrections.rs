@@ -311,3 +311,48 @@ async fn a_sale_copying_another_tills_sale_id_is_refused() {
         .get(0);
     assert_eq!(voided, 1);
 }
+
+/// T2's ledger closing a shift of T1's (its id copied) is refused, as on SQLite: T1's
+/// cash-up stays as T1 counted it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_another_tills_shift_is_refused() {
+    let Some(server) = server() else { return };
+    let ledgers = fair(&mut Lcg(6), 5);
+    let pool = migrated_pool(&server).await;
+    project(&pool, &ledgers[0].key, &ledgers[0].records)
+        .await
+        .unwrap();
+    let shift = ledgers[0]
+        .records
+        .iter()
+        .find_map(|r| match r {
+            Record::ShiftOpen(s) => Some(s.shift.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let client = pool.get().await.unwrap();
+    let cash_up = "SELECT device, counted_fen FROM shifts WHERE id = $1";
+    let before = client.query_one(cash_up, &[&shift]).await.unwrap();
+    let before: (String, Option<i64>) = (before.get(0), before.get(1));
+    let mut records = ledgers[1].records.clone();
+    records.push(Record::ShiftClose(fairpos_sync::record::ShiftCloseRecord {
+        header: Header {
+            id: "T2-close".into(),
+            device: "T2".into(),
+            seq: records.len() as u64 + 1,
+            at: "2026-11-22T18:00:00+08:00".into(),
+        },
+        shift: shift.clone(),
+        expected_fen: 1,
+        counted_fen: 1,
+        variance_fen: 0,
+        last_sale: None,
+        last_sale_seq: 0,
+    }));
+    let err = project(&pool, &ledgers[1].key, &records).await.unwrap_err();
+    assert!(matches!(err, Error::Integrity(_)), "{err}");
+    let said = format!("record T2-close of T2 opens or closes shift {shift}, which is T1's");
+    assert!(err.to_string().contains(&said), "{err}");
+    let after = client.query_one(cash_up, &[&shift]).await.unwrap();
+    assert_eq!((after.get(0), after.get(1)), before);
+}

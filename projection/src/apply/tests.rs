@@ -323,3 +323,53 @@ fn a_sale_copying_another_tills_sale_id_is_refused_where_ids_are_held_once() {
         .unwrap();
     assert_eq!(voided, 1);
 }
+
+/// Record `seq` of `device` opening shift s1 with `float_fen`, or closing it counted at it.
+fn shift(device: &str, seq: u64, open: bool, fen: i64) -> Record {
+    let header = Header {
+        device: device.into(),
+        id: format!("{device}-r{seq}"),
+        ..header(seq)
+    };
+    if open {
+        Record::ShiftOpen(ShiftOpenRecord {
+            header,
+            shift: "s1".into(),
+            seller: "V001".into(),
+            float_fen: fen,
+        })
+    } else {
+        Record::ShiftClose(ShiftCloseRecord {
+            header,
+            shift: "s1".into(),
+            expected_fen: fen,
+            counted_fen: fen,
+            variance_fen: 0,
+            last_sale: None,
+            last_sale_seq: 0,
+        })
+    }
+}
+
+/// A till opens and closes its own shifts: T02 opening or closing T01's shift (its id
+/// copied) is refused, and T01's cash-up stays as T01 wrote it.
+#[test]
+fn opening_or_closing_another_tills_shift_is_refused() {
+    let conn = Connection::open_in_memory().unwrap();
+    crate::schema::create_projection(&conn).unwrap();
+    apply(&conn, &shift("T01", 1, true, 5000), "ledger").unwrap();
+    for (seq, open) in [(1, true), (2, false)] {
+        let e = apply(&conn, &shift("T02", seq, open, 1), "ledger/T02").unwrap_err();
+        let said = format!("record T02-r{seq} of T02 opens or closes shift s1, which is T01's");
+        assert!(e.to_string().contains(&said), "{e}");
+    }
+    apply(&conn, &shift("T01", 2, false, 7000), "ledger").unwrap();
+    let held: (String, i64, i64) = conn
+        .query_row(
+            "SELECT device, float_fen, counted_fen FROM shifts WHERE id = 's1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(held, ("T01".to_string(), 5000, 7000));
+}

@@ -45,8 +45,11 @@ pub struct KioskConfig {
     pub seller: Option<String>,
     /// What the stall's payment QR code holds (its WeChat or Alipay collection code).
     pub payment_qr: String,
-    /// The method sales paid through that QR are recorded with.
-    pub payment_method: String,
+    /// The methods that QR takes, each sale recorded with the one staff confirm: `"wechat"`
+    /// (default), or `["wechat", "alipay"]` for a code that takes both (a 聚合收款码), and
+    /// staff tap which arrived; statements are matched by it.
+    #[serde(deserialize_with = "one_or_many")]
+    pub payment_method: Vec<String>,
     /// Seconds without a touch or scan before the kiosk asks whether the shopper is there.
     pub idle_warn_s: u64,
     /// Seconds after the question before the basket is cleared.
@@ -58,11 +61,25 @@ impl Default for KioskConfig {
         KioskConfig {
             seller: None,
             payment_qr: "https://payapp.weixin.qq.com/demo-stall-collection-code".into(),
-            payment_method: "wechat".into(),
+            payment_method: vec!["wechat".into()],
             idle_warn_s: 60,
             idle_clear_s: 20,
         }
     }
+}
+
+/// A method, or a list of them.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    })
 }
 
 impl KioskConfig {

@@ -252,7 +252,11 @@ fn closing_the_shift_counts_the_drawer_and_shows_the_variance() {
 }
 
 fn open_kiosk(dir: &std::path::Path) -> Rc<KioskApp> {
-    let app = kiosk_app(demo_till(dir), &Config::default(), Services::none()).unwrap();
+    open_kiosk_with(dir, &Config::default())
+}
+
+fn open_kiosk_with(dir: &std::path::Path, config: &Config) -> Rc<KioskApp> {
+    let app = kiosk_app(demo_till(dir), config, Services::none()).unwrap();
     app.start_in(fairpos_domain::Lang::En);
     app.ui.show().unwrap();
     flush();
@@ -335,6 +339,26 @@ fn a_kiosk_sale_paid_by_the_stall_qr_needs_a_staff_pin_and_an_idle_basket_clears
     click(k, "lead pin 1");
     click(k, "leave kiosk");
     assert!(value(k, "message").contains("wrong PIN"));
+}
+
+/// A payment QR taking WeChat Pay and Alipay: the screen names both, and staff tap the one
+/// the money arrived through, which the sale is recorded with.
+#[test]
+fn kiosk_staff_confirm_a_payment_by_its_method() {
+    i_slint_backend_testing::init_no_event_loop();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.kiosk.payment_method = vec!["wechat".into(), "alipay".into()];
+    let kiosk = open_kiosk_with(dir.path(), &config);
+    let k = &kiosk.ui;
+    scan(k.window(), "6935782200109");
+    click(k, "pay by qr");
+    find(k, "Scan with WeChat Pay or Alipay and pay the amount shown");
+    type_digits(k, "staff pin", DEMO_LEAD_PIN);
+    click(k, "payment received alipay");
+    find(k, "Thank you!");
+    let sales = stored_sales(dir.path());
+    assert_eq!(sales[0].4, vec![("alipay".to_string(), 1990, 1990)]);
 }
 
 #[test]

@@ -27,6 +27,8 @@ pub struct KioskApp {
     clock: slint::Timer,
     /// The payload of the QR image shown, so it is drawn once.
     shown_qr: RefCell<String>,
+    /// The staff's confirm buttons shown (text and label), so they are made once.
+    shown_buttons: RefCell<Vec<(String, String)>>,
     /// The language the window's texts are in: switched when the controller's changes
     /// (a shopper's choice, or the next shopper's start).
     shown_lang: std::cell::Cell<Lang>,
@@ -67,6 +69,7 @@ impl KioskApp {
             started: Instant::now(),
             clock: slint::Timer::default(),
             shown_qr: RefCell::new(String::new()),
+            shown_buttons: RefCell::new(Vec::new()),
             shown_lang: std::cell::Cell::new(lang),
             on_leave: RefCell::new(None),
         });
@@ -140,6 +143,20 @@ impl KioskApp {
             *self.shown_qr.borrow_mut() = ctl.qr.clone();
         }
         k.set_qr_caption(s(ctl.caption()));
+        k.set_pay_title(s(ctl.pay_title()));
+        // Set when they change only: a new model makes the buttons anew, under a finger.
+        let buttons = ctl.confirm_buttons();
+        if *self.shown_buttons.borrow() != buttons {
+            let model: Vec<ui::ConfirmButton> = buttons
+                .iter()
+                .map(|(text, label)| ui::ConfirmButton {
+                    text: s(text),
+                    label: s(label),
+                })
+                .collect();
+            k.set_confirm_buttons(Rc::new(slint::VecModel::from(model)).into());
+            *self.shown_buttons.borrow_mut() = buttons;
+        }
         k.set_pin_dots(s(ctl.pin_dots()));
         k.set_message(s(&ctl.message));
         let now = self.now_ms();
@@ -268,9 +285,12 @@ fn wire(app: &Rc<KioskApp>) {
     });
     on!(on_pin_key, |a, key: SharedString| a
         .act(|k, now| k.pin_key(&key, now)));
-    on!(on_staff_confirm, |a| {
+    on!(on_staff_confirm, |a, method: i32| {
         let now = a.now_ms();
-        let done = a.ctl.borrow_mut().staff_confirm(now);
+        let done = a
+            .ctl
+            .borrow_mut()
+            .staff_confirm(usize::try_from(method).unwrap_or(usize::MAX), now);
         if let Some(done) = done {
             a.services.sync_soon();
             // The receipt and the work after the sale once the thanks screen is drawn.

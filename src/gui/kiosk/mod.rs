@@ -51,7 +51,8 @@ pub struct KioskController {
     catalog: Catalog,
     config: KioskConfig,
     seller: String,
-    method: Method,
+    /// The methods the stall's payment QR takes: staff confirm which arrived.
+    methods: Vec<Method>,
     pub lang: Lang,
     /// The language each shopper starts in: a reset goes back to it (the next shopper
     /// started in the last one's).
@@ -85,7 +86,7 @@ impl KioskController {
         clock: Clock,
     ) -> Result<KioskController> {
         let catalog = till.catalog()?;
-        let method = Method::parse(&config.payment_method)?;
+        let methods = qr_methods(&config.payment_method)?;
         let state = till.store().state();
         let stall = &till.store().identity().stall;
         let seller = match &config.seller {
@@ -133,7 +134,7 @@ impl KioskController {
             catalog,
             config,
             seller,
-            method,
+            methods,
             lang: Lang::Zh,
             start_lang: Lang::Zh,
             screen: KioskScreen::Attract,
@@ -380,13 +381,48 @@ impl KioskController {
         edit_digits(&mut self.pin, key, 0, 12);
     }
 
-    /// Staff saw the money arrive through the stall's QR: the sale is recorded. Returns it for
-    /// its receipt.
-    pub fn staff_confirm(&mut self, now_ms: u64) -> Option<Completed> {
+    /// What the payment QR screen asks the shopper: to scan with the methods it takes.
+    pub fn pay_title(&self) -> String {
+        let zh: Vec<&str> = self.methods.iter().map(|m| m.label_zh()).collect();
+        let en: Vec<&str> = self.methods.iter().map(|m| label_en(*m)).collect();
+        self.text(
+            &format!("请用{}扫码，支付所示金额", zh.join("或")),
+            &format!("Scan with {} and pay the amount shown", en.join(" or ")),
+        )
+    }
+
+    /// The buttons staff confirm a payment with, as text and accessible label: one
+    /// "payment received", or one per method the QR takes (the sale is recorded, and
+    /// matched against statements, by the method staff saw the money arrive through).
+    pub fn confirm_buttons(&self) -> Vec<(String, String)> {
+        if let [_] = self.methods[..] {
+            return vec![(
+                self.text("已收到付款", "Payment received"),
+                "payment received".into(),
+            )];
+        }
+        self.methods
+            .iter()
+            .map(|&m| {
+                (
+                    self.text(
+                        &format!("{}已收款", m.label_zh()),
+                        &format!("{} received", label_en(m)),
+                    ),
+                    format!("payment received {m}"),
+                )
+            })
+            .collect()
+    }
+
+    /// Staff saw the money arrive through the stall's QR, by its `method`-th method: the
+    /// sale is recorded. Returns it for its receipt.
+    pub fn staff_confirm(&mut self, method: usize, now_ms: u64) -> Option<Completed> {
         self.touched(now_ms);
         if self.screen != KioskScreen::PayQr {
             return None;
         }
+        let method = *self.methods.get(method)?;
         let pin = std::mem::take(&mut self.pin);
         let seller = self.seller.clone();
         let checked = self.guard_pin(now_ms, |till| till.store().check_seller_pin(&seller, &pin));
@@ -402,7 +438,7 @@ impl KioskController {
             }
         };
         let tenders = [Tender {
-            method: self.method,
+            method,
             amount: None,
         }];
         let order = Order {
@@ -493,5 +529,40 @@ impl KioskController {
         if let Err(e) = self.till.tidy() {
             eprintln!("the work after the sale is postponed: {e}");
         }
+    }
+}
+
+/// The methods of `[kiosk] payment_method`: those a stall's payment QR takes, each once.
+fn qr_methods(names: &[String]) -> Result<Vec<Method>> {
+    let mut methods = Vec::new();
+    for name in names {
+        let method = Method::parse(name)?;
+        if !matches!(method, Method::Wechat | Method::Alipay | Method::Unionpay) {
+            return Err(Error::input(format!(
+                "[kiosk] payment_method {name:?}: a payment QR takes wechat, alipay or unionpay"
+            )));
+        }
+        if methods.contains(&method) {
+            return Err(Error::input(format!(
+                "[kiosk] payment_method names {name} twice"
+            )));
+        }
+        methods.push(method);
+    }
+    if methods.is_empty() {
+        return Err(Error::input(
+            "[kiosk] payment_method names no method: give wechat, alipay or unionpay",
+        ));
+    }
+    Ok(methods)
+}
+
+/// A QR method's name in English, as the till's pay screen names it.
+fn label_en(method: Method) -> &'static str {
+    match method {
+        Method::Wechat => "WeChat Pay",
+        Method::Alipay => "Alipay",
+        Method::Unionpay => "UnionPay",
+        other => other.as_str(),
     }
 }

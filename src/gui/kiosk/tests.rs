@@ -130,7 +130,7 @@ fn a_pin_typed_on_the_payment_qr_and_left_is_cleared() {
     assert!(k.tick(3_000 + PIN_LEFT_MS));
     assert_eq!(k.pin_dots(), "");
     // Confirming now checks an empty PIN: refused, nothing sold.
-    assert!(k.staff_confirm(20_000).is_none());
+    assert!(k.staff_confirm(0, 20_000).is_none());
     assert_eq!(k.screen, KioskScreen::PayQr);
 }
 
@@ -196,4 +196,97 @@ fn a_kiosk_at_a_real_fair_needs_the_stalls_payment_code_and_a_seller_of_its_own(
     assert!(refused.to_string().contains("stall S01"), "{refused}");
     let till = Till::open(dir.path()).unwrap();
     assert!(KioskController::new(till, config).is_ok());
+}
+
+/// A kiosk whose payment QR takes `methods` (`[kiosk] payment_method`).
+fn kiosk_taking(dir: &std::path::Path, methods: &[&str]) -> Result<KioskController> {
+    let till = Till::init_demo(dir, "2468").unwrap();
+    let config = KioskConfig {
+        payment_method: methods.iter().map(|m| m.to_string()).collect(),
+        ..KioskConfig::default()
+    };
+    let mut k = KioskController::new(till, config)?;
+    k.lang = Lang::En;
+    Ok(k)
+}
+
+/// A code that takes WeChat Pay and Alipay: the screen names both, and staff confirm by the
+/// method the money arrived through, which the sale is recorded with (statements are matched
+/// by it; every sale had been recorded as WeChat Pay).
+#[test]
+fn staff_confirm_by_the_method_the_money_arrived_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut k = kiosk_taking(dir.path(), &["wechat", "alipay"]).unwrap();
+    assert_eq!(
+        k.pay_title(),
+        "Scan with WeChat Pay or Alipay and pay the amount shown"
+    );
+    let buttons = k.confirm_buttons();
+    assert_eq!(
+        buttons,
+        [
+            (
+                "WeChat Pay received".into(),
+                "payment received wechat".into()
+            ),
+            ("Alipay received".into(), "payment received alipay".into()),
+        ]
+    );
+    k.scan("6935780100128", 1_000);
+    k.pay_qr(2_000);
+    for d in "2468".chars() {
+        k.pin_key(&d.to_string(), 3_000);
+    }
+    assert!(k.staff_confirm(2, 3_500).is_none(), "no third method");
+    assert_eq!(k.screen, KioskScreen::PayQr);
+    let sale = k.staff_confirm(1, 4_000).expect("sold");
+    k.tidy();
+    let method: String = k
+        .till_mut()
+        .store_mut()
+        .reader()
+        .unwrap()
+        .query_row(
+            "SELECT method FROM sale_payments WHERE sale_id = ?1",
+            [&sale.id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(method, "alipay");
+    k.lang = Lang::Zh;
+    assert_eq!(k.pay_title(), "请用微信支付或支付宝扫码，支付所示金额");
+    assert_eq!(k.confirm_buttons()[1].0, "支付宝已收款");
+    // One method: one button, as before.
+    let one = tempfile::tempdir().unwrap();
+    let k = kiosk_taking(one.path(), &["alipay"]).unwrap();
+    assert_eq!(
+        k.confirm_buttons(),
+        [("Payment received".into(), "payment received".into())]
+    );
+    assert_eq!(k.pay_title(), "Scan with Alipay and pay the amount shown");
+}
+
+#[test]
+fn a_payment_qr_takes_qr_methods_each_once() {
+    for (methods, said) in [
+        (
+            &["cash"][..],
+            "a payment QR takes wechat, alipay or unionpay",
+        ),
+        (&["wechat", "wechat"][..], "names wechat twice"),
+        (&[][..], "names no method"),
+        (&["weixin"][..], "weixin"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let Err(e) = kiosk_taking(dir.path(), methods) else {
+            panic!("{methods:?} taken")
+        };
+        assert!(e.to_string().contains(said), "{methods:?}: {e}");
+    }
+    let one: crate::config::Config =
+        toml::from_str("[kiosk]\npayment_method = \"alipay\"\n").unwrap();
+    let two: crate::config::Config =
+        toml::from_str("[kiosk]\npayment_method = [\"wechat\", \"alipay\"]\n").unwrap();
+    assert_eq!(one.kiosk.payment_method, ["alipay"]);
+    assert_eq!(two.kiosk.payment_method, ["wechat", "alipay"]);
 }

@@ -137,3 +137,41 @@ pub(crate) async fn execute(
 ) -> Result<u64> {
     Ok(pool.get().await?.execute(sql, params).await?)
 }
+
+/// How many rows [`each_row`] fetches at a time.
+const ROWS_AT_A_TIME: i32 = 10_000;
+
+/// Hands each row of `sql` to `each`, in order, fetched [`ROWS_AT_A_TIME`] at a time through
+/// a portal: a listing of every sale of a province (ten million) is never all in memory.
+/// `each` failing stops the listing.
+pub async fn each_row<E: From<Error>>(
+    pool: &Pool,
+    sql: &str,
+    each: impl FnMut(&tokio_postgres::Row) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    each_row_by(pool, sql, ROWS_AT_A_TIME, each).await
+}
+
+/// As [`each_row`], `at_a_time` rows fetched at a time.
+pub async fn each_row_by<E: From<Error>>(
+    pool: &Pool,
+    sql: &str,
+    at_a_time: i32,
+    mut each: impl FnMut(&tokio_postgres::Row) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    let mut client = pool.get().await.map_err(Error::from)?;
+    let tx = client.transaction().await.map_err(Error::from)?;
+    let portal = tx.bind(sql, &[]).await.map_err(Error::from)?;
+    loop {
+        let rows = tx
+            .query_portal(&portal, at_a_time)
+            .await
+            .map_err(Error::from)?;
+        for row in &rows {
+            each(row)?;
+        }
+        if rows.len() < at_a_time as usize {
+            return Ok(());
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! Pools that wait only so long (`connect_waiting`, organizers' at headquarters): with every
 //! connection taken, a caller is told the database is busy once the wait is over, and gets a
 //! connection again as soon as one is given back; a pool that waits on (`connect_sized`)
-//! hands the connection over when it comes back.
+//! hands the connection over when it comes back. Listings read a batch at a time.
 
 mod common;
 
@@ -40,4 +40,40 @@ async fn a_pool_that_waits_so_long_says_busy_then_serves_again() {
     assert!(!waiting.is_finished(), "no connection is free yet");
     drop(held);
     assert_eq!(waiting.await.unwrap(), Ok(()));
+}
+
+/// A listing read a few rows at a time through a portal hands every row over once, in
+/// order, whether the last batch is full or not; an error from the caller stops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_read_a_few_at_a_time_come_once_each_in_order() {
+    let Some(url) = common::server() else {
+        return;
+    };
+    let pool = connect_sized(&format!("{url}/postgres"), 2).unwrap();
+    let sql = |n: i32| format!("SELECT n FROM generate_series(1, {n}) AS n ORDER BY n");
+    for (rows, at_a_time) in [(7, 3), (6, 3), (0, 3), (2, 10)] {
+        let mut seen = Vec::new();
+        fairpos_postgres::each_row_by(&pool, &sql(rows), at_a_time, |row| {
+            seen.push(row.get::<_, i32>(0));
+            Ok::<_, fairpos_postgres::Error>(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            seen,
+            (1..=rows).collect::<Vec<_>>(),
+            "{rows} by {at_a_time}"
+        );
+    }
+    let mut seen = 0;
+    let stopped = fairpos_postgres::each_row_by(&pool, &sql(9), 2, |_| {
+        seen += 1;
+        if seen == 3 {
+            return Err(fairpos_postgres::Error::Integrity("enough".into()));
+        }
+        Ok(())
+    })
+    .await;
+    let stopped = stopped.map_err(|e| e.to_string());
+    assert_eq!((stopped, seen), (Err("enough".to_string()), 3));
 }

@@ -177,6 +177,59 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     Ok(())
 }
 
+/// Rows printed as they are read, never all held (`hq sales` lists ten million at a
+/// province): a line each, or one JSON array written element by element, as
+/// [`print_json`] writes a whole list.
+pub struct RowsOut {
+    json: bool,
+    written: usize,
+    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+}
+
+impl RowsOut {
+    pub fn new(json: bool) -> RowsOut {
+        RowsOut {
+            json,
+            written: 0,
+            out: std::io::BufWriter::new(std::io::stdout().lock()),
+        }
+    }
+
+    /// Prints `row`: as JSON, else as `line` makes it.
+    pub fn row<T: serde::Serialize>(
+        &mut self,
+        row: &T,
+        line: impl FnOnce(&T) -> String,
+    ) -> Result<()> {
+        use std::io::Write;
+        let written = if self.json {
+            let sep = if self.written == 0 { "[" } else { "," };
+            let text =
+                serde_json::to_string(row).map_err(|e| Error::Other(format!("JSON: {e}")))?;
+            write!(self.out, "{sep}{text}")
+        } else {
+            writeln!(self.out, "{}", line(row))
+        };
+        written.map_err(stdout_error)?;
+        self.written += 1;
+        Ok(())
+    }
+
+    /// Ends the listing (the JSON array's close) and flushes it.
+    pub fn finish(mut self) -> Result<()> {
+        use std::io::Write;
+        if self.json {
+            let open = if self.written == 0 { "[" } else { "" };
+            writeln!(self.out, "{open}]").map_err(stdout_error)?;
+        }
+        self.out.flush().map_err(stdout_error)
+    }
+}
+
+fn stdout_error(e: std::io::Error) -> Error {
+    Error::Other(format!("standard output: {e}"))
+}
+
 /// An output format asked for; xlsx only into a file.
 pub fn output_format(text: &str, out: Option<&Path>) -> Result<OutputFormat> {
     let format: OutputFormat = text.parse()?;

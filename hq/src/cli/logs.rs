@@ -10,7 +10,7 @@ use super::args::{
     AuditArgs, AuditCommand, HqBundleCommand, HqCatalogCommand, HqCommand, ImportOnly,
     PostgresCommand, SlipCommand, StatementsCommand, UserCommand,
 };
-use super::kit::print_json;
+use super::kit::RowsOut;
 use super::postgres::{database_of, with_pool, with_pool_as_it_is};
 use crate::audit::{self, prune};
 use crate::{Error, Hq, Result};
@@ -23,40 +23,43 @@ struct EventRow {
     detail: String,
 }
 
-/// `hq events`: every sync event, oldest first.
+/// `hq events`: every sync event, oldest first, printed as it is read.
 pub fn print_events(dir: &Path, json: bool) -> Result<()> {
-    let rows: Vec<EventRow> = match database_of(dir, None)? {
-        Some(url) => super::postgres::events(&url)?
-            .into_iter()
-            .map(|(at, device, kind, detail)| EventRow {
+    let mut out = RowsOut::new(json);
+    let mut print = |row: EventRow| {
+        out.row(&row, |r| {
+            format!("{} {} {}: {}", r.at, r.device, r.kind, r.detail)
+        })
+    };
+    match database_of(dir, None)? {
+        Some(url) => super::postgres::each_event(&url, |(at, device, kind, detail)| {
+            print(EventRow {
                 at,
                 device,
                 kind,
                 detail,
             })
-            .collect(),
-        None => events_in(&Hq::open(dir)?.conn)?,
-    };
-    if json {
-        return print_json(&rows);
+        })?,
+        None => each_event_in(&Hq::open(dir)?.conn, print)?,
     }
-    for r in &rows {
-        println!("{} {} {}: {}", r.at, r.device, r.kind, r.detail);
-    }
-    Ok(())
+    out.finish()
 }
 
-fn events_in(conn: &rusqlite::Connection) -> Result<Vec<EventRow>> {
+fn each_event_in(
+    conn: &rusqlite::Connection,
+    mut each: impl FnMut(EventRow) -> Result<()>,
+) -> Result<()> {
     let mut stmt = conn.prepare("SELECT at, device, kind, detail FROM sync_events ORDER BY id")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(EventRow {
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        each(EventRow {
             at: r.get(0)?,
             device: r.get(1)?,
             kind: r.get(2)?,
             detail: r.get(3)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        })?;
+    }
+    Ok(())
 }
 
 /// What a command run to change headquarters was given, for the audit log.

@@ -341,33 +341,34 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
         HqCommand::Backup(a) => backups::backup(dir, a),
         HqCommand::Restore(a) => backups::restore(dir, a),
         HqCommand::Sales(f) => {
-            let rows: Vec<SaleRow> = match postgres::database_of(dir, None)? {
-                Some(url) => postgres::sales(&url)?
-                    .into_iter()
-                    .map(|(device, sale, id, at, total_fen, voided)| SaleRow {
-                        device,
-                        sale,
-                        id,
-                        at,
-                        total_fen,
-                        status: sale_status(voided),
-                    })
-                    .collect(),
-                None => sales_in(&Hq::open(dir)?.conn)?,
+            let mut out = kit::RowsOut::new(f.json);
+            let mut print = |row: SaleRow| {
+                out.row(&row, |r| {
+                    format!(
+                        "{}  {}  {:>10}  {}",
+                        r.sale,
+                        r.at,
+                        fairpos_domain::Fen(r.total_fen),
+                        r.status
+                    )
+                })
             };
-            if f.json {
-                return print_json(&rows);
+            match postgres::database_of(dir, None)? {
+                Some(url) => {
+                    postgres::each_sale(&url, |(device, sale, id, at, total_fen, voided)| {
+                        print(SaleRow {
+                            device,
+                            sale,
+                            id,
+                            at,
+                            total_fen,
+                            status: sale_status(voided),
+                        })
+                    })?
+                }
+                None => each_sale_in(&Hq::open(dir)?.conn, print)?,
             }
-            for r in &rows {
-                println!(
-                    "{}  {}  {:>10}  {}",
-                    r.sale,
-                    r.at,
-                    fairpos_domain::Fen(r.total_fen),
-                    r.status
-                );
-            }
-            Ok(())
+            out.finish()
         }
         HqCommand::Report(a) => match postgres::database_of(dir, None)? {
             Some(url) => postgres::report(&url, &a),
@@ -552,21 +553,26 @@ fn sale_status(voided: bool) -> &'static str {
     }
 }
 
-fn sales_in(conn: &rusqlite::Connection) -> Result<Vec<SaleRow>> {
+/// Every sale projected, by device and sequence, each handed to `each` as it is read.
+fn each_sale_in(
+    conn: &rusqlite::Connection,
+    mut each: impl FnMut(SaleRow) -> Result<()>,
+) -> Result<()> {
     let mut stmt = conn.prepare(
         "SELECT s.device, s.number, s.id, s.at, s.total_fen,
                 EXISTS(SELECT 1 FROM voids v WHERE v.sale_id = s.id)
          FROM sales s ORDER BY s.device, s.seq",
     )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(SaleRow {
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        each(SaleRow {
             device: r.get(0)?,
             sale: r.get(1)?,
             id: r.get(2)?,
             at: r.get(3)?,
             total_fen: r.get(4)?,
             status: sale_status(r.get(5)?),
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        })?;
+    }
+    Ok(())
 }

@@ -142,18 +142,23 @@ pub fn devices(url: &str) -> Result<Vec<fairpos_sync::protocol::DeviceEntry>> {
     )
 }
 
-/// `hq sales` on PostgreSQL: `(device, number, id, at, total, voided)`.
-#[allow(clippy::type_complexity)]
-pub fn sales(url: &str) -> Result<Vec<(String, String, String, String, i64, bool)>> {
-    with_pool(url, |pool| async move { Ok(registry::sales(&pool).await?) })
-}
-
-/// `hq events` on PostgreSQL: `(at, device, kind, detail)`.
-pub fn events(url: &str) -> Result<Vec<(String, String, String, String)>> {
+/// `hq sales` on PostgreSQL: each sale handed to `each` as it is read.
+pub fn each_sale(url: &str, each: impl FnMut(registry::SaleEntry) -> Result<()>) -> Result<()> {
     with_pool(
         url,
-        |pool| async move { Ok(registry::events(&pool).await?) },
+        |pool| async move { registry::each_sale(&pool, each).await },
     )
+}
+
+/// `hq events` on PostgreSQL: each `(at, device, kind, detail)` handed to `each` as it is
+/// read.
+pub fn each_event(
+    url: &str,
+    each: impl FnMut((String, String, String, String)) -> Result<()>,
+) -> Result<()> {
+    with_pool(url, |pool| async move {
+        registry::each_event(&pool, each).await
+    })
 }
 
 /// `hq report` on PostgreSQL.

@@ -9,7 +9,7 @@
 
 use deadpool_postgres::GenericClient;
 
-use crate::{Pool, Result};
+use crate::{Error, Pool, Result};
 
 mod announced;
 pub(crate) use announced::register_mirrored;
@@ -470,36 +470,45 @@ pub async fn log_event(pool: &Pool, device: &str, kind: &str, detail: &str) -> R
 }
 
 /// Every sync event, oldest first: `(at, device, kind, detail)`, `at` in RFC 3339 (UTC, to
-/// the second, as SQLite's).
-pub async fn events(pool: &Pool) -> Result<Vec<(String, String, String, String)>> {
-    let client = pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-                    device, kind, detail
-             FROM sync_events ORDER BY id",
-            &[],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
-        .collect())
+/// the second, as SQLite's), each handed to `each` as it is read ([`crate::each_row`]).
+pub async fn each_event<E: From<Error>>(
+    pool: &Pool,
+    mut each: impl FnMut((String, String, String, String)) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    let sql = "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                      device, kind, detail
+               FROM sync_events ORDER BY id";
+    crate::each_row(pool, sql, |r| {
+        each((r.get(0), r.get(1), r.get(2), r.get(3)))
+    })
+    .await
 }
 
-/// Every sale projected, by device and sequence: `(device, number, id, at, total, voided)`.
-pub async fn sales(pool: &Pool) -> Result<Vec<(String, String, String, String, i64, bool)>> {
-    let client = pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT s.device, s.number, s.id, s.at, s.total_fen,
-                    EXISTS(SELECT 1 FROM voids v WHERE v.sale_id = s.id)
-             FROM sales s ORDER BY s.device, s.seq",
-            &[],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
-        .collect())
+/// Every sync event, oldest first, as [`each_event`] reads them.
+pub async fn events(pool: &Pool) -> Result<Vec<(String, String, String, String)>> {
+    let mut all = Vec::new();
+    each_event(pool, |event| {
+        all.push(event);
+        Ok::<_, Error>(())
+    })
+    .await?;
+    Ok(all)
+}
+
+/// A sale projected: `(device, number, id, at, total, voided)`.
+pub type SaleEntry = (String, String, String, String, i64, bool);
+
+/// Every sale projected, by device and sequence, each handed to `each` as it is read
+/// ([`crate::each_row`]).
+pub async fn each_sale<E: From<Error>>(
+    pool: &Pool,
+    mut each: impl FnMut(SaleEntry) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    let sql = "SELECT s.device, s.number, s.id, s.at, s.total_fen,
+                      EXISTS(SELECT 1 FROM voids v WHERE v.sale_id = s.id)
+               FROM sales s ORDER BY s.device, s.seq";
+    crate::each_row(pool, sql, |r| {
+        each((r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+    })
+    .await
 }

@@ -121,7 +121,8 @@ impl Error {
     }
 
     /// True for the errors after which PostgreSQL asks a client to run its transaction
-    /// again: a serialization failure or a deadlock between two transactions.
+    /// again: a serialization failure or a deadlock between two transactions; and a lock
+    /// not granted within `lock_timeout` (a migration's).
     pub(crate) fn is_retryable(&self) -> bool {
         use tokio_postgres::error::SqlState;
         match self {
@@ -129,6 +130,7 @@ impl Error {
                 e.code(),
                 Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE
                     || *c == SqlState::T_R_DEADLOCK_DETECTED
+                    || *c == SqlState::LOCK_NOT_AVAILABLE
             ),
             _ => false,
         }

@@ -5,6 +5,8 @@
 
 use fairpos_projection::schema::PROJECTION;
 
+use std::time::Duration;
+
 use crate::{Pool, Result};
 
 /// The advisory lock key every migration holds ("fairpos" in ASCII).
@@ -160,12 +162,42 @@ fn migration_sql(version: i32) -> String {
 /// Brings the database to the latest schema, and fills the oversold rows, voids and refunds
 /// an older build wrote without their sale. Returns the migrations it applied (none when another process
 /// had already).
+///
+/// A rolling upgrade migrates while older processes serve: a migration's change of a table
+/// waits for their transactions on it for [`LOCK_WAIT`] at most (while it waits, every new
+/// query of that table queues behind it), and one that waited too long, or that PostgreSQL
+/// ended for a deadlock with an older process's projection, is tried again from the start,
+/// [`MIGRATION_TRIES`] times, rather than ending the new process.
 pub async fn migrate(pool: &Pool) -> Result<Vec<i32>> {
+    let mut attempt = 0;
+    loop {
+        match migrate_once(pool).await {
+            Err(e) if e.is_retryable() && attempt + 1 < MIGRATION_TRIES => {
+                attempt += 1;
+                eprintln!("migrating the database: {e}; trying again ({attempt})");
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// How long a migration's statement waits for a lock held by another process's transaction.
+const LOCK_WAIT: &str = "5s";
+
+/// How many times [`migrate`] tries.
+const MIGRATION_TRIES: u32 = 10;
+
+async fn migrate_once(pool: &Pool) -> Result<Vec<i32>> {
     let mut client = pool.get().await?;
     // Read committed whatever the database's default: a migration sees what was committed
     // before each of its statements (the audit log's entries, linked by 9).
     let tx = crate::read_committed(&mut client).await?;
+    // Processes starting together take turns here, for as long as a migration takes (an
+    // index over ten million sales takes a while): this wait has no limit.
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    tx.batch_execute(&format!("SET LOCAL lock_timeout = '{LOCK_WAIT}'"))
         .await?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS fairpos_migrations (

@@ -214,14 +214,26 @@ fn an_unreachable_printer_never_stops_a_sale() {
         .port();
     configure(
         &till,
-        &format!("[printer]\nkind = \"network\"\naddress = \"127.0.0.1:{port}\"\n"),
+        &format!(
+            "[printer]\nkind = \"network\"\naddress = \"127.0.0.1:{port}\"\ndrawer = true\n"
+        ),
     );
     till.ok(&["shift", "open", "--seller", "V004", "--float", "0"]);
     let out = till.run(&["sell", "--seller", "V004", "LS-MH-1", "--pay", "wechat"]);
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("printer unreachable"));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("printer unreachable"), "{said}");
+    assert!(!said.contains("drawer"), "no cash, no drawer: {said}");
+    // A cash sale: the printer opens the drawer, so the volunteer is told to use the key.
+    let out = till.run(&["sell", "--seller", "V004", "LS-MH-1", "--pay", "cash"]);
+    assert!(out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("the cash drawer did not open: open it with its key"),
+        "{said}"
+    );
     let pending = till.json(&["receipt", "pending", "--json"]);
-    assert_eq!(pending.as_array().unwrap().len(), 1);
+    assert_eq!(pending.as_array().unwrap().len(), 2);
     till.fails(&["receipt", "retry"], 1, "still wait for the printer");
     // A bad fairpos.toml is named, and does not stop selling either.
     configure(&till, "[printer]\nkind = \"serial\"\nwidht_mm = 58\n");

@@ -40,15 +40,27 @@ pub fn print_after_sale(till: &mut Till, dir: &Path, sale_id: &str) {
     })();
     match outcome {
         Ok(None) => {}
-        Ok(Some(PrintOutcome::Printed { substituted, number })) => {
+        Ok(Some(PrintOutcome::Printed {
+            substituted,
+            number,
+        })) => {
             if !substituted.is_empty() {
                 let chars: String = substituted.iter().collect();
                 eprintln!("note: receipt {number}: the printer's encoding lacks {chars}; printed as substitutes");
             }
         }
-        Ok(Some(PrintOutcome::Queued { number, reason })) => eprintln!(
-            "warning: receipt {number} not printed ({reason}); the sale is saved and the receipt queued: print it with `fairpos receipt retry`"
-        ),
+        Ok(Some(PrintOutcome::Queued {
+            number,
+            reason,
+            drawer_shut,
+        })) => {
+            eprintln!(
+                "warning: receipt {number} not printed ({reason}); the sale is saved and the receipt queued: print it with `fairpos receipt retry`"
+            );
+            if drawer_shut {
+                eprintln!("warning: the cash drawer did not open: open it with its key");
+            }
+        }
         Err(e) => eprintln!("warning: receipt not printed: {e}; the sale is saved"),
     }
 }
@@ -179,7 +191,7 @@ pub fn receipt(dir: &Path, command: ReceiptCommand) -> Result<()> {
                     println!("reprinted {number}");
                     Ok(())
                 }
-                PrintOutcome::Queued { number, reason } => Err(Error::Other(format!(
+                PrintOutcome::Queued { number, reason, .. } => Err(Error::Other(format!(
                     "receipt {number} not printed ({reason}); queued for `fairpos receipt retry`"
                 ))),
             }

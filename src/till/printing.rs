@@ -29,8 +29,17 @@ pub enum PrintOutcome {
     Queued {
         number: String,
         reason: String,
+        /// A cash sale's drawer that did not open: the printer, which opens it, was not
+        /// reached (or its write failed). The volunteer opens it with its key; a receipt
+        /// printed later opens no drawer.
+        drawer_shut: bool,
     },
 }
+
+/// Why a receipt did not print, when the printer was not reached.
+const UNREACHABLE: &str = "printer unreachable";
+/// Why a receipt did not print, when the write to the printer failed.
+const WRITE_FAILED: &str = "printing failed";
 
 /// A receipt built for a printer, ready to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,7 +65,7 @@ pub fn send_receipt(
     open_drawer: bool,
 ) -> Option<String> {
     match printer.status() {
-        Err(e) => Some(format!("printer unreachable: {e}")),
+        Err(e) => Some(format!("{UNREACHABLE}: {e}")),
         Ok(status) => match status.as_ref().and_then(|s| s.problem()) {
             Some(problem) => {
                 if open_drawer {
@@ -68,7 +77,7 @@ pub fn send_receipt(
             None => printer
                 .send(bytes)
                 .err()
-                .map(|e| format!("printing failed: {e}")),
+                .map(|e| format!("{WRITE_FAILED}: {e}")),
         },
     }
 }
@@ -77,7 +86,7 @@ pub fn send_receipt(
 /// as it answers status queries; `None` when it can or does not say.
 pub fn printer_trouble(printer: &mut dyn ReceiptPrinter) -> Option<String> {
     match printer.status() {
-        Err(e) => Some(format!("printer unreachable: {e}")),
+        Err(e) => Some(format!("{UNREACHABLE}: {e}")),
         Ok(Some(status)) => status.problem().map(str::to_string),
         Ok(None) => None,
     }
@@ -235,9 +244,14 @@ impl Till {
                     &reason,
                     now,
                 )?;
+                // A printer that answered with trouble (paper out) was sent the drawer's
+                // pulse on its own; one not reached, or whose write failed, was not.
+                let drawer_shut = ready.open_drawer
+                    && (reason.starts_with(UNREACHABLE) || reason.starts_with(WRITE_FAILED));
                 Ok(PrintOutcome::Queued {
                     number: ready.number.clone(),
                     reason,
+                    drawer_shut,
                 })
             }
         }

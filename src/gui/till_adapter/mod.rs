@@ -343,11 +343,31 @@ impl TillApp {
                         format!("小票 {number} 已打印")
                     }
                     Ok(PrintOutcome::Printed { number, .. }) => format!("Receipt {number} printed"),
-                    Ok(PrintOutcome::Queued { number, reason }) if zh => {
-                        format!("小票 {number} 未打印（{reason}），已排队，打印机恢复后补打")
+                    Ok(PrintOutcome::Queued {
+                        number,
+                        reason,
+                        drawer_shut,
+                    }) if zh => {
+                        let drawer = if drawer_shut {
+                            "；钱箱未打开，请用钥匙打开"
+                        } else {
+                            ""
+                        };
+                        format!(
+                            "小票 {number} 未打印（{reason}），已排队，打印机恢复后补打{drawer}"
+                        )
                     }
-                    Ok(PrintOutcome::Queued { number, reason }) => {
-                        format!("Receipt {number} not printed ({reason}): queued until the printer is back")
+                    Ok(PrintOutcome::Queued {
+                        number,
+                        reason,
+                        drawer_shut,
+                    }) => {
+                        let drawer = if drawer_shut {
+                            "; the cash drawer did not open: open it with its key"
+                        } else {
+                            ""
+                        };
+                        format!("Receipt {number} not printed ({reason}): queued until the printer is back{drawer}")
                     }
                     Err(e) => e.to_string(),
                 };

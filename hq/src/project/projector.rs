@@ -535,13 +535,19 @@ impl Held {
     }
 }
 
-/// Whether projecting a ledger failed for a record that contradicts what is projected,
-/// rather than for the moment (a busy database, a full disk).
+/// Whether projecting a ledger failed for a record that contradicts what is projected (a
+/// row a unique key holds already, as PostgreSQL's projection refuses it), rather than for
+/// the moment (a busy database, a full disk) or for the schema (a trigger, a check).
 fn contradicts_the_projection(e: &crate::Error) -> bool {
     match e {
         crate::Error::Tables(fairpos_projection::Error::Integrity(_)) => true,
         crate::Error::Tables(fairpos_projection::Error::Sql(e)) | crate::Error::Sql(e) => {
-            e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation)
+            matches!(
+                e,
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                        || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            )
         }
         _ => false,
     }

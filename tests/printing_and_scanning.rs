@@ -214,9 +214,7 @@ fn an_unreachable_printer_never_stops_a_sale() {
         .port();
     configure(
         &till,
-        &format!(
-            "[printer]\nkind = \"network\"\naddress = \"127.0.0.1:{port}\"\ndrawer = true\n"
-        ),
+        &format!("[printer]\nkind = \"network\"\naddress = \"127.0.0.1:{port}\"\ndrawer = true\n"),
     );
     till.ok(&["shift", "open", "--seller", "V004", "--float", "0"]);
     let out = till.run(&["sell", "--seller", "V004", "LS-MH-1", "--pay", "wechat"]);

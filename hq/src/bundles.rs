@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use automerge::Automerge;
+use automerge::{Automerge, ReadDoc};
 use fairpos_sync::bundle::{Bundle, BundleDoc, FORMAT};
 use fairpos_sync::ids::document_id;
 use fairpos_sync::ledger::heads_text;
@@ -175,6 +175,51 @@ pub(crate) fn chunk_name(doc: &Automerge) -> String {
     format!("bundle-{}", &keys_digest(&heads_text(&doc.get_heads())))
 }
 
+/// What importing a bundle's ledger stores, given the chunks stored of it.
+#[derive(Debug)]
+enum Fold {
+    /// The ledger stored holds every change of the bundle's: nothing.
+    Held,
+    /// One snapshot (named `name`), holding every change of the chunks `superseded`, which
+    /// it replaces. Each import of a till's growing ledger from a USB stick had stored a
+    /// whole snapshot beside the last, every one counted against the ledger's size limit.
+    Snapshot {
+        name: String,
+        bytes: Vec<u8>,
+        superseded: Vec<String>,
+    },
+}
+
+/// What importing `bundle`, the bundle's document of the ledger `doc_id`, stores beside the
+/// chunks `stored` (`(key, bytes)`) of it: nothing if they hold it; else it and they as one
+/// snapshot. Chunks that do not load (damaged) are left as they are, the bundle's document
+/// stored beside them.
+fn fold(doc_id: &str, stored: &[(String, Vec<u8>)], bundle: &Automerge) -> Fold {
+    let alone = || Fold::Snapshot {
+        name: chunk_name(bundle),
+        bytes: bundle.save(),
+        superseded: Vec::new(),
+    };
+    let Ok(Some(mut held)) = fairpos_sync::samod_storage::load_chunks(doc_id, stored) else {
+        return alone();
+    };
+    if bundle
+        .get_heads()
+        .iter()
+        .all(|h| held.get_change_by_hash(h).is_some())
+    {
+        return Fold::Held;
+    }
+    if held.merge(&mut bundle.clone()).is_err() {
+        return alone();
+    }
+    Fold::Snapshot {
+        name: chunk_name(&held),
+        bytes: held.save(),
+        superseded: stored.iter().map(|(key, _)| key.clone()).collect(),
+    }
+}
+
 /// The ledgers of `docs` headquarters does not hold yet, per device (a ledger the bundle
 /// carries twice counted once).
 fn new_per_device(
@@ -234,13 +279,26 @@ pub fn import(
     let of = docs.len();
     for (key, device, doc) in docs {
         let doc_id = document_id(&key);
-        put_chunk(
-            &hq.conn,
-            &doc_id,
-            "snapshot",
-            &chunk_name(&doc),
-            &doc.save(),
-        )?;
+        let stored = fairpos_sync::samod_storage::document_chunks(&hq.conn, &doc_id)?;
+        if let Fold::Snapshot {
+            name,
+            bytes,
+            superseded,
+        } = fold(&doc_id.to_string(), &stored, &doc)
+        {
+            let tx = rusqlite::Transaction::new_unchecked(
+                &hq.conn,
+                rusqlite::TransactionBehavior::Immediate,
+            )?;
+            put_chunk(&tx, &doc_id, "snapshot", &name, &bytes)?;
+            let snapshot = format!("{doc_id}/snapshot/{name}");
+            let mut delete = tx.prepare_cached("DELETE FROM samod_kv WHERE key = ?1")?;
+            for gone in superseded.iter().filter(|k| **k != snapshot) {
+                delete.execute([gone])?;
+            }
+            drop(delete);
+            tx.commit()?;
+        }
         crate::project::register_ledger(&hq.conn, &doc_id.to_string(), &key, &device)?;
         // Project what is stored now: earlier syncs and this bundle together.
         match project_stored(&hq.conn, &doc_id, &key, &device)? {
@@ -300,8 +358,17 @@ pub async fn import_postgres(
     let of = docs.len();
     for (key, _, doc) in docs {
         let doc_id = document_id(&key);
-        let chunk = format!("{doc_id}/snapshot/{}", chunk_name(&doc));
-        fairpos_postgres::documents::put_chunks(pool, &[(chunk, doc.save())]).await?;
+        let stored = fairpos_postgres::documents::document_chunks(pool, &doc_id).await?;
+        if let Fold::Snapshot {
+            name,
+            bytes,
+            superseded,
+        } = fold(&doc_id.to_string(), &stored, &doc)
+        {
+            let chunk = format!("{doc_id}/snapshot/{name}");
+            fairpos_postgres::documents::replace_chunks(pool, (&chunk, &bytes), &superseded)
+                .await?;
+        }
         // Project what is stored now: earlier syncs and this bundle together.
         // Held to the size limit as a sync's ledger is: what was stored before and this bundle.
         let max_bytes = Some(limits.max_bytes);

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::api::Api;
 use common::hq::{pause, Hq, Server};
-use common::{expected, sell_some, sorted, Till};
+use common::{expected, sell_more, sell_some, sorted, Till};
 use fairpos_sync::ledger::heads_text;
 use rand::{Rng, SeedableRng};
 
@@ -274,10 +274,31 @@ fn a_bundle_travels_on_a_usb_stick_and_imports_once(hq: Hq) {
     assert!(out.contains("0 new records"), "{out}");
     assert_eq!(hq.sales().len(), 5);
 
+    // Step 2b: the till sells on and a later bundle comes: its new sales come in, and the
+    // ledger is stored as one snapshot, not a whole one beside each earlier bundle's (each
+    // counted against its size limit).
+    sell_more(&till, "V003", 3);
+    let later = till.data().join("t01-later.bundle");
+    till.ok(&["bundle", "export", later.to_str().unwrap()]);
+    let out = hq.ok(&["hq", "bundle", "import", later.to_str().unwrap()]);
+    assert!(out.contains("3 new records"), "{out}");
+    assert_eq!(hq.sales().len(), 8);
+    let count = "SELECT COUNT(*) FROM samod_kv WHERE key LIKE '%/snapshot/bundle-%'";
+    let snapshots: i64 = match hq.database_url() {
+        Some(url) => common::postgres::psql_answer(&url, count).parse().unwrap(),
+        None => rusqlite::Connection::open(hq.data().join("hq.db"))
+            .unwrap()
+            .query_row(count, [], |r| r.get(0))
+            .unwrap(),
+    };
+    assert_eq!(snapshots, 1);
+    let out = hq.ok(&["hq", "bundle", "import", bundle.to_str().unwrap()]);
+    assert!(out.contains("0 new records"), "{out}");
+
     // Step 3: the till then syncs online too: still once.
     let server = hq.serve();
     till.synced_with(&server.url);
-    assert_eq!(hq.sales().len(), 5);
+    assert_eq!(hq.sales().len(), 8);
 
     // Step 4: an edited bundle, and a bundle for another fair, are refused.
     let mut edited: serde_json::Value =

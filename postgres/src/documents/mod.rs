@@ -174,7 +174,25 @@ pub async fn put_chunks(pool: &Pool, chunks: &[(String, Vec<u8>)]) -> Result<()>
         .map(|(k, b)| (k.as_str(), b.as_slice()))
         .collect();
     let documents: BTreeSet<&str> = chunks.keys().map(|k| document_of(k)).collect();
-    writes::store(&pool.get().await?, chunks, documents).await
+    writes::store(&pool.get().await?, chunks, documents, BTreeMap::new()).await
+}
+
+/// Stores `chunk` (`(key, bytes)`) and deletes the chunks of `superseded` (keys; the chunk's
+/// key is not deleted if it is among them) in one statement, as samod compacts: `chunk`
+/// must hold every change they hold. Announced as [`put_chunks`] announces.
+pub async fn replace_chunks(
+    pool: &Pool,
+    chunk: (&str, &[u8]),
+    superseded: &[String],
+) -> Result<()> {
+    let deletes: BTreeMap<&str, &str> = superseded
+        .iter()
+        .filter(|k| k.as_str() != chunk.0)
+        .map(|k| (k.as_str(), document_of(k)))
+        .collect();
+    let puts = BTreeMap::from([chunk]);
+    let documents = BTreeSet::from([document_of(chunk.0)]);
+    writes::store(&pool.get().await?, puts, documents, deletes).await
 }
 
 /// Every stored chunk of one document, `(key, bytes)` in key order, as

@@ -294,16 +294,19 @@ async fn write(client: &impl GenericClient, net: &Net<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Stores `chunks` (by key) and makes each of `announced` on [`CHANNEL`], in one statement.
+/// Stores `chunks` (by key), deletes `deletes` (keys with their announcements; none among
+/// `chunks`), and makes each of `announced` on [`CHANNEL`] (and a deleted key's, if it was
+/// stored), in one statement.
 pub(super) async fn store(
     client: &impl GenericClient,
     chunks: BTreeMap<&str, &[u8]>,
     announced: BTreeSet<&str>,
+    deletes: BTreeMap<&str, &str>,
 ) -> Result<()> {
     let net = Net {
         puts: chunks,
         announced,
-        deletes: BTreeMap::new(),
+        deletes,
     };
     write(client, &net).await
 }

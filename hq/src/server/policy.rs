@@ -1,9 +1,9 @@
 //! The share policy: who may sync which document. A till syncs its own announced ledgers
-//! read-write and reads the catalog; a hub relays every announced ledger; headquarters, seen
-//! from a hub, sends the catalog and takes the ledgers; organizers read. A decision is a
-//! stream: a ledger not announced yet is granted once it is, a device's grants end once its
-//! revocation is taken from the database (within a second), a ledger's the moment it is
-//! refused for its size.
+//! read-write and reads the catalog; a hub relays every announced ledger of a till not
+//! revoked; headquarters, seen from a hub, sends the catalog and takes the ledgers;
+//! organizers read. A decision is a stream: a ledger not announced yet is granted once it
+//! is, a device's grants end once its revocation (or, a hub's, the ledger's till's) is taken
+//! from the database (within a second), a ledger's the moment it is refused for its size.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -66,6 +66,13 @@ impl Policy {
         }
     }
 
+    /// Whether `device` is revoked now: named by the revocations taken, and shut out as the
+    /// database says (not enrolled again since).
+    async fn is_revoked(&self, device: &str) -> bool {
+        let named = self.revoked.borrow().contains_key(device);
+        named && self.shut_out(device).await
+    }
+
     /// `Some(device)` for an announced document (`Some(None)` when no device owns it),
     /// `None` when it is not announced (or the database cannot say).
     async fn announced_owner(&self, doc: &DocumentId) -> Option<Option<String>> {
@@ -116,6 +123,9 @@ impl Policy {
         let owner = self.announced_owner(doc).await.flatten();
         match (kind, owner) {
             ("device", Some(owner)) if owner == device => ShareConfig::read_write(),
+            // Not a revoked till's ledger: a hub whose uplink was down when the till was
+            // revoked took its sales since, and relayed them (the till itself is refused).
+            ("hub", Some(owner)) if self.is_revoked(&owner).await => ShareConfig::none(),
             ("hub", Some(_)) => ShareConfig::read_write(),
             // Another till's ledger: samod asks this both for what the peer sends and for
             // what headquarters would offer it, so a refusal here is routine and not logged;
@@ -149,8 +159,17 @@ enum Watch {
     Done,
 }
 
-/// A grant to a device, watched.
+/// A grant to a device, watched: it ends when the device is revoked, or, a hub's, when the
+/// till whose ledger it is is.
 struct Grant {
+    /// The device granted, and the ledger's till when that is another (a hub's grant).
+    watched: Vec<Watched>,
+    revoked: watch::Receiver<Revocations>,
+    oversized: watch::Receiver<HashSet<DocumentId>>,
+}
+
+/// A device whose revocation ends a grant.
+struct Watched {
     device: String,
     /// The device's revocation named when the grant was made, if any: one the database may
     /// show the device enrolled again since. Any other revocation named ends the grant.
@@ -159,27 +178,48 @@ struct Grant {
     /// the first wake-up that finds it still named, not at each one after (a revocation made
     /// again is named with another time, and ends the grant).
     enrolled_since: bool,
-    revoked: watch::Receiver<Revocations>,
-    oversized: watch::Receiver<HashSet<DocumentId>>,
 }
 
 impl Grant {
+    fn new(policy: &Policy, devices: impl IntoIterator<Item = String>) -> Grant {
+        let revocations = policy.revoked.borrow();
+        let watched = devices
+            .into_iter()
+            .map(|device| Watched {
+                named_then: revocations.get(&device).cloned(),
+                device,
+                enrolled_since: false,
+            })
+            .collect();
+        Grant {
+            watched,
+            revoked: policy.revoked.clone(),
+            oversized: policy.oversized.clone(),
+        }
+    }
+
     /// Whether the grant ends now.
     async fn ends(&mut self, policy: &Policy, doc: &DocumentId) -> bool {
         if self.oversized.borrow_and_update().contains(doc) {
             return true;
         }
-        let named = self.revoked.borrow_and_update().get(&self.device).cloned();
-        match named {
-            None => false,
-            Some(at) if Some(&at) == self.named_then.as_ref() => {
-                if !self.enrolled_since {
-                    self.enrolled_since = !policy.shut_out(&self.device).await;
+        let revocations = self.revoked.borrow_and_update().clone();
+        for watched in &mut self.watched {
+            let ends = match revocations.get(&watched.device) {
+                None => false,
+                Some(at) if Some(at) == watched.named_then.as_ref() => {
+                    if !watched.enrolled_since {
+                        watched.enrolled_since = !policy.shut_out(&watched.device).await;
+                    }
+                    !watched.enrolled_since
                 }
-                !self.enrolled_since
+                Some(_) => true,
+            };
+            if ends {
+                return true;
             }
-            Some(_) => true,
         }
+        false
     }
 }
 
@@ -203,16 +243,21 @@ impl SharePolicy for Policy {
             let device = device.clone();
             let doc_id = doc_id.clone();
             async move {
-                let after = |d: ShareConfig| match (&device, d == ShareConfig::none()) {
-                    (Some(dev), false) => Watch::Granted(Grant {
-                        device: dev.clone(),
-                        named_then: policy.revoked.borrow().get(dev).cloned(),
-                        enrolled_since: false,
-                        revoked: policy.revoked.clone(),
-                        oversized: policy.oversized.clone(),
-                    }),
+                // A grant watches the device granted and, a hub's, the ledger's till.
+                let after = |d: ShareConfig, owner: Option<String>| match (
+                    &device,
+                    d == ShareConfig::none(),
+                ) {
+                    (Some(dev), false) => {
+                        let others = owner.filter(|o| o != dev);
+                        Watch::Granted(Grant::new(
+                            &policy,
+                            std::iter::once(dev.clone()).chain(others),
+                        ))
+                    }
                     _ => Watch::Done,
                 };
+                let owner = || async { policy.announced_owner(&doc_id).await.flatten() };
                 match state {
                     Watch::Start => {
                         let d = policy.decide(&doc_id, &peer).await;
@@ -222,7 +267,7 @@ impl SharePolicy for Policy {
                         {
                             Watch::Unannounced(policy.announced.clone())
                         } else {
-                            after(d)
+                            after(d, owner().await)
                         };
                         Some((d, next))
                     }
@@ -230,7 +275,7 @@ impl SharePolicy for Policy {
                         announced.changed().await.ok()?;
                         if policy.is_known(&doc_id).await {
                             let d = policy.decide(&doc_id, &peer).await;
-                            return Some((d, after(d)));
+                            return Some((d, after(d, owner().await)));
                         }
                     },
                     Watch::Granted(mut grant) => loop {
@@ -349,6 +394,45 @@ mod tests {
         let mut shares = Box::pin(policy.share(ledger, PeerId::from("device:T02")));
         assert!(next_of(&mut shares).await, "granted");
         assert!(!next_of(&mut shares).await, "ended");
+    }
+
+    /// A hub relays a till's ledger only while the till is not revoked: one revoked while
+    /// the hub's uplink was down had its sales since taken in through the hub.
+    #[tokio::test]
+    async fn a_hub_is_granted_a_tills_ledger_until_the_till_is_revoked() {
+        let (revoked_tx, revoked) = watch::channel(Revocations::new());
+        let (_oversized_tx, oversized) = watch::channel(HashSet::new());
+        let (_announced_tx, announced) = watch::channel(0);
+        let dir = tempfile::tempdir().unwrap();
+        let (policy, ledger) = policy_with_t02_enrolled(dir.path(), revoked, oversized, announced);
+        policy
+            .db
+            .lock()
+            .unwrap()
+            .execute(
+                "INSERT INTO devices(device, stall, role, secret_hash, enrolled_at)
+                 VALUES ('H01', 'S01', 'hub', 'hub-hash', '2026-12-05T10:00:00Z')",
+                [],
+            )
+            .unwrap();
+        let hub = || Box::pin(policy.share(ledger.clone(), PeerId::from("hub:H01")));
+        let mut relaying = hub();
+        assert!(next_of(&mut relaying).await, "granted");
+        assert!(relaying.next().now_or_never().is_none());
+        // T02 is revoked: the hub's grant of its ledger ends, and a new one is not made.
+        policy
+            .db
+            .lock()
+            .unwrap()
+            .execute(
+                "UPDATE devices SET revoked_at = '2026-12-05T11:00:00Z' WHERE device = 'T02'",
+                [],
+            )
+            .unwrap();
+        let named = Revocations::from([("T02".into(), "2026-12-05T11:00:00Z hash".into())]);
+        revoked_tx.send_replace(named);
+        assert!(!next_of(&mut relaying).await, "ended");
+        assert!(!next_of(&mut hub()).await, "refused");
     }
 
     #[test]

@@ -31,7 +31,10 @@ pub enum Command {
     /// first start.
     Till(TillArgs),
     /// Open the self-checkout kiosk, full screen; staff leave it with the lead PIN.
-    Kiosk,
+    Kiosk {
+        #[command(subcommand)]
+        command: Option<KioskCommand>,
+    },
     /// Set up a till: the demo fair (T01 at S01), or a fair file with a device and stall.
     Init(InitArgs),
     /// The product catalog.
@@ -89,6 +92,13 @@ pub enum Command {
     /// Headquarters and the fair hub.
     #[command(subcommand)]
     Hq(HqCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KioskCommand {
+    /// Baskets shoppers left on the payment QR with no payment confirmed, oldest first: a
+    /// payment that came in with no sale is one of them.
+    Left(JsonFlag),
 }
 
 #[derive(Args, Debug, Default)]
@@ -449,6 +459,9 @@ impl Cli {
                 true
             }
             Some(Command::Hq(command)) => command.only_prints(),
+            Some(Command::Kiosk {
+                command: Some(KioskCommand::Left(_)),
+            }) => true,
             _ => false,
         }
     }

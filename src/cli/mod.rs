@@ -24,7 +24,8 @@ use fairpos_hq::cli::kit::{self, file_label, read_input, read_table};
 use fairpos_projection::{catalog as catalog_tables, queries};
 
 use self::args::{
-    CatalogCommand, Cli, Command, ImportOnly, LedgerCommand, SellersCommand, ShiftCommand, TillArgs,
+    CatalogCommand, Cli, Command, ImportOnly, KioskCommand, LedgerCommand, SellersCommand,
+    ShiftCommand, TillArgs,
 };
 use self::views::{CloseView, ProductView, RefundView, SaleListView, SaleView, StatusView};
 use crate::clock::now;
@@ -48,7 +49,23 @@ pub fn run(cli: Cli) -> Result<()> {
     let dir = data_dir(&cli)?;
     match cli.command.unwrap_or(Command::Till(TillArgs::default())) {
         Command::Till(a) => touchscreen(&dir, Screen::Till, &a),
-        Command::Kiosk => touchscreen(&dir, Screen::Kiosk, &TillArgs::default()),
+        Command::Kiosk { command: None } => touchscreen(&dir, Screen::Kiosk, &TillArgs::default()),
+        Command::Kiosk {
+            command: Some(KioskCommand::Left(f)),
+        } => {
+            let left = Till::open(&dir)?.left_baskets()?;
+            if f.json {
+                return print_json(&left);
+            }
+            for b in &left {
+                let amount = fairpos_domain::Fen(b.amount_fen);
+                println!(
+                    "{}  {:>10}  {}  (left {}: {})",
+                    b.shown_at, amount, b.items, b.left_at, b.why
+                );
+            }
+            Ok(())
+        }
         Command::Init(a) => {
             let till = if a.demo {
                 Till::init_demo(&dir, &a.lead_pin)?

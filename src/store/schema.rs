@@ -43,9 +43,22 @@ CREATE TABLE receipt_queue (
 ) STRICT;
 ";
 
+/// Baskets a shopper left on the kiosk's payment QR with no payment confirmed
+/// ([`crate::till::left_baskets`]).
+const V8: &str = "
+CREATE TABLE kiosk_left (
+    id         INTEGER PRIMARY KEY,
+    shown_at   TEXT NOT NULL,
+    left_at    TEXT NOT NULL,
+    amount_fen INTEGER NOT NULL,
+    items      TEXT NOT NULL,
+    why        TEXT NOT NULL
+) STRICT;
+";
+
 /// Brings the database to the current schema. Each step runs in its own transaction.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
-    let steps: [fn(&Connection) -> Result<()>; 7] = [
+    let steps: [fn(&Connection) -> Result<()>; 8] = [
         |c| {
             c.execute_batch(schema::META)?;
             c.execute_batch(schema::CATALOG)?;
@@ -86,6 +99,10 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         // Voids and refunds with their sale's till, refunds' lines with the line sold.
         |c| {
             schema::add_correction_sales(c)?;
+            Ok(())
+        },
+        |c| {
+            c.execute_batch(V8)?;
             Ok(())
         },
     ];

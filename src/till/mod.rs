@@ -3,6 +3,7 @@
 //!
 //! Ids (UUIDs) are made here; times come from the caller, so tests can set the clock.
 
+pub mod left_baskets;
 pub mod printing;
 pub mod receipt;
 pub mod slip;

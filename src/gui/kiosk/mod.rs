@@ -4,6 +4,7 @@
 //! leave kiosk mode with the lead PIN; nothing else of the till is reachable from here.
 //! `kiosk_adapter.rs` shows this state; tests drive it without a window.
 
+mod methods;
 #[cfg(test)]
 mod tests;
 
@@ -17,7 +18,8 @@ use super::views::{cart_lines, edit_digits, pick, words, Completed, LineView, Pi
 use crate::clock::{self, Clock};
 use crate::config::KioskConfig;
 use crate::error::{Error, Result};
-use crate::till::{Order, Till};
+use crate::till::{Order, Till, Time};
+use methods::{label_en, qr_methods};
 
 /// How long a staff PIN typed on the payment QR screen and left stays typed.
 pub const PIN_LEFT_MS: u64 = 15_000;
@@ -67,6 +69,9 @@ pub struct KioskController {
     pub qr: String,
     /// The sale just made: number and total.
     sold: Option<(String, Fen)>,
+    /// When the payment QR was shown for the basket, and for how much: a basket cleared
+    /// after it with no payment confirmed is kept for staff ([`Till::keep_left_basket`]).
+    qr_shown: Option<(Time, Fen)>,
     last_activity_ms: u64,
     /// Set while the kiosk asks whether the shopper is still there.
     warned_at_ms: Option<u64>,
@@ -144,6 +149,7 @@ impl KioskController {
             message: String::new(),
             qr: String::new(),
             sold: None,
+            qr_shown: None,
             last_activity_ms: 0,
             warned_at_ms: None,
             pins: PinGuard::default(),
@@ -217,7 +223,7 @@ impl KioskController {
                 self.message.clear();
                 match self.before_staff {
                     KioskScreen::PayQr => self.screen = KioskScreen::PayQr,
-                    _ => self.reset(),
+                    _ => self.reset("idle"),
                 }
                 return true;
             }
@@ -238,7 +244,7 @@ impl KioskController {
                 true
             }
             Some(at) if now_ms.saturating_sub(at) >= self.config.idle_clear_s * 1000 => {
-                self.reset();
+                self.reset("idle");
                 true
             }
             Some(_) => true,
@@ -246,7 +252,23 @@ impl KioskController {
         }
     }
 
-    fn reset(&mut self) {
+    /// The next shopper: the basket is cleared (kept for staff if it was left on the payment
+    /// QR; `why` says what cleared it).
+    fn reset(&mut self, why: &str) {
+        if let (Some((shown_at, amount)), false) = (self.qr_shown.take(), self.cart.is_empty()) {
+            let items: Vec<String> = cart_lines(&self.cart, Lang::Zh)
+                .into_iter()
+                .map(|l| format!("{} {}", l.name, l.qty))
+                .collect();
+            let kept = (self.clock)(&self.till).and_then(|now| {
+                let items = items.join("；");
+                self.till
+                    .keep_left_basket(shown_at, now, amount.0, &items, why)
+            });
+            if let Err(e) = kept {
+                eprintln!("a basket left on the payment QR ({amount}) is not kept: {e}");
+            }
+        }
         self.lang = self.start_lang;
         self.cart.clear();
         self.pin.clear();
@@ -333,6 +355,10 @@ impl KioskController {
         self.message.clear();
         self.qr = self.config.payment_qr.clone();
         self.screen = KioskScreen::PayQr;
+        match (self.clock)(&self.till) {
+            Ok(now) => self.qr_shown = Some((now, self.cart.total())),
+            Err(e) => eprintln!("the kiosk's clock: {e}"),
+        }
     }
 
     /// Shows the basket's QR; returns the basket for the slip the printer prints.
@@ -345,6 +371,8 @@ impl KioskController {
         let basket = Basket::of_cart(self.till.device(), &self.cart, rules);
         self.qr = basket.payload();
         self.message.clear();
+        // Handed to the counter, where a till rings it up: not left.
+        self.qr_shown = None;
         self.screen = KioskScreen::PayCounter;
         Some(basket)
     }
@@ -453,6 +481,7 @@ impl KioskController {
                 self.cart.clear();
                 self.message.clear();
                 self.qr.clear();
+                self.qr_shown = None;
                 self.sold = Some((sale.number.to_string(), sale.total));
                 self.screen = KioskScreen::Thanks;
                 Some(done)
@@ -477,7 +506,7 @@ impl KioskController {
 
     /// "Done" or "start over": the next shopper.
     pub fn finish(&mut self) {
-        self.reset();
+        self.reset("start over");
     }
 
     pub fn staff(&mut self, now_ms: u64) {
@@ -529,40 +558,5 @@ impl KioskController {
         if let Err(e) = self.till.tidy() {
             eprintln!("the work after the sale is postponed: {e}");
         }
-    }
-}
-
-/// The methods of `[kiosk] payment_method`: those a stall's payment QR takes, each once.
-fn qr_methods(names: &[String]) -> Result<Vec<Method>> {
-    let mut methods = Vec::new();
-    for name in names {
-        let method = Method::parse(name)?;
-        if !matches!(method, Method::Wechat | Method::Alipay | Method::Unionpay) {
-            return Err(Error::input(format!(
-                "[kiosk] payment_method {name:?}: a payment QR takes wechat, alipay or unionpay"
-            )));
-        }
-        if methods.contains(&method) {
-            return Err(Error::input(format!(
-                "[kiosk] payment_method names {name} twice"
-            )));
-        }
-        methods.push(method);
-    }
-    if methods.is_empty() {
-        return Err(Error::input(
-            "[kiosk] payment_method names no method: give wechat, alipay or unionpay",
-        ));
-    }
-    Ok(methods)
-}
-
-/// A QR method's name in English, as the till's pay screen names it.
-fn label_en(method: Method) -> &'static str {
-    match method {
-        Method::Wechat => "WeChat Pay",
-        Method::Alipay => "Alipay",
-        Method::Unionpay => "UnionPay",
-        other => other.as_str(),
     }
 }

@@ -290,3 +290,44 @@ fn a_payment_qr_takes_qr_methods_each_once() {
     assert_eq!(one.kiosk.payment_method, ["alipay"]);
     assert_eq!(two.kiosk.payment_method, ["wechat", "alipay"]);
 }
+
+/// A basket left on the payment QR with no payment confirmed (the shopper may have paid the
+/// stall's code and walked off) is kept for staff when it is cleared; one sold, or handed to
+/// the counter, is not.
+#[test]
+fn a_basket_left_on_the_payment_qr_is_kept_for_staff() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut k = kiosk(dir.path());
+    // Sold: nothing kept.
+    k.scan("6935780100128", 1_000);
+    k.pay_qr(2_000);
+    for d in "2468".chars() {
+        k.pin_key(&d.to_string(), 3_000);
+    }
+    assert!(k.staff_confirm(0, 3_000).is_some());
+    k.finish();
+    // Handed to the counter: nothing kept.
+    k.scan("6935780100128", 4_000);
+    k.pay_qr(5_000);
+    k.back(6_000);
+    assert!(k.pay_counter(7_000).is_some());
+    k.finish();
+    assert_eq!(k.till_mut().left_baskets().unwrap(), []);
+    // Shown the payment QR, then back and start over; then shown it and left idle.
+    k.scan("6935780100128", 8_000);
+    k.scan("6935780100128", 8_500);
+    k.pay_qr(9_000);
+    k.back(10_000);
+    k.finish();
+    k.scan("6935780100128", 11_000);
+    k.pay_qr(12_000);
+    k.back(13_000);
+    assert!(k.tick(13_000 + 60_000));
+    assert!(k.tick(13_000 + 80_000));
+    assert!(k.cart.is_empty());
+    let left = k.till_mut().left_baskets().unwrap();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert_eq!((left[0].why.as_str(), left[1].why.as_str()), ("start over", "idle"));
+    assert_eq!(left[0].amount_fen, 2 * left[1].amount_fen);
+    assert!(left[0].items.ends_with(" 2"), "{left:?}");
+}

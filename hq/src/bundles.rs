@@ -192,8 +192,9 @@ enum Fold {
 
 /// What importing `bundle`, the bundle's document of the ledger `doc_id`, stores beside the
 /// chunks `stored` (`(key, bytes)`) of it: nothing if they hold it; else it and they as one
-/// snapshot. Chunks that do not load (damaged) are left as they are, the bundle's document
-/// stored beside them.
+/// snapshot, replacing those of them it is sure to hold. Chunks that do not load at all
+/// (a damaged first snapshot) are left as they are, the bundle's document stored beside
+/// them.
 fn fold(doc_id: &str, stored: &[(String, Vec<u8>)], bundle: &Automerge) -> Fold {
     let alone = || Fold::Snapshot {
         name: chunk_name(bundle),
@@ -210,14 +211,36 @@ fn fold(doc_id: &str, stored: &[(String, Vec<u8>)], bundle: &Automerge) -> Fold 
     {
         return Fold::Held;
     }
+    // Only the chunks whose every change the document holds are replaced: automerge loads
+    // what it can of damaged change chunks and passes over the rest (and the chunks after
+    // them), so a chunk it did not take is left as it is.
+    let superseded = contained(&held, stored);
     if held.merge(&mut bundle.clone()).is_err() {
         return alone();
     }
     Fold::Snapshot {
         name: chunk_name(&held),
         bytes: held.save(),
-        superseded: stored.iter().map(|(key, _)| key.clone()).collect(),
+        superseded,
     }
+}
+
+/// The keys of those of `stored` whose every change `doc` holds: a snapshot that loads on its
+/// own and whose heads it holds, a change it holds (one waiting for a change it depends on
+/// is not held).
+fn contained(doc: &Automerge, stored: &[(String, Vec<u8>)]) -> Vec<String> {
+    let holds = |hash: &automerge::ChangeHash| doc.get_change_meta_by_hash(hash).is_some();
+    stored
+        .iter()
+        .filter(|(key, bytes)| {
+            if key.contains("/snapshot/") {
+                Automerge::load(bytes).is_ok_and(|snapshot| snapshot.get_heads().iter().all(holds))
+            } else {
+                automerge::Change::try_from(bytes.as_slice()).is_ok_and(|c| holds(&c.hash()))
+            }
+        })
+        .map(|(key, _)| key.clone())
+        .collect()
 }
 
 /// The ledgers of `docs` headquarters does not hold yet, per device (a ledger the bundle
@@ -370,7 +393,7 @@ pub async fn import_postgres(
                 .await?;
         }
         // Project what is stored now: earlier syncs and this bundle together.
-        // Held to the size limit as a sync's ledger is: what was stored before and this bundle.
+        // Held to the size limit as a sync's ledger is: what is stored of it now.
         let max_bytes = Some(limits.max_bytes);
         match fairpos_postgres::ledgers::project_within(pool, &doc_id, max_bytes).await {
             Ok(projected) => out.new_records += projected.map_or(0, |p| p.new),
@@ -438,4 +461,65 @@ pub(crate) fn signed_by_hub(hq: &Hq, docs: Vec<BundleDoc>) -> Result<Bundle> {
     };
     bundle.sign(&secret);
     Ok(bundle)
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::transaction::Transactable;
+
+    use super::*;
+
+    /// A document with `key` set, its new change's bytes beside it.
+    fn with(mut doc: Automerge, key: &str) -> (Automerge, Vec<u8>) {
+        let mut tx = doc.transaction();
+        tx.put(automerge::ROOT, key, 1).unwrap();
+        tx.commit();
+        let change = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
+        (doc, change)
+    }
+
+    /// A stored change chunk automerge cannot read passes over the chunks after it: those
+    /// are kept, not replaced by a snapshot that lacks them. One it held is replaced.
+    #[test]
+    fn a_fold_replaces_only_the_chunks_whose_changes_it_holds() {
+        let (first, _) = with(Automerge::new(), "a");
+        let (later, held_change) = with(first.clone(), "b");
+        let (_, unread_change) = with(later.clone(), "c");
+        let stored = vec![
+            ("d/incremental/1".to_string(), held_change),
+            (
+                "d/incremental/2".to_string(),
+                b"\x85\x6f\x4a\x83 damaged".to_vec(),
+            ),
+            ("d/incremental/3".to_string(), unread_change),
+            ("d/snapshot/s".to_string(), first.save()),
+        ];
+        let (bundle, _) = with(first.fork(), "x");
+        let Fold::Snapshot {
+            superseded, bytes, ..
+        } = fold("d", &stored, &bundle)
+        else {
+            panic!("a change of the bundle is new")
+        };
+        assert!(
+            !superseded.contains(&"d/incremental/3".to_string())
+                && !superseded.contains(&"d/incremental/2".to_string()),
+            "{superseded:?}"
+        );
+        let folded = Automerge::load(&bytes).unwrap();
+        for kept in &superseded {
+            let (_, chunk) = stored.iter().find(|(k, _)| k == kept).unwrap();
+            if let Ok(change) = automerge::Change::try_from(chunk.as_slice()) {
+                assert!(folded.get_change_meta_by_hash(&change.hash()).is_some());
+            }
+        }
+        assert!(
+            superseded.contains(&"d/snapshot/s".to_string()),
+            "{superseded:?}"
+        );
+        // The bundle's change is in it.
+        assert!(folded.get(automerge::ROOT, "x").unwrap().is_some());
+        // Held already: nothing.
+        assert!(matches!(fold("d", &stored, &first), Fold::Held));
+    }
 }

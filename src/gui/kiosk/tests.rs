@@ -327,7 +327,10 @@ fn a_basket_left_on_the_payment_qr_is_kept_for_staff() {
     assert!(k.cart.is_empty());
     let left = k.till_mut().left_baskets().unwrap();
     assert_eq!(left.len(), 2, "{left:?}");
-    assert_eq!((left[0].why.as_str(), left[1].why.as_str()), ("start over", "idle"));
+    assert_eq!(
+        (left[0].why.as_str(), left[1].why.as_str()),
+        ("start over", "idle")
+    );
     assert_eq!(left[0].amount_fen, 2 * left[1].amount_fen);
     assert!(left[0].items.ends_with(" 2"), "{left:?}");
 }

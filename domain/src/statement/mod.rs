@@ -15,6 +15,8 @@
 mod layouts;
 pub mod matching;
 
+use std::borrow::Cow;
+
 use chrono::NaiveDateTime;
 
 use crate::money::Fen;
@@ -141,7 +143,7 @@ pub fn parse(file: &str, bytes: &[u8], provider: Provider) -> Result<Statement, 
     })?;
     let (mut lines, mut skipped, mut refused) = (Vec::new(), 0, Vec::new());
     let mut span: Option<(NaiveDateTime, NaiveDateTime)> = None;
-    for (line, row, closed) in records(&rows[header_at + 1..], header_at as u64 + 2) {
+    for (line, row) in records(&rows[header_at + 1..], header_at as u64 + 2, header.len()) {
         if row.trim().is_empty() {
             continue;
         }
@@ -149,9 +151,6 @@ pub fn parse(file: &str, bytes: &[u8], provider: Provider) -> Result<Statement, 
             break;
         }
         let read = || {
-            if !closed {
-                return Err("a quoted field opened on this line never closes".to_string());
-            }
             let fields = split_row(&row)?;
             if fields.len() <= columns.last() {
                 return Err(format!(
@@ -218,29 +217,37 @@ fn stated_period(rows: &[&str]) -> Option<(NaiveDateTime, NaiveDateTime)> {
 }
 
 /// The CSV records of `rows` (physical lines, the first numbered `first_line`), each with
-/// the line it starts on and whether its quotes closed. A quoted field may hold a line break
-/// (a 商品名称 or 备注 typed on two lines), so a record runs on over the lines until its
-/// quote closes. A quote opens a field only at its start, as in RFC 4180; a quote inside an
-/// unquoted field is text.
-fn records<'a>(rows: &[&'a str], first_line: u64) -> Vec<(u64, std::borrow::Cow<'a, str>, bool)> {
+/// the line it starts on. A quoted field may hold a line break (a 商品名称 or 备注 typed on
+/// two lines), so a record runs on over the lines until its quote closes (a quote opens a
+/// field only at its start, as in RFC 4180; one inside an unquoted field is text). Not when
+/// the quote never closes, or a line it would run over is a row of its own (as many fields
+/// as the column row, `fields`): a field that starts with a stray quote (`"双11特惠`) would
+/// otherwise swallow the rows up to the next quote, unsaid. Such a line is read alone, as a
+/// spreadsheet reads it.
+fn records<'a>(rows: &[&'a str], first_line: u64, fields: usize) -> Vec<(u64, Cow<'a, str>)> {
     let mut out = Vec::new();
-    let mut at = 0;
-    while at < rows.len() {
-        let start = at;
+    let mut start = 0;
+    while start < rows.len() {
+        let mut end = start;
         let mut quoted = false;
         loop {
-            quoted = quotes_left_open(rows[at], quoted);
-            at += 1;
-            if !quoted || at == rows.len() {
+            quoted = quotes_left_open(rows[end], quoted);
+            end += 1;
+            if !quoted || end == rows.len() {
                 break;
             }
         }
-        let row = if at - start == 1 {
-            std::borrow::Cow::Borrowed(rows[start])
+        let a_row_of_its_own = |line: &&str| split_row(line).is_ok_and(|f| f.len() >= fields);
+        if quoted || rows[start + 1..end].iter().any(a_row_of_its_own) {
+            end = start + 1;
+        }
+        let row = if end - start == 1 {
+            Cow::Borrowed(rows[start])
         } else {
-            std::borrow::Cow::Owned(rows[start..at].join("\n"))
+            Cow::Owned(rows[start..end].join("\n"))
         };
-        out.push((first_line + start as u64, row, !quoted));
+        out.push((first_line + start as u64, row));
+        start = end;
     }
     out
 }

@@ -169,8 +169,21 @@ fn add_ledger_weights(conn: &Connection) -> Result<()> {
 /// Sales indexed by their id, once: a ledger holding a sale whose id another till's sale
 /// holds is refused (`fairpos_projection::apply::sale_id_taken`), where before both were
 /// taken and a void of either named two sales. A headquarters from before whose sales hold
-/// an id twice keeps the plain index it had, and says which id.
+/// an id twice keeps the plain index it had, and says which id: tried once (as PostgreSQL's
+/// migration 16 is), remembered in `meta`, not at every open (an index over millions of
+/// sales, built and thrown away by every command).
 fn sale_ids_once(conn: &Connection) -> Result<()> {
+    let say = |twice: &str| {
+        eprintln!(
+            "warning: sale {twice} is held by two sales (one of them copied by another till): \
+             sales are indexed by id as before, and a sale that copies another's id is not \
+             refused"
+        )
+    };
+    if let Some(twice) = meta(conn, SALE_HELD_TWICE)? {
+        say(&twice);
+        return Ok(());
+    }
     let once = "CREATE UNIQUE INDEX IF NOT EXISTS sales_id_once ON sales (id)";
     match conn.execute_batch(once) {
         Ok(()) => Ok(conn.execute_batch("DROP INDEX IF EXISTS sales_id")?),
@@ -180,16 +193,16 @@ fn sale_ids_once(conn: &Connection) -> Result<()> {
                 [],
                 |r| r.get(0),
             )?;
-            eprintln!(
-                "warning: sale {twice} is held by two sales (one of them copied by another \
-                 till): sales are indexed by id as before, and a sale that copies another's id \
-                 is not refused"
-            );
-            Ok(conn.execute_batch("CREATE INDEX IF NOT EXISTS sales_id ON sales (id)")?)
+            say(&twice);
+            conn.execute_batch("CREATE INDEX IF NOT EXISTS sales_id ON sales (id)")?;
+            set_meta(conn, SALE_HELD_TWICE, &twice)
         }
         Err(e) => Err(e.into()),
     }
 }
+
+/// The `meta` key naming a sale id two sales held when sales were to be indexed by id once.
+const SALE_HELD_TWICE: &str = "sale_id_held_twice";
 
 fn create_tables(conn: &Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -120,9 +120,14 @@ impl Error {
         matches!(self, Error::Postgres(e) if e.code().is_some_and(|c| c.code().starts_with("22")))
     }
 
+    /// True for a lock not granted within `lock_timeout` (a migration's).
+    pub(crate) fn is_lock_timeout(&self) -> bool {
+        matches!(self, Error::Postgres(e)
+            if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE))
+    }
+
     /// True for the errors after which PostgreSQL asks a client to run its transaction
-    /// again: a serialization failure or a deadlock between two transactions; and a lock
-    /// not granted within `lock_timeout` (a migration's).
+    /// again: a serialization failure or a deadlock between two transactions.
     pub(crate) fn is_retryable(&self) -> bool {
         use tokio_postgres::error::SqlState;
         match self {
@@ -130,7 +135,6 @@ impl Error {
                 e.code(),
                 Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE
                     || *c == SqlState::T_R_DEADLOCK_DETECTED
-                    || *c == SqlState::LOCK_NOT_AVAILABLE
             ),
             _ => false,
         }

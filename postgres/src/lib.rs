@@ -159,6 +159,8 @@ pub async fn each_row_by<E: From<Error>>(
     at_a_time: i32,
     mut each: impl FnMut(&tokio_postgres::Row) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), E> {
+    // Nought would fetch every row at once, and the loop would not end.
+    let at_a_time = at_a_time.max(1);
     let mut client = pool.get().await.map_err(Error::from)?;
     let tx = client.transaction().await.map_err(Error::from)?;
     let portal = tx.bind(sql, &[]).await.map_err(Error::from)?;

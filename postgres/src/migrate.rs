@@ -172,7 +172,9 @@ pub async fn migrate(pool: &Pool) -> Result<Vec<i32>> {
     let mut attempt = 0;
     loop {
         match migrate_once(pool).await {
-            Err(e) if e.is_retryable() && attempt + 1 < MIGRATION_TRIES => {
+            Err(e)
+                if (e.is_retryable() || e.is_lock_timeout()) && attempt + 1 < MIGRATION_TRIES =>
+            {
                 attempt += 1;
                 eprintln!("migrating the database: {e}; trying again ({attempt})");
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;

@@ -58,7 +58,7 @@ pub fn print_after_sale(till: &mut Till, dir: &Path, sale_id: &str) {
                 "warning: receipt {number} not printed ({reason}); the sale is saved and the receipt queued: print it with `fairpos receipt retry`"
             );
             if drawer_shut {
-                eprintln!("warning: the cash drawer did not open: open it with its key");
+                eprintln!("warning: the cash drawer may not have opened: open it with its key");
             }
         }
         Err(e) => eprintln!("warning: receipt not printed: {e}; the sale is saved"),

@@ -29,9 +29,9 @@ pub enum PrintOutcome {
     Queued {
         number: String,
         reason: String,
-        /// A cash sale's drawer that did not open: the printer, which opens it, was not
-        /// reached (or its write failed). The volunteer opens it with its key; a receipt
-        /// printed later opens no drawer.
+        /// A cash sale's drawer that may not have opened: the printer, which opens it, was
+        /// not reached, or a write to it failed. The volunteer opens it with its key; a
+        /// receipt printed later opens no drawer.
         drawer_shut: bool,
     },
 }
@@ -68,11 +68,12 @@ pub fn send_receipt(
         Err(e) => Some(format!("{UNREACHABLE}: {e}")),
         Ok(status) => match status.as_ref().and_then(|s| s.problem()) {
             Some(problem) => {
-                if open_drawer {
-                    // Best effort: the receipt's own failure is what is told.
-                    let _ = printer.send(&DRAWER_PULSE_NOW);
+                let pulse = open_drawer.then(|| printer.send(&DRAWER_PULSE_NOW));
+                match pulse {
+                    // The pulse not sent is a failed write: the drawer is said to be shut.
+                    Some(Err(e)) => Some(format!("{WRITE_FAILED}: {e} ({problem})")),
+                    _ => Some(problem.to_string()),
                 }
-                Some(problem.to_string())
             }
             None => printer
                 .send(bytes)

@@ -349,7 +349,7 @@ impl TillApp {
                         drawer_shut,
                     }) if zh => {
                         let drawer = if drawer_shut {
-                            "；钱箱未打开，请用钥匙打开"
+                            "；钱箱可能未打开，请用钥匙打开"
                         } else {
                             ""
                         };
@@ -363,7 +363,7 @@ impl TillApp {
                         drawer_shut,
                     }) => {
                         let drawer = if drawer_shut {
-                            "; the cash drawer did not open: open it with its key"
+                            "; the cash drawer may not have opened: open it with its key"
                         } else {
                             ""
                         };

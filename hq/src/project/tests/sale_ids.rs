@@ -39,8 +39,16 @@ fn a_headquarters_from_before_indexes_sale_ids_once_unless_one_is_held_twice() {
     let again = Hq::open(f.dir.path()).unwrap();
     assert_eq!(id_indexes(&again.conn), ["sales_id"]);
     drop(again);
+    // Tried once: not at every open after (as PostgreSQL's migration runs once).
     f.hq.conn
         .execute("DELETE FROM sales WHERE device = 'T02'", [])
+        .unwrap();
+    let again = Hq::open(f.dir.path()).unwrap();
+    assert_eq!(id_indexes(&again.conn), ["sales_id"]);
+    drop(again);
+    // Without the pair, the first open indexes them once.
+    f.hq.conn
+        .execute_batch("DELETE FROM meta WHERE key = 'sale_id_held_twice'")
         .unwrap();
     let again = Hq::open(f.dir.path()).unwrap();
     assert_eq!(id_indexes(&again.conn), ["sales_id_once"]);

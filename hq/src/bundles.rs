@@ -207,7 +207,7 @@ fn fold(doc_id: &str, stored: &[(String, Vec<u8>)], bundle: &Automerge) -> Fold 
     if bundle
         .get_heads()
         .iter()
-        .all(|h| held.get_change_by_hash(h).is_some())
+        .all(|h| held.get_change_meta_by_hash(h).is_some())
     {
         return Fold::Held;
     }

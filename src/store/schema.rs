@@ -46,7 +46,7 @@ CREATE TABLE receipt_queue (
 /// Baskets a shopper left on the kiosk's payment QR with no payment confirmed
 /// ([`crate::till::left_baskets`]).
 const V8: &str = "
-CREATE TABLE kiosk_left (
+CREATE TABLE IF NOT EXISTS kiosk_left (
     id         INTEGER PRIMARY KEY,
     shown_at   TEXT NOT NULL,
     left_at    TEXT NOT NULL,

@@ -37,10 +37,12 @@ fn a_till_database_from_before_the_corrections_sale_columns_is_brought_up_to_dat
     let now = filled(&till.db());
     assert_eq!(now.len(), 3, "a void, a refund and its line: {now:?}");
     assert!(now.iter().all(|v| !v.is_empty()), "{now:?}");
-    // The database as the build before migration step 7 left it: without the columns.
+    // The database as the build before migration step 7 left it: without the columns (nor
+    // step 8's table).
     till.db()
         .execute_batch(
-            "ALTER TABLE voids DROP COLUMN sale_device;
+            "DROP TABLE kiosk_left;
+             ALTER TABLE voids DROP COLUMN sale_device;
              ALTER TABLE refunds DROP COLUMN sale_device;
              ALTER TABLE refund_lines DROP COLUMN sold_sku;
              ALTER TABLE refund_lines DROP COLUMN sold_qty;
@@ -54,7 +56,7 @@ fn a_till_database_from_before_the_corrections_sale_columns_is_brought_up_to_dat
     let version: i64 = db
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
     till.ok(&["ledger", "verify"]);
 }
 

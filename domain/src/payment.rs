@@ -54,6 +54,21 @@ impl Method {
         }
     }
 
+    /// Whether the method pays in money the stall holds (cash, WeChat Pay, Alipay,
+    /// UnionPay), which a refund may give back by any of them; not a claim settled later or
+    /// elsewhere (on account, a voucher, a union card), which is given back only as itself.
+    pub fn is_money(self) -> bool {
+        matches!(
+            self,
+            Method::Cash | Method::Wechat | Method::Alipay | Method::Unionpay
+        )
+    }
+
+    /// The methods a refund by `self` is counted with: money together, any other alone.
+    fn refund_group(self) -> Option<Method> {
+        (!self.is_money()).then_some(self)
+    }
+
     pub fn parse(text: &str) -> Result<Method, DomainError> {
         Method::ALL
             .into_iter()
@@ -69,6 +84,38 @@ impl fmt::Display for Method {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// Refuses a refund of `asked` by `method` beyond what sale `number` took by that method
+/// (`paid`: its payments, net of change) less what was refunded by it before (`refunded`).
+/// Money (cash, WeChat Pay, Alipay, UnionPay) counts together: a stall gives a WeChat payment
+/// back in cash. A sale paid on account, by voucher or by union card is given back as it was
+/// paid: refunded in cash, a unit was still invoiced for goods it returned, and a voucher
+/// became cash.
+pub fn refund_within(
+    number: &str,
+    method: Method,
+    asked: Fen,
+    paid: &[(Method, Fen)],
+    refunded: &[(Method, Fen)],
+) -> Result<(), DomainError> {
+    let group = method.refund_group();
+    let sum = |of: &[(Method, Fen)]| -> Fen {
+        of.iter()
+            .filter(|(m, _)| m.refund_group() == group)
+            .map(|(_, f)| *f)
+            .sum()
+    };
+    let left = Fen((sum(paid).0 - sum(refunded).0).max(0));
+    if asked.0 > left.0 {
+        return Err(DomainError::BadRefund(crate::RefundIssue::OverMethod {
+            number: number.to_string(),
+            method,
+            left,
+            asked,
+        }));
+    }
+    Ok(())
 }
 
 /// What the buyer hands over with one method. `amount: None` takes whatever is still due.

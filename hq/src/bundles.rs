@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use automerge::{Automerge, ReadDoc};
+use automerge::Automerge;
 use fairpos_sync::bundle::{Bundle, BundleDoc, FORMAT};
 use fairpos_sync::ids::document_id;
 use fairpos_sync::ledger::heads_text;
@@ -466,6 +466,7 @@ pub(crate) fn signed_by_hub(hq: &Hq, docs: Vec<BundleDoc>) -> Result<Bundle> {
 #[cfg(test)]
 mod tests {
     use automerge::transaction::Transactable;
+    use automerge::ReadDoc;
 
     use super::*;
 

@@ -17,7 +17,7 @@ use fairpos_domain::catalog::{Catalog, Stall};
 use fairpos_domain::catalog_csv::{self, CatalogRow};
 use fairpos_domain::codes::parse_credit_code;
 use fairpos_domain::money::Fen;
-use fairpos_domain::payment::{Method, Tender};
+use fairpos_domain::payment::{self, Method, Tender};
 use fairpos_domain::refund::{self, RefundAsk, RefundLine};
 use fairpos_domain::sale::{self, Buyer, Sale, SaleContext, Seller, Unit};
 use fairpos_domain::shift::{self, Closing};
@@ -274,6 +274,22 @@ impl Till {
             let lines = refund::plan(&found.number, found.voided, &sold, asks)?;
             let shift = open_shift(w)?;
             let amount: Fen = lines.iter().map(|l| l.amount).sum();
+            let by_method = |sql: &str| -> Result<Vec<(Method, Fen)>> {
+                let mut stmt = w.conn().prepare_cached(sql)?;
+                let rows = stmt.query_map([&found.id], |r| {
+                    Ok((r.get::<_, String>(0)?, Fen(r.get(1)?)))
+                })?;
+                let mut out = Vec::new();
+                for row in rows {
+                    let (method, fen) = row?;
+                    out.push((Method::parse(&method)?, fen));
+                }
+                Ok(out)
+            };
+            let paid =
+                by_method("SELECT method, amount_fen FROM sale_payments WHERE sale_id = ?1")?;
+            let refunded = by_method("SELECT method, amount_fen FROM refunds WHERE sale_id = ?1")?;
+            payment::refund_within(&found.number, method, amount, &paid, &refunded)?;
             let number = format!(
                 "{device}-R{:06}",
                 queries::refund_count(w.conn(), &device)? + 1

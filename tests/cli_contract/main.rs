@@ -418,3 +418,60 @@ fn a_sale_with_a_refund_of_nothing_is_not_voided_and_stock_comes_back_once() {
         .unwrap();
     assert_eq!(bag["stock_base"], 10);
 }
+
+/// What a sale took on account or by voucher goes back only as itself: refunded in cash, a
+/// unit was still invoiced for goods it returned, and a voucher became cash. Money (cash,
+/// WeChat Pay, Alipay, UnionPay) goes back by any of them, up to what the sale took in money.
+#[test]
+fn a_refund_gives_back_no_more_by_a_method_than_the_sale_took_by_it() {
+    let till = Till::demo();
+    till.ok(&["shift", "open", "--seller", "V004", "--float", "100"]);
+    till.sell(&[
+        "--seller",
+        "V004",
+        "XP-CZY-5L",
+        "--unit",
+        "12430000444883027E",
+        "--pay",
+        "on_account",
+    ]);
+    till.fails(
+        &["refund", "T01-000001", "--line", "1", "--pay", "cash"],
+        2,
+        "has ￥0.00 paid in money (cash, WeChat Pay, Alipay, UnionPay) left to refund",
+    );
+    let back = till.json(&[
+        "refund",
+        "T01-000001",
+        "--line",
+        "1",
+        "--pay",
+        "on_account",
+        "--json",
+    ]);
+    assert_eq!(back["method"], "on_account");
+    // Two pieces at 128.00, voucher 50 and cash for the rest (206.00 in money): one piece
+    // back by WeChat Pay (money: cash and WeChat count together), then the other is more
+    // than either has left, money 78.00 and voucher 50.00. A refund is one method: the till
+    // refuses it, and says what is left.
+    till.sell(&[
+        "--seller",
+        "V004",
+        "BJ-HJC-250*2",
+        "--pay",
+        "voucher:50",
+        "--pay",
+        "cash:300",
+    ]);
+    till.ok(&["refund", "T01-000002", "--line", "1:1", "--pay", "wechat"]);
+    till.fails(
+        &["refund", "T01-000002", "--line", "1:1", "--pay", "cash"],
+        2,
+        "has ￥78.00 paid in money (cash, WeChat Pay, Alipay, UnionPay) left to refund, not ￥128.00",
+    );
+    till.fails(
+        &["refund", "T01-000002", "--line", "1:1", "--pay", "voucher"],
+        2,
+        "has ￥50.00 paid voucher left to refund, not ￥128.00",
+    );
+}

@@ -97,6 +97,15 @@ pub enum RefundIssue {
         left: i64,
         asked: i64,
     },
+    /// More refunded by `method` than the sale took by it (cash, WeChat Pay, Alipay and
+    /// UnionPay counted together, as money; on account, vouchers and union cards each alone),
+    /// less what was refunded by it before: `left`.
+    OverMethod {
+        number: String,
+        method: crate::payment::Method,
+        left: crate::money::Fen,
+        asked: crate::money::Fen,
+    },
 }
 
 /// Why the weight on the scale cannot be sold now.
@@ -372,6 +381,36 @@ impl RefundIssue {
                 lang,
                 format!("第 {line} 行只剩 {left} 可退，不是 {asked}"),
                 format!("line {line} has {left} left to refund, not {asked}"),
+            ),
+            RefundIssue::OverMethod {
+                number,
+                method,
+                left,
+                asked,
+            } if method.is_money() => say!(
+                lang,
+                format!(
+                    "销售单 {number} 以现金、微信、支付宝、银联支付的金额只剩 ￥{left} 可退，\
+                     不是 ￥{asked}：其余部分按原支付方式退"
+                ),
+                format!(
+                    "sale {number} has ￥{left} paid in money (cash, WeChat Pay, Alipay, \
+                     UnionPay) left to refund, not ￥{asked}: refund the rest by the method it \
+                     was paid with"
+                ),
+            ),
+            RefundIssue::OverMethod {
+                number,
+                method,
+                left,
+                asked,
+            } => say!(
+                lang,
+                format!(
+                    "销售单 {number} 以{}支付的金额只剩 ￥{left} 可退，不是 ￥{asked}",
+                    method.label_zh()
+                ),
+                format!("sale {number} has ￥{left} paid {method} left to refund, not ￥{asked}"),
             ),
         }
     }

@@ -20,6 +20,9 @@ pub struct SaleView {
     pub status: String,
     pub total: Fen,
     pub lines: Vec<SaleLineView>,
+    /// A method the sale was paid by that is not money (on account, a voucher, a union
+    /// card): what it took is refunded only as itself, so the screen offers it.
+    pub paid_other: Option<Method>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,12 +104,18 @@ impl TillController {
                 }
             })
             .collect();
+        let paid_other = detail
+            .payments
+            .iter()
+            .filter_map(|(method, _, _)| Method::parse(method).ok())
+            .find(|m| !m.is_money());
         Ok(Some(SaleView {
             id: detail.summary.id.clone(),
             number: detail.summary.number.clone(),
             status: detail.summary.status().to_string(),
             total: detail.summary.total,
             lines,
+            paid_other,
         }))
     }
 

@@ -4,6 +4,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use fairpos_domain::cart::Cart;
+use fairpos_domain::payment::Method;
 use fairpos_domain::Fen;
 use fairpos_hardware::scale::{Reading, ScaleState};
 
@@ -116,6 +117,22 @@ fn weighed_goods_take_their_weight_from_the_keypad_and_units_buy_on_account() {
     let done = c.complete().expect("sold on account");
     assert_eq!(done.total, Fen(1170));
     assert_eq!(c.screen, Screen::Done);
+    // Looked up for a refund, the sale offers its own method: money it never took is not
+    // given back for it.
+    c.lookup_sale(&done.number);
+    let sale = c.sale.as_ref().expect("found");
+    assert_eq!(sale.paid_other, Some(Method::OnAccount));
+    c.ask_refund(0, 1);
+    type_pin(&mut c, "2468");
+    c.refund("cash");
+    assert!(
+        c.message.as_ref().is_some_and(|m| m.bad && m.text.contains("paid in money")),
+        "{:?}",
+        c.message
+    );
+    type_pin(&mut c, "2468");
+    c.refund("on_account");
+    assert!(c.message.as_ref().is_some_and(|m| !m.bad), "{:?}", c.message);
 }
 
 #[test]

@@ -126,13 +126,19 @@ fn weighed_goods_take_their_weight_from_the_keypad_and_units_buy_on_account() {
     type_pin(&mut c, "2468");
     c.refund("cash");
     assert!(
-        c.message.as_ref().is_some_and(|m| m.bad && m.text.contains("paid in money")),
+        c.message
+            .as_ref()
+            .is_some_and(|m| m.bad && m.text.contains("paid in money")),
         "{:?}",
         c.message
     );
     type_pin(&mut c, "2468");
     c.refund("on_account");
-    assert!(c.message.as_ref().is_some_and(|m| !m.bad), "{:?}", c.message);
+    assert!(
+        c.message.as_ref().is_some_and(|m| !m.bad),
+        "{:?}",
+        c.message
+    );
 }
 
 #[test]

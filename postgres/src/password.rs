@@ -151,10 +151,52 @@ fn password_of(rest: &str) -> String {
 /// `address` with any password in it masked, to be shown (`postgres://hq:***@db/fairpos`,
 /// `…?password=***`, `password=*** host=db`).
 pub fn shown(address: &str) -> String {
-    match address.split_once("://") {
+    let masked = match address.split_once("://") {
         Some((scheme, rest)) => format!("{scheme}://{}", shown_url(rest)),
         None => shown_settings(address),
+    };
+    // Checked as tokio-postgres reads both: a password it would take that the masking
+    // missed (a key spelt `pass%77ord`, a value with an escaped space, `password=open    // sesame`, which showed `password=*** sesame`) shows the address as parsed instead,
+    // without the password.
+    let Ok(config) = address.parse::<tokio_postgres::Config>() else {
+        return masked;
+    };
+    let masked_reads = masked.parse::<tokio_postgres::Config>();
+    let still_shown = match (config.get_password(), &masked_reads) {
+        (None, _) => false,
+        (Some(_), Ok(read)) => read.get_password().is_some_and(|p| p != b"***"),
+        (Some(_), Err(_)) => true,
+    };
+    if still_shown {
+        parsed_without_password(&config)
+    } else {
+        masked
     }
+}
+
+/// The address `config` was read from, as a URL of its user, hosts, ports and database, the
+/// password masked (other settings left out).
+fn parsed_without_password(config: &tokio_postgres::Config) -> String {
+    use tokio_postgres::config::Host;
+    let ports = config.get_ports();
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let host = match host {
+                Host::Tcp(name) => name.clone(),
+                Host::Unix(path) => path.display().to_string(),
+            };
+            match ports.get(i).or(ports.first()) {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            }
+        })
+        .collect();
+    let user = config.get_user().unwrap_or_default();
+    let database = config.get_dbname().unwrap_or_default();
+    format!("postgres://{user}:***@{}/{database}", hosts.join(","))
 }
 
 /// After `scheme://`: the user information (up to the first `@`, as tokio-postgres reads
@@ -320,6 +362,15 @@ mod tests {
                 "host=db password=*** dbname=fairpos",
             ),
             ("password=last", "password=***"),
+            // What the masking misses, as tokio-postgres reads it: shown as parsed.
+            (
+                r"host=db user=hq password=open\ sesame dbname=fairpos",
+                "postgres://hq:***@db/fairpos",
+            ),
+            (
+                "postgres://hq@db/fairpos?pass%77ord=s3cret",
+                "postgres://hq:***@db:5432/fairpos",
+            ),
         ] {
             assert_eq!(shown(address), masked, "{address}");
         }

@@ -8,7 +8,9 @@
 //! whatever the address or the account have failed meanwhile. The cookie grants nothing
 //! else: no session, no page.
 //!
-//! The cookie is `NONCE.MAC`: 16 random bytes, and an HMAC-SHA256 (ring's) of the nonce, the
+//! The cookie is `NONCE.MAC`: a nonce of 8 random bytes and a tag (half an HMAC of them and
+//! the account's name, so that a made-up cookie is told without reading the account's
+//! password hash), and an HMAC-SHA256 (ring's) of the nonce, the
 //! account's name and its password's stored hash under headquarters' key, so that a new
 //! password (or the account removed) leaves the browsers known before unknown. The key is
 //! made at the first `hq serve` and kept in the database (`meta` on SQLite, `hq_meta` on
@@ -73,9 +75,35 @@ impl BrowserKey {
     /// A new cookie value for a browser that has just logged in to `account`, whose
     /// password is stored as `password_hash`.
     pub fn cookie_for(&self, account: &str, password_hash: &str) -> String {
-        let nonce = &fairpos_sync::keys::new_secret()[..2 * NONCE_BYTES];
-        let mac = self.mac(nonce, account, password_hash);
+        let random = &fairpos_sync::keys::new_secret()[..NONCE_BYTES];
+        let nonce = format!("{random}{}", self.nonce_tag(random, account));
+        let mac = self.mac(&nonce, account, password_hash);
         format!("{nonce}.{mac}")
+    }
+
+    /// Whether `value` may be a cookie this key made for `account`, as far as its nonce
+    /// tells without the account's password hash: only then is the hash read (from the
+    /// database, on one of the connections organizers' pages take) to check it whole. A
+    /// flood of logins with made-up cookies of the right spelling had every one read it.
+    pub fn may_vouch(&self, value: &str, account: &str) -> bool {
+        let Some((nonce, _)) = value.split_once('.').filter(|_| well_formed(value)) else {
+            return false;
+        };
+        let (random, tag) = nonce.split_at(NONCE_BYTES);
+        let Some(tag) = fairpos_sync::keys::unhex(tag) else {
+            return false;
+        };
+        let full = hmac::sign(&self.0, nonce_text(random, account).as_bytes());
+        // Compared whole, not stopping at the first byte that differs.
+        let expected = &full.as_ref()[..NONCE_BYTES / 2];
+        tag.len() == expected.len()
+            && tag.iter().zip(expected).fold(0, |d, (a, b)| d | (a ^ b)) == 0
+    }
+
+    /// The second half of a nonce: half an HMAC of its first half and the account's name.
+    fn nonce_tag(&self, random: &str, account: &str) -> String {
+        let full = hmac::sign(&self.0, nonce_text(random, account).as_bytes());
+        fairpos_sync::keys::hex(&full.as_ref()[..NONCE_BYTES / 2])
     }
 
     /// The nonce of `value` when it is a cookie this key made for `account` while its
@@ -83,7 +111,7 @@ impl BrowserKey {
     /// made again, leaves every cookie of before vouching for nothing): the browser's name
     /// for the throttle. Only the cookie's own spelling is taken (lower-case hex).
     pub fn vouches_for(&self, value: &str, account: &str, password_hash: &str) -> Option<String> {
-        if !well_formed(value) {
+        if !self.may_vouch(value, account) {
             return None;
         }
         let (nonce, mac) = value.split_once('.')?;
@@ -111,6 +139,11 @@ pub fn well_formed(value: &str) -> bool {
     value
         .split_once('.')
         .is_some_and(|(nonce, mac)| hex(nonce, 2 * NONCE_BYTES) && hex(mac, 2 * MAC_BYTES))
+}
+
+/// What a nonce's tag covers: its random half, and the account's name.
+fn nonce_text(random: &str, account: &str) -> String {
+    format!("nonce.{random}.{account}")
 }
 
 /// What a cookie's MAC covers: the nonce (of a fixed length), the account's name (after its
@@ -180,6 +213,20 @@ mod tests {
         ] {
             assert_eq!(key.vouches_for(&made_up, "lead1", HASH), None, "{made_up}");
         }
+    }
+
+    /// A cookie's nonce is told from a made-up one without the account's password hash,
+    /// so a flood of made-up cookies reads no hash.
+    #[test]
+    fn a_made_up_cookie_is_told_before_the_password_hash_is_read() {
+        let key = key();
+        let cookie = key.cookie_for("lead1", HASH);
+        assert!(key.may_vouch(&cookie, "lead1"));
+        assert!(!key.may_vouch(&cookie, "lead2"), "another account");
+        assert!(!self::key().may_vouch(&cookie, "lead1"), "another key");
+        let made_up = format!("{}.{}", "ab".repeat(16), "cd".repeat(32));
+        assert!(well_formed(&made_up));
+        assert!(!key.may_vouch(&made_up, "lead1"));
     }
 
     #[test]

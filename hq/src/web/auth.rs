@@ -295,10 +295,10 @@ pub(crate) async fn log_in(
 
 /// The nonce of the first of `cookies` that makes the browser known to the account `name`
 /// as its password stands ([`known_browser`]), if any. The password's hash is read only when
-/// the browser sends a cookie spelled as one; a failure to read it leaves the browser
-/// unknown.
+/// the browser sends a cookie whose nonce headquarters made for the account; a failure to
+/// read it leaves the browser unknown.
 async fn known_to(state: &AppState, name: &str, cookies: &[String]) -> Option<String> {
-    if !cookies.iter().any(|c| known_browser::well_formed(c)) {
+    if !cookies.iter().any(|c| state.browsers.may_vouch(c, name)) {
         return None;
     }
     let hash = match state.password_hash_of(name.to_string()).await {

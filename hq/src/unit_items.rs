@@ -73,7 +73,7 @@ pub fn of(db: &Connection, tax_id: &str) -> Result<Option<UnitItems>> {
             [tax_id],
             |r| r.get(0),
         )
-        .ok();
+        .optional()?;
     let Some(name) = name else { return Ok(None) };
     let mut stmt = db.prepare(LINES)?;
     let rows = stmt

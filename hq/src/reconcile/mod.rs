@@ -91,6 +91,7 @@ pub struct Oversold {
 
 /// What reconciliation reads, from either backend: each in one pass over its table rather
 /// than queries per till (a province has thousands).
+#[derive(Default)]
 pub(crate) struct Read {
     /// The roll-up's totals of every till that has sales.
     pub totals: Vec<DeviceTotals>,
@@ -108,6 +109,22 @@ pub(crate) struct Read {
     pub slips: HashMap<String, Vec<crate::slips::SlipStated>>,
     pub oversold: Vec<Oversold>,
     pub corrections: Vec<SellerCorrections>,
+}
+
+impl Read {
+    /// Only the tills of `stall` (by the registry's stall, else the roll-up's): a stall
+    /// lead's reconciliation reads the sale numbers of no other till (it read those of every
+    /// till with a number missing, a province's worth, and then kept the stall's).
+    pub(crate) fn keep_stall(&mut self, stall: &str) {
+        let registered: HashMap<String, String> = self
+            .devices
+            .iter()
+            .map(|(device, at, _)| (device.clone(), at.clone()))
+            .collect();
+        self.totals
+            .retain(|t| registered.get(&t.device).unwrap_or(&t.stall) == stall);
+        self.devices.retain(|(_, at, _)| at == stall);
+    }
 }
 
 /// A shift as the projection holds it.
@@ -353,7 +370,8 @@ impl Gaps {
 /// The reconciliation a stall lead sees: the tills of `stall`, what they oversold, and the
 /// voids and refunds of the sales made at that stall.
 pub fn of_stall(conn: &Connection, stall: &str) -> Result<Reconciliation> {
-    let read = sqlite::read(conn, Some(stall))?;
+    let mut read = sqlite::read(conn, Some(stall))?;
+    read.keep_stall(stall);
     let all = assemble(read, |device| sqlite::seqs(conn, device))?;
     Ok(only_stall(all, stall))
 }
@@ -396,6 +414,40 @@ pub(crate) fn assemble(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stall lead's reconciliation asks for the numbers of its own tills alone, though
+    /// another stall's till has a number missing too.
+    #[test]
+    fn a_stalls_reconciliation_reads_the_numbers_of_its_tills_alone() {
+        let till = |device: &str, stall: &str| DeviceTotals {
+            device: device.into(),
+            stall: stall.into(),
+            net_fen: 100,
+            held: 2,
+            low: 1,
+            high: 3,
+        };
+        let registered = |device: &str, stall: &str| (device.into(), stall.into(), "till".into());
+        let mut read = Read {
+            totals: vec![till("T01", "S01"), till("T02", "S02"), till("T03", "")],
+            devices: vec![
+                registered("T01", "S01"),
+                registered("T02", "S02"),
+                registered("T03", "S01"),
+            ],
+            ..Read::default()
+        };
+        read.keep_stall("S01");
+        let mut asked = Vec::new();
+        let seen = assemble(read, |device| {
+            asked.push(device.to_string());
+            Ok(vec![1, 3])
+        })
+        .unwrap();
+        assert_eq!(asked, ["T01", "T03"]);
+        let devices: Vec<&str> = seen.devices.iter().map(|d| d.device.as_str()).collect();
+        assert_eq!(devices, ["T01", "T03"]);
+    }
 
     fn gaps(held: &[u64], stated: u64) -> (usize, Vec<u64>, bool) {
         let g = Gaps::find(held, stated);

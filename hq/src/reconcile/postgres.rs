@@ -16,7 +16,10 @@ use crate::Result;
 
 /// The reconciliation of every till (those of `stall` only, and its corrections, when given).
 pub async fn reconcile(pool: &Pool, stall: Option<&str>) -> Result<Reconciliation> {
-    let read = read(pool, stall).await?;
+    let mut read = read(pool, stall).await?;
+    if let Some(stall) = stall {
+        read.keep_stall(stall);
+    }
     // The numbers held are read for the tills whose numbers are not all held from one up.
     let mut held: HashMap<String, Vec<u64>> = HashMap::new();
     for totals in read.totals.iter().filter(|t| !t.gap_free()) {

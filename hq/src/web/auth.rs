@@ -184,6 +184,13 @@ pub(crate) async fn login(
     let via = ("dashboard", browser.as_slice());
     match log_in(&state, from.ip(), &form.name, form.password, via).await {
         Ok(opened) => {
+            // The session this browser held, if any, ends: its cookie is overwritten, and
+            // the session would otherwise stay open, out of its holder's reach, for hours.
+            if let Some(before) = cookie_token(&headers) {
+                if let Err(e) = state.log_out(before).await {
+                    eprintln!("ending the session a browser held before its login: {e}");
+                }
+            }
             let cookies = login_cookies(&state, https, &opened);
             let home = Redirect::to(&opened.account.access.home());
             (AppendHeaders(cookies), home).into_response()

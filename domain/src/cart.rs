@@ -148,10 +148,13 @@ fn typed_grams(item: &str, product: &Product, text: &str) -> Result<i64, DomainE
     };
     let t = text.trim();
     let grams = if let Some(g) = t.strip_suffix('g').filter(|g| !g.ends_with('k')) {
-        whole_count(item, g).map_err(|e| match e {
-            DomainError::BadQuantity { .. } => bad(QuantityIssue::NotWholeGrams(text.to_string())),
-            other => other,
-        })?
+        // Grams are held to the weight's limit below, not to the pieces' (150 kg typed as
+        // `150000g` was refused as "not a whole number of grams").
+        let g = g.trim();
+        if g.is_empty() || !g.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad(QuantityIssue::NotWholeGrams(text.to_string())));
+        }
+        g.parse().unwrap_or(i64::MAX)
     } else {
         let gpu = product.grams_per_unit().unwrap_or(1000);
         let milli = parse_milli(t).ok_or_else(|| {
@@ -300,11 +303,15 @@ impl Cart {
                         }
                         let gpu = product.grams_per_unit().unwrap_or(1000);
                         // The label states the amount; the weight follows from the price.
+                        // A gram at least: a product priced 0 in the catalog (the scale
+                        // priced it), or an amount under half a gram's worth, made a line
+                        // of no weight that could then never be refunded.
                         let grams = if product.price.is_positive() {
                             (2 * fen * gpu + product.price.0) / (2 * product.price.0)
                         } else {
                             0
                         };
+                        let grams = grams.max(1);
                         CartLine {
                             product: product.clone(),
                             qty: grams * packs,
@@ -507,6 +514,32 @@ pub(crate) mod tests {
         assert_eq!(amounts, vec![1170, 2400, 1800, 233]);
         let grams: Vec<i64> = cart.lines().iter().map(|l| l.qty).collect();
         assert_eq!(grams, vec![750, 250, 1500, 333]);
+    }
+
+    /// Grams typed are held to the weight's limit (1 000 kg), not the pieces' (100 000); an
+    /// amount label of a product priced 0 (its scale priced it) weighs a gram, not nothing
+    /// (a line of no weight could never be refunded).
+    #[test]
+    fn grams_typed_reach_the_weights_limit_and_an_amount_label_weighs_something() {
+        let (mut c, f) = demo();
+        let rules = &f.barcode_rules;
+        let mut cart = Cart::new();
+        cart.add_item(&c, rules, "HY-MHT-LB*150000g").unwrap();
+        assert_eq!(cart.lines()[0].qty, 150_000);
+        let over = cart.add_item(&c, rules, "HY-MHT-LB*1000001g").unwrap_err();
+        assert!(over.to_string().contains("1000 kg"), "{over}");
+        let bad = cart.add_item(&c, rules, "HY-MHT-LB*1.5g").unwrap_err();
+        assert!(bad.to_string().contains("whole number of grams"), "{bad}");
+        let mut unpriced = c.by_sku("YS-LR-LB").unwrap().clone();
+        unpriced.price = Fen(0);
+        c = Catalog::new(vec![unpriced]).unwrap();
+        let mut cart = Cart::new();
+        cart.add_item(&c, rules, &make_in_store(&rules[1], "10025", 2400))
+            .unwrap();
+        assert_eq!(
+            (cart.lines()[0].qty, cart.lines()[0].amount),
+            (1, Fen(2400))
+        );
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! from one address is refused every account there after 30 failures, and no one elsewhere.
 //! A lead whose browser logged in to their account before (its cookie of that login) logs
 //! in whatever a guesser behind the same address did, held by that browser's own failures.
-//! A guesser refused again and again is logged once a minute, not once a request.
+//! A guesser refused again and again is logged once a minute, not once a request. A token
+//! the API gave is ended by its holder.
 
 mod common;
 
@@ -198,4 +199,18 @@ fn a_guesser_refused_again_and_again_is_logged_once_a_minute() {
     let log = std::fs::read_to_string(&log).unwrap();
     let refused = "login from 127.0.0.5 refused: too many failures";
     assert_eq!(log.matches(refused).count(), 1, "{log}");
+}
+
+/// A token `POST /api/v1/login` gave is ended by its holder with `GET /logout` and the
+/// token as bearer (the logout read the cookie alone: such a session stayed open for its
+/// twelve hours).
+#[test]
+fn an_api_token_is_ended_by_its_holder() {
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let api = Api::new(&server.url);
+    let token = api.token_of("organizer", common::hq::PASSWORD).unwrap();
+    assert_eq!(api.get("/api/v1/reconciliation", Some(&token)).0, 200);
+    assert_eq!(api.fetch("/logout", Some(&token), false).0, 303);
+    assert_eq!(api.get("/api/v1/reconciliation", Some(&token)).0, 401);
 }

@@ -319,22 +319,27 @@ async fn known_to(state: &AppState, name: &str, cookies: &[String]) -> Option<St
     cookies.iter().find_map(vouched)
 }
 
-/// Ends the session of the cookie, if it names one (written in the audit log with its
-/// account), and sends the browser to the login page.
+/// Ends the session of the cookie, or of the bearer token (one `POST /api/v1/login` gave,
+/// which its holder could not end before), if it names one (written in the audit log with
+/// its account), and sends the browser to the login page.
 pub(crate) async fn logout(
     State(state): State<AppState>,
     ConnectInfo(from): ConnectInfo<SocketAddr>,
     Extension(https): Extension<Https>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(token) = cookie_token(&headers) {
+    let presented = match cookie_token(&headers) {
+        Some(token) => Some((token, "dashboard")),
+        None => bearer(&headers).map(|token| (token, "api")),
+    };
+    if let Some((token, via)) = presented {
         let account = account_of(&state, token.clone()).await;
         match state.log_out(token).await {
             Err(e) => eprintln!("ending a session: {e}"),
             Ok(()) => {
                 if let Some(account) = account {
                     let name = &account.name;
-                    state.audit(name, from.ip(), "logout", "dashboard").await;
+                    state.audit(name, from.ip(), "logout", via).await;
                 }
             }
         }

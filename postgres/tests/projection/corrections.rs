@@ -201,13 +201,11 @@ async fn corrections_meet_sales_of_later_batches_and_after_their_own_ledgers_cor
     }
 }
 
-/// A void in T2's ledger naming a sale of T1's (whose id is on T1's receipt), projected once
-/// T1's ledger is: the ledger is refused whole, as SQLite's projection refuses it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_void_naming_another_tills_sale_is_refused() {
-    let Some(server) = server() else { return };
-    let ledgers = fair(&mut Lcg(4), 5);
-    let pool = migrated_pool(&server).await;
+/// A fair of five sales a till (`seed`), in a new database with T1's ledger projected; and
+/// T1's first sale.
+async fn t1_projected(server: &str, seed: u64) -> (Pool, Vec<common::Ledger>, SaleRecord) {
+    let ledgers = fair(&mut Lcg(seed), 5);
+    let pool = migrated_pool(server).await;
     project(&pool, &ledgers[0].key, &ledgers[0].records)
         .await
         .unwrap();
@@ -215,10 +213,19 @@ async fn a_void_naming_another_tills_sale_is_refused() {
         .records
         .iter()
         .find_map(|r| match r {
-            Record::Sale(s) => Some(s),
+            Record::Sale(s) => Some(s.clone()),
             _ => None,
         })
         .unwrap();
+    (pool, ledgers, sale)
+}
+
+/// A void in T2's ledger naming a sale of T1's (whose id is on T1's receipt), projected once
+/// T1's ledger is: the ledger is refused whole, as SQLite's projection refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_void_naming_another_tills_sale_is_refused() {
+    let Some(server) = server() else { return };
+    let (pool, ledgers, sale) = t1_projected(&server, 4).await;
     let mut records = ledgers[1].records.clone();
     records.push(Record::Void(fairpos_sync::record::VoidRecord {
         header: Header {
@@ -248,25 +255,14 @@ async fn a_void_naming_another_tills_sale_is_refused() {
     assert_eq!(t2, 0, "nothing of the refused ledger is projected");
 }
 
-/// A sale in T2's ledger copying the id of a sale of T1's (from its receipt): the ledger is refused, as on a SQLite headquarters. T1's void of its sale
-/// then names one sale and is projected (before, both sales were taken, and the void's
-/// ledger failed at every try: two sales held the id).
+/// A sale in T2's ledger copying the id of a sale of T1's (from its receipt): the ledger is
+/// refused, as on a SQLite headquarters. T1's void of its sale then names one sale and is
+/// projected (before, both sales were taken, and the void's ledger failed at every try: two
+/// sales held the id).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sale_copying_another_tills_sale_id_is_refused() {
     let Some(server) = server() else { return };
-    let ledgers = fair(&mut Lcg(5), 5);
-    let pool = migrated_pool(&server).await;
-    project(&pool, &ledgers[0].key, &ledgers[0].records)
-        .await
-        .unwrap();
-    let sale = ledgers[0]
-        .records
-        .iter()
-        .find_map(|r| match r {
-            Record::Sale(s) => Some(s.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let (pool, ledgers, sale) = t1_projected(&server, 5).await;
     let mut records = ledgers[1].records.clone();
     let mut copy = sale.clone();
     copy.header.device = "T2".into();
@@ -317,11 +313,7 @@ async fn a_sale_copying_another_tills_sale_id_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_another_tills_shift_is_refused() {
     let Some(server) = server() else { return };
-    let ledgers = fair(&mut Lcg(6), 5);
-    let pool = migrated_pool(&server).await;
-    project(&pool, &ledgers[0].key, &ledgers[0].records)
-        .await
-        .unwrap();
+    let (pool, ledgers, _) = t1_projected(&server, 6).await;
     let shift = ledgers[0]
         .records
         .iter()

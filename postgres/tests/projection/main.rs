@@ -12,7 +12,7 @@ use common::compare::{assert_same, sqlite_projection};
 use common::{fair, migrated_pool, server, Lcg};
 use fairpos_postgres::{migrate, project, schema_version, Error, Pool};
 use fairpos_projection::schema::TABLES;
-use fairpos_sync::record::Header;
+use fairpos_sync::record::{Header, SaleRecord};
 use fairpos_sync::Record;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -91,7 +91,9 @@ impl fmt::Display for Method {
 /// Money (cash, WeChat Pay, Alipay, UnionPay) counts together: a stall gives a WeChat payment
 /// back in cash. A sale paid on account, by voucher or by union card is given back as it was
 /// paid: refunded in cash, a unit was still invoiced for goods it returned, and a voucher
-/// became cash.
+/// became cash. A refund is one method: one that no method has enough left for alone (a
+/// weighed line, which goes back whole, paid part by voucher, part in cash) goes by the
+/// method with the most left, so that no refund the sale covers is impossible.
 pub fn refund_within(
     number: &str,
     method: Method,
@@ -99,23 +101,33 @@ pub fn refund_within(
     paid: &[(Method, Fen)],
     refunded: &[(Method, Fen)],
 ) -> Result<(), DomainError> {
-    let group = method.refund_group();
-    let sum = |of: &[(Method, Fen)]| -> Fen {
-        of.iter()
-            .filter(|(m, _)| m.refund_group() == group)
-            .map(|(_, f)| *f)
-            .sum()
+    let left_in = |group: Option<Method>| -> Fen {
+        let sum = |of: &[(Method, Fen)]| -> i64 {
+            of.iter()
+                .filter(|(m, _)| m.refund_group() == group)
+                .map(|(_, f)| f.0)
+                .sum()
+        };
+        Fen((sum(paid) - sum(refunded)).max(0))
     };
-    let left = Fen((sum(paid).0 - sum(refunded).0).max(0));
-    if asked.0 > left.0 {
-        return Err(DomainError::BadRefund(crate::RefundIssue::OverMethod {
-            number: number.to_string(),
-            method,
-            left,
-            asked,
-        }));
+    let left = left_in(method.refund_group());
+    if asked.0 <= left.0 {
+        return Ok(());
     }
-    Ok(())
+    let most = paid
+        .iter()
+        .map(|(m, _)| left_in(m.refund_group()))
+        .max()
+        .unwrap_or(Fen::ZERO);
+    if most.0 < asked.0 && left.0 == most.0 && left.is_positive() {
+        return Ok(());
+    }
+    Err(DomainError::BadRefund(crate::RefundIssue::OverMethod {
+        number: number.to_string(),
+        method,
+        left,
+        asked,
+    }))
 }
 
 /// What the buyer hands over with one method. `amount: None` takes whatever is still due.

@@ -227,7 +227,11 @@ impl TillApp {
                         .collect(),
                 ));
             }
-            None => sale.set_found(false),
+            None => {
+                sale.set_found(false);
+                sale.set_refund_as_paid(s(""));
+                sale.set_refund_as_paid_text(s(""));
+            }
         }
 
         if changed.units {

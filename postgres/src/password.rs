@@ -158,8 +158,17 @@ pub fn shown(address: &str) -> String {
     // Checked as tokio-postgres reads both: a password it would take that the masking
     // missed (a key spelt `pass%77ord`, a value with an escaped space, `password=open    // sesame`, which showed `password=*** sesame`) shows the address as parsed instead,
     // without the password.
-    let Ok(config) = address.parse::<tokio_postgres::Config>() else {
-        return masked;
+    // `sslrootcert` is taken out first, as connecting takes it (tokio-postgres refuses it).
+    let (readable, _) = crate::tls::take_root_cert(address);
+    let Ok(config) = readable.parse::<tokio_postgres::Config>() else {
+        // Not an address tokio-postgres reads, so what it would take for a password is not
+        // known: one that names a password at all is not shown.
+        let decoded = percent_decoded(address).to_ascii_lowercase();
+        return if decoded.contains("pass") {
+            "(an address that does not parse, not shown: it names a password)".to_string()
+        } else {
+            masked
+        };
     };
     let masked_reads = masked.parse::<tokio_postgres::Config>();
     let still_shown = match (config.get_password(), &masked_reads) {
@@ -172,6 +181,29 @@ pub fn shown(address: &str) -> String {
     } else {
         masked
     }
+}
+
+/// `text` with its `%XX` escapes decoded (bytes that are not UTF-8 replaced).
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The address `config` was read from, as a URL of its user, hosts, ports and database, the
@@ -353,9 +385,10 @@ mod tests {
                 "host=db user=hq password=s3cret dbname=fairpos",
                 "host=db user=hq password=*** dbname=fairpos",
             ),
+            // tokio-postgres takes no `sslpassword`: not an address it reads.
             (
                 "host=db password = s3cret sslpassword=other",
-                "host=db password=*** sslpassword=other",
+                "(an address that does not parse, not shown: it names a password)",
             ),
             (
                 r"host=db password='two \' words' dbname=fairpos",
@@ -371,6 +404,17 @@ mod tests {
                 "postgres://hq@db/fairpos?pass%77ord=s3cret",
                 "postgres://hq:***@db:5432/fairpos",
             ),
+            // With a root certificate (which tokio-postgres does not read, and connecting
+            // takes out first), and an address that does not parse at all.
+            (
+                "postgres://hq@db/fairpos?sslrootcert=/etc/ca.pem&pass%77ord=s3cret",
+                "postgres://hq:***@db:5432/fairpos",
+            ),
+            (
+                r"host=db password=open\ sesame sslmode=requir",
+                "(an address that does not parse, not shown: it names a password)",
+            ),
+            ("host=db sslmode=requir", "host=db sslmode=requir"),
         ] {
             assert_eq!(shown(address), masked, "{address}");
         }

@@ -32,7 +32,7 @@ pub(crate) fn address(url: &str) -> Result<(tokio_postgres::Config, MakeRustlsCo
 }
 
 /// `url` without its `sslrootcert` setting, and that setting's file.
-fn take_root_cert(url: &str) -> (String, Option<String>) {
+pub(crate) fn take_root_cert(url: &str) -> (String, Option<String>) {
     if url.contains("://") {
         let Some((base, query)) = url.split_once('?') else {
             return (url.to_string(), None);

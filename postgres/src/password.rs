@@ -156,21 +156,17 @@ pub fn shown(address: &str) -> String {
         None => shown_settings(address),
     };
     // Checked as tokio-postgres reads both: a password it would take that the masking
-    // missed (a key spelt `pass%77ord`, a value with an escaped space, `password=open    // sesame`, which showed `password=*** sesame`) shows the address as parsed instead,
-    // without the password.
-    // `sslrootcert` is taken out first, as connecting takes it (tokio-postgres refuses it).
+    // missed shows the address as parsed instead, without the password. `sslrootcert` is
+    // taken out first, as connecting takes it (tokio-postgres refuses it).
     let (readable, _) = crate::tls::take_root_cert(address);
     let Ok(config) = readable.parse::<tokio_postgres::Config>() else {
-        // Not an address tokio-postgres reads, so what it would take for a password is not
-        // known: one that names a password at all is not shown.
-        let decoded = percent_decoded(address).to_ascii_lowercase();
-        return if decoded.contains("pass") {
-            "(an address that does not parse, not shown: it names a password)".to_string()
-        } else {
-            masked
-        };
+        // Not an address tokio-postgres reads: masked as libpq reads it (a key's escapes
+        // decoded, a value's escaped spaces kept in it).
+        return masked;
     };
-    let masked_reads = masked.parse::<tokio_postgres::Config>();
+    let masked_reads = crate::tls::take_root_cert(&masked)
+        .0
+        .parse::<tokio_postgres::Config>();
     let still_shown = match (config.get_password(), &masked_reads) {
         (None, _) => false,
         (Some(_), Ok(read)) => read.get_password().is_some_and(|p| p != b"***"),
@@ -247,7 +243,7 @@ fn shown_url(rest: &str) -> String {
     let query: Vec<String> = query
         .split('&')
         .map(|parameter| match parameter.split_once('=') {
-            Some(("password", _)) => "password=***".to_string(),
+            Some((key, _)) if percent_decoded(key) == "password" => "password=***".to_string(),
             _ => parameter.to_string(),
         })
         .collect();
@@ -283,7 +279,16 @@ fn shown_settings(address: &str) -> String {
                 });
                 closing.map_or(value.len(), |(i, _)| i + 2)
             }
-            None => value.find(char::is_whitespace).unwrap_or(value.len()),
+            // Up to the first space not escaped by a backslash (`open\ sesame` is one value).
+            None => {
+                let mut escaped = false;
+                let end = value.char_indices().find(|&(_, c)| {
+                    let ends = c.is_whitespace() && !escaped;
+                    escaped = c == '\\' && !escaped;
+                    ends
+                });
+                end.map_or(value.len(), |(i, _)| i)
+            }
         };
         shown.push_str(&rest[..at]);
         shown.push_str("password=***");
@@ -385,34 +390,37 @@ mod tests {
                 "host=db user=hq password=s3cret dbname=fairpos",
                 "host=db user=hq password=*** dbname=fairpos",
             ),
-            // tokio-postgres takes no `sslpassword`: not an address it reads.
             (
                 "host=db password = s3cret sslpassword=other",
-                "(an address that does not parse, not shown: it names a password)",
+                "host=db password=*** sslpassword=other",
             ),
             (
                 r"host=db password='two \' words' dbname=fairpos",
                 "host=db password=*** dbname=fairpos",
             ),
             ("password=last", "password=***"),
-            // What the masking misses, as tokio-postgres reads it: shown as parsed.
+            // An escaped space in the value, an escape in the key, as libpq reads them.
             (
                 r"host=db user=hq password=open\ sesame dbname=fairpos",
-                "postgres://hq:***@db/fairpos",
+                "host=db user=hq password=*** dbname=fairpos",
             ),
             (
                 "postgres://hq@db/fairpos?pass%77ord=s3cret",
-                "postgres://hq:***@db:5432/fairpos",
+                "postgres://hq@db/fairpos?password=***",
             ),
             // With a root certificate (which tokio-postgres does not read, and connecting
             // takes out first), and an address that does not parse at all.
             (
                 "postgres://hq@db/fairpos?sslrootcert=/etc/ca.pem&pass%77ord=s3cret",
-                "postgres://hq:***@db:5432/fairpos",
+                "postgres://hq@db/fairpos?sslrootcert=/etc/ca.pem&password=***",
             ),
             (
                 r"host=db password=open\ sesame sslmode=requir",
-                "(an address that does not parse, not shown: it names a password)",
+                "host=db password=*** sslmode=requir",
+            ),
+            (
+                "postgres://hq@db/fairpos?pass%77ord=s3cret&sslmode=requir",
+                "postgres://hq@db/fairpos?password=***&sslmode=requir",
             ),
             ("host=db sslmode=requir", "host=db sslmode=requir"),
         ] {

@@ -36,6 +36,7 @@ pub mod registry;
 pub mod registry_token;
 pub mod report;
 mod rollup;
+mod root_cert;
 pub mod slips;
 pub mod throttle;
 pub mod till_added;

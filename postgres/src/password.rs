@@ -158,13 +158,13 @@ pub fn shown(address: &str) -> String {
     // Checked as tokio-postgres reads both: a password it would take that the masking
     // missed shows the address as parsed instead, without the password. `sslrootcert` is
     // taken out first, as connecting takes it (tokio-postgres refuses it).
-    let (readable, _) = crate::tls::take_root_cert(address);
+    let (readable, _) = crate::root_cert::take_root_cert(address);
     let Ok(config) = readable.parse::<tokio_postgres::Config>() else {
         // Not an address tokio-postgres reads: masked as libpq reads it (a key's escapes
         // decoded, a value's escaped spaces kept in it).
         return masked;
     };
-    let masked_reads = crate::tls::take_root_cert(&masked)
+    let masked_reads = crate::root_cert::take_root_cert(&masked)
         .0
         .parse::<tokio_postgres::Config>();
     let still_shown = match (config.get_password(), &masked_reads) {

@@ -361,6 +361,38 @@ fn kiosk_staff_confirm_a_payment_by_its_method() {
     assert_eq!(sales[0].4, vec![("alipay".to_string(), 1990, 1990)]);
 }
 
+/// A basket shown the payment QR and started over is kept, and staff list it from the
+/// command line while the kiosk runs (and holds the till).
+#[test]
+fn a_basket_left_on_the_payment_qr_is_listed_while_the_kiosk_runs() {
+    i_slint_backend_testing::init_no_event_loop();
+    let dir = tempfile::tempdir().unwrap();
+    let kiosk = open_kiosk(dir.path());
+    let k = &kiosk.ui;
+    scan(k.window(), "6935782200109");
+    click(k, "pay by qr");
+    click(k, "back");
+    click(k, "start over");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fairpos"))
+        .args([
+            "--data",
+            dir.path().to_str().unwrap(),
+            "kiosk",
+            "left",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let left: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(left[0]["amount_fen"], 1990, "{left}");
+    assert_eq!(left[0]["why"], "start over", "{left}");
+}
+
 #[test]
 fn a_kiosk_takes_weighed_goods_only_by_a_scale_label_whatever_weight_a_code_names() {
     i_slint_backend_testing::init_no_event_loop();

@@ -29,7 +29,7 @@ pub const COOKIE: &str = "fairpos_known";
 pub const LIFETIME_S: u64 = 365 * 24 * 3600;
 /// Where the key is kept in the database.
 const KEY_NAME: &str = "login_browser_key";
-/// Random bytes in a nonce.
+/// Bytes of a nonce: half random, half a tag ([`BrowserKey::may_vouch`]).
 const NONCE_BYTES: usize = 16;
 /// Bytes of a MAC (HMAC-SHA256).
 const MAC_BYTES: usize = 32;

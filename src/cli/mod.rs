@@ -53,7 +53,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Kiosk {
             command: Some(KioskCommand::Left(f)),
         } => {
-            let left = Till::open(&dir)?.left_baskets()?;
+            let left = crate::till::left_baskets::left_baskets_in(&dir)?;
             if f.json {
                 return print_json(&left);
             }

@@ -137,22 +137,44 @@ pub const PIN_TRIES: u32 = 5;
 /// How long the first lock lasts; each lock after it with no right PIN between lasts twice
 /// as long as the one before, up to [`PIN_LOCK_MOST_MS`].
 pub const PIN_LOCK_MS: u64 = 60_000;
-/// The longest a pad stays locked.
+/// The longest the till's pad stays locked.
 pub const PIN_LOCK_MOST_MS: u64 = 60 * 60_000;
+/// The longest the kiosk's pad stays locked: any shopper reaches it, and while it is locked
+/// no payment on the stall's QR is confirmed.
+pub const KIOSK_PIN_LOCK_MOST_MS: u64 = 10 * 60_000;
 
 /// Wrong PINs typed at a pad: after [`PIN_TRIES`] in a row, every PIN is refused for
-/// [`PIN_LOCK_MS`], then twice as long at each lock until a right PIN: a kiosk left alone
-/// for a fair's day took 2 400 guesses of a four-digit PIN at a steady minute's lock (one
-/// chance in four to find it), and takes 65 now.
-#[derive(Debug, Default)]
+/// [`PIN_LOCK_MS`], then twice as long at each lock until a right PIN, up to its longest: a
+/// pad left to a guesser for a fair's day took 2 400 guesses of a four-digit PIN at a steady
+/// minute's lock (one chance in four to find it), and takes 65 with locks up to an hour, 255
+/// with locks up to ten minutes (the kiosk's).
+#[derive(Debug)]
 pub struct PinGuard {
     failures: u32,
     /// Locks since the last right PIN.
     locks: u32,
     locked_until_ms: u64,
+    longest_ms: u64,
+}
+
+impl Default for PinGuard {
+    /// The till's: locks up to [`PIN_LOCK_MOST_MS`].
+    fn default() -> PinGuard {
+        PinGuard::locking_at_most(PIN_LOCK_MOST_MS)
+    }
 }
 
 impl PinGuard {
+    /// A guard whose locks last `longest_ms` at most.
+    pub fn locking_at_most(longest_ms: u64) -> PinGuard {
+        PinGuard {
+            failures: 0,
+            locks: 0,
+            locked_until_ms: 0,
+            longest_ms,
+        }
+    }
+
     /// Seconds before PINs are taken again, while locked.
     pub fn locked(&self, now_ms: u64) -> Option<u64> {
         (now_ms < self.locked_until_ms).then(|| (self.locked_until_ms - now_ms).div_ceil(1000))
@@ -168,7 +190,7 @@ impl PinGuard {
         if self.failures >= PIN_TRIES {
             self.failures = 0;
             let lock = PIN_LOCK_MS.saturating_mul(1 << self.locks.min(16));
-            self.locked_until_ms = now_ms + lock.min(PIN_LOCK_MOST_MS);
+            self.locked_until_ms = now_ms + lock.min(self.longest_ms);
             self.locks = self.locks.saturating_add(1);
         }
     }
@@ -211,7 +233,7 @@ mod tests {
     }
 
     #[test]
-    fn each_lock_with_no_right_pin_between_lasts_twice_as_long_up_to_an_hour() {
+    fn each_lock_with_no_right_pin_between_lasts_twice_as_long_up_to_its_longest() {
         let mut g = PinGuard::default();
         let mut now = 0;
         let mut locks = Vec::new();
@@ -224,6 +246,18 @@ mod tests {
             now += seconds * 1000;
         }
         assert_eq!(locks, [60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]);
+        let mut kiosk = PinGuard::locking_at_most(KIOSK_PIN_LOCK_MOST_MS);
+        let mut now = 0;
+        let mut locks = Vec::new();
+        for _ in 0..6 {
+            for _ in 0..5 {
+                kiosk.record(false, now);
+            }
+            let seconds = kiosk.locked(now).unwrap();
+            locks.push(seconds);
+            now += seconds * 1000;
+        }
+        assert_eq!(locks, [60, 120, 240, 480, 600, 600]);
         // A right PIN starts again from a minute.
         g.record(true, now);
         for _ in 0..5 {

@@ -3,12 +3,14 @@
 //! the ledger: no sale was made) for staff, who match one to a payment that came in with no
 //! sale (`fairpos kiosk left`), and ring it up.
 
+use std::path::Path;
+
 use chrono::SecondsFormat;
-use rusqlite::params;
+use rusqlite::{params, Connection, OpenFlags};
 use serde::Serialize;
 
 use super::{Till, Time};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A basket left on the payment QR.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -49,19 +51,45 @@ impl Till {
 
     /// The baskets left on the payment QR, oldest first.
     pub fn left_baskets(&mut self) -> Result<Vec<LeftBasket>> {
-        let conn = self.reader()?;
-        let mut stmt = conn.prepare(
-            "SELECT shown_at, left_at, amount_fen, items, why FROM kiosk_left ORDER BY id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(LeftBasket {
-                shown_at: r.get(0)?,
-                left_at: r.get(1)?,
-                amount_fen: r.get(2)?,
-                items: r.get(3)?,
-                why: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        read(self.reader()?)
     }
+}
+
+/// The baskets left on the payment QR of the till in `dir`, oldest first, read while the
+/// kiosk runs (which holds the till: staff look while it sells), from the database alone.
+/// None for a till from before them.
+pub fn left_baskets_in(dir: &Path) -> Result<Vec<LeftBasket>> {
+    let path = dir.join(crate::store::DB_FILE);
+    if !path.exists() {
+        return Err(Error::input(format!(
+            "no till in {}: set one up with `fairpos init`",
+            dir.display()
+        )));
+    }
+    let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let held: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE name = 'kiosk_left')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !held {
+        return Ok(Vec::new());
+    }
+    read(&conn)
+}
+
+fn read(conn: &Connection) -> Result<Vec<LeftBasket>> {
+    let mut stmt = conn
+        .prepare("SELECT shown_at, left_at, amount_fen, items, why FROM kiosk_left ORDER BY id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(LeftBasket {
+            shown_at: r.get(0)?,
+            left_at: r.get(1)?,
+            amount_fen: r.get(2)?,
+            items: r.get(3)?,
+            why: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

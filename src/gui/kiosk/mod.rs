@@ -69,9 +69,10 @@ pub struct KioskController {
     pub qr: String,
     /// The sale just made: number and total.
     sold: Option<(String, Fen)>,
-    /// When the payment QR was shown for the basket, and for how much: a basket cleared
-    /// after it with no payment confirmed is kept for staff ([`Till::keep_left_basket`]).
-    qr_shown: Option<(Time, Fen)>,
+    /// When the payment QR was shown for the basket, for how much, and its lines then: a
+    /// basket cleared after it with no payment confirmed is kept for staff
+    /// ([`Till::keep_left_basket`]).
+    qr_shown: Option<(Time, Fen, String)>,
     last_activity_ms: u64,
     /// Set while the kiosk asks whether the shopper is still there.
     warned_at_ms: Option<u64>,
@@ -152,7 +153,7 @@ impl KioskController {
             qr_shown: None,
             last_activity_ms: 0,
             warned_at_ms: None,
-            pins: PinGuard::default(),
+            pins: PinGuard::locking_at_most(super::views::KIOSK_PIN_LOCK_MOST_MS),
             clock,
         })
     }
@@ -255,20 +256,7 @@ impl KioskController {
     /// The next shopper: the basket is cleared (kept for staff if it was left on the payment
     /// QR; `why` says what cleared it).
     fn reset(&mut self, why: &str) {
-        if let (Some((shown_at, amount)), false) = (self.qr_shown.take(), self.cart.is_empty()) {
-            let items: Vec<String> = cart_lines(&self.cart, Lang::Zh)
-                .into_iter()
-                .map(|l| format!("{} {}", l.name, l.qty))
-                .collect();
-            let kept = (self.clock)(&self.till).and_then(|now| {
-                let items = items.join("；");
-                self.till
-                    .keep_left_basket(shown_at, now, amount.0, &items, why)
-            });
-            if let Err(e) = kept {
-                eprintln!("a basket left on the payment QR ({amount}) is not kept: {e}");
-            }
-        }
+        self.keep_if_left(why);
         self.lang = self.start_lang;
         self.cart.clear();
         self.pin.clear();
@@ -277,6 +265,21 @@ impl KioskController {
         self.sold = None;
         self.warned_at_ms = None;
         self.screen = KioskScreen::Attract;
+    }
+
+    /// Keeps the basket for staff if it was shown the payment QR and no payment was
+    /// confirmed (`why` says what cleared it), as it was when the QR was shown.
+    fn keep_if_left(&mut self, why: &str) {
+        let Some((shown_at, amount, items)) = self.qr_shown.take() else {
+            return;
+        };
+        let kept = (self.clock)(&self.till).and_then(|now| {
+            self.till
+                .keep_left_basket(shown_at, now, amount.0, &items, why)
+        });
+        if let Err(e) = kept {
+            eprintln!("a basket left on the payment QR ({amount}) is not kept: {e}");
+        }
     }
 
     pub fn start(&mut self, now_ms: u64) {
@@ -335,6 +338,7 @@ impl KioskController {
         let n = line.qty + delta;
         if n <= 0 {
             self.cart.remove(index);
+            self.forget_qr_if_empty();
         } else if let Err(e) = self.cart.set_count(index, n) {
             self.message = e.words(self.lang);
         }
@@ -343,6 +347,15 @@ impl KioskController {
     pub fn remove(&mut self, index: usize, now_ms: u64) {
         self.touched(now_ms);
         self.cart.remove(index);
+        self.forget_qr_if_empty();
+    }
+
+    /// A basket emptied by its shopper after the payment QR was shown is not one left on it
+    /// (the next shopper's basket would be kept with its time and amount).
+    fn forget_qr_if_empty(&mut self) {
+        if self.cart.is_empty() {
+            self.qr_shown = None;
+        }
     }
 
     pub fn pay_qr(&mut self, now_ms: u64) {
@@ -355,8 +368,12 @@ impl KioskController {
         self.message.clear();
         self.qr = self.config.payment_qr.clone();
         self.screen = KioskScreen::PayQr;
+        let items: Vec<String> = cart_lines(&self.cart, Lang::Zh)
+            .into_iter()
+            .map(|l| format!("{} {}", l.name, l.qty))
+            .collect();
         match (self.clock)(&self.till) {
-            Ok(now) => self.qr_shown = Some((now, self.cart.total())),
+            Ok(now) => self.qr_shown = Some((now, self.cart.total(), items.join("；"))),
             Err(e) => eprintln!("the kiosk's clock: {e}"),
         }
     }
@@ -523,7 +540,10 @@ impl KioskController {
         self.touched(now_ms);
         let pin = std::mem::take(&mut self.pin);
         match self.guard_pin(now_ms, |till| till.store().check_lead_pin(&pin)) {
-            Ok(()) => Leave::Leave,
+            Ok(()) => {
+                self.keep_if_left("staff left kiosk mode");
+                Leave::Leave
+            }
             Err(e) => {
                 self.message = e;
                 Leave::Stay

@@ -333,4 +333,30 @@ fn a_basket_left_on_the_payment_qr_is_kept_for_staff() {
     );
     assert_eq!(left[0].amount_fen, 2 * left[1].amount_fen);
     assert!(left[0].items.ends_with(" 2"), "{left:?}");
+    // Emptied by its shopper after the QR: not left (the next shopper's basket is not
+    // kept with its time and amount). Changed after the QR: kept as the QR showed it.
+    k.scan("6935780100128", 100_000);
+    k.pay_qr(101_000);
+    k.back(102_000);
+    k.remove(0, 103_000);
+    k.scan("6935780100128", 104_000);
+    k.finish();
+    k.scan("6935780100128", 105_000);
+    k.pay_qr(106_000);
+    k.back(107_000);
+    k.scan("6935780100128", 108_000);
+    // Staff leave kiosk mode over it.
+    k.staff(109_000);
+    for d in "2468".chars() {
+        k.pin_key(&d.to_string(), 109_500);
+    }
+    assert_eq!(k.leave(110_000), Leave::Leave);
+    let left = k.till_mut().left_baskets().unwrap();
+    assert_eq!(left.len(), 3, "{left:?}");
+    assert_eq!(left[2].why, "staff left kiosk mode");
+    assert_eq!(
+        left[2].amount_fen, left[1].amount_fen,
+        "as the QR showed it"
+    );
+    assert!(left[2].items.ends_with(" 1"), "{left:?}");
 }

@@ -213,7 +213,8 @@ impl TillController {
     }
 
     /// A PIN check behind the guard against guessing: after five wrong PINs in a row, none is
-    /// checked for a minute (not even the right one, and the slow hash is not computed).
+    /// checked for a minute, then longer at each lock (not even the right one, and the slow
+    /// hash is not computed).
     fn guarded_pin(&mut self, check: impl FnOnce(&Till) -> Result<()>) -> Result<()> {
         let now_ms = self
             .now()

@@ -203,9 +203,15 @@ impl Grant {
         if self.oversized.borrow_and_update().contains(doc) {
             return true;
         }
-        let revocations = self.revoked.borrow_and_update().clone();
-        for watched in &mut self.watched {
-            let ends = match revocations.get(&watched.device) {
+        // The watched devices' revocations alone, not the whole map (a hub holds thousands
+        // of grants, each woken at every change).
+        let named: Vec<Option<String>> = {
+            let revocations = self.revoked.borrow_and_update();
+            let of = |w: &Watched| revocations.get(&w.device).cloned();
+            self.watched.iter().map(of).collect()
+        };
+        for (watched, named) in self.watched.iter_mut().zip(named) {
+            let ends = match named.as_ref() {
                 None => false,
                 Some(at) if Some(at) == watched.named_then.as_ref() => {
                     if !watched.enrolled_since {
@@ -257,7 +263,14 @@ impl SharePolicy for Policy {
                     }
                     _ => Watch::Done,
                 };
-                let owner = || async { policy.announced_owner(&doc_id).await.flatten() };
+                // Asked of a hub's grant only: another peer's grant watches no other till.
+                let owner = || async {
+                    if peer.starts_with("hub:") {
+                        policy.announced_owner(&doc_id).await.flatten()
+                    } else {
+                        None
+                    }
+                };
                 match state {
                     Watch::Start => {
                         let d = policy.decide(&doc_id, &peer).await;

@@ -164,6 +164,13 @@ fn a_lead_logs_in_from_their_own_browser_whatever_a_guesser_did(hq: Hq) {
     let phone = format!("{known}; {session}");
     assert_eq!(venue.form_login("lead1", "lead1-secret-pw", &phone).0, 303);
     assert_ne!(venue.status_with_cookie("/stalls", &session), 200);
+    let audit = hq.json(&["hq", "audit", "--json"]);
+    let ended = audit.as_array().unwrap().iter().any(|e| {
+        e["action"] == "logout"
+            && e["actor"] == "lead1"
+            && e["detail"] == "dashboard: a new login on the browser"
+    });
+    assert!(ended, "{audit}");
     // It is held by its own failures: five mistypes, then refused, the right password too.
     for i in 0..5 {
         let typo = format!("typo-{i}");

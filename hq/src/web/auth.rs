@@ -187,8 +187,15 @@ pub(crate) async fn login(
             // The session this browser held, if any, ends: its cookie is overwritten, and
             // the session would otherwise stay open, out of its holder's reach, for hours.
             if let Some(before) = cookie_token(&headers) {
-                if let Err(e) = state.log_out(before).await {
-                    eprintln!("ending the session a browser held before its login: {e}");
+                let held_by = account_of(&state, before.clone()).await;
+                match state.log_out(before).await {
+                    Err(e) => eprintln!("ending the session a browser held before its login: {e}"),
+                    Ok(()) => {
+                        if let Some(account) = held_by {
+                            let why = "dashboard: a new login on the browser";
+                            state.audit(&account.name, from.ip(), "logout", why).await;
+                        }
+                    }
                 }
             }
             let cookies = login_cookies(&state, https, &opened);

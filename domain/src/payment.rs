@@ -54,6 +54,19 @@ impl Method {
         }
     }
 
+    /// The name the touchscreen shows in English.
+    pub fn label_en(self) -> &'static str {
+        match self {
+            Method::Cash => "cash",
+            Method::Wechat => "WeChat Pay",
+            Method::Alipay => "Alipay",
+            Method::Unionpay => "UnionPay",
+            Method::Voucher => "voucher",
+            Method::UnionCard => "union card",
+            Method::OnAccount => "on account",
+        }
+    }
+
     /// Whether the method pays in money the stall holds (cash, WeChat Pay, Alipay,
     /// UnionPay), which a refund may give back by any of them; not a claim settled later or
     /// elsewhere (on account, a voucher, a union card), which is given back only as itself.

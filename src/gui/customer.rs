@@ -5,6 +5,7 @@
 
 use std::cell::RefCell;
 
+use fairpos_domain::payment::Method;
 use fairpos_domain::{Fen, Lang};
 use slint::{ComponentHandle, Image};
 
@@ -19,6 +20,9 @@ pub struct CustomerDisplay {
     pub ui: CustomerWindow,
     /// What the stall's payment QR holds.
     payment_qr: String,
+    /// The methods it takes, when they are known (the kiosk's code, `[kiosk]
+    /// payment_method`): the caption names them.
+    methods: Vec<Method>,
     /// Whether the QR image is drawn (it is drawn once).
     qr_drawn: RefCell<bool>,
 }
@@ -55,9 +59,19 @@ impl CustomerDisplay {
                     String::new()
                 }),
         };
+        let methods = match &config.customer_display.payment_qr {
+            Some(_) => Vec::new(),
+            None => config
+                .kiosk
+                .payment_method
+                .iter()
+                .filter_map(|m| Method::parse(m).ok())
+                .collect(),
+        };
         Ok(CustomerDisplay {
             ui,
             payment_qr,
+            methods,
             qr_drawn: RefCell::new(false),
         })
     }
@@ -88,14 +102,53 @@ impl CustomerDisplay {
                 });
                 *self.qr_drawn.borrow_mut() = true;
             }
-            c.set_qr_caption(s(caption(view.remaining, lang)));
+            c.set_qr_caption(s(caption(view.remaining, lang, &self.methods)));
         }
     }
 }
 
-fn caption(amount: Fen, lang: Lang) -> String {
+/// What the display asks the shopper: to scan the code with the methods it takes (WeChat
+/// or Alipay when they are not known).
+fn caption(amount: Fen, lang: Lang, methods: &[Method]) -> String {
+    let names = |name: fn(Method) -> &'static str, or: &str, unknown: &str| {
+        if methods.is_empty() {
+            return unknown.to_string();
+        }
+        let named: Vec<&str> = methods.iter().map(|m| name(*m)).collect();
+        named.join(or)
+    };
     match lang {
-        Lang::Zh => format!("微信或支付宝扫码，支付 ￥{amount}"),
-        Lang::En => format!("Scan with WeChat or Alipay and pay ￥{amount}"),
+        Lang::Zh => format!(
+            "{}扫码，支付 ￥{amount}",
+            names(Method::label_zh, "或", "微信或支付宝")
+        ),
+        Lang::En => format!(
+            "Scan with {} and pay ￥{amount}",
+            names(Method::label_en, " or ", "WeChat or Alipay")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The caption names the methods the kiosk's code takes, which the display shows when it
+    /// has no code of its own; WeChat or Alipay when they are not known.
+    #[test]
+    fn the_caption_names_the_methods_the_code_takes() {
+        let amount = Fen(1990);
+        assert_eq!(
+            caption(amount, Lang::En, &[]),
+            "Scan with WeChat or Alipay and pay ￥19.90"
+        );
+        assert_eq!(
+            caption(amount, Lang::Zh, &[Method::Wechat]),
+            "微信支付扫码，支付 ￥19.90"
+        );
+        assert_eq!(
+            caption(amount, Lang::En, &[Method::Wechat, Method::Alipay]),
+            "Scan with WeChat Pay or Alipay and pay ￥19.90"
+        );
     }
 }

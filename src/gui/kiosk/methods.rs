@@ -28,13 +28,3 @@ pub(super) fn qr_methods(names: &[String]) -> Result<Vec<Method>> {
     }
     Ok(methods)
 }
-
-/// A QR method's name in English, as the till's pay screen names it.
-pub(super) fn label_en(method: Method) -> &'static str {
-    match method {
-        Method::Wechat => "WeChat Pay",
-        Method::Alipay => "Alipay",
-        Method::Unionpay => "UnionPay",
-        other => other.as_str(),
-    }
-}

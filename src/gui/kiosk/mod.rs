@@ -19,7 +19,7 @@ use crate::clock::{self, Clock};
 use crate::config::KioskConfig;
 use crate::error::{Error, Result};
 use crate::till::{Order, Till, Time};
-use methods::{label_en, qr_methods};
+use methods::qr_methods;
 
 /// How long a staff PIN typed on the payment QR screen and left stays typed.
 pub const PIN_LEFT_MS: u64 = 15_000;
@@ -429,7 +429,7 @@ impl KioskController {
     /// What the payment QR screen asks the shopper: to scan with the methods it takes.
     pub fn pay_title(&self) -> String {
         let zh: Vec<&str> = self.methods.iter().map(|m| m.label_zh()).collect();
-        let en: Vec<&str> = self.methods.iter().map(|m| label_en(*m)).collect();
+        let en: Vec<&str> = self.methods.iter().map(|m| m.label_en()).collect();
         self.text(
             &format!("请用{}扫码，支付所示金额", zh.join("或")),
             &format!("Scan with {} and pay the amount shown", en.join(" or ")),
@@ -452,7 +452,7 @@ impl KioskController {
                 (
                     self.text(
                         &format!("{}已收款", m.label_zh()),
-                        &format!("{} received", label_en(m)),
+                        &format!("{} received", m.label_en()),
                     ),
                     format!("payment received {m}"),
                 )

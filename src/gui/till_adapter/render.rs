@@ -207,7 +207,7 @@ impl TillApp {
                     Some(m) if ctl.lang == Lang::Zh => {
                         (m.as_str(), format!("退回{}", m.label_zh()))
                     }
-                    Some(m) => (m.as_str(), format!("Refund {}", refund_label_en(m))),
+                    Some(m) => (m.as_str(), format!("Refund {}", m.label_en())),
                     None => ("", String::new()),
                 };
                 sale.set_refund_as_paid(s(code));
@@ -268,16 +268,5 @@ impl TillApp {
         g.set_printer_text(s(status.printer_text(ctl.lang)));
         g.set_scanner_ok(status.scanner_ok());
         g.set_scanner_text(s(status.scanner_text(ctl.lang)));
-    }
-}
-
-/// A method refunded only as itself, as the refund button names it in English.
-fn refund_label_en(method: fairpos_domain::payment::Method) -> &'static str {
-    use fairpos_domain::payment::Method;
-    match method {
-        Method::OnAccount => "on account",
-        Method::Voucher => "voucher",
-        Method::UnionCard => "union card",
-        other => other.as_str(),
     }
 }

@@ -232,12 +232,12 @@ mod tests {
         assert_eq!(g.locked(62_000), None);
     }
 
-    #[test]
-    fn each_lock_with_no_right_pin_between_lasts_twice_as_long_up_to_its_longest() {
-        let mut g = PinGuard::default();
+    /// The seconds of each of `n` locks in a row, five wrong PINs at the end of each: and
+    /// the moment the last ends.
+    fn locks_in_a_row(g: &mut PinGuard, n: usize) -> (Vec<u64>, u64) {
         let mut now = 0;
         let mut locks = Vec::new();
-        for _ in 0..9 {
+        for _ in 0..n {
             for _ in 0..5 {
                 g.record(false, now);
             }
@@ -245,18 +245,16 @@ mod tests {
             locks.push(seconds);
             now += seconds * 1000;
         }
+        (locks, now)
+    }
+
+    #[test]
+    fn each_lock_with_no_right_pin_between_lasts_twice_as_long_up_to_its_longest() {
+        let mut g = PinGuard::default();
+        let (locks, now) = locks_in_a_row(&mut g, 9);
         assert_eq!(locks, [60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]);
         let mut kiosk = PinGuard::locking_at_most(KIOSK_PIN_LOCK_MOST_MS);
-        let mut now = 0;
-        let mut locks = Vec::new();
-        for _ in 0..6 {
-            for _ in 0..5 {
-                kiosk.record(false, now);
-            }
-            let seconds = kiosk.locked(now).unwrap();
-            locks.push(seconds);
-            now += seconds * 1000;
-        }
+        let (locks, _) = locks_in_a_row(&mut kiosk, 6);
         assert_eq!(locks, [60, 120, 240, 480, 600, 600]);
         // A right PIN starts again from a minute.
         g.record(true, now);

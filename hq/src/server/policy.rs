@@ -347,6 +347,11 @@ mod tests {
         (policy, ledger)
     }
 
+    /// Runs `statement` on the policy's database.
+    fn sql(policy: &Policy, statement: &str) {
+        policy.db.lock().unwrap().execute(statement, []).unwrap();
+    }
+
     /// The next decision, failing rather than waiting without end.
     async fn next_of(shares: &mut (impl futures::Stream<Item = ShareConfig> + Unpin)) -> bool {
         let next = tokio::time::timeout(std::time::Duration::from_secs(10), shares.next());
@@ -398,12 +403,7 @@ mod tests {
         let (_announced_tx, announced) = watch::channel(0);
         let dir = tempfile::tempdir().unwrap();
         let (policy, ledger) = policy_with_t02_enrolled(dir.path(), revoked, oversized, announced);
-        policy
-            .db
-            .lock()
-            .unwrap()
-            .execute("UPDATE devices SET secret_hash = NULL", [])
-            .unwrap();
+        sql(&policy, "UPDATE devices SET secret_hash = NULL");
         let mut shares = Box::pin(policy.share(ledger, PeerId::from("device:T02")));
         assert!(next_of(&mut shares).await, "granted");
         assert!(!next_of(&mut shares).await, "ended");
@@ -418,30 +418,20 @@ mod tests {
         let (_announced_tx, announced) = watch::channel(0);
         let dir = tempfile::tempdir().unwrap();
         let (policy, ledger) = policy_with_t02_enrolled(dir.path(), revoked, oversized, announced);
-        policy
-            .db
-            .lock()
-            .unwrap()
-            .execute(
-                "INSERT INTO devices(device, stall, role, secret_hash, enrolled_at)
+        sql(
+            &policy,
+            "INSERT INTO devices(device, stall, role, secret_hash, enrolled_at)
                  VALUES ('H01', 'S01', 'hub', 'hub-hash', '2026-12-05T10:00:00Z')",
-                [],
-            )
-            .unwrap();
+        );
         let hub = || Box::pin(policy.share(ledger.clone(), PeerId::from("hub:H01")));
         let mut relaying = hub();
         assert!(next_of(&mut relaying).await, "granted");
         assert!(relaying.next().now_or_never().is_none());
         // T02 is revoked: the hub's grant of its ledger ends, and a new one is not made.
-        policy
-            .db
-            .lock()
-            .unwrap()
-            .execute(
-                "UPDATE devices SET revoked_at = '2026-12-05T11:00:00Z' WHERE device = 'T02'",
-                [],
-            )
-            .unwrap();
+        sql(
+            &policy,
+            "UPDATE devices SET revoked_at = '2026-12-05T11:00:00Z' WHERE device = 'T02'",
+        );
         let named = Revocations::from([("T02".into(), "2026-12-05T11:00:00Z hash".into())]);
         revoked_tx.send_replace(named);
         assert!(!next_of(&mut relaying).await, "ended");

@@ -187,15 +187,9 @@ pub(crate) async fn login(
             // The session this browser held, if any, ends: its cookie is overwritten, and
             // the session would otherwise stay open, out of its holder's reach, for hours.
             if let Some(before) = cookie_token(&headers) {
-                let held_by = account_of(&state, before.clone()).await;
-                match state.log_out(before).await {
-                    Err(e) => eprintln!("ending the session a browser held before its login: {e}"),
-                    Ok(()) => {
-                        if let Some(account) = held_by {
-                            let why = "dashboard: a new login on the browser";
-                            state.audit(&account.name, from.ip(), "logout", why).await;
-                        }
-                    }
+                let why = "dashboard: a new login on the browser";
+                if let Err(e) = end_session(&state, before, from.ip(), why).await {
+                    eprintln!("ending the session a browser held before its login: {e}");
                 }
             }
             let cookies = login_cookies(&state, https, &opened);
@@ -326,6 +320,22 @@ async fn known_to(state: &AppState, name: &str, cookies: &[String]) -> Option<St
     cookies.iter().find_map(vouched)
 }
 
+/// Ends the session of `token`, written in the audit log as a logout of its account `via`
+/// what (when it names one).
+async fn end_session(
+    state: &AppState,
+    token: String,
+    from: IpAddr,
+    via: &str,
+) -> crate::Result<()> {
+    let account = account_of(state, token.clone()).await;
+    state.log_out(token).await?;
+    if let Some(account) = account {
+        state.audit(&account.name, from, "logout", via).await;
+    }
+    Ok(())
+}
+
 /// Ends the session of the cookie, or of the bearer token (one `POST /api/v1/login` gave,
 /// which its holder could not end before), if it names one (written in the audit log with
 /// its account), and sends the browser to the login page.
@@ -340,15 +350,8 @@ pub(crate) async fn logout(
         None => bearer(&headers).map(|token| (token, "api")),
     };
     if let Some((token, via)) = presented {
-        let account = account_of(&state, token.clone()).await;
-        match state.log_out(token).await {
-            Err(e) => eprintln!("ending a session: {e}"),
-            Ok(()) => {
-                if let Some(account) = account {
-                    let name = &account.name;
-                    state.audit(name, from.ip(), "logout", via).await;
-                }
-            }
+        if let Err(e) = end_session(&state, token, from.ip(), via).await {
+            eprintln!("ending a session: {e}");
         }
     }
     (

@@ -90,14 +90,7 @@ impl BrowserKey {
             return false;
         };
         let (random, tag) = nonce.split_at(NONCE_BYTES);
-        let Some(tag) = fairpos_sync::keys::unhex(tag) else {
-            return false;
-        };
-        let full = hmac::sign(&self.0, nonce_text(random, account).as_bytes());
-        // Compared whole, not stopping at the first byte that differs.
-        let expected = &full.as_ref()[..NONCE_BYTES / 2];
-        tag.len() == expected.len()
-            && tag.iter().zip(expected).fold(0, |d, (a, b)| d | (a ^ b)) == 0
+        fairpos_sync::keys::same_secret(tag, &self.nonce_tag(random, account))
     }
 
     /// The second half of a nonce: half an HMAC of its first half and the account's name.
@@ -132,7 +125,7 @@ impl BrowserKey {
 
 /// Whether `value` is spelled as a cookie this module makes (`NONCE.MAC`, lower-case hex
 /// of their lengths): only such a cookie is worth reading an account's password hash for.
-pub fn well_formed(value: &str) -> bool {
+fn well_formed(value: &str) -> bool {
     let hex = |text: &str, len: usize| {
         text.len() == len && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     };

@@ -180,8 +180,8 @@ pub(crate) fn chunk_name(doc: &Automerge) -> String {
 enum Fold {
     /// The ledger stored holds every change of the bundle's: nothing.
     Held,
-    /// One snapshot (named `name`), holding every change of the chunks `superseded`, which
-    /// it replaces. Each import of a till's growing ledger from a USB stick had stored a
+    /// One snapshot (named `name`), holding every change of the chunks `superseded` (its
+    /// own key not among them), which it replaces. Each import of a till's growing ledger from a USB stick had stored a
     /// whole snapshot beside the last, every one counted against the ledger's size limit.
     Snapshot {
         name: String,
@@ -214,12 +214,16 @@ fn fold(doc_id: &str, stored: &[(String, Vec<u8>)], bundle: &Automerge) -> Fold 
     // Only the chunks whose every change the document holds are replaced: automerge loads
     // what it can of damaged change chunks and passes over the rest (and the chunks after
     // them), so a chunk it did not take is left as it is.
-    let superseded = contained(&held, stored);
+    let mut superseded = contained(&held, stored);
     if held.merge(&mut bundle.clone()).is_err() {
         return alone();
     }
+    let name = chunk_name(&held);
+    // Stored under the snapshot's own key (imported before), it is written over, not gone.
+    let own_key = format!("{doc_id}/snapshot/{name}");
+    superseded.retain(|key| *key != own_key);
     Fold::Snapshot {
-        name: chunk_name(&held),
+        name,
         bytes: held.save(),
         superseded,
     }
@@ -314,9 +318,8 @@ pub fn import(
                 rusqlite::TransactionBehavior::Immediate,
             )?;
             put_chunk(&tx, &doc_id, "snapshot", &name, &bytes)?;
-            let snapshot = format!("{doc_id}/snapshot/{name}");
             let mut delete = tx.prepare_cached("DELETE FROM samod_kv WHERE key = ?1")?;
-            for gone in superseded.iter().filter(|k| **k != snapshot) {
+            for gone in &superseded {
                 delete.execute([gone])?;
             }
             drop(delete);

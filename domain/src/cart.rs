@@ -116,15 +116,20 @@ pub fn split_item(item: &str) -> (&str, Option<&str>) {
     }
 }
 
-fn whole_count(item: &str, text: &str) -> Result<i64, DomainError> {
+/// A whole number written in digits alone (past `i64`, `i64::MAX`: the callers' limits
+/// refuse it); `None` for anything else.
+fn digits(text: &str) -> Option<i64> {
     let t = text.trim();
-    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+    (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse().unwrap_or(i64::MAX))
+}
+
+fn whole_count(item: &str, text: &str) -> Result<i64, DomainError> {
+    let Some(n) = digits(text) else {
         return Err(DomainError::BadQuantity {
             item: item.to_string(),
             why: QuantityIssue::NotWholePieces(text.to_string()),
         });
-    }
-    let n: i64 = t.parse().unwrap_or(i64::MAX);
+    };
     if n == 0 {
         return Err(DomainError::ZeroQuantity {
             item: item.to_string(),
@@ -150,11 +155,7 @@ fn typed_grams(item: &str, product: &Product, text: &str) -> Result<i64, DomainE
     let grams = if let Some(g) = t.strip_suffix('g').filter(|g| !g.ends_with('k')) {
         // Grams are held to the weight's limit below, not to the pieces' (150 kg typed as
         // `150000g` was refused as "not a whole number of grams").
-        let g = g.trim();
-        if g.is_empty() || !g.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad(QuantityIssue::NotWholeGrams(text.to_string())));
-        }
-        g.parse().unwrap_or(i64::MAX)
+        digits(g).ok_or_else(|| bad(QuantityIssue::NotWholeGrams(text.to_string())))?
     } else {
         let gpu = product.grams_per_unit().unwrap_or(1000);
         let milli = parse_milli(t).ok_or_else(|| {

@@ -173,13 +173,7 @@ fn add_ledger_weights(conn: &Connection) -> Result<()> {
 /// migration 16 is), remembered in `meta`, not at every open (an index over millions of
 /// sales, built and thrown away by every command).
 fn sale_ids_once(conn: &Connection) -> Result<()> {
-    let say = |twice: &str| {
-        eprintln!(
-            "warning: sale {twice} is held by two sales (one of them copied by another till): \
-             sales are indexed by id as before, and a sale that copies another's id is not \
-             refused"
-        )
-    };
+    let say = |twice: &str| eprintln!("{}", fairpos_projection::apply::sale_held_twice(twice));
     if let Some(twice) = meta(conn, SALE_HELD_TWICE)? {
         say(&twice);
         return Ok(());

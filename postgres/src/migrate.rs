@@ -238,11 +238,7 @@ async fn migrate_once(pool: &Pool) -> Result<Vec<i32>> {
             .await?
             .map(|r| r.get(0));
         if let Some(twice) = twice {
-            eprintln!(
-                "warning: sale {twice} is held by two sales (one of them copied by another \
-                 till): sales are indexed by id as before, and a sale that copies another's id \
-                 is not refused"
-            );
+            eprintln!("{}", fairpos_projection::apply::sale_held_twice(&twice));
         }
     }
     if !now_applied.contains(&5) {

@@ -325,8 +325,17 @@ fn is_unique_violation(e: &rusqlite::Error, column: &str) -> bool {
 
 /// Why a sale whose id a sale of another till holds is refused (a till makes its ids,
 /// UUIDs, itself: one held twice is copied, from a receipt, say).
-pub fn sale_id_taken(id: &str, device: &str, made_by: &str) -> String {
+fn sale_id_taken(id: &str, device: &str, made_by: &str) -> String {
     format!("sale {id} of {device} has the id of a sale {made_by} made")
+}
+
+/// What headquarters says of a projection whose sales already hold `id` twice, when sales
+/// were to be indexed by id once (SQLite at open, PostgreSQL's migration 16).
+pub fn sale_held_twice(id: &str) -> String {
+    format!(
+        "warning: sale {id} is held by two sales (one of them copied by another till): sales \
+         are indexed by id as before, and a sale that copies another's id is not refused"
+    )
 }
 
 /// The rest of a sale's rows; its void and refunds looked up only when `maybe_voided`, and

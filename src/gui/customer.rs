@@ -110,22 +110,14 @@ impl CustomerDisplay {
 /// What the display asks the shopper: to scan the code with the methods it takes (WeChat
 /// or Alipay when they are not known).
 fn caption(amount: Fen, lang: Lang, methods: &[Method]) -> String {
-    let names = |name: fn(Method) -> &'static str, or: &str, unknown: &str| {
-        if methods.is_empty() {
-            return unknown.to_string();
-        }
-        let named: Vec<&str> = methods.iter().map(|m| name(*m)).collect();
-        named.join(or)
+    let names = match (methods.is_empty(), lang) {
+        (true, Lang::Zh) => "微信或支付宝".to_string(),
+        (true, Lang::En) => "WeChat or Alipay".to_string(),
+        (false, _) => super::views::method_names(methods, lang),
     };
     match lang {
-        Lang::Zh => format!(
-            "{}扫码，支付 ￥{amount}",
-            names(Method::label_zh, "或", "微信或支付宝")
-        ),
-        Lang::En => format!(
-            "Scan with {} and pay ￥{amount}",
-            names(Method::label_en, " or ", "WeChat or Alipay")
-        ),
+        Lang::Zh => format!("{names}扫码，支付 ￥{amount}"),
+        Lang::En => format!("Scan with {names} and pay ￥{amount}"),
     }
 }
 

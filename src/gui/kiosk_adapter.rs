@@ -27,11 +27,11 @@ pub struct KioskApp {
     clock: slint::Timer,
     /// The payload of the QR image shown, so it is drawn once.
     shown_qr: RefCell<String>,
-    /// The staff's confirm buttons shown (text and label), so they are made once.
-    shown_buttons: RefCell<Vec<(String, String)>>,
-    /// The language the window's texts are in: switched when the controller's changes
-    /// (a shopper's choice, or the next shopper's start).
-    shown_lang: std::cell::Cell<Lang>,
+    /// The language the window's texts are in (none before the first render): switched,
+    /// with the texts made in Rust in it (the payment screen's title and staff's confirm
+    /// buttons, which change with nothing else), when the controller's changes (a shopper's
+    /// choice, or the next shopper's start).
+    shown_lang: std::cell::Cell<Option<Lang>>,
     /// What to do when staff leave kiosk mode (open the till's screens).
     on_leave: RefCell<Option<Box<dyn FnOnce()>>>,
 }
@@ -59,7 +59,6 @@ impl KioskApp {
         services: Services,
         printer: PrinterConfig,
     ) -> Rc<KioskApp> {
-        let lang = ctl.lang;
         let app = Rc::new(KioskApp {
             ui,
             ctl: RefCell::new(ctl),
@@ -69,8 +68,7 @@ impl KioskApp {
             started: Instant::now(),
             clock: slint::Timer::default(),
             shown_qr: RefCell::new(String::new()),
-            shown_buttons: RefCell::new(Vec::new()),
-            shown_lang: std::cell::Cell::new(lang),
+            shown_lang: std::cell::Cell::new(None),
             on_leave: RefCell::new(None),
         });
         wire(&app);
@@ -114,11 +112,22 @@ impl KioskApp {
 
     pub fn render(&self) {
         let ctl = self.ctl.borrow();
-        if self.shown_lang.get() != ctl.lang {
-            set_language(ctl.lang);
-            self.shown_lang.set(ctl.lang);
-        }
         let k = self.ui.global::<KioskAdapter>();
+        if self.shown_lang.get() != Some(ctl.lang) {
+            set_language(ctl.lang);
+            self.shown_lang.set(Some(ctl.lang));
+            k.set_pay_title(s(ctl.pay_title()));
+            // Made once a language: a new model makes the buttons anew, under a finger.
+            let buttons: Vec<ui::ConfirmButton> = ctl
+                .confirm_buttons()
+                .into_iter()
+                .map(|(text, label)| ui::ConfirmButton {
+                    text: s(text),
+                    label: s(label),
+                })
+                .collect();
+            k.set_confirm_buttons(Rc::new(slint::VecModel::from(buttons)).into());
+        }
         let identity = ctl.till().store().identity();
         self.ui.global::<Status>().set_fair(s(&identity.fair.name));
         self.ui
@@ -143,19 +152,21 @@ impl KioskApp {
             *self.shown_qr.borrow_mut() = ctl.qr.clone();
         }
         k.set_qr_caption(s(ctl.caption()));
-        k.set_pay_title(s(ctl.pay_title()));
-        // Set when they change only: a new model makes the buttons anew, under a finger.
-        let buttons = ctl.confirm_buttons();
-        if *self.shown_buttons.borrow() != buttons {
-            let model: Vec<ui::ConfirmButton> = buttons
-                .iter()
+        let k = self.ui.global::<KioskAdapter>();
+        if self.shown_lang.get() != Some(ctl.lang) {
+            set_language(ctl.lang);
+            self.shown_lang.set(Some(ctl.lang));
+            k.set_pay_title(s(ctl.pay_title()));
+            // Made once a language: a new model makes the buttons anew, under a finger.
+            let buttons: Vec<ui::ConfirmButton> = ctl
+                .confirm_buttons()
+                .into_iter()
                 .map(|(text, label)| ui::ConfirmButton {
                     text: s(text),
                     label: s(label),
                 })
                 .collect();
-            k.set_confirm_buttons(Rc::new(slint::VecModel::from(model)).into());
-            *self.shown_buttons.borrow_mut() = buttons;
+            k.set_confirm_buttons(Rc::new(slint::VecModel::from(buttons)).into());
         }
         k.set_pin_dots(s(ctl.pin_dots()));
         k.set_message(s(&ctl.message));

@@ -132,6 +132,17 @@ pub fn edit_digits(text: &mut String, key: &str, decimals: usize, max: usize) {
     }
 }
 
+/// The names of the methods a payment code takes, in `lang`: `微信支付或支付宝`,
+/// `WeChat Pay or Alipay`.
+pub fn method_names(methods: &[fairpos_domain::payment::Method], lang: Lang) -> String {
+    let (name, or): (fn(fairpos_domain::payment::Method) -> &'static str, &str) = match lang {
+        Lang::Zh => (|m| m.label_zh(), "或"),
+        Lang::En => (|m| m.label_en(), " or "),
+    };
+    let names: Vec<&str> = methods.iter().map(|m| name(*m)).collect();
+    names.join(or)
+}
+
 /// Wrong PINs in a row before a PIN pad stops taking PINs for a while.
 pub const PIN_TRIES: u32 = 5;
 /// How long the first lock lasts; each lock after it with no right PIN between lasts twice

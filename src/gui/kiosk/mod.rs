@@ -14,7 +14,9 @@ use fairpos_domain::catalog::Catalog;
 use fairpos_domain::payment::{Method, Tender};
 use fairpos_domain::{DomainError, Fen, Lang};
 
-use super::views::{cart_lines, edit_digits, pick, words, Completed, LineView, PinGuard};
+use super::views::{
+    cart_lines, edit_digits, method_names, pick, words, Completed, LineView, PinGuard,
+};
 use crate::clock::{self, Clock};
 use crate::config::KioskConfig;
 use crate::error::{Error, Result};
@@ -428,11 +430,10 @@ impl KioskController {
 
     /// What the payment QR screen asks the shopper: to scan with the methods it takes.
     pub fn pay_title(&self) -> String {
-        let zh: Vec<&str> = self.methods.iter().map(|m| m.label_zh()).collect();
-        let en: Vec<&str> = self.methods.iter().map(|m| m.label_en()).collect();
+        let names = method_names(&self.methods, self.lang);
         self.text(
-            &format!("请用{}扫码，支付所示金额", zh.join("或")),
-            &format!("Scan with {} and pay the amount shown", en.join(" or ")),
+            &format!("请用{names}扫码，支付所示金额"),
+            &format!("Scan with {names} and pay the amount shown"),
         )
     }
 

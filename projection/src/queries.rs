@@ -108,6 +108,23 @@ pub fn find_sale(conn: &Connection, key: &str) -> Result<Option<SaleSummary>> {
         .optional()?)
 }
 
+/// What a sale took by each of its payments, and what its refunds gave back by each of
+/// theirs: `(method, amount)`, as written.
+pub type ByMethod = Vec<(String, Fen)>;
+
+/// A sale's payments and its refunds, by method ([`ByMethod`]).
+pub fn paid_and_refunded(conn: &Connection, sale_id: &str) -> Result<(ByMethod, ByMethod)> {
+    let by_method = |sql: &str| -> Result<ByMethod> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map([sale_id], |r| Ok((r.get(0)?, Fen(r.get(1)?))))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    };
+    Ok((
+        by_method("SELECT method, amount_fen FROM sale_payments WHERE sale_id = ?1")?,
+        by_method("SELECT method, amount_fen FROM refunds WHERE sale_id = ?1")?,
+    ))
+}
+
 /// The lines of a sale with what has been refunded of each.
 pub fn sold_lines(conn: &Connection, sale_id: &str) -> Result<Vec<SoldLine>> {
     let mut stmt = conn.prepare_cached(

@@ -274,21 +274,13 @@ impl Till {
             let lines = refund::plan(&found.number, found.voided, &sold, asks)?;
             let shift = open_shift(w)?;
             let amount: Fen = lines.iter().map(|l| l.amount).sum();
-            let by_method = |sql: &str| -> Result<Vec<(Method, Fen)>> {
-                let mut stmt = w.conn().prepare_cached(sql)?;
-                let rows = stmt.query_map([&found.id], |r| {
-                    Ok((r.get::<_, String>(0)?, Fen(r.get(1)?)))
-                })?;
-                let mut out = Vec::new();
-                for row in rows {
-                    let (method, fen) = row?;
-                    out.push((Method::parse(&method)?, fen));
-                }
-                Ok(out)
+            let (paid, refunded) = queries::paid_and_refunded(w.conn(), &found.id)?;
+            let methods = |of: Vec<(String, Fen)>| -> Result<Vec<(Method, Fen)>> {
+                of.into_iter()
+                    .map(|(m, fen)| Ok((Method::parse(&m)?, fen)))
+                    .collect()
             };
-            let paid =
-                by_method("SELECT method, amount_fen FROM sale_payments WHERE sale_id = ?1")?;
-            let refunded = by_method("SELECT method, amount_fen FROM refunds WHERE sale_id = ?1")?;
+            let (paid, refunded) = (methods(paid)?, methods(refunded)?);
             payment::refund_within(&found.number, method, amount, &paid, &refunded)?;
             let number = format!(
                 "{device}-R{:06}",

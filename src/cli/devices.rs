@@ -79,7 +79,7 @@ pub fn print_slip(till: &Till, dir: &Path, closed: &ShiftClosed) {
         let bytes = slip_bytes(&config.printer, identity, &closed.slip, &closed.slip_text)?;
         match send_receipt(printer.as_mut(), &bytes, false) {
             None => Ok(true),
-            Some(why) => Err(Error::Other(why)),
+            Some(why) => Err(Error::Other(why.reason)),
         }
     })();
     if let Err(e) = printed {
@@ -96,7 +96,10 @@ pub fn reprint_slip(till: &Till, dir: &Path, text: &str) -> Result<()> {
     let bytes = slip_bytes(&config.printer, till.store().identity(), &slip, text)?;
     match send_receipt(printer.as_mut(), &bytes, false) {
         None => Ok(()),
-        Some(why) => Err(Error::input(format!("shift slip not printed: {why}"))),
+        Some(why) => Err(Error::input(format!(
+            "shift slip not printed: {}",
+            why.reason
+        ))),
     }
 }
 

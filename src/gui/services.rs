@@ -19,7 +19,7 @@ use fairpos_hardware::scanner::{BarcodeSource, SerialScanner, SourceState};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::store::DB_FILE;
-use crate::till::printing::{printer_trouble, send_receipt, ReadyReceipt};
+use crate::till::printing::{printer_trouble, send_receipt, ReadyReceipt, Unprinted};
 use crate::uplink::{SyncDone, SyncJob, SyncOptions};
 
 /// What a background thread reports.
@@ -27,7 +27,7 @@ pub enum Event {
     /// A receipt went to the printer (`failure: None`) or did not.
     Printed {
         ready: ReadyReceipt,
-        failure: Option<String>,
+        failure: Option<Unprinted>,
     },
     /// A slip (a kiosk basket) went to the printer or did not.
     SlipPrinted {
@@ -174,11 +174,12 @@ fn start_printer(mut device: Box<dyn ReceiptPrinter>, post: Post) -> mpsc::Sende
                     Ok(Job::Receipt(ready)) => {
                         let failure =
                             send_receipt(device.as_mut(), &ready.bytes, ready.open_drawer);
-                        report(failure.clone());
+                        report(failure.as_ref().map(|u| u.reason.clone()));
                         post(Event::Printed { ready, failure });
                     }
                     Ok(Job::Slip(bytes)) => {
-                        let failure = send_receipt(device.as_mut(), &bytes, false);
+                        let failure =
+                            send_receipt(device.as_mut(), &bytes, false).map(|u| u.reason);
                         report(failure.clone());
                         post(Event::SlipPrinted { failure });
                     }

@@ -36,10 +36,13 @@ pub enum PrintOutcome {
     },
 }
 
-/// Why a receipt did not print, when the printer was not reached.
-const UNREACHABLE: &str = "printer unreachable";
-/// Why a receipt did not print, when the write to the printer failed.
-const WRITE_FAILED: &str = "printing failed";
+/// Why a receipt did not print, and whether the cash drawer it was to open may have stayed
+/// shut: [`send_receipt`] knows, where the printer was not reached or a write failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unprinted {
+    pub reason: String,
+    pub drawer_shut: bool,
+}
 
 /// A receipt built for a printer, ready to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,22 +66,31 @@ pub fn send_receipt(
     printer: &mut dyn ReceiptPrinter,
     bytes: &[u8],
     open_drawer: bool,
-) -> Option<String> {
+) -> Option<Unprinted> {
+    // Not reached, or a write failed: a drawer the receipt was to open may be shut.
+    let unsent = |reason: String| {
+        Some(Unprinted {
+            reason,
+            drawer_shut: open_drawer,
+        })
+    };
     match printer.status() {
-        Err(e) => Some(format!("{UNREACHABLE}: {e}")),
+        Err(e) => unsent(format!("printer unreachable: {e}")),
         Ok(status) => match status.as_ref().and_then(|s| s.problem()) {
             Some(problem) => {
                 let pulse = open_drawer.then(|| printer.send(&DRAWER_PULSE_NOW));
                 match pulse {
-                    // The pulse not sent is a failed write: the drawer is said to be shut.
-                    Some(Err(e)) => Some(format!("{WRITE_FAILED}: {e} ({problem})")),
-                    _ => Some(problem.to_string()),
+                    Some(Err(e)) => unsent(format!("printing failed: {e} ({problem})")),
+                    _ => Some(Unprinted {
+                        reason: problem.to_string(),
+                        drawer_shut: false,
+                    }),
                 }
             }
-            None => printer
-                .send(bytes)
-                .err()
-                .map(|e| format!("{WRITE_FAILED}: {e}")),
+            None => match printer.send(bytes) {
+                Ok(()) => None,
+                Err(e) => unsent(format!("printing failed: {e}")),
+            },
         },
     }
 }
@@ -87,7 +99,7 @@ pub fn send_receipt(
 /// as it answers status queries; `None` when it can or does not say.
 pub fn printer_trouble(printer: &mut dyn ReceiptPrinter) -> Option<String> {
     match printer.status() {
-        Err(e) => Some(format!("{UNREACHABLE}: {e}")),
+        Err(e) => Some(format!("printer unreachable: {e}")),
         Ok(Some(status)) => status.problem().map(str::to_string),
         Ok(None) => None,
     }
@@ -221,7 +233,7 @@ impl Till {
     pub fn receipt_result(
         &mut self,
         ready: &ReadyReceipt,
-        failure: Option<String>,
+        failure: Option<Unprinted>,
         now: Time,
     ) -> Result<PrintOutcome> {
         let conn = self.reader()?;
@@ -236,7 +248,10 @@ impl Till {
                     substituted: ready.substituted.clone(),
                 })
             }
-            Some(reason) => {
+            Some(Unprinted {
+                reason,
+                drawer_shut,
+            }) => {
                 queue(
                     conn,
                     &ready.sale_id,
@@ -245,10 +260,6 @@ impl Till {
                     &reason,
                     now,
                 )?;
-                // A printer that answered with trouble (paper out) was sent the drawer's
-                // pulse on its own; one not reached, or whose write failed, was not.
-                let drawer_shut = ready.open_drawer
-                    && (reason.starts_with(UNREACHABLE) || reason.starts_with(WRITE_FAILED));
                 Ok(PrintOutcome::Queued {
                     number: ready.number.clone(),
                     reason,

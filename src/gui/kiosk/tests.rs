@@ -14,6 +14,13 @@ fn kiosk(dir: &std::path::Path) -> KioskController {
     k
 }
 
+/// Taps `pin` on the kiosk's PIN pad at `now`.
+fn key_in(k: &mut KioskController, pin: &str, now: u64) {
+    for d in pin.chars() {
+        k.pin_key(&d.to_string(), now);
+    }
+}
+
 #[test]
 fn the_kiosk_opens_a_shift_for_its_stalls_first_seller() {
     let dir = tempfile::tempdir().unwrap();
@@ -75,9 +82,7 @@ fn five_wrong_pins_lock_the_staff_pad_for_a_minute() {
     let mut k = kiosk(dir.path());
     let type_pin = |k: &mut KioskController, pin: &str, now| {
         k.staff(now);
-        for d in pin.chars() {
-            k.pin_key(&d.to_string(), now);
-        }
+        key_in(k, pin, now);
     };
     for _ in 0..5 {
         type_pin(&mut k, "0000", 1_000);
@@ -122,9 +127,7 @@ fn a_pin_typed_on_the_payment_qr_and_left_is_cleared() {
     let mut k = kiosk(dir.path());
     k.scan("6935780100128", 1_000);
     k.pay_qr(2_000);
-    for d in "1357".chars() {
-        k.pin_key(&d.to_string(), 3_000);
-    }
+    key_in(&mut k, "1357", 3_000);
     assert!(!k.tick(3_000 + PIN_LEFT_MS - 1));
     assert_eq!(k.pin_dots(), "●●●●");
     assert!(k.tick(3_000 + PIN_LEFT_MS));
@@ -234,9 +237,7 @@ fn staff_confirm_by_the_method_the_money_arrived_through() {
     );
     k.scan("6935780100128", 1_000);
     k.pay_qr(2_000);
-    for d in "2468".chars() {
-        k.pin_key(&d.to_string(), 3_000);
-    }
+    key_in(&mut k, "2468", 3_000);
     assert!(k.staff_confirm(2, 3_500).is_none(), "no third method");
     assert_eq!(k.screen, KioskScreen::PayQr);
     let sale = k.staff_confirm(1, 4_000).expect("sold");
@@ -301,9 +302,7 @@ fn a_basket_left_on_the_payment_qr_is_kept_for_staff() {
     // Sold: nothing kept.
     k.scan("6935780100128", 1_000);
     k.pay_qr(2_000);
-    for d in "2468".chars() {
-        k.pin_key(&d.to_string(), 3_000);
-    }
+    key_in(&mut k, "2468", 3_000);
     assert!(k.staff_confirm(0, 3_000).is_some());
     k.finish();
     // Handed to the counter: nothing kept.
@@ -347,9 +346,7 @@ fn a_basket_left_on_the_payment_qr_is_kept_for_staff() {
     k.scan("6935780100128", 108_000);
     // Staff leave kiosk mode over it.
     k.staff(109_000);
-    for d in "2468".chars() {
-        k.pin_key(&d.to_string(), 109_500);
-    }
+    key_in(&mut k, "2468", 109_500);
     assert_eq!(k.leave(110_000), Leave::Leave);
     let left = k.till_mut().left_baskets().unwrap();
     assert_eq!(left.len(), 3, "{left:?}");

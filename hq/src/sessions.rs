@@ -78,7 +78,8 @@ fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Records a new session of `account`.
+/// Records a new session of `account` (tests; a login opens one with [`open_if_password`]).
+#[cfg(test)]
 pub(crate) fn open(conn: &Connection, token_hash: &str, peer: &str, account: &str) -> Result<()> {
     let now = stamp(Utc::now());
     conn.execute(
@@ -89,8 +90,8 @@ pub(crate) fn open(conn: &Connection, token_hash: &str, peer: &str, account: &st
     Ok(())
 }
 
-/// [`open`], only while the account's password is still `password_hash`, the one a login
-/// checked: a password changed (its sessions ended) or an account removed during the check
+/// Records a new session of `account`, only while its password is still `password_hash`,
+/// the one a login checked: a password changed (its sessions ended) or an account removed during the check
 /// opens none. Whether it opened one.
 pub(crate) fn open_if_password(
     conn: &Connection,

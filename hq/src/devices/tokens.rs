@@ -105,15 +105,18 @@ pub fn logout(conn: &Connection, token: &str) -> Result<()> {
     Ok(())
 }
 
-/// A new dashboard session of `account`, its password checked already: `(token, peer id)`.
+/// A new dashboard session of `account`, its password checked already: `(token, peer id)`
+/// (tests; a login opens one with [`open_checked_session`]).
+#[cfg(test)]
 pub fn open_session(conn: &Connection, account: &Account) -> Result<(String, String)> {
     let new = NewSession::of(account);
     sessions::open(conn, &new.token_hash, &new.session, &account.name)?;
     Ok((new.token, new.peer_id))
 }
 
-/// [`open_session`] for a login that checked the password whose hash is `password_hash`:
-/// none if it has changed since (or the account is gone), refused as a wrong password.
+/// A new dashboard session of `account` (`(token, peer id)`) for a login that checked the
+/// password whose hash is `password_hash`: none if it has changed since (or the account is
+/// gone), refused as a wrong password.
 pub fn open_checked_session(
     conn: &Connection,
     account: &Account,

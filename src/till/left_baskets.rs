@@ -27,12 +27,18 @@ pub struct LeftBasket {
     pub why: String,
 }
 
+/// How long a left basket is kept: a payment that came with no sale is matched the same day
+/// or at the fair's cash-up, not at the till's next fair, whose staff would read last
+/// month's baskets among theirs.
+pub const KEPT_DAYS: i64 = 30;
+
 fn text(t: Time) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, false)
 }
 
 impl Till {
-    /// Keeps a basket left on the payment QR (shown at `shown_at` for `amount_fen`).
+    /// Keeps a basket left on the payment QR (shown at `shown_at` for `amount_fen`), and
+    /// lets go of those left more than [`KEPT_DAYS`] before it.
     pub fn keep_left_basket(
         &mut self,
         shown_at: Time,
@@ -41,10 +47,16 @@ impl Till {
         items: &str,
         why: &str,
     ) -> Result<()> {
-        self.reader()?.execute(
+        let conn = self.reader()?;
+        conn.execute(
             "INSERT INTO kiosk_left(shown_at, left_at, amount_fen, items, why)
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![text(shown_at), text(left_at), amount_fen, items, why],
+        )?;
+        // SQLite's julianday reads the offsets (`+08:00`) the times are written with.
+        conn.execute(
+            "DELETE FROM kiosk_left WHERE julianday(left_at) < julianday(?1)",
+            [text(left_at - chrono::Duration::days(KEPT_DAYS))],
         )?;
         Ok(())
     }
@@ -94,4 +106,40 @@ fn read(conn: &Connection) -> Result<Vec<LeftBasket>> {
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{FixedOffset, TimeZone};
+
+    #[test]
+    fn a_basket_is_kept_thirty_days_then_let_go_of_at_the_next_one_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut till = Till::init_demo(dir.path(), "2468").unwrap();
+        let beijing = FixedOffset::east_opt(8 * 3600).unwrap();
+        let at = |day: u32, hour: u32| beijing.with_ymd_and_hms(2026, 11, day, hour, 0, 0).unwrap();
+        till.keep_left_basket(at(1, 10), at(1, 10), 1_000, "苹果 ×1", "idle")
+            .unwrap();
+        till.keep_left_basket(at(2, 10), at(2, 10), 2_000, "苹果 ×2", "idle")
+            .unwrap();
+        // 29 days 23 hours after the first (written at another offset): all kept.
+        let utc = FixedOffset::east_opt(0).unwrap();
+        let later = utc.with_ymd_and_hms(2026, 12, 1, 1, 0, 0).unwrap();
+        till.keep_left_basket(later, later, 3_000, "苹果 ×3", "start over")
+            .unwrap();
+        assert_eq!(till.left_baskets().unwrap().len(), 3);
+        // Two hours later the first is 30 days old and let go of (its text, at +08:00, sorts
+        // after the cut-off's at UTC: compared as times, not as text).
+        let next = utc.with_ymd_and_hms(2026, 12, 1, 3, 0, 0).unwrap();
+        till.keep_left_basket(next, next, 4_000, "苹果 ×4", "idle")
+            .unwrap();
+        let amounts: Vec<i64> = till
+            .left_baskets()
+            .unwrap()
+            .iter()
+            .map(|b| b.amount_fen)
+            .collect();
+        assert_eq!(amounts, [2_000, 3_000, 4_000]);
+    }
 }

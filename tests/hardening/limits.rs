@@ -138,6 +138,26 @@ fn a_ledger_too_large_or_one_too_many_is_refused_logged_and_taken_no_further(hq:
         events.contains("over the size limit") && events.contains("T01"),
         "no refusal logged:\n{events}"
     );
+    // Reconciliation says so: the till was "complete", nothing of it held or stated.
+    let rec = hq.json(&["hq", "reconcile", "--json"]);
+    let t01 = rec["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["device"] == "T01")
+        .unwrap();
+    let why = t01["refused"].as_str().unwrap_or_default();
+    assert!(
+        t01["complete"] == false
+            && why.starts_with("ledger 2026-11-")
+            && why.contains("over the size limit"),
+        "{t01}"
+    );
+    let text = hq.ok(&["hq", "reconcile"]);
+    assert!(
+        text.contains("INCOMPLETE") && text.contains(&format!("  refused {why}: taken no further")),
+        "{text}"
+    );
 
     // Nothing more of it is taken, before and after a restart.
     let held = hq.sales().len();

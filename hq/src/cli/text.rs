@@ -20,6 +20,9 @@ pub fn reconciliation(rec: &Reconciliation) -> String {
             d.stated_last_sale.as_deref().unwrap_or("nothing"),
             if d.complete { "complete" } else { "INCOMPLETE" }
         );
+        if let Some(why) = &d.refused {
+            let _ = writeln!(out, "  refused {why}: taken no further");
+        }
         if d.missing_count > 0 {
             let _ = writeln!(
                 out,

@@ -52,7 +52,11 @@ pub struct DeviceReport {
     /// Numbers not held: gaps below the highest stated or held number.
     pub missing: Vec<String>,
     pub missing_count: usize,
-    /// Every stated number is held.
+    /// Why headquarters refuses a ledger of this till (the first of them, by day), if it
+    /// does: that ledger is taken no further (what was projected of it before stays), so
+    /// sales and shift closes in it may be missing with nothing stating them.
+    pub refused: Option<String>,
+    /// Every stated number is held, and no ledger of the till is refused.
     pub complete: bool,
     pub shifts: Vec<ShiftCash>,
 }
@@ -101,6 +105,8 @@ pub(crate) struct Read {
     pub stall_names: HashMap<String, String>,
     /// When headquarters last took in anything of each till.
     pub last_seen: HashMap<String, String>,
+    /// Why a ledger of each till is refused, for those with one refused.
+    pub refused: HashMap<String, String>,
     /// The cash of every shift.
     pub cash: HashMap<String, CashFlows>,
     /// Every shift, by till and opening.
@@ -155,6 +161,24 @@ pub(crate) const OVERSOLD: &str = "SELECT o.device, o.number, o.sku, COALESCE(o.
       AND NOT EXISTS (SELECT 1 FROM voids v WHERE v.sale_id = o.sale_id)
     ORDER BY o.device, o.seq, o.sku";
 
+/// The ledgers refused, by till and day; PostgreSQL runs it too ([`refused_by_till`]).
+pub(crate) const REFUSED: &str = "SELECT device, doc_key, refused FROM hq_docs
+    WHERE device IS NOT NULL AND refused IS NOT NULL ORDER BY device, doc_key";
+
+/// Why the first ledger of each till that [`REFUSED`] lists is refused, with its day.
+pub(crate) fn refused_by_till(
+    rows: impl IntoIterator<Item = (String, String, String)>,
+) -> HashMap<String, String> {
+    let mut refused = HashMap::new();
+    for (device, key, why) in rows {
+        refused.entry(device).or_insert_with(|| {
+            let day = key.rsplit('/').next().unwrap_or(&key);
+            format!("ledger {day}: {why}")
+        });
+    }
+    refused
+}
+
 /// The sale numbers (sequence) a till's sales hold, ascending; PostgreSQL runs it too.
 pub(crate) const SEQS: &str = "SELECT seq FROM sales WHERE device = ?1 ORDER BY seq";
 
@@ -196,6 +220,7 @@ fn devices_of(read: &mut Read) -> Vec<(DeviceTotals, String)> {
 /// What reconciliation reads of every till, by till.
 struct Fleet {
     last_seen: HashMap<String, String>,
+    refused: HashMap<String, String>,
     /// Per till, its closed shifts in order with the last sale number each stated.
     closes: HashMap<String, Vec<(StatedClose, u64)>>,
     /// Per till, its shifts in order, cash counted.
@@ -245,6 +270,7 @@ impl Fleet {
         }
         Fleet {
             last_seen: std::mem::take(&mut read.last_seen),
+            refused: std::mem::take(&mut read.refused),
             closes,
             shifts,
             slips: std::mem::take(&mut read.slips),
@@ -260,6 +286,7 @@ fn device_report(
 ) -> Result<DeviceReport> {
     let device = totals.device.as_str();
     let last_seen = fleet.last_seen.remove(device);
+    let refused = fleet.refused.remove(device);
     let closes = fleet.closes.remove(device).unwrap_or_default();
     let slips = fleet.slips.remove(device).unwrap_or_default();
     let stated = closes
@@ -298,7 +325,8 @@ fn device_report(
             .iter()
             .map(|&s| SaleNumber::new(device, s).to_string())
             .collect(),
-        complete: gaps.complete,
+        complete: gaps.complete && refused.is_none(),
+        refused,
         shifts,
     })
 }

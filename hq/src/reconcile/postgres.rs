@@ -11,7 +11,7 @@ use fairpos_projection::apply::sql::postgres_params;
 use fairpos_projection::rollup::{self, Corrections, DeviceTotals};
 
 use super::{assemble, only_stall, Oversold, Read, Reconciliation, ShiftRow};
-use super::{OVERSOLD, SEQS, SHIFTS};
+use super::{refused_by_till, OVERSOLD, REFUSED, SEQS, SHIFTS};
 use crate::Result;
 
 /// The reconciliation of every till (those of `stall` only, and its corrections, when given).
@@ -76,6 +76,14 @@ async fn read(pool: &Pool, stall: Option<&str>) -> Result<Read> {
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
+    let refused = refused_by_till(
+        client
+            .query(REFUSED, &[])
+            .await
+            .map_err(Pg::from)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2))),
+    );
     let cash = client
         .query(&postgres_params(rollup::SHIFTS_CASH), &[])
         .await
@@ -153,6 +161,7 @@ async fn read(pool: &Pool, stall: Option<&str>) -> Result<Read> {
         devices,
         stall_names,
         last_seen,
+        refused,
         cash,
         shifts,
         slips,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use fairpos_projection::rollup;
 use rusqlite::Connection;
 
-use super::{Oversold, Read, ShiftRow, OVERSOLD, SEQS, SHIFTS};
+use super::{refused_by_till, Oversold, Read, ShiftRow, OVERSOLD, REFUSED, SEQS, SHIFTS};
 use crate::Result;
 
 /// Everything at once; the corrections of the sales made at `stall` (every stall: `None`).
@@ -25,6 +25,11 @@ pub(super) fn read(conn: &Connection, stall: Option<&str>) -> Result<Read> {
         )?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
+    let refused = refused_by_till(
+        conn.prepare_cached(REFUSED)?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<Vec<_>, _>>()?,
+    );
     let shifts = conn
         .prepare_cached(SHIFTS)?
         .query_map([], |r| {
@@ -57,6 +62,7 @@ pub(super) fn read(conn: &Connection, stall: Option<&str>) -> Result<Read> {
         devices,
         stall_names,
         last_seen,
+        refused,
         cash: rollup::shifts_cash(conn)?,
         shifts,
         slips: crate::slips::by_device(conn)?,

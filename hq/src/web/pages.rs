@@ -252,6 +252,7 @@ pub(crate) async fn anomalies(State(state): State<AppState>, headers: HeaderMap)
         f: &f,
         rec: &rec,
         any_missing: rec.devices.iter().any(|d| d.missing_count > 0),
+        any_refused: rec.devices.iter().any(|d| d.refused.is_some()),
     };
     rendered(&state, "/anomalies", "异常 Anomalies", &body)
 }

@@ -150,6 +150,7 @@ pub(crate) struct Anomalies<'a> {
     pub f: &'a Formats,
     pub rec: &'a Reconciliation,
     pub any_missing: bool,
+    pub any_refused: bool,
 }
 
 /// The most of each list `/anomalies/doubtful` shows: a forged ledger may hold thousands,

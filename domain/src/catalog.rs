@@ -256,11 +256,17 @@ impl Catalog {
         if let Some(&i) = self.by_plu.get(plu) {
             return Some(&self.products[i]);
         }
-        let trimmed = plu.trim_start_matches('0');
+        let value = plu_value(plu);
         self.products
             .iter()
-            .find(|p| p.plu.as_deref().map(|x| x.trim_start_matches('0')) == Some(trimmed))
+            .find(|p| p.plu.as_deref().map(plu_value) == Some(value))
     }
+}
+
+/// A PLU's value: its digits without leading zeros. A scale's label carries the PLU at the
+/// label's width (`00012`), so `12` and `0012` are one PLU, which no two products may hold.
+pub fn plu_value(plu: &str) -> &str {
+    plu.trim_start_matches('0')
 }
 
 #[cfg(test)]

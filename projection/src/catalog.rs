@@ -3,7 +3,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use fairpos_domain::catalog::{Catalog, Product, Stall};
+use fairpos_domain::catalog::{plu_value, Catalog, Product, Stall};
 use fairpos_domain::catalog_csv::CatalogRow;
 use fairpos_domain::money::Fen;
 use fairpos_domain::sale::{Seller, Unit};
@@ -73,6 +73,12 @@ fn upsert(conn: &Connection, rows: &[CatalogRow], keep_stock: bool) -> Result<(u
         [],
         |r| r.get(0),
     )?;
+    // Who holds each PLU by value (`12` and `0012` are one): read once, not a scan per row.
+    let mut plu_holders: std::collections::HashMap<String, String> = conn
+        .prepare("SELECT plu, sku FROM products WHERE plu IS NOT NULL")?
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?
+        .map(|held| held.map(|(plu, sku)| (plu_value(&plu).to_string(), sku)))
+        .collect::<rusqlite::Result<_>>()?;
     for CatalogRow { product: p, stock } in rows {
         let exists: bool = conn.query_row(
             "SELECT EXISTS(SELECT 1 FROM products WHERE sku = ?1)",
@@ -108,10 +114,17 @@ fn upsert(conn: &Connection, rows: &[CatalogRow], keep_stock: bool) -> Result<(u
             "UPDATE products SET barcode = NULL WHERE barcode = ?1 AND sku <> ?2",
             params![p.barcode, p.sku],
         )?;
-        conn.execute(
-            "UPDATE products SET plu = NULL WHERE plu = ?1 AND sku <> ?2",
-            params![p.plu, p.sku],
-        )?;
+        if let Some(plu) = &p.plu {
+            let value = plu_value(plu);
+            if let Some(holder) = plu_holders.get(value).filter(|&h| h != &p.sku) {
+                // Still its PLU (it may have been given another since it was read).
+                conn.execute(
+                    "UPDATE products SET plu = NULL WHERE sku = ?1 AND ltrim(plu, '0') = ?2",
+                    params![holder, value],
+                )?;
+            }
+            plu_holders.insert(value.to_string(), p.sku.clone());
+        }
         conn.execute(
             "INSERT INTO products(sku, barcode, plu, name_zh, name_en, category, unit, price_fen,
                                   weighed, county_code, county_name, supplier, cert_no, stall,
@@ -286,5 +299,46 @@ mod tests {
         // of the row's: nothing is added, and nothing refused.
         rows[0].stock = i64::MAX;
         assert_eq!(import_keeping_stock(&conn, &rows).unwrap(), (0, 1));
+    }
+
+    /// A PLU moves by value (`010021` is `10021`, which a label carries as `0010021`), and
+    /// is taken only from a product still holding it: one given another PLU earlier in the
+    /// same import keeps its new one.
+    #[test]
+    fn a_plu_moves_by_value_and_only_from_its_holder() {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::schema::create_projection(&conn).unwrap();
+        conn.execute_batch(crate::schema::CATALOG).unwrap();
+        let csv = fairpos_domain::demo::CATALOG_CSV;
+        let rows = fairpos_domain::catalog_csv::parse_catalog("catalog.csv", csv).unwrap();
+        import(&conn, &rows).unwrap();
+        let row = |sku: &str, plu: &str| {
+            let mut row = rows
+                .iter()
+                .find(|r| r.product.plu.is_some())
+                .unwrap()
+                .clone();
+            row.product.sku = sku.into();
+            row.product.plu = Some(plu.into());
+            row
+        };
+        let plus = || -> Vec<(String, String)> {
+            let mut stmt = conn
+                .prepare("SELECT sku, plu FROM products WHERE sku IN ('HY-MHT-LB', 'X1', 'X2') AND plu IS NOT NULL ORDER BY sku")
+                .unwrap();
+            let held = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+            held.collect::<rusqlite::Result<_>>().unwrap()
+        };
+        let held = |plus: &[(&str, &str)]| -> Vec<(String, String)> {
+            plus.iter()
+                .map(|(sku, plu)| (sku.to_string(), plu.to_string()))
+                .collect()
+        };
+        assert_eq!(plus(), held(&[("HY-MHT-LB", "10021")]));
+        import(&conn, &[row("X1", "010021")]).unwrap();
+        assert_eq!(plus(), held(&[("X1", "010021")]));
+        // X1 given 10099, then X2 given X1's old PLU: X1 keeps 10099.
+        import(&conn, &[row("X1", "10099"), row("X2", "10021")]).unwrap();
+        assert_eq!(plus(), held(&[("X1", "10099"), ("X2", "10021")]));
     }
 }

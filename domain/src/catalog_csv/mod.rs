@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use crate::catalog::{longer_than_a_field, Product};
+use crate::catalog::{longer_than_a_field, plu_value, Product};
 use crate::codes::parse_gtin;
 use crate::money::Fen;
 use crate::DomainError;
@@ -287,7 +287,8 @@ fn catalog_row(
     };
     let mut keys = vec![format!("sku {}", product.sku)];
     keys.extend(product.barcode.iter().map(|b| format!("barcode {b}")));
-    keys.extend(product.plu.iter().map(|p| format!("plu {p}")));
+    // By value: `0012` on one line and `12` on another are one PLU.
+    keys.extend(product.plu.iter().map(|p| format!("plu {}", plu_value(p))));
     first_use(seen, keys, line)?;
     Ok(CatalogRow { product, stock })
 }
@@ -315,7 +316,7 @@ pub fn codes_taken(rows: &[CatalogRow], held: &HashMap<String, CatalogRow>) -> V
             holder.insert(("barcode", code.as_str()), &p.sku);
         }
         if let Some(code) = &p.plu {
-            holder.insert(("PLU", code.as_str()), &p.sku);
+            holder.insert(("PLU", plu_value(code)), &p.sku);
         }
     }
     let in_file: HashMap<&str, &Product> = rows
@@ -326,7 +327,8 @@ pub fn codes_taken(rows: &[CatalogRow], held: &HashMap<String, CatalogRow>) -> V
     for p in rows.iter().map(|r| &r.product) {
         let codes = [("barcode", &p.barcode), ("PLU", &p.plu)];
         for (kind, code) in codes.iter().filter_map(|(k, c)| Some((*k, c.as_deref()?))) {
-            let Some(&from) = holder.get(&(kind, code)) else {
+            let value_of = |code| if kind == "PLU" { plu_value(code) } else { code };
+            let Some(&from) = holder.get(&(kind, value_of(code))) else {
                 continue;
             };
             // Given a new code of its own in the same file, the other product is not left
@@ -337,7 +339,9 @@ pub fn codes_taken(rows: &[CatalogRow], held: &HashMap<String, CatalogRow>) -> V
                 } else {
                     &other.plu
                 };
-                theirs.as_deref().is_some_and(|c| c != code)
+                theirs
+                    .as_deref()
+                    .is_some_and(|c| value_of(c) != value_of(code))
             });
             if from != p.sku && !given_another {
                 said.push(format!(

@@ -100,20 +100,21 @@ fn codes_taken_from_other_products_are_told() {
         .into_iter()
         .map(|r| (r.product.sku.clone(), r))
         .collect();
+    // A PLU by value: a scale's label carries `10021` as `0010021`.
     let file = "sku,name_zh,unit,price_yuan,barcode,plu\n\
-                X3,乙,个,12.0,6935780100128,\nX4,丙,斤,3.0,,10021\n";
+                X3,乙,个,12.0,6935780100128,\nX4,丙,斤,3.0,,0010021\n";
     let rows = parse_catalog_over("c.csv", file, &held).unwrap();
     assert_eq!(
         codes_taken(&rows, &held),
         [
             "barcode 6935780100128 moves from BJ-HJC-250 to X3, which leaves BJ-HJC-250 \
              without one",
-            "PLU 10021 moves from HY-MHT-LB to X4, which leaves HY-MHT-LB without one"
+            "PLU 0010021 moves from HY-MHT-LB to X4, which leaves HY-MHT-LB without one"
         ]
     );
     // Swapped within the file, or kept by their own product: nothing to tell.
     let swap = "sku,name_zh,unit,price_yuan,plu\nHY-MHT-LB,猕猴桃,斤,7.80,10099\n\
-                X4,丙,斤,3.0,10021\n";
+                X4,丙,斤,3.0,010021\n";
     let rows = parse_catalog_over("c.csv", swap, &held).unwrap();
     assert!(codes_taken(&rows, &held).is_empty());
     let same = parse_catalog_over("c.csv", demo::CATALOG_CSV, &held).unwrap();
@@ -195,6 +196,12 @@ fn every_refused_row_is_named_at_once_and_nothing_is_taken() {
         said,
         "c.csv line 3: barcode 6935780100128 is already used on line 2"
     );
+
+    // Two PLUs of one value: a label carrying `00012` would always sell the first.
+    let text = "sku,name_zh,unit,price_yuan,weighed,plu\nA,甲,斤,1,true,0012\n\
+                B,乙,斤,1,true,12\n";
+    let said = parse_catalog("c.csv", text).unwrap_err().to_string();
+    assert_eq!(said, "c.csv line 3: plu 12 is already used on line 2");
 
     // A field longer than a till takes (a till refuses such a catalog).
     let long = "长".repeat(301);

@@ -3,7 +3,9 @@
 //! command line are appended as change chunks and bump `catalog_version`, which a running
 //! server watches and merges into the document it serves.
 
-use fairpos_domain::catalog::MOST_ENTRIES;
+use std::collections::HashSet;
+
+use fairpos_domain::catalog::{plu_value, MOST_ENTRIES};
 use fairpos_domain::catalog_csv::{parse_catalog, parse_sellers, parse_stalls, parse_units};
 use fairpos_domain::demo;
 use fairpos_sync::catalog::{
@@ -103,6 +105,16 @@ fn store_snapshot(
 /// Edits the catalog document as headquarters, stores the new changes, and brings the SQL
 /// tables along.
 pub fn edit(hq: &Hq, f: impl FnOnce(&mut CatalogDoc, i64) -> Result<()>) -> Result<()> {
+    edit_then(hq, f, |_| Ok(()))
+}
+
+/// As [`edit`], and `then` writes the tables further in the same transaction: the edit is
+/// stored, served to tills and counted in the tables together with it, or not at all.
+fn edit_then(
+    hq: &Hq,
+    f: impl FnOnce(&mut CatalogDoc, i64) -> Result<()>,
+    then: impl FnOnce(&Connection) -> Result<()>,
+) -> Result<()> {
     let mut doc = load(hq)?;
     doc.set_actor(edit_actor());
     let before = doc.automerge().get_heads();
@@ -121,6 +133,7 @@ pub fn edit(hq: &Hq, f: impl FnOnce(&mut CatalogDoc, i64) -> Result<()>) -> Resu
     }
     register(&tx, &id, &key(hq), &doc)?;
     fairpos_projection::catalog::apply_document(&tx, &doc.contents()?)?;
+    then(&tx)?;
     let version: i64 = meta(&tx, "catalog_version")?
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
@@ -140,7 +153,17 @@ fn edit_for_tills(
     most: usize,
     f: impl FnOnce(&mut CatalogDoc, i64) -> Result<()>,
 ) -> Result<()> {
-    edit(hq, |doc, at| {
+    edit_for_tills_then(hq, most, f, |_| Ok(()))
+}
+
+/// [`edit_for_tills`] with [`edit_then`]'s `then`.
+fn edit_for_tills_then(
+    hq: &Hq,
+    most: usize,
+    f: impl FnOnce(&mut CatalogDoc, i64) -> Result<()>,
+    then: impl FnOnce(&Connection) -> Result<()>,
+) -> Result<()> {
+    let within = |doc: &mut CatalogDoc, at| {
         let before = doc.entries_by_section()?;
         f(doc, at)?;
         for ((section, was), (_, now)) in before.into_iter().zip(doc.entries_by_section()?) {
@@ -152,7 +175,8 @@ fn edit_for_tills(
             }
         }
         Ok(())
-    })
+    };
+    edit_then(hq, within, then)
 }
 
 pub fn import_products(hq: &Hq, rows: &[CatalogRow], keep_stock: bool) -> Result<()> {
@@ -166,18 +190,50 @@ fn import_products_within(
     most: usize,
 ) -> Result<()> {
     let products: Vec<CatalogProduct> = rows.iter().map(Into::into).collect();
-    edit_for_tills(hq, most, |doc, at| {
-        doc.put(&products, at)?;
+    let put = |doc: &mut CatalogDoc, at| {
+        let mut edited = codes_freed(doc.entries()?, &products);
+        edited.extend(products.iter().cloned());
+        doc.put(&edited, at)?;
         Ok(())
-    })?;
+    };
     // The stock column states stock on hand, as at a till; without it (`keep_stock`), the
     // products held keep theirs as the tables count it at the write.
-    if keep_stock {
-        fairpos_projection::catalog::import_keeping_stock(&hq.conn, rows)?;
-    } else {
-        fairpos_projection::catalog::import(&hq.conn, rows)?;
+    let stock = |conn: &Connection| {
+        if keep_stock {
+            fairpos_projection::catalog::import_keeping_stock(conn, rows)?;
+        } else {
+            fairpos_projection::catalog::import(conn, rows)?;
+        }
+        Ok(())
+    };
+    edit_for_tills_then(hq, most, put, stock)
+}
+
+/// The products `held` that `file` leaves out and whose barcode or PLU (by value) a product
+/// of `file` takes, without that code: an import moves a code ([`codes_taken`] says so).
+/// Left on both in the document, every till kept it on whichever sorted last, and scanning
+/// it sold the old product at its old price.
+///
+/// [`codes_taken`]: fairpos_domain::catalog_csv::codes_taken
+fn codes_freed(held: Vec<CatalogProduct>, file: &[CatalogProduct]) -> Vec<CatalogProduct> {
+    let in_file: HashSet<&str> = file.iter().map(|p| p.sku.as_str()).collect();
+    let barcodes: HashSet<&str> = file.iter().filter_map(|p| p.barcode.as_deref()).collect();
+    let plus: HashSet<&str> = file
+        .iter()
+        .filter_map(|p| p.plu.as_deref().map(plu_value))
+        .collect();
+    let mut freed = Vec::new();
+    for mut product in held {
+        if in_file.contains(product.sku.as_str()) {
+            continue;
+        }
+        let barcode = product.barcode.take_if(|b| barcodes.contains(b.as_str()));
+        let plu = product.plu.take_if(|p| plus.contains(plu_value(p)));
+        if barcode.is_some() || plu.is_some() {
+            freed.push(product);
+        }
     }
-    Ok(())
+    freed
 }
 
 /// Makes `stored`, the catalog as the database this data directory joins holds it, the data
@@ -278,143 +334,4 @@ pub(crate) fn set_demo_price(hq: &Hq, sku: &str, yuan: &str) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::instance::Founding;
-
-    /// The demo fair's catalog imported, and `n` rows more made from its first with new SKUs.
-    fn demo_and_new_rows(hq: &Hq, n: usize) -> (usize, Vec<CatalogRow>) {
-        import_demo(hq).unwrap();
-        let rows = parse_catalog("catalog.csv", demo::CATALOG_CSV).unwrap();
-        let new = (0..n)
-            .map(|i| {
-                let mut row = rows[0].clone();
-                row.product.sku = format!("NEW-{i}");
-                row
-            })
-            .collect();
-        (rows.len(), new)
-    }
-
-    fn skus(hq: &Hq) -> Vec<String> {
-        let products = load(hq).unwrap().contents().unwrap().products;
-        products.into_iter().map(|p| p.sku).collect()
-    }
-
-    #[test]
-    fn an_import_that_would_make_a_catalog_tills_refuse_changes_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let founding = Founding::Hq {
-            organizer_password: "organizer-pw",
-        };
-        let hq = Hq::init(dir.path(), demo::FAIR_TOML, founding).unwrap();
-        let (held, new) = demo_and_new_rows(&hq, 2);
-        let before = skus(&hq);
-        let version = meta(&hq.conn, "catalog_version").unwrap();
-
-        // Two more products than a till takes one more of: refused whole.
-        let err = import_products_within(&hq, &new, false, held + 1).unwrap_err();
-        assert!(err.is_bad_input(), "{err}");
-        let why = format!(
-            "the catalog would hold {} products, and a till takes at most {}: nothing was \
-             imported",
-            held + 2,
-            held + 1
-        );
-        assert_eq!(err.to_string(), why);
-        assert_eq!(skus(&hq), before, "the catalog document is as it was");
-        assert_eq!(meta(&hq.conn, "catalog_version").unwrap(), version);
-        let in_tables: i64 = hq
-            .conn
-            .query_row(
-                "SELECT COUNT(*) FROM products WHERE sku LIKE 'NEW-%'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(in_tables, 0, "nor are the tables");
-
-        // One fits.
-        import_products_within(&hq, &new[..1], false, held + 1).unwrap();
-        assert_eq!(skus(&hq).len(), held + 1);
-
-        // Past the bound already (a lower bound here): edited, not taken further.
-        let mut mended = new[0].clone();
-        mended.product.name_zh = "新名".into();
-        import_products_within(&hq, &[mended], false, held).unwrap();
-        let err = import_products_within(&hq, &new[1..], false, held).unwrap_err();
-        assert!(err.to_string().contains("would hold"), "{err}");
-        assert_eq!(skus(&hq).len(), held + 1);
-    }
-
-    #[test]
-    fn a_catalog_tills_refuse_is_told_and_an_import_mends_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let founding = Founding::Hq {
-            organizer_password: "organizer-pw",
-        };
-        let hq = Hq::init(dir.path(), demo::FAIR_TOML, founding).unwrap();
-        let (_, mut new) = demo_and_new_rows(&hq, 1);
-        assert_eq!(why_tills_refuse(&hq).unwrap(), None);
-        // A name longer than tills take, as a catalog made before the bounds may hold.
-        let mut long: CatalogProduct = (&new[0]).into();
-        long.name_zh = "长".repeat(fairpos_domain::catalog::LONGEST_FIELD + 1);
-        edit(&hq, |doc, at| {
-            doc.put(&[long], at)?;
-            Ok(())
-        })
-        .unwrap();
-        let why = why_tills_refuse(&hq).unwrap().unwrap();
-        assert!(
-            why.contains("products entry `NEW-0`: `name_zh` is 301 characters"),
-            "{why}"
-        );
-        new[0].product.name_zh = "新茶".into();
-        import_products(&hq, &new, false).unwrap();
-        assert_eq!(why_tills_refuse(&hq).unwrap(), None);
-    }
-
-    #[test]
-    fn a_catalog_adopted_replaces_the_one_made_here_even_when_its_genesis_was_made_elsewhere() {
-        let dir = tempfile::tempdir().unwrap();
-        let hq = Hq::init(
-            dir.path(),
-            demo::FAIR_TOML,
-            Founding::Hq {
-                organizer_password: "organizer-pw",
-            },
-        )
-        .unwrap();
-        // A catalog begun by a build whose genesis was each headquarters' own.
-        let mut elsewhere =
-            CatalogDoc::create_by(&key(&hq), &hq.fair.id, ActorId::random(), ActorId::random())
-                .unwrap();
-        let product = CatalogProduct {
-            sku: "ELSEWHERE-1".into(),
-            name_zh: "别处的茶".into(),
-            unit: "盒".into(),
-            price_fen: 2500,
-            stock: 5,
-            ..Default::default()
-        };
-        elsewhere.put(&[product], 1).unwrap();
-        adopt(&hq, elsewhere.automerge().clone()).unwrap();
-
-        let held = load(&hq).unwrap();
-        assert_eq!(
-            held.automerge().get_heads(),
-            elsewhere.automerge().get_heads(),
-            "only the adopted catalog's history is held"
-        );
-        assert_eq!(skus(&hq), ["ELSEWHERE-1"]);
-        let in_tables: String = hq
-            .conn
-            .query_row(
-                "SELECT name_zh FROM products WHERE sku = 'ELSEWHERE-1'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(in_tables, "别处的茶");
-    }
-}
+mod tests;

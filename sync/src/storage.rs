@@ -48,10 +48,19 @@ pub fn migrate(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Loads a ledger document; `None` when nothing is stored under `id`.
+/// Loads a ledger document; `None` when nothing is stored under `id`. Refused when some of
+/// its changes wait for a missing one, or when it holds fewer records than are stored: a
+/// stored change that does not parse (a bit turned on the card) is not an error to
+/// automerge, which keeps the changes before it. Taken as the ledger, the next sale was
+/// written on top of the short one, and the next compaction deleted the rest for good.
 pub fn load(conn: &Connection, id: &LedgerId) -> Result<Option<LedgerDoc>> {
     let key = id.key();
-    let Some(StoredChunks { snapshot, loose }) = stored_chunks(conn, &key)? else {
+    let Some(StoredChunks {
+        snapshot,
+        loose,
+        records,
+    }) = stored_chunks(conn, &key)?
+    else {
         return Ok(None);
     };
     let am = |source| Error::automerge(&key, source);
@@ -62,20 +71,38 @@ pub fn load(conn: &Connection, id: &LedgerId) -> Result<Option<LedgerDoc>> {
     if !loose.is_empty() {
         doc.load_incremental(&loose).map_err(am)?;
     }
-    LedgerDoc::open(id.clone(), whole(&key, doc)?).map(Some)
+    let ledger = LedgerDoc::open(id.clone(), whole(&key, doc)?)?;
+    every_record(&ledger, records)?;
+    Ok(Some(ledger))
+}
+
+/// `ledger` when it holds the `stored` records its chunks were stored with, else why not.
+fn every_record(ledger: &LedgerDoc, stored: i64) -> Result<()> {
+    if ledger.len() as i64 != stored {
+        return Err(Error::NotALedger {
+            key: ledger.id().key(),
+            why: format!(
+                "{} of its {stored} stored records load (a stored change is damaged)",
+                ledger.len(),
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The stored bytes of a ledger as one run of chunks (the snapshot, then the changes stored
 /// after it), without loading them: what a sync session loads into its own copy, which
 /// [`session_ledger`] then checks. `None` when nothing is stored under `id`.
 pub fn stored_bytes(conn: &Connection, id: &LedgerId) -> Result<Option<Vec<u8>>> {
-    Ok(
-        stored_chunks(conn, &id.key())?.map(|StoredChunks { snapshot, loose }| {
+    Ok(stored_chunks(conn, &id.key())?.map(
+        |StoredChunks {
+             snapshot, loose, ..
+         }| {
             let mut bytes = snapshot.unwrap_or_default();
             bytes.extend_from_slice(&loose);
             bytes
-        }),
-    )
+        },
+    ))
 }
 
 /// The ledger `stored` describes, from `doc`: a copy loaded (as a sync session's samod
@@ -86,16 +113,7 @@ pub fn stored_bytes(conn: &Connection, id: &LedgerId) -> Result<Option<Vec<u8>>>
 pub fn session_ledger(stored: &StoredDoc, doc: Automerge) -> Result<LedgerDoc> {
     let key = stored.id.key();
     let ledger = LedgerDoc::open(stored.id.clone(), whole(&key, doc)?)?;
-    if ledger.len() as i64 != stored.records {
-        return Err(Error::NotALedger {
-            key,
-            why: format!(
-                "{} of its {} stored records load (a stored change is damaged)",
-                ledger.len(),
-                stored.records
-            ),
-        });
-    }
+    every_record(&ledger, stored.records)?;
     Ok(ledger)
 }
 
@@ -118,29 +136,38 @@ struct StoredChunks {
     snapshot: Option<Vec<u8>>,
     /// The changes stored after it, concatenated in the order they were stored.
     loose: Vec<u8>,
+    /// The records they hold together, as stored with them.
+    records: i64,
 }
 
 /// What is stored under `key`; `None` when no such document is stored.
 fn stored_chunks(conn: &Connection, key: &str) -> Result<Option<StoredChunks>> {
-    let exists: bool = conn
-        .prepare_cached("SELECT EXISTS(SELECT 1 FROM ledger_docs WHERE doc_key = ?1)")?
-        .query_row([key], |row| row.get(0))?;
-    if !exists {
+    let Some(mut records) = conn
+        .prepare_cached("SELECT records FROM ledger_docs WHERE doc_key = ?1")?
+        .query_row([key], |row| row.get::<_, i64>(0))
+        .optional()?
+    else {
         return Ok(None);
-    }
+    };
     let snapshot: Option<Vec<u8>> = conn
         .prepare_cached("SELECT bytes FROM ledger_snapshots WHERE doc_key = ?1")?
         .query_row([key], |row| row.get(0))
         .optional()?;
-    let mut stmt =
-        conn.prepare_cached("SELECT bytes FROM ledger_changes WHERE doc_key = ?1 ORDER BY rowid")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT bytes, records FROM ledger_changes WHERE doc_key = ?1 ORDER BY rowid",
+    )?;
     let mut rows = stmt.query([key])?;
     let mut loose = Vec::new();
     while let Some(row) = rows.next()? {
         let bytes: Vec<u8> = row.get(0)?;
         loose.extend_from_slice(&bytes);
+        records += row.get::<_, i64>(1)?;
     }
-    Ok(Some(StoredChunks { snapshot, loose }))
+    Ok(Some(StoredChunks {
+        snapshot,
+        loose,
+        records,
+    }))
 }
 
 /// Stores a new document with its genesis change.
@@ -174,6 +201,20 @@ pub fn store_change(
 /// transaction: it costs a full save of the document.
 pub fn compact(conn: &Connection, doc: &LedgerDoc) -> Result<()> {
     let key = doc.id().key();
+    // Never a snapshot of fewer records than are stored in place of them.
+    let stored: i64 = conn
+        .query_row(
+            "SELECT d.records + COALESCE((SELECT SUM(c.records) FROM ledger_changes c
+                                      WHERE c.doc_key = d.doc_key), 0)
+         FROM ledger_docs d WHERE d.doc_key = ?1",
+            [&key],
+            |row| row.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    if (doc.len() as i64) < stored {
+        return every_record(doc, stored);
+    }
     let bytes = doc.automerge().save();
     conn.execute(
         "INSERT INTO ledger_snapshots(doc_key, bytes) VALUES (?1, ?2)
@@ -373,12 +414,23 @@ mod tests {
             params![bytes, rowid],
         )
         .unwrap();
+        let damaged = "of its 6 stored records load (a stored change is damaged)";
         let err = session_copy(&conn).err().unwrap();
-        assert!(
-            err.to_string()
-                .contains("3 of its 6 stored records load (a stored change is damaged)"),
-            "{err}"
-        );
+        assert!(err.to_string().contains(&format!("3 {damaged}")), "{err}");
+        // Loaded as the till's writer and `bundle export` load it (the snapshot, then the
+        // changes after it): refused too. It was the ledger up to the damaged change, and
+        // the next sale was written on top of it.
+        let err = load(&conn, &id()).err().unwrap();
+        assert!(err.to_string().contains(&format!("4 {damaged}")), "{err}");
+        // A short copy is never compacted in place of what is stored.
+        let (_, mut short) = stored_ledger();
+        short.set_actor(ActorId::random());
+        let err = compact(&conn, &short).unwrap_err();
+        assert!(err.to_string().contains(&format!("0 {damaged}")), "{err}");
+        let loose: i64 = conn
+            .query_row("SELECT COUNT(*) FROM ledger_changes", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(loose, 3, "the changes stored are all kept");
     }
 
     #[test]

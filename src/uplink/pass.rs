@@ -12,7 +12,7 @@ use fairpos_sync::protocol::WantedDoc;
 use fairpos_sync::samod::{DocumentId, Repo, ShareConfig};
 use fairpos_sync::storage::{self, StoredDoc};
 use fairpos_sync::tls::Trust;
-use fairpos_sync::LedgerDoc;
+use fairpos_sync::{LedgerDoc, LedgerId};
 use rusqlite::Connection;
 use serde::Serialize;
 
@@ -253,10 +253,11 @@ async fn session_ledgers(repo: &Repo, stored: &[StoredDoc]) -> Result<Vec<Ledger
 }
 
 /// Refuses a pass of a till that holds less of one of its own ledgers than headquarters has
-/// projected: its data directory is older than what it synced (restored from a copy). Such
-/// a pass waited out every step (headquarters' heads never become the till's), and a sale
-/// it made would take a number headquarters holds already. Returns the ledgers of `docs`
-/// headquarters refuses, each with why.
+/// projected, or none of one headquarters holds records of: its data directory is older
+/// than what it synced (restored from a copy). Such a pass waited out every step
+/// (headquarters' heads never become the till's), and a sale it made would take a number
+/// headquarters holds already. Returns the ledgers of `docs` headquarters refuses, each with
+/// why.
 async fn not_behind(
     client: &HqClient,
     token: &str,
@@ -265,6 +266,22 @@ async fn not_behind(
     limit: Duration,
 ) -> Result<Vec<(String, String)>> {
     let held = client.confirm(token, limit).await?;
+    let older = |key: &str, there: i64, here: usize| {
+        Error::Other(format!(
+            "headquarters holds {there} records of {key}, this till {here}: this data directory \
+             is older than what {device} synced (restored from a copy?), and a sale made here \
+             would take a number headquarters holds. Sell at the till that synced them, or \
+             have {device} revoked and this till enrolled as another device"
+        ))
+    };
+    // A later day's ledger the copy was made before.
+    let here: HashSet<String> = docs.iter().map(|doc| doc.id().key()).collect();
+    for there in &held.docs {
+        let own = LedgerId::from_key(&there.key).is_some_and(|id| id.device == device);
+        if own && there.records > 0 && !here.contains(&there.key) {
+            return Err(older(&there.key, there.records, 0));
+        }
+    }
     let mut refused = Vec::new();
     for doc in docs {
         let key = doc.id().key();
@@ -276,14 +293,7 @@ async fn not_behind(
             continue;
         }
         if there.records > doc.len() as i64 {
-            return Err(Error::Other(format!(
-                "headquarters holds {} records of {key}, this till {}: this data directory is \
-                 older than what {device} synced (restored from a copy?), and a sale made here \
-                 would take a number headquarters holds. Sell at the till that synced them, or \
-                 have {device} revoked and this till enrolled as another device",
-                there.records,
-                doc.len()
-            )));
+            return Err(older(&key, there.records, doc.len()));
         }
     }
     Ok(refused)

@@ -433,4 +433,29 @@ fn a_till_restored_from_an_older_copy_is_told_at_once() {
     assert!(said.contains("records of ledger/"), "{said}");
     till.sell(&["--seller", "V003", "LS-MH-1", "--pay", "cash"]);
     till.synced();
+
+    // A copy as up to date as headquarters in every ledger it holds, made before a later
+    // day's: it was let through, and its next sale took a number headquarters held.
+    let mut day_before = Till::empty();
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", till.data().display()))
+        .arg(day_before.data())
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let mut till = till;
+    till.now = "2026-11-23T10:00:00+08:00".into();
+    till.sell(&["--seller", "V003", "LS-MH-1", "--pay", "cash"]);
+    till.synced();
+    day_before.now = "2026-11-24T10:00:00+08:00".into();
+    let said = day_before.fails(
+        &["sync", "--timeout", "20"],
+        1,
+        "older than what T01 synced",
+    );
+    assert!(
+        said.contains("records of ledger/") && said.contains("/T01/2026-11-23, this till 0"),
+        "{said}"
+    );
 }

@@ -364,10 +364,18 @@ impl Session<'_> {
         // 4. The catalog comes down.
         let phase = Instant::now();
         let mut catalog = None;
-        // A till without a catalog finds headquarters' now, over the connection.
+        // A till without a catalog finds headquarters' now, over the connection: within the
+        // step's time (samod's find waits for an answer from every peer connected, and a
+        // headquarters that never gives one held the pass, and the touchscreen's "syncing",
+        // for good).
         let (handle, held_heads) = match held {
             Some((handle, heads)) => (Some(handle), Some(heads)),
-            None => (repo.find(catalog_id.clone()).await.ok().flatten(), None),
+            None => {
+                let find = repo.find(catalog_id.clone());
+                let found =
+                    while_connected("send the catalog", limit, client.base(), &mut lost, find);
+                (found.await?.ok().flatten(), None)
+            }
         };
         if let Some(handle) = handle {
             if local_catalog.is_some() {

@@ -23,6 +23,10 @@ use crate::{Error, Result};
 pub struct Imported {
     pub documents: usize,
     pub new_records: usize,
+    /// The ledgers refused, each with why: the others are imported all the same (a till
+    /// exports every ledger it holds, so a bundle with one refused would otherwise never
+    /// bring its later days).
+    pub refused: Vec<(String, String)>,
 }
 
 /// The source of a bundle as headquarters knows it: its role and public key, if it is an
@@ -328,12 +332,14 @@ pub fn import(
         crate::project::register_ledger(&hq.conn, &doc_id.to_string(), &key, &device)?;
         // Project what is stored now: earlier syncs and this bundle together.
         match project_stored(&hq.conn, &doc_id, &key, &device)? {
-            Outcome::Projected { new_records, .. } => out.new_records += new_records,
-            Outcome::Refused(why) => return Err(Error::input(format!("{key}: {why}"))),
-            _ => {}
+            Outcome::Projected { new_records, .. } => {
+                out.new_records += new_records;
+                out.documents += 1;
+            }
+            Outcome::Refused(why) => out.refused.push((key, why)),
+            _ => out.documents += 1,
         }
-        out.documents += 1;
-        progress(out.documents, of);
+        progress(out.documents + out.refused.len(), of);
     }
     Ok(out)
 }
@@ -403,12 +409,14 @@ pub async fn import_postgres(
             Err(e @ fairpos_postgres::Error::Integrity(_)) => {
                 let why = e.to_string();
                 registry::refuse(pool, &doc_id.to_string(), &why).await?;
-                return Err(Error::input(format!("{key}: {why}")));
+                out.refused.push((key, why));
+                progress(out.documents + out.refused.len(), of);
+                continue;
             }
             Err(e) => return Err(e.into()),
         }
         out.documents += 1;
-        progress(out.documents, of);
+        progress(out.documents + out.refused.len(), of);
     }
     Ok(out)
 }

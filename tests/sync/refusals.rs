@@ -409,3 +409,93 @@ fn a_database_that_fails_to_check_a_token_is_headquarters_failure_not_a_refusal(
         .unwrap();
     assert_eq!(api.get("/api/v1/docs?token=T01.f00d", None).0, 401);
 }
+
+#[test]
+fn a_bundle_with_a_ledger_refused_brings_its_other_days_on_sqlite() {
+    a_bundle_with_a_ledger_refused_brings_its_other_days(Hq::demo());
+}
+
+#[test]
+fn a_bundle_with_a_ledger_refused_brings_its_other_days_on_postgres() {
+    if let Some(hq) = Hq::demo_postgres("bundle_refused") {
+        a_bundle_with_a_ledger_refused_brings_its_other_days(hq);
+    }
+}
+
+/// A till's bundle whose first day's ledger is refused (its own actor wrote an amount no
+/// till writes) brings the later days all the same, and says which was refused. The import
+/// stopped at the refusal, and a till exports every ledger it holds: its USB path stayed
+/// shut, however often the stick came.
+fn a_bundle_with_a_ledger_refused_brings_its_other_days(hq: Hq) {
+    use fairpos_sync::record::{CashMoveRecord, Header};
+    let server = hq.serve();
+    let mut till = Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
+    server.stop();
+    sell_some(&till, "V003", 2);
+    till.now = "2026-11-23T10:00:00+08:00".into();
+    sell_more(&till, "V003", 3);
+
+    let conn = till.db();
+    let meta = |key: &str| -> String {
+        let sql = "SELECT value FROM meta WHERE key = ?1";
+        conn.query_row(sql, [key], |r| r.get(0)).unwrap()
+    };
+    let actor = fairpos_sync::ActorId::try_from(meta("actor").as_str()).unwrap();
+    let (mut docs, mut fair) = (Vec::new(), String::new());
+    for stored in fairpos_sync::storage::stored_docs(&conn).unwrap() {
+        fair.clone_from(&stored.id.fair);
+        let mut doc = fairpos_sync::storage::load(&conn, &stored.id)
+            .unwrap()
+            .unwrap();
+        if stored.id.day == "2026-11-22" {
+            doc.set_actor(actor.clone());
+            let shift = match &doc.records().unwrap()[0] {
+                fairpos_sync::Record::ShiftOpen(open) => open.shift.clone(),
+                other => panic!("{other:?}"),
+            };
+            let implausible = fairpos_sync::Record::CashMove(CashMoveRecord {
+                header: Header {
+                    id: "00000000-0000-4000-8000-000000000001".into(),
+                    device: "T01".into(),
+                    seq: 999,
+                    at: "2026-11-22T18:00:00+08:00".into(),
+                },
+                shift,
+                amount_fen: i64::MAX,
+                reason: "找零".into(),
+            });
+            doc.append(&implausible, 0).unwrap();
+        }
+        let saved = doc.automerge().save();
+        docs.push(fairpos_sync::bundle::BundleDoc::new(
+            stored.id.key(),
+            &saved,
+        ));
+    }
+    let mut bundle = fairpos_sync::bundle::Bundle {
+        format: fairpos_sync::bundle::FORMAT.into(),
+        fair,
+        source: "T01".into(),
+        created_at: "2026-11-23T18:00:00Z".into(),
+        docs,
+        signature: String::new(),
+    };
+    bundle.sign(&till.signing_secret());
+    let file = till.data().join("t01.bundle");
+    std::fs::write(&file, serde_json::to_vec(&bundle).unwrap()).unwrap();
+
+    let out = hq.run(&["hq", "bundle", "import", file.to_str().unwrap()]);
+    let (said, printed) = (
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout),
+    );
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("/T01/2026-11-22: ")
+            && said.contains("is beyond what a till takes")
+            && said.contains("1 of the bundle's ledgers refused (above), the others imported"),
+        "{said}"
+    );
+    assert!(printed.contains("1 documents, 3 new records"), "{printed}");
+    assert_eq!(hq.sales().len(), 3, "the second day's sales");
+}

@@ -81,7 +81,15 @@ pub(super) fn bundle(
         "bundle from {} imported: {} documents, {} new records",
         bundle.source, imported.documents, imported.new_records
     );
-    Ok(())
+    for (key, why) in &imported.refused {
+        eprintln!("refused {key}: {why}");
+    }
+    match imported.refused.len() {
+        0 => Ok(()),
+        n => Err(Error::input(format!(
+            "{n} of the bundle's ledgers refused (above), the others imported"
+        ))),
+    }
 }
 
 /// After `hq bundle import`: the products tills added that are kept ([`crate::till_added`]:

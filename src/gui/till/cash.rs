@@ -58,7 +58,6 @@ impl TillController {
 
     /// Records the move, behind the lead PIN typed; back to selling once it is written.
     pub fn record_cash_move(&mut self) {
-        let pin = std::mem::take(&mut self.pin);
         let amount = match Fen::parse_yuan(&self.cash.input) {
             Ok(a) if a.is_positive() => a,
             Ok(_) => {
@@ -68,6 +67,9 @@ impl TillController {
         };
         let Some(reason) = self.cash.reason else {
             return self.fail(DomainError::ReasonNeeded);
+        };
+        let Some(pin) = self.typed_lead_pin() else {
+            return;
         };
         if let Err(e) = self.guarded_pin(|till| till.store().check_lead_pin(&pin)) {
             return self.fail(e);

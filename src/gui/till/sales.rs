@@ -138,7 +138,9 @@ impl TillController {
         let Some(sale) = self.sale.clone() else {
             return;
         };
-        let pin = std::mem::take(&mut self.pin);
+        let Some(pin) = self.typed_lead_pin() else {
+            return;
+        };
         if let Err(e) = self.guarded_pin(|till| till.store().check_lead_pin(&pin)) {
             return self.fail(e);
         }
@@ -158,10 +160,6 @@ impl TillController {
         let Some(sale) = self.sale.clone() else {
             return;
         };
-        let pin = std::mem::take(&mut self.pin);
-        if let Err(e) = self.guarded_pin(|till| till.store().check_lead_pin(&pin)) {
-            return self.fail(e);
-        }
         let asks: Vec<RefundAsk> = sale
             .lines
             .iter()
@@ -180,6 +178,14 @@ impl TillController {
             Ok(m) => m,
             Err(e) => return self.fail(e),
         };
+        // Checked once there is something to give back: the PIN typed is not spent on a
+        // tap before the lines are chosen.
+        let Some(pin) = self.typed_lead_pin() else {
+            return;
+        };
+        if let Err(e) = self.guarded_pin(|till| till.store().check_lead_pin(&pin)) {
+            return self.fail(e);
+        }
         match self
             .now()
             .and_then(|now| self.till.refund(&sale.id, &asks, method, now))

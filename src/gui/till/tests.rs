@@ -139,6 +139,31 @@ fn weighed_goods_take_their_weight_from_the_keypad_and_units_buy_on_account() {
         "{:?}",
         c.message
     );
+    // Tapped again and again, the refund done and the pad cleared: told to type the PIN,
+    // and no wrong PIN counted (five locked the pad, and said "wrong PIN" over the refund).
+    for _ in 0..6 {
+        c.refund("on_account");
+        c.void_sale("顾客退货");
+    }
+    let said = |c: &TillController, text: &str| {
+        c.message
+            .as_ref()
+            .is_some_and(|m| !m.bad && m.text.contains(text))
+    };
+    assert!(said(&c, "PIN first"), "{:?}", c.message);
+    // A PIN typed before the lines are chosen is kept for when they are.
+    type_pin(&mut c, "2468");
+    c.refund("on_account");
+    assert!(said(&c, "Choose what comes back first"), "{:?}", c.message);
+    // The PIN is taken, not locked out: the void is refused for the sale's refund alone.
+    c.void_sale("顾客退货");
+    assert!(
+        c.message
+            .as_ref()
+            .is_some_and(|m| m.text.contains("has refunds, so it cannot be voided")),
+        "{:?}",
+        c.message
+    );
 }
 
 #[test]

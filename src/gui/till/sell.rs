@@ -154,7 +154,9 @@ impl TillController {
     }
 
     /// Enter in the search field: a code (digits, a SKU, `SKU*N`, a receipt or basket QR)
-    /// goes into the cart and the field empties (`true`); anything else stays a search.
+    /// goes into the cart and the field empties (`true`); so does a barcode scanned onto
+    /// text left in the field (a product tapped from a search leaves it focused, and the
+    /// scanner's keys follow the search's). Anything else stays a search.
     pub fn code_entered(&mut self, text: &str) -> bool {
         let t = text.trim();
         let code = (t.len() >= 6 && t.bytes().all(|b| b.is_ascii_digit()))
@@ -162,10 +164,16 @@ impl TillController {
             || ReceiptQr::parse(t).is_some()
             || Basket::parse(t).is_some()
             || self.catalog.by_sku(&t.to_uppercase()).is_some();
-        if !code {
+        let scanned = t.trim_end_matches(|c: char| c.is_ascii_digit());
+        let glued = &t[scanned.len()..];
+        if code {
+            self.scan(t);
+        } else if glued.len() >= 8 {
+            // EAN-8 and longer: no search ends in so many digits.
+            self.scan(glued);
+        } else {
             return false;
         }
-        self.scan(t);
         self.query.clear();
         true
     }

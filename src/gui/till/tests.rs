@@ -88,6 +88,16 @@ fn the_grid_finds_by_pinyin_initials_and_enter_tells_codes_from_searches() {
     assert_eq!(c.total(), Fen(12800));
     assert!(c.code_entered("BJ-HJC-100*2"));
     assert_eq!(c.total(), Fen(12800 + 11600));
+    // A product tapped from a search leaves the field focused with its text: a scan then
+    // comes glued to it, and the cart takes the code at its end (it took nothing, unsaid).
+    c.search("bjhjc");
+    assert!(c.code_entered("bjhjc6935780100128"));
+    assert_eq!(c.total(), Fen(2 * 12800 + 11600));
+    assert!(c.query.is_empty());
+    assert!(
+        !c.code_entered("bjhjc 250"),
+        "a search ending in a few digits stays one"
+    );
 }
 
 #[test]

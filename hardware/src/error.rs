@@ -18,11 +18,24 @@ pub enum Error {
     Config(String),
     #[error("receipt: {0}")]
     Receipt(String),
+    /// A scale's answer not read: its protocol, unit or baud set wrong, or noise on the line.
     #[error("{0}")]
     Scale(String),
+    /// A device that gave no answer in time (off, unplugged, or another device on its port).
+    #[error("{0}")]
+    Silent(String),
 }
 
 impl Error {
+    /// Whether the device was not reached at all (its port, its cable, its power), rather
+    /// than reached and misunderstood.
+    pub fn is_unreached(&self) -> bool {
+        matches!(
+            self,
+            Error::Io { .. } | Error::Serial { .. } | Error::Silent(_)
+        )
+    }
+
     pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Error {
         Error::Io {
             what: what.into(),

@@ -15,6 +15,8 @@ use std::time::Duration;
 use fairpos_hardware::config::{PrinterConfig, ScaleConfig, ScannerConfig, ScannerKind};
 use fairpos_hardware::printer::{self, ReceiptPrinter};
 use fairpos_hardware::scale::{Reading, Scale};
+
+use crate::gui::till::ScaleTrouble;
 use fairpos_hardware::scanner::{BarcodeSource, SerialScanner, SourceState};
 use rusqlite::{Connection, OpenFlags};
 
@@ -41,7 +43,7 @@ pub enum Event {
     SyncStarted,
     SyncFinished(Box<crate::error::Result<SyncDone>>),
     /// What the scale shows, or why it shows nothing.
-    Weight(Result<Reading, String>),
+    Weight(Result<Reading, ScaleTrouble>),
 }
 
 /// What the scale thread is asked.
@@ -144,7 +146,7 @@ pub fn start(setup: Setup, post: Post) -> Services {
         Ok(Some(device)) => Some(start_scale(device, post.clone())),
         Ok(None) => None,
         Err(e) => {
-            post(Event::Weight(Err(e.to_string())));
+            post(Event::Weight(Err(ScaleTrouble::of(&e))));
             None
         }
     };
@@ -204,7 +206,7 @@ fn start_scale(mut scale: Box<dyn Scale>, post: Post) -> mpsc::Sender<ScaleJob> 
         .spawn(move || {
             let answer = Duration::from_millis(800);
             let mut watching = false;
-            let mut last: Option<Result<Reading, String>> = None;
+            let mut last: Option<Result<Reading, ScaleTrouble>> = None;
             loop {
                 let wait = if watching {
                     Duration::from_millis(250)
@@ -225,7 +227,7 @@ fn start_scale(mut scale: Box<dyn Scale>, post: Post) -> mpsc::Sender<ScaleJob> 
                     Err(mpsc::RecvTimeoutError::Timeout) => scale.weigh(answer),
                     Err(mpsc::RecvTimeoutError::Disconnected) => return,
                 };
-                let reading = reading.map_err(|e| e.to_string());
+                let reading = reading.map_err(|e| ScaleTrouble::of(&e));
                 // Only what changed goes to the screen.
                 if last.as_ref() != Some(&reading) {
                     last = Some(reading.clone());

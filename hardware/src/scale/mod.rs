@@ -139,7 +139,7 @@ impl Scale for MemoryScale {
         self.asked.push(Ask::Weight);
         self.reading
             .clone()
-            .ok_or_else(|| crate::Error::Scale("no reading".into()))
+            .ok_or_else(|| crate::Error::Silent("no reading".into()))
     }
 
     fn zero(&mut self, timeout: Duration) -> Result<Reading> {

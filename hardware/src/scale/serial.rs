@@ -105,7 +105,7 @@ impl SerialScale {
         }
         self.port
             .as_mut()
-            .ok_or_else(|| Error::Scale("the scale's port is not open".into()))
+            .ok_or_else(|| Error::Silent("the scale's port is not open".into()))
     }
 
     /// Asks and reads one answer; a port that fails is dropped, to be reopened next time.
@@ -131,7 +131,7 @@ impl SerialScale {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(Error::Scale(format!(
+                return Err(Error::Silent(format!(
                     "{what} did not answer within {} ms",
                     timeout.as_millis()
                 )));

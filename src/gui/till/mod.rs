@@ -30,7 +30,7 @@ pub use self::pay::{PayView, TenderView};
 pub use self::sales::{SaleLineView, SaleView};
 pub use self::sell::{ProductView, PAGE_SIZE};
 pub use self::sign_in::ShiftView;
-pub use self::weigh::Weighing;
+pub use self::weigh::{ScaleTrouble, Weighing};
 use super::views::{pick, words, Completed, Message, PinGuard};
 use crate::clock::{self, Clock};
 use crate::error::{Error, Result};

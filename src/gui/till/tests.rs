@@ -276,7 +276,7 @@ fn domain_messages_reach_the_screen_in_the_volunteers_language_without_flags() {
     assert!(text.contains("请先开班") && !text.contains("--"), "{text}");
 }
 
-fn reading(grams: i64, state: ScaleState) -> Result<Reading, String> {
+fn reading(grams: i64, state: ScaleState) -> Result<Reading, ScaleTrouble> {
     Ok(Reading {
         grams,
         state,
@@ -321,6 +321,21 @@ fn the_weight_pad_takes_the_scales_settled_weight() {
     c.weigh_ok();
     assert_eq!(c.cart.lines().len(), 2);
     assert_eq!(c.cart.lines()[1].qty, 500);
+    // A scale not reached is "not connected"; one whose answer cannot be read (its protocol
+    // or baud set wrong) is said so, not sent to check the cables.
+    c.add_product("HY-MHT-LB");
+    let silent = fairpos_hardware::Error::Silent("scale /dev/ttyS0 did not answer".into());
+    c.scale_reading(Err(ScaleTrouble::of(&silent)));
+    assert_eq!(c.live_weight().unwrap().0, "Scale not connected");
+    let garbled = fairpos_hardware::Error::Scale("scale /dev/ttyS0: no STX".into());
+    c.scale_reading(Err(ScaleTrouble::of(&garbled)));
+    let (live, ok) = c.live_weight().unwrap();
+    assert_eq!((live.as_str(), ok), ("Scale answer unreadable", false));
+    c.weigh_ok();
+    assert!(c
+        .message
+        .as_ref()
+        .is_some_and(|m| m.bad && m.text.contains("no STX")));
 }
 
 #[test]

@@ -11,6 +11,31 @@ use super::TillController;
 use crate::gui::views::{edit_digits, pick};
 use crate::till::weighing::sellable_grams;
 
+/// Why the scale gives no weight, as the pad tells it: a scale not reached (its cable, its
+/// power, its port) is "not connected"; one that answers in words the till cannot read (its
+/// protocol or baud set wrong) is said so, not sent to check the cables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScaleTrouble {
+    Unreached(String),
+    Unread(String),
+}
+
+impl ScaleTrouble {
+    pub fn of(e: &fairpos_hardware::Error) -> ScaleTrouble {
+        if e.is_unreached() {
+            ScaleTrouble::Unreached(e.to_string())
+        } else {
+            ScaleTrouble::Unread(e.to_string())
+        }
+    }
+
+    fn why(&self) -> &str {
+        match self {
+            ScaleTrouble::Unreached(why) | ScaleTrouble::Unread(why) => why,
+        }
+    }
+}
+
 /// The weighed product whose weight the pad is taking.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Weighing {
@@ -20,7 +45,7 @@ pub struct Weighing {
     /// What the keypad typed, in the product's unit.
     pub input: String,
     /// What the scale shows now, or why it shows nothing; `None` before its first answer.
-    pub live: Option<Result<Reading, String>>,
+    pub live: Option<Result<Reading, ScaleTrouble>>,
     /// "Add" was pressed while the scale had not settled.
     pub waiting: bool,
 }
@@ -78,8 +103,8 @@ impl TillController {
                     self.weighing = Some(w);
                 }
             },
-            Some(Err(why)) => {
-                let why = why.clone();
+            Some(Err(trouble)) => {
+                let why = trouble.why().to_string();
                 self.fail(DomainError::ScaleNotReady(ScaleIssue::Fault(why)));
                 self.weighing = Some(w);
             }
@@ -91,7 +116,7 @@ impl TillController {
     }
 
     /// What the scale answered (a background thread reads it while the pad is open).
-    pub fn scale_reading(&mut self, reading: Result<Reading, String>) {
+    pub fn scale_reading(&mut self, reading: Result<Reading, ScaleTrouble>) {
         let Some(mut w) = self.weighing.take() else {
             return;
         };
@@ -123,7 +148,11 @@ impl TillController {
         let zh = |a: &str, b: &str| pick(self.lang, a, b).to_string();
         Some(match &w.live {
             None => (zh("正在读秤…", "Reading the scale…"), false),
-            Some(Err(_)) => (zh("秤未连接", "Scale not connected"), false),
+            Some(Err(ScaleTrouble::Unreached(_))) => (zh("秤未连接", "Scale not connected"), false),
+            // Short, as the pad's line is; "Add" says why in full.
+            Some(Err(ScaleTrouble::Unread(_))) => {
+                (zh("秤应答无法识别", "Scale answer unreadable"), false)
+            }
             Some(Ok(r)) => {
                 let kg = kilograms(r.grams);
                 match sellable_grams(r) {

@@ -122,6 +122,11 @@ impl TillController {
     /// Completes the sale. When this returns `Some`, the sale is on disk; the caller prints
     /// its receipt.
     pub fn complete(&mut self) -> Option<Completed> {
+        // Only from the pay screen: a second tap reaching it over the done screen said "the
+        // cart is empty" in red over the sale just made.
+        if self.screen != Screen::Pay {
+            return None;
+        }
         let Some(seller) = self.seller.clone() else {
             self.screen = Screen::SignIn;
             return None;

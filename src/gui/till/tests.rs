@@ -127,6 +127,10 @@ fn weighed_goods_take_their_weight_from_the_keypad_and_units_buy_on_account() {
     let done = c.complete().expect("sold on account");
     assert_eq!(done.total, Fen(1170));
     assert_eq!(c.screen, Screen::Done);
+    // A second tap on Complete reaching it over the done screen changes nothing.
+    let said = c.message.clone();
+    assert!(c.complete().is_none());
+    assert_eq!((c.screen, c.message.clone()), (Screen::Done, said));
     // Looked up for a refund, the sale offers its own method: money it never took is not
     // given back for it.
     c.lookup_sale(&done.number);

@@ -35,6 +35,7 @@ pub mod progress;
 pub mod project;
 pub mod quiet_log;
 pub mod readers;
+pub mod recent;
 pub mod reconcile;
 pub mod registry;
 pub mod screen;

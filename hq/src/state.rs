@@ -62,6 +62,8 @@ pub struct AppState {
     pub screen: watch::Receiver<Option<Arc<Published>>>,
     /// The screens open, whose figures are computed only while there is one.
     pub screen_watchers: Arc<Watchers>,
+    /// The last `/screen` page drawn, served again within two seconds.
+    pub screen_page: Arc<crate::recent::Recent<String>>,
     /// Set when the server begins to stop: open event streams end.
     pub stopping: watch::Receiver<bool>,
     /// The maintenance loop's last pass over stored documents, whatever came of it: tills

@@ -105,19 +105,21 @@ async fn page(
     if !may_watch(&state, &headers, &access).await {
         return refused();
     }
-    // Read afresh (a page is opened rarely; the stream then carries what is published).
-    let figures = match Figures::gather(&state).await {
-        Ok(f) => f,
-        Err(e) => return failure(e),
+    // Read afresh, or drawn within two seconds before ([`crate::recent`]): the stream then
+    // carries what is published.
+    let draw = || async {
+        let figures = Figures::gather(&state).await?;
+        let page = ScreenPage {
+            fair: &state.fair.name,
+            panels: figures.panels(),
+            figures: &figures,
+        };
+        page.render()
+            .map_err(|e| crate::Error::Other(format!("the screen's template: {e}")))
     };
-    let page = ScreenPage {
-        fair: &state.fair.name,
-        panels: figures.panels(),
-        figures: &figures,
-    };
-    match page.render() {
-        Ok(html) => ([POLICY], Html(html)).into_response(),
-        Err(e) => failure(crate::Error::Other(format!("the screen's template: {e}"))),
+    match state.screen_page.get(draw).await {
+        Ok(html) => ([POLICY], Html(html.as_str().to_owned())).into_response(),
+        Err(e) => failure(e),
     }
 }
 

@@ -321,6 +321,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         announced: announced_tx,
         screen: screen_rx,
         screen_watchers: Arc::default(),
+        screen_page: Arc::default(),
         stopping: stopping_rx,
         settled: settled_rx,
         // On PostgreSQL, logins and enrolment codes counted by every process together, on

@@ -97,19 +97,32 @@ pub fn csv(m: &StatementMatch) -> Result<Vec<u8>> {
 }
 
 /// The match as an XLSX workbook of one sheet, the amount in yuan as a number.
+/// The rows of an XLSX worksheet.
+const XLSX_ROWS: usize = 1_048_576;
+
 pub fn xlsx(m: &StatementMatch) -> Result<Vec<u8>> {
     use rust_xlsxwriter::{Format, Workbook};
     let fail = |e: rust_xlsxwriter::XlsxError| Error::Other(format!("XLSX: {e}"));
     let mut book = Workbook::new();
     let bold = Format::new().set_bold();
     let money = Format::new().set_num_format("#,##0.00");
+    let rows = rows(m);
+    // A worksheet holds 1 048 576 rows, the header's among them: said, not failed deep in
+    // the writer as "headquarters failed to answer".
+    if rows.len() >= XLSX_ROWS {
+        return Err(Error::input(format!(
+            "{} rows are more than a spreadsheet holds ({} with its header): export CSV",
+            rows.len(),
+            XLSX_ROWS
+        )));
+    }
     let sheet = book.add_worksheet();
     for (c, h) in HEADER.iter().enumerate() {
         sheet
             .write_with_format(0, c as u16, *h, &bold)
             .map_err(fail)?;
     }
-    for (r, row) in rows(m).iter().enumerate() {
+    for (r, row) in rows.iter().enumerate() {
         let r = r as u32 + 1;
         for (c, cell) in row.iter().enumerate() {
             if c == AMOUNT {

@@ -14,14 +14,30 @@ use crate::state::AppState;
 use crate::statements::matching::{match_statements, StatementMatch, DEFAULT_WINDOW_MINUTES};
 use crate::statements::{export, files, StatementFile};
 
+/// The most rows of each list the page shows: a fair's matched payments run to hundreds of
+/// thousands (a province's day to millions), which drew a page of tens of megabytes. The
+/// counts are of every row, and the export holds them all.
+const SHOWN: usize = 500;
+
 #[derive(Template)]
 #[template(path = "statements.html")]
 struct StatementsBody<'a> {
     m: &'a StatementMatch,
     files: &'a [StatementFile],
+    shown: usize,
 }
 
 impl StatementsBody<'_> {
+    /// The first [`SHOWN`] rows of a list.
+    fn first<'s, T>(&self, all: &'s [T]) -> &'s [T] {
+        &all[..all.len().min(self.shown)]
+    }
+
+    /// How many rows of a list are not shown.
+    fn more<T>(&self, all: &[T]) -> usize {
+        all.len().saturating_sub(self.shown)
+    }
+
     fn yuan<T: std::borrow::Borrow<i64>>(&self, fen: T) -> String {
         yuan(*fen.borrow())
     }
@@ -67,6 +83,7 @@ pub(crate) async fn statements_page(State(state): State<AppState>, headers: Head
     let body = StatementsBody {
         m: &m,
         files: &files,
+        shown: SHOWN,
     };
     match body.render() {
         Ok(html) => page(&state, "/statements", "账单核对 Statements", &html),
@@ -101,4 +118,57 @@ pub(crate) async fn statements_export(
         }
     });
     attachment(bytes, content_type, &format!("statements.{extension}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::statements::matching::{Matched, Recorded};
+
+    #[test]
+    fn the_page_lists_at_most_its_share_of_each_list_and_counts_the_rest() {
+        let recorded = |n: usize| Recorded {
+            stall: "S01".into(),
+            device: "T01".into(),
+            sale: format!("T01-{n:06}"),
+            record: String::new(),
+            seller: "V003".into(),
+            seller_name: "<b>李</b>".into(),
+            shift: "0123456789".into(),
+            method: "wechat",
+            flow: "payment",
+            amount_fen: 1_000,
+            at: "2026-11-22 10:00:00".into(),
+        };
+        let m = StatementMatch {
+            window_minutes: DEFAULT_WINDOW_MINUTES,
+            matched: (1..=SHOWN + 7)
+                .map(|n| Matched {
+                    recorded: recorded(n),
+                    txn: format!("4200{n:08}"),
+                    statement_at: "2026-11-22 10:00:05".into(),
+                    seconds_apart: 5,
+                })
+                .collect(),
+            recorded_not_in_statement: vec![recorded(900_001)],
+            in_statement_not_recorded: Vec::new(),
+            not_covered: Vec::new(),
+        };
+        let body = StatementsBody {
+            m: &m,
+            files: &[],
+            shown: SHOWN,
+        };
+        let page = body.render().unwrap();
+        assert!(page.contains(&format!("<b id=\"matched\">{}</b>", SHOWN + 7)));
+        assert_eq!(page.matches("data-sale=\"T01-").count(), SHOWN + 1);
+        assert!(page.contains("T01-000500") && !page.contains("T01-000501"));
+        assert_eq!(page.matches("more: the export holds them all").count(), 1);
+        assert!(
+            page.contains("(7 more: the export holds them all)"),
+            "{page}"
+        );
+        let seller = page.find("V003 ").map(|at| &page[at..at + 40]);
+        assert!(!page.contains("<b>李"), "escaped: {seller:?}");
+    }
 }

@@ -315,6 +315,7 @@ pub(crate) fn sync_directory(dir: &Path) -> Result<()> {
 mod dashboard;
 mod ledgers;
 mod restore;
+mod since;
 pub use restore::{restore, Restored};
 
 #[cfg(test)]

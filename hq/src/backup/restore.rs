@@ -173,6 +173,16 @@ pub(super) fn restore_paced(
     if replaced.is_some() {
         carry_ledgers(&current, placing.path(), &mut restored);
     }
+    // A hub's devices come from headquarters, and it imports no statements or slips.
+    if replaced.as_ref().is_some_and(|r| !r.hub) {
+        match super::since::not_brought_back(&current, placing.path()) {
+            Ok(since) => restored.warnings.extend(since),
+            Err(e) => restored.warnings.push(format!(
+                "what organizers did since the backup did not read ({e}): statements \
+                 imported, shift slips verified and devices added since are to be done again"
+            )),
+        }
+    }
     let sign_ins = replaced.as_ref().map(|r| &r.sign_ins);
     let hub = replaced.as_ref().is_some_and(|r| r.hub);
     dashboard::end_sessions_and_compare(placing.path(), sign_ins, hub, &mut restored)?;

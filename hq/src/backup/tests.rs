@@ -299,7 +299,13 @@ fn a_restore_waits_for_headquarters_to_stop_then_keeps_what_it_replaces() {
     assert!(!data.join("hq.db-wal").exists());
     // T01, revoked since, is not let in again by the backup: revoked again, and told.
     assert_eq!(restored.revoked_since, Some(vec!["T01".to_string()]));
-    assert!(restored.warnings.is_empty(), "{:?}", restored.warnings);
+    // T02, added since, is not in the backup: told to add it again.
+    assert_eq!(restored.warnings.len(), 1, "{:?}", restored.warnings);
+    assert!(
+        restored.warnings[0].starts_with("1 devices added since the backup are not in it (T02)"),
+        "{:?}",
+        restored.warnings
+    );
     assert!(restored.catalog_changes_merged >= 1, "{restored:?}");
     let restored_hq = Hq::open(&data).unwrap();
     assert!(crate::devices::shut_out(&restored_hq.conn, "T01").unwrap());

@@ -419,3 +419,24 @@ fn usb_device_files_print_test_and_ports() {
     configure(&till, "[printer]\nkind = \"none\"\n");
     till.fails(&["hardware", "print-test"], 2, "no printer configured");
 }
+
+/// A serial printer that answered status queries and then answers none (switched off behind
+/// a USB-serial adapter, whose port still opens) is not reached, rather than ready: its
+/// receipt was written into nothing and said printed, and the drawer stayed shut unsaid. One
+/// that never answered (some cheap printers) is still taken as ready.
+#[test]
+fn a_serial_printer_that_falls_silent_is_not_reached() {
+    use fairpos_hardware::printer::{ReceiptPrinter, SerialPrinter};
+    let dir = tempfile::tempdir().unwrap();
+    let pty = PtyPair::new(dir.path(), "printer");
+    let printer = FakePrinter::on_pty(&pty.b);
+    let mut serial = SerialPrinter::new(pty.a.clone(), 9600);
+    assert_eq!(serial.status().unwrap(), Some(PrinterStatus::default()));
+    drop(printer);
+    std::thread::sleep(Duration::from_millis(200));
+    let err = serial.status().unwrap_err();
+    assert!(err.is_unreached(), "{err}");
+    assert!(err.to_string().contains("answers none now"), "{err}");
+    let mut never = SerialPrinter::new(pty.a.clone(), 9600);
+    assert_eq!(never.status().unwrap(), None);
+}

@@ -10,11 +10,18 @@ use crate::{Error, Result};
 pub struct SerialPrinter {
     path: PathBuf,
     baud: u32,
+    /// It has answered a status query: silence now is a printer off or its cable out,
+    /// not one of the printers that never answer.
+    answered: bool,
 }
 
 impl SerialPrinter {
     pub fn new(path: PathBuf, baud: u32) -> SerialPrinter {
-        SerialPrinter { path, baud }
+        SerialPrinter {
+            path,
+            baud,
+            answered: false,
+        }
     }
 
     fn open(&self) -> Result<Box<dyn serialport::SerialPort>> {
@@ -33,10 +40,25 @@ impl ReceiptPrinter for SerialPrinter {
         format!("serial {} at {} baud", self.path.display(), self.baud)
     }
 
+    /// A port opens whether or not a printer is on behind it (a USB-serial adapter's does):
+    /// a printer that answered status queries and answers none now is not reached, rather
+    /// than taken as ready, its receipt written into nothing and said printed.
     fn status(&mut self) -> Result<Option<PrinterStatus>> {
         let mut port = self.open()?;
-        status::ask(&mut port, STATUS_TIMEOUT)
-            .map_err(|e| Error::io(format!("printer {}", self.path.display()), e))
+        let status = status::ask(&mut port, STATUS_TIMEOUT)
+            .map_err(|e| Error::io(format!("printer {}", self.path.display()), e))?;
+        match status {
+            Some(_) => self.answered = true,
+            None if self.answered => {
+                return Err(Error::Silent(format!(
+                    "printer {} answered status queries before and answers none now: is it \
+                     switched on, its cable in?",
+                    self.path.display()
+                )))
+            }
+            None => {}
+        }
+        Ok(status)
     }
 
     fn send(&mut self, bytes: &[u8]) -> Result<()> {

@@ -423,6 +423,9 @@ fn catalog(dir: &Path, c: CatalogCommand) -> Result<()> {
             let held = held.map(|r| (r.product.sku.clone(), r)).collect();
             let text = read_table(&file)?;
             let rows = catalog_csv::parse_catalog_over(&file_label(&file), &text, &held)?;
+            for unread in catalog_csv::unread_columns(&text) {
+                eprintln!("warning: {unread}");
+            }
             for moved in catalog_csv::codes_taken(&rows, &held) {
                 eprintln!("warning: {moved}");
             }

@@ -305,6 +305,31 @@ pub fn header_has(text: &str, column: &str) -> bool {
         .is_ok_and(|h| h.iter().any(|c| c.trim().eq_ignore_ascii_case(column)))
 }
 
+/// What to say of each column in the header of the catalog table `text` that the catalog
+/// does not read: its values are not imported, unsaid before (a header of `条码` gave every
+/// product no barcode; one without `weighed` made every product sold by the piece).
+pub fn unread_columns(text: &str) -> Vec<String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(text.as_bytes());
+    let Ok(header) = reader.headers() else {
+        return Vec::new();
+    };
+    header
+        .iter()
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && !CATALOG_COLUMNS.contains(&c.to_ascii_lowercase().as_str()))
+        .map(|c| {
+            format!(
+                "column {c} is not one the catalog reads, so its values are not imported \
+                 (the columns are {})",
+                CATALOG_COLUMNS.join(", ")
+            )
+        })
+        .collect()
+}
+
 /// The barcodes and PLUs `rows` take from other products `held` that the rows do not give a
 /// code of their own, in words (`barcode 6935780100128 moves from BJ-HJC-250 to X3, which
 /// leaves BJ-HJC-250 without one`): an import moves them, which a typo in a file also does.

@@ -275,3 +275,17 @@ fn stalls_the_fair_lacks_are_told_once_each_with_a_few_rows() {
     let none_yet = unknown_stalls(rows.into_iter(), &HashSet::new(), "sellers");
     assert!(none_yet.is_empty(), "the stalls not imported yet");
 }
+
+#[test]
+fn columns_the_catalog_does_not_read_are_named() {
+    let text = "\u{feff}sku,条码,name_zh,Unit,price_yuan, 备注 ,\nA,6935780100128,甲,个,1,,\n";
+    let said = unread_columns(text);
+    assert_eq!(said.len(), 2, "{said:?}");
+    assert!(
+        said[0].starts_with("column 条码 is not one the catalog reads"),
+        "{said:?}"
+    );
+    assert!(said[1].starts_with("column 备注 is not"), "{said:?}");
+    assert!(said[0].ends_with("(the columns are sku, barcode, plu, name_zh, name_en, category, unit, price_yuan, weighed, origin_county_code, origin_county_name, supplier, cert_no, stall, stock)"));
+    assert!(unread_columns(demo::CATALOG_CSV).is_empty());
+}

@@ -133,6 +133,9 @@ pub(super) fn catalog(dir: &Path, file: &Path) -> Result<()> {
         let held = tables::rows(&hq.conn)?.into_iter();
         let held = held.map(|r| (r.product.sku.clone(), r)).collect();
         let rows = catalog_csv::parse_catalog_over(&label, &text, &held)?;
+        for unread in catalog_csv::unread_columns(&text) {
+            eprintln!("warning: {unread}");
+        }
         for moved in catalog_csv::codes_taken(&rows, &held) {
             eprintln!("warning: {moved}");
         }

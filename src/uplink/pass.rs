@@ -402,13 +402,14 @@ impl Session<'_> {
             .map(|d| WantedDoc {
                 key: d.id().key(),
                 heads: heads_text(&d.heads()),
+                records: Some(d.len() as i64),
             })
             .collect();
         confirm(client, token, &wanted, limit).await?;
         dialer.close();
         let confirm_ms = phase.elapsed().as_secs_f64() * 1e3;
         let mut confirmed = Vec::with_capacity(wanted.len());
-        for (WantedDoc { key, heads }, doc) in wanted.into_iter().zip(docs) {
+        for (WantedDoc { key, heads, .. }, doc) in wanted.into_iter().zip(docs) {
             let sales = doc.sales()?;
             confirmed.push((key, heads, sales as i64));
         }

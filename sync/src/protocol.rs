@@ -172,6 +172,9 @@ impl ConfirmResponse {
                     refused: Some(why), ..
                 }) => return Err((want.key.clone(), crate::answer::told(why))),
                 Some(d) if d.heads == want.heads => {}
+                // More than the pass holds: a later pass of the same till pushed on (two
+                // passes overlap; the ledger grows only by its till's appends).
+                Some(d) if want.records.is_some_and(|r| d.records > r) => {}
                 _ => missing.push(want.key.as_str()),
             }
         }
@@ -185,6 +188,11 @@ pub struct WantedDoc {
     pub key: String,
     /// Sorted hex, comma-separated, as [`ConfirmedDoc::heads`].
     pub heads: String,
+    /// The records the till holds at those heads: headquarters holding more of the ledger
+    /// holds these (a pass that overlapped a later one waited out its time for heads
+    /// headquarters had moved past). None from a till before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<i64>,
 }
 
 /// A till waiting for headquarters to project its ledgers (`POST` to [`route::CONFIRM`]):
@@ -267,5 +275,35 @@ mod tests {
         let mut torn = grant("T02");
         torn.fair_toml = "name = ".into();
         assert!(torn.grants(&again(&fair)).is_err());
+    }
+
+    #[test]
+    fn a_ledger_held_past_the_heads_wanted_is_confirmed_by_its_records() {
+        let held = |heads: &str, records: i64| ConfirmResponse {
+            docs: vec![ConfirmedDoc {
+                key: "ledger/f/T01/2026-11-22".into(),
+                heads: heads.into(),
+                records,
+                refused: None,
+            }],
+        };
+        let wanted = |records: Option<i64>| {
+            vec![WantedDoc {
+                key: "ledger/f/T01/2026-11-22".into(),
+                heads: "aa".into(),
+                records,
+            }]
+        };
+        let none: Vec<&str> = Vec::new();
+        assert_eq!(held("aa", 5).missing(&wanted(Some(5))).unwrap(), none);
+        // A later pass pushed on: more records, other heads.
+        assert_eq!(held("bb", 7).missing(&wanted(Some(5))).unwrap(), none);
+        // As many records at other heads, or a till that does not say: not yet.
+        let key = ["ledger/f/T01/2026-11-22"];
+        assert_eq!(held("bb", 5).missing(&wanted(Some(5))).unwrap(), key);
+        assert_eq!(held("bb", 7).missing(&wanted(None)).unwrap(), key);
+        // Sent as before when not said, so that an older headquarters reads it.
+        let json = serde_json::to_string(&wanted(None)[0]).unwrap();
+        assert_eq!(json, r#"{"key":"ledger/f/T01/2026-11-22","heads":"aa"}"#);
     }
 }

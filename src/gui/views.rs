@@ -143,26 +143,33 @@ pub fn method_names(methods: &[fairpos_domain::payment::Method], lang: Lang) -> 
     names.join(or)
 }
 
-/// Wrong PINs in a row before a PIN pad stops taking PINs for a while.
+/// Wrong PINs within [`PIN_FORGOTTEN_MS`] before a PIN pad stops taking PINs for a while.
 pub const PIN_TRIES: u32 = 5;
-/// How long the first lock lasts; each lock after it with no right PIN between lasts twice
-/// as long as the one before, up to [`PIN_LOCK_MOST_MS`].
+/// How long the first lock lasts; each lock after it lasts twice as long as the one before,
+/// up to [`PIN_LOCK_MOST_MS`].
 pub const PIN_LOCK_MS: u64 = 60_000;
+/// How long wrong PINs and locks are remembered: wrong PINs counted towards a lock are
+/// forgotten this long after the first of them, and locks this long after the last ended.
+pub const PIN_FORGOTTEN_MS: u64 = 60 * 60_000;
 /// The longest the till's pad stays locked.
 pub const PIN_LOCK_MOST_MS: u64 = 60 * 60_000;
 /// The longest the kiosk's pad stays locked: any shopper reaches it, and while it is locked
 /// no payment on the stall's QR is confirmed.
 pub const KIOSK_PIN_LOCK_MOST_MS: u64 = 10 * 60_000;
 
-/// Wrong PINs typed at a pad: after [`PIN_TRIES`] in a row, every PIN is refused for
-/// [`PIN_LOCK_MS`], then twice as long at each lock until a right PIN, up to its longest: a
-/// pad left to a guesser for a fair's day took 2 400 guesses of a four-digit PIN at a steady
-/// minute's lock (one chance in four to find it), and takes 65 with locks up to an hour, 255
-/// with locks up to ten minutes (the kiosk's).
+/// Wrong PINs typed at a pad: after [`PIN_TRIES`] within [`PIN_FORGOTTEN_MS`], every PIN is
+/// refused for [`PIN_LOCK_MS`], then twice as long at each lock, up to its longest, until an
+/// hour passes with no lock: a pad left to a guesser for a fair's day took 2 400 guesses of a
+/// four-digit PIN at a steady minute's lock (one chance in four to find it), and takes 65
+/// with locks up to an hour, 255 with locks up to ten minutes (the kiosk's). A right PIN
+/// forgets nothing: staff typing theirs at every sale on the kiosk's pad, which any shopper
+/// reaches, gave a guesser four free guesses between sales, never locked.
 #[derive(Debug)]
 pub struct PinGuard {
+    /// Wrong PINs counted towards the next lock, and when the first of them was typed.
     failures: u32,
-    /// Locks since the last right PIN.
+    first_failure_ms: u64,
+    /// Locks remembered (each longer than the last).
     locks: u32,
     locked_until_ms: u64,
     longest_ms: u64,
@@ -180,6 +187,7 @@ impl PinGuard {
     pub fn locking_at_most(longest_ms: u64) -> PinGuard {
         PinGuard {
             failures: 0,
+            first_failure_ms: 0,
             locks: 0,
             locked_until_ms: 0,
             longest_ms,
@@ -193,9 +201,16 @@ impl PinGuard {
 
     pub fn record(&mut self, right: bool, now_ms: u64) {
         if right {
-            self.failures = 0;
-            self.locks = 0;
             return;
+        }
+        if now_ms.saturating_sub(self.first_failure_ms) >= PIN_FORGOTTEN_MS {
+            self.failures = 0;
+        }
+        if self.failures == 0 {
+            self.first_failure_ms = now_ms;
+        }
+        if self.locks > 0 && now_ms.saturating_sub(self.locked_until_ms) >= PIN_FORGOTTEN_MS {
+            self.locks = 0;
         }
         self.failures += 1;
         if self.failures >= PIN_TRIES {
@@ -228,19 +243,25 @@ mod tests {
     }
 
     #[test]
-    fn five_wrong_pins_lock_the_pad_for_a_minute() {
+    fn five_wrong_pins_within_an_hour_lock_the_pad_for_a_minute_right_ones_between_or_not() {
         let mut g = PinGuard::default();
         for _ in 0..4 {
             g.record(false, 1_000);
         }
         assert_eq!(g.locked(1_000), None);
-        g.record(true, 1_000);
-        for _ in 0..5 {
-            g.record(false, 2_000);
-        }
+        // Staff's right PIN at a sale gives no guesses more.
+        g.record(true, 1_500);
+        g.record(false, 2_000);
         assert_eq!(g.locked(2_000), Some(60));
         assert_eq!(g.locked(61_500), Some(1));
         assert_eq!(g.locked(62_000), None);
+        // Four wrong an hour apart from the next: forgotten.
+        let later = 100_000;
+        for _ in 0..4 {
+            g.record(false, later);
+        }
+        g.record(false, later + PIN_FORGOTTEN_MS);
+        assert_eq!(g.locked(later + PIN_FORGOTTEN_MS), None);
     }
 
     /// The seconds of each of `n` locks in a row, five wrong PINs at the end of each: and
@@ -260,15 +281,21 @@ mod tests {
     }
 
     #[test]
-    fn each_lock_with_no_right_pin_between_lasts_twice_as_long_up_to_its_longest() {
+    fn each_lock_lasts_twice_as_long_up_to_its_longest_until_an_hour_passes_without_one() {
         let mut g = PinGuard::default();
         let (locks, now) = locks_in_a_row(&mut g, 9);
         assert_eq!(locks, [60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]);
         let mut kiosk = PinGuard::locking_at_most(KIOSK_PIN_LOCK_MOST_MS);
         let (locks, _) = locks_in_a_row(&mut kiosk, 6);
         assert_eq!(locks, [60, 120, 240, 480, 600, 600]);
-        // A right PIN starts again from a minute.
+        // A right PIN does not start again from a minute (a guesser between staff's sales).
         g.record(true, now);
+        for _ in 0..5 {
+            g.record(false, now);
+        }
+        assert_eq!(g.locked(now), Some(3600));
+        // An hour with no lock does.
+        let now = now + 3_600_000 + PIN_FORGOTTEN_MS;
         for _ in 0..5 {
             g.record(false, now);
         }

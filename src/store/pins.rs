@@ -9,8 +9,11 @@ use rusqlite::{params, OptionalExtension};
 use super::Store;
 use crate::error::{Error, Result};
 
+/// The fewest digits a PIN has.
+pub const PIN_SHORTEST: usize = 4;
+
 pub(super) fn check_pin(pin: &str) -> Result<()> {
-    if (4..=12).contains(&pin.len()) && pin.bytes().all(|b| b.is_ascii_digit()) {
+    if (PIN_SHORTEST..=12).contains(&pin.len()) && pin.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
         Err(DomainError::BadPin.into())

@@ -469,7 +469,7 @@ impl KioskController {
             return None;
         }
         let method = *self.methods.get(method)?;
-        let pin = std::mem::take(&mut self.pin);
+        let pin = self.typed_pin()?;
         let seller = self.seller.clone();
         let checked = self.guard_pin(now_ms, |till| till.store().check_seller_pin(&seller, &pin));
         if let Err(e) = checked {
@@ -539,7 +539,9 @@ impl KioskController {
     /// Leaves kiosk mode when the lead PIN is right.
     pub fn leave(&mut self, now_ms: u64) -> Leave {
         self.touched(now_ms);
-        let pin = std::mem::take(&mut self.pin);
+        let Some(pin) = self.typed_pin() else {
+            return Leave::Stay;
+        };
         match self.guard_pin(now_ms, |till| till.store().check_lead_pin(&pin)) {
             Ok(()) => {
                 self.keep_if_left("staff left kiosk mode");
@@ -550,6 +552,18 @@ impl KioskController {
                 Leave::Stay
             }
         }
+    }
+
+    /// The PIN typed, taken from the pad. One too short to be any PIN is said, not checked:
+    /// "Payment received", which a shopper who paid reads as theirs, tapped with no PIN
+    /// counted wrong PINs and locked the pad, and with it staff's confirmations.
+    fn typed_pin(&mut self) -> Option<String> {
+        let pin = std::mem::take(&mut self.pin);
+        if pin.len() < crate::store::PIN_SHORTEST {
+            self.message = self.text("工作人员请先输入 PIN", "Staff: type your PIN first");
+            return None;
+        }
+        Some(pin)
     }
 
     /// A PIN check behind the guard against guessing: while locked, no PIN is checked (not

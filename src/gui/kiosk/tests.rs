@@ -132,9 +132,16 @@ fn a_pin_typed_on_the_payment_qr_and_left_is_cleared() {
     assert_eq!(k.pin_dots(), "●●●●");
     assert!(k.tick(3_000 + PIN_LEFT_MS));
     assert_eq!(k.pin_dots(), "");
-    // Confirming now checks an empty PIN: refused, nothing sold.
-    assert!(k.staff_confirm(0, 20_000).is_none());
+    // Confirming now is refused, nothing sold; and as often as a shopper who paid taps it,
+    // no wrong PIN is counted (five locked the pad, and staff's confirmations with it).
+    for t in 0..12 {
+        assert!(k.staff_confirm(0, 20_000 + t).is_none());
+        assert!(k.leave(20_000 + t) == Leave::Stay);
+    }
     assert_eq!(k.screen, KioskScreen::PayQr);
+    assert!(k.message.contains("type your PIN first"), "{}", k.message);
+    key_in(&mut k, "2468", 21_000);
+    assert!(k.staff_confirm(0, 21_000).is_some(), "{}", k.message);
 }
 
 #[test]

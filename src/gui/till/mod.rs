@@ -215,12 +215,13 @@ impl TillController {
     /// A PIN check behind the guard against guessing: after five wrong PINs in a row, none is
     /// checked for a minute, then longer at each lock (not even the right one, and the slow
     /// hash is not computed).
-    /// The stall lead's PIN as typed, taken from the pad. None typed is said, not checked: a
+    /// The stall lead's PIN as typed, taken from the pad. None typed (or too few digits to be
+    /// any PIN) is said, not checked: a
     /// second tap on Refund or Void, its work done and the pad cleared, counted a wrong PIN
     /// towards the lock and showed "wrong PIN" over the refund just made.
     fn typed_lead_pin(&mut self) -> Option<String> {
         let pin = std::mem::take(&mut self.pin);
-        if pin.is_empty() {
+        if pin.len() < crate::store::PIN_SHORTEST {
             self.say("请先输入组长 PIN", "Type the stall lead's PIN first");
             return None;
         }

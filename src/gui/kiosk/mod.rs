@@ -340,7 +340,7 @@ impl KioskController {
         let n = line.qty + delta;
         if n <= 0 {
             self.cart.remove(index);
-            self.forget_qr_if_empty();
+            self.keep_if_emptied();
         } else if let Err(e) = self.cart.set_count(index, n) {
             self.message = e.words(self.lang);
         }
@@ -349,14 +349,16 @@ impl KioskController {
     pub fn remove(&mut self, index: usize, now_ms: u64) {
         self.touched(now_ms);
         self.cart.remove(index);
-        self.forget_qr_if_empty();
+        self.keep_if_emptied();
     }
 
-    /// A basket emptied by its shopper after the payment QR was shown is not one left on it
-    /// (the next shopper's basket would be kept with its time and amount).
-    fn forget_qr_if_empty(&mut self) {
+    /// A basket emptied after the payment QR was shown is kept as the QR showed it: the
+    /// payment QR screen waits for staff however long, so whoever empties it may be the next
+    /// shopper, and the one who saw the QR may have paid (it was dropped, and that payment
+    /// came with no sale and nothing for staff to match it to).
+    fn keep_if_emptied(&mut self) {
         if self.cart.is_empty() {
-            self.qr_shown = None;
+            self.keep_if_left("emptied after the QR");
         }
     }
 
@@ -374,8 +376,17 @@ impl KioskController {
             .into_iter()
             .map(|l| format!("{} {}", l.name, l.qty))
             .collect();
+        let (total, items) = (self.cart.total(), items.join("；"));
+        // The same basket shown again is kept as first shown; another (changed after the
+        // QR: by its shopper, or by the next one over a basket left) keeps the one before.
+        if let Some((_, was_total, was_items)) = &self.qr_shown {
+            if (*was_total, was_items.as_str()) == (total, items.as_str()) {
+                return;
+            }
+            self.keep_if_left("changed after the QR");
+        }
         match (self.clock)(&self.till) {
-            Ok(now) => self.qr_shown = Some((now, self.cart.total(), items.join("；"))),
+            Ok(now) => self.qr_shown = Some((now, total, items)),
             Err(e) => eprintln!("the kiosk's clock: {e}"),
         }
     }

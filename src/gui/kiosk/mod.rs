@@ -76,6 +76,8 @@ pub struct KioskController {
     /// ([`Till::keep_left_basket`]).
     qr_shown: Option<(Time, Fen, String)>,
     last_activity_ms: u64,
+    /// When a key of the PIN pad was last pressed.
+    pin_keyed_ms: u64,
     /// Set while the kiosk asks whether the shopper is still there.
     warned_at_ms: Option<u64>,
     pins: PinGuard,
@@ -154,6 +156,7 @@ impl KioskController {
             sold: None,
             qr_shown: None,
             last_activity_ms: 0,
+            pin_keyed_ms: 0,
             warned_at_ms: None,
             pins: PinGuard::locking_at_most(super::views::KIOSK_PIN_LOCK_MOST_MS),
             clock,
@@ -207,15 +210,17 @@ impl KioskController {
     /// The clock moved on: ask an idle shopper, then clear their basket. Returns whether
     /// anything changed. Never on the payment QR screen: the shopper may have paid the stall
     /// already and be waiting for staff to confirm it, so only staff (or the shopper's "back")
-    /// leaves that screen; but a PIN typed there and left is cleared after
-    /// [`PIN_LEFT_MS`] (a shopper could otherwise confirm a payment never made). The staff
+    /// leaves that screen; but a PIN typed there or on the staff pad and left is cleared
+    /// [`PIN_LEFT_MS`] after its last key, whatever is touched meanwhile (a shopper could
+    /// otherwise confirm a payment never made, or leave kiosk mode). The staff
     /// screen, which any shopper can open, is left once it has been idle as long as a
     /// basket may be: back to the payment QR if it was opened there, else to the start
     /// (an abandoned basket behind it was the next shopper's).
     pub fn tick(&mut self, now_ms: u64) -> bool {
         let quiet = now_ms.saturating_sub(self.last_activity_ms);
+        let pin_left = now_ms.saturating_sub(self.pin_keyed_ms) >= PIN_LEFT_MS;
         match self.screen {
-            KioskScreen::PayQr if !self.pin.is_empty() && quiet >= PIN_LEFT_MS => {
+            KioskScreen::PayQr | KioskScreen::Staff if !self.pin.is_empty() && pin_left => {
                 self.pin.clear();
                 return true;
             }
@@ -436,6 +441,7 @@ impl KioskController {
 
     pub fn pin_key(&mut self, key: &str, now_ms: u64) {
         self.touched(now_ms);
+        self.pin_keyed_ms = now_ms;
         edit_digits(&mut self.pin, key, 0, 12);
     }
 

@@ -106,11 +106,17 @@ fn a_staff_pad_left_open_goes_back_and_a_basket_behind_it_clears() {
     k.scan("6935780100128", 1_000);
     k.staff(2_000);
     k.pin_key("1", 2_500);
+    // The PIN typed is cleared on its own first, as on the payment QR (a lead PIN left
+    // there let any shopper leave kiosk mode for as long as the pad stayed open).
+    k.still_here(10_000);
+    assert!(!k.tick(2_500 + PIN_LEFT_MS - 1));
+    assert!(k.tick(2_500 + PIN_LEFT_MS));
+    assert_eq!((k.screen, k.pin_dots().as_str()), (KioskScreen::Staff, ""));
     assert!(
-        !k.tick(80_000),
+        !k.tick(89_000),
         "idle, but not yet as long as a basket may be"
     );
-    assert!(k.tick(82_500));
+    assert!(k.tick(90_000));
     assert_eq!((k.screen, k.cart.is_empty()), (KioskScreen::Attract, true));
     assert_eq!(k.pin_dots(), "");
     // Opened over the payment QR, it goes back to it, the basket kept.

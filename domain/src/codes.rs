@@ -294,6 +294,8 @@ pub enum CodeKind {
     WechatPay,
     /// An Alipay customer code: 16-24 digits starting 25-30.
     Alipay,
+    /// A UnionPay (云闪付) customer code: 16-20 digits starting 62.
+    UnionPay,
     Unknown,
 }
 
@@ -307,6 +309,7 @@ impl CodeKind {
             CodeKind::Receipt => "receipt",
             CodeKind::WechatPay => "wechat_pay",
             CodeKind::Alipay => "alipay",
+            CodeKind::UnionPay => "unionpay",
             CodeKind::Unknown => "unknown",
         }
     }
@@ -392,7 +395,7 @@ pub fn classify(code: &str, rules: &[BarcodeRule]) -> Classified {
     out
 }
 
-/// WeChat Pay or Alipay, when `code` is shaped like a customer payment code.
+/// WeChat Pay, Alipay or UnionPay, when `code` is shaped like a customer payment code.
 pub fn payment_code_kind(code: &str) -> Option<CodeKind> {
     if !all_digits(code) || code.len() < 2 {
         return None;
@@ -401,6 +404,7 @@ pub fn payment_code_kind(code: &str) -> Option<CodeKind> {
     match (code.len(), head) {
         (18, 10..=15) => Some(CodeKind::WechatPay),
         (16..=24, 25..=30) => Some(CodeKind::Alipay),
+        (16..=20, 62) => Some(CodeKind::UnionPay),
         _ => None,
     }
 }
@@ -493,6 +497,7 @@ mod classify_tests {
         assert_eq!(k("2110021007502"), (CodeKind::Weighed, false));
         assert_eq!(k("134567890123456789"), (CodeKind::WechatPay, true));
         assert_eq!(k("2812345678901234"), (CodeKind::Alipay, true));
+        assert_eq!(k("6212345678901234567"), (CodeKind::UnionPay, true));
         assert_eq!(k("hello"), (CodeKind::Unknown, false));
         let bad = classify("6935780100129", &r);
         assert!(bad.reason.unwrap().contains("should be 8"));

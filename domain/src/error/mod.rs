@@ -319,11 +319,14 @@ impl DomainError {
                 format!("条码 {code} 校验位错误：最后一位应为 {expected}"),
                 format!("bad check digit in barcode {code}: the last digit should be {expected}"),
             ),
-            E::UnknownCode { code } => say!(
-                lang,
-                format!("未知条码 {code}：没有商品用这个条码、称重码或货号"),
-                format!("unknown code {code}: no product has this barcode, scale code or SKU"),
-            ),
+            E::UnknownCode { code } => {
+                let code = shown_code(code);
+                say!(
+                    lang,
+                    format!("未知条码 {code}：没有商品用这个条码、称重码或货号"),
+                    format!("unknown code {code}: no product has this barcode, scale code or SKU"),
+                )
+            }
             E::BadQuantity { item, why } => say!(
                 lang,
                 format!("“{item}”的数量有误：{}", why.words(lang, cli)),
@@ -430,6 +433,7 @@ impl DomainError {
             E::PaymentCode { kind } => {
                 let app = match kind {
                     CodeKind::WechatPay => say!(lang, "微信", "WeChat Pay"),
+                    CodeKind::UnionPay => say!(lang, "云闪付", "UnionPay"),
                     _ => say!(lang, "支付宝", "Alipay"),
                 };
                 say!(
@@ -506,6 +510,17 @@ const ROWS_LISTED: usize = 10;
 
 /// Refused rows in words (`line 4: price_yuan is empty; line 9: …`), at most
 /// [`ROWS_LISTED`], then how many more.
+/// An unknown code as a message shows it: a run of more digits than any product code has
+/// (EAN-13, ITF-14) is cut to its first four, as it may be a payment code of a kind not
+/// known here (a customer's code stays valid for a minute, and the screen is public).
+fn shown_code(code: &str) -> String {
+    if code.len() > 14 && code.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{}…", &code[..4])
+    } else {
+        code.to_string()
+    }
+}
+
 fn rows_listed(rows: &[(u64, String)], lang: Lang) -> String {
     let listed: Vec<String> = rows
         .iter()

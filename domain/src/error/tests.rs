@@ -131,3 +131,25 @@ fn the_command_line_names_its_flags() {
         "bad refund: name at least one line (--line N[:QTY])"
     );
 }
+
+#[test]
+fn a_long_run_of_digits_is_not_shown_whole_and_a_unionpay_code_is_named() {
+    let code = "0112345678901234567";
+    for lang in [Lang::Zh, Lang::En] {
+        let said = DomainError::UnknownCode { code: code.into() }.words(lang);
+        assert!(said.contains("0112…") && !said.contains(code), "{said}");
+    }
+    let said = DomainError::UnknownCode {
+        code: "6935780100128".into(),
+    }
+    .words(Lang::En);
+    assert!(
+        said.contains("6935780100128"),
+        "a product's code is shown: {said}"
+    );
+    let said = DomainError::PaymentCode {
+        kind: crate::codes::payment_code_kind("6212345678901234567").unwrap(),
+    }
+    .words(Lang::Zh);
+    assert!(said.contains("云闪付付款码"), "{said}");
+}

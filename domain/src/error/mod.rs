@@ -512,12 +512,16 @@ const ROWS_LISTED: usize = 10;
 /// [`ROWS_LISTED`], then how many more.
 /// An unknown code as a message shows it: a run of more digits than any product code has
 /// (EAN-13, ITF-14) is cut to its first four, as it may be a payment code of a kind not
-/// known here (a customer's code stays valid for a minute, and the screen is public).
+/// known here (a customer's code stays valid for a minute, and the screen is public); any
+/// other code to its first 24 characters (a web address's QR pushed the reason off the
+/// kiosk's banner).
 fn shown_code(code: &str) -> String {
     if code.len() > 14 && code.bytes().all(|b| b.is_ascii_digit()) {
-        format!("{}…", &code[..4])
-    } else {
-        code.to_string()
+        return format!("{}…", &code[..4]);
+    }
+    match code.char_indices().nth(24) {
+        Some((at, _)) => format!("{}…", &code[..at]),
+        None => code.to_string(),
     }
 }
 

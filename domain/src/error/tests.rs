@@ -147,6 +147,12 @@ fn a_long_run_of_digits_is_not_shown_whole_and_a_unionpay_code_is_named() {
         said.contains("6935780100128"),
         "a product's code is shown: {said}"
     );
+    let url = "https://example.com/a/very/long/path";
+    let said = DomainError::UnknownCode { code: url.into() }.words(Lang::En);
+    assert!(
+        said.starts_with("unknown code https://example.com/a/ve…: no product"),
+        "{said}"
+    );
     let said = DomainError::PaymentCode {
         kind: crate::codes::payment_code_kind("6212345678901234567").unwrap(),
     }

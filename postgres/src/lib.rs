@@ -91,8 +91,25 @@ pub fn connect_waiting(url: &str, connections: usize, wait: Duration) -> Result<
     build(url, connections, Some(wait))
 }
 
+/// What each connection of a pool is set to once made (a `SET`, not startup options, which
+/// a connection pooler in front may refuse): the server probes a connection gone quiet
+/// after 30 s and drops it after three probes unanswered, and ends a session left idle
+/// inside a transaction for ten minutes (a decode of a ledger at its size limit runs inside
+/// one, well within). Without them, a host that lost power or its network while its
+/// projection held the shared lock left its session holding it for the kernel's two hours,
+/// and no process anywhere projected a ledger meanwhile.
+pub const SESSION_SETTINGS: &str = "SET tcp_keepalives_idle = 30;
+    SET tcp_keepalives_interval = 10;
+    SET tcp_keepalives_count = 3;
+    SET idle_in_transaction_session_timeout = '10min'";
+
 fn build(url: &str, connections: usize, wait: Option<Duration>) -> Result<Pool> {
-    let (config, tls) = tls::address(url)?;
+    let (mut config, tls) = tls::address(url)?;
+    // This end's probes too, for a server gone.
+    config
+        .keepalives_idle(Duration::from_secs(30))
+        .keepalives_interval(Duration::from_secs(10))
+        .keepalives_retries(3);
     let manager = Manager::from_config(
         config,
         tls,
@@ -100,10 +117,19 @@ fn build(url: &str, connections: usize, wait: Option<Duration>) -> Result<Pool> 
             recycling_method: RecyclingMethod::Fast,
         },
     );
+    let settings = deadpool_postgres::Hook::async_fn(|client, _| {
+        Box::pin(async move {
+            client
+                .batch_execute(SESSION_SETTINGS)
+                .await
+                .map_err(deadpool_postgres::HookError::Backend)
+        })
+    });
     Pool::builder(manager)
         .max_size(connections)
         .wait_timeout(wait)
         .runtime(Runtime::Tokio1)
+        .post_create(settings)
         .build()
         .map_err(|e| Error::Config(format!("the connection pool: {e}")))
 }

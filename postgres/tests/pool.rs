@@ -77,3 +77,26 @@ async fn rows_read_a_few_at_a_time_come_once_each_in_order() {
     let stopped = stopped.map_err(|e| e.to_string());
     assert_eq!((stopped, seen), (Err("enough".to_string()), 3));
 }
+
+/// Every connection of a pool is set so that the server ends it when its host is gone
+/// (keepalive probes after 30 s) or when it sits idle inside a transaction for ten minutes:
+/// a host that lost power holding the shared projection lock held it for the kernel's two
+/// hours, no ledger projected anywhere meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_connection_is_ended_by_the_server_when_its_host_is_gone() {
+    let Some(url) = common::server() else {
+        return;
+    };
+    let pool = connect_sized(&format!("{url}/postgres"), 2).unwrap();
+    let (a, b) = (pool.get().await.unwrap(), pool.get().await.unwrap());
+    for client in [&a, &b] {
+        let show = |setting: &'static str| async move {
+            let row = client.query_one(&format!("SHOW {setting}"), &[]).await;
+            row.unwrap().get::<_, String>(0)
+        };
+        assert_eq!(show("idle_in_transaction_session_timeout").await, "10min");
+        assert_eq!(show("tcp_keepalives_idle").await, "30");
+        assert_eq!(show("tcp_keepalives_interval").await, "10");
+        assert_eq!(show("tcp_keepalives_count").await, "3");
+    }
+}

@@ -406,7 +406,7 @@ pub async fn import_postgres(
         let max_bytes = Some(limits.max_bytes);
         match fairpos_postgres::ledgers::project_within(pool, &doc_id, max_bytes).await {
             Ok(projected) => out.new_records += projected.map_or(0, |p| p.new),
-            Err(e @ fairpos_postgres::Error::Integrity(_)) => {
+            Err(e) if e.refuses_ledger() => {
                 let why = e.to_string();
                 registry::refuse(pool, &doc_id.to_string(), &why).await?;
                 out.refused.push((key, why));

@@ -115,9 +115,19 @@ impl Error {
     }
 
     /// True for a value PostgreSQL will never take (SQLSTATE class 22, "data exception": a
-    /// NUL character in text, a number out of range): trying again cannot help.
+    /// NUL character in text, a number out of range; class 54, "program limit exceeded": a
+    /// text too long for an index's row): trying again cannot help. A till's string of a few
+    /// kilobytes was tried again every minute, for ever, its ledger never refused.
     pub(crate) fn is_data_error(&self) -> bool {
-        matches!(self, Error::Postgres(e) if e.code().is_some_and(|c| c.code().starts_with("22")))
+        matches!(self, Error::Postgres(e)
+            if e.code().is_some_and(|c| c.code().starts_with("22") || c.code().starts_with("54")))
+    }
+
+    /// True for an error that is the ledger's, not the moment's: the projection refuses the
+    /// ledger rather than try it again ([`Error::Integrity`], or a value PostgreSQL never
+    /// takes).
+    pub fn refuses_ledger(&self) -> bool {
+        matches!(self, Error::Integrity(_)) || self.is_data_error()
     }
 
     /// True for a lock not granted within `lock_timeout` (a migration's).

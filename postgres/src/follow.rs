@@ -118,7 +118,7 @@ impl Pass {
             }
             Ok(None) => {}
             // A value PostgreSQL never takes is the ledger's, not the moment's: refused.
-            Err(e) if matches!(e, Error::Integrity(_)) || e.is_data_error() => {
+            Err(e) if e.refuses_ledger() => {
                 let why = e.to_string();
                 match registry::refuse(pool, &doc.to_string(), &why).await {
                     Ok(()) => self.refused.push((doc.clone(), why)),

@@ -348,3 +348,24 @@ async fn closing_another_tills_shift_is_refused() {
     let after = client.query_one(cash_up, &[&shift]).await.unwrap();
     assert_eq!((after.get(0), after.get(1)), before);
 }
+
+/// A sale whose seller is a text of kilobytes that do not compress (no till writes one) is
+/// refused with its ledger: too long for an index's row, it failed at every try, every
+/// minute for ever, the till never told and its later sales never counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_too_long_for_an_index_refuses_its_ledger() {
+    let Some(server) = server() else { return };
+    let (pool, ledgers, sale) = t1_projected(&server, 6).await;
+    let mut records = ledgers[1].records.clone();
+    let mut long = sale.clone();
+    long.header.id = "T2-long".into();
+    long.header.device = "T2".into();
+    long.header.seq = records.len() as u64 + 1;
+    long.sale_seq = 9999;
+    long.number = "T2-009999".into();
+    let mut lcg = Lcg(7);
+    long.seller = (0..8000).map(|_| format!("{:x}", lcg.next(16))).collect();
+    records.push(Record::Sale(long));
+    let err = project(&pool, &ledgers[1].key, &records).await.unwrap_err();
+    assert!(err.refuses_ledger(), "{err}");
+}

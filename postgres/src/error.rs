@@ -116,11 +116,13 @@ impl Error {
 
     /// True for a value PostgreSQL will never take (SQLSTATE class 22, "data exception": a
     /// NUL character in text, a number out of range; class 54, "program limit exceeded": a
-    /// text too long for an index's row): trying again cannot help. A till's string of a few
-    /// kilobytes was tried again every minute, for ever, its ledger never refused.
+    /// text too long for an index's row; class 21, "cardinality violation": a roll-up row
+    /// met twice, in a database whose sales hold an id twice): trying again cannot help. A
+    /// till's string of a few kilobytes was tried again every minute, for ever, its ledger
+    /// never refused.
     pub(crate) fn is_data_error(&self) -> bool {
         matches!(self, Error::Postgres(e)
-            if e.code().is_some_and(|c| c.code().starts_with("22") || c.code().starts_with("54")))
+            if e.code().is_some_and(|c| ["21", "22", "54"].iter().any(|class| c.code().starts_with(class))))
     }
 
     /// True for an error that is the ledger's, not the moment's: the projection refuses the

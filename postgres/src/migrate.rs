@@ -228,7 +228,18 @@ async fn migrate_once(pool: &Pool) -> Result<Vec<i32>> {
         .await?;
         now_applied.push(version);
     }
-    if now_applied.contains(&16) {
+    // Said at each start while it is missing (it was said once, at the migration, and
+    // forgotten), cheaply: finding the id held twice reads every sale.
+    let missing_once = "SELECT to_regclass('sales_id_once') IS NULL";
+    let missing = tx.query_one(missing_once, &[]).await?.get::<_, bool>(0);
+    if missing && !now_applied.contains(&16) {
+        eprintln!(
+            "warning: the sales' ids are not indexed once (a sale's id was held twice when \
+             this database was migrated): a sale copying another till's id is taken, not \
+             refused"
+        );
+    }
+    if missing && now_applied.contains(&16) {
         let twice: Option<String> = tx
             .query_opt(
                 "SELECT id FROM sales WHERE to_regclass('sales_id_once') IS NULL

@@ -369,3 +369,45 @@ async fn a_text_too_long_for_an_index_refuses_its_ledger() {
     let err = project(&pool, &ledgers[1].key, &records).await.unwrap_err();
     assert!(err.refuses_ledger(), "{err}");
 }
+
+/// A database whose sales hold an id twice from before `sales_id_once` (a copy taken, its
+/// index left plain): T1's void of that sale is refused with its ledger, not tried again
+/// every minute for ever (two sales came back where one was asked for, and the roll-up met
+/// its row twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_void_of_a_sale_held_twice_from_before_the_unique_index_is_refused() {
+    let Some(server) = server() else { return };
+    let (pool, ledgers, sale) = t1_projected(&server, 8).await;
+    pool.get()
+        .await
+        .unwrap()
+        .batch_execute("DROP INDEX sales_id_once; CREATE INDEX sales_id ON sales (id)")
+        .await
+        .unwrap();
+    let mut records = ledgers[1].records.clone();
+    let mut copy = sale.clone();
+    copy.header.device = "T2".into();
+    copy.header.seq = records.len() as u64 + 1;
+    copy.sale_seq = 9999;
+    for line in &mut copy.lines {
+        line.line += 100;
+    }
+    copy.payments.clear();
+    records.push(Record::Sale(copy));
+    project(&pool, &ledgers[1].key, &records).await.unwrap();
+    let mut t1 = ledgers[0].records.clone();
+    t1.push(Record::Void(fairpos_sync::record::VoidRecord {
+        header: Header {
+            id: "T1-void".into(),
+            device: "T1".into(),
+            seq: t1.len() as u64 + 1,
+            at: "2026-11-22T12:00:00+08:00".into(),
+        },
+        sale: sale.header.id.clone(),
+        number: sale.number.clone(),
+        shift: sale.shift.clone(),
+        reason: "wrong".into(),
+    }));
+    let err = project(&pool, &ledgers[0].key, &t1).await.unwrap_err();
+    assert!(err.refuses_ledger(), "{err}");
+}

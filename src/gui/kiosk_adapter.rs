@@ -102,7 +102,8 @@ impl KioskApp {
 
     /// A shopper's choice of language, until the next shopper.
     pub fn set_lang(&self, lang: Lang) {
-        self.ctl.borrow_mut().lang = lang;
+        let now = self.now_ms();
+        self.ctl.borrow_mut().choose_lang(lang, now);
         self.render();
     }
 

@@ -173,6 +173,13 @@ impl KioskController {
         self.lang = lang;
     }
 
+    /// A shopper's choice of language, until the next shopper (or until the start screen it
+    /// was chosen on has been left alone as long as a basket may be).
+    pub fn choose_lang(&mut self, lang: Lang, now_ms: u64) {
+        self.touched(now_ms);
+        self.lang = lang;
+    }
+
     pub fn till_mut(&mut self) -> &mut Till {
         &mut self.till
     }
@@ -222,6 +229,14 @@ impl KioskController {
         match self.screen {
             KioskScreen::PayQr | KioskScreen::Staff if !self.pin.is_empty() && pin_left => {
                 self.pin.clear();
+                return true;
+            }
+            // A language chosen on the start screen by someone who then walked off was the
+            // next shopper's.
+            KioskScreen::Attract
+                if self.lang != self.start_lang && quiet >= self.config.idle_warn_s * 1000 =>
+            {
+                self.lang = self.start_lang;
                 return true;
             }
             KioskScreen::Staff

@@ -169,6 +169,14 @@ fn the_next_shopper_starts_in_the_kiosks_language_and_a_payment_code_is_never_sh
         "{}",
         k.message
     );
+    // English chosen on the start screen by someone who walked off: the kiosk's own again
+    // once the screen has been left alone for as long as a shopper is asked after.
+    k.finish();
+    k.choose_lang(Lang::En, 10_000);
+    assert!(!k.tick(10_000 + 59_000));
+    assert_eq!(k.lang, Lang::En);
+    assert!(k.tick(10_000 + 60_000));
+    assert_eq!((k.screen, k.lang), (KioskScreen::Attract, Lang::Zh));
 }
 
 #[test]

@@ -67,6 +67,11 @@ impl Method {
         }
     }
 
+    /// Whether the shopper pays by the stall's payment QR (WeChat Pay, Alipay, UnionPay).
+    pub fn by_qr(self) -> bool {
+        matches!(self, Method::Wechat | Method::Alipay | Method::Unionpay)
+    }
+
     /// Whether the method pays in money the stall holds (cash, WeChat Pay, Alipay,
     /// UnionPay), which a refund may give back by any of them; not a claim settled later or
     /// elsewhere (on account, a voucher, a union card), which is given back only as itself.

@@ -102,7 +102,7 @@ impl CustomerDisplay {
                 });
                 *self.qr_drawn.borrow_mut() = true;
             }
-            c.set_qr_caption(s(caption(view.remaining, lang, &self.methods)));
+            c.set_qr_caption(s(caption(view.by_qr, lang, &self.methods)));
         }
     }
 }

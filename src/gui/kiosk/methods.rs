@@ -9,7 +9,7 @@ pub(super) fn qr_methods(names: &[String]) -> Result<Vec<Method>> {
     let mut methods = Vec::new();
     for name in names {
         let method = Method::parse(name)?;
-        if !matches!(method, Method::Wechat | Method::Alipay | Method::Unionpay) {
+        if !method.by_qr() {
             return Err(Error::input(format!(
                 "[kiosk] payment_method {name:?}: a payment QR takes wechat, alipay or unionpay"
             )));

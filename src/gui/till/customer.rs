@@ -28,6 +28,10 @@ pub struct CustomerView {
     pub total: Fen,
     pub paid: Fen,
     pub remaining: Fen,
+    /// What the stall's payment QR asks the shopper for: what staff tendered by a QR
+    /// method (the shopper's phone has yet to pay it), else what is still due. It asked for
+    /// what remained once staff had tapped "WeChat": ￥0.00, before the shopper scanned.
+    pub by_qr: Fen,
     pub change: Fen,
     /// The number of the sale just made.
     pub sale: String,
@@ -59,6 +63,10 @@ impl TillController {
             total,
             paid: pay.paid,
             remaining: pay.remaining,
+            by_qr: match self.tendered_by_qr() {
+                Fen::ZERO => pay.remaining,
+                by_qr => by_qr,
+            },
             change,
             sale,
         }

@@ -47,6 +47,12 @@ impl TillController {
         self.tenders.iter().filter_map(|t| t.amount).sum()
     }
 
+    /// What is tendered by the stall's payment QR.
+    pub(super) fn tendered_by_qr(&self) -> Fen {
+        let by_qr = self.tenders.iter().filter(|t| t.method.by_qr());
+        by_qr.filter_map(|t| t.amount).sum()
+    }
+
     /// Adds a tender: the amount typed on the keypad, or what is still due.
     pub fn tender(&mut self, method: &str) {
         let method = match Method::parse(method) {

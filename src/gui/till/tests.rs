@@ -493,3 +493,26 @@ fn a_category_of_two_hundred_products_turns_page_by_page() {
     c.search("茶叶礼盒 1");
     assert_eq!(c.products().1, 0);
 }
+
+/// The customer display's QR asks the shopper for what staff tendered by QR (the shopper's
+/// phone has yet to pay it): it asked for what remained once "WeChat" was tapped, ￥0.00.
+#[test]
+fn the_customer_displays_qr_asks_for_what_is_tendered_by_qr() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = signed_in(dir.path());
+    c.scan("6935780100128");
+    c.start_pay();
+    assert_eq!(
+        c.customer_view().by_qr,
+        Fen(12800),
+        "nothing tendered: the whole"
+    );
+    for k in ["5", "0"] {
+        c.pay_key(k);
+    }
+    c.tender("cash");
+    assert_eq!(c.customer_view().by_qr, Fen(7800), "the rest after cash");
+    c.tender("wechat");
+    let view = c.customer_view();
+    assert_eq!((view.remaining, view.by_qr), (Fen::ZERO, Fen(7800)));
+}

@@ -5,22 +5,21 @@
 //! `kiosk_adapter.rs` shows this state; tests drive it without a window.
 
 mod methods;
+mod staff;
 #[cfg(test)]
 mod tests;
 
 use fairpos_domain::basket::Basket;
 use fairpos_domain::cart::{resolve, split_item, Cart, Resolved};
 use fairpos_domain::catalog::Catalog;
-use fairpos_domain::payment::{Method, Tender};
-use fairpos_domain::{DomainError, Fen, Lang};
+use fairpos_domain::payment::Method;
+use fairpos_domain::{Fen, Lang};
 
-use super::views::{
-    cart_lines, edit_digits, method_names, pick, words, Completed, LineView, PinGuard,
-};
+use super::views::{cart_lines, method_names, pick, LineView, PinGuard};
 use crate::clock::{self, Clock};
 use crate::config::KioskConfig;
 use crate::error::{Error, Result};
-use crate::till::{Order, Till, Time};
+use crate::till::{Till, Time};
 use methods::qr_methods;
 
 /// How long a staff PIN typed on the payment QR screen and left stays typed.
@@ -450,16 +449,6 @@ impl KioskController {
         }
     }
 
-    pub fn pin_dots(&self) -> String {
-        "●".repeat(self.pin.chars().count())
-    }
-
-    pub fn pin_key(&mut self, key: &str, now_ms: u64) {
-        self.touched(now_ms);
-        self.pin_keyed_ms = now_ms;
-        edit_digits(&mut self.pin, key, 0, 12);
-    }
-
     /// What the payment QR screen asks the shopper: to scan with the methods it takes.
     pub fn pay_title(&self) -> String {
         let names = method_names(&self.methods, self.lang);
@@ -467,80 +456,6 @@ impl KioskController {
             &format!("请用{names}扫码，支付所示金额"),
             &format!("Scan with {names} and pay the amount shown"),
         )
-    }
-
-    /// The buttons staff confirm a payment with, as text and accessible label: one
-    /// "payment received", or one per method the QR takes (the sale is recorded, and
-    /// matched against statements, by the method staff saw the money arrive through).
-    pub fn confirm_buttons(&self) -> Vec<(String, String)> {
-        if let [_] = self.methods[..] {
-            return vec![(
-                self.text("已收到付款", "Payment received"),
-                "payment received".into(),
-            )];
-        }
-        self.methods
-            .iter()
-            .map(|&m| {
-                (
-                    self.text(
-                        &format!("{}已收款", m.label_zh()),
-                        &format!("{} received", m.label_en()),
-                    ),
-                    format!("payment received {m}"),
-                )
-            })
-            .collect()
-    }
-
-    /// Staff saw the money arrive through the stall's QR, by its `method`-th method: the
-    /// sale is recorded. Returns it for its receipt.
-    pub fn staff_confirm(&mut self, method: usize, now_ms: u64) -> Option<Completed> {
-        self.touched(now_ms);
-        if self.screen != KioskScreen::PayQr {
-            return None;
-        }
-        let method = *self.methods.get(method)?;
-        let pin = self.typed_pin()?;
-        let seller = self.seller.clone();
-        let checked = self.guard_pin(now_ms, |till| till.store().check_seller_pin(&seller, &pin));
-        if let Err(e) = checked {
-            self.message = e;
-            return None;
-        }
-        let now = match (self.clock)(&self.till) {
-            Ok(n) => n,
-            Err(e) => {
-                self.message = words(&e, self.lang);
-                return None;
-            }
-        };
-        let tenders = [Tender {
-            method,
-            amount: None,
-        }];
-        let order = Order {
-            seller: &self.seller,
-            cart: &self.cart,
-            unit: None,
-            tenders: &tenders,
-        };
-        match self.till.sell(&order, now) {
-            Ok(sale) => {
-                let done = Completed::of(&sale);
-                self.cart.clear();
-                self.message.clear();
-                self.qr.clear();
-                self.qr_shown = None;
-                self.sold = Some((sale.number.to_string(), sale.total));
-                self.screen = KioskScreen::Thanks;
-                Some(done)
-            }
-            Err(e) => {
-                self.message = words(&e, self.lang);
-                None
-            }
-        }
     }
 
     pub fn back(&mut self, now_ms: u64) {
@@ -557,60 +472,6 @@ impl KioskController {
     /// "Done" or "start over": the next shopper.
     pub fn finish(&mut self) {
         self.reset("start over");
-    }
-
-    pub fn staff(&mut self, now_ms: u64) {
-        self.touched(now_ms);
-        if self.screen != KioskScreen::Staff {
-            self.before_staff = self.screen;
-        }
-        self.pin.clear();
-        self.screen = KioskScreen::Staff;
-    }
-
-    /// Leaves kiosk mode when the lead PIN is right.
-    pub fn leave(&mut self, now_ms: u64) -> Leave {
-        self.touched(now_ms);
-        let Some(pin) = self.typed_pin() else {
-            return Leave::Stay;
-        };
-        match self.guard_pin(now_ms, |till| till.store().check_lead_pin(&pin)) {
-            Ok(()) => {
-                self.keep_if_left("staff left kiosk mode");
-                Leave::Leave
-            }
-            Err(e) => {
-                self.message = e;
-                Leave::Stay
-            }
-        }
-    }
-
-    /// The PIN typed, taken from the pad. One too short to be any PIN is said, not checked:
-    /// "Payment received", which a shopper who paid reads as theirs, tapped with no PIN
-    /// counted wrong PINs and locked the pad, and with it staff's confirmations.
-    fn typed_pin(&mut self) -> Option<String> {
-        let pin = std::mem::take(&mut self.pin);
-        if pin.len() < crate::store::PIN_SHORTEST {
-            self.message = self.text("工作人员请先输入 PIN", "Staff: type your PIN first");
-            return None;
-        }
-        Some(pin)
-    }
-
-    /// A PIN check behind the guard against guessing: while locked, no PIN is checked (not
-    /// even the right one) and the slow hash is not computed.
-    fn guard_pin(
-        &mut self,
-        now_ms: u64,
-        check: impl FnOnce(&Till) -> Result<()>,
-    ) -> std::result::Result<(), String> {
-        if let Some(seconds) = self.pins.locked(now_ms) {
-            return Err(DomainError::PinLocked { seconds }.words(self.lang));
-        }
-        let checked = check(&self.till);
-        self.pins.record(checked.is_ok(), now_ms);
-        checked.map_err(|e| words(&e, self.lang))
     }
 
     pub fn still_here(&mut self, now_ms: u64) {

@@ -148,6 +148,8 @@ pub const PIN_TRIES: u32 = 5;
 /// How long the first lock lasts; each lock after it lasts twice as long as the one before,
 /// up to [`PIN_LOCK_MOST_MS`].
 pub const PIN_LOCK_MS: u64 = 60_000;
+/// How soon after a wrong PIN a right one forgives it (a slip of the finger, typed again).
+pub const PIN_SLIP_MS: u64 = 30_000;
 /// How long wrong PINs and locks are remembered: wrong PINs counted towards a lock are
 /// forgotten this long after the first of them, and locks this long after the last ended.
 pub const PIN_FORGOTTEN_MS: u64 = 60 * 60_000;
@@ -162,13 +164,16 @@ pub const KIOSK_PIN_LOCK_MOST_MS: u64 = 10 * 60_000;
 /// hour passes with no lock: a pad left to a guesser for a fair's day took 2 400 guesses of a
 /// four-digit PIN at a steady minute's lock (one chance in four to find it), and takes 65
 /// with locks up to an hour, 255 with locks up to ten minutes (the kiosk's). A right PIN
-/// forgets nothing: staff typing theirs at every sale on the kiosk's pad, which any shopper
-/// reaches, gave a guesser four free guesses between sales, never locked.
+/// forgives only the one wrong PIN typed just before it (a slip, mended at once), and no
+/// lock: staff typing theirs at every sale on the kiosk's pad, which any shopper reaches,
+/// gave a guesser four free guesses between sales, never locked.
 #[derive(Debug)]
 pub struct PinGuard {
     /// Wrong PINs counted towards the next lock, and when the first of them was typed.
     failures: u32,
     first_failure_ms: u64,
+    /// When the last of them was typed, while a right PIN may still forgive it.
+    last_failure_ms: Option<u64>,
     /// Locks remembered (each longer than the last).
     locks: u32,
     locked_until_ms: u64,
@@ -188,6 +193,7 @@ impl PinGuard {
         PinGuard {
             failures: 0,
             first_failure_ms: 0,
+            last_failure_ms: None,
             locks: 0,
             locked_until_ms: 0,
             longest_ms,
@@ -201,8 +207,14 @@ impl PinGuard {
 
     pub fn record(&mut self, right: bool, now_ms: u64) {
         if right {
+            // A slip mended at once: forgiven, one at most.
+            let slip = self.last_failure_ms.take();
+            if slip.is_some_and(|at| now_ms.saturating_sub(at) <= PIN_SLIP_MS) {
+                self.failures = self.failures.saturating_sub(1);
+            }
             return;
         }
+        self.last_failure_ms = Some(now_ms);
         if now_ms.saturating_sub(self.first_failure_ms) >= PIN_FORGOTTEN_MS {
             self.failures = 0;
         }
@@ -249,8 +261,12 @@ mod tests {
             g.record(false, 1_000);
         }
         assert_eq!(g.locked(1_000), None);
-        // Staff's right PIN at a sale gives no guesses more.
+        // A right PIN just after forgives the last (a slip), one only, however many right
+        // PINs follow: staff's PIN at each sale gives a guesser one try more at most.
         g.record(true, 1_500);
+        g.record(true, 1_600);
+        g.record(false, 2_000);
+        assert_eq!(g.locked(2_000), None);
         g.record(false, 2_000);
         assert_eq!(g.locked(2_000), Some(60));
         assert_eq!(g.locked(61_500), Some(1));

@@ -173,7 +173,7 @@ impl KioskController {
     }
 
     /// A shopper's choice of language, until the next shopper (or until the start screen it
-    /// was chosen on has been left alone as long as a basket may be).
+    /// was chosen on has been left alone as long as a shopper is before being asked).
     pub fn choose_lang(&mut self, lang: Lang, now_ms: u64) {
         self.touched(now_ms);
         self.lang = lang;

@@ -212,22 +212,28 @@ impl TillController {
         self.message = None;
     }
 
-    /// A PIN check behind the guard against guessing: after five wrong PINs in a row, none is
-    /// checked for a minute, then longer at each lock (not even the right one, and the slow
-    /// hash is not computed).
-    /// The stall lead's PIN as typed, taken from the pad. None typed (or too few digits to be
-    /// any PIN) is said, not checked: a
-    /// second tap on Refund or Void, its work done and the pad cleared, counted a wrong PIN
-    /// towards the lock and showed "wrong PIN" over the refund just made.
+    /// The stall lead's PIN as typed, taken from the pad ([`TillController::typed_pin`]).
     fn typed_lead_pin(&mut self) -> Option<String> {
+        self.typed_pin("请先输入组长 PIN", "Type the stall lead's PIN first")
+    }
+
+    /// The PIN as typed, taken from the pad. None typed (or too few digits to be any PIN) is
+    /// said (`zh`, `en`), not checked: a second tap on Refund or Void, its work done and the
+    /// pad cleared, counted a wrong PIN towards the lock and showed "wrong PIN" over the
+    /// refund just made.
+    fn typed_pin(&mut self, zh: &str, en: &str) -> Option<String> {
         let pin = std::mem::take(&mut self.pin);
         if pin.len() < crate::store::PIN_SHORTEST {
-            self.say("请先输入组长 PIN", "Type the stall lead's PIN first");
+            self.say(zh, en);
             return None;
         }
         Some(pin)
     }
 
+    /// A PIN check behind the guard against guessing ([`PinGuard`]): while the pad is
+    /// locked, none is checked (not even the right one, and the slow hash is not computed).
+    ///
+    /// [`PinGuard`]: crate::gui::views::PinGuard
     fn guarded_pin(&mut self, check: impl FnOnce(&Till) -> Result<()>) -> Result<()> {
         let now_ms = self
             .now()

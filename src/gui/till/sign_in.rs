@@ -55,7 +55,9 @@ impl TillController {
         let Some(id) = self.selected_seller.clone() else {
             return self.say("请先选择收银员", "Choose who is selling first");
         };
-        let pin = std::mem::take(&mut self.pin);
+        let Some(pin) = self.typed_pin("请先输入 PIN", "Type your PIN first") else {
+            return;
+        };
         if let Err(e) = self.guarded_pin(|till| till.store().check_seller_pin(&id, &pin)) {
             return self.fail(e);
         }

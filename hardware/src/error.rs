@@ -18,7 +18,8 @@ pub enum Error {
     Config(String),
     #[error("receipt: {0}")]
     Receipt(String),
-    /// A scale's answer not read: its protocol, unit or baud set wrong, or noise on the line.
+    /// A scale's answer not read: its protocol, unit or baud set wrong (bytes with no end, or
+    /// a frame that does not parse), or noise on the line.
     #[error("{0}")]
     Scale(String),
     /// A device that gave no answer in time (off, unplugged, or another device on its port).

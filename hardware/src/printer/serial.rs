@@ -7,6 +7,10 @@ use std::time::Duration;
 use super::{status, PrinterStatus, ReceiptPrinter, STATUS_TIMEOUT};
 use crate::{Error, Result};
 
+/// How long a printer that answered before is given to answer again once it has missed a
+/// question, before it is taken as not reached.
+const SILENT_AFTER: Duration = Duration::from_secs(2);
+
 pub struct SerialPrinter {
     path: PathBuf,
     baud: u32,
@@ -45,8 +49,14 @@ impl ReceiptPrinter for SerialPrinter {
     /// than taken as ready, its receipt written into nothing and said printed.
     fn status(&mut self) -> Result<Option<PrinterStatus>> {
         let mut port = self.open()?;
-        let status = status::ask(&mut port, STATUS_TIMEOUT)
-            .map_err(|e| Error::io(format!("printer {}", self.path.display()), e))?;
+        let what = || format!("printer {}", self.path.display());
+        let mut status =
+            status::ask(&mut port, STATUS_TIMEOUT).map_err(|e| Error::io(what(), e))?;
+        if status.is_none() && self.answered {
+            // Asked again, given longer: a printer busy with the last receipt's image may
+            // miss a question.
+            status = status::ask(&mut port, SILENT_AFTER).map_err(|e| Error::io(what(), e))?;
+        }
         match status {
             Some(_) => self.answered = true,
             None if self.answered => {

@@ -130,6 +130,14 @@ impl SerialScale {
         let mut answer = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() && !answer.is_empty() {
+                // Bytes with no end: a scale at another baud or protocol than set.
+                return Err(Error::Scale(format!(
+                    "{what}: {} bytes with no end in {} ms (its baud and protocol as set?)",
+                    answer.len(),
+                    timeout.as_millis()
+                )));
+            }
             if left.is_zero() {
                 return Err(Error::Silent(format!(
                     "{what} did not answer within {} ms",

@@ -398,20 +398,19 @@ async fn cash_move(tx: &Transaction<'_>, r: &CashMoveRecord) -> Result<()> {
     Ok(())
 }
 
-/// The till that made `sale`, when it is projected (the first, in a database whose sales
-/// hold an id twice from before `sales_id_once`, where this failed at every try).
-async fn made_by(tx: &Transaction<'_>, sale: &str) -> Result<Option<String>> {
+/// The till that made `sale`, when it is projected (`device` first, in a database whose
+/// sales hold an id twice from before `sales_id_once`, where this failed at every try).
+async fn made_by(tx: &Transaction<'_>, sale: &str, device: &str) -> Result<Option<String>> {
     Ok(tx
-        .query(&statement(tx, sql::SALE_DEVICE).await?, &[&sale])
+        .query_opt(&statement(tx, sql::SALE_DEVICE).await?, &[&sale, &device])
         .await?
-        .first()
         .map(|row| row.get::<_, String>(0)))
 }
 
 /// As the projection's `own_sale`: a void naming a sale another till made (one projected
 /// already) is refused. The till that made the sale, if it is projected.
 async fn own_sale(tx: &Transaction<'_>, h: &Header, sale: &str) -> Result<Option<String>> {
-    match made_by(tx, sale).await? {
+    match made_by(tx, sale, &h.device).await? {
         Some(made_by) if made_by != h.device => Err(Error::Integrity(
             fairpos_projection::apply::foreign_sale(&h.id, &h.device, sale, &made_by),
         )),
@@ -448,7 +447,7 @@ async fn void(tx: &Transaction<'_>, r: &VoidRecord, stock: &mut StockOut) -> Res
 
 async fn refund(tx: &Transaction<'_>, r: &RefundRecord, stock: &mut StockOut) -> Result<()> {
     let h = &r.header;
-    let sale_device = made_by(tx, &r.sale).await?;
+    let sale_device = made_by(tx, &r.sale, &h.device).await?;
     tx.execute(
         &statement(tx, sql::REFUND).await?,
         &[

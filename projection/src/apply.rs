@@ -300,7 +300,7 @@ fn apply_sale_head(conn: &Connection, insert: &mut CachedStatement, r: &SaleReco
     ]);
     match inserted {
         Err(e) if is_unique_violation(&e, "sales.id") => {
-            let made_by = made_by(conn, &r.header.id)?;
+            let made_by = made_by(conn, &r.header.id, &r.header.device)?;
             let made_by = made_by.as_deref().unwrap_or("another till");
             Err(Error::Integrity(sale_id_taken(
                 &r.header.id,
@@ -416,11 +416,11 @@ fn corrections_meet_their_sale(conn: &Connection, r: &SaleRecord) -> Result<()> 
     Ok(())
 }
 
-/// The till that made `sale`, when it is projected.
-fn made_by(conn: &Connection, sale: &str) -> Result<Option<String>> {
+/// The till that made `sale`, when it is projected (`device` first, where two did).
+fn made_by(conn: &Connection, sale: &str, device: &str) -> Result<Option<String>> {
     Ok(conn
         .prepare_cached(sql::SALE_DEVICE)?
-        .query_row([sale], |r| r.get(0))
+        .query_row([sale, device], |r| r.get(0))
         .optional()?)
 }
 
@@ -430,7 +430,7 @@ fn made_by(conn: &Connection, sale: &str) -> Result<Option<String>> {
 /// till writes either, are taken and listed as doubtful at headquarters.) The till that
 /// made the sale, if it is projected.
 fn own_sale(conn: &Connection, id: &str, device: &str, sale: &str) -> Result<Option<String>> {
-    match made_by(conn, sale)? {
+    match made_by(conn, sale, device)? {
         Some(made_by) if made_by != device => {
             Err(Error::Integrity(foreign_sale(id, device, sale, &made_by)))
         }
@@ -466,7 +466,7 @@ fn void(conn: &Connection, r: &VoidRecord, stock: &mut StockOut) -> Result<()> {
 }
 
 fn refund(conn: &Connection, r: &RefundRecord, stock: &mut StockOut) -> Result<()> {
-    let sale_device = made_by(conn, &r.sale)?;
+    let sale_device = made_by(conn, &r.sale, &r.header.device)?;
     conn.prepare_cached(sql::REFUND)?.execute(params![
         r.header.id,
         r.header.device,

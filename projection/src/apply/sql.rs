@@ -73,7 +73,10 @@ pub const VOID: &str = "INSERT INTO voids(id, device, sale_id, shift_id, at, rea
 /// What a sale's lines took out of stock.
 pub const SALE_LINES_STOCK: &str = "SELECT sku, qty FROM sale_lines WHERE sale_id = ?1";
 /// The till that made a sale.
-pub const SALE_DEVICE: &str = "SELECT device FROM sales WHERE id = ?1";
+/// `?2`'s own first: in a database whose sales hold an id twice from before they were
+/// indexed by it once, a till's void or refund of its own sale is not taken for another's.
+pub const SALE_DEVICE: &str =
+    "SELECT device FROM sales WHERE id = ?1 ORDER BY device = ?2 DESC LIMIT 1";
 /// A refund of (part of) a sale, with the sale's till (null while it is not projected).
 pub const REFUND: &str =
     "INSERT INTO refunds(id, device, number, sale_id, shift_id, at, method, amount_fen,

@@ -65,6 +65,10 @@ pub fn import_keeping_stock(conn: &Connection, rows: &[CatalogRow]) -> Result<(u
     upsert(conn, rows, true)
 }
 
+/// The products' PLUs by value, which moving one looks them up by.
+const PLU_VALUE_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS products_plu_value ON products (ltrim(plu, '0'))";
+
 fn upsert(conn: &Connection, rows: &[CatalogRow], keep_stock: bool) -> Result<(usize, usize)> {
     let mut added = 0;
     let mut updated = 0;
@@ -73,12 +77,9 @@ fn upsert(conn: &Connection, rows: &[CatalogRow], keep_stock: bool) -> Result<(u
         [],
         |r| r.get(0),
     )?;
-    // Who holds each PLU by value (`12` and `0012` are one): read once, not a scan per row.
-    let mut plu_holders: std::collections::HashMap<String, String> = conn
-        .prepare("SELECT plu, sku FROM products WHERE plu IS NOT NULL")?
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?
-        .map(|held| held.map(|(plu, sku)| (plu_value(&plu).to_string(), sku)))
-        .collect::<rusqlite::Result<_>>()?;
+    // PLUs are freed by value (`12` and `0012` are one), through an index of their values
+    // (a database from before it gets it here).
+    conn.execute_batch(PLU_VALUE_INDEX)?;
     for CatalogRow { product: p, stock } in rows {
         let exists: bool = conn.query_row(
             "SELECT EXISTS(SELECT 1 FROM products WHERE sku = ?1)",
@@ -114,17 +115,10 @@ fn upsert(conn: &Connection, rows: &[CatalogRow], keep_stock: bool) -> Result<(u
             "UPDATE products SET barcode = NULL WHERE barcode = ?1 AND sku <> ?2",
             params![p.barcode, p.sku],
         )?;
-        if let Some(plu) = &p.plu {
-            let value = plu_value(plu);
-            if let Some(holder) = plu_holders.get(value).filter(|&h| h != &p.sku) {
-                // Still its PLU (it may have been given another since it was read).
-                conn.execute(
-                    "UPDATE products SET plu = NULL WHERE sku = ?1 AND ltrim(plu, '0') = ?2",
-                    params![holder, value],
-                )?;
-            }
-            plu_holders.insert(value.to_string(), p.sku.clone());
-        }
+        conn.prepare_cached(
+            "UPDATE products SET plu = NULL WHERE ltrim(plu, '0') = ?1 AND sku <> ?2",
+        )?
+        .execute(params![p.plu.as_deref().map(plu_value), p.sku])?;
         conn.execute(
             "INSERT INTO products(sku, barcode, plu, name_zh, name_en, category, unit, price_fen,
                                   weighed, county_code, county_name, supplier, cert_no, stall,
@@ -336,9 +330,26 @@ mod tests {
         };
         assert_eq!(plus(), held(&[("HY-MHT-LB", "10021")]));
         import(&conn, &[row("X1", "010021")]).unwrap();
+        let plan: String = conn
+            .query_row(
+                "EXPLAIN QUERY PLAN UPDATE products SET plu = NULL
+                 WHERE ltrim(plu, '0') = '1' AND sku <> 'X'",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("products_plu_value"), "by the index: {plan}");
         assert_eq!(plus(), held(&[("X1", "010021")]));
         // X1 given 10099, then X2 given X1's old PLU: X1 keeps 10099.
         import(&conn, &[row("X1", "10099"), row("X2", "10021")]).unwrap();
         assert_eq!(plus(), held(&[("X1", "10099"), ("X2", "10021")]));
+        // A database from before held one value twice (`10099`, `0010099`): both freed.
+        conn.execute(
+            "UPDATE products SET plu = '0010099' WHERE sku = 'HY-MHT-LB'",
+            [],
+        )
+        .unwrap();
+        import(&conn, &[row("X2", "10099")]).unwrap();
+        assert_eq!(plus(), held(&[("X2", "10099")]));
     }
 }

@@ -508,8 +508,6 @@ impl std::error::Error for DomainError {}
 /// The most refused rows a message lists; the rest are counted.
 const ROWS_LISTED: usize = 10;
 
-/// Refused rows in words (`line 4: price_yuan is empty; line 9: …`), at most
-/// [`ROWS_LISTED`], then how many more.
 /// An unknown code as a message shows it: a run of more digits than any product code has
 /// (EAN-13, ITF-14) is cut to its first four, as it may be a payment code of a kind not
 /// known here (a customer's code stays valid for a minute, and the screen is public); any
@@ -525,6 +523,8 @@ fn shown_code(code: &str) -> String {
     }
 }
 
+/// Refused rows in words (`line 4: price_yuan is empty; line 9: …`), at most
+/// [`ROWS_LISTED`], then how many more.
 fn rows_listed(rows: &[(u64, String)], lang: Lang) -> String {
     let listed: Vec<String> = rows
         .iter()

@@ -162,7 +162,9 @@ fn keep(till: &mut Till, done: SyncDone) -> Result<SyncReport> {
                  VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(doc_key) DO UPDATE SET confirmed_heads = excluded.confirmed_heads,
                      confirmed_sales = excluded.confirmed_sales,
-                     confirmed_at = excluded.confirmed_at",
+                     confirmed_at = excluded.confirmed_at
+                 -- Two passes overlapping: the earlier, finishing last, confirms no less.
+                 WHERE excluded.confirmed_sales >= sync_docs.confirmed_sales",
                 params![key, heads, sales, now_text()],
             )?;
         }

@@ -307,7 +307,7 @@ pub fn header_has(text: &str, column: &str) -> bool {
 
 /// What to say of each column in the header of the catalog table `text` that the catalog
 /// does not read: its values are not imported, unsaid before (a header of `条码` gave every
-/// product no barcode; one without `weighed` made every product sold by the piece).
+/// product no barcode).
 pub fn unread_columns(text: &str) -> Vec<String> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = csv::ReaderBuilder::new()

@@ -2,7 +2,7 @@
 //! is done again: payment statements imported, shift slips verified, devices added. The
 //! README said so; the restore itself said nothing of them.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use rusqlite::Connection;
@@ -10,7 +10,8 @@ use rusqlite::Connection;
 use super::read_only;
 use crate::Result;
 
-/// A kind of thing done since, how each is named, and what to do again.
+/// A kind of thing done since, how each is named, and what to do again. `sql` reads each
+/// thing's key and name.
 struct Since {
     sql: &'static str,
     what: &'static str,
@@ -19,17 +20,20 @@ struct Since {
 
 const SINCE: [Since; 3] = [
     Since {
-        sql: "SELECT name FROM statement_files",
+        // By content: a bill of the same name imported again since is another file.
+        sql: "SELECT sha256, name FROM statement_files",
         what: "payment statements imported",
         again: "import them again (`hq statements import`)",
     },
     Since {
-        sql: "SELECT device || ' ' || substr(shift, 1, 8) FROM shift_slips",
+        sql: "SELECT device || ' ' || shift, device || ' ' || substr(shift, 1, 8)
+              FROM shift_slips",
         what: "shift slips verified",
         again: "verify them again (`hq slip verify`)",
     },
     Since {
-        sql: "SELECT device FROM devices",
+        // Not one revoked since: nothing to add again.
+        sql: "SELECT device, device FROM devices WHERE revoked_at IS NULL",
         what: "devices added",
         again: "their syncs are refused: add them again (`hq add-device`) and enrol each \
                 with `enroll --again`",
@@ -42,9 +46,11 @@ pub(super) fn not_brought_back(replaced: &Path, copy: &Path) -> Result<Vec<Strin
     let (replaced, copy) = (read_only(replaced)?, read_only(copy)?);
     let mut warnings = Vec::new();
     for since in &SINCE {
+        let held = names(&copy, since.sql)?;
         let gone: Vec<String> = names(&replaced, since.sql)?
-            .difference(&names(&copy, since.sql)?)
-            .cloned()
+            .into_iter()
+            .filter(|(key, _)| !held.contains_key(key))
+            .map(|(_, name)| name)
             .collect();
         if gone.is_empty() {
             continue;
@@ -60,14 +66,15 @@ pub(super) fn not_brought_back(replaced: &Path, copy: &Path) -> Result<Vec<Strin
     Ok(warnings)
 }
 
-/// What `sql` names in `conn`; none where its table is missing (a database from before it).
-fn names(conn: &Connection, sql: &str) -> Result<BTreeSet<String>> {
+/// What `sql` names in `conn`, by key; none where its table is missing (a database from
+/// before it).
+fn names(conn: &Connection, sql: &str) -> Result<BTreeMap<String, String>> {
     let mut stmt = match conn.prepare(sql) {
         Ok(stmt) => stmt,
-        Err(e) if e.to_string().contains("no such table") => return Ok(BTreeSet::new()),
+        Err(e) if e.to_string().contains("no such table") => return Ok(BTreeMap::new()),
         Err(e) => return Err(e.into()),
     };
-    let names = stmt.query_map([], |r| r.get(0))?;
+    let names = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(names.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -91,25 +98,28 @@ mod tests {
             let path = dir.path().join(name);
             let conn = Connection::open(&path).unwrap();
             conn.execute_batch(
-                "CREATE TABLE devices(device TEXT PRIMARY KEY);
-                 CREATE TABLE statement_files(name TEXT);",
+                "CREATE TABLE devices(device TEXT PRIMARY KEY, revoked_at TEXT);
+                 CREATE TABLE statement_files(sha256 TEXT, name TEXT);",
             )
             .unwrap();
             for device in devices {
-                conn.execute("INSERT INTO devices VALUES (?1)", [device])
+                let revoked = device.strip_suffix('-').map(|_| "2026-11-23");
+                let device = device.trim_end_matches('-');
+                conn.execute("INSERT INTO devices VALUES (?1, ?2)", (device, revoked))
                     .unwrap();
             }
             for n in 0..files {
                 conn.execute(
-                    "INSERT INTO statement_files VALUES (?1)",
-                    [format!("微信账单-{n:02}.csv")],
+                    "INSERT INTO statement_files VALUES (?1, ?2)",
+                    (format!("{n:064}"), format!("微信账单-{n:02}.csv")),
                 )
                 .unwrap();
             }
             path
         };
         let backup = make("backup.db", &["T01"], 1);
-        let replaced = make("replaced.db", &["T01", "T02", "V1"], 12);
+        // T03 added and revoked since: nothing to add again.
+        let replaced = make("replaced.db", &["T01", "T02", "V1", "T03-"], 12);
         let said = not_brought_back(&replaced, &backup).unwrap();
         assert_eq!(said.len(), 2, "{said:?}");
         assert!(

@@ -96,10 +96,10 @@ pub fn csv(m: &StatementMatch) -> Result<Vec<u8>> {
         .map_err(|e| Error::Other(format!("CSV: {}", e.error())))
 }
 
-/// The match as an XLSX workbook of one sheet, the amount in yuan as a number.
 /// The rows of an XLSX worksheet.
 const XLSX_ROWS: usize = 1_048_576;
 
+/// The match as an XLSX workbook of one sheet, the amount in yuan as a number.
 pub fn xlsx(m: &StatementMatch) -> Result<Vec<u8>> {
     use rust_xlsxwriter::{Format, Workbook};
     let fail = |e: rust_xlsxwriter::XlsxError| Error::Other(format!("XLSX: {e}"));

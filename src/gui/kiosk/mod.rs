@@ -391,23 +391,35 @@ impl KioskController {
         self.message.clear();
         self.qr = self.config.payment_qr.clone();
         self.screen = KioskScreen::PayQr;
-        let items: Vec<String> = cart_lines(&self.cart, Lang::Zh)
-            .into_iter()
-            .map(|l| format!("{} {}", l.name, l.qty))
-            .collect();
-        let (total, items) = (self.cart.total(), items.join("；"));
+        let (total, items) = self.basket_shown();
         // The same basket shown again is kept as first shown; another (changed after the
         // QR: by its shopper, or by the next one over a basket left) keeps the one before.
-        if let Some((_, was_total, was_items)) = &self.qr_shown {
-            if (*was_total, was_items.as_str()) == (total, items.as_str()) {
-                return;
-            }
-            self.keep_if_left("changed after the QR");
+        if self.is_basket_shown(total, &items) {
+            return;
         }
+        self.keep_if_left("changed after the QR");
         match (self.clock)(&self.till) {
             Ok(now) => self.qr_shown = Some((now, total, items)),
             Err(e) => eprintln!("the kiosk's clock: {e}"),
         }
+    }
+
+    /// The basket as the payment QR shows it: its total and lines.
+    fn basket_shown(&self) -> (Fen, String) {
+        let items: Vec<String> = cart_lines(&self.cart, Lang::Zh)
+            .into_iter()
+            .map(|l| format!("{} {}", l.name, l.qty))
+            .collect();
+        (self.cart.total(), items.join("；"))
+    }
+
+    /// Whether the payment QR was shown for this basket (`total`, `items`), unpaid.
+    fn is_basket_shown(&self, total: Fen, items: &str) -> bool {
+        self.qr_shown
+            .as_ref()
+            .is_some_and(|(_, was_total, was_items)| {
+                (*was_total, was_items.as_str()) == (total, items)
+            })
     }
 
     /// Shows the basket's QR; returns the basket for the slip the printer prints.
@@ -420,8 +432,13 @@ impl KioskController {
         let basket = Basket::of_cart(self.till.device(), &self.cart, rules);
         self.qr = basket.payload();
         self.message.clear();
-        // Handed to the counter, where a till rings it up: not left.
-        self.qr_shown = None;
+        // Handed to the counter, where a till rings it up: not left, unless it changed after
+        // the payment QR (the next shopper's, over one left paid).
+        let (total, items) = self.basket_shown();
+        if self.is_basket_shown(total, &items) {
+            self.qr_shown = None;
+        }
+        self.keep_if_left("changed after the QR");
         self.screen = KioskScreen::PayCounter;
         Some(basket)
     }

@@ -395,3 +395,30 @@ fn a_basket_left_on_the_payment_qr_is_kept_for_staff() {
         "as the QR showed it: {left:?}"
     );
 }
+
+/// A basket shown the payment QR, then changed and handed to the counter (the next shopper's,
+/// over one left paid) keeps the one the QR showed; handed over as it was, nothing is kept.
+#[test]
+fn a_basket_changed_after_its_qr_and_handed_to_the_counter_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut k = kiosk(dir.path());
+    k.scan("6935780100128", 1_000);
+    k.pay_qr(2_000);
+    k.back(3_000);
+    assert!(k.pay_counter(4_000).is_some());
+    k.finish();
+    assert_eq!(k.till_mut().left_baskets().unwrap(), []);
+    k.scan("6935780100128", 5_000);
+    k.pay_qr(6_000);
+    k.back(7_000);
+    k.scan("6935780100128", 8_000);
+    assert!(k.pay_counter(9_000).is_some());
+    k.finish();
+    let left = k.till_mut().left_baskets().unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].why, "changed after the QR");
+    assert!(
+        left[0].items.ends_with(" 1"),
+        "as the QR showed it: {left:?}"
+    );
+}

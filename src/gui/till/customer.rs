@@ -28,7 +28,7 @@ pub struct CustomerView {
     pub total: Fen,
     pub paid: Fen,
     pub remaining: Fen,
-    /// What the stall's payment QR asks the shopper for: what staff tendered by a QR
+    /// What the stall's payment QR asks the shopper for: what staff last tendered by a QR
     /// method (the shopper's phone has yet to pay it), else what is still due. It asked for
     /// what remained once staff had tapped "WeChat": ￥0.00, before the shopper scanned.
     pub by_qr: Fen,
@@ -63,10 +63,7 @@ impl TillController {
             total,
             paid: pay.paid,
             remaining: pay.remaining,
-            by_qr: match self.tendered_by_qr() {
-                Fen::ZERO => pay.remaining,
-                by_qr => by_qr,
-            },
+            by_qr: self.tendered_by_qr().unwrap_or(pay.remaining),
             change,
             sale,
         }

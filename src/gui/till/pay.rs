@@ -47,10 +47,12 @@ impl TillController {
         self.tenders.iter().filter_map(|t| t.amount).sum()
     }
 
-    /// What is tendered by the stall's payment QR.
-    pub(super) fn tendered_by_qr(&self) -> Fen {
-        let by_qr = self.tenders.iter().filter(|t| t.method.by_qr());
-        by_qr.filter_map(|t| t.amount).sum()
+    /// What the last tender by the stall's payment QR asks: the phone now paying (one paid
+    /// part by WeChat on one phone, the rest by Alipay on another, asks the second for the
+    /// rest, not the whole).
+    pub(super) fn tendered_by_qr(&self) -> Option<Fen> {
+        let by_qr = self.tenders.iter().rev().find(|t| t.method.by_qr());
+        by_qr.and_then(|t| t.amount)
     }
 
     /// Adds a tender: the amount typed on the keypad, or what is still due.

@@ -2,7 +2,7 @@
 //! the cart, weights on the keypad, kiosk baskets, and the buyer.
 
 use fairpos_domain::basket::Basket;
-use fairpos_domain::cart::Cart;
+use fairpos_domain::cart::{resolve, Cart};
 use fairpos_domain::codes::ReceiptQr;
 use fairpos_domain::sale::Unit;
 use fairpos_domain::{DomainError, Fen, Lang};
@@ -164,18 +164,29 @@ impl TillController {
             || ReceiptQr::parse(t).is_some()
             || Basket::parse(t).is_some()
             || self.catalog.by_sku(&t.to_uppercase()).is_some();
-        let scanned = t.trim_end_matches(|c: char| c.is_ascii_digit());
-        let glued = &t[scanned.len()..];
         if code {
             self.scan(t);
-        } else if glued.len() >= 8 {
-            // EAN-8 and longer: no search ends in so many digits.
+        } else if let Some(glued) = self.code_at_end(t) {
             self.scan(glued);
         } else {
             return false;
         }
         self.query.clear();
         true
+    }
+
+    /// The code a scanner typed after search text, when the text ends in one that names a
+    /// product: the last 14, 13, 12 or 8 digits (ITF-14, EAN-13, UPC-A, EAN-8). A search
+    /// ending in digits of its own (`茶叶礼盒 1`, `TEA-20240501`) glued to a scan is not cut
+    /// at the wrong digit, nor taken for a code.
+    fn code_at_end<'t>(&self, text: &'t str) -> Option<&'t str> {
+        let digits = text.len() - text.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        let rules = &self.till.store().identity().fair.barcode_rules;
+        [14, 13, 12, 8]
+            .into_iter()
+            .filter(|&n| n <= digits)
+            .map(|n| &text[text.len() - n..])
+            .find(|code| resolve(&self.catalog, rules, code).is_ok())
     }
 
     fn load_basket(&mut self, basket: &Basket) -> Changed {

@@ -98,6 +98,13 @@ fn the_grid_finds_by_pinyin_initials_and_enter_tells_codes_from_searches() {
         !c.code_entered("bjhjc 250"),
         "a search ending in a few digits stays one"
     );
+    // A search ending in digits of its own, a scan glued on: the code at the end is found.
+    assert!(c.code_entered("茶叶礼盒 16935780100128"));
+    assert_eq!(c.total(), Fen(3 * 12800 + 11600));
+    // Digits that name no product: still a search, nothing said against it.
+    c.message = None;
+    assert!(!c.code_entered("TEA-20240501"));
+    assert!(c.message.is_none());
 }
 
 #[test]
@@ -512,7 +519,17 @@ fn the_customer_displays_qr_asks_for_what_is_tendered_by_qr() {
     }
     c.tender("cash");
     assert_eq!(c.customer_view().by_qr, Fen(7800), "the rest after cash");
+    c.remove_tender(0);
+    for k in ["5", "0"] {
+        c.pay_key(k);
+    }
     c.tender("wechat");
+    assert_eq!(c.customer_view().by_qr, Fen(5000), "the first phone");
+    c.tender("alipay");
     let view = c.customer_view();
-    assert_eq!((view.remaining, view.by_qr), (Fen::ZERO, Fen(7800)));
+    assert_eq!(
+        (view.remaining, view.by_qr),
+        (Fen::ZERO, Fen(7800)),
+        "the second"
+    );
 }

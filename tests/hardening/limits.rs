@@ -43,15 +43,19 @@ fn a_command_that_only_prints_ends_quietly_when_its_reader_goes_away() {
     let hq = Hq::demo();
     // As `fairpos hq audit | head -0`: the reader is gone before the first line is written.
     for args in [&["hq", "audit"][..], &["hq", "user", "list"]] {
-        let mut child = Command::new(common::BIN)
+        // The pipe's reading end closed before the command starts: dropped after the spawn,
+        // a command quicker than the test (the test's thread put aside on a busy machine)
+        // wrote all it had into the pipe and ended well.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let child = Command::new(common::BIN)
             .arg("--data")
             .arg(hq.data())
             .args(args)
-            .stdout(Stdio::piped())
+            .stdout(writer)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        drop(child.stdout.take());
         let out = child.wait_with_output().unwrap();
         let said = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.signal(), Some(13), "{args:?}: {said}");

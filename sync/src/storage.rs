@@ -76,7 +76,7 @@ pub fn load(conn: &Connection, id: &LedgerId) -> Result<Option<LedgerDoc>> {
     Ok(Some(ledger))
 }
 
-/// `ledger` when it holds the `stored` records its chunks were stored with, else why not.
+/// Refuses `ledger` unless it holds the `stored` records its chunks were stored with.
 fn every_record(ledger: &LedgerDoc, stored: i64) -> Result<()> {
     if ledger.len() as i64 != stored {
         return Err(Error::NotALedger {

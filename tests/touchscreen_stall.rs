@@ -132,12 +132,13 @@ fn a_weighed_product_takes_the_scales_settled_weight_and_the_shopper_sees_it_all
     assert_eq!(value(ui, "total"), "￥147.50");
     assert_eq!(value(&customer(), "customer total"), "￥147.50");
 
-    // Step 3: paying: the shopper sees what is still due beside the stall's QR.
+    // Step 3: paying: the shopper sees what is still due, and the stall's QR asks for what
+    // the phone pays (100.00 by WeChat, the rest in cash).
     click(ui, "pay");
     type_digits(ui, "amount", "100");
     click(ui, "wechat");
     assert_eq!(value(&customer(), "customer amount due"), "￥47.50");
-    assert!(value(&customer(), "customer qr code").contains("47.50"));
+    assert!(value(&customer(), "customer qr code").contains("100.00"));
     click(ui, "exact cash");
     click(ui, "complete sale");
     assert_eq!(value(&customer(), "customer change"), "￥0.00");

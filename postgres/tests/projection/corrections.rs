@@ -220,6 +220,41 @@ async fn t1_projected(server: &str, seed: u64) -> (Pool, Vec<common::Ledger>, Sa
     (pool, ledgers, sale)
 }
 
+/// T2's ledger with a sale copying `sale` (T1's), its id among them: its lines numbered
+/// apart, and no payment, so that no row of its lines or payments is one the copied sale
+/// holds.
+fn t2_copying(ledgers: &[common::Ledger], sale: &SaleRecord) -> Vec<Record> {
+    let mut records = ledgers[1].records.clone();
+    let mut copy = sale.clone();
+    copy.header.device = "T2".into();
+    copy.header.seq = records.len() as u64 + 1;
+    copy.sale_seq = 9999;
+    for line in &mut copy.lines {
+        line.line += 100;
+    }
+    copy.payments.clear();
+    records.push(Record::Sale(copy));
+    records
+}
+
+/// T1's ledger with a void of its `sale`.
+fn t1_voiding(ledgers: &[common::Ledger], sale: &SaleRecord) -> Vec<Record> {
+    let mut t1 = ledgers[0].records.clone();
+    t1.push(Record::Void(fairpos_sync::record::VoidRecord {
+        header: Header {
+            id: "T1-void".into(),
+            device: "T1".into(),
+            seq: t1.len() as u64 + 1,
+            at: "2026-11-22T12:00:00+08:00".into(),
+        },
+        sale: sale.header.id.clone(),
+        number: sale.number.clone(),
+        shift: sale.shift.clone(),
+        reason: "wrong".into(),
+    }));
+    t1
+}
+
 /// A void in T2's ledger naming a sale of T1's (whose id is on T1's receipt), projected once
 /// T1's ledger is: the ledger is refused whole, as SQLite's projection refuses it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -263,18 +298,7 @@ async fn a_void_naming_another_tills_sale_is_refused() {
 async fn a_sale_copying_another_tills_sale_id_is_refused() {
     let Some(server) = server() else { return };
     let (pool, ledgers, sale) = t1_projected(&server, 5).await;
-    let mut records = ledgers[1].records.clone();
-    let mut copy = sale.clone();
-    copy.header.device = "T2".into();
-    copy.header.seq = records.len() as u64 + 1;
-    copy.sale_seq = 9999;
-    // Its lines numbered apart, and no payment: no row of its lines or payments is one
-    // the copied sale holds.
-    for line in &mut copy.lines {
-        line.line += 100;
-    }
-    copy.payments.clear();
-    records.push(Record::Sale(copy));
+    let records = t2_copying(&ledgers, &sale);
     let err = project(&pool, &ledgers[1].key, &records).await.unwrap_err();
     assert!(matches!(err, Error::Integrity(_)), "{err}");
     assert!(
@@ -282,19 +306,7 @@ async fn a_sale_copying_another_tills_sale_id_is_refused() {
             .contains("a sale of it has the id of another till's sale"),
         "{err}"
     );
-    let mut t1 = ledgers[0].records.clone();
-    t1.push(Record::Void(fairpos_sync::record::VoidRecord {
-        header: Header {
-            id: "T1-void".into(),
-            device: "T1".into(),
-            seq: t1.len() as u64 + 1,
-            at: "2026-11-22T12:00:00+08:00".into(),
-        },
-        sale: sale.header.id.clone(),
-        number: sale.number.clone(),
-        shift: sale.shift.clone(),
-        reason: "wrong".into(),
-    }));
+    let t1 = t1_voiding(&ledgers, &sale);
     assert_eq!(project(&pool, &ledgers[0].key, &t1).await.unwrap(), 1);
     let client = pool.get().await.unwrap();
     let voided: i64 = client
@@ -384,30 +396,9 @@ async fn a_void_of_a_sale_held_twice_from_before_the_unique_index_is_refused() {
         .batch_execute("DROP INDEX sales_id_once; CREATE INDEX sales_id ON sales (id)")
         .await
         .unwrap();
-    let mut records = ledgers[1].records.clone();
-    let mut copy = sale.clone();
-    copy.header.device = "T2".into();
-    copy.header.seq = records.len() as u64 + 1;
-    copy.sale_seq = 9999;
-    for line in &mut copy.lines {
-        line.line += 100;
-    }
-    copy.payments.clear();
-    records.push(Record::Sale(copy));
+    let records = t2_copying(&ledgers, &sale);
     project(&pool, &ledgers[1].key, &records).await.unwrap();
-    let mut t1 = ledgers[0].records.clone();
-    t1.push(Record::Void(fairpos_sync::record::VoidRecord {
-        header: Header {
-            id: "T1-void".into(),
-            device: "T1".into(),
-            seq: t1.len() as u64 + 1,
-            at: "2026-11-22T12:00:00+08:00".into(),
-        },
-        sale: sale.header.id.clone(),
-        number: sale.number.clone(),
-        shift: sale.shift.clone(),
-        reason: "wrong".into(),
-    }));
+    let t1 = t1_voiding(&ledgers, &sale);
     let err = project(&pool, &ledgers[0].key, &t1).await.unwrap_err();
     // Not taken for a void of T2's sale (its own is read first), and refused as the roll-up
     // meets its row twice.

@@ -11,6 +11,25 @@ use crate::{Error, Result};
 /// question, before it is taken as not reached.
 const SILENT_AFTER: Duration = Duration::from_secs(2);
 
+/// Reads and lets go of what the port holds until it has been quiet for two of its reads
+/// (the port's timeout is 50 ms), for a second at most (a printer sending its status on its
+/// own is never quiet).
+fn drain(port: &mut Box<dyn serialport::SerialPort>) -> std::io::Result<()> {
+    let mut buf = [0u8; 64];
+    let mut quiet = 0;
+    let until = std::time::Instant::now() + Duration::from_secs(1);
+    while quiet < 2 && std::time::Instant::now() < until {
+        match std::io::Read::read(port, &mut buf) {
+            Ok(n) if n > 0 => quiet = 0,
+            Ok(_) => quiet += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => quiet += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 pub struct SerialPrinter {
     path: PathBuf,
     baud: u32,
@@ -54,7 +73,10 @@ impl ReceiptPrinter for SerialPrinter {
             status::ask(&mut port, STATUS_TIMEOUT).map_err(|e| Error::io(what(), e))?;
         if status.is_none() && self.answered {
             // Asked again, given longer: a printer busy with the last receipt's image may
-            // miss a question.
+            // miss a question. What it answered late to the first asking is let go of first:
+            // read as answers to the second, each answer one behind, a cover open read as
+            // closed.
+            drain(&mut port).map_err(|e| Error::io(what(), e))?;
             status = status::ask(&mut port, SILENT_AFTER).map_err(|e| Error::io(what(), e))?;
         }
         match status {

@@ -164,8 +164,8 @@ pub const KIOSK_PIN_LOCK_MOST_MS: u64 = 10 * 60_000;
 /// hour passes with no lock: a pad left to a guesser for a fair's day took 2 400 guesses of a
 /// four-digit PIN at a steady minute's lock (one chance in four to find it), and takes 65
 /// with locks up to an hour, 255 with locks up to ten minutes (the kiosk's). A right PIN
-/// forgives only the one wrong PIN typed just before it (a slip, mended at once), and no
-/// lock: staff typing theirs at every sale on the kiosk's pad, which any shopper reaches,
+/// forgives only the one wrong PIN typed just before it (a slip, mended at once), one an
+/// hour, and no lock: staff typing theirs at every sale on the kiosk's pad, which any shopper reaches,
 /// gave a guesser four free guesses between sales, never locked.
 #[derive(Debug)]
 pub struct PinGuard {
@@ -174,6 +174,8 @@ pub struct PinGuard {
     first_failure_ms: u64,
     /// When the last of them was typed, while a right PIN may still forgive it.
     last_failure_ms: Option<u64>,
+    /// When a right PIN last forgave one: one an hour at most.
+    forgave_ms: Option<u64>,
     /// Locks remembered (each longer than the last).
     locks: u32,
     locked_until_ms: u64,
@@ -194,6 +196,7 @@ impl PinGuard {
             failures: 0,
             first_failure_ms: 0,
             last_failure_ms: None,
+            forgave_ms: None,
             locks: 0,
             locked_until_ms: 0,
             longest_ms,
@@ -207,10 +210,16 @@ impl PinGuard {
 
     pub fn record(&mut self, right: bool, now_ms: u64) {
         if right {
-            // A slip mended at once: forgiven, one at most.
+            // A slip mended at once: forgiven, one an hour at most (a guesser typing one
+            // before each of staff's right PINs gained a try at every sale).
             let slip = self.last_failure_ms.take();
-            if slip.is_some_and(|at| now_ms.saturating_sub(at) <= PIN_SLIP_MS) {
-                self.failures = self.failures.saturating_sub(1);
+            let slipped = slip.is_some_and(|at| now_ms.saturating_sub(at) <= PIN_SLIP_MS);
+            let forgave_lately = self
+                .forgave_ms
+                .is_some_and(|at| now_ms.saturating_sub(at) < PIN_FORGOTTEN_MS);
+            if slipped && !forgave_lately && self.failures > 0 {
+                self.failures -= 1;
+                self.forgave_ms = Some(now_ms);
             }
             return;
         }
@@ -262,15 +271,17 @@ mod tests {
         }
         assert_eq!(g.locked(1_000), None);
         // A right PIN just after forgives the last (a slip), one only, however many right
-        // PINs follow: staff's PIN at each sale gives a guesser one try more at most.
+        // PINs follow, and one an hour: a guesser typing one before each of staff's right
+        // PINs gains one try in the hour, not one a sale.
         g.record(true, 1_500);
         g.record(true, 1_600);
         g.record(false, 2_000);
         assert_eq!(g.locked(2_000), None);
-        g.record(false, 2_000);
-        assert_eq!(g.locked(2_000), Some(60));
-        assert_eq!(g.locked(61_500), Some(1));
-        assert_eq!(g.locked(62_000), None);
+        g.record(true, 2_500);
+        g.record(false, 3_000);
+        assert_eq!(g.locked(3_000), Some(60));
+        assert_eq!(g.locked(62_500), Some(1));
+        assert_eq!(g.locked(63_000), None);
         // Four wrong an hour apart from the next: forgotten.
         let later = 100_000;
         for _ in 0..4 {

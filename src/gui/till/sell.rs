@@ -3,7 +3,7 @@
 
 use fairpos_domain::basket::Basket;
 use fairpos_domain::cart::{resolve, Cart};
-use fairpos_domain::codes::ReceiptQr;
+use fairpos_domain::codes::{parse_gtin, ReceiptQr};
 use fairpos_domain::sale::Unit;
 use fairpos_domain::{DomainError, Fen, Lang};
 
@@ -175,18 +175,23 @@ impl TillController {
         true
     }
 
-    /// The code a scanner typed after search text, when the text ends in one that names a
-    /// product: the last 14, 13, 12 or 8 digits (ITF-14, EAN-13, UPC-A, EAN-8). A search
-    /// ending in digits of its own (`茶叶礼盒 1`, `TEA-20240501`) glued to a scan is not cut
-    /// at the wrong digit, nor taken for a code.
+    /// The code a scanner typed after search text, when the text ends in one: the last 14,
+    /// 13, 12 or 8 digits (ITF-14, EAN-13, UPC-A, EAN-8) that name a product, else that
+    /// are a barcode by their check digit (scanned, so that the volunteer is told no
+    /// product has it). A search ending in digits of its own (`茶叶礼盒 1`, `TEA-20240501`)
+    /// glued to a scan is not cut at the wrong digit, nor taken for a code.
     fn code_at_end<'t>(&self, text: &'t str) -> Option<&'t str> {
         let digits = text.len() - text.trim_end_matches(|c: char| c.is_ascii_digit()).len();
         let rules = &self.till.store().identity().fair.barcode_rules;
-        [14, 13, 12, 8]
-            .into_iter()
-            .filter(|&n| n <= digits)
-            .map(|n| &text[text.len() - n..])
+        let ends = || {
+            [14, 13, 12, 8]
+                .into_iter()
+                .filter(move |&n| n <= digits)
+                .map(|n| &text[text.len() - n..])
+        };
+        ends()
             .find(|code| resolve(&self.catalog, rules, code).is_ok())
+            .or_else(|| ends().find(|code| matches!(parse_gtin(code), Ok(Some(_)))))
     }
 
     fn load_basket(&mut self, basket: &Basket) -> Changed {

@@ -101,10 +101,19 @@ fn the_grid_finds_by_pinyin_initials_and_enter_tells_codes_from_searches() {
     // A search ending in digits of its own, a scan glued on: the code at the end is found.
     assert!(c.code_entered("茶叶礼盒 16935780100128"));
     assert_eq!(c.total(), Fen(3 * 12800 + 11600));
-    // Digits that name no product: still a search, nothing said against it.
+    // Digits that are no barcode: still a search, nothing said against it; a barcode no
+    // product has: scanned, and said so.
     c.message = None;
     assert!(!c.code_entered("TEA-20240501"));
     assert!(c.message.is_none());
+    assert!(c.code_entered("bjhjc6935780100999"));
+    assert!(
+        c.message
+            .as_ref()
+            .is_some_and(|m| m.bad && m.text.contains("6935780100999")),
+        "{:?}",
+        c.message
+    );
 }
 
 #[test]

@@ -47,11 +47,13 @@ pub(super) fn not_brought_back(replaced: &Path, copy: &Path) -> Result<Vec<Strin
     let mut warnings = Vec::new();
     for since in &SINCE {
         let held = names(&copy, since.sql)?;
-        let gone: Vec<String> = names(&replaced, since.sql)?
+        let mut gone: Vec<String> = names(&replaced, since.sql)?
             .into_iter()
             .filter(|(key, _)| !held.contains_key(key))
             .map(|(_, name)| name)
             .collect();
+        // By name, not by key (a statement's is its content's hash).
+        gone.sort();
         if gone.is_empty() {
             continue;
         }

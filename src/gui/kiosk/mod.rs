@@ -391,13 +391,13 @@ impl KioskController {
         self.message.clear();
         self.qr = self.config.payment_qr.clone();
         self.screen = KioskScreen::PayQr;
-        let (total, items) = self.basket_shown();
         // The same basket shown again is kept as first shown; another (changed after the
         // QR: by its shopper, or by the next one over a basket left) keeps the one before.
-        if self.is_basket_shown(total, &items) {
+        if self.is_basket_shown() {
             return;
         }
         self.keep_if_left("changed after the QR");
+        let (total, items) = self.basket_shown();
         match (self.clock)(&self.till) {
             Ok(now) => self.qr_shown = Some((now, total, items)),
             Err(e) => eprintln!("the kiosk's clock: {e}"),
@@ -413,13 +413,12 @@ impl KioskController {
         (self.cart.total(), items.join("；"))
     }
 
-    /// Whether the payment QR was shown for this basket (`total`, `items`), unpaid.
-    fn is_basket_shown(&self, total: Fen, items: &str) -> bool {
+    /// Whether the payment QR was shown for the basket as it is, unpaid.
+    fn is_basket_shown(&self) -> bool {
+        let (total, items) = self.basket_shown();
         self.qr_shown
             .as_ref()
-            .is_some_and(|(_, was_total, was_items)| {
-                (*was_total, was_items.as_str()) == (total, items)
-            })
+            .is_some_and(|(_, was_total, was_items)| (*was_total, was_items) == (total, &items))
     }
 
     /// Shows the basket's QR; returns the basket for the slip the printer prints.
@@ -434,11 +433,10 @@ impl KioskController {
         self.message.clear();
         // Handed to the counter, where a till rings it up: not left, unless it changed after
         // the payment QR (the next shopper's, over one left paid).
-        let (total, items) = self.basket_shown();
-        if self.is_basket_shown(total, &items) {
-            self.qr_shown = None;
+        if !self.is_basket_shown() {
+            self.keep_if_left("changed after the QR");
         }
-        self.keep_if_left("changed after the QR");
+        self.qr_shown = None;
         self.screen = KioskScreen::PayCounter;
         Some(basket)
     }

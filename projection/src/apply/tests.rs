@@ -324,6 +324,26 @@ fn a_sale_copying_another_tills_sale_id_is_refused_where_ids_are_held_once() {
     assert_eq!(voided, 1);
 }
 
+/// Where sales are not indexed by id once (a database from before, or a till's), a sale
+/// held twice is read with the asking till's own first: T01's void of its sale is taken,
+/// where T00's copy, read first (by the index's order), had the void taken for a void of
+/// another till's sale.
+#[test]
+fn a_sale_held_twice_is_read_with_the_asking_tills_own_first() {
+    let conn = Connection::open_in_memory().unwrap();
+    crate::schema::create_projection(&conn).unwrap();
+    conn.execute_batch(crate::schema::CATALOG).unwrap();
+    apply(&conn, &sale(1, &[("A", 1)]), "ledger").unwrap();
+    let mut copy = sale(1, &[("B", 2)]);
+    if let Record::Sale(s) = &mut copy {
+        s.header.device = "T00".into();
+        s.lines[0].line = 7;
+        s.payments.clear();
+    }
+    apply(&conn, &copy, "ledger/T00").unwrap();
+    assert!(apply(&conn, &void(2, 1), "ledger").unwrap());
+}
+
 /// Record `seq` of `device` opening shift s1 with `float_fen`, or closing it counted at it.
 fn shift(device: &str, seq: u64, open: bool, fen: i64) -> Record {
     let header = Header {

@@ -153,22 +153,6 @@ impl KioskApp {
             *self.shown_qr.borrow_mut() = ctl.qr.clone();
         }
         k.set_qr_caption(s(ctl.caption()));
-        let k = self.ui.global::<KioskAdapter>();
-        if self.shown_lang.get() != Some(ctl.lang) {
-            set_language(ctl.lang);
-            self.shown_lang.set(Some(ctl.lang));
-            k.set_pay_title(s(ctl.pay_title()));
-            // Made once a language: a new model makes the buttons anew, under a finger.
-            let buttons: Vec<ui::ConfirmButton> = ctl
-                .confirm_buttons()
-                .into_iter()
-                .map(|(text, label)| ui::ConfirmButton {
-                    text: s(text),
-                    label: s(label),
-                })
-                .collect();
-            k.set_confirm_buttons(Rc::new(slint::VecModel::from(buttons)).into());
-        }
         k.set_pin_dots(s(ctl.pin_dots()));
         k.set_message(s(&ctl.message));
         let now = self.now_ms();

@@ -237,22 +237,33 @@ fn t2_copying(ledgers: &[common::Ledger], sale: &SaleRecord) -> Vec<Record> {
     records
 }
 
-/// T1's ledger with a void of its `sale`.
-fn t1_voiding(ledgers: &[common::Ledger], sale: &SaleRecord) -> Vec<Record> {
-    let mut t1 = ledgers[0].records.clone();
-    t1.push(Record::Void(fairpos_sync::record::VoidRecord {
+/// `records` of `device` with a void of `sale` after them, its id `id`, in `shift`.
+fn voiding(
+    records: &[Record],
+    device: &str,
+    id: &str,
+    sale: &SaleRecord,
+    shift: &str,
+) -> Vec<Record> {
+    let mut records = records.to_vec();
+    records.push(Record::Void(fairpos_sync::record::VoidRecord {
         header: Header {
-            id: "T1-void".into(),
-            device: "T1".into(),
-            seq: t1.len() as u64 + 1,
+            id: id.into(),
+            device: device.into(),
+            seq: records.len() as u64 + 1,
             at: "2026-11-22T12:00:00+08:00".into(),
         },
         sale: sale.header.id.clone(),
         number: sale.number.clone(),
-        shift: sale.shift.clone(),
+        shift: shift.into(),
         reason: "wrong".into(),
     }));
-    t1
+    records
+}
+
+/// T1's ledger with a void of its `sale`.
+fn t1_voiding(ledgers: &[common::Ledger], sale: &SaleRecord) -> Vec<Record> {
+    voiding(&ledgers[0].records, "T1", "T1-void", sale, &sale.shift)
 }
 
 /// A void in T2's ledger naming a sale of T1's (whose id is on T1's receipt), projected once
@@ -261,19 +272,7 @@ fn t1_voiding(ledgers: &[common::Ledger], sale: &SaleRecord) -> Vec<Record> {
 async fn a_void_naming_another_tills_sale_is_refused() {
     let Some(server) = server() else { return };
     let (pool, ledgers, sale) = t1_projected(&server, 4).await;
-    let mut records = ledgers[1].records.clone();
-    records.push(Record::Void(fairpos_sync::record::VoidRecord {
-        header: Header {
-            id: "T2-forged".into(),
-            device: "T2".into(),
-            seq: records.len() as u64 + 1,
-            at: "2026-11-22T12:00:00+08:00".into(),
-        },
-        sale: sale.header.id.clone(),
-        number: sale.number.clone(),
-        shift: "T2-shift".into(),
-        reason: "forged".into(),
-    }));
+    let records = voiding(&ledgers[1].records, "T2", "T2-forged", &sale, "T2-shift");
     let err = project(&pool, &ledgers[1].key, &records).await.unwrap_err();
     assert!(matches!(err, Error::Integrity(_)), "{err}");
     let said = format!(

@@ -59,14 +59,10 @@ impl CustomerDisplay {
                     String::new()
                 }),
         };
+        // Names the kiosk refuses at its start name none here.
         let methods = match &config.customer_display.payment_qr {
             Some(_) => Vec::new(),
-            None => config
-                .kiosk
-                .payment_method
-                .iter()
-                .filter_map(|m| Method::parse(m).ok())
-                .collect(),
+            None => super::kiosk::qr_methods(&config.kiosk.payment_method).unwrap_or_default(),
         };
         Ok(CustomerDisplay {
             ui,

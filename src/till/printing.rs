@@ -36,6 +36,11 @@ pub enum PrintOutcome {
     },
 }
 
+/// Why a receipt did not print, when the printer was not reached.
+const UNREACHABLE: &str = "printer unreachable";
+/// Why a receipt did not print, when the write to the printer failed.
+const WRITE_FAILED: &str = "printing failed";
+
 /// Why a receipt did not print, and whether the cash drawer it was to open may have stayed
 /// shut: [`send_receipt`] knows, where the printer was not reached or a write failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,12 +80,12 @@ pub fn send_receipt(
         })
     };
     match printer.status() {
-        Err(e) => unsent(format!("printer unreachable: {e}")),
+        Err(e) => unsent(format!("{UNREACHABLE}: {e}")),
         Ok(status) => match status.as_ref().and_then(|s| s.problem()) {
             Some(problem) => {
                 let pulse = open_drawer.then(|| printer.send(&DRAWER_PULSE_NOW));
                 match pulse {
-                    Some(Err(e)) => unsent(format!("printing failed: {e} ({problem})")),
+                    Some(Err(e)) => unsent(format!("{WRITE_FAILED}: {e} ({problem})")),
                     _ => Some(Unprinted {
                         reason: problem.to_string(),
                         drawer_shut: false,
@@ -89,7 +94,7 @@ pub fn send_receipt(
             }
             None => match printer.send(bytes) {
                 Ok(()) => None,
-                Err(e) => unsent(format!("printing failed: {e}")),
+                Err(e) => unsent(format!("{WRITE_FAILED}: {e}")),
             },
         },
     }
@@ -99,7 +104,7 @@ pub fn send_receipt(
 /// as it answers status queries; `None` when it can or does not say.
 pub fn printer_trouble(printer: &mut dyn ReceiptPrinter) -> Option<String> {
     match printer.status() {
-        Err(e) => Some(format!("printer unreachable: {e}")),
+        Err(e) => Some(format!("{UNREACHABLE}: {e}")),
         Ok(Some(status)) => status.problem().map(str::to_string),
         Ok(None) => None,
     }

@@ -5,7 +5,7 @@ use fairpos_domain::payment::Method;
 use crate::error::{Error, Result};
 
 /// The methods of `[kiosk] payment_method`: those a stall's payment QR takes, each once.
-pub(super) fn qr_methods(names: &[String]) -> Result<Vec<Method>> {
+pub(crate) fn qr_methods(names: &[String]) -> Result<Vec<Method>> {
     let mut methods = Vec::new();
     for name in names {
         let method = Method::parse(name)?;

@@ -20,7 +20,7 @@ use crate::clock::{self, Clock};
 use crate::config::KioskConfig;
 use crate::error::{Error, Result};
 use crate::till::{Till, Time};
-use methods::qr_methods;
+pub(crate) use methods::qr_methods;
 
 /// How long a staff PIN typed on the payment QR screen and left stays typed.
 pub const PIN_LEFT_MS: u64 = 15_000;

@@ -143,6 +143,13 @@ pub fn method_names(methods: &[fairpos_domain::payment::Method], lang: Lang) -> 
     names.join(or)
 }
 
+/// The PIN typed on a pad, taken from it; `None` for one too short to be any PIN (none
+/// typed), which the pads tell rather than check: a check would count it wrong.
+pub fn take_pin(pad: &mut String) -> Option<String> {
+    let pin = std::mem::take(pad);
+    (pin.len() >= crate::store::PIN_SHORTEST).then_some(pin)
+}
+
 /// Wrong PINs within [`PIN_FORGOTTEN_MS`] before a PIN pad stops taking PINs for a while.
 pub const PIN_TRIES: u32 = 5;
 /// How long the first lock lasts; each lock after it lasts twice as long as the one before,

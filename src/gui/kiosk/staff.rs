@@ -7,7 +7,7 @@ use fairpos_domain::DomainError;
 
 use super::{KioskController, KioskScreen, Leave};
 use crate::error::Result;
-use crate::gui::views::{edit_digits, words, Completed};
+use crate::gui::views::{edit_digits, take_pin, words, Completed};
 use crate::till::{Order, Till};
 
 impl KioskController {
@@ -126,12 +126,11 @@ impl KioskController {
     /// "Payment received", which a shopper who paid reads as theirs, tapped with no PIN
     /// counted wrong PINs and locked the pad, and with it staff's confirmations.
     fn typed_pin(&mut self) -> Option<String> {
-        let pin = std::mem::take(&mut self.pin);
-        if pin.len() < crate::store::PIN_SHORTEST {
+        let pin = take_pin(&mut self.pin);
+        if pin.is_none() {
             self.message = self.text("工作人员请先输入 PIN", "Staff: type your PIN first");
-            return None;
         }
-        Some(pin)
+        pin
     }
 
     /// A PIN check behind the guard against guessing: while locked, no PIN is checked (not

@@ -222,12 +222,11 @@ impl TillController {
     /// pad cleared, counted a wrong PIN towards the lock and showed "wrong PIN" over the
     /// refund just made.
     fn typed_pin(&mut self, zh: &str, en: &str) -> Option<String> {
-        let pin = std::mem::take(&mut self.pin);
-        if pin.len() < crate::store::PIN_SHORTEST {
+        let pin = crate::gui::views::take_pin(&mut self.pin);
+        if pin.is_none() {
             self.say(zh, en);
-            return None;
         }
-        Some(pin)
+        pin
     }
 
     /// A PIN check behind the guard against guessing ([`PinGuard`]): while the pad is

@@ -172,8 +172,8 @@ pub const KIOSK_PIN_LOCK_MOST_MS: u64 = 10 * 60_000;
 /// four-digit PIN at a steady minute's lock (one chance in four to find it), and takes 65
 /// with locks up to an hour, 255 with locks up to ten minutes (the kiosk's). A right PIN
 /// forgives only the one wrong PIN typed just before it (a slip, mended at once), one an
-/// hour, and no lock: staff typing theirs at every sale on the kiosk's pad, which any shopper reaches,
-/// gave a guesser four free guesses between sales, never locked.
+/// hour, and no lock: staff typing theirs at every sale on the kiosk's pad, which any
+/// shopper reaches, gave a guesser four free guesses between sales, never locked.
 #[derive(Debug)]
 pub struct PinGuard {
     /// Wrong PINs counted towards the next lock, and when the first of them was typed.

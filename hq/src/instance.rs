@@ -204,6 +204,8 @@ fn create_tables(conn: &Connection) -> Result<()> {
         conn.execute_batch(schema::CATALOG)?;
         conn.execute_batch("PRAGMA user_version = 1")?;
     }
+    // A catalog from before the PLUs' index by value, which an import frees a moved PLU by.
+    conn.execute_batch(schema::PLU_VALUE_INDEX)?;
     conn.execute_batch(schema::META)?;
     // A projection from before its corrections held their sale's till: filled once, here.
     if schema::has_column(conn, "voids", "id")?

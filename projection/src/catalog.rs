@@ -65,10 +65,6 @@ pub fn import_keeping_stock(conn: &Connection, rows: &[CatalogRow]) -> Result<(u
     upsert(conn, rows, true)
 }
 
-/// The products' PLUs by value, which moving one looks them up by.
-const PLU_VALUE_INDEX: &str =
-    "CREATE INDEX IF NOT EXISTS products_plu_value ON products (ltrim(plu, '0'))";
-
 fn upsert(conn: &Connection, rows: &[CatalogRow], keep_stock: bool) -> Result<(usize, usize)> {
     let mut added = 0;
     let mut updated = 0;
@@ -77,9 +73,6 @@ fn upsert(conn: &Connection, rows: &[CatalogRow], keep_stock: bool) -> Result<(u
         [],
         |r| r.get(0),
     )?;
-    // PLUs are freed by value (`12` and `0012` are one), through an index of their values
-    // (a database from before it gets it here).
-    conn.execute_batch(PLU_VALUE_INDEX)?;
     for CatalogRow { product: p, stock } in rows {
         let exists: bool = conn.query_row(
             "SELECT EXISTS(SELECT 1 FROM products WHERE sku = ?1)",

@@ -152,8 +152,22 @@ pub fn clear_projection(conn: &Connection) -> Result<()> {
     crate::rollup::clear(conn)
 }
 
+/// The products' PLUs by value (`12` and `0012` are one), which a catalog import frees a
+/// PLU moving to another product by. In [`CATALOG`]; a database from before it gets it at
+/// its opening (the till's schema step 9, headquarters at every start).
+pub const PLU_VALUE_INDEX: &str = plu_value_index!();
+
+/// [`PLU_VALUE_INDEX`] as a literal, for [`CATALOG`] to hold.
+macro_rules! plu_value_index {
+    () => {
+        "CREATE INDEX IF NOT EXISTS products_plu_value ON products (ltrim(plu, '0'))"
+    };
+}
+use plu_value_index;
+
 /// The catalog tables: products with stock, stalls, sellers, units.
-pub const CATALOG: &str = "
+pub const CATALOG: &str = concat!(
+    "
 CREATE TABLE products (
     sku         TEXT PRIMARY KEY,
     barcode     TEXT UNIQUE,
@@ -173,6 +187,9 @@ CREATE TABLE products (
     stock_base  INTEGER NOT NULL,
     position    INTEGER NOT NULL
 ) STRICT;
+",
+    plu_value_index!(),
+    ";
 
 CREATE TABLE stalls (
     id   TEXT PRIMARY KEY,
@@ -192,7 +209,8 @@ CREATE TABLE units (
     name   TEXT NOT NULL,
     kind   TEXT NOT NULL
 ) STRICT;
-";
+"
+);
 
 /// Key-value settings of a till or headquarters.
 pub const META: &str = "

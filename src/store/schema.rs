@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS kiosk_left (
 
 /// Brings the database to the current schema. Each step runs in its own transaction.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
-    let steps: [fn(&Connection) -> Result<()>; 8] = [
+    let steps: [fn(&Connection) -> Result<()>; 9] = [
         |c| {
             c.execute_batch(schema::META)?;
             c.execute_batch(schema::CATALOG)?;
@@ -103,6 +103,12 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         },
         |c| {
             c.execute_batch(V8)?;
+            Ok(())
+        },
+        // PLUs by value, which a catalog import frees a moved PLU by (a step's index, not a
+        // schema lookup at every import).
+        |c| {
+            c.execute_batch(schema::PLU_VALUE_INDEX)?;
             Ok(())
         },
     ];

@@ -38,10 +38,11 @@ fn a_till_database_from_before_the_corrections_sale_columns_is_brought_up_to_dat
     assert_eq!(now.len(), 3, "a void, a refund and its line: {now:?}");
     assert!(now.iter().all(|v| !v.is_empty()), "{now:?}");
     // The database as the build before migration step 7 left it: without the columns (nor
-    // step 8's table).
+    // step 8's table, nor step 9's index of PLUs by value).
     till.db()
         .execute_batch(
             "DROP TABLE kiosk_left;
+             DROP INDEX products_plu_value;
              ALTER TABLE voids DROP COLUMN sale_device;
              ALTER TABLE refunds DROP COLUMN sale_device;
              ALTER TABLE refund_lines DROP COLUMN sold_sku;
@@ -56,7 +57,15 @@ fn a_till_database_from_before_the_corrections_sale_columns_is_brought_up_to_dat
     let version: i64 = db
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 8);
+    assert_eq!(version, 9);
+    let indexed: bool = db
+        .query_row(
+            "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE name = 'products_plu_value')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(indexed, "PLUs indexed by value by step 9");
     till.ok(&["ledger", "verify"]);
 }
 

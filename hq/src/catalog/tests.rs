@@ -224,3 +224,24 @@ fn an_import_refused_at_its_stock_changes_nothing() {
         .unwrap();
     assert_eq!(in_tables, 12_800);
 }
+
+/// A catalog from before the index of PLUs by value gets it when headquarters opens, not at
+/// its next import.
+#[test]
+fn a_catalog_from_before_the_plu_index_gets_it_at_opening() {
+    let dir = tempfile::tempdir().unwrap();
+    let founding = Founding::Hq {
+        organizer_password: "organizer-pw",
+    };
+    let hq = Hq::init(dir.path(), demo::FAIR_TOML, founding).unwrap();
+    let indexed = |hq: &Hq| -> bool {
+        let sql = "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE name = 'products_plu_value')";
+        hq.conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    };
+    assert!(indexed(&hq), "made with the catalog's tables");
+    hq.conn
+        .execute_batch("DROP INDEX products_plu_value")
+        .unwrap();
+    drop(hq);
+    assert!(indexed(&Hq::open(dir.path()).unwrap()));
+}

@@ -440,3 +440,25 @@ fn a_serial_printer_that_falls_silent_is_not_reached() {
     let mut never = SerialPrinter::new(pty.a.clone(), 9600);
     assert_eq!(never.status().unwrap(), None);
 }
+
+/// A serial printer that answers a status query late (busy with the last receipt's image) is
+/// asked again, its late answer passed over: a cover opened meanwhile is read as open, not
+/// shifted by one answer into a printer taken as ready.
+#[test]
+fn a_serial_printer_answering_late_is_read_whole() {
+    use fairpos_hardware::printer::{ReceiptPrinter, SerialPrinter};
+    let dir = tempfile::tempdir().unwrap();
+    let pty = PtyPair::new(dir.path(), "printer");
+    let printer = FakePrinter::on_pty(&pty.b);
+    let mut serial = SerialPrinter::new(pty.a.clone(), 9600);
+    assert_eq!(serial.status().unwrap(), Some(PrinterStatus::default()));
+    let open = PrinterStatus {
+        cover_open: true,
+        ..Default::default()
+    };
+    printer.set(open);
+    // Past the first asking's 400 ms and the drain after it.
+    printer.answer_late_once(Duration::from_millis(900));
+    let status = serial.status().unwrap().expect("an answer");
+    assert_eq!(status.problem(), Some("cover open"), "{status:?}");
+}

@@ -68,6 +68,8 @@ impl Drop for PtyPair {
 pub struct FakePrinter {
     pub status: Arc<Mutex<PrinterStatus>>,
     pub received: Arc<Mutex<Vec<u8>>>,
+    /// How long the next status query waits for its answer (a printer busy with an image).
+    late_once: Arc<Mutex<Option<Duration>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -76,12 +78,18 @@ impl FakePrinter {
         FakePrinter {
             status: Arc::default(),
             received: Arc::default(),
+            late_once: Arc::default(),
             stop: Arc::default(),
         }
     }
 
     pub fn set(&self, status: PrinterStatus) {
         *self.status.lock().unwrap() = status;
+    }
+
+    /// Answers the next status query `by` late, the queries after it in turn.
+    pub fn answer_late_once(&self, by: Duration) {
+        *self.late_once.lock().unwrap() = Some(by);
     }
 
     pub fn received(&self) -> Vec<u8> {
@@ -120,6 +128,9 @@ impl FakePrinter {
         while i < pending.len() {
             if pending[i] == 0x10 && pending.get(i + 1) == Some(&0x04) {
                 let Some(&n) = pending.get(i + 2) else { break };
+                if let Some(late) = self.late_once.lock().unwrap().take() {
+                    std::thread::sleep(late);
+                }
                 let answers = self.status.lock().unwrap().answers();
                 let byte = match n {
                     1 => answers[0],

@@ -73,11 +73,13 @@ impl ReceiptPrinter for SerialPrinter {
             status::ask(&mut port, STATUS_TIMEOUT).map_err(|e| Error::io(what(), e))?;
         if status.is_none() && self.answered {
             // Asked again, given longer: a printer busy with the last receipt's image may
-            // miss a question. What it answered late to the first asking is let go of first:
-            // read as answers to the second, each answer one behind, a cover open read as
+            // miss a question. What it answered late to the first asking is let go of first,
+            // and what comes later still is passed over by asking again's way: read as
+            // answers to the second asking, each answer was one behind, a cover open read as
             // closed.
             drain(&mut port).map_err(|e| Error::io(what(), e))?;
-            status = status::ask(&mut port, SILENT_AFTER).map_err(|e| Error::io(what(), e))?;
+            status =
+                status::ask_again(&mut port, SILENT_AFTER).map_err(|e| Error::io(what(), e))?;
         }
         match status {
             Some(_) => self.answered = true,

@@ -103,6 +103,28 @@ pub fn ask(
     link: &mut (impl Read + Write),
     timeout: Duration,
 ) -> std::io::Result<Option<PrinterStatus>> {
+    ask_settling(link, timeout, None)
+}
+
+/// How long a printer asked again is listened to after each answer, for a later one.
+pub const SETTLE: Duration = Duration::from_millis(200);
+
+/// Asks again a printer that missed a question: its late answers to the questions asked
+/// before come first, then the answer to this one. After each answer what else comes within
+/// [`SETTLE`] is read too, and the last answer taken: the first read as answers to this
+/// asking, each answer was one behind, and a cover open read as closed.
+pub fn ask_again(
+    link: &mut (impl Read + Write),
+    timeout: Duration,
+) -> std::io::Result<Option<PrinterStatus>> {
+    ask_settling(link, timeout, Some(SETTLE))
+}
+
+fn ask_settling(
+    link: &mut (impl Read + Write),
+    timeout: Duration,
+    settle: Option<Duration>,
+) -> std::io::Result<Option<PrinterStatus>> {
     let mut answers = [0u8; 3];
     for (i, n) in [1u8, 2, 4].into_iter().enumerate() {
         link.write_all(&query(n))?;
@@ -110,6 +132,11 @@ pub fn ask(
         match read_status(link, timeout)? {
             Some(b) => answers[i] = b,
             None => return Ok(None),
+        }
+        if let Some(settle) = settle {
+            while let Some(later) = read_status(link, settle)? {
+                answers[i] = later;
+            }
         }
     }
     Ok(Some(PrinterStatus::from_answers(
@@ -120,6 +147,63 @@ pub fn ask(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A printer over a link that answers each query at once, after answers it owes from
+    /// before (late answers to questions an earlier asking gave up on).
+    struct Owing {
+        status: PrinterStatus,
+        owed: Vec<u8>,
+        unread: std::collections::VecDeque<u8>,
+    }
+
+    impl Read for Owing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match self.unread.pop_front() {
+                Some(b) => {
+                    buf[0] = b;
+                    Ok(1)
+                }
+                None => Err(ErrorKind::TimedOut.into()),
+            }
+        }
+    }
+
+    impl Write for Owing {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let [a, b, c] = self.status.answers();
+            self.unread.extend(self.owed.drain(..));
+            self.unread.push_back(match buf[2] {
+                1 => a,
+                2 => b,
+                _ => c,
+            });
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Asked again, a printer owing an answer to an earlier `DLE EOT 1` is read whole: its
+    /// cover open is not read as closed (each answer one behind).
+    #[test]
+    fn asked_again_the_answers_owed_are_passed_over() {
+        let status = PrinterStatus {
+            cover_open: true,
+            ..Default::default()
+        };
+        let owing = || Owing {
+            status,
+            owed: vec![status.answers()[0]],
+            unread: Default::default(),
+        };
+        let timeout = Duration::from_millis(20);
+        let read = ask_again(&mut owing(), timeout).unwrap().unwrap();
+        assert_eq!(read.problem(), Some("cover open"));
+        // Asked the first time's way, the answers are one behind.
+        let shifted = ask(&mut owing(), timeout).unwrap().unwrap();
+        assert_ne!(shifted.problem(), Some("cover open"));
+    }
 
     #[test]
     fn answers_round_trip() {

@@ -236,6 +236,8 @@ pub fn xlsx(u: &UnitItems) -> Result<Vec<u8>> {
     let mut book = Workbook::new();
     let bold = Format::new().set_bold();
     let money = Format::new().set_num_format("#,##0.00");
+    // The unit's name, the header, each item, the total.
+    crate::statements::export::fits_a_worksheet(u.items.len() + 3)?;
     let sheet = book.add_worksheet();
     sheet
         .write_with_format(0, 0, format!("{} {}", u.name, u.tax_id), &bold)

@@ -99,6 +99,18 @@ pub fn csv(m: &StatementMatch) -> Result<Vec<u8>> {
 /// The rows of an XLSX worksheet.
 const XLSX_ROWS: usize = 1_048_576;
 
+/// Refuses a worksheet of `rows` rows (its headers' and totals' among them) past what one
+/// holds: said, not failed deep in the writer as "headquarters failed to answer".
+pub(crate) fn fits_a_worksheet(rows: usize) -> Result<()> {
+    if rows > XLSX_ROWS {
+        return Err(Error::input(format!(
+            "{rows} rows are more than a spreadsheet holds ({XLSX_ROWS} with its headers): \
+             export CSV"
+        )));
+    }
+    Ok(())
+}
+
 /// The match as an XLSX workbook of one sheet, the amount in yuan as a number.
 pub fn xlsx(m: &StatementMatch) -> Result<Vec<u8>> {
     use rust_xlsxwriter::{Format, Workbook};
@@ -107,15 +119,7 @@ pub fn xlsx(m: &StatementMatch) -> Result<Vec<u8>> {
     let bold = Format::new().set_bold();
     let money = Format::new().set_num_format("#,##0.00");
     let rows = rows(m);
-    // A worksheet holds 1 048 576 rows, the header's among them: said, not failed deep in
-    // the writer as "headquarters failed to answer".
-    if rows.len() >= XLSX_ROWS {
-        return Err(Error::input(format!(
-            "{} rows are more than a spreadsheet holds ({} with its header): export CSV",
-            rows.len(),
-            XLSX_ROWS
-        )));
-    }
+    fits_a_worksheet(rows.len() + 1)?;
     let sheet = book.add_worksheet();
     for (c, h) in HEADER.iter().enumerate() {
         sheet
@@ -138,4 +142,18 @@ pub fn xlsx(m: &StatementMatch) -> Result<Vec<u8>> {
     }
     sheet.set_column_width(0, 22).map_err(fail)?;
     book.save_to_buffer().map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worksheet's last row is taken; one row more is refused by name, pointing at CSV.
+    #[test]
+    fn rows_past_a_worksheet_are_refused_naming_csv() {
+        fits_a_worksheet(XLSX_ROWS).unwrap();
+        let e = fits_a_worksheet(XLSX_ROWS + 1).unwrap_err();
+        assert!(e.is_bad_input(), "{e}");
+        assert!(e.to_string().contains("export CSV"), "{e}");
+    }
 }

@@ -51,6 +51,12 @@ pub struct EnrollRequest {
     pub role: Option<String>,
 }
 
+/// How long after an enrolment code's first use the device that used it may use it again,
+/// with the same actor and signing key (its first attempt never heard back). After it, a
+/// code is only a slip of paper: whoever held it and the till's actor (which every ledger
+/// change carries) would take the till's place.
+pub const ENROL_RETRY_WINDOW: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
 /// The role of a device that sells.
 pub const ROLE_TILL: &str = "till";
 /// The role of a fair hub, relaying tills' sync to headquarters.

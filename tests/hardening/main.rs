@@ -259,9 +259,12 @@ fn a_till_retrying_its_own_enrolment_does_not_clear_the_addresss_failed_codes() 
     let code = hq.add_device("T01", "S01");
     let server = Server::start(hq.data(), &[]);
     let http = Http::new(&server.url);
+    // The till's own signing key, which its retry sends again.
+    let key = fairpos_sync::keys::public_key(&fairpos_sync::keys::new_secret());
     let enrol = |code: &str| {
         let actor = "0123456789abcdef0123456789abcdef";
-        let body = serde_json::json!({ "code": code, "actor": actor }).to_string();
+        let body = serde_json::json!({ "code": code, "actor": actor, "signing_key": key });
+        let body = body.to_string();
         http.post("/api/v1/enroll", "application/json", body.into_bytes())
             .0
     };

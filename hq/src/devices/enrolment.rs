@@ -3,7 +3,7 @@
 
 use fairpos_domain::DeviceCode;
 use fairpos_sync::keys;
-use fairpos_sync::protocol::{EnrolledAs, ROLE_HUB, ROLE_TILL};
+use fairpos_sync::protocol::{EnrolledAs, ENROL_RETRY_WINDOW, ROLE_HUB, ROLE_TILL};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::{now_text, Error, Hq, Result};
@@ -127,9 +127,11 @@ pub fn ledgers_held(device: &str) -> Error {
 }
 
 /// Uses `code` for the device writing with `actor`. A code works once; trying again with
-/// the same actor (a till whose first attempt never heard back) is allowed and issues a new
-/// secret, while the device is still enrolled with that actor and not revoked (a revocation
-/// and a new code remove the device's codes; this holds for a database from before them).
+/// the same actor and a till's same signing key (a device whose first attempt never heard
+/// back) within
+/// [`ENROL_RETRY_WINDOW`] of its first use is allowed and issues a new secret, while the device is
+/// still enrolled with that actor and not revoked (a revocation and a new code remove the
+/// device's codes; this holds for a database from before them).
 /// A device enrolling `as_role` is refused a code for the other role ([`check_role`]), and
 /// one enrolling again as device `again` a code for another device, the code unused either
 /// way; a new till is refused the code of a device whose ledgers are held
@@ -147,23 +149,36 @@ pub fn enroll(
         return Err(Error::input("bad actor id"));
     }
     let hash = code_hash(code);
-    let row: Option<(String, Option<String>)> = conn
+    let window = chrono::TimeDelta::from_std(ENROL_RETRY_WINDOW).unwrap_or_default();
+    let retried_since = crate::time_text(chrono::Utc::now() - window);
+    let row: Option<(String, Option<String>, bool)> = conn
         .query_row(
-            "SELECT device, used_actor FROM enroll_codes WHERE code_hash = ?1",
-            [&hash],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            "SELECT device, used_actor, used_at >= ?2 FROM enroll_codes WHERE code_hash = ?1",
+            params![hash, retried_since],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get::<_, Option<bool>>(2)?.unwrap_or(false),
+                ))
+            },
         )
         .optional()?;
-    let Some((device, used)) = row else {
+    let Some((device, used, used_lately)) = row else {
         return Err(Error::input("unknown enrolment code"));
     };
-    let (stall, role, enrolled_actor, revoked): (String, String, Option<String>, bool) = conn
-        .query_row(
-            "SELECT stall, role, actor, revoked_at IS NOT NULL FROM devices WHERE device = ?1",
-            [&device],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )?;
-    let retry_of_this_enrolment = enrolled_actor.as_deref() == Some(actor) && !revoked;
+    type Enrolled = (String, String, Option<String>, Option<String>, bool);
+    let (stall, role, enrolled_actor, enrolled_key, revoked): Enrolled = conn.query_row(
+        "SELECT stall, role, actor, public_key, revoked_at IS NOT NULL FROM devices
+         WHERE device = ?1",
+        [&device],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+    )?;
+    // A till's own signing key (a hub signs nothing, and sends none).
+    let same_key =
+        role == ROLE_HUB || signing_key.is_some_and(|k| Some(k) == enrolled_key.as_deref());
+    let retry_of_this_enrolment =
+        enrolled_actor.as_deref() == Some(actor) && !revoked && used_lately && same_key;
     if used
         .as_deref()
         .is_some_and(|used| used != actor || !retry_of_this_enrolment)
@@ -194,7 +209,8 @@ pub fn enroll(
         ],
     )?;
     conn.execute(
-        "UPDATE enroll_codes SET used_at = ?2, used_actor = ?3 WHERE code_hash = ?1",
+        "UPDATE enroll_codes SET used_at = COALESCE(used_at, ?2), used_actor = ?3
+         WHERE code_hash = ?1",
         params![hash, now_text(), actor],
     )?;
     Ok(Grant {

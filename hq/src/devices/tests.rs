@@ -200,3 +200,48 @@ fn a_device_is_refused_a_code_for_another_device_role_or_fair_the_code_unused() 
     let other = check_same_fair(Some(&as_till("other-fair")), &fair).unwrap_err();
     assert!(other.to_string().contains("of fair other-fair"), "{other}");
 }
+
+/// A used code is taken again only by the device that used it, with its actor and signing
+/// key, within half an hour of its first use: after it (a slip found, the till's actor read
+/// from any ledger change) it takes no till's place, nor swaps its signing key.
+#[test]
+fn a_used_code_is_taken_again_only_by_its_device_soon_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let founding = Founding::Hq {
+        organizer_password: "organizer-pw",
+    };
+    let hq = Hq::init(dir.path(), fairpos_domain::demo::FAIR_TOML, founding).unwrap();
+    let actor = fairpos_sync::ActorId::random().to_hex_string();
+    let key = keys::public_key(&keys::new_secret());
+    let other_key = keys::public_key(&keys::new_secret());
+    let code = add_device(&hq, "T02", "S02", false).unwrap();
+    let take = |key: Option<&str>| enroll(&hq.conn, &code, &actor, None, None, key);
+    assert!(!take(Some(&key)).unwrap().retry);
+    assert!(take(Some(&key)).unwrap().retry, "the till's own retry");
+    let used = |e: Result<Grant>| e.err().unwrap().to_string();
+    assert_eq!(
+        used(take(Some(&other_key))),
+        "this enrolment code has been used"
+    );
+    assert_eq!(used(take(None)), "this enrolment code has been used");
+    let kept: String = hq
+        .conn
+        .query_row(
+            "SELECT public_key FROM devices WHERE device = 'T02'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(kept, key);
+    // A hub signs nothing and sends no key: its retry is its actor's.
+    let hub = add_device(&hq, "H01", "", true).unwrap();
+    let take_hub = || enroll(&hq.conn, &hub, &actor, None, Some(ROLE_HUB), None);
+    assert!(!take_hub().unwrap().retry);
+    assert!(take_hub().unwrap().retry, "the hub's own retry");
+    // Half an hour after its first use (a retry does not move it), not even the till.
+    let first_use = crate::time_text(chrono::Utc::now() - chrono::TimeDelta::minutes(31));
+    hq.conn
+        .execute("UPDATE enroll_codes SET used_at = ?1", [first_use])
+        .unwrap();
+    assert_eq!(used(take(Some(&key))), "this enrolment code has been used");
+}

@@ -245,8 +245,11 @@ pub async fn add_device(
 
 /// Uses the code whose hash is `code_hash` for the device writing with `actor` (see
 /// [`Enrolling`]), storing the hash and public key of its new secret. A code works once; the
-/// same actor may use it again (a till whose first attempt never heard back) while the device
-/// is enrolled with it and not revoked. A device enrolling as a till is refused a hub's code
+/// same actor (a till with the same signing key) may use it again (a device whose first
+/// attempt never heard back) within [`ENROL_RETRY_WINDOW`] of its first use, while the device is enrolled
+/// with it and not revoked.
+///
+/// [`ENROL_RETRY_WINDOW`]: fairpos_sync::protocol::ENROL_RETRY_WINDOW A device enrolling as a till is refused a hub's code
 /// and the other way round, and one enrolling again as device `again` a code for another
 /// device, the code unused; a new one, a device whose ledgers are held. Two processes taking
 /// one code at once take turns on its row.
@@ -277,10 +280,13 @@ pub async fn enroll(
         &[&for_device],
     )
     .await?;
+    let window = fairpos_sync::protocol::ENROL_RETRY_WINDOW.as_secs_f64();
     let Some(code) = tx
         .query_opt(
-            "SELECT device, used_actor FROM enroll_codes WHERE code_hash = $1 FOR UPDATE",
-            &[&code_hash],
+            "SELECT device, used_actor,
+                    COALESCE(used_at >= now() - make_interval(secs => $2), false)
+             FROM enroll_codes WHERE code_hash = $1 FOR UPDATE",
+            &[&code_hash, &window],
         )
         .await?
     else {
@@ -289,7 +295,8 @@ pub async fn enroll(
     };
     let device: String = code.get(0);
     let used = code.get::<_, Option<&str>>(1);
-    if used.is_some_and(|used| used != actor) {
+    let used_lately: bool = code.get(2);
+    if used.is_some_and(|used| used != actor || !used_lately) {
         return Ok(Enrolment::CodeUsed);
     }
     if let Some(as_role) = as_role {
@@ -309,12 +316,16 @@ pub async fn enroll(
     if again.is_none() && used.is_none() && tx.query_one(held, &[&device]).await?.get(0) {
         return Ok(Enrolment::LedgersHeld(device));
     }
-    // A retry (the code used) only of this enrolment: the device enrolled with this actor.
+    // A retry (the code used) only of this enrolment: the device enrolled with this actor,
+    // and a till with its signing key (a key derived from the new secret is never the one
+    // kept; a hub signs nothing, and sends none).
     let Some(row) = tx
         .query_opt(
             "UPDATE devices SET secret_hash = $2, public_key = $3, actor = $4,
                  enrolled_at = now(), revoked_at = NULL
-             WHERE device = $1 AND ($5 OR (actor = $4 AND revoked_at IS NULL))
+             WHERE device = $1
+               AND ($5 OR (actor = $4 AND revoked_at IS NULL
+                           AND (public_key = $3 OR role = 'hub')))
              RETURNING stall, role",
             &[&device, &secret_hash, &public_key, &actor, &used.is_none()],
         )
@@ -323,7 +334,8 @@ pub async fn enroll(
         return Ok(Enrolment::CodeUsed);
     };
     tx.execute(
-        "UPDATE enroll_codes SET used_at = now(), used_actor = $2 WHERE code_hash = $1",
+        "UPDATE enroll_codes SET used_at = COALESCE(used_at, now()), used_actor = $2
+         WHERE code_hash = $1",
         &[&code_hash, &actor],
     )
     .await?;

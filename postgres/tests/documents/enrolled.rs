@@ -142,3 +142,59 @@ async fn an_enrolled_tills_ledger_is_checked_against_its_actor_and_its_heads_are
     );
     assert_eq!(records_held(&b).await, ledger.records.len());
 }
+
+/// A used code is taken again only by the device that used it, with its actor and signing
+/// key, within half an hour of its first use (as headquarters on SQLite does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_used_code_is_taken_again_only_by_its_device_soon_after() {
+    use fairpos_postgres::registry::{self, Enrolling, Enrolment};
+    let Some(server) = server() else { return };
+    let (_, a, b) = two_processes(&server).await;
+    assert!(registry::add_device(&a, "T1", "S1", "till", "code")
+        .await
+        .unwrap());
+    let actor = ActorId::random().to_hex_string();
+    let enrolling = Enrolling {
+        code_hash: "code",
+        actor: &actor,
+        again: None,
+        role: None,
+    };
+    let retry = |granted| match granted {
+        Enrolment::Granted { retry, .. } => Some(retry),
+        _ => None,
+    };
+    let first = registry::enroll(&a, &enrolling, "secret-1", "key").await;
+    assert_eq!(retry(first.unwrap()), Some(false));
+    let again = registry::enroll(&b, &enrolling, "secret-2", "key").await;
+    assert_eq!(retry(again.unwrap()), Some(true), "the till's own retry");
+    let other_key = registry::enroll(&b, &enrolling, "secret-3", "other-key").await;
+    assert_eq!(other_key.unwrap(), Enrolment::CodeUsed);
+    let client = a.get().await.unwrap();
+    let kept = "SELECT secret_hash, public_key FROM devices WHERE device = 'T1'";
+    let kept = client.query_one(kept, &[]).await.unwrap();
+    assert_eq!((kept.get(0), kept.get(1)), ("secret-2", "key"));
+    // Half an hour after its first use (a retry does not move it), not even the till.
+    client
+        .execute(
+            "UPDATE enroll_codes SET used_at = used_at - interval '29 minutes'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let late = registry::enroll(&a, &enrolling, "secret-4", "key").await;
+    assert_eq!(
+        retry(late.unwrap()),
+        Some(true),
+        "still within the half hour"
+    );
+    client
+        .execute(
+            "UPDATE enroll_codes SET used_at = used_at - interval '2 minutes'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let later = registry::enroll(&a, &enrolling, "secret-5", "key").await;
+    assert_eq!(later.unwrap(), Enrolment::CodeUsed);
+}

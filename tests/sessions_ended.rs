@@ -154,6 +154,31 @@ fn an_organizers_sync_socket_is_closed_once_its_session_ends() {
     assert!(took < Duration::from_secs(30), "{took:?}");
 }
 
+/// A till's sync socket is closed once its token stops holding, also when its revocation
+/// was never seen by the share policy's reading of revocations (revoked and added again
+/// between two readings, which then named nothing): the token is checked again while the
+/// socket is open.
+#[test]
+fn a_tills_sync_socket_is_closed_once_its_token_stops_holding() {
+    let hq = Hq::demo();
+    let code = hq.add_device("T01", "S01");
+    let server = Server::start(hq.data(), &[]);
+    let api = Api::new(&server.url);
+    let enrolling = serde_json::json!({
+        "code": code,
+        "actor": "0123456789abcdef0123456789abcdef",
+    });
+    let (status, grant) = api.post("/api/v1/enroll", None, &enrolling);
+    assert_eq!(status, 200, "{grant}");
+    let token = format!("T01.{}", grant["secret"].as_str().unwrap());
+    let (runtime, mut socket) = socket_with(&server, &token);
+    // Revoked and added again at once: the device holds no secret, and is revoked no more.
+    hq.ok(&["hq", "revoke-device", "T01"]);
+    hq.add_device("T01", "S01");
+    let closed = closed_within(&runtime, &mut socket, 60);
+    assert!(closed, "the socket outlived its token by 60 s");
+}
+
 /// The socket's checks do not count as the session's use: a session unused for its idle
 /// time (15 s here, set as a service's environment file sets it) ends with its socket open,
 /// and the socket is closed.
@@ -173,11 +198,17 @@ type Socket =
 /// A sync socket opened with an organizer's login at `server`, checked open (it answers a
 /// ping), with the runtime it runs on.
 fn organizer_socket(server: &Server) -> (tokio::runtime::Runtime, Socket) {
-    use futures::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
     let token = Api::new(&server.url)
         .token_of("organizer", PASSWORD)
         .unwrap();
+    socket_with(server, &token)
+}
+
+/// A sync socket opened with `token` at `server`, checked open (it answers a ping), with
+/// the runtime it runs on.
+fn socket_with(server: &Server, token: &str) -> (tokio::runtime::Runtime, Socket) {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
     let url = format!(
         "{}/sync?token={token}",
         server.url.replace("http://", "ws://")
@@ -200,7 +231,7 @@ fn organizer_socket(server: &Server) -> (tokio::runtime::Runtime, Socket) {
             }
         }
     });
-    assert!(answered, "the organizer's sync socket is open");
+    assert!(answered, "the sync socket is open");
     (runtime, socket)
 }
 

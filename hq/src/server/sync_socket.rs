@@ -61,11 +61,14 @@ pub async fn sync_socket(
         Ok(p) => p,
         Err(r) => return *r,
     };
-    // An organizer's session may end while its socket is open: looked at again.
-    let session = match &peer {
-        Peer::Person { .. } => bearer(&headers, &query),
-        _ => None,
+    // An organizer's session may end while its socket is open, and a device's token stop
+    // holding (revoked, added again and enrolled again between two readings of the
+    // revocations, which then never named it): looked at again.
+    let recheck = match &peer {
+        Peer::Person { .. } => SESSION_RECHECK,
+        _ => TOKEN_RECHECK,
     };
+    let session = bearer(&headers, &query).map(|token| (token, recheck));
     let acceptor = state.acceptor.clone();
     let max = state.max_sync_message;
     ws.max_message_size(max)
@@ -95,8 +98,9 @@ struct Link {
     last_read: LastRead,
     /// Where its writer runs.
     runtime: tokio::runtime::Handle,
-    /// An organizer's token, whose session ending closes the socket ([`watch_session`]).
-    session: Option<String>,
+    /// The token the socket was opened with, whose no longer holding closes it, and how
+    /// often it is looked at again ([`watch_session`]).
+    session: Option<(String, Duration)>,
 }
 
 /// How often the session an organizer's sync socket was opened with is looked at again:
@@ -104,17 +108,32 @@ struct Link {
 /// socket is closed within this.
 const SESSION_RECHECK: Duration = Duration::from_secs(10);
 
+/// How often a device's token is looked at again. Its revocation ends its grants within a
+/// second already (the share policy); this closes the socket of a device whose token
+/// stopped holding unseen by that (revoked and enrolled again in between), and is asked of
+/// hundreds of tills' sockets at closing time.
+const TOKEN_RECHECK: Duration = Duration::from_secs(30);
+
 /// Closes the sync socket of `peer` (its writer stopped, which ends its reading) once the
-/// session of `token` no longer holds; ends by itself once the socket is gone.
-async fn watch_session(state: AppState, peer: Peer, token: String, halves: Weak<Halves>) {
+/// session or device token `token` no longer holds, looked at every `every`; ends by itself
+/// once the socket is gone.
+async fn watch_session(
+    state: AppState,
+    peer: Peer,
+    (token, every): (String, Duration),
+    halves: Weak<Halves>,
+) {
     loop {
-        tokio::time::sleep(SESSION_RECHECK).await;
+        tokio::time::sleep(every).await;
         let Some(halves) = halves.upgrade() else {
             return;
         };
         // A database that cannot say now is asked again later.
         if let Ok(false) = state.still_holds(token.clone()).await {
-            eprintln!("{}: sync connection closed: its session ended", peer.name());
+            eprintln!(
+                "{}: sync connection closed: its credentials no longer hold",
+                peer.name()
+            );
             halves.stop.notify_one();
             return;
         }

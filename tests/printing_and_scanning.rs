@@ -241,6 +241,40 @@ fn an_unreachable_printer_never_stops_a_sale() {
     till.fails(&["receipt", "show", "T01-000001"], 2, "fairpos.toml");
 }
 
+/// A till stopped while its receipt was on the way to the printer (killed here as the
+/// printer's connection came) finds the receipt queued after it starts again, not lost with
+/// no trace: the sale was saved, the receipt never printed.
+#[test]
+fn a_till_stopped_while_printing_finds_the_receipt_queued() {
+    let till = Till::demo();
+    let printer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = printer.local_addr().unwrap();
+    configure(
+        &till,
+        &format!("[printer]\nkind = \"network\"\naddress = \"{address}\"\n"),
+    );
+    till.ok(&["shift", "open", "--seller", "V004", "--float", "0"]);
+    let mut selling = till
+        .command()
+        .args(["sell", "--seller", "V004", "LS-MH-1", "--pay", "wechat"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The printer's first connection: the till asks it for its status, the sale saved.
+    let (_asked, _) = printer.accept().unwrap();
+    selling.kill().unwrap();
+    selling.wait().unwrap();
+    assert_eq!(till.sales().len(), 1);
+    let pending = till.json(&["receipt", "pending", "--json"]);
+    assert_eq!(pending[0]["sale"], "T01-000001", "{pending}");
+    let reason = pending[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("the till stopped while printing"),
+        "{reason}"
+    );
+}
+
 #[test]
 fn receipt_show_lays_out_both_widths() {
     let till = Till::demo();

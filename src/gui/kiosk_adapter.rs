@@ -192,11 +192,11 @@ impl KioskApp {
         if !self.services.has_printer() {
             return;
         }
-        let ready = self
-            .ctl
-            .borrow_mut()
-            .till_mut()
-            .ready_receipt(&self.printer, sale_id, false);
+        let mut ctl = self.ctl.borrow_mut();
+        let till = ctl.till_mut();
+        let ready = crate::clock::now(till)
+            .and_then(|now| till.ready_receipt(&self.printer, sale_id, false, now));
+        drop(ctl);
         if let Ok(r) = ready {
             self.services.print(Job::Receipt(r));
         }

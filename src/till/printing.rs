@@ -36,6 +36,9 @@ pub enum PrintOutcome {
     },
 }
 
+/// Why a receipt waits that was about to be sent when the till stopped.
+pub const NOT_SENT: &str = "not printed: the till stopped while printing it";
+
 /// Why a receipt did not print, when the printer was not reached.
 const UNREACHABLE: &str = "printer unreachable";
 /// Why a receipt did not print, when the write to the printer failed.
@@ -158,20 +161,39 @@ impl Till {
         reprint: bool,
         now: Time,
     ) -> Result<PrintOutcome> {
-        let ready = self.ready_receipt(config, sale, reprint)?;
+        let ready = self.ready_receipt(config, sale, reprint, now)?;
         let failure = send_receipt(printer, &ready.bytes, ready.open_drawer);
         self.receipt_result(&ready, failure, now)
     }
 
     /// The ESC/POS bytes of `sale`'s receipt for the printer `config` describes. Built here
     /// (the database is the till's), sent by [`send_receipt`] anywhere (a printer thread).
+    ///
+    /// The receipt goes into the queue as [`NOT_SENT`] before it is sent, and out again once
+    /// printed ([`Till::receipt_result`]): a till stopped meanwhile (power cut, crash) finds
+    /// it waiting, not lost with no trace.
     pub fn ready_receipt(
         &mut self,
         config: &PrinterConfig,
         sale: &str,
         reprint: bool,
+        now: Time,
     ) -> Result<ReadyReceipt> {
-        self.ready(config, sale, reprint, true)
+        let ready = self.ready(config, sale, reprint, true)?;
+        let conn = self.reader()?;
+        conn.execute(
+            "INSERT INTO receipt_queue(sale_id, number, reprint, reason, queued_at, attempts)
+             VALUES (?1, ?2, ?3, ?4, ?5, 0)
+             ON CONFLICT(sale_id) DO NOTHING",
+            params![
+                ready.sale_id,
+                ready.number,
+                reprint,
+                NOT_SENT,
+                now.to_rfc3339_opts(SecondsFormat::Secs, false)
+            ],
+        )?;
+        Ok(ready)
     }
 
     /// [`Till::ready_receipt`] for a receipt printed from the queue (by the touchscreen as

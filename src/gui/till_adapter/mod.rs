@@ -209,11 +209,12 @@ impl TillApp {
                 Lang::En => "No printer configured: no receipt printed".to_string(),
             }
         } else {
-            let ready =
-                self.ctl
-                    .borrow_mut()
-                    .till_mut()
-                    .ready_receipt(&self.printer, sale_id, reprint);
+            let ready = {
+                let mut ctl = self.ctl.borrow_mut();
+                let till = ctl.till_mut();
+                crate::clock::now(till)
+                    .and_then(|now| till.ready_receipt(&self.printer, sale_id, reprint, now))
+            };
             match ready {
                 Ok(r) => {
                     self.send_receipt(r);
@@ -259,14 +260,16 @@ impl TillApp {
         self.ui.global::<ShiftAdapter>().set_slip_printing(s(note));
     }
 
-    /// Receipts waiting in the queue, counted for the status bar.
+    /// Receipts waiting in the queue, counted for the status bar (but for those on their
+    /// way to the printer, queued only until they are printed).
     fn refresh_queue(&self) {
+        let printing = self.printing.borrow();
         let queued = self
             .ctl
             .borrow_mut()
             .till_mut()
             .pending_receipts()
-            .map(|p| p.len())
+            .map(|p| p.iter().filter(|p| !printing.contains(&p.sale_id)).count())
             .unwrap_or(0);
         self.status.borrow_mut().queued = queued;
     }

@@ -4,6 +4,7 @@
 pub mod args;
 mod devices;
 mod remote;
+mod said;
 mod views;
 
 use std::path::{Path, PathBuf};
@@ -178,12 +179,10 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             let sale = sell_one(&mut till, &catalog, &request, &mut ScaleOnDemand::new(&dir))?;
             if a.json {
-                print_json(&SaleView::new(&sale))?;
+                said::done_json(&SaleView::new(&sale));
             } else {
-                println!(
-                    "{}  total {}  change {}",
-                    sale.number, sale.total, sale.change
-                );
+                let (number, total, change) = (&sale.number, sale.total, sale.change);
+                said::done(&format!("{number}  total {total}  change {change}"));
             }
             tidy(&mut till);
             devices::print_after_sale(&mut till, &dir, &sale.context.id);
@@ -209,7 +208,7 @@ pub fn run(cli: Cli) -> Result<()> {
                         e
                     }
                 })?;
-                print_json(&SaleView::new(&sale))?;
+                said::done_json(&SaleView::new(&sale));
                 devices::print_after_sale(&mut till, &dir, &sale.context.id);
                 sold += 1;
                 // Each sale is durable as it is printed; their documents and rows catch up
@@ -245,7 +244,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let mut till = Till::open(&dir)?;
             let now = now(&till)?;
             let number = till.void(&a.sale, &a.reason, &a.pin, now)?;
-            println!("voided {number}");
+            said::done(&format!("voided {number}"));
             Ok(())
         }
         Command::Refund(a) => {
@@ -259,14 +258,15 @@ pub fn run(cli: Cli) -> Result<()> {
             let now = now(&till)?;
             let refunded = till.refund(&a.sale, &asks, method, now)?;
             if a.json {
-                print_json(&RefundView::new(&refunded))
+                said::done_json(&RefundView::new(&refunded));
             } else {
-                println!(
+                let r = &refunded;
+                said::done(&format!(
                     "refund {} of {}: {} by {}",
-                    refunded.number, refunded.sale_number, refunded.amount, refunded.method
-                );
-                Ok(())
+                    r.number, r.sale_number, r.amount, r.method
+                ));
             }
+            Ok(())
         }
         Command::Report(a) => {
             let mut till = Till::open(&dir)?;
@@ -500,33 +500,33 @@ fn shift(dir: &Path, s: ShiftCommand) -> Result<()> {
         ShiftCommand::Open { seller, float } => {
             let float = Fen::parse_yuan(&float)?;
             till.open_shift(&seller, float, now)?;
-            println!("shift open: seller {seller}, float {float}");
+            said::done(&format!("shift open: seller {seller}, float {float}"));
         }
         ShiftCommand::CashIn { amount, reason } => {
             let amount = Fen::parse_yuan(&amount)?;
             till.cash_move(amount, &reason, now)?;
-            println!("cash in {amount}: {reason}");
+            said::done(&format!("cash in {amount}: {reason}"));
         }
         ShiftCommand::CashOut { amount, reason } => {
             let amount = Fen::parse_yuan(&amount)?;
             till.cash_move(-amount, &reason, now)?;
-            println!("cash out {amount}: {reason}");
+            said::done(&format!("cash out {amount}: {reason}"));
         }
         ShiftCommand::Close { counted, json } => {
             let counted = Fen::parse_yuan(&counted)?;
             let closed = till.close_shift(counted, now)?;
             if json {
-                print_json(&CloseView::new(&closed))?;
+                said::done_json(&CloseView::new(&closed));
             } else {
                 let c = &closed.closing;
-                println!(
-                    "shift closed: expected {}, counted {}, variance {}, last sale {}",
+                said::done(&format!(
+                    "shift closed: expected {}, counted {}, variance {}, last sale {}\nshift slip: {}",
                     c.expected,
                     c.counted,
                     c.variance,
-                    closed.last_sale.as_deref().unwrap_or("none")
-                );
-                println!("shift slip: {}", closed.slip_text);
+                    closed.last_sale.as_deref().unwrap_or("none"),
+                    closed.slip_text
+                ));
             }
             devices::print_slip(&till, dir, &closed);
         }

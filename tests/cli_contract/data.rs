@@ -151,3 +151,26 @@ fn catalog_search_finds_words_by_the_readings_people_use() {
     let text = till.ok(&["catalog", "search", "cq"]);
     assert!(text.contains("重庆火锅底料"), "{text}");
 }
+
+/// A sale saved whose reader of standard output is gone (a pipe closed, a wrapper timed out)
+/// is told on standard error and ends with success: before, writing its number panicked
+/// (exit 101) after the sale was saved, and a script trying again sold it twice.
+#[test]
+fn a_sale_whose_standard_output_is_closed_is_saved_and_succeeds() {
+    let till = morning();
+    let before = till.sales().len();
+    let mut selling = till
+        .command()
+        .args(["sell", "--seller", "V003", "LS-MH-1", "--pay", "wechat"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Closed before the till has opened its database.
+    drop(selling.stdout.take());
+    let out = selling.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {said}", out.status);
+    assert!(said.contains("standard output took none of it"), "{said}");
+    assert_eq!(till.sales().len(), before + 1);
+}

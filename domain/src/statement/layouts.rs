@@ -24,7 +24,8 @@ const WECHAT_BILL: &[Wanted] = &[
     ("time", &["交易时间"]),
     ("order", &["微信订单号"]),
     ("status", &["交易状态"]),
-    ("amount", &["订单金额", "应结订单金额"]),
+    // 总金额 in the bills of merchants still on WeChat's early layout.
+    ("amount", &["订单金额", "应结订单金额", "总金额"]),
     ("refund_no", &["微信退款单号"]),
     // What the refund was for, as 订单金额 is what the payment was for: 退款金额 leaves out
     // the part a 免充值券 (a coupon putting no money in the account; 消费券 at these fairs)
@@ -52,6 +53,11 @@ const ALIPAY_ACCOUNT: &[Wanted] = &[
     ("business", &["业务类型"]),
     ("party", &["对方名称", "对方账号"]),
 ];
+
+/// Whether a WeChat app export's 交易类型 of money in is a shopper paying the stall.
+fn is_shoppers_payment(kind: &str) -> bool {
+    matches!(kind, "二维码收款" | "经营收款" | "转账" | "扫码收款")
+}
 
 /// Where each wanted column is in a file's column row.
 #[derive(Clone, Debug)]
@@ -213,10 +219,16 @@ impl Layout {
                 // 当前状态 of the owner's own purchase later refunded (`商户消费`, 支出,
                 // `已全额退款`) made it a refund the stall gave, and the refund of such a
                 // purchase (`商户消费-退款`, 收入) a shopper's payment.
-                let refund = c.get(fields, "type").contains("退款");
+                let kind = c.get(fields, "type");
+                let refund = kind.contains("退款");
                 let flow = match c.get(fields, "direction") {
                     "收入" if refund => return Ok(None),
-                    "收入" => Flow::Payment,
+                    // Money a shopper paid the stall: by its QR code, its business QR
+                    // code, or a transfer. A red packet, a group collection or a tip
+                    // (`微信红包`, `群收款`, `赞赏码`) is the owner's, and paired with a
+                    // till's payment that never came it hid the payment on paper only.
+                    "收入" if is_shoppers_payment(kind) => Flow::Payment,
+                    "收入" => return Ok(None),
                     "支出" | "/" | "" if refund => Flow::Refund,
                     "支出" | "/" | "" => return Ok(None),
                     other => return Err(format!("收/支 {other:?} is none of 收入, 支出, /")),

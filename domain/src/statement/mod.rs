@@ -315,11 +315,39 @@ fn clean(field: &str) -> String {
 fn amount(text: &str) -> Result<Fen, String> {
     let t = text.trim();
     let t = t.strip_prefix('+').unwrap_or(t);
-    let t = t.trim_start_matches(['¥', '￥']).replace(',', "");
-    Fen::parse_yuan(&t)
-        .ok()
+    let t = t.trim_start_matches(['¥', '￥']);
+    without_thousands(t)
+        .and_then(|t| Fen::parse_yuan(&t).ok())
         .filter(|f| f.0 >= 0)
         .ok_or_else(|| format!("amount {text:?} is not yuan with at most two decimals"))
+}
+
+/// `1,280.00` as `1280.00`: commas only between groups of three digits of the whole yuan.
+/// A comma anywhere else (`18,80`, a decimal comma of a spreadsheet's re-save) is refused,
+/// not read as a hundred times the amount.
+fn without_thousands(t: &str) -> Option<String> {
+    if !t.contains(',') {
+        return Some(t.to_string());
+    }
+    let (whole, decimals) = t.split_once('.').map_or((t, None), |(w, d)| (w, Some(d)));
+    let mut groups = whole.split(',');
+    let first = groups.next()?;
+    let digits = |g: &str| g.bytes().all(|b| b.is_ascii_digit());
+    if first.is_empty() || first.len() > 3 || !digits(first) {
+        return None;
+    }
+    let mut plain = first.to_string();
+    for g in groups {
+        if g.len() != 3 || !digits(g) {
+            return None;
+        }
+        plain.push_str(g);
+    }
+    if let Some(d) = decimals {
+        plain.push('.');
+        plain.push_str(d);
+    }
+    Some(plain)
 }
 
 /// An amount in an expense column (Alipay's 支出金额): `-26.50` or `26.50`; never `+`.

@@ -260,3 +260,65 @@ fn a_quoted_field_may_hold_a_line_break() {
         );
     }
 }
+
+/// Thousands are grouped by commas only between groups of three digits of the whole
+/// yuan: a decimal comma (`18,80`, a spreadsheet's re-save) is refused, not read as a
+/// hundred times the amount.
+#[test]
+fn commas_only_group_thousands() {
+    assert_eq!(amount("1,280.00"), Ok(Fen(128000)));
+    assert_eq!(amount("¥1,234,567.5"), Ok(Fen(123456750)));
+    assert_eq!(amount("18.80"), Ok(Fen(1880)));
+    for bad in [
+        "18,80",
+        "1,28",
+        "12.3,4",
+        ",280.00",
+        "1,2800.00",
+        "1234,567.00",
+        "1,,280",
+    ] {
+        assert!(amount(bad).is_err(), "{bad}");
+    }
+}
+
+/// Money in the WeChat app's export that no shopper paid the stall (a red packet, a group
+/// collection, a tip) is passed over, not taken for a payment a till's could pair with.
+#[test]
+fn wechat_app_money_in_that_no_shopper_paid_is_passed_over() {
+    let with_others = WECHAT_APP.replace(
+        "2026-11-28 12:00:00,零钱提现",
+        "2026-11-28 10:16:00,微信红包,王五,/,收入,¥18.80,/,已存入零钱,10000500012026112800000000000005\t,/,/
+2026-11-28 10:17:00,转账,赵六,/,收入,¥9.90,/,已收钱,10000500012026112800000000000006\t,/,/
+2026-11-28 10:18:00,群收款,孙七,/,收入,¥5.00,/,已收钱,10000500012026112800000000000007\t,/,/
+2026-11-28 12:00:00,零钱提现",
+    );
+    let s = parse("app.csv", with_others.as_bytes(), Provider::Wechat).unwrap();
+    let payments: Vec<_> = s
+        .lines
+        .iter()
+        .filter(|l| l.flow == Flow::Payment)
+        .map(|l| l.amount)
+        .collect();
+    assert_eq!(
+        payments,
+        [Fen(1880), Fen(2000), Fen(990)],
+        "QR codes and a transfer"
+    );
+    assert_eq!(
+        s.skipped, 3,
+        "the red packet, the group collection, the withdrawal"
+    );
+}
+
+/// A merchant bill of WeChat's early layout names the amount 总金额.
+#[test]
+fn a_wechat_bill_of_the_early_layout_is_read() {
+    let early = "交易时间,公众账号ID,商户号,子商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,总金额,代金券或立减优惠金额,微信退款单号,商户退款单号,退款金额,代金券或立减优惠退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率
+`2026-11-28 10:15:32,`wx2421b1c4370ec43b,`1900000109,`0,`,`4200001234202611281234567890,`,`oUpF8uMuAJO_M2pxb1Q9zNjWeS6o,`NATIVE,`SUCCESS,`OTHERS,`CNY,`18.80,`0.00,`0,`0,`0.00,`0.00,`,`,`静宁苹果,`,`0.11000,`0.60%
+";
+    let s = parse("bill.csv", early.as_bytes(), Provider::Wechat).unwrap();
+    assert_eq!(s.layout, Layout::WechatBill);
+    assert_eq!(s.lines.len(), 1);
+    assert_eq!(s.lines[0].amount, Fen(1880));
+}

@@ -41,14 +41,23 @@ pub const MAX_LEDGER_FEN: u64 = 100_000_000_000_000;
 /// hundred times [`MAX_QTY`].
 pub const MAX_LEDGER_QTY: u64 = 100_000_000_000_000;
 
-/// Why `record` is not one a till writes, or `None` when its time starts with a day and an
-/// hour ([`starts_with_day_and_hour`]) and each of its amounts and quantities is within
+/// Why `record` is not one a till writes, or `None` when its time is one (RFC 3339, starting
+/// with a day and an hour: [`starts_with_day_and_hour`]) and each of its amounts and
+/// quantities is within
 /// [`MAX_FEN`] and [`MAX_QTY`].
 pub fn implausible(record: &Record) -> Option<String> {
     let at = &record.header().at;
     if !starts_with_day_and_hour(at) {
         return Some(format!(
             "its time {at:?} does not start with a day and an hour"
+        ));
+    }
+    // Whole, as a till writes it: a payment at `2026-11-28T10`, counted in the totals, was
+    // left out of every list of the statements' match (it could not be placed in time), so a
+    // forged ledger hid a payment on paper only there.
+    if chrono::DateTime::parse_from_rfc3339(at).is_err() {
+        return Some(format!(
+            "its time {at:?} is not a time with its offset (RFC 3339)"
         ));
     }
     let mut why = None;
@@ -368,10 +377,18 @@ mod tests {
             unreachable!()
         };
         sale.header.at = "9T04294967295".into();
-        let why = implausible(&Record::Sale(sale)).unwrap();
+        let why = implausible(&Record::Sale(sale.clone())).unwrap();
         assert!(
             why.contains("does not start with a day and an hour"),
             "{why}"
         );
+        // A day and an hour, and no more: no time the statements' match can place.
+        sale.header.at = "2026-11-28T10".into();
+        let why = implausible(&Record::Sale(sale.clone())).unwrap();
+        assert!(why.contains("RFC 3339"), "{why}");
+        for written in ["2026-11-28T10:00:00+08:00", "2026-11-28T02:00:00.125Z"] {
+            sale.header.at = written.into();
+            assert_eq!(implausible(&Record::Sale(sale.clone())), None, "{written}");
+        }
     }
 }

@@ -198,6 +198,18 @@ fn statements_meet_the_tills_qr_payments_one_to_one_and_name_what_is_paid_on_pap
         2,
         "was imported: nothing removed",
     );
+    // A quiet day's export (no payment, no refund) under S01, then under S02: refused, as
+    // no line held could say (before, kept under S01, "0 new" said).
+    let quiet = write(dir, "quiet-app.csv", &wechat_app(&[]));
+    assert_eq!(import(&quiet, "wechat", "S01")["new"], 0);
+    hq_fails(
+        &hq,
+        &importing(&quiet, "wechat", "S02"),
+        2,
+        "was imported before under stall S01",
+    );
+    assert_eq!(import(&quiet, "wechat", "S01")["new"], 0, "again: nothing");
+    hq.ok(&["hq", "statements", "remove", &quiet]);
     let done = import(&s02_app, "wechat", "S02");
     assert_eq!(
         (done["new"].as_i64(), done["layout"].as_str()),

@@ -53,6 +53,27 @@ pub const TIME: &str = "%Y-%m-%d %H:%M:%S";
 const HELD_LINE: &str = "SELECT stall, amount_fen, at FROM statement_lines
      WHERE provider = ?1 AND txn = ?2 AND flow = ?3";
 
+/// The stall a file (by its SHA-256) was imported under, and its name then; SQL both
+/// backends run.
+const HELD_FILE: &str = "SELECT stall, name FROM statement_files WHERE sha256 = ?1";
+
+/// Refuses a file imported before under another stall (`held`: its stall and name then).
+/// One with no payment or refund (a quiet day's export) met no line held, and was kept
+/// under the first stall, "0 new lines" said: the other stall's days stayed uncovered.
+pub(crate) fn held_under_another_stall(
+    name: &str,
+    stall: &str,
+    held: Option<(String, String)>,
+) -> Result<()> {
+    match held {
+        Some((s, then)) if s != stall => Err(Error::input(format!(
+            "{name} was imported before under stall {s} (as {then}); one imported under the \
+             wrong stall is taken back with `hq statements remove FILE`"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// A statement line kept; SQL both backends run.
 const INSERT_LINE: &str = "INSERT INTO statement_lines
        (provider, txn, flow, stall, amount_fen, at, note, file, line)
@@ -92,6 +113,10 @@ pub fn import(
     let tx = hq
         .conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let held = tx
+        .query_row(HELD_FILE, [&sha], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    held_under_another_stall(name, stall, held)?;
     let mut new = 0;
     let mut already = 0;
     for l in &parsed.lines {

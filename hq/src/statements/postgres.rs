@@ -4,7 +4,10 @@
 
 use sha2::{Digest, Sha256};
 
-use super::{covers, held_already, Imported, StatementFile, HELD_LINE, INSERT_LINE, TIME};
+use super::{
+    covers, held_already, held_under_another_stall, Imported, StatementFile, HELD_FILE, HELD_LINE,
+    INSERT_LINE, TIME,
+};
 use crate::Result;
 use fairpos_domain::statement::{self, Provider};
 use fairpos_projection::apply::sql::postgres_params;
@@ -30,6 +33,12 @@ pub async fn import(
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&IMPORT_LOCK])
         .await
         .map_err(Pg::from)?;
+    let held = tx
+        .query_opt(&postgres_params(HELD_FILE), &[&sha])
+        .await
+        .map_err(Pg::from)?
+        .map(|r| (r.get(0), r.get(1)));
+    held_under_another_stall(name, stall, held)?;
     let (mut new, mut already) = (0, 0);
     for l in &parsed.lines {
         let held = tx

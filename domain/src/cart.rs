@@ -321,6 +321,9 @@ impl Cart {
                         }
                     }
                 };
+                // Labels times packs weigh no more than a weight typed may: `*100000` of a
+                // label made a line of ten thousand tonnes.
+                check_grams(item, line.qty)?;
                 self.lines.push(line);
                 Ok(self.lines.len() - 1)
             }
@@ -531,6 +534,15 @@ pub(crate) mod tests {
         assert!(over.to_string().contains("1000 kg"), "{over}");
         let bad = cart.add_item(&c, rules, "HY-MHT-LB*1.5g").unwrap_err();
         assert!(bad.to_string().contains("whole number of grams"), "{bad}");
+        // Scale labels by the pack are held to it too, both kinds, the cart left as it was.
+        let kiwi = make_in_store(&rules[0], "10021", 750);
+        cart.add_item(&c, rules, &format!("{kiwi}*1000")).unwrap();
+        for label in [kiwi, make_in_store(&rules[1], "10025", 2400)] {
+            let over = cart.add_item(&c, rules, &format!("{label}*100000"));
+            let over = over.unwrap_err().to_string();
+            assert!(over.contains("1000 kg"), "{over}");
+        }
+        assert_eq!(cart.lines().len(), 2);
         let mut unpriced = c.by_sku("YS-LR-LB").unwrap().clone();
         unpriced.price = Fen(0);
         c = Catalog::new(vec![unpriced]).unwrap();

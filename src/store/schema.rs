@@ -4,7 +4,7 @@ use rusqlite::Connection;
 
 use fairpos_projection::schema;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// What the till knows of its sync with headquarters: per ledger document, the heads and the
 /// number of sales headquarters confirmed holding; and the catalog document as last received.
@@ -113,6 +113,15 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         },
     ];
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    // A database a newer build brought further (a till rolled back to an older build):
+    // written on by this one, in a schema it does not know, it could lose what it holds.
+    if version > steps.len() as i64 {
+        return Err(Error::Other(format!(
+            "the till database is of schema {version}, newer than this build's {}: run the \
+             build that made it, or a newer one",
+            steps.len()
+        )));
+    }
     for (i, step) in steps.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction()?;
         step(&tx)?;

@@ -89,11 +89,15 @@ pub fn fit(text: &str, encoding: TextEncoding) -> (String, Vec<char>) {
     (out, substituted)
 }
 
-/// Columns a character takes on a Chinese receipt printer: one for ASCII, two for anything
-/// printed from the double-byte font.
+/// Columns a character takes on a Chinese receipt printer: one for ASCII and for a control
+/// character (printed as a space), none for one left out ([`invisible`]), two for anything
+/// printed from the double-byte font. As [`fit`] prints them: counted two, a zero-width
+/// space in a team's name pasted from WeChat stopped its line's right-hand column short.
 pub fn char_columns(c: char) -> usize {
-    if c.is_ascii() {
+    if c.is_ascii() || c.is_control() {
         1
+    } else if invisible(c) {
+        0
     } else {
         2
     }
@@ -154,5 +158,20 @@ mod tests {
     fn cjk_takes_two_columns() {
         assert_eq!(columns("保靖黄金茶 250g"), 15);
         assert_eq!(columns("￥12.00"), 7);
+    }
+
+    /// A line is laid out by the columns its text takes once fitted: a zero-width space
+    /// (a team's name pasted from WeChat) takes none, a C1 control one (printed as a space).
+    #[test]
+    fn what_is_left_out_takes_no_column_and_a_control_one() {
+        let line =
+            &crate::receipt::layout::two_columns("收银 Seller", "张伟\u{200B} V003 湘韵队", 32);
+        assert_eq!(line.len(), 1, "{line:?}");
+        let (printed, _) = fit(&line[0], TextEncoding::Gb18030);
+        assert_eq!(columns(&printed), 32, "{printed:?}");
+        assert_eq!(
+            columns("a\u{0085}b"),
+            columns(&fit("a\u{0085}b", TextEncoding::Gbk).0)
+        );
     }
 }

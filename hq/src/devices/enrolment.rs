@@ -13,8 +13,13 @@ const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 /// Registers `device` (a till at `stall`, or a hub) and returns a one-time enrolment code.
 pub fn add_device(hq: &Hq, device: &str, stall: &str, hub: bool) -> Result<String> {
     DeviceCode::parse(device)?;
-    let enrolled: Option<Option<String>> = hq
-        .conn
+    // One transaction, the write lock taken first: a till enrolling with the old code between
+    // the check and the new code left it enrolled and a new code standing.
+    let tx = rusqlite::Transaction::new_unchecked(
+        &hq.conn,
+        rusqlite::TransactionBehavior::Immediate,
+    )?;
+    let enrolled: Option<Option<String>> = tx
         .query_row(
             "SELECT revoked_at FROM devices WHERE device = ?1 AND enrolled_at IS NOT NULL",
             [device],
@@ -25,7 +30,7 @@ pub fn add_device(hq: &Hq, device: &str, stall: &str, hub: bool) -> Result<Strin
         return Err(enrolled_already(device));
     }
     let role = if hub { ROLE_HUB } else { ROLE_TILL };
-    hq.conn.execute(
+    tx.execute(
         "INSERT INTO devices(device, stall, role) VALUES (?1, ?2, ?3)
          ON CONFLICT(device) DO UPDATE SET stall = excluded.stall, role = excluded.role,
              secret_hash = NULL, public_key = NULL, actor = NULL, enrolled_at = NULL,
@@ -35,12 +40,12 @@ pub fn add_device(hq: &Hq, device: &str, stall: &str, hub: bool) -> Result<Strin
     let (code, hash) = new_code();
     // The new code replaces every code of the device before it, used or not: a till's old
     // code must not enrol the device again over its replacement.
-    hq.conn
-        .execute("DELETE FROM enroll_codes WHERE device = ?1", [device])?;
-    hq.conn.execute(
+    tx.execute("DELETE FROM enroll_codes WHERE device = ?1", [device])?;
+    tx.execute(
         "INSERT INTO enroll_codes(code_hash, device, created_at) VALUES (?1, ?2, ?3)",
         params![hash, device, now_text()],
     )?;
+    tx.commit()?;
     Ok(code)
 }
 

@@ -15,10 +15,8 @@ pub fn add_device(hq: &Hq, device: &str, stall: &str, hub: bool) -> Result<Strin
     DeviceCode::parse(device)?;
     // One transaction, the write lock taken first: a till enrolling with the old code between
     // the check and the new code left it enrolled and a new code standing.
-    let tx = rusqlite::Transaction::new_unchecked(
-        &hq.conn,
-        rusqlite::TransactionBehavior::Immediate,
-    )?;
+    let tx =
+        rusqlite::Transaction::new_unchecked(&hq.conn, rusqlite::TransactionBehavior::Immediate)?;
     let enrolled: Option<Option<String>> = tx
         .query_row(
             "SELECT revoked_at FROM devices WHERE device = ?1 AND enrolled_at IS NOT NULL",

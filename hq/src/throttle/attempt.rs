@@ -21,10 +21,12 @@ pub struct Refused {
 }
 
 impl Refused {
-    /// Refused for `wait`, a second at least.
+    /// Refused for `wait`, in whole seconds rounded up (a client told 599 of 599.6 was
+    /// refused again at once), a second at least.
     pub(super) fn after(wait: Duration) -> Refused {
+        let up = u64::from(wait.subsec_nanos() > 0);
         Refused {
-            seconds: wait.as_secs().max(1),
+            seconds: (wait.as_secs() + up).max(1),
         }
     }
 

@@ -213,3 +213,14 @@ fn ipv6_guessers_are_held_by_their_64() {
     assert_eq!(address_key(a), address_key(b));
     assert_eq!(address_key("::ffff:10.0.0.7".parse().unwrap()), "10.0.0.7");
 }
+
+/// A wait is told in whole seconds rounded up: a client waiting what it was told is not
+/// refused again at once.
+#[test]
+fn a_wait_is_told_rounded_up() {
+    let told = |ms| super::attempt::Refused::after(Duration::from_millis(ms)).seconds;
+    assert_eq!(told(1500), 2);
+    assert_eq!(told(599_600), 600);
+    assert_eq!(told(600_000), 600);
+    assert_eq!(told(10), 1);
+}

@@ -240,4 +240,36 @@ mod tests {
         let page = render(&DoubtfulCorrections::of(&few)).unwrap();
         assert!(!page.contains("more") && !page.contains("--json"), "{page}");
     }
+
+    /// A unit's code comes from a till's ledger: its link is one path segment, whatever the
+    /// code holds (a forged `../logout` made the organizer's "items" link log them out).
+    #[test]
+    fn a_units_link_is_one_path_segment() {
+        use fairpos_projection::report::{Dimension, ReportRow};
+        let row = ReportRow {
+            key: "../logout?a#b".into(),
+            label: "a unit".into(),
+            net_fen: 100,
+            sales_fen: 100,
+            refunds_fen: 0,
+            count: 1,
+            qty: None,
+            qty_unit: None,
+        };
+        let report = Report {
+            by: Dimension::Unit,
+            net_fen: 100,
+            sales_fen: 100,
+            refunds_fen: 0,
+            rows: vec![row],
+        };
+        let f = Formats {
+            offset: FixedOffset::east_opt(8 * 3600).unwrap(),
+        };
+        let page = render(&Units { f: &f, r: &report }).unwrap();
+        assert!(
+            page.contains(r#"href="/units/..%2Flogout%3Fa%23b""#),
+            "{page}"
+        );
+    }
 }

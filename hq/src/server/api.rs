@@ -20,13 +20,26 @@ use crate::web::LoginRefused;
 use crate::{Error, Result};
 
 fn api_error(status: StatusCode, message: impl Into<String>) -> Response {
-    (
+    let mut response = (
         status,
         Json(ApiError {
             error: message.into(),
         }),
     )
-        .into_response()
+        .into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        asks_for_a_bearer_token(&mut response);
+    }
+    response
+}
+
+/// A 401 names how to authenticate (RFC 9110: it must): a bearer token, a device's or a
+/// login's. Clients that try credentials only when asked did not.
+pub(crate) fn asks_for_a_bearer_token(response: &mut Response) {
+    response.headers_mut().insert(
+        axum::http::header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer realm=\"fairpos\""),
+    );
 }
 
 /// A request that failed, saying why in JSON (503 when the database was busy).
@@ -380,4 +393,22 @@ pub async fn health(State(state): State<AppState>) -> Response {
         "disk": state.disk.state().as_str(),
     }))
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 401 names the scheme it takes (RFC 9110); other refusals do not.
+    #[test]
+    fn a_401_asks_for_a_bearer_token() {
+        let asked = |r: &Response| {
+            r.headers()
+                .get(axum::http::header::WWW_AUTHENTICATE)
+                .cloned()
+        };
+        let refused = api_error(StatusCode::UNAUTHORIZED, "credentials needed");
+        assert_eq!(asked(&refused).unwrap(), "Bearer realm=\"fairpos\"");
+        assert_eq!(asked(&api_error(StatusCode::FORBIDDEN, "no")), None);
+    }
 }

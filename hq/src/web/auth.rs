@@ -124,11 +124,13 @@ pub(crate) fn notice(status: StatusCode, message: &str, (href, label): (&str, &s
 }
 
 pub(crate) fn unauthorized_json() -> Response {
-    (
+    let mut response = (
         StatusCode::UNAUTHORIZED,
         Json(serde_json::json!({ "error": "log in first" })),
     )
-        .into_response()
+        .into_response();
+    crate::server::api::asks_for_a_bearer_token(&mut response);
+    response
 }
 
 pub(crate) async fn login_form(

@@ -483,7 +483,6 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         .route(route::REGISTRY, get(api::registry))
         .route(route::HEALTH, get(api::health))
         .route(READY, get(api::ready));
-    // On PostgreSQL, statements' routes say they are not served from it yet.
     let app = device_routes
         .merge(crate::web::routes())
         .merge(crate::screen::routes())

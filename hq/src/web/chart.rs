@@ -30,13 +30,17 @@ impl Bar {
 const RED: &str = "#8a1c1c";
 const PALE: &str = "#c7817a";
 
-/// Amounts in yuan, rounded for a chart's labels: `￥1.2万` from ten thousand yuan up.
+/// Amounts in yuan, rounded to the nearest for a chart's labels (`￥129` for 128.99), the
+/// sign before `￥` as the tables write it: `-￥2`, `￥1.2万` from ten thousand yuan up.
+/// Before, the yuan were cut off (128.99 was `￥128`, -0.50 `￥0`, -1.50 `￥-1`).
 fn short_yuan(fen: i64) -> String {
-    let yuan_whole = fen / 100;
-    if yuan_whole.abs() >= 10_000 {
-        format!("￥{:.1}万", fen as f64 / 1_000_000.0)
+    let sign = if fen < 0 { "-" } else { "" };
+    let fen = fen.unsigned_abs();
+    let yuan = (fen + 50) / 100;
+    if yuan >= 10_000 {
+        format!("{sign}￥{:.1}万", fen as f64 / 1_000_000.0)
     } else {
-        format!("￥{yuan_whole}")
+        format!("{sign}￥{yuan}")
     }
 }
 
@@ -245,6 +249,23 @@ pub fn figure(caption: &str, svg: &str) -> String {
 mod tests {
     use super::*;
     use fairpos_projection::report::{Dimension, ReportRow};
+
+    /// Labels round to the nearest yuan, the sign before `￥` as in the tables.
+    #[test]
+    fn short_labels_round_and_sign_as_the_tables() {
+        let cases = [
+            (12_899, "￥129"),
+            (12_849, "￥128"),
+            (-150, "-￥2"),
+            (-50, "-￥1"),
+            (0, "￥0"),
+            (-1_250_000, "-￥1.2万"),
+            (1_250_000, "￥1.2万"),
+        ];
+        for (fen, label) in cases {
+            assert_eq!(short_yuan(fen), label, "{fen}");
+        }
+    }
 
     #[test]
     fn bars_scale_to_the_largest_and_labels_are_escaped() {

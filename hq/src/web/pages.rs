@@ -175,7 +175,12 @@ pub(crate) async fn unit_page(
     let items = match state.unit_items(unit).await {
         Ok(Some(u)) => u,
         Ok(None) => {
-            let back = ("/units", "单位 Units");
+            // A unit's own account may not list the units (403): it is shown the way out.
+            let back = if account.access.is_organizer() {
+                ("/units", "单位 Units")
+            } else {
+                ("/logout", "退出 Log out")
+            };
             return notice(StatusCode::NOT_FOUND, "无此单位 No such unit", back);
         }
         Err(e) => return failure(e),

@@ -211,7 +211,8 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
                         .map(std::sync::Arc::new),
                     forwarded_for: forwarded_for
                         .map(|list| Trusted::parse("--forwarded-for", &list))
-                        .transpose()?,
+                        .transpose()?
+                        .inspect(warn_of_wide_networks),
                 },
             )
         }
@@ -575,4 +576,15 @@ fn each_sale_in(
         })?;
     }
     Ok(())
+}
+
+/// Says the `--forwarded-for` networks whose every address is believed ([`Trusted::wide`]).
+fn warn_of_wide_networks(proxies: &Trusted) {
+    for net in proxies.wide() {
+        eprintln!(
+            "warning: --forwarded-for {net}: every address in it is taken for a proxy, so a \
+             client there that is none names its own address (and dodges the per-address \
+             login limits); name the proxies themselves where you can"
+        );
+    }
 }

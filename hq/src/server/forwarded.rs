@@ -5,7 +5,8 @@
 //! own address and plain HTTP.
 //!
 //! The headers are believed only on requests from the proxies named: anyone else's are
-//! ignored, so a client cannot name another address to dodge the login throttle. Of the
+//! ignored, so a client cannot name another address to dodge the login throttle (unless
+//! it is inside a network named, whose every address is believed: `hq serve` says so). Of the
 //! addresses in `X-Forwarded-For` the rightmost that is not one of the proxies is the
 //! client: a proxy appends the address it took the request from, and whatever the client
 //! wrote itself stands left of it, never read. Of `X-Forwarded-Proto`, the last value

@@ -59,6 +59,15 @@ impl Trusted {
         Ok(Trusted(nets))
     }
 
+    /// The networks named that hold more than one address, each said: every address in
+    /// them is taken for a proxy, so a client among them that is none (another host of a
+    /// cloud network, a VPN's) names its own address in `X-Forwarded-For`, and dodges the
+    /// per-address login limits.
+    pub fn wide(&self) -> Vec<String> {
+        let wide = |net: &&IpNet| net.prefix_len() < net.max_prefix_len();
+        self.0.iter().filter(wide).map(IpNet::to_string).collect()
+    }
+
     /// Whether a connection from `address` is from a balancer named.
     pub fn admits(&self, address: IpAddr) -> bool {
         // A listener on `[::]` sees IPv4 clients as IPv4-mapped IPv6 addresses.

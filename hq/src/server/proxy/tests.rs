@@ -158,6 +158,8 @@ fn the_list_names_addresses_and_networks() {
         assert!(!trusted.admits(no.parse().unwrap()), "{no}");
     }
     assert_eq!(trusted.to_string(), "10.0.0.2/32, 10.0.1.0/24, fd00::/8");
+    // Networks of more than one address are said (every address in them is believed).
+    assert_eq!(trusted.wide(), ["10.0.1.0/24", "fd00::/8"]);
     // A balancer named by its IPv4-mapped address is its IPv4 address.
     let mapped = Trusted::parse("--proxy-protocol", "::ffff:10.0.0.9").unwrap();
     assert!(mapped.admits("10.0.0.9".parse().unwrap()));

@@ -240,6 +240,7 @@ fn create_tables(conn: &Connection) -> Result<()> {
     crate::accounts::migrate(conn)?;
     conn.execute_batch(crate::screen::tokens::SCHEMA)?;
     conn.execute_batch(crate::statements::SCHEMA)?;
+    crate::statements::add_flows(conn)?;
     conn.execute_batch(crate::slips::SCHEMA)?;
     crate::audit::migrate(conn)?;
     Ok(())

@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS stalls (
 ";
 
 /// Every migration, in order: its number and what it does.
-pub const MIGRATIONS: [(i32, &str); 16] = [
+pub const MIGRATIONS: [(i32, &str); 17] = [
     (
         1,
         "the projection, headquarters' indexes, stalls, the roll-up",
@@ -79,7 +79,17 @@ pub const MIGRATIONS: [(i32, &str); 16] = [
         16,
         "sales indexed by their id once: a sale copying another's id is refused",
     ),
+    (
+        17,
+        "statement files with the flows they account for (payments, refunds or both)",
+    ),
 ];
+
+/// What a statement file accounts for: `both` flows, or the one a file of payments or
+/// refunds only holds (files imported before, both, as they were read then).
+const STATEMENT_FLOWS: &str = "
+ALTER TABLE statement_files ADD COLUMN IF NOT EXISTS flows TEXT NOT NULL DEFAULT 'both';
+";
 
 /// Sales indexed by their id, once: a ledger holding a sale whose id another till's sale
 /// holds is refused (where before both were taken, and a void of either named two sales:
@@ -155,6 +165,7 @@ fn migration_sql(version: i32) -> String {
         14 => crate::registry::CHUNKS_READ.to_string(),
         15 => crate::till_added::SCHEMA.to_string(),
         16 => SALE_IDS_ONCE.to_string(),
+        17 => STATEMENT_FLOWS.to_string(),
         _ => unreachable!("migration {version} is listed in MIGRATIONS"),
     }
 }

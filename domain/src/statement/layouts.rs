@@ -153,6 +153,35 @@ impl Layout {
         Ok(Columns { at })
     }
 
+    /// The one direction of money a file accounts for, when it holds only one (`None`: both).
+    /// WeChat Pay's merchant platform gives three bills of a day: every order (ALL), paid
+    /// ones only (SUCCESS: no refund columns) and refunds only (REFUND: with 退款申请时间);
+    /// the WeChat app exports money in or out only when asked (导出类型：[收入] or [支出], in
+    /// the `before` lines). A payments-only file does not say a till's refund that day was
+    /// never given, nor a refunds-only file a payment never received.
+    pub fn flows_accounted(self, header: &[String], before: &[&str]) -> Option<Flow> {
+        let has = |n: &str| header.iter().any(|h| h == n);
+        match self {
+            Layout::WechatBill if !has("微信退款单号") => Some(Flow::Payment),
+            Layout::WechatBill if has("退款申请时间") => Some(Flow::Refund),
+            Layout::WechatApp => {
+                let kind = before.iter().find_map(|row| {
+                    let rest = &row[row.find("导出类型")?..];
+                    let open = rest.find(['[', '［'])?;
+                    let inner = &rest[open..];
+                    let inner = &inner[inner.chars().next()?.len_utf8()..];
+                    Some(inner[..inner.find([']', '］'])?].trim().to_string())
+                });
+                match kind.as_deref() {
+                    Some("收入") => Some(Flow::Payment),
+                    Some("支出") => Some(Flow::Refund),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
     /// Whether `row` ends the table (the summary or closing comment lines).
     pub fn ends_at(self, row: &str) -> bool {
         let t = clean(row);

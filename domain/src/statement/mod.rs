@@ -106,6 +106,9 @@ pub struct Statement {
     /// rows (a merchant bill is a day's bill). A till's QR payment inside it and absent from
     /// the file was not received. `None` for a file with no rows and no stated period.
     pub covers: Option<(NaiveDateTime, NaiveDateTime)>,
+    /// The one direction of money the file accounts for, when it holds only one (a bill of
+    /// payments only, an export of money out only: [`Layout::flows_accounted`]); `None`, both.
+    pub flows: Option<Flow>,
 }
 
 /// Reads a statement file downloaded from `provider`. `file` names it in errors.
@@ -196,6 +199,7 @@ pub fn parse(file: &str, bytes: &[u8], provider: Provider) -> Result<Statement, 
         lines,
         skipped,
         covers: stated_period(&rows[..header_at]).or(whole_days),
+        flows: layout.flows_accounted(&header, &rows[..header_at]),
     })
 }
 

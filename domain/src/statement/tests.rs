@@ -322,3 +322,33 @@ fn a_wechat_bill_of_the_early_layout_is_read() {
     assert_eq!(s.lines.len(), 1);
     assert_eq!(s.lines[0].amount, Fen(1880));
 }
+
+/// A file holding one direction of money says so: WeChat's bill of paid orders (no refund
+/// columns), its bill of refunds (退款申请时间), the app's export of money in or out.
+#[test]
+fn a_file_of_one_flow_says_which() {
+    assert_eq!(
+        parse("bill.csv", WECHAT_BILL.as_bytes(), Provider::Wechat)
+            .unwrap()
+            .flows,
+        None,
+        "every order"
+    );
+    let paid = "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,商品名称,商户数据包,手续费,费率,订单金额,费率备注
+`2026-11-28 10:15:32,`wx2421b1c4370ec43b,`1900000109,`0,`,`4200001234202611281234567890,`,`oUpF8uMuAJO_M2pxb1Q9zNjWeS6o,`NATIVE,`SUCCESS,`OTHERS,`CNY,`18.80,`0.00,`静宁苹果,`,`0.11000,`0.60%,`18.80,`
+";
+    let s = parse("paid.csv", paid.as_bytes(), Provider::Wechat).unwrap();
+    assert_eq!((s.flows, s.lines.len()), (Some(Flow::Payment), 1));
+    let refunds = WECHAT_BILL.replacen("费率备注", "费率备注,退款申请时间,退款成功时间", 1);
+    let s = parse("refunds.csv", refunds.as_bytes(), Provider::Wechat).unwrap();
+    assert_eq!(s.flows, Some(Flow::Refund));
+    for (kind, flows) in [
+        ("收入", Some(Flow::Payment)),
+        ("支出", Some(Flow::Refund)),
+        ("全部", None),
+    ] {
+        let app = WECHAT_APP.replace("导出类型：[全部]", &format!("导出类型：[{kind}]"));
+        let s = parse("app.csv", app.as_bytes(), Provider::Wechat).unwrap();
+        assert_eq!(s.flows, flows, "{kind}");
+    }
+}

@@ -120,6 +120,7 @@ const RECORDED: &str = "
      ORDER BY 12, 2, 3, 4";
 
 /// A row of [`RECORDED`].
+#[derive(Clone)]
 pub(crate) struct RecordedRow {
     pub stall: String,
     pub device: String,
@@ -155,16 +156,20 @@ pub(crate) struct StatedRow {
     pub line: i64,
 }
 
-/// The spans statement files account for: stall, provider, from, to.
+/// The spans statement files account for: stall, provider, from, to, and the flows
+/// (`both`, or the one a file of payments or refunds only holds).
 const COVERED: &str = "
-    SELECT stall, provider, covers_from, covers_to FROM statement_files
+    SELECT stall, provider, covers_from, covers_to, flows FROM statement_files
      WHERE covers_from IS NOT NULL AND covers_to IS NOT NULL";
+
+/// A row of [`COVERED`].
+type CoveredRow = (String, String, String, String, String);
 
 /// What matching reads, from either backend; `sellers`: the catalog's names by id.
 pub(crate) struct Rows {
     pub recorded: Vec<RecordedRow>,
     pub stated: Vec<StatedRow>,
-    pub covered: Vec<(String, String, String, String)>,
+    pub covered: Vec<CoveredRow>,
     pub sellers: HashMap<String, String>,
 }
 
@@ -206,7 +211,9 @@ fn read(conn: &Connection) -> Result<Rows> {
         .collect::<rusqlite::Result<_>>()?;
     let covered = conn
         .prepare(COVERED)?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     Ok(Rows {
         recorded,
@@ -274,7 +281,7 @@ pub(crate) async fn read_postgres(
         .await
         .map_err(Pg::from)?
         .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
         .collect();
     Ok(Rows {
         recorded,
@@ -366,24 +373,36 @@ fn movement(
     }
 }
 
-/// The spans of Beijing time each stall's statements of each provider account for.
-fn covered(rows: Vec<(String, String, String, String)>) -> Coverage {
+/// The spans of Beijing time each stall's statements of each provider account for, each
+/// with the one flow it accounts for alone (`None`: both).
+fn covered(rows: Vec<CoveredRow>) -> Coverage {
     let mut spans = Coverage::new();
-    for (stall, provider, from, to) in rows {
+    for (stall, provider, from, to, flows) in rows {
         let parse = |t: &str| NaiveDateTime::parse_from_str(t, TIME).ok();
         if let (Some(from), Some(to)) = (parse(&from), parse(&to)) {
-            spans.entry((stall, provider)).or_default().push((from, to));
+            let only = Flow::parse(&flows);
+            spans
+                .entry((stall, provider))
+                .or_default()
+                .push((from, to, only));
         }
     }
     spans
 }
 
-/// `(stall, provider)` → the spans its statements account for.
-type Coverage = HashMap<(String, String), Vec<(NaiveDateTime, NaiveDateTime)>>;
+/// `(stall, provider)` → the spans its statements account for, and the one flow of each
+/// that holds one alone.
+type Coverage = HashMap<(String, String), Vec<(NaiveDateTime, NaiveDateTime, Option<Flow>)>>;
 
-fn is_covered(c: &Coverage, stall: &str, provider: &str, at: NaiveDateTime) -> bool {
+/// Whether a statement accounts for `stall`'s `flow` of `provider` at `at`: a bill of
+/// payments only says nothing of a refund given then, nor one of refunds of a payment.
+fn is_covered(c: &Coverage, stall: &str, provider: &str, flow: Flow, at: NaiveDateTime) -> bool {
     c.get(&(stall.to_string(), provider.to_string()))
-        .is_some_and(|spans| spans.iter().any(|(from, to)| *from <= at && at <= *to))
+        .is_some_and(|spans| {
+            spans.iter().any(|(from, to, only)| {
+                *from <= at && at <= *to && only.is_none_or(|only| only == flow)
+            })
+        })
 }
 
 /// Matches every recorded QR movement against the statements, times within `window_minutes`.
@@ -410,7 +429,7 @@ fn match_rows(rows: Rows, window_minutes: i64) -> StatementMatch {
     let mut uncovered: BTreeMap<(String, &'static str), (usize, i64)> = BTreeMap::new();
     let (checked, left): (Vec<_>, Vec<_>) = recorded(rows.recorded, &rows.sellers)
         .into_iter()
-        .partition(|(r, m)| is_covered(&covered, &r.stall, r.method, m.at));
+        .partition(|(r, m)| is_covered(&covered, &r.stall, r.method, m.flow, m.at));
     for (r, _) in left {
         let e = uncovered.entry((r.stall, r.method)).or_default();
         e.0 += 1;
@@ -462,5 +481,50 @@ fn match_rows(rows: Rows, window_minutes: i64) -> StatementMatch {
                 amount_fen,
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A till's WeChat refund on a day whose only statement is a bill of paid orders (WeChat's
+    /// SUCCESS bill) is not covered, not given "on paper only": that bill says nothing of
+    /// refunds. A bill of both flows does.
+    #[test]
+    fn a_bill_of_payments_only_says_nothing_of_refunds() {
+        let refund = RecordedRow {
+            stall: "S01".into(),
+            device: "T01".into(),
+            sale: "T01-000001".into(),
+            record: "T01-R000001".into(),
+            seller: "V003".into(),
+            seller_name: "张伟".into(),
+            shift_seller: Some("V003".into()),
+            shift: "shift-1".into(),
+            method: "wechat".into(),
+            flow: "refund".into(),
+            amount_fen: 1880,
+            at: "2026-11-28T10:30:00+08:00".into(),
+        };
+        let matched = |flows: &str| {
+            let rows = Rows {
+                recorded: vec![refund.clone()],
+                stated: Vec::new(),
+                covered: vec![(
+                    "S01".into(),
+                    "wechat".into(),
+                    "2026-11-28 00:00:00".into(),
+                    "2026-11-28 23:59:59".into(),
+                    flows.into(),
+                )],
+                sellers: HashMap::new(),
+            };
+            let m = match_rows(rows, 10);
+            (m.recorded_not_in_statement.len(), m.not_covered.len())
+        };
+        assert_eq!(matched("payment"), (0, 1), "not covered");
+        assert_eq!(matched("refund"), (1, 0), "on paper only");
+        assert_eq!(matched("both"), (1, 0), "on paper only");
     }
 }

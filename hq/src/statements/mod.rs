@@ -28,7 +28,10 @@ CREATE TABLE IF NOT EXISTS statement_files (
     -- its rows): a till's QR movement inside it is expected in the statement.
     covers_from TEXT,
     covers_to   TEXT,
-    imported_at TEXT NOT NULL
+    imported_at TEXT NOT NULL,
+    -- What it accounts for: `both` flows, or the one a file of payments or refunds only
+    -- holds (a WeChat bill of paid orders says nothing of refunds given that day).
+    flows       TEXT NOT NULL DEFAULT 'both'
 ) STRICT;
 CREATE TABLE IF NOT EXISTS statement_lines (
     provider   TEXT NOT NULL,
@@ -152,8 +155,8 @@ pub fn import(
     tx.execute(
         "INSERT OR IGNORE INTO statement_files
            (sha256, name, provider, stall, layout, encoding, lines, covers_from, covers_to,
-            imported_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            imported_at, flows)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             sha,
             name,
@@ -164,7 +167,8 @@ pub fn import(
             parsed.lines.len() as i64,
             covers_from,
             covers_to,
-            now_text()
+            now_text(),
+            flows_accounted(&parsed)
         ],
     )?;
     tx.commit()?;
@@ -246,6 +250,22 @@ pub(crate) fn held_already(
 }
 
 /// The Beijing time a parsed file accounts for: `(from, to)`, kept as text.
+/// What a file accounts for, as `statement_files.flows` keeps it.
+pub(crate) fn flows_accounted(parsed: &statement::Statement) -> &'static str {
+    parsed.flows.map_or("both", statement::Flow::as_str)
+}
+
+/// Gives the statement files of a headquarters from before it the flows they account for:
+/// both, as every file imported then was read.
+pub(crate) fn add_flows(conn: &Connection) -> Result<()> {
+    if !fairpos_projection::schema::has_column(conn, "statement_files", "flows")? {
+        conn.execute_batch(
+            "ALTER TABLE statement_files ADD COLUMN flows TEXT NOT NULL DEFAULT 'both'",
+        )?;
+    }
+    Ok(())
+}
+
 pub(crate) fn covers(parsed: &statement::Statement) -> (Option<String>, Option<String>) {
     let at = |t: NaiveDateTime| t.format(TIME).to_string();
     match &parsed.covers {
@@ -264,12 +284,15 @@ pub struct StatementFile {
     /// The Beijing time it accounts for (empty when it accounts for none).
     pub covers_from: String,
     pub covers_to: String,
+    /// The flows it accounts for: `both`, `payment` or `refund` alone.
+    pub flows: String,
 }
 
 /// Statement files imported, oldest first.
 pub fn files(conn: &Connection) -> Result<Vec<StatementFile>> {
     let mut stmt = conn.prepare(
-        "SELECT name, provider, stall, lines, COALESCE(covers_from, ''), COALESCE(covers_to, '')
+        "SELECT name, provider, stall, lines, COALESCE(covers_from, ''), COALESCE(covers_to, ''),
+                flows
          FROM statement_files ORDER BY imported_at, name",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -280,6 +303,7 @@ pub fn files(conn: &Connection) -> Result<Vec<StatementFile>> {
             lines: r.get(3)?,
             covers_from: r.get(4)?,
             covers_to: r.get(5)?,
+            flows: r.get(6)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

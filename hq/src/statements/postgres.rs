@@ -5,8 +5,8 @@
 use sha2::{Digest, Sha256};
 
 use super::{
-    covers, held_already, held_under_another_stall, Imported, StatementFile, HELD_FILE, HELD_LINE,
-    INSERT_LINE, TIME,
+    covers, flows_accounted, held_already, held_under_another_stall, Imported, StatementFile,
+    HELD_FILE, HELD_LINE, INSERT_LINE, TIME,
 };
 use crate::Result;
 use fairpos_domain::statement::{self, Provider};
@@ -74,8 +74,9 @@ pub async fn import(
     let (covers_from, covers_to) = covers(&parsed);
     tx.execute(
         "INSERT INTO statement_files
-           (sha256, name, provider, stall, layout, encoding, lines, covers_from, covers_to)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (sha256) DO NOTHING",
+           (sha256, name, provider, stall, layout, encoding, lines, covers_from, covers_to,
+            flows)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (sha256) DO NOTHING",
         &[
             &sha,
             &name,
@@ -86,6 +87,7 @@ pub async fn import(
             &(parsed.lines.len() as i64),
             &covers_from,
             &covers_to,
+            &flows_accounted(&parsed),
         ],
     )
     .await
@@ -101,7 +103,7 @@ pub async fn files(pool: &fairpos_postgres::Pool) -> Result<Vec<StatementFile>> 
     let rows = client
         .query(
             "SELECT name, provider, stall, lines, COALESCE(covers_from, ''),
-                    COALESCE(covers_to, '')
+                    COALESCE(covers_to, ''), flows
              FROM statement_files ORDER BY imported_at, name",
             &[],
         )
@@ -116,6 +118,7 @@ pub async fn files(pool: &fairpos_postgres::Pool) -> Result<Vec<StatementFile>> 
             lines: r.get(3),
             covers_from: r.get(4),
             covers_to: r.get(5),
+            flows: r.get(6),
         })
         .collect())
 }

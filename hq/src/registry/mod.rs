@@ -98,7 +98,8 @@ pub fn entries(conn: &Connection) -> Result<Vec<DeviceEntry>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// A hub takes headquarters' registry as its own, in one transaction with `tag` (what
+/// A hub takes headquarters' registry (every device it holds) as its own, in one
+/// transaction with `tag` (what
 /// headquarters tagged it with, if anything), so that a hub restarted asks with the tag of
 /// the registry it holds.
 pub fn apply(conn: &Connection, entries: &[DeviceEntry], tag: Option<&str>) -> Result<()> {
@@ -128,6 +129,17 @@ pub fn apply(conn: &Connection, entries: &[DeviceEntry], tag: Option<&str>) -> R
                 at.filter(|_| e.revoked)
             ])?;
         }
+        // A device headquarters no longer holds (a restore from before its enrolment) is
+        // shut out here too: kept, it synced through the hub, confirmed by the hub, while
+        // headquarters refused each of its ledgers. Held again later, it is let in again.
+        let names: Vec<&str> = entries.iter().map(|e| e.device.as_str()).collect();
+        let names = serde_json::to_string(&names)
+            .map_err(|e| crate::Error::Other(format!("the registry's devices: {e}")))?;
+        tx.execute(
+            "UPDATE devices SET revoked_at = ?1
+             WHERE revoked_at IS NULL AND device NOT IN (SELECT value FROM json_each(?2))",
+            params![now, names],
+        )?;
     }
     // The devices as applied have the token the upserts left: a device changed here since
     // (by hand, or an older build) draws another, and the tag is no longer sent.
@@ -221,6 +233,29 @@ mod tests {
             removed,
             "kept when opened again"
         );
+    }
+
+    /// A device headquarters' registry no longer lists (a restore from before its
+    /// enrolment) is shut out at the hub, and let in again once listed.
+    #[test]
+    fn a_device_headquarters_no_longer_holds_is_shut_out_at_the_hub() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Hq::init(
+            dir.path(),
+            fairpos_domain::demo::FAIR_TOML,
+            Founding::Hub {
+                device: "H01",
+                upstream: "https://hq.example",
+            },
+        )
+        .unwrap();
+        let out = |device: &str| crate::devices::shut_out(&hub.conn, device).unwrap();
+        apply(&hub.conn, &[entry("T01", false), entry("T02", false)], None).unwrap();
+        assert!(!out("T01") && !out("T02"));
+        apply(&hub.conn, &[entry("T01", false)], None).unwrap();
+        assert!(!out("T01") && out("T02"), "T02 no longer held");
+        apply(&hub.conn, &[entry("T01", false), entry("T02", false)], None).unwrap();
+        assert!(!out("T02"), "held again");
     }
 
     #[test]

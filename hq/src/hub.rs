@@ -3,7 +3,7 @@
 //! ([`relay`]) that takes the device registry from headquarters and relays every ledger held
 //! here there.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,7 +16,7 @@ use fairpos_sync::client::HqClient;
 use fairpos_sync::enrolling::{self, Offer};
 use fairpos_sync::ids::catalog_key;
 use fairpos_sync::net::{Refused, WsDialer};
-use fairpos_sync::protocol::{device_token, EnrollRequest, EnrolledAs, ROLE_HUB};
+use fairpos_sync::protocol::{device_token, ConfirmedDoc, EnrollRequest, EnrolledAs, ROLE_HUB};
 use fairpos_sync::samod::{BackoffConfig, DialerEvent, DialerFailed, DocHandle, DocumentId, Repo};
 use fairpos_sync::tls::Trust;
 use rusqlite::Connection;
@@ -253,6 +253,7 @@ pub async fn relay(
     let mut quiet = Quiet::default();
     // A failure to take the registry, said once a minute at most.
     let registry_failures = crate::quiet_log::QuietLog::default();
+    let mut refusals_asked: Option<Instant> = None;
     loop {
         if quiet.now() {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -334,6 +335,19 @@ pub async fn relay(
                 }
             }
         }
+        // What headquarters refuses of the ledgers relayed, held here for the tills that
+        // sync here to be told ([`crate::upstream_refusals`]).
+        if refusals_asked.is_none_or(|at| at.elapsed() >= REFUSALS_EVERY) {
+            refusals_asked = Some(Instant::now());
+            match client.refused(&token, REGISTRY_LIMIT).await {
+                Ok(refused) => hold_refusals(&db, refused).await,
+                Err(e) if quiet.asked(&e, client.base()) => continue,
+                Err(e) => registry_failures.write(
+                    "hub refusals".into(),
+                    format!("hub: what headquarters refuses: {e} (said once a minute)"),
+                ),
+            }
+        }
         for (key, id) in docs {
             if announced.contains(&key) && !handles.contains_key(&key) {
                 if let Ok(id) = id.parse::<DocumentId>() {
@@ -344,6 +358,32 @@ pub async fn relay(
             }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// How often a hub asks headquarters which ledgers it refuses.
+const REFUSALS_EVERY: Duration = Duration::from_secs(15);
+
+/// Holds what headquarters refuses ([`crate::upstream_refusals::hold`]), each ledger newly
+/// refused said.
+async fn hold_refusals(db: &Arc<Mutex<Connection>>, refused: Vec<ConfirmedDoc>) {
+    let refused: BTreeMap<String, String> = refused
+        .into_iter()
+        .filter_map(|d| Some((d.key, d.refused?)))
+        .collect();
+    let db = db.clone();
+    let held = tokio::task::spawn_blocking(move || {
+        let newly = crate::upstream_refusals::hold(&*crate::state::lock(&db)?, &refused)?;
+        Ok::<_, Error>((newly, refused))
+    });
+    match held.await.map_err(|e| Error::Other(e.to_string())) {
+        Ok(Ok((newly, refused))) => {
+            for key in newly {
+                let why = refused.get(&key).map_or("", String::as_str);
+                eprintln!("hub: headquarters refuses {key}: {why}");
+            }
+        }
+        Ok(Err(e)) | Err(e) => eprintln!("hub: what headquarters refuses: {e}"),
     }
 }
 

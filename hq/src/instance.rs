@@ -227,6 +227,7 @@ fn create_tables(conn: &Connection) -> Result<()> {
     crate::registry::install(conn)?;
     add_chunks_digest(conn)?;
     add_ledger_weights(conn)?;
+    crate::upstream_refusals::add_column(conn)?;
     sale_ids_once(conn)?;
     // Reports and reconciliation read running totals, not every sale.
     if !rollup::installed(conn)? {

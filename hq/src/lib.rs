@@ -48,6 +48,7 @@ pub mod throttle;
 pub mod till_added;
 pub mod unit_items;
 pub mod untrusted;
+pub mod upstream_refusals;
 pub mod web;
 
 pub use error::{Error, Result};

@@ -9,8 +9,8 @@ use url::Url;
 
 use crate::answer;
 use crate::protocol::{
-    route, AnnounceRequest, AnnounceResponse, ConfirmRequest, ConfirmResponse, DeviceEntry,
-    EnrollRequest, EnrollResponse, WantedDoc,
+    route, AnnounceRequest, AnnounceResponse, ConfirmRequest, ConfirmResponse, ConfirmedDoc,
+    DeviceEntry, EnrollRequest, EnrollResponse, WantedDoc,
 };
 use crate::tls::Trust;
 use crate::{Error, Result};
@@ -150,6 +150,19 @@ impl HqClient {
     /// The heads headquarters has projected of each ledger of the caller.
     pub async fn confirm(&self, token: &str, limit: Duration) -> Result<ConfirmResponse> {
         self.get(route::CONFIRM, token, limit).await
+    }
+
+    /// The ledgers headquarters refuses of those the caller may ask about (a hub: every
+    /// till's), with why: `GET` of the confirmations `?only=refused`. A headquarters before
+    /// it answers every ledger; the refused among them are kept.
+    pub async fn refused(&self, token: &str, limit: Duration) -> Result<Vec<ConfirmedDoc>> {
+        let path = format!("{}?only=refused", route::CONFIRM);
+        let all: ConfirmResponse = self.get(&path, token, limit).await?;
+        Ok(all
+            .docs
+            .into_iter()
+            .filter(|d| d.refused.is_some())
+            .collect())
     }
 
     /// The heads headquarters has projected of each ledger of the caller, once they are

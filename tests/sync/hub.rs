@@ -259,3 +259,46 @@ fn a_hub_takes_the_registry_again_only_when_it_changed(hq: Hq) {
     hub_server.stop();
     server.stop();
 }
+
+/// A ledger headquarters refuses (over its size limit, which the hub's is not) is told to
+/// the till syncing at the hub, as headquarters tells its own: before, the hub confirmed
+/// it from its own projection, and the till was told it had synced.
+#[test]
+fn a_till_at_the_hub_is_told_what_headquarters_refuses() {
+    let hq = Hq::demo();
+    let server = Server::start(hq.data(), &["--max-document", "8KiB"]);
+    let relayed = Till::enrolled(&server.url, &hq.add_device("T02", "S02"));
+    let hub_code = hq.add_hub("H1");
+    let hub = Hq {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    hub.ok(&["hq", "enroll", "--hq", &server.url, "--code", &hub_code]);
+    let hub_server = Server::start(hub.data(), &["--upstream", &server.url]);
+    // About 14 KiB of ledger: the hub takes it, headquarters refuses it.
+    relayed.ok(&["shift", "open", "--seller", "V004", "--float", "0"]);
+    let batch: String = (0..300)
+        .map(|_| "{\"seller\":\"V004\",\"items\":[\"LS-MH-1\"],\"pay\":[\"wechat\"]}\n")
+        .collect();
+    let batch_file = relayed.data().join("batch.jsonl");
+    std::fs::write(&batch_file, batch).unwrap();
+    relayed.ok(&["sell-batch", batch_file.to_str().unwrap()]);
+    relayed.synced_with(&hub_server.url);
+    let start = Instant::now();
+    while !hq.events().contains("over the size limit") {
+        assert!(start.elapsed() < Duration::from_secs(30), "never relayed");
+        pause(200);
+    }
+    // Learnt by the hub within its next asking (every 15 s), then told at each sync.
+    let start = Instant::now();
+    loop {
+        let out = relayed.sync(&["--hq", &hub_server.url]);
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        if said.contains("headquarters refuses it: over the size limit") {
+            assert!(!out.status.success(), "{said}");
+            break;
+        }
+        assert!(out.status.success(), "{said}");
+        assert!(start.elapsed() < Duration::from_secs(60), "never told: {said}");
+        pause(1000);
+    }
+}

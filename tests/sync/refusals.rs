@@ -112,12 +112,29 @@ fn wrong_secrets_and_revoked_tills_are_refused(hq: Hq) {
             r.get(0)
         })
         .unwrap();
+    // The till's signing key, which a retry of its enrolment sends again.
+    let signing: String = other
+        .db()
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'signing_secret'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let signing_key = fairpos_sync::keys::public_key(&signing);
     let enrol_with_old_code = || {
-        let body = serde_json::json!({"code": other_code, "actor": actor});
+        let body = serde_json::json!({
+            "code": other_code,
+            "actor": actor,
+            "signing_key": signing_key,
+        });
         api.post("/api/v1/enroll", None, &body)
     };
-    // Until then its code may be tried again by its actor (a first answer lost), which
-    // gives it another secret: the till enrols again with it to take one, and syncs.
+    // Until then its code may be tried again by its actor and signing key (a first answer
+    // lost), which gives it another secret: the till enrols again with it to take one, and
+    // syncs. Without its signing key, not (anyone holding the slip knows the actor).
+    let body = serde_json::json!({"code": other_code, "actor": actor});
+    assert_eq!(api.post("/api/v1/enroll", None, &body).0, 403);
     assert_eq!(enrol_with_old_code().0, 200);
     assert!(!other.sync(&[]).status.success(), "its secret was replaced");
     other.ok(&[

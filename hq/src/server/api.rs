@@ -199,12 +199,12 @@ pub async fn announce(State(state): State<AppState>, request: Request) -> Respon
 /// What headquarters has projected of the ledgers `peer` may ask about: a till its own, an
 /// organizer or hub every till's. Read through the read connections (or the pool): tills
 /// asking never queue on the writer.
-async fn confirmed(state: &AppState, peer: &Peer) -> Result<ConfirmResponse> {
+async fn confirmed(state: &AppState, peer: &Peer, refused_only: bool) -> Result<ConfirmResponse> {
     let device = match peer {
         Peer::Till(d) => Some(d.clone()),
         _ => None,
     };
-    let docs = state.confirmed_docs(device).await?;
+    let docs = state.confirmed_docs(device, refused_only).await?;
     Ok(ConfirmResponse { docs })
 }
 
@@ -217,7 +217,10 @@ pub async fn confirm(
         Ok(p) => p,
         Err(r) => return *r,
     };
-    match confirmed(&state, &peer).await {
+    // `?only=refused`: the refused alone (a hub learning what headquarters refuses of the
+    // tills it relays asks so, not for every ledger of a province).
+    let refused_only = query.get("only").is_some_and(|only| only == "refused");
+    match confirmed(&state, &peer, refused_only).await {
         Ok(answer) => Json(answer).into_response(),
         Err(e) => failed(e),
     }
@@ -250,7 +253,7 @@ pub async fn confirm_waiting(State(state): State<AppState>, request: Request) ->
     loop {
         // Marked seen before reading: a pass that ends after the read wakes the wait below.
         let mut seen = settled.borrow_and_update().passes;
-        let answer = match confirmed(&state, &peer).await {
+        let answer = match confirmed(&state, &peer, false).await {
             Ok(answer) => answer,
             Err(e) => return failed(e),
         };

@@ -93,14 +93,29 @@ pub async fn announced(pool: &Pool, doc_id: &str) -> Result<Option<(String, Opti
 /// The announced ledgers (of `device`, or of every device) and how far each is projected, by
 /// key.
 pub async fn documents(pool: &Pool, device: Option<&str>) -> Result<Vec<DocState>> {
+    documents_where(pool, device, false).await
+}
+
+/// [`documents`], only those refused.
+pub async fn refused_documents(pool: &Pool, device: Option<&str>) -> Result<Vec<DocState>> {
+    documents_where(pool, device, true).await
+}
+
+async fn documents_where(
+    pool: &Pool,
+    device: Option<&str>,
+    refused_only: bool,
+) -> Result<Vec<DocState>> {
     let client = pool.get().await?;
     let statement = client
         .prepare_cached(
             "SELECT doc_key, doc_id, device, heads, records, refused FROM hq_docs
-             WHERE device IS NOT NULL AND ($1::text IS NULL OR device = $1) ORDER BY doc_key",
+             WHERE device IS NOT NULL AND ($1::text IS NULL OR device = $1)
+               AND (NOT $2 OR refused IS NOT NULL)
+             ORDER BY doc_key",
         )
         .await?;
-    let rows = client.query(&statement, &[&device]).await?;
+    let rows = client.query(&statement, &[&device, &refused_only]).await?;
     Ok(rows
         .iter()
         .map(|r| DocState {

@@ -14,8 +14,8 @@ use crate::{Error, Pool, Result};
 mod announced;
 pub(crate) use announced::register_mirrored;
 pub use announced::{
-    announce, announced, documents, projected, refuse, refused_for, stored_sizes, unrefuse,
-    ChunksRead, DocState, ProjectedState,
+    announce, announced, documents, projected, refuse, refused_documents, refused_for,
+    stored_sizes, unrefuse, ChunksRead, DocState, ProjectedState,
 };
 
 /// Migration 12: what each ledger's records come to as projected

@@ -143,15 +143,24 @@ impl AppState {
         }
     }
 
-    /// How far headquarters has projected the ledgers of `device` (every device's: `None`).
-    pub async fn confirmed_docs(&self, device: Option<String>) -> Result<Vec<ConfirmedDoc>> {
+    /// How far headquarters has projected the ledgers of `device` (every device's: `None`),
+    /// or only those it refuses.
+    pub async fn confirmed_docs(
+        &self,
+        device: Option<String>,
+        refused_only: bool,
+    ) -> Result<Vec<ConfirmedDoc>> {
         let Some(pool) = &self.pg else {
             return self
                 .readers
-                .read(move |db| docs_of(db, device.as_deref()))
+                .read(move |db| docs_of(db, device.as_deref(), refused_only))
                 .await;
         };
-        let docs = registry::documents(pool, device.as_deref()).await?;
+        let docs = if refused_only {
+            registry::refused_documents(pool, device.as_deref()).await?
+        } else {
+            registry::documents(pool, device.as_deref()).await?
+        };
         Ok(docs
             .into_iter()
             .map(|d| ConfirmedDoc {
@@ -181,12 +190,16 @@ impl AppState {
     }
 }
 
-fn docs_of(db: &Connection, device: Option<&str>) -> Result<Vec<ConfirmedDoc>> {
+/// The ledgers of `device` (every device's: `None`), or only those refused. A ledger
+/// headquarters refuses upstream of a hub is refused here too (`upstream_refused`).
+fn docs_of(db: &Connection, device: Option<&str>, refused_only: bool) -> Result<Vec<ConfirmedDoc>> {
     let mut stmt = db.prepare_cached(
-        "SELECT doc_key, heads, records, refused FROM hq_docs
-         WHERE device IS NOT NULL AND (?1 IS NULL OR device = ?1) ORDER BY doc_key",
+        "SELECT doc_key, heads, records, COALESCE(refused, upstream_refused) FROM hq_docs
+         WHERE device IS NOT NULL AND (?1 IS NULL OR device = ?1)
+           AND (NOT ?2 OR COALESCE(refused, upstream_refused) IS NOT NULL)
+         ORDER BY doc_key",
     )?;
-    let rows = stmt.query_map([device], |r| {
+    let rows = stmt.query_map(rusqlite::params![device, refused_only], |r| {
         Ok(ConfirmedDoc {
             key: r.get(0)?,
             heads: r.get(1)?,

@@ -97,6 +97,28 @@ pub(crate) fn check(
     Ok(Ok(docs))
 }
 
+/// `docs` but the ledgers of the devices `shut_out` (revoked, or added again and not
+/// enrolled since), and those, each with why: headquarters takes none of a revoked till's
+/// ledgers through a hub's bundle, as it takes none through a hub's sync. A hub whose
+/// uplink was down never heard of the revocation, and its bundle brought a stolen till's
+/// sales in.
+pub(crate) fn leave_out_shut_out(
+    docs: Vec<Checked>,
+    shut_out: &std::collections::HashSet<String>,
+) -> (Vec<Checked>, Vec<(String, String)>) {
+    let (left, taken): (Vec<Checked>, Vec<Checked>) = docs
+        .into_iter()
+        .partition(|(_, device, _)| shut_out.contains(device));
+    let refused = left
+        .into_iter()
+        .map(|(key, device, _)| {
+            let why = format!("{device} is revoked: headquarters takes none of its ledgers");
+            (key, why)
+        })
+        .collect();
+    (taken, refused)
+}
+
 /// Checks what every bundle must be: of the format, of the fair `fair_id`, from an enrolled
 /// device (`source`) and signed by it as it is.
 pub(crate) fn check_signed(
@@ -280,9 +302,15 @@ pub fn import(
 ) -> Result<Imported> {
     let source = source_of(hq, bundle);
     let mut actors = HashMap::new();
+    let mut shut_out = std::collections::HashSet::new();
     for d in &bundle.docs {
         if let Ok(id) = ledger_of(d) {
             let actor = devices::actor_of(&hq.conn, &id.device)?;
+            // Known (enrolled once) and shut out; one never enrolled is refused whole by
+            // `check`, its changes written by nobody headquarters knows.
+            if actor.is_some() && devices::shut_out(&hq.conn, &id.device)? {
+                shut_out.insert(id.device.clone());
+            }
             actors.insert(id.device, actor);
         }
     }
@@ -293,6 +321,10 @@ pub fn import(
             return Err(Error::input(format!("{key}: {why}")));
         }
     };
+    let (docs, refused) = leave_out_shut_out(docs, &shut_out);
+    for (_, why) in &refused {
+        Hq::log_event(&hq.conn, &bundle.source, "refused", why);
+    }
     let held = |key: &str| -> Result<bool> {
         let n: i64 = hq.conn.query_row(
             "SELECT COUNT(*) FROM hq_docs WHERE doc_key = ?1",
@@ -306,8 +338,11 @@ pub fn import(
             return Err(Error::input(why));
         }
     }
-    let mut out = Imported::default();
-    let of = docs.len();
+    let of = docs.len() + refused.len();
+    let mut out = Imported {
+        refused,
+        ..Imported::default()
+    };
     for (key, device, doc) in docs {
         let doc_id = document_id(&key);
         let stored = fairpos_sync::samod_storage::document_chunks(&hq.conn, &doc_id)?;
@@ -357,6 +392,7 @@ pub async fn import_postgres(
     use fairpos_postgres::registry::{self, Authors};
     let source = source_in_postgres(pool, bundle).await?;
     let mut actors = HashMap::new();
+    let mut shut_out = std::collections::HashSet::new();
     let client = pool.get().await.map_err(fairpos_postgres::Error::from)?;
     for d in &bundle.docs {
         if let Ok(id) = ledger_of(d) {
@@ -364,6 +400,10 @@ pub async fn import_postgres(
                 Authors::Actor(actor) => Some(actor),
                 Authors::Unchecked | Authors::Nobody => None,
             };
+            let held = registry::credentials(pool, &id.device).await?;
+            if held.is_some_and(|held| held.shut_out()) {
+                shut_out.insert(id.device.clone());
+            }
             actors.insert(id.device, actor);
         }
     }
@@ -375,6 +415,10 @@ pub async fn import_postgres(
             return Err(Error::input(format!("{key}: {why}")));
         }
     };
+    let (docs, refused) = leave_out_shut_out(docs, &shut_out);
+    for (_, why) in &refused {
+        registry::log_event(pool, &bundle.source, "refused", why).await?;
+    }
     // Every ledger announced at once, under the devices' announcement locks: none if one
     // till would pass its number of ledgers.
     let announced: Vec<(String, String, String)> = docs
@@ -386,8 +430,11 @@ pub async fn import_postgres(
             .unwrap_or_else(|| format!("{device} would hold too many ledger documents"));
         return Err(Error::input(why));
     }
-    let mut out = Imported::default();
-    let of = docs.len();
+    let of = docs.len() + refused.len();
+    let mut out = Imported {
+        refused,
+        ..Imported::default()
+    };
     for (key, _, doc) in docs {
         let doc_id = document_id(&key);
         let stored = fairpos_postgres::documents::document_chunks(pool, &doc_id).await?;

@@ -155,6 +155,24 @@ fn a_till_through_the_fair_hub_ends_up_at_hq_as_if_it_synced_directly(hq: Hq) {
         "{out}"
     );
     assert_eq!(hq.sales().len(), 12);
+
+    // T02 stolen and revoked at headquarters while the hub's uplink is down: the hub never
+    // hears of it, and takes the thief's sale. Its bundle brings none of T02's ledgers in
+    // (before, it brought the sale), named as refused.
+    hub_server.stop();
+    let hub_server = Server::start(hub.data(), &["--upstream", "http://127.0.0.1:9"]);
+    hq.ok(&["hq", "revoke-device", "T02"]);
+    sell_more(&relayed, "V004", 1);
+    relayed.synced_with(&hub_server.url);
+    assert_eq!(hub.sales().len(), 8, "the hub took it");
+    std::fs::remove_file(&bundle).unwrap();
+    hub.ok(&["bundle", "export", bundle.to_str().unwrap()]);
+    let out = hq.run(&["hq", "bundle", "import", bundle.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("T02 is revoked"), "{said}");
+    assert_eq!(hq.sales().len(), 12, "none of the thief's sales");
+    hub_server.stop();
 }
 
 /// A fair hub asks headquarters for the device registry every second, and takes it again
@@ -298,7 +316,10 @@ fn a_till_at_the_hub_is_told_what_headquarters_refuses() {
             break;
         }
         assert!(out.status.success(), "{said}");
-        assert!(start.elapsed() < Duration::from_secs(60), "never told: {said}");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "never told: {said}"
+        );
         pause(1000);
     }
 }

@@ -149,7 +149,7 @@ pub(crate) struct ShiftRow {
 /// The shifts' SQL, which PostgreSQL runs too.
 pub(crate) const SHIFTS: &str = "SELECT device, id, seller, opened_at, closed_at, counted_fen,
         variance_fen, last_sale, last_sale_seq
-    FROM shifts ORDER BY device, opened_at";
+    FROM shifts ORDER BY device, opened_at, id";
 
 /// Oversold lines of sales not voided, from the oversold rows alone (each holds its sale's
 /// till, number and the line's name), on both backends. Looking each sale and line up among

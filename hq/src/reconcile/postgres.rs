@@ -34,7 +34,37 @@ pub async fn reconcile(pool: &Pool, stall: Option<&str>) -> Result<Reconciliatio
 
 async fn read(pool: &Pool, stall: Option<&str>) -> Result<Read> {
     use fairpos_postgres::Error as Pg;
+    // What slips and shift closes state is read before what is held, as on SQLite: each
+    // read sees what was committed before it, and a ledger projected between the two made
+    // numbers stated after the sales held were read look missing (a till called
+    // incomplete while the projection ran). The slips take a connection of their own,
+    // given back before the next is taken (organizers' pool is small).
+    let mut slips: HashMap<String, Vec<crate::slips::SlipStated>> = HashMap::new();
+    for (device, shift, closed_at, upto, upto_seq) in fairpos_postgres::slips::slips(pool).await? {
+        let stated = u64::try_from(upto_seq).unwrap_or(0);
+        slips
+            .entry(device)
+            .or_default()
+            .push((shift, closed_at, upto, stated));
+    }
     let client = pool.get().await.map_err(Pg::from)?;
+    let shifts = client
+        .query(SHIFTS, &[])
+        .await
+        .map_err(Pg::from)?
+        .iter()
+        .map(|r| ShiftRow {
+            device: r.get(0),
+            id: r.get(1),
+            seller: r.get(2),
+            opened_at: r.get(3),
+            closed_at: r.get(4),
+            counted_fen: r.get(5),
+            variance_fen: r.get(6),
+            last_sale: r.get(7),
+            last_sale_seq: r.get(8),
+        })
+        .collect();
     let totals = client
         .query(&postgres_params(rollup::DEVICE_TOTALS), &[])
         .await
@@ -101,23 +131,6 @@ async fn read(pool: &Pool, stall: Option<&str>) -> Result<Read> {
             (r.get(0), flows)
         })
         .collect();
-    let shifts = client
-        .query(SHIFTS, &[])
-        .await
-        .map_err(Pg::from)?
-        .iter()
-        .map(|r| ShiftRow {
-            device: r.get(0),
-            id: r.get(1),
-            seller: r.get(2),
-            opened_at: r.get(3),
-            closed_at: r.get(4),
-            counted_fen: r.get(5),
-            variance_fen: r.get(6),
-            last_sale: r.get(7),
-            last_sale_seq: r.get(8),
-        })
-        .collect();
     let oversold = client
         .query(OVERSOLD, &[])
         .await
@@ -145,17 +158,6 @@ async fn read(pool: &Pool, stall: Option<&str>) -> Result<Read> {
             refunded_fen: r.get(6),
         })
         .collect();
-    // The slips take a connection of their own: this one goes back first, so that readers
-    // never hold one connection while waiting for another (organizers' pool is small).
-    drop(client);
-    let mut slips: HashMap<String, Vec<crate::slips::SlipStated>> = HashMap::new();
-    for (device, shift, closed_at, upto, upto_seq) in fairpos_postgres::slips::slips(pool).await? {
-        let stated = u64::try_from(upto_seq).unwrap_or(0);
-        slips
-            .entry(device)
-            .or_default()
-            .push((shift, closed_at, upto, stated));
-    }
     Ok(Read {
         totals,
         devices,

@@ -76,15 +76,16 @@ pub(crate) fn check(
                 crate::untrusted::shown_cut(&id.device, 16)
             )));
         }
+        let key = || crate::untrusted::shown_cut(&d.key, 80);
         let bytes = d
             .bytes()
-            .ok_or_else(|| Error::input(format!("{}: the document is not base64", d.key)))?;
+            .ok_or_else(|| Error::input(format!("{}: the document is not base64", key())))?;
         let shown = document_id(&d.key).to_string();
         if let Some(why) = over_size(&shown, &id.device, bytes.len() as u64, max_bytes) {
             return Err(Error::input(why));
         }
         let doc = Automerge::load(&bytes)
-            .map_err(|e| Error::input(format!("{}: the document does not load: {e}", d.key)))?;
+            .map_err(|e| Error::input(format!("{}: the document does not load: {e}", key())))?;
         let actor = actors.get(&id.device).cloned().flatten();
         if let Some(why) = first_forged(&doc, &id.device, actor.as_deref()) {
             return Ok(Err(Forged {

@@ -57,15 +57,17 @@ pub fn verify(hq: &Hq, text: &str) -> Result<Verified> {
     let public_key = devices::public_key_of(&hq.conn, &device)?;
     check_signature(&device, public_key, &body, &signature)?;
     let text = text.trim();
-    let held: Option<String> = hq
-        .conn
-        .query_row(
-            "SELECT text FROM shift_slips WHERE device = ?1 AND shift = ?2",
-            params![device, slip.shift],
-            |r| r.get(0),
-        )
-        .optional()?;
-    check_first(&device, &slip.shift, held.as_deref(), text)?;
+    let held = || -> Result<Option<String>> {
+        Ok(hq
+            .conn
+            .query_row(
+                "SELECT text FROM shift_slips WHERE device = ?1 AND shift = ?2",
+                params![device, slip.shift],
+                |r| r.get(0),
+            )
+            .optional()?)
+    };
+    check_first(&device, &slip.shift, held()?.as_deref(), text)?;
     let row = kept(&slip, text);
     let inserted = hq.conn.execute(
         "INSERT OR IGNORE INTO shift_slips (device, shift, closed_at, first_sale, last_sale,
@@ -89,6 +91,10 @@ pub fn verify(hq: &Hq, text: &str) -> Result<Verified> {
             now_text()
         ],
     )?;
+    if inserted == 0 {
+        // Another slip of the shift recorded meanwhile (two verified at once): compared now.
+        check_first(&device, &slip.shift, held()?.as_deref(), text)?;
+    }
     Ok(verified(slip, inserted == 0))
 }
 
@@ -109,6 +115,11 @@ pub async fn verify_postgres(
     let held = kept_slips::slip_text(pool, &device, &slip.shift).await?;
     check_first(&device, &slip.shift, held.as_deref(), text)?;
     let inserted = kept_slips::record_slip(pool, &kept(&slip, text)).await?;
+    if !inserted {
+        // Another slip of the shift recorded meanwhile (two verified at once): compared now.
+        let held = kept_slips::slip_text(pool, &device, &slip.shift).await?;
+        check_first(&device, &slip.shift, held.as_deref(), text)?;
+    }
     Ok(verified(slip, !inserted))
 }
 
@@ -120,7 +131,7 @@ fn parse(fair_id: &str, text: &str) -> Result<(ShiftSlip, String, String)> {
     if slip.fair != fair_id {
         return Err(Error::input(format!(
             "the slip is of fair {}, this is headquarters of {fair_id}",
-            slip.fair
+            crate::untrusted::shown(&slip.fair)
         )));
     }
     Ok((slip, body.to_string(), signature.to_string()))
@@ -259,16 +270,26 @@ pub fn read_image(name: &str, bytes: &[u8]) -> Result<String> {
         rqrr::PreparedImage::prepare_from_greyscale(w as usize, h as usize, |x, y| {
             image.get_pixel(x as u32, y as u32)[0]
         });
-    let grids = prepared.detect_grids();
+    // rqrr 0.10 can panic on some photos (an assertion in its geometry, issue #54): said as
+    // a photo it cannot read, not a crash with no audit entry.
+    let grids = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let grids = prepared.detect_grids();
+        let decoded: Vec<_> = grids
+            .iter()
+            .map(|g| g.decode().map(|(_, text)| text))
+            .collect();
+        decoded
+    }))
+    .map_err(|_| Error::input(format!("{name}: the QR code in the image cannot be read")))?;
     if grids.is_empty() {
         return Err(Error::input(format!(
             "{name}: no QR code found in the image"
         )));
     }
     let mut unread = 0;
-    for grid in grids {
-        match grid.decode() {
-            Ok((_, text)) if text.starts_with("FPS1;") => return Ok(text),
+    for decoded in grids {
+        match decoded {
+            Ok(text) if text.starts_with("FPS1;") => return Ok(text),
             Ok(_) => {}
             Err(_) => unread += 1,
         }

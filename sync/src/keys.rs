@@ -23,13 +23,24 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The bytes of `text` as [`hex`] writes them: lower-case digits only. Upper case, or a
+/// sign (which `from_str_radix` takes), is refused: one signature written two ways was two
+/// slips, and the second taken for the till signing a different slip.
 pub fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        }
+    }
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+    bytes
+        .chunks(2)
+        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
         .collect()
 }
 
@@ -113,6 +124,9 @@ mod tests {
         assert!(!verify(&pk, b"bundlE", &sig));
         assert!(!verify(&public_key(&new_secret()), b"bundle", &sig));
         assert_eq!(unhex(&hex(&[0, 255, 16])), Some(vec![0, 255, 16]));
+        for other in ["00FF10", "+a", "0g", "abc"] {
+            assert_eq!(unhex(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -152,10 +152,11 @@ pub fn prune(
         while let Some(r) = rows.next()? {
             let link = super::link_from(r, 6)?;
             let removed: bool = r.get(8)?;
-            junctions.add(removed, link.follows.as_deref());
+            let entry = super::entry_from(r, 1)?;
+            junctions.add(removed, &entry.stored(), link.follows.as_deref());
             if removed {
                 last = r.get(0)?;
-                archive.add(last, &super::entry_from(r, 1)?, &link)?;
+                archive.add(last, &entry, &link)?;
             }
         }
     }

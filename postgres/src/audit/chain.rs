@@ -13,7 +13,7 @@
 //! the first two back to when it was noted; a prune's archive walked with the log (nothing
 //! left to excuse, `--strict`) catches the third.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 
@@ -216,18 +216,31 @@ fn break_id(broken: &Break) -> i64 {
 
 /// The digests the entries kept by a prune follow that the entries before them no longer
 /// hold: walked in order over the entries up to the last removed, each said whether it is
-/// removed ([`Junctions::add`]), then the entry after them ([`Junctions::finish`]).
+/// removed ([`Junctions::add`]), then the entry after them ([`Junctions::finish`]). Named
+/// again too: a junction an earlier prune named, whose entry this one removes, that an
+/// entry kept (written with a clock ahead) still follows. Only that prune excused it, and
+/// a log nobody touched failed its check once the second prune removed it.
 #[derive(Debug, Default)]
 pub struct Junctions {
     previous_removed: bool,
     found: Vec<String>,
+    /// What the kept entries not right after a removed one follow.
+    kept_follow: Vec<String>,
+    /// The junctions the removed prunes' entries named.
+    named_by_removed: HashSet<String>,
 }
 
 impl Junctions {
-    /// Takes the next entry in order: removed or kept, and what it follows.
-    pub fn add(&mut self, removed: bool, follows: Option<&str>) {
+    /// Takes the next entry in order: removed or kept, the entry, and what it follows.
+    pub fn add(&mut self, removed: bool, entry: &StoredEntry, follows: Option<&str>) {
         if !removed && self.previous_removed {
             self.found.extend(follows.map(str::to_string));
+        } else if !removed {
+            self.kept_follow.extend(follows.map(str::to_string));
+        }
+        if removed && entry.3 == crate::audit::PRUNE_ACTION {
+            let named = junctions_named(&entry.4).map(str::to_lowercase);
+            self.named_by_removed.extend(named);
         }
         self.previous_removed = removed;
     }
@@ -235,7 +248,14 @@ impl Junctions {
     /// The junctions, given what the first entry after the walk follows (the prune's own
     /// entry when none is after it, which follows the newest entry before the removal).
     pub fn finish(mut self, next_follows: Option<&str>) -> Vec<String> {
-        self.add(false, next_follows);
+        if self.previous_removed {
+            self.found.extend(next_follows.map(str::to_string));
+        }
+        for follows in std::mem::take(&mut self.kept_follow) {
+            if self.named_by_removed.contains(&follows) && !self.found.contains(&follows) {
+                self.found.push(follows);
+            }
+        }
         self.found
     }
 }
@@ -354,8 +374,8 @@ mod tests {
         let mut log = five();
         // Entries 2 and 4 pruned: 3 and 5 follow what they held.
         let mut junctions = Junctions::default();
-        for (id, _, link) in &log {
-            junctions.add(*id == 2 || *id == 4, link.follows.as_deref());
+        for (id, e, link) in &log {
+            junctions.add(*id == 2 || *id == 4, e, link.follows.as_deref());
         }
         let named = junctions.finish(None);
         assert_eq!(
@@ -405,13 +425,61 @@ mod tests {
     #[test]
     fn the_newest_removed_names_what_the_prunes_entry_follows() {
         // Nothing after the last removed: the prune's entry follows it (the newest before).
+        let e = entry("user add", "u1");
         let mut junctions = Junctions::default();
-        junctions.add(false, Some(START));
-        junctions.add(true, Some("a"));
+        junctions.add(false, &e, Some(START));
+        junctions.add(true, &e, Some("a"));
         assert_eq!(junctions.finish(Some("newest")), ["newest"]);
         // The one kept after: what it follows.
         let mut next = Junctions::default();
-        next.add(true, Some(START));
+        next.add(true, &e, Some(START));
         assert_eq!(next.finish(Some("b")), ["b"]);
+    }
+
+    /// An entry kept by a first prune (written with a clock ahead) follows a junction that
+    /// prune's entry named; a second prune that removes that entry names it again, else the
+    /// log fails its check untouched.
+    #[test]
+    fn a_second_prune_names_again_what_the_first_named_of_an_entry_still_kept() {
+        let mut log = five();
+        // A first prune removed 1 and 3 and kept 2 (its clock ahead): 2 and 4 follow what
+        // is gone. Its entry, 6, names both.
+        let mut first = Junctions::default();
+        for (id, e, link) in &log {
+            first.add(*id == 1 || *id == 3, e, link.follows.as_deref());
+        }
+        let named = first.finish(None);
+        log.retain(|(id, ..)| *id != 1 && *id != 3);
+        let head = log.last().unwrap().2.digest.clone().unwrap();
+        let prune = entry(
+            crate::audit::PRUNE_ACTION,
+            &with_junctions("2".into(), &named),
+        );
+        let link = Link {
+            digest: Some(digest(&head, &prune)),
+            follows: Some(head),
+        };
+        log.push((6, prune, link));
+        assert_eq!(judged(&log, &[]).broken, None);
+        // The second removes 4, 5 and the first's entry, 6, and keeps 2 still.
+        let mut second = Junctions::default();
+        for (id, e, link) in &log {
+            second.add(*id != 2, e, link.follows.as_deref());
+        }
+        let again = second.finish(None);
+        let two_follows = log[0].2.follows.clone().unwrap();
+        assert!(again.contains(&two_follows), "{again:?}");
+        log.retain(|(id, ..)| *id == 2);
+        let head = log.last().unwrap().2.digest.clone().unwrap();
+        let prune = entry(
+            crate::audit::PRUNE_ACTION,
+            &with_junctions("3".into(), &again),
+        );
+        let link = Link {
+            digest: Some(digest(&head, &prune)),
+            follows: Some(head),
+        };
+        log.push((7, prune, link));
+        assert_eq!(judged(&log, &[]).broken, None);
     }
 }

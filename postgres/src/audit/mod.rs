@@ -406,7 +406,7 @@ pub async fn prune<A: Archive>(
         let row = row.map_err(Error::from)?;
         let (id, entry, link) = numbered_from(&row);
         let removed: bool = row.get(8);
-        junctions.add(removed, link.follows.as_deref());
+        junctions.add(removed, &entry, link.follows.as_deref());
         if removed {
             last = id;
             archive.add(id, entry, link)?;

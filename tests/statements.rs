@@ -19,7 +19,7 @@ use std::path::Path;
 use common::browser::walk;
 use common::hq::{Hq, PASSWORD};
 use common::statements::{alipay, pay, refund, wechat_app, wechat_bill};
-use common::Till;
+use common::{Till, PIN};
 use fairpos_hardware::config::TextEncoding;
 use fairpos_hardware::receipt::decode::{decode, Event};
 use serde_json::Value;
@@ -97,6 +97,8 @@ fn statements_meet_the_tills_qr_payments_one_to_one_and_name_what_is_paid_on_pap
     t1.at("11:00");
     let back = t1.json(&[
         "refund",
+        "--pin",
+        PIN,
         "T01-000003",
         "--line",
         "1:1",

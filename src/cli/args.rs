@@ -365,6 +365,9 @@ pub enum ShiftCommand {
         /// Why (change from the bank, ...), kept with the cash move.
         #[arg(long)]
         reason: String,
+        /// Lead PIN, as the touchscreen's cash pad asks it.
+        #[arg(long)]
+        pin: String,
     },
     /// Take cash out of the drawer.
     CashOut {
@@ -373,6 +376,9 @@ pub enum ShiftCommand {
         /// Why (taken to the safe, ...), kept with the cash move.
         #[arg(long)]
         reason: String,
+        /// Lead PIN, as the touchscreen's cash pad asks it.
+        #[arg(long)]
+        pin: String,
     },
     /// Close the shift with the cash counted in the drawer; prints the shift slip.
     Close {
@@ -433,6 +439,9 @@ pub struct RefundArgs {
     /// How the money goes back.
     #[arg(long = "pay", value_name = "METHOD")]
     pub pay: String,
+    /// Lead PIN: money goes back, as the touchscreen asks it.
+    #[arg(long)]
+    pub pin: String,
     /// Print the refund as one JSON object.
     #[arg(long)]
     pub json: bool,

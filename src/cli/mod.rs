@@ -255,6 +255,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 .collect::<Result<_, _>>()?;
             let method = Method::parse(&a.pay)?;
             let mut till = Till::open(&dir)?;
+            // Money goes back: the lead's, as the touchscreen asks (before, anyone here).
+            till.store().check_lead_pin(&a.pin)?;
             let now = now(&till)?;
             let refunded = till.refund(&a.sale, &asks, method, now)?;
             if a.json {
@@ -502,12 +504,22 @@ fn shift(dir: &Path, s: ShiftCommand) -> Result<()> {
             till.open_shift(&seller, float, now)?;
             said::done(&format!("shift open: seller {seller}, float {float}"));
         }
-        ShiftCommand::CashIn { amount, reason } => {
+        ShiftCommand::CashIn {
+            amount,
+            reason,
+            pin,
+        } => {
+            till.store().check_lead_pin(&pin)?;
             let amount = Fen::parse_yuan(&amount)?;
             till.cash_move(amount, &reason, now)?;
             said::done(&format!("cash in {amount}: {reason}"));
         }
-        ShiftCommand::CashOut { amount, reason } => {
+        ShiftCommand::CashOut {
+            amount,
+            reason,
+            pin,
+        } => {
+            till.store().check_lead_pin(&pin)?;
             let amount = Fen::parse_yuan(&amount)?;
             till.cash_move(-amount, &reason, now)?;
             said::done(&format!("cash out {amount}: {reason}"));

@@ -113,7 +113,7 @@ fn each_bad_input_is_refused_with_one_line_and_nothing_written() {
         "unknown seller V999",
     );
     till.fails(
-        &["shift", "cash-in", "1.234", "--reason", "x"],
+        &["shift", "cash-in", "--pin", PIN, "1.234", "--reason", "x"],
         2,
         "more than two decimals",
     );
@@ -129,18 +129,57 @@ fn each_bad_input_is_refused_with_one_line_and_nothing_written() {
         2,
         "no sale T01-000009",
     );
+    // Money going back takes the lead PIN here too, as on the touchscreen: a refund and
+    // the drawer's cash moves with a wrong one are refused, nothing written.
+    let wrong = ["--pin", "0000"];
+    let refund = ["refund", "T01-000001", "--line", "1", "--pay", "cash"];
+    till.fails(&[&refund[..], &wrong].concat(), 2, "wrong PIN");
+    for moving in ["cash-in", "cash-out"] {
+        let args = ["shift", moving, "10", "--reason", "x"];
+        till.fails(&[&args[..], &wrong].concat(), 2, "wrong PIN");
+    }
+    let moves = "SELECT (SELECT COUNT(*) FROM refunds) + (SELECT COUNT(*) FROM cash_moves)";
+    let written: i64 = till.db().query_row(moves, [], |r| r.get(0)).unwrap();
+    assert_eq!(written, 0);
     till.fails(
-        &["refund", "T01-000001", "--line", "2", "--pay", "cash"],
+        &[
+            "refund",
+            "--pin",
+            PIN,
+            "T01-000001",
+            "--line",
+            "2",
+            "--pay",
+            "cash",
+        ],
         2,
         "has no line 2",
     );
     till.fails(
-        &["refund", "T01-000001", "--line", "1:2", "--pay", "cash"],
+        &[
+            "refund",
+            "--pin",
+            PIN,
+            "T01-000001",
+            "--line",
+            "1:2",
+            "--pay",
+            "cash",
+        ],
         2,
         "1 left to refund",
     );
     till.fails(
-        &["refund", "T01-000001", "--line", "1", "--pay", "gold"],
+        &[
+            "refund",
+            "--pin",
+            PIN,
+            "T01-000001",
+            "--line",
+            "1",
+            "--pay",
+            "gold",
+        ],
         2,
         "unknown method",
     );
@@ -463,7 +502,7 @@ fn a_record_headquarters_would_refuse_is_not_written() {
     till.ok(&["shift", "open", "--seller", "V003", "--float", "0"]);
     let most = "9999999999.99";
     for _ in 0..11 {
-        till.ok(&["shift", "cash-in", most, "--reason", "bank"]);
+        till.ok(&["shift", "cash-in", "--pin", PIN, most, "--reason", "bank"]);
     }
     // The drawer is to hold more than a till takes in one record: the shift's close, which
     // headquarters would refuse with the day's ledger, is not written.
@@ -475,7 +514,7 @@ fn a_record_headquarters_would_refuse_is_not_written() {
     assert!(said.contains("beyond what a till takes"), "{said}");
     // Cash taken out brings it back within what a till takes, and the shift closes.
     for _ in 0..2 {
-        till.ok(&["shift", "cash-out", most, "--reason", "bank"]);
+        till.ok(&["shift", "cash-out", "--pin", PIN, most, "--reason", "bank"]);
     }
     till.ok(&["shift", "close", "--counted", "0"]);
     till.ok(&["ledger", "verify"]);

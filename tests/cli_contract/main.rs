@@ -104,6 +104,8 @@ fn morning() -> Till {
     till.at("12:00");
     let refund = till.json(&[
         "refund",
+        "--pin",
+        PIN,
         "T01-000001",
         "--line",
         "1:1",
@@ -113,8 +115,24 @@ fn morning() -> Till {
     ]);
     assert_eq!(refund["amount_fen"], 12800);
     assert_eq!(refund["refund"], "T01-R000001");
-    till.ok(&["shift", "cash-in", "100", "--reason", "备用金"]);
-    till.ok(&["shift", "cash-out", "50.00", "--reason", "买袋子"]);
+    till.ok(&[
+        "shift",
+        "cash-in",
+        "--pin",
+        PIN,
+        "100",
+        "--reason",
+        "备用金",
+    ]);
+    till.ok(&[
+        "shift",
+        "cash-out",
+        "--pin",
+        PIN,
+        "50.00",
+        "--reason",
+        "买袋子",
+    ]);
     till
 }
 
@@ -394,6 +412,8 @@ fn a_sale_with_a_refund_of_nothing_is_not_voided_and_stock_comes_back_once() {
     ]);
     let refund = till.json(&[
         "refund",
+        "--pin",
+        PIN,
         "T01-000001",
         "--line",
         "1",
@@ -436,12 +456,23 @@ fn a_refund_gives_back_no_more_by_a_method_than_the_sale_took_by_it() {
         "on_account",
     ]);
     till.fails(
-        &["refund", "T01-000001", "--line", "1", "--pay", "cash"],
+        &[
+            "refund",
+            "--pin",
+            PIN,
+            "T01-000001",
+            "--line",
+            "1",
+            "--pay",
+            "cash",
+        ],
         2,
         "has ￥0.00 paid in money (cash, WeChat Pay, Alipay, UnionPay) left to refund",
     );
     let back = till.json(&[
         "refund",
+        "--pin",
+        PIN,
         "T01-000001",
         "--line",
         "1",
@@ -463,11 +494,38 @@ fn a_refund_gives_back_no_more_by_a_method_than_the_sale_took_by_it() {
         "--pay",
         "cash:300",
     ]);
-    till.ok(&["refund", "T01-000002", "--line", "1:1", "--pay", "wechat"]);
+    till.ok(&[
+        "refund",
+        "--pin",
+        PIN,
+        "T01-000002",
+        "--line",
+        "1:1",
+        "--pay",
+        "wechat",
+    ]);
     till.fails(
-        &["refund", "T01-000002", "--line", "1:1", "--pay", "voucher"],
+        &[
+            "refund",
+            "--pin",
+            PIN,
+            "T01-000002",
+            "--line",
+            "1:1",
+            "--pay",
+            "voucher",
+        ],
         2,
         "has ￥50.00 paid voucher left to refund, not ￥128.00",
     );
-    till.ok(&["refund", "T01-000002", "--line", "1:1", "--pay", "cash"]);
+    till.ok(&[
+        "refund",
+        "--pin",
+        PIN,
+        "T01-000002",
+        "--line",
+        "1:1",
+        "--pay",
+        "cash",
+    ]);
 }

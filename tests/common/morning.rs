@@ -63,9 +63,34 @@ pub fn t01_morning(till: &mut Till) {
     till.at("11:50");
     till.ok(&["void", "T01-000005", "--reason", "扫错了", "--pin", PIN]);
     till.at("12:00");
-    till.ok(&["refund", "T01-000001", "--line", "1:1", "--pay", "cash"]);
-    till.ok(&["shift", "cash-in", "100", "--reason", "备用金"]);
-    till.ok(&["shift", "cash-out", "50.00", "--reason", "买袋子"]);
+    till.ok(&[
+        "refund",
+        "--pin",
+        PIN,
+        "T01-000001",
+        "--line",
+        "1:1",
+        "--pay",
+        "cash",
+    ]);
+    till.ok(&[
+        "shift",
+        "cash-in",
+        "--pin",
+        PIN,
+        "100",
+        "--reason",
+        "备用金",
+    ]);
+    till.ok(&[
+        "shift",
+        "cash-out",
+        "--pin",
+        PIN,
+        "50.00",
+        "--reason",
+        "买袋子",
+    ]);
     till.at("12:30");
     till.ok(&["shift", "close", "--counted", "498.50"]);
 }
@@ -113,7 +138,16 @@ pub fn t02_morning(till: &mut Till) {
     till.at("11:20");
     till.sell(&["--seller", "V004", "FH-YS-1*16", "--pay", "wechat"]);
     till.at("11:30");
-    till.ok(&["refund", "T02-000002", "--line", "1:1", "--pay", "unionpay"]);
+    till.ok(&[
+        "refund",
+        "--pin",
+        PIN,
+        "T02-000002",
+        "--line",
+        "1:1",
+        "--pay",
+        "unionpay",
+    ]);
     till.at("12:00");
     till.ok(&["shift", "close", "--counted", "218"]);
 }

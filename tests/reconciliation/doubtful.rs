@@ -99,7 +99,16 @@ fn voids_and_refunds_no_till_writes_are_listed_as_doubtful(hq: Hq) {
     let s2 = t1.sell(&["--seller", "V003", "GZ-MJ-200", "--pay", "wechat"]);
     let s3 = t1.sell(&["--seller", "V003", "FH-JT-300", "--pay", "cash:25"]);
     t1.at("10:30");
-    t1.ok(&["refund", "T01-000001", "--line", "1:1", "--pay", "cash"]);
+    t1.ok(&[
+        "refund",
+        "--pin",
+        PIN,
+        "T01-000001",
+        "--line",
+        "1:1",
+        "--pay",
+        "cash",
+    ]);
     t1.ok(&["void", "T01-000002", "--reason", "扫错了", "--pin", PIN]);
     t2.at("10:05");
     t2.ok(&["shift", "open", "--seller", "V004", "--float", "100"]);

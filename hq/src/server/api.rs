@@ -28,18 +28,9 @@ fn api_error(status: StatusCode, message: impl Into<String>) -> Response {
     )
         .into_response();
     if status == StatusCode::UNAUTHORIZED {
-        asks_for_a_bearer_token(&mut response);
+        crate::web::asks_for_a_bearer_token(&mut response);
     }
     response
-}
-
-/// A 401 names how to authenticate (RFC 9110: it must): a bearer token, a device's or a
-/// login's. Clients that try credentials only when asked did not.
-pub(crate) fn asks_for_a_bearer_token(response: &mut Response) {
-    response.headers_mut().insert(
-        axum::http::header::WWW_AUTHENTICATE,
-        axum::http::HeaderValue::from_static("Bearer realm=\"fairpos\""),
-    );
 }
 
 /// A request that failed, saying why in JSON (503 when the database was busy).

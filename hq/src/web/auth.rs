@@ -123,13 +123,22 @@ pub(crate) fn notice(status: StatusCode, message: &str, (href, label): (&str, &s
     }
 }
 
+/// A 401 names how to authenticate (RFC 9110: it must): a bearer token, a device's or a
+/// login's. Clients that try credentials only when asked did not.
+pub(crate) fn asks_for_a_bearer_token(response: &mut Response) {
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer realm=\"fairpos\""),
+    );
+}
+
 pub(crate) fn unauthorized_json() -> Response {
     let mut response = (
         StatusCode::UNAUTHORIZED,
         Json(serde_json::json!({ "error": "log in first" })),
     )
         .into_response();
-    crate::server::api::asks_for_a_bearer_token(&mut response);
+    asks_for_a_bearer_token(&mut response);
     response
 }
 

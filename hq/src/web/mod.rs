@@ -15,7 +15,9 @@ mod pages;
 mod statements;
 mod views;
 
-pub(crate) use auth::{bearer, log_in, organizer, session_token, LoginRefused};
+pub(crate) use auth::{
+    asks_for_a_bearer_token, bearer, log_in, organizer, session_token, LoginRefused,
+};
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};

@@ -155,6 +155,9 @@ pub fn maintain(
         };
         let dirty: Vec<DocumentId> = {
             let refused = oversized.borrow();
+            // One refused for its size is retried no more: left waiting to be retried, it
+            // made a pass every 50 ms for ever, projecting nothing.
+            retry.retain(|doc, _| !refused.contains(doc));
             dirty.into_iter().filter(|d| !refused.contains(d)).collect()
         };
         let outcomes = if dirty.is_empty() {

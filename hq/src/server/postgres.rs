@@ -162,14 +162,22 @@ async fn merge_stored_catalog(pool: Pool, handle: DocHandle, id: DocumentId) {
         Ok(chunks) => chunks,
         Err(e) => return eprintln!("catalog: {e}"),
     };
-    match fairpos_sync::samod_storage::load_chunks(&id.to_string(), &chunks) {
-        Ok(Some(mut stored)) => handle.with_document(|d| {
-            if let Err(e) = d.merge(&mut stored) {
-                eprintln!("catalog merge: {e}");
+    // Decoded and merged off the async workers: a province's catalog takes a while, and the
+    // maintenance task (which holds the projection's lock across awaits) runs on them.
+    let merged =
+        tokio::task::spawn_blocking(move || {
+            match fairpos_sync::samod_storage::load_chunks(&id.to_string(), &chunks) {
+                Ok(Some(mut stored)) => handle.with_document(|d| {
+                    if let Err(e) = d.merge(&mut stored) {
+                        eprintln!("catalog merge: {e}");
+                    }
+                }),
+                Ok(None) => {}
+                Err(e) => eprintln!("catalog: {e}"),
             }
-        }),
-        Ok(None) => {}
-        Err(e) => eprintln!("catalog: {e}"),
+        });
+    if let Err(e) = merged.await {
+        eprintln!("catalog merge: {e}");
     }
 }
 
@@ -179,28 +187,28 @@ async fn follow_catalog_edits(catalog: Arc<Catalog>) {
     let mut seen: Option<String> = None;
     loop {
         let (dir, id) = (catalog.dir.clone(), catalog.id.clone());
+        let handle = catalog.handle.clone();
+        let last = seen.clone();
+        // The version read first; the catalog decoded and merged only when it changed (it was
+        // decoded every second, a province's 200 000 products keeping a core busy).
         let read = tokio::task::spawn_blocking(move || -> crate::Result<_> {
             let conn = crate::connect(&dir)?;
-            let version = crate::meta(&conn, "catalog_version")?;
-            Ok((
-                version,
-                fairpos_sync::samod_storage::load_document(&conn, &id)?,
-            ))
+            // None (no edit ever) as the empty version: not "changed" at every turn.
+            let version = crate::meta(&conn, "catalog_version")?.unwrap_or_default();
+            if last.as_ref().is_some_and(|last| *last != version) {
+                if let Some(mut stored) = fairpos_sync::samod_storage::load_document(&conn, &id)? {
+                    handle.with_document(|d| {
+                        if let Err(e) = d.merge(&mut stored) {
+                            eprintln!("catalog merge: {e}");
+                        }
+                    });
+                }
+            }
+            Ok(version)
         })
         .await;
         match read {
-            Ok(Ok((version, stored))) => {
-                if seen.is_some() && version != seen {
-                    if let Some(mut stored) = stored {
-                        catalog.handle.with_document(|d| {
-                            if let Err(e) = d.merge(&mut stored) {
-                                eprintln!("catalog merge: {e}");
-                            }
-                        });
-                    }
-                }
-                seen = version.or(Some(String::new()));
-            }
+            Ok(Ok(version)) => seen = Some(version),
             Ok(Err(e)) => eprintln!("catalog edits: {e}"),
             Err(e) => eprintln!("catalog edits: {e}"),
         }

@@ -126,16 +126,27 @@ fn ask_settling(
     settle: Option<Duration>,
 ) -> std::io::Result<Option<PrinterStatus>> {
     let mut answers = [0u8; 3];
+    // The whole asking is held to `timeout` (a line whose noise looks like answers now and
+    // then would otherwise be listened to for ever).
+    let until = Instant::now() + timeout;
     for (i, n) in [1u8, 2, 4].into_iter().enumerate() {
         link.write_all(&query(n))?;
         link.flush()?;
-        match read_status(link, timeout)? {
+        let asked = Instant::now();
+        match read_status(link, until.saturating_duration_since(asked))? {
             Some(b) => answers[i] = b,
             None => return Ok(None),
         }
         if let Some(settle) = settle {
-            while let Some(later) = read_status(link, settle)? {
-                answers[i] = later;
+            // Listened to at least as long as this answer took: a printer slow to answer
+            // every question sends the answer to this one that long after the one it owed.
+            let settle = settle.max(asked.elapsed());
+            loop {
+                let left = until.saturating_duration_since(Instant::now()).min(settle);
+                match read_status(link, left)? {
+                    Some(later) if !left.is_zero() => answers[i] = later,
+                    _ => break,
+                }
             }
         }
     }

@@ -94,6 +94,7 @@ pub fn fit(text: &str, encoding: TextEncoding) -> (String, Vec<char>) {
 /// printed from the double-byte font. As [`fit`] prints them: counted two, a zero-width
 /// space in a team's name pasted from WeChat stopped its line's right-hand column short.
 pub fn char_columns(c: char) -> usize {
+    let c = always(c).unwrap_or(c);
     if c.is_ascii() || c.is_control() {
         1
     } else if invisible(c) {
@@ -169,9 +170,12 @@ mod tests {
         assert_eq!(line.len(), 1, "{line:?}");
         let (printed, _) = fit(&line[0], TextEncoding::Gb18030);
         assert_eq!(columns(&printed), 32, "{printed:?}");
-        assert_eq!(
-            columns("a\u{0085}b"),
-            columns(&fit("a\u{0085}b", TextEncoding::Gbk).0)
-        );
+        for odd in ["a\u{0085}b", "a\u{00A0}b"] {
+            assert_eq!(
+                columns(odd),
+                columns(&fit(odd, TextEncoding::Gbk).0),
+                "{odd:?}"
+            );
+        }
     }
 }

@@ -15,6 +15,7 @@ use fairpos_domain::codes::{classify, Classified};
 
 use super::args::{HardwareCommand, ReceiptCommand};
 use super::print_json;
+use super::said;
 use crate::clock::now;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -46,7 +47,7 @@ pub fn print_after_sale(till: &mut Till, dir: &Path, sale_id: &str) {
         })) => {
             if !substituted.is_empty() {
                 let chars: String = substituted.iter().collect();
-                eprintln!("note: receipt {number}: the printer's encoding lacks {chars}; printed as substitutes");
+                said::warn(&format!("note: receipt {number}: the printer's encoding lacks {chars}; printed as substitutes"));
             }
         }
         Ok(Some(PrintOutcome::Queued {
@@ -54,14 +55,16 @@ pub fn print_after_sale(till: &mut Till, dir: &Path, sale_id: &str) {
             reason,
             drawer_shut,
         })) => {
-            eprintln!(
+            said::warn(&format!(
                 "warning: receipt {number} not printed ({reason}); the sale is saved and the receipt queued: print it with `fairpos receipt retry`"
-            );
+            ));
             if drawer_shut {
-                eprintln!("warning: the cash drawer may not have opened: open it with its key");
+                said::warn("warning: the cash drawer may not have opened: open it with its key");
             }
         }
-        Err(e) => eprintln!("warning: receipt not printed: {e}; the sale is saved"),
+        Err(e) => said::warn(&format!(
+            "warning: receipt not printed: {e}; the sale is saved"
+        )),
     }
 }
 
@@ -83,9 +86,9 @@ pub fn print_slip(till: &Till, dir: &Path, closed: &ShiftClosed) {
         }
     })();
     if let Err(e) = printed {
-        eprintln!(
+        said::warn(&format!(
             "warning: shift slip not printed: {e}; the shift is closed: print the slip with `fairpos shift slip --print`"
-        );
+        ));
     }
 }
 

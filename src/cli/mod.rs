@@ -400,10 +400,10 @@ fn sell_one(
         now,
     )?;
     for sku in &sale.oversold {
-        eprintln!(
+        said::warn(&format!(
             "warning: {sku} is oversold: stock went below zero (sale {} kept)",
             sale.number
-        );
+        ));
     }
     Ok(sale)
 }
@@ -412,7 +412,9 @@ fn sell_one(
 /// finishes it.
 fn tidy(till: &mut Till) {
     if let Err(e) = till.tidy() {
-        eprintln!("warning: the work after the sale is postponed to the next start: {e}");
+        said::warn(&format!(
+            "warning: the work after the sale is postponed to the next start: {e}"
+        ));
     }
 }
 

@@ -115,22 +115,26 @@ fn open_connection(path: &Path) -> Result<Connection> {
 }
 
 /// Makes the database at `path` (and its write-ahead log and shared memory, which SQLite
-/// makes with the database's permissions) readable by its owner alone: it holds the till's
-/// sync token and the key that signs its slips and bundles, which a file readable by all
-/// (the umask's usual 0644) gave any other user of a shared kiosk. A file this user does
-/// not own is left as it is (its owner chose).
+/// makes with the database's permissions) unreadable by others than its owner and group:
+/// it holds the till's sync token and the key that signs its slips and bundles, which a
+/// file readable by all (the umask's usual 0644) gave any other user of a shared kiosk. The
+/// group keeps its access (a till run as another user of the owner's group). A file this
+/// user does not own is left as it is (its owner chose).
 fn keep_private(path: &Path) {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
         for suffix in ["", "-wal", "-shm"] {
             let mut file = path.as_os_str().to_owned();
             file.push(suffix);
             let Ok(meta) = std::fs::metadata(&file) else {
                 continue;
             };
-            if meta.permissions().mode() & 0o077 != 0 {
-                let private = std::fs::Permissions::from_mode(meta.permissions().mode() & 0o700);
+            let mode = meta.permissions().mode();
+            if meta.uid() == me && mode & 0o007 != 0 {
+                let private = std::fs::Permissions::from_mode(mode & !0o007);
                 let _ = std::fs::set_permissions(&file, private);
             }
         }
@@ -320,6 +324,13 @@ impl Store {
         Ok(fairpos_projection::schema::set_meta(
             &self.conn, key, value,
         )?)
+    }
+
+    /// Removes a value of the till's `meta` table, if it is there.
+    pub fn forget_meta(&mut self, key: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM meta WHERE key = ?1", [key])?;
+        Ok(())
     }
 
     /// Keeps what an enrolment gave, in one transaction: the device secret headquarters

@@ -184,19 +184,20 @@ fn a_till_database_newer_than_the_build_is_refused() {
     till.fails(&["sales", "--json"], 1, "newer than this build's");
 }
 
-/// The till's database holds its sync token and signing key: readable by its owner alone,
-/// made so (and its write-ahead log) at each opening, whatever the umask left.
+/// The till's database holds its sync token and signing key: unreadable by others than its
+/// owner and group, made so (and its write-ahead log) at each opening, whatever the umask
+/// left.
 #[test]
-fn the_till_database_is_readable_by_its_owner_alone() {
+fn the_till_database_is_unreadable_by_others() {
     use std::os::unix::fs::PermissionsExt;
     let till = morning();
     let mode = |name: &str| {
         let meta = std::fs::metadata(till.data().join(name)).unwrap();
         meta.permissions().mode() & 0o777
     };
-    assert_eq!(mode("till.db"), 0o600);
-    let readable = std::fs::Permissions::from_mode(0o644);
+    assert_eq!(mode("till.db") & 0o007, 0);
+    let readable = std::fs::Permissions::from_mode(0o664);
     std::fs::set_permissions(till.data().join("till.db"), readable).unwrap();
     till.ok(&["sales", "--json"]);
-    assert_eq!(mode("till.db"), 0o600);
+    assert_eq!(mode("till.db"), 0o660, "the group keeps its access");
 }

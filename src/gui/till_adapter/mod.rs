@@ -281,11 +281,22 @@ impl TillApp {
         }
     }
 
-    /// Prints the queued receipts once the printer is back, but for those already on their way.
+    /// Prints the queued receipts once the printer is back, but for those already on their way:
+    /// this window's (`printing`), and those queued as about to be sent in the last minute (a
+    /// kiosk's, whose printer thread may still be sending it after the kiosk handed over).
     fn retry_queue(self: &Rc<Self>) {
         let pending = self.ctl.borrow_mut().till_mut().pending_receipts();
+        let now = crate::clock::now(self.ctl.borrow().till()).ok();
+        let on_its_way = |p: &crate::till::printing::Pending| {
+            let queued = chrono::DateTime::parse_from_rfc3339(&p.queued_at).ok();
+            let lately = match (now, queued) {
+                (Some(now), Some(queued)) => (now - queued) < chrono::TimeDelta::minutes(1),
+                _ => false,
+            };
+            p.reason == crate::till::printing::NOT_SENT && lately
+        };
         for p in pending.unwrap_or_default() {
-            if self.printing.borrow().contains(&p.sale_id) {
+            if self.printing.borrow().contains(&p.sale_id) || on_its_way(&p) {
                 continue;
             }
             let ready = self

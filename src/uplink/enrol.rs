@@ -83,11 +83,16 @@ fn keep_grant(
     let store = till.store_mut();
     store.set_meta(META_HQ, client.base())?;
     store.keep_credentials(&response.secret, kept_signing(request, response, signing))?;
+    store.forget_meta(OFFERED_SIGNING_SECRET)?;
     if let Some(ca) = trust.ca_pem() {
         store.set_meta(META_HQ_CA, ca)?;
     }
     Ok(())
 }
+
+/// The `meta` key of a signing key's secret made for `enroll --again` and offered, kept
+/// aside until headquarters grants it (a till signs with it only then).
+const OFFERED_SIGNING_SECRET: &str = "offered_signing_secret";
 
 /// The secret of the signing key `request` offered, when headquarters' `response` says it
 /// keeps that key; `None` when it kept another or says nothing (an older headquarters,
@@ -160,10 +165,20 @@ pub fn enroll_again(
         device: identity.device.to_string(),
     };
     // The signing key made at the first enrolment, kept (headquarters may have lost it
-    // with a restore); one made now for a till enrolled before there were any.
+    // with a restore); for a till enrolled before there were any, or at a headquarters that
+    // kept none, one made now and kept aside before it is offered, so that a retry (the
+    // answer lost) offers it again: headquarters lets a code be taken again only with the
+    // key it was taken with.
     let signing = match till.store().meta(SIGNING_SECRET)? {
         Some(secret) => secret,
-        None => keys::new_secret(),
+        None => match till.store().meta(OFFERED_SIGNING_SECRET)? {
+            Some(offered) => offered,
+            None => {
+                let made = keys::new_secret();
+                till.store_mut().set_meta(OFFERED_SIGNING_SECRET, &made)?;
+                made
+            }
+        },
     };
     let request = EnrollRequest {
         code: code.to_string(),

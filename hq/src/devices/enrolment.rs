@@ -47,6 +47,16 @@ pub fn add_device(hq: &Hq, device: &str, stall: &str, hub: bool) -> Result<Strin
     Ok(code)
 }
 
+/// Why a device that took a code is refused it again: past [`ENROL_RETRY_WINDOW`], with
+/// another signing key, or revoked since.
+pub fn retry_refused() -> Error {
+    Error::input(
+        "this device took this enrolment code more than half an hour ago, or with another \
+         signing key, or was revoked since: ask headquarters to revoke it and give it a new \
+         code (hq revoke-device, hq add-device), then enrol with --again",
+    )
+}
+
 /// Why `device`, enrolled and not revoked, is not given a new code.
 pub fn enrolled_already(device: &str) -> Error {
     Error::input(format!(
@@ -182,11 +192,12 @@ pub fn enroll(
         role == ROLE_HUB || signing_key.is_some_and(|k| Some(k) == enrolled_key.as_deref());
     let retry_of_this_enrolment =
         enrolled_actor.as_deref() == Some(actor) && !revoked && used_lately && same_key;
-    if used
-        .as_deref()
-        .is_some_and(|used| used != actor || !retry_of_this_enrolment)
-    {
-        return Err(Error::input("this enrolment code has been used"));
+    match used.as_deref() {
+        Some(used) if used != actor => {
+            return Err(Error::input("this enrolment code has been used"))
+        }
+        Some(_) if !retry_of_this_enrolment => return Err(retry_refused()),
+        _ => {}
     }
     check_role(&role, as_role)?;
     if let Some(enrolling) = again.filter(|enrolling| *enrolling != device) {

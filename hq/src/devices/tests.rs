@@ -218,12 +218,13 @@ fn a_used_code_is_taken_again_only_by_its_device_soon_after() {
     let take = |key: Option<&str>| enroll(&hq.conn, &code, &actor, None, None, key);
     assert!(!take(Some(&key)).unwrap().retry);
     assert!(take(Some(&key)).unwrap().retry, "the till's own retry");
+    let refused = retry_refused().to_string();
     let used = |e: Result<Grant>| e.err().unwrap().to_string();
-    assert_eq!(
-        used(take(Some(&other_key))),
-        "this enrolment code has been used"
-    );
-    assert_eq!(used(take(None)), "this enrolment code has been used");
+    assert_eq!(used(take(Some(&other_key))), refused);
+    assert_eq!(used(take(None)), refused);
+    let other_actor = fairpos_sync::ActorId::random().to_hex_string();
+    let by_another = enroll(&hq.conn, &code, &other_actor, None, None, Some(&key));
+    assert_eq!(used(by_another), "this enrolment code has been used");
     let kept: String = hq
         .conn
         .query_row(
@@ -239,9 +240,18 @@ fn a_used_code_is_taken_again_only_by_its_device_soon_after() {
     assert!(!take_hub().unwrap().retry);
     assert!(take_hub().unwrap().retry, "the hub's own retry");
     // Half an hour after its first use (a retry does not move it), not even the till.
-    let first_use = crate::time_text(chrono::Utc::now() - chrono::TimeDelta::minutes(31));
-    hq.conn
-        .execute("UPDATE enroll_codes SET used_at = ?1", [first_use])
-        .unwrap();
-    assert_eq!(used(take(Some(&key))), "this enrolment code has been used");
+    let moved_back = |minutes: i64| {
+        let sql = format!(
+            "UPDATE enroll_codes SET used_at = strftime('%Y-%m-%dT%H:%M:%SZ', used_at, \
+             '-{minutes} minutes')"
+        );
+        hq.conn.execute(&sql, []).unwrap();
+    };
+    moved_back(29);
+    assert!(
+        take(Some(&key)).unwrap().retry,
+        "still within the half hour"
+    );
+    moved_back(2);
+    assert_eq!(used(take(Some(&key))), refused);
 }

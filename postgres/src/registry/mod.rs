@@ -191,6 +191,9 @@ pub enum Enrolment {
     },
     UnknownCode,
     CodeUsed,
+    /// Taken by this device before, and refused it again: past the retry window, with
+    /// another signing key, or revoked since.
+    RetryRefused,
     /// The code is for a device of this role, not the one enrolling.
     OtherRole(String),
     /// A new till (not enrolling again) for a device whose ledgers are held.
@@ -246,13 +249,13 @@ pub async fn add_device(
 /// Uses the code whose hash is `code_hash` for the device writing with `actor` (see
 /// [`Enrolling`]), storing the hash and public key of its new secret. A code works once; the
 /// same actor (a till with the same signing key) may use it again (a device whose first
-/// attempt never heard back) within [`ENROL_RETRY_WINDOW`] of its first use, while the device is enrolled
-/// with it and not revoked.
+/// attempt never heard back) within [`ENROL_RETRY_WINDOW`] of its first use, while the
+/// device is enrolled with it and not revoked. A device enrolling as a till is refused a
+/// hub's code and the other way round, and one enrolling again as device `again` a code for
+/// another device, the code unused; a new one, a device whose ledgers are held. Two
+/// processes taking one code at once take turns on its row.
 ///
-/// [`ENROL_RETRY_WINDOW`]: fairpos_sync::protocol::ENROL_RETRY_WINDOW A device enrolling as a till is refused a hub's code
-/// and the other way round, and one enrolling again as device `again` a code for another
-/// device, the code unused; a new one, a device whose ledgers are held. Two processes taking
-/// one code at once take turns on its row.
+/// [`ENROL_RETRY_WINDOW`]: fairpos_sync::protocol::ENROL_RETRY_WINDOW
 pub async fn enroll(
     pool: &Pool,
     enrolling: &Enrolling<'_>,
@@ -296,8 +299,10 @@ pub async fn enroll(
     let device: String = code.get(0);
     let used = code.get::<_, Option<&str>>(1);
     let used_lately: bool = code.get(2);
-    if used.is_some_and(|used| used != actor || !used_lately) {
-        return Ok(Enrolment::CodeUsed);
+    match used {
+        Some(used) if used != actor => return Ok(Enrolment::CodeUsed),
+        Some(_) if !used_lately => return Ok(Enrolment::RetryRefused),
+        _ => {}
     }
     if let Some(as_role) = as_role {
         let role = "SELECT role FROM devices WHERE device = $1";
@@ -331,7 +336,7 @@ pub async fn enroll(
         )
         .await?
     else {
-        return Ok(Enrolment::CodeUsed);
+        return Ok(Enrolment::RetryRefused);
     };
     tx.execute(
         "UPDATE enroll_codes SET used_at = COALESCE(used_at, now()), used_actor = $2

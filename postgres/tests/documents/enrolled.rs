@@ -169,7 +169,7 @@ async fn a_used_code_is_taken_again_only_by_its_device_soon_after() {
     let again = registry::enroll(&b, &enrolling, "secret-2", "key").await;
     assert_eq!(retry(again.unwrap()), Some(true), "the till's own retry");
     let other_key = registry::enroll(&b, &enrolling, "secret-3", "other-key").await;
-    assert_eq!(other_key.unwrap(), Enrolment::CodeUsed);
+    assert_eq!(other_key.unwrap(), Enrolment::RetryRefused);
     let client = a.get().await.unwrap();
     let kept = "SELECT secret_hash, public_key FROM devices WHERE device = 'T1'";
     let kept = client.query_one(kept, &[]).await.unwrap();
@@ -196,5 +196,5 @@ async fn a_used_code_is_taken_again_only_by_its_device_soon_after() {
         .await
         .unwrap();
     let later = registry::enroll(&a, &enrolling, "secret-5", "key").await;
-    assert_eq!(later.unwrap(), Enrolment::CodeUsed);
+    assert_eq!(later.unwrap(), Enrolment::RetryRefused);
 }

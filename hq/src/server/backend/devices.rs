@@ -79,6 +79,7 @@ impl AppState {
             } => (device, stall, role, retry),
             Enrolment::UnknownCode => return Err(Error::input("unknown enrolment code")),
             Enrolment::CodeUsed => return Err(Error::input("this enrolment code has been used")),
+            Enrolment::RetryRefused => return Err(devices::retry_refused()),
             Enrolment::OtherRole(code_for) => return Err(devices::code_for_role(&code_for)),
             Enrolment::LedgersHeld(device) => return Err(devices::ledgers_held(&device)),
             Enrolment::OtherDevice {

@@ -53,6 +53,7 @@ pub(crate) fn check(
     fair_id: &str,
     source: Option<Source>,
     actors: &HashMap<String, Option<String>>,
+    shut_out: &std::collections::HashSet<String>,
     max_bytes: u64,
 ) -> Result<std::result::Result<Vec<Checked>, Forged>> {
     let source = check_signed(bundle, fair_id, source)?;
@@ -86,8 +87,14 @@ pub(crate) fn check(
         }
         let doc = Automerge::load(&bytes)
             .map_err(|e| Error::input(format!("{}: the document does not load: {e}", key())))?;
+        // A device shut out (revoked, or added again and not enrolled since: no actor) has
+        // its ledgers left out by [`leave_out_shut_out`], not the whole bundle refused as
+        // forged.
         let actor = actors.get(&id.device).cloned().flatten();
-        if let Some(why) = first_forged(&doc, &id.device, actor.as_deref()) {
+        let forged = (!shut_out.contains(&id.device))
+            .then(|| first_forged(&doc, &id.device, actor.as_deref()))
+            .flatten();
+        if let Some(why) = forged {
             return Ok(Err(Forged {
                 key: d.key.clone(),
                 why,
@@ -307,15 +314,28 @@ pub fn import(
     for d in &bundle.docs {
         if let Ok(id) = ledger_of(d) {
             let actor = devices::actor_of(&hq.conn, &id.device)?;
-            // Known (enrolled once) and shut out; one never enrolled is refused whole by
-            // `check`, its changes written by nobody headquarters knows.
-            if actor.is_some() && devices::shut_out(&hq.conn, &id.device)? {
+            // Known and shut out; one headquarters does not know is refused whole by
+            // `check`, its changes written by nobody it knows.
+            let known: bool = hq.conn.query_row(
+                "SELECT EXISTS(SELECT 1 FROM devices WHERE device = ?1)",
+                [&id.device],
+                |r| r.get(0),
+            )?;
+            if known && devices::shut_out(&hq.conn, &id.device)? {
                 shut_out.insert(id.device.clone());
             }
             actors.insert(id.device, actor);
         }
     }
-    let docs = match check(bundle, &hq.fair.id, source, &actors, limits.max_bytes)? {
+    let checked = check(
+        bundle,
+        &hq.fair.id,
+        source,
+        &actors,
+        &shut_out,
+        limits.max_bytes,
+    )?;
+    let docs = match checked {
         Ok(docs) => docs,
         Err(Forged { key, why }) => {
             Hq::log_event(&hq.conn, &bundle.source, "refused", &why);
@@ -409,7 +429,15 @@ pub async fn import_postgres(
         }
     }
     drop(client);
-    let docs = match check(bundle, fair_id, source, &actors, limits.max_bytes)? {
+    let checked = check(
+        bundle,
+        fair_id,
+        source,
+        &actors,
+        &shut_out,
+        limits.max_bytes,
+    )?;
+    let docs = match checked {
         Ok(docs) => docs,
         Err(Forged { key, why }) => {
             registry::log_event(pool, &bundle.source, "refused", &why).await?;

@@ -254,6 +254,7 @@ pub async fn relay(
     // A failure to take the registry, said once a minute at most.
     let registry_failures = crate::quiet_log::QuietLog::default();
     let mut refusals_asked: Option<Instant> = None;
+    let mut refusals_every = REFUSALS_EVERY;
     loop {
         if quiet.now() {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -337,10 +338,17 @@ pub async fn relay(
         }
         // What headquarters refuses of the ledgers relayed, held here for the tills that
         // sync here to be told ([`crate::upstream_refusals`]).
-        if refusals_asked.is_none_or(|at| at.elapsed() >= REFUSALS_EVERY) {
+        if refusals_asked.is_none_or(|at| at.elapsed() >= refusals_every) {
             refusals_asked = Some(Instant::now());
             match client.refused(&token, REGISTRY_LIMIT).await {
-                Ok(refused) => hold_refusals(&db, refused).await,
+                Ok(answer) => {
+                    // A headquarters before `?only=refused` answers every ledger of the
+                    // province: asked far less often.
+                    if answer.iter().any(|d| d.refused.is_none()) {
+                        refusals_every = REFUSALS_EVERY_OF_AN_OLDER_HQ;
+                    }
+                    hold_refusals(&db, answer).await
+                }
                 Err(e) if quiet.asked(&e, client.base()) => continue,
                 Err(e) => registry_failures.write(
                     "hub refusals".into(),
@@ -364,10 +372,13 @@ pub async fn relay(
 /// How often a hub asks headquarters which ledgers it refuses.
 const REFUSALS_EVERY: Duration = Duration::from_secs(15);
 
-/// Holds what headquarters refuses ([`crate::upstream_refusals::hold`]), each ledger newly
-/// refused said.
-async fn hold_refusals(db: &Arc<Mutex<Connection>>, refused: Vec<ConfirmedDoc>) {
-    let refused: BTreeMap<String, String> = refused
+/// How often it asks a headquarters that answers every ledger (one before the question).
+const REFUSALS_EVERY_OF_AN_OLDER_HQ: Duration = Duration::from_secs(300);
+
+/// Holds what headquarters refuses of `answer` ([`crate::upstream_refusals::hold`]), each
+/// ledger newly refused said.
+async fn hold_refusals(db: &Arc<Mutex<Connection>>, answer: Vec<ConfirmedDoc>) {
+    let refused: BTreeMap<String, String> = answer
         .into_iter()
         .filter_map(|d| Some((d.key, d.refused?)))
         .collect();

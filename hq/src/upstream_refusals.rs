@@ -33,7 +33,9 @@ pub fn hold(conn: &Connection, refused: &BTreeMap<String, String>) -> Result<Vec
         .collect();
     let json = serde_json::to_string(&told)
         .map_err(|e| Error::Other(format!("the refusals of headquarters: {e}")))?;
-    let tx = conn.unchecked_transaction()?;
+    // Taken for writing first: read, then written, by a connection beside the server's
+    // writer.
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     let newly: Vec<String> = tx
         .prepare(
             "SELECT doc_key FROM hq_docs

@@ -154,15 +154,11 @@ impl HqClient {
 
     /// The ledgers headquarters refuses of those the caller may ask about (a hub: every
     /// till's), with why: `GET` of the confirmations `?only=refused`. A headquarters before
-    /// it answers every ledger; the refused among them are kept.
+    /// it answers every ledger (those it refuses not, with no `refused`).
     pub async fn refused(&self, token: &str, limit: Duration) -> Result<Vec<ConfirmedDoc>> {
         let path = format!("{}?only=refused", route::CONFIRM);
-        let all: ConfirmResponse = self.get(&path, token, limit).await?;
-        Ok(all
-            .docs
-            .into_iter()
-            .filter(|d| d.refused.is_some())
-            .collect())
+        let answer: ConfirmResponse = self.get(&path, token, limit).await?;
+        Ok(answer.docs)
     }
 
     /// The heads headquarters has projected of each ledger of the caller, once they are

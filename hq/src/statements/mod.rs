@@ -153,10 +153,12 @@ pub fn import(
     }
     let (covers_from, covers_to) = covers(&parsed);
     tx.execute(
-        "INSERT OR IGNORE INTO statement_files
+        "INSERT INTO statement_files
            (sha256, name, provider, stall, layout, encoding, lines, covers_from, covers_to,
             imported_at, flows)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT(sha256) DO UPDATE SET flows = excluded.flows
+         WHERE statement_files.stall = excluded.stall",
         params![
             sha,
             name,
@@ -249,7 +251,6 @@ pub(crate) fn held_already(
     }
 }
 
-/// The Beijing time a parsed file accounts for: `(from, to)`, kept as text.
 /// What a file accounts for, as `statement_files.flows` keeps it.
 pub(crate) fn flows_accounted(parsed: &statement::Statement) -> &'static str {
     parsed.flows.map_or("both", statement::Flow::as_str)
@@ -266,6 +267,7 @@ pub(crate) fn add_flows(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// The Beijing time a parsed file accounts for: `(from, to)`, kept as text.
 pub(crate) fn covers(parsed: &statement::Statement) -> (Option<String>, Option<String>) {
     let at = |t: NaiveDateTime| t.format(TIME).to_string();
     match &parsed.covers {

@@ -76,7 +76,9 @@ pub async fn import(
         "INSERT INTO statement_files
            (sha256, name, provider, stall, layout, encoding, lines, covers_from, covers_to,
             flows)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (sha256) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (sha256) DO UPDATE SET flows = excluded.flows
+         WHERE statement_files.stall = excluded.stall",
         &[
             &sha,
             &name,

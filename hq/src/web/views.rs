@@ -40,6 +40,21 @@ impl Formats {
         super::yuan(fen.fen())
     }
 
+    /// `text` as one segment of a link's path: every byte but ASCII letters, digits, `-`
+    /// and `_` percent-encoded, dots too (a unit's code comes from a till's ledger: `..`
+    /// was a step up, `../logout` the organizer logged out).
+    pub fn segment(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        for b in text.bytes() {
+            if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+                out.push(char::from(b));
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        out
+    }
+
     pub fn local(&self, text: &str) -> String {
         super::local_at(self.offset, text)
     }
@@ -268,8 +283,10 @@ mod tests {
         };
         let page = render(&Units { f: &f, r: &report }).unwrap();
         assert!(
-            page.contains(r#"href="/units/..%2Flogout%3Fa%23b""#),
+            page.contains(r#"href="/units/%2E%2E%2Flogout%3Fa%23b""#),
             "{page}"
         );
+        assert_eq!(f.segment(".."), "%2E%2E");
+        assert_eq!(f.segment("91430000MA4L0000X1"), "91430000MA4L0000X1");
     }
 }

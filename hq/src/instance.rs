@@ -293,6 +293,16 @@ pub(crate) fn check_unused(dir: &Path) -> Result<()> {
 }
 
 impl Hq {
+    /// A demo fair's hub H01 in `dir`, for tests: its upstream never dialled.
+    #[cfg(test)]
+    pub(crate) fn test_hub(dir: &Path) -> Hq {
+        let founding = Founding::Hub {
+            device: "H01",
+            upstream: "https://hq.example",
+        };
+        Hq::init(dir, fairpos_domain::demo::FAIR_TOML, founding).expect("a hub for tests")
+    }
+
     /// Makes a new headquarters or hub in `dir` for the fair in `fair_toml`.
     pub fn init(dir: &Path, fair_toml: &str, founding: Founding) -> Result<Hq> {
         let fair = Fair::from_toml(fair_toml)?;

@@ -59,22 +59,14 @@ pub fn hold(conn: &Connection, refused: &BTreeMap<String, String>) -> Result<Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Founding, Hq};
+    use crate::Hq;
 
     /// A ledger headquarters refuses is refused at the hub, told as headquarters' refusal,
     /// and let go of once headquarters no longer refuses it; the hub's own refusals stand.
     #[test]
     fn what_headquarters_refuses_is_held_and_let_go_of() {
         let dir = tempfile::tempdir().unwrap();
-        let hub = Hq::init(
-            dir.path(),
-            fairpos_domain::demo::FAIR_TOML,
-            Founding::Hub {
-                device: "H01",
-                upstream: "https://hq.example",
-            },
-        )
-        .unwrap();
+        let hub = Hq::test_hub(dir.path());
         for (key, refused) in [("T01/a", None), ("T02/b", None), ("T03/c", Some("too big"))] {
             hub.conn
                 .execute(

@@ -65,6 +65,30 @@ pub async fn read_committed(
         .await?)
 }
 
+/// Takes, in `tx`, the transaction-level advisory locks of `class` on each of `names` (by
+/// its `hashtext`), in the order of what is locked: two transactions locking overlapping
+/// names never wait for each other crosswise, two names of one hash included.
+pub(crate) async fn lock_names_in_order(
+    tx: &deadpool_postgres::Transaction<'_>,
+    class: i32,
+    names: &[&str],
+) -> Result<()> {
+    let hashes: Vec<i32> = tx
+        .query(
+            "SELECT DISTINCT hashtext(k) FROM unnest($1::text[]) AS k ORDER BY 1",
+            &[&names],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for hash in hashes {
+        tx.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&class, &hash])
+            .await?;
+    }
+    Ok(())
+}
+
 /// Connections a pool opens at most.
 const DEFAULT_POOL_SIZE: usize = 16;
 

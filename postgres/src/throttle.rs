@@ -50,22 +50,7 @@ pub async fn begin(
     // The keys' locks in the order of what is locked (their hashes), so two attempts never
     // wait for each other crosswise, two keys of one hash included.
     let names: Vec<&str> = keys.iter().map(|(key, _)| *key).collect();
-    let hashes: Vec<i32> = tx
-        .query(
-            "SELECT DISTINCT hashtext(k) FROM unnest($1::text[]) AS k ORDER BY 1",
-            &[&names],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    for hash in hashes {
-        tx.execute(
-            "SELECT pg_advisory_xact_lock($1, $2)",
-            &[&THROTTLE_LOCK, &hash],
-        )
-        .await?;
-    }
+    crate::lock_names_in_order(&tx, THROTTLE_LOCK, &names).await?;
     // Each statement's time from here on is read after the locks were granted.
     let mut at_limit = AtLimit::new();
     for (place, (key, limit)) in keys.iter().enumerate() {

@@ -240,15 +240,7 @@ mod tests {
     #[test]
     fn a_device_headquarters_no_longer_holds_is_shut_out_at_the_hub() {
         let dir = tempfile::tempdir().unwrap();
-        let hub = Hq::init(
-            dir.path(),
-            fairpos_domain::demo::FAIR_TOML,
-            Founding::Hub {
-                device: "H01",
-                upstream: "https://hq.example",
-            },
-        )
-        .unwrap();
+        let hub = Hq::test_hub(dir.path());
         let out = |device: &str| crate::devices::shut_out(&hub.conn, device).unwrap();
         apply(&hub.conn, &[entry("T01", false), entry("T02", false)], None).unwrap();
         assert!(!out("T01") && !out("T02"));

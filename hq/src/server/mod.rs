@@ -270,10 +270,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         .load()
         .await;
     repo.set_offer_filter(policy::offered_unasked(catalog_id.clone()));
-    let catalog = repo
-        .find(catalog_id.clone())
-        .await
-        .map_err(|e| Error::Other(format!("samod: {e}")))?;
+    let catalog = served_catalog::find(&repo, &catalog_id, matches!(role, Role::Hq)).await?;
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|source| Error::Io {

@@ -30,26 +30,11 @@ pub async fn announce(
     let mut client = pool.get().await?;
     let tx = crate::read_committed(&mut client).await?;
     let devices: std::collections::BTreeSet<&str> = docs.iter().map(|d| d.2.as_str()).collect();
-    // The devices' locks in the order of what is locked (their hashes), as the throttle takes
-    // its: in the devices' order, two announcements could wait for each other crosswise
-    // through two devices of one hash.
+    // The devices' locks in the order of what is locked (their hashes): in the devices'
+    // order, two announcements could wait for each other crosswise through two devices of
+    // one hash.
     let names: Vec<&str> = devices.iter().copied().collect();
-    let hashes: Vec<i32> = tx
-        .query(
-            "SELECT DISTINCT hashtext(k) FROM unnest($1::text[]) AS k ORDER BY 1",
-            &[&names],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    for hash in hashes {
-        tx.execute(
-            "SELECT pg_advisory_xact_lock($1, $2)",
-            &[&ANNOUNCE_LOCK, &hash],
-        )
-        .await?;
-    }
+    crate::lock_names_in_order(&tx, ANNOUNCE_LOCK, &names).await?;
     let ids: Vec<&str> = docs.iter().map(|d| d.1.as_str()).collect();
     let held: std::collections::HashSet<String> = tx
         .query("SELECT doc_id FROM hq_docs WHERE doc_id = ANY($1)", &[&ids])

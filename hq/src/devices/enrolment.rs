@@ -141,10 +141,9 @@ pub fn ledgers_held(device: &str) -> Error {
 
 /// Uses `code` for the device writing with `actor`. A code works once; trying again with
 /// the same actor and a till's same signing key (a device whose first attempt never heard
-/// back) within
-/// [`ENROL_RETRY_WINDOW`] of its first use is allowed and issues a new secret, while the device is
-/// still enrolled with that actor and not revoked (a revocation and a new code remove the
-/// device's codes; this holds for a database from before them).
+/// back) within [`ENROL_RETRY_WINDOW`] of its first use is allowed and issues a new secret,
+/// while the device is still enrolled with that actor and not revoked (a revocation and a
+/// new code remove the device's codes; this holds for a database from before them).
 /// A device enrolling `as_role` is refused a code for the other role ([`check_role`]), and
 /// one enrolling again as device `again` a code for another device, the code unused either
 /// way; a new till is refused the code of a device whose ledgers are held

@@ -473,3 +473,28 @@ pub fn announce(
     }
     Ok(None)
 }
+
+/// Lets go of the ledgers of `held` projected longest ago (by their pass in `touched`)
+/// beyond `most`, down to three quarters of it (not one at every pass); they are loaded from
+/// storage again should they change. Kept for the process's life, every ledger of a season
+/// (500 tills a day, each some 100 KB of change hashes) grew a serving headquarters' memory
+/// without bound.
+fn let_go_of_the_least_recent<V>(
+    held: &mut HashMap<DocumentId, V>,
+    touched: &mut HashMap<DocumentId, u64>,
+    most: usize,
+) {
+    if held.len() <= most {
+        return;
+    }
+    let mut by_age: Vec<(u64, DocumentId)> = held
+        .keys()
+        .map(|d| (touched.get(d).copied().unwrap_or(0), d.clone()))
+        .collect();
+    by_age.sort_unstable_by_key(|(pass, _)| *pass);
+    let keep = most * 3 / 4;
+    for (_, d) in by_age.into_iter().take(held.len() - keep) {
+        held.remove(&d);
+    }
+    touched.retain(|d, _| held.contains_key(d));
+}

@@ -51,7 +51,15 @@ pub struct Projector {
     held: HashMap<DocumentId, Held>,
     /// Ledgers whose last pass failed: a pass with one of them isolates each ledger.
     failing: HashSet<DocumentId>,
+    /// The passes made, and the last each held ledger was projected in.
+    passes: u64,
+    touched: HashMap<DocumentId, u64>,
+    /// The most ledgers held ([`MOST_HELD`] when `None`).
+    most_held: Option<usize>,
 }
+
+/// The most ledgers a projector holds ([`super::let_go_of_the_least_recent`]).
+pub const MOST_HELD: usize = 2_000;
 
 /// How a pass keeps one ledger's failure from undoing the others'.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -76,10 +84,35 @@ impl Projector {
         Projector::default()
     }
 
+    /// A projector holding `most` ledgers at most.
+    pub fn holding_at_most(most: usize) -> Projector {
+        Projector {
+            most_held: Some(most),
+            ..Projector::default()
+        }
+    }
+
     /// Projects what is new of the document `doc_id` in storage. After a failure the ledger
     /// is let go, to be loaded afresh from storage and the stored heads next time.
     pub fn project(&mut self, conn: &Connection, doc_id: &DocumentId) -> Result<Outcome> {
-        self.project_isolated(conn, doc_id, Isolation::Savepoint)
+        self.touch(std::slice::from_ref(doc_id));
+        let outcome = self.project_isolated(conn, doc_id, Isolation::Savepoint);
+        self.let_go_of_the_least_recent();
+        outcome
+    }
+
+    /// Marks `docs` as projected in a new pass.
+    fn touch(&mut self, docs: &[DocumentId]) {
+        self.passes += 1;
+        for d in docs {
+            self.touched.insert(d.clone(), self.passes);
+        }
+    }
+
+    /// Lets go of the ledgers projected longest ago beyond the most held.
+    fn let_go_of_the_least_recent(&mut self) {
+        let most = self.most_held.unwrap_or(MOST_HELD);
+        super::let_go_of_the_least_recent(&mut self.held, &mut self.touched, most);
     }
 
     fn project_isolated(
@@ -216,6 +249,17 @@ impl Projector {
     /// one per ledger (so does a pass with a ledger that failed last time). If the commit
     /// fails, nothing is held and the next pass resumes from the heads stored.
     pub fn project_all(
+        &mut self,
+        conn: &Connection,
+        docs: &[DocumentId],
+    ) -> Result<Vec<Result<Outcome>>> {
+        self.touch(docs);
+        let outcomes = self.project_all_held(conn, docs);
+        self.let_go_of_the_least_recent();
+        outcomes
+    }
+
+    fn project_all_held(
         &mut self,
         conn: &Connection,
         docs: &[DocumentId],

@@ -549,3 +549,32 @@ fn sales_a_void_or_refund_reached_first_count_in_the_roll_up_as_a_scan_counts_th
     let by_stall = fairpos_projection::report::build(conn, Dimension::Stall).unwrap();
     assert_eq!(by_stall.net_fen, 3 * 10600 - 2 * 7600);
 }
+
+/// A projector holds so many ledgers at most: one let go of is loaded from storage again
+/// when it changes (here, holding none, every pass loads it), and projected the same.
+#[test]
+fn a_ledger_let_go_of_is_loaded_again_and_projected_the_same() {
+    let mut f = Fixture::new(&ActorId::random());
+    f.cash_in();
+    f.store_snapshot("first");
+    let mut holding_none = Projector::holding_at_most(0);
+    let first = holding_none.project(&f.hq.conn, &f.doc_id).unwrap();
+    assert_eq!(projected_how(first), (1, true));
+    let change = f.cash_in();
+    f.store_change(&change);
+    let again = holding_none.project_all(&f.hq.conn, std::slice::from_ref(&f.doc_id));
+    let again = again.unwrap().pop().unwrap().unwrap();
+    assert_eq!(
+        projected_how(again),
+        (1, true),
+        "loaded again, as let go of"
+    );
+    assert_eq!(f.projected(), 2);
+    // Holding it, the next change is read on its own.
+    let mut holding = Projector::new();
+    holding.project(&f.hq.conn, &f.doc_id).unwrap();
+    let change = f.cash_in();
+    f.store_change(&change);
+    let read = holding.project(&f.hq.conn, &f.doc_id).unwrap();
+    assert_eq!(projected_how(read), (1, false));
+}

@@ -2,7 +2,7 @@
 //! exporting what it holds. An import is checked whole before anything is written: the fair,
 //! the source's signature, and every ledger change's author. Importing twice changes nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use automerge::Automerge;
 use fairpos_sync::bundle::{Bundle, BundleDoc, FORMAT};
@@ -45,15 +45,34 @@ pub(crate) struct Forged {
     pub why: String,
 }
 
+/// What headquarters knows of the devices whose ledgers a bundle carries, each looked up
+/// once (a till's bundle carries a ledger a day, a hub's many of each till).
+#[derive(Default)]
+pub(crate) struct Known {
+    /// The actor each device enrolled with.
+    pub actors: HashMap<String, Option<String>>,
+    /// The devices headquarters knows and shuts out (revoked, or added again and not
+    /// enrolled since).
+    pub shut_out: HashSet<String>,
+}
+
+/// The devices whose ledgers `bundle` carries, each once.
+fn devices_of(bundle: &Bundle) -> std::collections::BTreeSet<String> {
+    bundle
+        .docs
+        .iter()
+        .filter_map(|d| ledger_of(d).ok().map(|id| id.device))
+        .collect()
+}
+
 /// Checks `bundle` whole before anything is written: the format, the fair `fair_id`, its
 /// `source`'s signature, every ledger's key, device and size (`max_bytes`, as when it is
-/// synced), and every change's author (`actors`: the actor each device enrolled with).
+/// synced), and every change's author (`known.actors`).
 pub(crate) fn check(
     bundle: &Bundle,
     fair_id: &str,
     source: Option<Source>,
-    actors: &HashMap<String, Option<String>>,
-    shut_out: &std::collections::HashSet<String>,
+    known: &Known,
     max_bytes: u64,
 ) -> Result<std::result::Result<Vec<Checked>, Forged>> {
     let source = check_signed(bundle, fair_id, source)?;
@@ -90,8 +109,8 @@ pub(crate) fn check(
         // A device shut out (revoked, or added again and not enrolled since: no actor) has
         // its ledgers left out by [`leave_out_shut_out`], not the whole bundle refused as
         // forged.
-        let actor = actors.get(&id.device).cloned().flatten();
-        let forged = (!shut_out.contains(&id.device))
+        let actor = known.actors.get(&id.device).cloned().flatten();
+        let forged = (!known.shut_out.contains(&id.device))
             .then(|| first_forged(&doc, &id.device, actor.as_deref()))
             .flatten();
         if let Some(why) = forged {
@@ -112,7 +131,7 @@ pub(crate) fn check(
 /// sales in.
 pub(crate) fn leave_out_shut_out(
     docs: Vec<Checked>,
-    shut_out: &std::collections::HashSet<String>,
+    shut_out: &HashSet<String>,
 ) -> (Vec<Checked>, Vec<(String, String)>) {
     let (left, taken): (Vec<Checked>, Vec<Checked>) = docs
         .into_iter()
@@ -309,32 +328,17 @@ pub fn import(
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Imported> {
     let source = source_of(hq, bundle);
-    let mut actors = HashMap::new();
-    let mut shut_out = std::collections::HashSet::new();
-    for d in &bundle.docs {
-        if let Ok(id) = ledger_of(d) {
-            let actor = devices::actor_of(&hq.conn, &id.device)?;
-            // Known and shut out; one headquarters does not know is refused whole by
-            // `check`, its changes written by nobody it knows.
-            let known: bool = hq.conn.query_row(
-                "SELECT EXISTS(SELECT 1 FROM devices WHERE device = ?1)",
-                [&id.device],
-                |r| r.get(0),
-            )?;
-            if known && devices::shut_out(&hq.conn, &id.device)? {
-                shut_out.insert(id.device.clone());
-            }
-            actors.insert(id.device, actor);
+    let mut known = Known::default();
+    for device in devices_of(bundle) {
+        // One headquarters does not know is refused whole by `check`, its changes written
+        // by nobody it knows.
+        if devices::shut_out_if_known(&hq.conn, &device)? == Some(true) {
+            known.shut_out.insert(device.clone());
         }
+        let actor = devices::actor_of(&hq.conn, &device)?;
+        known.actors.insert(device, actor);
     }
-    let checked = check(
-        bundle,
-        &hq.fair.id,
-        source,
-        &actors,
-        &shut_out,
-        limits.max_bytes,
-    )?;
+    let checked = check(bundle, &hq.fair.id, source, &known, limits.max_bytes)?;
     let docs = match checked {
         Ok(docs) => docs,
         Err(Forged { key, why }) => {
@@ -342,7 +346,7 @@ pub fn import(
             return Err(Error::input(format!("{key}: {why}")));
         }
     };
-    let (docs, refused) = leave_out_shut_out(docs, &shut_out);
+    let (docs, refused) = leave_out_shut_out(docs, &known.shut_out);
     for (_, why) in &refused {
         Hq::log_event(&hq.conn, &bundle.source, "refused", why);
     }
@@ -412,31 +416,26 @@ pub async fn import_postgres(
 ) -> Result<Imported> {
     use fairpos_postgres::registry::{self, Authors};
     let source = source_in_postgres(pool, bundle).await?;
-    let mut actors = HashMap::new();
-    let mut shut_out = std::collections::HashSet::new();
+    let devices = devices_of(bundle);
+    let mut known = Known::default();
     let client = pool.get().await.map_err(fairpos_postgres::Error::from)?;
-    for d in &bundle.docs {
-        if let Ok(id) = ledger_of(d) {
-            let actor = match registry::authors_of(&client, &id.device).await? {
-                Authors::Actor(actor) => Some(actor),
-                Authors::Unchecked | Authors::Nobody => None,
-            };
-            let held = registry::credentials(pool, &id.device).await?;
-            if held.is_some_and(|held| held.shut_out()) {
-                shut_out.insert(id.device.clone());
-            }
-            actors.insert(id.device, actor);
+    for device in &devices {
+        let actor = match registry::authors_of(&client, device).await? {
+            Authors::Actor(actor) => Some(actor),
+            Authors::Unchecked | Authors::Nobody => None,
+        };
+        known.actors.insert(device.clone(), actor);
+    }
+    // Given back before the credentials take one of their own: never one connection held
+    // while waiting for another.
+    drop(client);
+    for device in devices {
+        let held = registry::credentials(pool, &device).await?;
+        if held.is_some_and(|held| held.shut_out()) {
+            known.shut_out.insert(device);
         }
     }
-    drop(client);
-    let checked = check(
-        bundle,
-        fair_id,
-        source,
-        &actors,
-        &shut_out,
-        limits.max_bytes,
-    )?;
+    let checked = check(bundle, fair_id, source, &known, limits.max_bytes)?;
     let docs = match checked {
         Ok(docs) => docs,
         Err(Forged { key, why }) => {
@@ -444,7 +443,7 @@ pub async fn import_postgres(
             return Err(Error::input(format!("{key}: {why}")));
         }
     };
-    let (docs, refused) = leave_out_shut_out(docs, &shut_out);
+    let (docs, refused) = leave_out_shut_out(docs, &known.shut_out);
     for (_, why) in &refused {
         registry::log_event(pool, &bundle.source, "refused", why).await?;
     }

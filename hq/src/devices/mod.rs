@@ -76,14 +76,18 @@ pub fn revoke_at(conn: &Connection, device: &str, at: &str) -> Result<()> {
 /// Whether `device`'s grants must end, as the database says now: revoked, or added again and
 /// not enrolled since (a device never added counts as shut out).
 pub fn shut_out(conn: &Connection, device: &str) -> Result<bool> {
-    let state = conn
+    Ok(shut_out_if_known(conn, device)?.unwrap_or(true))
+}
+
+/// [`shut_out`], `None` for a device never added.
+pub fn shut_out_if_known(conn: &Connection, device: &str) -> Result<Option<bool>> {
+    Ok(conn
         .query_row(
             "SELECT revoked_at IS NOT NULL OR secret_hash IS NULL FROM devices WHERE device = ?1",
             [device],
             |r| r.get(0),
         )
-        .optional()?;
-    Ok(state.unwrap_or(true))
+        .optional()?)
 }
 
 /// Devices revoked so far, each with which revocation it was: when, and of which enrolment

@@ -94,8 +94,8 @@ try {
     await shot(`dashboard-${path.slice(1)}`);
   }
 
-  // Logging out ends the session.
-  await page.goto(`${base}/logout`);
+  // Logging out (the menu's button, a POST from this site) ends the session.
+  await Promise.all([page.waitForNavigation(), page.click('nav form[action="/logout"] button')]);
   const after = await page.goto(`${base}/`);
   out.after_logout_status = after.status();
 } finally {

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 
 use common::api::Api;
 use common::hq::{Hq, Server};
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[test]
 fn a_lead_mistyping_locks_out_only_themselves_on_sqlite() {
@@ -208,9 +208,10 @@ fn a_guesser_refused_again_and_again_is_logged_once_a_minute() {
     assert_eq!(log.matches(refused).count(), 1, "{log}");
 }
 
-/// A token `POST /api/v1/login` gave is ended by its holder with `GET /logout` and the
+/// A token `POST /api/v1/login` gave is ended by its holder with `POST /logout` and the
 /// token as bearer (the logout read the cookie alone: such a session stayed open for its
-/// twelve hours).
+/// twelve hours). `GET /logout` only asks (a link, a prefetch or another site's image logged
+/// the organizer out), and a post from another site's page is refused.
 #[test]
 fn an_api_token_is_ended_by_its_holder() {
     let hq = Hq::demo();
@@ -218,6 +219,24 @@ fn an_api_token_is_ended_by_its_holder() {
     let api = Api::new(&server.url);
     let token = api.token_of("organizer", common::hq::PASSWORD).unwrap();
     assert_eq!(api.get("/api/v1/reconciliation", Some(&token)).0, 200);
-    assert_eq!(api.fetch("/logout", Some(&token), false).0, 303);
+    let (status, _, page) = api.fetch("/logout", Some(&token), false);
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(r#"<form method="post" action="/logout">"#),
+        "{page}"
+    );
+    assert_eq!(api.get("/api/v1/reconciliation", Some(&token)).0, 200);
+    let cookie = format!("fairpos_session={token}");
+    for site in ["cross-site", "same-site"] {
+        let headers = [("cookie", cookie.as_str()), ("sec-fetch-site", site)];
+        assert_eq!(api.post_with("/logout", &headers, &Value::Null).0, 403);
+    }
+    let forged = [
+        ("cookie", cookie.as_str()),
+        ("origin", "http://elsewhere.example"),
+    ];
+    assert_eq!(api.post_with("/logout", &forged, &Value::Null).0, 403);
+    assert_eq!(api.get("/api/v1/reconciliation", Some(&token)).0, 200);
+    assert_eq!(api.post("/logout", Some(&token), &Value::Null).0, 303);
     assert_eq!(api.get("/api/v1/reconciliation", Some(&token)).0, 401);
 }

@@ -347,15 +347,57 @@ async fn end_session(
     Ok(())
 }
 
-/// Ends the session of the cookie, or of the bearer token (one `POST /api/v1/login` gave,
-/// which its holder could not end before), if it names one (written in the audit log with
-/// its account), and sends the browser to the login page.
+/// Asks before logging out: a link (a bookmark, a page's way out) leads here and changes
+/// nothing; the page's button posts to [`logout`]. No one logged in is sent to the login.
+pub(crate) async fn logout_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(account) = viewer(&state, &headers).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let page = views::LogoutPage {
+        style: STYLE,
+        fair: &state.fair.name,
+        back: &account.access.home(),
+    };
+    match views::render(&page) {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+/// Whether a browser's request came from a page of this site: `Sec-Fetch-Site` says so
+/// (every current browser sends it), or, without it, an `Origin` naming this host. A
+/// request with neither came from no web page (a script, `curl`), which no other site can
+/// make a browser send.
+pub(crate) fn from_this_site(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let origin_host = origin.to_str().ok().and_then(|o| o.split_once("://"));
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    matches!((origin_host, host), (Some((_, a)), Some(b)) if a.eq_ignore_ascii_case(b))
+}
+
+/// `POST /logout`: ends the session of the cookie, or of the bearer token (one
+/// `POST /api/v1/login` gave), if it names one (written in the audit log with its account),
+/// and sends the browser to the login page. A post from another site's page is refused (a
+/// link or a hidden form there logged the organizer out; `GET` did, which a link, a
+/// prefetch or an image could ask).
 pub(crate) async fn logout(
     State(state): State<AppState>,
     ConnectInfo(from): ConnectInfo<SocketAddr>,
     Extension(https): Extension<Https>,
     headers: HeaderMap,
 ) -> Response {
+    if !from_this_site(&headers) {
+        return notice(
+            StatusCode::FORBIDDEN,
+            "此请求并非来自本站 This request did not come from this site",
+            ("/logout", "退出 Log out"),
+        );
+    }
     let presented = match cookie_token(&headers) {
         Some(token) => Some((token, "dashboard")),
         None => bearer(&headers).map(|token| (token, "api")),
@@ -396,5 +438,40 @@ mod tests {
         assert_eq!(with("Basic abc"), None);
         assert_eq!(with("Bearerabc"), None);
         assert_eq!(bearer(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn only_a_post_from_this_sites_pages_or_from_no_page_logs_out() {
+        let with = |pairs: &[(&'static str, &str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.insert(*name, value.parse().unwrap());
+            }
+            from_this_site(&headers)
+        };
+        assert!(with(&[]), "a script");
+        assert!(with(&[("sec-fetch-site", "same-origin")]));
+        assert!(with(&[("sec-fetch-site", "none")]), "typed by its user");
+        assert!(!with(&[("sec-fetch-site", "cross-site")]));
+        assert!(
+            !with(&[("sec-fetch-site", "same-site")]),
+            "a sibling subdomain"
+        );
+        let host = ("host", "hq.example.cn:8443");
+        assert!(with(&[host, ("origin", "https://hq.example.cn:8443")]));
+        assert!(with(&[host, ("origin", "https://HQ.example.cn:8443")]));
+        assert!(!with(&[host, ("origin", "https://evil.example:8443")]));
+        assert!(!with(&[host, ("origin", "null")]), "a sandboxed page");
+        assert!(
+            !with(&[("origin", "https://hq.example.cn:8443")]),
+            "no host"
+        );
+        // Sec-Fetch-Site, when sent, decides.
+        let cross = ("sec-fetch-site", "cross-site");
+        assert!(!with(&[
+            host,
+            cross,
+            ("origin", "https://hq.example.cn:8443")
+        ]));
     }
 }

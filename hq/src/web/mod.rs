@@ -77,7 +77,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::overview))
         .route("/login", get(auth::login_form).post(auth::login))
-        .route("/logout", get(auth::logout))
+        .route("/logout", get(auth::logout_page).post(auth::logout))
         .route("/stalls", get(pages::stalls))
         .route("/counties", get(pages::counties))
         .route("/units", get(pages::units))
@@ -125,6 +125,9 @@ header h1 { font-size: 1.2em; margin: 0; }
 nav { background: #fff; border-bottom: 1px solid #ddd; padding: 0.4em 1.2em; }
 nav a { margin-right: 1.2em; color: #8a1c1c; text-decoration: none; }
 nav a.here { font-weight: bold; text-decoration: underline; }
+nav form { display: inline; }
+nav button { border: 0; padding: 0; background: none; color: #8a1c1c; font: inherit;
+             cursor: pointer; }
 main { padding: 1em 1.2em; }
 table { border-collapse: collapse; margin: 0.6em 0 1.4em; background: #fff; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }

@@ -91,6 +91,15 @@ pub(crate) struct Notice<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "dashboard/logout.html")]
+pub(crate) struct LogoutPage<'a> {
+    pub style: &'a str,
+    pub fair: &'a str,
+    /// The account's first page.
+    pub back: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "dashboard/login.html")]
 pub(crate) struct Login<'a> {
     pub style: &'a str,

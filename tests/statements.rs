@@ -202,8 +202,18 @@ fn statements_meet_the_tills_qr_payments_one_to_one_and_name_what_is_paid_on_pap
     );
     // A quiet day's export (no payment, no refund) under S01, then under S02: refused, as
     // no line held could say (before, kept under S01, "0 new" said).
-    let quiet = write(dir, "quiet-app.csv", &wechat_app(&[]));
-    assert_eq!(import(&quiet, "wechat", "S01")["new"], 0);
+    // Its one row, a red packet, is named as money in left out (not a shopper's payment).
+    let red_packet = "2026-11-22 12:00:00,微信红包,朋友,/,收入,¥8.88,/,已存入零钱,\
+                      10000500012026112200000000000999\t,/,/\r\n";
+    let quiet = String::from_utf8(wechat_app(&[])).unwrap() + red_packet;
+    let quiet = write(dir, "quiet-app.csv", quiet.as_bytes());
+    let done = import(&quiet, "wechat", "S01");
+    assert_eq!(
+        (done["new"].as_i64(), done["skipped"].as_i64()),
+        (Some(0), Some(1))
+    );
+    let left_out = serde_json::json!([{"kind": "微信红包", "rows": 1, "amount_fen": 888}]);
+    assert_eq!(done["others_money_in"], left_out);
     hq_fails(
         &hq,
         &importing(&quiet, "wechat", "S02"),
@@ -211,6 +221,8 @@ fn statements_meet_the_tills_qr_payments_one_to_one_and_name_what_is_paid_on_pap
         "was imported before under stall S01",
     );
     assert_eq!(import(&quiet, "wechat", "S01")["new"], 0, "again: nothing");
+    let text = hq.ok(&importing(&quiet, "wechat", "S01"));
+    assert!(text.contains("1 row of 微信红包 (￥8.88)"), "{text}");
     hq.ok(&["hq", "statements", "remove", &quiet]);
     let done = import(&s02_app, "wechat", "S02");
     assert_eq!(

@@ -54,6 +54,17 @@ const ALIPAY_ACCOUNT: &[Wanted] = &[
     ("party", &["对方名称", "对方账号"]),
 ];
 
+/// What one row of a statement records.
+#[derive(Debug)]
+pub enum Row {
+    Line(StatementLine),
+    /// Money in that is not a shopper paying the stall (a red packet, a transfer to the
+    /// owner on Alipay, a kind this build does not know), by its kind as the file names it.
+    OthersMoneyIn(String, Fen),
+    /// Neither money in nor a refund (a withdrawal, a fee, a revoked order).
+    Neither,
+}
+
 /// Whether a WeChat app export's 交易类型 of money in is a shopper paying the stall.
 fn is_shoppers_payment(kind: &str) -> bool {
     matches!(kind, "二维码收款" | "经营收款" | "转账" | "扫码收款")
@@ -188,19 +199,15 @@ impl Layout {
         t.starts_with('#') || t.starts_with("---") || t.starts_with("总交易单数")
     }
 
-    /// What row `fields` records: a payment, a refund, or (`None`) neither.
-    pub fn read(
-        self,
-        c: &Columns,
-        fields: &[String],
-        line: u64,
-    ) -> Result<Option<StatementLine>, String> {
+    /// What row `fields` records: a payment, a refund, money in that is not the stall's
+    /// takings, or neither.
+    pub fn read(self, c: &Columns, fields: &[String], line: u64) -> Result<Row, String> {
         let at = time(c.get(fields, "time"))?;
         let made = |txn: &str, flow: Flow, amount_text: &str, note: &str| {
             if txn.is_empty() {
                 return Err("no transaction number".to_string());
             }
-            Ok(Some(StatementLine {
+            Ok(Row::Line(StatementLine {
                 line,
                 txn: txn.to_string(),
                 flow,
@@ -231,13 +238,15 @@ impl Layout {
                             c.get(fields, "refund"),
                             goods,
                         ),
-                        "FAIL" | "CHANGE" | "REFUNDCLOSE" | "CLOSED" | "ABNORMAL" => Ok(None),
+                        "FAIL" | "CHANGE" | "REFUNDCLOSE" | "CLOSED" | "ABNORMAL" => {
+                            Ok(Row::Neither)
+                        }
                         other => Err(format!(
                             "退款状态 {other:?} is none of SUCCESS, PROCESSING, FAIL, \
                              REFUNDCLOSE, CLOSED, ABNORMAL, CHANGE"
                         )),
                     },
-                    "REVOKED" | "CLOSED" | "NOTPAY" | "PAYERROR" => Ok(None),
+                    "REVOKED" | "CLOSED" | "NOTPAY" | "PAYERROR" => Ok(Row::Neither),
                     other => Err(format!(
                         "交易状态 {other:?} is none of SUCCESS, REFUND, REVOKED"
                     )),
@@ -251,15 +260,20 @@ impl Layout {
                 let kind = c.get(fields, "type");
                 let refund = kind.contains("退款");
                 let flow = match c.get(fields, "direction") {
-                    "收入" if refund => return Ok(None),
+                    "收入" if refund => return Ok(Row::Neither),
                     // Money a shopper paid the stall: by its QR code, its business QR
                     // code, or a transfer. A red packet, a group collection or a tip
                     // (`微信红包`, `群收款`, `赞赏码`) is the owner's, and paired with a
-                    // till's payment that never came it hid the payment on paper only.
+                    // till's payment that never came it hid the payment on paper only;
+                    // it is left out by its kind, which the import names (a kind WeChat
+                    // adds for shoppers' payments would otherwise go unseen).
                     "收入" if is_shoppers_payment(kind) => Flow::Payment,
-                    "收入" => return Ok(None),
+                    "收入" => {
+                        let amount = amount(c.get(fields, "amount"))?;
+                        return Ok(Row::OthersMoneyIn(kind.to_string(), amount));
+                    }
                     "支出" | "/" | "" if refund => Flow::Refund,
-                    "支出" | "/" | "" => return Ok(None),
+                    "支出" | "/" | "" => return Ok(Row::Neither),
                     other => return Err(format!("收/支 {other:?} is none of 收入, 支出, /")),
                 };
                 made(
@@ -298,8 +312,11 @@ impl Layout {
                         expense.trim().trim_start_matches('-'),
                         party,
                     )
+                } else if income_fen.is_positive() && !refund {
+                    // Money in of another business (a transfer, 其他): named by the import.
+                    Ok(Row::OthersMoneyIn(business.to_string(), income_fen))
                 } else {
-                    Ok(None)
+                    Ok(Row::Neither)
                 }
             }
         }

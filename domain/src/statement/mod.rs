@@ -22,7 +22,7 @@ use chrono::NaiveDateTime;
 use crate::money::Fen;
 use crate::DomainError;
 
-pub use layouts::Layout;
+pub use layouts::{Layout, Row};
 
 /// Who issued a statement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -99,8 +99,12 @@ pub struct Statement {
     /// `utf-8` or `gbk`.
     pub encoding: &'static str,
     pub lines: Vec<StatementLine>,
-    /// Rows that are neither a payment nor a refund (withdrawals, fees, revoked orders).
+    /// Rows that are neither a payment nor a refund (withdrawals, fees, revoked orders, and
+    /// those of `others_money_in`).
     pub skipped: usize,
+    /// Money in left out as not the stall's takings, by its kind (`微信红包`, `转账`): had
+    /// shoppers paid that way, their payments would be missing from the match.
+    pub others_money_in: Vec<MoneyInLeftOut>,
     /// The span of Beijing time the file accounts for: the period its header states (the
     /// WeChat app's 起始时间/终止时间, Alipay's 起始日期/终止日期), else the whole days of its
     /// rows (a merchant bill is a day's bill). A till's QR payment inside it and absent from
@@ -109,6 +113,16 @@ pub struct Statement {
     /// The one direction of money the file accounts for, when it holds only one (a bill of
     /// payments only, an export of money out only: [`Layout::flows_accounted`]); `None`, both.
     pub flows: Option<Flow>,
+}
+
+/// Rows of money in of one kind that is not the stall's takings.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct MoneyInLeftOut {
+    /// As the file names it (a WeChat 交易类型, an Alipay 业务类型).
+    pub kind: String,
+    pub rows: usize,
+    #[serde(rename = "amount_fen")]
+    pub amount: Fen,
 }
 
 /// Reads a statement file downloaded from `provider`. `file` names it in errors.
@@ -145,6 +159,7 @@ pub fn parse(file: &str, bytes: &[u8], provider: Provider) -> Result<Statement, 
         why,
     })?;
     let (mut lines, mut skipped, mut refused) = (Vec::new(), 0, Vec::new());
+    let mut others_money_in: Vec<MoneyInLeftOut> = Vec::new();
     let mut span: Option<(NaiveDateTime, NaiveDateTime)> = None;
     for (line, row) in records(&rows[header_at + 1..], header_at as u64 + 2, header.len()) {
         if row.trim().is_empty() {
@@ -169,8 +184,12 @@ pub fn parse(file: &str, bytes: &[u8], provider: Provider) -> Result<Statement, 
             Ok((at, read)) => {
                 span = Some(span.map_or((at, at), |(a, b)| (a.min(at), b.max(at))));
                 match read {
-                    Some(l) => lines.push(l),
-                    None => skipped += 1,
+                    Row::Line(l) => lines.push(l),
+                    Row::Neither => skipped += 1,
+                    Row::OthersMoneyIn(kind, amount) => {
+                        skipped += 1;
+                        left_out(&mut others_money_in, kind, amount);
+                    }
                 }
             }
             Err(why) => refused.push((line, why)),
@@ -198,9 +217,25 @@ pub fn parse(file: &str, bytes: &[u8], provider: Provider) -> Result<Statement, 
         encoding,
         lines,
         skipped,
+        others_money_in,
         covers: stated_period(&rows[..header_at]).or(whole_days),
         flows: layout.flows_accounted(&header, &rows[..header_at]),
     })
+}
+
+/// Counts a row of money in of `kind` left out; the kinds kept in the order first met.
+fn left_out(kinds: &mut Vec<MoneyInLeftOut>, kind: String, amount: Fen) {
+    match kinds.iter_mut().find(|k| k.kind == kind) {
+        Some(k) => {
+            k.rows += 1;
+            k.amount = Fen(k.amount.0.saturating_add(amount.0));
+        }
+        None => kinds.push(MoneyInLeftOut {
+            kind,
+            rows: 1,
+            amount,
+        }),
+    }
 }
 
 /// The period the lines before the column row state: `起始时间：[2026-11-28 00:00:00]

@@ -98,6 +98,7 @@ fn alipay_account_statement_in_gbk() {
     assert_eq!(s.encoding, "gbk");
     assert_eq!(s.layout, Layout::AlipayAccount);
     assert_eq!(s.skipped, 1);
+    assert_eq!(s.others_money_in, [], "the fee is money out");
     assert_eq!(s.lines.len(), 2);
     assert_eq!(
         (s.lines[0].flow, s.lines[0].amount),
@@ -108,6 +109,19 @@ fn alipay_account_statement_in_gbk() {
         (Flow::Refund, Fen(2650))
     );
     assert_eq!(s.lines[1].line, 8);
+    // Money in of another business than a sale (a transfer to the owner) is named.
+    let fee = ",\t,-0.16\t,126.34\t,支付宝\t,收费\t,";
+    let with_transfer = ALIPAY.replace(fee, ",+5.00\t,\t,131.50\t,支付宝\t,转账\t,");
+    assert_ne!(with_transfer, ALIPAY);
+    let (gbk, _, _) = encoding_rs::GBK.encode(&with_transfer);
+    let t = parse("alipay.csv", &gbk, Provider::Alipay).unwrap();
+    assert_eq!((t.lines.len(), t.skipped), (2, 1));
+    let transfer = MoneyInLeftOut {
+        kind: "转账".into(),
+        rows: 1,
+        amount: Fen(500),
+    };
+    assert_eq!(t.others_money_in, [transfer]);
 }
 
 #[test]
@@ -283,7 +297,8 @@ fn commas_only_group_thousands() {
 }
 
 /// Money in the WeChat app's export that no shopper paid the stall (a red packet, a group
-/// collection, a tip) is passed over, not taken for a payment a till's could pair with.
+/// collection, a tip) is passed over, not taken for a payment a till's could pair with, and
+/// named by its kind (a kind WeChat adds for shoppers' payments would otherwise go unseen).
 #[test]
 fn wechat_app_money_in_that_no_shopper_paid_is_passed_over() {
     let with_others = WECHAT_APP.replace(
@@ -291,6 +306,7 @@ fn wechat_app_money_in_that_no_shopper_paid_is_passed_over() {
         "2026-11-28 10:16:00,微信红包,王五,/,收入,¥18.80,/,已存入零钱,10000500012026112800000000000005\t,/,/
 2026-11-28 10:17:00,转账,赵六,/,收入,¥9.90,/,已收钱,10000500012026112800000000000006\t,/,/
 2026-11-28 10:18:00,群收款,孙七,/,收入,¥5.00,/,已收钱,10000500012026112800000000000007\t,/,/
+2026-11-28 10:19:00,微信红包,周八,/,收入,¥1.20,/,已存入零钱,10000500012026112800000000000008\t,/,/
 2026-11-28 12:00:00,零钱提现",
     );
     let s = parse("app.csv", with_others.as_bytes(), Provider::Wechat).unwrap();
@@ -306,8 +322,18 @@ fn wechat_app_money_in_that_no_shopper_paid_is_passed_over() {
         "QR codes and a transfer"
     );
     assert_eq!(
-        s.skipped, 3,
-        "the red packet, the group collection, the withdrawal"
+        s.skipped, 4,
+        "the red packets, the group collection, the withdrawal"
+    );
+    let left_out = |kind: &str, rows, fen| MoneyInLeftOut {
+        kind: kind.into(),
+        rows,
+        amount: Fen(fen),
+    };
+    assert_eq!(
+        s.others_money_in,
+        [left_out("微信红包", 2, 2000), left_out("群收款", 1, 500)],
+        "the withdrawal is money out"
     );
 }
 

@@ -48,6 +48,16 @@ pub fn statements(dir: &Path, command: StatementsCommand) -> Result<()> {
                 "{}: {} ({}) of stall {}: {} new lines, {} held already, {} rows neither payment nor refund",
                 done.file, done.layout, done.encoding, done.stall, done.new, done.already, done.skipped
             );
+            for left in &done.others_money_in {
+                println!(
+                    "  left out as not the stall's takings: {} row{} of {} ({}): had shoppers \
+                     paid this way, their payments would show as not received",
+                    left.rows,
+                    if left.rows == 1 { "" } else { "s" },
+                    crate::untrusted::shown(&left.kind),
+                    crate::web::yuan(left.amount.fen())
+                );
+            }
             Ok(())
         }
         StatementsCommand::Remove { file, json } => {

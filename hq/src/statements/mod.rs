@@ -96,6 +96,8 @@ pub struct Imported {
     pub already: usize,
     /// Rows that are neither a payment nor a refund.
     pub skipped: usize,
+    /// Of those, money in left out as not the stall's takings, by kind.
+    pub others_money_in: Vec<statement::MoneyInLeftOut>,
 }
 
 /// Imports a statement file of `stall`'s `provider` account. All its lines or none; the
@@ -195,6 +197,7 @@ impl Imported {
             new,
             already,
             skipped: parsed.skipped,
+            others_money_in: parsed.others_money_in.clone(),
         }
     }
 }

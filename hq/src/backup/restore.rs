@@ -35,6 +35,10 @@ pub struct Restored {
     /// the copy. `None` when that is not known (no database replaced, or one that could not
     /// be read). Always empty for a hub, which takes its registry from headquarters.
     pub revoked_since: Option<Vec<String>>,
+    /// Devices enrolled (or added) again since the backup, as the replaced database holds
+    /// them: their rows and enrolment codes carried into the copy, which held the old token
+    /// good and the till's new one not. `None` when not known, as for `revoked_since`.
+    pub enrolled_again_since: Option<Vec<String>>,
     /// Catalog changes the replaced database held and the backup lacked, merged in (the
     /// tills that synced since hold them).
     pub catalog_changes_merged: usize,
@@ -141,6 +145,7 @@ pub(super) fn restore_paced(
         holding,
         replaced_kept_as: None,
         revoked_since: None,
+        enrolled_again_since: None,
         catalog_changes_merged: 0,
         ledgers_carried: 0,
         audit_entries_kept: 0,

@@ -618,3 +618,57 @@ fn a_restore_ends_the_backups_sessions_and_names_the_accounts_and_links_changed_
     assert_eq!(elsewhere.sessions_ended, 1);
     assert_eq!(elsewhere.accounts_changed_since, None);
 }
+
+/// A till enrolled again since the backup (its token leaked: revoked, added and enrolled
+/// anew) keeps its new token after a restore, and the leaked one stays refused: the backup's
+/// row held the old secret good and the new one not, which no revocation named.
+#[test]
+fn a_restore_keeps_a_device_enrolled_again_since_as_it_is_enrolled_now() {
+    use crate::devices;
+    use crate::sessions::SessionLimits;
+    let dir = tempfile::tempdir().unwrap();
+    let hq = demo_hq(&dir.path().join("hq"));
+    let actor = fairpos_sync::ActorId::random().to_hex_string();
+    let enrol = |hq: &Hq| {
+        let code = devices::add_device(hq, "T01", "S01", false).unwrap();
+        devices::enroll(&hq.conn, &code, &actor, None, Some("till"), None).unwrap()
+    };
+    let leaked = enrol(&hq);
+    let monday = dir.path().join("monday.db");
+    backup(&hq.dir, &monday, quiet).unwrap();
+    devices::revoke(&hq.conn, "T01").unwrap();
+    let now = enrol(&hq);
+    // A code made since and not used yet, for T02, goes nowhere: T02 is not in the backup.
+    devices::add_device(&hq, "T02", "S01", false).unwrap();
+    let data = hq.dir.clone();
+    drop(hq);
+
+    let restored = restore(&data, &monday, quiet).unwrap();
+    assert_eq!(restored.enrolled_again_since, Some(vec!["T01".to_string()]));
+    assert_eq!(restored.revoked_since, Some(vec![]), "not revoked now");
+    let hq = Hq::open(&data).unwrap();
+    let holds = |grant: &devices::Grant| {
+        let token = fairpos_sync::protocol::device_token("T01", &grant.secret);
+        let limits = SessionLimits::default();
+        devices::authenticate(&hq.conn, &token, &limits)
+            .peer
+            .is_ok()
+    };
+    assert!(holds(&now), "the till's token");
+    assert!(!holds(&leaked), "the leaked token");
+    // Its codes are as they are now: every one used.
+    let used: i64 = hq
+        .conn
+        .query_row(
+            "SELECT COUNT(*) FROM enroll_codes WHERE device = 'T01' AND used_at IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(used, 0);
+
+    // Restored again onto what it is now: nothing differs, nothing carried.
+    drop(hq);
+    let twice = restore(&data, &monday, quiet).unwrap();
+    assert_eq!(twice.enrolled_again_since, Some(vec!["T01".to_string()]));
+}

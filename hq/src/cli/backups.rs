@@ -112,6 +112,17 @@ pub fn restore(dir: &Path, args: CopyFile) -> Result<()> {
             println!("devices revoked after the backup are let in again by it: revoke them again")
         }
     }
+    if let Some(devices) = restored
+        .enrolled_again_since
+        .as_ref()
+        .filter(|d| !d.is_empty())
+    {
+        println!(
+            "devices enrolled again since the backup, kept as enrolled now (the backup's \
+             tokens of them refused): {}",
+            devices.join(", ")
+        );
+    }
     if restored.sessions_ended > 0 {
         println!(
             "dashboard sessions ended: {} (the backup's: one ended since would live again); \

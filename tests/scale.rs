@@ -121,6 +121,31 @@ fn a_toledo_8217_scale_weighs_for_a_sale_and_refuses_an_unsettled_weight() {
     assert_eq!(till.sales().len(), 2);
 }
 
+/// A Toledo answer torn in two behind a CR of line noise (`\r\x02  1.`, then `250\r` 300 ms
+/// later) is read whole: 1 250 g, not the 1 kg its first half was read as (a whole answer
+/// was looked for as any CR).
+#[test]
+fn a_torn_toledo_answer_is_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let pty = PtyPair::new(dir.path(), "scale");
+    let scale = FakeScale::on_pty(&pty.b, Protocol::Toledo8217);
+    let till = Till::demo();
+    with_scale(&till, &pty, "toledo8217");
+    scale.set(1250, ScaleState::Stable);
+    scale.tear(
+        b"\r",
+        "\x02  1.".len(),
+        std::time::Duration::from_millis(300),
+    );
+    let reading = till.json(&["hardware", "weigh", "--json"]);
+    assert_eq!(
+        (&reading["grams"], &reading["stable"]),
+        (&1250.into(), &true.into())
+    );
+    open_shift(&till);
+    assert_eq!(sold_kiwi(&till)["lines"][0]["qty"], 1250);
+}
+
 #[test]
 fn an_sma_scale_answers_its_standard_reply_and_is_reopened_after_an_unplug() {
     let dir = tempfile::tempdir().unwrap();

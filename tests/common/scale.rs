@@ -16,8 +16,13 @@ pub struct FakeScale {
     reading: Arc<Mutex<Reading>>,
     /// Every question the scale was asked, as bytes.
     pub asked: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// How answers are torn ([`FakeScale::tear`]), if they are.
+    torn: Arc<Mutex<Option<Torn>>>,
     stop: Arc<AtomicBool>,
 }
+
+/// Bytes sent before each answer, where it is cut in two, and the pause between the halves.
+type Torn = (Vec<u8>, usize, Duration);
 
 impl FakeScale {
     /// A scale on `path` (the far end of a pty pair) speaking `protocol`, empty and settled.
@@ -29,6 +34,7 @@ impl FakeScale {
                 unit: "kg".into(),
             })),
             asked: Arc::default(),
+            torn: Arc::default(),
             stop: Arc::default(),
         };
         let me = scale.clone();
@@ -47,7 +53,16 @@ impl FakeScale {
                 pending.extend_from_slice(&buf[..n]);
                 while let Some((question, answer)) = me.answer(&mut pending, protocol) {
                     me.asked.lock().unwrap().push(question);
-                    let _ = port.write_all(&answer);
+                    let torn = me.torn.lock().unwrap().clone();
+                    if let Some((before, at, pause)) = torn {
+                        let at = at.min(answer.len());
+                        let _ = port.write_all(&[&before[..], &answer[..at]].concat());
+                        let _ = port.flush();
+                        std::thread::sleep(pause);
+                        let _ = port.write_all(&answer[at..]);
+                    } else {
+                        let _ = port.write_all(&answer);
+                    }
                     let _ = port.flush();
                 }
             }
@@ -100,6 +115,12 @@ impl FakeScale {
         let mut r = self.reading.lock().unwrap();
         r.grams = grams;
         r.state = state;
+    }
+
+    /// Sends `before` ahead of each answer from now on (line noise, the tail of an earlier
+    /// answer), then the answer's first `at` bytes, and the rest after `pause`.
+    pub fn tear(&self, before: &[u8], at: usize, pause: Duration) {
+        *self.torn.lock().unwrap() = Some((before.to_vec(), at, pause));
     }
 
     pub fn asked(&self) -> Vec<Vec<u8>> {

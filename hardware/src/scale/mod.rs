@@ -90,14 +90,37 @@ impl Protocol {
         }
     }
 
-    /// The byte that ends an answer.
-    pub fn terminator(self) -> u8 {
-        b'\r'
+    /// The byte that opens an answer: Toledo's STX, SMA's LF. Every answer ends with CR.
+    fn opener(self) -> u8 {
+        match self {
+            Protocol::Toledo8217 => toledo::STX,
+            Protocol::Sma => sma::LF,
+        }
     }
 
-    /// Reads one whole answer (terminator included); `toledo_unit`, what a Toledo 8217
-    /// scale weighs in (its answers do not say; SMA's do).
-    pub fn parse(self, answer: &[u8], toledo_unit: &str) -> std::result::Result<Reading, String> {
+    /// The last whole answer in `bytes`, opener to CR, when one has come and no other has
+    /// begun after it. A CR before the opener (the tail of an earlier answer, `…50\r`, or
+    /// line noise) ended nothing: a torn Toledo answer `\r\x02  1.` was read as 1 kg. A
+    /// lone LF after an SMA answer (CR LF) begins none.
+    pub fn whole_answer(self, bytes: &[u8]) -> Option<&[u8]> {
+        let opener = self.opener();
+        let last_cr = bytes.iter().rposition(|&b| b == b'\r')?;
+        let start = bytes[..last_cr].iter().rposition(|&b| b == opener)?;
+        let end = start + bytes[start..].iter().position(|&b| b == b'\r')?;
+        let after = &bytes[last_cr + 1..];
+        let another_begun = after.iter().position(|&b| b == opener).is_some_and(|at| {
+            // SMA's CR LF: a last LF alone begins nothing.
+            !(self == Protocol::Sma && at + 1 == after.len())
+        });
+        (!another_begun).then(|| &bytes[start..=end])
+    }
+
+    /// Reads the last whole answer of `bytes` ([`Protocol::whole_answer`]); `toledo_unit`,
+    /// what a Toledo 8217 scale weighs in (its answers do not say; SMA's do).
+    pub fn parse(self, bytes: &[u8], toledo_unit: &str) -> std::result::Result<Reading, String> {
+        let answer = self
+            .whole_answer(bytes)
+            .ok_or("no whole answer (opening byte to CR)")?;
         match self {
             Protocol::Toledo8217 => toledo::parse(answer, toledo_unit),
             Protocol::Sma => sma::parse(answer),

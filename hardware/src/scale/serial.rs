@@ -68,7 +68,14 @@ pub struct SerialScale {
     /// What a Toledo 8217 scale weighs in.
     toledo_unit: &'static str,
     port: Option<Box<dyn serialport::SerialPort>>,
+    /// The last question got no whole answer: one may still be on its way.
+    unsettled: bool,
 }
+
+/// How long the line must stay silent, after a question that got no whole answer, before
+/// the next is asked: its answer, arriving late after the next question's clearing, was
+/// taken for that question's.
+const QUIET: Duration = Duration::from_millis(150);
 
 impl SerialScale {
     /// A scale at `path`; it is opened on the first question (and again after it goes away).
@@ -80,6 +87,7 @@ impl SerialScale {
             protocol,
             toledo_unit: "kg",
             port: None,
+            unsettled: false,
         }
     }
 
@@ -111,6 +119,7 @@ impl SerialScale {
     /// Asks and reads one answer; a port that fails is dropped, to be reopened next time.
     fn ask(&mut self, ask: Ask, timeout: Duration) -> Result<Reading> {
         let result = self.exchange(ask, timeout);
+        self.unsettled = result.is_err();
         if let Err(Error::Io { .. } | Error::Serial { .. }) = &result {
             self.port = None;
         }
@@ -121,7 +130,11 @@ impl SerialScale {
         let (protocol, unit) = (self.protocol, self.toledo_unit);
         let what = format!("scale {}", self.path.display());
         let deadline = Instant::now() + timeout;
+        let unsettled = std::mem::take(&mut self.unsettled);
         let port = self.port()?;
+        if unsettled {
+            wait_for_quiet(port.as_mut(), deadline);
+        }
         // An answer left over from an earlier question would be taken for this one's.
         let _ = port.clear(serialport::ClearBuffer::Input);
         port.write_all(protocol.command(ask))
@@ -150,7 +163,7 @@ impl SerialScale {
                 Ok(0) => return Err(Error::io(&what, ErrorKind::UnexpectedEof.into())),
                 Ok(n) => {
                     answer.extend_from_slice(&buf[..n]);
-                    if answer.contains(&protocol.terminator()) {
+                    if protocol.whole_answer(&answer).is_some() {
                         return protocol
                             .parse(&answer, unit)
                             .map_err(|why| Error::Scale(format!("{what}: {why}")));
@@ -163,6 +176,23 @@ impl SerialScale {
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(Error::io(&what, e)),
             }
+        }
+    }
+}
+
+/// Reads and drops what `port` carries until it has been silent for [`QUIET`], or until
+/// `deadline`.
+fn wait_for_quiet(port: &mut dyn serialport::SerialPort, deadline: Instant) {
+    let _ = port.set_timeout(Duration::from_millis(50));
+    let mut heard = Instant::now();
+    let mut buf = [0u8; 64];
+    while Instant::now() < deadline && heard.elapsed() < QUIET {
+        match port.read(&mut buf) {
+            Ok(n) if n > 0 => heard = Instant::now(),
+            Ok(_) => return,
+            Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return,
         }
     }
 }

@@ -44,7 +44,7 @@ pub fn parse(answer: &[u8]) -> Result<Reading, String> {
         return Err("the answer is not ASCII text".into());
     }
     let text = std::str::from_utf8(body).map_err(|_| "the answer is not text")?;
-    let (status, motion) = (body[0], body[3]);
+    let (status, kind, motion) = (body[0], body[2], body[3]);
     let weight = &text[5..15];
     let unit = text[15..18].trim().to_string();
     let state = match status {
@@ -53,11 +53,25 @@ pub fn parse(answer: &[u8]) -> Result<Reading, String> {
         b'E' | b'I' => ScaleState::Fault("zero error".into()),
         b'T' => ScaleState::Fault("tare error".into()),
         _ if motion == b'M' => ScaleState::Motion,
+        // A tare weight, or one of the high resolution that is not for trade, is no
+        // weight to sell by.
+        _ if matches!(kind, b'T' | b'g' | b'n') => ScaleState::Fault(format!(
+            "a {} weight, not one for trade: set the scale to show gross or net",
+            if kind == b'T' {
+                "tare"
+            } else {
+                "high-resolution"
+            }
+        )),
         b'Z' | b' ' => ScaleState::Stable,
         other => return Err(format!("unknown status {:?}", other as char)),
     };
     let grams = match state {
         ScaleState::Fault(_) => 0,
+        // Over or under capacity, a scale may fill the field with dashes: the state says it.
+        ScaleState::OverCapacity | ScaleState::UnderZero => {
+            super::grams(weight, &unit).unwrap_or(0)
+        }
         _ => super::grams(weight, &unit).ok_or_else(|| format!("bad weight {weight:?} {unit}"))?,
     };
     Ok(Reading { grams, state, unit })
@@ -119,6 +133,19 @@ mod tests {
         ));
         assert!(parse(b"\n?\r").is_err());
         assert!(parse(b"\n 1G  1.2kg\r").is_err());
+        // Over capacity with the field dashed out: said so, not "unreadable".
+        assert_eq!(
+            parse(b"\nO1G  ----------kg \r").unwrap().state,
+            ScaleState::OverCapacity
+        );
+        // A tare weight, or one of the high resolution, is not sold by.
+        for answer in [b"\n 1T       1.250kg \r", b"\n 1g       1.250kg \r"] {
+            assert!(matches!(
+                parse(answer).unwrap().state,
+                ScaleState::Fault(why) if why.contains("not one for trade")
+            ));
+        }
+        assert!(parse(b"\n 1N       1.250kg \r").unwrap().stable(), "net");
     }
 
     /// 18 bytes that are text, but not ASCII: a field's boundary would fall inside `é`.

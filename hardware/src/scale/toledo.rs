@@ -61,6 +61,14 @@ pub fn parse(answer: &[u8], unit: &str) -> Result<Reading, String> {
     }
     let text = std::str::from_utf8(body).map_err(|_| "the weight is not text")?;
     let text = text.trim().trim_end_matches('N');
+    // Digits both sides of the point, as the scale sends its weight: `1.` is a torn answer.
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    if !text
+        .split_once('.')
+        .is_some_and(|(w, f)| digits(w) && digits(f))
+    {
+        return Err(format!("bad weight {text:?}: not the scale's `0.000`"));
+    }
     let grams = super::grams(text, unit).ok_or_else(|| format!("bad weight {text:?} {unit}"))?;
     Ok(reading(grams, ScaleState::Stable))
 }
@@ -124,6 +132,35 @@ mod tests {
         ));
         assert!(parse(b"1.250\r", "kg").is_err());
         assert!(parse(b"\x02abc\r", "kg").is_err());
+    }
+
+    #[test]
+    fn only_a_whole_answer_is_read() {
+        use crate::scale::Protocol;
+        let toledo = Protocol::Toledo8217;
+        // Torn after the point, a CR of an earlier answer before it: not yet whole.
+        assert_eq!(toledo.whole_answer(b"\r\x02  1."), None);
+        assert_eq!(
+            toledo.whole_answer(b"\r\x02  1.250\r"),
+            Some(&b"\x02  1.250\r"[..])
+        );
+        // A late answer and this one: this one; a late one and this one begun: wait.
+        let both = b"\x02  1.250\r\x02  1.300\r";
+        assert_eq!(toledo.parse(both, "kg").unwrap().grams, 1300);
+        assert_eq!(toledo.whole_answer(b"\x02  1.250\r\x02  1."), None);
+        // A weight without its digits both sides of the point is no weight.
+        for torn in [&b"\x02  1.\r"[..], b"\x02 12\r", b"\x02.250\r"] {
+            assert!(parse(torn, "kg").is_err(), "{torn:?}");
+        }
+        let sma = Protocol::Sma;
+        let late = b"\n 1G         1.250kg \r";
+        let now = b"\n 1GM        1.300kg \r";
+        let mut bytes = late.to_vec();
+        bytes.extend_from_slice(now);
+        assert_eq!(sma.whole_answer(&bytes), Some(&now[..]));
+        bytes.push(b'\n');
+        assert_eq!(sma.whole_answer(&bytes), Some(&now[..]), "CR LF");
+        assert_eq!(sma.whole_answer(&bytes[..late.len() + 6]), None);
     }
 
     #[test]

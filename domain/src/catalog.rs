@@ -251,15 +251,21 @@ impl Catalog {
         self.by_barcode.get(barcode).map(|&i| &self.products[i])
     }
 
-    /// PLUs match by value, so `10021` and `010021` are the same look-up.
+    /// PLUs match by value, so `10021` and `010021` are the same look-up; a PLU written as
+    /// one product holds it is that product. Two products holding the value otherwise (a
+    /// catalog from before PLUs were kept apart by value) are none: which was meant cannot
+    /// be told, and the first was sold at its price.
     pub fn by_plu(&self, plu: &str) -> Option<&Product> {
         if let Some(&i) = self.by_plu.get(plu) {
             return Some(&self.products[i]);
         }
         let value = plu_value(plu);
-        self.products
-            .iter()
-            .find(|p| p.plu.as_deref().map(plu_value) == Some(value))
+        let mut holding =
+            (self.products.iter()).filter(|p| p.plu.as_deref().map(plu_value) == Some(value));
+        match (holding.next(), holding.next()) {
+            (Some(one), None) => Some(one),
+            _ => None,
+        }
     }
 }
 
@@ -314,6 +320,27 @@ mod tests {
         assert!(p.base_qty_from_units("-1000000000000").is_err());
         assert!(p.base_qty_from_units("-9223372036854775808").is_err());
         assert!(p.base_qty_from_units("1.5").is_err());
+    }
+
+    /// A scale label's PLU (`00012`) is the one product holding its value, as written or
+    /// not; two holding it are none (the first was sold at its price).
+    #[test]
+    fn a_plu_is_found_by_its_value_when_one_product_holds_it() {
+        let product = |sku: &str, plu: &str| {
+            let mut p = crate::demo::products().unwrap().remove(0);
+            (p.sku, p.barcode, p.plu) = (sku.into(), None, Some(plu.into()));
+            p
+        };
+        let one = Catalog::new(vec![product("A", "12"), product("C", "13")]).unwrap();
+        assert_eq!(one.by_plu("00012").map(|p| p.sku.as_str()), Some("A"));
+        let two = Catalog::new(vec![product("A", "12"), product("B", "0012")]).unwrap();
+        assert_eq!(two.by_plu("00012").map(|p| p.sku.as_str()), None);
+        assert_eq!(
+            two.by_plu("0012").map(|p| p.sku.as_str()),
+            Some("B"),
+            "as written"
+        );
+        assert_eq!(two.by_plu("12").map(|p| p.sku.as_str()), Some("A"));
     }
 
     #[test]

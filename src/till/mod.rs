@@ -13,7 +13,7 @@ use std::path::Path;
 
 use chrono::{DateTime, FixedOffset};
 use fairpos_domain::cart::Cart;
-use fairpos_domain::catalog::{Catalog, Stall};
+use fairpos_domain::catalog::{plu_value, Catalog, Stall};
 use fairpos_domain::catalog_csv::{self, CatalogRow};
 use fairpos_domain::codes::parse_credit_code;
 use fairpos_domain::money::Fen;
@@ -370,6 +370,22 @@ impl Till {
                 row.product.sku
             ))
             .into());
+        }
+        // A PLU is read by its value off a scale's label (`00012` is `12`): one another
+        // product holds so was sold as that product.
+        if let Some(plu) = &row.product.plu {
+            let value = Some(plu_value(plu));
+            if let Some(holder) = catalog
+                .iter()
+                .find(|p| p.plu.as_deref().map(plu_value) == value)
+            {
+                return Err(DomainError::BadCatalog(format!(
+                    "plu {plu} is {}'s ({}): a scale's label reads them as one",
+                    holder.sku,
+                    holder.plu.as_deref().unwrap_or_default()
+                ))
+                .into());
+            }
         }
         catalog.push(row.product.clone());
         // Barcodes and PLUs must stay unique.

@@ -39,6 +39,24 @@ fn catalog_changes_flow_down_and_products_added_at_a_till_flow_up(hq: Hq) {
     assert!(warned.contains(told), "{warned}");
     pause(1500);
 
+    // A PLU another product holds by value (10021, the loose kiwi) is refused: a scale's
+    // label `010021` was sold as the kiwi.
+    let taken = [
+        "catalog",
+        "add",
+        "--sku",
+        "LOCAL-0",
+        "--name-zh",
+        "散装枣",
+        "--unit",
+        "斤",
+        "--price",
+        "5",
+        "--weighed",
+        "--plu",
+        "010021",
+    ];
+    t2.fails(&taken, 2, "plu 010021 is HY-MHT-LB's (10021)");
     // T02 adds a product offline; it goes up with T02's sync.
     t2.ok(&[
         "catalog",

@@ -22,6 +22,7 @@
 //! keep the till's state ([`state::TillState`]) in memory between sales.
 
 mod pins;
+pub(crate) use pins::check_pin;
 pub use pins::PIN_SHORTEST;
 pub mod schema;
 pub mod state;

@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 /// The fewest digits a PIN has.
 pub const PIN_SHORTEST: usize = 4;
 
-pub(super) fn check_pin(pin: &str) -> Result<()> {
+/// Refuses a PIN of other than 4 to 12 digits.
+pub(crate) fn check_pin(pin: &str) -> Result<()> {
     if (PIN_SHORTEST..=12).contains(&pin.len()) && pin.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {

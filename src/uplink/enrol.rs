@@ -33,6 +33,9 @@ pub fn enroll(dir: &Path, hq: &str, code: &str, lead_pin: &str, trust: &Trust) -
             dir.display()
         )));
     }
+    // Checked before headquarters is asked: a PIN the till refuses once the code is taken
+    // left the code used and nothing here.
+    crate::store::check_pin(lead_pin)?;
     let client = HqClient::new(hq, trust)?;
     let offer = Offer::kept_or_new(dir, code).map_err(|source| Error::Io {
         path: dir.join(enrolling::FILE),
@@ -169,16 +172,19 @@ pub fn enroll_again(
     // kept none, one made now and kept aside before it is offered, so that a retry (the
     // answer lost) offers it again: headquarters lets a code be taken again only with the
     // key it was taken with.
-    let signing = match till.store().meta(SIGNING_SECRET)? {
-        Some(secret) => secret,
-        None => match till.store().meta(OFFERED_SIGNING_SECRET)? {
-            Some(offered) => offered,
-            None => {
-                let made = keys::new_secret();
-                till.store_mut().set_meta(OFFERED_SIGNING_SECRET, &made)?;
-                made
-            }
-        },
+    // A first enrolment stopped after the till was made and before the grant was kept (a
+    // crash, a full disk) left the offer it made for the code, headquarters holding its key.
+    let first_offer = Offer::kept_for(dir, code).filter(|o| o.actor == identity.actor);
+    let signing = if let Some(secret) = till.store().meta(SIGNING_SECRET)? {
+        secret
+    } else if let Some(offered) = till.store().meta(OFFERED_SIGNING_SECRET)? {
+        offered
+    } else if let Some(first) = first_offer {
+        first.signing_secret
+    } else {
+        let made = keys::new_secret();
+        till.store_mut().set_meta(OFFERED_SIGNING_SECRET, &made)?;
+        made
     };
     let request = EnrollRequest {
         code: code.to_string(),
@@ -206,6 +212,7 @@ pub fn enroll_again(
     }
     // The catalog stays as the till has it: its next sync merges headquarters' in.
     keep_grant(&mut till, &client, &trust, &request, &response, &signing)?;
+    Offer::forget_or_warn(dir);
     Ok(till)
 }
 

@@ -33,10 +33,10 @@ impl Offer {
     /// there (owner-only, on disk) before it is returned. Another code makes a new one: two
     /// devices enrolled with one actor would each pass for the other.
     pub fn kept_or_new(dir: &Path, code: &str) -> std::io::Result<Offer> {
-        let enrolment = enrolment_of(code);
-        if let Some(kept) = Offer::kept(dir).filter(|kept| kept.enrolment == enrolment) {
+        if let Some(kept) = Offer::kept_for(dir, code) {
             return Ok(kept);
         }
+        let enrolment = enrolment_of(code);
         let offer = Offer {
             actor: ActorId::random(),
             signing_secret: keys::new_secret(),
@@ -44,6 +44,12 @@ impl Offer {
         };
         offer.keep(dir)?;
         Ok(offer)
+    }
+
+    /// The offer an earlier attempt kept in `dir` for the code `code`, if one is there.
+    pub fn kept_for(dir: &Path, code: &str) -> Option<Offer> {
+        let enrolment = enrolment_of(code);
+        Offer::kept(dir).filter(|kept| kept.enrolment == enrolment)
     }
 
     /// The offer kept in `dir`, when one is there and whole.

@@ -41,6 +41,22 @@ fn lossy_link(upstream: &str, dropping: Arc<AtomicBool>) -> String {
     url
 }
 
+/// A lead PIN the till refuses is refused before headquarters is asked: the code is not
+/// spent (it was, and the till then refused the PIN: a used code and nothing here), and
+/// enrols a till in another directory, as a first enrolment.
+#[test]
+fn a_refused_lead_pin_spends_no_code() {
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let code = hq.add_device("T01", "S01");
+    let enrol = ["enroll", "--hq", &server.url, "--code", &code, "--lead-pin"];
+    let till = Till::empty();
+    till.fails(&[&enrol[..], &["12"]].concat(), 2, "PIN");
+    let devices = hq.json(&["hq", "devices", "--json"]);
+    assert!(devices[0]["actor"].is_null(), "{devices}");
+    Till::empty().ok(&[&enrol[..], &[common::PIN]].concat());
+}
+
 #[test]
 fn an_enrolment_whose_answer_was_lost_is_retried_with_the_same_code() {
     let hq = Hq::demo();

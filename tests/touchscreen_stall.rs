@@ -299,3 +299,34 @@ fn receipts_queued_before_the_window_opened_print_once_the_printer_answers_ready
     );
     APP.with(|a| *a.borrow_mut() = None);
 }
+
+/// A pass headquarters refuses (the till revoked) is said in the status bar as refused, for
+/// the stall lead, not as offline: a till restored from an older copy, told "offline", sold
+/// on, each sale taking a number headquarters held. An unreachable headquarters is offline.
+#[test]
+fn a_refused_sync_is_said_so_and_not_as_offline() {
+    use fairpos::error::Error;
+    i_slint_backend_testing::init_no_event_loop();
+    let dir = tempfile::tempdir().unwrap();
+    let till = demo_till(dir.path());
+    let (app, _rx) = with_services(till, &Config::default(), dir.path());
+    app.set_lang(fairpos_domain::Lang::En);
+    app.ui.show().unwrap();
+    let said = |failure: Error| {
+        app.event(Event::SyncFinished(Box::new(Err(failure))));
+        flush();
+        value(&app.ui, "sync state")
+    };
+    let revoked = fairpos_sync::Error::Refused("unknown, expired or revoked credentials".into());
+    assert_eq!(
+        said(Error::Ledger(revoked)),
+        "refused by headquarters: call the stall lead"
+    );
+    let restored = "headquarters holds 5 records of T01-2026-11-28, this till 3";
+    assert_eq!(
+        said(Error::Integrity(restored.into())),
+        "refused by headquarters: call the stall lead"
+    );
+    let away = fairpos_sync::Error::unreachable("https://hq.example", "connection refused");
+    assert_eq!(said(Error::Ledger(away)), "offline");
+}

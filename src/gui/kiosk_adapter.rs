@@ -288,13 +288,14 @@ fn wire(app: &Rc<KioskApp>) {
             .borrow_mut()
             .staff_confirm(usize::try_from(method).unwrap_or(usize::MAX), now);
         if let Some(done) = done {
-            a.services.sync_soon();
-            // The receipt and the work after the sale once the thanks screen is drawn.
+            // The receipt and the work after the sale once the thanks screen is drawn; the
+            // pass after the tidy, which puts the sale in its ledger.
             let weak = Rc::downgrade(&a);
             slint::Timer::single_shot(Duration::from_millis(50), move || {
                 if let Some(a) = weak.upgrade() {
                     a.print_receipt(&done.id);
                     a.ctl.borrow_mut().tidy();
+                    a.services.sync_soon();
                 }
             });
         }

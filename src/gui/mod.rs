@@ -19,6 +19,7 @@ pub mod placement;
 pub mod qr;
 pub mod services;
 pub mod status;
+pub mod sync_pace;
 pub mod till;
 pub mod till_adapter;
 pub mod views;

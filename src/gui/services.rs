@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fairpos_hardware::config::{PrinterConfig, ScaleConfig, ScannerConfig, ScannerKind};
 use fairpos_hardware::printer::{self, ReceiptPrinter};
@@ -20,6 +20,7 @@ use crate::gui::till::ScaleTrouble;
 use fairpos_hardware::scanner::{BarcodeSource, SerialScanner, SourceState};
 use rusqlite::{Connection, OpenFlags};
 
+use crate::gui::sync_pace::SyncPace;
 use crate::store::DB_FILE;
 use crate::till::printing::{printer_trouble, send_receipt, ReadyReceipt, Unprinted};
 use crate::uplink::{SyncDone, SyncJob, SyncOptions};
@@ -279,10 +280,17 @@ fn start_sync(setup: &Setup, post: Post) -> mpsc::Sender<()> {
                 hq: None,
                 timeout: Duration::from_secs(20),
             };
-            let mut wait = Duration::from_secs(2);
+            let mut pace = SyncPace::new(interval, Instant::now());
             loop {
-                match rx.recv_timeout(wait) {
-                    Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+                match rx.recv_timeout(pace.wait(Instant::now())) {
+                    Ok(()) => {
+                        // Asks queued meanwhile (a sale each during a slow pass) are one.
+                        while rx.try_recv().is_ok() {}
+                        if !pace.may_pass_now(Instant::now()) {
+                            continue;
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
                     Err(mpsc::RecvTimeoutError::Disconnected) => return,
                 }
                 post(Event::SyncStarted);
@@ -293,11 +301,12 @@ fn start_sync(setup: &Setup, post: Post) -> mpsc::Sender<()> {
                 .map_err(crate::error::Error::from)
                 .and_then(|conn| SyncJob::read(&conn, &fair, &device, &options))
                 .and_then(SyncJob::run);
-                wait = if done.is_ok() {
-                    interval
-                } else {
-                    (wait * 2).clamp(Duration::from_secs(5), Duration::from_secs(120))
-                };
+                match &done {
+                    Ok(_) => pace.passed(Instant::now()),
+                    Err(e) => {
+                        pace.failed(Instant::now(), e.retry_after());
+                    }
+                }
                 post(Event::SyncFinished(Box::new(done)));
             }
         })

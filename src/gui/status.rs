@@ -14,6 +14,11 @@ pub enum Sync {
     Synced(String),
     /// The last pass failed: headquarters unreachable, say.
     Offline(String),
+    /// No pass can mend it, a person must: headquarters refuses the till (revoked) or a
+    /// ledger of it, or the till's data is older than what it synced (restored from a
+    /// copy). Said as offline, the volunteer sold on, each sale of a restored till taking a
+    /// number headquarters held.
+    Refused(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +58,8 @@ impl StatusLine {
             (Sync::Synced(at), false) => format!("synced {at}"),
             (Sync::Offline(_), true) => "离线".to_string(),
             (Sync::Offline(_), false) => "offline".to_string(),
+            (Sync::Refused(_), true) => "总部拒收：请找摊主".to_string(),
+            (Sync::Refused(_), false) => "refused by headquarters: call the stall lead".to_string(),
         };
         head + &pending
     }
@@ -117,6 +124,11 @@ mod tests {
         s.sync = Sync::Offline("headquarters unreachable".into());
         s.unconfirmed = 3;
         assert_eq!(s.sync_text(Lang::Zh), "离线 · 3 单未同步");
+        s.sync = Sync::Refused("revoked".into());
+        assert_eq!(
+            s.sync_text(Lang::En),
+            "refused by headquarters: call the stall lead · 3 unsynced"
+        );
         s.printer = Some(Some("paper out".into()));
         s.queued = 2;
         assert_eq!(s.printer_text(Lang::En), "paper out · 2 queued");

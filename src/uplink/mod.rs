@@ -319,7 +319,21 @@ pub fn sync_heeding_short_waits(
 /// How long to wait after a failed pass, the backoff at `backoff` and headquarters having
 /// asked for `asked`: the longer of the two. Returns the wait, and what was asked when that
 /// is what it waits for.
-fn wait_after_failure(backoff: Duration, asked: Option<Duration>) -> (Duration, Option<Duration>) {
+/// Whether a failed pass is one no later pass mends, a person must: headquarters refused
+/// the till's credentials (revoked), the input was wrong, or the till's ledgers contradict
+/// what headquarters holds (its data restored from an older copy).
+pub fn no_pass_mends(e: &Error) -> bool {
+    e.is_bad_input()
+        || matches!(
+            e,
+            Error::Integrity(_) | Error::Ledger(fairpos_sync::Error::Refused(_))
+        )
+}
+
+pub(crate) fn wait_after_failure(
+    backoff: Duration,
+    asked: Option<Duration>,
+) -> (Duration, Option<Duration>) {
     match asked {
         Some(asked) if asked > backoff => (asked, Some(asked)),
         _ => (backoff, None),

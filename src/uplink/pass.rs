@@ -202,7 +202,14 @@ impl SyncJob {
 
             // 2. Announce: headquarters registers these ledgers as this till's.
             let announced = client.announce(&token, keys, limit).await?;
-            debug_assert_eq!(announced.catalog_key, catalog_key);
+            // Another fair's catalog: a headquarters of another fair at the address kept.
+            if announced.catalog_key != catalog_key {
+                return Err(Error::Integrity(format!(
+                    "headquarters at {hq} keeps the catalog {}, not this fair's {catalog_key}: \
+                     is it this fair's headquarters?",
+                    fairpos_sync::answer::told(&announced.catalog_key)
+                )));
+            }
             let refused = not_behind(&client, &token, &docs, &device, limit).await?;
             // A ledger headquarters refuses is left out of what the pass waits for (its push
             // waited out the step's timeout, and the pass failed as a timeout every time),
@@ -267,7 +274,7 @@ async fn not_behind(
 ) -> Result<Vec<(String, String)>> {
     let held = client.confirm(token, limit).await?;
     let older = |key: &str, there: i64, here: usize| {
-        Error::Other(format!(
+        Error::Integrity(format!(
             "headquarters holds {there} records of {key}, this till {here}: this data directory \
              is older than what {device} synced (restored from a copy?), and a sale made here \
              would take a number headquarters holds. Sell at the till that synced them, or \

@@ -326,7 +326,6 @@ impl TillApp {
         } else {
             self.print(sale_id, false);
         }
-        self.services.sync_soon();
         let weak = Rc::downgrade(self);
         self.tidy.start(
             slint::TimerMode::SingleShot,
@@ -334,6 +333,9 @@ impl TillApp {
             move || {
                 if let Some(app) = weak.upgrade() {
                     app.ctl.borrow_mut().tidy();
+                    // After the tidy, which puts the sale in its ledger: a pass asked at the
+                    // sale read the ledgers without it, and the sale waited for the next.
+                    app.services.sync_soon();
                 }
             },
         );
@@ -419,9 +421,10 @@ impl TillApp {
                     let mut status = self.status.borrow_mut();
                     status.sync = match &result {
                         Ok(r) => match r.refusal() {
-                            Some(refusal) => Sync::Offline(refusal),
+                            Some(refusal) => Sync::Refused(refusal),
                             None => Sync::Synced(at),
                         },
+                        Err(e) if crate::uplink::no_pass_mends(e) => Sync::Refused(e.to_string()),
                         Err(e) => Sync::Offline(e.to_string()),
                     };
                 }

@@ -39,6 +39,7 @@ fn sync_state(sync: &Sync) -> SyncState {
         Sync::Syncing | Sync::Waiting => SyncState::Syncing,
         Sync::Synced(_) => SyncState::Synced,
         Sync::Offline(_) => SyncState::Offline,
+        Sync::Refused(_) => SyncState::Refused,
     }
 }
 

@@ -150,6 +150,10 @@ pub fn take_pin(pad: &mut String) -> Option<String> {
     (pin.len() >= crate::store::PIN_SHORTEST).then_some(pin)
 }
 
+/// The till's `meta` key of its PIN pads' guard ([`PinGuard::kept`]): one for the till's
+/// pad and the kiosk's, which take the same lead PIN.
+pub const PIN_GUARD: &str = "pin_guard";
+
 /// Wrong PINs within [`PIN_FORGOTTEN_MS`] before a PIN pad stops taking PINs for a while.
 pub const PIN_TRIES: u32 = 5;
 /// How long the first lock lasts; each lock after it lasts twice as long as the one before,
@@ -210,6 +214,30 @@ impl PinGuard {
         }
     }
 
+    /// What the guard keeps across a restart of the till (in its `meta`, [`PIN_GUARD`]):
+    /// wrong PINs counted, locks remembered, and how long the pad stays locked from
+    /// `now_ms`. A guesser cutting the power after every four wrong PINs was never locked.
+    pub fn kept(&self, now_ms: u64) -> String {
+        let locked_for = self.locked_until_ms.saturating_sub(now_ms);
+        format!("{} {} {locked_for}", self.failures, self.locks)
+    }
+
+    /// The guard as [`PinGuard::kept`] left it before a restart, at `now_ms` on this run's
+    /// clock: its wrong PINs counted as first typed now, its lock lasting what it had left.
+    /// Anything else is no guard kept.
+    pub fn resumed(mut self, kept: &str, now_ms: u64) -> PinGuard {
+        let numbers: Vec<u64> = kept.split(' ').filter_map(|n| n.parse().ok()).collect();
+        let &[failures, locks, locked_for] = numbers.as_slice() else {
+            return self;
+        };
+        let count = |n: u64, most: u32| u32::try_from(n).unwrap_or(most).min(most);
+        self.failures = count(failures, PIN_TRIES - 1);
+        self.first_failure_ms = now_ms;
+        self.locks = count(locks, 16);
+        self.locked_until_ms = now_ms.saturating_add(locked_for.min(self.longest_ms));
+        self
+    }
+
     /// Seconds before PINs are taken again, while locked.
     pub fn locked(&self, now_ms: u64) -> Option<u64> {
         (now_ms < self.locked_until_ms).then(|| (self.locked_until_ms - now_ms).div_ceil(1000))
@@ -268,6 +296,34 @@ mod tests {
         assert_eq!(typed(". 5", 2), "0.5");
         assert_eq!(typed("1 . 2", 0), "12");
         assert_eq!(typed("1 2 back 3", 2), "13");
+    }
+
+    #[test]
+    fn a_guard_kept_across_a_restart_keeps_its_wrong_pins_and_its_lock() {
+        let mut g = PinGuard::default();
+        for _ in 0..4 {
+            g.record(false, 1_000);
+        }
+        // Four wrong PINs, the power cut: the fifth after the restart locks the pad.
+        let mut again = PinGuard::default().resumed(&g.kept(2_000), 50);
+        again.record(false, 60);
+        assert_eq!(again.locked(60), Some(60));
+        // Locked 20 s into its minute: 40 s left after the restart, and the second lock
+        // is two minutes.
+        let mut after = PinGuard::default().resumed(&again.kept(20_060), 7);
+        assert_eq!(after.locked(7), Some(40));
+        for _ in 0..5 {
+            after.record(false, 50_000);
+        }
+        assert_eq!(after.locked(50_000), Some(120));
+        // Nothing kept, or something else: a fresh guard; a lock beyond its longest is cut.
+        for kept in ["", "4 1", "a b c", "1 2 3 4"] {
+            let fresh = PinGuard::default().resumed(kept, 0);
+            assert_eq!(fresh.kept(0), "0 0 0", "{kept:?}");
+        }
+        let kiosk = PinGuard::locking_at_most(KIOSK_PIN_LOCK_MOST_MS);
+        let cut = kiosk.resumed(&format!("0 9 {}", u64::MAX), 0);
+        assert_eq!(cut.locked(0), Some(KIOSK_PIN_LOCK_MOST_MS / 1000));
     }
 
     #[test]

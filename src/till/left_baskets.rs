@@ -32,6 +32,11 @@ pub struct LeftBasket {
 /// month's baskets among theirs.
 pub const KEPT_DAYS: i64 = 30;
 
+/// The `meta` key holding the basket on the payment QR now, unpaid: kept as left when the
+/// kiosk starts again. A kiosk stopped on its payment QR (a power cut, a crash) lost it, and
+/// its shopper may have paid.
+const ON_THE_QR: &str = "kiosk_basket_on_qr";
+
 fn text(t: Time) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, false)
 }
@@ -47,18 +52,63 @@ impl Till {
         items: &str,
         why: &str,
     ) -> Result<()> {
-        let conn = self.reader()?;
-        conn.execute(
+        let tx = self.reader()?.unchecked_transaction()?;
+        tx.execute(
             "INSERT INTO kiosk_left(shown_at, left_at, amount_fen, items, why)
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![text(shown_at), text(left_at), amount_fen, items, why],
         )?;
         // SQLite's julianday reads the offsets (`+08:00`) the times are written with.
-        conn.execute(
+        tx.execute(
             "DELETE FROM kiosk_left WHERE julianday(left_at) < julianday(?1)",
             [text(left_at - chrono::Duration::days(KEPT_DAYS))],
         )?;
+        // Kept, it is no longer on the QR: in the same transaction, or kept twice.
+        tx.execute("DELETE FROM meta WHERE key = ?1", [ON_THE_QR])?;
+        tx.commit()?;
         Ok(())
+    }
+
+    /// Notes the basket the payment QR shows now, unpaid (shown at `shown_at` for
+    /// `amount_fen`), for [`Till::keep_basket_left_at_a_stop`].
+    pub fn note_basket_on_qr(
+        &mut self,
+        shown_at: Time,
+        amount_fen: i64,
+        items: &str,
+    ) -> Result<()> {
+        let noted = serde_json::json!([text(shown_at), amount_fen, items]).to_string();
+        self.store_mut().set_meta(ON_THE_QR, &noted)
+    }
+
+    /// No basket is on the payment QR any more, unpaid: it was sold, or handed to the counter.
+    pub fn forget_basket_on_qr(&mut self) -> Result<()> {
+        self.store_mut().forget_meta(ON_THE_QR)
+    }
+
+    /// Keeps as left (at `now`, `kiosk stopped`) the basket the kiosk stopped with on its
+    /// payment QR, if there was one; returns whether there was. Run as a kiosk starts.
+    pub fn keep_basket_left_at_a_stop(&mut self, now: Time) -> Result<bool> {
+        let Some(noted) = self.store().meta(ON_THE_QR)? else {
+            return Ok(false);
+        };
+        let read = serde_json::from_str::<(String, i64, String)>(&noted)
+            .ok()
+            .and_then(|(at, amount, items)| {
+                let at = chrono::DateTime::parse_from_rfc3339(&at).ok()?;
+                Some((at, amount, items))
+            });
+        let found = read.is_some();
+        match read {
+            Some((shown_at, amount, items)) => {
+                self.keep_left_basket(shown_at, now, amount, &items, "kiosk stopped")?
+            }
+            None => {
+                eprintln!("a basket noted on the payment QR cannot be read: {noted:?}");
+                self.forget_basket_on_qr()?;
+            }
+        }
+        Ok(found)
     }
 
     /// The baskets left on the payment QR, oldest first (tests: staff read them with

@@ -138,6 +138,14 @@ impl KioskController {
             let now = clock(&till)?;
             till.open_shift(&seller, Fen::ZERO, now)?;
         }
+        // Its clock starts at 0 with the kiosk.
+        let guard = PinGuard::locking_at_most(super::views::KIOSK_PIN_LOCK_MOST_MS);
+        let pins = crate::gui::till::resumed_pin_guard(&till, guard, 0);
+        // A basket the kiosk stopped with on its payment QR (a power cut) is kept for staff.
+        let now = clock(&till)?;
+        if till.keep_basket_left_at_a_stop(now)? {
+            eprintln!("a basket left on the payment QR when the kiosk stopped is kept for staff");
+        }
         Ok(KioskController {
             till,
             catalog,
@@ -157,7 +165,7 @@ impl KioskController {
             last_activity_ms: 0,
             pin_keyed_ms: 0,
             warned_at_ms: None,
-            pins: PinGuard::locking_at_most(super::views::KIOSK_PIN_LOCK_MOST_MS),
+            pins,
             clock,
         })
     }
@@ -303,6 +311,15 @@ impl KioskController {
         }
     }
 
+    /// No basket is on the payment QR, unpaid, any more: sold or handed to the counter.
+    fn no_basket_on_the_qr(&mut self) {
+        if self.qr_shown.take().is_some() {
+            if let Err(e) = self.till.forget_basket_on_qr() {
+                eprintln!("the basket on the payment QR is not forgotten: {e}");
+            }
+        }
+    }
+
     pub fn start(&mut self, now_ms: u64) {
         self.touched(now_ms);
         if self.screen == KioskScreen::Attract {
@@ -386,6 +403,15 @@ impl KioskController {
         if self.cart.is_empty() {
             return;
         }
+        // A basket of ￥0.00 (a product priced 0) asked to pay ￥0.00, and no payment of it
+        // could be confirmed: the shopper waited for staff for nothing.
+        if !self.cart.total().is_positive() {
+            self.message = self.text(
+                "合计为 ￥0.00，无需扫码：请到柜台",
+                "Nothing to pay by QR (￥0.00): please go to the counter",
+            );
+            return;
+        }
         self.pin.clear();
         // A scan's complaint does not follow the shopper onto the payment screen.
         self.message.clear();
@@ -399,7 +425,12 @@ impl KioskController {
         self.keep_if_left("changed after the QR");
         let (total, items) = self.basket_shown();
         match (self.clock)(&self.till) {
-            Ok(now) => self.qr_shown = Some((now, total, items)),
+            Ok(now) => {
+                if let Err(e) = self.till.note_basket_on_qr(now, total.0, &items) {
+                    eprintln!("the basket on the payment QR is not noted: {e}");
+                }
+                self.qr_shown = Some((now, total, items));
+            }
             Err(e) => eprintln!("the kiosk's clock: {e}"),
         }
     }
@@ -436,7 +467,7 @@ impl KioskController {
         if !self.is_basket_shown() {
             self.keep_if_left("changed after the QR");
         }
-        self.qr_shown = None;
+        self.no_basket_on_the_qr();
         self.screen = KioskScreen::PayCounter;
         Some(basket)
     }

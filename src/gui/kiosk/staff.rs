@@ -83,7 +83,7 @@ impl KioskController {
                 self.cart.clear();
                 self.message.clear();
                 self.qr.clear();
-                self.qr_shown = None;
+                self.no_basket_on_the_qr();
                 self.sold = Some((sale.number.to_string(), sale.total));
                 self.screen = KioskScreen::Thanks;
                 Some(done)
@@ -144,7 +144,9 @@ impl KioskController {
             return Err(DomainError::PinLocked { seconds }.words(self.lang));
         }
         let checked = check(&self.till);
+        let before = self.pins.kept(now_ms);
         self.pins.record(checked.is_ok(), now_ms);
+        crate::gui::till::keep_pin_guard(&mut self.till, &self.pins, &before, now_ms);
         checked.map_err(|e| words(&e, self.lang))
     }
 }

@@ -98,6 +98,38 @@ fn five_wrong_pins_lock_the_staff_pad_for_a_minute() {
     assert_eq!(k.leave(61_000), Leave::Leave);
 }
 
+/// Wrong PINs and a lock outlive a restart of the kiosk: a guesser cutting the power after
+/// every four wrong PINs was never locked (the guard was in memory only).
+#[test]
+fn wrong_pins_and_a_lock_outlive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let restarted = |k: KioskController| {
+        drop(k);
+        let config = KioskConfig::default();
+        KioskController::new(Till::open(dir.path()).unwrap(), config).unwrap()
+    };
+    let type_pin = |k: &mut KioskController, pin: &str, now| {
+        k.staff(now);
+        key_in(k, pin, now);
+        k.leave(now)
+    };
+    let mut k = kiosk(dir.path());
+    for _ in 0..4 {
+        assert_eq!(type_pin(&mut k, "0000", 1_000), Leave::Stay);
+    }
+    let mut k = restarted(k);
+    k.lang = Lang::En;
+    assert_eq!(type_pin(&mut k, "0000", 10), Leave::Stay);
+    assert_eq!(type_pin(&mut k, "2468", 20), Leave::Stay, "locked");
+    assert!(k.message.contains("try again in 60 s"), "{}", k.message);
+    // Restarted while locked: locked still, for what was left.
+    let mut k = restarted(k);
+    k.lang = Lang::En;
+    assert_eq!(type_pin(&mut k, "2468", 30_000), Leave::Stay);
+    assert!(k.message.contains("try again in 30 s"), "{}", k.message);
+    assert_eq!(type_pin(&mut k, "2468", 60_000), Leave::Leave);
+}
+
 #[test]
 fn a_staff_pad_left_open_goes_back_and_a_basket_behind_it_clears() {
     let dir = tempfile::tempdir().unwrap();
@@ -421,4 +453,67 @@ fn a_basket_changed_after_its_qr_and_handed_to_the_counter_is_kept() {
         left[0].items.ends_with(" 1"),
         "as the QR showed it: {left:?}"
     );
+}
+
+/// A kiosk stopped on its payment QR (a power cut, a crash) keeps the basket for staff when
+/// it starts again: it was in memory only, and its shopper may have paid. One sold, or
+/// handed to the counter, before the stop is not kept.
+#[test]
+fn a_basket_on_the_payment_qr_when_the_kiosk_stops_is_kept_at_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || KioskConfig {
+        idle_warn_s: 60,
+        idle_clear_s: 20,
+        ..KioskConfig::default()
+    };
+    let mut k = kiosk(dir.path());
+    k.scan("6935780100128", 1_000);
+    k.pay_qr(2_000);
+    key_in(&mut k, "2468", 3_000);
+    assert!(k.staff_confirm(0, 3_000).is_some());
+    k.finish();
+    k.scan("6935780100128", 4_000);
+    k.pay_qr(5_000);
+    k.back(6_000);
+    assert!(k.pay_counter(7_000).is_some());
+    k.finish();
+    k.scan("6935780100128", 8_000);
+    k.scan("6935780100128", 8_500);
+    k.pay_qr(9_000);
+    drop(k);
+
+    let till = Till::open(dir.path()).unwrap();
+    let mut k = KioskController::new(till, config()).unwrap();
+    let left = k.till_mut().left_baskets().unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].why, "kiosk stopped");
+    assert!(left[0].items.ends_with(" 2"), "{left:?}");
+    drop(k);
+    // Started again: kept once.
+    let till = Till::open(dir.path()).unwrap();
+    let mut k = KioskController::new(till, config()).unwrap();
+    assert_eq!(k.till_mut().left_baskets().unwrap().len(), 1);
+}
+
+/// A basket of ￥0.00 (a product priced 0) is not shown the payment QR: no payment of it can
+/// be confirmed, and its shopper waited for staff for nothing.
+#[test]
+fn a_basket_with_nothing_to_pay_is_sent_to_the_counter() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut k = kiosk(dir.path());
+    let mut free = k.catalog.by_sku("BJ-HJC-250").unwrap().clone();
+    (free.sku, free.barcode, free.plu, free.price) = ("FREE-1".into(), None, None, Fen(0));
+    let now = crate::clock::now(k.till()).unwrap();
+    let row = fairpos_domain::catalog_csv::CatalogRow {
+        product: free,
+        stock: 10,
+    };
+    k.till_mut().add_product(&row, now).unwrap();
+    k.reload_catalog().unwrap();
+    k.scan("FREE-1", 1_000);
+    assert_eq!(k.cart.lines().len(), 1, "{}", k.message);
+    k.pay_qr(2_000);
+    assert_eq!(k.screen, KioskScreen::Shopping);
+    assert!(k.message.contains("go to the counter"), "{}", k.message);
+    assert!(k.pay_counter(3_000).is_some());
 }

@@ -127,6 +127,8 @@ impl TillController {
     pub fn with_clock(mut till: Till, clock: Clock) -> Result<TillController> {
         let catalog = till.catalog()?;
         let index = ProductIndex::new(&catalog);
+        let now_ms = clock(&till).map_or(0, |t| u64::try_from(t.timestamp_millis()).unwrap_or(0));
+        let pins = resumed_pin_guard(&till, PinGuard::default(), now_ms);
         Ok(TillController {
             till,
             catalog,
@@ -148,7 +150,7 @@ impl TillController {
             cash: CashMove::default(),
             weighing: None,
             has_scale: false,
-            pins: PinGuard::default(),
+            pins,
             basket_loaded: None,
             counts: [0; 8],
             close_expected: Fen::ZERO,
@@ -241,7 +243,9 @@ impl TillController {
             return Err(DomainError::PinLocked { seconds }.into());
         }
         let checked = check(&self.till);
+        let before = self.pins.kept(now_ms);
         self.pins.record(checked.is_ok(), now_ms);
+        keep_pin_guard(&mut self.till, &self.pins, &before, now_ms);
         checked
     }
 
@@ -260,6 +264,34 @@ impl TillController {
     pub fn tidy(&mut self) {
         if let Err(e) = self.till.tidy() {
             eprintln!("the work after the sale is postponed: {e}");
+        }
+    }
+}
+
+/// `guard` as the till kept it before it last stopped ([`PIN_GUARD`]), at `now_ms`.
+///
+/// [`PIN_GUARD`]: crate::gui::views::PIN_GUARD
+pub(crate) fn resumed_pin_guard(till: &Till, guard: PinGuard, now_ms: u64) -> PinGuard {
+    match till.store().meta(crate::gui::views::PIN_GUARD) {
+        Ok(Some(kept)) => guard.resumed(&kept, now_ms),
+        Ok(None) => guard,
+        Err(e) => {
+            eprintln!("the PIN pad's guard kept before the stop cannot be read: {e}");
+            guard
+        }
+    }
+}
+
+/// Keeps `guard` in the till's `meta` when a PIN changed it from `before` (a right PIN
+/// with nothing to forgive writes nothing).
+pub(crate) fn keep_pin_guard(till: &mut Till, guard: &PinGuard, before: &str, now_ms: u64) {
+    let kept = guard.kept(now_ms);
+    if kept != before {
+        let written = till
+            .store_mut()
+            .set_meta(crate::gui::views::PIN_GUARD, &kept);
+        if let Err(e) = written {
+            eprintln!("the PIN pad's guard is not kept: {e}");
         }
     }
 }

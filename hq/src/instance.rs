@@ -134,6 +134,9 @@ pub(crate) fn connect_file(path: &Path) -> Result<Connection> {
         "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -131072;
          PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};",
     ))?;
+    // It holds the login cookies' key, a hub's secret upstream, perhaps a database address
+    // with its password: no access for others (the WAL's files now made as it is).
+    schema::keep_private(path);
     Ok(conn)
 }
 

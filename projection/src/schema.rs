@@ -5,6 +5,36 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::Result;
 
+/// Makes the SQLite database at `path` (and its write-ahead log and shared memory, which
+/// SQLite makes with the database's permissions) unreadable by others than its owner and
+/// group: a till's holds its sync token and the key that signs its slips and bundles, a
+/// headquarters' its login cookies' key and a hub's its secret upstream, which a file
+/// readable by all (the umask's usual 0644) gave any other user of the machine. The group
+/// keeps its access (a process run as another user of the owner's group). A file this user
+/// does not own is left as it is (its owner chose).
+pub fn keep_private(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            let Ok(meta) = std::fs::metadata(&file) else {
+                continue;
+            };
+            let mode = meta.permissions().mode();
+            if meta.uid() == me && mode & 0o007 != 0 {
+                let private = std::fs::Permissions::from_mode(mode & !0o007);
+                let _ = std::fs::set_permissions(&file, private);
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
 /// The projection's tables, in plain SQL that PostgreSQL also takes but for `{clustered}`.
 pub const PROJECTION: &str = include_str!("schema.sql");
 

@@ -90,7 +90,7 @@ pub struct Store {
 
 fn open_connection(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
-    keep_private(path);
+    fairpos_projection::schema::keep_private(path);
     conn.busy_timeout(Duration::from_secs(10))?;
     // The till runs a few dozen distinct statements; the default cache of 16 would keep
     // re-preparing them.
@@ -113,35 +113,6 @@ fn open_connection(path: &Path) -> Result<Connection> {
         "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;",
     )?;
     Ok(conn)
-}
-
-/// Makes the database at `path` (and its write-ahead log and shared memory, which SQLite
-/// makes with the database's permissions) unreadable by others than its owner and group:
-/// it holds the till's sync token and the key that signs its slips and bundles, which a
-/// file readable by all (the umask's usual 0644) gave any other user of a shared kiosk. The
-/// group keeps its access (a till run as another user of the owner's group). A file this
-/// user does not own is left as it is (its owner chose).
-fn keep_private(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let me = unsafe { libc::geteuid() };
-        for suffix in ["", "-wal", "-shm"] {
-            let mut file = path.as_os_str().to_owned();
-            file.push(suffix);
-            let Ok(meta) = std::fs::metadata(&file) else {
-                continue;
-            };
-            let mode = meta.permissions().mode();
-            if meta.uid() == me && mode & 0o007 != 0 {
-                let private = std::fs::Permissions::from_mode(mode & !0o007);
-                let _ = std::fs::set_permissions(&file, private);
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
 }
 
 /// Takes the data directory for this process, waiting a while for another to let go.

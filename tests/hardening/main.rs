@@ -383,3 +383,18 @@ fn a_product_named_with_markup_shows_as_text_and_nothing_of_it_runs() {
         .collect();
     assert!(!requests.iter().any(|p| p.ends_with("/x")), "{requests:?}");
 }
+
+/// Headquarters' database holds its login cookies' key (a hub's, its secret upstream):
+/// unreadable by others than its owner and group, made so at each opening whatever the
+/// umask left (it was 0644 by hand).
+#[test]
+fn the_headquarters_database_is_unreadable_by_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let hq = Hq::demo();
+    let db = hq.dir.path().join("hq.db");
+    let mode = || std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode() & 0o007, 0, "{:o}", mode());
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o664)).unwrap();
+    hq.ok(&["hq", "devices", "--json"]);
+    assert_eq!(mode(), 0o660, "the group keeps its access");
+}

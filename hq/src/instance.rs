@@ -359,6 +359,19 @@ impl Hq {
         Ok(hq)
     }
 
+    /// The SQLite database of `dir`, with its write-ahead log, removed: what an `init` that
+    /// failed halfway made. A failure to remove is said.
+    pub(crate) fn remove_database_of(dir: &Path) {
+        for suffix in ["", "-wal", "-shm"] {
+            let path = dir.join(format!("{HQ_DB}{suffix}"));
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => eprintln!("{} is left half set up: {e}", path.display()),
+            }
+        }
+    }
+
     pub fn open(dir: &Path) -> Result<Hq> {
         if !dir.join(HQ_DB).exists() {
             return Err(Error::input(format!(

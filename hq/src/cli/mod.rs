@@ -5,6 +5,7 @@ pub mod args;
 mod audit;
 mod backups;
 mod imports;
+mod init;
 pub mod kit;
 mod logs;
 mod money;
@@ -17,7 +18,7 @@ pub use new_password::end_interrupted;
 
 use std::path::Path;
 
-use fairpos_domain::{demo, Fen};
+use fairpos_domain::Fen;
 use fairpos_projection::report::format::OutputFormat;
 use serde::Serialize;
 
@@ -28,8 +29,8 @@ use self::kit::{output_format, print_json, read_input, report_to, write_output};
 use crate::dir_lock::DirLock;
 use crate::server::proxy::Trusted;
 use crate::sessions::{parse_span, parse_std_span, SessionLimits};
-use crate::{catalog, devices, hub, leaderboard, reconcile, unit_items};
-use crate::{Error, Founding, Hq, Result, Role};
+use crate::{devices, hub, leaderboard, reconcile, unit_items};
+use crate::{Error, Hq, Result, Role};
 
 #[derive(Serialize)]
 struct CodeView {
@@ -72,66 +73,14 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
             organizer_password,
             organizer_password_stdin,
             database,
-        } => {
-            let fair_toml = match &fair {
-                Some(path) => read_input(path)?,
-                None => demo::FAIR_TOML.to_string(),
-            };
-            // What would refuse init is checked before a password is asked for.
-            let fair = fairpos_domain::fair::Fair::from_toml(&fair_toml)?;
-            crate::instance::check_unused(dir)?;
-            if let Some(url) = &database {
-                // Before anything is written: a database that cannot be reached, or that is
-                // another fair's headquarters, fails init.
-                postgres::claim_at(url, &fair.id)?;
-            }
-            let organizer_password = new_password::of_first_organizer(
-                organizer_password.as_deref(),
-                organizer_password_stdin,
-            )?;
-            let hq = Hq::init(
-                dir,
-                &fair_toml,
-                Founding::Hq {
-                    organizer_password: &organizer_password,
-                },
-            )?;
-            // Another data directory made the database this fair's headquarters first: its
-            // catalog is the fair's, and the demo's is not imported over it.
-            let joined = match &database {
-                Some(url) => postgres::adopt_catalog(&hq, url)?,
-                None => false,
-            };
-            if use_demo && !joined {
-                catalog::import_demo(&hq)?;
-            }
-            if let Some(url) = &database {
-                postgres::store_catalog(&hq, url)?;
-                postgres::give_founding_accounts(&hq, url)?;
-                crate::set_meta(&hq.conn, postgres::META_DATABASE, url)?;
-                if fairpos_postgres::shown_address(url) != *url {
-                    eprintln!(
-                        "warning: the database's password is kept with its address in {}; \
-                         leave it out of --database and give it as libpq's programs take \
-                         it: PGPASSWORD, or a password file (PGPASSFILE, ~/.pgpass)",
-                        dir.join(crate::HQ_DB).display()
-                    );
-                }
-            }
-            println!(
-                "headquarters of {} ({}) set up in {}",
-                hq.fair.name,
-                hq.fair.id,
-                dir.display()
-            );
-            if joined {
-                println!(
-                    "the database was its headquarters already: the fair's catalog and \
-                     accounts there are kept"
-                );
-            }
-            Ok(())
-        }
+        } => init::init(
+            dir,
+            use_demo,
+            fair.as_deref(),
+            organizer_password.as_deref(),
+            organizer_password_stdin,
+            database.as_deref(),
+        ),
         HqCommand::Catalog(HqCatalogCommand::Import { file }) => imports::catalog(dir, &file),
         HqCommand::Catalog(HqCatalogCommand::Recover {
             bundle,

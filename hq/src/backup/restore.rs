@@ -216,9 +216,27 @@ pub(super) fn restore_paced(
                     chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
                 ),
             );
-            std::fs::rename(&current, &kept).map_err(io(&current))?;
-            if let Err(e) = placing.persist_noclobber(&current) {
-                let put_back = std::fs::rename(&kept, &current).is_ok();
+            // Kept by a second name, then the copy renamed over it in one step: the data
+            // directory never lacks its database (renamed away first, a crash before the
+            // copy took its place left none, and `hq init` would have made a new one). A
+            // file system without hard links renames it away as before.
+            let linked = std::fs::hard_link(&current, &kept).is_ok();
+            if !linked {
+                std::fs::rename(&current, &kept).map_err(io(&current))?;
+            }
+            let placed = if linked {
+                placing.persist(&current).map(|_| ())
+            } else {
+                placing.persist_noclobber(&current).map(|_| ())
+            };
+            if let Err(e) = placed {
+                // Linked, the database never left its name (the second one goes again).
+                let put_back = if linked {
+                    let _ = std::fs::remove_file(&kept);
+                    true
+                } else {
+                    std::fs::rename(&kept, &current).is_ok()
+                };
                 let now_at = if put_back { &current } else { &kept };
                 return Err(Error::Other(format!(
                     "{}: {} (nothing was restored; the database is {})",

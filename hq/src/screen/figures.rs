@@ -18,6 +18,8 @@ pub struct Figures {
     pub net_fen: i64,
     /// `￥1234.00`.
     pub net: String,
+    /// Sales not voided: labelled so on the screen, where the dashboard's overview counts
+    /// every sale held, voids beside them (one label on both showed two numbers).
     pub sales: i64,
     pub tills: usize,
     /// Tills headquarters has heard from.

@@ -262,3 +262,27 @@ fn the_big_screen_follows_sales_as_they_sync_and_its_token_opens_nothing_else(hq
     );
     drop(server);
 }
+
+/// A screen link the database cannot check now (the venue's power back before the database)
+/// is answered 503 with a page that asks again by itself, not "revoked" on a page that never
+/// reloaded; once the database answers, the link opens the screen.
+#[test]
+fn a_screen_link_headquarters_cannot_check_now_is_asked_again() {
+    let hq = Hq::demo();
+    let server = hq.serve();
+    let link = hq.json(&["hq", "screen-link", "--base", &server.url, "--json"]);
+    let url = link["url"].as_str().unwrap();
+    let token = url.split("token=").nth(1).unwrap();
+    let api = Api::new(&server.url);
+    let db = rusqlite::Connection::open(hq.dir.path().join("hq.db")).unwrap();
+    db.execute_batch("ALTER TABLE screen_tokens RENAME TO screen_tokens_away")
+        .unwrap();
+    let (status, page) = api.get_text(&format!("/screen?token={token}"));
+    assert_eq!(status, 503, "{page}");
+    assert!(page.contains(r#"http-equiv="refresh""#), "{page}");
+    let events = api.get(&format!("/screen/events?token={token}"), None).0;
+    assert_eq!(events, 503);
+    db.execute_batch("ALTER TABLE screen_tokens_away RENAME TO screen_tokens")
+        .unwrap();
+    assert_eq!(api.get(&format!("/screen?token={token}"), None).0, 200);
+}

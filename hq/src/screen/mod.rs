@@ -48,15 +48,52 @@ pub(crate) struct Access {
     token: Option<String>,
 }
 
-/// An organizer, or a valid screen token (checked on a blocking thread).
-async fn may_watch(state: &AppState, headers: &HeaderMap, access: &Access) -> bool {
+/// An organizer, or a valid screen token (checked on a blocking thread); an error when the
+/// database cannot say.
+async fn may_watch(state: &AppState, headers: &HeaderMap, access: &Access) -> crate::Result<bool> {
     if crate::web::organizer(state, headers).await {
-        return true;
+        return Ok(true);
     }
     let Some(token) = access.token.clone() else {
-        return false;
+        return Ok(false);
     };
-    state.screen_token_valid(token).await.unwrap_or(false)
+    state.screen_token_valid(token).await
+}
+
+/// [`may_watch`] answered: `None` to go on, else the refusal, or, when the database could
+/// not say (the venue's power back before PostgreSQL), a page that asks again in a while:
+/// said as "revoked", on a page that never reloads, every screen stayed so until someone
+/// reloaded it by hand.
+async fn refused_unless_watching(
+    state: &AppState,
+    headers: &HeaderMap,
+    access: &Access,
+) -> Option<Response> {
+    match may_watch(state, headers, access).await {
+        Ok(true) => None,
+        Ok(false) => Some(refused()),
+        Err(e) => {
+            eprintln!("checking a screen link: {e}");
+            Some(not_now())
+        }
+    }
+}
+
+/// How long a screen that could not be let in waits before asking again, in seconds.
+const ASK_AGAIN_S: &str = "10";
+
+fn not_now() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, ASK_AGAIN_S)],
+        Html(format!(
+            "<!doctype html><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" \
+             content=\"{ASK_AGAIN_S}\"><title>大屏 Screen</title>\
+             <p>总部暂时无法确认此链接，稍后自动重试。Headquarters cannot check this link \
+             now: trying again in a moment.</p>"
+        )),
+    )
+        .into_response()
 }
 
 /// Whether an open screen may watch on: its token not revoked, or its organizer's session
@@ -82,13 +119,6 @@ fn refused() -> Response {
         .into_response()
 }
 
-/// Headers every screen response carries: nothing may be loaded from elsewhere.
-const POLICY: (header::HeaderName, &str) = (
-    header::CONTENT_SECURITY_POLICY,
-    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
-     connect-src 'self'; frame-ancestors 'none'",
-);
-
 #[derive(Template)]
 #[template(path = "screen.html")]
 struct ScreenPage<'a> {
@@ -102,8 +132,8 @@ async fn page(
     headers: HeaderMap,
     Query(access): Query<Access>,
 ) -> Response {
-    if !may_watch(&state, &headers, &access).await {
-        return refused();
+    if let Some(refusal) = refused_unless_watching(&state, &headers, &access).await {
+        return refusal;
     }
     // Read afresh, or drawn within two seconds before ([`crate::recent`]): the stream then
     // carries what is published.
@@ -118,7 +148,7 @@ async fn page(
             .map_err(|e| crate::Error::Other(format!("the screen's template: {e}")))
     };
     match state.screen_page.get(draw).await {
-        Ok(html) => ([POLICY], Html(html.as_str().to_owned())).into_response(),
+        Ok(html) => Html(html.as_str().to_owned()).into_response(),
         Err(e) => failure(e),
     }
 }
@@ -139,8 +169,8 @@ async fn events(
     headers: HeaderMap,
     Query(access): Query<Access>,
 ) -> Response {
-    if !may_watch(&state, &headers, &access).await {
-        return refused();
+    if let Some(refusal) = refused_unless_watching(&state, &headers, &access).await {
+        return refusal;
     }
     let watching = state.screen_watchers.enter();
     let (screen, stopping) = (state.screen.clone(), state.stopping.clone());

@@ -2,7 +2,8 @@
 //! it, and that nothing of it is cached.
 
 /// What every page may load and who may frame it: nothing from elsewhere, no inline
-/// script, no framing. Routes that set their own policy (the big screen) keep it.
+/// script, no framing; the big screen's too (its own lacked `object-src` and `base-uri`).
+/// A route that sets its own policy keeps it.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
      style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; \
      base-uri 'none'; form-action 'self'; frame-ancestors 'none'";

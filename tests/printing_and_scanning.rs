@@ -273,6 +273,18 @@ fn a_till_stopped_while_printing_finds_the_receipt_queued() {
         reason.contains("the till stopped while printing"),
         "{reason}"
     );
+    // It may have printed before the till stopped: printed again from the queue, it says
+    // 重印 REPRINT (it came out unmarked, two receipts of one sale for the shopper).
+    let (printer, port) = FakePrinter::on_tcp();
+    configure(
+        &till,
+        &format!("[printer]\nkind = \"network\"\naddress = \"127.0.0.1:{port}\"\n"),
+    );
+    assert!(till
+        .ok(&["receipt", "retry"])
+        .contains("printed T01-000001"));
+    let lines = lines_of(&printer.wait_for(CUT));
+    assert!(lines.iter().any(|l| l.contains("重印")), "{lines:?}");
 }
 
 #[test]

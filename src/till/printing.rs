@@ -41,8 +41,12 @@ pub const NOT_SENT: &str = "not printed: the till stopped while printing it";
 
 /// Why a receipt did not print, when the printer was not reached.
 const UNREACHABLE: &str = "printer unreachable";
-/// Why a receipt did not print, when the write to the printer failed.
+/// Why a receipt did not print, when the write to the printer failed: some of it may have
+/// printed.
 const WRITE_FAILED: &str = "printing failed";
+/// Why a receipt did not print, when the printer had trouble and the drawer's pulse could
+/// not be sent to it either: none of the receipt was.
+const PULSE_FAILED: &str = "the drawer's pulse failed";
 
 /// Why a receipt did not print, and whether the cash drawer it was to open may have stayed
 /// shut: [`send_receipt`] knows, where the printer was not reached or a write failed.
@@ -88,7 +92,7 @@ pub fn send_receipt(
             Some(problem) => {
                 let pulse = open_drawer.then(|| printer.send(&DRAWER_PULSE_NOW));
                 match pulse {
-                    Some(Err(e)) => unsent(format!("{WRITE_FAILED}: {e} ({problem})")),
+                    Some(Err(e)) => unsent(format!("{PULSE_FAILED}: {e} ({problem})")),
                     _ => Some(Unprinted {
                         reason: problem.to_string(),
                         drawer_shut: false,
@@ -101,6 +105,11 @@ pub fn send_receipt(
             },
         },
     }
+}
+
+/// Whether a receipt queued for `reason` may have printed, whole or in part.
+fn may_have_printed(reason: &str) -> bool {
+    reason == NOT_SENT || reason.starts_with(WRITE_FAILED)
 }
 
 /// Why the printer cannot print now (unreachable, paper out, cover open, offline), as far
@@ -201,12 +210,17 @@ impl Till {
     /// sale opened it when the receipt was queued (`DLE DC4`, [`send_receipt`]); the queue
     /// printed later, perhaps with nobody at the till, popped it open once more for each
     /// cash sale, and each retry while the printer was still out pulsed it again.
+    ///
+    /// One that may have printed already, whole or in part (the till stopped while sending
+    /// it, or the write failed partway), prints marked 重印 REPRINT: it came out again
+    /// unmarked, two receipts of one sale for the shopper.
     pub fn ready_queued_receipt(
         &mut self,
         config: &PrinterConfig,
         queued: &Pending,
     ) -> Result<ReadyReceipt> {
-        self.ready(config, &queued.sale_id, queued.reprint, false)
+        let reprint = queued.reprint || may_have_printed(&queued.reason);
+        self.ready(config, &queued.sale_id, reprint, false)
     }
 
     fn ready(

@@ -173,7 +173,9 @@ pub fn layout(receipt: &Receipt, width: usize) -> Vec<Block> {
     out
 }
 
-/// The laid-out receipt as UTF-8 text, line for line as printed (a QR code as its payload).
+/// The laid-out receipt as UTF-8 text, line for line as printed (a QR code as its payload),
+/// each control character a space as the printer is sent it: a catalog name's escape
+/// sequence reached the operator's terminal as it was.
 pub fn to_text(blocks: &[Block], width: usize) -> String {
     let mut out = String::new();
     for block in blocks {
@@ -185,7 +187,8 @@ pub fn to_text(blocks: &[Block], width: usize) -> String {
             Block::Rule => "-".repeat(width),
             Block::Qr(payload) => center(&format!("[QR {payload}]"), width),
         };
-        out.push_str(line.trim_end());
+        let shown = line.trim_end().chars();
+        out.extend(shown.map(|c| if c.is_control() { ' ' } else { c }));
         out.push('\n');
     }
     out
@@ -226,6 +229,24 @@ mod tests {
         for line in wrap("南山牧场纯牛奶 250ml×12 城步苗族自治县出品", 20) {
             assert!(columns(&line) <= 20, "{line}");
         }
+    }
+
+    #[test]
+    fn the_text_shows_no_control_character() {
+        let blocks = [
+            Block::Text {
+                text: "茶\u{1b}[2J\u{1b}]52;c;aGk=\u{7}".into(),
+                align: Align::Left,
+                bold: false,
+            },
+            Block::Qr("FPB1:\u{10}\u{14}".into()),
+        ];
+        let text = to_text(&blocks, 32);
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(text.starts_with("茶 [2J ]52;c;aGk="), "{text:?}");
     }
 
     #[test]

@@ -307,8 +307,16 @@ impl Cart {
                         // A gram at least: a product priced 0 in the catalog (the scale
                         // priced it), or an amount under half a gram's worth, made a line
                         // of no weight that could then never be refunded.
+                        // In i128, rounded half up: a catalog document's price beyond
+                        // 4.6e18 fen overflowed `2 * price` (a panic, or a wrapped weight).
                         let grams = if product.price.is_positive() {
-                            (2 * fen * gpu + product.price.0) / (2 * product.price.0)
+                            let (fen, gpu, price) = (
+                                i128::from(fen),
+                                i128::from(gpu),
+                                i128::from(product.price.0),
+                            );
+                            let grams = (2 * fen * gpu + price) / (2 * price);
+                            i64::try_from(grams).unwrap_or(i64::MAX)
                         } else {
                             0
                         };
@@ -553,6 +561,14 @@ pub(crate) mod tests {
             (cart.lines()[0].qty, cart.lines()[0].amount),
             (1, Fen(2400))
         );
+        // A price no catalog means (a forged document's) weighs a gram, with no overflow.
+        let mut priceless = c.by_sku("YS-LR-LB").unwrap().clone();
+        priceless.price = Fen(i64::MAX);
+        c = Catalog::new(vec![priceless]).unwrap();
+        let mut cart = Cart::new();
+        cart.add_item(&c, rules, &make_in_store(&rules[1], "10025", 2400))
+            .unwrap();
+        assert_eq!(cart.lines()[0].qty, 1);
     }
 
     #[test]

@@ -37,6 +37,13 @@ pub struct Holding {
     pub bytes: u64,
 }
 
+/// What an operator does after `pg_restore`, before serving: what `hq restore` does itself
+/// on SQLite, which a dump brings back as it was (sessions ended since, devices and screen
+/// links revoked since).
+pub(crate) const AFTER_PG_RESTORE: &str = "; then, before serving, `hq end-sessions` (the \
+     dump's sessions would live again), and revoke again each device (`hq revoke-device`) and \
+     screen link (`hq screen-link --revoke`) revoked since the dump, which it lets in again";
+
 pub(crate) fn pg_tools_instead(what: &str) -> Error {
     Error::input(format!(
         "this headquarters keeps its data in PostgreSQL (the database `hq init --database` \
@@ -124,10 +131,10 @@ fn backup_paced(
     }
     let mut conn = connect(dir)?;
     if crate::meta(&conn, META_DATABASE)?.is_some() {
-        return Err(pg_tools_instead(
+        return Err(pg_tools_instead(&format!(
             "back it up with pg_dump (pg_dump --format=custom --file=FILE URL) and restore \
-             it with pg_restore --clean",
-        ));
+             it with pg_restore --clean{AFTER_PG_RESTORE}"
+        )));
     }
     let parent = match to.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

@@ -317,9 +317,11 @@ fn check_backup(from: &Path) -> Result<Whose> {
     };
     let (whose, on_postgres) = whose().map_err(|e| not_a_backup(e.to_string()))?;
     if on_postgres {
-        return Err(pg_tools_instead(
-            "the backup is of its data directory only; restore the database with pg_restore",
-        ));
+        return Err(pg_tools_instead(&format!(
+            "the backup is of its data directory only; restore the database with \
+             pg_restore{}",
+            super::AFTER_PG_RESTORE
+        )));
     }
     Ok(whose)
 }
@@ -359,7 +361,10 @@ impl Replaced {
         conn.busy_timeout(Duration::from_secs(1))?;
         check_stopped(dir, &conn)?;
         if let Ok(Some(_)) = crate::meta(&conn, META_DATABASE) {
-            return Err(pg_tools_instead("restore the database with pg_restore"));
+            return Err(pg_tools_instead(&format!(
+                "restore the database with pg_restore{}",
+                super::AFTER_PG_RESTORE
+            )));
         }
         if let Ok(fair) = fair_of(&conn) {
             if fair != backup.fair {

@@ -542,6 +542,9 @@ fn a_headquarters_on_postgresql_is_sent_to_its_tools() {
         !e.to_string().contains("127.0.0.1"),
         "no URL, which may hold a password: {e}"
     );
+    // What the restore does itself on SQLite is told: sessions ended, revocations again.
+    assert!(e.to_string().contains("hq end-sessions"), "{e}");
+    assert!(e.to_string().contains("hq revoke-device"), "{e}");
 }
 
 /// Where the audit log of `hq` is broken as a chain, if it is.

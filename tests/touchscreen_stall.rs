@@ -330,3 +330,39 @@ fn a_refused_sync_is_said_so_and_not_as_offline() {
     let away = fairpos_sync::Error::unreachable("https://hq.example", "connection refused");
     assert_eq!(said(Error::Ledger(away)), "offline");
 }
+
+/// "Add" with a settled weight shown asks the scale once more and charges what the plate
+/// holds at the press: the weight shown was read up to a quarter second before (200 g put
+/// in the bag since went uncharged).
+#[test]
+fn add_charges_the_weight_on_the_plate_at_the_press() {
+    i_slint_backend_testing::init_no_event_loop();
+    let dir = tempfile::tempdir().unwrap();
+    let pty = PtyPair::new(dir.path(), "scale");
+    let scale = FakeScale::on_pty(&pty.b, Protocol::Toledo8217);
+    let till = demo_till(dir.path());
+    let config = Config {
+        scale: ScaleConfig {
+            kind: ScaleKind::Serial,
+            path: Some(pty.a.clone()),
+            ..ScaleConfig::default()
+        },
+        ..Config::default()
+    };
+    let (app, rx) = with_services(till, &config, dir.path());
+    app.set_lang(fairpos_domain::Lang::En);
+    app.ui.show().unwrap();
+    APP.with(|a| *a.borrow_mut() = Some(app.clone()));
+    let ui = &app.ui;
+    sign_in_and_open_shift(ui);
+    scale.set(1000, ScaleState::Stable);
+    click(ui, "HY-MHT-LB");
+    pump(&app, &rx, |_| {
+        value(ui, "scale weight").contains("1.000 kg")
+    });
+    // 200 g more in the bag, "Add" pressed before the pad has heard of it.
+    scale.set(1200, ScaleState::Stable);
+    click(ui, "add weight");
+    pump(&app, &rx, |a| a.ctl.borrow().weighing.is_none());
+    assert_eq!(value(ui, "quantity 0"), "2.4斤");
+}

@@ -45,12 +45,16 @@ pub enum Event {
     SyncFinished(Box<crate::error::Result<SyncDone>>),
     /// What the scale shows, or why it shows nothing.
     Weight(Result<Reading, ScaleTrouble>),
+    /// The scale's answer to [`ScaleJob::WeighNow`], changed or not.
+    FreshWeight(Result<Reading, ScaleTrouble>),
 }
 
 /// What the scale thread is asked.
 pub enum ScaleJob {
     /// Read the scale a few times a second (the weight pad is open), or stop.
     Watch(bool),
+    /// Read it at once ("Add" pressed), and tell the answer whatever it is.
+    WeighNow,
     Zero,
     Tare,
 }
@@ -215,6 +219,12 @@ fn start_scale(mut scale: Box<dyn Scale>, post: Post) -> mpsc::Sender<ScaleJob> 
                     Duration::from_secs(3600)
                 };
                 let reading = match rx.recv_timeout(wait) {
+                    Ok(ScaleJob::WeighNow) => {
+                        let reading = scale.weigh(answer).map_err(|e| ScaleTrouble::of(&e));
+                        last = Some(reading.clone());
+                        post(Event::FreshWeight(reading));
+                        continue;
+                    }
                     Ok(ScaleJob::Watch(on)) => {
                         watching = on;
                         last = None;

@@ -93,6 +93,8 @@ pub struct TillController {
     pub weighing: Option<Weighing>,
     /// A scale is configured: the weight pad reads it.
     pub has_scale: bool,
+    /// The scale is to be asked at once ([`TillController::take_weigh_now`]).
+    weigh_now: bool,
     /// Wrong PINs typed at the till (sign-in, voids, refunds).
     pins: PinGuard,
     /// The kiosk basket last loaded, so that scanning it twice does not double the cart.
@@ -150,6 +152,7 @@ impl TillController {
             cash: CashMove::default(),
             weighing: None,
             has_scale: false,
+            weigh_now: false,
             pins,
             basket_loaded: None,
             counts: [0; 8],

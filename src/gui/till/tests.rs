@@ -365,13 +365,26 @@ fn a_weighed_line_weighed_again_takes_the_new_weight_from_the_scale_or_the_keypa
     c.has_scale = true;
     c.add_product("HY-MHT-LB");
     c.scale_reading(reading(750, ScaleState::Stable));
+    // "Add" asks the scale once more, and takes that answer.
     c.weigh_ok();
+    assert!(c.take_weigh_now() && !c.take_weigh_now(), "asked once");
+    assert!(
+        c.lines().is_empty(),
+        "not the weight shown before the press"
+    );
+    c.fresh_reading(reading(750, ScaleState::Stable));
     assert_eq!(c.lines()[0].qty, "1.5斤");
     // More goes in the bag: "+" on the line, the bag on the scale, "Add".
     c.inc(0);
     assert_eq!(c.weighing.as_ref().unwrap().line, Some(0));
-    c.scale_reading(reading(1000, ScaleState::Stable));
+    c.scale_reading(reading(900, ScaleState::Stable));
     c.weigh_ok();
+    // A reading the scale's thread sent before the question at "Add" was answered (read up
+    // to a quarter second before the press: goods put on since were not charged): shown,
+    // not taken.
+    c.scale_reading(reading(900, ScaleState::Stable));
+    assert_eq!(c.lines()[0].qty, "1.5斤");
+    c.fresh_reading(reading(1000, ScaleState::Stable));
     assert!(c.weighing.is_none());
     assert_eq!(c.lines().len(), 1);
     assert_eq!(c.lines()[0].qty, "2斤");

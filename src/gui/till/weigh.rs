@@ -1,7 +1,9 @@
 //! The weight pad: a weighed product's weight, typed on the keypad or read from the stall's
-//! scale. With a scale, the pad shows the live weight; "Add" takes it once it has settled
-//! (pressed while the goods still move, the line goes in the moment the scale settles). A
-//! weight typed on the keypad wins over the scale's.
+//! scale. With a scale, the pad shows the live weight; "Add" asks the scale once more and
+//! takes that answer once settled (pressed while the goods still move, the line goes in
+//! the moment the scale settles): the weight shown was read up to a quarter second before,
+//! and goods put on the plate since were not charged. A weight typed on the keypad wins
+//! over the scale's.
 
 use fairpos_domain::catalog::Product;
 use fairpos_domain::{DomainError, QuantityIssue, ScaleIssue};
@@ -46,8 +48,11 @@ pub struct Weighing {
     pub input: String,
     /// What the scale shows now, or why it shows nothing; `None` before its first answer.
     pub live: Option<Result<Reading, ScaleTrouble>>,
-    /// "Add" was pressed while the scale had not settled.
+    /// "Add" was pressed while the scale had not settled, or its weight is asked again.
     pub waiting: bool,
+    /// "Add" was pressed with a settled weight shown: the line takes the answer to the
+    /// question asked after the press ([`TillController::fresh_reading`]), none before it.
+    pub asked_at_add: bool,
 }
 
 impl Weighing {
@@ -58,6 +63,7 @@ impl Weighing {
             input: String::new(),
             live: None,
             waiting: false,
+            asked_at_add: false,
         }
     }
 }
@@ -89,7 +95,12 @@ impl TillController {
         }
         match &w.live {
             Some(Ok(reading)) => match sellable_grams(reading) {
-                Ok(grams) => self.add_weighed(w, grams),
+                // Asked once more: the line takes what the plate holds at the press.
+                Ok(_) => {
+                    (w.waiting, w.asked_at_add) = (true, true);
+                    self.weigh_now = true;
+                    self.weighing = Some(w);
+                }
                 Err(DomainError::ScaleNotReady(ScaleIssue::Motion)) => {
                     w.waiting = true;
                     self.say(
@@ -115,12 +126,37 @@ impl TillController {
         }
     }
 
+    /// Whether the scale is to be asked at once ("Add" pressed with a settled weight shown),
+    /// once: the adapter asks it, and its answer comes to [`TillController::fresh_reading`].
+    pub fn take_weigh_now(&mut self) -> bool {
+        std::mem::take(&mut self.weigh_now)
+    }
+
+    /// The scale's answer to the question asked at "Add".
+    pub fn fresh_reading(&mut self, reading: Result<Reading, ScaleTrouble>) {
+        if let Some(w) = &mut self.weighing {
+            w.asked_at_add = false;
+        }
+        self.scale_reading(reading);
+    }
+
+    /// No question could be asked at "Add" (the scale's thread is gone): the weight shown
+    /// is taken as the answer.
+    pub fn fresh_reading_unavailable(&mut self) {
+        let shown = self.weighing.as_ref().and_then(|w| w.live.clone());
+        if let Some(reading) = shown {
+            self.fresh_reading(reading);
+        }
+    }
+
     /// What the scale answered (a background thread reads it while the pad is open).
     pub fn scale_reading(&mut self, reading: Result<Reading, ScaleTrouble>) {
         let Some(mut w) = self.weighing.take() else {
             return;
         };
         let settled = match &reading {
+            // Read before the question asked at "Add" was answered: shown, not taken.
+            Ok(_) if w.asked_at_add => None,
             Ok(r) if w.waiting => Some(sellable_grams(r)),
             _ => None,
         };

@@ -411,6 +411,12 @@ impl TillApp {
                 self.render(Changed::default());
                 return;
             }
+            Event::FreshWeight(reading) => {
+                self.ctl.borrow_mut().fresh_reading(reading);
+                self.watch_scale();
+                self.render(Changed::default());
+                return;
+            }
             Event::Scanner(state) => self.status.borrow_mut().scanner = Some(state),
             Event::SyncStarted => self.status.borrow_mut().sync = Sync::Syncing,
             Event::SyncFinished(done) => {

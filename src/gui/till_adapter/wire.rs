@@ -132,10 +132,19 @@ pub(super) fn wire(app: &Rc<TillApp>) {
         c.weigh_key(&k);
         Changed::default()
     }));
-    on!(SellAdapter, on_weigh_ok, |a| a.act(|c| {
-        c.weigh_ok();
-        Changed::default()
-    }));
+    on!(SellAdapter, on_weigh_ok, |a| {
+        a.act(|c| {
+            c.weigh_ok();
+            Changed::default()
+        });
+        if a.ctl.borrow_mut().take_weigh_now() && !a.services.scale(ScaleJob::WeighNow) {
+            // No scale thread to ask: the weight shown is the one there is.
+            a.act(|c| {
+                c.fresh_reading_unavailable();
+                Changed::default()
+            });
+        }
+    });
     on!(SellAdapter, on_weigh_cancel, |a| a.act(|c| {
         c.weigh_cancel();
         Changed::default()

@@ -36,6 +36,22 @@ pub fn is_hidden(c: char) -> bool {
             | '\u{2060}'..='\u{2069}' | '\u{feff}')
 }
 
+/// `text` with full-width letters, digits and signs (U+FF01 to U+FF5E) and the ideographic
+/// space as their ASCII: what a keyboard-wedge scanner types while a Chinese input method
+/// is in full-width mode (全角), `６９３５…`, which no code matched.
+pub fn half_width(text: &str) -> std::borrow::Cow<'_, str> {
+    let full = |c: char| matches!(c, '\u{ff01}'..='\u{ff5e}' | '\u{3000}');
+    if !text.chars().any(full) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let half = |c: char| match c {
+        '\u{3000}' => ' ',
+        '\u{ff01}'..='\u{ff5e}' => char::from_u32(u32::from(c) - 0xfee0).unwrap_or(c),
+        _ => c,
+    };
+    std::borrow::Cow::Owned(text.chars().map(half).collect())
+}
+
 /// `text` as [`shown`], cut after `most` characters (`…` telling it was).
 pub fn shown_cut(text: &str, most: usize) -> String {
     match text.char_indices().nth(most) {
@@ -47,6 +63,17 @@ pub fn shown_cut(text: &str, most: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn full_width_digits_and_letters_read_as_ascii() {
+        assert_eq!(half_width("６９３５７８０１００１２８"), "6935780100128");
+        assert_eq!(half_width("ＢＪ－ＨＪＣ－２５０＊２"), "BJ-HJC-250*2");
+        assert_eq!(half_width("猕猴桃\u{3000}１"), "猕猴桃 1");
+        assert!(matches!(
+            half_width("6935780100128"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 
     #[test]
     fn escapes_what_would_redraw_or_reorder_a_line_and_nothing_else() {

@@ -338,6 +338,7 @@ impl KioskController {
             _ => return,
         }
         let rules = &self.till.store().identity().fair.barcode_rules;
+        let code = fairpos_domain::text::half_width(code);
         let code = code.trim();
         // The code without a quantity after it, as the cart reads it: a shopper's code
         // naming a weighed product and its own weight would otherwise pass as a product

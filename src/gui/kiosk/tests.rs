@@ -42,6 +42,9 @@ fn weighed_goods_need_the_stalls_scale_and_payment_codes_are_refused() {
     k.scan("134567890123456789", 20);
     assert_eq!(k.cart.lines().len(), 1);
     assert!(!k.message.is_empty());
+    // Scanned with a Chinese input method in full-width mode (全角): the same code.
+    k.scan("６９３５７８０１００１２８", 30);
+    assert_eq!(k.cart.lines().len(), 2, "{}", k.message);
 }
 
 #[test]

@@ -123,6 +123,7 @@ impl TillController {
     /// A code from a scanner (serial or keyboard wedge) or typed into the search field: a
     /// product, a scale label, a kiosk basket, or one of our receipts.
     pub fn scan(&mut self, code: &str) -> Changed {
+        let code = fairpos_domain::text::half_width(code);
         let code = code.trim();
         if code.is_empty() {
             return Changed::default();

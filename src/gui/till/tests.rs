@@ -232,7 +232,9 @@ fn a_kiosk_basket_scanned_twice_is_loaded_once() {
 fn cash_over_the_due_gives_change_and_other_methods_may_not_exceed_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = signed_in(dir.path());
-    c.scan("6935780100128");
+    // Scanned with a Chinese input method in full-width mode (全角): the same code.
+    c.scan("６９３５７８０１００１２８");
+    assert_eq!(c.cart.lines().len(), 1, "{:?}", c.message);
     c.start_pay();
     for k in ["2", "0", "0"] {
         c.pay_key(k);

@@ -284,5 +284,9 @@ fn a_screen_link_headquarters_cannot_check_now_is_asked_again() {
     assert_eq!(events, 503);
     db.execute_batch("ALTER TABLE screen_tokens_away RENAME TO screen_tokens")
         .unwrap();
-    assert_eq!(api.get(&format!("/screen?token={token}"), None).0, 200);
+    let (status, page) = api.get_text(&format!("/screen?token={token}"));
+    assert_eq!(status, 200);
+    // Its script by a relative address, beside the page wherever a proxy serves it
+    // (`--base` with a path: the script was looked for at the root).
+    assert!(page.contains(r#"src="screen/screen.js""#), "{page}");
 }

@@ -4,7 +4,9 @@
 // that is not an event stream), a new one is opened two seconds later.
 (() => {
   const token = new URLSearchParams(location.search).get("token");
-  const url = "/screen/events" + (token ? "?token=" + encodeURIComponent(token) : "");
+  // Beside the page, wherever a proxy serves it (`hq screen-link --base` with a path).
+  const url = new URL("screen/events", location.href);
+  url.search = token ? "?token=" + encodeURIComponent(token) : "";
   const $ = (id) => document.getElementById(id);
   const net = $("net");
   let shown = Number(net.dataset.fen);

@@ -109,6 +109,24 @@ fn metrics_follow_what_the_server_does(hq: &Hq, backend: &str) {
         "{before}"
     );
     assert_eq!(value(&before, "projection_records_total"), Some(0.0));
+    // A body its length says is too big: answered 413 at once, and counted (the count was
+    // inside the body's limit, and never saw it).
+    {
+        use std::io::{Read, Write};
+        let address = server.url.trim_start_matches("http://");
+        let mut socket = std::net::TcpStream::connect(address).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let head = "POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                    Content-Length: 99999999999999\r\n\r\n{}";
+        socket.write_all(head.as_bytes()).unwrap();
+        let mut answer = [0u8; 12];
+        socket
+            .read_exact(&mut answer)
+            .expect("an answer within 5 s");
+        assert_eq!(&answer, b"HTTP/1.1 413");
+    }
 
     let mut till = common::Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     common::morning::t01_morning(&mut till);
@@ -230,6 +248,10 @@ fn metrics_follow_what_the_server_does(hq: &Hq, backend: &str) {
         (
             r#"http_requests_total{method="GET",route="unmatched",status="404"}"#,
             2.0,
+        ),
+        (
+            r#"http_requests_total{method="POST",route="/api/v1/login",status="413"}"#,
+            1.0,
         ),
         ("disk_min_free_bytes", (2u64 << 30) as f64),
         ("disk_low", 0.0),

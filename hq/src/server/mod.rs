@@ -484,14 +484,6 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         .merge(crate::web::routes())
         .merge(crate::screen::routes())
         .fallback(crate::web::not_found);
-    // Requests are counted only for a monitoring system that scrapes them.
-    let app = match options.metrics_listen {
-        Some(_) => app.layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            scrape::count_requests,
-        )),
-        None => app,
-    };
     let timeout = tower_http::timeout::TimeoutLayer::with_status_code(
         axum::http::StatusCode::REQUEST_TIMEOUT,
         options.request_timeout,
@@ -502,6 +494,16 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         // A body its Content-Length says is too big is answered 413 at once, unread.
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY))
         .layer(axum::middleware::map_response(headers::security_headers));
+    // Requests are counted only for a monitoring system that scrapes them; around the time
+    // limit and the body's: inside them, a request that ran out of time (408) or was too
+    // big (413) was never counted.
+    let app = match options.metrics_listen {
+        Some(_) => app.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            scrape::count_requests,
+        )),
+        None => app,
+    };
     let forwarding = forwarded::Forwarding::new(options.forwarded_for.clone(), tls.is_some());
     let app = app
         .layer(axum::middleware::from_fn_with_state(

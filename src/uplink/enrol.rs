@@ -212,6 +212,12 @@ pub fn enroll_again(
     }
     // The catalog stays as the till has it: its next sync merges headquarters' in.
     keep_grant(&mut till, &client, &trust, &request, &response, &signing)?;
+    // What the headquarters of before confirmed is not this one's to say (one restored from
+    // an older backup holds less): "unconfirmed 0" until a pass here says otherwise.
+    till.store_mut().write(|w| {
+        w.conn().execute("DELETE FROM sync_docs", [])?;
+        Ok(())
+    })?;
     Offer::forget_or_warn(dir);
     Ok(till)
 }

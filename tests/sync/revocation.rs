@@ -97,6 +97,10 @@ fn a_till_revoked_is_shut_out_of_its_open_session(hq: Hq) {
         "--lead-pin",
         common::PIN,
     ]);
+    // Enrolled again, nothing is confirmed until a pass confirms it (the headquarters of
+    // before said what it held).
+    let status = till.json(&["sync", "status", "--json"]);
+    assert_eq!(status["unconfirmed_sales"], 3, "{status}");
     till.synced_with(&first.url);
     assert_eq!(sorted(hq.sales()), expected(&[("T02", &till)]));
     assert_eq!(hq.sales().len(), 3);

@@ -335,6 +335,13 @@ impl KioskController {
         match self.screen {
             KioskScreen::Attract => self.screen = KioskScreen::Shopping,
             KioskScreen::Shopping => {}
+            // The last shopper's thanks (up to 80 s): the next one's scan starts their basket
+            // (it was dropped, and the shopper scanned again for nothing).
+            KioskScreen::Thanks => {
+                self.reset("start over");
+                self.touched(now_ms);
+                self.screen = KioskScreen::Shopping;
+            }
             _ => return,
         }
         let rules = &self.till.store().identity().fair.barcode_rules;

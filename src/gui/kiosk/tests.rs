@@ -520,3 +520,20 @@ fn a_basket_with_nothing_to_pay_is_sent_to_the_counter() {
     assert!(k.message.contains("go to the counter"), "{}", k.message);
     assert!(k.pay_counter(3_000).is_some());
 }
+
+/// The next shopper's scan over the last one's thanks starts their basket (it was dropped,
+/// for up to 80 s).
+#[test]
+fn a_scan_over_the_thanks_starts_the_next_basket() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut k = kiosk(dir.path());
+    k.scan("6935780100128", 1_000);
+    k.pay_qr(2_000);
+    key_in(&mut k, "2468", 3_000);
+    assert!(k.staff_confirm(0, 3_000).is_some());
+    assert_eq!(k.screen, KioskScreen::Thanks);
+    k.scan("6935780100128", 4_000);
+    assert_eq!(k.screen, KioskScreen::Shopping);
+    assert_eq!(k.cart.lines().len(), 1);
+    assert_eq!(k.cart.lines()[0].qty, 1, "a basket of its own");
+}

@@ -508,3 +508,42 @@ fn a_serial_printer_answering_late_is_read_whole() {
     let status = serial.status().unwrap().expect("an answer");
     assert_eq!(status.problem(), Some("cover open"), "{status:?}");
 }
+
+/// A network printer that answers status queries, then takes a receipt's connection and
+/// reads nothing (its buffer stuck, a print server hung): the receipt is queued, not said
+/// printed (its bytes fitted the socket's buffers, and the till was told printed).
+#[test]
+fn a_network_printer_that_takes_the_receipt_and_reads_nothing_leaves_it_queued() {
+    use std::io::Read;
+    let till = Till::demo();
+    let printer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = printer.local_addr().unwrap();
+    configure(
+        &till,
+        &format!("[printer]\nkind = \"network\"\naddress = \"{address}\"\n"),
+    );
+    std::thread::spawn(move || {
+        // The status connection: each DLE EOT n answered "ready".
+        let (mut asked, _) = printer.accept().unwrap();
+        asked
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        for _ in 0..3 {
+            let mut query = [0u8; 3];
+            asked.read_exact(&mut query).unwrap();
+            asked.write_all(&[0x12]).unwrap();
+        }
+        // The receipt's: taken, never read, held open a while.
+        let (_held, _) = printer.accept().unwrap();
+        std::thread::sleep(Duration::from_secs(20));
+    });
+    till.ok(&["shift", "open", "--seller", "V004", "--float", "0"]);
+    let out = till.run(&[
+        "sell", "--seller", "V004", "LS-MH-1", "--pay", "wechat", "--json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("answered nothing after it"), "{said}");
+    let pending = till.json(&["receipt", "pending", "--json"]);
+    assert_eq!(pending[0]["sale"], "T01-000001", "{pending}");
+}

@@ -215,26 +215,53 @@ impl PinGuard {
     }
 
     /// What the guard keeps across a restart of the till (in its `meta`, [`PIN_GUARD`]):
-    /// wrong PINs counted, locks remembered, and how long the pad stays locked from
-    /// `now_ms`. A guesser cutting the power after every four wrong PINs was never locked.
-    pub fn kept(&self, now_ms: u64) -> String {
-        let locked_for = self.locked_until_ms.saturating_sub(now_ms);
-        format!("{} {} {locked_for}", self.failures, self.locks)
+    /// wrong PINs counted and when the first was typed, locks remembered and when the last
+    /// ends, those times on the wall clock (`wall_ms`, epoch milliseconds, at this run's
+    /// `now_ms`). A guesser cutting the power after every four wrong PINs was never locked.
+    pub fn kept(&self, now_ms: u64, wall_ms: u64) -> String {
+        let on_the_wall = |t: u64| {
+            if t >= now_ms {
+                wall_ms.saturating_add(t - now_ms)
+            } else {
+                wall_ms.saturating_sub(now_ms - t)
+            }
+        };
+        format!(
+            "{} {} {} {}",
+            self.failures,
+            on_the_wall(self.first_failure_ms),
+            self.locks,
+            on_the_wall(self.locked_until_ms)
+        )
     }
 
     /// The guard as [`PinGuard::kept`] left it before a restart, at `now_ms` on this run's
-    /// clock: its wrong PINs counted as first typed now, its lock lasting what it had left.
-    /// Anything else is no guard kept.
-    pub fn resumed(mut self, kept: &str, now_ms: u64) -> PinGuard {
+    /// clock and `wall_ms` on the wall's: wrong PINs first typed over [`PIN_FORGOTTEN_MS`]
+    /// before are forgotten, as locks that ended that long before; a lock not yet over goes
+    /// on (at most this guard's longest). Anything else is no guard kept.
+    pub fn resumed(mut self, kept: &str, now_ms: u64, wall_ms: u64) -> PinGuard {
         let numbers: Vec<u64> = kept.split(' ').filter_map(|n| n.parse().ok()).collect();
-        let &[failures, locks, locked_for] = numbers.as_slice() else {
+        let &[failures, first_failure, locks, locked_until] = numbers.as_slice() else {
             return self;
         };
         let count = |n: u64, most: u32| u32::try_from(n).unwrap_or(most).min(most);
-        self.failures = count(failures, PIN_TRIES - 1);
-        self.first_failure_ms = now_ms;
-        self.locks = count(locks, 16);
-        self.locked_until_ms = now_ms.saturating_add(locked_for.min(self.longest_ms));
+        let on_this_run = |t: u64| {
+            if t >= wall_ms {
+                now_ms.saturating_add(t - wall_ms)
+            } else {
+                now_ms.saturating_sub(wall_ms - t)
+            }
+        };
+        let long_ago = |t: u64| wall_ms.saturating_sub(t) >= PIN_FORGOTTEN_MS;
+        if !long_ago(first_failure) {
+            self.failures = count(failures, PIN_TRIES - 1);
+            self.first_failure_ms = on_this_run(first_failure);
+        }
+        if !long_ago(locked_until) {
+            self.locks = count(locks, 16);
+            let longest = now_ms.saturating_add(self.longest_ms);
+            self.locked_until_ms = on_this_run(locked_until).min(longest);
+        }
         self
     }
 
@@ -300,29 +327,45 @@ mod tests {
 
     #[test]
     fn a_guard_kept_across_a_restart_keeps_its_wrong_pins_and_its_lock() {
+        // The till's clock is the wall's; a kiosk's starts at 0 with each run.
+        let wall = 1_800_000_000_000;
         let mut g = PinGuard::default();
         for _ in 0..4 {
-            g.record(false, 1_000);
+            g.record(false, wall);
         }
-        // Four wrong PINs, the power cut: the fifth after the restart locks the pad.
-        let mut again = PinGuard::default().resumed(&g.kept(2_000), 50);
+        // Four wrong PINs, the power cut; back a minute later (a kiosk's clock at 50): the
+        // fifth locks the pad.
+        let kept = g.kept(wall, wall);
+        let mut again = PinGuard::default().resumed(&kept, 50, wall + 60_000);
         again.record(false, 60);
         assert_eq!(again.locked(60), Some(60));
-        // Locked 20 s into its minute: 40 s left after the restart, and the second lock
-        // is two minutes.
-        let mut after = PinGuard::default().resumed(&again.kept(20_060), 7);
-        assert_eq!(after.locked(7), Some(40));
+        // Cut again 20 s into its minute, back 5 s later: 35 s left, the next lock two
+        // minutes.
+        let kept = again.kept(20_060, wall + 80_000);
+        let mut after = PinGuard::default().resumed(&kept, 7, wall + 85_000);
+        assert_eq!(after.locked(7), Some(35));
         for _ in 0..5 {
             after.record(false, 50_000);
         }
         assert_eq!(after.locked(50_000), Some(120));
+        // Kept while locked, back after the lock is over: not locked (a lock kept as "left
+        // to run" came back at every start); back the next day: nothing remembered.
+        let kept = after.kept(50_000, wall + 200_000);
+        let over = PinGuard::default().resumed(&kept, 0, wall + 200_000 + 121_000);
+        assert_eq!(over.locked(0), None);
+        let next_day = PinGuard::default().resumed(&kept, 0, wall + 86_400_000);
+        assert_eq!(
+            next_day.kept(0, wall + 86_400_000),
+            format!("0 {} 0 {}", wall + 86_400_000, wall + 86_400_000)
+        );
         // Nothing kept, or something else: a fresh guard; a lock beyond its longest is cut.
-        for kept in ["", "4 1", "a b c", "1 2 3 4"] {
-            let fresh = PinGuard::default().resumed(kept, 0);
-            assert_eq!(fresh.kept(0), "0 0 0", "{kept:?}");
+        for kept in ["", "4 1", "a b c d", "1 2 3 4 5"] {
+            let fresh = PinGuard::default().resumed(kept, 0, wall);
+            assert_eq!(fresh.locked(0), None, "{kept:?}");
+            assert!(fresh.kept(0, wall).starts_with("0 "), "{kept:?}");
         }
         let kiosk = PinGuard::locking_at_most(KIOSK_PIN_LOCK_MOST_MS);
-        let cut = kiosk.resumed(&format!("0 9 {}", u64::MAX), 0);
+        let cut = kiosk.resumed(&format!("0 {wall} 9 {}", u64::MAX), 0, wall);
         assert_eq!(cut.locked(0), Some(KIOSK_PIN_LOCK_MOST_MS / 1000));
     }
 

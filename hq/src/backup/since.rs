@@ -13,7 +13,10 @@ use crate::Result;
 /// A kind of thing done since, how each is named, and what to do again. `sql` reads each
 /// thing's key and name.
 struct Since {
+    /// What the replaced database holds, by key and name.
     sql: &'static str,
+    /// What the backup holds by the same keys, when not `sql`.
+    held_sql: Option<&'static str>,
     what: &'static str,
     again: &'static str,
 }
@@ -22,18 +25,23 @@ const SINCE: [Since; 3] = [
     Since {
         // By content: a bill of the same name imported again since is another file.
         sql: "SELECT sha256, name FROM statement_files",
+        held_sql: None,
         what: "payment statements imported",
         again: "import them again (`hq statements import`)",
     },
     Since {
         sql: "SELECT device || ' ' || shift, device || ' ' || substr(shift, 1, 8)
               FROM shift_slips",
+        held_sql: None,
         what: "shift slips verified",
         again: "verify them again (`hq slip verify`)",
     },
     Since {
-        // Not one revoked since: nothing to add again.
+        // Not one revoked since: nothing to add again. One the backup holds, revoked or not,
+        // is not added since: one revoked then and enrolled again since is carried over
+        // (`super::dashboard`), and adding it again would throw that away.
         sql: "SELECT device, device FROM devices WHERE revoked_at IS NULL",
+        held_sql: Some("SELECT device, device FROM devices"),
         what: "devices added",
         again: "their syncs are refused: add them again (`hq add-device`) and enrol each \
                 with `enroll --again`",
@@ -46,7 +54,7 @@ pub(super) fn not_brought_back(replaced: &Path, copy: &Path) -> Result<Vec<Strin
     let (replaced, copy) = (read_only(replaced)?, read_only(copy)?);
     let mut warnings = Vec::new();
     for since in &SINCE {
-        let held = names(&copy, since.sql)?;
+        let held = names(&copy, since.held_sql.unwrap_or(since.sql))?;
         let mut gone: Vec<String> = names(&replaced, since.sql)?
             .into_iter()
             .filter(|(key, _)| !held.contains_key(key))

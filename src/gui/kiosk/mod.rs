@@ -140,7 +140,8 @@ impl KioskController {
         }
         // Its clock starts at 0 with the kiosk.
         let guard = PinGuard::locking_at_most(super::views::KIOSK_PIN_LOCK_MOST_MS);
-        let pins = crate::gui::till::resumed_pin_guard(&till, guard, 0);
+        let wall_ms = crate::gui::till::wall_ms(&till, &clock);
+        let pins = crate::gui::till::resumed_pin_guard(&till, guard, (0, wall_ms));
         // A basket the kiosk stopped with on its payment QR (a power cut) is kept for staff.
         let now = clock(&till)?;
         if till.keep_basket_left_at_a_stop(now)? {

@@ -144,9 +144,10 @@ impl KioskController {
             return Err(DomainError::PinLocked { seconds }.words(self.lang));
         }
         let checked = check(&self.till);
-        let before = self.pins.kept(now_ms);
+        let clocks = (now_ms, crate::gui::till::wall_ms(&self.till, &self.clock));
+        let before = self.pins.kept(clocks.0, clocks.1);
         self.pins.record(checked.is_ok(), now_ms);
-        crate::gui::till::keep_pin_guard(&mut self.till, &self.pins, &before, now_ms);
+        crate::gui::till::keep_pin_guard(&mut self.till, &self.pins, &before, clocks);
         checked.map_err(|e| words(&e, self.lang))
     }
 }

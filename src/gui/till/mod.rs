@@ -129,8 +129,8 @@ impl TillController {
     pub fn with_clock(mut till: Till, clock: Clock) -> Result<TillController> {
         let catalog = till.catalog()?;
         let index = ProductIndex::new(&catalog);
-        let now_ms = clock(&till).map_or(0, |t| u64::try_from(t.timestamp_millis()).unwrap_or(0));
-        let pins = resumed_pin_guard(&till, PinGuard::default(), now_ms);
+        let now_ms = wall_ms(&till, &clock);
+        let pins = resumed_pin_guard(&till, PinGuard::default(), (now_ms, now_ms));
         Ok(TillController {
             till,
             catalog,
@@ -246,9 +246,9 @@ impl TillController {
             return Err(DomainError::PinLocked { seconds }.into());
         }
         let checked = check(&self.till);
-        let before = self.pins.kept(now_ms);
+        let before = self.pins.kept(now_ms, now_ms);
         self.pins.record(checked.is_ok(), now_ms);
-        keep_pin_guard(&mut self.till, &self.pins, &before, now_ms);
+        keep_pin_guard(&mut self.till, &self.pins, &before, (now_ms, now_ms));
         checked
     }
 
@@ -271,12 +271,22 @@ impl TillController {
     }
 }
 
-/// `guard` as the till kept it before it last stopped ([`PIN_GUARD`]), at `now_ms`.
+/// Milliseconds since the epoch on the till's clock (`clock`), 0 when it cannot be read.
+pub(crate) fn wall_ms(till: &Till, clock: &Clock) -> u64 {
+    clock(till).map_or(0, |t| u64::try_from(t.timestamp_millis()).unwrap_or(0))
+}
+
+/// `guard` as the till kept it before it last stopped ([`PIN_GUARD`]), at `(now_ms,
+/// wall_ms)`: this run's clock and the wall's.
 ///
 /// [`PIN_GUARD`]: crate::gui::views::PIN_GUARD
-pub(crate) fn resumed_pin_guard(till: &Till, guard: PinGuard, now_ms: u64) -> PinGuard {
+pub(crate) fn resumed_pin_guard(
+    till: &Till,
+    guard: PinGuard,
+    (now_ms, wall_ms): (u64, u64),
+) -> PinGuard {
     match till.store().meta(crate::gui::views::PIN_GUARD) {
-        Ok(Some(kept)) => guard.resumed(&kept, now_ms),
+        Ok(Some(kept)) => guard.resumed(&kept, now_ms, wall_ms),
         Ok(None) => guard,
         Err(e) => {
             eprintln!("the PIN pad's guard kept before the stop cannot be read: {e}");
@@ -286,9 +296,14 @@ pub(crate) fn resumed_pin_guard(till: &Till, guard: PinGuard, now_ms: u64) -> Pi
 }
 
 /// Keeps `guard` in the till's `meta` when a PIN changed it from `before` (a right PIN
-/// with nothing to forgive writes nothing).
-pub(crate) fn keep_pin_guard(till: &mut Till, guard: &PinGuard, before: &str, now_ms: u64) {
-    let kept = guard.kept(now_ms);
+/// with nothing to forgive writes nothing), at `(now_ms, wall_ms)`.
+pub(crate) fn keep_pin_guard(
+    till: &mut Till,
+    guard: &PinGuard,
+    before: &str,
+    (now_ms, wall_ms): (u64, u64),
+) {
+    let kept = guard.kept(now_ms, wall_ms);
     if kept != before {
         let written = till
             .store_mut()

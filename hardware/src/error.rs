@@ -25,6 +25,9 @@ pub enum Error {
     /// A device that gave no answer in time (off, unplugged, or another device on its port).
     #[error("{0}")]
     Silent(String),
+    /// A printer that took what it was sent and did not say it read it: it may have printed.
+    #[error("{0}")]
+    Unconfirmed(String),
 }
 
 impl Error {

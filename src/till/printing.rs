@@ -47,6 +47,11 @@ const WRITE_FAILED: &str = "printing failed";
 /// Why a receipt did not print, when the printer had trouble and the drawer's pulse could
 /// not be sent to it either: none of the receipt was.
 const PULSE_FAILED: &str = "the drawer's pulse failed";
+/// Why a receipt waits that a printer took and did not say it read: it may have printed
+/// (a slow printer, a long receipt). Printed again on its own once at most
+/// ([`Pending::retried_alone`]): each time it printed, the printer was told back, and it
+/// printed again marked REPRINT, on and on.
+pub const UNCONFIRMED: &str = "not confirmed by the printer";
 
 /// Why a receipt did not print, and whether the cash drawer it was to open may have stayed
 /// shut: [`send_receipt`] knows, where the printer was not reached or a write failed.
@@ -101,6 +106,11 @@ pub fn send_receipt(
             }
             None => match printer.send(bytes) {
                 Ok(()) => None,
+                // Taken whole, its drawer pulse with it.
+                Err(fairpos_hardware::Error::Unconfirmed(why)) => Some(Unprinted {
+                    reason: format!("{UNCONFIRMED}: {why}"),
+                    drawer_shut: false,
+                }),
                 Err(e) => unsent(format!("{WRITE_FAILED}: {e}")),
             },
         },
@@ -109,7 +119,7 @@ pub fn send_receipt(
 
 /// Whether a receipt queued for `reason` may have printed, whole or in part.
 fn may_have_printed(reason: &str) -> bool {
-    reason == NOT_SENT || reason.starts_with(WRITE_FAILED)
+    reason == NOT_SENT || reason.starts_with(WRITE_FAILED) || reason.starts_with(UNCONFIRMED)
 }
 
 /// Why the printer cannot print now (unreachable, paper out, cover open, offline), as far
@@ -131,6 +141,14 @@ pub struct Pending {
     pub reason: String,
     pub queued_at: String,
     pub attempts: i64,
+}
+
+impl Pending {
+    /// Whether the queue printed it again on its own already and the printer did not say it
+    /// read it that time either: it waits for a person (`fairpos receipt retry`, a reprint).
+    pub fn retried_alone(&self) -> bool {
+        self.reason.starts_with(UNCONFIRMED) && self.attempts >= 2
+    }
 }
 
 pub fn receipt_key(till: &Till) -> Result<Vec<u8>> {
@@ -376,4 +394,29 @@ fn queue(
         ],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A receipt the printer did not say it read is printed again on its own once, then
+    /// waits for a person: each time, it printed and was queued again, on and on.
+    #[test]
+    fn an_unconfirmed_receipt_is_retried_alone_once() {
+        let pending = |reason: &str, attempts| Pending {
+            sale_id: "s".into(),
+            number: "T01-000001".into(),
+            reprint: false,
+            reason: reason.into(),
+            queued_at: String::new(),
+            attempts,
+        };
+        let unconfirmed = format!("{UNCONFIRMED}: printer x took the receipt");
+        assert!(!pending(&unconfirmed, 1).retried_alone());
+        assert!(pending(&unconfirmed, 2).retried_alone());
+        assert!(!pending("paper out", 9).retried_alone(), "nothing of it printed");
+        assert!(may_have_printed(&unconfirmed));
+        assert!(!may_have_printed("paper out"));
+    }
 }

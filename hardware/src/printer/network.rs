@@ -16,15 +16,21 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a printer that answers status queries has, after the receipt, to answer one
 /// asked on the same connection: the answer comes once it has read the whole receipt (TCP
-/// keeps the order), which a full buffer holds back while it prints.
+/// keeps the order), which a full buffer holds back while it prints; a second more for each
+/// KiB of the receipt ([`taken_within`]).
 const TAKEN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a printer has to answer after a receipt of `bytes`.
+fn taken_within(bytes: usize) -> Duration {
+    TAKEN_TIMEOUT + Duration::from_secs(u64::try_from(bytes / 1024).unwrap_or(u64::MAX).min(60))
+}
 
 pub struct NetworkPrinter {
     address: String,
     /// Where the address resolved to, kept until none of them answers.
     resolved: Option<Vec<SocketAddr>>,
-    /// The printer answered a status query: one that answers none after a receipt did not
-    /// read it.
+    /// The printer answered the last status query: one that answers none after a receipt
+    /// may not have read it.
     answered: bool,
 }
 
@@ -42,8 +48,8 @@ impl NetworkPrinter {
         format!("printer {}", self.address)
     }
 
-    /// The addresses the printer's resolves to: kept from before, or resolved on a thread of
-    /// its own within [`RESOLVE_TIMEOUT`].
+    /// The addresses the printer's address resolves to: kept from before, or resolved on a
+    /// thread of its own within [`RESOLVE_TIMEOUT`].
     fn addresses(&mut self) -> Result<Vec<SocketAddr>> {
         if let Some(kept) = &self.resolved {
             return Ok(kept.clone());
@@ -110,7 +116,9 @@ impl ReceiptPrinter for NetworkPrinter {
         let mut stream = self.connect()?;
         let status =
             status::ask(&mut stream, STATUS_TIMEOUT).map_err(|e| Error::io(self.what(), e))?;
-        self.answered |= status.is_some();
+        // One that answers none now (another printer at the address) is not asked after
+        // its receipts.
+        self.answered = status.is_some();
         Ok(status)
     }
 
@@ -125,12 +133,13 @@ impl ReceiptPrinter for NetworkPrinter {
             .and_then(|_| stream.flush())
             .map_err(|e| Error::io(&what, e))?;
         if self.answered {
-            let read = status::ask(&mut stream, TAKEN_TIMEOUT).map_err(|e| Error::io(&what, e))?;
-            if read.is_none() {
-                return Err(Error::Silent(format!(
+            let within = taken_within(bytes.len());
+            let read = status::answers(&mut stream, within).map_err(|e| Error::io(&what, e))?;
+            if !read {
+                return Err(Error::Unconfirmed(format!(
                     "{what} took the receipt and answered nothing after it within {} s: it \
                      may not have read it",
-                    TAKEN_TIMEOUT.as_secs()
+                    within.as_secs()
                 )));
             }
         }

@@ -106,6 +106,15 @@ pub fn ask(
     ask_settling(link, timeout, None)
 }
 
+/// Asks a printer on `link` one question (`DLE EOT 1`) and waits up to `timeout` for its
+/// answer: whether it answered. After a receipt on the same link, an answer says the printer
+/// has read the whole receipt.
+pub fn answers(link: &mut (impl Read + Write), timeout: Duration) -> std::io::Result<bool> {
+    link.write_all(&query(1))?;
+    link.flush()?;
+    Ok(read_status(link, timeout)?.is_some())
+}
+
 /// How long a printer asked again is listened to after each answer, for a later one.
 pub const SETTLE: Duration = Duration::from_millis(200);
 

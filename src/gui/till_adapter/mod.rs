@@ -296,7 +296,7 @@ impl TillApp {
             p.reason == crate::till::printing::NOT_SENT && lately
         };
         for p in pending.unwrap_or_default() {
-            if self.printing.borrow().contains(&p.sale_id) || on_its_way(&p) {
+            if self.printing.borrow().contains(&p.sale_id) || on_its_way(&p) || p.retried_alone() {
                 continue;
             }
             let ready = self

@@ -547,5 +547,8 @@ fn a_network_printer_that_takes_the_receipt_and_reads_nothing_leaves_it_queued()
     let pending = till.json(&["receipt", "pending", "--json"]);
     assert_eq!(pending[0]["sale"], "T01-000001", "{pending}");
     let reason = pending[0]["reason"].as_str().unwrap();
-    assert!(reason.starts_with("not confirmed by the printer"), "{reason}");
+    assert!(
+        reason.starts_with("not confirmed by the printer"),
+        "{reason}"
+    );
 }

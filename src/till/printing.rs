@@ -415,7 +415,10 @@ mod tests {
         let unconfirmed = format!("{UNCONFIRMED}: printer x took the receipt");
         assert!(!pending(&unconfirmed, 1).retried_alone());
         assert!(pending(&unconfirmed, 2).retried_alone());
-        assert!(!pending("paper out", 9).retried_alone(), "nothing of it printed");
+        assert!(
+            !pending("paper out", 9).retried_alone(),
+            "nothing of it printed"
+        );
         assert!(may_have_printed(&unconfirmed));
         assert!(!may_have_printed("paper out"));
     }

@@ -316,9 +316,6 @@ pub fn sync_heeding_short_waits(
     }
 }
 
-/// How long to wait after a failed pass, the backoff at `backoff` and headquarters having
-/// asked for `asked`: the longer of the two. Returns the wait, and what was asked when that
-/// is what it waits for.
 /// Whether a failed pass is one no later pass mends, a person must: headquarters refused
 /// the till's credentials (revoked), the input was wrong, or the till's ledgers contradict
 /// what headquarters holds (its data restored from an older copy).
@@ -330,6 +327,9 @@ pub fn no_pass_mends(e: &Error) -> bool {
         )
 }
 
+/// How long to wait after a failed pass, the backoff at `backoff` and headquarters having
+/// asked for `asked`: the longer of the two. Returns the wait, and what was asked when that
+/// is what it waits for.
 pub(crate) fn wait_after_failure(
     backoff: Duration,
     asked: Option<Duration>,

@@ -187,8 +187,11 @@ pub fn to_text(blocks: &[Block], width: usize) -> String {
             Block::Rule => "-".repeat(width),
             Block::Qr(payload) => center(&format!("[QR {payload}]"), width),
         };
-        let shown = line.trim_end().chars();
-        out.extend(shown.map(|c| if c.is_control() { ' ' } else { c }));
+        let shown: String = line
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        out.push_str(shown.trim_end());
         out.push('\n');
     }
     out

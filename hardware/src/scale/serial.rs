@@ -132,8 +132,14 @@ impl SerialScale {
         let deadline = Instant::now() + timeout;
         let unsettled = std::mem::take(&mut self.unsettled);
         let port = self.port()?;
-        if unsettled {
-            wait_for_quiet(port.as_mut(), deadline);
+        // Half the time at most: a line that never goes quiet (noise, a scale sending on its
+        // own) leaves the question time to be answered, and is said so.
+        if unsettled && !wait_for_quiet(port.as_mut(), Instant::now() + timeout / 2) {
+            return Err(Error::Scale(format!(
+                "{what}: the line never went quiet in {} ms (noise, or a scale set to send \
+                 its weight on its own?)",
+                (timeout / 2).as_millis()
+            )));
         }
         // An answer left over from an earlier question would be taken for this one's.
         let _ = port.clear(serialport::ClearBuffer::Input);
@@ -180,21 +186,25 @@ impl SerialScale {
     }
 }
 
-/// Reads and drops what `port` carries until it has been silent for [`QUIET`], or until
-/// `deadline`.
-fn wait_for_quiet(port: &mut dyn serialport::SerialPort, deadline: Instant) {
+/// Reads and drops what `port` carries until it has been silent for [`QUIET`]: whether it
+/// was before `deadline`.
+fn wait_for_quiet(port: &mut dyn serialport::SerialPort, deadline: Instant) -> bool {
     let _ = port.set_timeout(Duration::from_millis(50));
     let mut heard = Instant::now();
     let mut buf = [0u8; 64];
-    while Instant::now() < deadline && heard.elapsed() < QUIET {
+    while heard.elapsed() < QUIET {
+        if Instant::now() >= deadline {
+            return false;
+        }
         match port.read(&mut buf) {
             Ok(n) if n > 0 => heard = Instant::now(),
-            Ok(_) => return,
+            Ok(_) => return true,
             Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {}
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => return,
+            Err(_) => return true,
         }
     }
+    true
 }
 
 impl Scale for SerialScale {

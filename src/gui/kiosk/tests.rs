@@ -496,6 +496,12 @@ fn a_basket_on_the_payment_qr_when_the_kiosk_stops_is_kept_at_its_start() {
     let till = Till::open(dir.path()).unwrap();
     let mut k = KioskController::new(till, config()).unwrap();
     assert_eq!(k.till_mut().left_baskets().unwrap().len(), 1);
+    // Stopped on the QR again, the stall at the till since: kept there too.
+    k.scan("6935780100128", 10_000);
+    k.pay_qr(11_000);
+    drop(k);
+    let mut c = crate::gui::till::TillController::new(Till::open(dir.path()).unwrap()).unwrap();
+    assert_eq!(c.till_mut().left_baskets().unwrap().len(), 2);
 }
 
 /// A basket of ￥0.00 (a product priced 0) is not shown the payment QR: no payment of it can

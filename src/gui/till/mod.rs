@@ -127,6 +127,12 @@ impl TillController {
     }
 
     pub fn with_clock(mut till: Till, clock: Clock) -> Result<TillController> {
+        // A kiosk stopped on its payment QR, the stall at the till since: the basket it
+        // showed is kept for staff here too (`fairpos kiosk left`).
+        let kept = clock(&till).and_then(|now| till.keep_basket_left_at_a_stop(now));
+        if let Err(e) = kept {
+            eprintln!("a basket left on the kiosk's payment QR is not kept: {e}");
+        }
         let catalog = till.catalog()?;
         let index = ProductIndex::new(&catalog);
         let now_ms = wall_ms(&till, &clock);

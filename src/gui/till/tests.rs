@@ -434,6 +434,18 @@ fn a_weighed_line_weighed_again_takes_the_new_weight_from_the_scale_or_the_keypa
     assert_eq!(c.lines()[0].qty, "1.5斤");
     c.fresh_reading(reading(1000, ScaleState::Stable));
     assert!(c.weighing.is_none());
+    // Asked at "Add", the scale does not answer: said, and the line waits for another
+    // "Add" (it went in by itself once the scale was back, perhaps minutes later).
+    c.inc(0);
+    c.scale_reading(reading(1000, ScaleState::Stable));
+    c.weigh_ok();
+    let silent = fairpos_hardware::Error::Silent("scale /dev/ttyS0 did not answer".into());
+    c.fresh_reading(Err(ScaleTrouble::of(&silent)));
+    assert!(!c.weighing.as_ref().unwrap().waiting);
+    assert!(c.message.as_ref().is_some_and(|m| m.bad), "{:?}", c.message);
+    c.scale_reading(reading(1000, ScaleState::Stable));
+    assert!(c.weighing.is_some(), "not taken by itself");
+    c.weigh_cancel();
     assert_eq!(c.lines().len(), 1);
     assert_eq!(c.lines()[0].qty, "2斤");
     assert_eq!(c.total(), Fen(1560));

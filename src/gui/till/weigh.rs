@@ -132,12 +132,34 @@ impl TillController {
         std::mem::take(&mut self.weigh_now)
     }
 
-    /// The scale's answer to the question asked at "Add".
+    /// The scale's answer to the question asked at "Add": taken once settled; said when it
+    /// is not (its line went in by itself once the scale was back, minutes later perhaps).
     pub fn fresh_reading(&mut self, reading: Result<Reading, ScaleTrouble>) {
-        if let Some(w) = &mut self.weighing {
-            w.asked_at_add = false;
+        let Some(w) = &mut self.weighing else {
+            return;
+        };
+        w.asked_at_add = false;
+        match &reading {
+            Err(trouble) => {
+                w.waiting = false;
+                let why = trouble.why().to_string();
+                w.live = Some(reading);
+                self.fail(DomainError::ScaleNotReady(ScaleIssue::Fault(why)));
+            }
+            Ok(r)
+                if matches!(
+                    sellable_grams(r),
+                    Err(DomainError::ScaleNotReady(ScaleIssue::Motion))
+                ) =>
+            {
+                self.say(
+                    "秤稳定后自动加入",
+                    "The line goes in as soon as the scale settles",
+                );
+                self.scale_reading(reading);
+            }
+            Ok(_) => self.scale_reading(reading),
         }
-        self.scale_reading(reading);
     }
 
     /// No question could be asked at "Add" (the scale's thread is gone): the weight shown

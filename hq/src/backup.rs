@@ -40,9 +40,12 @@ pub struct Holding {
 /// What an operator does after `pg_restore`, before serving: what `hq restore` does itself
 /// on SQLite, which a dump brings back as it was (sessions ended since, devices and screen
 /// links revoked since).
-pub(crate) const AFTER_PG_RESTORE: &str = "; then, before serving, `hq end-sessions` (the \
-     dump's sessions would live again), and revoke again each device (`hq revoke-device`) and \
-     screen link (`hq screen-link --revoke`) revoked since the dump, which it lets in again";
+pub(crate) const AFTER_PG_RESTORE: &str = "; before, note the devices and screen links \
+     revoked since the dump (`hq audit`: the restore drops the entries written since); then, \
+     before serving, `hq end-sessions` (the dump's sessions would live again), and revoke again \
+     each device (`hq revoke-device`) and screen link (`hq screen-link --revoke`) revoked \
+     since the dump, which it lets in again; a device enrolled again since is then added and \
+     enrolled again";
 
 pub(crate) fn pg_tools_instead(what: &str) -> Error {
     Error::input(format!(

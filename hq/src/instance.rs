@@ -320,6 +320,38 @@ impl Hq {
             path: dir.to_path_buf(),
             source,
         })?;
+        // Made by this init or not at all: a database another made meanwhile is never taken
+        // for this one's, nor removed when this one fails.
+        let path = dir.join(HQ_DB);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::AlreadyExists => Error::input(format!(
+                    "{} already holds a till or headquarters ({HQ_DB}); use another --data \
+                     directory",
+                    dir.display()
+                )),
+                _ => Error::Io {
+                    path: path.clone(),
+                    source,
+                },
+            })?;
+        // Half made, it was a headquarters `hq serve` served and a new init refused.
+        Hq::set_up(dir, fair, fair_toml, founding, password_hash).inspect_err(|_| {
+            Hq::remove_database_of(dir);
+        })
+    }
+
+    /// [`Hq::init`]'s work once its database file is made.
+    fn set_up(
+        dir: &Path,
+        fair: Fair,
+        fair_toml: &str,
+        founding: Founding,
+        password_hash: Option<String>,
+    ) -> Result<Hq> {
         let conn = connect(dir)?;
         create_tables(&conn)?;
         set_meta(&conn, "fair_toml", fair_toml)?;

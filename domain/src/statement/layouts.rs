@@ -268,9 +268,13 @@ impl Layout {
                     // it is left out by its kind, which the import names (a kind WeChat
                     // adds for shoppers' payments would otherwise go unseen).
                     "收入" if is_shoppers_payment(kind) => Flow::Payment,
+                    // Its amount unreadable, passed over as before it was named (a row
+                    // that is no payment refused the whole file).
                     "收入" => {
-                        let amount = amount(c.get(fields, "amount"))?;
-                        return Ok(Row::OthersMoneyIn(kind.to_string(), amount));
+                        return Ok(match amount(c.get(fields, "amount")) {
+                            Ok(amount) => Row::OthersMoneyIn(kind.to_string(), amount),
+                            Err(_) => Row::Neither,
+                        });
                     }
                     "支出" | "/" | "" if refund => Flow::Refund,
                     "支出" | "/" | "" => return Ok(Row::Neither),

@@ -127,10 +127,12 @@ pub(super) fn sign_ins_of(conn: &Connection) -> SignIns {
 }
 
 /// Ends every dashboard session in the copy at `copy`, revokes again there the screen links
-/// and (but for a `hub`'s) devices revoked since the backup, and tells `restored` how many
-/// sessions it ended, which it revoked again and how the copy's accounts differ from
+/// and (but for a `hub`'s) devices revoked since the backup, gives the devices enrolled
+/// again since their rows and codes as they are now, and tells `restored` how many sessions
+/// it ended, which it revoked again or carried, and how the copy's accounts differ from
 /// `replaced`'s, the sign-ins of the database it replaces (unknown without one). A copy with
-/// no session to end and nothing to revoke again is left as it is, byte for byte; one whose
+/// no session to end, nothing to revoke again and nothing to carry is left as it is, byte
+/// for byte; one whose
 /// changes are not written (closed and flushed into the file) fails the restore, before
 /// anything is moved.
 pub(super) fn end_sessions_and_compare(
@@ -170,9 +172,13 @@ pub(super) fn end_sessions_and_compare(
     } else {
         devices_of_both.and_then(|(was, now)| let_in_again(&revoked(was), &revoked(now)))
     };
-    let enrolled = devices_of_both.map(|(was, now)| enrolled_again(was, now));
+    let enrolled = if hub {
+        replaced.map(|_| BTreeMap::new())
+    } else {
+        devices_of_both.map(|(was, now)| enrolled_again(was, now))
+    };
     let none = BTreeMap::new();
-    revoke_again(
+    bring_sign_ins_up_to_date(
         &conn,
         devices.as_ref().unwrap_or(&none),
         links.as_ref().unwrap_or(&none),
@@ -195,7 +201,7 @@ pub(super) fn end_sessions_and_compare(
 /// replaced database has it revoked; a device's enrolment codes go with it, as at any
 /// revocation), and gives the devices `enrolled` again since the rows and codes the
 /// replaced database holds, in one transaction.
-fn revoke_again(
+fn bring_sign_ins_up_to_date(
     conn: &Connection,
     devices: &BTreeMap<String, String>,
     links: &BTreeMap<String, String>,

@@ -624,7 +624,10 @@ fn a_restore_ends_the_backups_sessions_and_names_the_accounts_and_links_changed_
 
 /// A till enrolled again since the backup (its token leaked: revoked, added and enrolled
 /// anew) keeps its new token after a restore, and the leaked one stays refused: the backup's
-/// row held the old secret good and the new one not, which no revocation named.
+/// row held the old secret good and the new one not, which no revocation named. So do a
+/// till revoked before the backup and enrolled again since (not told to be added again,
+/// which threw its carried row away), and one added before the backup and enrolled after
+/// (the backup's unused code enrolled whoever held it in its place).
 #[test]
 fn a_restore_keeps_a_device_enrolled_again_since_as_it_is_enrolled_now() {
     use crate::devices;
@@ -632,46 +635,62 @@ fn a_restore_keeps_a_device_enrolled_again_since_as_it_is_enrolled_now() {
     let dir = tempfile::tempdir().unwrap();
     let hq = demo_hq(&dir.path().join("hq"));
     let actor = fairpos_sync::ActorId::random().to_hex_string();
-    let enrol = |hq: &Hq| {
-        let code = devices::add_device(hq, "T01", "S01", false).unwrap();
+    let enrol = |hq: &Hq, device: &str| {
+        let code = devices::add_device(hq, device, "S01", false).unwrap();
         devices::enroll(&hq.conn, &code, &actor, None, Some("till"), None).unwrap()
     };
-    let leaked = enrol(&hq);
+    let leaked = enrol(&hq, "T01");
+    enrol(&hq, "T03");
+    devices::revoke(&hq.conn, "T03").unwrap();
+    let t05_code = devices::add_device(&hq, "T05", "S01", false).unwrap();
     let monday = dir.path().join("monday.db");
     backup(&hq.dir, &monday, quiet).unwrap();
     devices::revoke(&hq.conn, "T01").unwrap();
-    let now = enrol(&hq);
-    // A code made since and not used yet, for T02, goes nowhere: T02 is not in the backup.
-    devices::add_device(&hq, "T02", "S01", false).unwrap();
+    let now = enrol(&hq, "T01");
+    let t03 = enrol(&hq, "T03");
+    let t05 = devices::enroll(&hq.conn, &t05_code, &actor, None, Some("till"), None).unwrap();
     let data = hq.dir.clone();
     drop(hq);
 
     let restored = restore(&data, &monday, quiet).unwrap();
-    assert_eq!(restored.enrolled_again_since, Some(vec!["T01".to_string()]));
+    let carried = ["T01", "T03", "T05"].map(String::from).to_vec();
+    assert_eq!(restored.enrolled_again_since, Some(carried.clone()));
     assert_eq!(restored.revoked_since, Some(vec![]), "not revoked now");
+    assert_eq!(
+        restored.warnings,
+        Vec::<String>::new(),
+        "T03 is no device added since"
+    );
     let hq = Hq::open(&data).unwrap();
-    let holds = |grant: &devices::Grant| {
-        let token = fairpos_sync::protocol::device_token("T01", &grant.secret);
+    let holds = |device: &str, grant: &devices::Grant| {
+        let token = fairpos_sync::protocol::device_token(device, &grant.secret);
         let limits = SessionLimits::default();
         devices::authenticate(&hq.conn, &token, &limits)
             .peer
             .is_ok()
     };
-    assert!(holds(&now), "the till's token");
-    assert!(!holds(&leaked), "the leaked token");
-    // Its codes are as they are now: every one used.
-    let used: i64 = hq
+    assert!(holds("T01", &now), "the till's token");
+    assert!(!holds("T01", &leaked), "the leaked token");
+    assert!(holds("T03", &t03) && holds("T05", &t05));
+    // Their codes are as they are now: every one used (T05's was unused in the backup).
+    let unused: i64 = hq
         .conn
         .query_row(
-            "SELECT COUNT(*) FROM enroll_codes WHERE device = 'T01' AND used_at IS NULL",
+            "SELECT COUNT(*) FROM enroll_codes WHERE used_at IS NULL",
             [],
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(used, 0);
+    assert_eq!(unused, 0);
 
-    // Restored again onto what it is now: nothing differs, nothing carried.
+    // Restored again onto what it is now: the backup still holds the old rows, carried again.
     drop(hq);
     let twice = restore(&data, &monday, quiet).unwrap();
-    assert_eq!(twice.enrolled_again_since, Some(vec!["T01".to_string()]));
+    assert_eq!(twice.enrolled_again_since, Some(carried));
+    let hq = Hq::open(&data).unwrap();
+    let token = fairpos_sync::protocol::device_token("T01", &now.secret);
+    let limits = SessionLimits::default();
+    assert!(devices::authenticate(&hq.conn, &token, &limits)
+        .peer
+        .is_ok());
 }

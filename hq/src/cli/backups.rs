@@ -112,16 +112,18 @@ pub fn restore(dir: &Path, args: CopyFile) -> Result<()> {
             println!("devices revoked after the backup are let in again by it: revoke them again")
         }
     }
-    if let Some(devices) = restored
-        .enrolled_again_since
-        .as_ref()
-        .filter(|d| !d.is_empty())
-    {
-        println!(
+    match &restored.enrolled_again_since {
+        Some(devices) if !devices.is_empty() => println!(
             "devices enrolled again since the backup, kept as enrolled now (the backup's \
              tokens of them refused): {}",
             devices.join(", ")
-        );
+        ),
+        Some(_) => {}
+        None if h.role == "hub" => {}
+        None => println!(
+            "devices enrolled again after the backup hold their old tokens good in it: revoke \
+             them, add them and enrol them again"
+        ),
     }
     if restored.sessions_ended > 0 {
         println!(

@@ -365,9 +365,11 @@ pub(crate) async fn logout_page(State(state): State<AppState>, headers: HeaderMa
 }
 
 /// Whether a browser's request came from a page of this site: `Sec-Fetch-Site` says so
-/// (every current browser sends it), or, without it, an `Origin` naming this host. A
-/// request with neither came from no web page (a script, `curl`), which no other site can
-/// make a browser send.
+/// (every current browser sends it), or, without it, an `Origin` naming this host, as the
+/// request names it or as a reverse proxy passed it on (`X-Forwarded-Host`: a proxy that
+/// sets `Host` to its upstream left older browsers no way to log out). A request with
+/// neither came from no web page (a script, `curl`), which no other site can make a browser
+/// send; nor can another site's form set a header.
 pub(crate) fn from_this_site(headers: &HeaderMap) -> bool {
     if let Some(site) = headers.get("sec-fetch-site") {
         return matches!(site.as_bytes(), b"same-origin" | b"none");
@@ -375,9 +377,16 @@ pub(crate) fn from_this_site(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };
-    let origin_host = origin.to_str().ok().and_then(|o| o.split_once("://"));
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    matches!((origin_host, host), (Some((_, a)), Some(b)) if a.eq_ignore_ascii_case(b))
+    let Some((_, origin_host)) = origin.to_str().ok().and_then(|o| o.split_once("://")) else {
+        return false;
+    };
+    let named = |name: &str| {
+        let value = headers.get(name).and_then(|h| h.to_str().ok());
+        // A proxy behind another appends: the first is the browser's.
+        let first = value.and_then(|v| v.split(',').next()).map(str::trim);
+        first.is_some_and(|host| host.eq_ignore_ascii_case(origin_host))
+    };
+    named("host") || named("x-forwarded-host")
 }
 
 /// `POST /logout`: ends the session of the cookie, or of the bearer token (one
@@ -466,6 +475,19 @@ mod tests {
             !with(&[("origin", "https://hq.example.cn:8443")]),
             "no host"
         );
+        // Behind a proxy that sets Host to its upstream, as it passes the browser's on.
+        let upstream = ("host", "127.0.0.1:8080");
+        let passed = ("x-forwarded-host", "hq.example.cn:8443");
+        assert!(with(&[
+            upstream,
+            passed,
+            ("origin", "https://hq.example.cn:8443")
+        ]));
+        assert!(!with(&[
+            upstream,
+            passed,
+            ("origin", "https://evil.example")
+        ]));
         // Sec-Fetch-Site, when sent, decides.
         let cross = ("sec-fetch-site", "cross-site");
         assert!(!with(&[

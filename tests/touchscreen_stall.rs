@@ -75,26 +75,36 @@ fn with_services(
     (app, rx)
 }
 
-#[test]
-fn a_weighed_product_takes_the_scales_settled_weight_and_the_shopper_sees_it_all() {
-    i_slint_backend_testing::init_no_event_loop();
-    let dir = tempfile::tempdir().unwrap();
-    let pty = PtyPair::new(dir.path(), "scale");
+/// A Mettler Toledo 8217 scale on a pty pair in `dir` (the pair kept open while it is held),
+/// and the till's configuration reading it.
+fn with_a_scale(dir: &std::path::Path) -> (PtyPair, FakeScale, Config) {
+    let pty = PtyPair::new(dir, "scale");
     let scale = FakeScale::on_pty(&pty.b, Protocol::Toledo8217);
-
-    // The till with its scale thread (the real one) and a customer display.
-    let till = demo_till(dir.path());
     let config = Config {
         scale: ScaleConfig {
             kind: ScaleKind::Serial,
             path: Some(pty.a.clone()),
             ..ScaleConfig::default()
         },
+        ..Config::default()
+    };
+    (pty, scale, config)
+}
+
+#[test]
+fn a_weighed_product_takes_the_scales_settled_weight_and_the_shopper_sees_it_all() {
+    i_slint_backend_testing::init_no_event_loop();
+    let dir = tempfile::tempdir().unwrap();
+    let (_pty, scale, scaled) = with_a_scale(dir.path());
+
+    // The till with its scale thread (the real one) and a customer display.
+    let till = demo_till(dir.path());
+    let config = Config {
         customer_display: CustomerDisplayConfig {
             size: Some("1024x600".into()),
             ..CustomerDisplayConfig::default()
         },
-        ..Config::default()
+        ..scaled
     };
     let (app, rx) = with_services(till, &config, dir.path());
     app.set_lang(fairpos_domain::Lang::En);
@@ -338,17 +348,8 @@ fn a_refused_sync_is_said_so_and_not_as_offline() {
 fn add_charges_the_weight_on_the_plate_at_the_press() {
     i_slint_backend_testing::init_no_event_loop();
     let dir = tempfile::tempdir().unwrap();
-    let pty = PtyPair::new(dir.path(), "scale");
-    let scale = FakeScale::on_pty(&pty.b, Protocol::Toledo8217);
+    let (_pty, scale, config) = with_a_scale(dir.path());
     let till = demo_till(dir.path());
-    let config = Config {
-        scale: ScaleConfig {
-            kind: ScaleKind::Serial,
-            path: Some(pty.a.clone()),
-            ..ScaleConfig::default()
-        },
-        ..Config::default()
-    };
     let (app, rx) = with_services(till, &config, dir.path());
     app.set_lang(fairpos_domain::Lang::En);
     app.ui.show().unwrap();

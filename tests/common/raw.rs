@@ -74,3 +74,22 @@ pub fn served_from(from: &str, at: SocketAddr) -> TcpStream {
     })
     .expect("a connection served")
 }
+
+/// Posts to `path` at `address` (`host:port`) a head saying a body too big for any server
+/// follows, and returns the first 12 bytes answered within 5 s (`HTTP/1.1 413`, at once).
+pub fn post_too_big_a_body(address: &str, path: &str) -> [u8; 12] {
+    let mut socket = TcpStream::connect(address).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: 99999999999999\r\n\r\n{{}}"
+    );
+    socket.write_all(head.as_bytes()).unwrap();
+    let mut answer = [0u8; 12];
+    socket
+        .read_exact(&mut answer)
+        .expect("an answer within 5 s");
+    answer
+}

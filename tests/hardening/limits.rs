@@ -24,15 +24,7 @@ fn a_client_closing_its_connection_before_the_answers_ends_that_connection_alone
     assert_eq!(Http::new(&server.url).get("/api/v1/health").0, 200);
 
     // A body its length says is too big is answered 413 at once, not waited for.
-    let mut socket = std::net::TcpStream::connect(&address).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let head = "POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
-                Content-Length: 99999999999999\r\n\r\n{}";
-    socket.write_all(head.as_bytes()).unwrap();
-    let mut answer = [0u8; 12];
-    std::io::Read::read_exact(&mut socket, &mut answer).expect("an answer within 5 s");
+    let answer = common::raw::post_too_big_a_body(&address, "/api/v1/login");
     assert_eq!(&answer, b"HTTP/1.1 413");
 }
 

@@ -111,22 +111,9 @@ fn metrics_follow_what_the_server_does(hq: &Hq, backend: &str) {
     assert_eq!(value(&before, "projection_records_total"), Some(0.0));
     // A body its length says is too big: answered 413 at once, and counted (the count was
     // inside the body's limit, and never saw it).
-    {
-        use std::io::{Read, Write};
-        let address = server.url.trim_start_matches("http://");
-        let mut socket = std::net::TcpStream::connect(address).unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        let head = "POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
-                    Content-Length: 99999999999999\r\n\r\n{}";
-        socket.write_all(head.as_bytes()).unwrap();
-        let mut answer = [0u8; 12];
-        socket
-            .read_exact(&mut answer)
-            .expect("an answer within 5 s");
-        assert_eq!(&answer, b"HTTP/1.1 413");
-    }
+    let address = server.url.trim_start_matches("http://");
+    let answer = common::raw::post_too_big_a_body(address, "/api/v1/login");
+    assert_eq!(&answer, b"HTTP/1.1 413");
 
     let mut till = common::Till::enrolled(&server.url, &hq.add_device("T01", "S01"));
     common::morning::t01_morning(&mut till);

@@ -14,6 +14,15 @@ fn kiosk(dir: &std::path::Path) -> KioskController {
     k
 }
 
+/// A tea scanned at 1 s, shown the payment QR at 2 s, and its payment confirmed by staff
+/// at 3 s: sold.
+fn sold_by_qr(k: &mut KioskController) {
+    k.scan("6935780100128", 1_000);
+    k.pay_qr(2_000);
+    key_in(k, "2468", 3_000);
+    assert!(k.staff_confirm(0, 3_000).is_some());
+}
+
 /// Taps `pin` on the kiosk's PIN pad at `now`.
 fn key_in(k: &mut KioskController, pin: &str, now: u64) {
     for d in pin.chars() {
@@ -356,10 +365,7 @@ fn a_basket_left_on_the_payment_qr_is_kept_for_staff() {
     let dir = tempfile::tempdir().unwrap();
     let mut k = kiosk(dir.path());
     // Sold: nothing kept.
-    k.scan("6935780100128", 1_000);
-    k.pay_qr(2_000);
-    key_in(&mut k, "2468", 3_000);
-    assert!(k.staff_confirm(0, 3_000).is_some());
+    sold_by_qr(&mut k);
     k.finish();
     // Handed to the counter: nothing kept.
     k.scan("6935780100128", 4_000);
@@ -470,10 +476,7 @@ fn a_basket_on_the_payment_qr_when_the_kiosk_stops_is_kept_at_its_start() {
         ..KioskConfig::default()
     };
     let mut k = kiosk(dir.path());
-    k.scan("6935780100128", 1_000);
-    k.pay_qr(2_000);
-    key_in(&mut k, "2468", 3_000);
-    assert!(k.staff_confirm(0, 3_000).is_some());
+    sold_by_qr(&mut k);
     k.finish();
     k.scan("6935780100128", 4_000);
     k.pay_qr(5_000);
@@ -533,10 +536,7 @@ fn a_basket_with_nothing_to_pay_is_sent_to_the_counter() {
 fn a_scan_over_the_thanks_starts_the_next_basket() {
     let dir = tempfile::tempdir().unwrap();
     let mut k = kiosk(dir.path());
-    k.scan("6935780100128", 1_000);
-    k.pay_qr(2_000);
-    key_in(&mut k, "2468", 3_000);
-    assert!(k.staff_confirm(0, 3_000).is_some());
+    sold_by_qr(&mut k);
     assert_eq!(k.screen, KioskScreen::Thanks);
     k.scan("6935780100128", 4_000);
     assert_eq!(k.screen, KioskScreen::Shopping);

@@ -138,6 +138,34 @@ impl Fair {
                     i + 1
                 )));
             }
+            // A scale's label is a code of GS1's restricted circulation (20 to 29, or 02 and
+            // 04 before it): a rule of another prefix read goods' own barcodes (69…) as
+            // labels, and nothing of a stall's sold by its barcode. Nor may two rules' codes
+            // begin alike: the first matching took the other's labels.
+            let in_store = rule.prefix.starts_with('2')
+                || rule.prefix.starts_with("02")
+                || rule.prefix.starts_with("04");
+            if !in_store {
+                return Err(bad(format!(
+                    "barcode_rule {}: prefix {} is no in-store prefix (GS1's 20 to 29, or 02, \
+                     04): goods' own barcodes would be read as scale labels",
+                    i + 1,
+                    rule.prefix
+                )));
+            }
+            let overlapping = |other: &BarcodeRule| {
+                other.prefix.starts_with(&rule.prefix) || rule.prefix.starts_with(&other.prefix)
+            };
+            if let Some(other) = barcode_rules.iter().position(overlapping) {
+                return Err(bad(format!(
+                    "barcode_rule {}: prefix {} begins as barcode_rule {}'s ({}): a label would \
+                     be read by the first",
+                    i + 1,
+                    rule.prefix,
+                    other + 1,
+                    barcode_rules[other].prefix
+                )));
+            }
             barcode_rules.push(rule);
         }
         let currency = file.currency.unwrap_or_else(|| "CNY".into());
@@ -217,5 +245,23 @@ mod tests {
         assert!(err.contains("`currency` is empty"), "{err}");
         let err = Fair::from_toml("nme = \"x\"").unwrap_err().to_string();
         assert!(err.contains("unknown field"), "{err}");
+        // A prefix outside GS1's in-store ones read goods' barcodes (69…) as labels; two
+        // rules beginning alike took each other's labels.
+        let rule = |prefix: &str| {
+            format!(
+                "[[barcode_rule]]\nprefix = \"{prefix}\"\nplu_digits = 5\n\
+                 value = \"weight_g\"\nvalue_digits = {}\n",
+                12 - 5 - prefix.len()
+            )
+        };
+        let with = |rules: &[&str]| {
+            let rules: String = rules.iter().map(|p| rule(p)).collect();
+            Fair::from_toml(&format!("name = \"x\"\n{rules}")).map(|f| f.barcode_rules.len())
+        };
+        let err = with(&["69"]).unwrap_err().to_string();
+        assert!(err.contains("no in-store prefix"), "{err}");
+        let err = with(&["21", "2"]).unwrap_err().to_string();
+        assert!(err.contains("begins as barcode_rule 1's"), "{err}");
+        assert_eq!(with(&["21", "22", "02", "04"]).unwrap(), 4);
     }
 }

@@ -175,6 +175,20 @@ impl Store {
         let fair = Fair::from_toml(options.fair_toml)?;
         let device = DeviceCode::parse(options.device)?;
         pins::check_pin(options.lead_pin)?;
+        // As headquarters' enrolment would have it: every sale files under it, and a stall
+        // the fair does not know (`S02 `, empty, an escape) filed the day under none.
+        let stall = options.stall;
+        if stall.trim() != stall
+            || stall.is_empty()
+            || stall.chars().any(fairpos_domain::text::is_hidden)
+            || stall.chars().count() > 300
+        {
+            return Err(Error::input(format!(
+                "--stall {}: give the stall's code as the fair's stalls list has it (no \
+                 spaces around it, no control characters)",
+                fairpos_domain::text::shown(stall)
+            )));
+        }
         if dir.join(DB_FILE).exists() {
             let existing = Store::open(dir)?;
             return Err(Error::input(format!(

@@ -220,11 +220,18 @@ fn a_till_is_set_up_once_and_commands_need_one() {
 #[test]
 fn init_from_a_fair_file_then_imports() {
     let till = Till::empty();
-    let fair = demo_file("fair.toml");
+    let fair_file = demo_file("fair.toml");
+    let fair = fair_file.to_str().unwrap();
+    // A stall every sale would file under and the fair does not know: refused, nothing made.
+    for stall in ["S02 ", "", "S\u{1b}[2J"] {
+        let args = ["init", "--fair", fair, "--device", "T02", "--stall", stall];
+        till.fails(&[&args[..], &["--lead-pin", "1357"]].concat(), 2, "--stall");
+        assert!(!till.data().join("till.db").exists(), "{stall:?}");
+    }
     till.ok(&[
         "init",
         "--fair",
-        fair.to_str().unwrap(),
+        fair,
         "--device",
         "T02",
         "--stall",
@@ -278,7 +285,7 @@ fn init_from_a_fair_file_then_imports() {
         &[
             "init",
             "--fair",
-            fair.to_str().unwrap(),
+            fair,
             "--device",
             "t3",
             "--stall",

@@ -233,11 +233,25 @@ fn an_unreachable_printer_never_stops_a_sale() {
     let pending = till.json(&["receipt", "pending", "--json"]);
     assert_eq!(pending.as_array().unwrap().len(), 2);
     till.fails(&["receipt", "retry"], 1, "still wait for the printer");
-    // A bad fairpos.toml is named, and does not stop selling either.
+    // A bad fairpos.toml is named, and does not stop selling either; the sale's receipt
+    // waits in the queue (it was neither printed nor queued).
     configure(&till, "[printer]\nkind = \"serial\"\nwidht_mm = 58\n");
-    let out = till.run(&["sell", "--seller", "V004", "LS-MH-1", "--pay", "wechat"]);
+    let out = till.run(&[
+        "sell", "--seller", "V004", "LS-MH-1", "--pay", "wechat", "--json",
+    ]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field"));
+    let sold: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pending = till.json(&["receipt", "pending", "--json"]);
+    let queued = pending
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["sale"] == sold["sale"]);
+    assert!(
+        queued.is_some_and(|p| p["reason"].as_str().unwrap().contains("unknown field")),
+        "{pending}"
+    );
     till.fails(&["receipt", "show", "T01-000001"], 2, "fairpos.toml");
 }
 

@@ -29,7 +29,15 @@ use fairpos_domain::slip::ShiftSlip;
 /// warning: the sale stands and the receipt waits in the queue.
 pub fn print_after_sale(till: &mut Till, dir: &Path, sale_id: &str) {
     let outcome = (|| -> Result<Option<PrintOutcome>> {
-        let config = Config::load(dir)?;
+        let config = match Config::load(dir) {
+            Ok(config) => config,
+            Err(e) => {
+                // Queued, printed by `receipt retry` once the file is mended.
+                let reason = format!("not printed: {e}");
+                till.queue_receipt(sale_id, &reason, now(till)?)?;
+                return Err(e);
+            }
+        };
         let Some(mut printer) =
             printer::open(&config.printer).map_err(|e| Error::input(e.to_string()))?
         else {

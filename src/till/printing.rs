@@ -223,6 +223,15 @@ impl Till {
         Ok(ready)
     }
 
+    /// Queues the receipt of `sale` unprinted for `reason`, before anything of it is built:
+    /// the printer's configuration could not be read (it was neither printed nor queued,
+    /// and `receipt retry` found nothing once the file was mended).
+    pub fn queue_receipt(&mut self, sale: &str, reason: &str, now: Time) -> Result<()> {
+        let (_, detail) = self.receipt_of(sale, false)?;
+        let (id, number) = (&detail.summary.id, &detail.summary.number);
+        queue(self.reader()?, id, number, false, reason, now)
+    }
+
     /// [`Till::ready_receipt`] for a receipt printed from the queue (by the touchscreen as
     /// soon as the printer is back, or `fairpos receipt retry`): it opens no drawer. The
     /// sale opened it when the receipt was queued (`DLE DC4`, [`send_receipt`]); the queue

@@ -82,7 +82,44 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
     })
 }
 
+/// The longest a kiosk's idle question or clearing may wait, in seconds.
+const LONGEST_IDLE_S: u64 = 3600;
+
+/// The most bytes a payment QR's text may have: what a QR code holds at error correction L
+/// in byte mode (2 953); longer, the kiosk drew a blank image.
+const LONGEST_PAYMENT_QR: usize = 2953;
+
 impl KioskConfig {
+    /// Refuses settings that break the kiosk: idle times of 0 (it asked at every tick, and
+    /// cleared the basket at the next) or beyond an hour (whose milliseconds overflowed), a
+    /// blank payment code (a QR that pays no one) or one too long to draw.
+    fn validate(&self) -> std::result::Result<(), String> {
+        for (name, seconds) in [
+            ("idle_warn_s", self.idle_warn_s),
+            ("idle_clear_s", self.idle_clear_s),
+        ] {
+            if !(1..=LONGEST_IDLE_S).contains(&seconds) {
+                return Err(format!(
+                    "[kiosk] {name} = {seconds}: give 1 to {LONGEST_IDLE_S} seconds"
+                ));
+            }
+        }
+        if self.payment_qr.trim().is_empty() {
+            return Err(
+                "[kiosk] payment_qr is empty: give the text of the stall's own \
+                        collection code (收款码)"
+                    .into(),
+            );
+        }
+        if self.payment_qr.len() > LONGEST_PAYMENT_QR {
+            return Err(format!(
+                "[kiosk] payment_qr is {} bytes, more than a QR code holds ({LONGEST_PAYMENT_QR})",
+                self.payment_qr.len()
+            ));
+        }
+        Ok(())
+    }
+
     /// The stall's payment code to show shoppers at the fair whose id is `fair`: none while
     /// it is the demo's placeholder and the fair is not the demo fair (the placeholder
     /// takes no money; shoppers were told to pay it).
@@ -110,6 +147,10 @@ impl Config {
             .validate()
             .and_then(|_| config.scanner.validate())
             .and_then(|_| config.scale.validate())
+            .map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
+        config
+            .kiosk
+            .validate()
             .map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
         Ok(config)
     }
@@ -164,5 +205,34 @@ mod tests {
                 .unwrap();
         assert!(bad.scale.validate().is_err());
         assert!(toml::from_str::<Config>("[printer]\nwidht_mm = 58\n").is_err());
+    }
+
+    /// Kiosk settings that broke the kiosk are refused when the file is read.
+    #[test]
+    fn kiosk_settings_that_break_the_kiosk_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |kiosk: &str| {
+            std::fs::write(dir.path().join(CONFIG_FILE), format!("[kiosk]\n{kiosk}\n")).unwrap();
+            Config::load(dir.path())
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(load("idle_warn_s = 60"), Ok(()));
+        for (kiosk, said) in [
+            ("idle_warn_s = 0", "idle_warn_s = 0: give 1 to 3600"),
+            ("idle_clear_s = 99999999999999999", "idle_clear_s"),
+            ("payment_qr = \" \"", "payment_qr is empty"),
+        ] {
+            let err = load(kiosk).unwrap_err();
+            assert!(err.contains(said), "{kiosk}: {err}");
+        }
+        let long = format!("payment_qr = \"{}\"", "x".repeat(3000));
+        assert!(load(&long)
+            .unwrap_err()
+            .contains("more than a QR code holds"));
+        // A serial speed of 0 reached the port as "hang up".
+        std::fs::write(dir.path().join(CONFIG_FILE), "[printer]\nbaud = 0\n").unwrap();
+        let err = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("printer baud = 0: use one of"), "{err}");
     }
 }

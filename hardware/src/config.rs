@@ -8,6 +8,21 @@ use crate::scale::serial::Framing;
 use crate::scale::{Protocol, Scale, SerialScale};
 use crate::{Error, Result};
 
+/// The serial speeds a printer, scanner or scale is set to: one of the standard rates from
+/// 1 200 to 115 200 baud. 0 reached the port as "hang up", and printing failed later as
+/// though its cable were out.
+pub const BAUD_RATES: [u32; 8] = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200];
+
+/// Refuses a `baud` of `what` (`printer`, `scanner`, `scale`) that is not a standard rate.
+pub fn check_baud(what: &str, baud: u32) -> Result<()> {
+    if BAUD_RATES.contains(&baud) {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "{what} baud = {baud}: use one of 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200"
+    )))
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PrinterKind {
@@ -88,7 +103,7 @@ impl PrinterConfig {
                 "a network printer needs `address = \"host:9100\"`".into(),
             ));
         }
-        Ok(())
+        check_baud("printer", self.baud)
     }
 }
 
@@ -123,7 +138,7 @@ impl ScannerConfig {
         if self.kind == ScannerKind::Serial && self.path.is_none() {
             return Err(Error::Config("a serial scanner needs `path`".into()));
         }
-        Ok(())
+        check_baud("scanner", self.baud)
     }
 }
 
@@ -170,7 +185,7 @@ impl ScaleConfig {
         }
         self.framing()?;
         self.toledo_unit()?;
-        Ok(())
+        check_baud("scale", self.baud)
     }
 
     fn toledo_unit(&self) -> Result<&'static str> {

@@ -216,7 +216,7 @@ pub enum HardwareCommand {
         #[arg(long)]
         port: PathBuf,
         /// The scanner's serial speed, in bits per second.
-        #[arg(long, default_value_t = 9600)]
+        #[arg(long, default_value_t = 9600, value_parser = baud)]
         baud: u32,
         /// Stop after N codes.
         #[arg(long)]
@@ -478,6 +478,15 @@ impl Cli {
 
 /// A number of seconds a command waits: at least one, at most a day (a larger one overflowed
 /// the clock's arithmetic and ended the command with a panic).
+/// A standard serial speed ([`fairpos_hardware::config::BAUD_RATES`]).
+fn baud(text: &str) -> Result<u32, String> {
+    let baud: u32 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    fairpos_hardware::config::check_baud("scanner", baud).map_err(|e| e.to_string())?;
+    Ok(baud)
+}
+
 fn seconds() -> clap::builder::RangedU64ValueParser<u64> {
     clap::value_parser!(u64).range(1..=86_400)
 }

@@ -274,8 +274,10 @@ fn show_kiosk(dir: PathBuf, till: Till, config: &Config, options: Options) -> Re
 
 /// Opens the till (or the kiosk) on `dir` and runs until the window closes.
 pub fn run(dir: &Path, mode: Mode, options: Options) -> Result<()> {
-    let till = open_or_demo(dir)?;
+    // Read first: a file refused after the demo till was made left an empty directory
+    // holding one, which a later `init --fair` refused.
     let config = Config::load(dir)?;
+    let till = open_or_demo(dir)?;
     match mode {
         Mode::Till => show_till(dir.to_path_buf(), till, &config, options)?,
         Mode::Kiosk => show_kiosk(dir.to_path_buf(), till, &config, options)?,

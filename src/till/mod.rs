@@ -313,6 +313,14 @@ impl Till {
         if reason.trim().is_empty() {
             return Err(DomainError::ReasonNeeded.into());
         }
+        // A move of nothing stays in the ledger for good (the touchscreen refuses it).
+        if amount.0 == 0 {
+            return Err(DomainError::BadAmount {
+                text: amount.to_string(),
+                why: fairpos_domain::AmountIssue::Zero,
+            }
+            .into());
+        }
         self.store.write(|w| {
             let device = w.identity().device.to_string();
             let shift = open_shift(w)?;

@@ -137,6 +137,9 @@ fn each_bad_input_is_refused_with_one_line_and_nothing_written() {
     for moving in ["cash-in", "cash-out"] {
         let args = ["shift", moving, "10", "--reason", "x"];
         till.fails(&[&args[..], &wrong].concat(), 2, "wrong PIN");
+        // Nothing moved is no move (it stayed in the ledger for good).
+        let nothing = ["shift", moving, "0.00", "--reason", "x", "--pin", PIN];
+        till.fails(&nothing, 2, "must be more than zero");
     }
     let moves = "SELECT (SELECT COUNT(*) FROM refunds) + (SELECT COUNT(*) FROM cash_moves)";
     let written: i64 = till.db().query_row(moves, [], |r| r.get(0)).unwrap();

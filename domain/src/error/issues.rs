@@ -12,6 +12,8 @@ pub enum AmountIssue {
     TooLarge,
     /// A competition rate (points per yuan) with more than four places.
     BadRate,
+    /// Zero where an amount moves money (cash into or out of the drawer).
+    Zero,
 }
 
 /// What is wrong with the quantity of a line.
@@ -178,6 +180,7 @@ impl AmountIssue {
                 "每元积分须为最多四位小数的数字",
                 "points per yuan must be a decimal with at most 4 places"
             ),
+            AmountIssue::Zero => say!(lang, "金额须大于零", "must be more than zero"),
         }
     }
 }

@@ -415,7 +415,11 @@ pub fn hardware(dir: &Path, command: HardwareCommand) -> Result<()> {
                 } else {
                     let ok = if view.valid { "valid" } else { "invalid" };
                     let why = view.reason.as_deref().unwrap_or("");
-                    println!("{:<10} {:<8} {}  {why}", view.kind, ok, view.code);
+                    let (code, why) = (
+                        fairpos_domain::text::shown(&view.code),
+                        fairpos_domain::text::shown(why),
+                    );
+                    println!("{:<10} {:<8} {code}  {why}", view.kind, ok);
                 }
             }
             Ok(())

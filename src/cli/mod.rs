@@ -31,10 +31,12 @@ use self::args::{
 use self::views::{CloseView, ProductView, RefundView, SaleListView, SaleView, StatusView};
 use crate::clock::now;
 use crate::config::Config;
+// What the catalog, tills or shoppers wrote is shown with its escapes written out.
 use crate::error::{Error, Result};
 use crate::store::{verify, InitOptions};
 use crate::till::weighing::weigh_for_sale;
 use crate::till::{slip, Order, Till};
+use fairpos_domain::text::shown;
 
 /// The data directory: `--data`, `FAIRPOS_DATA`, or the platform's.
 fn data_dir(cli: &Cli) -> Result<PathBuf> {
@@ -62,7 +64,11 @@ pub fn run(cli: Cli) -> Result<()> {
                 let amount = fairpos_domain::Fen(b.amount_fen);
                 println!(
                     "{}  {:>10}  {}  (left {}: {})",
-                    b.shown_at, amount, b.items, b.left_at, b.why
+                    b.shown_at,
+                    amount,
+                    shown(&b.items),
+                    b.left_at,
+                    b.why
                 );
             }
             Ok(())
@@ -234,7 +240,7 @@ pub fn run(cli: Cli) -> Result<()> {
                         s.at,
                         s.total.to_string(),
                         s.status(),
-                        s.seller_name
+                        shown(&s.seller_name)
                     );
                 }
                 Ok(())
@@ -466,10 +472,10 @@ fn catalog(dir: &Path, c: CatalogCommand) -> Result<()> {
                 let p = &r.product;
                 println!(
                     "{:<12} {:>9}/{}  {}",
-                    p.sku,
+                    shown(&p.sku),
                     p.price.to_string(),
-                    p.unit,
-                    p.name_zh
+                    shown(&p.unit),
+                    shown(&p.name_zh)
                 );
             }
             Ok(())
@@ -484,11 +490,11 @@ fn catalog(dir: &Path, c: CatalogCommand) -> Result<()> {
                     let p = &r.product;
                     println!(
                         "{:<12} {:>9}/{}  stock {:>8}  {}",
-                        p.sku,
+                        shown(&p.sku),
                         p.price.to_string(),
-                        p.unit,
+                        shown(&p.unit),
                         p.units_text(r.stock),
-                        p.name_zh
+                        shown(&p.name_zh)
                     );
                 }
                 Ok(())

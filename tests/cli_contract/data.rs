@@ -201,3 +201,29 @@ fn the_till_database_is_unreadable_by_others() {
     till.ok(&["sales", "--json"]);
     assert_eq!(mode("till.db"), 0o660, "the group keeps its access");
 }
+
+/// A name with a terminal's escape (from a catalog file or a till's product) is listed with
+/// it written out, not run on the operator's terminal.
+#[test]
+fn the_catalog_is_listed_with_escapes_written_out() {
+    let till = Till::demo();
+    let name = "茶\u{1b}[2J";
+    let add = [
+        "catalog",
+        "add",
+        "--sku",
+        "X-1",
+        "--name-zh",
+        name,
+        "--unit",
+        "盒",
+        "--price",
+        "1",
+    ];
+    till.ok(&add);
+    for listing in [&["catalog", "list"][..], &["catalog", "search", "X-1"]] {
+        let out = till.ok(listing);
+        assert!(!out.contains('\u{1b}'), "{out:?}");
+        assert!(out.contains("茶\\u{1b}[2J"), "{out}");
+    }
+}

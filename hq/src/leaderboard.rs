@@ -30,28 +30,23 @@ pub struct Leaderboard {
     pub sellers: Vec<Standing>,
 }
 
+/// The standings, their three reads in one transaction: a sale projected between them
+/// counted for its seller and not its team (the teams added up to another total than the
+/// sellers).
 pub fn of(db: &Connection, fair: &Fair) -> Result<Leaderboard> {
+    let tx = db.unchecked_transaction()?;
     Ok(standings(
         fair,
-        report::build(db, Dimension::Team)?,
-        report::build(db, Dimension::Seller)?,
-        rollup::seller_teams(db)?,
+        report::build(&tx, Dimension::Team)?,
+        report::build(&tx, Dimension::Seller)?,
+        rollup::seller_teams(&tx)?,
     ))
 }
 
-/// The same, from a headquarters on PostgreSQL (its roll-up, by the same SQL).
+/// The same, from a headquarters on PostgreSQL (its roll-up, by the same SQL), read in one
+/// repeatable-read transaction.
 pub async fn of_postgres(pool: &fairpos_postgres::Pool, fair: &Fair) -> Result<Leaderboard> {
-    use fairpos_postgres::report::build;
-    let teams = build(pool, Dimension::Team).await?;
-    let sellers = build(pool, Dimension::Seller).await?;
-    let client = pool.get().await.map_err(fairpos_postgres::Error::from)?;
-    let seller_teams = client
-        .query(rollup::SELLER_TEAMS, &[])
-        .await
-        .map_err(fairpos_postgres::Error::from)?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let (teams, sellers, seller_teams) = fairpos_postgres::report::standings(pool).await?;
     Ok(standings(fair, teams, sellers, seller_teams))
 }
 

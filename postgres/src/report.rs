@@ -28,9 +28,18 @@ pub async fn put_stalls(pool: &Pool, stalls: &[(String, String, String)]) -> Res
 
 /// The report `by`, read from the roll-up.
 pub async fn build(pool: &Pool, by: Dimension) -> Result<Report> {
-    let client = pool.get().await?;
-    let statement = client.prepare_cached(&postgres_params(ROWS)).await?;
-    let rows = client
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let report = build_in(&tx, by).await?;
+    tx.commit().await?;
+    Ok(report)
+}
+
+/// [`build`] in the transaction `tx`: several reports read in one (the leaderboard's by
+/// team and by seller) are of one moment.
+pub async fn build_in(tx: &deadpool_postgres::Transaction<'_>, by: Dimension) -> Result<Report> {
+    let statement = tx.prepare_cached(&postgres_params(ROWS)).await?;
+    let rows = tx
         .query(&statement, &[&by.as_str()])
         .await?
         .iter()
@@ -49,6 +58,29 @@ pub async fn build(pool: &Pool, by: Dimension) -> Result<Report> {
         })
         .collect();
     Ok(assemble(by, rows))
+}
+
+/// The leaderboard's reads, of one moment (one repeatable-read transaction): the reports by
+/// team and by seller, and each seller's team. Read apart, a sale projected between them
+/// counted for its seller and not its team.
+pub async fn standings(pool: &Pool) -> Result<(Report, Report, Vec<(String, String)>)> {
+    let mut client = pool.get().await?;
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    let teams = build_in(&tx, Dimension::Team).await?;
+    let sellers = build_in(&tx, Dimension::Seller).await?;
+    let seller_teams = tx
+        .query(fairpos_projection::rollup::SELLER_TEAMS, &[])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    tx.commit().await?;
+    Ok((teams, sellers, seller_teams))
 }
 
 /// The report `by`, read from every sale (what [`build`] answers without).

@@ -262,15 +262,16 @@ pub fn xlsx(u: &UnitItems) -> Result<Vec<u8>> {
     let yuan = |fen: i64| fen as f64 / 100.0;
     let mut r = 2u32;
     for i in &u.items {
-        sheet.write(r, 0, i.date.as_str()).map_err(fail)?;
-        sheet.write(r, 1, i.sale.as_str()).map_err(fail)?;
-        sheet.write(r, 2, i.stall.as_str()).map_err(fail)?;
-        sheet.write(r, 3, i.item.as_str()).map_err(fail)?;
+        let text = fairpos_projection::report::format::xlsx_text;
+        sheet.write(r, 0, text(&i.date)).map_err(fail)?;
+        sheet.write(r, 1, text(&i.sale)).map_err(fail)?;
+        sheet.write(r, 2, text(&i.stall)).map_err(fail)?;
+        sheet.write(r, 3, text(&i.item)).map_err(fail)?;
         sheet
             .write_with_format(r, 4, yuan(i.unit_price_fen), &money)
             .map_err(fail)?;
-        sheet.write(r, 5, i.quantity.as_str()).map_err(fail)?;
-        sheet.write(r, 6, i.unit.as_str()).map_err(fail)?;
+        sheet.write(r, 5, text(&i.quantity)).map_err(fail)?;
+        sheet.write(r, 6, text(&i.unit)).map_err(fail)?;
         sheet
             .write_with_format(r, 7, yuan(i.amount_fen), &money)
             .map_err(fail)?;

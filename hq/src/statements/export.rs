@@ -3,7 +3,7 @@
 use super::matching::{Recorded, StatementMatch};
 use crate::{Error, Result};
 use fairpos_domain::Fen;
-use fairpos_projection::report::format::spreadsheet_safe;
+use fairpos_projection::report::format::{spreadsheet_safe, XLSX_ROWS};
 
 const HEADER: [&str; 13] = [
     "结果 result",
@@ -95,9 +95,6 @@ pub fn csv(m: &StatementMatch) -> Result<Vec<u8>> {
     w.into_inner()
         .map_err(|e| Error::Other(format!("CSV: {}", e.error())))
 }
-
-/// The rows of an XLSX worksheet.
-const XLSX_ROWS: usize = 1_048_576;
 
 /// Refuses a worksheet of `rows` rows (its headers' and totals' among them) past what one
 /// holds: said, not failed deep in the writer as "headquarters failed to answer".

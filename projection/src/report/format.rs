@@ -158,9 +158,35 @@ pub fn json(report: &Report) -> Result<String> {
     serde_json::to_string_pretty(report).map_err(|e| Error::Output(format!("writing JSON: {e}")))
 }
 
+/// The rows of an XLSX worksheet.
+pub const XLSX_ROWS: usize = 1_048_576;
+
+/// The most characters an XLSX cell holds.
+const XLSX_CELL: usize = 32_767;
+
+/// `text` as an XLSX cell holds it: cut to 32 767 characters, `…` at the end (a sale line's
+/// name from a forged ledger was longer, and the whole download failed for everyone).
+pub fn xlsx_text(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(XLSX_CELL) {
+        Some(_) => {
+            let keep: String = text.chars().take(XLSX_CELL - 1).collect();
+            std::borrow::Cow::Owned(keep + "…")
+        }
+        None => std::borrow::Cow::Borrowed(text),
+    }
+}
+
 /// An XLSX workbook with one sheet; amounts are yuan numbers shown with two decimals.
 pub fn xlsx(report: &Report) -> Result<Vec<u8>> {
     let fail = |e: rust_xlsxwriter::XlsxError| Error::Output(format!("writing XLSX: {e}"));
+    // The header, the rows, the total.
+    if report.rows.len() + 2 > XLSX_ROWS {
+        return Err(Error::Output(format!(
+            "{} rows are more than a spreadsheet holds ({XLSX_ROWS} with its header and \
+             total): export CSV",
+            report.rows.len()
+        )));
+    }
     let mut book = Workbook::new();
     let money = Format::new().set_num_format("#,##0.00");
     let bold = Format::new().set_bold();
@@ -184,8 +210,8 @@ pub fn xlsx(report: &Report) -> Result<Vec<u8>> {
     }
     let mut r: u32 = 1;
     for row in &report.rows {
-        sheet.write(r, 0, row.key.as_str()).map_err(fail)?;
-        sheet.write(r, 1, row.label.as_str()).map_err(fail)?;
+        sheet.write(r, 0, xlsx_text(&row.key)).map_err(fail)?;
+        sheet.write(r, 1, xlsx_text(&row.label)).map_err(fail)?;
         sheet.write(r, 2, row.count as f64).map_err(fail)?;
         sheet
             .write_with_format(r, 3, yuan(row.sales_fen), &money)
@@ -244,6 +270,35 @@ mod tests {
         assert_eq!(line, format!("{quoted},'@SUM(A1),1,0.00,12.00,-12.00"));
         assert_eq!(spreadsheet_safe("保靖县"), "保靖县");
         assert_eq!(spreadsheet_safe("\tx"), "'\tx");
+    }
+
+    /// A label longer than a cell holds (a forged ledger's line) is cut, and the workbook
+    /// written: the whole download failed for everyone.
+    #[test]
+    fn a_label_longer_than_a_cell_is_cut_and_the_workbook_written() {
+        let long = "长".repeat(40_000);
+        let cut = xlsx_text(&long);
+        assert_eq!(cut.chars().count(), XLSX_CELL);
+        assert!(cut.ends_with('…'));
+        assert!(matches!(xlsx_text("保靖县"), std::borrow::Cow::Borrowed(_)));
+        let row = ReportRow {
+            key: "K".into(),
+            label: long,
+            net_fen: 1,
+            sales_fen: 1,
+            refunds_fen: 0,
+            count: 1,
+            qty: None,
+            qty_unit: None,
+        };
+        let report = Report {
+            by: Dimension::Product,
+            net_fen: 1,
+            sales_fen: 1,
+            refunds_fen: 0,
+            rows: vec![row],
+        };
+        assert!(xlsx(&report).is_ok());
     }
 
     #[test]

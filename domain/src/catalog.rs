@@ -82,9 +82,18 @@ impl Product {
     /// product's own unit, which may carry up to three decimals for weighed goods.
     pub fn base_qty_from_units(&self, text: &str) -> Result<i64, String> {
         match self.grams_per_unit() {
-            Some(g) => parse_milli(text)
-                .map(|milli| (milli * g + 500) / 1000)
-                .ok_or_else(|| format!("{text:?} is not a number with at most 3 decimals")),
+            // Below zero as a catalog export writes an oversold weighed product's stock
+            // (`-1.5`), which its import refused: the round trip broke once one oversold.
+            Some(g) => {
+                let t = text.trim();
+                let (sign, t) = match t.strip_prefix('-') {
+                    Some(rest) => (-1, rest),
+                    None => (1, t),
+                };
+                parse_milli(t)
+                    .map(|milli| sign * ((milli * g + 500) / 1000))
+                    .ok_or_else(|| format!("{text:?} is not a number with at most 3 decimals"))
+            }
             None => match text.trim().parse::<i64>() {
                 Ok(n) if n.unsigned_abs() <= MAX_PIECES as u64 => Ok(n),
                 Ok(_) => Err(format!("{text:?} is more than 12 digits")),
@@ -320,6 +329,13 @@ mod tests {
         assert!(p.base_qty_from_units("-1000000000000").is_err());
         assert!(p.base_qty_from_units("-9223372036854775808").is_err());
         assert!(p.base_qty_from_units("1.5").is_err());
+        // A weighed product's oversold stock, as the export writes it, reads back.
+        p.weighed = true;
+        p.unit = "斤".into();
+        let grams = p.base_qty_from_units("-1.5").unwrap();
+        assert_eq!(grams, -750);
+        assert_eq!(p.base_qty_from_units(&p.units_text(grams)), Ok(-750));
+        assert!(p.base_qty_from_units("--1").is_err());
     }
 
     /// A scale label's PLU (`00012`) is the one product holding its value, as written or

@@ -39,23 +39,23 @@ fn open_events(url: &str, token: &str) -> BufReader<std::net::TcpStream> {
     reader
 }
 
-/// Whether the chunked event stream on `reader` ends (its last, empty chunk) within
-/// `seconds`; keep-alive comments and events may come before.
-fn ends_within(reader: &mut BufReader<std::net::TcpStream>, seconds: u64) -> bool {
+/// What the chunked event stream on `reader` carried before it ended (its last, empty
+/// chunk) within `seconds`, if it did; keep-alive comments and events may come before.
+fn ends_within(reader: &mut BufReader<std::net::TcpStream>, seconds: u64) -> Option<String> {
     let limit = std::time::Duration::from_secs(seconds);
     let start = std::time::Instant::now();
     reader.get_ref().set_read_timeout(Some(limit)).unwrap();
-    let mut line = String::new();
+    let (mut line, mut carried) = (String::new(), String::new());
     while start.elapsed() < limit {
         line.clear();
         match reader.read_line(&mut line) {
-            Ok(0) => return true,
-            Ok(_) if line == "0\r\n" => return true,
-            Ok(_) => {}
-            Err(_) => return false,
+            Ok(0) => return Some(carried),
+            Ok(_) if line == "0\r\n" => return Some(carried),
+            Ok(_) => carried.push_str(&line),
+            Err(_) => return None,
         }
     }
-    false
+    None
 }
 
 /// Sells `n` tea boxes (128.00 each) on `till`, paid in cash.
@@ -229,14 +229,13 @@ fn the_big_screen_follows_sales_as_they_sync_and_its_token_opens_nothing_else(hq
     );
     assert_eq!(done["charts"], 5, "{done}");
 
-    // Revoked, the link shows nothing more, and a screen open on it stops: its stream ends.
+    // Revoked, the link shows nothing more, and a screen open on it stops: told so (its page
+    // takes the figures down and asks no more), its stream ends.
     let mut open = open_events(&server.url, &token);
     let id = link["id"].as_str().unwrap();
     hq.ok(&["hq", "screen-link", "--revoke", id]);
-    assert!(
-        ends_within(&mut open, 20),
-        "the revoked screen's stream went on"
-    );
+    let carried = ends_within(&mut open, 20).expect("the revoked screen's stream went on");
+    assert!(carried.contains("event: revoked"), "{carried}");
     assert_eq!(api.get(&format!("/screen?token={token}"), None).0, 401);
     assert_eq!(
         api.get(&format!("/screen/events?token={token}"), None).0,

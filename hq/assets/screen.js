@@ -1,7 +1,9 @@
 // The big screen's one script, served by fairpos itself: follows /screen/events (server-sent
 // events) and swaps in the figures they bring; the net total counts up to its new value.
 // EventSource reconnects by itself when the server goes away; should it give up (an answer
-// that is not an event stream), a new one is opened two seconds later.
+// that is not an event stream), a new one is opened two seconds later, then longer apart up
+// to a minute. A link revoked is told ("revoked"): the figures are taken down, and nothing
+// more is asked.
 (() => {
   const token = new URLSearchParams(location.search).get("token");
   // Beside the page, wherever a proxy serves it (`hq screen-link --base` with a path).
@@ -37,16 +39,38 @@
     }
   }
 
+  let wait = 2000;
+  let revoked = false;
+
+  function takeDown() {
+    revoked = true;
+    cancelAnimationFrame(frame);
+    net.textContent = "此链接已撤销 · This screen link was revoked";
+    for (const key of ["sales", "synced", "complete", "tills"]) $(key).textContent = "—";
+    for (const box of document.querySelectorAll(".chart-box")) box.textContent = "";
+    $("link").textContent = "○ 已撤销 Revoked";
+    document.body.classList.add("offline");
+  }
+
   function connect() {
     const source = new EventSource(url);
     source.addEventListener("figures", (e) => {
       document.body.classList.remove("offline");
+      wait = 2000;
       apply(JSON.parse(e.data));
+    });
+    source.addEventListener("revoked", () => {
+      source.close();
+      takeDown();
     });
     source.onopen = () => document.body.classList.remove("offline");
     source.onerror = () => {
+      if (revoked) return;
       document.body.classList.add("offline");
-      if (source.readyState === EventSource.CLOSED) setTimeout(connect, 2000);
+      if (source.readyState === EventSource.CLOSED) {
+        setTimeout(connect, wait);
+        wait = Math.min(wait * 2, 60000);
+      }
     };
   }
   connect();

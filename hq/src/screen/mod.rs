@@ -203,8 +203,19 @@ where
 {
     let checked = tokio::time::Instant::now();
     futures::stream::unfold(
-        (screen, stopping, true, watching, still_allowed, checked),
-        |(mut screen, mut stopping, first, watching, still_allowed, mut checked)| async move {
+        (
+            screen,
+            stopping,
+            true,
+            watching,
+            still_allowed,
+            checked,
+            false,
+        ),
+        |(mut screen, mut stopping, first, watching, still_allowed, mut checked, told)| async move {
+            if told {
+                return None;
+            }
             if !first {
                 loop {
                     let due = checked + RECHECK;
@@ -218,7 +229,19 @@ where
                     };
                     if tokio::time::Instant::now() >= due {
                         if !still_allowed().await {
-                            return None;
+                            // Told, the page stops asking and shows no figures any more (it
+                            // went on showing the last, and asked again every two seconds).
+                            let revoked = Event::default().event("revoked").data("");
+                            let next = (
+                                screen,
+                                stopping,
+                                false,
+                                watching,
+                                still_allowed,
+                                checked,
+                                true,
+                            );
+                            return Some((Ok(revoked), next));
                         }
                         checked = tokio::time::Instant::now();
                     }
@@ -239,7 +262,15 @@ where
                     .data(p.json.clone()),
                 None => Event::default().comment("no figures yet"),
             };
-            let next = (screen, stopping, false, watching, still_allowed, checked);
+            let next = (
+                screen,
+                stopping,
+                false,
+                watching,
+                still_allowed,
+                checked,
+                false,
+            );
             Some((Ok(event), next))
         },
     )

@@ -104,11 +104,25 @@ impl TillController {
                 }
             })
             .collect();
-        let paid_other = detail
-            .payments
+        // The method not money the sale has most left to give back by: the first one was
+        // offered, and once it was given back a second (a voucher, then a union card)
+        // could be refunded from the command line alone.
+        let (paid, refunded) = queries::paid_and_refunded(conn, &detail.summary.id)?;
+        let left = |method: &String| -> i64 {
+            let by = |of: &[(String, Fen)]| -> i64 {
+                of.iter()
+                    .filter(|(m, _)| m == method)
+                    .map(|(_, f)| f.0)
+                    .sum()
+            };
+            by(&paid) - by(&refunded)
+        };
+        let paid_other = paid
             .iter()
-            .filter_map(|(method, _, _)| Method::parse(method).ok())
-            .find(|m| !m.is_money());
+            .filter_map(|(m, _)| Some((Method::parse(m).ok()?, left(m))))
+            .filter(|(m, _)| !m.is_money())
+            .max_by_key(|(_, left)| *left)
+            .map(|(m, _)| m);
         Ok(Some(SaleView {
             id: detail.summary.id.clone(),
             number: detail.summary.number.clone(),

@@ -615,3 +615,33 @@ fn the_customer_displays_qr_asks_for_what_is_tendered_by_qr() {
         "the second"
     );
 }
+
+/// A sale paid by voucher and by union card, its voucher's part given back: the refund
+/// screen offers the union card, which has what is left (it offered the voucher, the first
+/// method not money, and the rest could be refunded from the command line alone).
+#[test]
+fn the_refund_screen_offers_the_method_with_most_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = signed_in(dir.path());
+    c.scan("6935780100128");
+    c.scan("6935780100128");
+    c.start_pay();
+    for k in ["1", "2", "8"] {
+        c.pay_key(k);
+    }
+    c.tender("voucher");
+    c.tender("union_card");
+    let done = c.complete().expect("sold");
+    c.lookup_sale(&done.number);
+    c.ask_refund(0, 1);
+    type_pin(&mut c, "2468");
+    c.refund("voucher");
+    assert!(
+        c.message.as_ref().is_some_and(|m| !m.bad),
+        "{:?}",
+        c.message
+    );
+    c.lookup_sale(&done.number);
+    let sale = c.sale.as_ref().expect("found");
+    assert_eq!(sale.paid_other, Some(Method::UnionCard));
+}

@@ -2,6 +2,7 @@
 //! Output on stdout is the result; warnings and errors go to stderr, one line each.
 
 pub mod args;
+mod catalog;
 mod devices;
 mod remote;
 mod said;
@@ -17,7 +18,6 @@ use fairpos_domain::money::Fen;
 use fairpos_domain::payment::{Method, Tender};
 use fairpos_domain::refund::RefundAsk;
 use fairpos_domain::sale::Sale;
-use fairpos_domain::search::ProductIndex;
 use fairpos_domain::{DomainError, QuantityIssue};
 use fairpos_hardware::scale::Scale;
 use fairpos_hq::cli::args::ReportArgs;
@@ -25,13 +25,11 @@ use fairpos_hq::cli::kit::{self, file_label, read_input, read_table};
 use fairpos_projection::{catalog as catalog_tables, queries};
 
 use self::args::{
-    CatalogCommand, Cli, Command, ImportOnly, KioskCommand, LedgerCommand, SellersCommand,
-    ShiftCommand, TillArgs,
+    Cli, Command, ImportOnly, KioskCommand, LedgerCommand, SellersCommand, ShiftCommand, TillArgs,
 };
-use self::views::{CloseView, ProductView, RefundView, SaleListView, SaleView, StatusView};
+use self::views::{CloseView, RefundView, SaleListView, SaleView, StatusView};
 use crate::clock::now;
 use crate::config::Config;
-// What the catalog, tills or shoppers wrote is shown with its escapes written out.
 use crate::error::{Error, Result};
 use crate::store::{verify, InitOptions};
 use crate::till::weighing::weigh_for_sale;
@@ -104,7 +102,7 @@ pub fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Catalog(c) => catalog(&dir, c),
+        Command::Catalog(c) => catalog::catalog(&dir, c),
         // Each file is read over what the till holds: a column the file leaves out keeps
         // what the rows it updates hold.
         Command::Stalls(ImportOnly::Import { file }) => {
@@ -421,85 +419,6 @@ fn tidy(till: &mut Till) {
         said::warn(&format!(
             "warning: the work after the sale is postponed to the next start: {e}"
         ));
-    }
-}
-
-fn catalog(dir: &Path, c: CatalogCommand) -> Result<()> {
-    match c {
-        CatalogCommand::Add(a) => remote::add_product(dir, a),
-        CatalogCommand::Import { file } => {
-            let mut till = Till::open(dir)?;
-            let held = catalog_tables::rows(till.reader()?)?.into_iter();
-            let held = held.map(|r| (r.product.sku.clone(), r)).collect();
-            let text = read_table(&file)?;
-            let rows = catalog_csv::parse_catalog_over(&file_label(&file), &text, &held)?;
-            for unread in catalog_csv::unread_columns(&text) {
-                eprintln!("warning: {unread}");
-            }
-            for moved in catalog_csv::codes_taken(&rows, &held) {
-                eprintln!("warning: {moved}");
-            }
-            let stalls = rows.iter().map(|r| (&*r.product.stall, &*r.product.sku));
-            kit::warn_of_unknown_stalls(till.reader()?, stalls, "products")?;
-            let (added, updated) = if catalog_csv::header_has(&text, "stock") {
-                till.import_catalog(&rows)?
-            } else {
-                till.import_catalog_keeping_stock(&rows)?
-            };
-            println!("{added} products added, {updated} updated");
-            Ok(())
-        }
-        CatalogCommand::Export { file } => {
-            let mut till = Till::open(dir)?;
-            let rows = catalog_tables::rows(till.reader()?)?;
-            let bytes = catalog_csv::write_catalog(&rows)
-                .map_err(|e| Error::Other(format!("writing CSV: {e}")))?;
-            write_output(&file, &bytes)
-        }
-        CatalogCommand::Search { query, json } => {
-            let mut till = Till::open(dir)?;
-            let rows = catalog_tables::rows(till.reader()?)?;
-            let catalog = Catalog::new(rows.iter().map(|r| r.product.clone()).collect())?;
-            let found: Vec<_> = ProductIndex::new(&catalog)
-                .find(&query, None)
-                .into_iter()
-                .map(|i| &rows[i])
-                .collect();
-            if json {
-                return print_json(&found.into_iter().map(ProductView::new).collect::<Vec<_>>());
-            }
-            for r in found {
-                let p = &r.product;
-                println!(
-                    "{:<12} {:>9}/{}  {}",
-                    shown(&p.sku),
-                    p.price.to_string(),
-                    shown(&p.unit),
-                    shown(&p.name_zh)
-                );
-            }
-            Ok(())
-        }
-        CatalogCommand::List(f) => {
-            let mut till = Till::open(dir)?;
-            let rows = catalog_tables::rows(till.reader()?)?;
-            if f.json {
-                print_json(&rows.iter().map(ProductView::new).collect::<Vec<_>>())
-            } else {
-                for r in &rows {
-                    let p = &r.product;
-                    println!(
-                        "{:<12} {:>9}/{}  stock {:>8}  {}",
-                        shown(&p.sku),
-                        p.price.to_string(),
-                        shown(&p.unit),
-                        p.units_text(r.stock),
-                        shown(&p.name_zh)
-                    );
-                }
-                Ok(())
-            }
-        }
     }
 }
 

@@ -138,34 +138,6 @@ impl Fair {
                     i + 1
                 )));
             }
-            // A scale's label is a code of GS1's restricted circulation (20 to 29, or 02 and
-            // 04 before it): a rule of another prefix read goods' own barcodes (69…) as
-            // labels, and nothing of a stall's sold by its barcode. Nor may two rules' codes
-            // begin alike: the first matching took the other's labels.
-            let in_store = rule.prefix.starts_with('2')
-                || rule.prefix.starts_with("02")
-                || rule.prefix.starts_with("04");
-            if !in_store {
-                return Err(bad(format!(
-                    "barcode_rule {}: prefix {} is no in-store prefix (GS1's 20 to 29, or 02, \
-                     04): goods' own barcodes would be read as scale labels",
-                    i + 1,
-                    rule.prefix
-                )));
-            }
-            let overlapping = |other: &BarcodeRule| {
-                other.prefix.starts_with(&rule.prefix) || rule.prefix.starts_with(&other.prefix)
-            };
-            if let Some(other) = barcode_rules.iter().position(overlapping) {
-                return Err(bad(format!(
-                    "barcode_rule {}: prefix {} begins as barcode_rule {}'s ({}): a label would \
-                     be read by the first",
-                    i + 1,
-                    rule.prefix,
-                    other + 1,
-                    barcode_rules[other].prefix
-                )));
-            }
             barcode_rules.push(rule);
         }
         let currency = file.currency.unwrap_or_else(|| "CNY".into());
@@ -181,6 +153,45 @@ impl Fair {
             utc_offset,
             barcode_rules,
         })
+    }
+}
+
+impl Fair {
+    /// Refuses, in a new fair file (a till's `init --fair`, `hq init`), a barcode rule whose
+    /// prefix is not one of GS1's in-store ones (20 to 29, or 02 and 04 before it): such a
+    /// rule read goods' own barcodes (69…) as scale labels, and nothing of a stall's sold by
+    /// its barcode. Nor may two rules' codes begin alike: the first matching took the other's
+    /// labels. A fair already stored opens as it is, checked or not (refused there, a till
+    /// or headquarters set up before this check would not open).
+    pub fn check_barcode_prefixes(&self) -> Result<(), DomainError> {
+        let bad = |why: String| DomainError::BadFair(why);
+        for (i, rule) in self.barcode_rules.iter().enumerate() {
+            let in_store = rule.prefix.starts_with('2')
+                || rule.prefix.starts_with("02")
+                || rule.prefix.starts_with("04");
+            if !in_store {
+                return Err(bad(format!(
+                    "barcode_rule {}: prefix {} is no in-store prefix (GS1's 20 to 29, or 02, \
+                     04): goods' own barcodes would be read as scale labels",
+                    i + 1,
+                    rule.prefix
+                )));
+            }
+            let overlapping = |other: &BarcodeRule| {
+                other.prefix.starts_with(&rule.prefix) || rule.prefix.starts_with(&other.prefix)
+            };
+            if let Some(other) = self.barcode_rules[..i].iter().position(overlapping) {
+                return Err(bad(format!(
+                    "barcode_rule {}: prefix {} begins as barcode_rule {}'s ({}): a label would \
+                     be read by the first",
+                    i + 1,
+                    rule.prefix,
+                    other + 1,
+                    self.barcode_rules[other].prefix
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -256,7 +267,9 @@ mod tests {
         };
         let with = |rules: &[&str]| {
             let rules: String = rules.iter().map(|p| rule(p)).collect();
-            Fair::from_toml(&format!("name = \"x\"\n{rules}")).map(|f| f.barcode_rules.len())
+            let fair = Fair::from_toml(&format!("name = \"x\"\n{rules}")).unwrap();
+            fair.check_barcode_prefixes()
+                .map(|_| fair.barcode_rules.len())
         };
         let err = with(&["69"]).unwrap_err().to_string();
         assert!(err.contains("no in-store prefix"), "{err}");

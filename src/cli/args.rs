@@ -476,9 +476,7 @@ impl Cli {
     }
 }
 
-/// A number of seconds a command waits: at least one, at most a day (a larger one overflowed
-/// the clock's arithmetic and ended the command with a panic).
-/// A standard serial speed ([`fairpos_hardware::config::BAUD_RATES`]).
+/// A serial speed the port takes: not 0 ([`fairpos_hardware::config::check_baud`]).
 fn baud(text: &str) -> Result<u32, String> {
     let baud: u32 = text
         .parse()
@@ -487,6 +485,8 @@ fn baud(text: &str) -> Result<u32, String> {
     Ok(baud)
 }
 
+/// A number of seconds a command waits: at least one, at most a day (a larger one overflowed
+/// the clock's arithmetic and ended the command with a panic).
 fn seconds() -> clap::builder::RangedU64ValueParser<u64> {
     clap::value_parser!(u64).range(1..=86_400)
 }

@@ -32,9 +32,24 @@ pub fn print_after_sale(till: &mut Till, dir: &Path, sale_id: &str) {
         let config = match Config::load(dir) {
             Ok(config) => config,
             Err(e) => {
-                // Queued, printed by `receipt retry` once the file is mended.
-                let reason = format!("not printed: {e}");
-                till.queue_receipt(sale_id, &reason, now(till)?)?;
+                // Queued, printed by `receipt retry` once the file is mended, when it names
+                // a printer (a till with none had a receipt queued for good).
+                let path = dir.join(crate::config::CONFIG_FILE);
+                let names_a_printer = std::fs::read_to_string(path)
+                    .is_ok_and(|text| text.lines().any(|l| l.trim() == "[printer]"));
+                if names_a_printer {
+                    let reason = format!("not printed: {e}");
+                    if let Err(queueing) =
+                        now(till).and_then(|now| till.queue_receipt(sale_id, &reason, now))
+                    {
+                        said::warn(&format!(
+                            "warning: the receipt is not queued either: {queueing}"
+                        ));
+                    }
+                    return Err(Error::input(format!(
+                        "{e}; the receipt waits: `fairpos receipt retry` once it is mended"
+                    )));
+                }
                 return Err(e);
             }
         };

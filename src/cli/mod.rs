@@ -81,6 +81,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     ));
                 };
                 let fair_toml = read_input(fair)?;
+                fairpos_domain::fair::Fair::from_toml(&fair_toml)?.check_barcode_prefixes()?;
                 Till::init(
                     &dir,
                     &InitOptions {

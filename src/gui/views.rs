@@ -227,7 +227,7 @@ impl PinGuard {
             }
         };
         format!(
-            "{} {} {} {}",
+            "{} {} {} {} {wall_ms}",
             self.failures,
             on_the_wall(self.first_failure_ms),
             self.locks,
@@ -238,12 +238,16 @@ impl PinGuard {
     /// The guard as [`PinGuard::kept`] left it before a restart, at `now_ms` on this run's
     /// clock and `wall_ms` on the wall's: wrong PINs first typed over [`PIN_FORGOTTEN_MS`]
     /// before are forgotten, as locks that ended that long before; a lock not yet over goes
-    /// on (at most this guard's longest). Anything else is no guard kept.
+    /// on (at most this guard's longest). A wall clock behind the one the guard was kept at
+    /// (a till with no clock battery, booted offline) is taken as no time passed since: a
+    /// lock ending "in the future" locked every start until the clock caught up. Anything
+    /// else is no guard kept.
     pub fn resumed(mut self, kept: &str, now_ms: u64, wall_ms: u64) -> PinGuard {
         let numbers: Vec<u64> = kept.split(' ').filter_map(|n| n.parse().ok()).collect();
-        let &[failures, first_failure, locks, locked_until] = numbers.as_slice() else {
+        let &[failures, first_failure, locks, locked_until, kept_at] = numbers.as_slice() else {
             return self;
         };
+        let wall_ms = wall_ms.max(kept_at);
         let count = |n: u64, most: u32| u32::try_from(n).unwrap_or(most).min(most);
         let on_this_run = |t: u64| {
             if t >= wall_ms {
@@ -354,18 +358,20 @@ mod tests {
         let over = PinGuard::default().resumed(&kept, 0, wall + 200_000 + 121_000);
         assert_eq!(over.locked(0), None);
         let next_day = PinGuard::default().resumed(&kept, 0, wall + 86_400_000);
-        assert_eq!(
-            next_day.kept(0, wall + 86_400_000),
-            format!("0 {} 0 {}", wall + 86_400_000, wall + 86_400_000)
-        );
+        let day = wall + 86_400_000;
+        assert_eq!(next_day.kept(0, day), format!("0 {day} 0 {day} {day}"));
+        // The clock back an hour at the restart (no clock battery): the lock goes on for
+        // what it had left when kept, not an hour more.
+        let behind = PinGuard::default().resumed(&kept, 0, wall + 200_000 - 3_600_000);
+        assert_eq!(behind.locked(0), Some(120));
         // Nothing kept, or something else: a fresh guard; a lock beyond its longest is cut.
-        for kept in ["", "4 1", "a b c d", "1 2 3 4 5"] {
+        for kept in ["", "4 1", "a b c d e", "1 2 3 4 5 6"] {
             let fresh = PinGuard::default().resumed(kept, 0, wall);
             assert_eq!(fresh.locked(0), None, "{kept:?}");
             assert!(fresh.kept(0, wall).starts_with("0 "), "{kept:?}");
         }
         let kiosk = PinGuard::locking_at_most(KIOSK_PIN_LOCK_MOST_MS);
-        let cut = kiosk.resumed(&format!("0 {wall} 9 {}", u64::MAX), 0, wall);
+        let cut = kiosk.resumed(&format!("0 {wall} 9 {} {wall}", u64::MAX), 0, wall);
         assert_eq!(cut.locked(0), Some(KIOSK_PIN_LOCK_MOST_MS / 1000));
     }
 

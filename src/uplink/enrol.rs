@@ -129,6 +129,7 @@ fn check_till_code(response: &EnrollResponse) -> Result<()> {
     // never a control character, never a page of text.
     let stall = &response.stall;
     let stall_is_one = !stall.trim().is_empty()
+        && stall.trim() == stall
         && !stall.chars().any(fairpos_domain::text::is_hidden)
         && stall.chars().count() <= LONGEST_STALL;
     if response.role != ROLE_TILL || !response.secret_and_device_are_ones() || !stall_is_one {

@@ -26,6 +26,7 @@ pub(super) fn init(
     };
     // What would refuse init is checked before a password is asked for.
     let fair = fairpos_domain::fair::Fair::from_toml(&fair_toml)?;
+    fair.check_barcode_prefixes()?;
     crate::instance::check_unused(dir)?;
     if let Some(url) = database {
         // Before anything is written: a database that cannot be reached, or that is

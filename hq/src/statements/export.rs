@@ -3,7 +3,7 @@
 use super::matching::{Recorded, StatementMatch};
 use crate::{Error, Result};
 use fairpos_domain::Fen;
-use fairpos_projection::report::format::{spreadsheet_safe, XLSX_ROWS};
+use fairpos_projection::report::format::{spreadsheet_safe, xlsx_text, XLSX_ROWS};
 
 const HEADER: [&str; 13] = [
     "结果 result",
@@ -133,7 +133,7 @@ pub fn xlsx(m: &StatementMatch) -> Result<Vec<u8>> {
                     .write_with_format(r, column, yuan, &money)
                     .map_err(fail)?;
             } else {
-                sheet.write(r, c as u16, cell.as_str()).map_err(fail)?;
+                sheet.write(r, c as u16, xlsx_text(cell)).map_err(fail)?;
             }
         }
     }

@@ -123,6 +123,7 @@ impl KioskController {
                 })?
             }
         };
+        config.validate().map_err(Error::input)?;
         // The demo's stall payment code is shown at the demo fair only: at a real fair,
         // shoppers were told to pay a code that takes no money.
         if config

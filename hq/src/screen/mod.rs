@@ -212,10 +212,11 @@ where
             checked,
             false,
         ),
-        |(mut screen, mut stopping, first, watching, still_allowed, mut checked, told)| async move {
-            if told {
+        |(mut screen, mut stopping, first, watching, still_allowed, mut checked, ended)| async move {
+            if ended {
                 return None;
             }
+            let mut revoked = false;
             if !first {
                 loop {
                     let due = checked + RECHECK;
@@ -229,19 +230,8 @@ where
                     };
                     if tokio::time::Instant::now() >= due {
                         if !still_allowed().await {
-                            // Told, the page stops asking and shows no figures any more (it
-                            // went on showing the last, and asked again every two seconds).
-                            let revoked = Event::default().event("revoked").data("");
-                            let next = (
-                                screen,
-                                stopping,
-                                false,
-                                watching,
-                                still_allowed,
-                                checked,
-                                true,
-                            );
-                            return Some((Ok(revoked), next));
+                            revoked = true;
+                            break;
                         }
                         checked = tokio::time::Instant::now();
                     }
@@ -250,17 +240,22 @@ where
                     }
                 }
             }
-            if *stopping.borrow() {
-                return None;
-            }
-            let latest = screen.borrow_and_update().clone();
-            let event = match latest {
-                // A screen that lost its server retries after a second.
-                Some(p) => Event::default()
-                    .event("figures")
-                    .retry(Duration::from_secs(1))
-                    .data(p.json.clone()),
-                None => Event::default().comment("no figures yet"),
+            let event = if revoked {
+                // Told, the page stops asking and shows no figures any more (it went on
+                // showing the last, and asked again every two seconds); the stream ends.
+                Event::default().event("revoked").data("")
+            } else {
+                if *stopping.borrow() {
+                    return None;
+                }
+                match screen.borrow_and_update().clone() {
+                    // A screen that lost its server retries after a second.
+                    Some(p) => Event::default()
+                        .event("figures")
+                        .retry(Duration::from_secs(1))
+                        .data(p.json.clone()),
+                    None => Event::default().comment("no figures yet"),
+                }
             };
             let next = (
                 screen,
@@ -269,7 +264,7 @@ where
                 watching,
                 still_allowed,
                 checked,
-                false,
+                revoked,
             );
             Some((Ok(event), next))
         },

@@ -15,6 +15,8 @@ use fairpos_projection::rollup;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Standing {
+    /// 1 for the most net; equal nets share a rank (1, 1, 3), named apart by key alone.
+    pub rank: usize,
     pub key: String,
     pub label: String,
     pub team: String,
@@ -63,6 +65,7 @@ fn standings(
         .rows
         .into_iter()
         .map(|r| Standing {
+            rank: 0,
             team: r.key.clone(),
             points: points(r.net_fen),
             key: r.key,
@@ -75,6 +78,7 @@ fn standings(
         .rows
         .into_iter()
         .map(|r| Standing {
+            rank: 0,
             team: team_of.get(&r.key).cloned().unwrap_or_default(),
             points: points(r.net_fen),
             key: r.key,
@@ -84,7 +88,46 @@ fn standings(
         .collect();
     Leaderboard {
         points_per_yuan: rate.to_string(),
-        teams,
-        sellers,
+        teams: ranked(teams),
+        sellers: ranked(sellers),
+    }
+}
+
+/// `standings`, most net first, given their ranks: a tie shares one, and the next rank
+/// counts those before it (1, 1, 3). Two of equal net were ranked 1 and 2 by their names.
+fn ranked(mut standings: Vec<Standing>) -> Vec<Standing> {
+    for i in 0..standings.len() {
+        standings[i].rank = match i.checked_sub(1).map(|before| &standings[before]) {
+            Some(before) if before.net_fen == standings[i].net_fen => before.rank,
+            _ => i + 1,
+        };
+    }
+    standings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_nets_share_a_rank_and_the_next_counts_those_before() {
+        let standing = |key: &str, net_fen| Standing {
+            rank: 0,
+            key: key.into(),
+            label: key.into(),
+            team: String::new(),
+            net_fen,
+            points: String::new(),
+        };
+        let board = ranked(vec![
+            standing("A", 500),
+            standing("B", 500),
+            standing("C", 300),
+            standing("D", 300),
+            standing("E", 100),
+        ]);
+        let ranks: Vec<usize> = board.iter().map(|s| s.rank).collect();
+        assert_eq!(ranks, [1, 1, 3, 3, 5]);
+        assert!(ranked(Vec::new()).is_empty());
     }
 }

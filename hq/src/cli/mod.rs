@@ -364,10 +364,10 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
             println!("points per yuan: {}", board.points_per_yuan);
             for (title, rows) in [("teams", &board.teams), ("sellers", &board.sellers)] {
                 println!("{title}:");
-                for (i, s) in rows.iter().enumerate() {
+                for s in rows.iter() {
                     println!(
                         "{:>3}. {:<8} {:<24} {:>12} {:>10} pts",
-                        i + 1,
+                        s.rank,
                         s.key,
                         s.label,
                         Fen(s.net_fen).to_string(),

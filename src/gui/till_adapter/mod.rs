@@ -369,9 +369,15 @@ impl TillApp {
                         } else {
                             ""
                         };
-                        format!(
-                            "小票 {number} 未打印（{reason}），已排队，打印机恢复后补打{drawer}"
-                        )
+                        if reason.starts_with(crate::till::printing::UNCONFIRMED) {
+                            format!(
+                                "小票 {number} 可能已打印（打印机未确认），如未打出请补打{drawer}"
+                            )
+                        } else {
+                            format!(
+                                "小票 {number} 未打印（{reason}），已排队，打印机恢复后补打{drawer}"
+                            )
+                        }
                     }
                     Ok(PrintOutcome::Queued {
                         number,
@@ -383,7 +389,11 @@ impl TillApp {
                         } else {
                             ""
                         };
-                        format!("Receipt {number} not printed ({reason}): queued until the printer is back{drawer}")
+                        if reason.starts_with(crate::till::printing::UNCONFIRMED) {
+                            format!("Receipt {number} may have printed (the printer did not confirm it): reprint it if not{drawer}")
+                        } else {
+                            format!("Receipt {number} not printed ({reason}): queued until the printer is back{drawer}")
+                        }
                     }
                     Err(e) => e.to_string(),
                 };

@@ -86,6 +86,12 @@ impl Till {
         self.store_mut().forget_meta(ON_THE_QR)
     }
 
+    /// [`Till::forget_basket_on_qr`] on `conn`, in a transaction of the caller's (a sale's).
+    pub fn forget_basket_on_qr_in(conn: &Connection) -> Result<()> {
+        conn.execute("DELETE FROM meta WHERE key = ?1", [ON_THE_QR])?;
+        Ok(())
+    }
+
     /// Keeps as left (at `now`, `kiosk stopped`) the basket the kiosk stopped with on its
     /// payment QR, if there was one; returns whether there was. Run as a kiosk starts.
     pub fn keep_basket_left_at_a_stop(&mut self, now: Time) -> Result<bool> {

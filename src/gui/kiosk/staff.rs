@@ -77,13 +77,17 @@ impl KioskController {
             unit: None,
             tenders: &tenders,
         };
-        match self.till.sell(&order, now) {
+        // The basket's note on the QR goes with the sale, in its transaction.
+        match self
+            .till
+            .sell_and(&order, now, Till::forget_basket_on_qr_in)
+        {
             Ok(sale) => {
                 let done = Completed::of(&sale);
                 self.cart.clear();
                 self.message.clear();
                 self.qr.clear();
-                self.no_basket_on_the_qr();
+                self.qr_shown = None;
                 self.sold = Some((sale.number.to_string(), sale.total));
                 self.screen = KioskScreen::Thanks;
                 Some(done)

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use fairpos_domain::catalog::Catalog;
-use fairpos_domain::catalog_csv;
+use fairpos_domain::catalog_csv::{self, CatalogRow};
 use fairpos_domain::search::ProductIndex;
 use fairpos_domain::text::shown;
 use fairpos_hq::cli::kit::{self, file_label, read_table};
@@ -60,16 +60,7 @@ pub(super) fn catalog(dir: &Path, c: CatalogCommand) -> Result<()> {
             if json {
                 return print_json(&found.into_iter().map(ProductView::new).collect::<Vec<_>>());
             }
-            for r in found {
-                let p = &r.product;
-                println!(
-                    "{:<12} {:>9}/{}  {}",
-                    shown(&p.sku),
-                    p.price.to_string(),
-                    shown(&p.unit),
-                    shown(&p.name_zh)
-                );
-            }
+            print_products(found, false);
             Ok(())
         }
         CatalogCommand::List(f) => {
@@ -78,19 +69,29 @@ pub(super) fn catalog(dir: &Path, c: CatalogCommand) -> Result<()> {
             if f.json {
                 print_json(&rows.iter().map(ProductView::new).collect::<Vec<_>>())
             } else {
-                for r in &rows {
-                    let p = &r.product;
-                    println!(
-                        "{:<12} {:>9}/{}  stock {:>8}  {}",
-                        shown(&p.sku),
-                        p.price.to_string(),
-                        shown(&p.unit),
-                        p.units_text(r.stock),
-                        shown(&p.name_zh)
-                    );
-                }
+                print_products(&rows, true);
                 Ok(())
             }
         }
+    }
+}
+
+/// Each product on a line: its SKU, price per unit, stock on hand (when `stock` asks) and
+/// name, what catalogs and tills wrote shown with its escapes written out.
+fn print_products<'a>(rows: impl IntoIterator<Item = &'a CatalogRow>, stock: bool) {
+    for r in rows {
+        let p = &r.product;
+        let stock = if stock {
+            format!("stock {:>8}  ", p.units_text(r.stock))
+        } else {
+            String::new()
+        };
+        println!(
+            "{:<12} {:>9}/{}  {stock}{}",
+            shown(&p.sku),
+            p.price.to_string(),
+            shown(&p.unit),
+            shown(&p.name_zh)
+        );
     }
 }

@@ -21,6 +21,19 @@ fn configure(till: &Till, printer: &str) {
     std::fs::write(till.data().join("fairpos.toml"), printer).unwrap();
 }
 
+/// A demo till whose network printer is a bare TCP listener on 127.0.0.1, for a test to
+/// play the printer by hand.
+fn till_printing_to_a_listener() -> (Till, std::net::TcpListener) {
+    let till = Till::demo();
+    let printer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = printer.local_addr().unwrap();
+    configure(
+        &till,
+        &format!("[printer]\nkind = \"network\"\naddress = \"{address}\"\n"),
+    );
+    (till, printer)
+}
+
 fn lines_of(bytes: &[u8]) -> Vec<String> {
     text_lines(&decode(bytes, TextEncoding::Gb18030))
 }
@@ -260,13 +273,7 @@ fn an_unreachable_printer_never_stops_a_sale() {
 /// no trace: the sale was saved, the receipt never printed.
 #[test]
 fn a_till_stopped_while_printing_finds_the_receipt_queued() {
-    let till = Till::demo();
-    let printer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = printer.local_addr().unwrap();
-    configure(
-        &till,
-        &format!("[printer]\nkind = \"network\"\naddress = \"{address}\"\n"),
-    );
+    let (till, printer) = till_printing_to_a_listener();
     till.ok(&["shift", "open", "--seller", "V004", "--float", "0"]);
     let mut selling = till
         .command()
@@ -529,13 +536,7 @@ fn a_serial_printer_answering_late_is_read_whole() {
 #[test]
 fn a_network_printer_that_takes_the_receipt_and_reads_nothing_leaves_it_queued() {
     use std::io::Read;
-    let till = Till::demo();
-    let printer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = printer.local_addr().unwrap();
-    configure(
-        &till,
-        &format!("[printer]\nkind = \"network\"\naddress = \"{address}\"\n"),
-    );
+    let (till, printer) = till_printing_to_a_listener();
     std::thread::spawn(move || {
         // The status connection: each DLE EOT n answered "ready".
         let (mut asked, _) = printer.accept().unwrap();

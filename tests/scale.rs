@@ -21,6 +21,20 @@ fn with_scale(till: &Till, pty: &PtyPair, protocol: &str) {
     .unwrap();
 }
 
+/// A demo till reading a simulated scale speaking `protocol` on a pty pair in `dir` (the
+/// pair kept open while it is held).
+fn till_with_a_scale(dir: &std::path::Path, protocol: Protocol) -> (PtyPair, FakeScale, Till) {
+    let pty = PtyPair::new(dir, "scale");
+    let scale = FakeScale::on_pty(&pty.b, protocol);
+    let till = Till::demo();
+    let name = match protocol {
+        Protocol::Toledo8217 => "toledo8217",
+        Protocol::Sma => "sma",
+    };
+    with_scale(&till, &pty, name);
+    (pty, scale, till)
+}
+
 fn open_shift(till: &Till) {
     till.ok(&["shift", "open", "--seller", "V003", "--float", "100"]);
 }
@@ -46,10 +60,7 @@ fn sell_kiwi(till: &Till) -> std::process::Output {
 #[test]
 fn a_toledo_8217_scale_weighs_for_a_sale_and_refuses_an_unsettled_weight() {
     let dir = tempfile::tempdir().unwrap();
-    let pty = PtyPair::new(dir.path(), "scale");
-    let scale = FakeScale::on_pty(&pty.b, Protocol::Toledo8217);
-    let till = Till::demo();
-    with_scale(&till, &pty, "toledo8217");
+    let (_pty, scale, till) = till_with_a_scale(dir.path(), Protocol::Toledo8217);
 
     // Step 1: the diagnostic reads the plate.
     scale.set(1250, ScaleState::Stable);
@@ -127,10 +138,7 @@ fn a_toledo_8217_scale_weighs_for_a_sale_and_refuses_an_unsettled_weight() {
 #[test]
 fn a_torn_toledo_answer_is_read_whole() {
     let dir = tempfile::tempdir().unwrap();
-    let pty = PtyPair::new(dir.path(), "scale");
-    let scale = FakeScale::on_pty(&pty.b, Protocol::Toledo8217);
-    let till = Till::demo();
-    with_scale(&till, &pty, "toledo8217");
+    let (_pty, scale, till) = till_with_a_scale(dir.path(), Protocol::Toledo8217);
     scale.set(1250, ScaleState::Stable);
     scale.tear(
         b"\r",
@@ -149,10 +157,7 @@ fn a_torn_toledo_answer_is_read_whole() {
 #[test]
 fn an_sma_scale_answers_its_standard_reply_and_is_reopened_after_an_unplug() {
     let dir = tempfile::tempdir().unwrap();
-    let pty = PtyPair::new(dir.path(), "scale");
-    let scale = FakeScale::on_pty(&pty.b, Protocol::Sma);
-    let till = Till::demo();
-    with_scale(&till, &pty, "sma");
+    let (pty, scale, till) = till_with_a_scale(dir.path(), Protocol::Sma);
     open_shift(&till);
 
     scale.set(750, ScaleState::Stable);

@@ -169,6 +169,19 @@ pub fn signing_secret(conn: &Connection) -> Result<Option<String>> {
     }
 }
 
+/// The most characters a stall's code may have: a receipt's line, not a page of text.
+const LONGEST_STALL: usize = 300;
+
+/// Whether `stall` can be a stall's code, as `init --stall` gives it or headquarters grants
+/// it at an enrolment: printed on every receipt and filed with every sale, so never empty,
+/// never with spaces around it or a control character, never a page of text.
+pub(crate) fn is_a_stall_code(stall: &str) -> bool {
+    !stall.is_empty()
+        && stall.trim() == stall
+        && !stall.chars().any(fairpos_domain::text::is_hidden)
+        && stall.chars().count() <= LONGEST_STALL
+}
+
 impl Store {
     /// Makes a new till in `dir`. Refused if `dir` already holds one.
     pub fn init(dir: &Path, options: &InitOptions) -> Result<Store> {
@@ -178,11 +191,7 @@ impl Store {
         // As headquarters' enrolment would have it: every sale files under it, and a stall
         // the fair does not know (`S02 `, empty, an escape) filed the day under none.
         let stall = options.stall;
-        if stall.trim() != stall
-            || stall.is_empty()
-            || stall.chars().any(fairpos_domain::text::is_hidden)
-            || stall.chars().count() > 300
-        {
+        if !is_a_stall_code(stall) {
             return Err(Error::input(format!(
                 "--stall {}: give the stall's code as the fair's stalls list has it (no \
                  spaces around it, no control characters)",

@@ -64,7 +64,7 @@ impl Till {
             [text(left_at - chrono::Duration::days(KEPT_DAYS))],
         )?;
         // Kept, it is no longer on the QR: in the same transaction, or kept twice.
-        tx.execute("DELETE FROM meta WHERE key = ?1", [ON_THE_QR])?;
+        Till::forget_basket_on_qr_in(&tx)?;
         tx.commit()?;
         Ok(())
     }
@@ -83,7 +83,7 @@ impl Till {
 
     /// No basket is on the payment QR any more, unpaid: it was sold, or handed to the counter.
     pub fn forget_basket_on_qr(&mut self) -> Result<()> {
-        self.store_mut().forget_meta(ON_THE_QR)
+        Till::forget_basket_on_qr_in(self.reader()?)
     }
 
     /// [`Till::forget_basket_on_qr`] on `conn`, in a transaction of the caller's (a sale's).

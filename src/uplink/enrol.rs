@@ -109,10 +109,6 @@ fn kept_signing<'s>(
     (response.signing_key.as_ref() == Some(offered)).then_some(secret)
 }
 
-/// The most characters a stall's name headquarters grants may have: a receipt's line, not a
-/// page of text.
-const LONGEST_STALL: usize = 300;
-
 /// How long an enrolment may take.
 const ENROL_LIMIT: Duration = Duration::from_secs(20);
 
@@ -125,13 +121,7 @@ fn check_till_code(response: &EnrollResponse) -> Result<()> {
             "this code enrols a hub: use `fairpos --data DIR hq enroll --hq URL --code CODE`",
         ));
     }
-    // The stall is printed on every receipt and shown on the till's screen: never empty,
-    // never a control character, never a page of text.
-    let stall = &response.stall;
-    let stall_is_one = !stall.trim().is_empty()
-        && stall.trim() == stall
-        && !stall.chars().any(fairpos_domain::text::is_hidden)
-        && stall.chars().count() <= LONGEST_STALL;
+    let stall_is_one = crate::store::is_a_stall_code(&response.stall);
     if response.role != ROLE_TILL || !response.secret_and_device_are_ones() || !stall_is_one {
         return Err(Error::Other(
             "headquarters' answer to the enrolment is not one it gives (a role, secret, device \

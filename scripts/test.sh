@@ -22,5 +22,8 @@ trap 'scripts/postgres.sh stop' EXIT
 export FAIRPOS_REQUIRE_POSTGRES=1
 # Every test binary runs though one fails, so that a run shows every failure at once.
 cargo test --workspace --no-fail-fast
+# What the build took, and the disk left for the fuzz build.
+du -sh target
+df -h . | tail -1
 # Every fuzz target from its corpus, for a bounded time.
 scripts/fuzz.sh 20

@@ -130,6 +130,33 @@ fn a_sessions_use_is_written_after_its_answer_never_waited_for() {
     server.stop();
 }
 
+/// A session the database cannot look up now (a busy pool, a failover: here its table
+/// gone a moment) is headquarters' failure, not a logout: the page and the API answer 500
+/// with JSON for the API, never 401 "please log in", which sent people to log in again and
+/// scripts to throw a good token away; the same session holds once the database answers.
+#[test]
+fn a_session_the_database_cannot_look_up_now_is_no_logout() {
+    let hq = Hq::demo();
+    let server = Server::start(hq.data(), &[]);
+    let api = Api::new(&server.url);
+    let token = api.token_of("organizer", PASSWORD).unwrap();
+    let db = rusqlite::Connection::open(hq.data().join("hq.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    db.execute_batch("ALTER TABLE sessions RENAME TO sessions_away")
+        .unwrap();
+    let (status, said) = api.get("/api/v1/report?by=stall", Some(&token));
+    assert_eq!(status, 500, "{said}");
+    assert!(said["error"].is_string(), "{said}");
+    let (status, _, page) = api.fetch("/", Some(&token), false);
+    assert_eq!(status, 500, "{page}");
+    assert!(!page.contains("Please log in"), "{page}");
+    db.execute_batch("ALTER TABLE sessions_away RENAME TO sessions")
+        .unwrap();
+    let (status, report) = api.get("/api/v1/report?by=stall", Some(&token));
+    assert_eq!(status, 200, "{report}");
+    server.stop();
+}
+
 /// An organizer's sync socket (an automerge-repo client reads every document through it)
 /// is closed once its session ends, here by a change of the account's password: the token
 /// is checked again while the socket is open, not only when it opens.

@@ -48,16 +48,14 @@ pub(crate) struct Access {
     token: Option<String>,
 }
 
-/// An organizer, or a valid screen token (checked on a blocking thread); an error when the
-/// database cannot say.
+/// A valid screen token when the link holds one (checked on a blocking thread), else an
+/// organizer's session, as [`still_may_watch`] checks again; an error when the database
+/// cannot say.
 async fn may_watch(state: &AppState, headers: &HeaderMap, access: &Access) -> crate::Result<bool> {
-    if crate::web::organizer(state, headers).await {
-        return Ok(true);
+    match access.token.clone() {
+        Some(token) => state.screen_token_valid(token).await,
+        None => crate::web::organizer(state, headers).await,
     }
-    let Some(token) = access.token.clone() else {
-        return Ok(false);
-    };
-    state.screen_token_valid(token).await
 }
 
 /// [`may_watch`] answered: `None` to go on, else the refusal, or, when the database could

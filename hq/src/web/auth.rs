@@ -50,8 +50,16 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
 /// The account behind a request, by cookie or bearer token: checked on a reading connection
 /// on a blocking thread (not on the async workers, which the sync sockets need, nor behind
 /// the writer).
-pub(crate) async fn viewer(state: &AppState, headers: &HeaderMap) -> Option<Account> {
-    account_of(state, session_token(headers)?).await
+/// An error when the database could not say: a busy pool or a failover is not a logout (it
+/// was taken for one: 401 "please log in", and a script threw its good token away).
+pub(crate) async fn viewer(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> crate::Result<Option<Account>> {
+    match session_token(headers) {
+        Some(token) => account_of(state, token).await,
+        None => Ok(None),
+    }
 }
 
 /// The dashboard session's token a request carries: its cookie, or a bearer token.
@@ -70,18 +78,17 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The account whose dashboard session `token` is, if it is one.
-async fn account_of(state: &AppState, token: String) -> Option<Account> {
-    match state.peer_of(token).await.ok()?.ok()? {
-        Peer::Person { account, .. } => Some(account),
+async fn account_of(state: &AppState, token: String) -> crate::Result<Option<Account>> {
+    Ok(match state.peer_of(token).await? {
+        Ok(Peer::Person { account, .. }) => Some(account),
         _ => None,
-    }
+    })
 }
 
-/// Whether an organizer asks.
-pub(crate) async fn organizer(state: &AppState, headers: &HeaderMap) -> bool {
-    viewer(state, headers)
-        .await
-        .is_some_and(|a| a.access.is_organizer())
+/// Whether an organizer asks; an error when the database could not say.
+pub(crate) async fn organizer(state: &AppState, headers: &HeaderMap) -> crate::Result<bool> {
+    let viewer = viewer(state, headers).await?;
+    Ok(viewer.is_some_and(|a| a.access.is_organizer()))
 }
 
 /// The page for a login whose role does not reach this page.
@@ -279,7 +286,8 @@ pub(crate) async fn log_in(
 ) -> std::result::Result<Opened, LoginRefused> {
     let name = accounts::login_name(given);
     let known = known_to(state, &name, browser).await;
-    let attempt = Attempt::login(&state.throttle, address, &name, known.as_deref())
+    let counted_as = state.browsers.throttle_name(&name);
+    let attempt = Attempt::login(&state.throttle, address, &counted_as, known.as_deref())
         .await
         .map_err(LoginRefused::TooMany)?;
     let result = state.open_session_checked(name.clone(), password).await;
@@ -339,7 +347,8 @@ async fn end_session(
     from: IpAddr,
     via: &str,
 ) -> crate::Result<()> {
-    let account = account_of(state, token.clone()).await;
+    // The logout goes ahead though the account could not be read (only its log line lacks).
+    let account = account_of(state, token.clone()).await.ok().flatten();
     state.log_out(token).await?;
     if let Some(account) = account {
         state.audit(&account.name, from, "logout", via).await;
@@ -350,8 +359,10 @@ async fn end_session(
 /// Asks before logging out: a link (a bookmark, a page's way out) leads here and changes
 /// nothing; the page's button posts to [`logout`]. No one logged in is sent to the login.
 pub(crate) async fn logout_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(account) = viewer(&state, &headers).await else {
-        return Redirect::to("/login").into_response();
+    let account = match viewer(&state, &headers).await {
+        Ok(Some(account)) => account,
+        Ok(None) => return Redirect::to("/login").into_response(),
+        Err(e) => return failure(e),
     };
     let page = views::LogoutPage {
         style: STYLE,

@@ -32,15 +32,17 @@ use crate::state::AppState;
 use crate::{Error, Result};
 
 /// The account asking, or the login page (401) for no one; then, unless `$allowed(&access)`,
-/// a page saying this role may not see it (403).
+/// a page saying this role may not see it (403). A database that could not say is
+/// headquarters' failure (503 when busy), not a logout.
 macro_rules! page_for {
     ($state:expr, $headers:expr, $allowed:expr) => {
         match super::auth::viewer(&$state, &$headers).await {
-            None => return super::auth::unauthorized_page(),
-            Some(account) if !$allowed(&account.access) => {
+            Err(e) => return super::failure(e),
+            Ok(None) => return super::auth::unauthorized_page(),
+            Ok(Some(account)) if !$allowed(&account.access) => {
                 return super::auth::forbidden_page(&account)
             }
-            Some(account) => account,
+            Ok(Some(account)) => account,
         }
     };
 }
@@ -49,9 +51,10 @@ macro_rules! page_for {
 macro_rules! api_for {
     ($state:expr, $headers:expr, $allowed:expr) => {
         match super::auth::viewer(&$state, &$headers).await {
-            None => return super::auth::unauthorized_json(),
-            Some(account) if !$allowed(&account.access) => return super::auth::forbidden_json(),
-            Some(account) => account,
+            Err(e) => return super::api_failure(e),
+            Ok(None) => return super::auth::unauthorized_json(),
+            Ok(Some(account)) if !$allowed(&account.access) => return super::auth::forbidden_json(),
+            Ok(Some(account)) => account,
         }
     };
 }

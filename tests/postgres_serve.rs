@@ -285,12 +285,32 @@ fn two_data_directories_naming_one_database_serve_one_headquarters() {
     );
     let code: serde_json::Value = serde_json::from_str(&out).unwrap();
 
-    eprintln!("2. a second data directory made later joins it, keeping the database's catalog");
-    let said = init(second.path());
+    eprintln!("   its first organizer account is replaced by a named one");
+    let password = common::hq::PASSWORD;
+    let zhang = [
+        "user",
+        "add",
+        "zhang",
+        "--role",
+        "organizer",
+        "--password",
+        password,
+    ];
+    hq(first.path(), &zhang);
+    hq(first.path(), &["user", "remove", "organizer"]);
+
+    eprintln!("2. a second data directory made later joins it, keeping the database's catalog and accounts: no password asked for, the removed account not made again");
+    let said = hq(second.path(), &["init", "--demo", "--database", &url]);
     assert!(
         said.contains("the fair's catalog and accounts there are kept"),
         "{said}"
     );
+    let listed = hq(second.path(), &["user", "list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let names: Vec<&str> = (listed.as_array().unwrap().iter())
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["zhang"], "{listed}");
     let servers = [
         Server::start(first.path(), &[]),
         Server::start(second.path(), &[]),
@@ -330,7 +350,9 @@ fn two_data_directories_naming_one_database_serve_one_headquarters() {
         "cash:156",
     ]);
     till.synced_with(&servers[0].url);
-    let (token, _) = Api::new(&servers[1].url).login();
+    let token = Api::new(&servers[1].url)
+        .token_of("zhang", password)
+        .unwrap();
     for server in &servers {
         let (status, report) = Api::new(&server.url).get("/api/v1/report?by=stall", Some(&token));
         assert_eq!(status, 200, "{report}");
@@ -383,4 +405,88 @@ fn the_database_may_be_named_by_fairpos_hq_database_instead_of_the_flag() {
     let applied = common::postgres::psql_answer(&url, "SELECT COUNT(*) FROM fairpos_migrations");
     assert_eq!(applied, fairpos_postgres::MIGRATIONS.len().to_string());
     assert_eq!(hq.json(&["hq", "sales", "--json"]), serde_json::json!([]));
+}
+
+/// A database that is not this fair's to take is refused before anything is written to it:
+/// another application's (its tables named), and another fair's headquarters (by `init`,
+/// by `serve`, and by a SQLite headquarters' mirror, which two fairs could share).
+#[test]
+fn a_database_another_fair_or_application_holds_is_refused_unchanged() {
+    let Some(url) = fresh_database("not_ours") else {
+        return;
+    };
+    let psql = |sql: &str| common::postgres::psql_answer(&url, sql);
+    let init = |dir: &std::path::Path, fair: Option<&std::path::Path>| {
+        let mut command = fairpos();
+        command
+            .arg("--data")
+            .arg(dir)
+            .args(["hq", "init", "--database", &url]);
+        command.args(["--organizer-password", common::hq::PASSWORD]);
+        match fair {
+            Some(file) => command.arg("--fair").arg(file),
+            None => command.arg("--demo"),
+        };
+        command.output().unwrap()
+    };
+    psql("CREATE TABLE orders (id INTEGER PRIMARY KEY)");
+    let dir = tempfile::tempdir().unwrap();
+    let out = init(dir.path(), None);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("holds tables fairpos did not make (orders)"),
+        "{said}"
+    );
+    let ours =
+        "SELECT to_regclass('fairpos_migrations') IS NULL AND to_regclass('hq_meta') IS NULL";
+    assert_eq!(psql(ours), "t", "nothing written");
+    psql("DROP TABLE orders");
+
+    // The demo fair's headquarters, then another fair's init and mirror.
+    let demo = tempfile::tempdir().unwrap();
+    assert!(init(demo.path(), None).status.success());
+    let other = tempfile::tempdir().unwrap();
+    let fair = other.path().join("fair.toml");
+    let toml = std::fs::read_to_string(common::demo_file("fair.toml")).unwrap();
+    std::fs::write(&fair, format!("id = \"another-fair\"\n{toml}")).unwrap();
+    let out = init(&other.path().join("hq"), Some(&fair));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("holds the headquarters of fair"), "{said}");
+    let sqlite_hq = other.path().join("sqlite-hq");
+    let made = fairpos()
+        .arg("--data")
+        .arg(&sqlite_hq)
+        .args(["hq", "init", "--fair"])
+        .arg(&fair)
+        .args(["--organizer-password", common::hq::PASSWORD])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let mut serving = fairpos()
+        .arg("--data")
+        .arg(&sqlite_hq)
+        .args([
+            "hq",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--postgres-mirror",
+            &url,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // It stops by itself; one that served on is stopped here, and fails the test.
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    while serving.try_wait().unwrap().is_none() && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = serving.kill();
+    let mirrored = serving.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&mirrored.stderr);
+    assert!(!mirrored.status.success(), "{said}");
+    assert!(said.contains("holds the headquarters of fair"), "{said}");
 }

@@ -28,13 +28,26 @@ pub(super) fn init(
     let fair = fairpos_domain::fair::Fair::from_toml(&fair_toml)?;
     fair.check_barcode_prefixes()?;
     crate::instance::check_unused(dir)?;
-    if let Some(url) = database {
-        // Before anything is written: a database that cannot be reached, or that is
-        // another fair's headquarters, fails init.
-        postgres::claim_at(url, &fair.id)?;
-    }
-    let organizer_password =
-        new_password::of_first_organizer(organizer_password, organizer_password_stdin)?;
+    // Before anything is written: a database that cannot be reached, or that is another
+    // fair's headquarters, fails init.
+    let accounts_kept = match database {
+        Some(url) => postgres::claim_at(url, &fair.id)?,
+        None => false,
+    };
+    let organizer_password = if accounts_kept {
+        // The database's accounts are the fair's: none is made or asked for (an organizer
+        // account removed there came back, with a password typed here for nothing).
+        if organizer_password.is_some() || organizer_password_stdin {
+            eprintln!(
+                "note: the database holds the fair's accounts already: the organizer's \
+                 password given is not used (`hq user passwd` changes one)"
+            );
+        }
+        // Only this directory's own copy, which a headquarters on PostgreSQL never reads.
+        fairpos_sync::keys::new_secret()
+    } else {
+        new_password::of_first_organizer(organizer_password, organizer_password_stdin)?
+    };
     let hq = Hq::init(
         dir,
         &fair_toml,
@@ -54,7 +67,9 @@ pub(super) fn init(
         }
         if let Some(url) = database {
             postgres::store_catalog(&hq, url)?;
-            postgres::give_founding_accounts(&hq, url)?;
+            if !accounts_kept {
+                postgres::give_founding_accounts(&hq, url)?;
+            }
             crate::set_meta(&hq.conn, postgres::META_DATABASE, url)?;
         }
         Ok(joined)
@@ -91,6 +106,8 @@ pub(super) fn init(
             "the database was its headquarters already: the fair's catalog and \
                  accounts there are kept"
         );
+    } else if accounts_kept {
+        println!("the database held the fair's accounts already: they are kept");
     }
     Ok(())
 }

@@ -10,13 +10,14 @@ use std::path::Path;
 
 use fairpos_postgres::documents::{Listener, Origin};
 use fairpos_postgres::follow::{catch_up, follow, read_waiting, Pass};
-use fairpos_postgres::{connect_migrated, connect_reached, migrate, registry};
+use fairpos_postgres::{connect_reached, migrate, registry};
 use fairpos_projection::report::{self, Dimension};
 
 use super::args::{PostgresCommand, ReportArgs};
 use super::kit::{output_format, write_output};
 use crate::progress::{self, Pace};
 use crate::server::mirror;
+use crate::server::postgres::{check_before_migrating, connect_checked};
 use crate::{Error, Hq, Result};
 
 pub use crate::META_DATABASE;
@@ -46,7 +47,7 @@ where
     F: FnOnce(fairpos_postgres::Pool) -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
-    runtime()?.block_on(async { work(connect_migrated(url).await?).await })
+    runtime()?.block_on(async { work(connect_checked(url, None).await?).await })
 }
 
 /// As [`with_pool`], on the database as it is: not brought to the latest schema (for a
@@ -69,9 +70,12 @@ pub fn give_founding_accounts(hq: &Hq, url: &str) -> Result<()> {
 
 /// Brings the database at `url` to the latest schema and makes it the headquarters of the
 /// fair `fair_id`, unless it is another fair's (`hq init --database`, before it writes).
-pub fn claim_at(url: &str, fair_id: &str) -> Result<()> {
-    with_pool(url, |pool| async move {
-        crate::server::postgres::claim_fair(&pool, url, fair_id).await
+/// Returns whether it holds accounts already (another data directory set it up first):
+/// then they are the fair's, and `init` gives it none.
+pub fn claim_at(url: &str, fair_id: &str) -> Result<bool> {
+    runtime()?.block_on(async {
+        let pool = crate::server::postgres::connect_for(url, fair_id).await?;
+        Ok(!fairpos_postgres::accounts::list(&pool).await?.is_empty())
     })
 }
 
@@ -273,6 +277,7 @@ pub fn run(dir: &Path, command: PostgresCommand) -> Result<()> {
             }
             PostgresCommand::Migrate { db, dry_run: false } => {
                 let pool = connect_reached(&db.database).await?;
+                check_before_migrating(&pool, &db.database, None).await?;
                 let applied = migrate(&pool).await?;
                 let version = fairpos_postgres::schema_version(&pool).await?;
                 if applied.is_empty() {
@@ -293,8 +298,11 @@ pub fn run(dir: &Path, command: PostgresCommand) -> Result<()> {
 /// Copies every stored chunk of this headquarters' documents that the database lacks, and
 /// its stalls' names, into the database.
 async fn copy_documents(dir: &Path, url: &str) -> Result<()> {
-    let db = std::sync::Arc::new(std::sync::Mutex::new(Hq::open(dir)?.conn));
-    let pool = connect_migrated(url).await?;
+    let hq = Hq::open(dir)?;
+    // Claimed, as the mirror is: two headquarters copying into one database counted both
+    // fairs' sales in one set of reports.
+    let pool = crate::server::postgres::connect_for(url, &hq.fair.id).await?;
+    let db = std::sync::Arc::new(std::sync::Mutex::new(hq.conn));
     let told = |done, of| eprintln!("copying: {done} of {of} chunks");
     let (chunks, stalls) =
         mirror::copy_all(&db, &pool, progress::paced(Pace::OPERATOR, told)).await?;
@@ -318,7 +326,7 @@ fn say(pass: &Pass) {
 /// Projects every ledger stored; with `follow`, then each one any process stores, until the
 /// connection ends or the process is stopped.
 async fn project(url: &str, follow_store: bool) -> Result<()> {
-    let pool = connect_migrated(url).await?;
+    let pool = connect_checked(url, None).await?;
     // Listening before catching up: a ledger stored in between is heard, not missed.
     let listener = if follow_store {
         Some(Listener::start(url, &Origin::new(), &[]).await?)

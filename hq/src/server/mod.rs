@@ -180,8 +180,7 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
             ))
         }
         Some(url) => {
-            let pool = fairpos_postgres::connect_migrated(url).await?;
-            postgres::claim_fair(&pool, url, &fair.id).await?;
+            let pool = postgres::connect_for(url, &fair.id).await?;
             let organizers =
                 fairpos_postgres::connect_waiting(url, ORGANIZERS_CONNECTIONS, ORGANIZERS_WAIT)?;
             // Readiness's own connection: busy syncs or organizers never make it look down.
@@ -230,7 +229,9 @@ async fn run(dir: &Path, options: ServeOptions, sync: tokio::runtime::Handle) ->
         None => {
             let mirror = match &options.postgres_mirror {
                 Some(url) => {
-                    let pool = fairpos_postgres::connect_migrated(url).await?;
+                    // Claimed: two SQLite headquarters mirroring into one database counted
+                    // both fairs' sales in one set of reports.
+                    let pool = postgres::connect_for(url, &fair.id).await?;
                     let (copied, _) = mirror::copy_all(&db, &pool, |_, _| {}).await?;
                     if copied > 0 {
                         eprintln!("copied {copied} stored chunks to the PostgreSQL mirror");

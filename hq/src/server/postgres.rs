@@ -77,15 +77,56 @@ impl Storage for SamodStorage {
     }
 }
 
+/// A pool on the database at `url`, checked to be `fair`'s headquarters or to be free (before
+/// it is changed: a wrong address, another fair's database or another application's, was
+/// migrated first and refused after), brought to the latest schema and claimed for `fair`.
+pub async fn connect_for(url: &str, fair: &str) -> crate::Result<Pool> {
+    let pool = connect_checked(url, Some(fair)).await?;
+    claim_fair(&pool, url, fair).await?;
+    Ok(pool)
+}
+
+/// A pool on the database at `url`, brought to the latest schema unless it holds tables
+/// fairpos did not make (another application's) or, when `fair` is given, is another fair's
+/// headquarters: then refused, unchanged.
+pub async fn connect_checked(url: &str, fair: Option<&str>) -> crate::Result<Pool> {
+    let pool = fairpos_postgres::connect_reached(url).await?;
+    check_before_migrating(&pool, url, fair).await?;
+    fairpos_postgres::migrate(&pool).await?;
+    Ok(pool)
+}
+
+/// Refuses the database at `url` (`pool`) if it holds tables fairpos did not make or, when
+/// `fair` is given, is another fair's headquarters; reads only.
+pub async fn check_before_migrating(
+    pool: &Pool,
+    url: &str,
+    fair: Option<&str>,
+) -> crate::Result<()> {
+    let shown = fairpos_postgres::shown_address(url);
+    match (registry::before_migrating(pool).await?, fair) {
+        ((Some(other), _), Some(fair)) if other != fair => Err(held_by(&shown, &other, fair)),
+        ((None, others), _) if !others.is_empty() => Err(crate::Error::input(format!(
+            "{shown} holds tables fairpos did not make ({}): give headquarters a database \
+             of its own (CREATE DATABASE)",
+            others.join(", ")
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn held_by(shown: &str, other: &str, fair: &str) -> crate::Error {
+    crate::Error::input(format!(
+        "{shown} holds the headquarters of fair {other}, not of {fair}"
+    ))
+}
+
 /// Makes the database at `url` (`pool`) the headquarters of `fair`, or says, in one line,
 /// whose it is already.
 pub async fn claim_fair(pool: &Pool, url: &str, fair: &str) -> crate::Result<()> {
     match registry::claim_fair(pool, fair).await? {
         None => Ok(()),
-        Some(other) => Err(crate::Error::input(format!(
-            "{} holds the headquarters of fair {other}, not of {fair}",
-            fairpos_postgres::shown_address(url)
-        ))),
+        Some(other) => Err(held_by(&fairpos_postgres::shown_address(url), &other, fair)),
     }
 }
 

@@ -136,6 +136,48 @@ pub async fn claim_fair(pool: &Pool, fair: &str) -> Result<Option<String>> {
     Ok((held != fair).then_some(held))
 }
 
+/// What a database holds before this build migrates it: the fair it is the headquarters of
+/// (if any), and, when no fairpos build ever migrated it, a few of the tables it holds
+/// (another application's). Read only: a wrong address is refused before it is changed.
+pub async fn before_migrating(pool: &Pool) -> Result<(Option<String>, Vec<String>)> {
+    let client = pool.get().await?;
+    let fair = client
+        .query_opt("SELECT value FROM hq_meta WHERE key = 'fair'", &[])
+        .await;
+    // `hq_meta` may not be there: the query is then refused as it is planned.
+    let fair = match fair {
+        Ok(row) => row.map(|r| r.get(0)),
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let ours: bool = client
+        .query_one("SELECT to_regclass('fairpos_migrations') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    let others = if ours {
+        Vec::new()
+    } else {
+        client
+            .query(
+                // Tables (not views), of the schema tables are made in, but those an
+                // extension made (PostGIS's `spatial_ref_sys`).
+                "SELECT c.relname::text FROM pg_class c
+                 WHERE c.relnamespace = current_schema()::regnamespace
+                   AND c.relkind IN ('r', 'p')
+                   AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                                   WHERE d.classid = 'pg_class'::regclass
+                                     AND d.objid = c.oid AND d.deptype = 'e')
+                 ORDER BY c.relname LIMIT 5",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    Ok((fair, others))
+}
+
 /// The value of `key` in `hq_meta`, set to `value` unless it has one.
 pub async fn meta_claimed(pool: &Pool, key: &str, value: &str) -> Result<String> {
     let client = pool.get().await?;

@@ -201,11 +201,28 @@ fn sale_ids_once(conn: &Connection) -> Result<()> {
 /// The `meta` key naming a sale id two sales held when sales were to be indexed by id once.
 const SALE_HELD_TWICE: &str = "sale_id_held_twice";
 
+/// The schema this build brings a headquarters' database to (`PRAGMA user_version`): 1,
+/// the catalog's tables made; 2, every step below taken by a build that refuses a newer
+/// schema. Raised by a change that older builds would write wrongly over (a trigger they
+/// lack, a column they leave empty): they were let write on, silently.
+const HQ_SCHEMA: i64 = 2;
+
 fn create_tables(conn: &Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    // A headquarters a newer build brought further (rolled back to an older build).
+    if version > HQ_SCHEMA {
+        return Err(Error::Other(format!(
+            "the headquarters database is of schema {version}, newer than this build's \
+             {HQ_SCHEMA}: run the build that made it, or a newer one"
+        )));
+    }
     if version == 0 {
-        conn.execute_batch(schema::CATALOG)?;
-        conn.execute_batch("PRAGMA user_version = 1")?;
+        // In one transaction: a power cut halfway left tables that every later opening
+        // tried to make again ("table products already exists").
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(schema::CATALOG)?;
+        tx.execute_batch("PRAGMA user_version = 1")?;
+        tx.commit()?;
     }
     // A catalog from before the PLUs' index by value, which an import frees a moved PLU by.
     conn.execute_batch(schema::PLU_VALUE_INDEX)?;
@@ -247,6 +264,9 @@ fn create_tables(conn: &Connection) -> Result<()> {
     crate::statements::add_flows(conn)?;
     conn.execute_batch(crate::slips::SCHEMA)?;
     crate::audit::migrate(conn)?;
+    if version < HQ_SCHEMA {
+        conn.execute_batch(&format!("PRAGMA user_version = {HQ_SCHEMA}"))?;
+    }
     Ok(())
 }
 

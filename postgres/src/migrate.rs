@@ -207,7 +207,11 @@ async fn migrate_once(pool: &Pool) -> Result<Vec<i32>> {
     // before each of its statements (the audit log's entries, linked by 9).
     let tx = crate::read_committed(&mut client).await?;
     // Processes starting together take turns here, for as long as a migration takes (an
-    // index over ten million sales takes a while): this wait has no limit.
+    // index over ten million sales takes a while): this wait has no limit, nor have the
+    // migrations, whatever limits the role or the server sets (a managed database's
+    // `statement_timeout` cancelled a long one at every start).
+    tx.batch_execute("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0")
+        .await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
     tx.batch_execute(&format!("SET LOCAL lock_timeout = '{LOCK_WAIT}'"))
@@ -226,6 +230,15 @@ async fn migrate_once(pool: &Pool) -> Result<Vec<i32>> {
         .iter()
         .map(|r| r.get(0))
         .collect();
+    // A database a newer build migrated further (a process rolled back to an older build):
+    // written on by this one, in a schema it does not know, it could count wrongly.
+    let known = MIGRATIONS.iter().map(|(v, _)| *v).max().unwrap_or(0);
+    if let Some(newer) = applied.iter().copied().filter(|v| *v > known).max() {
+        return Err(crate::Error::Integrity(format!(
+            "the database is of schema {newer}, newer than this build's {known}: run the \
+             build that migrated it, or a newer one"
+        )));
+    }
     let mut now_applied = Vec::new();
     for (version, name) in MIGRATIONS {
         if applied.contains(&version) {

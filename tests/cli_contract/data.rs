@@ -184,6 +184,26 @@ fn a_till_database_newer_than_the_build_is_refused() {
     till.fails(&["sales", "--json"], 1, "newer than this build's");
 }
 
+/// So is a headquarters' (SQLite; the PostgreSQL migrations' own test covers theirs), and
+/// the file is left as it was.
+#[test]
+fn a_headquarters_database_newer_than_the_build_is_refused() {
+    let hq = common::hq::Hq::demo();
+    let db = rusqlite::Connection::open(hq.data().join("hq.db")).unwrap();
+    db.execute_batch("PRAGMA user_version = 99").unwrap();
+    let out = hq.run(&["hq", "report", "--by", "stall", "--format", "json"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("the headquarters database is of schema 99, newer than this build's"),
+        "{said}"
+    );
+    let version: i64 = db
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 99);
+}
+
 /// The till's database holds its sync token and signing key: unreadable by others than its
 /// owner and group, made so (and its write-ahead log) at each opening, whatever the umask
 /// left.

@@ -167,6 +167,59 @@ async fn text_compares_byte_by_byte_as_in_sqlite() {
     assert!(text_columns > 40, "{text_columns} text columns");
 }
 
+/// A database a newer build migrated further is refused by this one (a process rolled back
+/// to an older build wrote on, in a schema it did not know), and not changed; a role's
+/// `lock_timeout` does not end the wait for another process's migration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_of_a_newer_schema_is_refused_and_limits_do_not_end_the_migrations_wait() {
+    let Some(server) = server() else { return };
+    let url = common::fresh_database(&server).await;
+    let pool = fairpos_postgres::connect(&url).unwrap();
+    let client = pool.get().await.unwrap();
+    let database = url.rsplit('/').next().unwrap();
+    client
+        .batch_execute(&format!(
+            "ALTER ROLE CURRENT_USER IN DATABASE \"{database}\" SET lock_timeout = '1ms'"
+        ))
+        .await
+        .unwrap();
+    // Another process migrating, for longer than every retry of a wait ended (9 s).
+    client
+        .query("SELECT pg_advisory_lock($1)", &[&0x66_6169_7270_6f73_i64])
+        .await
+        .unwrap();
+    let released = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+        client
+            .query("SELECT pg_advisory_unlock_all()", &[])
+            .await
+            .unwrap();
+        client
+    });
+    let waiting = fairpos_postgres::connect(&url).unwrap();
+    migrate(&waiting)
+        .await
+        .expect("waits for the other migration");
+    let client = released.await.unwrap();
+    client
+        .batch_execute("INSERT INTO fairpos_migrations(version, name) VALUES (99, 'a later build')")
+        .await
+        .unwrap();
+    let err = migrate(&waiting).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the database is of schema 99, newer than this build's {}: run the build that \
+             migrated it, or a newer one",
+            fairpos_postgres::MIGRATIONS
+                .iter()
+                .map(|m| m.0)
+                .max()
+                .unwrap()
+        )
+    );
+}
+
 #[tokio::test]
 async fn a_wrong_address_is_a_clear_error() {
     let err = fairpos_postgres::connect("postgres://nobody@127.0.0.1:notaport/x").unwrap_err();

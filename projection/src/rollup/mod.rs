@@ -64,15 +64,46 @@ pub fn installed(conn: &Connection) -> Result<bool> {
         .query_row([], |r| r.get(0))?)
 }
 
+/// The `meta` key holding the fingerprint of the roll-up's SQL the database was given.
+const VERSION_KEY: &str = "rollup_sql";
+
+/// A fingerprint of the roll-up's SQL (FNV-1a, 64 bits: the same in every build that has
+/// the same SQL, unlike std's hasher).
+fn fingerprint(sql: &str) -> String {
+    let hash = sql.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
 /// Creates the roll-up and its triggers where they are missing, computing it from the rows
-/// already projected when it is new: all of it or none.
+/// already projected when it is new: all of it or none. A roll-up made by a build whose SQL
+/// differs (its fingerprint in `meta`, or none: made before fingerprints were kept) is made
+/// again, once: `CREATE … IF NOT EXISTS` kept the old triggers' bodies, and a trigger an
+/// earlier build counted sales with counted each sale twice beside this build's count.
+/// `conn` holds a `meta` table.
 pub fn install(conn: &Connection) -> Result<()> {
     conn.execute_batch("SAVEPOINT rollup_install")?;
     let done = (|| {
+        let sql = schema();
+        let wanted = fingerprint(&sql);
         let new = !installed(conn)?;
-        conn.execute_batch(&schema())?;
-        if new {
+        let outdated = !new && made_otherwise(conn, &wanted)?;
+        if outdated {
+            eprintln!(
+                "the report roll-up was made by another build: counting it again (once; \
+                 minutes for millions of sales)"
+            );
+            drop_made(conn)?;
+        }
+        conn.execute_batch(&sql)?;
+        if new || outdated {
             rebuild(conn)?;
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (VERSION_KEY, &wanted),
+            )?;
         }
         Ok(())
     })();
@@ -81,6 +112,47 @@ pub fn install(conn: &Connection) -> Result<()> {
         Err(_) => conn.execute_batch("ROLLBACK TO rollup_install; RELEASE rollup_install")?,
     }
     done
+}
+
+/// Whether the roll-up in `conn` was made from SQL other than that of fingerprint `wanted`:
+/// one made before fingerprints were kept is (triggers were rewritten under their names).
+fn made_otherwise(conn: &Connection, wanted: &str) -> Result<bool> {
+    use rusqlite::OptionalExtension;
+    let stored: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [VERSION_KEY],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(stored.as_deref() != Some(wanted))
+}
+
+/// The `rollup_` triggers in `conn`.
+fn made_triggers(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'rollup\\_%' ESCAPE '\\'",
+    )?;
+    let names = stmt.query_map([], |r| r.get(0))?;
+    Ok(names.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Drops the roll-up: its triggers, views and table (computed anew, in this build's columns).
+fn drop_made(conn: &Connection) -> Result<()> {
+    conn.execute_batch("DROP TABLE rollup")?;
+    for trigger in made_triggers(conn)? {
+        conn.execute_batch(&format!("DROP TRIGGER \"{trigger}\""))?;
+    }
+    let mut stmt = conn.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'view' AND name LIKE 'rollup\\_%' ESCAPE '\\'",
+    )?;
+    let views: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for view in views {
+        conn.execute_batch(&format!("DROP VIEW \"{view}\""))?;
+    }
+    Ok(())
 }
 
 /// Computes the roll-up anew from the projection tables: every sale counted as if it had

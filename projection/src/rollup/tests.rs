@@ -192,6 +192,7 @@ fn events(rng: &mut Lcg) -> Vec<Event> {
 fn fresh() -> Connection {
     let conn = Connection::open_in_memory().unwrap();
     conn.execute_batch(schema::CATALOG).unwrap();
+    conn.execute_batch(schema::META).unwrap();
     schema::create_projection(&conn).unwrap();
     conn.execute(
         "INSERT INTO stalls(id, name, team) VALUES ('S01', '一号摊', '')",
@@ -391,4 +392,45 @@ fn installed_on_a_projection_that_holds_sales_it_counts_them() {
         .unwrap()
         .rows
         .is_empty());
+}
+
+#[test]
+fn a_roll_up_an_earlier_build_made_is_made_again_once() {
+    let mut rng = Lcg(7);
+    let events = events(&mut rng);
+    let conn = fresh();
+    install(&conn).unwrap();
+    let mut batch = Batch::default();
+    project(&conn, &events, Some((&mut batch, &mut rng)));
+    assert_agrees(&conn);
+    let right = all_rows(&conn);
+    let triggers = || made_triggers(&conn).unwrap().len();
+    // A build from before fingerprints, which counted sales by a trigger of its own (beside
+    // this build's count in memory: twice).
+    conn.execute_batch(
+        "DELETE FROM meta WHERE key = 'rollup_sql';
+         CREATE TRIGGER rollup_sale AFTER INSERT ON sales BEGIN
+             UPDATE rollup SET sales_n = sales_n + 1;
+         END;
+         UPDATE rollup SET sales_n = sales_n * 2;",
+    )
+    .unwrap();
+    assert_eq!(triggers(), 4);
+    install(&conn).unwrap();
+    assert_eq!(triggers(), 3, "the earlier build's trigger is dropped");
+    assert_eq!(all_rows(&conn), right, "counted anew");
+    // Made from other SQL (its fingerprint differs): made again too.
+    conn.execute_batch(
+        "UPDATE meta SET value = 'an-older-sql' WHERE key = 'rollup_sql';
+         UPDATE rollup SET sales_fen = sales_fen + 1;",
+    )
+    .unwrap();
+    install(&conn).unwrap();
+    assert_eq!(all_rows(&conn), right);
+    // This build's, fingerprinted: left as it is (a rebuild reads every sale).
+    conn.execute_batch("UPDATE rollup SET held = held + 1")
+        .unwrap();
+    let kept = all_rows(&conn);
+    install(&conn).unwrap();
+    assert_eq!(all_rows(&conn), kept);
 }

@@ -105,6 +105,15 @@ fn a_lead_mistyping_locks_out_only_themselves(hq: Hq) {
     }
     assert_eq!(login(&guesser, "lead2", "lead2-secret-pw"), 429);
     assert_eq!(login(&venue, "lead2", "lead2-secret-pw"), 200);
+
+    // A password typed in the name field is not kept in the counts (in PostgreSQL's table,
+    // its WAL and dumps for ten minutes): the throttle names accounts by a MAC.
+    assert_eq!(login(&home, "lead2-secret-pw", "wrong"), 401);
+    if let Some(url) = hq.database_url() {
+        let keys = common::postgres::psql_answer(&url, "SELECT key FROM hq_attempts");
+        assert!(keys.contains("login@127.0.0.3"), "{keys}");
+        assert!(!keys.contains("lead") && !keys.contains("name1"), "{keys}");
+    }
 }
 
 fn a_lead_logs_in_from_their_own_browser_whatever_a_guesser_did(hq: Hq) {

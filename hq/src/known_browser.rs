@@ -114,6 +114,15 @@ impl BrowserKey {
         Some(nonce.to_string())
     }
 
+    /// How the login throttle names the account `name` in its counts: a MAC of it, not the
+    /// name (kept in PostgreSQL's `hq_attempts` for ten minutes, in its WAL and its dumps,
+    /// where a password typed in the name field was kept in the clear), the same in every
+    /// process.
+    pub fn throttle_name(&self, name: &str) -> String {
+        let tag = hmac::sign(&self.0, format!("throttle.{name}").as_bytes());
+        fairpos_sync::keys::hex(&tag.as_ref()[..16])
+    }
+
     fn mac(&self, nonce: &str, account: &str, password_hash: &str) -> String {
         let tag = hmac::sign(
             &self.0,
@@ -183,6 +192,21 @@ mod tests {
         // Two logins, two browsers.
         let again = key.vouches_for(&key.cookie_for("lead1", HASH), "lead1", HASH);
         assert_ne!(again, Some(nonce));
+    }
+
+    #[test]
+    fn the_throttle_names_an_account_by_a_mac_of_its_name_under_the_key() {
+        let key = key();
+        let named = key.throttle_name("lead1");
+        assert_eq!(
+            named,
+            key.throttle_name("lead1"),
+            "the same in every process"
+        );
+        assert_ne!(named, key.throttle_name("lead2"));
+        assert_ne!(named, self::key().throttle_name("lead1"), "another key");
+        assert!(!key.throttle_name("secret-pw").contains("secret"));
+        assert_eq!(named.len(), 32);
     }
 
     #[test]

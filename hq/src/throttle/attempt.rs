@@ -75,7 +75,8 @@ enum Counted<'t> {
 }
 
 impl<'t> Attempt<'t> {
-    /// A login (dashboard form or API) from `address` to the account `name`; `known`, the
+    /// A login (dashboard form or API) from `address` to the account `name` (as the
+    /// throttle names it: [`crate::known_browser::BrowserKey::throttle_name`]); `known`, the
     /// browser's nonce when it holds the cookie of an earlier login to `name`: then it is
     /// counted against that alone.
     pub async fn login(

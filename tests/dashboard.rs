@@ -237,6 +237,11 @@ fn each_role_reaches_its_own_pages_and_routes_and_nothing_else(hq: Hq) {
         .status
         .success());
     assert!(add("org2", &["--role", "organizer"]).status.success());
+    // A code typed in lower case is the unit's (units are kept in upper case).
+    let lower = UNIT.to_lowercase();
+    assert!(add("buyer2", &["--role", "unit", "--unit", &lower])
+        .status
+        .success());
     for (name, scope, why) in [
         ("x1", &["--role", "stall-lead"][..], "--stall"),
         (
@@ -247,7 +252,12 @@ fn each_role_reaches_its_own_pages_and_routes_and_nothing_else(hq: Hq) {
         (
             "x3",
             &["--role", "unit", "--unit", "000"],
-            "no purchasing unit 000",
+            "bad credit code 000",
+        ),
+        (
+            "x5",
+            &["--role", "unit", "--unit", "91430000MA4L0ABC1G"],
+            "no purchasing unit 91430000MA4L0ABC1G",
         ),
         ("x4", &["--role", "admin"], "no role"),
         ("lead", &["--role", "organizer"], "already"),
@@ -269,6 +279,7 @@ fn each_role_reaches_its_own_pages_and_routes_and_nothing_else(hq: Hq) {
         roles,
         [
             ("buyer", "unit"),
+            ("buyer2", "unit"),
             ("lead", "stall-lead"),
             ("org2", "organizer"),
             ("organizer", "organizer")

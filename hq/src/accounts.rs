@@ -41,7 +41,11 @@ impl Access {
         match (role, stall, unit) {
             ("organizer", None, None) => Ok(Access::Organizer),
             ("stall-lead", Some(s), None) => Ok(Access::StallLead(s.to_string())),
-            ("unit", None, Some(u)) => Ok(Access::Unit(u.to_string())),
+            // As units are kept: checked, in upper case (a code typed in lower case was
+            // told "no purchasing unit").
+            ("unit", None, Some(u)) => fairpos_domain::codes::parse_credit_code(u)
+                .map(Access::Unit)
+                .map_err(|e| Error::input(e.to_string())),
             ("organizer", ..) => Err(Error::input(
                 "an organizer sees every stall and unit: give neither --stall nor --unit",
             )),

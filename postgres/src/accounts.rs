@@ -154,8 +154,14 @@ pub async fn remove(pool: &Pool, name: &str) -> Result<Removal> {
         .iter()
         .map(|r| r.get(0))
         .collect();
+    // FOR UPDATE: a login opening a session (`FOR SHARE` on this row) finishes first, and
+    // its session is ended below, or waits and finds no account. Unlocked, a session opened
+    // between the two deletes outlived the account, and a name added again took it up.
     let Some(role) = tx
-        .query_opt("SELECT role FROM accounts WHERE name = $1", &[&name])
+        .query_opt(
+            "SELECT role FROM accounts WHERE name = $1 FOR UPDATE",
+            &[&name],
+        )
         .await?
         .map(|r| r.get::<_, String>(0))
     else {

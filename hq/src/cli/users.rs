@@ -79,6 +79,12 @@ fn show(listed: &[accounts::Listed], json: bool) -> Result<()> {
 /// The same commands on a headquarters on PostgreSQL (`hq init --database`).
 fn on_postgres(hq: &Hq, url: &str, command: UserCommand) -> Result<()> {
     use fairpos_postgres::accounts::{self as stored, Removal, Stored};
+    if let UserCommand::Add { role, .. } = &command {
+        if role != "organizer" {
+            // A stall or unit another data directory imported is the fair's too.
+            super::postgres::catch_up_catalog(hq, url)?;
+        }
+    }
     super::postgres::with_pool(url, |pool| async move {
         match command {
             UserCommand::Add {

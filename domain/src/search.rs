@@ -2,11 +2,18 @@
 //! pinyin initials of the Chinese name (保靖黄金茶 ← `bjhjc`). A character with several
 //! readings is indexed by each of them, so a word is found by the reading people use
 //! (重庆 ← `cq`, though 重's first dictionary reading is zhòng; 长沙 ← `cs`, 银行 ← `yh`).
-//! Pure; the index is built once per catalog.
+//! Full-width letters and digits (an input method in 全角 mode, a name typed with one) are
+//! read as their ASCII forms on both sides. Pure; the index is built once per catalog.
 
 use pinyin::ToPinyinMulti;
 
 use crate::catalog::{Catalog, Product};
+use crate::text::half_width;
+
+/// `text` as the index compares it: half-width and lower case.
+fn folded(text: &str) -> String {
+    half_width(text).to_lowercase()
+}
 
 /// Most readings of one name the index keeps (a name of many characters with several
 /// readings each would otherwise multiply without end).
@@ -17,7 +24,7 @@ const MAX_READINGS: usize = 64;
 /// (`重庆火锅` → `zqhg`, `cqhg`).
 pub fn initials_readings(text: &str) -> Vec<String> {
     let mut readings = vec![String::new()];
-    for c in text.chars() {
+    for c in half_width(text).chars() {
         let letters: Vec<&str> = match c.to_pinyin_multi() {
             Some(multi) => {
                 let mut letters: Vec<&str> = Vec::new();
@@ -52,6 +59,9 @@ struct Entry {
     sku: String,
     name_zh: String,
     name_en: String,
+    /// Found by any part of four digits or more (the digits printed under a barcode that
+    /// will not scan).
+    barcode: String,
     /// The name's initials in every reading (the first dictionary reading first).
     initials: Vec<String>,
     category: String,
@@ -74,9 +84,10 @@ impl ProductIndex {
                     categories.push(p.category.clone());
                 }
                 Entry {
-                    sku: p.sku.to_lowercase(),
-                    name_zh: p.name_zh.to_lowercase(),
-                    name_en: p.name_en.to_lowercase(),
+                    sku: folded(&p.sku),
+                    name_zh: folded(&p.name_zh),
+                    name_en: folded(&p.name_en),
+                    barcode: p.barcode.clone().unwrap_or_default(),
                     initials: initials_readings(&p.name_zh),
                     category: p.category.clone(),
                 }
@@ -94,30 +105,50 @@ impl ProductIndex {
     }
 
     /// Positions (in the catalog's order) of the products of `category` (all when `None`)
-    /// that `query` finds: SKU and initials by prefix, names anywhere. An empty query finds
-    /// every product of the category. Products whose SKU or initials start with the query
-    /// come first.
+    /// that `query` finds: SKU and initials by prefix, names and barcodes anywhere. A query
+    /// of several words finds the products that each word finds (`bjhjc 250`). An empty
+    /// query finds every product of the category. Products whose SKU or initials start
+    /// with the first word come first.
     pub fn find(&self, query: &str, category: Option<&str>) -> Vec<usize> {
-        let q = query.trim().to_lowercase();
+        let query = folded(query);
+        let words: Vec<&str> = query.split_whitespace().collect();
         let mut first = Vec::new();
         let mut then = Vec::new();
         for (i, e) in self.entries.iter().enumerate() {
             if category.is_some_and(|c| c != e.category) {
                 continue;
             }
-            if q.is_empty() || e.sku.starts_with(&q) || e.initials.iter().any(|r| r.starts_with(&q))
-            {
+            let Some((head, rest)) = words.split_first() else {
                 first.push(i);
-            } else if e.name_zh.contains(&q)
-                || e.name_en.contains(&q)
-                || e.initials.iter().any(|r| r.contains(&q))
-                || e.sku.contains(&q)
-            {
+                continue;
+            };
+            if !rest.iter().all(|w| e.has(w)) {
+                continue;
+            }
+            if e.starts_with(head) {
+                first.push(i);
+            } else if e.has(head) {
                 then.push(i);
             }
         }
         first.extend(then);
         first
+    }
+}
+
+impl Entry {
+    /// The SKU or one reading of the name's initials begins with `word`.
+    fn starts_with(&self, word: &str) -> bool {
+        self.sku.starts_with(word) || self.initials.iter().any(|r| r.starts_with(word))
+    }
+
+    /// `word` is found anywhere in the product.
+    fn has(&self, word: &str) -> bool {
+        self.name_zh.contains(word)
+            || self.name_en.contains(word)
+            || self.initials.iter().any(|r| r.contains(word))
+            || self.sku.contains(word)
+            || (word.len() >= 4 && self.barcode.contains(word))
     }
 }
 
@@ -142,7 +173,9 @@ mod tests {
     fn initials_of_chinese_names() {
         assert_eq!(initials_readings("保靖黄金茶 250g")[0], "bjhjc250g");
         assert_eq!(initials_readings("湘西腊肉")[0], "xxlr");
-        assert_eq!(initials_readings("Ａ·b"), ["b"]);
+        // Full-width letters are read as ASCII; other signs are passed over.
+        assert_eq!(initials_readings("Ａ·b"), ["ab"]);
+        assert_eq!(initials_readings("ＸＯ酱")[0], "xoj");
     }
 
     #[test]
@@ -188,6 +221,39 @@ mod tests {
         assert!(skus(&catalog, &index.find("茶油", None)).contains(&"XP-CZY-5L".to_string()));
         assert!(skus(&catalog, &index.find("camellia", None)).contains(&"XP-CZY-5L".to_string()));
         assert!(index.find("nothing-like-this", None).is_empty());
+    }
+
+    #[test]
+    fn several_words_full_width_letters_and_barcode_digits_are_found() {
+        let (catalog, index) = demo();
+        // Each word must be found: the first by prefix ranks first.
+        assert_eq!(
+            skus(&catalog, &index.find("bjhjc 250", None)),
+            ["BJ-HJC-250"]
+        );
+        assert_eq!(
+            skus(&catalog, &index.find("黄金茶 100g", None)),
+            ["BJ-HJC-100"]
+        );
+        assert!(index.find("bjhjc nothing-like-this", None).is_empty());
+        // An input method in full-width mode, on the query's side.
+        assert_eq!(
+            skus(&catalog, &index.find("ｂｊｈｊｃ　２５０", None)),
+            ["BJ-HJC-250"]
+        );
+        // The digits printed under a barcode, any part of them.
+        assert_eq!(skus(&catalog, &index.find("0100296", None)), ["BJ-HJC-100"]);
+        // A name written with full-width letters, on the catalog's side.
+        let mut products = crate::demo::products().unwrap();
+        let mut p = products[0].clone();
+        p.sku = "XO-J-1".into();
+        p.name_zh = "ＸＯ酱".into();
+        p.barcode = None;
+        products.push(p);
+        let catalog = Catalog::new(products).unwrap();
+        let index = ProductIndex::new(&catalog);
+        assert_eq!(skus(&catalog, &index.find("xoj", None)), ["XO-J-1"]);
+        assert_eq!(skus(&catalog, &index.find("xo酱", None)), ["XO-J-1"]);
     }
 
     #[test]

@@ -159,6 +159,8 @@ impl TillController {
     /// text left in the field (a product tapped from a search leaves it focused, and the
     /// scanner's keys follow the search's). Anything else stays a search.
     pub fn code_entered(&mut self, text: &str) -> bool {
+        // A scanner typing through an input method in full-width mode (`６９３５…`).
+        let text = fairpos_domain::text::half_width(text);
         let t = text.trim();
         let code = (t.len() >= 6 && t.bytes().all(|b| b.is_ascii_digit()))
             || t.contains('*')

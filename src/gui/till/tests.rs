@@ -73,6 +73,17 @@ fn a_seller_with_a_pin_of_their_own_signs_in_with_it_and_not_the_leads() {
 }
 
 #[test]
+fn a_barcode_typed_in_full_width_into_the_search_field_is_scanned() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = signed_in(dir.path());
+    // A keyboard-wedge scanner through an input method in 全角 mode.
+    assert!(c.code_entered("６９３５７８０１００１２８"));
+    assert_eq!(c.total(), Fen(12800));
+    assert!(c.code_entered("ＢＪ－ＨＪＣ－１００＊２"));
+    assert_eq!(c.total(), Fen(12800 + 11600));
+}
+
+#[test]
 fn the_grid_finds_by_pinyin_initials_and_enter_tells_codes_from_searches() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = signed_in(dir.path());

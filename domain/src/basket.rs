@@ -2,9 +2,12 @@
 //! and prints a QR code of the basket, and a till that scans it loads the same lines.
 //!
 //! Payload: `FPB1:<kiosk device>:<item>,<item>,...:<check>` where each item is written as the
-//! cart takes it (`SKU*3`, `SKU*750g`, or the scale label of a fixed-amount line) and the
-//! check is 8 hex digits of SHA-256 of everything before it: a misread code is refused, not
-//! half loaded. The till prices the items from its own catalog; the basket names no prices.
+//! cart takes it (`SKU*3`, `SKU*750g`, or the scale label of a fixed-amount line), `%` and
+//! `,` in it as `%25` and `%2C` (a SKU may hold a comma), and the check is 8 hex digits of
+//! SHA-256 of everything before it: a misread code is refused, not half loaded. The till
+//! prices the items from its own catalog, but for a scale label's amount. The check is no
+//! signature: anyone can make a basket, so a volunteer looks at what it loads (a label's
+//! amount above all) as at any label scanned.
 
 use sha2::{Digest, Sha256};
 
@@ -13,6 +16,10 @@ use crate::codes::make_in_store;
 use crate::fair::{BarcodeRule, RuleValue};
 
 const PREFIX: &str = "FPB1:";
+
+/// The most scale labels one fixed-amount line is written as; a line over them is written by
+/// weight (priced again from the catalog).
+const LABELS_PER_LINE: i64 = 8;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Basket {
@@ -30,18 +37,35 @@ impl Basket {
     /// The basket of `cart`, made at `kiosk`.
     pub fn of_cart(kiosk: &str, cart: &Cart, rules: &[BarcodeRule]) -> Basket {
         let amount_rule = rules.iter().find(|r| r.value == RuleValue::AmountFen);
-        let items = cart
-            .lines()
-            .iter()
-            .map(|l| {
-                let p = &l.product;
-                match (p.weighed, l.fixed_amount, amount_rule, &p.plu) {
-                    (true, true, Some(rule), Some(plu)) => make_in_store(rule, plu, l.amount.0),
-                    (true, _, _, _) => format!("{}*{}g", p.sku, l.qty),
-                    (false, _, _, _) => format!("{}*{}", p.sku, l.qty),
+        let mut items = Vec::new();
+        for l in cart.lines() {
+            let p = &l.product;
+            match (p.weighed, l.fixed_amount, amount_rule, &p.plu) {
+                // The label's amount, to the fen, in labels of the rule's digits: one label
+                // of more digits (a label times packs) refused the whole basket, and one by
+                // weight was priced again from the catalog.
+                (true, true, Some(rule), Some(plu)) if plu.len() <= rule.plu_digits => {
+                    let most = u32::try_from(rule.value_digits)
+                        .ok()
+                        .and_then(|d| 10_i64.checked_pow(d))
+                        .map_or(i64::MAX, |m| m - 1)
+                        .max(1);
+                    let mut left = l.amount.0.max(0);
+                    // A few labels at most (a code holds a few hundred characters).
+                    if left / most >= LABELS_PER_LINE {
+                        items.push(format!("{}*{}g", p.sku, l.qty));
+                        continue;
+                    }
+                    while left > 0 {
+                        let amount = left.min(most);
+                        items.push(make_in_store(rule, plu, amount));
+                        left -= amount;
+                    }
                 }
-            })
-            .collect();
+                (true, _, _, _) => items.push(format!("{}*{}g", p.sku, l.qty)),
+                (false, _, _, _) => items.push(format!("{}*{}", p.sku, l.qty)),
+            }
+        }
         Basket {
             kiosk: kiosk.to_string(),
             items,
@@ -49,7 +73,8 @@ impl Basket {
     }
 
     pub fn payload(&self) -> String {
-        let body = format!("{PREFIX}{}:{}", self.kiosk, self.items.join(","));
+        let items: Vec<String> = self.items.iter().map(|i| escaped(i)).collect();
+        let body = format!("{PREFIX}{}:{}", self.kiosk, items.join(","));
         let check = check(&body);
         format!("{body}:{check}")
     }
@@ -68,7 +93,7 @@ impl Basket {
         let items: Vec<String> = items
             .split(',')
             .filter(|i| !i.is_empty())
-            .map(str::to_string)
+            .map(unescaped)
             .collect();
         if kiosk.is_empty() || items.is_empty() {
             return None;
@@ -78,6 +103,30 @@ impl Basket {
             items,
         })
     }
+}
+
+/// `item` with `%` and `,` written `%25` and `%2C`.
+fn escaped(item: &str) -> String {
+    item.replace('%', "%25").replace(',', "%2C")
+}
+
+/// The item [`escaped`] wrote; a `%` that begins neither escape is taken as it is (a basket
+/// of a kiosk from before the escapes, whose SKU holds one).
+fn unescaped(item: &str) -> String {
+    let mut out = String::with_capacity(item.len());
+    let mut rest = item;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let (sign, skip) = match rest.get(at..at + 3) {
+            Some("%25") => ('%', 3),
+            Some("%2C") => (',', 3),
+            _ => ('%', 1),
+        };
+        out.push(sign);
+        rest = &rest[at + skip..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -125,5 +174,38 @@ mod tests {
         // A code whose checked body is the bare prefix: refused, not a panic.
         let bare = format!("FPB1:{}", check("FPB1"));
         assert!(Basket::parse(&bare).is_none());
+    }
+
+    #[test]
+    fn a_sku_with_a_comma_or_percent_and_a_label_over_its_digits_go_through() {
+        let (catalog, fair) = demo();
+        let rules = fair.barcode_rules;
+        let mut products = catalog.products().to_vec();
+        let mut odd = products[0].clone();
+        odd.sku = "GB,01%2C".into();
+        odd.barcode = None;
+        products.push(odd);
+        let catalog = crate::catalog::Catalog::new(products).unwrap();
+        let mut cart = Cart::new();
+        cart.add_item(&catalog, &rules, "GB,01%2C*2").unwrap();
+        // A label of ￥24.00 times 50 packs: ￥1 200.00, over the label's five digits of fen.
+        cart.add_item(&catalog, &rules, "2210025024006*50").unwrap();
+        let basket = Basket::of_cart("K01", &cart, &rules);
+        assert_eq!(basket.items[0], "GB,01%2C*2");
+        assert!(basket.payload().starts_with("FPB1:K01:GB%2C01%252C*2,"));
+        let back = Basket::parse(&basket.payload()).unwrap();
+        assert_eq!(back, basket);
+        let mut again = Cart::new();
+        for item in &back.items {
+            again.add_item(&catalog, &rules, item).unwrap();
+        }
+        assert_eq!(again.lines()[0], cart.lines()[0]);
+        // The label's ￥1 200.00 in labels of ￥999.99 at most: to the fen.
+        assert_eq!(back.items.len(), 3, "{back:?}");
+        assert_eq!(again.total(), cart.total());
+        // A `%` of an older kiosk's SKU, no escape, is taken as it is.
+        let older = "FPB1:K01:A%2X*1";
+        let back = Basket::parse(&format!("{older}:{}", check(older))).unwrap();
+        assert_eq!(back.items, ["A%2X*1"]);
     }
 }

@@ -17,9 +17,11 @@ use crate::fair::{BarcodeRule, RuleValue};
 
 const PREFIX: &str = "FPB1:";
 
-/// The most scale labels one fixed-amount line is written as; a line over them is written by
-/// weight (priced again from the catalog).
+/// The most scale labels one fixed-amount line is written as, one after another.
 const LABELS_PER_LINE: i64 = 8;
+
+/// The most packs of a label a cart takes on a line.
+const MOST_PACKS: i64 = 100_000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Basket {
@@ -51,9 +53,16 @@ impl Basket {
                         .map_or(i64::MAX, |m| m - 1)
                         .max(1);
                     let mut left = l.amount.0.max(0);
-                    // A few labels at most (a code holds a few hundred characters).
+                    // A few labels at most (a code holds a few hundred characters); past
+                    // them, one label times the fewest packs that come to the amount (a
+                    // label times packs is how such a line was made).
                     if left / most >= LABELS_PER_LINE {
-                        items.push(format!("{}*{}g", p.sku, l.qty));
+                        let fewest = (left + most - 1) / most;
+                        let packs = (fewest..=MOST_PACKS).find(|k| left % k == 0);
+                        items.push(match packs {
+                            Some(k) => format!("{}*{k}", make_in_store(rule, plu, left / k)),
+                            None => format!("{}*{}g", p.sku, l.qty),
+                        });
                         continue;
                     }
                     while left > 0 {
@@ -202,6 +211,15 @@ mod tests {
         assert_eq!(again.lines()[0], cart.lines()[0]);
         // The label's ￥1 200.00 in labels of ￥999.99 at most: to the fen.
         assert_eq!(back.items.len(), 3, "{back:?}");
+        assert_eq!(again.total(), cart.total());
+        // A label times more packs than a few labels hold: one label times packs, to the fen.
+        let mut cart = Cart::new();
+        cart.add_item(&catalog, &rules, "2210025024013*2120")
+            .unwrap();
+        let basket = Basket::of_cart("K01", &cart, &rules);
+        assert_eq!(basket.items, ["2210025960403*53"], "￥960.40 × 53 = ￥24.01 × 2 120");
+        let mut again = Cart::new();
+        again.add_item(&catalog, &rules, &basket.items[0]).unwrap();
         assert_eq!(again.total(), cart.total());
         // A `%` of an older kiosk's SKU, no escape, is taken as it is.
         let older = "FPB1:K01:A%2X*1";

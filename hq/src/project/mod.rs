@@ -457,10 +457,11 @@ pub fn announce(
             return Ok(Some(why));
         }
         let doc_id = fairpos_sync::ids::document_id(key);
-        if announced(conn, &doc_id)?.is_none() {
+        let new = announced(conn, &doc_id)?.is_none();
+        if new {
             *new_per_device.entry(id.device.clone()).or_default() += 1;
         }
-        ids.push((key, doc_id, id));
+        ids.push((key, doc_id, id, new));
     }
     for (device, new) in &new_per_device {
         if let Some(why) = crate::limits::too_many(conn, device, *new, limits)? {
@@ -468,10 +469,26 @@ pub fn announce(
             return Ok(Some(why));
         }
     }
-    for (key, doc_id, id) in ids {
+    for (key, doc_id, id, new) in ids {
         register_ledger(conn, &doc_id.to_string(), key, &id.device)?;
+        // A hub whose uplink was down when the till was revoked relays the sales it took
+        // since: not taken (the share policy refuses them), and now said, to the log and,
+        // through the hub, to the till (they were left out in silence, the till told all
+        // was confirmed by the hub).
+        if new && matches!(peer, devices::Peer::Hub(_)) && devices::shut_out(conn, &id.device)? {
+            refuse(conn, &doc_id, &id.device, revoked_before(&id.device, peer))?;
+        }
     }
     Ok(None)
+}
+
+/// Why a ledger of `device` that `hub` relays after `device` was revoked is not taken.
+pub(crate) fn revoked_before(device: &str, hub: &devices::Peer) -> String {
+    format!(
+        "{device} was revoked before this ledger reached headquarters (through {}): its sales \
+         are not counted here; the till's own reports list them",
+        hub.name()
+    )
 }
 
 /// Lets go of the ledgers of `held` projected longest ago (by their pass in `touched`)

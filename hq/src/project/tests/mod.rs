@@ -10,6 +10,7 @@ use automerge::Change;
 use fairpos_domain::demo;
 use fairpos_sync::LedgerId;
 
+mod hubs;
 mod sale_ids;
 mod weights;
 

@@ -133,8 +133,28 @@ impl AppState {
             let doc_id = fairpos_sync::ids::document_id(&key).to_string();
             docs.push((key, doc_id, id.device));
         }
+        // As on SQLite (`project::announce`): a revoked till's ledger a hub relays for the
+        // first time is refused, and said.
+        let mut revoked_before = Vec::new();
+        if matches!(peer, Peer::Hub(_)) {
+            for (_, doc_id, device) in &docs {
+                let shut_out = registry::credentials(pool, device)
+                    .await?
+                    .is_none_or(|c| c.shut_out());
+                if shut_out && registry::announced(pool, doc_id).await?.is_none() {
+                    revoked_before.push((doc_id.clone(), device.clone()));
+                }
+            }
+        }
         match registry::announce(pool, &docs, limits.per_device).await? {
-            None => Ok(None),
+            None => {
+                for (doc_id, device) in revoked_before {
+                    let why = project::revoked_before(&device, &peer);
+                    // Logged as the till's sync event there.
+                    registry::refuse(pool, &doc_id, &why).await?;
+                }
+                Ok(None)
+            }
             Some((device, would)) => {
                 let why = over_limit(&device, would, 0, &limits)
                     .unwrap_or_else(|| format!("{device} holds too many ledger documents"));

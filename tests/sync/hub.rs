@@ -242,6 +242,20 @@ fn a_hub_takes_the_registry_again_only_when_it_changed(hq: Hq) {
     let said = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{said}");
     assert!(said.contains("add T10 at headquarters"), "{said}");
+    // So is an import of the catalog (it reached the venue's tills, never headquarters).
+    let csv = hub.data().join("catalog.csv");
+    std::fs::write(
+        &csv,
+        "sku,name_zh,unit,price_yuan\nHUB-1,枢纽自改,袋,1.00\n",
+    )
+    .unwrap();
+    let out = hub.run(&["hq", "catalog", "import", csv.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("import the catalog at headquarters"),
+        "{said}"
+    );
     // Revoked at headquarters, the registry's token changes and the hub is sent it again.
     hq.ok(&["hq", "revoke-device", "T09"]);
     let revoked = || {

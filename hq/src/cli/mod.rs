@@ -81,15 +81,32 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
             organizer_password_stdin,
             database.as_deref(),
         ),
-        HqCommand::Catalog(HqCatalogCommand::Import { file }) => imports::catalog(dir, &file),
+        // Headquarters' to change: on a hub, an edit reached the venue's tills, and never
+        // headquarters, which takes no catalog from a hub.
+        HqCommand::Catalog(HqCatalogCommand::Import { file }) => {
+            not_on_a_hub(&Hq::open(dir)?, dir, "import the catalog")?;
+            imports::catalog(dir, &file)
+        }
         HqCommand::Catalog(HqCatalogCommand::Recover {
             bundle,
             dry_run,
             json,
-        }) => backups::recover_catalog(dir, &bundle, dry_run, json),
-        HqCommand::Stalls(ImportOnly::Import { file }) => imports::stalls(dir, &file),
-        HqCommand::Sellers(ImportOnly::Import { file }) => imports::sellers(dir, &file),
-        HqCommand::Units(ImportOnly::Import { file }) => imports::units(dir, &file),
+        }) => {
+            not_on_a_hub(&Hq::open(dir)?, dir, "recover the catalog")?;
+            backups::recover_catalog(dir, &bundle, dry_run, json)
+        }
+        HqCommand::Stalls(ImportOnly::Import { file }) => {
+            not_on_a_hub(&Hq::open(dir)?, dir, "import the stalls")?;
+            imports::stalls(dir, &file)
+        }
+        HqCommand::Sellers(ImportOnly::Import { file }) => {
+            not_on_a_hub(&Hq::open(dir)?, dir, "import the sellers")?;
+            imports::sellers(dir, &file)
+        }
+        HqCommand::Units(ImportOnly::Import { file }) => {
+            not_on_a_hub(&Hq::open(dir)?, dir, "import the units")?;
+            imports::units(dir, &file)
+        }
         HqCommand::Serve(serve) => {
             let ServeArgs {
                 listen,
@@ -422,8 +439,8 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
 fn not_on_a_hub(hq: &Hq, dir: &Path, what: &str) -> Result<()> {
     match hq.role {
         Role::Hub { .. } => Err(Error::input(format!(
-            "{} is a fair hub, whose devices are headquarters': {what} at headquarters, and \
-             the hub takes it within seconds",
+            "{} is a fair hub, whose devices and catalog are headquarters': {what} at \
+             headquarters, and the hub takes it within seconds",
             dir.display()
         ))),
         _ => Ok(()),

@@ -298,8 +298,19 @@ impl Dialer for WsDialer {
         let tls = Connector::Rustls(self.tls.clone());
         Box::pin(async move {
             let config = WebSocketConfig::default().max_write_buffer_size(WRITE_BUFFER);
-            match connect_async_tls_with_config(url.as_str(), Some(config), false, Some(tls)).await
-            {
+            let connecting =
+                connect_async_tls_with_config(url.as_str(), Some(config), false, Some(tls));
+            // A handshake that stalls (an uplink gone after the TCP connection, a captive
+            // portal holding it) is given up and dialled again: unbounded, a hub's link to
+            // headquarters waited on it until the hub restarted.
+            let Ok(connected) = tokio::time::timeout(DIAL_WITHIN, connecting).await else {
+                let stalled = std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {} s", DIAL_WITHIN.as_secs()),
+                );
+                return Err(DialError::transient(tungstenite::Error::Io(stalled)));
+            };
+            match connected {
                 Ok((socket, _)) => Ok(transport(socket)),
                 Err(tungstenite::Error::Http(response)) => match refused(&response) {
                     Some(refused) => Err(DialError::PermanentFailure(refused)),
@@ -315,6 +326,9 @@ impl Dialer for WsDialer {
         })
     }
 }
+
+/// The longest a sync socket's connection (TCP, TLS and the upgrade) may take.
+const DIAL_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The most the till's outgoing sync messages may take in memory while headquarters has not
 /// read them, as headquarters' own (`SYNC_WRITE_BUFFER`): a peer that sends pings and reads

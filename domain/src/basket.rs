@@ -217,7 +217,11 @@ mod tests {
         cart.add_item(&catalog, &rules, "2210025024013*2120")
             .unwrap();
         let basket = Basket::of_cart("K01", &cart, &rules);
-        assert_eq!(basket.items, ["2210025960403*53"], "￥960.40 × 53 = ￥24.01 × 2 120");
+        assert_eq!(
+            basket.items,
+            ["2210025960403*53"],
+            "￥960.40 × 53 = ￥24.01 × 2 120"
+        );
         let mut again = Cart::new();
         again.add_item(&catalog, &rules, &basket.items[0]).unwrap();
         assert_eq!(again.total(), cart.total());

@@ -99,5 +99,9 @@ fn javascript_automerge_repo_reads_a_tills_ledger_through_hq(hq: Hq) {
         ])
         .output()
         .unwrap();
+    // Refused by headquarters (the client's adapter throws on the upgrade's 401): any failure
+    // of the script, a missing module, passed for a refusal.
+    let said = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "an anonymous reader read the ledger");
+    assert!(said.contains("Unexpected server response: 401"), "{said}");
 }

@@ -339,6 +339,16 @@ fn a_refused_sync_is_said_so_and_not_as_offline() {
     );
     let away = fairpos_sync::Error::unreachable("https://hq.example", "connection refused");
     assert_eq!(said(Error::Ledger(away)), "offline");
+    // A pass begun is noted in the till, as a one-shot sync notes it (`sync status`).
+    let attempt = || -> Option<String> {
+        use rusqlite::OptionalExtension;
+        let db = rusqlite::Connection::open(dir.path().join("till.db")).unwrap();
+        let sql = "SELECT value FROM meta WHERE key = 'last_sync_attempt'";
+        db.query_row(sql, [], |r| r.get(0)).optional().unwrap()
+    };
+    assert_eq!(attempt(), None);
+    app.event(Event::SyncStarted);
+    assert!(attempt().is_some_and(|at| at.starts_with("20")));
 }
 
 /// "Add" with a settled weight shown asks the scale once more and charges what the plate

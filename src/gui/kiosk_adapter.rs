@@ -214,6 +214,12 @@ impl KioskApp {
                         .receipt_result(&ready, failure, now)
                 });
             }
+            Event::SyncStarted => {
+                let noted = crate::uplink::note_attempt(self.ctl.borrow_mut().till_mut());
+                if let Err(e) = noted {
+                    eprintln!("noting the sync's attempt: {e}");
+                }
+            }
             Event::SyncFinished(done) => {
                 let result = crate::uplink::apply(self.ctl.borrow_mut().till_mut(), *done);
                 if matches!(&result, Ok(r) if r.catalog_changed) {

@@ -26,7 +26,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 pub use self::enrol::{enroll, enroll_again};
-pub use self::pass::{sync_once, SyncDone, SyncJob, SyncOptions, SyncReport};
+pub use self::pass::{note_attempt, sync_once, SyncDone, SyncJob, SyncOptions, SyncReport};
 use crate::clock::utc_text as now_text;
 use crate::error::{Error, Result};
 use crate::store::{meta_value, signing_secret, DEVICE_SECRET};

@@ -104,14 +104,20 @@ pub struct SyncDone {
     pub(super) confirmed: Vec<(String, String, i64)>,
 }
 
+/// Notes in the till that a pass begins now (`fairpos sync status`'s last attempt): by a
+/// one-shot sync, and by the touchscreen's and the kiosk's passes (which read on a
+/// connection of their own, and said nothing of theirs).
+pub fn note_attempt(till: &mut Till) -> Result<()> {
+    till.store_mut().set_meta("last_sync_attempt", &now_text())
+}
+
 impl SyncJob {
     /// What a pass of `till` sends ([`SyncJob::read`]), the attempt noted in the till.
     pub fn begin(till: &mut Till, options: &SyncOptions) -> Result<SyncJob> {
         let identity = till.store().identity().clone();
         let (fair, device) = (&identity.fair.id, &identity.device);
         let job = SyncJob::read(till.reader()?, fair, device, options)?;
-        till.store_mut()
-            .set_meta("last_sync_attempt", &now_text())?;
+        note_attempt(till)?;
         Ok(job)
     }
 

@@ -428,7 +428,13 @@ impl TillApp {
                 return;
             }
             Event::Scanner(state) => self.status.borrow_mut().scanner = Some(state),
-            Event::SyncStarted => self.status.borrow_mut().sync = Sync::Syncing,
+            Event::SyncStarted => {
+                self.status.borrow_mut().sync = Sync::Syncing;
+                let noted = crate::uplink::note_attempt(self.ctl.borrow_mut().till_mut());
+                if let Err(e) = noted {
+                    eprintln!("noting the sync's attempt: {e}");
+                }
+            }
             Event::SyncFinished(done) => {
                 let result = crate::uplink::apply(self.ctl.borrow_mut().till_mut(), *done);
                 let catalog_changed = matches!(&result, Ok(r) if r.catalog_changed);

@@ -41,21 +41,6 @@ pub fn database_of(dir: &Path, given: Option<String>) -> Result<Option<String>> 
     }
 }
 
-/// As [`database_of`]; a database named on the command line, not the one `init` kept in a
-/// headquarters' directory, is checked first to be that fair's (`add-device` and
-/// `revoke-device`: a device was added to another fair's headquarters by a wrong address).
-pub fn checked_database_of(dir: &Path, given: Option<String>) -> Result<Option<String>> {
-    let Some(url) = given else {
-        return database_of(dir, None);
-    };
-    if let Ok(hq) = Hq::open(dir) {
-        if crate::meta(&hq.conn, META_DATABASE)?.as_deref() != Some(url.as_str()) {
-            runtime()?.block_on(crate::server::postgres::connect_for(&url, &hq.fair.id))?;
-        }
-    }
-    Ok(Some(url))
-}
-
 /// Runs `work` with a pool on the database at `url`, brought to the latest schema first.
 pub fn with_pool<T, F, Fut>(url: &str, work: F) -> Result<T>
 where

@@ -472,14 +472,28 @@ pub fn announce(
     for (key, doc_id, id, new) in ids {
         register_ledger(conn, &doc_id.to_string(), key, &id.device)?;
         // A hub whose uplink was down when the till was revoked relays the sales it took
-        // since: not taken (the share policy refuses them), and now said, to the log and,
-        // through the hub, to the till (they were left out in silence, the till told all
-        // was confirmed by the hub).
-        if new && matches!(peer, devices::Peer::Hub(_)) && devices::shut_out(conn, &id.device)? {
+        // since: not taken (the share policy refuses a revoked till's ledger), and, for a
+        // ledger headquarters never had, now said, to the log and, through the hub, to the
+        // till (they were left out in silence, the till told all was confirmed by the hub).
+        // One registered before the revocation is not marked: part of it was taken.
+        if new && matches!(peer, devices::Peer::Hub(_)) && revoked(conn, &id.device)? {
             refuse(conn, &doc_id, &id.device, revoked_before(&id.device, peer))?;
         }
     }
     Ok(None)
+}
+
+/// Whether `device` is revoked (as the share policy takes it: not a till added again and
+/// not enrolled yet, whose ledgers a hub relays).
+fn revoked(conn: &Connection, device: &str) -> Result<bool> {
+    let revoked = conn
+        .query_row(
+            "SELECT revoked_at IS NOT NULL FROM devices WHERE device = ?1",
+            [device],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(revoked.unwrap_or(false))
 }
 
 /// Why a ledger of `device` that `hub` relays after `device` was revoked is not taken.

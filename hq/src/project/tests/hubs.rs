@@ -9,12 +9,13 @@ use super::*;
 fn a_revoked_tills_new_ledger_a_hub_relays_is_refused_and_said() {
     let fixture = Fixture::new(&ActorId::random());
     let conn = &fixture.hq.conn;
-    conn.execute(
-        "INSERT INTO devices(device, stall, role) VALUES ('H1', '', 'hub')",
-        [],
+    // T01 enrolled, as a till syncing is; T02 added again and not enrolled yet (shut out,
+    // not revoked: its ledgers a hub relays are taken).
+    conn.execute_batch(
+        "UPDATE devices SET secret_hash = 'h' WHERE device = 'T01';
+         INSERT INTO devices(device, stall, role) VALUES ('H1', '', 'hub'), ('T02', 'S02', 'till');",
     )
     .unwrap();
-    crate::devices::revoke(conn, "T01").unwrap();
     let hub = devices::Peer::Hub("H1".into());
     let key_of = |day: &str| {
         LedgerId {
@@ -25,8 +26,22 @@ fn a_revoked_tills_new_ledger_a_hub_relays_is_refused_and_said() {
         .key()
     };
     let limits = crate::limits::DocumentLimits::default();
-    let keys = [key_of("2026-11-22"), key_of("2026-11-23")];
     let fair = fixture.hq.fair.id.clone();
+    // Not revoked: taken.
+    let before = [key_of("2026-11-21")];
+    assert_eq!(announce(conn, &hub, &fair, &before, &limits).unwrap(), None);
+    let t02 = LedgerId {
+        fair: fair.clone(),
+        device: "T02".into(),
+        day: "2026-11-23".into(),
+    }
+    .key();
+    assert_eq!(
+        announce(conn, &hub, &fair, std::slice::from_ref(&t02), &limits).unwrap(),
+        None
+    );
+    crate::devices::revoke(conn, "T01").unwrap();
+    let keys = [key_of("2026-11-22"), key_of("2026-11-23")];
     assert_eq!(announce(conn, &hub, &fair, &keys, &limits).unwrap(), None);
     let refused = |key: &str| -> Option<String> {
         conn.query_row(
@@ -36,6 +51,8 @@ fn a_revoked_tills_new_ledger_a_hub_relays_is_refused_and_said() {
         )
         .unwrap()
     };
+    assert_eq!(refused(&before[0]), None);
+    assert_eq!(refused(&t02), None, "added again, not revoked");
     assert_eq!(refused(&keys[0]), None, "registered before the revocation");
     let why = refused(&keys[1]).expect("refused");
     assert!(

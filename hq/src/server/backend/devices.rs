@@ -134,14 +134,15 @@ impl AppState {
             docs.push((key, doc_id, id.device));
         }
         // As on SQLite (`project::announce`): a revoked till's ledger a hub relays for the
-        // first time is refused, and said.
+        // first time is refused, and said. (Not in `announce`'s transaction: a refusal that
+        // fails to be written leaves the ledger unsaid, as before.)
         let mut revoked_before = Vec::new();
         if matches!(peer, Peer::Hub(_)) {
             for (_, doc_id, device) in &docs {
-                let shut_out = registry::credentials(pool, device)
+                let revoked = registry::credentials(pool, device)
                     .await?
-                    .is_none_or(|c| c.shut_out());
-                if shut_out && registry::announced(pool, doc_id).await?.is_none() {
+                    .is_some_and(|c| c.revoked);
+                if revoked && registry::announced(pool, doc_id).await?.is_none() {
                     revoked_before.push((doc_id.clone(), device.clone()));
                 }
             }

@@ -464,6 +464,25 @@ fn a_database_another_fair_or_application_holds_is_refused_unchanged() {
         .output()
         .unwrap();
     assert!(made.status.success(), "{made:?}");
+    // A device added there by that fair's address: refused too.
+    let added = fairpos()
+        .arg("--data")
+        .arg(&sqlite_hq)
+        .args([
+            "hq",
+            "add-device",
+            "--device",
+            "T01",
+            "--stall",
+            "S01",
+            "--database",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&added.stderr);
+    assert_eq!(added.status.code(), Some(2), "{said}");
+    assert!(said.contains("holds the headquarters of fair"), "{said}");
     let mut serving = fairpos()
         .arg("--data")
         .arg(&sqlite_hq)

@@ -206,7 +206,7 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
             if !hub && stall.is_empty() {
                 return Err(Error::input("a till needs --stall"));
             }
-            let database = postgres::database_of(dir, database)?;
+            let database = postgres::checked_database_of(dir, database)?;
             // A till's stall must be one of the fair's, as the database holds them.
             let known = match (&database, hub) {
                 (_, true) => true,
@@ -236,7 +236,7 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
         }
         HqCommand::ScreenLink(a) => screen_link(dir, a),
         HqCommand::RevokeDevice { device, database } => {
-            match postgres::database_of(dir, database)? {
+            match postgres::checked_database_of(dir, database)? {
                 Some(url) => postgres::revoke(&url, &device)?,
                 None => {
                     let hq = Hq::open(dir)?;

@@ -41,6 +41,35 @@ pub fn database_of(dir: &Path, given: Option<String>) -> Result<Option<String>> 
     }
 }
 
+/// As [`database_of`]; a database named on the command line, not the one `init` kept, must
+/// be this fair's headquarters already (`add-device`, `revoke-device`: a device went into
+/// another fair's, or into an empty database, by a wrong address). Read only.
+pub fn checked_database_of(dir: &Path, given: Option<String>) -> Result<Option<String>> {
+    let Some(url) = given else {
+        return database_of(dir, None);
+    };
+    let hq = Hq::open(dir)?;
+    if crate::meta(&hq.conn, META_DATABASE)?.as_deref() == Some(url.as_str()) {
+        return Ok(Some(url));
+    }
+    let held = runtime()?.block_on(async {
+        let pool = connect_reached(&url).await?;
+        Ok::<_, Error>(registry::before_migrating(&pool).await?.0)
+    })?;
+    let shown = fairpos_postgres::shown_address(&url);
+    match held {
+        Some(fair) if fair == hq.fair.id => Ok(Some(url)),
+        Some(other) => Err(Error::input(format!(
+            "{shown} holds the headquarters of fair {other}, not of {}",
+            hq.fair.id
+        ))),
+        None => Err(Error::input(format!(
+            "{shown} is no fair's headquarters: `hq init --database` makes it {}'s",
+            hq.fair.id
+        ))),
+    }
+}
+
 /// Runs `work` with a pool on the database at `url`, brought to the latest schema first.
 pub fn with_pool<T, F, Fut>(url: &str, work: F) -> Result<T>
 where

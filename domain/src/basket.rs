@@ -11,7 +11,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::cart::Cart;
+use crate::cart::{Cart, CartLine};
 use crate::codes::make_in_store;
 use crate::fair::{BarcodeRule, RuleValue};
 
@@ -21,7 +21,7 @@ const PREFIX: &str = "FPB1:";
 const LABELS_PER_LINE: i64 = 8;
 
 /// The most packs of a label a cart takes on a line.
-const MOST_PACKS: i64 = 100_000;
+const MOST_PACKS: i64 = crate::cart::MAX_COUNT;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Basket {
@@ -71,7 +71,7 @@ impl Basket {
                         left -= amount;
                     }
                 }
-                (true, _, _, _) => items.push(format!("{}*{}g", p.sku, l.qty)),
+                (true, _, _, _) => items.push(by_weight(l, rules)),
                 (false, _, _, _) => items.push(format!("{}*{}", p.sku, l.qty)),
             }
         }
@@ -111,6 +111,33 @@ impl Basket {
             kiosk: kiosk.to_string(),
             items,
         })
+    }
+}
+
+/// A weighed line as an item: its weight (`SKU*750g`), priced again as it was; else a
+/// weight label times the packs that come to the line's amount (a label times packs is
+/// priced per pack: by its whole weight, it was priced again, up to half a fen a pack off).
+fn by_weight(l: &crate::cart::CartLine, rules: &[BarcodeRule]) -> String {
+    let p = &l.product;
+    let by_grams = format!("{}*{}g", p.sku, l.qty);
+    if CartLine::weighed(p.clone(), l.qty).amount == l.amount {
+        return by_grams;
+    }
+    let weight_rule = rules.iter().find(|r| r.value == RuleValue::WeightG);
+    let (Some(rule), Some(plu)) = (weight_rule, &p.plu) else {
+        return by_grams;
+    };
+    let fits = |grams: i64| grams.to_string().len() <= rule.value_digits;
+    let packs = (2..=MOST_PACKS.min(l.qty)).find(|k| {
+        l.qty % k == 0
+            && fits(l.qty / k)
+            && CartLine::weighed(p.clone(), l.qty / k).amount.times(*k) == l.amount
+    });
+    match packs {
+        Some(k) if plu.len() <= rule.plu_digits => {
+            format!("{}*{k}", make_in_store(rule, plu, l.qty / k))
+        }
+        _ => by_grams,
     }
 }
 
@@ -222,6 +249,15 @@ mod tests {
             ["2210025960403*53"],
             "￥960.40 × 53 = ￥24.01 × 2 120"
         );
+        let mut again = Cart::new();
+        again.add_item(&catalog, &rules, &basket.items[0]).unwrap();
+        assert_eq!(again.total(), cart.total());
+        // A weight label times packs: priced per pack, as the cart priced it (by the whole
+        // weight, ￥117.16 for ￥117.20).
+        let mut cart = Cart::new();
+        cart.add_item(&catalog, &rules, "2110021007518*10").unwrap();
+        let basket = Basket::of_cart("K01", &cart, &rules);
+        assert_eq!(basket.items, ["2110021007518*10"]);
         let mut again = Cart::new();
         again.add_item(&catalog, &rules, &basket.items[0]).unwrap();
         assert_eq!(again.total(), cart.total());

@@ -6,8 +6,9 @@ use crate::fair::BarcodeRule;
 use crate::money::{weighed_amount, Fen, MAX_INPUT_FEN};
 use crate::{DomainError, QuantityIssue};
 
-/// Most pieces on one line, and most grams (a tonne): beyond that it is a typing slip.
-const MAX_COUNT: i64 = 100_000;
+/// Most pieces on one line (and packs of one scale label), and most grams (a tonne): beyond
+/// that it is a typing slip.
+pub const MAX_COUNT: i64 = 100_000;
 const MAX_GRAMS: i64 = 1_000_000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,7 +32,8 @@ impl CartLine {
         }
     }
 
-    fn weighed(product: Product, grams: i64) -> CartLine {
+    /// `grams` of `product`, priced by weight.
+    pub fn weighed(product: Product, grams: i64) -> CartLine {
         let gpu = product.grams_per_unit().unwrap_or(1000);
         let amount = weighed_amount(grams, product.price, gpu);
         CartLine {

@@ -154,7 +154,7 @@ impl KioskApp {
         }
         k.set_qr_caption(s(ctl.caption()));
         k.set_pin_dots(s(ctl.pin_dots()));
-        k.set_message(s(&ctl.message));
+        k.set_message(s(ctl.message_now()));
         let now = self.now_ms();
         match ctl.idle_warning(now) {
             Some(left) => {

@@ -5,6 +5,7 @@
 //! `kiosk_adapter.rs` shows this state; tests drive it without a window.
 
 mod methods;
+mod said;
 mod staff;
 #[cfg(test)]
 mod tests;
@@ -21,6 +22,7 @@ use crate::config::KioskConfig;
 use crate::error::{Error, Result};
 use crate::till::{Till, Time};
 pub(crate) use methods::qr_methods;
+pub use said::Said;
 
 /// How long a staff PIN typed on the payment QR screen and left stays typed.
 pub const PIN_LEFT_MS: u64 = 15_000;
@@ -65,7 +67,7 @@ pub struct KioskController {
     before_staff: KioskScreen,
     pub cart: Cart,
     pin: String,
-    pub message: String,
+    pub message: Said,
     /// The QR payload shown: the stall's payment code or the basket.
     pub qr: String,
     /// The sale just made: number and total.
@@ -160,7 +162,7 @@ impl KioskController {
             before_staff: KioskScreen::Attract,
             cart: Cart::new(),
             pin: String::new(),
-            message: String::new(),
+            message: Said::default(),
             qr: String::new(),
             sold: None,
             qr_shown: None,
@@ -200,6 +202,11 @@ impl KioskController {
 
     fn text(&self, zh: &str, en: &str) -> String {
         pick(self.lang, zh, en).to_string()
+    }
+
+    /// What the kiosk says now, in its language.
+    pub fn message_now(&self) -> &str {
+        self.message.in_lang(self.lang)
     }
 
     /// The catalog changed underneath (a sync brought a new one): scans from now on find new
@@ -355,7 +362,7 @@ impl KioskController {
         let (product_code, _) = split_item(code);
         if let Ok(Resolved::Product(p)) = resolve(&self.catalog, rules, product_code) {
             if p.weighed {
-                self.message = self.text(
+                self.message = Said::new(
                     "称重商品请先到摊位过秤，再扫描称重标签",
                     "Weighed goods: have them weighed at the stall, then scan the scale label",
                 );
@@ -367,7 +374,7 @@ impl KioskController {
         // scanner stayed on the screen, still valid, for anyone to photograph.
         match self.cart.add_item(&self.catalog, rules, code) {
             Ok(_) => self.message.clear(),
-            Err(e) => self.message = e.words(self.lang),
+            Err(e) => self.message = Said::of(|lang| e.words(lang)),
         }
     }
 
@@ -388,7 +395,7 @@ impl KioskController {
             self.cart.remove(index);
             self.keep_if_emptied();
         } else if let Err(e) = self.cart.set_count(index, n) {
-            self.message = e.words(self.lang);
+            self.message = Said::of(|lang| e.words(lang));
         }
     }
 
@@ -416,7 +423,7 @@ impl KioskController {
         // A basket of ￥0.00 (a product priced 0) asked to pay ￥0.00, and no payment of it
         // could be confirmed: the shopper waited for staff for nothing.
         if !self.cart.total().is_positive() {
-            self.message = self.text(
+            self.message = Said::new(
                 "合计为 ￥0.00，无需扫码：请到柜台",
                 "Nothing to pay by QR (￥0.00): please go to the counter",
             );

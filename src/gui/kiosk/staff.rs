@@ -5,6 +5,7 @@
 use fairpos_domain::payment::Tender;
 use fairpos_domain::DomainError;
 
+use super::said::Said;
 use super::{KioskController, KioskScreen, Leave};
 use crate::error::Result;
 use crate::gui::views::{edit_digits, take_pin, words, Completed};
@@ -63,7 +64,7 @@ impl KioskController {
         let now = match (self.clock)(&self.till) {
             Ok(n) => n,
             Err(e) => {
-                self.message = words(&e, self.lang);
+                self.message = Said::of(|lang| words(&e, lang));
                 return None;
             }
         };
@@ -93,7 +94,7 @@ impl KioskController {
                 Some(done)
             }
             Err(e) => {
-                self.message = words(&e, self.lang);
+                self.message = Said::of(|lang| words(&e, lang));
                 None
             }
         }
@@ -132,7 +133,7 @@ impl KioskController {
     fn typed_pin(&mut self) -> Option<String> {
         let pin = take_pin(&mut self.pin);
         if pin.is_none() {
-            self.message = self.text("工作人员请先输入 PIN", "Staff: type your PIN first");
+            self.message = Said::new("工作人员请先输入 PIN", "Staff: type your PIN first");
         }
         pin
     }
@@ -143,15 +144,17 @@ impl KioskController {
         &mut self,
         now_ms: u64,
         check: impl FnOnce(&Till) -> Result<()>,
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<(), Said> {
         if let Some(seconds) = self.pins.locked(now_ms) {
-            return Err(DomainError::PinLocked { seconds }.words(self.lang));
+            return Err(Said::of(|lang| {
+                DomainError::PinLocked { seconds }.words(lang)
+            }));
         }
         let checked = check(&self.till);
         let clocks = (now_ms, crate::gui::till::wall_ms(&self.till, &self.clock));
         let before = self.pins.kept(clocks.0, clocks.1);
         self.pins.record(checked.is_ok(), now_ms);
         crate::gui::till::keep_pin_guard(&mut self.till, &self.pins, &before, clocks);
-        checked.map_err(|e| words(&e, self.lang))
+        checked.map_err(|e| Said::of(|lang| words(&e, lang)))
     }
 }

@@ -30,10 +30,29 @@ pub fn words(e: &Error, lang: Lang) -> String {
     }
 }
 
+/// What the till says, kept in both its languages and shown in the volunteer's: a message
+/// said before a switch of language stayed in the first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
-    pub text: String,
+    zh: String,
+    en: String,
     pub bad: bool,
+}
+
+impl Message {
+    /// The message `words` gives in each language.
+    pub fn of(words: impl Fn(Lang) -> String, bad: bool) -> Message {
+        Message {
+            zh: words(Lang::Zh),
+            en: words(Lang::En),
+            bad,
+        }
+    }
+
+    /// The message in `lang`.
+    pub fn text(&self, lang: Lang) -> &str {
+        pick(lang, &self.zh, &self.en)
+    }
 }
 
 /// A sale just completed: what the done screen shows and what the printer needs.

@@ -205,18 +205,18 @@ impl TillController {
 
     /// Good news, or a hint, in the volunteer's language.
     fn say(&mut self, zh: &str, en: &str) {
-        self.message = Some(Message {
-            text: pick(self.lang, zh, en).to_string(),
-            bad: false,
-        });
+        self.message = Some(Message::of(|lang| pick(lang, zh, en).to_string(), false));
     }
 
     /// A problem, in the volunteer's language (the rules of the domain) or as it is.
     fn fail(&mut self, e: impl Into<Error>) {
-        self.message = Some(Message {
-            text: words(&e.into(), self.lang),
-            bad: true,
-        });
+        let e = e.into();
+        self.message = Some(Message::of(|lang| words(&e, lang), true));
+    }
+
+    /// What the till says now, in the volunteer's language.
+    pub fn message_text(&self) -> Option<&str> {
+        self.message.as_ref().map(|m| m.text(self.lang))
     }
 
     pub fn dismiss_message(&mut self) {

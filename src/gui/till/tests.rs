@@ -121,7 +121,7 @@ fn the_grid_finds_by_pinyin_initials_and_enter_tells_codes_from_searches() {
     assert!(
         c.message
             .as_ref()
-            .is_some_and(|m| m.bad && m.text.contains("6935780100999")),
+            .is_some_and(|m| m.bad && m.text(fairpos_domain::Lang::En).contains("6935780100999")),
         "{:?}",
         c.message
     );
@@ -169,7 +169,7 @@ fn weighed_goods_take_their_weight_from_the_keypad_and_units_buy_on_account() {
     assert!(
         c.message
             .as_ref()
-            .is_some_and(|m| m.bad && m.text.contains("paid in money")),
+            .is_some_and(|m| m.bad && m.text(fairpos_domain::Lang::En).contains("paid in money")),
         "{:?}",
         c.message
     );
@@ -189,7 +189,7 @@ fn weighed_goods_take_their_weight_from_the_keypad_and_units_buy_on_account() {
     let said = |c: &TillController, text: &str| {
         c.message
             .as_ref()
-            .is_some_and(|m| !m.bad && m.text.contains(text))
+            .is_some_and(|m| !m.bad && m.text(fairpos_domain::Lang::En).contains(text))
     };
     assert!(said(&c, "PIN first"), "{:?}", c.message);
     // A PIN typed before the lines are chosen is kept for when they are.
@@ -199,9 +199,9 @@ fn weighed_goods_take_their_weight_from_the_keypad_and_units_buy_on_account() {
     // The PIN is taken, not locked out: the void is refused for the sale's refund alone.
     c.void_sale("顾客退货");
     assert!(
-        c.message
-            .as_ref()
-            .is_some_and(|m| m.text.contains("has refunds, so it cannot be voided")),
+        c.message.as_ref().is_some_and(|m| m
+            .text(fairpos_domain::Lang::En)
+            .contains("has refunds, so it cannot be voided")),
         "{:?}",
         c.message
     );
@@ -236,7 +236,7 @@ fn a_kiosk_basket_scanned_twice_is_loaded_once() {
     assert!(c
         .message
         .as_ref()
-        .is_some_and(|m| m.text.contains("already")));
+        .is_some_and(|m| m.text(fairpos_domain::Lang::En).contains("already")));
 }
 
 #[test]
@@ -270,20 +270,24 @@ fn five_wrong_pins_lock_the_tills_pin_pad_for_a_minute() {
     for _ in 0..5 {
         type_pin(&mut c, "0000");
         c.sign_in();
-        assert!(c.message.as_ref().is_some_and(|m| m.text == "wrong PIN"));
+        assert!(c.message_text() == Some("wrong PIN"));
     }
+    // Said again in the language the volunteer switches to (it stayed in the first).
+    c.lang = fairpos_domain::Lang::Zh;
+    assert_eq!(c.message_text(), Some("PIN 码错误"));
+    c.lang = fairpos_domain::Lang::En;
     // Locked: even the right PIN is refused, and the pad says for how long.
     clock.set(1);
     type_pin(&mut c, "2468");
     c.sign_in();
     assert_eq!(c.screen, Screen::SignIn);
-    let text = &c.message.as_ref().unwrap().text;
+    let text = c.message_text().unwrap();
     assert!(text.contains("try again in 59 s"), "{text}");
     // In Chinese, without a command-line flag.
     c.lang = fairpos_domain::Lang::Zh;
     type_pin(&mut c, "2468");
     c.sign_in();
-    assert!(c.message.as_ref().unwrap().text.contains("秒后再试"));
+    assert!(c.message_text().unwrap().contains("秒后再试"));
     // A minute on, the right PIN signs in.
     clock.set(61);
     type_pin(&mut c, "2468");
@@ -323,7 +327,7 @@ fn a_pin_lock_outlives_a_restart_until_it_is_over() {
     };
     let mut c = reopened_at(dir.path(), 30);
     assert_eq!(sign_in(&mut c), Screen::SignIn);
-    let text = &c.message.as_ref().unwrap().text;
+    let text = c.message_text().unwrap();
     assert!(text.contains("try again in 30 s"), "{text}");
     drop(c);
     for seconds in [120, 130] {
@@ -351,7 +355,7 @@ fn domain_messages_reach_the_screen_in_the_volunteers_language_without_flags() {
     c.start_pay();
     c.quick("exact");
     assert!(c.complete().is_none());
-    let text = &c.message.as_ref().unwrap().text;
+    let text = c.message_text().unwrap();
     assert!(text.contains("请先开班") && !text.contains("--"), "{text}");
 }
 
@@ -395,7 +399,7 @@ fn the_weight_pad_takes_the_scales_settled_weight() {
     assert!(c
         .message
         .as_ref()
-        .is_some_and(|m| m.bad && m.text.contains("capacity")));
+        .is_some_and(|m| m.bad && m.text(fairpos_domain::Lang::En).contains("capacity")));
     c.weigh_key("1");
     c.weigh_ok();
     assert_eq!(c.cart.lines().len(), 2);
@@ -414,7 +418,7 @@ fn the_weight_pad_takes_the_scales_settled_weight() {
     assert!(c
         .message
         .as_ref()
-        .is_some_and(|m| m.bad && m.text.contains("no STX")));
+        .is_some_and(|m| m.bad && m.text(fairpos_domain::Lang::En).contains("no STX")));
 }
 
 #[test]
@@ -495,7 +499,7 @@ fn cash_put_in_and_taken_out_behind_the_lead_pin_counts_at_the_close() {
     assert!(c
         .message
         .as_ref()
-        .is_some_and(|m| m.bad && m.text.contains("PIN")));
+        .is_some_and(|m| m.bad && m.text(fairpos_domain::Lang::En).contains("PIN")));
     type_pin(&mut c, "2468");
     c.record_cash_move();
     assert_eq!(c.screen, Screen::Sell);

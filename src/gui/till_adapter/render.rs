@@ -53,7 +53,7 @@ impl TillApp {
         nav.set_language(s(translation(ctl.lang)));
         match &ctl.message {
             Some(m) => {
-                nav.set_message(s(&m.text));
+                nav.set_message(s(m.text(ctl.lang)));
                 nav.set_message_bad(m.bad);
             }
             None => nav.set_message(s("")),

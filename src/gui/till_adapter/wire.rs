@@ -201,21 +201,16 @@ pub(super) fn wire(app: &Rc<TillApp>) {
                 a.print(&id, true);
                 let line = a.ui.global::<PayAdapter>().get_done_receipt();
                 a.act(|c| {
-                    c.message = Some(Message {
-                        text: line.to_string(),
-                        bad: false,
-                    });
+                    c.message = Some(Message::of(|_| line.to_string(), false));
                     Changed::default()
                 });
             }
             None => a.act(|c| {
-                c.message = Some(Message {
-                    text: match c.lang {
-                        Lang::Zh => "本次还没有销售".into(),
-                        Lang::En => "No sale yet in this session".into(),
-                    },
-                    bad: false,
-                });
+                let none = |lang| match lang {
+                    Lang::Zh => "本次还没有销售".into(),
+                    Lang::En => "No sale yet in this session".into(),
+                };
+                c.message = Some(Message::of(none, false));
                 Changed::default()
             }),
         }

@@ -476,8 +476,13 @@ pub fn announce(
         // ledger headquarters never had, now said, to the log and, through the hub, to the
         // till (they were left out in silence, the till told all was confirmed by the hub).
         // One registered before the revocation is not marked: part of it was taken.
-        if new && matches!(peer, devices::Peer::Hub(_)) && revoked(conn, &id.device)? {
-            refuse(conn, &doc_id, &id.device, revoked_before(&id.device, peer))?;
+        if matches!(peer, devices::Peer::Hub(_)) && revoked(conn, &id.device)? {
+            if new {
+                refuse(conn, &doc_id, &id.device, revoked_before(&id.device, peer))?;
+            } else {
+                // Said in the log at least, at each link of the hub that relays it.
+                Hq::log_event(conn, &id.device, "refused", &relayed_since(key, peer));
+            }
         }
     }
     Ok(None)
@@ -494,6 +499,16 @@ fn revoked(conn: &Connection, device: &str) -> Result<bool> {
         )
         .optional()?;
     Ok(revoked.unwrap_or(false))
+}
+
+/// What of the ledger `key` of a till revoked since headquarters registered it `hub` relays
+/// and headquarters does not take.
+pub(crate) fn relayed_since(key: &str, hub: &devices::Peer) -> String {
+    format!(
+        "its till is revoked: what {} relays of {key} since the revocation is not counted \
+         here; the till's own reports list it",
+        hub.name()
+    )
 }
 
 /// Why a ledger of `device` that `hub` relays after `device` was revoked is not taken.

@@ -66,8 +66,17 @@ fn a_revoked_tills_new_ledger_a_hub_relays_is_refused_and_said() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(logged, 1);
-    // Announced again (each new link of the hub): said once.
+    // The ledger registered before: not marked, said in the log.
+    assert_eq!(logged, 2);
+    let said: String = conn
+        .query_row(
+            "SELECT detail FROM sync_events WHERE device = 'T01' AND detail LIKE 'its till%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(said.contains("what H1 relays of"), "{said}");
+    // Announced again (each new link of the hub): refused once, not refused again.
     assert_eq!(announce(conn, &hub, &fair, &keys, &limits).unwrap(), None);
     assert_eq!(refused(&keys[1]), Some(why));
 }

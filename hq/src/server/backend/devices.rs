@@ -134,16 +134,24 @@ impl AppState {
             docs.push((key, doc_id, id.device));
         }
         // As on SQLite (`project::announce`): a revoked till's ledger a hub relays for the
-        // first time is refused, and said. (Not in `announce`'s transaction: a refusal that
-        // fails to be written leaves the ledger unsaid, as before.)
+        // first time is refused, and said; one registered before, said in the log. (Not in
+        // `announce`'s transaction: a refusal that fails to be written leaves the ledger
+        // unsaid, as before.)
         let mut revoked_before = Vec::new();
         if matches!(peer, Peer::Hub(_)) {
-            for (_, doc_id, device) in &docs {
+            for (key, doc_id, device) in &docs {
                 let revoked = registry::credentials(pool, device)
                     .await?
                     .is_some_and(|c| c.revoked);
-                if revoked && registry::announced(pool, doc_id).await?.is_none() {
-                    revoked_before.push((doc_id.clone(), device.clone()));
+                if !revoked {
+                    continue;
+                }
+                match registry::announced(pool, doc_id).await? {
+                    None => revoked_before.push((doc_id.clone(), device.clone())),
+                    Some(_) => {
+                        let said = project::relayed_since(key, &peer);
+                        self.log_event(device, "refused", &said).await;
+                    }
                 }
             }
         }

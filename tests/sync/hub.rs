@@ -337,3 +337,51 @@ fn a_till_at_the_hub_is_told_what_headquarters_refuses() {
         pause(1000);
     }
 }
+
+/// A hub whose uplink was down when a till was revoked announces the till's ledger of since:
+/// refused, and said (in the events, and in what headquarters tells the hub it refuses, which
+/// the hub passes on to the till), on both backends.
+#[test]
+fn a_revoked_tills_ledger_a_hub_relays_is_refused_and_said_on_sqlite() {
+    a_revoked_tills_ledger_a_hub_relays_is_refused_and_said(Hq::demo());
+}
+
+#[test]
+fn a_revoked_tills_ledger_a_hub_relays_is_refused_and_said_on_postgres() {
+    if let Some(hq) = Hq::demo_postgres("hub_revoked") {
+        a_revoked_tills_ledger_a_hub_relays_is_refused_and_said(hq);
+    }
+}
+
+fn a_revoked_tills_ledger_a_hub_relays_is_refused_and_said(hq: Hq) {
+    let server = hq.serve();
+    let hub_code = hq.add_hub("H1");
+    let hub = Hq {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    hub.ok(&["hq", "enroll", "--hq", &server.url, "--code", &hub_code]);
+    hq.add_device("T07", "S01");
+    hq.ok(&["hq", "revoke-device", "T07"]);
+    // The hub's own credentials, as its relay announces with them.
+    let secret: String = rusqlite::Connection::open(hub.data().join("hq.db"))
+        .unwrap()
+        .query_row("SELECT value FROM meta WHERE key = 'secret'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let token = format!("H1.{secret}");
+    let fair = fairpos_domain::fair::Fair::from_toml(fairpos_domain::demo::FAIR_TOML)
+        .unwrap()
+        .id;
+    let key = format!("ledger/{fair}/T07/2026-12-07");
+    let api = Api::new(&server.url);
+    let body = serde_json::json!({ "docs": [key] });
+    let (status, said) = api.post("/api/v1/sync/announce", Some(&token), &body);
+    assert_eq!(status, 200, "{said}");
+    let why = "T07 was revoked before this ledger reached headquarters (through H1)";
+    let (status, refused) = api.get("/api/v1/sync/confirm?only=refused", Some(&token));
+    assert_eq!(status, 200, "{refused}");
+    assert!(refused.to_string().contains(why), "{refused}");
+    assert!(hq.events().contains(why), "{}", hq.events());
+    server.stop();
+}

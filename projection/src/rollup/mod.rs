@@ -128,29 +128,22 @@ fn made_otherwise(conn: &Connection, wanted: &str) -> Result<bool> {
     Ok(stored.as_deref() != Some(wanted))
 }
 
-/// The `rollup_` triggers in `conn`.
-fn made_triggers(conn: &Connection) -> Result<Vec<String>> {
+/// The `rollup_` objects of `kind` (`trigger`, `view`) in `conn`.
+fn made(conn: &Connection, kind: &str) -> Result<Vec<String>> {
     let mut stmt = conn.prepare(
-        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'rollup\\_%' ESCAPE '\\'",
+        "SELECT name FROM sqlite_master WHERE type = ?1 AND name LIKE 'rollup\\_%' ESCAPE '\\'",
     )?;
-    let names = stmt.query_map([], |r| r.get(0))?;
+    let names = stmt.query_map([kind], |r| r.get(0))?;
     Ok(names.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Drops the roll-up: its triggers, views and table (computed anew, in this build's columns).
 fn drop_made(conn: &Connection) -> Result<()> {
     conn.execute_batch("DROP TABLE rollup")?;
-    for trigger in made_triggers(conn)? {
-        conn.execute_batch(&format!("DROP TRIGGER \"{trigger}\""))?;
-    }
-    let mut stmt = conn.prepare(
-        "SELECT name FROM sqlite_master WHERE type = 'view' AND name LIKE 'rollup\\_%' ESCAPE '\\'",
-    )?;
-    let views: Vec<String> = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    for view in views {
-        conn.execute_batch(&format!("DROP VIEW \"{view}\""))?;
+    for kind in ["trigger", "view"] {
+        for name in made(conn, kind)? {
+            conn.execute_batch(&format!("DROP {kind} \"{name}\""))?;
+        }
     }
     Ok(())
 }

@@ -404,7 +404,7 @@ fn a_roll_up_an_earlier_build_made_is_made_again_once() {
     project(&conn, &events, Some((&mut batch, &mut rng)));
     assert_agrees(&conn);
     let right = all_rows(&conn);
-    let triggers = || made_triggers(&conn).unwrap().len();
+    let triggers = || made(&conn, "trigger").unwrap().len();
     // A build from before fingerprints, which counted sales by a trigger of its own (beside
     // this build's count in memory: twice).
     conn.execute_batch(

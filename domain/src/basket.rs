@@ -117,27 +117,27 @@ impl Basket {
 /// A weighed line as an item: its weight (`SKU*750g`), priced again as it was; else a
 /// weight label times the packs that come to the line's amount (a label times packs is
 /// priced per pack: by its whole weight, it was priced again, up to half a fen a pack off).
-fn by_weight(l: &crate::cart::CartLine, rules: &[BarcodeRule]) -> String {
+fn by_weight(l: &CartLine, rules: &[BarcodeRule]) -> String {
     let p = &l.product;
     let by_grams = format!("{}*{}g", p.sku, l.qty);
-    if CartLine::weighed(p.clone(), l.qty).amount == l.amount {
+    let gpu = p.grams_per_unit().unwrap_or(1000);
+    let amount = |grams: i64| crate::money::weighed_amount(grams, p.price, gpu);
+    if amount(l.qty) == l.amount {
         return by_grams;
     }
     let weight_rule = rules.iter().find(|r| r.value == RuleValue::WeightG);
     let (Some(rule), Some(plu)) = (weight_rule, &p.plu) else {
         return by_grams;
     };
+    if plu.len() > rule.plu_digits {
+        return by_grams;
+    }
     let fits = |grams: i64| grams.to_string().len() <= rule.value_digits;
-    let packs = (2..=MOST_PACKS.min(l.qty)).find(|k| {
-        l.qty % k == 0
-            && fits(l.qty / k)
-            && CartLine::weighed(p.clone(), l.qty / k).amount.times(*k) == l.amount
-    });
+    let packs = (2..=MOST_PACKS.min(l.qty))
+        .find(|k| l.qty % k == 0 && fits(l.qty / k) && amount(l.qty / k).times(*k) == l.amount);
     match packs {
-        Some(k) if plu.len() <= rule.plu_digits => {
-            format!("{}*{k}", make_in_store(rule, plu, l.qty / k))
-        }
-        _ => by_grams,
+        Some(k) => format!("{}*{k}", make_in_store(rule, plu, l.qty / k)),
+        None => by_grams,
     }
 }
 

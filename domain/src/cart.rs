@@ -32,8 +32,7 @@ impl CartLine {
         }
     }
 
-    /// `grams` of `product`, priced by weight.
-    pub fn weighed(product: Product, grams: i64) -> CartLine {
+    fn weighed(product: Product, grams: i64) -> CartLine {
         let gpu = product.grams_per_unit().unwrap_or(1000);
         let amount = weighed_amount(grams, product.price, gpu);
         CartLine {

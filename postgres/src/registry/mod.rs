@@ -477,18 +477,6 @@ pub async fn revoked(pool: &Pool) -> Result<Vec<(String, String)>> {
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
-/// Whether `device` is a till headquarters knows (what a hub may announce ledgers of).
-pub async fn is_till(pool: &Pool, device: &str) -> Result<bool> {
-    let client = pool.get().await?;
-    let row = client
-        .query_one(
-            "SELECT EXISTS(SELECT 1 FROM devices WHERE device = $1 AND role = 'till')",
-            &[&device],
-        )
-        .await?;
-    Ok(row.get(0))
-}
-
 /// Whose changes a ledger of a device may hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Authors {

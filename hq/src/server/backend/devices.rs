@@ -115,15 +115,20 @@ impl AppState {
                 .await;
         };
         let mut docs = Vec::with_capacity(keys.len());
+        let mut revoked_tills = Vec::new();
         for key in keys {
             let id = match ledger_of(&key, &fair) {
                 Ok(id) => id,
                 Err(why) => return Ok(Some(why)),
             };
-            let allowed = match &peer {
-                Peer::Till(d) => *d == id.device,
-                Peer::Hub(_) => registry::is_till(pool, &id.device).await?,
-                Peer::Person { .. } => false,
+            // A hub's: the till's credentials, read once for whether it is one and revoked.
+            let (allowed, revoked) = match &peer {
+                Peer::Till(d) => (*d == id.device, false),
+                Peer::Hub(_) => match registry::credentials(pool, &id.device).await? {
+                    Some(c) => (c.role == ROLE_TILL, c.revoked),
+                    None => (false, false),
+                },
+                Peer::Person { .. } => (false, false),
             };
             if !allowed {
                 let why = may_not_sync(&peer, &id.device);
@@ -131,6 +136,9 @@ impl AppState {
                 return Ok(Some(why));
             }
             let doc_id = fairpos_sync::ids::document_id(&key).to_string();
+            if revoked {
+                revoked_tills.push((key.clone(), doc_id.clone(), id.device.clone()));
+            }
             docs.push((key, doc_id, id.device));
         }
         // As on SQLite (`project::announce`): a revoked till's ledger a hub relays for the
@@ -138,20 +146,12 @@ impl AppState {
         // `announce`'s transaction: a refusal that fails to be written leaves the ledger
         // unsaid, as before.)
         let mut revoked_before = Vec::new();
-        if matches!(peer, Peer::Hub(_)) {
-            for (key, doc_id, device) in &docs {
-                let revoked = registry::credentials(pool, device)
-                    .await?
-                    .is_some_and(|c| c.revoked);
-                if !revoked {
-                    continue;
-                }
-                match registry::announced(pool, doc_id).await? {
-                    None => revoked_before.push((doc_id.clone(), device.clone())),
-                    Some(_) => {
-                        let said = project::relayed_since(key, &peer);
-                        self.log_event(device, "refused", &said).await;
-                    }
+        for (key, doc_id, device) in revoked_tills {
+            match registry::announced(pool, &doc_id).await? {
+                None => revoked_before.push((doc_id, device)),
+                Some(_) => {
+                    let said = project::relayed_since(&key, &peer);
+                    self.log_event(&device, "refused", &said).await;
                 }
             }
         }

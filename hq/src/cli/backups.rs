@@ -204,7 +204,8 @@ pub fn recover_catalog(dir: &Path, file: &Path, dry_run: bool, json: bool) -> Re
         return tell(&recovery, json);
     }
     let mut recovered = None;
-    let stored = import_into(dir, |hq| {
+    // A hub refused before (`cli::run`), the dry run too.
+    let stored = import_into(dir, None, |hq| {
         let held = catalog::load(hq)?;
         let (mut recovery, copy) = catalog::examine(hq, &held, &bundle, source)?;
         if recovery.changes > 0 {

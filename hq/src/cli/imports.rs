@@ -16,11 +16,21 @@ use crate::bundles;
 use crate::catalog::{self, wire};
 use crate::{Error, Hq, Result};
 
-/// Runs `import` on the catalog of the headquarters in `dir`. On PostgreSQL, the catalog is
-/// caught up with the database's first, so that the import follows every edit made through
-/// any data directory, and stored there after.
-pub(super) fn import_into(dir: &Path, import: impl FnOnce(&Hq) -> Result<()>) -> Result<()> {
+/// Runs `import` on the catalog of the headquarters in `dir`, refused on a hub as
+/// `refused_on_a_hub` names it (when it does). On PostgreSQL, the catalog is caught up with
+/// the database's first, so that the import follows every edit made through any data
+/// directory, and stored there after.
+pub(super) fn import_into(
+    dir: &Path,
+    refused_on_a_hub: Option<&str>,
+    import: impl FnOnce(&Hq) -> Result<()>,
+) -> Result<()> {
     let hq = Hq::open(dir)?;
+    // Headquarters' to change: on a hub, an edit reached the venue's tills, and never
+    // headquarters, which takes no catalog from a hub.
+    if let Some(what) = refused_on_a_hub {
+        super::not_on_a_hub(&hq, dir, what)?;
+    }
     let database = crate::meta(&hq.conn, postgres::META_DATABASE)?;
     if let Some(url) = &database {
         postgres::catch_up_catalog(&hq, url)?;
@@ -113,7 +123,7 @@ pub(super) fn products_tills_added(dir: &Path, database: Option<&str>) -> Result
         return Ok(0);
     }
     let mut folded = (Default::default(), 0);
-    import_into(dir, |hq| {
+    import_into(dir, None, |hq| {
         folded = catalog::added::fold_into_stored(hq, &waiting)?;
         Ok(())
     })?;
@@ -129,7 +139,7 @@ pub(super) fn products_tills_added(dir: &Path, database: Option<&str>) -> Result
 
 pub(super) fn catalog(dir: &Path, file: &Path) -> Result<()> {
     let (label, text, mut n) = (file_label(file), read_table(file)?, 0);
-    import_into(dir, |hq| {
+    import_into(dir, Some("import the catalog"), |hq| {
         let held = tables::rows(&hq.conn)?.into_iter();
         let held = held.map(|r| (r.product.sku.clone(), r)).collect();
         let rows = catalog_csv::parse_catalog_over(&label, &text, &held)?;
@@ -152,7 +162,7 @@ pub(super) fn catalog(dir: &Path, file: &Path) -> Result<()> {
 
 pub(super) fn stalls(dir: &Path, file: &Path) -> Result<()> {
     let (label, text, mut n) = (file_label(file), read_table(file)?, 0);
-    import_into(dir, |hq| {
+    import_into(dir, Some("import the stalls"), |hq| {
         let held = tables::stalls(&hq.conn)?.into_iter();
         let held = held.map(|s| (s.id.clone(), s)).collect();
         let rows = catalog_csv::parse_stalls_over(&label, &text, &held)?;
@@ -165,7 +175,7 @@ pub(super) fn stalls(dir: &Path, file: &Path) -> Result<()> {
 
 pub(super) fn sellers(dir: &Path, file: &Path) -> Result<()> {
     let (label, text, mut n) = (file_label(file), read_table(file)?, 0);
-    import_into(dir, |hq| {
+    import_into(dir, Some("import the sellers"), |hq| {
         let held = tables::sellers(&hq.conn)?.into_iter();
         let held = held.map(|s| (s.id.clone(), s)).collect();
         let rows = catalog_csv::parse_sellers_over(&label, &text, &held)?;
@@ -180,7 +190,7 @@ pub(super) fn sellers(dir: &Path, file: &Path) -> Result<()> {
 
 pub(super) fn units(dir: &Path, file: &Path) -> Result<()> {
     let (label, text, mut n) = (file_label(file), read_table(file)?, 0);
-    import_into(dir, |hq| {
+    import_into(dir, Some("import the units"), |hq| {
         let held = tables::units(&hq.conn)?.into_iter();
         let held = held.map(|u| (u.tax_id.clone(), u)).collect();
         let rows = catalog_csv::parse_units_over(&label, &text, &held)?;

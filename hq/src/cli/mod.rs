@@ -81,12 +81,8 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
             organizer_password_stdin,
             database.as_deref(),
         ),
-        // Headquarters' to change: on a hub, an edit reached the venue's tills, and never
-        // headquarters, which takes no catalog from a hub.
-        HqCommand::Catalog(HqCatalogCommand::Import { file }) => {
-            not_on_a_hub(&Hq::open(dir)?, dir, "import the catalog")?;
-            imports::catalog(dir, &file)
-        }
+        // Imports refuse a hub (`imports::import_into`); so does a recovery of the catalog.
+        HqCommand::Catalog(HqCatalogCommand::Import { file }) => imports::catalog(dir, &file),
         HqCommand::Catalog(HqCatalogCommand::Recover {
             bundle,
             dry_run,
@@ -95,18 +91,9 @@ fn run_command(dir: &Path, command: HqCommand) -> Result<()> {
             not_on_a_hub(&Hq::open(dir)?, dir, "recover the catalog")?;
             backups::recover_catalog(dir, &bundle, dry_run, json)
         }
-        HqCommand::Stalls(ImportOnly::Import { file }) => {
-            not_on_a_hub(&Hq::open(dir)?, dir, "import the stalls")?;
-            imports::stalls(dir, &file)
-        }
-        HqCommand::Sellers(ImportOnly::Import { file }) => {
-            not_on_a_hub(&Hq::open(dir)?, dir, "import the sellers")?;
-            imports::sellers(dir, &file)
-        }
-        HqCommand::Units(ImportOnly::Import { file }) => {
-            not_on_a_hub(&Hq::open(dir)?, dir, "import the units")?;
-            imports::units(dir, &file)
-        }
+        HqCommand::Stalls(ImportOnly::Import { file }) => imports::stalls(dir, &file),
+        HqCommand::Sellers(ImportOnly::Import { file }) => imports::sellers(dir, &file),
+        HqCommand::Units(ImportOnly::Import { file }) => imports::units(dir, &file),
         HqCommand::Serve(serve) => {
             let ServeArgs {
                 listen,

@@ -59,10 +59,11 @@ pub fn checked_database_of(dir: &Path, given: Option<String>) -> Result<Option<S
     let shown = fairpos_postgres::shown_address(&url);
     match held {
         Some(fair) if fair == hq.fair.id => Ok(Some(url)),
-        Some(other) => Err(Error::input(format!(
-            "{shown} holds the headquarters of fair {other}, not of {}",
-            hq.fair.id
-        ))),
+        Some(other) => Err(crate::server::postgres::held_by(
+            &shown,
+            &other,
+            &hq.fair.id,
+        )),
         None => Err(Error::input(format!(
             "{shown} is no fair's headquarters: `hq init --database` makes it {}'s",
             hq.fair.id

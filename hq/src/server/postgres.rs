@@ -115,7 +115,8 @@ pub async fn check_before_migrating(
     }
 }
 
-fn held_by(shown: &str, other: &str, fair: &str) -> crate::Error {
+/// Why a database that is `other`'s headquarters is not taken as `fair`'s.
+pub(crate) fn held_by(shown: &str, other: &str, fair: &str) -> crate::Error {
     crate::Error::input(format!(
         "{shown} holds the headquarters of fair {other}, not of {fair}"
     ))

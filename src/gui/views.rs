@@ -30,12 +30,51 @@ pub fn words(e: &Error, lang: Lang) -> String {
     }
 }
 
-/// What the till says, kept in both its languages and shown in the volunteer's: a message
-/// said before a switch of language stayed in the first.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Message {
+/// Words said to a volunteer or a shopper, kept in both languages and shown in the one on
+/// the screen: a message said before a switch of language stayed in the first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Said {
     zh: String,
     en: String,
+}
+
+impl Said {
+    pub fn new(zh: impl Into<String>, en: impl Into<String>) -> Said {
+        Said {
+            zh: zh.into(),
+            en: en.into(),
+        }
+    }
+
+    /// The words `words` gives in each language.
+    pub fn of(words: impl Fn(Lang) -> String) -> Said {
+        Said::new(words(Lang::Zh), words(Lang::En))
+    }
+
+    /// The words in `lang`.
+    pub fn in_lang(&self, lang: Lang) -> &str {
+        pick(lang, &self.zh, &self.en)
+    }
+
+    pub fn clear(&mut self) {
+        *self = Said::default();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.zh.is_empty() && self.en.is_empty()
+    }
+}
+
+impl std::fmt::Display for Said {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} / {}", self.zh, self.en)
+    }
+}
+
+/// What the till says, good news or a problem ([`Said`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    said: Said,
     pub bad: bool,
 }
 
@@ -43,15 +82,14 @@ impl Message {
     /// The message `words` gives in each language.
     pub fn of(words: impl Fn(Lang) -> String, bad: bool) -> Message {
         Message {
-            zh: words(Lang::Zh),
-            en: words(Lang::En),
+            said: Said::of(words),
             bad,
         }
     }
 
     /// The message in `lang`.
     pub fn text(&self, lang: Lang) -> &str {
-        pick(lang, &self.zh, &self.en)
+        self.said.in_lang(lang)
     }
 }
 

@@ -5,7 +5,6 @@
 //! `kiosk_adapter.rs` shows this state; tests drive it without a window.
 
 mod methods;
-mod said;
 mod staff;
 #[cfg(test)]
 mod tests;
@@ -16,13 +15,12 @@ use fairpos_domain::catalog::Catalog;
 use fairpos_domain::payment::Method;
 use fairpos_domain::{Fen, Lang};
 
-use super::views::{cart_lines, method_names, pick, LineView, PinGuard};
+use super::views::{cart_lines, method_names, pick, LineView, PinGuard, Said};
 use crate::clock::{self, Clock};
 use crate::config::KioskConfig;
 use crate::error::{Error, Result};
 use crate::till::{Till, Time};
 pub(crate) use methods::qr_methods;
-pub use said::Said;
 
 /// How long a staff PIN typed on the payment QR screen and left stays typed.
 pub const PIN_LEFT_MS: u64 = 15_000;

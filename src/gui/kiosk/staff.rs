@@ -5,10 +5,9 @@
 use fairpos_domain::payment::Tender;
 use fairpos_domain::DomainError;
 
-use super::said::Said;
 use super::{KioskController, KioskScreen, Leave};
 use crate::error::Result;
-use crate::gui::views::{edit_digits, take_pin, words, Completed};
+use crate::gui::views::{edit_digits, take_pin, words, Completed, Said};
 use crate::till::{Order, Till};
 
 impl KioskController {
